@@ -144,12 +144,13 @@ class ShiftQueue:
     matter), so an entry's next value is one 6-input function: one LUT after
     ``pop``. The caller never pushes into a full queue."""
 
-    def __init__(self, m, width, depth, name):
+    def __init__(self, m, width, depth, name, *, reset_data=True):
         self.width, self.depth = width, depth
         self.pop, self.push = Signal(name=f"{name}_pop"), Signal(name=f"{name}_push")
         self.w_data = Signal(width, name=f"{name}_w_data")
         self.full = Signal(depth, name=f"{name}_full")
-        self.data = [Signal(width, name=f"{name}_data{i}") for i in range(depth)]
+        # (``reset_data=False``: only ``full`` is reset, a LUT input less on the data)
+        self.data = [Signal(width, name=f"{name}_data{i}", reset_less=not reset_data) for i in range(depth)]
         for i in range(depth):
             here, above = self.data[i], self.data[i + 1] if i + 1 < depth else self.w_data
             held_above = self.full[i + 1] if i + 1 < depth else Const(0)

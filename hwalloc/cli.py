@@ -324,7 +324,8 @@ def cmd_synth(args):
     print(f"  worst path: {path['from']} -> {' -> '.join(path['cells'])} -> {path['to']}")
     print(f"  LUT levels (LUT and MUXF cells, a carry chain as one): {lut_depth}, "
           f"{lut_path['from']} -> {' -> '.join(lut_path['cells'])} -> {lut_path['to']}")
-    names = {"core": "allocation core", "regs": "register file", "axil": "AXI adapter", "top": "top"}
+    names = {"core": "allocation core", "regs": "register file", "axil": "AXI adapter", "guard": "access guard",
+             "top": "top"}
     print("  LUT levels by block: " +
           ", ".join(f"{names[block]} {levels}" for block, levels in blocks.items()))
     if ram_to_logic:

@@ -7,7 +7,7 @@ an offset or a field position of its own.
 
 from . import __version__
 from .model import Err
-from .regs import (ERR_HEAD0_FIELDS, HANDLE_FIELDS, IRQ_MASK, PLAIN_READ, PLAIN_WRITE, POOL_STRIDE,
+from .regs import (ERR_HEAD0_FIELDS, HANDLE_FIELDS, irq_mask, PLAIN_READ, PLAIN_WRITE, POOL_STRIDE,
                    REGISTER_EXTRA, constant_value, register_map)
 
 __all__ = ["emit_c_header", "emit_markdown", "emit_rdl", "emit_python_driver"]
@@ -43,8 +43,18 @@ def emit_c_header(config):
              f"#define {up}_RECYCLE_DELAY {config.recycle_delay}u",
              f"#define {up}_TAG_BITS {config.tag_bits}u",
              f"#define {up}_NUM_POOLS {len(config.pools)}u",
-             f"#define {up}_ERROR_LOG_DEPTH {config.error_log_depth}u", "",
-             "/* Register offsets from the AXI4-Lite base address. */"]
+             f"#define {up}_ERROR_LOG_DEPTH {config.error_log_depth}u",
+             f"#define {up}_ADDR_WIDTH {config.addr_width}u", ""]
+    if config.guard is not None:
+        from .guard import GUARD_LATENCY
+        lines += ["/* The access guard (SPEC 8): a DMA master's address carries the buffer's tag",
+                  "   in its top bits, above ADDR_WIDTH; G cycles are added to AR and AW. */",
+                  f"#define {up}_GUARD_LATENCY {GUARD_LATENCY}u",
+                  f"#define {up}_GUARD_DATA_BYTES {config.guard.data_bytes}u",
+                  f"#define {up}_GUARD_ID_WIDTH {config.guard.id_width}u",
+                  f"#define {up}_DMA_ADDR(addr, tag) ((((uint64_t)(tag) & 0x{(1 << config.tag_bits) - 1:X}u) "
+                  f"<< {config.addr_width}) | (uint64_t)(addr))", ""]
+    lines += ["/* Register offsets from the AXI4-Lite base address. */"]
     for register in rmap:
         lines.append(f"#define {up}_{register.name} 0x{register.offset:03X}u  "
                      f"/* {_ACCESS_TEXT[register.access]}: {register.description} */")
@@ -187,6 +197,7 @@ NAME = "{name}"
 LATENCY = {latency}
 RECYCLE_DELAY = {recycle}
 TAG_BITS = {tag_bits}
+ADDR_WIDTH = {addr_width}
 ERROR_LOG_DEPTH = {log_depth}
 REGS = {regs}
 POOLS = {pools}
@@ -308,6 +319,11 @@ class {cls}:
         info = POOLS[pool]
         return info["base"] + handle.slot * info["slot_size"]
 
+    {a}def dma_address(self, pool, handle):
+        """The buffer's address as a DMA master behind the access guard gives
+        it: the tag in the bits above ADDR_WIDTH (SPEC 8)."""
+        return (handle.tag & ((1 << TAG_BITS) - 1)) << ADDR_WIDTH | {w}self.address(pool, handle)
+
     {a}def counters(self, pool):
         """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES, FLUSHES, OVERWRITES of ``pool``."""
         return {{kind: {w}self.read32(_pool_reg(pool, kind))
@@ -373,4 +389,4 @@ def emit_python_driver(config):
                           recycle=config.recycle_delay, tag_bits=config.tag_bits,
                           log_depth=config.error_log_depth, regs=regs, pools=pools,
                           errors=errors, handle=handle, head0=head0, drivers=drivers,
-                          irq_all=IRQ_MASK)
+                          irq_all=irq_mask(config), addr_width=config.addr_width)

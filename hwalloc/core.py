@@ -679,10 +679,13 @@ class AllocatorCore(_Timing, wiring.Component):
         # pool p's flushes that commit at edges t+2, t+3 (the marks), t+4 (in
         # flush stage 1 now) and t+5 (in flush stage 0 now); f3_in is one-hot
         not_killed = ~(x1_select | x0_select) & Mux(f3_flushed, 0, Const(-1, len(pools)))
+        # everything but the alloc t-1 hit (a carry chain), which comes last
+        by_mem_base = Signal(len(pools), name="f3_by_mem_base")
+        m.d.comb += by_mem_base.eq(Mux(f3_quiet & ~rel_f2, f3_in, 0) & not_killed)
         m.d.sync += [f2_flushed.eq((x1_select & f1_hit).any()),
                      f3_flushed.eq(f2_flushed | (x1_select & f2_in).any()),
                      f4_live.eq(f3_in & not_killed),
-                     f4_by_mem_live.eq(by_mem_next & not_killed)]
+                     f4_by_mem_live.eq(Mux(hit_a1, 0, by_mem_base))]
         m.d.sync += f4_prev_released.eq(release & same_slot(f4_go, f4_pool, f4_slot, f3_pool, f3_slot))
         m.d.comb += [
             held.eq(f4_hit_a1 | (~prev_released & f4_rest_held)),

@@ -54,6 +54,7 @@ from .core import HwallocTop
 from .axil import WRITE_BEATS
 from .regfile import REGISTER_EXTRA, read_depth
 from .model import Err
+from .guard import GUARD_LATENCY
 
 __all__ = ["NativeHarness", "AxiHarness", "SHIPPED", "TASKS", "CLOSES", "prove", "table", "verdict",
            "MAX_SLOTS", "check_provable"]
@@ -478,6 +479,137 @@ class AxiHarness(_Harness):
         return m
 
 
+#: The access guard's formal config: a freelist of 4 slots, a read-only pool of 2,
+#: a read-only region, 2-bit tags, a 4-byte bus, `outside: refuse`.
+GUARD = {
+    "name": "fv_guard", "latency": 7, "tag_bits": 2, "user_bits": 1, "addr_width": 12,
+    "error_log_depth": 2,
+    "pools": [{"name": "a", "base": 0x100, "slot_size": 16, "slots": 4},
+              {"name": "t", "base": 0x200, "slot_size": 32, "slots": 2, "access": "ro"}],
+    "regions": [{"name": "boot", "base": 0x0, "size": 0x100, "access": "ro"}],
+    "guard": {"data_bytes": 4, "id_width": 1, "outside": "refuse"},
+}
+
+
+class GuardHarness(_Harness):
+    """The access guard (SPEC §8) between an AXI4 master and memory that obey
+    AXI4's handshake rules (assumed): its own handshakes on both sides, and
+    that no burst it must refuse reaches ``m_axi``.
+
+    Asserted: ``s_axi``'s R and B, and ``m_axi``'s AR, AW and W, held with
+    their payload until taken; nothing valid in the cycle after a reset; no R
+    or B on ``s_axi`` without a burst open for it. And of every burst taken on
+    ``m_axi``: it lies within one slot of a pool, or within a region, and a
+    write is in neither a read-only pool nor a read-only region; a burst into a
+    slot is into one that has been granted. Slots are allocated freely here and
+    never released, so a granted slot stays held: a burst into a slot never
+    granted is one the guard must refuse (ACCESS_FREE), as is one across a
+    slot's end (BOUNDS), outside every area (OUTSIDE) or a write into read-only
+    memory (RO). INCR bursts of up to four beats (the solver's reach)."""
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        A = cfg.addr_width
+        fixed = {name: 0 for name in ("free_valid", "flush_valid", "s_axil_awvalid", "s_axil_wvalid",
+                                      "s_axil_arvalid")}
+        fixed.update(s_axil_bready=1, s_axil_rready=1)
+        dut, rst_n, first, since = self._setup(m, fixed=fixed)
+        live = ~first & rst_n
+
+        def port(side, name):
+            return getattr(dut, f"{side}_{name}")
+
+        def held_until_ready(side, ch, fields, *, assume):
+            valid, ready = port(side, f"{ch}valid"), port(side, f"{ch}ready")
+            payload = Cat(*(port(side, f"{ch}{f}") for f in fields))
+            waiting = Signal(name=f"{side}_{ch}_waiting")
+            last = Signal(len(payload), name=f"{side}_{ch}_last")
+            m.d.fv += [waiting.eq(rst_n & valid & ~ready), last.eq(payload)]
+            rule = Assume if assume else Assert
+            with m.If(waiting & rst_n):
+                m.d.comb += rule(valid & (payload == last), f"{side}: {ch} held until ready")
+
+        address = ("id", "addr", "len", "size", "burst", "lock", "cache", "prot", "qos")
+        # the master (s_axi) and memory (m_axi) obey the rules ...
+        for ch, fields in (("aw", address), ("w", ("data", "strb", "last")), ("ar", address)):
+            held_until_ready("s_axi", ch, fields, assume=True)
+            held_until_ready("m_axi", ch, fields, assume=False)
+            with m.If(~rst_n | first):
+                m.d.comb += Assume(~port("s_axi", f"{ch}valid"))
+            m.d.comb += Assume(port("s_axi", f"{ch}len") < 4) if ch != "w" else []
+            m.d.comb += Assume(port("s_axi", f"{ch}burst") == 1) if ch != "w" else []
+        for ch, fields in (("b", ("id", "resp")), ("r", ("id", "data", "resp", "last"))):
+            held_until_ready("m_axi", ch, fields, assume=True)
+            held_until_ready("s_axi", ch, fields, assume=False)
+            with m.If(~rst_n | first):
+                m.d.comb += Assume(~port("m_axi", f"{ch}valid"))
+
+        def fire(side, ch):
+            return port(side, f"{ch}valid") & port(side, f"{ch}ready") & rst_n
+
+        def open_count(side, opened, closed, name):
+            count = Signal(5, name=f"{side}_{name}_open")
+            with m.If(~rst_n):
+                m.d.fv += count.eq(0)
+            with m.Else():
+                m.d.fv += count.eq(count + opened - closed)
+            return count
+        # memory answers only what it was asked (an R burst ends with RLAST)
+        m_reads = open_count("m_axi", fire("m_axi", "ar"), fire("m_axi", "r") & dut.m_axi_rlast, "reads")
+        m_writes = open_count("m_axi", fire("m_axi", "aw"), fire("m_axi", "b"), "writes")
+        m.d.comb += [Assume(~dut.m_axi_rvalid | (m_reads != 0)), Assume(~dut.m_axi_bvalid | (m_writes != 0))]
+        # ... and so does the guard
+        s_reads = open_count("s_axi", fire("s_axi", "ar"), fire("s_axi", "r") & dut.s_axi_rlast, "reads")
+        s_writes = open_count("s_axi", fire("s_axi", "aw"), fire("s_axi", "b"), "writes")
+        after_reset = Signal()
+        m.d.fv += after_reset.eq(~rst_n)
+        with m.If(~first & after_reset):
+            m.d.comb += Assert(~dut.s_axi_rvalid & ~dut.s_axi_bvalid & ~dut.m_axi_arvalid &
+                               ~dut.m_axi_awvalid & ~dut.m_axi_wvalid, "guard: nothing valid out of reset")
+        with m.If(live):
+            m.d.comb += [Assert(~dut.s_axi_rvalid | (s_reads != 0), "s_axi: no R without a read open"),
+                         Assert(~dut.s_axi_bvalid | (s_writes != 0), "s_axi: no B without a write open")]
+
+        # ---- slots granted (never released here) ---------------------------------------
+        granted = {}
+        for pool in cfg.pools:
+            for slot in range(pool.slots):
+                flag = Signal(name=f"{pool.name}_{slot}_granted")
+                granted[(pool.index, slot)] = flag
+                with m.If(~rst_n):
+                    m.d.fv += flag.eq(0)
+                with m.Elif(dut.grant_valid & dut.grant_ok & (dut.grant_pool == pool.index) &
+                            (dut.grant_slot == slot)):
+                    m.d.fv += flag.eq(1)
+
+        # ---- what reaches memory ----------------------------------------------------------
+        for ch, write in (("ar", False), ("aw", True)):
+            addr = port("m_axi", f"{ch}addr")
+            size, length = port("m_axi", f"{ch}size"), port("m_axi", f"{ch}len")
+            last = ((addr | ((Const(1, 8) << size) - 1)) + (length << size))[:A + 8]
+            allowed = []
+            for pool in cfg.pools:
+                if write and pool.access == "ro":
+                    continue
+                for slot in range(pool.slots):
+                    lo, hi = pool.base + slot * pool.slot_size, pool.base + (slot + 1) * pool.slot_size
+                    allowed.append((addr >= lo) & (last < hi) & granted[(pool.index, slot)])
+            for region in cfg.regions:
+                if write and region.access == "ro":
+                    continue
+                allowed.append((addr >= region.base) & (last < region.end))
+            taken = fire("m_axi", ch)
+            with m.If(live & taken):
+                m.d.comb += Assert(Cat(*allowed).any() if allowed else Const(0),
+                                   f"guard: a {'write' if write else 'read'} on m_axi is one the guard may pass")
+        m.d.comb += [Cover(live & fire("m_axi", "ar") & (since > 2), "a read forwarded"),
+                     Cover(live & fire("m_axi", "aw"), "a write forwarded"),
+                     Cover(live & fire("s_axi", "r") & (dut.s_axi_rresp == 2), "a read refused"),
+                     Cover(live & fire("s_axi", "b") & (dut.s_axi_bresp == 2), "a write refused")]
+        return m
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -515,8 +647,17 @@ TASKS = [
     Task("axi_cover", "axi", "cover", lambda c: 10),
 ]
 
+#: The access guard's tasks, on a config with a guard (GUARD, or a user's):
+#: a burst's check takes G cycles, its answer a few more.
+GUARD_TASKS = [
+    Task("guard_bmc", "guard", "bmc", lambda c: GUARD_LATENCY + 6),
+    Task("guard_cover", "guard", "cover", lambda c: GUARD_LATENCY + 6),
+]
+
 
 def _harness(config, kind):
+    if kind == "guard":
+        return GuardHarness(config)
     if kind in ("native", "native_timing"):
         return NativeHarness(config, timing_only=kind == "native_timing")
     return AxiHarness(config, live=kind == "axi_live", counts=kind != "axi_handshake")
@@ -596,7 +737,7 @@ def _detail(output, mode, names):
 def prove(config, work, *, tasks=None, log=print, timeout=None):
     """Run the formal tasks on ``config``; returns their result dicts."""
     results = []
-    for task in TASKS:
+    for task in TASKS + (GUARD_TASKS if config.guard is not None else []):
         if tasks and task.name not in tasks:
             continue
         log(f"[prove] {task.name}: {task.mode} on the {task.harness} harness ...")

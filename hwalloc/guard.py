@@ -28,11 +28,11 @@ unaligned, without a subtraction; a WRAP burst's container mask is
 ``(len << size) | (beat - 1)``, since ``len + 1`` is a power of two.
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ._rtl import ShiftQueue, Skid, any_of, at_least, choose_one_hot, equal
+from ._rtl import ShiftQueue, Skid, at_least, choose_one_hot, equal
 from .model import Burst, Err
 
 __all__ = ["AccessGuard", "BurstDecode", "DECODE_STAGES", "GUARD_LATENCY", "LOG_DELAY",
@@ -87,20 +87,25 @@ class BurstDecode(wiring.Component):
         npools = len(cfg.pools)
 
         # ---- stage 1: the burst's shape, and its legality in pieces ---------------
-        mask = Signal(7)                       # beat - 1: size <= 6
-        spread = Signal(LEN_BITS + 6)          # len << size
+        mask = Signal(7, reset_less=True)                  # beat - 1: size <= 6
+        spread = Signal(LEN_BITS + 6, reset_less=True)     # len << size
         # beat - 1 as a thermometer code: bit i is size > i (a LUT each, no adder)
         beat_mask = Cat(self.size > i for i in range(7))
-        v0, w0, addr0, burst0 = Signal(), Signal(), Signal(A), Signal(2)
-        size_ok0, wrap_len0, aligned0 = Signal(), Signal(), Signal()
+        # (payload registers are not reset: a reset would be a LUT input more)
+        v0 = Signal()
+        w0, addr0, burst0 = Signal(reset_less=True), Signal(A, reset_less=True), Signal(2, reset_less=True)
+        size_ok0, wrap_len0 = Signal(reset_less=True), Signal(reset_less=True)
+        size0 = Signal(3, reset_less=True)
+        zeros0 = Signal(7, reset_less=True)    # bit i: the address's low i bits are 0
         m.d.sync += [
             v0.eq(self.valid), w0.eq(self.write), addr0.eq(self.addr), burst0.eq(self.burst),
             mask.eq(beat_mask), spread.eq(self.len << self.size),
             size_ok0.eq(self.size <= cfg.guard.max_size),
             wrap_len0.eq((self.len == 1) | (self.len == 3) | (self.len == 7) | (self.len == 15)),
-            # (on a carry chain: a plain OR of these terms maps into a chain of LUTs)
-            aligned0.eq(~any_of([self.addr[i] & beat_mask[i] for i in range(7) if i < cfg.addr_width],
-                                chain=True)),
+            size0.eq(self.size),
+            # (each on a carry chain of its own: a LUT tree would share a chain of ORs)
+            zeros0.eq(Cat(equal(self.addr[:i], Const(0, i)) if 0 < i <= A else Const(int(i == 0), 1)
+                          for i in range(7))),
         ]
         container = spread | mask              # a WRAP burst's: len + 1 is a power of two
 
@@ -110,7 +115,8 @@ class BurstDecode(wiring.Component):
         m.d.sync += start1.eq(addr0)
         last1 = Signal(max(A, LEN_BITS + 6) + 1)   # bits A and up: past the address space
         m.d.sync += [v1.eq(v0), w1.eq(w0),
-                     ok1.eq(size_ok0 & Mux(burst0 == Burst.WRAP, wrap_len0 & aligned0, burst0 != 3))]
+                     ok1.eq(size_ok0 & Mux(burst0 == Burst.WRAP, wrap_len0 & zeros0.bit_select(size0, 1),
+                                           burst0 != 3))]
         with m.Switch(burst0):
             with m.Case(Burst.FIXED):
                 m.d.sync += [first1.eq(addr0), last1.eq(addr0 | mask)]
@@ -193,14 +199,15 @@ LOG_DELAY = GUARD_LATENCY
 #: Bursts of one direction in the guard at once (in its pipeline or waiting
 #: for ``m_axi``): enough for one a clock while ``m_axi`` takes one a clock.
 QUEUE_DEPTH = GUARD_LATENCY + 2
-#: Forwarded bursts of one direction whose response has not come back, at most.
-OUTSTANDING = 255
+#: Forwarded bursts of one direction whose response has not come back, at most
+#: (a four-bit count, so that its flags are a LUT each).
+OUTSTANDING = 15
 #: AXI4 response codes.
 OKAY, SLVERR = 0, 2
 
 #: The AXI4 signals a master drives ("m") or a slave drives ("s"), per channel,
 #: as (name, width or what it is named after).
-_AXI4 = (
+AXI4_SIGNALS = (
     *((f"aw{n}", w, "m") for n, w in (("id", "id"), ("addr", "addr"), ("len", 8), ("size", 3),
                                       ("burst", 2), ("lock", 1), ("cache", 4), ("prot", 3),
                                       ("qos", 4), ("valid", 1))),
@@ -224,7 +231,7 @@ def axi4_members(prefix, *, addr_width, data_bytes, id_width, master):
     (``master``) or its slave sees them."""
     widths = {"id": id_width, "addr": addr_width, "data": 8 * data_bytes, "strb": data_bytes}
     return {f"{prefix}_{name}": (Out if (by == "m") == master else In)(widths.get(width, width))
-            for name, width, by in _AXI4}
+            for name, width, by in AXI4_SIGNALS}
 
 
 class AccessGuard(wiring.Component):
@@ -283,10 +290,10 @@ class AccessGuard(wiring.Component):
         # ---- the verdict's edge: the lock (degraded mode), AR before AW ---------
         # (the AR of this edge locks the guard for the AW of the same edge)
         locked = self.locked
-        ar_refused = ar.valid & (ar.err != Err.OK)
+        ar_refused = ar.refuses
         aw_locked = aw.valid & (locked | (self.lock_on & ar_refused))
         aw_err = Mux(aw_locked, Err.ACCESS_LOCKED, aw.err)
-        aw_refused = aw.valid & (aw_err != Err.OK)
+        aw_refused = aw_locked | aw.refuses
         m.d.sync += locked.eq((locked & ~self.unlock) | (self.lock_on & (ar_refused | aw_refused)))
         for d, side, err, refused in (("ar", ar, ar.err, ar_refused), ("aw", aw, aw_err, aw_refused)):
             m.d.sync += [getattr(self, f"{d}_checked").eq(side.valid),
@@ -345,6 +352,7 @@ class AccessGuard(wiring.Component):
         out = _Judged()
         out.valid = Signal(name=f"{d}_v1_valid")
         out.err = Signal(4, name=f"{d}_v1_err")
+        out.refuses = Signal(name=f"{d}_v1_refuses")     # valid, and err != OK: a flag
         out.carried = Signal(len(carried), name=f"{d}_v1_carried", reset_less=True)
         out.log_pool = Signal(8, name=f"{d}_v1_log_pool", reset_less=True)
         held, view_tag = getattr(self, f"view_{d}_held"), getattr(self, f"view_{d}_tag")
@@ -353,7 +361,8 @@ class AccessGuard(wiring.Component):
         m.d.sync += [out.valid.eq(valid), out.carried.eq(carried), out.log_pool.eq(log_pool_d),
                      out.err.eq(Mux(err_d != Err.OK, err_d,
                                     Mux(in_pool_d & ~held, Err.ACCESS_FREE,
-                                        Mux(in_pool_d & mismatch, Err.ACCESS_TAG, Err.OK))))]
+                                        Mux(in_pool_d & mismatch, Err.ACCESS_TAG, Err.OK)))),
+                     out.refuses.eq(valid & ((err_d != Err.OK) | (in_pool_d & (~held | mismatch))))]
         widths = {name: len(port[name]) for name in _PASSED}
         out.fields, lo = {}, 0
         for name in _PASSED:
@@ -362,7 +371,7 @@ class AccessGuard(wiring.Component):
         out.addr = out.carried[lo:lo + A]
         out.tag = out.carried[lo + A:]
         out.entry = Cat(out.carried[:lo + A])       # what m_axi is given
-        out.queue = ShiftQueue(m, 1 + len(out.entry), QUEUE_DEPTH, f"{d}_queue")
+        out.queue = ShiftQueue(m, 1 + len(out.entry), QUEUE_DEPTH, f"{d}_queue", reset_data=False)
         out.used, out.accept = used, accept
         return out
 
@@ -377,27 +386,36 @@ class AccessGuard(wiring.Component):
         fields["addr"] = head[lo:lo + self._config.addr_width]
         return head[0], fields
 
-    def _address_out(self, m, d, side, *, blocked, outstanding):
-        """Drive m_axi's AR or AW from the queue head; returns (its handshake,
-        whether a refusal at the head may be answered now)."""
+    def _address_out(self, m, d, side, *, blocked, answered):
+        """Drive m_axi's AR or AW from the queue head, and count the forwarded
+        bursts not yet answered (``answered``: one is, now); returns (its
+        handshake, whether a refusal at the head may be answered now, the head's
+        fields)."""
         forward, fields = self._head(side)
         q = side.queue
         valid, ready = getattr(self, f"m_axi_{d}valid"), getattr(self, f"m_axi_{d}ready")
+        # the count's "none" and "full" as registers of their own
+        outstanding = Signal(range(OUTSTANDING + 1), name=f"{d}_outstanding")
+        none, full = Signal(name=f"{d}_outstanding_none", init=1), Signal(name=f"{d}_outstanding_full")
         m.d.comb += [getattr(self, f"m_axi_{d}{name}").eq(value) for name, value in fields.items()]
-        m.d.comb += valid.eq(q.head_valid & forward & ~blocked & (outstanding != OUTSTANDING))
+        m.d.comb += valid.eq(q.head_valid & forward & ~blocked & ~full)
         sent = valid & ready
-        refusal = q.head_valid & ~forward & ~blocked & (outstanding == 0)
+        # the flags from the count's own compares and the two events: a LUT each
+        m.d.sync += [outstanding.eq(_up_down(outstanding, sent, answered)),
+                     none.eq(Mux(sent == answered, none, ~sent & (outstanding == 1))),
+                     full.eq(Mux(sent == answered, full, sent & (outstanding == OUTSTANDING - 1)))]
+        refusal = q.head_valid & ~forward & ~blocked & none
         return sent, refusal, fields
 
     def _reads(self, m, side):
         g = self._config.guard
-        outstanding = Signal(range(OUTSTANDING + 1), name="ar_outstanding")
         busy, answer_id, left = Signal(name="r_refusal_busy"), Signal(g.id_width), Signal(8)
-        sent, refusal, fields = self._address_out(m, "ar", side, blocked=busy, outstanding=outstanding)
+        answered = self.m_axi_rvalid & self.m_axi_rready & self.m_axi_rlast
+        sent, refusal, fields = self._address_out(m, "ar", side, blocked=busy, answered=answered)
         q = side.queue
         start = refusal
         m.d.comb += [q.pop.eq(sent | start), self.s_axi_arready.eq(side.used < QUEUE_DEPTH)]
-        m.d.sync += side.used.eq(side.used + side.accept - q.pop)
+        m.d.sync += side.used.eq(_up_down(side.used, side.accept, q.pop))
 
         # R: memory's beats, or a refusal's zeros, through one register stage
         width = g.id_width + 8 * g.data_bytes + 2 + 1
@@ -412,8 +430,6 @@ class AccessGuard(wiring.Component):
             self.s_axi_rvalid.eq(skid.out_valid),
             Cat(self.s_axi_rid, self.s_axi_rdata, self.s_axi_rresp, self.s_axi_rlast).eq(skid.out_data),
         ]
-        answered = self.m_axi_rvalid & self.m_axi_rready & self.m_axi_rlast
-        m.d.sync += outstanding.eq(outstanding + sent - answered)
         with m.If(start):
             m.d.sync += [busy.eq(1), answer_id.eq(fields["id"]), left.eq(fields["len"])]
         with m.Elif(busy & skid.in_ready):
@@ -424,7 +440,7 @@ class AccessGuard(wiring.Component):
     def _writes(self, m, side, *, forward):
         g = self._config.guard
         # W: the verdicts in AW order, a bit each; beats of a burst wait for its verdict
-        verdicts = ShiftQueue(m, 1, QUEUE_DEPTH, "w_verdicts")
+        verdicts = ShiftQueue(m, 1, QUEUE_DEPTH, "w_verdicts", reset_data=False)
         m.d.comb += [verdicts.push.eq(side.valid), verdicts.w_data.eq(forward)]
         # bursts accepted on AW whose W beats have not all come: the verdicts' room
         w_open = Signal(range(QUEUE_DEPTH + 1), name="w_open")
@@ -442,18 +458,18 @@ class AccessGuard(wiring.Component):
         taken = self.s_axi_wvalid & self.s_axi_wready
         burst_done = taken & self.s_axi_wlast
         m.d.comb += verdicts.pop.eq(burst_done)
-        m.d.sync += w_open.eq(w_open + side.accept - burst_done)
+        m.d.sync += w_open.eq(_up_down(w_open, side.accept, burst_done))
         # refused bursts whose beats are all drained, waiting for their B
         drained = Signal(range(QUEUE_DEPTH + 1), name="w_drained")
 
-        outstanding = Signal(range(OUTSTANDING + 1), name="aw_outstanding")
         busy, answer_id = Signal(name="b_refusal_busy"), Signal(g.id_width)
-        sent, refusal, fields = self._address_out(m, "aw", side, blocked=busy, outstanding=outstanding)
+        answered = self.m_axi_bvalid & self.m_axi_bready
+        sent, refusal, fields = self._address_out(m, "aw", side, blocked=busy, answered=answered)
         q = side.queue
         start = refusal & (drained != 0)
         m.d.comb += q.pop.eq(sent | start)
-        m.d.sync += [side.used.eq(side.used + side.accept - q.pop),
-                     drained.eq(drained + (burst_done & ~passing) - start)]
+        m.d.sync += [side.used.eq(_up_down(side.used, side.accept, q.pop)),
+                     drained.eq(_up_down(drained, burst_done & ~passing, start))]
 
         # B: memory's answers, or a refusal's SLVERR, through one register stage
         bskid = Skid(m, g.id_width + 2, "b_skid")
@@ -465,12 +481,21 @@ class AccessGuard(wiring.Component):
             self.s_axi_bvalid.eq(bskid.out_valid),
             Cat(self.s_axi_bid, self.s_axi_bresp).eq(bskid.out_data),
         ]
-        answered = self.m_axi_bvalid & self.m_axi_bready
-        m.d.sync += outstanding.eq(outstanding + sent - answered)
         with m.If(start):
             m.d.sync += [busy.eq(1), answer_id.eq(fields["id"])]
         with m.Elif(busy & bskid.in_ready):
             m.d.sync += busy.eq(0)
+
+
+def _up_down(count, up, down):
+    """``count`` + ``up`` - ``down`` of a counter of four bits at most, as a
+    table of the count and the two events: a LUT a bit after the events, where
+    an adder would come after them on a carry chain."""
+    assert len(count) <= 4
+    width = len(count)
+    table = [Const((c + u - d) % (1 << width), width)
+             for d in range(2) for u in range(2) for c in range(1 << width)]
+    return Array(table)[Cat(count, up, down)]
 
 
 class _Judged:

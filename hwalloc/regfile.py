@@ -154,11 +154,17 @@ class RegisterFile(wiring.Component):
             ar_refused, aw_refused = self.guard_ar_refused, self.guard_aw_refused
             guard_new = [Signal(entry_bits, name=f"e1_guard{k}") for k in range(2)]
             n_guard, n_all, e1_access = Signal(2), Signal(3), Signal()
+            # n_all >= j, j = 1..5, as registers (a thermometer of the count)
+            n_at_least = Signal(5, name="e1_n_at_least")
+            flags = Cat(free_err, flush_err, alloc_err, ar_refused, aw_refused)
             m.d.sync += [
                 guard_new[0].eq(Mux(ar_refused, access["ar"], access["aw"])),
                 guard_new[1].eq(access["aw"]),
                 n_guard.eq(ar_refused + aw_refused),
-                n_all.eq(free_err + flush_err + alloc_err + ar_refused + aw_refused),
+                # (a count of five flags as a table: a LUT a bit, not a chain of adders)
+                n_all.eq(Array(Const(bin(v).count("1"), 3) for v in range(32))[flags]),
+                n_at_least.eq(Cat(Array(Const(int(bin(v).count("1") >= j), 1) for v in range(32))[flags]
+                                  for j in range(1, 6))),
                 e1_access.eq(ar_refused | aw_refused),
             ]
         events = []
@@ -202,24 +208,31 @@ class RegisterFile(wiring.Component):
 
         def row(value):
             return value if rows > 1 else Const(0, 1)
-        head, tail = Signal(ring_bits), Signal(ring_bits)
+        head, tail = Signal(ring_bits, name="head"), Signal(ring_bits, name="tail")
+        if guard:
+            # the tail's bank as one-hot flags too: with five entries a cycle, a
+            # select of a bank is then a LUT of a flag or two and the counts
+            tail_at = Signal(nb, init=1, name="tail_bank")
         # the tail's row and the next one (for banks behind the tail's bank)
         tail_row = Signal(max(1, ring_bits - nbb))
         tail_next_row = Signal(max(1, ring_bits - nbb), init=1 % rows)
         space = Signal(range(depth + 1), init=depth)
-        # space >= j for j = 1..2*most as registers (thermometer): room[k] is ge[k]
-        ge = {j: Signal(init=int(depth >= j), name=f"space_ge{j}") for j in range(1, 2 * most + 1)}
+        # space >= j for j = 1..2*most as registers (thermometer; with a guard,
+        # every j up to the depth): room[k] is ge[k]
+        ge = {j: Signal(init=int(depth >= j), name=f"space_ge{j}")
+              for j in range(1, (max(depth, most) if guard else 2 * most) + 1)}
         room = [Const(1), *(ge[j] for j in range(1, most + 1))]
         err_count, err_dropped = Signal(32), Signal(32)
-        n_kept, popped = Signal(len(n_all)), Signal()
+        n_kept, popped = Signal(len(n_all)), Signal(name="popped")
         n_dropped = Signal(len(n_all))          # counted a cycle later, apart from the room decision
-        empty = space[depth.bit_length() - 1]   # space == depth (a power of two): nothing logged
+        # space == depth (a power of two): nothing logged (with a guard, its flag)
+        empty = ge[depth] if guard else space[depth.bit_length() - 1]
         if guard:
-            # as many as there are, or as fit
-            kept = Const(0, 3)
-            for j in range(1, most + 1):
-                kept = Mux(room[j], n_all if j == most else Mux(n_all > j, j, n_all), kept)
-            m.d.comb += n_kept.eq(kept)
+            # as many as there are, or as fit: at least j kept when n_all >= j and
+            # j fit (a thermometer, a LUT a bit), then its count
+            kept = [Const(1)] + [n_at_least[j - 1] & room[j] for j in range(1, most + 1)]
+            m.d.comb += n_kept.eq(Cat((kept[1] & ~kept[2]) | (kept[3] & ~kept[4]) | kept[5],
+                                      kept[2] & ~kept[4], kept[4]))
         else:
             m.d.comb += n_kept.eq(Mux(room[3], n_new, Mux(room[2], Mux(n_new > 2, 2, n_new),
                                                           Mux(room[1] & (n_new != 0), 1, 0))))
@@ -229,16 +242,34 @@ class RegisterFile(wiring.Component):
             k = Signal(nbb, name=f"log_bank{b}_k")
             m.d.comb += k.eq(b - tail[:nbb])
             if guard:
-                # the allocation pipeline's first, then the guard's
-                data = choose_one_hot([((k == j) & (n_new > j), new[j]) for j in range(3)] +
-                                      [(k == n_new + j, guard_new[j]) for j in range(2)], entry_bits)
+                # the allocation pipeline's first, then the guard's: entry j lands
+                # in bank b when the tail is at b - j (a constant compare), the
+                # guard's j-th at b - n_new - j (for each n_new): a LUT a select
+                # (the selects kept as LUTs of their own, shared by the entry's bits)
+                selects = [tail_at[(b - j) % nb] & (n_new > j) for j in range(3)] + \
+                          [or_all((n_new == v) & tail_at[(b - v - j) % nb] for v in range(4)) for j in range(2)]
+                kept_selects = []
+                for j, select in enumerate(selects):
+                    kept_select = Signal(name=f"log_bank{b}_select{j}", attrs={"keep": 1})
+                    m.d.comb += kept_select.eq(select)
+                    kept_selects.append(kept_select)
+                data = choose_one_hot(zip(kept_selects, new + guard_new, strict=True), entry_bits)
             else:
                 data = Mux(k == 0, new[0], Mux(k == 1, new[1], new[2]))
+            if guard:
+                # the k-th entry is kept (k = b - tail, a function of the tail)
+                enable = Signal(name=f"log_bank{b}_enable", attrs={"keep": 1})
+                m.d.comb += enable.eq(or_all(tail_at[(b - j) % nb] & kept[j + 1] for j in range(most)))
+            else:
+                enable = k < n_kept
+            # (a bank behind the tail's writes the next row: a table of the tail's bank bits)
+            behind = (Array(Const(int(b < t), 1) for t in range(nb))[tail[:nbb]] if guard
+                      else b < tail[:nbb]) if b < nb - 1 else Const(0)
             m.d.comb += [
-                bank_w[b].addr.eq(row(Mux(b < tail[:nbb], tail_next_row, tail_row) if b < nb - 1
+                bank_w[b].addr.eq(row(Mux(behind, tail_next_row, tail_row) if b < nb - 1
                                       else tail_row)),
                 bank_w[b].data.eq(data),
-                bank_w[b].en.eq(k < n_kept),
+                bank_w[b].en.eq(enable),
                 bank_r[b].addr.eq(row(head[nbb:])), bank_r[b].en.eq(1),
             ]
         # space changes by popped - n_kept (-3..1); the flags of the new value are
@@ -246,15 +277,32 @@ class RegisterFile(wiring.Component):
         # constants), chosen by the change: the room flags that decide n_kept
         # come from registers only.
         def at_least_now(j):
-            return Const(1) if j <= 0 else ge[j] if j in ge else space >= j
-        with m.Switch(Cat(popped, n_kept)):
-            for kept in range(most + 1):
-                for out in range(2):
-                    with m.Case(out | kept << 1):
-                        change = out - kept
-                        m.d.sync += [ge[j].eq(at_least_now(j - change)) for j in ge]
+            return Const(1) if j <= 0 else ge[j] if j in ge else Const(0) if j > depth else space >= j
+        if guard:
+            # n_kept is min(n_all, space): space - n_kept is max(space - n_all, 0),
+            # so the new space is >= j when space >= j + n_all (or j - 1 + n_all
+            # with a pop): flags chosen by n_all, not by n_kept (a LUT shorter)
+            def at_least_plus_all(j):
+                return Array(at_least_now(j + v) for v in range(most + 1))[n_all]
+            m.d.sync += [ge[j].eq(Mux(popped, at_least_plus_all(j - 1) if j > 1 else 1,
+                                      at_least_plus_all(j))) for j in ge]
+        else:
+            with m.Switch(Cat(popped, n_kept)):
+                for kept in range(most + 1):
+                    for out in range(2):
+                        with m.Case(out | kept << 1):
+                            change = out - kept
+                            m.d.sync += [ge[j].eq(at_least_now(j - change)) for j in ge]
         new_tail = (tail + n_kept)[:ring_bits]
-        crosses = (Cat(tail[:nbb], Const(0, 1)) + n_kept)[nbb]     # the tail moves to the next row
+        if guard:
+            # the tail moves to the next row: more kept than banks after the tail's
+            crosses = or_all(tail_at[t] & kept[nb - t] for t in range(nb - most, nb))
+            # the bank one-hot turns by the number kept
+            exactly = [kept[j] & ~kept[j + 1] for j in range(most)] + [kept[most]]
+            m.d.sync += tail_at.eq(Cat(or_all(exactly[j] & tail_at[(t - j) % nb] for j in range(most + 1))
+                                       for t in range(nb)))
+        else:
+            crosses = (Cat(tail[:nbb], Const(0, 1)) + n_kept)[nbb]     # the tail moves to the next row
         m.d.sync += [
             space.eq(space + popped - n_kept),
             tail.eq(new_tail),
@@ -361,8 +409,10 @@ class RegisterFile(wiring.Component):
             with m.If(clear):
                 m.d.sync += [checks.eq(0), refused.eq(0)]
             with m.Else():
-                m.d.sync += [checks.eq(checks + self.guard_ar_checked + self.guard_aw_checked),
-                             refused.eq(refused + self.guard_ar_refused + self.guard_aw_refused)]
+                # (one adder each: the two events summed first, in a LUT a bit)
+                for counter, ar, aw in ((checks, self.guard_ar_checked, self.guard_aw_checked),
+                                        (refused, self.guard_ar_refused, self.guard_aw_refused)):
+                    m.d.sync += counter.eq(counter + Cat(ar ^ aw, ar & aw))
             guard_values = {"GUARD_CTRL": self.guard_lock_on, "GUARD_STATUS": self.guard_locked,
                             "GUARD_CHECKS": checks, "GUARD_REFUSED": refused}
 

@@ -209,12 +209,12 @@ def endpoint_depths(netlist, top, *, count_carry=True):
 
 def depth_by_block(netlist, top, *, count_carry=BUDGET_COUNT):
     """The worst depth into the endpoints of each block of the top (``core``,
-    ``regs``, ``axil``; ``top`` for the rest), by default in LUT levels as the
+    ``regs``, ``axil``, ``guard``; ``top`` for the rest), by default in LUT levels as the
     budget counts them."""
     blocks = {}
     for name, depth in endpoint_depths(netlist, top, count_carry=count_carry).items():
         head, dot, _ = name.partition(".")
-        block = head if dot and head in ("core", "regs", "axil") else "top"
+        block = head if dot and head in ("core", "regs", "axil", "guard") else "top"
         blocks[block] = max(blocks.get(block, 0), depth)
     return dict(sorted(blocks.items()))
 

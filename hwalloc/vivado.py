@@ -38,14 +38,16 @@ def top_ports(config):
             for name, member in top.signature.members.items()]
 
 
-def _bus(name, bus_type, abstraction, port_map, parameters=(), slave=None):
+def _bus(name, bus_type, abstraction, port_map, parameters=(), slave=None, master=False):
     ns = "spirit"
     lines = [f"    <{ns}:busInterface>", f"      <{ns}:name>{name}</{ns}:name>",
              f'      <{ns}:busType {ns}:vendor="xilinx.com" {ns}:library="{bus_type[0]}" '
              f'{ns}:name="{bus_type[1]}" {ns}:version="1.0"/>',
              f'      <{ns}:abstractionType {ns}:vendor="xilinx.com" {ns}:library="{bus_type[0]}" '
              f'{ns}:name="{abstraction}" {ns}:version="1.0"/>']
-    if slave:
+    if master:
+        lines.append(f"      <{ns}:master/>")
+    elif slave:
         lines.append(f'      <{ns}:slave><{ns}:memoryMapRef {ns}:memoryMapRef="{slave}"/></{ns}:slave>')
     else:
         lines.append(f"      <{ns}:slave/>")
@@ -82,8 +84,23 @@ def emit_ipxact(config):
     out += _bus("s_axil", ("interface", "aximm"), "aximm_rtl",
                 [(logical, f"s_axil_{port}") for port, logical in AXI_PORT_MAP.items()],
                 slave="s_axil")
+    buses = "s_axil"
+    if config.guard is not None:
+        # the access guard (SPEC 8): the bus master's AXI4 slave, and the AXI4
+        # master towards memory
+        from .guard import AXI4_SIGNALS
+        guarded = [(name.upper(), name) for name, _, _ in AXI4_SIGNALS]
+        out += _bus("s_axi", ("interface", "aximm"), "aximm_rtl",
+                    [(logical, f"s_axi_{port}") for logical, port in guarded],
+                    [("PROTOCOL", "AXI4"), ("DATA_WIDTH", str(8 * config.guard.data_bytes)),
+                     ("ID_WIDTH", str(config.guard.id_width))])
+        out += _bus("m_axi", ("interface", "aximm"), "aximm_rtl",
+                    [(logical, f"m_axi_{port}") for logical, port in guarded],
+                    [("PROTOCOL", "AXI4"), ("DATA_WIDTH", str(8 * config.guard.data_bytes)),
+                     ("ID_WIDTH", str(config.guard.id_width))], master=True)
+        buses = "s_axil:s_axi:m_axi"
     out += _bus("aclk", ("signal", "clock"), "clock_rtl", [("CLK", "aclk")],
-                [("ASSOCIATED_BUSIF", "s_axil"), ("ASSOCIATED_RESET", "aresetn"),
+                [("ASSOCIATED_BUSIF", buses), ("ASSOCIATED_RESET", "aresetn"),
                  ("FREQ_HZ", str(freq))])
     out += _bus("aresetn", ("signal", "reset"), "reset_rtl", [("RST", "aresetn")],
                 [("POLARITY", "ACTIVE_LOW")])

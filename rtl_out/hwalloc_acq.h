@@ -11,6 +11,7 @@
 #define HWALLOC_ACQ_TAG_BITS 6u
 #define HWALLOC_ACQ_NUM_POOLS 1u
 #define HWALLOC_ACQ_ERROR_LOG_DEPTH 32u
+#define HWALLOC_ACQ_ADDR_WIDTH 32u
 
 /* Register offsets from the AXI4-Lite base address. */
 #define HWALLOC_ACQ_ID 0x000u  /* RO: identifies the core: 0x4857414C ("HWAL") */

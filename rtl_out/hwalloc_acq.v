@@ -321,9 +321,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
     .clk(aclk),
-    .\port$3211$0 (\$11 [4:0]),
-    .\port$3211$48 (\$11 [53:48]),
-    .\port$3211$6 (\$11 [15:6]),
+    .\port$3210$0 (\$11 [4:0]),
+    .\port$3210$48 (\$11 [53:48]),
+    .\port$3210$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -380,7 +380,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$2904$41 (\$18 [41:40]),
+    .\port$2903$41 (\$18 [41:40]),
     .rst(rst),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$163 )
@@ -409,16 +409,16 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2712$0 (\$15 ),
-    .\port$2713$0 (\$16 ),
-    .\port$2904$1 (\$18 ),
-    .\port$3211$0 (\$11 [15:0]),
-    .\port$3211$48 (\$11 [63:48]),
-    .\port$3214$0 (\$12 ),
-    .\port$3226$0 (\$13 ),
-    .\port$3254$0 (\$14 ),
-    .\port$3479$0 (\$signal ),
-    .\port$3664$0 (\$signal$58 ),
+    .\port$2711$0 (\$15 ),
+    .\port$2712$0 (\$16 ),
+    .\port$2903$1 (\$18 ),
+    .\port$3210$0 (\$11 [15:0]),
+    .\port$3210$48 (\$11 [63:48]),
+    .\port$3213$0 (\$12 ),
+    .\port$3225$0 (\$13 ),
+    .\port$3253$0 (\$14 ),
+    .\port$3478$0 (\$signal ),
+    .\port$3663$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -566,7 +566,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
 endmodule
 
 module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3211$0 , \port$3211$6 , \port$3211$48 , r_fast_push, w_fast_push, clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3210$0 , \port$3210$6 , \port$3210$48 , r_fast_push, w_fast_push, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$122  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1222,12 +1222,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire clk;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3211$0 ;
-  wire [4:0] \port$3211$0 ;
-  input [5:0] \port$3211$48 ;
-  wire [5:0] \port$3211$48 ;
-  input [9:0] \port$3211$6 ;
-  wire [9:0] \port$3211$6 ;
+  input [4:0] \port$3210$0 ;
+  wire [4:0] \port$3210$0 ;
+  input [5:0] \port$3210$48 ;
+  wire [5:0] \port$3210$48 ;
+  input [9:0] \port$3210$6 ;
+  wire [9:0] \port$3210$6 ;
   reg [32:0] r_fast_data0 = 33'h000000000;
   reg [32:0] r_fast_data1 = 33'h000000000;
   reg [32:0] r_fast_data2 = 33'h000000000;
@@ -1855,78 +1855,78 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$158  = r_fast_push & r_fast_full[8];
   assign \$159  = r_fast_full[9] | \$158 ;
   assign \$160  = r_fast_pop ? \$157  : \$159 ;
-  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
-  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
+  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign \$163  = r_slow_pop ? \$161  : \$162 ;
   assign \$164  = r_slow_push & r_slow_full[0];
   assign \$165  = r_slow_full[1] | \$164 ;
   assign \$167  = r_slow_full[0] | \$166 ;
   assign \$168  = r_slow_pop ? \$165  : \$167 ;
-  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
-  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
+  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign \$171  = r_slow_pop ? \$169  : \$170 ;
   assign \$172  = r_slow_push & r_slow_full[1];
   assign \$173  = r_slow_full[2] | \$172 ;
   assign \$174  = r_slow_push & r_slow_full[0];
   assign \$175  = r_slow_full[1] | \$174 ;
   assign \$176  = r_slow_pop ? \$173  : \$175 ;
-  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
-  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
+  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign \$179  = r_slow_pop ? \$177  : \$178 ;
   assign \$180  = r_slow_push & r_slow_full[2];
   assign \$181  = r_slow_full[3] | \$180 ;
   assign \$182  = r_slow_push & r_slow_full[1];
   assign \$183  = r_slow_full[2] | \$182 ;
   assign \$184  = r_slow_pop ? \$181  : \$183 ;
-  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
-  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
+  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign \$187  = r_slow_pop ? \$185  : \$186 ;
   assign \$188  = r_slow_push & r_slow_full[3];
   assign \$189  = r_slow_full[4] | \$188 ;
   assign \$190  = r_slow_push & r_slow_full[2];
   assign \$191  = r_slow_full[3] | \$190 ;
   assign \$192  = r_slow_pop ? \$189  : \$191 ;
-  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
-  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
+  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign \$195  = r_slow_pop ? \$193  : \$194 ;
   assign \$196  = r_slow_push & r_slow_full[4];
   assign \$197  = r_slow_full[5] | \$196 ;
   assign \$198  = r_slow_push & r_slow_full[3];
   assign \$199  = r_slow_full[4] | \$198 ;
   assign \$200  = r_slow_pop ? \$197  : \$199 ;
-  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
-  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
+  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign \$203  = r_slow_pop ? \$201  : \$202 ;
   assign \$204  = r_slow_push & r_slow_full[5];
   assign \$205  = r_slow_full[6] | \$204 ;
   assign \$206  = r_slow_push & r_slow_full[4];
   assign \$207  = r_slow_full[5] | \$206 ;
   assign \$208  = r_slow_pop ? \$205  : \$207 ;
-  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
-  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
+  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign \$211  = r_slow_pop ? \$209  : \$210 ;
   assign \$212  = r_slow_push & r_slow_full[6];
   assign \$213  = r_slow_full[7] | \$212 ;
   assign \$214  = r_slow_push & r_slow_full[5];
   assign \$215  = r_slow_full[6] | \$214 ;
   assign \$216  = r_slow_pop ? \$213  : \$215 ;
-  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
-  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
+  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign \$219  = r_slow_pop ? \$217  : \$218 ;
   assign \$220  = r_slow_push & r_slow_full[7];
   assign \$221  = r_slow_full[8] | \$220 ;
   assign \$222  = r_slow_push & r_slow_full[6];
   assign \$223  = r_slow_full[7] | \$222 ;
   assign \$224  = r_slow_pop ? \$221  : \$223 ;
-  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
-  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
+  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign \$227  = r_slow_pop ? \$225  : \$226 ;
   assign \$228  = r_slow_push & r_slow_full[8];
   assign \$229  = r_slow_full[9] | \$228 ;
   assign \$230  = r_slow_push & r_slow_full[7];
   assign \$231  = r_slow_full[8] | \$230 ;
   assign \$232  = r_slow_pop ? \$229  : \$231 ;
-  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign \$235  = r_slow_pop ? \$233  : \$234 ;
   assign \$236  = r_slow_push & r_slow_full[9];
   assign \$238  = r_slow_push & r_slow_full[8];
@@ -2628,7 +2628,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign r_slow_w_data = { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign \$signal$101  = r_kinds_push;
@@ -2638,7 +2638,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign bus__r_slow_data = { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
   assign \$signal$133  = w_kinds_pop;
@@ -2656,7 +2656,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$153  = { bus__r_err, bus__r_data };
   assign \$157  = \$156 ;
   assign \$166  = r_slow_push;
-  assign \$233  = { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 , 9'h000, \port$3211$6  };
+  assign \$233  = { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
   assign \$237  = \$236 ;
   assign \$530  = w_addrs_full[0];
   assign \$246  = w_addrs_push;
@@ -2677,7 +2677,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$509  = \$508 ;
 endmodule
 
-module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$2904$41 , a6_valid
+module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$2903$41 , a6_valid
 , a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$123  = 0;
   wire [11:0] \$1 ;
@@ -2945,37 +2945,37 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1234 ;
   wire \$1235 ;
   wire \$1236 ;
-  wire \$1237 ;
-  wire \$1238 ;
+  wire [6:0] \$1237 ;
+  wire [6:0] \$1238 ;
   wire \$1239 ;
   wire \$124 ;
   wire \$1240 ;
-  wire \$1241 ;
-  wire \$1242 ;
+  wire [24:0] \$1241 ;
+  wire [30:0] \$1242 ;
   wire \$1243 ;
   wire \$1244 ;
-  wire \$1245 ;
-  wire [6:0] \$1246 ;
-  wire [6:0] \$1247 ;
+  wire [11:0] \$1245 ;
+  wire [11:0] \$1246 ;
+  wire [12:0] \$1247 ;
   wire \$1248 ;
-  wire \$1249 ;
+  wire [11:0] \$1249 ;
   wire \$125 ;
-  wire [24:0] \$1250 ;
-  wire [30:0] \$1251 ;
+  wire [11:0] \$1250 ;
+  wire [12:0] \$1251 ;
   wire \$1252 ;
-  wire \$1253 ;
+  wire [11:0] \$1253 ;
   wire [11:0] \$1254 ;
-  wire [11:0] \$1255 ;
-  wire [12:0] \$1256 ;
+  wire [12:0] \$1255 ;
+  wire \$1256 ;
   wire \$1257 ;
-  wire [11:0] \$1258 ;
-  wire [11:0] \$1259 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire [3:0] \$126 ;
-  wire [12:0] \$1260 ;
-  wire \$1261 ;
-  wire [11:0] \$1262 ;
-  wire [11:0] \$1263 ;
-  wire [12:0] \$1264 ;
+  wire \$1260 ;
+  wire [1:0] \$1261 ;
+  wire [1:0] \$1262 ;
+  wire [1:0] \$1263 ;
+  wire \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
@@ -2984,8 +2984,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire [3:0] \$127 ;
   wire \$1270 ;
   wire \$1271 ;
-  wire \$1272 ;
-  wire [3:0] \$1273 ;
+  wire [3:0] \$1272 ;
+  wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
@@ -3004,20 +3004,20 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1288 ;
   wire \$1289 ;
   wire [12:0] \$129 ;
-  wire \$1290 ;
-  wire [5:0] \$1291 ;
+  wire [5:0] \$1290 ;
+  wire \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
-  wire \$1295 ;
-  reg \$1296 ;
-  reg [9:0] \$1297 ;
-  reg [6:0] \$1298 ;
-  reg \$1299 ;
+  reg \$1295 ;
+  reg [9:0] \$1296 ;
+  reg [6:0] \$1297 ;
+  reg \$1298 ;
+  reg [9:0] \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg [9:0] \$1300 ;
-  reg [16:0] \$1301 ;
+  reg [16:0] \$1300 ;
+  reg \$1301 ;
   reg \$1302 ;
   reg \$1303 ;
   reg \$1304 ;
@@ -3027,12 +3027,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$1308 ;
   reg \$1309 ;
   wire \$131 ;
-  reg \$1310 ;
+  reg [10:0] \$1310 ;
   reg [10:0] \$1311 ;
   reg [10:0] \$1312 ;
-  reg [10:0] \$1313 ;
-  reg \$1314 ;
-  reg [9:0] \$1315 ;
+  reg \$1313 ;
+  reg [9:0] \$1314 ;
+  reg \$1315 ;
   reg \$1316 ;
   reg \$1317 ;
   reg \$1318 ;
@@ -3077,13 +3077,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$1353 ;
   reg \$1354 ;
   reg \$1355 ;
-  reg \$1356 ;
-  reg [9:0] \$1357 ;
+  reg [9:0] \$1356 ;
+  reg \$1357 ;
   reg \$1358 ;
-  reg \$1359 ;
+  reg [10:0] \$1359 ;
   wire \$136 ;
-  reg [10:0] \$1360 ;
-  reg [2:0] \$1361 ;
+  reg [2:0] \$1360 ;
+  reg \$1361 ;
   reg \$1362 ;
   reg \$1363 ;
   reg \$1364 ;
@@ -3099,7 +3099,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$1373 ;
   reg \$1374 ;
   reg \$1375 ;
-  reg \$1376 ;
   wire \$138 ;
   wire \$139 ;
   wire [3:0] \$14 ;
@@ -3237,26 +3236,26 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire [1:0] \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
+  wire [11:0] \$261 ;
+  wire [11:0] \$262 ;
+  wire [12:0] \$263 ;
   wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire [1:0] \$267 ;
-  wire [1:0] \$268 ;
-  wire [1:0] \$269 ;
+  wire [11:0] \$265 ;
+  wire [11:0] \$266 ;
+  wire [12:0] \$267 ;
+  wire [11:0] \$268 ;
+  wire [11:0] \$269 ;
   wire \$27 ;
-  wire [11:0] \$270 ;
-  wire [11:0] \$271 ;
-  wire [12:0] \$272 ;
+  wire [12:0] \$270 ;
+  wire \$271 ;
+  wire \$272 ;
   wire \$273 ;
-  wire [11:0] \$274 ;
-  wire [11:0] \$275 ;
-  wire [12:0] \$276 ;
-  wire [11:0] \$277 ;
-  wire [11:0] \$278 ;
-  wire [12:0] \$279 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
@@ -3266,24 +3265,24 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [10:0] \$288 ;
+  wire [10:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
+  wire [10:0] \$291 ;
+  wire [10:0] \$292 ;
+  wire [12:0] \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire [10:0] \$297 ;
-  wire [10:0] \$298 ;
+  wire \$297 ;
+  wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [10:0] \$300 ;
-  wire [10:0] \$301 ;
-  wire [12:0] \$302 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
@@ -3305,9 +3304,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire [3:0] \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
+  wire [11:0] \$322 ;
+  wire [11:0] \$323 ;
+  wire [12:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
@@ -3315,9 +3314,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
-  wire [11:0] \$331 ;
-  wire [11:0] \$332 ;
-  wire [12:0] \$333 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
@@ -3326,7 +3325,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
-  wire \$341 ;
+  wire [10:0] \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
@@ -3336,7 +3335,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$348 ;
   wire \$349 ;
   wire [9:0] \$35 ;
-  wire [10:0] \$350 ;
+  wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
@@ -3921,22 +3920,22 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
-  wire \$878 ;
+  wire [5:0] \$878 ;
   wire \$879 ;
   wire \$88 ;
-  wire \$880 ;
+  wire [6:0] \$880 ;
   wire \$881 ;
-  wire \$882 ;
+  wire [6:0] \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
   wire \$886 ;
-  wire [5:0] \$887 ;
+  wire \$887 ;
   wire \$888 ;
-  wire [6:0] \$889 ;
+  wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [6:0] \$891 ;
+  wire \$891 ;
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
@@ -4085,8 +4084,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$signal$185 ;
   wire \$signal$196 ;
   wire \$signal$215 ;
-  wire [3:0] \$signal$242 ;
-  wire \$signal$329 ;
+  wire [3:0] \$signal$243 ;
+  wire \$signal$330 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
@@ -4247,6 +4246,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg f3_a2_tag_ok = 1'h0;
   reg f3_a3_tag_ok = 1'h0;
   reg [31:0] f3_addr = 32'd0;
+  wire f3_by_mem_base;
   reg [3:0] f3_err = 4'h0;
   reg f3_flushed = 1'h0;
   reg f3_go = 1'h0;
@@ -4365,7 +4365,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$341 ;
+  wire [31:0] \grant_addr$342 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4381,16 +4381,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire grant_valid;
   wire hit_a3;
   wire [5:0] next_next_tag;
-  input [1:0] \port$2904$41 ;
-  wire [1:0] \port$2904$41 ;
+  input [1:0] \port$2903$41 ;
+  wire [1:0] \port$2903$41 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
-  wire [9:0] \r__addr$307 ;
+  wire [9:0] \r__addr$308 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$317 ;
-  wire [9:0] \r__addr$319 ;
+  wire [9:0] \r__addr$318 ;
+  wire [9:0] \r__addr$320 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$326 ;
+  wire [9:0] \r__addr$327 ;
   wire [6:0] r__data;
   wire [6:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4408,13 +4408,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire [9:0] samples_fresh_slot;
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
-  wire [9:0] \samples_grant_addr$308 ;
+  wire [9:0] \samples_grant_addr$309 ;
   (* init = 7'h00 *)
   wire [6:0] samples_grant_data;
   (* init = 7'h00 *)
-  wire [6:0] \samples_grant_data$310 ;
-  wire \samples_grant_data$310.snap ;
-  wire [5:0] \samples_grant_data$310.tag ;
+  wire [6:0] \samples_grant_data$311 ;
+  wire \samples_grant_data$311.snap ;
+  wire [5:0] \samples_grant_data$311.tag ;
   wire \samples_grant_data.snap ;
   wire [5:0] \samples_grant_data.tag ;
   reg [6:0] samples_grant_r0_b0 = 7'h00;
@@ -4436,11 +4436,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg samples_nonempty = 1'h0;
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
-  wire [9:0] \samples_parity_addr$320 ;
+  wire [9:0] \samples_parity_addr$321 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
-  wire \samples_parity_data$322 ;
+  wire \samples_parity_data$323 ;
   reg samples_parity_r0_b0 = 1'h0;
   reg samples_parity_r1_b0 = 1'h0;
   (* init = 10'h000 *)
@@ -4480,19 +4480,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$311 ;
+  wire [9:0] \w__addr$312 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$323 ;
+  wire [9:0] \w__addr$324 ;
   (* init = 7'h00 *)
   wire [6:0] w__data;
-  wire \w__data$315 ;
+  wire \w__data$316 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$325 ;
+  wire [16:0] \w__data$326 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$313 ;
+  wire \w__en$314 ;
   (* init = 1'h0 *)
-  wire \w__en$324 ;
+  wire \w__en$325 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -4527,7 +4527,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [6:0] _0_;
   reg [6:0] _1_;
   always @(posedge clk) begin
-    _0_ <= samples_grant[\$350 [9:0]];
+    _0_ <= samples_grant[\$341 [9:0]];
     _1_ <= samples_grant[f1_samples_slot];
   end
   assign \r__data$11  = _0_;
@@ -4536,13 +4536,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
   always @(posedge clk) begin
-    if (\w__en$313 )
-      samples_parity[f4_slot] <= \w__data$315 ;
+    if (\w__en$314 )
+      samples_parity[f4_slot] <= \w__data$316 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= samples_parity[\$350 [9:0]];
+    _2_ <= samples_parity[\$341 [9:0]];
     _3_ <= samples_parity[f1_samples_slot];
   end
   assign \r__data$15  = _2_;
@@ -4569,16 +4569,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_pool;
   assign \$11  = flush_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2904$41 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2903$41 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
-  assign \$17  = \$350 [9:0] - samples_seen;
+  assign \$17  = \$341 [9:0] - samples_seen;
   assign \$18  = ~ \$17 [11];
   assign \$19  = samples_take_fresh & \$18 ;
-  assign \$20  = \$350 [9:0] + 1'h1;
-  assign \$21  = \$350 [9:0] + 1'h1;
-  assign \$22  = \$350 [9:0] != 10'h3ff;
+  assign \$20  = \$341 [9:0] + 1'h1;
+  assign \$21  = \$341 [9:0] + 1'h1;
+  assign \$22  = \$341 [9:0] != 10'h3ff;
   assign \$23  = samples_head == 10'h3ff;
   assign \$24  = samples_head + 1'h1;
   assign \$25  = \$23  ? 11'h000 : \$24 ;
@@ -4590,7 +4590,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$32  = a1_bad_pool ? 4'h2 : \$31 ;
   assign \$33  = samples_has_fresh | x1_select;
   assign \$34  = a1_in & \$33 ;
-  assign \$35  = a1_in ? \$350 [9:0] : 10'h000;
+  assign \$35  = a1_in ? \$341 [9:0] : 10'h000;
   assign \$36  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$37  = ~ a2_from_fresh;
   assign \$38  = a2_ok & \$37 ;
@@ -4610,7 +4610,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$54  = a2_ok & a2_from_fresh;
   assign \$55  = \$54  ? a2_in : 1'h0;
   assign \$56  = a2_ok & a2_from_fresh;
-  assign \$58  = a3_ok ? { \$395 , \$391 , \$387 , \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359  } : 10'h000;
+  assign \$58  = a3_ok ? { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  } : 10'h000;
   assign \$59  = a4_ok ? grant_addr : 32'd0;
   assign \$60  = a3_valid & a3_fwd_ok;
   assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
@@ -4641,7 +4641,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$87  = free_port_addr - 31'h40040000;
   assign \$88  = ~ \$87 [32];
   assign \$90  = \$86  & \$89 ;
-  assign \$91  = free_src ? \port$2904$41 [0] : \$90 ;
+  assign \$91  = free_src ? \port$2903$41 [0] : \$90 ;
   assign \$92  = f0_addr[2:0] == f2_addr[2:0];
   assign \$93  = f0_addr[5:3] == f2_addr[5:3];
   assign \$94  = f0_addr[8:6] == f2_addr[8:6];
@@ -4729,12 +4729,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$180  = a5_tag ^ f2_tag;
   assign \$181  = ~ \$180 ;
   assign \$182  = \$181  + 1'h1;
-  assign \$183  = \$1256 [12] ? a4_tag : a5_tag;
-  assign \$184  = \$1256 [12] ? a4_snap : a5_snap;
+  assign \$183  = \$1247 [12] ? a4_tag : a5_tag;
+  assign \$184  = \$1247 [12] ? a4_snap : a5_snap;
   assign \$185  = f2_same_third & f5_ok;
-  assign \$186  = ~ \$1256 [12];
+  assign \$186  = ~ \$1247 [12];
   assign \$187  = \$signal$185  & \$186 ;
-  assign \$188  = ~ \$1260 [12];
+  assign \$188  = ~ \$1251 [12];
   assign \$189  = \$187  & \$188 ;
   assign \$190  = f2_same_third & f5_ok;
   assign \$191  = ~ \$190 ;
@@ -4760,14 +4760,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$218  = f3_hit_a2 | f3_hit_a3;
   assign \$220  = \$219  & samples_grant_r0_b0[0];
   assign \$221  = \$218  ? f3_older_snap : \$220 ;
-  assign \$222  = f3_go & \$1264 [12];
+  assign \$222  = f3_go & \$1255 [12];
   assign \$223  = a4_tag ^ f3_tag;
   assign \$224  = ~ \$223 ;
   assign \$225  = \$224  + 1'h1;
   assign \$226  = \$222  & \$225 [6];
   assign \$227  = ~ f3_never_granted;
   assign \$228  = f3_go & \$227 ;
-  assign \$229  = ~ \$1264 [12];
+  assign \$229  = ~ \$1255 [12];
   assign \$230  = \$228  & \$229 ;
   assign \$231  = ~ rel_f2;
   assign \$232  = \$231  & f3_hit_a3;
@@ -4777,7 +4777,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$236  = \$234  & \$235 ;
   assign \$237  = ~ rel_f2;
   assign \$238  = f3_quiet & \$237 ;
-  assign \$239  = ~ \$1264 [12];
+  assign \$239  = ~ \$1255 [12];
   assign \$240  = \$238  & \$239 ;
   assign \$241  = \$240  ? f3_in : 1'h0;
   assign \$242  = ~ f3_never_granted;
@@ -4795,148 +4795,148 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$257  = f3_flushed ? 2'h0 : 2'h3;
   assign \$258  = { 1'h0, \$256  } & \$257 ;
   assign \$259  = { 1'h0, f3_in } & \$258 ;
-  assign \$260  = ~ rel_f2;
-  assign \$261  = f3_quiet & \$260 ;
-  assign \$262  = ~ \$1264 [12];
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = \$263  ? f3_in : 1'h0;
-  assign \$265  = x1_select | x0_select;
+  assign \$260  = \$1255 [12] ? 1'h0 : \$1263 [0];
+  assign \$261  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$262  = ~ \$261 ;
+  assign \$263  = \$262  + 1'h1;
+  assign \$264  = \release  & \$263 [12];
+  assign \$265  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$266  = ~ \$265 ;
-  assign \$267  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$268  = { 1'h0, \$266  } & \$267 ;
-  assign \$269  = { 1'h0, \$264  } & \$268 ;
-  assign \$270  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$271  = ~ \$270 ;
-  assign \$272  = \$271  + 1'h1;
-  assign \$273  = \release  & \$272 [12];
-  assign \$274  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$275  = ~ \$274 ;
-  assign \$276  = \$275  + 1'h1;
-  assign \$277  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$278  = ~ \$277 ;
-  assign \$279  = \$278  + 1'h1;
-  assign \$280  = ~ f4_prev_released;
-  assign \$281  = \$280  & f4_by_older;
-  assign \$282  = f4_by_a1 | \$281 ;
-  assign \$283  = f4_live & \$282 ;
-  assign \$284  = ~ f4_prev_released;
-  assign \$285  = \$284  & f4_by_mem_live;
-  assign \$286  = \$285  & f4_mem_ok;
-  assign \$287  = \$283  | \$286 ;
-  assign \$288  = ~ f4_prev_released;
-  assign \$289  = \$288  & f4_by_older;
-  assign \$290  = f4_by_a1 | \$289 ;
-  assign \$291  = f4_live & \$290 ;
-  assign \$292  = ~ f4_prev_released;
-  assign \$293  = \$292  & f4_by_mem_live;
-  assign \$294  = \$293  & f4_mem_ok;
-  assign \$295  = \$291  | \$294 ;
-  assign \$296  = samples_queue_waddr == 10'h3ff;
-  assign \$297  = samples_queue_waddr + 1'h1;
-  assign \$298  = \$296  ? 11'h000 : \$297 ;
-  assign \$299  = samples_pushed == samples_popped;
-  assign \$300  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$301  = \$299  ? 11'h000 : \$300 ;
-  assign \$302  = $signed({ 1'h0, samples_count }) + $signed(\$301 );
-  assign \$303  = ! samples_pushed;
-  assign \$304  = ! samples_popped;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$307  = ~ \$306 ;
-  assign \$308  = samples_push | \$307 ;
-  assign \$309  = ! samples_pushed;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = samples_count == 2'h3;
-  assign \$313  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$314  = ~ \$313 ;
-  assign \$315  = samples_push | \$314 ;
-  assign \$317  = ! samples_popped;
-  assign \$318  = \$316  & \$317 ;
-  assign \$319  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$267  = \$266  + 1'h1;
+  assign \$268  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$269  = ~ \$268 ;
+  assign \$270  = \$269  + 1'h1;
+  assign \$271  = ~ f4_prev_released;
+  assign \$272  = \$271  & f4_by_older;
+  assign \$273  = f4_by_a1 | \$272 ;
+  assign \$274  = f4_live & \$273 ;
+  assign \$275  = ~ f4_prev_released;
+  assign \$276  = \$275  & f4_by_mem_live;
+  assign \$277  = \$276  & f4_mem_ok;
+  assign \$278  = \$274  | \$277 ;
+  assign \$279  = ~ f4_prev_released;
+  assign \$280  = \$279  & f4_by_older;
+  assign \$281  = f4_by_a1 | \$280 ;
+  assign \$282  = f4_live & \$281 ;
+  assign \$283  = ~ f4_prev_released;
+  assign \$284  = \$283  & f4_by_mem_live;
+  assign \$285  = \$284  & f4_mem_ok;
+  assign \$286  = \$282  | \$285 ;
+  assign \$287  = samples_queue_waddr == 10'h3ff;
+  assign \$288  = samples_queue_waddr + 1'h1;
+  assign \$289  = \$287  ? 11'h000 : \$288 ;
+  assign \$290  = samples_pushed == samples_popped;
+  assign \$291  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$292  = \$290  ? 11'h000 : \$291 ;
+  assign \$293  = $signed({ 1'h0, samples_count }) + $signed(\$292 );
+  assign \$294  = ! samples_pushed;
+  assign \$295  = ! samples_popped;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$298  = ~ \$297 ;
+  assign \$299  = samples_push | \$298 ;
+  assign \$300  = ! samples_pushed;
+  assign \$302  = \$300  & \$301 ;
+  assign \$303  = samples_count == 2'h3;
+  assign \$304  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$305  = ~ \$304 ;
+  assign \$306  = samples_push | \$305 ;
+  assign \$308  = ! samples_popped;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$311  = ~ \$310 ;
+  assign \$312  = samples_push | \$311 ;
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$317  = ~ \$316 ;
+  assign \$318  = samples_push | \$317 ;
+  assign \$319  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$320  = ~ \$319 ;
-  assign \$321  = samples_push | \$320 ;
-  assign \$324  = \$322  & \$323 ;
-  assign \$325  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$326  = ~ \$325 ;
-  assign \$327  = samples_push | \$326 ;
-  assign \$328  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = f5_wrote & a2_ring;
-  assign \$331  = { \$330 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$332  = ~ \$331 ;
-  assign \$333  = \$332  + 1'h1;
-  assign \$334  = \release  & f4_taken_a2;
-  assign \$335  = a3_ring & a3_lapped;
-  assign \$337  = \release  & f4_taken_a3;
-  assign \$338  = a3_released | \$337 ;
-  assign \$339  = ~ a4_released;
-  assign \$340  = a4_prev_held & \$339 ;
-  assign \$341  = \release  & f4_taken_a4;
-  assign \$342  = ~ \$341 ;
-  assign \$343  = \$340  & \$342 ;
-  assign \$344  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
-  assign \$345  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$346  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$347  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$348  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$349  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$350  = x1_select ? 11'h000 : samples_fresh;
-  assign \$351  = samples_has_fresh | x1_select;
-  assign samples_take_fresh = a1_select & \$351 ;
-  assign \$352  = ~ x1_select;
-  assign \$353  = a1_select & \$352 ;
-  assign \$354  = ~ samples_has_fresh;
-  assign \$355  = \$353  & \$354 ;
-  assign samples_pop = \$355  & samples_nonempty;
-  assign \$356  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$358  = \$357  & samples_queue_r0_b0[0];
-  assign \$359  = \$356  | \$358 ;
-  assign \$360  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$362  = \$361  & samples_queue_r0_b0[1];
-  assign \$363  = \$360  | \$362 ;
-  assign \$364  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$366  = \$365  & samples_queue_r0_b0[2];
-  assign \$367  = \$364  | \$366 ;
-  assign \$368  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$370  = \$369  & samples_queue_r0_b0[3];
-  assign \$371  = \$368  | \$370 ;
-  assign \$372  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$374  = \$373  & samples_queue_r0_b0[4];
-  assign \$375  = \$372  | \$374 ;
-  assign \$376  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$378  = \$377  & samples_queue_r0_b0[5];
-  assign \$379  = \$376  | \$378 ;
-  assign \$380  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$382  = \$381  & samples_queue_r0_b0[6];
-  assign \$383  = \$380  | \$382 ;
-  assign \$384  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$386  = \$385  & samples_queue_r0_b0[7];
-  assign \$387  = \$384  | \$386 ;
-  assign \$388  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$390  = \$389  & samples_queue_r0_b0[8];
-  assign \$391  = \$388  | \$390 ;
-  assign \$392  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$394  = \$393  & samples_queue_r0_b0[9];
-  assign \$395  = \$392  | \$394 ;
-  assign \$396  = a3_sel_fresh & samples_parity_r1_b0;
-  assign \$398  = \$397  & samples_queue_r0_b0[10];
-  assign fetched_snap = \$396  | \$398 ;
-  assign \$399  = a3_fwd_ok & a3_hit_a1;
-  assign \$400  = a3_fwd_ok & a3_older_hit;
-  assign \$405  = ~ samples_grant_r1_b0[1];
-  assign \$407  = samples_grant_r1_b0[2] ^ \$406 ;
-  assign \$408  = ~ samples_grant_r1_b0[1];
-  assign \$409  = ~ samples_grant_r1_b0[2];
-  assign \$410  = \$408  | \$409 ;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = samples_grant_r1_b0[3] ^ \$411 ;
-  assign \$413  = ~ samples_grant_r1_b0[1];
-  assign \$414  = ~ samples_grant_r1_b0[2];
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = ~ samples_grant_r1_b0[3];
-  assign \$417  = \$415  | \$416 ;
+  assign \$321  = f5_wrote & a2_ring;
+  assign \$322  = { \$321 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$323  = ~ \$322 ;
+  assign \$324  = \$323  + 1'h1;
+  assign \$325  = \release  & f4_taken_a2;
+  assign \$326  = a3_ring & a3_lapped;
+  assign \$328  = \release  & f4_taken_a3;
+  assign \$329  = a3_released | \$328 ;
+  assign \$330  = ~ a4_released;
+  assign \$331  = a4_prev_held & \$330 ;
+  assign \$332  = \release  & f4_taken_a4;
+  assign \$333  = ~ \$332 ;
+  assign \$334  = \$331  & \$333 ;
+  assign \$335  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$336  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$337  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$338  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$339  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$340  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$341  = x1_select ? 11'h000 : samples_fresh;
+  assign \$342  = samples_has_fresh | x1_select;
+  assign samples_take_fresh = a1_select & \$342 ;
+  assign \$343  = ~ x1_select;
+  assign \$344  = a1_select & \$343 ;
+  assign \$345  = ~ samples_has_fresh;
+  assign \$346  = \$344  & \$345 ;
+  assign samples_pop = \$346  & samples_nonempty;
+  assign \$347  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$349  = \$348  & samples_queue_r0_b0[0];
+  assign \$350  = \$347  | \$349 ;
+  assign \$351  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$353  = \$352  & samples_queue_r0_b0[1];
+  assign \$354  = \$351  | \$353 ;
+  assign \$355  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$357  = \$356  & samples_queue_r0_b0[2];
+  assign \$358  = \$355  | \$357 ;
+  assign \$359  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$361  = \$360  & samples_queue_r0_b0[3];
+  assign \$362  = \$359  | \$361 ;
+  assign \$363  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$365  = \$364  & samples_queue_r0_b0[4];
+  assign \$366  = \$363  | \$365 ;
+  assign \$367  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$369  = \$368  & samples_queue_r0_b0[5];
+  assign \$370  = \$367  | \$369 ;
+  assign \$371  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$373  = \$372  & samples_queue_r0_b0[6];
+  assign \$374  = \$371  | \$373 ;
+  assign \$375  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$377  = \$376  & samples_queue_r0_b0[7];
+  assign \$378  = \$375  | \$377 ;
+  assign \$379  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$381  = \$380  & samples_queue_r0_b0[8];
+  assign \$382  = \$379  | \$381 ;
+  assign \$383  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$385  = \$384  & samples_queue_r0_b0[9];
+  assign \$386  = \$383  | \$385 ;
+  assign \$387  = a3_sel_fresh & samples_parity_r1_b0;
+  assign \$389  = \$388  & samples_queue_r0_b0[10];
+  assign fetched_snap = \$387  | \$389 ;
+  assign \$390  = a3_fwd_ok & a3_hit_a1;
+  assign \$391  = a3_fwd_ok & a3_older_hit;
+  assign \$396  = ~ samples_grant_r1_b0[1];
+  assign \$398  = samples_grant_r1_b0[2] ^ \$397 ;
+  assign \$399  = ~ samples_grant_r1_b0[1];
+  assign \$400  = ~ samples_grant_r1_b0[2];
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = ~ \$401 ;
+  assign \$403  = samples_grant_r1_b0[3] ^ \$402 ;
+  assign \$404  = ~ samples_grant_r1_b0[1];
+  assign \$405  = ~ samples_grant_r1_b0[2];
+  assign \$406  = \$404  | \$405 ;
+  assign \$407  = ~ samples_grant_r1_b0[3];
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = ~ \$408 ;
+  assign \$410  = samples_grant_r1_b0[4] ^ \$409 ;
+  assign \$411  = ~ samples_grant_r1_b0[1];
+  assign \$412  = ~ samples_grant_r1_b0[2];
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = ~ samples_grant_r1_b0[3];
+  assign \$415  = ~ samples_grant_r1_b0[4];
+  assign \$416  = \$414  | \$415 ;
+  assign \$417  = \$413  | \$416 ;
   assign \$418  = ~ \$417 ;
-  assign \$419  = samples_grant_r1_b0[4] ^ \$418 ;
+  assign \$419  = samples_grant_r1_b0[5] ^ \$418 ;
   assign \$420  = ~ samples_grant_r1_b0[1];
   assign \$421  = ~ samples_grant_r1_b0[2];
   assign \$422  = \$420  | \$421 ;
@@ -4944,35 +4944,35 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$424  = ~ samples_grant_r1_b0[4];
   assign \$425  = \$423  | \$424 ;
   assign \$426  = \$422  | \$425 ;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = samples_grant_r1_b0[5] ^ \$427 ;
-  assign \$429  = ~ samples_grant_r1_b0[1];
-  assign \$430  = ~ samples_grant_r1_b0[2];
-  assign \$431  = \$429  | \$430 ;
-  assign \$432  = ~ samples_grant_r1_b0[3];
-  assign \$433  = ~ samples_grant_r1_b0[4];
-  assign \$434  = \$432  | \$433 ;
-  assign \$435  = \$431  | \$434 ;
-  assign \$436  = ~ samples_grant_r1_b0[5];
-  assign \$437  = \$435  | \$436 ;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = samples_grant_r1_b0[6] ^ \$438 ;
-  assign \$440  = \$402  & \$404 ;
-  assign \$441  = \$401  | \$440 ;
-  assign \$445  = ~ samples_queue_r0_b0[11];
-  assign \$447  = samples_queue_r0_b0[12] ^ \$446 ;
-  assign \$448  = ~ samples_queue_r0_b0[11];
-  assign \$449  = ~ samples_queue_r0_b0[12];
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = samples_queue_r0_b0[13] ^ \$451 ;
-  assign \$453  = ~ samples_queue_r0_b0[11];
-  assign \$454  = ~ samples_queue_r0_b0[12];
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = ~ samples_queue_r0_b0[13];
-  assign \$457  = \$455  | \$456 ;
+  assign \$427  = ~ samples_grant_r1_b0[5];
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = ~ \$428 ;
+  assign \$430  = samples_grant_r1_b0[6] ^ \$429 ;
+  assign \$431  = \$393  & \$395 ;
+  assign \$432  = \$392  | \$431 ;
+  assign \$436  = ~ samples_queue_r0_b0[11];
+  assign \$438  = samples_queue_r0_b0[12] ^ \$437 ;
+  assign \$439  = ~ samples_queue_r0_b0[11];
+  assign \$440  = ~ samples_queue_r0_b0[12];
+  assign \$441  = \$439  | \$440 ;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = samples_queue_r0_b0[13] ^ \$442 ;
+  assign \$444  = ~ samples_queue_r0_b0[11];
+  assign \$445  = ~ samples_queue_r0_b0[12];
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = ~ samples_queue_r0_b0[13];
+  assign \$448  = \$446  | \$447 ;
+  assign \$449  = ~ \$448 ;
+  assign \$450  = samples_queue_r0_b0[14] ^ \$449 ;
+  assign \$451  = ~ samples_queue_r0_b0[11];
+  assign \$452  = ~ samples_queue_r0_b0[12];
+  assign \$453  = \$451  | \$452 ;
+  assign \$454  = ~ samples_queue_r0_b0[13];
+  assign \$455  = ~ samples_queue_r0_b0[14];
+  assign \$456  = \$454  | \$455 ;
+  assign \$457  = \$453  | \$456 ;
   assign \$458  = ~ \$457 ;
-  assign \$459  = samples_queue_r0_b0[14] ^ \$458 ;
+  assign \$459  = samples_queue_r0_b0[15] ^ \$458 ;
   assign \$460  = ~ samples_queue_r0_b0[11];
   assign \$461  = ~ samples_queue_r0_b0[12];
   assign \$462  = \$460  | \$461 ;
@@ -4980,35 +4980,35 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$464  = ~ samples_queue_r0_b0[14];
   assign \$465  = \$463  | \$464 ;
   assign \$466  = \$462  | \$465 ;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = samples_queue_r0_b0[15] ^ \$467 ;
-  assign \$469  = ~ samples_queue_r0_b0[11];
-  assign \$470  = ~ samples_queue_r0_b0[12];
-  assign \$471  = \$469  | \$470 ;
-  assign \$472  = ~ samples_queue_r0_b0[13];
-  assign \$473  = ~ samples_queue_r0_b0[14];
-  assign \$474  = \$472  | \$473 ;
-  assign \$475  = \$471  | \$474 ;
-  assign \$476  = ~ samples_queue_r0_b0[15];
-  assign \$477  = \$475  | \$476 ;
-  assign \$478  = ~ \$477 ;
-  assign \$479  = samples_queue_r0_b0[16] ^ \$478 ;
-  assign \$480  = \$442  & \$444 ;
-  assign \$481  = \$441  | \$480 ;
-  assign \$486  = ~ samples_grant_r1_b0[1];
-  assign \$488  = samples_grant_r1_b0[2] ^ \$487 ;
-  assign \$489  = ~ samples_grant_r1_b0[1];
-  assign \$490  = ~ samples_grant_r1_b0[2];
-  assign \$491  = \$489  | \$490 ;
-  assign \$492  = ~ \$491 ;
-  assign \$493  = samples_grant_r1_b0[3] ^ \$492 ;
-  assign \$494  = ~ samples_grant_r1_b0[1];
-  assign \$495  = ~ samples_grant_r1_b0[2];
-  assign \$496  = \$494  | \$495 ;
-  assign \$497  = ~ samples_grant_r1_b0[3];
-  assign \$498  = \$496  | \$497 ;
+  assign \$467  = ~ samples_queue_r0_b0[15];
+  assign \$468  = \$466  | \$467 ;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = samples_queue_r0_b0[16] ^ \$469 ;
+  assign \$471  = \$433  & \$435 ;
+  assign \$472  = \$432  | \$471 ;
+  assign \$477  = ~ samples_grant_r1_b0[1];
+  assign \$479  = samples_grant_r1_b0[2] ^ \$478 ;
+  assign \$480  = ~ samples_grant_r1_b0[1];
+  assign \$481  = ~ samples_grant_r1_b0[2];
+  assign \$482  = \$480  | \$481 ;
+  assign \$483  = ~ \$482 ;
+  assign \$484  = samples_grant_r1_b0[3] ^ \$483 ;
+  assign \$485  = ~ samples_grant_r1_b0[1];
+  assign \$486  = ~ samples_grant_r1_b0[2];
+  assign \$487  = \$485  | \$486 ;
+  assign \$488  = ~ samples_grant_r1_b0[3];
+  assign \$489  = \$487  | \$488 ;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = samples_grant_r1_b0[4] ^ \$490 ;
+  assign \$492  = ~ samples_grant_r1_b0[1];
+  assign \$493  = ~ samples_grant_r1_b0[2];
+  assign \$494  = \$492  | \$493 ;
+  assign \$495  = ~ samples_grant_r1_b0[3];
+  assign \$496  = ~ samples_grant_r1_b0[4];
+  assign \$497  = \$495  | \$496 ;
+  assign \$498  = \$494  | \$497 ;
   assign \$499  = ~ \$498 ;
-  assign \$500  = samples_grant_r1_b0[4] ^ \$499 ;
+  assign \$500  = samples_grant_r1_b0[5] ^ \$499 ;
   assign \$501  = ~ samples_grant_r1_b0[1];
   assign \$502  = ~ samples_grant_r1_b0[2];
   assign \$503  = \$501  | \$502 ;
@@ -5016,34 +5016,34 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$505  = ~ samples_grant_r1_b0[4];
   assign \$506  = \$504  | \$505 ;
   assign \$507  = \$503  | \$506 ;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = samples_grant_r1_b0[5] ^ \$508 ;
-  assign \$510  = ~ samples_grant_r1_b0[1];
-  assign \$511  = ~ samples_grant_r1_b0[2];
-  assign \$512  = \$510  | \$511 ;
-  assign \$513  = ~ samples_grant_r1_b0[3];
-  assign \$514  = ~ samples_grant_r1_b0[4];
-  assign \$515  = \$513  | \$514 ;
-  assign \$516  = \$512  | \$515 ;
-  assign \$517  = ~ samples_grant_r1_b0[5];
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = ~ \$518 ;
-  assign \$520  = samples_grant_r1_b0[6] ^ \$519 ;
-  assign \$521  = \$483  & \$488 ;
-  assign \$526  = ~ samples_queue_r0_b0[11];
-  assign \$528  = samples_queue_r0_b0[12] ^ \$527 ;
-  assign \$529  = ~ samples_queue_r0_b0[11];
-  assign \$530  = ~ samples_queue_r0_b0[12];
-  assign \$531  = \$529  | \$530 ;
-  assign \$532  = ~ \$531 ;
-  assign \$533  = samples_queue_r0_b0[13] ^ \$532 ;
-  assign \$534  = ~ samples_queue_r0_b0[11];
-  assign \$535  = ~ samples_queue_r0_b0[12];
-  assign \$536  = \$534  | \$535 ;
-  assign \$537  = ~ samples_queue_r0_b0[13];
-  assign \$538  = \$536  | \$537 ;
+  assign \$508  = ~ samples_grant_r1_b0[5];
+  assign \$509  = \$507  | \$508 ;
+  assign \$510  = ~ \$509 ;
+  assign \$511  = samples_grant_r1_b0[6] ^ \$510 ;
+  assign \$512  = \$474  & \$479 ;
+  assign \$517  = ~ samples_queue_r0_b0[11];
+  assign \$519  = samples_queue_r0_b0[12] ^ \$518 ;
+  assign \$520  = ~ samples_queue_r0_b0[11];
+  assign \$521  = ~ samples_queue_r0_b0[12];
+  assign \$522  = \$520  | \$521 ;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = samples_queue_r0_b0[13] ^ \$523 ;
+  assign \$525  = ~ samples_queue_r0_b0[11];
+  assign \$526  = ~ samples_queue_r0_b0[12];
+  assign \$527  = \$525  | \$526 ;
+  assign \$528  = ~ samples_queue_r0_b0[13];
+  assign \$529  = \$527  | \$528 ;
+  assign \$530  = ~ \$529 ;
+  assign \$531  = samples_queue_r0_b0[14] ^ \$530 ;
+  assign \$532  = ~ samples_queue_r0_b0[11];
+  assign \$533  = ~ samples_queue_r0_b0[12];
+  assign \$534  = \$532  | \$533 ;
+  assign \$535  = ~ samples_queue_r0_b0[13];
+  assign \$536  = ~ samples_queue_r0_b0[14];
+  assign \$537  = \$535  | \$536 ;
+  assign \$538  = \$534  | \$537 ;
   assign \$539  = ~ \$538 ;
-  assign \$540  = samples_queue_r0_b0[14] ^ \$539 ;
+  assign \$540  = samples_queue_r0_b0[15] ^ \$539 ;
   assign \$541  = ~ samples_queue_r0_b0[11];
   assign \$542  = ~ samples_queue_r0_b0[12];
   assign \$543  = \$541  | \$542 ;
@@ -5051,35 +5051,35 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$545  = ~ samples_queue_r0_b0[14];
   assign \$546  = \$544  | \$545 ;
   assign \$547  = \$543  | \$546 ;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = samples_queue_r0_b0[15] ^ \$548 ;
-  assign \$550  = ~ samples_queue_r0_b0[11];
-  assign \$551  = ~ samples_queue_r0_b0[12];
-  assign \$552  = \$550  | \$551 ;
-  assign \$553  = ~ samples_queue_r0_b0[13];
-  assign \$554  = ~ samples_queue_r0_b0[14];
-  assign \$555  = \$553  | \$554 ;
-  assign \$556  = \$552  | \$555 ;
-  assign \$557  = ~ samples_queue_r0_b0[15];
-  assign \$558  = \$556  | \$557 ;
-  assign \$559  = ~ \$558 ;
-  assign \$560  = samples_queue_r0_b0[16] ^ \$559 ;
-  assign \$561  = \$523  & \$528 ;
-  assign \$562  = \$522  | \$561 ;
-  assign \$567  = ~ samples_grant_r1_b0[1];
-  assign \$569  = samples_grant_r1_b0[2] ^ \$568 ;
-  assign \$570  = ~ samples_grant_r1_b0[1];
-  assign \$571  = ~ samples_grant_r1_b0[2];
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = ~ \$572 ;
-  assign \$574  = samples_grant_r1_b0[3] ^ \$573 ;
-  assign \$575  = ~ samples_grant_r1_b0[1];
-  assign \$576  = ~ samples_grant_r1_b0[2];
-  assign \$577  = \$575  | \$576 ;
-  assign \$578  = ~ samples_grant_r1_b0[3];
-  assign \$579  = \$577  | \$578 ;
+  assign \$548  = ~ samples_queue_r0_b0[15];
+  assign \$549  = \$547  | \$548 ;
+  assign \$550  = ~ \$549 ;
+  assign \$551  = samples_queue_r0_b0[16] ^ \$550 ;
+  assign \$552  = \$514  & \$519 ;
+  assign \$553  = \$513  | \$552 ;
+  assign \$558  = ~ samples_grant_r1_b0[1];
+  assign \$560  = samples_grant_r1_b0[2] ^ \$559 ;
+  assign \$561  = ~ samples_grant_r1_b0[1];
+  assign \$562  = ~ samples_grant_r1_b0[2];
+  assign \$563  = \$561  | \$562 ;
+  assign \$564  = ~ \$563 ;
+  assign \$565  = samples_grant_r1_b0[3] ^ \$564 ;
+  assign \$566  = ~ samples_grant_r1_b0[1];
+  assign \$567  = ~ samples_grant_r1_b0[2];
+  assign \$568  = \$566  | \$567 ;
+  assign \$569  = ~ samples_grant_r1_b0[3];
+  assign \$570  = \$568  | \$569 ;
+  assign \$571  = ~ \$570 ;
+  assign \$572  = samples_grant_r1_b0[4] ^ \$571 ;
+  assign \$573  = ~ samples_grant_r1_b0[1];
+  assign \$574  = ~ samples_grant_r1_b0[2];
+  assign \$575  = \$573  | \$574 ;
+  assign \$576  = ~ samples_grant_r1_b0[3];
+  assign \$577  = ~ samples_grant_r1_b0[4];
+  assign \$578  = \$576  | \$577 ;
+  assign \$579  = \$575  | \$578 ;
   assign \$580  = ~ \$579 ;
-  assign \$581  = samples_grant_r1_b0[4] ^ \$580 ;
+  assign \$581  = samples_grant_r1_b0[5] ^ \$580 ;
   assign \$582  = ~ samples_grant_r1_b0[1];
   assign \$583  = ~ samples_grant_r1_b0[2];
   assign \$584  = \$582  | \$583 ;
@@ -5087,34 +5087,34 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$586  = ~ samples_grant_r1_b0[4];
   assign \$587  = \$585  | \$586 ;
   assign \$588  = \$584  | \$587 ;
-  assign \$589  = ~ \$588 ;
-  assign \$590  = samples_grant_r1_b0[5] ^ \$589 ;
-  assign \$591  = ~ samples_grant_r1_b0[1];
-  assign \$592  = ~ samples_grant_r1_b0[2];
-  assign \$593  = \$591  | \$592 ;
-  assign \$594  = ~ samples_grant_r1_b0[3];
-  assign \$595  = ~ samples_grant_r1_b0[4];
-  assign \$596  = \$594  | \$595 ;
-  assign \$597  = \$593  | \$596 ;
-  assign \$598  = ~ samples_grant_r1_b0[5];
-  assign \$599  = \$597  | \$598 ;
-  assign \$600  = ~ \$599 ;
-  assign \$601  = samples_grant_r1_b0[6] ^ \$600 ;
-  assign \$602  = \$564  & \$574 ;
-  assign \$607  = ~ samples_queue_r0_b0[11];
-  assign \$609  = samples_queue_r0_b0[12] ^ \$608 ;
-  assign \$610  = ~ samples_queue_r0_b0[11];
-  assign \$611  = ~ samples_queue_r0_b0[12];
-  assign \$612  = \$610  | \$611 ;
-  assign \$613  = ~ \$612 ;
-  assign \$614  = samples_queue_r0_b0[13] ^ \$613 ;
-  assign \$615  = ~ samples_queue_r0_b0[11];
-  assign \$616  = ~ samples_queue_r0_b0[12];
-  assign \$617  = \$615  | \$616 ;
-  assign \$618  = ~ samples_queue_r0_b0[13];
-  assign \$619  = \$617  | \$618 ;
+  assign \$589  = ~ samples_grant_r1_b0[5];
+  assign \$590  = \$588  | \$589 ;
+  assign \$591  = ~ \$590 ;
+  assign \$592  = samples_grant_r1_b0[6] ^ \$591 ;
+  assign \$593  = \$555  & \$565 ;
+  assign \$598  = ~ samples_queue_r0_b0[11];
+  assign \$600  = samples_queue_r0_b0[12] ^ \$599 ;
+  assign \$601  = ~ samples_queue_r0_b0[11];
+  assign \$602  = ~ samples_queue_r0_b0[12];
+  assign \$603  = \$601  | \$602 ;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = samples_queue_r0_b0[13] ^ \$604 ;
+  assign \$606  = ~ samples_queue_r0_b0[11];
+  assign \$607  = ~ samples_queue_r0_b0[12];
+  assign \$608  = \$606  | \$607 ;
+  assign \$609  = ~ samples_queue_r0_b0[13];
+  assign \$610  = \$608  | \$609 ;
+  assign \$611  = ~ \$610 ;
+  assign \$612  = samples_queue_r0_b0[14] ^ \$611 ;
+  assign \$613  = ~ samples_queue_r0_b0[11];
+  assign \$614  = ~ samples_queue_r0_b0[12];
+  assign \$615  = \$613  | \$614 ;
+  assign \$616  = ~ samples_queue_r0_b0[13];
+  assign \$617  = ~ samples_queue_r0_b0[14];
+  assign \$618  = \$616  | \$617 ;
+  assign \$619  = \$615  | \$618 ;
   assign \$620  = ~ \$619 ;
-  assign \$621  = samples_queue_r0_b0[14] ^ \$620 ;
+  assign \$621  = samples_queue_r0_b0[15] ^ \$620 ;
   assign \$622  = ~ samples_queue_r0_b0[11];
   assign \$623  = ~ samples_queue_r0_b0[12];
   assign \$624  = \$622  | \$623 ;
@@ -5122,35 +5122,35 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$626  = ~ samples_queue_r0_b0[14];
   assign \$627  = \$625  | \$626 ;
   assign \$628  = \$624  | \$627 ;
-  assign \$629  = ~ \$628 ;
-  assign \$630  = samples_queue_r0_b0[15] ^ \$629 ;
-  assign \$631  = ~ samples_queue_r0_b0[11];
-  assign \$632  = ~ samples_queue_r0_b0[12];
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = ~ samples_queue_r0_b0[13];
-  assign \$635  = ~ samples_queue_r0_b0[14];
-  assign \$636  = \$634  | \$635 ;
-  assign \$637  = \$633  | \$636 ;
-  assign \$638  = ~ samples_queue_r0_b0[15];
-  assign \$639  = \$637  | \$638 ;
-  assign \$640  = ~ \$639 ;
-  assign \$641  = samples_queue_r0_b0[16] ^ \$640 ;
-  assign \$642  = \$604  & \$614 ;
-  assign \$643  = \$603  | \$642 ;
-  assign \$648  = ~ samples_grant_r1_b0[1];
-  assign \$650  = samples_grant_r1_b0[2] ^ \$649 ;
-  assign \$651  = ~ samples_grant_r1_b0[1];
-  assign \$652  = ~ samples_grant_r1_b0[2];
-  assign \$653  = \$651  | \$652 ;
-  assign \$654  = ~ \$653 ;
-  assign \$655  = samples_grant_r1_b0[3] ^ \$654 ;
-  assign \$656  = ~ samples_grant_r1_b0[1];
-  assign \$657  = ~ samples_grant_r1_b0[2];
-  assign \$658  = \$656  | \$657 ;
-  assign \$659  = ~ samples_grant_r1_b0[3];
-  assign \$660  = \$658  | \$659 ;
+  assign \$629  = ~ samples_queue_r0_b0[15];
+  assign \$630  = \$628  | \$629 ;
+  assign \$631  = ~ \$630 ;
+  assign \$632  = samples_queue_r0_b0[16] ^ \$631 ;
+  assign \$633  = \$595  & \$605 ;
+  assign \$634  = \$594  | \$633 ;
+  assign \$639  = ~ samples_grant_r1_b0[1];
+  assign \$641  = samples_grant_r1_b0[2] ^ \$640 ;
+  assign \$642  = ~ samples_grant_r1_b0[1];
+  assign \$643  = ~ samples_grant_r1_b0[2];
+  assign \$644  = \$642  | \$643 ;
+  assign \$645  = ~ \$644 ;
+  assign \$646  = samples_grant_r1_b0[3] ^ \$645 ;
+  assign \$647  = ~ samples_grant_r1_b0[1];
+  assign \$648  = ~ samples_grant_r1_b0[2];
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = ~ samples_grant_r1_b0[3];
+  assign \$651  = \$649  | \$650 ;
+  assign \$652  = ~ \$651 ;
+  assign \$653  = samples_grant_r1_b0[4] ^ \$652 ;
+  assign \$654  = ~ samples_grant_r1_b0[1];
+  assign \$655  = ~ samples_grant_r1_b0[2];
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = ~ samples_grant_r1_b0[3];
+  assign \$658  = ~ samples_grant_r1_b0[4];
+  assign \$659  = \$657  | \$658 ;
+  assign \$660  = \$656  | \$659 ;
   assign \$661  = ~ \$660 ;
-  assign \$662  = samples_grant_r1_b0[4] ^ \$661 ;
+  assign \$662  = samples_grant_r1_b0[5] ^ \$661 ;
   assign \$663  = ~ samples_grant_r1_b0[1];
   assign \$664  = ~ samples_grant_r1_b0[2];
   assign \$665  = \$663  | \$664 ;
@@ -5158,34 +5158,34 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$667  = ~ samples_grant_r1_b0[4];
   assign \$668  = \$666  | \$667 ;
   assign \$669  = \$665  | \$668 ;
-  assign \$670  = ~ \$669 ;
-  assign \$671  = samples_grant_r1_b0[5] ^ \$670 ;
-  assign \$672  = ~ samples_grant_r1_b0[1];
-  assign \$673  = ~ samples_grant_r1_b0[2];
-  assign \$674  = \$672  | \$673 ;
-  assign \$675  = ~ samples_grant_r1_b0[3];
-  assign \$676  = ~ samples_grant_r1_b0[4];
-  assign \$677  = \$675  | \$676 ;
-  assign \$678  = \$674  | \$677 ;
-  assign \$679  = ~ samples_grant_r1_b0[5];
-  assign \$680  = \$678  | \$679 ;
-  assign \$681  = ~ \$680 ;
-  assign \$682  = samples_grant_r1_b0[6] ^ \$681 ;
-  assign \$683  = \$645  & \$662 ;
-  assign \$688  = ~ samples_queue_r0_b0[11];
-  assign \$690  = samples_queue_r0_b0[12] ^ \$689 ;
-  assign \$691  = ~ samples_queue_r0_b0[11];
-  assign \$692  = ~ samples_queue_r0_b0[12];
-  assign \$693  = \$691  | \$692 ;
-  assign \$694  = ~ \$693 ;
-  assign \$695  = samples_queue_r0_b0[13] ^ \$694 ;
-  assign \$696  = ~ samples_queue_r0_b0[11];
-  assign \$697  = ~ samples_queue_r0_b0[12];
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = ~ samples_queue_r0_b0[13];
-  assign \$700  = \$698  | \$699 ;
+  assign \$670  = ~ samples_grant_r1_b0[5];
+  assign \$671  = \$669  | \$670 ;
+  assign \$672  = ~ \$671 ;
+  assign \$673  = samples_grant_r1_b0[6] ^ \$672 ;
+  assign \$674  = \$636  & \$653 ;
+  assign \$679  = ~ samples_queue_r0_b0[11];
+  assign \$681  = samples_queue_r0_b0[12] ^ \$680 ;
+  assign \$682  = ~ samples_queue_r0_b0[11];
+  assign \$683  = ~ samples_queue_r0_b0[12];
+  assign \$684  = \$682  | \$683 ;
+  assign \$685  = ~ \$684 ;
+  assign \$686  = samples_queue_r0_b0[13] ^ \$685 ;
+  assign \$687  = ~ samples_queue_r0_b0[11];
+  assign \$688  = ~ samples_queue_r0_b0[12];
+  assign \$689  = \$687  | \$688 ;
+  assign \$690  = ~ samples_queue_r0_b0[13];
+  assign \$691  = \$689  | \$690 ;
+  assign \$692  = ~ \$691 ;
+  assign \$693  = samples_queue_r0_b0[14] ^ \$692 ;
+  assign \$694  = ~ samples_queue_r0_b0[11];
+  assign \$695  = ~ samples_queue_r0_b0[12];
+  assign \$696  = \$694  | \$695 ;
+  assign \$697  = ~ samples_queue_r0_b0[13];
+  assign \$698  = ~ samples_queue_r0_b0[14];
+  assign \$699  = \$697  | \$698 ;
+  assign \$700  = \$696  | \$699 ;
   assign \$701  = ~ \$700 ;
-  assign \$702  = samples_queue_r0_b0[14] ^ \$701 ;
+  assign \$702  = samples_queue_r0_b0[15] ^ \$701 ;
   assign \$703  = ~ samples_queue_r0_b0[11];
   assign \$704  = ~ samples_queue_r0_b0[12];
   assign \$705  = \$703  | \$704 ;
@@ -5193,35 +5193,35 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$707  = ~ samples_queue_r0_b0[14];
   assign \$708  = \$706  | \$707 ;
   assign \$709  = \$705  | \$708 ;
-  assign \$710  = ~ \$709 ;
-  assign \$711  = samples_queue_r0_b0[15] ^ \$710 ;
-  assign \$712  = ~ samples_queue_r0_b0[11];
-  assign \$713  = ~ samples_queue_r0_b0[12];
-  assign \$714  = \$712  | \$713 ;
-  assign \$715  = ~ samples_queue_r0_b0[13];
-  assign \$716  = ~ samples_queue_r0_b0[14];
-  assign \$717  = \$715  | \$716 ;
-  assign \$718  = \$714  | \$717 ;
-  assign \$719  = ~ samples_queue_r0_b0[15];
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = ~ \$720 ;
-  assign \$722  = samples_queue_r0_b0[16] ^ \$721 ;
-  assign \$723  = \$685  & \$702 ;
-  assign \$724  = \$684  | \$723 ;
-  assign \$729  = ~ samples_grant_r1_b0[1];
-  assign \$731  = samples_grant_r1_b0[2] ^ \$730 ;
-  assign \$732  = ~ samples_grant_r1_b0[1];
-  assign \$733  = ~ samples_grant_r1_b0[2];
-  assign \$734  = \$732  | \$733 ;
-  assign \$735  = ~ \$734 ;
-  assign \$736  = samples_grant_r1_b0[3] ^ \$735 ;
-  assign \$737  = ~ samples_grant_r1_b0[1];
-  assign \$738  = ~ samples_grant_r1_b0[2];
-  assign \$739  = \$737  | \$738 ;
-  assign \$740  = ~ samples_grant_r1_b0[3];
-  assign \$741  = \$739  | \$740 ;
+  assign \$710  = ~ samples_queue_r0_b0[15];
+  assign \$711  = \$709  | \$710 ;
+  assign \$712  = ~ \$711 ;
+  assign \$713  = samples_queue_r0_b0[16] ^ \$712 ;
+  assign \$714  = \$676  & \$693 ;
+  assign \$715  = \$675  | \$714 ;
+  assign \$720  = ~ samples_grant_r1_b0[1];
+  assign \$722  = samples_grant_r1_b0[2] ^ \$721 ;
+  assign \$723  = ~ samples_grant_r1_b0[1];
+  assign \$724  = ~ samples_grant_r1_b0[2];
+  assign \$725  = \$723  | \$724 ;
+  assign \$726  = ~ \$725 ;
+  assign \$727  = samples_grant_r1_b0[3] ^ \$726 ;
+  assign \$728  = ~ samples_grant_r1_b0[1];
+  assign \$729  = ~ samples_grant_r1_b0[2];
+  assign \$730  = \$728  | \$729 ;
+  assign \$731  = ~ samples_grant_r1_b0[3];
+  assign \$732  = \$730  | \$731 ;
+  assign \$733  = ~ \$732 ;
+  assign \$734  = samples_grant_r1_b0[4] ^ \$733 ;
+  assign \$735  = ~ samples_grant_r1_b0[1];
+  assign \$736  = ~ samples_grant_r1_b0[2];
+  assign \$737  = \$735  | \$736 ;
+  assign \$738  = ~ samples_grant_r1_b0[3];
+  assign \$739  = ~ samples_grant_r1_b0[4];
+  assign \$740  = \$738  | \$739 ;
+  assign \$741  = \$737  | \$740 ;
   assign \$742  = ~ \$741 ;
-  assign \$743  = samples_grant_r1_b0[4] ^ \$742 ;
+  assign \$743  = samples_grant_r1_b0[5] ^ \$742 ;
   assign \$744  = ~ samples_grant_r1_b0[1];
   assign \$745  = ~ samples_grant_r1_b0[2];
   assign \$746  = \$744  | \$745 ;
@@ -5229,34 +5229,34 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$748  = ~ samples_grant_r1_b0[4];
   assign \$749  = \$747  | \$748 ;
   assign \$750  = \$746  | \$749 ;
-  assign \$751  = ~ \$750 ;
-  assign \$752  = samples_grant_r1_b0[5] ^ \$751 ;
-  assign \$753  = ~ samples_grant_r1_b0[1];
-  assign \$754  = ~ samples_grant_r1_b0[2];
-  assign \$755  = \$753  | \$754 ;
-  assign \$756  = ~ samples_grant_r1_b0[3];
-  assign \$757  = ~ samples_grant_r1_b0[4];
-  assign \$758  = \$756  | \$757 ;
-  assign \$759  = \$755  | \$758 ;
-  assign \$760  = ~ samples_grant_r1_b0[5];
-  assign \$761  = \$759  | \$760 ;
-  assign \$762  = ~ \$761 ;
-  assign \$763  = samples_grant_r1_b0[6] ^ \$762 ;
-  assign \$764  = \$726  & \$752 ;
-  assign \$769  = ~ samples_queue_r0_b0[11];
-  assign \$771  = samples_queue_r0_b0[12] ^ \$770 ;
-  assign \$772  = ~ samples_queue_r0_b0[11];
-  assign \$773  = ~ samples_queue_r0_b0[12];
-  assign \$774  = \$772  | \$773 ;
-  assign \$775  = ~ \$774 ;
-  assign \$776  = samples_queue_r0_b0[13] ^ \$775 ;
-  assign \$777  = ~ samples_queue_r0_b0[11];
-  assign \$778  = ~ samples_queue_r0_b0[12];
-  assign \$779  = \$777  | \$778 ;
-  assign \$780  = ~ samples_queue_r0_b0[13];
-  assign \$781  = \$779  | \$780 ;
+  assign \$751  = ~ samples_grant_r1_b0[5];
+  assign \$752  = \$750  | \$751 ;
+  assign \$753  = ~ \$752 ;
+  assign \$754  = samples_grant_r1_b0[6] ^ \$753 ;
+  assign \$755  = \$717  & \$743 ;
+  assign \$760  = ~ samples_queue_r0_b0[11];
+  assign \$762  = samples_queue_r0_b0[12] ^ \$761 ;
+  assign \$763  = ~ samples_queue_r0_b0[11];
+  assign \$764  = ~ samples_queue_r0_b0[12];
+  assign \$765  = \$763  | \$764 ;
+  assign \$766  = ~ \$765 ;
+  assign \$767  = samples_queue_r0_b0[13] ^ \$766 ;
+  assign \$768  = ~ samples_queue_r0_b0[11];
+  assign \$769  = ~ samples_queue_r0_b0[12];
+  assign \$770  = \$768  | \$769 ;
+  assign \$771  = ~ samples_queue_r0_b0[13];
+  assign \$772  = \$770  | \$771 ;
+  assign \$773  = ~ \$772 ;
+  assign \$774  = samples_queue_r0_b0[14] ^ \$773 ;
+  assign \$775  = ~ samples_queue_r0_b0[11];
+  assign \$776  = ~ samples_queue_r0_b0[12];
+  assign \$777  = \$775  | \$776 ;
+  assign \$778  = ~ samples_queue_r0_b0[13];
+  assign \$779  = ~ samples_queue_r0_b0[14];
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = \$777  | \$780 ;
   assign \$782  = ~ \$781 ;
-  assign \$783  = samples_queue_r0_b0[14] ^ \$782 ;
+  assign \$783  = samples_queue_r0_b0[15] ^ \$782 ;
   assign \$784  = ~ samples_queue_r0_b0[11];
   assign \$785  = ~ samples_queue_r0_b0[12];
   assign \$786  = \$784  | \$785 ;
@@ -5264,35 +5264,35 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$788  = ~ samples_queue_r0_b0[14];
   assign \$789  = \$787  | \$788 ;
   assign \$790  = \$786  | \$789 ;
-  assign \$791  = ~ \$790 ;
-  assign \$792  = samples_queue_r0_b0[15] ^ \$791 ;
-  assign \$793  = ~ samples_queue_r0_b0[11];
-  assign \$794  = ~ samples_queue_r0_b0[12];
-  assign \$795  = \$793  | \$794 ;
-  assign \$796  = ~ samples_queue_r0_b0[13];
-  assign \$797  = ~ samples_queue_r0_b0[14];
-  assign \$798  = \$796  | \$797 ;
-  assign \$799  = \$795  | \$798 ;
-  assign \$800  = ~ samples_queue_r0_b0[15];
-  assign \$801  = \$799  | \$800 ;
-  assign \$802  = ~ \$801 ;
-  assign \$803  = samples_queue_r0_b0[16] ^ \$802 ;
-  assign \$804  = \$766  & \$792 ;
-  assign \$805  = \$765  | \$804 ;
-  assign \$810  = ~ samples_grant_r1_b0[1];
-  assign \$812  = samples_grant_r1_b0[2] ^ \$811 ;
-  assign \$813  = ~ samples_grant_r1_b0[1];
-  assign \$814  = ~ samples_grant_r1_b0[2];
-  assign \$815  = \$813  | \$814 ;
-  assign \$816  = ~ \$815 ;
-  assign \$817  = samples_grant_r1_b0[3] ^ \$816 ;
-  assign \$818  = ~ samples_grant_r1_b0[1];
-  assign \$819  = ~ samples_grant_r1_b0[2];
-  assign \$820  = \$818  | \$819 ;
-  assign \$821  = ~ samples_grant_r1_b0[3];
-  assign \$822  = \$820  | \$821 ;
+  assign \$791  = ~ samples_queue_r0_b0[15];
+  assign \$792  = \$790  | \$791 ;
+  assign \$793  = ~ \$792 ;
+  assign \$794  = samples_queue_r0_b0[16] ^ \$793 ;
+  assign \$795  = \$757  & \$783 ;
+  assign \$796  = \$756  | \$795 ;
+  assign \$801  = ~ samples_grant_r1_b0[1];
+  assign \$803  = samples_grant_r1_b0[2] ^ \$802 ;
+  assign \$804  = ~ samples_grant_r1_b0[1];
+  assign \$805  = ~ samples_grant_r1_b0[2];
+  assign \$806  = \$804  | \$805 ;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = samples_grant_r1_b0[3] ^ \$807 ;
+  assign \$809  = ~ samples_grant_r1_b0[1];
+  assign \$810  = ~ samples_grant_r1_b0[2];
+  assign \$811  = \$809  | \$810 ;
+  assign \$812  = ~ samples_grant_r1_b0[3];
+  assign \$813  = \$811  | \$812 ;
+  assign \$814  = ~ \$813 ;
+  assign \$815  = samples_grant_r1_b0[4] ^ \$814 ;
+  assign \$816  = ~ samples_grant_r1_b0[1];
+  assign \$817  = ~ samples_grant_r1_b0[2];
+  assign \$818  = \$816  | \$817 ;
+  assign \$819  = ~ samples_grant_r1_b0[3];
+  assign \$820  = ~ samples_grant_r1_b0[4];
+  assign \$821  = \$819  | \$820 ;
+  assign \$822  = \$818  | \$821 ;
   assign \$823  = ~ \$822 ;
-  assign \$824  = samples_grant_r1_b0[4] ^ \$823 ;
+  assign \$824  = samples_grant_r1_b0[5] ^ \$823 ;
   assign \$825  = ~ samples_grant_r1_b0[1];
   assign \$826  = ~ samples_grant_r1_b0[2];
   assign \$827  = \$825  | \$826 ;
@@ -5300,34 +5300,34 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$829  = ~ samples_grant_r1_b0[4];
   assign \$830  = \$828  | \$829 ;
   assign \$831  = \$827  | \$830 ;
-  assign \$832  = ~ \$831 ;
-  assign \$833  = samples_grant_r1_b0[5] ^ \$832 ;
-  assign \$834  = ~ samples_grant_r1_b0[1];
-  assign \$835  = ~ samples_grant_r1_b0[2];
-  assign \$836  = \$834  | \$835 ;
-  assign \$837  = ~ samples_grant_r1_b0[3];
-  assign \$838  = ~ samples_grant_r1_b0[4];
-  assign \$839  = \$837  | \$838 ;
-  assign \$840  = \$836  | \$839 ;
-  assign \$841  = ~ samples_grant_r1_b0[5];
-  assign \$842  = \$840  | \$841 ;
-  assign \$843  = ~ \$842 ;
-  assign \$844  = samples_grant_r1_b0[6] ^ \$843 ;
-  assign \$845  = \$807  & \$844 ;
-  assign \$850  = ~ samples_queue_r0_b0[11];
-  assign \$852  = samples_queue_r0_b0[12] ^ \$851 ;
-  assign \$853  = ~ samples_queue_r0_b0[11];
-  assign \$854  = ~ samples_queue_r0_b0[12];
-  assign \$855  = \$853  | \$854 ;
-  assign \$856  = ~ \$855 ;
-  assign \$857  = samples_queue_r0_b0[13] ^ \$856 ;
-  assign \$858  = ~ samples_queue_r0_b0[11];
-  assign \$859  = ~ samples_queue_r0_b0[12];
-  assign \$860  = \$858  | \$859 ;
-  assign \$861  = ~ samples_queue_r0_b0[13];
-  assign \$862  = \$860  | \$861 ;
+  assign \$832  = ~ samples_grant_r1_b0[5];
+  assign \$833  = \$831  | \$832 ;
+  assign \$834  = ~ \$833 ;
+  assign \$835  = samples_grant_r1_b0[6] ^ \$834 ;
+  assign \$836  = \$798  & \$835 ;
+  assign \$841  = ~ samples_queue_r0_b0[11];
+  assign \$843  = samples_queue_r0_b0[12] ^ \$842 ;
+  assign \$844  = ~ samples_queue_r0_b0[11];
+  assign \$845  = ~ samples_queue_r0_b0[12];
+  assign \$846  = \$844  | \$845 ;
+  assign \$847  = ~ \$846 ;
+  assign \$848  = samples_queue_r0_b0[13] ^ \$847 ;
+  assign \$849  = ~ samples_queue_r0_b0[11];
+  assign \$850  = ~ samples_queue_r0_b0[12];
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = ~ samples_queue_r0_b0[13];
+  assign \$853  = \$851  | \$852 ;
+  assign \$854  = ~ \$853 ;
+  assign \$855  = samples_queue_r0_b0[14] ^ \$854 ;
+  assign \$856  = ~ samples_queue_r0_b0[11];
+  assign \$857  = ~ samples_queue_r0_b0[12];
+  assign \$858  = \$856  | \$857 ;
+  assign \$859  = ~ samples_queue_r0_b0[13];
+  assign \$860  = ~ samples_queue_r0_b0[14];
+  assign \$861  = \$859  | \$860 ;
+  assign \$862  = \$858  | \$861 ;
   assign \$863  = ~ \$862 ;
-  assign \$864  = samples_queue_r0_b0[14] ^ \$863 ;
+  assign \$864  = samples_queue_r0_b0[15] ^ \$863 ;
   assign \$865  = ~ samples_queue_r0_b0[11];
   assign \$866  = ~ samples_queue_r0_b0[12];
   assign \$867  = \$865  | \$866 ;
@@ -5335,387 +5335,386 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$869  = ~ samples_queue_r0_b0[14];
   assign \$870  = \$868  | \$869 ;
   assign \$871  = \$867  | \$870 ;
-  assign \$872  = ~ \$871 ;
-  assign \$873  = samples_queue_r0_b0[15] ^ \$872 ;
-  assign \$874  = ~ samples_queue_r0_b0[11];
-  assign \$875  = ~ samples_queue_r0_b0[12];
-  assign \$876  = \$874  | \$875 ;
-  assign \$877  = ~ samples_queue_r0_b0[13];
-  assign \$878  = ~ samples_queue_r0_b0[14];
-  assign \$879  = \$877  | \$878 ;
-  assign \$880  = \$876  | \$879 ;
-  assign \$881  = ~ samples_queue_r0_b0[15];
-  assign \$882  = \$880  | \$881 ;
-  assign \$883  = ~ \$882 ;
-  assign \$884  = samples_queue_r0_b0[16] ^ \$883 ;
-  assign \$885  = \$847  & \$884 ;
-  assign \$886  = \$846  | \$885 ;
-  assign \$887  = \$400  ? a3_older_next : { \$886 , \$805 , \$724 , \$643 , \$562 , \$481  };
-  assign \$signal$104  = \$399  ? a4_tag_next : \$887 ;
-  assign \$888  = a3_fwd_ok & a3_hit_a1;
-  assign \$889  = a4_tag_next + 1'h1;
-  assign \$890  = a3_fwd_ok & a3_older_hit;
-  assign \$891  = a3_older_next + 1'h1;
-  assign \$896  = ~ samples_grant_r1_b0[2];
-  assign \$898  = samples_grant_r1_b0[3] ^ \$897 ;
-  assign \$899  = ~ samples_grant_r1_b0[2];
-  assign \$900  = ~ samples_grant_r1_b0[3];
-  assign \$901  = \$899  | \$900 ;
-  assign \$902  = ~ \$901 ;
-  assign \$903  = samples_grant_r1_b0[4] ^ \$902 ;
-  assign \$904  = ~ samples_grant_r1_b0[2];
-  assign \$905  = ~ samples_grant_r1_b0[3];
-  assign \$906  = \$904  | \$905 ;
-  assign \$907  = ~ samples_grant_r1_b0[4];
-  assign \$908  = \$906  | \$907 ;
+  assign \$872  = ~ samples_queue_r0_b0[15];
+  assign \$873  = \$871  | \$872 ;
+  assign \$874  = ~ \$873 ;
+  assign \$875  = samples_queue_r0_b0[16] ^ \$874 ;
+  assign \$876  = \$838  & \$875 ;
+  assign \$877  = \$837  | \$876 ;
+  assign \$878  = \$391  ? a3_older_next : { \$877 , \$796 , \$715 , \$634 , \$553 , \$472  };
+  assign \$signal$104  = \$390  ? a4_tag_next : \$878 ;
+  assign \$879  = a3_fwd_ok & a3_hit_a1;
+  assign \$880  = a4_tag_next + 1'h1;
+  assign \$881  = a3_fwd_ok & a3_older_hit;
+  assign \$882  = a3_older_next + 1'h1;
+  assign \$887  = ~ samples_grant_r1_b0[2];
+  assign \$889  = samples_grant_r1_b0[3] ^ \$888 ;
+  assign \$890  = ~ samples_grant_r1_b0[2];
+  assign \$891  = ~ samples_grant_r1_b0[3];
+  assign \$892  = \$890  | \$891 ;
+  assign \$893  = ~ \$892 ;
+  assign \$894  = samples_grant_r1_b0[4] ^ \$893 ;
+  assign \$895  = ~ samples_grant_r1_b0[2];
+  assign \$896  = ~ samples_grant_r1_b0[3];
+  assign \$897  = \$895  | \$896 ;
+  assign \$898  = ~ samples_grant_r1_b0[4];
+  assign \$899  = \$897  | \$898 ;
+  assign \$900  = ~ \$899 ;
+  assign \$901  = samples_grant_r1_b0[5] ^ \$900 ;
+  assign \$902  = ~ samples_grant_r1_b0[2];
+  assign \$903  = ~ samples_grant_r1_b0[3];
+  assign \$904  = \$902  | \$903 ;
+  assign \$905  = ~ samples_grant_r1_b0[4];
+  assign \$906  = ~ samples_grant_r1_b0[5];
+  assign \$907  = \$905  | \$906 ;
+  assign \$908  = \$904  | \$907 ;
   assign \$909  = ~ \$908 ;
-  assign \$910  = samples_grant_r1_b0[5] ^ \$909 ;
-  assign \$911  = ~ samples_grant_r1_b0[2];
-  assign \$912  = ~ samples_grant_r1_b0[3];
-  assign \$913  = \$911  | \$912 ;
-  assign \$914  = ~ samples_grant_r1_b0[4];
-  assign \$915  = ~ samples_grant_r1_b0[5];
-  assign \$916  = \$914  | \$915 ;
-  assign \$917  = \$913  | \$916 ;
-  assign \$918  = ~ \$917 ;
-  assign \$919  = samples_grant_r1_b0[6] ^ \$918 ;
-  assign \$920  = \$893  & samples_grant_r1_b0[1];
-  assign \$925  = ~ samples_queue_r0_b0[12];
-  assign \$927  = samples_queue_r0_b0[13] ^ \$926 ;
-  assign \$928  = ~ samples_queue_r0_b0[12];
-  assign \$929  = ~ samples_queue_r0_b0[13];
-  assign \$930  = \$928  | \$929 ;
-  assign \$931  = ~ \$930 ;
-  assign \$932  = samples_queue_r0_b0[14] ^ \$931 ;
-  assign \$933  = ~ samples_queue_r0_b0[12];
-  assign \$934  = ~ samples_queue_r0_b0[13];
-  assign \$935  = \$933  | \$934 ;
-  assign \$936  = ~ samples_queue_r0_b0[14];
-  assign \$937  = \$935  | \$936 ;
+  assign \$910  = samples_grant_r1_b0[6] ^ \$909 ;
+  assign \$911  = \$884  & samples_grant_r1_b0[1];
+  assign \$916  = ~ samples_queue_r0_b0[12];
+  assign \$918  = samples_queue_r0_b0[13] ^ \$917 ;
+  assign \$919  = ~ samples_queue_r0_b0[12];
+  assign \$920  = ~ samples_queue_r0_b0[13];
+  assign \$921  = \$919  | \$920 ;
+  assign \$922  = ~ \$921 ;
+  assign \$923  = samples_queue_r0_b0[14] ^ \$922 ;
+  assign \$924  = ~ samples_queue_r0_b0[12];
+  assign \$925  = ~ samples_queue_r0_b0[13];
+  assign \$926  = \$924  | \$925 ;
+  assign \$927  = ~ samples_queue_r0_b0[14];
+  assign \$928  = \$926  | \$927 ;
+  assign \$929  = ~ \$928 ;
+  assign \$930  = samples_queue_r0_b0[15] ^ \$929 ;
+  assign \$931  = ~ samples_queue_r0_b0[12];
+  assign \$932  = ~ samples_queue_r0_b0[13];
+  assign \$933  = \$931  | \$932 ;
+  assign \$934  = ~ samples_queue_r0_b0[14];
+  assign \$935  = ~ samples_queue_r0_b0[15];
+  assign \$936  = \$934  | \$935 ;
+  assign \$937  = \$933  | \$936 ;
   assign \$938  = ~ \$937 ;
-  assign \$939  = samples_queue_r0_b0[15] ^ \$938 ;
-  assign \$940  = ~ samples_queue_r0_b0[12];
-  assign \$941  = ~ samples_queue_r0_b0[13];
-  assign \$942  = \$940  | \$941 ;
-  assign \$943  = ~ samples_queue_r0_b0[14];
-  assign \$944  = ~ samples_queue_r0_b0[15];
-  assign \$945  = \$943  | \$944 ;
-  assign \$946  = \$942  | \$945 ;
-  assign \$947  = ~ \$946 ;
-  assign \$948  = samples_queue_r0_b0[16] ^ \$947 ;
-  assign \$949  = \$922  & samples_queue_r0_b0[11];
-  assign \$950  = \$921  | \$949 ;
-  assign \$955  = ~ samples_grant_r1_b0[2];
-  assign \$957  = samples_grant_r1_b0[3] ^ \$956 ;
-  assign \$958  = ~ samples_grant_r1_b0[2];
-  assign \$959  = ~ samples_grant_r1_b0[3];
-  assign \$960  = \$958  | \$959 ;
-  assign \$961  = ~ \$960 ;
-  assign \$962  = samples_grant_r1_b0[4] ^ \$961 ;
-  assign \$963  = ~ samples_grant_r1_b0[2];
-  assign \$964  = ~ samples_grant_r1_b0[3];
-  assign \$965  = \$963  | \$964 ;
-  assign \$966  = ~ samples_grant_r1_b0[4];
-  assign \$967  = \$965  | \$966 ;
+  assign \$939  = samples_queue_r0_b0[16] ^ \$938 ;
+  assign \$940  = \$913  & samples_queue_r0_b0[11];
+  assign \$941  = \$912  | \$940 ;
+  assign \$946  = ~ samples_grant_r1_b0[2];
+  assign \$948  = samples_grant_r1_b0[3] ^ \$947 ;
+  assign \$949  = ~ samples_grant_r1_b0[2];
+  assign \$950  = ~ samples_grant_r1_b0[3];
+  assign \$951  = \$949  | \$950 ;
+  assign \$952  = ~ \$951 ;
+  assign \$953  = samples_grant_r1_b0[4] ^ \$952 ;
+  assign \$954  = ~ samples_grant_r1_b0[2];
+  assign \$955  = ~ samples_grant_r1_b0[3];
+  assign \$956  = \$954  | \$955 ;
+  assign \$957  = ~ samples_grant_r1_b0[4];
+  assign \$958  = \$956  | \$957 ;
+  assign \$959  = ~ \$958 ;
+  assign \$960  = samples_grant_r1_b0[5] ^ \$959 ;
+  assign \$961  = ~ samples_grant_r1_b0[2];
+  assign \$962  = ~ samples_grant_r1_b0[3];
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = ~ samples_grant_r1_b0[4];
+  assign \$965  = ~ samples_grant_r1_b0[5];
+  assign \$966  = \$964  | \$965 ;
+  assign \$967  = \$963  | \$966 ;
   assign \$968  = ~ \$967 ;
-  assign \$969  = samples_grant_r1_b0[5] ^ \$968 ;
-  assign \$970  = ~ samples_grant_r1_b0[2];
-  assign \$971  = ~ samples_grant_r1_b0[3];
-  assign \$972  = \$970  | \$971 ;
-  assign \$973  = ~ samples_grant_r1_b0[4];
-  assign \$974  = ~ samples_grant_r1_b0[5];
-  assign \$975  = \$973  | \$974 ;
-  assign \$976  = \$972  | \$975 ;
-  assign \$977  = ~ \$976 ;
-  assign \$978  = samples_grant_r1_b0[6] ^ \$977 ;
-  assign \$979  = \$952  & \$954 ;
-  assign \$980  = \$951  | \$979 ;
-  assign \$984  = ~ samples_queue_r0_b0[12];
-  assign \$986  = samples_queue_r0_b0[13] ^ \$985 ;
-  assign \$987  = ~ samples_queue_r0_b0[12];
-  assign \$988  = ~ samples_queue_r0_b0[13];
-  assign \$989  = \$987  | \$988 ;
-  assign \$990  = ~ \$989 ;
-  assign \$991  = samples_queue_r0_b0[14] ^ \$990 ;
-  assign \$992  = ~ samples_queue_r0_b0[12];
-  assign \$993  = ~ samples_queue_r0_b0[13];
-  assign \$994  = \$992  | \$993 ;
-  assign \$995  = ~ samples_queue_r0_b0[14];
-  assign \$996  = \$994  | \$995 ;
+  assign \$969  = samples_grant_r1_b0[6] ^ \$968 ;
+  assign \$970  = \$943  & \$945 ;
+  assign \$971  = \$942  | \$970 ;
+  assign \$975  = ~ samples_queue_r0_b0[12];
+  assign \$977  = samples_queue_r0_b0[13] ^ \$976 ;
+  assign \$978  = ~ samples_queue_r0_b0[12];
+  assign \$979  = ~ samples_queue_r0_b0[13];
+  assign \$980  = \$978  | \$979 ;
+  assign \$981  = ~ \$980 ;
+  assign \$982  = samples_queue_r0_b0[14] ^ \$981 ;
+  assign \$983  = ~ samples_queue_r0_b0[12];
+  assign \$984  = ~ samples_queue_r0_b0[13];
+  assign \$985  = \$983  | \$984 ;
+  assign \$986  = ~ samples_queue_r0_b0[14];
+  assign \$987  = \$985  | \$986 ;
+  assign \$988  = ~ \$987 ;
+  assign \$989  = samples_queue_r0_b0[15] ^ \$988 ;
+  assign \$990  = ~ samples_queue_r0_b0[12];
+  assign \$991  = ~ samples_queue_r0_b0[13];
+  assign \$992  = \$990  | \$991 ;
+  assign \$993  = ~ samples_queue_r0_b0[14];
+  assign \$994  = ~ samples_queue_r0_b0[15];
+  assign \$995  = \$993  | \$994 ;
+  assign \$996  = \$992  | \$995 ;
   assign \$997  = ~ \$996 ;
-  assign \$998  = samples_queue_r0_b0[15] ^ \$997 ;
-  assign \$999  = ~ samples_queue_r0_b0[12];
-  assign \$1000  = ~ samples_queue_r0_b0[13];
-  assign \$1001  = \$999  | \$1000 ;
-  assign \$1002  = ~ samples_queue_r0_b0[14];
-  assign \$1003  = ~ samples_queue_r0_b0[15];
-  assign \$1004  = \$1002  | \$1003 ;
-  assign \$1005  = \$1001  | \$1004 ;
-  assign \$1006  = ~ \$1005 ;
-  assign \$1007  = samples_queue_r0_b0[16] ^ \$1006 ;
-  assign \$1008  = \$981  & \$983 ;
-  assign \$1009  = \$980  | \$1008 ;
-  assign \$1014  = ~ samples_grant_r1_b0[2];
-  assign \$1016  = samples_grant_r1_b0[3] ^ \$1015 ;
-  assign \$1017  = ~ samples_grant_r1_b0[2];
-  assign \$1018  = ~ samples_grant_r1_b0[3];
-  assign \$1019  = \$1017  | \$1018 ;
-  assign \$1020  = ~ \$1019 ;
-  assign \$1021  = samples_grant_r1_b0[4] ^ \$1020 ;
-  assign \$1022  = ~ samples_grant_r1_b0[2];
-  assign \$1023  = ~ samples_grant_r1_b0[3];
-  assign \$1024  = \$1022  | \$1023 ;
-  assign \$1025  = ~ samples_grant_r1_b0[4];
-  assign \$1026  = \$1024  | \$1025 ;
+  assign \$998  = samples_queue_r0_b0[16] ^ \$997 ;
+  assign \$999  = \$972  & \$974 ;
+  assign \$1000  = \$971  | \$999 ;
+  assign \$1005  = ~ samples_grant_r1_b0[2];
+  assign \$1007  = samples_grant_r1_b0[3] ^ \$1006 ;
+  assign \$1008  = ~ samples_grant_r1_b0[2];
+  assign \$1009  = ~ samples_grant_r1_b0[3];
+  assign \$1010  = \$1008  | \$1009 ;
+  assign \$1011  = ~ \$1010 ;
+  assign \$1012  = samples_grant_r1_b0[4] ^ \$1011 ;
+  assign \$1013  = ~ samples_grant_r1_b0[2];
+  assign \$1014  = ~ samples_grant_r1_b0[3];
+  assign \$1015  = \$1013  | \$1014 ;
+  assign \$1016  = ~ samples_grant_r1_b0[4];
+  assign \$1017  = \$1015  | \$1016 ;
+  assign \$1018  = ~ \$1017 ;
+  assign \$1019  = samples_grant_r1_b0[5] ^ \$1018 ;
+  assign \$1020  = ~ samples_grant_r1_b0[2];
+  assign \$1021  = ~ samples_grant_r1_b0[3];
+  assign \$1022  = \$1020  | \$1021 ;
+  assign \$1023  = ~ samples_grant_r1_b0[4];
+  assign \$1024  = ~ samples_grant_r1_b0[5];
+  assign \$1025  = \$1023  | \$1024 ;
+  assign \$1026  = \$1022  | \$1025 ;
   assign \$1027  = ~ \$1026 ;
-  assign \$1028  = samples_grant_r1_b0[5] ^ \$1027 ;
-  assign \$1029  = ~ samples_grant_r1_b0[2];
-  assign \$1030  = ~ samples_grant_r1_b0[3];
-  assign \$1031  = \$1029  | \$1030 ;
-  assign \$1032  = ~ samples_grant_r1_b0[4];
-  assign \$1033  = ~ samples_grant_r1_b0[5];
-  assign \$1034  = \$1032  | \$1033 ;
-  assign \$1035  = \$1031  | \$1034 ;
-  assign \$1036  = ~ \$1035 ;
-  assign \$1037  = samples_grant_r1_b0[6] ^ \$1036 ;
-  assign \$1038  = \$1011  & \$1016 ;
-  assign \$1043  = ~ samples_queue_r0_b0[12];
-  assign \$1045  = samples_queue_r0_b0[13] ^ \$1044 ;
-  assign \$1046  = ~ samples_queue_r0_b0[12];
-  assign \$1047  = ~ samples_queue_r0_b0[13];
-  assign \$1048  = \$1046  | \$1047 ;
-  assign \$1049  = ~ \$1048 ;
-  assign \$1050  = samples_queue_r0_b0[14] ^ \$1049 ;
-  assign \$1051  = ~ samples_queue_r0_b0[12];
-  assign \$1052  = ~ samples_queue_r0_b0[13];
-  assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = ~ samples_queue_r0_b0[14];
-  assign \$1055  = \$1053  | \$1054 ;
+  assign \$1028  = samples_grant_r1_b0[6] ^ \$1027 ;
+  assign \$1029  = \$1002  & \$1007 ;
+  assign \$1034  = ~ samples_queue_r0_b0[12];
+  assign \$1036  = samples_queue_r0_b0[13] ^ \$1035 ;
+  assign \$1037  = ~ samples_queue_r0_b0[12];
+  assign \$1038  = ~ samples_queue_r0_b0[13];
+  assign \$1039  = \$1037  | \$1038 ;
+  assign \$1040  = ~ \$1039 ;
+  assign \$1041  = samples_queue_r0_b0[14] ^ \$1040 ;
+  assign \$1042  = ~ samples_queue_r0_b0[12];
+  assign \$1043  = ~ samples_queue_r0_b0[13];
+  assign \$1044  = \$1042  | \$1043 ;
+  assign \$1045  = ~ samples_queue_r0_b0[14];
+  assign \$1046  = \$1044  | \$1045 ;
+  assign \$1047  = ~ \$1046 ;
+  assign \$1048  = samples_queue_r0_b0[15] ^ \$1047 ;
+  assign \$1049  = ~ samples_queue_r0_b0[12];
+  assign \$1050  = ~ samples_queue_r0_b0[13];
+  assign \$1051  = \$1049  | \$1050 ;
+  assign \$1052  = ~ samples_queue_r0_b0[14];
+  assign \$1053  = ~ samples_queue_r0_b0[15];
+  assign \$1054  = \$1052  | \$1053 ;
+  assign \$1055  = \$1051  | \$1054 ;
   assign \$1056  = ~ \$1055 ;
-  assign \$1057  = samples_queue_r0_b0[15] ^ \$1056 ;
-  assign \$1058  = ~ samples_queue_r0_b0[12];
-  assign \$1059  = ~ samples_queue_r0_b0[13];
-  assign \$1060  = \$1058  | \$1059 ;
-  assign \$1061  = ~ samples_queue_r0_b0[14];
-  assign \$1062  = ~ samples_queue_r0_b0[15];
-  assign \$1063  = \$1061  | \$1062 ;
-  assign \$1064  = \$1060  | \$1063 ;
-  assign \$1065  = ~ \$1064 ;
-  assign \$1066  = samples_queue_r0_b0[16] ^ \$1065 ;
-  assign \$1067  = \$1040  & \$1045 ;
-  assign \$1068  = \$1039  | \$1067 ;
-  assign \$1073  = ~ samples_grant_r1_b0[2];
-  assign \$1075  = samples_grant_r1_b0[3] ^ \$1074 ;
-  assign \$1076  = ~ samples_grant_r1_b0[2];
-  assign \$1077  = ~ samples_grant_r1_b0[3];
-  assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = ~ \$1078 ;
-  assign \$1080  = samples_grant_r1_b0[4] ^ \$1079 ;
-  assign \$1081  = ~ samples_grant_r1_b0[2];
-  assign \$1082  = ~ samples_grant_r1_b0[3];
-  assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = ~ samples_grant_r1_b0[4];
-  assign \$1085  = \$1083  | \$1084 ;
+  assign \$1057  = samples_queue_r0_b0[16] ^ \$1056 ;
+  assign \$1058  = \$1031  & \$1036 ;
+  assign \$1059  = \$1030  | \$1058 ;
+  assign \$1064  = ~ samples_grant_r1_b0[2];
+  assign \$1066  = samples_grant_r1_b0[3] ^ \$1065 ;
+  assign \$1067  = ~ samples_grant_r1_b0[2];
+  assign \$1068  = ~ samples_grant_r1_b0[3];
+  assign \$1069  = \$1067  | \$1068 ;
+  assign \$1070  = ~ \$1069 ;
+  assign \$1071  = samples_grant_r1_b0[4] ^ \$1070 ;
+  assign \$1072  = ~ samples_grant_r1_b0[2];
+  assign \$1073  = ~ samples_grant_r1_b0[3];
+  assign \$1074  = \$1072  | \$1073 ;
+  assign \$1075  = ~ samples_grant_r1_b0[4];
+  assign \$1076  = \$1074  | \$1075 ;
+  assign \$1077  = ~ \$1076 ;
+  assign \$1078  = samples_grant_r1_b0[5] ^ \$1077 ;
+  assign \$1079  = ~ samples_grant_r1_b0[2];
+  assign \$1080  = ~ samples_grant_r1_b0[3];
+  assign \$1081  = \$1079  | \$1080 ;
+  assign \$1082  = ~ samples_grant_r1_b0[4];
+  assign \$1083  = ~ samples_grant_r1_b0[5];
+  assign \$1084  = \$1082  | \$1083 ;
+  assign \$1085  = \$1081  | \$1084 ;
   assign \$1086  = ~ \$1085 ;
-  assign \$1087  = samples_grant_r1_b0[5] ^ \$1086 ;
-  assign \$1088  = ~ samples_grant_r1_b0[2];
-  assign \$1089  = ~ samples_grant_r1_b0[3];
-  assign \$1090  = \$1088  | \$1089 ;
-  assign \$1091  = ~ samples_grant_r1_b0[4];
-  assign \$1092  = ~ samples_grant_r1_b0[5];
-  assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = \$1090  | \$1093 ;
-  assign \$1095  = ~ \$1094 ;
-  assign \$1096  = samples_grant_r1_b0[6] ^ \$1095 ;
-  assign \$1097  = \$1070  & \$1080 ;
-  assign \$1102  = ~ samples_queue_r0_b0[12];
-  assign \$1104  = samples_queue_r0_b0[13] ^ \$1103 ;
-  assign \$1105  = ~ samples_queue_r0_b0[12];
-  assign \$1106  = ~ samples_queue_r0_b0[13];
-  assign \$1107  = \$1105  | \$1106 ;
-  assign \$1108  = ~ \$1107 ;
-  assign \$1109  = samples_queue_r0_b0[14] ^ \$1108 ;
-  assign \$1110  = ~ samples_queue_r0_b0[12];
-  assign \$1111  = ~ samples_queue_r0_b0[13];
-  assign \$1112  = \$1110  | \$1111 ;
-  assign \$1113  = ~ samples_queue_r0_b0[14];
-  assign \$1114  = \$1112  | \$1113 ;
+  assign \$1087  = samples_grant_r1_b0[6] ^ \$1086 ;
+  assign \$1088  = \$1061  & \$1071 ;
+  assign \$1093  = ~ samples_queue_r0_b0[12];
+  assign \$1095  = samples_queue_r0_b0[13] ^ \$1094 ;
+  assign \$1096  = ~ samples_queue_r0_b0[12];
+  assign \$1097  = ~ samples_queue_r0_b0[13];
+  assign \$1098  = \$1096  | \$1097 ;
+  assign \$1099  = ~ \$1098 ;
+  assign \$1100  = samples_queue_r0_b0[14] ^ \$1099 ;
+  assign \$1101  = ~ samples_queue_r0_b0[12];
+  assign \$1102  = ~ samples_queue_r0_b0[13];
+  assign \$1103  = \$1101  | \$1102 ;
+  assign \$1104  = ~ samples_queue_r0_b0[14];
+  assign \$1105  = \$1103  | \$1104 ;
+  assign \$1106  = ~ \$1105 ;
+  assign \$1107  = samples_queue_r0_b0[15] ^ \$1106 ;
+  assign \$1108  = ~ samples_queue_r0_b0[12];
+  assign \$1109  = ~ samples_queue_r0_b0[13];
+  assign \$1110  = \$1108  | \$1109 ;
+  assign \$1111  = ~ samples_queue_r0_b0[14];
+  assign \$1112  = ~ samples_queue_r0_b0[15];
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = \$1110  | \$1113 ;
   assign \$1115  = ~ \$1114 ;
-  assign \$1116  = samples_queue_r0_b0[15] ^ \$1115 ;
-  assign \$1117  = ~ samples_queue_r0_b0[12];
-  assign \$1118  = ~ samples_queue_r0_b0[13];
-  assign \$1119  = \$1117  | \$1118 ;
-  assign \$1120  = ~ samples_queue_r0_b0[14];
-  assign \$1121  = ~ samples_queue_r0_b0[15];
-  assign \$1122  = \$1120  | \$1121 ;
-  assign \$1123  = \$1119  | \$1122 ;
-  assign \$1124  = ~ \$1123 ;
-  assign \$1125  = samples_queue_r0_b0[16] ^ \$1124 ;
-  assign \$1126  = \$1099  & \$1109 ;
-  assign \$1127  = \$1098  | \$1126 ;
-  assign \$1132  = ~ samples_grant_r1_b0[2];
-  assign \$1134  = samples_grant_r1_b0[3] ^ \$1133 ;
-  assign \$1135  = ~ samples_grant_r1_b0[2];
-  assign \$1136  = ~ samples_grant_r1_b0[3];
-  assign \$1137  = \$1135  | \$1136 ;
-  assign \$1138  = ~ \$1137 ;
-  assign \$1139  = samples_grant_r1_b0[4] ^ \$1138 ;
-  assign \$1140  = ~ samples_grant_r1_b0[2];
-  assign \$1141  = ~ samples_grant_r1_b0[3];
-  assign \$1142  = \$1140  | \$1141 ;
-  assign \$1143  = ~ samples_grant_r1_b0[4];
-  assign \$1144  = \$1142  | \$1143 ;
+  assign \$1116  = samples_queue_r0_b0[16] ^ \$1115 ;
+  assign \$1117  = \$1090  & \$1100 ;
+  assign \$1118  = \$1089  | \$1117 ;
+  assign \$1123  = ~ samples_grant_r1_b0[2];
+  assign \$1125  = samples_grant_r1_b0[3] ^ \$1124 ;
+  assign \$1126  = ~ samples_grant_r1_b0[2];
+  assign \$1127  = ~ samples_grant_r1_b0[3];
+  assign \$1128  = \$1126  | \$1127 ;
+  assign \$1129  = ~ \$1128 ;
+  assign \$1130  = samples_grant_r1_b0[4] ^ \$1129 ;
+  assign \$1131  = ~ samples_grant_r1_b0[2];
+  assign \$1132  = ~ samples_grant_r1_b0[3];
+  assign \$1133  = \$1131  | \$1132 ;
+  assign \$1134  = ~ samples_grant_r1_b0[4];
+  assign \$1135  = \$1133  | \$1134 ;
+  assign \$1136  = ~ \$1135 ;
+  assign \$1137  = samples_grant_r1_b0[5] ^ \$1136 ;
+  assign \$1138  = ~ samples_grant_r1_b0[2];
+  assign \$1139  = ~ samples_grant_r1_b0[3];
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = ~ samples_grant_r1_b0[4];
+  assign \$1142  = ~ samples_grant_r1_b0[5];
+  assign \$1143  = \$1141  | \$1142 ;
+  assign \$1144  = \$1140  | \$1143 ;
   assign \$1145  = ~ \$1144 ;
-  assign \$1146  = samples_grant_r1_b0[5] ^ \$1145 ;
-  assign \$1147  = ~ samples_grant_r1_b0[2];
-  assign \$1148  = ~ samples_grant_r1_b0[3];
-  assign \$1149  = \$1147  | \$1148 ;
-  assign \$1150  = ~ samples_grant_r1_b0[4];
-  assign \$1151  = ~ samples_grant_r1_b0[5];
-  assign \$1152  = \$1150  | \$1151 ;
-  assign \$1153  = \$1149  | \$1152 ;
-  assign \$1154  = ~ \$1153 ;
-  assign \$1155  = samples_grant_r1_b0[6] ^ \$1154 ;
-  assign \$1156  = \$1129  & \$1146 ;
-  assign \$1161  = ~ samples_queue_r0_b0[12];
-  assign \$1163  = samples_queue_r0_b0[13] ^ \$1162 ;
-  assign \$1164  = ~ samples_queue_r0_b0[12];
-  assign \$1165  = ~ samples_queue_r0_b0[13];
-  assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = ~ \$1166 ;
-  assign \$1168  = samples_queue_r0_b0[14] ^ \$1167 ;
-  assign \$1169  = ~ samples_queue_r0_b0[12];
-  assign \$1170  = ~ samples_queue_r0_b0[13];
-  assign \$1171  = \$1169  | \$1170 ;
-  assign \$1172  = ~ samples_queue_r0_b0[14];
-  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1146  = samples_grant_r1_b0[6] ^ \$1145 ;
+  assign \$1147  = \$1120  & \$1137 ;
+  assign \$1152  = ~ samples_queue_r0_b0[12];
+  assign \$1154  = samples_queue_r0_b0[13] ^ \$1153 ;
+  assign \$1155  = ~ samples_queue_r0_b0[12];
+  assign \$1156  = ~ samples_queue_r0_b0[13];
+  assign \$1157  = \$1155  | \$1156 ;
+  assign \$1158  = ~ \$1157 ;
+  assign \$1159  = samples_queue_r0_b0[14] ^ \$1158 ;
+  assign \$1160  = ~ samples_queue_r0_b0[12];
+  assign \$1161  = ~ samples_queue_r0_b0[13];
+  assign \$1162  = \$1160  | \$1161 ;
+  assign \$1163  = ~ samples_queue_r0_b0[14];
+  assign \$1164  = \$1162  | \$1163 ;
+  assign \$1165  = ~ \$1164 ;
+  assign \$1166  = samples_queue_r0_b0[15] ^ \$1165 ;
+  assign \$1167  = ~ samples_queue_r0_b0[12];
+  assign \$1168  = ~ samples_queue_r0_b0[13];
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = ~ samples_queue_r0_b0[14];
+  assign \$1171  = ~ samples_queue_r0_b0[15];
+  assign \$1172  = \$1170  | \$1171 ;
+  assign \$1173  = \$1169  | \$1172 ;
   assign \$1174  = ~ \$1173 ;
-  assign \$1175  = samples_queue_r0_b0[15] ^ \$1174 ;
-  assign \$1176  = ~ samples_queue_r0_b0[12];
-  assign \$1177  = ~ samples_queue_r0_b0[13];
-  assign \$1178  = \$1176  | \$1177 ;
-  assign \$1179  = ~ samples_queue_r0_b0[14];
-  assign \$1180  = ~ samples_queue_r0_b0[15];
-  assign \$1181  = \$1179  | \$1180 ;
-  assign \$1182  = \$1178  | \$1181 ;
-  assign \$1183  = ~ \$1182 ;
-  assign \$1184  = samples_queue_r0_b0[16] ^ \$1183 ;
-  assign \$1185  = \$1158  & \$1175 ;
-  assign \$1186  = \$1157  | \$1185 ;
-  assign \$1191  = ~ samples_grant_r1_b0[2];
-  assign \$1193  = samples_grant_r1_b0[3] ^ \$1192 ;
-  assign \$1194  = ~ samples_grant_r1_b0[2];
-  assign \$1195  = ~ samples_grant_r1_b0[3];
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = ~ \$1196 ;
-  assign \$1198  = samples_grant_r1_b0[4] ^ \$1197 ;
-  assign \$1199  = ~ samples_grant_r1_b0[2];
-  assign \$1200  = ~ samples_grant_r1_b0[3];
-  assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = ~ samples_grant_r1_b0[4];
-  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1175  = samples_queue_r0_b0[16] ^ \$1174 ;
+  assign \$1176  = \$1149  & \$1166 ;
+  assign \$1177  = \$1148  | \$1176 ;
+  assign \$1182  = ~ samples_grant_r1_b0[2];
+  assign \$1184  = samples_grant_r1_b0[3] ^ \$1183 ;
+  assign \$1185  = ~ samples_grant_r1_b0[2];
+  assign \$1186  = ~ samples_grant_r1_b0[3];
+  assign \$1187  = \$1185  | \$1186 ;
+  assign \$1188  = ~ \$1187 ;
+  assign \$1189  = samples_grant_r1_b0[4] ^ \$1188 ;
+  assign \$1190  = ~ samples_grant_r1_b0[2];
+  assign \$1191  = ~ samples_grant_r1_b0[3];
+  assign \$1192  = \$1190  | \$1191 ;
+  assign \$1193  = ~ samples_grant_r1_b0[4];
+  assign \$1194  = \$1192  | \$1193 ;
+  assign \$1195  = ~ \$1194 ;
+  assign \$1196  = samples_grant_r1_b0[5] ^ \$1195 ;
+  assign \$1197  = ~ samples_grant_r1_b0[2];
+  assign \$1198  = ~ samples_grant_r1_b0[3];
+  assign \$1199  = \$1197  | \$1198 ;
+  assign \$1200  = ~ samples_grant_r1_b0[4];
+  assign \$1201  = ~ samples_grant_r1_b0[5];
+  assign \$1202  = \$1200  | \$1201 ;
+  assign \$1203  = \$1199  | \$1202 ;
   assign \$1204  = ~ \$1203 ;
-  assign \$1205  = samples_grant_r1_b0[5] ^ \$1204 ;
-  assign \$1206  = ~ samples_grant_r1_b0[2];
-  assign \$1207  = ~ samples_grant_r1_b0[3];
-  assign \$1208  = \$1206  | \$1207 ;
-  assign \$1209  = ~ samples_grant_r1_b0[4];
-  assign \$1210  = ~ samples_grant_r1_b0[5];
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = \$1208  | \$1211 ;
-  assign \$1213  = ~ \$1212 ;
-  assign \$1214  = samples_grant_r1_b0[6] ^ \$1213 ;
-  assign \$1215  = \$1188  & \$1214 ;
-  assign \$1220  = ~ samples_queue_r0_b0[12];
-  assign \$1222  = samples_queue_r0_b0[13] ^ \$1221 ;
-  assign \$1223  = ~ samples_queue_r0_b0[12];
-  assign \$1224  = ~ samples_queue_r0_b0[13];
-  assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = ~ \$1225 ;
-  assign \$1227  = samples_queue_r0_b0[14] ^ \$1226 ;
-  assign \$1228  = ~ samples_queue_r0_b0[12];
-  assign \$1229  = ~ samples_queue_r0_b0[13];
-  assign \$1230  = \$1228  | \$1229 ;
-  assign \$1231  = ~ samples_queue_r0_b0[14];
-  assign \$1232  = \$1230  | \$1231 ;
+  assign \$1205  = samples_grant_r1_b0[6] ^ \$1204 ;
+  assign \$1206  = \$1179  & \$1205 ;
+  assign \$1211  = ~ samples_queue_r0_b0[12];
+  assign \$1213  = samples_queue_r0_b0[13] ^ \$1212 ;
+  assign \$1214  = ~ samples_queue_r0_b0[12];
+  assign \$1215  = ~ samples_queue_r0_b0[13];
+  assign \$1216  = \$1214  | \$1215 ;
+  assign \$1217  = ~ \$1216 ;
+  assign \$1218  = samples_queue_r0_b0[14] ^ \$1217 ;
+  assign \$1219  = ~ samples_queue_r0_b0[12];
+  assign \$1220  = ~ samples_queue_r0_b0[13];
+  assign \$1221  = \$1219  | \$1220 ;
+  assign \$1222  = ~ samples_queue_r0_b0[14];
+  assign \$1223  = \$1221  | \$1222 ;
+  assign \$1224  = ~ \$1223 ;
+  assign \$1225  = samples_queue_r0_b0[15] ^ \$1224 ;
+  assign \$1226  = ~ samples_queue_r0_b0[12];
+  assign \$1227  = ~ samples_queue_r0_b0[13];
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = ~ samples_queue_r0_b0[14];
+  assign \$1230  = ~ samples_queue_r0_b0[15];
+  assign \$1231  = \$1229  | \$1230 ;
+  assign \$1232  = \$1228  | \$1231 ;
   assign \$1233  = ~ \$1232 ;
-  assign \$1234  = samples_queue_r0_b0[15] ^ \$1233 ;
-  assign \$1235  = ~ samples_queue_r0_b0[12];
-  assign \$1236  = ~ samples_queue_r0_b0[13];
-  assign \$1237  = \$1235  | \$1236 ;
-  assign \$1238  = ~ samples_queue_r0_b0[14];
-  assign \$1239  = ~ samples_queue_r0_b0[15];
-  assign \$1240  = \$1238  | \$1239 ;
-  assign \$1241  = \$1237  | \$1240 ;
-  assign \$1242  = ~ \$1241 ;
-  assign \$1243  = samples_queue_r0_b0[16] ^ \$1242 ;
-  assign \$1244  = \$1217  & \$1243 ;
-  assign \$1245  = \$1216  | \$1244 ;
-  assign \$1246  = \$890  ? \$891  : { 1'h0, \$1245 , \$1186 , \$1127 , \$1068 , \$1009 , \$950  };
-  assign \$1247  = \$888  ? \$889  : \$1246 ;
-  assign \$1248  = a3_valid & a3_ok;
-  assign \$1249  = ! a3_pool;
-  assign samples_grant_wen = \$1248  & \$1249 ;
-  assign \$1252  = ! f2_err;
-  assign \$signal$185  = f2_valid & \$1252 ;
-  assign \$1253  = a4_valid & a4_ok;
-  assign \$1254  = { \$1253 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1255  = ~ \$1254 ;
-  assign \$1256  = \$1255  + 1'h1;
-  assign \$1257  = a5_valid & a5_ok;
-  assign \$1258  = { \$1257 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1259  = ~ \$1258 ;
-  assign \$1260  = \$1259  + 1'h1;
-  assign \$1261  = a4_valid & a4_ok;
-  assign \$1262  = { \$1261 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1263  = ~ \$1262 ;
-  assign \$1264  = \$1263  + 1'h1;
+  assign \$1234  = samples_queue_r0_b0[16] ^ \$1233 ;
+  assign \$1235  = \$1208  & \$1234 ;
+  assign \$1236  = \$1207  | \$1235 ;
+  assign \$1237  = \$881  ? \$882  : { 1'h0, \$1236 , \$1177 , \$1118 , \$1059 , \$1000 , \$941  };
+  assign \$1238  = \$879  ? \$880  : \$1237 ;
+  assign \$1239  = a3_valid & a3_ok;
+  assign \$1240  = ! a3_pool;
+  assign samples_grant_wen = \$1239  & \$1240 ;
+  assign \$1243  = ! f2_err;
+  assign \$signal$185  = f2_valid & \$1243 ;
+  assign \$1244  = a4_valid & a4_ok;
+  assign \$1245  = { \$1244 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1246  = ~ \$1245 ;
+  assign \$1247  = \$1246  + 1'h1;
+  assign \$1248  = a5_valid & a5_ok;
+  assign \$1249  = { \$1248 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1250  = ~ \$1249 ;
+  assign \$1251  = \$1250  + 1'h1;
+  assign \$1252  = a4_valid & a4_ok;
+  assign \$1253  = { \$1252 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1254  = ~ \$1253 ;
+  assign \$1255  = \$1254  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1265  = ~ f4_prev_released;
-  assign \$1266  = \$1265  & f4_rest_held;
-  assign \$signal$329  = f4_hit_a1 | \$1266 ;
-  assign \$1267  = ~ f4_prev_released;
-  assign \$1268  = f4_by_mem & f4_mem_ok;
-  assign \$1269  = f4_by_older | \$1268 ;
-  assign \$1270  = \$1267  & \$1269 ;
-  assign \release  = f4_by_a1 | \$1270 ;
-  assign \$1271  = ~ f4_go;
-  assign \$1272  = ~ \$signal$329 ;
-  assign \$1273  = \$signal$329  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1273  : f4_err;
-  assign \$signal$242  = \release  ? 4'h0 : unreleased_err;
-  assign \$1274  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$315  = ~ \$1274 ;
-  assign \$1275  = ~ f4_prev_released;
-  assign \$1276  = \$1275  & f4_by_older;
-  assign \$1277  = f4_by_a1 | \$1276 ;
-  assign \$1278  = f4_live & \$1277 ;
-  assign \$1279  = ~ f4_prev_released;
-  assign \$1280  = \$1279  & f4_by_mem_live;
-  assign \$1281  = \$1280  & f4_mem_ok;
-  assign \w__en$313  = \$1278  | \$1281 ;
-  assign \$1282  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1283  = ~ \$1282 ;
-  assign \$1284  = ~ f4_prev_released;
-  assign \$1285  = \$1284  & f4_by_older;
-  assign \$1286  = f4_by_a1 | \$1285 ;
-  assign \$1287  = f4_live & \$1286 ;
-  assign \$1288  = ~ f4_prev_released;
-  assign \$1289  = \$1288  & f4_by_mem_live;
-  assign \$1290  = \$1289  & f4_mem_ok;
-  assign samples_queue_wen = \$1287  | \$1290 ;
-  assign \$1291  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1292  = busy_0 | busy_6;
-  assign \$1293  = busy_12 | busy_18;
-  assign \$1294  = \$1292  | \$1293 ;
-  assign \$1295  = busy_24 | busy_30;
-  assign busy = \$1294  | \$1295 ;
+  assign \$1256  = ~ rel_f2;
+  assign \$1257  = f3_quiet & \$1256 ;
+  assign \$1258  = \$1257  ? f3_in : 1'h0;
+  assign \$1259  = x1_select | x0_select;
+  assign \$1260  = ~ \$1259 ;
+  assign \$1261  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$1262  = { 1'h0, \$1260  } & \$1261 ;
+  assign \$1263  = { 1'h0, \$1258  } & \$1262 ;
+  assign \$1264  = ~ f4_prev_released;
+  assign \$1265  = \$1264  & f4_rest_held;
+  assign \$signal$330  = f4_hit_a1 | \$1265 ;
+  assign \$1266  = ~ f4_prev_released;
+  assign \$1267  = f4_by_mem & f4_mem_ok;
+  assign \$1268  = f4_by_older | \$1267 ;
+  assign \$1269  = \$1266  & \$1268 ;
+  assign \release  = f4_by_a1 | \$1269 ;
+  assign \$1270  = ~ f4_go;
+  assign \$1271  = ~ \$signal$330 ;
+  assign \$1272  = \$signal$330  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1272  : f4_err;
+  assign \$signal$243  = \release  ? 4'h0 : unreleased_err;
+  assign \$1273  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$316  = ~ \$1273 ;
+  assign \$1274  = ~ f4_prev_released;
+  assign \$1275  = \$1274  & f4_by_older;
+  assign \$1276  = f4_by_a1 | \$1275 ;
+  assign \$1277  = f4_live & \$1276 ;
+  assign \$1278  = ~ f4_prev_released;
+  assign \$1279  = \$1278  & f4_by_mem_live;
+  assign \$1280  = \$1279  & f4_mem_ok;
+  assign \w__en$314  = \$1277  | \$1280 ;
+  assign \$1281  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1282  = ~ \$1281 ;
+  assign \$1283  = ~ f4_prev_released;
+  assign \$1284  = \$1283  & f4_by_older;
+  assign \$1285  = f4_by_a1 | \$1284 ;
+  assign \$1286  = f4_live & \$1285 ;
+  assign \$1287  = ~ f4_prev_released;
+  assign \$1288  = \$1287  & f4_by_mem_live;
+  assign \$1289  = \$1288  & f4_mem_ok;
+  assign samples_queue_wen = \$1286  | \$1289 ;
+  assign \$1290  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1291  = busy_0 | busy_6;
+  assign \$1292  = busy_12 | busy_18;
+  assign \$1293  = \$1291  | \$1292 ;
+  assign \$1294  = busy_24 | busy_30;
+  assign busy = \$1293  | \$1294 ;
   always @(posedge clk)
-    samples_grant_w_en <= \$1296 ;
+    samples_grant_w_en <= \$1295 ;
   always @(posedge clk)
-    samples_grant_w_addr <= \$1297 ;
+    samples_grant_w_addr <= \$1296 ;
   always @(posedge clk)
-    samples_grant_w_data <= \$1298 ;
+    samples_grant_w_data <= \$1297 ;
   always @(posedge clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -5725,15 +5724,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     samples_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    samples_queue_w_en <= \$1299 ;
+    samples_queue_w_en <= \$1298 ;
   always @(posedge clk)
-    samples_queue_w_addr <= \$1300 ;
+    samples_queue_w_addr <= \$1299 ;
   always @(posedge clk)
-    samples_queue_w_data <= \$1301 ;
+    samples_queue_w_data <= \$1300 ;
   always @(posedge clk)
     samples_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    a0_valid <= \$1302 ;
+    a0_valid <= \$1301 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -5743,7 +5742,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$1303 ;
+    a1_valid <= \$1302 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -5755,17 +5754,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$1304 ;
+    a1_select <= \$1303 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$1305 ;
+    x0_valid <= \$1304 ;
   always @(posedge clk)
-    x0_select <= \$1306 ;
+    x0_select <= \$1305 ;
   always @(posedge clk)
-    x1_valid <= \$1307 ;
+    x1_valid <= \$1306 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -5773,9 +5772,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     x1_err <= \$15 ;
   always @(posedge clk)
-    x1_select <= \$1308 ;
+    x1_select <= \$1307 ;
   always @(posedge clk)
-    x2_valid <= \$1309 ;
+    x2_valid <= \$1308 ;
   always @(posedge clk)
     x2_ok <= \$16 ;
   always @(posedge clk)
@@ -5787,23 +5786,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1310 ;
+    a2_valid <= \$1309 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    samples_seen <= \$1311 ;
+    samples_seen <= \$1310 ;
   always @(posedge clk)
-    samples_seen_prev <= \$1312 ;
+    samples_seen_prev <= \$1311 ;
   always @(posedge clk)
-    samples_fresh <= \$1313 ;
+    samples_fresh <= \$1312 ;
   always @(posedge clk)
-    samples_has_fresh <= \$1314 ;
+    samples_has_fresh <= \$1313 ;
   always @(posedge clk)
-    samples_head <= \$1315 ;
+    samples_head <= \$1314 ;
   always @(posedge clk)
-    a2_ring <= \$1316 ;
+    a2_ring <= \$1315 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
@@ -5815,7 +5814,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a2_fresh_slot <= \$35 ;
   always @(posedge clk)
-    a3_valid <= \$1317 ;
+    a3_valid <= \$1316 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -5827,7 +5826,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1318 ;
+    a3_ring <= \$1317 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -5843,7 +5842,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a3_fwd_ok <= \$57 ;
   always @(posedge clk)
-    a4_valid <= \$1319 ;
+    a4_valid <= \$1318 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -5857,11 +5856,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a4_tag <= \$signal$104 ;
   always @(posedge clk)
-    a4_tag_next <= \$1247 [5:0];
+    a4_tag_next <= \$1238 [5:0];
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$1320 ;
+    a5_valid <= \$1319 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -5885,7 +5884,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a3_older_next <= \$84 [5:0];
   always @(posedge clk)
-    f0_valid <= \$1321 ;
+    f0_valid <= \$1320 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -5901,7 +5900,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f1_contract <= 1'h0;
   always @(posedge clk)
-    f1_valid <= \$1322 ;
+    f1_valid <= \$1321 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -5917,49 +5916,49 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1323 ;
+    f1_same_second_eq0 <= \$1322 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1324 ;
+    f1_same_second_eq3 <= \$1323 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1325 ;
+    f1_same_second_eq6 <= \$1324 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1326 ;
+    f1_same_second_eq9 <= \$1325 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1327 ;
+    f1_same_second_eq12 <= \$1326 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1328 ;
+    f1_same_second_eq15 <= \$1327 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1329 ;
+    f1_same_second_eq18 <= \$1328 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1330 ;
+    f1_same_second_eq21 <= \$1329 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1331 ;
+    f1_same_second_eq24 <= \$1330 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1332 ;
+    f1_same_second_eq27 <= \$1331 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1333 ;
+    f1_same_second_eq30 <= \$1332 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1334 ;
+    f1_same_third_eq0 <= \$1333 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1335 ;
+    f1_same_third_eq3 <= \$1334 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1336 ;
+    f1_same_third_eq6 <= \$1335 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1337 ;
+    f1_same_third_eq9 <= \$1336 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1338 ;
+    f1_same_third_eq12 <= \$1337 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1339 ;
+    f1_same_third_eq15 <= \$1338 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1340 ;
+    f1_same_third_eq18 <= \$1339 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1341 ;
+    f1_same_third_eq21 <= \$1340 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1342 ;
+    f1_same_third_eq24 <= \$1341 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1343 ;
+    f1_same_third_eq27 <= \$1342 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1344 ;
+    f1_same_third_eq30 <= \$1343 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
@@ -5967,7 +5966,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f1_samples_slot <= \$115 [9:0];
   always @(posedge clk)
-    f2_valid <= \$1345 ;
+    f2_valid <= \$1344 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -5989,9 +5988,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f2_same_third <= \$175 ;
   always @(posedge clk)
-    f3_valid <= \$1346 ;
+    f3_valid <= \$1345 ;
   always @(posedge clk)
-    f3_go <= \$1347 ;
+    f3_go <= \$1346 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -6011,11 +6010,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$1256 [12];
+    f3_hit_a2 <= \$1247 [12];
   always @(posedge clk)
     f3_a2_tag_ok <= \$179 [6];
   always @(posedge clk)
-    f3_hit_a3 <= \$1260 [12];
+    f3_hit_a3 <= \$1251 [12];
   always @(posedge clk)
     f3_a3_tag_ok <= \$182 [6];
   always @(posedge clk)
@@ -6025,11 +6024,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_rel_f3 <= \$185 ;
   always @(posedge clk)
-    f3_quiet <= \$1348 ;
+    f3_quiet <= \$1347 ;
   always @(posedge clk)
-    f4_valid <= \$1349 ;
+    f4_valid <= \$1348 ;
   always @(posedge clk)
-    f4_go <= \$1350 ;
+    f4_go <= \$1349 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -6043,7 +6042,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$1264 [12];
+    f4_hit_a1 <= \$1255 [12];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
@@ -6055,11 +6054,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_rest_snap <= \$221 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1351 ;
+    f4_by_a1 <= \$1350 ;
   always @(posedge clk)
-    f4_by_older <= \$1352 ;
+    f4_by_older <= \$1351 ;
   always @(posedge clk)
-    f4_by_mem <= \$1353 ;
+    f4_by_mem <= \$1352 ;
   always @(posedge clk)
     f4_mem_ok <= \$249 ;
   always @(posedge clk)
@@ -6069,35 +6068,35 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_live <= \$259 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1354 ;
+    f4_by_mem_live <= \$1353 ;
   always @(posedge clk)
-    f4_prev_released <= \$1355 ;
+    f4_prev_released <= \$1354 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$276 [12];
+    f4_taken_a4 <= \$267 [12];
   always @(posedge clk)
-    f4_taken_a3 <= \$279 [12];
+    f4_taken_a3 <= \$270 [12];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    samples_push <= \$1356 ;
+    samples_push <= \$1355 ;
   always @(posedge clk)
-    samples_queue_waddr <= \$1357 ;
+    samples_queue_waddr <= \$1356 ;
   always @(posedge clk)
-    samples_pushed <= \$1358 ;
+    samples_pushed <= \$1357 ;
   always @(posedge clk)
-    samples_popped <= \$1359 ;
+    samples_popped <= \$1358 ;
   always @(posedge clk)
-    samples_count <= \$1360 ;
+    samples_count <= \$1359 ;
   always @(posedge clk)
-    samples_at <= \$1361 ;
+    samples_at <= \$1360 ;
   always @(posedge clk)
-    samples_nonempty <= \$1362 ;
+    samples_nonempty <= \$1361 ;
   always @(posedge clk)
-    f5_valid <= \$1363 ;
+    f5_valid <= \$1362 ;
   always @(posedge clk)
-    f5_ok <= \$1364 ;
+    f5_ok <= \$1363 ;
   always @(posedge clk)
-    f5_err <= \$signal$242 ;
+    f5_err <= \$signal$243 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -6111,41 +6110,41 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$329 ;
+    f5_wparity <= \$320 ;
   always @(posedge clk)
-    a3_flip <= \$333 [12];
+    a3_flip <= \$324 [12];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$334 ;
+    a3_released <= \$325 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$338 ;
+    a4_released <= \$329 ;
   always @(posedge clk)
-    a5_overwrite <= \$343 ;
+    a5_overwrite <= \$334 ;
   always @(posedge clk)
-    a6_valid <= \$1365 ;
+    a6_valid <= \$1364 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$1366 ;
+    f6_valid <= \$1365 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$1367 ;
+    x3_valid <= \$1366 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1368 ;
+    x4_valid <= \$1367 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1369 ;
+    x5_valid <= \$1368 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1370 ;
+    x6_valid <= \$1369 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -6205,17 +6204,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$1371 ;
+    busy_0 <= \$1370 ;
   always @(posedge clk)
-    busy_6 <= \$1372 ;
+    busy_6 <= \$1371 ;
   always @(posedge clk)
-    busy_12 <= \$1373 ;
+    busy_12 <= \$1372 ;
   always @(posedge clk)
-    busy_18 <= \$1374 ;
+    busy_18 <= \$1373 ;
   always @(posedge clk)
-    busy_24 <= \$1375 ;
+    busy_24 <= \$1374 ;
   always @(posedge clk)
-    busy_30 <= \$1376 ;
+    busy_30 <= \$1375 ;
   assign \$auto$rtlil.cc:2739:Not$102  = ~ samples_grant_r1_b0[2];
   assign \$auto$rtlil.cc:2739:Not$104  = ~ samples_queue_r0_b0[12];
   assign \$auto$rtlil.cc:2739:Not$106  = ~ samples_grant_r1_b0[2];
@@ -6242,463 +6241,473 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$auto$rtlil.cc:2739:Not$100  = ~ samples_queue_r0_b0[12];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1296  = samples_grant_wen;
+    \$1295  = samples_grant_wen;
     if (rst) begin
-      \$1296  = 1'h0;
+      \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1297  = samples_grant_w_addr;
+    \$1296  = samples_grant_w_addr;
     if (samples_grant_wen) begin
-      \$1297  = { \$395 , \$391 , \$387 , \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359  };
+      \$1296  = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1298  = samples_grant_w_data;
+    \$1297  = samples_grant_w_data;
     if (samples_grant_wen) begin
-      \$1298  = samples_grant_wdata;
+      \$1297  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1299  = samples_queue_wen;
+    \$1298  = samples_queue_wen;
     if (rst) begin
-      \$1299  = 1'h0;
+      \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1300  = samples_queue_w_addr;
+    \$1299  = samples_queue_w_addr;
     if (samples_queue_wen) begin
-      \$1300  = samples_queue_waddr;
+      \$1299  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1301  = samples_queue_w_data;
+    \$1300  = samples_queue_w_data;
     if (samples_queue_wen) begin
-      \$1301  = samples_queue_wdata;
+      \$1300  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1302  = alloc_valid;
+    \$1301  = alloc_valid;
+    if (rst) begin
+      \$1301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
+    \$1302  = a0_valid;
     if (rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1303  = a0_valid;
+    \$1303  = \$9 ;
     if (rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1304  = \$9 ;
+    \$1304  = flush_valid;
     if (rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1305  = flush_valid;
+    \$1305  = \$12 ;
     if (rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1306  = \$12 ;
+    \$1306  = x0_valid;
     if (rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1307  = x0_valid;
+    \$1307  = x0_select;
     if (rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1308  = x0_select;
+    \$1308  = x1_valid;
     if (rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1309  = x1_valid;
+    \$1309  = a1_valid;
     if (rst) begin
       \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1310  = a1_valid;
+    \$1310  = samples_seen;
+    if (\$19 ) begin
+      \$1310  = \$20 ;
+    end
     if (rst) begin
-      \$1310  = 1'h0;
+      \$1310  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1311  = samples_seen;
-    if (\$19 ) begin
-      \$1311  = \$20 ;
-    end
     if (rst) begin
       \$1311  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1312  = samples_seen;
+    \$1312  = samples_fresh;
+    if (samples_take_fresh) begin
+      \$1312  = \$21 ;
+    end else if (x1_select) begin
+      \$1312  = 11'h000;
+    end
     if (rst) begin
       \$1312  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1313  = samples_fresh;
+    \$1313  = samples_has_fresh;
     if (samples_take_fresh) begin
-      \$1313  = \$21 ;
+      \$1313  = \$22 ;
     end else if (x1_select) begin
-      \$1313  = 11'h000;
+      \$1313  = 1'h1;
     end
     if (rst) begin
-      \$1313  = 11'h000;
+      \$1313  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1314  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$1314  = \$22 ;
-    end else if (x1_select) begin
-      \$1314  = 1'h1;
-    end
-    if (rst) begin
-      \$1314  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1315  = samples_head;
+    \$1314  = samples_head;
     if (samples_pop) begin
-      \$1315  = \$25 [9:0];
+      \$1314  = \$25 [9:0];
     end
     if (x1_select) begin
-      \$1315  = samples_queue_waddr;
+      \$1314  = samples_queue_waddr;
     end
     if (rst) begin
-      \$1315  = 10'h000;
+      \$1314  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1316  = 1'h0;
+    \$1315  = 1'h0;
+    if (rst) begin
+      \$1315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
+    \$1316  = a2_valid;
     if (rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1317  = a2_valid;
+    \$1317  = a2_ring;
     if (rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1318  = a2_ring;
+    \$1318  = a3_valid;
     if (rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1319  = a3_valid;
+    \$1319  = a4_valid;
     if (rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1320  = a4_valid;
+    \$1320  = free_valid;
     if (rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1321  = free_valid;
+    \$1321  = f0_valid;
     if (rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1322  = f0_valid;
+    \$1322  = \$92 ;
     if (rst) begin
       \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1323  = \$92 ;
+    \$1323  = \$93 ;
     if (rst) begin
       \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1324  = \$93 ;
+    \$1324  = \$94 ;
     if (rst) begin
       \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1325  = \$94 ;
+    \$1325  = \$95 ;
     if (rst) begin
       \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1326  = \$95 ;
+    \$1326  = \$96 ;
     if (rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1327  = \$96 ;
+    \$1327  = \$97 ;
     if (rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1328  = \$97 ;
+    \$1328  = \$98 ;
     if (rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1329  = \$98 ;
+    \$1329  = \$99 ;
     if (rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1330  = \$99 ;
+    \$1330  = \$100 ;
     if (rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1331  = \$100 ;
+    \$1331  = \$101 ;
     if (rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1332  = \$101 ;
+    \$1332  = \$102 ;
     if (rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1333  = \$102 ;
+    \$1333  = \$103 ;
     if (rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1334  = \$103 ;
+    \$1334  = \$104 ;
     if (rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1335  = \$104 ;
+    \$1335  = \$105 ;
     if (rst) begin
       \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1336  = \$105 ;
+    \$1336  = \$106 ;
     if (rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1337  = \$106 ;
+    \$1337  = \$107 ;
     if (rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1338  = \$107 ;
+    \$1338  = \$108 ;
     if (rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1339  = \$108 ;
+    \$1339  = \$109 ;
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1340  = \$109 ;
+    \$1340  = \$110 ;
     if (rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1341  = \$110 ;
+    \$1341  = \$111 ;
     if (rst) begin
       \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1342  = \$111 ;
+    \$1342  = \$112 ;
     if (rst) begin
       \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1343  = \$112 ;
+    \$1343  = \$113 ;
     if (rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1344  = \$113 ;
+    \$1344  = f1_valid;
     if (rst) begin
       \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1345  = f1_valid;
+    \$1345  = f2_valid;
     if (rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1346  = f2_valid;
+    \$1346  = \$signal$185 ;
     if (rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1347  = \$signal$185 ;
+    \$1347  = \$192 ;
     if (rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1348  = \$192 ;
+    \$1348  = f3_valid;
     if (rst) begin
       \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1349  = f3_valid;
+    \$1349  = f3_go;
     if (rst) begin
       \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1350  = f3_go;
+    \$1350  = \$226 ;
     if (rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1351  = \$226 ;
+    \$1351  = \$236 ;
     if (rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1352  = \$236 ;
+    \$1352  = \$241 ;
     if (rst) begin
       \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1353  = \$241 ;
+    \$1353  = \$260 ;
     if (rst) begin
       \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1354  = \$269 [0];
+    \$1354  = \$264 ;
     if (rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1355  = \$273 ;
+    \$1355  = \$278 ;
     if (rst) begin
       \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1356  = \$287 ;
+    \$1356  = samples_queue_waddr;
+    if (\$286 ) begin
+      \$1356  = \$289 [9:0];
+    end
     if (rst) begin
-      \$1356  = 1'h0;
+      \$1356  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1357  = samples_queue_waddr;
-    if (\$295 ) begin
-      \$1357  = \$298 [9:0];
+    \$1357  = samples_push;
+    if (x1_select) begin
+      \$1357  = 1'h0;
     end
     if (rst) begin
-      \$1357  = 10'h000;
+      \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1358  = samples_push;
+    \$1358  = samples_pop;
     if (x1_select) begin
       \$1358  = 1'h0;
     end
@@ -6708,172 +6717,162 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1359  = samples_pop;
+    \$1359  = \$293 [10:0];
     if (x1_select) begin
-      \$1359  = 1'h0;
+      \$1359  = 11'h000;
     end
     if (rst) begin
-      \$1359  = 1'h0;
+      \$1359  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1360  = \$302 [10:0];
+    \$1360  = samples_at;
+    if (\$296 ) begin
+      \$1360 [0] = samples_at[0];
+      \$1360 [1] = samples_at[1];
+      \$1360 [2] = samples_at[2];
+    end
+    if (\$302 ) begin
+      \$1360 [0] = samples_at[1];
+      \$1360 [1] = samples_at[2];
+      \$1360 [2] = \$303 ;
+    end
+    if (\$309 ) begin
+      \$1360 [0] = 1'h0;
+      \$1360 [1] = samples_at[0];
+      \$1360 [2] = samples_at[1];
+    end
+    if (\$315 ) begin
+      \$1360 [0] = samples_at[0];
+      \$1360 [1] = samples_at[1];
+      \$1360 [2] = samples_at[2];
+    end
     if (x1_select) begin
-      \$1360  = 11'h000;
+      \$1360  = 3'h1;
     end
     if (rst) begin
-      \$1360  = 11'h000;
+      \$1360  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1361  = samples_at;
-    if (\$305 ) begin
-      \$1361 [0] = samples_at[0];
-      \$1361 [1] = samples_at[1];
-      \$1361 [2] = samples_at[2];
+    \$1361  = samples_nonempty;
+    if (\$296 ) begin
+      \$1361  = \$299 ;
     end
-    if (\$311 ) begin
-      \$1361 [0] = samples_at[1];
-      \$1361 [1] = samples_at[2];
-      \$1361 [2] = \$312 ;
+    if (\$302 ) begin
+      \$1361  = \$306 ;
     end
-    if (\$318 ) begin
-      \$1361 [0] = 1'h0;
-      \$1361 [1] = samples_at[0];
-      \$1361 [2] = samples_at[1];
+    if (\$309 ) begin
+      \$1361  = \$312 ;
     end
-    if (\$324 ) begin
-      \$1361 [0] = samples_at[0];
-      \$1361 [1] = samples_at[1];
-      \$1361 [2] = samples_at[2];
+    if (\$315 ) begin
+      \$1361  = \$318 ;
     end
     if (x1_select) begin
-      \$1361  = 3'h1;
+      \$1361  = 1'h0;
     end
     if (rst) begin
-      \$1361  = 3'h1;
+      \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1362  = samples_nonempty;
-    if (\$305 ) begin
-      \$1362  = \$308 ;
-    end
-    if (\$311 ) begin
-      \$1362  = \$315 ;
-    end
-    if (\$318 ) begin
-      \$1362  = \$321 ;
-    end
-    if (\$324 ) begin
-      \$1362  = \$327 ;
-    end
-    if (x1_select) begin
-      \$1362  = 1'h0;
-    end
+    \$1362  = f4_valid;
     if (rst) begin
       \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1363  = f4_valid;
+    \$1363  = \release ;
     if (rst) begin
       \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1364  = \release ;
+    \$1364  = a5_valid;
     if (rst) begin
       \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1365  = a5_valid;
+    \$1365  = f5_valid;
     if (rst) begin
       \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1366  = f5_valid;
+    \$1366  = x2_valid;
     if (rst) begin
       \$1366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1367  = x2_valid;
+    \$1367  = x3_valid;
     if (rst) begin
       \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1368  = x3_valid;
+    \$1368  = x4_valid;
     if (rst) begin
       \$1368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1369  = x4_valid;
+    \$1369  = x5_valid;
     if (rst) begin
       \$1369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1370  = x5_valid;
+    \$1370  = \$335 ;
     if (rst) begin
       \$1370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1371  = \$344 ;
+    \$1371  = \$336 ;
     if (rst) begin
       \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1372  = \$345 ;
+    \$1372  = \$337 ;
     if (rst) begin
       \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1373  = \$346 ;
+    \$1373  = \$338 ;
     if (rst) begin
       \$1373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1374  = \$347 ;
+    \$1374  = \$339 ;
     if (rst) begin
       \$1374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1375  = \$348 ;
+    \$1375  = \$340 ;
     if (rst) begin
       \$1375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
-    \$1376  = \$349 ;
-    if (rst) begin
-      \$1376  = 1'h0;
     end
   end
   always @* begin
@@ -6881,43 +6880,44 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$1251  };
+          grant_addr = { 1'h0, \$1242  };
     endcase
   end
-  assign samples_grant_waddr = { \$395 , \$391 , \$387 , \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359  };
-  assign flush_reg_select = \port$2904$41 [1];
-  assign samples_fresh_slot = \$350 [9:0];
+  assign samples_grant_waddr = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
+  assign flush_reg_select = \port$2903$41 [1];
+  assign samples_fresh_slot = \$341 [9:0];
   assign samples_tail = samples_queue_waddr;
   assign samples_flushing = x1_select;
-  assign \$signal  = { \$395 , \$391 , \$387 , \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359  };
-  assign next_next_tag = \$1247 [5:0];
-  assign free_reg_hit = \port$2904$41 [0];
-  assign \$signal$196  = \$1256 [12];
-  assign hit_a3 = \$1260 [12];
-  assign \$signal$215  = \$1264 [12];
+  assign \$signal  = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
+  assign next_next_tag = \$1238 [5:0];
+  assign free_reg_hit = \port$2903$41 [0];
+  assign \$signal$196  = \$1247 [12];
+  assign hit_a3 = \$1251 [12];
+  assign \$signal$215  = \$1255 [12];
+  assign f3_by_mem_base = \$1263 [0];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
   assign w__data = samples_grant_w_data;
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$307  = \$350 [9:0];
-  assign \samples_grant_addr$308  = \$350 [9:0];
+  assign \r__addr$308  = \$341 [9:0];
+  assign \samples_grant_addr$309  = \$341 [9:0];
   assign samples_grant_data = samples_grant_r0_b0;
-  assign \samples_grant_data$310  = samples_grant_r1_b0;
-  assign \w__addr$311  = f4_slot;
+  assign \samples_grant_data$311  = samples_grant_r1_b0;
+  assign \w__addr$312  = f4_slot;
   assign samples_parity_waddr = f4_slot;
-  assign samples_parity_wen = \w__en$313 ;
-  assign samples_parity_wdata = \w__data$315 ;
-  assign \r__addr$317  = f1_samples_slot;
+  assign samples_parity_wen = \w__en$314 ;
+  assign samples_parity_wdata = \w__data$316 ;
+  assign \r__addr$318  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$319  = \$350 [9:0];
-  assign \samples_parity_addr$320  = \$350 [9:0];
+  assign \r__addr$320  = \$341 [9:0];
+  assign \samples_parity_addr$321  = \$341 [9:0];
   assign samples_parity_data = samples_parity_r0_b0;
-  assign \samples_parity_data$322  = samples_parity_r1_b0;
-  assign \w__addr$323  = samples_queue_w_addr;
-  assign \w__en$324  = samples_queue_w_en;
-  assign \w__data$325  = samples_queue_w_data;
-  assign \r__addr$326  = samples_head;
+  assign \samples_parity_data$323  = samples_parity_r1_b0;
+  assign \w__addr$324  = samples_queue_w_addr;
+  assign \w__en$325  = samples_queue_w_en;
+  assign \w__data$326  = samples_queue_w_data;
+  assign \r__addr$327  = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -6930,7 +6930,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$341  = a6_payload[47:16];
+  assign \grant_addr$342  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
   assign grant_overwrite = a6_payload[64];
@@ -6960,13 +6960,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \samples_queue_r0_b0.tag  = samples_queue_r0_b0[16:11];
   assign \samples_grant_data.snap  = samples_grant_r0_b0[0];
   assign \samples_grant_data.tag  = samples_grant_r0_b0[6:1];
-  assign \samples_grant_data$310.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_data$310.tag  = samples_grant_r1_b0[6:1];
+  assign \samples_grant_data$311.snap  = samples_grant_r1_b0[0];
+  assign \samples_grant_data$311.tag  = samples_grant_r1_b0[6:1];
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.tag  = samples_queue_r0_b0[16:11];
-  assign samples_queue_wdata[16:11] = \$1291 ;
-  assign samples_queue_wdata[10] = \$1283 ;
+  assign samples_queue_wdata[16:11] = \$1290 ;
+  assign samples_queue_wdata[10] = \$1282 ;
   assign samples_queue_wdata[9:0] = f4_slot;
   assign samples_grant_wdata[6:1] = \$signal$104 ;
   assign samples_grant_wdata[0] = fetched_snap;
@@ -6976,16 +6976,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$43  = \$41 [11];
   assign \$49  = \$47 [11];
   assign \$57  = \$56 ;
-  assign \$357  = a3_sel_head;
-  assign \$361  = a3_sel_head;
-  assign \$365  = a3_sel_head;
-  assign \$369  = a3_sel_head;
-  assign \$373  = a3_sel_head;
-  assign \$377  = a3_sel_head;
-  assign \$381  = a3_sel_head;
-  assign \$385  = a3_sel_head;
-  assign \$389  = a3_sel_head;
-  assign \$393  = a3_sel_head;
+  assign \$348  = a3_sel_head;
+  assign \$352  = a3_sel_head;
+  assign \$356  = a3_sel_head;
+  assign \$360  = a3_sel_head;
+  assign \$364  = a3_sel_head;
+  assign \$368  = a3_sel_head;
+  assign \$372  = a3_sel_head;
+  assign \$376  = a3_sel_head;
+  assign \$380  = a3_sel_head;
+  assign \$384  = a3_sel_head;
   assign \$64  = a3_sel_head;
   assign \$89  = \$87 [32];
   assign \$116  = 1'h0;
@@ -7003,138 +7003,138 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$243  = \$242 ;
   assign \$251  = \$250 ;
   assign \$253  = \$252 ;
-  assign \$310  = samples_popped;
-  assign \$316  = samples_pushed;
-  assign \$322  = samples_pushed;
-  assign \$323  = samples_popped;
-  assign \$336  = 1'h0;
-  assign \$397  = a3_sel_head;
-  assign \$401  = a3_sel_new;
-  assign \$402  = a3_sel_last;
-  assign \$403  = 1'h1;
-  assign \$404  = \$auto$rtlil.cc:2739:Not$74 ;
-  assign \$406  = samples_grant_r1_b0[1];
-  assign \$442  = a3_sel_head;
-  assign \$443  = 1'h1;
-  assign \$444  = \$auto$rtlil.cc:2739:Not$76 ;
-  assign \$446  = samples_queue_r0_b0[11];
-  assign \$482  = 1'h0;
-  assign \$483  = a3_sel_last;
-  assign \$484  = 1'h1;
-  assign \$485  = \$auto$rtlil.cc:2739:Not$78 ;
-  assign \$487  = samples_grant_r1_b0[1];
-  assign \$522  = \$521 ;
-  assign \$523  = a3_sel_head;
-  assign \$524  = 1'h1;
-  assign \$525  = \$auto$rtlil.cc:2739:Not$80 ;
-  assign \$527  = samples_queue_r0_b0[11];
-  assign \$563  = 1'h0;
-  assign \$564  = a3_sel_last;
-  assign \$565  = 1'h1;
-  assign \$566  = \$auto$rtlil.cc:2739:Not$82 ;
-  assign \$568  = samples_grant_r1_b0[1];
-  assign \$603  = \$602 ;
-  assign \$604  = a3_sel_head;
-  assign \$605  = 1'h1;
-  assign \$606  = \$auto$rtlil.cc:2739:Not$84 ;
-  assign \$608  = samples_queue_r0_b0[11];
-  assign \$644  = 1'h0;
-  assign \$645  = a3_sel_last;
-  assign \$646  = 1'h1;
-  assign \$647  = \$auto$rtlil.cc:2739:Not$86 ;
-  assign \$649  = samples_grant_r1_b0[1];
-  assign \$684  = \$683 ;
-  assign \$685  = a3_sel_head;
-  assign \$686  = 1'h1;
-  assign \$687  = \$auto$rtlil.cc:2739:Not$88 ;
-  assign \$689  = samples_queue_r0_b0[11];
-  assign \$725  = 1'h0;
-  assign \$726  = a3_sel_last;
-  assign \$727  = 1'h1;
-  assign \$728  = \$auto$rtlil.cc:2739:Not$90 ;
-  assign \$730  = samples_grant_r1_b0[1];
-  assign \$765  = \$764 ;
-  assign \$766  = a3_sel_head;
-  assign \$767  = 1'h1;
-  assign \$768  = \$auto$rtlil.cc:2739:Not$92 ;
-  assign \$770  = samples_queue_r0_b0[11];
-  assign \$806  = 1'h0;
-  assign \$807  = a3_sel_last;
-  assign \$808  = 1'h1;
-  assign \$809  = \$auto$rtlil.cc:2739:Not$94 ;
-  assign \$811  = samples_grant_r1_b0[1];
-  assign \$846  = \$845 ;
-  assign \$847  = a3_sel_head;
-  assign \$848  = 1'h1;
-  assign \$849  = \$auto$rtlil.cc:2739:Not$96 ;
-  assign \$851  = samples_queue_r0_b0[11];
-  assign \$892  = 1'h0;
-  assign \$893  = a3_sel_last;
-  assign \$894  = 1'h1;
-  assign \$895  = \$auto$rtlil.cc:2739:Not$98 ;
-  assign \$897  = samples_grant_r1_b0[2];
-  assign \$921  = \$920 ;
-  assign \$922  = a3_sel_head;
-  assign \$923  = 1'h1;
-  assign \$924  = \$auto$rtlil.cc:2739:Not$100 ;
-  assign \$926  = samples_queue_r0_b0[12];
-  assign \$951  = a3_sel_new;
-  assign \$952  = a3_sel_last;
-  assign \$953  = 1'h1;
-  assign \$954  = \$auto$rtlil.cc:2739:Not$102 ;
-  assign \$956  = samples_grant_r1_b0[2];
-  assign \$981  = a3_sel_head;
-  assign \$982  = 1'h1;
-  assign \$983  = \$auto$rtlil.cc:2739:Not$104 ;
-  assign \$985  = samples_queue_r0_b0[12];
-  assign \$1010  = 1'h0;
-  assign \$1011  = a3_sel_last;
-  assign \$1012  = 1'h1;
-  assign \$1013  = \$auto$rtlil.cc:2739:Not$106 ;
-  assign \$1015  = samples_grant_r1_b0[2];
-  assign \$1039  = \$1038 ;
-  assign \$1040  = a3_sel_head;
-  assign \$1041  = 1'h1;
-  assign \$1042  = \$auto$rtlil.cc:2739:Not$108 ;
-  assign \$1044  = samples_queue_r0_b0[12];
-  assign \$1069  = 1'h0;
-  assign \$1070  = a3_sel_last;
-  assign \$1071  = 1'h1;
-  assign \$1072  = \$auto$rtlil.cc:2739:Not$110 ;
-  assign \$1074  = samples_grant_r1_b0[2];
-  assign \$1098  = \$1097 ;
-  assign \$1099  = a3_sel_head;
-  assign \$1100  = 1'h1;
-  assign \$1101  = \$auto$rtlil.cc:2739:Not$112 ;
-  assign \$1103  = samples_queue_r0_b0[12];
-  assign \$1128  = 1'h0;
-  assign \$1129  = a3_sel_last;
-  assign \$1130  = 1'h1;
-  assign \$1131  = \$auto$rtlil.cc:2739:Not$114 ;
-  assign \$1133  = samples_grant_r1_b0[2];
-  assign \$1157  = \$1156 ;
-  assign \$1158  = a3_sel_head;
-  assign \$1159  = 1'h1;
-  assign \$1160  = \$auto$rtlil.cc:2739:Not$116 ;
-  assign \$1162  = samples_queue_r0_b0[12];
-  assign \$1187  = 1'h0;
-  assign \$1188  = a3_sel_last;
-  assign \$1189  = 1'h1;
-  assign \$1190  = \$auto$rtlil.cc:2739:Not$118 ;
-  assign \$1192  = samples_grant_r1_b0[2];
-  assign \$1216  = \$1215 ;
-  assign \$1217  = a3_sel_head;
-  assign \$1218  = 1'h1;
-  assign \$1219  = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$1221  = samples_queue_r0_b0[12];
-  assign \$1250  = { 7'h00, a4_slot, 8'h00 };
-  assign \$1251 [29:0] = { 5'h00, \$1250  };
-  assign \$1251 [30] = 1'h1;
+  assign \$301  = samples_popped;
+  assign \$307  = samples_pushed;
+  assign \$313  = samples_pushed;
+  assign \$314  = samples_popped;
+  assign \$327  = 1'h0;
+  assign \$388  = a3_sel_head;
+  assign \$392  = a3_sel_new;
+  assign \$393  = a3_sel_last;
+  assign \$394  = 1'h1;
+  assign \$395  = \$auto$rtlil.cc:2739:Not$74 ;
+  assign \$397  = samples_grant_r1_b0[1];
+  assign \$433  = a3_sel_head;
+  assign \$434  = 1'h1;
+  assign \$435  = \$auto$rtlil.cc:2739:Not$76 ;
+  assign \$437  = samples_queue_r0_b0[11];
+  assign \$473  = 1'h0;
+  assign \$474  = a3_sel_last;
+  assign \$475  = 1'h1;
+  assign \$476  = \$auto$rtlil.cc:2739:Not$78 ;
+  assign \$478  = samples_grant_r1_b0[1];
+  assign \$513  = \$512 ;
+  assign \$514  = a3_sel_head;
+  assign \$515  = 1'h1;
+  assign \$516  = \$auto$rtlil.cc:2739:Not$80 ;
+  assign \$518  = samples_queue_r0_b0[11];
+  assign \$554  = 1'h0;
+  assign \$555  = a3_sel_last;
+  assign \$556  = 1'h1;
+  assign \$557  = \$auto$rtlil.cc:2739:Not$82 ;
+  assign \$559  = samples_grant_r1_b0[1];
+  assign \$594  = \$593 ;
+  assign \$595  = a3_sel_head;
+  assign \$596  = 1'h1;
+  assign \$597  = \$auto$rtlil.cc:2739:Not$84 ;
+  assign \$599  = samples_queue_r0_b0[11];
+  assign \$635  = 1'h0;
+  assign \$636  = a3_sel_last;
+  assign \$637  = 1'h1;
+  assign \$638  = \$auto$rtlil.cc:2739:Not$86 ;
+  assign \$640  = samples_grant_r1_b0[1];
+  assign \$675  = \$674 ;
+  assign \$676  = a3_sel_head;
+  assign \$677  = 1'h1;
+  assign \$678  = \$auto$rtlil.cc:2739:Not$88 ;
+  assign \$680  = samples_queue_r0_b0[11];
+  assign \$716  = 1'h0;
+  assign \$717  = a3_sel_last;
+  assign \$718  = 1'h1;
+  assign \$719  = \$auto$rtlil.cc:2739:Not$90 ;
+  assign \$721  = samples_grant_r1_b0[1];
+  assign \$756  = \$755 ;
+  assign \$757  = a3_sel_head;
+  assign \$758  = 1'h1;
+  assign \$759  = \$auto$rtlil.cc:2739:Not$92 ;
+  assign \$761  = samples_queue_r0_b0[11];
+  assign \$797  = 1'h0;
+  assign \$798  = a3_sel_last;
+  assign \$799  = 1'h1;
+  assign \$800  = \$auto$rtlil.cc:2739:Not$94 ;
+  assign \$802  = samples_grant_r1_b0[1];
+  assign \$837  = \$836 ;
+  assign \$838  = a3_sel_head;
+  assign \$839  = 1'h1;
+  assign \$840  = \$auto$rtlil.cc:2739:Not$96 ;
+  assign \$842  = samples_queue_r0_b0[11];
+  assign \$883  = 1'h0;
+  assign \$884  = a3_sel_last;
+  assign \$885  = 1'h1;
+  assign \$886  = \$auto$rtlil.cc:2739:Not$98 ;
+  assign \$888  = samples_grant_r1_b0[2];
+  assign \$912  = \$911 ;
+  assign \$913  = a3_sel_head;
+  assign \$914  = 1'h1;
+  assign \$915  = \$auto$rtlil.cc:2739:Not$100 ;
+  assign \$917  = samples_queue_r0_b0[12];
+  assign \$942  = a3_sel_new;
+  assign \$943  = a3_sel_last;
+  assign \$944  = 1'h1;
+  assign \$945  = \$auto$rtlil.cc:2739:Not$102 ;
+  assign \$947  = samples_grant_r1_b0[2];
+  assign \$972  = a3_sel_head;
+  assign \$973  = 1'h1;
+  assign \$974  = \$auto$rtlil.cc:2739:Not$104 ;
+  assign \$976  = samples_queue_r0_b0[12];
+  assign \$1001  = 1'h0;
+  assign \$1002  = a3_sel_last;
+  assign \$1003  = 1'h1;
+  assign \$1004  = \$auto$rtlil.cc:2739:Not$106 ;
+  assign \$1006  = samples_grant_r1_b0[2];
+  assign \$1030  = \$1029 ;
+  assign \$1031  = a3_sel_head;
+  assign \$1032  = 1'h1;
+  assign \$1033  = \$auto$rtlil.cc:2739:Not$108 ;
+  assign \$1035  = samples_queue_r0_b0[12];
+  assign \$1060  = 1'h0;
+  assign \$1061  = a3_sel_last;
+  assign \$1062  = 1'h1;
+  assign \$1063  = \$auto$rtlil.cc:2739:Not$110 ;
+  assign \$1065  = samples_grant_r1_b0[2];
+  assign \$1089  = \$1088 ;
+  assign \$1090  = a3_sel_head;
+  assign \$1091  = 1'h1;
+  assign \$1092  = \$auto$rtlil.cc:2739:Not$112 ;
+  assign \$1094  = samples_queue_r0_b0[12];
+  assign \$1119  = 1'h0;
+  assign \$1120  = a3_sel_last;
+  assign \$1121  = 1'h1;
+  assign \$1122  = \$auto$rtlil.cc:2739:Not$114 ;
+  assign \$1124  = samples_grant_r1_b0[2];
+  assign \$1148  = \$1147 ;
+  assign \$1149  = a3_sel_head;
+  assign \$1150  = 1'h1;
+  assign \$1151  = \$auto$rtlil.cc:2739:Not$116 ;
+  assign \$1153  = samples_queue_r0_b0[12];
+  assign \$1178  = 1'h0;
+  assign \$1179  = a3_sel_last;
+  assign \$1180  = 1'h1;
+  assign \$1181  = \$auto$rtlil.cc:2739:Not$118 ;
+  assign \$1183  = samples_grant_r1_b0[2];
+  assign \$1207  = \$1206 ;
+  assign \$1208  = a3_sel_head;
+  assign \$1209  = 1'h1;
+  assign \$1210  = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$1212  = samples_queue_r0_b0[12];
+  assign \$1241  = { 7'h00, a4_slot, 8'h00 };
+  assign \$1242 [29:0] = { 5'h00, \$1241  };
+  assign \$1242 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$2712$0 , \port$2713$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
-, req_flush, \port$2904$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3211$0 , \port$3211$48 , rsp_freed_valid, \port$3214$0 , rsp_flushed_valid, \port$3226$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3254$0 , e1_exhausted, \port$3479$0 , req_alloc, req_alloc_pool
-, req_alloc_size, r2_valid, bus__w_ack, \port$3664$0 , clk);
+module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$2711$0 , \port$2712$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+, req_flush, \port$2903$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3210$0 , \port$3210$48 , rsp_freed_valid, \port$3213$0 , rsp_flushed_valid, \port$3225$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3253$0 , e1_exhausted, \port$3478$0 , req_alloc, req_alloc_pool
+, req_alloc_size, r2_valid, bus__w_ack, \port$3663$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$124  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -8199,7 +8199,6 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$39 ;
   reg [31:0] \$signal$48  = 32'd0;
-  reg [4:0] \$signal$53  = 5'h00;
   reg \$signal$54  = 1'h0;
   reg \$signal$55  = 1'h0;
   reg [4:0] \$signal$62  = 5'h00;
@@ -8306,6 +8305,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [120:0] e1_new2 = 121'h0000000000000000000000000000000;
   reg [31:0] err_dropped = 32'd0;
   wire [31:0] handle;
+  reg [4:0] head = 5'h00;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
@@ -8327,28 +8327,28 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
   wire popped;
+  output \port$2711$0 ;
+  wire \port$2711$0 ;
   output \port$2712$0 ;
   wire \port$2712$0 ;
-  output \port$2713$0 ;
-  wire \port$2713$0 ;
-  output [41:0] \port$2904$1 ;
-  wire [41:0] \port$2904$1 ;
-  input [15:0] \port$3211$0 ;
-  wire [15:0] \port$3211$0 ;
-  input [15:0] \port$3211$48 ;
-  wire [15:0] \port$3211$48 ;
-  input [16:0] \port$3214$0 ;
-  wire [16:0] \port$3214$0 ;
-  input [15:0] \port$3226$0 ;
-  wire [15:0] \port$3226$0 ;
-  input [38:0] \port$3254$0 ;
-  wire [38:0] \port$3254$0 ;
+  output [41:0] \port$2903$1 ;
+  wire [41:0] \port$2903$1 ;
+  input [15:0] \port$3210$0 ;
+  wire [15:0] \port$3210$0 ;
+  input [15:0] \port$3210$48 ;
+  wire [15:0] \port$3210$48 ;
+  input [16:0] \port$3213$0 ;
+  wire [16:0] \port$3213$0 ;
+  input [15:0] \port$3225$0 ;
+  wire [15:0] \port$3225$0 ;
+  input [38:0] \port$3253$0 ;
+  wire [38:0] \port$3253$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3479$0 ;
-  wire [4:0] \port$3479$0 ;
+  output [4:0] \port$3478$0 ;
+  wire [4:0] \port$3478$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3664$0 ;
-  wire [4:0] \port$3664$0 ;
+  output [4:0] \port$3663$0 ;
+  wire [4:0] \port$3663$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -8491,7 +8491,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_bank0[\$signal$53 [4:2]];
+    _0_ <= log_bank0[head[4:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [7:0];
@@ -8501,7 +8501,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_bank1[\$signal$53 [4:2]];
+    _1_ <= log_bank1[head[4:2]];
   end
   assign \$signature__data$59  = _1_;
   reg [120:0] log_bank2 [7:0];
@@ -8511,7 +8511,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
-    _2_ <= log_bank2[\$signal$53 [4:2]];
+    _2_ <= log_bank2[head[4:2]];
   end
   assign \$signature__data$60  = _2_;
   reg [120:0] log_bank3 [7:0];
@@ -8521,53 +8521,53 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
-    _3_ <= log_bank3[\$signal$53 [4:2]];
+    _3_ <= log_bank3[head[4:2]];
   end
   assign \$signature__data$61  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$3214$0 [4:1];
+  assign \$2  = | \port$3213$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$3214$0 [16] ? { 7'h00, \port$3214$0 [15] } : 8'hff;
+  assign \$4  = \port$3213$0 [16] ? { 7'h00, \port$3213$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$3226$0 [4:1];
+  assign \$6  = | \port$3225$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$3226$0 [14:5], 47'h000000000000, \port$3226$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3226$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$3211$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3211$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3211$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$3214$0 [14:5], \port$3254$0 [32:1], 2'h0, \port$3254$0 [38:33], \$4 , 1'h0, \port$3254$0 [0], 3'h1, \port$3214$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$3214$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$3225$0 [14:5], 47'h000000000000, \port$3225$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3225$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$3210$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3210$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3210$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$3213$0 [14:5], \port$3253$0 [32:1], 2'h0, \port$3253$0 [38:33], \$4 , 1'h0, \port$3253$0 [0], 3'h1, \port$3213$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$3213$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$3226$0 [4:1];
+  assign \$14  = | \port$3225$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$3226$0 [14:5], 47'h000000000000, \port$3226$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3226$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$3211$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3211$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3211$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$3225$0 [14:5], 47'h000000000000, \port$3225$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3225$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$3210$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3210$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3210$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$3214$0 [4:1];
+  assign \$21  = | \port$3213$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$3226$0 [4:1];
+  assign \$23  = | \port$3225$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$3211$0 [0];
+  assign \$26  = ~ \port$3210$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$3211$0 [4:1] != 1'h1;
+  assign \$28  = \port$3210$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$3211$0 [4:1] == 1'h1;
+  assign \$31  = \port$3210$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$3211$0 [0];
-  assign \$34  = ! \port$3211$0 [5];
+  assign \$33  = rsp_grant_valid & \port$3210$0 [0];
+  assign \$34  = ! \port$3210$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$3214$0 [0];
-  assign \$37  = ! \port$3214$0 [15];
+  assign \$36  = rsp_freed_valid & \port$3213$0 [0];
+  assign \$37  = ! \port$3213$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$3226$0 [0];
-  assign \$40  = ! \port$3226$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$3225$0 [0];
+  assign \$40  = ! \port$3225$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$3211$0 [4:1] == 1'h1;
+  assign \$42  = \port$3210$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$3211$0 [5];
+  assign \$44  = ! \port$3210$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -8586,7 +8586,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$60  = err_dropped + n_dropped;
   assign \$61  = tail[1:0] + \$signal$39 ;
   assign \$62  = tail_next_row + 1'h1;
-  assign \$63  = \$signal$53  + 1'h1;
+  assign \$63  = head + 1'h1;
   assign \$64  = ~ space[5];
   assign \$65  = head_bank[0] ? \$signature__data$61  : \$signature__data$60 ;
   assign \$66  = head_bank[0] ? \$signature__data$59  : \$signature__data ;
@@ -9379,11 +9379,11 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$898  = \$signal$187  & \$signal$177 ;
   assign \$899  = ~ \$898 ;
   assign bus__w_err = \$897  & \$899 ;
-  assign \$900  = rsp_freed_valid & \port$3254$0 [0];
+  assign \$900  = rsp_freed_valid & \port$3253$0 [0];
   assign \$901  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$900  | \$901 ;
-  assign \$902  = rsp_freed_valid & \port$3254$0 [0];
-  assign \$903  = \$902  ? \port$3214$0 [0] : \port$3226$0 [0];
+  assign \$902  = rsp_freed_valid & \port$3253$0 [0];
+  assign \$903  = \$902  ? \port$3213$0 [0] : \port$3225$0 [0];
   assign bus__w_slow_err = ~ \$903 ;
   always @(posedge clk)
     cycle <= \$904 ;
@@ -9436,7 +9436,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge clk)
     tail_next_row <= \$928 ;
   always @(posedge clk)
-    \$signal$53  <= \$929 ;
+    head <= \$929 ;
   always @(posedge clk)
     \$signal$55  <= \$930 ;
   always @(posedge clk)
@@ -9754,7 +9754,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$909  = { \$20 [31:0], 22'h000000, \port$3211$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3211$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3211$0 [4:1] };
+    \$909  = { \$20 [31:0], 22'h000000, \port$3210$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3210$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3210$0 [4:1] };
     if (rst) begin
       \$909  = 121'h0000000000000000000000000000000;
     end
@@ -10014,7 +10014,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$929  = \$signal$53 ;
+    \$929  = head;
     if (popped) begin
       \$929  = \$63 [4:0];
     end
@@ -10031,7 +10031,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$931  = \$signal$53 [1:0];
+    \$931  = head[1:0];
     if (rst) begin
       \$931  = 2'h0;
     end
@@ -10683,43 +10683,43 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       \$1012  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$3214$0 [4:1];
-  assign rsp_flushed_err = \port$3226$0 [4:1];
-  assign rsp_grant_err = \port$3211$0 [4:1];
-  assign rsp_grant_pool = \port$3211$0 [5];
-  assign rsp_grant_user = \port$3211$48 [15:6];
-  assign rsp_flushed_pool = \port$3226$0 [15];
-  assign rsp_flushed_user = \port$3226$0 [14:5];
-  assign rsp_freed_src = \port$3254$0 [0];
-  assign rsp_freed_in_pool = \port$3214$0 [16];
-  assign rsp_freed_pool = \port$3214$0 [15];
-  assign rsp_freed_tag = \port$3254$0 [38:33];
-  assign rsp_freed_addr = \port$3254$0 [32:1];
-  assign rsp_freed_user = \port$3214$0 [14:5];
-  assign rsp_grant_ok = \port$3211$0 [0];
-  assign rsp_freed_ok = \port$3214$0 [0];
-  assign rsp_flushed_ok = \port$3226$0 [0];
+  assign rsp_freed_err = \port$3213$0 [4:1];
+  assign rsp_flushed_err = \port$3225$0 [4:1];
+  assign rsp_grant_err = \port$3210$0 [4:1];
+  assign rsp_grant_pool = \port$3210$0 [5];
+  assign rsp_grant_user = \port$3210$48 [15:6];
+  assign rsp_flushed_pool = \port$3225$0 [15];
+  assign rsp_flushed_user = \port$3225$0 [14:5];
+  assign rsp_freed_src = \port$3253$0 [0];
+  assign rsp_freed_in_pool = \port$3213$0 [16];
+  assign rsp_freed_pool = \port$3213$0 [15];
+  assign rsp_freed_tag = \port$3253$0 [38:33];
+  assign rsp_freed_addr = \port$3253$0 [32:1];
+  assign rsp_freed_user = \port$3213$0 [14:5];
+  assign rsp_grant_ok = \port$3210$0 [0];
+  assign rsp_freed_ok = \port$3213$0 [0];
+  assign rsp_flushed_ok = \port$3225$0 [0];
   assign \$signal$64  = { low_water_hit, 1'h0, \$718 , e1_exhausted, \$717  };
   assign \$signal$99  = alloc_queue_w_data;
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
   assign log_bank0_k = \$698 [1:0];
-  assign \$signature__addr$194  = \$signal$53 [4:2];
+  assign \$signature__addr$194  = head[4:2];
   assign \$signature__en$195  = 1'h1;
   assign log_bank1_k = \$703 [1:0];
-  assign \$signature__addr$200  = \$signal$53 [4:2];
+  assign \$signature__addr$200  = head[4:2];
   assign \$signature__en$201  = 1'h1;
   assign log_bank2_k = \$708 [1:0];
-  assign \$signature__addr$206  = \$signal$53 [4:2];
+  assign \$signature__addr$206  = head[4:2];
   assign \$signature__en$207  = 1'h1;
   assign log_bank3_k = \$713 [1:0];
   assign \$signature__addr$209  = tail_row;
-  assign \$signature__addr$212  = \$signal$53 [4:2];
+  assign \$signature__addr$212  = head[4:2];
   assign \$signature__en$213  = 1'h1;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 [5:0], 9'h000, \port$3211$0 [15:6] };
-  assign rsp_grant_slot = \port$3211$0 [15:6];
-  assign rsp_grant_tag = \port$3211$48 [5:0];
-  assign bus__r_slow_data = { \port$3211$0 [0], \port$3211$0 [4:1], 2'h0, \port$3211$48 [5:0], 9'h000, \port$3211$0 [15:6] };
+  assign handle = { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 [5:0], 9'h000, \port$3210$0 [15:6] };
+  assign rsp_grant_slot = \port$3210$0 [15:6];
+  assign rsp_grant_tag = \port$3210$48 [5:0];
+  assign bus__r_slow_data = { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 [5:0], 9'h000, \port$3210$0 [15:6] };
   assign req_free_addr = \$896 [32:1];
   assign req_free_oor = \$896 [33];
   assign req_free_pool = \$896 [34];
@@ -10727,12 +10727,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign req_free_hit = \$896 [41];
   assign req_flush_select = \$896 [42];
   assign req_flush_pool = \$896 [34];
-  assign \port$2712$0  = \$717 ;
-  assign \port$2713$0  = \$718 ;
-  assign \port$2904$1  = \$896 [42:1];
-  assign \port$3479$0  = \$signal$62 ;
+  assign \port$2711$0  = \$717 ;
+  assign \port$2712$0  = \$718 ;
+  assign \port$2903$1  = \$896 [42:1];
+  assign \port$3478$0  = \$signal$62 ;
   assign bus__w_ack = \$signal$176 ;
-  assign \port$3664$0  = \$signal$63 ;
+  assign \port$3663$0  = \$signal$63 ;
   assign \$361  = 32'd0;
   assign \$363  = \$362 ;
   assign \$74  = 1'h1;

@@ -11,6 +11,7 @@
 #define HWALLOC_EVENT_TAG_BITS 4u
 #define HWALLOC_EVENT_NUM_POOLS 1u
 #define HWALLOC_EVENT_ERROR_LOG_DEPTH 16u
+#define HWALLOC_EVENT_ADDR_WIDTH 32u
 
 /* Register offsets from the AXI4-Lite base address. */
 #define HWALLOC_EVENT_ID 0x000u  /* RO: identifies the core: 0x4857414C ("HWAL") */

@@ -321,9 +321,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
     .clk(aclk),
-    .\port$2623$0 (\$11 [4:0]),
-    .\port$2623$44 (\$11 [47:44]),
-    .\port$2623$6 (\$11 [11:6]),
+    .\port$2622$0 (\$11 [4:0]),
+    .\port$2622$44 (\$11 [47:44]),
+    .\port$2622$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -380,7 +380,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$2316$39 (\$18 [39:38]),
+    .\port$2315$39 (\$18 [39:38]),
     .rst(rst),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$163 )
@@ -409,16 +409,16 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2124$0 (\$15 ),
-    .\port$2125$0 (\$16 ),
-    .\port$2316$1 (\$18 ),
-    .\port$2623$0 (\$11 [11:0]),
-    .\port$2623$44 (\$11 [57:44]),
-    .\port$2626$0 (\$12 ),
-    .\port$2638$0 (\$13 ),
-    .\port$2666$0 (\$14 ),
-    .\port$2891$0 (\$signal ),
-    .\port$3076$0 (\$signal$58 ),
+    .\port$2123$0 (\$15 ),
+    .\port$2124$0 (\$16 ),
+    .\port$2315$1 (\$18 ),
+    .\port$2622$0 (\$11 [11:0]),
+    .\port$2622$44 (\$11 [57:44]),
+    .\port$2625$0 (\$12 ),
+    .\port$2637$0 (\$13 ),
+    .\port$2665$0 (\$14 ),
+    .\port$2890$0 (\$signal ),
+    .\port$3075$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -566,7 +566,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2623$0 , \port$2623$6 , \port$2623$44 , r_fast_push, w_fast_push, clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2622$0 , \port$2622$6 , \port$2622$44 , r_fast_push, w_fast_push, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$106  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1222,12 +1222,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire clk;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2623$0 ;
-  wire [4:0] \port$2623$0 ;
-  input [3:0] \port$2623$44 ;
-  wire [3:0] \port$2623$44 ;
-  input [5:0] \port$2623$6 ;
-  wire [5:0] \port$2623$6 ;
+  input [4:0] \port$2622$0 ;
+  wire [4:0] \port$2622$0 ;
+  input [3:0] \port$2622$44 ;
+  wire [3:0] \port$2622$44 ;
+  input [5:0] \port$2622$6 ;
+  wire [5:0] \port$2622$6 ;
   reg [32:0] r_fast_data0 = 33'h000000000;
   reg [32:0] r_fast_data1 = 33'h000000000;
   reg [32:0] r_fast_data2 = 33'h000000000;
@@ -1855,78 +1855,78 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$158  = r_fast_push & r_fast_full[8];
   assign \$159  = r_fast_full[9] | \$158 ;
   assign \$160  = r_fast_pop ? \$157  : \$159 ;
-  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
-  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
+  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign \$163  = r_slow_pop ? \$161  : \$162 ;
   assign \$164  = r_slow_push & r_slow_full[0];
   assign \$165  = r_slow_full[1] | \$164 ;
   assign \$167  = r_slow_full[0] | \$166 ;
   assign \$168  = r_slow_pop ? \$165  : \$167 ;
-  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
-  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
+  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign \$171  = r_slow_pop ? \$169  : \$170 ;
   assign \$172  = r_slow_push & r_slow_full[1];
   assign \$173  = r_slow_full[2] | \$172 ;
   assign \$174  = r_slow_push & r_slow_full[0];
   assign \$175  = r_slow_full[1] | \$174 ;
   assign \$176  = r_slow_pop ? \$173  : \$175 ;
-  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
-  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
+  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign \$179  = r_slow_pop ? \$177  : \$178 ;
   assign \$180  = r_slow_push & r_slow_full[2];
   assign \$181  = r_slow_full[3] | \$180 ;
   assign \$182  = r_slow_push & r_slow_full[1];
   assign \$183  = r_slow_full[2] | \$182 ;
   assign \$184  = r_slow_pop ? \$181  : \$183 ;
-  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
-  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
+  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign \$187  = r_slow_pop ? \$185  : \$186 ;
   assign \$188  = r_slow_push & r_slow_full[3];
   assign \$189  = r_slow_full[4] | \$188 ;
   assign \$190  = r_slow_push & r_slow_full[2];
   assign \$191  = r_slow_full[3] | \$190 ;
   assign \$192  = r_slow_pop ? \$189  : \$191 ;
-  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
-  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
+  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign \$195  = r_slow_pop ? \$193  : \$194 ;
   assign \$196  = r_slow_push & r_slow_full[4];
   assign \$197  = r_slow_full[5] | \$196 ;
   assign \$198  = r_slow_push & r_slow_full[3];
   assign \$199  = r_slow_full[4] | \$198 ;
   assign \$200  = r_slow_pop ? \$197  : \$199 ;
-  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
-  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
+  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign \$203  = r_slow_pop ? \$201  : \$202 ;
   assign \$204  = r_slow_push & r_slow_full[5];
   assign \$205  = r_slow_full[6] | \$204 ;
   assign \$206  = r_slow_push & r_slow_full[4];
   assign \$207  = r_slow_full[5] | \$206 ;
   assign \$208  = r_slow_pop ? \$205  : \$207 ;
-  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
-  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
+  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign \$211  = r_slow_pop ? \$209  : \$210 ;
   assign \$212  = r_slow_push & r_slow_full[6];
   assign \$213  = r_slow_full[7] | \$212 ;
   assign \$214  = r_slow_push & r_slow_full[5];
   assign \$215  = r_slow_full[6] | \$214 ;
   assign \$216  = r_slow_pop ? \$213  : \$215 ;
-  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
-  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
+  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign \$219  = r_slow_pop ? \$217  : \$218 ;
   assign \$220  = r_slow_push & r_slow_full[7];
   assign \$221  = r_slow_full[8] | \$220 ;
   assign \$222  = r_slow_push & r_slow_full[6];
   assign \$223  = r_slow_full[7] | \$222 ;
   assign \$224  = r_slow_pop ? \$221  : \$223 ;
-  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
-  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
+  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign \$227  = r_slow_pop ? \$225  : \$226 ;
   assign \$228  = r_slow_push & r_slow_full[8];
   assign \$229  = r_slow_full[9] | \$228 ;
   assign \$230  = r_slow_push & r_slow_full[7];
   assign \$231  = r_slow_full[8] | \$230 ;
   assign \$232  = r_slow_pop ? \$229  : \$231 ;
-  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign \$235  = r_slow_pop ? \$233  : \$234 ;
   assign \$236  = r_slow_push & r_slow_full[9];
   assign \$238  = r_slow_push & r_slow_full[8];
@@ -2628,7 +2628,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign r_slow_w_data = { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign \$signal$101  = r_kinds_push;
@@ -2638,7 +2638,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign bus__r_slow_data = { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
   assign \$signal$133  = w_kinds_pop;
@@ -2656,7 +2656,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$86  = r_fast_push;
   assign \$153  = { bus__r_err, bus__r_data };
   assign \$157  = \$156 ;
-  assign \$233  = { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$233  = { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 , 13'h0000, \port$2622$6  };
   assign \$237  = \$236 ;
   assign \$530  = w_addrs_full[0];
   assign \$246  = w_addrs_push;
@@ -2677,7 +2677,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$509  = \$508 ;
 endmodule
 
-module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$2316$39 , a6_valid
+module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$2315$39 , a6_valid
 , a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$107  = 0;
   wire [15:0] \$1 ;
@@ -2855,27 +2855,27 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [1:0] \$254 ;
   wire [1:0] \$255 ;
   wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [7:0] \$257 ;
+  wire [7:0] \$258 ;
+  wire [8:0] \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire [1:0] \$263 ;
-  wire [1:0] \$264 ;
-  wire [1:0] \$265 ;
-  wire [7:0] \$266 ;
-  wire [7:0] \$267 ;
-  wire [8:0] \$268 ;
+  wire [7:0] \$261 ;
+  wire [7:0] \$262 ;
+  wire [8:0] \$263 ;
+  wire [7:0] \$264 ;
+  wire [7:0] \$265 ;
+  wire [8:0] \$266 ;
+  wire \$267 ;
+  wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [7:0] \$270 ;
-  wire [7:0] \$271 ;
-  wire [8:0] \$272 ;
-  wire [7:0] \$273 ;
-  wire [7:0] \$274 ;
-  wire [8:0] \$275 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
@@ -2885,22 +2885,22 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
+  wire [6:0] \$284 ;
+  wire [6:0] \$285 ;
   wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [6:0] \$287 ;
+  wire [6:0] \$288 ;
+  wire [8:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
-  wire [6:0] \$293 ;
-  wire [6:0] \$294 ;
+  wire \$293 ;
+  wire \$294 ;
   wire \$295 ;
-  wire [6:0] \$296 ;
-  wire [6:0] \$297 ;
-  wire [8:0] \$298 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
@@ -2923,19 +2923,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [7:0] \$318 ;
+  wire [7:0] \$319 ;
   wire [3:0] \$32 ;
-  wire \$320 ;
+  wire [8:0] \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire [7:0] \$327 ;
-  wire [7:0] \$328 ;
-  wire [8:0] \$329 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
   wire \$330 ;
   wire \$331 ;
@@ -2944,7 +2944,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
+  wire [6:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
@@ -2954,7 +2954,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire [6:0] \$346 ;
+  wire \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
@@ -3165,21 +3165,21 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire \$536 ;
+  wire [3:0] \$536 ;
   wire \$537 ;
-  wire \$538 ;
+  wire [4:0] \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire \$540 ;
+  wire [4:0] \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire [3:0] \$545 ;
+  wire \$545 ;
   wire \$546 ;
-  wire [4:0] \$547 ;
+  wire \$547 ;
   wire \$548 ;
-  wire [4:0] \$549 ;
+  wire \$549 ;
   wire \$55 ;
   wire \$550 ;
   wire \$551 ;
@@ -3290,37 +3290,37 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire \$649 ;
+  wire [4:0] \$649 ;
   wire [7:0] \$65 ;
-  wire \$650 ;
+  wire [4:0] \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
+  wire [20:0] \$653 ;
+  wire [31:0] \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire \$657 ;
-  wire [4:0] \$658 ;
-  wire [4:0] \$659 ;
+  wire [7:0] \$657 ;
+  wire [7:0] \$658 ;
+  wire [8:0] \$659 ;
   wire [7:0] \$66 ;
   wire \$660 ;
-  wire \$661 ;
-  wire [20:0] \$662 ;
-  wire [31:0] \$663 ;
+  wire [7:0] \$661 ;
+  wire [7:0] \$662 ;
+  wire [8:0] \$663 ;
   wire \$664 ;
-  wire \$665 ;
+  wire [7:0] \$665 ;
   wire [7:0] \$666 ;
-  wire [7:0] \$667 ;
-  wire [8:0] \$668 ;
+  wire [8:0] \$667 ;
+  wire \$668 ;
   wire \$669 ;
   wire [8:0] \$67 ;
-  wire [7:0] \$670 ;
-  wire [7:0] \$671 ;
-  wire [8:0] \$672 ;
-  wire \$673 ;
-  wire [7:0] \$674 ;
-  wire [7:0] \$675 ;
-  wire [8:0] \$676 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire [1:0] \$673 ;
+  wire [1:0] \$674 ;
+  wire [1:0] \$675 ;
+  wire \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
@@ -3329,8 +3329,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$681 ;
   wire \$682 ;
   wire \$683 ;
-  wire \$684 ;
-  wire [3:0] \$685 ;
+  wire [3:0] \$684 ;
+  wire \$685 ;
   wire \$686 ;
   wire \$687 ;
   wire \$688 ;
@@ -3350,19 +3350,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire \$702 ;
-  wire [3:0] \$703 ;
+  wire [3:0] \$702 ;
+  wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
-  wire \$707 ;
-  reg \$708 ;
-  reg [5:0] \$709 ;
+  reg \$707 ;
+  reg [5:0] \$708 ;
+  reg [4:0] \$709 ;
   wire [7:0] \$71 ;
-  reg [4:0] \$710 ;
-  reg \$711 ;
-  reg [5:0] \$712 ;
-  reg [10:0] \$713 ;
+  reg \$710 ;
+  reg [5:0] \$711 ;
+  reg [10:0] \$712 ;
+  reg \$713 ;
   reg \$714 ;
   reg \$715 ;
   reg \$716 ;
@@ -3372,12 +3372,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [7:0] \$72 ;
   reg \$720 ;
   reg \$721 ;
-  reg \$722 ;
+  reg [6:0] \$722 ;
   reg [6:0] \$723 ;
   reg [6:0] \$724 ;
-  reg [6:0] \$725 ;
-  reg \$726 ;
-  reg [5:0] \$727 ;
+  reg \$725 ;
+  reg [5:0] \$726 ;
+  reg \$727 ;
   reg \$728 ;
   reg \$729 ;
   wire [8:0] \$73 ;
@@ -3422,13 +3422,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$765 ;
   reg \$766 ;
   reg \$767 ;
-  reg \$768 ;
-  reg [5:0] \$769 ;
+  reg [5:0] \$768 ;
+  reg \$769 ;
   wire [8:0] \$77 ;
   reg \$770 ;
-  reg \$771 ;
-  reg [6:0] \$772 ;
-  reg [2:0] \$773 ;
+  reg [6:0] \$771 ;
+  reg [2:0] \$772 ;
+  reg \$773 ;
   reg \$774 ;
   reg \$775 ;
   reg \$776 ;
@@ -3444,7 +3444,6 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$785 ;
   reg \$786 ;
   reg \$787 ;
-  reg \$788 ;
   wire \$79 ;
   wire \$8 ;
   wire [7:0] \$80 ;
@@ -3489,8 +3488,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$signal$185 ;
   wire \$signal$196 ;
   wire \$signal$215 ;
-  wire [3:0] \$signal$242 ;
-  wire \$signal$329 ;
+  wire [3:0] \$signal$243 ;
+  wire \$signal$330 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -3604,13 +3603,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [5:0] event_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] event_grant_addr;
-  wire [5:0] \event_grant_addr$308 ;
+  wire [5:0] \event_grant_addr$309 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$310 ;
-  wire \event_grant_data$310.snap ;
-  wire [3:0] \event_grant_data$310.tag ;
+  wire [4:0] \event_grant_data$311 ;
+  wire \event_grant_data$311.snap ;
+  wire [3:0] \event_grant_data$311.tag ;
   wire \event_grant_data.snap ;
   wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -3632,11 +3631,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg event_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] event_parity_addr;
-  wire [5:0] \event_parity_addr$320 ;
+  wire [5:0] \event_parity_addr$321 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$322 ;
+  wire \event_parity_data$323 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   (* init = 6'h00 *)
@@ -3727,6 +3726,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg f3_a2_tag_ok = 1'h0;
   reg f3_a3_tag_ok = 1'h0;
   reg [31:0] f3_addr = 32'd0;
+  wire f3_by_mem_base;
   reg [3:0] f3_err = 4'h0;
   reg f3_flushed = 1'h0;
   reg f3_go = 1'h0;
@@ -3845,7 +3845,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$341 ;
+  wire [31:0] \grant_addr$342 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -3861,16 +3861,16 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_next_tag;
-  input [1:0] \port$2316$39 ;
-  wire [1:0] \port$2316$39 ;
+  input [1:0] \port$2315$39 ;
+  wire [1:0] \port$2315$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
-  wire [5:0] \r__addr$307 ;
+  wire [5:0] \r__addr$308 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$317 ;
-  wire [5:0] \r__addr$319 ;
+  wire [5:0] \r__addr$318 ;
+  wire [5:0] \r__addr$320 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$326 ;
+  wire [5:0] \r__addr$327 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -3884,19 +3884,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 6'h00 *)
   wire [5:0] w__addr;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$311 ;
+  wire [5:0] \w__addr$312 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$323 ;
+  wire [5:0] \w__addr$324 ;
   (* init = 5'h00 *)
   wire [4:0] w__data;
-  wire \w__data$315 ;
+  wire \w__data$316 ;
   (* init = 11'h000 *)
-  wire [10:0] \w__data$325 ;
+  wire [10:0] \w__data$326 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$313 ;
+  wire \w__en$314 ;
   (* init = 1'h0 *)
-  wire \w__en$324 ;
+  wire \w__en$325 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -3930,7 +3930,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge clk) begin
-    _0_ <= event_grant[\$346 [5:0]];
+    _0_ <= event_grant[\$337 [5:0]];
     _1_ <= event_grant[f1_event_slot];
   end
   assign \r__data$11  = _0_;
@@ -3938,13 +3938,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [63:0];
   always @(posedge clk) begin
-    if (\w__en$313 )
-      event_parity[f4_slot] <= \w__data$315 ;
+    if (\w__en$314 )
+      event_parity[f4_slot] <= \w__data$316 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= event_parity[\$346 [5:0]];
+    _2_ <= event_parity[\$337 [5:0]];
     _3_ <= event_parity[f1_event_slot];
   end
   assign \r__data$15  = _2_;
@@ -3960,19 +3960,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     _4_ <= event_queue[event_head];
   end
   assign \r__data$23  = _4_;
-  assign \$212  = \$211  & event_grant_r0_b0[4];
   assign \$213  = \$204  ? f3_older_tag : { \$212 , \$210 , \$208 , \$206  };
   assign \$214  = f3_hit_a2 | f3_hit_a3;
   assign \$216  = \$215  & event_grant_r0_b0[0];
   assign \$217  = \$214  ? f3_older_snap : \$216 ;
-  assign \$218  = f3_go & \$676 [8];
+  assign \$218  = f3_go & \$667 [8];
   assign \$219  = a4_tag ^ f3_tag;
   assign \$220  = ~ \$219 ;
   assign \$221  = \$220  + 1'h1;
   assign \$222  = \$218  & \$221 [4];
   assign \$223  = ~ f3_never_granted;
   assign \$224  = f3_go & \$223 ;
-  assign \$225  = ~ \$676 [8];
+  assign \$225  = ~ \$667 [8];
   assign \$226  = \$224  & \$225 ;
   assign \$227  = ~ rel_f2;
   assign \$228  = \$227  & f3_hit_a3;
@@ -3982,7 +3981,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$232  = \$230  & \$231 ;
   assign \$233  = ~ rel_f2;
   assign \$234  = f3_quiet & \$233 ;
-  assign \$235  = ~ \$676 [8];
+  assign \$235  = ~ \$667 [8];
   assign \$236  = \$234  & \$235 ;
   assign \$237  = \$236  ? f3_in : 1'h0;
   assign \$238  = ~ f3_never_granted;
@@ -4000,387 +3999,386 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$253  = f3_flushed ? 2'h0 : 2'h3;
   assign \$254  = { 1'h0, \$252  } & \$253 ;
   assign \$255  = { 1'h0, f3_in } & \$254 ;
-  assign \$256  = ~ rel_f2;
-  assign \$257  = f3_quiet & \$256 ;
-  assign \$258  = ~ \$676 [8];
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = \$259  ? f3_in : 1'h0;
-  assign \$261  = x1_select | x0_select;
+  assign \$256  = \$667 [8] ? 1'h0 : \$675 [0];
+  assign \$257  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$258  = ~ \$257 ;
+  assign \$259  = \$258  + 1'h1;
+  assign \$260  = \release  & \$259 [8];
+  assign \$261  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$262  = ~ \$261 ;
-  assign \$263  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$264  = { 1'h0, \$262  } & \$263 ;
-  assign \$265  = { 1'h0, \$260  } & \$264 ;
-  assign \$266  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$267  = ~ \$266 ;
-  assign \$268  = \$267  + 1'h1;
-  assign \$269  = \release  & \$268 [8];
-  assign \$270  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$271  = ~ \$270 ;
-  assign \$272  = \$271  + 1'h1;
-  assign \$273  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$274  = ~ \$273 ;
-  assign \$275  = \$274  + 1'h1;
-  assign \$276  = ~ f4_prev_released;
-  assign \$277  = \$276  & f4_by_older;
-  assign \$278  = f4_by_a1 | \$277 ;
-  assign \$279  = f4_live & \$278 ;
-  assign \$280  = ~ f4_prev_released;
-  assign \$281  = \$280  & f4_by_mem_live;
-  assign \$282  = \$281  & f4_mem_ok;
-  assign \$283  = \$279  | \$282 ;
-  assign \$284  = ~ f4_prev_released;
-  assign \$285  = \$284  & f4_by_older;
-  assign \$286  = f4_by_a1 | \$285 ;
-  assign \$287  = f4_live & \$286 ;
-  assign \$288  = ~ f4_prev_released;
-  assign \$289  = \$288  & f4_by_mem_live;
-  assign \$290  = \$289  & f4_mem_ok;
-  assign \$291  = \$287  | \$290 ;
-  assign \$292  = event_queue_waddr == 6'h3f;
-  assign \$293  = event_queue_waddr + 1'h1;
-  assign \$294  = \$292  ? 7'h00 : \$293 ;
-  assign \$295  = event_pushed == event_popped;
-  assign \$296  = event_pushed ? 7'h01 : 7'h7f;
-  assign \$297  = \$295  ? 7'h00 : \$296 ;
-  assign \$298  = $signed({ 1'h0, event_count }) + $signed(\$297 );
-  assign \$299  = ! event_pushed;
-  assign \$300  = ! event_popped;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = event_pop ? event_at[1] : event_at[0];
-  assign \$303  = ~ \$302 ;
-  assign \$304  = event_push | \$303 ;
-  assign \$305  = ! event_pushed;
-  assign \$307  = \$305  & \$306 ;
-  assign \$308  = event_count == 2'h3;
-  assign \$309  = event_pop ? event_at[2] : event_at[1];
-  assign \$310  = ~ \$309 ;
-  assign \$311  = event_push | \$310 ;
-  assign \$313  = ! event_popped;
-  assign \$314  = \$312  & \$313 ;
-  assign \$315  = event_pop ? event_at[0] : 1'h0;
+  assign \$263  = \$262  + 1'h1;
+  assign \$264  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$265  = ~ \$264 ;
+  assign \$266  = \$265  + 1'h1;
+  assign \$267  = ~ f4_prev_released;
+  assign \$268  = \$267  & f4_by_older;
+  assign \$269  = f4_by_a1 | \$268 ;
+  assign \$270  = f4_live & \$269 ;
+  assign \$271  = ~ f4_prev_released;
+  assign \$272  = \$271  & f4_by_mem_live;
+  assign \$273  = \$272  & f4_mem_ok;
+  assign \$274  = \$270  | \$273 ;
+  assign \$275  = ~ f4_prev_released;
+  assign \$276  = \$275  & f4_by_older;
+  assign \$277  = f4_by_a1 | \$276 ;
+  assign \$278  = f4_live & \$277 ;
+  assign \$279  = ~ f4_prev_released;
+  assign \$280  = \$279  & f4_by_mem_live;
+  assign \$281  = \$280  & f4_mem_ok;
+  assign \$282  = \$278  | \$281 ;
+  assign \$283  = event_queue_waddr == 6'h3f;
+  assign \$284  = event_queue_waddr + 1'h1;
+  assign \$285  = \$283  ? 7'h00 : \$284 ;
+  assign \$286  = event_pushed == event_popped;
+  assign \$287  = event_pushed ? 7'h01 : 7'h7f;
+  assign \$288  = \$286  ? 7'h00 : \$287 ;
+  assign \$289  = $signed({ 1'h0, event_count }) + $signed(\$288 );
+  assign \$290  = ! event_pushed;
+  assign \$291  = ! event_popped;
+  assign \$292  = \$290  & \$291 ;
+  assign \$293  = event_pop ? event_at[1] : event_at[0];
+  assign \$294  = ~ \$293 ;
+  assign \$295  = event_push | \$294 ;
+  assign \$296  = ! event_pushed;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = event_count == 2'h3;
+  assign \$300  = event_pop ? event_at[2] : event_at[1];
+  assign \$301  = ~ \$300 ;
+  assign \$302  = event_push | \$301 ;
+  assign \$304  = ! event_popped;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = event_pop ? event_at[0] : 1'h0;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = event_push | \$307 ;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = event_pop ? event_at[1] : event_at[0];
+  assign \$313  = ~ \$312 ;
+  assign \$314  = event_push | \$313 ;
+  assign \$315  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$316  = ~ \$315 ;
-  assign \$317  = event_push | \$316 ;
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = event_pop ? event_at[1] : event_at[0];
-  assign \$322  = ~ \$321 ;
-  assign \$323  = event_push | \$322 ;
-  assign \$324  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = f5_wrote & a2_ring;
-  assign \$327  = { \$326 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$328  = ~ \$327 ;
-  assign \$329  = \$328  + 1'h1;
-  assign \$330  = \release  & f4_taken_a2;
-  assign \$331  = a3_ring & a3_lapped;
-  assign \$333  = \release  & f4_taken_a3;
-  assign \$334  = a3_released | \$333 ;
-  assign \$335  = ~ a4_released;
-  assign \$336  = a4_prev_held & \$335 ;
-  assign \$337  = \release  & f4_taken_a4;
-  assign \$338  = ~ \$337 ;
-  assign \$339  = \$336  & \$338 ;
-  assign \$340  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
-  assign \$341  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$342  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$343  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$344  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$345  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$346  = x1_select ? 7'h00 : event_fresh;
-  assign \$347  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$347 ;
-  assign \$348  = ~ x1_select;
-  assign \$349  = a1_select & \$348 ;
-  assign \$350  = ~ event_has_fresh;
-  assign \$351  = \$349  & \$350 ;
-  assign event_pop = \$351  & event_nonempty;
-  assign \$352  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$354  = \$353  & event_queue_r0_b0[0];
-  assign \$355  = \$352  | \$354 ;
-  assign \$356  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$358  = \$357  & event_queue_r0_b0[1];
-  assign \$359  = \$356  | \$358 ;
-  assign \$360  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$362  = \$361  & event_queue_r0_b0[2];
-  assign \$363  = \$360  | \$362 ;
-  assign \$364  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$366  = \$365  & event_queue_r0_b0[3];
-  assign \$367  = \$364  | \$366 ;
-  assign \$368  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$370  = \$369  & event_queue_r0_b0[4];
-  assign \$371  = \$368  | \$370 ;
-  assign \$372  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$374  = \$373  & event_queue_r0_b0[5];
-  assign \$375  = \$372  | \$374 ;
-  assign \$376  = a3_sel_fresh & event_parity_r1_b0;
-  assign \$378  = \$377  & event_queue_r0_b0[6];
-  assign fetched_snap = \$376  | \$378 ;
-  assign \$379  = a3_fwd_ok & a3_hit_a1;
-  assign \$380  = a3_fwd_ok & a3_older_hit;
-  assign \$385  = ~ event_grant_r1_b0[1];
-  assign \$387  = event_grant_r1_b0[2] ^ \$386 ;
-  assign \$388  = ~ event_grant_r1_b0[1];
-  assign \$389  = ~ event_grant_r1_b0[2];
-  assign \$390  = \$388  | \$389 ;
-  assign \$391  = ~ \$390 ;
-  assign \$392  = event_grant_r1_b0[3] ^ \$391 ;
-  assign \$393  = ~ event_grant_r1_b0[1];
-  assign \$394  = ~ event_grant_r1_b0[2];
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = ~ event_grant_r1_b0[3];
-  assign \$397  = \$395  | \$396 ;
-  assign \$398  = ~ \$397 ;
-  assign \$399  = event_grant_r1_b0[4] ^ \$398 ;
-  assign \$400  = \$382  & \$384 ;
-  assign \$401  = \$381  | \$400 ;
-  assign \$405  = ~ event_queue_r0_b0[7];
-  assign \$407  = event_queue_r0_b0[8] ^ \$406 ;
-  assign \$408  = ~ event_queue_r0_b0[7];
-  assign \$409  = ~ event_queue_r0_b0[8];
-  assign \$410  = \$408  | \$409 ;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = event_queue_r0_b0[9] ^ \$411 ;
-  assign \$413  = ~ event_queue_r0_b0[7];
-  assign \$414  = ~ event_queue_r0_b0[8];
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = ~ event_queue_r0_b0[9];
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = ~ \$417 ;
-  assign \$419  = event_queue_r0_b0[10] ^ \$418 ;
-  assign \$420  = \$402  & \$404 ;
-  assign \$421  = \$401  | \$420 ;
-  assign \$426  = ~ event_grant_r1_b0[1];
-  assign \$428  = event_grant_r1_b0[2] ^ \$427 ;
-  assign \$429  = ~ event_grant_r1_b0[1];
-  assign \$430  = ~ event_grant_r1_b0[2];
-  assign \$431  = \$429  | \$430 ;
-  assign \$432  = ~ \$431 ;
-  assign \$433  = event_grant_r1_b0[3] ^ \$432 ;
-  assign \$434  = ~ event_grant_r1_b0[1];
-  assign \$435  = ~ event_grant_r1_b0[2];
-  assign \$436  = \$434  | \$435 ;
-  assign \$437  = ~ event_grant_r1_b0[3];
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = event_grant_r1_b0[4] ^ \$439 ;
-  assign \$441  = \$423  & \$428 ;
-  assign \$446  = ~ event_queue_r0_b0[7];
-  assign \$448  = event_queue_r0_b0[8] ^ \$447 ;
-  assign \$449  = ~ event_queue_r0_b0[7];
-  assign \$450  = ~ event_queue_r0_b0[8];
-  assign \$451  = \$449  | \$450 ;
-  assign \$452  = ~ \$451 ;
-  assign \$453  = event_queue_r0_b0[9] ^ \$452 ;
-  assign \$454  = ~ event_queue_r0_b0[7];
-  assign \$455  = ~ event_queue_r0_b0[8];
-  assign \$456  = \$454  | \$455 ;
-  assign \$457  = ~ event_queue_r0_b0[9];
-  assign \$458  = \$456  | \$457 ;
-  assign \$459  = ~ \$458 ;
-  assign \$460  = event_queue_r0_b0[10] ^ \$459 ;
-  assign \$461  = \$443  & \$448 ;
-  assign \$462  = \$442  | \$461 ;
-  assign \$467  = ~ event_grant_r1_b0[1];
-  assign \$469  = event_grant_r1_b0[2] ^ \$468 ;
-  assign \$470  = ~ event_grant_r1_b0[1];
-  assign \$471  = ~ event_grant_r1_b0[2];
-  assign \$472  = \$470  | \$471 ;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = event_grant_r1_b0[3] ^ \$473 ;
-  assign \$475  = ~ event_grant_r1_b0[1];
-  assign \$476  = ~ event_grant_r1_b0[2];
-  assign \$477  = \$475  | \$476 ;
-  assign \$478  = ~ event_grant_r1_b0[3];
-  assign \$479  = \$477  | \$478 ;
-  assign \$480  = ~ \$479 ;
-  assign \$481  = event_grant_r1_b0[4] ^ \$480 ;
-  assign \$482  = \$464  & \$474 ;
-  assign \$487  = ~ event_queue_r0_b0[7];
-  assign \$489  = event_queue_r0_b0[8] ^ \$488 ;
-  assign \$490  = ~ event_queue_r0_b0[7];
-  assign \$491  = ~ event_queue_r0_b0[8];
-  assign \$492  = \$490  | \$491 ;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = event_queue_r0_b0[9] ^ \$493 ;
-  assign \$495  = ~ event_queue_r0_b0[7];
-  assign \$496  = ~ event_queue_r0_b0[8];
-  assign \$497  = \$495  | \$496 ;
-  assign \$498  = ~ event_queue_r0_b0[9];
-  assign \$499  = \$497  | \$498 ;
-  assign \$500  = ~ \$499 ;
-  assign \$501  = event_queue_r0_b0[10] ^ \$500 ;
-  assign \$502  = \$484  & \$494 ;
-  assign \$503  = \$483  | \$502 ;
-  assign \$508  = ~ event_grant_r1_b0[1];
-  assign \$510  = event_grant_r1_b0[2] ^ \$509 ;
-  assign \$511  = ~ event_grant_r1_b0[1];
-  assign \$512  = ~ event_grant_r1_b0[2];
-  assign \$513  = \$511  | \$512 ;
-  assign \$514  = ~ \$513 ;
-  assign \$515  = event_grant_r1_b0[3] ^ \$514 ;
-  assign \$516  = ~ event_grant_r1_b0[1];
-  assign \$517  = ~ event_grant_r1_b0[2];
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = ~ event_grant_r1_b0[3];
-  assign \$520  = \$518  | \$519 ;
-  assign \$521  = ~ \$520 ;
-  assign \$522  = event_grant_r1_b0[4] ^ \$521 ;
-  assign \$523  = \$505  & \$522 ;
-  assign \$528  = ~ event_queue_r0_b0[7];
-  assign \$530  = event_queue_r0_b0[8] ^ \$529 ;
-  assign \$531  = ~ event_queue_r0_b0[7];
-  assign \$532  = ~ event_queue_r0_b0[8];
-  assign \$533  = \$531  | \$532 ;
-  assign \$534  = ~ \$533 ;
-  assign \$535  = event_queue_r0_b0[9] ^ \$534 ;
-  assign \$536  = ~ event_queue_r0_b0[7];
-  assign \$537  = ~ event_queue_r0_b0[8];
-  assign \$538  = \$536  | \$537 ;
-  assign \$539  = ~ event_queue_r0_b0[9];
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = ~ \$540 ;
-  assign \$542  = event_queue_r0_b0[10] ^ \$541 ;
-  assign \$543  = \$525  & \$542 ;
-  assign \$544  = \$524  | \$543 ;
-  assign \$545  = \$380  ? a3_older_next : { \$544 , \$503 , \$462 , \$421  };
-  assign \$signal$104  = \$379  ? a4_tag_next : \$545 ;
-  assign \$546  = a3_fwd_ok & a3_hit_a1;
-  assign \$547  = a4_tag_next + 1'h1;
-  assign \$548  = a3_fwd_ok & a3_older_hit;
-  assign \$549  = a3_older_next + 1'h1;
-  assign \$554  = ~ event_grant_r1_b0[2];
-  assign \$556  = event_grant_r1_b0[3] ^ \$555 ;
-  assign \$557  = ~ event_grant_r1_b0[2];
-  assign \$558  = ~ event_grant_r1_b0[3];
-  assign \$559  = \$557  | \$558 ;
-  assign \$560  = ~ \$559 ;
-  assign \$561  = event_grant_r1_b0[4] ^ \$560 ;
-  assign \$562  = \$551  & event_grant_r1_b0[1];
-  assign \$567  = ~ event_queue_r0_b0[8];
-  assign \$569  = event_queue_r0_b0[9] ^ \$568 ;
-  assign \$570  = ~ event_queue_r0_b0[8];
-  assign \$571  = ~ event_queue_r0_b0[9];
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = ~ \$572 ;
-  assign \$574  = event_queue_r0_b0[10] ^ \$573 ;
-  assign \$575  = \$564  & event_queue_r0_b0[7];
-  assign \$576  = \$563  | \$575 ;
-  assign \$581  = ~ event_grant_r1_b0[2];
-  assign \$583  = event_grant_r1_b0[3] ^ \$582 ;
-  assign \$584  = ~ event_grant_r1_b0[2];
-  assign \$585  = ~ event_grant_r1_b0[3];
-  assign \$586  = \$584  | \$585 ;
-  assign \$587  = ~ \$586 ;
-  assign \$588  = event_grant_r1_b0[4] ^ \$587 ;
-  assign \$589  = \$578  & \$580 ;
-  assign \$590  = \$577  | \$589 ;
-  assign \$594  = ~ event_queue_r0_b0[8];
-  assign \$596  = event_queue_r0_b0[9] ^ \$595 ;
-  assign \$597  = ~ event_queue_r0_b0[8];
-  assign \$598  = ~ event_queue_r0_b0[9];
-  assign \$599  = \$597  | \$598 ;
-  assign \$600  = ~ \$599 ;
-  assign \$601  = event_queue_r0_b0[10] ^ \$600 ;
-  assign \$602  = \$591  & \$593 ;
-  assign \$603  = \$590  | \$602 ;
-  assign \$608  = ~ event_grant_r1_b0[2];
-  assign \$610  = event_grant_r1_b0[3] ^ \$609 ;
-  assign \$611  = ~ event_grant_r1_b0[2];
-  assign \$612  = ~ event_grant_r1_b0[3];
-  assign \$613  = \$611  | \$612 ;
-  assign \$614  = ~ \$613 ;
-  assign \$615  = event_grant_r1_b0[4] ^ \$614 ;
-  assign \$616  = \$605  & \$610 ;
-  assign \$621  = ~ event_queue_r0_b0[8];
-  assign \$623  = event_queue_r0_b0[9] ^ \$622 ;
-  assign \$624  = ~ event_queue_r0_b0[8];
-  assign \$625  = ~ event_queue_r0_b0[9];
-  assign \$626  = \$624  | \$625 ;
-  assign \$627  = ~ \$626 ;
-  assign \$628  = event_queue_r0_b0[10] ^ \$627 ;
-  assign \$629  = \$618  & \$623 ;
-  assign \$630  = \$617  | \$629 ;
-  assign \$635  = ~ event_grant_r1_b0[2];
-  assign \$637  = event_grant_r1_b0[3] ^ \$636 ;
-  assign \$638  = ~ event_grant_r1_b0[2];
-  assign \$639  = ~ event_grant_r1_b0[3];
-  assign \$640  = \$638  | \$639 ;
-  assign \$641  = ~ \$640 ;
-  assign \$642  = event_grant_r1_b0[4] ^ \$641 ;
-  assign \$643  = \$632  & \$642 ;
-  assign \$648  = ~ event_queue_r0_b0[8];
-  assign \$650  = event_queue_r0_b0[9] ^ \$649 ;
-  assign \$651  = ~ event_queue_r0_b0[8];
-  assign \$652  = ~ event_queue_r0_b0[9];
-  assign \$653  = \$651  | \$652 ;
-  assign \$654  = ~ \$653 ;
-  assign \$655  = event_queue_r0_b0[10] ^ \$654 ;
-  assign \$656  = \$645  & \$655 ;
-  assign \$657  = \$644  | \$656 ;
-  assign \$658  = \$548  ? \$549  : { 1'h0, \$657 , \$630 , \$603 , \$576  };
-  assign \$659  = \$546  ? \$547  : \$658 ;
-  assign \$660  = a3_valid & a3_ok;
-  assign \$661  = ! a3_pool;
-  assign event_grant_wen = \$660  & \$661 ;
-  assign \$664  = ! f2_err;
-  assign \$signal$185  = f2_valid & \$664 ;
-  assign \$665  = a4_valid & a4_ok;
-  assign \$666  = { \$665 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$667  = ~ \$666 ;
-  assign \$668  = \$667  + 1'h1;
-  assign \$669  = a5_valid & a5_ok;
-  assign \$670  = { \$669 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$671  = ~ \$670 ;
-  assign \$672  = \$671  + 1'h1;
-  assign \$673  = a4_valid & a4_ok;
-  assign \$674  = { \$673 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$675  = ~ \$674 ;
-  assign \$676  = \$675  + 1'h1;
+  assign \$317  = f5_wrote & a2_ring;
+  assign \$318  = { \$317 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$319  = ~ \$318 ;
+  assign \$320  = \$319  + 1'h1;
+  assign \$321  = \release  & f4_taken_a2;
+  assign \$322  = a3_ring & a3_lapped;
+  assign \$324  = \release  & f4_taken_a3;
+  assign \$325  = a3_released | \$324 ;
+  assign \$326  = ~ a4_released;
+  assign \$327  = a4_prev_held & \$326 ;
+  assign \$328  = \release  & f4_taken_a4;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = \$327  & \$329 ;
+  assign \$331  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
+  assign \$332  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$333  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$334  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$335  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$336  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$337  = x1_select ? 7'h00 : event_fresh;
+  assign \$338  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$338 ;
+  assign \$339  = ~ x1_select;
+  assign \$340  = a1_select & \$339 ;
+  assign \$341  = ~ event_has_fresh;
+  assign \$342  = \$340  & \$341 ;
+  assign event_pop = \$342  & event_nonempty;
+  assign \$343  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$345  = \$344  & event_queue_r0_b0[0];
+  assign \$346  = \$343  | \$345 ;
+  assign \$347  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$349  = \$348  & event_queue_r0_b0[1];
+  assign \$350  = \$347  | \$349 ;
+  assign \$351  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$353  = \$352  & event_queue_r0_b0[2];
+  assign \$354  = \$351  | \$353 ;
+  assign \$355  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$357  = \$356  & event_queue_r0_b0[3];
+  assign \$358  = \$355  | \$357 ;
+  assign \$359  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$361  = \$360  & event_queue_r0_b0[4];
+  assign \$362  = \$359  | \$361 ;
+  assign \$363  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$365  = \$364  & event_queue_r0_b0[5];
+  assign \$366  = \$363  | \$365 ;
+  assign \$367  = a3_sel_fresh & event_parity_r1_b0;
+  assign \$369  = \$368  & event_queue_r0_b0[6];
+  assign fetched_snap = \$367  | \$369 ;
+  assign \$370  = a3_fwd_ok & a3_hit_a1;
+  assign \$371  = a3_fwd_ok & a3_older_hit;
+  assign \$376  = ~ event_grant_r1_b0[1];
+  assign \$378  = event_grant_r1_b0[2] ^ \$377 ;
+  assign \$379  = ~ event_grant_r1_b0[1];
+  assign \$380  = ~ event_grant_r1_b0[2];
+  assign \$381  = \$379  | \$380 ;
+  assign \$382  = ~ \$381 ;
+  assign \$383  = event_grant_r1_b0[3] ^ \$382 ;
+  assign \$384  = ~ event_grant_r1_b0[1];
+  assign \$385  = ~ event_grant_r1_b0[2];
+  assign \$386  = \$384  | \$385 ;
+  assign \$387  = ~ event_grant_r1_b0[3];
+  assign \$388  = \$386  | \$387 ;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = event_grant_r1_b0[4] ^ \$389 ;
+  assign \$391  = \$373  & \$375 ;
+  assign \$392  = \$372  | \$391 ;
+  assign \$396  = ~ event_queue_r0_b0[7];
+  assign \$398  = event_queue_r0_b0[8] ^ \$397 ;
+  assign \$399  = ~ event_queue_r0_b0[7];
+  assign \$400  = ~ event_queue_r0_b0[8];
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = ~ \$401 ;
+  assign \$403  = event_queue_r0_b0[9] ^ \$402 ;
+  assign \$404  = ~ event_queue_r0_b0[7];
+  assign \$405  = ~ event_queue_r0_b0[8];
+  assign \$406  = \$404  | \$405 ;
+  assign \$407  = ~ event_queue_r0_b0[9];
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = ~ \$408 ;
+  assign \$410  = event_queue_r0_b0[10] ^ \$409 ;
+  assign \$411  = \$393  & \$395 ;
+  assign \$412  = \$392  | \$411 ;
+  assign \$417  = ~ event_grant_r1_b0[1];
+  assign \$419  = event_grant_r1_b0[2] ^ \$418 ;
+  assign \$420  = ~ event_grant_r1_b0[1];
+  assign \$421  = ~ event_grant_r1_b0[2];
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = ~ \$422 ;
+  assign \$424  = event_grant_r1_b0[3] ^ \$423 ;
+  assign \$425  = ~ event_grant_r1_b0[1];
+  assign \$426  = ~ event_grant_r1_b0[2];
+  assign \$427  = \$425  | \$426 ;
+  assign \$428  = ~ event_grant_r1_b0[3];
+  assign \$429  = \$427  | \$428 ;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = event_grant_r1_b0[4] ^ \$430 ;
+  assign \$432  = \$414  & \$419 ;
+  assign \$437  = ~ event_queue_r0_b0[7];
+  assign \$439  = event_queue_r0_b0[8] ^ \$438 ;
+  assign \$440  = ~ event_queue_r0_b0[7];
+  assign \$441  = ~ event_queue_r0_b0[8];
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = ~ \$442 ;
+  assign \$444  = event_queue_r0_b0[9] ^ \$443 ;
+  assign \$445  = ~ event_queue_r0_b0[7];
+  assign \$446  = ~ event_queue_r0_b0[8];
+  assign \$447  = \$445  | \$446 ;
+  assign \$448  = ~ event_queue_r0_b0[9];
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = ~ \$449 ;
+  assign \$451  = event_queue_r0_b0[10] ^ \$450 ;
+  assign \$452  = \$434  & \$439 ;
+  assign \$453  = \$433  | \$452 ;
+  assign \$458  = ~ event_grant_r1_b0[1];
+  assign \$460  = event_grant_r1_b0[2] ^ \$459 ;
+  assign \$461  = ~ event_grant_r1_b0[1];
+  assign \$462  = ~ event_grant_r1_b0[2];
+  assign \$463  = \$461  | \$462 ;
+  assign \$464  = ~ \$463 ;
+  assign \$465  = event_grant_r1_b0[3] ^ \$464 ;
+  assign \$466  = ~ event_grant_r1_b0[1];
+  assign \$467  = ~ event_grant_r1_b0[2];
+  assign \$468  = \$466  | \$467 ;
+  assign \$469  = ~ event_grant_r1_b0[3];
+  assign \$470  = \$468  | \$469 ;
+  assign \$471  = ~ \$470 ;
+  assign \$472  = event_grant_r1_b0[4] ^ \$471 ;
+  assign \$473  = \$455  & \$465 ;
+  assign \$478  = ~ event_queue_r0_b0[7];
+  assign \$480  = event_queue_r0_b0[8] ^ \$479 ;
+  assign \$481  = ~ event_queue_r0_b0[7];
+  assign \$482  = ~ event_queue_r0_b0[8];
+  assign \$483  = \$481  | \$482 ;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = event_queue_r0_b0[9] ^ \$484 ;
+  assign \$486  = ~ event_queue_r0_b0[7];
+  assign \$487  = ~ event_queue_r0_b0[8];
+  assign \$488  = \$486  | \$487 ;
+  assign \$489  = ~ event_queue_r0_b0[9];
+  assign \$490  = \$488  | \$489 ;
+  assign \$491  = ~ \$490 ;
+  assign \$492  = event_queue_r0_b0[10] ^ \$491 ;
+  assign \$493  = \$475  & \$485 ;
+  assign \$494  = \$474  | \$493 ;
+  assign \$499  = ~ event_grant_r1_b0[1];
+  assign \$501  = event_grant_r1_b0[2] ^ \$500 ;
+  assign \$502  = ~ event_grant_r1_b0[1];
+  assign \$503  = ~ event_grant_r1_b0[2];
+  assign \$504  = \$502  | \$503 ;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = event_grant_r1_b0[3] ^ \$505 ;
+  assign \$507  = ~ event_grant_r1_b0[1];
+  assign \$508  = ~ event_grant_r1_b0[2];
+  assign \$509  = \$507  | \$508 ;
+  assign \$510  = ~ event_grant_r1_b0[3];
+  assign \$511  = \$509  | \$510 ;
+  assign \$512  = ~ \$511 ;
+  assign \$513  = event_grant_r1_b0[4] ^ \$512 ;
+  assign \$514  = \$496  & \$513 ;
+  assign \$519  = ~ event_queue_r0_b0[7];
+  assign \$521  = event_queue_r0_b0[8] ^ \$520 ;
+  assign \$522  = ~ event_queue_r0_b0[7];
+  assign \$523  = ~ event_queue_r0_b0[8];
+  assign \$524  = \$522  | \$523 ;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = event_queue_r0_b0[9] ^ \$525 ;
+  assign \$527  = ~ event_queue_r0_b0[7];
+  assign \$528  = ~ event_queue_r0_b0[8];
+  assign \$529  = \$527  | \$528 ;
+  assign \$530  = ~ event_queue_r0_b0[9];
+  assign \$531  = \$529  | \$530 ;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = event_queue_r0_b0[10] ^ \$532 ;
+  assign \$534  = \$516  & \$533 ;
+  assign \$535  = \$515  | \$534 ;
+  assign \$536  = \$371  ? a3_older_next : { \$535 , \$494 , \$453 , \$412  };
+  assign \$signal$104  = \$370  ? a4_tag_next : \$536 ;
+  assign \$537  = a3_fwd_ok & a3_hit_a1;
+  assign \$538  = a4_tag_next + 1'h1;
+  assign \$539  = a3_fwd_ok & a3_older_hit;
+  assign \$540  = a3_older_next + 1'h1;
+  assign \$545  = ~ event_grant_r1_b0[2];
+  assign \$547  = event_grant_r1_b0[3] ^ \$546 ;
+  assign \$548  = ~ event_grant_r1_b0[2];
+  assign \$549  = ~ event_grant_r1_b0[3];
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = ~ \$550 ;
+  assign \$552  = event_grant_r1_b0[4] ^ \$551 ;
+  assign \$553  = \$542  & event_grant_r1_b0[1];
+  assign \$558  = ~ event_queue_r0_b0[8];
+  assign \$560  = event_queue_r0_b0[9] ^ \$559 ;
+  assign \$561  = ~ event_queue_r0_b0[8];
+  assign \$562  = ~ event_queue_r0_b0[9];
+  assign \$563  = \$561  | \$562 ;
+  assign \$564  = ~ \$563 ;
+  assign \$565  = event_queue_r0_b0[10] ^ \$564 ;
+  assign \$566  = \$555  & event_queue_r0_b0[7];
+  assign \$567  = \$554  | \$566 ;
+  assign \$572  = ~ event_grant_r1_b0[2];
+  assign \$574  = event_grant_r1_b0[3] ^ \$573 ;
+  assign \$575  = ~ event_grant_r1_b0[2];
+  assign \$576  = ~ event_grant_r1_b0[3];
+  assign \$577  = \$575  | \$576 ;
+  assign \$578  = ~ \$577 ;
+  assign \$579  = event_grant_r1_b0[4] ^ \$578 ;
+  assign \$580  = \$569  & \$571 ;
+  assign \$581  = \$568  | \$580 ;
+  assign \$585  = ~ event_queue_r0_b0[8];
+  assign \$587  = event_queue_r0_b0[9] ^ \$586 ;
+  assign \$588  = ~ event_queue_r0_b0[8];
+  assign \$589  = ~ event_queue_r0_b0[9];
+  assign \$590  = \$588  | \$589 ;
+  assign \$591  = ~ \$590 ;
+  assign \$592  = event_queue_r0_b0[10] ^ \$591 ;
+  assign \$593  = \$582  & \$584 ;
+  assign \$594  = \$581  | \$593 ;
+  assign \$599  = ~ event_grant_r1_b0[2];
+  assign \$601  = event_grant_r1_b0[3] ^ \$600 ;
+  assign \$602  = ~ event_grant_r1_b0[2];
+  assign \$603  = ~ event_grant_r1_b0[3];
+  assign \$604  = \$602  | \$603 ;
+  assign \$605  = ~ \$604 ;
+  assign \$606  = event_grant_r1_b0[4] ^ \$605 ;
+  assign \$607  = \$596  & \$601 ;
+  assign \$612  = ~ event_queue_r0_b0[8];
+  assign \$614  = event_queue_r0_b0[9] ^ \$613 ;
+  assign \$615  = ~ event_queue_r0_b0[8];
+  assign \$616  = ~ event_queue_r0_b0[9];
+  assign \$617  = \$615  | \$616 ;
+  assign \$618  = ~ \$617 ;
+  assign \$619  = event_queue_r0_b0[10] ^ \$618 ;
+  assign \$620  = \$609  & \$614 ;
+  assign \$621  = \$608  | \$620 ;
+  assign \$626  = ~ event_grant_r1_b0[2];
+  assign \$628  = event_grant_r1_b0[3] ^ \$627 ;
+  assign \$629  = ~ event_grant_r1_b0[2];
+  assign \$630  = ~ event_grant_r1_b0[3];
+  assign \$631  = \$629  | \$630 ;
+  assign \$632  = ~ \$631 ;
+  assign \$633  = event_grant_r1_b0[4] ^ \$632 ;
+  assign \$634  = \$623  & \$633 ;
+  assign \$639  = ~ event_queue_r0_b0[8];
+  assign \$641  = event_queue_r0_b0[9] ^ \$640 ;
+  assign \$642  = ~ event_queue_r0_b0[8];
+  assign \$643  = ~ event_queue_r0_b0[9];
+  assign \$644  = \$642  | \$643 ;
+  assign \$645  = ~ \$644 ;
+  assign \$646  = event_queue_r0_b0[10] ^ \$645 ;
+  assign \$647  = \$636  & \$646 ;
+  assign \$648  = \$635  | \$647 ;
+  assign \$649  = \$539  ? \$540  : { 1'h0, \$648 , \$621 , \$594 , \$567  };
+  assign \$650  = \$537  ? \$538  : \$649 ;
+  assign \$651  = a3_valid & a3_ok;
+  assign \$652  = ! a3_pool;
+  assign event_grant_wen = \$651  & \$652 ;
+  assign \$655  = ! f2_err;
+  assign \$signal$185  = f2_valid & \$655 ;
+  assign \$656  = a4_valid & a4_ok;
+  assign \$657  = { \$656 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$658  = ~ \$657 ;
+  assign \$659  = \$658  + 1'h1;
+  assign \$660  = a5_valid & a5_ok;
+  assign \$661  = { \$660 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$662  = ~ \$661 ;
+  assign \$663  = \$662  + 1'h1;
+  assign \$664  = a4_valid & a4_ok;
+  assign \$665  = { \$664 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$666  = ~ \$665 ;
+  assign \$667  = \$666  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$677  = ~ f4_prev_released;
-  assign \$678  = \$677  & f4_rest_held;
-  assign \$signal$329  = f4_hit_a1 | \$678 ;
-  assign \$679  = ~ f4_prev_released;
-  assign \$680  = f4_by_mem & f4_mem_ok;
-  assign \$681  = f4_by_older | \$680 ;
-  assign \$682  = \$679  & \$681 ;
-  assign \release  = f4_by_a1 | \$682 ;
-  assign \$683  = ~ f4_go;
-  assign \$684  = ~ \$signal$329 ;
-  assign \$685  = \$signal$329  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$685  : f4_err;
-  assign \$signal$242  = \release  ? 4'h0 : unreleased_err;
-  assign \$686  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$315  = ~ \$686 ;
-  assign \$687  = ~ f4_prev_released;
-  assign \$688  = \$687  & f4_by_older;
-  assign \$689  = f4_by_a1 | \$688 ;
-  assign \$690  = f4_live & \$689 ;
-  assign \$691  = ~ f4_prev_released;
-  assign \$692  = \$691  & f4_by_mem_live;
-  assign \$693  = \$692  & f4_mem_ok;
-  assign \w__en$313  = \$690  | \$693 ;
-  assign \$694  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$695  = ~ \$694 ;
-  assign \$696  = ~ f4_prev_released;
-  assign \$697  = \$696  & f4_by_older;
-  assign \$698  = f4_by_a1 | \$697 ;
-  assign \$699  = f4_live & \$698 ;
-  assign \$700  = ~ f4_prev_released;
-  assign \$701  = \$700  & f4_by_mem_live;
-  assign \$702  = \$701  & f4_mem_ok;
-  assign event_queue_wen = \$699  | \$702 ;
-  assign \$703  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$704  = busy_0 | busy_6;
-  assign \$705  = busy_12 | busy_18;
-  assign \$706  = \$704  | \$705 ;
-  assign \$707  = busy_24 | busy_30;
-  assign busy = \$706  | \$707 ;
+  assign \$668  = ~ rel_f2;
+  assign \$669  = f3_quiet & \$668 ;
+  assign \$670  = \$669  ? f3_in : 1'h0;
+  assign \$671  = x1_select | x0_select;
+  assign \$672  = ~ \$671 ;
+  assign \$673  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$674  = { 1'h0, \$672  } & \$673 ;
+  assign \$675  = { 1'h0, \$670  } & \$674 ;
+  assign \$676  = ~ f4_prev_released;
+  assign \$677  = \$676  & f4_rest_held;
+  assign \$signal$330  = f4_hit_a1 | \$677 ;
+  assign \$678  = ~ f4_prev_released;
+  assign \$679  = f4_by_mem & f4_mem_ok;
+  assign \$680  = f4_by_older | \$679 ;
+  assign \$681  = \$678  & \$680 ;
+  assign \release  = f4_by_a1 | \$681 ;
+  assign \$682  = ~ f4_go;
+  assign \$683  = ~ \$signal$330 ;
+  assign \$684  = \$signal$330  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$684  : f4_err;
+  assign \$signal$243  = \release  ? 4'h0 : unreleased_err;
+  assign \$685  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$316  = ~ \$685 ;
+  assign \$686  = ~ f4_prev_released;
+  assign \$687  = \$686  & f4_by_older;
+  assign \$688  = f4_by_a1 | \$687 ;
+  assign \$689  = f4_live & \$688 ;
+  assign \$690  = ~ f4_prev_released;
+  assign \$691  = \$690  & f4_by_mem_live;
+  assign \$692  = \$691  & f4_mem_ok;
+  assign \w__en$314  = \$689  | \$692 ;
+  assign \$693  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$694  = ~ \$693 ;
+  assign \$695  = ~ f4_prev_released;
+  assign \$696  = \$695  & f4_by_older;
+  assign \$697  = f4_by_a1 | \$696 ;
+  assign \$698  = f4_live & \$697 ;
+  assign \$699  = ~ f4_prev_released;
+  assign \$700  = \$699  & f4_by_mem_live;
+  assign \$701  = \$700  & f4_mem_ok;
+  assign event_queue_wen = \$698  | \$701 ;
+  assign \$702  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$703  = busy_0 | busy_6;
+  assign \$704  = busy_12 | busy_18;
+  assign \$705  = \$703  | \$704 ;
+  assign \$706  = busy_24 | busy_30;
+  assign busy = \$705  | \$706 ;
   always @(posedge clk)
-    event_grant_w_en <= \$708 ;
+    event_grant_w_en <= \$707 ;
   always @(posedge clk)
-    event_grant_w_addr <= \$709 ;
+    event_grant_w_addr <= \$708 ;
   always @(posedge clk)
-    event_grant_w_data <= \$710 ;
+    event_grant_w_data <= \$709 ;
   always @(posedge clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -4390,15 +4388,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    event_queue_w_en <= \$711 ;
+    event_queue_w_en <= \$710 ;
   always @(posedge clk)
-    event_queue_w_addr <= \$712 ;
+    event_queue_w_addr <= \$711 ;
   always @(posedge clk)
-    event_queue_w_data <= \$713 ;
+    event_queue_w_data <= \$712 ;
   always @(posedge clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    a0_valid <= \$714 ;
+    a0_valid <= \$713 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -4408,7 +4406,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$715 ;
+    a1_valid <= \$714 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -4420,17 +4418,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$716 ;
+    a1_select <= \$715 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$717 ;
+    x0_valid <= \$716 ;
   always @(posedge clk)
-    x0_select <= \$718 ;
+    x0_select <= \$717 ;
   always @(posedge clk)
-    x1_valid <= \$719 ;
+    x1_valid <= \$718 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -4438,9 +4436,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$15 ;
   always @(posedge clk)
-    x1_select <= \$720 ;
+    x1_select <= \$719 ;
   always @(posedge clk)
-    x2_valid <= \$721 ;
+    x2_valid <= \$720 ;
   always @(posedge clk)
     x2_ok <= \$16 ;
   always @(posedge clk)
@@ -4452,23 +4450,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$722 ;
+    a2_valid <= \$721 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    event_seen <= \$723 ;
+    event_seen <= \$722 ;
   always @(posedge clk)
-    event_seen_prev <= \$724 ;
+    event_seen_prev <= \$723 ;
   always @(posedge clk)
-    event_fresh <= \$725 ;
+    event_fresh <= \$724 ;
   always @(posedge clk)
-    event_has_fresh <= \$726 ;
+    event_has_fresh <= \$725 ;
   always @(posedge clk)
-    event_head <= \$727 ;
+    event_head <= \$726 ;
   always @(posedge clk)
-    a2_ring <= \$728 ;
+    a2_ring <= \$727 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
@@ -4480,7 +4478,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_fresh_slot <= \$35 ;
   always @(posedge clk)
-    a3_valid <= \$729 ;
+    a3_valid <= \$728 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -4492,7 +4490,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$730 ;
+    a3_ring <= \$729 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -4508,7 +4506,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fwd_ok <= \$57 ;
   always @(posedge clk)
-    a4_valid <= \$731 ;
+    a4_valid <= \$730 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -4522,11 +4520,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_tag <= \$signal$104 ;
   always @(posedge clk)
-    a4_tag_next <= \$659 [3:0];
+    a4_tag_next <= \$650 [3:0];
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$732 ;
+    a5_valid <= \$731 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -4550,7 +4548,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_older_next <= \$84 [3:0];
   always @(posedge clk)
-    f0_valid <= \$733 ;
+    f0_valid <= \$732 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -4566,7 +4564,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f1_contract <= 1'h0;
   always @(posedge clk)
-    f1_valid <= \$734 ;
+    f1_valid <= \$733 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -4582,49 +4580,49 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$735 ;
+    f1_same_second_eq0 <= \$734 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$736 ;
+    f1_same_second_eq3 <= \$735 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$737 ;
+    f1_same_second_eq6 <= \$736 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$738 ;
+    f1_same_second_eq9 <= \$737 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$739 ;
+    f1_same_second_eq12 <= \$738 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$740 ;
+    f1_same_second_eq15 <= \$739 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$741 ;
+    f1_same_second_eq18 <= \$740 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$742 ;
+    f1_same_second_eq21 <= \$741 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$743 ;
+    f1_same_second_eq24 <= \$742 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$744 ;
+    f1_same_second_eq27 <= \$743 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$745 ;
+    f1_same_second_eq30 <= \$744 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$746 ;
+    f1_same_third_eq0 <= \$745 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$747 ;
+    f1_same_third_eq3 <= \$746 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$748 ;
+    f1_same_third_eq6 <= \$747 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$749 ;
+    f1_same_third_eq9 <= \$748 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$750 ;
+    f1_same_third_eq12 <= \$749 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$751 ;
+    f1_same_third_eq15 <= \$750 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$752 ;
+    f1_same_third_eq18 <= \$751 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$753 ;
+    f1_same_third_eq21 <= \$752 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$754 ;
+    f1_same_third_eq24 <= \$753 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$755 ;
+    f1_same_third_eq27 <= \$754 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$756 ;
+    f1_same_third_eq30 <= \$755 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
@@ -4632,7 +4630,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f1_event_slot <= \$115 [5:0];
   always @(posedge clk)
-    f2_valid <= \$757 ;
+    f2_valid <= \$756 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -4654,9 +4652,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f2_same_third <= \$175 ;
   always @(posedge clk)
-    f3_valid <= \$758 ;
+    f3_valid <= \$757 ;
   always @(posedge clk)
-    f3_go <= \$759 ;
+    f3_go <= \$758 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -4676,11 +4674,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$668 [8];
+    f3_hit_a2 <= \$659 [8];
   always @(posedge clk)
     f3_a2_tag_ok <= \$179 [4];
   always @(posedge clk)
-    f3_hit_a3 <= \$672 [8];
+    f3_hit_a3 <= \$663 [8];
   always @(posedge clk)
     f3_a3_tag_ok <= \$182 [4];
   always @(posedge clk)
@@ -4690,11 +4688,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_rel_f3 <= \$185 ;
   always @(posedge clk)
-    f3_quiet <= \$760 ;
+    f3_quiet <= \$759 ;
   always @(posedge clk)
-    f4_valid <= \$761 ;
+    f4_valid <= \$760 ;
   always @(posedge clk)
-    f4_go <= \$762 ;
+    f4_go <= \$761 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -4708,7 +4706,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$676 [8];
+    f4_hit_a1 <= \$667 [8];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
@@ -4720,11 +4718,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_rest_snap <= \$217 ;
   always @(posedge clk)
-    f4_by_a1 <= \$763 ;
+    f4_by_a1 <= \$762 ;
   always @(posedge clk)
-    f4_by_older <= \$764 ;
+    f4_by_older <= \$763 ;
   always @(posedge clk)
-    f4_by_mem <= \$765 ;
+    f4_by_mem <= \$764 ;
   always @(posedge clk)
     f4_mem_ok <= \$245 ;
   always @(posedge clk)
@@ -4734,35 +4732,35 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_live <= \$255 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$766 ;
+    f4_by_mem_live <= \$765 ;
   always @(posedge clk)
-    f4_prev_released <= \$767 ;
+    f4_prev_released <= \$766 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$272 [8];
+    f4_taken_a4 <= \$263 [8];
   always @(posedge clk)
-    f4_taken_a3 <= \$275 [8];
+    f4_taken_a3 <= \$266 [8];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    event_push <= \$768 ;
+    event_push <= \$767 ;
   always @(posedge clk)
-    event_queue_waddr <= \$769 ;
+    event_queue_waddr <= \$768 ;
   always @(posedge clk)
-    event_pushed <= \$770 ;
+    event_pushed <= \$769 ;
   always @(posedge clk)
-    event_popped <= \$771 ;
+    event_popped <= \$770 ;
   always @(posedge clk)
-    event_count <= \$772 ;
+    event_count <= \$771 ;
   always @(posedge clk)
-    event_at <= \$773 ;
+    event_at <= \$772 ;
   always @(posedge clk)
-    event_nonempty <= \$774 ;
+    event_nonempty <= \$773 ;
   always @(posedge clk)
-    f5_valid <= \$775 ;
+    f5_valid <= \$774 ;
   always @(posedge clk)
-    f5_ok <= \$776 ;
+    f5_ok <= \$775 ;
   always @(posedge clk)
-    f5_err <= \$signal$242 ;
+    f5_err <= \$signal$243 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -4776,41 +4774,41 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$325 ;
+    f5_wparity <= \$316 ;
   always @(posedge clk)
-    a3_flip <= \$329 [8];
+    a3_flip <= \$320 [8];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$330 ;
+    a3_released <= \$321 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$334 ;
+    a4_released <= \$325 ;
   always @(posedge clk)
-    a5_overwrite <= \$339 ;
+    a5_overwrite <= \$330 ;
   always @(posedge clk)
-    a6_valid <= \$777 ;
+    a6_valid <= \$776 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$778 ;
+    f6_valid <= \$777 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$779 ;
+    x3_valid <= \$778 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$780 ;
+    x4_valid <= \$779 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$781 ;
+    x5_valid <= \$780 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$782 ;
+    x6_valid <= \$781 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -4870,17 +4868,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$783 ;
+    busy_0 <= \$782 ;
   always @(posedge clk)
-    busy_6 <= \$784 ;
+    busy_6 <= \$783 ;
   always @(posedge clk)
-    busy_12 <= \$785 ;
+    busy_12 <= \$784 ;
   always @(posedge clk)
-    busy_18 <= \$786 ;
+    busy_18 <= \$785 ;
   always @(posedge clk)
-    busy_24 <= \$787 ;
+    busy_24 <= \$786 ;
   always @(posedge clk)
-    busy_30 <= \$788 ;
+    busy_30 <= \$787 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -4891,16 +4889,16 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_pool;
   assign \$11  = flush_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2316$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2315$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
-  assign \$17  = \$346 [5:0] - event_seen;
+  assign \$17  = \$337 [5:0] - event_seen;
   assign \$18  = ~ \$17 [7];
   assign \$19  = event_take_fresh & \$18 ;
-  assign \$20  = \$346 [5:0] + 1'h1;
-  assign \$21  = \$346 [5:0] + 1'h1;
-  assign \$22  = \$346 [5:0] != 6'h3f;
+  assign \$20  = \$337 [5:0] + 1'h1;
+  assign \$21  = \$337 [5:0] + 1'h1;
+  assign \$22  = \$337 [5:0] != 6'h3f;
   assign \$23  = event_head == 6'h3f;
   assign \$24  = event_head + 1'h1;
   assign \$25  = \$23  ? 7'h00 : \$24 ;
@@ -4912,7 +4910,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$32  = a1_bad_pool ? 4'h2 : \$31 ;
   assign \$33  = event_has_fresh | x1_select;
   assign \$34  = a1_in & \$33 ;
-  assign \$35  = a1_in ? \$346 [5:0] : 6'h00;
+  assign \$35  = a1_in ? \$337 [5:0] : 6'h00;
   assign \$36  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$37  = ~ a2_from_fresh;
   assign \$38  = a2_ok & \$37 ;
@@ -4932,7 +4930,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$54  = a2_ok & a2_from_fresh;
   assign \$55  = \$54  ? a2_in : 1'h0;
   assign \$56  = a2_ok & a2_from_fresh;
-  assign \$58  = a3_ok ? { \$375 , \$371 , \$367 , \$363 , \$359 , \$355  } : 6'h00;
+  assign \$58  = a3_ok ? { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  } : 6'h00;
   assign \$59  = a4_ok ? grant_addr : 32'd0;
   assign \$60  = a3_valid & a3_fwd_ok;
   assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
@@ -4963,7 +4961,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$87  = free_port_addr - 32'd2147745792;
   assign \$88  = ~ \$87 [32];
   assign \$90  = \$86  & \$89 ;
-  assign \$91  = free_src ? \port$2316$39 [0] : \$90 ;
+  assign \$91  = free_src ? \port$2315$39 [0] : \$90 ;
   assign \$92  = f0_addr[2:0] == f2_addr[2:0];
   assign \$93  = f0_addr[5:3] == f2_addr[5:3];
   assign \$94  = f0_addr[8:6] == f2_addr[8:6];
@@ -5051,12 +5049,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$180  = a5_tag ^ f2_tag;
   assign \$181  = ~ \$180 ;
   assign \$182  = \$181  + 1'h1;
-  assign \$183  = \$668 [8] ? a4_tag : a5_tag;
-  assign \$184  = \$668 [8] ? a4_snap : a5_snap;
+  assign \$183  = \$659 [8] ? a4_tag : a5_tag;
+  assign \$184  = \$659 [8] ? a4_snap : a5_snap;
   assign \$185  = f2_same_third & f5_ok;
-  assign \$186  = ~ \$668 [8];
+  assign \$186  = ~ \$659 [8];
   assign \$187  = \$signal$185  & \$186 ;
-  assign \$188  = ~ \$672 [8];
+  assign \$188  = ~ \$663 [8];
   assign \$189  = \$187  & \$188 ;
   assign \$190  = f2_same_third & f5_ok;
   assign \$191  = ~ \$190 ;
@@ -5075,6 +5073,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$206  = \$205  & event_grant_r0_b0[1];
   assign \$208  = \$207  & event_grant_r0_b0[2];
   assign \$210  = \$209  & event_grant_r0_b0[3];
+  assign \$212  = \$211  & event_grant_r0_b0[4];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ event_grant_r1_b0[2];
   assign \$auto$rtlil.cc:2739:Not$104  = ~ event_queue_r0_b0[8];
   assign \$auto$rtlil.cc:2739:Not$74  = ~ event_grant_r1_b0[1];
@@ -5093,463 +5092,473 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$auto$rtlil.cc:2739:Not$100  = ~ event_queue_r0_b0[8];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$708  = event_grant_wen;
+    \$707  = event_grant_wen;
     if (rst) begin
-      \$708  = 1'h0;
+      \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$709  = event_grant_w_addr;
+    \$708  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$709  = { \$375 , \$371 , \$367 , \$363 , \$359 , \$355  };
+      \$708  = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$710  = event_grant_w_data;
+    \$709  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$710  = event_grant_wdata;
+      \$709  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$711  = event_queue_wen;
+    \$710  = event_queue_wen;
     if (rst) begin
-      \$711  = 1'h0;
+      \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$712  = event_queue_w_addr;
+    \$711  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$712  = event_queue_waddr;
+      \$711  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$713  = event_queue_w_data;
+    \$712  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$713  = event_queue_wdata;
+      \$712  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$714  = alloc_valid;
+    \$713  = alloc_valid;
+    if (rst) begin
+      \$713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$714  = a0_valid;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$715  = a0_valid;
+    \$715  = \$9 ;
     if (rst) begin
       \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$716  = \$9 ;
+    \$716  = flush_valid;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$717  = flush_valid;
+    \$717  = \$12 ;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$718  = \$12 ;
+    \$718  = x0_valid;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$719  = x0_valid;
+    \$719  = x0_select;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$720  = x0_select;
+    \$720  = x1_valid;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$721  = x1_valid;
+    \$721  = a1_valid;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$722  = a1_valid;
+    \$722  = event_seen;
+    if (\$19 ) begin
+      \$722  = \$20 ;
+    end
     if (rst) begin
-      \$722  = 1'h0;
+      \$722  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$723  = event_seen;
-    if (\$19 ) begin
-      \$723  = \$20 ;
-    end
     if (rst) begin
       \$723  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$724  = event_seen;
+    \$724  = event_fresh;
+    if (event_take_fresh) begin
+      \$724  = \$21 ;
+    end else if (x1_select) begin
+      \$724  = 7'h00;
+    end
     if (rst) begin
       \$724  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$725  = event_fresh;
+    \$725  = event_has_fresh;
     if (event_take_fresh) begin
-      \$725  = \$21 ;
+      \$725  = \$22 ;
     end else if (x1_select) begin
-      \$725  = 7'h00;
+      \$725  = 1'h1;
     end
     if (rst) begin
-      \$725  = 7'h00;
+      \$725  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$726  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$726  = \$22 ;
-    end else if (x1_select) begin
-      \$726  = 1'h1;
-    end
-    if (rst) begin
-      \$726  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$727  = event_head;
+    \$726  = event_head;
     if (event_pop) begin
-      \$727  = \$25 [5:0];
+      \$726  = \$25 [5:0];
     end
     if (x1_select) begin
-      \$727  = event_queue_waddr;
+      \$726  = event_queue_waddr;
     end
     if (rst) begin
-      \$727  = 6'h00;
+      \$726  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$728  = 1'h0;
+    \$727  = 1'h0;
+    if (rst) begin
+      \$727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$728  = a2_valid;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$729  = a2_valid;
+    \$729  = a2_ring;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$730  = a2_ring;
+    \$730  = a3_valid;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$731  = a3_valid;
+    \$731  = a4_valid;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$732  = a4_valid;
+    \$732  = free_valid;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$733  = free_valid;
+    \$733  = f0_valid;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$734  = f0_valid;
+    \$734  = \$92 ;
     if (rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$735  = \$92 ;
+    \$735  = \$93 ;
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$736  = \$93 ;
+    \$736  = \$94 ;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$737  = \$94 ;
+    \$737  = \$95 ;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$738  = \$95 ;
+    \$738  = \$96 ;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$739  = \$96 ;
+    \$739  = \$97 ;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$740  = \$97 ;
+    \$740  = \$98 ;
     if (rst) begin
       \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$741  = \$98 ;
+    \$741  = \$99 ;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$742  = \$99 ;
+    \$742  = \$100 ;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$743  = \$100 ;
+    \$743  = \$101 ;
     if (rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$744  = \$101 ;
+    \$744  = \$102 ;
     if (rst) begin
       \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$745  = \$102 ;
+    \$745  = \$103 ;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$746  = \$103 ;
+    \$746  = \$104 ;
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$747  = \$104 ;
+    \$747  = \$105 ;
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$748  = \$105 ;
+    \$748  = \$106 ;
     if (rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$749  = \$106 ;
+    \$749  = \$107 ;
     if (rst) begin
       \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$750  = \$107 ;
+    \$750  = \$108 ;
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$751  = \$108 ;
+    \$751  = \$109 ;
     if (rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$752  = \$109 ;
+    \$752  = \$110 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$753  = \$110 ;
+    \$753  = \$111 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$754  = \$111 ;
+    \$754  = \$112 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$755  = \$112 ;
+    \$755  = \$113 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$756  = \$113 ;
+    \$756  = f1_valid;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$757  = f1_valid;
+    \$757  = f2_valid;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$758  = f2_valid;
+    \$758  = \$signal$185 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$759  = \$signal$185 ;
+    \$759  = \$192 ;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$760  = \$192 ;
+    \$760  = f3_valid;
     if (rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$761  = f3_valid;
+    \$761  = f3_go;
     if (rst) begin
       \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$762  = f3_go;
+    \$762  = \$222 ;
     if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$763  = \$222 ;
+    \$763  = \$232 ;
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$764  = \$232 ;
+    \$764  = \$237 ;
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$765  = \$237 ;
+    \$765  = \$256 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$766  = \$265 [0];
+    \$766  = \$260 ;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$767  = \$269 ;
+    \$767  = \$274 ;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$768  = \$283 ;
+    \$768  = event_queue_waddr;
+    if (\$282 ) begin
+      \$768  = \$285 [5:0];
+    end
     if (rst) begin
-      \$768  = 1'h0;
+      \$768  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$769  = event_queue_waddr;
-    if (\$291 ) begin
-      \$769  = \$294 [5:0];
+    \$769  = event_push;
+    if (x1_select) begin
+      \$769  = 1'h0;
     end
     if (rst) begin
-      \$769  = 6'h00;
+      \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$770  = event_push;
+    \$770  = event_pop;
     if (x1_select) begin
       \$770  = 1'h0;
     end
@@ -5559,172 +5568,162 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$771  = event_pop;
+    \$771  = \$289 [6:0];
     if (x1_select) begin
-      \$771  = 1'h0;
+      \$771  = 7'h00;
     end
     if (rst) begin
-      \$771  = 1'h0;
+      \$771  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$772  = \$298 [6:0];
+    \$772  = event_at;
+    if (\$292 ) begin
+      \$772 [0] = event_at[0];
+      \$772 [1] = event_at[1];
+      \$772 [2] = event_at[2];
+    end
+    if (\$298 ) begin
+      \$772 [0] = event_at[1];
+      \$772 [1] = event_at[2];
+      \$772 [2] = \$299 ;
+    end
+    if (\$305 ) begin
+      \$772 [0] = 1'h0;
+      \$772 [1] = event_at[0];
+      \$772 [2] = event_at[1];
+    end
+    if (\$311 ) begin
+      \$772 [0] = event_at[0];
+      \$772 [1] = event_at[1];
+      \$772 [2] = event_at[2];
+    end
     if (x1_select) begin
-      \$772  = 7'h00;
+      \$772  = 3'h1;
     end
     if (rst) begin
-      \$772  = 7'h00;
+      \$772  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$773  = event_at;
-    if (\$301 ) begin
-      \$773 [0] = event_at[0];
-      \$773 [1] = event_at[1];
-      \$773 [2] = event_at[2];
+    \$773  = event_nonempty;
+    if (\$292 ) begin
+      \$773  = \$295 ;
     end
-    if (\$307 ) begin
-      \$773 [0] = event_at[1];
-      \$773 [1] = event_at[2];
-      \$773 [2] = \$308 ;
+    if (\$298 ) begin
+      \$773  = \$302 ;
     end
-    if (\$314 ) begin
-      \$773 [0] = 1'h0;
-      \$773 [1] = event_at[0];
-      \$773 [2] = event_at[1];
+    if (\$305 ) begin
+      \$773  = \$308 ;
     end
-    if (\$320 ) begin
-      \$773 [0] = event_at[0];
-      \$773 [1] = event_at[1];
-      \$773 [2] = event_at[2];
+    if (\$311 ) begin
+      \$773  = \$314 ;
     end
     if (x1_select) begin
-      \$773  = 3'h1;
+      \$773  = 1'h0;
     end
     if (rst) begin
-      \$773  = 3'h1;
+      \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$774  = event_nonempty;
-    if (\$301 ) begin
-      \$774  = \$304 ;
-    end
-    if (\$307 ) begin
-      \$774  = \$311 ;
-    end
-    if (\$314 ) begin
-      \$774  = \$317 ;
-    end
-    if (\$320 ) begin
-      \$774  = \$323 ;
-    end
-    if (x1_select) begin
-      \$774  = 1'h0;
-    end
+    \$774  = f4_valid;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$775  = f4_valid;
+    \$775  = \release ;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$776  = \release ;
+    \$776  = a5_valid;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$777  = a5_valid;
+    \$777  = f5_valid;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$778  = f5_valid;
+    \$778  = x2_valid;
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$779  = x2_valid;
+    \$779  = x3_valid;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$780  = x3_valid;
+    \$780  = x4_valid;
     if (rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$781  = x4_valid;
+    \$781  = x5_valid;
     if (rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$782  = x5_valid;
+    \$782  = \$331 ;
     if (rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$783  = \$340 ;
+    \$783  = \$332 ;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$784  = \$341 ;
+    \$784  = \$333 ;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$785  = \$342 ;
+    \$785  = \$334 ;
     if (rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$786  = \$343 ;
+    \$786  = \$335 ;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$787  = \$344 ;
+    \$787  = \$336 ;
     if (rst) begin
       \$787  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$788  = \$345 ;
-    if (rst) begin
-      \$788  = 1'h0;
     end
   end
   always @* begin
@@ -5732,43 +5731,44 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$663 ;
+          grant_addr = \$654 ;
     endcase
   end
-  assign event_grant_waddr = { \$375 , \$371 , \$367 , \$363 , \$359 , \$355  };
-  assign flush_reg_select = \port$2316$39 [1];
-  assign event_fresh_slot = \$346 [5:0];
+  assign event_grant_waddr = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
+  assign flush_reg_select = \port$2315$39 [1];
+  assign event_fresh_slot = \$337 [5:0];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
-  assign \$signal  = { \$375 , \$371 , \$367 , \$363 , \$359 , \$355  };
-  assign next_next_tag = \$659 [3:0];
-  assign free_reg_hit = \port$2316$39 [0];
-  assign \$signal$196  = \$668 [8];
-  assign hit_a3 = \$672 [8];
-  assign \$signal$215  = \$676 [8];
+  assign \$signal  = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
+  assign next_next_tag = \$650 [3:0];
+  assign free_reg_hit = \port$2315$39 [0];
+  assign \$signal$196  = \$659 [8];
+  assign hit_a3 = \$663 [8];
+  assign \$signal$215  = \$667 [8];
+  assign f3_by_mem_base = \$675 [0];
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
   assign w__data = event_grant_w_data;
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$307  = \$346 [5:0];
-  assign \event_grant_addr$308  = \$346 [5:0];
+  assign \r__addr$308  = \$337 [5:0];
+  assign \event_grant_addr$309  = \$337 [5:0];
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$310  = event_grant_r1_b0;
-  assign \w__addr$311  = f4_slot;
+  assign \event_grant_data$311  = event_grant_r1_b0;
+  assign \w__addr$312  = f4_slot;
   assign event_parity_waddr = f4_slot;
-  assign event_parity_wen = \w__en$313 ;
-  assign event_parity_wdata = \w__data$315 ;
-  assign \r__addr$317  = f1_event_slot;
+  assign event_parity_wen = \w__en$314 ;
+  assign event_parity_wdata = \w__data$316 ;
+  assign \r__addr$318  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$319  = \$346 [5:0];
-  assign \event_parity_addr$320  = \$346 [5:0];
+  assign \r__addr$320  = \$337 [5:0];
+  assign \event_parity_addr$321  = \$337 [5:0];
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$322  = event_parity_r1_b0;
-  assign \w__addr$323  = event_queue_w_addr;
-  assign \w__en$324  = event_queue_w_en;
-  assign \w__data$325  = event_queue_w_data;
-  assign \r__addr$326  = event_head;
+  assign \event_parity_data$323  = event_parity_r1_b0;
+  assign \w__addr$324  = event_queue_w_addr;
+  assign \w__en$325  = event_queue_w_en;
+  assign \w__data$326  = event_queue_w_data;
+  assign \r__addr$327  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -5781,7 +5781,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[11:6];
-  assign \grant_addr$341  = a6_payload[43:12];
+  assign \grant_addr$342  = a6_payload[43:12];
   assign grant_tag = a6_payload[47:44];
   assign grant_user = a6_payload[57:48];
   assign grant_overwrite = a6_payload[58];
@@ -5811,13 +5811,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \event_queue_r0_b0.tag  = event_queue_r0_b0[10:7];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$310.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$310.tag  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$311.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$311.tag  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.tag  = event_queue_r0_b0[10:7];
-  assign event_queue_wdata[10:7] = \$703 ;
-  assign event_queue_wdata[6] = \$695 ;
+  assign event_queue_wdata[10:7] = \$702 ;
+  assign event_queue_wdata[6] = \$694 ;
   assign event_queue_wdata[5:0] = f4_slot;
   assign event_grant_wdata[4:1] = \$signal$104 ;
   assign event_grant_wdata[0] = fetched_snap;
@@ -5827,12 +5827,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$43  = \$41 [7];
   assign \$49  = \$47 [7];
   assign \$57  = \$56 ;
-  assign \$353  = a3_sel_head;
-  assign \$357  = a3_sel_head;
-  assign \$361  = a3_sel_head;
-  assign \$365  = a3_sel_head;
-  assign \$369  = a3_sel_head;
-  assign \$373  = a3_sel_head;
+  assign \$344  = a3_sel_head;
+  assign \$348  = a3_sel_head;
+  assign \$352  = a3_sel_head;
+  assign \$356  = a3_sel_head;
+  assign \$360  = a3_sel_head;
+  assign \$364  = a3_sel_head;
   assign \$64  = a3_sel_head;
   assign \$89  = \$87 [32];
   assign \$116  = 1'h0;
@@ -5848,98 +5848,98 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$239  = \$238 ;
   assign \$247  = \$246 ;
   assign \$249  = \$248 ;
-  assign \$306  = event_popped;
-  assign \$312  = event_pushed;
-  assign \$318  = event_pushed;
-  assign \$319  = event_popped;
-  assign \$332  = 1'h0;
-  assign \$377  = a3_sel_head;
-  assign \$381  = a3_sel_new;
-  assign \$382  = a3_sel_last;
-  assign \$383  = 1'h1;
-  assign \$384  = \$auto$rtlil.cc:2739:Not$74 ;
-  assign \$386  = event_grant_r1_b0[1];
-  assign \$402  = a3_sel_head;
-  assign \$403  = 1'h1;
-  assign \$404  = \$auto$rtlil.cc:2739:Not$76 ;
-  assign \$406  = event_queue_r0_b0[7];
-  assign \$422  = 1'h0;
-  assign \$423  = a3_sel_last;
-  assign \$424  = 1'h1;
-  assign \$425  = \$auto$rtlil.cc:2739:Not$78 ;
-  assign \$427  = event_grant_r1_b0[1];
-  assign \$442  = \$441 ;
-  assign \$443  = a3_sel_head;
-  assign \$444  = 1'h1;
-  assign \$445  = \$auto$rtlil.cc:2739:Not$80 ;
-  assign \$447  = event_queue_r0_b0[7];
-  assign \$463  = 1'h0;
-  assign \$464  = a3_sel_last;
-  assign \$465  = 1'h1;
-  assign \$466  = \$auto$rtlil.cc:2739:Not$82 ;
-  assign \$468  = event_grant_r1_b0[1];
-  assign \$483  = \$482 ;
-  assign \$484  = a3_sel_head;
-  assign \$485  = 1'h1;
-  assign \$486  = \$auto$rtlil.cc:2739:Not$84 ;
-  assign \$488  = event_queue_r0_b0[7];
-  assign \$504  = 1'h0;
-  assign \$505  = a3_sel_last;
-  assign \$506  = 1'h1;
-  assign \$507  = \$auto$rtlil.cc:2739:Not$86 ;
-  assign \$509  = event_grant_r1_b0[1];
-  assign \$524  = \$523 ;
-  assign \$525  = a3_sel_head;
-  assign \$526  = 1'h1;
-  assign \$527  = \$auto$rtlil.cc:2739:Not$88 ;
-  assign \$529  = event_queue_r0_b0[7];
-  assign \$550  = 1'h0;
-  assign \$551  = a3_sel_last;
-  assign \$552  = 1'h1;
-  assign \$553  = \$auto$rtlil.cc:2739:Not$90 ;
-  assign \$555  = event_grant_r1_b0[2];
-  assign \$563  = \$562 ;
-  assign \$564  = a3_sel_head;
-  assign \$565  = 1'h1;
-  assign \$566  = \$auto$rtlil.cc:2739:Not$92 ;
-  assign \$568  = event_queue_r0_b0[8];
-  assign \$577  = a3_sel_new;
-  assign \$578  = a3_sel_last;
-  assign \$579  = 1'h1;
-  assign \$580  = \$auto$rtlil.cc:2739:Not$94 ;
-  assign \$582  = event_grant_r1_b0[2];
-  assign \$591  = a3_sel_head;
-  assign \$592  = 1'h1;
-  assign \$593  = \$auto$rtlil.cc:2739:Not$96 ;
-  assign \$595  = event_queue_r0_b0[8];
-  assign \$604  = 1'h0;
-  assign \$605  = a3_sel_last;
-  assign \$606  = 1'h1;
-  assign \$607  = \$auto$rtlil.cc:2739:Not$98 ;
-  assign \$609  = event_grant_r1_b0[2];
-  assign \$617  = \$616 ;
-  assign \$618  = a3_sel_head;
-  assign \$619  = 1'h1;
-  assign \$620  = \$auto$rtlil.cc:2739:Not$100 ;
-  assign \$622  = event_queue_r0_b0[8];
-  assign \$631  = 1'h0;
-  assign \$632  = a3_sel_last;
-  assign \$633  = 1'h1;
-  assign \$634  = \$auto$rtlil.cc:2739:Not$102 ;
-  assign \$636  = event_grant_r1_b0[2];
-  assign \$644  = \$643 ;
-  assign \$645  = a3_sel_head;
-  assign \$646  = 1'h1;
-  assign \$647  = \$auto$rtlil.cc:2739:Not$104 ;
-  assign \$649  = event_queue_r0_b0[8];
-  assign \$662  = { 3'h0, a4_slot, 12'h000 };
-  assign \$663 [30:0] = { 10'h000, \$662  };
-  assign \$663 [31] = 1'h1;
+  assign \$297  = event_popped;
+  assign \$303  = event_pushed;
+  assign \$309  = event_pushed;
+  assign \$310  = event_popped;
+  assign \$323  = 1'h0;
+  assign \$368  = a3_sel_head;
+  assign \$372  = a3_sel_new;
+  assign \$373  = a3_sel_last;
+  assign \$374  = 1'h1;
+  assign \$375  = \$auto$rtlil.cc:2739:Not$74 ;
+  assign \$377  = event_grant_r1_b0[1];
+  assign \$393  = a3_sel_head;
+  assign \$394  = 1'h1;
+  assign \$395  = \$auto$rtlil.cc:2739:Not$76 ;
+  assign \$397  = event_queue_r0_b0[7];
+  assign \$413  = 1'h0;
+  assign \$414  = a3_sel_last;
+  assign \$415  = 1'h1;
+  assign \$416  = \$auto$rtlil.cc:2739:Not$78 ;
+  assign \$418  = event_grant_r1_b0[1];
+  assign \$433  = \$432 ;
+  assign \$434  = a3_sel_head;
+  assign \$435  = 1'h1;
+  assign \$436  = \$auto$rtlil.cc:2739:Not$80 ;
+  assign \$438  = event_queue_r0_b0[7];
+  assign \$454  = 1'h0;
+  assign \$455  = a3_sel_last;
+  assign \$456  = 1'h1;
+  assign \$457  = \$auto$rtlil.cc:2739:Not$82 ;
+  assign \$459  = event_grant_r1_b0[1];
+  assign \$474  = \$473 ;
+  assign \$475  = a3_sel_head;
+  assign \$476  = 1'h1;
+  assign \$477  = \$auto$rtlil.cc:2739:Not$84 ;
+  assign \$479  = event_queue_r0_b0[7];
+  assign \$495  = 1'h0;
+  assign \$496  = a3_sel_last;
+  assign \$497  = 1'h1;
+  assign \$498  = \$auto$rtlil.cc:2739:Not$86 ;
+  assign \$500  = event_grant_r1_b0[1];
+  assign \$515  = \$514 ;
+  assign \$516  = a3_sel_head;
+  assign \$517  = 1'h1;
+  assign \$518  = \$auto$rtlil.cc:2739:Not$88 ;
+  assign \$520  = event_queue_r0_b0[7];
+  assign \$541  = 1'h0;
+  assign \$542  = a3_sel_last;
+  assign \$543  = 1'h1;
+  assign \$544  = \$auto$rtlil.cc:2739:Not$90 ;
+  assign \$546  = event_grant_r1_b0[2];
+  assign \$554  = \$553 ;
+  assign \$555  = a3_sel_head;
+  assign \$556  = 1'h1;
+  assign \$557  = \$auto$rtlil.cc:2739:Not$92 ;
+  assign \$559  = event_queue_r0_b0[8];
+  assign \$568  = a3_sel_new;
+  assign \$569  = a3_sel_last;
+  assign \$570  = 1'h1;
+  assign \$571  = \$auto$rtlil.cc:2739:Not$94 ;
+  assign \$573  = event_grant_r1_b0[2];
+  assign \$582  = a3_sel_head;
+  assign \$583  = 1'h1;
+  assign \$584  = \$auto$rtlil.cc:2739:Not$96 ;
+  assign \$586  = event_queue_r0_b0[8];
+  assign \$595  = 1'h0;
+  assign \$596  = a3_sel_last;
+  assign \$597  = 1'h1;
+  assign \$598  = \$auto$rtlil.cc:2739:Not$98 ;
+  assign \$600  = event_grant_r1_b0[2];
+  assign \$608  = \$607 ;
+  assign \$609  = a3_sel_head;
+  assign \$610  = 1'h1;
+  assign \$611  = \$auto$rtlil.cc:2739:Not$100 ;
+  assign \$613  = event_queue_r0_b0[8];
+  assign \$622  = 1'h0;
+  assign \$623  = a3_sel_last;
+  assign \$624  = 1'h1;
+  assign \$625  = \$auto$rtlil.cc:2739:Not$102 ;
+  assign \$627  = event_grant_r1_b0[2];
+  assign \$635  = \$634 ;
+  assign \$636  = a3_sel_head;
+  assign \$637  = 1'h1;
+  assign \$638  = \$auto$rtlil.cc:2739:Not$104 ;
+  assign \$640  = event_queue_r0_b0[8];
+  assign \$653  = { 3'h0, a4_slot, 12'h000 };
+  assign \$654 [30:0] = { 10'h000, \$653  };
+  assign \$654 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$2124$0 , \port$2125$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
-, req_flush, \port$2316$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2623$0 , \port$2623$44 , rsp_freed_valid, \port$2626$0 , rsp_flushed_valid, \port$2638$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2666$0 , e1_exhausted, \port$2891$0 , req_alloc, req_alloc_pool
-, req_alloc_size, r2_valid, bus__w_ack, \port$3076$0 , clk);
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$2123$0 , \port$2124$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+, req_flush, \port$2315$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2622$0 , \port$2622$44 , rsp_freed_valid, \port$2625$0 , rsp_flushed_valid, \port$2637$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2665$0 , e1_exhausted, \port$2890$0 , req_alloc, req_alloc_pool
+, req_alloc_size, r2_valid, bus__w_ack, \port$3075$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$108  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -7004,7 +7004,6 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$39 ;
   reg [31:0] \$signal$48  = 32'd0;
-  reg [3:0] \$signal$53  = 4'h0;
   reg \$signal$54  = 1'h0;
   reg \$signal$55  = 1'h0;
   reg [4:0] \$signal$62  = 5'h00;
@@ -7129,6 +7128,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [17:0] event_lw_limit = 18'h00000;
   reg event_lw_short = 1'h0;
   wire [31:0] handle;
+  reg [3:0] head = 4'h0;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
@@ -7150,28 +7150,28 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
   wire popped;
+  output \port$2123$0 ;
+  wire \port$2123$0 ;
   output \port$2124$0 ;
   wire \port$2124$0 ;
-  output \port$2125$0 ;
-  wire \port$2125$0 ;
-  output [39:0] \port$2316$1 ;
-  wire [39:0] \port$2316$1 ;
-  input [11:0] \port$2623$0 ;
-  wire [11:0] \port$2623$0 ;
-  input [13:0] \port$2623$44 ;
-  wire [13:0] \port$2623$44 ;
-  input [16:0] \port$2626$0 ;
-  wire [16:0] \port$2626$0 ;
-  input [15:0] \port$2638$0 ;
-  wire [15:0] \port$2638$0 ;
-  input [36:0] \port$2666$0 ;
-  wire [36:0] \port$2666$0 ;
+  output [39:0] \port$2315$1 ;
+  wire [39:0] \port$2315$1 ;
+  input [11:0] \port$2622$0 ;
+  wire [11:0] \port$2622$0 ;
+  input [13:0] \port$2622$44 ;
+  wire [13:0] \port$2622$44 ;
+  input [16:0] \port$2625$0 ;
+  wire [16:0] \port$2625$0 ;
+  input [15:0] \port$2637$0 ;
+  wire [15:0] \port$2637$0 ;
+  input [36:0] \port$2665$0 ;
+  wire [36:0] \port$2665$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$2891$0 ;
-  wire [4:0] \port$2891$0 ;
+  output [4:0] \port$2890$0 ;
+  wire [4:0] \port$2890$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3076$0 ;
-  wire [4:0] \port$3076$0 ;
+  output [4:0] \port$3075$0 ;
+  wire [4:0] \port$3075$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7296,7 +7296,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_bank0[\$signal$53 [3:2]];
+    _0_ <= log_bank0[head[3:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
@@ -7306,7 +7306,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_bank1[\$signal$53 [3:2]];
+    _1_ <= log_bank1[head[3:2]];
   end
   assign \$signature__data$59  = _1_;
   reg [120:0] log_bank2 [3:0];
@@ -7316,7 +7316,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
-    _2_ <= log_bank2[\$signal$53 [3:2]];
+    _2_ <= log_bank2[head[3:2]];
   end
   assign \$signature__data$60  = _2_;
   reg [120:0] log_bank3 [3:0];
@@ -7326,53 +7326,53 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
-    _3_ <= log_bank3[\$signal$53 [3:2]];
+    _3_ <= log_bank3[head[3:2]];
   end
   assign \$signature__data$61  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$2626$0 [4:1];
+  assign \$2  = | \port$2625$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$2626$0 [16] ? { 7'h00, \port$2626$0 [15] } : 8'hff;
+  assign \$4  = \port$2625$0 [16] ? { 7'h00, \port$2625$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$2638$0 [4:1];
+  assign \$6  = | \port$2637$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2638$0 [14:5], 47'h000000000000, \port$2638$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2638$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2623$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2623$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2623$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2626$0 [14:5], \port$2666$0 [32:1], 4'h0, \port$2666$0 [36:33], \$4 , 1'h0, \port$2666$0 [0], 3'h1, \port$2626$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$2626$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2637$0 [14:5], 47'h000000000000, \port$2637$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2637$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2622$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2622$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2622$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2625$0 [14:5], \port$2665$0 [32:1], 4'h0, \port$2665$0 [36:33], \$4 , 1'h0, \port$2665$0 [0], 3'h1, \port$2625$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$2625$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$2638$0 [4:1];
+  assign \$14  = | \port$2637$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2638$0 [14:5], 47'h000000000000, \port$2638$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2638$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2623$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2623$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2623$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2637$0 [14:5], 47'h000000000000, \port$2637$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2637$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2622$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2622$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2622$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$2626$0 [4:1];
+  assign \$21  = | \port$2625$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$2638$0 [4:1];
+  assign \$23  = | \port$2637$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$2623$0 [0];
+  assign \$26  = ~ \port$2622$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$2623$0 [4:1] != 1'h1;
+  assign \$28  = \port$2622$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$2623$0 [4:1] == 1'h1;
+  assign \$31  = \port$2622$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$2623$0 [0];
-  assign \$34  = ! \port$2623$0 [5];
+  assign \$33  = rsp_grant_valid & \port$2622$0 [0];
+  assign \$34  = ! \port$2622$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$2626$0 [0];
-  assign \$37  = ! \port$2626$0 [15];
+  assign \$36  = rsp_freed_valid & \port$2625$0 [0];
+  assign \$37  = ! \port$2625$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$2638$0 [0];
-  assign \$40  = ! \port$2638$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$2637$0 [0];
+  assign \$40  = ! \port$2637$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$2623$0 [4:1] == 1'h1;
+  assign \$42  = \port$2622$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$2623$0 [5];
+  assign \$44  = ! \port$2622$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -7391,7 +7391,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$60  = err_dropped + n_dropped;
   assign \$61  = tail[1:0] + \$signal$39 ;
   assign \$62  = tail_next_row + 1'h1;
-  assign \$63  = \$signal$53  + 1'h1;
+  assign \$63  = head + 1'h1;
   assign \$64  = ~ space[4];
   assign \$65  = head_bank[0] ? \$signature__data$61  : \$signature__data$60 ;
   assign \$66  = head_bank[0] ? \$signature__data$59  : \$signature__data ;
@@ -8184,11 +8184,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$898  = \$signal$187  & \$signal$177 ;
   assign \$899  = ~ \$898 ;
   assign bus__w_err = \$897  & \$899 ;
-  assign \$900  = rsp_freed_valid & \port$2666$0 [0];
+  assign \$900  = rsp_freed_valid & \port$2665$0 [0];
   assign \$901  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$900  | \$901 ;
-  assign \$902  = rsp_freed_valid & \port$2666$0 [0];
-  assign \$903  = \$902  ? \port$2626$0 [0] : \port$2638$0 [0];
+  assign \$902  = rsp_freed_valid & \port$2665$0 [0];
+  assign \$903  = \$902  ? \port$2625$0 [0] : \port$2637$0 [0];
   assign bus__w_slow_err = ~ \$903 ;
   always @(posedge clk)
     cycle <= \$904 ;
@@ -8241,7 +8241,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge clk)
     tail_next_row <= \$928 ;
   always @(posedge clk)
-    \$signal$53  <= \$929 ;
+    head <= \$929 ;
   always @(posedge clk)
     \$signal$55  <= \$930 ;
   always @(posedge clk)
@@ -8559,7 +8559,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$909  = { \$20 [31:0], 22'h000000, \port$2623$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2623$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2623$0 [4:1] };
+    \$909  = { \$20 [31:0], 22'h000000, \port$2622$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2622$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2622$0 [4:1] };
     if (rst) begin
       \$909  = 121'h0000000000000000000000000000000;
     end
@@ -8819,7 +8819,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$929  = \$signal$53 ;
+    \$929  = head;
     if (popped) begin
       \$929  = \$63 [3:0];
     end
@@ -8836,7 +8836,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$931  = \$signal$53 [1:0];
+    \$931  = head[1:0];
     if (rst) begin
       \$931  = 2'h0;
     end
@@ -9488,43 +9488,43 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1012  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$2626$0 [4:1];
-  assign rsp_flushed_err = \port$2638$0 [4:1];
-  assign rsp_grant_err = \port$2623$0 [4:1];
-  assign rsp_grant_pool = \port$2623$0 [5];
-  assign rsp_grant_user = \port$2623$44 [13:4];
-  assign rsp_flushed_pool = \port$2638$0 [15];
-  assign rsp_flushed_user = \port$2638$0 [14:5];
-  assign rsp_freed_src = \port$2666$0 [0];
-  assign rsp_freed_in_pool = \port$2626$0 [16];
-  assign rsp_freed_pool = \port$2626$0 [15];
-  assign rsp_freed_tag = \port$2666$0 [36:33];
-  assign rsp_freed_addr = \port$2666$0 [32:1];
-  assign rsp_freed_user = \port$2626$0 [14:5];
-  assign rsp_grant_ok = \port$2623$0 [0];
-  assign rsp_freed_ok = \port$2626$0 [0];
-  assign rsp_flushed_ok = \port$2638$0 [0];
+  assign rsp_freed_err = \port$2625$0 [4:1];
+  assign rsp_flushed_err = \port$2637$0 [4:1];
+  assign rsp_grant_err = \port$2622$0 [4:1];
+  assign rsp_grant_pool = \port$2622$0 [5];
+  assign rsp_grant_user = \port$2622$44 [13:4];
+  assign rsp_flushed_pool = \port$2637$0 [15];
+  assign rsp_flushed_user = \port$2637$0 [14:5];
+  assign rsp_freed_src = \port$2665$0 [0];
+  assign rsp_freed_in_pool = \port$2625$0 [16];
+  assign rsp_freed_pool = \port$2625$0 [15];
+  assign rsp_freed_tag = \port$2665$0 [36:33];
+  assign rsp_freed_addr = \port$2665$0 [32:1];
+  assign rsp_freed_user = \port$2625$0 [14:5];
+  assign rsp_grant_ok = \port$2622$0 [0];
+  assign rsp_freed_ok = \port$2625$0 [0];
+  assign rsp_flushed_ok = \port$2637$0 [0];
   assign \$signal$64  = { low_water_hit, 1'h0, \$718 , e1_exhausted, \$717  };
   assign \$signal$99  = alloc_queue_w_data;
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
   assign log_bank0_k = \$698 [1:0];
-  assign \$signature__addr$194  = \$signal$53 [3:2];
+  assign \$signature__addr$194  = head[3:2];
   assign \$signature__en$195  = 1'h1;
   assign log_bank1_k = \$703 [1:0];
-  assign \$signature__addr$200  = \$signal$53 [3:2];
+  assign \$signature__addr$200  = head[3:2];
   assign \$signature__en$201  = 1'h1;
   assign log_bank2_k = \$708 [1:0];
-  assign \$signature__addr$206  = \$signal$53 [3:2];
+  assign \$signature__addr$206  = head[3:2];
   assign \$signature__en$207  = 1'h1;
   assign log_bank3_k = \$713 [1:0];
   assign \$signature__addr$209  = tail_row;
-  assign \$signature__addr$212  = \$signal$53 [3:2];
+  assign \$signature__addr$212  = head[3:2];
   assign \$signature__en$213  = 1'h1;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 [3:0], 13'h0000, \port$2623$0 [11:6] };
-  assign rsp_grant_slot = \port$2623$0 [11:6];
-  assign rsp_grant_tag = \port$2623$44 [3:0];
-  assign bus__r_slow_data = { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 [3:0], 13'h0000, \port$2623$0 [11:6] };
+  assign handle = { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 [3:0], 13'h0000, \port$2622$0 [11:6] };
+  assign rsp_grant_slot = \port$2622$0 [11:6];
+  assign rsp_grant_tag = \port$2622$44 [3:0];
+  assign bus__r_slow_data = { \port$2622$0 [0], \port$2622$0 [4:1], 4'h0, \port$2622$44 [3:0], 13'h0000, \port$2622$0 [11:6] };
   assign req_free_addr = \$896 [32:1];
   assign req_free_oor = \$896 [33];
   assign req_free_pool = \$896 [34];
@@ -9532,12 +9532,12 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$896 [39];
   assign req_flush_select = \$896 [40];
   assign req_flush_pool = \$896 [34];
-  assign \port$2124$0  = \$717 ;
-  assign \port$2125$0  = \$718 ;
-  assign \port$2316$1  = \$896 [40:1];
-  assign \port$2891$0  = \$signal$62 ;
+  assign \port$2123$0  = \$717 ;
+  assign \port$2124$0  = \$718 ;
+  assign \port$2315$1  = \$896 [40:1];
+  assign \port$2890$0  = \$signal$62 ;
   assign bus__w_ack = \$signal$176 ;
-  assign \port$3076$0  = \$signal$63 ;
+  assign \port$3075$0  = \$signal$63 ;
   assign \$74  = 1'h1;
   assign \$75  = event_ev_grant;
   assign \$76  = 1'h1;

@@ -11,6 +11,14 @@
 #define HWALLOC_GUARDED_TAG_BITS 4u
 #define HWALLOC_GUARDED_NUM_POOLS 2u
 #define HWALLOC_GUARDED_ERROR_LOG_DEPTH 32u
+#define HWALLOC_GUARDED_ADDR_WIDTH 32u
+
+/* The access guard (SPEC 8): a DMA master's address carries the buffer's tag
+   in its top bits, above ADDR_WIDTH; G cycles are added to AR and AW. */
+#define HWALLOC_GUARDED_GUARD_LATENCY 10u
+#define HWALLOC_GUARDED_GUARD_DATA_BYTES 8u
+#define HWALLOC_GUARDED_GUARD_ID_WIDTH 4u
+#define HWALLOC_GUARDED_DMA_ADDR(addr, tag) ((((uint64_t)(tag) & 0xFu) << 32) | (uint64_t)(addr))
 
 /* Register offsets from the AXI4-Lite base address. */
 #define HWALLOC_GUARDED_ID 0x000u  /* RO: identifies the core: 0x4857414C ("HWAL") */

@@ -322,9 +322,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
     .clk(aclk),
-    .\port$4299$0 (\$11 [4:0]),
-    .\port$4299$48 (\$11 [51:48]),
-    .\port$4299$7 (\$11 [15:7]),
+    .\port$4298$0 (\$11 [4:0]),
+    .\port$4298$48 (\$11 [51:48]),
+    .\port$4298$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -381,7 +381,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$3927$40 (\$19 [44:39]),
+    .\port$3926$40 (\$19 [44:39]),
     .rst(rst),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$163 )
@@ -410,17 +410,17 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3335$0 (\$15 ),
-    .\port$3336$0 (\$16 ),
-    .\port$3338$0 (\$17 ),
-    .\port$3927$1 (\$19 ),
-    .\port$4299$0 (\$11 [15:0]),
-    .\port$4299$48 (\$11 [60:48]),
-    .\port$4302$0 (\$12 ),
-    .\port$4314$0 (\$13 ),
-    .\port$4342$0 (\$14 ),
-    .\port$4590$0 (\$signal ),
-    .\port$4879$0 (\$signal$58 ),
+    .\port$3334$0 (\$15 ),
+    .\port$3335$0 (\$16 ),
+    .\port$3337$0 (\$17 ),
+    .\port$3926$1 (\$19 ),
+    .\port$4298$0 (\$11 [15:0]),
+    .\port$4298$48 (\$11 [60:48]),
+    .\port$4301$0 (\$12 ),
+    .\port$4313$0 (\$13 ),
+    .\port$4341$0 (\$14 ),
+    .\port$4589$0 (\$signal ),
+    .\port$4878$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -568,7 +568,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4299$0 , \port$4299$7 , \port$4299$48 , r_fast_push, w_fast_push, clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4298$0 , \port$4298$7 , \port$4298$48 , r_fast_push, w_fast_push, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$238  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1224,12 +1224,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire clk;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4299$0 ;
-  wire [4:0] \port$4299$0 ;
-  input [3:0] \port$4299$48 ;
-  wire [3:0] \port$4299$48 ;
-  input [8:0] \port$4299$7 ;
-  wire [8:0] \port$4299$7 ;
+  input [4:0] \port$4298$0 ;
+  wire [4:0] \port$4298$0 ;
+  input [3:0] \port$4298$48 ;
+  wire [3:0] \port$4298$48 ;
+  input [8:0] \port$4298$7 ;
+  wire [8:0] \port$4298$7 ;
   reg [32:0] r_fast_data0 = 33'h000000000;
   reg [32:0] r_fast_data1 = 33'h000000000;
   reg [32:0] r_fast_data2 = 33'h000000000;
@@ -1857,78 +1857,78 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$158  = r_fast_push & r_fast_full[8];
   assign \$159  = r_fast_full[9] | \$158 ;
   assign \$160  = r_fast_pop ? \$157  : \$159 ;
-  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
-  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
+  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign \$163  = r_slow_pop ? \$161  : \$162 ;
   assign \$164  = r_slow_push & r_slow_full[0];
   assign \$165  = r_slow_full[1] | \$164 ;
   assign \$167  = r_slow_full[0] | \$166 ;
   assign \$168  = r_slow_pop ? \$165  : \$167 ;
-  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
-  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
+  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign \$171  = r_slow_pop ? \$169  : \$170 ;
   assign \$172  = r_slow_push & r_slow_full[1];
   assign \$173  = r_slow_full[2] | \$172 ;
   assign \$174  = r_slow_push & r_slow_full[0];
   assign \$175  = r_slow_full[1] | \$174 ;
   assign \$176  = r_slow_pop ? \$173  : \$175 ;
-  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
-  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
+  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign \$179  = r_slow_pop ? \$177  : \$178 ;
   assign \$180  = r_slow_push & r_slow_full[2];
   assign \$181  = r_slow_full[3] | \$180 ;
   assign \$182  = r_slow_push & r_slow_full[1];
   assign \$183  = r_slow_full[2] | \$182 ;
   assign \$184  = r_slow_pop ? \$181  : \$183 ;
-  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
-  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
+  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign \$187  = r_slow_pop ? \$185  : \$186 ;
   assign \$188  = r_slow_push & r_slow_full[3];
   assign \$189  = r_slow_full[4] | \$188 ;
   assign \$190  = r_slow_push & r_slow_full[2];
   assign \$191  = r_slow_full[3] | \$190 ;
   assign \$192  = r_slow_pop ? \$189  : \$191 ;
-  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
-  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
+  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign \$195  = r_slow_pop ? \$193  : \$194 ;
   assign \$196  = r_slow_push & r_slow_full[4];
   assign \$197  = r_slow_full[5] | \$196 ;
   assign \$198  = r_slow_push & r_slow_full[3];
   assign \$199  = r_slow_full[4] | \$198 ;
   assign \$200  = r_slow_pop ? \$197  : \$199 ;
-  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
-  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
+  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign \$203  = r_slow_pop ? \$201  : \$202 ;
   assign \$204  = r_slow_push & r_slow_full[5];
   assign \$205  = r_slow_full[6] | \$204 ;
   assign \$206  = r_slow_push & r_slow_full[4];
   assign \$207  = r_slow_full[5] | \$206 ;
   assign \$208  = r_slow_pop ? \$205  : \$207 ;
-  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
-  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
+  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign \$211  = r_slow_pop ? \$209  : \$210 ;
   assign \$212  = r_slow_push & r_slow_full[6];
   assign \$213  = r_slow_full[7] | \$212 ;
   assign \$214  = r_slow_push & r_slow_full[5];
   assign \$215  = r_slow_full[6] | \$214 ;
   assign \$216  = r_slow_pop ? \$213  : \$215 ;
-  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
-  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
+  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign \$219  = r_slow_pop ? \$217  : \$218 ;
   assign \$220  = r_slow_push & r_slow_full[7];
   assign \$221  = r_slow_full[8] | \$220 ;
   assign \$222  = r_slow_push & r_slow_full[6];
   assign \$223  = r_slow_full[7] | \$222 ;
   assign \$224  = r_slow_pop ? \$221  : \$223 ;
-  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
-  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
+  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign \$227  = r_slow_pop ? \$225  : \$226 ;
   assign \$228  = r_slow_push & r_slow_full[8];
   assign \$229  = r_slow_full[9] | \$228 ;
   assign \$230  = r_slow_push & r_slow_full[7];
   assign \$231  = r_slow_full[8] | \$230 ;
   assign \$232  = r_slow_pop ? \$229  : \$231 ;
-  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign \$235  = r_slow_pop ? \$233  : \$234 ;
   assign \$236  = r_slow_push & r_slow_full[9];
   assign \$238  = r_slow_push & r_slow_full[8];
@@ -2630,7 +2630,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign r_slow_w_data = { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign \$signal$101  = r_kinds_push;
@@ -2640,7 +2640,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign bus__r_slow_data = { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
   assign \$signal$133  = w_kinds_pop;
@@ -2658,7 +2658,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$153  = { bus__r_err, bus__r_data };
   assign \$157  = \$156 ;
   assign \$166  = r_slow_push;
-  assign \$233  = { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$233  = { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
   assign \$237  = \$236 ;
   assign \$530  = w_addrs_full[0];
   assign \$246  = w_addrs_push;
@@ -2679,7 +2679,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$509  = \$508 ;
 endmodule
 
-module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3927$40 , a6_valid
+module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3926$40 , a6_valid
 , a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$239  = 0;
   wire [14:0] \$1 ;
@@ -2730,22 +2730,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1039 ;
   wire \$104 ;
   wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
+  wire [8:0] \$1041 ;
+  wire [3:0] \$1042 ;
   wire \$1043 ;
-  wire \$1044 ;
+  wire [4:0] \$1044 ;
   wire \$1045 ;
-  wire \$1046 ;
+  wire [4:0] \$1046 ;
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
   wire \$105 ;
-  wire [8:0] \$1050 ;
-  wire [3:0] \$1051 ;
+  wire \$1050 ;
+  wire \$1051 ;
   wire \$1052 ;
-  wire [4:0] \$1053 ;
+  wire \$1053 ;
   wire \$1054 ;
-  wire [4:0] \$1055 ;
+  wire \$1055 ;
   wire \$1056 ;
   wire \$1057 ;
   wire \$1058 ;
@@ -2807,7 +2807,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1108 ;
   wire \$1109 ;
   wire [3:0] \$111 ;
-  wire \$1110 ;
+  wire [8:0] \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
   wire \$1113 ;
@@ -2816,7 +2816,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1116 ;
   wire \$1117 ;
   wire \$1118 ;
-  wire [8:0] \$1119 ;
+  wire \$1119 ;
   wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
@@ -2877,7 +2877,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
-  wire \$1174 ;
+  wire [8:0] \$1174 ;
   wire \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
@@ -2887,7 +2887,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1180 ;
   wire \$1181 ;
   wire \$1182 ;
-  wire [8:0] \$1183 ;
+  wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
@@ -2948,7 +2948,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1235 ;
   wire \$1236 ;
   wire \$1237 ;
-  wire \$1238 ;
+  wire [8:0] \$1238 ;
   wire \$1239 ;
   wire \$124 ;
   wire \$1240 ;
@@ -2958,7 +2958,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1244 ;
   wire \$1245 ;
   wire \$1246 ;
-  wire [8:0] \$1247 ;
+  wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
   wire [2:0] \$125 ;
@@ -3020,9 +3020,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$130 ;
   wire \$1300 ;
   wire \$1301 ;
-  wire \$1302 ;
-  wire \$1303 ;
-  wire \$1304 ;
+  wire [8:0] \$1302 ;
+  wire [4:0] \$1303 ;
+  wire [4:0] \$1304 ;
   wire \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
@@ -3030,51 +3030,51 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1309 ;
   wire [11:0] \$131 ;
   wire \$1310 ;
-  wire [8:0] \$1311 ;
-  wire [4:0] \$1312 ;
-  wire [4:0] \$1313 ;
-  wire \$1314 ;
-  wire \$1315 ;
-  wire \$1316 ;
+  wire [21:0] \$1311 ;
+  wire [31:0] \$1312 ;
+  wire [23:0] \$1313 ;
+  wire [31:0] \$1314 ;
+  wire [18:0] \$1315 ;
+  wire [31:0] \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
-  wire \$1319 ;
+  wire [11:0] \$1319 ;
   wire \$132 ;
-  wire [21:0] \$1320 ;
-  wire [31:0] \$1321 ;
-  wire [23:0] \$1322 ;
-  wire [31:0] \$1323 ;
-  wire [18:0] \$1324 ;
-  wire [31:0] \$1325 ;
+  wire [11:0] \$1320 ;
+  wire [12:0] \$1321 ;
+  wire \$1322 ;
+  wire [11:0] \$1323 ;
+  wire [11:0] \$1324 ;
+  wire [12:0] \$1325 ;
   wire \$1326 ;
-  wire \$1327 ;
+  wire [11:0] \$1327 ;
   wire [11:0] \$1328 ;
-  wire [11:0] \$1329 ;
+  wire [12:0] \$1329 ;
   wire \$133 ;
-  wire [12:0] \$1330 ;
+  wire \$1330 ;
   wire \$1331 ;
-  wire [11:0] \$1332 ;
-  wire [11:0] \$1333 ;
-  wire [12:0] \$1334 ;
-  wire \$1335 ;
-  wire [11:0] \$1336 ;
-  wire [11:0] \$1337 ;
-  wire [12:0] \$1338 ;
+  wire [2:0] \$1332 ;
+  wire [2:0] \$1333 ;
+  wire [2:0] \$1334 ;
+  wire [2:0] \$1335 ;
+  wire [3:0] \$1336 ;
+  wire [3:0] \$1337 ;
+  wire \$1338 ;
   wire \$1339 ;
   wire [6:0] \$134 ;
   wire \$1340 ;
-  wire \$1341 ;
+  wire [2:0] \$1341 ;
   wire [2:0] \$1342 ;
-  wire [2:0] \$1343 ;
-  wire \$1344 ;
-  wire [2:0] \$1345 ;
+  wire \$1343 ;
+  wire [2:0] \$1344 ;
+  wire \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
-  wire \$1350 ;
-  wire [3:0] \$1351 ;
+  wire [3:0] \$1350 ;
+  wire \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
@@ -3092,8 +3092,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
-  wire \$1368 ;
-  wire [3:0] \$1369 ;
+  wire [3:0] \$1368 ;
+  wire \$1369 ;
   wire [2:0] \$137 ;
   wire \$1370 ;
   wire \$1371 ;
@@ -3125,58 +3125,58 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1395 ;
   wire \$1396 ;
   wire \$1397 ;
-  wire \$1398 ;
-  wire [3:0] \$1399 ;
+  wire [3:0] \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
   wire \$140 ;
   wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
   wire \$1403 ;
-  wire \$1404 ;
-  reg \$1405 ;
-  reg [6:0] \$1406 ;
-  reg [4:0] \$1407 ;
-  reg \$1408 ;
-  reg [6:0] \$1409 ;
+  reg \$1404 ;
+  reg [6:0] \$1405 ;
+  reg [4:0] \$1406 ;
+  reg \$1407 ;
+  reg [6:0] \$1408 ;
+  reg [11:0] \$1409 ;
   wire \$141 ;
-  reg [11:0] \$1410 ;
-  reg \$1411 ;
-  reg [8:0] \$1412 ;
-  reg [4:0] \$1413 ;
-  reg \$1414 ;
-  reg [3:0] \$1415 ;
-  reg [4:0] \$1416 ;
-  reg \$1417 ;
-  reg [3:0] \$1418 ;
-  reg [8:0] \$1419 ;
+  reg \$1410 ;
+  reg [8:0] \$1411 ;
+  reg [4:0] \$1412 ;
+  reg \$1413 ;
+  reg [3:0] \$1414 ;
+  reg [4:0] \$1415 ;
+  reg \$1416 ;
+  reg [3:0] \$1417 ;
+  reg [8:0] \$1418 ;
+  reg \$1419 ;
   wire [2:0] \$142 ;
   reg \$1420 ;
-  reg \$1421 ;
-  reg [2:0] \$1422 ;
-  reg \$1423 ;
-  reg [2:0] \$1424 ;
-  reg \$1425 ;
-  reg [2:0] \$1426 ;
+  reg [2:0] \$1421 ;
+  reg \$1422 ;
+  reg [2:0] \$1423 ;
+  reg \$1424 ;
+  reg [2:0] \$1425 ;
+  reg \$1426 ;
   reg \$1427 ;
-  reg \$1428 ;
+  reg [7:0] \$1428 ;
   reg [7:0] \$1429 ;
   wire \$143 ;
   reg [7:0] \$1430 ;
-  reg [7:0] \$1431 ;
-  reg \$1432 ;
-  reg [6:0] \$1433 ;
+  reg \$1431 ;
+  reg [6:0] \$1432 ;
+  reg [9:0] \$1433 ;
   reg [9:0] \$1434 ;
   reg [9:0] \$1435 ;
-  reg [9:0] \$1436 ;
+  reg \$1436 ;
   reg \$1437 ;
-  reg \$1438 ;
+  reg [4:0] \$1438 ;
   reg [4:0] \$1439 ;
   wire \$144 ;
   reg [4:0] \$1440 ;
-  reg [4:0] \$1441 ;
-  reg \$1442 ;
-  reg [3:0] \$1443 ;
+  reg \$1441 ;
+  reg [3:0] \$1442 ;
+  reg \$1443 ;
   reg \$1444 ;
   reg \$1445 ;
   reg \$1446 ;
@@ -3208,9 +3208,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$147 ;
   reg \$1470 ;
   reg \$1471 ;
-  reg \$1472 ;
+  wire [2:0] \$1472 ;
   wire [2:0] \$1473 ;
-  wire [2:0] \$1474 ;
+  reg \$1474 ;
   reg \$1475 ;
   reg \$1476 ;
   reg \$1477 ;
@@ -3219,24 +3219,24 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [11:0] \$148 ;
   reg \$1480 ;
   reg \$1481 ;
-  reg \$1482 ;
+  reg [2:0] \$1482 ;
   reg [2:0] \$1483 ;
-  reg [2:0] \$1484 ;
+  reg \$1484 ;
   reg \$1485 ;
-  reg \$1486 ;
-  reg [6:0] \$1487 ;
+  reg [6:0] \$1486 ;
+  reg \$1487 ;
   reg \$1488 ;
-  reg \$1489 ;
+  reg [7:0] \$1489 ;
   wire [11:0] \$149 ;
-  reg [7:0] \$1490 ;
-  reg [2:0] \$1491 ;
+  reg [2:0] \$1490 ;
+  reg \$1491 ;
   reg \$1492 ;
-  reg \$1493 ;
-  reg [3:0] \$1494 ;
+  reg [3:0] \$1493 ;
+  reg \$1494 ;
   reg \$1495 ;
-  reg \$1496 ;
-  reg [4:0] \$1497 ;
-  reg [2:0] \$1498 ;
+  reg [4:0] \$1496 ;
+  reg [2:0] \$1497 ;
+  reg \$1498 ;
   reg \$1499 ;
   wire \$15 ;
   wire [12:0] \$150 ;
@@ -3255,7 +3255,6 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg \$1511 ;
   reg \$1512 ;
   reg \$1513 ;
-  reg \$1514 ;
   wire [11:0] \$152 ;
   wire [11:0] \$153 ;
   wire [12:0] \$154 ;
@@ -3577,32 +3576,32 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [3:0] \$439 ;
   wire [7:0] \$44 ;
   wire [3:0] \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire [2:0] \$445 ;
-  wire [2:0] \$446 ;
-  wire [2:0] \$447 ;
-  wire [2:0] \$448 ;
-  wire [3:0] \$449 ;
+  wire [2:0] \$441 ;
+  wire [11:0] \$442 ;
+  wire [11:0] \$443 ;
+  wire [12:0] \$444 ;
+  wire \$445 ;
+  wire [11:0] \$446 ;
+  wire [11:0] \$447 ;
+  wire [12:0] \$448 ;
+  wire [11:0] \$449 ;
   wire [7:0] \$45 ;
-  wire [3:0] \$450 ;
-  wire [11:0] \$451 ;
-  wire [11:0] \$452 ;
-  wire [12:0] \$453 ;
-  wire \$454 ;
-  wire [11:0] \$455 ;
-  wire [11:0] \$456 ;
-  wire [12:0] \$457 ;
-  wire [11:0] \$458 ;
-  wire [11:0] \$459 ;
+  wire [11:0] \$450 ;
+  wire [12:0] \$451 ;
+  wire \$452 ;
+  wire [8:0] \$453 ;
+  wire [8:0] \$454 ;
+  wire [9:0] \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire [11:0] \$46 ;
-  wire [12:0] \$460 ;
+  wire \$460 ;
   wire \$461 ;
-  wire [8:0] \$462 ;
-  wire [8:0] \$463 ;
-  wire [9:0] \$464 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
   wire \$465 ;
   wire \$466 ;
   wire \$467 ;
@@ -3613,22 +3612,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
+  wire [7:0] \$474 ;
+  wire [7:0] \$475 ;
   wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire [7:0] \$477 ;
+  wire [7:0] \$478 ;
+  wire [9:0] \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
-  wire [7:0] \$483 ;
-  wire [7:0] \$484 ;
+  wire \$483 ;
+  wire \$484 ;
   wire \$485 ;
-  wire [7:0] \$486 ;
-  wire [7:0] \$487 ;
-  wire [9:0] \$488 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
   wire \$489 ;
   wire [9:0] \$49 ;
   wire \$490 ;
@@ -3667,22 +3666,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [10:0] \$52 ;
   wire \$520 ;
   wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
+  wire [4:0] \$522 ;
+  wire [4:0] \$523 ;
   wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
+  wire [4:0] \$525 ;
+  wire [4:0] \$526 ;
+  wire [6:0] \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire [10:0] \$53 ;
   wire \$530 ;
-  wire [4:0] \$531 ;
-  wire [4:0] \$532 ;
+  wire \$531 ;
+  wire \$532 ;
   wire \$533 ;
-  wire [4:0] \$534 ;
-  wire [4:0] \$535 ;
-  wire [6:0] \$536 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
@@ -3704,9 +3703,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
+  wire [11:0] \$556 ;
+  wire [11:0] \$557 ;
+  wire [12:0] \$558 ;
   wire \$559 ;
   wire \$56 ;
   wire \$560 ;
@@ -3714,9 +3713,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire [11:0] \$565 ;
-  wire [11:0] \$566 ;
-  wire [12:0] \$567 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
@@ -3729,26 +3728,26 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$576 ;
   wire \$577 ;
   wire \$578 ;
-  wire \$579 ;
+  wire [7:0] \$579 ;
   wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
   wire \$584 ;
-  wire \$585 ;
+  wire [9:0] \$585 ;
   wire \$586 ;
-  wire \$587 ;
-  wire [7:0] \$588 ;
+  wire [4:0] \$587 ;
+  wire \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
-  wire [9:0] \$594 ;
+  wire \$594 ;
   wire \$595 ;
-  wire [4:0] \$596 ;
+  wire \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
@@ -3801,7 +3800,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
-  wire \$643 ;
+  wire [5:0] \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
@@ -3811,7 +3810,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [6:0] \$65 ;
   wire \$650 ;
   wire \$651 ;
-  wire [5:0] \$652 ;
+  wire \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
@@ -3913,7 +3912,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$741 ;
   wire \$742 ;
   wire \$743 ;
-  wire \$744 ;
+  wire [8:0] \$744 ;
   wire \$745 ;
   wire \$746 ;
   wire \$747 ;
@@ -3923,7 +3922,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
-  wire [8:0] \$753 ;
+  wire \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
@@ -4023,7 +4022,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire \$843 ;
+  wire [8:0] \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
@@ -4033,7 +4032,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$85 ;
   wire \$850 ;
   wire \$851 ;
-  wire [8:0] \$852 ;
+  wire \$852 ;
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
@@ -4133,7 +4132,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$94 ;
   wire \$940 ;
   wire \$941 ;
-  wire \$942 ;
+  wire [8:0] \$942 ;
   wire \$943 ;
   wire \$944 ;
   wire \$945 ;
@@ -4143,7 +4142,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$949 ;
   wire \$95 ;
   wire \$950 ;
-  wire [8:0] \$951 ;
+  wire \$951 ;
   wire \$952 ;
   wire \$953 ;
   wire \$954 ;
@@ -4241,8 +4240,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$signal$242 ;
   wire \$signal$253 ;
   wire \$signal$272 ;
-  wire [3:0] \$signal$304 ;
-  wire \$signal$440 ;
+  wire [3:0] \$signal$305 ;
+  wire \$signal$441 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -4356,13 +4355,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [3:0] config_fresh_slot;
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
-  wire [3:0] \config_grant_addr$419 ;
+  wire [3:0] \config_grant_addr$420 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$421 ;
-  wire \config_grant_data$421.snap ;
-  wire [3:0] \config_grant_data$421.tag ;
+  wire [4:0] \config_grant_data$422 ;
+  wire \config_grant_data$422.snap ;
+  wire [3:0] \config_grant_data$422.tag ;
   wire \config_grant_data.snap ;
   wire [3:0] \config_grant_data.tag ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
@@ -4384,11 +4383,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg config_nonempty = 1'h0;
   (* init = 4'h0 *)
   wire [3:0] config_parity_addr;
-  wire [3:0] \config_parity_addr$431 ;
+  wire [3:0] \config_parity_addr$432 ;
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$433 ;
+  wire \config_parity_data$434 ;
   reg config_parity_r0_b0 = 1'h0;
   reg config_parity_r1_b0 = 1'h0;
   wire [3:0] config_parity_waddr;
@@ -4430,13 +4429,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [6:0] event_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
-  wire [6:0] \event_grant_addr$374 ;
+  wire [6:0] \event_grant_addr$375 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$376 ;
-  wire \event_grant_data$376.snap ;
-  wire [3:0] \event_grant_data$376.tag ;
+  wire [4:0] \event_grant_data$377 ;
+  wire \event_grant_data$377.snap ;
+  wire [3:0] \event_grant_data$377.tag ;
   wire \event_grant_data.snap ;
   wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4458,11 +4457,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg event_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
-  wire [6:0] \event_parity_addr$386 ;
+  wire [6:0] \event_parity_addr$387 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$388 ;
+  wire \event_parity_data$389 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   wire [6:0] event_parity_waddr;
@@ -4554,6 +4553,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg f3_a2_tag_ok = 1'h0;
   reg f3_a3_tag_ok = 1'h0;
   reg [31:0] f3_addr = 32'd0;
+  wire [2:0] f3_by_mem_base;
   reg [3:0] f3_err = 4'h0;
   reg f3_flushed = 1'h0;
   reg f3_go = 1'h0;
@@ -4672,7 +4672,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$452 ;
+  wire [31:0] \grant_addr$453 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4693,13 +4693,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [8:0] log_fresh_slot;
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
-  wire [8:0] \log_grant_addr$401 ;
+  wire [8:0] \log_grant_addr$402 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$402 ;
-  wire \log_grant_data$402.snap ;
-  wire [3:0] \log_grant_data$402.tag ;
+  wire [4:0] \log_grant_data$403 ;
+  wire \log_grant_data$403.snap ;
+  wire [3:0] \log_grant_data$403.tag ;
   wire \log_grant_data.snap ;
   wire [3:0] \log_grant_data.tag ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
@@ -4719,11 +4719,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg log_lapped = 1'h0;
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
-  wire [8:0] \log_parity_addr$411 ;
+  wire [8:0] \log_parity_addr$412 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$412 ;
+  wire \log_parity_data$413 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
@@ -4734,30 +4734,30 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_next_tag;
-  input [5:0] \port$3927$40 ;
-  wire [5:0] \port$3927$40 ;
+  input [5:0] \port$3926$40 ;
+  wire [5:0] \port$3926$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
-  wire [6:0] \r__addr$373 ;
+  wire [6:0] \r__addr$374 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$383 ;
-  wire [6:0] \r__addr$385 ;
+  wire [6:0] \r__addr$384 ;
+  wire [6:0] \r__addr$386 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$392 ;
+  wire [6:0] \r__addr$393 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$398 ;
-  wire [8:0] \r__addr$400 ;
+  wire [8:0] \r__addr$399 ;
+  wire [8:0] \r__addr$401 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$408 ;
-  wire [8:0] \r__addr$410 ;
+  wire [8:0] \r__addr$409 ;
+  wire [8:0] \r__addr$411 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$416 ;
-  wire [3:0] \r__addr$418 ;
+  wire [3:0] \r__addr$417 ;
+  wire [3:0] \r__addr$419 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$428 ;
-  wire [3:0] \r__addr$430 ;
+  wire [3:0] \r__addr$429 ;
+  wire [3:0] \r__addr$431 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$437 ;
+  wire [3:0] \r__addr$438 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4779,44 +4779,44 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
-  wire [6:0] \w__addr$377 ;
+  wire [6:0] \w__addr$378 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$389 ;
+  wire [6:0] \w__addr$390 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$395 ;
+  wire [8:0] \w__addr$396 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$403 ;
+  wire [8:0] \w__addr$404 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$413 ;
-  wire [3:0] \w__addr$422 ;
+  wire [3:0] \w__addr$414 ;
+  wire [3:0] \w__addr$423 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$434 ;
+  wire [3:0] \w__addr$435 ;
   (* init = 5'h00 *)
   wire [4:0] w__data;
-  wire \w__data$381 ;
+  wire \w__data$382 ;
   (* init = 12'h000 *)
-  wire [11:0] \w__data$391 ;
+  wire [11:0] \w__data$392 ;
   (* init = 5'h00 *)
-  wire [4:0] \w__data$397 ;
-  wire \w__data$406 ;
+  wire [4:0] \w__data$398 ;
+  wire \w__data$407 ;
   (* init = 5'h00 *)
-  wire [4:0] \w__data$415 ;
-  wire \w__data$426 ;
+  wire [4:0] \w__data$416 ;
+  wire \w__data$427 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$436 ;
+  wire [8:0] \w__data$437 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$379 ;
+  wire \w__en$380 ;
   (* init = 1'h0 *)
-  wire \w__en$390 ;
+  wire \w__en$391 ;
   (* init = 1'h0 *)
-  wire \w__en$396 ;
-  wire \w__en$405 ;
+  wire \w__en$397 ;
+  wire \w__en$406 ;
   (* init = 1'h0 *)
-  wire \w__en$414 ;
-  wire \w__en$424 ;
+  wire \w__en$415 ;
+  wire \w__en$425 ;
   (* init = 1'h0 *)
-  wire \w__en$435 ;
+  wire \w__en$436 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -4850,7 +4850,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge clk) begin
-    _0_ <= config_grant[\$596 [3:0]];
+    _0_ <= config_grant[\$587 [3:0]];
     _1_ <= config_grant[f1_config_slot];
   end
   assign \r__data$47  = _0_;
@@ -4858,13 +4858,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* no_rw_check = 32'd1 *)
   reg [0:0] config_parity [15:0];
   always @(posedge clk) begin
-    if (\w__en$424 )
-      config_parity[f4_slot[3:0]] <= \w__data$426 ;
+    if (\w__en$425 )
+      config_parity[f4_slot[3:0]] <= \w__data$427 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= config_parity[\$596 [3:0]];
+    _2_ <= config_parity[\$587 [3:0]];
     _3_ <= config_parity[f1_config_slot];
   end
   assign \r__data$51  = _2_;
@@ -4889,7 +4889,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _5_;
   reg [4:0] _6_;
   always @(posedge clk) begin
-    _5_ <= event_grant[\$588 [6:0]];
+    _5_ <= event_grant[\$579 [6:0]];
     _6_ <= event_grant[f1_event_slot];
   end
   assign \r__data$11  = _5_;
@@ -4897,13 +4897,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
   always @(posedge clk) begin
-    if (\w__en$379 )
-      event_parity[f4_slot[6:0]] <= \w__data$381 ;
+    if (\w__en$380 )
+      event_parity[f4_slot[6:0]] <= \w__data$382 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge clk) begin
-    _7_ <= event_parity[\$588 [6:0]];
+    _7_ <= event_parity[\$579 [6:0]];
     _8_ <= event_parity[f1_event_slot];
   end
   assign \r__data$15  = _7_;
@@ -4929,7 +4929,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _10_;
   reg [4:0] _11_;
   always @(posedge clk) begin
-    _10_ <= log_grant[\$594 [8:0]];
+    _10_ <= log_grant[\$585 [8:0]];
     _11_ <= log_grant[f1_log_slot];
   end
   assign \r__data$33  = _10_;
@@ -4939,12 +4939,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [0:0] log_parity [511:0];
   always @(posedge clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot] <= \w__data$406 ;
+      log_parity[f4_slot] <= \w__data$407 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge clk) begin
-    _12_ <= log_parity[\$594 [8:0]];
+    _12_ <= log_parity[\$585 [8:0]];
     _13_ <= log_parity[f1_log_slot];
   end
   assign \r__data$37  = _12_;
@@ -4973,28 +4973,28 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_pool;
   assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3927$40 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$3926$40 [3] : \$27 ;
   assign \$29  = flush_pool == 1'h1;
   assign \$30  = flush_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3927$40 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$3926$40 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
   assign \$35  = \$32  ? 4'h2 : \$34 ;
   assign \$36  = ! x1_err;
-  assign \$37  = \$588 [6:0] - event_seen;
+  assign \$37  = \$579 [6:0] - event_seen;
   assign \$38  = ~ \$37 [8];
   assign \$39  = event_take_fresh & \$38 ;
-  assign \$40  = \$588 [6:0] + 1'h1;
-  assign \$41  = \$588 [6:0] + 1'h1;
-  assign \$42  = \$588 [6:0] != 7'h7f;
+  assign \$40  = \$579 [6:0] + 1'h1;
+  assign \$41  = \$579 [6:0] + 1'h1;
+  assign \$42  = \$579 [6:0] != 7'h7f;
   assign \$43  = event_head == 7'h7f;
   assign \$44  = event_head + 1'h1;
   assign \$45  = \$43  ? 8'h00 : \$44 ;
-  assign \$46  = \$594 [8:0] - log_seen;
+  assign \$46  = \$585 [8:0] - log_seen;
   assign \$47  = ~ \$46 [10];
   assign \$48  = log_take_fresh & \$47 ;
-  assign \$49  = \$594 [8:0] + 1'h1;
+  assign \$49  = \$585 [8:0] + 1'h1;
   assign \$50  = ~ x1_select[1];
   assign \$51  = \$50  & log_at_last;
   assign \$52  = log_fresh + 1'h1;
@@ -5010,12 +5010,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$62  = ~ x1_select[1];
   assign \$63  = \$62  & log_at_last;
   assign \$64  = \$61  | \$63 ;
-  assign \$65  = \$596 [3:0] - config_seen;
+  assign \$65  = \$587 [3:0] - config_seen;
   assign \$66  = ~ \$65 [5];
   assign \$67  = config_take_fresh & \$66 ;
-  assign \$68  = \$596 [3:0] + 1'h1;
-  assign \$69  = \$596 [3:0] + 1'h1;
-  assign \$70  = \$596 [3:0] != 4'hf;
+  assign \$68  = \$587 [3:0] + 1'h1;
+  assign \$69  = \$587 [3:0] + 1'h1;
+  assign \$70  = \$587 [3:0] != 4'hf;
   assign \$71  = config_head == 4'hf;
   assign \$72  = config_head + 1'h1;
   assign \$73  = \$71  ? 5'h00 : \$72 ;
@@ -5043,10 +5043,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$103  = config_has_fresh | x1_select[2];
   assign \$104  = a1_in[2] & \$103 ;
   assign \$105  = \$102  | \$104 ;
-  assign \$106  = a1_in[0] ? \$588 [6:0] : 7'h00;
-  assign \$107  = a1_in[1] ? \$594 [8:0] : 9'h000;
+  assign \$106  = a1_in[0] ? \$579 [6:0] : 7'h00;
+  assign \$107  = a1_in[1] ? \$585 [8:0] : 9'h000;
   assign \$108  = { 2'h0, \$106  } | \$107 ;
-  assign \$109  = a1_in[2] ? \$596 [3:0] : 4'h0;
+  assign \$109  = a1_in[2] ? \$587 [3:0] : 4'h0;
   assign \$110  = \$108  | { 5'h00, \$109  };
   assign \$111  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$112  = ~ a2_from_fresh;
@@ -5075,7 +5075,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$141  = a2_ok & a2_from_fresh;
   assign \$142  = \$141  ? a2_in : 3'h0;
   assign \$143  = a2_ok & a2_from_fresh;
-  assign \$145  = a3_ok ? { \$643 , \$642 , \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  } : 9'h000;
+  assign \$145  = a3_ok ? { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  } : 9'h000;
   assign \$146  = a4_ok ? grant_addr : 32'd0;
   assign \$147  = a3_valid & a3_fwd_ok;
   assign \$148  = { \$147 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
@@ -5111,19 +5111,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$180  = free_port_addr - 32'd2147745792;
   assign \$181  = ~ \$180 [32];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$3927$40 [0] : \$183 ;
+  assign \$184  = free_src ? \port$3926$40 [0] : \$183 ;
   assign \$185  = free_port_addr - 32'd2148532224;
   assign \$186  = ~ \$185 [32];
   assign \$187  = free_port_addr - 32'd2148663296;
   assign \$188  = ~ \$187 [32];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$3927$40 [1] : \$190 ;
+  assign \$191  = free_src ? \port$3926$40 [1] : \$190 ;
   assign \$192  = free_port_addr - 32'd2149580800;
   assign \$193  = ~ \$192 [32];
   assign \$194  = free_port_addr - 32'd2149597184;
   assign \$195  = ~ \$194 [32];
   assign \$197  = \$193  & \$196 ;
-  assign \$198  = free_src ? \port$3927$40 [2] : \$197 ;
+  assign \$198  = free_src ? \port$3926$40 [2] : \$197 ;
   assign \$199  = f0_addr[2:0] == f2_addr[2:0];
   assign \$200  = f0_addr[5:3] == f2_addr[5:3];
   assign \$201  = f0_addr[8:6] == f2_addr[8:6];
@@ -5237,12 +5237,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$311  = a5_tag ^ f2_tag;
   assign \$312  = ~ \$311 ;
   assign \$313  = \$312  + 1'h1;
-  assign \$314  = \$1330 [12] ? a4_tag : a5_tag;
-  assign \$315  = \$1330 [12] ? a4_snap : a5_snap;
+  assign \$314  = \$1321 [12] ? a4_tag : a5_tag;
+  assign \$315  = \$1321 [12] ? a4_snap : a5_snap;
   assign \$316  = f2_same_third & f5_ok;
-  assign \$317  = ~ \$1330 [12];
+  assign \$317  = ~ \$1321 [12];
   assign \$318  = \$signal$242  & \$317 ;
-  assign \$319  = ~ \$1334 [12];
+  assign \$319  = ~ \$1325 [12];
   assign \$320  = \$318  & \$319 ;
   assign \$321  = f2_same_third & f5_ok;
   assign \$322  = ~ \$321 ;
@@ -5292,14 +5292,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$384  = \$383  & config_grant_r0_b0[0];
   assign \$385  = \$382  | \$384 ;
   assign \$386  = \$377  ? f3_older_snap : \$385 ;
-  assign \$387  = f3_go & \$1338 [12];
+  assign \$387  = f3_go & \$1329 [12];
   assign \$388  = a4_tag ^ f3_tag;
   assign \$389  = ~ \$388 ;
   assign \$390  = \$389  + 1'h1;
   assign \$391  = \$387  & \$390 [4];
   assign \$392  = ~ f3_never_granted;
   assign \$393  = f3_go & \$392 ;
-  assign \$394  = ~ \$1338 [12];
+  assign \$394  = ~ \$1329 [12];
   assign \$395  = \$393  & \$394 ;
   assign \$396  = ~ rel_f2;
   assign \$397  = \$396  & f3_hit_a3;
@@ -5309,7 +5309,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$401  = \$399  & \$400 ;
   assign \$402  = ~ rel_f2;
   assign \$403  = f3_quiet & \$402 ;
-  assign \$404  = ~ \$1338 [12];
+  assign \$404  = ~ \$1329 [12];
   assign \$405  = \$403  & \$404 ;
   assign \$406  = \$405  ? f3_in : 3'h0;
   assign \$407  = ~ f3_never_granted;
@@ -5343,786 +5343,785 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$438  = f3_flushed ? 3'h0 : 3'h7;
   assign \$439  = { 1'h0, \$437  } & { \$438 [2], \$438  };
   assign \$440  = { 1'h0, f3_in } & \$439 ;
-  assign \$441  = ~ rel_f2;
-  assign \$442  = f3_quiet & \$441 ;
-  assign \$443  = ~ \$1338 [12];
-  assign \$444  = \$442  & \$443 ;
-  assign \$445  = \$444  ? f3_in : 3'h0;
-  assign \$446  = x1_select | x0_select;
+  assign \$441  = \$1329 [12] ? 3'h0 : \$1337 [2:0];
+  assign \$442  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$443  = ~ \$442 ;
+  assign \$444  = \$443  + 1'h1;
+  assign \$445  = \release  & \$444 [12];
+  assign \$446  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$447  = ~ \$446 ;
-  assign \$448  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$449  = { 1'h0, \$447  } & { \$448 [2], \$448  };
-  assign \$450  = { 1'h0, \$445  } & \$449 ;
-  assign \$451  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$452  = ~ \$451 ;
-  assign \$453  = \$452  + 1'h1;
-  assign \$454  = \release  & \$453 [12];
-  assign \$455  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$456  = ~ \$455 ;
-  assign \$457  = \$456  + 1'h1;
-  assign \$458  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$459  = ~ \$458 ;
-  assign \$460  = \$459  + 1'h1;
-  assign \$461  = a1_select[1] & f3_in[1];
-  assign \$462  = f3_slot ^ log_fresh[8:0];
-  assign \$463  = ~ \$462 ;
-  assign \$464  = \$463  + 1'h1;
-  assign \$465  = \$461  & \$464 [9];
-  assign \$466  = ~ f4_prev_released;
-  assign \$467  = \$466  & f4_by_older;
-  assign \$468  = f4_by_a1 | \$467 ;
-  assign \$469  = f4_live[0] & \$468 ;
-  assign \$470  = ~ f4_prev_released;
-  assign \$471  = \$470  & f4_by_mem_live[0];
-  assign \$472  = \$471  & f4_mem_ok[0];
-  assign \$473  = \$469  | \$472 ;
-  assign \$474  = ~ f4_prev_released;
-  assign \$475  = \$474  & f4_by_older;
-  assign \$476  = f4_by_a1 | \$475 ;
-  assign \$477  = f4_live[0] & \$476 ;
-  assign \$478  = ~ f4_prev_released;
-  assign \$479  = \$478  & f4_by_mem_live[0];
-  assign \$480  = \$479  & f4_mem_ok[0];
-  assign \$481  = \$477  | \$480 ;
-  assign \$482  = event_queue_waddr == 7'h7f;
-  assign \$483  = event_queue_waddr + 1'h1;
-  assign \$484  = \$482  ? 8'h00 : \$483 ;
-  assign \$485  = event_pushed == event_popped;
-  assign \$486  = event_pushed ? 8'h01 : 8'hff;
-  assign \$487  = \$485  ? 8'h00 : \$486 ;
-  assign \$488  = $signed({ 1'h0, event_count }) + $signed(\$487 );
-  assign \$489  = ! event_pushed;
-  assign \$490  = ! event_popped;
-  assign \$491  = \$489  & \$490 ;
-  assign \$492  = event_pop ? event_at[1] : event_at[0];
-  assign \$493  = ~ \$492 ;
-  assign \$494  = event_push | \$493 ;
-  assign \$495  = ! event_pushed;
-  assign \$497  = \$495  & \$496 ;
-  assign \$498  = event_count == 2'h3;
-  assign \$499  = event_pop ? event_at[2] : event_at[1];
-  assign \$500  = ~ \$499 ;
-  assign \$501  = event_push | \$500 ;
-  assign \$503  = ! event_popped;
-  assign \$504  = \$502  & \$503 ;
-  assign \$505  = event_pop ? event_at[0] : 1'h0;
-  assign \$506  = ~ \$505 ;
-  assign \$507  = event_push | \$506 ;
-  assign \$510  = \$508  & \$509 ;
-  assign \$511  = event_pop ? event_at[1] : event_at[0];
-  assign \$512  = ~ \$511 ;
-  assign \$513  = event_push | \$512 ;
-  assign \$514  = ~ f4_prev_released;
-  assign \$515  = \$514  & f4_by_older;
-  assign \$516  = f4_by_a1 | \$515 ;
-  assign \$517  = f4_live[2] & \$516 ;
-  assign \$518  = ~ f4_prev_released;
-  assign \$519  = \$518  & f4_by_mem_live[2];
-  assign \$520  = \$519  & f4_mem_ok[2];
-  assign \$521  = \$517  | \$520 ;
-  assign \$522  = ~ f4_prev_released;
-  assign \$523  = \$522  & f4_by_older;
-  assign \$524  = f4_by_a1 | \$523 ;
-  assign \$525  = f4_live[2] & \$524 ;
-  assign \$526  = ~ f4_prev_released;
-  assign \$527  = \$526  & f4_by_mem_live[2];
-  assign \$528  = \$527  & f4_mem_ok[2];
-  assign \$529  = \$525  | \$528 ;
-  assign \$530  = config_queue_waddr == 4'hf;
-  assign \$531  = config_queue_waddr + 1'h1;
-  assign \$532  = \$530  ? 5'h00 : \$531 ;
-  assign \$533  = config_pushed == config_popped;
-  assign \$534  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$535  = \$533  ? 5'h00 : \$534 ;
-  assign \$536  = $signed({ 1'h0, config_count }) + $signed(\$535 );
-  assign \$537  = ! config_pushed;
-  assign \$538  = ! config_popped;
-  assign \$539  = \$537  & \$538 ;
-  assign \$540  = config_pop ? config_at[1] : config_at[0];
-  assign \$541  = ~ \$540 ;
-  assign \$542  = config_push | \$541 ;
-  assign \$543  = ! config_pushed;
-  assign \$545  = \$543  & \$544 ;
-  assign \$546  = config_count == 2'h3;
-  assign \$547  = config_pop ? config_at[2] : config_at[1];
-  assign \$548  = ~ \$547 ;
-  assign \$549  = config_push | \$548 ;
-  assign \$551  = ! config_popped;
-  assign \$552  = \$550  & \$551 ;
-  assign \$553  = config_pop ? config_at[0] : 1'h0;
+  assign \$448  = \$447  + 1'h1;
+  assign \$449  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$450  = ~ \$449 ;
+  assign \$451  = \$450  + 1'h1;
+  assign \$452  = a1_select[1] & f3_in[1];
+  assign \$453  = f3_slot ^ log_fresh[8:0];
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
+  assign \$456  = \$452  & \$455 [9];
+  assign \$457  = ~ f4_prev_released;
+  assign \$458  = \$457  & f4_by_older;
+  assign \$459  = f4_by_a1 | \$458 ;
+  assign \$460  = f4_live[0] & \$459 ;
+  assign \$461  = ~ f4_prev_released;
+  assign \$462  = \$461  & f4_by_mem_live[0];
+  assign \$463  = \$462  & f4_mem_ok[0];
+  assign \$464  = \$460  | \$463 ;
+  assign \$465  = ~ f4_prev_released;
+  assign \$466  = \$465  & f4_by_older;
+  assign \$467  = f4_by_a1 | \$466 ;
+  assign \$468  = f4_live[0] & \$467 ;
+  assign \$469  = ~ f4_prev_released;
+  assign \$470  = \$469  & f4_by_mem_live[0];
+  assign \$471  = \$470  & f4_mem_ok[0];
+  assign \$472  = \$468  | \$471 ;
+  assign \$473  = event_queue_waddr == 7'h7f;
+  assign \$474  = event_queue_waddr + 1'h1;
+  assign \$475  = \$473  ? 8'h00 : \$474 ;
+  assign \$476  = event_pushed == event_popped;
+  assign \$477  = event_pushed ? 8'h01 : 8'hff;
+  assign \$478  = \$476  ? 8'h00 : \$477 ;
+  assign \$479  = $signed({ 1'h0, event_count }) + $signed(\$478 );
+  assign \$480  = ! event_pushed;
+  assign \$481  = ! event_popped;
+  assign \$482  = \$480  & \$481 ;
+  assign \$483  = event_pop ? event_at[1] : event_at[0];
+  assign \$484  = ~ \$483 ;
+  assign \$485  = event_push | \$484 ;
+  assign \$486  = ! event_pushed;
+  assign \$488  = \$486  & \$487 ;
+  assign \$489  = event_count == 2'h3;
+  assign \$490  = event_pop ? event_at[2] : event_at[1];
+  assign \$491  = ~ \$490 ;
+  assign \$492  = event_push | \$491 ;
+  assign \$494  = ! event_popped;
+  assign \$495  = \$493  & \$494 ;
+  assign \$496  = event_pop ? event_at[0] : 1'h0;
+  assign \$497  = ~ \$496 ;
+  assign \$498  = event_push | \$497 ;
+  assign \$501  = \$499  & \$500 ;
+  assign \$502  = event_pop ? event_at[1] : event_at[0];
+  assign \$503  = ~ \$502 ;
+  assign \$504  = event_push | \$503 ;
+  assign \$505  = ~ f4_prev_released;
+  assign \$506  = \$505  & f4_by_older;
+  assign \$507  = f4_by_a1 | \$506 ;
+  assign \$508  = f4_live[2] & \$507 ;
+  assign \$509  = ~ f4_prev_released;
+  assign \$510  = \$509  & f4_by_mem_live[2];
+  assign \$511  = \$510  & f4_mem_ok[2];
+  assign \$512  = \$508  | \$511 ;
+  assign \$513  = ~ f4_prev_released;
+  assign \$514  = \$513  & f4_by_older;
+  assign \$515  = f4_by_a1 | \$514 ;
+  assign \$516  = f4_live[2] & \$515 ;
+  assign \$517  = ~ f4_prev_released;
+  assign \$518  = \$517  & f4_by_mem_live[2];
+  assign \$519  = \$518  & f4_mem_ok[2];
+  assign \$520  = \$516  | \$519 ;
+  assign \$521  = config_queue_waddr == 4'hf;
+  assign \$522  = config_queue_waddr + 1'h1;
+  assign \$523  = \$521  ? 5'h00 : \$522 ;
+  assign \$524  = config_pushed == config_popped;
+  assign \$525  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$526  = \$524  ? 5'h00 : \$525 ;
+  assign \$527  = $signed({ 1'h0, config_count }) + $signed(\$526 );
+  assign \$528  = ! config_pushed;
+  assign \$529  = ! config_popped;
+  assign \$530  = \$528  & \$529 ;
+  assign \$531  = config_pop ? config_at[1] : config_at[0];
+  assign \$532  = ~ \$531 ;
+  assign \$533  = config_push | \$532 ;
+  assign \$534  = ! config_pushed;
+  assign \$536  = \$534  & \$535 ;
+  assign \$537  = config_count == 2'h3;
+  assign \$538  = config_pop ? config_at[2] : config_at[1];
+  assign \$539  = ~ \$538 ;
+  assign \$540  = config_push | \$539 ;
+  assign \$542  = ! config_popped;
+  assign \$543  = \$541  & \$542 ;
+  assign \$544  = config_pop ? config_at[0] : 1'h0;
+  assign \$545  = ~ \$544 ;
+  assign \$546  = config_push | \$545 ;
+  assign \$549  = \$547  & \$548 ;
+  assign \$550  = config_pop ? config_at[1] : config_at[0];
+  assign \$551  = ~ \$550 ;
+  assign \$552  = config_push | \$551 ;
+  assign \$553  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$554  = ~ \$553 ;
-  assign \$555  = config_push | \$554 ;
-  assign \$558  = \$556  & \$557 ;
-  assign \$559  = config_pop ? config_at[1] : config_at[0];
-  assign \$560  = ~ \$559 ;
-  assign \$561  = config_push | \$560 ;
-  assign \$562  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$563  = ~ \$562 ;
-  assign \$564  = f5_wrote & a2_ring;
-  assign \$565  = { \$564 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$566  = ~ \$565 ;
-  assign \$567  = \$566  + 1'h1;
-  assign \$568  = \release  & f4_taken_a2;
-  assign \$569  = a3_ring & a3_lapped;
-  assign \$570  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$571  = \$570  == log_grant_r1_b0[0];
-  assign \$572  = a3_sel_fresh[1] & \$571 ;
-  assign \$573  = \$569  & \$572 ;
-  assign \$574  = \release  & f4_taken_a3;
-  assign \$575  = a3_released | \$574 ;
-  assign \$576  = ~ a4_released;
-  assign \$577  = a4_prev_held & \$576 ;
-  assign \$578  = \release  & f4_taken_a4;
-  assign \$579  = ~ \$578 ;
-  assign \$580  = \$577  & \$579 ;
-  assign \$581  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
-  assign \$582  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$583  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$584  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$585  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
-  assign \$586  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$588  = x1_select[0] ? 8'h00 : event_fresh;
-  assign \$589  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$589 ;
-  assign \$590  = ~ x1_select[0];
-  assign \$591  = a1_select[0] & \$590 ;
-  assign \$592  = ~ event_has_fresh;
-  assign \$593  = \$591  & \$592 ;
-  assign event_pop = \$593  & event_nonempty;
-  assign \$594  = x1_select[1] ? 10'h000 : log_fresh;
-  assign \$596  = x1_select[2] ? 5'h00 : config_fresh;
-  assign \$597  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$597 ;
-  assign \$598  = ~ x1_select[2];
-  assign \$599  = a1_select[2] & \$598 ;
-  assign \$600  = ~ config_has_fresh;
-  assign \$601  = \$599  & \$600 ;
-  assign config_pop = \$601  & config_nonempty;
-  assign \$602  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$604  = \$603  & event_queue_r0_b0[0];
-  assign \$605  = \$602  | \$604 ;
-  assign \$607  = \$606  & config_queue_r0_b0[0];
-  assign \$608  = \$605  | \$607 ;
-  assign \$609  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$611  = \$610  & event_queue_r0_b0[1];
-  assign \$612  = \$609  | \$611 ;
-  assign \$614  = \$613  & config_queue_r0_b0[1];
-  assign \$615  = \$612  | \$614 ;
-  assign \$616  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$618  = \$617  & event_queue_r0_b0[2];
-  assign \$619  = \$616  | \$618 ;
-  assign \$621  = \$620  & config_queue_r0_b0[2];
-  assign \$622  = \$619  | \$621 ;
-  assign \$623  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$625  = \$624  & event_queue_r0_b0[3];
-  assign \$626  = \$623  | \$625 ;
-  assign \$628  = \$627  & config_queue_r0_b0[3];
-  assign \$629  = \$626  | \$628 ;
-  assign \$630  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$632  = \$631  & event_queue_r0_b0[4];
-  assign \$633  = \$630  | \$632 ;
-  assign \$634  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$636  = \$635  & event_queue_r0_b0[5];
-  assign \$637  = \$634  | \$636 ;
-  assign \$638  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$640  = \$639  & event_queue_r0_b0[6];
-  assign \$641  = \$638  | \$640 ;
-  assign \$642  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$643  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$644  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$645  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$646  = a3_sel_fresh[1] & \$645 ;
-  assign \$647  = a3_sel_fresh[2] & config_parity_r1_b0;
-  assign \$649  = \$648  & event_queue_r0_b0[7];
-  assign \$651  = \$650  & config_queue_r0_b0[4];
-  assign \$652  = { \$651 , \$649 , \$647 , \$646 , \$644  } + 5'h1f;
-  assign \$653  = a3_fwd_ok & a3_hit_a1;
-  assign \$654  = a3_fwd_ok & a3_older_hit;
-  assign \$661  = ~ event_grant_r1_b0[1];
-  assign \$663  = event_grant_r1_b0[2] ^ \$662 ;
-  assign \$664  = ~ event_grant_r1_b0[1];
-  assign \$665  = ~ event_grant_r1_b0[2];
-  assign \$666  = \$664  | \$665 ;
-  assign \$667  = ~ \$666 ;
-  assign \$668  = event_grant_r1_b0[3] ^ \$667 ;
-  assign \$669  = ~ event_grant_r1_b0[1];
-  assign \$670  = ~ event_grant_r1_b0[2];
-  assign \$671  = \$669  | \$670 ;
-  assign \$672  = ~ event_grant_r1_b0[3];
-  assign \$673  = \$671  | \$672 ;
-  assign \$674  = ~ \$673 ;
-  assign \$675  = event_grant_r1_b0[4] ^ \$674 ;
-  assign \$676  = \$658  & \$660 ;
-  assign \$680  = ~ log_grant_r1_b0[1];
-  assign \$682  = log_grant_r1_b0[2] ^ \$681 ;
-  assign \$683  = ~ log_grant_r1_b0[1];
-  assign \$684  = ~ log_grant_r1_b0[2];
-  assign \$685  = \$683  | \$684 ;
-  assign \$686  = ~ \$685 ;
-  assign \$687  = log_grant_r1_b0[3] ^ \$686 ;
-  assign \$688  = ~ log_grant_r1_b0[1];
-  assign \$689  = ~ log_grant_r1_b0[2];
-  assign \$690  = \$688  | \$689 ;
-  assign \$691  = ~ log_grant_r1_b0[3];
-  assign \$692  = \$690  | \$691 ;
-  assign \$693  = ~ \$692 ;
-  assign \$694  = log_grant_r1_b0[4] ^ \$693 ;
-  assign \$695  = \$677  & \$679 ;
-  assign \$699  = ~ config_grant_r1_b0[1];
-  assign \$701  = config_grant_r1_b0[2] ^ \$700 ;
-  assign \$702  = ~ config_grant_r1_b0[1];
-  assign \$703  = ~ config_grant_r1_b0[2];
-  assign \$704  = \$702  | \$703 ;
-  assign \$705  = ~ \$704 ;
-  assign \$706  = config_grant_r1_b0[3] ^ \$705 ;
-  assign \$707  = ~ config_grant_r1_b0[1];
-  assign \$708  = ~ config_grant_r1_b0[2];
-  assign \$709  = \$707  | \$708 ;
-  assign \$710  = ~ config_grant_r1_b0[3];
-  assign \$711  = \$709  | \$710 ;
-  assign \$712  = ~ \$711 ;
-  assign \$713  = config_grant_r1_b0[4] ^ \$712 ;
-  assign \$714  = \$696  & \$698 ;
-  assign \$718  = ~ event_queue_r0_b0[8];
-  assign \$720  = event_queue_r0_b0[9] ^ \$719 ;
-  assign \$721  = ~ event_queue_r0_b0[8];
-  assign \$722  = ~ event_queue_r0_b0[9];
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = ~ \$723 ;
-  assign \$725  = event_queue_r0_b0[10] ^ \$724 ;
-  assign \$726  = ~ event_queue_r0_b0[8];
-  assign \$727  = ~ event_queue_r0_b0[9];
-  assign \$728  = \$726  | \$727 ;
-  assign \$729  = ~ event_queue_r0_b0[10];
-  assign \$730  = \$728  | \$729 ;
-  assign \$731  = ~ \$730 ;
-  assign \$732  = event_queue_r0_b0[11] ^ \$731 ;
-  assign \$733  = \$715  & \$717 ;
-  assign \$737  = ~ config_queue_r0_b0[5];
-  assign \$739  = config_queue_r0_b0[6] ^ \$738 ;
-  assign \$740  = ~ config_queue_r0_b0[5];
-  assign \$741  = ~ config_queue_r0_b0[6];
-  assign \$742  = \$740  | \$741 ;
-  assign \$743  = ~ \$742 ;
-  assign \$744  = config_queue_r0_b0[7] ^ \$743 ;
-  assign \$745  = ~ config_queue_r0_b0[5];
-  assign \$746  = ~ config_queue_r0_b0[6];
-  assign \$747  = \$745  | \$746 ;
-  assign \$748  = ~ config_queue_r0_b0[7];
-  assign \$749  = \$747  | \$748 ;
-  assign \$750  = ~ \$749 ;
-  assign \$751  = config_queue_r0_b0[8] ^ \$750 ;
-  assign \$752  = \$734  & \$736 ;
-  assign \$753  = { \$752 , \$733 , \$714 , \$695 , \$676 , \$657 , \$656 , \$655  } + 8'hff;
-  assign \$760  = ~ event_grant_r1_b0[1];
-  assign \$762  = event_grant_r1_b0[2] ^ \$761 ;
-  assign \$763  = ~ event_grant_r1_b0[1];
-  assign \$764  = ~ event_grant_r1_b0[2];
-  assign \$765  = \$763  | \$764 ;
-  assign \$766  = ~ \$765 ;
-  assign \$767  = event_grant_r1_b0[3] ^ \$766 ;
-  assign \$768  = ~ event_grant_r1_b0[1];
-  assign \$769  = ~ event_grant_r1_b0[2];
-  assign \$770  = \$768  | \$769 ;
-  assign \$771  = ~ event_grant_r1_b0[3];
-  assign \$772  = \$770  | \$771 ;
-  assign \$773  = ~ \$772 ;
-  assign \$774  = event_grant_r1_b0[4] ^ \$773 ;
-  assign \$775  = \$757  & \$762 ;
-  assign \$779  = ~ log_grant_r1_b0[1];
-  assign \$781  = log_grant_r1_b0[2] ^ \$780 ;
-  assign \$782  = ~ log_grant_r1_b0[1];
-  assign \$783  = ~ log_grant_r1_b0[2];
-  assign \$784  = \$782  | \$783 ;
-  assign \$785  = ~ \$784 ;
-  assign \$786  = log_grant_r1_b0[3] ^ \$785 ;
-  assign \$787  = ~ log_grant_r1_b0[1];
-  assign \$788  = ~ log_grant_r1_b0[2];
-  assign \$789  = \$787  | \$788 ;
-  assign \$790  = ~ log_grant_r1_b0[3];
-  assign \$791  = \$789  | \$790 ;
-  assign \$792  = ~ \$791 ;
-  assign \$793  = log_grant_r1_b0[4] ^ \$792 ;
-  assign \$794  = \$776  & \$781 ;
-  assign \$798  = ~ config_grant_r1_b0[1];
-  assign \$800  = config_grant_r1_b0[2] ^ \$799 ;
-  assign \$801  = ~ config_grant_r1_b0[1];
-  assign \$802  = ~ config_grant_r1_b0[2];
-  assign \$803  = \$801  | \$802 ;
-  assign \$804  = ~ \$803 ;
-  assign \$805  = config_grant_r1_b0[3] ^ \$804 ;
-  assign \$806  = ~ config_grant_r1_b0[1];
-  assign \$807  = ~ config_grant_r1_b0[2];
-  assign \$808  = \$806  | \$807 ;
-  assign \$809  = ~ config_grant_r1_b0[3];
-  assign \$810  = \$808  | \$809 ;
-  assign \$811  = ~ \$810 ;
-  assign \$812  = config_grant_r1_b0[4] ^ \$811 ;
-  assign \$813  = \$795  & \$800 ;
-  assign \$817  = ~ event_queue_r0_b0[8];
-  assign \$819  = event_queue_r0_b0[9] ^ \$818 ;
-  assign \$820  = ~ event_queue_r0_b0[8];
-  assign \$821  = ~ event_queue_r0_b0[9];
-  assign \$822  = \$820  | \$821 ;
-  assign \$823  = ~ \$822 ;
-  assign \$824  = event_queue_r0_b0[10] ^ \$823 ;
-  assign \$825  = ~ event_queue_r0_b0[8];
-  assign \$826  = ~ event_queue_r0_b0[9];
-  assign \$827  = \$825  | \$826 ;
-  assign \$828  = ~ event_queue_r0_b0[10];
-  assign \$829  = \$827  | \$828 ;
-  assign \$830  = ~ \$829 ;
-  assign \$831  = event_queue_r0_b0[11] ^ \$830 ;
-  assign \$832  = \$814  & \$819 ;
-  assign \$836  = ~ config_queue_r0_b0[5];
-  assign \$838  = config_queue_r0_b0[6] ^ \$837 ;
-  assign \$839  = ~ config_queue_r0_b0[5];
-  assign \$840  = ~ config_queue_r0_b0[6];
-  assign \$841  = \$839  | \$840 ;
-  assign \$842  = ~ \$841 ;
-  assign \$843  = config_queue_r0_b0[7] ^ \$842 ;
-  assign \$844  = ~ config_queue_r0_b0[5];
-  assign \$845  = ~ config_queue_r0_b0[6];
-  assign \$846  = \$844  | \$845 ;
-  assign \$847  = ~ config_queue_r0_b0[7];
-  assign \$848  = \$846  | \$847 ;
-  assign \$849  = ~ \$848 ;
-  assign \$850  = config_queue_r0_b0[8] ^ \$849 ;
-  assign \$851  = \$833  & \$838 ;
-  assign \$852  = { \$851 , \$832 , \$813 , \$794 , \$775 , \$756 , \$755 , \$754  } + 8'hff;
-  assign \$859  = ~ event_grant_r1_b0[1];
-  assign \$861  = event_grant_r1_b0[2] ^ \$860 ;
-  assign \$862  = ~ event_grant_r1_b0[1];
-  assign \$863  = ~ event_grant_r1_b0[2];
-  assign \$864  = \$862  | \$863 ;
-  assign \$865  = ~ \$864 ;
-  assign \$866  = event_grant_r1_b0[3] ^ \$865 ;
-  assign \$867  = ~ event_grant_r1_b0[1];
-  assign \$868  = ~ event_grant_r1_b0[2];
-  assign \$869  = \$867  | \$868 ;
-  assign \$870  = ~ event_grant_r1_b0[3];
-  assign \$871  = \$869  | \$870 ;
-  assign \$872  = ~ \$871 ;
-  assign \$873  = event_grant_r1_b0[4] ^ \$872 ;
-  assign \$874  = \$856  & \$866 ;
-  assign \$878  = ~ log_grant_r1_b0[1];
-  assign \$880  = log_grant_r1_b0[2] ^ \$879 ;
-  assign \$881  = ~ log_grant_r1_b0[1];
-  assign \$882  = ~ log_grant_r1_b0[2];
-  assign \$883  = \$881  | \$882 ;
-  assign \$884  = ~ \$883 ;
-  assign \$885  = log_grant_r1_b0[3] ^ \$884 ;
-  assign \$886  = ~ log_grant_r1_b0[1];
-  assign \$887  = ~ log_grant_r1_b0[2];
-  assign \$888  = \$886  | \$887 ;
-  assign \$889  = ~ log_grant_r1_b0[3];
-  assign \$890  = \$888  | \$889 ;
-  assign \$891  = ~ \$890 ;
-  assign \$892  = log_grant_r1_b0[4] ^ \$891 ;
-  assign \$893  = \$875  & \$885 ;
-  assign \$897  = ~ config_grant_r1_b0[1];
-  assign \$899  = config_grant_r1_b0[2] ^ \$898 ;
-  assign \$900  = ~ config_grant_r1_b0[1];
-  assign \$901  = ~ config_grant_r1_b0[2];
-  assign \$902  = \$900  | \$901 ;
-  assign \$903  = ~ \$902 ;
-  assign \$904  = config_grant_r1_b0[3] ^ \$903 ;
-  assign \$905  = ~ config_grant_r1_b0[1];
-  assign \$906  = ~ config_grant_r1_b0[2];
-  assign \$907  = \$905  | \$906 ;
-  assign \$908  = ~ config_grant_r1_b0[3];
-  assign \$909  = \$907  | \$908 ;
-  assign \$910  = ~ \$909 ;
-  assign \$911  = config_grant_r1_b0[4] ^ \$910 ;
-  assign \$912  = \$894  & \$904 ;
-  assign \$916  = ~ event_queue_r0_b0[8];
-  assign \$918  = event_queue_r0_b0[9] ^ \$917 ;
-  assign \$919  = ~ event_queue_r0_b0[8];
-  assign \$920  = ~ event_queue_r0_b0[9];
-  assign \$921  = \$919  | \$920 ;
-  assign \$922  = ~ \$921 ;
-  assign \$923  = event_queue_r0_b0[10] ^ \$922 ;
-  assign \$924  = ~ event_queue_r0_b0[8];
-  assign \$925  = ~ event_queue_r0_b0[9];
-  assign \$926  = \$924  | \$925 ;
-  assign \$927  = ~ event_queue_r0_b0[10];
-  assign \$928  = \$926  | \$927 ;
-  assign \$929  = ~ \$928 ;
-  assign \$930  = event_queue_r0_b0[11] ^ \$929 ;
-  assign \$931  = \$913  & \$923 ;
-  assign \$935  = ~ config_queue_r0_b0[5];
-  assign \$937  = config_queue_r0_b0[6] ^ \$936 ;
-  assign \$938  = ~ config_queue_r0_b0[5];
-  assign \$939  = ~ config_queue_r0_b0[6];
-  assign \$940  = \$938  | \$939 ;
-  assign \$941  = ~ \$940 ;
-  assign \$942  = config_queue_r0_b0[7] ^ \$941 ;
-  assign \$943  = ~ config_queue_r0_b0[5];
-  assign \$944  = ~ config_queue_r0_b0[6];
-  assign \$945  = \$943  | \$944 ;
-  assign \$946  = ~ config_queue_r0_b0[7];
-  assign \$947  = \$945  | \$946 ;
-  assign \$948  = ~ \$947 ;
-  assign \$949  = config_queue_r0_b0[8] ^ \$948 ;
-  assign \$950  = \$932  & \$942 ;
-  assign \$951  = { \$950 , \$931 , \$912 , \$893 , \$874 , \$855 , \$854 , \$853  } + 8'hff;
-  assign \$958  = ~ event_grant_r1_b0[1];
-  assign \$960  = event_grant_r1_b0[2] ^ \$959 ;
-  assign \$961  = ~ event_grant_r1_b0[1];
-  assign \$962  = ~ event_grant_r1_b0[2];
-  assign \$963  = \$961  | \$962 ;
-  assign \$964  = ~ \$963 ;
-  assign \$965  = event_grant_r1_b0[3] ^ \$964 ;
-  assign \$966  = ~ event_grant_r1_b0[1];
-  assign \$967  = ~ event_grant_r1_b0[2];
-  assign \$968  = \$966  | \$967 ;
-  assign \$969  = ~ event_grant_r1_b0[3];
-  assign \$970  = \$968  | \$969 ;
-  assign \$971  = ~ \$970 ;
-  assign \$972  = event_grant_r1_b0[4] ^ \$971 ;
-  assign \$973  = \$955  & \$972 ;
-  assign \$977  = ~ log_grant_r1_b0[1];
-  assign \$979  = log_grant_r1_b0[2] ^ \$978 ;
-  assign \$980  = ~ log_grant_r1_b0[1];
-  assign \$981  = ~ log_grant_r1_b0[2];
-  assign \$982  = \$980  | \$981 ;
-  assign \$983  = ~ \$982 ;
-  assign \$984  = log_grant_r1_b0[3] ^ \$983 ;
-  assign \$985  = ~ log_grant_r1_b0[1];
-  assign \$986  = ~ log_grant_r1_b0[2];
-  assign \$987  = \$985  | \$986 ;
-  assign \$988  = ~ log_grant_r1_b0[3];
-  assign \$989  = \$987  | \$988 ;
-  assign \$990  = ~ \$989 ;
-  assign \$991  = log_grant_r1_b0[4] ^ \$990 ;
-  assign \$992  = \$974  & \$991 ;
-  assign \$996  = ~ config_grant_r1_b0[1];
-  assign \$998  = config_grant_r1_b0[2] ^ \$997 ;
-  assign \$999  = ~ config_grant_r1_b0[1];
-  assign \$1000  = ~ config_grant_r1_b0[2];
-  assign \$1001  = \$999  | \$1000 ;
-  assign \$1002  = ~ \$1001 ;
-  assign \$1003  = config_grant_r1_b0[3] ^ \$1002 ;
-  assign \$1004  = ~ config_grant_r1_b0[1];
-  assign \$1005  = ~ config_grant_r1_b0[2];
-  assign \$1006  = \$1004  | \$1005 ;
-  assign \$1007  = ~ config_grant_r1_b0[3];
-  assign \$1008  = \$1006  | \$1007 ;
-  assign \$1009  = ~ \$1008 ;
-  assign \$1010  = config_grant_r1_b0[4] ^ \$1009 ;
-  assign \$1011  = \$993  & \$1010 ;
-  assign \$1015  = ~ event_queue_r0_b0[8];
-  assign \$1017  = event_queue_r0_b0[9] ^ \$1016 ;
-  assign \$1018  = ~ event_queue_r0_b0[8];
-  assign \$1019  = ~ event_queue_r0_b0[9];
-  assign \$1020  = \$1018  | \$1019 ;
-  assign \$1021  = ~ \$1020 ;
-  assign \$1022  = event_queue_r0_b0[10] ^ \$1021 ;
-  assign \$1023  = ~ event_queue_r0_b0[8];
-  assign \$1024  = ~ event_queue_r0_b0[9];
-  assign \$1025  = \$1023  | \$1024 ;
-  assign \$1026  = ~ event_queue_r0_b0[10];
-  assign \$1027  = \$1025  | \$1026 ;
-  assign \$1028  = ~ \$1027 ;
-  assign \$1029  = event_queue_r0_b0[11] ^ \$1028 ;
-  assign \$1030  = \$1012  & \$1029 ;
-  assign \$1034  = ~ config_queue_r0_b0[5];
-  assign \$1036  = config_queue_r0_b0[6] ^ \$1035 ;
-  assign \$1037  = ~ config_queue_r0_b0[5];
-  assign \$1038  = ~ config_queue_r0_b0[6];
-  assign \$1039  = \$1037  | \$1038 ;
-  assign \$1040  = ~ \$1039 ;
-  assign \$1041  = config_queue_r0_b0[7] ^ \$1040 ;
-  assign \$1042  = ~ config_queue_r0_b0[5];
-  assign \$1043  = ~ config_queue_r0_b0[6];
-  assign \$1044  = \$1042  | \$1043 ;
-  assign \$1045  = ~ config_queue_r0_b0[7];
-  assign \$1046  = \$1044  | \$1045 ;
-  assign \$1047  = ~ \$1046 ;
-  assign \$1048  = config_queue_r0_b0[8] ^ \$1047 ;
-  assign \$1049  = \$1031  & \$1048 ;
-  assign \$1050  = { \$1049 , \$1030 , \$1011 , \$992 , \$973 , \$954 , \$953 , \$952  } + 8'hff;
-  assign \$1051  = \$654  ? a3_older_next : { \$1050 [8], \$951 [8], \$852 [8], \$753 [8] };
-  assign \$signal$159  = \$653  ? a4_tag_next : \$1051 ;
-  assign \$1052  = a3_fwd_ok & a3_hit_a1;
-  assign \$1053  = a4_tag_next + 1'h1;
-  assign \$1054  = a3_fwd_ok & a3_older_hit;
-  assign \$1055  = a3_older_next + 1'h1;
-  assign \$1062  = ~ event_grant_r1_b0[2];
-  assign \$1064  = event_grant_r1_b0[3] ^ \$1063 ;
-  assign \$1065  = ~ event_grant_r1_b0[2];
-  assign \$1066  = ~ event_grant_r1_b0[3];
-  assign \$1067  = \$1065  | \$1066 ;
-  assign \$1068  = ~ \$1067 ;
-  assign \$1069  = event_grant_r1_b0[4] ^ \$1068 ;
-  assign \$1070  = \$1059  & event_grant_r1_b0[1];
-  assign \$1074  = ~ log_grant_r1_b0[2];
-  assign \$1076  = log_grant_r1_b0[3] ^ \$1075 ;
-  assign \$1077  = ~ log_grant_r1_b0[2];
-  assign \$1078  = ~ log_grant_r1_b0[3];
-  assign \$1079  = \$1077  | \$1078 ;
-  assign \$1080  = ~ \$1079 ;
-  assign \$1081  = log_grant_r1_b0[4] ^ \$1080 ;
-  assign \$1082  = \$1071  & log_grant_r1_b0[1];
-  assign \$1086  = ~ config_grant_r1_b0[2];
-  assign \$1088  = config_grant_r1_b0[3] ^ \$1087 ;
-  assign \$1089  = ~ config_grant_r1_b0[2];
-  assign \$1090  = ~ config_grant_r1_b0[3];
-  assign \$1091  = \$1089  | \$1090 ;
-  assign \$1092  = ~ \$1091 ;
-  assign \$1093  = config_grant_r1_b0[4] ^ \$1092 ;
-  assign \$1094  = \$1083  & config_grant_r1_b0[1];
-  assign \$1098  = ~ event_queue_r0_b0[9];
-  assign \$1100  = event_queue_r0_b0[10] ^ \$1099 ;
-  assign \$1101  = ~ event_queue_r0_b0[9];
-  assign \$1102  = ~ event_queue_r0_b0[10];
-  assign \$1103  = \$1101  | \$1102 ;
-  assign \$1104  = ~ \$1103 ;
-  assign \$1105  = event_queue_r0_b0[11] ^ \$1104 ;
-  assign \$1106  = \$1095  & event_queue_r0_b0[8];
-  assign \$1110  = ~ config_queue_r0_b0[6];
-  assign \$1112  = config_queue_r0_b0[7] ^ \$1111 ;
-  assign \$1113  = ~ config_queue_r0_b0[6];
-  assign \$1114  = ~ config_queue_r0_b0[7];
-  assign \$1115  = \$1113  | \$1114 ;
-  assign \$1116  = ~ \$1115 ;
-  assign \$1117  = config_queue_r0_b0[8] ^ \$1116 ;
-  assign \$1118  = \$1107  & config_queue_r0_b0[5];
-  assign \$1119  = { \$1118 , \$1106 , \$1094 , \$1082 , \$1070 , \$1058 , \$1057 , \$1056  } + 8'hff;
-  assign \$1126  = ~ event_grant_r1_b0[2];
-  assign \$1128  = event_grant_r1_b0[3] ^ \$1127 ;
-  assign \$1129  = ~ event_grant_r1_b0[2];
-  assign \$1130  = ~ event_grant_r1_b0[3];
-  assign \$1131  = \$1129  | \$1130 ;
-  assign \$1132  = ~ \$1131 ;
-  assign \$1133  = event_grant_r1_b0[4] ^ \$1132 ;
-  assign \$1134  = \$1123  & \$1125 ;
-  assign \$1138  = ~ log_grant_r1_b0[2];
-  assign \$1140  = log_grant_r1_b0[3] ^ \$1139 ;
-  assign \$1141  = ~ log_grant_r1_b0[2];
-  assign \$1142  = ~ log_grant_r1_b0[3];
-  assign \$1143  = \$1141  | \$1142 ;
-  assign \$1144  = ~ \$1143 ;
-  assign \$1145  = log_grant_r1_b0[4] ^ \$1144 ;
-  assign \$1146  = \$1135  & \$1137 ;
-  assign \$1150  = ~ config_grant_r1_b0[2];
-  assign \$1152  = config_grant_r1_b0[3] ^ \$1151 ;
-  assign \$1153  = ~ config_grant_r1_b0[2];
-  assign \$1154  = ~ config_grant_r1_b0[3];
-  assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = ~ \$1155 ;
-  assign \$1157  = config_grant_r1_b0[4] ^ \$1156 ;
-  assign \$1158  = \$1147  & \$1149 ;
-  assign \$1162  = ~ event_queue_r0_b0[9];
-  assign \$1164  = event_queue_r0_b0[10] ^ \$1163 ;
-  assign \$1165  = ~ event_queue_r0_b0[9];
-  assign \$1166  = ~ event_queue_r0_b0[10];
-  assign \$1167  = \$1165  | \$1166 ;
-  assign \$1168  = ~ \$1167 ;
-  assign \$1169  = event_queue_r0_b0[11] ^ \$1168 ;
-  assign \$1170  = \$1159  & \$1161 ;
-  assign \$1174  = ~ config_queue_r0_b0[6];
-  assign \$1176  = config_queue_r0_b0[7] ^ \$1175 ;
-  assign \$1177  = ~ config_queue_r0_b0[6];
-  assign \$1178  = ~ config_queue_r0_b0[7];
-  assign \$1179  = \$1177  | \$1178 ;
-  assign \$1180  = ~ \$1179 ;
-  assign \$1181  = config_queue_r0_b0[8] ^ \$1180 ;
-  assign \$1182  = \$1171  & \$1173 ;
-  assign \$1183  = { \$1182 , \$1170 , \$1158 , \$1146 , \$1134 , \$1122 , \$1121 , \$1120  } + 8'hff;
-  assign \$1190  = ~ event_grant_r1_b0[2];
-  assign \$1192  = event_grant_r1_b0[3] ^ \$1191 ;
-  assign \$1193  = ~ event_grant_r1_b0[2];
-  assign \$1194  = ~ event_grant_r1_b0[3];
-  assign \$1195  = \$1193  | \$1194 ;
-  assign \$1196  = ~ \$1195 ;
-  assign \$1197  = event_grant_r1_b0[4] ^ \$1196 ;
-  assign \$1198  = \$1187  & \$1192 ;
-  assign \$1202  = ~ log_grant_r1_b0[2];
-  assign \$1204  = log_grant_r1_b0[3] ^ \$1203 ;
-  assign \$1205  = ~ log_grant_r1_b0[2];
-  assign \$1206  = ~ log_grant_r1_b0[3];
-  assign \$1207  = \$1205  | \$1206 ;
-  assign \$1208  = ~ \$1207 ;
-  assign \$1209  = log_grant_r1_b0[4] ^ \$1208 ;
-  assign \$1210  = \$1199  & \$1204 ;
-  assign \$1214  = ~ config_grant_r1_b0[2];
-  assign \$1216  = config_grant_r1_b0[3] ^ \$1215 ;
-  assign \$1217  = ~ config_grant_r1_b0[2];
-  assign \$1218  = ~ config_grant_r1_b0[3];
-  assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = ~ \$1219 ;
-  assign \$1221  = config_grant_r1_b0[4] ^ \$1220 ;
-  assign \$1222  = \$1211  & \$1216 ;
-  assign \$1226  = ~ event_queue_r0_b0[9];
-  assign \$1228  = event_queue_r0_b0[10] ^ \$1227 ;
-  assign \$1229  = ~ event_queue_r0_b0[9];
-  assign \$1230  = ~ event_queue_r0_b0[10];
-  assign \$1231  = \$1229  | \$1230 ;
-  assign \$1232  = ~ \$1231 ;
-  assign \$1233  = event_queue_r0_b0[11] ^ \$1232 ;
-  assign \$1234  = \$1223  & \$1228 ;
-  assign \$1238  = ~ config_queue_r0_b0[6];
-  assign \$1240  = config_queue_r0_b0[7] ^ \$1239 ;
-  assign \$1241  = ~ config_queue_r0_b0[6];
-  assign \$1242  = ~ config_queue_r0_b0[7];
-  assign \$1243  = \$1241  | \$1242 ;
-  assign \$1244  = ~ \$1243 ;
-  assign \$1245  = config_queue_r0_b0[8] ^ \$1244 ;
-  assign \$1246  = \$1235  & \$1240 ;
-  assign \$1247  = { \$1246 , \$1234 , \$1222 , \$1210 , \$1198 , \$1186 , \$1185 , \$1184  } + 8'hff;
-  assign \$1254  = ~ event_grant_r1_b0[2];
-  assign \$1256  = event_grant_r1_b0[3] ^ \$1255 ;
-  assign \$1257  = ~ event_grant_r1_b0[2];
-  assign \$1258  = ~ event_grant_r1_b0[3];
-  assign \$1259  = \$1257  | \$1258 ;
-  assign \$1260  = ~ \$1259 ;
-  assign \$1261  = event_grant_r1_b0[4] ^ \$1260 ;
-  assign \$1262  = \$1251  & \$1261 ;
-  assign \$1266  = ~ log_grant_r1_b0[2];
-  assign \$1268  = log_grant_r1_b0[3] ^ \$1267 ;
-  assign \$1269  = ~ log_grant_r1_b0[2];
-  assign \$1270  = ~ log_grant_r1_b0[3];
-  assign \$1271  = \$1269  | \$1270 ;
-  assign \$1272  = ~ \$1271 ;
-  assign \$1273  = log_grant_r1_b0[4] ^ \$1272 ;
-  assign \$1274  = \$1263  & \$1273 ;
-  assign \$1278  = ~ config_grant_r1_b0[2];
-  assign \$1280  = config_grant_r1_b0[3] ^ \$1279 ;
-  assign \$1281  = ~ config_grant_r1_b0[2];
-  assign \$1282  = ~ config_grant_r1_b0[3];
-  assign \$1283  = \$1281  | \$1282 ;
-  assign \$1284  = ~ \$1283 ;
-  assign \$1285  = config_grant_r1_b0[4] ^ \$1284 ;
-  assign \$1286  = \$1275  & \$1285 ;
-  assign \$1290  = ~ event_queue_r0_b0[9];
-  assign \$1292  = event_queue_r0_b0[10] ^ \$1291 ;
-  assign \$1293  = ~ event_queue_r0_b0[9];
-  assign \$1294  = ~ event_queue_r0_b0[10];
-  assign \$1295  = \$1293  | \$1294 ;
-  assign \$1296  = ~ \$1295 ;
-  assign \$1297  = event_queue_r0_b0[11] ^ \$1296 ;
-  assign \$1298  = \$1287  & \$1297 ;
-  assign \$1302  = ~ config_queue_r0_b0[6];
-  assign \$1304  = config_queue_r0_b0[7] ^ \$1303 ;
-  assign \$1305  = ~ config_queue_r0_b0[6];
-  assign \$1306  = ~ config_queue_r0_b0[7];
-  assign \$1307  = \$1305  | \$1306 ;
-  assign \$1308  = ~ \$1307 ;
-  assign \$1309  = config_queue_r0_b0[8] ^ \$1308 ;
-  assign \$1310  = \$1299  & \$1309 ;
-  assign \$1311  = { \$1310 , \$1298 , \$1286 , \$1274 , \$1262 , \$1250 , \$1249 , \$1248  } + 8'hff;
-  assign \$1312  = \$1054  ? \$1055  : { 1'h0, \$1311 [8], \$1247 [8], \$1183 [8], \$1119 [8] };
-  assign \$1313  = \$1052  ? \$1053  : \$1312 ;
-  assign \$1314  = a3_valid & a3_ok;
-  assign \$1315  = ! a3_pool;
-  assign event_grant_wen = \$1314  & \$1315 ;
-  assign \$1316  = a3_valid & a3_ok;
-  assign \$1317  = a3_pool == 1'h1;
-  assign log_grant_wen = \$1316  & \$1317 ;
-  assign \$1318  = a3_valid & a3_ok;
-  assign \$1319  = a3_pool == 2'h2;
-  assign config_grant_wen = \$1318  & \$1319 ;
-  assign \$1326  = ! f2_err;
-  assign \$signal$242  = f2_valid & \$1326 ;
-  assign \$1327  = a4_valid & a4_ok;
-  assign \$1328  = { \$1327 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1329  = ~ \$1328 ;
-  assign \$1330  = \$1329  + 1'h1;
-  assign \$1331  = a5_valid & a5_ok;
-  assign \$1332  = { \$1331 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1333  = ~ \$1332 ;
-  assign \$1334  = \$1333  + 1'h1;
-  assign \$1335  = a4_valid & a4_ok;
-  assign \$1336  = { \$1335 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1337  = ~ \$1336 ;
-  assign \$1338  = \$1337  + 1'h1;
+  assign \$555  = f5_wrote & a2_ring;
+  assign \$556  = { \$555 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$557  = ~ \$556 ;
+  assign \$558  = \$557  + 1'h1;
+  assign \$559  = \release  & f4_taken_a2;
+  assign \$560  = a3_ring & a3_lapped;
+  assign \$561  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$562  = \$561  == log_grant_r1_b0[0];
+  assign \$563  = a3_sel_fresh[1] & \$562 ;
+  assign \$564  = \$560  & \$563 ;
+  assign \$565  = \release  & f4_taken_a3;
+  assign \$566  = a3_released | \$565 ;
+  assign \$567  = ~ a4_released;
+  assign \$568  = a4_prev_held & \$567 ;
+  assign \$569  = \release  & f4_taken_a4;
+  assign \$570  = ~ \$569 ;
+  assign \$571  = \$568  & \$570 ;
+  assign \$572  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
+  assign \$573  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$574  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$575  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$576  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
+  assign \$577  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$579  = x1_select[0] ? 8'h00 : event_fresh;
+  assign \$580  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$580 ;
+  assign \$581  = ~ x1_select[0];
+  assign \$582  = a1_select[0] & \$581 ;
+  assign \$583  = ~ event_has_fresh;
+  assign \$584  = \$582  & \$583 ;
+  assign event_pop = \$584  & event_nonempty;
+  assign \$585  = x1_select[1] ? 10'h000 : log_fresh;
+  assign \$587  = x1_select[2] ? 5'h00 : config_fresh;
+  assign \$588  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$588 ;
+  assign \$589  = ~ x1_select[2];
+  assign \$590  = a1_select[2] & \$589 ;
+  assign \$591  = ~ config_has_fresh;
+  assign \$592  = \$590  & \$591 ;
+  assign config_pop = \$592  & config_nonempty;
+  assign \$593  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$595  = \$594  & event_queue_r0_b0[0];
+  assign \$596  = \$593  | \$595 ;
+  assign \$598  = \$597  & config_queue_r0_b0[0];
+  assign \$599  = \$596  | \$598 ;
+  assign \$600  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$602  = \$601  & event_queue_r0_b0[1];
+  assign \$603  = \$600  | \$602 ;
+  assign \$605  = \$604  & config_queue_r0_b0[1];
+  assign \$606  = \$603  | \$605 ;
+  assign \$607  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$609  = \$608  & event_queue_r0_b0[2];
+  assign \$610  = \$607  | \$609 ;
+  assign \$612  = \$611  & config_queue_r0_b0[2];
+  assign \$613  = \$610  | \$612 ;
+  assign \$614  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$616  = \$615  & event_queue_r0_b0[3];
+  assign \$617  = \$614  | \$616 ;
+  assign \$619  = \$618  & config_queue_r0_b0[3];
+  assign \$620  = \$617  | \$619 ;
+  assign \$621  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$623  = \$622  & event_queue_r0_b0[4];
+  assign \$624  = \$621  | \$623 ;
+  assign \$625  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$627  = \$626  & event_queue_r0_b0[5];
+  assign \$628  = \$625  | \$627 ;
+  assign \$629  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$631  = \$630  & event_queue_r0_b0[6];
+  assign \$632  = \$629  | \$631 ;
+  assign \$633  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$634  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$635  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$636  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$637  = a3_sel_fresh[1] & \$636 ;
+  assign \$638  = a3_sel_fresh[2] & config_parity_r1_b0;
+  assign \$640  = \$639  & event_queue_r0_b0[7];
+  assign \$642  = \$641  & config_queue_r0_b0[4];
+  assign \$643  = { \$642 , \$640 , \$638 , \$637 , \$635  } + 5'h1f;
+  assign \$644  = a3_fwd_ok & a3_hit_a1;
+  assign \$645  = a3_fwd_ok & a3_older_hit;
+  assign \$652  = ~ event_grant_r1_b0[1];
+  assign \$654  = event_grant_r1_b0[2] ^ \$653 ;
+  assign \$655  = ~ event_grant_r1_b0[1];
+  assign \$656  = ~ event_grant_r1_b0[2];
+  assign \$657  = \$655  | \$656 ;
+  assign \$658  = ~ \$657 ;
+  assign \$659  = event_grant_r1_b0[3] ^ \$658 ;
+  assign \$660  = ~ event_grant_r1_b0[1];
+  assign \$661  = ~ event_grant_r1_b0[2];
+  assign \$662  = \$660  | \$661 ;
+  assign \$663  = ~ event_grant_r1_b0[3];
+  assign \$664  = \$662  | \$663 ;
+  assign \$665  = ~ \$664 ;
+  assign \$666  = event_grant_r1_b0[4] ^ \$665 ;
+  assign \$667  = \$649  & \$651 ;
+  assign \$671  = ~ log_grant_r1_b0[1];
+  assign \$673  = log_grant_r1_b0[2] ^ \$672 ;
+  assign \$674  = ~ log_grant_r1_b0[1];
+  assign \$675  = ~ log_grant_r1_b0[2];
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = ~ \$676 ;
+  assign \$678  = log_grant_r1_b0[3] ^ \$677 ;
+  assign \$679  = ~ log_grant_r1_b0[1];
+  assign \$680  = ~ log_grant_r1_b0[2];
+  assign \$681  = \$679  | \$680 ;
+  assign \$682  = ~ log_grant_r1_b0[3];
+  assign \$683  = \$681  | \$682 ;
+  assign \$684  = ~ \$683 ;
+  assign \$685  = log_grant_r1_b0[4] ^ \$684 ;
+  assign \$686  = \$668  & \$670 ;
+  assign \$690  = ~ config_grant_r1_b0[1];
+  assign \$692  = config_grant_r1_b0[2] ^ \$691 ;
+  assign \$693  = ~ config_grant_r1_b0[1];
+  assign \$694  = ~ config_grant_r1_b0[2];
+  assign \$695  = \$693  | \$694 ;
+  assign \$696  = ~ \$695 ;
+  assign \$697  = config_grant_r1_b0[3] ^ \$696 ;
+  assign \$698  = ~ config_grant_r1_b0[1];
+  assign \$699  = ~ config_grant_r1_b0[2];
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = ~ config_grant_r1_b0[3];
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = ~ \$702 ;
+  assign \$704  = config_grant_r1_b0[4] ^ \$703 ;
+  assign \$705  = \$687  & \$689 ;
+  assign \$709  = ~ event_queue_r0_b0[8];
+  assign \$711  = event_queue_r0_b0[9] ^ \$710 ;
+  assign \$712  = ~ event_queue_r0_b0[8];
+  assign \$713  = ~ event_queue_r0_b0[9];
+  assign \$714  = \$712  | \$713 ;
+  assign \$715  = ~ \$714 ;
+  assign \$716  = event_queue_r0_b0[10] ^ \$715 ;
+  assign \$717  = ~ event_queue_r0_b0[8];
+  assign \$718  = ~ event_queue_r0_b0[9];
+  assign \$719  = \$717  | \$718 ;
+  assign \$720  = ~ event_queue_r0_b0[10];
+  assign \$721  = \$719  | \$720 ;
+  assign \$722  = ~ \$721 ;
+  assign \$723  = event_queue_r0_b0[11] ^ \$722 ;
+  assign \$724  = \$706  & \$708 ;
+  assign \$728  = ~ config_queue_r0_b0[5];
+  assign \$730  = config_queue_r0_b0[6] ^ \$729 ;
+  assign \$731  = ~ config_queue_r0_b0[5];
+  assign \$732  = ~ config_queue_r0_b0[6];
+  assign \$733  = \$731  | \$732 ;
+  assign \$734  = ~ \$733 ;
+  assign \$735  = config_queue_r0_b0[7] ^ \$734 ;
+  assign \$736  = ~ config_queue_r0_b0[5];
+  assign \$737  = ~ config_queue_r0_b0[6];
+  assign \$738  = \$736  | \$737 ;
+  assign \$739  = ~ config_queue_r0_b0[7];
+  assign \$740  = \$738  | \$739 ;
+  assign \$741  = ~ \$740 ;
+  assign \$742  = config_queue_r0_b0[8] ^ \$741 ;
+  assign \$743  = \$725  & \$727 ;
+  assign \$744  = { \$743 , \$724 , \$705 , \$686 , \$667 , \$648 , \$647 , \$646  } + 8'hff;
+  assign \$751  = ~ event_grant_r1_b0[1];
+  assign \$753  = event_grant_r1_b0[2] ^ \$752 ;
+  assign \$754  = ~ event_grant_r1_b0[1];
+  assign \$755  = ~ event_grant_r1_b0[2];
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = ~ \$756 ;
+  assign \$758  = event_grant_r1_b0[3] ^ \$757 ;
+  assign \$759  = ~ event_grant_r1_b0[1];
+  assign \$760  = ~ event_grant_r1_b0[2];
+  assign \$761  = \$759  | \$760 ;
+  assign \$762  = ~ event_grant_r1_b0[3];
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = ~ \$763 ;
+  assign \$765  = event_grant_r1_b0[4] ^ \$764 ;
+  assign \$766  = \$748  & \$753 ;
+  assign \$770  = ~ log_grant_r1_b0[1];
+  assign \$772  = log_grant_r1_b0[2] ^ \$771 ;
+  assign \$773  = ~ log_grant_r1_b0[1];
+  assign \$774  = ~ log_grant_r1_b0[2];
+  assign \$775  = \$773  | \$774 ;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = log_grant_r1_b0[3] ^ \$776 ;
+  assign \$778  = ~ log_grant_r1_b0[1];
+  assign \$779  = ~ log_grant_r1_b0[2];
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = ~ log_grant_r1_b0[3];
+  assign \$782  = \$780  | \$781 ;
+  assign \$783  = ~ \$782 ;
+  assign \$784  = log_grant_r1_b0[4] ^ \$783 ;
+  assign \$785  = \$767  & \$772 ;
+  assign \$789  = ~ config_grant_r1_b0[1];
+  assign \$791  = config_grant_r1_b0[2] ^ \$790 ;
+  assign \$792  = ~ config_grant_r1_b0[1];
+  assign \$793  = ~ config_grant_r1_b0[2];
+  assign \$794  = \$792  | \$793 ;
+  assign \$795  = ~ \$794 ;
+  assign \$796  = config_grant_r1_b0[3] ^ \$795 ;
+  assign \$797  = ~ config_grant_r1_b0[1];
+  assign \$798  = ~ config_grant_r1_b0[2];
+  assign \$799  = \$797  | \$798 ;
+  assign \$800  = ~ config_grant_r1_b0[3];
+  assign \$801  = \$799  | \$800 ;
+  assign \$802  = ~ \$801 ;
+  assign \$803  = config_grant_r1_b0[4] ^ \$802 ;
+  assign \$804  = \$786  & \$791 ;
+  assign \$808  = ~ event_queue_r0_b0[8];
+  assign \$810  = event_queue_r0_b0[9] ^ \$809 ;
+  assign \$811  = ~ event_queue_r0_b0[8];
+  assign \$812  = ~ event_queue_r0_b0[9];
+  assign \$813  = \$811  | \$812 ;
+  assign \$814  = ~ \$813 ;
+  assign \$815  = event_queue_r0_b0[10] ^ \$814 ;
+  assign \$816  = ~ event_queue_r0_b0[8];
+  assign \$817  = ~ event_queue_r0_b0[9];
+  assign \$818  = \$816  | \$817 ;
+  assign \$819  = ~ event_queue_r0_b0[10];
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = ~ \$820 ;
+  assign \$822  = event_queue_r0_b0[11] ^ \$821 ;
+  assign \$823  = \$805  & \$810 ;
+  assign \$827  = ~ config_queue_r0_b0[5];
+  assign \$829  = config_queue_r0_b0[6] ^ \$828 ;
+  assign \$830  = ~ config_queue_r0_b0[5];
+  assign \$831  = ~ config_queue_r0_b0[6];
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = ~ \$832 ;
+  assign \$834  = config_queue_r0_b0[7] ^ \$833 ;
+  assign \$835  = ~ config_queue_r0_b0[5];
+  assign \$836  = ~ config_queue_r0_b0[6];
+  assign \$837  = \$835  | \$836 ;
+  assign \$838  = ~ config_queue_r0_b0[7];
+  assign \$839  = \$837  | \$838 ;
+  assign \$840  = ~ \$839 ;
+  assign \$841  = config_queue_r0_b0[8] ^ \$840 ;
+  assign \$842  = \$824  & \$829 ;
+  assign \$843  = { \$842 , \$823 , \$804 , \$785 , \$766 , \$747 , \$746 , \$745  } + 8'hff;
+  assign \$850  = ~ event_grant_r1_b0[1];
+  assign \$852  = event_grant_r1_b0[2] ^ \$851 ;
+  assign \$853  = ~ event_grant_r1_b0[1];
+  assign \$854  = ~ event_grant_r1_b0[2];
+  assign \$855  = \$853  | \$854 ;
+  assign \$856  = ~ \$855 ;
+  assign \$857  = event_grant_r1_b0[3] ^ \$856 ;
+  assign \$858  = ~ event_grant_r1_b0[1];
+  assign \$859  = ~ event_grant_r1_b0[2];
+  assign \$860  = \$858  | \$859 ;
+  assign \$861  = ~ event_grant_r1_b0[3];
+  assign \$862  = \$860  | \$861 ;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = event_grant_r1_b0[4] ^ \$863 ;
+  assign \$865  = \$847  & \$857 ;
+  assign \$869  = ~ log_grant_r1_b0[1];
+  assign \$871  = log_grant_r1_b0[2] ^ \$870 ;
+  assign \$872  = ~ log_grant_r1_b0[1];
+  assign \$873  = ~ log_grant_r1_b0[2];
+  assign \$874  = \$872  | \$873 ;
+  assign \$875  = ~ \$874 ;
+  assign \$876  = log_grant_r1_b0[3] ^ \$875 ;
+  assign \$877  = ~ log_grant_r1_b0[1];
+  assign \$878  = ~ log_grant_r1_b0[2];
+  assign \$879  = \$877  | \$878 ;
+  assign \$880  = ~ log_grant_r1_b0[3];
+  assign \$881  = \$879  | \$880 ;
+  assign \$882  = ~ \$881 ;
+  assign \$883  = log_grant_r1_b0[4] ^ \$882 ;
+  assign \$884  = \$866  & \$876 ;
+  assign \$888  = ~ config_grant_r1_b0[1];
+  assign \$890  = config_grant_r1_b0[2] ^ \$889 ;
+  assign \$891  = ~ config_grant_r1_b0[1];
+  assign \$892  = ~ config_grant_r1_b0[2];
+  assign \$893  = \$891  | \$892 ;
+  assign \$894  = ~ \$893 ;
+  assign \$895  = config_grant_r1_b0[3] ^ \$894 ;
+  assign \$896  = ~ config_grant_r1_b0[1];
+  assign \$897  = ~ config_grant_r1_b0[2];
+  assign \$898  = \$896  | \$897 ;
+  assign \$899  = ~ config_grant_r1_b0[3];
+  assign \$900  = \$898  | \$899 ;
+  assign \$901  = ~ \$900 ;
+  assign \$902  = config_grant_r1_b0[4] ^ \$901 ;
+  assign \$903  = \$885  & \$895 ;
+  assign \$907  = ~ event_queue_r0_b0[8];
+  assign \$909  = event_queue_r0_b0[9] ^ \$908 ;
+  assign \$910  = ~ event_queue_r0_b0[8];
+  assign \$911  = ~ event_queue_r0_b0[9];
+  assign \$912  = \$910  | \$911 ;
+  assign \$913  = ~ \$912 ;
+  assign \$914  = event_queue_r0_b0[10] ^ \$913 ;
+  assign \$915  = ~ event_queue_r0_b0[8];
+  assign \$916  = ~ event_queue_r0_b0[9];
+  assign \$917  = \$915  | \$916 ;
+  assign \$918  = ~ event_queue_r0_b0[10];
+  assign \$919  = \$917  | \$918 ;
+  assign \$920  = ~ \$919 ;
+  assign \$921  = event_queue_r0_b0[11] ^ \$920 ;
+  assign \$922  = \$904  & \$914 ;
+  assign \$926  = ~ config_queue_r0_b0[5];
+  assign \$928  = config_queue_r0_b0[6] ^ \$927 ;
+  assign \$929  = ~ config_queue_r0_b0[5];
+  assign \$930  = ~ config_queue_r0_b0[6];
+  assign \$931  = \$929  | \$930 ;
+  assign \$932  = ~ \$931 ;
+  assign \$933  = config_queue_r0_b0[7] ^ \$932 ;
+  assign \$934  = ~ config_queue_r0_b0[5];
+  assign \$935  = ~ config_queue_r0_b0[6];
+  assign \$936  = \$934  | \$935 ;
+  assign \$937  = ~ config_queue_r0_b0[7];
+  assign \$938  = \$936  | \$937 ;
+  assign \$939  = ~ \$938 ;
+  assign \$940  = config_queue_r0_b0[8] ^ \$939 ;
+  assign \$941  = \$923  & \$933 ;
+  assign \$942  = { \$941 , \$922 , \$903 , \$884 , \$865 , \$846 , \$845 , \$844  } + 8'hff;
+  assign \$949  = ~ event_grant_r1_b0[1];
+  assign \$951  = event_grant_r1_b0[2] ^ \$950 ;
+  assign \$952  = ~ event_grant_r1_b0[1];
+  assign \$953  = ~ event_grant_r1_b0[2];
+  assign \$954  = \$952  | \$953 ;
+  assign \$955  = ~ \$954 ;
+  assign \$956  = event_grant_r1_b0[3] ^ \$955 ;
+  assign \$957  = ~ event_grant_r1_b0[1];
+  assign \$958  = ~ event_grant_r1_b0[2];
+  assign \$959  = \$957  | \$958 ;
+  assign \$960  = ~ event_grant_r1_b0[3];
+  assign \$961  = \$959  | \$960 ;
+  assign \$962  = ~ \$961 ;
+  assign \$963  = event_grant_r1_b0[4] ^ \$962 ;
+  assign \$964  = \$946  & \$963 ;
+  assign \$968  = ~ log_grant_r1_b0[1];
+  assign \$970  = log_grant_r1_b0[2] ^ \$969 ;
+  assign \$971  = ~ log_grant_r1_b0[1];
+  assign \$972  = ~ log_grant_r1_b0[2];
+  assign \$973  = \$971  | \$972 ;
+  assign \$974  = ~ \$973 ;
+  assign \$975  = log_grant_r1_b0[3] ^ \$974 ;
+  assign \$976  = ~ log_grant_r1_b0[1];
+  assign \$977  = ~ log_grant_r1_b0[2];
+  assign \$978  = \$976  | \$977 ;
+  assign \$979  = ~ log_grant_r1_b0[3];
+  assign \$980  = \$978  | \$979 ;
+  assign \$981  = ~ \$980 ;
+  assign \$982  = log_grant_r1_b0[4] ^ \$981 ;
+  assign \$983  = \$965  & \$982 ;
+  assign \$987  = ~ config_grant_r1_b0[1];
+  assign \$989  = config_grant_r1_b0[2] ^ \$988 ;
+  assign \$990  = ~ config_grant_r1_b0[1];
+  assign \$991  = ~ config_grant_r1_b0[2];
+  assign \$992  = \$990  | \$991 ;
+  assign \$993  = ~ \$992 ;
+  assign \$994  = config_grant_r1_b0[3] ^ \$993 ;
+  assign \$995  = ~ config_grant_r1_b0[1];
+  assign \$996  = ~ config_grant_r1_b0[2];
+  assign \$997  = \$995  | \$996 ;
+  assign \$998  = ~ config_grant_r1_b0[3];
+  assign \$999  = \$997  | \$998 ;
+  assign \$1000  = ~ \$999 ;
+  assign \$1001  = config_grant_r1_b0[4] ^ \$1000 ;
+  assign \$1002  = \$984  & \$1001 ;
+  assign \$1006  = ~ event_queue_r0_b0[8];
+  assign \$1008  = event_queue_r0_b0[9] ^ \$1007 ;
+  assign \$1009  = ~ event_queue_r0_b0[8];
+  assign \$1010  = ~ event_queue_r0_b0[9];
+  assign \$1011  = \$1009  | \$1010 ;
+  assign \$1012  = ~ \$1011 ;
+  assign \$1013  = event_queue_r0_b0[10] ^ \$1012 ;
+  assign \$1014  = ~ event_queue_r0_b0[8];
+  assign \$1015  = ~ event_queue_r0_b0[9];
+  assign \$1016  = \$1014  | \$1015 ;
+  assign \$1017  = ~ event_queue_r0_b0[10];
+  assign \$1018  = \$1016  | \$1017 ;
+  assign \$1019  = ~ \$1018 ;
+  assign \$1020  = event_queue_r0_b0[11] ^ \$1019 ;
+  assign \$1021  = \$1003  & \$1020 ;
+  assign \$1025  = ~ config_queue_r0_b0[5];
+  assign \$1027  = config_queue_r0_b0[6] ^ \$1026 ;
+  assign \$1028  = ~ config_queue_r0_b0[5];
+  assign \$1029  = ~ config_queue_r0_b0[6];
+  assign \$1030  = \$1028  | \$1029 ;
+  assign \$1031  = ~ \$1030 ;
+  assign \$1032  = config_queue_r0_b0[7] ^ \$1031 ;
+  assign \$1033  = ~ config_queue_r0_b0[5];
+  assign \$1034  = ~ config_queue_r0_b0[6];
+  assign \$1035  = \$1033  | \$1034 ;
+  assign \$1036  = ~ config_queue_r0_b0[7];
+  assign \$1037  = \$1035  | \$1036 ;
+  assign \$1038  = ~ \$1037 ;
+  assign \$1039  = config_queue_r0_b0[8] ^ \$1038 ;
+  assign \$1040  = \$1022  & \$1039 ;
+  assign \$1041  = { \$1040 , \$1021 , \$1002 , \$983 , \$964 , \$945 , \$944 , \$943  } + 8'hff;
+  assign \$1042  = \$645  ? a3_older_next : { \$1041 [8], \$942 [8], \$843 [8], \$744 [8] };
+  assign \$signal$159  = \$644  ? a4_tag_next : \$1042 ;
+  assign \$1043  = a3_fwd_ok & a3_hit_a1;
+  assign \$1044  = a4_tag_next + 1'h1;
+  assign \$1045  = a3_fwd_ok & a3_older_hit;
+  assign \$1046  = a3_older_next + 1'h1;
+  assign \$1053  = ~ event_grant_r1_b0[2];
+  assign \$1055  = event_grant_r1_b0[3] ^ \$1054 ;
+  assign \$1056  = ~ event_grant_r1_b0[2];
+  assign \$1057  = ~ event_grant_r1_b0[3];
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = ~ \$1058 ;
+  assign \$1060  = event_grant_r1_b0[4] ^ \$1059 ;
+  assign \$1061  = \$1050  & event_grant_r1_b0[1];
+  assign \$1065  = ~ log_grant_r1_b0[2];
+  assign \$1067  = log_grant_r1_b0[3] ^ \$1066 ;
+  assign \$1068  = ~ log_grant_r1_b0[2];
+  assign \$1069  = ~ log_grant_r1_b0[3];
+  assign \$1070  = \$1068  | \$1069 ;
+  assign \$1071  = ~ \$1070 ;
+  assign \$1072  = log_grant_r1_b0[4] ^ \$1071 ;
+  assign \$1073  = \$1062  & log_grant_r1_b0[1];
+  assign \$1077  = ~ config_grant_r1_b0[2];
+  assign \$1079  = config_grant_r1_b0[3] ^ \$1078 ;
+  assign \$1080  = ~ config_grant_r1_b0[2];
+  assign \$1081  = ~ config_grant_r1_b0[3];
+  assign \$1082  = \$1080  | \$1081 ;
+  assign \$1083  = ~ \$1082 ;
+  assign \$1084  = config_grant_r1_b0[4] ^ \$1083 ;
+  assign \$1085  = \$1074  & config_grant_r1_b0[1];
+  assign \$1089  = ~ event_queue_r0_b0[9];
+  assign \$1091  = event_queue_r0_b0[10] ^ \$1090 ;
+  assign \$1092  = ~ event_queue_r0_b0[9];
+  assign \$1093  = ~ event_queue_r0_b0[10];
+  assign \$1094  = \$1092  | \$1093 ;
+  assign \$1095  = ~ \$1094 ;
+  assign \$1096  = event_queue_r0_b0[11] ^ \$1095 ;
+  assign \$1097  = \$1086  & event_queue_r0_b0[8];
+  assign \$1101  = ~ config_queue_r0_b0[6];
+  assign \$1103  = config_queue_r0_b0[7] ^ \$1102 ;
+  assign \$1104  = ~ config_queue_r0_b0[6];
+  assign \$1105  = ~ config_queue_r0_b0[7];
+  assign \$1106  = \$1104  | \$1105 ;
+  assign \$1107  = ~ \$1106 ;
+  assign \$1108  = config_queue_r0_b0[8] ^ \$1107 ;
+  assign \$1109  = \$1098  & config_queue_r0_b0[5];
+  assign \$1110  = { \$1109 , \$1097 , \$1085 , \$1073 , \$1061 , \$1049 , \$1048 , \$1047  } + 8'hff;
+  assign \$1117  = ~ event_grant_r1_b0[2];
+  assign \$1119  = event_grant_r1_b0[3] ^ \$1118 ;
+  assign \$1120  = ~ event_grant_r1_b0[2];
+  assign \$1121  = ~ event_grant_r1_b0[3];
+  assign \$1122  = \$1120  | \$1121 ;
+  assign \$1123  = ~ \$1122 ;
+  assign \$1124  = event_grant_r1_b0[4] ^ \$1123 ;
+  assign \$1125  = \$1114  & \$1116 ;
+  assign \$1129  = ~ log_grant_r1_b0[2];
+  assign \$1131  = log_grant_r1_b0[3] ^ \$1130 ;
+  assign \$1132  = ~ log_grant_r1_b0[2];
+  assign \$1133  = ~ log_grant_r1_b0[3];
+  assign \$1134  = \$1132  | \$1133 ;
+  assign \$1135  = ~ \$1134 ;
+  assign \$1136  = log_grant_r1_b0[4] ^ \$1135 ;
+  assign \$1137  = \$1126  & \$1128 ;
+  assign \$1141  = ~ config_grant_r1_b0[2];
+  assign \$1143  = config_grant_r1_b0[3] ^ \$1142 ;
+  assign \$1144  = ~ config_grant_r1_b0[2];
+  assign \$1145  = ~ config_grant_r1_b0[3];
+  assign \$1146  = \$1144  | \$1145 ;
+  assign \$1147  = ~ \$1146 ;
+  assign \$1148  = config_grant_r1_b0[4] ^ \$1147 ;
+  assign \$1149  = \$1138  & \$1140 ;
+  assign \$1153  = ~ event_queue_r0_b0[9];
+  assign \$1155  = event_queue_r0_b0[10] ^ \$1154 ;
+  assign \$1156  = ~ event_queue_r0_b0[9];
+  assign \$1157  = ~ event_queue_r0_b0[10];
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = ~ \$1158 ;
+  assign \$1160  = event_queue_r0_b0[11] ^ \$1159 ;
+  assign \$1161  = \$1150  & \$1152 ;
+  assign \$1165  = ~ config_queue_r0_b0[6];
+  assign \$1167  = config_queue_r0_b0[7] ^ \$1166 ;
+  assign \$1168  = ~ config_queue_r0_b0[6];
+  assign \$1169  = ~ config_queue_r0_b0[7];
+  assign \$1170  = \$1168  | \$1169 ;
+  assign \$1171  = ~ \$1170 ;
+  assign \$1172  = config_queue_r0_b0[8] ^ \$1171 ;
+  assign \$1173  = \$1162  & \$1164 ;
+  assign \$1174  = { \$1173 , \$1161 , \$1149 , \$1137 , \$1125 , \$1113 , \$1112 , \$1111  } + 8'hff;
+  assign \$1181  = ~ event_grant_r1_b0[2];
+  assign \$1183  = event_grant_r1_b0[3] ^ \$1182 ;
+  assign \$1184  = ~ event_grant_r1_b0[2];
+  assign \$1185  = ~ event_grant_r1_b0[3];
+  assign \$1186  = \$1184  | \$1185 ;
+  assign \$1187  = ~ \$1186 ;
+  assign \$1188  = event_grant_r1_b0[4] ^ \$1187 ;
+  assign \$1189  = \$1178  & \$1183 ;
+  assign \$1193  = ~ log_grant_r1_b0[2];
+  assign \$1195  = log_grant_r1_b0[3] ^ \$1194 ;
+  assign \$1196  = ~ log_grant_r1_b0[2];
+  assign \$1197  = ~ log_grant_r1_b0[3];
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = ~ \$1198 ;
+  assign \$1200  = log_grant_r1_b0[4] ^ \$1199 ;
+  assign \$1201  = \$1190  & \$1195 ;
+  assign \$1205  = ~ config_grant_r1_b0[2];
+  assign \$1207  = config_grant_r1_b0[3] ^ \$1206 ;
+  assign \$1208  = ~ config_grant_r1_b0[2];
+  assign \$1209  = ~ config_grant_r1_b0[3];
+  assign \$1210  = \$1208  | \$1209 ;
+  assign \$1211  = ~ \$1210 ;
+  assign \$1212  = config_grant_r1_b0[4] ^ \$1211 ;
+  assign \$1213  = \$1202  & \$1207 ;
+  assign \$1217  = ~ event_queue_r0_b0[9];
+  assign \$1219  = event_queue_r0_b0[10] ^ \$1218 ;
+  assign \$1220  = ~ event_queue_r0_b0[9];
+  assign \$1221  = ~ event_queue_r0_b0[10];
+  assign \$1222  = \$1220  | \$1221 ;
+  assign \$1223  = ~ \$1222 ;
+  assign \$1224  = event_queue_r0_b0[11] ^ \$1223 ;
+  assign \$1225  = \$1214  & \$1219 ;
+  assign \$1229  = ~ config_queue_r0_b0[6];
+  assign \$1231  = config_queue_r0_b0[7] ^ \$1230 ;
+  assign \$1232  = ~ config_queue_r0_b0[6];
+  assign \$1233  = ~ config_queue_r0_b0[7];
+  assign \$1234  = \$1232  | \$1233 ;
+  assign \$1235  = ~ \$1234 ;
+  assign \$1236  = config_queue_r0_b0[8] ^ \$1235 ;
+  assign \$1237  = \$1226  & \$1231 ;
+  assign \$1238  = { \$1237 , \$1225 , \$1213 , \$1201 , \$1189 , \$1177 , \$1176 , \$1175  } + 8'hff;
+  assign \$1245  = ~ event_grant_r1_b0[2];
+  assign \$1247  = event_grant_r1_b0[3] ^ \$1246 ;
+  assign \$1248  = ~ event_grant_r1_b0[2];
+  assign \$1249  = ~ event_grant_r1_b0[3];
+  assign \$1250  = \$1248  | \$1249 ;
+  assign \$1251  = ~ \$1250 ;
+  assign \$1252  = event_grant_r1_b0[4] ^ \$1251 ;
+  assign \$1253  = \$1242  & \$1252 ;
+  assign \$1257  = ~ log_grant_r1_b0[2];
+  assign \$1259  = log_grant_r1_b0[3] ^ \$1258 ;
+  assign \$1260  = ~ log_grant_r1_b0[2];
+  assign \$1261  = ~ log_grant_r1_b0[3];
+  assign \$1262  = \$1260  | \$1261 ;
+  assign \$1263  = ~ \$1262 ;
+  assign \$1264  = log_grant_r1_b0[4] ^ \$1263 ;
+  assign \$1265  = \$1254  & \$1264 ;
+  assign \$1269  = ~ config_grant_r1_b0[2];
+  assign \$1271  = config_grant_r1_b0[3] ^ \$1270 ;
+  assign \$1272  = ~ config_grant_r1_b0[2];
+  assign \$1273  = ~ config_grant_r1_b0[3];
+  assign \$1274  = \$1272  | \$1273 ;
+  assign \$1275  = ~ \$1274 ;
+  assign \$1276  = config_grant_r1_b0[4] ^ \$1275 ;
+  assign \$1277  = \$1266  & \$1276 ;
+  assign \$1281  = ~ event_queue_r0_b0[9];
+  assign \$1283  = event_queue_r0_b0[10] ^ \$1282 ;
+  assign \$1284  = ~ event_queue_r0_b0[9];
+  assign \$1285  = ~ event_queue_r0_b0[10];
+  assign \$1286  = \$1284  | \$1285 ;
+  assign \$1287  = ~ \$1286 ;
+  assign \$1288  = event_queue_r0_b0[11] ^ \$1287 ;
+  assign \$1289  = \$1278  & \$1288 ;
+  assign \$1293  = ~ config_queue_r0_b0[6];
+  assign \$1295  = config_queue_r0_b0[7] ^ \$1294 ;
+  assign \$1296  = ~ config_queue_r0_b0[6];
+  assign \$1297  = ~ config_queue_r0_b0[7];
+  assign \$1298  = \$1296  | \$1297 ;
+  assign \$1299  = ~ \$1298 ;
+  assign \$1300  = config_queue_r0_b0[8] ^ \$1299 ;
+  assign \$1301  = \$1290  & \$1300 ;
+  assign \$1302  = { \$1301 , \$1289 , \$1277 , \$1265 , \$1253 , \$1241 , \$1240 , \$1239  } + 8'hff;
+  assign \$1303  = \$1045  ? \$1046  : { 1'h0, \$1302 [8], \$1238 [8], \$1174 [8], \$1110 [8] };
+  assign \$1304  = \$1043  ? \$1044  : \$1303 ;
+  assign \$1305  = a3_valid & a3_ok;
+  assign \$1306  = ! a3_pool;
+  assign event_grant_wen = \$1305  & \$1306 ;
+  assign \$1307  = a3_valid & a3_ok;
+  assign \$1308  = a3_pool == 1'h1;
+  assign log_grant_wen = \$1307  & \$1308 ;
+  assign \$1309  = a3_valid & a3_ok;
+  assign \$1310  = a3_pool == 2'h2;
+  assign config_grant_wen = \$1309  & \$1310 ;
+  assign \$1317  = ! f2_err;
+  assign \$signal$242  = f2_valid & \$1317 ;
+  assign \$1318  = a4_valid & a4_ok;
+  assign \$1319  = { \$1318 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1320  = ~ \$1319 ;
+  assign \$1321  = \$1320  + 1'h1;
+  assign \$1322  = a5_valid & a5_ok;
+  assign \$1323  = { \$1322 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1324  = ~ \$1323 ;
+  assign \$1325  = \$1324  + 1'h1;
+  assign \$1326  = a4_valid & a4_ok;
+  assign \$1327  = { \$1326 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1328  = ~ \$1327 ;
+  assign \$1329  = \$1328  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1339  = ~ f4_prev_released;
-  assign \$1340  = \$1339  & f4_rest_held;
-  assign \$signal$440  = f4_hit_a1 | \$1340 ;
-  assign \$1341  = ~ f4_prev_released;
+  assign \$1330  = ~ rel_f2;
+  assign \$1331  = f3_quiet & \$1330 ;
+  assign \$1332  = \$1331  ? f3_in : 3'h0;
+  assign \$1333  = x1_select | x0_select;
+  assign \$1334  = ~ \$1333 ;
+  assign \$1335  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1336  = { 1'h0, \$1334  } & { \$1335 [2], \$1335  };
+  assign \$1337  = { 1'h0, \$1332  } & \$1336 ;
+  assign \$1338  = ~ f4_prev_released;
+  assign \$1339  = \$1338  & f4_rest_held;
+  assign \$signal$441  = f4_hit_a1 | \$1339 ;
+  assign \$1340  = ~ f4_prev_released;
+  assign \$1341  = f4_by_mem & f4_mem_ok;
   assign \$1342  = f4_by_mem & f4_mem_ok;
-  assign \$1343  = f4_by_mem & f4_mem_ok;
-  assign \$1344  = \$1342 [0] | \$1343 [1];
-  assign \$1345  = f4_by_mem & f4_mem_ok;
-  assign \$1346  = \$1344  | \$1345 [2];
-  assign \$1347  = f4_by_older | \$1346 ;
-  assign \$1348  = \$1341  & \$1347 ;
-  assign \release  = f4_by_a1 | \$1348 ;
-  assign \$1349  = ~ f4_go;
-  assign \$1350  = ~ \$signal$440 ;
-  assign \$1351  = \$signal$440  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1351  : f4_err;
-  assign \$signal$304  = \release  ? 4'h0 : unreleased_err;
-  assign \$1352  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$381  = ~ \$1352 ;
-  assign \$1353  = ~ f4_prev_released;
-  assign \$1354  = \$1353  & f4_by_older;
-  assign \$1355  = f4_by_a1 | \$1354 ;
-  assign \$1356  = f4_live[0] & \$1355 ;
-  assign \$1357  = ~ f4_prev_released;
-  assign \$1358  = \$1357  & f4_by_mem_live[0];
-  assign \$1359  = \$1358  & f4_mem_ok[0];
-  assign \w__en$379  = \$1356  | \$1359 ;
-  assign \$1360  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1361  = ~ \$1360 ;
-  assign \$1362  = ~ f4_prev_released;
-  assign \$1363  = \$1362  & f4_by_older;
-  assign \$1364  = f4_by_a1 | \$1363 ;
-  assign \$1365  = f4_live[0] & \$1364 ;
-  assign \$1366  = ~ f4_prev_released;
-  assign \$1367  = \$1366  & f4_by_mem_live[0];
-  assign \$1368  = \$1367  & f4_mem_ok[0];
-  assign event_queue_wen = \$1365  | \$1368 ;
-  assign \$1369  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1370  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$406  = ~ \$1370 ;
-  assign \$1371  = ~ f4_prev_released;
-  assign \$1372  = \$1371  & f4_by_older;
-  assign \$1373  = f4_by_a1 | \$1372 ;
-  assign \$1374  = f4_live[1] & \$1373 ;
-  assign \$1375  = ~ f4_prev_released;
-  assign \$1376  = \$1375  & f4_by_mem_live[1];
-  assign \$1377  = \$1376  & f4_mem_ok[1];
-  assign \$1378  = \$1374  | \$1377 ;
-  assign \$1379  = f4_taken_a4 | f4_taken_a3;
-  assign \$1380  = \$1379  | f4_taken_a2;
-  assign \$1381  = ~ \$1380 ;
-  assign log_parity_wen = \$1378  & \$1381 ;
-  assign \$1382  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$426  = ~ \$1382 ;
-  assign \$1383  = ~ f4_prev_released;
-  assign \$1384  = \$1383  & f4_by_older;
-  assign \$1385  = f4_by_a1 | \$1384 ;
-  assign \$1386  = f4_live[2] & \$1385 ;
-  assign \$1387  = ~ f4_prev_released;
-  assign \$1388  = \$1387  & f4_by_mem_live[2];
-  assign \$1389  = \$1388  & f4_mem_ok[2];
-  assign \w__en$424  = \$1386  | \$1389 ;
-  assign \$1390  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1391  = ~ \$1390 ;
-  assign \$1392  = ~ f4_prev_released;
-  assign \$1393  = \$1392  & f4_by_older;
-  assign \$1394  = f4_by_a1 | \$1393 ;
-  assign \$1395  = f4_live[2] & \$1394 ;
-  assign \$1396  = ~ f4_prev_released;
-  assign \$1397  = \$1396  & f4_by_mem_live[2];
-  assign \$1398  = \$1397  & f4_mem_ok[2];
-  assign config_queue_wen = \$1395  | \$1398 ;
-  assign \$1399  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1400  = busy_0 | busy_6;
-  assign \$1401  = busy_12 | busy_18;
-  assign \$1402  = \$1400  | \$1401 ;
-  assign \$1403  = busy_24 | busy_30;
-  assign \$1404  = \$1403  | busy_36;
-  assign busy = \$1402  | \$1404 ;
+  assign \$1343  = \$1341 [0] | \$1342 [1];
+  assign \$1344  = f4_by_mem & f4_mem_ok;
+  assign \$1345  = \$1343  | \$1344 [2];
+  assign \$1346  = f4_by_older | \$1345 ;
+  assign \$1347  = \$1340  & \$1346 ;
+  assign \release  = f4_by_a1 | \$1347 ;
+  assign \$1348  = ~ f4_go;
+  assign \$1349  = ~ \$signal$441 ;
+  assign \$1350  = \$signal$441  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1350  : f4_err;
+  assign \$signal$305  = \release  ? 4'h0 : unreleased_err;
+  assign \$1351  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$382  = ~ \$1351 ;
+  assign \$1352  = ~ f4_prev_released;
+  assign \$1353  = \$1352  & f4_by_older;
+  assign \$1354  = f4_by_a1 | \$1353 ;
+  assign \$1355  = f4_live[0] & \$1354 ;
+  assign \$1356  = ~ f4_prev_released;
+  assign \$1357  = \$1356  & f4_by_mem_live[0];
+  assign \$1358  = \$1357  & f4_mem_ok[0];
+  assign \w__en$380  = \$1355  | \$1358 ;
+  assign \$1359  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1360  = ~ \$1359 ;
+  assign \$1361  = ~ f4_prev_released;
+  assign \$1362  = \$1361  & f4_by_older;
+  assign \$1363  = f4_by_a1 | \$1362 ;
+  assign \$1364  = f4_live[0] & \$1363 ;
+  assign \$1365  = ~ f4_prev_released;
+  assign \$1366  = \$1365  & f4_by_mem_live[0];
+  assign \$1367  = \$1366  & f4_mem_ok[0];
+  assign event_queue_wen = \$1364  | \$1367 ;
+  assign \$1368  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1369  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$407  = ~ \$1369 ;
+  assign \$1370  = ~ f4_prev_released;
+  assign \$1371  = \$1370  & f4_by_older;
+  assign \$1372  = f4_by_a1 | \$1371 ;
+  assign \$1373  = f4_live[1] & \$1372 ;
+  assign \$1374  = ~ f4_prev_released;
+  assign \$1375  = \$1374  & f4_by_mem_live[1];
+  assign \$1376  = \$1375  & f4_mem_ok[1];
+  assign \$1377  = \$1373  | \$1376 ;
+  assign \$1378  = f4_taken_a4 | f4_taken_a3;
+  assign \$1379  = \$1378  | f4_taken_a2;
+  assign \$1380  = ~ \$1379 ;
+  assign log_parity_wen = \$1377  & \$1380 ;
+  assign \$1381  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$427  = ~ \$1381 ;
+  assign \$1382  = ~ f4_prev_released;
+  assign \$1383  = \$1382  & f4_by_older;
+  assign \$1384  = f4_by_a1 | \$1383 ;
+  assign \$1385  = f4_live[2] & \$1384 ;
+  assign \$1386  = ~ f4_prev_released;
+  assign \$1387  = \$1386  & f4_by_mem_live[2];
+  assign \$1388  = \$1387  & f4_mem_ok[2];
+  assign \w__en$425  = \$1385  | \$1388 ;
+  assign \$1389  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1390  = ~ \$1389 ;
+  assign \$1391  = ~ f4_prev_released;
+  assign \$1392  = \$1391  & f4_by_older;
+  assign \$1393  = f4_by_a1 | \$1392 ;
+  assign \$1394  = f4_live[2] & \$1393 ;
+  assign \$1395  = ~ f4_prev_released;
+  assign \$1396  = \$1395  & f4_by_mem_live[2];
+  assign \$1397  = \$1396  & f4_mem_ok[2];
+  assign config_queue_wen = \$1394  | \$1397 ;
+  assign \$1398  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1399  = busy_0 | busy_6;
+  assign \$1400  = busy_12 | busy_18;
+  assign \$1401  = \$1399  | \$1400 ;
+  assign \$1402  = busy_24 | busy_30;
+  assign \$1403  = \$1402  | busy_36;
+  assign busy = \$1401  | \$1403 ;
   always @(posedge clk)
-    event_grant_w_en <= \$1405 ;
+    event_grant_w_en <= \$1404 ;
   always @(posedge clk)
-    event_grant_w_addr <= \$1406 ;
+    event_grant_w_addr <= \$1405 ;
   always @(posedge clk)
-    event_grant_w_data <= \$1407 ;
+    event_grant_w_data <= \$1406 ;
   always @(posedge clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -6132,19 +6131,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    event_queue_w_en <= \$1408 ;
+    event_queue_w_en <= \$1407 ;
   always @(posedge clk)
-    event_queue_w_addr <= \$1409 ;
+    event_queue_w_addr <= \$1408 ;
   always @(posedge clk)
-    event_queue_w_data <= \$1410 ;
+    event_queue_w_data <= \$1409 ;
   always @(posedge clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    log_grant_w_en <= \$1411 ;
+    log_grant_w_en <= \$1410 ;
   always @(posedge clk)
-    log_grant_w_addr <= \$1412 ;
+    log_grant_w_addr <= \$1411 ;
   always @(posedge clk)
-    log_grant_w_data <= \$1413 ;
+    log_grant_w_data <= \$1412 ;
   always @(posedge clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
@@ -6154,11 +6153,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge clk)
-    config_grant_w_en <= \$1414 ;
+    config_grant_w_en <= \$1413 ;
   always @(posedge clk)
-    config_grant_w_addr <= \$1415 ;
+    config_grant_w_addr <= \$1414 ;
   always @(posedge clk)
-    config_grant_w_data <= \$1416 ;
+    config_grant_w_data <= \$1415 ;
   always @(posedge clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge clk)
@@ -6168,15 +6167,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     config_parity_r1_b0 <= \r__data$51 ;
   always @(posedge clk)
-    config_queue_w_en <= \$1417 ;
+    config_queue_w_en <= \$1416 ;
   always @(posedge clk)
-    config_queue_w_addr <= \$1418 ;
+    config_queue_w_addr <= \$1417 ;
   always @(posedge clk)
-    config_queue_w_data <= \$1419 ;
+    config_queue_w_data <= \$1418 ;
   always @(posedge clk)
     config_queue_r0_b0 <= \r__data$59 ;
   always @(posedge clk)
-    a0_valid <= \$1420 ;
+    a0_valid <= \$1419 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -6186,7 +6185,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$1421 ;
+    a1_valid <= \$1420 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -6198,17 +6197,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$1422 ;
+    a1_select <= \$1421 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$1423 ;
+    x0_valid <= \$1422 ;
   always @(posedge clk)
-    x0_select <= \$1424 ;
+    x0_select <= \$1423 ;
   always @(posedge clk)
-    x1_valid <= \$1425 ;
+    x1_valid <= \$1424 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -6216,9 +6215,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     x1_err <= \$35 ;
   always @(posedge clk)
-    x1_select <= \$1426 ;
+    x1_select <= \$1425 ;
   always @(posedge clk)
-    x2_valid <= \$1427 ;
+    x2_valid <= \$1426 ;
   always @(posedge clk)
     x2_ok <= \$36 ;
   always @(posedge clk)
@@ -6230,43 +6229,43 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1428 ;
+    a2_valid <= \$1427 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    event_seen <= \$1429 ;
+    event_seen <= \$1428 ;
   always @(posedge clk)
-    event_seen_prev <= \$1430 ;
+    event_seen_prev <= \$1429 ;
   always @(posedge clk)
-    event_fresh <= \$1431 ;
+    event_fresh <= \$1430 ;
   always @(posedge clk)
-    event_has_fresh <= \$1432 ;
+    event_has_fresh <= \$1431 ;
   always @(posedge clk)
-    event_head <= \$1433 ;
+    event_head <= \$1432 ;
   always @(posedge clk)
-    log_seen <= \$1434 ;
+    log_seen <= \$1433 ;
   always @(posedge clk)
-    log_seen_prev <= \$1435 ;
+    log_seen_prev <= \$1434 ;
   always @(posedge clk)
-    log_fresh <= \$1436 ;
+    log_fresh <= \$1435 ;
   always @(posedge clk)
-    log_at_last <= \$1437 ;
+    log_at_last <= \$1436 ;
   always @(posedge clk)
-    log_lapped <= \$1438 ;
+    log_lapped <= \$1437 ;
   always @(posedge clk)
-    config_seen <= \$1439 ;
+    config_seen <= \$1438 ;
   always @(posedge clk)
-    config_seen_prev <= \$1440 ;
+    config_seen_prev <= \$1439 ;
   always @(posedge clk)
-    config_fresh <= \$1441 ;
+    config_fresh <= \$1440 ;
   always @(posedge clk)
-    config_has_fresh <= \$1442 ;
+    config_has_fresh <= \$1441 ;
   always @(posedge clk)
-    config_head <= \$1443 ;
+    config_head <= \$1442 ;
   always @(posedge clk)
-    a2_ring <= \$1444 ;
+    a2_ring <= \$1443 ;
   always @(posedge clk)
     a2_lapped <= \$80 ;
   always @(posedge clk)
@@ -6278,7 +6277,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a2_fresh_slot <= \$110 ;
   always @(posedge clk)
-    a3_valid <= \$1445 ;
+    a3_valid <= \$1444 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -6290,7 +6289,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1446 ;
+    a3_ring <= \$1445 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -6306,7 +6305,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a3_fwd_ok <= \$144 ;
   always @(posedge clk)
-    a4_valid <= \$1447 ;
+    a4_valid <= \$1446 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -6320,11 +6319,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a4_tag <= \$signal$159 ;
   always @(posedge clk)
-    a4_tag_next <= \$1313 [3:0];
+    a4_tag_next <= \$1304 [3:0];
   always @(posedge clk)
-    a4_snap <= \$652 [5];
+    a4_snap <= \$643 [5];
   always @(posedge clk)
-    a5_valid <= \$1448 ;
+    a5_valid <= \$1447 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -6348,7 +6347,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a3_older_next <= \$177 [3:0];
   always @(posedge clk)
-    f0_valid <= \$1449 ;
+    f0_valid <= \$1448 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -6364,7 +6363,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$1450 ;
+    f1_valid <= \$1449 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -6380,53 +6379,53 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1451 ;
+    f1_same_second_eq0 <= \$1450 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1452 ;
+    f1_same_second_eq3 <= \$1451 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1453 ;
+    f1_same_second_eq6 <= \$1452 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1454 ;
+    f1_same_second_eq9 <= \$1453 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1455 ;
+    f1_same_second_eq12 <= \$1454 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1456 ;
+    f1_same_second_eq15 <= \$1455 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1457 ;
+    f1_same_second_eq18 <= \$1456 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1458 ;
+    f1_same_second_eq21 <= \$1457 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1459 ;
+    f1_same_second_eq24 <= \$1458 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1460 ;
+    f1_same_second_eq27 <= \$1459 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1461 ;
+    f1_same_second_eq30 <= \$1460 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1462 ;
+    f1_same_third_eq0 <= \$1461 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1463 ;
+    f1_same_third_eq3 <= \$1462 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1464 ;
+    f1_same_third_eq6 <= \$1463 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1465 ;
+    f1_same_third_eq9 <= \$1464 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1466 ;
+    f1_same_third_eq12 <= \$1465 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1467 ;
+    f1_same_third_eq15 <= \$1466 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1468 ;
+    f1_same_third_eq18 <= \$1467 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1469 ;
+    f1_same_third_eq21 <= \$1468 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1470 ;
+    f1_same_third_eq24 <= \$1469 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1471 ;
+    f1_same_third_eq27 <= \$1470 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1472 ;
+    f1_same_third_eq30 <= \$1471 ;
   always @(posedge clk)
-    f1_hit <= \$1473 ;
+    f1_hit <= \$1472 ;
   always @(posedge clk)
-    f1_misaligned <= \$1474 ;
+    f1_misaligned <= \$1473 ;
   always @(posedge clk)
     f1_event_slot <= \$222 [6:0];
   always @(posedge clk)
@@ -6434,7 +6433,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f1_config_slot <= \$226 [3:0];
   always @(posedge clk)
-    f2_valid <= \$1475 ;
+    f2_valid <= \$1474 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -6456,9 +6455,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f2_same_third <= \$304 ;
   always @(posedge clk)
-    f3_valid <= \$1476 ;
+    f3_valid <= \$1475 ;
   always @(posedge clk)
-    f3_go <= \$1477 ;
+    f3_go <= \$1476 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -6478,11 +6477,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$1330 [12];
+    f3_hit_a2 <= \$1321 [12];
   always @(posedge clk)
     f3_a2_tag_ok <= \$310 [4];
   always @(posedge clk)
-    f3_hit_a3 <= \$1334 [12];
+    f3_hit_a3 <= \$1325 [12];
   always @(posedge clk)
     f3_a3_tag_ok <= \$313 [4];
   always @(posedge clk)
@@ -6492,11 +6491,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f3_rel_f3 <= \$316 ;
   always @(posedge clk)
-    f3_quiet <= \$1478 ;
+    f3_quiet <= \$1477 ;
   always @(posedge clk)
-    f4_valid <= \$1479 ;
+    f4_valid <= \$1478 ;
   always @(posedge clk)
-    f4_go <= \$1480 ;
+    f4_go <= \$1479 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -6510,7 +6509,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$1338 [12];
+    f4_hit_a1 <= \$1329 [12];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
@@ -6522,11 +6521,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f4_rest_snap <= \$386 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1481 ;
+    f4_by_a1 <= \$1480 ;
   always @(posedge clk)
-    f4_by_older <= \$1482 ;
+    f4_by_older <= \$1481 ;
   always @(posedge clk)
-    f4_by_mem <= \$1483 ;
+    f4_by_mem <= \$1482 ;
   always @(posedge clk)
     f4_mem_ok <= { \$430 , \$422 , \$414  };
   always @(posedge clk)
@@ -6536,49 +6535,49 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f4_live <= \$440 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1484 ;
+    f4_by_mem_live <= \$1483 ;
   always @(posedge clk)
-    f4_prev_released <= \$1485 ;
+    f4_prev_released <= \$1484 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$457 [12];
+    f4_taken_a4 <= \$448 [12];
   always @(posedge clk)
-    f4_taken_a3 <= \$460 [12];
+    f4_taken_a3 <= \$451 [12];
   always @(posedge clk)
-    f4_taken_a2 <= \$465 ;
+    f4_taken_a2 <= \$456 ;
   always @(posedge clk)
-    event_push <= \$1486 ;
+    event_push <= \$1485 ;
   always @(posedge clk)
-    event_queue_waddr <= \$1487 ;
+    event_queue_waddr <= \$1486 ;
   always @(posedge clk)
-    event_pushed <= \$1488 ;
+    event_pushed <= \$1487 ;
   always @(posedge clk)
-    event_popped <= \$1489 ;
+    event_popped <= \$1488 ;
   always @(posedge clk)
-    event_count <= \$1490 ;
+    event_count <= \$1489 ;
   always @(posedge clk)
-    event_at <= \$1491 ;
+    event_at <= \$1490 ;
   always @(posedge clk)
-    event_nonempty <= \$1492 ;
+    event_nonempty <= \$1491 ;
   always @(posedge clk)
-    config_push <= \$1493 ;
+    config_push <= \$1492 ;
   always @(posedge clk)
-    config_queue_waddr <= \$1494 ;
+    config_queue_waddr <= \$1493 ;
   always @(posedge clk)
-    config_pushed <= \$1495 ;
+    config_pushed <= \$1494 ;
   always @(posedge clk)
-    config_popped <= \$1496 ;
+    config_popped <= \$1495 ;
   always @(posedge clk)
-    config_count <= \$1497 ;
+    config_count <= \$1496 ;
   always @(posedge clk)
-    config_at <= \$1498 ;
+    config_at <= \$1497 ;
   always @(posedge clk)
-    config_nonempty <= \$1499 ;
+    config_nonempty <= \$1498 ;
   always @(posedge clk)
-    f5_valid <= \$1500 ;
+    f5_valid <= \$1499 ;
   always @(posedge clk)
-    f5_ok <= \$1501 ;
+    f5_ok <= \$1500 ;
   always @(posedge clk)
-    f5_err <= \$signal$304 ;
+    f5_err <= \$signal$305 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -6592,41 +6591,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$563 ;
+    f5_wparity <= \$554 ;
   always @(posedge clk)
-    a3_flip <= \$567 [12];
+    a3_flip <= \$558 [12];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$568 ;
+    a3_released <= \$559 ;
   always @(posedge clk)
-    a4_prev_held <= \$573 ;
+    a4_prev_held <= \$564 ;
   always @(posedge clk)
-    a4_released <= \$575 ;
+    a4_released <= \$566 ;
   always @(posedge clk)
-    a5_overwrite <= \$580 ;
+    a5_overwrite <= \$571 ;
   always @(posedge clk)
-    a6_valid <= \$1502 ;
+    a6_valid <= \$1501 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$1503 ;
+    f6_valid <= \$1502 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$1504 ;
+    x3_valid <= \$1503 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1505 ;
+    x4_valid <= \$1504 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1506 ;
+    x5_valid <= \$1505 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1507 ;
+    x6_valid <= \$1506 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -6686,19 +6685,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$1508 ;
+    busy_0 <= \$1507 ;
   always @(posedge clk)
-    busy_6 <= \$1509 ;
+    busy_6 <= \$1508 ;
   always @(posedge clk)
-    busy_12 <= \$1510 ;
+    busy_12 <= \$1509 ;
   always @(posedge clk)
-    busy_18 <= \$1511 ;
+    busy_18 <= \$1510 ;
   always @(posedge clk)
-    busy_24 <= \$1512 ;
+    busy_24 <= \$1511 ;
   always @(posedge clk)
-    busy_30 <= \$1513 ;
+    busy_30 <= \$1512 ;
   always @(posedge clk)
-    busy_36 <= \$1514 ;
+    busy_36 <= \$1513 ;
   assign \$auto$rtlil.cc:2739:Not$158  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$160  = ~ log_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$162  = ~ config_grant_r1_b0[1];
@@ -6741,260 +6740,272 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$auto$rtlil.cc:2739:Not$236  = ~ config_queue_r0_b0[6];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1405  = event_grant_wen;
+    \$1404  = event_grant_wen;
     if (rst) begin
-      \$1405  = 1'h0;
+      \$1404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1406  = event_grant_w_addr;
+    \$1405  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$1406  = { \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
+      \$1405  = { \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1407  = event_grant_w_data;
+    \$1406  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$1407  = event_grant_wdata;
+      \$1406  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1408  = event_queue_wen;
+    \$1407  = event_queue_wen;
     if (rst) begin
-      \$1408  = 1'h0;
+      \$1407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1409  = event_queue_w_addr;
+    \$1408  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$1409  = event_queue_waddr;
+      \$1408  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1410  = event_queue_w_data;
+    \$1409  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$1410  = event_queue_wdata;
+      \$1409  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1411  = log_grant_wen;
+    \$1410  = log_grant_wen;
     if (rst) begin
-      \$1411  = 1'h0;
+      \$1410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1412  = log_grant_w_addr;
+    \$1411  = log_grant_w_addr;
     if (log_grant_wen) begin
-      \$1412  = { \$643 , \$642 , \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
+      \$1411  = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1413  = log_grant_w_data;
+    \$1412  = log_grant_w_data;
     if (log_grant_wen) begin
-      \$1413  = log_grant_wdata;
+      \$1412  = log_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1414  = config_grant_wen;
+    \$1413  = config_grant_wen;
     if (rst) begin
-      \$1414  = 1'h0;
+      \$1413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1415  = config_grant_w_addr;
+    \$1414  = config_grant_w_addr;
     if (config_grant_wen) begin
-      \$1415  = { \$629 , \$622 , \$615 , \$608  };
+      \$1414  = { \$620 , \$613 , \$606 , \$599  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1416  = config_grant_w_data;
+    \$1415  = config_grant_w_data;
     if (config_grant_wen) begin
-      \$1416  = config_grant_wdata;
+      \$1415  = config_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1417  = config_queue_wen;
+    \$1416  = config_queue_wen;
     if (rst) begin
-      \$1417  = 1'h0;
+      \$1416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1418  = config_queue_w_addr;
+    \$1417  = config_queue_w_addr;
     if (config_queue_wen) begin
-      \$1418  = config_queue_waddr;
+      \$1417  = config_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1419  = config_queue_w_data;
+    \$1418  = config_queue_w_data;
     if (config_queue_wen) begin
-      \$1419  = config_queue_wdata;
+      \$1418  = config_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1420  = alloc_valid;
+    \$1419  = alloc_valid;
+    if (rst) begin
+      \$1419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1420  = a0_valid;
     if (rst) begin
       \$1420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1421  = a0_valid;
+    \$1421  = { \$25 , \$22 , \$19  };
     if (rst) begin
-      \$1421  = 1'h0;
+      \$1421  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1422  = { \$25 , \$22 , \$19  };
+    \$1422  = flush_valid;
     if (rst) begin
-      \$1422  = 3'h0;
+      \$1422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1423  = flush_valid;
+    \$1423  = { 1'h0, \$31 , \$28  };
     if (rst) begin
-      \$1423  = 1'h0;
+      \$1423  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1424  = { 1'h0, \$31 , \$28  };
+    \$1424  = x0_valid;
     if (rst) begin
-      \$1424  = 3'h0;
+      \$1424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1425  = x0_valid;
+    \$1425  = x0_select;
     if (rst) begin
-      \$1425  = 1'h0;
+      \$1425  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1426  = x0_select;
+    \$1426  = x1_valid;
     if (rst) begin
-      \$1426  = 3'h0;
+      \$1426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1427  = x1_valid;
+    \$1427  = a1_valid;
     if (rst) begin
       \$1427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1428  = a1_valid;
+    \$1428  = event_seen;
+    if (\$39 ) begin
+      \$1428  = \$40 ;
+    end
     if (rst) begin
-      \$1428  = 1'h0;
+      \$1428  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1429  = event_seen;
-    if (\$39 ) begin
-      \$1429  = \$40 ;
-    end
     if (rst) begin
       \$1429  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1430  = event_seen;
+    \$1430  = event_fresh;
+    if (event_take_fresh) begin
+      \$1430  = \$41 ;
+    end else if (x1_select[0]) begin
+      \$1430  = 8'h00;
+    end
     if (rst) begin
       \$1430  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1431  = event_fresh;
+    \$1431  = event_has_fresh;
     if (event_take_fresh) begin
-      \$1431  = \$41 ;
+      \$1431  = \$42 ;
     end else if (x1_select[0]) begin
-      \$1431  = 8'h00;
+      \$1431  = 1'h1;
     end
     if (rst) begin
-      \$1431  = 8'h00;
+      \$1431  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1432  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$1432  = \$42 ;
-    end else if (x1_select[0]) begin
-      \$1432  = 1'h1;
-    end
-    if (rst) begin
-      \$1432  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1433  = event_head;
+    \$1432  = event_head;
     if (event_pop) begin
-      \$1433  = \$45 [6:0];
+      \$1432  = \$45 [6:0];
     end
     if (x1_select[0]) begin
-      \$1433  = event_queue_waddr;
+      \$1432  = event_queue_waddr;
     end
     if (rst) begin
-      \$1433  = 7'h00;
+      \$1432  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1433  = log_seen;
+    if (\$48 ) begin
+      \$1433  = \$49 ;
+    end
+    if (rst) begin
+      \$1433  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1434  = log_seen;
-    if (\$48 ) begin
-      \$1434  = \$49 ;
-    end
     if (rst) begin
       \$1434  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1435  = log_seen;
+    \$1435  = log_fresh;
+    if (log_take_fresh) begin
+      \$1435  = \$54 [9:0];
+    end else if (x1_select[1]) begin
+      \$1435  = 10'h000;
+    end
     if (rst) begin
       \$1435  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1436  = log_fresh;
+    \$1436  = log_at_last;
     if (log_take_fresh) begin
-      \$1436  = \$54 [9:0];
+      \$1436  = \$59 ;
     end else if (x1_select[1]) begin
-      \$1436  = 10'h000;
+      \$1436  = 1'h0;
     end
     if (rst) begin
-      \$1436  = 10'h000;
+      \$1436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1437  = log_at_last;
+    \$1437  = log_lapped;
     if (log_take_fresh) begin
-      \$1437  = \$59 ;
+      \$1437  = \$64 ;
     end else if (x1_select[1]) begin
       \$1437  = 1'h0;
     end
@@ -7004,370 +7015,368 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1438  = log_lapped;
-    if (log_take_fresh) begin
-      \$1438  = \$64 ;
-    end else if (x1_select[1]) begin
-      \$1438  = 1'h0;
+    \$1438  = config_seen;
+    if (\$67 ) begin
+      \$1438  = \$68 ;
     end
     if (rst) begin
-      \$1438  = 1'h0;
+      \$1438  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1439  = config_seen;
-    if (\$67 ) begin
-      \$1439  = \$68 ;
-    end
     if (rst) begin
       \$1439  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1440  = config_seen;
+    \$1440  = config_fresh;
+    if (config_take_fresh) begin
+      \$1440  = \$69 ;
+    end else if (x1_select[2]) begin
+      \$1440  = 5'h00;
+    end
     if (rst) begin
       \$1440  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1441  = config_fresh;
+    \$1441  = config_has_fresh;
     if (config_take_fresh) begin
-      \$1441  = \$69 ;
+      \$1441  = \$70 ;
     end else if (x1_select[2]) begin
-      \$1441  = 5'h00;
+      \$1441  = 1'h1;
     end
     if (rst) begin
-      \$1441  = 5'h00;
+      \$1441  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1442  = config_has_fresh;
-    if (config_take_fresh) begin
-      \$1442  = \$70 ;
-    end else if (x1_select[2]) begin
-      \$1442  = 1'h1;
-    end
-    if (rst) begin
-      \$1442  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1443  = config_head;
+    \$1442  = config_head;
     if (config_pop) begin
-      \$1443  = \$73 [3:0];
+      \$1442  = \$73 [3:0];
     end
     if (x1_select[2]) begin
-      \$1443  = config_queue_waddr;
+      \$1442  = config_queue_waddr;
     end
     if (rst) begin
-      \$1443  = 4'h0;
+      \$1442  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1444  = a1_select[1];
+    \$1443  = a1_select[1];
+    if (rst) begin
+      \$1443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1444  = a2_valid;
     if (rst) begin
       \$1444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1445  = a2_valid;
+    \$1445  = a2_ring;
     if (rst) begin
       \$1445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1446  = a2_ring;
+    \$1446  = a3_valid;
     if (rst) begin
       \$1446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1447  = a3_valid;
+    \$1447  = a4_valid;
     if (rst) begin
       \$1447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1448  = a4_valid;
+    \$1448  = free_valid;
     if (rst) begin
       \$1448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1449  = free_valid;
+    \$1449  = f0_valid;
     if (rst) begin
       \$1449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1450  = f0_valid;
+    \$1450  = \$199 ;
     if (rst) begin
       \$1450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1451  = \$199 ;
+    \$1451  = \$200 ;
     if (rst) begin
       \$1451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1452  = \$200 ;
+    \$1452  = \$201 ;
     if (rst) begin
       \$1452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1453  = \$201 ;
+    \$1453  = \$202 ;
     if (rst) begin
       \$1453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1454  = \$202 ;
+    \$1454  = \$203 ;
     if (rst) begin
       \$1454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1455  = \$203 ;
+    \$1455  = \$204 ;
     if (rst) begin
       \$1455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1456  = \$204 ;
+    \$1456  = \$205 ;
     if (rst) begin
       \$1456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1457  = \$205 ;
+    \$1457  = \$206 ;
     if (rst) begin
       \$1457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1458  = \$206 ;
+    \$1458  = \$207 ;
     if (rst) begin
       \$1458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1459  = \$207 ;
+    \$1459  = \$208 ;
     if (rst) begin
       \$1459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1460  = \$208 ;
+    \$1460  = \$209 ;
     if (rst) begin
       \$1460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1461  = \$209 ;
+    \$1461  = \$210 ;
     if (rst) begin
       \$1461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1462  = \$210 ;
+    \$1462  = \$211 ;
     if (rst) begin
       \$1462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1463  = \$211 ;
+    \$1463  = \$212 ;
     if (rst) begin
       \$1463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1464  = \$212 ;
+    \$1464  = \$213 ;
     if (rst) begin
       \$1464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1465  = \$213 ;
+    \$1465  = \$214 ;
     if (rst) begin
       \$1465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1466  = \$214 ;
+    \$1466  = \$215 ;
     if (rst) begin
       \$1466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1467  = \$215 ;
+    \$1467  = \$216 ;
     if (rst) begin
       \$1467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1468  = \$216 ;
+    \$1468  = \$217 ;
     if (rst) begin
       \$1468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1469  = \$217 ;
+    \$1469  = \$218 ;
     if (rst) begin
       \$1469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1470  = \$218 ;
+    \$1470  = \$219 ;
     if (rst) begin
       \$1470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1471  = \$219 ;
+    \$1471  = \$220 ;
     if (rst) begin
       \$1471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1472  = \$220 ;
+    \$1474  = f1_valid;
     if (rst) begin
-      \$1472  = 1'h0;
+      \$1474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1475  = f1_valid;
+    \$1475  = f2_valid;
     if (rst) begin
       \$1475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1476  = f2_valid;
+    \$1476  = \$signal$242 ;
     if (rst) begin
       \$1476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1477  = \$signal$242 ;
+    \$1477  = \$323 ;
     if (rst) begin
       \$1477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1478  = \$323 ;
+    \$1478  = f3_valid;
     if (rst) begin
       \$1478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1479  = f3_valid;
+    \$1479  = f3_go;
     if (rst) begin
       \$1479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1480  = f3_go;
+    \$1480  = \$391 ;
     if (rst) begin
       \$1480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1481  = \$391 ;
+    \$1481  = \$401 ;
     if (rst) begin
       \$1481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1482  = \$401 ;
+    \$1482  = \$406 ;
     if (rst) begin
-      \$1482  = 1'h0;
+      \$1482  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1483  = \$406 ;
+    \$1483  = \$441 ;
     if (rst) begin
       \$1483  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1484  = \$450 [2:0];
+    \$1484  = \$445 ;
     if (rst) begin
-      \$1484  = 3'h0;
+      \$1484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1485  = \$454 ;
+    \$1485  = \$464 ;
     if (rst) begin
       \$1485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1486  = \$473 ;
+    \$1486  = event_queue_waddr;
+    if (\$472 ) begin
+      \$1486  = \$475 [6:0];
+    end
     if (rst) begin
-      \$1486  = 1'h0;
+      \$1486  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1487  = event_queue_waddr;
-    if (\$481 ) begin
-      \$1487  = \$484 [6:0];
+    \$1487  = event_push;
+    if (x1_select[0]) begin
+      \$1487  = 1'h0;
     end
     if (rst) begin
-      \$1487  = 7'h00;
+      \$1487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1488  = event_push;
+    \$1488  = event_pop;
     if (x1_select[0]) begin
       \$1488  = 1'h0;
     end
@@ -7377,96 +7386,96 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1489  = event_pop;
+    \$1489  = \$479 [7:0];
     if (x1_select[0]) begin
-      \$1489  = 1'h0;
+      \$1489  = 8'h00;
     end
     if (rst) begin
-      \$1489  = 1'h0;
+      \$1489  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1490  = \$488 [7:0];
+    \$1490  = event_at;
+    if (\$482 ) begin
+      \$1490 [0] = event_at[0];
+      \$1490 [1] = event_at[1];
+      \$1490 [2] = event_at[2];
+    end
+    if (\$488 ) begin
+      \$1490 [0] = event_at[1];
+      \$1490 [1] = event_at[2];
+      \$1490 [2] = \$489 ;
+    end
+    if (\$495 ) begin
+      \$1490 [0] = 1'h0;
+      \$1490 [1] = event_at[0];
+      \$1490 [2] = event_at[1];
+    end
+    if (\$501 ) begin
+      \$1490 [0] = event_at[0];
+      \$1490 [1] = event_at[1];
+      \$1490 [2] = event_at[2];
+    end
     if (x1_select[0]) begin
-      \$1490  = 8'h00;
+      \$1490  = 3'h1;
     end
     if (rst) begin
-      \$1490  = 8'h00;
+      \$1490  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1491  = event_at;
-    if (\$491 ) begin
-      \$1491 [0] = event_at[0];
-      \$1491 [1] = event_at[1];
-      \$1491 [2] = event_at[2];
+    \$1491  = event_nonempty;
+    if (\$482 ) begin
+      \$1491  = \$485 ;
     end
-    if (\$497 ) begin
-      \$1491 [0] = event_at[1];
-      \$1491 [1] = event_at[2];
-      \$1491 [2] = \$498 ;
+    if (\$488 ) begin
+      \$1491  = \$492 ;
     end
-    if (\$504 ) begin
-      \$1491 [0] = 1'h0;
-      \$1491 [1] = event_at[0];
-      \$1491 [2] = event_at[1];
+    if (\$495 ) begin
+      \$1491  = \$498 ;
     end
-    if (\$510 ) begin
-      \$1491 [0] = event_at[0];
-      \$1491 [1] = event_at[1];
-      \$1491 [2] = event_at[2];
+    if (\$501 ) begin
+      \$1491  = \$504 ;
     end
     if (x1_select[0]) begin
-      \$1491  = 3'h1;
+      \$1491  = 1'h0;
     end
     if (rst) begin
-      \$1491  = 3'h1;
+      \$1491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1492  = event_nonempty;
-    if (\$491 ) begin
-      \$1492  = \$494 ;
-    end
-    if (\$497 ) begin
-      \$1492  = \$501 ;
-    end
-    if (\$504 ) begin
-      \$1492  = \$507 ;
-    end
-    if (\$510 ) begin
-      \$1492  = \$513 ;
-    end
-    if (x1_select[0]) begin
-      \$1492  = 1'h0;
-    end
+    \$1492  = \$512 ;
     if (rst) begin
       \$1492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1493  = \$521 ;
+    \$1493  = config_queue_waddr;
+    if (\$520 ) begin
+      \$1493  = \$523 [3:0];
+    end
     if (rst) begin
-      \$1493  = 1'h0;
+      \$1493  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1494  = config_queue_waddr;
-    if (\$529 ) begin
-      \$1494  = \$532 [3:0];
+    \$1494  = config_push;
+    if (x1_select[2]) begin
+      \$1494  = 1'h0;
     end
     if (rst) begin
-      \$1494  = 4'h0;
+      \$1494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1495  = config_push;
+    \$1495  = config_pop;
     if (x1_select[2]) begin
       \$1495  = 1'h0;
     end
@@ -7476,179 +7485,169 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1496  = config_pop;
+    \$1496  = \$527 [4:0];
     if (x1_select[2]) begin
-      \$1496  = 1'h0;
+      \$1496  = 5'h00;
     end
     if (rst) begin
-      \$1496  = 1'h0;
+      \$1496  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1497  = \$536 [4:0];
+    \$1497  = config_at;
+    if (\$530 ) begin
+      \$1497 [0] = config_at[0];
+      \$1497 [1] = config_at[1];
+      \$1497 [2] = config_at[2];
+    end
+    if (\$536 ) begin
+      \$1497 [0] = config_at[1];
+      \$1497 [1] = config_at[2];
+      \$1497 [2] = \$537 ;
+    end
+    if (\$543 ) begin
+      \$1497 [0] = 1'h0;
+      \$1497 [1] = config_at[0];
+      \$1497 [2] = config_at[1];
+    end
+    if (\$549 ) begin
+      \$1497 [0] = config_at[0];
+      \$1497 [1] = config_at[1];
+      \$1497 [2] = config_at[2];
+    end
     if (x1_select[2]) begin
-      \$1497  = 5'h00;
+      \$1497  = 3'h1;
     end
     if (rst) begin
-      \$1497  = 5'h00;
+      \$1497  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1498  = config_at;
-    if (\$539 ) begin
-      \$1498 [0] = config_at[0];
-      \$1498 [1] = config_at[1];
-      \$1498 [2] = config_at[2];
+    \$1498  = config_nonempty;
+    if (\$530 ) begin
+      \$1498  = \$533 ;
     end
-    if (\$545 ) begin
-      \$1498 [0] = config_at[1];
-      \$1498 [1] = config_at[2];
-      \$1498 [2] = \$546 ;
+    if (\$536 ) begin
+      \$1498  = \$540 ;
     end
-    if (\$552 ) begin
-      \$1498 [0] = 1'h0;
-      \$1498 [1] = config_at[0];
-      \$1498 [2] = config_at[1];
+    if (\$543 ) begin
+      \$1498  = \$546 ;
     end
-    if (\$558 ) begin
-      \$1498 [0] = config_at[0];
-      \$1498 [1] = config_at[1];
-      \$1498 [2] = config_at[2];
+    if (\$549 ) begin
+      \$1498  = \$552 ;
     end
     if (x1_select[2]) begin
-      \$1498  = 3'h1;
+      \$1498  = 1'h0;
     end
     if (rst) begin
-      \$1498  = 3'h1;
+      \$1498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1499  = config_nonempty;
-    if (\$539 ) begin
-      \$1499  = \$542 ;
-    end
-    if (\$545 ) begin
-      \$1499  = \$549 ;
-    end
-    if (\$552 ) begin
-      \$1499  = \$555 ;
-    end
-    if (\$558 ) begin
-      \$1499  = \$561 ;
-    end
-    if (x1_select[2]) begin
-      \$1499  = 1'h0;
-    end
+    \$1499  = f4_valid;
     if (rst) begin
       \$1499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1500  = f4_valid;
+    \$1500  = \release ;
     if (rst) begin
       \$1500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1501  = \release ;
+    \$1501  = a5_valid;
     if (rst) begin
       \$1501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1502  = a5_valid;
+    \$1502  = f5_valid;
     if (rst) begin
       \$1502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1503  = f5_valid;
+    \$1503  = x2_valid;
     if (rst) begin
       \$1503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1504  = x2_valid;
+    \$1504  = x3_valid;
     if (rst) begin
       \$1504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1505  = x3_valid;
+    \$1505  = x4_valid;
     if (rst) begin
       \$1505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1506  = x4_valid;
+    \$1506  = x5_valid;
     if (rst) begin
       \$1506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1507  = x5_valid;
+    \$1507  = \$572 ;
     if (rst) begin
       \$1507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1508  = \$581 ;
+    \$1508  = \$573 ;
     if (rst) begin
       \$1508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1509  = \$582 ;
+    \$1509  = \$574 ;
     if (rst) begin
       \$1509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1510  = \$583 ;
+    \$1510  = \$575 ;
     if (rst) begin
       \$1510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1511  = \$584 ;
+    \$1511  = \$576 ;
     if (rst) begin
       \$1511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1512  = \$585 ;
+    \$1512  = \$577 ;
     if (rst) begin
       \$1512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1513  = \$586 ;
+    \$1513  = \$578 ;
     if (rst) begin
       \$1513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1514  = \$587 ;
-    if (rst) begin
-      \$1514  = 1'h0;
     end
   end
   always @* begin
@@ -7656,32 +7655,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$1321 ;
+          grant_addr = \$1312 ;
       2'h1:
-          grant_addr = \$1323 ;
+          grant_addr = \$1314 ;
       2'h2:
-          grant_addr = \$1325 ;
+          grant_addr = \$1316 ;
     endcase
   end
-  assign event_grant_waddr = { \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
-  assign log_grant_waddr = { \$643 , \$642 , \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
-  assign config_grant_waddr = { \$629 , \$622 , \$615 , \$608  };
-  assign flush_reg_select = \port$3927$40 [5:3];
-  assign event_fresh_slot = \$588 [6:0];
+  assign event_grant_waddr = { \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
+  assign log_grant_waddr = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
+  assign config_grant_waddr = { \$620 , \$613 , \$606 , \$599  };
+  assign flush_reg_select = \port$3926$40 [5:3];
+  assign event_fresh_slot = \$579 [6:0];
   assign event_tail = event_queue_waddr;
-  assign log_fresh_slot = \$594 [8:0];
-  assign config_fresh_slot = \$596 [3:0];
+  assign log_fresh_slot = \$585 [8:0];
+  assign config_fresh_slot = \$587 [3:0];
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$643 , \$642 , \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
-  assign next_next_tag = \$1313 [3:0];
-  assign fetched_snap = \$652 [5];
-  assign free_reg_hit = \port$3927$40 [2:0];
-  assign \$signal$253  = \$1330 [12];
-  assign hit_a3 = \$1334 [12];
-  assign \$signal$272  = \$1338 [12];
+  assign \$signal  = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
+  assign next_next_tag = \$1304 [3:0];
+  assign fetched_snap = \$643 [5];
+  assign free_reg_hit = \port$3926$40 [2:0];
+  assign \$signal$253  = \$1321 [12];
+  assign hit_a3 = \$1325 [12];
+  assign \$signal$272  = \$1329 [12];
+  assign f3_by_mem_base = \$1337 [2:0];
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
@@ -7689,66 +7689,66 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign w__data = event_grant_w_data;
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$373  = \$588 [6:0];
-  assign \event_grant_addr$374  = \$588 [6:0];
+  assign \r__addr$374  = \$579 [6:0];
+  assign \event_grant_addr$375  = \$579 [6:0];
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$376  = event_grant_r1_b0;
-  assign \w__addr$377  = f4_slot[6:0];
+  assign \event_grant_data$377  = event_grant_r1_b0;
+  assign \w__addr$378  = f4_slot[6:0];
   assign event_parity_waddr = f4_slot[6:0];
-  assign event_parity_wen = \w__en$379 ;
-  assign event_parity_wdata = \w__data$381 ;
-  assign \r__addr$383  = f1_event_slot;
+  assign event_parity_wen = \w__en$380 ;
+  assign event_parity_wdata = \w__data$382 ;
+  assign \r__addr$384  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$385  = \$588 [6:0];
-  assign \event_parity_addr$386  = \$588 [6:0];
+  assign \r__addr$386  = \$579 [6:0];
+  assign \event_parity_addr$387  = \$579 [6:0];
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$388  = event_parity_r1_b0;
-  assign \w__addr$389  = event_queue_w_addr;
-  assign \w__en$390  = event_queue_w_en;
-  assign \w__data$391  = event_queue_w_data;
-  assign \r__addr$392  = event_head;
+  assign \event_parity_data$389  = event_parity_r1_b0;
+  assign \w__addr$390  = event_queue_w_addr;
+  assign \w__en$391  = event_queue_w_en;
+  assign \w__data$392  = event_queue_w_data;
+  assign \r__addr$393  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$395  = log_grant_w_addr;
-  assign \w__en$396  = log_grant_w_en;
-  assign \w__data$397  = log_grant_w_data;
-  assign \r__addr$398  = f1_log_slot;
+  assign \w__addr$396  = log_grant_w_addr;
+  assign \w__en$397  = log_grant_w_en;
+  assign \w__data$398  = log_grant_w_data;
+  assign \r__addr$399  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$400  = \$594 [8:0];
-  assign \log_grant_addr$401  = \$594 [8:0];
-  assign \log_grant_data$402  = log_grant_r0_b0;
-  assign \w__addr$403  = f4_slot;
+  assign \r__addr$401  = \$585 [8:0];
+  assign \log_grant_addr$402  = \$585 [8:0];
+  assign \log_grant_data$403  = log_grant_r0_b0;
+  assign \w__addr$404  = f4_slot;
   assign log_parity_waddr = f4_slot;
-  assign \w__en$405  = log_parity_wen;
-  assign log_parity_wdata = \w__data$406 ;
-  assign \r__addr$408  = f1_log_slot;
+  assign \w__en$406  = log_parity_wen;
+  assign log_parity_wdata = \w__data$407 ;
+  assign \r__addr$409  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$410  = \$594 [8:0];
-  assign \log_parity_addr$411  = \$594 [8:0];
-  assign \log_parity_data$412  = log_parity_r0_b0;
-  assign \w__addr$413  = config_grant_w_addr;
-  assign \w__en$414  = config_grant_w_en;
-  assign \w__data$415  = config_grant_w_data;
-  assign \r__addr$416  = f1_config_slot;
+  assign \r__addr$411  = \$585 [8:0];
+  assign \log_parity_addr$412  = \$585 [8:0];
+  assign \log_parity_data$413  = log_parity_r0_b0;
+  assign \w__addr$414  = config_grant_w_addr;
+  assign \w__en$415  = config_grant_w_en;
+  assign \w__data$416  = config_grant_w_data;
+  assign \r__addr$417  = f1_config_slot;
   assign config_grant_addr = f1_config_slot;
-  assign \r__addr$418  = \$596 [3:0];
-  assign \config_grant_addr$419  = \$596 [3:0];
+  assign \r__addr$419  = \$587 [3:0];
+  assign \config_grant_addr$420  = \$587 [3:0];
   assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$421  = config_grant_r1_b0;
-  assign \w__addr$422  = f4_slot[3:0];
+  assign \config_grant_data$422  = config_grant_r1_b0;
+  assign \w__addr$423  = f4_slot[3:0];
   assign config_parity_waddr = f4_slot[3:0];
-  assign config_parity_wen = \w__en$424 ;
-  assign config_parity_wdata = \w__data$426 ;
-  assign \r__addr$428  = f1_config_slot;
+  assign config_parity_wen = \w__en$425 ;
+  assign config_parity_wdata = \w__data$427 ;
+  assign \r__addr$429  = f1_config_slot;
   assign config_parity_addr = f1_config_slot;
-  assign \r__addr$430  = \$596 [3:0];
-  assign \config_parity_addr$431  = \$596 [3:0];
+  assign \r__addr$431  = \$587 [3:0];
+  assign \config_parity_addr$432  = \$587 [3:0];
   assign config_parity_data = config_parity_r0_b0;
-  assign \config_parity_data$433  = config_parity_r1_b0;
-  assign \w__addr$434  = config_queue_w_addr;
-  assign \w__en$435  = config_queue_w_en;
-  assign \w__data$436  = config_queue_w_data;
-  assign \r__addr$437  = config_head;
+  assign \config_parity_data$434  = config_parity_r1_b0;
+  assign \w__addr$435  = config_queue_w_addr;
+  assign \w__en$436  = config_queue_w_en;
+  assign \w__data$437  = config_queue_w_data;
+  assign \r__addr$438  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -7761,7 +7761,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$452  = a6_payload[47:16];
+  assign \grant_addr$453  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -7811,42 +7811,42 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \log_grant_data.tag  = log_grant_r1_b0[4:1];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$376.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$376.tag  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$377.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$377.tag  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
   assign \event_queue_data.tag  = event_queue_r0_b0[11:8];
-  assign \log_grant_data$402.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$402.tag  = log_grant_r0_b0[4:1];
+  assign \log_grant_data$403.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$403.tag  = log_grant_r0_b0[4:1];
   assign \config_grant_data.snap  = config_grant_r0_b0[0];
   assign \config_grant_data.tag  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$421.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$421.tag  = config_grant_r1_b0[4:1];
+  assign \config_grant_data$422.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$422.tag  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.tag  = config_queue_r0_b0[8:5];
-  assign config_queue_wdata[8:5] = \$1399 ;
-  assign config_queue_wdata[4] = \$1391 ;
+  assign config_queue_wdata[8:5] = \$1398 ;
+  assign config_queue_wdata[4] = \$1390 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[11:8] = \$1369 ;
-  assign event_queue_wdata[7] = \$1361 ;
+  assign event_queue_wdata[11:8] = \$1368 ;
+  assign event_queue_wdata[7] = \$1360 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
   assign config_grant_wdata[4:1] = \$signal$159 ;
-  assign config_grant_wdata[0] = \$652 [5];
+  assign config_grant_wdata[0] = \$643 [5];
   assign log_grant_wdata[4:1] = \$signal$159 ;
-  assign log_grant_wdata[0] = \$652 [5];
+  assign log_grant_wdata[0] = \$643 [5];
   assign event_grant_wdata[4:1] = \$signal$159 ;
-  assign event_grant_wdata[0] = \$652 [5];
-  assign \$1474 [2] = \$225 ;
-  assign \$1474 [1] = \$223 ;
-  assign \$1474 [0] = \$221 ;
-  assign \$1473 [2] = f0_hit[2];
-  assign \$1473 [1] = f0_hit[1];
-  assign \$1473 [0] = f0_hit[0];
+  assign event_grant_wdata[0] = \$643 [5];
+  assign \$1473 [2] = \$225 ;
+  assign \$1473 [1] = \$223 ;
+  assign \$1473 [0] = \$221 ;
+  assign \$1472 [2] = f0_hit[2];
+  assign \$1472 [1] = f0_hit[1];
+  assign \$1472 [0] = f0_hit[0];
   assign \$3  = \$1 [13];
   assign \$7  = \$5 [13];
   assign \$11  = \$9 [13];
-  assign \$595  = 1'h1;
+  assign \$586  = 1'h1;
   assign log_take_fresh = a1_select[1];
   assign \$74  = 1'h0;
   assign \$78  = \$77 ;
@@ -7863,17 +7863,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$133  = \$131 [10];
   assign \$136  = \$134 [5];
   assign \$144  = \$143 ;
-  assign \$603  = a3_sel_head[0];
-  assign \$606  = a3_sel_head[2];
-  assign \$610  = a3_sel_head[0];
-  assign \$613  = a3_sel_head[2];
-  assign \$617  = a3_sel_head[0];
-  assign \$620  = a3_sel_head[2];
-  assign \$624  = a3_sel_head[0];
-  assign \$627  = a3_sel_head[2];
-  assign \$631  = a3_sel_head[0];
-  assign \$635  = a3_sel_head[0];
-  assign \$639  = a3_sel_head[0];
+  assign \$594  = a3_sel_head[0];
+  assign \$597  = a3_sel_head[2];
+  assign \$601  = a3_sel_head[0];
+  assign \$604  = a3_sel_head[2];
+  assign \$608  = a3_sel_head[0];
+  assign \$611  = a3_sel_head[2];
+  assign \$615  = a3_sel_head[0];
+  assign \$618  = a3_sel_head[2];
+  assign \$622  = a3_sel_head[0];
+  assign \$626  = a3_sel_head[0];
+  assign \$630  = a3_sel_head[0];
   assign \$151  = a3_sel_head[0];
   assign \$157  = a3_sel_head[2];
   assign \$182  = \$180 [32];
@@ -7902,215 +7902,215 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$408  = \$407 ;
   assign \$416  = \$415 ;
   assign \$424  = \$423 ;
-  assign \$496  = event_popped;
-  assign \$502  = event_pushed;
-  assign \$508  = event_pushed;
-  assign \$509  = event_popped;
-  assign \$544  = config_popped;
-  assign \$550  = config_pushed;
-  assign \$556  = config_pushed;
-  assign \$557  = config_popped;
-  assign \$587  = x6_valid;
-  assign \$648  = a3_sel_head[0];
-  assign \$650  = a3_sel_head[2];
-  assign \$655  = a3_sel_new[0];
-  assign \$656  = a3_sel_new[1];
-  assign \$657  = a3_sel_new[2];
-  assign \$658  = a3_sel_last[0];
-  assign \$659  = 1'h1;
-  assign \$660  = \$auto$rtlil.cc:2739:Not$158 ;
-  assign \$662  = event_grant_r1_b0[1];
-  assign \$677  = a3_sel_last[1];
-  assign \$678  = 1'h1;
-  assign \$679  = \$auto$rtlil.cc:2739:Not$160 ;
-  assign \$681  = log_grant_r1_b0[1];
-  assign \$696  = a3_sel_last[2];
-  assign \$697  = 1'h1;
-  assign \$698  = \$auto$rtlil.cc:2739:Not$162 ;
-  assign \$700  = config_grant_r1_b0[1];
-  assign \$715  = a3_sel_head[0];
-  assign \$716  = 1'h1;
-  assign \$717  = \$auto$rtlil.cc:2739:Not$164 ;
-  assign \$719  = event_queue_r0_b0[8];
-  assign \$734  = a3_sel_head[2];
-  assign \$735  = 1'h1;
-  assign \$736  = \$auto$rtlil.cc:2739:Not$166 ;
-  assign \$738  = config_queue_r0_b0[5];
-  assign \$754  = 1'h0;
-  assign \$755  = 1'h0;
-  assign \$756  = 1'h0;
-  assign \$757  = a3_sel_last[0];
-  assign \$758  = 1'h1;
-  assign \$759  = \$auto$rtlil.cc:2739:Not$168 ;
-  assign \$761  = event_grant_r1_b0[1];
-  assign \$776  = a3_sel_last[1];
-  assign \$777  = 1'h1;
-  assign \$778  = \$auto$rtlil.cc:2739:Not$170 ;
-  assign \$780  = log_grant_r1_b0[1];
-  assign \$795  = a3_sel_last[2];
-  assign \$796  = 1'h1;
-  assign \$797  = \$auto$rtlil.cc:2739:Not$172 ;
-  assign \$799  = config_grant_r1_b0[1];
-  assign \$814  = a3_sel_head[0];
-  assign \$815  = 1'h1;
-  assign \$816  = \$auto$rtlil.cc:2739:Not$174 ;
-  assign \$818  = event_queue_r0_b0[8];
-  assign \$833  = a3_sel_head[2];
-  assign \$834  = 1'h1;
-  assign \$835  = \$auto$rtlil.cc:2739:Not$176 ;
-  assign \$837  = config_queue_r0_b0[5];
-  assign \$853  = 1'h0;
-  assign \$854  = 1'h0;
-  assign \$855  = 1'h0;
-  assign \$856  = a3_sel_last[0];
-  assign \$857  = 1'h1;
-  assign \$858  = \$auto$rtlil.cc:2739:Not$178 ;
-  assign \$860  = event_grant_r1_b0[1];
-  assign \$875  = a3_sel_last[1];
-  assign \$876  = 1'h1;
-  assign \$877  = \$auto$rtlil.cc:2739:Not$180 ;
-  assign \$879  = log_grant_r1_b0[1];
-  assign \$894  = a3_sel_last[2];
-  assign \$895  = 1'h1;
-  assign \$896  = \$auto$rtlil.cc:2739:Not$182 ;
-  assign \$898  = config_grant_r1_b0[1];
-  assign \$913  = a3_sel_head[0];
-  assign \$914  = 1'h1;
-  assign \$915  = \$auto$rtlil.cc:2739:Not$184 ;
-  assign \$917  = event_queue_r0_b0[8];
-  assign \$932  = a3_sel_head[2];
-  assign \$933  = 1'h1;
-  assign \$934  = \$auto$rtlil.cc:2739:Not$186 ;
-  assign \$936  = config_queue_r0_b0[5];
-  assign \$952  = 1'h0;
-  assign \$953  = 1'h0;
-  assign \$954  = 1'h0;
-  assign \$955  = a3_sel_last[0];
-  assign \$956  = 1'h1;
-  assign \$957  = \$auto$rtlil.cc:2739:Not$188 ;
-  assign \$959  = event_grant_r1_b0[1];
-  assign \$974  = a3_sel_last[1];
-  assign \$975  = 1'h1;
-  assign \$976  = \$auto$rtlil.cc:2739:Not$190 ;
-  assign \$978  = log_grant_r1_b0[1];
-  assign \$993  = a3_sel_last[2];
-  assign \$994  = 1'h1;
-  assign \$995  = \$auto$rtlil.cc:2739:Not$192 ;
-  assign \$997  = config_grant_r1_b0[1];
-  assign \$1012  = a3_sel_head[0];
-  assign \$1013  = 1'h1;
-  assign \$1014  = \$auto$rtlil.cc:2739:Not$194 ;
-  assign \$1016  = event_queue_r0_b0[8];
-  assign \$1031  = a3_sel_head[2];
-  assign \$1032  = 1'h1;
-  assign \$1033  = \$auto$rtlil.cc:2739:Not$196 ;
-  assign \$1035  = config_queue_r0_b0[5];
-  assign \$1056  = 1'h0;
-  assign \$1057  = 1'h0;
-  assign \$1058  = 1'h0;
-  assign \$1059  = a3_sel_last[0];
-  assign \$1060  = 1'h1;
-  assign \$1061  = \$auto$rtlil.cc:2739:Not$198 ;
-  assign \$1063  = event_grant_r1_b0[2];
-  assign \$1071  = a3_sel_last[1];
-  assign \$1072  = 1'h1;
-  assign \$1073  = \$auto$rtlil.cc:2739:Not$200 ;
-  assign \$1075  = log_grant_r1_b0[2];
-  assign \$1083  = a3_sel_last[2];
-  assign \$1084  = 1'h1;
-  assign \$1085  = \$auto$rtlil.cc:2739:Not$202 ;
-  assign \$1087  = config_grant_r1_b0[2];
-  assign \$1095  = a3_sel_head[0];
-  assign \$1096  = 1'h1;
-  assign \$1097  = \$auto$rtlil.cc:2739:Not$204 ;
-  assign \$1099  = event_queue_r0_b0[9];
-  assign \$1107  = a3_sel_head[2];
-  assign \$1108  = 1'h1;
-  assign \$1109  = \$auto$rtlil.cc:2739:Not$206 ;
-  assign \$1111  = config_queue_r0_b0[6];
-  assign \$1120  = a3_sel_new[0];
-  assign \$1121  = a3_sel_new[1];
-  assign \$1122  = a3_sel_new[2];
-  assign \$1123  = a3_sel_last[0];
-  assign \$1124  = 1'h1;
-  assign \$1125  = \$auto$rtlil.cc:2739:Not$208 ;
-  assign \$1127  = event_grant_r1_b0[2];
-  assign \$1135  = a3_sel_last[1];
-  assign \$1136  = 1'h1;
-  assign \$1137  = \$auto$rtlil.cc:2739:Not$210 ;
-  assign \$1139  = log_grant_r1_b0[2];
-  assign \$1147  = a3_sel_last[2];
-  assign \$1148  = 1'h1;
-  assign \$1149  = \$auto$rtlil.cc:2739:Not$212 ;
-  assign \$1151  = config_grant_r1_b0[2];
-  assign \$1159  = a3_sel_head[0];
-  assign \$1160  = 1'h1;
-  assign \$1161  = \$auto$rtlil.cc:2739:Not$214 ;
-  assign \$1163  = event_queue_r0_b0[9];
-  assign \$1171  = a3_sel_head[2];
-  assign \$1172  = 1'h1;
-  assign \$1173  = \$auto$rtlil.cc:2739:Not$216 ;
-  assign \$1175  = config_queue_r0_b0[6];
-  assign \$1184  = 1'h0;
-  assign \$1185  = 1'h0;
-  assign \$1186  = 1'h0;
-  assign \$1187  = a3_sel_last[0];
-  assign \$1188  = 1'h1;
-  assign \$1189  = \$auto$rtlil.cc:2739:Not$218 ;
-  assign \$1191  = event_grant_r1_b0[2];
-  assign \$1199  = a3_sel_last[1];
-  assign \$1200  = 1'h1;
-  assign \$1201  = \$auto$rtlil.cc:2739:Not$220 ;
-  assign \$1203  = log_grant_r1_b0[2];
-  assign \$1211  = a3_sel_last[2];
-  assign \$1212  = 1'h1;
-  assign \$1213  = \$auto$rtlil.cc:2739:Not$222 ;
-  assign \$1215  = config_grant_r1_b0[2];
-  assign \$1223  = a3_sel_head[0];
-  assign \$1224  = 1'h1;
-  assign \$1225  = \$auto$rtlil.cc:2739:Not$224 ;
-  assign \$1227  = event_queue_r0_b0[9];
-  assign \$1235  = a3_sel_head[2];
-  assign \$1236  = 1'h1;
-  assign \$1237  = \$auto$rtlil.cc:2739:Not$226 ;
-  assign \$1239  = config_queue_r0_b0[6];
-  assign \$1248  = 1'h0;
-  assign \$1249  = 1'h0;
-  assign \$1250  = 1'h0;
-  assign \$1251  = a3_sel_last[0];
-  assign \$1252  = 1'h1;
-  assign \$1253  = \$auto$rtlil.cc:2739:Not$228 ;
-  assign \$1255  = event_grant_r1_b0[2];
-  assign \$1263  = a3_sel_last[1];
-  assign \$1264  = 1'h1;
-  assign \$1265  = \$auto$rtlil.cc:2739:Not$230 ;
-  assign \$1267  = log_grant_r1_b0[2];
-  assign \$1275  = a3_sel_last[2];
-  assign \$1276  = 1'h1;
-  assign \$1277  = \$auto$rtlil.cc:2739:Not$232 ;
-  assign \$1279  = config_grant_r1_b0[2];
-  assign \$1287  = a3_sel_head[0];
-  assign \$1288  = 1'h1;
-  assign \$1289  = \$auto$rtlil.cc:2739:Not$234 ;
-  assign \$1291  = event_queue_r0_b0[9];
-  assign \$1299  = a3_sel_head[2];
-  assign \$1300  = 1'h1;
-  assign \$1301  = \$auto$rtlil.cc:2739:Not$236 ;
-  assign \$1303  = config_queue_r0_b0[6];
-  assign \$1320  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$1321 [30:0] = { 9'h000, \$1320  };
-  assign \$1321 [31] = 1'h1;
-  assign \$1322  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$1323 [30:21], \$1323 [19:0] } = { 7'h00, \$1322 [23:21], \$1322 [19:0] };
-  assign { \$1323 [31], \$1323 [20] } = 2'h3;
-  assign \$1324  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1325 [30:22], \$1325 [20:0] } = { 11'h000, \$1324  };
-  assign { \$1325 [31], \$1325 [21] } = 2'h3;
+  assign \$487  = event_popped;
+  assign \$493  = event_pushed;
+  assign \$499  = event_pushed;
+  assign \$500  = event_popped;
+  assign \$535  = config_popped;
+  assign \$541  = config_pushed;
+  assign \$547  = config_pushed;
+  assign \$548  = config_popped;
+  assign \$578  = x6_valid;
+  assign \$639  = a3_sel_head[0];
+  assign \$641  = a3_sel_head[2];
+  assign \$646  = a3_sel_new[0];
+  assign \$647  = a3_sel_new[1];
+  assign \$648  = a3_sel_new[2];
+  assign \$649  = a3_sel_last[0];
+  assign \$650  = 1'h1;
+  assign \$651  = \$auto$rtlil.cc:2739:Not$158 ;
+  assign \$653  = event_grant_r1_b0[1];
+  assign \$668  = a3_sel_last[1];
+  assign \$669  = 1'h1;
+  assign \$670  = \$auto$rtlil.cc:2739:Not$160 ;
+  assign \$672  = log_grant_r1_b0[1];
+  assign \$687  = a3_sel_last[2];
+  assign \$688  = 1'h1;
+  assign \$689  = \$auto$rtlil.cc:2739:Not$162 ;
+  assign \$691  = config_grant_r1_b0[1];
+  assign \$706  = a3_sel_head[0];
+  assign \$707  = 1'h1;
+  assign \$708  = \$auto$rtlil.cc:2739:Not$164 ;
+  assign \$710  = event_queue_r0_b0[8];
+  assign \$725  = a3_sel_head[2];
+  assign \$726  = 1'h1;
+  assign \$727  = \$auto$rtlil.cc:2739:Not$166 ;
+  assign \$729  = config_queue_r0_b0[5];
+  assign \$745  = 1'h0;
+  assign \$746  = 1'h0;
+  assign \$747  = 1'h0;
+  assign \$748  = a3_sel_last[0];
+  assign \$749  = 1'h1;
+  assign \$750  = \$auto$rtlil.cc:2739:Not$168 ;
+  assign \$752  = event_grant_r1_b0[1];
+  assign \$767  = a3_sel_last[1];
+  assign \$768  = 1'h1;
+  assign \$769  = \$auto$rtlil.cc:2739:Not$170 ;
+  assign \$771  = log_grant_r1_b0[1];
+  assign \$786  = a3_sel_last[2];
+  assign \$787  = 1'h1;
+  assign \$788  = \$auto$rtlil.cc:2739:Not$172 ;
+  assign \$790  = config_grant_r1_b0[1];
+  assign \$805  = a3_sel_head[0];
+  assign \$806  = 1'h1;
+  assign \$807  = \$auto$rtlil.cc:2739:Not$174 ;
+  assign \$809  = event_queue_r0_b0[8];
+  assign \$824  = a3_sel_head[2];
+  assign \$825  = 1'h1;
+  assign \$826  = \$auto$rtlil.cc:2739:Not$176 ;
+  assign \$828  = config_queue_r0_b0[5];
+  assign \$844  = 1'h0;
+  assign \$845  = 1'h0;
+  assign \$846  = 1'h0;
+  assign \$847  = a3_sel_last[0];
+  assign \$848  = 1'h1;
+  assign \$849  = \$auto$rtlil.cc:2739:Not$178 ;
+  assign \$851  = event_grant_r1_b0[1];
+  assign \$866  = a3_sel_last[1];
+  assign \$867  = 1'h1;
+  assign \$868  = \$auto$rtlil.cc:2739:Not$180 ;
+  assign \$870  = log_grant_r1_b0[1];
+  assign \$885  = a3_sel_last[2];
+  assign \$886  = 1'h1;
+  assign \$887  = \$auto$rtlil.cc:2739:Not$182 ;
+  assign \$889  = config_grant_r1_b0[1];
+  assign \$904  = a3_sel_head[0];
+  assign \$905  = 1'h1;
+  assign \$906  = \$auto$rtlil.cc:2739:Not$184 ;
+  assign \$908  = event_queue_r0_b0[8];
+  assign \$923  = a3_sel_head[2];
+  assign \$924  = 1'h1;
+  assign \$925  = \$auto$rtlil.cc:2739:Not$186 ;
+  assign \$927  = config_queue_r0_b0[5];
+  assign \$943  = 1'h0;
+  assign \$944  = 1'h0;
+  assign \$945  = 1'h0;
+  assign \$946  = a3_sel_last[0];
+  assign \$947  = 1'h1;
+  assign \$948  = \$auto$rtlil.cc:2739:Not$188 ;
+  assign \$950  = event_grant_r1_b0[1];
+  assign \$965  = a3_sel_last[1];
+  assign \$966  = 1'h1;
+  assign \$967  = \$auto$rtlil.cc:2739:Not$190 ;
+  assign \$969  = log_grant_r1_b0[1];
+  assign \$984  = a3_sel_last[2];
+  assign \$985  = 1'h1;
+  assign \$986  = \$auto$rtlil.cc:2739:Not$192 ;
+  assign \$988  = config_grant_r1_b0[1];
+  assign \$1003  = a3_sel_head[0];
+  assign \$1004  = 1'h1;
+  assign \$1005  = \$auto$rtlil.cc:2739:Not$194 ;
+  assign \$1007  = event_queue_r0_b0[8];
+  assign \$1022  = a3_sel_head[2];
+  assign \$1023  = 1'h1;
+  assign \$1024  = \$auto$rtlil.cc:2739:Not$196 ;
+  assign \$1026  = config_queue_r0_b0[5];
+  assign \$1047  = 1'h0;
+  assign \$1048  = 1'h0;
+  assign \$1049  = 1'h0;
+  assign \$1050  = a3_sel_last[0];
+  assign \$1051  = 1'h1;
+  assign \$1052  = \$auto$rtlil.cc:2739:Not$198 ;
+  assign \$1054  = event_grant_r1_b0[2];
+  assign \$1062  = a3_sel_last[1];
+  assign \$1063  = 1'h1;
+  assign \$1064  = \$auto$rtlil.cc:2739:Not$200 ;
+  assign \$1066  = log_grant_r1_b0[2];
+  assign \$1074  = a3_sel_last[2];
+  assign \$1075  = 1'h1;
+  assign \$1076  = \$auto$rtlil.cc:2739:Not$202 ;
+  assign \$1078  = config_grant_r1_b0[2];
+  assign \$1086  = a3_sel_head[0];
+  assign \$1087  = 1'h1;
+  assign \$1088  = \$auto$rtlil.cc:2739:Not$204 ;
+  assign \$1090  = event_queue_r0_b0[9];
+  assign \$1098  = a3_sel_head[2];
+  assign \$1099  = 1'h1;
+  assign \$1100  = \$auto$rtlil.cc:2739:Not$206 ;
+  assign \$1102  = config_queue_r0_b0[6];
+  assign \$1111  = a3_sel_new[0];
+  assign \$1112  = a3_sel_new[1];
+  assign \$1113  = a3_sel_new[2];
+  assign \$1114  = a3_sel_last[0];
+  assign \$1115  = 1'h1;
+  assign \$1116  = \$auto$rtlil.cc:2739:Not$208 ;
+  assign \$1118  = event_grant_r1_b0[2];
+  assign \$1126  = a3_sel_last[1];
+  assign \$1127  = 1'h1;
+  assign \$1128  = \$auto$rtlil.cc:2739:Not$210 ;
+  assign \$1130  = log_grant_r1_b0[2];
+  assign \$1138  = a3_sel_last[2];
+  assign \$1139  = 1'h1;
+  assign \$1140  = \$auto$rtlil.cc:2739:Not$212 ;
+  assign \$1142  = config_grant_r1_b0[2];
+  assign \$1150  = a3_sel_head[0];
+  assign \$1151  = 1'h1;
+  assign \$1152  = \$auto$rtlil.cc:2739:Not$214 ;
+  assign \$1154  = event_queue_r0_b0[9];
+  assign \$1162  = a3_sel_head[2];
+  assign \$1163  = 1'h1;
+  assign \$1164  = \$auto$rtlil.cc:2739:Not$216 ;
+  assign \$1166  = config_queue_r0_b0[6];
+  assign \$1175  = 1'h0;
+  assign \$1176  = 1'h0;
+  assign \$1177  = 1'h0;
+  assign \$1178  = a3_sel_last[0];
+  assign \$1179  = 1'h1;
+  assign \$1180  = \$auto$rtlil.cc:2739:Not$218 ;
+  assign \$1182  = event_grant_r1_b0[2];
+  assign \$1190  = a3_sel_last[1];
+  assign \$1191  = 1'h1;
+  assign \$1192  = \$auto$rtlil.cc:2739:Not$220 ;
+  assign \$1194  = log_grant_r1_b0[2];
+  assign \$1202  = a3_sel_last[2];
+  assign \$1203  = 1'h1;
+  assign \$1204  = \$auto$rtlil.cc:2739:Not$222 ;
+  assign \$1206  = config_grant_r1_b0[2];
+  assign \$1214  = a3_sel_head[0];
+  assign \$1215  = 1'h1;
+  assign \$1216  = \$auto$rtlil.cc:2739:Not$224 ;
+  assign \$1218  = event_queue_r0_b0[9];
+  assign \$1226  = a3_sel_head[2];
+  assign \$1227  = 1'h1;
+  assign \$1228  = \$auto$rtlil.cc:2739:Not$226 ;
+  assign \$1230  = config_queue_r0_b0[6];
+  assign \$1239  = 1'h0;
+  assign \$1240  = 1'h0;
+  assign \$1241  = 1'h0;
+  assign \$1242  = a3_sel_last[0];
+  assign \$1243  = 1'h1;
+  assign \$1244  = \$auto$rtlil.cc:2739:Not$228 ;
+  assign \$1246  = event_grant_r1_b0[2];
+  assign \$1254  = a3_sel_last[1];
+  assign \$1255  = 1'h1;
+  assign \$1256  = \$auto$rtlil.cc:2739:Not$230 ;
+  assign \$1258  = log_grant_r1_b0[2];
+  assign \$1266  = a3_sel_last[2];
+  assign \$1267  = 1'h1;
+  assign \$1268  = \$auto$rtlil.cc:2739:Not$232 ;
+  assign \$1270  = config_grant_r1_b0[2];
+  assign \$1278  = a3_sel_head[0];
+  assign \$1279  = 1'h1;
+  assign \$1280  = \$auto$rtlil.cc:2739:Not$234 ;
+  assign \$1282  = event_queue_r0_b0[9];
+  assign \$1290  = a3_sel_head[2];
+  assign \$1291  = 1'h1;
+  assign \$1292  = \$auto$rtlil.cc:2739:Not$236 ;
+  assign \$1294  = config_queue_r0_b0[6];
+  assign \$1311  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$1312 [30:0] = { 9'h000, \$1311  };
+  assign \$1312 [31] = 1'h1;
+  assign \$1313  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$1314 [30:21], \$1314 [19:0] } = { 7'h00, \$1313 [23:21], \$1313 [19:0] };
+  assign { \$1314 [31], \$1314 [20] } = 2'h3;
+  assign \$1315  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$1316 [30:22], \$1316 [20:0] } = { 11'h000, \$1315  };
+  assign { \$1316 [31], \$1316 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3335$0 , \port$3336$0 , \port$3338$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$3927$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4299$0 , \port$4299$48 , rsp_freed_valid, \port$4302$0 , rsp_flushed_valid, \port$4314$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4342$0 , e1_exhausted, \port$4590$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4879$0 , clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3334$0 , \port$3335$0 , \port$3337$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$3926$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4298$0 , \port$4298$48 , rsp_freed_valid, \port$4301$0 , rsp_flushed_valid, \port$4313$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4341$0 , e1_exhausted, \port$4589$0 , req_alloc
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4878$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$240  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -10099,7 +10099,6 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$49 ;
   reg [31:0] \$signal$58  = 32'd0;
-  reg [3:0] \$signal$63  = 4'h0;
   reg \$signal$64  = 1'h0;
   reg \$signal$65  = 1'h0;
   reg [4:0] \$signal$72  = 5'h00;
@@ -10240,6 +10239,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [17:0] event_lw_limit = 18'h00000;
   reg event_lw_short = 1'h0;
   wire [31:0] handle;
+  reg [3:0] head = 4'h0;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
@@ -10281,30 +10281,30 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
   wire popped;
+  output \port$3334$0 ;
+  wire \port$3334$0 ;
   output \port$3335$0 ;
   wire \port$3335$0 ;
-  output \port$3336$0 ;
-  wire \port$3336$0 ;
-  output \port$3338$0 ;
-  wire \port$3338$0 ;
-  output [44:0] \port$3927$1 ;
-  wire [44:0] \port$3927$1 ;
-  input [15:0] \port$4299$0 ;
-  wire [15:0] \port$4299$0 ;
-  input [12:0] \port$4299$48 ;
-  wire [12:0] \port$4299$48 ;
-  input [15:0] \port$4302$0 ;
-  wire [15:0] \port$4302$0 ;
-  input [14:0] \port$4314$0 ;
-  wire [14:0] \port$4314$0 ;
-  input [36:0] \port$4342$0 ;
-  wire [36:0] \port$4342$0 ;
+  output \port$3337$0 ;
+  wire \port$3337$0 ;
+  output [44:0] \port$3926$1 ;
+  wire [44:0] \port$3926$1 ;
+  input [15:0] \port$4298$0 ;
+  wire [15:0] \port$4298$0 ;
+  input [12:0] \port$4298$48 ;
+  wire [12:0] \port$4298$48 ;
+  input [15:0] \port$4301$0 ;
+  wire [15:0] \port$4301$0 ;
+  input [14:0] \port$4313$0 ;
+  wire [14:0] \port$4313$0 ;
+  input [36:0] \port$4341$0 ;
+  wire [36:0] \port$4341$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4590$0 ;
-  wire [4:0] \port$4590$0 ;
+  output [4:0] \port$4589$0 ;
+  wire [4:0] \port$4589$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4879$0 ;
-  wire [4:0] \port$4879$0 ;
+  output [4:0] \port$4878$0 ;
+  wire [4:0] \port$4878$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10470,7 +10470,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_bank0[\$signal$63 [3:2]];
+    _0_ <= log_bank0[head[3:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
@@ -10480,7 +10480,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_bank1[\$signal$63 [3:2]];
+    _1_ <= log_bank1[head[3:2]];
   end
   assign \$signature__data$69  = _1_;
   reg [120:0] log_bank2 [3:0];
@@ -10490,7 +10490,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
-    _2_ <= log_bank2[\$signal$63 [3:2]];
+    _2_ <= log_bank2[head[3:2]];
   end
   assign \$signature__data$70  = _2_;
   reg [120:0] log_bank3 [3:0];
@@ -10500,83 +10500,83 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
-    _3_ <= log_bank3[\$signal$63 [3:2]];
+    _3_ <= log_bank3[head[3:2]];
   end
   assign \$signature__data$71  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$4302$0 [4:1];
+  assign \$2  = | \port$4301$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$4302$0 [15] ? { 6'h00, \port$4302$0 [14:13] } : 8'hff;
+  assign \$4  = \port$4301$0 [15] ? { 6'h00, \port$4301$0 [14:13] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$4314$0 [4:1];
+  assign \$6  = | \port$4313$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$4314$0 [12:5], 46'h000000000000, \port$4314$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4314$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$4299$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4299$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4299$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$4302$0 [12:5], \port$4342$0 [32:1], 4'h0, \port$4342$0 [36:33], \$4 , 1'h0, \port$4342$0 [0], 3'h1, \port$4302$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$4302$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$4313$0 [12:5], 46'h000000000000, \port$4313$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4313$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$4298$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4298$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4298$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$4301$0 [12:5], \port$4341$0 [32:1], 4'h0, \port$4341$0 [36:33], \$4 , 1'h0, \port$4341$0 [0], 3'h1, \port$4301$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$4301$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$4314$0 [4:1];
+  assign \$14  = | \port$4313$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$4314$0 [12:5], 46'h000000000000, \port$4314$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4314$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$4299$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4299$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4299$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$4313$0 [12:5], 46'h000000000000, \port$4313$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4313$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$4298$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4298$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4298$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$4302$0 [4:1];
+  assign \$21  = | \port$4301$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$4314$0 [4:1];
+  assign \$23  = | \port$4313$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$4299$0 [0];
+  assign \$26  = ~ \port$4298$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$4299$0 [4:1] != 1'h1;
+  assign \$28  = \port$4298$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$4299$0 [4:1] == 1'h1;
+  assign \$31  = \port$4298$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$4299$0 [0];
-  assign \$34  = ! \port$4299$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$4298$0 [0];
+  assign \$34  = ! \port$4298$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$4302$0 [0];
-  assign \$37  = ! \port$4302$0 [14:13];
+  assign \$36  = rsp_freed_valid & \port$4301$0 [0];
+  assign \$37  = ! \port$4301$0 [14:13];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$4314$0 [0];
-  assign \$40  = ! \port$4314$0 [14:13];
+  assign \$39  = rsp_flushed_valid & \port$4313$0 [0];
+  assign \$40  = ! \port$4313$0 [14:13];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$4299$0 [4:1] == 1'h1;
+  assign \$42  = \port$4298$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$4299$0 [6:5];
+  assign \$44  = ! \port$4298$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$4299$0 [0];
-  assign \$47  = \port$4299$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$4298$0 [0];
+  assign \$47  = \port$4298$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$4302$0 [0];
-  assign \$50  = \port$4302$0 [14:13] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$4301$0 [0];
+  assign \$50  = \port$4301$0 [14:13] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$4314$0 [0];
-  assign \$53  = \port$4314$0 [14:13] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$4313$0 [0];
+  assign \$53  = \port$4313$0 [14:13] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$4299$0 [4:1] == 1'h1;
+  assign \$55  = \port$4298$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$4299$0 [6:5] == 1'h1;
+  assign \$57  = \port$4298$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$4299$0 [0];
-  assign \$60  = \port$4299$0 [6:5] == 1'h1;
+  assign \$59  = rsp_grant_valid & \port$4298$0 [0];
+  assign \$60  = \port$4298$0 [6:5] == 1'h1;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = \$61  & \port$4299$48 [12];
-  assign \$63  = rsp_grant_valid & \port$4299$0 [0];
-  assign \$64  = \port$4299$0 [6:5] == 2'h2;
+  assign \$62  = \$61  & \port$4298$48 [12];
+  assign \$63  = rsp_grant_valid & \port$4298$0 [0];
+  assign \$64  = \port$4298$0 [6:5] == 2'h2;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rsp_freed_valid & \port$4302$0 [0];
-  assign \$67  = \port$4302$0 [14:13] == 2'h2;
+  assign \$66  = rsp_freed_valid & \port$4301$0 [0];
+  assign \$67  = \port$4301$0 [14:13] == 2'h2;
   assign \$68  = \$66  & \$67 ;
-  assign \$69  = rsp_flushed_valid & \port$4314$0 [0];
-  assign \$70  = \port$4314$0 [14:13] == 2'h2;
+  assign \$69  = rsp_flushed_valid & \port$4313$0 [0];
+  assign \$70  = \port$4313$0 [14:13] == 2'h2;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = \port$4299$0 [4:1] == 1'h1;
+  assign \$72  = \port$4298$0 [4:1] == 1'h1;
   assign \$73  = rsp_grant_valid & \$72 ;
-  assign \$74  = \port$4299$0 [6:5] == 2'h2;
+  assign \$74  = \port$4298$0 [6:5] == 2'h2;
   assign \$75  = \$73  & \$74 ;
   assign \$76  = space >= 3'h7;
   assign \$77  = space >= 3'h7;
@@ -10595,7 +10595,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$90  = err_dropped + n_dropped;
   assign \$91  = tail[1:0] + \$signal$49 ;
   assign \$92  = tail_next_row + 1'h1;
-  assign \$93  = \$signal$63  + 1'h1;
+  assign \$93  = head + 1'h1;
   assign \$94  = ~ space[4];
   assign \$95  = head_bank[0] ? \$signature__data$71  : \$signature__data$70 ;
   assign \$96  = head_bank[0] ? \$signature__data$69  : \$signature__data ;
@@ -12118,11 +12118,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1730  = \$signal$266  & \$signal$250 ;
   assign \$1731  = ~ \$1730 ;
   assign bus__w_err = \$1729  & \$1731 ;
-  assign \$1732  = rsp_freed_valid & \port$4342$0 [0];
+  assign \$1732  = rsp_freed_valid & \port$4341$0 [0];
   assign \$1733  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1732  | \$1733 ;
-  assign \$1734  = rsp_freed_valid & \port$4342$0 [0];
-  assign \$1735  = \$1734  ? \port$4302$0 [0] : \port$4314$0 [0];
+  assign \$1734  = rsp_freed_valid & \port$4341$0 [0];
+  assign \$1735  = \$1734  ? \port$4301$0 [0] : \port$4313$0 [0];
   assign bus__w_slow_err = ~ \$1735 ;
   always @(posedge clk)
     cycle <= \$1736 ;
@@ -12193,7 +12193,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge clk)
     tail_next_row <= \$1769 ;
   always @(posedge clk)
-    \$signal$63  <= \$1770 ;
+    head <= \$1770 ;
   always @(posedge clk)
     \$signal$65  <= \$1771 ;
   always @(posedge clk)
@@ -12699,7 +12699,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1741  = { \$20 [31:0], 24'h000000, \port$4299$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4299$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4299$0 [4:1] };
+    \$1741  = { \$20 [31:0], 24'h000000, \port$4298$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4298$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4298$0 [4:1] };
     if (rst) begin
       \$1741  = 121'h0000000000000000000000000000000;
     end
@@ -13022,7 +13022,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1770  = \$signal$63 ;
+    \$1770  = head;
     if (popped) begin
       \$1770  = \$93 [3:0];
     end
@@ -13039,7 +13039,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1772  = \$signal$63 [1:0];
+    \$1772  = head[1:0];
     if (rst) begin
       \$1772  = 2'h0;
     end
@@ -14051,44 +14051,44 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       \$1892  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$4302$0 [4:1];
-  assign rsp_flushed_err = \port$4314$0 [4:1];
-  assign rsp_grant_err = \port$4299$0 [4:1];
-  assign rsp_grant_pool = \port$4299$0 [6:5];
-  assign rsp_grant_user = \port$4299$48 [11:4];
-  assign rsp_flushed_pool = \port$4314$0 [14:13];
-  assign rsp_flushed_user = \port$4314$0 [12:5];
-  assign rsp_freed_src = \port$4342$0 [0];
-  assign rsp_freed_in_pool = \port$4302$0 [15];
-  assign rsp_freed_pool = \port$4302$0 [14:13];
-  assign rsp_freed_tag = \port$4342$0 [36:33];
-  assign rsp_freed_addr = \port$4342$0 [32:1];
-  assign rsp_freed_user = \port$4302$0 [12:5];
-  assign rsp_grant_ok = \port$4299$0 [0];
-  assign rsp_freed_ok = \port$4302$0 [0];
-  assign rsp_flushed_ok = \port$4314$0 [0];
-  assign rsp_grant_overwrite = \port$4299$48 [12];
+  assign rsp_freed_err = \port$4301$0 [4:1];
+  assign rsp_flushed_err = \port$4313$0 [4:1];
+  assign rsp_grant_err = \port$4298$0 [4:1];
+  assign rsp_grant_pool = \port$4298$0 [6:5];
+  assign rsp_grant_user = \port$4298$48 [11:4];
+  assign rsp_flushed_pool = \port$4313$0 [14:13];
+  assign rsp_flushed_user = \port$4313$0 [12:5];
+  assign rsp_freed_src = \port$4341$0 [0];
+  assign rsp_freed_in_pool = \port$4301$0 [15];
+  assign rsp_freed_pool = \port$4301$0 [14:13];
+  assign rsp_freed_tag = \port$4341$0 [36:33];
+  assign rsp_freed_addr = \port$4341$0 [32:1];
+  assign rsp_freed_user = \port$4301$0 [12:5];
+  assign rsp_grant_ok = \port$4298$0 [0];
+  assign rsp_freed_ok = \port$4301$0 [0];
+  assign rsp_flushed_ok = \port$4313$0 [0];
+  assign rsp_grant_overwrite = \port$4298$48 [12];
   assign \$signal$74  = { low_water_hit, \$1152 , \$1150 , e1_exhausted, \$1149  };
   assign \$signal$138  = alloc_queue_w_data;
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign log_bank0_k = \$1130 [1:0];
-  assign \$signature__addr$273  = \$signal$63 [3:2];
+  assign \$signature__addr$273  = head[3:2];
   assign \$signature__en$274  = 1'h1;
   assign log_bank1_k = \$1135 [1:0];
-  assign \$signature__addr$279  = \$signal$63 [3:2];
+  assign \$signature__addr$279  = head[3:2];
   assign \$signature__en$280  = 1'h1;
   assign log_bank2_k = \$1140 [1:0];
-  assign \$signature__addr$285  = \$signal$63 [3:2];
+  assign \$signature__addr$285  = head[3:2];
   assign \$signature__en$286  = 1'h1;
   assign log_bank3_k = \$1145 [1:0];
   assign \$signature__addr$288  = tail_row;
-  assign \$signature__addr$291  = \$signal$63 [3:2];
+  assign \$signature__addr$291  = head[3:2];
   assign \$signature__en$292  = 1'h1;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 [3:0], 10'h000, \port$4299$0 [15:7] };
-  assign rsp_grant_slot = \port$4299$0 [15:7];
-  assign rsp_grant_tag = \port$4299$48 [3:0];
-  assign bus__r_slow_data = { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 [3:0], 10'h000, \port$4299$0 [15:7] };
+  assign handle = { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 [3:0], 10'h000, \port$4298$0 [15:7] };
+  assign rsp_grant_slot = \port$4298$0 [15:7];
+  assign rsp_grant_tag = \port$4298$48 [3:0];
+  assign bus__r_slow_data = { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 [3:0], 10'h000, \port$4298$0 [15:7] };
   assign req_free_addr = \$1728 [32:1];
   assign req_free_oor = \$1728 [33];
   assign req_free_pool = \$1728 [35:34];
@@ -14096,13 +14096,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$1728 [42:40];
   assign req_flush_select = \$1728 [45:43];
   assign req_flush_pool = \$1728 [35:34];
-  assign \port$3335$0  = \$1149 ;
-  assign \port$3336$0  = \$1150 ;
-  assign \port$3338$0  = \$1152 ;
-  assign \port$3927$1  = \$1728 [45:1];
-  assign \port$4590$0  = \$signal$72 ;
+  assign \port$3334$0  = \$1149 ;
+  assign \port$3335$0  = \$1150 ;
+  assign \port$3337$0  = \$1152 ;
+  assign \port$3926$1  = \$1728 [45:1];
+  assign \port$4589$0  = \$signal$72 ;
   assign bus__w_ack = \$signal$249 ;
-  assign \port$4879$0  = \$signal$73 ;
+  assign \port$4878$0  = \$signal$73 ;
   assign \$1151  = log_ev_overwrite;
   assign \$1152  = log_ev_overwrite;
   assign \$104  = 1'h1;

@@ -18,6 +18,7 @@ NAME = "hwalloc_regions"
 LATENCY = 7
 RECYCLE_DELAY = 5
 TAG_BITS = 4
+ADDR_WIDTH = 32
 ERROR_LOG_DEPTH = 16
 REGS = {
     'ID': 0x000,
@@ -208,6 +209,11 @@ class Driver:
         info = POOLS[pool]
         return info["base"] + handle.slot * info["slot_size"]
 
+    def dma_address(self, pool, handle):
+        """The buffer's address as a DMA master behind the access guard gives
+        it: the tag in the bits above ADDR_WIDTH (SPEC 8)."""
+        return (handle.tag & ((1 << TAG_BITS) - 1)) << ADDR_WIDTH | self.address(pool, handle)
+
     def counters(self, pool):
         """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES, FLUSHES, OVERWRITES of ``pool``."""
         return {kind: self.read32(_pool_reg(pool, kind))
@@ -283,6 +289,11 @@ class AsyncDriver:
     async def address(self, pool, handle):
         info = POOLS[pool]
         return info["base"] + handle.slot * info["slot_size"]
+
+    async def dma_address(self, pool, handle):
+        """The buffer's address as a DMA master behind the access guard gives
+        it: the tag in the bits above ADDR_WIDTH (SPEC 8)."""
+        return (handle.tag & ((1 << TAG_BITS) - 1)) << ADDR_WIDTH | await self.address(pool, handle)
 
     async def counters(self, pool):
         """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES, FLUSHES, OVERWRITES of ``pool``."""

@@ -11,6 +11,7 @@
 #define HWALLOC_SIZES_TAG_BITS 8u
 #define HWALLOC_SIZES_NUM_POOLS 3u
 #define HWALLOC_SIZES_ERROR_LOG_DEPTH 16u
+#define HWALLOC_SIZES_ADDR_WIDTH 40u
 
 /* Register offsets from the AXI4-Lite base address. */
 #define HWALLOC_SIZES_ID 0x000u  /* RO: identifies the core: 0x4857414C ("HWAL") */

@@ -322,9 +322,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
     .clk(aclk),
-    .\port$4228$0 (\$11 [4:0]),
-    .\port$4228$55 (\$11 [62:55]),
-    .\port$4228$7 (\$11 [14:7]),
+    .\port$4227$0 (\$11 [4:0]),
+    .\port$4227$55 (\$11 [62:55]),
+    .\port$4227$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -381,7 +381,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$3820$52 (\$19 [56:51]),
+    .\port$3819$52 (\$19 [56:51]),
     .rst(rst),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$163 )
@@ -410,17 +410,17 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3100$0 (\$15 ),
-    .\port$3101$0 (\$16 ),
-    .\port$3103$0 (\$17 ),
-    .\port$3820$1 (\$19 ),
-    .\port$4228$0 (\$11 [14:0]),
-    .\port$4228$55 (\$11 [78:55]),
-    .\port$4234$0 (\$12 ),
-    .\port$4249$0 (\$13 ),
-    .\port$4281$0 (\$14 ),
-    .\port$4540$0 (\$signal ),
-    .\port$4831$0 (\$signal$58 ),
+    .\port$3099$0 (\$15 ),
+    .\port$3100$0 (\$16 ),
+    .\port$3102$0 (\$17 ),
+    .\port$3819$1 (\$19 ),
+    .\port$4227$0 (\$11 [14:0]),
+    .\port$4227$55 (\$11 [78:55]),
+    .\port$4233$0 (\$12 ),
+    .\port$4248$0 (\$13 ),
+    .\port$4280$0 (\$14 ),
+    .\port$4539$0 (\$signal ),
+    .\port$4830$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -568,7 +568,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4228$0 , \port$4228$7 , \port$4228$55 , r_fast_push, w_fast_push, clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4227$0 , \port$4227$7 , \port$4227$55 , r_fast_push, w_fast_push, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1278,12 +1278,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire clk;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4228$0 ;
-  wire [4:0] \port$4228$0 ;
-  input [7:0] \port$4228$55 ;
-  wire [7:0] \port$4228$55 ;
-  input [7:0] \port$4228$7 ;
-  wire [7:0] \port$4228$7 ;
+  input [4:0] \port$4227$0 ;
+  wire [4:0] \port$4227$0 ;
+  input [7:0] \port$4227$55 ;
+  wire [7:0] \port$4227$55 ;
+  input [7:0] \port$4227$7 ;
+  wire [7:0] \port$4227$7 ;
   reg [32:0] r_fast_data0 = 33'h000000000;
   reg [32:0] r_fast_data1 = 33'h000000000;
   reg [32:0] r_fast_data10 = 33'h000000000;
@@ -2044,86 +2044,86 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$174  = r_fast_push & r_fast_full[9];
   assign \$175  = r_fast_full[10] | \$174 ;
   assign \$176  = r_fast_pop ? \$173  : \$175 ;
-  assign \$177  = r_slow_full[1] ? r_slow_data1 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
-  assign \$178  = r_slow_full[0] ? r_slow_data0 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$177  = r_slow_full[1] ? r_slow_data1 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign \$178  = r_slow_full[0] ? r_slow_data0 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$179  = r_slow_pop ? \$177  : \$178 ;
   assign \$180  = r_slow_push & r_slow_full[0];
   assign \$181  = r_slow_full[1] | \$180 ;
   assign \$183  = r_slow_full[0] | \$182 ;
   assign \$184  = r_slow_pop ? \$181  : \$183 ;
-  assign \$185  = r_slow_full[2] ? r_slow_data2 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
-  assign \$186  = r_slow_full[1] ? r_slow_data1 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$185  = r_slow_full[2] ? r_slow_data2 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign \$186  = r_slow_full[1] ? r_slow_data1 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$187  = r_slow_pop ? \$185  : \$186 ;
   assign \$188  = r_slow_push & r_slow_full[1];
   assign \$189  = r_slow_full[2] | \$188 ;
   assign \$190  = r_slow_push & r_slow_full[0];
   assign \$191  = r_slow_full[1] | \$190 ;
   assign \$192  = r_slow_pop ? \$189  : \$191 ;
-  assign \$193  = r_slow_full[3] ? r_slow_data3 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
-  assign \$194  = r_slow_full[2] ? r_slow_data2 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$193  = r_slow_full[3] ? r_slow_data3 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign \$194  = r_slow_full[2] ? r_slow_data2 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$195  = r_slow_pop ? \$193  : \$194 ;
   assign \$196  = r_slow_push & r_slow_full[2];
   assign \$197  = r_slow_full[3] | \$196 ;
   assign \$198  = r_slow_push & r_slow_full[1];
   assign \$199  = r_slow_full[2] | \$198 ;
   assign \$200  = r_slow_pop ? \$197  : \$199 ;
-  assign \$201  = r_slow_full[4] ? r_slow_data4 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
-  assign \$202  = r_slow_full[3] ? r_slow_data3 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$201  = r_slow_full[4] ? r_slow_data4 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign \$202  = r_slow_full[3] ? r_slow_data3 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$203  = r_slow_pop ? \$201  : \$202 ;
   assign \$204  = r_slow_push & r_slow_full[3];
   assign \$205  = r_slow_full[4] | \$204 ;
   assign \$206  = r_slow_push & r_slow_full[2];
   assign \$207  = r_slow_full[3] | \$206 ;
   assign \$208  = r_slow_pop ? \$205  : \$207 ;
-  assign \$209  = r_slow_full[5] ? r_slow_data5 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
-  assign \$210  = r_slow_full[4] ? r_slow_data4 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$209  = r_slow_full[5] ? r_slow_data5 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign \$210  = r_slow_full[4] ? r_slow_data4 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$211  = r_slow_pop ? \$209  : \$210 ;
   assign \$212  = r_slow_push & r_slow_full[4];
   assign \$213  = r_slow_full[5] | \$212 ;
   assign \$214  = r_slow_push & r_slow_full[3];
   assign \$215  = r_slow_full[4] | \$214 ;
   assign \$216  = r_slow_pop ? \$213  : \$215 ;
-  assign \$217  = r_slow_full[6] ? r_slow_data6 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
-  assign \$218  = r_slow_full[5] ? r_slow_data5 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$217  = r_slow_full[6] ? r_slow_data6 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign \$218  = r_slow_full[5] ? r_slow_data5 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$219  = r_slow_pop ? \$217  : \$218 ;
   assign \$220  = r_slow_push & r_slow_full[5];
   assign \$221  = r_slow_full[6] | \$220 ;
   assign \$222  = r_slow_push & r_slow_full[4];
   assign \$223  = r_slow_full[5] | \$222 ;
   assign \$224  = r_slow_pop ? \$221  : \$223 ;
-  assign \$225  = r_slow_full[7] ? r_slow_data7 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
-  assign \$226  = r_slow_full[6] ? r_slow_data6 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$225  = r_slow_full[7] ? r_slow_data7 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign \$226  = r_slow_full[6] ? r_slow_data6 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$227  = r_slow_pop ? \$225  : \$226 ;
   assign \$228  = r_slow_push & r_slow_full[6];
   assign \$229  = r_slow_full[7] | \$228 ;
   assign \$230  = r_slow_push & r_slow_full[5];
   assign \$231  = r_slow_full[6] | \$230 ;
   assign \$232  = r_slow_pop ? \$229  : \$231 ;
-  assign \$233  = r_slow_full[8] ? r_slow_data8 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
-  assign \$234  = r_slow_full[7] ? r_slow_data7 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$233  = r_slow_full[8] ? r_slow_data8 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign \$234  = r_slow_full[7] ? r_slow_data7 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$235  = r_slow_pop ? \$233  : \$234 ;
   assign \$236  = r_slow_push & r_slow_full[7];
   assign \$237  = r_slow_full[8] | \$236 ;
   assign \$238  = r_slow_push & r_slow_full[6];
   assign \$239  = r_slow_full[7] | \$238 ;
   assign \$240  = r_slow_pop ? \$237  : \$239 ;
-  assign \$241  = r_slow_full[9] ? r_slow_data9 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
-  assign \$242  = r_slow_full[8] ? r_slow_data8 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$241  = r_slow_full[9] ? r_slow_data9 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign \$242  = r_slow_full[8] ? r_slow_data8 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$243  = r_slow_pop ? \$241  : \$242 ;
   assign \$244  = r_slow_push & r_slow_full[8];
   assign \$245  = r_slow_full[9] | \$244 ;
   assign \$246  = r_slow_push & r_slow_full[7];
   assign \$247  = r_slow_full[8] | \$246 ;
   assign \$248  = r_slow_pop ? \$245  : \$247 ;
-  assign \$249  = r_slow_full[10] ? r_slow_data10 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
-  assign \$250  = r_slow_full[9] ? r_slow_data9 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$249  = r_slow_full[10] ? r_slow_data10 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign \$250  = r_slow_full[9] ? r_slow_data9 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$251  = r_slow_pop ? \$249  : \$250 ;
   assign \$252  = r_slow_push & r_slow_full[9];
   assign \$253  = r_slow_full[10] | \$252 ;
   assign \$254  = r_slow_push & r_slow_full[8];
   assign \$255  = r_slow_full[9] | \$254 ;
   assign \$256  = r_slow_pop ? \$253  : \$255 ;
-  assign \$258  = r_slow_full[10] ? r_slow_data10 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$258  = r_slow_full[10] ? r_slow_data10 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$259  = r_slow_pop ? \$257  : \$258 ;
   assign \$260  = r_slow_push & r_slow_full[10];
   assign \$262  = r_slow_push & r_slow_full[9];
@@ -2798,7 +2798,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign r_slow_w_data = { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign \$signal$107  = r_kinds_push;
@@ -2808,7 +2808,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign bus__r_slow_data = { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
   assign \$signal$139  = w_kinds_pop;
@@ -2826,7 +2826,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$169  = { bus__r_err, bus__r_data };
   assign \$173  = \$172 ;
   assign \$182  = r_slow_push;
-  assign \$257  = { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$257  = { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
   assign \$261  = \$260 ;
   assign \$578  = w_addrs_full[0];
   assign \$270  = w_addrs_push;
@@ -2847,42 +2847,42 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$557  = \$556 ;
 endmodule
 
-module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3820$52 , a7_valid
+module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3819$52 , a7_valid
 , a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire [3:0] \$100 ;
-  wire [20:0] \$1000 ;
-  wire [36:0] \$1001 ;
+  wire [10:0] \$1000 ;
+  wire [11:0] \$1001 ;
   wire \$1002 ;
-  wire \$1003 ;
+  wire [10:0] \$1003 ;
   wire [10:0] \$1004 ;
-  wire [10:0] \$1005 ;
-  wire [11:0] \$1006 ;
+  wire [11:0] \$1005 ;
+  wire \$1006 ;
   wire \$1007 ;
-  wire [10:0] \$1008 ;
-  wire [10:0] \$1009 ;
+  wire [2:0] \$1008 ;
+  wire [2:0] \$1009 ;
   wire \$101 ;
-  wire [11:0] \$1010 ;
-  wire \$1011 ;
-  wire [10:0] \$1012 ;
-  wire [10:0] \$1013 ;
-  wire [11:0] \$1014 ;
+  wire [2:0] \$1010 ;
+  wire [2:0] \$1011 ;
+  wire [3:0] \$1012 ;
+  wire [3:0] \$1013 ;
+  wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
-  wire \$1017 ;
+  wire [2:0] \$1017 ;
   wire [2:0] \$1018 ;
-  wire [2:0] \$1019 ;
+  wire \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire [2:0] \$1021 ;
+  wire [2:0] \$1020 ;
+  wire \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
   wire \$1025 ;
-  wire \$1026 ;
-  wire [3:0] \$1027 ;
+  wire [3:0] \$1026 ;
+  wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
   wire [2:0] \$103 ;
@@ -2901,8 +2901,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1041 ;
   wire \$1042 ;
   wire \$1043 ;
-  wire \$1044 ;
-  wire [7:0] \$1045 ;
+  wire [7:0] \$1044 ;
+  wire \$1045 ;
   wire \$1046 ;
   wire \$1047 ;
   wire \$1048 ;
@@ -2921,8 +2921,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$106 ;
   wire \$1060 ;
   wire \$1061 ;
-  wire \$1062 ;
-  wire [7:0] \$1063 ;
+  wire [7:0] \$1062 ;
+  wire \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
@@ -2941,60 +2941,60 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1078 ;
   wire \$1079 ;
   wire [9:0] \$108 ;
-  wire \$1080 ;
-  wire [7:0] \$1081 ;
+  wire [7:0] \$1080 ;
+  wire \$1081 ;
   wire \$1082 ;
   wire \$1083 ;
   wire \$1084 ;
   wire \$1085 ;
-  wire \$1086 ;
-  reg \$1087 ;
-  reg [7:0] \$1088 ;
-  reg [8:0] \$1089 ;
+  reg \$1086 ;
+  reg [7:0] \$1087 ;
+  reg [8:0] \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
-  reg \$1090 ;
-  reg [7:0] \$1091 ;
-  reg [16:0] \$1092 ;
-  reg \$1093 ;
-  reg [6:0] \$1094 ;
-  reg [8:0] \$1095 ;
-  reg \$1096 ;
-  reg [6:0] \$1097 ;
-  reg [15:0] \$1098 ;
-  reg \$1099 ;
+  reg [7:0] \$1090 ;
+  reg [16:0] \$1091 ;
+  reg \$1092 ;
+  reg [6:0] \$1093 ;
+  reg [8:0] \$1094 ;
+  reg \$1095 ;
+  reg [6:0] \$1096 ;
+  reg [15:0] \$1097 ;
+  reg \$1098 ;
+  reg [5:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [5:0] \$1100 ;
-  reg [8:0] \$1101 ;
-  reg \$1102 ;
-  reg [5:0] \$1103 ;
-  reg [14:0] \$1104 ;
+  reg [8:0] \$1100 ;
+  reg \$1101 ;
+  reg [5:0] \$1102 ;
+  reg [14:0] \$1103 ;
+  reg \$1104 ;
   reg \$1105 ;
-  reg \$1106 ;
-  reg [2:0] \$1107 ;
-  reg \$1108 ;
-  reg [2:0] \$1109 ;
+  reg [2:0] \$1106 ;
+  reg \$1107 ;
+  reg [2:0] \$1108 ;
+  reg \$1109 ;
   wire [7:0] \$111 ;
-  reg \$1110 ;
-  reg [2:0] \$1111 ;
+  reg [2:0] \$1110 ;
+  reg \$1111 ;
   reg \$1112 ;
-  reg \$1113 ;
+  reg [8:0] \$1113 ;
   reg [8:0] \$1114 ;
   reg [8:0] \$1115 ;
-  reg [8:0] \$1116 ;
-  reg \$1117 ;
+  reg \$1116 ;
+  reg [7:0] \$1117 ;
   reg [7:0] \$1118 ;
   reg [7:0] \$1119 ;
   wire \$112 ;
   reg [7:0] \$1120 ;
-  reg [7:0] \$1121 ;
-  reg \$1122 ;
-  reg [6:0] \$1123 ;
+  reg \$1121 ;
+  reg [6:0] \$1122 ;
+  reg [5:0] \$1123 ;
   reg [5:0] \$1124 ;
   reg [5:0] \$1125 ;
-  reg [5:0] \$1126 ;
-  reg \$1127 ;
-  reg [5:0] \$1128 ;
+  reg \$1126 ;
+  reg [5:0] \$1127 ;
+  reg \$1128 ;
   reg \$1129 ;
   wire \$113 ;
   reg \$1130 ;
@@ -3033,9 +3033,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$1160 ;
   reg \$1161 ;
   reg \$1162 ;
-  reg \$1163 ;
+  wire [2:0] \$1163 ;
   wire [2:0] \$1164 ;
-  wire [2:0] \$1165 ;
+  reg \$1165 ;
   reg \$1166 ;
   reg \$1167 ;
   reg \$1168 ;
@@ -3044,32 +3044,32 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$1170 ;
   reg \$1171 ;
   reg \$1172 ;
-  reg \$1173 ;
+  reg [2:0] \$1173 ;
   reg [2:0] \$1174 ;
-  reg [2:0] \$1175 ;
+  reg \$1175 ;
   reg \$1176 ;
-  reg \$1177 ;
-  reg [7:0] \$1178 ;
+  reg [7:0] \$1177 ;
+  reg \$1178 ;
   reg \$1179 ;
   wire \$118 ;
-  reg \$1180 ;
-  reg [8:0] \$1181 ;
-  reg [2:0] \$1182 ;
+  reg [8:0] \$1180 ;
+  reg [2:0] \$1181 ;
+  reg \$1182 ;
   reg \$1183 ;
-  reg \$1184 ;
-  reg [6:0] \$1185 ;
+  reg [6:0] \$1184 ;
+  reg \$1185 ;
   reg \$1186 ;
-  reg \$1187 ;
-  reg [7:0] \$1188 ;
-  reg [2:0] \$1189 ;
+  reg [7:0] \$1187 ;
+  reg [2:0] \$1188 ;
+  reg \$1189 ;
   wire \$119 ;
   reg \$1190 ;
-  reg \$1191 ;
-  reg [5:0] \$1192 ;
+  reg [5:0] \$1191 ;
+  reg \$1192 ;
   reg \$1193 ;
-  reg \$1194 ;
-  reg [5:0] \$1195 ;
-  reg [2:0] \$1196 ;
+  reg [5:0] \$1194 ;
+  reg [2:0] \$1195 ;
+  reg \$1196 ;
   reg \$1197 ;
   reg \$1198 ;
   reg \$1199 ;
@@ -3091,7 +3091,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$1212 ;
   reg \$1213 ;
   reg \$1214 ;
-  reg \$1215 ;
   wire \$122 ;
   wire [7:0] \$123 ;
   wire \$124 ;
@@ -3491,29 +3490,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$48 ;
   wire [3:0] \$480 ;
   wire [3:0] \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire [2:0] \$486 ;
-  wire [2:0] \$487 ;
-  wire [2:0] \$488 ;
-  wire [2:0] \$489 ;
+  wire [2:0] \$482 ;
+  wire [10:0] \$483 ;
+  wire [10:0] \$484 ;
+  wire [11:0] \$485 ;
+  wire \$486 ;
+  wire [10:0] \$487 ;
+  wire [10:0] \$488 ;
+  wire [11:0] \$489 ;
   wire [7:0] \$49 ;
-  wire [3:0] \$490 ;
-  wire [3:0] \$491 ;
-  wire [10:0] \$492 ;
-  wire [10:0] \$493 ;
-  wire [11:0] \$494 ;
+  wire [10:0] \$490 ;
+  wire [10:0] \$491 ;
+  wire [11:0] \$492 ;
+  wire \$493 ;
+  wire \$494 ;
   wire \$495 ;
-  wire [10:0] \$496 ;
-  wire [10:0] \$497 ;
-  wire [11:0] \$498 ;
-  wire [10:0] \$499 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire [15:0] \$5 ;
   wire [7:0] \$50 ;
-  wire [10:0] \$500 ;
-  wire [11:0] \$501 ;
+  wire \$500 ;
+  wire \$501 ;
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
@@ -3523,22 +3522,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
+  wire [8:0] \$510 ;
+  wire [8:0] \$511 ;
   wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
+  wire [8:0] \$513 ;
+  wire [8:0] \$514 ;
+  wire [10:0] \$515 ;
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire [8:0] \$519 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [8:0] \$520 ;
+  wire \$520 ;
   wire \$521 ;
-  wire [8:0] \$522 ;
-  wire [8:0] \$523 ;
-  wire [10:0] \$524 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
@@ -3575,23 +3574,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire [7:0] \$558 ;
+  wire [7:0] \$559 ;
   wire \$56 ;
   wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
+  wire [7:0] \$561 ;
+  wire [7:0] \$562 ;
+  wire [9:0] \$563 ;
   wire \$564 ;
   wire \$565 ;
   wire \$566 ;
-  wire [7:0] \$567 ;
-  wire [7:0] \$568 ;
+  wire \$567 ;
+  wire \$568 ;
   wire \$569 ;
   wire \$57 ;
-  wire [7:0] \$570 ;
-  wire [7:0] \$571 ;
-  wire [9:0] \$572 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
@@ -3629,23 +3628,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$603 ;
   wire \$604 ;
   wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
+  wire [6:0] \$606 ;
+  wire [6:0] \$607 ;
   wire \$608 ;
-  wire \$609 ;
+  wire [5:0] \$609 ;
   wire \$61 ;
-  wire \$610 ;
-  wire \$611 ;
+  wire [5:0] \$610 ;
+  wire [7:0] \$611 ;
   wire \$612 ;
   wire \$613 ;
   wire \$614 ;
-  wire [6:0] \$615 ;
-  wire [6:0] \$616 ;
+  wire \$615 ;
+  wire \$616 ;
   wire \$617 ;
-  wire [5:0] \$618 ;
-  wire [5:0] \$619 ;
+  wire \$618 ;
+  wire \$619 ;
   wire [6:0] \$62 ;
-  wire [7:0] \$620 ;
+  wire \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
@@ -3667,19 +3666,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
+  wire [10:0] \$640 ;
+  wire [10:0] \$641 ;
+  wire [11:0] \$642 ;
   wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire [10:0] \$649 ;
+  wire \$649 ;
   wire \$65 ;
-  wire [10:0] \$650 ;
-  wire [11:0] \$651 ;
+  wire \$650 ;
+  wire \$651 ;
   wire \$652 ;
   wire \$653 ;
   wire \$654 ;
@@ -3689,23 +3688,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
-  wire \$660 ;
+  wire [8:0] \$660 ;
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire \$666 ;
+  wire [7:0] \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire [8:0] \$669 ;
+  wire \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire [7:0] \$675 ;
+  wire \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
@@ -3715,7 +3714,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$681 ;
   wire \$682 ;
   wire \$683 ;
-  wire \$684 ;
+  wire [4:0] \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
@@ -3724,8 +3723,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$69 ;
   wire \$690 ;
   wire \$691 ;
-  wire \$692 ;
-  wire [4:0] \$693 ;
+  wire [4:0] \$692 ;
+  wire \$693 ;
   wire \$694 ;
   wire \$695 ;
   wire \$696 ;
@@ -3734,16 +3733,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire [4:0] \$701 ;
+  wire [4:0] \$700 ;
+  wire \$701 ;
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire \$708 ;
-  wire [4:0] \$709 ;
+  wire [4:0] \$708 ;
+  wire \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
@@ -3751,8 +3750,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$713 ;
   wire \$714 ;
   wire \$715 ;
-  wire \$716 ;
-  wire [4:0] \$717 ;
+  wire [4:0] \$716 ;
+  wire \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
@@ -3760,8 +3759,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire \$724 ;
-  wire [4:0] \$725 ;
+  wire [4:0] \$724 ;
+  wire \$725 ;
   wire \$726 ;
   wire \$727 ;
   wire \$728 ;
@@ -3770,7 +3769,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
-  wire [4:0] \$733 ;
+  wire \$733 ;
   wire \$734 ;
   wire \$735 ;
   wire \$736 ;
@@ -3783,7 +3782,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$742 ;
   wire \$743 ;
   wire \$744 ;
-  wire \$745 ;
+  wire [6:0] \$745 ;
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
@@ -3793,7 +3792,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire [6:0] \$754 ;
+  wire \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
@@ -3801,7 +3800,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire \$761 ;
+  wire [7:0] \$761 ;
   wire \$762 ;
   wire \$763 ;
   wire \$764 ;
@@ -3811,12 +3810,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire [7:0] \$770 ;
+  wire \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
-  wire \$775 ;
+  wire [7:0] \$775 ;
   wire \$776 ;
   wire \$777 ;
   wire \$778 ;
@@ -3826,12 +3825,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
-  wire [7:0] \$784 ;
+  wire \$784 ;
   wire \$785 ;
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
-  wire \$789 ;
+  wire [7:0] \$789 ;
   wire \$79 ;
   wire \$790 ;
   wire \$791 ;
@@ -3841,14 +3840,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
-  wire [7:0] \$798 ;
+  wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire \$803 ;
+  wire [7:0] \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire \$806 ;
@@ -3858,12 +3857,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$81 ;
   wire \$810 ;
   wire \$811 ;
-  wire [7:0] \$812 ;
+  wire \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
-  wire \$817 ;
+  wire [7:0] \$817 ;
   wire \$818 ;
   wire \$819 ;
   wire \$82 ;
@@ -3873,13 +3872,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
-  wire [7:0] \$826 ;
+  wire \$826 ;
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
   wire \$830 ;
-  wire \$831 ;
+  wire [7:0] \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
@@ -3889,12 +3888,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
-  wire [7:0] \$840 ;
+  wire \$840 ;
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
-  wire \$845 ;
+  wire [7:0] \$845 ;
   wire \$846 ;
   wire \$847 ;
   wire \$848 ;
@@ -3904,34 +3903,34 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$851 ;
   wire \$852 ;
   wire \$853 ;
-  wire [7:0] \$854 ;
+  wire \$854 ;
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire \$859 ;
+  wire [7:0] \$859 ;
   wire [3:0] \$86 ;
-  wire \$860 ;
-  wire \$861 ;
+  wire [8:0] \$860 ;
+  wire [7:0] \$861 ;
   wire \$862 ;
-  wire \$863 ;
+  wire [8:0] \$863 ;
   wire \$864 ;
-  wire \$865 ;
+  wire [8:0] \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire [7:0] \$868 ;
-  wire [8:0] \$869 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
-  wire [7:0] \$870 ;
+  wire \$870 ;
   wire \$871 ;
-  wire [8:0] \$872 ;
+  wire \$872 ;
   wire \$873 ;
-  wire [8:0] \$874 ;
+  wire \$874 ;
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire \$879 ;
+  wire [7:0] \$879 ;
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
@@ -3941,13 +3940,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
-  wire [7:0] \$888 ;
+  wire \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
-  wire \$893 ;
+  wire [7:0] \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
@@ -3958,12 +3957,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire [7:0] \$902 ;
+  wire \$902 ;
   wire \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
-  wire \$907 ;
+  wire [7:0] \$907 ;
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
@@ -3973,13 +3972,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$913 ;
   wire \$914 ;
   wire \$915 ;
-  wire [7:0] \$916 ;
+  wire \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
-  wire \$921 ;
+  wire [7:0] \$921 ;
   wire \$922 ;
   wire \$923 ;
   wire \$924 ;
@@ -3989,12 +3988,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$928 ;
   wire \$929 ;
   wire \$93 ;
-  wire [7:0] \$930 ;
+  wire \$930 ;
   wire \$931 ;
   wire \$932 ;
   wire \$933 ;
   wire \$934 ;
-  wire \$935 ;
+  wire [7:0] \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
@@ -4004,12 +4003,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$941 ;
   wire \$942 ;
   wire \$943 ;
-  wire [7:0] \$944 ;
+  wire \$944 ;
   wire \$945 ;
   wire \$946 ;
   wire \$947 ;
   wire \$948 ;
-  wire \$949 ;
+  wire [7:0] \$949 ;
   wire [7:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
@@ -4019,13 +4018,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$955 ;
   wire \$956 ;
   wire \$957 ;
-  wire [7:0] \$958 ;
+  wire \$958 ;
   wire \$959 ;
   wire [6:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
-  wire \$963 ;
+  wire [7:0] \$963 ;
   wire \$964 ;
   wire \$965 ;
   wire \$966 ;
@@ -4035,43 +4034,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [7:0] \$97 ;
   wire \$970 ;
   wire \$971 ;
-  wire [7:0] \$972 ;
+  wire \$972 ;
   wire \$973 ;
   wire \$974 ;
   wire \$975 ;
   wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
+  wire [7:0] \$977 ;
+  wire [8:0] \$978 ;
+  wire [8:0] \$979 ;
   wire [5:0] \$98 ;
-  wire \$980 ;
+  wire [8:0] \$980 ;
   wire \$981 ;
   wire \$982 ;
   wire \$983 ;
   wire \$984 ;
   wire \$985 ;
-  wire [7:0] \$986 ;
-  wire [8:0] \$987 ;
-  wire [8:0] \$988 ;
-  wire [8:0] \$989 ;
+  wire \$986 ;
+  wire [14:0] \$987 ;
+  wire [36:0] \$988 ;
+  wire [21:0] \$989 ;
   wire [7:0] \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire \$992 ;
+  wire [36:0] \$990 ;
+  wire [20:0] \$991 ;
+  wire [36:0] \$992 ;
   wire \$993 ;
   wire \$994 ;
-  wire \$995 ;
-  wire [14:0] \$996 ;
-  wire [36:0] \$997 ;
-  wire [21:0] \$998 ;
-  wire [36:0] \$999 ;
+  wire [10:0] \$995 ;
+  wire [10:0] \$996 ;
+  wire [11:0] \$997 ;
+  wire \$998 ;
+  wire [10:0] \$999 ;
   wire [7:0] \$signal ;
   wire [7:0] \$signal$170 ;
   wire \$signal$259 ;
   wire \$signal$270 ;
   wire \$signal$289 ;
-  wire [3:0] \$signal$326 ;
-  wire \$signal$478 ;
+  wire [3:0] \$signal$327 ;
+  wire \$signal$479 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -4245,6 +4244,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg f3_a2_tag_ok = 1'h0;
   reg f3_a3_tag_ok = 1'h0;
   reg [39:0] f3_addr = 40'h0000000000;
+  wire [2:0] f3_by_mem_base;
   reg [3:0] f3_err = 4'h0;
   reg f3_flushed = 1'h0;
   reg f3_go = 1'h0;
@@ -4367,7 +4367,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$490 ;
+  wire [39:0] \grant_addr$491 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4389,13 +4389,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [5:0] large_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
-  wire [5:0] \large_grant_addr$457 ;
+  wire [5:0] \large_grant_addr$458 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$459 ;
-  wire \large_grant_data$459.snap ;
-  wire [7:0] \large_grant_data$459.tag ;
+  wire [8:0] \large_grant_data$460 ;
+  wire \large_grant_data$460.snap ;
+  wire [7:0] \large_grant_data$460.tag ;
   wire \large_grant_data.snap ;
   wire [7:0] \large_grant_data.tag ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -4417,11 +4417,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg large_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
-  wire [5:0] \large_parity_addr$469 ;
+  wire [5:0] \large_parity_addr$470 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$471 ;
+  wire \large_parity_data$472 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   wire [5:0] large_parity_waddr;
@@ -4463,13 +4463,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [6:0] medium_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
-  wire [6:0] \medium_grant_addr$430 ;
+  wire [6:0] \medium_grant_addr$431 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$432 ;
-  wire \medium_grant_data$432.snap ;
-  wire [7:0] \medium_grant_data$432.tag ;
+  wire [8:0] \medium_grant_data$433 ;
+  wire \medium_grant_data$433.snap ;
+  wire [7:0] \medium_grant_data$433.tag ;
   wire \medium_grant_data.snap ;
   wire [7:0] \medium_grant_data.tag ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -4491,11 +4491,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg medium_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
-  wire [6:0] \medium_parity_addr$442 ;
+  wire [6:0] \medium_parity_addr$443 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$444 ;
+  wire \medium_parity_data$445 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -4531,32 +4531,32 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_next_tag;
-  input [5:0] \port$3820$52 ;
-  wire [5:0] \port$3820$52 ;
+  input [5:0] \port$3819$52 ;
+  wire [5:0] \port$3819$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
-  wire [7:0] \r__addr$402 ;
+  wire [7:0] \r__addr$403 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$412 ;
-  wire [7:0] \r__addr$414 ;
+  wire [7:0] \r__addr$413 ;
+  wire [7:0] \r__addr$415 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$421 ;
+  wire [7:0] \r__addr$422 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$427 ;
-  wire [6:0] \r__addr$429 ;
+  wire [6:0] \r__addr$428 ;
+  wire [6:0] \r__addr$430 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$439 ;
-  wire [6:0] \r__addr$441 ;
+  wire [6:0] \r__addr$440 ;
+  wire [6:0] \r__addr$442 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$448 ;
+  wire [6:0] \r__addr$449 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$454 ;
-  wire [5:0] \r__addr$456 ;
+  wire [5:0] \r__addr$455 ;
+  wire [5:0] \r__addr$457 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$466 ;
-  wire [5:0] \r__addr$468 ;
+  wire [5:0] \r__addr$467 ;
+  wire [5:0] \r__addr$469 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$475 ;
+  wire [5:0] \r__addr$476 ;
   wire [8:0] r__data;
   wire [8:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4583,13 +4583,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [7:0] small_fresh_slot;
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
-  wire [7:0] \small_grant_addr$403 ;
+  wire [7:0] \small_grant_addr$404 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$405 ;
-  wire \small_grant_data$405.snap ;
-  wire [7:0] \small_grant_data$405.tag ;
+  wire [8:0] \small_grant_data$406 ;
+  wire \small_grant_data$406.snap ;
+  wire [7:0] \small_grant_data$406.tag ;
   wire \small_grant_data.snap ;
   wire [7:0] \small_grant_data.tag ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -4611,11 +4611,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
-  wire [7:0] \small_parity_addr$415 ;
+  wire [7:0] \small_parity_addr$416 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$417 ;
+  wire \small_parity_data$418 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -4655,49 +4655,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$406 ;
+  wire [7:0] \w__addr$407 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$418 ;
+  wire [7:0] \w__addr$419 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$424 ;
-  wire [6:0] \w__addr$433 ;
+  wire [6:0] \w__addr$425 ;
+  wire [6:0] \w__addr$434 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$445 ;
+  wire [6:0] \w__addr$446 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$451 ;
-  wire [5:0] \w__addr$460 ;
+  wire [5:0] \w__addr$452 ;
+  wire [5:0] \w__addr$461 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$472 ;
+  wire [5:0] \w__addr$473 ;
   (* init = 9'h000 *)
   wire [8:0] w__data;
-  wire \w__data$410 ;
+  wire \w__data$411 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$420 ;
+  wire [16:0] \w__data$421 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$426 ;
-  wire \w__data$437 ;
+  wire [8:0] \w__data$427 ;
+  wire \w__data$438 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$447 ;
+  wire [15:0] \w__data$448 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$453 ;
-  wire \w__data$464 ;
+  wire [8:0] \w__data$454 ;
+  wire \w__data$465 ;
   (* init = 15'h0000 *)
-  wire [14:0] \w__data$474 ;
+  wire [14:0] \w__data$475 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$408 ;
+  wire \w__en$409 ;
   (* init = 1'h0 *)
-  wire \w__en$419 ;
+  wire \w__en$420 ;
   (* init = 1'h0 *)
-  wire \w__en$425 ;
-  wire \w__en$435 ;
+  wire \w__en$426 ;
+  wire \w__en$436 ;
   (* init = 1'h0 *)
-  wire \w__en$446 ;
+  wire \w__en$447 ;
   (* init = 1'h0 *)
-  wire \w__en$452 ;
-  wire \w__en$462 ;
+  wire \w__en$453 ;
+  wire \w__en$463 ;
   (* init = 1'h0 *)
-  wire \w__en$473 ;
+  wire \w__en$474 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -4741,8 +4741,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
   always @(posedge clk) begin
-    if (\w__en$462 )
-      large_parity[f4_slot[5:0]] <= \w__data$464 ;
+    if (\w__en$463 )
+      large_parity[f4_slot[5:0]] <= \w__data$465 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -4772,7 +4772,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _5_;
   reg [8:0] _6_;
   always @(posedge clk) begin
-    _5_ <= medium_grant[\$675 [6:0]];
+    _5_ <= medium_grant[\$666 [6:0]];
     _6_ <= medium_grant[f1_medium_slot];
   end
   assign \r__data$33  = _5_;
@@ -4780,13 +4780,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
   always @(posedge clk) begin
-    if (\w__en$435 )
-      medium_parity[f4_slot[6:0]] <= \w__data$437 ;
+    if (\w__en$436 )
+      medium_parity[f4_slot[6:0]] <= \w__data$438 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge clk) begin
-    _7_ <= medium_parity[\$675 [6:0]];
+    _7_ <= medium_parity[\$666 [6:0]];
     _8_ <= medium_parity[f1_medium_slot];
   end
   assign \r__data$37  = _7_;
@@ -4811,7 +4811,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _10_;
   reg [8:0] _11_;
   always @(posedge clk) begin
-    _10_ <= small_grant[\$669 [7:0]];
+    _10_ <= small_grant[\$660 [7:0]];
     _11_ <= small_grant[f1_small_slot];
   end
   assign \r__data$11  = _10_;
@@ -4819,13 +4819,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
   always @(posedge clk) begin
-    if (\w__en$408 )
-      small_parity[f4_slot] <= \w__data$410 ;
+    if (\w__en$409 )
+      small_parity[f4_slot] <= \w__data$411 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge clk) begin
-    _12_ <= small_parity[\$669 [7:0]];
+    _12_ <= small_parity[\$660 [7:0]];
     _13_ <= small_parity[f1_small_slot];
   end
   assign \r__data$15  = _12_;
@@ -4865,30 +4865,30 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_pool;
   assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3820$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$3819$52 [3] : \$27 ;
   assign \$29  = flush_pool == 1'h1;
   assign \$30  = flush_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3820$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$3819$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
   assign \$35  = \$32  ? 4'h2 : \$34 ;
   assign \$36  = ! x1_err;
-  assign \$37  = \$669 [7:0] - small_seen;
+  assign \$37  = \$660 [7:0] - small_seen;
   assign \$38  = ~ \$37 [9];
   assign \$39  = small_take_fresh & \$38 ;
-  assign \$40  = \$669 [7:0] + 1'h1;
-  assign \$41  = \$669 [7:0] + 1'h1;
-  assign \$42  = \$669 [7:0] != 8'hff;
+  assign \$40  = \$660 [7:0] + 1'h1;
+  assign \$41  = \$660 [7:0] + 1'h1;
+  assign \$42  = \$660 [7:0] != 8'hff;
   assign \$43  = small_head == 8'hff;
   assign \$44  = small_head + 1'h1;
   assign \$45  = \$43  ? 9'h000 : \$44 ;
-  assign \$46  = \$675 [6:0] - medium_seen;
+  assign \$46  = \$666 [6:0] - medium_seen;
   assign \$47  = ~ \$46 [8];
   assign \$48  = medium_take_fresh & \$47 ;
-  assign \$49  = \$675 [6:0] + 1'h1;
-  assign \$50  = \$675 [6:0] + 1'h1;
-  assign \$51  = \$675 [6:0] != 7'h7f;
+  assign \$49  = \$666 [6:0] + 1'h1;
+  assign \$50  = \$666 [6:0] + 1'h1;
+  assign \$51  = \$666 [6:0] != 7'h7f;
   assign \$52  = medium_head == 7'h7f;
   assign \$53  = medium_head + 1'h1;
   assign \$54  = \$52  ? 8'h00 : \$53 ;
@@ -4927,8 +4927,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$92  = large_has_fresh | x1_select[2];
   assign \$93  = a1_in[2] & \$92 ;
   assign \$94  = \$91  | \$93 ;
-  assign \$95  = a1_in[0] ? \$669 [7:0] : 8'h00;
-  assign \$96  = a1_in[1] ? \$675 [6:0] : 7'h00;
+  assign \$95  = a1_in[0] ? \$660 [7:0] : 8'h00;
+  assign \$96  = a1_in[1] ? \$666 [6:0] : 7'h00;
   assign \$97  = \$95  | { 1'h0, \$96  };
   assign \$98  = a1_in[2] ? large_fresh_slot : 6'h00;
   assign \$99  = \$97  | { 2'h0, \$98  };
@@ -4959,7 +4959,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$130  = a2_ok & a2_from_fresh;
   assign \$131  = \$130  ? a2_in : 3'h0;
   assign \$132  = a2_ok & a2_from_fresh;
-  assign \$134  = a3_ok ? { \$744 , \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] } : 8'h00;
+  assign \$134  = a3_ok ? { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] } : 8'h00;
   assign \$135  = a4_ok ? grant_addr : 40'h0000000000;
   assign \$136  = a3_valid & a3_fwd_ok;
   assign \$137  = { \$136 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
@@ -4998,19 +4998,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$173  = free_port_addr - 37'h1000004000;
   assign \$174  = ~ \$173 [40];
   assign \$176  = \$172  & \$175 ;
-  assign \$177  = free_src ? \port$3820$52 [0] : \$176 ;
+  assign \$177  = free_src ? \port$3819$52 [0] : \$176 ;
   assign \$178  = free_port_addr - 37'h1000010000;
   assign \$179  = ~ \$178 [40];
   assign \$180  = free_port_addr - 37'h1000020000;
   assign \$181  = ~ \$180 [40];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$3820$52 [1] : \$183 ;
+  assign \$184  = free_src ? \port$3819$52 [1] : \$183 ;
   assign \$185  = free_port_addr - 37'h1000100000;
   assign \$186  = ~ \$185 [40];
   assign \$187  = free_port_addr - 37'h1000130000;
   assign \$188  = ~ \$187 [40];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$3820$52 [2] : \$190 ;
+  assign \$191  = free_src ? \port$3819$52 [2] : \$190 ;
   assign \$192  = f0_addr[2:0] == f2_addr[2:0];
   assign \$193  = f0_addr[5:3] == f2_addr[5:3];
   assign \$194  = f0_addr[8:6] == f2_addr[8:6];
@@ -5140,12 +5140,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$320  = a5_tag ^ f2_tag;
   assign \$321  = ~ \$320 ;
   assign \$322  = \$321  + 1'h1;
-  assign \$323  = \$1006 [11] ? a4_tag : a5_tag;
-  assign \$324  = \$1006 [11] ? a4_snap : a5_snap;
+  assign \$323  = \$997 [11] ? a4_tag : a5_tag;
+  assign \$324  = \$997 [11] ? a4_snap : a5_snap;
   assign \$325  = f2_same_third & f5_ok;
-  assign \$326  = ~ \$1006 [11];
+  assign \$326  = ~ \$997 [11];
   assign \$327  = \$signal$259  & \$326 ;
-  assign \$328  = ~ \$1010 [11];
+  assign \$328  = ~ \$1001 [11];
   assign \$329  = \$327  & \$328 ;
   assign \$330  = f2_same_third & f5_ok;
   assign \$331  = ~ \$330 ;
@@ -5215,14 +5215,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$425  = \$424  & large_grant_r0_b0[0];
   assign \$426  = \$423  | \$425 ;
   assign \$427  = \$418  ? f3_older_snap : \$426 ;
-  assign \$428  = f3_go & \$1014 [11];
+  assign \$428  = f3_go & \$1005 [11];
   assign \$429  = a4_tag ^ f3_tag;
   assign \$430  = ~ \$429 ;
   assign \$431  = \$430  + 1'h1;
   assign \$432  = \$428  & \$431 [8];
   assign \$433  = ~ f3_never_granted;
   assign \$434  = f3_go & \$433 ;
-  assign \$435  = ~ \$1014 [11];
+  assign \$435  = ~ \$1005 [11];
   assign \$436  = \$434  & \$435 ;
   assign \$437  = ~ rel_f2;
   assign \$438  = \$437  & f3_hit_a3;
@@ -5232,7 +5232,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$442  = \$440  & \$441 ;
   assign \$443  = ~ rel_f2;
   assign \$444  = f3_quiet & \$443 ;
-  assign \$445  = ~ \$1014 [11];
+  assign \$445  = ~ \$1005 [11];
   assign \$446  = \$444  & \$445 ;
   assign \$447  = \$446  ? f3_in : 3'h0;
   assign \$448  = ~ f3_never_granted;
@@ -5266,489 +5266,488 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$479  = f3_flushed ? 3'h0 : 3'h7;
   assign \$480  = { 1'h0, \$478  } & { \$479 [2], \$479  };
   assign \$481  = { 1'h0, f3_in } & \$480 ;
-  assign \$482  = ~ rel_f2;
-  assign \$483  = f3_quiet & \$482 ;
-  assign \$484  = ~ \$1014 [11];
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = \$485  ? f3_in : 3'h0;
-  assign \$487  = x1_select | x0_select;
+  assign \$482  = \$1005 [11] ? 3'h0 : \$1013 [2:0];
+  assign \$483  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$484  = ~ \$483 ;
+  assign \$485  = \$484  + 1'h1;
+  assign \$486  = \release  & \$485 [11];
+  assign \$487  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$488  = ~ \$487 ;
-  assign \$489  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$490  = { 1'h0, \$488  } & { \$489 [2], \$489  };
-  assign \$491  = { 1'h0, \$486  } & \$490 ;
-  assign \$492  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$493  = ~ \$492 ;
-  assign \$494  = \$493  + 1'h1;
-  assign \$495  = \release  & \$494 [11];
-  assign \$496  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$497  = ~ \$496 ;
-  assign \$498  = \$497  + 1'h1;
-  assign \$499  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$500  = ~ \$499 ;
-  assign \$501  = \$500  + 1'h1;
-  assign \$502  = ~ f4_prev_released;
-  assign \$503  = \$502  & f4_by_older;
-  assign \$504  = f4_by_a1 | \$503 ;
-  assign \$505  = f4_live[0] & \$504 ;
-  assign \$506  = ~ f4_prev_released;
-  assign \$507  = \$506  & f4_by_mem_live[0];
-  assign \$508  = \$507  & f4_mem_ok[0];
-  assign \$509  = \$505  | \$508 ;
-  assign \$510  = ~ f4_prev_released;
-  assign \$511  = \$510  & f4_by_older;
-  assign \$512  = f4_by_a1 | \$511 ;
-  assign \$513  = f4_live[0] & \$512 ;
-  assign \$514  = ~ f4_prev_released;
-  assign \$515  = \$514  & f4_by_mem_live[0];
-  assign \$516  = \$515  & f4_mem_ok[0];
-  assign \$517  = \$513  | \$516 ;
-  assign \$518  = small_queue_waddr == 8'hff;
-  assign \$519  = small_queue_waddr + 1'h1;
-  assign \$520  = \$518  ? 9'h000 : \$519 ;
-  assign \$521  = small_pushed == small_popped;
-  assign \$522  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$523  = \$521  ? 9'h000 : \$522 ;
-  assign \$524  = $signed({ 1'h0, small_count }) + $signed(\$523 );
-  assign \$525  = ! small_pushed;
-  assign \$526  = ! small_popped;
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = small_pop ? small_at[1] : small_at[0];
-  assign \$529  = ~ \$528 ;
-  assign \$530  = small_push | \$529 ;
-  assign \$531  = ! small_pushed;
-  assign \$533  = \$531  & \$532 ;
-  assign \$534  = small_count == 2'h3;
-  assign \$535  = small_pop ? small_at[2] : small_at[1];
-  assign \$536  = ~ \$535 ;
-  assign \$537  = small_push | \$536 ;
-  assign \$539  = ! small_popped;
-  assign \$540  = \$538  & \$539 ;
-  assign \$541  = small_pop ? small_at[0] : 1'h0;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = small_push | \$542 ;
-  assign \$546  = \$544  & \$545 ;
-  assign \$547  = small_pop ? small_at[1] : small_at[0];
-  assign \$548  = ~ \$547 ;
-  assign \$549  = small_push | \$548 ;
-  assign \$550  = ~ f4_prev_released;
-  assign \$551  = \$550  & f4_by_older;
-  assign \$552  = f4_by_a1 | \$551 ;
-  assign \$553  = f4_live[1] & \$552 ;
-  assign \$554  = ~ f4_prev_released;
-  assign \$555  = \$554  & f4_by_mem_live[1];
-  assign \$556  = \$555  & f4_mem_ok[1];
-  assign \$557  = \$553  | \$556 ;
-  assign \$558  = ~ f4_prev_released;
-  assign \$559  = \$558  & f4_by_older;
-  assign \$560  = f4_by_a1 | \$559 ;
-  assign \$561  = f4_live[1] & \$560 ;
-  assign \$562  = ~ f4_prev_released;
-  assign \$563  = \$562  & f4_by_mem_live[1];
-  assign \$564  = \$563  & f4_mem_ok[1];
-  assign \$565  = \$561  | \$564 ;
-  assign \$566  = medium_queue_waddr == 7'h7f;
-  assign \$567  = medium_queue_waddr + 1'h1;
-  assign \$568  = \$566  ? 8'h00 : \$567 ;
-  assign \$569  = medium_pushed == medium_popped;
-  assign \$570  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$571  = \$569  ? 8'h00 : \$570 ;
-  assign \$572  = $signed({ 1'h0, medium_count }) + $signed(\$571 );
-  assign \$573  = ! medium_pushed;
-  assign \$574  = ! medium_popped;
-  assign \$575  = \$573  & \$574 ;
-  assign \$576  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$577  = ~ \$576 ;
-  assign \$578  = medium_push | \$577 ;
-  assign \$579  = ! medium_pushed;
-  assign \$581  = \$579  & \$580 ;
-  assign \$582  = medium_count == 2'h3;
-  assign \$583  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$584  = ~ \$583 ;
-  assign \$585  = medium_push | \$584 ;
-  assign \$587  = ! medium_popped;
-  assign \$588  = \$586  & \$587 ;
-  assign \$589  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$590  = ~ \$589 ;
-  assign \$591  = medium_push | \$590 ;
-  assign \$594  = \$592  & \$593 ;
-  assign \$595  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$596  = ~ \$595 ;
-  assign \$597  = medium_push | \$596 ;
-  assign \$598  = ~ f4_prev_released;
-  assign \$599  = \$598  & f4_by_older;
-  assign \$600  = f4_by_a1 | \$599 ;
-  assign \$601  = f4_live[2] & \$600 ;
-  assign \$602  = ~ f4_prev_released;
-  assign \$603  = \$602  & f4_by_mem_live[2];
-  assign \$604  = \$603  & f4_mem_ok[2];
-  assign \$605  = \$601  | \$604 ;
-  assign \$606  = ~ f4_prev_released;
-  assign \$607  = \$606  & f4_by_older;
-  assign \$608  = f4_by_a1 | \$607 ;
-  assign \$609  = f4_live[2] & \$608 ;
-  assign \$610  = ~ f4_prev_released;
-  assign \$611  = \$610  & f4_by_mem_live[2];
-  assign \$612  = \$611  & f4_mem_ok[2];
-  assign \$613  = \$609  | \$612 ;
-  assign \$614  = large_queue_waddr == 6'h2f;
-  assign \$615  = large_queue_waddr + 1'h1;
-  assign \$616  = \$614  ? 7'h00 : \$615 ;
-  assign \$617  = large_pushed == large_popped;
-  assign \$618  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$619  = \$617  ? 6'h00 : \$618 ;
-  assign \$620  = $signed({ 1'h0, large_count }) + $signed(\$619 );
-  assign \$621  = ! large_pushed;
-  assign \$622  = ! large_popped;
-  assign \$623  = \$621  & \$622 ;
-  assign \$624  = large_pop ? large_at[1] : large_at[0];
-  assign \$625  = ~ \$624 ;
-  assign \$626  = large_push | \$625 ;
-  assign \$627  = ! large_pushed;
-  assign \$629  = \$627  & \$628 ;
-  assign \$630  = large_count == 2'h3;
-  assign \$631  = large_pop ? large_at[2] : large_at[1];
-  assign \$632  = ~ \$631 ;
-  assign \$633  = large_push | \$632 ;
-  assign \$635  = ! large_popped;
-  assign \$636  = \$634  & \$635 ;
-  assign \$637  = large_pop ? large_at[0] : 1'h0;
+  assign \$489  = \$488  + 1'h1;
+  assign \$490  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$491  = ~ \$490 ;
+  assign \$492  = \$491  + 1'h1;
+  assign \$493  = ~ f4_prev_released;
+  assign \$494  = \$493  & f4_by_older;
+  assign \$495  = f4_by_a1 | \$494 ;
+  assign \$496  = f4_live[0] & \$495 ;
+  assign \$497  = ~ f4_prev_released;
+  assign \$498  = \$497  & f4_by_mem_live[0];
+  assign \$499  = \$498  & f4_mem_ok[0];
+  assign \$500  = \$496  | \$499 ;
+  assign \$501  = ~ f4_prev_released;
+  assign \$502  = \$501  & f4_by_older;
+  assign \$503  = f4_by_a1 | \$502 ;
+  assign \$504  = f4_live[0] & \$503 ;
+  assign \$505  = ~ f4_prev_released;
+  assign \$506  = \$505  & f4_by_mem_live[0];
+  assign \$507  = \$506  & f4_mem_ok[0];
+  assign \$508  = \$504  | \$507 ;
+  assign \$509  = small_queue_waddr == 8'hff;
+  assign \$510  = small_queue_waddr + 1'h1;
+  assign \$511  = \$509  ? 9'h000 : \$510 ;
+  assign \$512  = small_pushed == small_popped;
+  assign \$513  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$514  = \$512  ? 9'h000 : \$513 ;
+  assign \$515  = $signed({ 1'h0, small_count }) + $signed(\$514 );
+  assign \$516  = ! small_pushed;
+  assign \$517  = ! small_popped;
+  assign \$518  = \$516  & \$517 ;
+  assign \$519  = small_pop ? small_at[1] : small_at[0];
+  assign \$520  = ~ \$519 ;
+  assign \$521  = small_push | \$520 ;
+  assign \$522  = ! small_pushed;
+  assign \$524  = \$522  & \$523 ;
+  assign \$525  = small_count == 2'h3;
+  assign \$526  = small_pop ? small_at[2] : small_at[1];
+  assign \$527  = ~ \$526 ;
+  assign \$528  = small_push | \$527 ;
+  assign \$530  = ! small_popped;
+  assign \$531  = \$529  & \$530 ;
+  assign \$532  = small_pop ? small_at[0] : 1'h0;
+  assign \$533  = ~ \$532 ;
+  assign \$534  = small_push | \$533 ;
+  assign \$537  = \$535  & \$536 ;
+  assign \$538  = small_pop ? small_at[1] : small_at[0];
+  assign \$539  = ~ \$538 ;
+  assign \$540  = small_push | \$539 ;
+  assign \$541  = ~ f4_prev_released;
+  assign \$542  = \$541  & f4_by_older;
+  assign \$543  = f4_by_a1 | \$542 ;
+  assign \$544  = f4_live[1] & \$543 ;
+  assign \$545  = ~ f4_prev_released;
+  assign \$546  = \$545  & f4_by_mem_live[1];
+  assign \$547  = \$546  & f4_mem_ok[1];
+  assign \$548  = \$544  | \$547 ;
+  assign \$549  = ~ f4_prev_released;
+  assign \$550  = \$549  & f4_by_older;
+  assign \$551  = f4_by_a1 | \$550 ;
+  assign \$552  = f4_live[1] & \$551 ;
+  assign \$553  = ~ f4_prev_released;
+  assign \$554  = \$553  & f4_by_mem_live[1];
+  assign \$555  = \$554  & f4_mem_ok[1];
+  assign \$556  = \$552  | \$555 ;
+  assign \$557  = medium_queue_waddr == 7'h7f;
+  assign \$558  = medium_queue_waddr + 1'h1;
+  assign \$559  = \$557  ? 8'h00 : \$558 ;
+  assign \$560  = medium_pushed == medium_popped;
+  assign \$561  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$562  = \$560  ? 8'h00 : \$561 ;
+  assign \$563  = $signed({ 1'h0, medium_count }) + $signed(\$562 );
+  assign \$564  = ! medium_pushed;
+  assign \$565  = ! medium_popped;
+  assign \$566  = \$564  & \$565 ;
+  assign \$567  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$568  = ~ \$567 ;
+  assign \$569  = medium_push | \$568 ;
+  assign \$570  = ! medium_pushed;
+  assign \$572  = \$570  & \$571 ;
+  assign \$573  = medium_count == 2'h3;
+  assign \$574  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$575  = ~ \$574 ;
+  assign \$576  = medium_push | \$575 ;
+  assign \$578  = ! medium_popped;
+  assign \$579  = \$577  & \$578 ;
+  assign \$580  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$581  = ~ \$580 ;
+  assign \$582  = medium_push | \$581 ;
+  assign \$585  = \$583  & \$584 ;
+  assign \$586  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$587  = ~ \$586 ;
+  assign \$588  = medium_push | \$587 ;
+  assign \$589  = ~ f4_prev_released;
+  assign \$590  = \$589  & f4_by_older;
+  assign \$591  = f4_by_a1 | \$590 ;
+  assign \$592  = f4_live[2] & \$591 ;
+  assign \$593  = ~ f4_prev_released;
+  assign \$594  = \$593  & f4_by_mem_live[2];
+  assign \$595  = \$594  & f4_mem_ok[2];
+  assign \$596  = \$592  | \$595 ;
+  assign \$597  = ~ f4_prev_released;
+  assign \$598  = \$597  & f4_by_older;
+  assign \$599  = f4_by_a1 | \$598 ;
+  assign \$600  = f4_live[2] & \$599 ;
+  assign \$601  = ~ f4_prev_released;
+  assign \$602  = \$601  & f4_by_mem_live[2];
+  assign \$603  = \$602  & f4_mem_ok[2];
+  assign \$604  = \$600  | \$603 ;
+  assign \$605  = large_queue_waddr == 6'h2f;
+  assign \$606  = large_queue_waddr + 1'h1;
+  assign \$607  = \$605  ? 7'h00 : \$606 ;
+  assign \$608  = large_pushed == large_popped;
+  assign \$609  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$610  = \$608  ? 6'h00 : \$609 ;
+  assign \$611  = $signed({ 1'h0, large_count }) + $signed(\$610 );
+  assign \$612  = ! large_pushed;
+  assign \$613  = ! large_popped;
+  assign \$614  = \$612  & \$613 ;
+  assign \$615  = large_pop ? large_at[1] : large_at[0];
+  assign \$616  = ~ \$615 ;
+  assign \$617  = large_push | \$616 ;
+  assign \$618  = ! large_pushed;
+  assign \$620  = \$618  & \$619 ;
+  assign \$621  = large_count == 2'h3;
+  assign \$622  = large_pop ? large_at[2] : large_at[1];
+  assign \$623  = ~ \$622 ;
+  assign \$624  = large_push | \$623 ;
+  assign \$626  = ! large_popped;
+  assign \$627  = \$625  & \$626 ;
+  assign \$628  = large_pop ? large_at[0] : 1'h0;
+  assign \$629  = ~ \$628 ;
+  assign \$630  = large_push | \$629 ;
+  assign \$633  = \$631  & \$632 ;
+  assign \$634  = large_pop ? large_at[1] : large_at[0];
+  assign \$635  = ~ \$634 ;
+  assign \$636  = large_push | \$635 ;
+  assign \$637  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$638  = ~ \$637 ;
-  assign \$639  = large_push | \$638 ;
-  assign \$642  = \$640  & \$641 ;
-  assign \$643  = large_pop ? large_at[1] : large_at[0];
-  assign \$644  = ~ \$643 ;
-  assign \$645  = large_push | \$644 ;
-  assign \$646  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$647  = ~ \$646 ;
-  assign \$648  = f5_wrote & a2_ring;
-  assign \$649  = { \$648 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$650  = ~ \$649 ;
-  assign \$651  = \$650  + 1'h1;
-  assign \$652  = \release  & f4_taken_a2;
-  assign \$653  = a3_ring & a3_lapped;
-  assign \$655  = \release  & f4_taken_a3;
-  assign \$656  = a3_released | \$655 ;
-  assign \$657  = ~ a4_released;
-  assign \$658  = a4_prev_held & \$657 ;
-  assign \$659  = \release  & f4_taken_a4;
-  assign \$660  = ~ \$659 ;
-  assign \$661  = \$658  & \$660 ;
-  assign \$662  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$663  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$664  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$665  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$666  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
-  assign \$667  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
-  assign \$668  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
-  assign \$669  = x1_select[0] ? 9'h000 : small_fresh;
-  assign \$670  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$670 ;
-  assign \$671  = ~ x1_select[0];
-  assign \$672  = a1_select[0] & \$671 ;
-  assign \$673  = ~ small_has_fresh;
-  assign \$674  = \$672  & \$673 ;
-  assign small_pop = \$674  & small_nonempty;
-  assign \$675  = x1_select[1] ? 8'h00 : medium_fresh;
-  assign \$676  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$676 ;
-  assign \$677  = ~ x1_select[1];
-  assign \$678  = a1_select[1] & \$677 ;
-  assign \$679  = ~ medium_has_fresh;
-  assign \$680  = \$678  & \$679 ;
-  assign medium_pop = \$680  & medium_nonempty;
+  assign \$639  = f5_wrote & a2_ring;
+  assign \$640  = { \$639 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$641  = ~ \$640 ;
+  assign \$642  = \$641  + 1'h1;
+  assign \$643  = \release  & f4_taken_a2;
+  assign \$644  = a3_ring & a3_lapped;
+  assign \$646  = \release  & f4_taken_a3;
+  assign \$647  = a3_released | \$646 ;
+  assign \$648  = ~ a4_released;
+  assign \$649  = a4_prev_held & \$648 ;
+  assign \$650  = \release  & f4_taken_a4;
+  assign \$651  = ~ \$650 ;
+  assign \$652  = \$649  & \$651 ;
+  assign \$653  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$654  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
+  assign \$655  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$656  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$657  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
+  assign \$658  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
+  assign \$659  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
+  assign \$660  = x1_select[0] ? 9'h000 : small_fresh;
+  assign \$661  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$661 ;
+  assign \$662  = ~ x1_select[0];
+  assign \$663  = a1_select[0] & \$662 ;
+  assign \$664  = ~ small_has_fresh;
+  assign \$665  = \$663  & \$664 ;
+  assign small_pop = \$665  & small_nonempty;
+  assign \$666  = x1_select[1] ? 8'h00 : medium_fresh;
+  assign \$667  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$667 ;
+  assign \$668  = ~ x1_select[1];
+  assign \$669  = a1_select[1] & \$668 ;
+  assign \$670  = ~ medium_has_fresh;
+  assign \$671  = \$669  & \$670 ;
+  assign medium_pop = \$671  & medium_nonempty;
   assign large_fresh_slot = x1_select[2] ? 6'h00 : large_fresh;
-  assign \$681  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$681 ;
-  assign \$682  = ~ x1_select[2];
-  assign \$683  = a1_select[2] & \$682 ;
-  assign \$684  = ~ large_has_fresh;
-  assign \$685  = \$683  & \$684 ;
-  assign large_pop = \$685  & large_nonempty;
-  assign \$686  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$688  = \$687  & small_queue_r0_b0[0];
-  assign \$690  = \$689  & medium_queue_r0_b0[0];
-  assign \$692  = \$691  & large_queue_r0_b0[0];
-  assign \$693  = { \$692 , \$690 , \$688 , \$686  } + 4'hf;
-  assign \$694  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$696  = \$695  & small_queue_r0_b0[1];
-  assign \$698  = \$697  & medium_queue_r0_b0[1];
-  assign \$700  = \$699  & large_queue_r0_b0[1];
-  assign \$701  = { \$700 , \$698 , \$696 , \$694  } + 4'hf;
-  assign \$702  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$704  = \$703  & small_queue_r0_b0[2];
-  assign \$706  = \$705  & medium_queue_r0_b0[2];
-  assign \$708  = \$707  & large_queue_r0_b0[2];
-  assign \$709  = { \$708 , \$706 , \$704 , \$702  } + 4'hf;
-  assign \$710  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$712  = \$711  & small_queue_r0_b0[3];
-  assign \$714  = \$713  & medium_queue_r0_b0[3];
-  assign \$716  = \$715  & large_queue_r0_b0[3];
-  assign \$717  = { \$716 , \$714 , \$712 , \$710  } + 4'hf;
-  assign \$718  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$720  = \$719  & small_queue_r0_b0[4];
-  assign \$722  = \$721  & medium_queue_r0_b0[4];
-  assign \$724  = \$723  & large_queue_r0_b0[4];
-  assign \$725  = { \$724 , \$722 , \$720 , \$718  } + 4'hf;
-  assign \$726  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$728  = \$727  & small_queue_r0_b0[5];
-  assign \$730  = \$729  & medium_queue_r0_b0[5];
-  assign \$732  = \$731  & large_queue_r0_b0[5];
-  assign \$733  = { \$732 , \$730 , \$728 , \$726  } + 4'hf;
-  assign \$734  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$736  = \$735  & small_queue_r0_b0[6];
-  assign \$737  = \$734  | \$736 ;
-  assign \$739  = \$738  & medium_queue_r0_b0[6];
-  assign \$740  = \$737  | \$739 ;
-  assign \$741  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$743  = \$742  & small_queue_r0_b0[7];
-  assign \$744  = \$741  | \$743 ;
-  assign \$745  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$746  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$747  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$749  = \$748  & small_queue_r0_b0[8];
-  assign \$751  = \$750  & medium_queue_r0_b0[7];
-  assign \$753  = \$752  & large_queue_r0_b0[6];
-  assign \$754  = { \$753 , \$751 , \$749 , \$747 , \$746 , \$745  } + 6'h3f;
-  assign \$755  = a3_fwd_ok & a3_hit_a1;
-  assign \$756  = a3_fwd_ok & a3_older_hit;
-  assign \$759  = \$758  & small_grant_r1_b0[1];
-  assign \$761  = \$760  & medium_grant_r1_b0[1];
-  assign \$763  = \$762  & large_grant_r1_b0[1];
-  assign \$765  = \$764  & small_queue_r0_b0[9];
-  assign \$767  = \$766  & medium_queue_r0_b0[8];
-  assign \$769  = \$768  & large_queue_r0_b0[7];
-  assign \$770  = { \$769 , \$767 , \$765 , \$763 , \$761 , \$759 , \$757  } + 7'h7f;
-  assign \$773  = \$772  & small_grant_r1_b0[2];
-  assign \$775  = \$774  & medium_grant_r1_b0[2];
-  assign \$777  = \$776  & large_grant_r1_b0[2];
-  assign \$779  = \$778  & small_queue_r0_b0[10];
-  assign \$781  = \$780  & medium_queue_r0_b0[9];
-  assign \$783  = \$782  & large_queue_r0_b0[8];
-  assign \$784  = { \$783 , \$781 , \$779 , \$777 , \$775 , \$773 , \$771  } + 7'h7f;
-  assign \$787  = \$786  & small_grant_r1_b0[3];
-  assign \$789  = \$788  & medium_grant_r1_b0[3];
-  assign \$791  = \$790  & large_grant_r1_b0[3];
-  assign \$793  = \$792  & small_queue_r0_b0[11];
-  assign \$795  = \$794  & medium_queue_r0_b0[10];
-  assign \$797  = \$796  & large_queue_r0_b0[9];
-  assign \$798  = { \$797 , \$795 , \$793 , \$791 , \$789 , \$787 , \$785  } + 7'h7f;
-  assign \$801  = \$800  & small_grant_r1_b0[4];
-  assign \$803  = \$802  & medium_grant_r1_b0[4];
-  assign \$805  = \$804  & large_grant_r1_b0[4];
-  assign \$807  = \$806  & small_queue_r0_b0[12];
-  assign \$809  = \$808  & medium_queue_r0_b0[11];
-  assign \$811  = \$810  & large_queue_r0_b0[10];
-  assign \$812  = { \$811 , \$809 , \$807 , \$805 , \$803 , \$801 , \$799  } + 7'h7f;
-  assign \$815  = \$814  & small_grant_r1_b0[5];
-  assign \$817  = \$816  & medium_grant_r1_b0[5];
-  assign \$819  = \$818  & large_grant_r1_b0[5];
-  assign \$821  = \$820  & small_queue_r0_b0[13];
-  assign \$823  = \$822  & medium_queue_r0_b0[12];
-  assign \$825  = \$824  & large_queue_r0_b0[11];
-  assign \$826  = { \$825 , \$823 , \$821 , \$819 , \$817 , \$815 , \$813  } + 7'h7f;
-  assign \$829  = \$828  & small_grant_r1_b0[6];
-  assign \$831  = \$830  & medium_grant_r1_b0[6];
-  assign \$833  = \$832  & large_grant_r1_b0[6];
-  assign \$835  = \$834  & small_queue_r0_b0[14];
-  assign \$837  = \$836  & medium_queue_r0_b0[13];
-  assign \$839  = \$838  & large_queue_r0_b0[12];
-  assign \$840  = { \$839 , \$837 , \$835 , \$833 , \$831 , \$829 , \$827  } + 7'h7f;
-  assign \$843  = \$842  & small_grant_r1_b0[7];
-  assign \$845  = \$844  & medium_grant_r1_b0[7];
-  assign \$847  = \$846  & large_grant_r1_b0[7];
-  assign \$849  = \$848  & small_queue_r0_b0[15];
-  assign \$851  = \$850  & medium_queue_r0_b0[14];
-  assign \$853  = \$852  & large_queue_r0_b0[13];
-  assign \$854  = { \$853 , \$851 , \$849 , \$847 , \$845 , \$843 , \$841  } + 7'h7f;
-  assign \$857  = \$856  & small_grant_r1_b0[8];
-  assign \$859  = \$858  & medium_grant_r1_b0[8];
-  assign \$861  = \$860  & large_grant_r1_b0[8];
-  assign \$863  = \$862  & small_queue_r0_b0[16];
-  assign \$865  = \$864  & medium_queue_r0_b0[15];
-  assign \$867  = \$866  & large_queue_r0_b0[14];
-  assign \$868  = { \$867 , \$865 , \$863 , \$861 , \$859 , \$857 , \$855  } + 7'h7f;
-  assign \$869  = { \$868 [7], \$854 [7], \$840 [7], \$826 [7], \$812 [7], \$798 [7], \$784 [7], \$770 [7] } + 1'h1;
-  assign \$870  = \$756  ? a3_older_next : \$869 [7:0];
-  assign \$signal$170  = \$755  ? a4_tag_next : \$870 ;
-  assign \$871  = a3_fwd_ok & a3_hit_a1;
-  assign \$872  = a4_tag_next + 1'h1;
-  assign \$873  = a3_fwd_ok & a3_older_hit;
-  assign \$874  = a3_older_next + 1'h1;
-  assign \$877  = \$876  & small_grant_r1_b0[1];
-  assign \$879  = \$878  & medium_grant_r1_b0[1];
-  assign \$881  = \$880  & large_grant_r1_b0[1];
-  assign \$883  = \$882  & small_queue_r0_b0[9];
-  assign \$885  = \$884  & medium_queue_r0_b0[8];
-  assign \$887  = \$886  & large_queue_r0_b0[7];
-  assign \$888  = { \$887 , \$885 , \$883 , \$881 , \$879 , \$877 , \$875  } + 7'h7f;
-  assign \$891  = \$890  & small_grant_r1_b0[2];
-  assign \$893  = \$892  & medium_grant_r1_b0[2];
-  assign \$895  = \$894  & large_grant_r1_b0[2];
-  assign \$897  = \$896  & small_queue_r0_b0[10];
-  assign \$899  = \$898  & medium_queue_r0_b0[9];
-  assign \$901  = \$900  & large_queue_r0_b0[8];
-  assign \$902  = { \$901 , \$899 , \$897 , \$895 , \$893 , \$891 , \$889  } + 7'h7f;
-  assign \$905  = \$904  & small_grant_r1_b0[3];
-  assign \$907  = \$906  & medium_grant_r1_b0[3];
-  assign \$909  = \$908  & large_grant_r1_b0[3];
-  assign \$911  = \$910  & small_queue_r0_b0[11];
-  assign \$913  = \$912  & medium_queue_r0_b0[10];
-  assign \$915  = \$914  & large_queue_r0_b0[9];
-  assign \$916  = { \$915 , \$913 , \$911 , \$909 , \$907 , \$905 , \$903  } + 7'h7f;
-  assign \$919  = \$918  & small_grant_r1_b0[4];
-  assign \$921  = \$920  & medium_grant_r1_b0[4];
-  assign \$923  = \$922  & large_grant_r1_b0[4];
-  assign \$925  = \$924  & small_queue_r0_b0[12];
-  assign \$927  = \$926  & medium_queue_r0_b0[11];
-  assign \$929  = \$928  & large_queue_r0_b0[10];
-  assign \$930  = { \$929 , \$927 , \$925 , \$923 , \$921 , \$919 , \$917  } + 7'h7f;
-  assign \$933  = \$932  & small_grant_r1_b0[5];
-  assign \$935  = \$934  & medium_grant_r1_b0[5];
-  assign \$937  = \$936  & large_grant_r1_b0[5];
-  assign \$939  = \$938  & small_queue_r0_b0[13];
-  assign \$941  = \$940  & medium_queue_r0_b0[12];
-  assign \$943  = \$942  & large_queue_r0_b0[11];
-  assign \$944  = { \$943 , \$941 , \$939 , \$937 , \$935 , \$933 , \$931  } + 7'h7f;
-  assign \$947  = \$946  & small_grant_r1_b0[6];
-  assign \$949  = \$948  & medium_grant_r1_b0[6];
-  assign \$951  = \$950  & large_grant_r1_b0[6];
-  assign \$953  = \$952  & small_queue_r0_b0[14];
-  assign \$955  = \$954  & medium_queue_r0_b0[13];
-  assign \$957  = \$956  & large_queue_r0_b0[12];
-  assign \$958  = { \$957 , \$955 , \$953 , \$951 , \$949 , \$947 , \$945  } + 7'h7f;
-  assign \$961  = \$960  & small_grant_r1_b0[7];
-  assign \$963  = \$962  & medium_grant_r1_b0[7];
-  assign \$965  = \$964  & large_grant_r1_b0[7];
-  assign \$967  = \$966  & small_queue_r0_b0[15];
-  assign \$969  = \$968  & medium_queue_r0_b0[14];
-  assign \$971  = \$970  & large_queue_r0_b0[13];
-  assign \$972  = { \$971 , \$969 , \$967 , \$965 , \$963 , \$961 , \$959  } + 7'h7f;
-  assign \$975  = \$974  & small_grant_r1_b0[8];
-  assign \$977  = \$976  & medium_grant_r1_b0[8];
-  assign \$979  = \$978  & large_grant_r1_b0[8];
-  assign \$981  = \$980  & small_queue_r0_b0[16];
-  assign \$983  = \$982  & medium_queue_r0_b0[15];
-  assign \$985  = \$984  & large_queue_r0_b0[14];
-  assign \$986  = { \$985 , \$983 , \$981 , \$979 , \$977 , \$975 , \$973  } + 7'h7f;
-  assign \$987  = { \$986 [7], \$972 [7], \$958 [7], \$944 [7], \$930 [7], \$916 [7], \$902 [7], \$888 [7] } + 2'h2;
-  assign \$988  = \$873  ? \$874  : { 1'h0, \$987 [7:0] };
-  assign \$989  = \$871  ? \$872  : \$988 ;
-  assign \$990  = a3_valid & a3_ok;
-  assign \$991  = ! a3_pool;
-  assign small_grant_wen = \$990  & \$991 ;
-  assign \$992  = a3_valid & a3_ok;
-  assign \$993  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$992  & \$993 ;
-  assign \$994  = a3_valid & a3_ok;
-  assign \$995  = a3_pool == 2'h2;
-  assign large_grant_wen = \$994  & \$995 ;
-  assign \$1002  = ! f2_err;
-  assign \$signal$259  = f2_valid & \$1002 ;
-  assign \$1003  = a4_valid & a4_ok;
-  assign \$1004  = { \$1003 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1005  = ~ \$1004 ;
-  assign \$1006  = \$1005  + 1'h1;
-  assign \$1007  = a5_valid & a5_ok;
-  assign \$1008  = { \$1007 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1009  = ~ \$1008 ;
-  assign \$1010  = \$1009  + 1'h1;
-  assign \$1011  = a4_valid & a4_ok;
-  assign \$1012  = { \$1011 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1013  = ~ \$1012 ;
-  assign \$1014  = \$1013  + 1'h1;
+  assign \$672  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$672 ;
+  assign \$673  = ~ x1_select[2];
+  assign \$674  = a1_select[2] & \$673 ;
+  assign \$675  = ~ large_has_fresh;
+  assign \$676  = \$674  & \$675 ;
+  assign large_pop = \$676  & large_nonempty;
+  assign \$677  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$679  = \$678  & small_queue_r0_b0[0];
+  assign \$681  = \$680  & medium_queue_r0_b0[0];
+  assign \$683  = \$682  & large_queue_r0_b0[0];
+  assign \$684  = { \$683 , \$681 , \$679 , \$677  } + 4'hf;
+  assign \$685  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$687  = \$686  & small_queue_r0_b0[1];
+  assign \$689  = \$688  & medium_queue_r0_b0[1];
+  assign \$691  = \$690  & large_queue_r0_b0[1];
+  assign \$692  = { \$691 , \$689 , \$687 , \$685  } + 4'hf;
+  assign \$693  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$695  = \$694  & small_queue_r0_b0[2];
+  assign \$697  = \$696  & medium_queue_r0_b0[2];
+  assign \$699  = \$698  & large_queue_r0_b0[2];
+  assign \$700  = { \$699 , \$697 , \$695 , \$693  } + 4'hf;
+  assign \$701  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$703  = \$702  & small_queue_r0_b0[3];
+  assign \$705  = \$704  & medium_queue_r0_b0[3];
+  assign \$707  = \$706  & large_queue_r0_b0[3];
+  assign \$708  = { \$707 , \$705 , \$703 , \$701  } + 4'hf;
+  assign \$709  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$711  = \$710  & small_queue_r0_b0[4];
+  assign \$713  = \$712  & medium_queue_r0_b0[4];
+  assign \$715  = \$714  & large_queue_r0_b0[4];
+  assign \$716  = { \$715 , \$713 , \$711 , \$709  } + 4'hf;
+  assign \$717  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$719  = \$718  & small_queue_r0_b0[5];
+  assign \$721  = \$720  & medium_queue_r0_b0[5];
+  assign \$723  = \$722  & large_queue_r0_b0[5];
+  assign \$724  = { \$723 , \$721 , \$719 , \$717  } + 4'hf;
+  assign \$725  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$727  = \$726  & small_queue_r0_b0[6];
+  assign \$728  = \$725  | \$727 ;
+  assign \$730  = \$729  & medium_queue_r0_b0[6];
+  assign \$731  = \$728  | \$730 ;
+  assign \$732  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$734  = \$733  & small_queue_r0_b0[7];
+  assign \$735  = \$732  | \$734 ;
+  assign \$736  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$737  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$738  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$740  = \$739  & small_queue_r0_b0[8];
+  assign \$742  = \$741  & medium_queue_r0_b0[7];
+  assign \$744  = \$743  & large_queue_r0_b0[6];
+  assign \$745  = { \$744 , \$742 , \$740 , \$738 , \$737 , \$736  } + 6'h3f;
+  assign \$746  = a3_fwd_ok & a3_hit_a1;
+  assign \$747  = a3_fwd_ok & a3_older_hit;
+  assign \$750  = \$749  & small_grant_r1_b0[1];
+  assign \$752  = \$751  & medium_grant_r1_b0[1];
+  assign \$754  = \$753  & large_grant_r1_b0[1];
+  assign \$756  = \$755  & small_queue_r0_b0[9];
+  assign \$758  = \$757  & medium_queue_r0_b0[8];
+  assign \$760  = \$759  & large_queue_r0_b0[7];
+  assign \$761  = { \$760 , \$758 , \$756 , \$754 , \$752 , \$750 , \$748  } + 7'h7f;
+  assign \$764  = \$763  & small_grant_r1_b0[2];
+  assign \$766  = \$765  & medium_grant_r1_b0[2];
+  assign \$768  = \$767  & large_grant_r1_b0[2];
+  assign \$770  = \$769  & small_queue_r0_b0[10];
+  assign \$772  = \$771  & medium_queue_r0_b0[9];
+  assign \$774  = \$773  & large_queue_r0_b0[8];
+  assign \$775  = { \$774 , \$772 , \$770 , \$768 , \$766 , \$764 , \$762  } + 7'h7f;
+  assign \$778  = \$777  & small_grant_r1_b0[3];
+  assign \$780  = \$779  & medium_grant_r1_b0[3];
+  assign \$782  = \$781  & large_grant_r1_b0[3];
+  assign \$784  = \$783  & small_queue_r0_b0[11];
+  assign \$786  = \$785  & medium_queue_r0_b0[10];
+  assign \$788  = \$787  & large_queue_r0_b0[9];
+  assign \$789  = { \$788 , \$786 , \$784 , \$782 , \$780 , \$778 , \$776  } + 7'h7f;
+  assign \$792  = \$791  & small_grant_r1_b0[4];
+  assign \$794  = \$793  & medium_grant_r1_b0[4];
+  assign \$796  = \$795  & large_grant_r1_b0[4];
+  assign \$798  = \$797  & small_queue_r0_b0[12];
+  assign \$800  = \$799  & medium_queue_r0_b0[11];
+  assign \$802  = \$801  & large_queue_r0_b0[10];
+  assign \$803  = { \$802 , \$800 , \$798 , \$796 , \$794 , \$792 , \$790  } + 7'h7f;
+  assign \$806  = \$805  & small_grant_r1_b0[5];
+  assign \$808  = \$807  & medium_grant_r1_b0[5];
+  assign \$810  = \$809  & large_grant_r1_b0[5];
+  assign \$812  = \$811  & small_queue_r0_b0[13];
+  assign \$814  = \$813  & medium_queue_r0_b0[12];
+  assign \$816  = \$815  & large_queue_r0_b0[11];
+  assign \$817  = { \$816 , \$814 , \$812 , \$810 , \$808 , \$806 , \$804  } + 7'h7f;
+  assign \$820  = \$819  & small_grant_r1_b0[6];
+  assign \$822  = \$821  & medium_grant_r1_b0[6];
+  assign \$824  = \$823  & large_grant_r1_b0[6];
+  assign \$826  = \$825  & small_queue_r0_b0[14];
+  assign \$828  = \$827  & medium_queue_r0_b0[13];
+  assign \$830  = \$829  & large_queue_r0_b0[12];
+  assign \$831  = { \$830 , \$828 , \$826 , \$824 , \$822 , \$820 , \$818  } + 7'h7f;
+  assign \$834  = \$833  & small_grant_r1_b0[7];
+  assign \$836  = \$835  & medium_grant_r1_b0[7];
+  assign \$838  = \$837  & large_grant_r1_b0[7];
+  assign \$840  = \$839  & small_queue_r0_b0[15];
+  assign \$842  = \$841  & medium_queue_r0_b0[14];
+  assign \$844  = \$843  & large_queue_r0_b0[13];
+  assign \$845  = { \$844 , \$842 , \$840 , \$838 , \$836 , \$834 , \$832  } + 7'h7f;
+  assign \$848  = \$847  & small_grant_r1_b0[8];
+  assign \$850  = \$849  & medium_grant_r1_b0[8];
+  assign \$852  = \$851  & large_grant_r1_b0[8];
+  assign \$854  = \$853  & small_queue_r0_b0[16];
+  assign \$856  = \$855  & medium_queue_r0_b0[15];
+  assign \$858  = \$857  & large_queue_r0_b0[14];
+  assign \$859  = { \$858 , \$856 , \$854 , \$852 , \$850 , \$848 , \$846  } + 7'h7f;
+  assign \$860  = { \$859 [7], \$845 [7], \$831 [7], \$817 [7], \$803 [7], \$789 [7], \$775 [7], \$761 [7] } + 1'h1;
+  assign \$861  = \$747  ? a3_older_next : \$860 [7:0];
+  assign \$signal$170  = \$746  ? a4_tag_next : \$861 ;
+  assign \$862  = a3_fwd_ok & a3_hit_a1;
+  assign \$863  = a4_tag_next + 1'h1;
+  assign \$864  = a3_fwd_ok & a3_older_hit;
+  assign \$865  = a3_older_next + 1'h1;
+  assign \$868  = \$867  & small_grant_r1_b0[1];
+  assign \$870  = \$869  & medium_grant_r1_b0[1];
+  assign \$872  = \$871  & large_grant_r1_b0[1];
+  assign \$874  = \$873  & small_queue_r0_b0[9];
+  assign \$876  = \$875  & medium_queue_r0_b0[8];
+  assign \$878  = \$877  & large_queue_r0_b0[7];
+  assign \$879  = { \$878 , \$876 , \$874 , \$872 , \$870 , \$868 , \$866  } + 7'h7f;
+  assign \$882  = \$881  & small_grant_r1_b0[2];
+  assign \$884  = \$883  & medium_grant_r1_b0[2];
+  assign \$886  = \$885  & large_grant_r1_b0[2];
+  assign \$888  = \$887  & small_queue_r0_b0[10];
+  assign \$890  = \$889  & medium_queue_r0_b0[9];
+  assign \$892  = \$891  & large_queue_r0_b0[8];
+  assign \$893  = { \$892 , \$890 , \$888 , \$886 , \$884 , \$882 , \$880  } + 7'h7f;
+  assign \$896  = \$895  & small_grant_r1_b0[3];
+  assign \$898  = \$897  & medium_grant_r1_b0[3];
+  assign \$900  = \$899  & large_grant_r1_b0[3];
+  assign \$902  = \$901  & small_queue_r0_b0[11];
+  assign \$904  = \$903  & medium_queue_r0_b0[10];
+  assign \$906  = \$905  & large_queue_r0_b0[9];
+  assign \$907  = { \$906 , \$904 , \$902 , \$900 , \$898 , \$896 , \$894  } + 7'h7f;
+  assign \$910  = \$909  & small_grant_r1_b0[4];
+  assign \$912  = \$911  & medium_grant_r1_b0[4];
+  assign \$914  = \$913  & large_grant_r1_b0[4];
+  assign \$916  = \$915  & small_queue_r0_b0[12];
+  assign \$918  = \$917  & medium_queue_r0_b0[11];
+  assign \$920  = \$919  & large_queue_r0_b0[10];
+  assign \$921  = { \$920 , \$918 , \$916 , \$914 , \$912 , \$910 , \$908  } + 7'h7f;
+  assign \$924  = \$923  & small_grant_r1_b0[5];
+  assign \$926  = \$925  & medium_grant_r1_b0[5];
+  assign \$928  = \$927  & large_grant_r1_b0[5];
+  assign \$930  = \$929  & small_queue_r0_b0[13];
+  assign \$932  = \$931  & medium_queue_r0_b0[12];
+  assign \$934  = \$933  & large_queue_r0_b0[11];
+  assign \$935  = { \$934 , \$932 , \$930 , \$928 , \$926 , \$924 , \$922  } + 7'h7f;
+  assign \$938  = \$937  & small_grant_r1_b0[6];
+  assign \$940  = \$939  & medium_grant_r1_b0[6];
+  assign \$942  = \$941  & large_grant_r1_b0[6];
+  assign \$944  = \$943  & small_queue_r0_b0[14];
+  assign \$946  = \$945  & medium_queue_r0_b0[13];
+  assign \$948  = \$947  & large_queue_r0_b0[12];
+  assign \$949  = { \$948 , \$946 , \$944 , \$942 , \$940 , \$938 , \$936  } + 7'h7f;
+  assign \$952  = \$951  & small_grant_r1_b0[7];
+  assign \$954  = \$953  & medium_grant_r1_b0[7];
+  assign \$956  = \$955  & large_grant_r1_b0[7];
+  assign \$958  = \$957  & small_queue_r0_b0[15];
+  assign \$960  = \$959  & medium_queue_r0_b0[14];
+  assign \$962  = \$961  & large_queue_r0_b0[13];
+  assign \$963  = { \$962 , \$960 , \$958 , \$956 , \$954 , \$952 , \$950  } + 7'h7f;
+  assign \$966  = \$965  & small_grant_r1_b0[8];
+  assign \$968  = \$967  & medium_grant_r1_b0[8];
+  assign \$970  = \$969  & large_grant_r1_b0[8];
+  assign \$972  = \$971  & small_queue_r0_b0[16];
+  assign \$974  = \$973  & medium_queue_r0_b0[15];
+  assign \$976  = \$975  & large_queue_r0_b0[14];
+  assign \$977  = { \$976 , \$974 , \$972 , \$970 , \$968 , \$966 , \$964  } + 7'h7f;
+  assign \$978  = { \$977 [7], \$963 [7], \$949 [7], \$935 [7], \$921 [7], \$907 [7], \$893 [7], \$879 [7] } + 2'h2;
+  assign \$979  = \$864  ? \$865  : { 1'h0, \$978 [7:0] };
+  assign \$980  = \$862  ? \$863  : \$979 ;
+  assign \$981  = a3_valid & a3_ok;
+  assign \$982  = ! a3_pool;
+  assign small_grant_wen = \$981  & \$982 ;
+  assign \$983  = a3_valid & a3_ok;
+  assign \$984  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$983  & \$984 ;
+  assign \$985  = a3_valid & a3_ok;
+  assign \$986  = a3_pool == 2'h2;
+  assign large_grant_wen = \$985  & \$986 ;
+  assign \$993  = ! f2_err;
+  assign \$signal$259  = f2_valid & \$993 ;
+  assign \$994  = a4_valid & a4_ok;
+  assign \$995  = { \$994 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$996  = ~ \$995 ;
+  assign \$997  = \$996  + 1'h1;
+  assign \$998  = a5_valid & a5_ok;
+  assign \$999  = { \$998 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1000  = ~ \$999 ;
+  assign \$1001  = \$1000  + 1'h1;
+  assign \$1002  = a4_valid & a4_ok;
+  assign \$1003  = { \$1002 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1004  = ~ \$1003 ;
+  assign \$1005  = \$1004  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1015  = ~ f4_prev_released;
-  assign \$1016  = \$1015  & f4_rest_held;
-  assign \$signal$478  = f4_hit_a1 | \$1016 ;
-  assign \$1017  = ~ f4_prev_released;
+  assign \$1006  = ~ rel_f2;
+  assign \$1007  = f3_quiet & \$1006 ;
+  assign \$1008  = \$1007  ? f3_in : 3'h0;
+  assign \$1009  = x1_select | x0_select;
+  assign \$1010  = ~ \$1009 ;
+  assign \$1011  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1012  = { 1'h0, \$1010  } & { \$1011 [2], \$1011  };
+  assign \$1013  = { 1'h0, \$1008  } & \$1012 ;
+  assign \$1014  = ~ f4_prev_released;
+  assign \$1015  = \$1014  & f4_rest_held;
+  assign \$signal$479  = f4_hit_a1 | \$1015 ;
+  assign \$1016  = ~ f4_prev_released;
+  assign \$1017  = f4_by_mem & f4_mem_ok;
   assign \$1018  = f4_by_mem & f4_mem_ok;
-  assign \$1019  = f4_by_mem & f4_mem_ok;
-  assign \$1020  = \$1018 [0] | \$1019 [1];
-  assign \$1021  = f4_by_mem & f4_mem_ok;
-  assign \$1022  = \$1020  | \$1021 [2];
-  assign \$1023  = f4_by_older | \$1022 ;
-  assign \$1024  = \$1017  & \$1023 ;
-  assign \release  = f4_by_a1 | \$1024 ;
-  assign \$1025  = ~ f4_go;
-  assign \$1026  = ~ \$signal$478 ;
-  assign \$1027  = \$signal$478  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1027  : f4_err;
-  assign \$signal$326  = \release  ? 4'h0 : unreleased_err;
-  assign \$1028  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$410  = ~ \$1028 ;
-  assign \$1029  = ~ f4_prev_released;
-  assign \$1030  = \$1029  & f4_by_older;
-  assign \$1031  = f4_by_a1 | \$1030 ;
-  assign \$1032  = f4_live[0] & \$1031 ;
-  assign \$1033  = ~ f4_prev_released;
-  assign \$1034  = \$1033  & f4_by_mem_live[0];
-  assign \$1035  = \$1034  & f4_mem_ok[0];
-  assign \w__en$408  = \$1032  | \$1035 ;
-  assign \$1036  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1037  = ~ \$1036 ;
-  assign \$1038  = ~ f4_prev_released;
-  assign \$1039  = \$1038  & f4_by_older;
-  assign \$1040  = f4_by_a1 | \$1039 ;
-  assign \$1041  = f4_live[0] & \$1040 ;
-  assign \$1042  = ~ f4_prev_released;
-  assign \$1043  = \$1042  & f4_by_mem_live[0];
-  assign \$1044  = \$1043  & f4_mem_ok[0];
-  assign small_queue_wen = \$1041  | \$1044 ;
-  assign \$1045  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1046  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$437  = ~ \$1046 ;
-  assign \$1047  = ~ f4_prev_released;
-  assign \$1048  = \$1047  & f4_by_older;
-  assign \$1049  = f4_by_a1 | \$1048 ;
-  assign \$1050  = f4_live[1] & \$1049 ;
-  assign \$1051  = ~ f4_prev_released;
-  assign \$1052  = \$1051  & f4_by_mem_live[1];
-  assign \$1053  = \$1052  & f4_mem_ok[1];
-  assign \w__en$435  = \$1050  | \$1053 ;
-  assign \$1054  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1055  = ~ \$1054 ;
-  assign \$1056  = ~ f4_prev_released;
-  assign \$1057  = \$1056  & f4_by_older;
-  assign \$1058  = f4_by_a1 | \$1057 ;
-  assign \$1059  = f4_live[1] & \$1058 ;
-  assign \$1060  = ~ f4_prev_released;
-  assign \$1061  = \$1060  & f4_by_mem_live[1];
-  assign \$1062  = \$1061  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1059  | \$1062 ;
-  assign \$1063  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1064  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$464  = ~ \$1064 ;
-  assign \$1065  = ~ f4_prev_released;
-  assign \$1066  = \$1065  & f4_by_older;
-  assign \$1067  = f4_by_a1 | \$1066 ;
-  assign \$1068  = f4_live[2] & \$1067 ;
-  assign \$1069  = ~ f4_prev_released;
-  assign \$1070  = \$1069  & f4_by_mem_live[2];
-  assign \$1071  = \$1070  & f4_mem_ok[2];
-  assign \w__en$462  = \$1068  | \$1071 ;
-  assign \$1072  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1073  = ~ \$1072 ;
-  assign \$1074  = ~ f4_prev_released;
-  assign \$1075  = \$1074  & f4_by_older;
-  assign \$1076  = f4_by_a1 | \$1075 ;
-  assign \$1077  = f4_live[2] & \$1076 ;
-  assign \$1078  = ~ f4_prev_released;
-  assign \$1079  = \$1078  & f4_by_mem_live[2];
-  assign \$1080  = \$1079  & f4_mem_ok[2];
-  assign large_queue_wen = \$1077  | \$1080 ;
-  assign \$1081  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1082  = busy_0 | busy_6;
-  assign \$1083  = busy_12 | busy_18;
-  assign \$1084  = \$1082  | \$1083 ;
-  assign \$1085  = busy_24 | busy_30;
-  assign \$1086  = \$1085  | busy_36;
-  assign busy = \$1084  | \$1086 ;
+  assign \$1019  = \$1017 [0] | \$1018 [1];
+  assign \$1020  = f4_by_mem & f4_mem_ok;
+  assign \$1021  = \$1019  | \$1020 [2];
+  assign \$1022  = f4_by_older | \$1021 ;
+  assign \$1023  = \$1016  & \$1022 ;
+  assign \release  = f4_by_a1 | \$1023 ;
+  assign \$1024  = ~ f4_go;
+  assign \$1025  = ~ \$signal$479 ;
+  assign \$1026  = \$signal$479  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1026  : f4_err;
+  assign \$signal$327  = \release  ? 4'h0 : unreleased_err;
+  assign \$1027  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$411  = ~ \$1027 ;
+  assign \$1028  = ~ f4_prev_released;
+  assign \$1029  = \$1028  & f4_by_older;
+  assign \$1030  = f4_by_a1 | \$1029 ;
+  assign \$1031  = f4_live[0] & \$1030 ;
+  assign \$1032  = ~ f4_prev_released;
+  assign \$1033  = \$1032  & f4_by_mem_live[0];
+  assign \$1034  = \$1033  & f4_mem_ok[0];
+  assign \w__en$409  = \$1031  | \$1034 ;
+  assign \$1035  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1036  = ~ \$1035 ;
+  assign \$1037  = ~ f4_prev_released;
+  assign \$1038  = \$1037  & f4_by_older;
+  assign \$1039  = f4_by_a1 | \$1038 ;
+  assign \$1040  = f4_live[0] & \$1039 ;
+  assign \$1041  = ~ f4_prev_released;
+  assign \$1042  = \$1041  & f4_by_mem_live[0];
+  assign \$1043  = \$1042  & f4_mem_ok[0];
+  assign small_queue_wen = \$1040  | \$1043 ;
+  assign \$1044  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1045  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$438  = ~ \$1045 ;
+  assign \$1046  = ~ f4_prev_released;
+  assign \$1047  = \$1046  & f4_by_older;
+  assign \$1048  = f4_by_a1 | \$1047 ;
+  assign \$1049  = f4_live[1] & \$1048 ;
+  assign \$1050  = ~ f4_prev_released;
+  assign \$1051  = \$1050  & f4_by_mem_live[1];
+  assign \$1052  = \$1051  & f4_mem_ok[1];
+  assign \w__en$436  = \$1049  | \$1052 ;
+  assign \$1053  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1054  = ~ \$1053 ;
+  assign \$1055  = ~ f4_prev_released;
+  assign \$1056  = \$1055  & f4_by_older;
+  assign \$1057  = f4_by_a1 | \$1056 ;
+  assign \$1058  = f4_live[1] & \$1057 ;
+  assign \$1059  = ~ f4_prev_released;
+  assign \$1060  = \$1059  & f4_by_mem_live[1];
+  assign \$1061  = \$1060  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1058  | \$1061 ;
+  assign \$1062  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1063  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$465  = ~ \$1063 ;
+  assign \$1064  = ~ f4_prev_released;
+  assign \$1065  = \$1064  & f4_by_older;
+  assign \$1066  = f4_by_a1 | \$1065 ;
+  assign \$1067  = f4_live[2] & \$1066 ;
+  assign \$1068  = ~ f4_prev_released;
+  assign \$1069  = \$1068  & f4_by_mem_live[2];
+  assign \$1070  = \$1069  & f4_mem_ok[2];
+  assign \w__en$463  = \$1067  | \$1070 ;
+  assign \$1071  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1072  = ~ \$1071 ;
+  assign \$1073  = ~ f4_prev_released;
+  assign \$1074  = \$1073  & f4_by_older;
+  assign \$1075  = f4_by_a1 | \$1074 ;
+  assign \$1076  = f4_live[2] & \$1075 ;
+  assign \$1077  = ~ f4_prev_released;
+  assign \$1078  = \$1077  & f4_by_mem_live[2];
+  assign \$1079  = \$1078  & f4_mem_ok[2];
+  assign large_queue_wen = \$1076  | \$1079 ;
+  assign \$1080  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1081  = busy_0 | busy_6;
+  assign \$1082  = busy_12 | busy_18;
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = busy_24 | busy_30;
+  assign \$1085  = \$1084  | busy_36;
+  assign busy = \$1083  | \$1085 ;
   always @(posedge clk)
-    small_grant_w_en <= \$1087 ;
+    small_grant_w_en <= \$1086 ;
   always @(posedge clk)
-    small_grant_w_addr <= \$1088 ;
+    small_grant_w_addr <= \$1087 ;
   always @(posedge clk)
-    small_grant_w_data <= \$1089 ;
+    small_grant_w_data <= \$1088 ;
   always @(posedge clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -5758,19 +5757,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    small_queue_w_en <= \$1090 ;
+    small_queue_w_en <= \$1089 ;
   always @(posedge clk)
-    small_queue_w_addr <= \$1091 ;
+    small_queue_w_addr <= \$1090 ;
   always @(posedge clk)
-    small_queue_w_data <= \$1092 ;
+    small_queue_w_data <= \$1091 ;
   always @(posedge clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    medium_grant_w_en <= \$1093 ;
+    medium_grant_w_en <= \$1092 ;
   always @(posedge clk)
-    medium_grant_w_addr <= \$1094 ;
+    medium_grant_w_addr <= \$1093 ;
   always @(posedge clk)
-    medium_grant_w_data <= \$1095 ;
+    medium_grant_w_data <= \$1094 ;
   always @(posedge clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
@@ -5780,19 +5779,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge clk)
-    medium_queue_w_en <= \$1096 ;
+    medium_queue_w_en <= \$1095 ;
   always @(posedge clk)
-    medium_queue_w_addr <= \$1097 ;
+    medium_queue_w_addr <= \$1096 ;
   always @(posedge clk)
-    medium_queue_w_data <= \$1098 ;
+    medium_queue_w_data <= \$1097 ;
   always @(posedge clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge clk)
-    large_grant_w_en <= \$1099 ;
+    large_grant_w_en <= \$1098 ;
   always @(posedge clk)
-    large_grant_w_addr <= \$1100 ;
+    large_grant_w_addr <= \$1099 ;
   always @(posedge clk)
-    large_grant_w_data <= \$1101 ;
+    large_grant_w_data <= \$1100 ;
   always @(posedge clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge clk)
@@ -5802,15 +5801,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge clk)
-    large_queue_w_en <= \$1102 ;
+    large_queue_w_en <= \$1101 ;
   always @(posedge clk)
-    large_queue_w_addr <= \$1103 ;
+    large_queue_w_addr <= \$1102 ;
   always @(posedge clk)
-    large_queue_w_data <= \$1104 ;
+    large_queue_w_data <= \$1103 ;
   always @(posedge clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge clk)
-    a0_valid <= \$1105 ;
+    a0_valid <= \$1104 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -5820,7 +5819,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$1106 ;
+    a1_valid <= \$1105 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -5832,17 +5831,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$1107 ;
+    a1_select <= \$1106 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$1108 ;
+    x0_valid <= \$1107 ;
   always @(posedge clk)
-    x0_select <= \$1109 ;
+    x0_select <= \$1108 ;
   always @(posedge clk)
-    x1_valid <= \$1110 ;
+    x1_valid <= \$1109 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -5850,9 +5849,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$35 ;
   always @(posedge clk)
-    x1_select <= \$1111 ;
+    x1_select <= \$1110 ;
   always @(posedge clk)
-    x2_valid <= \$1112 ;
+    x2_valid <= \$1111 ;
   always @(posedge clk)
     x2_ok <= \$36 ;
   always @(posedge clk)
@@ -5864,43 +5863,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1113 ;
+    a2_valid <= \$1112 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    small_seen <= \$1114 ;
+    small_seen <= \$1113 ;
   always @(posedge clk)
-    small_seen_prev <= \$1115 ;
+    small_seen_prev <= \$1114 ;
   always @(posedge clk)
-    small_fresh <= \$1116 ;
+    small_fresh <= \$1115 ;
   always @(posedge clk)
-    small_has_fresh <= \$1117 ;
+    small_has_fresh <= \$1116 ;
   always @(posedge clk)
-    small_head <= \$1118 ;
+    small_head <= \$1117 ;
   always @(posedge clk)
-    medium_seen <= \$1119 ;
+    medium_seen <= \$1118 ;
   always @(posedge clk)
-    medium_seen_prev <= \$1120 ;
+    medium_seen_prev <= \$1119 ;
   always @(posedge clk)
-    medium_fresh <= \$1121 ;
+    medium_fresh <= \$1120 ;
   always @(posedge clk)
-    medium_has_fresh <= \$1122 ;
+    medium_has_fresh <= \$1121 ;
   always @(posedge clk)
-    medium_head <= \$1123 ;
+    medium_head <= \$1122 ;
   always @(posedge clk)
-    large_seen <= \$1124 ;
+    large_seen <= \$1123 ;
   always @(posedge clk)
-    large_seen_prev <= \$1125 ;
+    large_seen_prev <= \$1124 ;
   always @(posedge clk)
-    large_fresh <= \$1126 ;
+    large_fresh <= \$1125 ;
   always @(posedge clk)
-    large_has_fresh <= \$1127 ;
+    large_has_fresh <= \$1126 ;
   always @(posedge clk)
-    large_head <= \$1128 ;
+    large_head <= \$1127 ;
   always @(posedge clk)
-    a2_ring <= \$1129 ;
+    a2_ring <= \$1128 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
@@ -5912,7 +5911,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_fresh_slot <= \$99 ;
   always @(posedge clk)
-    a3_valid <= \$1130 ;
+    a3_valid <= \$1129 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -5924,7 +5923,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1131 ;
+    a3_ring <= \$1130 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -5940,7 +5939,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fwd_ok <= \$133 ;
   always @(posedge clk)
-    a4_valid <= \$1132 ;
+    a4_valid <= \$1131 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -5954,11 +5953,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_tag <= \$signal$170 ;
   always @(posedge clk)
-    a4_tag_next <= \$989 [7:0];
+    a4_tag_next <= \$980 [7:0];
   always @(posedge clk)
-    a4_snap <= \$754 [6];
+    a4_snap <= \$745 [6];
   always @(posedge clk)
-    a5_valid <= \$1133 ;
+    a5_valid <= \$1132 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -5982,7 +5981,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_older_next <= \$170 [7:0];
   always @(posedge clk)
-    f0_valid <= \$1134 ;
+    f0_valid <= \$1133 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -5998,7 +5997,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$1135 ;
+    f1_valid <= \$1134 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -6014,65 +6013,65 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1136 ;
+    f1_same_second_eq0 <= \$1135 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1137 ;
+    f1_same_second_eq3 <= \$1136 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1138 ;
+    f1_same_second_eq6 <= \$1137 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1139 ;
+    f1_same_second_eq9 <= \$1138 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1140 ;
+    f1_same_second_eq12 <= \$1139 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1141 ;
+    f1_same_second_eq15 <= \$1140 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1142 ;
+    f1_same_second_eq18 <= \$1141 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1143 ;
+    f1_same_second_eq21 <= \$1142 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1144 ;
+    f1_same_second_eq24 <= \$1143 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1145 ;
+    f1_same_second_eq27 <= \$1144 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1146 ;
+    f1_same_second_eq30 <= \$1145 ;
   always @(posedge clk)
-    f1_same_second_eq33 <= \$1147 ;
+    f1_same_second_eq33 <= \$1146 ;
   always @(posedge clk)
-    f1_same_second_eq36 <= \$1148 ;
+    f1_same_second_eq36 <= \$1147 ;
   always @(posedge clk)
-    f1_same_second_eq39 <= \$1149 ;
+    f1_same_second_eq39 <= \$1148 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1150 ;
+    f1_same_third_eq0 <= \$1149 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1151 ;
+    f1_same_third_eq3 <= \$1150 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1152 ;
+    f1_same_third_eq6 <= \$1151 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1153 ;
+    f1_same_third_eq9 <= \$1152 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1154 ;
+    f1_same_third_eq12 <= \$1153 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1155 ;
+    f1_same_third_eq15 <= \$1154 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1156 ;
+    f1_same_third_eq18 <= \$1155 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1157 ;
+    f1_same_third_eq21 <= \$1156 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1158 ;
+    f1_same_third_eq24 <= \$1157 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1159 ;
+    f1_same_third_eq27 <= \$1158 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1160 ;
+    f1_same_third_eq30 <= \$1159 ;
   always @(posedge clk)
-    f1_same_third_eq33 <= \$1161 ;
+    f1_same_third_eq33 <= \$1160 ;
   always @(posedge clk)
-    f1_same_third_eq36 <= \$1162 ;
+    f1_same_third_eq36 <= \$1161 ;
   always @(posedge clk)
-    f1_same_third_eq39 <= \$1163 ;
+    f1_same_third_eq39 <= \$1162 ;
   always @(posedge clk)
-    f1_hit <= \$1164 ;
+    f1_hit <= \$1163 ;
   always @(posedge clk)
-    f1_misaligned <= \$1165 ;
+    f1_misaligned <= \$1164 ;
   always @(posedge clk)
     f1_small_slot <= \$221 [7:0];
   always @(posedge clk)
@@ -6080,7 +6079,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f1_large_slot <= \$225 [5:0];
   always @(posedge clk)
-    f2_valid <= \$1166 ;
+    f2_valid <= \$1165 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -6102,9 +6101,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f2_same_third <= \$313 ;
   always @(posedge clk)
-    f3_valid <= \$1167 ;
+    f3_valid <= \$1166 ;
   always @(posedge clk)
-    f3_go <= \$1168 ;
+    f3_go <= \$1167 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -6124,11 +6123,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$1006 [11];
+    f3_hit_a2 <= \$997 [11];
   always @(posedge clk)
     f3_a2_tag_ok <= \$319 [8];
   always @(posedge clk)
-    f3_hit_a3 <= \$1010 [11];
+    f3_hit_a3 <= \$1001 [11];
   always @(posedge clk)
     f3_a3_tag_ok <= \$322 [8];
   always @(posedge clk)
@@ -6138,11 +6137,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_rel_f3 <= \$325 ;
   always @(posedge clk)
-    f3_quiet <= \$1169 ;
+    f3_quiet <= \$1168 ;
   always @(posedge clk)
-    f4_valid <= \$1170 ;
+    f4_valid <= \$1169 ;
   always @(posedge clk)
-    f4_go <= \$1171 ;
+    f4_go <= \$1170 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -6156,7 +6155,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$1014 [11];
+    f4_hit_a1 <= \$1005 [11];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
@@ -6168,11 +6167,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_rest_snap <= \$427 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1172 ;
+    f4_by_a1 <= \$1171 ;
   always @(posedge clk)
-    f4_by_older <= \$1173 ;
+    f4_by_older <= \$1172 ;
   always @(posedge clk)
-    f4_by_mem <= \$1174 ;
+    f4_by_mem <= \$1173 ;
   always @(posedge clk)
     f4_mem_ok <= { \$471 , \$463 , \$455  };
   always @(posedge clk)
@@ -6182,63 +6181,63 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_live <= \$481 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1175 ;
+    f4_by_mem_live <= \$1174 ;
   always @(posedge clk)
-    f4_prev_released <= \$1176 ;
+    f4_prev_released <= \$1175 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$498 [11];
+    f4_taken_a4 <= \$489 [11];
   always @(posedge clk)
-    f4_taken_a3 <= \$501 [11];
+    f4_taken_a3 <= \$492 [11];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    small_push <= \$1177 ;
+    small_push <= \$1176 ;
   always @(posedge clk)
-    small_queue_waddr <= \$1178 ;
+    small_queue_waddr <= \$1177 ;
   always @(posedge clk)
-    small_pushed <= \$1179 ;
+    small_pushed <= \$1178 ;
   always @(posedge clk)
-    small_popped <= \$1180 ;
+    small_popped <= \$1179 ;
   always @(posedge clk)
-    small_count <= \$1181 ;
+    small_count <= \$1180 ;
   always @(posedge clk)
-    small_at <= \$1182 ;
+    small_at <= \$1181 ;
   always @(posedge clk)
-    small_nonempty <= \$1183 ;
+    small_nonempty <= \$1182 ;
   always @(posedge clk)
-    medium_push <= \$1184 ;
+    medium_push <= \$1183 ;
   always @(posedge clk)
-    medium_queue_waddr <= \$1185 ;
+    medium_queue_waddr <= \$1184 ;
   always @(posedge clk)
-    medium_pushed <= \$1186 ;
+    medium_pushed <= \$1185 ;
   always @(posedge clk)
-    medium_popped <= \$1187 ;
+    medium_popped <= \$1186 ;
   always @(posedge clk)
-    medium_count <= \$1188 ;
+    medium_count <= \$1187 ;
   always @(posedge clk)
-    medium_at <= \$1189 ;
+    medium_at <= \$1188 ;
   always @(posedge clk)
-    medium_nonempty <= \$1190 ;
+    medium_nonempty <= \$1189 ;
   always @(posedge clk)
-    large_push <= \$1191 ;
+    large_push <= \$1190 ;
   always @(posedge clk)
-    large_queue_waddr <= \$1192 ;
+    large_queue_waddr <= \$1191 ;
   always @(posedge clk)
-    large_pushed <= \$1193 ;
+    large_pushed <= \$1192 ;
   always @(posedge clk)
-    large_popped <= \$1194 ;
+    large_popped <= \$1193 ;
   always @(posedge clk)
-    large_count <= \$1195 ;
+    large_count <= \$1194 ;
   always @(posedge clk)
-    large_at <= \$1196 ;
+    large_at <= \$1195 ;
   always @(posedge clk)
-    large_nonempty <= \$1197 ;
+    large_nonempty <= \$1196 ;
   always @(posedge clk)
-    f5_valid <= \$1198 ;
+    f5_valid <= \$1197 ;
   always @(posedge clk)
-    f5_ok <= \$1199 ;
+    f5_ok <= \$1198 ;
   always @(posedge clk)
-    f5_err <= \$signal$326 ;
+    f5_err <= \$signal$327 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -6252,53 +6251,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$647 ;
+    f5_wparity <= \$638 ;
   always @(posedge clk)
-    a3_flip <= \$651 [11];
+    a3_flip <= \$642 [11];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$652 ;
+    a3_released <= \$643 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$656 ;
+    a4_released <= \$647 ;
   always @(posedge clk)
-    a5_overwrite <= \$661 ;
+    a5_overwrite <= \$652 ;
   always @(posedge clk)
-    a6_valid <= \$1200 ;
+    a6_valid <= \$1199 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    a7_valid <= \$1201 ;
+    a7_valid <= \$1200 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f6_valid <= \$1202 ;
+    f6_valid <= \$1201 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    f7_valid <= \$1203 ;
+    f7_valid <= \$1202 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
-    x3_valid <= \$1204 ;
+    x3_valid <= \$1203 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1205 ;
+    x4_valid <= \$1204 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1206 ;
+    x5_valid <= \$1205 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1207 ;
+    x6_valid <= \$1206 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
-    x7_valid <= \$1208 ;
+    x7_valid <= \$1207 ;
   always @(posedge clk)
     x7_payload <= x6_payload;
   always @(posedge clk)
@@ -6366,257 +6365,267 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
   always @(posedge clk)
-    busy_0 <= \$1209 ;
+    busy_0 <= \$1208 ;
   always @(posedge clk)
-    busy_6 <= \$1210 ;
+    busy_6 <= \$1209 ;
   always @(posedge clk)
-    busy_12 <= \$1211 ;
+    busy_12 <= \$1210 ;
   always @(posedge clk)
-    busy_18 <= \$1212 ;
+    busy_18 <= \$1211 ;
   always @(posedge clk)
-    busy_24 <= \$1213 ;
+    busy_24 <= \$1212 ;
   always @(posedge clk)
-    busy_30 <= \$1214 ;
+    busy_30 <= \$1213 ;
   always @(posedge clk)
-    busy_36 <= \$1215 ;
+    busy_36 <= \$1214 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1087  = small_grant_wen;
+    \$1086  = small_grant_wen;
     if (rst) begin
-      \$1087  = 1'h0;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1088  = small_grant_w_addr;
+    \$1087  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$1088  = { \$744 , \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
+      \$1087  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1089  = small_grant_w_data;
+    \$1088  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$1089  = small_grant_wdata;
+      \$1088  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1090  = small_queue_wen;
+    \$1089  = small_queue_wen;
     if (rst) begin
-      \$1090  = 1'h0;
+      \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1091  = small_queue_w_addr;
+    \$1090  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$1091  = small_queue_waddr;
+      \$1090  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1092  = small_queue_w_data;
+    \$1091  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$1092  = small_queue_wdata;
+      \$1091  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1093  = medium_grant_wen;
+    \$1092  = medium_grant_wen;
     if (rst) begin
-      \$1093  = 1'h0;
+      \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1094  = medium_grant_w_addr;
+    \$1093  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$1094  = { \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
+      \$1093  = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1095  = medium_grant_w_data;
+    \$1094  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$1095  = medium_grant_wdata;
+      \$1094  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1096  = medium_queue_wen;
+    \$1095  = medium_queue_wen;
     if (rst) begin
-      \$1096  = 1'h0;
+      \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1097  = medium_queue_w_addr;
+    \$1096  = medium_queue_w_addr;
     if (medium_queue_wen) begin
-      \$1097  = medium_queue_waddr;
+      \$1096  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1098  = medium_queue_w_data;
+    \$1097  = medium_queue_w_data;
     if (medium_queue_wen) begin
-      \$1098  = medium_queue_wdata;
+      \$1097  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1099  = large_grant_wen;
+    \$1098  = large_grant_wen;
     if (rst) begin
-      \$1099  = 1'h0;
+      \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1100  = large_grant_w_addr;
+    \$1099  = large_grant_w_addr;
     if (large_grant_wen) begin
-      \$1100  = { \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
+      \$1099  = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1101  = large_grant_w_data;
+    \$1100  = large_grant_w_data;
     if (large_grant_wen) begin
-      \$1101  = large_grant_wdata;
+      \$1100  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1102  = large_queue_wen;
+    \$1101  = large_queue_wen;
     if (rst) begin
-      \$1102  = 1'h0;
+      \$1101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1103  = large_queue_w_addr;
+    \$1102  = large_queue_w_addr;
     if (large_queue_wen) begin
-      \$1103  = large_queue_waddr;
+      \$1102  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1104  = large_queue_w_data;
+    \$1103  = large_queue_w_data;
     if (large_queue_wen) begin
-      \$1104  = large_queue_wdata;
+      \$1103  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1105  = alloc_valid;
+    \$1104  = alloc_valid;
+    if (rst) begin
+      \$1104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1105  = a0_valid;
     if (rst) begin
       \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1106  = a0_valid;
+    \$1106  = { \$25 , \$22 , \$19  };
     if (rst) begin
-      \$1106  = 1'h0;
+      \$1106  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1107  = { \$25 , \$22 , \$19  };
+    \$1107  = flush_valid;
     if (rst) begin
-      \$1107  = 3'h0;
+      \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1108  = flush_valid;
+    \$1108  = { 1'h0, \$31 , \$28  };
     if (rst) begin
-      \$1108  = 1'h0;
+      \$1108  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1109  = { 1'h0, \$31 , \$28  };
+    \$1109  = x0_valid;
     if (rst) begin
-      \$1109  = 3'h0;
+      \$1109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1110  = x0_valid;
+    \$1110  = x0_select;
     if (rst) begin
-      \$1110  = 1'h0;
+      \$1110  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1111  = x0_select;
+    \$1111  = x1_valid;
     if (rst) begin
-      \$1111  = 3'h0;
+      \$1111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1112  = x1_valid;
+    \$1112  = a1_valid;
     if (rst) begin
       \$1112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1113  = a1_valid;
+    \$1113  = small_seen;
+    if (\$39 ) begin
+      \$1113  = \$40 ;
+    end
     if (rst) begin
-      \$1113  = 1'h0;
+      \$1113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1114  = small_seen;
-    if (\$39 ) begin
-      \$1114  = \$40 ;
-    end
     if (rst) begin
       \$1114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1115  = small_seen;
+    \$1115  = small_fresh;
+    if (small_take_fresh) begin
+      \$1115  = \$41 ;
+    end else if (x1_select[0]) begin
+      \$1115  = 9'h000;
+    end
     if (rst) begin
       \$1115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1116  = small_fresh;
+    \$1116  = small_has_fresh;
     if (small_take_fresh) begin
-      \$1116  = \$41 ;
+      \$1116  = \$42 ;
     end else if (x1_select[0]) begin
-      \$1116  = 9'h000;
+      \$1116  = 1'h1;
     end
     if (rst) begin
-      \$1116  = 9'h000;
+      \$1116  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1117  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$1117  = \$42 ;
-    end else if (x1_select[0]) begin
-      \$1117  = 1'h1;
-    end
-    if (rst) begin
-      \$1117  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1118  = small_head;
+    \$1117  = small_head;
     if (small_pop) begin
-      \$1118  = \$45 [7:0];
+      \$1117  = \$45 [7:0];
     end
     if (x1_select[0]) begin
-      \$1118  = small_queue_waddr;
+      \$1117  = small_queue_waddr;
+    end
+    if (rst) begin
+      \$1117  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1118  = medium_seen;
+    if (\$48 ) begin
+      \$1118  = \$49 ;
     end
     if (rst) begin
       \$1118  = 8'h00;
@@ -6625,453 +6634,453 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1119  = medium_seen;
-    if (\$48 ) begin
-      \$1119  = \$49 ;
-    end
     if (rst) begin
       \$1119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1120  = medium_seen;
+    \$1120  = medium_fresh;
+    if (medium_take_fresh) begin
+      \$1120  = \$50 ;
+    end else if (x1_select[1]) begin
+      \$1120  = 8'h00;
+    end
     if (rst) begin
       \$1120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1121  = medium_fresh;
+    \$1121  = medium_has_fresh;
     if (medium_take_fresh) begin
-      \$1121  = \$50 ;
+      \$1121  = \$51 ;
     end else if (x1_select[1]) begin
-      \$1121  = 8'h00;
+      \$1121  = 1'h1;
     end
     if (rst) begin
-      \$1121  = 8'h00;
+      \$1121  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1122  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$1122  = \$51 ;
-    end else if (x1_select[1]) begin
-      \$1122  = 1'h1;
-    end
-    if (rst) begin
-      \$1122  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1123  = medium_head;
+    \$1122  = medium_head;
     if (medium_pop) begin
-      \$1123  = \$54 [6:0];
+      \$1122  = \$54 [6:0];
     end
     if (x1_select[1]) begin
-      \$1123  = medium_queue_waddr;
+      \$1122  = medium_queue_waddr;
     end
     if (rst) begin
-      \$1123  = 7'h00;
+      \$1122  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1123  = large_seen;
+    if (\$57 ) begin
+      \$1123  = \$58 [5:0];
+    end
+    if (rst) begin
+      \$1123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1124  = large_seen;
-    if (\$57 ) begin
-      \$1124  = \$58 [5:0];
-    end
     if (rst) begin
       \$1124  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1125  = large_seen;
+    \$1125  = large_fresh;
+    if (large_take_fresh) begin
+      \$1125  = \$59 [5:0];
+    end else if (x1_select[2]) begin
+      \$1125  = 6'h00;
+    end
     if (rst) begin
       \$1125  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1126  = large_fresh;
+    \$1126  = large_has_fresh;
     if (large_take_fresh) begin
-      \$1126  = \$59 [5:0];
+      \$1126  = \$60 ;
     end else if (x1_select[2]) begin
-      \$1126  = 6'h00;
+      \$1126  = 1'h1;
     end
     if (rst) begin
-      \$1126  = 6'h00;
+      \$1126  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1127  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$1127  = \$60 ;
-    end else if (x1_select[2]) begin
-      \$1127  = 1'h1;
-    end
-    if (rst) begin
-      \$1127  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1128  = large_head;
+    \$1127  = large_head;
     if (large_pop) begin
-      \$1128  = \$63 [5:0];
+      \$1127  = \$63 [5:0];
     end
     if (x1_select[2]) begin
-      \$1128  = large_queue_waddr;
+      \$1127  = large_queue_waddr;
     end
     if (rst) begin
-      \$1128  = 6'h00;
+      \$1127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1129  = 1'h0;
+    \$1128  = 1'h0;
+    if (rst) begin
+      \$1128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1129  = a2_valid;
     if (rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1130  = a2_valid;
+    \$1130  = a2_ring;
     if (rst) begin
       \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1131  = a2_ring;
+    \$1131  = a3_valid;
     if (rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1132  = a3_valid;
+    \$1132  = a4_valid;
     if (rst) begin
       \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1133  = a4_valid;
+    \$1133  = free_valid;
     if (rst) begin
       \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1134  = free_valid;
+    \$1134  = f0_valid;
     if (rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1135  = f0_valid;
+    \$1135  = \$192 ;
     if (rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1136  = \$192 ;
+    \$1136  = \$193 ;
     if (rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1137  = \$193 ;
+    \$1137  = \$194 ;
     if (rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1138  = \$194 ;
+    \$1138  = \$195 ;
     if (rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1139  = \$195 ;
+    \$1139  = \$196 ;
     if (rst) begin
       \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1140  = \$196 ;
+    \$1140  = \$197 ;
     if (rst) begin
       \$1140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1141  = \$197 ;
+    \$1141  = \$198 ;
     if (rst) begin
       \$1141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1142  = \$198 ;
+    \$1142  = \$199 ;
     if (rst) begin
       \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1143  = \$199 ;
+    \$1143  = \$200 ;
     if (rst) begin
       \$1143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1144  = \$200 ;
+    \$1144  = \$201 ;
     if (rst) begin
       \$1144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1145  = \$201 ;
+    \$1145  = \$202 ;
     if (rst) begin
       \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1146  = \$202 ;
+    \$1146  = \$203 ;
     if (rst) begin
       \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1147  = \$203 ;
+    \$1147  = \$204 ;
     if (rst) begin
       \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1148  = \$204 ;
+    \$1148  = \$205 ;
     if (rst) begin
       \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1149  = \$205 ;
+    \$1149  = \$206 ;
     if (rst) begin
       \$1149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1150  = \$206 ;
+    \$1150  = \$207 ;
     if (rst) begin
       \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1151  = \$207 ;
+    \$1151  = \$208 ;
     if (rst) begin
       \$1151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1152  = \$208 ;
+    \$1152  = \$209 ;
     if (rst) begin
       \$1152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1153  = \$209 ;
+    \$1153  = \$210 ;
     if (rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1154  = \$210 ;
+    \$1154  = \$211 ;
     if (rst) begin
       \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1155  = \$211 ;
+    \$1155  = \$212 ;
     if (rst) begin
       \$1155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1156  = \$212 ;
+    \$1156  = \$213 ;
     if (rst) begin
       \$1156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1157  = \$213 ;
+    \$1157  = \$214 ;
     if (rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1158  = \$214 ;
+    \$1158  = \$215 ;
     if (rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1159  = \$215 ;
+    \$1159  = \$216 ;
     if (rst) begin
       \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1160  = \$216 ;
+    \$1160  = \$217 ;
     if (rst) begin
       \$1160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1161  = \$217 ;
+    \$1161  = \$218 ;
     if (rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1162  = \$218 ;
+    \$1162  = \$219 ;
     if (rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1163  = \$219 ;
+    \$1165  = f1_valid;
     if (rst) begin
-      \$1163  = 1'h0;
+      \$1165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1166  = f1_valid;
+    \$1166  = f2_valid;
     if (rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1167  = f2_valid;
+    \$1167  = \$signal$259 ;
     if (rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1168  = \$signal$259 ;
+    \$1168  = \$332 ;
     if (rst) begin
       \$1168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1169  = \$332 ;
+    \$1169  = f3_valid;
     if (rst) begin
       \$1169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1170  = f3_valid;
+    \$1170  = f3_go;
     if (rst) begin
       \$1170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1171  = f3_go;
+    \$1171  = \$432 ;
     if (rst) begin
       \$1171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1172  = \$432 ;
+    \$1172  = \$442 ;
     if (rst) begin
       \$1172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1173  = \$442 ;
+    \$1173  = \$447 ;
     if (rst) begin
-      \$1173  = 1'h0;
+      \$1173  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1174  = \$447 ;
+    \$1174  = \$482 ;
     if (rst) begin
       \$1174  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1175  = \$491 [2:0];
+    \$1175  = \$486 ;
     if (rst) begin
-      \$1175  = 3'h0;
+      \$1175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1176  = \$495 ;
+    \$1176  = \$500 ;
     if (rst) begin
       \$1176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1177  = \$509 ;
+    \$1177  = small_queue_waddr;
+    if (\$508 ) begin
+      \$1177  = \$511 [7:0];
+    end
     if (rst) begin
-      \$1177  = 1'h0;
+      \$1177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1178  = small_queue_waddr;
-    if (\$517 ) begin
-      \$1178  = \$520 [7:0];
+    \$1178  = small_push;
+    if (x1_select[0]) begin
+      \$1178  = 1'h0;
     end
     if (rst) begin
-      \$1178  = 8'h00;
+      \$1178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1179  = small_push;
+    \$1179  = small_pop;
     if (x1_select[0]) begin
       \$1179  = 1'h0;
     end
@@ -7081,96 +7090,96 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1180  = small_pop;
+    \$1180  = \$515 [8:0];
     if (x1_select[0]) begin
-      \$1180  = 1'h0;
+      \$1180  = 9'h000;
     end
     if (rst) begin
-      \$1180  = 1'h0;
+      \$1180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1181  = \$524 [8:0];
+    \$1181  = small_at;
+    if (\$518 ) begin
+      \$1181 [0] = small_at[0];
+      \$1181 [1] = small_at[1];
+      \$1181 [2] = small_at[2];
+    end
+    if (\$524 ) begin
+      \$1181 [0] = small_at[1];
+      \$1181 [1] = small_at[2];
+      \$1181 [2] = \$525 ;
+    end
+    if (\$531 ) begin
+      \$1181 [0] = 1'h0;
+      \$1181 [1] = small_at[0];
+      \$1181 [2] = small_at[1];
+    end
+    if (\$537 ) begin
+      \$1181 [0] = small_at[0];
+      \$1181 [1] = small_at[1];
+      \$1181 [2] = small_at[2];
+    end
     if (x1_select[0]) begin
-      \$1181  = 9'h000;
+      \$1181  = 3'h1;
     end
     if (rst) begin
-      \$1181  = 9'h000;
+      \$1181  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1182  = small_at;
-    if (\$527 ) begin
-      \$1182 [0] = small_at[0];
-      \$1182 [1] = small_at[1];
-      \$1182 [2] = small_at[2];
+    \$1182  = small_nonempty;
+    if (\$518 ) begin
+      \$1182  = \$521 ;
     end
-    if (\$533 ) begin
-      \$1182 [0] = small_at[1];
-      \$1182 [1] = small_at[2];
-      \$1182 [2] = \$534 ;
+    if (\$524 ) begin
+      \$1182  = \$528 ;
     end
-    if (\$540 ) begin
-      \$1182 [0] = 1'h0;
-      \$1182 [1] = small_at[0];
-      \$1182 [2] = small_at[1];
+    if (\$531 ) begin
+      \$1182  = \$534 ;
     end
-    if (\$546 ) begin
-      \$1182 [0] = small_at[0];
-      \$1182 [1] = small_at[1];
-      \$1182 [2] = small_at[2];
+    if (\$537 ) begin
+      \$1182  = \$540 ;
     end
     if (x1_select[0]) begin
-      \$1182  = 3'h1;
+      \$1182  = 1'h0;
     end
     if (rst) begin
-      \$1182  = 3'h1;
+      \$1182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1183  = small_nonempty;
-    if (\$527 ) begin
-      \$1183  = \$530 ;
-    end
-    if (\$533 ) begin
-      \$1183  = \$537 ;
-    end
-    if (\$540 ) begin
-      \$1183  = \$543 ;
-    end
-    if (\$546 ) begin
-      \$1183  = \$549 ;
-    end
-    if (x1_select[0]) begin
-      \$1183  = 1'h0;
-    end
+    \$1183  = \$548 ;
     if (rst) begin
       \$1183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1184  = \$557 ;
+    \$1184  = medium_queue_waddr;
+    if (\$556 ) begin
+      \$1184  = \$559 [6:0];
+    end
     if (rst) begin
-      \$1184  = 1'h0;
+      \$1184  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1185  = medium_queue_waddr;
-    if (\$565 ) begin
-      \$1185  = \$568 [6:0];
+    \$1185  = medium_push;
+    if (x1_select[1]) begin
+      \$1185  = 1'h0;
     end
     if (rst) begin
-      \$1185  = 7'h00;
+      \$1185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1186  = medium_push;
+    \$1186  = medium_pop;
     if (x1_select[1]) begin
       \$1186  = 1'h0;
     end
@@ -7180,96 +7189,96 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1187  = medium_pop;
+    \$1187  = \$563 [7:0];
     if (x1_select[1]) begin
-      \$1187  = 1'h0;
+      \$1187  = 8'h00;
     end
     if (rst) begin
-      \$1187  = 1'h0;
+      \$1187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1188  = \$572 [7:0];
+    \$1188  = medium_at;
+    if (\$566 ) begin
+      \$1188 [0] = medium_at[0];
+      \$1188 [1] = medium_at[1];
+      \$1188 [2] = medium_at[2];
+    end
+    if (\$572 ) begin
+      \$1188 [0] = medium_at[1];
+      \$1188 [1] = medium_at[2];
+      \$1188 [2] = \$573 ;
+    end
+    if (\$579 ) begin
+      \$1188 [0] = 1'h0;
+      \$1188 [1] = medium_at[0];
+      \$1188 [2] = medium_at[1];
+    end
+    if (\$585 ) begin
+      \$1188 [0] = medium_at[0];
+      \$1188 [1] = medium_at[1];
+      \$1188 [2] = medium_at[2];
+    end
     if (x1_select[1]) begin
-      \$1188  = 8'h00;
+      \$1188  = 3'h1;
     end
     if (rst) begin
-      \$1188  = 8'h00;
+      \$1188  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1189  = medium_at;
-    if (\$575 ) begin
-      \$1189 [0] = medium_at[0];
-      \$1189 [1] = medium_at[1];
-      \$1189 [2] = medium_at[2];
+    \$1189  = medium_nonempty;
+    if (\$566 ) begin
+      \$1189  = \$569 ;
     end
-    if (\$581 ) begin
-      \$1189 [0] = medium_at[1];
-      \$1189 [1] = medium_at[2];
-      \$1189 [2] = \$582 ;
+    if (\$572 ) begin
+      \$1189  = \$576 ;
     end
-    if (\$588 ) begin
-      \$1189 [0] = 1'h0;
-      \$1189 [1] = medium_at[0];
-      \$1189 [2] = medium_at[1];
+    if (\$579 ) begin
+      \$1189  = \$582 ;
     end
-    if (\$594 ) begin
-      \$1189 [0] = medium_at[0];
-      \$1189 [1] = medium_at[1];
-      \$1189 [2] = medium_at[2];
+    if (\$585 ) begin
+      \$1189  = \$588 ;
     end
     if (x1_select[1]) begin
-      \$1189  = 3'h1;
+      \$1189  = 1'h0;
     end
     if (rst) begin
-      \$1189  = 3'h1;
+      \$1189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1190  = medium_nonempty;
-    if (\$575 ) begin
-      \$1190  = \$578 ;
-    end
-    if (\$581 ) begin
-      \$1190  = \$585 ;
-    end
-    if (\$588 ) begin
-      \$1190  = \$591 ;
-    end
-    if (\$594 ) begin
-      \$1190  = \$597 ;
-    end
-    if (x1_select[1]) begin
-      \$1190  = 1'h0;
-    end
+    \$1190  = \$596 ;
     if (rst) begin
       \$1190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1191  = \$605 ;
+    \$1191  = large_queue_waddr;
+    if (\$604 ) begin
+      \$1191  = \$607 [5:0];
+    end
     if (rst) begin
-      \$1191  = 1'h0;
+      \$1191  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1192  = large_queue_waddr;
-    if (\$613 ) begin
-      \$1192  = \$616 [5:0];
+    \$1192  = large_push;
+    if (x1_select[2]) begin
+      \$1192  = 1'h0;
     end
     if (rst) begin
-      \$1192  = 6'h00;
+      \$1192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1193  = large_push;
+    \$1193  = large_pop;
     if (x1_select[2]) begin
       \$1193  = 1'h0;
     end
@@ -7279,200 +7288,190 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1194  = large_pop;
+    \$1194  = \$611 [5:0];
     if (x1_select[2]) begin
-      \$1194  = 1'h0;
+      \$1194  = 6'h00;
     end
     if (rst) begin
-      \$1194  = 1'h0;
+      \$1194  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1195  = \$620 [5:0];
+    \$1195  = large_at;
+    if (\$614 ) begin
+      \$1195 [0] = large_at[0];
+      \$1195 [1] = large_at[1];
+      \$1195 [2] = large_at[2];
+    end
+    if (\$620 ) begin
+      \$1195 [0] = large_at[1];
+      \$1195 [1] = large_at[2];
+      \$1195 [2] = \$621 ;
+    end
+    if (\$627 ) begin
+      \$1195 [0] = 1'h0;
+      \$1195 [1] = large_at[0];
+      \$1195 [2] = large_at[1];
+    end
+    if (\$633 ) begin
+      \$1195 [0] = large_at[0];
+      \$1195 [1] = large_at[1];
+      \$1195 [2] = large_at[2];
+    end
     if (x1_select[2]) begin
-      \$1195  = 6'h00;
+      \$1195  = 3'h1;
     end
     if (rst) begin
-      \$1195  = 6'h00;
+      \$1195  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1196  = large_at;
-    if (\$623 ) begin
-      \$1196 [0] = large_at[0];
-      \$1196 [1] = large_at[1];
-      \$1196 [2] = large_at[2];
+    \$1196  = large_nonempty;
+    if (\$614 ) begin
+      \$1196  = \$617 ;
     end
-    if (\$629 ) begin
-      \$1196 [0] = large_at[1];
-      \$1196 [1] = large_at[2];
-      \$1196 [2] = \$630 ;
+    if (\$620 ) begin
+      \$1196  = \$624 ;
     end
-    if (\$636 ) begin
-      \$1196 [0] = 1'h0;
-      \$1196 [1] = large_at[0];
-      \$1196 [2] = large_at[1];
+    if (\$627 ) begin
+      \$1196  = \$630 ;
     end
-    if (\$642 ) begin
-      \$1196 [0] = large_at[0];
-      \$1196 [1] = large_at[1];
-      \$1196 [2] = large_at[2];
+    if (\$633 ) begin
+      \$1196  = \$636 ;
     end
     if (x1_select[2]) begin
-      \$1196  = 3'h1;
+      \$1196  = 1'h0;
     end
     if (rst) begin
-      \$1196  = 3'h1;
+      \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1197  = large_nonempty;
-    if (\$623 ) begin
-      \$1197  = \$626 ;
-    end
-    if (\$629 ) begin
-      \$1197  = \$633 ;
-    end
-    if (\$636 ) begin
-      \$1197  = \$639 ;
-    end
-    if (\$642 ) begin
-      \$1197  = \$645 ;
-    end
-    if (x1_select[2]) begin
-      \$1197  = 1'h0;
-    end
+    \$1197  = f4_valid;
     if (rst) begin
       \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1198  = f4_valid;
+    \$1198  = \release ;
     if (rst) begin
       \$1198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1199  = \release ;
+    \$1199  = a5_valid;
     if (rst) begin
       \$1199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1200  = a5_valid;
+    \$1200  = a6_valid;
     if (rst) begin
       \$1200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1201  = a6_valid;
+    \$1201  = f5_valid;
     if (rst) begin
       \$1201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1202  = f5_valid;
+    \$1202  = f6_valid;
     if (rst) begin
       \$1202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1203  = f6_valid;
+    \$1203  = x2_valid;
     if (rst) begin
       \$1203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1204  = x2_valid;
+    \$1204  = x3_valid;
     if (rst) begin
       \$1204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1205  = x3_valid;
+    \$1205  = x4_valid;
     if (rst) begin
       \$1205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1206  = x4_valid;
+    \$1206  = x5_valid;
     if (rst) begin
       \$1206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1207  = x5_valid;
+    \$1207  = x6_valid;
     if (rst) begin
       \$1207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1208  = x6_valid;
+    \$1208  = \$653 ;
     if (rst) begin
       \$1208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1209  = \$662 ;
+    \$1209  = \$654 ;
     if (rst) begin
       \$1209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1210  = \$663 ;
+    \$1210  = \$655 ;
     if (rst) begin
       \$1210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1211  = \$664 ;
+    \$1211  = \$656 ;
     if (rst) begin
       \$1211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1212  = \$665 ;
+    \$1212  = \$657 ;
     if (rst) begin
       \$1212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1213  = \$666 ;
+    \$1213  = \$658 ;
     if (rst) begin
       \$1213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1214  = \$667 ;
+    \$1214  = \$659 ;
     if (rst) begin
       \$1214  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1215  = \$668 ;
-    if (rst) begin
-      \$1215  = 1'h0;
     end
   end
   always @* begin
@@ -7480,105 +7479,106 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$997  };
+          grant_addr = { 3'h0, \$988  };
       2'h1:
-          grant_addr = { 3'h0, \$999  };
+          grant_addr = { 3'h0, \$990  };
       2'h2:
-          grant_addr = { 3'h0, \$1001  };
+          grant_addr = { 3'h0, \$992  };
     endcase
   end
-  assign small_grant_waddr = { \$744 , \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
-  assign medium_grant_waddr = { \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
-  assign large_grant_waddr = { \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
-  assign flush_reg_select = \port$3820$52 [5:3];
-  assign small_fresh_slot = \$669 [7:0];
+  assign small_grant_waddr = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+  assign medium_grant_waddr = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+  assign large_grant_waddr = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+  assign flush_reg_select = \port$3819$52 [5:3];
+  assign small_fresh_slot = \$660 [7:0];
   assign small_tail = small_queue_waddr;
-  assign medium_fresh_slot = \$675 [6:0];
+  assign medium_fresh_slot = \$666 [6:0];
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$744 , \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
-  assign next_next_tag = \$989 [7:0];
-  assign fetched_snap = \$754 [6];
-  assign free_reg_hit = \port$3820$52 [2:0];
-  assign \$signal$270  = \$1006 [11];
-  assign hit_a3 = \$1010 [11];
-  assign \$signal$289  = \$1014 [11];
+  assign \$signal  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+  assign next_next_tag = \$980 [7:0];
+  assign fetched_snap = \$745 [6];
+  assign free_reg_hit = \port$3819$52 [2:0];
+  assign \$signal$270  = \$997 [11];
+  assign hit_a3 = \$1001 [11];
+  assign \$signal$289  = \$1005 [11];
+  assign f3_by_mem_base = \$1013 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
   assign w__data = small_grant_w_data;
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$402  = \$669 [7:0];
-  assign \small_grant_addr$403  = \$669 [7:0];
+  assign \r__addr$403  = \$660 [7:0];
+  assign \small_grant_addr$404  = \$660 [7:0];
   assign small_grant_data = small_grant_r0_b0;
-  assign \small_grant_data$405  = small_grant_r1_b0;
-  assign \w__addr$406  = f4_slot;
+  assign \small_grant_data$406  = small_grant_r1_b0;
+  assign \w__addr$407  = f4_slot;
   assign small_parity_waddr = f4_slot;
-  assign small_parity_wen = \w__en$408 ;
-  assign small_parity_wdata = \w__data$410 ;
-  assign \r__addr$412  = f1_small_slot;
+  assign small_parity_wen = \w__en$409 ;
+  assign small_parity_wdata = \w__data$411 ;
+  assign \r__addr$413  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$414  = \$669 [7:0];
-  assign \small_parity_addr$415  = \$669 [7:0];
+  assign \r__addr$415  = \$660 [7:0];
+  assign \small_parity_addr$416  = \$660 [7:0];
   assign small_parity_data = small_parity_r0_b0;
-  assign \small_parity_data$417  = small_parity_r1_b0;
-  assign \w__addr$418  = small_queue_w_addr;
-  assign \w__en$419  = small_queue_w_en;
-  assign \w__data$420  = small_queue_w_data;
-  assign \r__addr$421  = small_head;
+  assign \small_parity_data$418  = small_parity_r1_b0;
+  assign \w__addr$419  = small_queue_w_addr;
+  assign \w__en$420  = small_queue_w_en;
+  assign \w__data$421  = small_queue_w_data;
+  assign \r__addr$422  = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$424  = medium_grant_w_addr;
-  assign \w__en$425  = medium_grant_w_en;
-  assign \w__data$426  = medium_grant_w_data;
-  assign \r__addr$427  = f1_medium_slot;
+  assign \w__addr$425  = medium_grant_w_addr;
+  assign \w__en$426  = medium_grant_w_en;
+  assign \w__data$427  = medium_grant_w_data;
+  assign \r__addr$428  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$429  = \$675 [6:0];
-  assign \medium_grant_addr$430  = \$675 [6:0];
+  assign \r__addr$430  = \$666 [6:0];
+  assign \medium_grant_addr$431  = \$666 [6:0];
   assign medium_grant_data = medium_grant_r0_b0;
-  assign \medium_grant_data$432  = medium_grant_r1_b0;
-  assign \w__addr$433  = f4_slot[6:0];
+  assign \medium_grant_data$433  = medium_grant_r1_b0;
+  assign \w__addr$434  = f4_slot[6:0];
   assign medium_parity_waddr = f4_slot[6:0];
-  assign medium_parity_wen = \w__en$435 ;
-  assign medium_parity_wdata = \w__data$437 ;
-  assign \r__addr$439  = f1_medium_slot;
+  assign medium_parity_wen = \w__en$436 ;
+  assign medium_parity_wdata = \w__data$438 ;
+  assign \r__addr$440  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$441  = \$675 [6:0];
-  assign \medium_parity_addr$442  = \$675 [6:0];
+  assign \r__addr$442  = \$666 [6:0];
+  assign \medium_parity_addr$443  = \$666 [6:0];
   assign medium_parity_data = medium_parity_r0_b0;
-  assign \medium_parity_data$444  = medium_parity_r1_b0;
-  assign \w__addr$445  = medium_queue_w_addr;
-  assign \w__en$446  = medium_queue_w_en;
-  assign \w__data$447  = medium_queue_w_data;
-  assign \r__addr$448  = medium_head;
+  assign \medium_parity_data$445  = medium_parity_r1_b0;
+  assign \w__addr$446  = medium_queue_w_addr;
+  assign \w__en$447  = medium_queue_w_en;
+  assign \w__data$448  = medium_queue_w_data;
+  assign \r__addr$449  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$451  = large_grant_w_addr;
-  assign \w__en$452  = large_grant_w_en;
-  assign \w__data$453  = large_grant_w_data;
-  assign \r__addr$454  = f1_large_slot;
+  assign \w__addr$452  = large_grant_w_addr;
+  assign \w__en$453  = large_grant_w_en;
+  assign \w__data$454  = large_grant_w_data;
+  assign \r__addr$455  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$456  = large_fresh_slot;
-  assign \large_grant_addr$457  = large_fresh_slot;
+  assign \r__addr$457  = large_fresh_slot;
+  assign \large_grant_addr$458  = large_fresh_slot;
   assign large_grant_data = large_grant_r0_b0;
-  assign \large_grant_data$459  = large_grant_r1_b0;
-  assign \w__addr$460  = f4_slot[5:0];
+  assign \large_grant_data$460  = large_grant_r1_b0;
+  assign \w__addr$461  = f4_slot[5:0];
   assign large_parity_waddr = f4_slot[5:0];
-  assign large_parity_wen = \w__en$462 ;
-  assign large_parity_wdata = \w__data$464 ;
-  assign \r__addr$466  = f1_large_slot;
+  assign large_parity_wen = \w__en$463 ;
+  assign large_parity_wdata = \w__data$465 ;
+  assign \r__addr$467  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$468  = large_fresh_slot;
-  assign \large_parity_addr$469  = large_fresh_slot;
+  assign \r__addr$469  = large_fresh_slot;
+  assign \large_parity_addr$470  = large_fresh_slot;
   assign large_parity_data = large_parity_r0_b0;
-  assign \large_parity_data$471  = large_parity_r1_b0;
-  assign \w__addr$472  = large_queue_w_addr;
-  assign \w__en$473  = large_queue_w_en;
-  assign \w__data$474  = large_queue_w_data;
-  assign \r__addr$475  = large_head;
+  assign \large_parity_data$472  = large_parity_r1_b0;
+  assign \w__addr$473  = large_queue_w_addr;
+  assign \w__en$474  = large_queue_w_en;
+  assign \w__data$475  = large_queue_w_data;
+  assign \r__addr$476  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
   assign flushed_valid = x7_valid;
@@ -7591,7 +7591,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$490  = a7_payload[54:15];
+  assign \grant_addr$491  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -7645,46 +7645,46 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \large_queue_r0_b0.tag  = large_queue_r0_b0[14:7];
   assign \small_grant_data.snap  = small_grant_r0_b0[0];
   assign \small_grant_data.tag  = small_grant_r0_b0[8:1];
-  assign \small_grant_data$405.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$405.tag  = small_grant_r1_b0[8:1];
+  assign \small_grant_data$406.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$406.tag  = small_grant_r1_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.tag  = small_queue_r0_b0[16:9];
   assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
   assign \medium_grant_data.tag  = medium_grant_r0_b0[8:1];
-  assign \medium_grant_data$432.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$432.tag  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data$433.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$433.tag  = medium_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.tag  = medium_queue_r0_b0[15:8];
   assign \large_grant_data.snap  = large_grant_r0_b0[0];
   assign \large_grant_data.tag  = large_grant_r0_b0[8:1];
-  assign \large_grant_data$459.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$459.tag  = large_grant_r1_b0[8:1];
+  assign \large_grant_data$460.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$460.tag  = large_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
-  assign large_queue_wdata[14:7] = \$1081 ;
-  assign large_queue_wdata[6] = \$1073 ;
+  assign large_queue_wdata[14:7] = \$1080 ;
+  assign large_queue_wdata[6] = \$1072 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$1063 ;
-  assign medium_queue_wdata[7] = \$1055 ;
+  assign medium_queue_wdata[15:8] = \$1062 ;
+  assign medium_queue_wdata[7] = \$1054 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$1045 ;
-  assign small_queue_wdata[8] = \$1037 ;
+  assign small_queue_wdata[16:9] = \$1044 ;
+  assign small_queue_wdata[8] = \$1036 ;
   assign small_queue_wdata[7:0] = f4_slot;
   assign large_grant_wdata[8:1] = \$signal$170 ;
-  assign large_grant_wdata[0] = \$754 [6];
+  assign large_grant_wdata[0] = \$745 [6];
   assign medium_grant_wdata[8:1] = \$signal$170 ;
-  assign medium_grant_wdata[0] = \$754 [6];
+  assign medium_grant_wdata[0] = \$745 [6];
   assign small_grant_wdata[8:1] = \$signal$170 ;
-  assign small_grant_wdata[0] = \$754 [6];
-  assign \$1165 [2] = \$224 ;
-  assign \$1165 [1] = \$222 ;
-  assign \$1165 [0] = \$220 ;
-  assign \$1164 [2] = f0_hit[2];
-  assign \$1164 [1] = f0_hit[1];
-  assign \$1164 [0] = f0_hit[0];
+  assign small_grant_wdata[0] = \$745 [6];
+  assign \$1164 [2] = \$224 ;
+  assign \$1164 [1] = \$222 ;
+  assign \$1164 [0] = \$220 ;
+  assign \$1163 [2] = f0_hit[2];
+  assign \$1163 [1] = f0_hit[1];
+  assign \$1163 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -7700,27 +7700,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$122  = \$120 [8];
   assign \$125  = \$123 [6];
   assign \$133  = \$132 ;
-  assign \$687  = a3_sel_head[0];
-  assign \$689  = a3_sel_head[1];
-  assign \$691  = a3_sel_head[2];
-  assign \$695  = a3_sel_head[0];
-  assign \$697  = a3_sel_head[1];
-  assign \$699  = a3_sel_head[2];
-  assign \$703  = a3_sel_head[0];
-  assign \$705  = a3_sel_head[1];
-  assign \$707  = a3_sel_head[2];
-  assign \$711  = a3_sel_head[0];
-  assign \$713  = a3_sel_head[1];
-  assign \$715  = a3_sel_head[2];
-  assign \$719  = a3_sel_head[0];
-  assign \$721  = a3_sel_head[1];
-  assign \$723  = a3_sel_head[2];
-  assign \$727  = a3_sel_head[0];
+  assign \$678  = a3_sel_head[0];
+  assign \$680  = a3_sel_head[1];
+  assign \$682  = a3_sel_head[2];
+  assign \$686  = a3_sel_head[0];
+  assign \$688  = a3_sel_head[1];
+  assign \$690  = a3_sel_head[2];
+  assign \$694  = a3_sel_head[0];
+  assign \$696  = a3_sel_head[1];
+  assign \$698  = a3_sel_head[2];
+  assign \$702  = a3_sel_head[0];
+  assign \$704  = a3_sel_head[1];
+  assign \$706  = a3_sel_head[2];
+  assign \$710  = a3_sel_head[0];
+  assign \$712  = a3_sel_head[1];
+  assign \$714  = a3_sel_head[2];
+  assign \$718  = a3_sel_head[0];
+  assign \$720  = a3_sel_head[1];
+  assign \$722  = a3_sel_head[2];
+  assign \$726  = a3_sel_head[0];
   assign \$729  = a3_sel_head[1];
-  assign \$731  = a3_sel_head[2];
-  assign \$735  = a3_sel_head[0];
-  assign \$738  = a3_sel_head[1];
-  assign \$742  = a3_sel_head[0];
+  assign \$733  = a3_sel_head[0];
   assign \$140  = a3_sel_head[0];
   assign \$145  = a3_sel_head[1];
   assign \$150  = a3_sel_head[2];
@@ -7762,148 +7762,148 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$449  = \$448 ;
   assign \$457  = \$456 ;
   assign \$465  = \$464 ;
-  assign \$532  = small_popped;
-  assign \$538  = small_pushed;
-  assign \$544  = small_pushed;
-  assign \$545  = small_popped;
-  assign \$580  = medium_popped;
-  assign \$586  = medium_pushed;
-  assign \$592  = medium_pushed;
-  assign \$593  = medium_popped;
-  assign \$628  = large_popped;
-  assign \$634  = large_pushed;
-  assign \$640  = large_pushed;
-  assign \$641  = large_popped;
-  assign \$654  = 1'h0;
-  assign \$748  = a3_sel_head[0];
-  assign \$750  = a3_sel_head[1];
-  assign \$752  = a3_sel_head[2];
-  assign \$757  = a3_fail;
-  assign \$758  = a3_sel_last[0];
-  assign \$760  = a3_sel_last[1];
-  assign \$762  = a3_sel_last[2];
-  assign \$764  = a3_sel_head[0];
-  assign \$766  = a3_sel_head[1];
-  assign \$768  = a3_sel_head[2];
-  assign \$771  = a3_fail;
-  assign \$772  = a3_sel_last[0];
-  assign \$774  = a3_sel_last[1];
-  assign \$776  = a3_sel_last[2];
-  assign \$778  = a3_sel_head[0];
-  assign \$780  = a3_sel_head[1];
-  assign \$782  = a3_sel_head[2];
-  assign \$785  = a3_fail;
-  assign \$786  = a3_sel_last[0];
-  assign \$788  = a3_sel_last[1];
-  assign \$790  = a3_sel_last[2];
-  assign \$792  = a3_sel_head[0];
-  assign \$794  = a3_sel_head[1];
-  assign \$796  = a3_sel_head[2];
-  assign \$799  = a3_fail;
-  assign \$800  = a3_sel_last[0];
-  assign \$802  = a3_sel_last[1];
-  assign \$804  = a3_sel_last[2];
-  assign \$806  = a3_sel_head[0];
-  assign \$808  = a3_sel_head[1];
-  assign \$810  = a3_sel_head[2];
-  assign \$813  = a3_fail;
-  assign \$814  = a3_sel_last[0];
-  assign \$816  = a3_sel_last[1];
-  assign \$818  = a3_sel_last[2];
-  assign \$820  = a3_sel_head[0];
-  assign \$822  = a3_sel_head[1];
-  assign \$824  = a3_sel_head[2];
-  assign \$827  = a3_fail;
-  assign \$828  = a3_sel_last[0];
-  assign \$830  = a3_sel_last[1];
-  assign \$832  = a3_sel_last[2];
-  assign \$834  = a3_sel_head[0];
-  assign \$836  = a3_sel_head[1];
-  assign \$838  = a3_sel_head[2];
-  assign \$841  = a3_fail;
-  assign \$842  = a3_sel_last[0];
-  assign \$844  = a3_sel_last[1];
-  assign \$846  = a3_sel_last[2];
-  assign \$848  = a3_sel_head[0];
-  assign \$850  = a3_sel_head[1];
-  assign \$852  = a3_sel_head[2];
-  assign \$855  = a3_fail;
-  assign \$856  = a3_sel_last[0];
-  assign \$858  = a3_sel_last[1];
-  assign \$860  = a3_sel_last[2];
-  assign \$862  = a3_sel_head[0];
-  assign \$864  = a3_sel_head[1];
-  assign \$866  = a3_sel_head[2];
-  assign \$875  = a3_fail;
-  assign \$876  = a3_sel_last[0];
-  assign \$878  = a3_sel_last[1];
-  assign \$880  = a3_sel_last[2];
-  assign \$882  = a3_sel_head[0];
-  assign \$884  = a3_sel_head[1];
-  assign \$886  = a3_sel_head[2];
-  assign \$889  = a3_fail;
-  assign \$890  = a3_sel_last[0];
-  assign \$892  = a3_sel_last[1];
-  assign \$894  = a3_sel_last[2];
-  assign \$896  = a3_sel_head[0];
-  assign \$898  = a3_sel_head[1];
-  assign \$900  = a3_sel_head[2];
-  assign \$903  = a3_fail;
-  assign \$904  = a3_sel_last[0];
-  assign \$906  = a3_sel_last[1];
-  assign \$908  = a3_sel_last[2];
-  assign \$910  = a3_sel_head[0];
-  assign \$912  = a3_sel_head[1];
-  assign \$914  = a3_sel_head[2];
-  assign \$917  = a3_fail;
-  assign \$918  = a3_sel_last[0];
-  assign \$920  = a3_sel_last[1];
-  assign \$922  = a3_sel_last[2];
-  assign \$924  = a3_sel_head[0];
-  assign \$926  = a3_sel_head[1];
-  assign \$928  = a3_sel_head[2];
-  assign \$931  = a3_fail;
-  assign \$932  = a3_sel_last[0];
-  assign \$934  = a3_sel_last[1];
-  assign \$936  = a3_sel_last[2];
-  assign \$938  = a3_sel_head[0];
-  assign \$940  = a3_sel_head[1];
-  assign \$942  = a3_sel_head[2];
-  assign \$945  = a3_fail;
-  assign \$946  = a3_sel_last[0];
-  assign \$948  = a3_sel_last[1];
-  assign \$950  = a3_sel_last[2];
-  assign \$952  = a3_sel_head[0];
-  assign \$954  = a3_sel_head[1];
-  assign \$956  = a3_sel_head[2];
-  assign \$959  = a3_fail;
-  assign \$960  = a3_sel_last[0];
-  assign \$962  = a3_sel_last[1];
-  assign \$964  = a3_sel_last[2];
-  assign \$966  = a3_sel_head[0];
-  assign \$968  = a3_sel_head[1];
-  assign \$970  = a3_sel_head[2];
-  assign \$973  = a3_fail;
-  assign \$974  = a3_sel_last[0];
-  assign \$976  = a3_sel_last[1];
-  assign \$978  = a3_sel_last[2];
-  assign \$980  = a3_sel_head[0];
-  assign \$982  = a3_sel_head[1];
-  assign \$984  = a3_sel_head[2];
-  assign \$996  = { 1'h0, a4_slot, 6'h00 };
-  assign \$997 [35:0] = { 21'h000000, \$996  };
-  assign \$997 [36] = 1'h1;
-  assign \$998  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$999 [35:17], \$999 [15:0] } = { 14'h0000, \$998 [21:17], \$998 [15:0] };
-  assign { \$999 [36], \$999 [16] } = 2'h3;
-  assign \$1000  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$1001 [35:21], \$1001 [19:0] } = { 15'h0000, \$1000 [19:0] };
-  assign { \$1001 [36], \$1001 [20] } = 2'h3;
+  assign \$523  = small_popped;
+  assign \$529  = small_pushed;
+  assign \$535  = small_pushed;
+  assign \$536  = small_popped;
+  assign \$571  = medium_popped;
+  assign \$577  = medium_pushed;
+  assign \$583  = medium_pushed;
+  assign \$584  = medium_popped;
+  assign \$619  = large_popped;
+  assign \$625  = large_pushed;
+  assign \$631  = large_pushed;
+  assign \$632  = large_popped;
+  assign \$645  = 1'h0;
+  assign \$739  = a3_sel_head[0];
+  assign \$741  = a3_sel_head[1];
+  assign \$743  = a3_sel_head[2];
+  assign \$748  = a3_fail;
+  assign \$749  = a3_sel_last[0];
+  assign \$751  = a3_sel_last[1];
+  assign \$753  = a3_sel_last[2];
+  assign \$755  = a3_sel_head[0];
+  assign \$757  = a3_sel_head[1];
+  assign \$759  = a3_sel_head[2];
+  assign \$762  = a3_fail;
+  assign \$763  = a3_sel_last[0];
+  assign \$765  = a3_sel_last[1];
+  assign \$767  = a3_sel_last[2];
+  assign \$769  = a3_sel_head[0];
+  assign \$771  = a3_sel_head[1];
+  assign \$773  = a3_sel_head[2];
+  assign \$776  = a3_fail;
+  assign \$777  = a3_sel_last[0];
+  assign \$779  = a3_sel_last[1];
+  assign \$781  = a3_sel_last[2];
+  assign \$783  = a3_sel_head[0];
+  assign \$785  = a3_sel_head[1];
+  assign \$787  = a3_sel_head[2];
+  assign \$790  = a3_fail;
+  assign \$791  = a3_sel_last[0];
+  assign \$793  = a3_sel_last[1];
+  assign \$795  = a3_sel_last[2];
+  assign \$797  = a3_sel_head[0];
+  assign \$799  = a3_sel_head[1];
+  assign \$801  = a3_sel_head[2];
+  assign \$804  = a3_fail;
+  assign \$805  = a3_sel_last[0];
+  assign \$807  = a3_sel_last[1];
+  assign \$809  = a3_sel_last[2];
+  assign \$811  = a3_sel_head[0];
+  assign \$813  = a3_sel_head[1];
+  assign \$815  = a3_sel_head[2];
+  assign \$818  = a3_fail;
+  assign \$819  = a3_sel_last[0];
+  assign \$821  = a3_sel_last[1];
+  assign \$823  = a3_sel_last[2];
+  assign \$825  = a3_sel_head[0];
+  assign \$827  = a3_sel_head[1];
+  assign \$829  = a3_sel_head[2];
+  assign \$832  = a3_fail;
+  assign \$833  = a3_sel_last[0];
+  assign \$835  = a3_sel_last[1];
+  assign \$837  = a3_sel_last[2];
+  assign \$839  = a3_sel_head[0];
+  assign \$841  = a3_sel_head[1];
+  assign \$843  = a3_sel_head[2];
+  assign \$846  = a3_fail;
+  assign \$847  = a3_sel_last[0];
+  assign \$849  = a3_sel_last[1];
+  assign \$851  = a3_sel_last[2];
+  assign \$853  = a3_sel_head[0];
+  assign \$855  = a3_sel_head[1];
+  assign \$857  = a3_sel_head[2];
+  assign \$866  = a3_fail;
+  assign \$867  = a3_sel_last[0];
+  assign \$869  = a3_sel_last[1];
+  assign \$871  = a3_sel_last[2];
+  assign \$873  = a3_sel_head[0];
+  assign \$875  = a3_sel_head[1];
+  assign \$877  = a3_sel_head[2];
+  assign \$880  = a3_fail;
+  assign \$881  = a3_sel_last[0];
+  assign \$883  = a3_sel_last[1];
+  assign \$885  = a3_sel_last[2];
+  assign \$887  = a3_sel_head[0];
+  assign \$889  = a3_sel_head[1];
+  assign \$891  = a3_sel_head[2];
+  assign \$894  = a3_fail;
+  assign \$895  = a3_sel_last[0];
+  assign \$897  = a3_sel_last[1];
+  assign \$899  = a3_sel_last[2];
+  assign \$901  = a3_sel_head[0];
+  assign \$903  = a3_sel_head[1];
+  assign \$905  = a3_sel_head[2];
+  assign \$908  = a3_fail;
+  assign \$909  = a3_sel_last[0];
+  assign \$911  = a3_sel_last[1];
+  assign \$913  = a3_sel_last[2];
+  assign \$915  = a3_sel_head[0];
+  assign \$917  = a3_sel_head[1];
+  assign \$919  = a3_sel_head[2];
+  assign \$922  = a3_fail;
+  assign \$923  = a3_sel_last[0];
+  assign \$925  = a3_sel_last[1];
+  assign \$927  = a3_sel_last[2];
+  assign \$929  = a3_sel_head[0];
+  assign \$931  = a3_sel_head[1];
+  assign \$933  = a3_sel_head[2];
+  assign \$936  = a3_fail;
+  assign \$937  = a3_sel_last[0];
+  assign \$939  = a3_sel_last[1];
+  assign \$941  = a3_sel_last[2];
+  assign \$943  = a3_sel_head[0];
+  assign \$945  = a3_sel_head[1];
+  assign \$947  = a3_sel_head[2];
+  assign \$950  = a3_fail;
+  assign \$951  = a3_sel_last[0];
+  assign \$953  = a3_sel_last[1];
+  assign \$955  = a3_sel_last[2];
+  assign \$957  = a3_sel_head[0];
+  assign \$959  = a3_sel_head[1];
+  assign \$961  = a3_sel_head[2];
+  assign \$964  = a3_fail;
+  assign \$965  = a3_sel_last[0];
+  assign \$967  = a3_sel_last[1];
+  assign \$969  = a3_sel_last[2];
+  assign \$971  = a3_sel_head[0];
+  assign \$973  = a3_sel_head[1];
+  assign \$975  = a3_sel_head[2];
+  assign \$987  = { 1'h0, a4_slot, 6'h00 };
+  assign \$988 [35:0] = { 21'h000000, \$987  };
+  assign \$988 [36] = 1'h1;
+  assign \$989  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$990 [35:17], \$990 [15:0] } = { 14'h0000, \$989 [21:17], \$989 [15:0] };
+  assign { \$990 [36], \$990 [16] } = 2'h3;
+  assign \$991  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$992 [35:21], \$992 [19:0] } = { 15'h0000, \$991 [19:0] };
+  assign { \$992 [36], \$992 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3100$0 , \port$3101$0 , \port$3103$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$3820$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4228$0 , \port$4228$55 , rsp_freed_valid, \port$4234$0 , rsp_flushed_valid, \port$4249$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4281$0 , e1_exhausted, \port$4540$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4831$0 , clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3099$0 , \port$3100$0 , \port$3102$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$3819$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4227$0 , \port$4227$55 , rsp_freed_valid, \port$4233$0 , rsp_flushed_valid, \port$4248$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4280$0 , e1_exhausted, \port$4539$0 , req_alloc
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4830$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -10031,7 +10031,6 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$47 ;
   reg [31:0] \$signal$56  = 32'd0;
-  reg [3:0] \$signal$61  = 4'h0;
   reg \$signal$62  = 1'h0;
   reg \$signal$63  = 1'h0;
   reg [4:0] \$signal$70  = 5'h00;
@@ -10138,6 +10137,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [120:0] e1_new2 = 121'h0000000000000000000000000000000;
   reg [31:0] err_dropped = 32'd0;
   wire [31:0] handle;
+  reg [3:0] head = 4'h0;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
@@ -10195,30 +10195,30 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
   wire popped;
+  output \port$3099$0 ;
+  wire \port$3099$0 ;
   output \port$3100$0 ;
   wire \port$3100$0 ;
-  output \port$3101$0 ;
-  wire \port$3101$0 ;
-  output \port$3103$0 ;
-  wire \port$3103$0 ;
-  output [56:0] \port$3820$1 ;
-  wire [56:0] \port$3820$1 ;
-  input [14:0] \port$4228$0 ;
-  wire [14:0] \port$4228$0 ;
-  input [23:0] \port$4228$55 ;
-  wire [23:0] \port$4228$55 ;
-  input [23:0] \port$4234$0 ;
-  wire [23:0] \port$4234$0 ;
-  input [22:0] \port$4249$0 ;
-  wire [22:0] \port$4249$0 ;
-  input [40:0] \port$4281$0 ;
-  wire [40:0] \port$4281$0 ;
+  output \port$3102$0 ;
+  wire \port$3102$0 ;
+  output [56:0] \port$3819$1 ;
+  wire [56:0] \port$3819$1 ;
+  input [14:0] \port$4227$0 ;
+  wire [14:0] \port$4227$0 ;
+  input [23:0] \port$4227$55 ;
+  wire [23:0] \port$4227$55 ;
+  input [23:0] \port$4233$0 ;
+  wire [23:0] \port$4233$0 ;
+  input [22:0] \port$4248$0 ;
+  wire [22:0] \port$4248$0 ;
+  input [40:0] \port$4280$0 ;
+  wire [40:0] \port$4280$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4540$0 ;
-  wire [4:0] \port$4540$0 ;
+  output [4:0] \port$4539$0 ;
+  wire [4:0] \port$4539$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4831$0 ;
-  wire [4:0] \port$4831$0 ;
+  output [4:0] \port$4830$0 ;
+  wire [4:0] \port$4830$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10401,7 +10401,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_bank0[\$signal$61 [3:2]];
+    _0_ <= log_bank0[head[3:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
@@ -10411,7 +10411,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_bank1[\$signal$61 [3:2]];
+    _1_ <= log_bank1[head[3:2]];
   end
   assign \$signature__data$67  = _1_;
   reg [120:0] log_bank2 [3:0];
@@ -10421,7 +10421,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
-    _2_ <= log_bank2[\$signal$61 [3:2]];
+    _2_ <= log_bank2[head[3:2]];
   end
   assign \$signature__data$68  = _2_;
   reg [120:0] log_bank3 [3:0];
@@ -10431,79 +10431,79 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
-    _3_ <= log_bank3[\$signal$61 [3:2]];
+    _3_ <= log_bank3[head[3:2]];
   end
   assign \$signature__data$69  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$4234$0 [4:1];
+  assign \$2  = | \port$4233$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$4234$0 [23] ? { 6'h00, \port$4234$0 [22:21] } : 8'hff;
+  assign \$4  = \port$4233$0 [23] ? { 6'h00, \port$4233$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = | \port$4249$0 [4:1];
+  assign \$6  = | \port$4248$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 4'h8;
   assign \$9  = cycle - 4'h8;
-  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$4249$0 [20:5], 46'h000000000000, \port$4249$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4249$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$4228$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4228$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4228$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$4234$0 [20:5], \port$4281$0 [32:1], \port$4281$0 [40:33], \$4 , 1'h0, \port$4281$0 [0], 3'h1, \port$4234$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$4234$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$4248$0 [20:5], 46'h000000000000, \port$4248$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4248$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$4227$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4227$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4227$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$4233$0 [20:5], \port$4280$0 [32:1], \port$4280$0 [40:33], \$4 , 1'h0, \port$4280$0 [0], 3'h1, \port$4233$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$4233$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$4249$0 [4:1];
+  assign \$14  = | \port$4248$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 4'h8;
   assign \$18  = cycle - 4'h8;
-  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$4249$0 [20:5], 46'h000000000000, \port$4249$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4249$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$4228$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4228$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4228$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$4248$0 [20:5], 46'h000000000000, \port$4248$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4248$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$4227$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4227$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4227$0 [4:1] };
   assign \$20  = cycle - 4'h8;
-  assign \$21  = | \port$4234$0 [4:1];
+  assign \$21  = | \port$4233$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$4249$0 [4:1];
+  assign \$23  = | \port$4248$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$4228$0 [0];
+  assign \$26  = ~ \port$4227$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$4228$0 [4:1] != 1'h1;
+  assign \$28  = \port$4227$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$4228$0 [4:1] == 1'h1;
+  assign \$31  = \port$4227$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$4228$0 [0];
-  assign \$34  = ! \port$4228$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$4227$0 [0];
+  assign \$34  = ! \port$4227$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$4234$0 [0];
-  assign \$37  = ! \port$4234$0 [22:21];
+  assign \$36  = rsp_freed_valid & \port$4233$0 [0];
+  assign \$37  = ! \port$4233$0 [22:21];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$4249$0 [0];
-  assign \$40  = ! \port$4249$0 [22:21];
+  assign \$39  = rsp_flushed_valid & \port$4248$0 [0];
+  assign \$40  = ! \port$4248$0 [22:21];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$4228$0 [4:1] == 1'h1;
+  assign \$42  = \port$4227$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$4228$0 [6:5];
+  assign \$44  = ! \port$4227$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$4228$0 [0];
-  assign \$47  = \port$4228$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$4227$0 [0];
+  assign \$47  = \port$4227$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$4234$0 [0];
-  assign \$50  = \port$4234$0 [22:21] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$4233$0 [0];
+  assign \$50  = \port$4233$0 [22:21] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$4249$0 [0];
-  assign \$53  = \port$4249$0 [22:21] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$4248$0 [0];
+  assign \$53  = \port$4248$0 [22:21] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$4228$0 [4:1] == 1'h1;
+  assign \$55  = \port$4227$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$4228$0 [6:5] == 1'h1;
+  assign \$57  = \port$4227$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$4228$0 [0];
-  assign \$60  = \port$4228$0 [6:5] == 2'h2;
+  assign \$59  = rsp_grant_valid & \port$4227$0 [0];
+  assign \$60  = \port$4227$0 [6:5] == 2'h2;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = rsp_freed_valid & \port$4234$0 [0];
-  assign \$63  = \port$4234$0 [22:21] == 2'h2;
+  assign \$62  = rsp_freed_valid & \port$4233$0 [0];
+  assign \$63  = \port$4233$0 [22:21] == 2'h2;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = rsp_flushed_valid & \port$4249$0 [0];
-  assign \$66  = \port$4249$0 [22:21] == 2'h2;
+  assign \$65  = rsp_flushed_valid & \port$4248$0 [0];
+  assign \$66  = \port$4248$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = \port$4228$0 [4:1] == 1'h1;
+  assign \$68  = \port$4227$0 [4:1] == 1'h1;
   assign \$69  = rsp_grant_valid & \$68 ;
-  assign \$70  = \port$4228$0 [6:5] == 2'h2;
+  assign \$70  = \port$4227$0 [6:5] == 2'h2;
   assign \$71  = \$69  & \$70 ;
   assign \$72  = space >= 3'h7;
   assign \$73  = space >= 3'h7;
@@ -10522,7 +10522,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$86  = err_dropped + n_dropped;
   assign \$87  = tail[1:0] + \$signal$47 ;
   assign \$88  = tail_next_row + 1'h1;
-  assign \$89  = \$signal$61  + 1'h1;
+  assign \$89  = head + 1'h1;
   assign \$90  = ~ space[4];
   assign \$91  = head_bank[0] ? \$signature__data$69  : \$signature__data$68 ;
   assign \$92  = head_bank[0] ? \$signature__data$67  : \$signature__data ;
@@ -12178,11 +12178,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1869  = \$signal$265  & \$signal$249 ;
   assign \$1870  = ~ \$1869 ;
   assign bus__w_err = \$1868  & \$1870 ;
-  assign \$1871  = rsp_freed_valid & \port$4281$0 [0];
+  assign \$1871  = rsp_freed_valid & \port$4280$0 [0];
   assign \$1872  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1871  | \$1872 ;
-  assign \$1873  = rsp_freed_valid & \port$4281$0 [0];
-  assign \$1874  = \$1873  ? \port$4234$0 [0] : \port$4249$0 [0];
+  assign \$1873  = rsp_freed_valid & \port$4280$0 [0];
+  assign \$1874  = \$1873  ? \port$4233$0 [0] : \port$4248$0 [0];
   assign bus__w_slow_err = ~ \$1874 ;
   always @(posedge clk)
     cycle <= \$1875 ;
@@ -12251,7 +12251,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge clk)
     tail_next_row <= \$1907 ;
   always @(posedge clk)
-    \$signal$61  <= \$1908 ;
+    head <= \$1908 ;
   always @(posedge clk)
     \$signal$63  <= \$1909 ;
   always @(posedge clk)
@@ -12759,7 +12759,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1880  = { \$20 [31:0], 16'h0000, \port$4228$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4228$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4228$0 [4:1] };
+    \$1880  = { \$20 [31:0], 16'h0000, \port$4227$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4227$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4227$0 [4:1] };
     if (rst) begin
       \$1880  = 121'h0000000000000000000000000000000;
     end
@@ -13075,7 +13075,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1908  = \$signal$61 ;
+    \$1908  = head;
     if (popped) begin
       \$1908  = \$89 [3:0];
     end
@@ -13092,7 +13092,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1910  = \$signal$61 [1:0];
+    \$1910  = head[1:0];
     if (rst) begin
       \$1910  = 2'h0;
     end
@@ -14108,43 +14108,43 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       \$2031  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$4234$0 [4:1];
-  assign rsp_flushed_err = \port$4249$0 [4:1];
-  assign rsp_grant_err = \port$4228$0 [4:1];
-  assign rsp_grant_pool = \port$4228$0 [6:5];
-  assign rsp_grant_user = \port$4228$55 [23:8];
-  assign rsp_flushed_pool = \port$4249$0 [22:21];
-  assign rsp_flushed_user = \port$4249$0 [20:5];
-  assign rsp_freed_src = \port$4281$0 [0];
-  assign rsp_freed_in_pool = \port$4234$0 [23];
-  assign rsp_freed_pool = \port$4234$0 [22:21];
-  assign rsp_freed_tag = \port$4281$0 [40:33];
-  assign rsp_freed_addr = \port$4281$0 [32:1];
-  assign rsp_freed_user = \port$4234$0 [20:5];
-  assign rsp_grant_ok = \port$4228$0 [0];
-  assign rsp_freed_ok = \port$4234$0 [0];
-  assign rsp_flushed_ok = \port$4249$0 [0];
+  assign rsp_freed_err = \port$4233$0 [4:1];
+  assign rsp_flushed_err = \port$4248$0 [4:1];
+  assign rsp_grant_err = \port$4227$0 [4:1];
+  assign rsp_grant_pool = \port$4227$0 [6:5];
+  assign rsp_grant_user = \port$4227$55 [23:8];
+  assign rsp_flushed_pool = \port$4248$0 [22:21];
+  assign rsp_flushed_user = \port$4248$0 [20:5];
+  assign rsp_freed_src = \port$4280$0 [0];
+  assign rsp_freed_in_pool = \port$4233$0 [23];
+  assign rsp_freed_pool = \port$4233$0 [22:21];
+  assign rsp_freed_tag = \port$4280$0 [40:33];
+  assign rsp_freed_addr = \port$4280$0 [32:1];
+  assign rsp_freed_user = \port$4233$0 [20:5];
+  assign rsp_grant_ok = \port$4227$0 [0];
+  assign rsp_freed_ok = \port$4233$0 [0];
+  assign rsp_flushed_ok = \port$4248$0 [0];
   assign \$signal$72  = { low_water_hit, \$1163 , \$1161 , e1_exhausted, \$1160  };
   assign \$signal$136  = alloc_queue_w_data;
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign log_bank0_k = \$1141 [1:0];
-  assign \$signature__addr$272  = \$signal$61 [3:2];
+  assign \$signature__addr$272  = head[3:2];
   assign \$signature__en$273  = 1'h1;
   assign log_bank1_k = \$1146 [1:0];
-  assign \$signature__addr$278  = \$signal$61 [3:2];
+  assign \$signature__addr$278  = head[3:2];
   assign \$signature__en$279  = 1'h1;
   assign log_bank2_k = \$1151 [1:0];
-  assign \$signature__addr$284  = \$signal$61 [3:2];
+  assign \$signature__addr$284  = head[3:2];
   assign \$signature__en$285  = 1'h1;
   assign log_bank3_k = \$1156 [1:0];
   assign \$signature__addr$287  = tail_row;
-  assign \$signature__addr$290  = \$signal$61 [3:2];
+  assign \$signature__addr$290  = head[3:2];
   assign \$signature__en$291  = 1'h1;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 [7:0], 11'h000, \port$4228$0 [14:7] };
-  assign rsp_grant_slot = \port$4228$0 [14:7];
-  assign rsp_grant_tag = \port$4228$55 [7:0];
-  assign bus__r_slow_data = { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 [7:0], 11'h000, \port$4228$0 [14:7] };
+  assign handle = { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 [7:0], 11'h000, \port$4227$0 [14:7] };
+  assign rsp_grant_slot = \port$4227$0 [14:7];
+  assign rsp_grant_tag = \port$4227$55 [7:0];
+  assign bus__r_slow_data = { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 [7:0], 11'h000, \port$4227$0 [14:7] };
   assign req_free_addr = \$1867 [40:1];
   assign req_free_oor = \$1867 [41];
   assign req_free_pool = \$1867 [43:42];
@@ -14152,13 +14152,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1867 [54:52];
   assign req_flush_select = \$1867 [57:55];
   assign req_flush_pool = \$1867 [43:42];
-  assign \port$3100$0  = \$1160 ;
-  assign \port$3101$0  = \$1161 ;
-  assign \port$3103$0  = \$1163 ;
-  assign \port$3820$1  = \$1867 [57:1];
-  assign \port$4540$0  = \$signal$70 ;
+  assign \port$3099$0  = \$1160 ;
+  assign \port$3100$0  = \$1161 ;
+  assign \port$3102$0  = \$1163 ;
+  assign \port$3819$1  = \$1867 [57:1];
+  assign \port$4539$0  = \$signal$70 ;
   assign bus__w_ack = \$signal$248 ;
-  assign \port$4831$0  = \$signal$71 ;
+  assign \port$4830$0  = \$signal$71 ;
   assign \$1162  = 1'h0;
   assign \$1163  = 1'h0;
   assign \$100  = 1'h1;

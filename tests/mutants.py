@@ -44,15 +44,20 @@ CONFIG = {
     "regions": [{"name": "boot", "base": 0x0, "size": 0x1000}],
 }
 OPS = 3000
+#: The same with an access guard, for the guard's mutants (its benches only).
+GUARD_CONFIG = {**CONFIG, "name": "mutant_guard",
+                "guard": {"data_bytes": 4, "id_width": 2, "outside": "refuse"}}
+GUARD_TESTS = ["test_guard_random", "test_guard_line_rate", "test_guard_lock"]
 
 
 @dataclass(frozen=True)
 class Mutant:
     name: str
-    module: str          # "core", "regfile", "axil" or a pool kind ("freelist", "ring")
+    module: str          # "core", "regfile", "axil", "guard" or a pool kind ("freelist", "ring")
     find: object         # a text, or a tuple of texts replaced pairwise by ``replace``
     replace: object
     what: str
+    guarded: bool = False   # run on GUARD_CONFIG's guard benches
 
     def edits(self):
         if isinstance(self.find, tuple):
@@ -178,6 +183,26 @@ MUTANTS = [
            "bvalid = w_kinds.head_valid & (w_slow.head_valid | w_fast.head_valid)",
            "B given for the oldest write once any write is answered, FREEs' and plain writes' "
            "answers swapped"),
+    # the access guard (SPEC §8)
+    Mutant("guard_tag_check_dropped", "guard",
+           "mismatch = Const(0) if not T else ~equal(tag, view_tag[:T])", "mismatch = Const(0)",
+           "a burst with a stale or forged tag passes", guarded=True),
+    Mutant("guard_held_check_dropped", "guard",
+           ("Mux(in_pool_d & ~held, Err.ACCESS_FREE,", "(in_pool_d & (~held | mismatch))"),
+           ("Mux(0, Err.ACCESS_FREE,", "(in_pool_d & mismatch)"),
+           "a burst into a slot nobody holds passes (use after free)", guarded=True),
+    Mutant("guard_bounds_one_beat_short", "guard",
+           "last1.eq((addr0 | mask) + spread)", "last1.eq((addr0 | mask) + spread - mask - 1)",
+           "the bounds check misses an INCR burst's last beat (one beat past a slot's end passes)",
+           guarded=True),
+    Mutant("guard_refused_write_forwarded", "guard",
+           ("forward=~aw_refused", "Cat(~refused, side.entry)"),
+           ("forward=Const(1)", "Cat(~refused | (d == \"aw\"), side.entry)"),
+           "a refused write goes to memory (its AW and W beats forwarded)", guarded=True),
+    Mutant("guard_refusal_not_logged", "regfile",
+           "n_all.eq(free_err + flush_err + alloc_err + ar_refused + aw_refused)",
+           "n_all.eq(free_err + flush_err + alloc_err)",
+           "the guard's refusals never reach the error log (counted and raised only)", guarded=True),
 ]
 
 
@@ -211,6 +236,8 @@ def patched(mutant, *targets):
         patches = [mock.patch("hwalloc.core.RegisterFile", module.RegisterFile)]
     elif mutant.module == "axil":
         patches = [mock.patch("hwalloc.core.AxiLiteAdapter", module.AxiLiteAdapter)]
+    elif mutant.module == "guard":
+        patches = [mock.patch("hwalloc.core.AccessGuard", module.AccessGuard)]
     else:
         kind = getattr(module, _KIND_MODULES[mutant.module])
         patches = [mock.patch.dict(kinds.KINDS, {mutant.module: kind})]
@@ -228,11 +255,12 @@ def mutant_verilog(config, mutant):
 def run_mutant(mutant, work, cache):
     """Build the mutant and run every bench. Returns ``(killed, by)``: ``by``
     names the first bench test that failed and how."""
-    config = parse_config(CONFIG)
+    raw = GUARD_CONFIG if mutant.guarded else CONFIG
+    config = parse_config(raw)
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     config_path = work / "mutant.yaml"
-    config_path.write_text(yaml.safe_dump(CONFIG))
+    config_path.write_text(yaml.safe_dump(raw))
     # quick: a mutant's bench is short, and its build is most of its time
     build_dir = sim.build(config, verilog=mutant_verilog(config, mutant), cache=cache,
                           log=lambda text: None, quick=True)
@@ -240,6 +268,7 @@ def run_mutant(mutant, work, cache):
     stats.unlink(missing_ok=True)
     try:
         sim.run_bench(config, config_path, build_dir, ops=OPS, stats_file=stats,
+                      testcase=GUARD_TESTS if mutant.guarded else None,
                       results_xml=work / "results.xml", log_file=work / "sim.log", test_dir=work,
                       first_failure=True)
     except SystemExit:

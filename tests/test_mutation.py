@@ -20,6 +20,13 @@ def test_unmutated_core_passes_the_mutation_bench(tmp_path):
     assert not killed, by
 
 
+def test_unmutated_guard_passes_the_mutation_bench(tmp_path):
+    control = mutants.Mutant("none", "guard", "class AccessGuard(", "class AccessGuard(", "control",
+                             guarded=True)
+    killed, by = mutants.run_mutant(control, tmp_path, CACHE)
+    assert not killed, by
+
+
 @pytest.mark.parametrize("mutant", mutants.MUTANTS, ids=lambda m: m.name)
 def test_mutant_is_killed(mutant, tmp_path, record_property):
     killed, by = mutants.run_mutant(mutant, tmp_path, CACHE)
