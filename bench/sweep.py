@@ -273,11 +273,12 @@ def main(argv):
     print(text)
     if not quick:
         docs.mkdir(exist_ok=True)
-        # keep the place-and-route section that bench/pnr_sweep.py writes
+        # keep the sections that bench/pnr_sweep.py and bench/guard_cost.py write
         previous = (docs / "benchmarks.md").read_text() if (docs / "benchmarks.md").exists() else ""
-        begin, end = "<!-- pnr:begin -->", "<!-- pnr:end -->"
-        if begin in previous:
-            text += "\n" + previous[previous.index(begin):previous.index(end) + len(end)] + "\n"
+        for section in ("pnr", "guard"):
+            begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
+            if begin in previous:
+                text += "\n" + previous[previous.index(begin):previous.index(end) + len(end)] + "\n"
         (docs / "benchmarks.md").write_text(text)
         (docs / "benchmarks.json").write_text(json.dumps({"hwalloc": rows, "baseline": baseline,
                                                           "flush_cost": flush_rows}, indent=1) + "\n")

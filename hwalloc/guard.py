@@ -283,7 +283,6 @@ class AccessGuard(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
         ar = self._judge(m, "ar")
         aw = self._judge(m, "aw")
 
@@ -475,7 +474,8 @@ class AccessGuard(wiring.Component):
         bskid = Skid(m, g.id_width + 2, "b_skid")
         m.d.comb += [
             bskid.in_valid.eq(busy | self.m_axi_bvalid),
-            bskid.in_data.eq(Mux(busy, Cat(answer_id, Const(SLVERR, 2)), Cat(self.m_axi_bid, self.m_axi_bresp))),
+            bskid.in_data.eq(Mux(busy, Cat(answer_id, Const(SLVERR, 2)),
+                                 Cat(self.m_axi_bid, self.m_axi_bresp))),
             self.m_axi_bready.eq(bskid.in_ready & ~busy),
             bskid.out_ready.eq(self.s_axi_bready),
             self.s_axi_bvalid.eq(bskid.out_valid),

@@ -247,7 +247,8 @@ class RegisterFile(wiring.Component):
                 # guard's j-th at b - n_new - j (for each n_new): a LUT a select
                 # (the selects kept as LUTs of their own, shared by the entry's bits)
                 selects = [tail_at[(b - j) % nb] & (n_new > j) for j in range(3)] + \
-                          [or_all((n_new == v) & tail_at[(b - v - j) % nb] for v in range(4)) for j in range(2)]
+                          [or_all((n_new == v) & tail_at[(b - v - j) % nb] for v in range(4))
+                           for j in range(2)]
                 kept_selects = []
                 for j, select in enumerate(selects):
                     kept_select = Signal(name=f"log_bank{b}_select{j}", attrs={"keep": 1})

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 __all__ = ["Field", "Register", "RegisterMap", "register_map", "ID_VALUE", "version_word",
            "HANDLE_FIELDS", "POOL_STRIDE", "POOL_BASE", "ERR_HEAD0_FIELDS", "IRQ_FIELDS",
-           "IRQ_MASK", "IRQ_BITS", "irq_fields", "irq_mask", "irq_bits", "LOW_WATER_BITS", "REGISTER_EXTRA", "PLAIN_READ",
-           "PLAIN_WRITE"]
+           "IRQ_MASK", "IRQ_BITS", "irq_fields", "irq_mask", "irq_bits", "LOW_WATER_BITS",
+           "REGISTER_EXTRA", "PLAIN_READ", "PLAIN_WRITE"]
 
 #: Cycles a register FREE or FLUSH adds to L from the later of its AW and W
 #: handshakes to its B handshake, and a register ALLOC from its AR handshake
@@ -152,7 +152,8 @@ def register_map(config):
             Field("SLOT_BITS", 24, 8, "S"))),
         Register("CTRL", 0x010, "WO", "commands (full-word writes only)", (
             Field("CLEAR", 0, 1, "clear FAILS, ALLOCS, FREES, FLUSHES, OVERWRITES, ERR_COUNT, "
-                                 "ERR_DROPPED; HIGH_WATER := IN_USE"),)),
+                                 "ERR_DROPPED" + (", GUARD_CHECKS, GUARD_REFUSED" if config.guard else "") +
+                                 "; HIGH_WATER := IN_USE"),)),
         Register("STATUS", 0x014, "RO", "core status", (
             Field("READY", 0, 1, "out of reset"),
             Field("BUSY", 1, 1, "requests in flight"))),

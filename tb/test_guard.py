@@ -38,7 +38,7 @@ from cocotbext.axi.axi_channels import (AxiARSource, AxiARTransaction, AxiAWSour
                                         AxiBSink, AxiRSink, AxiWSource, AxiWTransaction)
 
 from hwalloc.config import load_config
-from hwalloc.guard import GUARD_LATENCY, LOG_DELAY
+from hwalloc.guard import GUARD_LATENCY
 from hwalloc.model import Burst, Err, Op, judge_access, locate
 from hwalloc.regs import register_map
 from hwalloc.tb.coverage import guard_coverage
@@ -54,6 +54,10 @@ GUARD = CONFIG.guard
 A, T = CONFIG.addr_width, CONFIG.tag_bits
 DATA_BYTES = GUARD.data_bytes if GUARD else 4
 SLVERR = 2
+#: The fields of each AXI4 channel that the bench records at every handshake.
+ADDRESS_FIELDS = ("id", "addr", "len", "size", "burst", "lock", "cache", "prot", "qos")
+CHANNEL_FIELDS = {"ar": ADDRESS_FIELDS, "aw": ADDRESS_FIELDS, "w": ("data", "strb", "last"),
+                  "r": ("id", "data", "resp", "last"), "b": ("id", "resp")}
 #: Bursts the DMA engine issues per test (the guard's share of a run).
 BURSTS = min(max(OPS // 20, 300), 6000)
 
@@ -164,21 +168,13 @@ class GuardBench:
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), clk, rst,
                                   reset_active_level=False)
         self.shadow = {}            # byte address -> value, from the forwarded writes
-        self.sent = {}              # (write, burst number) -> W beats
-        self.read = {}
-        names = ("valid", "ready")
+        # per side and channel: (cycle, fields) of every handshake
         self.readers = {}
         for side in ("s_axi", "m_axi"):
-            for ch, fields in (("ar", ("id", "addr", "len", "size", "burst", "lock", "cache", "prot", "qos")),
-                               ("aw", ("id", "addr", "len", "size", "burst", "lock", "cache", "prot", "qos")),
-                               ("w", ("data", "strb", "last")), ("r", ("id", "data", "resp", "last")),
-                               ("b", ("id", "resp"))):
-                for name in (*names, *fields):
+            for ch, fields in CHANNEL_FIELDS.items():
+                for name in ("valid", "ready", *fields):
                     self.readers[f"{side}_{ch}{name}"] = int_reader(getattr(dut, f"{side}_{ch}{name}"))
-        self.beats = {f"{side}_{ch}": [] for side in ("s_axi", "m_axi") for ch in ("ar", "aw", "w", "r", "b")}
-        self.fields = {"ar": ("id", "addr", "len", "size", "burst", "lock", "cache", "prot", "qos"),
-                       "w": ("data", "strb", "last"), "r": ("id", "data", "resp", "last"), "b": ("id", "resp")}
-        self.fields["aw"] = self.fields["ar"]
+        self.beats = {f"{side}_{ch}": [] for side in ("s_axi", "m_axi") for ch in CHANNEL_FIELDS}
         self.log = []               # guard entries popped from the error log
         self.dropped = 0
         self.stalls = False
@@ -202,8 +198,8 @@ class GuardBench:
         get = self.readers
         for key, beats in self.beats.items():
             if get[f"{key}valid"]() and get[f"{key}ready"]():
-                ch = key[-2:] if key[-2:] in ("ar", "aw") else key[-1]
-                beats.append((cycle, tuple(get[f"{key}{f}"]() for f in self.fields[ch])))
+                ch = key.rpartition("_")[2]
+                beats.append((cycle, tuple(get[f"{key}{f}"]() for f in CHANNEL_FIELDS[ch])))
 
     def pending(self):
         """Bursts taken on s_axi and not yet answered."""
@@ -289,7 +285,11 @@ class GuardBench:
             if queue:
                 m_cycle, m_fields = queue[0]
                 passed = m_fields == (axi_id, addr, *fields[2:])
-            if passed and Err.OK in options:
+            if passed and Err.OK not in options:
+                raise Mismatch(m_cycle, f"{'write' if write else 'read'} burst at {addr:#x} (tag {tag}, "
+                                        f"len {length}, size {size}, burst {burst}) forwarded",
+                               None, f"refused: {sorted(e.name for e in options)}", "forwarded")
+            if passed:
                 queue.popleft()
                 if m_cycle < cycle + G:
                     raise Mismatch(m_cycle, f"burst of edge {cycle} on m_axi after {m_cycle - cycle} "
@@ -305,7 +305,7 @@ class GuardBench:
                 expected_log.append((cycle, write, axi_id, addr, tag, refusals))
             results.append(err)
             counts[(write, burst, err is None)] += 1
-        for write, queue in forwarded.items():
+        for queue in forwarded.values():
             if queue:
                 raise Mismatch(queue[0][0], "a burst on m_axi that no verdict forwarded", None,
                                "none", queue[0][1])
@@ -318,12 +318,11 @@ class GuardBench:
         codes = []
         for w0, w1, w2, w3 in self.log:
             # the next refusal of that cycle and ID (those before it were dropped)
-            for cycle, write, axi_id, addr, tag, refusals in expected:
-                if (cycle - 1 - cycle_base) % 2**32 == w3 and axi_id == w2:
-                    break
-            else:
+            match = next((e for e in expected if (e[0] - 1 - cycle_base) % 2**32 == w3 and e[2] == w2), None)
+            if match is None:
                 raise Mismatch(None, "a log entry of no refusal (or out of order)", None, "",
                                [hex(w) for w in (w0, w1, w2, w3)])
+            cycle, write, axi_id, addr, tag, refusals = match
             pool = locate(CONFIG, addr)[0]
             got = {"code": (w0 >> 20) & 15, "op": (w0 >> 28) & 7, "pool": (w0 >> 8) & 0xFF,
                    "tag": w0 & 0xFF, "addr": w1, "id": w2, "cycle": w3}
@@ -340,26 +339,21 @@ class GuardBench:
 
     def check_responses(self, verdicts, results):
         # the m side's answers per ID, in order
-        m_reads = defaultdict(deque)
-        beats = []
-        for cycle, (rid, data, resp, last) in self.beats["m_axi_r"]:
-            beats.append((data, resp))
-            if last:
-                m_reads[rid].append(beats)
-                beats = []
-        m_writes = defaultdict(deque)
-        for cycle, (bid, resp) in self.beats["m_axi_b"]:
-            m_writes[bid].append(resp)
+        # (R beats of different IDs may interleave: gathered per ID)
+        def bursts_per_id(side):
+            reads, beats = defaultdict(deque), defaultdict(list)
+            for _, (rid, data, resp, last) in self.beats[f"{side}_r"]:
+                beats[rid].append((data, resp))
+                if last:
+                    reads[rid].append(beats.pop(rid))
+            writes = defaultdict(deque)
+            for _, (bid, resp) in self.beats[f"{side}_b"]:
+                writes[bid].append(resp)
+            return reads, writes
+        m_reads, m_writes = bursts_per_id("m_axi")
         # the s side's, per ID, in order
-        s_reads, beats = defaultdict(deque), defaultdict(list)
-        for cycle, (rid, data, resp, last) in self.beats["s_axi_r"]:
-            beats[rid].append((data, resp))
-            if last:
-                s_reads[rid].append(beats.pop(rid))
-        s_writes = defaultdict(deque)
-        for cycle, (bid, resp) in self.beats["s_axi_b"]:
-            s_writes[bid].append(resp)
-        for (cycle, write, axi_id, addr, tag, length, *_), err in zip(verdicts, results, strict=True):
+        s_reads, s_writes = bursts_per_id("s_axi")
+        for (cycle, write, axi_id, addr, _tag, length, *_), err in zip(verdicts, results, strict=True):
             if write:
                 got = s_writes[axi_id].popleft() if s_writes[axi_id] else None
                 want = m_writes[axi_id].popleft() if err == Err.OK else SLVERR
@@ -377,8 +371,7 @@ class GuardBench:
         # W beats in AW order; the forwarded ones are exactly m_axi's W beats
         w_beats = deque(f for _, f in self.beats["s_axi_w"])
         passed = []
-        for (cycle, write, axi_id, addr, tag, length, size, burst, *_), err in zip(verdicts, results,
-                                                                                 strict=True):
+        for (_, write, _, addr, _, length, size, burst, *_), err in zip(verdicts, results, strict=True):
             if not write:
                 continue
             mine = [w_beats.popleft() for _ in range(length + 1)]

@@ -89,3 +89,19 @@ def test_verdict_reads_the_results():
         "PASS: every bounded check and cover; k-induction open for extra_prove"
     assert formal.verdict([dict(bmc, status="FAIL"), cover]) == (False, "FAIL: native_bmc")
     assert not formal.verdict([dict(cover, status="FAIL")])[0]
+
+
+def test_guard_formal_proves_and_catches_a_forwarded_refusal(tmp_path):
+    """The access guard's harness on its config: handshakes on both sides and
+    no burst it must refuse on m_axi, every cover reached; a guard that
+    forwards refused writes fails it."""
+    config = parse_config(formal.GUARD)
+    results = formal.prove(config, tmp_path, tasks=["guard_bmc", "guard_cover"], log=lambda text: None)
+    assert [r["status"] for r in results] == ["PASS", "PASS"], formal.table(results)
+    assert set(results[1]["detail"]["reached"]) == {"a read forwarded", "a read refused",
+                                                   "a write forwarded", "a write refused"}
+    mutant = next(m for m in mutants.MUTANTS if m.name == "guard_refused_write_forwarded")
+    with mutants.patched(mutant, formal):
+        [result] = formal.prove(config, tmp_path / "mutant", tasks=["guard_bmc"], log=lambda text: None)
+    assert result["status"] == "FAIL"
+    assert "guard: a write on m_axi is one the guard may pass" in result["detail"]["failed"]

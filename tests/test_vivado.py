@@ -30,7 +30,7 @@ def verilog_ports(text, top):
     return {name: ports[name] for name in names}
 
 
-@pytest.mark.parametrize("name", ["event_region", "size_classes"])
+@pytest.mark.parametrize("name", ["event_region", "size_classes", "guarded_dma"])
 def test_ipxact_component_matches_the_verilog(name, tmp_path):
     config = load_config(example_path(name))
     generate(config, tmp_path)
@@ -40,8 +40,16 @@ def test_ipxact_component_matches_the_verilog(name, tmp_path):
     assert (component.vendor, component.library, component.name) == ("hwalloc", "hwalloc", config.name)
     interfaces = {b.name: (b.busType.name, b.abstractionType.name)
                   for b in component.busInterfaces.busInterface}
+    guarded = {"s_axi": ("aximm", "aximm_rtl"), "m_axi": ("aximm", "aximm_rtl")} if config.guard else {}
     assert interfaces == {"s_axil": ("aximm", "aximm_rtl"), "aclk": ("clock", "clock_rtl"),
-                          "aresetn": ("reset", "reset_rtl"), "irq": ("interrupt", "interrupt_rtl")}
+                          "aresetn": ("reset", "reset_rtl"), "irq": ("interrupt", "interrupt_rtl"),
+                          **guarded}
+    for name in guarded:
+        # the guard's AXI4 ports: every one of them in the bus interface, and a master towards memory
+        bus = next(b for b in component.busInterfaces.busInterface if b.name == name)
+        ports = {m.physicalPort.name for m in bus.portMaps.portMap}
+        verilog = verilog_ports(emit_verilog(config), config.name)
+        assert ports == {p for p in verilog if p.startswith(name + "_")}
     axi = next(b for b in component.busInterfaces.busInterface if b.name == "s_axil")
     mapped = {m.physicalPort.name for m in axi.portMaps.portMap}
     assert mapped == {f"s_axil_{p}" for p in (
@@ -59,7 +67,8 @@ def test_ipxact_component_matches_the_verilog(name, tmp_path):
     assert xml_ports == verilog_ports(emit_verilog(config), config.name)
     # bus parameters Vivado reads
     text = path.read_text()
-    for needle in ("<spirit:name>ASSOCIATED_BUSIF</spirit:name>", ">s_axil</spirit:value>",
+    buses = ">s_axil:s_axi:m_axi</spirit:value>" if config.guard else ">s_axil</spirit:value>"
+    for needle in ("<spirit:name>ASSOCIATED_BUSIF</spirit:name>", buses,
                    "<spirit:name>ASSOCIATED_RESET</spirit:name>", ">aresetn</spirit:value>",
                    ">ACTIVE_LOW</spirit:value>", ">LEVEL_HIGH</spirit:value>"):
         assert needle in text
