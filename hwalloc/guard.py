@@ -127,7 +127,9 @@ class BurstDecode(wiring.Component):
 
         # ---- stage 3: per area and pool, one carry chain (or two) and a LUT each ----
         v2, w2, ok2 = Signal(), Signal(), Signal()
-        m.d.sync += [v2.eq(v1), w2.eq(w1), ok2.eq(ok1 & ~last1[A:].any())]
+        # (AXI4: a burst never crosses a 4 KiB boundary; only an INCR one can)
+        page_same = equal(first1[12:A], last1[12:A]) if A > 12 else Const(1)
+        m.d.sync += [v2.eq(v1), w2.eq(w1), ok2.eq(ok1 & ~last1[A:].any() & page_same)]
         first_in = Signal(len(areas))    # the first byte is in area k
         stays = Signal(len(areas))       # ... and so is the last
         enters = Signal(len(areas))      # the first byte is before area k's end, the last past its base

@@ -109,7 +109,9 @@ def locate(config, addr):
 def burst_span(addr, length, size, burst):
     """The bytes an AXI4 burst touches, ``(first, last)`` inclusive, or None for
     a burst AXI4 does not allow (a reserved ``burst``, a WRAP whose ``length``
-    + 1 beats are not 2, 4, 8 or 16 or whose start is not aligned to ``size``).
+    + 1 beats are not 2, 4, 8 or 16 or whose start is not aligned to ``size``,
+    an INCR burst that crosses a 4 KiB boundary: memory cannot be trusted with
+    it, so the guard refuses it).
 
     ``length`` is AxLEN (beats - 1), ``size`` is AxSIZE (bytes a beat = 2**size).
     INCR: from the address to the end of its last beat (the first beat may start
@@ -119,7 +121,8 @@ def burst_span(addr, length, size, burst):
     beat = 1 << size
     aligned = addr - addr % beat
     if burst == Burst.INCR:
-        return addr, aligned + (length + 1) * beat - 1
+        last = aligned + (length + 1) * beat - 1
+        return (addr, last) if addr >> 12 == last >> 12 else None
     if burst == Burst.FIXED:
         return addr, aligned + beat - 1
     if burst == Burst.WRAP and length in (1, 3, 7, 15) and addr == aligned:

@@ -604,9 +604,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
     .clk(aclk),
-    .\port$11958$0 (\$11 [4:0]),
-    .\port$11958$48 (\$11 [51:48]),
-    .\port$11958$6 (\$11 [15:6]),
+    .\port$11966$0 (\$11 [4:0]),
+    .\port$11966$48 (\$11 [51:48]),
+    .\port$11966$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -715,8 +715,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$12598$1 (\$22 ),
-    .\port$12643$1 (\$23 ),
+    .\port$12606$1 (\$22 ),
+    .\port$12651$1 (\$23 ),
     .r_skid_out_data(\$24 ),
     .r_skid_out_ready(s_axi_rready),
     .rst(rst),
@@ -799,14 +799,14 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .\port$10184$1 (\$19 ),
-    .\port$11958$0 (\$11 [15:0]),
-    .\port$11958$48 (\$11 [61:48]),
-    .\port$11961$0 (\$12 ),
-    .\port$11973$0 (\$13 ),
-    .\port$12001$0 (\$14 ),
-    .\port$12198$0 (\$21 ),
-    .\port$12304$0 (\$signal ),
-    .\port$12554$0 (\$signal$132 ),
+    .\port$11966$0 (\$11 [15:0]),
+    .\port$11966$48 (\$11 [61:48]),
+    .\port$11969$0 (\$12 ),
+    .\port$11981$0 (\$13 ),
+    .\port$12009$0 (\$14 ),
+    .\port$12206$0 (\$21 ),
+    .\port$12312$0 (\$signal ),
+    .\port$12562$0 (\$signal$132 ),
     .\port$9727$0 (\$15 ),
     .\port$9728$0 (\$16 ),
     .\port$9729$0 (\$17 ),
@@ -1083,7 +1083,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$11958$0 , \port$11958$6 , \port$11958$48 , r_fast_push, w_fast_push, clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$11966$0 , \port$11966$6 , \port$11966$48 , r_fast_push, w_fast_push, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$188  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1739,12 +1739,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire clk;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$11958$0 ;
-  wire [4:0] \port$11958$0 ;
-  input [3:0] \port$11958$48 ;
-  wire [3:0] \port$11958$48 ;
-  input [9:0] \port$11958$6 ;
-  wire [9:0] \port$11958$6 ;
+  input [4:0] \port$11966$0 ;
+  wire [4:0] \port$11966$0 ;
+  input [3:0] \port$11966$48 ;
+  wire [3:0] \port$11966$48 ;
+  input [9:0] \port$11966$6 ;
+  wire [9:0] \port$11966$6 ;
   reg [32:0] r_fast_data0 = 33'h000000000;
   reg [32:0] r_fast_data1 = 33'h000000000;
   reg [32:0] r_fast_data2 = 33'h000000000;
@@ -2372,78 +2372,78 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$158  = r_fast_push & r_fast_full[8];
   assign \$159  = r_fast_full[9] | \$158 ;
   assign \$160  = r_fast_pop ? \$157  : \$159 ;
-  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
-  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
+  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign \$163  = r_slow_pop ? \$161  : \$162 ;
   assign \$164  = r_slow_push & r_slow_full[0];
   assign \$165  = r_slow_full[1] | \$164 ;
   assign \$167  = r_slow_full[0] | \$166 ;
   assign \$168  = r_slow_pop ? \$165  : \$167 ;
-  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
-  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
+  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign \$171  = r_slow_pop ? \$169  : \$170 ;
   assign \$172  = r_slow_push & r_slow_full[1];
   assign \$173  = r_slow_full[2] | \$172 ;
   assign \$174  = r_slow_push & r_slow_full[0];
   assign \$175  = r_slow_full[1] | \$174 ;
   assign \$176  = r_slow_pop ? \$173  : \$175 ;
-  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
-  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
+  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign \$179  = r_slow_pop ? \$177  : \$178 ;
   assign \$180  = r_slow_push & r_slow_full[2];
   assign \$181  = r_slow_full[3] | \$180 ;
   assign \$182  = r_slow_push & r_slow_full[1];
   assign \$183  = r_slow_full[2] | \$182 ;
   assign \$184  = r_slow_pop ? \$181  : \$183 ;
-  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
-  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
+  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign \$187  = r_slow_pop ? \$185  : \$186 ;
   assign \$188  = r_slow_push & r_slow_full[3];
   assign \$189  = r_slow_full[4] | \$188 ;
   assign \$190  = r_slow_push & r_slow_full[2];
   assign \$191  = r_slow_full[3] | \$190 ;
   assign \$192  = r_slow_pop ? \$189  : \$191 ;
-  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
-  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
+  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign \$195  = r_slow_pop ? \$193  : \$194 ;
   assign \$196  = r_slow_push & r_slow_full[4];
   assign \$197  = r_slow_full[5] | \$196 ;
   assign \$198  = r_slow_push & r_slow_full[3];
   assign \$199  = r_slow_full[4] | \$198 ;
   assign \$200  = r_slow_pop ? \$197  : \$199 ;
-  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
-  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
+  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign \$203  = r_slow_pop ? \$201  : \$202 ;
   assign \$204  = r_slow_push & r_slow_full[5];
   assign \$205  = r_slow_full[6] | \$204 ;
   assign \$206  = r_slow_push & r_slow_full[4];
   assign \$207  = r_slow_full[5] | \$206 ;
   assign \$208  = r_slow_pop ? \$205  : \$207 ;
-  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
-  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
+  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign \$211  = r_slow_pop ? \$209  : \$210 ;
   assign \$212  = r_slow_push & r_slow_full[6];
   assign \$213  = r_slow_full[7] | \$212 ;
   assign \$214  = r_slow_push & r_slow_full[5];
   assign \$215  = r_slow_full[6] | \$214 ;
   assign \$216  = r_slow_pop ? \$213  : \$215 ;
-  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
-  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
+  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign \$219  = r_slow_pop ? \$217  : \$218 ;
   assign \$220  = r_slow_push & r_slow_full[7];
   assign \$221  = r_slow_full[8] | \$220 ;
   assign \$222  = r_slow_push & r_slow_full[6];
   assign \$223  = r_slow_full[7] | \$222 ;
   assign \$224  = r_slow_pop ? \$221  : \$223 ;
-  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
-  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
+  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign \$227  = r_slow_pop ? \$225  : \$226 ;
   assign \$228  = r_slow_push & r_slow_full[8];
   assign \$229  = r_slow_full[9] | \$228 ;
   assign \$230  = r_slow_push & r_slow_full[7];
   assign \$231  = r_slow_full[8] | \$230 ;
   assign \$232  = r_slow_pop ? \$229  : \$231 ;
-  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign \$235  = r_slow_pop ? \$233  : \$234 ;
   assign \$236  = r_slow_push & r_slow_full[9];
   assign \$238  = r_slow_push & r_slow_full[8];
@@ -3145,7 +3145,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign r_slow_w_data = { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign \$signal$101  = r_kinds_push;
@@ -3155,7 +3155,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign bus__r_slow_data = { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
   assign \$signal$133  = w_kinds_pop;
@@ -3173,7 +3173,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$153  = { bus__r_err, bus__r_data };
   assign \$157  = \$156 ;
   assign \$166  = r_slow_push;
-  assign \$233  = { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 , 9'h000, \port$11958$6  };
+  assign \$233  = { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 , 9'h000, \port$11966$6  };
   assign \$237  = \$236 ;
   assign \$530  = w_addrs_full[0];
   assign \$246  = w_addrs_push;
@@ -8358,7 +8358,7 @@ endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_tag, view_aw_held, view_aw_tag, lock_on, unlock, \port$12598$1 , \port$12643$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
+, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_tag, view_aw_held, view_aw_tag, lock_on, unlock, \port$12606$1 , \port$12651$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
 , aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$190  = 0;
   wire \$1 ;
@@ -9118,10 +9118,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire [9:0] \out_slot$31 ;
   wire out_valid;
   wire \out_valid$197 ;
-  output [60:0] \port$12598$1 ;
-  wire [60:0] \port$12598$1 ;
-  output [60:0] \port$12643$1 ;
-  wire [60:0] \port$12643$1 ;
+  output [60:0] \port$12606$1 ;
+  wire [60:0] \port$12606$1 ;
+  output [60:0] \port$12651$1 ;
+  wire [60:0] \port$12651$1 ;
   reg r_refusal_busy = 1'h0;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
@@ -11370,8 +11370,8 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$12598$1  = ar_queue_data0[61:1];
-  assign \port$12643$1  = aw_queue_data0[61:1];
+  assign \port$12606$1  = ar_queue_data0[61:1];
+  assign \port$12651$1  = aw_queue_data0[61:1];
   assign \$72  = ar_queue_push;
   assign \$155  = { ar_v1_carried[60:0], \$1  };
   assign \$159  = \$158 ;
@@ -11390,32 +11390,32 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
   wire \$100 ;
   wire [33:0] \$101 ;
   wire \$102 ;
-  wire [33:0] \$103 ;
+  wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [33:0] \$105 ;
   wire \$106 ;
-  wire [24:0] \$107 ;
-  wire [24:0] \$108 ;
-  wire [24:0] \$109 ;
+  wire [33:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [25:0] \$110 ;
-  wire [22:0] \$111 ;
-  wire [22:0] \$112 ;
-  wire [22:0] \$113 ;
-  wire [23:0] \$114 ;
-  wire \$115 ;
-  wire [2:0] \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [2:0] \$119 ;
+  wire \$110 ;
+  wire [24:0] \$111 ;
+  wire [24:0] \$112 ;
+  wire [24:0] \$113 ;
+  wire [25:0] \$114 ;
+  wire [22:0] \$115 ;
+  wire [22:0] \$116 ;
+  wire [22:0] \$117 ;
+  wire [23:0] \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire [1:0] \$121 ;
-  wire [1:0] \$122 ;
-  wire \$123 ;
+  wire [2:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire [2:0] \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
+  wire [1:0] \$125 ;
+  wire [1:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
@@ -11518,44 +11518,48 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  reg \$219 ;
+  wire \$219 ;
   wire [4:0] \$22 ;
-  reg [31:0] \$220 ;
-  reg \$221 ;
-  reg \$222 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
   reg \$223 ;
   reg [31:0] \$224 ;
-  reg [32:0] \$225 ;
+  reg \$225 ;
   reg \$226 ;
   reg \$227 ;
-  reg \$228 ;
-  reg [2:0] \$229 ;
+  reg [31:0] \$228 ;
+  reg [32:0] \$229 ;
   wire [4:0] \$23 ;
-  reg [2:0] \$230 ;
-  reg [2:0] \$231 ;
-  reg [1:0] \$232 ;
-  reg [9:0] \$233 ;
-  reg [1:0] \$234 ;
-  reg [9:0] \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg \$238 ;
-  reg \$239 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg [2:0] \$233 ;
+  reg [2:0] \$234 ;
+  reg [2:0] \$235 ;
+  reg [1:0] \$236 ;
+  reg [9:0] \$237 ;
+  reg [1:0] \$238 ;
+  reg [9:0] \$239 ;
   wire [4:0] \$24 ;
   reg \$240 ;
   reg \$241 ;
   reg \$242 ;
   reg \$243 ;
-  reg [1:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [9:0] \$246 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg \$246 ;
   reg \$247 ;
-  reg \$248 ;
-  reg [1:0] \$249 ;
+  reg [1:0] \$248 ;
+  reg [7:0] \$249 ;
   wire [5:0] \$25 ;
   reg [9:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [3:0] \$252 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg [1:0] \$253 ;
+  reg [9:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [3:0] \$256 ;
   wire [5:0] \$26 ;
   wire [5:0] \$27 ;
   wire [6:0] \$28 ;
@@ -11579,64 +11583,64 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [33:0] \$47 ;
-  wire \$48 ;
-  wire [33:0] \$49 ;
+  wire [19:0] \$47 ;
+  wire [19:0] \$48 ;
+  wire [20:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  wire [33:0] \$51 ;
   wire \$52 ;
   wire [33:0] \$53 ;
   wire \$54 ;
-  wire [34:0] \$55 ;
+  wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [33:0] \$57 ;
   wire \$58 ;
-  wire [33:0] \$59 ;
+  wire [34:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [34:0] \$62 ;
-  wire \$63 ;
+  wire \$62 ;
+  wire [33:0] \$63 ;
   wire \$64 ;
-  wire [33:0] \$65 ;
-  wire \$66 ;
-  wire [33:0] \$67 ;
+  wire \$65 ;
+  wire [34:0] \$66 ;
+  wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [33:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire [33:0] \$71 ;
   wire \$72 ;
-  wire [34:0] \$73 ;
+  wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
+  wire [33:0] \$75 ;
   wire \$76 ;
-  wire [33:0] \$77 ;
+  wire [34:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [14:0] \$8 ;
-  wire [34:0] \$80 ;
-  wire \$81 ;
+  wire \$80 ;
+  wire [33:0] \$81 ;
   wire \$82 ;
-  wire [33:0] \$83 ;
-  wire \$84 ;
+  wire \$83 ;
+  wire [34:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [34:0] \$87 ;
+  wire [33:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [33:0] \$91 ;
+  wire [34:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire [33:0] \$95 ;
   wire \$96 ;
-  wire [33:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [33:0] \$99 ;
   reg \$signal  = 1'h0;
   reg \$signal$14  = 1'h0;
   reg \$signal$19  = 1'h0;
@@ -11754,124 +11758,128 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
   assign \$43  = \$42  + spread;
   assign \$45  = ~ \$44 ;
   assign \$46  = ok1 & \$45 ;
-  assign \$47  = \$signal$22  - 31'h40000000;
-  assign \$48  = ~ \$47 [32];
-  assign \$49  = \$signal$22  - 31'h40040000;
-  assign \$50  = ~ \$49 [32];
-  assign \$52  = \$48  & \$51 ;
-  assign \$53  = \$signal$22  - 31'h40000000;
+  assign \$47  = \$signal$22 [31:12] ^ last1[31:12];
+  assign \$48  = ~ \$47 ;
+  assign \$49  = \$48  + 1'h1;
+  assign \$50  = \$46  & \$49 [20];
+  assign \$51  = \$signal$22  - 31'h40000000;
+  assign \$52  = ~ \$51 [32];
+  assign \$53  = \$signal$22  - 31'h40040000;
   assign \$54  = ~ \$53 [32];
-  assign \$55  = last1 - 31'h40040000;
-  assign \$56  = ~ \$55 [33];
-  assign \$58  = \$54  & \$57 ;
-  assign \$59  = \$signal$22  - 31'h40040000;
-  assign \$60  = ~ \$59 [32];
-  assign \$62  = last1 - 31'h40000000;
-  assign \$63  = ~ \$62 [33];
-  assign \$64  = \$61  & \$63 ;
-  assign \$65  = \$signal$22  - 31'h40100000;
-  assign \$66  = ~ \$65 [32];
-  assign \$67  = \$signal$22  - 31'h40104000;
-  assign \$68  = ~ \$67 [32];
-  assign \$70  = \$66  & \$69 ;
-  assign \$71  = \$signal$22  - 31'h40100000;
+  assign \$56  = \$52  & \$55 ;
+  assign \$57  = \$signal$22  - 31'h40000000;
+  assign \$58  = ~ \$57 [32];
+  assign \$59  = last1 - 31'h40040000;
+  assign \$60  = ~ \$59 [33];
+  assign \$62  = \$58  & \$61 ;
+  assign \$63  = \$signal$22  - 31'h40040000;
+  assign \$64  = ~ \$63 [32];
+  assign \$66  = last1 - 31'h40000000;
+  assign \$67  = ~ \$66 [33];
+  assign \$68  = \$65  & \$67 ;
+  assign \$69  = \$signal$22  - 31'h40100000;
+  assign \$70  = ~ \$69 [32];
+  assign \$71  = \$signal$22  - 31'h40104000;
   assign \$72  = ~ \$71 [32];
-  assign \$73  = last1 - 31'h40104000;
-  assign \$74  = ~ \$73 [33];
-  assign \$76  = \$72  & \$75 ;
-  assign \$77  = \$signal$22  - 31'h40104000;
-  assign \$78  = ~ \$77 [32];
-  assign \$80  = last1 - 31'h40100000;
-  assign \$81  = ~ \$80 [33];
-  assign \$82  = \$79  & \$81 ;
-  assign \$83  = \$signal$22  - 21'h100000;
-  assign \$84  = ~ \$83 [32];
-  assign \$87  = last1 - 21'h100000;
-  assign \$88  = ~ \$87 [33];
-  assign \$91  = \$signal$22  - 21'h100000;
-  assign \$92  = ~ \$91 [32];
-  assign \$95  = start1 - 31'h40000000;
+  assign \$74  = \$70  & \$73 ;
+  assign \$75  = \$signal$22  - 31'h40100000;
+  assign \$76  = ~ \$75 [32];
+  assign \$77  = last1 - 31'h40104000;
+  assign \$78  = ~ \$77 [33];
+  assign \$80  = \$76  & \$79 ;
+  assign \$81  = \$signal$22  - 31'h40104000;
+  assign \$82  = ~ \$81 [32];
+  assign \$84  = last1 - 31'h40100000;
+  assign \$85  = ~ \$84 [33];
+  assign \$86  = \$83  & \$85 ;
+  assign \$87  = \$signal$22  - 21'h100000;
+  assign \$88  = ~ \$87 [32];
+  assign \$91  = last1 - 21'h100000;
+  assign \$92  = ~ \$91 [33];
+  assign \$95  = \$signal$22  - 21'h100000;
   assign \$96  = ~ \$95 [32];
-  assign \$97  = start1 - 31'h40040000;
-  assign \$98  = ~ \$97 [32];
-  assign \$100  = \$96  & \$99 ;
-  assign \$101  = start1 - 31'h40100000;
+  assign \$99  = start1 - 31'h40000000;
+  assign \$100  = ~ \$99 [32];
+  assign \$101  = start1 - 31'h40040000;
   assign \$102  = ~ \$101 [32];
-  assign \$103  = start1 - 31'h40104000;
-  assign \$104  = ~ \$103 [32];
-  assign \$106  = \$102  & \$105 ;
-  assign \$107  = \$signal$22 [31:8] - 23'h400000;
-  assign \$108  = { 1'h0, \$signal$22 [31:8] } ^ last1[32:8];
-  assign \$109  = ~ \$108 ;
-  assign \$110  = \$109  + 1'h1;
-  assign \$111  = \$signal$22 [31:10] - 21'h100400;
-  assign \$112  = { 1'h0, \$signal$22 [31:10] } ^ last1[32:10];
+  assign \$104  = \$100  & \$103 ;
+  assign \$105  = start1 - 31'h40100000;
+  assign \$106  = ~ \$105 [32];
+  assign \$107  = start1 - 31'h40104000;
+  assign \$108  = ~ \$107 [32];
+  assign \$110  = \$106  & \$109 ;
+  assign \$111  = \$signal$22 [31:8] - 23'h400000;
+  assign \$112  = { 1'h0, \$signal$22 [31:8] } ^ last1[32:8];
   assign \$113  = ~ \$112 ;
   assign \$114  = \$113  + 1'h1;
-  assign \$115  = | first_in;
-  assign \$116  = first_in & stays;
-  assign \$117  = | \$116 ;
-  assign \$118  = | enters;
-  assign \$120  = | \$119 ;
-  assign \$121  = ~ same;
-  assign \$122  = first_in[1:0] & \$121 ;
-  assign \$123  = | \$122 ;
-  assign \$127  = | start_in;
-  assign \$128  = ~ \$127 ;
-  assign \$130  = \$126  | \$129 ;
-  assign \$134  = | start_in;
-  assign \$135  = ~ \$134 ;
-  assign \$141  = | start_in;
-  assign \$142  = ~ \$141 ;
-  assign \$148  = | start_in;
-  assign \$149  = ~ \$148 ;
-  assign \$155  = | start_in;
-  assign \$156  = ~ \$155 ;
-  assign \$162  = | start_in;
-  assign \$163  = ~ \$162 ;
-  assign \$169  = | start_in;
-  assign \$170  = ~ \$169 ;
-  assign \$176  = | start_in;
-  assign \$177  = ~ \$176 ;
-  assign \$180  = first_in[0] & samples_slot2[0];
-  assign \$181  = first_in[1] & calibration_slot2[0];
-  assign \$182  = \$180  | \$181 ;
-  assign \$183  = first_in[0] & samples_slot2[1];
-  assign \$184  = first_in[1] & calibration_slot2[1];
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = first_in[0] & samples_slot2[2];
-  assign \$187  = first_in[1] & calibration_slot2[2];
-  assign \$188  = \$186  | \$187 ;
-  assign \$189  = first_in[0] & samples_slot2[3];
-  assign \$190  = first_in[1] & calibration_slot2[3];
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = first_in[0] & samples_slot2[4];
-  assign \$193  = first_in[1] & calibration_slot2[4];
-  assign \$194  = \$192  | \$193 ;
-  assign \$195  = first_in[0] & samples_slot2[5];
-  assign \$196  = first_in[1] & calibration_slot2[5];
-  assign \$197  = \$195  | \$196 ;
-  assign \$198  = first_in[0] & samples_slot2[6];
-  assign \$199  = first_in[1] & calibration_slot2[6];
-  assign \$200  = \$198  | \$199 ;
-  assign \$201  = first_in[0] & samples_slot2[7];
-  assign \$202  = first_in[1] & calibration_slot2[7];
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = first_in[0] & samples_slot2[8];
-  assign \$205  = first_in[1] & calibration_slot2[8];
-  assign \$206  = \$204  | \$205 ;
-  assign \$207  = first_in[0] & samples_slot2[9];
-  assign \$208  = first_in[1] & calibration_slot2[9];
-  assign \$209  = \$207  | \$208 ;
-  assign \$210  = ~ ok3;
-  assign \$211  = ~ \$signal$38 ;
-  assign \$212  = \$signal$37  & \$211 ;
-  assign \$213  = \$210  | \$212 ;
-  assign \$214  = ~ \$signal$37 ;
-  assign \$217  = \$213  | \$216 ;
-  assign \$218  = \$signal$35  & \$signal$40 ;
+  assign \$115  = \$signal$22 [31:10] - 21'h100400;
+  assign \$116  = { 1'h0, \$signal$22 [31:10] } ^ last1[32:10];
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$117  + 1'h1;
+  assign \$119  = | first_in;
+  assign \$120  = first_in & stays;
+  assign \$121  = | \$120 ;
+  assign \$122  = | enters;
+  assign \$124  = | \$123 ;
+  assign \$125  = ~ same;
+  assign \$126  = first_in[1:0] & \$125 ;
+  assign \$127  = | \$126 ;
+  assign \$131  = | start_in;
+  assign \$132  = ~ \$131 ;
+  assign \$134  = \$130  | \$133 ;
+  assign \$138  = | start_in;
+  assign \$139  = ~ \$138 ;
+  assign \$145  = | start_in;
+  assign \$146  = ~ \$145 ;
+  assign \$152  = | start_in;
+  assign \$153  = ~ \$152 ;
+  assign \$159  = | start_in;
+  assign \$160  = ~ \$159 ;
+  assign \$166  = | start_in;
+  assign \$167  = ~ \$166 ;
+  assign \$173  = | start_in;
+  assign \$174  = ~ \$173 ;
+  assign \$180  = | start_in;
+  assign \$181  = ~ \$180 ;
+  assign \$184  = first_in[0] & samples_slot2[0];
+  assign \$185  = first_in[1] & calibration_slot2[0];
+  assign \$186  = \$184  | \$185 ;
+  assign \$187  = first_in[0] & samples_slot2[1];
+  assign \$188  = first_in[1] & calibration_slot2[1];
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = first_in[0] & samples_slot2[2];
+  assign \$191  = first_in[1] & calibration_slot2[2];
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = first_in[0] & samples_slot2[3];
+  assign \$194  = first_in[1] & calibration_slot2[3];
+  assign \$195  = \$193  | \$194 ;
+  assign \$196  = first_in[0] & samples_slot2[4];
+  assign \$197  = first_in[1] & calibration_slot2[4];
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = first_in[0] & samples_slot2[5];
+  assign \$200  = first_in[1] & calibration_slot2[5];
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = first_in[0] & samples_slot2[6];
+  assign \$203  = first_in[1] & calibration_slot2[6];
+  assign \$204  = \$202  | \$203 ;
+  assign \$205  = first_in[0] & samples_slot2[7];
+  assign \$206  = first_in[1] & calibration_slot2[7];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = first_in[0] & samples_slot2[8];
+  assign \$209  = first_in[1] & calibration_slot2[8];
+  assign \$210  = \$208  | \$209 ;
+  assign \$211  = first_in[0] & samples_slot2[9];
+  assign \$212  = first_in[1] & calibration_slot2[9];
+  assign \$213  = \$211  | \$212 ;
+  assign \$214  = ~ ok3;
+  assign \$215  = ~ \$signal$38 ;
+  assign \$216  = \$signal$37  & \$215 ;
+  assign \$217  = \$214  | \$216 ;
+  assign \$218  = ~ \$signal$37 ;
+  assign \$221  = \$217  | \$220 ;
+  assign \$222  = \$signal$35  & \$signal$40 ;
   always @(posedge clk)
-    v0 <= \$219 ;
+    v0 <= \$223 ;
   always @(posedge clk)
     \$signal  <= 1'h0;
   always @(posedge clk)
@@ -11891,340 +11899,340 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
   always @(posedge clk)
     zeros0 <= { \$28 [6], \$25 [5], \$22 [4], \$19 , \$18 , \$17 , 1'h1 };
   always @(posedge clk)
-    start1 <= \$220 ;
+    start1 <= \$224 ;
   always @(posedge clk)
-    \$signal$19  <= \$221 ;
+    \$signal$19  <= \$225 ;
   always @(posedge clk)
-    \$signal$20  <= \$222 ;
+    \$signal$20  <= \$226 ;
   always @(posedge clk)
-    ok1 <= \$223 ;
+    ok1 <= \$227 ;
   always @(posedge clk)
-    \$signal$22  <= \$224 ;
+    \$signal$22  <= \$228 ;
   always @(posedge clk)
-    last1 <= \$225 ;
+    last1 <= \$229 ;
   always @(posedge clk)
-    \$signal$24  <= \$226 ;
+    \$signal$24  <= \$230 ;
   always @(posedge clk)
-    \$signal$25  <= \$227 ;
+    \$signal$25  <= \$231 ;
   always @(posedge clk)
-    ok2 <= \$228 ;
+    ok2 <= \$232 ;
   always @(posedge clk)
-    first_in <= \$229 ;
+    first_in <= \$233 ;
   always @(posedge clk)
-    stays <= \$230 ;
+    stays <= \$234 ;
   always @(posedge clk)
-    enters <= \$231 ;
+    enters <= \$235 ;
   always @(posedge clk)
-    start_in <= \$232 ;
+    start_in <= \$236 ;
   always @(posedge clk)
-    samples_slot2 <= \$233 ;
+    samples_slot2 <= \$237 ;
   always @(posedge clk)
-    same <= \$234 ;
+    same <= \$238 ;
   always @(posedge clk)
-    calibration_slot2 <= \$235 ;
+    calibration_slot2 <= \$239 ;
   always @(posedge clk)
-    \$signal$34  <= \$236 ;
+    \$signal$34  <= \$240 ;
   always @(posedge clk)
-    \$signal$35  <= \$237 ;
+    \$signal$35  <= \$241 ;
   always @(posedge clk)
-    ok3 <= \$238 ;
+    ok3 <= \$242 ;
   always @(posedge clk)
-    \$signal$37  <= \$239 ;
+    \$signal$37  <= \$243 ;
   always @(posedge clk)
-    \$signal$38  <= \$240 ;
+    \$signal$38  <= \$244 ;
   always @(posedge clk)
-    \$signal$39  <= \$241 ;
+    \$signal$39  <= \$245 ;
   always @(posedge clk)
-    \$signal$40  <= \$242 ;
+    \$signal$40  <= \$246 ;
   always @(posedge clk)
-    \$signal$41  <= \$243 ;
+    \$signal$41  <= \$247 ;
   always @(posedge clk)
-    \$signal$42  <= \$244 ;
+    \$signal$42  <= \$248 ;
   always @(posedge clk)
-    log_pool3 <= \$245 ;
+    log_pool3 <= \$249 ;
   always @(posedge clk)
-    \$signal$44  <= \$246 ;
+    \$signal$44  <= \$250 ;
   always @(posedge clk)
-    \$signal$45  <= \$247 ;
+    \$signal$45  <= \$251 ;
   always @(posedge clk)
-    w4 <= \$248 ;
+    w4 <= \$252 ;
   always @(posedge clk)
-    \$signal$47  <= \$249 ;
+    \$signal$47  <= \$253 ;
   always @(posedge clk)
-    \$signal$48  <= \$250 ;
+    \$signal$48  <= \$254 ;
   always @(posedge clk)
-    \$signal$49  <= \$251 ;
+    \$signal$49  <= \$255 ;
   always @(posedge clk)
-    \$signal$50  <= \$252 ;
+    \$signal$50  <= \$256 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$219  = valid;
-    if (rst) begin
-      \$219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$220  = \$signal$6 ;
-    if (rst) begin
-      \$220  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$221  = v0;
-    if (rst) begin
-      \$221  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$222  = \$signal ;
-    if (rst) begin
-      \$222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$223  = \$34 ;
+    \$223  = valid;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    (* full_case = 32'd1 *)
-    casez (burst0)
-      2'h0:
-          \$224  = \$signal$6 ;
-      2'h2:
-          \$224  = \$39 ;
-      default:
-          \$224  = \$signal$6 ;
-    endcase
+    \$224  = \$signal$6 ;
     if (rst) begin
       \$224  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    (* full_case = 32'd1 *)
-    casez (burst0)
-      2'h0:
-          \$225  = { 1'h0, \$35  };
-      2'h2:
-          \$225  = { 1'h0, \$41  };
-      default:
-          \$225  = \$43 ;
-    endcase
+    \$225  = v0;
     if (rst) begin
-      \$225  = 33'h000000000;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$226  = \$signal$19 ;
+    \$226  = \$signal ;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$227  = \$signal$20 ;
+    \$227  = \$34 ;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$228  = \$46 ;
+    (* full_case = 32'd1 *)
+    casez (burst0)
+      2'h0:
+          \$228  = \$signal$6 ;
+      2'h2:
+          \$228  = \$39 ;
+      default:
+          \$228  = \$signal$6 ;
+    endcase
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$229 [0] = \$52 ;
-    \$229 [1] = \$70 ;
-    \$229 [2] = \$86 ;
+    (* full_case = 32'd1 *)
+    casez (burst0)
+      2'h0:
+          \$229  = { 1'h0, \$35  };
+      2'h2:
+          \$229  = { 1'h0, \$41  };
+      default:
+          \$229  = \$43 ;
+    endcase
     if (rst) begin
-      \$229  = 3'h0;
+      \$229  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$230 [0] = \$58 ;
-    \$230 [1] = \$76 ;
-    \$230 [2] = \$90 ;
+    \$230  = \$signal$19 ;
     if (rst) begin
-      \$230  = 3'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$231 [0] = \$64 ;
-    \$231 [1] = \$82 ;
-    \$231 [2] = \$94 ;
+    \$231  = \$signal$20 ;
     if (rst) begin
-      \$231  = 3'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$232 [0] = \$100 ;
-    \$232 [1] = \$106 ;
+    \$232  = \$50 ;
     if (rst) begin
-      \$232  = 2'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$233  = \$107 [9:0];
+    \$233 [0] = \$56 ;
+    \$233 [1] = \$74 ;
+    \$233 [2] = \$90 ;
     if (rst) begin
-      \$233  = 10'h000;
+      \$233  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$234 [0] = \$110 [25];
-    \$234 [1] = \$114 [23];
+    \$234 [0] = \$62 ;
+    \$234 [1] = \$80 ;
+    \$234 [2] = \$94 ;
     if (rst) begin
-      \$234  = 2'h0;
+      \$234  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$235  = \$111 [9:0];
+    \$235 [0] = \$68 ;
+    \$235 [1] = \$86 ;
+    \$235 [2] = \$98 ;
     if (rst) begin
-      \$235  = 10'h000;
+      \$235  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$236  = \$signal$24 ;
+    \$236 [0] = \$104 ;
+    \$236 [1] = \$110 ;
     if (rst) begin
-      \$236  = 1'h0;
+      \$236  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$237  = \$signal$25 ;
+    \$237  = \$111 [9:0];
     if (rst) begin
-      \$237  = 1'h0;
+      \$237  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$238  = ok2;
+    \$238 [0] = \$114 [25];
+    \$238 [1] = \$118 [23];
     if (rst) begin
-      \$238  = 1'h0;
+      \$238  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$239  = \$115 ;
+    \$239  = \$115 [9:0];
     if (rst) begin
-      \$239  = 1'h0;
+      \$239  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$240  = \$117 ;
+    \$240  = \$signal$24 ;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$241  = \$118 ;
+    \$241  = \$signal$25 ;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$242  = \$120 ;
+    \$242  = ok2;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$243  = \$123 ;
+    \$243  = \$119 ;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$244  = first_in[1:0];
+    \$244  = \$121 ;
     if (rst) begin
-      \$244  = 2'h0;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$245  = { \$179 , \$172 , \$165 , \$158 , \$151 , \$144 , \$137 , \$130  };
+    \$245  = \$122 ;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$246  = { \$209 , \$206 , \$203 , \$200 , \$197 , \$194 , \$191 , \$188 , \$185 , \$182  };
+    \$246  = \$124 ;
     if (rst) begin
-      \$246  = 10'h000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$247  = \$signal$34 ;
+    \$247  = \$127 ;
     if (rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$248  = \$signal$35 ;
+    \$248  = first_in[1:0];
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$249  = \$signal$42 ;
+    \$249  = { \$183 , \$176 , \$169 , \$162 , \$155 , \$148 , \$141 , \$134  };
     if (rst) begin
-      \$249  = 2'h0;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$250  = \$signal$44 ;
+    \$250  = { \$213 , \$210 , \$207 , \$204 , \$201 , \$198 , \$195 , \$192 , \$189 , \$186  };
     if (rst) begin
       \$250  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
-    \$251  = log_pool3;
+    \$251  = \$signal$34 ;
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
+    \$252  = \$signal$35 ;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
+    \$253  = \$signal$42 ;
+    if (rst) begin
+      \$253  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
+    \$254  = \$signal$44 ;
+    if (rst) begin
+      \$254  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
+    \$255  = log_pool3;
+    if (rst) begin
+      \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     (* full_case = 32'd1 *)
-    if (\$217 ) begin
-      \$252  = 4'h9;
-    end else if (\$218 ) begin
-      \$252  = 4'ha;
+    if (\$221 ) begin
+      \$256  = 4'h9;
+    end else if (\$222 ) begin
+      \$256  = 4'ha;
     end else if (\$signal$41 ) begin
-      \$252  = 4'hb;
+      \$256  = 4'hb;
     end else begin
-      \$252  = 4'h0;
+      \$256  = 4'h0;
     end
     if (rst) begin
-      \$252  = 4'h0;
+      \$256  = 4'h0;
     end
   end
   assign write = 1'h0;
@@ -12238,63 +12246,63 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
   assign \$23  = addr[4:0];
   assign \$26  = addr[5:0];
   assign \$44  = last1[32];
-  assign \$51  = \$49 [32];
-  assign \$57  = \$55 [33];
-  assign \$61  = \$59 [32];
-  assign \$69  = \$67 [32];
-  assign \$75  = \$73 [33];
-  assign \$79  = \$77 [32];
-  assign \$85  = \$83 [32];
-  assign \$86  = \$83 [32];
-  assign \$89  = \$87 [33];
-  assign \$90  = \$87 [33];
-  assign \$93  = \$91 [32];
-  assign \$94  = \$91 [32];
-  assign \$99  = \$97 [32];
-  assign \$105  = \$103 [32];
-  assign \$119 [0] = 1'h0;
-  assign \$119 [2:1] = first_in[2:1];
-  assign \$124  = 1'h0;
-  assign \$125  = start_in[1];
-  assign \$126  = start_in[1];
-  assign \$129  = \$128 ;
-  assign \$131  = 1'h0;
-  assign \$132  = 1'h0;
-  assign \$133  = 1'h0;
-  assign \$136  = \$135 ;
-  assign \$137  = \$135 ;
-  assign \$138  = 1'h0;
-  assign \$139  = 1'h0;
-  assign \$140  = 1'h0;
-  assign \$143  = \$142 ;
-  assign \$144  = \$142 ;
-  assign \$145  = 1'h0;
-  assign \$146  = 1'h0;
-  assign \$147  = 1'h0;
-  assign \$150  = \$149 ;
-  assign \$151  = \$149 ;
-  assign \$152  = 1'h0;
-  assign \$153  = 1'h0;
-  assign \$154  = 1'h0;
-  assign \$157  = \$156 ;
-  assign \$158  = \$156 ;
-  assign \$159  = 1'h0;
-  assign \$160  = 1'h0;
-  assign \$161  = 1'h0;
-  assign \$164  = \$163 ;
-  assign \$165  = \$163 ;
-  assign \$166  = 1'h0;
-  assign \$167  = 1'h0;
-  assign \$168  = 1'h0;
-  assign \$171  = \$170 ;
-  assign \$172  = \$170 ;
-  assign \$173  = 1'h0;
-  assign \$174  = 1'h0;
-  assign \$175  = 1'h0;
-  assign \$178  = \$177 ;
-  assign \$179  = \$177 ;
-  assign \$215  = 1'h1;
-  assign \$216  = \$214 ;
+  assign \$55  = \$53 [32];
+  assign \$61  = \$59 [33];
+  assign \$65  = \$63 [32];
+  assign \$73  = \$71 [32];
+  assign \$79  = \$77 [33];
+  assign \$83  = \$81 [32];
+  assign \$89  = \$87 [32];
+  assign \$90  = \$87 [32];
+  assign \$93  = \$91 [33];
+  assign \$94  = \$91 [33];
+  assign \$97  = \$95 [32];
+  assign \$98  = \$95 [32];
+  assign \$103  = \$101 [32];
+  assign \$109  = \$107 [32];
+  assign \$123 [0] = 1'h0;
+  assign \$123 [2:1] = first_in[2:1];
+  assign \$128  = 1'h0;
+  assign \$129  = start_in[1];
+  assign \$130  = start_in[1];
+  assign \$133  = \$132 ;
+  assign \$135  = 1'h0;
+  assign \$136  = 1'h0;
+  assign \$137  = 1'h0;
+  assign \$140  = \$139 ;
+  assign \$141  = \$139 ;
+  assign \$142  = 1'h0;
+  assign \$143  = 1'h0;
+  assign \$144  = 1'h0;
+  assign \$147  = \$146 ;
+  assign \$148  = \$146 ;
+  assign \$149  = 1'h0;
+  assign \$150  = 1'h0;
+  assign \$151  = 1'h0;
+  assign \$154  = \$153 ;
+  assign \$155  = \$153 ;
+  assign \$156  = 1'h0;
+  assign \$157  = 1'h0;
+  assign \$158  = 1'h0;
+  assign \$161  = \$160 ;
+  assign \$162  = \$160 ;
+  assign \$163  = 1'h0;
+  assign \$164  = 1'h0;
+  assign \$165  = 1'h0;
+  assign \$168  = \$167 ;
+  assign \$169  = \$167 ;
+  assign \$170  = 1'h0;
+  assign \$171  = 1'h0;
+  assign \$172  = 1'h0;
+  assign \$175  = \$174 ;
+  assign \$176  = \$174 ;
+  assign \$177  = 1'h0;
+  assign \$178  = 1'h0;
+  assign \$179  = 1'h0;
+  assign \$182  = \$181 ;
+  assign \$183  = \$181 ;
+  assign \$219  = 1'h1;
+  assign \$220  = \$218 ;
 endmodule
 
 module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out_valid, out_pool, out_slot, out_log_pool, out_err, clk);
@@ -12304,32 +12312,32 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
   wire \$100 ;
   wire [33:0] \$101 ;
   wire \$102 ;
-  wire [33:0] \$103 ;
+  wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [33:0] \$105 ;
   wire \$106 ;
-  wire [24:0] \$107 ;
-  wire [24:0] \$108 ;
-  wire [24:0] \$109 ;
+  wire [33:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [25:0] \$110 ;
-  wire [22:0] \$111 ;
-  wire [22:0] \$112 ;
-  wire [22:0] \$113 ;
-  wire [23:0] \$114 ;
-  wire \$115 ;
-  wire [2:0] \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [2:0] \$119 ;
+  wire \$110 ;
+  wire [24:0] \$111 ;
+  wire [24:0] \$112 ;
+  wire [24:0] \$113 ;
+  wire [25:0] \$114 ;
+  wire [22:0] \$115 ;
+  wire [22:0] \$116 ;
+  wire [22:0] \$117 ;
+  wire [23:0] \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire [1:0] \$121 ;
-  wire [1:0] \$122 ;
-  wire \$123 ;
+  wire [2:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire [2:0] \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
+  wire [1:0] \$125 ;
+  wire [1:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
@@ -12432,44 +12440,48 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  reg \$219 ;
+  wire \$219 ;
   wire [4:0] \$22 ;
-  reg [31:0] \$220 ;
-  reg \$221 ;
-  reg \$222 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
   reg \$223 ;
   reg [31:0] \$224 ;
-  reg [32:0] \$225 ;
+  reg \$225 ;
   reg \$226 ;
   reg \$227 ;
-  reg \$228 ;
-  reg [2:0] \$229 ;
+  reg [31:0] \$228 ;
+  reg [32:0] \$229 ;
   wire [4:0] \$23 ;
-  reg [2:0] \$230 ;
-  reg [2:0] \$231 ;
-  reg [1:0] \$232 ;
-  reg [9:0] \$233 ;
-  reg [1:0] \$234 ;
-  reg [9:0] \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg \$238 ;
-  reg \$239 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg [2:0] \$233 ;
+  reg [2:0] \$234 ;
+  reg [2:0] \$235 ;
+  reg [1:0] \$236 ;
+  reg [9:0] \$237 ;
+  reg [1:0] \$238 ;
+  reg [9:0] \$239 ;
   wire [4:0] \$24 ;
   reg \$240 ;
   reg \$241 ;
   reg \$242 ;
   reg \$243 ;
-  reg [1:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [9:0] \$246 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg \$246 ;
   reg \$247 ;
-  reg \$248 ;
-  reg [1:0] \$249 ;
+  reg [1:0] \$248 ;
+  reg [7:0] \$249 ;
   wire [5:0] \$25 ;
   reg [9:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [3:0] \$252 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg [1:0] \$253 ;
+  reg [9:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [3:0] \$256 ;
   wire [5:0] \$26 ;
   wire [5:0] \$27 ;
   wire [6:0] \$28 ;
@@ -12493,64 +12505,64 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [33:0] \$47 ;
-  wire \$48 ;
-  wire [33:0] \$49 ;
+  wire [19:0] \$47 ;
+  wire [19:0] \$48 ;
+  wire [20:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  wire [33:0] \$51 ;
   wire \$52 ;
   wire [33:0] \$53 ;
   wire \$54 ;
-  wire [34:0] \$55 ;
+  wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [33:0] \$57 ;
   wire \$58 ;
-  wire [33:0] \$59 ;
+  wire [34:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [34:0] \$62 ;
-  wire \$63 ;
+  wire \$62 ;
+  wire [33:0] \$63 ;
   wire \$64 ;
-  wire [33:0] \$65 ;
-  wire \$66 ;
-  wire [33:0] \$67 ;
+  wire \$65 ;
+  wire [34:0] \$66 ;
+  wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [33:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire [33:0] \$71 ;
   wire \$72 ;
-  wire [34:0] \$73 ;
+  wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
+  wire [33:0] \$75 ;
   wire \$76 ;
-  wire [33:0] \$77 ;
+  wire [34:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [14:0] \$8 ;
-  wire [34:0] \$80 ;
-  wire \$81 ;
+  wire \$80 ;
+  wire [33:0] \$81 ;
   wire \$82 ;
-  wire [33:0] \$83 ;
-  wire \$84 ;
+  wire \$83 ;
+  wire [34:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [34:0] \$87 ;
+  wire [33:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [33:0] \$91 ;
+  wire [34:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire [33:0] \$95 ;
   wire \$96 ;
-  wire [33:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [33:0] \$99 ;
   reg \$signal  = 1'h0;
   reg \$signal$14  = 1'h0;
   reg \$signal$19  = 1'h0;
@@ -12668,124 +12680,128 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
   assign \$43  = \$42  + spread;
   assign \$45  = ~ \$44 ;
   assign \$46  = ok1 & \$45 ;
-  assign \$47  = \$signal$22  - 31'h40000000;
-  assign \$48  = ~ \$47 [32];
-  assign \$49  = \$signal$22  - 31'h40040000;
-  assign \$50  = ~ \$49 [32];
-  assign \$52  = \$48  & \$51 ;
-  assign \$53  = \$signal$22  - 31'h40000000;
+  assign \$47  = \$signal$22 [31:12] ^ last1[31:12];
+  assign \$48  = ~ \$47 ;
+  assign \$49  = \$48  + 1'h1;
+  assign \$50  = \$46  & \$49 [20];
+  assign \$51  = \$signal$22  - 31'h40000000;
+  assign \$52  = ~ \$51 [32];
+  assign \$53  = \$signal$22  - 31'h40040000;
   assign \$54  = ~ \$53 [32];
-  assign \$55  = last1 - 31'h40040000;
-  assign \$56  = ~ \$55 [33];
-  assign \$58  = \$54  & \$57 ;
-  assign \$59  = \$signal$22  - 31'h40040000;
-  assign \$60  = ~ \$59 [32];
-  assign \$62  = last1 - 31'h40000000;
-  assign \$63  = ~ \$62 [33];
-  assign \$64  = \$61  & \$63 ;
-  assign \$65  = \$signal$22  - 31'h40100000;
-  assign \$66  = ~ \$65 [32];
-  assign \$67  = \$signal$22  - 31'h40104000;
-  assign \$68  = ~ \$67 [32];
-  assign \$70  = \$66  & \$69 ;
-  assign \$71  = \$signal$22  - 31'h40100000;
+  assign \$56  = \$52  & \$55 ;
+  assign \$57  = \$signal$22  - 31'h40000000;
+  assign \$58  = ~ \$57 [32];
+  assign \$59  = last1 - 31'h40040000;
+  assign \$60  = ~ \$59 [33];
+  assign \$62  = \$58  & \$61 ;
+  assign \$63  = \$signal$22  - 31'h40040000;
+  assign \$64  = ~ \$63 [32];
+  assign \$66  = last1 - 31'h40000000;
+  assign \$67  = ~ \$66 [33];
+  assign \$68  = \$65  & \$67 ;
+  assign \$69  = \$signal$22  - 31'h40100000;
+  assign \$70  = ~ \$69 [32];
+  assign \$71  = \$signal$22  - 31'h40104000;
   assign \$72  = ~ \$71 [32];
-  assign \$73  = last1 - 31'h40104000;
-  assign \$74  = ~ \$73 [33];
-  assign \$76  = \$72  & \$75 ;
-  assign \$77  = \$signal$22  - 31'h40104000;
-  assign \$78  = ~ \$77 [32];
-  assign \$80  = last1 - 31'h40100000;
-  assign \$81  = ~ \$80 [33];
-  assign \$82  = \$79  & \$81 ;
-  assign \$83  = \$signal$22  - 21'h100000;
-  assign \$84  = ~ \$83 [32];
-  assign \$87  = last1 - 21'h100000;
-  assign \$88  = ~ \$87 [33];
-  assign \$91  = \$signal$22  - 21'h100000;
-  assign \$92  = ~ \$91 [32];
-  assign \$95  = start1 - 31'h40000000;
+  assign \$74  = \$70  & \$73 ;
+  assign \$75  = \$signal$22  - 31'h40100000;
+  assign \$76  = ~ \$75 [32];
+  assign \$77  = last1 - 31'h40104000;
+  assign \$78  = ~ \$77 [33];
+  assign \$80  = \$76  & \$79 ;
+  assign \$81  = \$signal$22  - 31'h40104000;
+  assign \$82  = ~ \$81 [32];
+  assign \$84  = last1 - 31'h40100000;
+  assign \$85  = ~ \$84 [33];
+  assign \$86  = \$83  & \$85 ;
+  assign \$87  = \$signal$22  - 21'h100000;
+  assign \$88  = ~ \$87 [32];
+  assign \$91  = last1 - 21'h100000;
+  assign \$92  = ~ \$91 [33];
+  assign \$95  = \$signal$22  - 21'h100000;
   assign \$96  = ~ \$95 [32];
-  assign \$97  = start1 - 31'h40040000;
-  assign \$98  = ~ \$97 [32];
-  assign \$100  = \$96  & \$99 ;
-  assign \$101  = start1 - 31'h40100000;
+  assign \$99  = start1 - 31'h40000000;
+  assign \$100  = ~ \$99 [32];
+  assign \$101  = start1 - 31'h40040000;
   assign \$102  = ~ \$101 [32];
-  assign \$103  = start1 - 31'h40104000;
-  assign \$104  = ~ \$103 [32];
-  assign \$106  = \$102  & \$105 ;
-  assign \$107  = \$signal$22 [31:8] - 23'h400000;
-  assign \$108  = { 1'h0, \$signal$22 [31:8] } ^ last1[32:8];
-  assign \$109  = ~ \$108 ;
-  assign \$110  = \$109  + 1'h1;
-  assign \$111  = \$signal$22 [31:10] - 21'h100400;
-  assign \$112  = { 1'h0, \$signal$22 [31:10] } ^ last1[32:10];
+  assign \$104  = \$100  & \$103 ;
+  assign \$105  = start1 - 31'h40100000;
+  assign \$106  = ~ \$105 [32];
+  assign \$107  = start1 - 31'h40104000;
+  assign \$108  = ~ \$107 [32];
+  assign \$110  = \$106  & \$109 ;
+  assign \$111  = \$signal$22 [31:8] - 23'h400000;
+  assign \$112  = { 1'h0, \$signal$22 [31:8] } ^ last1[32:8];
   assign \$113  = ~ \$112 ;
   assign \$114  = \$113  + 1'h1;
-  assign \$115  = | first_in;
-  assign \$116  = first_in & stays;
-  assign \$117  = | \$116 ;
-  assign \$118  = | enters;
-  assign \$120  = | \$119 ;
-  assign \$121  = ~ same;
-  assign \$122  = first_in[1:0] & \$121 ;
-  assign \$123  = | \$122 ;
-  assign \$127  = | start_in;
-  assign \$128  = ~ \$127 ;
-  assign \$130  = \$126  | \$129 ;
-  assign \$134  = | start_in;
-  assign \$135  = ~ \$134 ;
-  assign \$141  = | start_in;
-  assign \$142  = ~ \$141 ;
-  assign \$148  = | start_in;
-  assign \$149  = ~ \$148 ;
-  assign \$155  = | start_in;
-  assign \$156  = ~ \$155 ;
-  assign \$162  = | start_in;
-  assign \$163  = ~ \$162 ;
-  assign \$169  = | start_in;
-  assign \$170  = ~ \$169 ;
-  assign \$176  = | start_in;
-  assign \$177  = ~ \$176 ;
-  assign \$180  = first_in[0] & samples_slot2[0];
-  assign \$181  = first_in[1] & calibration_slot2[0];
-  assign \$182  = \$180  | \$181 ;
-  assign \$183  = first_in[0] & samples_slot2[1];
-  assign \$184  = first_in[1] & calibration_slot2[1];
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = first_in[0] & samples_slot2[2];
-  assign \$187  = first_in[1] & calibration_slot2[2];
-  assign \$188  = \$186  | \$187 ;
-  assign \$189  = first_in[0] & samples_slot2[3];
-  assign \$190  = first_in[1] & calibration_slot2[3];
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = first_in[0] & samples_slot2[4];
-  assign \$193  = first_in[1] & calibration_slot2[4];
-  assign \$194  = \$192  | \$193 ;
-  assign \$195  = first_in[0] & samples_slot2[5];
-  assign \$196  = first_in[1] & calibration_slot2[5];
-  assign \$197  = \$195  | \$196 ;
-  assign \$198  = first_in[0] & samples_slot2[6];
-  assign \$199  = first_in[1] & calibration_slot2[6];
-  assign \$200  = \$198  | \$199 ;
-  assign \$201  = first_in[0] & samples_slot2[7];
-  assign \$202  = first_in[1] & calibration_slot2[7];
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = first_in[0] & samples_slot2[8];
-  assign \$205  = first_in[1] & calibration_slot2[8];
-  assign \$206  = \$204  | \$205 ;
-  assign \$207  = first_in[0] & samples_slot2[9];
-  assign \$208  = first_in[1] & calibration_slot2[9];
-  assign \$209  = \$207  | \$208 ;
-  assign \$210  = ~ ok3;
-  assign \$211  = ~ \$signal$38 ;
-  assign \$212  = \$signal$37  & \$211 ;
-  assign \$213  = \$210  | \$212 ;
-  assign \$214  = ~ \$signal$37 ;
-  assign \$217  = \$213  | \$216 ;
-  assign \$218  = \$signal$35  & \$signal$40 ;
+  assign \$115  = \$signal$22 [31:10] - 21'h100400;
+  assign \$116  = { 1'h0, \$signal$22 [31:10] } ^ last1[32:10];
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$117  + 1'h1;
+  assign \$119  = | first_in;
+  assign \$120  = first_in & stays;
+  assign \$121  = | \$120 ;
+  assign \$122  = | enters;
+  assign \$124  = | \$123 ;
+  assign \$125  = ~ same;
+  assign \$126  = first_in[1:0] & \$125 ;
+  assign \$127  = | \$126 ;
+  assign \$131  = | start_in;
+  assign \$132  = ~ \$131 ;
+  assign \$134  = \$130  | \$133 ;
+  assign \$138  = | start_in;
+  assign \$139  = ~ \$138 ;
+  assign \$145  = | start_in;
+  assign \$146  = ~ \$145 ;
+  assign \$152  = | start_in;
+  assign \$153  = ~ \$152 ;
+  assign \$159  = | start_in;
+  assign \$160  = ~ \$159 ;
+  assign \$166  = | start_in;
+  assign \$167  = ~ \$166 ;
+  assign \$173  = | start_in;
+  assign \$174  = ~ \$173 ;
+  assign \$180  = | start_in;
+  assign \$181  = ~ \$180 ;
+  assign \$184  = first_in[0] & samples_slot2[0];
+  assign \$185  = first_in[1] & calibration_slot2[0];
+  assign \$186  = \$184  | \$185 ;
+  assign \$187  = first_in[0] & samples_slot2[1];
+  assign \$188  = first_in[1] & calibration_slot2[1];
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = first_in[0] & samples_slot2[2];
+  assign \$191  = first_in[1] & calibration_slot2[2];
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = first_in[0] & samples_slot2[3];
+  assign \$194  = first_in[1] & calibration_slot2[3];
+  assign \$195  = \$193  | \$194 ;
+  assign \$196  = first_in[0] & samples_slot2[4];
+  assign \$197  = first_in[1] & calibration_slot2[4];
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = first_in[0] & samples_slot2[5];
+  assign \$200  = first_in[1] & calibration_slot2[5];
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = first_in[0] & samples_slot2[6];
+  assign \$203  = first_in[1] & calibration_slot2[6];
+  assign \$204  = \$202  | \$203 ;
+  assign \$205  = first_in[0] & samples_slot2[7];
+  assign \$206  = first_in[1] & calibration_slot2[7];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = first_in[0] & samples_slot2[8];
+  assign \$209  = first_in[1] & calibration_slot2[8];
+  assign \$210  = \$208  | \$209 ;
+  assign \$211  = first_in[0] & samples_slot2[9];
+  assign \$212  = first_in[1] & calibration_slot2[9];
+  assign \$213  = \$211  | \$212 ;
+  assign \$214  = ~ ok3;
+  assign \$215  = ~ \$signal$38 ;
+  assign \$216  = \$signal$37  & \$215 ;
+  assign \$217  = \$214  | \$216 ;
+  assign \$218  = ~ \$signal$37 ;
+  assign \$221  = \$217  | \$220 ;
+  assign \$222  = \$signal$35  & \$signal$40 ;
   always @(posedge clk)
-    v0 <= \$219 ;
+    v0 <= \$223 ;
   always @(posedge clk)
     \$signal  <= 1'h1;
   always @(posedge clk)
@@ -12805,340 +12821,340 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
   always @(posedge clk)
     zeros0 <= { \$28 [6], \$25 [5], \$22 [4], \$19 , \$18 , \$17 , 1'h1 };
   always @(posedge clk)
-    start1 <= \$220 ;
+    start1 <= \$224 ;
   always @(posedge clk)
-    \$signal$19  <= \$221 ;
+    \$signal$19  <= \$225 ;
   always @(posedge clk)
-    \$signal$20  <= \$222 ;
+    \$signal$20  <= \$226 ;
   always @(posedge clk)
-    ok1 <= \$223 ;
+    ok1 <= \$227 ;
   always @(posedge clk)
-    \$signal$22  <= \$224 ;
+    \$signal$22  <= \$228 ;
   always @(posedge clk)
-    last1 <= \$225 ;
+    last1 <= \$229 ;
   always @(posedge clk)
-    \$signal$24  <= \$226 ;
+    \$signal$24  <= \$230 ;
   always @(posedge clk)
-    \$signal$25  <= \$227 ;
+    \$signal$25  <= \$231 ;
   always @(posedge clk)
-    ok2 <= \$228 ;
+    ok2 <= \$232 ;
   always @(posedge clk)
-    first_in <= \$229 ;
+    first_in <= \$233 ;
   always @(posedge clk)
-    stays <= \$230 ;
+    stays <= \$234 ;
   always @(posedge clk)
-    enters <= \$231 ;
+    enters <= \$235 ;
   always @(posedge clk)
-    start_in <= \$232 ;
+    start_in <= \$236 ;
   always @(posedge clk)
-    samples_slot2 <= \$233 ;
+    samples_slot2 <= \$237 ;
   always @(posedge clk)
-    same <= \$234 ;
+    same <= \$238 ;
   always @(posedge clk)
-    calibration_slot2 <= \$235 ;
+    calibration_slot2 <= \$239 ;
   always @(posedge clk)
-    \$signal$34  <= \$236 ;
+    \$signal$34  <= \$240 ;
   always @(posedge clk)
-    \$signal$35  <= \$237 ;
+    \$signal$35  <= \$241 ;
   always @(posedge clk)
-    ok3 <= \$238 ;
+    ok3 <= \$242 ;
   always @(posedge clk)
-    \$signal$37  <= \$239 ;
+    \$signal$37  <= \$243 ;
   always @(posedge clk)
-    \$signal$38  <= \$240 ;
+    \$signal$38  <= \$244 ;
   always @(posedge clk)
-    \$signal$39  <= \$241 ;
+    \$signal$39  <= \$245 ;
   always @(posedge clk)
-    \$signal$40  <= \$242 ;
+    \$signal$40  <= \$246 ;
   always @(posedge clk)
-    \$signal$41  <= \$243 ;
+    \$signal$41  <= \$247 ;
   always @(posedge clk)
-    \$signal$42  <= \$244 ;
+    \$signal$42  <= \$248 ;
   always @(posedge clk)
-    log_pool3 <= \$245 ;
+    log_pool3 <= \$249 ;
   always @(posedge clk)
-    \$signal$44  <= \$246 ;
+    \$signal$44  <= \$250 ;
   always @(posedge clk)
-    \$signal$45  <= \$247 ;
+    \$signal$45  <= \$251 ;
   always @(posedge clk)
-    w4 <= \$248 ;
+    w4 <= \$252 ;
   always @(posedge clk)
-    \$signal$47  <= \$249 ;
+    \$signal$47  <= \$253 ;
   always @(posedge clk)
-    \$signal$48  <= \$250 ;
+    \$signal$48  <= \$254 ;
   always @(posedge clk)
-    \$signal$49  <= \$251 ;
+    \$signal$49  <= \$255 ;
   always @(posedge clk)
-    \$signal$50  <= \$252 ;
+    \$signal$50  <= \$256 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$219  = valid;
-    if (rst) begin
-      \$219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$220  = \$signal$6 ;
-    if (rst) begin
-      \$220  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$221  = v0;
-    if (rst) begin
-      \$221  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$222  = \$signal ;
-    if (rst) begin
-      \$222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$223  = \$34 ;
+    \$223  = valid;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    (* full_case = 32'd1 *)
-    casez (burst0)
-      2'h0:
-          \$224  = \$signal$6 ;
-      2'h2:
-          \$224  = \$39 ;
-      default:
-          \$224  = \$signal$6 ;
-    endcase
+    \$224  = \$signal$6 ;
     if (rst) begin
       \$224  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    (* full_case = 32'd1 *)
-    casez (burst0)
-      2'h0:
-          \$225  = { 1'h0, \$35  };
-      2'h2:
-          \$225  = { 1'h0, \$41  };
-      default:
-          \$225  = \$43 ;
-    endcase
+    \$225  = v0;
     if (rst) begin
-      \$225  = 33'h000000000;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$226  = \$signal$19 ;
+    \$226  = \$signal ;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$227  = \$signal$20 ;
+    \$227  = \$34 ;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$228  = \$46 ;
+    (* full_case = 32'd1 *)
+    casez (burst0)
+      2'h0:
+          \$228  = \$signal$6 ;
+      2'h2:
+          \$228  = \$39 ;
+      default:
+          \$228  = \$signal$6 ;
+    endcase
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$229 [0] = \$52 ;
-    \$229 [1] = \$70 ;
-    \$229 [2] = \$86 ;
+    (* full_case = 32'd1 *)
+    casez (burst0)
+      2'h0:
+          \$229  = { 1'h0, \$35  };
+      2'h2:
+          \$229  = { 1'h0, \$41  };
+      default:
+          \$229  = \$43 ;
+    endcase
     if (rst) begin
-      \$229  = 3'h0;
+      \$229  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$230 [0] = \$58 ;
-    \$230 [1] = \$76 ;
-    \$230 [2] = \$90 ;
+    \$230  = \$signal$19 ;
     if (rst) begin
-      \$230  = 3'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$231 [0] = \$64 ;
-    \$231 [1] = \$82 ;
-    \$231 [2] = \$94 ;
+    \$231  = \$signal$20 ;
     if (rst) begin
-      \$231  = 3'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$232 [0] = \$100 ;
-    \$232 [1] = \$106 ;
+    \$232  = \$50 ;
     if (rst) begin
-      \$232  = 2'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$233  = \$107 [9:0];
+    \$233 [0] = \$56 ;
+    \$233 [1] = \$74 ;
+    \$233 [2] = \$90 ;
     if (rst) begin
-      \$233  = 10'h000;
+      \$233  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$234 [0] = \$110 [25];
-    \$234 [1] = \$114 [23];
+    \$234 [0] = \$62 ;
+    \$234 [1] = \$80 ;
+    \$234 [2] = \$94 ;
     if (rst) begin
-      \$234  = 2'h0;
+      \$234  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$235  = \$111 [9:0];
+    \$235 [0] = \$68 ;
+    \$235 [1] = \$86 ;
+    \$235 [2] = \$98 ;
     if (rst) begin
-      \$235  = 10'h000;
+      \$235  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$236  = \$signal$24 ;
+    \$236 [0] = \$104 ;
+    \$236 [1] = \$110 ;
     if (rst) begin
-      \$236  = 1'h0;
+      \$236  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$237  = \$signal$25 ;
+    \$237  = \$111 [9:0];
     if (rst) begin
-      \$237  = 1'h0;
+      \$237  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$238  = ok2;
+    \$238 [0] = \$114 [25];
+    \$238 [1] = \$118 [23];
     if (rst) begin
-      \$238  = 1'h0;
+      \$238  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$239  = \$115 ;
+    \$239  = \$115 [9:0];
     if (rst) begin
-      \$239  = 1'h0;
+      \$239  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$240  = \$117 ;
+    \$240  = \$signal$24 ;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$241  = \$118 ;
+    \$241  = \$signal$25 ;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$242  = \$120 ;
+    \$242  = ok2;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$243  = \$123 ;
+    \$243  = \$119 ;
     if (rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$244  = first_in[1:0];
+    \$244  = \$121 ;
     if (rst) begin
-      \$244  = 2'h0;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$245  = { \$179 , \$172 , \$165 , \$158 , \$151 , \$144 , \$137 , \$130  };
+    \$245  = \$122 ;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$246  = { \$209 , \$206 , \$203 , \$200 , \$197 , \$194 , \$191 , \$188 , \$185 , \$182  };
+    \$246  = \$124 ;
     if (rst) begin
-      \$246  = 10'h000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$247  = \$signal$34 ;
+    \$247  = \$127 ;
     if (rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$248  = \$signal$35 ;
+    \$248  = first_in[1:0];
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$249  = \$signal$42 ;
+    \$249  = { \$183 , \$176 , \$169 , \$162 , \$155 , \$148 , \$141 , \$134  };
     if (rst) begin
-      \$249  = 2'h0;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$250  = \$signal$44 ;
+    \$250  = { \$213 , \$210 , \$207 , \$204 , \$201 , \$198 , \$195 , \$192 , \$189 , \$186  };
     if (rst) begin
       \$250  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
-    \$251  = log_pool3;
+    \$251  = \$signal$34 ;
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    \$252  = \$signal$35 ;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    \$253  = \$signal$42 ;
+    if (rst) begin
+      \$253  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    \$254  = \$signal$44 ;
+    if (rst) begin
+      \$254  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    \$255  = log_pool3;
+    if (rst) begin
+      \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     (* full_case = 32'd1 *)
-    if (\$217 ) begin
-      \$252  = 4'h9;
-    end else if (\$218 ) begin
-      \$252  = 4'ha;
+    if (\$221 ) begin
+      \$256  = 4'h9;
+    end else if (\$222 ) begin
+      \$256  = 4'ha;
     end else if (\$signal$41 ) begin
-      \$252  = 4'hb;
+      \$256  = 4'hb;
     end else begin
-      \$252  = 4'h0;
+      \$256  = 4'h0;
     end
     if (rst) begin
-      \$252  = 4'h0;
+      \$256  = 4'h0;
     end
   end
   assign write = 1'h1;
@@ -13152,68 +13168,68 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
   assign \$23  = addr[4:0];
   assign \$26  = addr[5:0];
   assign \$44  = last1[32];
-  assign \$51  = \$49 [32];
-  assign \$57  = \$55 [33];
-  assign \$61  = \$59 [32];
-  assign \$69  = \$67 [32];
-  assign \$75  = \$73 [33];
-  assign \$79  = \$77 [32];
-  assign \$85  = \$83 [32];
-  assign \$86  = \$83 [32];
-  assign \$89  = \$87 [33];
-  assign \$90  = \$87 [33];
-  assign \$93  = \$91 [32];
-  assign \$94  = \$91 [32];
-  assign \$99  = \$97 [32];
-  assign \$105  = \$103 [32];
-  assign \$119 [0] = 1'h0;
-  assign \$119 [2:1] = first_in[2:1];
-  assign \$124  = 1'h0;
-  assign \$125  = start_in[1];
-  assign \$126  = start_in[1];
-  assign \$129  = \$128 ;
-  assign \$131  = 1'h0;
-  assign \$132  = 1'h0;
-  assign \$133  = 1'h0;
-  assign \$136  = \$135 ;
-  assign \$137  = \$135 ;
-  assign \$138  = 1'h0;
-  assign \$139  = 1'h0;
-  assign \$140  = 1'h0;
-  assign \$143  = \$142 ;
-  assign \$144  = \$142 ;
-  assign \$145  = 1'h0;
-  assign \$146  = 1'h0;
-  assign \$147  = 1'h0;
-  assign \$150  = \$149 ;
-  assign \$151  = \$149 ;
-  assign \$152  = 1'h0;
-  assign \$153  = 1'h0;
-  assign \$154  = 1'h0;
-  assign \$157  = \$156 ;
-  assign \$158  = \$156 ;
-  assign \$159  = 1'h0;
-  assign \$160  = 1'h0;
-  assign \$161  = 1'h0;
-  assign \$164  = \$163 ;
-  assign \$165  = \$163 ;
-  assign \$166  = 1'h0;
-  assign \$167  = 1'h0;
-  assign \$168  = 1'h0;
-  assign \$171  = \$170 ;
-  assign \$172  = \$170 ;
-  assign \$173  = 1'h0;
-  assign \$174  = 1'h0;
-  assign \$175  = 1'h0;
-  assign \$178  = \$177 ;
-  assign \$179  = \$177 ;
-  assign \$215  = 1'h1;
-  assign \$216  = \$214 ;
+  assign \$55  = \$53 [32];
+  assign \$61  = \$59 [33];
+  assign \$65  = \$63 [32];
+  assign \$73  = \$71 [32];
+  assign \$79  = \$77 [33];
+  assign \$83  = \$81 [32];
+  assign \$89  = \$87 [32];
+  assign \$90  = \$87 [32];
+  assign \$93  = \$91 [33];
+  assign \$94  = \$91 [33];
+  assign \$97  = \$95 [32];
+  assign \$98  = \$95 [32];
+  assign \$103  = \$101 [32];
+  assign \$109  = \$107 [32];
+  assign \$123 [0] = 1'h0;
+  assign \$123 [2:1] = first_in[2:1];
+  assign \$128  = 1'h0;
+  assign \$129  = start_in[1];
+  assign \$130  = start_in[1];
+  assign \$133  = \$132 ;
+  assign \$135  = 1'h0;
+  assign \$136  = 1'h0;
+  assign \$137  = 1'h0;
+  assign \$140  = \$139 ;
+  assign \$141  = \$139 ;
+  assign \$142  = 1'h0;
+  assign \$143  = 1'h0;
+  assign \$144  = 1'h0;
+  assign \$147  = \$146 ;
+  assign \$148  = \$146 ;
+  assign \$149  = 1'h0;
+  assign \$150  = 1'h0;
+  assign \$151  = 1'h0;
+  assign \$154  = \$153 ;
+  assign \$155  = \$153 ;
+  assign \$156  = 1'h0;
+  assign \$157  = 1'h0;
+  assign \$158  = 1'h0;
+  assign \$161  = \$160 ;
+  assign \$162  = \$160 ;
+  assign \$163  = 1'h0;
+  assign \$164  = 1'h0;
+  assign \$165  = 1'h0;
+  assign \$168  = \$167 ;
+  assign \$169  = \$167 ;
+  assign \$170  = 1'h0;
+  assign \$171  = 1'h0;
+  assign \$172  = 1'h0;
+  assign \$175  = \$174 ;
+  assign \$176  = \$174 ;
+  assign \$177  = 1'h0;
+  assign \$178  = 1'h0;
+  assign \$179  = 1'h0;
+  assign \$182  = \$181 ;
+  assign \$183  = \$181 ;
+  assign \$219  = 1'h1;
+  assign \$220  = \$218 ;
 endmodule
 
 module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$9727$0 , \port$9728$0 , \port$9729$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$10184$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$11958$0 , \port$11958$48 , rsp_freed_valid, \port$11961$0 , rsp_flushed_valid, \port$11973$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$12001$0 , e1_exhausted, \port$12198$0 , \port$12304$0 
-, req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$12554$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked, guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr
+, req_free, req_flush, \port$10184$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$11966$0 , \port$11966$48 , rsp_freed_valid, \port$11969$0 , rsp_flushed_valid, \port$11981$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$12009$0 , e1_exhausted, \port$12206$0 , \port$12312$0 
+, req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$12562$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked, guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr
 , guard_aw_tag, guard_aw_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$193  = 0;
   wire [32:0] \$1 ;
@@ -21738,25 +21754,25 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire popped;
   output [41:0] \port$10184$1 ;
   wire [41:0] \port$10184$1 ;
-  input [15:0] \port$11958$0 ;
-  wire [15:0] \port$11958$0 ;
-  input [13:0] \port$11958$48 ;
-  wire [13:0] \port$11958$48 ;
-  input [16:0] \port$11961$0 ;
-  wire [16:0] \port$11961$0 ;
-  input [15:0] \port$11973$0 ;
-  wire [15:0] \port$11973$0 ;
-  input [36:0] \port$12001$0 ;
-  wire [36:0] \port$12001$0 ;
+  input [15:0] \port$11966$0 ;
+  wire [15:0] \port$11966$0 ;
+  input [13:0] \port$11966$48 ;
+  wire [13:0] \port$11966$48 ;
+  input [16:0] \port$11969$0 ;
+  wire [16:0] \port$11969$0 ;
+  input [15:0] \port$11981$0 ;
+  wire [15:0] \port$11981$0 ;
+  input [36:0] \port$12009$0 ;
+  wire [36:0] \port$12009$0 ;
   (* init = 1'h0 *)
-  output \port$12198$0 ;
-  wire \port$12198$0 ;
+  output \port$12206$0 ;
+  wire \port$12206$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$12304$0 ;
-  wire [5:0] \port$12304$0 ;
+  output [5:0] \port$12312$0 ;
+  wire [5:0] \port$12312$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$12554$0 ;
-  wire [5:0] \port$12554$0 ;
+  output [5:0] \port$12562$0 ;
+  wire [5:0] \port$12562$0 ;
   output \port$9727$0 ;
   wire \port$9727$0 ;
   output \port$9728$0 ;
@@ -28171,11 +28187,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$7948  = \$signal$287  & \$signal$272 ;
   assign \$7949  = ~ \$7948 ;
   assign bus__w_err = \$7947  & \$7949 ;
-  assign \$7950  = rsp_freed_valid & \port$12001$0 [0];
+  assign \$7950  = rsp_freed_valid & \port$12009$0 [0];
   assign \$7951  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$7950  | \$7951 ;
-  assign \$7952  = rsp_freed_valid & \port$12001$0 [0];
-  assign \$7953  = \$7952  ? \port$11961$0 [0] : \port$11973$0 [0];
+  assign \$7952  = rsp_freed_valid & \port$12009$0 [0];
+  assign \$7953  = \$7952  ? \port$11969$0 [0] : \port$11981$0 [0];
   assign bus__w_slow_err = ~ \$7953 ;
   always @(posedge clk)
     cycle <= \$7954 ;
@@ -28622,111 +28638,111 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge clk)
     calibration_low_water <= \$8125 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$11961$0 [4:1];
+  assign \$2  = | \port$11969$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$11961$0 [16] ? { 7'h00, \port$11961$0 [15] } : 8'hff;
+  assign \$4  = \port$11969$0 [16] ? { 7'h00, \port$11969$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$11973$0 [4:1];
+  assign \$6  = | \port$11981$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$11973$0 [14:5], 47'h000000000000, \port$11973$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$11973$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$11958$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$11958$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$11958$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$11961$0 [14:5], \port$12001$0 [32:1], 4'h0, \port$12001$0 [36:33], \$4 , 1'h0, \port$12001$0 [0], 3'h1, \port$11961$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$11961$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$11981$0 [14:5], 47'h000000000000, \port$11981$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$11981$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$11966$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$11966$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$11966$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$11969$0 [14:5], \port$12009$0 [32:1], 4'h0, \port$12009$0 [36:33], \$4 , 1'h0, \port$12009$0 [0], 3'h1, \port$11969$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$11969$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$11973$0 [4:1];
+  assign \$14  = | \port$11981$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$11973$0 [14:5], 47'h000000000000, \port$11973$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$11973$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$11958$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$11958$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$11958$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$11981$0 [14:5], 47'h000000000000, \port$11981$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$11981$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$11966$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$11966$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$11966$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$11961$0 [4:1];
+  assign \$21  = | \port$11969$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$11973$0 [4:1];
+  assign \$23  = | \port$11981$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$11958$0 [0];
+  assign \$26  = ~ \port$11966$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$11958$0 [4:1] != 1'h1;
+  assign \$28  = \port$11966$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$11958$0 [4:1] == 1'h1;
+  assign \$31  = \port$11966$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
   assign \$33  = cycle - 4'ha;
   assign \$34  = cycle - 4'ha;
   assign \$35  = guard_ar_refused ? { \$33 [31:0], 28'h0000000, guard_ar_id, guard_ar_addr, 4'h0, guard_ar_tag, guard_ar_pool, 5'h13, guard_ar_err } : { \$34 [31:0], 28'h0000000, guard_aw_id, guard_aw_addr, 4'h0, guard_aw_tag, guard_aw_pool, 5'h14, guard_aw_err };
   assign \$36  = cycle - 4'ha;
   assign \$37  = guard_ar_refused + guard_aw_refused;
-  assign \$38  = | \port$11961$0 [4:1];
+  assign \$38  = | \port$11969$0 [4:1];
   assign \$39  = rsp_freed_valid & \$38 ;
-  assign \$40  = | \port$11973$0 [4:1];
+  assign \$40  = | \port$11981$0 [4:1];
   assign \$41  = rsp_flushed_valid & \$40 ;
-  assign \$42  = ~ \port$11958$0 [0];
+  assign \$42  = ~ \port$11966$0 [0];
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = \port$11958$0 [4:1] != 1'h1;
+  assign \$44  = \port$11966$0 [4:1] != 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$47  = | \port$11961$0 [4:1];
+  assign \$47  = | \port$11969$0 [4:1];
   assign \$48  = rsp_freed_valid & \$47 ;
-  assign \$49  = | \port$11973$0 [4:1];
+  assign \$49  = | \port$11981$0 [4:1];
   assign \$50  = rsp_flushed_valid & \$49 ;
-  assign \$51  = ~ \port$11958$0 [0];
+  assign \$51  = ~ \port$11966$0 [0];
   assign \$52  = rsp_grant_valid & \$51 ;
-  assign \$53  = \port$11958$0 [4:1] != 1'h1;
+  assign \$53  = \port$11966$0 [4:1] != 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$56  = | \port$11961$0 [4:1];
+  assign \$56  = | \port$11969$0 [4:1];
   assign \$57  = rsp_freed_valid & \$56 ;
-  assign \$58  = | \port$11973$0 [4:1];
+  assign \$58  = | \port$11981$0 [4:1];
   assign \$59  = rsp_flushed_valid & \$58 ;
-  assign \$60  = ~ \port$11958$0 [0];
+  assign \$60  = ~ \port$11966$0 [0];
   assign \$61  = rsp_grant_valid & \$60 ;
-  assign \$62  = \port$11958$0 [4:1] != 1'h1;
+  assign \$62  = \port$11966$0 [4:1] != 1'h1;
   assign \$63  = \$61  & \$62 ;
-  assign \$65  = | \port$11961$0 [4:1];
+  assign \$65  = | \port$11969$0 [4:1];
   assign \$66  = rsp_freed_valid & \$65 ;
-  assign \$67  = | \port$11973$0 [4:1];
+  assign \$67  = | \port$11981$0 [4:1];
   assign \$68  = rsp_flushed_valid & \$67 ;
-  assign \$69  = ~ \port$11958$0 [0];
+  assign \$69  = ~ \port$11966$0 [0];
   assign \$70  = rsp_grant_valid & \$69 ;
-  assign \$71  = \port$11958$0 [4:1] != 1'h1;
+  assign \$71  = \port$11966$0 [4:1] != 1'h1;
   assign \$72  = \$70  & \$71 ;
-  assign \$74  = | \port$11961$0 [4:1];
+  assign \$74  = | \port$11969$0 [4:1];
   assign \$75  = rsp_freed_valid & \$74 ;
-  assign \$76  = | \port$11973$0 [4:1];
+  assign \$76  = | \port$11981$0 [4:1];
   assign \$77  = rsp_flushed_valid & \$76 ;
-  assign \$78  = ~ \port$11958$0 [0];
+  assign \$78  = ~ \port$11966$0 [0];
   assign \$79  = rsp_grant_valid & \$78 ;
-  assign \$80  = \port$11958$0 [4:1] != 1'h1;
+  assign \$80  = \port$11966$0 [4:1] != 1'h1;
   assign \$81  = \$79  & \$80 ;
-  assign \$83  = | \port$11961$0 [4:1];
+  assign \$83  = | \port$11969$0 [4:1];
   assign \$84  = rsp_freed_valid & \$83 ;
-  assign \$85  = | \port$11973$0 [4:1];
+  assign \$85  = | \port$11981$0 [4:1];
   assign \$86  = rsp_flushed_valid & \$85 ;
-  assign \$87  = ~ \port$11958$0 [0];
+  assign \$87  = ~ \port$11966$0 [0];
   assign \$88  = rsp_grant_valid & \$87 ;
-  assign \$89  = \port$11958$0 [4:1] != 1'h1;
+  assign \$89  = \port$11966$0 [4:1] != 1'h1;
   assign \$90  = \$88  & \$89 ;
   assign \$92  = guard_ar_refused | guard_aw_refused;
-  assign \$93  = rsp_grant_valid & \port$11958$0 [0];
-  assign \$94  = ! \port$11958$0 [5];
+  assign \$93  = rsp_grant_valid & \port$11966$0 [0];
+  assign \$94  = ! \port$11966$0 [5];
   assign \$95  = \$93  & \$94 ;
-  assign \$96  = rsp_freed_valid & \port$11961$0 [0];
-  assign \$97  = ! \port$11961$0 [15];
+  assign \$96  = rsp_freed_valid & \port$11969$0 [0];
+  assign \$97  = ! \port$11969$0 [15];
   assign \$98  = \$96  & \$97 ;
-  assign \$99  = rsp_flushed_valid & \port$11973$0 [0];
-  assign \$100  = ! \port$11973$0 [15];
+  assign \$99  = rsp_flushed_valid & \port$11981$0 [0];
+  assign \$100  = ! \port$11981$0 [15];
   assign \$101  = \$99  & \$100 ;
-  assign \$102  = \port$11958$0 [4:1] == 1'h1;
+  assign \$102  = \port$11966$0 [4:1] == 1'h1;
   assign \$103  = rsp_grant_valid & \$102 ;
-  assign \$104  = ! \port$11958$0 [5];
+  assign \$104  = ! \port$11966$0 [5];
   assign \$105  = \$103  & \$104 ;
-  assign \$106  = rsp_grant_valid & \port$11958$0 [0];
+  assign \$106  = rsp_grant_valid & \port$11966$0 [0];
   assign \$108  = \$106  & \$107 ;
-  assign \$109  = rsp_freed_valid & \port$11961$0 [0];
+  assign \$109  = rsp_freed_valid & \port$11969$0 [0];
   assign \$111  = \$109  & \$110 ;
-  assign \$112  = rsp_flushed_valid & \port$11973$0 [0];
+  assign \$112  = rsp_flushed_valid & \port$11981$0 [0];
   assign \$114  = \$112  & \$113 ;
-  assign \$115  = \port$11958$0 [4:1] == 1'h1;
+  assign \$115  = \port$11966$0 [4:1] == 1'h1;
   assign \$116  = rsp_grant_valid & \$115 ;
   assign \$118  = \$116  & \$117 ;
   assign \$120  = popped ? 1'h1 : \$119 ;
@@ -30526,7 +30542,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$7959  = { \$20 [31:0], 22'h000000, \port$11958$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$11958$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$11958$0 [4:1] };
+    \$7959  = { \$20 [31:0], 22'h000000, \port$11966$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$11966$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$11966$0 [4:1] };
     if (rst) begin
       \$7959  = 121'h0000000000000000000000000000000;
     end
@@ -33461,22 +33477,22 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
           \$1428  = 1'h1;
     endcase
   end
-  assign rsp_freed_err = \port$11961$0 [4:1];
-  assign rsp_flushed_err = \port$11973$0 [4:1];
-  assign rsp_grant_err = \port$11958$0 [4:1];
-  assign rsp_grant_pool = \port$11958$0 [5];
-  assign rsp_grant_user = \port$11958$48 [13:4];
-  assign rsp_flushed_pool = \port$11973$0 [15];
-  assign rsp_flushed_user = \port$11973$0 [14:5];
-  assign rsp_freed_src = \port$12001$0 [0];
-  assign rsp_freed_in_pool = \port$11961$0 [16];
-  assign rsp_freed_pool = \port$11961$0 [15];
-  assign rsp_freed_tag = \port$12001$0 [36:33];
-  assign rsp_freed_addr = \port$12001$0 [32:1];
-  assign rsp_freed_user = \port$11961$0 [14:5];
-  assign rsp_grant_ok = \port$11958$0 [0];
-  assign rsp_freed_ok = \port$11961$0 [0];
-  assign rsp_flushed_ok = \port$11973$0 [0];
+  assign rsp_freed_err = \port$11969$0 [4:1];
+  assign rsp_flushed_err = \port$11981$0 [4:1];
+  assign rsp_grant_err = \port$11966$0 [4:1];
+  assign rsp_grant_pool = \port$11966$0 [5];
+  assign rsp_grant_user = \port$11966$48 [13:4];
+  assign rsp_flushed_pool = \port$11981$0 [15];
+  assign rsp_flushed_user = \port$11981$0 [14:5];
+  assign rsp_freed_src = \port$12009$0 [0];
+  assign rsp_freed_in_pool = \port$11969$0 [16];
+  assign rsp_freed_pool = \port$11969$0 [15];
+  assign rsp_freed_tag = \port$12009$0 [36:33];
+  assign rsp_freed_addr = \port$12009$0 [32:1];
+  assign rsp_freed_user = \port$11969$0 [14:5];
+  assign rsp_grant_ok = \port$11966$0 [0];
+  assign rsp_freed_ok = \port$11969$0 [0];
+  assign rsp_flushed_ok = \port$11981$0 [0];
   assign \$signal$95  = { \$1389 , \$1388 , \$1384  };
   assign \$signal$117  = { \$signal$49 , low_water_hit, \$7504 , \$7503 , e1_exhausted, \$7502  };
   assign \$signal$170  = alloc_queue_w_data;
@@ -33523,10 +33539,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$385  = head[4:3];
   assign \$signature__en$386  = 1'h1;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 [3:0], 9'h000, \port$11958$0 [15:6] };
-  assign rsp_grant_slot = \port$11958$0 [15:6];
-  assign rsp_grant_tag = \port$11958$48 [3:0];
-  assign bus__r_slow_data = { \port$11958$0 [0], \port$11958$0 [4:1], 4'h0, \port$11958$48 [3:0], 9'h000, \port$11958$0 [15:6] };
+  assign handle = { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 [3:0], 9'h000, \port$11966$0 [15:6] };
+  assign rsp_grant_slot = \port$11966$0 [15:6];
+  assign rsp_grant_tag = \port$11966$48 [3:0];
+  assign bus__r_slow_data = { \port$11966$0 [0], \port$11966$0 [4:1], 4'h0, \port$11966$48 [3:0], 9'h000, \port$11966$0 [15:6] };
   assign req_free_addr = \$7946 [32:1];
   assign req_free_oor = \$7946 [33];
   assign req_free_pool = \$7946 [34];
@@ -33538,14 +33554,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \port$9728$0  = \$7503 ;
   assign \port$9729$0  = \$7504 ;
   assign \port$10184$1  = \$7946 [42:1];
-  assign \port$12198$0  = \$signal$49 ;
-  assign \port$12304$0  = \$signal$115 ;
+  assign \port$12206$0  = \$signal$49 ;
+  assign \port$12312$0  = \$signal$115 ;
   assign bus__w_ack = \$signal$271 ;
-  assign \port$12554$0  = \$signal$116 ;
-  assign \$107  = \port$11958$0 [5];
-  assign \$110  = \port$11961$0 [15];
-  assign \$113  = \port$11973$0 [15];
-  assign \$117  = \port$11958$0 [5];
+  assign \port$12562$0  = \$signal$116 ;
+  assign \$107  = \port$11966$0 [5];
+  assign \$110  = \port$11969$0 [15];
+  assign \$113  = \port$11981$0 [15];
+  assign \$117  = \port$11966$0 [5];
   assign \$216  = \$215 ;
   assign \$247  = \$246 ;
   assign \$278  = \$277 ;
