@@ -99,6 +99,18 @@ def _inputs(top):
             if member.flow == wiring.In and name not in ("aclk", "aresetn")}
 
 
+def _held_until_ready(m, rst_n, valid, ready, payload, name, label, *, assume):
+    """valid & ~ready at an edge (out of reset): valid and payload unchanged
+    after it (an AXI rule: assumed of the side driving the bench, asserted of
+    the core's)."""
+    waiting = Signal(name=f"{name}_waiting")
+    last = Signal(len(payload), name=f"{name}_last")
+    m.d.fv += [waiting.eq(rst_n & valid & ~ready), last.eq(payload)]
+    rule = Assume if assume else Assert
+    with m.If(waiting & rst_n):
+        m.d.comb += rule(valid & (payload == last), f"{label} held until ready")
+
+
 class _Harness(Elaboratable):
     """The top under test in a formal-only ``fv`` domain on the same clock."""
 
@@ -392,13 +404,7 @@ class AxiHarness(_Harness):
             "rvalid", "rready", "rdata", "rresp")}
 
         def held_until_ready(valid, ready, payload, name, *, assume):
-            """valid & ~ready at an edge (out of reset): valid and payload unchanged after it."""
-            waiting = Signal(name=f"{name}_waiting")
-            last = Signal(len(payload), name=f"{name}_last")
-            m.d.fv += [waiting.eq(rst_n & valid & ~ready), last.eq(payload)]
-            rule = Assume if assume else Assert
-            with m.If(waiting & rst_n):
-                m.d.comb += rule(valid & (payload == last), f"axi: {name} held until ready")
+            _held_until_ready(m, rst_n, valid, ready, payload, name, f"axi: {name}", assume=assume)
 
         # the master obeys the rules; its valids are low in reset
         with m.If(~rst_n | first):
@@ -523,14 +529,9 @@ class GuardHarness(_Harness):
             return getattr(dut, f"{side}_{name}")
 
         def held_until_ready(side, ch, fields, *, assume):
-            valid, ready = port(side, f"{ch}valid"), port(side, f"{ch}ready")
             payload = Cat(*(port(side, f"{ch}{f}") for f in fields))
-            waiting = Signal(name=f"{side}_{ch}_waiting")
-            last = Signal(len(payload), name=f"{side}_{ch}_last")
-            m.d.fv += [waiting.eq(rst_n & valid & ~ready), last.eq(payload)]
-            rule = Assume if assume else Assert
-            with m.If(waiting & rst_n):
-                m.d.comb += rule(valid & (payload == last), f"{side}: {ch} held until ready")
+            _held_until_ready(m, rst_n, port(side, f"{ch}valid"), port(side, f"{ch}ready"), payload,
+                              f"{side}_{ch}", f"{side}: {ch}", assume=assume)
 
         address = ("id", "addr", "len", "size", "burst", "lock", "cache", "prot", "qos")
         # the master (s_axi) and memory (m_axi) obey the rules ...

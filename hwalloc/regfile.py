@@ -238,14 +238,11 @@ class RegisterFile(wiring.Component):
                                                           Mux(room[1] & (n_new != 0), 1, 0))))
         m.d.comb += popped.eq(pop & ~empty)
         for b in range(nb):
-            # which of this cycle's entries lands in bank b: the (b - tail) % nb-th
-            k = Signal(nbb, name=f"log_bank{b}_k")
-            m.d.comb += k.eq(b - tail[:nbb])
             if guard:
                 # the allocation pipeline's first, then the guard's: entry j lands
-                # in bank b when the tail is at b - j (a constant compare), the
-                # guard's j-th at b - n_new - j (for each n_new): a LUT a select
-                # (the selects kept as LUTs of their own, shared by the entry's bits)
+                # in bank b when the tail is at bank b - j (a flag), the guard's
+                # j-th at b - n_new - j (for each n_new): a LUT a select (kept as
+                # LUTs of their own, shared by the entry's bits)
                 selects = [tail_at[(b - j) % nb] & (n_new > j) for j in range(3)] + \
                           [or_all((n_new == v) & tail_at[(b - v - j) % nb] for v in range(4))
                            for j in range(2)]
@@ -255,20 +252,24 @@ class RegisterFile(wiring.Component):
                     m.d.comb += kept_select.eq(select)
                     kept_selects.append(kept_select)
                 data = choose_one_hot(zip(kept_selects, new + guard_new, strict=True), entry_bits)
-            else:
-                data = Mux(k == 0, new[0], Mux(k == 1, new[1], new[2]))
-            if guard:
-                # the k-th entry is kept (k = b - tail, a function of the tail)
+                # the j-th entry is kept and lands here
                 enable = Signal(name=f"log_bank{b}_enable", attrs={"keep": 1})
                 m.d.comb += enable.eq(or_all(tail_at[(b - j) % nb] & kept[j + 1] for j in range(most)))
+                # each bank's next row, a register of its own (a bank's entries
+                # are written in order): the RAM's write address has no logic
+                write_row = Signal(max(1, ring_bits - nbb), name=f"log_bank{b}_row")
+                with m.If(enable):
+                    m.d.sync += write_row.eq(write_row + 1)
             else:
+                # which of this cycle's entries lands in bank b: the (b - tail) % nb-th
+                k = Signal(nbb, name=f"log_bank{b}_k")
+                m.d.comb += k.eq(b - tail[:nbb])
+                data = Mux(k == 0, new[0], Mux(k == 1, new[1], new[2]))
                 enable = k < n_kept
-            # (a bank behind the tail's writes the next row: a table of the tail's bank bits)
-            behind = (Array(Const(int(b < t), 1) for t in range(nb))[tail[:nbb]] if guard
-                      else b < tail[:nbb]) if b < nb - 1 else Const(0)
+                # a bank behind the tail's writes the next row
+                write_row = Mux(b < tail[:nbb], tail_next_row, tail_row) if b < nb - 1 else tail_row
             m.d.comb += [
-                bank_w[b].addr.eq(row(Mux(behind, tail_next_row, tail_row) if b < nb - 1
-                                      else tail_row)),
+                bank_w[b].addr.eq(row(write_row)),
                 bank_w[b].data.eq(data),
                 bank_w[b].en.eq(enable),
                 bank_r[b].addr.eq(row(head[nbb:])), bank_r[b].en.eq(1),
@@ -294,24 +295,26 @@ class RegisterFile(wiring.Component):
                         with m.Case(out | kept << 1):
                             change = out - kept
                             m.d.sync += [ge[j].eq(at_least_now(j - change)) for j in ge]
-        new_tail = (tail + n_kept)[:ring_bits]
         if guard:
-            # the tail moves to the next row: more kept than banks after the tail's
-            crosses = or_all(tail_at[t] & kept[nb - t] for t in range(nb - most, nb))
-            # the bank one-hot turns by the number kept
+            # the tail's bank turns by the number kept (each bank keeps its own row)
             exactly = [kept[j] & ~kept[j + 1] for j in range(most)] + [kept[most]]
             m.d.sync += tail_at.eq(Cat(or_all(exactly[j] & tail_at[(t - j) % nb] for j in range(most + 1))
                                        for t in range(nb)))
         else:
+            new_tail = (tail + n_kept)[:ring_bits]
             crosses = (Cat(tail[:nbb], Const(0, 1)) + n_kept)[nbb]     # the tail moves to the next row
         m.d.sync += [
             space.eq(space + popped - n_kept),
-            tail.eq(new_tail),
+            *([] if guard else [tail.eq(new_tail)]),
             err_count.eq(err_count + n_kept),
-            n_dropped.eq(n_all - n_kept),
+            # (with a guard: the count of the entries that did not fit, from the
+            # thermometers, not a subtraction after the count kept)
+            n_dropped.eq(Array(Const(bin(v).count("1"), 3) for v in range(32))[
+                Cat(n_at_least[j - 1] & ~room[j] for j in range(1, most + 1))] if guard
+                else n_all - n_kept),
             err_dropped.eq(err_dropped + n_dropped),
         ]
-        if rows > 1:
+        if rows > 1 and not guard:
             with m.If(crosses):
                 m.d.sync += [tail_row.eq(tail_next_row), tail_next_row.eq(tail_next_row + 1)]
         with m.If(popped):

