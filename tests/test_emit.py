@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hwalloc import cli
 from hwalloc.config import MIN_LATENCY, example_names, example_path, load_config, parse_config
 from hwalloc.emit import WAIVER_NAME, emit_verilog, emit_xdc, generate
 from hwalloc.sim import setup_verilator
@@ -152,3 +153,15 @@ def test_missing_config_file_is_a_clear_error(tmp_path):
     result = hwalloc("generate", "nope.yaml", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "nope.yaml: cannot read" in result.stderr
+
+
+def test_help_says_what_hwalloc_does_and_shows_each_command(capsys):
+    """`hwalloc --help`: what the tool is for, every command with an example, no reST markup."""
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "hwalloc generates deterministic hardware memory allocators as IP cores" in out
+    for command in ("generate", "verify", "synth", "pnr", "prove"):
+        assert f"\n  {command} " in out and f"hwalloc {command} my_" in out
+    assert "``" not in out
