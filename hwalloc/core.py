@@ -51,7 +51,7 @@ t_f+5 is written into the queue at t_f+6 and seen by alloc commits from edge
 t_f+7 on, that is by allocs accepted at t_f+5 or later: the recycle delay R is 5.
 """
 
-from amaranth import Cat, ClockDomain, Const, Module, Mux, Signal
+from amaranth import Cat, ClockDomain, Const, DomainRenamer, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -840,15 +840,36 @@ class AllocatorCore(_Timing, wiring.Component):
 
 
 class HwallocTop(_Timing, wiring.Component):
-    """The generated top module: SPEC §2 ports around :class:`AllocatorCore`,
-    with the AXI4-Lite register interface and the interrupt of SPEC §6.
+    """The generated top module, ``hwalloc.Allocator``: SPEC §2 ports around
+    :class:`AllocatorCore`, with the AXI4-Lite register interface and the
+    interrupt of SPEC §6, and the access guard of SPEC §8 if the config has one.
 
-    Owns the ``sync`` domain (``aclk``, synchronous active-low ``aresetn``).
-    A register ALLOC, FREE or FLUSH takes the pipeline for one cycle, three
-    cycles after its bus request, in which ``alloc_ready``, ``free_ready`` or
-    ``flush_ready`` is low; a register request waits at most that one cycle and
-    the native side loses at most that one cycle per register request. Otherwise the ready outputs are
-    low only during reset and for the first cycle after it.
+    Parameters
+    ----------
+    config : :class:`hwalloc.config.Config`
+        A validated config (:func:`hwalloc.load_config`, :func:`hwalloc.parse_config`).
+
+    Attributes
+    ----------
+    signature : the SPEC §2 ports: ``aclk``, ``aresetn``, the native request
+        and response ports, ``s_axil_*``, ``irq``, and with a guard ``s_axi_*``
+        and ``m_axi_*``: the names and widths of the generated Verilog.
+    latency : int
+        L: a request whose handshake is at edge t is answered at edge t + L.
+    recycle_delay : int
+        R: a slot freed at edge t is granted again no earlier than t + R.
+
+    Notes
+    -----
+    Its logic runs in a clock domain of its own, ``aclk``, on the ``aclk``
+    port with the synchronous active-low reset ``aresetn``: drive them from
+    your design (``alloc.aclk.eq(ClockSignal())``,
+    ``alloc.aresetn.eq(~ResetSignal())``). A register ALLOC, FREE or FLUSH
+    takes the pipeline for one cycle, three cycles after its bus request, in
+    which ``alloc_ready``, ``free_ready`` or ``flush_ready`` is low; a register
+    request waits at most that one cycle and the native side loses at most that
+    one cycle per register request. Otherwise the ready outputs are low only
+    during reset and for the first cycle after it.
     """
 
     def __init__(self, config, *, flush=True):
@@ -900,7 +921,10 @@ class HwallocTop(_Timing, wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        m.domains.sync = cd = ClockDomain()
+        # its own clock domain on aclk/aresetn, named `aclk` (the logic is written
+        # in `sync` and renamed below), so that a design that instantiates the
+        # component keeps its own `sync`
+        m.domains.sync = cd = ClockDomain(local=True)
         m.d.comb += [cd.clk.eq(self.aclk), cd.rst.eq(~self.aresetn)]
         m.submodules.core = core = AllocatorCore(cfg, flush=self._flush)
         depth = read_depth(cfg)
@@ -968,4 +992,4 @@ class HwallocTop(_Timing, wiring.Component):
                      regs.native_alloc_valid.eq(self.alloc_valid),
                      regs.native_free_valid.eq(self.free_valid),
                      regs.native_flush_valid.eq(self.flush_valid)]
-        return m
+        return DomainRenamer("aclk")(m)

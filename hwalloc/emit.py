@@ -18,7 +18,7 @@ from .collateral import emit_c_header, emit_markdown, emit_python_driver, emit_r
 from .core import HwallocTop
 from .vivado import emit_build_tcl, emit_fusesoc, emit_ipxact, emit_package_tcl
 
-__all__ = ["emit_verilog", "emit_xdc", "emit_waiver", "generate", "WAIVER_NAME"]
+__all__ = ["emit_verilog", "to_verilog", "emit_xdc", "emit_waiver", "generate", "WAIVER_NAME"]
 
 WAIVER_NAME = "hwalloc_lint.vlt"
 
@@ -69,7 +69,14 @@ def _drop_memory_init(text):
 
 def emit_verilog(config):
     """The top module's Verilog (Verilog-2005) as text."""
-    top = HwallocTop(config)
+    return to_verilog(HwallocTop(config))
+
+
+def to_verilog(top):
+    """The Verilog (Verilog-2005) of an :class:`hwalloc.Allocator` component,
+    exactly as ``hwalloc generate`` writes it for its config: the module is
+    named after the config, its ports are the component's signature."""
+    config = top.config
     ports = {name: (getattr(top, name), PortDirection.Input if member.flow == wiring.In
                                     else PortDirection.Output)
              for name, member in top.signature.members.items()}

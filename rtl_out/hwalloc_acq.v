@@ -33,6 +33,8 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire [4:0] \$signal$59 ;
   input aclk;
   wire aclk;
+  wire aclk_clk;
+  wire aclk_rst;
   input alloc_pool;
   wire alloc_pool;
   wire \alloc_pool$118 ;
@@ -87,7 +89,6 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire [3:0] \bus__w_strb$93 ;
   wire busy;
   wire \busy$198 ;
-  wire clk;
   input flush_pool;
   wire flush_pool;
   wire \flush_pool$141 ;
@@ -223,7 +224,6 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire [5:0] rsp_grant_tag;
   wire [9:0] rsp_grant_user;
   wire rsp_grant_valid;
-  wire rst;
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
@@ -282,7 +282,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   input s_axil_wvalid;
   wire s_axil_wvalid;
   wire \s_axil_wvalid$98 ;
-  assign rst = ~ aresetn;
+  assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
@@ -313,6 +313,8 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_acq.axil  axil (
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
@@ -320,7 +322,6 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_data(bus__w_data),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
-    .clk(aclk),
     .\port$3210$0 (\$11 [4:0]),
     .\port$3210$48 (\$11 [53:48]),
     .\port$3210$6 (\$11 [15:6]),
@@ -328,7 +329,6 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
     .r_slow_push(bus__r_slow_ack),
-    .rst(rst),
     .s_axil_arready(s_axil_arready),
     .s_axil_arvalid(s_axil_arvalid),
     .s_axil_awready(s_axil_awready),
@@ -354,6 +354,8 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   \hwalloc_acq.core  core (
     .a6_payload(\$11 ),
     .a6_valid(\grant_valid$159 ),
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .alloc_pool(\alloc_pool$118 ),
     .alloc_port_size(alloc_size),
     .alloc_size(\alloc_size$120 ),
@@ -363,7 +365,6 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .alloc_user(\alloc_user$122 ),
     .alloc_valid(\alloc_valid$116 ),
     .busy(busy),
-    .clk(aclk),
     .f6_payload(\$12 ),
     .f6_valid(\freed_valid$161 ),
     .flush_pool(\flush_pool$141 ),
@@ -381,11 +382,12 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
     .\port$2903$41 (\$18 [41:40]),
-    .rst(rst),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$163 )
   );
   \hwalloc_acq.regs  regs (
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
@@ -402,7 +404,6 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_slow_err(bus__w_slow_err),
     .bus__w_strb(bus__w_strb),
     .busy(busy),
-    .clk(aclk),
     .e1_exhausted(\$19 ),
     .irq(irq),
     .low_water_hit(\$17 ),
@@ -431,17 +432,16 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .rsp_freed_valid(\freed_valid$161 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$159 ),
-    .rst(rst)
+    .rsp_grant_valid(\grant_valid$159 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$121 ) begin end
     \$10  = 1'h1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$10  = 1'h0;
     end
   end
-  assign clk = aclk;
+  assign aclk_clk = aclk;
   assign \$signal$55  = \$signal ;
   assign \$signal$56  = { \$17 , 1'h0, \$16 , \$19 , \$15  };
   assign \$signal$57  = { \$17 , 1'h0, \$16 , \$19 , \$15  };
@@ -565,8 +565,8 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign flushed_user = \$13 [14:5];
 endmodule
 
-module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3210$0 , \port$3210$6 , \port$3210$48 , r_fast_push, w_fast_push, clk);
+module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3210$0 , \port$3210$6 , \port$3210$48 , r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$122  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1194,6 +1194,10 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire \$signal$119 ;
   wire \$signal$121 ;
   wire \$signal$133 ;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
@@ -1218,8 +1222,6 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire bus__w_slow_err;
   output [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
-  input clk;
-  wire clk;
   (* init = 1'h0 *)
   wire paired;
   input [4:0] \port$3210$0 ;
@@ -1275,8 +1277,6 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   input r_slow_push;
   wire r_slow_push;
   wire [31:0] r_slow_w_data;
-  input rst;
-  wire rst;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -1555,151 +1555,151 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$548  = ~ w_kinds_data0;
   assign w_fast_pop = w_kinds_pop & \$548 ;
   assign w_slow_pop = w_kinds_pop & w_kinds_data0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data0 <= \$549 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_full <= \$550 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data1 <= \$551 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data2 <= \$552 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data3 <= \$553 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data4 <= \$554 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data5 <= \$555 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data6 <= \$556 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data7 <= \$557 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data8 <= \$558 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data9 <= \$559 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data0 <= \$560 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_full <= \$561 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data1 <= \$562 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data2 <= \$563 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data3 <= \$564 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data4 <= \$565 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data5 <= \$566 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data6 <= \$567 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data7 <= \$568 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data8 <= \$569 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data9 <= \$570 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data0 <= \$571 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_full <= \$572 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data1 <= \$573 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data2 <= \$574 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data3 <= \$575 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data4 <= \$576 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data5 <= \$577 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data6 <= \$578 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data7 <= \$579 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data8 <= \$580 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data9 <= \$581 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_data0 <= \$582 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_full <= \$583 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_data1 <= \$584 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_data0 <= \$585 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_full <= \$586 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_data1 <= \$587 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data0 <= \$588 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_full <= \$589 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data1 <= \$590 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data2 <= \$591 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data3 <= \$592 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data4 <= \$593 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data5 <= \$594 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data6 <= \$595 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data7 <= \$596 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data8 <= \$597 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data9 <= \$598 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data0 <= \$599 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_full <= \$600 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data1 <= \$601 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data2 <= \$602 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data3 <= \$603 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data4 <= \$604 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data5 <= \$605 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data6 <= \$606 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data7 <= \$607 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data8 <= \$608 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data9 <= \$609 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data0 <= \$610 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_full <= \$611 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data1 <= \$612 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data2 <= \$613 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data3 <= \$614 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data4 <= \$615 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data5 <= \$616 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data6 <= \$617 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data7 <= \$618 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data8 <= \$619 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data9 <= \$620 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_push <= \$621 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
@@ -2063,7 +2063,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$549  = \$3 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$549  = 1'h0;
     end
   end
@@ -2079,77 +2079,77 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     \$550 [7] = \$64 ;
     \$550 [8] = \$72 ;
     \$550 [9] = \$80 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$550  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$551  = \$11 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$552  = \$19 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$553  = \$27 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$554  = \$35 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$555  = \$43 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$556  = \$51 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$557  = \$59 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$558  = \$67 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$559  = \$75 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$560  = \$83 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$560  = 33'h000000000;
     end
   end
@@ -2165,77 +2165,77 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     \$561 [7] = \$144 ;
     \$561 [8] = \$152 ;
     \$561 [9] = \$160 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$561  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$562  = \$91 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$562  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$563  = \$99 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$563  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$564  = \$107 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$564  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$565  = \$115 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$565  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$566  = \$123 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$566  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$567  = \$131 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$567  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$568  = \$139 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$568  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$569  = \$147 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$569  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$570  = \$155 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$570  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$571  = \$163 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$571  = 32'd0;
     end
   end
@@ -2251,77 +2251,77 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     \$572 [7] = \$224 ;
     \$572 [8] = \$232 ;
     \$572 [9] = \$240 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$572  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$573  = \$171 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$574  = \$179 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$574  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$575  = \$187 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$575  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$576  = \$195 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$576  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$577  = \$203 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$577  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$578  = \$211 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$578  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$579  = \$219 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$579  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$580  = \$227 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$580  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$581  = \$235 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$581  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$582  = \$243 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$582  = 12'h000;
     end
   end
@@ -2329,21 +2329,21 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$583 [0] = \$248 ;
     \$583 [1] = \$256 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$583  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$584  = \$251 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$584  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$585  = \$259 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$585  = 36'h000000000;
     end
   end
@@ -2351,21 +2351,21 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$586 [0] = \$264 ;
     \$586 [1] = \$272 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$586  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$587  = \$267 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$587  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$588  = \$275 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$588  = 1'h0;
     end
   end
@@ -2381,77 +2381,77 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     \$589 [7] = \$336 ;
     \$589 [8] = \$344 ;
     \$589 [9] = \$352 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$589  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$590  = \$283 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$591  = \$291 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$592  = \$299 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$593  = \$307 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$594  = \$315 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$595  = \$323 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$596  = \$331 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$597  = \$339 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$598  = \$347 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$599  = \$355 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$599  = 1'h0;
     end
   end
@@ -2467,77 +2467,77 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     \$600 [7] = \$416 ;
     \$600 [8] = \$424 ;
     \$600 [9] = \$432 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$600  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$601  = \$363 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$602  = \$371 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$603  = \$379 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$604  = \$387 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$605  = \$395 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$606  = \$403 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$607  = \$411 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$608  = \$419 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$609  = \$427 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$610  = \$435 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$610  = 1'h0;
     end
   end
@@ -2553,77 +2553,77 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     \$611 [7] = \$496 ;
     \$611 [8] = \$504 ;
     \$611 [9] = \$512 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$611  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$612  = \$443 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$613  = \$451 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$614  = \$459 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$615  = \$467 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$616  = \$475 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$617  = \$483 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$618  = \$491 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$619  = \$499 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$620  = \$507 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
     \$621  = \$signal ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$621  = 1'h0;
     end
   end
@@ -2677,8 +2677,8 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$509  = \$508 ;
 endmodule
 
-module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$2903$41 , a6_valid
-, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, clk);
+module \hwalloc_acq.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$2903$41 , a6_valid
+, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$123  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
@@ -4153,6 +4153,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [64:0] a6_payload = 65'h00000000000000000;
   output a6_valid;
   reg a6_valid = 1'h0;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   input alloc_pool;
   wire alloc_pool;
   input [9:0] alloc_port_size;
@@ -4189,8 +4193,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg busy_24 = 1'h0;
   reg busy_30 = 1'h0;
   reg busy_6 = 1'h0;
-  input clk;
-  wire clk;
   reg [31:0] f0_addr = 32'd0;
   reg f0_hit = 1'h0;
   reg f0_oor = 1'h0;
@@ -4398,8 +4400,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire [16:0] \r__data$23 ;
   wire rel_f2;
   wire \release ;
-  input rst;
-  wire rst;
   reg [2:0] samples_at = 3'h1;
   reg [10:0] samples_count = 11'h000;
   (* init = 1'h0 *)
@@ -4520,13 +4520,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [6:0] samples_grant [1023:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (samples_grant_w_en)
       samples_grant[samples_grant_w_addr] <= samples_grant_w_data;
   end
   reg [6:0] _0_;
   reg [6:0] _1_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _0_ <= samples_grant[\$341 [9:0]];
     _1_ <= samples_grant[f1_samples_slot];
   end
@@ -4535,13 +4535,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\w__en$314 )
       samples_parity[f4_slot] <= \w__data$316 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _2_ <= samples_parity[\$341 [9:0]];
     _3_ <= samples_parity[f1_samples_slot];
   end
@@ -4550,12 +4550,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [16:0] samples_queue [1023:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (samples_queue_w_en)
       samples_queue[samples_queue_w_addr] <= samples_queue_w_data;
   end
   reg [16:0] _4_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _4_ <= samples_queue[samples_head];
   end
   assign \r__data$23  = _4_;
@@ -5709,511 +5709,511 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$1293  = \$1291  | \$1292 ;
   assign \$1294  = busy_24 | busy_30;
   assign busy = \$1293  | \$1294 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_w_en <= \$1295 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_w_addr <= \$1296 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_w_data <= \$1297 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_r1_b0 <= \r__data$11 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_parity_r0_b0 <= \r__data$13 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_parity_r1_b0 <= \r__data$15 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_queue_w_en <= \$1298 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_queue_w_addr <= \$1299 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_queue_w_data <= \$1300 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$23 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_valid <= \$1301 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_size <= alloc_size;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_user <= alloc_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_fits <= \$4 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_valid <= \$1302 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_pool <= a0_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_user <= a0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_bad_pool <= \$5 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_fits <= a0_fits;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_in <= \$6 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_select <= \$1303 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_pool <= flush_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_user <= flush_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_valid <= \$1304 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_select <= \$1305 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_valid <= \$1306 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_pool <= x0_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_user <= x0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_err <= \$15 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_select <= \$1307 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_valid <= \$1308 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_ok <= \$16 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_err <= x1_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_user <= x1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_pool <= x1_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_in <= a1_in;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_valid <= \$1309 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_pool <= a1_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_user <= a1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_seen <= \$1310 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_seen_prev <= \$1311 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_fresh <= \$1312 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_has_fresh <= \$1313 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_head <= \$1314 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_ring <= \$1315 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_ok <= \$29 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_fail_err <= \$32 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_from_fresh <= \$34 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_fresh_slot <= \$35 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_valid <= \$1316 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_ok <= a2_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_err <= \$36 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_pool <= a2_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_user <= a2_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_ring <= \$1317 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_head <= \$39 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_last <= \$45 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_new <= \$52 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fail <= \$53 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_fresh <= \$55 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fwd_ok <= \$57 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_valid <= \$1318 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_ok <= a3_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_err <= a3_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_pool <= a3_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_user <= a3_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_slot <= \$58 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_tag <= \$signal$104 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_tag_next <= \$1238 [5:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_valid <= \$1319 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_ok <= a4_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_err <= a4_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_pool <= a4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_user <= a4_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_slot <= a4_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_tag <= a4_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_snap <= a4_snap;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_addr <= \$59 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_hit_a1 <= \$69 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_older_hit <= \$78 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_older_next <= \$84 [5:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_valid <= \$1320 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_addr <= free_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_user <= free_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_oor <= free_oor;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_oor_pool <= free_oor_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_tag <= free_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_hit <= \$91 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_contract <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_valid <= \$1321 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_tag <= f0_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_user <= f0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_oor <= f0_oor;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_oor_pool <= f0_oor_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_addr <= f0_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_addr <= f1_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_addr <= f2_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq0 <= \$1322 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq3 <= \$1323 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq6 <= \$1324 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq9 <= \$1325 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq12 <= \$1326 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq15 <= \$1327 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq18 <= \$1328 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq21 <= \$1329 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq24 <= \$1330 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq27 <= \$1331 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq30 <= \$1332 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq0 <= \$1333 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq3 <= \$1334 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq6 <= \$1335 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq9 <= \$1336 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq12 <= \$1337 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq15 <= \$1338 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq18 <= \$1339 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq21 <= \$1340 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq24 <= \$1341 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq27 <= \$1342 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq30 <= \$1343 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_hit <= f0_hit;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_misaligned <= \$114 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_samples_slot <= \$115 [9:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_valid <= \$1344 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_tag <= f1_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_user <= f1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_pool <= \$117 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_slot <= \$118 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_in_pool <= \$120 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_in <= f1_hit;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_err <= \$128 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_never_granted <= \$131 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_same_second <= \$153 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_same_third <= \$175 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_valid <= \$1345 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_go <= \$1346 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_err <= f2_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_user <= f2_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_pool <= f2_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_slot <= f2_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_tag <= f2_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_in <= \$176 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_hit_a2 <= \$1247 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$179 [6];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_hit_a3 <= \$1251 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$182 [6];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_older_tag <= \$183 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_older_snap <= \$184 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_rel_f3 <= \$185 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_quiet <= \$1347 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_valid <= \$1348 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_go <= \$1349 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_err <= f3_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_user <= f3_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_pool <= f3_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_slot <= f3_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_in_pool <= f3_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_in <= f3_in;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_hit_a1 <= \$1255 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_a1_tag <= a4_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_held <= \$203 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_tag <= \$217 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_snap <= \$221 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_a1 <= \$1350 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_older <= \$1351 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_mem <= \$1352 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_mem_ok <= \$249 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_flushed <= \$251 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_flushed <= \$254 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_live <= \$259 [0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_mem_live <= \$1353 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_prev_released <= \$1354 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a4 <= \$267 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a3 <= \$270 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_push <= \$1355 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_queue_waddr <= \$1356 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_pushed <= \$1357 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_popped <= \$1358 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_count <= \$1359 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_at <= \$1360 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_nonempty <= \$1361 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_valid <= \$1362 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_ok <= \$1363 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_err <= \$signal$243 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_user <= f4_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_pool <= f4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_in_pool <= f4_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wrote <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wslot <= f4_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wparity <= \$320 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_flip <= \$324 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_released <= \$325 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_released <= \$329 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_overwrite <= \$334 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a6_valid <= \$1364 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f6_valid <= \$1365 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x3_valid <= \$1366 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x4_valid <= \$1367 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x4_payload <= x3_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x5_valid <= \$1368 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x5_payload <= x4_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x6_valid <= \$1369 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x6_payload <= x5_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d0 <= alloc_src;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d1 <= alloc_src_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d2 <= alloc_src_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d3 <= alloc_src_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d4 <= alloc_src_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d5 <= alloc_src_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d6 <= alloc_src_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d0 <= alloc_size;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d1 <= alloc_size_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d2 <= alloc_size_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d3 <= alloc_size_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d4 <= alloc_size_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d5 <= alloc_size_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d6 <= alloc_size_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d0 <= flush_src;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d1 <= flush_src_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d2 <= flush_src_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d3 <= flush_src_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d4 <= flush_src_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d5 <= flush_src_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d6 <= flush_src_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d0 <= { free_tag, free_addr, free_src };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d1 <= free_info_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d2 <= free_info_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d3 <= free_info_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d4 <= free_info_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d5 <= free_info_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_0 <= \$1370 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_6 <= \$1371 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_12 <= \$1372 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_18 <= \$1373 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_24 <= \$1374 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_30 <= \$1375 ;
   assign \$auto$rtlil.cc:2739:Not$102  = ~ samples_grant_r1_b0[2];
   assign \$auto$rtlil.cc:2739:Not$104  = ~ samples_queue_r0_b0[12];
@@ -6242,7 +6242,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1295  = samples_grant_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1295  = 1'h0;
     end
   end
@@ -6263,7 +6263,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1298  = samples_queue_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1298  = 1'h0;
     end
   end
@@ -6284,63 +6284,63 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1301  = alloc_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1302  = a0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1303  = \$9 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1304  = flush_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1305  = \$12 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1306  = x0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1307  = x0_select;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1308  = x1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1309  = a1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1309  = 1'h0;
     end
   end
@@ -6350,14 +6350,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     if (\$19 ) begin
       \$1310  = \$20 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1310  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1311  = samples_seen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1311  = 11'h000;
     end
   end
@@ -6369,7 +6369,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     end else if (x1_select) begin
       \$1312  = 11'h000;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1312  = 11'h000;
     end
   end
@@ -6381,7 +6381,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     end else if (x1_select) begin
       \$1313  = 1'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1313  = 1'h1;
     end
   end
@@ -6394,294 +6394,294 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     if (x1_select) begin
       \$1314  = samples_queue_waddr;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1314  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1315  = 1'h0;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1316  = a2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1317  = a2_ring;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1318  = a3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1319  = a4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1320  = free_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1321  = f0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1322  = \$92 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1323  = \$93 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1324  = \$94 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1325  = \$95 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1326  = \$96 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1327  = \$97 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1328  = \$98 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1329  = \$99 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1330  = \$100 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1331  = \$101 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1332  = \$102 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1333  = \$103 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1334  = \$104 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1335  = \$105 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1336  = \$106 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1337  = \$107 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1338  = \$108 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1339  = \$109 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1340  = \$110 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1341  = \$111 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1342  = \$112 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1343  = \$113 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1344  = f1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1345  = f2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1346  = \$signal$185 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1347  = \$192 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1348  = f3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1349  = f3_go;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1350  = \$226 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1351  = \$236 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1352  = \$241 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1353  = \$260 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1354  = \$264 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1355  = \$278 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1355  = 1'h0;
     end
   end
@@ -6691,7 +6691,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     if (\$286 ) begin
       \$1356  = \$289 [9:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1356  = 10'h000;
     end
   end
@@ -6701,7 +6701,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     if (x1_select) begin
       \$1357  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1357  = 1'h0;
     end
   end
@@ -6711,7 +6711,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     if (x1_select) begin
       \$1358  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1358  = 1'h0;
     end
   end
@@ -6721,7 +6721,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     if (x1_select) begin
       \$1359  = 11'h000;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1359  = 11'h000;
     end
   end
@@ -6751,7 +6751,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     if (x1_select) begin
       \$1360  = 3'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1360  = 3'h1;
     end
   end
@@ -6773,105 +6773,105 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     if (x1_select) begin
       \$1361  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1362  = f4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1363  = \release ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1364  = a5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1365  = f5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1366  = x2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1367  = x3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1368  = x4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1369  = x5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1370  = \$335 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1371  = \$336 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1372  = \$337 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1373  = \$338 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1374  = \$339 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
     \$1375  = \$340 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1375  = 1'h0;
     end
   end
@@ -7132,9 +7132,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$1242 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$2711$0 , \port$2712$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$2711$0 , \port$2712$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
 , req_flush, \port$2903$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3210$0 , \port$3210$48 , rsp_freed_valid, \port$3213$0 , rsp_flushed_valid, \port$3225$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3253$0 , e1_exhausted, \port$3478$0 , req_alloc, req_alloc_pool
-, req_alloc_size, r2_valid, bus__w_ack, \port$3663$0 , clk);
+, req_alloc_size, r2_valid, bus__w_ack, \port$3663$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$124  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -8231,6 +8231,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$signature__en$207 ;
   wire \$signature__en$211 ;
   wire \$signature__en$213 ;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   reg [10:0] alloc_queue_data0 = 11'h000;
   reg [10:0] alloc_queue_data1 = 11'h000;
   reg [10:0] alloc_queue_data2 = 11'h000;
@@ -8281,8 +8285,6 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [3:0] bus__w_strb;
   input busy;
   wire busy;
-  input clk;
-  wire clk;
   reg [42:0] command_queue_data0 = 43'h00000000000;
   reg [42:0] command_queue_data1 = 43'h00000000000;
   reg [42:0] command_queue_data2 = 43'h00000000000;
@@ -8436,8 +8438,6 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [9:0] rsp_grant_user;
   input rsp_grant_valid;
   wire rsp_grant_valid;
-  input rst;
-  wire rst;
   reg [31:0] samples_allocs = 32'd0;
   reg samples_ev_fail = 1'h0;
   reg samples_ev_flush = 1'h0;
@@ -8485,42 +8485,42 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg w2_is_pool0_low_water = 1'h0;
   reg w2_plain = 1'h0;
   reg [120:0] log_bank0 [7:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en )
       log_bank0[\$signature__addr ] <= \$signature__data$192 ;
   end
   reg [120:0] _0_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _0_ <= log_bank0[head[4:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [7:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en$199 )
       log_bank1[\$signature__addr$197 ] <= \$signature__data$198 ;
   end
   reg [120:0] _1_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _1_ <= log_bank1[head[4:2]];
   end
   assign \$signature__data$59  = _1_;
   reg [120:0] log_bank2 [7:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en$205 )
       log_bank2[\$signature__addr$203 ] <= \$signature__data$204 ;
   end
   reg [120:0] _2_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _2_ <= log_bank2[head[4:2]];
   end
   assign \$signature__data$60  = _2_;
   reg [120:0] log_bank3 [7:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en$211 )
       log_bank3[tail_row] <= \$signature__data$210 ;
   end
   reg [120:0] _3_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _3_ <= log_bank3[head[4:2]];
   end
   assign \$signature__data$61  = _3_;
@@ -9385,285 +9385,285 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$902  = rsp_freed_valid & \port$3253$0 [0];
   assign \$903  = \$902  ? \port$3213$0 [0] : \port$3225$0 [0];
   assign bus__w_slow_err = ~ \$903 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     cycle <= \$904 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal  <= \$905 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ready <= \$906 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new0 <= \$907 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new1 <= \$908 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new2 <= \$909 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$28  <= \$910 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_exhausted <= \$911 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_ev_grant <= \$912 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_ev_free <= \$913 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_ev_flush <= \$914 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_ev_fail <= \$915 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge1 <= \$916 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge2 <= \$917 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge3 <= \$918 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge4 <= \$919 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge5 <= \$920 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge6 <= \$921 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space <= \$922 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     tail <= \$923 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$48  <= \$924 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     n_dropped <= \$925 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     err_dropped <= \$926 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     tail_row <= \$927 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     tail_next_row <= \$928 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head <= \$929 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$55  <= \$930 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head_bank <= \$931 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head_entry <= \$932 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$62  <= \$933 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_lw_limit <= \$934 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_lw_short <= \$935 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_lw_granted_1 <= \$936 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_lw_granted_2 <= \$937 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_in_use <= \$938 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_in_use_was <= \$939 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_in_use_rose <= \$940 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_hw_grow <= \$941 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_high_water <= \$942 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_allocs <= \$943 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_fails <= \$944 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_frees <= \$945 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_flushes <= \$946 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_valid <= \$947 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data0 <= \$948 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_full <= \$949 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data1 <= \$950 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data2 <= \$951 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data3 <= \$952 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data4 <= \$953 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data5 <= \$954 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data6 <= \$955 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data7 <= \$956 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data8 <= \$957 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data9 <= \$958 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc <= \$959 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     staged_valid <= \$960 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_w_data <= \$961 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc_pool <= \$962 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc_size <= \$963 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_id <= \$245 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_version <= \$248 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_config <= \$251 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_config2 <= \$254 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_ctrl <= \$257 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_status <= \$260 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_irq_status <= \$263 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_irq_enable <= \$266 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_count <= \$269 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_dropped <= \$272 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head0 <= \$275 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head1 <= \$278 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head2 <= \$281 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head3 <= \$284 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_pop <= \$287 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_cycle <= \$290 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_free <= \$293 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_base_lo <= \$296 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_base_hi <= \$299 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_slot_size <= \$302 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_slots <= \$305 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_in_use <= \$308 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_high_water <= \$311 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_allocs <= \$314 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_fails <= \$317 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_frees <= \$320 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_info <= \$323 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_flush <= \$326 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_flushes <= \$329 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_overwrites <= \$332 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$335 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_valid <= \$964 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block0 <= \$965 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_found_in <= \$966 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block4 <= \$967 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$138  <= \$968 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     new_flush <= \$969 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$143  <= \$970 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_pool_is <= \$971 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_hit <= \$972 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_tag <= \$973 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_samples_addr <= \$974 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data0 <= \$975 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_full <= \$976 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data1 <= \$977 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data2 <= \$978 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data3 <= \$979 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data4 <= \$980 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data5 <= \$981 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data6 <= \$982 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data7 <= \$983 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data8 <= \$984 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data9 <= \$985 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     native_turn <= \$986 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a1_0 <= \$987 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a4_2 <= \$988 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a7_5 <= \$989 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a11_8 <= \$990 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$172  <= \$991 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$173  <= \$992 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$174  <= \$993 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$175  <= \$994 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$176  <= \$995 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$177  <= \$996 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$178  <= \$997 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$179  <= \$998 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_ctrl <= \$999 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_irq_status <= \$1000 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_irq_enable <= \$1001 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_err_pop <= \$1002 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_free <= \$1003 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_flush <= \$1004 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_low_water <= \$1005 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$187  <= \$1006 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_plain <= \$1007 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$54  <= \$1008 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1c <= \$1009 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$63  <= \$1010 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     irq_enable <= \$1011 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_low_water <= \$1012 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
@@ -9720,84 +9720,84 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$904  = \$1 [31:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$904  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$905  = busy;
-    if (rst) begin
+    if (aclk_rst) begin
       \$905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$906  = \ready$6 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$907  = \$11 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$907  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$908  = \$19 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$908  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$909  = { \$20 [31:0], 22'h000000, \port$3210$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3210$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3210$0 [4:1] };
-    if (rst) begin
+    if (aclk_rst) begin
       \$909  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$910  = \$30 [1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$910  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$911  = \$32 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$912  = \$35 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$913  = \$38 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$914  = \$41 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$915  = \$45 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$915  = 1'h0;
     end
   end
@@ -9822,7 +9822,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       3'h7:
           \$916  = space_ge3;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$916  = 1'h1;
     end
   end
@@ -9847,7 +9847,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       3'h7:
           \$917  = space_ge4;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$917  = 1'h1;
     end
   end
@@ -9872,7 +9872,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       3'h7:
           \$918  = space_ge5;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$918  = 1'h1;
     end
   end
@@ -9897,7 +9897,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       3'h7:
           \$919  = space_ge6;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$919  = 1'h1;
     end
   end
@@ -9922,7 +9922,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       3'h7:
           \$920  = \$53 ;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$920  = 1'h1;
     end
   end
@@ -9947,21 +9947,21 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       3'h7:
           \$921  = \$54 ;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$921  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$922  = \$56 [5:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$922  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$923  = \$57 [4:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$923  = 5'h00;
     end
   end
@@ -9971,14 +9971,14 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$signal$54 ) begin
       \$924  = 32'd0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$924  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$925  = \$59 [1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$925  = 2'h0;
     end
   end
@@ -9988,7 +9988,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$signal$54 ) begin
       \$926  = 32'd0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$926  = 32'd0;
     end
   end
@@ -9998,7 +9998,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$61 [2]) begin
       \$927  = tail_next_row;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$927  = 3'h0;
     end
   end
@@ -10008,7 +10008,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$61 [2]) begin
       \$928  = \$62 [2:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$928  = 3'h1;
     end
   end
@@ -10018,91 +10018,91 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (popped) begin
       \$929  = \$63 [4:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$929  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$930  = \$64 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$931  = head[1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$931  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$932  = \$68 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$932  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$933  = \$71 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$933  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$934  = \$72 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$934  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$935  = \$73 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$936  = samples_ev_grant;
-    if (rst) begin
+    if (aclk_rst) begin
       \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$937  = samples_lw_granted_1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$938  = \$84 [10:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$938  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$939  = samples_in_use;
-    if (rst) begin
+    if (aclk_rst) begin
       \$939  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$940  = \$94 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$941  = \$98 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$941  = 1'h0;
     end
   end
@@ -10117,7 +10117,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
         \$942  = samples_in_use_was;
       end
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$942  = 11'h000;
     end
   end
@@ -10129,7 +10129,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end else begin
       \$943  = \$99 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$943  = 32'd0;
     end
   end
@@ -10141,7 +10141,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end else begin
       \$944  = \$100 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$944  = 32'd0;
     end
   end
@@ -10153,7 +10153,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end else begin
       \$945  = \$101 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$945  = 32'd0;
     end
   end
@@ -10165,21 +10165,21 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end else begin
       \$946  = \$102 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$946  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$947  = \$109 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$948  = \$112 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$948  = 11'h000;
     end
   end
@@ -10195,91 +10195,91 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     \$949 [7] = \$173 ;
     \$949 [8] = \$181 ;
     \$949 [9] = \$189 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$949  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$950  = \$120 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$950  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$951  = \$128 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$951  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$952  = \$136 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$952  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$953  = \$144 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$953  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$954  = \$152 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$954  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$955  = \$160 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$955  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$956  = \$168 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$956  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$957  = \$176 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$957  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$958  = \$184 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$958  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$959  = \$200 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$960  = \$223 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$961  = { \$226 , \$224 [0] };
-    if (rst) begin
+    if (aclk_rst) begin
       \$961  = 11'h000;
     end
   end
@@ -10289,7 +10289,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$237 ) begin
       \$962  = \$242 [0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$962  = 1'h0;
     end
   end
@@ -10299,21 +10299,21 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$237 ) begin
       \$963  = \$242 [10:1];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$963  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$964  = r1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$965  = \$366 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$965  = 32'd0;
     end
   end
@@ -10321,28 +10321,28 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$966 [0] = \$381 ;
     \$966 [1] = \$424 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$966  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$967  = \$410 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$967  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$968  = \$432 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$969  = \$440 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$969  = 1'h0;
     end
   end
@@ -10352,7 +10352,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (bus__w_req) begin
       \$970  = \$441 [0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$970  = 1'h0;
     end
   end
@@ -10362,7 +10362,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (bus__w_req) begin
       \$971  = \$444 [6];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$971  = 1'h0;
     end
   end
@@ -10372,7 +10372,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (bus__w_req) begin
       \$972  = \$451 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$972  = 1'h0;
     end
   end
@@ -10382,7 +10382,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (bus__w_req) begin
       \$973  = bus__w_data[24:19];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$973  = 6'h00;
     end
   end
@@ -10392,14 +10392,14 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (bus__w_req) begin
       \$974  = \$453 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$974  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$975  = \$456 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$975  = 43'h00000000000;
     end
   end
@@ -10415,245 +10415,245 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     \$976 [7] = \$517 ;
     \$976 [8] = \$525 ;
     \$976 [9] = \$533 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$976  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$977  = \$464 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$977  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$978  = \$472 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$978  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$979  = \$480 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$979  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$980  = \$488 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$980  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$981  = \$496 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$981  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$982  = \$504 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$982  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$983  = \$512 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$983  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$984  = \$520 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$984  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$985  = \$528 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$985  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$986  = \$536 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$987  = \$537 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$987  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$988  = \$538 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$988  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$989  = \$539 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$989  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$990  = \$540 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$990  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$991  = \$558 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$992  = bus__w_data;
-    if (rst) begin
+    if (aclk_rst) begin
       \$992  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$993  = \$559 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$994  = bus__w_strb;
-    if (rst) begin
+    if (aclk_rst) begin
       \$994  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$995  = \$signal$172 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$996  = \$signal$174 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$997  = \$signal$175 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$997  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$998  = \$signal$173 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$998  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$999  = \$567 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$1000  = \$575 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$1001  = \$583 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$1002  = \$591 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$1003  = \$599 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$1004  = \$607 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$1005  = \$615 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$1006  = \$648 [4];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$1007  = \$674 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$1008  = \$677 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$1009  = \$679 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     \$1010  = \$682 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1010  = 5'h00;
     end
   end
@@ -10663,7 +10663,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$684 ) begin
       \$1011  = \$signal$179 [4:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1011  = 5'h00;
     end
   end
@@ -10679,7 +10679,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$690 ) begin
       \$1012 [16] = \$signal$179 [16];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1012  = 17'h00000;
     end
   end

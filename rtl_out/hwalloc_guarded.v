@@ -44,6 +44,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [5:0] \$signal$133 ;
   input aclk;
   wire aclk;
+  wire aclk_clk;
+  wire aclk_rst;
   input alloc_pool;
   wire alloc_pool;
   wire \alloc_pool$316 ;
@@ -112,7 +114,6 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [3:0] \bus__w_strb$167 ;
   wire busy;
   wire \busy$396 ;
-  wire clk;
   input flush_pool;
   wire flush_pool;
   wire \flush_pool$339 ;
@@ -378,7 +379,6 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [3:0] rsp_grant_tag;
   wire [9:0] rsp_grant_user;
   wire rsp_grant_valid;
-  wire rst;
   reg running = 1'h0;
   input [35:0] s_axi_araddr;
   wire [35:0] s_axi_araddr;
@@ -565,7 +565,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [9:0] \view_aw_slot$286 ;
   wire [3:0] view_aw_tag;
   wire [3:0] \view_aw_tag$290 ;
-  assign rst = ~ aresetn;
+  assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
@@ -596,6 +596,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_guarded.axil  axil (
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
@@ -603,7 +605,6 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_data(bus__w_data),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
-    .clk(aclk),
     .\port$11984$0 (\$11 [4:0]),
     .\port$11984$48 (\$11 [51:48]),
     .\port$11984$6 (\$11 [15:6]),
@@ -611,7 +612,6 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
     .r_slow_push(bus__r_slow_ack),
-    .rst(rst),
     .s_axil_arready(s_axil_arready),
     .s_axil_arvalid(s_axil_arvalid),
     .s_axil_awready(s_axil_awready),
@@ -637,6 +637,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   \hwalloc_guarded.core  core (
     .a6_payload(\$11 ),
     .a6_valid(\grant_valid$357 ),
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .alloc_pool(\alloc_pool$316 ),
     .alloc_port_size(alloc_size),
     .alloc_size(\alloc_size$318 ),
@@ -646,7 +648,6 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .alloc_user(\alloc_user$320 ),
     .alloc_valid(\alloc_valid$314 ),
     .busy(busy),
-    .clk(aclk),
     .f6_payload(\$12 ),
     .f6_valid(\freed_valid$359 ),
     .flush_pool(\flush_pool$339 ),
@@ -664,7 +665,6 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_user(\free_user$325 ),
     .free_valid(\free_valid$321 ),
     .\port$10202$39 (\$19 [41:38]),
-    .rst(rst),
     .view_ar_held2(view_ar_held),
     .view_ar_pool(view_ar_pool),
     .view_ar_slot(view_ar_slot),
@@ -677,6 +677,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .x6_valid(\flushed_valid$361 )
   );
   \hwalloc_guarded.guard  guard (
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .ar_addr(guard_ar_addr),
     .ar_checked(guard_ar_checked),
     .ar_err(guard_ar_err),
@@ -695,7 +697,6 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .b_skid_out_ready(s_axi_bready),
     .burst(s_axi_arburst),
     .\burst$25 (s_axi_awburst),
-    .clk(aclk),
     .len(s_axi_arlen),
     .\len$21 (s_axi_awlen),
     .lock_on(lock_on),
@@ -719,7 +720,6 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .\port$12679$1 (\$23 ),
     .r_skid_out_data(\$24 ),
     .r_skid_out_ready(s_axi_rready),
-    .rst(rst),
     .s_axi_araddr(s_axi_araddr),
     .s_axi_arcache(s_axi_arcache),
     .s_axi_arid(s_axi_arid),
@@ -758,6 +758,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .w_skid_out_ready(m_axi_wready)
   );
   \hwalloc_guarded.regs  regs (
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
@@ -774,7 +776,6 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_slow_err(bus__w_slow_err),
     .bus__w_strb(bus__w_strb),
     .busy(busy),
-    .clk(aclk),
     .e1_exhausted(\$20 ),
     .guard_ar_addr(guard_ar_addr),
     .guard_ar_checked(guard_ar_checked),
@@ -822,17 +823,16 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .rsp_freed_valid(\freed_valid$359 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$357 ),
-    .rst(rst)
+    .rsp_grant_valid(\grant_valid$357 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$187 ) begin end
     \$10  = 1'h1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$10  = 1'h0;
     end
   end
-  assign clk = aclk;
+  assign aclk_clk = aclk;
   assign \$signal$129  = \$signal ;
   assign \$signal$130  = { \$21 , \$18 , \$17 , \$16 , \$20 , \$15  };
   assign \$signal$131  = { \$21 , \$18 , \$17 , \$16 , \$20 , \$15  };
@@ -1082,8 +1082,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign m_axi_arqos = \$22 [28:25];
 endmodule
 
-module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$11984$0 , \port$11984$6 , \port$11984$48 , r_fast_push, w_fast_push, clk);
+module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$11984$0 , \port$11984$6 , \port$11984$48 , r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$188  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1711,6 +1711,10 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$signal$119 ;
   wire \$signal$121 ;
   wire \$signal$133 ;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
@@ -1735,8 +1739,6 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire bus__w_slow_err;
   output [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
-  input clk;
-  wire clk;
   (* init = 1'h0 *)
   wire paired;
   input [4:0] \port$11984$0 ;
@@ -1792,8 +1794,6 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   input r_slow_push;
   wire r_slow_push;
   wire [31:0] r_slow_w_data;
-  input rst;
-  wire rst;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -2072,151 +2072,151 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$548  = ~ w_kinds_data0;
   assign w_fast_pop = w_kinds_pop & \$548 ;
   assign w_slow_pop = w_kinds_pop & w_kinds_data0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data0 <= \$549 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_full <= \$550 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data1 <= \$551 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data2 <= \$552 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data3 <= \$553 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data4 <= \$554 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data5 <= \$555 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data6 <= \$556 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data7 <= \$557 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data8 <= \$558 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data9 <= \$559 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data0 <= \$560 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_full <= \$561 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data1 <= \$562 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data2 <= \$563 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data3 <= \$564 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data4 <= \$565 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data5 <= \$566 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data6 <= \$567 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data7 <= \$568 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data8 <= \$569 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data9 <= \$570 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data0 <= \$571 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_full <= \$572 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data1 <= \$573 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data2 <= \$574 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data3 <= \$575 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data4 <= \$576 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data5 <= \$577 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data6 <= \$578 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data7 <= \$579 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data8 <= \$580 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data9 <= \$581 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_data0 <= \$582 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_full <= \$583 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_data1 <= \$584 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_data0 <= \$585 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_full <= \$586 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_data1 <= \$587 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data0 <= \$588 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_full <= \$589 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data1 <= \$590 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data2 <= \$591 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data3 <= \$592 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data4 <= \$593 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data5 <= \$594 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data6 <= \$595 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data7 <= \$596 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data8 <= \$597 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data9 <= \$598 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data0 <= \$599 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_full <= \$600 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data1 <= \$601 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data2 <= \$602 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data3 <= \$603 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data4 <= \$604 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data5 <= \$605 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data6 <= \$606 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data7 <= \$607 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data8 <= \$608 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data9 <= \$609 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data0 <= \$610 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_full <= \$611 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data1 <= \$612 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data2 <= \$613 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data3 <= \$614 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data4 <= \$615 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data5 <= \$616 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data6 <= \$617 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data7 <= \$618 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data8 <= \$619 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data9 <= \$620 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_push <= \$621 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
@@ -2580,7 +2580,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$549  = \$3 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$549  = 1'h0;
     end
   end
@@ -2596,77 +2596,77 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$550 [7] = \$64 ;
     \$550 [8] = \$72 ;
     \$550 [9] = \$80 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$550  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$551  = \$11 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$552  = \$19 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$553  = \$27 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$554  = \$35 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$555  = \$43 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$556  = \$51 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$557  = \$59 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$558  = \$67 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$559  = \$75 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$560  = \$83 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$560  = 33'h000000000;
     end
   end
@@ -2682,77 +2682,77 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$561 [7] = \$144 ;
     \$561 [8] = \$152 ;
     \$561 [9] = \$160 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$561  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$562  = \$91 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$562  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$563  = \$99 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$563  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$564  = \$107 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$564  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$565  = \$115 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$565  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$566  = \$123 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$566  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$567  = \$131 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$567  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$568  = \$139 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$568  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$569  = \$147 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$569  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$570  = \$155 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$570  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$571  = \$163 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$571  = 32'd0;
     end
   end
@@ -2768,77 +2768,77 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$572 [7] = \$224 ;
     \$572 [8] = \$232 ;
     \$572 [9] = \$240 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$572  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$573  = \$171 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$574  = \$179 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$574  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$575  = \$187 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$575  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$576  = \$195 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$576  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$577  = \$203 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$577  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$578  = \$211 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$578  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$579  = \$219 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$579  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$580  = \$227 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$580  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$581  = \$235 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$581  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$582  = \$243 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$582  = 12'h000;
     end
   end
@@ -2846,21 +2846,21 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$583 [0] = \$248 ;
     \$583 [1] = \$256 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$583  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$584  = \$251 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$584  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$585  = \$259 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$585  = 36'h000000000;
     end
   end
@@ -2868,21 +2868,21 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$586 [0] = \$264 ;
     \$586 [1] = \$272 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$586  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$587  = \$267 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$587  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$588  = \$275 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$588  = 1'h0;
     end
   end
@@ -2898,77 +2898,77 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$589 [7] = \$336 ;
     \$589 [8] = \$344 ;
     \$589 [9] = \$352 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$589  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$590  = \$283 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$591  = \$291 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$592  = \$299 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$593  = \$307 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$594  = \$315 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$595  = \$323 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$596  = \$331 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$597  = \$339 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$598  = \$347 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$599  = \$355 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$599  = 1'h0;
     end
   end
@@ -2984,77 +2984,77 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$600 [7] = \$416 ;
     \$600 [8] = \$424 ;
     \$600 [9] = \$432 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$600  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$601  = \$363 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$602  = \$371 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$603  = \$379 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$604  = \$387 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$605  = \$395 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$606  = \$403 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$607  = \$411 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$608  = \$419 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$609  = \$427 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$610  = \$435 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$610  = 1'h0;
     end
   end
@@ -3070,77 +3070,77 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$611 [7] = \$496 ;
     \$611 [8] = \$504 ;
     \$611 [9] = \$512 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$611  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$612  = \$443 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$613  = \$451 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$614  = \$459 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$615  = \$467 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$616  = \$475 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$617  = \$483 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$618  = \$491 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$619  = \$499 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$620  = \$507 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$188 ) begin end
     \$621  = \$signal ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$621  = 1'h0;
     end
   end
@@ -3194,8 +3194,8 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$509  = \$508 ;
 endmodule
 
-module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$10202$39 , view_ar_held2
-, view_ar_tag2, view_aw_held2, view_aw_tag2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, clk);
+module \hwalloc_guarded.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$10202$39 , view_ar_held2
+, view_ar_tag2, view_aw_held2, view_aw_tag2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$189  = 0;
   wire [12:0] \$1 ;
   wire \$10 ;
@@ -4629,6 +4629,10 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [62:0] a6_payload = 63'h0000000000000000;
   output a6_valid;
   reg a6_valid = 1'h0;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   input alloc_pool;
   wire alloc_pool;
   input [11:0] alloc_port_size;
@@ -4768,8 +4772,6 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* init = 4'h0 *)
   wire [3:0] calibration_tail;
   wire calibration_take_fresh;
-  input clk;
-  wire clk;
   reg [31:0] f0_addr = 32'd0;
   reg [1:0] f0_hit = 2'h0;
   reg f0_oor = 1'h0;
@@ -5007,8 +5009,6 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [8:0] \r__data$61 ;
   wire rel_f2;
   wire \release ;
-  input rst;
-  wire rst;
   reg [2:0] samples_at = 3'h1;
   reg [10:0] samples_count = 11'h000;
   wire samples_flushing;
@@ -5202,7 +5202,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg x6_valid = 1'h0;
   (* no_rw_check = 32'd1 *)
   reg [4:0] calibration_grant [15:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (calibration_grant_w_en)
       calibration_grant[calibration_grant_w_addr] <= calibration_grant_w_data;
   end
@@ -5210,7 +5210,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _1_;
   reg [4:0] _2_;
   reg [4:0] _3_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _0_ <= calibration_grant[view_aw_slot[3:0]];
     _1_ <= calibration_grant[view_ar_slot[3:0]];
     _2_ <= calibration_grant[\$530 [3:0]];
@@ -5222,7 +5222,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \r__data$39  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] calibration_parity [15:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\w__en$441 )
       calibration_parity[f4_slot[3:0]] <= \w__data$443 ;
   end
@@ -5230,7 +5230,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [0:0] _5_;
   reg [0:0] _6_;
   reg [0:0] _7_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _4_ <= calibration_parity[view_aw_slot[3:0]];
     _5_ <= calibration_parity[view_ar_slot[3:0]];
     _6_ <= calibration_parity[\$530 [3:0]];
@@ -5242,19 +5242,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \r__data$47  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [8:0] calibration_queue [15:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (calibration_queue_w_en)
       calibration_queue[calibration_queue_w_addr] <= calibration_queue_w_data;
   end
   reg [8:0] _8_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _8_ <= calibration_queue[calibration_head];
   end
   assign \r__data$61  = _8_;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [4:0] samples_grant [1023:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (samples_grant_w_en)
       samples_grant[samples_grant_w_addr] <= samples_grant_w_data;
   end
@@ -5262,7 +5262,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _10_;
   reg [4:0] _11_;
   reg [4:0] _12_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _9_ <= samples_grant[view_aw_slot];
     _10_ <= samples_grant[view_ar_slot];
     _11_ <= samples_grant[\$524 [9:0]];
@@ -5275,7 +5275,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\w__en$406 )
       samples_parity[f4_slot] <= \w__data$408 ;
   end
@@ -5283,7 +5283,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [0:0] _14_;
   reg [0:0] _15_;
   reg [0:0] _16_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _13_ <= samples_parity[view_aw_slot];
     _14_ <= samples_parity[view_ar_slot];
     _15_ <= samples_parity[\$524 [9:0]];
@@ -5296,12 +5296,12 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [14:0] samples_queue [1023:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (samples_queue_w_en)
       samples_queue[samples_queue_w_addr] <= samples_queue_w_data;
   end
   reg [14:0] _17_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _17_ <= samples_queue[samples_head];
   end
   assign \r__data$31  = _17_;
@@ -6320,617 +6320,617 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$1203  = busy_24 | busy_30;
   assign \$1204  = \$1203  | busy_36;
   assign busy = \$1202  | \$1204 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_w_en <= \$1205 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_w_addr <= \$1206 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_w_data <= \$1207 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_r1_b0 <= \r__data$11 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_r2_b0 <= \r__data$13 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_grant_r3_b0 <= \r__data$15 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_parity_r0_b0 <= \r__data$17 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_parity_r1_b0 <= \r__data$19 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_parity_r2_b0 <= \r__data$21 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_parity_r3_b0 <= \r__data$23 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_queue_w_en <= \$1208 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_queue_w_addr <= \$1209 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_queue_w_data <= \$1210 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$31 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_grant_w_en <= \$1211 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_grant_w_addr <= \$1212 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_grant_w_data <= \$1213 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_grant_r0_b0 <= \r__data$39 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_grant_r1_b0 <= \r__data$41 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_grant_r2_b0 <= \r__data$43 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_grant_r3_b0 <= \r__data$45 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_parity_r0_b0 <= \r__data$47 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_parity_r1_b0 <= \r__data$49 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_parity_r2_b0 <= \r__data$51 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_parity_r3_b0 <= \r__data$53 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_queue_w_en <= \$1214 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_queue_w_addr <= \$1215 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_queue_w_data <= \$1216 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_queue_r0_b0 <= \r__data$61 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_ar_pool0 <= \$1217 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_ar_pool1 <= \$1218 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_ar_never1 <= \$1219 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_fresh_view1 <= \$1220 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_fresh_view1_view2 <= \$1221 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_fresh_view1_view2_view3 <= \$1222 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_fresh_view1_view2_view3_view4 <= \$1223 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_ar_never0 <= \$1224 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_fresh_view1 <= \$1225 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_fresh_view1_view2 <= \$1226 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_fresh_view1_view2_view3 <= \$1227 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_fresh_view1_view2_view3_view4 <= \$1228 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_ar_held2 <= \$1229 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_ar_tag2 <= \$1230 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_aw_pool0 <= \$1231 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_aw_pool1 <= \$1232 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_aw_never1 <= \$1233 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_aw_never0 <= \$1234 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_aw_held2 <= \$1235 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     view_aw_tag2 <= \$1236 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_valid <= \$1237 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_size <= alloc_size;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_user <= alloc_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_fits <= { \$58 , \$54  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_valid <= \$1238 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_pool <= a0_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_user <= a0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_bad_pool <= \$59 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_fits <= a0_fits;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_in <= { \$61 , \$60  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_select <= \$1239 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_pool <= flush_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_user <= flush_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_valid <= \$1240 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_select <= \$1241 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_valid <= \$1242 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_pool <= x0_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_user <= x0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_err <= \$74 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_select <= \$1243 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_valid <= \$1244 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_ok <= \$75 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_err <= x1_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_user <= x1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_pool <= x1_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_in <= a1_in;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_valid <= \$1245 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_pool <= a1_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_user <= a1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_seen <= \$1246 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_seen_prev <= \$1247 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_fresh <= \$1248 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_has_fresh <= \$1249 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_head <= \$1250 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_seen <= \$1251 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_seen_prev <= \$1252 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_fresh <= \$1253 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_has_fresh <= \$1254 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_head <= \$1255 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_ring <= \$1256 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_ok <= \$103 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_fail_err <= \$108 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_from_fresh <= \$113 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_fresh_slot <= \$116 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_valid <= \$1257 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_ok <= a2_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_err <= \$117 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_pool <= a2_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_user <= a2_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_ring <= \$1258 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_head <= \$120 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_last <= \$129 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_new <= \$139 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fail <= \$140 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_fresh <= \$142 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fwd_ok <= \$144 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_valid <= \$1259 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_ok <= a3_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_err <= a3_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_pool <= a3_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_user <= a3_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_slot <= \$145 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_tag <= \$signal$185 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_tag_next <= \$1123 [3:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_snap <= \$594 [4];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_valid <= \$1260 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_ok <= a4_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_err <= a4_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_pool <= a4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_user <= a4_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_slot <= a4_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_tag <= a4_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_snap <= a4_snap;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_addr <= \$146 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_hit_a1 <= \$162 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_older_hit <= \$171 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_older_next <= \$177 [3:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_valid <= \$1261 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_addr <= free_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_user <= free_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_oor <= free_oor;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_oor_pool <= free_oor_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_tag <= free_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_hit <= { \$191 , \$184  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_contract <= f0_hit[1];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_valid <= \$1262 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_tag <= f0_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_user <= f0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_oor <= f0_oor;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_oor_pool <= f0_oor_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_addr <= f0_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_addr <= f1_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_addr <= f2_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq0 <= \$1263 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq3 <= \$1264 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq6 <= \$1265 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq9 <= \$1266 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq12 <= \$1267 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq15 <= \$1268 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq18 <= \$1269 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq21 <= \$1270 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq24 <= \$1271 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq27 <= \$1272 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq30 <= \$1273 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq0 <= \$1274 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq3 <= \$1275 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq6 <= \$1276 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq9 <= \$1277 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq12 <= \$1278 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq15 <= \$1279 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq18 <= \$1280 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq21 <= \$1281 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq24 <= \$1282 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq27 <= \$1283 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq30 <= \$1284 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_hit <= \$1285 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_misaligned <= \$1286 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_samples_slot <= \$215 [9:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_calibration_slot <= \$217 [3:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_valid <= \$1287 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_tag <= f1_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_user <= f1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_pool <= \$221 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_slot <= \$224 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_in_pool <= \$226 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_in <= f1_hit;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_err <= \$234 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_never_granted <= \$241 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_same_second <= \$263 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_same_third <= \$285 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_valid <= \$1288 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_go <= \$1289 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_err <= f2_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_user <= f2_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_pool <= f2_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_slot <= f2_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_tag <= f2_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_in <= { \$287 , \$286  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_hit_a2 <= \$1136 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$290 [4];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_hit_a3 <= \$1140 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$293 [4];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_older_tag <= \$294 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_older_snap <= \$295 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_rel_f3 <= \$296 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_quiet <= \$1290 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_valid <= \$1291 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_go <= \$1292 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_err <= f3_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_user <= f3_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_pool <= f3_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_slot <= f3_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_in_pool <= f3_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_in <= f3_in;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_hit_a1 <= \$1144 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_a1_tag <= a4_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_held <= \$318 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_tag <= \$340 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_snap <= \$347 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_a1 <= \$1293 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_older <= \$1294 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_mem <= \$1295 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_mem_ok <= { \$383 , \$375  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_flushed <= \$385 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_flushed <= \$388 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_live <= \$393 [1:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_mem_live <= \$1296 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_prev_released <= \$1297 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a4 <= \$401 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a3 <= \$404 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_push <= \$1298 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_queue_waddr <= \$1299 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_pushed <= \$1300 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_popped <= \$1301 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_count <= \$1302 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_at <= \$1303 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_nonempty <= \$1304 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_push <= \$1305 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_queue_waddr <= \$1306 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_pushed <= \$1307 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_popped <= \$1308 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_count <= \$1309 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_at <= \$1310 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_nonempty <= \$1311 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_valid <= \$1312 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_ok <= \$1313 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_err <= \$signal$330 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_user <= f4_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_pool <= f4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_in_pool <= f4_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wrote <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wslot <= f4_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wparity <= \$502 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_flip <= \$506 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_released <= \$507 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_released <= \$511 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_overwrite <= \$516 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a6_valid <= \$1314 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f6_valid <= \$1315 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x3_valid <= \$1316 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x4_valid <= \$1317 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x4_payload <= x3_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x5_valid <= \$1318 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x5_payload <= x4_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x6_valid <= \$1319 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x6_payload <= x5_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d0 <= alloc_src;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d1 <= alloc_src_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d2 <= alloc_src_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d3 <= alloc_src_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d4 <= alloc_src_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d5 <= alloc_src_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d6 <= alloc_src_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d0 <= alloc_size;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d1 <= alloc_size_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d2 <= alloc_size_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d3 <= alloc_size_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d4 <= alloc_size_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d5 <= alloc_size_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d6 <= alloc_size_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d0 <= flush_src;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d1 <= flush_src_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d2 <= flush_src_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d3 <= flush_src_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d4 <= flush_src_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d5 <= flush_src_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d6 <= flush_src_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d0 <= { free_tag, free_addr, free_src };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d1 <= free_info_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d2 <= free_info_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d3 <= free_info_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d4 <= free_info_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d5 <= free_info_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_0 <= \$1320 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_6 <= \$1321 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_12 <= \$1322 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_18 <= \$1323 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_24 <= \$1324 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_30 <= \$1325 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_36 <= \$1326 ;
   assign \$auto$rtlil.cc:2739:Not$124  = ~ samples_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$126  = ~ calibration_grant_r1_b0[1];
@@ -6967,7 +6967,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1205  = samples_grant_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1205  = 1'h0;
     end
   end
@@ -6988,7 +6988,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1208  = samples_queue_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1208  = 1'h0;
     end
   end
@@ -7009,7 +7009,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1211  = calibration_grant_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1211  = 1'h0;
     end
   end
@@ -7030,7 +7030,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1214  = calibration_queue_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1214  = 1'h0;
     end
   end
@@ -7051,49 +7051,49 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1217  = view_ar_pool;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1217  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1218  = view_ar_pool0;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1218  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1219  = view_ar_never0;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1219  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1220  = samples_fresh;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1220  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1221  = samples_fresh_view1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1221  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1222  = samples_fresh_view1_view2;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1222  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1223  = samples_fresh_view1_view2_view3;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1223  = 11'h000;
     end
   end
@@ -7101,70 +7101,70 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1224 [0] = \$2 ;
     \$1224 [1] = \$4 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1224  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1225  = calibration_fresh;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1225  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1226  = calibration_fresh_view1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1226  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1227  = calibration_fresh_view1_view2;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1227  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1228  = calibration_fresh_view1_view2_view3;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1228  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1229  = \$13 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1230  = { \$25 , \$22 , \$19 , \$16  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1230  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1231  = view_aw_pool;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1231  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1232  = view_aw_pool0;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1232  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1233  = view_aw_never0;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1233  = 2'h0;
     end
   end
@@ -7172,84 +7172,84 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1234 [0] = \$27 ;
     \$1234 [1] = \$29 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1234  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1235  = \$38 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1236  = { \$50 , \$47 , \$44 , \$41  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1236  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1237  = alloc_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1238  = a0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1239  = { \$67 , \$64  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1239  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1240  = flush_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1241  = { 1'h0, \$70  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1241  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1242  = x0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1243  = x0_select;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1243  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1244  = x1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1245  = a1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1245  = 1'h0;
     end
   end
@@ -7259,14 +7259,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (\$78 ) begin
       \$1246  = \$79 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1246  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1247  = samples_seen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1247  = 11'h000;
     end
   end
@@ -7278,7 +7278,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end else if (x1_select[0]) begin
       \$1248  = 11'h000;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1248  = 11'h000;
     end
   end
@@ -7290,7 +7290,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end else if (x1_select[0]) begin
       \$1249  = 1'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1249  = 1'h1;
     end
   end
@@ -7303,7 +7303,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1250  = samples_queue_waddr;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1250  = 10'h000;
     end
   end
@@ -7313,14 +7313,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (\$87 ) begin
       \$1251  = \$88 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1251  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1252  = calibration_seen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1252  = 5'h00;
     end
   end
@@ -7332,7 +7332,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end else if (x1_select[1]) begin
       \$1253  = 5'h00;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1253  = 5'h00;
     end
   end
@@ -7344,7 +7344,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end else if (x1_select[1]) begin
       \$1254  = 1'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1254  = 1'h1;
     end
   end
@@ -7357,294 +7357,294 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[1]) begin
       \$1255  = calibration_queue_waddr;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1255  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1256  = 1'h0;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1257  = a2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1258  = a2_ring;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1259  = a3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1260  = a4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1261  = free_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1262  = f0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1263  = \$192 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1264  = \$193 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1265  = \$194 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1266  = \$195 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1267  = \$196 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1268  = \$197 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1269  = \$198 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1270  = \$199 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1271  = \$200 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1272  = \$201 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1273  = \$202 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1274  = \$203 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1275  = \$204 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1276  = \$205 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1277  = \$206 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1278  = \$207 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1279  = \$208 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1280  = \$209 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1281  = \$210 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1282  = \$211 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1283  = \$212 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1284  = \$213 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1287  = f1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1288  = f2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1289  = \$signal$267 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1290  = \$303 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1291  = f3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1292  = f3_go;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1293  = \$352 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1294  = \$362 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1295  = \$367 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1295  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1296  = \$394 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1296  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1297  = \$398 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1298  = \$412 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1298  = 1'h0;
     end
   end
@@ -7654,7 +7654,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (\$420 ) begin
       \$1299  = \$423 [9:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1299  = 10'h000;
     end
   end
@@ -7664,7 +7664,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1300  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1300  = 1'h0;
     end
   end
@@ -7674,7 +7674,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1301  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1301  = 1'h0;
     end
   end
@@ -7684,7 +7684,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1302  = 11'h000;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1302  = 11'h000;
     end
   end
@@ -7714,7 +7714,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1303  = 3'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1303  = 3'h1;
     end
   end
@@ -7736,14 +7736,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1304  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1305  = \$460 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1305  = 1'h0;
     end
   end
@@ -7753,7 +7753,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (\$468 ) begin
       \$1306  = \$471 [3:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1306  = 4'h0;
     end
   end
@@ -7763,7 +7763,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[1]) begin
       \$1307  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1307  = 1'h0;
     end
   end
@@ -7773,7 +7773,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[1]) begin
       \$1308  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1308  = 1'h0;
     end
   end
@@ -7783,7 +7783,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[1]) begin
       \$1309  = 5'h00;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1309  = 5'h00;
     end
   end
@@ -7813,7 +7813,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[1]) begin
       \$1310  = 3'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1310  = 3'h1;
     end
   end
@@ -7835,112 +7835,112 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[1]) begin
       \$1311  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1312  = f4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1313  = \release ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1314  = a5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1315  = f5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1316  = x2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1317  = x3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1318  = x4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1319  = x5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1320  = \$517 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1321  = \$518 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1322  = \$519 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1323  = \$520 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1324  = \$521 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1325  = \$522 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$189 ) begin end
     \$1326  = \$523 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1326  = 1'h0;
     end
   end
@@ -8357,9 +8357,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, rst, alloc_valid,
 endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
-, s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
+, s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
 , s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_tag, view_aw_held, view_aw_tag, lock_on, unlock, \port$12634$1 , \port$12679$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
-, aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, clk);
+, aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$190  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -8907,6 +8907,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$98 ;
   wire [61:0] \$99 ;
   reg [3:0] \$signal  = 4'h0;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   wire [31:0] addr;
   wire [31:0] \addr$19 ;
   reg [3:0] answer_id = 4'h0;
@@ -9045,8 +9049,6 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire [1:0] burst;
   input [1:0] \burst$25 ;
   wire [1:0] \burst$25 ;
-  input clk;
-  wire clk;
   reg [7:0] left = 8'h00;
   input [7:0] len;
   wire [7:0] len;
@@ -9133,8 +9135,6 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire r_skid_out_valid;
   reg [70:0] r_skid_spare = 71'h000000000000000000;
   reg r_skid_spare_valid = 1'h0;
-  input rst;
-  wire rst;
   input [35:0] s_axi_araddr;
   wire [35:0] s_axi_araddr;
   wire [1:0] s_axi_arburst;
@@ -9298,267 +9298,267 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign \$486  = \$484  & \$485 ;
   assign \$487  = ~ b_skid_spare_valid;
   assign \$488  = b_refusal_busy & \$487 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_carried_0 <= { s_axi_araddr, s_axi_arqos, s_axi_arprot, s_axi_arcache, s_axi_arlock, burst, size, len, s_axi_arid };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_carried_1 <= ar_carried_0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_carried_2 <= ar_carried_1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_carried_3 <= ar_carried_2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_carried_4 <= ar_carried_3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_carried_5 <= ar_carried_4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_carried_6 <= ar_carried_5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_carried_7 <= ar_carried_6;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_valid_d0 <= \$489 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_valid_d1 <= \$490 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_valid_d2 <= \$491 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_decode_err_0 <= out_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_decode_err_1 <= ar_decode_err_0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_decode_err_2 <= ar_decode_err_1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_in_pool_0 <= \$45 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_in_pool_1 <= ar_in_pool_0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_in_pool_2 <= ar_in_pool_1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_log_pool_0 <= out_log_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_log_pool_1 <= ar_log_pool_0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_log_pool_2 <= ar_log_pool_1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_push <= \$492 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_v1_carried <= ar_carried_7;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_v1_log_pool <= ar_log_pool_2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_v1_err <= \$493 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_v1_refuses <= \$494 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data0 <= \$69 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_full <= \$495 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data1 <= \$77 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data2 <= \$85 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data3 <= \$93 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data4 <= \$101 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data5 <= \$109 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data6 <= \$117 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data7 <= \$125 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data8 <= \$133 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data9 <= \$141 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data10 <= \$149 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_queue_data11 <= \$157 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_carried_0 <= { s_axi_awaddr, s_axi_awqos, s_axi_awprot, s_axi_awcache, s_axi_awlock, \burst$25 , \size$23 , \len$21 , s_axi_awid };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_carried_1 <= aw_carried_0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_carried_2 <= aw_carried_1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_carried_3 <= aw_carried_2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_carried_4 <= aw_carried_3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_carried_5 <= aw_carried_4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_carried_6 <= aw_carried_5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_carried_7 <= aw_carried_6;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_valid_d0 <= \$496 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_valid_d1 <= \$497 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_valid_d2 <= \$498 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_decode_err_0 <= \out_err$201 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_decode_err_1 <= aw_decode_err_0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_decode_err_2 <= aw_decode_err_1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_in_pool_0 <= \$163 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_in_pool_1 <= aw_in_pool_0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_in_pool_2 <= aw_in_pool_1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_log_pool_0 <= \out_log_pool$208 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_log_pool_1 <= aw_log_pool_0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_log_pool_2 <= aw_log_pool_1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_push <= \$499 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_v1_carried <= aw_carried_7;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_v1_log_pool <= aw_log_pool_2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_v1_err <= \$500 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_v1_refuses <= \$501 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data0 <= \$187 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_full <= \$502 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data1 <= \$195 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data2 <= \$203 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data3 <= \$211 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data4 <= \$219 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data5 <= \$227 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data6 <= \$235 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data7 <= \$243 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data8 <= \$251 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data9 <= \$259 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data10 <= \$267 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_queue_data11 <= \$275 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     locked <= \$503 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_checked <= \$504 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_refused <= \$505 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_err <= \$506 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_id <= \$507 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_addr <= \$508 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_tag <= \$509 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_pool <= \$510 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_checked <= \$511 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_refused <= \$512 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_err <= \$513 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_id <= \$514 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_addr <= \$515 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_tag <= \$516 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_pool <= \$517 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_outstanding <= \$518 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_outstanding_none <= \$519 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_outstanding_full <= \$520 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ar_used <= \$521 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     s_axi_rvalid <= \$522 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_skid_out_data <= \$523 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_skid_spare_valid <= \$524 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_skid_spare <= \$525 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_refusal_busy <= \$526 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal  <= \$527 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     left <= \$528 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data0 <= \$338 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_full <= \$529 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data1 <= \$346 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data2 <= \$354 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data3 <= \$362 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data4 <= \$370 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data5 <= \$378 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data6 <= \$386 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data7 <= \$394 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data8 <= \$402 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data9 <= \$410 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data10 <= \$418 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_verdicts_data11 <= \$426 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     m_axi_wvalid <= \$530 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_skid_out_data <= \$531 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_skid_spare_valid <= \$532 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_skid_spare <= \$533 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_open <= \$534 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_outstanding <= \$535 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_outstanding_none <= \$536 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_outstanding_full <= \$537 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     aw_used <= \$538 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_drained <= \$539 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     s_axi_bvalid <= \$540 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     b_skid_out_data <= \$541 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     b_skid_spare_valid <= \$542 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     b_skid_spare <= \$543 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     b_refusal_busy <= \$544 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     answer_id <= \$545 ;
   assign valid = s_axi_arvalid & s_axi_arready;
   assign \valid$16  = s_axi_awvalid & s_axi_awready;
@@ -10004,30 +10004,30 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign \$435  = w_skid_in_valid & \$434 ;
   assign \$436  = w_skid_spare_valid | w_skid_in_valid;
   \hwalloc_guarded.guard.ar_decode  ar_decode (
+    .aclk_clk(aclk_clk),
+    .aclk_rst(aclk_rst),
     .addr(s_axi_araddr[31:0]),
     .burst(burst),
-    .clk(clk),
     .len(len),
     .out_err(out_err),
     .out_log_pool(out_log_pool),
     .out_pool(view_ar_pool),
     .out_slot(view_ar_slot),
     .out_valid(out_valid),
-    .rst(rst),
     .size(size),
     .valid(valid)
   );
   \hwalloc_guarded.guard.aw_decode  aw_decode (
+    .aclk_clk(aclk_clk),
+    .aclk_rst(aclk_rst),
     .addr(s_axi_awaddr[31:0]),
     .burst(\burst$25 ),
-    .clk(clk),
     .len(\len$21 ),
     .out_err(\out_err$201 ),
     .out_log_pool(\out_log_pool$208 ),
     .out_pool(view_aw_pool),
     .out_slot(view_aw_slot),
     .out_valid(\out_valid$197 ),
-    .rst(rst),
     .size(\size$23 ),
     .valid(\valid$16 )
   );
@@ -10570,42 +10570,42 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$489  = out_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$490  = ar_valid_d0;
-    if (rst) begin
+    if (aclk_rst) begin
       \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$491  = ar_valid_d1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$492  = ar_valid_d2;
-    if (rst) begin
+    if (aclk_rst) begin
       \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$493  = \$56 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$493  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$494  = \$66 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$494  = 1'h0;
     end
   end
@@ -10623,49 +10623,49 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     \$495 [9] = \$146 ;
     \$495 [10] = \$154 ;
     \$495 [11] = \$162 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$495  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$496  = \out_valid$197 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$497  = aw_valid_d0;
-    if (rst) begin
+    if (aclk_rst) begin
       \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$498  = aw_valid_d1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$499  = aw_valid_d2;
-    if (rst) begin
+    if (aclk_rst) begin
       \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$500  = \$174 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$500  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$501  = \$184 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$501  = 1'h0;
     end
   end
@@ -10683,140 +10683,140 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     \$502 [9] = \$264 ;
     \$502 [10] = \$272 ;
     \$502 [11] = \$280 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$502  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$503  = \$289 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$504  = ar_queue_push;
-    if (rst) begin
+    if (aclk_rst) begin
       \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$505  = ar_v1_refuses;
-    if (rst) begin
+    if (aclk_rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$506  = ar_v1_err;
-    if (rst) begin
+    if (aclk_rst) begin
       \$506  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$507  = ar_v1_carried[3:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$507  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$508  = ar_v1_carried[60:29];
-    if (rst) begin
+    if (aclk_rst) begin
       \$508  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$509  = ar_v1_carried[64:61];
-    if (rst) begin
+    if (aclk_rst) begin
       \$509  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$510  = ar_v1_log_pool;
-    if (rst) begin
+    if (aclk_rst) begin
       \$510  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$511  = aw_queue_push;
-    if (rst) begin
+    if (aclk_rst) begin
       \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$512  = \$293 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$513  = \$297 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$513  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$514  = aw_v1_carried[3:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$514  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$515  = aw_v1_carried[60:29];
-    if (rst) begin
+    if (aclk_rst) begin
       \$515  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$516  = aw_v1_carried[64:61];
-    if (rst) begin
+    if (aclk_rst) begin
       \$516  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$517  = aw_v1_log_pool;
-    if (rst) begin
+    if (aclk_rst) begin
       \$517  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$518  = \$301 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$518  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$519  = \$310 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$519  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$520  = \$318 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$521  = \$320 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$521  = 4'h0;
     end
   end
@@ -10826,7 +10826,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     if (\$322 ) begin
       \$522  = \$325 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$522  = 1'h0;
     end
   end
@@ -10845,7 +10845,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     end else if (\$324 ) begin
       \$524  = 1'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$524  = 1'h0;
     end
   end
@@ -10867,7 +10867,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
         \$526  = 1'h0;
       end
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$526  = 1'h0;
     end
   end
@@ -10877,7 +10877,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     if (\$331 ) begin
       \$527  = ar_queue_data0[4:1];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$527  = 4'h0;
     end
   end
@@ -10889,7 +10889,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     end else if (\$333 ) begin
       \$528  = \$334 [7:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$528  = 8'h00;
     end
   end
@@ -10907,7 +10907,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     \$529 [9] = \$415 ;
     \$529 [10] = \$423 ;
     \$529 [11] = \$431 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$529  = 12'h000;
     end
   end
@@ -10917,7 +10917,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     if (\$433 ) begin
       \$530  = \$436 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$530  = 1'h0;
     end
   end
@@ -10936,7 +10936,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     end else if (\$435 ) begin
       \$532  = 1'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$532  = 1'h0;
     end
   end
@@ -10951,42 +10951,42 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$534  = \$441 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$534  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$535  = \$444 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$535  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$536  = \$452 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$536  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$537  = \$459 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$538  = \$461 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$538  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$190 ) begin end
     \$539  = \$473 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$539  = 4'h0;
     end
   end
@@ -10996,7 +10996,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     if (\$475 ) begin
       \$540  = \$478 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$540  = 1'h0;
     end
   end
@@ -11015,7 +11015,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     end else if (\$477 ) begin
       \$542  = 1'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$542  = 1'h0;
     end
   end
@@ -11035,7 +11035,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     end else if (\$488 ) begin
       \$544  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$544  = 1'h0;
     end
   end
@@ -11045,7 +11045,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     if (\$486 ) begin
       \$545  = aw_queue_data0[4:1];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$545  = 4'h0;
     end
   end
@@ -11383,7 +11383,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign \$428  = \$427 ;
 endmodule
 
-module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out_valid, out_pool, out_slot, out_log_pool, out_err, clk);
+module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid, out_valid, out_pool, out_slot, out_log_pool, out_err, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$191  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -11663,14 +11663,16 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
   reg [7:0] \$signal$49  = 8'h00;
   reg [3:0] \$signal$50  = 4'h0;
   reg [31:0] \$signal$6  = 32'd0;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   input [31:0] addr;
   wire [31:0] addr;
   input [1:0] burst;
   wire [1:0] burst;
   reg [1:0] burst0 = 2'h0;
   reg [9:0] calibration_slot2 = 10'h000;
-  input clk;
-  wire clk;
   reg [2:0] enters = 3'h0;
   reg [2:0] first_in = 3'h0;
   reg [32:0] last1 = 33'h000000000;
@@ -11698,8 +11700,6 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
   wire out_valid;
   (* init = 1'h0 *)
   wire out_write;
-  input rst;
-  wire rst;
   reg [1:0] same = 2'h0;
   reg [9:0] samples_slot2 = 10'h000;
   input [2:0] size;
@@ -11878,124 +11878,124 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
   assign \$218  = ~ \$signal$37 ;
   assign \$221  = \$217  | \$220 ;
   assign \$222  = \$signal$35  & \$signal$40 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     v0 <= \$223 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal  <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$6  <= addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     burst0 <= burst;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     mask <= { \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     spread <= \$8 [13:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$14  <= \$9 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     wrap_len0 <= \$16 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     size0 <= size;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     zeros0 <= { \$28 [6], \$25 [5], \$22 [4], \$19 , \$18 , \$17 , 1'h1 };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     start1 <= \$224 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$19  <= \$225 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$20  <= \$226 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ok1 <= \$227 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$22  <= \$228 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     last1 <= \$229 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$24  <= \$230 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$25  <= \$231 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ok2 <= \$232 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     first_in <= \$233 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     stays <= \$234 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     enters <= \$235 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     start_in <= \$236 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_slot2 <= \$237 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     same <= \$238 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_slot2 <= \$239 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$34  <= \$240 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$35  <= \$241 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ok3 <= \$242 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$37  <= \$243 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$38  <= \$244 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$39  <= \$245 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$40  <= \$246 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$41  <= \$247 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$42  <= \$248 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_pool3 <= \$249 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$44  <= \$250 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$45  <= \$251 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w4 <= \$252 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$47  <= \$253 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$48  <= \$254 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$49  <= \$255 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$50  <= \$256 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$223  = valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$224  = \$signal$6 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$224  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$225  = v0;
-    if (rst) begin
+    if (aclk_rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$226  = \$signal ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$227  = \$34 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$227  = 1'h0;
     end
   end
@@ -12010,7 +12010,7 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
       default:
           \$228  = \$signal$6 ;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$228  = 32'd0;
     end
   end
@@ -12025,28 +12025,28 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
       default:
           \$229  = \$43 ;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$229  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$230  = \$signal$19 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$231  = \$signal$20 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$232  = \$50 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$232  = 1'h0;
     end
   end
@@ -12055,7 +12055,7 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
     \$233 [0] = \$56 ;
     \$233 [1] = \$74 ;
     \$233 [2] = \$90 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$233  = 3'h0;
     end
   end
@@ -12064,7 +12064,7 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
     \$234 [0] = \$62 ;
     \$234 [1] = \$80 ;
     \$234 [2] = \$94 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$234  = 3'h0;
     end
   end
@@ -12073,7 +12073,7 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
     \$235 [0] = \$68 ;
     \$235 [1] = \$86 ;
     \$235 [2] = \$98 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$235  = 3'h0;
     end
   end
@@ -12081,14 +12081,14 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$236 [0] = \$104 ;
     \$236 [1] = \$110 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$236  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$237  = \$111 [9:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$237  = 10'h000;
     end
   end
@@ -12096,126 +12096,126 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$238 [0] = \$114 [25];
     \$238 [1] = \$118 [23];
-    if (rst) begin
+    if (aclk_rst) begin
       \$238  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$239  = \$115 [9:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$239  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$240  = \$signal$24 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$241  = \$signal$25 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$242  = ok2;
-    if (rst) begin
+    if (aclk_rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$243  = \$119 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$244  = \$121 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$245  = \$122 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$246  = \$124 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$247  = \$127 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$248  = first_in[1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$248  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$249  = { \$183 , \$176 , \$169 , \$162 , \$155 , \$148 , \$141 , \$134  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$250  = { \$213 , \$210 , \$207 , \$204 , \$201 , \$198 , \$195 , \$192 , \$189 , \$186  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$250  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$251  = \$signal$34 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$252  = \$signal$35 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$253  = \$signal$42 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$253  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$254  = \$signal$44 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$254  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
     \$255  = log_pool3;
-    if (rst) begin
+    if (aclk_rst) begin
       \$255  = 8'h00;
     end
   end
@@ -12231,7 +12231,7 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
     end else begin
       \$256  = 4'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$256  = 4'h0;
     end
   end
@@ -12305,7 +12305,7 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, rst, valid, out
   assign \$220  = \$218 ;
 endmodule
 
-module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out_valid, out_pool, out_slot, out_log_pool, out_err, clk);
+module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid, out_valid, out_pool, out_slot, out_log_pool, out_err, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$192  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -12585,14 +12585,16 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
   reg [7:0] \$signal$49  = 8'h00;
   reg [3:0] \$signal$50  = 4'h0;
   reg [31:0] \$signal$6  = 32'd0;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   input [31:0] addr;
   wire [31:0] addr;
   input [1:0] burst;
   wire [1:0] burst;
   reg [1:0] burst0 = 2'h0;
   reg [9:0] calibration_slot2 = 10'h000;
-  input clk;
-  wire clk;
   reg [2:0] enters = 3'h0;
   reg [2:0] first_in = 3'h0;
   reg [32:0] last1 = 33'h000000000;
@@ -12620,8 +12622,6 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
   wire out_valid;
   (* init = 1'h0 *)
   wire out_write;
-  input rst;
-  wire rst;
   reg [1:0] same = 2'h0;
   reg [9:0] samples_slot2 = 10'h000;
   input [2:0] size;
@@ -12800,124 +12800,124 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
   assign \$218  = ~ \$signal$37 ;
   assign \$221  = \$217  | \$220 ;
   assign \$222  = \$signal$35  & \$signal$40 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     v0 <= \$223 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal  <= 1'h1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$6  <= addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     burst0 <= burst;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     mask <= { \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     spread <= \$8 [13:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$14  <= \$9 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     wrap_len0 <= \$16 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     size0 <= size;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     zeros0 <= { \$28 [6], \$25 [5], \$22 [4], \$19 , \$18 , \$17 , 1'h1 };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     start1 <= \$224 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$19  <= \$225 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$20  <= \$226 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ok1 <= \$227 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$22  <= \$228 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     last1 <= \$229 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$24  <= \$230 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$25  <= \$231 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ok2 <= \$232 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     first_in <= \$233 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     stays <= \$234 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     enters <= \$235 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     start_in <= \$236 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_slot2 <= \$237 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     same <= \$238 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_slot2 <= \$239 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$34  <= \$240 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$35  <= \$241 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ok3 <= \$242 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$37  <= \$243 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$38  <= \$244 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$39  <= \$245 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$40  <= \$246 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$41  <= \$247 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$42  <= \$248 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_pool3 <= \$249 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$44  <= \$250 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$45  <= \$251 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w4 <= \$252 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$47  <= \$253 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$48  <= \$254 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$49  <= \$255 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$50  <= \$256 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$223  = valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$224  = \$signal$6 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$224  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$225  = v0;
-    if (rst) begin
+    if (aclk_rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$226  = \$signal ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$227  = \$34 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$227  = 1'h0;
     end
   end
@@ -12932,7 +12932,7 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
       default:
           \$228  = \$signal$6 ;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$228  = 32'd0;
     end
   end
@@ -12947,28 +12947,28 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
       default:
           \$229  = \$43 ;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$229  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$230  = \$signal$19 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$231  = \$signal$20 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$232  = \$50 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$232  = 1'h0;
     end
   end
@@ -12977,7 +12977,7 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
     \$233 [0] = \$56 ;
     \$233 [1] = \$74 ;
     \$233 [2] = \$90 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$233  = 3'h0;
     end
   end
@@ -12986,7 +12986,7 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
     \$234 [0] = \$62 ;
     \$234 [1] = \$80 ;
     \$234 [2] = \$94 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$234  = 3'h0;
     end
   end
@@ -12995,7 +12995,7 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
     \$235 [0] = \$68 ;
     \$235 [1] = \$86 ;
     \$235 [2] = \$98 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$235  = 3'h0;
     end
   end
@@ -13003,14 +13003,14 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$236 [0] = \$104 ;
     \$236 [1] = \$110 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$236  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$237  = \$111 [9:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$237  = 10'h000;
     end
   end
@@ -13018,126 +13018,126 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$238 [0] = \$114 [25];
     \$238 [1] = \$118 [23];
-    if (rst) begin
+    if (aclk_rst) begin
       \$238  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$239  = \$115 [9:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$239  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$240  = \$signal$24 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$241  = \$signal$25 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$242  = ok2;
-    if (rst) begin
+    if (aclk_rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$243  = \$119 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$244  = \$121 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$245  = \$122 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$246  = \$124 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$247  = \$127 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$248  = first_in[1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$248  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$249  = { \$183 , \$176 , \$169 , \$162 , \$155 , \$148 , \$141 , \$134  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$250  = { \$213 , \$210 , \$207 , \$204 , \$201 , \$198 , \$195 , \$192 , \$189 , \$186  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$250  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$251  = \$signal$34 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$252  = \$signal$35 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$253  = \$signal$42 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$253  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$254  = \$signal$44 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$254  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
     \$255  = log_pool3;
-    if (rst) begin
+    if (aclk_rst) begin
       \$255  = 8'h00;
     end
   end
@@ -13153,7 +13153,7 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
     end else begin
       \$256  = 4'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$256  = 4'h0;
     end
   end
@@ -13227,10 +13227,10 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, rst, valid, out
   assign \$220  = \$218 ;
 endmodule
 
-module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$9745$0 , \port$9746$0 , \port$9747$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$9745$0 , \port$9746$0 , \port$9747$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
 , req_free, req_flush, \port$10202$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$11984$0 , \port$11984$48 , rsp_freed_valid, \port$11987$0 , rsp_flushed_valid, \port$11999$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$12027$0 , e1_exhausted, \port$12224$0 , \port$12340$0 
 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$12590$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked, guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr
-, guard_aw_tag, guard_aw_pool, clk);
+, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$193  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -21500,6 +21500,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   (* keep = 32'd1 *)
   wire \$signature__en$381 ;
   wire \$signature__en$383 ;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   reg [12:0] alloc_queue_data0 = 13'h0000;
   reg [12:0] alloc_queue_data1 = 13'h0000;
   reg [12:0] alloc_queue_data2 = 13'h0000;
@@ -21568,8 +21572,6 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg calibration_lw_granted_2 = 1'h0;
   reg [17:0] calibration_lw_limit = 18'h00000;
   reg calibration_lw_short = 1'h0;
-  input clk;
-  wire clk;
   reg [42:0] command_queue_data0 = 43'h00000000000;
   reg [42:0] command_queue_data1 = 43'h00000000000;
   reg [42:0] command_queue_data2 = 43'h00000000000;
@@ -21887,8 +21889,6 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [9:0] rsp_grant_user;
   input rsp_grant_valid;
   wire rsp_grant_valid;
-  input rst;
-  wire rst;
   reg [31:0] samples_allocs = 32'd0;
   reg samples_ev_fail = 1'h0;
   reg samples_ev_flush = 1'h0;
@@ -21966,82 +21966,82 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_is_pool1_low_water = 1'h0;
   reg w2_plain = 1'h0;
   reg [120:0] log_bank0 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (log_bank0_enable)
       log_bank0[log_bank0_row] <= { \$2154 [5], \$2148 [5], \$2142 [5], \$2136 [5], \$2130 [5], \$2124 [5], \$2118 [5], \$2112 [5], \$2106 [5], \$2100 [5], \$2094 [5], \$2088 [5], \$2082 [5], \$2076 [5], \$2070 [5], \$2064 [5], \$2058 [5], \$2052 [5], \$2046 [5], \$2040 [5], \$2034 [5], \$2028 [5], \$2022 [5], \$2016 [5], \$2010 [5], \$2004 [5], \$1998 [5], \$1992 [5], \$1986 [5], \$1980 [5], \$1974 [5], \$1968 [5], \$1962 [5], \$1956 [5], \$1950 [5], \$1944 [5], \$1938 [5], \$1932 [5], \$1926 [5], \$1920 [5], \$1914 [5], \$1908 [5], \$1902 [5], \$1896 [5], \$1890 [5], \$1884 [5], \$1878 [5], \$1872 [5], \$1866 [5], \$1860 [5], \$1854 [5], \$1848 [5], \$1842 [5], \$1836 [5], \$1830 [5], \$1824 [5], \$1818 [5], \$1812 [5], \$1806 [5], \$1800 [5], \$1794 [5], \$1788 [5], \$1782 [5], \$1776 [5], \$1770 [5], \$1764 [5], \$1758 [5], \$1752 [5], \$1746 [5], \$1740 [5], \$1734 [5], \$1728 [5], \$1722 [5], \$1716 [5], \$1710 [5], \$1704 [5], \$1698 [5], \$1692 [5], \$1686 [5], \$1680 [5], \$1674 [5], \$1668 [5], \$1662 [5], \$1656 [5], \$1650 [5], \$1644 [5], \$1638 [5], \$1632 [5], \$1626 [5], \$1620 [5], \$1614 [5], \$1608 [5], \$1602 [5], \$1596 [5], \$1590 [5], \$1584 [5], \$1578 [5], \$1572 [5], \$1566 [5], \$1560 [5], \$1554 [5], \$1548 [5], \$1542 [5], \$1536 [5], \$1530 [5], \$1524 [5], \$1518 [5], \$1512 [5], \$1506 [5], \$1500 [5], \$1494 [5], \$1488 [5], \$1482 [5], \$1476 [5], \$1470 [5], \$1464 [5], \$1458 [5], \$1452 [5], \$1446 [5], \$1440 [5], \$1434 [5] };
   end
   reg [120:0] _0_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _0_ <= log_bank0[head[4:3]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (log_bank1_enable)
       log_bank1[log_bank1_row] <= { \$2916 [5], \$2910 [5], \$2904 [5], \$2898 [5], \$2892 [5], \$2886 [5], \$2880 [5], \$2874 [5], \$2868 [5], \$2862 [5], \$2856 [5], \$2850 [5], \$2844 [5], \$2838 [5], \$2832 [5], \$2826 [5], \$2820 [5], \$2814 [5], \$2808 [5], \$2802 [5], \$2796 [5], \$2790 [5], \$2784 [5], \$2778 [5], \$2772 [5], \$2766 [5], \$2760 [5], \$2754 [5], \$2748 [5], \$2742 [5], \$2736 [5], \$2730 [5], \$2724 [5], \$2718 [5], \$2712 [5], \$2706 [5], \$2700 [5], \$2694 [5], \$2688 [5], \$2682 [5], \$2676 [5], \$2670 [5], \$2664 [5], \$2658 [5], \$2652 [5], \$2646 [5], \$2640 [5], \$2634 [5], \$2628 [5], \$2622 [5], \$2616 [5], \$2610 [5], \$2604 [5], \$2598 [5], \$2592 [5], \$2586 [5], \$2580 [5], \$2574 [5], \$2568 [5], \$2562 [5], \$2556 [5], \$2550 [5], \$2544 [5], \$2538 [5], \$2532 [5], \$2526 [5], \$2520 [5], \$2514 [5], \$2508 [5], \$2502 [5], \$2496 [5], \$2490 [5], \$2484 [5], \$2478 [5], \$2472 [5], \$2466 [5], \$2460 [5], \$2454 [5], \$2448 [5], \$2442 [5], \$2436 [5], \$2430 [5], \$2424 [5], \$2418 [5], \$2412 [5], \$2406 [5], \$2400 [5], \$2394 [5], \$2388 [5], \$2382 [5], \$2376 [5], \$2370 [5], \$2364 [5], \$2358 [5], \$2352 [5], \$2346 [5], \$2340 [5], \$2334 [5], \$2328 [5], \$2322 [5], \$2316 [5], \$2310 [5], \$2304 [5], \$2298 [5], \$2292 [5], \$2286 [5], \$2280 [5], \$2274 [5], \$2268 [5], \$2262 [5], \$2256 [5], \$2250 [5], \$2244 [5], \$2238 [5], \$2232 [5], \$2226 [5], \$2220 [5], \$2214 [5], \$2208 [5], \$2202 [5], \$2196 [5] };
   end
   reg [120:0] _1_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _1_ <= log_bank1[head[4:3]];
   end
   assign \$signature__data$121  = _1_;
   reg [120:0] log_bank2 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (log_bank2_enable)
       log_bank2[log_bank2_row] <= { \$3678 [5], \$3672 [5], \$3666 [5], \$3660 [5], \$3654 [5], \$3648 [5], \$3642 [5], \$3636 [5], \$3630 [5], \$3624 [5], \$3618 [5], \$3612 [5], \$3606 [5], \$3600 [5], \$3594 [5], \$3588 [5], \$3582 [5], \$3576 [5], \$3570 [5], \$3564 [5], \$3558 [5], \$3552 [5], \$3546 [5], \$3540 [5], \$3534 [5], \$3528 [5], \$3522 [5], \$3516 [5], \$3510 [5], \$3504 [5], \$3498 [5], \$3492 [5], \$3486 [5], \$3480 [5], \$3474 [5], \$3468 [5], \$3462 [5], \$3456 [5], \$3450 [5], \$3444 [5], \$3438 [5], \$3432 [5], \$3426 [5], \$3420 [5], \$3414 [5], \$3408 [5], \$3402 [5], \$3396 [5], \$3390 [5], \$3384 [5], \$3378 [5], \$3372 [5], \$3366 [5], \$3360 [5], \$3354 [5], \$3348 [5], \$3342 [5], \$3336 [5], \$3330 [5], \$3324 [5], \$3318 [5], \$3312 [5], \$3306 [5], \$3300 [5], \$3294 [5], \$3288 [5], \$3282 [5], \$3276 [5], \$3270 [5], \$3264 [5], \$3258 [5], \$3252 [5], \$3246 [5], \$3240 [5], \$3234 [5], \$3228 [5], \$3222 [5], \$3216 [5], \$3210 [5], \$3204 [5], \$3198 [5], \$3192 [5], \$3186 [5], \$3180 [5], \$3174 [5], \$3168 [5], \$3162 [5], \$3156 [5], \$3150 [5], \$3144 [5], \$3138 [5], \$3132 [5], \$3126 [5], \$3120 [5], \$3114 [5], \$3108 [5], \$3102 [5], \$3096 [5], \$3090 [5], \$3084 [5], \$3078 [5], \$3072 [5], \$3066 [5], \$3060 [5], \$3054 [5], \$3048 [5], \$3042 [5], \$3036 [5], \$3030 [5], \$3024 [5], \$3018 [5], \$3012 [5], \$3006 [5], \$3000 [5], \$2994 [5], \$2988 [5], \$2982 [5], \$2976 [5], \$2970 [5], \$2964 [5], \$2958 [5] };
   end
   reg [120:0] _2_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _2_ <= log_bank2[head[4:3]];
   end
   assign \$signature__data$122  = _2_;
   reg [120:0] log_bank3 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (log_bank3_enable)
       log_bank3[log_bank3_row] <= { \$4440 [5], \$4434 [5], \$4428 [5], \$4422 [5], \$4416 [5], \$4410 [5], \$4404 [5], \$4398 [5], \$4392 [5], \$4386 [5], \$4380 [5], \$4374 [5], \$4368 [5], \$4362 [5], \$4356 [5], \$4350 [5], \$4344 [5], \$4338 [5], \$4332 [5], \$4326 [5], \$4320 [5], \$4314 [5], \$4308 [5], \$4302 [5], \$4296 [5], \$4290 [5], \$4284 [5], \$4278 [5], \$4272 [5], \$4266 [5], \$4260 [5], \$4254 [5], \$4248 [5], \$4242 [5], \$4236 [5], \$4230 [5], \$4224 [5], \$4218 [5], \$4212 [5], \$4206 [5], \$4200 [5], \$4194 [5], \$4188 [5], \$4182 [5], \$4176 [5], \$4170 [5], \$4164 [5], \$4158 [5], \$4152 [5], \$4146 [5], \$4140 [5], \$4134 [5], \$4128 [5], \$4122 [5], \$4116 [5], \$4110 [5], \$4104 [5], \$4098 [5], \$4092 [5], \$4086 [5], \$4080 [5], \$4074 [5], \$4068 [5], \$4062 [5], \$4056 [5], \$4050 [5], \$4044 [5], \$4038 [5], \$4032 [5], \$4026 [5], \$4020 [5], \$4014 [5], \$4008 [5], \$4002 [5], \$3996 [5], \$3990 [5], \$3984 [5], \$3978 [5], \$3972 [5], \$3966 [5], \$3960 [5], \$3954 [5], \$3948 [5], \$3942 [5], \$3936 [5], \$3930 [5], \$3924 [5], \$3918 [5], \$3912 [5], \$3906 [5], \$3900 [5], \$3894 [5], \$3888 [5], \$3882 [5], \$3876 [5], \$3870 [5], \$3864 [5], \$3858 [5], \$3852 [5], \$3846 [5], \$3840 [5], \$3834 [5], \$3828 [5], \$3822 [5], \$3816 [5], \$3810 [5], \$3804 [5], \$3798 [5], \$3792 [5], \$3786 [5], \$3780 [5], \$3774 [5], \$3768 [5], \$3762 [5], \$3756 [5], \$3750 [5], \$3744 [5], \$3738 [5], \$3732 [5], \$3726 [5], \$3720 [5] };
   end
   reg [120:0] _3_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _3_ <= log_bank3[head[4:3]];
   end
   assign \$signature__data$123  = _3_;
   reg [120:0] log_bank4 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (log_bank4_enable)
       log_bank4[log_bank4_row] <= { \$5202 [5], \$5196 [5], \$5190 [5], \$5184 [5], \$5178 [5], \$5172 [5], \$5166 [5], \$5160 [5], \$5154 [5], \$5148 [5], \$5142 [5], \$5136 [5], \$5130 [5], \$5124 [5], \$5118 [5], \$5112 [5], \$5106 [5], \$5100 [5], \$5094 [5], \$5088 [5], \$5082 [5], \$5076 [5], \$5070 [5], \$5064 [5], \$5058 [5], \$5052 [5], \$5046 [5], \$5040 [5], \$5034 [5], \$5028 [5], \$5022 [5], \$5016 [5], \$5010 [5], \$5004 [5], \$4998 [5], \$4992 [5], \$4986 [5], \$4980 [5], \$4974 [5], \$4968 [5], \$4962 [5], \$4956 [5], \$4950 [5], \$4944 [5], \$4938 [5], \$4932 [5], \$4926 [5], \$4920 [5], \$4914 [5], \$4908 [5], \$4902 [5], \$4896 [5], \$4890 [5], \$4884 [5], \$4878 [5], \$4872 [5], \$4866 [5], \$4860 [5], \$4854 [5], \$4848 [5], \$4842 [5], \$4836 [5], \$4830 [5], \$4824 [5], \$4818 [5], \$4812 [5], \$4806 [5], \$4800 [5], \$4794 [5], \$4788 [5], \$4782 [5], \$4776 [5], \$4770 [5], \$4764 [5], \$4758 [5], \$4752 [5], \$4746 [5], \$4740 [5], \$4734 [5], \$4728 [5], \$4722 [5], \$4716 [5], \$4710 [5], \$4704 [5], \$4698 [5], \$4692 [5], \$4686 [5], \$4680 [5], \$4674 [5], \$4668 [5], \$4662 [5], \$4656 [5], \$4650 [5], \$4644 [5], \$4638 [5], \$4632 [5], \$4626 [5], \$4620 [5], \$4614 [5], \$4608 [5], \$4602 [5], \$4596 [5], \$4590 [5], \$4584 [5], \$4578 [5], \$4572 [5], \$4566 [5], \$4560 [5], \$4554 [5], \$4548 [5], \$4542 [5], \$4536 [5], \$4530 [5], \$4524 [5], \$4518 [5], \$4512 [5], \$4506 [5], \$4500 [5], \$4494 [5], \$4488 [5], \$4482 [5] };
   end
   reg [120:0] _4_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _4_ <= log_bank4[head[4:3]];
   end
   assign \$signature__data$124  = _4_;
   reg [120:0] log_bank5 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (log_bank5_enable)
       log_bank5[log_bank5_row] <= { \$5964 [5], \$5958 [5], \$5952 [5], \$5946 [5], \$5940 [5], \$5934 [5], \$5928 [5], \$5922 [5], \$5916 [5], \$5910 [5], \$5904 [5], \$5898 [5], \$5892 [5], \$5886 [5], \$5880 [5], \$5874 [5], \$5868 [5], \$5862 [5], \$5856 [5], \$5850 [5], \$5844 [5], \$5838 [5], \$5832 [5], \$5826 [5], \$5820 [5], \$5814 [5], \$5808 [5], \$5802 [5], \$5796 [5], \$5790 [5], \$5784 [5], \$5778 [5], \$5772 [5], \$5766 [5], \$5760 [5], \$5754 [5], \$5748 [5], \$5742 [5], \$5736 [5], \$5730 [5], \$5724 [5], \$5718 [5], \$5712 [5], \$5706 [5], \$5700 [5], \$5694 [5], \$5688 [5], \$5682 [5], \$5676 [5], \$5670 [5], \$5664 [5], \$5658 [5], \$5652 [5], \$5646 [5], \$5640 [5], \$5634 [5], \$5628 [5], \$5622 [5], \$5616 [5], \$5610 [5], \$5604 [5], \$5598 [5], \$5592 [5], \$5586 [5], \$5580 [5], \$5574 [5], \$5568 [5], \$5562 [5], \$5556 [5], \$5550 [5], \$5544 [5], \$5538 [5], \$5532 [5], \$5526 [5], \$5520 [5], \$5514 [5], \$5508 [5], \$5502 [5], \$5496 [5], \$5490 [5], \$5484 [5], \$5478 [5], \$5472 [5], \$5466 [5], \$5460 [5], \$5454 [5], \$5448 [5], \$5442 [5], \$5436 [5], \$5430 [5], \$5424 [5], \$5418 [5], \$5412 [5], \$5406 [5], \$5400 [5], \$5394 [5], \$5388 [5], \$5382 [5], \$5376 [5], \$5370 [5], \$5364 [5], \$5358 [5], \$5352 [5], \$5346 [5], \$5340 [5], \$5334 [5], \$5328 [5], \$5322 [5], \$5316 [5], \$5310 [5], \$5304 [5], \$5298 [5], \$5292 [5], \$5286 [5], \$5280 [5], \$5274 [5], \$5268 [5], \$5262 [5], \$5256 [5], \$5250 [5], \$5244 [5] };
   end
   reg [120:0] _5_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _5_ <= log_bank5[head[4:3]];
   end
   assign \$signature__data$125  = _5_;
   reg [120:0] log_bank6 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (log_bank6_enable)
       log_bank6[log_bank6_row] <= { \$6726 [5], \$6720 [5], \$6714 [5], \$6708 [5], \$6702 [5], \$6696 [5], \$6690 [5], \$6684 [5], \$6678 [5], \$6672 [5], \$6666 [5], \$6660 [5], \$6654 [5], \$6648 [5], \$6642 [5], \$6636 [5], \$6630 [5], \$6624 [5], \$6618 [5], \$6612 [5], \$6606 [5], \$6600 [5], \$6594 [5], \$6588 [5], \$6582 [5], \$6576 [5], \$6570 [5], \$6564 [5], \$6558 [5], \$6552 [5], \$6546 [5], \$6540 [5], \$6534 [5], \$6528 [5], \$6522 [5], \$6516 [5], \$6510 [5], \$6504 [5], \$6498 [5], \$6492 [5], \$6486 [5], \$6480 [5], \$6474 [5], \$6468 [5], \$6462 [5], \$6456 [5], \$6450 [5], \$6444 [5], \$6438 [5], \$6432 [5], \$6426 [5], \$6420 [5], \$6414 [5], \$6408 [5], \$6402 [5], \$6396 [5], \$6390 [5], \$6384 [5], \$6378 [5], \$6372 [5], \$6366 [5], \$6360 [5], \$6354 [5], \$6348 [5], \$6342 [5], \$6336 [5], \$6330 [5], \$6324 [5], \$6318 [5], \$6312 [5], \$6306 [5], \$6300 [5], \$6294 [5], \$6288 [5], \$6282 [5], \$6276 [5], \$6270 [5], \$6264 [5], \$6258 [5], \$6252 [5], \$6246 [5], \$6240 [5], \$6234 [5], \$6228 [5], \$6222 [5], \$6216 [5], \$6210 [5], \$6204 [5], \$6198 [5], \$6192 [5], \$6186 [5], \$6180 [5], \$6174 [5], \$6168 [5], \$6162 [5], \$6156 [5], \$6150 [5], \$6144 [5], \$6138 [5], \$6132 [5], \$6126 [5], \$6120 [5], \$6114 [5], \$6108 [5], \$6102 [5], \$6096 [5], \$6090 [5], \$6084 [5], \$6078 [5], \$6072 [5], \$6066 [5], \$6060 [5], \$6054 [5], \$6048 [5], \$6042 [5], \$6036 [5], \$6030 [5], \$6024 [5], \$6018 [5], \$6012 [5], \$6006 [5] };
   end
   reg [120:0] _6_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _6_ <= log_bank6[head[4:3]];
   end
   assign \$signature__data$126  = _6_;
   reg [120:0] log_bank7 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (log_bank7_enable)
       log_bank7[log_bank7_row] <= { \$7488 [5], \$7482 [5], \$7476 [5], \$7470 [5], \$7464 [5], \$7458 [5], \$7452 [5], \$7446 [5], \$7440 [5], \$7434 [5], \$7428 [5], \$7422 [5], \$7416 [5], \$7410 [5], \$7404 [5], \$7398 [5], \$7392 [5], \$7386 [5], \$7380 [5], \$7374 [5], \$7368 [5], \$7362 [5], \$7356 [5], \$7350 [5], \$7344 [5], \$7338 [5], \$7332 [5], \$7326 [5], \$7320 [5], \$7314 [5], \$7308 [5], \$7302 [5], \$7296 [5], \$7290 [5], \$7284 [5], \$7278 [5], \$7272 [5], \$7266 [5], \$7260 [5], \$7254 [5], \$7248 [5], \$7242 [5], \$7236 [5], \$7230 [5], \$7224 [5], \$7218 [5], \$7212 [5], \$7206 [5], \$7200 [5], \$7194 [5], \$7188 [5], \$7182 [5], \$7176 [5], \$7170 [5], \$7164 [5], \$7158 [5], \$7152 [5], \$7146 [5], \$7140 [5], \$7134 [5], \$7128 [5], \$7122 [5], \$7116 [5], \$7110 [5], \$7104 [5], \$7098 [5], \$7092 [5], \$7086 [5], \$7080 [5], \$7074 [5], \$7068 [5], \$7062 [5], \$7056 [5], \$7050 [5], \$7044 [5], \$7038 [5], \$7032 [5], \$7026 [5], \$7020 [5], \$7014 [5], \$7008 [5], \$7002 [5], \$6996 [5], \$6990 [5], \$6984 [5], \$6978 [5], \$6972 [5], \$6966 [5], \$6960 [5], \$6954 [5], \$6948 [5], \$6942 [5], \$6936 [5], \$6930 [5], \$6924 [5], \$6918 [5], \$6912 [5], \$6906 [5], \$6900 [5], \$6894 [5], \$6888 [5], \$6882 [5], \$6876 [5], \$6870 [5], \$6864 [5], \$6858 [5], \$6852 [5], \$6846 [5], \$6840 [5], \$6834 [5], \$6828 [5], \$6822 [5], \$6816 [5], \$6810 [5], \$6804 [5], \$6798 [5], \$6792 [5], \$6786 [5], \$6780 [5], \$6774 [5], \$6768 [5] };
   end
   reg [120:0] _7_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _7_ <= log_bank7[head[4:3]];
   end
   assign \$signature__data$127  = _7_;
@@ -28167,459 +28167,459 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$7939  = rsp_freed_valid & \port$12027$0 [0];
   assign \$7940  = \$7939  ? \port$11987$0 [0] : \port$11999$0 [0];
   assign bus__w_slow_err = ~ \$7940 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     cycle <= \$7941 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal  <= \$7942 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ready <= \$7943 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new0 <= \$7944 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new1 <= \$7945 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new2 <= \$7946 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$28  <= \$7947 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_exhausted <= \$7948 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_guard0 <= \$7949 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_guard1 <= \$7950 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$45  <= \$7951 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$47  <= \$7952 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_n_at_least <= \$7953 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$49  <= \$7954 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_ev_grant <= \$7955 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_ev_free <= \$7956 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_ev_flush <= \$7957 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_ev_fail <= \$7958 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_ev_grant <= \$7959 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_ev_free <= \$7960 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_ev_flush <= \$7961 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_ev_fail <= \$7962 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_bank0_row <= \$7963 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_bank1_row <= \$7964 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_bank2_row <= \$7965 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_bank3_row <= \$7966 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_bank4_row <= \$7967 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_bank5_row <= \$7968 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_bank6_row <= \$7969 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_bank7_row <= \$7970 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge1 <= \$7971 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge2 <= \$7972 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge3 <= \$7973 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge4 <= \$7974 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge5 <= \$7975 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge6 <= \$7976 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge7 <= \$7977 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge8 <= \$7978 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge9 <= \$7979 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge10 <= \$7980 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge11 <= \$7981 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge12 <= \$7982 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge13 <= \$7983 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge14 <= \$7984 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge15 <= \$7985 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge16 <= \$7986 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge17 <= \$7987 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge18 <= \$7988 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge19 <= \$7989 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge20 <= \$7990 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge21 <= \$7991 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge22 <= \$7992 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge23 <= \$7993 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge24 <= \$7994 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge25 <= \$7995 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge26 <= \$7996 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge27 <= \$7997 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge28 <= \$7998 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge29 <= \$7999 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge30 <= \$8000 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge31 <= \$8001 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge32 <= \$8002 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     tail_bank <= \$8003 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space <= \$8004 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$112  <= \$8005 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     n_dropped <= \$8006 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     err_dropped <= \$8007 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head <= \$8008 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$117  <= \$8009 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head_bank <= \$8010 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head_entry <= \$8011 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$128  <= \$8012 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_lw_limit <= \$8013 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_lw_short <= \$8014 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_lw_granted_1 <= \$8015 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_lw_granted_2 <= \$8016 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_in_use <= \$8017 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_in_use_was <= \$8018 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_in_use_rose <= \$8019 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_hw_grow <= \$8020 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_high_water <= \$8021 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_allocs <= \$8022 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_fails <= \$8023 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_frees <= \$8024 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_flushes <= \$8025 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_lw_limit <= \$8026 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_lw_short <= \$8027 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_lw_granted_1 <= \$8028 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_lw_granted_2 <= \$8029 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_in_use <= \$8030 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_in_use_was <= \$8031 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_in_use_rose <= \$8032 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_hw_grow <= \$8033 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_high_water <= \$8034 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_allocs <= \$8035 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_fails <= \$8036 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_frees <= \$8037 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_flushes <= \$8038 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$159  <= \$8039 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     refused <= \$8040 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_valid <= \$8041 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data0 <= \$8042 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_full <= \$8043 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data1 <= \$8044 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data2 <= \$8045 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data3 <= \$8046 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data4 <= \$8047 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data5 <= \$8048 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data6 <= \$8049 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data7 <= \$8050 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data8 <= \$8051 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data9 <= \$8052 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc <= \$8053 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     staged_valid <= \$8054 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_w_data <= \$8055 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc_pool <= \$8056 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc_size <= \$8057 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_id <= \$702 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_version <= \$705 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_config <= \$708 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_config2 <= \$711 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_ctrl <= \$714 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_status <= \$717 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_irq_status <= \$720 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_irq_enable <= \$723 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_count <= \$726 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_dropped <= \$729 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head0 <= \$732 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head1 <= \$735 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head2 <= \$738 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head3 <= \$741 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_pop <= \$744 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_cycle <= \$747 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_guard_ctrl <= \$750 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_guard_status <= \$753 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_guard_checks <= \$756 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_guard_refused <= \$759 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_free <= \$762 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_base_lo <= \$765 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_base_hi <= \$768 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_slot_size <= \$771 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_slots <= \$774 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_in_use <= \$777 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_high_water <= \$780 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_allocs <= \$783 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_fails <= \$786 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_frees <= \$789 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_info <= \$792 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_flush <= \$795 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_flushes <= \$798 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_overwrites <= \$801 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$804 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_free <= \$807 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_base_lo <= \$810 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_base_hi <= \$813 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_slot_size <= \$816 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_slots <= \$819 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_in_use <= \$822 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_high_water <= \$825 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_allocs <= \$828 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_fails <= \$831 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_frees <= \$834 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_info <= \$837 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_flush <= \$840 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_flushes <= \$843 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_overwrites <= \$846 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_low_water <= \$849 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_valid <= \$8058 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block0 <= \$8059 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_found_in <= \$8060 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block1 <= \$8061 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block4 <= \$8062 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block5 <= \$8063 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$245  <= \$8064 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     new_flush <= \$8065 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$250  <= \$8066 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_pool_is <= \$8067 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_hit <= \$8068 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_tag <= \$8069 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_samples_addr <= \$8070 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_calibration_addr <= \$8071 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data0 <= \$8072 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_full <= \$8073 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data1 <= \$8074 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data2 <= \$8075 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data3 <= \$8076 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data4 <= \$8077 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data5 <= \$8078 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data6 <= \$8079 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data7 <= \$8080 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data8 <= \$8081 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data9 <= \$8082 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     native_turn <= \$8083 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a1_0 <= \$8084 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a4_2 <= \$8085 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a7_5 <= \$8086 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a11_8 <= \$8087 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$280  <= \$8088 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$281  <= \$8089 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$282  <= \$8090 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$283  <= \$8091 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$284  <= \$8092 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$285  <= \$8093 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$286  <= \$8094 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$287  <= \$8095 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_ctrl <= \$8096 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_irq_status <= \$8097 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_irq_enable <= \$8098 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_err_pop <= \$8099 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_guard_ctrl <= \$8100 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_guard_status <= \$8101 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_free <= \$8102 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_flush <= \$8103 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_low_water <= \$8104 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool1_free <= \$8105 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool1_flush <= \$8106 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool1_low_water <= \$8107 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$300  <= \$8108 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_plain <= \$8109 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$116  <= \$8110 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1c <= \$8111 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$129  <= \$8112 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     irq_enable <= \$8113 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     guard_lock_on <= \$8114 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     guard_unlock <= \$8115 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     samples_low_water <= \$8116 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     calibration_low_water <= \$8117 ;
   assign \$1  = cycle + 1'h1;
   assign \$2  = | \port$11987$0 [4:1];
@@ -30368,154 +30368,154 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7941  = \$1 [31:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$7941  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7942  = busy;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7943  = \ready$6 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7944  = \$11 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7944  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7945  = \$19 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7945  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7946  = { \$20 [31:0], 22'h000000, \port$11984$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$11984$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$11984$0 [4:1] };
-    if (rst) begin
+    if (aclk_rst) begin
       \$7946  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7947  = \$30 [1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$7947  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7948  = \$32 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7949  = \$35 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7949  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7950  = { \$36 [31:0], 28'h0000000, guard_aw_id, guard_aw_addr, 4'h0, guard_aw_tag, guard_aw_pool, 5'h14, guard_aw_err };
-    if (rst) begin
+    if (aclk_rst) begin
       \$7950  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7951  = \$37 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7951  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7952  = \$46 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7952  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7953  = { \$91 , \$82 , \$73 , \$64 , \$55  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$7953  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7954  = \$92 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7955  = \$95 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7956  = \$98 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7957  = \$101 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7958  = \$105 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7959  = \$108 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7960  = \$111 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7961  = \$114 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7962  = \$118 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7962  = 1'h0;
     end
   end
@@ -30525,7 +30525,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (log_bank0_enable) begin
       \$7963  = \$119 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$7963  = 2'h0;
     end
   end
@@ -30535,7 +30535,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (log_bank1_enable) begin
       \$7964  = \$120 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$7964  = 2'h0;
     end
   end
@@ -30545,7 +30545,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (log_bank2_enable) begin
       \$7965  = \$121 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$7965  = 2'h0;
     end
   end
@@ -30555,7 +30555,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (log_bank3_enable) begin
       \$7966  = \$122 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$7966  = 2'h0;
     end
   end
@@ -30565,7 +30565,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (log_bank4_enable) begin
       \$7967  = \$123 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$7967  = 2'h0;
     end
   end
@@ -30575,7 +30575,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (log_bank5_enable) begin
       \$7968  = \$124 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$7968  = 2'h0;
     end
   end
@@ -30585,7 +30585,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (log_bank6_enable) begin
       \$7969  = \$125 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$7969  = 2'h0;
     end
   end
@@ -30595,245 +30595,245 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (log_bank7_enable) begin
       \$7970  = \$126 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$7970  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7971  = \$128 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7971  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7972  = \$131 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7972  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7973  = \$134 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7973  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7974  = \$137 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7974  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7975  = \$140 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7975  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7976  = \$143 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7976  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7977  = \$146 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7977  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7978  = \$149 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7978  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7979  = \$152 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7979  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7980  = \$155 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7980  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7981  = \$158 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7981  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7982  = \$161 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7982  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7983  = \$164 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7983  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7984  = \$167 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7984  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7985  = \$170 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7985  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7986  = \$173 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7986  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7987  = \$176 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7987  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7988  = \$179 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7988  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7989  = \$182 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7989  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7990  = \$185 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7990  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7991  = \$188 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7991  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7992  = \$191 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7992  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7993  = \$194 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7993  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7994  = \$197 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7994  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7995  = \$200 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7995  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7996  = \$203 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7996  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7997  = \$206 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7997  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7998  = \$209 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7998  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$7999  = \$212 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$7999  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8000  = \$215 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8000  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8001  = \$218 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8001  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8002  = \$221 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8002  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8003  = { \$469 , \$438 , \$407 , \$376 , \$345 , \$314 , \$283 , \$252  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$8003  = 8'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8004  = \$471 [5:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$8004  = 6'h20;
     end
   end
@@ -30843,14 +30843,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$116 ) begin
       \$8005  = 32'd0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8005  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8006  = \$483 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8006  = 3'h0;
     end
   end
@@ -30860,7 +30860,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$116 ) begin
       \$8007  = 32'd0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8007  = 32'd0;
     end
   end
@@ -30870,91 +30870,91 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (popped) begin
       \$8008  = \$485 [4:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8008  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8009  = \$486 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8010  = head[2:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$8010  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8011  = \$488 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8011  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8012  = \$491 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8012  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8013  = \$492 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8013  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8014  = \$493 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8015  = samples_ev_grant;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8016  = samples_lw_granted_1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8017  = \$504 [10:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$8017  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8018  = samples_in_use;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8018  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8019  = \$514 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8020  = \$518 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8020  = 1'h0;
     end
   end
@@ -30969,7 +30969,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
         \$8021  = samples_in_use_was;
       end
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8021  = 11'h000;
     end
   end
@@ -30981,7 +30981,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$8022  = \$519 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8022  = 32'd0;
     end
   end
@@ -30993,7 +30993,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$8023  = \$520 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8023  = 32'd0;
     end
   end
@@ -31005,7 +31005,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$8024  = \$521 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8024  = 32'd0;
     end
   end
@@ -31017,63 +31017,63 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$8025  = \$522 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8025  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8026  = \$523 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8026  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8027  = \$524 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8028  = calibration_ev_grant;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8029  = calibration_lw_granted_1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8030  = \$535 [4:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$8030  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8031  = calibration_in_use;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8031  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8032  = \$545 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8033  = \$549 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8033  = 1'h0;
     end
   end
@@ -31088,7 +31088,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
         \$8034  = calibration_in_use_was;
       end
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8034  = 5'h00;
     end
   end
@@ -31100,7 +31100,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$8035  = \$550 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8035  = 32'd0;
     end
   end
@@ -31112,7 +31112,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$8036  = \$551 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8036  = 32'd0;
     end
   end
@@ -31124,7 +31124,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$8037  = \$552 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8037  = 32'd0;
     end
   end
@@ -31136,7 +31136,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$8038  = \$553 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8038  = 32'd0;
     end
   end
@@ -31148,7 +31148,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$8039  = \$556 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8039  = 32'd0;
     end
   end
@@ -31160,21 +31160,21 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$8040  = \$559 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8040  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8041  = \$566 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8042  = \$569 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8042  = 13'h0000;
     end
   end
@@ -31190,91 +31190,91 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     \$8043 [7] = \$630 ;
     \$8043 [8] = \$638 ;
     \$8043 [9] = \$646 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8043  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8044  = \$577 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8044  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8045  = \$585 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8045  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8046  = \$593 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8046  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8047  = \$601 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8047  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8048  = \$609 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8048  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8049  = \$617 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8049  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8050  = \$625 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8050  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8051  = \$633 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8051  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8052  = \$641 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8052  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8053  = \$657 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8054  = \$680 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8055  = { \$683 , \$681 [0] };
-    if (rst) begin
+    if (aclk_rst) begin
       \$8055  = 13'h0000;
     end
   end
@@ -31284,7 +31284,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$694 ) begin
       \$8056  = \$699 [0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8056  = 1'h0;
     end
   end
@@ -31294,21 +31294,21 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$694 ) begin
       \$8057  = \$699 [12:1];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8057  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8058  = r1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8059  = \$880 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8059  = 32'd0;
     end
   end
@@ -31318,42 +31318,42 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     \$8060 [1] = \$905 ;
     \$8060 [2] = \$948 ;
     \$8060 [3] = \$991 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8060  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8061  = \$902 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8061  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8062  = \$934 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8062  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8063  = \$977 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8063  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8064  = \$1003 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8065  = \$1015 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8065  = 1'h0;
     end
   end
@@ -31363,7 +31363,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$8066  = \$1016 [0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8066  = 1'h0;
     end
   end
@@ -31373,7 +31373,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$8067  = { \$1022 [6], \$1019 [6] };
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8067  = 2'h0;
     end
   end
@@ -31383,7 +31383,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$8068  = { \$1036 , \$1029  };
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8068  = 2'h0;
     end
   end
@@ -31393,7 +31393,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$8069  = bus__w_data[22:19];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8069  = 4'h0;
     end
   end
@@ -31403,7 +31403,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$8070  = \$1038 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8070  = 32'd0;
     end
   end
@@ -31413,14 +31413,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$8071  = \$1040 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8071  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8072  = \$1043 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8072  = 43'h00000000000;
     end
   end
@@ -31436,280 +31436,280 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     \$8073 [7] = \$1104 ;
     \$8073 [8] = \$1112 ;
     \$8073 [9] = \$1120 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8073  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8074  = \$1051 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8074  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8075  = \$1059 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8075  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8076  = \$1067 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8076  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8077  = \$1075 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8077  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8078  = \$1083 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8078  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8079  = \$1091 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8079  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8080  = \$1099 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8080  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8081  = \$1107 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8081  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8082  = \$1115 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8082  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8083  = \$1123 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8084  = \$1124 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8084  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8085  = \$1125 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8085  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8086  = \$1126 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8086  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8087  = \$1127 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8087  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8088  = \$1153 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8089  = bus__w_data;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8089  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8090  = \$1154 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8091  = bus__w_strb;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8091  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8092  = \$signal$280 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8093  = \$signal$282 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8094  = \$signal$283 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8094  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8095  = \$signal$281 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8095  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8096  = \$1162 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8097  = \$1170 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8098  = \$1178 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8099  = \$1186 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8100  = \$1194 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8101  = \$1202 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8102  = \$1210 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8103  = \$1218 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8104  = \$1226 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8105  = \$1234 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8106  = \$1242 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8107  = \$1250 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8108  = \$1299 [6];
-    if (rst) begin
+    if (aclk_rst) begin
       \$8108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8109  = \$1348 [6];
-    if (rst) begin
+    if (aclk_rst) begin
       \$8109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8110  = \$1351 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8111  = \$1353 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8112  = \$1356 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8112  = 6'h00;
     end
   end
@@ -31719,7 +31719,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$1358 ) begin
       \$8113  = \$signal$287 [5:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8113  = 6'h00;
     end
   end
@@ -31729,14 +31729,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$1360 ) begin
       \$8114  = \$signal$287 [0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     \$8115  = \$1363 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$8115  = 1'h0;
     end
   end
@@ -31752,7 +31752,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$1369 ) begin
       \$8116 [16] = \$signal$287 [16];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8116  = 17'h00000;
     end
   end
@@ -31768,7 +31768,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$1375 ) begin
       \$8117 [16] = \$signal$287 [16];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$8117  = 17'h00000;
     end
   end

@@ -34,6 +34,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [4:0] \$signal$59 ;
   input aclk;
   wire aclk;
+  wire aclk_clk;
+  wire aclk_rst;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
   wire [1:0] \alloc_pool$118 ;
@@ -88,7 +90,6 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [3:0] \bus__w_strb$93 ;
   wire busy;
   wire \busy$198 ;
-  wire clk;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
   wire [1:0] \flush_pool$141 ;
@@ -224,7 +225,6 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [3:0] rsp_grant_tag;
   wire [7:0] rsp_grant_user;
   wire rsp_grant_valid;
-  wire rst;
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
@@ -283,7 +283,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   input s_axil_wvalid;
   wire s_axil_wvalid;
   wire \s_axil_wvalid$98 ;
-  assign rst = ~ aresetn;
+  assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
@@ -314,6 +314,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_regions.axil  axil (
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
@@ -321,7 +323,6 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_data(bus__w_data),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
-    .clk(aclk),
     .\port$4298$0 (\$11 [4:0]),
     .\port$4298$48 (\$11 [51:48]),
     .\port$4298$7 (\$11 [15:7]),
@@ -329,7 +330,6 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
     .r_slow_push(bus__r_slow_ack),
-    .rst(rst),
     .s_axil_arready(s_axil_arready),
     .s_axil_arvalid(s_axil_arvalid),
     .s_axil_awready(s_axil_awready),
@@ -355,6 +355,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   \hwalloc_regions.core  core (
     .a6_payload(\$11 ),
     .a6_valid(\grant_valid$159 ),
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .alloc_pool(\alloc_pool$118 ),
     .alloc_port_size(alloc_size),
     .alloc_size(\alloc_size$120 ),
@@ -364,7 +366,6 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .alloc_user(\alloc_user$122 ),
     .alloc_valid(\alloc_valid$116 ),
     .busy(busy),
-    .clk(aclk),
     .f6_payload(\$12 ),
     .f6_valid(\freed_valid$161 ),
     .flush_pool(\flush_pool$141 ),
@@ -382,11 +383,12 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
     .\port$3926$40 (\$19 [44:39]),
-    .rst(rst),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$163 )
   );
   \hwalloc_regions.regs  regs (
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
@@ -403,7 +405,6 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_slow_err(bus__w_slow_err),
     .bus__w_strb(bus__w_strb),
     .busy(busy),
-    .clk(aclk),
     .e1_exhausted(\$20 ),
     .irq(irq),
     .low_water_hit(\$18 ),
@@ -433,17 +434,16 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .rsp_freed_valid(\freed_valid$161 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$159 ),
-    .rst(rst)
+    .rsp_grant_valid(\grant_valid$159 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$237 ) begin end
     \$10  = 1'h1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$10  = 1'h0;
     end
   end
-  assign clk = aclk;
+  assign aclk_clk = aclk;
   assign \$signal$55  = \$signal ;
   assign \$signal$56  = { \$18 , \$17 , \$16 , \$20 , \$15  };
   assign \$signal$57  = { \$18 , \$17 , \$16 , \$20 , \$15  };
@@ -567,8 +567,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign flushed_user = \$13 [12:5];
 endmodule
 
-module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4298$0 , \port$4298$7 , \port$4298$48 , r_fast_push, w_fast_push, clk);
+module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4298$0 , \port$4298$7 , \port$4298$48 , r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$238  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1196,6 +1196,10 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$signal$119 ;
   wire \$signal$121 ;
   wire \$signal$133 ;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
@@ -1220,8 +1224,6 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire bus__w_slow_err;
   output [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
-  input clk;
-  wire clk;
   (* init = 1'h0 *)
   wire paired;
   input [4:0] \port$4298$0 ;
@@ -1277,8 +1279,6 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   input r_slow_push;
   wire r_slow_push;
   wire [31:0] r_slow_w_data;
-  input rst;
-  wire rst;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -1557,151 +1557,151 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$548  = ~ w_kinds_data0;
   assign w_fast_pop = w_kinds_pop & \$548 ;
   assign w_slow_pop = w_kinds_pop & w_kinds_data0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data0 <= \$549 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_full <= \$550 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data1 <= \$551 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data2 <= \$552 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data3 <= \$553 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data4 <= \$554 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data5 <= \$555 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data6 <= \$556 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data7 <= \$557 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data8 <= \$558 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data9 <= \$559 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data0 <= \$560 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_full <= \$561 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data1 <= \$562 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data2 <= \$563 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data3 <= \$564 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data4 <= \$565 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data5 <= \$566 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data6 <= \$567 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data7 <= \$568 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data8 <= \$569 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data9 <= \$570 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data0 <= \$571 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_full <= \$572 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data1 <= \$573 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data2 <= \$574 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data3 <= \$575 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data4 <= \$576 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data5 <= \$577 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data6 <= \$578 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data7 <= \$579 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data8 <= \$580 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data9 <= \$581 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_data0 <= \$582 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_full <= \$583 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_data1 <= \$584 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_data0 <= \$585 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_full <= \$586 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_data1 <= \$587 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data0 <= \$588 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_full <= \$589 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data1 <= \$590 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data2 <= \$591 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data3 <= \$592 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data4 <= \$593 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data5 <= \$594 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data6 <= \$595 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data7 <= \$596 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data8 <= \$597 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data9 <= \$598 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data0 <= \$599 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_full <= \$600 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data1 <= \$601 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data2 <= \$602 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data3 <= \$603 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data4 <= \$604 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data5 <= \$605 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data6 <= \$606 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data7 <= \$607 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data8 <= \$608 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data9 <= \$609 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data0 <= \$610 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_full <= \$611 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data1 <= \$612 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data2 <= \$613 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data3 <= \$614 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data4 <= \$615 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data5 <= \$616 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data6 <= \$617 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data7 <= \$618 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data8 <= \$619 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data9 <= \$620 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_push <= \$621 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
@@ -2065,7 +2065,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$549  = \$3 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$549  = 1'h0;
     end
   end
@@ -2081,77 +2081,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$550 [7] = \$64 ;
     \$550 [8] = \$72 ;
     \$550 [9] = \$80 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$550  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$551  = \$11 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$552  = \$19 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$553  = \$27 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$554  = \$35 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$555  = \$43 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$556  = \$51 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$557  = \$59 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$558  = \$67 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$559  = \$75 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$560  = \$83 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$560  = 33'h000000000;
     end
   end
@@ -2167,77 +2167,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$561 [7] = \$144 ;
     \$561 [8] = \$152 ;
     \$561 [9] = \$160 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$561  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$562  = \$91 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$562  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$563  = \$99 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$563  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$564  = \$107 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$564  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$565  = \$115 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$565  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$566  = \$123 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$566  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$567  = \$131 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$567  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$568  = \$139 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$568  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$569  = \$147 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$569  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$570  = \$155 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$570  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$571  = \$163 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$571  = 32'd0;
     end
   end
@@ -2253,77 +2253,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$572 [7] = \$224 ;
     \$572 [8] = \$232 ;
     \$572 [9] = \$240 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$572  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$573  = \$171 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$574  = \$179 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$574  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$575  = \$187 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$575  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$576  = \$195 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$576  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$577  = \$203 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$577  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$578  = \$211 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$578  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$579  = \$219 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$579  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$580  = \$227 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$580  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$581  = \$235 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$581  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$582  = \$243 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$582  = 12'h000;
     end
   end
@@ -2331,21 +2331,21 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$583 [0] = \$248 ;
     \$583 [1] = \$256 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$583  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$584  = \$251 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$584  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$585  = \$259 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$585  = 36'h000000000;
     end
   end
@@ -2353,21 +2353,21 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$586 [0] = \$264 ;
     \$586 [1] = \$272 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$586  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$587  = \$267 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$587  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$588  = \$275 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$588  = 1'h0;
     end
   end
@@ -2383,77 +2383,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$589 [7] = \$336 ;
     \$589 [8] = \$344 ;
     \$589 [9] = \$352 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$589  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$590  = \$283 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$591  = \$291 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$592  = \$299 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$593  = \$307 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$594  = \$315 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$595  = \$323 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$596  = \$331 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$597  = \$339 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$598  = \$347 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$599  = \$355 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$599  = 1'h0;
     end
   end
@@ -2469,77 +2469,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$600 [7] = \$416 ;
     \$600 [8] = \$424 ;
     \$600 [9] = \$432 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$600  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$601  = \$363 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$602  = \$371 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$603  = \$379 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$604  = \$387 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$605  = \$395 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$606  = \$403 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$607  = \$411 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$608  = \$419 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$609  = \$427 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$610  = \$435 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$610  = 1'h0;
     end
   end
@@ -2555,77 +2555,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     \$611 [7] = \$496 ;
     \$611 [8] = \$504 ;
     \$611 [9] = \$512 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$611  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$612  = \$443 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$613  = \$451 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$614  = \$459 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$615  = \$467 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$616  = \$475 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$617  = \$483 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$618  = \$491 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$619  = \$499 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$620  = \$507 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
     \$621  = \$signal ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$621  = 1'h0;
     end
   end
@@ -2679,8 +2679,8 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$509  = \$508 ;
 endmodule
 
-module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3926$40 , a6_valid
-, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, clk);
+module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3926$40 , a6_valid
+, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$239  = 0;
   wire [14:0] \$1 ;
   wire \$10 ;
@@ -4309,6 +4309,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [60:0] a6_payload = 61'h0000000000000000;
   output a6_valid;
   reg a6_valid = 1'h0;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
   input [12:0] alloc_port_size;
@@ -4346,8 +4350,6 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg busy_30 = 1'h0;
   reg busy_36 = 1'h0;
   reg busy_6 = 1'h0;
-  input clk;
-  wire clk;
   reg [2:0] config_at = 3'h1;
   reg [4:0] config_count = 5'h00;
   wire config_flushing;
@@ -4774,8 +4776,6 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [8:0] \r__data$59 ;
   wire rel_f2;
   wire \release ;
-  input rst;
-  wire rst;
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
@@ -4843,13 +4843,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg x6_valid = 1'h0;
   (* no_rw_check = 32'd1 *)
   reg [4:0] config_grant [15:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (config_grant_w_en)
       config_grant[config_grant_w_addr] <= config_grant_w_data;
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _0_ <= config_grant[\$587 [3:0]];
     _1_ <= config_grant[f1_config_slot];
   end
@@ -4857,13 +4857,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \r__data$45  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] config_parity [15:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\w__en$425 )
       config_parity[f4_slot[3:0]] <= \w__data$427 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _2_ <= config_parity[\$587 [3:0]];
     _3_ <= config_parity[f1_config_slot];
   end
@@ -4871,24 +4871,24 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \r__data$49  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [8:0] config_queue [15:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (config_queue_w_en)
       config_queue[config_queue_w_addr] <= config_queue_w_data;
   end
   reg [8:0] _4_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _4_ <= config_queue[config_head];
   end
   assign \r__data$59  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [4:0] event_grant [127:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (event_grant_w_en)
       event_grant[event_grant_w_addr] <= event_grant_w_data;
   end
   reg [4:0] _5_;
   reg [4:0] _6_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _5_ <= event_grant[\$579 [6:0]];
     _6_ <= event_grant[f1_event_slot];
   end
@@ -4896,13 +4896,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign r__data = _6_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\w__en$380 )
       event_parity[f4_slot[6:0]] <= \w__data$382 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _7_ <= event_parity[\$579 [6:0]];
     _8_ <= event_parity[f1_event_slot];
   end
@@ -4910,25 +4910,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \r__data$13  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [11:0] event_queue [127:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (event_queue_w_en)
       event_queue[event_queue_w_addr] <= event_queue_w_data;
   end
   reg [11:0] _9_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _9_ <= event_queue[event_head];
   end
   assign \r__data$23  = _9_;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [4:0] log_grant [511:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (log_grant_w_en)
       log_grant[log_grant_w_addr] <= log_grant_w_data;
   end
   reg [4:0] _10_;
   reg [4:0] _11_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _10_ <= log_grant[\$585 [8:0]];
     _11_ <= log_grant[f1_log_slot];
   end
@@ -4937,13 +4937,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [0:0] log_parity [511:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (log_parity_wen)
       log_parity[f4_slot] <= \w__data$407 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _12_ <= log_parity[\$585 [8:0]];
     _13_ <= log_parity[f1_log_slot];
   end
@@ -6116,587 +6116,587 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$1402  = busy_24 | busy_30;
   assign \$1403  = \$1402  | busy_36;
   assign busy = \$1401  | \$1403 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_grant_w_en <= \$1404 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_grant_w_addr <= \$1405 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_grant_w_data <= \$1406 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_grant_r1_b0 <= \r__data$11 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_parity_r0_b0 <= \r__data$13 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_queue_w_en <= \$1407 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_queue_w_addr <= \$1408 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_queue_w_data <= \$1409 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_grant_w_en <= \$1410 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_grant_w_addr <= \$1411 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_grant_w_data <= \$1412 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_grant_r0_b0 <= \r__data$31 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_grant_r1_b0 <= \r__data$33 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_parity_r0_b0 <= \r__data$35 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_parity_r1_b0 <= \r__data$37 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_grant_w_en <= \$1413 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_grant_w_addr <= \$1414 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_grant_w_data <= \$1415 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_grant_r0_b0 <= \r__data$45 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_grant_r1_b0 <= \r__data$47 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_parity_r0_b0 <= \r__data$49 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_parity_r1_b0 <= \r__data$51 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_queue_w_en <= \$1416 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_queue_w_addr <= \$1417 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_queue_w_data <= \$1418 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_queue_r0_b0 <= \r__data$59 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_valid <= \$1419 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_size <= alloc_size;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_user <= alloc_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_valid <= \$1420 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_pool <= a0_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_user <= a0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_bad_pool <= \$13 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_fits <= a0_fits;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_select <= \$1421 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_pool <= flush_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_user <= flush_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_valid <= \$1422 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_select <= \$1423 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_valid <= \$1424 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_pool <= x0_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_user <= x0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_err <= \$35 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_select <= \$1425 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_valid <= \$1426 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_ok <= \$36 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_err <= x1_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_user <= x1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_pool <= x1_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_in <= a1_in;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_valid <= \$1427 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_pool <= a1_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_user <= a1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_seen <= \$1428 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_seen_prev <= \$1429 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_fresh <= \$1430 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_has_fresh <= \$1431 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_head <= \$1432 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_seen <= \$1433 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_seen_prev <= \$1434 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_fresh <= \$1435 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_at_last <= \$1436 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_lapped <= \$1437 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_seen <= \$1438 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_seen_prev <= \$1439 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_fresh <= \$1440 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_has_fresh <= \$1441 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_head <= \$1442 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_ring <= \$1443 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_lapped <= \$80 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_ok <= \$90 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_fail_err <= \$97 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_from_fresh <= \$105 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_fresh_slot <= \$110 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_valid <= \$1444 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_ok <= a2_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_err <= \$111 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_pool <= a2_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_user <= a2_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_ring <= \$1445 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_head <= \$114 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_last <= \$126 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_new <= \$139 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fail <= \$140 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_fresh <= \$142 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fwd_ok <= \$144 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_valid <= \$1446 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_ok <= a3_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_err <= a3_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_pool <= a3_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_user <= a3_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_slot <= \$145 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_tag <= \$signal$159 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_tag_next <= \$1304 [3:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_snap <= \$643 [5];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_valid <= \$1447 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_ok <= a4_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_err <= a4_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_pool <= a4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_user <= a4_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_slot <= a4_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_tag <= a4_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_snap <= a4_snap;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_addr <= \$146 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_hit_a1 <= \$162 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_older_hit <= \$171 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_older_next <= \$177 [3:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_valid <= \$1448 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_addr <= free_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_user <= free_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_oor <= free_oor;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_oor_pool <= free_oor_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_tag <= free_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_hit <= { \$198 , \$191 , \$184  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_valid <= \$1449 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_tag <= f0_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_user <= f0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_oor <= f0_oor;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_oor_pool <= f0_oor_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_addr <= f0_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_addr <= f1_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_addr <= f2_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq0 <= \$1450 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq3 <= \$1451 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq6 <= \$1452 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq9 <= \$1453 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq12 <= \$1454 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq15 <= \$1455 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq18 <= \$1456 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq21 <= \$1457 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq24 <= \$1458 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq27 <= \$1459 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq30 <= \$1460 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq0 <= \$1461 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq3 <= \$1462 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq6 <= \$1463 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq9 <= \$1464 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq12 <= \$1465 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq15 <= \$1466 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq18 <= \$1467 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq21 <= \$1468 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq24 <= \$1469 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq27 <= \$1470 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq30 <= \$1471 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_hit <= \$1472 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_misaligned <= \$1473 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_event_slot <= \$222 [6:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_log_slot <= \$224 [8:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_config_slot <= \$226 [3:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_valid <= \$1474 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_tag <= f1_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_user <= f1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_pool <= \$232 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_slot <= \$237 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_in_pool <= \$239 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_in <= f1_hit;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_err <= \$247 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_never_granted <= \$260 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_same_second <= \$282 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_same_third <= \$304 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_valid <= \$1475 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_go <= \$1476 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_err <= f2_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_user <= f2_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_pool <= f2_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_slot <= f2_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_tag <= f2_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_in <= { \$307 , \$306 , \$305  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_hit_a2 <= \$1321 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$310 [4];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_hit_a3 <= \$1325 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$313 [4];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_older_tag <= \$314 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_older_snap <= \$315 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_rel_f3 <= \$316 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_quiet <= \$1477 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_valid <= \$1478 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_go <= \$1479 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_err <= f3_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_user <= f3_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_pool <= f3_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_slot <= f3_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_in_pool <= f3_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_in <= f3_in;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_hit_a1 <= \$1329 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_a1_tag <= a4_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_held <= \$342 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_tag <= \$376 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_snap <= \$386 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_a1 <= \$1480 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_older <= \$1481 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_mem <= \$1482 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_mem_ok <= { \$430 , \$422 , \$414  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_flushed <= \$432 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_flushed <= \$435 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_live <= \$440 [2:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_mem_live <= \$1483 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_prev_released <= \$1484 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a4 <= \$448 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a3 <= \$451 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a2 <= \$456 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_push <= \$1485 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_queue_waddr <= \$1486 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_pushed <= \$1487 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_popped <= \$1488 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_count <= \$1489 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_at <= \$1490 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_nonempty <= \$1491 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_push <= \$1492 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_queue_waddr <= \$1493 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_pushed <= \$1494 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_popped <= \$1495 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_count <= \$1496 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_at <= \$1497 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_nonempty <= \$1498 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_valid <= \$1499 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_ok <= \$1500 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_err <= \$signal$305 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_user <= f4_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_pool <= f4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_in_pool <= f4_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wrote <= log_parity_wen;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wslot <= f4_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wparity <= \$554 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_flip <= \$558 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_released <= \$559 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_prev_held <= \$564 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_released <= \$566 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_overwrite <= \$571 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a6_valid <= \$1501 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f6_valid <= \$1502 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x3_valid <= \$1503 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x4_valid <= \$1504 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x4_payload <= x3_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x5_valid <= \$1505 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x5_payload <= x4_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x6_valid <= \$1506 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x6_payload <= x5_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d0 <= alloc_src;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d1 <= alloc_src_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d2 <= alloc_src_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d3 <= alloc_src_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d4 <= alloc_src_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d5 <= alloc_src_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d6 <= alloc_src_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d0 <= alloc_size;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d1 <= alloc_size_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d2 <= alloc_size_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d3 <= alloc_size_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d4 <= alloc_size_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d5 <= alloc_size_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d6 <= alloc_size_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d0 <= flush_src;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d1 <= flush_src_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d2 <= flush_src_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d3 <= flush_src_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d4 <= flush_src_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d5 <= flush_src_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d6 <= flush_src_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d0 <= { free_tag, free_addr, free_src };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d1 <= free_info_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d2 <= free_info_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d3 <= free_info_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d4 <= free_info_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d5 <= free_info_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_0 <= \$1507 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_6 <= \$1508 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_12 <= \$1509 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_18 <= \$1510 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_24 <= \$1511 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_30 <= \$1512 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_36 <= \$1513 ;
   assign \$auto$rtlil.cc:2739:Not$158  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$160  = ~ log_grant_r1_b0[1];
@@ -6741,7 +6741,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1404  = event_grant_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1404  = 1'h0;
     end
   end
@@ -6762,7 +6762,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1407  = event_queue_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1407  = 1'h0;
     end
   end
@@ -6783,7 +6783,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1410  = log_grant_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1410  = 1'h0;
     end
   end
@@ -6804,7 +6804,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1413  = config_grant_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1413  = 1'h0;
     end
   end
@@ -6825,7 +6825,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1416  = config_queue_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1416  = 1'h0;
     end
   end
@@ -6846,63 +6846,63 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1419  = alloc_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1420  = a0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1421  = { \$25 , \$22 , \$19  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1421  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1422  = flush_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1423  = { 1'h0, \$31 , \$28  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1423  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1424  = x0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1425  = x0_select;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1425  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1426  = x1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1427  = a1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1427  = 1'h0;
     end
   end
@@ -6912,14 +6912,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (\$39 ) begin
       \$1428  = \$40 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1428  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1429  = event_seen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1429  = 8'h00;
     end
   end
@@ -6931,7 +6931,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end else if (x1_select[0]) begin
       \$1430  = 8'h00;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1430  = 8'h00;
     end
   end
@@ -6943,7 +6943,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end else if (x1_select[0]) begin
       \$1431  = 1'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1431  = 1'h1;
     end
   end
@@ -6956,7 +6956,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1432  = event_queue_waddr;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1432  = 7'h00;
     end
   end
@@ -6966,14 +6966,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (\$48 ) begin
       \$1433  = \$49 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1433  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1434  = log_seen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1434  = 10'h000;
     end
   end
@@ -6985,7 +6985,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end else if (x1_select[1]) begin
       \$1435  = 10'h000;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1435  = 10'h000;
     end
   end
@@ -6997,7 +6997,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end else if (x1_select[1]) begin
       \$1436  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1436  = 1'h0;
     end
   end
@@ -7009,7 +7009,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end else if (x1_select[1]) begin
       \$1437  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1437  = 1'h0;
     end
   end
@@ -7019,14 +7019,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (\$67 ) begin
       \$1438  = \$68 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1438  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1439  = config_seen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1439  = 5'h00;
     end
   end
@@ -7038,7 +7038,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end else if (x1_select[2]) begin
       \$1440  = 5'h00;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1440  = 5'h00;
     end
   end
@@ -7050,7 +7050,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end else if (x1_select[2]) begin
       \$1441  = 1'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1441  = 1'h1;
     end
   end
@@ -7063,294 +7063,294 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[2]) begin
       \$1442  = config_queue_waddr;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1442  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1443  = a1_select[1];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1444  = a2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1445  = a2_ring;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1446  = a3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1447  = a4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1448  = free_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1449  = f0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1450  = \$199 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1451  = \$200 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1452  = \$201 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1453  = \$202 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1454  = \$203 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1455  = \$204 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1456  = \$205 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1457  = \$206 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1458  = \$207 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1459  = \$208 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1460  = \$209 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1461  = \$210 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1462  = \$211 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1463  = \$212 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1464  = \$213 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1465  = \$214 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1466  = \$215 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1467  = \$216 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1468  = \$217 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1469  = \$218 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1470  = \$219 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1471  = \$220 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1474  = f1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1475  = f2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1476  = \$signal$242 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1477  = \$323 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1478  = f3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1479  = f3_go;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1480  = \$391 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1481  = \$401 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1482  = \$406 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1482  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1483  = \$441 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1483  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1484  = \$445 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1485  = \$464 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1485  = 1'h0;
     end
   end
@@ -7360,7 +7360,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (\$472 ) begin
       \$1486  = \$475 [6:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1486  = 7'h00;
     end
   end
@@ -7370,7 +7370,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1487  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1487  = 1'h0;
     end
   end
@@ -7380,7 +7380,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1488  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1488  = 1'h0;
     end
   end
@@ -7390,7 +7390,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1489  = 8'h00;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1489  = 8'h00;
     end
   end
@@ -7420,7 +7420,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1490  = 3'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1490  = 3'h1;
     end
   end
@@ -7442,14 +7442,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[0]) begin
       \$1491  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1492  = \$512 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1492  = 1'h0;
     end
   end
@@ -7459,7 +7459,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (\$520 ) begin
       \$1493  = \$523 [3:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1493  = 4'h0;
     end
   end
@@ -7469,7 +7469,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[2]) begin
       \$1494  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1494  = 1'h0;
     end
   end
@@ -7479,7 +7479,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[2]) begin
       \$1495  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1495  = 1'h0;
     end
   end
@@ -7489,7 +7489,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[2]) begin
       \$1496  = 5'h00;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1496  = 5'h00;
     end
   end
@@ -7519,7 +7519,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[2]) begin
       \$1497  = 3'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1497  = 3'h1;
     end
   end
@@ -7541,112 +7541,112 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     if (x1_select[2]) begin
       \$1498  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1499  = f4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1500  = \release ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1501  = a5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1502  = f5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1503  = x2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1504  = x3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1505  = x4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1506  = x5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1507  = \$572 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1508  = \$573 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1509  = \$574 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1510  = \$575 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1511  = \$576 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1512  = \$577 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1513  = \$578 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1513  = 1'h0;
     end
   end
@@ -8108,9 +8108,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign { \$1316 [31], \$1316 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3334$0 , \port$3335$0 , \port$3337$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3334$0 , \port$3335$0 , \port$3337$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
 , req_free, req_flush, \port$3926$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4298$0 , \port$4298$48 , rsp_freed_valid, \port$4301$0 , rsp_flushed_valid, \port$4313$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4341$0 , e1_exhausted, \port$4589$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4878$0 , clk);
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4878$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$240  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -10129,6 +10129,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$signature__en$286 ;
   wire \$signature__en$290 ;
   wire \$signature__en$292 ;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   reg [14:0] alloc_queue_data0 = 15'h0000;
   reg [14:0] alloc_queue_data1 = 15'h0000;
   reg [14:0] alloc_queue_data2 = 15'h0000;
@@ -10179,8 +10183,6 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [3:0] bus__w_strb;
   input busy;
   wire busy;
-  input clk;
-  wire clk;
   reg [45:0] command_queue_data0 = 46'h000000000000;
   reg [45:0] command_queue_data1 = 46'h000000000000;
   reg [45:0] command_queue_data2 = 46'h000000000000;
@@ -10425,8 +10427,6 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [7:0] rsp_grant_user;
   input rsp_grant_valid;
   wire rsp_grant_valid;
-  input rst;
-  wire rst;
   reg [4:0] space = 5'h10;
   reg space_ge1 = 1'h1;
   reg space_ge2 = 1'h1;
@@ -10464,42 +10464,42 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_is_pool2_low_water = 1'h0;
   reg w2_plain = 1'h0;
   reg [120:0] log_bank0 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en )
       log_bank0[\$signature__addr ] <= \$signature__data$271 ;
   end
   reg [120:0] _0_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _0_ <= log_bank0[head[3:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en$278 )
       log_bank1[\$signature__addr$276 ] <= \$signature__data$277 ;
   end
   reg [120:0] _1_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _1_ <= log_bank1[head[3:2]];
   end
   assign \$signature__data$69  = _1_;
   reg [120:0] log_bank2 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en$284 )
       log_bank2[\$signature__addr$282 ] <= \$signature__data$283 ;
   end
   reg [120:0] _2_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _2_ <= log_bank2[head[3:2]];
   end
   assign \$signature__data$70  = _2_;
   reg [120:0] log_bank3 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en$290 )
       log_bank3[tail_row] <= \$signature__data$289 ;
   end
   reg [120:0] _3_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _3_ <= log_bank3[head[3:2]];
   end
   assign \$signature__data$71  = _3_;
@@ -12124,441 +12124,441 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1734  = rsp_freed_valid & \port$4341$0 [0];
   assign \$1735  = \$1734  ? \port$4301$0 [0] : \port$4313$0 [0];
   assign bus__w_slow_err = ~ \$1735 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     cycle <= \$1736 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal  <= \$1737 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ready <= \$1738 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new0 <= \$1739 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new1 <= \$1740 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new2 <= \$1741 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$28  <= \$1742 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_exhausted <= \$1743 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_ev_grant <= \$1744 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_ev_free <= \$1745 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_ev_flush <= \$1746 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_ev_fail <= \$1747 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_ev_grant <= \$1748 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_ev_free <= \$1749 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_ev_flush <= \$1750 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_ev_fail <= \$1751 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_ev_overwrite <= \$1752 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_ev_grant <= \$1753 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_ev_free <= \$1754 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_ev_flush <= \$1755 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_ev_fail <= \$1756 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge1 <= \$1757 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge2 <= \$1758 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge3 <= \$1759 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge4 <= \$1760 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge5 <= \$1761 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge6 <= \$1762 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space <= \$1763 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     tail <= \$1764 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$58  <= \$1765 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     n_dropped <= \$1766 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     err_dropped <= \$1767 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     tail_row <= \$1768 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     tail_next_row <= \$1769 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head <= \$1770 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$65  <= \$1771 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head_bank <= \$1772 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head_entry <= \$1773 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$72  <= \$1774 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_lw_limit <= \$1775 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_lw_short <= \$1776 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_lw_granted_1 <= \$1777 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_lw_granted_2 <= \$1778 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_in_use <= \$1779 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_in_use_was <= \$1780 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_in_use_rose <= \$1781 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_hw_grow <= \$1782 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_high_water <= \$1783 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_allocs <= \$1784 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_fails <= \$1785 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_frees <= \$1786 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_flushes <= \$1787 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_lw_limit <= \$1788 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_lw_short <= \$1789 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_lw_granted_1 <= \$1790 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_lw_granted_2 <= \$1791 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_in_use <= \$1792 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_in_use_was <= \$1793 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_in_use_rose <= \$1794 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_hw_grow <= \$1795 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_high_water <= \$1796 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_allocs <= \$1797 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_fails <= \$1798 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_frees <= \$1799 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_flushes <= \$1800 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_overwrites <= \$1801 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_lw_limit <= \$1802 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_lw_short <= \$1803 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_lw_granted_1 <= \$1804 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_lw_granted_2 <= \$1805 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_in_use <= \$1806 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_in_use_was <= \$1807 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_in_use_rose <= \$1808 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_hw_grow <= \$1809 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_high_water <= \$1810 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_allocs <= \$1811 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_fails <= \$1812 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_frees <= \$1813 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_flushes <= \$1814 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_valid <= \$1815 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data0 <= \$1816 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_full <= \$1817 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data1 <= \$1818 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data2 <= \$1819 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data3 <= \$1820 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data4 <= \$1821 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data5 <= \$1822 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data6 <= \$1823 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data7 <= \$1824 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data8 <= \$1825 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data9 <= \$1826 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc <= \$1827 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     staged_valid <= \$1828 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_w_data <= \$1829 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc_pool <= \$1830 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc_size <= \$1831 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_id <= \$338 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_version <= \$341 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_config <= \$344 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_config2 <= \$347 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_ctrl <= \$350 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_status <= \$353 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_irq_status <= \$356 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_irq_enable <= \$359 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_count <= \$362 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_dropped <= \$365 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head0 <= \$368 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head1 <= \$371 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head2 <= \$374 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head3 <= \$377 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_pop <= \$380 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_cycle <= \$383 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_free <= \$386 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_base_lo <= \$389 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_base_hi <= \$392 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_slot_size <= \$395 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_slots <= \$398 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_in_use <= \$401 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_high_water <= \$404 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_allocs <= \$407 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_fails <= \$410 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_frees <= \$413 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_info <= \$416 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_flush <= \$419 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_flushes <= \$422 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_overwrites <= \$425 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$428 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_free <= \$431 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_base_lo <= \$434 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_base_hi <= \$437 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_slot_size <= \$440 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_slots <= \$443 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_in_use <= \$446 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_high_water <= \$449 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_allocs <= \$452 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_fails <= \$455 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_frees <= \$458 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_info <= \$461 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_flush <= \$464 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_flushes <= \$467 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_overwrites <= \$470 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_low_water <= \$473 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_free <= \$476 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_base_lo <= \$479 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_base_hi <= \$482 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_slot_size <= \$485 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_slots <= \$488 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_in_use <= \$491 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_high_water <= \$494 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_allocs <= \$497 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_fails <= \$500 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_frees <= \$503 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_info <= \$506 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_flush <= \$509 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_flushes <= \$512 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_overwrites <= \$515 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$518 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_valid <= \$1832 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block0 <= \$1833 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_found_in <= \$1834 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block4 <= \$1835 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block5 <= \$1836 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block6 <= \$1837 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$209  <= \$1838 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     new_flush <= \$1839 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$214  <= \$1840 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_pool_is <= \$1841 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_hit <= \$1842 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_tag <= \$1843 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_event_addr <= \$1844 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_log_addr <= \$1845 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_config_addr <= \$1846 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data0 <= \$1847 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_full <= \$1848 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data1 <= \$1849 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data2 <= \$1850 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data3 <= \$1851 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data4 <= \$1852 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data5 <= \$1853 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data6 <= \$1854 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data7 <= \$1855 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data8 <= \$1856 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data9 <= \$1857 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     native_turn <= \$1858 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a1_0 <= \$1859 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a4_2 <= \$1860 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a7_5 <= \$1861 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a11_8 <= \$1862 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$245  <= \$1863 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$246  <= \$1864 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$247  <= \$1865 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$248  <= \$1866 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$249  <= \$1867 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$250  <= \$1868 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$251  <= \$1869 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$252  <= \$1870 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_ctrl <= \$1871 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_irq_status <= \$1872 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_irq_enable <= \$1873 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_err_pop <= \$1874 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_free <= \$1875 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_flush <= \$1876 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_low_water <= \$1877 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool1_free <= \$1878 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool1_flush <= \$1879 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool1_low_water <= \$1880 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool2_free <= \$1881 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool2_flush <= \$1882 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool2_low_water <= \$1883 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$266  <= \$1884 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_plain <= \$1885 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$64  <= \$1886 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1c <= \$1887 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$73  <= \$1888 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     irq_enable <= \$1889 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     event_low_water <= \$1890 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     log_low_water <= \$1891 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     config_low_water <= \$1892 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
@@ -12665,147 +12665,147 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1736  = \$1 [31:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1736  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1737  = busy;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1738  = \ready$6 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1739  = \$11 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1739  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1740  = \$19 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1740  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1741  = { \$20 [31:0], 24'h000000, \port$4298$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4298$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4298$0 [4:1] };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1741  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1742  = \$30 [1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1742  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1743  = \$32 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1744  = \$35 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1745  = \$38 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1746  = \$41 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1747  = \$45 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1748  = \$48 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1749  = \$51 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1750  = \$54 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1751  = \$58 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1752  = \$62 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1753  = \$65 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1754  = \$68 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1755  = \$71 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1756  = \$75 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1756  = 1'h0;
     end
   end
@@ -12830,7 +12830,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       3'h7:
           \$1757  = space_ge3;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1757  = 1'h1;
     end
   end
@@ -12855,7 +12855,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       3'h7:
           \$1758  = space_ge4;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1758  = 1'h1;
     end
   end
@@ -12880,7 +12880,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       3'h7:
           \$1759  = space_ge5;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1759  = 1'h1;
     end
   end
@@ -12905,7 +12905,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       3'h7:
           \$1760  = space_ge6;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1760  = 1'h1;
     end
   end
@@ -12930,7 +12930,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       3'h7:
           \$1761  = \$83 ;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1761  = 1'h1;
     end
   end
@@ -12955,21 +12955,21 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       3'h7:
           \$1762  = \$84 ;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1762  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1763  = \$86 [4:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1763  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1764  = \$87 [3:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1764  = 4'h0;
     end
   end
@@ -12979,14 +12979,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$64 ) begin
       \$1765  = 32'd0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1765  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1766  = \$89 [1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1766  = 2'h0;
     end
   end
@@ -12996,7 +12996,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$64 ) begin
       \$1767  = 32'd0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1767  = 32'd0;
     end
   end
@@ -13006,7 +13006,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$91 [2]) begin
       \$1768  = tail_next_row;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1768  = 2'h0;
     end
   end
@@ -13016,7 +13016,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$91 [2]) begin
       \$1769  = \$92 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1769  = 2'h1;
     end
   end
@@ -13026,91 +13026,91 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (popped) begin
       \$1770  = \$93 [3:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1770  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1771  = \$94 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1772  = head[1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1772  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1773  = \$98 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1773  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1774  = \$101 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1774  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1775  = \$102 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1775  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1776  = \$103 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1777  = event_ev_grant;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1778  = event_lw_granted_1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1779  = \$114 [7:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1779  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1780  = event_in_use;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1780  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1781  = \$124 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1782  = \$128 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1782  = 1'h0;
     end
   end
@@ -13125,7 +13125,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
         \$1783  = event_in_use_was;
       end
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1783  = 8'h00;
     end
   end
@@ -13137,7 +13137,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1784  = \$129 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1784  = 32'd0;
     end
   end
@@ -13149,7 +13149,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1785  = \$130 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1785  = 32'd0;
     end
   end
@@ -13161,7 +13161,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1786  = \$131 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1786  = 32'd0;
     end
   end
@@ -13173,63 +13173,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1787  = \$132 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1787  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1788  = \$133 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1788  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1789  = \$134 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1790  = log_ev_grant;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1791  = log_lw_granted_1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1792  = \$145 [9:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1792  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1793  = log_in_use;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1793  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1794  = \$155 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1795  = \$159 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1795  = 1'h0;
     end
   end
@@ -13244,7 +13244,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
         \$1796  = log_in_use_was;
       end
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1796  = 10'h000;
     end
   end
@@ -13256,7 +13256,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1797  = \$160 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1797  = 32'd0;
     end
   end
@@ -13268,7 +13268,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1798  = \$161 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1798  = 32'd0;
     end
   end
@@ -13280,7 +13280,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1799  = \$162 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1799  = 32'd0;
     end
   end
@@ -13292,7 +13292,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1800  = \$163 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1800  = 32'd0;
     end
   end
@@ -13304,63 +13304,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1801  = \$164 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1801  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1802  = \$165 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1802  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1803  = \$166 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1804  = config_ev_grant;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1805  = config_lw_granted_1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1806  = \$177 [4:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1806  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1807  = config_in_use;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1807  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1808  = \$187 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1809  = \$191 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1809  = 1'h0;
     end
   end
@@ -13375,7 +13375,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
         \$1810  = config_in_use_was;
       end
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1810  = 5'h00;
     end
   end
@@ -13387,7 +13387,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1811  = \$192 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1811  = 32'd0;
     end
   end
@@ -13399,7 +13399,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1812  = \$193 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1812  = 32'd0;
     end
   end
@@ -13411,7 +13411,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1813  = \$194 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1813  = 32'd0;
     end
   end
@@ -13423,21 +13423,21 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end else begin
       \$1814  = \$195 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1814  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1815  = \$202 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1816  = \$205 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1816  = 15'h0000;
     end
   end
@@ -13453,91 +13453,91 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     \$1817 [7] = \$266 ;
     \$1817 [8] = \$274 ;
     \$1817 [9] = \$282 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1817  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1818  = \$213 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1818  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1819  = \$221 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1819  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1820  = \$229 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1820  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1821  = \$237 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1821  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1822  = \$245 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1822  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1823  = \$253 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1823  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1824  = \$261 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1824  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1825  = \$269 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1825  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1826  = \$277 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1826  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1827  = \$293 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1828  = \$316 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1829  = { \$319 , \$317 [1:0] };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1829  = 15'h0000;
     end
   end
@@ -13547,7 +13547,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$330 ) begin
       \$1830  = \$335 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1830  = 2'h0;
     end
   end
@@ -13557,21 +13557,21 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$330 ) begin
       \$1831  = \$335 [14:2];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1831  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1832  = r1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1833  = \$549 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1833  = 32'd0;
     end
   end
@@ -13581,42 +13581,42 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     \$1834 [1] = \$607 ;
     \$1834 [2] = \$650 ;
     \$1834 [3] = \$693 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1834  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1835  = \$593 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1835  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1836  = \$636 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1836  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1837  = \$679 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1837  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1838  = \$709 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1839  = \$725 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1839  = 1'h0;
     end
   end
@@ -13626,7 +13626,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$1840  = \$726 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1840  = 2'h0;
     end
   end
@@ -13636,7 +13636,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$1841  = { \$735 [6], \$732 [6], \$729 [6] };
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1841  = 3'h0;
     end
   end
@@ -13646,7 +13646,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$1842  = { \$756 , \$749 , \$742  };
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1842  = 3'h0;
     end
   end
@@ -13656,7 +13656,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$1843  = bus__w_data[22:19];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1843  = 4'h0;
     end
   end
@@ -13666,7 +13666,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$1844  = \$758 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1844  = 32'd0;
     end
   end
@@ -13676,7 +13676,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$1845  = \$760 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1845  = 32'd0;
     end
   end
@@ -13686,14 +13686,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (bus__w_req) begin
       \$1846  = \$762 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1846  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1847  = \$765 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1847  = 46'h000000000000;
     end
   end
@@ -13709,287 +13709,287 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     \$1848 [7] = \$826 ;
     \$1848 [8] = \$834 ;
     \$1848 [9] = \$842 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1848  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1849  = \$773 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1849  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1850  = \$781 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1850  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1851  = \$789 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1851  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1852  = \$797 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1852  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1853  = \$805 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1853  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1854  = \$813 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1854  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1855  = \$821 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1855  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1856  = \$829 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1856  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1857  = \$837 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1857  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1858  = \$845 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1859  = \$846 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1859  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1860  = \$847 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1860  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1861  = \$848 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1861  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1862  = \$849 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1862  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1863  = \$883 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1864  = bus__w_data;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1864  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1865  = \$884 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1866  = bus__w_strb;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1866  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1867  = \$signal$245 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1868  = \$signal$247 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1869  = \$signal$248 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1869  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1870  = \$signal$246 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1870  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1871  = \$892 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1872  = \$900 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1873  = \$908 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1874  = \$916 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1875  = \$924 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1876  = \$932 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1877  = \$940 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1878  = \$948 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1879  = \$956 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1880  = \$964 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1881  = \$972 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1882  = \$980 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1883  = \$988 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1884  = \$1053 [8];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1885  = \$1094 [5];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1886  = \$1097 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1887  = \$1099 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     \$1888  = \$1102 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1888  = 5'h00;
     end
   end
@@ -13999,7 +13999,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$1104 ) begin
       \$1889  = \$signal$252 [4:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1889  = 5'h00;
     end
   end
@@ -14015,7 +14015,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$1110 ) begin
       \$1890 [16] = \$signal$252 [16];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1890  = 17'h00000;
     end
   end
@@ -14031,7 +14031,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$1116 ) begin
       \$1891 [16] = \$signal$252 [16];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1891  = 17'h00000;
     end
   end
@@ -14047,7 +14047,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$1122 ) begin
       \$1892 [16] = \$signal$252 [16];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1892  = 17'h00000;
     end
   end

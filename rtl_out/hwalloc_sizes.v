@@ -34,6 +34,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [4:0] \$signal$59 ;
   input aclk;
   wire aclk;
+  wire aclk_clk;
+  wire aclk_rst;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
   wire [1:0] \alloc_pool$118 ;
@@ -88,7 +90,6 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [3:0] \bus__w_strb$93 ;
   wire busy;
   wire \busy$198 ;
-  wire clk;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
   wire [1:0] \flush_pool$141 ;
@@ -224,7 +225,6 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [7:0] rsp_grant_tag;
   wire [15:0] rsp_grant_user;
   wire rsp_grant_valid;
-  wire rst;
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
@@ -283,7 +283,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   input s_axil_wvalid;
   wire s_axil_wvalid;
   wire \s_axil_wvalid$98 ;
-  assign rst = ~ aresetn;
+  assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
@@ -314,6 +314,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_sizes.axil  axil (
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
@@ -321,7 +323,6 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_data(bus__w_data),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
-    .clk(aclk),
     .\port$4227$0 (\$11 [4:0]),
     .\port$4227$55 (\$11 [62:55]),
     .\port$4227$7 (\$11 [14:7]),
@@ -329,7 +330,6 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
     .r_slow_push(bus__r_slow_ack),
-    .rst(rst),
     .s_axil_arready(s_axil_arready),
     .s_axil_arvalid(s_axil_arvalid),
     .s_axil_awready(s_axil_awready),
@@ -355,6 +355,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   \hwalloc_sizes.core  core (
     .a7_payload(\$11 ),
     .a7_valid(\grant_valid$159 ),
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .alloc_pool(\alloc_pool$118 ),
     .alloc_port_size(alloc_size),
     .alloc_size(\alloc_size$120 ),
@@ -364,7 +366,6 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .alloc_user(\alloc_user$122 ),
     .alloc_valid(\alloc_valid$116 ),
     .busy(busy),
-    .clk(aclk),
     .f7_payload(\$12 ),
     .f7_valid(\freed_valid$161 ),
     .flush_pool(\flush_pool$141 ),
@@ -382,11 +383,12 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
     .\port$3819$52 (\$19 [56:51]),
-    .rst(rst),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$163 )
   );
   \hwalloc_sizes.regs  regs (
+    .aclk_clk(aclk),
+    .aclk_rst(aclk_rst),
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
@@ -403,7 +405,6 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_slow_err(bus__w_slow_err),
     .bus__w_strb(bus__w_strb),
     .busy(busy),
-    .clk(aclk),
     .e1_exhausted(\$20 ),
     .irq(irq),
     .low_water_hit(\$18 ),
@@ -433,17 +434,16 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .rsp_freed_valid(\freed_valid$161 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$159 ),
-    .rst(rst)
+    .rsp_grant_valid(\grant_valid$159 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$157 ) begin end
     \$10  = 1'h1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$10  = 1'h0;
     end
   end
-  assign clk = aclk;
+  assign aclk_clk = aclk;
   assign \$signal$55  = \$signal ;
   assign \$signal$56  = { \$18 , \$17 , \$16 , \$20 , \$15  };
   assign \$signal$57  = { \$18 , \$17 , \$16 , \$20 , \$15  };
@@ -567,8 +567,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign flushed_user = \$13 [20:5];
 endmodule
 
-module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4227$0 , \port$4227$7 , \port$4227$55 , r_fast_push, w_fast_push, clk);
+module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4227$0 , \port$4227$7 , \port$4227$55 , r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1250,6 +1250,10 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$signal$125 ;
   wire \$signal$127 ;
   wire \$signal$139 ;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
@@ -1274,8 +1278,6 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire bus__w_slow_err;
   output [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
-  input clk;
-  wire clk;
   (* init = 1'h0 *)
   wire paired;
   input [4:0] \port$4227$0 ;
@@ -1334,8 +1336,6 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   input r_slow_push;
   wire r_slow_push;
   wire [31:0] r_slow_w_data;
-  input rst;
-  wire rst;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -1716,163 +1716,163 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$596  = ~ w_kinds_data0;
   assign w_fast_pop = w_kinds_pop & \$596 ;
   assign w_slow_pop = w_kinds_pop & w_kinds_data0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data0 <= \$597 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_full <= \$598 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data1 <= \$599 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data2 <= \$600 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data3 <= \$601 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data4 <= \$602 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data5 <= \$603 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data6 <= \$604 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data7 <= \$605 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data8 <= \$606 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data9 <= \$607 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_kinds_data10 <= \$608 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data0 <= \$609 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_full <= \$610 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data1 <= \$611 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data2 <= \$612 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data3 <= \$613 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data4 <= \$614 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data5 <= \$615 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data6 <= \$616 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data7 <= \$617 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data8 <= \$618 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data9 <= \$619 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_fast_data10 <= \$620 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data0 <= \$621 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_full <= \$622 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data1 <= \$623 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data2 <= \$624 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data3 <= \$625 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data4 <= \$626 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data5 <= \$627 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data6 <= \$628 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data7 <= \$629 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data8 <= \$630 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data9 <= \$631 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r_slow_data10 <= \$632 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_data0 <= \$633 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_full <= \$634 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_addrs_data1 <= \$635 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_data0 <= \$636 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_full <= \$637 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_datas_data1 <= \$638 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data0 <= \$639 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_full <= \$640 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data1 <= \$641 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data2 <= \$642 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data3 <= \$643 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data4 <= \$644 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data5 <= \$645 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data6 <= \$646 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data7 <= \$647 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data8 <= \$648 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data9 <= \$649 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_data10 <= \$650 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data0 <= \$651 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_full <= \$652 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data1 <= \$653 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data2 <= \$654 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data3 <= \$655 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data4 <= \$656 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data5 <= \$657 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data6 <= \$658 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data7 <= \$659 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data8 <= \$660 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data9 <= \$661 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_fast_data10 <= \$662 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data0 <= \$663 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_full <= \$664 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data1 <= \$665 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data2 <= \$666 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data3 <= \$667 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data4 <= \$668 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data5 <= \$669 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data6 <= \$670 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data7 <= \$671 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data8 <= \$672 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data9 <= \$673 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_slow_data10 <= \$674 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w_kinds_push <= \$675 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
@@ -2185,7 +2185,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$597  = \$3 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$597  = 1'h0;
     end
   end
@@ -2202,84 +2202,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     \$598 [8] = \$72 ;
     \$598 [9] = \$80 ;
     \$598 [10] = \$88 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$598  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$599  = \$11 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$600  = \$19 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$601  = \$27 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$602  = \$35 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$603  = \$43 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$604  = \$51 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$605  = \$59 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$606  = \$67 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$607  = \$75 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$608  = \$83 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$609  = \$91 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$609  = 33'h000000000;
     end
   end
@@ -2296,84 +2296,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     \$610 [8] = \$160 ;
     \$610 [9] = \$168 ;
     \$610 [10] = \$176 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$610  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$611  = \$99 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$611  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$612  = \$107 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$612  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$613  = \$115 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$613  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$614  = \$123 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$614  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$615  = \$131 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$615  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$616  = \$139 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$616  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$617  = \$147 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$617  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$618  = \$155 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$618  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$619  = \$163 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$619  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$620  = \$171 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$620  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$621  = \$179 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$621  = 32'd0;
     end
   end
@@ -2390,84 +2390,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     \$622 [8] = \$248 ;
     \$622 [9] = \$256 ;
     \$622 [10] = \$264 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$622  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$623  = \$187 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$623  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$624  = \$195 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$624  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$625  = \$203 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$625  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$626  = \$211 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$626  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$627  = \$219 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$627  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$628  = \$227 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$628  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$629  = \$235 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$629  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$630  = \$243 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$630  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$631  = \$251 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$631  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$632  = \$259 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$632  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$633  = \$267 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$633  = 12'h000;
     end
   end
@@ -2475,21 +2475,21 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$634 [0] = \$272 ;
     \$634 [1] = \$280 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$634  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$635  = \$275 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$635  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$636  = \$283 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$636  = 36'h000000000;
     end
   end
@@ -2497,21 +2497,21 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$637 [0] = \$288 ;
     \$637 [1] = \$296 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$637  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$638  = \$291 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$638  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$639  = \$299 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$639  = 1'h0;
     end
   end
@@ -2528,84 +2528,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     \$640 [8] = \$368 ;
     \$640 [9] = \$376 ;
     \$640 [10] = \$384 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$640  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$641  = \$307 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$642  = \$315 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$643  = \$323 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$644  = \$331 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$645  = \$339 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$646  = \$347 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$647  = \$355 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$648  = \$363 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$649  = \$371 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$650  = \$379 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$651  = \$387 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$651  = 1'h0;
     end
   end
@@ -2622,84 +2622,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     \$652 [8] = \$456 ;
     \$652 [9] = \$464 ;
     \$652 [10] = \$472 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$652  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$653  = \$395 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$654  = \$403 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$655  = \$411 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$656  = \$419 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$657  = \$427 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$658  = \$435 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$659  = \$443 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$660  = \$451 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$661  = \$459 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$662  = \$467 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$663  = \$475 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$663  = 1'h0;
     end
   end
@@ -2716,84 +2716,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     \$664 [8] = \$544 ;
     \$664 [9] = \$552 ;
     \$664 [10] = \$560 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$664  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$665  = \$483 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$666  = \$491 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$667  = \$499 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$668  = \$507 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$669  = \$515 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$670  = \$523 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$671  = \$531 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$672  = \$539 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$673  = \$547 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$674  = \$555 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$675  = \$signal ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$675  = 1'h0;
     end
   end
@@ -2847,8 +2847,8 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$557  = \$556 ;
 endmodule
 
-module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3819$52 , a7_valid
-, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, clk);
+module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3819$52 , a7_valid
+, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4140,6 +4140,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [79:0] a7_payload = 80'h00000000000000000000;
   output a7_valid;
   reg a7_valid = 1'h0;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
   input [13:0] alloc_port_size;
@@ -4179,8 +4183,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg busy_30 = 1'h0;
   reg busy_36 = 1'h0;
   reg busy_6 = 1'h0;
-  input clk;
-  wire clk;
   reg [39:0] f0_addr = 40'h0000000000;
   reg [2:0] f0_hit = 3'h0;
   reg f0_oor = 1'h0;
@@ -4574,8 +4576,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [14:0] \r__data$67 ;
   wire rel_f2;
   wire \release ;
-  input rst;
-  wire rst;
   reg [2:0] small_at = 3'h1;
   reg [8:0] small_count = 9'h000;
   wire small_flushing;
@@ -4726,13 +4726,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg x7_valid = 1'h0;
   (* no_rw_check = 32'd1 *)
   reg [8:0] large_grant [47:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (large_grant_w_en)
       large_grant[large_grant_w_addr] <= large_grant_w_data;
   end
   reg [8:0] _0_;
   reg [8:0] _1_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _0_ <= large_grant[large_fresh_slot];
     _1_ <= large_grant[f1_large_slot];
   end
@@ -4740,13 +4740,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \r__data$53  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\w__en$463 )
       large_parity[f4_slot[5:0]] <= \w__data$465 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _2_ <= large_parity[large_fresh_slot];
     _3_ <= large_parity[f1_large_slot];
   end
@@ -4754,24 +4754,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \r__data$57  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [14:0] large_queue [47:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (large_queue_w_en)
       large_queue[large_queue_w_addr] <= large_queue_w_data;
   end
   reg [14:0] _4_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _4_ <= large_queue[large_head];
   end
   assign \r__data$67  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [8:0] medium_grant [127:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (medium_grant_w_en)
       medium_grant[medium_grant_w_addr] <= medium_grant_w_data;
   end
   reg [8:0] _5_;
   reg [8:0] _6_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _5_ <= medium_grant[\$666 [6:0]];
     _6_ <= medium_grant[f1_medium_slot];
   end
@@ -4779,13 +4779,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \r__data$31  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\w__en$436 )
       medium_parity[f4_slot[6:0]] <= \w__data$438 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _7_ <= medium_parity[\$666 [6:0]];
     _8_ <= medium_parity[f1_medium_slot];
   end
@@ -4793,24 +4793,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \r__data$35  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] medium_queue [127:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (medium_queue_w_en)
       medium_queue[medium_queue_w_addr] <= medium_queue_w_data;
   end
   reg [15:0] _9_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _9_ <= medium_queue[medium_head];
   end
   assign \r__data$45  = _9_;
   (* no_rw_check = 32'd1 *)
   reg [8:0] small_grant [255:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (small_grant_w_en)
       small_grant[small_grant_w_addr] <= small_grant_w_data;
   end
   reg [8:0] _10_;
   reg [8:0] _11_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _10_ <= small_grant[\$660 [7:0]];
     _11_ <= small_grant[f1_small_slot];
   end
@@ -4818,13 +4818,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign r__data = _11_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\w__en$409 )
       small_parity[f4_slot] <= \w__data$411 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _12_ <= small_parity[\$660 [7:0]];
     _13_ <= small_parity[f1_small_slot];
   end
@@ -4832,12 +4832,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \r__data$13  = _13_;
   (* no_rw_check = 32'd1 *)
   reg [16:0] small_queue [255:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (small_queue_w_en)
       small_queue[small_queue_w_addr] <= small_queue_w_data;
   end
   reg [16:0] _14_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _14_ <= small_queue[small_head];
   end
   assign \r__data$23  = _14_;
@@ -5742,646 +5742,646 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$1084  = busy_24 | busy_30;
   assign \$1085  = \$1084  | busy_36;
   assign busy = \$1083  | \$1085 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_grant_w_en <= \$1086 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_grant_w_addr <= \$1087 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_grant_w_data <= \$1088 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_grant_r1_b0 <= \r__data$11 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_parity_r0_b0 <= \r__data$13 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_parity_r1_b0 <= \r__data$15 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_queue_w_en <= \$1089 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_queue_w_addr <= \$1090 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_queue_w_data <= \$1091 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_queue_r0_b0 <= \r__data$23 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_grant_w_en <= \$1092 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_grant_w_addr <= \$1093 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_grant_w_data <= \$1094 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_grant_r0_b0 <= \r__data$31 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_grant_r1_b0 <= \r__data$33 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_parity_r0_b0 <= \r__data$35 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_parity_r1_b0 <= \r__data$37 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_queue_w_en <= \$1095 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_queue_w_addr <= \$1096 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_queue_w_data <= \$1097 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_queue_r0_b0 <= \r__data$45 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_grant_w_en <= \$1098 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_grant_w_addr <= \$1099 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_grant_w_data <= \$1100 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_grant_r0_b0 <= \r__data$53 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_grant_r1_b0 <= \r__data$55 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_parity_r0_b0 <= \r__data$57 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_parity_r1_b0 <= \r__data$59 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_queue_w_en <= \$1101 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_queue_w_addr <= \$1102 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_queue_w_data <= \$1103 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_queue_r0_b0 <= \r__data$67 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_valid <= \$1104 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_size <= alloc_size;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_user <= alloc_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_valid <= \$1105 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_pool <= a0_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_user <= a0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_bad_pool <= \$13 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_fits <= a0_fits;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a1_select <= \$1106 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_pool <= flush_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_user <= flush_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_valid <= \$1107 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x0_select <= \$1108 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_valid <= \$1109 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_pool <= x0_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_user <= x0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_err <= \$35 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x1_select <= \$1110 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_valid <= \$1111 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_ok <= \$36 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_err <= x1_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_user <= x1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x2_pool <= x1_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_in <= a1_in;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_valid <= \$1112 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_pool <= a1_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_user <= a1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_seen <= \$1113 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_seen_prev <= \$1114 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_fresh <= \$1115 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_has_fresh <= \$1116 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_head <= \$1117 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_seen <= \$1118 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_seen_prev <= \$1119 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_fresh <= \$1120 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_has_fresh <= \$1121 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_head <= \$1122 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_seen <= \$1123 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_seen_prev <= \$1124 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_fresh <= \$1125 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_has_fresh <= \$1126 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_head <= \$1127 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_ring <= \$1128 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_ok <= \$79 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_fail_err <= \$86 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_from_fresh <= \$94 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a2_fresh_slot <= \$99 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_valid <= \$1129 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_ok <= a2_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_err <= \$100 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_pool <= a2_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_user <= a2_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_ring <= \$1130 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_head <= \$103 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_last <= \$115 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_new <= \$128 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fail <= \$129 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_sel_fresh <= \$131 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_fwd_ok <= \$133 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_valid <= \$1131 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_ok <= a3_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_err <= a3_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_pool <= a3_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_user <= a3_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_slot <= \$134 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_tag <= \$signal$170 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_tag_next <= \$980 [7:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_snap <= \$745 [6];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_valid <= \$1132 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_ok <= a4_ok;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_err <= a4_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_pool <= a4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_user <= a4_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_slot <= a4_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_tag <= a4_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_snap <= a4_snap;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_addr <= \$135 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_hit_a1 <= \$155 [4];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_older_hit <= \$164 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_older_next <= \$170 [7:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_valid <= \$1133 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_addr <= free_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_user <= free_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_oor <= free_oor;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_oor_pool <= free_oor_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_tag <= free_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f0_hit <= { \$191 , \$184 , \$177  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_valid <= \$1134 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_tag <= f0_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_user <= f0_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_oor <= f0_oor;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_oor_pool <= f0_oor_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_addr <= f0_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_addr <= f1_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_addr <= f2_addr;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq0 <= \$1135 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq3 <= \$1136 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq6 <= \$1137 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq9 <= \$1138 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq12 <= \$1139 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq15 <= \$1140 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq18 <= \$1141 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq21 <= \$1142 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq24 <= \$1143 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq27 <= \$1144 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq30 <= \$1145 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq33 <= \$1146 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq36 <= \$1147 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_second_eq39 <= \$1148 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq0 <= \$1149 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq3 <= \$1150 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq6 <= \$1151 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq9 <= \$1152 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq12 <= \$1153 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq15 <= \$1154 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq18 <= \$1155 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq21 <= \$1156 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq24 <= \$1157 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq27 <= \$1158 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq30 <= \$1159 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq33 <= \$1160 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq36 <= \$1161 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_same_third_eq39 <= \$1162 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_hit <= \$1163 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_misaligned <= \$1164 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_small_slot <= \$221 [7:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_medium_slot <= \$223 [6:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f1_large_slot <= \$225 [5:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_valid <= \$1165 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_tag <= f1_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_user <= f1_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_pool <= \$231 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_slot <= \$236 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_in_pool <= \$238 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_in <= f1_hit;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_err <= \$246 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_never_granted <= \$257 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_same_second <= \$285 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_same_third <= \$313 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_valid <= \$1166 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_go <= \$1167 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_err <= f2_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_user <= f2_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_pool <= f2_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_slot <= f2_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_tag <= f2_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_in <= { \$316 , \$315 , \$314  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_hit_a2 <= \$997 [11];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$319 [8];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_hit_a3 <= \$1001 [11];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$322 [8];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_older_tag <= \$323 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_older_snap <= \$324 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_rel_f3 <= \$325 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_quiet <= \$1168 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_valid <= \$1169 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_go <= \$1170 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_err <= f3_err;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_user <= f3_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_pool <= f3_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_slot <= f3_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_in_pool <= f3_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_in <= f3_in;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_hit_a1 <= \$1005 [11];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_a1_tag <= a4_tag;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_held <= \$351 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_tag <= \$417 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_rest_snap <= \$427 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_a1 <= \$1171 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_older <= \$1172 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_mem <= \$1173 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_mem_ok <= { \$471 , \$463 , \$455  };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f2_flushed <= \$473 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f3_flushed <= \$476 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_live <= \$481 [2:0];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_by_mem_live <= \$1174 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_prev_released <= \$1175 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a4 <= \$489 [11];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a3 <= \$492 [11];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_push <= \$1176 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_queue_waddr <= \$1177 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_pushed <= \$1178 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_popped <= \$1179 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_count <= \$1180 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_at <= \$1181 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_nonempty <= \$1182 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_push <= \$1183 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_queue_waddr <= \$1184 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_pushed <= \$1185 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_popped <= \$1186 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_count <= \$1187 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_at <= \$1188 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_nonempty <= \$1189 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_push <= \$1190 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_queue_waddr <= \$1191 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_pushed <= \$1192 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_popped <= \$1193 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_count <= \$1194 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_at <= \$1195 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_nonempty <= \$1196 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_valid <= \$1197 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_ok <= \$1198 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_err <= \$signal$327 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_user <= f4_user;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_pool <= f4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_in_pool <= f4_in_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wrote <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wslot <= f4_slot;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f5_wparity <= \$638 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_flip <= \$642 [11];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a3_released <= \$643 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a4_released <= \$647 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a5_overwrite <= \$652 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a6_valid <= \$1199 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a7_valid <= \$1200 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     a7_payload <= a6_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f6_valid <= \$1201 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f7_valid <= \$1202 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     f7_payload <= f6_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x3_valid <= \$1203 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x4_valid <= \$1204 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x4_payload <= x3_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x5_valid <= \$1205 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x5_payload <= x4_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x6_valid <= \$1206 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x6_payload <= x5_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x7_valid <= \$1207 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     x7_payload <= x6_payload;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d0 <= alloc_src;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d1 <= alloc_src_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d2 <= alloc_src_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d3 <= alloc_src_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d4 <= alloc_src_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d5 <= alloc_src_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d6 <= alloc_src_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_src_d7 <= alloc_src_d6;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d0 <= alloc_size;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d1 <= alloc_size_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d2 <= alloc_size_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d3 <= alloc_size_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d4 <= alloc_size_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d5 <= alloc_size_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d6 <= alloc_size_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_size_d7 <= alloc_size_d6;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d0 <= flush_src;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d1 <= flush_src_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d2 <= flush_src_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d3 <= flush_src_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d4 <= flush_src_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d5 <= flush_src_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d6 <= flush_src_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     flush_src_d7 <= flush_src_d6;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d0 <= { free_tag, free_addr[31:0], free_src };
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d1 <= free_info_d0;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d2 <= free_info_d1;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d3 <= free_info_d2;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d4 <= free_info_d3;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d5 <= free_info_d4;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_0 <= \$1208 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_6 <= \$1209 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_12 <= \$1210 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_18 <= \$1211 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_24 <= \$1212 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_30 <= \$1213 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     busy_36 <= \$1214 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1086  = small_grant_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1086  = 1'h0;
     end
   end
@@ -6402,7 +6402,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1089  = small_queue_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1089  = 1'h0;
     end
   end
@@ -6423,7 +6423,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1092  = medium_grant_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1092  = 1'h0;
     end
   end
@@ -6444,7 +6444,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1095  = medium_queue_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1095  = 1'h0;
     end
   end
@@ -6465,7 +6465,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1098  = large_grant_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1098  = 1'h0;
     end
   end
@@ -6486,7 +6486,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1101  = large_queue_wen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1101  = 1'h0;
     end
   end
@@ -6507,63 +6507,63 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1104  = alloc_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1105  = a0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1106  = { \$25 , \$22 , \$19  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1106  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1107  = flush_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1108  = { 1'h0, \$31 , \$28  };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1108  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1109  = x0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1110  = x0_select;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1110  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1111  = x1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1112  = a1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1112  = 1'h0;
     end
   end
@@ -6573,14 +6573,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (\$39 ) begin
       \$1113  = \$40 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1114  = small_seen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1114  = 9'h000;
     end
   end
@@ -6592,7 +6592,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end else if (x1_select[0]) begin
       \$1115  = 9'h000;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1115  = 9'h000;
     end
   end
@@ -6604,7 +6604,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end else if (x1_select[0]) begin
       \$1116  = 1'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1116  = 1'h1;
     end
   end
@@ -6617,7 +6617,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[0]) begin
       \$1117  = small_queue_waddr;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1117  = 8'h00;
     end
   end
@@ -6627,14 +6627,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (\$48 ) begin
       \$1118  = \$49 ;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1119  = medium_seen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1119  = 8'h00;
     end
   end
@@ -6646,7 +6646,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end else if (x1_select[1]) begin
       \$1120  = 8'h00;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1120  = 8'h00;
     end
   end
@@ -6658,7 +6658,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end else if (x1_select[1]) begin
       \$1121  = 1'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1121  = 1'h1;
     end
   end
@@ -6671,7 +6671,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[1]) begin
       \$1122  = medium_queue_waddr;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1122  = 7'h00;
     end
   end
@@ -6681,14 +6681,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (\$57 ) begin
       \$1123  = \$58 [5:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1123  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1124  = large_seen;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1124  = 6'h00;
     end
   end
@@ -6700,7 +6700,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end else if (x1_select[2]) begin
       \$1125  = 6'h00;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1125  = 6'h00;
     end
   end
@@ -6712,7 +6712,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end else if (x1_select[2]) begin
       \$1126  = 1'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1126  = 1'h1;
     end
   end
@@ -6725,336 +6725,336 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[2]) begin
       \$1127  = large_queue_waddr;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1127  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1128  = 1'h0;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1129  = a2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1130  = a2_ring;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1131  = a3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1132  = a4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1133  = free_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1134  = f0_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1135  = \$192 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1136  = \$193 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1137  = \$194 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1138  = \$195 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1139  = \$196 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1140  = \$197 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1141  = \$198 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1142  = \$199 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1143  = \$200 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1144  = \$201 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1145  = \$202 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1146  = \$203 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1147  = \$204 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1148  = \$205 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1149  = \$206 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1150  = \$207 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1151  = \$208 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1152  = \$209 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1153  = \$210 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1154  = \$211 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1155  = \$212 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1156  = \$213 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1157  = \$214 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1158  = \$215 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1159  = \$216 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1160  = \$217 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1161  = \$218 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1162  = \$219 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1165  = f1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1166  = f2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1167  = \$signal$259 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1168  = \$332 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1169  = f3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1170  = f3_go;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1171  = \$432 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1172  = \$442 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1173  = \$447 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1173  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1174  = \$482 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1174  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1175  = \$486 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1176  = \$500 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1176  = 1'h0;
     end
   end
@@ -7064,7 +7064,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (\$508 ) begin
       \$1177  = \$511 [7:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1177  = 8'h00;
     end
   end
@@ -7074,7 +7074,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[0]) begin
       \$1178  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1178  = 1'h0;
     end
   end
@@ -7084,7 +7084,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[0]) begin
       \$1179  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1179  = 1'h0;
     end
   end
@@ -7094,7 +7094,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[0]) begin
       \$1180  = 9'h000;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1180  = 9'h000;
     end
   end
@@ -7124,7 +7124,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[0]) begin
       \$1181  = 3'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1181  = 3'h1;
     end
   end
@@ -7146,14 +7146,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[0]) begin
       \$1182  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1183  = \$548 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1183  = 1'h0;
     end
   end
@@ -7163,7 +7163,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (\$556 ) begin
       \$1184  = \$559 [6:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1184  = 7'h00;
     end
   end
@@ -7173,7 +7173,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[1]) begin
       \$1185  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1185  = 1'h0;
     end
   end
@@ -7183,7 +7183,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[1]) begin
       \$1186  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1186  = 1'h0;
     end
   end
@@ -7193,7 +7193,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[1]) begin
       \$1187  = 8'h00;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1187  = 8'h00;
     end
   end
@@ -7223,7 +7223,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[1]) begin
       \$1188  = 3'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1188  = 3'h1;
     end
   end
@@ -7245,14 +7245,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[1]) begin
       \$1189  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1190  = \$596 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1190  = 1'h0;
     end
   end
@@ -7262,7 +7262,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (\$604 ) begin
       \$1191  = \$607 [5:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1191  = 6'h00;
     end
   end
@@ -7272,7 +7272,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[2]) begin
       \$1192  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1192  = 1'h0;
     end
   end
@@ -7282,7 +7282,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[2]) begin
       \$1193  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1193  = 1'h0;
     end
   end
@@ -7292,7 +7292,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[2]) begin
       \$1194  = 6'h00;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1194  = 6'h00;
     end
   end
@@ -7322,7 +7322,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[2]) begin
       \$1195  = 3'h1;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1195  = 3'h1;
     end
   end
@@ -7344,133 +7344,133 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     if (x1_select[2]) begin
       \$1196  = 1'h0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1197  = f4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1198  = \release ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1199  = a5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1200  = a6_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1201  = f5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1202  = f6_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1203  = x2_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1204  = x3_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1205  = x4_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1206  = x5_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1207  = x6_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1208  = \$653 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1209  = \$654 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1210  = \$655 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1211  = \$656 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1212  = \$657 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1213  = \$658 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1214  = \$659 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1214  = 1'h0;
     end
   end
@@ -7901,9 +7901,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign { \$992 [36], \$992 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3099$0 , \port$3100$0 , \port$3102$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3099$0 , \port$3100$0 , \port$3102$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
 , req_free, req_flush, \port$3819$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4227$0 , \port$4227$55 , rsp_freed_valid, \port$4233$0 , rsp_flushed_valid, \port$4248$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4280$0 , e1_exhausted, \port$4539$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4830$0 , clk);
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4830$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -10061,6 +10061,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$signature__en$285 ;
   wire \$signature__en$289 ;
   wire \$signature__en$291 ;
+  input aclk_clk;
+  wire aclk_clk;
+  input aclk_rst;
+  wire aclk_rst;
   reg [15:0] alloc_queue_data0 = 16'h0000;
   reg [15:0] alloc_queue_data1 = 16'h0000;
   reg [15:0] alloc_queue_data10 = 16'h0000;
@@ -10112,8 +10116,6 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [3:0] bus__w_strb;
   input busy;
   wire busy;
-  input clk;
-  wire clk;
   reg [57:0] command_queue_data0 = 58'h000000000000000;
   reg [57:0] command_queue_data1 = 58'h000000000000000;
   reg [57:0] command_queue_data10 = 58'h000000000000000;
@@ -10338,8 +10340,6 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [15:0] rsp_grant_user;
   input rsp_grant_valid;
   wire rsp_grant_valid;
-  input rst;
-  wire rst;
   reg [31:0] small_allocs = 32'd0;
   reg small_ev_fail = 1'h0;
   reg small_ev_flush = 1'h0;
@@ -10395,42 +10395,42 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_is_pool2_low_water = 1'h0;
   reg w2_plain = 1'h0;
   reg [120:0] log_bank0 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en )
       log_bank0[\$signature__addr ] <= \$signature__data$270 ;
   end
   reg [120:0] _0_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _0_ <= log_bank0[head[3:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en$277 )
       log_bank1[\$signature__addr$275 ] <= \$signature__data$276 ;
   end
   reg [120:0] _1_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _1_ <= log_bank1[head[3:2]];
   end
   assign \$signature__data$67  = _1_;
   reg [120:0] log_bank2 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en$283 )
       log_bank2[\$signature__addr$281 ] <= \$signature__data$282 ;
   end
   reg [120:0] _2_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _2_ <= log_bank2[head[3:2]];
   end
   assign \$signature__data$68  = _2_;
   reg [120:0] log_bank3 [3:0];
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     if (\$signature__en$289 )
       log_bank3[tail_row] <= \$signature__data$288 ;
   end
   reg [120:0] _3_;
-  always @(posedge clk) begin
+  always @(posedge aclk_clk) begin
     _3_ <= log_bank3[head[3:2]];
   end
   assign \$signature__data$69  = _3_;
@@ -12184,441 +12184,441 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1873  = rsp_freed_valid & \port$4280$0 [0];
   assign \$1874  = \$1873  ? \port$4233$0 [0] : \port$4248$0 [0];
   assign bus__w_slow_err = ~ \$1874 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     cycle <= \$1875 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal  <= \$1876 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     ready <= \$1877 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new0 <= \$1878 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new1 <= \$1879 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_new2 <= \$1880 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$28  <= \$1881 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     e1_exhausted <= \$1882 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_ev_grant <= \$1883 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_ev_free <= \$1884 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_ev_flush <= \$1885 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_ev_fail <= \$1886 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_ev_grant <= \$1887 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_ev_free <= \$1888 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_ev_flush <= \$1889 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_ev_fail <= \$1890 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_ev_grant <= \$1891 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_ev_free <= \$1892 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_ev_flush <= \$1893 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_ev_fail <= \$1894 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge1 <= \$1895 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge2 <= \$1896 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge3 <= \$1897 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge4 <= \$1898 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge5 <= \$1899 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space_ge6 <= \$1900 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     space <= \$1901 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     tail <= \$1902 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$56  <= \$1903 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     n_dropped <= \$1904 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     err_dropped <= \$1905 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     tail_row <= \$1906 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     tail_next_row <= \$1907 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head <= \$1908 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$63  <= \$1909 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head_bank <= \$1910 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     head_entry <= \$1911 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$70  <= \$1912 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_lw_limit <= \$1913 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_lw_short <= \$1914 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_lw_granted_1 <= \$1915 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_lw_granted_2 <= \$1916 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_in_use <= \$1917 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_in_use_was <= \$1918 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_in_use_rose <= \$1919 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_hw_grow <= \$1920 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_high_water <= \$1921 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_allocs <= \$1922 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_fails <= \$1923 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_frees <= \$1924 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_flushes <= \$1925 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_lw_limit <= \$1926 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_lw_short <= \$1927 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_lw_granted_1 <= \$1928 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_lw_granted_2 <= \$1929 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_in_use <= \$1930 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_in_use_was <= \$1931 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_in_use_rose <= \$1932 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_hw_grow <= \$1933 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_high_water <= \$1934 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_allocs <= \$1935 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_fails <= \$1936 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_frees <= \$1937 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_flushes <= \$1938 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_lw_limit <= \$1939 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_lw_short <= \$1940 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_lw_granted_1 <= \$1941 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_lw_granted_2 <= \$1942 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_in_use <= \$1943 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_in_use_was <= \$1944 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_in_use_rose <= \$1945 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_hw_grow <= \$1946 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_high_water <= \$1947 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_allocs <= \$1948 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_fails <= \$1949 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_frees <= \$1950 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_flushes <= \$1951 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_valid <= \$1952 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data0 <= \$1953 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_full <= \$1954 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data1 <= \$1955 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data2 <= \$1956 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data3 <= \$1957 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data4 <= \$1958 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data5 <= \$1959 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data6 <= \$1960 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data7 <= \$1961 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data8 <= \$1962 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data9 <= \$1963 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_data10 <= \$1964 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc <= \$1965 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     staged_valid <= \$1966 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     alloc_queue_w_data <= \$1967 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc_pool <= \$1968 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     req_alloc_size <= \$1969 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_id <= \$341 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_version <= \$344 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_config <= \$347 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_config2 <= \$350 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_ctrl <= \$353 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_status <= \$356 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_irq_status <= \$359 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_irq_enable <= \$362 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_count <= \$365 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_dropped <= \$368 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head0 <= \$371 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head1 <= \$374 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head2 <= \$377 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_head3 <= \$380 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_err_pop <= \$383 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_cycle <= \$386 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_free <= \$389 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_base_lo <= \$392 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_base_hi <= \$395 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_slot_size <= \$398 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_slots <= \$401 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_in_use <= \$404 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_high_water <= \$407 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_allocs <= \$410 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_fails <= \$413 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_frees <= \$416 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_info <= \$419 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_flush <= \$422 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_flushes <= \$425 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_overwrites <= \$428 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$431 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_free <= \$434 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_base_lo <= \$437 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_base_hi <= \$440 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_slot_size <= \$443 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_slots <= \$446 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_in_use <= \$449 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_high_water <= \$452 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_allocs <= \$455 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_fails <= \$458 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_frees <= \$461 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_info <= \$464 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_flush <= \$467 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_flushes <= \$470 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_overwrites <= \$473 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool1_low_water <= \$476 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_free <= \$479 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_base_lo <= \$482 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_base_hi <= \$485 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_slot_size <= \$488 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_slots <= \$491 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_in_use <= \$494 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_high_water <= \$497 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_allocs <= \$500 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_fails <= \$503 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_frees <= \$506 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_info <= \$509 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_flush <= \$512 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_flushes <= \$515 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_overwrites <= \$518 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$521 [12];
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_valid <= \$1970 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block0 <= \$1971 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_found_in <= \$1972 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block4 <= \$1973 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block5 <= \$1974 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     r2_block6 <= \$1975 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$207  <= \$1976 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     new_flush <= \$1977 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$212  <= \$1978 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_pool_is <= \$1979 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_hit <= \$1980 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_tag <= \$1981 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_small_addr <= \$1982 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_medium_addr <= \$1983 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_large_addr <= \$1984 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data0 <= \$1985 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_full <= \$1986 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data1 <= \$1987 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data2 <= \$1988 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data3 <= \$1989 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data4 <= \$1990 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data5 <= \$1991 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data6 <= \$1992 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data7 <= \$1993 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data8 <= \$1994 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data9 <= \$1995 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     command_queue_data10 <= \$1996 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     native_turn <= \$1997 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a1_0 <= \$1998 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a4_2 <= \$1999 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a7_5 <= \$2000 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1_a11_8 <= \$2001 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$244  <= \$2002 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$245  <= \$2003 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$246  <= \$2004 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$247  <= \$2005 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$248  <= \$2006 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$249  <= \$2007 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$250  <= \$2008 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$251  <= \$2009 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_ctrl <= \$2010 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_irq_status <= \$2011 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_irq_enable <= \$2012 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_err_pop <= \$2013 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_free <= \$2014 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_flush <= \$2015 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool0_low_water <= \$2016 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool1_free <= \$2017 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool1_flush <= \$2018 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool1_low_water <= \$2019 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool2_free <= \$2020 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool2_flush <= \$2021 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_is_pool2_low_water <= \$2022 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$265  <= \$2023 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w2_plain <= \$2024 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$62  <= \$2025 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     w1c <= \$2026 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     \$signal$71  <= \$2027 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     irq_enable <= \$2028 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     small_low_water <= \$2029 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     medium_low_water <= \$2030 ;
-  always @(posedge clk)
+  always @(posedge aclk_clk)
     large_low_water <= \$2031 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
@@ -12725,140 +12725,140 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1875  = \$1 [31:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1875  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1876  = busy;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1877  = \ready$6 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1878  = \$11 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1878  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1879  = \$19 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1879  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1880  = { \$20 [31:0], 16'h0000, \port$4227$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4227$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4227$0 [4:1] };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1880  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1881  = \$30 [1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1881  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1882  = \$32 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1883  = \$35 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1884  = \$38 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1885  = \$41 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1886  = \$45 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1887  = \$48 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1888  = \$51 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1889  = \$54 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1890  = \$58 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1891  = \$61 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1892  = \$64 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1893  = \$67 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1894  = \$71 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1894  = 1'h0;
     end
   end
@@ -12883,7 +12883,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       3'h7:
           \$1895  = space_ge3;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1895  = 1'h1;
     end
   end
@@ -12908,7 +12908,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       3'h7:
           \$1896  = space_ge4;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1896  = 1'h1;
     end
   end
@@ -12933,7 +12933,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       3'h7:
           \$1897  = space_ge5;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1897  = 1'h1;
     end
   end
@@ -12958,7 +12958,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       3'h7:
           \$1898  = space_ge6;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1898  = 1'h1;
     end
   end
@@ -12983,7 +12983,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       3'h7:
           \$1899  = \$79 ;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1899  = 1'h1;
     end
   end
@@ -13008,21 +13008,21 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       3'h7:
           \$1900  = \$80 ;
     endcase
-    if (rst) begin
+    if (aclk_rst) begin
       \$1900  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1901  = \$82 [4:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1901  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1902  = \$83 [3:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1902  = 4'h0;
     end
   end
@@ -13032,14 +13032,14 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$62 ) begin
       \$1903  = 32'd0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1903  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1904  = \$85 [1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1904  = 2'h0;
     end
   end
@@ -13049,7 +13049,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$62 ) begin
       \$1905  = 32'd0;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1905  = 32'd0;
     end
   end
@@ -13059,7 +13059,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$87 [2]) begin
       \$1906  = tail_next_row;
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1906  = 2'h0;
     end
   end
@@ -13069,7 +13069,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$87 [2]) begin
       \$1907  = \$88 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1907  = 2'h1;
     end
   end
@@ -13079,91 +13079,91 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (popped) begin
       \$1908  = \$89 [3:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1908  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1909  = \$90 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1910  = head[1:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1910  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1911  = \$94 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1911  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1912  = \$97 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1912  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1913  = \$98 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1913  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1914  = \$99 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1915  = small_ev_grant;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1916  = small_lw_granted_1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1917  = \$110 [8:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1917  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1918  = small_in_use;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1918  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1919  = \$120 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1920  = \$124 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1920  = 1'h0;
     end
   end
@@ -13178,7 +13178,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
         \$1921  = small_in_use_was;
       end
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1921  = 9'h000;
     end
   end
@@ -13190,7 +13190,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1922  = \$125 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1922  = 32'd0;
     end
   end
@@ -13202,7 +13202,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1923  = \$126 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1923  = 32'd0;
     end
   end
@@ -13214,7 +13214,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1924  = \$127 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1924  = 32'd0;
     end
   end
@@ -13226,63 +13226,63 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1925  = \$128 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1925  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1926  = \$129 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1926  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1927  = \$130 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1928  = medium_ev_grant;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1929  = medium_lw_granted_1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1930  = \$141 [7:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1930  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1931  = medium_in_use;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1931  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1932  = \$151 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1933  = \$155 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1933  = 1'h0;
     end
   end
@@ -13297,7 +13297,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
         \$1934  = medium_in_use_was;
       end
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1934  = 8'h00;
     end
   end
@@ -13309,7 +13309,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1935  = \$156 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1935  = 32'd0;
     end
   end
@@ -13321,7 +13321,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1936  = \$157 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1936  = 32'd0;
     end
   end
@@ -13333,7 +13333,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1937  = \$158 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1937  = 32'd0;
     end
   end
@@ -13345,63 +13345,63 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1938  = \$159 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1938  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1939  = \$160 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1939  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1940  = \$161 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1941  = large_ev_grant;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1942  = large_lw_granted_1;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1943  = \$172 [5:0];
-    if (rst) begin
+    if (aclk_rst) begin
       \$1943  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1944  = large_in_use;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1944  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1945  = \$182 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1946  = \$186 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1946  = 1'h0;
     end
   end
@@ -13416,7 +13416,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
         \$1947  = large_in_use_was;
       end
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1947  = 6'h00;
     end
   end
@@ -13428,7 +13428,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1948  = \$187 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1948  = 32'd0;
     end
   end
@@ -13440,7 +13440,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1949  = \$188 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1949  = 32'd0;
     end
   end
@@ -13452,7 +13452,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1950  = \$189 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1950  = 32'd0;
     end
   end
@@ -13464,21 +13464,21 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     end else begin
       \$1951  = \$190 [31:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1951  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1952  = \$197 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1953  = \$200 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1953  = 16'h0000;
     end
   end
@@ -13495,98 +13495,98 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     \$1954 [8] = \$269 ;
     \$1954 [9] = \$277 ;
     \$1954 [10] = \$285 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1954  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1955  = \$208 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1955  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1956  = \$216 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1956  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1957  = \$224 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1957  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1958  = \$232 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1958  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1959  = \$240 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1959  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1960  = \$248 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1960  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1961  = \$256 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1961  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1962  = \$264 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1962  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1963  = \$272 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1963  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1964  = \$280 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1964  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1965  = \$296 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1966  = \$319 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1967  = { \$322 , \$320 [1:0] };
-    if (rst) begin
+    if (aclk_rst) begin
       \$1967  = 16'h0000;
     end
   end
@@ -13596,7 +13596,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$333 ) begin
       \$1968  = \$338 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1968  = 2'h0;
     end
   end
@@ -13606,21 +13606,21 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$333 ) begin
       \$1969  = \$338 [15:2];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1969  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1970  = r1_valid;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1971  = \$552 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1971  = 32'd0;
     end
   end
@@ -13630,42 +13630,42 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     \$1972 [1] = \$610 ;
     \$1972 [2] = \$653 ;
     \$1972 [3] = \$696 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1972  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1973  = \$596 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1973  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1974  = \$639 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1974  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1975  = \$682 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1975  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1976  = \$712 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1977  = \$728 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1977  = 1'h0;
     end
   end
@@ -13675,7 +13675,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (bus__w_req) begin
       \$1978  = \$729 [1:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1978  = 2'h0;
     end
   end
@@ -13685,7 +13685,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (bus__w_req) begin
       \$1979  = { \$738 [6], \$735 [6], \$732 [6] };
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1979  = 3'h0;
     end
   end
@@ -13695,7 +13695,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (bus__w_req) begin
       \$1980  = { \$759 , \$752 , \$745  };
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1980  = 3'h0;
     end
   end
@@ -13705,7 +13705,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (bus__w_req) begin
       \$1981  = bus__w_data[26:19];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1981  = 8'h00;
     end
   end
@@ -13715,7 +13715,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (bus__w_req) begin
       \$1982  = \$761 [39:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1982  = 40'h0000000000;
     end
   end
@@ -13725,7 +13725,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (bus__w_req) begin
       \$1983  = \$763 [39:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1983  = 40'h0000000000;
     end
   end
@@ -13735,14 +13735,14 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (bus__w_req) begin
       \$1984  = \$765 [39:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$1984  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1985  = \$768 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1985  = 58'h000000000000000;
     end
   end
@@ -13759,294 +13759,294 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     \$1986 [8] = \$837 ;
     \$1986 [9] = \$845 ;
     \$1986 [10] = \$853 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1986  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1987  = \$776 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1987  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1988  = \$784 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1988  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1989  = \$792 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1989  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1990  = \$800 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1990  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1991  = \$808 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1991  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1992  = \$816 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1992  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1993  = \$824 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1993  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1994  = \$832 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1994  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1995  = \$840 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1995  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1996  = \$848 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1996  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1997  = \$856 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1998  = \$857 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1998  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1999  = \$858 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$1999  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2000  = \$859 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2000  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2001  = \$860 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2001  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2002  = \$894 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2003  = bus__w_data;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2003  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2004  = \$895 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2005  = bus__w_strb;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2005  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2006  = \$signal$244 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2007  = \$signal$246 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2008  = \$signal$247 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2008  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2009  = \$signal$245 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2009  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2010  = \$903 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2011  = \$911 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2012  = \$919 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2013  = \$927 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2014  = \$935 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2015  = \$943 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2016  = \$951 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2017  = \$959 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2017  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2018  = \$967 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2019  = \$975 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2020  = \$983 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2021  = \$991 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2022  = \$999 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2023  = \$1064 [8];
-    if (rst) begin
+    if (aclk_rst) begin
       \$2023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2024  = \$1105 [5];
-    if (rst) begin
+    if (aclk_rst) begin
       \$2024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2025  = \$1108 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2026  = \$1110 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2026  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$2027  = \$1113 ;
-    if (rst) begin
+    if (aclk_rst) begin
       \$2027  = 5'h00;
     end
   end
@@ -14056,7 +14056,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$1115 ) begin
       \$2028  = \$signal$251 [4:0];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$2028  = 5'h00;
     end
   end
@@ -14072,7 +14072,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$1121 ) begin
       \$2029 [16] = \$signal$251 [16];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$2029  = 17'h00000;
     end
   end
@@ -14088,7 +14088,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$1127 ) begin
       \$2030 [16] = \$signal$251 [16];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$2030  = 17'h00000;
     end
   end
@@ -14104,7 +14104,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$1133 ) begin
       \$2031 [16] = \$signal$251 [16];
     end
-    if (rst) begin
+    if (aclk_rst) begin
       \$2031  = 17'h00000;
     end
   end
