@@ -28,6 +28,8 @@ unaligned, without a subtraction; a WRAP burst's container mask is
 ``(len << size) | (beat - 1)``, since ``len + 1`` is a power of two.
 """
 
+from types import SimpleNamespace
+
 from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -350,7 +352,7 @@ class AccessGuard(wiring.Component):
         log_pool_d = delayed(decode.out_log_pool, VIEW_STAGES + 1, "log_pool")
 
         # ---- V1: FREE and TAG from the view -----------------------------------------
-        out = _Judged()
+        out = SimpleNamespace()
         out.valid = Signal(name=f"{d}_v1_valid")
         out.err = Signal(4, name=f"{d}_v1_err")
         out.refuses = Signal(name=f"{d}_v1_refuses")     # valid, and err != OK: a flag
@@ -498,7 +500,3 @@ def _up_down(count, up, down):
     table = [Const((c + u - d) % (1 << width), width)
              for d in range(2) for u in range(2) for c in range(1 << width)]
     return Array(table)[Cat(count, up, down)]
-
-
-class _Judged:
-    """One direction's registers at the verdict's edge (see AccessGuard._judge)."""

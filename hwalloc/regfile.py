@@ -40,6 +40,12 @@ def _guard_members(config):
     return members
 
 
+def _count(flags):
+    """The number of set bits of ``flags`` (five at most) as a table: a LUT a
+    bit of the count, where an adder tree would be a chain of them."""
+    return Array(Const(bin(v).count("1"), 3) for v in range(1 << len(flags)))[flags]
+
+
 def _field(fields, name):
     return next(f for f in fields if f.name == name)
 
@@ -162,7 +168,7 @@ class RegisterFile(wiring.Component):
                 guard_new[1].eq(access["aw"]),
                 n_guard.eq(ar_refused + aw_refused),
                 # (a count of five flags as a table: a LUT a bit, not a chain of adders)
-                n_all.eq(Array(Const(bin(v).count("1"), 3) for v in range(32))[flags]),
+                n_all.eq(_count(flags)),
                 n_at_least.eq(Cat(Array(Const(int(bin(v).count("1") >= j), 1) for v in range(32))[flags]
                                   for j in range(1, 6))),
                 e1_access.eq(ar_refused | aw_refused),
@@ -309,9 +315,8 @@ class RegisterFile(wiring.Component):
             err_count.eq(err_count + n_kept),
             # (with a guard: the count of the entries that did not fit, from the
             # thermometers, not a subtraction after the count kept)
-            n_dropped.eq(Array(Const(bin(v).count("1"), 3) for v in range(32))[
-                Cat(n_at_least[j - 1] & ~room[j] for j in range(1, most + 1))] if guard
-                else n_all - n_kept),
+            n_dropped.eq(_count(Cat(n_at_least[j - 1] & ~room[j] for j in range(1, most + 1))) if guard
+                         else n_all - n_kept),
             err_dropped.eq(err_dropped + n_dropped),
         ]
         if rows > 1 and not guard:

@@ -87,7 +87,6 @@ class Dma:
 
     def __init__(self, rng, model):
         self.rng, self.model = rng, model
-        self.areas = [*CONFIG.pools, *CONFIG.regions]
 
     def _shape(self, room=None):
         rng = self.rng
@@ -177,11 +176,9 @@ class GuardBench:
         self.beats = {f"{side}_{ch}": [] for side in ("s_axi", "m_axi") for ch in CHANNEL_FIELDS}
         self.log = []               # guard entries popped from the error log
         self.dropped = 0
-        self.stalls = False
 
     def stall(self, on):
         """Random stalls on all ten channels (or none)."""
-        self.stalls = on
         rng = random.Random(self.rng.random())
 
         def pauses(p):
@@ -332,7 +329,6 @@ class GuardBench:
             if got["code"] not in refusals or any(got[k] != v for k, v in want.items()):
                 raise Mismatch(cycle, "refusal's log entry", None, {**want, "code": sorted(refusals)}, got)
             codes.append(got["code"])
-        self.logged = len(self.log)
         self.check_responses(verdicts, results)
         self.check_memory(verdicts, results)
         return counts, codes, len(expected_log)
