@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import __version__
+from . import __version__, results
 from .config import DEFAULT_EXAMPLE, ConfigError, example_path, load_config
 from .emit import generate
 from .pnr import DEVICES
@@ -56,18 +56,6 @@ def cmd_generate(args):
     for path in generate(config, args.out):
         print(f"wrote {path}")
     return 0
-
-
-def _read_stats(path):
-    total, mismatches, tests = Stats(), [], []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            entry = json.loads(line)
-            total.merge(Stats.from_dict(entry))
-            tests.append(entry["test"])
-            if "mismatch" in entry:
-                mismatches.append(entry)
-    return total, mismatches, tests
 
 
 def _print_coverage(config, total):
@@ -97,13 +85,15 @@ def _progress(stop, progress_file):
         print(file=sys.stderr)
 
 
-def _run_seed(sim, config, config_path, build_dir, seed, ops, folder):
-    """One seed's benches in ``folder``; returns whether cocotb reported a failure."""
+def _run_seed(sim, config, config_path, build_dir, seed, ops, folder, tests=None):
+    """One seed's benches (``tests``: their short names, None for all) in
+    ``folder``; returns whether cocotb reported a failure."""
     folder.mkdir(parents=True, exist_ok=True)
     for stale in ("stats.jsonl", "progress.txt", "results.xml", "coverage.dat"):
         (folder / stale).unlink(missing_ok=True)
     try:
         sim.run_bench(config, config_path, build_dir, seed=seed, ops=ops,
+                      testcase=[_TESTCASES[name] for name in tests] if tests else None,
                       stats_file=folder / "stats.jsonl", progress_file=folder / "progress.txt",
                       results_xml=folder / "results.xml", log_file=folder / "sim.log",
                       test_dir=folder)
@@ -138,6 +128,14 @@ def _soak_progress(stop, folders, done, total_seeds):
         print(file=sys.stderr)
 
 
+def _parse_shard(text):
+    """``I/N`` -> (I, N), or None if malformed."""
+    index, _, count = (text or "").partition("/")
+    if not (index.isdigit() and count.isdigit()) or not 1 <= int(index) <= int(count):
+        return None
+    return int(index), int(count)
+
+
 def cmd_verify(args):
     config = _load(args.config)
     if config is None:
@@ -146,14 +144,30 @@ def cmd_verify(args):
         if value < 1:
             print(f"hwalloc: {name} must be at least 1, not {value}", file=sys.stderr)
             return 2
+    shard = _parse_shard(args.shard) if args.shard else (1, 1)
+    if shard is None:
+        print(f"hwalloc: --shard {args.shard}: give I/N, the I-th of N shards, 1 <= I <= N "
+              "(for example --shard 3/16)", file=sys.stderr)
+        return 2
+    all_seeds = [args.seed + k for k in range(args.seeds)]
+    seeds = results.shard_seeds(all_seeds, *shard)
+    if not seeds:
+        print(f"hwalloc: --shard {shard[0]}/{shard[1]} has no seeds: --seeds {args.seeds} makes "
+              f"{args.seeds} seeds for {shard[1]} shards; give --seeds {shard[1]} or more",
+              file=sys.stderr)
+        return 2
+    tests = _selected_tests(config, args.tests)
+    if isinstance(tests, str):
+        print(f"hwalloc: --tests: {tests}", file=sys.stderr)
+        return 2
     from . import sim
 
     work = Path(args.work or f"hwalloc_verify/{config.name}")
     work.mkdir(parents=True, exist_ok=True)
-    seeds = [args.seed + k for k in range(args.seeds)]
     # one seed: its files straight in the work folder, as before; several: a folder each
     folders = {seed: (work if len(seeds) == 1 else work / f"seed{seed}") for seed in seeds}
     config_path = args.config or example_path(DEFAULT_EXAMPLE)
+    result_path = Path(args.result or work / "result.json")
 
     started = time.monotonic()
     try:
@@ -166,7 +180,8 @@ def cmd_verify(args):
         return 1
     jobs = min(args.jobs, len(seeds))
     print(f"[verify] {config.name}: running the benches (seed{'s' if len(seeds) > 1 else ''} "
-          f"{seeds[0]}{f'..{seeds[-1]}' if len(seeds) > 1 else ''}, about {args.ops} random "
+          f"{', '.join(map(str, seeds))}"
+          f"{f', shard {shard[0]}/{shard[1]}' if shard[1] > 1 else ''}, about {args.ops} random "
           f"requests each, {jobs} at a time); logs in {work}", file=sys.stderr)
     stop, done, failed = threading.Event(), set(), set()
     if len(seeds) == 1:
@@ -180,7 +195,7 @@ def cmd_verify(args):
     watcher.start()
 
     def one(seed):
-        if _run_seed(sim, config, config_path, build_dir, seed, args.ops, folders[seed]):
+        if _run_seed(sim, config, config_path, build_dir, seed, args.ops, folders[seed], tests):
             failed.add(seed)
         done.add(seed)
 
@@ -191,50 +206,116 @@ def cmd_verify(args):
         stop.set()
         watcher.join()
 
-    total, mismatches, tests, per_seed = Stats(), [], [], {}
-    for seed in seeds:
-        stats, seed_mismatches, seed_tests = _read_stats(folders[seed] / "stats.jsonl")
-        total.merge(stats)
-        per_seed[seed] = (stats, seed_mismatches, seed_tests)
-        mismatches += [dict(m, seed=seed) for m in seed_mismatches]
-        if not tests:
-            tests = seed_tests
+    runs = [results.seed_run(seed, folders[seed], crashed=seed in failed) for seed in seeds]
+    total = Stats()
+    for run in runs:
+        total.merge(Stats.from_dict(run["stats"]))
+    from .tb.coverage import expected_bins
+    result = {"format": results.FORMAT, "hwalloc": __version__, "config": config.name,
+              "config_digest": results.config_digest(config), "config_path": str(config_path),
+              "ops": args.ops, "seeds": [all_seeds[0], len(all_seeds)], "shard": list(shard),
+              "tests": tests, "expected_bins": expected_bins(config),
+              "verdict": "pass" if all(run["verdict"] == "pass" for run in runs) else "fail",
+              "seconds": round(time.monotonic() - started, 1), "runs": runs}
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.write_text(json.dumps(result, indent=1) + "\n")
     if args.junit:
-        shutil.copyfile(folders[seeds[0]] / "results.xml", args.junit)
-        for seed in seeds[1:]:
-            shutil.copyfile(folders[seed] / "results.xml",
-                            Path(args.junit).with_suffix(f".seed{seed}.xml"))
+        Path(args.junit).write_text(results.junit_xml(config.name, runs))
 
     print(f"hwalloc verify {config.name}: {total.summary()}")
     if len(seeds) > 1:
-        for seed, (stats, seed_mismatches, seed_tests) in per_seed.items():
-            verdict = ("FAIL" if seed in failed or seed_mismatches or not seed_tests else "pass")
-            print(f"  seed {seed}: {verdict}, {stats.ops} ops checked")
+        for run in runs:
+            print(f"  seed {run['seed']}: {'pass' if run['verdict'] == 'pass' else 'FAIL'}, "
+                  f"{run['stats']['ops']} ops checked")
     _print_coverage(config, total)
     if args.rtl_coverage:
         _print_rtl_coverage(sim, [folders[seed] / "coverage.dat" for seed in seeds])
-    bad = sorted(failed | {m["seed"] for m in mismatches} |
-                 {seed for seed, (_, _, seed_tests) in per_seed.items() if not seed_tests})
-    first_seed = bad[0] if bad else seeds[0]
-    again = " ".join(["hwalloc verify"] + ([args.config] if args.config else []) +
-                     [f"--seed {first_seed}", f"--ops {args.ops}"])
-    print(f"  tests: {', '.join(tests) or 'none'}; seed{'s' if len(seeds) > 1 else ''} "
+    bad = [run for run in runs if run["verdict"] != "pass"]
+    first_seed = bad[0]["seed"] if bad else seeds[0]
+    again = _reproduce(result, first_seed)
+    ran = [run["tests"] for run in runs if run["tests"]]
+    print(f"  tests: {', '.join(ran[0]) if ran else 'none'}; seed{'s' if len(seeds) > 1 else ''} "
           f"{', '.join(map(str, seeds))} (reproduce one: {again}); "
-          f"{time.monotonic() - started:.1f} s")
+          f"{time.monotonic() - started:.1f} s; result: {result_path}")
     if not bad:
         print("PASS: every response matched the reference model at exactly "
               f"L = {config.latency} cycles")
         return 0
-    if mismatches:
-        first = mismatches[0]
-        print(f"FAIL in {first['test']} (seed {first['seed']}): first mismatch:\n{first['mismatch']}")
-        waves = _waveform(sim, config, args, first["test"], first["seed"], work)
+    first = next((run for run in bad if run["mismatch"]), None)
+    if first:
+        mismatch = first["mismatch"]
+        print(f"FAIL in {mismatch['test']} (seed {first['seed']}): first mismatch:\n{mismatch['text']}")
+        waves = _waveform(sim, config, args, mismatch["test"], first["seed"], work)
         if waves:
             print(f"  waveform of the failing test: {waves}")
     else:
         print(f"FAIL: the bench of seed {first_seed} did not complete; see "
               f"{folders[first_seed] / 'sim.log'}")
     return 1
+
+
+def _reproduce(result, seed):
+    """The command that re-runs one seed of a result."""
+    words = ["hwalloc verify", result["config_path"], f"--seed {seed}", f"--ops {result['ops']}"]
+    if result["tests"]:
+        words.append(f"--tests {','.join(result['tests'])}")
+    return " ".join(words)
+
+
+def cmd_report(args):
+    try:
+        merged = results.merge(results.load(args.results))
+    except results.ResultError as error:
+        print(f"hwalloc report: {error}", file=sys.stderr)
+        return 2
+    from .tb.coverage import table
+    runs = merged.runs
+    shards = f"{len(merged.results)} of {merged.shards} shard{'s' if merged.shards > 1 else ''}"
+    print(f"hwalloc report {merged.config}: {shards}, {len(runs)} seed{'s' if len(runs) > 1 else ''} "
+          f"of about {merged.ops_per_seed} random requests each")
+    print(f"  {merged.stats.summary()}")
+    for result in merged.results:
+        index, count = result["shard"]
+        bad = [run for run in result["runs"] if run["verdict"] != "pass"]
+        ops = sum(run["stats"]["ops"] for run in result["runs"])
+        print(f"  shard {index}/{count}: {'FAIL' if bad else 'pass'}, seed"
+              f"{'s' if len(result['runs']) > 1 else ''} "
+              f"{', '.join(str(run['seed']) for run in result['runs'])}, {ops} ops checked "
+              f"({result['file']})")
+        for run in bad:
+            what = (f"first mismatch in {run['mismatch']['test']}: "
+                    f"{run['mismatch']['text'].splitlines()[0]}" if run["mismatch"] else
+                    "failed: " + next((f"{c['name']}: {c['failure']['message'].splitlines()[0]}"
+                                       for c in run["testcases"] if "failure" in c and
+                                       c["failure"]["message"]), "the bench did not complete"))
+            print(f"    seed {run['seed']} {what}\n      reproduce: {_reproduce(result, run['seed'])}"
+                  f"\n      log: {run['log']}")
+    lines, holes = table(merged.bins, merged.stats.coverage)
+    print("  functional coverage over every shard (bin, hits):")
+    print("\n".join(lines))
+    print(f"  coverage holes (no shard hit them): {', '.join(holes)}" if holes else
+          f"  every one of the {len(lines)} coverage bins was hit")
+    if merged.results[0]["tests"]:
+        print(f"  (only the benches {', '.join(merged.results[0]['tests'])} ran: the bins of "
+              "the others stay empty)")
+    if args.junit:
+        Path(args.junit).write_text(results.junit_xml(merged.config, runs))
+        print(f"  JUnit: {args.junit}")
+    problems = []
+    if merged.failed:
+        problems.append(f"{len(merged.failed)} seed{'s' if len(merged.failed) > 1 else ''} failed "
+                        f"({', '.join(str(run['seed']) for run in merged.failed)})")
+    if merged.missing:
+        problems.append(f"no result for shard{'s' if len(merged.missing) > 1 else ''} "
+                        f"{', '.join(map(str, merged.missing))} of {merged.shards}")
+    if holes:
+        problems.append(f"{len(holes)} coverage bin{'s' if len(holes) > 1 else ''} never hit")
+    if problems:
+        print(f"FAIL: {'; '.join(problems)}")
+        return 1
+    print(f"PASS: {merged.stats.ops} operations checked over {len(runs)} seeds, every response as "
+          "the reference model gave it, every coverage bin hit")
+    return 0
 
 
 def _print_rtl_coverage(sim, dats):
@@ -261,7 +342,23 @@ _TESTCASES = {"random_traffic": "test_random_traffic_matches_model",
               "reads_at_bus_speed": "test_register_reads_at_bus_speed",
               "writes_at_bus_speed": "test_register_writes_at_bus_speed",
               "round_robin": "test_round_robin_beside_a_saturated_native_side",
-              "error_log": "test_error_log_overflow_pop_and_clear"}
+              "error_log": "test_error_log_overflow_pop_and_clear",
+              "guard_random": "test_guard_random", "guard_line_rate": "test_guard_line_rate",
+              "guard_lock": "test_guard_lock"}
+
+
+def _selected_tests(config, text):
+    """``--tests a,b``: the benches' short names, checked (None: all of them);
+    a message naming the choice if one is unknown."""
+    if not text:
+        return None
+    known = [name for name in _TESTCASES if config.guard is not None or not name.startswith("guard_")]
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        return (f"unknown test {', '.join(unknown) or '(none given)'}; the benches of "
+                f"{config.name} are {', '.join(known)}")
+    return list(dict.fromkeys(names))
 
 
 def _waveform(sim, config, args, test, seed, work):
@@ -427,6 +524,9 @@ commands, with an example each:
               hwalloc generate my_core.yaml --out build/
   verify    run the cocotb benches under Verilator against the reference model
               hwalloc verify my_core.yaml --ops 100000 --seeds 4 -j 2
+  report    merge the results of sharded verify runs (one per CI runner)
+              hwalloc verify my_core.yaml --seeds 16 --shard 3/16 --result r3.json
+              hwalloc report r*.json --junit verify.xml
   synth     estimate resources and logic depth (Yosys synth_xilinx)
               hwalloc synth my_core.yaml --family xcup
   pnr       place and route on Lattice ECP5: the real Fmax
@@ -464,12 +564,26 @@ def build_parser():
     ver.add_argument("--quick", action="store_true",
                      help="compile the simulator's C++ unoptimised: a build in a fraction of the "
                           "time, a slower run (for short runs of a few thousand requests)")
+    ver.add_argument("--tests", metavar="NAME,...",
+                     help="run only these benches (default all): "
+                          + ", ".join(_TESTCASES) + " (guard_* on guarded configs)")
+    ver.add_argument("--shard", metavar="I/N",
+                     help="run the I-th of N disjoint slices of the seeds (every N-th seed from "
+                          "the I-th on); hwalloc report merges the N results")
+    ver.add_argument("--result", metavar="FILE",
+                     help="write the machine-readable result here (default <work>/result.json)")
     ver.add_argument("--junit", help="write a JUnit XML report here")
     ver.add_argument("--work", help="folder for logs, results and waveforms "
                                     "(default hwalloc_verify/<name>)")
     ver.add_argument("--cache", help="Verilator build cache (default ~/.cache/hwalloc "
                                      "or $HWALLOC_CACHE)")
     ver.set_defaults(run=cmd_verify)
+
+    rep = sub.add_parser("report", help="merge the results of sharded verify runs into one verdict")
+    rep.add_argument("results", nargs="+", metavar="RESULT",
+                     help="result files of hwalloc verify, or folders holding them")
+    rep.add_argument("--junit", help="write one JUnit XML file of every shard here")
+    rep.set_defaults(run=cmd_report)
 
     syn = sub.add_parser("synth", help="estimate resources and logic depth with Yosys synth_xilinx")
     syn.add_argument("config", nargs="?", help="YAML config (default: the EVENT_REGION example)")

@@ -24,7 +24,7 @@ from collections import Counter
 
 from hwalloc.model import Err
 
-__all__ = ["Coverage", "expected_bins", "AXI_CHANNELS", "FLUSH_BINS", "RING_BINS", "report"]
+__all__ = ["Coverage", "expected_bins", "AXI_CHANNELS", "FLUSH_BINS", "RING_BINS", "report", "table"]
 
 #: A flush with an alloc and a free of its pool in the same cycle; allocs and
 #: frees of its pool 1..L cycles before it (in flight when it commits) and after
@@ -258,7 +258,11 @@ class Coverage:
 
 def report(config, counts, *, axi=True):
     """``(lines, holes)``: a line per expected bin with its count, and the empty bins."""
-    bins = expected_bins(config, axi=axi)
+    return table(expected_bins(config, axi=axi), counts)
+
+
+def table(bins, counts):
+    """``(lines, holes)`` for the bins ``bins`` given their ``counts``."""
     width = max(len(name) for name in bins)
     lines = [f"  {name:<{width}} {counts.get(name, 0):>10}" for name in bins]
     holes = [name for name in bins if not counts.get(name)]

@@ -5,6 +5,7 @@ and `hwalloc verify` as a user runs it on a config of their own.
 
 import dataclasses
 import json
+from collections import Counter
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -104,6 +105,11 @@ def write_yaml(path, data):
     return path
 
 
+def late_core(cfg):
+    """A core one cycle late: built for L + 1, checked for L."""
+    return emit_verilog(dataclasses.replace(cfg, latency=cfg.latency + 1))
+
+
 def test_verify_on_a_users_config(tmp_path, monkeypatch, capsys):
     config_path = write_yaml(tmp_path / "mine.yaml", CORNERS["no_tags_min_latency"])
     junit = tmp_path / "report.xml"
@@ -174,8 +180,6 @@ def test_verify_reports_the_first_mismatch_and_keeps_a_waveform(tmp_path, monkey
     config_path = write_yaml(tmp_path / "late.yaml", data)
     config = parse_config(data)
 
-    def late_core(cfg):
-        return emit_verilog(dataclasses.replace(cfg, latency=cfg.latency + 1))
     monkeypatch.setattr(sim, "emit_verilog", late_core)
     monkeypatch.chdir(tmp_path)
     code = cli.main(["verify", str(config_path), "--ops", "2000", "--cache", str(CACHE), "--quick"])
@@ -234,6 +238,73 @@ def test_verify_runs_seeds_in_parallel_and_combines_them(tmp_path, monkeypatch, 
     covered, total = map(int, line.split(": ")[1].split(" ")[0].split("/"))
     assert total > 100 and covered / total > 0.9
     assert "RTL toggle coverage (Verilator)" in out
+    # the run's machine-readable result merges on its own into the same verdict
+    assert cli.main(["report", "hwalloc_verify/c0/result.json"]) == 0
+    out = capsys.readouterr().out
+    assert f"PASS: {sum(per_seed.values())} operations checked over 3 seeds" in out
+
+
+def test_sixteen_shards_merge_into_one_report(tmp_path, monkeypatch, capsys):
+    """A regression split over 16 CI runners, here run one after another: each
+    shard verifies its slice of the seeds and writes its result; `hwalloc
+    report` merges them into one verdict, one coverage table and one JUnit file.
+    Shard 5 runs a core one cycle late, so it fails; only two of the benches run,
+    so the bins only the others reach stay empty: holes."""
+    config_path = write_yaml(tmp_path / "c1.yaml", CORNERS["tiny_pools_wide_tags"])
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "results"
+    real = sim.emit_verilog
+    for index in range(1, 17):
+        monkeypatch.setattr(sim, "emit_verilog", late_core if index == 5 else real)
+        code = cli.main(["verify", str(config_path), "--seed", "21", "--seeds", "16", "--ops", "300",
+                         "--shard", f"{index}/16", "--tests", "random_traffic,register_map",
+                         "--result", str(results / f"shard-{index}.json"), "--work", f"w{index}",
+                         "--cache", str(CACHE), "--quick"])
+        out = capsys.readouterr().out
+        assert code == (1 if index == 5 else 0), out
+    shards = [json.loads((results / f"shard-{index}.json").read_text()) for index in range(1, 17)]
+    assert [[run["seed"] for run in shard["runs"]] for shard in shards] == [[21 + k] for k in range(16)]
+    assert [shard["verdict"] for shard in shards] == ["fail" if k == 4 else "pass" for k in range(16)]
+    counts = Counter()
+    for shard in shards:
+        counts.update(shard["runs"][0]["stats"]["coverage"])
+    holes = [name for name in shards[0]["expected_bins"] if not counts[name]]
+    assert holes and "axi_stall.aw" in holes             # the AXI stall bench did not run
+    # a bin some shards hit and others did not is no hole once merged
+    assert any(counts[name] and not shard["runs"][0]["stats"]["coverage"].get(name)
+               for shard in shards for name in shards[0]["expected_bins"])
+    total = sum(shard["runs"][0]["stats"]["ops"] for shard in shards)
+
+    junit = tmp_path / "soak.xml"
+    assert cli.main(["report", str(results), "--junit", str(junit)]) == 1
+    out = capsys.readouterr().out
+    assert "hwalloc report c1: 16 of 16 shards, 16 seeds of about 300 random requests each" in out
+    assert f"{total} ops checked" in out
+    assert "shard 5/16: FAIL, seed 25" in out and "seed 25 first mismatch in random_traffic" in out
+    assert (f"reproduce: hwalloc verify {config_path} --seed 25 --ops 300 "
+            "--tests random_traffic,register_map") in out
+    assert "shard 6/16: pass, seed 26" in out
+    assert f"coverage holes (no shard hit them): {', '.join(holes)}\n" in out
+    assert f"FAIL: 1 seed failed (25); {len(holes)} coverage bins never hit" in out
+    suites = ET.parse(junit).getroot().findall("testsuite")
+    assert len(suites) == 16
+    failing = [s.get("name") for s in suites if int(s.get("failures"))]
+    assert failing == ["c1 seed 25 (shard 5/16)"]
+    assert all(int(s.get("tests")) == 2 for s in suites)
+
+    # a shard whose result never arrived is named
+    (results / "shard-5.json").rename(tmp_path / "shard-5.json")
+    assert cli.main(["report", str(results)]) == 1
+    assert "no result for shard 5 of 16" in capsys.readouterr().out
+    # results that do not belong together are refused, naming the file
+    (tmp_path / "again.json").write_text((results / "shard-3.json").read_text())
+    assert cli.main(["report", str(results), str(tmp_path / "again.json")]) == 2
+    assert "shard 3/16 given twice" in capsys.readouterr().err
+    other = dict(shards[0], config_digest="0" * 16)
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert cli.main(["report", str(tmp_path / "other.json"), str(results / "shard-2.json")]) == 2
+    err = capsys.readouterr().err
+    assert "other.json and " in err and "shard-2.json: different configs (c1, digest 0000000000000000;" in err
 
 
 def test_verify_refuses_a_bad_seed_count(tmp_path, capsys):
