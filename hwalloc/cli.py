@@ -3,11 +3,16 @@
 ``hwalloc generate [CONFIG] [--out DIR]``
     Write ``DIR/rtl_out/<name>.v`` (+ the Verilator waiver file) and
     ``DIR/constraints/<name>.xdc``. No CONFIG: the built-in EVENT_REGION example.
-``hwalloc verify CONFIG [--ops N] [--seed S] [--seeds K] [-j N] [--rtl-coverage] [--junit FILE]``
+``hwalloc verify CONFIG [--ops N] [--seed S] [--seeds K] [-j N] [--shard I/N] [--tests A,B]
+[--rtl-coverage] [--junit FILE] [--result FILE]``
     Generate the core, build it under Verilator and run the benches against
-    the reference model (K seeds, N at a time); non-zero exit on any mismatch.
-    Prints the functional coverage bins, and with --rtl-coverage Verilator's
-    line and toggle coverage of the Verilog.
+    the reference model (K seeds, N at a time; with --shard, the I-th of N
+    slices of them); non-zero exit on any mismatch. Prints the functional
+    coverage bins, and with --rtl-coverage Verilator's line and toggle
+    coverage of the Verilog; writes a machine-readable result.
+``hwalloc report RESULT... [--junit FILE]``
+    Merge the results of verify runs (the shards of one regression) into one
+    verdict, one coverage table with its holes, and one JUnit file.
 ``hwalloc synth CONFIG [--family xcup|xc7]``
     Yosys synth_xilinx on the core: resources and logic depth (an estimate).
 ``hwalloc pnr CONFIG [--device 85k] [--seeds N]``
@@ -17,7 +22,12 @@
     Formal checks (bounded model checks, k-induction, covers) of a small core
     with SymbiYosys and Yices from PyPI; see :mod:`hwalloc.formal`.
 
-Exit status: 0 success, 1 the core disagreed with the model, 2 bad input.
+Long commands show their progress and elapsed time on a terminal and stay
+quiet without one (a CI log).
+
+Exit status: 0 success, 1 the core disagreed with the model (or a tool failed,
+or a merged report found a hole or a missing shard), 2 bad input or a missing
+tool (nothing was checked).
 """
 
 import argparse
@@ -30,6 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import __version__, results
+from ._env import ToolMissing
+from ._progress import Progress
 from .config import DEFAULT_EXAMPLE, ConfigError, example_path, load_config
 from .emit import generate
 from .pnr import DEVICES
@@ -47,6 +59,12 @@ def _load(path):
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return None
+
+
+def _missing(error):
+    """A tool the command needs is not there: say which and how to get it."""
+    print(f"hwalloc: {error}", file=sys.stderr)
+    return 2
 
 
 def cmd_generate(args):
@@ -173,6 +191,8 @@ def cmd_verify(args):
     try:
         build_dir = sim.build(config, cache=args.cache, coverage=args.rtl_coverage, quick=args.quick,
                               log=lambda text: print(f"[verify] {text}", file=sys.stderr))
+    except ToolMissing as error:
+        return _missing(error)
     except RuntimeError as error:
         log = sim.build_log(config, cache=args.cache, coverage=args.rtl_coverage, quick=args.quick)
         print(f"hwalloc: the Verilator build of {config.name} failed ({error}); its log: {log}",
@@ -393,18 +413,22 @@ def cmd_synth(args):
     out = Path(args.out)
     work = out / "reports" / f"{config.name}_{args.family}"
     started = time.monotonic()
-    print(f"[synth] yosys synth_xilinx -family {args.family} on {config.name} "
-          "(the first run compiles Yosys: about a minute) ...", file=sys.stderr)
-    try:
-        stat, netlist = synthesize(config, family=args.family, work=work)
-    except RuntimeError as error:
-        print(f"hwalloc: synthesis failed: {error}", file=sys.stderr)
-        return 1
-    counts = resources(stat, config.name)
-    depth, path = logic_depth(netlist, config.name)
-    lut_depth, lut_path = logic_depth(netlist, config.name, count_carry=BUDGET_COUNT)
-    blocks = depth_by_block(netlist, config.name)
-    ram_to_logic = ram_outputs_to_logic(netlist, config.name)
+    with Progress("synth") as progress:
+        progress(f"yosys synth_xilinx -family {args.family} on {config.name} "
+                 "(its first run compiles Yosys: about a minute) ...")
+        try:
+            stat, netlist = synthesize(config, family=args.family, work=work)
+        except ToolMissing as error:
+            return _missing(error)
+        except RuntimeError as error:
+            print(f"hwalloc: synthesis failed: {error}", file=sys.stderr)
+            return 1
+        progress("synthesized; reading the netlist (resources, logic depth, block RAM outputs) ...")
+        counts = resources(stat, config.name)
+        depth, path = logic_depth(netlist, config.name)
+        lut_depth, lut_path = logic_depth(netlist, config.name, count_carry=BUDGET_COUNT)
+        blocks = depth_by_block(netlist, config.name)
+        ram_to_logic = ram_outputs_to_logic(netlist, config.name)
     report = {"config": config.name, "family": args.family, "clock_mhz": config.clock_mhz,
               "resources": counts, "logic_depth": depth, "depth_budget": DEPTH_BUDGET,
               "worst_path": path, "lut_depth": lut_depth, "worst_lut_path": lut_path,
@@ -440,7 +464,7 @@ def cmd_synth(args):
           f"{'' if not ram_to_logic else ', and a block RAM read straight into logic does not'} "
           f"-> {'credible' if credible else 'NOT credible'}; an estimate before place and "
           "route: confirm with Vivado's timing report (hwalloc pnr places and routes on ECP5)")
-    print(f"  report: {report_path}")
+    print(f"  report: {report_path} ({report['seconds']} s)")
     return 0
 
 
@@ -456,15 +480,15 @@ def cmd_pnr(args):
     out = Path(args.out)
     work = out / "reports" / f"{config.name}_ecp5{args.device}"
     started = time.monotonic()
-
-    def log(text):
-        print(f"[pnr {time.monotonic() - started:5.0f} s] {text}", file=sys.stderr)
-    try:
-        report = run_pnr(config.name, work, core_design(config), device=args.device,
-                         seeds=range(1, args.seeds + 1), log=log)
-    except RuntimeError as error:
-        print(f"hwalloc: place and route failed: {error}", file=sys.stderr)
-        return 1
+    with Progress("pnr") as progress:
+        try:
+            report = run_pnr(config.name, work, core_design(config), device=args.device,
+                             seeds=range(1, args.seeds + 1), log=progress)
+        except ToolMissing as error:
+            return _missing(error)
+        except RuntimeError as error:
+            print(f"hwalloc: place and route failed: {error}", file=sys.stderr)
+            return 1
     report["seconds"] = round(time.monotonic() - started, 1)
     report_path = out / "reports" / f"{config.name}_ecp5{args.device}.json"
     report_path.write_text(json.dumps(report, indent=2) + "\n")
@@ -480,7 +504,7 @@ def cmd_pnr(args):
               f"= {path['logic_ns']} ns cells ({cells}) + {path['routing_ns']} ns routing")
     verdict = "meets" if fmax["median"] >= config.clock_mhz else "does NOT meet"
     print(f"  clock_mhz {config.clock_mhz:g}: the median {verdict} it on this part")
-    print(f"  report: {report_path}")
+    print(f"  report: {report_path} ({report['seconds']} s)")
     return 0
 
 
@@ -501,9 +525,15 @@ def cmd_prove(args):
             print(f"  {problem}", file=sys.stderr)
         return 2
     work = Path(args.work or f"hwalloc_prove/{config.name}")
-    results = formal.prove(config, work, tasks=args.task,
-                           log=lambda text: print(text, file=sys.stderr))
-    print(f"hwalloc prove {config.name} (SymbiYosys + Yices; logs in {work}):")
+    started = time.monotonic()
+    with Progress("prove") as progress:
+        try:
+            results = formal.prove(config, work, tasks=args.task,
+                                   log=lambda text: progress(text.removeprefix("[prove] ")))
+        except ToolMissing as error:
+            return _missing(error)
+    print(f"hwalloc prove {config.name} (SymbiYosys + Yices; logs in {work}; "
+          f"{time.monotonic() - started:.0f} s):")
     print(formal.table(results))
     verdict = formal.verdict(results)
     print(verdict[1])
@@ -535,8 +565,10 @@ commands, with an example each:
               hwalloc prove my_small_core.yaml
 
 Without a config, a command uses the shipped EVENT_REGION example
-(hwalloc/examples/). Exit status: 0 success, 1 the core disagreed with the
-model, 2 bad input. `hwalloc COMMAND --help` lists a command's options."""
+(hwalloc/examples/). On a terminal the long commands show what they are doing
+and for how long; in a CI log they print only their results. Exit status: 0
+success, 1 the core disagreed with the model, 2 bad input or a missing tool.
+`hwalloc COMMAND --help` lists a command's options."""
 
 
 def build_parser():

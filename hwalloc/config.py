@@ -9,6 +9,7 @@ the field (``pools[1].slot_size: 3000 is not a power of two``), and happens
 before anything is built or written.
 """
 
+import difflib
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -207,7 +208,17 @@ class _Checker:
         for key in data:
             if key not in allowed:
                 field = f"{where}.{key}" if where else str(key)
-                self.problem(field, f"unknown key (expected one of: {', '.join(allowed)})")
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                self.problem(field, f"unknown key (expected one of: {', '.join(allowed)})"
+                             + (f"; did you mean {close[0]}?" if close else ""))
+
+    def power_of_two(self, field, value):
+        """Refuse ``value`` unless it is a power of two, naming the two nearest."""
+        if value & (value - 1):
+            below = 1 << (value.bit_length() - 1)
+            self.problem(field, f"{value} is not a power of two ({below} or {below * 2}?)")
+            return False
+        return True
 
     def integer(self, data, key, field, lo, hi, default=None, required=False):
         if key not in data:
@@ -279,8 +290,8 @@ def parse_config(data):
     tag_bits = check.integer(data, "tag_bits", "tag_bits", 0, 8, 4)
     user_bits = check.integer(data, "user_bits", "user_bits", 1, 32, 10)
     error_log_depth = check.integer(data, "error_log_depth", "error_log_depth", 2, 128, 16)
-    if error_log_depth is not None and error_log_depth & (error_log_depth - 1):
-        check.problem("error_log_depth", f"{error_log_depth} is not a power of two")
+    if error_log_depth is not None:
+        check.power_of_two("error_log_depth", error_log_depth)
 
     pools = []
     raw_pools = data.get("pools")
@@ -354,8 +365,7 @@ def _parse_pool(check, index, raw, addr_width):
     base = check.integer(raw, "base", f"{where}.base", 0, 2**64 - 1, required=True)
     slot_size = check.integer(raw, "slot_size", f"{where}.slot_size", 4, 2**63,
                               required=True)
-    if slot_size is not None and slot_size & (slot_size - 1):
-        check.problem(f"{where}.slot_size", f"{slot_size} is not a power of two")
+    if slot_size is not None and not check.power_of_two(f"{where}.slot_size", slot_size):
         slot_size = None
     slots = check.integer(raw, "slots", f"{where}.slots", 2, 65536, required=True)
     kind = check.choice(raw, "kind", f"{where}.kind", _KINDS, "freelist")

@@ -14,6 +14,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from ._env import require_programs
 from .emit import WAIVER_NAME, emit_verilog, emit_waiver
 
 __all__ = ["setup_verilator", "build", "build_log", "run_bench", "rtl_coverage", "BENCH_MODULES"]
@@ -141,6 +142,11 @@ def _build(config, verilog, build_dir, waves, coverage, log, quick=False):
     (src / WAIVER_NAME).write_text(emit_waiver())
     (src / "ports.vlt").write_text(_PORTS_VLT.format(top=config.name))
     verilator = setup_verilator()
+    needs = ["c++", "make"]
+    with open(verilator, "rb") as script:
+        if b"perl" in script.readline():
+            needs.append("perl")
+    require_programs("Verilator's build of the core", needs)
     log(f"building {config.name} under Verilator in {build_dir} ...")
     libs = cocotb_tools.config.libs_dir
     build_log = build_dir / "build.log"

@@ -69,7 +69,7 @@ def test_unknown_keys_are_refused():
         "user_bits, error_log_depth, pools, regions, guard)"]
     assert pool_problems(size=3) == [
         "pools[0].size: unknown key (expected one of: name, base, slot_size, slots, kind, "
-        "access, lifetime)"]
+        "access, lifetime); did you mean slot_size?"]
 
 
 def test_required_keys():
@@ -111,7 +111,7 @@ def test_wrong_types():
     ("user_bits", 33, "user_bits: 33 is out of range (1..32)"),
     ("error_log_depth", 1, "error_log_depth: 1 is out of range (2..128)"),
     ("error_log_depth", 256, "error_log_depth: 256 is out of range (2..128)"),
-    ("error_log_depth", 24, "error_log_depth: 24 is not a power of two"),
+    ("error_log_depth", 24, "error_log_depth: 24 is not a power of two (16 or 32?)"),
 ])
 def test_out_of_range_values(key, value, message):
     assert problems(**{key: value}) == [message]
@@ -124,7 +124,7 @@ def test_latency_below_the_architecture_minimum():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"slot_size": 3000}, "pools[0].slot_size: 3000 is not a power of two"),
+    ({"slot_size": 3000}, "pools[0].slot_size: 3000 is not a power of two (2048 or 4096?)"),
     ({"slot_size": 2}, "pools[0].slot_size: 2 is out of range (4..9223372036854775808)"),
     ({"slots": 1}, "pools[0].slots: 1 is out of range (2..65536)"),
     ({"slots": 65537}, "pools[0].slots: 65537 is out of range (2..65536)"),
@@ -177,7 +177,7 @@ def test_every_problem_is_reported_at_once():
     assert found == [
         f"latency: 2 is below the architecture's minimum of {MIN_LATENCY} cycles",
         "tag_bits: 12 is out of range (0..8)",
-        "pools[0].slot_size: 48 is not a power of two",
+        "pools[0].slot_size: 48 is not a power of two (32 or 64?)",
         "pools[0].slots: 1 is out of range (2..65536)",
     ]
 

@@ -162,8 +162,8 @@ def test_help_says_what_hwalloc_does_and_shows_each_command(capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "hwalloc generates deterministic hardware memory allocators as IP cores" in out
-    for command in ("generate", "verify", "synth", "pnr", "prove"):
-        assert f"\n  {command} " in out and f"hwalloc {command} my_" in out
+    for command in ("generate", "verify", "report", "synth", "pnr", "prove"):
+        assert f"\n  {command} " in out and f"\n              hwalloc {command} " in out
     assert "``" not in out
 
 

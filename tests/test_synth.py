@@ -1,7 +1,9 @@
 """Synthesis estimates: the depth counter on a netlist whose answer is known,
 and `hwalloc synth` on real cores (Yosys synth_xilinx from PyPI)."""
 
+import io
 import json
+import sys
 
 import pytest
 
@@ -76,13 +78,23 @@ def test_a_block_ram_output_into_logic_breaks_the_budget():
     assert ram_outputs_to_logic(_ram_netlist(1), "top") == []
 
 
-def test_synth_reports_resources_and_depth(tmp_path, capsys):
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_synth_reports_resources_and_depth(tmp_path, monkeypatch, capsys):
+    """On a terminal it shows what it is doing and for how long."""
     config = tmp_path / "tiny.yaml"
     config.write_text("name: tiny\ntag_bits: 2\npools:\n"
                       "  - {name: a, base: 0x1000, slot_size: 64, slots: 6}\n"
                       "  - {name: b, base: 0x2000, slot_size: 16, slots: 4}\n")
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
     assert cli.main(["synth", str(config), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
+    assert "\r\x1b[K[synth    0 s] yosys synth_xilinx -family xcup on tiny" in screen.getvalue()
+    assert "s] synthesized; reading the netlist" in screen.getvalue()
     assert "an estimate before place and route" in out and "logic depth:" in out
     report = json.loads((tmp_path / "reports" / "tiny_xcup.json").read_text())
     assert report["resources"]["LUT"] > 50 and report["resources"]["FF"] > 100
