@@ -70,6 +70,7 @@ class Progress:
             self._text = text
             self._draw()
         else:
+            self._text = ""             # that step is over: no status until the next
             self._draw(kept=text)
 
     def _run(self):

@@ -746,8 +746,12 @@ def prove(config, work, *, tasks=None, log=print, timeout=None):
             continue
         log(f"[prove] {task.name}: {task.mode} on the {task.harness} harness ...")
         results.append(run_task(config, task, work, timeout=timeout))
-        log(f"[prove] {task.name}: {results[-1]['status']} ({results[-1]['seconds']} s) "
-            f"{results[-1]['detail']}")
+        detail = results[-1]["detail"]
+        said = ([f"{len(detail['reached'])} covers reached, {len(detail['unreached'])} not"]
+                if "reached" in detail else
+                [f"failed: {', '.join(detail['failed'])}"] if detail.get("failed") else [])
+        log(f"[prove] {task.name}: {results[-1]['status']} ({results[-1]['seconds']} s)"
+            + "".join(f"; {text}" for text in said))
     return results
 
 

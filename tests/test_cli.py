@@ -24,6 +24,8 @@ def test_progress_runs_a_clock_on_a_terminal():
     assert "\r\x1b[K[synth    0 s] yosys synth_xilinx ..." in text
     assert "\r\x1b[K[synth   61 s] native_bmc: PASS (3.2 s)\n" in text      # a result is kept
     assert "[synth   61 s] reading the netlist ..." in text
+    # after a result and before the next step, the finished step is not redrawn
+    assert "yosys synth_xilinx ..." not in text[text.index("native_bmc"):]
     assert text.endswith("\r\x1b[K")                # the status line is gone at the end
 
 
