@@ -76,14 +76,15 @@ def cmd_generate(args):
     return 0
 
 
-def _print_coverage(config, total):
-    from .tb.coverage import report
-    lines, holes = report(config, total.coverage)
-    print("  functional coverage (bin, hits):")
+def _print_coverage(bins, counts, *, shards=False):
+    """The coverage table of ``bins`` (their ``counts``), then its holes;
+    ``shards``: merged over the shards of a report."""
+    from .tb.coverage import table
+    lines, holes = table(bins, counts)
+    print(f"  functional coverage{' over every shard' if shards else ''} (bin, hits):")
     print("\n".join(lines))
-    print(f"  coverage holes: {', '.join(holes)}" if holes else
+    print(f"  coverage holes{' (no shard hit them)' if shards else ''}: {', '.join(holes)}" if holes else
           f"  every one of the {len(lines)} coverage bins was hit")
-    return holes
 
 
 def _progress(stop, progress_file):
@@ -174,9 +175,10 @@ def cmd_verify(args):
               f"{args.seeds} seeds for {shard[1]} shards; give --seeds {shard[1]} or more",
               file=sys.stderr)
         return 2
-    tests = _selected_tests(config, args.tests)
-    if isinstance(tests, str):
-        print(f"hwalloc: --tests: {tests}", file=sys.stderr)
+    try:
+        tests = _selected_tests(config, args.tests)
+    except ValueError as error:
+        print(f"hwalloc: --tests: {error}", file=sys.stderr)
         return 2
     from . import sim
 
@@ -247,7 +249,7 @@ def cmd_verify(args):
         for run in runs:
             print(f"  seed {run['seed']}: {'pass' if run['verdict'] == 'pass' else 'FAIL'}, "
                   f"{run['stats']['ops']} ops checked")
-    _print_coverage(config, total)
+    _print_coverage(result["expected_bins"], total.coverage)
     if args.rtl_coverage:
         _print_rtl_coverage(sim, [folders[seed] / "coverage.dat" for seed in seeds])
     bad = [run for run in runs if run["verdict"] != "pass"]
@@ -288,7 +290,6 @@ def cmd_report(args):
     except results.ResultError as error:
         print(f"hwalloc report: {error}", file=sys.stderr)
         return 2
-    from .tb.coverage import table
     runs = merged.runs
     shards = f"{len(merged.results)} of {merged.shards} shard{'s' if merged.shards > 1 else ''}"
     print(f"hwalloc report {merged.config}: {shards}, {len(runs)} seed{'s' if len(runs) > 1 else ''} "
@@ -310,21 +311,17 @@ def cmd_report(args):
                                        c["failure"]["message"]), "the bench did not complete"))
             print(f"    seed {run['seed']} {what}\n      reproduce: {_reproduce(result, run['seed'])}"
                   f"\n      log: {run['log']}")
-    lines, holes = table(merged.bins, merged.stats.coverage)
-    print("  functional coverage over every shard (bin, hits):")
-    print("\n".join(lines))
-    print(f"  coverage holes (no shard hit them): {', '.join(holes)}" if holes else
-          f"  every one of the {len(lines)} coverage bins was hit")
+    _print_coverage(merged.bins, merged.stats.coverage, shards=True)
     if merged.results[0]["tests"]:
         print(f"  (only the benches {', '.join(merged.results[0]['tests'])} ran: the bins of "
               "the others stay empty)")
     if args.junit:
         Path(args.junit).write_text(results.junit_xml(merged.config, runs))
         print(f"  JUnit: {args.junit}")
-    problems = []
-    if merged.failed:
-        problems.append(f"{len(merged.failed)} seed{'s' if len(merged.failed) > 1 else ''} failed "
-                        f"({', '.join(str(run['seed']) for run in merged.failed)})")
+    problems, failed, holes = [], merged.failed, merged.holes
+    if failed:
+        problems.append(f"{len(failed)} seed{'s' if len(failed) > 1 else ''} failed "
+                        f"({', '.join(str(run['seed']) for run in failed)})")
     if merged.missing:
         problems.append(f"no result for shard{'s' if len(merged.missing) > 1 else ''} "
                         f"{', '.join(map(str, merged.missing))} of {merged.shards}")
@@ -369,15 +366,15 @@ _TESTCASES = {"random_traffic": "test_random_traffic_matches_model",
 
 def _selected_tests(config, text):
     """``--tests a,b``: the benches' short names, checked (None: all of them);
-    a message naming the choice if one is unknown."""
+    raises ValueError naming the choice if one is unknown."""
     if not text:
         return None
     known = [name for name in _TESTCASES if config.guard is not None or not name.startswith("guard_")]
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
-        return (f"unknown test {', '.join(unknown) or '(none given)'}; the benches of "
-                f"{config.name} are {', '.join(known)}")
+        raise ValueError(f"unknown test {', '.join(unknown) or '(none given)'}; the benches of "
+                         f"{config.name} are {', '.join(known)}")
     return list(dict.fromkeys(names))
 
 

@@ -61,7 +61,7 @@ from .config import MIN_LATENCY, RECYCLE_DELAY
 from .kinds import KINDS
 from .model import Err
 from .regfile import RegisterFile, read_depth
-from .guard import VIEW_STAGES, AccessGuard, axi4_members  # noqa: F401 (VIEW_STAGES: the view's timing)
+from .guard import AccessGuard, axi4_members
 from .regs import irq_bits
 
 __all__ = ["AllocatorCore", "HwallocTop"]

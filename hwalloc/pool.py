@@ -113,15 +113,13 @@ class PoolState:
 
     def _delayed(self, m, signal, delay):
         key = (signal.name, delay)
-        if key in self._delays:
-            return self._delays[key]
-        original = signal
-        for k in range(delay):
-            copy = Signal.like(signal, name=f"{signal.name}_view{k + 1}")
-            m.d.sync += copy.eq(signal)
-            signal = copy
-        self._delays[(original.name, delay)] = signal
-        return signal
+        if key not in self._delays:
+            for k in range(delay):
+                copy = Signal.like(signal, name=f"{signal.name}_view{k + 1}")
+                m.d.sync += copy.eq(signal)
+                signal = copy
+            self._delays[key] = signal
+        return self._delays[key]
 
     def view_never_granted(self, m, slot, delay):
         """:meth:`never_granted` as the guard's view sees it: with the pool's

@@ -134,16 +134,17 @@ class Merged:
     stats: Stats
     bins: list                  # the expected bins, in report order
     holes: list                 # bins no run hit
-    failed: list                # runs (with their shard) that failed
     missing: list               # shard numbers no result was given for
 
     @property
-    def passed(self):
-        return not (self.failed or self.holes or self.missing)
+    def runs(self):
+        """Every seed's run, with its shard."""
+        return [dict(run, shard=result["shard"]) for result in self.results for run in result["runs"]]
 
     @property
-    def runs(self):
-        return [dict(run, shard=result["shard"]) for result in self.results for run in result["runs"]]
+    def failed(self):
+        """The runs that failed."""
+        return [run for run in self.runs if run["verdict"] != "pass"]
 
 
 def merge(results):
@@ -184,10 +185,8 @@ def merge(results):
             stats.merge(Stats.from_dict(run["stats"]))
     bins = first["expected_bins"]
     holes = [name for name in bins if not stats.coverage.get(name)]
-    failed = [dict(run, shard=result["shard"]) for result in results for run in result["runs"]
-              if run["verdict"] != "pass"]
     return Merged(config=first["config"], ops_per_seed=first["ops"], shards=shards, results=results,
-                  stats=stats, bins=bins, holes=holes, failed=failed, missing=missing)
+                  stats=stats, bins=bins, holes=holes, missing=missing)
 
 
 def junit_xml(config_name, runs):

@@ -12,7 +12,8 @@ from amaranth import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from hwalloc.config import parse_config
-from hwalloc.core import VIEW_STAGES, VIEWS, AllocatorCore
+from hwalloc.core import VIEWS, AllocatorCore
+from hwalloc.guard import VIEW_STAGES
 from hwalloc.tb.driver import NativeBench
 
 from simutil import PORT_COPIES
