@@ -11,9 +11,10 @@ not by how the mapper happens to share terms (see :mod:`hwalloc.synth`):
 """
 
 from amaranth import Cat, Const, Mux, Signal, Value
+from amaranth.lib.memory import Memory
 
 __all__ = ["or_all", "and_all", "any_of", "predecode", "eq_chunks", "equal", "at_least",
-           "plus_small", "choose_one_hot", "ShiftQueue"]
+           "plus_small", "choose_one_hot", "ShiftQueue", "RamQueue"]
 
 #: Bits of a value compared in one LUT.
 CHUNK = 6
@@ -174,6 +175,94 @@ class ShiftQueue:
     def at_limit(self):
         """Every entry held (a register)."""
         return self.full[self.depth - 1]
+
+    @property
+    def nearly_full(self):
+        """At most one entry free (a register)."""
+        return self.full[self.depth - 2]
+
+
+class RamQueue:
+    """The in-order queue of :class:`ShiftQueue` (same ``push``, ``pop``,
+    ``w_data``, ``head``, ``head_valid`` and ``at_limit``, all but ``w_data``
+    and the strobes registers), for a wide or deep one: the head is a register
+    and the entries behind it wait in a ring of LUT RAM.
+
+    Place and route showed why: a shift queue's ``pop`` moves every entry, so
+    it fans out to every bit of it (330 flip-flops for a 33-bit queue of ten),
+    and that net, a LUT after the bus handshake, set the clock of the register
+    interface. Here ``pop`` reaches the head register, two pointers and a few
+    flags; a ``push`` writes one row of the RAM, whose write port takes it at
+    the edge. The RAM's read is asynchronous (a LUT RAM), from a pointer
+    register, into the head register (with ``w_data`` when the ring is empty:
+    a push into an empty queue is the head at the next edge, as in a shift
+    queue)."""
+
+    def __init__(self, m, width, depth, name):
+        assert depth >= 2
+        self.width, self.depth = width, depth
+        self.pop, self.push = Signal(name=f"{name}_pop"), Signal(name=f"{name}_push")
+        self.w_data = Signal(width, name=f"{name}_w_data")
+        self._head = Signal(width, name=f"{name}_head")
+        self._head_valid = Signal(name=f"{name}_head_valid")
+        # entries in all (head included) as a thermometer: ``count[i]`` says
+        # more than i are held
+        self._count = Signal(depth, name=f"{name}_count")
+        # the ring behind the head: rows a power of two, so the pointers wrap alone
+        rows = 1 << max(1, (depth - 2).bit_length())
+        ring = Memory(shape=width, depth=rows, init=[])
+        m.submodules[f"{name}_ring"] = ring
+        write, read = ring.write_port(), ring.read_port(domain="comb")
+        rd, wr = Signal(range(rows), name=f"{name}_rd"), Signal(range(rows), name=f"{name}_wr")
+        # entries in the ring, a thermometer too: ``held[i]``, more than i
+        held = Signal(depth - 1, name=f"{name}_held")
+
+        # Every next state is a LUT or two of ``pop`` and ``push`` (which come
+        # from a handshake) and registers, written out in them: through
+        # intermediate strobes and counters the mapper would chain LUTs. The
+        # head moves when popped or empty; the ring's front moves to it if
+        # there is one; a push goes into the ring unless it becomes the head at
+        # once. (``pop`` only while ``head_valid``.)
+        pop, push, hv = self.pop, self.push, self._head_valid
+        stays = hv & ~pop                                         # the head stays
+        into = push & (held[0] | stays)                           # a push goes into the ring
+        out = ~stays & held[0]                                    # the ring's front goes to the head
+        m.d.comb += [read.addr.eq(rd), write.addr.eq(wr), write.data.eq(self.w_data), write.en.eq(into)]
+        with m.If(~stays):
+            m.d.sync += self._head.eq(Mux(held[0], read.data, self.w_data))
+        m.d.sync += hv.eq(held[0] | push | stays)
+        # each pointer beside its successor, so that a step is a choice of registers
+        for pointer, step in ((rd, out), (wr, into)):
+            after = Signal.like(pointer, name=f"{pointer.name}_next", init=1)
+            with m.If(step):
+                m.d.sync += [pointer.eq(after), after.eq(after + 1)]
+
+        def thermometer(flags, up, down):
+            return [flags[i].eq(Mux(up, flags[i - 1] if i else 1,
+                                    Mux(down, flags[i + 1] if i + 1 < len(flags) else 0, flags[i])))
+                    for i in range(len(flags))]
+        # the ring grows when a push stays behind a head that stays, shrinks
+        # when its front goes to the head and nothing is pushed
+        m.d.sync += thermometer(held, push & stays, out & ~push)
+        m.d.sync += thermometer(self._count, push & ~pop, pop & ~push)
+
+    @property
+    def head(self):
+        return self._head
+
+    @property
+    def head_valid(self):
+        return self._head_valid
+
+    @property
+    def at_limit(self):
+        """Every entry held (a register)."""
+        return self._count[self.depth - 1]
+
+    @property
+    def nearly_full(self):
+        """At most one entry free (a register)."""
+        return self._count[self.depth - 2]
 
 
 class Skid:

@@ -26,7 +26,7 @@ from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ._rtl import ShiftQueue
+from ._rtl import RamQueue, ShiftQueue
 
 __all__ = ["axil_members", "strobe_signature", "AxiLiteAdapter", "OKAY", "SLVERR"]
 
@@ -90,11 +90,14 @@ class AxiLiteAdapter(wiring.Component):
         # is formed, and R shows the head of the queue whose turn it is (the
         # kind queue keeps the request order): every R output is a register.
         # The kind queue holds one entry per open read: a read is accepted
-        # while it has room, so no queue can overflow.
+        # while it has room, so no queue can overflow. The two answer queues
+        # keep their entries behind the head in LUT RAM (RamQueue): as shift
+        # queues, their pop reached all 65 bits of every entry and set the
+        # clock after place and route.
         depth = self._depth
         kinds = ShiftQueue(m, 1, depth, "r_kinds")
-        fast = ShiftQueue(m, 33, depth, "r_fast")
-        slow = ShiftQueue(m, 32, depth, "r_slow")
+        fast = RamQueue(m, 33, depth, "r_fast")
+        slow = RamQueue(m, 32, depth, "r_slow")
         ar_fire, r_fire = Signal(), Signal()
         head_slow = kinds.head[0]
         rvalid = kinds.head_valid & Mux(head_slow, slow.head_valid, fast.head_valid)
@@ -106,11 +109,14 @@ class AxiLiteAdapter(wiring.Component):
             self.s_axil_rvalid.eq(rvalid),
             self.s_axil_rdata.eq(Mux(head_slow, slow.head, fast.head[:32])),
             self.s_axil_rresp.eq(Mux(~head_slow & fast.head[32], SLVERR, OKAY)),
-            r_fire.eq(rvalid & self.s_axil_rready),
+            # (each stream's pop a LUT of registers and RREADY, not after RVALID:
+            # the queues' next states follow it)
+            r_fire.eq(fast.pop | slow.pop),
             kinds.pop.eq(r_fire),
-            fast.pop.eq(r_fire & ~head_slow), fast.push.eq(bus.r_ack),
-            fast.w_data.eq(Cat(bus.r_data, bus.r_err)),
-            slow.pop.eq(r_fire & head_slow), slow.push.eq(bus.r_slow_ack),
+            fast.pop.eq(kinds.head_valid & ~head_slow & fast.head_valid & self.s_axil_rready),
+            fast.push.eq(bus.r_ack), fast.w_data.eq(Cat(bus.r_data, bus.r_err)),
+            slow.pop.eq(kinds.head_valid & head_slow & slow.head_valid & self.s_axil_rready),
+            slow.push.eq(bus.r_slow_ack),
             slow.w_data.eq(bus.r_slow_data),
         ]
 
@@ -135,7 +141,7 @@ class AxiLiteAdapter(wiring.Component):
         aw_fire, w_fire, pair, b_fire = Signal(), Signal(), Signal(), Signal()
         paired = Signal()                       # a pair was requested in the last cycle
         m.d.sync += paired.eq(pair)
-        room = ~w_kinds.at_limit & ~(paired & w_kinds.full[depth - 2])
+        room = ~w_kinds.at_limit & ~(paired & w_kinds.nearly_full)
         aw_direct, w_direct = ~aw_q.head_valid, ~w_q.head_valid
         b_head_slow = w_kinds.head[0]
         bvalid = w_kinds.head_valid & Mux(b_head_slow, w_slow.head_valid, w_fast.head_valid)
@@ -156,10 +162,12 @@ class AxiLiteAdapter(wiring.Component):
             w_kinds.push.eq(paired), w_kinds.w_data.eq(bus.w_slow),
             self.s_axil_bvalid.eq(bvalid),
             self.s_axil_bresp.eq(Mux(Mux(b_head_slow, w_slow.head[0], w_fast.head[0]), SLVERR, OKAY)),
-            b_fire.eq(bvalid & self.s_axil_bready),
+            b_fire.eq(w_fast.pop | w_slow.pop),
             w_kinds.pop.eq(b_fire),
-            w_fast.pop.eq(b_fire & ~b_head_slow), w_fast.push.eq(bus.w_ack), w_fast.w_data.eq(bus.w_err),
-            w_slow.pop.eq(b_fire & b_head_slow), w_slow.push.eq(bus.w_slow_ack),
+            w_fast.pop.eq(w_kinds.head_valid & ~b_head_slow & w_fast.head_valid & self.s_axil_bready),
+            w_fast.push.eq(bus.w_ack), w_fast.w_data.eq(bus.w_err),
+            w_slow.pop.eq(w_kinds.head_valid & b_head_slow & w_slow.head_valid & self.s_axil_bready),
+            w_slow.push.eq(bus.w_slow_ack),
             w_slow.w_data.eq(bus.w_slow_err),
         ]
         return m

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import __version__
 from .axil import strobe_signature
-from ._rtl import ShiftQueue, any_of, at_least, choose_one_hot, equal, or_all, predecode
+from ._rtl import RamQueue, any_of, at_least, choose_one_hot, equal, or_all, predecode
 from .model import Err, Op
 from .regs import (HANDLE_FIELDS, irq_bits, LOW_WATER_BITS, PLAIN_READ, PLAIN_WRITE, POOL_BASE,
                    REGISTER_EXTRA, constant_value, register_map)
@@ -113,9 +113,15 @@ class RegisterFile(wiring.Component):
         m.d.sync += [cycle.eq(cycle + 1), busy.eq(self.busy), ready.eq(self.ready)]
 
         # ---- responses, stage E1: what each one means, as registered flags --------
-        free_err = self.rsp_freed_valid & (self.rsp_freed_err != Err.OK)
-        flush_err = self.rsp_flushed_valid & (self.rsp_flushed_err != Err.OK)
-        alloc_err = self.rsp_grant_valid & ~self.rsp_grant_ok & (self.rsp_grant_err != Err.EXHAUSTED)
+        # (each a LUT of its own, which the counts below are tables of: left to
+        # it, the mapper spread them over a chain of small LUTs)
+        free_err, flush_err, alloc_err = (Signal(name=f"e0_{n}_err", attrs={"keep": 1})
+                                          for n in ("free", "flush", "alloc"))
+        m.d.comb += [
+            free_err.eq(self.rsp_freed_valid & (self.rsp_freed_err != Err.OK)),
+            flush_err.eq(self.rsp_flushed_valid & (self.rsp_flushed_err != Err.OK)),
+            alloc_err.eq(self.rsp_grant_valid & ~self.rsp_grant_ok & (self.rsp_grant_err != Err.EXHAUSTED)),
+        ]
         exhausted = self.rsp_grant_valid & (self.rsp_grant_err == Err.EXHAUSTED)
         entry_bits = 4 + 3 + 2 + 8 + 8 + 32 + 32 + 32
 
@@ -242,6 +248,11 @@ class RegisterFile(wiring.Component):
         else:
             m.d.comb += n_kept.eq(Mux(room[3], n_new, Mux(room[2], Mux(n_new > 2, 2, n_new),
                                                           Mux(room[1] & (n_new != 0), 1, 0))))
+            # at least j kept: a LUT of registers each, which the tail's move and
+            # the banks' enables are chosen by (through n_kept, the mapper chained
+            # LUTs in front of the tail's adder)
+            kept = [Const(1)] + [Signal(name=f"log_kept_ge{j}") for j in range(1, most + 1)]
+            m.d.comb += [kept[j].eq((n_new >= j) & room[j]) for j in range(1, most + 1)]
         m.d.comb += popped.eq(pop & ~empty)
         for b in range(nb):
             if guard:
@@ -271,7 +282,7 @@ class RegisterFile(wiring.Component):
                 k = Signal(nbb, name=f"log_bank{b}_k")
                 m.d.comb += k.eq(b - tail[:nbb])
                 data = Mux(k == 0, new[0], Mux(k == 1, new[1], new[2]))
-                enable = k < n_kept
+                enable = Array([*kept[1:], Const(0)])[k]
                 # a bank behind the tail's writes the next row
                 write_row = Mux(b < tail[:nbb], tail_next_row, tail_row) if b < nb - 1 else tail_row
             m.d.comb += [
@@ -280,37 +291,47 @@ class RegisterFile(wiring.Component):
                 bank_w[b].en.eq(enable),
                 bank_r[b].addr.eq(row(head[nbb:])), bank_r[b].en.eq(1),
             ]
-        # space changes by popped - n_kept (-3..1); the flags of the new value are
-        # flags of the old one (or, for ge[4..6], comparisons of it with small
-        # constants), chosen by the change: the room flags that decide n_kept
-        # come from registers only.
+        # space changes by popped - n_kept (-5..1); the flags of the new value are
+        # flags of the old one (or, past the thermometer, comparisons of it with
+        # small constants on carry chains), chosen by the change: the room
+        # flags that decide n_kept come from registers only.
         def at_least_now(j):
-            return Const(1) if j <= 0 else ge[j] if j in ge else Const(0) if j > depth else space >= j
-        if guard:
-            # n_kept is min(n_all, space): space - n_kept is max(space - n_all, 0),
-            # so the new space is >= j when space >= j + n_all (or j - 1 + n_all
-            # with a pop): flags chosen by n_all, not by n_kept (a LUT shorter)
-            def at_least_plus_all(j):
-                return Array(at_least_now(j + v) for v in range(most + 1))[n_all]
-            m.d.sync += [ge[j].eq(Mux(popped, at_least_plus_all(j - 1) if j > 1 else 1,
-                                      at_least_plus_all(j))) for j in ge]
-        else:
-            with m.Switch(Cat(popped, n_kept)):
-                for kept in range(most + 1):
-                    for out in range(2):
-                        with m.Case(out | kept << 1):
-                            change = out - kept
-                            m.d.sync += [ge[j].eq(at_least_now(j - change)) for j in ge]
+            return Const(1) if j <= 0 else ge[j] if j in ge else Const(0) if j > depth else at_least(space, j)
+        # n_kept is min(n_all, space): space - n_kept is max(space - n_all, 0),
+        # so the new space is >= j when space >= j + n_all (or j - 1 + n_all
+        # with a pop): flags chosen by n_all (a register), not by n_kept (a LUT
+        # of it and the flags: the mapper made that four levels), the pop last
+        # (each choice kept as LUTs of its own, of registers only, so that the
+        # pop's is the one LUT after them)
+        chosen = {}
+
+        def at_least_plus_all(j):
+            if j not in chosen:
+                chosen[j] = Signal(name=f"space_plus_all_ge{j}", attrs={"keep": 1})
+                m.d.comb += chosen[j].eq(Array(at_least_now(j + v) for v in range(most + 1))[n_all])
+            return chosen[j]
+        m.d.sync += [ge[j].eq(Mux(popped, at_least_plus_all(j - 1) if j > 1 else 1,
+                                  at_least_plus_all(j))) for j in ge]
+        under = Signal(signed(len(space) + 2), name="space_under")    # space - n_all
+        over = Signal(signed(len(space) + 2), name="space_over")      # space - n_all + 1
+        short = Signal(name="space_short")                             # space < n_all
+        m.d.comb += [under.eq(space - n_all), over.eq(space + 1 - n_all), short.eq(under < 0)]
         if guard:
             # the tail's bank turns by the number kept (each bank keeps its own row)
             exactly = [kept[j] & ~kept[j + 1] for j in range(most)] + [kept[most]]
             m.d.sync += tail_at.eq(Cat(or_all(exactly[j] & tail_at[(t - j) % nb] for j in range(most + 1))
                                        for t in range(nb)))
         else:
-            new_tail = (tail + n_kept)[:ring_bits]
-            crosses = (Cat(tail[:nbb], Const(0, 1)) + n_kept)[nbb]     # the tail moves to the next row
+            # tail + n_kept: the sums formed from the register, then chosen
+            new_tail = tail
+            for j in range(1, most + 1):
+                new_tail = Mux(kept[j], (tail + j)[:ring_bits], new_tail)
+            # the tail moves to the next row: tail[:nbb] + n_kept >= nb
+            crosses = Array([Const(0), *reversed(kept[1:])])[tail[:nbb]]
         m.d.sync += [
-            space.eq(space + popped - n_kept),
+            # (the new space is max(space - n_all, 0) + popped: two differences
+            # of registers, then a choice; n_kept would come first, a LUT deeper)
+            space.eq(Mux(popped, Mux(short, 1, over[:len(space)]), Mux(short, 0, under[:len(space)]))),
             *([] if guard else [tail.eq(new_tail)]),
             err_count.eq(err_count + n_kept),
             # (with a guard: the count of the entries that did not fit, from the
@@ -447,7 +468,7 @@ class RegisterFile(wiring.Component):
         # else into a one-entry stage (so that the address decode feeds only
         # that stage), and from there into the queue.
         P, Z = cfg.pool_bits, cfg.size_bits
-        queue = ShiftQueue(m, P + Z, self._depth, "alloc_queue")
+        queue = RamQueue(m, P + Z, self._depth, "alloc_queue")
         new_alloc = bus.r_req & is_alloc
         new_pool = (block - pool_blocks.start)[:P]
         new = Cat(new_pool, Array(Const(pool.slot_size, Z) for pool in cfg.pools)[new_pool])
@@ -458,11 +479,13 @@ class RegisterFile(wiring.Component):
         m.d.comb += [queue.w_data.eq(staged),
                      queue.pop.eq(queue.head_valid & ~native_turn),
                      queue.push.eq(staged_valid & ~(present & ~queue.head_valid))]
+        # (the fields are loaded whether a request goes or not: the core reads
+        # them only with req_alloc, and an enable would be the decode of the
+        # pins fanned out to every field bit)
         m.d.sync += [self.req_alloc.eq(present),
-                     staged_valid.eq(new_alloc & ~(present & direct)), staged.eq(new)]
-        with m.If(present):
-            m.d.sync += Cat(self.req_alloc_pool, self.req_alloc_size).eq(
-                Mux(queue.head_valid, queue.head, Mux(staged_valid, staged, new)))
+                     staged_valid.eq(new_alloc & ~(present & direct)), staged.eq(new),
+                     Cat(self.req_alloc_pool, self.req_alloc_size).eq(
+                         Mux(queue.head_valid, queue.head, Mux(staged_valid, staged, new)))]
 
         # ---- read, stage R2: the selected value within each 64-byte block ----------
         values = {"STATUS": Cat(ready, busy), "IRQ_STATUS": irq_status,
@@ -535,15 +558,16 @@ class RegisterFile(wiring.Component):
         w1_hit = Signal(len(cfg.pools))         # bit p: in pool p, and not past its end
         w1_addrs = [Signal(A, name=f"w1_{pool.name}_addr") for pool in cfg.pools]
         m.d.sync += [new_free.eq(bus.w_req & is_free), new_flush.eq(bus.w_req & is_flush)]
-        with m.If(bus.w_req):
-            m.d.sync += [w1_pool.eq((w_block - (POOL_BASE >> 6))[:P]),
-                         w1_pool_is.eq(Cat(w_pool_is)),
-                         w1_hit.eq(Cat(is_pool & ~at_least(slot_field, pool.slots)
-                                       for is_pool, pool in zip(w_pool_is, cfg.pools, strict=True)))]
-            if T:
-                m.d.sync += w1_tag.eq(bus.w_data[tag_f.lsb:tag_f.lsb + T])
-            for pool, addr in zip(cfg.pools, w1_addrs, strict=True):
-                m.d.sync += addr.eq(Const(pool.base, A) + (slot_field << pool.offset_bits))
+        # (loaded every cycle: they are read only after new_free or new_flush,
+        # and an enable would fan the pair's handshake out to every bit)
+        m.d.sync += [w1_pool.eq((w_block - (POOL_BASE >> 6))[:P]),
+                     w1_pool_is.eq(Cat(w_pool_is)),
+                     w1_hit.eq(Cat(is_pool & ~at_least(slot_field, pool.slots)
+                                   for is_pool, pool in zip(w_pool_is, cfg.pools, strict=True)))]
+        if T:
+            m.d.sync += w1_tag.eq(bus.w_data[tag_f.lsb:tag_f.lsb + T])
+        for pool, addr in zip(cfg.pools, w1_addrs, strict=True):
+            m.d.sync += addr.eq(Const(pool.base, A) + (slot_field << pool.offset_bits))
         # (the adapter learns the stream of the write requested in the last cycle)
         m.d.comb += bus.w_slow.eq(new_free | new_flush)
 
@@ -558,7 +582,7 @@ class RegisterFile(wiring.Component):
         # and constants is mapped into a chain of small LUTs in front of the queue)
         fields = Cat(new_flush, choose_one_hot(zip(w1_pool_is, w1_addrs, strict=True), A, chain=True),
                      ~any_of(w1_hit), w1_pool, w1_tag, w1_hit, w1_pool_is)
-        queue = ShiftQueue(m, len(fields), self._depth, "command_queue")
+        queue = RamQueue(m, len(fields), self._depth, "command_queue")
         request = Mux(queue.head_valid, queue.head, fields)
         flushing = request[0]
         # one flag for both ports, so that whether a request goes is a function

@@ -322,9 +322,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_data(bus__w_data),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
-    .\port$3210$0 (\$11 [4:0]),
-    .\port$3210$48 (\$11 [53:48]),
-    .\port$3210$6 (\$11 [15:6]),
+    .\port$3683$0 (\$11 [4:0]),
+    .\port$3683$48 (\$11 [53:48]),
+    .\port$3683$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -381,7 +381,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$2903$41 (\$18 [41:40]),
+    .\port$3370$41 (\$18 [41:40]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$163 )
   );
@@ -410,16 +410,16 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2711$0 (\$15 ),
-    .\port$2712$0 (\$16 ),
-    .\port$2903$1 (\$18 ),
-    .\port$3210$0 (\$11 [15:0]),
-    .\port$3210$48 (\$11 [63:48]),
-    .\port$3213$0 (\$12 ),
-    .\port$3225$0 (\$13 ),
-    .\port$3253$0 (\$14 ),
-    .\port$3478$0 (\$signal ),
-    .\port$3663$0 (\$signal$58 ),
+    .\port$3170$0 (\$15 ),
+    .\port$3171$0 (\$16 ),
+    .\port$3370$1 (\$18 ),
+    .\port$3683$0 (\$11 [15:0]),
+    .\port$3683$48 (\$11 [63:48]),
+    .\port$3686$0 (\$12 ),
+    .\port$3698$0 (\$13 ),
+    .\port$3726$0 (\$14 ),
+    .\port$3939$0 (\$signal ),
+    .\port$4112$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -566,7 +566,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
 endmodule
 
 module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3210$0 , \port$3210$6 , \port$3210$48 , r_fast_push, w_fast_push, aclk_clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3683$0 , \port$3683$6 , \port$3683$48 , r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$122  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -575,106 +575,106 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [32:0] \$105 ;
-  wire [32:0] \$106 ;
-  wire [32:0] \$107 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [32:0] \$113 ;
-  wire [32:0] \$114 ;
-  wire [32:0] \$115 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [32:0] \$121 ;
-  wire [32:0] \$122 ;
-  wire [32:0] \$123 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [32:0] \$129 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [32:0] \$130 ;
-  wire [32:0] \$131 ;
+  wire \$130 ;
+  wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [32:0] \$137 ;
-  wire [32:0] \$138 ;
-  wire [32:0] \$139 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [32:0] \$145 ;
-  wire [32:0] \$146 ;
-  wire [32:0] \$147 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [32:0] \$153 ;
-  wire [32:0] \$154 ;
-  wire [32:0] \$155 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire [31:0] \$161 ;
-  wire [31:0] \$162 ;
-  wire [31:0] \$163 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [31:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [31:0] \$170 ;
-  wire [31:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [31:0] \$177 ;
-  wire [31:0] \$178 ;
-  wire [31:0] \$179 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [31:0] \$185 ;
-  wire [31:0] \$186 ;
-  wire [31:0] \$187 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire [31:0] \$193 ;
-  wire [31:0] \$194 ;
-  wire [31:0] \$195 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -682,88 +682,88 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [31:0] \$201 ;
-  wire [31:0] \$202 ;
-  wire [31:0] \$203 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire [31:0] \$209 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [31:0] \$210 ;
-  wire [31:0] \$211 ;
+  wire \$210 ;
+  wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [31:0] \$217 ;
-  wire [31:0] \$218 ;
-  wire [31:0] \$219 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire [31:0] \$225 ;
-  wire [31:0] \$226 ;
-  wire [31:0] \$227 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire [31:0] \$233 ;
-  wire [31:0] \$234 ;
-  wire [31:0] \$235 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
-  wire [11:0] \$241 ;
-  wire [11:0] \$242 ;
-  wire [11:0] \$243 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [11:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [11:0] \$250 ;
-  wire [11:0] \$251 ;
+  wire \$250 ;
+  wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [35:0] \$257 ;
-  wire [35:0] \$258 ;
-  wire [35:0] \$259 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$261 ;
+  wire [31:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire [35:0] \$265 ;
-  wire [35:0] \$266 ;
-  wire [35:0] \$267 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
+  wire [4:0] \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire \$275 ;
+  wire [4:0] \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
@@ -941,36 +941,36 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
+  wire [11:0] \$435 ;
+  wire [11:0] \$436 ;
+  wire [11:0] \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
+  wire [11:0] \$443 ;
+  wire [11:0] \$444 ;
+  wire [11:0] \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
+  wire [35:0] \$451 ;
+  wire [35:0] \$452 ;
+  wire [35:0] \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire \$459 ;
+  wire [35:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
+  wire [35:0] \$460 ;
+  wire [35:0] \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
@@ -1059,141 +1059,347 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire [35:0] \$541 ;
+  wire \$541 ;
   wire \$542 ;
-  wire [35:0] \$543 ;
+  wire \$543 ;
   wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  reg \$549 ;
+  wire \$549 ;
   wire \$55 ;
-  reg [9:0] \$550 ;
-  reg \$551 ;
-  reg \$552 ;
-  reg \$553 ;
-  reg \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg \$557 ;
-  reg \$558 ;
-  reg \$559 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
-  reg [32:0] \$560 ;
-  reg [9:0] \$561 ;
-  reg [32:0] \$562 ;
-  reg [32:0] \$563 ;
-  reg [32:0] \$564 ;
-  reg [32:0] \$565 ;
-  reg [32:0] \$566 ;
-  reg [32:0] \$567 ;
-  reg [32:0] \$568 ;
-  reg [32:0] \$569 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire \$57 ;
-  reg [32:0] \$570 ;
-  reg [31:0] \$571 ;
-  reg [9:0] \$572 ;
-  reg [31:0] \$573 ;
-  reg [31:0] \$574 ;
-  reg [31:0] \$575 ;
-  reg [31:0] \$576 ;
-  reg [31:0] \$577 ;
-  reg [31:0] \$578 ;
-  reg [31:0] \$579 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
   wire \$58 ;
-  reg [31:0] \$580 ;
-  reg [31:0] \$581 ;
-  reg [11:0] \$582 ;
-  reg [1:0] \$583 ;
-  reg [11:0] \$584 ;
-  reg [35:0] \$585 ;
-  reg [1:0] \$586 ;
-  reg [35:0] \$587 ;
-  reg \$588 ;
-  reg [9:0] \$589 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg \$591 ;
-  reg \$592 ;
-  reg \$593 ;
-  reg \$594 ;
-  reg \$595 ;
-  reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
-  reg \$599 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg [9:0] \$600 ;
-  reg \$601 ;
-  reg \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg \$605 ;
-  reg \$606 ;
-  reg \$607 ;
-  reg \$608 ;
-  reg \$609 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire \$61 ;
-  reg \$610 ;
-  reg [9:0] \$611 ;
-  reg \$612 ;
-  reg \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg \$618 ;
-  reg \$619 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
-  reg \$620 ;
-  reg \$621 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire [35:0] \$743 ;
+  wire \$744 ;
+  wire [35:0] \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  reg \$753 ;
+  reg [9:0] \$754 ;
+  reg \$755 ;
+  reg \$756 ;
+  reg \$757 ;
+  reg \$758 ;
+  reg \$759 ;
   wire \$76 ;
+  reg \$760 ;
+  reg \$761 ;
+  reg \$762 ;
+  reg \$763 ;
+  reg [32:0] \$764 ;
+  reg \$765 ;
+  reg [3:0] \$766 ;
+  reg [3:0] \$767 ;
+  reg [3:0] \$768 ;
+  reg [3:0] \$769 ;
   wire \$77 ;
+  reg [8:0] \$770 ;
+  reg [9:0] \$771 ;
+  reg [31:0] \$772 ;
+  reg \$773 ;
+  reg [3:0] \$774 ;
+  reg [3:0] \$775 ;
+  reg [3:0] \$776 ;
+  reg [3:0] \$777 ;
+  reg [8:0] \$778 ;
+  reg [9:0] \$779 ;
   wire \$78 ;
+  reg [11:0] \$780 ;
+  reg [1:0] \$781 ;
+  reg [11:0] \$782 ;
+  reg [35:0] \$783 ;
+  reg [1:0] \$784 ;
+  reg [35:0] \$785 ;
+  reg \$786 ;
+  reg [9:0] \$787 ;
+  reg \$788 ;
+  reg \$789 ;
   wire \$79 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg \$793 ;
+  reg \$794 ;
+  reg \$795 ;
+  reg \$796 ;
+  reg \$797 ;
+  reg [9:0] \$798 ;
+  reg \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [32:0] \$81 ;
-  wire [32:0] \$82 ;
-  wire [32:0] \$83 ;
-  wire \$84 ;
+  reg \$800 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg \$803 ;
+  reg \$804 ;
+  reg \$805 ;
+  reg \$806 ;
+  reg \$807 ;
+  reg \$808 ;
+  reg [9:0] \$809 ;
+  wire \$81 ;
+  reg \$810 ;
+  reg \$811 ;
+  reg \$812 ;
+  reg \$813 ;
+  reg \$814 ;
+  reg \$815 ;
+  reg \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg \$819 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [32:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [32:0] \$89 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [32:0] \$90 ;
-  wire [32:0] \$91 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
+  wire [4:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [32:0] \$97 ;
-  wire [32:0] \$98 ;
-  wire [32:0] \$99 ;
+  wire \$97 ;
+  wire [4:0] \$98 ;
+  wire \$99 ;
   wire \$signal ;
-  wire \$signal$101 ;
-  wire \$signal$119 ;
-  wire \$signal$121 ;
-  wire \$signal$133 ;
+  wire \$signal$105 ;
+  wire \$signal$123 ;
+  wire \$signal$125 ;
+  wire \$signal$137 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$101 ;
+  wire [32:0] \$signature__data ;
+  wire [31:0] \$signature__data$102 ;
+  wire \$signature__en ;
+  wire \$signature__en$103 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -1224,27 +1430,24 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire [3:0] bus__w_strb;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3210$0 ;
-  wire [4:0] \port$3210$0 ;
-  input [5:0] \port$3210$48 ;
-  wire [5:0] \port$3210$48 ;
-  input [9:0] \port$3210$6 ;
-  wire [9:0] \port$3210$6 ;
-  reg [32:0] r_fast_data0 = 33'h000000000;
-  reg [32:0] r_fast_data1 = 33'h000000000;
-  reg [32:0] r_fast_data2 = 33'h000000000;
-  reg [32:0] r_fast_data3 = 33'h000000000;
-  reg [32:0] r_fast_data4 = 33'h000000000;
-  reg [32:0] r_fast_data5 = 33'h000000000;
-  reg [32:0] r_fast_data6 = 33'h000000000;
-  reg [32:0] r_fast_data7 = 33'h000000000;
-  reg [32:0] r_fast_data8 = 33'h000000000;
-  reg [32:0] r_fast_data9 = 33'h000000000;
-  reg [9:0] r_fast_full = 10'h000;
+  input [4:0] \port$3683$0 ;
+  wire [4:0] \port$3683$0 ;
+  input [5:0] \port$3683$48 ;
+  wire [5:0] \port$3683$48 ;
+  input [9:0] \port$3683$6 ;
+  wire [9:0] \port$3683$6 ;
+  reg [9:0] r_fast_count = 10'h000;
+  reg [32:0] r_fast_head = 33'h000000000;
+  reg r_fast_head_valid = 1'h0;
+  reg [8:0] r_fast_held = 9'h000;
   wire r_fast_pop;
   input r_fast_push;
   wire r_fast_push;
+  reg [3:0] r_fast_rd = 4'h0;
+  reg [3:0] r_fast_rd_next = 4'h1;
   wire [32:0] r_fast_w_data;
+  reg [3:0] r_fast_wr = 4'h0;
+  reg [3:0] r_fast_wr_next = 4'h1;
   wire r_fire;
   reg r_kinds_data0 = 1'h0;
   reg r_kinds_data1 = 1'h0;
@@ -1262,21 +1465,24 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire r_kinds_push;
   input r_kinds_w_data;
   wire r_kinds_w_data;
-  reg [31:0] r_slow_data0 = 32'd0;
-  reg [31:0] r_slow_data1 = 32'd0;
-  reg [31:0] r_slow_data2 = 32'd0;
-  reg [31:0] r_slow_data3 = 32'd0;
-  reg [31:0] r_slow_data4 = 32'd0;
-  reg [31:0] r_slow_data5 = 32'd0;
-  reg [31:0] r_slow_data6 = 32'd0;
-  reg [31:0] r_slow_data7 = 32'd0;
-  reg [31:0] r_slow_data8 = 32'd0;
-  reg [31:0] r_slow_data9 = 32'd0;
-  reg [9:0] r_slow_full = 10'h000;
+  reg [9:0] r_slow_count = 10'h000;
+  reg [31:0] r_slow_head = 32'd0;
+  reg r_slow_head_valid = 1'h0;
+  reg [8:0] r_slow_held = 9'h000;
   wire r_slow_pop;
   input r_slow_push;
   wire r_slow_push;
+  reg [3:0] r_slow_rd = 4'h0;
+  reg [3:0] r_slow_rd_next = 4'h1;
   wire [31:0] r_slow_w_data;
+  reg [3:0] r_slow_wr = 4'h0;
+  reg [3:0] r_slow_wr_next = 4'h1;
+  (* init = 4'h0 *)
+  wire [3:0] read__addr;
+  (* init = 4'h0 *)
+  wire [3:0] \read__addr$100 ;
+  wire [32:0] read__data;
+  wire [31:0] \read__data$33 ;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -1369,338 +1575,750 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire w_slow_push;
   input w_slow_w_data;
   wire w_slow_w_data;
-  assign \$379  = w_fast_pop ? \$377  : \$378 ;
-  assign \$380  = w_fast_push & w_fast_full[3];
-  assign \$381  = w_fast_full[4] | \$380 ;
-  assign \$382  = w_fast_push & w_fast_full[2];
-  assign \$383  = w_fast_full[3] | \$382 ;
-  assign \$384  = w_fast_pop ? \$381  : \$383 ;
-  assign \$385  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$386  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$387  = w_fast_pop ? \$385  : \$386 ;
-  assign \$388  = w_fast_push & w_fast_full[4];
-  assign \$389  = w_fast_full[5] | \$388 ;
-  assign \$390  = w_fast_push & w_fast_full[3];
-  assign \$391  = w_fast_full[4] | \$390 ;
-  assign \$392  = w_fast_pop ? \$389  : \$391 ;
-  assign \$393  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$394  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$395  = w_fast_pop ? \$393  : \$394 ;
-  assign \$396  = w_fast_push & w_fast_full[5];
-  assign \$397  = w_fast_full[6] | \$396 ;
-  assign \$398  = w_fast_push & w_fast_full[4];
-  assign \$399  = w_fast_full[5] | \$398 ;
-  assign \$400  = w_fast_pop ? \$397  : \$399 ;
-  assign \$401  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$402  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$403  = w_fast_pop ? \$401  : \$402 ;
-  assign \$404  = w_fast_push & w_fast_full[6];
-  assign \$405  = w_fast_full[7] | \$404 ;
-  assign \$406  = w_fast_push & w_fast_full[5];
-  assign \$407  = w_fast_full[6] | \$406 ;
-  assign \$408  = w_fast_pop ? \$405  : \$407 ;
-  assign \$409  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$410  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$411  = w_fast_pop ? \$409  : \$410 ;
-  assign \$412  = w_fast_push & w_fast_full[7];
-  assign \$413  = w_fast_full[8] | \$412 ;
-  assign \$414  = w_fast_push & w_fast_full[6];
-  assign \$415  = w_fast_full[7] | \$414 ;
-  assign \$416  = w_fast_pop ? \$413  : \$415 ;
-  assign \$417  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$418  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$419  = w_fast_pop ? \$417  : \$418 ;
-  assign \$420  = w_fast_push & w_fast_full[8];
-  assign \$421  = w_fast_full[9] | \$420 ;
-  assign \$422  = w_fast_push & w_fast_full[7];
-  assign \$423  = w_fast_full[8] | \$422 ;
-  assign \$424  = w_fast_pop ? \$421  : \$423 ;
-  assign \$426  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$427  = w_fast_pop ? \$425  : \$426 ;
-  assign \$428  = w_fast_push & w_fast_full[9];
-  assign \$430  = w_fast_push & w_fast_full[8];
-  assign \$431  = w_fast_full[9] | \$430 ;
-  assign \$432  = w_fast_pop ? \$429  : \$431 ;
-  assign \$433  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$434  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
-  assign \$435  = w_slow_pop ? \$433  : \$434 ;
-  assign \$436  = w_slow_push & w_slow_full[0];
-  assign \$437  = w_slow_full[1] | \$436 ;
-  assign \$439  = w_slow_full[0] | \$438 ;
-  assign \$440  = w_slow_pop ? \$437  : \$439 ;
-  assign \$441  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$442  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$443  = w_slow_pop ? \$441  : \$442 ;
-  assign \$444  = w_slow_push & w_slow_full[1];
-  assign \$445  = w_slow_full[2] | \$444 ;
-  assign \$446  = w_slow_push & w_slow_full[0];
-  assign \$447  = w_slow_full[1] | \$446 ;
-  assign \$448  = w_slow_pop ? \$445  : \$447 ;
-  assign \$449  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$450  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$451  = w_slow_pop ? \$449  : \$450 ;
-  assign \$452  = w_slow_push & w_slow_full[2];
-  assign \$453  = w_slow_full[3] | \$452 ;
-  assign \$454  = w_slow_push & w_slow_full[1];
-  assign \$455  = w_slow_full[2] | \$454 ;
-  assign \$456  = w_slow_pop ? \$453  : \$455 ;
-  assign \$457  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$458  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$459  = w_slow_pop ? \$457  : \$458 ;
-  assign \$460  = w_slow_push & w_slow_full[3];
-  assign \$461  = w_slow_full[4] | \$460 ;
-  assign \$462  = w_slow_push & w_slow_full[2];
-  assign \$463  = w_slow_full[3] | \$462 ;
-  assign \$464  = w_slow_pop ? \$461  : \$463 ;
-  assign \$465  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$466  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$467  = w_slow_pop ? \$465  : \$466 ;
-  assign \$468  = w_slow_push & w_slow_full[4];
-  assign \$469  = w_slow_full[5] | \$468 ;
-  assign \$470  = w_slow_push & w_slow_full[3];
-  assign \$471  = w_slow_full[4] | \$470 ;
-  assign \$472  = w_slow_pop ? \$469  : \$471 ;
-  assign \$473  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$474  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$475  = w_slow_pop ? \$473  : \$474 ;
-  assign \$476  = w_slow_push & w_slow_full[5];
-  assign \$477  = w_slow_full[6] | \$476 ;
-  assign \$478  = w_slow_push & w_slow_full[4];
-  assign \$479  = w_slow_full[5] | \$478 ;
-  assign \$480  = w_slow_pop ? \$477  : \$479 ;
-  assign \$481  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$482  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$483  = w_slow_pop ? \$481  : \$482 ;
-  assign \$484  = w_slow_push & w_slow_full[6];
-  assign \$485  = w_slow_full[7] | \$484 ;
-  assign \$486  = w_slow_push & w_slow_full[5];
-  assign \$487  = w_slow_full[6] | \$486 ;
-  assign \$488  = w_slow_pop ? \$485  : \$487 ;
-  assign \$489  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$490  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$491  = w_slow_pop ? \$489  : \$490 ;
-  assign \$492  = w_slow_push & w_slow_full[7];
-  assign \$493  = w_slow_full[8] | \$492 ;
-  assign \$494  = w_slow_push & w_slow_full[6];
-  assign \$495  = w_slow_full[7] | \$494 ;
-  assign \$496  = w_slow_pop ? \$493  : \$495 ;
-  assign \$497  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$498  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$499  = w_slow_pop ? \$497  : \$498 ;
-  assign \$500  = w_slow_push & w_slow_full[8];
-  assign \$501  = w_slow_full[9] | \$500 ;
-  assign \$502  = w_slow_push & w_slow_full[7];
-  assign \$503  = w_slow_full[8] | \$502 ;
-  assign \$504  = w_slow_pop ? \$501  : \$503 ;
-  assign \$506  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$507  = w_slow_pop ? \$505  : \$506 ;
-  assign \$508  = w_slow_push & w_slow_full[9];
-  assign \$510  = w_slow_push & w_slow_full[8];
-  assign \$511  = w_slow_full[9] | \$510 ;
-  assign \$512  = w_slow_pop ? \$509  : \$511 ;
+  reg [32:0] r_fast_ring [15:0];
+  always @(posedge aclk_clk) begin
+    if (\$signature__en )
+      r_fast_ring[r_fast_wr] <= { bus__r_err, bus__r_data };
+  end
+  assign read__data = r_fast_ring[r_fast_rd];
+  reg [31:0] r_slow_ring [15:0];
+  initial begin
+    r_slow_ring[0] = 32'd0;
+    r_slow_ring[1] = 32'd0;
+    r_slow_ring[2] = 32'd0;
+    r_slow_ring[3] = 32'd0;
+    r_slow_ring[4] = 32'd0;
+    r_slow_ring[5] = 32'd0;
+    r_slow_ring[6] = 32'd0;
+    r_slow_ring[7] = 32'd0;
+    r_slow_ring[8] = 32'd0;
+    r_slow_ring[9] = 32'd0;
+    r_slow_ring[10] = 32'd0;
+    r_slow_ring[11] = 32'd0;
+    r_slow_ring[12] = 32'd0;
+    r_slow_ring[13] = 32'd0;
+    r_slow_ring[14] = 32'd0;
+    r_slow_ring[15] = 32'd0;
+  end
+  always @(posedge aclk_clk) begin
+    if (\$signature__en$103 )
+      r_slow_ring[r_slow_wr] <= { \port$3683$0 [0], \port$3683$0 [4:1], 2'h0, \port$3683$48 , 9'h000, \port$3683$6  };
+  end
+  assign \read__data$33  = r_slow_ring[r_slow_rd];
+  assign \$181  = ~ \$180 ;
+  assign \$182  = \$181  & r_fast_held[0];
+  assign \$183  = ~ r_fast_push;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = \$184  ? r_fast_held[8] : r_fast_held[7];
+  assign \$186  = \$178  ? r_fast_held[6] : \$185 ;
+  assign \$187  = ~ r_fast_pop;
+  assign \$188  = r_fast_head_valid & \$187 ;
+  assign \$189  = r_fast_push & \$188 ;
+  assign \$190  = ~ r_fast_pop;
+  assign \$191  = r_fast_head_valid & \$190 ;
+  assign \$192  = ~ \$191 ;
+  assign \$193  = \$192  & r_fast_held[0];
+  assign \$194  = ~ r_fast_push;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = \$195  ? 1'h0 : r_fast_held[8];
+  assign \$197  = \$189  ? r_fast_held[7] : \$196 ;
+  assign \$198  = ~ r_fast_pop;
+  assign \$199  = r_fast_push & \$198 ;
+  assign \$200  = ~ r_fast_push;
+  assign \$201  = r_fast_pop & \$200 ;
+  assign \$202  = \$201  ? r_fast_count[1] : r_fast_count[0];
+  assign \$203  = \$199  ? 1'h1 : \$202 ;
+  assign \$204  = ~ r_fast_pop;
+  assign \$205  = r_fast_push & \$204 ;
+  assign \$206  = ~ r_fast_push;
+  assign \$207  = r_fast_pop & \$206 ;
+  assign \$208  = \$207  ? r_fast_count[2] : r_fast_count[1];
+  assign \$209  = \$205  ? r_fast_count[0] : \$208 ;
+  assign \$210  = ~ r_fast_pop;
+  assign \$211  = r_fast_push & \$210 ;
+  assign \$212  = ~ r_fast_push;
+  assign \$213  = r_fast_pop & \$212 ;
+  assign \$214  = \$213  ? r_fast_count[3] : r_fast_count[2];
+  assign \$215  = \$211  ? r_fast_count[1] : \$214 ;
+  assign \$216  = ~ r_fast_pop;
+  assign \$217  = r_fast_push & \$216 ;
+  assign \$218  = ~ r_fast_push;
+  assign \$219  = r_fast_pop & \$218 ;
+  assign \$220  = \$219  ? r_fast_count[4] : r_fast_count[3];
+  assign \$221  = \$217  ? r_fast_count[2] : \$220 ;
+  assign \$222  = ~ r_fast_pop;
+  assign \$223  = r_fast_push & \$222 ;
+  assign \$224  = ~ r_fast_push;
+  assign \$225  = r_fast_pop & \$224 ;
+  assign \$226  = \$225  ? r_fast_count[5] : r_fast_count[4];
+  assign \$227  = \$223  ? r_fast_count[3] : \$226 ;
+  assign \$228  = ~ r_fast_pop;
+  assign \$229  = r_fast_push & \$228 ;
+  assign \$230  = ~ r_fast_push;
+  assign \$231  = r_fast_pop & \$230 ;
+  assign \$232  = \$231  ? r_fast_count[6] : r_fast_count[5];
+  assign \$233  = \$229  ? r_fast_count[4] : \$232 ;
+  assign \$234  = ~ r_fast_pop;
+  assign \$235  = r_fast_push & \$234 ;
+  assign \$236  = ~ r_fast_push;
+  assign \$237  = r_fast_pop & \$236 ;
+  assign \$238  = \$237  ? r_fast_count[7] : r_fast_count[6];
+  assign \$239  = \$235  ? r_fast_count[5] : \$238 ;
+  assign \$240  = ~ r_fast_pop;
+  assign \$241  = r_fast_push & \$240 ;
+  assign \$242  = ~ r_fast_push;
+  assign \$243  = r_fast_pop & \$242 ;
+  assign \$244  = \$243  ? r_fast_count[8] : r_fast_count[7];
+  assign \$245  = \$241  ? r_fast_count[6] : \$244 ;
+  assign \$246  = ~ r_fast_pop;
+  assign \$247  = r_fast_push & \$246 ;
+  assign \$248  = ~ r_fast_push;
+  assign \$249  = r_fast_pop & \$248 ;
+  assign \$250  = \$249  ? r_fast_count[9] : r_fast_count[8];
+  assign \$251  = \$247  ? r_fast_count[7] : \$250 ;
+  assign \$252  = ~ r_fast_pop;
+  assign \$253  = r_fast_push & \$252 ;
+  assign \$254  = ~ r_fast_push;
+  assign \$255  = r_fast_pop & \$254 ;
+  assign \$256  = \$255  ? 1'h0 : r_fast_count[9];
+  assign \$257  = \$253  ? r_fast_count[8] : \$256 ;
+  assign \$258  = ~ r_slow_pop;
+  assign \$259  = r_slow_head_valid & \$258 ;
+  assign \$260  = ~ \$259 ;
+  assign \$261  = r_slow_held[0] ? \read__data$33  : { \port$3683$0 [0], \port$3683$0 [4:1], 2'h0, \port$3683$48 , 9'h000, \port$3683$6  };
+  assign \$262  = r_slow_held[0] | r_slow_push;
+  assign \$263  = ~ r_slow_pop;
+  assign \$264  = r_slow_head_valid & \$263 ;
+  assign \$265  = \$262  | \$264 ;
+  assign \$266  = ~ r_slow_pop;
+  assign \$267  = r_slow_head_valid & \$266 ;
+  assign \$268  = ~ \$267 ;
+  assign \$269  = \$268  & r_slow_held[0];
+  assign \$270  = r_slow_rd_next + 1'h1;
+  assign \$271  = ~ r_slow_pop;
+  assign \$272  = r_slow_head_valid & \$271 ;
+  assign \$273  = r_slow_held[0] | \$272 ;
+  assign \$274  = r_slow_push & \$273 ;
+  assign \$275  = r_slow_wr_next + 1'h1;
+  assign \$276  = ~ r_slow_pop;
+  assign \$277  = r_slow_head_valid & \$276 ;
+  assign \$278  = r_slow_push & \$277 ;
+  assign \$279  = ~ r_slow_pop;
+  assign \$280  = r_slow_head_valid & \$279 ;
+  assign \$281  = ~ \$280 ;
+  assign \$282  = \$281  & r_slow_held[0];
+  assign \$283  = ~ r_slow_push;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = \$284  ? r_slow_held[1] : r_slow_held[0];
+  assign \$286  = \$278  ? 1'h1 : \$285 ;
+  assign \$287  = ~ r_slow_pop;
+  assign \$288  = r_slow_head_valid & \$287 ;
+  assign \$289  = r_slow_push & \$288 ;
+  assign \$290  = ~ r_slow_pop;
+  assign \$291  = r_slow_head_valid & \$290 ;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = \$292  & r_slow_held[0];
+  assign \$294  = ~ r_slow_push;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = \$295  ? r_slow_held[2] : r_slow_held[1];
+  assign \$297  = \$289  ? r_slow_held[0] : \$296 ;
+  assign \$298  = ~ r_slow_pop;
+  assign \$299  = r_slow_head_valid & \$298 ;
+  assign \$300  = r_slow_push & \$299 ;
+  assign \$301  = ~ r_slow_pop;
+  assign \$302  = r_slow_head_valid & \$301 ;
+  assign \$303  = ~ \$302 ;
+  assign \$304  = \$303  & r_slow_held[0];
+  assign \$305  = ~ r_slow_push;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = \$306  ? r_slow_held[3] : r_slow_held[2];
+  assign \$308  = \$300  ? r_slow_held[1] : \$307 ;
+  assign \$309  = ~ r_slow_pop;
+  assign \$310  = r_slow_head_valid & \$309 ;
+  assign \$311  = r_slow_push & \$310 ;
+  assign \$312  = ~ r_slow_pop;
+  assign \$313  = r_slow_head_valid & \$312 ;
+  assign \$314  = ~ \$313 ;
+  assign \$315  = \$314  & r_slow_held[0];
+  assign \$316  = ~ r_slow_push;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = \$317  ? r_slow_held[4] : r_slow_held[3];
+  assign \$319  = \$311  ? r_slow_held[2] : \$318 ;
+  assign \$320  = ~ r_slow_pop;
+  assign \$321  = r_slow_head_valid & \$320 ;
+  assign \$322  = r_slow_push & \$321 ;
+  assign \$323  = ~ r_slow_pop;
+  assign \$324  = r_slow_head_valid & \$323 ;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = \$325  & r_slow_held[0];
+  assign \$327  = ~ r_slow_push;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = \$328  ? r_slow_held[5] : r_slow_held[4];
+  assign \$330  = \$322  ? r_slow_held[3] : \$329 ;
+  assign \$331  = ~ r_slow_pop;
+  assign \$332  = r_slow_head_valid & \$331 ;
+  assign \$333  = r_slow_push & \$332 ;
+  assign \$334  = ~ r_slow_pop;
+  assign \$335  = r_slow_head_valid & \$334 ;
+  assign \$336  = ~ \$335 ;
+  assign \$337  = \$336  & r_slow_held[0];
+  assign \$338  = ~ r_slow_push;
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = \$339  ? r_slow_held[6] : r_slow_held[5];
+  assign \$341  = \$333  ? r_slow_held[4] : \$340 ;
+  assign \$342  = ~ r_slow_pop;
+  assign \$343  = r_slow_head_valid & \$342 ;
+  assign \$344  = r_slow_push & \$343 ;
+  assign \$345  = ~ r_slow_pop;
+  assign \$346  = r_slow_head_valid & \$345 ;
+  assign \$347  = ~ \$346 ;
+  assign \$348  = \$347  & r_slow_held[0];
+  assign \$349  = ~ r_slow_push;
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = \$350  ? r_slow_held[7] : r_slow_held[6];
+  assign \$352  = \$344  ? r_slow_held[5] : \$351 ;
+  assign \$353  = ~ r_slow_pop;
+  assign \$354  = r_slow_head_valid & \$353 ;
+  assign \$355  = r_slow_push & \$354 ;
+  assign \$356  = ~ r_slow_pop;
+  assign \$357  = r_slow_head_valid & \$356 ;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = \$358  & r_slow_held[0];
+  assign \$360  = ~ r_slow_push;
+  assign \$361  = \$359  & \$360 ;
+  assign \$362  = \$361  ? r_slow_held[8] : r_slow_held[7];
+  assign \$363  = \$355  ? r_slow_held[6] : \$362 ;
+  assign \$364  = ~ r_slow_pop;
+  assign \$365  = r_slow_head_valid & \$364 ;
+  assign \$366  = r_slow_push & \$365 ;
+  assign \$367  = ~ r_slow_pop;
+  assign \$368  = r_slow_head_valid & \$367 ;
+  assign \$369  = ~ \$368 ;
+  assign \$370  = \$369  & r_slow_held[0];
+  assign \$371  = ~ r_slow_push;
+  assign \$372  = \$370  & \$371 ;
+  assign \$373  = \$372  ? 1'h0 : r_slow_held[8];
+  assign \$374  = \$366  ? r_slow_held[7] : \$373 ;
+  assign \$375  = ~ r_slow_pop;
+  assign \$376  = r_slow_push & \$375 ;
+  assign \$377  = ~ r_slow_push;
+  assign \$378  = r_slow_pop & \$377 ;
+  assign \$379  = \$378  ? r_slow_count[1] : r_slow_count[0];
+  assign \$380  = \$376  ? 1'h1 : \$379 ;
+  assign \$381  = ~ r_slow_pop;
+  assign \$382  = r_slow_push & \$381 ;
+  assign \$383  = ~ r_slow_push;
+  assign \$384  = r_slow_pop & \$383 ;
+  assign \$385  = \$384  ? r_slow_count[2] : r_slow_count[1];
+  assign \$386  = \$382  ? r_slow_count[0] : \$385 ;
+  assign \$387  = ~ r_slow_pop;
+  assign \$388  = r_slow_push & \$387 ;
+  assign \$389  = ~ r_slow_push;
+  assign \$390  = r_slow_pop & \$389 ;
+  assign \$391  = \$390  ? r_slow_count[3] : r_slow_count[2];
+  assign \$392  = \$388  ? r_slow_count[1] : \$391 ;
+  assign \$393  = ~ r_slow_pop;
+  assign \$394  = r_slow_push & \$393 ;
+  assign \$395  = ~ r_slow_push;
+  assign \$396  = r_slow_pop & \$395 ;
+  assign \$397  = \$396  ? r_slow_count[4] : r_slow_count[3];
+  assign \$398  = \$394  ? r_slow_count[2] : \$397 ;
+  assign \$399  = ~ r_slow_pop;
+  assign \$400  = r_slow_push & \$399 ;
+  assign \$401  = ~ r_slow_push;
+  assign \$402  = r_slow_pop & \$401 ;
+  assign \$403  = \$402  ? r_slow_count[5] : r_slow_count[4];
+  assign \$404  = \$400  ? r_slow_count[3] : \$403 ;
+  assign \$405  = ~ r_slow_pop;
+  assign \$406  = r_slow_push & \$405 ;
+  assign \$407  = ~ r_slow_push;
+  assign \$408  = r_slow_pop & \$407 ;
+  assign \$409  = \$408  ? r_slow_count[6] : r_slow_count[5];
+  assign \$410  = \$406  ? r_slow_count[4] : \$409 ;
+  assign \$411  = ~ r_slow_pop;
+  assign \$412  = r_slow_push & \$411 ;
+  assign \$413  = ~ r_slow_push;
+  assign \$414  = r_slow_pop & \$413 ;
+  assign \$415  = \$414  ? r_slow_count[7] : r_slow_count[6];
+  assign \$416  = \$412  ? r_slow_count[5] : \$415 ;
+  assign \$417  = ~ r_slow_pop;
+  assign \$418  = r_slow_push & \$417 ;
+  assign \$419  = ~ r_slow_push;
+  assign \$420  = r_slow_pop & \$419 ;
+  assign \$421  = \$420  ? r_slow_count[8] : r_slow_count[7];
+  assign \$422  = \$418  ? r_slow_count[6] : \$421 ;
+  assign \$423  = ~ r_slow_pop;
+  assign \$424  = r_slow_push & \$423 ;
+  assign \$425  = ~ r_slow_push;
+  assign \$426  = r_slow_pop & \$425 ;
+  assign \$427  = \$426  ? r_slow_count[9] : r_slow_count[8];
+  assign \$428  = \$424  ? r_slow_count[7] : \$427 ;
+  assign \$429  = ~ r_slow_pop;
+  assign \$430  = r_slow_push & \$429 ;
+  assign \$431  = ~ r_slow_push;
+  assign \$432  = r_slow_pop & \$431 ;
+  assign \$433  = \$432  ? 1'h0 : r_slow_count[9];
+  assign \$434  = \$430  ? r_slow_count[8] : \$433 ;
+  assign \$435  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$436  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$437  = w_addrs_pop ? \$435  : \$436 ;
+  assign \$438  = w_addrs_push & w_addrs_full[0];
+  assign \$439  = w_addrs_full[1] | \$438 ;
+  assign \$441  = w_addrs_full[0] | \$440 ;
+  assign \$442  = w_addrs_pop ? \$439  : \$441 ;
+  assign \$444  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$445  = w_addrs_pop ? \$443  : \$444 ;
+  assign \$446  = w_addrs_push & w_addrs_full[1];
+  assign \$448  = w_addrs_push & w_addrs_full[0];
+  assign \$449  = w_addrs_full[1] | \$448 ;
+  assign \$450  = w_addrs_pop ? \$447  : \$449 ;
+  assign \$451  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$452  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$453  = w_datas_pop ? \$451  : \$452 ;
+  assign \$454  = w_datas_push & w_datas_full[0];
+  assign \$455  = w_datas_full[1] | \$454 ;
+  assign \$457  = w_datas_full[0] | \$456 ;
+  assign \$458  = w_datas_pop ? \$455  : \$457 ;
+  assign \$460  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$461  = w_datas_pop ? \$459  : \$460 ;
+  assign \$462  = w_datas_push & w_datas_full[1];
+  assign \$464  = w_datas_push & w_datas_full[0];
+  assign \$465  = w_datas_full[1] | \$464 ;
+  assign \$466  = w_datas_pop ? \$463  : \$465 ;
+  assign \$467  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$468  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$469  = w_kinds_pop ? \$467  : \$468 ;
+  assign \$470  = w_kinds_push & w_kinds_full[0];
+  assign \$471  = w_kinds_full[1] | \$470 ;
+  assign \$473  = w_kinds_full[0] | \$472 ;
+  assign \$474  = w_kinds_pop ? \$471  : \$473 ;
+  assign \$475  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$476  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$477  = w_kinds_pop ? \$475  : \$476 ;
+  assign \$478  = w_kinds_push & w_kinds_full[1];
+  assign \$479  = w_kinds_full[2] | \$478 ;
+  assign \$480  = w_kinds_push & w_kinds_full[0];
+  assign \$481  = w_kinds_full[1] | \$480 ;
+  assign \$482  = w_kinds_pop ? \$479  : \$481 ;
+  assign \$483  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$484  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$485  = w_kinds_pop ? \$483  : \$484 ;
+  assign \$486  = w_kinds_push & w_kinds_full[2];
+  assign \$487  = w_kinds_full[3] | \$486 ;
+  assign \$488  = w_kinds_push & w_kinds_full[1];
+  assign \$489  = w_kinds_full[2] | \$488 ;
+  assign \$490  = w_kinds_pop ? \$487  : \$489 ;
+  assign \$491  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$492  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$493  = w_kinds_pop ? \$491  : \$492 ;
+  assign \$494  = w_kinds_push & w_kinds_full[3];
+  assign \$495  = w_kinds_full[4] | \$494 ;
+  assign \$496  = w_kinds_push & w_kinds_full[2];
+  assign \$497  = w_kinds_full[3] | \$496 ;
+  assign \$498  = w_kinds_pop ? \$495  : \$497 ;
+  assign \$499  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$500  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$501  = w_kinds_pop ? \$499  : \$500 ;
+  assign \$502  = w_kinds_push & w_kinds_full[4];
+  assign \$503  = w_kinds_full[5] | \$502 ;
+  assign \$504  = w_kinds_push & w_kinds_full[3];
+  assign \$505  = w_kinds_full[4] | \$504 ;
+  assign \$506  = w_kinds_pop ? \$503  : \$505 ;
+  assign \$507  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$508  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$509  = w_kinds_pop ? \$507  : \$508 ;
+  assign \$510  = w_kinds_push & w_kinds_full[5];
+  assign \$511  = w_kinds_full[6] | \$510 ;
+  assign \$512  = w_kinds_push & w_kinds_full[4];
+  assign \$513  = w_kinds_full[5] | \$512 ;
+  assign \$514  = w_kinds_pop ? \$511  : \$513 ;
+  assign \$515  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$516  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$517  = w_kinds_pop ? \$515  : \$516 ;
+  assign \$518  = w_kinds_push & w_kinds_full[6];
+  assign \$519  = w_kinds_full[7] | \$518 ;
+  assign \$520  = w_kinds_push & w_kinds_full[5];
+  assign \$521  = w_kinds_full[6] | \$520 ;
+  assign \$522  = w_kinds_pop ? \$519  : \$521 ;
+  assign \$523  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$524  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$525  = w_kinds_pop ? \$523  : \$524 ;
+  assign \$526  = w_kinds_push & w_kinds_full[7];
+  assign \$527  = w_kinds_full[8] | \$526 ;
+  assign \$528  = w_kinds_push & w_kinds_full[6];
+  assign \$529  = w_kinds_full[7] | \$528 ;
+  assign \$530  = w_kinds_pop ? \$527  : \$529 ;
+  assign \$531  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$532  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$533  = w_kinds_pop ? \$531  : \$532 ;
+  assign \$534  = w_kinds_push & w_kinds_full[8];
+  assign \$535  = w_kinds_full[9] | \$534 ;
+  assign \$536  = w_kinds_push & w_kinds_full[7];
+  assign \$537  = w_kinds_full[8] | \$536 ;
+  assign \$538  = w_kinds_pop ? \$535  : \$537 ;
+  assign \$540  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$541  = w_kinds_pop ? \$539  : \$540 ;
+  assign \$542  = w_kinds_push & w_kinds_full[9];
+  assign \$544  = w_kinds_push & w_kinds_full[8];
+  assign \$545  = w_kinds_full[9] | \$544 ;
+  assign \$546  = w_kinds_pop ? \$543  : \$545 ;
+  assign \$547  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$548  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$549  = w_fast_pop ? \$547  : \$548 ;
+  assign \$550  = w_fast_push & w_fast_full[0];
+  assign \$551  = w_fast_full[1] | \$550 ;
+  assign \$553  = w_fast_full[0] | \$552 ;
+  assign \$554  = w_fast_pop ? \$551  : \$553 ;
+  assign \$555  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$556  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$557  = w_fast_pop ? \$555  : \$556 ;
+  assign \$558  = w_fast_push & w_fast_full[1];
+  assign \$559  = w_fast_full[2] | \$558 ;
+  assign \$560  = w_fast_push & w_fast_full[0];
+  assign \$561  = w_fast_full[1] | \$560 ;
+  assign \$562  = w_fast_pop ? \$559  : \$561 ;
+  assign \$563  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$564  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$565  = w_fast_pop ? \$563  : \$564 ;
+  assign \$566  = w_fast_push & w_fast_full[2];
+  assign \$567  = w_fast_full[3] | \$566 ;
+  assign \$568  = w_fast_push & w_fast_full[1];
+  assign \$569  = w_fast_full[2] | \$568 ;
+  assign \$570  = w_fast_pop ? \$567  : \$569 ;
+  assign \$571  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$572  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$573  = w_fast_pop ? \$571  : \$572 ;
+  assign \$574  = w_fast_push & w_fast_full[3];
+  assign \$575  = w_fast_full[4] | \$574 ;
+  assign \$576  = w_fast_push & w_fast_full[2];
+  assign \$577  = w_fast_full[3] | \$576 ;
+  assign \$578  = w_fast_pop ? \$575  : \$577 ;
+  assign \$579  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$580  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$581  = w_fast_pop ? \$579  : \$580 ;
+  assign \$582  = w_fast_push & w_fast_full[4];
+  assign \$583  = w_fast_full[5] | \$582 ;
+  assign \$584  = w_fast_push & w_fast_full[3];
+  assign \$585  = w_fast_full[4] | \$584 ;
+  assign \$586  = w_fast_pop ? \$583  : \$585 ;
+  assign \$587  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$588  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$589  = w_fast_pop ? \$587  : \$588 ;
+  assign \$590  = w_fast_push & w_fast_full[5];
+  assign \$591  = w_fast_full[6] | \$590 ;
+  assign \$592  = w_fast_push & w_fast_full[4];
+  assign \$593  = w_fast_full[5] | \$592 ;
+  assign \$594  = w_fast_pop ? \$591  : \$593 ;
+  assign \$595  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$596  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$597  = w_fast_pop ? \$595  : \$596 ;
+  assign \$598  = w_fast_push & w_fast_full[6];
+  assign \$599  = w_fast_full[7] | \$598 ;
+  assign \$600  = w_fast_push & w_fast_full[5];
+  assign \$601  = w_fast_full[6] | \$600 ;
+  assign \$602  = w_fast_pop ? \$599  : \$601 ;
+  assign \$603  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$604  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$605  = w_fast_pop ? \$603  : \$604 ;
+  assign \$606  = w_fast_push & w_fast_full[7];
+  assign \$607  = w_fast_full[8] | \$606 ;
+  assign \$608  = w_fast_push & w_fast_full[6];
+  assign \$609  = w_fast_full[7] | \$608 ;
+  assign \$610  = w_fast_pop ? \$607  : \$609 ;
+  assign \$611  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$612  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$613  = w_fast_pop ? \$611  : \$612 ;
+  assign \$614  = w_fast_push & w_fast_full[8];
+  assign \$615  = w_fast_full[9] | \$614 ;
+  assign \$616  = w_fast_push & w_fast_full[7];
+  assign \$617  = w_fast_full[8] | \$616 ;
+  assign \$618  = w_fast_pop ? \$615  : \$617 ;
+  assign \$620  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$621  = w_fast_pop ? \$619  : \$620 ;
+  assign \$622  = w_fast_push & w_fast_full[9];
+  assign \$624  = w_fast_push & w_fast_full[8];
+  assign \$625  = w_fast_full[9] | \$624 ;
+  assign \$626  = w_fast_pop ? \$623  : \$625 ;
+  assign \$627  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$628  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$629  = w_slow_pop ? \$627  : \$628 ;
+  assign \$630  = w_slow_push & w_slow_full[0];
+  assign \$631  = w_slow_full[1] | \$630 ;
+  assign \$633  = w_slow_full[0] | \$632 ;
+  assign \$634  = w_slow_pop ? \$631  : \$633 ;
+  assign \$635  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$636  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$637  = w_slow_pop ? \$635  : \$636 ;
+  assign \$638  = w_slow_push & w_slow_full[1];
+  assign \$639  = w_slow_full[2] | \$638 ;
+  assign \$640  = w_slow_push & w_slow_full[0];
+  assign \$641  = w_slow_full[1] | \$640 ;
+  assign \$642  = w_slow_pop ? \$639  : \$641 ;
+  assign \$643  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$644  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$645  = w_slow_pop ? \$643  : \$644 ;
+  assign \$646  = w_slow_push & w_slow_full[2];
+  assign \$647  = w_slow_full[3] | \$646 ;
+  assign \$648  = w_slow_push & w_slow_full[1];
+  assign \$649  = w_slow_full[2] | \$648 ;
+  assign \$650  = w_slow_pop ? \$647  : \$649 ;
+  assign \$651  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$652  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$653  = w_slow_pop ? \$651  : \$652 ;
+  assign \$654  = w_slow_push & w_slow_full[3];
+  assign \$655  = w_slow_full[4] | \$654 ;
+  assign \$656  = w_slow_push & w_slow_full[2];
+  assign \$657  = w_slow_full[3] | \$656 ;
+  assign \$658  = w_slow_pop ? \$655  : \$657 ;
+  assign \$659  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$660  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$661  = w_slow_pop ? \$659  : \$660 ;
+  assign \$662  = w_slow_push & w_slow_full[4];
+  assign \$663  = w_slow_full[5] | \$662 ;
+  assign \$664  = w_slow_push & w_slow_full[3];
+  assign \$665  = w_slow_full[4] | \$664 ;
+  assign \$666  = w_slow_pop ? \$663  : \$665 ;
+  assign \$667  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$668  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$669  = w_slow_pop ? \$667  : \$668 ;
+  assign \$670  = w_slow_push & w_slow_full[5];
+  assign \$671  = w_slow_full[6] | \$670 ;
+  assign \$672  = w_slow_push & w_slow_full[4];
+  assign \$673  = w_slow_full[5] | \$672 ;
+  assign \$674  = w_slow_pop ? \$671  : \$673 ;
+  assign \$675  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$676  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$677  = w_slow_pop ? \$675  : \$676 ;
+  assign \$678  = w_slow_push & w_slow_full[6];
+  assign \$679  = w_slow_full[7] | \$678 ;
+  assign \$680  = w_slow_push & w_slow_full[5];
+  assign \$681  = w_slow_full[6] | \$680 ;
+  assign \$682  = w_slow_pop ? \$679  : \$681 ;
+  assign \$683  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$684  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$685  = w_slow_pop ? \$683  : \$684 ;
+  assign \$686  = w_slow_push & w_slow_full[7];
+  assign \$687  = w_slow_full[8] | \$686 ;
+  assign \$688  = w_slow_push & w_slow_full[6];
+  assign \$689  = w_slow_full[7] | \$688 ;
+  assign \$690  = w_slow_pop ? \$687  : \$689 ;
+  assign \$691  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$692  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$693  = w_slow_pop ? \$691  : \$692 ;
+  assign \$694  = w_slow_push & w_slow_full[8];
+  assign \$695  = w_slow_full[9] | \$694 ;
+  assign \$696  = w_slow_push & w_slow_full[7];
+  assign \$697  = w_slow_full[8] | \$696 ;
+  assign \$698  = w_slow_pop ? \$695  : \$697 ;
+  assign \$700  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$701  = w_slow_pop ? \$699  : \$700 ;
+  assign \$702  = w_slow_push & w_slow_full[9];
+  assign \$704  = w_slow_push & w_slow_full[8];
+  assign \$705  = w_slow_full[9] | \$704 ;
+  assign \$706  = w_slow_pop ? \$703  : \$705 ;
+  assign \$707  = ~ r_fast_pop;
+  assign \$708  = r_fast_head_valid & \$707 ;
+  assign \$709  = r_fast_held[0] | \$708 ;
+  assign \$signature__en  = r_fast_push & \$709 ;
+  assign \$710  = ~ r_slow_pop;
+  assign \$711  = r_slow_head_valid & \$710 ;
+  assign \$712  = r_slow_held[0] | \$711 ;
+  assign \$signature__en$103  = r_slow_push & \$712 ;
   assign s_axil_arready = ~ r_kinds_full[9];
-  assign \$513  = ~ r_kinds_full[9];
-  assign r_kinds_push = s_axil_arvalid & \$513 ;
-  assign \$514  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
-  assign s_axil_rvalid = r_kinds_full[0] & \$514 ;
-  assign s_axil_rdata = r_kinds_data0 ? r_slow_data0 : r_fast_data0[31:0];
-  assign \$515  = ~ r_kinds_data0;
-  assign \$516  = \$515  & r_fast_data0[32];
-  assign s_axil_rresp = \$516  ? 2'h2 : 2'h0;
-  assign \$517  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
-  assign \$518  = r_kinds_full[0] & \$517 ;
-  assign r_kinds_pop = \$518  & s_axil_rready;
-  assign \$519  = ~ r_kinds_data0;
-  assign r_fast_pop = r_kinds_pop & \$519 ;
-  assign r_slow_pop = r_kinds_pop & r_kinds_data0;
+  assign \$713  = ~ r_kinds_full[9];
+  assign r_kinds_push = s_axil_arvalid & \$713 ;
+  assign \$714  = r_kinds_data0 ? r_slow_head_valid : r_fast_head_valid;
+  assign s_axil_rvalid = r_kinds_full[0] & \$714 ;
+  assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
+  assign \$715  = ~ r_kinds_data0;
+  assign \$716  = \$715  & r_fast_head[32];
+  assign s_axil_rresp = \$716  ? 2'h2 : 2'h0;
+  assign r_kinds_pop = r_fast_pop | r_slow_pop;
+  assign \$717  = ~ r_kinds_data0;
+  assign \$718  = r_kinds_full[0] & \$717 ;
+  assign \$719  = \$718  & r_fast_head_valid;
+  assign r_fast_pop = \$719  & s_axil_rready;
+  assign \$720  = r_kinds_full[0] & r_kinds_data0;
+  assign \$721  = \$720  & r_slow_head_valid;
+  assign r_slow_pop = \$721  & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$520  = ~ w_addrs_full[1];
-  assign \$signal$119  = s_axil_awvalid & \$520 ;
-  assign \$521  = ~ w_datas_full[1];
-  assign \$signal$121  = s_axil_wvalid & \$521 ;
-  assign \$522  = w_addrs_full[0] | \$signal$119 ;
-  assign \$523  = w_datas_full[0] | \$signal$121 ;
-  assign \$524  = \$522  & \$523 ;
-  assign \$525  = ~ w_kinds_full[9];
-  assign \$526  = w_kinds_push & w_kinds_full[8];
-  assign \$527  = ~ \$526 ;
-  assign \$528  = \$525  & \$527 ;
-  assign \$signal  = \$524  & \$528 ;
-  assign \$529  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal  & \$530 ;
-  assign \$531  = ~ w_addrs_full[0];
-  assign \$532  = \$signal  & \$531 ;
-  assign \$533  = ~ \$532 ;
-  assign w_addrs_push = \$signal$119  & \$533 ;
-  assign \$534  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal  & \$535 ;
-  assign \$536  = ~ w_datas_full[0];
-  assign \$537  = \$signal  & \$536 ;
-  assign \$538  = ~ \$537 ;
-  assign w_datas_push = \$signal$121  & \$538 ;
-  assign \$539  = ~ w_addrs_full[0];
+  assign \$722  = ~ w_addrs_full[1];
+  assign \$signal$123  = s_axil_awvalid & \$722 ;
+  assign \$723  = ~ w_datas_full[1];
+  assign \$signal$125  = s_axil_wvalid & \$723 ;
+  assign \$724  = w_addrs_full[0] | \$signal$123 ;
+  assign \$725  = w_datas_full[0] | \$signal$125 ;
+  assign \$726  = \$724  & \$725 ;
+  assign \$727  = ~ w_kinds_full[9];
+  assign \$728  = w_kinds_push & w_kinds_full[8];
+  assign \$729  = ~ \$728 ;
+  assign \$730  = \$727  & \$729 ;
+  assign \$signal  = \$726  & \$730 ;
+  assign \$731  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal  & \$732 ;
+  assign \$733  = ~ w_addrs_full[0];
+  assign \$734  = \$signal  & \$733 ;
+  assign \$735  = ~ \$734 ;
+  assign w_addrs_push = \$signal$123  & \$735 ;
+  assign \$736  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal  & \$737 ;
+  assign \$738  = ~ w_datas_full[0];
+  assign \$739  = \$signal  & \$738 ;
+  assign \$740  = ~ \$739 ;
+  assign w_datas_push = \$signal$125  & \$740 ;
+  assign \$741  = ~ w_addrs_full[0];
   assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$540  = ~ w_datas_full[0];
-  assign \$541  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$542  = ~ w_datas_full[0];
-  assign \$543  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$544  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$544 ;
-  assign \$545  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$545  ? 2'h2 : 2'h0;
-  assign \$546  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign \$547  = w_kinds_full[0] & \$546 ;
-  assign w_kinds_pop = \$547  & s_axil_bready;
-  assign \$548  = ~ w_kinds_data0;
-  assign w_fast_pop = w_kinds_pop & \$548 ;
-  assign w_slow_pop = w_kinds_pop & w_kinds_data0;
+  assign \$742  = ~ w_datas_full[0];
+  assign \$743  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$744  = ~ w_datas_full[0];
+  assign \$745  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$746  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$746 ;
+  assign \$747  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$747  ? 2'h2 : 2'h0;
+  assign w_kinds_pop = w_fast_pop | w_slow_pop;
+  assign \$748  = ~ w_kinds_data0;
+  assign \$749  = w_kinds_full[0] & \$748 ;
+  assign \$750  = \$749  & w_fast_full[0];
+  assign w_fast_pop = \$750  & s_axil_bready;
+  assign \$751  = w_kinds_full[0] & w_kinds_data0;
+  assign \$752  = \$751  & w_slow_full[0];
+  assign w_slow_pop = \$752  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$549 ;
+    r_kinds_data0 <= \$753 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$550 ;
+    r_kinds_full <= \$754 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$551 ;
+    r_kinds_data1 <= \$755 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$552 ;
+    r_kinds_data2 <= \$756 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$553 ;
+    r_kinds_data3 <= \$757 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$554 ;
+    r_kinds_data4 <= \$758 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$555 ;
+    r_kinds_data5 <= \$759 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$556 ;
+    r_kinds_data6 <= \$760 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$557 ;
+    r_kinds_data7 <= \$761 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$558 ;
+    r_kinds_data8 <= \$762 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$559 ;
+    r_kinds_data9 <= \$763 ;
   always @(posedge aclk_clk)
-    r_fast_data0 <= \$560 ;
+    r_fast_head <= \$764 ;
   always @(posedge aclk_clk)
-    r_fast_full <= \$561 ;
+    r_fast_head_valid <= \$765 ;
   always @(posedge aclk_clk)
-    r_fast_data1 <= \$562 ;
+    r_fast_rd <= \$766 ;
   always @(posedge aclk_clk)
-    r_fast_data2 <= \$563 ;
+    r_fast_rd_next <= \$767 ;
   always @(posedge aclk_clk)
-    r_fast_data3 <= \$564 ;
+    r_fast_wr <= \$768 ;
   always @(posedge aclk_clk)
-    r_fast_data4 <= \$565 ;
+    r_fast_wr_next <= \$769 ;
   always @(posedge aclk_clk)
-    r_fast_data5 <= \$566 ;
+    r_fast_held <= \$770 ;
   always @(posedge aclk_clk)
-    r_fast_data6 <= \$567 ;
+    r_fast_count <= \$771 ;
   always @(posedge aclk_clk)
-    r_fast_data7 <= \$568 ;
+    r_slow_head <= \$772 ;
   always @(posedge aclk_clk)
-    r_fast_data8 <= \$569 ;
+    r_slow_head_valid <= \$773 ;
   always @(posedge aclk_clk)
-    r_fast_data9 <= \$570 ;
+    r_slow_rd <= \$774 ;
   always @(posedge aclk_clk)
-    r_slow_data0 <= \$571 ;
+    r_slow_rd_next <= \$775 ;
   always @(posedge aclk_clk)
-    r_slow_full <= \$572 ;
+    r_slow_wr <= \$776 ;
   always @(posedge aclk_clk)
-    r_slow_data1 <= \$573 ;
+    r_slow_wr_next <= \$777 ;
   always @(posedge aclk_clk)
-    r_slow_data2 <= \$574 ;
+    r_slow_held <= \$778 ;
   always @(posedge aclk_clk)
-    r_slow_data3 <= \$575 ;
+    r_slow_count <= \$779 ;
   always @(posedge aclk_clk)
-    r_slow_data4 <= \$576 ;
+    w_addrs_data0 <= \$780 ;
   always @(posedge aclk_clk)
-    r_slow_data5 <= \$577 ;
+    w_addrs_full <= \$781 ;
   always @(posedge aclk_clk)
-    r_slow_data6 <= \$578 ;
+    w_addrs_data1 <= \$782 ;
   always @(posedge aclk_clk)
-    r_slow_data7 <= \$579 ;
+    w_datas_data0 <= \$783 ;
   always @(posedge aclk_clk)
-    r_slow_data8 <= \$580 ;
+    w_datas_full <= \$784 ;
   always @(posedge aclk_clk)
-    r_slow_data9 <= \$581 ;
+    w_datas_data1 <= \$785 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$582 ;
+    w_kinds_data0 <= \$786 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$583 ;
+    w_kinds_full <= \$787 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$584 ;
+    w_kinds_data1 <= \$788 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$585 ;
+    w_kinds_data2 <= \$789 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$586 ;
+    w_kinds_data3 <= \$790 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$587 ;
+    w_kinds_data4 <= \$791 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$588 ;
+    w_kinds_data5 <= \$792 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$589 ;
+    w_kinds_data6 <= \$793 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$590 ;
+    w_kinds_data7 <= \$794 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$591 ;
+    w_kinds_data8 <= \$795 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$592 ;
+    w_kinds_data9 <= \$796 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$593 ;
+    w_fast_data0 <= \$797 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$594 ;
+    w_fast_full <= \$798 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$595 ;
+    w_fast_data1 <= \$799 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$596 ;
+    w_fast_data2 <= \$800 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$597 ;
+    w_fast_data3 <= \$801 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$598 ;
+    w_fast_data4 <= \$802 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$599 ;
+    w_fast_data5 <= \$803 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$600 ;
+    w_fast_data6 <= \$804 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$601 ;
+    w_fast_data7 <= \$805 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$602 ;
+    w_fast_data8 <= \$806 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$603 ;
+    w_fast_data9 <= \$807 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$604 ;
+    w_slow_data0 <= \$808 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$605 ;
+    w_slow_full <= \$809 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$606 ;
+    w_slow_data1 <= \$810 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$607 ;
+    w_slow_data2 <= \$811 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$608 ;
+    w_slow_data3 <= \$812 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$609 ;
+    w_slow_data4 <= \$813 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$610 ;
+    w_slow_data5 <= \$814 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$611 ;
+    w_slow_data6 <= \$815 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$612 ;
+    w_slow_data7 <= \$816 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$613 ;
+    w_slow_data8 <= \$817 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$614 ;
+    w_slow_data9 <= \$818 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$615 ;
-  always @(posedge aclk_clk)
-    w_slow_data5 <= \$616 ;
-  always @(posedge aclk_clk)
-    w_slow_data6 <= \$617 ;
-  always @(posedge aclk_clk)
-    w_slow_data7 <= \$618 ;
-  always @(posedge aclk_clk)
-    w_slow_data8 <= \$619 ;
-  always @(posedge aclk_clk)
-    w_slow_data9 <= \$620 ;
-  always @(posedge aclk_clk)
-    w_kinds_push <= \$621 ;
+    w_kinds_push <= \$819 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -1778,906 +2396,728 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$78  = r_kinds_push & r_kinds_full[8];
   assign \$79  = r_kinds_full[9] | \$78 ;
   assign \$80  = r_kinds_pop ? \$77  : \$79 ;
-  assign \$81  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
-  assign \$82  = r_fast_full[0] ? r_fast_data0 : { bus__r_err, bus__r_data };
-  assign \$83  = r_fast_pop ? \$81  : \$82 ;
-  assign \$84  = r_fast_push & r_fast_full[0];
-  assign \$85  = r_fast_full[1] | \$84 ;
-  assign \$87  = r_fast_full[0] | \$86 ;
-  assign \$88  = r_fast_pop ? \$85  : \$87 ;
-  assign \$89  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
-  assign \$90  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
-  assign \$91  = r_fast_pop ? \$89  : \$90 ;
-  assign \$92  = r_fast_push & r_fast_full[1];
-  assign \$93  = r_fast_full[2] | \$92 ;
-  assign \$94  = r_fast_push & r_fast_full[0];
-  assign \$95  = r_fast_full[1] | \$94 ;
-  assign \$96  = r_fast_pop ? \$93  : \$95 ;
-  assign \$97  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
-  assign \$98  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
-  assign \$99  = r_fast_pop ? \$97  : \$98 ;
-  assign \$100  = r_fast_push & r_fast_full[2];
-  assign \$101  = r_fast_full[3] | \$100 ;
-  assign \$102  = r_fast_push & r_fast_full[1];
-  assign \$103  = r_fast_full[2] | \$102 ;
-  assign \$104  = r_fast_pop ? \$101  : \$103 ;
-  assign \$105  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
-  assign \$106  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
-  assign \$107  = r_fast_pop ? \$105  : \$106 ;
-  assign \$108  = r_fast_push & r_fast_full[3];
-  assign \$109  = r_fast_full[4] | \$108 ;
-  assign \$110  = r_fast_push & r_fast_full[2];
-  assign \$111  = r_fast_full[3] | \$110 ;
-  assign \$112  = r_fast_pop ? \$109  : \$111 ;
-  assign \$113  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
-  assign \$114  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
-  assign \$115  = r_fast_pop ? \$113  : \$114 ;
-  assign \$116  = r_fast_push & r_fast_full[4];
-  assign \$117  = r_fast_full[5] | \$116 ;
-  assign \$118  = r_fast_push & r_fast_full[3];
-  assign \$119  = r_fast_full[4] | \$118 ;
-  assign \$120  = r_fast_pop ? \$117  : \$119 ;
-  assign \$121  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
-  assign \$122  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
-  assign \$123  = r_fast_pop ? \$121  : \$122 ;
-  assign \$124  = r_fast_push & r_fast_full[5];
-  assign \$125  = r_fast_full[6] | \$124 ;
-  assign \$126  = r_fast_push & r_fast_full[4];
-  assign \$127  = r_fast_full[5] | \$126 ;
-  assign \$128  = r_fast_pop ? \$125  : \$127 ;
-  assign \$129  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
-  assign \$130  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
-  assign \$131  = r_fast_pop ? \$129  : \$130 ;
-  assign \$132  = r_fast_push & r_fast_full[6];
-  assign \$133  = r_fast_full[7] | \$132 ;
-  assign \$134  = r_fast_push & r_fast_full[5];
-  assign \$135  = r_fast_full[6] | \$134 ;
-  assign \$136  = r_fast_pop ? \$133  : \$135 ;
-  assign \$137  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
-  assign \$138  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
-  assign \$139  = r_fast_pop ? \$137  : \$138 ;
-  assign \$140  = r_fast_push & r_fast_full[7];
-  assign \$141  = r_fast_full[8] | \$140 ;
-  assign \$142  = r_fast_push & r_fast_full[6];
-  assign \$143  = r_fast_full[7] | \$142 ;
-  assign \$144  = r_fast_pop ? \$141  : \$143 ;
-  assign \$145  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
-  assign \$146  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
-  assign \$147  = r_fast_pop ? \$145  : \$146 ;
-  assign \$148  = r_fast_push & r_fast_full[8];
-  assign \$149  = r_fast_full[9] | \$148 ;
-  assign \$150  = r_fast_push & r_fast_full[7];
-  assign \$151  = r_fast_full[8] | \$150 ;
-  assign \$152  = r_fast_pop ? \$149  : \$151 ;
-  assign \$154  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
-  assign \$155  = r_fast_pop ? \$153  : \$154 ;
-  assign \$156  = r_fast_push & r_fast_full[9];
-  assign \$158  = r_fast_push & r_fast_full[8];
-  assign \$159  = r_fast_full[9] | \$158 ;
-  assign \$160  = r_fast_pop ? \$157  : \$159 ;
-  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$163  = r_slow_pop ? \$161  : \$162 ;
-  assign \$164  = r_slow_push & r_slow_full[0];
-  assign \$165  = r_slow_full[1] | \$164 ;
-  assign \$167  = r_slow_full[0] | \$166 ;
-  assign \$168  = r_slow_pop ? \$165  : \$167 ;
-  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$171  = r_slow_pop ? \$169  : \$170 ;
-  assign \$172  = r_slow_push & r_slow_full[1];
-  assign \$173  = r_slow_full[2] | \$172 ;
-  assign \$174  = r_slow_push & r_slow_full[0];
-  assign \$175  = r_slow_full[1] | \$174 ;
-  assign \$176  = r_slow_pop ? \$173  : \$175 ;
-  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$179  = r_slow_pop ? \$177  : \$178 ;
-  assign \$180  = r_slow_push & r_slow_full[2];
-  assign \$181  = r_slow_full[3] | \$180 ;
-  assign \$182  = r_slow_push & r_slow_full[1];
-  assign \$183  = r_slow_full[2] | \$182 ;
-  assign \$184  = r_slow_pop ? \$181  : \$183 ;
-  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$187  = r_slow_pop ? \$185  : \$186 ;
-  assign \$188  = r_slow_push & r_slow_full[3];
-  assign \$189  = r_slow_full[4] | \$188 ;
-  assign \$190  = r_slow_push & r_slow_full[2];
-  assign \$191  = r_slow_full[3] | \$190 ;
-  assign \$192  = r_slow_pop ? \$189  : \$191 ;
-  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$195  = r_slow_pop ? \$193  : \$194 ;
-  assign \$196  = r_slow_push & r_slow_full[4];
-  assign \$197  = r_slow_full[5] | \$196 ;
-  assign \$198  = r_slow_push & r_slow_full[3];
-  assign \$199  = r_slow_full[4] | \$198 ;
-  assign \$200  = r_slow_pop ? \$197  : \$199 ;
-  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$203  = r_slow_pop ? \$201  : \$202 ;
-  assign \$204  = r_slow_push & r_slow_full[5];
-  assign \$205  = r_slow_full[6] | \$204 ;
-  assign \$206  = r_slow_push & r_slow_full[4];
-  assign \$207  = r_slow_full[5] | \$206 ;
-  assign \$208  = r_slow_pop ? \$205  : \$207 ;
-  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$211  = r_slow_pop ? \$209  : \$210 ;
-  assign \$212  = r_slow_push & r_slow_full[6];
-  assign \$213  = r_slow_full[7] | \$212 ;
-  assign \$214  = r_slow_push & r_slow_full[5];
-  assign \$215  = r_slow_full[6] | \$214 ;
-  assign \$216  = r_slow_pop ? \$213  : \$215 ;
-  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$219  = r_slow_pop ? \$217  : \$218 ;
-  assign \$220  = r_slow_push & r_slow_full[7];
-  assign \$221  = r_slow_full[8] | \$220 ;
-  assign \$222  = r_slow_push & r_slow_full[6];
-  assign \$223  = r_slow_full[7] | \$222 ;
-  assign \$224  = r_slow_pop ? \$221  : \$223 ;
-  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$227  = r_slow_pop ? \$225  : \$226 ;
-  assign \$228  = r_slow_push & r_slow_full[8];
-  assign \$229  = r_slow_full[9] | \$228 ;
-  assign \$230  = r_slow_push & r_slow_full[7];
-  assign \$231  = r_slow_full[8] | \$230 ;
-  assign \$232  = r_slow_pop ? \$229  : \$231 ;
-  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$235  = r_slow_pop ? \$233  : \$234 ;
-  assign \$236  = r_slow_push & r_slow_full[9];
-  assign \$238  = r_slow_push & r_slow_full[8];
-  assign \$239  = r_slow_full[9] | \$238 ;
-  assign \$240  = r_slow_pop ? \$237  : \$239 ;
-  assign \$241  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$242  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$243  = w_addrs_pop ? \$241  : \$242 ;
-  assign \$244  = w_addrs_push & w_addrs_full[0];
-  assign \$245  = w_addrs_full[1] | \$244 ;
-  assign \$247  = w_addrs_full[0] | \$246 ;
-  assign \$248  = w_addrs_pop ? \$245  : \$247 ;
-  assign \$250  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$251  = w_addrs_pop ? \$249  : \$250 ;
-  assign \$252  = w_addrs_push & w_addrs_full[1];
-  assign \$254  = w_addrs_push & w_addrs_full[0];
-  assign \$255  = w_addrs_full[1] | \$254 ;
-  assign \$256  = w_addrs_pop ? \$253  : \$255 ;
-  assign \$257  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$258  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$259  = w_datas_pop ? \$257  : \$258 ;
-  assign \$260  = w_datas_push & w_datas_full[0];
-  assign \$261  = w_datas_full[1] | \$260 ;
-  assign \$263  = w_datas_full[0] | \$262 ;
-  assign \$264  = w_datas_pop ? \$261  : \$263 ;
-  assign \$266  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$267  = w_datas_pop ? \$265  : \$266 ;
-  assign \$268  = w_datas_push & w_datas_full[1];
-  assign \$270  = w_datas_push & w_datas_full[0];
-  assign \$271  = w_datas_full[1] | \$270 ;
-  assign \$272  = w_datas_pop ? \$269  : \$271 ;
-  assign \$273  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$274  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
-  assign \$275  = w_kinds_pop ? \$273  : \$274 ;
-  assign \$276  = w_kinds_push & w_kinds_full[0];
-  assign \$277  = w_kinds_full[1] | \$276 ;
-  assign \$279  = w_kinds_full[0] | \$278 ;
-  assign \$280  = w_kinds_pop ? \$277  : \$279 ;
-  assign \$281  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$282  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$283  = w_kinds_pop ? \$281  : \$282 ;
-  assign \$284  = w_kinds_push & w_kinds_full[1];
-  assign \$285  = w_kinds_full[2] | \$284 ;
-  assign \$286  = w_kinds_push & w_kinds_full[0];
-  assign \$287  = w_kinds_full[1] | \$286 ;
-  assign \$288  = w_kinds_pop ? \$285  : \$287 ;
-  assign \$289  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$290  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$291  = w_kinds_pop ? \$289  : \$290 ;
-  assign \$292  = w_kinds_push & w_kinds_full[2];
-  assign \$293  = w_kinds_full[3] | \$292 ;
-  assign \$294  = w_kinds_push & w_kinds_full[1];
-  assign \$295  = w_kinds_full[2] | \$294 ;
-  assign \$296  = w_kinds_pop ? \$293  : \$295 ;
-  assign \$297  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$298  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$299  = w_kinds_pop ? \$297  : \$298 ;
-  assign \$300  = w_kinds_push & w_kinds_full[3];
-  assign \$301  = w_kinds_full[4] | \$300 ;
-  assign \$302  = w_kinds_push & w_kinds_full[2];
-  assign \$303  = w_kinds_full[3] | \$302 ;
-  assign \$304  = w_kinds_pop ? \$301  : \$303 ;
-  assign \$305  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$306  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$307  = w_kinds_pop ? \$305  : \$306 ;
-  assign \$308  = w_kinds_push & w_kinds_full[4];
-  assign \$309  = w_kinds_full[5] | \$308 ;
-  assign \$310  = w_kinds_push & w_kinds_full[3];
-  assign \$311  = w_kinds_full[4] | \$310 ;
-  assign \$312  = w_kinds_pop ? \$309  : \$311 ;
-  assign \$313  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$314  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$315  = w_kinds_pop ? \$313  : \$314 ;
-  assign \$316  = w_kinds_push & w_kinds_full[5];
-  assign \$317  = w_kinds_full[6] | \$316 ;
-  assign \$318  = w_kinds_push & w_kinds_full[4];
-  assign \$319  = w_kinds_full[5] | \$318 ;
-  assign \$320  = w_kinds_pop ? \$317  : \$319 ;
-  assign \$321  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$322  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$323  = w_kinds_pop ? \$321  : \$322 ;
-  assign \$324  = w_kinds_push & w_kinds_full[6];
-  assign \$325  = w_kinds_full[7] | \$324 ;
-  assign \$326  = w_kinds_push & w_kinds_full[5];
-  assign \$327  = w_kinds_full[6] | \$326 ;
-  assign \$328  = w_kinds_pop ? \$325  : \$327 ;
-  assign \$329  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$330  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$331  = w_kinds_pop ? \$329  : \$330 ;
-  assign \$332  = w_kinds_push & w_kinds_full[7];
-  assign \$333  = w_kinds_full[8] | \$332 ;
-  assign \$334  = w_kinds_push & w_kinds_full[6];
-  assign \$335  = w_kinds_full[7] | \$334 ;
-  assign \$336  = w_kinds_pop ? \$333  : \$335 ;
-  assign \$337  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$338  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$339  = w_kinds_pop ? \$337  : \$338 ;
-  assign \$340  = w_kinds_push & w_kinds_full[8];
-  assign \$341  = w_kinds_full[9] | \$340 ;
-  assign \$342  = w_kinds_push & w_kinds_full[7];
-  assign \$343  = w_kinds_full[8] | \$342 ;
-  assign \$344  = w_kinds_pop ? \$341  : \$343 ;
-  assign \$346  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$347  = w_kinds_pop ? \$345  : \$346 ;
-  assign \$348  = w_kinds_push & w_kinds_full[9];
-  assign \$350  = w_kinds_push & w_kinds_full[8];
-  assign \$351  = w_kinds_full[9] | \$350 ;
-  assign \$352  = w_kinds_pop ? \$349  : \$351 ;
-  assign \$353  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$354  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
-  assign \$355  = w_fast_pop ? \$353  : \$354 ;
-  assign \$356  = w_fast_push & w_fast_full[0];
-  assign \$357  = w_fast_full[1] | \$356 ;
-  assign \$359  = w_fast_full[0] | \$358 ;
-  assign \$360  = w_fast_pop ? \$357  : \$359 ;
-  assign \$361  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$362  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$363  = w_fast_pop ? \$361  : \$362 ;
-  assign \$364  = w_fast_push & w_fast_full[1];
-  assign \$365  = w_fast_full[2] | \$364 ;
-  assign \$366  = w_fast_push & w_fast_full[0];
-  assign \$367  = w_fast_full[1] | \$366 ;
-  assign \$368  = w_fast_pop ? \$365  : \$367 ;
-  assign \$369  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$370  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$371  = w_fast_pop ? \$369  : \$370 ;
-  assign \$372  = w_fast_push & w_fast_full[2];
-  assign \$373  = w_fast_full[3] | \$372 ;
-  assign \$374  = w_fast_push & w_fast_full[1];
-  assign \$375  = w_fast_full[2] | \$374 ;
-  assign \$376  = w_fast_pop ? \$373  : \$375 ;
-  assign \$377  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$378  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$549  = \$3 ;
-    if (aclk_rst) begin
-      \$549  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$550 [0] = \$8 ;
-    \$550 [1] = \$16 ;
-    \$550 [2] = \$24 ;
-    \$550 [3] = \$32 ;
-    \$550 [4] = \$40 ;
-    \$550 [5] = \$48 ;
-    \$550 [6] = \$56 ;
-    \$550 [7] = \$64 ;
-    \$550 [8] = \$72 ;
-    \$550 [9] = \$80 ;
-    if (aclk_rst) begin
-      \$550  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$551  = \$11 ;
-    if (aclk_rst) begin
-      \$551  = 1'h0;
-    end
-  end
+  assign \$81  = ~ r_fast_pop;
+  assign \$82  = r_fast_head_valid & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = r_fast_held[0] ? read__data : { bus__r_err, bus__r_data };
+  assign \$85  = r_fast_held[0] | r_fast_push;
+  assign \$86  = ~ r_fast_pop;
+  assign \$87  = r_fast_head_valid & \$86 ;
+  assign \$88  = \$85  | \$87 ;
+  assign \$89  = ~ r_fast_pop;
+  assign \$90  = r_fast_head_valid & \$89 ;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$91  & r_fast_held[0];
+  assign \$93  = r_fast_rd_next + 1'h1;
+  assign \$94  = ~ r_fast_pop;
+  assign \$95  = r_fast_head_valid & \$94 ;
+  assign \$96  = r_fast_held[0] | \$95 ;
+  assign \$97  = r_fast_push & \$96 ;
+  assign \$98  = r_fast_wr_next + 1'h1;
+  assign \$99  = ~ r_fast_pop;
+  assign \$100  = r_fast_head_valid & \$99 ;
+  assign \$101  = r_fast_push & \$100 ;
+  assign \$102  = ~ r_fast_pop;
+  assign \$103  = r_fast_head_valid & \$102 ;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = \$104  & r_fast_held[0];
+  assign \$106  = ~ r_fast_push;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = \$107  ? r_fast_held[1] : r_fast_held[0];
+  assign \$109  = \$101  ? 1'h1 : \$108 ;
+  assign \$110  = ~ r_fast_pop;
+  assign \$111  = r_fast_head_valid & \$110 ;
+  assign \$112  = r_fast_push & \$111 ;
+  assign \$113  = ~ r_fast_pop;
+  assign \$114  = r_fast_head_valid & \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$115  & r_fast_held[0];
+  assign \$117  = ~ r_fast_push;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = \$118  ? r_fast_held[2] : r_fast_held[1];
+  assign \$120  = \$112  ? r_fast_held[0] : \$119 ;
+  assign \$121  = ~ r_fast_pop;
+  assign \$122  = r_fast_head_valid & \$121 ;
+  assign \$123  = r_fast_push & \$122 ;
+  assign \$124  = ~ r_fast_pop;
+  assign \$125  = r_fast_head_valid & \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$126  & r_fast_held[0];
+  assign \$128  = ~ r_fast_push;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = \$129  ? r_fast_held[3] : r_fast_held[2];
+  assign \$131  = \$123  ? r_fast_held[1] : \$130 ;
+  assign \$132  = ~ r_fast_pop;
+  assign \$133  = r_fast_head_valid & \$132 ;
+  assign \$134  = r_fast_push & \$133 ;
+  assign \$135  = ~ r_fast_pop;
+  assign \$136  = r_fast_head_valid & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$137  & r_fast_held[0];
+  assign \$139  = ~ r_fast_push;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = \$140  ? r_fast_held[4] : r_fast_held[3];
+  assign \$142  = \$134  ? r_fast_held[2] : \$141 ;
+  assign \$143  = ~ r_fast_pop;
+  assign \$144  = r_fast_head_valid & \$143 ;
+  assign \$145  = r_fast_push & \$144 ;
+  assign \$146  = ~ r_fast_pop;
+  assign \$147  = r_fast_head_valid & \$146 ;
+  assign \$148  = ~ \$147 ;
+  assign \$149  = \$148  & r_fast_held[0];
+  assign \$150  = ~ r_fast_push;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = \$151  ? r_fast_held[5] : r_fast_held[4];
+  assign \$153  = \$145  ? r_fast_held[3] : \$152 ;
+  assign \$154  = ~ r_fast_pop;
+  assign \$155  = r_fast_head_valid & \$154 ;
+  assign \$156  = r_fast_push & \$155 ;
+  assign \$157  = ~ r_fast_pop;
+  assign \$158  = r_fast_head_valid & \$157 ;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = \$159  & r_fast_held[0];
+  assign \$161  = ~ r_fast_push;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = \$162  ? r_fast_held[6] : r_fast_held[5];
+  assign \$164  = \$156  ? r_fast_held[4] : \$163 ;
+  assign \$165  = ~ r_fast_pop;
+  assign \$166  = r_fast_head_valid & \$165 ;
+  assign \$167  = r_fast_push & \$166 ;
+  assign \$168  = ~ r_fast_pop;
+  assign \$169  = r_fast_head_valid & \$168 ;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$170  & r_fast_held[0];
+  assign \$172  = ~ r_fast_push;
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = \$173  ? r_fast_held[7] : r_fast_held[6];
+  assign \$175  = \$167  ? r_fast_held[5] : \$174 ;
+  assign \$176  = ~ r_fast_pop;
+  assign \$177  = r_fast_head_valid & \$176 ;
+  assign \$178  = r_fast_push & \$177 ;
+  assign \$179  = ~ r_fast_pop;
+  assign \$180  = r_fast_head_valid & \$179 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$552  = \$19 ;
+    \$753  = \$3 ;
     if (aclk_rst) begin
-      \$552  = 1'h0;
+      \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$553  = \$27 ;
+    \$754 [0] = \$8 ;
+    \$754 [1] = \$16 ;
+    \$754 [2] = \$24 ;
+    \$754 [3] = \$32 ;
+    \$754 [4] = \$40 ;
+    \$754 [5] = \$48 ;
+    \$754 [6] = \$56 ;
+    \$754 [7] = \$64 ;
+    \$754 [8] = \$72 ;
+    \$754 [9] = \$80 ;
     if (aclk_rst) begin
-      \$553  = 1'h0;
+      \$754  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$554  = \$35 ;
+    \$755  = \$11 ;
     if (aclk_rst) begin
-      \$554  = 1'h0;
+      \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$555  = \$43 ;
+    \$756  = \$19 ;
     if (aclk_rst) begin
-      \$555  = 1'h0;
+      \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$556  = \$51 ;
+    \$757  = \$27 ;
     if (aclk_rst) begin
-      \$556  = 1'h0;
+      \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$557  = \$59 ;
+    \$758  = \$35 ;
     if (aclk_rst) begin
-      \$557  = 1'h0;
+      \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$558  = \$67 ;
+    \$759  = \$43 ;
     if (aclk_rst) begin
-      \$558  = 1'h0;
+      \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$559  = \$75 ;
+    \$760  = \$51 ;
     if (aclk_rst) begin
-      \$559  = 1'h0;
+      \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$560  = \$83 ;
+    \$761  = \$59 ;
     if (aclk_rst) begin
-      \$560  = 33'h000000000;
+      \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$561 [0] = \$88 ;
-    \$561 [1] = \$96 ;
-    \$561 [2] = \$104 ;
-    \$561 [3] = \$112 ;
-    \$561 [4] = \$120 ;
-    \$561 [5] = \$128 ;
-    \$561 [6] = \$136 ;
-    \$561 [7] = \$144 ;
-    \$561 [8] = \$152 ;
-    \$561 [9] = \$160 ;
+    \$762  = \$67 ;
     if (aclk_rst) begin
-      \$561  = 10'h000;
+      \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$562  = \$91 ;
+    \$763  = \$75 ;
     if (aclk_rst) begin
-      \$562  = 33'h000000000;
+      \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$563  = \$99 ;
-    if (aclk_rst) begin
-      \$563  = 33'h000000000;
+    \$764  = r_fast_head;
+    if (\$83 ) begin
+      \$764  = \$84 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$564  = \$107 ;
     if (aclk_rst) begin
-      \$564  = 33'h000000000;
+      \$764  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$565  = \$115 ;
+    \$765  = \$88 ;
     if (aclk_rst) begin
-      \$565  = 33'h000000000;
+      \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$566  = \$123 ;
-    if (aclk_rst) begin
-      \$566  = 33'h000000000;
+    \$766  = r_fast_rd;
+    if (\$92 ) begin
+      \$766  = r_fast_rd_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$567  = \$131 ;
     if (aclk_rst) begin
-      \$567  = 33'h000000000;
+      \$766  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$568  = \$139 ;
-    if (aclk_rst) begin
-      \$568  = 33'h000000000;
+    \$767  = r_fast_rd_next;
+    if (\$92 ) begin
+      \$767  = \$93 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$569  = \$147 ;
     if (aclk_rst) begin
-      \$569  = 33'h000000000;
+      \$767  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$570  = \$155 ;
+    \$768  = r_fast_wr;
+    if (\$97 ) begin
+      \$768  = r_fast_wr_next;
+    end
     if (aclk_rst) begin
-      \$570  = 33'h000000000;
+      \$768  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$571  = \$163 ;
+    \$769  = r_fast_wr_next;
+    if (\$97 ) begin
+      \$769  = \$98 [3:0];
+    end
     if (aclk_rst) begin
-      \$571  = 32'd0;
+      \$769  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$572 [0] = \$168 ;
-    \$572 [1] = \$176 ;
-    \$572 [2] = \$184 ;
-    \$572 [3] = \$192 ;
-    \$572 [4] = \$200 ;
-    \$572 [5] = \$208 ;
-    \$572 [6] = \$216 ;
-    \$572 [7] = \$224 ;
-    \$572 [8] = \$232 ;
-    \$572 [9] = \$240 ;
+    \$770 [0] = \$109 ;
+    \$770 [1] = \$120 ;
+    \$770 [2] = \$131 ;
+    \$770 [3] = \$142 ;
+    \$770 [4] = \$153 ;
+    \$770 [5] = \$164 ;
+    \$770 [6] = \$175 ;
+    \$770 [7] = \$186 ;
+    \$770 [8] = \$197 ;
     if (aclk_rst) begin
-      \$572  = 10'h000;
+      \$770  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$573  = \$171 ;
+    \$771 [0] = \$203 ;
+    \$771 [1] = \$209 ;
+    \$771 [2] = \$215 ;
+    \$771 [3] = \$221 ;
+    \$771 [4] = \$227 ;
+    \$771 [5] = \$233 ;
+    \$771 [6] = \$239 ;
+    \$771 [7] = \$245 ;
+    \$771 [8] = \$251 ;
+    \$771 [9] = \$257 ;
     if (aclk_rst) begin
-      \$573  = 32'd0;
+      \$771  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$574  = \$179 ;
+    \$772  = r_slow_head;
+    if (\$260 ) begin
+      \$772  = \$261 ;
+    end
     if (aclk_rst) begin
-      \$574  = 32'd0;
+      \$772  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$575  = \$187 ;
+    \$773  = \$265 ;
     if (aclk_rst) begin
-      \$575  = 32'd0;
+      \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$576  = \$195 ;
+    \$774  = r_slow_rd;
+    if (\$269 ) begin
+      \$774  = r_slow_rd_next;
+    end
     if (aclk_rst) begin
-      \$576  = 32'd0;
+      \$774  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$577  = \$203 ;
+    \$775  = r_slow_rd_next;
+    if (\$269 ) begin
+      \$775  = \$270 [3:0];
+    end
     if (aclk_rst) begin
-      \$577  = 32'd0;
+      \$775  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$578  = \$211 ;
+    \$776  = r_slow_wr;
+    if (\$274 ) begin
+      \$776  = r_slow_wr_next;
+    end
     if (aclk_rst) begin
-      \$578  = 32'd0;
+      \$776  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$579  = \$219 ;
+    \$777  = r_slow_wr_next;
+    if (\$274 ) begin
+      \$777  = \$275 [3:0];
+    end
     if (aclk_rst) begin
-      \$579  = 32'd0;
+      \$777  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$580  = \$227 ;
+    \$778 [0] = \$286 ;
+    \$778 [1] = \$297 ;
+    \$778 [2] = \$308 ;
+    \$778 [3] = \$319 ;
+    \$778 [4] = \$330 ;
+    \$778 [5] = \$341 ;
+    \$778 [6] = \$352 ;
+    \$778 [7] = \$363 ;
+    \$778 [8] = \$374 ;
     if (aclk_rst) begin
-      \$580  = 32'd0;
+      \$778  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$581  = \$235 ;
+    \$779 [0] = \$380 ;
+    \$779 [1] = \$386 ;
+    \$779 [2] = \$392 ;
+    \$779 [3] = \$398 ;
+    \$779 [4] = \$404 ;
+    \$779 [5] = \$410 ;
+    \$779 [6] = \$416 ;
+    \$779 [7] = \$422 ;
+    \$779 [8] = \$428 ;
+    \$779 [9] = \$434 ;
     if (aclk_rst) begin
-      \$581  = 32'd0;
+      \$779  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$582  = \$243 ;
+    \$780  = \$437 ;
     if (aclk_rst) begin
-      \$582  = 12'h000;
+      \$780  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$583 [0] = \$248 ;
-    \$583 [1] = \$256 ;
+    \$781 [0] = \$442 ;
+    \$781 [1] = \$450 ;
     if (aclk_rst) begin
-      \$583  = 2'h0;
+      \$781  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$584  = \$251 ;
+    \$782  = \$445 ;
     if (aclk_rst) begin
-      \$584  = 12'h000;
+      \$782  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$585  = \$259 ;
+    \$783  = \$453 ;
     if (aclk_rst) begin
-      \$585  = 36'h000000000;
+      \$783  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$586 [0] = \$264 ;
-    \$586 [1] = \$272 ;
+    \$784 [0] = \$458 ;
+    \$784 [1] = \$466 ;
     if (aclk_rst) begin
-      \$586  = 2'h0;
+      \$784  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$587  = \$267 ;
+    \$785  = \$461 ;
     if (aclk_rst) begin
-      \$587  = 36'h000000000;
+      \$785  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$588  = \$275 ;
+    \$786  = \$469 ;
     if (aclk_rst) begin
-      \$588  = 1'h0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$589 [0] = \$280 ;
-    \$589 [1] = \$288 ;
-    \$589 [2] = \$296 ;
-    \$589 [3] = \$304 ;
-    \$589 [4] = \$312 ;
-    \$589 [5] = \$320 ;
-    \$589 [6] = \$328 ;
-    \$589 [7] = \$336 ;
-    \$589 [8] = \$344 ;
-    \$589 [9] = \$352 ;
+    \$787 [0] = \$474 ;
+    \$787 [1] = \$482 ;
+    \$787 [2] = \$490 ;
+    \$787 [3] = \$498 ;
+    \$787 [4] = \$506 ;
+    \$787 [5] = \$514 ;
+    \$787 [6] = \$522 ;
+    \$787 [7] = \$530 ;
+    \$787 [8] = \$538 ;
+    \$787 [9] = \$546 ;
     if (aclk_rst) begin
-      \$589  = 10'h000;
+      \$787  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$590  = \$283 ;
+    \$788  = \$477 ;
     if (aclk_rst) begin
-      \$590  = 1'h0;
+      \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$591  = \$291 ;
+    \$789  = \$485 ;
     if (aclk_rst) begin
-      \$591  = 1'h0;
+      \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$592  = \$299 ;
+    \$790  = \$493 ;
     if (aclk_rst) begin
-      \$592  = 1'h0;
+      \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$593  = \$307 ;
+    \$791  = \$501 ;
     if (aclk_rst) begin
-      \$593  = 1'h0;
+      \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$594  = \$315 ;
+    \$792  = \$509 ;
     if (aclk_rst) begin
-      \$594  = 1'h0;
+      \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$595  = \$323 ;
+    \$793  = \$517 ;
     if (aclk_rst) begin
-      \$595  = 1'h0;
+      \$793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$596  = \$331 ;
+    \$794  = \$525 ;
     if (aclk_rst) begin
-      \$596  = 1'h0;
+      \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$597  = \$339 ;
+    \$795  = \$533 ;
     if (aclk_rst) begin
-      \$597  = 1'h0;
+      \$795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$598  = \$347 ;
+    \$796  = \$541 ;
     if (aclk_rst) begin
-      \$598  = 1'h0;
+      \$796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$599  = \$355 ;
+    \$797  = \$549 ;
     if (aclk_rst) begin
-      \$599  = 1'h0;
+      \$797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$600 [0] = \$360 ;
-    \$600 [1] = \$368 ;
-    \$600 [2] = \$376 ;
-    \$600 [3] = \$384 ;
-    \$600 [4] = \$392 ;
-    \$600 [5] = \$400 ;
-    \$600 [6] = \$408 ;
-    \$600 [7] = \$416 ;
-    \$600 [8] = \$424 ;
-    \$600 [9] = \$432 ;
+    \$798 [0] = \$554 ;
+    \$798 [1] = \$562 ;
+    \$798 [2] = \$570 ;
+    \$798 [3] = \$578 ;
+    \$798 [4] = \$586 ;
+    \$798 [5] = \$594 ;
+    \$798 [6] = \$602 ;
+    \$798 [7] = \$610 ;
+    \$798 [8] = \$618 ;
+    \$798 [9] = \$626 ;
     if (aclk_rst) begin
-      \$600  = 10'h000;
+      \$798  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$601  = \$363 ;
+    \$799  = \$557 ;
     if (aclk_rst) begin
-      \$601  = 1'h0;
+      \$799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$602  = \$371 ;
+    \$800  = \$565 ;
     if (aclk_rst) begin
-      \$602  = 1'h0;
+      \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$603  = \$379 ;
+    \$801  = \$573 ;
     if (aclk_rst) begin
-      \$603  = 1'h0;
+      \$801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$604  = \$387 ;
+    \$802  = \$581 ;
     if (aclk_rst) begin
-      \$604  = 1'h0;
+      \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$605  = \$395 ;
+    \$803  = \$589 ;
     if (aclk_rst) begin
-      \$605  = 1'h0;
+      \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$606  = \$403 ;
+    \$804  = \$597 ;
     if (aclk_rst) begin
-      \$606  = 1'h0;
+      \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$607  = \$411 ;
+    \$805  = \$605 ;
     if (aclk_rst) begin
-      \$607  = 1'h0;
+      \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$608  = \$419 ;
+    \$806  = \$613 ;
     if (aclk_rst) begin
-      \$608  = 1'h0;
+      \$806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$609  = \$427 ;
+    \$807  = \$621 ;
     if (aclk_rst) begin
-      \$609  = 1'h0;
+      \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$610  = \$435 ;
+    \$808  = \$629 ;
     if (aclk_rst) begin
-      \$610  = 1'h0;
+      \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$611 [0] = \$440 ;
-    \$611 [1] = \$448 ;
-    \$611 [2] = \$456 ;
-    \$611 [3] = \$464 ;
-    \$611 [4] = \$472 ;
-    \$611 [5] = \$480 ;
-    \$611 [6] = \$488 ;
-    \$611 [7] = \$496 ;
-    \$611 [8] = \$504 ;
-    \$611 [9] = \$512 ;
+    \$809 [0] = \$634 ;
+    \$809 [1] = \$642 ;
+    \$809 [2] = \$650 ;
+    \$809 [3] = \$658 ;
+    \$809 [4] = \$666 ;
+    \$809 [5] = \$674 ;
+    \$809 [6] = \$682 ;
+    \$809 [7] = \$690 ;
+    \$809 [8] = \$698 ;
+    \$809 [9] = \$706 ;
     if (aclk_rst) begin
-      \$611  = 10'h000;
+      \$809  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$612  = \$443 ;
+    \$810  = \$637 ;
     if (aclk_rst) begin
-      \$612  = 1'h0;
+      \$810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$613  = \$451 ;
+    \$811  = \$645 ;
     if (aclk_rst) begin
-      \$613  = 1'h0;
+      \$811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$614  = \$459 ;
+    \$812  = \$653 ;
     if (aclk_rst) begin
-      \$614  = 1'h0;
+      \$812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$615  = \$467 ;
+    \$813  = \$661 ;
     if (aclk_rst) begin
-      \$615  = 1'h0;
+      \$813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$616  = \$475 ;
+    \$814  = \$669 ;
     if (aclk_rst) begin
-      \$616  = 1'h0;
+      \$814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$617  = \$483 ;
+    \$815  = \$677 ;
     if (aclk_rst) begin
-      \$617  = 1'h0;
+      \$815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$618  = \$491 ;
+    \$816  = \$685 ;
     if (aclk_rst) begin
-      \$618  = 1'h0;
+      \$816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$619  = \$499 ;
+    \$817  = \$693 ;
     if (aclk_rst) begin
-      \$619  = 1'h0;
+      \$817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$620  = \$507 ;
+    \$818  = \$701 ;
     if (aclk_rst) begin
-      \$620  = 1'h0;
+      \$818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$122 ) begin end
-    \$621  = \$signal ;
+    \$819  = \$signal ;
     if (aclk_rst) begin
-      \$621  = 1'h0;
+      \$819  = 1'h0;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
+  assign r_slow_w_data = { \port$3683$0 [0], \port$3683$0 [4:1], 2'h0, \port$3683$48 , 9'h000, \port$3683$6  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
-  assign \$signal$101  = r_kinds_push;
+  assign read__addr = r_fast_rd;
+  assign \$signature__addr  = r_fast_wr;
+  assign \$signature__data  = { bus__r_err, bus__r_data };
+  assign \read__addr$100  = r_slow_rd;
+  assign \$signature__addr$101  = r_slow_wr;
+  assign \$signature__data$102  = { \port$3683$0 [0], \port$3683$0 [4:1], 2'h0, \port$3683$48 , 9'h000, \port$3683$6  };
+  assign \$signal$105  = r_kinds_push;
   assign bus__r_req = r_kinds_push;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
+  assign bus__r_slow_data = { \port$3683$0 [0], \port$3683$0 [4:1], 2'h0, \port$3683$48 , 9'h000, \port$3683$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
-  assign \$signal$133  = w_kinds_pop;
+  assign \$signal$137  = w_kinds_pop;
   assign bus__w_ack = w_fast_push;
   assign bus__w_err = w_fast_w_data;
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
   assign bus__w_req = \$signal ;
-  assign bus__w_data = \$541 [31:0];
-  assign bus__w_strb = \$543 [35:32];
+  assign bus__w_data = \$743 [31:0];
+  assign bus__w_strb = \$745 [35:32];
   assign \$6  = r_kinds_push;
   assign \$73  = r_kinds_w_data;
   assign \$77  = \$76 ;
-  assign \$86  = r_fast_push;
-  assign \$153  = { bus__r_err, bus__r_data };
-  assign \$157  = \$156 ;
-  assign \$166  = r_slow_push;
-  assign \$233  = { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 , 9'h000, \port$3210$6  };
-  assign \$237  = \$236 ;
-  assign \$530  = w_addrs_full[0];
-  assign \$246  = w_addrs_push;
-  assign \$249  = w_addrs_w_data;
-  assign \$253  = \$252 ;
-  assign \$535  = w_datas_full[0];
-  assign \$262  = w_datas_push;
-  assign \$265  = { s_axil_wstrb, s_axil_wdata };
-  assign \$269  = \$268 ;
-  assign \$278  = w_kinds_push;
-  assign \$345  = w_kinds_w_data;
-  assign \$349  = \$348 ;
-  assign \$358  = w_fast_push;
-  assign \$425  = w_fast_w_data;
-  assign \$429  = \$428 ;
-  assign \$438  = w_slow_push;
-  assign \$505  = w_slow_w_data;
-  assign \$509  = \$508 ;
+  assign \$732  = w_addrs_full[0];
+  assign \$440  = w_addrs_push;
+  assign \$443  = w_addrs_w_data;
+  assign \$447  = \$446 ;
+  assign \$737  = w_datas_full[0];
+  assign \$456  = w_datas_push;
+  assign \$459  = { s_axil_wstrb, s_axil_wdata };
+  assign \$463  = \$462 ;
+  assign \$472  = w_kinds_push;
+  assign \$539  = w_kinds_w_data;
+  assign \$543  = \$542 ;
+  assign \$552  = w_fast_push;
+  assign \$619  = w_fast_w_data;
+  assign \$623  = \$622 ;
+  assign \$632  = w_slow_push;
+  assign \$699  = w_slow_w_data;
+  assign \$703  = \$702 ;
 endmodule
 
-module \hwalloc_acq.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$2903$41 , a6_valid
+module \hwalloc_acq.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3370$41 , a6_valid
 , a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$123  = 0;
   wire [11:0] \$1 ;
@@ -4383,8 +4823,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid
   wire grant_valid;
   wire hit_a3;
   wire [5:0] next_next_tag;
-  input [1:0] \port$2903$41 ;
-  wire [1:0] \port$2903$41 ;
+  input [1:0] \port$3370$41 ;
+  wire [1:0] \port$3370$41 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   wire [9:0] \r__addr$308 ;
@@ -4569,7 +5009,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_pool;
   assign \$11  = flush_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2903$41 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$3370$41 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -4641,7 +5081,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid
   assign \$87  = free_port_addr - 31'h40040000;
   assign \$88  = ~ \$87 [32];
   assign \$90  = \$86  & \$89 ;
-  assign \$91  = free_src ? \port$2903$41 [0] : \$90 ;
+  assign \$91  = free_src ? \port$3370$41 [0] : \$90 ;
   assign \$92  = f0_addr[2:0] == f2_addr[2:0];
   assign \$93  = f0_addr[5:3] == f2_addr[5:3];
   assign \$94  = f0_addr[8:6] == f2_addr[8:6];
@@ -6884,13 +7324,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid
     endcase
   end
   assign samples_grant_waddr = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
-  assign flush_reg_select = \port$2903$41 [1];
+  assign flush_reg_select = \port$3370$41 [1];
   assign samples_fresh_slot = \$341 [9:0];
   assign samples_tail = samples_queue_waddr;
   assign samples_flushing = x1_select;
   assign \$signal  = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
   assign next_next_tag = \$1238 [5:0];
-  assign free_reg_hit = \port$2903$41 [0];
+  assign free_reg_hit = \port$3370$41 [0];
   assign \$signal$196  = \$1247 [12];
   assign hit_a3 = \$1251 [12];
   assign \$signal$215  = \$1255 [12];
@@ -7132,124 +7572,316 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid
   assign \$1242 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$2711$0 , \port$2712$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
-, req_flush, \port$2903$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3210$0 , \port$3210$48 , rsp_freed_valid, \port$3213$0 , rsp_flushed_valid, \port$3225$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3253$0 , e1_exhausted, \port$3478$0 , req_alloc, req_alloc_pool
-, req_alloc_size, r2_valid, bus__w_ack, \port$3663$0 , aclk_clk);
+module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3170$0 , \port$3171$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+, req_flush, \port$3370$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3683$0 , \port$3683$48 , rsp_freed_valid, \port$3686$0 , rsp_flushed_valid, \port$3698$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3726$0 , e1_exhausted, \port$3939$0 , req_alloc, req_alloc_pool
+, req_alloc_size, r2_valid, bus__w_ack, \port$4112$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$124  = 0;
   wire [32:0] \$1 ;
-  wire [120:0] \$10 ;
-  wire [32:0] \$100 ;
-  reg \$1000 ;
-  reg \$1001 ;
-  reg \$1002 ;
-  reg \$1003 ;
-  reg \$1004 ;
-  reg \$1005 ;
-  reg \$1006 ;
-  reg \$1007 ;
-  reg \$1008 ;
-  reg \$1009 ;
-  wire [32:0] \$101 ;
-  reg [4:0] \$1010 ;
-  reg [4:0] \$1011 ;
-  reg [16:0] \$1012 ;
-  wire [32:0] \$102 ;
+  wire [32:0] \$10 ;
+  wire [10:0] \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
+  wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
+  wire \$102 ;
+  wire \$1020 ;
+  wire [42:0] \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
+  wire [42:0] \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
   wire \$108 ;
-  wire \$109 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
+  wire [4:0] \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire [42:0] \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire [120:0] \$11 ;
-  wire [10:0] \$110 ;
-  wire [10:0] \$111 ;
-  wire [10:0] \$112 ;
+  wire \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  reg [31:0] \$1102 ;
+  reg \$1103 ;
+  reg \$1104 ;
+  reg [120:0] \$1105 ;
+  reg [120:0] \$1106 ;
+  reg [120:0] \$1107 ;
+  reg [1:0] \$1108 ;
+  reg \$1109 ;
+  wire \$111 ;
+  reg \$1110 ;
+  reg \$1111 ;
+  reg \$1112 ;
+  reg \$1113 ;
+  reg \$1114 ;
+  reg \$1115 ;
+  reg \$1116 ;
+  reg \$1117 ;
+  reg \$1118 ;
+  reg \$1119 ;
+  wire \$112 ;
+  reg [5:0] \$1120 ;
+  reg [4:0] \$1121 ;
+  reg [31:0] \$1122 ;
+  reg [1:0] \$1123 ;
+  reg [31:0] \$1124 ;
+  reg [2:0] \$1125 ;
+  reg [2:0] \$1126 ;
+  reg [4:0] \$1127 ;
+  reg \$1128 ;
+  reg [1:0] \$1129 ;
   wire \$113 ;
-  wire \$114 ;
+  reg [120:0] \$1130 ;
+  reg [4:0] \$1131 ;
+  reg [17:0] \$1132 ;
+  reg \$1133 ;
+  reg \$1134 ;
+  reg \$1135 ;
+  reg [10:0] \$1136 ;
+  reg [10:0] \$1137 ;
+  reg \$1138 ;
+  reg \$1139 ;
+  wire [4:0] \$114 ;
+  reg [10:0] \$1140 ;
+  reg [31:0] \$1141 ;
+  reg [31:0] \$1142 ;
+  reg [31:0] \$1143 ;
+  reg [31:0] \$1144 ;
+  reg \$1145 ;
+  reg [10:0] \$1146 ;
+  reg \$1147 ;
+  reg [3:0] \$1148 ;
+  reg [3:0] \$1149 ;
   wire \$115 ;
+  reg [3:0] \$1150 ;
+  reg [3:0] \$1151 ;
+  reg [8:0] \$1152 ;
+  reg [9:0] \$1153 ;
+  reg \$1154 ;
+  reg \$1155 ;
+  reg [10:0] \$1156 ;
+  reg \$1157 ;
+  reg [9:0] \$1158 ;
+  reg \$1159 ;
   wire \$116 ;
+  reg [31:0] \$1160 ;
+  reg [1:0] \$1161 ;
+  reg [31:0] \$1162 ;
+  reg \$1163 ;
+  reg \$1164 ;
+  reg \$1165 ;
+  reg \$1166 ;
+  reg \$1167 ;
+  reg [5:0] \$1168 ;
+  reg [31:0] \$1169 ;
   wire \$117 ;
-  wire [10:0] \$118 ;
-  wire [10:0] \$119 ;
-  wire \$12 ;
-  wire [10:0] \$120 ;
+  reg [42:0] \$1170 ;
+  reg \$1171 ;
+  reg [3:0] \$1172 ;
+  reg [3:0] \$1173 ;
+  reg [3:0] \$1174 ;
+  reg [3:0] \$1175 ;
+  reg [8:0] \$1176 ;
+  reg [9:0] \$1177 ;
+  reg \$1178 ;
+  reg [3:0] \$1179 ;
+  wire \$118 ;
+  reg [7:0] \$1180 ;
+  reg [7:0] \$1181 ;
+  reg [15:0] \$1182 ;
+  reg \$1183 ;
+  reg [31:0] \$1184 ;
+  reg \$1185 ;
+  reg [3:0] \$1186 ;
+  reg \$1187 ;
+  reg \$1188 ;
+  reg [3:0] \$1189 ;
+  wire \$119 ;
+  reg [31:0] \$1190 ;
+  reg \$1191 ;
+  reg \$1192 ;
+  reg \$1193 ;
+  reg \$1194 ;
+  reg \$1195 ;
+  reg \$1196 ;
+  reg \$1197 ;
+  reg \$1198 ;
+  reg \$1199 ;
+  wire [32:0] \$12 ;
+  wire \$120 ;
+  reg \$1200 ;
+  reg \$1201 ;
+  reg [4:0] \$1202 ;
+  reg [4:0] \$1203 ;
+  reg [16:0] \$1204 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [10:0] \$126 ;
-  wire [10:0] \$127 ;
-  wire [10:0] \$128 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
   wire \$129 ;
-  wire \$13 ;
+  wire [1:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire [10:0] \$134 ;
-  wire [10:0] \$135 ;
-  wire [10:0] \$136 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire \$14 ;
+  wire [2:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [10:0] \$142 ;
-  wire [10:0] \$143 ;
-  wire [10:0] \$144 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [10:0] \$150 ;
-  wire [10:0] \$151 ;
-  wire [10:0] \$152 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [10:0] \$158 ;
-  wire [10:0] \$159 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [10:0] \$160 ;
+  wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire [10:0] \$166 ;
-  wire [10:0] \$167 ;
-  wire [10:0] \$168 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
   wire \$169 ;
-  wire [32:0] \$17 ;
+  wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [10:0] \$174 ;
-  wire [10:0] \$175 ;
-  wire [10:0] \$176 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire [32:0] \$18 ;
+  wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire [10:0] \$182 ;
-  wire [10:0] \$183 ;
-  wire [10:0] \$184 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [120:0] \$19 ;
+  wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
@@ -7260,8 +7892,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
-  wire \$2 ;
-  wire [32:0] \$20 ;
+  wire [7:0] \$2 ;
+  wire \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
@@ -7288,9 +7920,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [6:0] \$224 ;
-  wire [6:0] \$225 ;
-  reg [9:0] \$226 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
@@ -7303,364 +7935,364 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [6:0] \$238 ;
-  wire [6:0] \$239 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  reg [9:0] \$240 ;
-  wire [10:0] \$241 ;
-  wire [10:0] \$242 ;
-  wire [11:0] \$243 ;
-  wire [11:0] \$244 ;
-  wire [12:0] \$245 ;
-  wire [11:0] \$246 ;
-  wire [11:0] \$247 ;
-  wire [12:0] \$248 ;
-  wire [11:0] \$249 ;
-  wire [1:0] \$25 ;
-  wire [11:0] \$250 ;
-  wire [12:0] \$251 ;
-  wire [11:0] \$252 ;
-  wire [11:0] \$253 ;
-  wire [12:0] \$254 ;
-  wire [11:0] \$255 ;
-  wire [11:0] \$256 ;
-  wire [12:0] \$257 ;
-  wire [11:0] \$258 ;
-  wire [11:0] \$259 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [12:0] \$260 ;
-  wire [11:0] \$261 ;
-  wire [11:0] \$262 ;
-  wire [12:0] \$263 ;
-  wire [11:0] \$264 ;
-  wire [11:0] \$265 ;
-  wire [12:0] \$266 ;
-  wire [11:0] \$267 ;
-  wire [11:0] \$268 ;
-  wire [12:0] \$269 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [11:0] \$270 ;
-  wire [11:0] \$271 ;
-  wire [12:0] \$272 ;
-  wire [11:0] \$273 ;
-  wire [11:0] \$274 ;
-  wire [12:0] \$275 ;
-  wire [11:0] \$276 ;
-  wire [11:0] \$277 ;
-  wire [12:0] \$278 ;
-  wire [11:0] \$279 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [11:0] \$280 ;
-  wire [12:0] \$281 ;
-  wire [11:0] \$282 ;
-  wire [11:0] \$283 ;
-  wire [12:0] \$284 ;
-  wire [11:0] \$285 ;
-  wire [11:0] \$286 ;
-  wire [12:0] \$287 ;
-  wire [11:0] \$288 ;
-  wire [11:0] \$289 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [12:0] \$290 ;
-  wire [11:0] \$291 ;
-  wire [11:0] \$292 ;
-  wire [12:0] \$293 ;
-  wire [11:0] \$294 ;
-  wire [11:0] \$295 ;
-  wire [12:0] \$296 ;
-  wire [11:0] \$297 ;
-  wire [11:0] \$298 ;
-  wire [12:0] \$299 ;
-  wire \$3 ;
-  wire [2:0] \$30 ;
-  wire [11:0] \$300 ;
-  wire [11:0] \$301 ;
-  wire [12:0] \$302 ;
-  wire [11:0] \$303 ;
-  wire [11:0] \$304 ;
-  wire [12:0] \$305 ;
-  wire [11:0] \$306 ;
-  wire [11:0] \$307 ;
-  wire [12:0] \$308 ;
-  wire [11:0] \$309 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [32:0] \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire [6:0] \$308 ;
+  wire [6:0] \$309 ;
   wire \$31 ;
-  wire [11:0] \$310 ;
-  wire [12:0] \$311 ;
-  wire [11:0] \$312 ;
-  wire [11:0] \$313 ;
-  wire [12:0] \$314 ;
-  wire [11:0] \$315 ;
+  reg [9:0] \$310 ;
+  wire [6:0] \$311 ;
+  wire [6:0] \$312 ;
+  reg [9:0] \$313 ;
+  wire [10:0] \$314 ;
+  wire [10:0] \$315 ;
   wire [11:0] \$316 ;
-  wire [12:0] \$317 ;
-  wire [11:0] \$318 ;
+  wire [11:0] \$317 ;
+  wire [12:0] \$318 ;
   wire [11:0] \$319 ;
   wire \$32 ;
-  wire [12:0] \$320 ;
-  wire [11:0] \$321 ;
+  wire [11:0] \$320 ;
+  wire [12:0] \$321 ;
   wire [11:0] \$322 ;
-  wire [12:0] \$323 ;
-  wire [11:0] \$324 ;
+  wire [11:0] \$323 ;
+  wire [12:0] \$324 ;
   wire [11:0] \$325 ;
-  wire [12:0] \$326 ;
-  wire [11:0] \$327 ;
+  wire [11:0] \$326 ;
+  wire [12:0] \$327 ;
   wire [11:0] \$328 ;
-  wire [12:0] \$329 ;
+  wire [11:0] \$329 ;
   wire \$33 ;
-  wire [11:0] \$330 ;
+  wire [12:0] \$330 ;
   wire [11:0] \$331 ;
-  wire [12:0] \$332 ;
-  wire [11:0] \$333 ;
+  wire [11:0] \$332 ;
+  wire [12:0] \$333 ;
   wire [11:0] \$334 ;
-  wire [12:0] \$335 ;
-  wire [31:0] \$336 ;
-  wire [31:0] \$337 ;
-  wire [31:0] \$338 ;
-  wire [31:0] \$339 ;
+  wire [11:0] \$335 ;
+  wire [12:0] \$336 ;
+  wire [11:0] \$337 ;
+  wire [11:0] \$338 ;
+  wire [12:0] \$339 ;
   wire \$34 ;
-  wire [31:0] \$340 ;
-  wire [31:0] \$341 ;
-  wire [31:0] \$342 ;
-  wire [31:0] \$343 ;
-  wire [1:0] \$344 ;
-  wire [31:0] \$345 ;
-  wire [4:0] \$346 ;
-  wire [4:0] \$347 ;
-  wire [4:0] \$348 ;
-  wire [31:0] \$349 ;
+  wire [11:0] \$340 ;
+  wire [11:0] \$341 ;
+  wire [12:0] \$342 ;
+  wire [11:0] \$343 ;
+  wire [11:0] \$344 ;
+  wire [12:0] \$345 ;
+  wire [11:0] \$346 ;
+  wire [11:0] \$347 ;
+  wire [12:0] \$348 ;
+  wire [11:0] \$349 ;
   wire \$35 ;
-  wire [31:0] \$350 ;
-  wire [31:0] \$351 ;
-  wire [31:0] \$352 ;
-  wire [31:0] \$353 ;
-  wire [31:0] \$354 ;
-  wire [31:0] \$355 ;
-  wire [31:0] \$356 ;
-  wire [31:0] \$357 ;
-  wire [31:0] \$358 ;
-  wire [31:0] \$359 ;
-  wire \$36 ;
-  wire [31:0] \$360 ;
-  wire [31:0] \$361 ;
-  wire [31:0] \$362 ;
-  wire [31:0] \$363 ;
-  wire [31:0] \$364 ;
-  wire [31:0] \$365 ;
-  wire [31:0] \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire [31:0] \$382 ;
-  wire [31:0] \$383 ;
-  wire [31:0] \$384 ;
-  wire [31:0] \$385 ;
-  wire [31:0] \$386 ;
-  wire [31:0] \$387 ;
-  wire [31:0] \$388 ;
-  wire [31:0] \$389 ;
-  wire \$39 ;
-  wire [10:0] \$390 ;
-  wire [31:0] \$391 ;
-  wire [10:0] \$392 ;
-  wire [31:0] \$393 ;
-  wire [31:0] \$394 ;
-  wire [31:0] \$395 ;
-  wire [31:0] \$396 ;
-  wire [31:0] \$397 ;
-  wire [31:0] \$398 ;
-  wire [31:0] \$399 ;
-  wire [7:0] \$4 ;
-  wire \$40 ;
-  wire [31:0] \$400 ;
-  wire [31:0] \$401 ;
-  wire [31:0] \$402 ;
-  wire [31:0] \$403 ;
-  wire [31:0] \$404 ;
-  wire [31:0] \$405 ;
-  wire [31:0] \$406 ;
-  wire [16:0] \$407 ;
-  wire [31:0] \$408 ;
+  wire [11:0] \$350 ;
+  wire [12:0] \$351 ;
+  wire [11:0] \$352 ;
+  wire [11:0] \$353 ;
+  wire [12:0] \$354 ;
+  wire [11:0] \$355 ;
+  wire [11:0] \$356 ;
+  wire [12:0] \$357 ;
+  wire [11:0] \$358 ;
+  wire [11:0] \$359 ;
+  wire [5:0] \$36 ;
+  wire [12:0] \$360 ;
+  wire [11:0] \$361 ;
+  wire [11:0] \$362 ;
+  wire [12:0] \$363 ;
+  wire [11:0] \$364 ;
+  wire [11:0] \$365 ;
+  wire [12:0] \$366 ;
+  wire [11:0] \$367 ;
+  wire [11:0] \$368 ;
+  wire [12:0] \$369 ;
+  wire [5:0] \$37 ;
+  wire [11:0] \$370 ;
+  wire [11:0] \$371 ;
+  wire [12:0] \$372 ;
+  wire [11:0] \$373 ;
+  wire [11:0] \$374 ;
+  wire [12:0] \$375 ;
+  wire [11:0] \$376 ;
+  wire [11:0] \$377 ;
+  wire [12:0] \$378 ;
+  wire [11:0] \$379 ;
+  wire [5:0] \$38 ;
+  wire [11:0] \$380 ;
+  wire [12:0] \$381 ;
+  wire [11:0] \$382 ;
+  wire [11:0] \$383 ;
+  wire [12:0] \$384 ;
+  wire [11:0] \$385 ;
+  wire [11:0] \$386 ;
+  wire [12:0] \$387 ;
+  wire [11:0] \$388 ;
+  wire [11:0] \$389 ;
+  wire [5:0] \$39 ;
+  wire [12:0] \$390 ;
+  wire [11:0] \$391 ;
+  wire [11:0] \$392 ;
+  wire [12:0] \$393 ;
+  wire [11:0] \$394 ;
+  wire [11:0] \$395 ;
+  wire [12:0] \$396 ;
+  wire [11:0] \$397 ;
+  wire [11:0] \$398 ;
+  wire [12:0] \$399 ;
+  wire [32:0] \$4 ;
+  wire [5:0] \$40 ;
+  wire [11:0] \$400 ;
+  wire [11:0] \$401 ;
+  wire [12:0] \$402 ;
+  wire [11:0] \$403 ;
+  wire [11:0] \$404 ;
+  wire [12:0] \$405 ;
+  wire [11:0] \$406 ;
+  wire [11:0] \$407 ;
+  wire [12:0] \$408 ;
   wire [31:0] \$409 ;
-  wire \$41 ;
+  wire [5:0] \$41 ;
   wire [31:0] \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire [5:0] \$426 ;
-  wire [5:0] \$427 ;
-  wire [6:0] \$428 ;
-  wire \$429 ;
-  wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire [5:0] \$434 ;
-  wire [5:0] \$435 ;
-  wire [6:0] \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire \$44 ;
+  wire [31:0] \$411 ;
+  wire [31:0] \$412 ;
+  wire [31:0] \$413 ;
+  wire [31:0] \$414 ;
+  wire [31:0] \$415 ;
+  wire [31:0] \$416 ;
+  wire [1:0] \$417 ;
+  wire [31:0] \$418 ;
+  wire [4:0] \$419 ;
+  wire [4:0] \$42 ;
+  wire [4:0] \$420 ;
+  wire [4:0] \$421 ;
+  wire [31:0] \$422 ;
+  wire [31:0] \$423 ;
+  wire [31:0] \$424 ;
+  wire [31:0] \$425 ;
+  wire [31:0] \$426 ;
+  wire [31:0] \$427 ;
+  wire [31:0] \$428 ;
+  wire [31:0] \$429 ;
+  wire [4:0] \$43 ;
+  wire [31:0] \$430 ;
+  wire [31:0] \$431 ;
+  wire [31:0] \$432 ;
+  wire [31:0] \$433 ;
+  wire [31:0] \$434 ;
+  wire [31:0] \$435 ;
+  wire [31:0] \$436 ;
+  wire [31:0] \$437 ;
+  wire [31:0] \$438 ;
+  wire [31:0] \$439 ;
+  wire [4:0] \$44 ;
   wire \$440 ;
-  wire [6:0] \$441 ;
-  wire [5:0] \$442 ;
-  wire [5:0] \$443 ;
-  wire [6:0] \$444 ;
-  wire [5:0] \$445 ;
-  wire [5:0] \$446 ;
-  wire [6:0] \$447 ;
-  wire [20:0] \$448 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
   wire \$449 ;
-  wire \$45 ;
+  wire [32:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire [33:0] \$452 ;
-  wire [34:0] \$453 ;
-  wire [42:0] \$454 ;
-  wire [42:0] \$455 ;
-  wire [42:0] \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire [42:0] \$462 ;
-  wire [42:0] \$463 ;
-  wire [42:0] \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
-  wire \$47 ;
-  wire [42:0] \$470 ;
-  wire [42:0] \$471 ;
-  wire [42:0] \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire [42:0] \$478 ;
-  wire [42:0] \$479 ;
-  wire \$48 ;
-  wire [42:0] \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire [31:0] \$455 ;
+  wire [31:0] \$456 ;
+  wire [31:0] \$457 ;
+  wire [31:0] \$458 ;
+  wire [31:0] \$459 ;
+  wire [2:0] \$46 ;
+  wire [31:0] \$460 ;
+  wire [31:0] \$461 ;
+  wire [31:0] \$462 ;
+  wire [10:0] \$463 ;
+  wire [31:0] \$464 ;
+  wire [10:0] \$465 ;
+  wire [31:0] \$466 ;
+  wire [31:0] \$467 ;
+  wire [31:0] \$468 ;
+  wire [31:0] \$469 ;
+  wire [32:0] \$47 ;
+  wire [31:0] \$470 ;
+  wire [31:0] \$471 ;
+  wire [31:0] \$472 ;
+  wire [31:0] \$473 ;
+  wire [31:0] \$474 ;
+  wire [31:0] \$475 ;
+  wire [31:0] \$476 ;
+  wire [31:0] \$477 ;
+  wire [31:0] \$478 ;
+  wire [31:0] \$479 ;
+  reg \$48 ;
+  wire [16:0] \$480 ;
+  wire [31:0] \$481 ;
+  wire [31:0] \$482 ;
+  wire [31:0] \$483 ;
   wire \$484 ;
   wire \$485 ;
-  wire [42:0] \$486 ;
-  wire [42:0] \$487 ;
-  wire [42:0] \$488 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
   wire \$489 ;
-  wire \$49 ;
+  wire [3:0] \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
-  wire [42:0] \$494 ;
-  wire [42:0] \$495 ;
-  wire [42:0] \$496 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
   wire \$497 ;
   wire \$498 ;
-  wire \$499 ;
+  wire [5:0] \$499 ;
   wire [32:0] \$5 ;
-  wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire [42:0] \$502 ;
-  wire [42:0] \$503 ;
-  wire [42:0] \$504 ;
+  wire [5:0] \$50 ;
+  wire [5:0] \$500 ;
+  wire [6:0] \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
   wire \$505 ;
   wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [5:0] \$507 ;
+  wire [5:0] \$508 ;
+  wire [6:0] \$509 ;
   wire \$51 ;
-  wire [42:0] \$510 ;
-  wire [42:0] \$511 ;
-  wire [42:0] \$512 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
   wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire [42:0] \$518 ;
-  wire [42:0] \$519 ;
-  wire \$52 ;
-  wire [42:0] \$520 ;
-  wire \$521 ;
+  wire [6:0] \$514 ;
+  wire [5:0] \$515 ;
+  wire [5:0] \$516 ;
+  wire [6:0] \$517 ;
+  wire [5:0] \$518 ;
+  wire [5:0] \$519 ;
+  wire [120:0] \$52 ;
+  wire [6:0] \$520 ;
+  wire [20:0] \$521 ;
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
-  wire \$525 ;
-  wire [42:0] \$526 ;
-  wire [42:0] \$527 ;
-  wire [42:0] \$528 ;
+  wire [33:0] \$525 ;
+  wire [34:0] \$526 ;
+  wire \$527 ;
+  wire \$528 ;
   wire \$529 ;
-  wire \$53 ;
-  wire \$530 ;
+  wire [120:0] \$53 ;
+  wire [42:0] \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire [3:0] \$537 ;
-  wire [7:0] \$538 ;
-  wire [7:0] \$539 ;
-  wire \$54 ;
-  wire [15:0] \$540 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire [4:0] \$539 ;
+  wire [120:0] \$54 ;
+  wire \$540 ;
   wire \$541 ;
-  wire [5:0] \$542 ;
-  wire [5:0] \$543 ;
-  wire [6:0] \$544 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire [4:0] \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
-  wire [6:0] \$55 ;
+  wire [120:0] \$55 ;
   wire \$550 ;
-  wire [5:0] \$551 ;
-  wire [5:0] \$552 ;
-  wire [6:0] \$553 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
   wire \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
-  wire [7:0] \$56 ;
+  wire [4:0] \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
@@ -7671,7 +8303,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire [5:0] \$57 ;
+  wire [4:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -7682,7 +8314,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire [32:0] \$58 ;
+  wire [4:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -7693,7 +8325,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [2:0] \$59 ;
+  wire [17:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -7704,8 +8336,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
-  wire \$6 ;
-  wire [32:0] \$60 ;
+  wire [120:0] \$6 ;
+  wire \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -7716,7 +8348,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [3:0] \$61 ;
+  wire \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
@@ -7727,7 +8359,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire [3:0] \$62 ;
+  wire \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
@@ -7738,7 +8370,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [5:0] \$63 ;
+  wire \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -7758,9 +8390,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$645 ;
   wire \$646 ;
   wire \$647 ;
-  wire [4:0] \$648 ;
+  wire \$648 ;
   wire \$649 ;
-  wire [120:0] \$65 ;
+  wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
@@ -7771,7 +8403,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$657 ;
   wire \$658 ;
   wire \$659 ;
-  wire [120:0] \$66 ;
+  wire \$66 ;
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
@@ -7782,7 +8414,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire [120:0] \$67 ;
+  wire \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
@@ -7793,10 +8425,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire [120:0] \$68 ;
+  wire [10:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire [4:0] \$682 ;
+  wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
@@ -7804,45 +8436,45 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
-  wire [4:0] \$69 ;
+  wire [10:0] \$69 ;
   wire \$690 ;
   wire \$691 ;
-  wire [1:0] \$692 ;
+  wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire [1:0] \$696 ;
+  wire \$696 ;
   wire \$697 ;
-  wire [2:0] \$698 ;
+  wire \$698 ;
   wire \$699 ;
-  wire \$7 ;
-  wire [4:0] \$70 ;
+  wire [120:0] \$7 ;
+  wire [12:0] \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire [120:0] \$702 ;
-  wire [2:0] \$703 ;
+  wire \$702 ;
+  wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
-  wire [120:0] \$707 ;
-  wire [2:0] \$708 ;
-  wire \$709 ;
-  wire [4:0] \$71 ;
-  wire \$710 ;
+  wire [3:0] \$707 ;
+  wire [7:0] \$708 ;
+  wire [7:0] \$709 ;
+  wire [12:0] \$71 ;
+  wire [15:0] \$710 ;
   wire \$711 ;
-  wire [120:0] \$712 ;
-  wire [2:0] \$713 ;
-  wire \$714 ;
+  wire [5:0] \$712 ;
+  wire [5:0] \$713 ;
+  wire [6:0] \$714 ;
   wire \$715 ;
-  wire [120:0] \$716 ;
+  wire \$716 ;
   wire \$717 ;
   wire \$718 ;
-  wire [4:0] \$719 ;
-  wire [17:0] \$72 ;
+  wire \$719 ;
+  wire \$72 ;
   wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
+  wire [5:0] \$721 ;
+  wire [5:0] \$722 ;
+  wire [6:0] \$723 ;
   wire \$724 ;
   wire \$725 ;
   wire \$726 ;
@@ -7860,7 +8492,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
-  wire \$74 ;
+  wire [11:0] \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
@@ -7926,7 +8558,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$797 ;
   wire \$798 ;
   wire \$799 ;
-  wire [32:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
@@ -7938,7 +8570,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
-  wire [10:0] \$81 ;
+  wire \$81 ;
   wire \$810 ;
   wire \$811 ;
   wire \$812 ;
@@ -7947,20 +8579,20 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$815 ;
   wire \$816 ;
   wire \$817 ;
-  wire \$818 ;
+  wire [4:0] \$818 ;
   wire \$819 ;
-  wire [10:0] \$82 ;
+  wire \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
-  wire [42:0] \$823 ;
+  wire \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
-  wire [12:0] \$83 ;
+  wire \$83 ;
   wire \$830 ;
   wire \$831 ;
   wire \$832 ;
@@ -7971,7 +8603,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
-  wire [12:0] \$84 ;
+  wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
@@ -7985,7 +8617,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$85 ;
   wire \$850 ;
   wire \$851 ;
-  wire \$852 ;
+  wire [4:0] \$852 ;
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
@@ -7993,161 +8625,161 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
-  wire \$86 ;
+  wire [32:0] \$86 ;
   wire \$860 ;
   wire \$861 ;
-  wire [42:0] \$862 ;
+  wire \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
-  wire \$867 ;
+  wire [1:0] \$867 ;
   wire \$868 ;
   wire \$869 ;
-  wire [11:0] \$87 ;
+  wire [32:0] \$87 ;
   wire \$870 ;
-  wire \$871 ;
+  wire [1:0] \$871 ;
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
   wire \$875 ;
-  wire \$876 ;
+  wire [2:0] \$876 ;
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
-  wire \$88 ;
-  wire \$880 ;
-  wire \$881 ;
+  wire [32:0] \$88 ;
+  wire [120:0] \$880 ;
+  wire [2:0] \$881 ;
   wire \$882 ;
   wire \$883 ;
   wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
+  wire [120:0] \$885 ;
+  wire [2:0] \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
-  wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
+  wire [32:0] \$89 ;
+  wire [120:0] \$890 ;
+  wire [2:0] \$891 ;
   wire \$892 ;
   wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire [42:0] \$896 ;
-  wire \$897 ;
+  wire [120:0] \$894 ;
+  wire [7:0] \$895 ;
+  wire \$896 ;
+  wire [7:0] \$897 ;
   wire \$898 ;
-  wire \$899 ;
+  wire [7:0] \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
   wire \$900 ;
-  wire \$901 ;
+  wire [7:0] \$901 ;
   wire \$902 ;
-  wire \$903 ;
-  reg [31:0] \$904 ;
-  reg \$905 ;
-  reg \$906 ;
-  reg [120:0] \$907 ;
-  reg [120:0] \$908 ;
-  reg [120:0] \$909 ;
+  wire [7:0] \$903 ;
+  wire \$904 ;
+  wire [7:0] \$905 ;
+  wire \$906 ;
+  wire [6:0] \$907 ;
+  wire [6:0] \$908 ;
+  wire \$909 ;
   wire \$91 ;
-  reg [1:0] \$910 ;
-  reg \$911 ;
-  reg \$912 ;
-  reg \$913 ;
-  reg \$914 ;
-  reg \$915 ;
-  reg \$916 ;
-  reg \$917 ;
-  reg \$918 ;
-  reg \$919 ;
+  wire \$910 ;
+  wire [4:0] \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire \$92 ;
-  reg \$920 ;
-  reg \$921 ;
-  reg [5:0] \$922 ;
-  reg [4:0] \$923 ;
-  reg [31:0] \$924 ;
-  reg [1:0] \$925 ;
-  reg [31:0] \$926 ;
-  reg [2:0] \$927 ;
-  reg [2:0] \$928 ;
-  reg [4:0] \$929 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire \$93 ;
-  reg \$930 ;
-  reg [1:0] \$931 ;
-  reg [120:0] \$932 ;
-  reg [4:0] \$933 ;
-  reg [17:0] \$934 ;
-  reg \$935 ;
-  reg \$936 ;
-  reg \$937 ;
-  reg [10:0] \$938 ;
-  reg [10:0] \$939 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
   wire \$94 ;
-  reg \$940 ;
-  reg \$941 ;
-  reg [10:0] \$942 ;
-  reg [31:0] \$943 ;
-  reg [31:0] \$944 ;
-  reg [31:0] \$945 ;
-  reg [31:0] \$946 ;
-  reg \$947 ;
-  reg [10:0] \$948 ;
-  reg [9:0] \$949 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
   wire \$95 ;
-  reg [10:0] \$950 ;
-  reg [10:0] \$951 ;
-  reg [10:0] \$952 ;
-  reg [10:0] \$953 ;
-  reg [10:0] \$954 ;
-  reg [10:0] \$955 ;
-  reg [10:0] \$956 ;
-  reg [10:0] \$957 ;
-  reg [10:0] \$958 ;
-  reg \$959 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
   wire \$96 ;
-  reg \$960 ;
-  reg [10:0] \$961 ;
-  reg \$962 ;
-  reg [9:0] \$963 ;
-  reg \$964 ;
-  reg [31:0] \$965 ;
-  reg [1:0] \$966 ;
-  reg [31:0] \$967 ;
-  reg \$968 ;
-  reg \$969 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire \$97 ;
-  reg \$970 ;
-  reg \$971 ;
-  reg \$972 ;
-  reg [5:0] \$973 ;
-  reg [31:0] \$974 ;
-  reg [42:0] \$975 ;
-  reg [9:0] \$976 ;
-  reg [42:0] \$977 ;
-  reg [42:0] \$978 ;
-  reg [42:0] \$979 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire \$98 ;
-  reg [42:0] \$980 ;
-  reg [42:0] \$981 ;
-  reg [42:0] \$982 ;
-  reg [42:0] \$983 ;
-  reg [42:0] \$984 ;
-  reg [42:0] \$985 ;
-  reg \$986 ;
-  reg [3:0] \$987 ;
-  reg [7:0] \$988 ;
-  reg [7:0] \$989 ;
-  wire [32:0] \$99 ;
-  reg [15:0] \$990 ;
-  reg \$991 ;
-  reg [31:0] \$992 ;
-  reg \$993 ;
-  reg [3:0] \$994 ;
-  reg \$995 ;
-  reg \$996 ;
-  reg [3:0] \$997 ;
-  reg [31:0] \$998 ;
-  reg \$999 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
+  wire \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$10 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$12 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$14 ;
@@ -8185,70 +8817,76 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$auto$rtlil.cc:2739:Not$72 ;
   wire \$auto$rtlil.cc:2739:Not$8 ;
   reg \$signal  = 1'h0;
-  reg \$signal$138  = 1'h0;
-  reg \$signal$143  = 1'h0;
-  reg \$signal$172  = 1'h0;
-  reg [31:0] \$signal$173  = 32'd0;
-  reg \$signal$174  = 1'h0;
-  reg [3:0] \$signal$175  = 4'h0;
-  reg \$signal$176  = 1'h0;
-  reg \$signal$177  = 1'h0;
-  reg [3:0] \$signal$178  = 4'h0;
-  reg [31:0] \$signal$179  = 32'd0;
-  reg \$signal$187  = 1'h0;
-  reg [1:0] \$signal$28  = 2'h0;
-  wire [1:0] \$signal$39 ;
-  reg [31:0] \$signal$48  = 32'd0;
-  reg \$signal$54  = 1'h0;
-  reg \$signal$55  = 1'h0;
-  reg [4:0] \$signal$62  = 5'h00;
-  reg [4:0] \$signal$63  = 5'h00;
-  wire [4:0] \$signal$64 ;
   (* init = 11'h000 *)
-  wire [10:0] \$signal$99 ;
+  wire [10:0] \$signal$112 ;
+  reg \$signal$151  = 1'h0;
+  reg \$signal$156  = 1'h0;
+  reg \$signal$183  = 1'h0;
+  reg [31:0] \$signal$184  = 32'd0;
+  reg \$signal$185  = 1'h0;
+  reg [3:0] \$signal$186  = 4'h0;
+  reg \$signal$187  = 1'h0;
+  reg \$signal$188  = 1'h0;
+  reg [3:0] \$signal$189  = 4'h0;
+  reg [31:0] \$signal$190  = 32'd0;
+  reg \$signal$198  = 1'h0;
+  reg [1:0] \$signal$28  = 2'h0;
+  reg [31:0] \$signal$62  = 32'd0;
+  wire [1:0] \$signal$63 ;
+  reg \$signal$69  = 1'h0;
+  reg \$signal$70  = 1'h0;
+  reg [4:0] \$signal$77  = 5'h00;
+  reg [4:0] \$signal$78  = 5'h00;
+  wire [4:0] \$signal$79 ;
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$194 ;
-  wire [2:0] \$signature__addr$197 ;
-  wire [2:0] \$signature__addr$200 ;
-  wire [2:0] \$signature__addr$203 ;
-  wire [2:0] \$signature__addr$206 ;
+  wire [2:0] \$signature__addr$205 ;
+  wire [2:0] \$signature__addr$208 ;
+  wire [2:0] \$signature__addr$211 ;
+  wire [2:0] \$signature__addr$214 ;
+  wire [2:0] \$signature__addr$217 ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$209 ;
-  wire [2:0] \$signature__addr$212 ;
+  wire [2:0] \$signature__addr$220 ;
+  wire [2:0] \$signature__addr$223 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$229 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$242 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$192 ;
-  wire [120:0] \$signature__data$198 ;
-  wire [120:0] \$signature__data$204 ;
-  wire [120:0] \$signature__data$210 ;
-  wire [120:0] \$signature__data$59 ;
-  wire [120:0] \$signature__data$60 ;
-  wire [120:0] \$signature__data$61 ;
-  wire \$signature__en ;
-  wire \$signature__en$195 ;
-  wire \$signature__en$199 ;
-  wire \$signature__en$201 ;
-  wire \$signature__en$205 ;
-  wire \$signature__en$207 ;
-  wire \$signature__en$211 ;
-  wire \$signature__en$213 ;
+  wire [120:0] \$signature__data$203 ;
+  wire [120:0] \$signature__data$209 ;
+  wire [120:0] \$signature__data$215 ;
+  wire [120:0] \$signature__data$221 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__data$230 ;
+  wire [42:0] \$signature__data$243 ;
+  wire [120:0] \$signature__data$74 ;
+  wire [120:0] \$signature__data$75 ;
+  wire [120:0] \$signature__data$76 ;
+  reg \$signature__en ;
+  wire \$signature__en$206 ;
+  reg \$signature__en$210 ;
+  wire \$signature__en$212 ;
+  reg \$signature__en$216 ;
+  wire \$signature__en$218 ;
+  reg \$signature__en$222 ;
+  wire \$signature__en$224 ;
+  wire \$signature__en$231 ;
+  wire \$signature__en$244 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
-  reg [10:0] alloc_queue_data0 = 11'h000;
-  reg [10:0] alloc_queue_data1 = 11'h000;
-  reg [10:0] alloc_queue_data2 = 11'h000;
-  reg [10:0] alloc_queue_data3 = 11'h000;
-  reg [10:0] alloc_queue_data4 = 11'h000;
-  reg [10:0] alloc_queue_data5 = 11'h000;
-  reg [10:0] alloc_queue_data6 = 11'h000;
-  reg [10:0] alloc_queue_data7 = 11'h000;
-  reg [10:0] alloc_queue_data8 = 11'h000;
-  reg [10:0] alloc_queue_data9 = 11'h000;
-  reg [9:0] alloc_queue_full = 10'h000;
+  reg [9:0] alloc_queue_count = 10'h000;
+  reg [10:0] alloc_queue_head = 11'h000;
+  reg alloc_queue_head_valid = 1'h0;
+  reg [8:0] alloc_queue_held = 9'h000;
   wire alloc_queue_pop;
   wire alloc_queue_push;
+  reg [3:0] alloc_queue_rd = 4'h0;
+  reg [3:0] alloc_queue_rd_next = 4'h1;
   reg [10:0] alloc_queue_w_data = 11'h000;
+  reg [3:0] alloc_queue_wr = 4'h0;
+  reg [3:0] alloc_queue_wr_next = 4'h1;
   (* init = 1'h0 *)
   wire bus__r_ack;
   input [11:0] bus__r_addr;
@@ -8285,21 +8923,24 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [3:0] bus__w_strb;
   input busy;
   wire busy;
-  reg [42:0] command_queue_data0 = 43'h00000000000;
-  reg [42:0] command_queue_data1 = 43'h00000000000;
-  reg [42:0] command_queue_data2 = 43'h00000000000;
-  reg [42:0] command_queue_data3 = 43'h00000000000;
-  reg [42:0] command_queue_data4 = 43'h00000000000;
-  reg [42:0] command_queue_data5 = 43'h00000000000;
-  reg [42:0] command_queue_data6 = 43'h00000000000;
-  reg [42:0] command_queue_data7 = 43'h00000000000;
-  reg [42:0] command_queue_data8 = 43'h00000000000;
-  reg [42:0] command_queue_data9 = 43'h00000000000;
-  reg [9:0] command_queue_full = 10'h000;
+  reg [9:0] command_queue_count = 10'h000;
+  reg [42:0] command_queue_head = 43'h00000000000;
+  reg command_queue_head_valid = 1'h0;
+  reg [8:0] command_queue_held = 9'h000;
   wire command_queue_pop;
   wire command_queue_push;
+  reg [3:0] command_queue_rd = 4'h0;
+  reg [3:0] command_queue_rd_next = 4'h1;
   wire [42:0] command_queue_w_data;
+  reg [3:0] command_queue_wr = 4'h0;
+  reg [3:0] command_queue_wr_next = 4'h1;
   reg [31:0] cycle = 32'd0;
+  (* keep = 32'd1 *)
+  wire e0_alloc_err;
+  (* keep = 32'd1 *)
+  wire e0_flush_err;
+  (* keep = 32'd1 *)
+  wire e0_free_err;
   output e1_exhausted;
   reg e1_exhausted = 1'h0;
   reg [120:0] e1_new0 = 121'h0000000000000000000000000000000;
@@ -8317,6 +8958,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [1:0] log_bank1_k;
   wire [1:0] log_bank2_k;
   wire [1:0] log_bank3_k;
+  wire log_kept_ge1;
+  wire log_kept_ge2;
+  wire log_kept_ge3;
   output low_water_hit;
   wire low_water_hit;
   reg [1:0] n_dropped = 2'h0;
@@ -8329,28 +8973,28 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
   wire popped;
-  output \port$2711$0 ;
-  wire \port$2711$0 ;
-  output \port$2712$0 ;
-  wire \port$2712$0 ;
-  output [41:0] \port$2903$1 ;
-  wire [41:0] \port$2903$1 ;
-  input [15:0] \port$3210$0 ;
-  wire [15:0] \port$3210$0 ;
-  input [15:0] \port$3210$48 ;
-  wire [15:0] \port$3210$48 ;
-  input [16:0] \port$3213$0 ;
-  wire [16:0] \port$3213$0 ;
-  input [15:0] \port$3225$0 ;
-  wire [15:0] \port$3225$0 ;
-  input [38:0] \port$3253$0 ;
-  wire [38:0] \port$3253$0 ;
+  output \port$3170$0 ;
+  wire \port$3170$0 ;
+  output \port$3171$0 ;
+  wire \port$3171$0 ;
+  output [41:0] \port$3370$1 ;
+  wire [41:0] \port$3370$1 ;
+  input [15:0] \port$3683$0 ;
+  wire [15:0] \port$3683$0 ;
+  input [15:0] \port$3683$48 ;
+  wire [15:0] \port$3683$48 ;
+  input [16:0] \port$3686$0 ;
+  wire [16:0] \port$3686$0 ;
+  input [15:0] \port$3698$0 ;
+  wire [15:0] \port$3698$0 ;
+  input [38:0] \port$3726$0 ;
+  wire [38:0] \port$3726$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3478$0 ;
-  wire [4:0] \port$3478$0 ;
+  output [4:0] \port$3939$0 ;
+  wire [4:0] \port$3939$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3663$0 ;
-  wire [4:0] \port$3663$0 ;
+  output [4:0] \port$4112$0 ;
+  wire [4:0] \port$4112$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -8388,6 +9032,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [1:0] r2_found_in = 2'h0;
   output r2_valid;
   reg r2_valid = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] read__addr;
+  (* init = 4'h0 *)
+  wire [3:0] \read__addr$241 ;
+  wire [10:0] read__data;
+  wire [42:0] \read__data$167 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -8463,6 +9113,21 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg space_ge4 = 1'h1;
   reg space_ge5 = 1'h1;
   reg space_ge6 = 1'h1;
+  wire [7:0] space_over;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge1;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge2;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge3;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge4;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge5;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge6;
+  wire space_short;
+  wire [7:0] space_under;
   reg staged_valid = 1'h0;
   reg [4:0] tail = 5'h00;
   reg [2:0] tail_next_row = 3'h1;
@@ -8484,10 +9149,22 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg w2_is_pool0_free = 1'h0;
   reg w2_is_pool0_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  reg [10:0] alloc_queue_ring [15:0];
+  always @(posedge aclk_clk) begin
+    if (\$signature__en$231 )
+      alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
+  end
+  assign read__data = alloc_queue_ring[alloc_queue_rd];
+  reg [42:0] command_queue_ring [15:0];
+  always @(posedge aclk_clk) begin
+    if (\$signature__en$244 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , new_flush };
+  end
+  assign \read__data$167  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [7:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$192 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$203 ;
   end
   reg [120:0] _0_;
   always @(posedge aclk_clk) begin
@@ -8496,1175 +9173,1372 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$199 )
-      log_bank1[\$signature__addr$197 ] <= \$signature__data$198 ;
+    if (\$signature__en$210 )
+      log_bank1[\$signature__addr$208 ] <= \$signature__data$209 ;
   end
   reg [120:0] _1_;
   always @(posedge aclk_clk) begin
     _1_ <= log_bank1[head[4:2]];
   end
-  assign \$signature__data$59  = _1_;
+  assign \$signature__data$74  = _1_;
   reg [120:0] log_bank2 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$205 )
-      log_bank2[\$signature__addr$203 ] <= \$signature__data$204 ;
+    if (\$signature__en$216 )
+      log_bank2[\$signature__addr$214 ] <= \$signature__data$215 ;
   end
   reg [120:0] _2_;
   always @(posedge aclk_clk) begin
     _2_ <= log_bank2[head[4:2]];
   end
-  assign \$signature__data$60  = _2_;
+  assign \$signature__data$75  = _2_;
   reg [120:0] log_bank3 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$211 )
-      log_bank3[tail_row] <= \$signature__data$210 ;
+    if (\$signature__en$222 )
+      log_bank3[tail_row] <= \$signature__data$221 ;
   end
   reg [120:0] _3_;
   always @(posedge aclk_clk) begin
     _3_ <= log_bank3[head[4:2]];
   end
-  assign \$signature__data$61  = _3_;
+  assign \$signature__data$76  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$3213$0 [4:1];
-  assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$3213$0 [16] ? { 7'h00, \port$3213$0 [15] } : 8'hff;
+  assign \$2  = \port$3686$0 [16] ? { 7'h00, \port$3686$0 [15] } : 8'hff;
+  assign \$3  = cycle - 3'h7;
+  assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$3225$0 [4:1];
-  assign \$7  = rsp_flushed_valid & \$6 ;
-  assign \$8  = cycle - 3'h7;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3698$0 [14:5], 47'h000000000000, \port$3698$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3698$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3683$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3683$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3683$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3686$0 [14:5], \port$3726$0 [32:1], 2'h0, \port$3726$0 [38:33], \$2 , 1'h0, \port$3726$0 [0], 3'h1, \port$3686$0 [4:1] } : \$6 ;
+  assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$3225$0 [14:5], 47'h000000000000, \port$3225$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3225$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$3210$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3210$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3210$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$3213$0 [14:5], \port$3253$0 [32:1], 2'h0, \port$3253$0 [38:33], \$4 , 1'h0, \port$3253$0 [0], 3'h1, \port$3213$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$3213$0 [4:1];
-  assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$3225$0 [4:1];
-  assign \$15  = rsp_flushed_valid & \$14 ;
-  assign \$16  = \$13  & \$15 ;
-  assign \$17  = cycle - 3'h7;
-  assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$3225$0 [14:5], 47'h000000000000, \port$3225$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3225$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$3210$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3210$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3210$0 [4:1] };
-  assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$3213$0 [4:1];
-  assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$3225$0 [4:1];
-  assign \$24  = rsp_flushed_valid & \$23 ;
-  assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$3210$0 [0];
+  assign \$10  = cycle - 3'h7;
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3698$0 [14:5], 47'h000000000000, \port$3698$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3698$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3683$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3683$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3683$0 [4:1] };
+  assign \$12  = cycle - 3'h7;
+  assign \$13  = e0_free_err + e0_flush_err;
+  assign \$14  = \$13  + e0_alloc_err;
+  assign \$15  = \port$3683$0 [4:1] == 1'h1;
+  assign \$16  = rsp_grant_valid & \$15 ;
+  assign \$17  = rsp_grant_valid & \port$3683$0 [0];
+  assign \$18  = ! \port$3683$0 [5];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = rsp_freed_valid & \port$3686$0 [0];
+  assign \$21  = ! \port$3686$0 [15];
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = rsp_flushed_valid & \port$3698$0 [0];
+  assign \$24  = ! \port$3698$0 [15];
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = \port$3683$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$3210$0 [4:1] != 1'h1;
+  assign \$28  = ! \port$3683$0 [5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$3210$0 [4:1] == 1'h1;
-  assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$3210$0 [0];
-  assign \$34  = ! \port$3210$0 [5];
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$3213$0 [0];
-  assign \$37  = ! \port$3213$0 [15];
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$3225$0 [0];
-  assign \$40  = ! \port$3225$0 [15];
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$3210$0 [4:1] == 1'h1;
-  assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$3210$0 [5];
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = space >= 3'h7;
-  assign \$47  = space >= 3'h7;
-  assign \$48  = space >= 4'h8;
-  assign \$49  = space >= 3'h7;
-  assign \$50  = space >= 3'h7;
-  assign \$51  = space >= 4'h8;
-  assign \$52  = space >= 4'h9;
-  assign \$53  = space >= 3'h7;
-  assign \$54  = space >= 4'h8;
-  assign \$55  = space + popped;
-  assign \$56  = \$55  - \$signal$39 ;
-  assign \$57  = tail + \$signal$39 ;
-  assign \$58  = \$signal$48  + \$signal$39 ;
-  assign \$59  = \$signal$28  - \$signal$39 ;
-  assign \$60  = err_dropped + n_dropped;
-  assign \$61  = tail[1:0] + \$signal$39 ;
-  assign \$62  = tail_next_row + 1'h1;
-  assign \$63  = head + 1'h1;
-  assign \$64  = ~ space[5];
-  assign \$65  = head_bank[0] ? \$signature__data$61  : \$signature__data$60 ;
-  assign \$66  = head_bank[0] ? \$signature__data$59  : \$signature__data ;
-  assign \$67  = head_bank[1] ? \$65  : \$66 ;
-  assign \$68  = \$signal$55  ? \$67  : 121'h0000000000000000000000000000000;
-  assign \$69  = ~ \$signal$63 ;
-  assign \$70  = \$signal$62  & \$69 ;
-  assign \$71  = \$70  | { low_water_hit, 1'h0, \$718 , e1_exhausted, \$717  };
-  assign \$72  = 11'h400 - samples_low_water;
-  assign \$73  = $signed({ 1'h0, samples_in_use }) > $signed(samples_lw_limit);
-  assign \$78  = \$77  == samples_ev_free;
-  assign \$81  = \$80  ? 11'h001 : 11'h7ff;
-  assign \$82  = \$78  ? 11'h000 : \$81 ;
-  assign \$83  = $signed({ 1'h0, samples_in_use }) + $signed(\$82 );
-  assign \$84  = samples_ev_flush ? { 12'h000, \$75  } : \$83 ;
-  assign \$87  = samples_in_use + 11'h7ff;
-  assign \$88  = ~ \$87 [11];
-  assign \$89  = \$86  & \$88 ;
-  assign \$92  = ~ samples_ev_free;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = samples_ev_flush ? \$89  : \$93 ;
-  assign \$95  = ~ \$signal$54 ;
-  assign \$96  = samples_in_use > samples_high_water;
-  assign \$97  = samples_hw_grow ? samples_in_use_rose : \$96 ;
-  assign \$98  = \$95  & \$97 ;
-  assign \$99  = samples_allocs + samples_ev_grant;
-  assign \$100  = samples_fails + samples_ev_fail;
-  assign \$101  = samples_frees + samples_ev_free;
-  assign \$102  = samples_flushes + samples_ev_flush;
-  assign \$103  = ! bus__r_addr[5:0];
-  assign \$104  = bus__r_addr[11:6] >= 3'h4;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = bus__r_addr[11:6] < 3'h5;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = ~ \$107 ;
-  assign \$109  = bus__r_req & \$108 ;
-  assign \$110  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
-  assign \$111  = alloc_queue_full[0] ? alloc_queue_data0 : alloc_queue_w_data;
-  assign \$112  = alloc_queue_pop ? \$110  : \$111 ;
-  assign \$113  = alloc_queue_push & alloc_queue_full[0];
-  assign \$114  = alloc_queue_full[1] | \$113 ;
-  assign \$116  = alloc_queue_full[0] | \$115 ;
-  assign \$117  = alloc_queue_pop ? \$114  : \$116 ;
-  assign \$118  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
-  assign \$119  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
-  assign \$120  = alloc_queue_pop ? \$118  : \$119 ;
-  assign \$121  = alloc_queue_push & alloc_queue_full[1];
-  assign \$122  = alloc_queue_full[2] | \$121 ;
-  assign \$123  = alloc_queue_push & alloc_queue_full[0];
-  assign \$124  = alloc_queue_full[1] | \$123 ;
-  assign \$125  = alloc_queue_pop ? \$122  : \$124 ;
-  assign \$126  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
-  assign \$127  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
-  assign \$128  = alloc_queue_pop ? \$126  : \$127 ;
-  assign \$129  = alloc_queue_push & alloc_queue_full[2];
-  assign \$130  = alloc_queue_full[3] | \$129 ;
-  assign \$131  = alloc_queue_push & alloc_queue_full[1];
-  assign \$132  = alloc_queue_full[2] | \$131 ;
-  assign \$133  = alloc_queue_pop ? \$130  : \$132 ;
-  assign \$134  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
-  assign \$135  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
-  assign \$136  = alloc_queue_pop ? \$134  : \$135 ;
-  assign \$137  = alloc_queue_push & alloc_queue_full[3];
-  assign \$138  = alloc_queue_full[4] | \$137 ;
-  assign \$139  = alloc_queue_push & alloc_queue_full[2];
-  assign \$140  = alloc_queue_full[3] | \$139 ;
-  assign \$141  = alloc_queue_pop ? \$138  : \$140 ;
-  assign \$142  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
-  assign \$143  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
-  assign \$144  = alloc_queue_pop ? \$142  : \$143 ;
-  assign \$145  = alloc_queue_push & alloc_queue_full[4];
-  assign \$146  = alloc_queue_full[5] | \$145 ;
-  assign \$147  = alloc_queue_push & alloc_queue_full[3];
-  assign \$148  = alloc_queue_full[4] | \$147 ;
-  assign \$149  = alloc_queue_pop ? \$146  : \$148 ;
-  assign \$150  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
-  assign \$151  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
-  assign \$152  = alloc_queue_pop ? \$150  : \$151 ;
-  assign \$153  = alloc_queue_push & alloc_queue_full[5];
-  assign \$154  = alloc_queue_full[6] | \$153 ;
-  assign \$155  = alloc_queue_push & alloc_queue_full[4];
-  assign \$156  = alloc_queue_full[5] | \$155 ;
-  assign \$157  = alloc_queue_pop ? \$154  : \$156 ;
-  assign \$158  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
-  assign \$159  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
-  assign \$160  = alloc_queue_pop ? \$158  : \$159 ;
-  assign \$161  = alloc_queue_push & alloc_queue_full[6];
-  assign \$162  = alloc_queue_full[7] | \$161 ;
-  assign \$163  = alloc_queue_push & alloc_queue_full[5];
-  assign \$164  = alloc_queue_full[6] | \$163 ;
-  assign \$165  = alloc_queue_pop ? \$162  : \$164 ;
-  assign \$166  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
-  assign \$167  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
-  assign \$168  = alloc_queue_pop ? \$166  : \$167 ;
-  assign \$169  = alloc_queue_push & alloc_queue_full[7];
-  assign \$170  = alloc_queue_full[8] | \$169 ;
-  assign \$171  = alloc_queue_push & alloc_queue_full[6];
-  assign \$172  = alloc_queue_full[7] | \$171 ;
-  assign \$173  = alloc_queue_pop ? \$170  : \$172 ;
-  assign \$174  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
-  assign \$175  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
-  assign \$176  = alloc_queue_pop ? \$174  : \$175 ;
-  assign \$177  = alloc_queue_push & alloc_queue_full[8];
-  assign \$178  = alloc_queue_full[9] | \$177 ;
-  assign \$179  = alloc_queue_push & alloc_queue_full[7];
-  assign \$180  = alloc_queue_full[8] | \$179 ;
-  assign \$181  = alloc_queue_pop ? \$178  : \$180 ;
-  assign \$183  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
-  assign \$184  = alloc_queue_pop ? \$182  : \$183 ;
-  assign \$185  = alloc_queue_push & alloc_queue_full[9];
-  assign \$187  = alloc_queue_push & alloc_queue_full[8];
-  assign \$188  = alloc_queue_full[9] | \$187 ;
-  assign \$189  = alloc_queue_pop ? \$186  : \$188 ;
-  assign \$190  = alloc_queue_full[0] | staged_valid;
-  assign \$191  = ! bus__r_addr[5:0];
-  assign \$192  = bus__r_addr[11:6] >= 3'h4;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = bus__r_addr[11:6] < 3'h5;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = bus__r_req & \$195 ;
-  assign \$197  = \$190  | \$196 ;
-  assign \$198  = req_alloc & native_alloc_valid;
-  assign \$199  = ~ \$198 ;
-  assign \$200  = \$197  & \$199 ;
-  assign \$201  = ! bus__r_addr[5:0];
-  assign \$202  = bus__r_addr[11:6] >= 3'h4;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = bus__r_addr[11:6] < 3'h5;
-  assign \$205  = \$203  & \$204 ;
-  assign \$206  = bus__r_req & \$205 ;
-  assign \$207  = alloc_queue_full[0] | staged_valid;
-  assign \$208  = ! bus__r_addr[5:0];
-  assign \$209  = bus__r_addr[11:6] >= 3'h4;
-  assign \$210  = \$208  & \$209 ;
-  assign \$211  = bus__r_addr[11:6] < 3'h5;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = bus__r_req & \$212 ;
-  assign \$214  = \$207  | \$213 ;
-  assign \$215  = req_alloc & native_alloc_valid;
-  assign \$216  = ~ \$215 ;
-  assign \$217  = \$214  & \$216 ;
-  assign \$218  = ~ alloc_queue_full[0];
-  assign \$219  = ~ staged_valid;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = \$217  & \$220 ;
-  assign \$222  = ~ \$221 ;
-  assign \$223  = \$206  & \$222 ;
-  assign \$224  = bus__r_addr[11:6] - 3'h4;
-  assign \$225  = bus__r_addr[11:6] - 3'h4;
-  assign \$227  = alloc_queue_full[0] | staged_valid;
-  assign \$228  = ! bus__r_addr[5:0];
-  assign \$229  = bus__r_addr[11:6] >= 3'h4;
-  assign \$230  = \$228  & \$229 ;
-  assign \$231  = bus__r_addr[11:6] < 3'h5;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = bus__r_req & \$232 ;
-  assign \$234  = \$227  | \$233 ;
-  assign \$235  = req_alloc & native_alloc_valid;
-  assign \$236  = ~ \$235 ;
-  assign \$237  = \$234  & \$236 ;
-  assign \$238  = bus__r_addr[11:6] - 3'h4;
-  assign \$239  = bus__r_addr[11:6] - 3'h4;
-  assign \$241  = staged_valid ? alloc_queue_w_data : { \$240 , \$238 [0] };
-  assign \$242  = alloc_queue_full[0] ? alloc_queue_data0 : \$241 ;
-  assign \$244  = ~ \$243 ;
-  assign \$245  = \$244  + 1'h1;
-  assign \$247  = ~ \$246 ;
-  assign \$248  = \$247  + 1'h1;
-  assign \$250  = ~ \$249 ;
-  assign \$251  = \$250  + 1'h1;
-  assign \$253  = ~ \$252 ;
-  assign \$254  = \$253  + 1'h1;
-  assign \$256  = ~ \$255 ;
-  assign \$257  = \$256  + 1'h1;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = \$259  + 1'h1;
-  assign \$262  = ~ \$261 ;
-  assign \$263  = \$262  + 1'h1;
-  assign \$265  = ~ \$264 ;
-  assign \$266  = \$265  + 1'h1;
-  assign \$268  = ~ \$267 ;
-  assign \$269  = \$268  + 1'h1;
-  assign \$271  = ~ \$270 ;
-  assign \$272  = \$271  + 1'h1;
-  assign \$274  = ~ \$273 ;
-  assign \$275  = \$274  + 1'h1;
-  assign \$277  = ~ \$276 ;
-  assign \$278  = \$277  + 1'h1;
-  assign \$280  = ~ \$279 ;
-  assign \$281  = \$280  + 1'h1;
+  assign \$30  = popped ? 1'h1 : space_plus_all_ge1;
+  assign \$31  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
+  assign \$32  = popped ? space_plus_all_ge2 : space_plus_all_ge3;
+  assign \$33  = popped ? space_plus_all_ge3 : space_plus_all_ge4;
+  assign \$34  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
+  assign \$35  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
+  assign \$36  = space_short ? 6'h01 : space_over[5:0];
+  assign \$37  = space_short ? 6'h00 : \$907 [5:0];
+  assign \$38  = popped ? \$36  : \$37 ;
+  assign \$39  = tail + 2'h3;
+  assign \$40  = tail + 2'h2;
+  assign \$41  = tail + 1'h1;
+  assign \$42  = log_kept_ge1 ? \$41 [4:0] : tail;
+  assign \$43  = log_kept_ge2 ? \$40 [4:0] : \$42 ;
+  assign \$44  = log_kept_ge3 ? \$39 [4:0] : \$43 ;
+  assign \$45  = \$signal$62  + \$signal$63 ;
+  assign \$46  = \$signal$28  - \$signal$63 ;
+  assign \$47  = err_dropped + n_dropped;
+  assign \$49  = tail_next_row + 1'h1;
+  assign \$50  = head + 1'h1;
+  assign \$51  = ~ space[5];
+  assign \$52  = head_bank[0] ? \$signature__data$76  : \$signature__data$75 ;
+  assign \$53  = head_bank[0] ? \$signature__data$74  : \$signature__data ;
+  assign \$54  = head_bank[1] ? \$52  : \$53 ;
+  assign \$55  = \$signal$70  ? \$54  : 121'h0000000000000000000000000000000;
+  assign \$56  = ~ \$signal$78 ;
+  assign \$57  = \$signal$77  & \$56 ;
+  assign \$58  = \$57  | { low_water_hit, 1'h0, \$910 , e1_exhausted, \$909  };
+  assign \$59  = 11'h400 - samples_low_water;
+  assign \$60  = $signed({ 1'h0, samples_in_use }) > $signed(samples_lw_limit);
+  assign \$65  = \$64  == samples_ev_free;
+  assign \$68  = \$67  ? 11'h001 : 11'h7ff;
+  assign \$69  = \$65  ? 11'h000 : \$68 ;
+  assign \$70  = $signed({ 1'h0, samples_in_use }) + $signed(\$69 );
+  assign \$71  = samples_ev_flush ? { 12'h000, \$62  } : \$70 ;
+  assign \$74  = samples_in_use + 11'h7ff;
+  assign \$75  = ~ \$74 [11];
+  assign \$76  = \$73  & \$75 ;
+  assign \$79  = ~ samples_ev_free;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = samples_ev_flush ? \$76  : \$80 ;
+  assign \$82  = ~ \$signal$69 ;
+  assign \$83  = samples_in_use > samples_high_water;
+  assign \$84  = samples_hw_grow ? samples_in_use_rose : \$83 ;
+  assign \$85  = \$82  & \$84 ;
+  assign \$86  = samples_allocs + samples_ev_grant;
+  assign \$87  = samples_fails + samples_ev_fail;
+  assign \$88  = samples_frees + samples_ev_free;
+  assign \$89  = samples_flushes + samples_ev_flush;
+  assign \$90  = ! bus__r_addr[5:0];
+  assign \$91  = bus__r_addr[11:6] >= 3'h4;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = bus__r_addr[11:6] < 3'h5;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = bus__r_req & \$95 ;
+  assign \$97  = ~ alloc_queue_pop;
+  assign \$98  = alloc_queue_head_valid & \$97 ;
+  assign \$99  = ~ \$98 ;
+  assign \$100  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$101  = alloc_queue_held[0] | alloc_queue_push;
+  assign \$102  = ~ alloc_queue_pop;
+  assign \$103  = alloc_queue_head_valid & \$102 ;
+  assign \$104  = \$101  | \$103 ;
+  assign \$105  = ~ alloc_queue_pop;
+  assign \$106  = alloc_queue_head_valid & \$105 ;
+  assign \$107  = ~ \$106 ;
+  assign \$108  = \$107  & alloc_queue_held[0];
+  assign \$109  = alloc_queue_rd_next + 1'h1;
+  assign \$110  = ~ alloc_queue_pop;
+  assign \$111  = alloc_queue_head_valid & \$110 ;
+  assign \$112  = alloc_queue_held[0] | \$111 ;
+  assign \$113  = alloc_queue_push & \$112 ;
+  assign \$114  = alloc_queue_wr_next + 1'h1;
+  assign \$115  = ~ alloc_queue_pop;
+  assign \$116  = alloc_queue_head_valid & \$115 ;
+  assign \$117  = alloc_queue_push & \$116 ;
+  assign \$118  = ~ alloc_queue_pop;
+  assign \$119  = alloc_queue_head_valid & \$118 ;
+  assign \$120  = ~ \$119 ;
+  assign \$121  = \$120  & alloc_queue_held[0];
+  assign \$122  = ~ alloc_queue_push;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = \$123  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$125  = \$117  ? 1'h1 : \$124 ;
+  assign \$126  = ~ alloc_queue_pop;
+  assign \$127  = alloc_queue_head_valid & \$126 ;
+  assign \$128  = alloc_queue_push & \$127 ;
+  assign \$129  = ~ alloc_queue_pop;
+  assign \$130  = alloc_queue_head_valid & \$129 ;
+  assign \$131  = ~ \$130 ;
+  assign \$132  = \$131  & alloc_queue_held[0];
+  assign \$133  = ~ alloc_queue_push;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = \$134  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$136  = \$128  ? alloc_queue_held[0] : \$135 ;
+  assign \$137  = ~ alloc_queue_pop;
+  assign \$138  = alloc_queue_head_valid & \$137 ;
+  assign \$139  = alloc_queue_push & \$138 ;
+  assign \$140  = ~ alloc_queue_pop;
+  assign \$141  = alloc_queue_head_valid & \$140 ;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = \$142  & alloc_queue_held[0];
+  assign \$144  = ~ alloc_queue_push;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = \$145  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$147  = \$139  ? alloc_queue_held[1] : \$146 ;
+  assign \$148  = ~ alloc_queue_pop;
+  assign \$149  = alloc_queue_head_valid & \$148 ;
+  assign \$150  = alloc_queue_push & \$149 ;
+  assign \$151  = ~ alloc_queue_pop;
+  assign \$152  = alloc_queue_head_valid & \$151 ;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$153  & alloc_queue_held[0];
+  assign \$155  = ~ alloc_queue_push;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = \$156  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$158  = \$150  ? alloc_queue_held[2] : \$157 ;
+  assign \$159  = ~ alloc_queue_pop;
+  assign \$160  = alloc_queue_head_valid & \$159 ;
+  assign \$161  = alloc_queue_push & \$160 ;
+  assign \$162  = ~ alloc_queue_pop;
+  assign \$163  = alloc_queue_head_valid & \$162 ;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$164  & alloc_queue_held[0];
+  assign \$166  = ~ alloc_queue_push;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = \$167  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$169  = \$161  ? alloc_queue_held[3] : \$168 ;
+  assign \$170  = ~ alloc_queue_pop;
+  assign \$171  = alloc_queue_head_valid & \$170 ;
+  assign \$172  = alloc_queue_push & \$171 ;
+  assign \$173  = ~ alloc_queue_pop;
+  assign \$174  = alloc_queue_head_valid & \$173 ;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = \$175  & alloc_queue_held[0];
+  assign \$177  = ~ alloc_queue_push;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = \$178  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$180  = \$172  ? alloc_queue_held[4] : \$179 ;
+  assign \$181  = ~ alloc_queue_pop;
+  assign \$182  = alloc_queue_head_valid & \$181 ;
+  assign \$183  = alloc_queue_push & \$182 ;
+  assign \$184  = ~ alloc_queue_pop;
+  assign \$185  = alloc_queue_head_valid & \$184 ;
+  assign \$186  = ~ \$185 ;
+  assign \$187  = \$186  & alloc_queue_held[0];
+  assign \$188  = ~ alloc_queue_push;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = \$189  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$191  = \$183  ? alloc_queue_held[5] : \$190 ;
+  assign \$192  = ~ alloc_queue_pop;
+  assign \$193  = alloc_queue_head_valid & \$192 ;
+  assign \$194  = alloc_queue_push & \$193 ;
+  assign \$195  = ~ alloc_queue_pop;
+  assign \$196  = alloc_queue_head_valid & \$195 ;
+  assign \$197  = ~ \$196 ;
+  assign \$198  = \$197  & alloc_queue_held[0];
+  assign \$199  = ~ alloc_queue_push;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = \$200  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$202  = \$194  ? alloc_queue_held[6] : \$201 ;
+  assign \$203  = ~ alloc_queue_pop;
+  assign \$204  = alloc_queue_head_valid & \$203 ;
+  assign \$205  = alloc_queue_push & \$204 ;
+  assign \$206  = ~ alloc_queue_pop;
+  assign \$207  = alloc_queue_head_valid & \$206 ;
+  assign \$208  = ~ \$207 ;
+  assign \$209  = \$208  & alloc_queue_held[0];
+  assign \$210  = ~ alloc_queue_push;
+  assign \$211  = \$209  & \$210 ;
+  assign \$212  = \$211  ? 1'h0 : alloc_queue_held[8];
+  assign \$213  = \$205  ? alloc_queue_held[7] : \$212 ;
+  assign \$214  = ~ alloc_queue_pop;
+  assign \$215  = alloc_queue_push & \$214 ;
+  assign \$216  = ~ alloc_queue_push;
+  assign \$217  = alloc_queue_pop & \$216 ;
+  assign \$218  = \$217  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$219  = \$215  ? 1'h1 : \$218 ;
+  assign \$220  = ~ alloc_queue_pop;
+  assign \$221  = alloc_queue_push & \$220 ;
+  assign \$222  = ~ alloc_queue_push;
+  assign \$223  = alloc_queue_pop & \$222 ;
+  assign \$224  = \$223  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$225  = \$221  ? alloc_queue_count[0] : \$224 ;
+  assign \$226  = ~ alloc_queue_pop;
+  assign \$227  = alloc_queue_push & \$226 ;
+  assign \$228  = ~ alloc_queue_push;
+  assign \$229  = alloc_queue_pop & \$228 ;
+  assign \$230  = \$229  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$231  = \$227  ? alloc_queue_count[1] : \$230 ;
+  assign \$232  = ~ alloc_queue_pop;
+  assign \$233  = alloc_queue_push & \$232 ;
+  assign \$234  = ~ alloc_queue_push;
+  assign \$235  = alloc_queue_pop & \$234 ;
+  assign \$236  = \$235  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$237  = \$233  ? alloc_queue_count[2] : \$236 ;
+  assign \$238  = ~ alloc_queue_pop;
+  assign \$239  = alloc_queue_push & \$238 ;
+  assign \$240  = ~ alloc_queue_push;
+  assign \$241  = alloc_queue_pop & \$240 ;
+  assign \$242  = \$241  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$243  = \$239  ? alloc_queue_count[3] : \$242 ;
+  assign \$244  = ~ alloc_queue_pop;
+  assign \$245  = alloc_queue_push & \$244 ;
+  assign \$246  = ~ alloc_queue_push;
+  assign \$247  = alloc_queue_pop & \$246 ;
+  assign \$248  = \$247  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$249  = \$245  ? alloc_queue_count[4] : \$248 ;
+  assign \$250  = ~ alloc_queue_pop;
+  assign \$251  = alloc_queue_push & \$250 ;
+  assign \$252  = ~ alloc_queue_push;
+  assign \$253  = alloc_queue_pop & \$252 ;
+  assign \$254  = \$253  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$255  = \$251  ? alloc_queue_count[5] : \$254 ;
+  assign \$256  = ~ alloc_queue_pop;
+  assign \$257  = alloc_queue_push & \$256 ;
+  assign \$258  = ~ alloc_queue_push;
+  assign \$259  = alloc_queue_pop & \$258 ;
+  assign \$260  = \$259  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$261  = \$257  ? alloc_queue_count[6] : \$260 ;
+  assign \$262  = ~ alloc_queue_pop;
+  assign \$263  = alloc_queue_push & \$262 ;
+  assign \$264  = ~ alloc_queue_push;
+  assign \$265  = alloc_queue_pop & \$264 ;
+  assign \$266  = \$265  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$267  = \$263  ? alloc_queue_count[7] : \$266 ;
+  assign \$268  = ~ alloc_queue_pop;
+  assign \$269  = alloc_queue_push & \$268 ;
+  assign \$270  = ~ alloc_queue_push;
+  assign \$271  = alloc_queue_pop & \$270 ;
+  assign \$272  = \$271  ? 1'h0 : alloc_queue_count[9];
+  assign \$273  = \$269  ? alloc_queue_count[8] : \$272 ;
+  assign \$274  = alloc_queue_head_valid | staged_valid;
+  assign \$275  = ! bus__r_addr[5:0];
+  assign \$276  = bus__r_addr[11:6] >= 3'h4;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = bus__r_addr[11:6] < 3'h5;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = bus__r_req & \$279 ;
+  assign \$281  = \$274  | \$280 ;
+  assign \$282  = req_alloc & native_alloc_valid;
   assign \$283  = ~ \$282 ;
-  assign \$284  = \$283  + 1'h1;
-  assign \$286  = ~ \$285 ;
-  assign \$287  = \$286  + 1'h1;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = \$289  + 1'h1;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = \$292  + 1'h1;
-  assign \$295  = ~ \$294 ;
-  assign \$296  = \$295  + 1'h1;
-  assign \$298  = ~ \$297 ;
-  assign \$299  = \$298  + 1'h1;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = \$301  + 1'h1;
-  assign \$304  = ~ \$303 ;
-  assign \$305  = \$304  + 1'h1;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = \$307  + 1'h1;
-  assign \$310  = ~ \$309 ;
-  assign \$311  = \$310  + 1'h1;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = \$313  + 1'h1;
-  assign \$316  = ~ \$315 ;
-  assign \$317  = \$316  + 1'h1;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = \$319  + 1'h1;
-  assign \$322  = ~ \$321 ;
-  assign \$323  = \$322  + 1'h1;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = \$325  + 1'h1;
-  assign \$328  = ~ \$327 ;
-  assign \$329  = \$328  + 1'h1;
-  assign \$331  = ~ \$330 ;
-  assign \$332  = \$331  + 1'h1;
-  assign \$334  = ~ \$333 ;
-  assign \$335  = \$334  + 1'h1;
-  assign \$336  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$337  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$338  = \$336  | \$337 ;
-  assign \$339  = r1_sel_config ? 32'd169215239 : 32'd0;
-  assign \$340  = r1_sel_config2 ? 32'd167845920 : 32'd0;
-  assign \$341  = \$339  | \$340 ;
-  assign \$342  = \$338  | \$341 ;
-  assign \$344  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$346  = r1_sel_irq_status ? \$signal$62  : 5'h00;
-  assign \$347  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$348  = \$346  | \$347 ;
-  assign \$349  = \$345  | { 27'h0000000, \$348  };
-  assign \$350  = \$342  | \$349 ;
-  assign \$351  = r1_sel_err_count ? \$signal$48  : 32'd0;
-  assign \$352  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$353  = \$351  | \$352 ;
-  assign \$354  = r1_sel_err_head0 ? { \$signal$55 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$355  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$356  = \$354  | \$355 ;
-  assign \$357  = \$353  | \$356 ;
-  assign \$358  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$359  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$360  = \$358  | \$359 ;
-  assign \$362  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$364  = \$360  | \$363 ;
-  assign \$365  = \$357  | \$364 ;
-  assign \$366  = \$350  | \$365 ;
-  assign \$367  = r1_sel_id | r1_sel_version;
-  assign \$368  = r1_sel_config | r1_sel_config2;
-  assign \$369  = \$367  | \$368 ;
-  assign \$370  = r1_sel_ctrl | r1_sel_status;
-  assign \$371  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$372  = \$370  | \$371 ;
-  assign \$373  = \$369  | \$372 ;
-  assign \$374  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$375  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$376  = \$374  | \$375 ;
-  assign \$377  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$378  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$379  = \$377  | \$378 ;
-  assign \$380  = \$376  | \$379 ;
-  assign \$381  = \$373  | \$380 ;
-  assign \$383  = r1_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
-  assign \$386  = r1_sel_pool0_slot_size ? 32'd256 : 32'd0;
-  assign \$388  = \$384  | \$387 ;
-  assign \$389  = r1_sel_pool0_slots ? 32'd1024 : 32'd0;
-  assign \$390  = r1_sel_pool0_in_use ? samples_in_use : 11'h000;
-  assign \$391  = \$389  | { 21'h000000, \$390  };
-  assign \$392  = r1_sel_pool0_high_water ? samples_high_water : 11'h000;
-  assign \$393  = r1_sel_pool0_allocs ? samples_allocs : 32'd0;
-  assign \$394  = { 21'h000000, \$392  } | \$393 ;
-  assign \$395  = \$391  | \$394 ;
-  assign \$396  = \$388  | \$395 ;
-  assign \$397  = r1_sel_pool0_fails ? samples_fails : 32'd0;
-  assign \$398  = r1_sel_pool0_frees ? samples_frees : 32'd0;
-  assign \$399  = \$397  | \$398 ;
-  assign \$404  = r1_sel_pool0_flushes ? samples_flushes : 32'd0;
-  assign \$407  = r1_sel_pool0_low_water ? samples_low_water : 17'h00000;
-  assign \$408  = \$406  | { 15'h0000, \$407  };
-  assign \$409  = \$403  | \$408 ;
-  assign \$410  = \$396  | \$409 ;
-  assign \$411  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$412  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$415  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$416  = \$414  | \$415 ;
-  assign \$417  = \$413  | \$416 ;
-  assign \$418  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$419  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$422  = \$421  | r1_sel_pool0_low_water;
-  assign \$423  = \$420  | \$422 ;
-  assign \$424  = \$417  | \$423 ;
-  assign \$425  = bus__w_strb == 4'hf;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \$427  + 1'h1;
-  assign \$429  = \$425  & \$428 [6];
-  assign \$430  = bus__w_addr[5:0] == 3'h4;
-  assign \$431  = \$429  & \$430 ;
-  assign \$432  = bus__w_req & \$431 ;
-  assign \$433  = bus__w_strb == 4'hf;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = \$435  + 1'h1;
-  assign \$437  = \$433  & \$436 [6];
-  assign \$438  = bus__w_addr[5:0] == 6'h30;
-  assign \$439  = \$437  & \$438 ;
-  assign \$440  = bus__w_req & \$439 ;
-  assign \$441  = bus__w_addr[11:6] - 3'h4;
-  assign \$443  = ~ \$442 ;
-  assign \$444  = \$443  + 1'h1;
-  assign \$446  = ~ \$445 ;
-  assign \$447  = \$446  + 1'h1;
-  assign \$448  = bus__w_data[18:0] - 11'h400;
-  assign \$449  = ~ \$448 [19];
-  assign \$451  = \$447 [6] & \$450 ;
-  assign \$453  = 31'h40000000 + \$452 ;
-  assign \$454  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$455  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$456  = command_queue_pop ? \$454  : \$455 ;
-  assign \$457  = command_queue_push & command_queue_full[0];
-  assign \$458  = command_queue_full[1] | \$457 ;
-  assign \$460  = command_queue_full[0] | \$459 ;
-  assign \$461  = command_queue_pop ? \$458  : \$460 ;
-  assign \$462  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$463  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$464  = command_queue_pop ? \$462  : \$463 ;
-  assign \$465  = command_queue_push & command_queue_full[1];
-  assign \$466  = command_queue_full[2] | \$465 ;
-  assign \$467  = command_queue_push & command_queue_full[0];
-  assign \$468  = command_queue_full[1] | \$467 ;
-  assign \$469  = command_queue_pop ? \$466  : \$468 ;
-  assign \$470  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$471  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$472  = command_queue_pop ? \$470  : \$471 ;
-  assign \$473  = command_queue_push & command_queue_full[2];
-  assign \$474  = command_queue_full[3] | \$473 ;
-  assign \$475  = command_queue_push & command_queue_full[1];
-  assign \$476  = command_queue_full[2] | \$475 ;
-  assign \$477  = command_queue_pop ? \$474  : \$476 ;
-  assign \$478  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$479  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$480  = command_queue_pop ? \$478  : \$479 ;
-  assign \$481  = command_queue_push & command_queue_full[3];
-  assign \$482  = command_queue_full[4] | \$481 ;
-  assign \$483  = command_queue_push & command_queue_full[2];
-  assign \$484  = command_queue_full[3] | \$483 ;
-  assign \$485  = command_queue_pop ? \$482  : \$484 ;
-  assign \$486  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$487  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$488  = command_queue_pop ? \$486  : \$487 ;
-  assign \$489  = command_queue_push & command_queue_full[4];
-  assign \$490  = command_queue_full[5] | \$489 ;
-  assign \$491  = command_queue_push & command_queue_full[3];
-  assign \$492  = command_queue_full[4] | \$491 ;
-  assign \$493  = command_queue_pop ? \$490  : \$492 ;
-  assign \$494  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$495  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$496  = command_queue_pop ? \$494  : \$495 ;
-  assign \$497  = command_queue_push & command_queue_full[5];
-  assign \$498  = command_queue_full[6] | \$497 ;
-  assign \$499  = command_queue_push & command_queue_full[4];
-  assign \$500  = command_queue_full[5] | \$499 ;
-  assign \$501  = command_queue_pop ? \$498  : \$500 ;
-  assign \$502  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$503  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$504  = command_queue_pop ? \$502  : \$503 ;
-  assign \$505  = command_queue_push & command_queue_full[6];
-  assign \$506  = command_queue_full[7] | \$505 ;
-  assign \$507  = command_queue_push & command_queue_full[5];
-  assign \$508  = command_queue_full[6] | \$507 ;
-  assign \$509  = command_queue_pop ? \$506  : \$508 ;
-  assign \$510  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$511  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$512  = command_queue_pop ? \$510  : \$511 ;
-  assign \$513  = command_queue_push & command_queue_full[7];
-  assign \$514  = command_queue_full[8] | \$513 ;
-  assign \$515  = command_queue_push & command_queue_full[6];
-  assign \$516  = command_queue_full[7] | \$515 ;
-  assign \$517  = command_queue_pop ? \$514  : \$516 ;
-  assign \$518  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$519  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$520  = command_queue_pop ? \$518  : \$519 ;
-  assign \$521  = command_queue_push & command_queue_full[8];
-  assign \$522  = command_queue_full[9] | \$521 ;
-  assign \$523  = command_queue_push & command_queue_full[7];
-  assign \$524  = command_queue_full[8] | \$523 ;
-  assign \$525  = command_queue_pop ? \$522  : \$524 ;
-  assign \$527  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$528  = command_queue_pop ? \$526  : \$527 ;
-  assign \$529  = command_queue_push & command_queue_full[9];
-  assign \$531  = command_queue_push & command_queue_full[8];
-  assign \$532  = command_queue_full[9] | \$531 ;
-  assign \$533  = command_queue_pop ? \$530  : \$532 ;
-  assign \$534  = req_free & native_free_valid;
-  assign \$535  = req_flush & native_flush_valid;
-  assign \$536  = \$534  | \$535 ;
-  assign \$537  = 1'h1 << bus__w_addr[1:0];
-  assign \$538  = 1'h1 << bus__w_addr[4:2];
-  assign \$539  = 1'h1 << bus__w_addr[7:5];
-  assign \$540  = 1'h1 << bus__w_addr[11:8];
-  assign \$541  = bus__w_strb == 4'hf;
-  assign \$543  = ~ \$542 ;
-  assign \$544  = \$543  + 1'h1;
-  assign \$545  = \$541  & \$544 [6];
-  assign \$546  = bus__w_addr[5:0] == 3'h4;
-  assign \$547  = \$545  & \$546 ;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = bus__w_req & \$548 ;
-  assign \$550  = bus__w_strb == 4'hf;
-  assign \$552  = ~ \$551 ;
-  assign \$553  = \$552  + 1'h1;
-  assign \$554  = \$550  & \$553 [6];
-  assign \$555  = bus__w_addr[5:0] == 6'h30;
-  assign \$556  = \$554  & \$555 ;
-  assign \$557  = ~ \$556 ;
-  assign \$558  = \$549  & \$557 ;
-  assign \$559  = bus__w_strb == 4'hf;
-  assign \$560  = ~ w1_a1_0[0];
-  assign \$561  = ~ w1_a4_2[4];
-  assign \$562  = \$560  | \$561 ;
-  assign \$563  = ~ w1_a7_5[0];
-  assign \$564  = ~ w1_a11_8[0];
-  assign \$565  = \$563  | \$564 ;
-  assign \$566  = \$562  | \$565 ;
-  assign \$567  = ~ \$566 ;
-  assign \$568  = ~ w1_a1_0[0];
-  assign \$569  = ~ w1_a4_2[6];
-  assign \$570  = \$568  | \$569 ;
-  assign \$571  = ~ w1_a7_5[0];
-  assign \$572  = ~ w1_a11_8[0];
-  assign \$573  = \$571  | \$572 ;
-  assign \$574  = \$570  | \$573 ;
-  assign \$575  = ~ \$574 ;
-  assign \$576  = ~ w1_a1_0[0];
-  assign \$577  = ~ w1_a4_2[7];
-  assign \$578  = \$576  | \$577 ;
-  assign \$579  = ~ w1_a7_5[0];
-  assign \$580  = ~ w1_a11_8[0];
-  assign \$581  = \$579  | \$580 ;
-  assign \$582  = \$578  | \$581 ;
+  assign \$284  = \$281  & \$283 ;
+  assign \$285  = ! bus__r_addr[5:0];
+  assign \$286  = bus__r_addr[11:6] >= 3'h4;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = bus__r_addr[11:6] < 3'h5;
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = bus__r_req & \$289 ;
+  assign \$291  = alloc_queue_head_valid | staged_valid;
+  assign \$292  = ! bus__r_addr[5:0];
+  assign \$293  = bus__r_addr[11:6] >= 3'h4;
+  assign \$294  = \$292  & \$293 ;
+  assign \$295  = bus__r_addr[11:6] < 3'h5;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = bus__r_req & \$296 ;
+  assign \$298  = \$291  | \$297 ;
+  assign \$299  = req_alloc & native_alloc_valid;
+  assign \$300  = ~ \$299 ;
+  assign \$301  = \$298  & \$300 ;
+  assign \$302  = ~ alloc_queue_head_valid;
+  assign \$303  = ~ staged_valid;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \$301  & \$304 ;
+  assign \$306  = ~ \$305 ;
+  assign \$307  = \$290  & \$306 ;
+  assign \$308  = bus__r_addr[11:6] - 3'h4;
+  assign \$309  = bus__r_addr[11:6] - 3'h4;
+  assign \$311  = bus__r_addr[11:6] - 3'h4;
+  assign \$312  = bus__r_addr[11:6] - 3'h4;
+  assign \$314  = staged_valid ? alloc_queue_w_data : { \$313 , \$311 [0] };
+  assign \$315  = alloc_queue_head_valid ? alloc_queue_head : \$314 ;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = \$317  + 1'h1;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = \$320  + 1'h1;
+  assign \$323  = ~ \$322 ;
+  assign \$324  = \$323  + 1'h1;
+  assign \$326  = ~ \$325 ;
+  assign \$327  = \$326  + 1'h1;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = \$329  + 1'h1;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = \$332  + 1'h1;
+  assign \$335  = ~ \$334 ;
+  assign \$336  = \$335  + 1'h1;
+  assign \$338  = ~ \$337 ;
+  assign \$339  = \$338  + 1'h1;
+  assign \$341  = ~ \$340 ;
+  assign \$342  = \$341  + 1'h1;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = \$344  + 1'h1;
+  assign \$347  = ~ \$346 ;
+  assign \$348  = \$347  + 1'h1;
+  assign \$350  = ~ \$349 ;
+  assign \$351  = \$350  + 1'h1;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = \$353  + 1'h1;
+  assign \$356  = ~ \$355 ;
+  assign \$357  = \$356  + 1'h1;
+  assign \$359  = ~ \$358 ;
+  assign \$360  = \$359  + 1'h1;
+  assign \$362  = ~ \$361 ;
+  assign \$363  = \$362  + 1'h1;
+  assign \$365  = ~ \$364 ;
+  assign \$366  = \$365  + 1'h1;
+  assign \$368  = ~ \$367 ;
+  assign \$369  = \$368  + 1'h1;
+  assign \$371  = ~ \$370 ;
+  assign \$372  = \$371  + 1'h1;
+  assign \$374  = ~ \$373 ;
+  assign \$375  = \$374  + 1'h1;
+  assign \$377  = ~ \$376 ;
+  assign \$378  = \$377  + 1'h1;
+  assign \$380  = ~ \$379 ;
+  assign \$381  = \$380  + 1'h1;
+  assign \$383  = ~ \$382 ;
+  assign \$384  = \$383  + 1'h1;
+  assign \$386  = ~ \$385 ;
+  assign \$387  = \$386  + 1'h1;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = \$389  + 1'h1;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = \$392  + 1'h1;
+  assign \$395  = ~ \$394 ;
+  assign \$396  = \$395  + 1'h1;
+  assign \$398  = ~ \$397 ;
+  assign \$399  = \$398  + 1'h1;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = \$401  + 1'h1;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = \$404  + 1'h1;
+  assign \$407  = ~ \$406 ;
+  assign \$408  = \$407  + 1'h1;
+  assign \$409  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$410  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = r1_sel_config ? 32'd169215239 : 32'd0;
+  assign \$413  = r1_sel_config2 ? 32'd167845920 : 32'd0;
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = \$411  | \$414 ;
+  assign \$417  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$419  = r1_sel_irq_status ? \$signal$77  : 5'h00;
+  assign \$420  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$421  = \$419  | \$420 ;
+  assign \$422  = \$418  | { 27'h0000000, \$421  };
+  assign \$423  = \$415  | \$422 ;
+  assign \$424  = r1_sel_err_count ? \$signal$62  : 32'd0;
+  assign \$425  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$426  = \$424  | \$425 ;
+  assign \$427  = r1_sel_err_head0 ? { \$signal$70 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$428  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$429  = \$427  | \$428 ;
+  assign \$430  = \$426  | \$429 ;
+  assign \$431  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$432  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$433  = \$431  | \$432 ;
+  assign \$435  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$437  = \$433  | \$436 ;
+  assign \$438  = \$430  | \$437 ;
+  assign \$439  = \$423  | \$438 ;
+  assign \$440  = r1_sel_id | r1_sel_version;
+  assign \$441  = r1_sel_config | r1_sel_config2;
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = r1_sel_ctrl | r1_sel_status;
+  assign \$444  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$445  = \$443  | \$444 ;
+  assign \$446  = \$442  | \$445 ;
+  assign \$447  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$448  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$451  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = \$449  | \$452 ;
+  assign \$454  = \$446  | \$453 ;
+  assign \$456  = r1_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
+  assign \$459  = r1_sel_pool0_slot_size ? 32'd256 : 32'd0;
+  assign \$461  = \$457  | \$460 ;
+  assign \$462  = r1_sel_pool0_slots ? 32'd1024 : 32'd0;
+  assign \$463  = r1_sel_pool0_in_use ? samples_in_use : 11'h000;
+  assign \$464  = \$462  | { 21'h000000, \$463  };
+  assign \$465  = r1_sel_pool0_high_water ? samples_high_water : 11'h000;
+  assign \$466  = r1_sel_pool0_allocs ? samples_allocs : 32'd0;
+  assign \$467  = { 21'h000000, \$465  } | \$466 ;
+  assign \$468  = \$464  | \$467 ;
+  assign \$469  = \$461  | \$468 ;
+  assign \$470  = r1_sel_pool0_fails ? samples_fails : 32'd0;
+  assign \$471  = r1_sel_pool0_frees ? samples_frees : 32'd0;
+  assign \$472  = \$470  | \$471 ;
+  assign \$477  = r1_sel_pool0_flushes ? samples_flushes : 32'd0;
+  assign \$480  = r1_sel_pool0_low_water ? samples_low_water : 17'h00000;
+  assign \$481  = \$479  | { 15'h0000, \$480  };
+  assign \$482  = \$476  | \$481 ;
+  assign \$483  = \$469  | \$482 ;
+  assign \$484  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$485  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$486  = \$484  | \$485 ;
+  assign \$487  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$488  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$489  = \$487  | \$488 ;
+  assign \$490  = \$486  | \$489 ;
+  assign \$491  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$492  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$495  = \$494  | r1_sel_pool0_low_water;
+  assign \$496  = \$493  | \$495 ;
+  assign \$497  = \$490  | \$496 ;
+  assign \$498  = bus__w_strb == 4'hf;
+  assign \$500  = ~ \$499 ;
+  assign \$501  = \$500  + 1'h1;
+  assign \$502  = \$498  & \$501 [6];
+  assign \$503  = bus__w_addr[5:0] == 3'h4;
+  assign \$504  = \$502  & \$503 ;
+  assign \$505  = bus__w_req & \$504 ;
+  assign \$506  = bus__w_strb == 4'hf;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$508  + 1'h1;
+  assign \$510  = \$506  & \$509 [6];
+  assign \$511  = bus__w_addr[5:0] == 6'h30;
+  assign \$512  = \$510  & \$511 ;
+  assign \$513  = bus__w_req & \$512 ;
+  assign \$514  = bus__w_addr[11:6] - 3'h4;
+  assign \$516  = ~ \$515 ;
+  assign \$517  = \$516  + 1'h1;
+  assign \$519  = ~ \$518 ;
+  assign \$520  = \$519  + 1'h1;
+  assign \$521  = bus__w_data[18:0] - 11'h400;
+  assign \$522  = ~ \$521 [19];
+  assign \$524  = \$520 [6] & \$523 ;
+  assign \$526  = 31'h40000000 + \$525 ;
+  assign \$527  = ~ command_queue_pop;
+  assign \$528  = command_queue_head_valid & \$527 ;
+  assign \$529  = ~ \$528 ;
+  assign \$530  = command_queue_held[0] ? \read__data$167  : { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , new_flush };
+  assign \$531  = command_queue_held[0] | command_queue_push;
+  assign \$532  = ~ command_queue_pop;
+  assign \$533  = command_queue_head_valid & \$532 ;
+  assign \$534  = \$531  | \$533 ;
+  assign \$535  = ~ command_queue_pop;
+  assign \$536  = command_queue_head_valid & \$535 ;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = \$537  & command_queue_held[0];
+  assign \$539  = command_queue_rd_next + 1'h1;
+  assign \$540  = ~ command_queue_pop;
+  assign \$541  = command_queue_head_valid & \$540 ;
+  assign \$542  = command_queue_held[0] | \$541 ;
+  assign \$543  = command_queue_push & \$542 ;
+  assign \$544  = command_queue_wr_next + 1'h1;
+  assign \$545  = ~ command_queue_pop;
+  assign \$546  = command_queue_head_valid & \$545 ;
+  assign \$547  = command_queue_push & \$546 ;
+  assign \$548  = ~ command_queue_pop;
+  assign \$549  = command_queue_head_valid & \$548 ;
+  assign \$550  = ~ \$549 ;
+  assign \$551  = \$550  & command_queue_held[0];
+  assign \$552  = ~ command_queue_push;
+  assign \$553  = \$551  & \$552 ;
+  assign \$554  = \$553  ? command_queue_held[1] : command_queue_held[0];
+  assign \$555  = \$547  ? 1'h1 : \$554 ;
+  assign \$556  = ~ command_queue_pop;
+  assign \$557  = command_queue_head_valid & \$556 ;
+  assign \$558  = command_queue_push & \$557 ;
+  assign \$559  = ~ command_queue_pop;
+  assign \$560  = command_queue_head_valid & \$559 ;
+  assign \$561  = ~ \$560 ;
+  assign \$562  = \$561  & command_queue_held[0];
+  assign \$563  = ~ command_queue_push;
+  assign \$564  = \$562  & \$563 ;
+  assign \$565  = \$564  ? command_queue_held[2] : command_queue_held[1];
+  assign \$566  = \$558  ? command_queue_held[0] : \$565 ;
+  assign \$567  = ~ command_queue_pop;
+  assign \$568  = command_queue_head_valid & \$567 ;
+  assign \$569  = command_queue_push & \$568 ;
+  assign \$570  = ~ command_queue_pop;
+  assign \$571  = command_queue_head_valid & \$570 ;
+  assign \$572  = ~ \$571 ;
+  assign \$573  = \$572  & command_queue_held[0];
+  assign \$574  = ~ command_queue_push;
+  assign \$575  = \$573  & \$574 ;
+  assign \$576  = \$575  ? command_queue_held[3] : command_queue_held[2];
+  assign \$577  = \$569  ? command_queue_held[1] : \$576 ;
+  assign \$578  = ~ command_queue_pop;
+  assign \$579  = command_queue_head_valid & \$578 ;
+  assign \$580  = command_queue_push & \$579 ;
+  assign \$581  = ~ command_queue_pop;
+  assign \$582  = command_queue_head_valid & \$581 ;
   assign \$583  = ~ \$582 ;
-  assign \$584  = ~ w1_a1_0[0];
-  assign \$585  = ~ w1_a4_2[6];
-  assign \$586  = \$584  | \$585 ;
-  assign \$587  = ~ w1_a7_5[1];
-  assign \$588  = ~ w1_a11_8[0];
-  assign \$589  = \$587  | \$588 ;
-  assign \$590  = \$586  | \$589 ;
-  assign \$591  = ~ \$590 ;
-  assign \$592  = ~ w1_a1_0[0];
-  assign \$593  = ~ w1_a4_2[1];
-  assign \$594  = \$592  | \$593 ;
-  assign \$595  = ~ w1_a7_5[0];
-  assign \$596  = ~ w1_a11_8[1];
-  assign \$597  = \$595  | \$596 ;
-  assign \$598  = \$594  | \$597 ;
-  assign \$599  = ~ \$598 ;
-  assign \$600  = ~ w1_a1_0[0];
-  assign \$601  = ~ w1_a4_2[4];
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = ~ w1_a7_5[1];
-  assign \$604  = ~ w1_a11_8[1];
-  assign \$605  = \$603  | \$604 ;
-  assign \$606  = \$602  | \$605 ;
-  assign \$607  = ~ \$606 ;
-  assign \$608  = ~ w1_a1_0[0];
-  assign \$609  = ~ w1_a4_2[7];
-  assign \$610  = \$608  | \$609 ;
-  assign \$611  = ~ w1_a7_5[1];
-  assign \$612  = ~ w1_a11_8[1];
-  assign \$613  = \$611  | \$612 ;
-  assign \$614  = \$610  | \$613 ;
-  assign \$615  = ~ \$614 ;
-  assign \$616  = ~ w1_a1_0[0];
-  assign \$617  = ~ w1_a4_2[4];
-  assign \$618  = \$616  | \$617 ;
-  assign \$619  = ~ w1_a7_5[0];
-  assign \$620  = ~ w1_a11_8[0];
-  assign \$621  = \$619  | \$620 ;
-  assign \$622  = \$618  | \$621 ;
-  assign \$623  = ~ \$622 ;
-  assign \$624  = ~ w1_a1_0[0];
-  assign \$625  = ~ w1_a4_2[6];
-  assign \$626  = \$624  | \$625 ;
-  assign \$627  = ~ w1_a7_5[1];
-  assign \$628  = ~ w1_a11_8[0];
-  assign \$629  = \$627  | \$628 ;
-  assign \$630  = \$626  | \$629 ;
-  assign \$631  = ~ \$630 ;
-  assign \$632  = ~ w1_a1_0[0];
-  assign \$633  = ~ w1_a4_2[1];
-  assign \$634  = \$632  | \$633 ;
-  assign \$635  = ~ w1_a7_5[0];
-  assign \$636  = ~ w1_a11_8[1];
-  assign \$637  = \$635  | \$636 ;
-  assign \$638  = \$634  | \$637 ;
-  assign \$639  = ~ \$638 ;
-  assign \$640  = ~ w1_a1_0[0];
-  assign \$641  = ~ w1_a4_2[4];
-  assign \$642  = \$640  | \$641 ;
-  assign \$643  = ~ w1_a7_5[1];
-  assign \$644  = ~ w1_a11_8[1];
-  assign \$645  = \$643  | \$644 ;
-  assign \$646  = \$642  | \$645 ;
-  assign \$647  = ~ \$646 ;
-  assign \$648  = { \$647 , \$639 , \$631 , \$623  } + 4'hf;
-  assign \$649  = ~ w1_a1_0[0];
-  assign \$650  = ~ w1_a4_2[6];
-  assign \$651  = \$649  | \$650 ;
-  assign \$652  = ~ w1_a7_5[0];
-  assign \$653  = ~ w1_a11_8[0];
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = \$651  | \$654 ;
-  assign \$656  = ~ \$655 ;
-  assign \$657  = ~ w1_a1_0[0];
-  assign \$658  = ~ w1_a4_2[7];
-  assign \$659  = \$657  | \$658 ;
-  assign \$660  = ~ w1_a7_5[0];
-  assign \$661  = ~ w1_a11_8[0];
-  assign \$662  = \$660  | \$661 ;
-  assign \$663  = \$659  | \$662 ;
-  assign \$664  = ~ \$663 ;
-  assign \$665  = \$656  | \$664 ;
-  assign \$666  = ~ w1_a1_0[0];
-  assign \$667  = ~ w1_a4_2[7];
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = ~ w1_a7_5[1];
-  assign \$670  = ~ w1_a11_8[1];
-  assign \$671  = \$669  | \$670 ;
-  assign \$672  = \$668  | \$671 ;
-  assign \$673  = ~ \$672 ;
-  assign \$674  = \$665  | \$673 ;
-  assign \$675  = \$signal$176  & \$signal$177 ;
-  assign \$676  = \$675  & w2_is_ctrl;
-  assign \$677  = \$676  & \$signal$179 [0];
-  assign \$678  = \$signal$176  & \$signal$177 ;
-  assign \$679  = \$678  & w2_is_err_pop;
-  assign \$680  = \$signal$176  & w2_is_irq_status;
-  assign \$681  = \$680  & \$signal$178 [0];
-  assign \$682  = \$681  ? \$signal$179 [4:0] : 5'h00;
-  assign \$683  = \$signal$176  & w2_is_irq_enable;
-  assign \$684  = \$683  & \$signal$178 [0];
-  assign \$685  = \$signal$176  & w2_is_pool0_low_water;
-  assign \$686  = \$685  & \$signal$178 [0];
-  assign \$687  = \$signal$176  & w2_is_pool0_low_water;
-  assign \$688  = \$687  & \$signal$178 [1];
-  assign \$689  = \$signal$176  & w2_is_pool0_low_water;
-  assign \$690  = \$689  & \$signal$178 [2];
-  assign \$691  = \$signal$28  > 2'h2;
-  assign \$692  = \$691  ? 2'h2 : \$signal$28 ;
-  assign \$693  = | \$signal$28 ;
-  assign \$694  = space_ge1 & \$693 ;
-  assign \$695  = \$694  ? 1'h1 : 1'h0;
-  assign \$696  = space_ge2 ? \$692  : { 1'h0, \$695  };
-  assign \$signal$39  = space_ge3 ? \$signal$28  : \$696 ;
-  assign \$697  = ~ space[5];
-  assign popped = w1c & \$697 ;
-  assign \$698  = 1'h0 - tail[1:0];
-  assign \$699  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$699  ? tail_next_row : tail_row;
-  assign \$700  = ! \$698 [1:0];
-  assign \$701  = \$698 [1:0] == 1'h1;
-  assign \$702  = \$701  ? e1_new1 : e1_new2;
-  assign \$signature__data$192  = \$700  ? e1_new0 : \$702 ;
-  assign \$signature__en  = \$698 [1:0] < \$signal$39 ;
-  assign \$703  = 1'h1 - tail[1:0];
-  assign \$704  = tail[1:0] > 1'h1;
-  assign \$signature__addr$197  = \$704  ? tail_next_row : tail_row;
-  assign \$705  = ! \$703 [1:0];
-  assign \$706  = \$703 [1:0] == 1'h1;
-  assign \$707  = \$706  ? e1_new1 : e1_new2;
-  assign \$signature__data$198  = \$705  ? e1_new0 : \$707 ;
-  assign \$signature__en$199  = \$703 [1:0] < \$signal$39 ;
-  assign \$708  = 2'h2 - tail[1:0];
-  assign \$709  = tail[1:0] > 2'h2;
-  assign \$signature__addr$203  = \$709  ? tail_next_row : tail_row;
-  assign \$710  = ! \$708 [1:0];
-  assign \$711  = \$708 [1:0] == 1'h1;
-  assign \$712  = \$711  ? e1_new1 : e1_new2;
-  assign \$signature__data$204  = \$710  ? e1_new0 : \$712 ;
-  assign \$signature__en$205  = \$708 [1:0] < \$signal$39 ;
-  assign \$713  = 2'h3 - tail[1:0];
-  assign \$714  = ! \$713 [1:0];
-  assign \$715  = \$713 [1:0] == 1'h1;
-  assign \$716  = \$715  ? e1_new1 : e1_new2;
-  assign \$signature__data$210  = \$714  ? e1_new0 : \$716 ;
-  assign \$signature__en$211  = \$713 [1:0] < \$signal$39 ;
-  assign \$717  = | \$signal$28 ;
-  assign \$718  = \$signal$39  != \$signal$28 ;
-  assign \$719  = \$signal$62  & irq_enable;
-  assign irq = | \$719 ;
-  assign low_water_hit = samples_lw_granted_2 & samples_lw_short;
-  assign \$720  = ! bus__r_addr[5:0];
-  assign \$721  = bus__r_addr[11:6] >= 3'h4;
-  assign \$722  = \$720  & \$721 ;
-  assign \$723  = bus__r_addr[11:6] < 3'h5;
-  assign bus__r_slow = \$722  & \$723 ;
-  assign \$724  = req_alloc & native_alloc_valid;
-  assign \$725  = ~ \$724 ;
-  assign alloc_queue_pop = alloc_queue_full[0] & \$725 ;
-  assign \$726  = alloc_queue_full[0] | staged_valid;
-  assign \$727  = ! bus__r_addr[5:0];
-  assign \$728  = bus__r_addr[11:6] >= 3'h4;
-  assign \$729  = \$727  & \$728 ;
-  assign \$730  = bus__r_addr[11:6] < 3'h5;
-  assign \$731  = \$729  & \$730 ;
-  assign \$732  = bus__r_req & \$731 ;
-  assign \$733  = \$726  | \$732 ;
-  assign \$734  = req_alloc & native_alloc_valid;
-  assign \$735  = ~ \$734 ;
-  assign \$736  = \$733  & \$735 ;
-  assign \$737  = ~ alloc_queue_full[0];
-  assign \$738  = \$736  & \$737 ;
-  assign \$739  = ~ \$738 ;
-  assign alloc_queue_push = staged_valid & \$739 ;
-  assign bus__r_data = r2_block0 | r2_block4;
-  assign \$740  = | r2_found_in;
-  assign bus__r_err = ~ \$740 ;
-  assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign bus__w_slow = \$signal$138  | new_flush;
-  assign \$741  = w1_pool_is & w1_samples_addr[0];
-  assign \$742  = w1_pool_is & w1_samples_addr[1];
-  assign \$743  = w1_pool_is & w1_samples_addr[2];
-  assign \$744  = w1_pool_is & w1_samples_addr[3];
-  assign \$745  = w1_pool_is & w1_samples_addr[4];
-  assign \$746  = w1_pool_is & w1_samples_addr[5];
-  assign \$747  = w1_pool_is & w1_samples_addr[6];
-  assign \$748  = w1_pool_is & w1_samples_addr[7];
-  assign \$749  = w1_pool_is & w1_samples_addr[8];
-  assign \$750  = w1_pool_is & w1_samples_addr[9];
-  assign \$751  = w1_pool_is & w1_samples_addr[10];
-  assign \$752  = w1_pool_is & w1_samples_addr[11];
-  assign \$753  = w1_pool_is & w1_samples_addr[12];
-  assign \$754  = w1_pool_is & w1_samples_addr[13];
-  assign \$755  = w1_pool_is & w1_samples_addr[14];
-  assign \$756  = w1_pool_is & w1_samples_addr[15];
-  assign \$757  = w1_pool_is & w1_samples_addr[16];
-  assign \$758  = w1_pool_is & w1_samples_addr[17];
-  assign \$759  = w1_pool_is & w1_samples_addr[18];
-  assign \$760  = w1_pool_is & w1_samples_addr[19];
-  assign \$761  = w1_pool_is & w1_samples_addr[20];
-  assign \$762  = w1_pool_is & w1_samples_addr[21];
-  assign \$763  = w1_pool_is & w1_samples_addr[22];
-  assign \$764  = w1_pool_is & w1_samples_addr[23];
-  assign \$765  = w1_pool_is & w1_samples_addr[24];
-  assign \$766  = w1_pool_is & w1_samples_addr[25];
-  assign \$767  = w1_pool_is & w1_samples_addr[26];
-  assign \$768  = w1_pool_is & w1_samples_addr[27];
-  assign \$769  = w1_pool_is & w1_samples_addr[28];
-  assign \$770  = w1_pool_is & w1_samples_addr[29];
-  assign \$771  = w1_pool_is & w1_samples_addr[30];
-  assign \$772  = w1_pool_is & w1_samples_addr[31];
-  assign \$773  = ~ w1_hit;
-  assign \$774  = command_queue_full[0] | \$signal$138 ;
-  assign \$775  = \$774  | new_flush;
-  assign \$776  = ~ native_turn;
-  assign \$777  = \$775  & \$776 ;
-  assign command_queue_pop = \$777  & command_queue_full[0];
-  assign \$778  = \$signal$138  | new_flush;
-  assign \$779  = command_queue_full[0] | \$signal$138 ;
-  assign \$780  = \$779  | new_flush;
-  assign \$781  = ~ native_turn;
-  assign \$782  = \$780  & \$781 ;
-  assign \$783  = ~ command_queue_full[0];
-  assign \$784  = \$782  & \$783 ;
+  assign \$584  = \$583  & command_queue_held[0];
+  assign \$585  = ~ command_queue_push;
+  assign \$586  = \$584  & \$585 ;
+  assign \$587  = \$586  ? command_queue_held[4] : command_queue_held[3];
+  assign \$588  = \$580  ? command_queue_held[2] : \$587 ;
+  assign \$589  = ~ command_queue_pop;
+  assign \$590  = command_queue_head_valid & \$589 ;
+  assign \$591  = command_queue_push & \$590 ;
+  assign \$592  = ~ command_queue_pop;
+  assign \$593  = command_queue_head_valid & \$592 ;
+  assign \$594  = ~ \$593 ;
+  assign \$595  = \$594  & command_queue_held[0];
+  assign \$596  = ~ command_queue_push;
+  assign \$597  = \$595  & \$596 ;
+  assign \$598  = \$597  ? command_queue_held[5] : command_queue_held[4];
+  assign \$599  = \$591  ? command_queue_held[3] : \$598 ;
+  assign \$600  = ~ command_queue_pop;
+  assign \$601  = command_queue_head_valid & \$600 ;
+  assign \$602  = command_queue_push & \$601 ;
+  assign \$603  = ~ command_queue_pop;
+  assign \$604  = command_queue_head_valid & \$603 ;
+  assign \$605  = ~ \$604 ;
+  assign \$606  = \$605  & command_queue_held[0];
+  assign \$607  = ~ command_queue_push;
+  assign \$608  = \$606  & \$607 ;
+  assign \$609  = \$608  ? command_queue_held[6] : command_queue_held[5];
+  assign \$610  = \$602  ? command_queue_held[4] : \$609 ;
+  assign \$611  = ~ command_queue_pop;
+  assign \$612  = command_queue_head_valid & \$611 ;
+  assign \$613  = command_queue_push & \$612 ;
+  assign \$614  = ~ command_queue_pop;
+  assign \$615  = command_queue_head_valid & \$614 ;
+  assign \$616  = ~ \$615 ;
+  assign \$617  = \$616  & command_queue_held[0];
+  assign \$618  = ~ command_queue_push;
+  assign \$619  = \$617  & \$618 ;
+  assign \$620  = \$619  ? command_queue_held[7] : command_queue_held[6];
+  assign \$621  = \$613  ? command_queue_held[5] : \$620 ;
+  assign \$622  = ~ command_queue_pop;
+  assign \$623  = command_queue_head_valid & \$622 ;
+  assign \$624  = command_queue_push & \$623 ;
+  assign \$625  = ~ command_queue_pop;
+  assign \$626  = command_queue_head_valid & \$625 ;
+  assign \$627  = ~ \$626 ;
+  assign \$628  = \$627  & command_queue_held[0];
+  assign \$629  = ~ command_queue_push;
+  assign \$630  = \$628  & \$629 ;
+  assign \$631  = \$630  ? command_queue_held[8] : command_queue_held[7];
+  assign \$632  = \$624  ? command_queue_held[6] : \$631 ;
+  assign \$633  = ~ command_queue_pop;
+  assign \$634  = command_queue_head_valid & \$633 ;
+  assign \$635  = command_queue_push & \$634 ;
+  assign \$636  = ~ command_queue_pop;
+  assign \$637  = command_queue_head_valid & \$636 ;
+  assign \$638  = ~ \$637 ;
+  assign \$639  = \$638  & command_queue_held[0];
+  assign \$640  = ~ command_queue_push;
+  assign \$641  = \$639  & \$640 ;
+  assign \$642  = \$641  ? 1'h0 : command_queue_held[8];
+  assign \$643  = \$635  ? command_queue_held[7] : \$642 ;
+  assign \$644  = ~ command_queue_pop;
+  assign \$645  = command_queue_push & \$644 ;
+  assign \$646  = ~ command_queue_push;
+  assign \$647  = command_queue_pop & \$646 ;
+  assign \$648  = \$647  ? command_queue_count[1] : command_queue_count[0];
+  assign \$649  = \$645  ? 1'h1 : \$648 ;
+  assign \$650  = ~ command_queue_pop;
+  assign \$651  = command_queue_push & \$650 ;
+  assign \$652  = ~ command_queue_push;
+  assign \$653  = command_queue_pop & \$652 ;
+  assign \$654  = \$653  ? command_queue_count[2] : command_queue_count[1];
+  assign \$655  = \$651  ? command_queue_count[0] : \$654 ;
+  assign \$656  = ~ command_queue_pop;
+  assign \$657  = command_queue_push & \$656 ;
+  assign \$658  = ~ command_queue_push;
+  assign \$659  = command_queue_pop & \$658 ;
+  assign \$660  = \$659  ? command_queue_count[3] : command_queue_count[2];
+  assign \$661  = \$657  ? command_queue_count[1] : \$660 ;
+  assign \$662  = ~ command_queue_pop;
+  assign \$663  = command_queue_push & \$662 ;
+  assign \$664  = ~ command_queue_push;
+  assign \$665  = command_queue_pop & \$664 ;
+  assign \$666  = \$665  ? command_queue_count[4] : command_queue_count[3];
+  assign \$667  = \$663  ? command_queue_count[2] : \$666 ;
+  assign \$668  = ~ command_queue_pop;
+  assign \$669  = command_queue_push & \$668 ;
+  assign \$670  = ~ command_queue_push;
+  assign \$671  = command_queue_pop & \$670 ;
+  assign \$672  = \$671  ? command_queue_count[5] : command_queue_count[4];
+  assign \$673  = \$669  ? command_queue_count[3] : \$672 ;
+  assign \$674  = ~ command_queue_pop;
+  assign \$675  = command_queue_push & \$674 ;
+  assign \$676  = ~ command_queue_push;
+  assign \$677  = command_queue_pop & \$676 ;
+  assign \$678  = \$677  ? command_queue_count[6] : command_queue_count[5];
+  assign \$679  = \$675  ? command_queue_count[4] : \$678 ;
+  assign \$680  = ~ command_queue_pop;
+  assign \$681  = command_queue_push & \$680 ;
+  assign \$682  = ~ command_queue_push;
+  assign \$683  = command_queue_pop & \$682 ;
+  assign \$684  = \$683  ? command_queue_count[7] : command_queue_count[6];
+  assign \$685  = \$681  ? command_queue_count[5] : \$684 ;
+  assign \$686  = ~ command_queue_pop;
+  assign \$687  = command_queue_push & \$686 ;
+  assign \$688  = ~ command_queue_push;
+  assign \$689  = command_queue_pop & \$688 ;
+  assign \$690  = \$689  ? command_queue_count[8] : command_queue_count[7];
+  assign \$691  = \$687  ? command_queue_count[6] : \$690 ;
+  assign \$692  = ~ command_queue_pop;
+  assign \$693  = command_queue_push & \$692 ;
+  assign \$694  = ~ command_queue_push;
+  assign \$695  = command_queue_pop & \$694 ;
+  assign \$696  = \$695  ? command_queue_count[9] : command_queue_count[8];
+  assign \$697  = \$693  ? command_queue_count[7] : \$696 ;
+  assign \$698  = ~ command_queue_pop;
+  assign \$699  = command_queue_push & \$698 ;
+  assign \$700  = ~ command_queue_push;
+  assign \$701  = command_queue_pop & \$700 ;
+  assign \$702  = \$701  ? 1'h0 : command_queue_count[9];
+  assign \$703  = \$699  ? command_queue_count[8] : \$702 ;
+  assign \$704  = req_free & native_free_valid;
+  assign \$705  = req_flush & native_flush_valid;
+  assign \$706  = \$704  | \$705 ;
+  assign \$707  = 1'h1 << bus__w_addr[1:0];
+  assign \$708  = 1'h1 << bus__w_addr[4:2];
+  assign \$709  = 1'h1 << bus__w_addr[7:5];
+  assign \$710  = 1'h1 << bus__w_addr[11:8];
+  assign \$711  = bus__w_strb == 4'hf;
+  assign \$713  = ~ \$712 ;
+  assign \$714  = \$713  + 1'h1;
+  assign \$715  = \$711  & \$714 [6];
+  assign \$716  = bus__w_addr[5:0] == 3'h4;
+  assign \$717  = \$715  & \$716 ;
+  assign \$718  = ~ \$717 ;
+  assign \$719  = bus__w_req & \$718 ;
+  assign \$720  = bus__w_strb == 4'hf;
+  assign \$722  = ~ \$721 ;
+  assign \$723  = \$722  + 1'h1;
+  assign \$724  = \$720  & \$723 [6];
+  assign \$725  = bus__w_addr[5:0] == 6'h30;
+  assign \$726  = \$724  & \$725 ;
+  assign \$727  = ~ \$726 ;
+  assign \$728  = \$719  & \$727 ;
+  assign \$729  = bus__w_strb == 4'hf;
+  assign \$730  = ~ w1_a1_0[0];
+  assign \$731  = ~ w1_a4_2[4];
+  assign \$732  = \$730  | \$731 ;
+  assign \$733  = ~ w1_a7_5[0];
+  assign \$734  = ~ w1_a11_8[0];
+  assign \$735  = \$733  | \$734 ;
+  assign \$736  = \$732  | \$735 ;
+  assign \$737  = ~ \$736 ;
+  assign \$738  = ~ w1_a1_0[0];
+  assign \$739  = ~ w1_a4_2[6];
+  assign \$740  = \$738  | \$739 ;
+  assign \$741  = ~ w1_a7_5[0];
+  assign \$742  = ~ w1_a11_8[0];
+  assign \$743  = \$741  | \$742 ;
+  assign \$744  = \$740  | \$743 ;
+  assign \$745  = ~ \$744 ;
+  assign \$746  = ~ w1_a1_0[0];
+  assign \$747  = ~ w1_a4_2[7];
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = ~ w1_a7_5[0];
+  assign \$750  = ~ w1_a11_8[0];
+  assign \$751  = \$749  | \$750 ;
+  assign \$752  = \$748  | \$751 ;
+  assign \$753  = ~ \$752 ;
+  assign \$754  = ~ w1_a1_0[0];
+  assign \$755  = ~ w1_a4_2[6];
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = ~ w1_a7_5[1];
+  assign \$758  = ~ w1_a11_8[0];
+  assign \$759  = \$757  | \$758 ;
+  assign \$760  = \$756  | \$759 ;
+  assign \$761  = ~ \$760 ;
+  assign \$762  = ~ w1_a1_0[0];
+  assign \$763  = ~ w1_a4_2[1];
+  assign \$764  = \$762  | \$763 ;
+  assign \$765  = ~ w1_a7_5[0];
+  assign \$766  = ~ w1_a11_8[1];
+  assign \$767  = \$765  | \$766 ;
+  assign \$768  = \$764  | \$767 ;
+  assign \$769  = ~ \$768 ;
+  assign \$770  = ~ w1_a1_0[0];
+  assign \$771  = ~ w1_a4_2[4];
+  assign \$772  = \$770  | \$771 ;
+  assign \$773  = ~ w1_a7_5[1];
+  assign \$774  = ~ w1_a11_8[1];
+  assign \$775  = \$773  | \$774 ;
+  assign \$776  = \$772  | \$775 ;
+  assign \$777  = ~ \$776 ;
+  assign \$778  = ~ w1_a1_0[0];
+  assign \$779  = ~ w1_a4_2[7];
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = ~ w1_a7_5[1];
+  assign \$782  = ~ w1_a11_8[1];
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = \$780  | \$783 ;
   assign \$785  = ~ \$784 ;
-  assign command_queue_push = \$778  & \$785 ;
-  assign \$786  = command_queue_full[0] | \$signal$138 ;
-  assign \$787  = \$786  | new_flush;
-  assign \$788  = ~ native_turn;
-  assign \$789  = \$787  & \$788 ;
-  assign \$790  = w1_pool_is & w1_samples_addr[0];
-  assign \$791  = w1_pool_is & w1_samples_addr[1];
-  assign \$792  = w1_pool_is & w1_samples_addr[2];
-  assign \$793  = w1_pool_is & w1_samples_addr[3];
-  assign \$794  = w1_pool_is & w1_samples_addr[4];
-  assign \$795  = w1_pool_is & w1_samples_addr[5];
-  assign \$796  = w1_pool_is & w1_samples_addr[6];
-  assign \$797  = w1_pool_is & w1_samples_addr[7];
-  assign \$798  = w1_pool_is & w1_samples_addr[8];
-  assign \$799  = w1_pool_is & w1_samples_addr[9];
-  assign \$800  = w1_pool_is & w1_samples_addr[10];
-  assign \$801  = w1_pool_is & w1_samples_addr[11];
-  assign \$802  = w1_pool_is & w1_samples_addr[12];
-  assign \$803  = w1_pool_is & w1_samples_addr[13];
-  assign \$804  = w1_pool_is & w1_samples_addr[14];
-  assign \$805  = w1_pool_is & w1_samples_addr[15];
-  assign \$806  = w1_pool_is & w1_samples_addr[16];
-  assign \$807  = w1_pool_is & w1_samples_addr[17];
-  assign \$808  = w1_pool_is & w1_samples_addr[18];
-  assign \$809  = w1_pool_is & w1_samples_addr[19];
-  assign \$810  = w1_pool_is & w1_samples_addr[20];
-  assign \$811  = w1_pool_is & w1_samples_addr[21];
-  assign \$812  = w1_pool_is & w1_samples_addr[22];
-  assign \$813  = w1_pool_is & w1_samples_addr[23];
-  assign \$814  = w1_pool_is & w1_samples_addr[24];
-  assign \$815  = w1_pool_is & w1_samples_addr[25];
-  assign \$816  = w1_pool_is & w1_samples_addr[26];
-  assign \$817  = w1_pool_is & w1_samples_addr[27];
-  assign \$818  = w1_pool_is & w1_samples_addr[28];
-  assign \$819  = w1_pool_is & w1_samples_addr[29];
-  assign \$820  = w1_pool_is & w1_samples_addr[30];
-  assign \$821  = w1_pool_is & w1_samples_addr[31];
-  assign \$822  = ~ w1_hit;
-  assign \$823  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$822 , \$821 , \$820 , \$819 , \$818 , \$817 , \$816 , \$815 , \$814 , \$813 , \$812 , \$811 , \$810 , \$809 , \$808 , \$807 , \$806 , \$805 , \$804 , \$803 , \$802 , \$801 , \$800 , \$799 , \$798 , \$797 , \$796 , \$795 , \$794 , \$793 , \$792 , \$791 , \$790 , new_flush };
-  assign \$824  = ~ \$823 [0];
-  assign req_free = \$789  & \$824 ;
-  assign \$825  = command_queue_full[0] | \$signal$138 ;
-  assign \$826  = \$825  | new_flush;
-  assign \$827  = ~ native_turn;
-  assign \$828  = \$826  & \$827 ;
-  assign \$829  = w1_pool_is & w1_samples_addr[0];
-  assign \$830  = w1_pool_is & w1_samples_addr[1];
-  assign \$831  = w1_pool_is & w1_samples_addr[2];
-  assign \$832  = w1_pool_is & w1_samples_addr[3];
-  assign \$833  = w1_pool_is & w1_samples_addr[4];
-  assign \$834  = w1_pool_is & w1_samples_addr[5];
-  assign \$835  = w1_pool_is & w1_samples_addr[6];
-  assign \$836  = w1_pool_is & w1_samples_addr[7];
-  assign \$837  = w1_pool_is & w1_samples_addr[8];
-  assign \$838  = w1_pool_is & w1_samples_addr[9];
-  assign \$839  = w1_pool_is & w1_samples_addr[10];
-  assign \$840  = w1_pool_is & w1_samples_addr[11];
-  assign \$841  = w1_pool_is & w1_samples_addr[12];
-  assign \$842  = w1_pool_is & w1_samples_addr[13];
-  assign \$843  = w1_pool_is & w1_samples_addr[14];
-  assign \$844  = w1_pool_is & w1_samples_addr[15];
-  assign \$845  = w1_pool_is & w1_samples_addr[16];
-  assign \$846  = w1_pool_is & w1_samples_addr[17];
-  assign \$847  = w1_pool_is & w1_samples_addr[18];
-  assign \$848  = w1_pool_is & w1_samples_addr[19];
-  assign \$849  = w1_pool_is & w1_samples_addr[20];
-  assign \$850  = w1_pool_is & w1_samples_addr[21];
-  assign \$851  = w1_pool_is & w1_samples_addr[22];
-  assign \$852  = w1_pool_is & w1_samples_addr[23];
-  assign \$853  = w1_pool_is & w1_samples_addr[24];
-  assign \$854  = w1_pool_is & w1_samples_addr[25];
-  assign \$855  = w1_pool_is & w1_samples_addr[26];
-  assign \$856  = w1_pool_is & w1_samples_addr[27];
-  assign \$857  = w1_pool_is & w1_samples_addr[28];
-  assign \$858  = w1_pool_is & w1_samples_addr[29];
-  assign \$859  = w1_pool_is & w1_samples_addr[30];
-  assign \$860  = w1_pool_is & w1_samples_addr[31];
-  assign \$861  = ~ w1_hit;
-  assign \$862  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$861 , \$860 , \$859 , \$858 , \$857 , \$856 , \$855 , \$854 , \$853 , \$852 , \$851 , \$850 , \$849 , \$848 , \$847 , \$846 , \$845 , \$844 , \$843 , \$842 , \$841 , \$840 , \$839 , \$838 , \$837 , \$836 , \$835 , \$834 , \$833 , \$832 , \$831 , \$830 , \$829 , new_flush };
-  assign req_flush = \$828  & \$862 [0];
-  assign \$863  = w1_pool_is & w1_samples_addr[0];
-  assign \$864  = w1_pool_is & w1_samples_addr[1];
-  assign \$865  = w1_pool_is & w1_samples_addr[2];
-  assign \$866  = w1_pool_is & w1_samples_addr[3];
-  assign \$867  = w1_pool_is & w1_samples_addr[4];
-  assign \$868  = w1_pool_is & w1_samples_addr[5];
-  assign \$869  = w1_pool_is & w1_samples_addr[6];
-  assign \$870  = w1_pool_is & w1_samples_addr[7];
-  assign \$871  = w1_pool_is & w1_samples_addr[8];
-  assign \$872  = w1_pool_is & w1_samples_addr[9];
-  assign \$873  = w1_pool_is & w1_samples_addr[10];
-  assign \$874  = w1_pool_is & w1_samples_addr[11];
-  assign \$875  = w1_pool_is & w1_samples_addr[12];
-  assign \$876  = w1_pool_is & w1_samples_addr[13];
-  assign \$877  = w1_pool_is & w1_samples_addr[14];
-  assign \$878  = w1_pool_is & w1_samples_addr[15];
-  assign \$879  = w1_pool_is & w1_samples_addr[16];
-  assign \$880  = w1_pool_is & w1_samples_addr[17];
-  assign \$881  = w1_pool_is & w1_samples_addr[18];
-  assign \$882  = w1_pool_is & w1_samples_addr[19];
-  assign \$883  = w1_pool_is & w1_samples_addr[20];
-  assign \$884  = w1_pool_is & w1_samples_addr[21];
-  assign \$885  = w1_pool_is & w1_samples_addr[22];
-  assign \$886  = w1_pool_is & w1_samples_addr[23];
-  assign \$887  = w1_pool_is & w1_samples_addr[24];
-  assign \$888  = w1_pool_is & w1_samples_addr[25];
-  assign \$889  = w1_pool_is & w1_samples_addr[26];
-  assign \$890  = w1_pool_is & w1_samples_addr[27];
-  assign \$891  = w1_pool_is & w1_samples_addr[28];
-  assign \$892  = w1_pool_is & w1_samples_addr[29];
-  assign \$893  = w1_pool_is & w1_samples_addr[30];
-  assign \$894  = w1_pool_is & w1_samples_addr[31];
-  assign \$895  = ~ w1_hit;
-  assign \$896  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , \$880 , \$879 , \$878 , \$877 , \$876 , \$875 , \$874 , \$873 , \$872 , \$871 , \$870 , \$869 , \$868 , \$867 , \$866 , \$865 , \$864 , \$863 , new_flush };
-  assign \$897  = ~ w2_plain;
-  assign \$898  = \$signal$187  & \$signal$177 ;
-  assign \$899  = ~ \$898 ;
-  assign bus__w_err = \$897  & \$899 ;
-  assign \$900  = rsp_freed_valid & \port$3253$0 [0];
-  assign \$901  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$900  | \$901 ;
-  assign \$902  = rsp_freed_valid & \port$3253$0 [0];
-  assign \$903  = \$902  ? \port$3213$0 [0] : \port$3225$0 [0];
-  assign bus__w_slow_err = ~ \$903 ;
+  assign \$786  = ~ w1_a1_0[0];
+  assign \$787  = ~ w1_a4_2[4];
+  assign \$788  = \$786  | \$787 ;
+  assign \$789  = ~ w1_a7_5[0];
+  assign \$790  = ~ w1_a11_8[0];
+  assign \$791  = \$789  | \$790 ;
+  assign \$792  = \$788  | \$791 ;
+  assign \$793  = ~ \$792 ;
+  assign \$794  = ~ w1_a1_0[0];
+  assign \$795  = ~ w1_a4_2[6];
+  assign \$796  = \$794  | \$795 ;
+  assign \$797  = ~ w1_a7_5[1];
+  assign \$798  = ~ w1_a11_8[0];
+  assign \$799  = \$797  | \$798 ;
+  assign \$800  = \$796  | \$799 ;
+  assign \$801  = ~ \$800 ;
+  assign \$802  = ~ w1_a1_0[0];
+  assign \$803  = ~ w1_a4_2[1];
+  assign \$804  = \$802  | \$803 ;
+  assign \$805  = ~ w1_a7_5[0];
+  assign \$806  = ~ w1_a11_8[1];
+  assign \$807  = \$805  | \$806 ;
+  assign \$808  = \$804  | \$807 ;
+  assign \$809  = ~ \$808 ;
+  assign \$810  = ~ w1_a1_0[0];
+  assign \$811  = ~ w1_a4_2[4];
+  assign \$812  = \$810  | \$811 ;
+  assign \$813  = ~ w1_a7_5[1];
+  assign \$814  = ~ w1_a11_8[1];
+  assign \$815  = \$813  | \$814 ;
+  assign \$816  = \$812  | \$815 ;
+  assign \$817  = ~ \$816 ;
+  assign \$818  = { \$817 , \$809 , \$801 , \$793  } + 4'hf;
+  assign \$819  = ~ w1_a1_0[0];
+  assign \$820  = ~ w1_a4_2[6];
+  assign \$821  = \$819  | \$820 ;
+  assign \$822  = ~ w1_a7_5[0];
+  assign \$823  = ~ w1_a11_8[0];
+  assign \$824  = \$822  | \$823 ;
+  assign \$825  = \$821  | \$824 ;
+  assign \$826  = ~ \$825 ;
+  assign \$827  = ~ w1_a1_0[0];
+  assign \$828  = ~ w1_a4_2[7];
+  assign \$829  = \$827  | \$828 ;
+  assign \$830  = ~ w1_a7_5[0];
+  assign \$831  = ~ w1_a11_8[0];
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = \$829  | \$832 ;
+  assign \$834  = ~ \$833 ;
+  assign \$835  = \$826  | \$834 ;
+  assign \$836  = ~ w1_a1_0[0];
+  assign \$837  = ~ w1_a4_2[7];
+  assign \$838  = \$836  | \$837 ;
+  assign \$839  = ~ w1_a7_5[1];
+  assign \$840  = ~ w1_a11_8[1];
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = \$838  | \$841 ;
+  assign \$843  = ~ \$842 ;
+  assign \$844  = \$835  | \$843 ;
+  assign \$845  = \$signal$187  & \$signal$188 ;
+  assign \$846  = \$845  & w2_is_ctrl;
+  assign \$847  = \$846  & \$signal$190 [0];
+  assign \$848  = \$signal$187  & \$signal$188 ;
+  assign \$849  = \$848  & w2_is_err_pop;
+  assign \$850  = \$signal$187  & w2_is_irq_status;
+  assign \$851  = \$850  & \$signal$189 [0];
+  assign \$852  = \$851  ? \$signal$190 [4:0] : 5'h00;
+  assign \$853  = \$signal$187  & w2_is_irq_enable;
+  assign \$854  = \$853  & \$signal$189 [0];
+  assign \$855  = \$signal$187  & w2_is_pool0_low_water;
+  assign \$856  = \$855  & \$signal$189 [0];
+  assign \$857  = \$signal$187  & w2_is_pool0_low_water;
+  assign \$858  = \$857  & \$signal$189 [1];
+  assign \$859  = \$signal$187  & w2_is_pool0_low_water;
+  assign \$860  = \$859  & \$signal$189 [2];
+  assign \$861  = | \port$3686$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$861 ;
+  assign \$862  = | \port$3698$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$862 ;
+  assign \$863  = ~ \port$3683$0 [0];
+  assign \$864  = rsp_grant_valid & \$863 ;
+  assign \$865  = \port$3683$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$864  & \$865 ;
+  assign \$866  = \$signal$28  > 2'h2;
+  assign \$867  = \$866  ? 2'h2 : \$signal$28 ;
+  assign \$868  = | \$signal$28 ;
+  assign \$869  = space_ge1 & \$868 ;
+  assign \$870  = \$869  ? 1'h1 : 1'h0;
+  assign \$871  = space_ge2 ? \$867  : { 1'h0, \$870  };
+  assign \$signal$63  = space_ge3 ? \$signal$28  : \$871 ;
+  assign \$872  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$872  & space_ge1;
+  assign \$873  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$873  & space_ge2;
+  assign \$874  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$874  & space_ge3;
+  assign \$875  = ~ space[5];
+  assign popped = w1c & \$875 ;
+  assign \$876  = 1'h0 - tail[1:0];
+  assign \$877  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$877  ? tail_next_row : tail_row;
+  assign \$878  = ! \$876 [1:0];
+  assign \$879  = \$876 [1:0] == 1'h1;
+  assign \$880  = \$879  ? e1_new1 : e1_new2;
+  assign \$signature__data$203  = \$878  ? e1_new0 : \$880 ;
+  assign \$881  = 1'h1 - tail[1:0];
+  assign \$882  = tail[1:0] > 1'h1;
+  assign \$signature__addr$208  = \$882  ? tail_next_row : tail_row;
+  assign \$883  = ! \$881 [1:0];
+  assign \$884  = \$881 [1:0] == 1'h1;
+  assign \$885  = \$884  ? e1_new1 : e1_new2;
+  assign \$signature__data$209  = \$883  ? e1_new0 : \$885 ;
+  assign \$886  = 2'h2 - tail[1:0];
+  assign \$887  = tail[1:0] > 2'h2;
+  assign \$signature__addr$214  = \$887  ? tail_next_row : tail_row;
+  assign \$888  = ! \$886 [1:0];
+  assign \$889  = \$886 [1:0] == 1'h1;
+  assign \$890  = \$889  ? e1_new1 : e1_new2;
+  assign \$signature__data$215  = \$888  ? e1_new0 : \$890 ;
+  assign \$891  = 2'h3 - tail[1:0];
+  assign \$892  = ! \$891 [1:0];
+  assign \$893  = \$891 [1:0] == 1'h1;
+  assign \$894  = \$893  ? e1_new1 : e1_new2;
+  assign \$signature__data$221  = \$892  ? e1_new0 : \$894 ;
+  assign \$895  = space - 3'h7;
+  assign \$896  = ~ \$895 [6];
+  assign \$897  = space - 3'h7;
+  assign \$898  = ~ \$897 [6];
+  assign \$899  = space - 4'h8;
+  assign \$900  = ~ \$899 [6];
+  assign \$901  = space - 3'h7;
+  assign \$902  = ~ \$901 [6];
+  assign \$903  = space - 4'h8;
+  assign \$904  = ~ \$903 [6];
+  assign \$905  = space - 4'h9;
+  assign \$906  = ~ \$905 [6];
+  assign \$907  = space - \$signal$28 ;
+  assign \$908  = space + 1'h1;
+  assign space_over = \$908  - \$signal$28 ;
+  assign space_short = $signed(\$907 ) < $signed(1'h0);
+  assign \$909  = | \$signal$28 ;
+  assign \$910  = \$signal$63  != \$signal$28 ;
+  assign \$911  = \$signal$77  & irq_enable;
+  assign irq = | \$911 ;
+  assign low_water_hit = samples_lw_granted_2 & samples_lw_short;
+  assign \$912  = ! bus__r_addr[5:0];
+  assign \$913  = bus__r_addr[11:6] >= 3'h4;
+  assign \$914  = \$912  & \$913 ;
+  assign \$915  = bus__r_addr[11:6] < 3'h5;
+  assign bus__r_slow = \$914  & \$915 ;
+  assign \$916  = ~ alloc_queue_pop;
+  assign \$917  = alloc_queue_head_valid & \$916 ;
+  assign \$918  = alloc_queue_held[0] | \$917 ;
+  assign \$signature__en$231  = alloc_queue_push & \$918 ;
+  assign \$919  = req_alloc & native_alloc_valid;
+  assign \$920  = ~ \$919 ;
+  assign alloc_queue_pop = alloc_queue_head_valid & \$920 ;
+  assign \$921  = alloc_queue_head_valid | staged_valid;
+  assign \$922  = ! bus__r_addr[5:0];
+  assign \$923  = bus__r_addr[11:6] >= 3'h4;
+  assign \$924  = \$922  & \$923 ;
+  assign \$925  = bus__r_addr[11:6] < 3'h5;
+  assign \$926  = \$924  & \$925 ;
+  assign \$927  = bus__r_req & \$926 ;
+  assign \$928  = \$921  | \$927 ;
+  assign \$929  = req_alloc & native_alloc_valid;
+  assign \$930  = ~ \$929 ;
+  assign \$931  = \$928  & \$930 ;
+  assign \$932  = ~ alloc_queue_head_valid;
+  assign \$933  = \$931  & \$932 ;
+  assign \$934  = ~ \$933 ;
+  assign alloc_queue_push = staged_valid & \$934 ;
+  assign bus__r_data = r2_block0 | r2_block4;
+  assign \$935  = | r2_found_in;
+  assign bus__r_err = ~ \$935 ;
+  assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
+  assign bus__w_slow = \$signal$151  | new_flush;
+  assign \$936  = ~ command_queue_pop;
+  assign \$937  = command_queue_head_valid & \$936 ;
+  assign \$938  = command_queue_held[0] | \$937 ;
+  assign \$signature__en$244  = command_queue_push & \$938 ;
+  assign \$939  = w1_pool_is & w1_samples_addr[0];
+  assign \$940  = w1_pool_is & w1_samples_addr[1];
+  assign \$941  = w1_pool_is & w1_samples_addr[2];
+  assign \$942  = w1_pool_is & w1_samples_addr[3];
+  assign \$943  = w1_pool_is & w1_samples_addr[4];
+  assign \$944  = w1_pool_is & w1_samples_addr[5];
+  assign \$945  = w1_pool_is & w1_samples_addr[6];
+  assign \$946  = w1_pool_is & w1_samples_addr[7];
+  assign \$947  = w1_pool_is & w1_samples_addr[8];
+  assign \$948  = w1_pool_is & w1_samples_addr[9];
+  assign \$949  = w1_pool_is & w1_samples_addr[10];
+  assign \$950  = w1_pool_is & w1_samples_addr[11];
+  assign \$951  = w1_pool_is & w1_samples_addr[12];
+  assign \$952  = w1_pool_is & w1_samples_addr[13];
+  assign \$953  = w1_pool_is & w1_samples_addr[14];
+  assign \$954  = w1_pool_is & w1_samples_addr[15];
+  assign \$955  = w1_pool_is & w1_samples_addr[16];
+  assign \$956  = w1_pool_is & w1_samples_addr[17];
+  assign \$957  = w1_pool_is & w1_samples_addr[18];
+  assign \$958  = w1_pool_is & w1_samples_addr[19];
+  assign \$959  = w1_pool_is & w1_samples_addr[20];
+  assign \$960  = w1_pool_is & w1_samples_addr[21];
+  assign \$961  = w1_pool_is & w1_samples_addr[22];
+  assign \$962  = w1_pool_is & w1_samples_addr[23];
+  assign \$963  = w1_pool_is & w1_samples_addr[24];
+  assign \$964  = w1_pool_is & w1_samples_addr[25];
+  assign \$965  = w1_pool_is & w1_samples_addr[26];
+  assign \$966  = w1_pool_is & w1_samples_addr[27];
+  assign \$967  = w1_pool_is & w1_samples_addr[28];
+  assign \$968  = w1_pool_is & w1_samples_addr[29];
+  assign \$969  = w1_pool_is & w1_samples_addr[30];
+  assign \$970  = w1_pool_is & w1_samples_addr[31];
+  assign \$971  = ~ w1_hit;
+  assign \$972  = command_queue_head_valid | \$signal$151 ;
+  assign \$973  = \$972  | new_flush;
+  assign \$974  = ~ native_turn;
+  assign \$975  = \$973  & \$974 ;
+  assign command_queue_pop = \$975  & command_queue_head_valid;
+  assign \$976  = \$signal$151  | new_flush;
+  assign \$977  = command_queue_head_valid | \$signal$151 ;
+  assign \$978  = \$977  | new_flush;
+  assign \$979  = ~ native_turn;
+  assign \$980  = \$978  & \$979 ;
+  assign \$981  = ~ command_queue_head_valid;
+  assign \$982  = \$980  & \$981 ;
+  assign \$983  = ~ \$982 ;
+  assign command_queue_push = \$976  & \$983 ;
+  assign \$984  = command_queue_head_valid | \$signal$151 ;
+  assign \$985  = \$984  | new_flush;
+  assign \$986  = ~ native_turn;
+  assign \$987  = \$985  & \$986 ;
+  assign \$988  = w1_pool_is & w1_samples_addr[0];
+  assign \$989  = w1_pool_is & w1_samples_addr[1];
+  assign \$990  = w1_pool_is & w1_samples_addr[2];
+  assign \$991  = w1_pool_is & w1_samples_addr[3];
+  assign \$992  = w1_pool_is & w1_samples_addr[4];
+  assign \$993  = w1_pool_is & w1_samples_addr[5];
+  assign \$994  = w1_pool_is & w1_samples_addr[6];
+  assign \$995  = w1_pool_is & w1_samples_addr[7];
+  assign \$996  = w1_pool_is & w1_samples_addr[8];
+  assign \$997  = w1_pool_is & w1_samples_addr[9];
+  assign \$998  = w1_pool_is & w1_samples_addr[10];
+  assign \$999  = w1_pool_is & w1_samples_addr[11];
+  assign \$1000  = w1_pool_is & w1_samples_addr[12];
+  assign \$1001  = w1_pool_is & w1_samples_addr[13];
+  assign \$1002  = w1_pool_is & w1_samples_addr[14];
+  assign \$1003  = w1_pool_is & w1_samples_addr[15];
+  assign \$1004  = w1_pool_is & w1_samples_addr[16];
+  assign \$1005  = w1_pool_is & w1_samples_addr[17];
+  assign \$1006  = w1_pool_is & w1_samples_addr[18];
+  assign \$1007  = w1_pool_is & w1_samples_addr[19];
+  assign \$1008  = w1_pool_is & w1_samples_addr[20];
+  assign \$1009  = w1_pool_is & w1_samples_addr[21];
+  assign \$1010  = w1_pool_is & w1_samples_addr[22];
+  assign \$1011  = w1_pool_is & w1_samples_addr[23];
+  assign \$1012  = w1_pool_is & w1_samples_addr[24];
+  assign \$1013  = w1_pool_is & w1_samples_addr[25];
+  assign \$1014  = w1_pool_is & w1_samples_addr[26];
+  assign \$1015  = w1_pool_is & w1_samples_addr[27];
+  assign \$1016  = w1_pool_is & w1_samples_addr[28];
+  assign \$1017  = w1_pool_is & w1_samples_addr[29];
+  assign \$1018  = w1_pool_is & w1_samples_addr[30];
+  assign \$1019  = w1_pool_is & w1_samples_addr[31];
+  assign \$1020  = ~ w1_hit;
+  assign \$1021  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$1020 , \$1019 , \$1018 , \$1017 , \$1016 , \$1015 , \$1014 , \$1013 , \$1012 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , new_flush };
+  assign \$1022  = ~ \$1021 [0];
+  assign req_free = \$987  & \$1022 ;
+  assign \$1023  = command_queue_head_valid | \$signal$151 ;
+  assign \$1024  = \$1023  | new_flush;
+  assign \$1025  = ~ native_turn;
+  assign \$1026  = \$1024  & \$1025 ;
+  assign \$1027  = w1_pool_is & w1_samples_addr[0];
+  assign \$1028  = w1_pool_is & w1_samples_addr[1];
+  assign \$1029  = w1_pool_is & w1_samples_addr[2];
+  assign \$1030  = w1_pool_is & w1_samples_addr[3];
+  assign \$1031  = w1_pool_is & w1_samples_addr[4];
+  assign \$1032  = w1_pool_is & w1_samples_addr[5];
+  assign \$1033  = w1_pool_is & w1_samples_addr[6];
+  assign \$1034  = w1_pool_is & w1_samples_addr[7];
+  assign \$1035  = w1_pool_is & w1_samples_addr[8];
+  assign \$1036  = w1_pool_is & w1_samples_addr[9];
+  assign \$1037  = w1_pool_is & w1_samples_addr[10];
+  assign \$1038  = w1_pool_is & w1_samples_addr[11];
+  assign \$1039  = w1_pool_is & w1_samples_addr[12];
+  assign \$1040  = w1_pool_is & w1_samples_addr[13];
+  assign \$1041  = w1_pool_is & w1_samples_addr[14];
+  assign \$1042  = w1_pool_is & w1_samples_addr[15];
+  assign \$1043  = w1_pool_is & w1_samples_addr[16];
+  assign \$1044  = w1_pool_is & w1_samples_addr[17];
+  assign \$1045  = w1_pool_is & w1_samples_addr[18];
+  assign \$1046  = w1_pool_is & w1_samples_addr[19];
+  assign \$1047  = w1_pool_is & w1_samples_addr[20];
+  assign \$1048  = w1_pool_is & w1_samples_addr[21];
+  assign \$1049  = w1_pool_is & w1_samples_addr[22];
+  assign \$1050  = w1_pool_is & w1_samples_addr[23];
+  assign \$1051  = w1_pool_is & w1_samples_addr[24];
+  assign \$1052  = w1_pool_is & w1_samples_addr[25];
+  assign \$1053  = w1_pool_is & w1_samples_addr[26];
+  assign \$1054  = w1_pool_is & w1_samples_addr[27];
+  assign \$1055  = w1_pool_is & w1_samples_addr[28];
+  assign \$1056  = w1_pool_is & w1_samples_addr[29];
+  assign \$1057  = w1_pool_is & w1_samples_addr[30];
+  assign \$1058  = w1_pool_is & w1_samples_addr[31];
+  assign \$1059  = ~ w1_hit;
+  assign \$1060  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$1059 , \$1058 , \$1057 , \$1056 , \$1055 , \$1054 , \$1053 , \$1052 , \$1051 , \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , \$1029 , \$1028 , \$1027 , new_flush };
+  assign req_flush = \$1026  & \$1060 [0];
+  assign \$1061  = w1_pool_is & w1_samples_addr[0];
+  assign \$1062  = w1_pool_is & w1_samples_addr[1];
+  assign \$1063  = w1_pool_is & w1_samples_addr[2];
+  assign \$1064  = w1_pool_is & w1_samples_addr[3];
+  assign \$1065  = w1_pool_is & w1_samples_addr[4];
+  assign \$1066  = w1_pool_is & w1_samples_addr[5];
+  assign \$1067  = w1_pool_is & w1_samples_addr[6];
+  assign \$1068  = w1_pool_is & w1_samples_addr[7];
+  assign \$1069  = w1_pool_is & w1_samples_addr[8];
+  assign \$1070  = w1_pool_is & w1_samples_addr[9];
+  assign \$1071  = w1_pool_is & w1_samples_addr[10];
+  assign \$1072  = w1_pool_is & w1_samples_addr[11];
+  assign \$1073  = w1_pool_is & w1_samples_addr[12];
+  assign \$1074  = w1_pool_is & w1_samples_addr[13];
+  assign \$1075  = w1_pool_is & w1_samples_addr[14];
+  assign \$1076  = w1_pool_is & w1_samples_addr[15];
+  assign \$1077  = w1_pool_is & w1_samples_addr[16];
+  assign \$1078  = w1_pool_is & w1_samples_addr[17];
+  assign \$1079  = w1_pool_is & w1_samples_addr[18];
+  assign \$1080  = w1_pool_is & w1_samples_addr[19];
+  assign \$1081  = w1_pool_is & w1_samples_addr[20];
+  assign \$1082  = w1_pool_is & w1_samples_addr[21];
+  assign \$1083  = w1_pool_is & w1_samples_addr[22];
+  assign \$1084  = w1_pool_is & w1_samples_addr[23];
+  assign \$1085  = w1_pool_is & w1_samples_addr[24];
+  assign \$1086  = w1_pool_is & w1_samples_addr[25];
+  assign \$1087  = w1_pool_is & w1_samples_addr[26];
+  assign \$1088  = w1_pool_is & w1_samples_addr[27];
+  assign \$1089  = w1_pool_is & w1_samples_addr[28];
+  assign \$1090  = w1_pool_is & w1_samples_addr[29];
+  assign \$1091  = w1_pool_is & w1_samples_addr[30];
+  assign \$1092  = w1_pool_is & w1_samples_addr[31];
+  assign \$1093  = ~ w1_hit;
+  assign \$1094  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$1093 , \$1092 , \$1091 , \$1090 , \$1089 , \$1088 , \$1087 , \$1086 , \$1085 , \$1084 , \$1083 , \$1082 , \$1081 , \$1080 , \$1079 , \$1078 , \$1077 , \$1076 , \$1075 , \$1074 , \$1073 , \$1072 , \$1071 , \$1070 , \$1069 , \$1068 , \$1067 , \$1066 , \$1065 , \$1064 , \$1063 , \$1062 , \$1061 , new_flush };
+  assign \$1095  = ~ w2_plain;
+  assign \$1096  = \$signal$198  & \$signal$188 ;
+  assign \$1097  = ~ \$1096 ;
+  assign bus__w_err = \$1095  & \$1097 ;
+  assign \$1098  = rsp_freed_valid & \port$3726$0 [0];
+  assign \$1099  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1098  | \$1099 ;
+  assign \$1100  = rsp_freed_valid & \port$3726$0 [0];
+  assign \$1101  = \$1100  ? \port$3686$0 [0] : \port$3698$0 [0];
+  assign bus__w_slow_err = ~ \$1101 ;
+  always @(posedge aclk_clk)
+    cycle <= \$1102 ;
+  always @(posedge aclk_clk)
+    \$signal  <= \$1103 ;
+  always @(posedge aclk_clk)
+    ready <= \$1104 ;
+  always @(posedge aclk_clk)
+    e1_new0 <= \$1105 ;
+  always @(posedge aclk_clk)
+    e1_new1 <= \$1106 ;
+  always @(posedge aclk_clk)
+    e1_new2 <= \$1107 ;
+  always @(posedge aclk_clk)
+    \$signal$28  <= \$1108 ;
+  always @(posedge aclk_clk)
+    e1_exhausted <= \$1109 ;
+  always @(posedge aclk_clk)
+    samples_ev_grant <= \$1110 ;
+  always @(posedge aclk_clk)
+    samples_ev_free <= \$1111 ;
+  always @(posedge aclk_clk)
+    samples_ev_flush <= \$1112 ;
+  always @(posedge aclk_clk)
+    samples_ev_fail <= \$1113 ;
+  always @(posedge aclk_clk)
+    space_ge1 <= \$1114 ;
+  always @(posedge aclk_clk)
+    space_ge2 <= \$1115 ;
+  always @(posedge aclk_clk)
+    space_ge3 <= \$1116 ;
+  always @(posedge aclk_clk)
+    space_ge4 <= \$1117 ;
+  always @(posedge aclk_clk)
+    space_ge5 <= \$1118 ;
+  always @(posedge aclk_clk)
+    space_ge6 <= \$1119 ;
+  always @(posedge aclk_clk)
+    space <= \$1120 ;
+  always @(posedge aclk_clk)
+    tail <= \$1121 ;
+  always @(posedge aclk_clk)
+    \$signal$62  <= \$1122 ;
+  always @(posedge aclk_clk)
+    n_dropped <= \$1123 ;
+  always @(posedge aclk_clk)
+    err_dropped <= \$1124 ;
+  always @(posedge aclk_clk)
+    tail_row <= \$1125 ;
+  always @(posedge aclk_clk)
+    tail_next_row <= \$1126 ;
+  always @(posedge aclk_clk)
+    head <= \$1127 ;
+  always @(posedge aclk_clk)
+    \$signal$70  <= \$1128 ;
+  always @(posedge aclk_clk)
+    head_bank <= \$1129 ;
+  always @(posedge aclk_clk)
+    head_entry <= \$1130 ;
+  always @(posedge aclk_clk)
+    \$signal$77  <= \$1131 ;
+  always @(posedge aclk_clk)
+    samples_lw_limit <= \$1132 ;
+  always @(posedge aclk_clk)
+    samples_lw_short <= \$1133 ;
+  always @(posedge aclk_clk)
+    samples_lw_granted_1 <= \$1134 ;
+  always @(posedge aclk_clk)
+    samples_lw_granted_2 <= \$1135 ;
+  always @(posedge aclk_clk)
+    samples_in_use <= \$1136 ;
+  always @(posedge aclk_clk)
+    samples_in_use_was <= \$1137 ;
+  always @(posedge aclk_clk)
+    samples_in_use_rose <= \$1138 ;
+  always @(posedge aclk_clk)
+    samples_hw_grow <= \$1139 ;
+  always @(posedge aclk_clk)
+    samples_high_water <= \$1140 ;
+  always @(posedge aclk_clk)
+    samples_allocs <= \$1141 ;
+  always @(posedge aclk_clk)
+    samples_fails <= \$1142 ;
+  always @(posedge aclk_clk)
+    samples_frees <= \$1143 ;
+  always @(posedge aclk_clk)
+    samples_flushes <= \$1144 ;
+  always @(posedge aclk_clk)
+    r1_valid <= \$1145 ;
+  always @(posedge aclk_clk)
+    alloc_queue_head <= \$1146 ;
+  always @(posedge aclk_clk)
+    alloc_queue_head_valid <= \$1147 ;
+  always @(posedge aclk_clk)
+    alloc_queue_rd <= \$1148 ;
+  always @(posedge aclk_clk)
+    alloc_queue_rd_next <= \$1149 ;
+  always @(posedge aclk_clk)
+    alloc_queue_wr <= \$1150 ;
+  always @(posedge aclk_clk)
+    alloc_queue_wr_next <= \$1151 ;
+  always @(posedge aclk_clk)
+    alloc_queue_held <= \$1152 ;
+  always @(posedge aclk_clk)
+    alloc_queue_count <= \$1153 ;
+  always @(posedge aclk_clk)
+    req_alloc <= \$1154 ;
+  always @(posedge aclk_clk)
+    staged_valid <= \$1155 ;
+  always @(posedge aclk_clk)
+    alloc_queue_w_data <= \$1156 ;
+  always @(posedge aclk_clk)
+    req_alloc_pool <= \$1157 ;
+  always @(posedge aclk_clk)
+    req_alloc_size <= \$1158 ;
+  always @(posedge aclk_clk)
+    r1_sel_id <= \$318 [12];
+  always @(posedge aclk_clk)
+    r1_sel_version <= \$321 [12];
+  always @(posedge aclk_clk)
+    r1_sel_config <= \$324 [12];
+  always @(posedge aclk_clk)
+    r1_sel_config2 <= \$327 [12];
+  always @(posedge aclk_clk)
+    r1_sel_ctrl <= \$330 [12];
+  always @(posedge aclk_clk)
+    r1_sel_status <= \$333 [12];
+  always @(posedge aclk_clk)
+    r1_sel_irq_status <= \$336 [12];
+  always @(posedge aclk_clk)
+    r1_sel_irq_enable <= \$339 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_count <= \$342 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_dropped <= \$345 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_head0 <= \$348 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_head1 <= \$351 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_head2 <= \$354 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_head3 <= \$357 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_pop <= \$360 [12];
+  always @(posedge aclk_clk)
+    r1_sel_cycle <= \$363 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_free <= \$366 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_base_lo <= \$369 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_base_hi <= \$372 [12];
   always @(posedge aclk_clk)
-    cycle <= \$904 ;
+    r1_sel_pool0_slot_size <= \$375 [12];
   always @(posedge aclk_clk)
-    \$signal  <= \$905 ;
+    r1_sel_pool0_slots <= \$378 [12];
   always @(posedge aclk_clk)
-    ready <= \$906 ;
+    r1_sel_pool0_in_use <= \$381 [12];
   always @(posedge aclk_clk)
-    e1_new0 <= \$907 ;
+    r1_sel_pool0_high_water <= \$384 [12];
   always @(posedge aclk_clk)
-    e1_new1 <= \$908 ;
+    r1_sel_pool0_allocs <= \$387 [12];
   always @(posedge aclk_clk)
-    e1_new2 <= \$909 ;
+    r1_sel_pool0_fails <= \$390 [12];
   always @(posedge aclk_clk)
-    \$signal$28  <= \$910 ;
+    r1_sel_pool0_frees <= \$393 [12];
   always @(posedge aclk_clk)
-    e1_exhausted <= \$911 ;
+    r1_sel_pool0_info <= \$396 [12];
   always @(posedge aclk_clk)
-    samples_ev_grant <= \$912 ;
+    r1_sel_pool0_flush <= \$399 [12];
   always @(posedge aclk_clk)
-    samples_ev_free <= \$913 ;
+    r1_sel_pool0_flushes <= \$402 [12];
   always @(posedge aclk_clk)
-    samples_ev_flush <= \$914 ;
+    r1_sel_pool0_overwrites <= \$405 [12];
   always @(posedge aclk_clk)
-    samples_ev_fail <= \$915 ;
+    r1_sel_pool0_low_water <= \$408 [12];
   always @(posedge aclk_clk)
-    space_ge1 <= \$916 ;
+    r2_valid <= \$1159 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$917 ;
+    r2_block0 <= \$1160 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$918 ;
+    r2_found_in <= \$1161 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$919 ;
+    r2_block4 <= \$1162 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$920 ;
+    \$signal$151  <= \$1163 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$921 ;
+    new_flush <= \$1164 ;
   always @(posedge aclk_clk)
-    space <= \$922 ;
+    \$signal$156  <= \$1165 ;
   always @(posedge aclk_clk)
-    tail <= \$923 ;
+    w1_pool_is <= \$1166 ;
   always @(posedge aclk_clk)
-    \$signal$48  <= \$924 ;
+    w1_hit <= \$1167 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$925 ;
+    w1_tag <= \$1168 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$926 ;
+    w1_samples_addr <= \$1169 ;
   always @(posedge aclk_clk)
-    tail_row <= \$927 ;
+    command_queue_head <= \$1170 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$928 ;
+    command_queue_head_valid <= \$1171 ;
   always @(posedge aclk_clk)
-    head <= \$929 ;
+    command_queue_rd <= \$1172 ;
   always @(posedge aclk_clk)
-    \$signal$55  <= \$930 ;
+    command_queue_rd_next <= \$1173 ;
   always @(posedge aclk_clk)
-    head_bank <= \$931 ;
+    command_queue_wr <= \$1174 ;
   always @(posedge aclk_clk)
-    head_entry <= \$932 ;
+    command_queue_wr_next <= \$1175 ;
   always @(posedge aclk_clk)
-    \$signal$62  <= \$933 ;
+    command_queue_held <= \$1176 ;
   always @(posedge aclk_clk)
-    samples_lw_limit <= \$934 ;
+    command_queue_count <= \$1177 ;
   always @(posedge aclk_clk)
-    samples_lw_short <= \$935 ;
+    native_turn <= \$1178 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_1 <= \$936 ;
+    w1_a1_0 <= \$1179 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_2 <= \$937 ;
+    w1_a4_2 <= \$1180 ;
   always @(posedge aclk_clk)
-    samples_in_use <= \$938 ;
+    w1_a7_5 <= \$1181 ;
   always @(posedge aclk_clk)
-    samples_in_use_was <= \$939 ;
+    w1_a11_8 <= \$1182 ;
   always @(posedge aclk_clk)
-    samples_in_use_rose <= \$940 ;
+    \$signal$183  <= \$1183 ;
   always @(posedge aclk_clk)
-    samples_hw_grow <= \$941 ;
+    \$signal$184  <= \$1184 ;
   always @(posedge aclk_clk)
-    samples_high_water <= \$942 ;
+    \$signal$185  <= \$1185 ;
   always @(posedge aclk_clk)
-    samples_allocs <= \$943 ;
+    \$signal$186  <= \$1186 ;
   always @(posedge aclk_clk)
-    samples_fails <= \$944 ;
+    \$signal$187  <= \$1187 ;
   always @(posedge aclk_clk)
-    samples_frees <= \$945 ;
+    \$signal$188  <= \$1188 ;
   always @(posedge aclk_clk)
-    samples_flushes <= \$946 ;
+    \$signal$189  <= \$1189 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$947 ;
+    \$signal$190  <= \$1190 ;
   always @(posedge aclk_clk)
-    alloc_queue_data0 <= \$948 ;
+    w2_is_ctrl <= \$1191 ;
   always @(posedge aclk_clk)
-    alloc_queue_full <= \$949 ;
+    w2_is_irq_status <= \$1192 ;
   always @(posedge aclk_clk)
-    alloc_queue_data1 <= \$950 ;
+    w2_is_irq_enable <= \$1193 ;
   always @(posedge aclk_clk)
-    alloc_queue_data2 <= \$951 ;
+    w2_is_err_pop <= \$1194 ;
   always @(posedge aclk_clk)
-    alloc_queue_data3 <= \$952 ;
+    w2_is_pool0_free <= \$1195 ;
   always @(posedge aclk_clk)
-    alloc_queue_data4 <= \$953 ;
+    w2_is_pool0_flush <= \$1196 ;
   always @(posedge aclk_clk)
-    alloc_queue_data5 <= \$954 ;
+    w2_is_pool0_low_water <= \$1197 ;
   always @(posedge aclk_clk)
-    alloc_queue_data6 <= \$955 ;
+    \$signal$198  <= \$1198 ;
   always @(posedge aclk_clk)
-    alloc_queue_data7 <= \$956 ;
+    w2_plain <= \$1199 ;
   always @(posedge aclk_clk)
-    alloc_queue_data8 <= \$957 ;
+    \$signal$69  <= \$1200 ;
   always @(posedge aclk_clk)
-    alloc_queue_data9 <= \$958 ;
+    w1c <= \$1201 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$959 ;
+    \$signal$78  <= \$1202 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$960 ;
+    irq_enable <= \$1203 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$961 ;
-  always @(posedge aclk_clk)
-    req_alloc_pool <= \$962 ;
-  always @(posedge aclk_clk)
-    req_alloc_size <= \$963 ;
-  always @(posedge aclk_clk)
-    r1_sel_id <= \$245 [12];
-  always @(posedge aclk_clk)
-    r1_sel_version <= \$248 [12];
-  always @(posedge aclk_clk)
-    r1_sel_config <= \$251 [12];
-  always @(posedge aclk_clk)
-    r1_sel_config2 <= \$254 [12];
-  always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$257 [12];
-  always @(posedge aclk_clk)
-    r1_sel_status <= \$260 [12];
-  always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$263 [12];
-  always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$266 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_count <= \$269 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$272 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$275 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$278 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$281 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$284 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$287 [12];
-  always @(posedge aclk_clk)
-    r1_sel_cycle <= \$290 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$293 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$296 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$299 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$302 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$305 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$308 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$311 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$314 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$317 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$320 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$323 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$326 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$329 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$332 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$335 [12];
-  always @(posedge aclk_clk)
-    r2_valid <= \$964 ;
-  always @(posedge aclk_clk)
-    r2_block0 <= \$965 ;
-  always @(posedge aclk_clk)
-    r2_found_in <= \$966 ;
-  always @(posedge aclk_clk)
-    r2_block4 <= \$967 ;
-  always @(posedge aclk_clk)
-    \$signal$138  <= \$968 ;
-  always @(posedge aclk_clk)
-    new_flush <= \$969 ;
-  always @(posedge aclk_clk)
-    \$signal$143  <= \$970 ;
-  always @(posedge aclk_clk)
-    w1_pool_is <= \$971 ;
-  always @(posedge aclk_clk)
-    w1_hit <= \$972 ;
-  always @(posedge aclk_clk)
-    w1_tag <= \$973 ;
-  always @(posedge aclk_clk)
-    w1_samples_addr <= \$974 ;
-  always @(posedge aclk_clk)
-    command_queue_data0 <= \$975 ;
-  always @(posedge aclk_clk)
-    command_queue_full <= \$976 ;
-  always @(posedge aclk_clk)
-    command_queue_data1 <= \$977 ;
-  always @(posedge aclk_clk)
-    command_queue_data2 <= \$978 ;
-  always @(posedge aclk_clk)
-    command_queue_data3 <= \$979 ;
-  always @(posedge aclk_clk)
-    command_queue_data4 <= \$980 ;
-  always @(posedge aclk_clk)
-    command_queue_data5 <= \$981 ;
-  always @(posedge aclk_clk)
-    command_queue_data6 <= \$982 ;
-  always @(posedge aclk_clk)
-    command_queue_data7 <= \$983 ;
-  always @(posedge aclk_clk)
-    command_queue_data8 <= \$984 ;
-  always @(posedge aclk_clk)
-    command_queue_data9 <= \$985 ;
-  always @(posedge aclk_clk)
-    native_turn <= \$986 ;
-  always @(posedge aclk_clk)
-    w1_a1_0 <= \$987 ;
-  always @(posedge aclk_clk)
-    w1_a4_2 <= \$988 ;
-  always @(posedge aclk_clk)
-    w1_a7_5 <= \$989 ;
-  always @(posedge aclk_clk)
-    w1_a11_8 <= \$990 ;
-  always @(posedge aclk_clk)
-    \$signal$172  <= \$991 ;
-  always @(posedge aclk_clk)
-    \$signal$173  <= \$992 ;
-  always @(posedge aclk_clk)
-    \$signal$174  <= \$993 ;
-  always @(posedge aclk_clk)
-    \$signal$175  <= \$994 ;
-  always @(posedge aclk_clk)
-    \$signal$176  <= \$995 ;
-  always @(posedge aclk_clk)
-    \$signal$177  <= \$996 ;
-  always @(posedge aclk_clk)
-    \$signal$178  <= \$997 ;
-  always @(posedge aclk_clk)
-    \$signal$179  <= \$998 ;
-  always @(posedge aclk_clk)
-    w2_is_ctrl <= \$999 ;
-  always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1000 ;
-  always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1001 ;
-  always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1002 ;
-  always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1003 ;
-  always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1004 ;
-  always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1005 ;
-  always @(posedge aclk_clk)
-    \$signal$187  <= \$1006 ;
-  always @(posedge aclk_clk)
-    w2_plain <= \$1007 ;
-  always @(posedge aclk_clk)
-    \$signal$54  <= \$1008 ;
-  always @(posedge aclk_clk)
-    w1c <= \$1009 ;
-  always @(posedge aclk_clk)
-    \$signal$63  <= \$1010 ;
-  always @(posedge aclk_clk)
-    irq_enable <= \$1011 ;
-  always @(posedge aclk_clk)
-    samples_low_water <= \$1012 ;
+    samples_low_water <= \$1204 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
@@ -9703,1139 +10577,1169 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$226  = 10'h000;
-    casez (\$225 [0])
+    (* full_case = 32'd1 *)
+    casez (tail[1:0])
+      2'h0:
+          \$48  = 1'h0;
+      2'h1:
+          \$48  = log_kept_ge3;
+      2'h2:
+          \$48  = log_kept_ge2;
+      2'h3:
+          \$48  = log_kept_ge1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$310  = 10'h000;
+    casez (\$309 [0])
       1'h0:
-          \$226  = 10'h100;
+          \$310  = 10'h100;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$240  = 10'h000;
-    casez (\$239 [0])
+    \$313  = 10'h000;
+    casez (\$312 [0])
       1'h0:
-          \$240  = 10'h100;
+          \$313  = 10'h100;
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$904  = \$1 [31:0];
-    if (aclk_rst) begin
-      \$904  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$905  = busy;
-    if (aclk_rst) begin
-      \$905  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$906  = \ready$6 ;
-    if (aclk_rst) begin
-      \$906  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$907  = \$11 ;
-    if (aclk_rst) begin
-      \$907  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$908  = \$19 ;
-    if (aclk_rst) begin
-      \$908  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$909  = { \$20 [31:0], 22'h000000, \port$3210$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3210$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3210$0 [4:1] };
-    if (aclk_rst) begin
-      \$909  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$910  = \$30 [1:0];
-    if (aclk_rst) begin
-      \$910  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$911  = \$32 ;
-    if (aclk_rst) begin
-      \$911  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$912  = \$35 ;
-    if (aclk_rst) begin
-      \$912  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$913  = \$38 ;
-    if (aclk_rst) begin
-      \$913  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$914  = \$41 ;
-    if (aclk_rst) begin
-      \$914  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$915  = \$45 ;
-    if (aclk_rst) begin
-      \$915  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$916  = space_ge1;
-      3'h1:
-          \$916  = 1'h1;
-      3'h2:
-          \$916  = space_ge2;
-      3'h3:
-          \$916  = space_ge1;
-      3'h4:
-          \$916  = space_ge3;
-      3'h5:
-          \$916  = space_ge2;
-      3'h6:
-          \$916  = space_ge4;
-      3'h7:
-          \$916  = space_ge3;
+    casez (\$876 [1:0])
+      2'h0:
+          \$signature__en  = log_kept_ge1;
+      2'h1:
+          \$signature__en  = log_kept_ge2;
+      2'h2:
+          \$signature__en  = log_kept_ge3;
+      2'h3:
+          \$signature__en  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$916  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$917  = space_ge2;
-      3'h1:
-          \$917  = space_ge1;
-      3'h2:
-          \$917  = space_ge3;
-      3'h3:
-          \$917  = space_ge2;
-      3'h4:
-          \$917  = space_ge4;
-      3'h5:
-          \$917  = space_ge3;
-      3'h6:
-          \$917  = space_ge5;
-      3'h7:
-          \$917  = space_ge4;
+    casez (\$881 [1:0])
+      2'h0:
+          \$signature__en$210  = log_kept_ge1;
+      2'h1:
+          \$signature__en$210  = log_kept_ge2;
+      2'h2:
+          \$signature__en$210  = log_kept_ge3;
+      2'h3:
+          \$signature__en$210  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$917  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$918  = space_ge3;
-      3'h1:
-          \$918  = space_ge2;
-      3'h2:
-          \$918  = space_ge4;
-      3'h3:
-          \$918  = space_ge3;
-      3'h4:
-          \$918  = space_ge5;
-      3'h5:
-          \$918  = space_ge4;
-      3'h6:
-          \$918  = space_ge6;
-      3'h7:
-          \$918  = space_ge5;
+    casez (\$886 [1:0])
+      2'h0:
+          \$signature__en$216  = log_kept_ge1;
+      2'h1:
+          \$signature__en$216  = log_kept_ge2;
+      2'h2:
+          \$signature__en$216  = log_kept_ge3;
+      2'h3:
+          \$signature__en$216  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$918  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$919  = space_ge4;
-      3'h1:
-          \$919  = space_ge3;
-      3'h2:
-          \$919  = space_ge5;
-      3'h3:
-          \$919  = space_ge4;
-      3'h4:
-          \$919  = space_ge6;
-      3'h5:
-          \$919  = space_ge5;
-      3'h6:
-          \$919  = \$50 ;
-      3'h7:
-          \$919  = space_ge6;
+    casez (\$891 [1:0])
+      2'h0:
+          \$signature__en$222  = log_kept_ge1;
+      2'h1:
+          \$signature__en$222  = log_kept_ge2;
+      2'h2:
+          \$signature__en$222  = log_kept_ge3;
+      2'h3:
+          \$signature__en$222  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$919  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$920  = space_ge5;
-      3'h1:
-          \$920  = space_ge4;
-      3'h2:
-          \$920  = space_ge6;
-      3'h3:
-          \$920  = space_ge5;
-      3'h4:
-          \$920  = \$47 ;
-      3'h5:
-          \$920  = space_ge6;
-      3'h6:
-          \$920  = \$51 ;
-      3'h7:
-          \$920  = \$53 ;
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge1 = space_ge1;
+      2'h1:
+          space_plus_all_ge1 = space_ge2;
+      2'h2:
+          space_plus_all_ge1 = space_ge3;
+      2'h3:
+          space_plus_all_ge1 = space_ge4;
     endcase
-    if (aclk_rst) begin
-      \$920  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$921  = space_ge6;
-      3'h1:
-          \$921  = space_ge5;
-      3'h2:
-          \$921  = \$46 ;
-      3'h3:
-          \$921  = space_ge6;
-      3'h4:
-          \$921  = \$48 ;
-      3'h5:
-          \$921  = \$49 ;
-      3'h6:
-          \$921  = \$52 ;
-      3'h7:
-          \$921  = \$54 ;
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge2 = space_ge2;
+      2'h1:
+          space_plus_all_ge2 = space_ge3;
+      2'h2:
+          space_plus_all_ge2 = space_ge4;
+      2'h3:
+          space_plus_all_ge2 = space_ge5;
     endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge3 = space_ge3;
+      2'h1:
+          space_plus_all_ge3 = space_ge4;
+      2'h2:
+          space_plus_all_ge3 = space_ge5;
+      2'h3:
+          space_plus_all_ge3 = space_ge6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge4 = space_ge4;
+      2'h1:
+          space_plus_all_ge4 = space_ge5;
+      2'h2:
+          space_plus_all_ge4 = space_ge6;
+      2'h3:
+          space_plus_all_ge4 = \$896 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge5 = space_ge5;
+      2'h1:
+          space_plus_all_ge5 = space_ge6;
+      2'h2:
+          space_plus_all_ge5 = \$898 ;
+      2'h3:
+          space_plus_all_ge5 = \$900 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge6 = space_ge6;
+      2'h1:
+          space_plus_all_ge6 = \$902 ;
+      2'h2:
+          space_plus_all_ge6 = \$904 ;
+      2'h3:
+          space_plus_all_ge6 = \$906 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1102  = \$1 [31:0];
     if (aclk_rst) begin
-      \$921  = 1'h1;
+      \$1102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$922  = \$56 [5:0];
+    \$1103  = busy;
     if (aclk_rst) begin
-      \$922  = 6'h20;
+      \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$923  = \$57 [4:0];
+    \$1104  = \ready$6 ;
     if (aclk_rst) begin
-      \$923  = 5'h00;
+      \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$924  = \$58 [31:0];
-    if (\$signal$54 ) begin
-      \$924  = 32'd0;
-    end
+    \$1105  = \$7 ;
     if (aclk_rst) begin
-      \$924  = 32'd0;
+      \$1105  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$925  = \$59 [1:0];
+    \$1106  = \$11 ;
     if (aclk_rst) begin
-      \$925  = 2'h0;
+      \$1106  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$926  = \$60 [31:0];
-    if (\$signal$54 ) begin
-      \$926  = 32'd0;
-    end
+    \$1107  = { \$12 [31:0], 22'h000000, \port$3683$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3683$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3683$0 [4:1] };
     if (aclk_rst) begin
-      \$926  = 32'd0;
+      \$1107  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$927  = tail_row;
-    if (\$61 [2]) begin
-      \$927  = tail_next_row;
-    end
+    \$1108  = \$14 [1:0];
     if (aclk_rst) begin
-      \$927  = 3'h0;
+      \$1108  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$928  = tail_next_row;
-    if (\$61 [2]) begin
-      \$928  = \$62 [2:0];
-    end
+    \$1109  = \$16 ;
     if (aclk_rst) begin
-      \$928  = 3'h1;
+      \$1109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$929  = head;
+    \$1110  = \$19 ;
+    if (aclk_rst) begin
+      \$1110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1111  = \$22 ;
+    if (aclk_rst) begin
+      \$1111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1112  = \$25 ;
+    if (aclk_rst) begin
+      \$1112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1113  = \$29 ;
+    if (aclk_rst) begin
+      \$1113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1114  = \$30 ;
+    if (aclk_rst) begin
+      \$1114  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1115  = \$31 ;
+    if (aclk_rst) begin
+      \$1115  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1116  = \$32 ;
+    if (aclk_rst) begin
+      \$1116  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1117  = \$33 ;
+    if (aclk_rst) begin
+      \$1117  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1118  = \$34 ;
+    if (aclk_rst) begin
+      \$1118  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1119  = \$35 ;
+    if (aclk_rst) begin
+      \$1119  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1120  = \$38 ;
+    if (aclk_rst) begin
+      \$1120  = 6'h20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1121  = \$44 ;
+    if (aclk_rst) begin
+      \$1121  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1122  = \$45 [31:0];
+    if (\$signal$69 ) begin
+      \$1122  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1122  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1123  = \$46 [1:0];
+    if (aclk_rst) begin
+      \$1123  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1124  = \$47 [31:0];
+    if (\$signal$69 ) begin
+      \$1124  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1124  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1125  = tail_row;
+    if (\$48 ) begin
+      \$1125  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1125  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1126  = tail_next_row;
+    if (\$48 ) begin
+      \$1126  = \$49 [2:0];
+    end
+    if (aclk_rst) begin
+      \$1126  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    \$1127  = head;
     if (popped) begin
-      \$929  = \$63 [4:0];
+      \$1127  = \$50 [4:0];
     end
     if (aclk_rst) begin
-      \$929  = 5'h00;
+      \$1127  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$930  = \$64 ;
+    \$1128  = \$51 ;
     if (aclk_rst) begin
-      \$930  = 1'h0;
+      \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$931  = head[1:0];
+    \$1129  = head[1:0];
     if (aclk_rst) begin
-      \$931  = 2'h0;
+      \$1129  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$932  = \$68 ;
+    \$1130  = \$55 ;
     if (aclk_rst) begin
-      \$932  = 121'h0000000000000000000000000000000;
+      \$1130  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$933  = \$71 ;
+    \$1131  = \$58 ;
     if (aclk_rst) begin
-      \$933  = 5'h00;
+      \$1131  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$934  = \$72 ;
+    \$1132  = \$59 ;
     if (aclk_rst) begin
-      \$934  = 18'h00000;
+      \$1132  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$935  = \$73 ;
+    \$1133  = \$60 ;
     if (aclk_rst) begin
-      \$935  = 1'h0;
+      \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$936  = samples_ev_grant;
+    \$1134  = samples_ev_grant;
     if (aclk_rst) begin
-      \$936  = 1'h0;
+      \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$937  = samples_lw_granted_1;
+    \$1135  = samples_lw_granted_1;
     if (aclk_rst) begin
-      \$937  = 1'h0;
+      \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$938  = \$84 [10:0];
+    \$1136  = \$71 [10:0];
     if (aclk_rst) begin
-      \$938  = 11'h000;
+      \$1136  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$939  = samples_in_use;
+    \$1137  = samples_in_use;
     if (aclk_rst) begin
-      \$939  = 11'h000;
+      \$1137  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$940  = \$94 ;
+    \$1138  = \$81 ;
     if (aclk_rst) begin
-      \$940  = 1'h0;
+      \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$941  = \$98 ;
+    \$1139  = \$85 ;
     if (aclk_rst) begin
-      \$941  = 1'h0;
+      \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$942  = samples_high_water;
+    \$1140  = samples_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$942  = samples_in_use;
+    if (\$signal$69 ) begin
+      \$1140  = samples_in_use;
     end else begin
       if (samples_hw_grow) begin
-        \$942  = samples_in_use_was;
+        \$1140  = samples_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$942  = 11'h000;
+      \$1140  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$943  = 32'd0;
+    if (\$signal$69 ) begin
+      \$1141  = 32'd0;
     end else begin
-      \$943  = \$99 [31:0];
+      \$1141  = \$86 [31:0];
     end
     if (aclk_rst) begin
-      \$943  = 32'd0;
+      \$1141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$944  = 32'd0;
+    if (\$signal$69 ) begin
+      \$1142  = 32'd0;
     end else begin
-      \$944  = \$100 [31:0];
+      \$1142  = \$87 [31:0];
     end
     if (aclk_rst) begin
-      \$944  = 32'd0;
+      \$1142  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$945  = 32'd0;
+    if (\$signal$69 ) begin
+      \$1143  = 32'd0;
     end else begin
-      \$945  = \$101 [31:0];
+      \$1143  = \$88 [31:0];
     end
     if (aclk_rst) begin
-      \$945  = 32'd0;
+      \$1143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$946  = 32'd0;
+    if (\$signal$69 ) begin
+      \$1144  = 32'd0;
     end else begin
-      \$946  = \$102 [31:0];
+      \$1144  = \$89 [31:0];
     end
     if (aclk_rst) begin
-      \$946  = 32'd0;
+      \$1144  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$947  = \$109 ;
+    \$1145  = \$96 ;
     if (aclk_rst) begin
-      \$947  = 1'h0;
+      \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$948  = \$112 ;
-    if (aclk_rst) begin
-      \$948  = 11'h000;
+    \$1146  = alloc_queue_head;
+    if (\$99 ) begin
+      \$1146  = \$100 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$949 [0] = \$117 ;
-    \$949 [1] = \$125 ;
-    \$949 [2] = \$133 ;
-    \$949 [3] = \$141 ;
-    \$949 [4] = \$149 ;
-    \$949 [5] = \$157 ;
-    \$949 [6] = \$165 ;
-    \$949 [7] = \$173 ;
-    \$949 [8] = \$181 ;
-    \$949 [9] = \$189 ;
     if (aclk_rst) begin
-      \$949  = 10'h000;
+      \$1146  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$950  = \$120 ;
+    \$1147  = \$104 ;
     if (aclk_rst) begin
-      \$950  = 11'h000;
+      \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$951  = \$128 ;
-    if (aclk_rst) begin
-      \$951  = 11'h000;
+    \$1148  = alloc_queue_rd;
+    if (\$108 ) begin
+      \$1148  = alloc_queue_rd_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$952  = \$136 ;
     if (aclk_rst) begin
-      \$952  = 11'h000;
+      \$1148  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$953  = \$144 ;
+    \$1149  = alloc_queue_rd_next;
+    if (\$108 ) begin
+      \$1149  = \$109 [3:0];
+    end
     if (aclk_rst) begin
-      \$953  = 11'h000;
+      \$1149  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$954  = \$152 ;
+    \$1150  = alloc_queue_wr;
+    if (\$113 ) begin
+      \$1150  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$954  = 11'h000;
+      \$1150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$955  = \$160 ;
+    \$1151  = alloc_queue_wr_next;
+    if (\$113 ) begin
+      \$1151  = \$114 [3:0];
+    end
     if (aclk_rst) begin
-      \$955  = 11'h000;
+      \$1151  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$956  = \$168 ;
+    \$1152 [0] = \$125 ;
+    \$1152 [1] = \$136 ;
+    \$1152 [2] = \$147 ;
+    \$1152 [3] = \$158 ;
+    \$1152 [4] = \$169 ;
+    \$1152 [5] = \$180 ;
+    \$1152 [6] = \$191 ;
+    \$1152 [7] = \$202 ;
+    \$1152 [8] = \$213 ;
     if (aclk_rst) begin
-      \$956  = 11'h000;
+      \$1152  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$957  = \$176 ;
+    \$1153 [0] = \$219 ;
+    \$1153 [1] = \$225 ;
+    \$1153 [2] = \$231 ;
+    \$1153 [3] = \$237 ;
+    \$1153 [4] = \$243 ;
+    \$1153 [5] = \$249 ;
+    \$1153 [6] = \$255 ;
+    \$1153 [7] = \$261 ;
+    \$1153 [8] = \$267 ;
+    \$1153 [9] = \$273 ;
     if (aclk_rst) begin
-      \$957  = 11'h000;
+      \$1153  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$958  = \$184 ;
+    \$1154  = \$284 ;
     if (aclk_rst) begin
-      \$958  = 11'h000;
+      \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$959  = \$200 ;
+    \$1155  = \$307 ;
     if (aclk_rst) begin
-      \$959  = 1'h0;
+      \$1155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$960  = \$223 ;
+    \$1156  = { \$310 , \$308 [0] };
     if (aclk_rst) begin
-      \$960  = 1'h0;
+      \$1156  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$961  = { \$226 , \$224 [0] };
+    \$1157  = \$315 [0];
     if (aclk_rst) begin
-      \$961  = 11'h000;
+      \$1157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$962  = req_alloc_pool;
-    if (\$237 ) begin
-      \$962  = \$242 [0];
-    end
+    \$1158  = \$315 [10:1];
     if (aclk_rst) begin
-      \$962  = 1'h0;
+      \$1158  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$963  = req_alloc_size;
-    if (\$237 ) begin
-      \$963  = \$242 [10:1];
-    end
+    \$1159  = r1_valid;
     if (aclk_rst) begin
-      \$963  = 10'h000;
+      \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$964  = r1_valid;
+    \$1160  = \$439 ;
     if (aclk_rst) begin
-      \$964  = 1'h0;
+      \$1160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$965  = \$366 ;
+    \$1161 [0] = \$454 ;
+    \$1161 [1] = \$497 ;
     if (aclk_rst) begin
-      \$965  = 32'd0;
+      \$1161  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$966 [0] = \$381 ;
-    \$966 [1] = \$424 ;
+    \$1162  = \$483 ;
     if (aclk_rst) begin
-      \$966  = 2'h0;
+      \$1162  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$967  = \$410 ;
+    \$1163  = \$505 ;
     if (aclk_rst) begin
-      \$967  = 32'd0;
+      \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$968  = \$432 ;
+    \$1164  = \$513 ;
     if (aclk_rst) begin
-      \$968  = 1'h0;
+      \$1164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$969  = \$440 ;
+    \$1165  = \$514 [0];
     if (aclk_rst) begin
-      \$969  = 1'h0;
+      \$1165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$970  = \$signal$143 ;
-    if (bus__w_req) begin
-      \$970  = \$441 [0];
-    end
+    \$1166  = \$517 [6];
     if (aclk_rst) begin
-      \$970  = 1'h0;
+      \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$971  = w1_pool_is;
-    if (bus__w_req) begin
-      \$971  = \$444 [6];
-    end
+    \$1167  = \$524 ;
     if (aclk_rst) begin
-      \$971  = 1'h0;
+      \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$972  = w1_hit;
-    if (bus__w_req) begin
-      \$972  = \$451 ;
-    end
+    \$1168  = bus__w_data[24:19];
     if (aclk_rst) begin
-      \$972  = 1'h0;
+      \$1168  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$973  = w1_tag;
-    if (bus__w_req) begin
-      \$973  = bus__w_data[24:19];
-    end
+    \$1169  = \$526 [31:0];
     if (aclk_rst) begin
-      \$973  = 6'h00;
+      \$1169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$974  = w1_samples_addr;
-    if (bus__w_req) begin
-      \$974  = \$453 [31:0];
+    \$1170  = command_queue_head;
+    if (\$529 ) begin
+      \$1170  = \$530 ;
     end
     if (aclk_rst) begin
-      \$974  = 32'd0;
+      \$1170  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$975  = \$456 ;
+    \$1171  = \$534 ;
     if (aclk_rst) begin
-      \$975  = 43'h00000000000;
+      \$1171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$976 [0] = \$461 ;
-    \$976 [1] = \$469 ;
-    \$976 [2] = \$477 ;
-    \$976 [3] = \$485 ;
-    \$976 [4] = \$493 ;
-    \$976 [5] = \$501 ;
-    \$976 [6] = \$509 ;
-    \$976 [7] = \$517 ;
-    \$976 [8] = \$525 ;
-    \$976 [9] = \$533 ;
-    if (aclk_rst) begin
-      \$976  = 10'h000;
+    \$1172  = command_queue_rd;
+    if (\$538 ) begin
+      \$1172  = command_queue_rd_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$977  = \$464 ;
     if (aclk_rst) begin
-      \$977  = 43'h00000000000;
+      \$1172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$978  = \$472 ;
-    if (aclk_rst) begin
-      \$978  = 43'h00000000000;
+    \$1173  = command_queue_rd_next;
+    if (\$538 ) begin
+      \$1173  = \$539 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$979  = \$480 ;
     if (aclk_rst) begin
-      \$979  = 43'h00000000000;
+      \$1173  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$980  = \$488 ;
-    if (aclk_rst) begin
-      \$980  = 43'h00000000000;
+    \$1174  = command_queue_wr;
+    if (\$543 ) begin
+      \$1174  = command_queue_wr_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$981  = \$496 ;
     if (aclk_rst) begin
-      \$981  = 43'h00000000000;
+      \$1174  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$982  = \$504 ;
-    if (aclk_rst) begin
-      \$982  = 43'h00000000000;
+    \$1175  = command_queue_wr_next;
+    if (\$543 ) begin
+      \$1175  = \$544 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$983  = \$512 ;
     if (aclk_rst) begin
-      \$983  = 43'h00000000000;
+      \$1175  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$984  = \$520 ;
+    \$1176 [0] = \$555 ;
+    \$1176 [1] = \$566 ;
+    \$1176 [2] = \$577 ;
+    \$1176 [3] = \$588 ;
+    \$1176 [4] = \$599 ;
+    \$1176 [5] = \$610 ;
+    \$1176 [6] = \$621 ;
+    \$1176 [7] = \$632 ;
+    \$1176 [8] = \$643 ;
     if (aclk_rst) begin
-      \$984  = 43'h00000000000;
+      \$1176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$985  = \$528 ;
+    \$1177 [0] = \$649 ;
+    \$1177 [1] = \$655 ;
+    \$1177 [2] = \$661 ;
+    \$1177 [3] = \$667 ;
+    \$1177 [4] = \$673 ;
+    \$1177 [5] = \$679 ;
+    \$1177 [6] = \$685 ;
+    \$1177 [7] = \$691 ;
+    \$1177 [8] = \$697 ;
+    \$1177 [9] = \$703 ;
     if (aclk_rst) begin
-      \$985  = 43'h00000000000;
+      \$1177  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$986  = \$536 ;
+    \$1178  = \$706 ;
     if (aclk_rst) begin
-      \$986  = 1'h0;
+      \$1178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$987  = \$537 ;
+    \$1179  = \$707 ;
     if (aclk_rst) begin
-      \$987  = 4'h0;
+      \$1179  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$988  = \$538 ;
+    \$1180  = \$708 ;
     if (aclk_rst) begin
-      \$988  = 8'h00;
+      \$1180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$989  = \$539 ;
+    \$1181  = \$709 ;
     if (aclk_rst) begin
-      \$989  = 8'h00;
+      \$1181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$990  = \$540 ;
+    \$1182  = \$710 ;
     if (aclk_rst) begin
-      \$990  = 16'h0000;
+      \$1182  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$991  = \$558 ;
+    \$1183  = \$728 ;
     if (aclk_rst) begin
-      \$991  = 1'h0;
+      \$1183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$992  = bus__w_data;
+    \$1184  = bus__w_data;
     if (aclk_rst) begin
-      \$992  = 32'd0;
+      \$1184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$993  = \$559 ;
+    \$1185  = \$729 ;
     if (aclk_rst) begin
-      \$993  = 1'h0;
+      \$1185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$994  = bus__w_strb;
+    \$1186  = bus__w_strb;
     if (aclk_rst) begin
-      \$994  = 4'h0;
+      \$1186  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$995  = \$signal$172 ;
+    \$1187  = \$signal$183 ;
     if (aclk_rst) begin
-      \$995  = 1'h0;
+      \$1187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$996  = \$signal$174 ;
+    \$1188  = \$signal$185 ;
     if (aclk_rst) begin
-      \$996  = 1'h0;
+      \$1188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$997  = \$signal$175 ;
+    \$1189  = \$signal$186 ;
     if (aclk_rst) begin
-      \$997  = 4'h0;
+      \$1189  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$998  = \$signal$173 ;
+    \$1190  = \$signal$184 ;
     if (aclk_rst) begin
-      \$998  = 32'd0;
+      \$1190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$999  = \$567 ;
+    \$1191  = \$737 ;
     if (aclk_rst) begin
-      \$999  = 1'h0;
+      \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1000  = \$575 ;
+    \$1192  = \$745 ;
     if (aclk_rst) begin
-      \$1000  = 1'h0;
+      \$1192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1001  = \$583 ;
+    \$1193  = \$753 ;
     if (aclk_rst) begin
-      \$1001  = 1'h0;
+      \$1193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1002  = \$591 ;
+    \$1194  = \$761 ;
     if (aclk_rst) begin
-      \$1002  = 1'h0;
+      \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1003  = \$599 ;
+    \$1195  = \$769 ;
     if (aclk_rst) begin
-      \$1003  = 1'h0;
+      \$1195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1004  = \$607 ;
+    \$1196  = \$777 ;
     if (aclk_rst) begin
-      \$1004  = 1'h0;
+      \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1005  = \$615 ;
+    \$1197  = \$785 ;
     if (aclk_rst) begin
-      \$1005  = 1'h0;
+      \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1006  = \$648 [4];
+    \$1198  = \$818 [4];
     if (aclk_rst) begin
-      \$1006  = 1'h0;
+      \$1198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1007  = \$674 ;
+    \$1199  = \$844 ;
     if (aclk_rst) begin
-      \$1007  = 1'h0;
+      \$1199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1008  = \$677 ;
+    \$1200  = \$847 ;
     if (aclk_rst) begin
-      \$1008  = 1'h0;
+      \$1200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1009  = \$679 ;
+    \$1201  = \$849 ;
     if (aclk_rst) begin
-      \$1009  = 1'h0;
+      \$1201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1010  = \$682 ;
+    \$1202  = \$852 ;
     if (aclk_rst) begin
-      \$1010  = 5'h00;
+      \$1202  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1011  = irq_enable;
-    if (\$684 ) begin
-      \$1011  = \$signal$179 [4:0];
+    \$1203  = irq_enable;
+    if (\$854 ) begin
+      \$1203  = \$signal$190 [4:0];
     end
     if (aclk_rst) begin
-      \$1011  = 5'h00;
+      \$1203  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$1012  = samples_low_water;
-    if (\$686 ) begin
-      \$1012 [7:0] = \$signal$179 [7:0];
+    \$1204  = samples_low_water;
+    if (\$856 ) begin
+      \$1204 [7:0] = \$signal$190 [7:0];
     end
-    if (\$688 ) begin
-      \$1012 [15:8] = \$signal$179 [15:8];
+    if (\$858 ) begin
+      \$1204 [15:8] = \$signal$190 [15:8];
     end
-    if (\$690 ) begin
-      \$1012 [16] = \$signal$179 [16];
+    if (\$860 ) begin
+      \$1204 [16] = \$signal$190 [16];
     end
     if (aclk_rst) begin
-      \$1012  = 17'h00000;
+      \$1204  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$3213$0 [4:1];
-  assign rsp_flushed_err = \port$3225$0 [4:1];
-  assign rsp_grant_err = \port$3210$0 [4:1];
-  assign rsp_grant_pool = \port$3210$0 [5];
-  assign rsp_grant_user = \port$3210$48 [15:6];
-  assign rsp_flushed_pool = \port$3225$0 [15];
-  assign rsp_flushed_user = \port$3225$0 [14:5];
-  assign rsp_freed_src = \port$3253$0 [0];
-  assign rsp_freed_in_pool = \port$3213$0 [16];
-  assign rsp_freed_pool = \port$3213$0 [15];
-  assign rsp_freed_tag = \port$3253$0 [38:33];
-  assign rsp_freed_addr = \port$3253$0 [32:1];
-  assign rsp_freed_user = \port$3213$0 [14:5];
-  assign rsp_grant_ok = \port$3210$0 [0];
-  assign rsp_freed_ok = \port$3213$0 [0];
-  assign rsp_flushed_ok = \port$3225$0 [0];
-  assign \$signal$64  = { low_water_hit, 1'h0, \$718 , e1_exhausted, \$717  };
-  assign \$signal$99  = alloc_queue_w_data;
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign log_bank0_k = \$698 [1:0];
-  assign \$signature__addr$194  = head[4:2];
-  assign \$signature__en$195  = 1'h1;
-  assign log_bank1_k = \$703 [1:0];
-  assign \$signature__addr$200  = head[4:2];
-  assign \$signature__en$201  = 1'h1;
-  assign log_bank2_k = \$708 [1:0];
-  assign \$signature__addr$206  = head[4:2];
-  assign \$signature__en$207  = 1'h1;
-  assign log_bank3_k = \$713 [1:0];
-  assign \$signature__addr$209  = tail_row;
-  assign \$signature__addr$212  = head[4:2];
-  assign \$signature__en$213  = 1'h1;
+  assign rsp_grant_err = \port$3683$0 [4:1];
+  assign rsp_grant_pool = \port$3683$0 [5];
+  assign rsp_grant_user = \port$3683$48 [15:6];
+  assign rsp_flushed_err = \port$3698$0 [4:1];
+  assign rsp_flushed_pool = \port$3698$0 [15];
+  assign rsp_flushed_user = \port$3698$0 [14:5];
+  assign rsp_freed_err = \port$3686$0 [4:1];
+  assign rsp_freed_src = \port$3726$0 [0];
+  assign rsp_freed_in_pool = \port$3686$0 [16];
+  assign rsp_freed_pool = \port$3686$0 [15];
+  assign rsp_freed_tag = \port$3726$0 [38:33];
+  assign rsp_freed_addr = \port$3726$0 [32:1];
+  assign rsp_freed_user = \port$3686$0 [14:5];
+  assign rsp_grant_ok = \port$3683$0 [0];
+  assign rsp_freed_ok = \port$3686$0 [0];
+  assign rsp_flushed_ok = \port$3698$0 [0];
+  assign space_under = { \$907 [6], \$907  };
+  assign \$signal$79  = { low_water_hit, 1'h0, \$910 , e1_exhausted, \$909  };
+  assign \$signal$112  = alloc_queue_w_data;
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , new_flush };
+  assign log_bank0_k = \$876 [1:0];
+  assign \$signature__addr$205  = head[4:2];
+  assign \$signature__en$206  = 1'h1;
+  assign log_bank1_k = \$881 [1:0];
+  assign \$signature__addr$211  = head[4:2];
+  assign \$signature__en$212  = 1'h1;
+  assign log_bank2_k = \$886 [1:0];
+  assign \$signature__addr$217  = head[4:2];
+  assign \$signature__en$218  = 1'h1;
+  assign log_bank3_k = \$891 [1:0];
+  assign \$signature__addr$220  = tail_row;
+  assign \$signature__addr$223  = head[4:2];
+  assign \$signature__en$224  = 1'h1;
+  assign read__addr = alloc_queue_rd;
+  assign \$signature__addr$229  = alloc_queue_wr;
+  assign \$signature__data$230  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 [5:0], 9'h000, \port$3210$0 [15:6] };
-  assign rsp_grant_slot = \port$3210$0 [15:6];
-  assign rsp_grant_tag = \port$3210$48 [5:0];
-  assign bus__r_slow_data = { \port$3210$0 [0], \port$3210$0 [4:1], 2'h0, \port$3210$48 [5:0], 9'h000, \port$3210$0 [15:6] };
-  assign req_free_addr = \$896 [32:1];
-  assign req_free_oor = \$896 [33];
-  assign req_free_pool = \$896 [34];
-  assign req_free_tag = \$896 [40:35];
-  assign req_free_hit = \$896 [41];
-  assign req_flush_select = \$896 [42];
-  assign req_flush_pool = \$896 [34];
-  assign \port$2711$0  = \$717 ;
-  assign \port$2712$0  = \$718 ;
-  assign \port$2903$1  = \$896 [42:1];
-  assign \port$3478$0  = \$signal$62 ;
-  assign bus__w_ack = \$signal$176 ;
-  assign \port$3663$0  = \$signal$63 ;
-  assign \$361  = 32'd0;
-  assign \$363  = \$362 ;
-  assign \$74  = 1'h1;
-  assign \$75  = samples_ev_grant;
-  assign \$76  = 1'h1;
-  assign \$77  = samples_ev_grant;
-  assign \$79  = 1'h1;
-  assign \$80  = samples_ev_grant;
-  assign \$85  = 1'h1;
-  assign \$86  = samples_ev_grant;
-  assign \$90  = 1'h1;
-  assign \$91  = samples_ev_grant;
-  assign \$115  = alloc_queue_push;
-  assign \$182  = alloc_queue_w_data;
-  assign \$186  = \$185 ;
-  assign \$243  = bus__r_addr;
-  assign { \$246 [11:3], \$246 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$246 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$249 [11:4], \$249 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$249 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$252 [11:4], \$252 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$252 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$255 [11:5], \$255 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$255 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$258 [11:5], \$258 [3], \$258 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$258 [4], \$258 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$261 [11:5], \$261 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$261 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$264 [11:5], \$264 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$264 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$267 [11:6], \$267 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$267 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$270 [11:6], \$270 [4:3], \$270 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$270 [5], \$270 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$273 [11:6], \$273 [4], \$273 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$273 [5], \$273 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$276 [11:6], \$276 [4], \$276 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$276 [5], \$276 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$279 [11:6], \$279 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$279 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$282 [11:6], \$282 [3], \$282 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$282 [5:4], \$282 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$285 [11:6], \$285 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$285 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$288 [11:6], \$288 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$288 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$291 [11:9], \$291 [7:3], \$291 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$291 [8], \$291 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$294 [11:9], \$294 [7:4], \$294 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$294 [8], \$294 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$297 [11:9], \$297 [7:4], \$297 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$297 [8], \$297 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$300 [11:9], \$300 [7:5], \$300 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$300 [8], \$300 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$303 [11:9], \$303 [7:5], \$303 [3], \$303 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$303 [8], \$303 [4], \$303 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$306 [11:9], \$306 [7:5], \$306 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$306 [8], \$306 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$309 [11:9], \$309 [7:5], \$309 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$309 [8], \$309 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$312 [11:9], \$312 [7:6], \$312 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$312 [8], \$312 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$315 [11:9], \$315 [7:6], \$315 [4:3], \$315 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$315 [8], \$315 [5], \$315 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$318 [11:9], \$318 [7:6], \$318 [4], \$318 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$318 [8], \$318 [5], \$318 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$321 [11:9], \$321 [7:6], \$321 [4], \$321 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$321 [8], \$321 [5], \$321 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$324 [11:9], \$324 [7:6], \$324 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$324 [8], \$324 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$327 [11:9], \$327 [7:6], \$327 [3], \$327 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$327 [8], \$327 [5:4], \$327 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$330 [11:9], \$330 [7:6], \$330 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$330 [8], \$330 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$333 [11:9], \$333 [7:6], \$333 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$333 [8], \$333 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign \$343  = 32'd0;
-  assign \$345  = { 30'h00000000, \$344  };
-  assign \$382  = 32'd0;
-  assign \$384  = \$383 ;
-  assign \$385  = 32'd0;
-  assign \$387  = \$386 ;
-  assign \$400  = 32'd0;
-  assign \$401  = 32'd0;
-  assign \$402  = 32'd0;
-  assign \$403  = \$399 ;
-  assign \$405  = 32'd0;
-  assign \$406  = \$404 ;
-  assign { \$426 [5:3], \$426 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$426 [2] = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$434 [5:3], \$434 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$434 [2] = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$442 [5:3], \$442 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$442 [2] = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$445 [5:3], \$445 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$445 [2] = \$auto$rtlil.cc:2739:Not$68 ;
-  assign \$450  = \$448 [19];
-  assign \$452  = { 7'h00, bus__w_data[18:0], 8'h00 };
-  assign \$459  = command_queue_push;
-  assign \$526  = { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
-  assign \$530  = \$529 ;
-  assign { \$542 [5:3], \$542 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$542 [2] = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$551 [5:3], \$551 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$551 [2] = \$auto$rtlil.cc:2739:Not$72 ;
+  assign handle = { \port$3683$0 [0], \port$3683$0 [4:1], 2'h0, \port$3683$48 [5:0], 9'h000, \port$3683$0 [15:6] };
+  assign rsp_grant_slot = \port$3683$0 [15:6];
+  assign rsp_grant_tag = \port$3683$48 [5:0];
+  assign bus__r_slow_data = { \port$3683$0 [0], \port$3683$0 [4:1], 2'h0, \port$3683$48 [5:0], 9'h000, \port$3683$0 [15:6] };
+  assign \read__addr$241  = command_queue_rd;
+  assign \$signature__addr$242  = command_queue_wr;
+  assign \$signature__data$243  = { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , new_flush };
+  assign req_free_addr = \$1094 [32:1];
+  assign req_free_oor = \$1094 [33];
+  assign req_free_pool = \$1094 [34];
+  assign req_free_tag = \$1094 [40:35];
+  assign req_free_hit = \$1094 [41];
+  assign req_flush_select = \$1094 [42];
+  assign req_flush_pool = \$1094 [34];
+  assign \port$3170$0  = \$909 ;
+  assign \port$3171$0  = \$910 ;
+  assign \port$3370$1  = \$1094 [42:1];
+  assign \port$3939$0  = \$signal$77 ;
+  assign bus__w_ack = \$signal$187 ;
+  assign \port$4112$0  = \$signal$78 ;
+  assign \$61  = 1'h1;
+  assign \$62  = samples_ev_grant;
+  assign \$63  = 1'h1;
+  assign \$64  = samples_ev_grant;
+  assign \$66  = 1'h1;
+  assign \$67  = samples_ev_grant;
+  assign \$72  = 1'h1;
+  assign \$73  = samples_ev_grant;
+  assign \$77  = 1'h1;
+  assign \$78  = samples_ev_grant;
+  assign \$316  = bus__r_addr;
+  assign { \$319 [11:3], \$319 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$319 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$322 [11:4], \$322 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$322 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$325 [11:4], \$325 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$325 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$328 [11:5], \$328 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$328 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$331 [11:5], \$331 [3], \$331 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$331 [4], \$331 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$334 [11:5], \$334 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$334 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$337 [11:5], \$337 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$337 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$340 [11:6], \$340 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$340 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$343 [11:6], \$343 [4:3], \$343 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$343 [5], \$343 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$346 [11:6], \$346 [4], \$346 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$346 [5], \$346 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$349 [11:6], \$349 [4], \$349 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$349 [5], \$349 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$352 [11:6], \$352 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$352 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$355 [11:6], \$355 [3], \$355 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$355 [5:4], \$355 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$358 [11:6], \$358 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$358 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$361 [11:6], \$361 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$361 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$364 [11:9], \$364 [7:3], \$364 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$364 [8], \$364 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$367 [11:9], \$367 [7:4], \$367 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$367 [8], \$367 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$370 [11:9], \$370 [7:4], \$370 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$370 [8], \$370 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$373 [11:9], \$373 [7:5], \$373 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$373 [8], \$373 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$376 [11:9], \$376 [7:5], \$376 [3], \$376 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$376 [8], \$376 [4], \$376 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$379 [11:9], \$379 [7:5], \$379 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$379 [8], \$379 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$382 [11:9], \$382 [7:5], \$382 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$382 [8], \$382 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$385 [11:9], \$385 [7:6], \$385 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$385 [8], \$385 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$388 [11:9], \$388 [7:6], \$388 [4:3], \$388 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$388 [8], \$388 [5], \$388 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$391 [11:9], \$391 [7:6], \$391 [4], \$391 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$391 [8], \$391 [5], \$391 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$394 [11:9], \$394 [7:6], \$394 [4], \$394 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$394 [8], \$394 [5], \$394 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$397 [11:9], \$397 [7:6], \$397 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$397 [8], \$397 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$400 [11:9], \$400 [7:6], \$400 [3], \$400 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$400 [8], \$400 [5:4], \$400 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$403 [11:9], \$403 [7:6], \$403 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$403 [8], \$403 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$406 [11:9], \$406 [7:6], \$406 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$406 [8], \$406 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign \$416  = 32'd0;
+  assign \$418  = { 30'h00000000, \$417  };
+  assign \$434  = 32'd0;
+  assign \$436  = \$435 ;
+  assign \$455  = 32'd0;
+  assign \$457  = \$456 ;
+  assign \$458  = 32'd0;
+  assign \$460  = \$459 ;
+  assign \$473  = 32'd0;
+  assign \$474  = 32'd0;
+  assign \$475  = 32'd0;
+  assign \$476  = \$472 ;
+  assign \$478  = 32'd0;
+  assign \$479  = \$477 ;
+  assign { \$499 [5:3], \$499 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$499 [2] = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$507 [5:3], \$507 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$507 [2] = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$515 [5:3], \$515 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$515 [2] = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$518 [5:3], \$518 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$518 [2] = \$auto$rtlil.cc:2739:Not$68 ;
+  assign \$523  = \$521 [19];
+  assign \$525  = { 7'h00, bus__w_data[18:0], 8'h00 };
+  assign { \$712 [5:3], \$712 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$712 [2] = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$721 [5:3], \$721 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$721 [2] = \$auto$rtlil.cc:2739:Not$72 ;
 endmodule

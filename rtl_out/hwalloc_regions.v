@@ -323,9 +323,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_data(bus__w_data),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
-    .\port$4298$0 (\$11 [4:0]),
-    .\port$4298$48 (\$11 [51:48]),
-    .\port$4298$7 (\$11 [15:7]),
+    .\port$4771$0 (\$11 [4:0]),
+    .\port$4771$48 (\$11 [51:48]),
+    .\port$4771$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -382,7 +382,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$3926$40 (\$19 [44:39]),
+    .\port$4393$40 (\$19 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$163 )
   );
@@ -411,17 +411,17 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3334$0 (\$15 ),
-    .\port$3335$0 (\$16 ),
-    .\port$3337$0 (\$17 ),
-    .\port$3926$1 (\$19 ),
-    .\port$4298$0 (\$11 [15:0]),
-    .\port$4298$48 (\$11 [60:48]),
-    .\port$4301$0 (\$12 ),
-    .\port$4313$0 (\$13 ),
-    .\port$4341$0 (\$14 ),
-    .\port$4589$0 (\$signal ),
-    .\port$4878$0 (\$signal$58 ),
+    .\port$3793$0 (\$15 ),
+    .\port$3794$0 (\$16 ),
+    .\port$3796$0 (\$17 ),
+    .\port$4393$1 (\$19 ),
+    .\port$4771$0 (\$11 [15:0]),
+    .\port$4771$48 (\$11 [60:48]),
+    .\port$4774$0 (\$12 ),
+    .\port$4786$0 (\$13 ),
+    .\port$4814$0 (\$14 ),
+    .\port$5050$0 (\$signal ),
+    .\port$5327$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -568,7 +568,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4298$0 , \port$4298$7 , \port$4298$48 , r_fast_push, w_fast_push, aclk_clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4771$0 , \port$4771$7 , \port$4771$48 , r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$238  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -577,106 +577,106 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [32:0] \$105 ;
-  wire [32:0] \$106 ;
-  wire [32:0] \$107 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [32:0] \$113 ;
-  wire [32:0] \$114 ;
-  wire [32:0] \$115 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [32:0] \$121 ;
-  wire [32:0] \$122 ;
-  wire [32:0] \$123 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [32:0] \$129 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [32:0] \$130 ;
-  wire [32:0] \$131 ;
+  wire \$130 ;
+  wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [32:0] \$137 ;
-  wire [32:0] \$138 ;
-  wire [32:0] \$139 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [32:0] \$145 ;
-  wire [32:0] \$146 ;
-  wire [32:0] \$147 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [32:0] \$153 ;
-  wire [32:0] \$154 ;
-  wire [32:0] \$155 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire [31:0] \$161 ;
-  wire [31:0] \$162 ;
-  wire [31:0] \$163 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [31:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [31:0] \$170 ;
-  wire [31:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [31:0] \$177 ;
-  wire [31:0] \$178 ;
-  wire [31:0] \$179 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [31:0] \$185 ;
-  wire [31:0] \$186 ;
-  wire [31:0] \$187 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire [31:0] \$193 ;
-  wire [31:0] \$194 ;
-  wire [31:0] \$195 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -684,88 +684,88 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [31:0] \$201 ;
-  wire [31:0] \$202 ;
-  wire [31:0] \$203 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire [31:0] \$209 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [31:0] \$210 ;
-  wire [31:0] \$211 ;
+  wire \$210 ;
+  wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [31:0] \$217 ;
-  wire [31:0] \$218 ;
-  wire [31:0] \$219 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire [31:0] \$225 ;
-  wire [31:0] \$226 ;
-  wire [31:0] \$227 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire [31:0] \$233 ;
-  wire [31:0] \$234 ;
-  wire [31:0] \$235 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
-  wire [11:0] \$241 ;
-  wire [11:0] \$242 ;
-  wire [11:0] \$243 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [11:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [11:0] \$250 ;
-  wire [11:0] \$251 ;
+  wire \$250 ;
+  wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [35:0] \$257 ;
-  wire [35:0] \$258 ;
-  wire [35:0] \$259 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$261 ;
+  wire [31:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire [35:0] \$265 ;
-  wire [35:0] \$266 ;
-  wire [35:0] \$267 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
+  wire [4:0] \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire \$275 ;
+  wire [4:0] \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
@@ -943,36 +943,36 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
+  wire [11:0] \$435 ;
+  wire [11:0] \$436 ;
+  wire [11:0] \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
+  wire [11:0] \$443 ;
+  wire [11:0] \$444 ;
+  wire [11:0] \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
+  wire [35:0] \$451 ;
+  wire [35:0] \$452 ;
+  wire [35:0] \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire \$459 ;
+  wire [35:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
+  wire [35:0] \$460 ;
+  wire [35:0] \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
@@ -1061,141 +1061,347 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire [35:0] \$541 ;
+  wire \$541 ;
   wire \$542 ;
-  wire [35:0] \$543 ;
+  wire \$543 ;
   wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  reg \$549 ;
+  wire \$549 ;
   wire \$55 ;
-  reg [9:0] \$550 ;
-  reg \$551 ;
-  reg \$552 ;
-  reg \$553 ;
-  reg \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg \$557 ;
-  reg \$558 ;
-  reg \$559 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
-  reg [32:0] \$560 ;
-  reg [9:0] \$561 ;
-  reg [32:0] \$562 ;
-  reg [32:0] \$563 ;
-  reg [32:0] \$564 ;
-  reg [32:0] \$565 ;
-  reg [32:0] \$566 ;
-  reg [32:0] \$567 ;
-  reg [32:0] \$568 ;
-  reg [32:0] \$569 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire \$57 ;
-  reg [32:0] \$570 ;
-  reg [31:0] \$571 ;
-  reg [9:0] \$572 ;
-  reg [31:0] \$573 ;
-  reg [31:0] \$574 ;
-  reg [31:0] \$575 ;
-  reg [31:0] \$576 ;
-  reg [31:0] \$577 ;
-  reg [31:0] \$578 ;
-  reg [31:0] \$579 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
   wire \$58 ;
-  reg [31:0] \$580 ;
-  reg [31:0] \$581 ;
-  reg [11:0] \$582 ;
-  reg [1:0] \$583 ;
-  reg [11:0] \$584 ;
-  reg [35:0] \$585 ;
-  reg [1:0] \$586 ;
-  reg [35:0] \$587 ;
-  reg \$588 ;
-  reg [9:0] \$589 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg \$591 ;
-  reg \$592 ;
-  reg \$593 ;
-  reg \$594 ;
-  reg \$595 ;
-  reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
-  reg \$599 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg [9:0] \$600 ;
-  reg \$601 ;
-  reg \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg \$605 ;
-  reg \$606 ;
-  reg \$607 ;
-  reg \$608 ;
-  reg \$609 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire \$61 ;
-  reg \$610 ;
-  reg [9:0] \$611 ;
-  reg \$612 ;
-  reg \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg \$618 ;
-  reg \$619 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
-  reg \$620 ;
-  reg \$621 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire [35:0] \$743 ;
+  wire \$744 ;
+  wire [35:0] \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  reg \$753 ;
+  reg [9:0] \$754 ;
+  reg \$755 ;
+  reg \$756 ;
+  reg \$757 ;
+  reg \$758 ;
+  reg \$759 ;
   wire \$76 ;
+  reg \$760 ;
+  reg \$761 ;
+  reg \$762 ;
+  reg \$763 ;
+  reg [32:0] \$764 ;
+  reg \$765 ;
+  reg [3:0] \$766 ;
+  reg [3:0] \$767 ;
+  reg [3:0] \$768 ;
+  reg [3:0] \$769 ;
   wire \$77 ;
+  reg [8:0] \$770 ;
+  reg [9:0] \$771 ;
+  reg [31:0] \$772 ;
+  reg \$773 ;
+  reg [3:0] \$774 ;
+  reg [3:0] \$775 ;
+  reg [3:0] \$776 ;
+  reg [3:0] \$777 ;
+  reg [8:0] \$778 ;
+  reg [9:0] \$779 ;
   wire \$78 ;
+  reg [11:0] \$780 ;
+  reg [1:0] \$781 ;
+  reg [11:0] \$782 ;
+  reg [35:0] \$783 ;
+  reg [1:0] \$784 ;
+  reg [35:0] \$785 ;
+  reg \$786 ;
+  reg [9:0] \$787 ;
+  reg \$788 ;
+  reg \$789 ;
   wire \$79 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg \$793 ;
+  reg \$794 ;
+  reg \$795 ;
+  reg \$796 ;
+  reg \$797 ;
+  reg [9:0] \$798 ;
+  reg \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [32:0] \$81 ;
-  wire [32:0] \$82 ;
-  wire [32:0] \$83 ;
-  wire \$84 ;
+  reg \$800 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg \$803 ;
+  reg \$804 ;
+  reg \$805 ;
+  reg \$806 ;
+  reg \$807 ;
+  reg \$808 ;
+  reg [9:0] \$809 ;
+  wire \$81 ;
+  reg \$810 ;
+  reg \$811 ;
+  reg \$812 ;
+  reg \$813 ;
+  reg \$814 ;
+  reg \$815 ;
+  reg \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg \$819 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [32:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [32:0] \$89 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [32:0] \$90 ;
-  wire [32:0] \$91 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
+  wire [4:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [32:0] \$97 ;
-  wire [32:0] \$98 ;
-  wire [32:0] \$99 ;
+  wire \$97 ;
+  wire [4:0] \$98 ;
+  wire \$99 ;
   wire \$signal ;
-  wire \$signal$101 ;
-  wire \$signal$119 ;
-  wire \$signal$121 ;
-  wire \$signal$133 ;
+  wire \$signal$105 ;
+  wire \$signal$123 ;
+  wire \$signal$125 ;
+  wire \$signal$137 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$101 ;
+  wire [32:0] \$signature__data ;
+  wire [31:0] \$signature__data$102 ;
+  wire \$signature__en ;
+  wire \$signature__en$103 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -1226,27 +1432,24 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4298$0 ;
-  wire [4:0] \port$4298$0 ;
-  input [3:0] \port$4298$48 ;
-  wire [3:0] \port$4298$48 ;
-  input [8:0] \port$4298$7 ;
-  wire [8:0] \port$4298$7 ;
-  reg [32:0] r_fast_data0 = 33'h000000000;
-  reg [32:0] r_fast_data1 = 33'h000000000;
-  reg [32:0] r_fast_data2 = 33'h000000000;
-  reg [32:0] r_fast_data3 = 33'h000000000;
-  reg [32:0] r_fast_data4 = 33'h000000000;
-  reg [32:0] r_fast_data5 = 33'h000000000;
-  reg [32:0] r_fast_data6 = 33'h000000000;
-  reg [32:0] r_fast_data7 = 33'h000000000;
-  reg [32:0] r_fast_data8 = 33'h000000000;
-  reg [32:0] r_fast_data9 = 33'h000000000;
-  reg [9:0] r_fast_full = 10'h000;
+  input [4:0] \port$4771$0 ;
+  wire [4:0] \port$4771$0 ;
+  input [3:0] \port$4771$48 ;
+  wire [3:0] \port$4771$48 ;
+  input [8:0] \port$4771$7 ;
+  wire [8:0] \port$4771$7 ;
+  reg [9:0] r_fast_count = 10'h000;
+  reg [32:0] r_fast_head = 33'h000000000;
+  reg r_fast_head_valid = 1'h0;
+  reg [8:0] r_fast_held = 9'h000;
   wire r_fast_pop;
   input r_fast_push;
   wire r_fast_push;
+  reg [3:0] r_fast_rd = 4'h0;
+  reg [3:0] r_fast_rd_next = 4'h1;
   wire [32:0] r_fast_w_data;
+  reg [3:0] r_fast_wr = 4'h0;
+  reg [3:0] r_fast_wr_next = 4'h1;
   wire r_fire;
   reg r_kinds_data0 = 1'h0;
   reg r_kinds_data1 = 1'h0;
@@ -1264,21 +1467,24 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire r_kinds_push;
   input r_kinds_w_data;
   wire r_kinds_w_data;
-  reg [31:0] r_slow_data0 = 32'd0;
-  reg [31:0] r_slow_data1 = 32'd0;
-  reg [31:0] r_slow_data2 = 32'd0;
-  reg [31:0] r_slow_data3 = 32'd0;
-  reg [31:0] r_slow_data4 = 32'd0;
-  reg [31:0] r_slow_data5 = 32'd0;
-  reg [31:0] r_slow_data6 = 32'd0;
-  reg [31:0] r_slow_data7 = 32'd0;
-  reg [31:0] r_slow_data8 = 32'd0;
-  reg [31:0] r_slow_data9 = 32'd0;
-  reg [9:0] r_slow_full = 10'h000;
+  reg [9:0] r_slow_count = 10'h000;
+  reg [31:0] r_slow_head = 32'd0;
+  reg r_slow_head_valid = 1'h0;
+  reg [8:0] r_slow_held = 9'h000;
   wire r_slow_pop;
   input r_slow_push;
   wire r_slow_push;
+  reg [3:0] r_slow_rd = 4'h0;
+  reg [3:0] r_slow_rd_next = 4'h1;
   wire [31:0] r_slow_w_data;
+  reg [3:0] r_slow_wr = 4'h0;
+  reg [3:0] r_slow_wr_next = 4'h1;
+  (* init = 4'h0 *)
+  wire [3:0] read__addr;
+  (* init = 4'h0 *)
+  wire [3:0] \read__addr$100 ;
+  wire [32:0] read__data;
+  wire [31:0] \read__data$33 ;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -1371,338 +1577,750 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire w_slow_push;
   input w_slow_w_data;
   wire w_slow_w_data;
-  assign \$379  = w_fast_pop ? \$377  : \$378 ;
-  assign \$380  = w_fast_push & w_fast_full[3];
-  assign \$381  = w_fast_full[4] | \$380 ;
-  assign \$382  = w_fast_push & w_fast_full[2];
-  assign \$383  = w_fast_full[3] | \$382 ;
-  assign \$384  = w_fast_pop ? \$381  : \$383 ;
-  assign \$385  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$386  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$387  = w_fast_pop ? \$385  : \$386 ;
-  assign \$388  = w_fast_push & w_fast_full[4];
-  assign \$389  = w_fast_full[5] | \$388 ;
-  assign \$390  = w_fast_push & w_fast_full[3];
-  assign \$391  = w_fast_full[4] | \$390 ;
-  assign \$392  = w_fast_pop ? \$389  : \$391 ;
-  assign \$393  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$394  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$395  = w_fast_pop ? \$393  : \$394 ;
-  assign \$396  = w_fast_push & w_fast_full[5];
-  assign \$397  = w_fast_full[6] | \$396 ;
-  assign \$398  = w_fast_push & w_fast_full[4];
-  assign \$399  = w_fast_full[5] | \$398 ;
-  assign \$400  = w_fast_pop ? \$397  : \$399 ;
-  assign \$401  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$402  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$403  = w_fast_pop ? \$401  : \$402 ;
-  assign \$404  = w_fast_push & w_fast_full[6];
-  assign \$405  = w_fast_full[7] | \$404 ;
-  assign \$406  = w_fast_push & w_fast_full[5];
-  assign \$407  = w_fast_full[6] | \$406 ;
-  assign \$408  = w_fast_pop ? \$405  : \$407 ;
-  assign \$409  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$410  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$411  = w_fast_pop ? \$409  : \$410 ;
-  assign \$412  = w_fast_push & w_fast_full[7];
-  assign \$413  = w_fast_full[8] | \$412 ;
-  assign \$414  = w_fast_push & w_fast_full[6];
-  assign \$415  = w_fast_full[7] | \$414 ;
-  assign \$416  = w_fast_pop ? \$413  : \$415 ;
-  assign \$417  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$418  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$419  = w_fast_pop ? \$417  : \$418 ;
-  assign \$420  = w_fast_push & w_fast_full[8];
-  assign \$421  = w_fast_full[9] | \$420 ;
-  assign \$422  = w_fast_push & w_fast_full[7];
-  assign \$423  = w_fast_full[8] | \$422 ;
-  assign \$424  = w_fast_pop ? \$421  : \$423 ;
-  assign \$426  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$427  = w_fast_pop ? \$425  : \$426 ;
-  assign \$428  = w_fast_push & w_fast_full[9];
-  assign \$430  = w_fast_push & w_fast_full[8];
-  assign \$431  = w_fast_full[9] | \$430 ;
-  assign \$432  = w_fast_pop ? \$429  : \$431 ;
-  assign \$433  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$434  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
-  assign \$435  = w_slow_pop ? \$433  : \$434 ;
-  assign \$436  = w_slow_push & w_slow_full[0];
-  assign \$437  = w_slow_full[1] | \$436 ;
-  assign \$439  = w_slow_full[0] | \$438 ;
-  assign \$440  = w_slow_pop ? \$437  : \$439 ;
-  assign \$441  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$442  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$443  = w_slow_pop ? \$441  : \$442 ;
-  assign \$444  = w_slow_push & w_slow_full[1];
-  assign \$445  = w_slow_full[2] | \$444 ;
-  assign \$446  = w_slow_push & w_slow_full[0];
-  assign \$447  = w_slow_full[1] | \$446 ;
-  assign \$448  = w_slow_pop ? \$445  : \$447 ;
-  assign \$449  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$450  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$451  = w_slow_pop ? \$449  : \$450 ;
-  assign \$452  = w_slow_push & w_slow_full[2];
-  assign \$453  = w_slow_full[3] | \$452 ;
-  assign \$454  = w_slow_push & w_slow_full[1];
-  assign \$455  = w_slow_full[2] | \$454 ;
-  assign \$456  = w_slow_pop ? \$453  : \$455 ;
-  assign \$457  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$458  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$459  = w_slow_pop ? \$457  : \$458 ;
-  assign \$460  = w_slow_push & w_slow_full[3];
-  assign \$461  = w_slow_full[4] | \$460 ;
-  assign \$462  = w_slow_push & w_slow_full[2];
-  assign \$463  = w_slow_full[3] | \$462 ;
-  assign \$464  = w_slow_pop ? \$461  : \$463 ;
-  assign \$465  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$466  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$467  = w_slow_pop ? \$465  : \$466 ;
-  assign \$468  = w_slow_push & w_slow_full[4];
-  assign \$469  = w_slow_full[5] | \$468 ;
-  assign \$470  = w_slow_push & w_slow_full[3];
-  assign \$471  = w_slow_full[4] | \$470 ;
-  assign \$472  = w_slow_pop ? \$469  : \$471 ;
-  assign \$473  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$474  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$475  = w_slow_pop ? \$473  : \$474 ;
-  assign \$476  = w_slow_push & w_slow_full[5];
-  assign \$477  = w_slow_full[6] | \$476 ;
-  assign \$478  = w_slow_push & w_slow_full[4];
-  assign \$479  = w_slow_full[5] | \$478 ;
-  assign \$480  = w_slow_pop ? \$477  : \$479 ;
-  assign \$481  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$482  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$483  = w_slow_pop ? \$481  : \$482 ;
-  assign \$484  = w_slow_push & w_slow_full[6];
-  assign \$485  = w_slow_full[7] | \$484 ;
-  assign \$486  = w_slow_push & w_slow_full[5];
-  assign \$487  = w_slow_full[6] | \$486 ;
-  assign \$488  = w_slow_pop ? \$485  : \$487 ;
-  assign \$489  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$490  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$491  = w_slow_pop ? \$489  : \$490 ;
-  assign \$492  = w_slow_push & w_slow_full[7];
-  assign \$493  = w_slow_full[8] | \$492 ;
-  assign \$494  = w_slow_push & w_slow_full[6];
-  assign \$495  = w_slow_full[7] | \$494 ;
-  assign \$496  = w_slow_pop ? \$493  : \$495 ;
-  assign \$497  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$498  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$499  = w_slow_pop ? \$497  : \$498 ;
-  assign \$500  = w_slow_push & w_slow_full[8];
-  assign \$501  = w_slow_full[9] | \$500 ;
-  assign \$502  = w_slow_push & w_slow_full[7];
-  assign \$503  = w_slow_full[8] | \$502 ;
-  assign \$504  = w_slow_pop ? \$501  : \$503 ;
-  assign \$506  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$507  = w_slow_pop ? \$505  : \$506 ;
-  assign \$508  = w_slow_push & w_slow_full[9];
-  assign \$510  = w_slow_push & w_slow_full[8];
-  assign \$511  = w_slow_full[9] | \$510 ;
-  assign \$512  = w_slow_pop ? \$509  : \$511 ;
+  reg [32:0] r_fast_ring [15:0];
+  always @(posedge aclk_clk) begin
+    if (\$signature__en )
+      r_fast_ring[r_fast_wr] <= { bus__r_err, bus__r_data };
+  end
+  assign read__data = r_fast_ring[r_fast_rd];
+  reg [31:0] r_slow_ring [15:0];
+  initial begin
+    r_slow_ring[0] = 32'd0;
+    r_slow_ring[1] = 32'd0;
+    r_slow_ring[2] = 32'd0;
+    r_slow_ring[3] = 32'd0;
+    r_slow_ring[4] = 32'd0;
+    r_slow_ring[5] = 32'd0;
+    r_slow_ring[6] = 32'd0;
+    r_slow_ring[7] = 32'd0;
+    r_slow_ring[8] = 32'd0;
+    r_slow_ring[9] = 32'd0;
+    r_slow_ring[10] = 32'd0;
+    r_slow_ring[11] = 32'd0;
+    r_slow_ring[12] = 32'd0;
+    r_slow_ring[13] = 32'd0;
+    r_slow_ring[14] = 32'd0;
+    r_slow_ring[15] = 32'd0;
+  end
+  always @(posedge aclk_clk) begin
+    if (\$signature__en$103 )
+      r_slow_ring[r_slow_wr] <= { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 , 10'h000, \port$4771$7  };
+  end
+  assign \read__data$33  = r_slow_ring[r_slow_rd];
+  assign \$181  = ~ \$180 ;
+  assign \$182  = \$181  & r_fast_held[0];
+  assign \$183  = ~ r_fast_push;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = \$184  ? r_fast_held[8] : r_fast_held[7];
+  assign \$186  = \$178  ? r_fast_held[6] : \$185 ;
+  assign \$187  = ~ r_fast_pop;
+  assign \$188  = r_fast_head_valid & \$187 ;
+  assign \$189  = r_fast_push & \$188 ;
+  assign \$190  = ~ r_fast_pop;
+  assign \$191  = r_fast_head_valid & \$190 ;
+  assign \$192  = ~ \$191 ;
+  assign \$193  = \$192  & r_fast_held[0];
+  assign \$194  = ~ r_fast_push;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = \$195  ? 1'h0 : r_fast_held[8];
+  assign \$197  = \$189  ? r_fast_held[7] : \$196 ;
+  assign \$198  = ~ r_fast_pop;
+  assign \$199  = r_fast_push & \$198 ;
+  assign \$200  = ~ r_fast_push;
+  assign \$201  = r_fast_pop & \$200 ;
+  assign \$202  = \$201  ? r_fast_count[1] : r_fast_count[0];
+  assign \$203  = \$199  ? 1'h1 : \$202 ;
+  assign \$204  = ~ r_fast_pop;
+  assign \$205  = r_fast_push & \$204 ;
+  assign \$206  = ~ r_fast_push;
+  assign \$207  = r_fast_pop & \$206 ;
+  assign \$208  = \$207  ? r_fast_count[2] : r_fast_count[1];
+  assign \$209  = \$205  ? r_fast_count[0] : \$208 ;
+  assign \$210  = ~ r_fast_pop;
+  assign \$211  = r_fast_push & \$210 ;
+  assign \$212  = ~ r_fast_push;
+  assign \$213  = r_fast_pop & \$212 ;
+  assign \$214  = \$213  ? r_fast_count[3] : r_fast_count[2];
+  assign \$215  = \$211  ? r_fast_count[1] : \$214 ;
+  assign \$216  = ~ r_fast_pop;
+  assign \$217  = r_fast_push & \$216 ;
+  assign \$218  = ~ r_fast_push;
+  assign \$219  = r_fast_pop & \$218 ;
+  assign \$220  = \$219  ? r_fast_count[4] : r_fast_count[3];
+  assign \$221  = \$217  ? r_fast_count[2] : \$220 ;
+  assign \$222  = ~ r_fast_pop;
+  assign \$223  = r_fast_push & \$222 ;
+  assign \$224  = ~ r_fast_push;
+  assign \$225  = r_fast_pop & \$224 ;
+  assign \$226  = \$225  ? r_fast_count[5] : r_fast_count[4];
+  assign \$227  = \$223  ? r_fast_count[3] : \$226 ;
+  assign \$228  = ~ r_fast_pop;
+  assign \$229  = r_fast_push & \$228 ;
+  assign \$230  = ~ r_fast_push;
+  assign \$231  = r_fast_pop & \$230 ;
+  assign \$232  = \$231  ? r_fast_count[6] : r_fast_count[5];
+  assign \$233  = \$229  ? r_fast_count[4] : \$232 ;
+  assign \$234  = ~ r_fast_pop;
+  assign \$235  = r_fast_push & \$234 ;
+  assign \$236  = ~ r_fast_push;
+  assign \$237  = r_fast_pop & \$236 ;
+  assign \$238  = \$237  ? r_fast_count[7] : r_fast_count[6];
+  assign \$239  = \$235  ? r_fast_count[5] : \$238 ;
+  assign \$240  = ~ r_fast_pop;
+  assign \$241  = r_fast_push & \$240 ;
+  assign \$242  = ~ r_fast_push;
+  assign \$243  = r_fast_pop & \$242 ;
+  assign \$244  = \$243  ? r_fast_count[8] : r_fast_count[7];
+  assign \$245  = \$241  ? r_fast_count[6] : \$244 ;
+  assign \$246  = ~ r_fast_pop;
+  assign \$247  = r_fast_push & \$246 ;
+  assign \$248  = ~ r_fast_push;
+  assign \$249  = r_fast_pop & \$248 ;
+  assign \$250  = \$249  ? r_fast_count[9] : r_fast_count[8];
+  assign \$251  = \$247  ? r_fast_count[7] : \$250 ;
+  assign \$252  = ~ r_fast_pop;
+  assign \$253  = r_fast_push & \$252 ;
+  assign \$254  = ~ r_fast_push;
+  assign \$255  = r_fast_pop & \$254 ;
+  assign \$256  = \$255  ? 1'h0 : r_fast_count[9];
+  assign \$257  = \$253  ? r_fast_count[8] : \$256 ;
+  assign \$258  = ~ r_slow_pop;
+  assign \$259  = r_slow_head_valid & \$258 ;
+  assign \$260  = ~ \$259 ;
+  assign \$261  = r_slow_held[0] ? \read__data$33  : { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 , 10'h000, \port$4771$7  };
+  assign \$262  = r_slow_held[0] | r_slow_push;
+  assign \$263  = ~ r_slow_pop;
+  assign \$264  = r_slow_head_valid & \$263 ;
+  assign \$265  = \$262  | \$264 ;
+  assign \$266  = ~ r_slow_pop;
+  assign \$267  = r_slow_head_valid & \$266 ;
+  assign \$268  = ~ \$267 ;
+  assign \$269  = \$268  & r_slow_held[0];
+  assign \$270  = r_slow_rd_next + 1'h1;
+  assign \$271  = ~ r_slow_pop;
+  assign \$272  = r_slow_head_valid & \$271 ;
+  assign \$273  = r_slow_held[0] | \$272 ;
+  assign \$274  = r_slow_push & \$273 ;
+  assign \$275  = r_slow_wr_next + 1'h1;
+  assign \$276  = ~ r_slow_pop;
+  assign \$277  = r_slow_head_valid & \$276 ;
+  assign \$278  = r_slow_push & \$277 ;
+  assign \$279  = ~ r_slow_pop;
+  assign \$280  = r_slow_head_valid & \$279 ;
+  assign \$281  = ~ \$280 ;
+  assign \$282  = \$281  & r_slow_held[0];
+  assign \$283  = ~ r_slow_push;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = \$284  ? r_slow_held[1] : r_slow_held[0];
+  assign \$286  = \$278  ? 1'h1 : \$285 ;
+  assign \$287  = ~ r_slow_pop;
+  assign \$288  = r_slow_head_valid & \$287 ;
+  assign \$289  = r_slow_push & \$288 ;
+  assign \$290  = ~ r_slow_pop;
+  assign \$291  = r_slow_head_valid & \$290 ;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = \$292  & r_slow_held[0];
+  assign \$294  = ~ r_slow_push;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = \$295  ? r_slow_held[2] : r_slow_held[1];
+  assign \$297  = \$289  ? r_slow_held[0] : \$296 ;
+  assign \$298  = ~ r_slow_pop;
+  assign \$299  = r_slow_head_valid & \$298 ;
+  assign \$300  = r_slow_push & \$299 ;
+  assign \$301  = ~ r_slow_pop;
+  assign \$302  = r_slow_head_valid & \$301 ;
+  assign \$303  = ~ \$302 ;
+  assign \$304  = \$303  & r_slow_held[0];
+  assign \$305  = ~ r_slow_push;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = \$306  ? r_slow_held[3] : r_slow_held[2];
+  assign \$308  = \$300  ? r_slow_held[1] : \$307 ;
+  assign \$309  = ~ r_slow_pop;
+  assign \$310  = r_slow_head_valid & \$309 ;
+  assign \$311  = r_slow_push & \$310 ;
+  assign \$312  = ~ r_slow_pop;
+  assign \$313  = r_slow_head_valid & \$312 ;
+  assign \$314  = ~ \$313 ;
+  assign \$315  = \$314  & r_slow_held[0];
+  assign \$316  = ~ r_slow_push;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = \$317  ? r_slow_held[4] : r_slow_held[3];
+  assign \$319  = \$311  ? r_slow_held[2] : \$318 ;
+  assign \$320  = ~ r_slow_pop;
+  assign \$321  = r_slow_head_valid & \$320 ;
+  assign \$322  = r_slow_push & \$321 ;
+  assign \$323  = ~ r_slow_pop;
+  assign \$324  = r_slow_head_valid & \$323 ;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = \$325  & r_slow_held[0];
+  assign \$327  = ~ r_slow_push;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = \$328  ? r_slow_held[5] : r_slow_held[4];
+  assign \$330  = \$322  ? r_slow_held[3] : \$329 ;
+  assign \$331  = ~ r_slow_pop;
+  assign \$332  = r_slow_head_valid & \$331 ;
+  assign \$333  = r_slow_push & \$332 ;
+  assign \$334  = ~ r_slow_pop;
+  assign \$335  = r_slow_head_valid & \$334 ;
+  assign \$336  = ~ \$335 ;
+  assign \$337  = \$336  & r_slow_held[0];
+  assign \$338  = ~ r_slow_push;
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = \$339  ? r_slow_held[6] : r_slow_held[5];
+  assign \$341  = \$333  ? r_slow_held[4] : \$340 ;
+  assign \$342  = ~ r_slow_pop;
+  assign \$343  = r_slow_head_valid & \$342 ;
+  assign \$344  = r_slow_push & \$343 ;
+  assign \$345  = ~ r_slow_pop;
+  assign \$346  = r_slow_head_valid & \$345 ;
+  assign \$347  = ~ \$346 ;
+  assign \$348  = \$347  & r_slow_held[0];
+  assign \$349  = ~ r_slow_push;
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = \$350  ? r_slow_held[7] : r_slow_held[6];
+  assign \$352  = \$344  ? r_slow_held[5] : \$351 ;
+  assign \$353  = ~ r_slow_pop;
+  assign \$354  = r_slow_head_valid & \$353 ;
+  assign \$355  = r_slow_push & \$354 ;
+  assign \$356  = ~ r_slow_pop;
+  assign \$357  = r_slow_head_valid & \$356 ;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = \$358  & r_slow_held[0];
+  assign \$360  = ~ r_slow_push;
+  assign \$361  = \$359  & \$360 ;
+  assign \$362  = \$361  ? r_slow_held[8] : r_slow_held[7];
+  assign \$363  = \$355  ? r_slow_held[6] : \$362 ;
+  assign \$364  = ~ r_slow_pop;
+  assign \$365  = r_slow_head_valid & \$364 ;
+  assign \$366  = r_slow_push & \$365 ;
+  assign \$367  = ~ r_slow_pop;
+  assign \$368  = r_slow_head_valid & \$367 ;
+  assign \$369  = ~ \$368 ;
+  assign \$370  = \$369  & r_slow_held[0];
+  assign \$371  = ~ r_slow_push;
+  assign \$372  = \$370  & \$371 ;
+  assign \$373  = \$372  ? 1'h0 : r_slow_held[8];
+  assign \$374  = \$366  ? r_slow_held[7] : \$373 ;
+  assign \$375  = ~ r_slow_pop;
+  assign \$376  = r_slow_push & \$375 ;
+  assign \$377  = ~ r_slow_push;
+  assign \$378  = r_slow_pop & \$377 ;
+  assign \$379  = \$378  ? r_slow_count[1] : r_slow_count[0];
+  assign \$380  = \$376  ? 1'h1 : \$379 ;
+  assign \$381  = ~ r_slow_pop;
+  assign \$382  = r_slow_push & \$381 ;
+  assign \$383  = ~ r_slow_push;
+  assign \$384  = r_slow_pop & \$383 ;
+  assign \$385  = \$384  ? r_slow_count[2] : r_slow_count[1];
+  assign \$386  = \$382  ? r_slow_count[0] : \$385 ;
+  assign \$387  = ~ r_slow_pop;
+  assign \$388  = r_slow_push & \$387 ;
+  assign \$389  = ~ r_slow_push;
+  assign \$390  = r_slow_pop & \$389 ;
+  assign \$391  = \$390  ? r_slow_count[3] : r_slow_count[2];
+  assign \$392  = \$388  ? r_slow_count[1] : \$391 ;
+  assign \$393  = ~ r_slow_pop;
+  assign \$394  = r_slow_push & \$393 ;
+  assign \$395  = ~ r_slow_push;
+  assign \$396  = r_slow_pop & \$395 ;
+  assign \$397  = \$396  ? r_slow_count[4] : r_slow_count[3];
+  assign \$398  = \$394  ? r_slow_count[2] : \$397 ;
+  assign \$399  = ~ r_slow_pop;
+  assign \$400  = r_slow_push & \$399 ;
+  assign \$401  = ~ r_slow_push;
+  assign \$402  = r_slow_pop & \$401 ;
+  assign \$403  = \$402  ? r_slow_count[5] : r_slow_count[4];
+  assign \$404  = \$400  ? r_slow_count[3] : \$403 ;
+  assign \$405  = ~ r_slow_pop;
+  assign \$406  = r_slow_push & \$405 ;
+  assign \$407  = ~ r_slow_push;
+  assign \$408  = r_slow_pop & \$407 ;
+  assign \$409  = \$408  ? r_slow_count[6] : r_slow_count[5];
+  assign \$410  = \$406  ? r_slow_count[4] : \$409 ;
+  assign \$411  = ~ r_slow_pop;
+  assign \$412  = r_slow_push & \$411 ;
+  assign \$413  = ~ r_slow_push;
+  assign \$414  = r_slow_pop & \$413 ;
+  assign \$415  = \$414  ? r_slow_count[7] : r_slow_count[6];
+  assign \$416  = \$412  ? r_slow_count[5] : \$415 ;
+  assign \$417  = ~ r_slow_pop;
+  assign \$418  = r_slow_push & \$417 ;
+  assign \$419  = ~ r_slow_push;
+  assign \$420  = r_slow_pop & \$419 ;
+  assign \$421  = \$420  ? r_slow_count[8] : r_slow_count[7];
+  assign \$422  = \$418  ? r_slow_count[6] : \$421 ;
+  assign \$423  = ~ r_slow_pop;
+  assign \$424  = r_slow_push & \$423 ;
+  assign \$425  = ~ r_slow_push;
+  assign \$426  = r_slow_pop & \$425 ;
+  assign \$427  = \$426  ? r_slow_count[9] : r_slow_count[8];
+  assign \$428  = \$424  ? r_slow_count[7] : \$427 ;
+  assign \$429  = ~ r_slow_pop;
+  assign \$430  = r_slow_push & \$429 ;
+  assign \$431  = ~ r_slow_push;
+  assign \$432  = r_slow_pop & \$431 ;
+  assign \$433  = \$432  ? 1'h0 : r_slow_count[9];
+  assign \$434  = \$430  ? r_slow_count[8] : \$433 ;
+  assign \$435  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$436  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$437  = w_addrs_pop ? \$435  : \$436 ;
+  assign \$438  = w_addrs_push & w_addrs_full[0];
+  assign \$439  = w_addrs_full[1] | \$438 ;
+  assign \$441  = w_addrs_full[0] | \$440 ;
+  assign \$442  = w_addrs_pop ? \$439  : \$441 ;
+  assign \$444  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$445  = w_addrs_pop ? \$443  : \$444 ;
+  assign \$446  = w_addrs_push & w_addrs_full[1];
+  assign \$448  = w_addrs_push & w_addrs_full[0];
+  assign \$449  = w_addrs_full[1] | \$448 ;
+  assign \$450  = w_addrs_pop ? \$447  : \$449 ;
+  assign \$451  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$452  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$453  = w_datas_pop ? \$451  : \$452 ;
+  assign \$454  = w_datas_push & w_datas_full[0];
+  assign \$455  = w_datas_full[1] | \$454 ;
+  assign \$457  = w_datas_full[0] | \$456 ;
+  assign \$458  = w_datas_pop ? \$455  : \$457 ;
+  assign \$460  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$461  = w_datas_pop ? \$459  : \$460 ;
+  assign \$462  = w_datas_push & w_datas_full[1];
+  assign \$464  = w_datas_push & w_datas_full[0];
+  assign \$465  = w_datas_full[1] | \$464 ;
+  assign \$466  = w_datas_pop ? \$463  : \$465 ;
+  assign \$467  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$468  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$469  = w_kinds_pop ? \$467  : \$468 ;
+  assign \$470  = w_kinds_push & w_kinds_full[0];
+  assign \$471  = w_kinds_full[1] | \$470 ;
+  assign \$473  = w_kinds_full[0] | \$472 ;
+  assign \$474  = w_kinds_pop ? \$471  : \$473 ;
+  assign \$475  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$476  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$477  = w_kinds_pop ? \$475  : \$476 ;
+  assign \$478  = w_kinds_push & w_kinds_full[1];
+  assign \$479  = w_kinds_full[2] | \$478 ;
+  assign \$480  = w_kinds_push & w_kinds_full[0];
+  assign \$481  = w_kinds_full[1] | \$480 ;
+  assign \$482  = w_kinds_pop ? \$479  : \$481 ;
+  assign \$483  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$484  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$485  = w_kinds_pop ? \$483  : \$484 ;
+  assign \$486  = w_kinds_push & w_kinds_full[2];
+  assign \$487  = w_kinds_full[3] | \$486 ;
+  assign \$488  = w_kinds_push & w_kinds_full[1];
+  assign \$489  = w_kinds_full[2] | \$488 ;
+  assign \$490  = w_kinds_pop ? \$487  : \$489 ;
+  assign \$491  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$492  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$493  = w_kinds_pop ? \$491  : \$492 ;
+  assign \$494  = w_kinds_push & w_kinds_full[3];
+  assign \$495  = w_kinds_full[4] | \$494 ;
+  assign \$496  = w_kinds_push & w_kinds_full[2];
+  assign \$497  = w_kinds_full[3] | \$496 ;
+  assign \$498  = w_kinds_pop ? \$495  : \$497 ;
+  assign \$499  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$500  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$501  = w_kinds_pop ? \$499  : \$500 ;
+  assign \$502  = w_kinds_push & w_kinds_full[4];
+  assign \$503  = w_kinds_full[5] | \$502 ;
+  assign \$504  = w_kinds_push & w_kinds_full[3];
+  assign \$505  = w_kinds_full[4] | \$504 ;
+  assign \$506  = w_kinds_pop ? \$503  : \$505 ;
+  assign \$507  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$508  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$509  = w_kinds_pop ? \$507  : \$508 ;
+  assign \$510  = w_kinds_push & w_kinds_full[5];
+  assign \$511  = w_kinds_full[6] | \$510 ;
+  assign \$512  = w_kinds_push & w_kinds_full[4];
+  assign \$513  = w_kinds_full[5] | \$512 ;
+  assign \$514  = w_kinds_pop ? \$511  : \$513 ;
+  assign \$515  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$516  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$517  = w_kinds_pop ? \$515  : \$516 ;
+  assign \$518  = w_kinds_push & w_kinds_full[6];
+  assign \$519  = w_kinds_full[7] | \$518 ;
+  assign \$520  = w_kinds_push & w_kinds_full[5];
+  assign \$521  = w_kinds_full[6] | \$520 ;
+  assign \$522  = w_kinds_pop ? \$519  : \$521 ;
+  assign \$523  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$524  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$525  = w_kinds_pop ? \$523  : \$524 ;
+  assign \$526  = w_kinds_push & w_kinds_full[7];
+  assign \$527  = w_kinds_full[8] | \$526 ;
+  assign \$528  = w_kinds_push & w_kinds_full[6];
+  assign \$529  = w_kinds_full[7] | \$528 ;
+  assign \$530  = w_kinds_pop ? \$527  : \$529 ;
+  assign \$531  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$532  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$533  = w_kinds_pop ? \$531  : \$532 ;
+  assign \$534  = w_kinds_push & w_kinds_full[8];
+  assign \$535  = w_kinds_full[9] | \$534 ;
+  assign \$536  = w_kinds_push & w_kinds_full[7];
+  assign \$537  = w_kinds_full[8] | \$536 ;
+  assign \$538  = w_kinds_pop ? \$535  : \$537 ;
+  assign \$540  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$541  = w_kinds_pop ? \$539  : \$540 ;
+  assign \$542  = w_kinds_push & w_kinds_full[9];
+  assign \$544  = w_kinds_push & w_kinds_full[8];
+  assign \$545  = w_kinds_full[9] | \$544 ;
+  assign \$546  = w_kinds_pop ? \$543  : \$545 ;
+  assign \$547  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$548  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$549  = w_fast_pop ? \$547  : \$548 ;
+  assign \$550  = w_fast_push & w_fast_full[0];
+  assign \$551  = w_fast_full[1] | \$550 ;
+  assign \$553  = w_fast_full[0] | \$552 ;
+  assign \$554  = w_fast_pop ? \$551  : \$553 ;
+  assign \$555  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$556  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$557  = w_fast_pop ? \$555  : \$556 ;
+  assign \$558  = w_fast_push & w_fast_full[1];
+  assign \$559  = w_fast_full[2] | \$558 ;
+  assign \$560  = w_fast_push & w_fast_full[0];
+  assign \$561  = w_fast_full[1] | \$560 ;
+  assign \$562  = w_fast_pop ? \$559  : \$561 ;
+  assign \$563  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$564  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$565  = w_fast_pop ? \$563  : \$564 ;
+  assign \$566  = w_fast_push & w_fast_full[2];
+  assign \$567  = w_fast_full[3] | \$566 ;
+  assign \$568  = w_fast_push & w_fast_full[1];
+  assign \$569  = w_fast_full[2] | \$568 ;
+  assign \$570  = w_fast_pop ? \$567  : \$569 ;
+  assign \$571  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$572  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$573  = w_fast_pop ? \$571  : \$572 ;
+  assign \$574  = w_fast_push & w_fast_full[3];
+  assign \$575  = w_fast_full[4] | \$574 ;
+  assign \$576  = w_fast_push & w_fast_full[2];
+  assign \$577  = w_fast_full[3] | \$576 ;
+  assign \$578  = w_fast_pop ? \$575  : \$577 ;
+  assign \$579  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$580  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$581  = w_fast_pop ? \$579  : \$580 ;
+  assign \$582  = w_fast_push & w_fast_full[4];
+  assign \$583  = w_fast_full[5] | \$582 ;
+  assign \$584  = w_fast_push & w_fast_full[3];
+  assign \$585  = w_fast_full[4] | \$584 ;
+  assign \$586  = w_fast_pop ? \$583  : \$585 ;
+  assign \$587  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$588  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$589  = w_fast_pop ? \$587  : \$588 ;
+  assign \$590  = w_fast_push & w_fast_full[5];
+  assign \$591  = w_fast_full[6] | \$590 ;
+  assign \$592  = w_fast_push & w_fast_full[4];
+  assign \$593  = w_fast_full[5] | \$592 ;
+  assign \$594  = w_fast_pop ? \$591  : \$593 ;
+  assign \$595  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$596  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$597  = w_fast_pop ? \$595  : \$596 ;
+  assign \$598  = w_fast_push & w_fast_full[6];
+  assign \$599  = w_fast_full[7] | \$598 ;
+  assign \$600  = w_fast_push & w_fast_full[5];
+  assign \$601  = w_fast_full[6] | \$600 ;
+  assign \$602  = w_fast_pop ? \$599  : \$601 ;
+  assign \$603  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$604  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$605  = w_fast_pop ? \$603  : \$604 ;
+  assign \$606  = w_fast_push & w_fast_full[7];
+  assign \$607  = w_fast_full[8] | \$606 ;
+  assign \$608  = w_fast_push & w_fast_full[6];
+  assign \$609  = w_fast_full[7] | \$608 ;
+  assign \$610  = w_fast_pop ? \$607  : \$609 ;
+  assign \$611  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$612  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$613  = w_fast_pop ? \$611  : \$612 ;
+  assign \$614  = w_fast_push & w_fast_full[8];
+  assign \$615  = w_fast_full[9] | \$614 ;
+  assign \$616  = w_fast_push & w_fast_full[7];
+  assign \$617  = w_fast_full[8] | \$616 ;
+  assign \$618  = w_fast_pop ? \$615  : \$617 ;
+  assign \$620  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$621  = w_fast_pop ? \$619  : \$620 ;
+  assign \$622  = w_fast_push & w_fast_full[9];
+  assign \$624  = w_fast_push & w_fast_full[8];
+  assign \$625  = w_fast_full[9] | \$624 ;
+  assign \$626  = w_fast_pop ? \$623  : \$625 ;
+  assign \$627  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$628  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$629  = w_slow_pop ? \$627  : \$628 ;
+  assign \$630  = w_slow_push & w_slow_full[0];
+  assign \$631  = w_slow_full[1] | \$630 ;
+  assign \$633  = w_slow_full[0] | \$632 ;
+  assign \$634  = w_slow_pop ? \$631  : \$633 ;
+  assign \$635  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$636  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$637  = w_slow_pop ? \$635  : \$636 ;
+  assign \$638  = w_slow_push & w_slow_full[1];
+  assign \$639  = w_slow_full[2] | \$638 ;
+  assign \$640  = w_slow_push & w_slow_full[0];
+  assign \$641  = w_slow_full[1] | \$640 ;
+  assign \$642  = w_slow_pop ? \$639  : \$641 ;
+  assign \$643  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$644  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$645  = w_slow_pop ? \$643  : \$644 ;
+  assign \$646  = w_slow_push & w_slow_full[2];
+  assign \$647  = w_slow_full[3] | \$646 ;
+  assign \$648  = w_slow_push & w_slow_full[1];
+  assign \$649  = w_slow_full[2] | \$648 ;
+  assign \$650  = w_slow_pop ? \$647  : \$649 ;
+  assign \$651  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$652  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$653  = w_slow_pop ? \$651  : \$652 ;
+  assign \$654  = w_slow_push & w_slow_full[3];
+  assign \$655  = w_slow_full[4] | \$654 ;
+  assign \$656  = w_slow_push & w_slow_full[2];
+  assign \$657  = w_slow_full[3] | \$656 ;
+  assign \$658  = w_slow_pop ? \$655  : \$657 ;
+  assign \$659  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$660  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$661  = w_slow_pop ? \$659  : \$660 ;
+  assign \$662  = w_slow_push & w_slow_full[4];
+  assign \$663  = w_slow_full[5] | \$662 ;
+  assign \$664  = w_slow_push & w_slow_full[3];
+  assign \$665  = w_slow_full[4] | \$664 ;
+  assign \$666  = w_slow_pop ? \$663  : \$665 ;
+  assign \$667  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$668  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$669  = w_slow_pop ? \$667  : \$668 ;
+  assign \$670  = w_slow_push & w_slow_full[5];
+  assign \$671  = w_slow_full[6] | \$670 ;
+  assign \$672  = w_slow_push & w_slow_full[4];
+  assign \$673  = w_slow_full[5] | \$672 ;
+  assign \$674  = w_slow_pop ? \$671  : \$673 ;
+  assign \$675  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$676  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$677  = w_slow_pop ? \$675  : \$676 ;
+  assign \$678  = w_slow_push & w_slow_full[6];
+  assign \$679  = w_slow_full[7] | \$678 ;
+  assign \$680  = w_slow_push & w_slow_full[5];
+  assign \$681  = w_slow_full[6] | \$680 ;
+  assign \$682  = w_slow_pop ? \$679  : \$681 ;
+  assign \$683  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$684  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$685  = w_slow_pop ? \$683  : \$684 ;
+  assign \$686  = w_slow_push & w_slow_full[7];
+  assign \$687  = w_slow_full[8] | \$686 ;
+  assign \$688  = w_slow_push & w_slow_full[6];
+  assign \$689  = w_slow_full[7] | \$688 ;
+  assign \$690  = w_slow_pop ? \$687  : \$689 ;
+  assign \$691  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$692  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$693  = w_slow_pop ? \$691  : \$692 ;
+  assign \$694  = w_slow_push & w_slow_full[8];
+  assign \$695  = w_slow_full[9] | \$694 ;
+  assign \$696  = w_slow_push & w_slow_full[7];
+  assign \$697  = w_slow_full[8] | \$696 ;
+  assign \$698  = w_slow_pop ? \$695  : \$697 ;
+  assign \$700  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$701  = w_slow_pop ? \$699  : \$700 ;
+  assign \$702  = w_slow_push & w_slow_full[9];
+  assign \$704  = w_slow_push & w_slow_full[8];
+  assign \$705  = w_slow_full[9] | \$704 ;
+  assign \$706  = w_slow_pop ? \$703  : \$705 ;
+  assign \$707  = ~ r_fast_pop;
+  assign \$708  = r_fast_head_valid & \$707 ;
+  assign \$709  = r_fast_held[0] | \$708 ;
+  assign \$signature__en  = r_fast_push & \$709 ;
+  assign \$710  = ~ r_slow_pop;
+  assign \$711  = r_slow_head_valid & \$710 ;
+  assign \$712  = r_slow_held[0] | \$711 ;
+  assign \$signature__en$103  = r_slow_push & \$712 ;
   assign s_axil_arready = ~ r_kinds_full[9];
-  assign \$513  = ~ r_kinds_full[9];
-  assign r_kinds_push = s_axil_arvalid & \$513 ;
-  assign \$514  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
-  assign s_axil_rvalid = r_kinds_full[0] & \$514 ;
-  assign s_axil_rdata = r_kinds_data0 ? r_slow_data0 : r_fast_data0[31:0];
-  assign \$515  = ~ r_kinds_data0;
-  assign \$516  = \$515  & r_fast_data0[32];
-  assign s_axil_rresp = \$516  ? 2'h2 : 2'h0;
-  assign \$517  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
-  assign \$518  = r_kinds_full[0] & \$517 ;
-  assign r_kinds_pop = \$518  & s_axil_rready;
-  assign \$519  = ~ r_kinds_data0;
-  assign r_fast_pop = r_kinds_pop & \$519 ;
-  assign r_slow_pop = r_kinds_pop & r_kinds_data0;
+  assign \$713  = ~ r_kinds_full[9];
+  assign r_kinds_push = s_axil_arvalid & \$713 ;
+  assign \$714  = r_kinds_data0 ? r_slow_head_valid : r_fast_head_valid;
+  assign s_axil_rvalid = r_kinds_full[0] & \$714 ;
+  assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
+  assign \$715  = ~ r_kinds_data0;
+  assign \$716  = \$715  & r_fast_head[32];
+  assign s_axil_rresp = \$716  ? 2'h2 : 2'h0;
+  assign r_kinds_pop = r_fast_pop | r_slow_pop;
+  assign \$717  = ~ r_kinds_data0;
+  assign \$718  = r_kinds_full[0] & \$717 ;
+  assign \$719  = \$718  & r_fast_head_valid;
+  assign r_fast_pop = \$719  & s_axil_rready;
+  assign \$720  = r_kinds_full[0] & r_kinds_data0;
+  assign \$721  = \$720  & r_slow_head_valid;
+  assign r_slow_pop = \$721  & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$520  = ~ w_addrs_full[1];
-  assign \$signal$119  = s_axil_awvalid & \$520 ;
-  assign \$521  = ~ w_datas_full[1];
-  assign \$signal$121  = s_axil_wvalid & \$521 ;
-  assign \$522  = w_addrs_full[0] | \$signal$119 ;
-  assign \$523  = w_datas_full[0] | \$signal$121 ;
-  assign \$524  = \$522  & \$523 ;
-  assign \$525  = ~ w_kinds_full[9];
-  assign \$526  = w_kinds_push & w_kinds_full[8];
-  assign \$527  = ~ \$526 ;
-  assign \$528  = \$525  & \$527 ;
-  assign \$signal  = \$524  & \$528 ;
-  assign \$529  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal  & \$530 ;
-  assign \$531  = ~ w_addrs_full[0];
-  assign \$532  = \$signal  & \$531 ;
-  assign \$533  = ~ \$532 ;
-  assign w_addrs_push = \$signal$119  & \$533 ;
-  assign \$534  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal  & \$535 ;
-  assign \$536  = ~ w_datas_full[0];
-  assign \$537  = \$signal  & \$536 ;
-  assign \$538  = ~ \$537 ;
-  assign w_datas_push = \$signal$121  & \$538 ;
-  assign \$539  = ~ w_addrs_full[0];
+  assign \$722  = ~ w_addrs_full[1];
+  assign \$signal$123  = s_axil_awvalid & \$722 ;
+  assign \$723  = ~ w_datas_full[1];
+  assign \$signal$125  = s_axil_wvalid & \$723 ;
+  assign \$724  = w_addrs_full[0] | \$signal$123 ;
+  assign \$725  = w_datas_full[0] | \$signal$125 ;
+  assign \$726  = \$724  & \$725 ;
+  assign \$727  = ~ w_kinds_full[9];
+  assign \$728  = w_kinds_push & w_kinds_full[8];
+  assign \$729  = ~ \$728 ;
+  assign \$730  = \$727  & \$729 ;
+  assign \$signal  = \$726  & \$730 ;
+  assign \$731  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal  & \$732 ;
+  assign \$733  = ~ w_addrs_full[0];
+  assign \$734  = \$signal  & \$733 ;
+  assign \$735  = ~ \$734 ;
+  assign w_addrs_push = \$signal$123  & \$735 ;
+  assign \$736  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal  & \$737 ;
+  assign \$738  = ~ w_datas_full[0];
+  assign \$739  = \$signal  & \$738 ;
+  assign \$740  = ~ \$739 ;
+  assign w_datas_push = \$signal$125  & \$740 ;
+  assign \$741  = ~ w_addrs_full[0];
   assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$540  = ~ w_datas_full[0];
-  assign \$541  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$542  = ~ w_datas_full[0];
-  assign \$543  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$544  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$544 ;
-  assign \$545  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$545  ? 2'h2 : 2'h0;
-  assign \$546  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign \$547  = w_kinds_full[0] & \$546 ;
-  assign w_kinds_pop = \$547  & s_axil_bready;
-  assign \$548  = ~ w_kinds_data0;
-  assign w_fast_pop = w_kinds_pop & \$548 ;
-  assign w_slow_pop = w_kinds_pop & w_kinds_data0;
+  assign \$742  = ~ w_datas_full[0];
+  assign \$743  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$744  = ~ w_datas_full[0];
+  assign \$745  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$746  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$746 ;
+  assign \$747  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$747  ? 2'h2 : 2'h0;
+  assign w_kinds_pop = w_fast_pop | w_slow_pop;
+  assign \$748  = ~ w_kinds_data0;
+  assign \$749  = w_kinds_full[0] & \$748 ;
+  assign \$750  = \$749  & w_fast_full[0];
+  assign w_fast_pop = \$750  & s_axil_bready;
+  assign \$751  = w_kinds_full[0] & w_kinds_data0;
+  assign \$752  = \$751  & w_slow_full[0];
+  assign w_slow_pop = \$752  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$549 ;
+    r_kinds_data0 <= \$753 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$550 ;
+    r_kinds_full <= \$754 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$551 ;
+    r_kinds_data1 <= \$755 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$552 ;
+    r_kinds_data2 <= \$756 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$553 ;
+    r_kinds_data3 <= \$757 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$554 ;
+    r_kinds_data4 <= \$758 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$555 ;
+    r_kinds_data5 <= \$759 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$556 ;
+    r_kinds_data6 <= \$760 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$557 ;
+    r_kinds_data7 <= \$761 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$558 ;
+    r_kinds_data8 <= \$762 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$559 ;
+    r_kinds_data9 <= \$763 ;
   always @(posedge aclk_clk)
-    r_fast_data0 <= \$560 ;
+    r_fast_head <= \$764 ;
   always @(posedge aclk_clk)
-    r_fast_full <= \$561 ;
+    r_fast_head_valid <= \$765 ;
   always @(posedge aclk_clk)
-    r_fast_data1 <= \$562 ;
+    r_fast_rd <= \$766 ;
   always @(posedge aclk_clk)
-    r_fast_data2 <= \$563 ;
+    r_fast_rd_next <= \$767 ;
   always @(posedge aclk_clk)
-    r_fast_data3 <= \$564 ;
+    r_fast_wr <= \$768 ;
   always @(posedge aclk_clk)
-    r_fast_data4 <= \$565 ;
+    r_fast_wr_next <= \$769 ;
   always @(posedge aclk_clk)
-    r_fast_data5 <= \$566 ;
+    r_fast_held <= \$770 ;
   always @(posedge aclk_clk)
-    r_fast_data6 <= \$567 ;
+    r_fast_count <= \$771 ;
   always @(posedge aclk_clk)
-    r_fast_data7 <= \$568 ;
+    r_slow_head <= \$772 ;
   always @(posedge aclk_clk)
-    r_fast_data8 <= \$569 ;
+    r_slow_head_valid <= \$773 ;
   always @(posedge aclk_clk)
-    r_fast_data9 <= \$570 ;
+    r_slow_rd <= \$774 ;
   always @(posedge aclk_clk)
-    r_slow_data0 <= \$571 ;
+    r_slow_rd_next <= \$775 ;
   always @(posedge aclk_clk)
-    r_slow_full <= \$572 ;
+    r_slow_wr <= \$776 ;
   always @(posedge aclk_clk)
-    r_slow_data1 <= \$573 ;
+    r_slow_wr_next <= \$777 ;
   always @(posedge aclk_clk)
-    r_slow_data2 <= \$574 ;
+    r_slow_held <= \$778 ;
   always @(posedge aclk_clk)
-    r_slow_data3 <= \$575 ;
+    r_slow_count <= \$779 ;
   always @(posedge aclk_clk)
-    r_slow_data4 <= \$576 ;
+    w_addrs_data0 <= \$780 ;
   always @(posedge aclk_clk)
-    r_slow_data5 <= \$577 ;
+    w_addrs_full <= \$781 ;
   always @(posedge aclk_clk)
-    r_slow_data6 <= \$578 ;
+    w_addrs_data1 <= \$782 ;
   always @(posedge aclk_clk)
-    r_slow_data7 <= \$579 ;
+    w_datas_data0 <= \$783 ;
   always @(posedge aclk_clk)
-    r_slow_data8 <= \$580 ;
+    w_datas_full <= \$784 ;
   always @(posedge aclk_clk)
-    r_slow_data9 <= \$581 ;
+    w_datas_data1 <= \$785 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$582 ;
+    w_kinds_data0 <= \$786 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$583 ;
+    w_kinds_full <= \$787 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$584 ;
+    w_kinds_data1 <= \$788 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$585 ;
+    w_kinds_data2 <= \$789 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$586 ;
+    w_kinds_data3 <= \$790 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$587 ;
+    w_kinds_data4 <= \$791 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$588 ;
+    w_kinds_data5 <= \$792 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$589 ;
+    w_kinds_data6 <= \$793 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$590 ;
+    w_kinds_data7 <= \$794 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$591 ;
+    w_kinds_data8 <= \$795 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$592 ;
+    w_kinds_data9 <= \$796 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$593 ;
+    w_fast_data0 <= \$797 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$594 ;
+    w_fast_full <= \$798 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$595 ;
+    w_fast_data1 <= \$799 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$596 ;
+    w_fast_data2 <= \$800 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$597 ;
+    w_fast_data3 <= \$801 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$598 ;
+    w_fast_data4 <= \$802 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$599 ;
+    w_fast_data5 <= \$803 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$600 ;
+    w_fast_data6 <= \$804 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$601 ;
+    w_fast_data7 <= \$805 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$602 ;
+    w_fast_data8 <= \$806 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$603 ;
+    w_fast_data9 <= \$807 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$604 ;
+    w_slow_data0 <= \$808 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$605 ;
+    w_slow_full <= \$809 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$606 ;
+    w_slow_data1 <= \$810 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$607 ;
+    w_slow_data2 <= \$811 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$608 ;
+    w_slow_data3 <= \$812 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$609 ;
+    w_slow_data4 <= \$813 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$610 ;
+    w_slow_data5 <= \$814 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$611 ;
+    w_slow_data6 <= \$815 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$612 ;
+    w_slow_data7 <= \$816 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$613 ;
+    w_slow_data8 <= \$817 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$614 ;
+    w_slow_data9 <= \$818 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$615 ;
-  always @(posedge aclk_clk)
-    w_slow_data5 <= \$616 ;
-  always @(posedge aclk_clk)
-    w_slow_data6 <= \$617 ;
-  always @(posedge aclk_clk)
-    w_slow_data7 <= \$618 ;
-  always @(posedge aclk_clk)
-    w_slow_data8 <= \$619 ;
-  always @(posedge aclk_clk)
-    w_slow_data9 <= \$620 ;
-  always @(posedge aclk_clk)
-    w_kinds_push <= \$621 ;
+    w_kinds_push <= \$819 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -1780,906 +2398,728 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$78  = r_kinds_push & r_kinds_full[8];
   assign \$79  = r_kinds_full[9] | \$78 ;
   assign \$80  = r_kinds_pop ? \$77  : \$79 ;
-  assign \$81  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
-  assign \$82  = r_fast_full[0] ? r_fast_data0 : { bus__r_err, bus__r_data };
-  assign \$83  = r_fast_pop ? \$81  : \$82 ;
-  assign \$84  = r_fast_push & r_fast_full[0];
-  assign \$85  = r_fast_full[1] | \$84 ;
-  assign \$87  = r_fast_full[0] | \$86 ;
-  assign \$88  = r_fast_pop ? \$85  : \$87 ;
-  assign \$89  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
-  assign \$90  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
-  assign \$91  = r_fast_pop ? \$89  : \$90 ;
-  assign \$92  = r_fast_push & r_fast_full[1];
-  assign \$93  = r_fast_full[2] | \$92 ;
-  assign \$94  = r_fast_push & r_fast_full[0];
-  assign \$95  = r_fast_full[1] | \$94 ;
-  assign \$96  = r_fast_pop ? \$93  : \$95 ;
-  assign \$97  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
-  assign \$98  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
-  assign \$99  = r_fast_pop ? \$97  : \$98 ;
-  assign \$100  = r_fast_push & r_fast_full[2];
-  assign \$101  = r_fast_full[3] | \$100 ;
-  assign \$102  = r_fast_push & r_fast_full[1];
-  assign \$103  = r_fast_full[2] | \$102 ;
-  assign \$104  = r_fast_pop ? \$101  : \$103 ;
-  assign \$105  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
-  assign \$106  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
-  assign \$107  = r_fast_pop ? \$105  : \$106 ;
-  assign \$108  = r_fast_push & r_fast_full[3];
-  assign \$109  = r_fast_full[4] | \$108 ;
-  assign \$110  = r_fast_push & r_fast_full[2];
-  assign \$111  = r_fast_full[3] | \$110 ;
-  assign \$112  = r_fast_pop ? \$109  : \$111 ;
-  assign \$113  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
-  assign \$114  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
-  assign \$115  = r_fast_pop ? \$113  : \$114 ;
-  assign \$116  = r_fast_push & r_fast_full[4];
-  assign \$117  = r_fast_full[5] | \$116 ;
-  assign \$118  = r_fast_push & r_fast_full[3];
-  assign \$119  = r_fast_full[4] | \$118 ;
-  assign \$120  = r_fast_pop ? \$117  : \$119 ;
-  assign \$121  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
-  assign \$122  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
-  assign \$123  = r_fast_pop ? \$121  : \$122 ;
-  assign \$124  = r_fast_push & r_fast_full[5];
-  assign \$125  = r_fast_full[6] | \$124 ;
-  assign \$126  = r_fast_push & r_fast_full[4];
-  assign \$127  = r_fast_full[5] | \$126 ;
-  assign \$128  = r_fast_pop ? \$125  : \$127 ;
-  assign \$129  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
-  assign \$130  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
-  assign \$131  = r_fast_pop ? \$129  : \$130 ;
-  assign \$132  = r_fast_push & r_fast_full[6];
-  assign \$133  = r_fast_full[7] | \$132 ;
-  assign \$134  = r_fast_push & r_fast_full[5];
-  assign \$135  = r_fast_full[6] | \$134 ;
-  assign \$136  = r_fast_pop ? \$133  : \$135 ;
-  assign \$137  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
-  assign \$138  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
-  assign \$139  = r_fast_pop ? \$137  : \$138 ;
-  assign \$140  = r_fast_push & r_fast_full[7];
-  assign \$141  = r_fast_full[8] | \$140 ;
-  assign \$142  = r_fast_push & r_fast_full[6];
-  assign \$143  = r_fast_full[7] | \$142 ;
-  assign \$144  = r_fast_pop ? \$141  : \$143 ;
-  assign \$145  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
-  assign \$146  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
-  assign \$147  = r_fast_pop ? \$145  : \$146 ;
-  assign \$148  = r_fast_push & r_fast_full[8];
-  assign \$149  = r_fast_full[9] | \$148 ;
-  assign \$150  = r_fast_push & r_fast_full[7];
-  assign \$151  = r_fast_full[8] | \$150 ;
-  assign \$152  = r_fast_pop ? \$149  : \$151 ;
-  assign \$154  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
-  assign \$155  = r_fast_pop ? \$153  : \$154 ;
-  assign \$156  = r_fast_push & r_fast_full[9];
-  assign \$158  = r_fast_push & r_fast_full[8];
-  assign \$159  = r_fast_full[9] | \$158 ;
-  assign \$160  = r_fast_pop ? \$157  : \$159 ;
-  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$163  = r_slow_pop ? \$161  : \$162 ;
-  assign \$164  = r_slow_push & r_slow_full[0];
-  assign \$165  = r_slow_full[1] | \$164 ;
-  assign \$167  = r_slow_full[0] | \$166 ;
-  assign \$168  = r_slow_pop ? \$165  : \$167 ;
-  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$171  = r_slow_pop ? \$169  : \$170 ;
-  assign \$172  = r_slow_push & r_slow_full[1];
-  assign \$173  = r_slow_full[2] | \$172 ;
-  assign \$174  = r_slow_push & r_slow_full[0];
-  assign \$175  = r_slow_full[1] | \$174 ;
-  assign \$176  = r_slow_pop ? \$173  : \$175 ;
-  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$179  = r_slow_pop ? \$177  : \$178 ;
-  assign \$180  = r_slow_push & r_slow_full[2];
-  assign \$181  = r_slow_full[3] | \$180 ;
-  assign \$182  = r_slow_push & r_slow_full[1];
-  assign \$183  = r_slow_full[2] | \$182 ;
-  assign \$184  = r_slow_pop ? \$181  : \$183 ;
-  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$187  = r_slow_pop ? \$185  : \$186 ;
-  assign \$188  = r_slow_push & r_slow_full[3];
-  assign \$189  = r_slow_full[4] | \$188 ;
-  assign \$190  = r_slow_push & r_slow_full[2];
-  assign \$191  = r_slow_full[3] | \$190 ;
-  assign \$192  = r_slow_pop ? \$189  : \$191 ;
-  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$195  = r_slow_pop ? \$193  : \$194 ;
-  assign \$196  = r_slow_push & r_slow_full[4];
-  assign \$197  = r_slow_full[5] | \$196 ;
-  assign \$198  = r_slow_push & r_slow_full[3];
-  assign \$199  = r_slow_full[4] | \$198 ;
-  assign \$200  = r_slow_pop ? \$197  : \$199 ;
-  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$203  = r_slow_pop ? \$201  : \$202 ;
-  assign \$204  = r_slow_push & r_slow_full[5];
-  assign \$205  = r_slow_full[6] | \$204 ;
-  assign \$206  = r_slow_push & r_slow_full[4];
-  assign \$207  = r_slow_full[5] | \$206 ;
-  assign \$208  = r_slow_pop ? \$205  : \$207 ;
-  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$211  = r_slow_pop ? \$209  : \$210 ;
-  assign \$212  = r_slow_push & r_slow_full[6];
-  assign \$213  = r_slow_full[7] | \$212 ;
-  assign \$214  = r_slow_push & r_slow_full[5];
-  assign \$215  = r_slow_full[6] | \$214 ;
-  assign \$216  = r_slow_pop ? \$213  : \$215 ;
-  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$219  = r_slow_pop ? \$217  : \$218 ;
-  assign \$220  = r_slow_push & r_slow_full[7];
-  assign \$221  = r_slow_full[8] | \$220 ;
-  assign \$222  = r_slow_push & r_slow_full[6];
-  assign \$223  = r_slow_full[7] | \$222 ;
-  assign \$224  = r_slow_pop ? \$221  : \$223 ;
-  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$227  = r_slow_pop ? \$225  : \$226 ;
-  assign \$228  = r_slow_push & r_slow_full[8];
-  assign \$229  = r_slow_full[9] | \$228 ;
-  assign \$230  = r_slow_push & r_slow_full[7];
-  assign \$231  = r_slow_full[8] | \$230 ;
-  assign \$232  = r_slow_pop ? \$229  : \$231 ;
-  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$235  = r_slow_pop ? \$233  : \$234 ;
-  assign \$236  = r_slow_push & r_slow_full[9];
-  assign \$238  = r_slow_push & r_slow_full[8];
-  assign \$239  = r_slow_full[9] | \$238 ;
-  assign \$240  = r_slow_pop ? \$237  : \$239 ;
-  assign \$241  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$242  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$243  = w_addrs_pop ? \$241  : \$242 ;
-  assign \$244  = w_addrs_push & w_addrs_full[0];
-  assign \$245  = w_addrs_full[1] | \$244 ;
-  assign \$247  = w_addrs_full[0] | \$246 ;
-  assign \$248  = w_addrs_pop ? \$245  : \$247 ;
-  assign \$250  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$251  = w_addrs_pop ? \$249  : \$250 ;
-  assign \$252  = w_addrs_push & w_addrs_full[1];
-  assign \$254  = w_addrs_push & w_addrs_full[0];
-  assign \$255  = w_addrs_full[1] | \$254 ;
-  assign \$256  = w_addrs_pop ? \$253  : \$255 ;
-  assign \$257  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$258  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$259  = w_datas_pop ? \$257  : \$258 ;
-  assign \$260  = w_datas_push & w_datas_full[0];
-  assign \$261  = w_datas_full[1] | \$260 ;
-  assign \$263  = w_datas_full[0] | \$262 ;
-  assign \$264  = w_datas_pop ? \$261  : \$263 ;
-  assign \$266  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$267  = w_datas_pop ? \$265  : \$266 ;
-  assign \$268  = w_datas_push & w_datas_full[1];
-  assign \$270  = w_datas_push & w_datas_full[0];
-  assign \$271  = w_datas_full[1] | \$270 ;
-  assign \$272  = w_datas_pop ? \$269  : \$271 ;
-  assign \$273  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$274  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
-  assign \$275  = w_kinds_pop ? \$273  : \$274 ;
-  assign \$276  = w_kinds_push & w_kinds_full[0];
-  assign \$277  = w_kinds_full[1] | \$276 ;
-  assign \$279  = w_kinds_full[0] | \$278 ;
-  assign \$280  = w_kinds_pop ? \$277  : \$279 ;
-  assign \$281  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$282  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$283  = w_kinds_pop ? \$281  : \$282 ;
-  assign \$284  = w_kinds_push & w_kinds_full[1];
-  assign \$285  = w_kinds_full[2] | \$284 ;
-  assign \$286  = w_kinds_push & w_kinds_full[0];
-  assign \$287  = w_kinds_full[1] | \$286 ;
-  assign \$288  = w_kinds_pop ? \$285  : \$287 ;
-  assign \$289  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$290  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$291  = w_kinds_pop ? \$289  : \$290 ;
-  assign \$292  = w_kinds_push & w_kinds_full[2];
-  assign \$293  = w_kinds_full[3] | \$292 ;
-  assign \$294  = w_kinds_push & w_kinds_full[1];
-  assign \$295  = w_kinds_full[2] | \$294 ;
-  assign \$296  = w_kinds_pop ? \$293  : \$295 ;
-  assign \$297  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$298  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$299  = w_kinds_pop ? \$297  : \$298 ;
-  assign \$300  = w_kinds_push & w_kinds_full[3];
-  assign \$301  = w_kinds_full[4] | \$300 ;
-  assign \$302  = w_kinds_push & w_kinds_full[2];
-  assign \$303  = w_kinds_full[3] | \$302 ;
-  assign \$304  = w_kinds_pop ? \$301  : \$303 ;
-  assign \$305  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$306  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$307  = w_kinds_pop ? \$305  : \$306 ;
-  assign \$308  = w_kinds_push & w_kinds_full[4];
-  assign \$309  = w_kinds_full[5] | \$308 ;
-  assign \$310  = w_kinds_push & w_kinds_full[3];
-  assign \$311  = w_kinds_full[4] | \$310 ;
-  assign \$312  = w_kinds_pop ? \$309  : \$311 ;
-  assign \$313  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$314  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$315  = w_kinds_pop ? \$313  : \$314 ;
-  assign \$316  = w_kinds_push & w_kinds_full[5];
-  assign \$317  = w_kinds_full[6] | \$316 ;
-  assign \$318  = w_kinds_push & w_kinds_full[4];
-  assign \$319  = w_kinds_full[5] | \$318 ;
-  assign \$320  = w_kinds_pop ? \$317  : \$319 ;
-  assign \$321  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$322  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$323  = w_kinds_pop ? \$321  : \$322 ;
-  assign \$324  = w_kinds_push & w_kinds_full[6];
-  assign \$325  = w_kinds_full[7] | \$324 ;
-  assign \$326  = w_kinds_push & w_kinds_full[5];
-  assign \$327  = w_kinds_full[6] | \$326 ;
-  assign \$328  = w_kinds_pop ? \$325  : \$327 ;
-  assign \$329  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$330  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$331  = w_kinds_pop ? \$329  : \$330 ;
-  assign \$332  = w_kinds_push & w_kinds_full[7];
-  assign \$333  = w_kinds_full[8] | \$332 ;
-  assign \$334  = w_kinds_push & w_kinds_full[6];
-  assign \$335  = w_kinds_full[7] | \$334 ;
-  assign \$336  = w_kinds_pop ? \$333  : \$335 ;
-  assign \$337  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$338  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$339  = w_kinds_pop ? \$337  : \$338 ;
-  assign \$340  = w_kinds_push & w_kinds_full[8];
-  assign \$341  = w_kinds_full[9] | \$340 ;
-  assign \$342  = w_kinds_push & w_kinds_full[7];
-  assign \$343  = w_kinds_full[8] | \$342 ;
-  assign \$344  = w_kinds_pop ? \$341  : \$343 ;
-  assign \$346  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$347  = w_kinds_pop ? \$345  : \$346 ;
-  assign \$348  = w_kinds_push & w_kinds_full[9];
-  assign \$350  = w_kinds_push & w_kinds_full[8];
-  assign \$351  = w_kinds_full[9] | \$350 ;
-  assign \$352  = w_kinds_pop ? \$349  : \$351 ;
-  assign \$353  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$354  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
-  assign \$355  = w_fast_pop ? \$353  : \$354 ;
-  assign \$356  = w_fast_push & w_fast_full[0];
-  assign \$357  = w_fast_full[1] | \$356 ;
-  assign \$359  = w_fast_full[0] | \$358 ;
-  assign \$360  = w_fast_pop ? \$357  : \$359 ;
-  assign \$361  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$362  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$363  = w_fast_pop ? \$361  : \$362 ;
-  assign \$364  = w_fast_push & w_fast_full[1];
-  assign \$365  = w_fast_full[2] | \$364 ;
-  assign \$366  = w_fast_push & w_fast_full[0];
-  assign \$367  = w_fast_full[1] | \$366 ;
-  assign \$368  = w_fast_pop ? \$365  : \$367 ;
-  assign \$369  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$370  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$371  = w_fast_pop ? \$369  : \$370 ;
-  assign \$372  = w_fast_push & w_fast_full[2];
-  assign \$373  = w_fast_full[3] | \$372 ;
-  assign \$374  = w_fast_push & w_fast_full[1];
-  assign \$375  = w_fast_full[2] | \$374 ;
-  assign \$376  = w_fast_pop ? \$373  : \$375 ;
-  assign \$377  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$378  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$549  = \$3 ;
-    if (aclk_rst) begin
-      \$549  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$550 [0] = \$8 ;
-    \$550 [1] = \$16 ;
-    \$550 [2] = \$24 ;
-    \$550 [3] = \$32 ;
-    \$550 [4] = \$40 ;
-    \$550 [5] = \$48 ;
-    \$550 [6] = \$56 ;
-    \$550 [7] = \$64 ;
-    \$550 [8] = \$72 ;
-    \$550 [9] = \$80 ;
-    if (aclk_rst) begin
-      \$550  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$551  = \$11 ;
-    if (aclk_rst) begin
-      \$551  = 1'h0;
-    end
-  end
+  assign \$81  = ~ r_fast_pop;
+  assign \$82  = r_fast_head_valid & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = r_fast_held[0] ? read__data : { bus__r_err, bus__r_data };
+  assign \$85  = r_fast_held[0] | r_fast_push;
+  assign \$86  = ~ r_fast_pop;
+  assign \$87  = r_fast_head_valid & \$86 ;
+  assign \$88  = \$85  | \$87 ;
+  assign \$89  = ~ r_fast_pop;
+  assign \$90  = r_fast_head_valid & \$89 ;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$91  & r_fast_held[0];
+  assign \$93  = r_fast_rd_next + 1'h1;
+  assign \$94  = ~ r_fast_pop;
+  assign \$95  = r_fast_head_valid & \$94 ;
+  assign \$96  = r_fast_held[0] | \$95 ;
+  assign \$97  = r_fast_push & \$96 ;
+  assign \$98  = r_fast_wr_next + 1'h1;
+  assign \$99  = ~ r_fast_pop;
+  assign \$100  = r_fast_head_valid & \$99 ;
+  assign \$101  = r_fast_push & \$100 ;
+  assign \$102  = ~ r_fast_pop;
+  assign \$103  = r_fast_head_valid & \$102 ;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = \$104  & r_fast_held[0];
+  assign \$106  = ~ r_fast_push;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = \$107  ? r_fast_held[1] : r_fast_held[0];
+  assign \$109  = \$101  ? 1'h1 : \$108 ;
+  assign \$110  = ~ r_fast_pop;
+  assign \$111  = r_fast_head_valid & \$110 ;
+  assign \$112  = r_fast_push & \$111 ;
+  assign \$113  = ~ r_fast_pop;
+  assign \$114  = r_fast_head_valid & \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$115  & r_fast_held[0];
+  assign \$117  = ~ r_fast_push;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = \$118  ? r_fast_held[2] : r_fast_held[1];
+  assign \$120  = \$112  ? r_fast_held[0] : \$119 ;
+  assign \$121  = ~ r_fast_pop;
+  assign \$122  = r_fast_head_valid & \$121 ;
+  assign \$123  = r_fast_push & \$122 ;
+  assign \$124  = ~ r_fast_pop;
+  assign \$125  = r_fast_head_valid & \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$126  & r_fast_held[0];
+  assign \$128  = ~ r_fast_push;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = \$129  ? r_fast_held[3] : r_fast_held[2];
+  assign \$131  = \$123  ? r_fast_held[1] : \$130 ;
+  assign \$132  = ~ r_fast_pop;
+  assign \$133  = r_fast_head_valid & \$132 ;
+  assign \$134  = r_fast_push & \$133 ;
+  assign \$135  = ~ r_fast_pop;
+  assign \$136  = r_fast_head_valid & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$137  & r_fast_held[0];
+  assign \$139  = ~ r_fast_push;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = \$140  ? r_fast_held[4] : r_fast_held[3];
+  assign \$142  = \$134  ? r_fast_held[2] : \$141 ;
+  assign \$143  = ~ r_fast_pop;
+  assign \$144  = r_fast_head_valid & \$143 ;
+  assign \$145  = r_fast_push & \$144 ;
+  assign \$146  = ~ r_fast_pop;
+  assign \$147  = r_fast_head_valid & \$146 ;
+  assign \$148  = ~ \$147 ;
+  assign \$149  = \$148  & r_fast_held[0];
+  assign \$150  = ~ r_fast_push;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = \$151  ? r_fast_held[5] : r_fast_held[4];
+  assign \$153  = \$145  ? r_fast_held[3] : \$152 ;
+  assign \$154  = ~ r_fast_pop;
+  assign \$155  = r_fast_head_valid & \$154 ;
+  assign \$156  = r_fast_push & \$155 ;
+  assign \$157  = ~ r_fast_pop;
+  assign \$158  = r_fast_head_valid & \$157 ;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = \$159  & r_fast_held[0];
+  assign \$161  = ~ r_fast_push;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = \$162  ? r_fast_held[6] : r_fast_held[5];
+  assign \$164  = \$156  ? r_fast_held[4] : \$163 ;
+  assign \$165  = ~ r_fast_pop;
+  assign \$166  = r_fast_head_valid & \$165 ;
+  assign \$167  = r_fast_push & \$166 ;
+  assign \$168  = ~ r_fast_pop;
+  assign \$169  = r_fast_head_valid & \$168 ;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$170  & r_fast_held[0];
+  assign \$172  = ~ r_fast_push;
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = \$173  ? r_fast_held[7] : r_fast_held[6];
+  assign \$175  = \$167  ? r_fast_held[5] : \$174 ;
+  assign \$176  = ~ r_fast_pop;
+  assign \$177  = r_fast_head_valid & \$176 ;
+  assign \$178  = r_fast_push & \$177 ;
+  assign \$179  = ~ r_fast_pop;
+  assign \$180  = r_fast_head_valid & \$179 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$552  = \$19 ;
+    \$753  = \$3 ;
     if (aclk_rst) begin
-      \$552  = 1'h0;
+      \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$553  = \$27 ;
+    \$754 [0] = \$8 ;
+    \$754 [1] = \$16 ;
+    \$754 [2] = \$24 ;
+    \$754 [3] = \$32 ;
+    \$754 [4] = \$40 ;
+    \$754 [5] = \$48 ;
+    \$754 [6] = \$56 ;
+    \$754 [7] = \$64 ;
+    \$754 [8] = \$72 ;
+    \$754 [9] = \$80 ;
     if (aclk_rst) begin
-      \$553  = 1'h0;
+      \$754  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$554  = \$35 ;
+    \$755  = \$11 ;
     if (aclk_rst) begin
-      \$554  = 1'h0;
+      \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$555  = \$43 ;
+    \$756  = \$19 ;
     if (aclk_rst) begin
-      \$555  = 1'h0;
+      \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$556  = \$51 ;
+    \$757  = \$27 ;
     if (aclk_rst) begin
-      \$556  = 1'h0;
+      \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$557  = \$59 ;
+    \$758  = \$35 ;
     if (aclk_rst) begin
-      \$557  = 1'h0;
+      \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$558  = \$67 ;
+    \$759  = \$43 ;
     if (aclk_rst) begin
-      \$558  = 1'h0;
+      \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$559  = \$75 ;
+    \$760  = \$51 ;
     if (aclk_rst) begin
-      \$559  = 1'h0;
+      \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$560  = \$83 ;
+    \$761  = \$59 ;
     if (aclk_rst) begin
-      \$560  = 33'h000000000;
+      \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$561 [0] = \$88 ;
-    \$561 [1] = \$96 ;
-    \$561 [2] = \$104 ;
-    \$561 [3] = \$112 ;
-    \$561 [4] = \$120 ;
-    \$561 [5] = \$128 ;
-    \$561 [6] = \$136 ;
-    \$561 [7] = \$144 ;
-    \$561 [8] = \$152 ;
-    \$561 [9] = \$160 ;
+    \$762  = \$67 ;
     if (aclk_rst) begin
-      \$561  = 10'h000;
+      \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$562  = \$91 ;
+    \$763  = \$75 ;
     if (aclk_rst) begin
-      \$562  = 33'h000000000;
+      \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$563  = \$99 ;
-    if (aclk_rst) begin
-      \$563  = 33'h000000000;
+    \$764  = r_fast_head;
+    if (\$83 ) begin
+      \$764  = \$84 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$564  = \$107 ;
     if (aclk_rst) begin
-      \$564  = 33'h000000000;
+      \$764  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$565  = \$115 ;
+    \$765  = \$88 ;
     if (aclk_rst) begin
-      \$565  = 33'h000000000;
+      \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$566  = \$123 ;
-    if (aclk_rst) begin
-      \$566  = 33'h000000000;
+    \$766  = r_fast_rd;
+    if (\$92 ) begin
+      \$766  = r_fast_rd_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$567  = \$131 ;
     if (aclk_rst) begin
-      \$567  = 33'h000000000;
+      \$766  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$568  = \$139 ;
-    if (aclk_rst) begin
-      \$568  = 33'h000000000;
+    \$767  = r_fast_rd_next;
+    if (\$92 ) begin
+      \$767  = \$93 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$569  = \$147 ;
     if (aclk_rst) begin
-      \$569  = 33'h000000000;
+      \$767  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$570  = \$155 ;
+    \$768  = r_fast_wr;
+    if (\$97 ) begin
+      \$768  = r_fast_wr_next;
+    end
     if (aclk_rst) begin
-      \$570  = 33'h000000000;
+      \$768  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$571  = \$163 ;
+    \$769  = r_fast_wr_next;
+    if (\$97 ) begin
+      \$769  = \$98 [3:0];
+    end
     if (aclk_rst) begin
-      \$571  = 32'd0;
+      \$769  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$572 [0] = \$168 ;
-    \$572 [1] = \$176 ;
-    \$572 [2] = \$184 ;
-    \$572 [3] = \$192 ;
-    \$572 [4] = \$200 ;
-    \$572 [5] = \$208 ;
-    \$572 [6] = \$216 ;
-    \$572 [7] = \$224 ;
-    \$572 [8] = \$232 ;
-    \$572 [9] = \$240 ;
+    \$770 [0] = \$109 ;
+    \$770 [1] = \$120 ;
+    \$770 [2] = \$131 ;
+    \$770 [3] = \$142 ;
+    \$770 [4] = \$153 ;
+    \$770 [5] = \$164 ;
+    \$770 [6] = \$175 ;
+    \$770 [7] = \$186 ;
+    \$770 [8] = \$197 ;
     if (aclk_rst) begin
-      \$572  = 10'h000;
+      \$770  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$573  = \$171 ;
+    \$771 [0] = \$203 ;
+    \$771 [1] = \$209 ;
+    \$771 [2] = \$215 ;
+    \$771 [3] = \$221 ;
+    \$771 [4] = \$227 ;
+    \$771 [5] = \$233 ;
+    \$771 [6] = \$239 ;
+    \$771 [7] = \$245 ;
+    \$771 [8] = \$251 ;
+    \$771 [9] = \$257 ;
     if (aclk_rst) begin
-      \$573  = 32'd0;
+      \$771  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$574  = \$179 ;
+    \$772  = r_slow_head;
+    if (\$260 ) begin
+      \$772  = \$261 ;
+    end
     if (aclk_rst) begin
-      \$574  = 32'd0;
+      \$772  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$575  = \$187 ;
+    \$773  = \$265 ;
     if (aclk_rst) begin
-      \$575  = 32'd0;
+      \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$576  = \$195 ;
+    \$774  = r_slow_rd;
+    if (\$269 ) begin
+      \$774  = r_slow_rd_next;
+    end
     if (aclk_rst) begin
-      \$576  = 32'd0;
+      \$774  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$577  = \$203 ;
+    \$775  = r_slow_rd_next;
+    if (\$269 ) begin
+      \$775  = \$270 [3:0];
+    end
     if (aclk_rst) begin
-      \$577  = 32'd0;
+      \$775  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$578  = \$211 ;
+    \$776  = r_slow_wr;
+    if (\$274 ) begin
+      \$776  = r_slow_wr_next;
+    end
     if (aclk_rst) begin
-      \$578  = 32'd0;
+      \$776  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$579  = \$219 ;
+    \$777  = r_slow_wr_next;
+    if (\$274 ) begin
+      \$777  = \$275 [3:0];
+    end
     if (aclk_rst) begin
-      \$579  = 32'd0;
+      \$777  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$580  = \$227 ;
+    \$778 [0] = \$286 ;
+    \$778 [1] = \$297 ;
+    \$778 [2] = \$308 ;
+    \$778 [3] = \$319 ;
+    \$778 [4] = \$330 ;
+    \$778 [5] = \$341 ;
+    \$778 [6] = \$352 ;
+    \$778 [7] = \$363 ;
+    \$778 [8] = \$374 ;
     if (aclk_rst) begin
-      \$580  = 32'd0;
+      \$778  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$581  = \$235 ;
+    \$779 [0] = \$380 ;
+    \$779 [1] = \$386 ;
+    \$779 [2] = \$392 ;
+    \$779 [3] = \$398 ;
+    \$779 [4] = \$404 ;
+    \$779 [5] = \$410 ;
+    \$779 [6] = \$416 ;
+    \$779 [7] = \$422 ;
+    \$779 [8] = \$428 ;
+    \$779 [9] = \$434 ;
     if (aclk_rst) begin
-      \$581  = 32'd0;
+      \$779  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$582  = \$243 ;
+    \$780  = \$437 ;
     if (aclk_rst) begin
-      \$582  = 12'h000;
+      \$780  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$583 [0] = \$248 ;
-    \$583 [1] = \$256 ;
+    \$781 [0] = \$442 ;
+    \$781 [1] = \$450 ;
     if (aclk_rst) begin
-      \$583  = 2'h0;
+      \$781  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$584  = \$251 ;
+    \$782  = \$445 ;
     if (aclk_rst) begin
-      \$584  = 12'h000;
+      \$782  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$585  = \$259 ;
+    \$783  = \$453 ;
     if (aclk_rst) begin
-      \$585  = 36'h000000000;
+      \$783  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$586 [0] = \$264 ;
-    \$586 [1] = \$272 ;
+    \$784 [0] = \$458 ;
+    \$784 [1] = \$466 ;
     if (aclk_rst) begin
-      \$586  = 2'h0;
+      \$784  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$587  = \$267 ;
+    \$785  = \$461 ;
     if (aclk_rst) begin
-      \$587  = 36'h000000000;
+      \$785  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$588  = \$275 ;
+    \$786  = \$469 ;
     if (aclk_rst) begin
-      \$588  = 1'h0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$589 [0] = \$280 ;
-    \$589 [1] = \$288 ;
-    \$589 [2] = \$296 ;
-    \$589 [3] = \$304 ;
-    \$589 [4] = \$312 ;
-    \$589 [5] = \$320 ;
-    \$589 [6] = \$328 ;
-    \$589 [7] = \$336 ;
-    \$589 [8] = \$344 ;
-    \$589 [9] = \$352 ;
+    \$787 [0] = \$474 ;
+    \$787 [1] = \$482 ;
+    \$787 [2] = \$490 ;
+    \$787 [3] = \$498 ;
+    \$787 [4] = \$506 ;
+    \$787 [5] = \$514 ;
+    \$787 [6] = \$522 ;
+    \$787 [7] = \$530 ;
+    \$787 [8] = \$538 ;
+    \$787 [9] = \$546 ;
     if (aclk_rst) begin
-      \$589  = 10'h000;
+      \$787  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$590  = \$283 ;
+    \$788  = \$477 ;
     if (aclk_rst) begin
-      \$590  = 1'h0;
+      \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$591  = \$291 ;
+    \$789  = \$485 ;
     if (aclk_rst) begin
-      \$591  = 1'h0;
+      \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$592  = \$299 ;
+    \$790  = \$493 ;
     if (aclk_rst) begin
-      \$592  = 1'h0;
+      \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$593  = \$307 ;
+    \$791  = \$501 ;
     if (aclk_rst) begin
-      \$593  = 1'h0;
+      \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$594  = \$315 ;
+    \$792  = \$509 ;
     if (aclk_rst) begin
-      \$594  = 1'h0;
+      \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$595  = \$323 ;
+    \$793  = \$517 ;
     if (aclk_rst) begin
-      \$595  = 1'h0;
+      \$793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$596  = \$331 ;
+    \$794  = \$525 ;
     if (aclk_rst) begin
-      \$596  = 1'h0;
+      \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$597  = \$339 ;
+    \$795  = \$533 ;
     if (aclk_rst) begin
-      \$597  = 1'h0;
+      \$795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$598  = \$347 ;
+    \$796  = \$541 ;
     if (aclk_rst) begin
-      \$598  = 1'h0;
+      \$796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$599  = \$355 ;
+    \$797  = \$549 ;
     if (aclk_rst) begin
-      \$599  = 1'h0;
+      \$797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$600 [0] = \$360 ;
-    \$600 [1] = \$368 ;
-    \$600 [2] = \$376 ;
-    \$600 [3] = \$384 ;
-    \$600 [4] = \$392 ;
-    \$600 [5] = \$400 ;
-    \$600 [6] = \$408 ;
-    \$600 [7] = \$416 ;
-    \$600 [8] = \$424 ;
-    \$600 [9] = \$432 ;
+    \$798 [0] = \$554 ;
+    \$798 [1] = \$562 ;
+    \$798 [2] = \$570 ;
+    \$798 [3] = \$578 ;
+    \$798 [4] = \$586 ;
+    \$798 [5] = \$594 ;
+    \$798 [6] = \$602 ;
+    \$798 [7] = \$610 ;
+    \$798 [8] = \$618 ;
+    \$798 [9] = \$626 ;
     if (aclk_rst) begin
-      \$600  = 10'h000;
+      \$798  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$601  = \$363 ;
+    \$799  = \$557 ;
     if (aclk_rst) begin
-      \$601  = 1'h0;
+      \$799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$602  = \$371 ;
+    \$800  = \$565 ;
     if (aclk_rst) begin
-      \$602  = 1'h0;
+      \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$603  = \$379 ;
+    \$801  = \$573 ;
     if (aclk_rst) begin
-      \$603  = 1'h0;
+      \$801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$604  = \$387 ;
+    \$802  = \$581 ;
     if (aclk_rst) begin
-      \$604  = 1'h0;
+      \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$605  = \$395 ;
+    \$803  = \$589 ;
     if (aclk_rst) begin
-      \$605  = 1'h0;
+      \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$606  = \$403 ;
+    \$804  = \$597 ;
     if (aclk_rst) begin
-      \$606  = 1'h0;
+      \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$607  = \$411 ;
+    \$805  = \$605 ;
     if (aclk_rst) begin
-      \$607  = 1'h0;
+      \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$608  = \$419 ;
+    \$806  = \$613 ;
     if (aclk_rst) begin
-      \$608  = 1'h0;
+      \$806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$609  = \$427 ;
+    \$807  = \$621 ;
     if (aclk_rst) begin
-      \$609  = 1'h0;
+      \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$610  = \$435 ;
+    \$808  = \$629 ;
     if (aclk_rst) begin
-      \$610  = 1'h0;
+      \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$611 [0] = \$440 ;
-    \$611 [1] = \$448 ;
-    \$611 [2] = \$456 ;
-    \$611 [3] = \$464 ;
-    \$611 [4] = \$472 ;
-    \$611 [5] = \$480 ;
-    \$611 [6] = \$488 ;
-    \$611 [7] = \$496 ;
-    \$611 [8] = \$504 ;
-    \$611 [9] = \$512 ;
+    \$809 [0] = \$634 ;
+    \$809 [1] = \$642 ;
+    \$809 [2] = \$650 ;
+    \$809 [3] = \$658 ;
+    \$809 [4] = \$666 ;
+    \$809 [5] = \$674 ;
+    \$809 [6] = \$682 ;
+    \$809 [7] = \$690 ;
+    \$809 [8] = \$698 ;
+    \$809 [9] = \$706 ;
     if (aclk_rst) begin
-      \$611  = 10'h000;
+      \$809  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$612  = \$443 ;
+    \$810  = \$637 ;
     if (aclk_rst) begin
-      \$612  = 1'h0;
+      \$810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$613  = \$451 ;
+    \$811  = \$645 ;
     if (aclk_rst) begin
-      \$613  = 1'h0;
+      \$811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$614  = \$459 ;
+    \$812  = \$653 ;
     if (aclk_rst) begin
-      \$614  = 1'h0;
+      \$812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$615  = \$467 ;
+    \$813  = \$661 ;
     if (aclk_rst) begin
-      \$615  = 1'h0;
+      \$813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$616  = \$475 ;
+    \$814  = \$669 ;
     if (aclk_rst) begin
-      \$616  = 1'h0;
+      \$814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$617  = \$483 ;
+    \$815  = \$677 ;
     if (aclk_rst) begin
-      \$617  = 1'h0;
+      \$815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$618  = \$491 ;
+    \$816  = \$685 ;
     if (aclk_rst) begin
-      \$618  = 1'h0;
+      \$816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$619  = \$499 ;
+    \$817  = \$693 ;
     if (aclk_rst) begin
-      \$619  = 1'h0;
+      \$817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$620  = \$507 ;
+    \$818  = \$701 ;
     if (aclk_rst) begin
-      \$620  = 1'h0;
+      \$818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$621  = \$signal ;
+    \$819  = \$signal ;
     if (aclk_rst) begin
-      \$621  = 1'h0;
+      \$819  = 1'h0;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
+  assign r_slow_w_data = { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 , 10'h000, \port$4771$7  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
-  assign \$signal$101  = r_kinds_push;
+  assign read__addr = r_fast_rd;
+  assign \$signature__addr  = r_fast_wr;
+  assign \$signature__data  = { bus__r_err, bus__r_data };
+  assign \read__addr$100  = r_slow_rd;
+  assign \$signature__addr$101  = r_slow_wr;
+  assign \$signature__data$102  = { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 , 10'h000, \port$4771$7  };
+  assign \$signal$105  = r_kinds_push;
   assign bus__r_req = r_kinds_push;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
+  assign bus__r_slow_data = { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 , 10'h000, \port$4771$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
-  assign \$signal$133  = w_kinds_pop;
+  assign \$signal$137  = w_kinds_pop;
   assign bus__w_ack = w_fast_push;
   assign bus__w_err = w_fast_w_data;
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
   assign bus__w_req = \$signal ;
-  assign bus__w_data = \$541 [31:0];
-  assign bus__w_strb = \$543 [35:32];
+  assign bus__w_data = \$743 [31:0];
+  assign bus__w_strb = \$745 [35:32];
   assign \$6  = r_kinds_push;
   assign \$73  = r_kinds_w_data;
   assign \$77  = \$76 ;
-  assign \$86  = r_fast_push;
-  assign \$153  = { bus__r_err, bus__r_data };
-  assign \$157  = \$156 ;
-  assign \$166  = r_slow_push;
-  assign \$233  = { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 , 10'h000, \port$4298$7  };
-  assign \$237  = \$236 ;
-  assign \$530  = w_addrs_full[0];
-  assign \$246  = w_addrs_push;
-  assign \$249  = w_addrs_w_data;
-  assign \$253  = \$252 ;
-  assign \$535  = w_datas_full[0];
-  assign \$262  = w_datas_push;
-  assign \$265  = { s_axil_wstrb, s_axil_wdata };
-  assign \$269  = \$268 ;
-  assign \$278  = w_kinds_push;
-  assign \$345  = w_kinds_w_data;
-  assign \$349  = \$348 ;
-  assign \$358  = w_fast_push;
-  assign \$425  = w_fast_w_data;
-  assign \$429  = \$428 ;
-  assign \$438  = w_slow_push;
-  assign \$505  = w_slow_w_data;
-  assign \$509  = \$508 ;
+  assign \$732  = w_addrs_full[0];
+  assign \$440  = w_addrs_push;
+  assign \$443  = w_addrs_w_data;
+  assign \$447  = \$446 ;
+  assign \$737  = w_datas_full[0];
+  assign \$456  = w_datas_push;
+  assign \$459  = { s_axil_wstrb, s_axil_wdata };
+  assign \$463  = \$462 ;
+  assign \$472  = w_kinds_push;
+  assign \$539  = w_kinds_w_data;
+  assign \$543  = \$542 ;
+  assign \$552  = w_fast_push;
+  assign \$619  = w_fast_w_data;
+  assign \$623  = \$622 ;
+  assign \$632  = w_slow_push;
+  assign \$699  = w_slow_w_data;
+  assign \$703  = \$702 ;
 endmodule
 
-module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3926$40 , a6_valid
+module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$4393$40 , a6_valid
 , a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$239  = 0;
   wire [14:0] \$1 ;
@@ -4736,8 +5176,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_next_tag;
-  input [5:0] \port$3926$40 ;
-  wire [5:0] \port$3926$40 ;
+  input [5:0] \port$4393$40 ;
+  wire [5:0] \port$4393$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   wire [6:0] \r__addr$374 ;
@@ -4973,10 +5413,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_pool;
   assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3926$40 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4393$40 [3] : \$27 ;
   assign \$29  = flush_pool == 1'h1;
   assign \$30  = flush_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3926$40 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4393$40 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5111,19 +5551,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$180  = free_port_addr - 32'd2147745792;
   assign \$181  = ~ \$180 [32];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$3926$40 [0] : \$183 ;
+  assign \$184  = free_src ? \port$4393$40 [0] : \$183 ;
   assign \$185  = free_port_addr - 32'd2148532224;
   assign \$186  = ~ \$185 [32];
   assign \$187  = free_port_addr - 32'd2148663296;
   assign \$188  = ~ \$187 [32];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$3926$40 [1] : \$190 ;
+  assign \$191  = free_src ? \port$4393$40 [1] : \$190 ;
   assign \$192  = free_port_addr - 32'd2149580800;
   assign \$193  = ~ \$192 [32];
   assign \$194  = free_port_addr - 32'd2149597184;
   assign \$195  = ~ \$194 [32];
   assign \$197  = \$193  & \$196 ;
-  assign \$198  = free_src ? \port$3926$40 [2] : \$197 ;
+  assign \$198  = free_src ? \port$4393$40 [2] : \$197 ;
   assign \$199  = f0_addr[2:0] == f2_addr[2:0];
   assign \$200  = f0_addr[5:3] == f2_addr[5:3];
   assign \$201  = f0_addr[8:6] == f2_addr[8:6];
@@ -7665,7 +8105,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign event_grant_waddr = { \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign log_grant_waddr = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign config_grant_waddr = { \$620 , \$613 , \$606 , \$599  };
-  assign flush_reg_select = \port$3926$40 [5:3];
+  assign flush_reg_select = \port$4393$40 [5:3];
   assign event_fresh_slot = \$579 [6:0];
   assign event_tail = event_queue_waddr;
   assign log_fresh_slot = \$585 [8:0];
@@ -7677,7 +8117,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$signal  = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign next_next_tag = \$1304 [3:0];
   assign fetched_snap = \$643 [5];
-  assign free_reg_hit = \port$3926$40 [2:0];
+  assign free_reg_hit = \port$4393$40 [2:0];
   assign \$signal$253  = \$1321 [12];
   assign hit_a3 = \$1325 [12];
   assign \$signal$272  = \$1329 [12];
@@ -8108,13 +8548,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign { \$1316 [31], \$1316 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3334$0 , \port$3335$0 , \port$3337$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$3926$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4298$0 , \port$4298$48 , rsp_freed_valid, \port$4301$0 , rsp_flushed_valid, \port$4313$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4341$0 , e1_exhausted, \port$4589$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4878$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3793$0 , \port$3794$0 , \port$3796$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4393$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4771$0 , \port$4771$48 , rsp_freed_valid, \port$4774$0 , rsp_flushed_valid, \port$4786$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4814$0 , e1_exhausted, \port$5050$0 , req_alloc
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5327$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$240  = 0;
   wire [32:0] \$1 ;
-  wire [120:0] \$10 ;
-  wire [4:0] \$100 ;
+  wire [32:0] \$10 ;
+  wire [9:0] \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
@@ -8125,30 +8565,30 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire [4:0] \$101 ;
+  wire [9:0] \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
   wire \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
-  wire [17:0] \$102 ;
+  wire [3:0] \$1016 ;
+  wire [7:0] \$1017 ;
+  wire [7:0] \$1018 ;
+  wire [15:0] \$1019 ;
+  wire \$102 ;
   wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
+  wire [5:0] \$1021 ;
+  wire [5:0] \$1022 ;
+  wire [6:0] \$1023 ;
+  wire [5:0] \$1024 ;
+  wire [5:0] \$1025 ;
+  wire [6:0] \$1026 ;
   wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
+  wire [5:0] \$1028 ;
+  wire [5:0] \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
+  wire [6:0] \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
   wire \$1033 ;
@@ -8156,24 +8596,24 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1035 ;
   wire \$1036 ;
   wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
-  wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
+  wire [5:0] \$1038 ;
+  wire [5:0] \$1039 ;
+  wire [8:0] \$104 ;
+  wire [6:0] \$1040 ;
+  wire [5:0] \$1041 ;
+  wire [5:0] \$1042 ;
+  wire [6:0] \$1043 ;
   wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
+  wire [5:0] \$1045 ;
+  wire [5:0] \$1046 ;
+  wire [6:0] \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
   wire \$105 ;
   wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
-  wire [8:0] \$1053 ;
+  wire \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
   wire \$1056 ;
@@ -8218,7 +8658,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
-  wire [5:0] \$1094 ;
+  wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
@@ -8228,7 +8668,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$110 ;
   wire \$1100 ;
   wire \$1101 ;
-  wire [4:0] \$1102 ;
+  wire \$1102 ;
   wire \$1103 ;
   wire \$1104 ;
   wire \$1105 ;
@@ -8236,7 +8676,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
-  wire [7:0] \$111 ;
+  wire \$111 ;
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
@@ -8247,51 +8687,51 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
-  wire [7:0] \$112 ;
+  wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
-  wire [1:0] \$1124 ;
+  wire \$1124 ;
   wire \$1125 ;
   wire \$1126 ;
   wire \$1127 ;
-  wire [1:0] \$1128 ;
+  wire \$1128 ;
   wire \$1129 ;
-  wire [9:0] \$113 ;
-  wire [2:0] \$1130 ;
+  wire \$113 ;
+  wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
-  wire [120:0] \$1134 ;
-  wire [2:0] \$1135 ;
+  wire \$1134 ;
+  wire \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
-  wire [120:0] \$1139 ;
-  wire [9:0] \$114 ;
-  wire [2:0] \$1140 ;
+  wire \$1139 ;
+  wire \$114 ;
+  wire \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
-  wire [120:0] \$1144 ;
-  wire [2:0] \$1145 ;
+  wire \$1144 ;
+  wire \$1145 ;
   wire \$1146 ;
   wire \$1147 ;
-  wire [120:0] \$1148 ;
+  wire \$1148 ;
   wire \$1149 ;
   wire \$115 ;
   wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
-  wire [4:0] \$1153 ;
+  wire \$1153 ;
   wire \$1154 ;
   wire \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
-  wire \$116 ;
+  wire [32:0] \$116 ;
   wire \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
@@ -8302,7 +8742,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire [8:0] \$117 ;
+  wire [32:0] \$117 ;
   wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
@@ -8311,898 +8751,1090 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
-  wire [31:0] \$1178 ;
-  wire [31:0] \$1179 ;
-  wire \$118 ;
+  wire \$1178 ;
+  wire \$1179 ;
+  wire [32:0] \$118 ;
   wire \$1180 ;
   wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
-  wire [3:0] \$1184 ;
+  wire \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
   wire \$1187 ;
-  wire [3:0] \$1188 ;
+  wire \$1188 ;
   wire \$1189 ;
-  wire \$119 ;
+  wire [32:0] \$119 ;
   wire \$1190 ;
   wire \$1191 ;
-  wire [3:0] \$1192 ;
+  wire \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
   wire \$1195 ;
-  wire [3:0] \$1196 ;
+  wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
   wire \$1199 ;
-  wire \$12 ;
-  wire \$120 ;
-  wire [3:0] \$1200 ;
+  wire [32:0] \$12 ;
+  wire [17:0] \$120 ;
+  wire \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
-  wire [3:0] \$1204 ;
+  wire \$1204 ;
   wire \$1205 ;
   wire \$1206 ;
   wire \$1207 ;
-  wire [3:0] \$1208 ;
+  wire \$1208 ;
   wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
   wire \$1211 ;
-  wire [3:0] \$1212 ;
+  wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
   wire \$1215 ;
-  wire [3:0] \$1216 ;
+  wire \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
   wire \$122 ;
-  wire [3:0] \$1220 ;
+  wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
-  wire \$1223 ;
-  wire [3:0] \$1224 ;
+  wire [8:0] \$1223 ;
+  wire \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
   wire \$1227 ;
-  wire [3:0] \$1228 ;
+  wire \$1228 ;
   wire \$1229 ;
   wire \$123 ;
   wire \$1230 ;
   wire \$1231 ;
-  wire [3:0] \$1232 ;
+  wire \$1232 ;
   wire \$1233 ;
   wire \$1234 ;
   wire \$1235 ;
-  wire [3:0] \$1236 ;
+  wire \$1236 ;
   wire \$1237 ;
   wire \$1238 ;
   wire \$1239 ;
   wire \$124 ;
-  wire [3:0] \$1240 ;
+  wire \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
-  wire [3:0] \$1244 ;
+  wire \$1244 ;
   wire \$1245 ;
   wire \$1246 ;
   wire \$1247 ;
-  wire [3:0] \$1248 ;
+  wire \$1248 ;
   wire \$1249 ;
   wire \$125 ;
   wire \$1250 ;
   wire \$1251 ;
-  wire [3:0] \$1252 ;
+  wire \$1252 ;
   wire \$1253 ;
   wire \$1254 ;
   wire \$1255 ;
-  wire [3:0] \$1256 ;
+  wire \$1256 ;
   wire \$1257 ;
   wire \$1258 ;
   wire \$1259 ;
   wire \$126 ;
-  wire [3:0] \$1260 ;
+  wire \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
-  wire [3:0] \$1264 ;
+  wire [5:0] \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
-  wire [3:0] \$1268 ;
+  wire \$1268 ;
   wire \$1269 ;
   wire \$127 ;
   wire \$1270 ;
   wire \$1271 ;
-  wire [3:0] \$1272 ;
+  wire [4:0] \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
-  wire [3:0] \$1276 ;
+  wire \$1276 ;
   wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
-  wire [3:0] \$1280 ;
+  wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
-  wire [3:0] \$1284 ;
+  wire \$1284 ;
   wire \$1285 ;
   wire \$1286 ;
   wire \$1287 ;
-  wire [3:0] \$1288 ;
+  wire \$1288 ;
   wire \$1289 ;
-  wire [32:0] \$129 ;
+  wire [9:0] \$129 ;
   wire \$1290 ;
   wire \$1291 ;
-  wire [3:0] \$1292 ;
+  wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
   wire \$1295 ;
-  wire [3:0] \$1296 ;
+  wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
-  wire \$1299 ;
-  wire \$13 ;
-  wire [32:0] \$130 ;
-  wire [3:0] \$1300 ;
+  wire [1:0] \$1299 ;
+  wire [1:0] \$13 ;
+  wire [9:0] \$130 ;
+  wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
-  wire \$1303 ;
-  wire [3:0] \$1304 ;
+  wire [1:0] \$1303 ;
+  wire \$1304 ;
   wire \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
-  wire [3:0] \$1308 ;
+  wire [2:0] \$1308 ;
   wire \$1309 ;
-  wire [32:0] \$131 ;
+  wire [11:0] \$131 ;
   wire \$1310 ;
   wire \$1311 ;
-  wire \$1312 ;
-  wire \$1313 ;
+  wire [120:0] \$1312 ;
+  wire [2:0] \$1313 ;
   wire \$1314 ;
   wire \$1315 ;
   wire \$1316 ;
-  wire \$1317 ;
-  wire \$1318 ;
+  wire [120:0] \$1317 ;
+  wire [2:0] \$1318 ;
   wire \$1319 ;
-  wire [32:0] \$132 ;
+  wire [11:0] \$132 ;
   wire \$1320 ;
   wire \$1321 ;
-  wire \$1322 ;
-  wire \$1323 ;
+  wire [120:0] \$1322 ;
+  wire [2:0] \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
-  wire \$1326 ;
-  wire \$1327 ;
+  wire [120:0] \$1326 ;
+  wire [6:0] \$1327 ;
   wire \$1328 ;
-  wire \$1329 ;
-  wire [17:0] \$133 ;
+  wire [6:0] \$1329 ;
+  wire \$133 ;
   wire \$1330 ;
-  wire [3:0] \$1331 ;
+  wire [6:0] \$1331 ;
   wire \$1332 ;
-  wire \$1333 ;
+  wire [6:0] \$1333 ;
   wire \$1334 ;
-  wire [3:0] \$1335 ;
+  wire [6:0] \$1335 ;
   wire \$1336 ;
-  wire \$1337 ;
+  wire [6:0] \$1337 ;
   wire \$1338 ;
-  wire [3:0] \$1339 ;
+  wire [5:0] \$1339 ;
   wire \$134 ;
-  wire \$1340 ;
+  wire [5:0] \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
-  wire [3:0] \$1343 ;
+  wire \$1343 ;
   wire \$1344 ;
-  wire \$1345 ;
+  wire [4:0] \$1345 ;
   wire \$1346 ;
-  wire [3:0] \$1347 ;
+  wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
-  wire \$135 ;
+  wire [10:0] \$135 ;
   wire \$1350 ;
-  wire [3:0] \$1351 ;
+  wire \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
-  wire [3:0] \$1355 ;
+  wire \$1355 ;
   wire \$1356 ;
   wire \$1357 ;
   wire \$1358 ;
-  wire [3:0] \$1359 ;
+  wire \$1359 ;
   wire \$136 ;
   wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
-  wire [3:0] \$1363 ;
+  wire \$1363 ;
   wire \$1364 ;
   wire \$1365 ;
   wire \$1366 ;
-  wire [3:0] \$1367 ;
+  wire \$1367 ;
   wire \$1368 ;
   wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
-  wire [3:0] \$1371 ;
+  wire \$1371 ;
   wire \$1372 ;
-  wire \$1373 ;
-  wire \$1374 ;
-  wire [3:0] \$1375 ;
+  wire [31:0] \$1373 ;
+  wire [31:0] \$1374 ;
+  wire \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
-  wire [3:0] \$1379 ;
+  wire \$1379 ;
   wire \$138 ;
   wire \$1380 ;
   wire \$1381 ;
-  wire \$1382 ;
-  wire [3:0] \$1383 ;
+  wire [3:0] \$1382 ;
+  wire \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
-  wire \$1386 ;
-  wire [3:0] \$1387 ;
+  wire [3:0] \$1386 ;
+  wire \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
   wire \$139 ;
-  wire \$1390 ;
-  wire [3:0] \$1391 ;
+  wire [3:0] \$1390 ;
+  wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
-  wire \$1394 ;
-  wire [3:0] \$1395 ;
+  wire [3:0] \$1394 ;
+  wire \$1395 ;
   wire \$1396 ;
   wire \$1397 ;
-  wire \$1398 ;
-  wire [3:0] \$1399 ;
-  wire \$14 ;
+  wire [3:0] \$1398 ;
+  wire \$1399 ;
+  wire [2:0] \$14 ;
   wire \$140 ;
   wire \$1400 ;
   wire \$1401 ;
-  wire \$1402 ;
-  wire [3:0] \$1403 ;
+  wire [3:0] \$1402 ;
+  wire \$1403 ;
   wire \$1404 ;
   wire \$1405 ;
-  wire \$1406 ;
-  wire [3:0] \$1407 ;
+  wire [3:0] \$1406 ;
+  wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
   wire \$141 ;
-  wire \$1410 ;
-  wire [3:0] \$1411 ;
+  wire [3:0] \$1410 ;
+  wire \$1411 ;
   wire \$1412 ;
   wire \$1413 ;
-  wire \$1414 ;
-  wire [3:0] \$1415 ;
+  wire [3:0] \$1414 ;
+  wire \$1415 ;
   wire \$1416 ;
   wire \$1417 ;
-  wire \$1418 ;
-  wire [3:0] \$1419 ;
-  wire [9:0] \$142 ;
+  wire [3:0] \$1418 ;
+  wire \$1419 ;
+  wire \$142 ;
   wire \$1420 ;
   wire \$1421 ;
-  wire \$1422 ;
-  wire [3:0] \$1423 ;
+  wire [3:0] \$1422 ;
+  wire \$1423 ;
   wire \$1424 ;
   wire \$1425 ;
-  wire \$1426 ;
-  wire [3:0] \$1427 ;
+  wire [3:0] \$1426 ;
+  wire \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
-  wire [9:0] \$143 ;
-  wire \$1430 ;
-  wire [3:0] \$1431 ;
+  wire \$143 ;
+  wire [3:0] \$1430 ;
+  wire \$1431 ;
   wire \$1432 ;
   wire \$1433 ;
-  wire \$1434 ;
-  wire [3:0] \$1435 ;
+  wire [3:0] \$1434 ;
+  wire \$1435 ;
   wire \$1436 ;
   wire \$1437 ;
-  wire \$1438 ;
-  wire [3:0] \$1439 ;
-  wire [11:0] \$144 ;
+  wire [3:0] \$1438 ;
+  wire \$1439 ;
+  wire \$144 ;
   wire \$1440 ;
   wire \$1441 ;
-  wire \$1442 ;
-  wire [3:0] \$1443 ;
+  wire [3:0] \$1442 ;
+  wire \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
-  wire \$1446 ;
-  wire [3:0] \$1447 ;
+  wire [3:0] \$1446 ;
+  wire \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
-  wire [11:0] \$145 ;
-  wire \$1450 ;
-  wire [3:0] \$1451 ;
+  wire \$145 ;
+  wire [3:0] \$1450 ;
+  wire \$1451 ;
   wire \$1452 ;
   wire \$1453 ;
-  wire \$1454 ;
-  wire [3:0] \$1455 ;
+  wire [3:0] \$1454 ;
+  wire \$1455 ;
   wire \$1456 ;
   wire \$1457 ;
-  wire \$1458 ;
-  wire [45:0] \$1459 ;
+  wire [3:0] \$1458 ;
+  wire \$1459 ;
   wire \$146 ;
   wire \$1460 ;
   wire \$1461 ;
-  wire \$1462 ;
+  wire [3:0] \$1462 ;
   wire \$1463 ;
   wire \$1464 ;
   wire \$1465 ;
-  wire \$1466 ;
+  wire [3:0] \$1466 ;
   wire \$1467 ;
-  wire [3:0] \$1468 ;
+  wire \$1468 ;
   wire \$1469 ;
-  wire \$147 ;
-  wire \$1470 ;
+  wire [32:0] \$147 ;
+  wire [3:0] \$1470 ;
   wire \$1471 ;
-  wire [3:0] \$1472 ;
+  wire \$1472 ;
   wire \$1473 ;
-  wire \$1474 ;
+  wire [3:0] \$1474 ;
   wire \$1475 ;
-  wire [3:0] \$1476 ;
+  wire \$1476 ;
   wire \$1477 ;
-  wire \$1478 ;
+  wire [3:0] \$1478 ;
   wire \$1479 ;
-  wire [10:0] \$148 ;
-  wire [3:0] \$1480 ;
+  wire [32:0] \$148 ;
+  wire \$1480 ;
   wire \$1481 ;
-  wire \$1482 ;
+  wire [3:0] \$1482 ;
   wire \$1483 ;
-  wire [3:0] \$1484 ;
+  wire \$1484 ;
   wire \$1485 ;
-  wire \$1486 ;
+  wire [3:0] \$1486 ;
   wire \$1487 ;
-  wire [3:0] \$1488 ;
+  wire \$1488 ;
   wire \$1489 ;
-  wire \$149 ;
-  wire \$1490 ;
+  wire [32:0] \$149 ;
+  wire [3:0] \$1490 ;
   wire \$1491 ;
-  wire [3:0] \$1492 ;
+  wire \$1492 ;
   wire \$1493 ;
-  wire \$1494 ;
+  wire [3:0] \$1494 ;
   wire \$1495 ;
-  wire [3:0] \$1496 ;
+  wire \$1496 ;
   wire \$1497 ;
-  wire \$1498 ;
+  wire [3:0] \$1498 ;
   wire \$1499 ;
   wire \$15 ;
-  wire \$150 ;
-  wire [3:0] \$1500 ;
+  wire [32:0] \$150 ;
+  wire \$1500 ;
   wire \$1501 ;
-  wire \$1502 ;
+  wire [3:0] \$1502 ;
   wire \$1503 ;
-  wire [3:0] \$1504 ;
+  wire \$1504 ;
   wire \$1505 ;
-  wire \$1506 ;
+  wire [3:0] \$1506 ;
   wire \$1507 ;
-  wire [3:0] \$1508 ;
+  wire \$1508 ;
   wire \$1509 ;
-  wire \$151 ;
+  wire [32:0] \$151 ;
   wire \$1510 ;
   wire \$1511 ;
-  wire [3:0] \$1512 ;
+  wire \$1512 ;
   wire \$1513 ;
   wire \$1514 ;
   wire \$1515 ;
-  wire [3:0] \$1516 ;
+  wire \$1516 ;
   wire \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
-  wire \$152 ;
-  wire [3:0] \$1520 ;
+  wire [17:0] \$152 ;
+  wire \$1520 ;
   wire \$1521 ;
   wire \$1522 ;
   wire \$1523 ;
-  wire [3:0] \$1524 ;
+  wire \$1524 ;
   wire \$1525 ;
   wire \$1526 ;
   wire \$1527 ;
-  wire [3:0] \$1528 ;
-  wire \$1529 ;
+  wire \$1528 ;
+  wire [3:0] \$1529 ;
   wire \$153 ;
   wire \$1530 ;
   wire \$1531 ;
-  wire [3:0] \$1532 ;
-  wire \$1533 ;
+  wire \$1532 ;
+  wire [3:0] \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
-  wire [3:0] \$1536 ;
-  wire \$1537 ;
+  wire \$1536 ;
+  wire [3:0] \$1537 ;
   wire \$1538 ;
   wire \$1539 ;
   wire \$154 ;
-  wire [3:0] \$1540 ;
-  wire \$1541 ;
+  wire \$1540 ;
+  wire [3:0] \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
-  wire [3:0] \$1544 ;
-  wire \$1545 ;
+  wire \$1544 ;
+  wire [3:0] \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
-  wire [3:0] \$1548 ;
-  wire \$1549 ;
+  wire \$1548 ;
+  wire [3:0] \$1549 ;
   wire \$155 ;
   wire \$1550 ;
   wire \$1551 ;
-  wire [3:0] \$1552 ;
-  wire \$1553 ;
+  wire \$1552 ;
+  wire [3:0] \$1553 ;
   wire \$1554 ;
   wire \$1555 ;
-  wire [3:0] \$1556 ;
-  wire \$1557 ;
+  wire \$1556 ;
+  wire [3:0] \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
   wire \$156 ;
-  wire [3:0] \$1560 ;
-  wire \$1561 ;
+  wire \$1560 ;
+  wire [3:0] \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
-  wire [3:0] \$1564 ;
-  wire \$1565 ;
+  wire \$1564 ;
+  wire [3:0] \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
-  wire [3:0] \$1568 ;
-  wire \$1569 ;
+  wire \$1568 ;
+  wire [3:0] \$1569 ;
   wire \$157 ;
   wire \$1570 ;
   wire \$1571 ;
-  wire [3:0] \$1572 ;
-  wire \$1573 ;
+  wire \$1572 ;
+  wire [3:0] \$1573 ;
   wire \$1574 ;
   wire \$1575 ;
-  wire [3:0] \$1576 ;
-  wire \$1577 ;
+  wire \$1576 ;
+  wire [3:0] \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
   wire \$158 ;
-  wire [3:0] \$1580 ;
-  wire \$1581 ;
+  wire \$1580 ;
+  wire [3:0] \$1581 ;
   wire \$1582 ;
   wire \$1583 ;
-  wire [3:0] \$1584 ;
-  wire \$1585 ;
+  wire \$1584 ;
+  wire [3:0] \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
-  wire [3:0] \$1588 ;
-  wire \$1589 ;
+  wire \$1588 ;
+  wire [3:0] \$1589 ;
   wire \$159 ;
   wire \$1590 ;
   wire \$1591 ;
-  wire [3:0] \$1592 ;
-  wire \$1593 ;
+  wire \$1592 ;
+  wire [3:0] \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire [45:0] \$1596 ;
-  wire \$1597 ;
+  wire \$1596 ;
+  wire [3:0] \$1597 ;
   wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
-  wire [32:0] \$160 ;
-  wire [3:0] \$1600 ;
-  wire \$1601 ;
+  wire \$160 ;
+  wire \$1600 ;
+  wire [3:0] \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire [3:0] \$1604 ;
-  wire \$1605 ;
+  wire \$1604 ;
+  wire [3:0] \$1605 ;
   wire \$1606 ;
   wire \$1607 ;
-  wire [3:0] \$1608 ;
-  wire \$1609 ;
-  wire [32:0] \$161 ;
+  wire \$1608 ;
+  wire [3:0] \$1609 ;
+  wire [4:0] \$161 ;
   wire \$1610 ;
   wire \$1611 ;
-  wire [3:0] \$1612 ;
-  wire \$1613 ;
+  wire \$1612 ;
+  wire [3:0] \$1613 ;
   wire \$1614 ;
   wire \$1615 ;
-  wire [3:0] \$1616 ;
-  wire \$1617 ;
+  wire \$1616 ;
+  wire [3:0] \$1617 ;
   wire \$1618 ;
   wire \$1619 ;
-  wire [32:0] \$162 ;
-  wire [3:0] \$1620 ;
-  wire \$1621 ;
+  wire [4:0] \$162 ;
+  wire \$1620 ;
+  wire [3:0] \$1621 ;
   wire \$1622 ;
   wire \$1623 ;
-  wire [3:0] \$1624 ;
-  wire \$1625 ;
+  wire \$1624 ;
+  wire [3:0] \$1625 ;
   wire \$1626 ;
   wire \$1627 ;
-  wire [3:0] \$1628 ;
-  wire \$1629 ;
-  wire [32:0] \$163 ;
+  wire \$1628 ;
+  wire [3:0] \$1629 ;
+  wire [6:0] \$163 ;
   wire \$1630 ;
   wire \$1631 ;
-  wire [3:0] \$1632 ;
-  wire \$1633 ;
+  wire \$1632 ;
+  wire [3:0] \$1633 ;
   wire \$1634 ;
   wire \$1635 ;
-  wire [3:0] \$1636 ;
-  wire \$1637 ;
+  wire \$1636 ;
+  wire [3:0] \$1637 ;
   wire \$1638 ;
   wire \$1639 ;
-  wire [32:0] \$164 ;
-  wire [3:0] \$1640 ;
-  wire \$1641 ;
+  wire [6:0] \$164 ;
+  wire \$1640 ;
+  wire [3:0] \$1641 ;
   wire \$1642 ;
   wire \$1643 ;
-  wire [3:0] \$1644 ;
-  wire \$1645 ;
+  wire \$1644 ;
+  wire [3:0] \$1645 ;
   wire \$1646 ;
   wire \$1647 ;
-  wire [3:0] \$1648 ;
-  wire \$1649 ;
-  wire [17:0] \$165 ;
+  wire \$1648 ;
+  wire [3:0] \$1649 ;
+  wire \$165 ;
   wire \$1650 ;
   wire \$1651 ;
-  wire [3:0] \$1652 ;
-  wire \$1653 ;
+  wire \$1652 ;
+  wire [3:0] \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
-  wire [3:0] \$1656 ;
-  wire \$1657 ;
+  wire \$1656 ;
+  wire [45:0] \$1657 ;
   wire \$1658 ;
   wire \$1659 ;
   wire \$166 ;
-  wire [3:0] \$1660 ;
+  wire \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
   wire \$1663 ;
-  wire [3:0] \$1664 ;
+  wire \$1664 ;
   wire \$1665 ;
-  wire \$1666 ;
+  wire [3:0] \$1666 ;
   wire \$1667 ;
-  wire [3:0] \$1668 ;
+  wire \$1668 ;
   wire \$1669 ;
-  wire \$167 ;
-  wire \$1670 ;
+  wire [5:0] \$167 ;
+  wire [3:0] \$1670 ;
   wire \$1671 ;
-  wire [3:0] \$1672 ;
+  wire \$1672 ;
   wire \$1673 ;
-  wire \$1674 ;
+  wire [3:0] \$1674 ;
   wire \$1675 ;
-  wire [3:0] \$1676 ;
+  wire \$1676 ;
   wire \$1677 ;
-  wire \$1678 ;
+  wire [3:0] \$1678 ;
   wire \$1679 ;
   wire \$168 ;
-  wire [3:0] \$1680 ;
+  wire \$1680 ;
   wire \$1681 ;
-  wire \$1682 ;
+  wire [3:0] \$1682 ;
   wire \$1683 ;
-  wire [3:0] \$1684 ;
+  wire \$1684 ;
   wire \$1685 ;
-  wire \$1686 ;
+  wire [3:0] \$1686 ;
   wire \$1687 ;
-  wire [3:0] \$1688 ;
+  wire \$1688 ;
   wire \$1689 ;
   wire \$169 ;
-  wire \$1690 ;
+  wire [3:0] \$1690 ;
   wire \$1691 ;
-  wire [3:0] \$1692 ;
+  wire \$1692 ;
   wire \$1693 ;
-  wire \$1694 ;
+  wire [3:0] \$1694 ;
   wire \$1695 ;
-  wire [3:0] \$1696 ;
+  wire \$1696 ;
   wire \$1697 ;
-  wire \$1698 ;
+  wire [3:0] \$1698 ;
   wire \$1699 ;
-  wire [32:0] \$17 ;
+  wire \$17 ;
   wire \$170 ;
-  wire [3:0] \$1700 ;
+  wire \$1700 ;
   wire \$1701 ;
-  wire \$1702 ;
+  wire [3:0] \$1702 ;
   wire \$1703 ;
-  wire [3:0] \$1704 ;
+  wire \$1704 ;
   wire \$1705 ;
-  wire \$1706 ;
+  wire [3:0] \$1706 ;
   wire \$1707 ;
-  wire [3:0] \$1708 ;
+  wire \$1708 ;
   wire \$1709 ;
   wire \$171 ;
-  wire \$1710 ;
+  wire [3:0] \$1710 ;
   wire \$1711 ;
-  wire [3:0] \$1712 ;
+  wire \$1712 ;
   wire \$1713 ;
-  wire \$1714 ;
+  wire [3:0] \$1714 ;
   wire \$1715 ;
-  wire [3:0] \$1716 ;
+  wire \$1716 ;
   wire \$1717 ;
-  wire \$1718 ;
+  wire [3:0] \$1718 ;
   wire \$1719 ;
   wire \$172 ;
-  wire [3:0] \$1720 ;
+  wire \$1720 ;
   wire \$1721 ;
-  wire \$1722 ;
+  wire [3:0] \$1722 ;
   wire \$1723 ;
-  wire [3:0] \$1724 ;
+  wire \$1724 ;
   wire \$1725 ;
-  wire \$1726 ;
+  wire [3:0] \$1726 ;
   wire \$1727 ;
-  wire [45:0] \$1728 ;
+  wire \$1728 ;
   wire \$1729 ;
   wire \$173 ;
-  wire \$1730 ;
+  wire [3:0] \$1730 ;
   wire \$1731 ;
   wire \$1732 ;
   wire \$1733 ;
-  wire \$1734 ;
+  wire [3:0] \$1734 ;
   wire \$1735 ;
-  reg [31:0] \$1736 ;
-  reg \$1737 ;
-  reg \$1738 ;
-  reg [120:0] \$1739 ;
-  wire [4:0] \$174 ;
-  reg [120:0] \$1740 ;
-  reg [120:0] \$1741 ;
-  reg [1:0] \$1742 ;
-  reg \$1743 ;
-  reg \$1744 ;
-  reg \$1745 ;
-  reg \$1746 ;
-  reg \$1747 ;
-  reg \$1748 ;
-  reg \$1749 ;
-  wire [4:0] \$175 ;
-  reg \$1750 ;
-  reg \$1751 ;
-  reg \$1752 ;
-  reg \$1753 ;
-  reg \$1754 ;
-  reg \$1755 ;
-  reg \$1756 ;
-  reg \$1757 ;
-  reg \$1758 ;
-  reg \$1759 ;
-  wire [6:0] \$176 ;
-  reg \$1760 ;
-  reg \$1761 ;
-  reg \$1762 ;
-  reg [4:0] \$1763 ;
-  reg [3:0] \$1764 ;
-  reg [31:0] \$1765 ;
-  reg [1:0] \$1766 ;
-  reg [31:0] \$1767 ;
-  reg [1:0] \$1768 ;
-  reg [1:0] \$1769 ;
-  wire [6:0] \$177 ;
-  reg [3:0] \$1770 ;
-  reg \$1771 ;
-  reg [1:0] \$1772 ;
-  reg [120:0] \$1773 ;
-  reg [4:0] \$1774 ;
-  reg [17:0] \$1775 ;
-  reg \$1776 ;
-  reg \$1777 ;
-  reg \$1778 ;
-  reg [7:0] \$1779 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire [3:0] \$1738 ;
+  wire \$1739 ;
+  wire \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire [3:0] \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire [3:0] \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
+  wire \$175 ;
+  wire [3:0] \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire [3:0] \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire [3:0] \$1758 ;
+  wire \$1759 ;
+  wire \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire [3:0] \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire [3:0] \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
+  wire \$177 ;
+  wire [3:0] \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire [3:0] \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire [3:0] \$1778 ;
+  wire \$1779 ;
   wire \$178 ;
-  reg [7:0] \$1780 ;
-  reg \$1781 ;
-  reg \$1782 ;
-  reg [7:0] \$1783 ;
-  reg [31:0] \$1784 ;
-  reg [31:0] \$1785 ;
-  reg [31:0] \$1786 ;
-  reg [31:0] \$1787 ;
-  reg [17:0] \$1788 ;
-  reg \$1789 ;
-  wire \$179 ;
-  reg \$1790 ;
-  reg \$1791 ;
-  reg [9:0] \$1792 ;
-  reg [9:0] \$1793 ;
-  reg \$1794 ;
-  reg \$1795 ;
-  reg [9:0] \$1796 ;
-  reg [31:0] \$1797 ;
-  reg [31:0] \$1798 ;
-  reg [31:0] \$1799 ;
-  wire [32:0] \$18 ;
-  wire [5:0] \$180 ;
-  reg [31:0] \$1800 ;
-  reg [31:0] \$1801 ;
-  reg [17:0] \$1802 ;
-  reg \$1803 ;
-  reg \$1804 ;
-  reg \$1805 ;
-  reg [4:0] \$1806 ;
-  reg [4:0] \$1807 ;
-  reg \$1808 ;
-  reg \$1809 ;
-  wire \$181 ;
-  reg [4:0] \$1810 ;
-  reg [31:0] \$1811 ;
-  reg [31:0] \$1812 ;
-  reg [31:0] \$1813 ;
-  reg [31:0] \$1814 ;
-  reg \$1815 ;
-  reg [14:0] \$1816 ;
-  reg [9:0] \$1817 ;
-  reg [14:0] \$1818 ;
-  reg [14:0] \$1819 ;
-  wire \$182 ;
-  reg [14:0] \$1820 ;
-  reg [14:0] \$1821 ;
-  reg [14:0] \$1822 ;
-  reg [14:0] \$1823 ;
-  reg [14:0] \$1824 ;
-  reg [14:0] \$1825 ;
-  reg [14:0] \$1826 ;
-  reg \$1827 ;
-  reg \$1828 ;
-  reg [14:0] \$1829 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire [3:0] \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire [3:0] \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
+  wire [32:0] \$179 ;
+  wire [3:0] \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire [45:0] \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire [3:0] \$1798 ;
+  wire \$1799 ;
+  wire \$18 ;
+  wire [32:0] \$180 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire [3:0] \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire [3:0] \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
+  wire [32:0] \$181 ;
+  wire [3:0] \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire [3:0] \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire [3:0] \$1818 ;
+  wire \$1819 ;
+  wire [32:0] \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire [3:0] \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire [3:0] \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
   wire \$183 ;
-  reg [1:0] \$1830 ;
-  reg [12:0] \$1831 ;
-  reg \$1832 ;
-  reg [31:0] \$1833 ;
-  reg [3:0] \$1834 ;
-  reg [31:0] \$1835 ;
-  reg [31:0] \$1836 ;
-  reg [31:0] \$1837 ;
-  reg \$1838 ;
-  reg \$1839 ;
+  wire [3:0] \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire [3:0] \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire [3:0] \$1838 ;
+  wire \$1839 ;
   wire \$184 ;
-  reg [1:0] \$1840 ;
-  reg [2:0] \$1841 ;
-  reg [2:0] \$1842 ;
-  reg [3:0] \$1843 ;
-  reg [31:0] \$1844 ;
-  reg [31:0] \$1845 ;
-  reg [31:0] \$1846 ;
-  reg [45:0] \$1847 ;
-  reg [9:0] \$1848 ;
-  reg [45:0] \$1849 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire [3:0] \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire [3:0] \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
   wire \$185 ;
-  reg [45:0] \$1850 ;
-  reg [45:0] \$1851 ;
-  reg [45:0] \$1852 ;
-  reg [45:0] \$1853 ;
-  reg [45:0] \$1854 ;
-  reg [45:0] \$1855 ;
-  reg [45:0] \$1856 ;
-  reg [45:0] \$1857 ;
-  reg \$1858 ;
-  reg [3:0] \$1859 ;
+  wire [3:0] \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire [3:0] \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire [3:0] \$1858 ;
+  wire \$1859 ;
   wire \$186 ;
-  reg [7:0] \$1860 ;
-  reg [7:0] \$1861 ;
-  reg [15:0] \$1862 ;
-  reg \$1863 ;
-  reg [31:0] \$1864 ;
-  reg \$1865 ;
-  reg [3:0] \$1866 ;
-  reg \$1867 ;
-  reg \$1868 ;
-  reg [3:0] \$1869 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire [3:0] \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire [3:0] \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
   wire \$187 ;
-  reg [31:0] \$1870 ;
-  reg \$1871 ;
-  reg \$1872 ;
-  reg \$1873 ;
-  reg \$1874 ;
-  reg \$1875 ;
-  reg \$1876 ;
-  reg \$1877 ;
-  reg \$1878 ;
-  reg \$1879 ;
+  wire [3:0] \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire [3:0] \$1874 ;
+  wire \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire [3:0] \$1878 ;
+  wire \$1879 ;
   wire \$188 ;
-  reg \$1880 ;
-  reg \$1881 ;
-  reg \$1882 ;
-  reg \$1883 ;
-  reg \$1884 ;
-  reg \$1885 ;
-  reg \$1886 ;
-  reg \$1887 ;
-  reg [4:0] \$1888 ;
-  reg [4:0] \$1889 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire [3:0] \$1882 ;
+  wire \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire [3:0] \$1886 ;
+  wire \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
   wire \$189 ;
-  reg [16:0] \$1890 ;
-  reg [16:0] \$1891 ;
-  reg [16:0] \$1892 ;
-  wire [120:0] \$19 ;
+  wire [3:0] \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire [3:0] \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire [3:0] \$1898 ;
+  wire \$1899 ;
+  wire \$19 ;
   wire \$190 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire [3:0] \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire [3:0] \$1906 ;
+  wire \$1907 ;
+  wire \$1908 ;
+  wire \$1909 ;
   wire \$191 ;
-  wire [32:0] \$192 ;
-  wire [32:0] \$193 ;
-  wire [32:0] \$194 ;
-  wire [32:0] \$195 ;
+  wire [3:0] \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire \$1913 ;
+  wire [3:0] \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire [3:0] \$1918 ;
+  wire \$1919 ;
+  wire \$192 ;
+  wire \$1920 ;
+  wire \$1921 ;
+  wire [3:0] \$1922 ;
+  wire \$1923 ;
+  wire \$1924 ;
+  wire \$1925 ;
+  wire [45:0] \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
+  wire [14:0] \$193 ;
+  wire \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  reg [31:0] \$1934 ;
+  reg \$1935 ;
+  reg \$1936 ;
+  reg [120:0] \$1937 ;
+  reg [120:0] \$1938 ;
+  reg [120:0] \$1939 ;
+  wire \$194 ;
+  reg [1:0] \$1940 ;
+  reg \$1941 ;
+  reg \$1942 ;
+  reg \$1943 ;
+  reg \$1944 ;
+  reg \$1945 ;
+  reg \$1946 ;
+  reg \$1947 ;
+  reg \$1948 ;
+  reg \$1949 ;
+  wire \$195 ;
+  reg \$1950 ;
+  reg \$1951 ;
+  reg \$1952 ;
+  reg \$1953 ;
+  reg \$1954 ;
+  reg \$1955 ;
+  reg \$1956 ;
+  reg \$1957 ;
+  reg \$1958 ;
+  reg \$1959 ;
   wire \$196 ;
+  reg \$1960 ;
+  reg [4:0] \$1961 ;
+  reg [3:0] \$1962 ;
+  reg [31:0] \$1963 ;
+  reg [1:0] \$1964 ;
+  reg [31:0] \$1965 ;
+  reg [1:0] \$1966 ;
+  reg [1:0] \$1967 ;
+  reg [3:0] \$1968 ;
+  reg \$1969 ;
   wire \$197 ;
+  reg [1:0] \$1970 ;
+  reg [120:0] \$1971 ;
+  reg [4:0] \$1972 ;
+  reg [17:0] \$1973 ;
+  reg \$1974 ;
+  reg \$1975 ;
+  reg \$1976 ;
+  reg [7:0] \$1977 ;
+  reg [7:0] \$1978 ;
+  reg \$1979 ;
   wire \$198 ;
+  reg \$1980 ;
+  reg [7:0] \$1981 ;
+  reg [31:0] \$1982 ;
+  reg [31:0] \$1983 ;
+  reg [31:0] \$1984 ;
+  reg [31:0] \$1985 ;
+  reg [17:0] \$1986 ;
+  reg \$1987 ;
+  reg \$1988 ;
+  reg \$1989 ;
   wire \$199 ;
-  wire \$2 ;
-  wire [32:0] \$20 ;
+  reg [9:0] \$1990 ;
+  reg [9:0] \$1991 ;
+  reg \$1992 ;
+  reg \$1993 ;
+  reg [9:0] \$1994 ;
+  reg [31:0] \$1995 ;
+  reg [31:0] \$1996 ;
+  reg [31:0] \$1997 ;
+  reg [31:0] \$1998 ;
+  reg [31:0] \$1999 ;
+  wire [7:0] \$2 ;
+  wire \$20 ;
   wire \$200 ;
+  reg [17:0] \$2000 ;
+  reg \$2001 ;
+  reg \$2002 ;
+  reg \$2003 ;
+  reg [4:0] \$2004 ;
+  reg [4:0] \$2005 ;
+  reg \$2006 ;
+  reg \$2007 ;
+  reg [4:0] \$2008 ;
+  reg [31:0] \$2009 ;
   wire \$201 ;
-  wire \$202 ;
-  wire [14:0] \$203 ;
-  wire [14:0] \$204 ;
-  wire [14:0] \$205 ;
+  reg [31:0] \$2010 ;
+  reg [31:0] \$2011 ;
+  reg [31:0] \$2012 ;
+  reg \$2013 ;
+  reg [14:0] \$2014 ;
+  reg \$2015 ;
+  reg [3:0] \$2016 ;
+  reg [3:0] \$2017 ;
+  reg [3:0] \$2018 ;
+  reg [3:0] \$2019 ;
+  wire [4:0] \$202 ;
+  reg [8:0] \$2020 ;
+  reg [9:0] \$2021 ;
+  reg \$2022 ;
+  reg \$2023 ;
+  reg [14:0] \$2024 ;
+  reg [1:0] \$2025 ;
+  reg [12:0] \$2026 ;
+  reg \$2027 ;
+  reg [31:0] \$2028 ;
+  reg [3:0] \$2029 ;
+  wire \$203 ;
+  reg [31:0] \$2030 ;
+  reg [31:0] \$2031 ;
+  reg [31:0] \$2032 ;
+  reg \$2033 ;
+  reg \$2034 ;
+  reg [1:0] \$2035 ;
+  reg [2:0] \$2036 ;
+  reg [2:0] \$2037 ;
+  reg [3:0] \$2038 ;
+  reg [31:0] \$2039 ;
+  wire \$204 ;
+  reg [31:0] \$2040 ;
+  reg [31:0] \$2041 ;
+  reg [45:0] \$2042 ;
+  reg \$2043 ;
+  reg [3:0] \$2044 ;
+  reg [3:0] \$2045 ;
+  reg [3:0] \$2046 ;
+  reg [3:0] \$2047 ;
+  reg [8:0] \$2048 ;
+  reg [9:0] \$2049 ;
+  wire \$205 ;
+  reg \$2050 ;
+  reg [3:0] \$2051 ;
+  reg [7:0] \$2052 ;
+  reg [7:0] \$2053 ;
+  reg [15:0] \$2054 ;
+  reg \$2055 ;
+  reg [31:0] \$2056 ;
+  reg \$2057 ;
+  reg [3:0] \$2058 ;
+  reg \$2059 ;
   wire \$206 ;
-  wire \$207 ;
+  reg \$2060 ;
+  reg [3:0] \$2061 ;
+  reg [31:0] \$2062 ;
+  reg \$2063 ;
+  reg \$2064 ;
+  reg \$2065 ;
+  reg \$2066 ;
+  reg \$2067 ;
+  reg \$2068 ;
+  reg \$2069 ;
+  wire [4:0] \$207 ;
+  reg \$2070 ;
+  reg \$2071 ;
+  reg \$2072 ;
+  reg \$2073 ;
+  reg \$2074 ;
+  reg \$2075 ;
+  reg \$2076 ;
+  reg \$2077 ;
+  reg \$2078 ;
+  reg \$2079 ;
   wire \$208 ;
+  reg [4:0] \$2080 ;
+  reg [4:0] \$2081 ;
+  reg [16:0] \$2082 ;
+  reg [16:0] \$2083 ;
+  reg [16:0] \$2084 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire [14:0] \$211 ;
-  wire [14:0] \$212 ;
-  wire [14:0] \$213 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [14:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [14:0] \$220 ;
-  wire [14:0] \$221 ;
+  wire \$220 ;
+  wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire [14:0] \$227 ;
-  wire [14:0] \$228 ;
-  wire [14:0] \$229 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [14:0] \$235 ;
-  wire [14:0] \$236 ;
-  wire [14:0] \$237 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [14:0] \$243 ;
-  wire [14:0] \$244 ;
-  wire [14:0] \$245 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [1:0] \$25 ;
+  wire \$25 ;
   wire \$250 ;
-  wire [14:0] \$251 ;
-  wire [14:0] \$252 ;
-  wire [14:0] \$253 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire [14:0] \$259 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [14:0] \$260 ;
-  wire [14:0] \$261 ;
+  wire \$260 ;
+  wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire [14:0] \$267 ;
-  wire [14:0] \$268 ;
-  wire [14:0] \$269 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [14:0] \$275 ;
-  wire [14:0] \$276 ;
-  wire [14:0] \$277 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
@@ -9227,8 +9859,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
-  wire \$3 ;
-  wire [2:0] \$30 ;
+  wire [32:0] \$3 ;
+  wire \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
@@ -9247,9 +9879,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire [6:0] \$317 ;
-  wire [6:0] \$318 ;
-  reg [12:0] \$319 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
@@ -9263,313 +9895,313 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
-  wire [6:0] \$331 ;
-  wire [6:0] \$332 ;
-  reg [12:0] \$333 ;
-  wire [14:0] \$334 ;
-  wire [14:0] \$335 ;
-  wire [11:0] \$336 ;
-  wire [11:0] \$337 ;
-  wire [12:0] \$338 ;
-  wire [11:0] \$339 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
-  wire [11:0] \$340 ;
-  wire [12:0] \$341 ;
-  wire [11:0] \$342 ;
-  wire [11:0] \$343 ;
-  wire [12:0] \$344 ;
-  wire [11:0] \$345 ;
-  wire [11:0] \$346 ;
-  wire [12:0] \$347 ;
-  wire [11:0] \$348 ;
-  wire [11:0] \$349 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire [12:0] \$350 ;
-  wire [11:0] \$351 ;
-  wire [11:0] \$352 ;
-  wire [12:0] \$353 ;
-  wire [11:0] \$354 ;
-  wire [11:0] \$355 ;
-  wire [12:0] \$356 ;
-  wire [11:0] \$357 ;
-  wire [11:0] \$358 ;
-  wire [12:0] \$359 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire [11:0] \$360 ;
-  wire [11:0] \$361 ;
-  wire [12:0] \$362 ;
-  wire [11:0] \$363 ;
-  wire [11:0] \$364 ;
-  wire [12:0] \$365 ;
-  wire [11:0] \$366 ;
-  wire [11:0] \$367 ;
-  wire [12:0] \$368 ;
-  wire [11:0] \$369 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [11:0] \$370 ;
-  wire [12:0] \$371 ;
-  wire [11:0] \$372 ;
-  wire [11:0] \$373 ;
-  wire [12:0] \$374 ;
-  wire [11:0] \$375 ;
-  wire [11:0] \$376 ;
-  wire [12:0] \$377 ;
-  wire [11:0] \$378 ;
-  wire [11:0] \$379 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [12:0] \$380 ;
-  wire [11:0] \$381 ;
-  wire [11:0] \$382 ;
-  wire [12:0] \$383 ;
-  wire [11:0] \$384 ;
-  wire [11:0] \$385 ;
-  wire [12:0] \$386 ;
-  wire [11:0] \$387 ;
-  wire [11:0] \$388 ;
-  wire [12:0] \$389 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [11:0] \$390 ;
-  wire [11:0] \$391 ;
-  wire [12:0] \$392 ;
-  wire [11:0] \$393 ;
-  wire [11:0] \$394 ;
-  wire [12:0] \$395 ;
-  wire [11:0] \$396 ;
-  wire [11:0] \$397 ;
-  wire [12:0] \$398 ;
-  wire [11:0] \$399 ;
-  wire [7:0] \$4 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire [32:0] \$4 ;
   wire \$40 ;
-  wire [11:0] \$400 ;
-  wire [12:0] \$401 ;
-  wire [11:0] \$402 ;
-  wire [11:0] \$403 ;
-  wire [12:0] \$404 ;
-  wire [11:0] \$405 ;
-  wire [11:0] \$406 ;
-  wire [12:0] \$407 ;
-  wire [11:0] \$408 ;
+  wire \$400 ;
+  wire [6:0] \$401 ;
+  wire [6:0] \$402 ;
+  reg [12:0] \$403 ;
+  wire [6:0] \$404 ;
+  wire [6:0] \$405 ;
+  reg [12:0] \$406 ;
+  wire [14:0] \$407 ;
+  wire [14:0] \$408 ;
   wire [11:0] \$409 ;
   wire \$41 ;
-  wire [12:0] \$410 ;
-  wire [11:0] \$411 ;
+  wire [11:0] \$410 ;
+  wire [12:0] \$411 ;
   wire [11:0] \$412 ;
-  wire [12:0] \$413 ;
-  wire [11:0] \$414 ;
+  wire [11:0] \$413 ;
+  wire [12:0] \$414 ;
   wire [11:0] \$415 ;
-  wire [12:0] \$416 ;
-  wire [11:0] \$417 ;
+  wire [11:0] \$416 ;
+  wire [12:0] \$417 ;
   wire [11:0] \$418 ;
-  wire [12:0] \$419 ;
+  wire [11:0] \$419 ;
   wire \$42 ;
-  wire [11:0] \$420 ;
+  wire [12:0] \$420 ;
   wire [11:0] \$421 ;
-  wire [12:0] \$422 ;
-  wire [11:0] \$423 ;
+  wire [11:0] \$422 ;
+  wire [12:0] \$423 ;
   wire [11:0] \$424 ;
-  wire [12:0] \$425 ;
-  wire [11:0] \$426 ;
+  wire [11:0] \$425 ;
+  wire [12:0] \$426 ;
   wire [11:0] \$427 ;
-  wire [12:0] \$428 ;
-  wire [11:0] \$429 ;
+  wire [11:0] \$428 ;
+  wire [12:0] \$429 ;
   wire \$43 ;
   wire [11:0] \$430 ;
-  wire [12:0] \$431 ;
-  wire [11:0] \$432 ;
+  wire [11:0] \$431 ;
+  wire [12:0] \$432 ;
   wire [11:0] \$433 ;
-  wire [12:0] \$434 ;
-  wire [11:0] \$435 ;
+  wire [11:0] \$434 ;
+  wire [12:0] \$435 ;
   wire [11:0] \$436 ;
-  wire [12:0] \$437 ;
-  wire [11:0] \$438 ;
+  wire [11:0] \$437 ;
+  wire [12:0] \$438 ;
   wire [11:0] \$439 ;
   wire \$44 ;
-  wire [12:0] \$440 ;
-  wire [11:0] \$441 ;
+  wire [11:0] \$440 ;
+  wire [12:0] \$441 ;
   wire [11:0] \$442 ;
-  wire [12:0] \$443 ;
-  wire [11:0] \$444 ;
+  wire [11:0] \$443 ;
+  wire [12:0] \$444 ;
   wire [11:0] \$445 ;
-  wire [12:0] \$446 ;
-  wire [11:0] \$447 ;
+  wire [11:0] \$446 ;
+  wire [12:0] \$447 ;
   wire [11:0] \$448 ;
-  wire [12:0] \$449 ;
+  wire [11:0] \$449 ;
   wire \$45 ;
-  wire [11:0] \$450 ;
+  wire [12:0] \$450 ;
   wire [11:0] \$451 ;
-  wire [12:0] \$452 ;
-  wire [11:0] \$453 ;
+  wire [11:0] \$452 ;
+  wire [12:0] \$453 ;
   wire [11:0] \$454 ;
-  wire [12:0] \$455 ;
-  wire [11:0] \$456 ;
+  wire [11:0] \$455 ;
+  wire [12:0] \$456 ;
   wire [11:0] \$457 ;
-  wire [12:0] \$458 ;
-  wire [11:0] \$459 ;
+  wire [11:0] \$458 ;
+  wire [12:0] \$459 ;
   wire \$46 ;
   wire [11:0] \$460 ;
-  wire [12:0] \$461 ;
-  wire [11:0] \$462 ;
+  wire [11:0] \$461 ;
+  wire [12:0] \$462 ;
   wire [11:0] \$463 ;
-  wire [12:0] \$464 ;
-  wire [11:0] \$465 ;
+  wire [11:0] \$464 ;
+  wire [12:0] \$465 ;
   wire [11:0] \$466 ;
-  wire [12:0] \$467 ;
-  wire [11:0] \$468 ;
+  wire [11:0] \$467 ;
+  wire [12:0] \$468 ;
   wire [11:0] \$469 ;
   wire \$47 ;
-  wire [12:0] \$470 ;
-  wire [11:0] \$471 ;
+  wire [11:0] \$470 ;
+  wire [12:0] \$471 ;
   wire [11:0] \$472 ;
-  wire [12:0] \$473 ;
-  wire [11:0] \$474 ;
+  wire [11:0] \$473 ;
+  wire [12:0] \$474 ;
   wire [11:0] \$475 ;
-  wire [12:0] \$476 ;
-  wire [11:0] \$477 ;
+  wire [11:0] \$476 ;
+  wire [12:0] \$477 ;
   wire [11:0] \$478 ;
-  wire [12:0] \$479 ;
+  wire [11:0] \$479 ;
   wire \$48 ;
-  wire [11:0] \$480 ;
+  wire [12:0] \$480 ;
   wire [11:0] \$481 ;
-  wire [12:0] \$482 ;
-  wire [11:0] \$483 ;
+  wire [11:0] \$482 ;
+  wire [12:0] \$483 ;
   wire [11:0] \$484 ;
-  wire [12:0] \$485 ;
-  wire [11:0] \$486 ;
+  wire [11:0] \$485 ;
+  wire [12:0] \$486 ;
   wire [11:0] \$487 ;
-  wire [12:0] \$488 ;
-  wire [11:0] \$489 ;
+  wire [11:0] \$488 ;
+  wire [12:0] \$489 ;
   wire \$49 ;
   wire [11:0] \$490 ;
-  wire [12:0] \$491 ;
-  wire [11:0] \$492 ;
+  wire [11:0] \$491 ;
+  wire [12:0] \$492 ;
   wire [11:0] \$493 ;
-  wire [12:0] \$494 ;
-  wire [11:0] \$495 ;
+  wire [11:0] \$494 ;
+  wire [12:0] \$495 ;
   wire [11:0] \$496 ;
-  wire [12:0] \$497 ;
-  wire [11:0] \$498 ;
+  wire [11:0] \$497 ;
+  wire [12:0] \$498 ;
   wire [11:0] \$499 ;
   wire [32:0] \$5 ;
   wire \$50 ;
-  wire [12:0] \$500 ;
-  wire [11:0] \$501 ;
+  wire [11:0] \$500 ;
+  wire [12:0] \$501 ;
   wire [11:0] \$502 ;
-  wire [12:0] \$503 ;
-  wire [11:0] \$504 ;
+  wire [11:0] \$503 ;
+  wire [12:0] \$504 ;
   wire [11:0] \$505 ;
-  wire [12:0] \$506 ;
-  wire [11:0] \$507 ;
+  wire [11:0] \$506 ;
+  wire [12:0] \$507 ;
   wire [11:0] \$508 ;
-  wire [12:0] \$509 ;
+  wire [11:0] \$509 ;
   wire \$51 ;
-  wire [11:0] \$510 ;
+  wire [12:0] \$510 ;
   wire [11:0] \$511 ;
-  wire [12:0] \$512 ;
-  wire [11:0] \$513 ;
+  wire [11:0] \$512 ;
+  wire [12:0] \$513 ;
   wire [11:0] \$514 ;
-  wire [12:0] \$515 ;
-  wire [11:0] \$516 ;
+  wire [11:0] \$515 ;
+  wire [12:0] \$516 ;
   wire [11:0] \$517 ;
-  wire [12:0] \$518 ;
-  wire [31:0] \$519 ;
+  wire [11:0] \$518 ;
+  wire [12:0] \$519 ;
   wire \$52 ;
-  wire [31:0] \$520 ;
-  wire [31:0] \$521 ;
-  wire [31:0] \$522 ;
-  wire [31:0] \$523 ;
-  wire [31:0] \$524 ;
-  wire [31:0] \$525 ;
-  wire [31:0] \$526 ;
-  wire [1:0] \$527 ;
-  wire [31:0] \$528 ;
-  wire [4:0] \$529 ;
+  wire [11:0] \$520 ;
+  wire [11:0] \$521 ;
+  wire [12:0] \$522 ;
+  wire [11:0] \$523 ;
+  wire [11:0] \$524 ;
+  wire [12:0] \$525 ;
+  wire [11:0] \$526 ;
+  wire [11:0] \$527 ;
+  wire [12:0] \$528 ;
+  wire [11:0] \$529 ;
   wire \$53 ;
-  wire [4:0] \$530 ;
-  wire [4:0] \$531 ;
-  wire [31:0] \$532 ;
-  wire [31:0] \$533 ;
-  wire [31:0] \$534 ;
-  wire [31:0] \$535 ;
-  wire [31:0] \$536 ;
-  wire [31:0] \$537 ;
-  wire [31:0] \$538 ;
-  wire [31:0] \$539 ;
+  wire [11:0] \$530 ;
+  wire [12:0] \$531 ;
+  wire [11:0] \$532 ;
+  wire [11:0] \$533 ;
+  wire [12:0] \$534 ;
+  wire [11:0] \$535 ;
+  wire [11:0] \$536 ;
+  wire [12:0] \$537 ;
+  wire [11:0] \$538 ;
+  wire [11:0] \$539 ;
   wire \$54 ;
-  wire [31:0] \$540 ;
-  wire [31:0] \$541 ;
-  wire [31:0] \$542 ;
-  wire [31:0] \$543 ;
-  wire [31:0] \$544 ;
-  wire [31:0] \$545 ;
-  wire [31:0] \$546 ;
-  wire [31:0] \$547 ;
-  wire [31:0] \$548 ;
-  wire [31:0] \$549 ;
+  wire [12:0] \$540 ;
+  wire [11:0] \$541 ;
+  wire [11:0] \$542 ;
+  wire [12:0] \$543 ;
+  wire [11:0] \$544 ;
+  wire [11:0] \$545 ;
+  wire [12:0] \$546 ;
+  wire [11:0] \$547 ;
+  wire [11:0] \$548 ;
+  wire [12:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire [11:0] \$550 ;
+  wire [11:0] \$551 ;
+  wire [12:0] \$552 ;
+  wire [11:0] \$553 ;
+  wire [11:0] \$554 ;
+  wire [12:0] \$555 ;
+  wire [11:0] \$556 ;
+  wire [11:0] \$557 ;
+  wire [12:0] \$558 ;
+  wire [11:0] \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire [31:0] \$565 ;
-  wire [31:0] \$566 ;
-  wire [31:0] \$567 ;
-  wire [31:0] \$568 ;
-  wire [31:0] \$569 ;
+  wire [11:0] \$560 ;
+  wire [12:0] \$561 ;
+  wire [11:0] \$562 ;
+  wire [11:0] \$563 ;
+  wire [12:0] \$564 ;
+  wire [11:0] \$565 ;
+  wire [11:0] \$566 ;
+  wire [12:0] \$567 ;
+  wire [11:0] \$568 ;
+  wire [11:0] \$569 ;
   wire \$57 ;
-  wire [31:0] \$570 ;
-  wire [31:0] \$571 ;
-  wire [31:0] \$572 ;
-  wire [7:0] \$573 ;
-  wire [31:0] \$574 ;
-  wire [7:0] \$575 ;
-  wire [31:0] \$576 ;
-  wire [31:0] \$577 ;
-  wire [31:0] \$578 ;
-  wire [31:0] \$579 ;
+  wire [12:0] \$570 ;
+  wire [11:0] \$571 ;
+  wire [11:0] \$572 ;
+  wire [12:0] \$573 ;
+  wire [11:0] \$574 ;
+  wire [11:0] \$575 ;
+  wire [12:0] \$576 ;
+  wire [11:0] \$577 ;
+  wire [11:0] \$578 ;
+  wire [12:0] \$579 ;
   wire \$58 ;
-  wire [31:0] \$580 ;
-  wire [31:0] \$581 ;
-  wire [31:0] \$582 ;
-  wire [31:0] \$583 ;
-  wire [31:0] \$584 ;
-  wire [31:0] \$585 ;
-  wire [31:0] \$586 ;
-  wire [31:0] \$587 ;
-  wire [31:0] \$588 ;
-  wire [31:0] \$589 ;
+  wire [11:0] \$580 ;
+  wire [11:0] \$581 ;
+  wire [12:0] \$582 ;
+  wire [11:0] \$583 ;
+  wire [11:0] \$584 ;
+  wire [12:0] \$585 ;
+  wire [11:0] \$586 ;
+  wire [11:0] \$587 ;
+  wire [12:0] \$588 ;
+  wire [11:0] \$589 ;
   wire \$59 ;
-  wire [16:0] \$590 ;
-  wire [31:0] \$591 ;
+  wire [11:0] \$590 ;
+  wire [12:0] \$591 ;
   wire [31:0] \$592 ;
   wire [31:0] \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
-  wire \$6 ;
+  wire [31:0] \$594 ;
+  wire [31:0] \$595 ;
+  wire [31:0] \$596 ;
+  wire [31:0] \$597 ;
+  wire [31:0] \$598 ;
+  wire [31:0] \$599 ;
+  wire [120:0] \$6 ;
   wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
+  wire [1:0] \$600 ;
+  wire [31:0] \$601 ;
+  wire [4:0] \$602 ;
+  wire [4:0] \$603 ;
+  wire [4:0] \$604 ;
+  wire [31:0] \$605 ;
+  wire [31:0] \$606 ;
+  wire [31:0] \$607 ;
   wire [31:0] \$608 ;
   wire [31:0] \$609 ;
   wire \$61 ;
@@ -9579,45 +10211,45 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$613 ;
   wire [31:0] \$614 ;
   wire [31:0] \$615 ;
-  wire [9:0] \$616 ;
+  wire [31:0] \$616 ;
   wire [31:0] \$617 ;
-  wire [9:0] \$618 ;
+  wire [31:0] \$618 ;
   wire [31:0] \$619 ;
   wire \$62 ;
   wire [31:0] \$620 ;
   wire [31:0] \$621 ;
   wire [31:0] \$622 ;
-  wire [31:0] \$623 ;
-  wire [31:0] \$624 ;
-  wire [31:0] \$625 ;
-  wire [31:0] \$626 ;
-  wire [31:0] \$627 ;
-  wire [31:0] \$628 ;
-  wire [31:0] \$629 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  wire [31:0] \$630 ;
-  wire [31:0] \$631 ;
-  wire [31:0] \$632 ;
-  wire [16:0] \$633 ;
-  wire [31:0] \$634 ;
-  wire [31:0] \$635 ;
-  wire [31:0] \$636 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
   wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire [31:0] \$638 ;
+  wire [31:0] \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire [31:0] \$640 ;
+  wire [31:0] \$641 ;
+  wire [31:0] \$642 ;
+  wire [31:0] \$643 ;
+  wire [31:0] \$644 ;
+  wire [31:0] \$645 ;
+  wire [7:0] \$646 ;
+  wire [31:0] \$647 ;
+  wire [7:0] \$648 ;
+  wire [31:0] \$649 ;
   wire \$65 ;
-  wire \$650 ;
+  wire [31:0] \$650 ;
   wire [31:0] \$651 ;
   wire [31:0] \$652 ;
   wire [31:0] \$653 ;
@@ -9626,231 +10258,231 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$656 ;
   wire [31:0] \$657 ;
   wire [31:0] \$658 ;
-  wire [4:0] \$659 ;
-  wire \$66 ;
+  wire [31:0] \$659 ;
+  wire [4:0] \$66 ;
   wire [31:0] \$660 ;
-  wire [4:0] \$661 ;
+  wire [31:0] \$661 ;
   wire [31:0] \$662 ;
-  wire [31:0] \$663 ;
+  wire [16:0] \$663 ;
   wire [31:0] \$664 ;
   wire [31:0] \$665 ;
   wire [31:0] \$666 ;
-  wire [31:0] \$667 ;
-  wire [31:0] \$668 ;
-  wire [31:0] \$669 ;
-  wire \$67 ;
-  wire [31:0] \$670 ;
-  wire [31:0] \$671 ;
-  wire [31:0] \$672 ;
-  wire [31:0] \$673 ;
-  wire [31:0] \$674 ;
-  wire [31:0] \$675 ;
-  wire [16:0] \$676 ;
-  wire [31:0] \$677 ;
-  wire [31:0] \$678 ;
-  wire [31:0] \$679 ;
-  wire \$68 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
+  wire [4:0] \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire [4:0] \$68 ;
   wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
-  wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire [5:0] \$695 ;
-  wire [5:0] \$696 ;
-  wire [6:0] \$697 ;
-  wire [5:0] \$698 ;
-  wire [5:0] \$699 ;
-  wire \$7 ;
-  wire \$70 ;
-  wire [6:0] \$700 ;
-  wire \$701 ;
-  wire [5:0] \$702 ;
-  wire [5:0] \$703 ;
-  wire [6:0] \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
-  wire \$71 ;
+  wire [31:0] \$681 ;
+  wire [31:0] \$682 ;
+  wire [31:0] \$683 ;
+  wire [31:0] \$684 ;
+  wire [31:0] \$685 ;
+  wire [31:0] \$686 ;
+  wire [31:0] \$687 ;
+  wire [31:0] \$688 ;
+  wire [9:0] \$689 ;
+  wire [4:0] \$69 ;
+  wire [31:0] \$690 ;
+  wire [9:0] \$691 ;
+  wire [31:0] \$692 ;
+  wire [31:0] \$693 ;
+  wire [31:0] \$694 ;
+  wire [31:0] \$695 ;
+  wire [31:0] \$696 ;
+  wire [31:0] \$697 ;
+  wire [31:0] \$698 ;
+  wire [31:0] \$699 ;
+  wire [120:0] \$7 ;
+  wire [4:0] \$70 ;
+  wire [31:0] \$700 ;
+  wire [31:0] \$701 ;
+  wire [31:0] \$702 ;
+  wire [31:0] \$703 ;
+  wire [31:0] \$704 ;
+  wire [31:0] \$705 ;
+  wire [16:0] \$706 ;
+  wire [31:0] \$707 ;
+  wire [31:0] \$708 ;
+  wire [31:0] \$709 ;
+  wire [4:0] \$71 ;
   wire \$710 ;
-  wire [5:0] \$711 ;
-  wire [5:0] \$712 ;
-  wire [6:0] \$713 ;
-  wire [5:0] \$714 ;
-  wire [5:0] \$715 ;
-  wire [6:0] \$716 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
   wire \$717 ;
-  wire [5:0] \$718 ;
-  wire [5:0] \$719 ;
-  wire \$72 ;
-  wire [6:0] \$720 ;
+  wire \$718 ;
+  wire \$719 ;
+  wire [3:0] \$72 ;
+  wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire [6:0] \$726 ;
-  wire [5:0] \$727 ;
-  wire [5:0] \$728 ;
-  wire [6:0] \$729 ;
-  wire \$73 ;
-  wire [5:0] \$730 ;
-  wire [5:0] \$731 ;
-  wire [6:0] \$732 ;
-  wire [5:0] \$733 ;
-  wire [5:0] \$734 ;
-  wire [6:0] \$735 ;
-  wire [5:0] \$736 ;
-  wire [5:0] \$737 ;
-  wire [6:0] \$738 ;
-  wire [20:0] \$739 ;
-  wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire [5:0] \$743 ;
-  wire [5:0] \$744 ;
-  wire [6:0] \$745 ;
-  wire [20:0] \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
-  wire \$75 ;
-  wire [5:0] \$750 ;
-  wire [5:0] \$751 ;
-  wire [6:0] \$752 ;
-  wire [20:0] \$753 ;
+  wire [31:0] \$724 ;
+  wire [31:0] \$725 ;
+  wire [31:0] \$726 ;
+  wire [31:0] \$727 ;
+  wire [31:0] \$728 ;
+  wire [31:0] \$729 ;
+  wire [3:0] \$73 ;
+  wire [31:0] \$730 ;
+  wire [31:0] \$731 ;
+  wire [4:0] \$732 ;
+  wire [31:0] \$733 ;
+  wire [4:0] \$734 ;
+  wire [31:0] \$735 ;
+  wire [31:0] \$736 ;
+  wire [31:0] \$737 ;
+  wire [31:0] \$738 ;
+  wire [31:0] \$739 ;
+  wire [3:0] \$74 ;
+  wire [31:0] \$740 ;
+  wire [31:0] \$741 ;
+  wire [31:0] \$742 ;
+  wire [31:0] \$743 ;
+  wire [31:0] \$744 ;
+  wire [31:0] \$745 ;
+  wire [31:0] \$746 ;
+  wire [31:0] \$747 ;
+  wire [31:0] \$748 ;
+  wire [16:0] \$749 ;
+  wire [32:0] \$75 ;
+  wire [31:0] \$750 ;
+  wire [31:0] \$751 ;
+  wire [31:0] \$752 ;
+  wire \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
-  wire [33:0] \$757 ;
-  wire [34:0] \$758 ;
-  wire [33:0] \$759 ;
-  wire \$76 ;
-  wire [34:0] \$760 ;
-  wire [33:0] \$761 ;
-  wire [34:0] \$762 ;
-  wire [45:0] \$763 ;
-  wire [45:0] \$764 ;
-  wire [45:0] \$765 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
+  wire [2:0] \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
   wire \$766 ;
   wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
-  wire \$77 ;
-  wire \$770 ;
-  wire [45:0] \$771 ;
-  wire [45:0] \$772 ;
-  wire [45:0] \$773 ;
+  wire [5:0] \$768 ;
+  wire [5:0] \$769 ;
+  wire [32:0] \$77 ;
+  wire [6:0] \$770 ;
+  wire [5:0] \$771 ;
+  wire [5:0] \$772 ;
+  wire [6:0] \$773 ;
   wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
+  wire [5:0] \$775 ;
+  wire [5:0] \$776 ;
+  wire [6:0] \$777 ;
   wire \$778 ;
-  wire [45:0] \$779 ;
-  wire \$78 ;
-  wire [45:0] \$780 ;
-  wire [45:0] \$781 ;
+  wire \$779 ;
+  reg \$78 ;
+  wire \$780 ;
+  wire \$781 ;
   wire \$782 ;
   wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire [45:0] \$787 ;
-  wire [45:0] \$788 ;
-  wire [45:0] \$789 ;
-  wire \$79 ;
+  wire [5:0] \$784 ;
+  wire [5:0] \$785 ;
+  wire [6:0] \$786 ;
+  wire [5:0] \$787 ;
+  wire [5:0] \$788 ;
+  wire [6:0] \$789 ;
+  wire [2:0] \$79 ;
   wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
+  wire [5:0] \$791 ;
+  wire [5:0] \$792 ;
+  wire [6:0] \$793 ;
   wire \$794 ;
-  wire [45:0] \$795 ;
-  wire [45:0] \$796 ;
-  wire [45:0] \$797 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
   wire \$798 ;
-  wire \$799 ;
-  wire [32:0] \$8 ;
-  wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire [45:0] \$803 ;
-  wire [45:0] \$804 ;
-  wire [45:0] \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire [6:0] \$799 ;
+  wire \$8 ;
+  wire [4:0] \$80 ;
+  wire [5:0] \$800 ;
+  wire [5:0] \$801 ;
+  wire [6:0] \$802 ;
+  wire [5:0] \$803 ;
+  wire [5:0] \$804 ;
+  wire [6:0] \$805 ;
+  wire [5:0] \$806 ;
+  wire [5:0] \$807 ;
+  wire [6:0] \$808 ;
+  wire [5:0] \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire [45:0] \$811 ;
-  wire [45:0] \$812 ;
-  wire [45:0] \$813 ;
+  wire [5:0] \$810 ;
+  wire [6:0] \$811 ;
+  wire [20:0] \$812 ;
+  wire \$813 ;
   wire \$814 ;
   wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire [45:0] \$819 ;
-  wire \$82 ;
-  wire [45:0] \$820 ;
-  wire [45:0] \$821 ;
+  wire [5:0] \$816 ;
+  wire [5:0] \$817 ;
+  wire [6:0] \$818 ;
+  wire [20:0] \$819 ;
+  wire [120:0] \$82 ;
+  wire \$820 ;
+  wire \$821 ;
   wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire [45:0] \$827 ;
-  wire [45:0] \$828 ;
-  wire [45:0] \$829 ;
-  wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire [45:0] \$835 ;
-  wire [45:0] \$836 ;
-  wire [45:0] \$837 ;
+  wire [5:0] \$823 ;
+  wire [5:0] \$824 ;
+  wire [6:0] \$825 ;
+  wire [20:0] \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
+  wire [120:0] \$83 ;
+  wire [33:0] \$830 ;
+  wire [34:0] \$831 ;
+  wire [33:0] \$832 ;
+  wire [34:0] \$833 ;
+  wire [33:0] \$834 ;
+  wire [34:0] \$835 ;
+  wire \$836 ;
+  wire \$837 ;
   wire \$838 ;
-  wire \$839 ;
-  wire \$84 ;
+  wire [45:0] \$839 ;
+  wire [120:0] \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
   wire \$845 ;
-  wire [3:0] \$846 ;
-  wire [7:0] \$847 ;
-  wire [7:0] \$848 ;
-  wire [15:0] \$849 ;
-  wire [5:0] \$85 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire [4:0] \$848 ;
+  wire \$849 ;
+  wire [120:0] \$85 ;
   wire \$850 ;
-  wire [5:0] \$851 ;
-  wire [5:0] \$852 ;
-  wire [6:0] \$853 ;
-  wire [5:0] \$854 ;
-  wire [5:0] \$855 ;
-  wire [6:0] \$856 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire [4:0] \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
   wire \$857 ;
-  wire [5:0] \$858 ;
-  wire [5:0] \$859 ;
-  wire [6:0] \$86 ;
-  wire [6:0] \$860 ;
+  wire \$858 ;
+  wire \$859 ;
+  wire [4:0] \$86 ;
+  wire \$860 ;
   wire \$861 ;
   wire \$862 ;
   wire \$863 ;
@@ -9858,20 +10490,20 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire [5:0] \$868 ;
-  wire [5:0] \$869 ;
+  wire \$868 ;
+  wire \$869 ;
   wire [4:0] \$87 ;
-  wire [6:0] \$870 ;
-  wire [5:0] \$871 ;
-  wire [5:0] \$872 ;
-  wire [6:0] \$873 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
   wire \$874 ;
-  wire [5:0] \$875 ;
-  wire [5:0] \$876 ;
-  wire [6:0] \$877 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
   wire \$878 ;
   wire \$879 ;
-  wire [32:0] \$88 ;
+  wire [4:0] \$88 ;
   wire \$880 ;
   wire \$881 ;
   wire \$882 ;
@@ -9882,7 +10514,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
-  wire [2:0] \$89 ;
+  wire [17:0] \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
@@ -9894,7 +10526,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$898 ;
   wire \$899 ;
   wire [32:0] \$9 ;
-  wire [32:0] \$90 ;
+  wire \$90 ;
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
@@ -9905,7 +10537,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
-  wire [3:0] \$91 ;
+  wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
@@ -9916,7 +10548,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
-  wire [2:0] \$92 ;
+  wire \$92 ;
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
@@ -9927,7 +10559,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
-  wire [4:0] \$93 ;
+  wire \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
@@ -9949,7 +10581,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
-  wire [120:0] \$95 ;
+  wire \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
@@ -9960,7 +10592,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire [120:0] \$96 ;
+  wire \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
@@ -9971,7 +10603,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire [120:0] \$97 ;
+  wire \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
@@ -9982,7 +10614,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
-  wire [120:0] \$98 ;
+  wire [7:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
@@ -9993,7 +10625,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire [4:0] \$99 ;
+  wire [7:0] \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
@@ -10084,69 +10716,75 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
   (* init = 15'h0000 *)
-  wire [14:0] \$signal$138 ;
-  reg \$signal$209  = 1'h0;
-  reg [1:0] \$signal$214  = 2'h0;
-  reg \$signal$245  = 1'h0;
-  reg [31:0] \$signal$246  = 32'd0;
-  reg \$signal$247  = 1'h0;
-  reg [3:0] \$signal$248  = 4'h0;
-  reg \$signal$249  = 1'h0;
-  reg \$signal$250  = 1'h0;
-  reg [3:0] \$signal$251  = 4'h0;
-  reg [31:0] \$signal$252  = 32'd0;
-  reg \$signal$266  = 1'h0;
+  wire [14:0] \$signal$151 ;
+  reg \$signal$222  = 1'h0;
+  reg [1:0] \$signal$227  = 2'h0;
+  reg \$signal$256  = 1'h0;
+  reg [31:0] \$signal$257  = 32'd0;
+  reg \$signal$258  = 1'h0;
+  reg [3:0] \$signal$259  = 4'h0;
+  reg \$signal$260  = 1'h0;
+  reg \$signal$261  = 1'h0;
+  reg [3:0] \$signal$262  = 4'h0;
+  reg [31:0] \$signal$263  = 32'd0;
+  reg \$signal$277  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  wire [1:0] \$signal$49 ;
-  reg [31:0] \$signal$58  = 32'd0;
-  reg \$signal$64  = 1'h0;
-  reg \$signal$65  = 1'h0;
-  reg [4:0] \$signal$72  = 5'h00;
-  reg [4:0] \$signal$73  = 5'h00;
-  wire [4:0] \$signal$74 ;
+  reg [31:0] \$signal$72  = 32'd0;
+  wire [1:0] \$signal$73 ;
+  reg \$signal$79  = 1'h0;
+  reg \$signal$80  = 1'h0;
+  reg [4:0] \$signal$87  = 5'h00;
+  reg [4:0] \$signal$88  = 5'h00;
+  wire [4:0] \$signal$89 ;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$273 ;
-  wire [1:0] \$signature__addr$276 ;
-  wire [1:0] \$signature__addr$279 ;
-  wire [1:0] \$signature__addr$282 ;
-  wire [1:0] \$signature__addr$285 ;
+  wire [1:0] \$signature__addr$284 ;
+  wire [1:0] \$signature__addr$287 ;
+  wire [1:0] \$signature__addr$290 ;
+  wire [1:0] \$signature__addr$293 ;
+  wire [1:0] \$signature__addr$296 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$288 ;
-  wire [1:0] \$signature__addr$291 ;
+  wire [1:0] \$signature__addr$299 ;
+  wire [1:0] \$signature__addr$302 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$308 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$321 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$271 ;
-  wire [120:0] \$signature__data$277 ;
-  wire [120:0] \$signature__data$283 ;
-  wire [120:0] \$signature__data$289 ;
-  wire [120:0] \$signature__data$69 ;
-  wire [120:0] \$signature__data$70 ;
-  wire [120:0] \$signature__data$71 ;
-  wire \$signature__en ;
-  wire \$signature__en$274 ;
-  wire \$signature__en$278 ;
-  wire \$signature__en$280 ;
-  wire \$signature__en$284 ;
-  wire \$signature__en$286 ;
-  wire \$signature__en$290 ;
-  wire \$signature__en$292 ;
+  wire [120:0] \$signature__data$282 ;
+  wire [120:0] \$signature__data$288 ;
+  wire [120:0] \$signature__data$294 ;
+  wire [120:0] \$signature__data$300 ;
+  (* init = 15'h0000 *)
+  wire [14:0] \$signature__data$309 ;
+  wire [45:0] \$signature__data$322 ;
+  wire [120:0] \$signature__data$84 ;
+  wire [120:0] \$signature__data$85 ;
+  wire [120:0] \$signature__data$86 ;
+  reg \$signature__en ;
+  wire \$signature__en$285 ;
+  reg \$signature__en$289 ;
+  wire \$signature__en$291 ;
+  reg \$signature__en$295 ;
+  wire \$signature__en$297 ;
+  reg \$signature__en$301 ;
+  wire \$signature__en$303 ;
+  wire \$signature__en$310 ;
+  wire \$signature__en$323 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
-  reg [14:0] alloc_queue_data0 = 15'h0000;
-  reg [14:0] alloc_queue_data1 = 15'h0000;
-  reg [14:0] alloc_queue_data2 = 15'h0000;
-  reg [14:0] alloc_queue_data3 = 15'h0000;
-  reg [14:0] alloc_queue_data4 = 15'h0000;
-  reg [14:0] alloc_queue_data5 = 15'h0000;
-  reg [14:0] alloc_queue_data6 = 15'h0000;
-  reg [14:0] alloc_queue_data7 = 15'h0000;
-  reg [14:0] alloc_queue_data8 = 15'h0000;
-  reg [14:0] alloc_queue_data9 = 15'h0000;
-  reg [9:0] alloc_queue_full = 10'h000;
+  reg [9:0] alloc_queue_count = 10'h000;
+  reg [14:0] alloc_queue_head = 15'h0000;
+  reg alloc_queue_head_valid = 1'h0;
+  reg [8:0] alloc_queue_held = 9'h000;
   wire alloc_queue_pop;
   wire alloc_queue_push;
+  reg [3:0] alloc_queue_rd = 4'h0;
+  reg [3:0] alloc_queue_rd_next = 4'h1;
   reg [14:0] alloc_queue_w_data = 15'h0000;
+  reg [3:0] alloc_queue_wr = 4'h0;
+  reg [3:0] alloc_queue_wr_next = 4'h1;
   (* init = 1'h0 *)
   wire bus__r_ack;
   input [11:0] bus__r_addr;
@@ -10183,20 +10821,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [3:0] bus__w_strb;
   input busy;
   wire busy;
-  reg [45:0] command_queue_data0 = 46'h000000000000;
-  reg [45:0] command_queue_data1 = 46'h000000000000;
-  reg [45:0] command_queue_data2 = 46'h000000000000;
-  reg [45:0] command_queue_data3 = 46'h000000000000;
-  reg [45:0] command_queue_data4 = 46'h000000000000;
-  reg [45:0] command_queue_data5 = 46'h000000000000;
-  reg [45:0] command_queue_data6 = 46'h000000000000;
-  reg [45:0] command_queue_data7 = 46'h000000000000;
-  reg [45:0] command_queue_data8 = 46'h000000000000;
-  reg [45:0] command_queue_data9 = 46'h000000000000;
-  reg [9:0] command_queue_full = 10'h000;
+  reg [9:0] command_queue_count = 10'h000;
+  reg [45:0] command_queue_head = 46'h000000000000;
+  reg command_queue_head_valid = 1'h0;
+  reg [8:0] command_queue_held = 9'h000;
   wire command_queue_pop;
   wire command_queue_push;
+  reg [3:0] command_queue_rd = 4'h0;
+  reg [3:0] command_queue_rd_next = 4'h1;
   wire [45:0] command_queue_w_data;
+  reg [3:0] command_queue_wr = 4'h0;
+  reg [3:0] command_queue_wr_next = 4'h1;
   reg [31:0] config_allocs = 32'd0;
   reg config_ev_fail = 1'h0;
   reg config_ev_flush = 1'h0;
@@ -10216,6 +10851,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [17:0] config_lw_limit = 18'h00000;
   reg config_lw_short = 1'h0;
   reg [31:0] cycle = 32'd0;
+  (* keep = 32'd1 *)
+  wire e0_alloc_err;
+  (* keep = 32'd1 *)
+  wire e0_flush_err;
+  (* keep = 32'd1 *)
+  wire e0_free_err;
   output e1_exhausted;
   reg e1_exhausted = 1'h0;
   reg [120:0] e1_new0 = 121'h0000000000000000000000000000000;
@@ -10265,6 +10906,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [9:0] log_in_use = 10'h000;
   reg log_in_use_rose = 1'h0;
   reg [9:0] log_in_use_was = 10'h000;
+  wire log_kept_ge1;
+  wire log_kept_ge2;
+  wire log_kept_ge3;
   reg [16:0] log_low_water = 17'h00000;
   reg log_lw_granted_1 = 1'h0;
   reg log_lw_granted_2 = 1'h0;
@@ -10283,30 +10927,30 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
   wire popped;
-  output \port$3334$0 ;
-  wire \port$3334$0 ;
-  output \port$3335$0 ;
-  wire \port$3335$0 ;
-  output \port$3337$0 ;
-  wire \port$3337$0 ;
-  output [44:0] \port$3926$1 ;
-  wire [44:0] \port$3926$1 ;
-  input [15:0] \port$4298$0 ;
-  wire [15:0] \port$4298$0 ;
-  input [12:0] \port$4298$48 ;
-  wire [12:0] \port$4298$48 ;
-  input [15:0] \port$4301$0 ;
-  wire [15:0] \port$4301$0 ;
-  input [14:0] \port$4313$0 ;
-  wire [14:0] \port$4313$0 ;
-  input [36:0] \port$4341$0 ;
-  wire [36:0] \port$4341$0 ;
+  output \port$3793$0 ;
+  wire \port$3793$0 ;
+  output \port$3794$0 ;
+  wire \port$3794$0 ;
+  output \port$3796$0 ;
+  wire \port$3796$0 ;
+  output [44:0] \port$4393$1 ;
+  wire [44:0] \port$4393$1 ;
+  input [15:0] \port$4771$0 ;
+  wire [15:0] \port$4771$0 ;
+  input [12:0] \port$4771$48 ;
+  wire [12:0] \port$4771$48 ;
+  input [15:0] \port$4774$0 ;
+  wire [15:0] \port$4774$0 ;
+  input [14:0] \port$4786$0 ;
+  wire [14:0] \port$4786$0 ;
+  input [36:0] \port$4814$0 ;
+  wire [36:0] \port$4814$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4589$0 ;
-  wire [4:0] \port$4589$0 ;
+  output [4:0] \port$5050$0 ;
+  wire [4:0] \port$5050$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4878$0 ;
-  wire [4:0] \port$4878$0 ;
+  output [4:0] \port$5327$0 ;
+  wire [4:0] \port$5327$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10376,6 +11020,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [3:0] r2_found_in = 4'h0;
   output r2_valid;
   reg r2_valid = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] read__addr;
+  (* init = 4'h0 *)
+  wire [3:0] \read__addr$320 ;
+  wire [14:0] read__data;
+  wire [45:0] \read__data$240 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -10434,6 +11084,21 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg space_ge4 = 1'h1;
   reg space_ge5 = 1'h1;
   reg space_ge6 = 1'h1;
+  wire [6:0] space_over;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge1;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge2;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge3;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge4;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge5;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge6;
+  wire space_short;
+  wire [6:0] space_under;
   reg staged_valid = 1'h0;
   reg [3:0] tail = 4'h0;
   reg [1:0] tail_next_row = 2'h1;
@@ -10463,10 +11128,22 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_is_pool2_free = 1'h0;
   reg w2_is_pool2_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  reg [14:0] alloc_queue_ring [15:0];
+  always @(posedge aclk_clk) begin
+    if (\$signature__en$310 )
+      alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
+  end
+  assign read__data = alloc_queue_ring[alloc_queue_rd];
+  reg [45:0] command_queue_ring [15:0];
+  always @(posedge aclk_clk) begin
+    if (\$signature__en$323 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1509 , \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], new_flush };
+  end
+  assign \read__data$240  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$271 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$282 ;
   end
   reg [120:0] _0_;
   always @(posedge aclk_clk) begin
@@ -10475,2091 +11152,2288 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$278 )
-      log_bank1[\$signature__addr$276 ] <= \$signature__data$277 ;
+    if (\$signature__en$289 )
+      log_bank1[\$signature__addr$287 ] <= \$signature__data$288 ;
   end
   reg [120:0] _1_;
   always @(posedge aclk_clk) begin
     _1_ <= log_bank1[head[3:2]];
   end
-  assign \$signature__data$69  = _1_;
+  assign \$signature__data$84  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$284 )
-      log_bank2[\$signature__addr$282 ] <= \$signature__data$283 ;
+    if (\$signature__en$295 )
+      log_bank2[\$signature__addr$293 ] <= \$signature__data$294 ;
   end
   reg [120:0] _2_;
   always @(posedge aclk_clk) begin
     _2_ <= log_bank2[head[3:2]];
   end
-  assign \$signature__data$70  = _2_;
+  assign \$signature__data$85  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$290 )
-      log_bank3[tail_row] <= \$signature__data$289 ;
+    if (\$signature__en$301 )
+      log_bank3[tail_row] <= \$signature__data$300 ;
   end
   reg [120:0] _3_;
   always @(posedge aclk_clk) begin
     _3_ <= log_bank3[head[3:2]];
   end
-  assign \$signature__data$71  = _3_;
+  assign \$signature__data$86  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$4301$0 [4:1];
-  assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$4301$0 [15] ? { 6'h00, \port$4301$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4774$0 [15] ? { 6'h00, \port$4774$0 [14:13] } : 8'hff;
+  assign \$3  = cycle - 3'h7;
+  assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$4313$0 [4:1];
-  assign \$7  = rsp_flushed_valid & \$6 ;
-  assign \$8  = cycle - 3'h7;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4786$0 [12:5], 46'h000000000000, \port$4786$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4786$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4771$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4771$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4771$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4774$0 [12:5], \port$4814$0 [32:1], 4'h0, \port$4814$0 [36:33], \$2 , 1'h0, \port$4814$0 [0], 3'h1, \port$4774$0 [4:1] } : \$6 ;
+  assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$4313$0 [12:5], 46'h000000000000, \port$4313$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4313$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$4298$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4298$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4298$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$4301$0 [12:5], \port$4341$0 [32:1], 4'h0, \port$4341$0 [36:33], \$4 , 1'h0, \port$4341$0 [0], 3'h1, \port$4301$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$4301$0 [4:1];
-  assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$4313$0 [4:1];
-  assign \$15  = rsp_flushed_valid & \$14 ;
-  assign \$16  = \$13  & \$15 ;
-  assign \$17  = cycle - 3'h7;
-  assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$4313$0 [12:5], 46'h000000000000, \port$4313$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4313$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$4298$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4298$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4298$0 [4:1] };
-  assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$4301$0 [4:1];
-  assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$4313$0 [4:1];
-  assign \$24  = rsp_flushed_valid & \$23 ;
-  assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$4298$0 [0];
+  assign \$10  = cycle - 3'h7;
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4786$0 [12:5], 46'h000000000000, \port$4786$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4786$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4771$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4771$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4771$0 [4:1] };
+  assign \$12  = cycle - 3'h7;
+  assign \$13  = e0_free_err + e0_flush_err;
+  assign \$14  = \$13  + e0_alloc_err;
+  assign \$15  = \port$4771$0 [4:1] == 1'h1;
+  assign \$16  = rsp_grant_valid & \$15 ;
+  assign \$17  = rsp_grant_valid & \port$4771$0 [0];
+  assign \$18  = ! \port$4771$0 [6:5];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = rsp_freed_valid & \port$4774$0 [0];
+  assign \$21  = ! \port$4774$0 [14:13];
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = rsp_flushed_valid & \port$4786$0 [0];
+  assign \$24  = ! \port$4786$0 [14:13];
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = \port$4771$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$4298$0 [4:1] != 1'h1;
+  assign \$28  = ! \port$4771$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$4298$0 [4:1] == 1'h1;
-  assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$4298$0 [0];
-  assign \$34  = ! \port$4298$0 [6:5];
+  assign \$30  = rsp_grant_valid & \port$4771$0 [0];
+  assign \$31  = \port$4771$0 [6:5] == 1'h1;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = rsp_freed_valid & \port$4774$0 [0];
+  assign \$34  = \port$4774$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$4301$0 [0];
-  assign \$37  = ! \port$4301$0 [14:13];
+  assign \$36  = rsp_flushed_valid & \port$4786$0 [0];
+  assign \$37  = \port$4786$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$4313$0 [0];
-  assign \$40  = ! \port$4313$0 [14:13];
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$4298$0 [4:1] == 1'h1;
-  assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$4298$0 [6:5];
+  assign \$39  = \port$4771$0 [4:1] == 1'h1;
+  assign \$40  = rsp_grant_valid & \$39 ;
+  assign \$41  = \port$4771$0 [6:5] == 1'h1;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = rsp_grant_valid & \port$4771$0 [0];
+  assign \$44  = \port$4771$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$4298$0 [0];
-  assign \$47  = \port$4298$0 [6:5] == 1'h1;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$4301$0 [0];
-  assign \$50  = \port$4301$0 [14:13] == 1'h1;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$4313$0 [0];
-  assign \$53  = \port$4313$0 [14:13] == 1'h1;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$4298$0 [4:1] == 1'h1;
-  assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$4298$0 [6:5] == 1'h1;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$4298$0 [0];
-  assign \$60  = \port$4298$0 [6:5] == 1'h1;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = \$61  & \port$4298$48 [12];
-  assign \$63  = rsp_grant_valid & \port$4298$0 [0];
-  assign \$64  = \port$4298$0 [6:5] == 2'h2;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = rsp_freed_valid & \port$4301$0 [0];
-  assign \$67  = \port$4301$0 [14:13] == 2'h2;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = rsp_flushed_valid & \port$4313$0 [0];
-  assign \$70  = \port$4313$0 [14:13] == 2'h2;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = \port$4298$0 [4:1] == 1'h1;
-  assign \$73  = rsp_grant_valid & \$72 ;
-  assign \$74  = \port$4298$0 [6:5] == 2'h2;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = space >= 3'h7;
-  assign \$77  = space >= 3'h7;
-  assign \$78  = space >= 4'h8;
-  assign \$79  = space >= 3'h7;
-  assign \$80  = space >= 3'h7;
-  assign \$81  = space >= 4'h8;
-  assign \$82  = space >= 4'h9;
-  assign \$83  = space >= 3'h7;
-  assign \$84  = space >= 4'h8;
-  assign \$85  = space + popped;
-  assign \$86  = \$85  - \$signal$49 ;
-  assign \$87  = tail + \$signal$49 ;
-  assign \$88  = \$signal$58  + \$signal$49 ;
-  assign \$89  = \$signal$28  - \$signal$49 ;
-  assign \$90  = err_dropped + n_dropped;
-  assign \$91  = tail[1:0] + \$signal$49 ;
-  assign \$92  = tail_next_row + 1'h1;
-  assign \$93  = head + 1'h1;
-  assign \$94  = ~ space[4];
-  assign \$95  = head_bank[0] ? \$signature__data$71  : \$signature__data$70 ;
-  assign \$96  = head_bank[0] ? \$signature__data$69  : \$signature__data ;
-  assign \$97  = head_bank[1] ? \$95  : \$96 ;
-  assign \$98  = \$signal$65  ? \$97  : 121'h0000000000000000000000000000000;
-  assign \$99  = ~ \$signal$73 ;
-  assign \$100  = \$signal$72  & \$99 ;
-  assign \$101  = \$100  | { low_water_hit, \$1152 , \$1150 , e1_exhausted, \$1149  };
-  assign \$102  = 8'h80 - event_low_water;
-  assign \$103  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
-  assign \$108  = \$107  == event_ev_free;
-  assign \$111  = \$110  ? 8'h01 : 8'hff;
-  assign \$112  = \$108  ? 8'h00 : \$111 ;
-  assign \$113  = $signed({ 1'h0, event_in_use }) + $signed(\$112 );
-  assign \$114  = event_ev_flush ? { 9'h000, \$105  } : \$113 ;
-  assign \$117  = event_in_use + 8'hff;
-  assign \$118  = ~ \$117 [8];
-  assign \$119  = \$116  & \$118 ;
-  assign \$122  = ~ event_ev_free;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = event_ev_flush ? \$119  : \$123 ;
-  assign \$125  = ~ \$signal$64 ;
-  assign \$126  = event_in_use > event_high_water;
-  assign \$127  = event_hw_grow ? event_in_use_rose : \$126 ;
-  assign \$128  = \$125  & \$127 ;
-  assign \$129  = event_allocs + event_ev_grant;
-  assign \$130  = event_fails + event_ev_fail;
-  assign \$131  = event_frees + event_ev_free;
-  assign \$132  = event_flushes + event_ev_flush;
-  assign \$133  = 10'h200 - log_low_water;
-  assign \$134  = $signed({ 1'h0, log_in_use }) > $signed(log_lw_limit);
-  assign \$135  = ~ log_ev_overwrite;
-  assign \$136  = log_ev_grant & \$135 ;
-  assign \$137  = ~ log_ev_overwrite;
-  assign \$138  = log_ev_grant & \$137 ;
-  assign \$139  = \$138  == log_ev_free;
-  assign \$140  = ~ log_ev_overwrite;
-  assign \$141  = log_ev_grant & \$140 ;
-  assign \$142  = \$141  ? 10'h001 : 10'h3ff;
-  assign \$143  = \$139  ? 10'h000 : \$142 ;
-  assign \$144  = $signed({ 1'h0, log_in_use }) + $signed(\$143 );
-  assign \$145  = log_ev_flush ? { 11'h000, \$136  } : \$144 ;
-  assign \$146  = ~ log_ev_overwrite;
-  assign \$147  = log_ev_grant & \$146 ;
-  assign \$148  = log_in_use + 10'h3ff;
-  assign \$149  = ~ \$148 [10];
-  assign \$150  = \$147  & \$149 ;
-  assign \$151  = ~ log_ev_overwrite;
-  assign \$152  = log_ev_grant & \$151 ;
-  assign \$153  = ~ log_ev_free;
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = log_ev_flush ? \$150  : \$154 ;
-  assign \$156  = ~ \$signal$64 ;
-  assign \$157  = log_in_use > log_high_water;
-  assign \$158  = log_hw_grow ? log_in_use_rose : \$157 ;
-  assign \$159  = \$156  & \$158 ;
-  assign \$160  = log_allocs + log_ev_grant;
-  assign \$161  = log_fails + log_ev_fail;
-  assign \$162  = log_frees + log_ev_free;
-  assign \$163  = log_flushes + log_ev_flush;
-  assign \$164  = log_overwrites + log_ev_overwrite;
-  assign \$165  = 5'h10 - config_low_water;
-  assign \$166  = $signed({ 1'h0, config_in_use }) > $signed(config_lw_limit);
-  assign \$171  = \$170  == config_ev_free;
-  assign \$174  = \$173  ? 5'h01 : 5'h1f;
-  assign \$175  = \$171  ? 5'h00 : \$174 ;
-  assign \$176  = $signed({ 1'h0, config_in_use }) + $signed(\$175 );
-  assign \$177  = config_ev_flush ? { 6'h00, \$168  } : \$176 ;
-  assign \$180  = config_in_use + 5'h1f;
-  assign \$181  = ~ \$180 [5];
-  assign \$182  = \$179  & \$181 ;
-  assign \$185  = ~ config_ev_free;
-  assign \$186  = \$184  & \$185 ;
-  assign \$187  = config_ev_flush ? \$182  : \$186 ;
-  assign \$188  = ~ \$signal$64 ;
-  assign \$189  = config_in_use > config_high_water;
-  assign \$190  = config_hw_grow ? config_in_use_rose : \$189 ;
-  assign \$191  = \$188  & \$190 ;
-  assign \$192  = config_allocs + config_ev_grant;
-  assign \$193  = config_fails + config_ev_fail;
-  assign \$194  = config_frees + config_ev_free;
-  assign \$195  = config_flushes + config_ev_flush;
-  assign \$196  = ! bus__r_addr[5:0];
-  assign \$197  = bus__r_addr[11:6] >= 3'h4;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = bus__r_addr[11:6] < 3'h7;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = ~ \$200 ;
-  assign \$202  = bus__r_req & \$201 ;
-  assign \$203  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
-  assign \$204  = alloc_queue_full[0] ? alloc_queue_data0 : alloc_queue_w_data;
-  assign \$205  = alloc_queue_pop ? \$203  : \$204 ;
-  assign \$206  = alloc_queue_push & alloc_queue_full[0];
-  assign \$207  = alloc_queue_full[1] | \$206 ;
-  assign \$209  = alloc_queue_full[0] | \$208 ;
-  assign \$210  = alloc_queue_pop ? \$207  : \$209 ;
-  assign \$211  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
-  assign \$212  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
-  assign \$213  = alloc_queue_pop ? \$211  : \$212 ;
-  assign \$214  = alloc_queue_push & alloc_queue_full[1];
-  assign \$215  = alloc_queue_full[2] | \$214 ;
-  assign \$216  = alloc_queue_push & alloc_queue_full[0];
-  assign \$217  = alloc_queue_full[1] | \$216 ;
-  assign \$218  = alloc_queue_pop ? \$215  : \$217 ;
-  assign \$219  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
-  assign \$220  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
-  assign \$221  = alloc_queue_pop ? \$219  : \$220 ;
-  assign \$222  = alloc_queue_push & alloc_queue_full[2];
-  assign \$223  = alloc_queue_full[3] | \$222 ;
-  assign \$224  = alloc_queue_push & alloc_queue_full[1];
-  assign \$225  = alloc_queue_full[2] | \$224 ;
-  assign \$226  = alloc_queue_pop ? \$223  : \$225 ;
-  assign \$227  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
-  assign \$228  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
-  assign \$229  = alloc_queue_pop ? \$227  : \$228 ;
-  assign \$230  = alloc_queue_push & alloc_queue_full[3];
-  assign \$231  = alloc_queue_full[4] | \$230 ;
-  assign \$232  = alloc_queue_push & alloc_queue_full[2];
-  assign \$233  = alloc_queue_full[3] | \$232 ;
-  assign \$234  = alloc_queue_pop ? \$231  : \$233 ;
-  assign \$235  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
-  assign \$236  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
-  assign \$237  = alloc_queue_pop ? \$235  : \$236 ;
-  assign \$238  = alloc_queue_push & alloc_queue_full[4];
-  assign \$239  = alloc_queue_full[5] | \$238 ;
-  assign \$240  = alloc_queue_push & alloc_queue_full[3];
-  assign \$241  = alloc_queue_full[4] | \$240 ;
-  assign \$242  = alloc_queue_pop ? \$239  : \$241 ;
-  assign \$243  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
-  assign \$244  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
-  assign \$245  = alloc_queue_pop ? \$243  : \$244 ;
-  assign \$246  = alloc_queue_push & alloc_queue_full[5];
-  assign \$247  = alloc_queue_full[6] | \$246 ;
-  assign \$248  = alloc_queue_push & alloc_queue_full[4];
-  assign \$249  = alloc_queue_full[5] | \$248 ;
-  assign \$250  = alloc_queue_pop ? \$247  : \$249 ;
-  assign \$251  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
-  assign \$252  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
-  assign \$253  = alloc_queue_pop ? \$251  : \$252 ;
-  assign \$254  = alloc_queue_push & alloc_queue_full[6];
-  assign \$255  = alloc_queue_full[7] | \$254 ;
-  assign \$256  = alloc_queue_push & alloc_queue_full[5];
-  assign \$257  = alloc_queue_full[6] | \$256 ;
-  assign \$258  = alloc_queue_pop ? \$255  : \$257 ;
-  assign \$259  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
-  assign \$260  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
-  assign \$261  = alloc_queue_pop ? \$259  : \$260 ;
-  assign \$262  = alloc_queue_push & alloc_queue_full[7];
-  assign \$263  = alloc_queue_full[8] | \$262 ;
-  assign \$264  = alloc_queue_push & alloc_queue_full[6];
-  assign \$265  = alloc_queue_full[7] | \$264 ;
-  assign \$266  = alloc_queue_pop ? \$263  : \$265 ;
-  assign \$267  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
-  assign \$268  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
-  assign \$269  = alloc_queue_pop ? \$267  : \$268 ;
-  assign \$270  = alloc_queue_push & alloc_queue_full[8];
-  assign \$271  = alloc_queue_full[9] | \$270 ;
-  assign \$272  = alloc_queue_push & alloc_queue_full[7];
-  assign \$273  = alloc_queue_full[8] | \$272 ;
-  assign \$274  = alloc_queue_pop ? \$271  : \$273 ;
-  assign \$276  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
-  assign \$277  = alloc_queue_pop ? \$275  : \$276 ;
-  assign \$278  = alloc_queue_push & alloc_queue_full[9];
-  assign \$280  = alloc_queue_push & alloc_queue_full[8];
-  assign \$281  = alloc_queue_full[9] | \$280 ;
-  assign \$282  = alloc_queue_pop ? \$279  : \$281 ;
-  assign \$283  = alloc_queue_full[0] | staged_valid;
-  assign \$284  = ! bus__r_addr[5:0];
-  assign \$285  = bus__r_addr[11:6] >= 3'h4;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = bus__r_addr[11:6] < 3'h7;
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = bus__r_req & \$288 ;
-  assign \$290  = \$283  | \$289 ;
-  assign \$291  = req_alloc & native_alloc_valid;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = \$290  & \$292 ;
-  assign \$294  = ! bus__r_addr[5:0];
-  assign \$295  = bus__r_addr[11:6] >= 3'h4;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = bus__r_addr[11:6] < 3'h7;
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = bus__r_req & \$298 ;
-  assign \$300  = alloc_queue_full[0] | staged_valid;
-  assign \$301  = ! bus__r_addr[5:0];
-  assign \$302  = bus__r_addr[11:6] >= 3'h4;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = bus__r_addr[11:6] < 3'h7;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = bus__r_req & \$305 ;
-  assign \$307  = \$300  | \$306 ;
-  assign \$308  = req_alloc & native_alloc_valid;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = \$307  & \$309 ;
-  assign \$311  = ~ alloc_queue_full[0];
-  assign \$312  = ~ staged_valid;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = \$310  & \$313 ;
-  assign \$315  = ~ \$314 ;
-  assign \$316  = \$299  & \$315 ;
-  assign \$317  = bus__r_addr[11:6] - 3'h4;
-  assign \$318  = bus__r_addr[11:6] - 3'h4;
-  assign \$320  = alloc_queue_full[0] | staged_valid;
-  assign \$321  = ! bus__r_addr[5:0];
-  assign \$322  = bus__r_addr[11:6] >= 3'h4;
-  assign \$323  = \$321  & \$322 ;
-  assign \$324  = bus__r_addr[11:6] < 3'h7;
-  assign \$325  = \$323  & \$324 ;
-  assign \$326  = bus__r_req & \$325 ;
-  assign \$327  = \$320  | \$326 ;
-  assign \$328  = req_alloc & native_alloc_valid;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = \$327  & \$329 ;
-  assign \$331  = bus__r_addr[11:6] - 3'h4;
-  assign \$332  = bus__r_addr[11:6] - 3'h4;
-  assign \$334  = staged_valid ? alloc_queue_w_data : { \$333 , \$331 [1:0] };
-  assign \$335  = alloc_queue_full[0] ? alloc_queue_data0 : \$334 ;
-  assign \$337  = ~ \$336 ;
-  assign \$338  = \$337  + 1'h1;
-  assign \$340  = ~ \$339 ;
-  assign \$341  = \$340  + 1'h1;
-  assign \$343  = ~ \$342 ;
-  assign \$344  = \$343  + 1'h1;
-  assign \$346  = ~ \$345 ;
-  assign \$347  = \$346  + 1'h1;
-  assign \$349  = ~ \$348 ;
-  assign \$350  = \$349  + 1'h1;
-  assign \$352  = ~ \$351 ;
-  assign \$353  = \$352  + 1'h1;
-  assign \$355  = ~ \$354 ;
-  assign \$356  = \$355  + 1'h1;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = \$358  + 1'h1;
-  assign \$361  = ~ \$360 ;
-  assign \$362  = \$361  + 1'h1;
-  assign \$364  = ~ \$363 ;
-  assign \$365  = \$364  + 1'h1;
-  assign \$367  = ~ \$366 ;
-  assign \$368  = \$367  + 1'h1;
-  assign \$370  = ~ \$369 ;
-  assign \$371  = \$370  + 1'h1;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = \$373  + 1'h1;
+  assign \$46  = \$45  & \port$4771$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4771$0 [0];
+  assign \$48  = \port$4771$0 [6:5] == 2'h2;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = rsp_freed_valid & \port$4774$0 [0];
+  assign \$51  = \port$4774$0 [14:13] == 2'h2;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = rsp_flushed_valid & \port$4786$0 [0];
+  assign \$54  = \port$4786$0 [14:13] == 2'h2;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \port$4771$0 [4:1] == 1'h1;
+  assign \$57  = rsp_grant_valid & \$56 ;
+  assign \$58  = \port$4771$0 [6:5] == 2'h2;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = popped ? 1'h1 : space_plus_all_ge1;
+  assign \$61  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
+  assign \$62  = popped ? space_plus_all_ge2 : space_plus_all_ge3;
+  assign \$63  = popped ? space_plus_all_ge3 : space_plus_all_ge4;
+  assign \$64  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
+  assign \$65  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
+  assign \$66  = space_short ? 5'h01 : space_over[4:0];
+  assign \$67  = space_short ? 5'h00 : \$1339 [4:0];
+  assign \$68  = popped ? \$66  : \$67 ;
+  assign \$69  = tail + 2'h3;
+  assign \$70  = tail + 2'h2;
+  assign \$71  = tail + 1'h1;
+  assign \$72  = log_kept_ge1 ? \$71 [3:0] : tail;
+  assign \$73  = log_kept_ge2 ? \$70 [3:0] : \$72 ;
+  assign \$74  = log_kept_ge3 ? \$69 [3:0] : \$73 ;
+  assign \$75  = \$signal$72  + \$signal$73 ;
+  assign \$76  = \$signal$28  - \$signal$73 ;
+  assign \$77  = err_dropped + n_dropped;
+  assign \$79  = tail_next_row + 1'h1;
+  assign \$80  = head + 1'h1;
+  assign \$81  = ~ space[4];
+  assign \$82  = head_bank[0] ? \$signature__data$86  : \$signature__data$85 ;
+  assign \$83  = head_bank[0] ? \$signature__data$84  : \$signature__data ;
+  assign \$84  = head_bank[1] ? \$82  : \$83 ;
+  assign \$85  = \$signal$80  ? \$84  : 121'h0000000000000000000000000000000;
+  assign \$86  = ~ \$signal$88 ;
+  assign \$87  = \$signal$87  & \$86 ;
+  assign \$88  = \$87  | { low_water_hit, \$1344 , \$1342 , e1_exhausted, \$1341  };
+  assign \$89  = 8'h80 - event_low_water;
+  assign \$90  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
+  assign \$95  = \$94  == event_ev_free;
+  assign \$98  = \$97  ? 8'h01 : 8'hff;
+  assign \$99  = \$95  ? 8'h00 : \$98 ;
+  assign \$100  = $signed({ 1'h0, event_in_use }) + $signed(\$99 );
+  assign \$101  = event_ev_flush ? { 9'h000, \$92  } : \$100 ;
+  assign \$104  = event_in_use + 8'hff;
+  assign \$105  = ~ \$104 [8];
+  assign \$106  = \$103  & \$105 ;
+  assign \$109  = ~ event_ev_free;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = event_ev_flush ? \$106  : \$110 ;
+  assign \$112  = ~ \$signal$79 ;
+  assign \$113  = event_in_use > event_high_water;
+  assign \$114  = event_hw_grow ? event_in_use_rose : \$113 ;
+  assign \$115  = \$112  & \$114 ;
+  assign \$116  = event_allocs + event_ev_grant;
+  assign \$117  = event_fails + event_ev_fail;
+  assign \$118  = event_frees + event_ev_free;
+  assign \$119  = event_flushes + event_ev_flush;
+  assign \$120  = 10'h200 - log_low_water;
+  assign \$121  = $signed({ 1'h0, log_in_use }) > $signed(log_lw_limit);
+  assign \$122  = ~ log_ev_overwrite;
+  assign \$123  = log_ev_grant & \$122 ;
+  assign \$124  = ~ log_ev_overwrite;
+  assign \$125  = log_ev_grant & \$124 ;
+  assign \$126  = \$125  == log_ev_free;
+  assign \$127  = ~ log_ev_overwrite;
+  assign \$128  = log_ev_grant & \$127 ;
+  assign \$129  = \$128  ? 10'h001 : 10'h3ff;
+  assign \$130  = \$126  ? 10'h000 : \$129 ;
+  assign \$131  = $signed({ 1'h0, log_in_use }) + $signed(\$130 );
+  assign \$132  = log_ev_flush ? { 11'h000, \$123  } : \$131 ;
+  assign \$133  = ~ log_ev_overwrite;
+  assign \$134  = log_ev_grant & \$133 ;
+  assign \$135  = log_in_use + 10'h3ff;
+  assign \$136  = ~ \$135 [10];
+  assign \$137  = \$134  & \$136 ;
+  assign \$138  = ~ log_ev_overwrite;
+  assign \$139  = log_ev_grant & \$138 ;
+  assign \$140  = ~ log_ev_free;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = log_ev_flush ? \$137  : \$141 ;
+  assign \$143  = ~ \$signal$79 ;
+  assign \$144  = log_in_use > log_high_water;
+  assign \$145  = log_hw_grow ? log_in_use_rose : \$144 ;
+  assign \$146  = \$143  & \$145 ;
+  assign \$147  = log_allocs + log_ev_grant;
+  assign \$148  = log_fails + log_ev_fail;
+  assign \$149  = log_frees + log_ev_free;
+  assign \$150  = log_flushes + log_ev_flush;
+  assign \$151  = log_overwrites + log_ev_overwrite;
+  assign \$152  = 5'h10 - config_low_water;
+  assign \$153  = $signed({ 1'h0, config_in_use }) > $signed(config_lw_limit);
+  assign \$158  = \$157  == config_ev_free;
+  assign \$161  = \$160  ? 5'h01 : 5'h1f;
+  assign \$162  = \$158  ? 5'h00 : \$161 ;
+  assign \$163  = $signed({ 1'h0, config_in_use }) + $signed(\$162 );
+  assign \$164  = config_ev_flush ? { 6'h00, \$155  } : \$163 ;
+  assign \$167  = config_in_use + 5'h1f;
+  assign \$168  = ~ \$167 [5];
+  assign \$169  = \$166  & \$168 ;
+  assign \$172  = ~ config_ev_free;
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = config_ev_flush ? \$169  : \$173 ;
+  assign \$175  = ~ \$signal$79 ;
+  assign \$176  = config_in_use > config_high_water;
+  assign \$177  = config_hw_grow ? config_in_use_rose : \$176 ;
+  assign \$178  = \$175  & \$177 ;
+  assign \$179  = config_allocs + config_ev_grant;
+  assign \$180  = config_fails + config_ev_fail;
+  assign \$181  = config_frees + config_ev_free;
+  assign \$182  = config_flushes + config_ev_flush;
+  assign \$183  = ! bus__r_addr[5:0];
+  assign \$184  = bus__r_addr[11:6] >= 3'h4;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = bus__r_addr[11:6] < 3'h7;
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = bus__r_req & \$188 ;
+  assign \$190  = ~ alloc_queue_pop;
+  assign \$191  = alloc_queue_head_valid & \$190 ;
+  assign \$192  = ~ \$191 ;
+  assign \$193  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$194  = alloc_queue_held[0] | alloc_queue_push;
+  assign \$195  = ~ alloc_queue_pop;
+  assign \$196  = alloc_queue_head_valid & \$195 ;
+  assign \$197  = \$194  | \$196 ;
+  assign \$198  = ~ alloc_queue_pop;
+  assign \$199  = alloc_queue_head_valid & \$198 ;
+  assign \$200  = ~ \$199 ;
+  assign \$201  = \$200  & alloc_queue_held[0];
+  assign \$202  = alloc_queue_rd_next + 1'h1;
+  assign \$203  = ~ alloc_queue_pop;
+  assign \$204  = alloc_queue_head_valid & \$203 ;
+  assign \$205  = alloc_queue_held[0] | \$204 ;
+  assign \$206  = alloc_queue_push & \$205 ;
+  assign \$207  = alloc_queue_wr_next + 1'h1;
+  assign \$208  = ~ alloc_queue_pop;
+  assign \$209  = alloc_queue_head_valid & \$208 ;
+  assign \$210  = alloc_queue_push & \$209 ;
+  assign \$211  = ~ alloc_queue_pop;
+  assign \$212  = alloc_queue_head_valid & \$211 ;
+  assign \$213  = ~ \$212 ;
+  assign \$214  = \$213  & alloc_queue_held[0];
+  assign \$215  = ~ alloc_queue_push;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = \$216  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$218  = \$210  ? 1'h1 : \$217 ;
+  assign \$219  = ~ alloc_queue_pop;
+  assign \$220  = alloc_queue_head_valid & \$219 ;
+  assign \$221  = alloc_queue_push & \$220 ;
+  assign \$222  = ~ alloc_queue_pop;
+  assign \$223  = alloc_queue_head_valid & \$222 ;
+  assign \$224  = ~ \$223 ;
+  assign \$225  = \$224  & alloc_queue_held[0];
+  assign \$226  = ~ alloc_queue_push;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = \$227  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$229  = \$221  ? alloc_queue_held[0] : \$228 ;
+  assign \$230  = ~ alloc_queue_pop;
+  assign \$231  = alloc_queue_head_valid & \$230 ;
+  assign \$232  = alloc_queue_push & \$231 ;
+  assign \$233  = ~ alloc_queue_pop;
+  assign \$234  = alloc_queue_head_valid & \$233 ;
+  assign \$235  = ~ \$234 ;
+  assign \$236  = \$235  & alloc_queue_held[0];
+  assign \$237  = ~ alloc_queue_push;
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = \$238  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$240  = \$232  ? alloc_queue_held[1] : \$239 ;
+  assign \$241  = ~ alloc_queue_pop;
+  assign \$242  = alloc_queue_head_valid & \$241 ;
+  assign \$243  = alloc_queue_push & \$242 ;
+  assign \$244  = ~ alloc_queue_pop;
+  assign \$245  = alloc_queue_head_valid & \$244 ;
+  assign \$246  = ~ \$245 ;
+  assign \$247  = \$246  & alloc_queue_held[0];
+  assign \$248  = ~ alloc_queue_push;
+  assign \$249  = \$247  & \$248 ;
+  assign \$250  = \$249  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$251  = \$243  ? alloc_queue_held[2] : \$250 ;
+  assign \$252  = ~ alloc_queue_pop;
+  assign \$253  = alloc_queue_head_valid & \$252 ;
+  assign \$254  = alloc_queue_push & \$253 ;
+  assign \$255  = ~ alloc_queue_pop;
+  assign \$256  = alloc_queue_head_valid & \$255 ;
+  assign \$257  = ~ \$256 ;
+  assign \$258  = \$257  & alloc_queue_held[0];
+  assign \$259  = ~ alloc_queue_push;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = \$260  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$262  = \$254  ? alloc_queue_held[3] : \$261 ;
+  assign \$263  = ~ alloc_queue_pop;
+  assign \$264  = alloc_queue_head_valid & \$263 ;
+  assign \$265  = alloc_queue_push & \$264 ;
+  assign \$266  = ~ alloc_queue_pop;
+  assign \$267  = alloc_queue_head_valid & \$266 ;
+  assign \$268  = ~ \$267 ;
+  assign \$269  = \$268  & alloc_queue_held[0];
+  assign \$270  = ~ alloc_queue_push;
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = \$271  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$273  = \$265  ? alloc_queue_held[4] : \$272 ;
+  assign \$274  = ~ alloc_queue_pop;
+  assign \$275  = alloc_queue_head_valid & \$274 ;
+  assign \$276  = alloc_queue_push & \$275 ;
+  assign \$277  = ~ alloc_queue_pop;
+  assign \$278  = alloc_queue_head_valid & \$277 ;
+  assign \$279  = ~ \$278 ;
+  assign \$280  = \$279  & alloc_queue_held[0];
+  assign \$281  = ~ alloc_queue_push;
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = \$282  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$284  = \$276  ? alloc_queue_held[5] : \$283 ;
+  assign \$285  = ~ alloc_queue_pop;
+  assign \$286  = alloc_queue_head_valid & \$285 ;
+  assign \$287  = alloc_queue_push & \$286 ;
+  assign \$288  = ~ alloc_queue_pop;
+  assign \$289  = alloc_queue_head_valid & \$288 ;
+  assign \$290  = ~ \$289 ;
+  assign \$291  = \$290  & alloc_queue_held[0];
+  assign \$292  = ~ alloc_queue_push;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = \$293  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$295  = \$287  ? alloc_queue_held[6] : \$294 ;
+  assign \$296  = ~ alloc_queue_pop;
+  assign \$297  = alloc_queue_head_valid & \$296 ;
+  assign \$298  = alloc_queue_push & \$297 ;
+  assign \$299  = ~ alloc_queue_pop;
+  assign \$300  = alloc_queue_head_valid & \$299 ;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = \$301  & alloc_queue_held[0];
+  assign \$303  = ~ alloc_queue_push;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \$304  ? 1'h0 : alloc_queue_held[8];
+  assign \$306  = \$298  ? alloc_queue_held[7] : \$305 ;
+  assign \$307  = ~ alloc_queue_pop;
+  assign \$308  = alloc_queue_push & \$307 ;
+  assign \$309  = ~ alloc_queue_push;
+  assign \$310  = alloc_queue_pop & \$309 ;
+  assign \$311  = \$310  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$312  = \$308  ? 1'h1 : \$311 ;
+  assign \$313  = ~ alloc_queue_pop;
+  assign \$314  = alloc_queue_push & \$313 ;
+  assign \$315  = ~ alloc_queue_push;
+  assign \$316  = alloc_queue_pop & \$315 ;
+  assign \$317  = \$316  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$318  = \$314  ? alloc_queue_count[0] : \$317 ;
+  assign \$319  = ~ alloc_queue_pop;
+  assign \$320  = alloc_queue_push & \$319 ;
+  assign \$321  = ~ alloc_queue_push;
+  assign \$322  = alloc_queue_pop & \$321 ;
+  assign \$323  = \$322  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$324  = \$320  ? alloc_queue_count[1] : \$323 ;
+  assign \$325  = ~ alloc_queue_pop;
+  assign \$326  = alloc_queue_push & \$325 ;
+  assign \$327  = ~ alloc_queue_push;
+  assign \$328  = alloc_queue_pop & \$327 ;
+  assign \$329  = \$328  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$330  = \$326  ? alloc_queue_count[2] : \$329 ;
+  assign \$331  = ~ alloc_queue_pop;
+  assign \$332  = alloc_queue_push & \$331 ;
+  assign \$333  = ~ alloc_queue_push;
+  assign \$334  = alloc_queue_pop & \$333 ;
+  assign \$335  = \$334  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$336  = \$332  ? alloc_queue_count[3] : \$335 ;
+  assign \$337  = ~ alloc_queue_pop;
+  assign \$338  = alloc_queue_push & \$337 ;
+  assign \$339  = ~ alloc_queue_push;
+  assign \$340  = alloc_queue_pop & \$339 ;
+  assign \$341  = \$340  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$342  = \$338  ? alloc_queue_count[4] : \$341 ;
+  assign \$343  = ~ alloc_queue_pop;
+  assign \$344  = alloc_queue_push & \$343 ;
+  assign \$345  = ~ alloc_queue_push;
+  assign \$346  = alloc_queue_pop & \$345 ;
+  assign \$347  = \$346  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$348  = \$344  ? alloc_queue_count[5] : \$347 ;
+  assign \$349  = ~ alloc_queue_pop;
+  assign \$350  = alloc_queue_push & \$349 ;
+  assign \$351  = ~ alloc_queue_push;
+  assign \$352  = alloc_queue_pop & \$351 ;
+  assign \$353  = \$352  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$354  = \$350  ? alloc_queue_count[6] : \$353 ;
+  assign \$355  = ~ alloc_queue_pop;
+  assign \$356  = alloc_queue_push & \$355 ;
+  assign \$357  = ~ alloc_queue_push;
+  assign \$358  = alloc_queue_pop & \$357 ;
+  assign \$359  = \$358  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$360  = \$356  ? alloc_queue_count[7] : \$359 ;
+  assign \$361  = ~ alloc_queue_pop;
+  assign \$362  = alloc_queue_push & \$361 ;
+  assign \$363  = ~ alloc_queue_push;
+  assign \$364  = alloc_queue_pop & \$363 ;
+  assign \$365  = \$364  ? 1'h0 : alloc_queue_count[9];
+  assign \$366  = \$362  ? alloc_queue_count[8] : \$365 ;
+  assign \$367  = alloc_queue_head_valid | staged_valid;
+  assign \$368  = ! bus__r_addr[5:0];
+  assign \$369  = bus__r_addr[11:6] >= 3'h4;
+  assign \$370  = \$368  & \$369 ;
+  assign \$371  = bus__r_addr[11:6] < 3'h7;
+  assign \$372  = \$370  & \$371 ;
+  assign \$373  = bus__r_req & \$372 ;
+  assign \$374  = \$367  | \$373 ;
+  assign \$375  = req_alloc & native_alloc_valid;
   assign \$376  = ~ \$375 ;
-  assign \$377  = \$376  + 1'h1;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = \$379  + 1'h1;
-  assign \$382  = ~ \$381 ;
-  assign \$383  = \$382  + 1'h1;
-  assign \$385  = ~ \$384 ;
-  assign \$386  = \$385  + 1'h1;
-  assign \$388  = ~ \$387 ;
-  assign \$389  = \$388  + 1'h1;
-  assign \$391  = ~ \$390 ;
-  assign \$392  = \$391  + 1'h1;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = \$394  + 1'h1;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = \$397  + 1'h1;
-  assign \$400  = ~ \$399 ;
-  assign \$401  = \$400  + 1'h1;
-  assign \$403  = ~ \$402 ;
-  assign \$404  = \$403  + 1'h1;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = \$406  + 1'h1;
-  assign \$409  = ~ \$408 ;
-  assign \$410  = \$409  + 1'h1;
-  assign \$412  = ~ \$411 ;
-  assign \$413  = \$412  + 1'h1;
-  assign \$415  = ~ \$414 ;
-  assign \$416  = \$415  + 1'h1;
-  assign \$418  = ~ \$417 ;
-  assign \$419  = \$418  + 1'h1;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = \$421  + 1'h1;
-  assign \$424  = ~ \$423 ;
-  assign \$425  = \$424  + 1'h1;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \$427  + 1'h1;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = \$430  + 1'h1;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = \$433  + 1'h1;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = \$436  + 1'h1;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = \$439  + 1'h1;
-  assign \$442  = ~ \$441 ;
-  assign \$443  = \$442  + 1'h1;
-  assign \$445  = ~ \$444 ;
-  assign \$446  = \$445  + 1'h1;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = \$448  + 1'h1;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = \$451  + 1'h1;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$454  + 1'h1;
-  assign \$457  = ~ \$456 ;
-  assign \$458  = \$457  + 1'h1;
-  assign \$460  = ~ \$459 ;
-  assign \$461  = \$460  + 1'h1;
-  assign \$463  = ~ \$462 ;
-  assign \$464  = \$463  + 1'h1;
-  assign \$466  = ~ \$465 ;
-  assign \$467  = \$466  + 1'h1;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = \$469  + 1'h1;
-  assign \$472  = ~ \$471 ;
-  assign \$473  = \$472  + 1'h1;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = \$475  + 1'h1;
-  assign \$478  = ~ \$477 ;
-  assign \$479  = \$478  + 1'h1;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = \$481  + 1'h1;
-  assign \$484  = ~ \$483 ;
-  assign \$485  = \$484  + 1'h1;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = \$487  + 1'h1;
-  assign \$490  = ~ \$489 ;
-  assign \$491  = \$490  + 1'h1;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = \$493  + 1'h1;
-  assign \$496  = ~ \$495 ;
-  assign \$497  = \$496  + 1'h1;
-  assign \$499  = ~ \$498 ;
-  assign \$500  = \$499  + 1'h1;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = \$502  + 1'h1;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$505  + 1'h1;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = \$508  + 1'h1;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = \$511  + 1'h1;
-  assign \$514  = ~ \$513 ;
-  assign \$515  = \$514  + 1'h1;
-  assign \$517  = ~ \$516 ;
-  assign \$518  = \$517  + 1'h1;
-  assign \$519  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$520  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$521  = \$519  | \$520 ;
-  assign \$522  = r1_sel_config ? 32'd137626887 : 32'd0;
-  assign \$523  = r1_sel_config2 ? 32'd151130144 : 32'd0;
-  assign \$524  = \$522  | \$523 ;
-  assign \$525  = \$521  | \$524 ;
-  assign \$527  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$529  = r1_sel_irq_status ? \$signal$72  : 5'h00;
-  assign \$530  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$531  = \$529  | \$530 ;
-  assign \$532  = \$528  | { 27'h0000000, \$531  };
-  assign \$533  = \$525  | \$532 ;
-  assign \$534  = r1_sel_err_count ? \$signal$58  : 32'd0;
-  assign \$535  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$536  = \$534  | \$535 ;
-  assign \$537  = r1_sel_err_head0 ? { \$signal$65 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$538  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$539  = \$537  | \$538 ;
-  assign \$540  = \$536  | \$539 ;
-  assign \$541  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$542  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$543  = \$541  | \$542 ;
-  assign \$545  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$547  = \$543  | \$546 ;
-  assign \$548  = \$540  | \$547 ;
-  assign \$549  = \$533  | \$548 ;
-  assign \$550  = r1_sel_id | r1_sel_version;
-  assign \$551  = r1_sel_config | r1_sel_config2;
-  assign \$552  = \$550  | \$551 ;
-  assign \$553  = r1_sel_ctrl | r1_sel_status;
-  assign \$554  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$555  = \$553  | \$554 ;
-  assign \$556  = \$552  | \$555 ;
-  assign \$557  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$558  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$559  = \$557  | \$558 ;
-  assign \$560  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$561  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$562  = \$560  | \$561 ;
-  assign \$563  = \$559  | \$562 ;
-  assign \$564  = \$556  | \$563 ;
-  assign \$566  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$569  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
-  assign \$571  = \$567  | \$570 ;
-  assign \$572  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
-  assign \$573  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
-  assign \$574  = \$572  | { 24'h000000, \$573  };
-  assign \$575  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
-  assign \$576  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$577  = { 24'h000000, \$575  } | \$576 ;
-  assign \$578  = \$574  | \$577 ;
-  assign \$579  = \$571  | \$578 ;
-  assign \$580  = r1_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$581  = r1_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$582  = \$580  | \$581 ;
-  assign \$587  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$590  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$591  = \$589  | { 15'h0000, \$590  };
-  assign \$592  = \$586  | \$591 ;
-  assign \$593  = \$579  | \$592 ;
-  assign \$594  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$595  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$596  = \$594  | \$595 ;
-  assign \$597  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$598  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$599  = \$597  | \$598 ;
-  assign \$600  = \$596  | \$599 ;
-  assign \$601  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$602  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$603  = \$601  | \$602 ;
-  assign \$604  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$605  = \$604  | r1_sel_pool0_low_water;
-  assign \$606  = \$603  | \$605 ;
-  assign \$607  = \$600  | \$606 ;
-  assign \$609  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
-  assign \$612  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
-  assign \$614  = \$610  | \$613 ;
-  assign \$615  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
-  assign \$616  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
-  assign \$617  = \$615  | { 22'h000000, \$616  };
-  assign \$618  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
-  assign \$619  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
-  assign \$620  = { 22'h000000, \$618  } | \$619 ;
-  assign \$621  = \$617  | \$620 ;
-  assign \$622  = \$614  | \$621 ;
-  assign \$623  = r1_sel_pool1_fails ? log_fails : 32'd0;
-  assign \$624  = r1_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$377  = \$374  & \$376 ;
+  assign \$378  = ! bus__r_addr[5:0];
+  assign \$379  = bus__r_addr[11:6] >= 3'h4;
+  assign \$380  = \$378  & \$379 ;
+  assign \$381  = bus__r_addr[11:6] < 3'h7;
+  assign \$382  = \$380  & \$381 ;
+  assign \$383  = bus__r_req & \$382 ;
+  assign \$384  = alloc_queue_head_valid | staged_valid;
+  assign \$385  = ! bus__r_addr[5:0];
+  assign \$386  = bus__r_addr[11:6] >= 3'h4;
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = bus__r_addr[11:6] < 3'h7;
+  assign \$389  = \$387  & \$388 ;
+  assign \$390  = bus__r_req & \$389 ;
+  assign \$391  = \$384  | \$390 ;
+  assign \$392  = req_alloc & native_alloc_valid;
+  assign \$393  = ~ \$392 ;
+  assign \$394  = \$391  & \$393 ;
+  assign \$395  = ~ alloc_queue_head_valid;
+  assign \$396  = ~ staged_valid;
+  assign \$397  = \$395  & \$396 ;
+  assign \$398  = \$394  & \$397 ;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = \$383  & \$399 ;
+  assign \$401  = bus__r_addr[11:6] - 3'h4;
+  assign \$402  = bus__r_addr[11:6] - 3'h4;
+  assign \$404  = bus__r_addr[11:6] - 3'h4;
+  assign \$405  = bus__r_addr[11:6] - 3'h4;
+  assign \$407  = staged_valid ? alloc_queue_w_data : { \$406 , \$404 [1:0] };
+  assign \$408  = alloc_queue_head_valid ? alloc_queue_head : \$407 ;
+  assign \$410  = ~ \$409 ;
+  assign \$411  = \$410  + 1'h1;
+  assign \$413  = ~ \$412 ;
+  assign \$414  = \$413  + 1'h1;
+  assign \$416  = ~ \$415 ;
+  assign \$417  = \$416  + 1'h1;
+  assign \$419  = ~ \$418 ;
+  assign \$420  = \$419  + 1'h1;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = \$422  + 1'h1;
+  assign \$425  = ~ \$424 ;
+  assign \$426  = \$425  + 1'h1;
+  assign \$428  = ~ \$427 ;
+  assign \$429  = \$428  + 1'h1;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = \$431  + 1'h1;
+  assign \$434  = ~ \$433 ;
+  assign \$435  = \$434  + 1'h1;
+  assign \$437  = ~ \$436 ;
+  assign \$438  = \$437  + 1'h1;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = \$440  + 1'h1;
+  assign \$443  = ~ \$442 ;
+  assign \$444  = \$443  + 1'h1;
+  assign \$446  = ~ \$445 ;
+  assign \$447  = \$446  + 1'h1;
+  assign \$449  = ~ \$448 ;
+  assign \$450  = \$449  + 1'h1;
+  assign \$452  = ~ \$451 ;
+  assign \$453  = \$452  + 1'h1;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = \$455  + 1'h1;
+  assign \$458  = ~ \$457 ;
+  assign \$459  = \$458  + 1'h1;
+  assign \$461  = ~ \$460 ;
+  assign \$462  = \$461  + 1'h1;
+  assign \$464  = ~ \$463 ;
+  assign \$465  = \$464  + 1'h1;
+  assign \$467  = ~ \$466 ;
+  assign \$468  = \$467  + 1'h1;
+  assign \$470  = ~ \$469 ;
+  assign \$471  = \$470  + 1'h1;
+  assign \$473  = ~ \$472 ;
+  assign \$474  = \$473  + 1'h1;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = \$476  + 1'h1;
+  assign \$479  = ~ \$478 ;
+  assign \$480  = \$479  + 1'h1;
+  assign \$482  = ~ \$481 ;
+  assign \$483  = \$482  + 1'h1;
+  assign \$485  = ~ \$484 ;
+  assign \$486  = \$485  + 1'h1;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = \$488  + 1'h1;
+  assign \$491  = ~ \$490 ;
+  assign \$492  = \$491  + 1'h1;
+  assign \$494  = ~ \$493 ;
+  assign \$495  = \$494  + 1'h1;
+  assign \$497  = ~ \$496 ;
+  assign \$498  = \$497  + 1'h1;
+  assign \$500  = ~ \$499 ;
+  assign \$501  = \$500  + 1'h1;
+  assign \$503  = ~ \$502 ;
+  assign \$504  = \$503  + 1'h1;
+  assign \$506  = ~ \$505 ;
+  assign \$507  = \$506  + 1'h1;
+  assign \$509  = ~ \$508 ;
+  assign \$510  = \$509  + 1'h1;
+  assign \$512  = ~ \$511 ;
+  assign \$513  = \$512  + 1'h1;
+  assign \$515  = ~ \$514 ;
+  assign \$516  = \$515  + 1'h1;
+  assign \$518  = ~ \$517 ;
+  assign \$519  = \$518  + 1'h1;
+  assign \$521  = ~ \$520 ;
+  assign \$522  = \$521  + 1'h1;
+  assign \$524  = ~ \$523 ;
+  assign \$525  = \$524  + 1'h1;
+  assign \$527  = ~ \$526 ;
+  assign \$528  = \$527  + 1'h1;
+  assign \$530  = ~ \$529 ;
+  assign \$531  = \$530  + 1'h1;
+  assign \$533  = ~ \$532 ;
+  assign \$534  = \$533  + 1'h1;
+  assign \$536  = ~ \$535 ;
+  assign \$537  = \$536  + 1'h1;
+  assign \$539  = ~ \$538 ;
+  assign \$540  = \$539  + 1'h1;
+  assign \$542  = ~ \$541 ;
+  assign \$543  = \$542  + 1'h1;
+  assign \$545  = ~ \$544 ;
+  assign \$546  = \$545  + 1'h1;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = \$548  + 1'h1;
+  assign \$551  = ~ \$550 ;
+  assign \$552  = \$551  + 1'h1;
+  assign \$554  = ~ \$553 ;
+  assign \$555  = \$554  + 1'h1;
+  assign \$557  = ~ \$556 ;
+  assign \$558  = \$557  + 1'h1;
+  assign \$560  = ~ \$559 ;
+  assign \$561  = \$560  + 1'h1;
+  assign \$563  = ~ \$562 ;
+  assign \$564  = \$563  + 1'h1;
+  assign \$566  = ~ \$565 ;
+  assign \$567  = \$566  + 1'h1;
+  assign \$569  = ~ \$568 ;
+  assign \$570  = \$569  + 1'h1;
+  assign \$572  = ~ \$571 ;
+  assign \$573  = \$572  + 1'h1;
+  assign \$575  = ~ \$574 ;
+  assign \$576  = \$575  + 1'h1;
+  assign \$578  = ~ \$577 ;
+  assign \$579  = \$578  + 1'h1;
+  assign \$581  = ~ \$580 ;
+  assign \$582  = \$581  + 1'h1;
+  assign \$584  = ~ \$583 ;
+  assign \$585  = \$584  + 1'h1;
+  assign \$587  = ~ \$586 ;
+  assign \$588  = \$587  + 1'h1;
+  assign \$590  = ~ \$589 ;
+  assign \$591  = \$590  + 1'h1;
+  assign \$592  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$593  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$594  = \$592  | \$593 ;
+  assign \$595  = r1_sel_config ? 32'd137626887 : 32'd0;
+  assign \$596  = r1_sel_config2 ? 32'd151130144 : 32'd0;
+  assign \$597  = \$595  | \$596 ;
+  assign \$598  = \$594  | \$597 ;
+  assign \$600  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$602  = r1_sel_irq_status ? \$signal$87  : 5'h00;
+  assign \$603  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$604  = \$602  | \$603 ;
+  assign \$605  = \$601  | { 27'h0000000, \$604  };
+  assign \$606  = \$598  | \$605 ;
+  assign \$607  = r1_sel_err_count ? \$signal$72  : 32'd0;
+  assign \$608  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$609  = \$607  | \$608 ;
+  assign \$610  = r1_sel_err_head0 ? { \$signal$80 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$611  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$612  = \$610  | \$611 ;
+  assign \$613  = \$609  | \$612 ;
+  assign \$614  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$615  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$616  = \$614  | \$615 ;
+  assign \$618  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$620  = \$616  | \$619 ;
+  assign \$621  = \$613  | \$620 ;
+  assign \$622  = \$606  | \$621 ;
+  assign \$623  = r1_sel_id | r1_sel_version;
+  assign \$624  = r1_sel_config | r1_sel_config2;
   assign \$625  = \$623  | \$624 ;
-  assign \$626  = r1_sel_pool1_info ? 32'd1 : 32'd0;
+  assign \$626  = r1_sel_ctrl | r1_sel_status;
+  assign \$627  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$628  = \$626  | \$627 ;
   assign \$629  = \$625  | \$628 ;
-  assign \$630  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
-  assign \$631  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
+  assign \$630  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$631  = r1_sel_err_head0 | r1_sel_err_head1;
   assign \$632  = \$630  | \$631 ;
-  assign \$633  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
-  assign \$634  = \$632  | { 15'h0000, \$633  };
-  assign \$635  = \$629  | \$634 ;
-  assign \$636  = \$622  | \$635 ;
-  assign \$637  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$638  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$639  = \$637  | \$638 ;
-  assign \$640  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$641  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$642  = \$640  | \$641 ;
-  assign \$643  = \$639  | \$642 ;
-  assign \$644  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$645  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$648  = \$647  | r1_sel_pool1_low_water;
-  assign \$649  = \$646  | \$648 ;
-  assign \$650  = \$643  | \$649 ;
-  assign \$652  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
-  assign \$655  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
-  assign \$657  = \$653  | \$656 ;
-  assign \$658  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
-  assign \$659  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
-  assign \$660  = \$658  | { 27'h0000000, \$659  };
-  assign \$661  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
-  assign \$662  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
-  assign \$663  = { 27'h0000000, \$661  } | \$662 ;
-  assign \$664  = \$660  | \$663 ;
-  assign \$665  = \$657  | \$664 ;
-  assign \$666  = r1_sel_pool2_fails ? config_fails : 32'd0;
-  assign \$667  = r1_sel_pool2_frees ? config_frees : 32'd0;
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = r1_sel_pool2_info ? 32'd8 : 32'd0;
-  assign \$672  = \$668  | \$671 ;
-  assign \$673  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
-  assign \$676  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
-  assign \$677  = \$675  | { 15'h0000, \$676  };
-  assign \$678  = \$672  | \$677 ;
-  assign \$679  = \$665  | \$678 ;
-  assign \$680  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$681  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$682  = \$680  | \$681 ;
-  assign \$683  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$684  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
-  assign \$685  = \$683  | \$684 ;
-  assign \$686  = \$682  | \$685 ;
-  assign \$687  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$688  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$691  = \$690  | r1_sel_pool2_low_water;
-  assign \$692  = \$689  | \$691 ;
-  assign \$693  = \$686  | \$692 ;
-  assign \$694  = bus__w_strb == 4'hf;
-  assign \$696  = ~ \$695 ;
-  assign \$697  = \$696  + 1'h1;
-  assign \$699  = ~ \$698 ;
-  assign \$700  = \$699  + 1'h1;
-  assign \$701  = \$697 [6] | \$700 [6];
-  assign \$703  = ~ \$702 ;
-  assign \$704  = \$703  + 1'h1;
-  assign \$705  = \$701  | \$704 [6];
-  assign \$706  = \$694  & \$705 ;
-  assign \$707  = bus__w_addr[5:0] == 3'h4;
-  assign \$708  = \$706  & \$707 ;
-  assign \$709  = bus__w_req & \$708 ;
-  assign \$710  = bus__w_strb == 4'hf;
-  assign \$712  = ~ \$711 ;
-  assign \$713  = \$712  + 1'h1;
-  assign \$715  = ~ \$714 ;
-  assign \$716  = \$715  + 1'h1;
-  assign \$717  = \$713 [6] | \$716 [6];
-  assign \$719  = ~ \$718 ;
-  assign \$720  = \$719  + 1'h1;
-  assign \$721  = \$717  | \$720 [6];
-  assign \$722  = \$710  & \$721 ;
-  assign \$723  = bus__w_addr[5:0] == 6'h30;
-  assign \$724  = \$722  & \$723 ;
-  assign \$725  = bus__w_req & \$724 ;
-  assign \$726  = bus__w_addr[11:6] - 3'h4;
-  assign \$728  = ~ \$727 ;
-  assign \$729  = \$728  + 1'h1;
-  assign \$731  = ~ \$730 ;
-  assign \$732  = \$731  + 1'h1;
-  assign \$734  = ~ \$733 ;
-  assign \$735  = \$734  + 1'h1;
-  assign \$737  = ~ \$736 ;
-  assign \$738  = \$737  + 1'h1;
-  assign \$739  = bus__w_data[18:0] - 8'h80;
-  assign \$740  = ~ \$739 [19];
-  assign \$742  = \$738 [6] & \$741 ;
-  assign \$744  = ~ \$743 ;
-  assign \$745  = \$744  + 1'h1;
-  assign \$746  = bus__w_data[18:0] - 10'h200;
-  assign \$747  = ~ \$746 [19];
-  assign \$749  = \$745 [6] & \$748 ;
-  assign \$751  = ~ \$750 ;
-  assign \$752  = \$751  + 1'h1;
-  assign \$753  = bus__w_data[18:0] - 5'h10;
-  assign \$754  = ~ \$753 [19];
-  assign \$756  = \$752 [6] & \$755 ;
-  assign \$758  = 32'd2147483648 + \$757 ;
-  assign \$760  = 32'd2148532224 + \$759 ;
-  assign \$762  = 32'd2149580800 + \$761 ;
-  assign \$763  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$764  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$765  = command_queue_pop ? \$763  : \$764 ;
-  assign \$766  = command_queue_push & command_queue_full[0];
-  assign \$767  = command_queue_full[1] | \$766 ;
-  assign \$769  = command_queue_full[0] | \$768 ;
-  assign \$770  = command_queue_pop ? \$767  : \$769 ;
-  assign \$771  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$772  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$773  = command_queue_pop ? \$771  : \$772 ;
-  assign \$774  = command_queue_push & command_queue_full[1];
-  assign \$775  = command_queue_full[2] | \$774 ;
-  assign \$776  = command_queue_push & command_queue_full[0];
-  assign \$777  = command_queue_full[1] | \$776 ;
-  assign \$778  = command_queue_pop ? \$775  : \$777 ;
-  assign \$779  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$780  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$781  = command_queue_pop ? \$779  : \$780 ;
-  assign \$782  = command_queue_push & command_queue_full[2];
-  assign \$783  = command_queue_full[3] | \$782 ;
-  assign \$784  = command_queue_push & command_queue_full[1];
-  assign \$785  = command_queue_full[2] | \$784 ;
-  assign \$786  = command_queue_pop ? \$783  : \$785 ;
-  assign \$787  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$788  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$789  = command_queue_pop ? \$787  : \$788 ;
-  assign \$790  = command_queue_push & command_queue_full[3];
-  assign \$791  = command_queue_full[4] | \$790 ;
-  assign \$792  = command_queue_push & command_queue_full[2];
-  assign \$793  = command_queue_full[3] | \$792 ;
-  assign \$794  = command_queue_pop ? \$791  : \$793 ;
-  assign \$795  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$796  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$797  = command_queue_pop ? \$795  : \$796 ;
-  assign \$798  = command_queue_push & command_queue_full[4];
-  assign \$799  = command_queue_full[5] | \$798 ;
-  assign \$800  = command_queue_push & command_queue_full[3];
-  assign \$801  = command_queue_full[4] | \$800 ;
-  assign \$802  = command_queue_pop ? \$799  : \$801 ;
-  assign \$803  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$804  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$805  = command_queue_pop ? \$803  : \$804 ;
-  assign \$806  = command_queue_push & command_queue_full[5];
-  assign \$807  = command_queue_full[6] | \$806 ;
-  assign \$808  = command_queue_push & command_queue_full[4];
-  assign \$809  = command_queue_full[5] | \$808 ;
-  assign \$810  = command_queue_pop ? \$807  : \$809 ;
-  assign \$811  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$812  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$813  = command_queue_pop ? \$811  : \$812 ;
-  assign \$814  = command_queue_push & command_queue_full[6];
-  assign \$815  = command_queue_full[7] | \$814 ;
-  assign \$816  = command_queue_push & command_queue_full[5];
-  assign \$817  = command_queue_full[6] | \$816 ;
-  assign \$818  = command_queue_pop ? \$815  : \$817 ;
-  assign \$819  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$820  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$821  = command_queue_pop ? \$819  : \$820 ;
-  assign \$822  = command_queue_push & command_queue_full[7];
-  assign \$823  = command_queue_full[8] | \$822 ;
-  assign \$824  = command_queue_push & command_queue_full[6];
-  assign \$825  = command_queue_full[7] | \$824 ;
-  assign \$826  = command_queue_pop ? \$823  : \$825 ;
-  assign \$827  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$828  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$829  = command_queue_pop ? \$827  : \$828 ;
-  assign \$830  = command_queue_push & command_queue_full[8];
-  assign \$831  = command_queue_full[9] | \$830 ;
-  assign \$832  = command_queue_push & command_queue_full[7];
-  assign \$833  = command_queue_full[8] | \$832 ;
-  assign \$834  = command_queue_pop ? \$831  : \$833 ;
-  assign \$836  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$837  = command_queue_pop ? \$835  : \$836 ;
-  assign \$838  = command_queue_push & command_queue_full[9];
-  assign \$840  = command_queue_push & command_queue_full[8];
-  assign \$841  = command_queue_full[9] | \$840 ;
-  assign \$842  = command_queue_pop ? \$839  : \$841 ;
-  assign \$843  = req_free & native_free_valid;
-  assign \$844  = req_flush & native_flush_valid;
-  assign \$845  = \$843  | \$844 ;
-  assign \$846  = 1'h1 << bus__w_addr[1:0];
-  assign \$847  = 1'h1 << bus__w_addr[4:2];
-  assign \$848  = 1'h1 << bus__w_addr[7:5];
-  assign \$849  = 1'h1 << bus__w_addr[11:8];
-  assign \$850  = bus__w_strb == 4'hf;
-  assign \$852  = ~ \$851 ;
-  assign \$853  = \$852  + 1'h1;
-  assign \$855  = ~ \$854 ;
-  assign \$856  = \$855  + 1'h1;
-  assign \$857  = \$853 [6] | \$856 [6];
+  assign \$633  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$634  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$635  = \$633  | \$634 ;
+  assign \$636  = \$632  | \$635 ;
+  assign \$637  = \$629  | \$636 ;
+  assign \$639  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$642  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
+  assign \$644  = \$640  | \$643 ;
+  assign \$645  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
+  assign \$646  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
+  assign \$647  = \$645  | { 24'h000000, \$646  };
+  assign \$648  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
+  assign \$649  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$650  = { 24'h000000, \$648  } | \$649 ;
+  assign \$651  = \$647  | \$650 ;
+  assign \$652  = \$644  | \$651 ;
+  assign \$653  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$654  = r1_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$655  = \$653  | \$654 ;
+  assign \$660  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$663  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$664  = \$662  | { 15'h0000, \$663  };
+  assign \$665  = \$659  | \$664 ;
+  assign \$666  = \$652  | \$665 ;
+  assign \$667  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$668  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$669  = \$667  | \$668 ;
+  assign \$670  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$671  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$672  = \$670  | \$671 ;
+  assign \$673  = \$669  | \$672 ;
+  assign \$674  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$675  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$678  = \$677  | r1_sel_pool0_low_water;
+  assign \$679  = \$676  | \$678 ;
+  assign \$680  = \$673  | \$679 ;
+  assign \$682  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
+  assign \$685  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
+  assign \$687  = \$683  | \$686 ;
+  assign \$688  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
+  assign \$689  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
+  assign \$690  = \$688  | { 22'h000000, \$689  };
+  assign \$691  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
+  assign \$692  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
+  assign \$693  = { 22'h000000, \$691  } | \$692 ;
+  assign \$694  = \$690  | \$693 ;
+  assign \$695  = \$687  | \$694 ;
+  assign \$696  = r1_sel_pool1_fails ? log_fails : 32'd0;
+  assign \$697  = r1_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$698  = \$696  | \$697 ;
+  assign \$699  = r1_sel_pool1_info ? 32'd1 : 32'd0;
+  assign \$702  = \$698  | \$701 ;
+  assign \$703  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
+  assign \$704  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
+  assign \$705  = \$703  | \$704 ;
+  assign \$706  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
+  assign \$707  = \$705  | { 15'h0000, \$706  };
+  assign \$708  = \$702  | \$707 ;
+  assign \$709  = \$695  | \$708 ;
+  assign \$710  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$711  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$712  = \$710  | \$711 ;
+  assign \$713  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$714  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$715  = \$713  | \$714 ;
+  assign \$716  = \$712  | \$715 ;
+  assign \$717  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$718  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$719  = \$717  | \$718 ;
+  assign \$720  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$721  = \$720  | r1_sel_pool1_low_water;
+  assign \$722  = \$719  | \$721 ;
+  assign \$723  = \$716  | \$722 ;
+  assign \$725  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
+  assign \$728  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
+  assign \$730  = \$726  | \$729 ;
+  assign \$731  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
+  assign \$732  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
+  assign \$733  = \$731  | { 27'h0000000, \$732  };
+  assign \$734  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
+  assign \$735  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
+  assign \$736  = { 27'h0000000, \$734  } | \$735 ;
+  assign \$737  = \$733  | \$736 ;
+  assign \$738  = \$730  | \$737 ;
+  assign \$739  = r1_sel_pool2_fails ? config_fails : 32'd0;
+  assign \$740  = r1_sel_pool2_frees ? config_frees : 32'd0;
+  assign \$741  = \$739  | \$740 ;
+  assign \$742  = r1_sel_pool2_info ? 32'd8 : 32'd0;
+  assign \$745  = \$741  | \$744 ;
+  assign \$746  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
+  assign \$749  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
+  assign \$750  = \$748  | { 15'h0000, \$749  };
+  assign \$751  = \$745  | \$750 ;
+  assign \$752  = \$738  | \$751 ;
+  assign \$753  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$754  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$755  = \$753  | \$754 ;
+  assign \$756  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$757  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$758  = \$756  | \$757 ;
+  assign \$759  = \$755  | \$758 ;
+  assign \$760  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$761  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$762  = \$760  | \$761 ;
+  assign \$763  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$764  = \$763  | r1_sel_pool2_low_water;
+  assign \$765  = \$762  | \$764 ;
+  assign \$766  = \$759  | \$765 ;
+  assign \$767  = bus__w_strb == 4'hf;
+  assign \$769  = ~ \$768 ;
+  assign \$770  = \$769  + 1'h1;
+  assign \$772  = ~ \$771 ;
+  assign \$773  = \$772  + 1'h1;
+  assign \$774  = \$770 [6] | \$773 [6];
+  assign \$776  = ~ \$775 ;
+  assign \$777  = \$776  + 1'h1;
+  assign \$778  = \$774  | \$777 [6];
+  assign \$779  = \$767  & \$778 ;
+  assign \$780  = bus__w_addr[5:0] == 3'h4;
+  assign \$781  = \$779  & \$780 ;
+  assign \$782  = bus__w_req & \$781 ;
+  assign \$783  = bus__w_strb == 4'hf;
+  assign \$785  = ~ \$784 ;
+  assign \$786  = \$785  + 1'h1;
+  assign \$788  = ~ \$787 ;
+  assign \$789  = \$788  + 1'h1;
+  assign \$790  = \$786 [6] | \$789 [6];
+  assign \$792  = ~ \$791 ;
+  assign \$793  = \$792  + 1'h1;
+  assign \$794  = \$790  | \$793 [6];
+  assign \$795  = \$783  & \$794 ;
+  assign \$796  = bus__w_addr[5:0] == 6'h30;
+  assign \$797  = \$795  & \$796 ;
+  assign \$798  = bus__w_req & \$797 ;
+  assign \$799  = bus__w_addr[11:6] - 3'h4;
+  assign \$801  = ~ \$800 ;
+  assign \$802  = \$801  + 1'h1;
+  assign \$804  = ~ \$803 ;
+  assign \$805  = \$804  + 1'h1;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = \$807  + 1'h1;
+  assign \$810  = ~ \$809 ;
+  assign \$811  = \$810  + 1'h1;
+  assign \$812  = bus__w_data[18:0] - 8'h80;
+  assign \$813  = ~ \$812 [19];
+  assign \$815  = \$811 [6] & \$814 ;
+  assign \$817  = ~ \$816 ;
+  assign \$818  = \$817  + 1'h1;
+  assign \$819  = bus__w_data[18:0] - 10'h200;
+  assign \$820  = ~ \$819 [19];
+  assign \$822  = \$818 [6] & \$821 ;
+  assign \$824  = ~ \$823 ;
+  assign \$825  = \$824  + 1'h1;
+  assign \$826  = bus__w_data[18:0] - 5'h10;
+  assign \$827  = ~ \$826 [19];
+  assign \$829  = \$825 [6] & \$828 ;
+  assign \$831  = 32'd2147483648 + \$830 ;
+  assign \$833  = 32'd2148532224 + \$832 ;
+  assign \$835  = 32'd2149580800 + \$834 ;
+  assign \$836  = ~ command_queue_pop;
+  assign \$837  = command_queue_head_valid & \$836 ;
+  assign \$838  = ~ \$837 ;
+  assign \$839  = command_queue_held[0] ? \read__data$240  : { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1509 , \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], new_flush };
+  assign \$840  = command_queue_held[0] | command_queue_push;
+  assign \$841  = ~ command_queue_pop;
+  assign \$842  = command_queue_head_valid & \$841 ;
+  assign \$843  = \$840  | \$842 ;
+  assign \$844  = ~ command_queue_pop;
+  assign \$845  = command_queue_head_valid & \$844 ;
+  assign \$846  = ~ \$845 ;
+  assign \$847  = \$846  & command_queue_held[0];
+  assign \$848  = command_queue_rd_next + 1'h1;
+  assign \$849  = ~ command_queue_pop;
+  assign \$850  = command_queue_head_valid & \$849 ;
+  assign \$851  = command_queue_held[0] | \$850 ;
+  assign \$852  = command_queue_push & \$851 ;
+  assign \$853  = command_queue_wr_next + 1'h1;
+  assign \$854  = ~ command_queue_pop;
+  assign \$855  = command_queue_head_valid & \$854 ;
+  assign \$856  = command_queue_push & \$855 ;
+  assign \$857  = ~ command_queue_pop;
+  assign \$858  = command_queue_head_valid & \$857 ;
   assign \$859  = ~ \$858 ;
-  assign \$860  = \$859  + 1'h1;
-  assign \$861  = \$857  | \$860 [6];
-  assign \$862  = \$850  & \$861 ;
-  assign \$863  = bus__w_addr[5:0] == 3'h4;
-  assign \$864  = \$862  & \$863 ;
-  assign \$865  = ~ \$864 ;
-  assign \$866  = bus__w_req & \$865 ;
-  assign \$867  = bus__w_strb == 4'hf;
-  assign \$869  = ~ \$868 ;
-  assign \$870  = \$869  + 1'h1;
-  assign \$872  = ~ \$871 ;
-  assign \$873  = \$872  + 1'h1;
-  assign \$874  = \$870 [6] | \$873 [6];
-  assign \$876  = ~ \$875 ;
-  assign \$877  = \$876  + 1'h1;
-  assign \$878  = \$874  | \$877 [6];
-  assign \$879  = \$867  & \$878 ;
-  assign \$880  = bus__w_addr[5:0] == 6'h30;
-  assign \$881  = \$879  & \$880 ;
-  assign \$882  = ~ \$881 ;
-  assign \$883  = \$866  & \$882 ;
-  assign \$884  = bus__w_strb == 4'hf;
-  assign \$885  = ~ w1_a1_0[0];
-  assign \$886  = ~ w1_a4_2[4];
-  assign \$887  = \$885  | \$886 ;
-  assign \$888  = ~ w1_a7_5[0];
-  assign \$889  = ~ w1_a11_8[0];
-  assign \$890  = \$888  | \$889 ;
-  assign \$891  = \$887  | \$890 ;
+  assign \$860  = \$859  & command_queue_held[0];
+  assign \$861  = ~ command_queue_push;
+  assign \$862  = \$860  & \$861 ;
+  assign \$863  = \$862  ? command_queue_held[1] : command_queue_held[0];
+  assign \$864  = \$856  ? 1'h1 : \$863 ;
+  assign \$865  = ~ command_queue_pop;
+  assign \$866  = command_queue_head_valid & \$865 ;
+  assign \$867  = command_queue_push & \$866 ;
+  assign \$868  = ~ command_queue_pop;
+  assign \$869  = command_queue_head_valid & \$868 ;
+  assign \$870  = ~ \$869 ;
+  assign \$871  = \$870  & command_queue_held[0];
+  assign \$872  = ~ command_queue_push;
+  assign \$873  = \$871  & \$872 ;
+  assign \$874  = \$873  ? command_queue_held[2] : command_queue_held[1];
+  assign \$875  = \$867  ? command_queue_held[0] : \$874 ;
+  assign \$876  = ~ command_queue_pop;
+  assign \$877  = command_queue_head_valid & \$876 ;
+  assign \$878  = command_queue_push & \$877 ;
+  assign \$879  = ~ command_queue_pop;
+  assign \$880  = command_queue_head_valid & \$879 ;
+  assign \$881  = ~ \$880 ;
+  assign \$882  = \$881  & command_queue_held[0];
+  assign \$883  = ~ command_queue_push;
+  assign \$884  = \$882  & \$883 ;
+  assign \$885  = \$884  ? command_queue_held[3] : command_queue_held[2];
+  assign \$886  = \$878  ? command_queue_held[1] : \$885 ;
+  assign \$887  = ~ command_queue_pop;
+  assign \$888  = command_queue_head_valid & \$887 ;
+  assign \$889  = command_queue_push & \$888 ;
+  assign \$890  = ~ command_queue_pop;
+  assign \$891  = command_queue_head_valid & \$890 ;
   assign \$892  = ~ \$891 ;
-  assign \$893  = ~ w1_a1_0[0];
-  assign \$894  = ~ w1_a4_2[6];
-  assign \$895  = \$893  | \$894 ;
-  assign \$896  = ~ w1_a7_5[0];
-  assign \$897  = ~ w1_a11_8[0];
-  assign \$898  = \$896  | \$897 ;
-  assign \$899  = \$895  | \$898 ;
-  assign \$900  = ~ \$899 ;
-  assign \$901  = ~ w1_a1_0[0];
-  assign \$902  = ~ w1_a4_2[7];
-  assign \$903  = \$901  | \$902 ;
-  assign \$904  = ~ w1_a7_5[0];
-  assign \$905  = ~ w1_a11_8[0];
-  assign \$906  = \$904  | \$905 ;
-  assign \$907  = \$903  | \$906 ;
-  assign \$908  = ~ \$907 ;
-  assign \$909  = ~ w1_a1_0[0];
-  assign \$910  = ~ w1_a4_2[6];
-  assign \$911  = \$909  | \$910 ;
-  assign \$912  = ~ w1_a7_5[1];
-  assign \$913  = ~ w1_a11_8[0];
-  assign \$914  = \$912  | \$913 ;
-  assign \$915  = \$911  | \$914 ;
-  assign \$916  = ~ \$915 ;
-  assign \$917  = ~ w1_a1_0[0];
-  assign \$918  = ~ w1_a4_2[1];
-  assign \$919  = \$917  | \$918 ;
-  assign \$920  = ~ w1_a7_5[0];
-  assign \$921  = ~ w1_a11_8[1];
-  assign \$922  = \$920  | \$921 ;
-  assign \$923  = \$919  | \$922 ;
-  assign \$924  = ~ \$923 ;
-  assign \$925  = ~ w1_a1_0[0];
-  assign \$926  = ~ w1_a4_2[4];
-  assign \$927  = \$925  | \$926 ;
-  assign \$928  = ~ w1_a7_5[1];
-  assign \$929  = ~ w1_a11_8[1];
-  assign \$930  = \$928  | \$929 ;
-  assign \$931  = \$927  | \$930 ;
-  assign \$932  = ~ \$931 ;
-  assign \$933  = ~ w1_a1_0[0];
-  assign \$934  = ~ w1_a4_2[7];
-  assign \$935  = \$933  | \$934 ;
-  assign \$936  = ~ w1_a7_5[1];
-  assign \$937  = ~ w1_a11_8[1];
-  assign \$938  = \$936  | \$937 ;
-  assign \$939  = \$935  | \$938 ;
-  assign \$940  = ~ \$939 ;
-  assign \$941  = ~ w1_a1_0[0];
-  assign \$942  = ~ w1_a4_2[1];
-  assign \$943  = \$941  | \$942 ;
-  assign \$944  = ~ w1_a7_5[2];
-  assign \$945  = ~ w1_a11_8[1];
-  assign \$946  = \$944  | \$945 ;
-  assign \$947  = \$943  | \$946 ;
-  assign \$948  = ~ \$947 ;
-  assign \$949  = ~ w1_a1_0[0];
-  assign \$950  = ~ w1_a4_2[4];
-  assign \$951  = \$949  | \$950 ;
-  assign \$952  = ~ w1_a7_5[3];
-  assign \$953  = ~ w1_a11_8[1];
-  assign \$954  = \$952  | \$953 ;
-  assign \$955  = \$951  | \$954 ;
-  assign \$956  = ~ \$955 ;
-  assign \$957  = ~ w1_a1_0[0];
-  assign \$958  = ~ w1_a4_2[7];
-  assign \$959  = \$957  | \$958 ;
-  assign \$960  = ~ w1_a7_5[3];
-  assign \$961  = ~ w1_a11_8[1];
-  assign \$962  = \$960  | \$961 ;
-  assign \$963  = \$959  | \$962 ;
-  assign \$964  = ~ \$963 ;
-  assign \$965  = ~ w1_a1_0[0];
-  assign \$966  = ~ w1_a4_2[1];
-  assign \$967  = \$965  | \$966 ;
-  assign \$968  = ~ w1_a7_5[4];
-  assign \$969  = ~ w1_a11_8[1];
-  assign \$970  = \$968  | \$969 ;
-  assign \$971  = \$967  | \$970 ;
-  assign \$972  = ~ \$971 ;
-  assign \$973  = ~ w1_a1_0[0];
-  assign \$974  = ~ w1_a4_2[4];
-  assign \$975  = \$973  | \$974 ;
-  assign \$976  = ~ w1_a7_5[5];
-  assign \$977  = ~ w1_a11_8[1];
-  assign \$978  = \$976  | \$977 ;
-  assign \$979  = \$975  | \$978 ;
-  assign \$980  = ~ \$979 ;
-  assign \$981  = ~ w1_a1_0[0];
-  assign \$982  = ~ w1_a4_2[7];
-  assign \$983  = \$981  | \$982 ;
-  assign \$984  = ~ w1_a7_5[5];
-  assign \$985  = ~ w1_a11_8[1];
-  assign \$986  = \$984  | \$985 ;
-  assign \$987  = \$983  | \$986 ;
-  assign \$988  = ~ \$987 ;
-  assign \$989  = ~ w1_a1_0[0];
-  assign \$990  = ~ w1_a4_2[4];
-  assign \$991  = \$989  | \$990 ;
-  assign \$992  = ~ w1_a7_5[0];
-  assign \$993  = ~ w1_a11_8[0];
-  assign \$994  = \$992  | \$993 ;
-  assign \$995  = \$991  | \$994 ;
-  assign \$996  = ~ \$995 ;
-  assign \$997  = ~ w1_a1_0[0];
-  assign \$998  = ~ w1_a4_2[6];
-  assign \$999  = \$997  | \$998 ;
-  assign \$1000  = ~ w1_a7_5[1];
-  assign \$1001  = ~ w1_a11_8[0];
-  assign \$1002  = \$1000  | \$1001 ;
-  assign \$1003  = \$999  | \$1002 ;
-  assign \$1004  = ~ \$1003 ;
-  assign \$1005  = ~ w1_a1_0[0];
-  assign \$1006  = ~ w1_a4_2[1];
-  assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = ~ w1_a7_5[0];
-  assign \$1009  = ~ w1_a11_8[1];
-  assign \$1010  = \$1008  | \$1009 ;
-  assign \$1011  = \$1007  | \$1010 ;
-  assign \$1012  = ~ \$1011 ;
-  assign \$1013  = ~ w1_a1_0[0];
-  assign \$1014  = ~ w1_a4_2[4];
+  assign \$893  = \$892  & command_queue_held[0];
+  assign \$894  = ~ command_queue_push;
+  assign \$895  = \$893  & \$894 ;
+  assign \$896  = \$895  ? command_queue_held[4] : command_queue_held[3];
+  assign \$897  = \$889  ? command_queue_held[2] : \$896 ;
+  assign \$898  = ~ command_queue_pop;
+  assign \$899  = command_queue_head_valid & \$898 ;
+  assign \$900  = command_queue_push & \$899 ;
+  assign \$901  = ~ command_queue_pop;
+  assign \$902  = command_queue_head_valid & \$901 ;
+  assign \$903  = ~ \$902 ;
+  assign \$904  = \$903  & command_queue_held[0];
+  assign \$905  = ~ command_queue_push;
+  assign \$906  = \$904  & \$905 ;
+  assign \$907  = \$906  ? command_queue_held[5] : command_queue_held[4];
+  assign \$908  = \$900  ? command_queue_held[3] : \$907 ;
+  assign \$909  = ~ command_queue_pop;
+  assign \$910  = command_queue_head_valid & \$909 ;
+  assign \$911  = command_queue_push & \$910 ;
+  assign \$912  = ~ command_queue_pop;
+  assign \$913  = command_queue_head_valid & \$912 ;
+  assign \$914  = ~ \$913 ;
+  assign \$915  = \$914  & command_queue_held[0];
+  assign \$916  = ~ command_queue_push;
+  assign \$917  = \$915  & \$916 ;
+  assign \$918  = \$917  ? command_queue_held[6] : command_queue_held[5];
+  assign \$919  = \$911  ? command_queue_held[4] : \$918 ;
+  assign \$920  = ~ command_queue_pop;
+  assign \$921  = command_queue_head_valid & \$920 ;
+  assign \$922  = command_queue_push & \$921 ;
+  assign \$923  = ~ command_queue_pop;
+  assign \$924  = command_queue_head_valid & \$923 ;
+  assign \$925  = ~ \$924 ;
+  assign \$926  = \$925  & command_queue_held[0];
+  assign \$927  = ~ command_queue_push;
+  assign \$928  = \$926  & \$927 ;
+  assign \$929  = \$928  ? command_queue_held[7] : command_queue_held[6];
+  assign \$930  = \$922  ? command_queue_held[5] : \$929 ;
+  assign \$931  = ~ command_queue_pop;
+  assign \$932  = command_queue_head_valid & \$931 ;
+  assign \$933  = command_queue_push & \$932 ;
+  assign \$934  = ~ command_queue_pop;
+  assign \$935  = command_queue_head_valid & \$934 ;
+  assign \$936  = ~ \$935 ;
+  assign \$937  = \$936  & command_queue_held[0];
+  assign \$938  = ~ command_queue_push;
+  assign \$939  = \$937  & \$938 ;
+  assign \$940  = \$939  ? command_queue_held[8] : command_queue_held[7];
+  assign \$941  = \$933  ? command_queue_held[6] : \$940 ;
+  assign \$942  = ~ command_queue_pop;
+  assign \$943  = command_queue_head_valid & \$942 ;
+  assign \$944  = command_queue_push & \$943 ;
+  assign \$945  = ~ command_queue_pop;
+  assign \$946  = command_queue_head_valid & \$945 ;
+  assign \$947  = ~ \$946 ;
+  assign \$948  = \$947  & command_queue_held[0];
+  assign \$949  = ~ command_queue_push;
+  assign \$950  = \$948  & \$949 ;
+  assign \$951  = \$950  ? 1'h0 : command_queue_held[8];
+  assign \$952  = \$944  ? command_queue_held[7] : \$951 ;
+  assign \$953  = ~ command_queue_pop;
+  assign \$954  = command_queue_push & \$953 ;
+  assign \$955  = ~ command_queue_push;
+  assign \$956  = command_queue_pop & \$955 ;
+  assign \$957  = \$956  ? command_queue_count[1] : command_queue_count[0];
+  assign \$958  = \$954  ? 1'h1 : \$957 ;
+  assign \$959  = ~ command_queue_pop;
+  assign \$960  = command_queue_push & \$959 ;
+  assign \$961  = ~ command_queue_push;
+  assign \$962  = command_queue_pop & \$961 ;
+  assign \$963  = \$962  ? command_queue_count[2] : command_queue_count[1];
+  assign \$964  = \$960  ? command_queue_count[0] : \$963 ;
+  assign \$965  = ~ command_queue_pop;
+  assign \$966  = command_queue_push & \$965 ;
+  assign \$967  = ~ command_queue_push;
+  assign \$968  = command_queue_pop & \$967 ;
+  assign \$969  = \$968  ? command_queue_count[3] : command_queue_count[2];
+  assign \$970  = \$966  ? command_queue_count[1] : \$969 ;
+  assign \$971  = ~ command_queue_pop;
+  assign \$972  = command_queue_push & \$971 ;
+  assign \$973  = ~ command_queue_push;
+  assign \$974  = command_queue_pop & \$973 ;
+  assign \$975  = \$974  ? command_queue_count[4] : command_queue_count[3];
+  assign \$976  = \$972  ? command_queue_count[2] : \$975 ;
+  assign \$977  = ~ command_queue_pop;
+  assign \$978  = command_queue_push & \$977 ;
+  assign \$979  = ~ command_queue_push;
+  assign \$980  = command_queue_pop & \$979 ;
+  assign \$981  = \$980  ? command_queue_count[5] : command_queue_count[4];
+  assign \$982  = \$978  ? command_queue_count[3] : \$981 ;
+  assign \$983  = ~ command_queue_pop;
+  assign \$984  = command_queue_push & \$983 ;
+  assign \$985  = ~ command_queue_push;
+  assign \$986  = command_queue_pop & \$985 ;
+  assign \$987  = \$986  ? command_queue_count[6] : command_queue_count[5];
+  assign \$988  = \$984  ? command_queue_count[4] : \$987 ;
+  assign \$989  = ~ command_queue_pop;
+  assign \$990  = command_queue_push & \$989 ;
+  assign \$991  = ~ command_queue_push;
+  assign \$992  = command_queue_pop & \$991 ;
+  assign \$993  = \$992  ? command_queue_count[7] : command_queue_count[6];
+  assign \$994  = \$990  ? command_queue_count[5] : \$993 ;
+  assign \$995  = ~ command_queue_pop;
+  assign \$996  = command_queue_push & \$995 ;
+  assign \$997  = ~ command_queue_push;
+  assign \$998  = command_queue_pop & \$997 ;
+  assign \$999  = \$998  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1000  = \$996  ? command_queue_count[6] : \$999 ;
+  assign \$1001  = ~ command_queue_pop;
+  assign \$1002  = command_queue_push & \$1001 ;
+  assign \$1003  = ~ command_queue_push;
+  assign \$1004  = command_queue_pop & \$1003 ;
+  assign \$1005  = \$1004  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1006  = \$1002  ? command_queue_count[7] : \$1005 ;
+  assign \$1007  = ~ command_queue_pop;
+  assign \$1008  = command_queue_push & \$1007 ;
+  assign \$1009  = ~ command_queue_push;
+  assign \$1010  = command_queue_pop & \$1009 ;
+  assign \$1011  = \$1010  ? 1'h0 : command_queue_count[9];
+  assign \$1012  = \$1008  ? command_queue_count[8] : \$1011 ;
+  assign \$1013  = req_free & native_free_valid;
+  assign \$1014  = req_flush & native_flush_valid;
   assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = ~ w1_a7_5[1];
-  assign \$1017  = ~ w1_a11_8[1];
-  assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = \$1015  | \$1018 ;
-  assign \$1020  = ~ \$1019 ;
-  assign \$1021  = ~ w1_a1_0[0];
-  assign \$1022  = ~ w1_a4_2[1];
-  assign \$1023  = \$1021  | \$1022 ;
-  assign \$1024  = ~ w1_a7_5[2];
-  assign \$1025  = ~ w1_a11_8[1];
-  assign \$1026  = \$1024  | \$1025 ;
-  assign \$1027  = \$1023  | \$1026 ;
-  assign \$1028  = ~ \$1027 ;
-  assign \$1029  = ~ w1_a1_0[0];
-  assign \$1030  = ~ w1_a4_2[4];
-  assign \$1031  = \$1029  | \$1030 ;
-  assign \$1032  = ~ w1_a7_5[3];
-  assign \$1033  = ~ w1_a11_8[1];
-  assign \$1034  = \$1032  | \$1033 ;
-  assign \$1035  = \$1031  | \$1034 ;
-  assign \$1036  = ~ \$1035 ;
-  assign \$1037  = ~ w1_a1_0[0];
-  assign \$1038  = ~ w1_a4_2[1];
-  assign \$1039  = \$1037  | \$1038 ;
-  assign \$1040  = ~ w1_a7_5[4];
-  assign \$1041  = ~ w1_a11_8[1];
-  assign \$1042  = \$1040  | \$1041 ;
-  assign \$1043  = \$1039  | \$1042 ;
-  assign \$1044  = ~ \$1043 ;
-  assign \$1045  = ~ w1_a1_0[0];
-  assign \$1046  = ~ w1_a4_2[4];
-  assign \$1047  = \$1045  | \$1046 ;
-  assign \$1048  = ~ w1_a7_5[5];
-  assign \$1049  = ~ w1_a11_8[1];
-  assign \$1050  = \$1048  | \$1049 ;
-  assign \$1051  = \$1047  | \$1050 ;
+  assign \$1016  = 1'h1 << bus__w_addr[1:0];
+  assign \$1017  = 1'h1 << bus__w_addr[4:2];
+  assign \$1018  = 1'h1 << bus__w_addr[7:5];
+  assign \$1019  = 1'h1 << bus__w_addr[11:8];
+  assign \$1020  = bus__w_strb == 4'hf;
+  assign \$1022  = ~ \$1021 ;
+  assign \$1023  = \$1022  + 1'h1;
+  assign \$1025  = ~ \$1024 ;
+  assign \$1026  = \$1025  + 1'h1;
+  assign \$1027  = \$1023 [6] | \$1026 [6];
+  assign \$1029  = ~ \$1028 ;
+  assign \$1030  = \$1029  + 1'h1;
+  assign \$1031  = \$1027  | \$1030 [6];
+  assign \$1032  = \$1020  & \$1031 ;
+  assign \$1033  = bus__w_addr[5:0] == 3'h4;
+  assign \$1034  = \$1032  & \$1033 ;
+  assign \$1035  = ~ \$1034 ;
+  assign \$1036  = bus__w_req & \$1035 ;
+  assign \$1037  = bus__w_strb == 4'hf;
+  assign \$1039  = ~ \$1038 ;
+  assign \$1040  = \$1039  + 1'h1;
+  assign \$1042  = ~ \$1041 ;
+  assign \$1043  = \$1042  + 1'h1;
+  assign \$1044  = \$1040 [6] | \$1043 [6];
+  assign \$1046  = ~ \$1045 ;
+  assign \$1047  = \$1046  + 1'h1;
+  assign \$1048  = \$1044  | \$1047 [6];
+  assign \$1049  = \$1037  & \$1048 ;
+  assign \$1050  = bus__w_addr[5:0] == 6'h30;
+  assign \$1051  = \$1049  & \$1050 ;
   assign \$1052  = ~ \$1051 ;
-  assign \$1053  = { \$1052 , \$1044 , \$1036 , \$1028 , \$1020 , \$1012 , \$1004 , \$996  } + 8'hff;
-  assign \$1054  = ~ w1_a1_0[0];
-  assign \$1055  = ~ w1_a4_2[6];
-  assign \$1056  = \$1054  | \$1055 ;
-  assign \$1057  = ~ w1_a7_5[0];
-  assign \$1058  = ~ w1_a11_8[0];
-  assign \$1059  = \$1057  | \$1058 ;
-  assign \$1060  = \$1056  | \$1059 ;
-  assign \$1061  = ~ \$1060 ;
-  assign \$1062  = ~ w1_a1_0[0];
-  assign \$1063  = ~ w1_a4_2[7];
-  assign \$1064  = \$1062  | \$1063 ;
-  assign \$1065  = ~ w1_a7_5[0];
-  assign \$1066  = ~ w1_a11_8[0];
-  assign \$1067  = \$1065  | \$1066 ;
-  assign \$1068  = \$1064  | \$1067 ;
-  assign \$1069  = ~ \$1068 ;
-  assign \$1070  = ~ w1_a1_0[0];
-  assign \$1071  = ~ w1_a4_2[7];
-  assign \$1072  = \$1070  | \$1071 ;
-  assign \$1073  = ~ w1_a7_5[1];
-  assign \$1074  = ~ w1_a11_8[1];
-  assign \$1075  = \$1073  | \$1074 ;
-  assign \$1076  = \$1072  | \$1075 ;
-  assign \$1077  = ~ \$1076 ;
-  assign \$1078  = ~ w1_a1_0[0];
-  assign \$1079  = ~ w1_a4_2[7];
-  assign \$1080  = \$1078  | \$1079 ;
-  assign \$1081  = ~ w1_a7_5[3];
-  assign \$1082  = ~ w1_a11_8[1];
-  assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = \$1080  | \$1083 ;
-  assign \$1085  = ~ \$1084 ;
-  assign \$1086  = ~ w1_a1_0[0];
-  assign \$1087  = ~ w1_a4_2[7];
-  assign \$1088  = \$1086  | \$1087 ;
-  assign \$1089  = ~ w1_a7_5[5];
-  assign \$1090  = ~ w1_a11_8[1];
-  assign \$1091  = \$1089  | \$1090 ;
-  assign \$1092  = \$1088  | \$1091 ;
-  assign \$1093  = ~ \$1092 ;
-  assign \$1094  = { \$1093 , \$1085 , \$1077 , \$1069 , \$1061  } + 5'h1f;
-  assign \$1095  = \$signal$249  & \$signal$250 ;
-  assign \$1096  = \$1095  & w2_is_ctrl;
-  assign \$1097  = \$1096  & \$signal$252 [0];
-  assign \$1098  = \$signal$249  & \$signal$250 ;
-  assign \$1099  = \$1098  & w2_is_err_pop;
-  assign \$1100  = \$signal$249  & w2_is_irq_status;
-  assign \$1101  = \$1100  & \$signal$251 [0];
-  assign \$1102  = \$1101  ? \$signal$252 [4:0] : 5'h00;
-  assign \$1103  = \$signal$249  & w2_is_irq_enable;
-  assign \$1104  = \$1103  & \$signal$251 [0];
-  assign \$1105  = \$signal$249  & w2_is_pool0_low_water;
-  assign \$1106  = \$1105  & \$signal$251 [0];
-  assign \$1107  = \$signal$249  & w2_is_pool0_low_water;
-  assign \$1108  = \$1107  & \$signal$251 [1];
-  assign \$1109  = \$signal$249  & w2_is_pool0_low_water;
-  assign \$1110  = \$1109  & \$signal$251 [2];
-  assign \$1111  = \$signal$249  & w2_is_pool1_low_water;
-  assign \$1112  = \$1111  & \$signal$251 [0];
-  assign \$1113  = \$signal$249  & w2_is_pool1_low_water;
-  assign \$1114  = \$1113  & \$signal$251 [1];
-  assign \$1115  = \$signal$249  & w2_is_pool1_low_water;
-  assign \$1116  = \$1115  & \$signal$251 [2];
-  assign \$1117  = \$signal$249  & w2_is_pool2_low_water;
-  assign \$1118  = \$1117  & \$signal$251 [0];
-  assign \$1119  = \$signal$249  & w2_is_pool2_low_water;
-  assign \$1120  = \$1119  & \$signal$251 [1];
-  assign \$1121  = \$signal$249  & w2_is_pool2_low_water;
-  assign \$1122  = \$1121  & \$signal$251 [2];
-  assign \$1123  = \$signal$28  > 2'h2;
-  assign \$1124  = \$1123  ? 2'h2 : \$signal$28 ;
-  assign \$1125  = | \$signal$28 ;
-  assign \$1126  = space_ge1 & \$1125 ;
-  assign \$1127  = \$1126  ? 1'h1 : 1'h0;
-  assign \$1128  = space_ge2 ? \$1124  : { 1'h0, \$1127  };
-  assign \$signal$49  = space_ge3 ? \$signal$28  : \$1128 ;
-  assign \$1129  = ~ space[4];
-  assign popped = w1c & \$1129 ;
-  assign \$1130  = 1'h0 - tail[1:0];
-  assign \$1131  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1131  ? tail_next_row : tail_row;
-  assign \$1132  = ! \$1130 [1:0];
-  assign \$1133  = \$1130 [1:0] == 1'h1;
-  assign \$1134  = \$1133  ? e1_new1 : e1_new2;
-  assign \$signature__data$271  = \$1132  ? e1_new0 : \$1134 ;
-  assign \$signature__en  = \$1130 [1:0] < \$signal$49 ;
-  assign \$1135  = 1'h1 - tail[1:0];
-  assign \$1136  = tail[1:0] > 1'h1;
-  assign \$signature__addr$276  = \$1136  ? tail_next_row : tail_row;
-  assign \$1137  = ! \$1135 [1:0];
-  assign \$1138  = \$1135 [1:0] == 1'h1;
-  assign \$1139  = \$1138  ? e1_new1 : e1_new2;
-  assign \$signature__data$277  = \$1137  ? e1_new0 : \$1139 ;
-  assign \$signature__en$278  = \$1135 [1:0] < \$signal$49 ;
-  assign \$1140  = 2'h2 - tail[1:0];
-  assign \$1141  = tail[1:0] > 2'h2;
-  assign \$signature__addr$282  = \$1141  ? tail_next_row : tail_row;
-  assign \$1142  = ! \$1140 [1:0];
-  assign \$1143  = \$1140 [1:0] == 1'h1;
-  assign \$1144  = \$1143  ? e1_new1 : e1_new2;
-  assign \$signature__data$283  = \$1142  ? e1_new0 : \$1144 ;
-  assign \$signature__en$284  = \$1140 [1:0] < \$signal$49 ;
-  assign \$1145  = 2'h3 - tail[1:0];
-  assign \$1146  = ! \$1145 [1:0];
-  assign \$1147  = \$1145 [1:0] == 1'h1;
-  assign \$1148  = \$1147  ? e1_new1 : e1_new2;
-  assign \$signature__data$289  = \$1146  ? e1_new0 : \$1148 ;
-  assign \$signature__en$290  = \$1145 [1:0] < \$signal$49 ;
-  assign \$1149  = | \$signal$28 ;
-  assign \$1150  = \$signal$49  != \$signal$28 ;
-  assign \$1153  = \$signal$72  & irq_enable;
-  assign irq = | \$1153 ;
-  assign \$1154  = event_lw_granted_2 & event_lw_short;
-  assign \$1155  = log_lw_granted_2 & log_lw_short;
+  assign \$1053  = \$1036  & \$1052 ;
+  assign \$1054  = bus__w_strb == 4'hf;
+  assign \$1055  = ~ w1_a1_0[0];
+  assign \$1056  = ~ w1_a4_2[4];
+  assign \$1057  = \$1055  | \$1056 ;
+  assign \$1058  = ~ w1_a7_5[0];
+  assign \$1059  = ~ w1_a11_8[0];
+  assign \$1060  = \$1058  | \$1059 ;
+  assign \$1061  = \$1057  | \$1060 ;
+  assign \$1062  = ~ \$1061 ;
+  assign \$1063  = ~ w1_a1_0[0];
+  assign \$1064  = ~ w1_a4_2[6];
+  assign \$1065  = \$1063  | \$1064 ;
+  assign \$1066  = ~ w1_a7_5[0];
+  assign \$1067  = ~ w1_a11_8[0];
+  assign \$1068  = \$1066  | \$1067 ;
+  assign \$1069  = \$1065  | \$1068 ;
+  assign \$1070  = ~ \$1069 ;
+  assign \$1071  = ~ w1_a1_0[0];
+  assign \$1072  = ~ w1_a4_2[7];
+  assign \$1073  = \$1071  | \$1072 ;
+  assign \$1074  = ~ w1_a7_5[0];
+  assign \$1075  = ~ w1_a11_8[0];
+  assign \$1076  = \$1074  | \$1075 ;
+  assign \$1077  = \$1073  | \$1076 ;
+  assign \$1078  = ~ \$1077 ;
+  assign \$1079  = ~ w1_a1_0[0];
+  assign \$1080  = ~ w1_a4_2[6];
+  assign \$1081  = \$1079  | \$1080 ;
+  assign \$1082  = ~ w1_a7_5[1];
+  assign \$1083  = ~ w1_a11_8[0];
+  assign \$1084  = \$1082  | \$1083 ;
+  assign \$1085  = \$1081  | \$1084 ;
+  assign \$1086  = ~ \$1085 ;
+  assign \$1087  = ~ w1_a1_0[0];
+  assign \$1088  = ~ w1_a4_2[1];
+  assign \$1089  = \$1087  | \$1088 ;
+  assign \$1090  = ~ w1_a7_5[0];
+  assign \$1091  = ~ w1_a11_8[1];
+  assign \$1092  = \$1090  | \$1091 ;
+  assign \$1093  = \$1089  | \$1092 ;
+  assign \$1094  = ~ \$1093 ;
+  assign \$1095  = ~ w1_a1_0[0];
+  assign \$1096  = ~ w1_a4_2[4];
+  assign \$1097  = \$1095  | \$1096 ;
+  assign \$1098  = ~ w1_a7_5[1];
+  assign \$1099  = ~ w1_a11_8[1];
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = \$1097  | \$1100 ;
+  assign \$1102  = ~ \$1101 ;
+  assign \$1103  = ~ w1_a1_0[0];
+  assign \$1104  = ~ w1_a4_2[7];
+  assign \$1105  = \$1103  | \$1104 ;
+  assign \$1106  = ~ w1_a7_5[1];
+  assign \$1107  = ~ w1_a11_8[1];
+  assign \$1108  = \$1106  | \$1107 ;
+  assign \$1109  = \$1105  | \$1108 ;
+  assign \$1110  = ~ \$1109 ;
+  assign \$1111  = ~ w1_a1_0[0];
+  assign \$1112  = ~ w1_a4_2[1];
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = ~ w1_a7_5[2];
+  assign \$1115  = ~ w1_a11_8[1];
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = \$1113  | \$1116 ;
+  assign \$1118  = ~ \$1117 ;
+  assign \$1119  = ~ w1_a1_0[0];
+  assign \$1120  = ~ w1_a4_2[4];
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = ~ w1_a7_5[3];
+  assign \$1123  = ~ w1_a11_8[1];
+  assign \$1124  = \$1122  | \$1123 ;
+  assign \$1125  = \$1121  | \$1124 ;
+  assign \$1126  = ~ \$1125 ;
+  assign \$1127  = ~ w1_a1_0[0];
+  assign \$1128  = ~ w1_a4_2[7];
+  assign \$1129  = \$1127  | \$1128 ;
+  assign \$1130  = ~ w1_a7_5[3];
+  assign \$1131  = ~ w1_a11_8[1];
+  assign \$1132  = \$1130  | \$1131 ;
+  assign \$1133  = \$1129  | \$1132 ;
+  assign \$1134  = ~ \$1133 ;
+  assign \$1135  = ~ w1_a1_0[0];
+  assign \$1136  = ~ w1_a4_2[1];
+  assign \$1137  = \$1135  | \$1136 ;
+  assign \$1138  = ~ w1_a7_5[4];
+  assign \$1139  = ~ w1_a11_8[1];
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = \$1137  | \$1140 ;
+  assign \$1142  = ~ \$1141 ;
+  assign \$1143  = ~ w1_a1_0[0];
+  assign \$1144  = ~ w1_a4_2[4];
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = ~ w1_a7_5[5];
+  assign \$1147  = ~ w1_a11_8[1];
+  assign \$1148  = \$1146  | \$1147 ;
+  assign \$1149  = \$1145  | \$1148 ;
+  assign \$1150  = ~ \$1149 ;
+  assign \$1151  = ~ w1_a1_0[0];
+  assign \$1152  = ~ w1_a4_2[7];
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = ~ w1_a7_5[5];
+  assign \$1155  = ~ w1_a11_8[1];
   assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = config_lw_granted_2 & config_lw_short;
-  assign low_water_hit = \$1156  | \$1157 ;
-  assign \$1158  = ! bus__r_addr[5:0];
-  assign \$1159  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1160  = \$1158  & \$1159 ;
-  assign \$1161  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1160  & \$1161 ;
-  assign \$1162  = req_alloc & native_alloc_valid;
-  assign \$1163  = ~ \$1162 ;
-  assign alloc_queue_pop = alloc_queue_full[0] & \$1163 ;
-  assign \$1164  = alloc_queue_full[0] | staged_valid;
-  assign \$1165  = ! bus__r_addr[5:0];
-  assign \$1166  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1167  = \$1165  & \$1166 ;
-  assign \$1168  = bus__r_addr[11:6] < 3'h7;
-  assign \$1169  = \$1167  & \$1168 ;
-  assign \$1170  = bus__r_req & \$1169 ;
-  assign \$1171  = \$1164  | \$1170 ;
-  assign \$1172  = req_alloc & native_alloc_valid;
-  assign \$1173  = ~ \$1172 ;
-  assign \$1174  = \$1171  & \$1173 ;
-  assign \$1175  = ~ alloc_queue_full[0];
-  assign \$1176  = \$1174  & \$1175 ;
-  assign \$1177  = ~ \$1176 ;
-  assign alloc_queue_push = staged_valid & \$1177 ;
-  assign \$1178  = r2_block0 | r2_block4;
-  assign \$1179  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1178  | \$1179 ;
-  assign \$1180  = | r2_found_in;
-  assign bus__r_err = ~ \$1180 ;
+  assign \$1157  = \$1153  | \$1156 ;
+  assign \$1158  = ~ \$1157 ;
+  assign \$1159  = ~ w1_a1_0[0];
+  assign \$1160  = ~ w1_a4_2[4];
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = ~ w1_a7_5[0];
+  assign \$1163  = ~ w1_a11_8[0];
+  assign \$1164  = \$1162  | \$1163 ;
+  assign \$1165  = \$1161  | \$1164 ;
+  assign \$1166  = ~ \$1165 ;
+  assign \$1167  = ~ w1_a1_0[0];
+  assign \$1168  = ~ w1_a4_2[6];
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = ~ w1_a7_5[1];
+  assign \$1171  = ~ w1_a11_8[0];
+  assign \$1172  = \$1170  | \$1171 ;
+  assign \$1173  = \$1169  | \$1172 ;
+  assign \$1174  = ~ \$1173 ;
+  assign \$1175  = ~ w1_a1_0[0];
+  assign \$1176  = ~ w1_a4_2[1];
+  assign \$1177  = \$1175  | \$1176 ;
+  assign \$1178  = ~ w1_a7_5[0];
+  assign \$1179  = ~ w1_a11_8[1];
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = \$1177  | \$1180 ;
+  assign \$1182  = ~ \$1181 ;
+  assign \$1183  = ~ w1_a1_0[0];
+  assign \$1184  = ~ w1_a4_2[4];
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = ~ w1_a7_5[1];
+  assign \$1187  = ~ w1_a11_8[1];
+  assign \$1188  = \$1186  | \$1187 ;
+  assign \$1189  = \$1185  | \$1188 ;
+  assign \$1190  = ~ \$1189 ;
+  assign \$1191  = ~ w1_a1_0[0];
+  assign \$1192  = ~ w1_a4_2[1];
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = ~ w1_a7_5[2];
+  assign \$1195  = ~ w1_a11_8[1];
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = \$1193  | \$1196 ;
+  assign \$1198  = ~ \$1197 ;
+  assign \$1199  = ~ w1_a1_0[0];
+  assign \$1200  = ~ w1_a4_2[4];
+  assign \$1201  = \$1199  | \$1200 ;
+  assign \$1202  = ~ w1_a7_5[3];
+  assign \$1203  = ~ w1_a11_8[1];
+  assign \$1204  = \$1202  | \$1203 ;
+  assign \$1205  = \$1201  | \$1204 ;
+  assign \$1206  = ~ \$1205 ;
+  assign \$1207  = ~ w1_a1_0[0];
+  assign \$1208  = ~ w1_a4_2[1];
+  assign \$1209  = \$1207  | \$1208 ;
+  assign \$1210  = ~ w1_a7_5[4];
+  assign \$1211  = ~ w1_a11_8[1];
+  assign \$1212  = \$1210  | \$1211 ;
+  assign \$1213  = \$1209  | \$1212 ;
+  assign \$1214  = ~ \$1213 ;
+  assign \$1215  = ~ w1_a1_0[0];
+  assign \$1216  = ~ w1_a4_2[4];
+  assign \$1217  = \$1215  | \$1216 ;
+  assign \$1218  = ~ w1_a7_5[5];
+  assign \$1219  = ~ w1_a11_8[1];
+  assign \$1220  = \$1218  | \$1219 ;
+  assign \$1221  = \$1217  | \$1220 ;
+  assign \$1222  = ~ \$1221 ;
+  assign \$1223  = { \$1222 , \$1214 , \$1206 , \$1198 , \$1190 , \$1182 , \$1174 , \$1166  } + 8'hff;
+  assign \$1224  = ~ w1_a1_0[0];
+  assign \$1225  = ~ w1_a4_2[6];
+  assign \$1226  = \$1224  | \$1225 ;
+  assign \$1227  = ~ w1_a7_5[0];
+  assign \$1228  = ~ w1_a11_8[0];
+  assign \$1229  = \$1227  | \$1228 ;
+  assign \$1230  = \$1226  | \$1229 ;
+  assign \$1231  = ~ \$1230 ;
+  assign \$1232  = ~ w1_a1_0[0];
+  assign \$1233  = ~ w1_a4_2[7];
+  assign \$1234  = \$1232  | \$1233 ;
+  assign \$1235  = ~ w1_a7_5[0];
+  assign \$1236  = ~ w1_a11_8[0];
+  assign \$1237  = \$1235  | \$1236 ;
+  assign \$1238  = \$1234  | \$1237 ;
+  assign \$1239  = ~ \$1238 ;
+  assign \$1240  = ~ w1_a1_0[0];
+  assign \$1241  = ~ w1_a4_2[7];
+  assign \$1242  = \$1240  | \$1241 ;
+  assign \$1243  = ~ w1_a7_5[1];
+  assign \$1244  = ~ w1_a11_8[1];
+  assign \$1245  = \$1243  | \$1244 ;
+  assign \$1246  = \$1242  | \$1245 ;
+  assign \$1247  = ~ \$1246 ;
+  assign \$1248  = ~ w1_a1_0[0];
+  assign \$1249  = ~ w1_a4_2[7];
+  assign \$1250  = \$1248  | \$1249 ;
+  assign \$1251  = ~ w1_a7_5[3];
+  assign \$1252  = ~ w1_a11_8[1];
+  assign \$1253  = \$1251  | \$1252 ;
+  assign \$1254  = \$1250  | \$1253 ;
+  assign \$1255  = ~ \$1254 ;
+  assign \$1256  = ~ w1_a1_0[0];
+  assign \$1257  = ~ w1_a4_2[7];
+  assign \$1258  = \$1256  | \$1257 ;
+  assign \$1259  = ~ w1_a7_5[5];
+  assign \$1260  = ~ w1_a11_8[1];
+  assign \$1261  = \$1259  | \$1260 ;
+  assign \$1262  = \$1258  | \$1261 ;
+  assign \$1263  = ~ \$1262 ;
+  assign \$1264  = { \$1263 , \$1255 , \$1247 , \$1239 , \$1231  } + 5'h1f;
+  assign \$1265  = \$signal$260  & \$signal$261 ;
+  assign \$1266  = \$1265  & w2_is_ctrl;
+  assign \$1267  = \$1266  & \$signal$263 [0];
+  assign \$1268  = \$signal$260  & \$signal$261 ;
+  assign \$1269  = \$1268  & w2_is_err_pop;
+  assign \$1270  = \$signal$260  & w2_is_irq_status;
+  assign \$1271  = \$1270  & \$signal$262 [0];
+  assign \$1272  = \$1271  ? \$signal$263 [4:0] : 5'h00;
+  assign \$1273  = \$signal$260  & w2_is_irq_enable;
+  assign \$1274  = \$1273  & \$signal$262 [0];
+  assign \$1275  = \$signal$260  & w2_is_pool0_low_water;
+  assign \$1276  = \$1275  & \$signal$262 [0];
+  assign \$1277  = \$signal$260  & w2_is_pool0_low_water;
+  assign \$1278  = \$1277  & \$signal$262 [1];
+  assign \$1279  = \$signal$260  & w2_is_pool0_low_water;
+  assign \$1280  = \$1279  & \$signal$262 [2];
+  assign \$1281  = \$signal$260  & w2_is_pool1_low_water;
+  assign \$1282  = \$1281  & \$signal$262 [0];
+  assign \$1283  = \$signal$260  & w2_is_pool1_low_water;
+  assign \$1284  = \$1283  & \$signal$262 [1];
+  assign \$1285  = \$signal$260  & w2_is_pool1_low_water;
+  assign \$1286  = \$1285  & \$signal$262 [2];
+  assign \$1287  = \$signal$260  & w2_is_pool2_low_water;
+  assign \$1288  = \$1287  & \$signal$262 [0];
+  assign \$1289  = \$signal$260  & w2_is_pool2_low_water;
+  assign \$1290  = \$1289  & \$signal$262 [1];
+  assign \$1291  = \$signal$260  & w2_is_pool2_low_water;
+  assign \$1292  = \$1291  & \$signal$262 [2];
+  assign \$1293  = | \port$4774$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1293 ;
+  assign \$1294  = | \port$4786$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1294 ;
+  assign \$1295  = ~ \port$4771$0 [0];
+  assign \$1296  = rsp_grant_valid & \$1295 ;
+  assign \$1297  = \port$4771$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1296  & \$1297 ;
+  assign \$1298  = \$signal$28  > 2'h2;
+  assign \$1299  = \$1298  ? 2'h2 : \$signal$28 ;
+  assign \$1300  = | \$signal$28 ;
+  assign \$1301  = space_ge1 & \$1300 ;
+  assign \$1302  = \$1301  ? 1'h1 : 1'h0;
+  assign \$1303  = space_ge2 ? \$1299  : { 1'h0, \$1302  };
+  assign \$signal$73  = space_ge3 ? \$signal$28  : \$1303 ;
+  assign \$1304  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1304  & space_ge1;
+  assign \$1305  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1305  & space_ge2;
+  assign \$1306  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1306  & space_ge3;
+  assign \$1307  = ~ space[4];
+  assign popped = w1c & \$1307 ;
+  assign \$1308  = 1'h0 - tail[1:0];
+  assign \$1309  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1309  ? tail_next_row : tail_row;
+  assign \$1310  = ! \$1308 [1:0];
+  assign \$1311  = \$1308 [1:0] == 1'h1;
+  assign \$1312  = \$1311  ? e1_new1 : e1_new2;
+  assign \$signature__data$282  = \$1310  ? e1_new0 : \$1312 ;
+  assign \$1313  = 1'h1 - tail[1:0];
+  assign \$1314  = tail[1:0] > 1'h1;
+  assign \$signature__addr$287  = \$1314  ? tail_next_row : tail_row;
+  assign \$1315  = ! \$1313 [1:0];
+  assign \$1316  = \$1313 [1:0] == 1'h1;
+  assign \$1317  = \$1316  ? e1_new1 : e1_new2;
+  assign \$signature__data$288  = \$1315  ? e1_new0 : \$1317 ;
+  assign \$1318  = 2'h2 - tail[1:0];
+  assign \$1319  = tail[1:0] > 2'h2;
+  assign \$signature__addr$293  = \$1319  ? tail_next_row : tail_row;
+  assign \$1320  = ! \$1318 [1:0];
+  assign \$1321  = \$1318 [1:0] == 1'h1;
+  assign \$1322  = \$1321  ? e1_new1 : e1_new2;
+  assign \$signature__data$294  = \$1320  ? e1_new0 : \$1322 ;
+  assign \$1323  = 2'h3 - tail[1:0];
+  assign \$1324  = ! \$1323 [1:0];
+  assign \$1325  = \$1323 [1:0] == 1'h1;
+  assign \$1326  = \$1325  ? e1_new1 : e1_new2;
+  assign \$signature__data$300  = \$1324  ? e1_new0 : \$1326 ;
+  assign \$1327  = space - 3'h7;
+  assign \$1328  = ~ \$1327 [5];
+  assign \$1329  = space - 3'h7;
+  assign \$1330  = ~ \$1329 [5];
+  assign \$1331  = space - 4'h8;
+  assign \$1332  = ~ \$1331 [5];
+  assign \$1333  = space - 3'h7;
+  assign \$1334  = ~ \$1333 [5];
+  assign \$1335  = space - 4'h8;
+  assign \$1336  = ~ \$1335 [5];
+  assign \$1337  = space - 4'h9;
+  assign \$1338  = ~ \$1337 [5];
+  assign \$1339  = space - \$signal$28 ;
+  assign \$1340  = space + 1'h1;
+  assign space_over = \$1340  - \$signal$28 ;
+  assign space_short = $signed(\$1339 ) < $signed(1'h0);
+  assign \$1341  = | \$signal$28 ;
+  assign \$1342  = \$signal$73  != \$signal$28 ;
+  assign \$1345  = \$signal$87  & irq_enable;
+  assign irq = | \$1345 ;
+  assign \$1346  = event_lw_granted_2 & event_lw_short;
+  assign \$1347  = log_lw_granted_2 & log_lw_short;
+  assign \$1348  = \$1346  | \$1347 ;
+  assign \$1349  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1348  | \$1349 ;
+  assign \$1350  = ! bus__r_addr[5:0];
+  assign \$1351  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1352  = \$1350  & \$1351 ;
+  assign \$1353  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1352  & \$1353 ;
+  assign \$1354  = ~ alloc_queue_pop;
+  assign \$1355  = alloc_queue_head_valid & \$1354 ;
+  assign \$1356  = alloc_queue_held[0] | \$1355 ;
+  assign \$signature__en$310  = alloc_queue_push & \$1356 ;
+  assign \$1357  = req_alloc & native_alloc_valid;
+  assign \$1358  = ~ \$1357 ;
+  assign alloc_queue_pop = alloc_queue_head_valid & \$1358 ;
+  assign \$1359  = alloc_queue_head_valid | staged_valid;
+  assign \$1360  = ! bus__r_addr[5:0];
+  assign \$1361  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1362  = \$1360  & \$1361 ;
+  assign \$1363  = bus__r_addr[11:6] < 3'h7;
+  assign \$1364  = \$1362  & \$1363 ;
+  assign \$1365  = bus__r_req & \$1364 ;
+  assign \$1366  = \$1359  | \$1365 ;
+  assign \$1367  = req_alloc & native_alloc_valid;
+  assign \$1368  = ~ \$1367 ;
+  assign \$1369  = \$1366  & \$1368 ;
+  assign \$1370  = ~ alloc_queue_head_valid;
+  assign \$1371  = \$1369  & \$1370 ;
+  assign \$1372  = ~ \$1371 ;
+  assign alloc_queue_push = staged_valid & \$1372 ;
+  assign \$1373  = r2_block0 | r2_block4;
+  assign \$1374  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1373  | \$1374 ;
+  assign \$1375  = | r2_found_in;
+  assign bus__r_err = ~ \$1375 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign bus__w_slow = \$signal$209  | new_flush;
-  assign \$1181  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1182  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1183  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1184  = { \$1183 , \$1182 , \$1181  } + 3'h7;
-  assign \$1185  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1186  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1187  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1188  = { \$1187 , \$1186 , \$1185  } + 3'h7;
-  assign \$1189  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1190  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1191  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1192  = { \$1191 , \$1190 , \$1189  } + 3'h7;
-  assign \$1193  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1194  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1195  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1196  = { \$1195 , \$1194 , \$1193  } + 3'h7;
-  assign \$1197  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1198  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1199  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1200  = { \$1199 , \$1198 , \$1197  } + 3'h7;
-  assign \$1201  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1202  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1203  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1204  = { \$1203 , \$1202 , \$1201  } + 3'h7;
-  assign \$1205  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1206  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1207  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1208  = { \$1207 , \$1206 , \$1205  } + 3'h7;
-  assign \$1209  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1210  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1211  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1212  = { \$1211 , \$1210 , \$1209  } + 3'h7;
-  assign \$1213  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1214  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1215  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1216  = { \$1215 , \$1214 , \$1213  } + 3'h7;
-  assign \$1217  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1218  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1219  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1220  = { \$1219 , \$1218 , \$1217  } + 3'h7;
-  assign \$1221  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1222  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1223  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1224  = { \$1223 , \$1222 , \$1221  } + 3'h7;
-  assign \$1225  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1226  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1227  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1228  = { \$1227 , \$1226 , \$1225  } + 3'h7;
-  assign \$1229  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1230  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1231  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1232  = { \$1231 , \$1230 , \$1229  } + 3'h7;
-  assign \$1233  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1234  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1235  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1236  = { \$1235 , \$1234 , \$1233  } + 3'h7;
-  assign \$1237  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1238  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1239  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1240  = { \$1239 , \$1238 , \$1237  } + 3'h7;
-  assign \$1241  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1242  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1243  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1244  = { \$1243 , \$1242 , \$1241  } + 3'h7;
-  assign \$1245  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1246  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1247  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1248  = { \$1247 , \$1246 , \$1245  } + 3'h7;
-  assign \$1249  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1250  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1251  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1252  = { \$1251 , \$1250 , \$1249  } + 3'h7;
-  assign \$1253  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1254  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1255  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1256  = { \$1255 , \$1254 , \$1253  } + 3'h7;
-  assign \$1257  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1258  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1259  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1260  = { \$1259 , \$1258 , \$1257  } + 3'h7;
-  assign \$1261  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1262  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1263  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1264  = { \$1263 , \$1262 , \$1261  } + 3'h7;
-  assign \$1265  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1266  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1267  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1268  = { \$1267 , \$1266 , \$1265  } + 3'h7;
-  assign \$1269  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1270  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1271  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1272  = { \$1271 , \$1270 , \$1269  } + 3'h7;
-  assign \$1273  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1274  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1275  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1276  = { \$1275 , \$1274 , \$1273  } + 3'h7;
-  assign \$1277  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1278  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1279  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1280  = { \$1279 , \$1278 , \$1277  } + 3'h7;
-  assign \$1281  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1282  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1283  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1284  = { \$1283 , \$1282 , \$1281  } + 3'h7;
-  assign \$1285  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1286  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1287  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1288  = { \$1287 , \$1286 , \$1285  } + 3'h7;
-  assign \$1289  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1290  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1291  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1292  = { \$1291 , \$1290 , \$1289  } + 3'h7;
-  assign \$1293  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1294  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1295  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1296  = { \$1295 , \$1294 , \$1293  } + 3'h7;
-  assign \$1297  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1298  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1299  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1300  = { \$1299 , \$1298 , \$1297  } + 3'h7;
-  assign \$1301  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1302  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1303  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1304  = { \$1303 , \$1302 , \$1301  } + 3'h7;
-  assign \$1305  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1306  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1307  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1308  = { \$1307 , \$1306 , \$1305  } + 3'h7;
-  assign \$1309  = w1_hit[0] | w1_hit[1];
-  assign \$1310  = \$1309  | w1_hit[2];
-  assign \$1311  = ~ \$1310 ;
-  assign \$1312  = command_queue_full[0] | \$signal$209 ;
-  assign \$1313  = \$1312  | new_flush;
-  assign \$1314  = ~ native_turn;
-  assign \$1315  = \$1313  & \$1314 ;
-  assign command_queue_pop = \$1315  & command_queue_full[0];
-  assign \$1316  = \$signal$209  | new_flush;
-  assign \$1317  = command_queue_full[0] | \$signal$209 ;
-  assign \$1318  = \$1317  | new_flush;
-  assign \$1319  = ~ native_turn;
-  assign \$1320  = \$1318  & \$1319 ;
-  assign \$1321  = ~ command_queue_full[0];
-  assign \$1322  = \$1320  & \$1321 ;
-  assign \$1323  = ~ \$1322 ;
-  assign command_queue_push = \$1316  & \$1323 ;
-  assign \$1324  = command_queue_full[0] | \$signal$209 ;
-  assign \$1325  = \$1324  | new_flush;
-  assign \$1326  = ~ native_turn;
-  assign \$1327  = \$1325  & \$1326 ;
-  assign \$1328  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1329  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1330  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1331  = { \$1330 , \$1329 , \$1328  } + 3'h7;
-  assign \$1332  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1333  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1334  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1335  = { \$1334 , \$1333 , \$1332  } + 3'h7;
-  assign \$1336  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1337  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1338  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1339  = { \$1338 , \$1337 , \$1336  } + 3'h7;
-  assign \$1340  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1341  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1342  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1343  = { \$1342 , \$1341 , \$1340  } + 3'h7;
-  assign \$1344  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1345  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1346  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1347  = { \$1346 , \$1345 , \$1344  } + 3'h7;
-  assign \$1348  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1349  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1350  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1351  = { \$1350 , \$1349 , \$1348  } + 3'h7;
-  assign \$1352  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1353  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1354  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1355  = { \$1354 , \$1353 , \$1352  } + 3'h7;
-  assign \$1356  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1357  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1358  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1359  = { \$1358 , \$1357 , \$1356  } + 3'h7;
-  assign \$1360  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1361  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1362  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1363  = { \$1362 , \$1361 , \$1360  } + 3'h7;
-  assign \$1364  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1365  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1366  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1367  = { \$1366 , \$1365 , \$1364  } + 3'h7;
-  assign \$1368  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1369  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1370  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1371  = { \$1370 , \$1369 , \$1368  } + 3'h7;
-  assign \$1372  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1373  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1374  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1375  = { \$1374 , \$1373 , \$1372  } + 3'h7;
-  assign \$1376  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1377  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1378  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1379  = { \$1378 , \$1377 , \$1376  } + 3'h7;
-  assign \$1380  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1381  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1382  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1383  = { \$1382 , \$1381 , \$1380  } + 3'h7;
-  assign \$1384  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1385  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1386  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1387  = { \$1386 , \$1385 , \$1384  } + 3'h7;
-  assign \$1388  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1389  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1390  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1391  = { \$1390 , \$1389 , \$1388  } + 3'h7;
-  assign \$1392  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1393  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1394  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1395  = { \$1394 , \$1393 , \$1392  } + 3'h7;
-  assign \$1396  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1397  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1398  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1399  = { \$1398 , \$1397 , \$1396  } + 3'h7;
-  assign \$1400  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1401  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1402  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1403  = { \$1402 , \$1401 , \$1400  } + 3'h7;
-  assign \$1404  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1405  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1406  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1407  = { \$1406 , \$1405 , \$1404  } + 3'h7;
-  assign \$1408  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1409  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1410  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1411  = { \$1410 , \$1409 , \$1408  } + 3'h7;
-  assign \$1412  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1413  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1414  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1415  = { \$1414 , \$1413 , \$1412  } + 3'h7;
-  assign \$1416  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1417  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1418  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1419  = { \$1418 , \$1417 , \$1416  } + 3'h7;
-  assign \$1420  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1421  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1422  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1423  = { \$1422 , \$1421 , \$1420  } + 3'h7;
-  assign \$1424  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1425  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1426  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1427  = { \$1426 , \$1425 , \$1424  } + 3'h7;
-  assign \$1428  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1429  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1430  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1431  = { \$1430 , \$1429 , \$1428  } + 3'h7;
-  assign \$1432  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1433  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1434  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1435  = { \$1434 , \$1433 , \$1432  } + 3'h7;
-  assign \$1436  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1437  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1438  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1439  = { \$1438 , \$1437 , \$1436  } + 3'h7;
-  assign \$1440  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1441  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1442  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
-  assign \$1444  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1445  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1446  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
-  assign \$1448  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1449  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1450  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
-  assign \$1452  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1453  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1454  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
-  assign \$1456  = w1_hit[0] | w1_hit[1];
-  assign \$1457  = \$1456  | w1_hit[2];
-  assign \$1458  = ~ \$1457 ;
-  assign \$1459  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1458 , \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], new_flush };
-  assign \$1460  = ~ \$1459 [0];
-  assign req_free = \$1327  & \$1460 ;
-  assign \$1461  = command_queue_full[0] | \$signal$209 ;
-  assign \$1462  = \$1461  | new_flush;
-  assign \$1463  = ~ native_turn;
-  assign \$1464  = \$1462  & \$1463 ;
-  assign \$1465  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1466  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1467  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
-  assign \$1469  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1470  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1471  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
-  assign \$1473  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1474  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1475  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
-  assign \$1477  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1478  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1479  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
-  assign \$1481  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1482  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1483  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
-  assign \$1485  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1486  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1487  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
-  assign \$1489  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1490  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1491  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
-  assign \$1493  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1494  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1495  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
-  assign \$1497  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1498  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1499  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
-  assign \$1501  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1502  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1503  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
-  assign \$1505  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1506  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1507  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
-  assign \$1509  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1510  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1511  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
-  assign \$1513  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1514  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1515  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
-  assign \$1517  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1518  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1519  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
-  assign \$1521  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1522  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1523  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
-  assign \$1525  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1526  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1527  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
-  assign \$1529  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1530  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1531  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
-  assign \$1533  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1534  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1535  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
-  assign \$1537  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1538  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1539  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
-  assign \$1541  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1542  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1543  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
-  assign \$1545  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1546  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1547  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
-  assign \$1549  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1550  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1551  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
-  assign \$1553  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1554  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1555  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
-  assign \$1557  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1558  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1559  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
-  assign \$1561  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1562  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1563  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
-  assign \$1565  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1566  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1567  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
-  assign \$1569  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1570  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1571  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
-  assign \$1573  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1574  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1575  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
-  assign \$1577  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1578  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1579  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
-  assign \$1581  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1582  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1583  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
-  assign \$1585  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1586  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1587  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
-  assign \$1589  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1590  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1591  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
-  assign \$1593  = w1_hit[0] | w1_hit[1];
-  assign \$1594  = \$1593  | w1_hit[2];
-  assign \$1595  = ~ \$1594 ;
-  assign \$1596  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1595 , \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], new_flush };
-  assign req_flush = \$1464  & \$1596 [0];
-  assign \$1597  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1598  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1599  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
-  assign \$1601  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1602  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1603  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
-  assign \$1605  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1606  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1607  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
-  assign \$1609  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1610  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1611  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1612  = { \$1611 , \$1610 , \$1609  } + 3'h7;
-  assign \$1613  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1614  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1615  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1616  = { \$1615 , \$1614 , \$1613  } + 3'h7;
-  assign \$1617  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1618  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1619  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1620  = { \$1619 , \$1618 , \$1617  } + 3'h7;
-  assign \$1621  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1622  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1623  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1624  = { \$1623 , \$1622 , \$1621  } + 3'h7;
-  assign \$1625  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1626  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1627  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1628  = { \$1627 , \$1626 , \$1625  } + 3'h7;
-  assign \$1629  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1630  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1631  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1632  = { \$1631 , \$1630 , \$1629  } + 3'h7;
-  assign \$1633  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1634  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1635  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1636  = { \$1635 , \$1634 , \$1633  } + 3'h7;
-  assign \$1637  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1638  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1639  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1640  = { \$1639 , \$1638 , \$1637  } + 3'h7;
-  assign \$1641  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1642  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1643  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1644  = { \$1643 , \$1642 , \$1641  } + 3'h7;
-  assign \$1645  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1646  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1647  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1648  = { \$1647 , \$1646 , \$1645  } + 3'h7;
-  assign \$1649  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1650  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1651  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1652  = { \$1651 , \$1650 , \$1649  } + 3'h7;
-  assign \$1653  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1654  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1655  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1656  = { \$1655 , \$1654 , \$1653  } + 3'h7;
-  assign \$1657  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1658  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1659  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1660  = { \$1659 , \$1658 , \$1657  } + 3'h7;
-  assign \$1661  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1662  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1663  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1664  = { \$1663 , \$1662 , \$1661  } + 3'h7;
-  assign \$1665  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1666  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1667  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1668  = { \$1667 , \$1666 , \$1665  } + 3'h7;
-  assign \$1669  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1670  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1671  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1672  = { \$1671 , \$1670 , \$1669  } + 3'h7;
-  assign \$1673  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1674  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1675  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1676  = { \$1675 , \$1674 , \$1673  } + 3'h7;
-  assign \$1677  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1678  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1679  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1680  = { \$1679 , \$1678 , \$1677  } + 3'h7;
-  assign \$1681  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1682  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1683  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1684  = { \$1683 , \$1682 , \$1681  } + 3'h7;
-  assign \$1685  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1686  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1687  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1688  = { \$1687 , \$1686 , \$1685  } + 3'h7;
-  assign \$1689  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1690  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1691  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1692  = { \$1691 , \$1690 , \$1689  } + 3'h7;
-  assign \$1693  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1694  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1695  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1696  = { \$1695 , \$1694 , \$1693  } + 3'h7;
-  assign \$1697  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1698  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1699  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1700  = { \$1699 , \$1698 , \$1697  } + 3'h7;
-  assign \$1701  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1702  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1703  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1704  = { \$1703 , \$1702 , \$1701  } + 3'h7;
-  assign \$1705  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1706  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1707  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1708  = { \$1707 , \$1706 , \$1705  } + 3'h7;
-  assign \$1709  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1710  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1711  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1712  = { \$1711 , \$1710 , \$1709  } + 3'h7;
-  assign \$1713  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1714  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1715  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1716  = { \$1715 , \$1714 , \$1713  } + 3'h7;
-  assign \$1717  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1718  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1719  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1720  = { \$1719 , \$1718 , \$1717  } + 3'h7;
-  assign \$1721  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1722  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1723  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1724  = { \$1723 , \$1722 , \$1721  } + 3'h7;
-  assign \$1725  = w1_hit[0] | w1_hit[1];
-  assign \$1726  = \$1725  | w1_hit[2];
-  assign \$1727  = ~ \$1726 ;
-  assign \$1728  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1727 , \$1724 [3], \$1720 [3], \$1716 [3], \$1712 [3], \$1708 [3], \$1704 [3], \$1700 [3], \$1696 [3], \$1692 [3], \$1688 [3], \$1684 [3], \$1680 [3], \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], \$1648 [3], \$1644 [3], \$1640 [3], \$1636 [3], \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], new_flush };
-  assign \$1729  = ~ w2_plain;
-  assign \$1730  = \$signal$266  & \$signal$250 ;
-  assign \$1731  = ~ \$1730 ;
-  assign bus__w_err = \$1729  & \$1731 ;
-  assign \$1732  = rsp_freed_valid & \port$4341$0 [0];
-  assign \$1733  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1732  | \$1733 ;
-  assign \$1734  = rsp_freed_valid & \port$4341$0 [0];
-  assign \$1735  = \$1734  ? \port$4301$0 [0] : \port$4313$0 [0];
-  assign bus__w_slow_err = ~ \$1735 ;
-  always @(posedge aclk_clk)
-    cycle <= \$1736 ;
-  always @(posedge aclk_clk)
-    \$signal  <= \$1737 ;
-  always @(posedge aclk_clk)
-    ready <= \$1738 ;
-  always @(posedge aclk_clk)
-    e1_new0 <= \$1739 ;
-  always @(posedge aclk_clk)
-    e1_new1 <= \$1740 ;
-  always @(posedge aclk_clk)
-    e1_new2 <= \$1741 ;
-  always @(posedge aclk_clk)
-    \$signal$28  <= \$1742 ;
-  always @(posedge aclk_clk)
-    e1_exhausted <= \$1743 ;
-  always @(posedge aclk_clk)
-    event_ev_grant <= \$1744 ;
-  always @(posedge aclk_clk)
-    event_ev_free <= \$1745 ;
-  always @(posedge aclk_clk)
-    event_ev_flush <= \$1746 ;
-  always @(posedge aclk_clk)
-    event_ev_fail <= \$1747 ;
-  always @(posedge aclk_clk)
-    log_ev_grant <= \$1748 ;
-  always @(posedge aclk_clk)
-    log_ev_free <= \$1749 ;
-  always @(posedge aclk_clk)
-    log_ev_flush <= \$1750 ;
-  always @(posedge aclk_clk)
-    log_ev_fail <= \$1751 ;
-  always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1752 ;
-  always @(posedge aclk_clk)
-    config_ev_grant <= \$1753 ;
-  always @(posedge aclk_clk)
-    config_ev_free <= \$1754 ;
-  always @(posedge aclk_clk)
-    config_ev_flush <= \$1755 ;
-  always @(posedge aclk_clk)
-    config_ev_fail <= \$1756 ;
-  always @(posedge aclk_clk)
-    space_ge1 <= \$1757 ;
-  always @(posedge aclk_clk)
-    space_ge2 <= \$1758 ;
-  always @(posedge aclk_clk)
-    space_ge3 <= \$1759 ;
-  always @(posedge aclk_clk)
-    space_ge4 <= \$1760 ;
-  always @(posedge aclk_clk)
-    space_ge5 <= \$1761 ;
-  always @(posedge aclk_clk)
-    space_ge6 <= \$1762 ;
-  always @(posedge aclk_clk)
-    space <= \$1763 ;
-  always @(posedge aclk_clk)
-    tail <= \$1764 ;
-  always @(posedge aclk_clk)
-    \$signal$58  <= \$1765 ;
-  always @(posedge aclk_clk)
-    n_dropped <= \$1766 ;
-  always @(posedge aclk_clk)
-    err_dropped <= \$1767 ;
-  always @(posedge aclk_clk)
-    tail_row <= \$1768 ;
-  always @(posedge aclk_clk)
-    tail_next_row <= \$1769 ;
-  always @(posedge aclk_clk)
-    head <= \$1770 ;
-  always @(posedge aclk_clk)
-    \$signal$65  <= \$1771 ;
-  always @(posedge aclk_clk)
-    head_bank <= \$1772 ;
-  always @(posedge aclk_clk)
-    head_entry <= \$1773 ;
-  always @(posedge aclk_clk)
-    \$signal$72  <= \$1774 ;
-  always @(posedge aclk_clk)
-    event_lw_limit <= \$1775 ;
-  always @(posedge aclk_clk)
-    event_lw_short <= \$1776 ;
-  always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1777 ;
-  always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1778 ;
-  always @(posedge aclk_clk)
-    event_in_use <= \$1779 ;
-  always @(posedge aclk_clk)
-    event_in_use_was <= \$1780 ;
-  always @(posedge aclk_clk)
-    event_in_use_rose <= \$1781 ;
-  always @(posedge aclk_clk)
-    event_hw_grow <= \$1782 ;
-  always @(posedge aclk_clk)
-    event_high_water <= \$1783 ;
-  always @(posedge aclk_clk)
-    event_allocs <= \$1784 ;
-  always @(posedge aclk_clk)
-    event_fails <= \$1785 ;
-  always @(posedge aclk_clk)
-    event_frees <= \$1786 ;
-  always @(posedge aclk_clk)
-    event_flushes <= \$1787 ;
-  always @(posedge aclk_clk)
-    log_lw_limit <= \$1788 ;
-  always @(posedge aclk_clk)
-    log_lw_short <= \$1789 ;
-  always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1790 ;
-  always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1791 ;
-  always @(posedge aclk_clk)
-    log_in_use <= \$1792 ;
-  always @(posedge aclk_clk)
-    log_in_use_was <= \$1793 ;
-  always @(posedge aclk_clk)
-    log_in_use_rose <= \$1794 ;
-  always @(posedge aclk_clk)
-    log_hw_grow <= \$1795 ;
-  always @(posedge aclk_clk)
-    log_high_water <= \$1796 ;
-  always @(posedge aclk_clk)
-    log_allocs <= \$1797 ;
-  always @(posedge aclk_clk)
-    log_fails <= \$1798 ;
-  always @(posedge aclk_clk)
-    log_frees <= \$1799 ;
-  always @(posedge aclk_clk)
-    log_flushes <= \$1800 ;
-  always @(posedge aclk_clk)
-    log_overwrites <= \$1801 ;
-  always @(posedge aclk_clk)
-    config_lw_limit <= \$1802 ;
-  always @(posedge aclk_clk)
-    config_lw_short <= \$1803 ;
-  always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1804 ;
-  always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1805 ;
-  always @(posedge aclk_clk)
-    config_in_use <= \$1806 ;
-  always @(posedge aclk_clk)
-    config_in_use_was <= \$1807 ;
-  always @(posedge aclk_clk)
-    config_in_use_rose <= \$1808 ;
-  always @(posedge aclk_clk)
-    config_hw_grow <= \$1809 ;
-  always @(posedge aclk_clk)
-    config_high_water <= \$1810 ;
-  always @(posedge aclk_clk)
-    config_allocs <= \$1811 ;
-  always @(posedge aclk_clk)
-    config_fails <= \$1812 ;
-  always @(posedge aclk_clk)
-    config_frees <= \$1813 ;
-  always @(posedge aclk_clk)
-    config_flushes <= \$1814 ;
-  always @(posedge aclk_clk)
-    r1_valid <= \$1815 ;
-  always @(posedge aclk_clk)
-    alloc_queue_data0 <= \$1816 ;
-  always @(posedge aclk_clk)
-    alloc_queue_full <= \$1817 ;
-  always @(posedge aclk_clk)
-    alloc_queue_data1 <= \$1818 ;
-  always @(posedge aclk_clk)
-    alloc_queue_data2 <= \$1819 ;
-  always @(posedge aclk_clk)
-    alloc_queue_data3 <= \$1820 ;
-  always @(posedge aclk_clk)
-    alloc_queue_data4 <= \$1821 ;
-  always @(posedge aclk_clk)
-    alloc_queue_data5 <= \$1822 ;
-  always @(posedge aclk_clk)
-    alloc_queue_data6 <= \$1823 ;
-  always @(posedge aclk_clk)
-    alloc_queue_data7 <= \$1824 ;
-  always @(posedge aclk_clk)
-    alloc_queue_data8 <= \$1825 ;
-  always @(posedge aclk_clk)
-    alloc_queue_data9 <= \$1826 ;
-  always @(posedge aclk_clk)
-    req_alloc <= \$1827 ;
-  always @(posedge aclk_clk)
-    staged_valid <= \$1828 ;
-  always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1829 ;
-  always @(posedge aclk_clk)
-    req_alloc_pool <= \$1830 ;
-  always @(posedge aclk_clk)
-    req_alloc_size <= \$1831 ;
-  always @(posedge aclk_clk)
-    r1_sel_id <= \$338 [12];
-  always @(posedge aclk_clk)
-    r1_sel_version <= \$341 [12];
-  always @(posedge aclk_clk)
-    r1_sel_config <= \$344 [12];
-  always @(posedge aclk_clk)
-    r1_sel_config2 <= \$347 [12];
-  always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$350 [12];
-  always @(posedge aclk_clk)
-    r1_sel_status <= \$353 [12];
-  always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$356 [12];
-  always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$359 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_count <= \$362 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$365 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$368 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$371 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$374 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$377 [12];
-  always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$380 [12];
-  always @(posedge aclk_clk)
-    r1_sel_cycle <= \$383 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$386 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$389 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$392 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$395 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$398 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$401 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$404 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$407 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$410 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$413 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$416 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$419 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$422 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$425 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$428 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$431 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$434 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$437 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$440 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$443 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$446 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$449 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$452 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$455 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$458 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$461 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$464 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$467 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$470 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$473 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$476 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$479 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$482 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$485 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$488 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$491 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$494 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$497 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$500 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$503 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$506 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$509 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$512 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$515 [12];
-  always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$518 [12];
-  always @(posedge aclk_clk)
-    r2_valid <= \$1832 ;
-  always @(posedge aclk_clk)
-    r2_block0 <= \$1833 ;
-  always @(posedge aclk_clk)
-    r2_found_in <= \$1834 ;
-  always @(posedge aclk_clk)
-    r2_block4 <= \$1835 ;
-  always @(posedge aclk_clk)
-    r2_block5 <= \$1836 ;
-  always @(posedge aclk_clk)
-    r2_block6 <= \$1837 ;
-  always @(posedge aclk_clk)
-    \$signal$209  <= \$1838 ;
-  always @(posedge aclk_clk)
-    new_flush <= \$1839 ;
-  always @(posedge aclk_clk)
-    \$signal$214  <= \$1840 ;
-  always @(posedge aclk_clk)
-    w1_pool_is <= \$1841 ;
-  always @(posedge aclk_clk)
-    w1_hit <= \$1842 ;
-  always @(posedge aclk_clk)
-    w1_tag <= \$1843 ;
-  always @(posedge aclk_clk)
-    w1_event_addr <= \$1844 ;
-  always @(posedge aclk_clk)
-    w1_log_addr <= \$1845 ;
-  always @(posedge aclk_clk)
-    w1_config_addr <= \$1846 ;
-  always @(posedge aclk_clk)
-    command_queue_data0 <= \$1847 ;
-  always @(posedge aclk_clk)
-    command_queue_full <= \$1848 ;
-  always @(posedge aclk_clk)
-    command_queue_data1 <= \$1849 ;
-  always @(posedge aclk_clk)
-    command_queue_data2 <= \$1850 ;
-  always @(posedge aclk_clk)
-    command_queue_data3 <= \$1851 ;
-  always @(posedge aclk_clk)
-    command_queue_data4 <= \$1852 ;
-  always @(posedge aclk_clk)
-    command_queue_data5 <= \$1853 ;
-  always @(posedge aclk_clk)
-    command_queue_data6 <= \$1854 ;
-  always @(posedge aclk_clk)
-    command_queue_data7 <= \$1855 ;
-  always @(posedge aclk_clk)
-    command_queue_data8 <= \$1856 ;
-  always @(posedge aclk_clk)
-    command_queue_data9 <= \$1857 ;
-  always @(posedge aclk_clk)
-    native_turn <= \$1858 ;
-  always @(posedge aclk_clk)
-    w1_a1_0 <= \$1859 ;
-  always @(posedge aclk_clk)
-    w1_a4_2 <= \$1860 ;
-  always @(posedge aclk_clk)
-    w1_a7_5 <= \$1861 ;
-  always @(posedge aclk_clk)
-    w1_a11_8 <= \$1862 ;
-  always @(posedge aclk_clk)
-    \$signal$245  <= \$1863 ;
-  always @(posedge aclk_clk)
-    \$signal$246  <= \$1864 ;
-  always @(posedge aclk_clk)
-    \$signal$247  <= \$1865 ;
-  always @(posedge aclk_clk)
-    \$signal$248  <= \$1866 ;
-  always @(posedge aclk_clk)
-    \$signal$249  <= \$1867 ;
-  always @(posedge aclk_clk)
-    \$signal$250  <= \$1868 ;
-  always @(posedge aclk_clk)
-    \$signal$251  <= \$1869 ;
-  always @(posedge aclk_clk)
-    \$signal$252  <= \$1870 ;
-  always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1871 ;
-  always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1872 ;
-  always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1873 ;
-  always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1874 ;
-  always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1875 ;
-  always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1876 ;
-  always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1877 ;
-  always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1878 ;
-  always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1879 ;
-  always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1880 ;
-  always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1881 ;
-  always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1882 ;
-  always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1883 ;
-  always @(posedge aclk_clk)
-    \$signal$266  <= \$1884 ;
-  always @(posedge aclk_clk)
-    w2_plain <= \$1885 ;
-  always @(posedge aclk_clk)
-    \$signal$64  <= \$1886 ;
-  always @(posedge aclk_clk)
-    w1c <= \$1887 ;
-  always @(posedge aclk_clk)
-    \$signal$73  <= \$1888 ;
-  always @(posedge aclk_clk)
-    irq_enable <= \$1889 ;
-  always @(posedge aclk_clk)
-    event_low_water <= \$1890 ;
-  always @(posedge aclk_clk)
-    log_low_water <= \$1891 ;
-  always @(posedge aclk_clk)
-    config_low_water <= \$1892 ;
+  assign bus__w_slow = \$signal$222  | new_flush;
+  assign \$1376  = ~ command_queue_pop;
+  assign \$1377  = command_queue_head_valid & \$1376 ;
+  assign \$1378  = command_queue_held[0] | \$1377 ;
+  assign \$signature__en$323  = command_queue_push & \$1378 ;
+  assign \$1379  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1380  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1381  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1382  = { \$1381 , \$1380 , \$1379  } + 3'h7;
+  assign \$1383  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1384  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1385  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1386  = { \$1385 , \$1384 , \$1383  } + 3'h7;
+  assign \$1387  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1388  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1389  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1390  = { \$1389 , \$1388 , \$1387  } + 3'h7;
+  assign \$1391  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1392  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1393  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1394  = { \$1393 , \$1392 , \$1391  } + 3'h7;
+  assign \$1395  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1396  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1397  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1398  = { \$1397 , \$1396 , \$1395  } + 3'h7;
+  assign \$1399  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1400  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1401  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1402  = { \$1401 , \$1400 , \$1399  } + 3'h7;
+  assign \$1403  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1404  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1405  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1406  = { \$1405 , \$1404 , \$1403  } + 3'h7;
+  assign \$1407  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1408  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1409  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1410  = { \$1409 , \$1408 , \$1407  } + 3'h7;
+  assign \$1411  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1412  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1413  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1414  = { \$1413 , \$1412 , \$1411  } + 3'h7;
+  assign \$1415  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1416  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1417  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1418  = { \$1417 , \$1416 , \$1415  } + 3'h7;
+  assign \$1419  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1420  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1421  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1422  = { \$1421 , \$1420 , \$1419  } + 3'h7;
+  assign \$1423  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1424  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1425  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1426  = { \$1425 , \$1424 , \$1423  } + 3'h7;
+  assign \$1427  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1428  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1429  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1430  = { \$1429 , \$1428 , \$1427  } + 3'h7;
+  assign \$1431  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1432  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1433  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1434  = { \$1433 , \$1432 , \$1431  } + 3'h7;
+  assign \$1435  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1436  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1437  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1438  = { \$1437 , \$1436 , \$1435  } + 3'h7;
+  assign \$1439  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1440  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1441  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1442  = { \$1441 , \$1440 , \$1439  } + 3'h7;
+  assign \$1443  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1444  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1445  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1446  = { \$1445 , \$1444 , \$1443  } + 3'h7;
+  assign \$1447  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1448  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1449  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1450  = { \$1449 , \$1448 , \$1447  } + 3'h7;
+  assign \$1451  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1452  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1453  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1454  = { \$1453 , \$1452 , \$1451  } + 3'h7;
+  assign \$1455  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1456  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1457  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1458  = { \$1457 , \$1456 , \$1455  } + 3'h7;
+  assign \$1459  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1460  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1461  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1462  = { \$1461 , \$1460 , \$1459  } + 3'h7;
+  assign \$1463  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1464  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1465  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1466  = { \$1465 , \$1464 , \$1463  } + 3'h7;
+  assign \$1467  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1468  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1469  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1470  = { \$1469 , \$1468 , \$1467  } + 3'h7;
+  assign \$1471  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1472  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1473  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1474  = { \$1473 , \$1472 , \$1471  } + 3'h7;
+  assign \$1475  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1476  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1477  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1478  = { \$1477 , \$1476 , \$1475  } + 3'h7;
+  assign \$1479  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1480  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1481  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1482  = { \$1481 , \$1480 , \$1479  } + 3'h7;
+  assign \$1483  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1484  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1485  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1486  = { \$1485 , \$1484 , \$1483  } + 3'h7;
+  assign \$1487  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1488  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1489  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1490  = { \$1489 , \$1488 , \$1487  } + 3'h7;
+  assign \$1491  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1492  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1493  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1494  = { \$1493 , \$1492 , \$1491  } + 3'h7;
+  assign \$1495  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1496  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1497  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1498  = { \$1497 , \$1496 , \$1495  } + 3'h7;
+  assign \$1499  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1500  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1501  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1502  = { \$1501 , \$1500 , \$1499  } + 3'h7;
+  assign \$1503  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1504  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1505  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1506  = { \$1505 , \$1504 , \$1503  } + 3'h7;
+  assign \$1507  = w1_hit[0] | w1_hit[1];
+  assign \$1508  = \$1507  | w1_hit[2];
+  assign \$1509  = ~ \$1508 ;
+  assign \$1510  = command_queue_head_valid | \$signal$222 ;
+  assign \$1511  = \$1510  | new_flush;
+  assign \$1512  = ~ native_turn;
+  assign \$1513  = \$1511  & \$1512 ;
+  assign command_queue_pop = \$1513  & command_queue_head_valid;
+  assign \$1514  = \$signal$222  | new_flush;
+  assign \$1515  = command_queue_head_valid | \$signal$222 ;
+  assign \$1516  = \$1515  | new_flush;
+  assign \$1517  = ~ native_turn;
+  assign \$1518  = \$1516  & \$1517 ;
+  assign \$1519  = ~ command_queue_head_valid;
+  assign \$1520  = \$1518  & \$1519 ;
+  assign \$1521  = ~ \$1520 ;
+  assign command_queue_push = \$1514  & \$1521 ;
+  assign \$1522  = command_queue_head_valid | \$signal$222 ;
+  assign \$1523  = \$1522  | new_flush;
+  assign \$1524  = ~ native_turn;
+  assign \$1525  = \$1523  & \$1524 ;
+  assign \$1526  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1527  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1528  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1529  = { \$1528 , \$1527 , \$1526  } + 3'h7;
+  assign \$1530  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1531  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1532  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1533  = { \$1532 , \$1531 , \$1530  } + 3'h7;
+  assign \$1534  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1535  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1536  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1537  = { \$1536 , \$1535 , \$1534  } + 3'h7;
+  assign \$1538  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1539  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1540  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1541  = { \$1540 , \$1539 , \$1538  } + 3'h7;
+  assign \$1542  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1543  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1544  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1545  = { \$1544 , \$1543 , \$1542  } + 3'h7;
+  assign \$1546  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1547  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1548  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1549  = { \$1548 , \$1547 , \$1546  } + 3'h7;
+  assign \$1550  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1551  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1552  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1553  = { \$1552 , \$1551 , \$1550  } + 3'h7;
+  assign \$1554  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1555  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1556  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1557  = { \$1556 , \$1555 , \$1554  } + 3'h7;
+  assign \$1558  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1559  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1560  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1561  = { \$1560 , \$1559 , \$1558  } + 3'h7;
+  assign \$1562  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1563  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1564  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1565  = { \$1564 , \$1563 , \$1562  } + 3'h7;
+  assign \$1566  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1567  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1568  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1569  = { \$1568 , \$1567 , \$1566  } + 3'h7;
+  assign \$1570  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1571  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1572  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1573  = { \$1572 , \$1571 , \$1570  } + 3'h7;
+  assign \$1574  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1575  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1576  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1577  = { \$1576 , \$1575 , \$1574  } + 3'h7;
+  assign \$1578  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1579  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1580  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1581  = { \$1580 , \$1579 , \$1578  } + 3'h7;
+  assign \$1582  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1583  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1584  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1585  = { \$1584 , \$1583 , \$1582  } + 3'h7;
+  assign \$1586  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1587  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1588  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1589  = { \$1588 , \$1587 , \$1586  } + 3'h7;
+  assign \$1590  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1591  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1592  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1593  = { \$1592 , \$1591 , \$1590  } + 3'h7;
+  assign \$1594  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1595  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1596  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1597  = { \$1596 , \$1595 , \$1594  } + 3'h7;
+  assign \$1598  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1599  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1600  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1601  = { \$1600 , \$1599 , \$1598  } + 3'h7;
+  assign \$1602  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1603  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1604  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1605  = { \$1604 , \$1603 , \$1602  } + 3'h7;
+  assign \$1606  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1607  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1608  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1609  = { \$1608 , \$1607 , \$1606  } + 3'h7;
+  assign \$1610  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1611  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1612  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1613  = { \$1612 , \$1611 , \$1610  } + 3'h7;
+  assign \$1614  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1615  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1616  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1617  = { \$1616 , \$1615 , \$1614  } + 3'h7;
+  assign \$1618  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1619  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1620  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1621  = { \$1620 , \$1619 , \$1618  } + 3'h7;
+  assign \$1622  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1623  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1624  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1625  = { \$1624 , \$1623 , \$1622  } + 3'h7;
+  assign \$1626  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1627  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1628  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1629  = { \$1628 , \$1627 , \$1626  } + 3'h7;
+  assign \$1630  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1631  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1632  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1633  = { \$1632 , \$1631 , \$1630  } + 3'h7;
+  assign \$1634  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1635  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1636  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1637  = { \$1636 , \$1635 , \$1634  } + 3'h7;
+  assign \$1638  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1639  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1640  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1641  = { \$1640 , \$1639 , \$1638  } + 3'h7;
+  assign \$1642  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1643  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1644  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1645  = { \$1644 , \$1643 , \$1642  } + 3'h7;
+  assign \$1646  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1647  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1648  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1649  = { \$1648 , \$1647 , \$1646  } + 3'h7;
+  assign \$1650  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1651  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1652  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1653  = { \$1652 , \$1651 , \$1650  } + 3'h7;
+  assign \$1654  = w1_hit[0] | w1_hit[1];
+  assign \$1655  = \$1654  | w1_hit[2];
+  assign \$1656  = ~ \$1655 ;
+  assign \$1657  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1656 , \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], new_flush };
+  assign \$1658  = ~ \$1657 [0];
+  assign req_free = \$1525  & \$1658 ;
+  assign \$1659  = command_queue_head_valid | \$signal$222 ;
+  assign \$1660  = \$1659  | new_flush;
+  assign \$1661  = ~ native_turn;
+  assign \$1662  = \$1660  & \$1661 ;
+  assign \$1663  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1664  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1665  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1666  = { \$1665 , \$1664 , \$1663  } + 3'h7;
+  assign \$1667  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1668  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1669  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1670  = { \$1669 , \$1668 , \$1667  } + 3'h7;
+  assign \$1671  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1672  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1673  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1674  = { \$1673 , \$1672 , \$1671  } + 3'h7;
+  assign \$1675  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1676  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1677  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1678  = { \$1677 , \$1676 , \$1675  } + 3'h7;
+  assign \$1679  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1680  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1681  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1682  = { \$1681 , \$1680 , \$1679  } + 3'h7;
+  assign \$1683  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1684  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1685  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1686  = { \$1685 , \$1684 , \$1683  } + 3'h7;
+  assign \$1687  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1688  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1689  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1690  = { \$1689 , \$1688 , \$1687  } + 3'h7;
+  assign \$1691  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1692  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1693  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1694  = { \$1693 , \$1692 , \$1691  } + 3'h7;
+  assign \$1695  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1696  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1697  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1698  = { \$1697 , \$1696 , \$1695  } + 3'h7;
+  assign \$1699  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1700  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1701  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1702  = { \$1701 , \$1700 , \$1699  } + 3'h7;
+  assign \$1703  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1704  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1705  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1706  = { \$1705 , \$1704 , \$1703  } + 3'h7;
+  assign \$1707  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1708  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1709  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1710  = { \$1709 , \$1708 , \$1707  } + 3'h7;
+  assign \$1711  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1712  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1713  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1714  = { \$1713 , \$1712 , \$1711  } + 3'h7;
+  assign \$1715  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1716  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1717  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1718  = { \$1717 , \$1716 , \$1715  } + 3'h7;
+  assign \$1719  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1720  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1721  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1722  = { \$1721 , \$1720 , \$1719  } + 3'h7;
+  assign \$1723  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1724  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1725  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1726  = { \$1725 , \$1724 , \$1723  } + 3'h7;
+  assign \$1727  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1728  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1729  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1730  = { \$1729 , \$1728 , \$1727  } + 3'h7;
+  assign \$1731  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1732  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1733  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1734  = { \$1733 , \$1732 , \$1731  } + 3'h7;
+  assign \$1735  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1736  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1737  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1738  = { \$1737 , \$1736 , \$1735  } + 3'h7;
+  assign \$1739  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1740  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1741  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1742  = { \$1741 , \$1740 , \$1739  } + 3'h7;
+  assign \$1743  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1744  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1745  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1746  = { \$1745 , \$1744 , \$1743  } + 3'h7;
+  assign \$1747  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1748  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1749  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1750  = { \$1749 , \$1748 , \$1747  } + 3'h7;
+  assign \$1751  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1752  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1753  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1754  = { \$1753 , \$1752 , \$1751  } + 3'h7;
+  assign \$1755  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1756  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1757  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1758  = { \$1757 , \$1756 , \$1755  } + 3'h7;
+  assign \$1759  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1760  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1761  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1762  = { \$1761 , \$1760 , \$1759  } + 3'h7;
+  assign \$1763  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1764  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1765  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1766  = { \$1765 , \$1764 , \$1763  } + 3'h7;
+  assign \$1767  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1768  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1769  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1770  = { \$1769 , \$1768 , \$1767  } + 3'h7;
+  assign \$1771  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1772  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1773  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1774  = { \$1773 , \$1772 , \$1771  } + 3'h7;
+  assign \$1775  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1776  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1777  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1778  = { \$1777 , \$1776 , \$1775  } + 3'h7;
+  assign \$1779  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1780  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1781  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1782  = { \$1781 , \$1780 , \$1779  } + 3'h7;
+  assign \$1783  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1784  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1785  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1786  = { \$1785 , \$1784 , \$1783  } + 3'h7;
+  assign \$1787  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1788  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1789  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1790  = { \$1789 , \$1788 , \$1787  } + 3'h7;
+  assign \$1791  = w1_hit[0] | w1_hit[1];
+  assign \$1792  = \$1791  | w1_hit[2];
+  assign \$1793  = ~ \$1792 ;
+  assign \$1794  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1793 , \$1790 [3], \$1786 [3], \$1782 [3], \$1778 [3], \$1774 [3], \$1770 [3], \$1766 [3], \$1762 [3], \$1758 [3], \$1754 [3], \$1750 [3], \$1746 [3], \$1742 [3], \$1738 [3], \$1734 [3], \$1730 [3], \$1726 [3], \$1722 [3], \$1718 [3], \$1714 [3], \$1710 [3], \$1706 [3], \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], new_flush };
+  assign req_flush = \$1662  & \$1794 [0];
+  assign \$1795  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1796  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1797  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1798  = { \$1797 , \$1796 , \$1795  } + 3'h7;
+  assign \$1799  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1800  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1801  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1802  = { \$1801 , \$1800 , \$1799  } + 3'h7;
+  assign \$1803  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1804  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1805  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1806  = { \$1805 , \$1804 , \$1803  } + 3'h7;
+  assign \$1807  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1808  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1809  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1810  = { \$1809 , \$1808 , \$1807  } + 3'h7;
+  assign \$1811  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1812  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1813  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1814  = { \$1813 , \$1812 , \$1811  } + 3'h7;
+  assign \$1815  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1816  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1817  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1818  = { \$1817 , \$1816 , \$1815  } + 3'h7;
+  assign \$1819  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1820  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1821  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1822  = { \$1821 , \$1820 , \$1819  } + 3'h7;
+  assign \$1823  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1824  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1825  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1826  = { \$1825 , \$1824 , \$1823  } + 3'h7;
+  assign \$1827  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1828  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1829  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1830  = { \$1829 , \$1828 , \$1827  } + 3'h7;
+  assign \$1831  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1832  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1833  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1834  = { \$1833 , \$1832 , \$1831  } + 3'h7;
+  assign \$1835  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1836  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1837  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1838  = { \$1837 , \$1836 , \$1835  } + 3'h7;
+  assign \$1839  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1840  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1841  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1842  = { \$1841 , \$1840 , \$1839  } + 3'h7;
+  assign \$1843  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1844  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1845  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1846  = { \$1845 , \$1844 , \$1843  } + 3'h7;
+  assign \$1847  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1848  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1849  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1850  = { \$1849 , \$1848 , \$1847  } + 3'h7;
+  assign \$1851  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1852  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1853  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1854  = { \$1853 , \$1852 , \$1851  } + 3'h7;
+  assign \$1855  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1856  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1857  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1858  = { \$1857 , \$1856 , \$1855  } + 3'h7;
+  assign \$1859  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1860  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1861  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1862  = { \$1861 , \$1860 , \$1859  } + 3'h7;
+  assign \$1863  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1864  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1865  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1866  = { \$1865 , \$1864 , \$1863  } + 3'h7;
+  assign \$1867  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1868  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1869  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1870  = { \$1869 , \$1868 , \$1867  } + 3'h7;
+  assign \$1871  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1872  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1873  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1874  = { \$1873 , \$1872 , \$1871  } + 3'h7;
+  assign \$1875  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1876  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1877  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1878  = { \$1877 , \$1876 , \$1875  } + 3'h7;
+  assign \$1879  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1880  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1881  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1882  = { \$1881 , \$1880 , \$1879  } + 3'h7;
+  assign \$1883  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1884  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1885  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1886  = { \$1885 , \$1884 , \$1883  } + 3'h7;
+  assign \$1887  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1888  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1889  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1890  = { \$1889 , \$1888 , \$1887  } + 3'h7;
+  assign \$1891  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1892  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1893  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1894  = { \$1893 , \$1892 , \$1891  } + 3'h7;
+  assign \$1895  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1896  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1897  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1898  = { \$1897 , \$1896 , \$1895  } + 3'h7;
+  assign \$1899  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1900  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1901  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1902  = { \$1901 , \$1900 , \$1899  } + 3'h7;
+  assign \$1903  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1904  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1905  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1906  = { \$1905 , \$1904 , \$1903  } + 3'h7;
+  assign \$1907  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1908  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1909  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1910  = { \$1909 , \$1908 , \$1907  } + 3'h7;
+  assign \$1911  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1912  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1913  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1914  = { \$1913 , \$1912 , \$1911  } + 3'h7;
+  assign \$1915  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1916  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1917  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1918  = { \$1917 , \$1916 , \$1915  } + 3'h7;
+  assign \$1919  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1920  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1921  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1922  = { \$1921 , \$1920 , \$1919  } + 3'h7;
+  assign \$1923  = w1_hit[0] | w1_hit[1];
+  assign \$1924  = \$1923  | w1_hit[2];
+  assign \$1925  = ~ \$1924 ;
+  assign \$1926  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1925 , \$1922 [3], \$1918 [3], \$1914 [3], \$1910 [3], \$1906 [3], \$1902 [3], \$1898 [3], \$1894 [3], \$1890 [3], \$1886 [3], \$1882 [3], \$1878 [3], \$1874 [3], \$1870 [3], \$1866 [3], \$1862 [3], \$1858 [3], \$1854 [3], \$1850 [3], \$1846 [3], \$1842 [3], \$1838 [3], \$1834 [3], \$1830 [3], \$1826 [3], \$1822 [3], \$1818 [3], \$1814 [3], \$1810 [3], \$1806 [3], \$1802 [3], \$1798 [3], new_flush };
+  assign \$1927  = ~ w2_plain;
+  assign \$1928  = \$signal$277  & \$signal$261 ;
+  assign \$1929  = ~ \$1928 ;
+  assign bus__w_err = \$1927  & \$1929 ;
+  assign \$1930  = rsp_freed_valid & \port$4814$0 [0];
+  assign \$1931  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1930  | \$1931 ;
+  assign \$1932  = rsp_freed_valid & \port$4814$0 [0];
+  assign \$1933  = \$1932  ? \port$4774$0 [0] : \port$4786$0 [0];
+  assign bus__w_slow_err = ~ \$1933 ;
+  always @(posedge aclk_clk)
+    cycle <= \$1934 ;
+  always @(posedge aclk_clk)
+    \$signal  <= \$1935 ;
+  always @(posedge aclk_clk)
+    ready <= \$1936 ;
+  always @(posedge aclk_clk)
+    e1_new0 <= \$1937 ;
+  always @(posedge aclk_clk)
+    e1_new1 <= \$1938 ;
+  always @(posedge aclk_clk)
+    e1_new2 <= \$1939 ;
+  always @(posedge aclk_clk)
+    \$signal$28  <= \$1940 ;
+  always @(posedge aclk_clk)
+    e1_exhausted <= \$1941 ;
+  always @(posedge aclk_clk)
+    event_ev_grant <= \$1942 ;
+  always @(posedge aclk_clk)
+    event_ev_free <= \$1943 ;
+  always @(posedge aclk_clk)
+    event_ev_flush <= \$1944 ;
+  always @(posedge aclk_clk)
+    event_ev_fail <= \$1945 ;
+  always @(posedge aclk_clk)
+    log_ev_grant <= \$1946 ;
+  always @(posedge aclk_clk)
+    log_ev_free <= \$1947 ;
+  always @(posedge aclk_clk)
+    log_ev_flush <= \$1948 ;
+  always @(posedge aclk_clk)
+    log_ev_fail <= \$1949 ;
+  always @(posedge aclk_clk)
+    log_ev_overwrite <= \$1950 ;
+  always @(posedge aclk_clk)
+    config_ev_grant <= \$1951 ;
+  always @(posedge aclk_clk)
+    config_ev_free <= \$1952 ;
+  always @(posedge aclk_clk)
+    config_ev_flush <= \$1953 ;
+  always @(posedge aclk_clk)
+    config_ev_fail <= \$1954 ;
+  always @(posedge aclk_clk)
+    space_ge1 <= \$1955 ;
+  always @(posedge aclk_clk)
+    space_ge2 <= \$1956 ;
+  always @(posedge aclk_clk)
+    space_ge3 <= \$1957 ;
+  always @(posedge aclk_clk)
+    space_ge4 <= \$1958 ;
+  always @(posedge aclk_clk)
+    space_ge5 <= \$1959 ;
+  always @(posedge aclk_clk)
+    space_ge6 <= \$1960 ;
+  always @(posedge aclk_clk)
+    space <= \$1961 ;
+  always @(posedge aclk_clk)
+    tail <= \$1962 ;
+  always @(posedge aclk_clk)
+    \$signal$72  <= \$1963 ;
+  always @(posedge aclk_clk)
+    n_dropped <= \$1964 ;
+  always @(posedge aclk_clk)
+    err_dropped <= \$1965 ;
+  always @(posedge aclk_clk)
+    tail_row <= \$1966 ;
+  always @(posedge aclk_clk)
+    tail_next_row <= \$1967 ;
+  always @(posedge aclk_clk)
+    head <= \$1968 ;
+  always @(posedge aclk_clk)
+    \$signal$80  <= \$1969 ;
+  always @(posedge aclk_clk)
+    head_bank <= \$1970 ;
+  always @(posedge aclk_clk)
+    head_entry <= \$1971 ;
+  always @(posedge aclk_clk)
+    \$signal$87  <= \$1972 ;
+  always @(posedge aclk_clk)
+    event_lw_limit <= \$1973 ;
+  always @(posedge aclk_clk)
+    event_lw_short <= \$1974 ;
+  always @(posedge aclk_clk)
+    event_lw_granted_1 <= \$1975 ;
+  always @(posedge aclk_clk)
+    event_lw_granted_2 <= \$1976 ;
+  always @(posedge aclk_clk)
+    event_in_use <= \$1977 ;
+  always @(posedge aclk_clk)
+    event_in_use_was <= \$1978 ;
+  always @(posedge aclk_clk)
+    event_in_use_rose <= \$1979 ;
+  always @(posedge aclk_clk)
+    event_hw_grow <= \$1980 ;
+  always @(posedge aclk_clk)
+    event_high_water <= \$1981 ;
+  always @(posedge aclk_clk)
+    event_allocs <= \$1982 ;
+  always @(posedge aclk_clk)
+    event_fails <= \$1983 ;
+  always @(posedge aclk_clk)
+    event_frees <= \$1984 ;
+  always @(posedge aclk_clk)
+    event_flushes <= \$1985 ;
+  always @(posedge aclk_clk)
+    log_lw_limit <= \$1986 ;
+  always @(posedge aclk_clk)
+    log_lw_short <= \$1987 ;
+  always @(posedge aclk_clk)
+    log_lw_granted_1 <= \$1988 ;
+  always @(posedge aclk_clk)
+    log_lw_granted_2 <= \$1989 ;
+  always @(posedge aclk_clk)
+    log_in_use <= \$1990 ;
+  always @(posedge aclk_clk)
+    log_in_use_was <= \$1991 ;
+  always @(posedge aclk_clk)
+    log_in_use_rose <= \$1992 ;
+  always @(posedge aclk_clk)
+    log_hw_grow <= \$1993 ;
+  always @(posedge aclk_clk)
+    log_high_water <= \$1994 ;
+  always @(posedge aclk_clk)
+    log_allocs <= \$1995 ;
+  always @(posedge aclk_clk)
+    log_fails <= \$1996 ;
+  always @(posedge aclk_clk)
+    log_frees <= \$1997 ;
+  always @(posedge aclk_clk)
+    log_flushes <= \$1998 ;
+  always @(posedge aclk_clk)
+    log_overwrites <= \$1999 ;
+  always @(posedge aclk_clk)
+    config_lw_limit <= \$2000 ;
+  always @(posedge aclk_clk)
+    config_lw_short <= \$2001 ;
+  always @(posedge aclk_clk)
+    config_lw_granted_1 <= \$2002 ;
+  always @(posedge aclk_clk)
+    config_lw_granted_2 <= \$2003 ;
+  always @(posedge aclk_clk)
+    config_in_use <= \$2004 ;
+  always @(posedge aclk_clk)
+    config_in_use_was <= \$2005 ;
+  always @(posedge aclk_clk)
+    config_in_use_rose <= \$2006 ;
+  always @(posedge aclk_clk)
+    config_hw_grow <= \$2007 ;
+  always @(posedge aclk_clk)
+    config_high_water <= \$2008 ;
+  always @(posedge aclk_clk)
+    config_allocs <= \$2009 ;
+  always @(posedge aclk_clk)
+    config_fails <= \$2010 ;
+  always @(posedge aclk_clk)
+    config_frees <= \$2011 ;
+  always @(posedge aclk_clk)
+    config_flushes <= \$2012 ;
+  always @(posedge aclk_clk)
+    r1_valid <= \$2013 ;
+  always @(posedge aclk_clk)
+    alloc_queue_head <= \$2014 ;
+  always @(posedge aclk_clk)
+    alloc_queue_head_valid <= \$2015 ;
+  always @(posedge aclk_clk)
+    alloc_queue_rd <= \$2016 ;
+  always @(posedge aclk_clk)
+    alloc_queue_rd_next <= \$2017 ;
+  always @(posedge aclk_clk)
+    alloc_queue_wr <= \$2018 ;
+  always @(posedge aclk_clk)
+    alloc_queue_wr_next <= \$2019 ;
+  always @(posedge aclk_clk)
+    alloc_queue_held <= \$2020 ;
+  always @(posedge aclk_clk)
+    alloc_queue_count <= \$2021 ;
+  always @(posedge aclk_clk)
+    req_alloc <= \$2022 ;
+  always @(posedge aclk_clk)
+    staged_valid <= \$2023 ;
+  always @(posedge aclk_clk)
+    alloc_queue_w_data <= \$2024 ;
+  always @(posedge aclk_clk)
+    req_alloc_pool <= \$2025 ;
+  always @(posedge aclk_clk)
+    req_alloc_size <= \$2026 ;
+  always @(posedge aclk_clk)
+    r1_sel_id <= \$411 [12];
+  always @(posedge aclk_clk)
+    r1_sel_version <= \$414 [12];
+  always @(posedge aclk_clk)
+    r1_sel_config <= \$417 [12];
+  always @(posedge aclk_clk)
+    r1_sel_config2 <= \$420 [12];
+  always @(posedge aclk_clk)
+    r1_sel_ctrl <= \$423 [12];
+  always @(posedge aclk_clk)
+    r1_sel_status <= \$426 [12];
+  always @(posedge aclk_clk)
+    r1_sel_irq_status <= \$429 [12];
+  always @(posedge aclk_clk)
+    r1_sel_irq_enable <= \$432 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_count <= \$435 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_dropped <= \$438 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_head0 <= \$441 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_head1 <= \$444 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_head2 <= \$447 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_head3 <= \$450 [12];
+  always @(posedge aclk_clk)
+    r1_sel_err_pop <= \$453 [12];
+  always @(posedge aclk_clk)
+    r1_sel_cycle <= \$456 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_free <= \$459 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_base_lo <= \$462 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_base_hi <= \$465 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_slot_size <= \$468 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_slots <= \$471 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_in_use <= \$474 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_high_water <= \$477 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_allocs <= \$480 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_fails <= \$483 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_frees <= \$486 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_info <= \$489 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_flush <= \$492 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_flushes <= \$495 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_overwrites <= \$498 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool0_low_water <= \$501 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_free <= \$504 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_base_lo <= \$507 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_base_hi <= \$510 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_slot_size <= \$513 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_slots <= \$516 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_in_use <= \$519 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_high_water <= \$522 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_allocs <= \$525 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_fails <= \$528 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_frees <= \$531 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_info <= \$534 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_flush <= \$537 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_flushes <= \$540 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_overwrites <= \$543 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool1_low_water <= \$546 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_free <= \$549 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_base_lo <= \$552 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_base_hi <= \$555 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_slot_size <= \$558 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_slots <= \$561 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_in_use <= \$564 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_high_water <= \$567 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_allocs <= \$570 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_fails <= \$573 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_frees <= \$576 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_info <= \$579 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_flush <= \$582 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_flushes <= \$585 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_overwrites <= \$588 [12];
+  always @(posedge aclk_clk)
+    r1_sel_pool2_low_water <= \$591 [12];
+  always @(posedge aclk_clk)
+    r2_valid <= \$2027 ;
+  always @(posedge aclk_clk)
+    r2_block0 <= \$2028 ;
+  always @(posedge aclk_clk)
+    r2_found_in <= \$2029 ;
+  always @(posedge aclk_clk)
+    r2_block4 <= \$2030 ;
+  always @(posedge aclk_clk)
+    r2_block5 <= \$2031 ;
+  always @(posedge aclk_clk)
+    r2_block6 <= \$2032 ;
+  always @(posedge aclk_clk)
+    \$signal$222  <= \$2033 ;
+  always @(posedge aclk_clk)
+    new_flush <= \$2034 ;
+  always @(posedge aclk_clk)
+    \$signal$227  <= \$2035 ;
+  always @(posedge aclk_clk)
+    w1_pool_is <= \$2036 ;
+  always @(posedge aclk_clk)
+    w1_hit <= \$2037 ;
+  always @(posedge aclk_clk)
+    w1_tag <= \$2038 ;
+  always @(posedge aclk_clk)
+    w1_event_addr <= \$2039 ;
+  always @(posedge aclk_clk)
+    w1_log_addr <= \$2040 ;
+  always @(posedge aclk_clk)
+    w1_config_addr <= \$2041 ;
+  always @(posedge aclk_clk)
+    command_queue_head <= \$2042 ;
+  always @(posedge aclk_clk)
+    command_queue_head_valid <= \$2043 ;
+  always @(posedge aclk_clk)
+    command_queue_rd <= \$2044 ;
+  always @(posedge aclk_clk)
+    command_queue_rd_next <= \$2045 ;
+  always @(posedge aclk_clk)
+    command_queue_wr <= \$2046 ;
+  always @(posedge aclk_clk)
+    command_queue_wr_next <= \$2047 ;
+  always @(posedge aclk_clk)
+    command_queue_held <= \$2048 ;
+  always @(posedge aclk_clk)
+    command_queue_count <= \$2049 ;
+  always @(posedge aclk_clk)
+    native_turn <= \$2050 ;
+  always @(posedge aclk_clk)
+    w1_a1_0 <= \$2051 ;
+  always @(posedge aclk_clk)
+    w1_a4_2 <= \$2052 ;
+  always @(posedge aclk_clk)
+    w1_a7_5 <= \$2053 ;
+  always @(posedge aclk_clk)
+    w1_a11_8 <= \$2054 ;
+  always @(posedge aclk_clk)
+    \$signal$256  <= \$2055 ;
+  always @(posedge aclk_clk)
+    \$signal$257  <= \$2056 ;
+  always @(posedge aclk_clk)
+    \$signal$258  <= \$2057 ;
+  always @(posedge aclk_clk)
+    \$signal$259  <= \$2058 ;
+  always @(posedge aclk_clk)
+    \$signal$260  <= \$2059 ;
+  always @(posedge aclk_clk)
+    \$signal$261  <= \$2060 ;
+  always @(posedge aclk_clk)
+    \$signal$262  <= \$2061 ;
+  always @(posedge aclk_clk)
+    \$signal$263  <= \$2062 ;
+  always @(posedge aclk_clk)
+    w2_is_ctrl <= \$2063 ;
+  always @(posedge aclk_clk)
+    w2_is_irq_status <= \$2064 ;
+  always @(posedge aclk_clk)
+    w2_is_irq_enable <= \$2065 ;
+  always @(posedge aclk_clk)
+    w2_is_err_pop <= \$2066 ;
+  always @(posedge aclk_clk)
+    w2_is_pool0_free <= \$2067 ;
+  always @(posedge aclk_clk)
+    w2_is_pool0_flush <= \$2068 ;
+  always @(posedge aclk_clk)
+    w2_is_pool0_low_water <= \$2069 ;
+  always @(posedge aclk_clk)
+    w2_is_pool1_free <= \$2070 ;
+  always @(posedge aclk_clk)
+    w2_is_pool1_flush <= \$2071 ;
+  always @(posedge aclk_clk)
+    w2_is_pool1_low_water <= \$2072 ;
+  always @(posedge aclk_clk)
+    w2_is_pool2_free <= \$2073 ;
+  always @(posedge aclk_clk)
+    w2_is_pool2_flush <= \$2074 ;
+  always @(posedge aclk_clk)
+    w2_is_pool2_low_water <= \$2075 ;
+  always @(posedge aclk_clk)
+    \$signal$277  <= \$2076 ;
+  always @(posedge aclk_clk)
+    w2_plain <= \$2077 ;
+  always @(posedge aclk_clk)
+    \$signal$79  <= \$2078 ;
+  always @(posedge aclk_clk)
+    w1c <= \$2079 ;
+  always @(posedge aclk_clk)
+    \$signal$88  <= \$2080 ;
+  always @(posedge aclk_clk)
+    irq_enable <= \$2081 ;
+  always @(posedge aclk_clk)
+    event_low_water <= \$2082 ;
+  always @(posedge aclk_clk)
+    log_low_water <= \$2083 ;
+  always @(posedge aclk_clk)
+    config_low_water <= \$2084 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -12640,1686 +13514,1710 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$319  = 13'h0000;
-    casez (\$318 [1:0])
+    (* full_case = 32'd1 *)
+    casez (tail[1:0])
       2'h0:
-          \$319  = 13'h0800;
+          \$78  = 1'h0;
       2'h1:
-          \$319  = 13'h0100;
+          \$78  = log_kept_ge3;
       2'h2:
-          \$319  = 13'h0400;
+          \$78  = log_kept_ge2;
+      2'h3:
+          \$78  = log_kept_ge1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$333  = 13'h0000;
-    casez (\$332 [1:0])
+    \$403  = 13'h0000;
+    casez (\$402 [1:0])
       2'h0:
-          \$333  = 13'h0800;
+          \$403  = 13'h0800;
       2'h1:
-          \$333  = 13'h0100;
+          \$403  = 13'h0100;
       2'h2:
-          \$333  = 13'h0400;
+          \$403  = 13'h0400;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1736  = \$1 [31:0];
-    if (aclk_rst) begin
-      \$1736  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1737  = busy;
-    if (aclk_rst) begin
-      \$1737  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1738  = \ready$6 ;
-    if (aclk_rst) begin
-      \$1738  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1739  = \$11 ;
-    if (aclk_rst) begin
-      \$1739  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1740  = \$19 ;
-    if (aclk_rst) begin
-      \$1740  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1741  = { \$20 [31:0], 24'h000000, \port$4298$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4298$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4298$0 [4:1] };
-    if (aclk_rst) begin
-      \$1741  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1742  = \$30 [1:0];
-    if (aclk_rst) begin
-      \$1742  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1743  = \$32 ;
-    if (aclk_rst) begin
-      \$1743  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1744  = \$35 ;
-    if (aclk_rst) begin
-      \$1744  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1745  = \$38 ;
-    if (aclk_rst) begin
-      \$1745  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1746  = \$41 ;
-    if (aclk_rst) begin
-      \$1746  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1747  = \$45 ;
-    if (aclk_rst) begin
-      \$1747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1748  = \$48 ;
-    if (aclk_rst) begin
-      \$1748  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1749  = \$51 ;
-    if (aclk_rst) begin
-      \$1749  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1750  = \$54 ;
-    if (aclk_rst) begin
-      \$1750  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1751  = \$58 ;
-    if (aclk_rst) begin
-      \$1751  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1752  = \$62 ;
-    if (aclk_rst) begin
-      \$1752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1753  = \$65 ;
-    if (aclk_rst) begin
-      \$1753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1754  = \$68 ;
-    if (aclk_rst) begin
-      \$1754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1755  = \$71 ;
-    if (aclk_rst) begin
-      \$1755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1756  = \$75 ;
-    if (aclk_rst) begin
-      \$1756  = 1'h0;
-    end
+    \$406  = 13'h0000;
+    casez (\$405 [1:0])
+      2'h0:
+          \$406  = 13'h0800;
+      2'h1:
+          \$406  = 13'h0100;
+      2'h2:
+          \$406  = 13'h0400;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1757  = space_ge1;
-      3'h1:
-          \$1757  = 1'h1;
-      3'h2:
-          \$1757  = space_ge2;
-      3'h3:
-          \$1757  = space_ge1;
-      3'h4:
-          \$1757  = space_ge3;
-      3'h5:
-          \$1757  = space_ge2;
-      3'h6:
-          \$1757  = space_ge4;
-      3'h7:
-          \$1757  = space_ge3;
+    casez (\$1308 [1:0])
+      2'h0:
+          \$signature__en  = log_kept_ge1;
+      2'h1:
+          \$signature__en  = log_kept_ge2;
+      2'h2:
+          \$signature__en  = log_kept_ge3;
+      2'h3:
+          \$signature__en  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$1757  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1758  = space_ge2;
-      3'h1:
-          \$1758  = space_ge1;
-      3'h2:
-          \$1758  = space_ge3;
-      3'h3:
-          \$1758  = space_ge2;
-      3'h4:
-          \$1758  = space_ge4;
-      3'h5:
-          \$1758  = space_ge3;
-      3'h6:
-          \$1758  = space_ge5;
-      3'h7:
-          \$1758  = space_ge4;
+    casez (\$1313 [1:0])
+      2'h0:
+          \$signature__en$289  = log_kept_ge1;
+      2'h1:
+          \$signature__en$289  = log_kept_ge2;
+      2'h2:
+          \$signature__en$289  = log_kept_ge3;
+      2'h3:
+          \$signature__en$289  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$1758  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1759  = space_ge3;
-      3'h1:
-          \$1759  = space_ge2;
-      3'h2:
-          \$1759  = space_ge4;
-      3'h3:
-          \$1759  = space_ge3;
-      3'h4:
-          \$1759  = space_ge5;
-      3'h5:
-          \$1759  = space_ge4;
-      3'h6:
-          \$1759  = space_ge6;
-      3'h7:
-          \$1759  = space_ge5;
+    casez (\$1318 [1:0])
+      2'h0:
+          \$signature__en$295  = log_kept_ge1;
+      2'h1:
+          \$signature__en$295  = log_kept_ge2;
+      2'h2:
+          \$signature__en$295  = log_kept_ge3;
+      2'h3:
+          \$signature__en$295  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$1759  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1760  = space_ge4;
-      3'h1:
-          \$1760  = space_ge3;
-      3'h2:
-          \$1760  = space_ge5;
-      3'h3:
-          \$1760  = space_ge4;
-      3'h4:
-          \$1760  = space_ge6;
-      3'h5:
-          \$1760  = space_ge5;
-      3'h6:
-          \$1760  = \$80 ;
-      3'h7:
-          \$1760  = space_ge6;
+    casez (\$1323 [1:0])
+      2'h0:
+          \$signature__en$301  = log_kept_ge1;
+      2'h1:
+          \$signature__en$301  = log_kept_ge2;
+      2'h2:
+          \$signature__en$301  = log_kept_ge3;
+      2'h3:
+          \$signature__en$301  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$1760  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1761  = space_ge5;
-      3'h1:
-          \$1761  = space_ge4;
-      3'h2:
-          \$1761  = space_ge6;
-      3'h3:
-          \$1761  = space_ge5;
-      3'h4:
-          \$1761  = \$77 ;
-      3'h5:
-          \$1761  = space_ge6;
-      3'h6:
-          \$1761  = \$81 ;
-      3'h7:
-          \$1761  = \$83 ;
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge1 = space_ge1;
+      2'h1:
+          space_plus_all_ge1 = space_ge2;
+      2'h2:
+          space_plus_all_ge1 = space_ge3;
+      2'h3:
+          space_plus_all_ge1 = space_ge4;
     endcase
-    if (aclk_rst) begin
-      \$1761  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1762  = space_ge6;
-      3'h1:
-          \$1762  = space_ge5;
-      3'h2:
-          \$1762  = \$76 ;
-      3'h3:
-          \$1762  = space_ge6;
-      3'h4:
-          \$1762  = \$78 ;
-      3'h5:
-          \$1762  = \$79 ;
-      3'h6:
-          \$1762  = \$82 ;
-      3'h7:
-          \$1762  = \$84 ;
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge2 = space_ge2;
+      2'h1:
+          space_plus_all_ge2 = space_ge3;
+      2'h2:
+          space_plus_all_ge2 = space_ge4;
+      2'h3:
+          space_plus_all_ge2 = space_ge5;
     endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge3 = space_ge3;
+      2'h1:
+          space_plus_all_ge3 = space_ge4;
+      2'h2:
+          space_plus_all_ge3 = space_ge5;
+      2'h3:
+          space_plus_all_ge3 = space_ge6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge4 = space_ge4;
+      2'h1:
+          space_plus_all_ge4 = space_ge5;
+      2'h2:
+          space_plus_all_ge4 = space_ge6;
+      2'h3:
+          space_plus_all_ge4 = \$1328 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge5 = space_ge5;
+      2'h1:
+          space_plus_all_ge5 = space_ge6;
+      2'h2:
+          space_plus_all_ge5 = \$1330 ;
+      2'h3:
+          space_plus_all_ge5 = \$1332 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge6 = space_ge6;
+      2'h1:
+          space_plus_all_ge6 = \$1334 ;
+      2'h2:
+          space_plus_all_ge6 = \$1336 ;
+      2'h3:
+          space_plus_all_ge6 = \$1338 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1934  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1762  = 1'h1;
+      \$1934  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1763  = \$86 [4:0];
+    \$1935  = busy;
     if (aclk_rst) begin
-      \$1763  = 5'h10;
+      \$1935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1764  = \$87 [3:0];
+    \$1936  = \ready$6 ;
     if (aclk_rst) begin
-      \$1764  = 4'h0;
+      \$1936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1765  = \$88 [31:0];
-    if (\$signal$64 ) begin
-      \$1765  = 32'd0;
-    end
+    \$1937  = \$7 ;
     if (aclk_rst) begin
-      \$1765  = 32'd0;
+      \$1937  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1766  = \$89 [1:0];
+    \$1938  = \$11 ;
     if (aclk_rst) begin
-      \$1766  = 2'h0;
+      \$1938  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1767  = \$90 [31:0];
-    if (\$signal$64 ) begin
-      \$1767  = 32'd0;
-    end
+    \$1939  = { \$12 [31:0], 24'h000000, \port$4771$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4771$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4771$0 [4:1] };
     if (aclk_rst) begin
-      \$1767  = 32'd0;
+      \$1939  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1768  = tail_row;
-    if (\$91 [2]) begin
-      \$1768  = tail_next_row;
-    end
+    \$1940  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1768  = 2'h0;
+      \$1940  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1769  = tail_next_row;
-    if (\$91 [2]) begin
-      \$1769  = \$92 [1:0];
-    end
+    \$1941  = \$16 ;
     if (aclk_rst) begin
-      \$1769  = 2'h1;
+      \$1941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1770  = head;
+    \$1942  = \$19 ;
+    if (aclk_rst) begin
+      \$1942  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1943  = \$22 ;
+    if (aclk_rst) begin
+      \$1943  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1944  = \$25 ;
+    if (aclk_rst) begin
+      \$1944  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1945  = \$29 ;
+    if (aclk_rst) begin
+      \$1945  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1946  = \$32 ;
+    if (aclk_rst) begin
+      \$1946  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1947  = \$35 ;
+    if (aclk_rst) begin
+      \$1947  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1948  = \$38 ;
+    if (aclk_rst) begin
+      \$1948  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1949  = \$42 ;
+    if (aclk_rst) begin
+      \$1949  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1950  = \$46 ;
+    if (aclk_rst) begin
+      \$1950  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1951  = \$49 ;
+    if (aclk_rst) begin
+      \$1951  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1952  = \$52 ;
+    if (aclk_rst) begin
+      \$1952  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1953  = \$55 ;
+    if (aclk_rst) begin
+      \$1953  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1954  = \$59 ;
+    if (aclk_rst) begin
+      \$1954  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1955  = \$60 ;
+    if (aclk_rst) begin
+      \$1955  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1956  = \$61 ;
+    if (aclk_rst) begin
+      \$1956  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1957  = \$62 ;
+    if (aclk_rst) begin
+      \$1957  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1958  = \$63 ;
+    if (aclk_rst) begin
+      \$1958  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1959  = \$64 ;
+    if (aclk_rst) begin
+      \$1959  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1960  = \$65 ;
+    if (aclk_rst) begin
+      \$1960  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1961  = \$68 ;
+    if (aclk_rst) begin
+      \$1961  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1962  = \$74 ;
+    if (aclk_rst) begin
+      \$1962  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1963  = \$75 [31:0];
+    if (\$signal$79 ) begin
+      \$1963  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1963  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1964  = \$76 [1:0];
+    if (aclk_rst) begin
+      \$1964  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1965  = \$77 [31:0];
+    if (\$signal$79 ) begin
+      \$1965  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1965  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1966  = tail_row;
+    if (\$78 ) begin
+      \$1966  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1966  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1967  = tail_next_row;
+    if (\$78 ) begin
+      \$1967  = \$79 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1967  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1968  = head;
     if (popped) begin
-      \$1770  = \$93 [3:0];
+      \$1968  = \$80 [3:0];
     end
     if (aclk_rst) begin
-      \$1770  = 4'h0;
+      \$1968  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1771  = \$94 ;
+    \$1969  = \$81 ;
     if (aclk_rst) begin
-      \$1771  = 1'h0;
+      \$1969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1772  = head[1:0];
+    \$1970  = head[1:0];
     if (aclk_rst) begin
-      \$1772  = 2'h0;
+      \$1970  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1773  = \$98 ;
+    \$1971  = \$85 ;
     if (aclk_rst) begin
-      \$1773  = 121'h0000000000000000000000000000000;
+      \$1971  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1774  = \$101 ;
+    \$1972  = \$88 ;
     if (aclk_rst) begin
-      \$1774  = 5'h00;
+      \$1972  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1775  = \$102 ;
+    \$1973  = \$89 ;
     if (aclk_rst) begin
-      \$1775  = 18'h00000;
+      \$1973  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1776  = \$103 ;
+    \$1974  = \$90 ;
     if (aclk_rst) begin
-      \$1776  = 1'h0;
+      \$1974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1777  = event_ev_grant;
+    \$1975  = event_ev_grant;
     if (aclk_rst) begin
-      \$1777  = 1'h0;
+      \$1975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1778  = event_lw_granted_1;
+    \$1976  = event_lw_granted_1;
     if (aclk_rst) begin
-      \$1778  = 1'h0;
+      \$1976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1779  = \$114 [7:0];
+    \$1977  = \$101 [7:0];
     if (aclk_rst) begin
-      \$1779  = 8'h00;
+      \$1977  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1780  = event_in_use;
+    \$1978  = event_in_use;
     if (aclk_rst) begin
-      \$1780  = 8'h00;
+      \$1978  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1781  = \$124 ;
+    \$1979  = \$111 ;
     if (aclk_rst) begin
-      \$1781  = 1'h0;
+      \$1979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1782  = \$128 ;
+    \$1980  = \$115 ;
     if (aclk_rst) begin
-      \$1782  = 1'h0;
+      \$1980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1783  = event_high_water;
+    \$1981  = event_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1783  = event_in_use;
+    if (\$signal$79 ) begin
+      \$1981  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$1783  = event_in_use_was;
+        \$1981  = event_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1783  = 8'h00;
+      \$1981  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1784  = 32'd0;
+    if (\$signal$79 ) begin
+      \$1982  = 32'd0;
     end else begin
-      \$1784  = \$129 [31:0];
+      \$1982  = \$116 [31:0];
     end
     if (aclk_rst) begin
-      \$1784  = 32'd0;
+      \$1982  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1785  = 32'd0;
+    if (\$signal$79 ) begin
+      \$1983  = 32'd0;
     end else begin
-      \$1785  = \$130 [31:0];
+      \$1983  = \$117 [31:0];
     end
     if (aclk_rst) begin
-      \$1785  = 32'd0;
+      \$1983  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1786  = 32'd0;
+    if (\$signal$79 ) begin
+      \$1984  = 32'd0;
     end else begin
-      \$1786  = \$131 [31:0];
+      \$1984  = \$118 [31:0];
     end
     if (aclk_rst) begin
-      \$1786  = 32'd0;
+      \$1984  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1787  = 32'd0;
+    if (\$signal$79 ) begin
+      \$1985  = 32'd0;
     end else begin
-      \$1787  = \$132 [31:0];
+      \$1985  = \$119 [31:0];
     end
     if (aclk_rst) begin
-      \$1787  = 32'd0;
+      \$1985  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1788  = \$133 ;
+    \$1986  = \$120 ;
     if (aclk_rst) begin
-      \$1788  = 18'h00000;
+      \$1986  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1789  = \$134 ;
+    \$1987  = \$121 ;
     if (aclk_rst) begin
-      \$1789  = 1'h0;
+      \$1987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1790  = log_ev_grant;
+    \$1988  = log_ev_grant;
     if (aclk_rst) begin
-      \$1790  = 1'h0;
+      \$1988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1791  = log_lw_granted_1;
+    \$1989  = log_lw_granted_1;
     if (aclk_rst) begin
-      \$1791  = 1'h0;
+      \$1989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1792  = \$145 [9:0];
+    \$1990  = \$132 [9:0];
     if (aclk_rst) begin
-      \$1792  = 10'h000;
+      \$1990  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1793  = log_in_use;
+    \$1991  = log_in_use;
     if (aclk_rst) begin
-      \$1793  = 10'h000;
+      \$1991  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1794  = \$155 ;
+    \$1992  = \$142 ;
     if (aclk_rst) begin
-      \$1794  = 1'h0;
+      \$1992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1795  = \$159 ;
+    \$1993  = \$146 ;
     if (aclk_rst) begin
-      \$1795  = 1'h0;
+      \$1993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1796  = log_high_water;
+    \$1994  = log_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1796  = log_in_use;
+    if (\$signal$79 ) begin
+      \$1994  = log_in_use;
     end else begin
       if (log_hw_grow) begin
-        \$1796  = log_in_use_was;
+        \$1994  = log_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1796  = 10'h000;
+      \$1994  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1797  = 32'd0;
+    if (\$signal$79 ) begin
+      \$1995  = 32'd0;
     end else begin
-      \$1797  = \$160 [31:0];
+      \$1995  = \$147 [31:0];
     end
     if (aclk_rst) begin
-      \$1797  = 32'd0;
+      \$1995  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1798  = 32'd0;
+    if (\$signal$79 ) begin
+      \$1996  = 32'd0;
     end else begin
-      \$1798  = \$161 [31:0];
+      \$1996  = \$148 [31:0];
     end
     if (aclk_rst) begin
-      \$1798  = 32'd0;
+      \$1996  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1799  = 32'd0;
+    if (\$signal$79 ) begin
+      \$1997  = 32'd0;
     end else begin
-      \$1799  = \$162 [31:0];
+      \$1997  = \$149 [31:0];
     end
     if (aclk_rst) begin
-      \$1799  = 32'd0;
+      \$1997  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1800  = 32'd0;
+    if (\$signal$79 ) begin
+      \$1998  = 32'd0;
     end else begin
-      \$1800  = \$163 [31:0];
+      \$1998  = \$150 [31:0];
     end
     if (aclk_rst) begin
-      \$1800  = 32'd0;
+      \$1998  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1801  = 32'd0;
+    if (\$signal$79 ) begin
+      \$1999  = 32'd0;
     end else begin
-      \$1801  = \$164 [31:0];
+      \$1999  = \$151 [31:0];
     end
     if (aclk_rst) begin
-      \$1801  = 32'd0;
+      \$1999  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1802  = \$165 ;
+    \$2000  = \$152 ;
     if (aclk_rst) begin
-      \$1802  = 18'h00000;
+      \$2000  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1803  = \$166 ;
+    \$2001  = \$153 ;
     if (aclk_rst) begin
-      \$1803  = 1'h0;
+      \$2001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1804  = config_ev_grant;
+    \$2002  = config_ev_grant;
     if (aclk_rst) begin
-      \$1804  = 1'h0;
+      \$2002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1805  = config_lw_granted_1;
+    \$2003  = config_lw_granted_1;
     if (aclk_rst) begin
-      \$1805  = 1'h0;
+      \$2003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1806  = \$177 [4:0];
+    \$2004  = \$164 [4:0];
     if (aclk_rst) begin
-      \$1806  = 5'h00;
+      \$2004  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1807  = config_in_use;
+    \$2005  = config_in_use;
     if (aclk_rst) begin
-      \$1807  = 5'h00;
+      \$2005  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1808  = \$187 ;
+    \$2006  = \$174 ;
     if (aclk_rst) begin
-      \$1808  = 1'h0;
+      \$2006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1809  = \$191 ;
+    \$2007  = \$178 ;
     if (aclk_rst) begin
-      \$1809  = 1'h0;
+      \$2007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1810  = config_high_water;
+    \$2008  = config_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1810  = config_in_use;
+    if (\$signal$79 ) begin
+      \$2008  = config_in_use;
     end else begin
       if (config_hw_grow) begin
-        \$1810  = config_in_use_was;
+        \$2008  = config_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1810  = 5'h00;
+      \$2008  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1811  = 32'd0;
+    if (\$signal$79 ) begin
+      \$2009  = 32'd0;
     end else begin
-      \$1811  = \$192 [31:0];
+      \$2009  = \$179 [31:0];
     end
     if (aclk_rst) begin
-      \$1811  = 32'd0;
+      \$2009  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1812  = 32'd0;
+    if (\$signal$79 ) begin
+      \$2010  = 32'd0;
     end else begin
-      \$1812  = \$193 [31:0];
+      \$2010  = \$180 [31:0];
     end
     if (aclk_rst) begin
-      \$1812  = 32'd0;
+      \$2010  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1813  = 32'd0;
+    if (\$signal$79 ) begin
+      \$2011  = 32'd0;
     end else begin
-      \$1813  = \$194 [31:0];
+      \$2011  = \$181 [31:0];
     end
     if (aclk_rst) begin
-      \$1813  = 32'd0;
+      \$2011  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1814  = 32'd0;
+    if (\$signal$79 ) begin
+      \$2012  = 32'd0;
     end else begin
-      \$1814  = \$195 [31:0];
+      \$2012  = \$182 [31:0];
     end
     if (aclk_rst) begin
-      \$1814  = 32'd0;
+      \$2012  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1815  = \$202 ;
+    \$2013  = \$189 ;
     if (aclk_rst) begin
-      \$1815  = 1'h0;
+      \$2013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1816  = \$205 ;
-    if (aclk_rst) begin
-      \$1816  = 15'h0000;
+    \$2014  = alloc_queue_head;
+    if (\$192 ) begin
+      \$2014  = \$193 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1817 [0] = \$210 ;
-    \$1817 [1] = \$218 ;
-    \$1817 [2] = \$226 ;
-    \$1817 [3] = \$234 ;
-    \$1817 [4] = \$242 ;
-    \$1817 [5] = \$250 ;
-    \$1817 [6] = \$258 ;
-    \$1817 [7] = \$266 ;
-    \$1817 [8] = \$274 ;
-    \$1817 [9] = \$282 ;
     if (aclk_rst) begin
-      \$1817  = 10'h000;
+      \$2014  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1818  = \$213 ;
+    \$2015  = \$197 ;
     if (aclk_rst) begin
-      \$1818  = 15'h0000;
+      \$2015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1819  = \$221 ;
-    if (aclk_rst) begin
-      \$1819  = 15'h0000;
+    \$2016  = alloc_queue_rd;
+    if (\$201 ) begin
+      \$2016  = alloc_queue_rd_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1820  = \$229 ;
     if (aclk_rst) begin
-      \$1820  = 15'h0000;
+      \$2016  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1821  = \$237 ;
+    \$2017  = alloc_queue_rd_next;
+    if (\$201 ) begin
+      \$2017  = \$202 [3:0];
+    end
     if (aclk_rst) begin
-      \$1821  = 15'h0000;
+      \$2017  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1822  = \$245 ;
+    \$2018  = alloc_queue_wr;
+    if (\$206 ) begin
+      \$2018  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1822  = 15'h0000;
+      \$2018  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1823  = \$253 ;
+    \$2019  = alloc_queue_wr_next;
+    if (\$206 ) begin
+      \$2019  = \$207 [3:0];
+    end
     if (aclk_rst) begin
-      \$1823  = 15'h0000;
+      \$2019  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1824  = \$261 ;
+    \$2020 [0] = \$218 ;
+    \$2020 [1] = \$229 ;
+    \$2020 [2] = \$240 ;
+    \$2020 [3] = \$251 ;
+    \$2020 [4] = \$262 ;
+    \$2020 [5] = \$273 ;
+    \$2020 [6] = \$284 ;
+    \$2020 [7] = \$295 ;
+    \$2020 [8] = \$306 ;
     if (aclk_rst) begin
-      \$1824  = 15'h0000;
+      \$2020  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1825  = \$269 ;
+    \$2021 [0] = \$312 ;
+    \$2021 [1] = \$318 ;
+    \$2021 [2] = \$324 ;
+    \$2021 [3] = \$330 ;
+    \$2021 [4] = \$336 ;
+    \$2021 [5] = \$342 ;
+    \$2021 [6] = \$348 ;
+    \$2021 [7] = \$354 ;
+    \$2021 [8] = \$360 ;
+    \$2021 [9] = \$366 ;
     if (aclk_rst) begin
-      \$1825  = 15'h0000;
+      \$2021  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1826  = \$277 ;
+    \$2022  = \$377 ;
     if (aclk_rst) begin
-      \$1826  = 15'h0000;
+      \$2022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1827  = \$293 ;
+    \$2023  = \$400 ;
     if (aclk_rst) begin
-      \$1827  = 1'h0;
+      \$2023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1828  = \$316 ;
+    \$2024  = { \$403 , \$401 [1:0] };
     if (aclk_rst) begin
-      \$1828  = 1'h0;
+      \$2024  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1829  = { \$319 , \$317 [1:0] };
+    \$2025  = \$408 [1:0];
     if (aclk_rst) begin
-      \$1829  = 15'h0000;
+      \$2025  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1830  = req_alloc_pool;
-    if (\$330 ) begin
-      \$1830  = \$335 [1:0];
-    end
+    \$2026  = \$408 [14:2];
     if (aclk_rst) begin
-      \$1830  = 2'h0;
+      \$2026  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1831  = req_alloc_size;
-    if (\$330 ) begin
-      \$1831  = \$335 [14:2];
-    end
+    \$2027  = r1_valid;
     if (aclk_rst) begin
-      \$1831  = 13'h0000;
+      \$2027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1832  = r1_valid;
+    \$2028  = \$622 ;
     if (aclk_rst) begin
-      \$1832  = 1'h0;
+      \$2028  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1833  = \$549 ;
+    \$2029 [0] = \$637 ;
+    \$2029 [1] = \$680 ;
+    \$2029 [2] = \$723 ;
+    \$2029 [3] = \$766 ;
     if (aclk_rst) begin
-      \$1833  = 32'd0;
+      \$2029  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1834 [0] = \$564 ;
-    \$1834 [1] = \$607 ;
-    \$1834 [2] = \$650 ;
-    \$1834 [3] = \$693 ;
+    \$2030  = \$666 ;
     if (aclk_rst) begin
-      \$1834  = 4'h0;
+      \$2030  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1835  = \$593 ;
+    \$2031  = \$709 ;
     if (aclk_rst) begin
-      \$1835  = 32'd0;
+      \$2031  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1836  = \$636 ;
+    \$2032  = \$752 ;
     if (aclk_rst) begin
-      \$1836  = 32'd0;
+      \$2032  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1837  = \$679 ;
+    \$2033  = \$782 ;
     if (aclk_rst) begin
-      \$1837  = 32'd0;
+      \$2033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1838  = \$709 ;
+    \$2034  = \$798 ;
     if (aclk_rst) begin
-      \$1838  = 1'h0;
+      \$2034  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1839  = \$725 ;
+    \$2035  = \$799 [1:0];
     if (aclk_rst) begin
-      \$1839  = 1'h0;
+      \$2035  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1840  = \$signal$214 ;
-    if (bus__w_req) begin
-      \$1840  = \$726 [1:0];
-    end
+    \$2036  = { \$808 [6], \$805 [6], \$802 [6] };
     if (aclk_rst) begin
-      \$1840  = 2'h0;
+      \$2036  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1841  = w1_pool_is;
-    if (bus__w_req) begin
-      \$1841  = { \$735 [6], \$732 [6], \$729 [6] };
-    end
+    \$2037  = { \$829 , \$822 , \$815  };
     if (aclk_rst) begin
-      \$1841  = 3'h0;
+      \$2037  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1842  = w1_hit;
-    if (bus__w_req) begin
-      \$1842  = { \$756 , \$749 , \$742  };
-    end
+    \$2038  = bus__w_data[22:19];
     if (aclk_rst) begin
-      \$1842  = 3'h0;
+      \$2038  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1843  = w1_tag;
-    if (bus__w_req) begin
-      \$1843  = bus__w_data[22:19];
-    end
+    \$2039  = \$831 [31:0];
     if (aclk_rst) begin
-      \$1843  = 4'h0;
+      \$2039  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1844  = w1_event_addr;
-    if (bus__w_req) begin
-      \$1844  = \$758 [31:0];
-    end
+    \$2040  = \$833 [31:0];
     if (aclk_rst) begin
-      \$1844  = 32'd0;
+      \$2040  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1845  = w1_log_addr;
-    if (bus__w_req) begin
-      \$1845  = \$760 [31:0];
-    end
+    \$2041  = \$835 [31:0];
     if (aclk_rst) begin
-      \$1845  = 32'd0;
+      \$2041  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1846  = w1_config_addr;
-    if (bus__w_req) begin
-      \$1846  = \$762 [31:0];
+    \$2042  = command_queue_head;
+    if (\$838 ) begin
+      \$2042  = \$839 ;
     end
     if (aclk_rst) begin
-      \$1846  = 32'd0;
+      \$2042  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1847  = \$765 ;
+    \$2043  = \$843 ;
     if (aclk_rst) begin
-      \$1847  = 46'h000000000000;
+      \$2043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1848 [0] = \$770 ;
-    \$1848 [1] = \$778 ;
-    \$1848 [2] = \$786 ;
-    \$1848 [3] = \$794 ;
-    \$1848 [4] = \$802 ;
-    \$1848 [5] = \$810 ;
-    \$1848 [6] = \$818 ;
-    \$1848 [7] = \$826 ;
-    \$1848 [8] = \$834 ;
-    \$1848 [9] = \$842 ;
-    if (aclk_rst) begin
-      \$1848  = 10'h000;
+    \$2044  = command_queue_rd;
+    if (\$847 ) begin
+      \$2044  = command_queue_rd_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1849  = \$773 ;
     if (aclk_rst) begin
-      \$1849  = 46'h000000000000;
+      \$2044  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1850  = \$781 ;
-    if (aclk_rst) begin
-      \$1850  = 46'h000000000000;
+    \$2045  = command_queue_rd_next;
+    if (\$847 ) begin
+      \$2045  = \$848 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1851  = \$789 ;
     if (aclk_rst) begin
-      \$1851  = 46'h000000000000;
+      \$2045  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1852  = \$797 ;
-    if (aclk_rst) begin
-      \$1852  = 46'h000000000000;
+    \$2046  = command_queue_wr;
+    if (\$852 ) begin
+      \$2046  = command_queue_wr_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1853  = \$805 ;
     if (aclk_rst) begin
-      \$1853  = 46'h000000000000;
+      \$2046  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1854  = \$813 ;
-    if (aclk_rst) begin
-      \$1854  = 46'h000000000000;
+    \$2047  = command_queue_wr_next;
+    if (\$852 ) begin
+      \$2047  = \$853 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1855  = \$821 ;
     if (aclk_rst) begin
-      \$1855  = 46'h000000000000;
+      \$2047  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1856  = \$829 ;
+    \$2048 [0] = \$864 ;
+    \$2048 [1] = \$875 ;
+    \$2048 [2] = \$886 ;
+    \$2048 [3] = \$897 ;
+    \$2048 [4] = \$908 ;
+    \$2048 [5] = \$919 ;
+    \$2048 [6] = \$930 ;
+    \$2048 [7] = \$941 ;
+    \$2048 [8] = \$952 ;
     if (aclk_rst) begin
-      \$1856  = 46'h000000000000;
+      \$2048  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1857  = \$837 ;
+    \$2049 [0] = \$958 ;
+    \$2049 [1] = \$964 ;
+    \$2049 [2] = \$970 ;
+    \$2049 [3] = \$976 ;
+    \$2049 [4] = \$982 ;
+    \$2049 [5] = \$988 ;
+    \$2049 [6] = \$994 ;
+    \$2049 [7] = \$1000 ;
+    \$2049 [8] = \$1006 ;
+    \$2049 [9] = \$1012 ;
     if (aclk_rst) begin
-      \$1857  = 46'h000000000000;
+      \$2049  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1858  = \$845 ;
+    \$2050  = \$1015 ;
     if (aclk_rst) begin
-      \$1858  = 1'h0;
+      \$2050  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1859  = \$846 ;
+    \$2051  = \$1016 ;
     if (aclk_rst) begin
-      \$1859  = 4'h0;
+      \$2051  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1860  = \$847 ;
+    \$2052  = \$1017 ;
     if (aclk_rst) begin
-      \$1860  = 8'h00;
+      \$2052  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1861  = \$848 ;
+    \$2053  = \$1018 ;
     if (aclk_rst) begin
-      \$1861  = 8'h00;
+      \$2053  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1862  = \$849 ;
+    \$2054  = \$1019 ;
     if (aclk_rst) begin
-      \$1862  = 16'h0000;
+      \$2054  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1863  = \$883 ;
+    \$2055  = \$1053 ;
     if (aclk_rst) begin
-      \$1863  = 1'h0;
+      \$2055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1864  = bus__w_data;
+    \$2056  = bus__w_data;
     if (aclk_rst) begin
-      \$1864  = 32'd0;
+      \$2056  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1865  = \$884 ;
+    \$2057  = \$1054 ;
     if (aclk_rst) begin
-      \$1865  = 1'h0;
+      \$2057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1866  = bus__w_strb;
+    \$2058  = bus__w_strb;
     if (aclk_rst) begin
-      \$1866  = 4'h0;
+      \$2058  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1867  = \$signal$245 ;
+    \$2059  = \$signal$256 ;
     if (aclk_rst) begin
-      \$1867  = 1'h0;
+      \$2059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1868  = \$signal$247 ;
+    \$2060  = \$signal$258 ;
     if (aclk_rst) begin
-      \$1868  = 1'h0;
+      \$2060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1869  = \$signal$248 ;
+    \$2061  = \$signal$259 ;
     if (aclk_rst) begin
-      \$1869  = 4'h0;
+      \$2061  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1870  = \$signal$246 ;
+    \$2062  = \$signal$257 ;
     if (aclk_rst) begin
-      \$1870  = 32'd0;
+      \$2062  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1871  = \$892 ;
+    \$2063  = \$1062 ;
     if (aclk_rst) begin
-      \$1871  = 1'h0;
+      \$2063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1872  = \$900 ;
+    \$2064  = \$1070 ;
     if (aclk_rst) begin
-      \$1872  = 1'h0;
+      \$2064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1873  = \$908 ;
+    \$2065  = \$1078 ;
     if (aclk_rst) begin
-      \$1873  = 1'h0;
+      \$2065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1874  = \$916 ;
+    \$2066  = \$1086 ;
     if (aclk_rst) begin
-      \$1874  = 1'h0;
+      \$2066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1875  = \$924 ;
+    \$2067  = \$1094 ;
     if (aclk_rst) begin
-      \$1875  = 1'h0;
+      \$2067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1876  = \$932 ;
+    \$2068  = \$1102 ;
     if (aclk_rst) begin
-      \$1876  = 1'h0;
+      \$2068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1877  = \$940 ;
+    \$2069  = \$1110 ;
     if (aclk_rst) begin
-      \$1877  = 1'h0;
+      \$2069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1878  = \$948 ;
+    \$2070  = \$1118 ;
     if (aclk_rst) begin
-      \$1878  = 1'h0;
+      \$2070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1879  = \$956 ;
+    \$2071  = \$1126 ;
     if (aclk_rst) begin
-      \$1879  = 1'h0;
+      \$2071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1880  = \$964 ;
+    \$2072  = \$1134 ;
     if (aclk_rst) begin
-      \$1880  = 1'h0;
+      \$2072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1881  = \$972 ;
+    \$2073  = \$1142 ;
     if (aclk_rst) begin
-      \$1881  = 1'h0;
+      \$2073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1882  = \$980 ;
+    \$2074  = \$1150 ;
     if (aclk_rst) begin
-      \$1882  = 1'h0;
+      \$2074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1883  = \$988 ;
+    \$2075  = \$1158 ;
     if (aclk_rst) begin
-      \$1883  = 1'h0;
+      \$2075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1884  = \$1053 [8];
+    \$2076  = \$1223 [8];
     if (aclk_rst) begin
-      \$1884  = 1'h0;
+      \$2076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1885  = \$1094 [5];
+    \$2077  = \$1264 [5];
     if (aclk_rst) begin
-      \$1885  = 1'h0;
+      \$2077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1886  = \$1097 ;
+    \$2078  = \$1267 ;
     if (aclk_rst) begin
-      \$1886  = 1'h0;
+      \$2078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1887  = \$1099 ;
+    \$2079  = \$1269 ;
     if (aclk_rst) begin
-      \$1887  = 1'h0;
+      \$2079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1888  = \$1102 ;
+    \$2080  = \$1272 ;
     if (aclk_rst) begin
-      \$1888  = 5'h00;
+      \$2080  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1889  = irq_enable;
-    if (\$1104 ) begin
-      \$1889  = \$signal$252 [4:0];
+    \$2081  = irq_enable;
+    if (\$1274 ) begin
+      \$2081  = \$signal$263 [4:0];
     end
     if (aclk_rst) begin
-      \$1889  = 5'h00;
+      \$2081  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1890  = event_low_water;
-    if (\$1106 ) begin
-      \$1890 [7:0] = \$signal$252 [7:0];
+    \$2082  = event_low_water;
+    if (\$1276 ) begin
+      \$2082 [7:0] = \$signal$263 [7:0];
     end
-    if (\$1108 ) begin
-      \$1890 [15:8] = \$signal$252 [15:8];
+    if (\$1278 ) begin
+      \$2082 [15:8] = \$signal$263 [15:8];
     end
-    if (\$1110 ) begin
-      \$1890 [16] = \$signal$252 [16];
+    if (\$1280 ) begin
+      \$2082 [16] = \$signal$263 [16];
     end
     if (aclk_rst) begin
-      \$1890  = 17'h00000;
+      \$2082  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1891  = log_low_water;
-    if (\$1112 ) begin
-      \$1891 [7:0] = \$signal$252 [7:0];
+    \$2083  = log_low_water;
+    if (\$1282 ) begin
+      \$2083 [7:0] = \$signal$263 [7:0];
     end
-    if (\$1114 ) begin
-      \$1891 [15:8] = \$signal$252 [15:8];
+    if (\$1284 ) begin
+      \$2083 [15:8] = \$signal$263 [15:8];
     end
-    if (\$1116 ) begin
-      \$1891 [16] = \$signal$252 [16];
+    if (\$1286 ) begin
+      \$2083 [16] = \$signal$263 [16];
     end
     if (aclk_rst) begin
-      \$1891  = 17'h00000;
+      \$2083  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1892  = config_low_water;
-    if (\$1118 ) begin
-      \$1892 [7:0] = \$signal$252 [7:0];
+    \$2084  = config_low_water;
+    if (\$1288 ) begin
+      \$2084 [7:0] = \$signal$263 [7:0];
     end
-    if (\$1120 ) begin
-      \$1892 [15:8] = \$signal$252 [15:8];
+    if (\$1290 ) begin
+      \$2084 [15:8] = \$signal$263 [15:8];
     end
-    if (\$1122 ) begin
-      \$1892 [16] = \$signal$252 [16];
+    if (\$1292 ) begin
+      \$2084 [16] = \$signal$263 [16];
     end
     if (aclk_rst) begin
-      \$1892  = 17'h00000;
+      \$2084  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$4301$0 [4:1];
-  assign rsp_flushed_err = \port$4313$0 [4:1];
-  assign rsp_grant_err = \port$4298$0 [4:1];
-  assign rsp_grant_pool = \port$4298$0 [6:5];
-  assign rsp_grant_user = \port$4298$48 [11:4];
-  assign rsp_flushed_pool = \port$4313$0 [14:13];
-  assign rsp_flushed_user = \port$4313$0 [12:5];
-  assign rsp_freed_src = \port$4341$0 [0];
-  assign rsp_freed_in_pool = \port$4301$0 [15];
-  assign rsp_freed_pool = \port$4301$0 [14:13];
-  assign rsp_freed_tag = \port$4341$0 [36:33];
-  assign rsp_freed_addr = \port$4341$0 [32:1];
-  assign rsp_freed_user = \port$4301$0 [12:5];
-  assign rsp_grant_ok = \port$4298$0 [0];
-  assign rsp_freed_ok = \port$4301$0 [0];
-  assign rsp_flushed_ok = \port$4313$0 [0];
-  assign rsp_grant_overwrite = \port$4298$48 [12];
-  assign \$signal$74  = { low_water_hit, \$1152 , \$1150 , e1_exhausted, \$1149  };
-  assign \$signal$138  = alloc_queue_w_data;
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign log_bank0_k = \$1130 [1:0];
-  assign \$signature__addr$273  = head[3:2];
-  assign \$signature__en$274  = 1'h1;
-  assign log_bank1_k = \$1135 [1:0];
-  assign \$signature__addr$279  = head[3:2];
-  assign \$signature__en$280  = 1'h1;
-  assign log_bank2_k = \$1140 [1:0];
-  assign \$signature__addr$285  = head[3:2];
-  assign \$signature__en$286  = 1'h1;
-  assign log_bank3_k = \$1145 [1:0];
-  assign \$signature__addr$288  = tail_row;
-  assign \$signature__addr$291  = head[3:2];
-  assign \$signature__en$292  = 1'h1;
+  assign rsp_grant_err = \port$4771$0 [4:1];
+  assign rsp_grant_pool = \port$4771$0 [6:5];
+  assign rsp_grant_user = \port$4771$48 [11:4];
+  assign rsp_flushed_err = \port$4786$0 [4:1];
+  assign rsp_flushed_pool = \port$4786$0 [14:13];
+  assign rsp_flushed_user = \port$4786$0 [12:5];
+  assign rsp_freed_err = \port$4774$0 [4:1];
+  assign rsp_freed_src = \port$4814$0 [0];
+  assign rsp_freed_in_pool = \port$4774$0 [15];
+  assign rsp_freed_pool = \port$4774$0 [14:13];
+  assign rsp_freed_tag = \port$4814$0 [36:33];
+  assign rsp_freed_addr = \port$4814$0 [32:1];
+  assign rsp_freed_user = \port$4774$0 [12:5];
+  assign rsp_grant_ok = \port$4771$0 [0];
+  assign rsp_freed_ok = \port$4774$0 [0];
+  assign rsp_flushed_ok = \port$4786$0 [0];
+  assign rsp_grant_overwrite = \port$4771$48 [12];
+  assign space_under = { \$1339 [5], \$1339  };
+  assign \$signal$89  = { low_water_hit, \$1344 , \$1342 , e1_exhausted, \$1341  };
+  assign \$signal$151  = alloc_queue_w_data;
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1509 , \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], new_flush };
+  assign log_bank0_k = \$1308 [1:0];
+  assign \$signature__addr$284  = head[3:2];
+  assign \$signature__en$285  = 1'h1;
+  assign log_bank1_k = \$1313 [1:0];
+  assign \$signature__addr$290  = head[3:2];
+  assign \$signature__en$291  = 1'h1;
+  assign log_bank2_k = \$1318 [1:0];
+  assign \$signature__addr$296  = head[3:2];
+  assign \$signature__en$297  = 1'h1;
+  assign log_bank3_k = \$1323 [1:0];
+  assign \$signature__addr$299  = tail_row;
+  assign \$signature__addr$302  = head[3:2];
+  assign \$signature__en$303  = 1'h1;
+  assign read__addr = alloc_queue_rd;
+  assign \$signature__addr$308  = alloc_queue_wr;
+  assign \$signature__data$309  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 [3:0], 10'h000, \port$4298$0 [15:7] };
-  assign rsp_grant_slot = \port$4298$0 [15:7];
-  assign rsp_grant_tag = \port$4298$48 [3:0];
-  assign bus__r_slow_data = { \port$4298$0 [0], \port$4298$0 [4:1], 4'h0, \port$4298$48 [3:0], 10'h000, \port$4298$0 [15:7] };
-  assign req_free_addr = \$1728 [32:1];
-  assign req_free_oor = \$1728 [33];
-  assign req_free_pool = \$1728 [35:34];
-  assign req_free_tag = \$1728 [39:36];
-  assign req_free_hit = \$1728 [42:40];
-  assign req_flush_select = \$1728 [45:43];
-  assign req_flush_pool = \$1728 [35:34];
-  assign \port$3334$0  = \$1149 ;
-  assign \port$3335$0  = \$1150 ;
-  assign \port$3337$0  = \$1152 ;
-  assign \port$3926$1  = \$1728 [45:1];
-  assign \port$4589$0  = \$signal$72 ;
-  assign bus__w_ack = \$signal$249 ;
-  assign \port$4878$0  = \$signal$73 ;
-  assign \$1151  = log_ev_overwrite;
-  assign \$1152  = log_ev_overwrite;
-  assign \$104  = 1'h1;
-  assign \$105  = event_ev_grant;
-  assign \$106  = 1'h1;
-  assign \$107  = event_ev_grant;
-  assign \$109  = 1'h1;
-  assign \$110  = event_ev_grant;
-  assign \$115  = 1'h1;
-  assign \$116  = event_ev_grant;
-  assign \$120  = 1'h1;
-  assign \$121  = event_ev_grant;
-  assign \$167  = 1'h1;
-  assign \$168  = config_ev_grant;
-  assign \$169  = 1'h1;
-  assign \$170  = config_ev_grant;
-  assign \$172  = 1'h1;
-  assign \$173  = config_ev_grant;
-  assign \$178  = 1'h1;
-  assign \$179  = config_ev_grant;
-  assign \$183  = 1'h1;
-  assign \$184  = config_ev_grant;
-  assign \$208  = alloc_queue_push;
-  assign \$275  = alloc_queue_w_data;
-  assign \$279  = \$278 ;
-  assign \$336  = bus__r_addr;
-  assign { \$339 [11:3], \$339 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$339 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$342 [11:4], \$342 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$342 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$345 [11:4], \$345 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$345 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$348 [11:5], \$348 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$348 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$351 [11:5], \$351 [3], \$351 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$351 [4], \$351 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$354 [11:5], \$354 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$354 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$357 [11:5], \$357 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$357 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$360 [11:6], \$360 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$360 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$363 [11:6], \$363 [4:3], \$363 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$363 [5], \$363 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$366 [11:6], \$366 [4], \$366 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$366 [5], \$366 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$369 [11:6], \$369 [4], \$369 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$369 [5], \$369 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$372 [11:6], \$372 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$372 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$375 [11:6], \$375 [3], \$375 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$375 [5:4], \$375 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$378 [11:6], \$378 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$378 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$381 [11:6], \$381 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$381 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$384 [11:9], \$384 [7:3], \$384 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$384 [8], \$384 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$387 [11:9], \$387 [7:4], \$387 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$387 [8], \$387 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$390 [11:9], \$390 [7:4], \$390 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$390 [8], \$390 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$393 [11:9], \$393 [7:5], \$393 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$393 [8], \$393 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$396 [11:9], \$396 [7:5], \$396 [3], \$396 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$396 [8], \$396 [4], \$396 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$399 [11:9], \$399 [7:5], \$399 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$399 [8], \$399 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$402 [11:9], \$402 [7:5], \$402 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$402 [8], \$402 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$405 [11:9], \$405 [7:6], \$405 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$405 [8], \$405 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$408 [11:9], \$408 [7:6], \$408 [4:3], \$408 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$408 [8], \$408 [5], \$408 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$411 [11:9], \$411 [7:6], \$411 [4], \$411 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$411 [8], \$411 [5], \$411 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$414 [11:9], \$414 [7:6], \$414 [4], \$414 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$414 [8], \$414 [5], \$414 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$417 [11:9], \$417 [7:6], \$417 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$417 [8], \$417 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$420 [11:9], \$420 [7:6], \$420 [3], \$420 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$420 [8], \$420 [5:4], \$420 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$423 [11:9], \$423 [7:6], \$423 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$423 [8], \$423 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$426 [11:9], \$426 [7:6], \$426 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$426 [8], \$426 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$429 [11:9], \$429 [7], \$429 [5:3], \$429 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$429 [8], \$429 [6], \$429 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$432 [11:9], \$432 [7], \$432 [5:4], \$432 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$432 [8], \$432 [6], \$432 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$435 [11:9], \$435 [7], \$435 [5:4], \$435 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$435 [8], \$435 [6], \$435 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$438 [11:9], \$438 [7], \$438 [5], \$438 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$438 [8], \$438 [6], \$438 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$441 [11:9], \$441 [7], \$441 [5], \$441 [3], \$441 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$441 [8], \$441 [6], \$441 [4], \$441 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$444 [11:9], \$444 [7], \$444 [5], \$444 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$444 [8], \$444 [6], \$444 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$447 [11:9], \$447 [7], \$447 [5], \$447 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$447 [8], \$447 [6], \$447 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$450 [11:9], \$450 [7], \$450 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$450 [8], \$450 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$453 [11:9], \$453 [7], \$453 [4:3], \$453 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$453 [8], \$453 [6:5], \$453 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$456 [11:9], \$456 [7], \$456 [4], \$456 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$456 [8], \$456 [6:5], \$456 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$459 [11:9], \$459 [7], \$459 [4], \$459 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$459 [8], \$459 [6:5], \$459 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$462 [11:9], \$462 [7], \$462 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$462 [8], \$462 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$465 [11:9], \$465 [7], \$465 [3], \$465 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$465 [8], \$465 [6:4], \$465 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$468 [11:9], \$468 [7], \$468 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$468 [8], \$468 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$471 [11:9], \$471 [7], \$471 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$471 [8], \$471 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$474 [11:9], \$474 [6:3], \$474 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$474 [8:7], \$474 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$477 [11:9], \$477 [6:4], \$477 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$477 [8:7], \$477 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$480 [11:9], \$480 [6:4], \$480 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$480 [8:7], \$480 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$483 [11:9], \$483 [6:5], \$483 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$483 [8:7], \$483 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$486 [11:9], \$486 [6:5], \$486 [3], \$486 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$486 [8:7], \$486 [4], \$486 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$489 [11:9], \$489 [6:5], \$489 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$489 [8:7], \$489 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$492 [11:9], \$492 [6:5], \$492 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$492 [8:7], \$492 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$495 [11:9], \$495 [6], \$495 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$495 [8:7], \$495 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$498 [11:9], \$498 [6], \$498 [4:3], \$498 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$498 [8:7], \$498 [5], \$498 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$501 [11:9], \$501 [6], \$501 [4], \$501 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$501 [8:7], \$501 [5], \$501 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$504 [11:9], \$504 [6], \$504 [4], \$504 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$504 [8:7], \$504 [5], \$504 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$507 [11:9], \$507 [6], \$507 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$507 [8:7], \$507 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$510 [11:9], \$510 [6], \$510 [3], \$510 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$510 [8:7], \$510 [5:4], \$510 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$513 [11:9], \$513 [6], \$513 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$513 [8:7], \$513 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$516 [11:9], \$516 [6], \$516 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$516 [8:7], \$516 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$526  = 32'd0;
-  assign \$528  = { 30'h00000000, \$527  };
-  assign \$544  = 32'd0;
-  assign \$546  = \$545 ;
-  assign \$565  = 32'd0;
-  assign \$567  = \$566 ;
-  assign \$568  = 32'd0;
-  assign \$570  = \$569 ;
-  assign \$583  = 32'd0;
-  assign \$584  = 32'd0;
-  assign \$585  = 32'd0;
-  assign \$586  = \$582 ;
-  assign \$588  = 32'd0;
-  assign \$589  = \$587 ;
-  assign \$608  = 32'd0;
-  assign \$610  = \$609 ;
-  assign \$611  = 32'd0;
-  assign \$613  = \$612 ;
-  assign \$627  = 32'd0;
-  assign \$628  = \$626 ;
-  assign \$651  = 32'd0;
-  assign \$653  = \$652 ;
-  assign \$654  = 32'd0;
-  assign \$656  = \$655 ;
-  assign \$670  = 32'd0;
-  assign \$671  = \$669 ;
-  assign \$674  = 32'd0;
-  assign \$675  = \$673 ;
-  assign { \$695 [5:3], \$695 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$695 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$698 [5:3], \$698 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$698 [2], \$698 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$702 [5:3], \$702 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$702 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$711 [5:3], \$711 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$711 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$714 [5:3], \$714 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$714 [2], \$714 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$718 [5:3], \$718 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$718 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$727 [5:3], \$727 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$727 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$730 [5:3], \$730 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$730 [2], \$730 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$733 [5:3], \$733 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$733 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$736 [5:3], \$736 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$736 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign \$741  = \$739 [19];
-  assign { \$743 [5:3], \$743 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$743 [2], \$743 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign \$748  = \$746 [19];
-  assign { \$750 [5:3], \$750 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$750 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign \$755  = \$753 [19];
-  assign \$757  = { 4'h0, bus__w_data[18:0], 11'h000 };
-  assign \$759  = { 7'h00, bus__w_data[18:0], 8'h00 };
-  assign \$761  = { 5'h00, bus__w_data[18:0], 10'h000 };
-  assign \$768  = command_queue_push;
-  assign \$835  = { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
-  assign \$839  = \$838 ;
-  assign { \$851 [5:3], \$851 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$851 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$854 [5:3], \$854 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$854 [2], \$854 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$858 [5:3], \$858 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$858 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$868 [5:3], \$868 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$868 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$871 [5:3], \$871 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$871 [2], \$871 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
-  assign { \$875 [5:3], \$875 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$875 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
+  assign handle = { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 [3:0], 10'h000, \port$4771$0 [15:7] };
+  assign rsp_grant_slot = \port$4771$0 [15:7];
+  assign rsp_grant_tag = \port$4771$48 [3:0];
+  assign bus__r_slow_data = { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 [3:0], 10'h000, \port$4771$0 [15:7] };
+  assign \read__addr$320  = command_queue_rd;
+  assign \$signature__addr$321  = command_queue_wr;
+  assign \$signature__data$322  = { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1509 , \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], new_flush };
+  assign req_free_addr = \$1926 [32:1];
+  assign req_free_oor = \$1926 [33];
+  assign req_free_pool = \$1926 [35:34];
+  assign req_free_tag = \$1926 [39:36];
+  assign req_free_hit = \$1926 [42:40];
+  assign req_flush_select = \$1926 [45:43];
+  assign req_flush_pool = \$1926 [35:34];
+  assign \port$3793$0  = \$1341 ;
+  assign \port$3794$0  = \$1342 ;
+  assign \port$3796$0  = \$1344 ;
+  assign \port$4393$1  = \$1926 [45:1];
+  assign \port$5050$0  = \$signal$87 ;
+  assign bus__w_ack = \$signal$260 ;
+  assign \port$5327$0  = \$signal$88 ;
+  assign \$1343  = log_ev_overwrite;
+  assign \$1344  = log_ev_overwrite;
+  assign \$91  = 1'h1;
+  assign \$92  = event_ev_grant;
+  assign \$93  = 1'h1;
+  assign \$94  = event_ev_grant;
+  assign \$96  = 1'h1;
+  assign \$97  = event_ev_grant;
+  assign \$102  = 1'h1;
+  assign \$103  = event_ev_grant;
+  assign \$107  = 1'h1;
+  assign \$108  = event_ev_grant;
+  assign \$154  = 1'h1;
+  assign \$155  = config_ev_grant;
+  assign \$156  = 1'h1;
+  assign \$157  = config_ev_grant;
+  assign \$159  = 1'h1;
+  assign \$160  = config_ev_grant;
+  assign \$165  = 1'h1;
+  assign \$166  = config_ev_grant;
+  assign \$170  = 1'h1;
+  assign \$171  = config_ev_grant;
+  assign \$409  = bus__r_addr;
+  assign { \$412 [11:3], \$412 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$412 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$415 [11:4], \$415 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$415 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$418 [11:4], \$418 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$418 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$421 [11:5], \$421 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$421 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$424 [11:5], \$424 [3], \$424 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$424 [4], \$424 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$427 [11:5], \$427 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$427 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$430 [11:5], \$430 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$430 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$433 [11:6], \$433 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$433 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$436 [11:6], \$436 [4:3], \$436 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$436 [5], \$436 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$439 [11:6], \$439 [4], \$439 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$439 [5], \$439 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$442 [11:6], \$442 [4], \$442 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$442 [5], \$442 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$445 [11:6], \$445 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$445 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$448 [11:6], \$448 [3], \$448 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$448 [5:4], \$448 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$451 [11:6], \$451 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$451 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$454 [11:6], \$454 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$454 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$457 [11:9], \$457 [7:3], \$457 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$457 [8], \$457 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$460 [11:9], \$460 [7:4], \$460 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$460 [8], \$460 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$463 [11:9], \$463 [7:4], \$463 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$463 [8], \$463 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$466 [11:9], \$466 [7:5], \$466 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$466 [8], \$466 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$469 [11:9], \$469 [7:5], \$469 [3], \$469 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$469 [8], \$469 [4], \$469 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$472 [11:9], \$472 [7:5], \$472 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$472 [8], \$472 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$475 [11:9], \$475 [7:5], \$475 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$475 [8], \$475 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$478 [11:9], \$478 [7:6], \$478 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$478 [8], \$478 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$481 [11:9], \$481 [7:6], \$481 [4:3], \$481 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$481 [8], \$481 [5], \$481 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$484 [11:9], \$484 [7:6], \$484 [4], \$484 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$484 [8], \$484 [5], \$484 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$487 [11:9], \$487 [7:6], \$487 [4], \$487 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$487 [8], \$487 [5], \$487 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$490 [11:9], \$490 [7:6], \$490 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$490 [8], \$490 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$493 [11:9], \$493 [7:6], \$493 [3], \$493 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$493 [8], \$493 [5:4], \$493 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$496 [11:9], \$496 [7:6], \$496 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$496 [8], \$496 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$499 [11:9], \$499 [7:6], \$499 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$499 [8], \$499 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$502 [11:9], \$502 [7], \$502 [5:3], \$502 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$502 [8], \$502 [6], \$502 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$505 [11:9], \$505 [7], \$505 [5:4], \$505 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$505 [8], \$505 [6], \$505 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$508 [11:9], \$508 [7], \$508 [5:4], \$508 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$508 [8], \$508 [6], \$508 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$511 [11:9], \$511 [7], \$511 [5], \$511 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$511 [8], \$511 [6], \$511 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$514 [11:9], \$514 [7], \$514 [5], \$514 [3], \$514 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$514 [8], \$514 [6], \$514 [4], \$514 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$517 [11:9], \$517 [7], \$517 [5], \$517 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$517 [8], \$517 [6], \$517 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$520 [11:9], \$520 [7], \$520 [5], \$520 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$520 [8], \$520 [6], \$520 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$523 [11:9], \$523 [7], \$523 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$523 [8], \$523 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$526 [11:9], \$526 [7], \$526 [4:3], \$526 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$526 [8], \$526 [6:5], \$526 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$529 [11:9], \$529 [7], \$529 [4], \$529 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$529 [8], \$529 [6:5], \$529 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$532 [11:9], \$532 [7], \$532 [4], \$532 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$532 [8], \$532 [6:5], \$532 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$535 [11:9], \$535 [7], \$535 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$535 [8], \$535 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$538 [11:9], \$538 [7], \$538 [3], \$538 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$538 [8], \$538 [6:4], \$538 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$541 [11:9], \$541 [7], \$541 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$541 [8], \$541 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$544 [11:9], \$544 [7], \$544 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$544 [8], \$544 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$547 [11:9], \$547 [6:3], \$547 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$547 [8:7], \$547 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$550 [11:9], \$550 [6:4], \$550 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$550 [8:7], \$550 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$553 [11:9], \$553 [6:4], \$553 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$553 [8:7], \$553 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$556 [11:9], \$556 [6:5], \$556 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$556 [8:7], \$556 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$559 [11:9], \$559 [6:5], \$559 [3], \$559 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$559 [8:7], \$559 [4], \$559 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$562 [11:9], \$562 [6:5], \$562 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$562 [8:7], \$562 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$565 [11:9], \$565 [6:5], \$565 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$565 [8:7], \$565 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$568 [11:9], \$568 [6], \$568 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$568 [8:7], \$568 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$571 [11:9], \$571 [6], \$571 [4:3], \$571 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$571 [8:7], \$571 [5], \$571 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$574 [11:9], \$574 [6], \$574 [4], \$574 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$574 [8:7], \$574 [5], \$574 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$577 [11:9], \$577 [6], \$577 [4], \$577 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$577 [8:7], \$577 [5], \$577 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$580 [11:9], \$580 [6], \$580 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$580 [8:7], \$580 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$583 [11:9], \$583 [6], \$583 [3], \$583 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$583 [8:7], \$583 [5:4], \$583 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$586 [11:9], \$586 [6], \$586 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$586 [8:7], \$586 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$589 [11:9], \$589 [6], \$589 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$589 [8:7], \$589 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$599  = 32'd0;
+  assign \$601  = { 30'h00000000, \$600  };
+  assign \$617  = 32'd0;
+  assign \$619  = \$618 ;
+  assign \$638  = 32'd0;
+  assign \$640  = \$639 ;
+  assign \$641  = 32'd0;
+  assign \$643  = \$642 ;
+  assign \$656  = 32'd0;
+  assign \$657  = 32'd0;
+  assign \$658  = 32'd0;
+  assign \$659  = \$655 ;
+  assign \$661  = 32'd0;
+  assign \$662  = \$660 ;
+  assign \$681  = 32'd0;
+  assign \$683  = \$682 ;
+  assign \$684  = 32'd0;
+  assign \$686  = \$685 ;
+  assign \$700  = 32'd0;
+  assign \$701  = \$699 ;
+  assign \$724  = 32'd0;
+  assign \$726  = \$725 ;
+  assign \$727  = 32'd0;
+  assign \$729  = \$728 ;
+  assign \$743  = 32'd0;
+  assign \$744  = \$742 ;
+  assign \$747  = 32'd0;
+  assign \$748  = \$746 ;
+  assign { \$768 [5:3], \$768 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$768 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$771 [5:3], \$771 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$771 [2], \$771 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$775 [5:3], \$775 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$775 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$784 [5:3], \$784 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$784 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$787 [5:3], \$787 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$787 [2], \$787 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$791 [5:3], \$791 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$791 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$800 [5:3], \$800 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$800 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$803 [5:3], \$803 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$803 [2], \$803 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$806 [5:3], \$806 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$806 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$809 [5:3], \$809 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$809 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign \$814  = \$812 [19];
+  assign { \$816 [5:3], \$816 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$816 [2], \$816 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign \$821  = \$819 [19];
+  assign { \$823 [5:3], \$823 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$823 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign \$828  = \$826 [19];
+  assign \$830  = { 4'h0, bus__w_data[18:0], 11'h000 };
+  assign \$832  = { 7'h00, bus__w_data[18:0], 8'h00 };
+  assign \$834  = { 5'h00, bus__w_data[18:0], 10'h000 };
+  assign { \$1021 [5:3], \$1021 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1021 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$1024 [5:3], \$1024 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1024 [2], \$1024 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$1028 [5:3], \$1028 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1028 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1038 [5:3], \$1038 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1038 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$1041 [5:3], \$1041 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1041 [2], \$1041 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
+  assign { \$1045 [5:3], \$1045 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1045 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
 endmodule

@@ -323,9 +323,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_data(bus__w_data),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
-    .\port$4227$0 (\$11 [4:0]),
-    .\port$4227$55 (\$11 [62:55]),
-    .\port$4227$7 (\$11 [14:7]),
+    .\port$4736$0 (\$11 [4:0]),
+    .\port$4736$55 (\$11 [62:55]),
+    .\port$4736$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -382,7 +382,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$3819$52 (\$19 [56:51]),
+    .\port$4322$52 (\$19 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$163 )
   );
@@ -411,17 +411,17 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3099$0 (\$15 ),
-    .\port$3100$0 (\$16 ),
-    .\port$3102$0 (\$17 ),
-    .\port$3819$1 (\$19 ),
-    .\port$4227$0 (\$11 [14:0]),
-    .\port$4227$55 (\$11 [78:55]),
-    .\port$4233$0 (\$12 ),
-    .\port$4248$0 (\$13 ),
-    .\port$4280$0 (\$14 ),
-    .\port$4539$0 (\$signal ),
-    .\port$4830$0 (\$signal$58 ),
+    .\port$3594$0 (\$15 ),
+    .\port$3595$0 (\$16 ),
+    .\port$3597$0 (\$17 ),
+    .\port$4322$1 (\$19 ),
+    .\port$4736$0 (\$11 [14:0]),
+    .\port$4736$55 (\$11 [78:55]),
+    .\port$4742$0 (\$12 ),
+    .\port$4757$0 (\$13 ),
+    .\port$4789$0 (\$14 ),
+    .\port$5032$0 (\$signal ),
+    .\port$5307$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -568,115 +568,115 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4227$0 , \port$4227$7 , \port$4227$55 , r_fast_push, w_fast_push, aclk_clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4736$0 , \port$4736$7 , \port$4736$55 , r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$101 ;
+  wire [4:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [32:0] \$105 ;
-  wire [32:0] \$106 ;
-  wire [32:0] \$107 ;
+  wire \$105 ;
+  wire [4:0] \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [32:0] \$113 ;
-  wire [32:0] \$114 ;
-  wire [32:0] \$115 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [32:0] \$121 ;
-  wire [32:0] \$122 ;
-  wire [32:0] \$123 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [32:0] \$129 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [32:0] \$130 ;
-  wire [32:0] \$131 ;
+  wire \$130 ;
+  wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [32:0] \$137 ;
-  wire [32:0] \$138 ;
-  wire [32:0] \$139 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [32:0] \$145 ;
-  wire [32:0] \$146 ;
-  wire [32:0] \$147 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [32:0] \$153 ;
-  wire [32:0] \$154 ;
-  wire [32:0] \$155 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire [32:0] \$161 ;
-  wire [32:0] \$162 ;
-  wire [32:0] \$163 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [32:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [32:0] \$170 ;
-  wire [32:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [31:0] \$177 ;
-  wire [31:0] \$178 ;
-  wire [31:0] \$179 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [31:0] \$185 ;
-  wire [31:0] \$186 ;
-  wire [31:0] \$187 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire [31:0] \$193 ;
-  wire [31:0] \$194 ;
-  wire [31:0] \$195 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -684,117 +684,117 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [31:0] \$201 ;
-  wire [31:0] \$202 ;
-  wire [31:0] \$203 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire [31:0] \$209 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [31:0] \$210 ;
-  wire [31:0] \$211 ;
+  wire \$210 ;
+  wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [31:0] \$217 ;
-  wire [31:0] \$218 ;
-  wire [31:0] \$219 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire [31:0] \$225 ;
-  wire [31:0] \$226 ;
-  wire [31:0] \$227 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire [31:0] \$233 ;
-  wire [31:0] \$234 ;
-  wire [31:0] \$235 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
-  wire [31:0] \$241 ;
-  wire [31:0] \$242 ;
-  wire [31:0] \$243 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [31:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [31:0] \$250 ;
-  wire [31:0] \$251 ;
+  wire \$250 ;
+  wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [31:0] \$257 ;
-  wire [31:0] \$258 ;
-  wire [31:0] \$259 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire [11:0] \$265 ;
-  wire [11:0] \$266 ;
-  wire [11:0] \$267 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
-  wire [11:0] \$273 ;
-  wire [11:0] \$274 ;
-  wire [11:0] \$275 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire [35:0] \$281 ;
-  wire [35:0] \$282 ;
-  wire [35:0] \$283 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire \$286 ;
+  wire [31:0] \$286 ;
   wire \$287 ;
   wire \$288 ;
-  wire [35:0] \$289 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [35:0] \$290 ;
-  wire [35:0] \$291 ;
+  wire \$290 ;
+  wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire \$295 ;
+  wire [4:0] \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
+  wire [4:0] \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
@@ -989,27 +989,27 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire [11:0] \$477 ;
+  wire [11:0] \$478 ;
+  wire [11:0] \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
+  wire [11:0] \$485 ;
+  wire [11:0] \$486 ;
+  wire [11:0] \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
+  wire [35:0] \$493 ;
+  wire [35:0] \$494 ;
+  wire [35:0] \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
@@ -1017,9 +1017,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
+  wire [35:0] \$501 ;
+  wire [35:0] \$502 ;
+  wire [35:0] \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
@@ -1113,143 +1113,365 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$586 ;
   wire \$587 ;
   wire \$588 ;
-  wire [35:0] \$589 ;
+  wire \$589 ;
   wire \$59 ;
   wire \$590 ;
-  wire [35:0] \$591 ;
+  wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
   wire \$596 ;
-  reg \$597 ;
-  reg [10:0] \$598 ;
-  reg \$599 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg \$600 ;
-  reg \$601 ;
-  reg \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg \$605 ;
-  reg \$606 ;
-  reg \$607 ;
-  reg \$608 ;
-  reg [32:0] \$609 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire \$61 ;
-  reg [10:0] \$610 ;
-  reg [32:0] \$611 ;
-  reg [32:0] \$612 ;
-  reg [32:0] \$613 ;
-  reg [32:0] \$614 ;
-  reg [32:0] \$615 ;
-  reg [32:0] \$616 ;
-  reg [32:0] \$617 ;
-  reg [32:0] \$618 ;
-  reg [32:0] \$619 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
-  reg [32:0] \$620 ;
-  reg [31:0] \$621 ;
-  reg [10:0] \$622 ;
-  reg [31:0] \$623 ;
-  reg [31:0] \$624 ;
-  reg [31:0] \$625 ;
-  reg [31:0] \$626 ;
-  reg [31:0] \$627 ;
-  reg [31:0] \$628 ;
-  reg [31:0] \$629 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  reg [31:0] \$630 ;
-  reg [31:0] \$631 ;
-  reg [31:0] \$632 ;
-  reg [11:0] \$633 ;
-  reg [1:0] \$634 ;
-  reg [11:0] \$635 ;
-  reg [35:0] \$636 ;
-  reg [1:0] \$637 ;
-  reg [35:0] \$638 ;
-  reg \$639 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
-  reg [10:0] \$640 ;
-  reg \$641 ;
-  reg \$642 ;
-  reg \$643 ;
-  reg \$644 ;
-  reg \$645 ;
-  reg \$646 ;
-  reg \$647 ;
-  reg \$648 ;
-  reg \$649 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
-  reg \$650 ;
-  reg \$651 ;
-  reg [10:0] \$652 ;
-  reg \$653 ;
-  reg \$654 ;
-  reg \$655 ;
-  reg \$656 ;
-  reg \$657 ;
-  reg \$658 ;
-  reg \$659 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  reg \$660 ;
-  reg \$661 ;
-  reg \$662 ;
-  reg \$663 ;
-  reg [10:0] \$664 ;
-  reg \$665 ;
-  reg \$666 ;
-  reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  reg \$670 ;
-  reg \$671 ;
-  reg \$672 ;
-  reg \$673 ;
-  reg \$674 ;
-  reg \$675 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire [35:0] \$809 ;
   wire \$81 ;
+  wire \$810 ;
+  wire [35:0] \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  reg \$819 ;
   wire \$82 ;
+  reg [10:0] \$820 ;
+  reg \$821 ;
+  reg \$822 ;
+  reg \$823 ;
+  reg \$824 ;
+  reg \$825 ;
+  reg \$826 ;
+  reg \$827 ;
+  reg \$828 ;
+  reg \$829 ;
   wire \$83 ;
+  reg \$830 ;
+  reg [32:0] \$831 ;
+  reg \$832 ;
+  reg [3:0] \$833 ;
+  reg [3:0] \$834 ;
+  reg [3:0] \$835 ;
+  reg [3:0] \$836 ;
+  reg [9:0] \$837 ;
+  reg [10:0] \$838 ;
+  reg [31:0] \$839 ;
   wire \$84 ;
+  reg \$840 ;
+  reg [3:0] \$841 ;
+  reg [3:0] \$842 ;
+  reg [3:0] \$843 ;
+  reg [3:0] \$844 ;
+  reg [9:0] \$845 ;
+  reg [10:0] \$846 ;
+  reg [11:0] \$847 ;
+  reg [1:0] \$848 ;
+  reg [11:0] \$849 ;
   wire \$85 ;
+  reg [35:0] \$850 ;
+  reg [1:0] \$851 ;
+  reg [35:0] \$852 ;
+  reg \$853 ;
+  reg [10:0] \$854 ;
+  reg \$855 ;
+  reg \$856 ;
+  reg \$857 ;
+  reg \$858 ;
+  reg \$859 ;
   wire \$86 ;
+  reg \$860 ;
+  reg \$861 ;
+  reg \$862 ;
+  reg \$863 ;
+  reg \$864 ;
+  reg \$865 ;
+  reg [10:0] \$866 ;
+  reg \$867 ;
+  reg \$868 ;
+  reg \$869 ;
   wire \$87 ;
+  reg \$870 ;
+  reg \$871 ;
+  reg \$872 ;
+  reg \$873 ;
+  reg \$874 ;
+  reg \$875 ;
+  reg \$876 ;
+  reg \$877 ;
+  reg [10:0] \$878 ;
+  reg \$879 ;
   wire \$88 ;
-  wire [32:0] \$89 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg \$882 ;
+  reg \$883 ;
+  reg \$884 ;
+  reg \$885 ;
+  reg \$886 ;
+  reg \$887 ;
+  reg \$888 ;
+  reg \$889 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [32:0] \$90 ;
-  wire [32:0] \$91 ;
-  wire \$92 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [32:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [32:0] \$97 ;
-  wire [32:0] \$98 ;
-  wire [32:0] \$99 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   wire \$signal ;
-  wire \$signal$107 ;
-  wire \$signal$125 ;
+  wire \$signal$109 ;
   wire \$signal$127 ;
-  wire \$signal$139 ;
+  wire \$signal$129 ;
+  wire \$signal$141 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$105 ;
+  wire [32:0] \$signature__data ;
+  wire [31:0] \$signature__data$106 ;
+  wire \$signature__en ;
+  wire \$signature__en$107 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -1280,28 +1502,24 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4227$0 ;
-  wire [4:0] \port$4227$0 ;
-  input [7:0] \port$4227$55 ;
-  wire [7:0] \port$4227$55 ;
-  input [7:0] \port$4227$7 ;
-  wire [7:0] \port$4227$7 ;
-  reg [32:0] r_fast_data0 = 33'h000000000;
-  reg [32:0] r_fast_data1 = 33'h000000000;
-  reg [32:0] r_fast_data10 = 33'h000000000;
-  reg [32:0] r_fast_data2 = 33'h000000000;
-  reg [32:0] r_fast_data3 = 33'h000000000;
-  reg [32:0] r_fast_data4 = 33'h000000000;
-  reg [32:0] r_fast_data5 = 33'h000000000;
-  reg [32:0] r_fast_data6 = 33'h000000000;
-  reg [32:0] r_fast_data7 = 33'h000000000;
-  reg [32:0] r_fast_data8 = 33'h000000000;
-  reg [32:0] r_fast_data9 = 33'h000000000;
-  reg [10:0] r_fast_full = 11'h000;
+  input [4:0] \port$4736$0 ;
+  wire [4:0] \port$4736$0 ;
+  input [7:0] \port$4736$55 ;
+  wire [7:0] \port$4736$55 ;
+  input [7:0] \port$4736$7 ;
+  wire [7:0] \port$4736$7 ;
+  reg [10:0] r_fast_count = 11'h000;
+  reg [32:0] r_fast_head = 33'h000000000;
+  reg r_fast_head_valid = 1'h0;
+  reg [9:0] r_fast_held = 10'h000;
   wire r_fast_pop;
   input r_fast_push;
   wire r_fast_push;
+  reg [3:0] r_fast_rd = 4'h0;
+  reg [3:0] r_fast_rd_next = 4'h1;
   wire [32:0] r_fast_w_data;
+  reg [3:0] r_fast_wr = 4'h0;
+  reg [3:0] r_fast_wr_next = 4'h1;
   wire r_fire;
   reg r_kinds_data0 = 1'h0;
   reg r_kinds_data1 = 1'h0;
@@ -1320,22 +1538,24 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire r_kinds_push;
   input r_kinds_w_data;
   wire r_kinds_w_data;
-  reg [31:0] r_slow_data0 = 32'd0;
-  reg [31:0] r_slow_data1 = 32'd0;
-  reg [31:0] r_slow_data10 = 32'd0;
-  reg [31:0] r_slow_data2 = 32'd0;
-  reg [31:0] r_slow_data3 = 32'd0;
-  reg [31:0] r_slow_data4 = 32'd0;
-  reg [31:0] r_slow_data5 = 32'd0;
-  reg [31:0] r_slow_data6 = 32'd0;
-  reg [31:0] r_slow_data7 = 32'd0;
-  reg [31:0] r_slow_data8 = 32'd0;
-  reg [31:0] r_slow_data9 = 32'd0;
-  reg [10:0] r_slow_full = 11'h000;
+  reg [10:0] r_slow_count = 11'h000;
+  reg [31:0] r_slow_head = 32'd0;
+  reg r_slow_head_valid = 1'h0;
+  reg [9:0] r_slow_held = 10'h000;
   wire r_slow_pop;
   input r_slow_push;
   wire r_slow_push;
+  reg [3:0] r_slow_rd = 4'h0;
+  reg [3:0] r_slow_rd_next = 4'h1;
   wire [31:0] r_slow_w_data;
+  reg [3:0] r_slow_wr = 4'h0;
+  reg [3:0] r_slow_wr_next = 4'h1;
+  (* init = 4'h0 *)
+  wire [3:0] read__addr;
+  (* init = 4'h0 *)
+  wire [3:0] \read__addr$104 ;
+  wire [32:0] read__data;
+  wire [31:0] \read__data$34 ;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -1431,449 +1651,894 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire w_slow_push;
   input w_slow_w_data;
   wire w_slow_w_data;
-  assign \$325  = w_kinds_full[4] | \$324 ;
-  assign \$326  = w_kinds_push & w_kinds_full[2];
-  assign \$327  = w_kinds_full[3] | \$326 ;
-  assign \$328  = w_kinds_pop ? \$325  : \$327 ;
-  assign \$329  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$330  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$331  = w_kinds_pop ? \$329  : \$330 ;
-  assign \$332  = w_kinds_push & w_kinds_full[4];
-  assign \$333  = w_kinds_full[5] | \$332 ;
-  assign \$334  = w_kinds_push & w_kinds_full[3];
-  assign \$335  = w_kinds_full[4] | \$334 ;
-  assign \$336  = w_kinds_pop ? \$333  : \$335 ;
-  assign \$337  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$338  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$339  = w_kinds_pop ? \$337  : \$338 ;
-  assign \$340  = w_kinds_push & w_kinds_full[5];
-  assign \$341  = w_kinds_full[6] | \$340 ;
-  assign \$342  = w_kinds_push & w_kinds_full[4];
-  assign \$343  = w_kinds_full[5] | \$342 ;
-  assign \$344  = w_kinds_pop ? \$341  : \$343 ;
-  assign \$345  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$346  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$347  = w_kinds_pop ? \$345  : \$346 ;
-  assign \$348  = w_kinds_push & w_kinds_full[6];
-  assign \$349  = w_kinds_full[7] | \$348 ;
-  assign \$350  = w_kinds_push & w_kinds_full[5];
-  assign \$351  = w_kinds_full[6] | \$350 ;
-  assign \$352  = w_kinds_pop ? \$349  : \$351 ;
-  assign \$353  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$354  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$355  = w_kinds_pop ? \$353  : \$354 ;
-  assign \$356  = w_kinds_push & w_kinds_full[7];
-  assign \$357  = w_kinds_full[8] | \$356 ;
-  assign \$358  = w_kinds_push & w_kinds_full[6];
-  assign \$359  = w_kinds_full[7] | \$358 ;
-  assign \$360  = w_kinds_pop ? \$357  : \$359 ;
-  assign \$361  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$362  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$363  = w_kinds_pop ? \$361  : \$362 ;
-  assign \$364  = w_kinds_push & w_kinds_full[8];
-  assign \$365  = w_kinds_full[9] | \$364 ;
-  assign \$366  = w_kinds_push & w_kinds_full[7];
-  assign \$367  = w_kinds_full[8] | \$366 ;
-  assign \$368  = w_kinds_pop ? \$365  : \$367 ;
-  assign \$369  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
-  assign \$370  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$371  = w_kinds_pop ? \$369  : \$370 ;
-  assign \$372  = w_kinds_push & w_kinds_full[9];
-  assign \$373  = w_kinds_full[10] | \$372 ;
-  assign \$374  = w_kinds_push & w_kinds_full[8];
-  assign \$375  = w_kinds_full[9] | \$374 ;
-  assign \$376  = w_kinds_pop ? \$373  : \$375 ;
-  assign \$378  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
-  assign \$379  = w_kinds_pop ? \$377  : \$378 ;
-  assign \$380  = w_kinds_push & w_kinds_full[10];
-  assign \$382  = w_kinds_push & w_kinds_full[9];
-  assign \$383  = w_kinds_full[10] | \$382 ;
-  assign \$384  = w_kinds_pop ? \$381  : \$383 ;
-  assign \$385  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$386  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
-  assign \$387  = w_fast_pop ? \$385  : \$386 ;
-  assign \$388  = w_fast_push & w_fast_full[0];
-  assign \$389  = w_fast_full[1] | \$388 ;
-  assign \$391  = w_fast_full[0] | \$390 ;
-  assign \$392  = w_fast_pop ? \$389  : \$391 ;
-  assign \$393  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$394  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$395  = w_fast_pop ? \$393  : \$394 ;
-  assign \$396  = w_fast_push & w_fast_full[1];
-  assign \$397  = w_fast_full[2] | \$396 ;
-  assign \$398  = w_fast_push & w_fast_full[0];
-  assign \$399  = w_fast_full[1] | \$398 ;
-  assign \$400  = w_fast_pop ? \$397  : \$399 ;
-  assign \$401  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$402  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$403  = w_fast_pop ? \$401  : \$402 ;
-  assign \$404  = w_fast_push & w_fast_full[2];
-  assign \$405  = w_fast_full[3] | \$404 ;
-  assign \$406  = w_fast_push & w_fast_full[1];
-  assign \$407  = w_fast_full[2] | \$406 ;
-  assign \$408  = w_fast_pop ? \$405  : \$407 ;
-  assign \$409  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$410  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$411  = w_fast_pop ? \$409  : \$410 ;
-  assign \$412  = w_fast_push & w_fast_full[3];
-  assign \$413  = w_fast_full[4] | \$412 ;
-  assign \$414  = w_fast_push & w_fast_full[2];
-  assign \$415  = w_fast_full[3] | \$414 ;
-  assign \$416  = w_fast_pop ? \$413  : \$415 ;
-  assign \$417  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$418  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$419  = w_fast_pop ? \$417  : \$418 ;
-  assign \$420  = w_fast_push & w_fast_full[4];
-  assign \$421  = w_fast_full[5] | \$420 ;
-  assign \$422  = w_fast_push & w_fast_full[3];
-  assign \$423  = w_fast_full[4] | \$422 ;
-  assign \$424  = w_fast_pop ? \$421  : \$423 ;
-  assign \$425  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$426  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$427  = w_fast_pop ? \$425  : \$426 ;
-  assign \$428  = w_fast_push & w_fast_full[5];
-  assign \$429  = w_fast_full[6] | \$428 ;
-  assign \$430  = w_fast_push & w_fast_full[4];
-  assign \$431  = w_fast_full[5] | \$430 ;
-  assign \$432  = w_fast_pop ? \$429  : \$431 ;
-  assign \$433  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$434  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$435  = w_fast_pop ? \$433  : \$434 ;
-  assign \$436  = w_fast_push & w_fast_full[6];
-  assign \$437  = w_fast_full[7] | \$436 ;
-  assign \$438  = w_fast_push & w_fast_full[5];
-  assign \$439  = w_fast_full[6] | \$438 ;
-  assign \$440  = w_fast_pop ? \$437  : \$439 ;
-  assign \$441  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$442  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$443  = w_fast_pop ? \$441  : \$442 ;
-  assign \$444  = w_fast_push & w_fast_full[7];
-  assign \$445  = w_fast_full[8] | \$444 ;
-  assign \$446  = w_fast_push & w_fast_full[6];
-  assign \$447  = w_fast_full[7] | \$446 ;
-  assign \$448  = w_fast_pop ? \$445  : \$447 ;
-  assign \$449  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$450  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$451  = w_fast_pop ? \$449  : \$450 ;
-  assign \$452  = w_fast_push & w_fast_full[8];
-  assign \$453  = w_fast_full[9] | \$452 ;
-  assign \$454  = w_fast_push & w_fast_full[7];
-  assign \$455  = w_fast_full[8] | \$454 ;
-  assign \$456  = w_fast_pop ? \$453  : \$455 ;
-  assign \$457  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
-  assign \$458  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$459  = w_fast_pop ? \$457  : \$458 ;
-  assign \$460  = w_fast_push & w_fast_full[9];
-  assign \$461  = w_fast_full[10] | \$460 ;
-  assign \$462  = w_fast_push & w_fast_full[8];
-  assign \$463  = w_fast_full[9] | \$462 ;
-  assign \$464  = w_fast_pop ? \$461  : \$463 ;
-  assign \$466  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
-  assign \$467  = w_fast_pop ? \$465  : \$466 ;
-  assign \$468  = w_fast_push & w_fast_full[10];
-  assign \$470  = w_fast_push & w_fast_full[9];
-  assign \$471  = w_fast_full[10] | \$470 ;
-  assign \$472  = w_fast_pop ? \$469  : \$471 ;
-  assign \$473  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$474  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
-  assign \$475  = w_slow_pop ? \$473  : \$474 ;
-  assign \$476  = w_slow_push & w_slow_full[0];
-  assign \$477  = w_slow_full[1] | \$476 ;
-  assign \$479  = w_slow_full[0] | \$478 ;
-  assign \$480  = w_slow_pop ? \$477  : \$479 ;
-  assign \$481  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$482  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$483  = w_slow_pop ? \$481  : \$482 ;
-  assign \$484  = w_slow_push & w_slow_full[1];
-  assign \$485  = w_slow_full[2] | \$484 ;
-  assign \$486  = w_slow_push & w_slow_full[0];
-  assign \$487  = w_slow_full[1] | \$486 ;
-  assign \$488  = w_slow_pop ? \$485  : \$487 ;
-  assign \$489  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$490  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$491  = w_slow_pop ? \$489  : \$490 ;
-  assign \$492  = w_slow_push & w_slow_full[2];
-  assign \$493  = w_slow_full[3] | \$492 ;
-  assign \$494  = w_slow_push & w_slow_full[1];
-  assign \$495  = w_slow_full[2] | \$494 ;
-  assign \$496  = w_slow_pop ? \$493  : \$495 ;
-  assign \$497  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$498  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$499  = w_slow_pop ? \$497  : \$498 ;
-  assign \$500  = w_slow_push & w_slow_full[3];
-  assign \$501  = w_slow_full[4] | \$500 ;
-  assign \$502  = w_slow_push & w_slow_full[2];
-  assign \$503  = w_slow_full[3] | \$502 ;
-  assign \$504  = w_slow_pop ? \$501  : \$503 ;
-  assign \$505  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$506  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$507  = w_slow_pop ? \$505  : \$506 ;
-  assign \$508  = w_slow_push & w_slow_full[4];
-  assign \$509  = w_slow_full[5] | \$508 ;
-  assign \$510  = w_slow_push & w_slow_full[3];
-  assign \$511  = w_slow_full[4] | \$510 ;
-  assign \$512  = w_slow_pop ? \$509  : \$511 ;
-  assign \$513  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$514  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$515  = w_slow_pop ? \$513  : \$514 ;
-  assign \$516  = w_slow_push & w_slow_full[5];
-  assign \$517  = w_slow_full[6] | \$516 ;
-  assign \$518  = w_slow_push & w_slow_full[4];
-  assign \$519  = w_slow_full[5] | \$518 ;
-  assign \$520  = w_slow_pop ? \$517  : \$519 ;
-  assign \$521  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$522  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$523  = w_slow_pop ? \$521  : \$522 ;
-  assign \$524  = w_slow_push & w_slow_full[6];
-  assign \$525  = w_slow_full[7] | \$524 ;
-  assign \$526  = w_slow_push & w_slow_full[5];
-  assign \$527  = w_slow_full[6] | \$526 ;
-  assign \$528  = w_slow_pop ? \$525  : \$527 ;
-  assign \$529  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$530  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$531  = w_slow_pop ? \$529  : \$530 ;
-  assign \$532  = w_slow_push & w_slow_full[7];
-  assign \$533  = w_slow_full[8] | \$532 ;
-  assign \$534  = w_slow_push & w_slow_full[6];
-  assign \$535  = w_slow_full[7] | \$534 ;
-  assign \$536  = w_slow_pop ? \$533  : \$535 ;
-  assign \$537  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$538  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$539  = w_slow_pop ? \$537  : \$538 ;
-  assign \$540  = w_slow_push & w_slow_full[8];
-  assign \$541  = w_slow_full[9] | \$540 ;
-  assign \$542  = w_slow_push & w_slow_full[7];
-  assign \$543  = w_slow_full[8] | \$542 ;
-  assign \$544  = w_slow_pop ? \$541  : \$543 ;
-  assign \$545  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
-  assign \$546  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$547  = w_slow_pop ? \$545  : \$546 ;
-  assign \$548  = w_slow_push & w_slow_full[9];
-  assign \$549  = w_slow_full[10] | \$548 ;
-  assign \$550  = w_slow_push & w_slow_full[8];
-  assign \$551  = w_slow_full[9] | \$550 ;
-  assign \$552  = w_slow_pop ? \$549  : \$551 ;
-  assign \$554  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
-  assign \$555  = w_slow_pop ? \$553  : \$554 ;
-  assign \$556  = w_slow_push & w_slow_full[10];
-  assign \$558  = w_slow_push & w_slow_full[9];
-  assign \$559  = w_slow_full[10] | \$558 ;
-  assign \$560  = w_slow_pop ? \$557  : \$559 ;
+  reg [32:0] r_fast_ring [15:0];
+  always @(posedge aclk_clk) begin
+    if (\$signature__en )
+      r_fast_ring[r_fast_wr] <= { bus__r_err, bus__r_data };
+  end
+  assign read__data = r_fast_ring[r_fast_rd];
+  reg [31:0] r_slow_ring [15:0];
+  initial begin
+    r_slow_ring[0] = 32'd0;
+    r_slow_ring[1] = 32'd0;
+    r_slow_ring[2] = 32'd0;
+    r_slow_ring[3] = 32'd0;
+    r_slow_ring[4] = 32'd0;
+    r_slow_ring[5] = 32'd0;
+    r_slow_ring[6] = 32'd0;
+    r_slow_ring[7] = 32'd0;
+    r_slow_ring[8] = 32'd0;
+    r_slow_ring[9] = 32'd0;
+    r_slow_ring[10] = 32'd0;
+    r_slow_ring[11] = 32'd0;
+    r_slow_ring[12] = 32'd0;
+    r_slow_ring[13] = 32'd0;
+    r_slow_ring[14] = 32'd0;
+    r_slow_ring[15] = 32'd0;
+  end
+  always @(posedge aclk_clk) begin
+    if (\$signature__en$107 )
+      r_slow_ring[r_slow_wr] <= { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 , 11'h000, \port$4736$7  };
+  end
+  assign \read__data$34  = r_slow_ring[r_slow_rd];
+  assign \$111  = r_fast_head_valid & \$110 ;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$112  & r_fast_held[0];
+  assign \$114  = ~ r_fast_push;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = \$115  ? r_fast_held[1] : r_fast_held[0];
+  assign \$117  = \$109  ? 1'h1 : \$116 ;
+  assign \$118  = ~ r_fast_pop;
+  assign \$119  = r_fast_head_valid & \$118 ;
+  assign \$120  = r_fast_push & \$119 ;
+  assign \$121  = ~ r_fast_pop;
+  assign \$122  = r_fast_head_valid & \$121 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = \$123  & r_fast_held[0];
+  assign \$125  = ~ r_fast_push;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = \$126  ? r_fast_held[2] : r_fast_held[1];
+  assign \$128  = \$120  ? r_fast_held[0] : \$127 ;
+  assign \$129  = ~ r_fast_pop;
+  assign \$130  = r_fast_head_valid & \$129 ;
+  assign \$131  = r_fast_push & \$130 ;
+  assign \$132  = ~ r_fast_pop;
+  assign \$133  = r_fast_head_valid & \$132 ;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = \$134  & r_fast_held[0];
+  assign \$136  = ~ r_fast_push;
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = \$137  ? r_fast_held[3] : r_fast_held[2];
+  assign \$139  = \$131  ? r_fast_held[1] : \$138 ;
+  assign \$140  = ~ r_fast_pop;
+  assign \$141  = r_fast_head_valid & \$140 ;
+  assign \$142  = r_fast_push & \$141 ;
+  assign \$143  = ~ r_fast_pop;
+  assign \$144  = r_fast_head_valid & \$143 ;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$145  & r_fast_held[0];
+  assign \$147  = ~ r_fast_push;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = \$148  ? r_fast_held[4] : r_fast_held[3];
+  assign \$150  = \$142  ? r_fast_held[2] : \$149 ;
+  assign \$151  = ~ r_fast_pop;
+  assign \$152  = r_fast_head_valid & \$151 ;
+  assign \$153  = r_fast_push & \$152 ;
+  assign \$154  = ~ r_fast_pop;
+  assign \$155  = r_fast_head_valid & \$154 ;
+  assign \$156  = ~ \$155 ;
+  assign \$157  = \$156  & r_fast_held[0];
+  assign \$158  = ~ r_fast_push;
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = \$159  ? r_fast_held[5] : r_fast_held[4];
+  assign \$161  = \$153  ? r_fast_held[3] : \$160 ;
+  assign \$162  = ~ r_fast_pop;
+  assign \$163  = r_fast_head_valid & \$162 ;
+  assign \$164  = r_fast_push & \$163 ;
+  assign \$165  = ~ r_fast_pop;
+  assign \$166  = r_fast_head_valid & \$165 ;
+  assign \$167  = ~ \$166 ;
+  assign \$168  = \$167  & r_fast_held[0];
+  assign \$169  = ~ r_fast_push;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = \$170  ? r_fast_held[6] : r_fast_held[5];
+  assign \$172  = \$164  ? r_fast_held[4] : \$171 ;
+  assign \$173  = ~ r_fast_pop;
+  assign \$174  = r_fast_head_valid & \$173 ;
+  assign \$175  = r_fast_push & \$174 ;
+  assign \$176  = ~ r_fast_pop;
+  assign \$177  = r_fast_head_valid & \$176 ;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = \$178  & r_fast_held[0];
+  assign \$180  = ~ r_fast_push;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = \$181  ? r_fast_held[7] : r_fast_held[6];
+  assign \$183  = \$175  ? r_fast_held[5] : \$182 ;
+  assign \$184  = ~ r_fast_pop;
+  assign \$185  = r_fast_head_valid & \$184 ;
+  assign \$186  = r_fast_push & \$185 ;
+  assign \$187  = ~ r_fast_pop;
+  assign \$188  = r_fast_head_valid & \$187 ;
+  assign \$189  = ~ \$188 ;
+  assign \$190  = \$189  & r_fast_held[0];
+  assign \$191  = ~ r_fast_push;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = \$192  ? r_fast_held[8] : r_fast_held[7];
+  assign \$194  = \$186  ? r_fast_held[6] : \$193 ;
+  assign \$195  = ~ r_fast_pop;
+  assign \$196  = r_fast_head_valid & \$195 ;
+  assign \$197  = r_fast_push & \$196 ;
+  assign \$198  = ~ r_fast_pop;
+  assign \$199  = r_fast_head_valid & \$198 ;
+  assign \$200  = ~ \$199 ;
+  assign \$201  = \$200  & r_fast_held[0];
+  assign \$202  = ~ r_fast_push;
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = \$203  ? r_fast_held[9] : r_fast_held[8];
+  assign \$205  = \$197  ? r_fast_held[7] : \$204 ;
+  assign \$206  = ~ r_fast_pop;
+  assign \$207  = r_fast_head_valid & \$206 ;
+  assign \$208  = r_fast_push & \$207 ;
+  assign \$209  = ~ r_fast_pop;
+  assign \$210  = r_fast_head_valid & \$209 ;
+  assign \$211  = ~ \$210 ;
+  assign \$212  = \$211  & r_fast_held[0];
+  assign \$213  = ~ r_fast_push;
+  assign \$214  = \$212  & \$213 ;
+  assign \$215  = \$214  ? 1'h0 : r_fast_held[9];
+  assign \$216  = \$208  ? r_fast_held[8] : \$215 ;
+  assign \$217  = ~ r_fast_pop;
+  assign \$218  = r_fast_push & \$217 ;
+  assign \$219  = ~ r_fast_push;
+  assign \$220  = r_fast_pop & \$219 ;
+  assign \$221  = \$220  ? r_fast_count[1] : r_fast_count[0];
+  assign \$222  = \$218  ? 1'h1 : \$221 ;
+  assign \$223  = ~ r_fast_pop;
+  assign \$224  = r_fast_push & \$223 ;
+  assign \$225  = ~ r_fast_push;
+  assign \$226  = r_fast_pop & \$225 ;
+  assign \$227  = \$226  ? r_fast_count[2] : r_fast_count[1];
+  assign \$228  = \$224  ? r_fast_count[0] : \$227 ;
+  assign \$229  = ~ r_fast_pop;
+  assign \$230  = r_fast_push & \$229 ;
+  assign \$231  = ~ r_fast_push;
+  assign \$232  = r_fast_pop & \$231 ;
+  assign \$233  = \$232  ? r_fast_count[3] : r_fast_count[2];
+  assign \$234  = \$230  ? r_fast_count[1] : \$233 ;
+  assign \$235  = ~ r_fast_pop;
+  assign \$236  = r_fast_push & \$235 ;
+  assign \$237  = ~ r_fast_push;
+  assign \$238  = r_fast_pop & \$237 ;
+  assign \$239  = \$238  ? r_fast_count[4] : r_fast_count[3];
+  assign \$240  = \$236  ? r_fast_count[2] : \$239 ;
+  assign \$241  = ~ r_fast_pop;
+  assign \$242  = r_fast_push & \$241 ;
+  assign \$243  = ~ r_fast_push;
+  assign \$244  = r_fast_pop & \$243 ;
+  assign \$245  = \$244  ? r_fast_count[5] : r_fast_count[4];
+  assign \$246  = \$242  ? r_fast_count[3] : \$245 ;
+  assign \$247  = ~ r_fast_pop;
+  assign \$248  = r_fast_push & \$247 ;
+  assign \$249  = ~ r_fast_push;
+  assign \$250  = r_fast_pop & \$249 ;
+  assign \$251  = \$250  ? r_fast_count[6] : r_fast_count[5];
+  assign \$252  = \$248  ? r_fast_count[4] : \$251 ;
+  assign \$253  = ~ r_fast_pop;
+  assign \$254  = r_fast_push & \$253 ;
+  assign \$255  = ~ r_fast_push;
+  assign \$256  = r_fast_pop & \$255 ;
+  assign \$257  = \$256  ? r_fast_count[7] : r_fast_count[6];
+  assign \$258  = \$254  ? r_fast_count[5] : \$257 ;
+  assign \$259  = ~ r_fast_pop;
+  assign \$260  = r_fast_push & \$259 ;
+  assign \$261  = ~ r_fast_push;
+  assign \$262  = r_fast_pop & \$261 ;
+  assign \$263  = \$262  ? r_fast_count[8] : r_fast_count[7];
+  assign \$264  = \$260  ? r_fast_count[6] : \$263 ;
+  assign \$265  = ~ r_fast_pop;
+  assign \$266  = r_fast_push & \$265 ;
+  assign \$267  = ~ r_fast_push;
+  assign \$268  = r_fast_pop & \$267 ;
+  assign \$269  = \$268  ? r_fast_count[9] : r_fast_count[8];
+  assign \$270  = \$266  ? r_fast_count[7] : \$269 ;
+  assign \$271  = ~ r_fast_pop;
+  assign \$272  = r_fast_push & \$271 ;
+  assign \$273  = ~ r_fast_push;
+  assign \$274  = r_fast_pop & \$273 ;
+  assign \$275  = \$274  ? r_fast_count[10] : r_fast_count[9];
+  assign \$276  = \$272  ? r_fast_count[8] : \$275 ;
+  assign \$277  = ~ r_fast_pop;
+  assign \$278  = r_fast_push & \$277 ;
+  assign \$279  = ~ r_fast_push;
+  assign \$280  = r_fast_pop & \$279 ;
+  assign \$281  = \$280  ? 1'h0 : r_fast_count[10];
+  assign \$282  = \$278  ? r_fast_count[9] : \$281 ;
+  assign \$283  = ~ r_slow_pop;
+  assign \$284  = r_slow_head_valid & \$283 ;
+  assign \$285  = ~ \$284 ;
+  assign \$286  = r_slow_held[0] ? \read__data$34  : { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 , 11'h000, \port$4736$7  };
+  assign \$287  = r_slow_held[0] | r_slow_push;
+  assign \$288  = ~ r_slow_pop;
+  assign \$289  = r_slow_head_valid & \$288 ;
+  assign \$290  = \$287  | \$289 ;
+  assign \$291  = ~ r_slow_pop;
+  assign \$292  = r_slow_head_valid & \$291 ;
+  assign \$293  = ~ \$292 ;
+  assign \$294  = \$293  & r_slow_held[0];
+  assign \$295  = r_slow_rd_next + 1'h1;
+  assign \$296  = ~ r_slow_pop;
+  assign \$297  = r_slow_head_valid & \$296 ;
+  assign \$298  = r_slow_held[0] | \$297 ;
+  assign \$299  = r_slow_push & \$298 ;
+  assign \$300  = r_slow_wr_next + 1'h1;
+  assign \$301  = ~ r_slow_pop;
+  assign \$302  = r_slow_head_valid & \$301 ;
+  assign \$303  = r_slow_push & \$302 ;
+  assign \$304  = ~ r_slow_pop;
+  assign \$305  = r_slow_head_valid & \$304 ;
+  assign \$306  = ~ \$305 ;
+  assign \$307  = \$306  & r_slow_held[0];
+  assign \$308  = ~ r_slow_push;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = \$309  ? r_slow_held[1] : r_slow_held[0];
+  assign \$311  = \$303  ? 1'h1 : \$310 ;
+  assign \$312  = ~ r_slow_pop;
+  assign \$313  = r_slow_head_valid & \$312 ;
+  assign \$314  = r_slow_push & \$313 ;
+  assign \$315  = ~ r_slow_pop;
+  assign \$316  = r_slow_head_valid & \$315 ;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = \$317  & r_slow_held[0];
+  assign \$319  = ~ r_slow_push;
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = \$320  ? r_slow_held[2] : r_slow_held[1];
+  assign \$322  = \$314  ? r_slow_held[0] : \$321 ;
+  assign \$323  = ~ r_slow_pop;
+  assign \$324  = r_slow_head_valid & \$323 ;
+  assign \$325  = r_slow_push & \$324 ;
+  assign \$326  = ~ r_slow_pop;
+  assign \$327  = r_slow_head_valid & \$326 ;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = \$328  & r_slow_held[0];
+  assign \$330  = ~ r_slow_push;
+  assign \$331  = \$329  & \$330 ;
+  assign \$332  = \$331  ? r_slow_held[3] : r_slow_held[2];
+  assign \$333  = \$325  ? r_slow_held[1] : \$332 ;
+  assign \$334  = ~ r_slow_pop;
+  assign \$335  = r_slow_head_valid & \$334 ;
+  assign \$336  = r_slow_push & \$335 ;
+  assign \$337  = ~ r_slow_pop;
+  assign \$338  = r_slow_head_valid & \$337 ;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = \$339  & r_slow_held[0];
+  assign \$341  = ~ r_slow_push;
+  assign \$342  = \$340  & \$341 ;
+  assign \$343  = \$342  ? r_slow_held[4] : r_slow_held[3];
+  assign \$344  = \$336  ? r_slow_held[2] : \$343 ;
+  assign \$345  = ~ r_slow_pop;
+  assign \$346  = r_slow_head_valid & \$345 ;
+  assign \$347  = r_slow_push & \$346 ;
+  assign \$348  = ~ r_slow_pop;
+  assign \$349  = r_slow_head_valid & \$348 ;
+  assign \$350  = ~ \$349 ;
+  assign \$351  = \$350  & r_slow_held[0];
+  assign \$352  = ~ r_slow_push;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = \$353  ? r_slow_held[5] : r_slow_held[4];
+  assign \$355  = \$347  ? r_slow_held[3] : \$354 ;
+  assign \$356  = ~ r_slow_pop;
+  assign \$357  = r_slow_head_valid & \$356 ;
+  assign \$358  = r_slow_push & \$357 ;
+  assign \$359  = ~ r_slow_pop;
+  assign \$360  = r_slow_head_valid & \$359 ;
+  assign \$361  = ~ \$360 ;
+  assign \$362  = \$361  & r_slow_held[0];
+  assign \$363  = ~ r_slow_push;
+  assign \$364  = \$362  & \$363 ;
+  assign \$365  = \$364  ? r_slow_held[6] : r_slow_held[5];
+  assign \$366  = \$358  ? r_slow_held[4] : \$365 ;
+  assign \$367  = ~ r_slow_pop;
+  assign \$368  = r_slow_head_valid & \$367 ;
+  assign \$369  = r_slow_push & \$368 ;
+  assign \$370  = ~ r_slow_pop;
+  assign \$371  = r_slow_head_valid & \$370 ;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = \$372  & r_slow_held[0];
+  assign \$374  = ~ r_slow_push;
+  assign \$375  = \$373  & \$374 ;
+  assign \$376  = \$375  ? r_slow_held[7] : r_slow_held[6];
+  assign \$377  = \$369  ? r_slow_held[5] : \$376 ;
+  assign \$378  = ~ r_slow_pop;
+  assign \$379  = r_slow_head_valid & \$378 ;
+  assign \$380  = r_slow_push & \$379 ;
+  assign \$381  = ~ r_slow_pop;
+  assign \$382  = r_slow_head_valid & \$381 ;
+  assign \$383  = ~ \$382 ;
+  assign \$384  = \$383  & r_slow_held[0];
+  assign \$385  = ~ r_slow_push;
+  assign \$386  = \$384  & \$385 ;
+  assign \$387  = \$386  ? r_slow_held[8] : r_slow_held[7];
+  assign \$388  = \$380  ? r_slow_held[6] : \$387 ;
+  assign \$389  = ~ r_slow_pop;
+  assign \$390  = r_slow_head_valid & \$389 ;
+  assign \$391  = r_slow_push & \$390 ;
+  assign \$392  = ~ r_slow_pop;
+  assign \$393  = r_slow_head_valid & \$392 ;
+  assign \$394  = ~ \$393 ;
+  assign \$395  = \$394  & r_slow_held[0];
+  assign \$396  = ~ r_slow_push;
+  assign \$397  = \$395  & \$396 ;
+  assign \$398  = \$397  ? r_slow_held[9] : r_slow_held[8];
+  assign \$399  = \$391  ? r_slow_held[7] : \$398 ;
+  assign \$400  = ~ r_slow_pop;
+  assign \$401  = r_slow_head_valid & \$400 ;
+  assign \$402  = r_slow_push & \$401 ;
+  assign \$403  = ~ r_slow_pop;
+  assign \$404  = r_slow_head_valid & \$403 ;
+  assign \$405  = ~ \$404 ;
+  assign \$406  = \$405  & r_slow_held[0];
+  assign \$407  = ~ r_slow_push;
+  assign \$408  = \$406  & \$407 ;
+  assign \$409  = \$408  ? 1'h0 : r_slow_held[9];
+  assign \$410  = \$402  ? r_slow_held[8] : \$409 ;
+  assign \$411  = ~ r_slow_pop;
+  assign \$412  = r_slow_push & \$411 ;
+  assign \$413  = ~ r_slow_push;
+  assign \$414  = r_slow_pop & \$413 ;
+  assign \$415  = \$414  ? r_slow_count[1] : r_slow_count[0];
+  assign \$416  = \$412  ? 1'h1 : \$415 ;
+  assign \$417  = ~ r_slow_pop;
+  assign \$418  = r_slow_push & \$417 ;
+  assign \$419  = ~ r_slow_push;
+  assign \$420  = r_slow_pop & \$419 ;
+  assign \$421  = \$420  ? r_slow_count[2] : r_slow_count[1];
+  assign \$422  = \$418  ? r_slow_count[0] : \$421 ;
+  assign \$423  = ~ r_slow_pop;
+  assign \$424  = r_slow_push & \$423 ;
+  assign \$425  = ~ r_slow_push;
+  assign \$426  = r_slow_pop & \$425 ;
+  assign \$427  = \$426  ? r_slow_count[3] : r_slow_count[2];
+  assign \$428  = \$424  ? r_slow_count[1] : \$427 ;
+  assign \$429  = ~ r_slow_pop;
+  assign \$430  = r_slow_push & \$429 ;
+  assign \$431  = ~ r_slow_push;
+  assign \$432  = r_slow_pop & \$431 ;
+  assign \$433  = \$432  ? r_slow_count[4] : r_slow_count[3];
+  assign \$434  = \$430  ? r_slow_count[2] : \$433 ;
+  assign \$435  = ~ r_slow_pop;
+  assign \$436  = r_slow_push & \$435 ;
+  assign \$437  = ~ r_slow_push;
+  assign \$438  = r_slow_pop & \$437 ;
+  assign \$439  = \$438  ? r_slow_count[5] : r_slow_count[4];
+  assign \$440  = \$436  ? r_slow_count[3] : \$439 ;
+  assign \$441  = ~ r_slow_pop;
+  assign \$442  = r_slow_push & \$441 ;
+  assign \$443  = ~ r_slow_push;
+  assign \$444  = r_slow_pop & \$443 ;
+  assign \$445  = \$444  ? r_slow_count[6] : r_slow_count[5];
+  assign \$446  = \$442  ? r_slow_count[4] : \$445 ;
+  assign \$447  = ~ r_slow_pop;
+  assign \$448  = r_slow_push & \$447 ;
+  assign \$449  = ~ r_slow_push;
+  assign \$450  = r_slow_pop & \$449 ;
+  assign \$451  = \$450  ? r_slow_count[7] : r_slow_count[6];
+  assign \$452  = \$448  ? r_slow_count[5] : \$451 ;
+  assign \$453  = ~ r_slow_pop;
+  assign \$454  = r_slow_push & \$453 ;
+  assign \$455  = ~ r_slow_push;
+  assign \$456  = r_slow_pop & \$455 ;
+  assign \$457  = \$456  ? r_slow_count[8] : r_slow_count[7];
+  assign \$458  = \$454  ? r_slow_count[6] : \$457 ;
+  assign \$459  = ~ r_slow_pop;
+  assign \$460  = r_slow_push & \$459 ;
+  assign \$461  = ~ r_slow_push;
+  assign \$462  = r_slow_pop & \$461 ;
+  assign \$463  = \$462  ? r_slow_count[9] : r_slow_count[8];
+  assign \$464  = \$460  ? r_slow_count[7] : \$463 ;
+  assign \$465  = ~ r_slow_pop;
+  assign \$466  = r_slow_push & \$465 ;
+  assign \$467  = ~ r_slow_push;
+  assign \$468  = r_slow_pop & \$467 ;
+  assign \$469  = \$468  ? r_slow_count[10] : r_slow_count[9];
+  assign \$470  = \$466  ? r_slow_count[8] : \$469 ;
+  assign \$471  = ~ r_slow_pop;
+  assign \$472  = r_slow_push & \$471 ;
+  assign \$473  = ~ r_slow_push;
+  assign \$474  = r_slow_pop & \$473 ;
+  assign \$475  = \$474  ? 1'h0 : r_slow_count[10];
+  assign \$476  = \$472  ? r_slow_count[9] : \$475 ;
+  assign \$477  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$478  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$479  = w_addrs_pop ? \$477  : \$478 ;
+  assign \$480  = w_addrs_push & w_addrs_full[0];
+  assign \$481  = w_addrs_full[1] | \$480 ;
+  assign \$483  = w_addrs_full[0] | \$482 ;
+  assign \$484  = w_addrs_pop ? \$481  : \$483 ;
+  assign \$486  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$487  = w_addrs_pop ? \$485  : \$486 ;
+  assign \$488  = w_addrs_push & w_addrs_full[1];
+  assign \$490  = w_addrs_push & w_addrs_full[0];
+  assign \$491  = w_addrs_full[1] | \$490 ;
+  assign \$492  = w_addrs_pop ? \$489  : \$491 ;
+  assign \$493  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$494  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$495  = w_datas_pop ? \$493  : \$494 ;
+  assign \$496  = w_datas_push & w_datas_full[0];
+  assign \$497  = w_datas_full[1] | \$496 ;
+  assign \$499  = w_datas_full[0] | \$498 ;
+  assign \$500  = w_datas_pop ? \$497  : \$499 ;
+  assign \$502  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$503  = w_datas_pop ? \$501  : \$502 ;
+  assign \$504  = w_datas_push & w_datas_full[1];
+  assign \$506  = w_datas_push & w_datas_full[0];
+  assign \$507  = w_datas_full[1] | \$506 ;
+  assign \$508  = w_datas_pop ? \$505  : \$507 ;
+  assign \$509  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$510  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$511  = w_kinds_pop ? \$509  : \$510 ;
+  assign \$512  = w_kinds_push & w_kinds_full[0];
+  assign \$513  = w_kinds_full[1] | \$512 ;
+  assign \$515  = w_kinds_full[0] | \$514 ;
+  assign \$516  = w_kinds_pop ? \$513  : \$515 ;
+  assign \$517  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$518  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$519  = w_kinds_pop ? \$517  : \$518 ;
+  assign \$520  = w_kinds_push & w_kinds_full[1];
+  assign \$521  = w_kinds_full[2] | \$520 ;
+  assign \$522  = w_kinds_push & w_kinds_full[0];
+  assign \$523  = w_kinds_full[1] | \$522 ;
+  assign \$524  = w_kinds_pop ? \$521  : \$523 ;
+  assign \$525  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$526  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$527  = w_kinds_pop ? \$525  : \$526 ;
+  assign \$528  = w_kinds_push & w_kinds_full[2];
+  assign \$529  = w_kinds_full[3] | \$528 ;
+  assign \$530  = w_kinds_push & w_kinds_full[1];
+  assign \$531  = w_kinds_full[2] | \$530 ;
+  assign \$532  = w_kinds_pop ? \$529  : \$531 ;
+  assign \$533  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$534  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$535  = w_kinds_pop ? \$533  : \$534 ;
+  assign \$536  = w_kinds_push & w_kinds_full[3];
+  assign \$537  = w_kinds_full[4] | \$536 ;
+  assign \$538  = w_kinds_push & w_kinds_full[2];
+  assign \$539  = w_kinds_full[3] | \$538 ;
+  assign \$540  = w_kinds_pop ? \$537  : \$539 ;
+  assign \$541  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$542  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$543  = w_kinds_pop ? \$541  : \$542 ;
+  assign \$544  = w_kinds_push & w_kinds_full[4];
+  assign \$545  = w_kinds_full[5] | \$544 ;
+  assign \$546  = w_kinds_push & w_kinds_full[3];
+  assign \$547  = w_kinds_full[4] | \$546 ;
+  assign \$548  = w_kinds_pop ? \$545  : \$547 ;
+  assign \$549  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$550  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$551  = w_kinds_pop ? \$549  : \$550 ;
+  assign \$552  = w_kinds_push & w_kinds_full[5];
+  assign \$553  = w_kinds_full[6] | \$552 ;
+  assign \$554  = w_kinds_push & w_kinds_full[4];
+  assign \$555  = w_kinds_full[5] | \$554 ;
+  assign \$556  = w_kinds_pop ? \$553  : \$555 ;
+  assign \$557  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$558  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$559  = w_kinds_pop ? \$557  : \$558 ;
+  assign \$560  = w_kinds_push & w_kinds_full[6];
+  assign \$561  = w_kinds_full[7] | \$560 ;
+  assign \$562  = w_kinds_push & w_kinds_full[5];
+  assign \$563  = w_kinds_full[6] | \$562 ;
+  assign \$564  = w_kinds_pop ? \$561  : \$563 ;
+  assign \$565  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$566  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$567  = w_kinds_pop ? \$565  : \$566 ;
+  assign \$568  = w_kinds_push & w_kinds_full[7];
+  assign \$569  = w_kinds_full[8] | \$568 ;
+  assign \$570  = w_kinds_push & w_kinds_full[6];
+  assign \$571  = w_kinds_full[7] | \$570 ;
+  assign \$572  = w_kinds_pop ? \$569  : \$571 ;
+  assign \$573  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$574  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$575  = w_kinds_pop ? \$573  : \$574 ;
+  assign \$576  = w_kinds_push & w_kinds_full[8];
+  assign \$577  = w_kinds_full[9] | \$576 ;
+  assign \$578  = w_kinds_push & w_kinds_full[7];
+  assign \$579  = w_kinds_full[8] | \$578 ;
+  assign \$580  = w_kinds_pop ? \$577  : \$579 ;
+  assign \$581  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
+  assign \$582  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$583  = w_kinds_pop ? \$581  : \$582 ;
+  assign \$584  = w_kinds_push & w_kinds_full[9];
+  assign \$585  = w_kinds_full[10] | \$584 ;
+  assign \$586  = w_kinds_push & w_kinds_full[8];
+  assign \$587  = w_kinds_full[9] | \$586 ;
+  assign \$588  = w_kinds_pop ? \$585  : \$587 ;
+  assign \$590  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
+  assign \$591  = w_kinds_pop ? \$589  : \$590 ;
+  assign \$592  = w_kinds_push & w_kinds_full[10];
+  assign \$594  = w_kinds_push & w_kinds_full[9];
+  assign \$595  = w_kinds_full[10] | \$594 ;
+  assign \$596  = w_kinds_pop ? \$593  : \$595 ;
+  assign \$597  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$598  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$599  = w_fast_pop ? \$597  : \$598 ;
+  assign \$600  = w_fast_push & w_fast_full[0];
+  assign \$601  = w_fast_full[1] | \$600 ;
+  assign \$603  = w_fast_full[0] | \$602 ;
+  assign \$604  = w_fast_pop ? \$601  : \$603 ;
+  assign \$605  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$606  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$607  = w_fast_pop ? \$605  : \$606 ;
+  assign \$608  = w_fast_push & w_fast_full[1];
+  assign \$609  = w_fast_full[2] | \$608 ;
+  assign \$610  = w_fast_push & w_fast_full[0];
+  assign \$611  = w_fast_full[1] | \$610 ;
+  assign \$612  = w_fast_pop ? \$609  : \$611 ;
+  assign \$613  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$614  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$615  = w_fast_pop ? \$613  : \$614 ;
+  assign \$616  = w_fast_push & w_fast_full[2];
+  assign \$617  = w_fast_full[3] | \$616 ;
+  assign \$618  = w_fast_push & w_fast_full[1];
+  assign \$619  = w_fast_full[2] | \$618 ;
+  assign \$620  = w_fast_pop ? \$617  : \$619 ;
+  assign \$621  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$622  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$623  = w_fast_pop ? \$621  : \$622 ;
+  assign \$624  = w_fast_push & w_fast_full[3];
+  assign \$625  = w_fast_full[4] | \$624 ;
+  assign \$626  = w_fast_push & w_fast_full[2];
+  assign \$627  = w_fast_full[3] | \$626 ;
+  assign \$628  = w_fast_pop ? \$625  : \$627 ;
+  assign \$629  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$630  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$631  = w_fast_pop ? \$629  : \$630 ;
+  assign \$632  = w_fast_push & w_fast_full[4];
+  assign \$633  = w_fast_full[5] | \$632 ;
+  assign \$634  = w_fast_push & w_fast_full[3];
+  assign \$635  = w_fast_full[4] | \$634 ;
+  assign \$636  = w_fast_pop ? \$633  : \$635 ;
+  assign \$637  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$638  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$639  = w_fast_pop ? \$637  : \$638 ;
+  assign \$640  = w_fast_push & w_fast_full[5];
+  assign \$641  = w_fast_full[6] | \$640 ;
+  assign \$642  = w_fast_push & w_fast_full[4];
+  assign \$643  = w_fast_full[5] | \$642 ;
+  assign \$644  = w_fast_pop ? \$641  : \$643 ;
+  assign \$645  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$646  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$647  = w_fast_pop ? \$645  : \$646 ;
+  assign \$648  = w_fast_push & w_fast_full[6];
+  assign \$649  = w_fast_full[7] | \$648 ;
+  assign \$650  = w_fast_push & w_fast_full[5];
+  assign \$651  = w_fast_full[6] | \$650 ;
+  assign \$652  = w_fast_pop ? \$649  : \$651 ;
+  assign \$653  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$654  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$655  = w_fast_pop ? \$653  : \$654 ;
+  assign \$656  = w_fast_push & w_fast_full[7];
+  assign \$657  = w_fast_full[8] | \$656 ;
+  assign \$658  = w_fast_push & w_fast_full[6];
+  assign \$659  = w_fast_full[7] | \$658 ;
+  assign \$660  = w_fast_pop ? \$657  : \$659 ;
+  assign \$661  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$662  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$663  = w_fast_pop ? \$661  : \$662 ;
+  assign \$664  = w_fast_push & w_fast_full[8];
+  assign \$665  = w_fast_full[9] | \$664 ;
+  assign \$666  = w_fast_push & w_fast_full[7];
+  assign \$667  = w_fast_full[8] | \$666 ;
+  assign \$668  = w_fast_pop ? \$665  : \$667 ;
+  assign \$669  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
+  assign \$670  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$671  = w_fast_pop ? \$669  : \$670 ;
+  assign \$672  = w_fast_push & w_fast_full[9];
+  assign \$673  = w_fast_full[10] | \$672 ;
+  assign \$674  = w_fast_push & w_fast_full[8];
+  assign \$675  = w_fast_full[9] | \$674 ;
+  assign \$676  = w_fast_pop ? \$673  : \$675 ;
+  assign \$678  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
+  assign \$679  = w_fast_pop ? \$677  : \$678 ;
+  assign \$680  = w_fast_push & w_fast_full[10];
+  assign \$682  = w_fast_push & w_fast_full[9];
+  assign \$683  = w_fast_full[10] | \$682 ;
+  assign \$684  = w_fast_pop ? \$681  : \$683 ;
+  assign \$685  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$686  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$687  = w_slow_pop ? \$685  : \$686 ;
+  assign \$688  = w_slow_push & w_slow_full[0];
+  assign \$689  = w_slow_full[1] | \$688 ;
+  assign \$691  = w_slow_full[0] | \$690 ;
+  assign \$692  = w_slow_pop ? \$689  : \$691 ;
+  assign \$693  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$694  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$695  = w_slow_pop ? \$693  : \$694 ;
+  assign \$696  = w_slow_push & w_slow_full[1];
+  assign \$697  = w_slow_full[2] | \$696 ;
+  assign \$698  = w_slow_push & w_slow_full[0];
+  assign \$699  = w_slow_full[1] | \$698 ;
+  assign \$700  = w_slow_pop ? \$697  : \$699 ;
+  assign \$701  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$702  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$703  = w_slow_pop ? \$701  : \$702 ;
+  assign \$704  = w_slow_push & w_slow_full[2];
+  assign \$705  = w_slow_full[3] | \$704 ;
+  assign \$706  = w_slow_push & w_slow_full[1];
+  assign \$707  = w_slow_full[2] | \$706 ;
+  assign \$708  = w_slow_pop ? \$705  : \$707 ;
+  assign \$709  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$710  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$711  = w_slow_pop ? \$709  : \$710 ;
+  assign \$712  = w_slow_push & w_slow_full[3];
+  assign \$713  = w_slow_full[4] | \$712 ;
+  assign \$714  = w_slow_push & w_slow_full[2];
+  assign \$715  = w_slow_full[3] | \$714 ;
+  assign \$716  = w_slow_pop ? \$713  : \$715 ;
+  assign \$717  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$718  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$719  = w_slow_pop ? \$717  : \$718 ;
+  assign \$720  = w_slow_push & w_slow_full[4];
+  assign \$721  = w_slow_full[5] | \$720 ;
+  assign \$722  = w_slow_push & w_slow_full[3];
+  assign \$723  = w_slow_full[4] | \$722 ;
+  assign \$724  = w_slow_pop ? \$721  : \$723 ;
+  assign \$725  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$726  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$727  = w_slow_pop ? \$725  : \$726 ;
+  assign \$728  = w_slow_push & w_slow_full[5];
+  assign \$729  = w_slow_full[6] | \$728 ;
+  assign \$730  = w_slow_push & w_slow_full[4];
+  assign \$731  = w_slow_full[5] | \$730 ;
+  assign \$732  = w_slow_pop ? \$729  : \$731 ;
+  assign \$733  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$734  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$735  = w_slow_pop ? \$733  : \$734 ;
+  assign \$736  = w_slow_push & w_slow_full[6];
+  assign \$737  = w_slow_full[7] | \$736 ;
+  assign \$738  = w_slow_push & w_slow_full[5];
+  assign \$739  = w_slow_full[6] | \$738 ;
+  assign \$740  = w_slow_pop ? \$737  : \$739 ;
+  assign \$741  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$742  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$743  = w_slow_pop ? \$741  : \$742 ;
+  assign \$744  = w_slow_push & w_slow_full[7];
+  assign \$745  = w_slow_full[8] | \$744 ;
+  assign \$746  = w_slow_push & w_slow_full[6];
+  assign \$747  = w_slow_full[7] | \$746 ;
+  assign \$748  = w_slow_pop ? \$745  : \$747 ;
+  assign \$749  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$750  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$751  = w_slow_pop ? \$749  : \$750 ;
+  assign \$752  = w_slow_push & w_slow_full[8];
+  assign \$753  = w_slow_full[9] | \$752 ;
+  assign \$754  = w_slow_push & w_slow_full[7];
+  assign \$755  = w_slow_full[8] | \$754 ;
+  assign \$756  = w_slow_pop ? \$753  : \$755 ;
+  assign \$757  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
+  assign \$758  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$759  = w_slow_pop ? \$757  : \$758 ;
+  assign \$760  = w_slow_push & w_slow_full[9];
+  assign \$761  = w_slow_full[10] | \$760 ;
+  assign \$762  = w_slow_push & w_slow_full[8];
+  assign \$763  = w_slow_full[9] | \$762 ;
+  assign \$764  = w_slow_pop ? \$761  : \$763 ;
+  assign \$766  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
+  assign \$767  = w_slow_pop ? \$765  : \$766 ;
+  assign \$768  = w_slow_push & w_slow_full[10];
+  assign \$770  = w_slow_push & w_slow_full[9];
+  assign \$771  = w_slow_full[10] | \$770 ;
+  assign \$772  = w_slow_pop ? \$769  : \$771 ;
+  assign \$773  = ~ r_fast_pop;
+  assign \$774  = r_fast_head_valid & \$773 ;
+  assign \$775  = r_fast_held[0] | \$774 ;
+  assign \$signature__en  = r_fast_push & \$775 ;
+  assign \$776  = ~ r_slow_pop;
+  assign \$777  = r_slow_head_valid & \$776 ;
+  assign \$778  = r_slow_held[0] | \$777 ;
+  assign \$signature__en$107  = r_slow_push & \$778 ;
   assign s_axil_arready = ~ r_kinds_full[10];
-  assign \$561  = ~ r_kinds_full[10];
-  assign r_kinds_push = s_axil_arvalid & \$561 ;
-  assign \$562  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
-  assign s_axil_rvalid = r_kinds_full[0] & \$562 ;
-  assign s_axil_rdata = r_kinds_data0 ? r_slow_data0 : r_fast_data0[31:0];
-  assign \$563  = ~ r_kinds_data0;
-  assign \$564  = \$563  & r_fast_data0[32];
-  assign s_axil_rresp = \$564  ? 2'h2 : 2'h0;
-  assign \$565  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
-  assign \$566  = r_kinds_full[0] & \$565 ;
-  assign r_kinds_pop = \$566  & s_axil_rready;
-  assign \$567  = ~ r_kinds_data0;
-  assign r_fast_pop = r_kinds_pop & \$567 ;
-  assign r_slow_pop = r_kinds_pop & r_kinds_data0;
+  assign \$779  = ~ r_kinds_full[10];
+  assign r_kinds_push = s_axil_arvalid & \$779 ;
+  assign \$780  = r_kinds_data0 ? r_slow_head_valid : r_fast_head_valid;
+  assign s_axil_rvalid = r_kinds_full[0] & \$780 ;
+  assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
+  assign \$781  = ~ r_kinds_data0;
+  assign \$782  = \$781  & r_fast_head[32];
+  assign s_axil_rresp = \$782  ? 2'h2 : 2'h0;
+  assign r_kinds_pop = r_fast_pop | r_slow_pop;
+  assign \$783  = ~ r_kinds_data0;
+  assign \$784  = r_kinds_full[0] & \$783 ;
+  assign \$785  = \$784  & r_fast_head_valid;
+  assign r_fast_pop = \$785  & s_axil_rready;
+  assign \$786  = r_kinds_full[0] & r_kinds_data0;
+  assign \$787  = \$786  & r_slow_head_valid;
+  assign r_slow_pop = \$787  & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$568  = ~ w_addrs_full[1];
-  assign \$signal$125  = s_axil_awvalid & \$568 ;
-  assign \$569  = ~ w_datas_full[1];
-  assign \$signal$127  = s_axil_wvalid & \$569 ;
-  assign \$570  = w_addrs_full[0] | \$signal$125 ;
-  assign \$571  = w_datas_full[0] | \$signal$127 ;
-  assign \$572  = \$570  & \$571 ;
-  assign \$573  = ~ w_kinds_full[10];
-  assign \$574  = w_kinds_push & w_kinds_full[9];
-  assign \$575  = ~ \$574 ;
-  assign \$576  = \$573  & \$575 ;
-  assign \$signal  = \$572  & \$576 ;
-  assign \$577  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal  & \$578 ;
-  assign \$579  = ~ w_addrs_full[0];
-  assign \$580  = \$signal  & \$579 ;
-  assign \$581  = ~ \$580 ;
-  assign w_addrs_push = \$signal$125  & \$581 ;
-  assign \$582  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal  & \$583 ;
-  assign \$584  = ~ w_datas_full[0];
-  assign \$585  = \$signal  & \$584 ;
-  assign \$586  = ~ \$585 ;
-  assign w_datas_push = \$signal$127  & \$586 ;
-  assign \$587  = ~ w_addrs_full[0];
+  assign \$788  = ~ w_addrs_full[1];
+  assign \$signal$127  = s_axil_awvalid & \$788 ;
+  assign \$789  = ~ w_datas_full[1];
+  assign \$signal$129  = s_axil_wvalid & \$789 ;
+  assign \$790  = w_addrs_full[0] | \$signal$127 ;
+  assign \$791  = w_datas_full[0] | \$signal$129 ;
+  assign \$792  = \$790  & \$791 ;
+  assign \$793  = ~ w_kinds_full[10];
+  assign \$794  = w_kinds_push & w_kinds_full[9];
+  assign \$795  = ~ \$794 ;
+  assign \$796  = \$793  & \$795 ;
+  assign \$signal  = \$792  & \$796 ;
+  assign \$797  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal  & \$798 ;
+  assign \$799  = ~ w_addrs_full[0];
+  assign \$800  = \$signal  & \$799 ;
+  assign \$801  = ~ \$800 ;
+  assign w_addrs_push = \$signal$127  & \$801 ;
+  assign \$802  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal  & \$803 ;
+  assign \$804  = ~ w_datas_full[0];
+  assign \$805  = \$signal  & \$804 ;
+  assign \$806  = ~ \$805 ;
+  assign w_datas_push = \$signal$129  & \$806 ;
+  assign \$807  = ~ w_addrs_full[0];
   assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$588  = ~ w_datas_full[0];
-  assign \$589  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$590  = ~ w_datas_full[0];
-  assign \$591  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$592  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$592 ;
-  assign \$593  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$593  ? 2'h2 : 2'h0;
-  assign \$594  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign \$595  = w_kinds_full[0] & \$594 ;
-  assign w_kinds_pop = \$595  & s_axil_bready;
-  assign \$596  = ~ w_kinds_data0;
-  assign w_fast_pop = w_kinds_pop & \$596 ;
-  assign w_slow_pop = w_kinds_pop & w_kinds_data0;
+  assign \$808  = ~ w_datas_full[0];
+  assign \$809  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$810  = ~ w_datas_full[0];
+  assign \$811  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$812  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$812 ;
+  assign \$813  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$813  ? 2'h2 : 2'h0;
+  assign w_kinds_pop = w_fast_pop | w_slow_pop;
+  assign \$814  = ~ w_kinds_data0;
+  assign \$815  = w_kinds_full[0] & \$814 ;
+  assign \$816  = \$815  & w_fast_full[0];
+  assign w_fast_pop = \$816  & s_axil_bready;
+  assign \$817  = w_kinds_full[0] & w_kinds_data0;
+  assign \$818  = \$817  & w_slow_full[0];
+  assign w_slow_pop = \$818  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$597 ;
+    r_kinds_data0 <= \$819 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$598 ;
+    r_kinds_full <= \$820 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$599 ;
+    r_kinds_data1 <= \$821 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$600 ;
+    r_kinds_data2 <= \$822 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$601 ;
+    r_kinds_data3 <= \$823 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$602 ;
+    r_kinds_data4 <= \$824 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$603 ;
+    r_kinds_data5 <= \$825 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$604 ;
+    r_kinds_data6 <= \$826 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$605 ;
+    r_kinds_data7 <= \$827 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$606 ;
+    r_kinds_data8 <= \$828 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$607 ;
+    r_kinds_data9 <= \$829 ;
   always @(posedge aclk_clk)
-    r_kinds_data10 <= \$608 ;
+    r_kinds_data10 <= \$830 ;
   always @(posedge aclk_clk)
-    r_fast_data0 <= \$609 ;
+    r_fast_head <= \$831 ;
   always @(posedge aclk_clk)
-    r_fast_full <= \$610 ;
+    r_fast_head_valid <= \$832 ;
   always @(posedge aclk_clk)
-    r_fast_data1 <= \$611 ;
+    r_fast_rd <= \$833 ;
   always @(posedge aclk_clk)
-    r_fast_data2 <= \$612 ;
+    r_fast_rd_next <= \$834 ;
   always @(posedge aclk_clk)
-    r_fast_data3 <= \$613 ;
+    r_fast_wr <= \$835 ;
   always @(posedge aclk_clk)
-    r_fast_data4 <= \$614 ;
+    r_fast_wr_next <= \$836 ;
   always @(posedge aclk_clk)
-    r_fast_data5 <= \$615 ;
+    r_fast_held <= \$837 ;
   always @(posedge aclk_clk)
-    r_fast_data6 <= \$616 ;
+    r_fast_count <= \$838 ;
   always @(posedge aclk_clk)
-    r_fast_data7 <= \$617 ;
+    r_slow_head <= \$839 ;
   always @(posedge aclk_clk)
-    r_fast_data8 <= \$618 ;
+    r_slow_head_valid <= \$840 ;
   always @(posedge aclk_clk)
-    r_fast_data9 <= \$619 ;
+    r_slow_rd <= \$841 ;
   always @(posedge aclk_clk)
-    r_fast_data10 <= \$620 ;
+    r_slow_rd_next <= \$842 ;
   always @(posedge aclk_clk)
-    r_slow_data0 <= \$621 ;
+    r_slow_wr <= \$843 ;
   always @(posedge aclk_clk)
-    r_slow_full <= \$622 ;
+    r_slow_wr_next <= \$844 ;
   always @(posedge aclk_clk)
-    r_slow_data1 <= \$623 ;
+    r_slow_held <= \$845 ;
   always @(posedge aclk_clk)
-    r_slow_data2 <= \$624 ;
+    r_slow_count <= \$846 ;
   always @(posedge aclk_clk)
-    r_slow_data3 <= \$625 ;
+    w_addrs_data0 <= \$847 ;
   always @(posedge aclk_clk)
-    r_slow_data4 <= \$626 ;
+    w_addrs_full <= \$848 ;
   always @(posedge aclk_clk)
-    r_slow_data5 <= \$627 ;
+    w_addrs_data1 <= \$849 ;
   always @(posedge aclk_clk)
-    r_slow_data6 <= \$628 ;
+    w_datas_data0 <= \$850 ;
   always @(posedge aclk_clk)
-    r_slow_data7 <= \$629 ;
+    w_datas_full <= \$851 ;
   always @(posedge aclk_clk)
-    r_slow_data8 <= \$630 ;
+    w_datas_data1 <= \$852 ;
   always @(posedge aclk_clk)
-    r_slow_data9 <= \$631 ;
+    w_kinds_data0 <= \$853 ;
   always @(posedge aclk_clk)
-    r_slow_data10 <= \$632 ;
+    w_kinds_full <= \$854 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$633 ;
+    w_kinds_data1 <= \$855 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$634 ;
+    w_kinds_data2 <= \$856 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$635 ;
+    w_kinds_data3 <= \$857 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$636 ;
+    w_kinds_data4 <= \$858 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$637 ;
+    w_kinds_data5 <= \$859 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$638 ;
+    w_kinds_data6 <= \$860 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$639 ;
+    w_kinds_data7 <= \$861 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$640 ;
+    w_kinds_data8 <= \$862 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$641 ;
+    w_kinds_data9 <= \$863 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$642 ;
+    w_kinds_data10 <= \$864 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$643 ;
+    w_fast_data0 <= \$865 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$644 ;
+    w_fast_full <= \$866 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$645 ;
+    w_fast_data1 <= \$867 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$646 ;
+    w_fast_data2 <= \$868 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$647 ;
+    w_fast_data3 <= \$869 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$648 ;
+    w_fast_data4 <= \$870 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$649 ;
+    w_fast_data5 <= \$871 ;
   always @(posedge aclk_clk)
-    w_kinds_data10 <= \$650 ;
+    w_fast_data6 <= \$872 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$651 ;
+    w_fast_data7 <= \$873 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$652 ;
+    w_fast_data8 <= \$874 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$653 ;
+    w_fast_data9 <= \$875 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$654 ;
+    w_fast_data10 <= \$876 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$655 ;
+    w_slow_data0 <= \$877 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$656 ;
+    w_slow_full <= \$878 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$657 ;
+    w_slow_data1 <= \$879 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$658 ;
+    w_slow_data2 <= \$880 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$659 ;
+    w_slow_data3 <= \$881 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$660 ;
+    w_slow_data4 <= \$882 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$661 ;
+    w_slow_data5 <= \$883 ;
   always @(posedge aclk_clk)
-    w_fast_data10 <= \$662 ;
+    w_slow_data6 <= \$884 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$663 ;
+    w_slow_data7 <= \$885 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$664 ;
+    w_slow_data8 <= \$886 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$665 ;
+    w_slow_data9 <= \$887 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$666 ;
+    w_slow_data10 <= \$888 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$667 ;
-  always @(posedge aclk_clk)
-    w_slow_data4 <= \$668 ;
-  always @(posedge aclk_clk)
-    w_slow_data5 <= \$669 ;
-  always @(posedge aclk_clk)
-    w_slow_data6 <= \$670 ;
-  always @(posedge aclk_clk)
-    w_slow_data7 <= \$671 ;
-  always @(posedge aclk_clk)
-    w_slow_data8 <= \$672 ;
-  always @(posedge aclk_clk)
-    w_slow_data9 <= \$673 ;
-  always @(posedge aclk_clk)
-    w_slow_data10 <= \$674 ;
-  always @(posedge aclk_clk)
-    w_kinds_push <= \$675 ;
+    w_kinds_push <= \$889 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -1959,895 +2624,686 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$86  = r_kinds_push & r_kinds_full[9];
   assign \$87  = r_kinds_full[10] | \$86 ;
   assign \$88  = r_kinds_pop ? \$85  : \$87 ;
-  assign \$89  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
-  assign \$90  = r_fast_full[0] ? r_fast_data0 : { bus__r_err, bus__r_data };
-  assign \$91  = r_fast_pop ? \$89  : \$90 ;
-  assign \$92  = r_fast_push & r_fast_full[0];
-  assign \$93  = r_fast_full[1] | \$92 ;
-  assign \$95  = r_fast_full[0] | \$94 ;
-  assign \$96  = r_fast_pop ? \$93  : \$95 ;
-  assign \$97  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
-  assign \$98  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
-  assign \$99  = r_fast_pop ? \$97  : \$98 ;
-  assign \$100  = r_fast_push & r_fast_full[1];
-  assign \$101  = r_fast_full[2] | \$100 ;
-  assign \$102  = r_fast_push & r_fast_full[0];
-  assign \$103  = r_fast_full[1] | \$102 ;
-  assign \$104  = r_fast_pop ? \$101  : \$103 ;
-  assign \$105  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
-  assign \$106  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
-  assign \$107  = r_fast_pop ? \$105  : \$106 ;
-  assign \$108  = r_fast_push & r_fast_full[2];
-  assign \$109  = r_fast_full[3] | \$108 ;
-  assign \$110  = r_fast_push & r_fast_full[1];
-  assign \$111  = r_fast_full[2] | \$110 ;
-  assign \$112  = r_fast_pop ? \$109  : \$111 ;
-  assign \$113  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
-  assign \$114  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
-  assign \$115  = r_fast_pop ? \$113  : \$114 ;
-  assign \$116  = r_fast_push & r_fast_full[3];
-  assign \$117  = r_fast_full[4] | \$116 ;
-  assign \$118  = r_fast_push & r_fast_full[2];
-  assign \$119  = r_fast_full[3] | \$118 ;
-  assign \$120  = r_fast_pop ? \$117  : \$119 ;
-  assign \$121  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
-  assign \$122  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
-  assign \$123  = r_fast_pop ? \$121  : \$122 ;
-  assign \$124  = r_fast_push & r_fast_full[4];
-  assign \$125  = r_fast_full[5] | \$124 ;
-  assign \$126  = r_fast_push & r_fast_full[3];
-  assign \$127  = r_fast_full[4] | \$126 ;
-  assign \$128  = r_fast_pop ? \$125  : \$127 ;
-  assign \$129  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
-  assign \$130  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
-  assign \$131  = r_fast_pop ? \$129  : \$130 ;
-  assign \$132  = r_fast_push & r_fast_full[5];
-  assign \$133  = r_fast_full[6] | \$132 ;
-  assign \$134  = r_fast_push & r_fast_full[4];
-  assign \$135  = r_fast_full[5] | \$134 ;
-  assign \$136  = r_fast_pop ? \$133  : \$135 ;
-  assign \$137  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
-  assign \$138  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
-  assign \$139  = r_fast_pop ? \$137  : \$138 ;
-  assign \$140  = r_fast_push & r_fast_full[6];
-  assign \$141  = r_fast_full[7] | \$140 ;
-  assign \$142  = r_fast_push & r_fast_full[5];
-  assign \$143  = r_fast_full[6] | \$142 ;
-  assign \$144  = r_fast_pop ? \$141  : \$143 ;
-  assign \$145  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
-  assign \$146  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
-  assign \$147  = r_fast_pop ? \$145  : \$146 ;
-  assign \$148  = r_fast_push & r_fast_full[7];
-  assign \$149  = r_fast_full[8] | \$148 ;
-  assign \$150  = r_fast_push & r_fast_full[6];
-  assign \$151  = r_fast_full[7] | \$150 ;
-  assign \$152  = r_fast_pop ? \$149  : \$151 ;
-  assign \$153  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
-  assign \$154  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
-  assign \$155  = r_fast_pop ? \$153  : \$154 ;
-  assign \$156  = r_fast_push & r_fast_full[8];
-  assign \$157  = r_fast_full[9] | \$156 ;
-  assign \$158  = r_fast_push & r_fast_full[7];
-  assign \$159  = r_fast_full[8] | \$158 ;
-  assign \$160  = r_fast_pop ? \$157  : \$159 ;
-  assign \$161  = r_fast_full[10] ? r_fast_data10 : { bus__r_err, bus__r_data };
-  assign \$162  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
-  assign \$163  = r_fast_pop ? \$161  : \$162 ;
-  assign \$164  = r_fast_push & r_fast_full[9];
-  assign \$165  = r_fast_full[10] | \$164 ;
-  assign \$166  = r_fast_push & r_fast_full[8];
-  assign \$167  = r_fast_full[9] | \$166 ;
-  assign \$168  = r_fast_pop ? \$165  : \$167 ;
-  assign \$170  = r_fast_full[10] ? r_fast_data10 : { bus__r_err, bus__r_data };
-  assign \$171  = r_fast_pop ? \$169  : \$170 ;
-  assign \$172  = r_fast_push & r_fast_full[10];
-  assign \$174  = r_fast_push & r_fast_full[9];
-  assign \$175  = r_fast_full[10] | \$174 ;
-  assign \$176  = r_fast_pop ? \$173  : \$175 ;
-  assign \$177  = r_slow_full[1] ? r_slow_data1 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$178  = r_slow_full[0] ? r_slow_data0 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$179  = r_slow_pop ? \$177  : \$178 ;
-  assign \$180  = r_slow_push & r_slow_full[0];
-  assign \$181  = r_slow_full[1] | \$180 ;
-  assign \$183  = r_slow_full[0] | \$182 ;
-  assign \$184  = r_slow_pop ? \$181  : \$183 ;
-  assign \$185  = r_slow_full[2] ? r_slow_data2 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$186  = r_slow_full[1] ? r_slow_data1 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$187  = r_slow_pop ? \$185  : \$186 ;
-  assign \$188  = r_slow_push & r_slow_full[1];
-  assign \$189  = r_slow_full[2] | \$188 ;
-  assign \$190  = r_slow_push & r_slow_full[0];
-  assign \$191  = r_slow_full[1] | \$190 ;
-  assign \$192  = r_slow_pop ? \$189  : \$191 ;
-  assign \$193  = r_slow_full[3] ? r_slow_data3 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$194  = r_slow_full[2] ? r_slow_data2 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$195  = r_slow_pop ? \$193  : \$194 ;
-  assign \$196  = r_slow_push & r_slow_full[2];
-  assign \$197  = r_slow_full[3] | \$196 ;
-  assign \$198  = r_slow_push & r_slow_full[1];
-  assign \$199  = r_slow_full[2] | \$198 ;
-  assign \$200  = r_slow_pop ? \$197  : \$199 ;
-  assign \$201  = r_slow_full[4] ? r_slow_data4 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$202  = r_slow_full[3] ? r_slow_data3 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$203  = r_slow_pop ? \$201  : \$202 ;
-  assign \$204  = r_slow_push & r_slow_full[3];
-  assign \$205  = r_slow_full[4] | \$204 ;
-  assign \$206  = r_slow_push & r_slow_full[2];
-  assign \$207  = r_slow_full[3] | \$206 ;
-  assign \$208  = r_slow_pop ? \$205  : \$207 ;
-  assign \$209  = r_slow_full[5] ? r_slow_data5 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$210  = r_slow_full[4] ? r_slow_data4 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$211  = r_slow_pop ? \$209  : \$210 ;
-  assign \$212  = r_slow_push & r_slow_full[4];
-  assign \$213  = r_slow_full[5] | \$212 ;
-  assign \$214  = r_slow_push & r_slow_full[3];
-  assign \$215  = r_slow_full[4] | \$214 ;
-  assign \$216  = r_slow_pop ? \$213  : \$215 ;
-  assign \$217  = r_slow_full[6] ? r_slow_data6 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$218  = r_slow_full[5] ? r_slow_data5 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$219  = r_slow_pop ? \$217  : \$218 ;
-  assign \$220  = r_slow_push & r_slow_full[5];
-  assign \$221  = r_slow_full[6] | \$220 ;
-  assign \$222  = r_slow_push & r_slow_full[4];
-  assign \$223  = r_slow_full[5] | \$222 ;
-  assign \$224  = r_slow_pop ? \$221  : \$223 ;
-  assign \$225  = r_slow_full[7] ? r_slow_data7 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$226  = r_slow_full[6] ? r_slow_data6 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$227  = r_slow_pop ? \$225  : \$226 ;
-  assign \$228  = r_slow_push & r_slow_full[6];
-  assign \$229  = r_slow_full[7] | \$228 ;
-  assign \$230  = r_slow_push & r_slow_full[5];
-  assign \$231  = r_slow_full[6] | \$230 ;
-  assign \$232  = r_slow_pop ? \$229  : \$231 ;
-  assign \$233  = r_slow_full[8] ? r_slow_data8 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$234  = r_slow_full[7] ? r_slow_data7 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$235  = r_slow_pop ? \$233  : \$234 ;
-  assign \$236  = r_slow_push & r_slow_full[7];
-  assign \$237  = r_slow_full[8] | \$236 ;
-  assign \$238  = r_slow_push & r_slow_full[6];
-  assign \$239  = r_slow_full[7] | \$238 ;
-  assign \$240  = r_slow_pop ? \$237  : \$239 ;
-  assign \$241  = r_slow_full[9] ? r_slow_data9 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$242  = r_slow_full[8] ? r_slow_data8 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$243  = r_slow_pop ? \$241  : \$242 ;
-  assign \$244  = r_slow_push & r_slow_full[8];
-  assign \$245  = r_slow_full[9] | \$244 ;
-  assign \$246  = r_slow_push & r_slow_full[7];
-  assign \$247  = r_slow_full[8] | \$246 ;
-  assign \$248  = r_slow_pop ? \$245  : \$247 ;
-  assign \$249  = r_slow_full[10] ? r_slow_data10 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$250  = r_slow_full[9] ? r_slow_data9 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$251  = r_slow_pop ? \$249  : \$250 ;
-  assign \$252  = r_slow_push & r_slow_full[9];
-  assign \$253  = r_slow_full[10] | \$252 ;
-  assign \$254  = r_slow_push & r_slow_full[8];
-  assign \$255  = r_slow_full[9] | \$254 ;
-  assign \$256  = r_slow_pop ? \$253  : \$255 ;
-  assign \$258  = r_slow_full[10] ? r_slow_data10 : { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$259  = r_slow_pop ? \$257  : \$258 ;
-  assign \$260  = r_slow_push & r_slow_full[10];
-  assign \$262  = r_slow_push & r_slow_full[9];
-  assign \$263  = r_slow_full[10] | \$262 ;
-  assign \$264  = r_slow_pop ? \$261  : \$263 ;
-  assign \$265  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$266  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$267  = w_addrs_pop ? \$265  : \$266 ;
-  assign \$268  = w_addrs_push & w_addrs_full[0];
-  assign \$269  = w_addrs_full[1] | \$268 ;
-  assign \$271  = w_addrs_full[0] | \$270 ;
-  assign \$272  = w_addrs_pop ? \$269  : \$271 ;
-  assign \$274  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$275  = w_addrs_pop ? \$273  : \$274 ;
-  assign \$276  = w_addrs_push & w_addrs_full[1];
-  assign \$278  = w_addrs_push & w_addrs_full[0];
-  assign \$279  = w_addrs_full[1] | \$278 ;
-  assign \$280  = w_addrs_pop ? \$277  : \$279 ;
-  assign \$281  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$282  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$283  = w_datas_pop ? \$281  : \$282 ;
-  assign \$284  = w_datas_push & w_datas_full[0];
-  assign \$285  = w_datas_full[1] | \$284 ;
-  assign \$287  = w_datas_full[0] | \$286 ;
-  assign \$288  = w_datas_pop ? \$285  : \$287 ;
-  assign \$290  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$291  = w_datas_pop ? \$289  : \$290 ;
-  assign \$292  = w_datas_push & w_datas_full[1];
-  assign \$294  = w_datas_push & w_datas_full[0];
-  assign \$295  = w_datas_full[1] | \$294 ;
-  assign \$296  = w_datas_pop ? \$293  : \$295 ;
-  assign \$297  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$298  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
-  assign \$299  = w_kinds_pop ? \$297  : \$298 ;
-  assign \$300  = w_kinds_push & w_kinds_full[0];
-  assign \$301  = w_kinds_full[1] | \$300 ;
-  assign \$303  = w_kinds_full[0] | \$302 ;
-  assign \$304  = w_kinds_pop ? \$301  : \$303 ;
-  assign \$305  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$306  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$307  = w_kinds_pop ? \$305  : \$306 ;
-  assign \$308  = w_kinds_push & w_kinds_full[1];
-  assign \$309  = w_kinds_full[2] | \$308 ;
-  assign \$310  = w_kinds_push & w_kinds_full[0];
-  assign \$311  = w_kinds_full[1] | \$310 ;
-  assign \$312  = w_kinds_pop ? \$309  : \$311 ;
-  assign \$313  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$314  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$315  = w_kinds_pop ? \$313  : \$314 ;
-  assign \$316  = w_kinds_push & w_kinds_full[2];
-  assign \$317  = w_kinds_full[3] | \$316 ;
-  assign \$318  = w_kinds_push & w_kinds_full[1];
-  assign \$319  = w_kinds_full[2] | \$318 ;
-  assign \$320  = w_kinds_pop ? \$317  : \$319 ;
-  assign \$321  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$322  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$323  = w_kinds_pop ? \$321  : \$322 ;
-  assign \$324  = w_kinds_push & w_kinds_full[3];
+  assign \$89  = ~ r_fast_pop;
+  assign \$90  = r_fast_head_valid & \$89 ;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = r_fast_held[0] ? read__data : { bus__r_err, bus__r_data };
+  assign \$93  = r_fast_held[0] | r_fast_push;
+  assign \$94  = ~ r_fast_pop;
+  assign \$95  = r_fast_head_valid & \$94 ;
+  assign \$96  = \$93  | \$95 ;
+  assign \$97  = ~ r_fast_pop;
+  assign \$98  = r_fast_head_valid & \$97 ;
+  assign \$99  = ~ \$98 ;
+  assign \$100  = \$99  & r_fast_held[0];
+  assign \$101  = r_fast_rd_next + 1'h1;
+  assign \$102  = ~ r_fast_pop;
+  assign \$103  = r_fast_head_valid & \$102 ;
+  assign \$104  = r_fast_held[0] | \$103 ;
+  assign \$105  = r_fast_push & \$104 ;
+  assign \$106  = r_fast_wr_next + 1'h1;
+  assign \$107  = ~ r_fast_pop;
+  assign \$108  = r_fast_head_valid & \$107 ;
+  assign \$109  = r_fast_push & \$108 ;
+  assign \$110  = ~ r_fast_pop;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$597  = \$3 ;
+    \$819  = \$3 ;
     if (aclk_rst) begin
-      \$597  = 1'h0;
+      \$819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$598 [0] = \$8 ;
-    \$598 [1] = \$16 ;
-    \$598 [2] = \$24 ;
-    \$598 [3] = \$32 ;
-    \$598 [4] = \$40 ;
-    \$598 [5] = \$48 ;
-    \$598 [6] = \$56 ;
-    \$598 [7] = \$64 ;
-    \$598 [8] = \$72 ;
-    \$598 [9] = \$80 ;
-    \$598 [10] = \$88 ;
+    \$820 [0] = \$8 ;
+    \$820 [1] = \$16 ;
+    \$820 [2] = \$24 ;
+    \$820 [3] = \$32 ;
+    \$820 [4] = \$40 ;
+    \$820 [5] = \$48 ;
+    \$820 [6] = \$56 ;
+    \$820 [7] = \$64 ;
+    \$820 [8] = \$72 ;
+    \$820 [9] = \$80 ;
+    \$820 [10] = \$88 ;
     if (aclk_rst) begin
-      \$598  = 11'h000;
+      \$820  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$599  = \$11 ;
+    \$821  = \$11 ;
     if (aclk_rst) begin
-      \$599  = 1'h0;
+      \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$600  = \$19 ;
+    \$822  = \$19 ;
     if (aclk_rst) begin
-      \$600  = 1'h0;
+      \$822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$601  = \$27 ;
+    \$823  = \$27 ;
     if (aclk_rst) begin
-      \$601  = 1'h0;
+      \$823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$602  = \$35 ;
+    \$824  = \$35 ;
     if (aclk_rst) begin
-      \$602  = 1'h0;
+      \$824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$603  = \$43 ;
+    \$825  = \$43 ;
     if (aclk_rst) begin
-      \$603  = 1'h0;
+      \$825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$604  = \$51 ;
+    \$826  = \$51 ;
     if (aclk_rst) begin
-      \$604  = 1'h0;
+      \$826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$605  = \$59 ;
+    \$827  = \$59 ;
     if (aclk_rst) begin
-      \$605  = 1'h0;
+      \$827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$606  = \$67 ;
+    \$828  = \$67 ;
     if (aclk_rst) begin
-      \$606  = 1'h0;
+      \$828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$607  = \$75 ;
+    \$829  = \$75 ;
     if (aclk_rst) begin
-      \$607  = 1'h0;
+      \$829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$608  = \$83 ;
+    \$830  = \$83 ;
     if (aclk_rst) begin
-      \$608  = 1'h0;
+      \$830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$609  = \$91 ;
-    if (aclk_rst) begin
-      \$609  = 33'h000000000;
+    \$831  = r_fast_head;
+    if (\$91 ) begin
+      \$831  = \$92 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$610 [0] = \$96 ;
-    \$610 [1] = \$104 ;
-    \$610 [2] = \$112 ;
-    \$610 [3] = \$120 ;
-    \$610 [4] = \$128 ;
-    \$610 [5] = \$136 ;
-    \$610 [6] = \$144 ;
-    \$610 [7] = \$152 ;
-    \$610 [8] = \$160 ;
-    \$610 [9] = \$168 ;
-    \$610 [10] = \$176 ;
     if (aclk_rst) begin
-      \$610  = 11'h000;
+      \$831  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$611  = \$99 ;
+    \$832  = \$96 ;
     if (aclk_rst) begin
-      \$611  = 33'h000000000;
+      \$832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$612  = \$107 ;
-    if (aclk_rst) begin
-      \$612  = 33'h000000000;
+    \$833  = r_fast_rd;
+    if (\$100 ) begin
+      \$833  = r_fast_rd_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$613  = \$115 ;
     if (aclk_rst) begin
-      \$613  = 33'h000000000;
+      \$833  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$614  = \$123 ;
-    if (aclk_rst) begin
-      \$614  = 33'h000000000;
+    \$834  = r_fast_rd_next;
+    if (\$100 ) begin
+      \$834  = \$101 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$615  = \$131 ;
     if (aclk_rst) begin
-      \$615  = 33'h000000000;
+      \$834  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$616  = \$139 ;
-    if (aclk_rst) begin
-      \$616  = 33'h000000000;
+    \$835  = r_fast_wr;
+    if (\$105 ) begin
+      \$835  = r_fast_wr_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$617  = \$147 ;
     if (aclk_rst) begin
-      \$617  = 33'h000000000;
+      \$835  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$618  = \$155 ;
-    if (aclk_rst) begin
-      \$618  = 33'h000000000;
+    \$836  = r_fast_wr_next;
+    if (\$105 ) begin
+      \$836  = \$106 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$619  = \$163 ;
     if (aclk_rst) begin
-      \$619  = 33'h000000000;
+      \$836  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$620  = \$171 ;
+    \$837 [0] = \$117 ;
+    \$837 [1] = \$128 ;
+    \$837 [2] = \$139 ;
+    \$837 [3] = \$150 ;
+    \$837 [4] = \$161 ;
+    \$837 [5] = \$172 ;
+    \$837 [6] = \$183 ;
+    \$837 [7] = \$194 ;
+    \$837 [8] = \$205 ;
+    \$837 [9] = \$216 ;
     if (aclk_rst) begin
-      \$620  = 33'h000000000;
+      \$837  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$621  = \$179 ;
+    \$838 [0] = \$222 ;
+    \$838 [1] = \$228 ;
+    \$838 [2] = \$234 ;
+    \$838 [3] = \$240 ;
+    \$838 [4] = \$246 ;
+    \$838 [5] = \$252 ;
+    \$838 [6] = \$258 ;
+    \$838 [7] = \$264 ;
+    \$838 [8] = \$270 ;
+    \$838 [9] = \$276 ;
+    \$838 [10] = \$282 ;
     if (aclk_rst) begin
-      \$621  = 32'd0;
+      \$838  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$622 [0] = \$184 ;
-    \$622 [1] = \$192 ;
-    \$622 [2] = \$200 ;
-    \$622 [3] = \$208 ;
-    \$622 [4] = \$216 ;
-    \$622 [5] = \$224 ;
-    \$622 [6] = \$232 ;
-    \$622 [7] = \$240 ;
-    \$622 [8] = \$248 ;
-    \$622 [9] = \$256 ;
-    \$622 [10] = \$264 ;
-    if (aclk_rst) begin
-      \$622  = 11'h000;
+    \$839  = r_slow_head;
+    if (\$285 ) begin
+      \$839  = \$286 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$623  = \$187 ;
     if (aclk_rst) begin
-      \$623  = 32'd0;
+      \$839  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$624  = \$195 ;
+    \$840  = \$290 ;
     if (aclk_rst) begin
-      \$624  = 32'd0;
+      \$840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$625  = \$203 ;
-    if (aclk_rst) begin
-      \$625  = 32'd0;
+    \$841  = r_slow_rd;
+    if (\$294 ) begin
+      \$841  = r_slow_rd_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$626  = \$211 ;
     if (aclk_rst) begin
-      \$626  = 32'd0;
+      \$841  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$627  = \$219 ;
-    if (aclk_rst) begin
-      \$627  = 32'd0;
+    \$842  = r_slow_rd_next;
+    if (\$294 ) begin
+      \$842  = \$295 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$628  = \$227 ;
     if (aclk_rst) begin
-      \$628  = 32'd0;
+      \$842  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$629  = \$235 ;
+    \$843  = r_slow_wr;
+    if (\$299 ) begin
+      \$843  = r_slow_wr_next;
+    end
     if (aclk_rst) begin
-      \$629  = 32'd0;
+      \$843  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$630  = \$243 ;
+    \$844  = r_slow_wr_next;
+    if (\$299 ) begin
+      \$844  = \$300 [3:0];
+    end
     if (aclk_rst) begin
-      \$630  = 32'd0;
+      \$844  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$631  = \$251 ;
+    \$845 [0] = \$311 ;
+    \$845 [1] = \$322 ;
+    \$845 [2] = \$333 ;
+    \$845 [3] = \$344 ;
+    \$845 [4] = \$355 ;
+    \$845 [5] = \$366 ;
+    \$845 [6] = \$377 ;
+    \$845 [7] = \$388 ;
+    \$845 [8] = \$399 ;
+    \$845 [9] = \$410 ;
     if (aclk_rst) begin
-      \$631  = 32'd0;
+      \$845  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$632  = \$259 ;
+    \$846 [0] = \$416 ;
+    \$846 [1] = \$422 ;
+    \$846 [2] = \$428 ;
+    \$846 [3] = \$434 ;
+    \$846 [4] = \$440 ;
+    \$846 [5] = \$446 ;
+    \$846 [6] = \$452 ;
+    \$846 [7] = \$458 ;
+    \$846 [8] = \$464 ;
+    \$846 [9] = \$470 ;
+    \$846 [10] = \$476 ;
     if (aclk_rst) begin
-      \$632  = 32'd0;
+      \$846  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$633  = \$267 ;
+    \$847  = \$479 ;
     if (aclk_rst) begin
-      \$633  = 12'h000;
+      \$847  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$634 [0] = \$272 ;
-    \$634 [1] = \$280 ;
+    \$848 [0] = \$484 ;
+    \$848 [1] = \$492 ;
     if (aclk_rst) begin
-      \$634  = 2'h0;
+      \$848  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$635  = \$275 ;
+    \$849  = \$487 ;
     if (aclk_rst) begin
-      \$635  = 12'h000;
+      \$849  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$636  = \$283 ;
+    \$850  = \$495 ;
     if (aclk_rst) begin
-      \$636  = 36'h000000000;
+      \$850  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$637 [0] = \$288 ;
-    \$637 [1] = \$296 ;
+    \$851 [0] = \$500 ;
+    \$851 [1] = \$508 ;
     if (aclk_rst) begin
-      \$637  = 2'h0;
+      \$851  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$638  = \$291 ;
+    \$852  = \$503 ;
     if (aclk_rst) begin
-      \$638  = 36'h000000000;
+      \$852  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$639  = \$299 ;
+    \$853  = \$511 ;
     if (aclk_rst) begin
-      \$639  = 1'h0;
+      \$853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$640 [0] = \$304 ;
-    \$640 [1] = \$312 ;
-    \$640 [2] = \$320 ;
-    \$640 [3] = \$328 ;
-    \$640 [4] = \$336 ;
-    \$640 [5] = \$344 ;
-    \$640 [6] = \$352 ;
-    \$640 [7] = \$360 ;
-    \$640 [8] = \$368 ;
-    \$640 [9] = \$376 ;
-    \$640 [10] = \$384 ;
+    \$854 [0] = \$516 ;
+    \$854 [1] = \$524 ;
+    \$854 [2] = \$532 ;
+    \$854 [3] = \$540 ;
+    \$854 [4] = \$548 ;
+    \$854 [5] = \$556 ;
+    \$854 [6] = \$564 ;
+    \$854 [7] = \$572 ;
+    \$854 [8] = \$580 ;
+    \$854 [9] = \$588 ;
+    \$854 [10] = \$596 ;
     if (aclk_rst) begin
-      \$640  = 11'h000;
+      \$854  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$641  = \$307 ;
+    \$855  = \$519 ;
     if (aclk_rst) begin
-      \$641  = 1'h0;
+      \$855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$642  = \$315 ;
+    \$856  = \$527 ;
     if (aclk_rst) begin
-      \$642  = 1'h0;
+      \$856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$643  = \$323 ;
+    \$857  = \$535 ;
     if (aclk_rst) begin
-      \$643  = 1'h0;
+      \$857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$644  = \$331 ;
+    \$858  = \$543 ;
     if (aclk_rst) begin
-      \$644  = 1'h0;
+      \$858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$645  = \$339 ;
+    \$859  = \$551 ;
     if (aclk_rst) begin
-      \$645  = 1'h0;
+      \$859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$646  = \$347 ;
+    \$860  = \$559 ;
     if (aclk_rst) begin
-      \$646  = 1'h0;
+      \$860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$647  = \$355 ;
+    \$861  = \$567 ;
     if (aclk_rst) begin
-      \$647  = 1'h0;
+      \$861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$648  = \$363 ;
+    \$862  = \$575 ;
     if (aclk_rst) begin
-      \$648  = 1'h0;
+      \$862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$649  = \$371 ;
+    \$863  = \$583 ;
     if (aclk_rst) begin
-      \$649  = 1'h0;
+      \$863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$650  = \$379 ;
+    \$864  = \$591 ;
     if (aclk_rst) begin
-      \$650  = 1'h0;
+      \$864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$651  = \$387 ;
+    \$865  = \$599 ;
     if (aclk_rst) begin
-      \$651  = 1'h0;
+      \$865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$652 [0] = \$392 ;
-    \$652 [1] = \$400 ;
-    \$652 [2] = \$408 ;
-    \$652 [3] = \$416 ;
-    \$652 [4] = \$424 ;
-    \$652 [5] = \$432 ;
-    \$652 [6] = \$440 ;
-    \$652 [7] = \$448 ;
-    \$652 [8] = \$456 ;
-    \$652 [9] = \$464 ;
-    \$652 [10] = \$472 ;
+    \$866 [0] = \$604 ;
+    \$866 [1] = \$612 ;
+    \$866 [2] = \$620 ;
+    \$866 [3] = \$628 ;
+    \$866 [4] = \$636 ;
+    \$866 [5] = \$644 ;
+    \$866 [6] = \$652 ;
+    \$866 [7] = \$660 ;
+    \$866 [8] = \$668 ;
+    \$866 [9] = \$676 ;
+    \$866 [10] = \$684 ;
     if (aclk_rst) begin
-      \$652  = 11'h000;
+      \$866  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$653  = \$395 ;
+    \$867  = \$607 ;
     if (aclk_rst) begin
-      \$653  = 1'h0;
+      \$867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$654  = \$403 ;
+    \$868  = \$615 ;
     if (aclk_rst) begin
-      \$654  = 1'h0;
+      \$868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$655  = \$411 ;
+    \$869  = \$623 ;
     if (aclk_rst) begin
-      \$655  = 1'h0;
+      \$869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$656  = \$419 ;
+    \$870  = \$631 ;
     if (aclk_rst) begin
-      \$656  = 1'h0;
+      \$870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$657  = \$427 ;
+    \$871  = \$639 ;
     if (aclk_rst) begin
-      \$657  = 1'h0;
+      \$871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$658  = \$435 ;
+    \$872  = \$647 ;
     if (aclk_rst) begin
-      \$658  = 1'h0;
+      \$872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$659  = \$443 ;
+    \$873  = \$655 ;
     if (aclk_rst) begin
-      \$659  = 1'h0;
+      \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$660  = \$451 ;
+    \$874  = \$663 ;
     if (aclk_rst) begin
-      \$660  = 1'h0;
+      \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$661  = \$459 ;
+    \$875  = \$671 ;
     if (aclk_rst) begin
-      \$661  = 1'h0;
+      \$875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$662  = \$467 ;
+    \$876  = \$679 ;
     if (aclk_rst) begin
-      \$662  = 1'h0;
+      \$876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$663  = \$475 ;
+    \$877  = \$687 ;
     if (aclk_rst) begin
-      \$663  = 1'h0;
+      \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$664 [0] = \$480 ;
-    \$664 [1] = \$488 ;
-    \$664 [2] = \$496 ;
-    \$664 [3] = \$504 ;
-    \$664 [4] = \$512 ;
-    \$664 [5] = \$520 ;
-    \$664 [6] = \$528 ;
-    \$664 [7] = \$536 ;
-    \$664 [8] = \$544 ;
-    \$664 [9] = \$552 ;
-    \$664 [10] = \$560 ;
+    \$878 [0] = \$692 ;
+    \$878 [1] = \$700 ;
+    \$878 [2] = \$708 ;
+    \$878 [3] = \$716 ;
+    \$878 [4] = \$724 ;
+    \$878 [5] = \$732 ;
+    \$878 [6] = \$740 ;
+    \$878 [7] = \$748 ;
+    \$878 [8] = \$756 ;
+    \$878 [9] = \$764 ;
+    \$878 [10] = \$772 ;
     if (aclk_rst) begin
-      \$664  = 11'h000;
+      \$878  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$665  = \$483 ;
+    \$879  = \$695 ;
     if (aclk_rst) begin
-      \$665  = 1'h0;
+      \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$666  = \$491 ;
+    \$880  = \$703 ;
     if (aclk_rst) begin
-      \$666  = 1'h0;
+      \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$667  = \$499 ;
+    \$881  = \$711 ;
     if (aclk_rst) begin
-      \$667  = 1'h0;
+      \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$668  = \$507 ;
+    \$882  = \$719 ;
     if (aclk_rst) begin
-      \$668  = 1'h0;
+      \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$669  = \$515 ;
+    \$883  = \$727 ;
     if (aclk_rst) begin
-      \$669  = 1'h0;
+      \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$670  = \$523 ;
+    \$884  = \$735 ;
     if (aclk_rst) begin
-      \$670  = 1'h0;
+      \$884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$671  = \$531 ;
+    \$885  = \$743 ;
     if (aclk_rst) begin
-      \$671  = 1'h0;
+      \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$672  = \$539 ;
+    \$886  = \$751 ;
     if (aclk_rst) begin
-      \$672  = 1'h0;
+      \$886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$673  = \$547 ;
+    \$887  = \$759 ;
     if (aclk_rst) begin
-      \$673  = 1'h0;
+      \$887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$674  = \$555 ;
+    \$888  = \$767 ;
     if (aclk_rst) begin
-      \$674  = 1'h0;
+      \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$675  = \$signal ;
+    \$889  = \$signal ;
     if (aclk_rst) begin
-      \$675  = 1'h0;
+      \$889  = 1'h0;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign r_slow_w_data = { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 , 11'h000, \port$4736$7  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
-  assign \$signal$107  = r_kinds_push;
+  assign read__addr = r_fast_rd;
+  assign \$signature__addr  = r_fast_wr;
+  assign \$signature__data  = { bus__r_err, bus__r_data };
+  assign \read__addr$104  = r_slow_rd;
+  assign \$signature__addr$105  = r_slow_wr;
+  assign \$signature__data$106  = { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 , 11'h000, \port$4736$7  };
+  assign \$signal$109  = r_kinds_push;
   assign bus__r_req = r_kinds_push;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
+  assign bus__r_slow_data = { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 , 11'h000, \port$4736$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
-  assign \$signal$139  = w_kinds_pop;
+  assign \$signal$141  = w_kinds_pop;
   assign bus__w_ack = w_fast_push;
   assign bus__w_err = w_fast_w_data;
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
   assign bus__w_req = \$signal ;
-  assign bus__w_data = \$589 [31:0];
-  assign bus__w_strb = \$591 [35:32];
+  assign bus__w_data = \$809 [31:0];
+  assign bus__w_strb = \$811 [35:32];
   assign \$6  = r_kinds_push;
   assign \$81  = r_kinds_w_data;
   assign \$85  = \$84 ;
-  assign \$94  = r_fast_push;
-  assign \$169  = { bus__r_err, bus__r_data };
-  assign \$173  = \$172 ;
-  assign \$182  = r_slow_push;
-  assign \$257  = { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 , 11'h000, \port$4227$7  };
-  assign \$261  = \$260 ;
-  assign \$578  = w_addrs_full[0];
-  assign \$270  = w_addrs_push;
-  assign \$273  = w_addrs_w_data;
-  assign \$277  = \$276 ;
-  assign \$583  = w_datas_full[0];
-  assign \$286  = w_datas_push;
-  assign \$289  = { s_axil_wstrb, s_axil_wdata };
-  assign \$293  = \$292 ;
-  assign \$302  = w_kinds_push;
-  assign \$377  = w_kinds_w_data;
-  assign \$381  = \$380 ;
-  assign \$390  = w_fast_push;
-  assign \$465  = w_fast_w_data;
-  assign \$469  = \$468 ;
-  assign \$478  = w_slow_push;
-  assign \$553  = w_slow_w_data;
-  assign \$557  = \$556 ;
+  assign \$798  = w_addrs_full[0];
+  assign \$482  = w_addrs_push;
+  assign \$485  = w_addrs_w_data;
+  assign \$489  = \$488 ;
+  assign \$803  = w_datas_full[0];
+  assign \$498  = w_datas_push;
+  assign \$501  = { s_axil_wstrb, s_axil_wdata };
+  assign \$505  = \$504 ;
+  assign \$514  = w_kinds_push;
+  assign \$589  = w_kinds_w_data;
+  assign \$593  = \$592 ;
+  assign \$602  = w_fast_push;
+  assign \$677  = w_fast_w_data;
+  assign \$681  = \$680 ;
+  assign \$690  = w_slow_push;
+  assign \$765  = w_slow_w_data;
+  assign \$769  = \$768 ;
 endmodule
 
-module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3819$52 , a7_valid
+module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$4322$52 , a7_valid
 , a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [15:0] \$1 ;
@@ -4533,8 +4989,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_next_tag;
-  input [5:0] \port$3819$52 ;
-  wire [5:0] \port$3819$52 ;
+  input [5:0] \port$4322$52 ;
+  wire [5:0] \port$4322$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   wire [7:0] \r__addr$403 ;
@@ -4865,10 +5321,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_pool;
   assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3819$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4322$52 [3] : \$27 ;
   assign \$29  = flush_pool == 1'h1;
   assign \$30  = flush_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3819$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4322$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -4998,19 +5454,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$173  = free_port_addr - 37'h1000004000;
   assign \$174  = ~ \$173 [40];
   assign \$176  = \$172  & \$175 ;
-  assign \$177  = free_src ? \port$3819$52 [0] : \$176 ;
+  assign \$177  = free_src ? \port$4322$52 [0] : \$176 ;
   assign \$178  = free_port_addr - 37'h1000010000;
   assign \$179  = ~ \$178 [40];
   assign \$180  = free_port_addr - 37'h1000020000;
   assign \$181  = ~ \$180 [40];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$3819$52 [1] : \$183 ;
+  assign \$184  = free_src ? \port$4322$52 [1] : \$183 ;
   assign \$185  = free_port_addr - 37'h1000100000;
   assign \$186  = ~ \$185 [40];
   assign \$187  = free_port_addr - 37'h1000130000;
   assign \$188  = ~ \$187 [40];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$3819$52 [2] : \$190 ;
+  assign \$191  = free_src ? \port$4322$52 [2] : \$190 ;
   assign \$192  = f0_addr[2:0] == f2_addr[2:0];
   assign \$193  = f0_addr[5:3] == f2_addr[5:3];
   assign \$194  = f0_addr[8:6] == f2_addr[8:6];
@@ -7489,7 +7945,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign small_grant_waddr = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign medium_grant_waddr = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign large_grant_waddr = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign flush_reg_select = \port$3819$52 [5:3];
+  assign flush_reg_select = \port$4322$52 [5:3];
   assign small_fresh_slot = \$660 [7:0];
   assign small_tail = small_queue_waddr;
   assign medium_fresh_slot = \$666 [6:0];
@@ -7501,7 +7957,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$signal  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign next_next_tag = \$980 [7:0];
   assign fetched_snap = \$745 [6];
-  assign free_reg_hit = \port$3819$52 [2:0];
+  assign free_reg_hit = \port$4322$52 [2:0];
   assign \$signal$270  = \$997 [11];
   assign hit_a3 = \$1001 [11];
   assign \$signal$289  = \$1005 [11];
@@ -7901,13 +8357,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign { \$992 [36], \$992 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3099$0 , \port$3100$0 , \port$3102$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$3819$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4227$0 , \port$4227$55 , rsp_freed_valid, \port$4233$0 , rsp_flushed_valid, \port$4248$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4280$0 , e1_exhausted, \port$4539$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4830$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3594$0 , \port$3595$0 , \port$3597$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4322$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4736$0 , \port$4736$55 , rsp_freed_valid, \port$4742$0 , rsp_flushed_valid, \port$4757$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4789$0 , e1_exhausted, \port$5032$0 , req_alloc
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5307$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
-  wire [120:0] \$10 ;
-  wire \$100 ;
+  wire [32:0] \$10 ;
+  wire [9:0] \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
@@ -7957,45 +8413,45 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1042 ;
   wire \$1043 ;
   wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
+  wire [3:0] \$1045 ;
+  wire [7:0] \$1046 ;
+  wire [7:0] \$1047 ;
+  wire [15:0] \$1048 ;
   wire \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
+  wire [5:0] \$1050 ;
+  wire [5:0] \$1051 ;
+  wire [6:0] \$1052 ;
+  wire [5:0] \$1053 ;
+  wire [5:0] \$1054 ;
+  wire [6:0] \$1055 ;
   wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
+  wire [5:0] \$1057 ;
+  wire [5:0] \$1058 ;
+  wire [6:0] \$1059 ;
   wire \$106 ;
   wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
   wire \$1063 ;
-  wire [8:0] \$1064 ;
+  wire \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
-  wire [8:0] \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
+  wire [5:0] \$1067 ;
+  wire [5:0] \$1068 ;
+  wire [6:0] \$1069 ;
+  wire \$107 ;
+  wire [5:0] \$1070 ;
+  wire [5:0] \$1071 ;
+  wire [6:0] \$1072 ;
   wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
+  wire [5:0] \$1074 ;
+  wire [5:0] \$1075 ;
+  wire [6:0] \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
   wire \$1079 ;
-  wire [8:0] \$108 ;
+  wire \$108 ;
   wire \$1080 ;
   wire \$1081 ;
   wire \$1082 ;
@@ -8006,7 +8462,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1087 ;
   wire \$1088 ;
   wire \$1089 ;
-  wire [10:0] \$109 ;
+  wire \$109 ;
   wire \$1090 ;
   wire \$1091 ;
   wire \$1092 ;
@@ -8018,13 +8474,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1098 ;
   wire \$1099 ;
   wire [120:0] \$11 ;
-  wire [10:0] \$110 ;
+  wire \$110 ;
   wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
   wire \$1104 ;
-  wire [5:0] \$1105 ;
+  wire \$1105 ;
   wire \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
@@ -8033,14 +8489,14 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
-  wire [4:0] \$1113 ;
+  wire \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
   wire \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
-  wire \$112 ;
+  wire [32:0] \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
@@ -8051,45 +8507,45 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
-  wire [9:0] \$113 ;
+  wire [32:0] \$113 ;
   wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
-  wire [1:0] \$1135 ;
+  wire \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
-  wire [1:0] \$1139 ;
-  wire \$114 ;
+  wire \$1139 ;
+  wire [32:0] \$114 ;
   wire \$1140 ;
-  wire [2:0] \$1141 ;
+  wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
   wire \$1144 ;
-  wire [120:0] \$1145 ;
-  wire [2:0] \$1146 ;
+  wire \$1145 ;
+  wire \$1146 ;
   wire \$1147 ;
   wire \$1148 ;
   wire \$1149 ;
-  wire \$115 ;
-  wire [120:0] \$1150 ;
-  wire [2:0] \$1151 ;
+  wire [32:0] \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
   wire \$1154 ;
-  wire [120:0] \$1155 ;
-  wire [2:0] \$1156 ;
+  wire \$1155 ;
+  wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
-  wire [120:0] \$1159 ;
-  wire \$116 ;
+  wire \$1159 ;
+  wire [17:0] \$116 ;
   wire \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
   wire \$1163 ;
-  wire [4:0] \$1164 ;
+  wire \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
@@ -8116,396 +8572,396 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
-  wire [31:0] \$1189 ;
+  wire \$1189 ;
   wire \$119 ;
-  wire [31:0] \$1190 ;
+  wire \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
-  wire [3:0] \$1195 ;
+  wire \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
-  wire [3:0] \$1199 ;
-  wire \$12 ;
+  wire \$1199 ;
+  wire [32:0] \$12 ;
   wire \$120 ;
   wire \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
-  wire [3:0] \$1203 ;
+  wire \$1203 ;
   wire \$1204 ;
   wire \$1205 ;
   wire \$1206 ;
-  wire [3:0] \$1207 ;
+  wire \$1207 ;
   wire \$1208 ;
   wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
-  wire [3:0] \$1211 ;
+  wire \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
-  wire [3:0] \$1215 ;
+  wire \$1215 ;
   wire \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
-  wire [3:0] \$1219 ;
+  wire \$1219 ;
   wire \$122 ;
   wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
-  wire [3:0] \$1223 ;
+  wire \$1223 ;
   wire \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
-  wire [3:0] \$1227 ;
+  wire \$1227 ;
   wire \$1228 ;
   wire \$1229 ;
   wire \$123 ;
   wire \$1230 ;
-  wire [3:0] \$1231 ;
+  wire \$1231 ;
   wire \$1232 ;
   wire \$1233 ;
   wire \$1234 ;
-  wire [3:0] \$1235 ;
+  wire \$1235 ;
   wire \$1236 ;
   wire \$1237 ;
   wire \$1238 ;
-  wire [3:0] \$1239 ;
+  wire \$1239 ;
   wire \$124 ;
   wire \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
-  wire [3:0] \$1243 ;
+  wire \$1243 ;
   wire \$1244 ;
   wire \$1245 ;
   wire \$1246 ;
-  wire [3:0] \$1247 ;
+  wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
-  wire [32:0] \$125 ;
+  wire [7:0] \$125 ;
   wire \$1250 ;
-  wire [3:0] \$1251 ;
-  wire \$1252 ;
+  wire \$1251 ;
+  wire [8:0] \$1252 ;
   wire \$1253 ;
   wire \$1254 ;
-  wire [3:0] \$1255 ;
+  wire \$1255 ;
   wire \$1256 ;
   wire \$1257 ;
   wire \$1258 ;
-  wire [3:0] \$1259 ;
-  wire [32:0] \$126 ;
+  wire \$1259 ;
+  wire [7:0] \$126 ;
   wire \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
-  wire [3:0] \$1263 ;
+  wire \$1263 ;
   wire \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
-  wire [3:0] \$1267 ;
+  wire \$1267 ;
   wire \$1268 ;
   wire \$1269 ;
-  wire [32:0] \$127 ;
+  wire [9:0] \$127 ;
   wire \$1270 ;
-  wire [3:0] \$1271 ;
+  wire \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
-  wire [3:0] \$1275 ;
+  wire \$1275 ;
   wire \$1276 ;
   wire \$1277 ;
   wire \$1278 ;
-  wire [3:0] \$1279 ;
-  wire [32:0] \$128 ;
+  wire \$1279 ;
+  wire [9:0] \$128 ;
   wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
-  wire [3:0] \$1283 ;
+  wire \$1283 ;
   wire \$1284 ;
   wire \$1285 ;
   wire \$1286 ;
-  wire [3:0] \$1287 ;
+  wire \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
-  wire [17:0] \$129 ;
+  wire \$129 ;
   wire \$1290 ;
-  wire [3:0] \$1291 ;
+  wire \$1291 ;
   wire \$1292 ;
-  wire \$1293 ;
+  wire [5:0] \$1293 ;
   wire \$1294 ;
-  wire [3:0] \$1295 ;
+  wire \$1295 ;
   wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
-  wire [3:0] \$1299 ;
-  wire \$13 ;
+  wire \$1299 ;
+  wire [1:0] \$13 ;
   wire \$130 ;
   wire \$1300 ;
-  wire \$1301 ;
+  wire [4:0] \$1301 ;
   wire \$1302 ;
-  wire [3:0] \$1303 ;
+  wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
   wire \$1306 ;
-  wire [3:0] \$1307 ;
+  wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
-  wire \$131 ;
+  wire [8:0] \$131 ;
   wire \$1310 ;
-  wire [3:0] \$1311 ;
+  wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
-  wire [3:0] \$1315 ;
+  wire \$1315 ;
   wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
-  wire [3:0] \$1319 ;
+  wire \$1319 ;
   wire \$132 ;
   wire \$1320 ;
   wire \$1321 ;
   wire \$1322 ;
-  wire [3:0] \$1323 ;
+  wire \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
-  wire [3:0] \$1327 ;
-  wire \$1328 ;
+  wire \$1327 ;
+  wire [1:0] \$1328 ;
   wire \$1329 ;
   wire \$133 ;
   wire \$1330 ;
-  wire [3:0] \$1331 ;
-  wire \$1332 ;
+  wire \$1331 ;
+  wire [1:0] \$1332 ;
   wire \$1333 ;
   wire \$1334 ;
-  wire [3:0] \$1335 ;
+  wire \$1335 ;
   wire \$1336 ;
-  wire \$1337 ;
+  wire [2:0] \$1337 ;
   wire \$1338 ;
-  wire [3:0] \$1339 ;
+  wire \$1339 ;
   wire \$134 ;
   wire \$1340 ;
-  wire \$1341 ;
-  wire \$1342 ;
-  wire [3:0] \$1343 ;
+  wire [120:0] \$1341 ;
+  wire [2:0] \$1342 ;
+  wire \$1343 ;
   wire \$1344 ;
   wire \$1345 ;
-  wire \$1346 ;
-  wire [3:0] \$1347 ;
+  wire [120:0] \$1346 ;
+  wire [2:0] \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
   wire \$1350 ;
-  wire [3:0] \$1351 ;
-  wire \$1352 ;
+  wire [120:0] \$1351 ;
+  wire [2:0] \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
-  wire \$1355 ;
-  wire \$1356 ;
+  wire [120:0] \$1355 ;
+  wire [6:0] \$1356 ;
   wire \$1357 ;
-  wire \$1358 ;
+  wire [6:0] \$1358 ;
   wire \$1359 ;
   wire \$136 ;
-  wire \$1360 ;
+  wire [6:0] \$1360 ;
   wire \$1361 ;
-  wire \$1362 ;
+  wire [6:0] \$1362 ;
   wire \$1363 ;
-  wire \$1364 ;
+  wire [6:0] \$1364 ;
   wire \$1365 ;
-  wire \$1366 ;
+  wire [6:0] \$1366 ;
   wire \$1367 ;
-  wire \$1368 ;
-  wire \$1369 ;
+  wire [5:0] \$1368 ;
+  wire [5:0] \$1369 ;
   wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
   wire \$1372 ;
   wire \$1373 ;
-  wire [3:0] \$1374 ;
+  wire [4:0] \$1374 ;
   wire \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
-  wire [3:0] \$1378 ;
+  wire \$1378 ;
   wire \$1379 ;
-  wire [7:0] \$138 ;
+  wire \$138 ;
   wire \$1380 ;
   wire \$1381 ;
-  wire [3:0] \$1382 ;
+  wire \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
-  wire [3:0] \$1386 ;
+  wire \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
-  wire [7:0] \$139 ;
-  wire [3:0] \$1390 ;
+  wire \$139 ;
+  wire \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
-  wire [3:0] \$1394 ;
+  wire \$1394 ;
   wire \$1395 ;
   wire \$1396 ;
   wire \$1397 ;
-  wire [3:0] \$1398 ;
+  wire \$1398 ;
   wire \$1399 ;
-  wire \$14 ;
-  wire [9:0] \$140 ;
+  wire [2:0] \$14 ;
+  wire \$140 ;
   wire \$1400 ;
   wire \$1401 ;
-  wire [3:0] \$1402 ;
-  wire \$1403 ;
+  wire [31:0] \$1402 ;
+  wire [31:0] \$1403 ;
   wire \$1404 ;
   wire \$1405 ;
-  wire [3:0] \$1406 ;
+  wire \$1406 ;
   wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
-  wire [9:0] \$141 ;
-  wire [3:0] \$1410 ;
-  wire \$1411 ;
+  wire \$141 ;
+  wire \$1410 ;
+  wire [3:0] \$1411 ;
   wire \$1412 ;
   wire \$1413 ;
-  wire [3:0] \$1414 ;
-  wire \$1415 ;
+  wire \$1414 ;
+  wire [3:0] \$1415 ;
   wire \$1416 ;
   wire \$1417 ;
-  wire [3:0] \$1418 ;
-  wire \$1419 ;
+  wire \$1418 ;
+  wire [3:0] \$1419 ;
   wire \$142 ;
   wire \$1420 ;
   wire \$1421 ;
-  wire [3:0] \$1422 ;
-  wire \$1423 ;
+  wire \$1422 ;
+  wire [3:0] \$1423 ;
   wire \$1424 ;
   wire \$1425 ;
-  wire [3:0] \$1426 ;
-  wire \$1427 ;
+  wire \$1426 ;
+  wire [3:0] \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
-  wire \$143 ;
-  wire [3:0] \$1430 ;
-  wire \$1431 ;
+  wire [32:0] \$143 ;
+  wire \$1430 ;
+  wire [3:0] \$1431 ;
   wire \$1432 ;
   wire \$1433 ;
-  wire [3:0] \$1434 ;
-  wire \$1435 ;
+  wire \$1434 ;
+  wire [3:0] \$1435 ;
   wire \$1436 ;
   wire \$1437 ;
-  wire [3:0] \$1438 ;
-  wire \$1439 ;
-  wire [8:0] \$144 ;
+  wire \$1438 ;
+  wire [3:0] \$1439 ;
+  wire [32:0] \$144 ;
   wire \$1440 ;
   wire \$1441 ;
-  wire [3:0] \$1442 ;
-  wire \$1443 ;
+  wire \$1442 ;
+  wire [3:0] \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
-  wire [3:0] \$1446 ;
-  wire \$1447 ;
+  wire \$1446 ;
+  wire [3:0] \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
-  wire \$145 ;
-  wire [3:0] \$1450 ;
-  wire \$1451 ;
+  wire [32:0] \$145 ;
+  wire \$1450 ;
+  wire [3:0] \$1451 ;
   wire \$1452 ;
   wire \$1453 ;
-  wire [3:0] \$1454 ;
-  wire \$1455 ;
+  wire \$1454 ;
+  wire [3:0] \$1455 ;
   wire \$1456 ;
   wire \$1457 ;
-  wire [3:0] \$1458 ;
-  wire \$1459 ;
-  wire \$146 ;
+  wire \$1458 ;
+  wire [3:0] \$1459 ;
+  wire [32:0] \$146 ;
   wire \$1460 ;
   wire \$1461 ;
-  wire [3:0] \$1462 ;
-  wire \$1463 ;
+  wire \$1462 ;
+  wire [3:0] \$1463 ;
   wire \$1464 ;
   wire \$1465 ;
-  wire [3:0] \$1466 ;
-  wire \$1467 ;
+  wire \$1466 ;
+  wire [3:0] \$1467 ;
   wire \$1468 ;
   wire \$1469 ;
-  wire \$147 ;
-  wire [3:0] \$1470 ;
-  wire \$1471 ;
+  wire [17:0] \$147 ;
+  wire \$1470 ;
+  wire [3:0] \$1471 ;
   wire \$1472 ;
   wire \$1473 ;
-  wire [3:0] \$1474 ;
-  wire \$1475 ;
+  wire \$1474 ;
+  wire [3:0] \$1475 ;
   wire \$1476 ;
   wire \$1477 ;
-  wire [3:0] \$1478 ;
-  wire \$1479 ;
+  wire \$1478 ;
+  wire [3:0] \$1479 ;
   wire \$148 ;
   wire \$1480 ;
   wire \$1481 ;
-  wire [3:0] \$1482 ;
-  wire \$1483 ;
+  wire \$1482 ;
+  wire [3:0] \$1483 ;
   wire \$1484 ;
   wire \$1485 ;
-  wire [3:0] \$1486 ;
-  wire \$1487 ;
+  wire \$1486 ;
+  wire [3:0] \$1487 ;
   wire \$1488 ;
   wire \$1489 ;
   wire \$149 ;
-  wire [3:0] \$1490 ;
-  wire \$1491 ;
+  wire \$1490 ;
+  wire [3:0] \$1491 ;
   wire \$1492 ;
   wire \$1493 ;
-  wire [3:0] \$1494 ;
-  wire \$1495 ;
+  wire \$1494 ;
+  wire [3:0] \$1495 ;
   wire \$1496 ;
   wire \$1497 ;
-  wire [3:0] \$1498 ;
-  wire \$1499 ;
+  wire \$1498 ;
+  wire [3:0] \$1499 ;
   wire \$15 ;
   wire \$150 ;
   wire \$1500 ;
   wire \$1501 ;
-  wire [3:0] \$1502 ;
-  wire \$1503 ;
+  wire \$1502 ;
+  wire [3:0] \$1503 ;
   wire \$1504 ;
   wire \$1505 ;
-  wire [3:0] \$1506 ;
-  wire \$1507 ;
+  wire \$1506 ;
+  wire [3:0] \$1507 ;
   wire \$1508 ;
   wire \$1509 ;
   wire \$151 ;
-  wire [3:0] \$1510 ;
-  wire \$1511 ;
+  wire \$1510 ;
+  wire [3:0] \$1511 ;
   wire \$1512 ;
   wire \$1513 ;
-  wire [3:0] \$1514 ;
-  wire \$1515 ;
+  wire \$1514 ;
+  wire [3:0] \$1515 ;
   wire \$1516 ;
   wire \$1517 ;
-  wire [3:0] \$1518 ;
-  wire \$1519 ;
+  wire \$1518 ;
+  wire [3:0] \$1519 ;
   wire \$152 ;
   wire \$1520 ;
   wire \$1521 ;
-  wire [3:0] \$1522 ;
-  wire \$1523 ;
+  wire \$1522 ;
+  wire [3:0] \$1523 ;
   wire \$1524 ;
   wire \$1525 ;
-  wire [3:0] \$1526 ;
-  wire \$1527 ;
+  wire \$1526 ;
+  wire [3:0] \$1527 ;
   wire \$1528 ;
   wire \$1529 ;
   wire \$153 ;
-  wire [3:0] \$1530 ;
-  wire \$1531 ;
+  wire \$1530 ;
+  wire [3:0] \$1531 ;
   wire \$1532 ;
   wire \$1533 ;
-  wire [57:0] \$1534 ;
-  wire \$1535 ;
+  wire \$1534 ;
+  wire [3:0] \$1535 ;
   wire \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
-  wire \$1539 ;
+  wire [3:0] \$1539 ;
   wire \$154 ;
   wire \$1540 ;
   wire \$1541 ;
@@ -8528,7 +8984,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1557 ;
   wire \$1558 ;
   wire [3:0] \$1559 ;
-  wire [32:0] \$156 ;
+  wire [5:0] \$156 ;
   wire \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
@@ -8539,218 +8995,218 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [3:0] \$1567 ;
   wire \$1568 ;
   wire \$1569 ;
-  wire [32:0] \$157 ;
+  wire [5:0] \$157 ;
   wire \$1570 ;
-  wire [3:0] \$1571 ;
+  wire \$1571 ;
   wire \$1572 ;
   wire \$1573 ;
   wire \$1574 ;
-  wire [3:0] \$1575 ;
+  wire \$1575 ;
   wire \$1576 ;
   wire \$1577 ;
   wire \$1578 ;
-  wire [3:0] \$1579 ;
-  wire [32:0] \$158 ;
+  wire \$1579 ;
+  wire [7:0] \$158 ;
   wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
-  wire [3:0] \$1583 ;
+  wire \$1583 ;
   wire \$1584 ;
   wire \$1585 ;
   wire \$1586 ;
-  wire [3:0] \$1587 ;
+  wire \$1587 ;
   wire \$1588 ;
   wire \$1589 ;
-  wire [32:0] \$159 ;
-  wire \$1590 ;
-  wire [3:0] \$1591 ;
+  wire [7:0] \$159 ;
+  wire [3:0] \$1590 ;
+  wire \$1591 ;
   wire \$1592 ;
   wire \$1593 ;
-  wire \$1594 ;
-  wire [3:0] \$1595 ;
+  wire [3:0] \$1594 ;
+  wire \$1595 ;
   wire \$1596 ;
   wire \$1597 ;
-  wire \$1598 ;
-  wire [3:0] \$1599 ;
+  wire [3:0] \$1598 ;
+  wire \$1599 ;
   wire \$16 ;
-  wire [17:0] \$160 ;
+  wire \$160 ;
   wire \$1600 ;
   wire \$1601 ;
-  wire \$1602 ;
-  wire [3:0] \$1603 ;
+  wire [3:0] \$1602 ;
+  wire \$1603 ;
   wire \$1604 ;
   wire \$1605 ;
-  wire \$1606 ;
-  wire [3:0] \$1607 ;
+  wire [3:0] \$1606 ;
+  wire \$1607 ;
   wire \$1608 ;
   wire \$1609 ;
   wire \$161 ;
-  wire \$1610 ;
-  wire [3:0] \$1611 ;
+  wire [3:0] \$1610 ;
+  wire \$1611 ;
   wire \$1612 ;
   wire \$1613 ;
-  wire \$1614 ;
-  wire [3:0] \$1615 ;
+  wire [3:0] \$1614 ;
+  wire \$1615 ;
   wire \$1616 ;
   wire \$1617 ;
-  wire \$1618 ;
-  wire [3:0] \$1619 ;
-  wire \$162 ;
+  wire [3:0] \$1618 ;
+  wire \$1619 ;
+  wire [6:0] \$162 ;
   wire \$1620 ;
   wire \$1621 ;
-  wire \$1622 ;
-  wire [3:0] \$1623 ;
+  wire [3:0] \$1622 ;
+  wire \$1623 ;
   wire \$1624 ;
   wire \$1625 ;
-  wire \$1626 ;
-  wire [3:0] \$1627 ;
+  wire [3:0] \$1626 ;
+  wire \$1627 ;
   wire \$1628 ;
   wire \$1629 ;
   wire \$163 ;
-  wire \$1630 ;
-  wire [3:0] \$1631 ;
+  wire [3:0] \$1630 ;
+  wire \$1631 ;
   wire \$1632 ;
   wire \$1633 ;
-  wire \$1634 ;
-  wire [3:0] \$1635 ;
+  wire [3:0] \$1634 ;
+  wire \$1635 ;
   wire \$1636 ;
   wire \$1637 ;
-  wire \$1638 ;
-  wire [3:0] \$1639 ;
+  wire [3:0] \$1638 ;
+  wire \$1639 ;
   wire \$164 ;
   wire \$1640 ;
   wire \$1641 ;
-  wire \$1642 ;
-  wire [3:0] \$1643 ;
+  wire [3:0] \$1642 ;
+  wire \$1643 ;
   wire \$1644 ;
   wire \$1645 ;
-  wire \$1646 ;
-  wire [3:0] \$1647 ;
+  wire [3:0] \$1646 ;
+  wire \$1647 ;
   wire \$1648 ;
   wire \$1649 ;
   wire \$165 ;
-  wire \$1650 ;
-  wire [3:0] \$1651 ;
+  wire [3:0] \$1650 ;
+  wire \$1651 ;
   wire \$1652 ;
   wire \$1653 ;
-  wire \$1654 ;
-  wire [3:0] \$1655 ;
+  wire [3:0] \$1654 ;
+  wire \$1655 ;
   wire \$1656 ;
   wire \$1657 ;
-  wire \$1658 ;
-  wire [3:0] \$1659 ;
+  wire [3:0] \$1658 ;
+  wire \$1659 ;
   wire \$166 ;
   wire \$1660 ;
   wire \$1661 ;
-  wire \$1662 ;
-  wire [3:0] \$1663 ;
+  wire [3:0] \$1662 ;
+  wire \$1663 ;
   wire \$1664 ;
   wire \$1665 ;
-  wire \$1666 ;
-  wire [3:0] \$1667 ;
+  wire [3:0] \$1666 ;
+  wire \$1667 ;
   wire \$1668 ;
   wire \$1669 ;
   wire \$167 ;
-  wire \$1670 ;
-  wire [3:0] \$1671 ;
+  wire [3:0] \$1670 ;
+  wire \$1671 ;
   wire \$1672 ;
   wire \$1673 ;
-  wire \$1674 ;
-  wire [3:0] \$1675 ;
+  wire [3:0] \$1674 ;
+  wire \$1675 ;
   wire \$1676 ;
   wire \$1677 ;
-  wire \$1678 ;
-  wire [3:0] \$1679 ;
+  wire [3:0] \$1678 ;
+  wire \$1679 ;
   wire \$168 ;
   wire \$1680 ;
   wire \$1681 ;
-  wire \$1682 ;
-  wire [3:0] \$1683 ;
+  wire [3:0] \$1682 ;
+  wire \$1683 ;
   wire \$1684 ;
   wire \$1685 ;
-  wire \$1686 ;
-  wire [3:0] \$1687 ;
+  wire [3:0] \$1686 ;
+  wire \$1687 ;
   wire \$1688 ;
   wire \$1689 ;
-  wire [5:0] \$169 ;
-  wire \$1690 ;
-  wire [3:0] \$1691 ;
+  wire \$169 ;
+  wire [3:0] \$1690 ;
+  wire \$1691 ;
   wire \$1692 ;
   wire \$1693 ;
-  wire \$1694 ;
-  wire [3:0] \$1695 ;
+  wire [3:0] \$1694 ;
+  wire \$1695 ;
   wire \$1696 ;
   wire \$1697 ;
-  wire \$1698 ;
-  wire [3:0] \$1699 ;
-  wire [32:0] \$17 ;
-  wire [5:0] \$170 ;
+  wire [3:0] \$1698 ;
+  wire \$1699 ;
+  wire \$17 ;
+  wire \$170 ;
   wire \$1700 ;
   wire \$1701 ;
-  wire \$1702 ;
-  wire [57:0] \$1703 ;
+  wire [3:0] \$1702 ;
+  wire \$1703 ;
   wire \$1704 ;
   wire \$1705 ;
-  wire \$1706 ;
-  wire [3:0] \$1707 ;
+  wire [3:0] \$1706 ;
+  wire \$1707 ;
   wire \$1708 ;
   wire \$1709 ;
-  wire [7:0] \$171 ;
-  wire \$1710 ;
-  wire [3:0] \$1711 ;
+  wire \$171 ;
+  wire [3:0] \$1710 ;
+  wire \$1711 ;
   wire \$1712 ;
   wire \$1713 ;
-  wire \$1714 ;
-  wire [3:0] \$1715 ;
+  wire [3:0] \$1714 ;
+  wire \$1715 ;
   wire \$1716 ;
   wire \$1717 ;
-  wire \$1718 ;
-  wire [3:0] \$1719 ;
-  wire [7:0] \$172 ;
+  wire [3:0] \$1718 ;
+  wire \$1719 ;
+  wire \$172 ;
   wire \$1720 ;
   wire \$1721 ;
-  wire \$1722 ;
-  wire [3:0] \$1723 ;
+  wire [3:0] \$1722 ;
+  wire \$1723 ;
   wire \$1724 ;
   wire \$1725 ;
-  wire \$1726 ;
-  wire [3:0] \$1727 ;
+  wire [3:0] \$1726 ;
+  wire \$1727 ;
   wire \$1728 ;
   wire \$1729 ;
   wire \$173 ;
-  wire \$1730 ;
-  wire [3:0] \$1731 ;
+  wire [3:0] \$1730 ;
+  wire \$1731 ;
   wire \$1732 ;
   wire \$1733 ;
-  wire \$1734 ;
-  wire [3:0] \$1735 ;
+  wire [3:0] \$1734 ;
+  wire \$1735 ;
   wire \$1736 ;
   wire \$1737 ;
-  wire \$1738 ;
-  wire [3:0] \$1739 ;
-  wire \$174 ;
+  wire [3:0] \$1738 ;
+  wire \$1739 ;
+  wire [32:0] \$174 ;
   wire \$1740 ;
   wire \$1741 ;
-  wire \$1742 ;
-  wire [3:0] \$1743 ;
+  wire [3:0] \$1742 ;
+  wire \$1743 ;
   wire \$1744 ;
   wire \$1745 ;
-  wire \$1746 ;
-  wire [3:0] \$1747 ;
+  wire [3:0] \$1746 ;
+  wire \$1747 ;
   wire \$1748 ;
   wire \$1749 ;
-  wire [6:0] \$175 ;
-  wire \$1750 ;
-  wire [3:0] \$1751 ;
+  wire [32:0] \$175 ;
+  wire [57:0] \$1750 ;
+  wire \$1751 ;
   wire \$1752 ;
   wire \$1753 ;
   wire \$1754 ;
-  wire [3:0] \$1755 ;
+  wire \$1755 ;
   wire \$1756 ;
   wire \$1757 ;
   wire \$1758 ;
   wire [3:0] \$1759 ;
-  wire \$176 ;
+  wire [32:0] \$176 ;
   wire \$1760 ;
   wire \$1761 ;
   wire \$1762 ;
@@ -8761,7 +9217,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [3:0] \$1767 ;
   wire \$1768 ;
   wire \$1769 ;
-  wire \$177 ;
+  wire [32:0] \$177 ;
   wire \$1770 ;
   wire [3:0] \$1771 ;
   wire \$1772 ;
@@ -8794,7 +9250,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1797 ;
   wire \$1798 ;
   wire [3:0] \$1799 ;
-  wire [32:0] \$18 ;
+  wire \$18 ;
   wire \$180 ;
   wire \$1800 ;
   wire \$1801 ;
@@ -8869,276 +9325,484 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1864 ;
   wire \$1865 ;
   wire \$1866 ;
-  wire [57:0] \$1867 ;
+  wire [3:0] \$1867 ;
   wire \$1868 ;
   wire \$1869 ;
-  wire [32:0] \$187 ;
+  wire \$187 ;
   wire \$1870 ;
-  wire \$1871 ;
+  wire [3:0] \$1871 ;
   wire \$1872 ;
   wire \$1873 ;
   wire \$1874 ;
-  reg [31:0] \$1875 ;
-  reg \$1876 ;
-  reg \$1877 ;
-  reg [120:0] \$1878 ;
-  reg [120:0] \$1879 ;
-  wire [32:0] \$188 ;
-  reg [120:0] \$1880 ;
-  reg [1:0] \$1881 ;
-  reg \$1882 ;
-  reg \$1883 ;
-  reg \$1884 ;
-  reg \$1885 ;
-  reg \$1886 ;
-  reg \$1887 ;
-  reg \$1888 ;
-  reg \$1889 ;
-  wire [32:0] \$189 ;
-  reg \$1890 ;
-  reg \$1891 ;
-  reg \$1892 ;
-  reg \$1893 ;
-  reg \$1894 ;
-  reg \$1895 ;
-  reg \$1896 ;
-  reg \$1897 ;
-  reg \$1898 ;
-  reg \$1899 ;
-  wire [120:0] \$19 ;
-  wire [32:0] \$190 ;
-  reg \$1900 ;
-  reg [4:0] \$1901 ;
-  reg [3:0] \$1902 ;
-  reg [31:0] \$1903 ;
-  reg [1:0] \$1904 ;
-  reg [31:0] \$1905 ;
-  reg [1:0] \$1906 ;
-  reg [1:0] \$1907 ;
-  reg [3:0] \$1908 ;
-  reg \$1909 ;
+  wire [3:0] \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire [3:0] \$1879 ;
+  wire [15:0] \$188 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire [3:0] \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire [3:0] \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
+  wire \$189 ;
+  wire \$1890 ;
+  wire [3:0] \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire [3:0] \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire [3:0] \$1899 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire \$1902 ;
+  wire [3:0] \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire \$1906 ;
+  wire [3:0] \$1907 ;
+  wire \$1908 ;
+  wire \$1909 ;
   wire \$191 ;
-  reg [1:0] \$1910 ;
-  reg [120:0] \$1911 ;
-  reg [4:0] \$1912 ;
-  reg [17:0] \$1913 ;
-  reg \$1914 ;
-  reg \$1915 ;
-  reg \$1916 ;
-  reg [8:0] \$1917 ;
-  reg [8:0] \$1918 ;
-  reg \$1919 ;
+  wire \$1910 ;
+  wire [3:0] \$1911 ;
+  wire \$1912 ;
+  wire \$1913 ;
+  wire \$1914 ;
+  wire [3:0] \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire [57:0] \$1919 ;
   wire \$192 ;
-  reg \$1920 ;
-  reg [8:0] \$1921 ;
-  reg [31:0] \$1922 ;
-  reg [31:0] \$1923 ;
-  reg [31:0] \$1924 ;
-  reg [31:0] \$1925 ;
-  reg [17:0] \$1926 ;
-  reg \$1927 ;
-  reg \$1928 ;
-  reg \$1929 ;
+  wire \$1920 ;
+  wire \$1921 ;
+  wire \$1922 ;
+  wire [3:0] \$1923 ;
+  wire \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire [3:0] \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
   wire \$193 ;
-  reg [7:0] \$1930 ;
-  reg [7:0] \$1931 ;
-  reg \$1932 ;
-  reg \$1933 ;
-  reg [7:0] \$1934 ;
-  reg [31:0] \$1935 ;
-  reg [31:0] \$1936 ;
-  reg [31:0] \$1937 ;
-  reg [31:0] \$1938 ;
-  reg [17:0] \$1939 ;
+  wire \$1930 ;
+  wire [3:0] \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire [3:0] \$1935 ;
+  wire \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire [3:0] \$1939 ;
   wire \$194 ;
-  reg \$1940 ;
-  reg \$1941 ;
-  reg \$1942 ;
-  reg [5:0] \$1943 ;
-  reg [5:0] \$1944 ;
-  reg \$1945 ;
-  reg \$1946 ;
-  reg [5:0] \$1947 ;
-  reg [31:0] \$1948 ;
-  reg [31:0] \$1949 ;
+  wire \$1940 ;
+  wire \$1941 ;
+  wire \$1942 ;
+  wire [3:0] \$1943 ;
+  wire \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire [3:0] \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
   wire \$195 ;
-  reg [31:0] \$1950 ;
-  reg [31:0] \$1951 ;
-  reg \$1952 ;
-  reg [15:0] \$1953 ;
-  reg [10:0] \$1954 ;
-  reg [15:0] \$1955 ;
-  reg [15:0] \$1956 ;
-  reg [15:0] \$1957 ;
-  reg [15:0] \$1958 ;
-  reg [15:0] \$1959 ;
+  wire \$1950 ;
+  wire [3:0] \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire \$1954 ;
+  wire [3:0] \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire [3:0] \$1959 ;
   wire \$196 ;
-  reg [15:0] \$1960 ;
-  reg [15:0] \$1961 ;
-  reg [15:0] \$1962 ;
-  reg [15:0] \$1963 ;
-  reg [15:0] \$1964 ;
-  reg \$1965 ;
-  reg \$1966 ;
-  reg [15:0] \$1967 ;
-  reg [1:0] \$1968 ;
-  reg [13:0] \$1969 ;
-  wire \$197 ;
-  reg \$1970 ;
-  reg [31:0] \$1971 ;
-  reg [3:0] \$1972 ;
-  reg [31:0] \$1973 ;
-  reg [31:0] \$1974 ;
-  reg [31:0] \$1975 ;
-  reg \$1976 ;
-  reg \$1977 ;
-  reg [1:0] \$1978 ;
-  reg [2:0] \$1979 ;
-  wire [15:0] \$198 ;
-  reg [2:0] \$1980 ;
-  reg [7:0] \$1981 ;
-  reg [39:0] \$1982 ;
-  reg [39:0] \$1983 ;
-  reg [39:0] \$1984 ;
-  reg [57:0] \$1985 ;
-  reg [10:0] \$1986 ;
-  reg [57:0] \$1987 ;
-  reg [57:0] \$1988 ;
-  reg [57:0] \$1989 ;
-  wire [15:0] \$199 ;
-  reg [57:0] \$1990 ;
-  reg [57:0] \$1991 ;
-  reg [57:0] \$1992 ;
-  reg [57:0] \$1993 ;
-  reg [57:0] \$1994 ;
-  reg [57:0] \$1995 ;
-  reg [57:0] \$1996 ;
-  reg \$1997 ;
-  reg [3:0] \$1998 ;
-  reg [7:0] \$1999 ;
-  wire \$2 ;
-  wire [32:0] \$20 ;
-  wire [15:0] \$200 ;
-  reg [7:0] \$2000 ;
-  reg [15:0] \$2001 ;
-  reg \$2002 ;
-  reg [31:0] \$2003 ;
-  reg \$2004 ;
-  reg [3:0] \$2005 ;
-  reg \$2006 ;
-  reg \$2007 ;
-  reg [3:0] \$2008 ;
-  reg [31:0] \$2009 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire [3:0] \$1963 ;
+  wire \$1964 ;
+  wire \$1965 ;
+  wire \$1966 ;
+  wire [3:0] \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
+  wire [4:0] \$197 ;
+  wire \$1970 ;
+  wire [3:0] \$1971 ;
+  wire \$1972 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire [3:0] \$1975 ;
+  wire \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
+  wire [3:0] \$1979 ;
+  wire \$198 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire [3:0] \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire [3:0] \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
+  wire \$199 ;
+  wire \$1990 ;
+  wire [3:0] \$1991 ;
+  wire \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire [3:0] \$1995 ;
+  wire \$1996 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire [3:0] \$1999 ;
+  wire [7:0] \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire [3:0] \$2003 ;
+  wire \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire [3:0] \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
   wire \$201 ;
-  reg \$2010 ;
-  reg \$2011 ;
-  reg \$2012 ;
-  reg \$2013 ;
-  reg \$2014 ;
-  reg \$2015 ;
-  reg \$2016 ;
-  reg \$2017 ;
-  reg \$2018 ;
-  reg \$2019 ;
-  wire \$202 ;
-  reg \$2020 ;
-  reg \$2021 ;
-  reg \$2022 ;
-  reg \$2023 ;
-  reg \$2024 ;
-  reg \$2025 ;
-  reg \$2026 ;
-  reg [4:0] \$2027 ;
-  reg [4:0] \$2028 ;
-  reg [16:0] \$2029 ;
+  wire \$2010 ;
+  wire [3:0] \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire [3:0] \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire [3:0] \$2019 ;
+  wire [4:0] \$202 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire [3:0] \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire \$2026 ;
+  wire [3:0] \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
   wire \$203 ;
-  reg [16:0] \$2030 ;
-  reg [16:0] \$2031 ;
+  wire \$2030 ;
+  wire [3:0] \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire [3:0] \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire [3:0] \$2039 ;
   wire \$204 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire [3:0] \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire [3:0] \$2047 ;
+  wire \$2048 ;
+  wire \$2049 ;
   wire \$205 ;
-  wire [15:0] \$206 ;
-  wire [15:0] \$207 ;
-  wire [15:0] \$208 ;
+  wire \$2050 ;
+  wire [3:0] \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire [3:0] \$2055 ;
+  wire \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire [3:0] \$2059 ;
+  wire \$206 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire [3:0] \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire [3:0] \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
+  wire \$207 ;
+  wire \$2070 ;
+  wire [3:0] \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire [3:0] \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire [3:0] \$2079 ;
+  wire \$208 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire [57:0] \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
   wire \$209 ;
+  wire \$2090 ;
+  reg [31:0] \$2091 ;
+  reg \$2092 ;
+  reg \$2093 ;
+  reg [120:0] \$2094 ;
+  reg [120:0] \$2095 ;
+  reg [120:0] \$2096 ;
+  reg [1:0] \$2097 ;
+  reg \$2098 ;
+  reg \$2099 ;
   wire \$21 ;
   wire \$210 ;
+  reg \$2100 ;
+  reg \$2101 ;
+  reg \$2102 ;
+  reg \$2103 ;
+  reg \$2104 ;
+  reg \$2105 ;
+  reg \$2106 ;
+  reg \$2107 ;
+  reg \$2108 ;
+  reg \$2109 ;
   wire \$211 ;
+  reg \$2110 ;
+  reg \$2111 ;
+  reg \$2112 ;
+  reg \$2113 ;
+  reg \$2114 ;
+  reg \$2115 ;
+  reg \$2116 ;
+  reg [4:0] \$2117 ;
+  reg [3:0] \$2118 ;
+  reg [31:0] \$2119 ;
   wire \$212 ;
+  reg [1:0] \$2120 ;
+  reg [31:0] \$2121 ;
+  reg [1:0] \$2122 ;
+  reg [1:0] \$2123 ;
+  reg [3:0] \$2124 ;
+  reg \$2125 ;
+  reg [1:0] \$2126 ;
+  reg [120:0] \$2127 ;
+  reg [4:0] \$2128 ;
+  reg [17:0] \$2129 ;
   wire \$213 ;
-  wire [15:0] \$214 ;
-  wire [15:0] \$215 ;
-  wire [15:0] \$216 ;
+  reg \$2130 ;
+  reg \$2131 ;
+  reg \$2132 ;
+  reg [8:0] \$2133 ;
+  reg [8:0] \$2134 ;
+  reg \$2135 ;
+  reg \$2136 ;
+  reg [8:0] \$2137 ;
+  reg [31:0] \$2138 ;
+  reg [31:0] \$2139 ;
+  wire \$214 ;
+  reg [31:0] \$2140 ;
+  reg [31:0] \$2141 ;
+  reg [17:0] \$2142 ;
+  reg \$2143 ;
+  reg \$2144 ;
+  reg \$2145 ;
+  reg [7:0] \$2146 ;
+  reg [7:0] \$2147 ;
+  reg \$2148 ;
+  reg \$2149 ;
+  wire \$215 ;
+  reg [7:0] \$2150 ;
+  reg [31:0] \$2151 ;
+  reg [31:0] \$2152 ;
+  reg [31:0] \$2153 ;
+  reg [31:0] \$2154 ;
+  reg [17:0] \$2155 ;
+  reg \$2156 ;
+  reg \$2157 ;
+  reg \$2158 ;
+  reg [5:0] \$2159 ;
+  wire \$216 ;
+  reg [5:0] \$2160 ;
+  reg \$2161 ;
+  reg \$2162 ;
+  reg [5:0] \$2163 ;
+  reg [31:0] \$2164 ;
+  reg [31:0] \$2165 ;
+  reg [31:0] \$2166 ;
+  reg [31:0] \$2167 ;
+  reg \$2168 ;
+  reg [15:0] \$2169 ;
   wire \$217 ;
+  reg \$2170 ;
+  reg [3:0] \$2171 ;
+  reg [3:0] \$2172 ;
+  reg [3:0] \$2173 ;
+  reg [3:0] \$2174 ;
+  reg [9:0] \$2175 ;
+  reg [10:0] \$2176 ;
+  reg \$2177 ;
+  reg \$2178 ;
+  reg [15:0] \$2179 ;
   wire \$218 ;
+  reg [1:0] \$2180 ;
+  reg [13:0] \$2181 ;
+  reg \$2182 ;
+  reg [31:0] \$2183 ;
+  reg [3:0] \$2184 ;
+  reg [31:0] \$2185 ;
+  reg [31:0] \$2186 ;
+  reg [31:0] \$2187 ;
+  reg \$2188 ;
+  reg \$2189 ;
   wire \$219 ;
+  reg [1:0] \$2190 ;
+  reg [2:0] \$2191 ;
+  reg [2:0] \$2192 ;
+  reg [7:0] \$2193 ;
+  reg [39:0] \$2194 ;
+  reg [39:0] \$2195 ;
+  reg [39:0] \$2196 ;
+  reg [57:0] \$2197 ;
+  reg \$2198 ;
+  reg [3:0] \$2199 ;
   wire \$22 ;
   wire \$220 ;
+  reg [3:0] \$2200 ;
+  reg [3:0] \$2201 ;
+  reg [3:0] \$2202 ;
+  reg [9:0] \$2203 ;
+  reg [10:0] \$2204 ;
+  reg \$2205 ;
+  reg [3:0] \$2206 ;
+  reg [7:0] \$2207 ;
+  reg [7:0] \$2208 ;
+  reg [15:0] \$2209 ;
   wire \$221 ;
-  wire [15:0] \$222 ;
-  wire [15:0] \$223 ;
-  wire [15:0] \$224 ;
+  reg \$2210 ;
+  reg [31:0] \$2211 ;
+  reg \$2212 ;
+  reg [3:0] \$2213 ;
+  reg \$2214 ;
+  reg \$2215 ;
+  reg [3:0] \$2216 ;
+  reg [31:0] \$2217 ;
+  reg \$2218 ;
+  reg \$2219 ;
+  wire \$222 ;
+  reg \$2220 ;
+  reg \$2221 ;
+  reg \$2222 ;
+  reg \$2223 ;
+  reg \$2224 ;
+  reg \$2225 ;
+  reg \$2226 ;
+  reg \$2227 ;
+  reg \$2228 ;
+  reg \$2229 ;
+  wire \$223 ;
+  reg \$2230 ;
+  reg \$2231 ;
+  reg \$2232 ;
+  reg \$2233 ;
+  reg \$2234 ;
+  reg [4:0] \$2235 ;
+  reg [4:0] \$2236 ;
+  reg [16:0] \$2237 ;
+  reg [16:0] \$2238 ;
+  reg [16:0] \$2239 ;
+  wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire [15:0] \$230 ;
-  wire [15:0] \$231 ;
-  wire [15:0] \$232 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [15:0] \$238 ;
-  wire [15:0] \$239 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [15:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire [15:0] \$246 ;
-  wire [15:0] \$247 ;
-  wire [15:0] \$248 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
   wire \$249 ;
-  wire [1:0] \$25 ;
+  wire \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire [15:0] \$254 ;
-  wire [15:0] \$255 ;
-  wire [15:0] \$256 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire [15:0] \$262 ;
-  wire [15:0] \$263 ;
-  wire [15:0] \$264 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [15:0] \$270 ;
-  wire [15:0] \$271 ;
-  wire [15:0] \$272 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire [15:0] \$278 ;
-  wire [15:0] \$279 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [15:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
@@ -9159,8 +9823,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
-  wire \$3 ;
-  wire [2:0] \$30 ;
+  wire [32:0] \$3 ;
+  wire \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
@@ -9183,9 +9847,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire [6:0] \$320 ;
-  wire [6:0] \$321 ;
-  reg [13:0] \$322 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
@@ -9198,326 +9862,326 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [6:0] \$334 ;
-  wire [6:0] \$335 ;
-  reg [13:0] \$336 ;
-  wire [15:0] \$337 ;
-  wire [15:0] \$338 ;
-  wire [11:0] \$339 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
-  wire [11:0] \$340 ;
-  wire [12:0] \$341 ;
-  wire [11:0] \$342 ;
-  wire [11:0] \$343 ;
-  wire [12:0] \$344 ;
-  wire [11:0] \$345 ;
-  wire [11:0] \$346 ;
-  wire [12:0] \$347 ;
-  wire [11:0] \$348 ;
-  wire [11:0] \$349 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire [12:0] \$350 ;
-  wire [11:0] \$351 ;
-  wire [11:0] \$352 ;
-  wire [12:0] \$353 ;
-  wire [11:0] \$354 ;
-  wire [11:0] \$355 ;
-  wire [12:0] \$356 ;
-  wire [11:0] \$357 ;
-  wire [11:0] \$358 ;
-  wire [12:0] \$359 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire [11:0] \$360 ;
-  wire [11:0] \$361 ;
-  wire [12:0] \$362 ;
-  wire [11:0] \$363 ;
-  wire [11:0] \$364 ;
-  wire [12:0] \$365 ;
-  wire [11:0] \$366 ;
-  wire [11:0] \$367 ;
-  wire [12:0] \$368 ;
-  wire [11:0] \$369 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [11:0] \$370 ;
-  wire [12:0] \$371 ;
-  wire [11:0] \$372 ;
-  wire [11:0] \$373 ;
-  wire [12:0] \$374 ;
-  wire [11:0] \$375 ;
-  wire [11:0] \$376 ;
-  wire [12:0] \$377 ;
-  wire [11:0] \$378 ;
-  wire [11:0] \$379 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [12:0] \$380 ;
-  wire [11:0] \$381 ;
-  wire [11:0] \$382 ;
-  wire [12:0] \$383 ;
-  wire [11:0] \$384 ;
-  wire [11:0] \$385 ;
-  wire [12:0] \$386 ;
-  wire [11:0] \$387 ;
-  wire [11:0] \$388 ;
-  wire [12:0] \$389 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [11:0] \$390 ;
-  wire [11:0] \$391 ;
-  wire [12:0] \$392 ;
-  wire [11:0] \$393 ;
-  wire [11:0] \$394 ;
-  wire [12:0] \$395 ;
-  wire [11:0] \$396 ;
-  wire [11:0] \$397 ;
-  wire [12:0] \$398 ;
-  wire [11:0] \$399 ;
-  wire [7:0] \$4 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire [32:0] \$4 ;
   wire \$40 ;
-  wire [11:0] \$400 ;
-  wire [12:0] \$401 ;
-  wire [11:0] \$402 ;
-  wire [11:0] \$403 ;
-  wire [12:0] \$404 ;
-  wire [11:0] \$405 ;
-  wire [11:0] \$406 ;
-  wire [12:0] \$407 ;
-  wire [11:0] \$408 ;
-  wire [11:0] \$409 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  wire [12:0] \$410 ;
-  wire [11:0] \$411 ;
-  wire [11:0] \$412 ;
-  wire [12:0] \$413 ;
-  wire [11:0] \$414 ;
-  wire [11:0] \$415 ;
-  wire [12:0] \$416 ;
-  wire [11:0] \$417 ;
-  wire [11:0] \$418 ;
-  wire [12:0] \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire [6:0] \$413 ;
+  wire [6:0] \$414 ;
+  reg [13:0] \$415 ;
+  wire [6:0] \$416 ;
+  wire [6:0] \$417 ;
+  reg [13:0] \$418 ;
+  wire [15:0] \$419 ;
   wire \$42 ;
-  wire [11:0] \$420 ;
+  wire [15:0] \$420 ;
   wire [11:0] \$421 ;
-  wire [12:0] \$422 ;
-  wire [11:0] \$423 ;
+  wire [11:0] \$422 ;
+  wire [12:0] \$423 ;
   wire [11:0] \$424 ;
-  wire [12:0] \$425 ;
-  wire [11:0] \$426 ;
+  wire [11:0] \$425 ;
+  wire [12:0] \$426 ;
   wire [11:0] \$427 ;
-  wire [12:0] \$428 ;
-  wire [11:0] \$429 ;
+  wire [11:0] \$428 ;
+  wire [12:0] \$429 ;
   wire \$43 ;
   wire [11:0] \$430 ;
-  wire [12:0] \$431 ;
-  wire [11:0] \$432 ;
+  wire [11:0] \$431 ;
+  wire [12:0] \$432 ;
   wire [11:0] \$433 ;
-  wire [12:0] \$434 ;
-  wire [11:0] \$435 ;
+  wire [11:0] \$434 ;
+  wire [12:0] \$435 ;
   wire [11:0] \$436 ;
-  wire [12:0] \$437 ;
-  wire [11:0] \$438 ;
+  wire [11:0] \$437 ;
+  wire [12:0] \$438 ;
   wire [11:0] \$439 ;
   wire \$44 ;
-  wire [12:0] \$440 ;
-  wire [11:0] \$441 ;
+  wire [11:0] \$440 ;
+  wire [12:0] \$441 ;
   wire [11:0] \$442 ;
-  wire [12:0] \$443 ;
-  wire [11:0] \$444 ;
+  wire [11:0] \$443 ;
+  wire [12:0] \$444 ;
   wire [11:0] \$445 ;
-  wire [12:0] \$446 ;
-  wire [11:0] \$447 ;
+  wire [11:0] \$446 ;
+  wire [12:0] \$447 ;
   wire [11:0] \$448 ;
-  wire [12:0] \$449 ;
+  wire [11:0] \$449 ;
   wire \$45 ;
-  wire [11:0] \$450 ;
+  wire [12:0] \$450 ;
   wire [11:0] \$451 ;
-  wire [12:0] \$452 ;
-  wire [11:0] \$453 ;
+  wire [11:0] \$452 ;
+  wire [12:0] \$453 ;
   wire [11:0] \$454 ;
-  wire [12:0] \$455 ;
-  wire [11:0] \$456 ;
+  wire [11:0] \$455 ;
+  wire [12:0] \$456 ;
   wire [11:0] \$457 ;
-  wire [12:0] \$458 ;
-  wire [11:0] \$459 ;
+  wire [11:0] \$458 ;
+  wire [12:0] \$459 ;
   wire \$46 ;
   wire [11:0] \$460 ;
-  wire [12:0] \$461 ;
-  wire [11:0] \$462 ;
+  wire [11:0] \$461 ;
+  wire [12:0] \$462 ;
   wire [11:0] \$463 ;
-  wire [12:0] \$464 ;
-  wire [11:0] \$465 ;
+  wire [11:0] \$464 ;
+  wire [12:0] \$465 ;
   wire [11:0] \$466 ;
-  wire [12:0] \$467 ;
-  wire [11:0] \$468 ;
+  wire [11:0] \$467 ;
+  wire [12:0] \$468 ;
   wire [11:0] \$469 ;
   wire \$47 ;
-  wire [12:0] \$470 ;
-  wire [11:0] \$471 ;
+  wire [11:0] \$470 ;
+  wire [12:0] \$471 ;
   wire [11:0] \$472 ;
-  wire [12:0] \$473 ;
-  wire [11:0] \$474 ;
+  wire [11:0] \$473 ;
+  wire [12:0] \$474 ;
   wire [11:0] \$475 ;
-  wire [12:0] \$476 ;
-  wire [11:0] \$477 ;
+  wire [11:0] \$476 ;
+  wire [12:0] \$477 ;
   wire [11:0] \$478 ;
-  wire [12:0] \$479 ;
+  wire [11:0] \$479 ;
   wire \$48 ;
-  wire [11:0] \$480 ;
+  wire [12:0] \$480 ;
   wire [11:0] \$481 ;
-  wire [12:0] \$482 ;
-  wire [11:0] \$483 ;
+  wire [11:0] \$482 ;
+  wire [12:0] \$483 ;
   wire [11:0] \$484 ;
-  wire [12:0] \$485 ;
-  wire [11:0] \$486 ;
+  wire [11:0] \$485 ;
+  wire [12:0] \$486 ;
   wire [11:0] \$487 ;
-  wire [12:0] \$488 ;
-  wire [11:0] \$489 ;
+  wire [11:0] \$488 ;
+  wire [12:0] \$489 ;
   wire \$49 ;
   wire [11:0] \$490 ;
-  wire [12:0] \$491 ;
-  wire [11:0] \$492 ;
+  wire [11:0] \$491 ;
+  wire [12:0] \$492 ;
   wire [11:0] \$493 ;
-  wire [12:0] \$494 ;
-  wire [11:0] \$495 ;
+  wire [11:0] \$494 ;
+  wire [12:0] \$495 ;
   wire [11:0] \$496 ;
-  wire [12:0] \$497 ;
-  wire [11:0] \$498 ;
+  wire [11:0] \$497 ;
+  wire [12:0] \$498 ;
   wire [11:0] \$499 ;
   wire [32:0] \$5 ;
   wire \$50 ;
-  wire [12:0] \$500 ;
-  wire [11:0] \$501 ;
+  wire [11:0] \$500 ;
+  wire [12:0] \$501 ;
   wire [11:0] \$502 ;
-  wire [12:0] \$503 ;
-  wire [11:0] \$504 ;
+  wire [11:0] \$503 ;
+  wire [12:0] \$504 ;
   wire [11:0] \$505 ;
-  wire [12:0] \$506 ;
-  wire [11:0] \$507 ;
+  wire [11:0] \$506 ;
+  wire [12:0] \$507 ;
   wire [11:0] \$508 ;
-  wire [12:0] \$509 ;
+  wire [11:0] \$509 ;
   wire \$51 ;
-  wire [11:0] \$510 ;
+  wire [12:0] \$510 ;
   wire [11:0] \$511 ;
-  wire [12:0] \$512 ;
-  wire [11:0] \$513 ;
+  wire [11:0] \$512 ;
+  wire [12:0] \$513 ;
   wire [11:0] \$514 ;
-  wire [12:0] \$515 ;
-  wire [11:0] \$516 ;
+  wire [11:0] \$515 ;
+  wire [12:0] \$516 ;
   wire [11:0] \$517 ;
-  wire [12:0] \$518 ;
-  wire [11:0] \$519 ;
+  wire [11:0] \$518 ;
+  wire [12:0] \$519 ;
   wire \$52 ;
   wire [11:0] \$520 ;
-  wire [12:0] \$521 ;
-  wire [31:0] \$522 ;
-  wire [31:0] \$523 ;
-  wire [31:0] \$524 ;
-  wire [31:0] \$525 ;
-  wire [31:0] \$526 ;
-  wire [31:0] \$527 ;
-  wire [31:0] \$528 ;
-  wire [31:0] \$529 ;
+  wire [11:0] \$521 ;
+  wire [12:0] \$522 ;
+  wire [11:0] \$523 ;
+  wire [11:0] \$524 ;
+  wire [12:0] \$525 ;
+  wire [11:0] \$526 ;
+  wire [11:0] \$527 ;
+  wire [12:0] \$528 ;
+  wire [11:0] \$529 ;
   wire \$53 ;
-  wire [1:0] \$530 ;
-  wire [31:0] \$531 ;
-  wire [4:0] \$532 ;
-  wire [4:0] \$533 ;
-  wire [4:0] \$534 ;
-  wire [31:0] \$535 ;
-  wire [31:0] \$536 ;
-  wire [31:0] \$537 ;
-  wire [31:0] \$538 ;
-  wire [31:0] \$539 ;
+  wire [11:0] \$530 ;
+  wire [12:0] \$531 ;
+  wire [11:0] \$532 ;
+  wire [11:0] \$533 ;
+  wire [12:0] \$534 ;
+  wire [11:0] \$535 ;
+  wire [11:0] \$536 ;
+  wire [12:0] \$537 ;
+  wire [11:0] \$538 ;
+  wire [11:0] \$539 ;
   wire \$54 ;
-  wire [31:0] \$540 ;
-  wire [31:0] \$541 ;
-  wire [31:0] \$542 ;
-  wire [31:0] \$543 ;
-  wire [31:0] \$544 ;
-  wire [31:0] \$545 ;
-  wire [31:0] \$546 ;
-  wire [31:0] \$547 ;
-  wire [31:0] \$548 ;
-  wire [31:0] \$549 ;
+  wire [12:0] \$540 ;
+  wire [11:0] \$541 ;
+  wire [11:0] \$542 ;
+  wire [12:0] \$543 ;
+  wire [11:0] \$544 ;
+  wire [11:0] \$545 ;
+  wire [12:0] \$546 ;
+  wire [11:0] \$547 ;
+  wire [11:0] \$548 ;
+  wire [12:0] \$549 ;
   wire \$55 ;
-  wire [31:0] \$550 ;
-  wire [31:0] \$551 ;
-  wire [31:0] \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire [11:0] \$550 ;
+  wire [11:0] \$551 ;
+  wire [12:0] \$552 ;
+  wire [11:0] \$553 ;
+  wire [11:0] \$554 ;
+  wire [12:0] \$555 ;
+  wire [11:0] \$556 ;
+  wire [11:0] \$557 ;
+  wire [12:0] \$558 ;
+  wire [11:0] \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire [31:0] \$568 ;
-  wire [31:0] \$569 ;
+  wire [11:0] \$560 ;
+  wire [12:0] \$561 ;
+  wire [11:0] \$562 ;
+  wire [11:0] \$563 ;
+  wire [12:0] \$564 ;
+  wire [11:0] \$565 ;
+  wire [11:0] \$566 ;
+  wire [12:0] \$567 ;
+  wire [11:0] \$568 ;
+  wire [11:0] \$569 ;
   wire \$57 ;
-  wire [31:0] \$570 ;
-  wire [31:0] \$571 ;
-  wire [31:0] \$572 ;
-  wire [31:0] \$573 ;
-  wire [31:0] \$574 ;
-  wire [31:0] \$575 ;
-  wire [8:0] \$576 ;
-  wire [31:0] \$577 ;
-  wire [8:0] \$578 ;
-  wire [31:0] \$579 ;
+  wire [12:0] \$570 ;
+  wire [11:0] \$571 ;
+  wire [11:0] \$572 ;
+  wire [12:0] \$573 ;
+  wire [11:0] \$574 ;
+  wire [11:0] \$575 ;
+  wire [12:0] \$576 ;
+  wire [11:0] \$577 ;
+  wire [11:0] \$578 ;
+  wire [12:0] \$579 ;
   wire \$58 ;
-  wire [31:0] \$580 ;
-  wire [31:0] \$581 ;
-  wire [31:0] \$582 ;
-  wire [31:0] \$583 ;
-  wire [31:0] \$584 ;
-  wire [31:0] \$585 ;
-  wire [31:0] \$586 ;
-  wire [31:0] \$587 ;
-  wire [31:0] \$588 ;
-  wire [31:0] \$589 ;
+  wire [11:0] \$580 ;
+  wire [11:0] \$581 ;
+  wire [12:0] \$582 ;
+  wire [11:0] \$583 ;
+  wire [11:0] \$584 ;
+  wire [12:0] \$585 ;
+  wire [11:0] \$586 ;
+  wire [11:0] \$587 ;
+  wire [12:0] \$588 ;
+  wire [11:0] \$589 ;
   wire \$59 ;
-  wire [31:0] \$590 ;
-  wire [31:0] \$591 ;
-  wire [31:0] \$592 ;
-  wire [16:0] \$593 ;
-  wire [31:0] \$594 ;
-  wire [31:0] \$595 ;
-  wire [31:0] \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
-  wire \$6 ;
+  wire [11:0] \$590 ;
+  wire [12:0] \$591 ;
+  wire [11:0] \$592 ;
+  wire [11:0] \$593 ;
+  wire [12:0] \$594 ;
+  wire [11:0] \$595 ;
+  wire [11:0] \$596 ;
+  wire [12:0] \$597 ;
+  wire [11:0] \$598 ;
+  wire [11:0] \$599 ;
+  wire [120:0] \$6 ;
   wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
+  wire [12:0] \$600 ;
+  wire [11:0] \$601 ;
+  wire [11:0] \$602 ;
+  wire [12:0] \$603 ;
+  wire [31:0] \$604 ;
+  wire [31:0] \$605 ;
+  wire [31:0] \$606 ;
+  wire [31:0] \$607 ;
+  wire [31:0] \$608 ;
+  wire [31:0] \$609 ;
   wire \$61 ;
-  wire \$610 ;
+  wire [31:0] \$610 ;
   wire [31:0] \$611 ;
-  wire [31:0] \$612 ;
+  wire [1:0] \$612 ;
   wire [31:0] \$613 ;
-  wire [31:0] \$614 ;
-  wire [31:0] \$615 ;
-  wire [31:0] \$616 ;
+  wire [4:0] \$614 ;
+  wire [4:0] \$615 ;
+  wire [4:0] \$616 ;
   wire [31:0] \$617 ;
   wire [31:0] \$618 ;
-  wire [7:0] \$619 ;
-  wire \$62 ;
+  wire [31:0] \$619 ;
+  wire [4:0] \$62 ;
   wire [31:0] \$620 ;
-  wire [7:0] \$621 ;
+  wire [31:0] \$621 ;
   wire [31:0] \$622 ;
   wire [31:0] \$623 ;
   wire [31:0] \$624 ;
@@ -9526,18 +10190,18 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$627 ;
   wire [31:0] \$628 ;
   wire [31:0] \$629 ;
-  wire \$63 ;
+  wire [4:0] \$63 ;
   wire [31:0] \$630 ;
   wire [31:0] \$631 ;
   wire [31:0] \$632 ;
   wire [31:0] \$633 ;
   wire [31:0] \$634 ;
-  wire [31:0] \$635 ;
-  wire [16:0] \$636 ;
-  wire [31:0] \$637 ;
-  wire [31:0] \$638 ;
-  wire [31:0] \$639 ;
-  wire \$64 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire [4:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -9548,43 +10212,43 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
-  wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
+  wire [4:0] \$65 ;
+  wire [31:0] \$650 ;
+  wire [31:0] \$651 ;
+  wire [31:0] \$652 ;
+  wire [31:0] \$653 ;
   wire [31:0] \$654 ;
   wire [31:0] \$655 ;
   wire [31:0] \$656 ;
   wire [31:0] \$657 ;
-  wire [31:0] \$658 ;
+  wire [8:0] \$658 ;
   wire [31:0] \$659 ;
-  wire \$66 ;
-  wire [31:0] \$660 ;
+  wire [4:0] \$66 ;
+  wire [8:0] \$660 ;
   wire [31:0] \$661 ;
-  wire [5:0] \$662 ;
+  wire [31:0] \$662 ;
   wire [31:0] \$663 ;
-  wire [5:0] \$664 ;
+  wire [31:0] \$664 ;
   wire [31:0] \$665 ;
   wire [31:0] \$666 ;
   wire [31:0] \$667 ;
   wire [31:0] \$668 ;
   wire [31:0] \$669 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire [31:0] \$670 ;
   wire [31:0] \$671 ;
   wire [31:0] \$672 ;
   wire [31:0] \$673 ;
   wire [31:0] \$674 ;
-  wire [31:0] \$675 ;
+  wire [16:0] \$675 ;
   wire [31:0] \$676 ;
   wire [31:0] \$677 ;
   wire [31:0] \$678 ;
-  wire [16:0] \$679 ;
-  wire \$68 ;
-  wire [31:0] \$680 ;
-  wire [31:0] \$681 ;
-  wire [31:0] \$682 ;
+  wire \$679 ;
+  wire [3:0] \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
@@ -9592,209 +10256,209 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
-  wire \$69 ;
+  wire [3:0] \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire [5:0] \$698 ;
-  wire [5:0] \$699 ;
-  wire \$7 ;
-  wire \$70 ;
-  wire [6:0] \$700 ;
-  wire [5:0] \$701 ;
-  wire [5:0] \$702 ;
-  wire [6:0] \$703 ;
-  wire \$704 ;
-  wire [5:0] \$705 ;
-  wire [5:0] \$706 ;
-  wire [6:0] \$707 ;
-  wire \$708 ;
-  wire \$709 ;
-  wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire [5:0] \$714 ;
-  wire [5:0] \$715 ;
-  wire [6:0] \$716 ;
-  wire [5:0] \$717 ;
-  wire [5:0] \$718 ;
-  wire [6:0] \$719 ;
-  wire \$72 ;
-  wire \$720 ;
-  wire [5:0] \$721 ;
-  wire [5:0] \$722 ;
-  wire [6:0] \$723 ;
+  wire [31:0] \$693 ;
+  wire [31:0] \$694 ;
+  wire [31:0] \$695 ;
+  wire [31:0] \$696 ;
+  wire [31:0] \$697 ;
+  wire [31:0] \$698 ;
+  wire [31:0] \$699 ;
+  wire [120:0] \$7 ;
+  wire [3:0] \$70 ;
+  wire [31:0] \$700 ;
+  wire [7:0] \$701 ;
+  wire [31:0] \$702 ;
+  wire [7:0] \$703 ;
+  wire [31:0] \$704 ;
+  wire [31:0] \$705 ;
+  wire [31:0] \$706 ;
+  wire [31:0] \$707 ;
+  wire [31:0] \$708 ;
+  wire [31:0] \$709 ;
+  wire [32:0] \$71 ;
+  wire [31:0] \$710 ;
+  wire [31:0] \$711 ;
+  wire [31:0] \$712 ;
+  wire [31:0] \$713 ;
+  wire [31:0] \$714 ;
+  wire [31:0] \$715 ;
+  wire [31:0] \$716 ;
+  wire [31:0] \$717 ;
+  wire [16:0] \$718 ;
+  wire [31:0] \$719 ;
+  wire [2:0] \$72 ;
+  wire [31:0] \$720 ;
+  wire [31:0] \$721 ;
+  wire \$722 ;
+  wire \$723 ;
   wire \$724 ;
   wire \$725 ;
   wire \$726 ;
   wire \$727 ;
   wire \$728 ;
-  wire [6:0] \$729 ;
-  wire \$73 ;
-  wire [5:0] \$730 ;
-  wire [5:0] \$731 ;
-  wire [6:0] \$732 ;
-  wire [5:0] \$733 ;
-  wire [5:0] \$734 ;
-  wire [6:0] \$735 ;
-  wire [5:0] \$736 ;
-  wire [5:0] \$737 ;
-  wire [6:0] \$738 ;
-  wire [5:0] \$739 ;
-  wire \$74 ;
-  wire [5:0] \$740 ;
-  wire [6:0] \$741 ;
-  wire [20:0] \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
+  wire \$729 ;
+  wire [32:0] \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire [31:0] \$736 ;
+  wire [31:0] \$737 ;
+  wire [31:0] \$738 ;
+  wire [31:0] \$739 ;
+  reg \$74 ;
+  wire [31:0] \$740 ;
+  wire [31:0] \$741 ;
+  wire [31:0] \$742 ;
+  wire [31:0] \$743 ;
+  wire [5:0] \$744 ;
+  wire [31:0] \$745 ;
   wire [5:0] \$746 ;
-  wire [5:0] \$747 ;
-  wire [6:0] \$748 ;
-  wire [20:0] \$749 ;
-  wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire [5:0] \$753 ;
-  wire [5:0] \$754 ;
-  wire [6:0] \$755 ;
-  wire [20:0] \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
-  wire \$76 ;
-  wire [25:0] \$760 ;
-  wire [40:0] \$761 ;
-  wire [33:0] \$762 ;
-  wire [40:0] \$763 ;
-  wire [33:0] \$764 ;
-  wire [40:0] \$765 ;
-  wire [57:0] \$766 ;
-  wire [57:0] \$767 ;
-  wire [57:0] \$768 ;
+  wire [31:0] \$747 ;
+  wire [31:0] \$748 ;
+  wire [31:0] \$749 ;
+  wire [2:0] \$75 ;
+  wire [31:0] \$750 ;
+  wire [31:0] \$751 ;
+  wire [31:0] \$752 ;
+  wire [31:0] \$753 ;
+  wire [31:0] \$754 ;
+  wire [31:0] \$755 ;
+  wire [31:0] \$756 ;
+  wire [31:0] \$757 ;
+  wire [31:0] \$758 ;
+  wire [31:0] \$759 ;
+  wire [4:0] \$76 ;
+  wire [31:0] \$760 ;
+  wire [16:0] \$761 ;
+  wire [31:0] \$762 ;
+  wire [31:0] \$763 ;
+  wire [31:0] \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
-  wire [57:0] \$774 ;
-  wire [57:0] \$775 ;
-  wire [57:0] \$776 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
-  wire \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire [57:0] \$782 ;
-  wire [57:0] \$783 ;
-  wire [57:0] \$784 ;
-  wire \$785 ;
+  wire [120:0] \$78 ;
+  wire [5:0] \$780 ;
+  wire [5:0] \$781 ;
+  wire [6:0] \$782 ;
+  wire [5:0] \$783 ;
+  wire [5:0] \$784 ;
+  wire [6:0] \$785 ;
   wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
-  wire \$79 ;
-  wire [57:0] \$790 ;
-  wire [57:0] \$791 ;
-  wire [57:0] \$792 ;
+  wire [5:0] \$787 ;
+  wire [5:0] \$788 ;
+  wire [6:0] \$789 ;
+  wire [120:0] \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire [57:0] \$798 ;
-  wire [57:0] \$799 ;
-  wire [32:0] \$8 ;
-  wire \$80 ;
-  wire [57:0] \$800 ;
-  wire \$801 ;
+  wire [5:0] \$796 ;
+  wire [5:0] \$797 ;
+  wire [6:0] \$798 ;
+  wire [5:0] \$799 ;
+  wire \$8 ;
+  wire [120:0] \$80 ;
+  wire [5:0] \$800 ;
+  wire [6:0] \$801 ;
   wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire [57:0] \$806 ;
-  wire [57:0] \$807 ;
-  wire [57:0] \$808 ;
+  wire [5:0] \$803 ;
+  wire [5:0] \$804 ;
+  wire [6:0] \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
   wire \$809 ;
-  wire [5:0] \$81 ;
+  wire [120:0] \$81 ;
   wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire [57:0] \$814 ;
-  wire [57:0] \$815 ;
-  wire [57:0] \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
-  wire [6:0] \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire [57:0] \$822 ;
-  wire [57:0] \$823 ;
-  wire [57:0] \$824 ;
+  wire [6:0] \$811 ;
+  wire [5:0] \$812 ;
+  wire [5:0] \$813 ;
+  wire [6:0] \$814 ;
+  wire [5:0] \$815 ;
+  wire [5:0] \$816 ;
+  wire [6:0] \$817 ;
+  wire [5:0] \$818 ;
+  wire [5:0] \$819 ;
+  wire [4:0] \$82 ;
+  wire [6:0] \$820 ;
+  wire [5:0] \$821 ;
+  wire [5:0] \$822 ;
+  wire [6:0] \$823 ;
+  wire [20:0] \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  wire [5:0] \$828 ;
+  wire [5:0] \$829 ;
   wire [4:0] \$83 ;
-  wire [57:0] \$830 ;
-  wire [57:0] \$831 ;
-  wire [57:0] \$832 ;
+  wire [6:0] \$830 ;
+  wire [20:0] \$831 ;
+  wire \$832 ;
   wire \$833 ;
   wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire [57:0] \$838 ;
-  wire [57:0] \$839 ;
-  wire [32:0] \$84 ;
-  wire [57:0] \$840 ;
+  wire [5:0] \$835 ;
+  wire [5:0] \$836 ;
+  wire [6:0] \$837 ;
+  wire [20:0] \$838 ;
+  wire \$839 ;
+  wire [4:0] \$84 ;
+  wire \$840 ;
   wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire [57:0] \$846 ;
-  wire [57:0] \$847 ;
-  wire [57:0] \$848 ;
+  wire [25:0] \$842 ;
+  wire [40:0] \$843 ;
+  wire [33:0] \$844 ;
+  wire [40:0] \$845 ;
+  wire [33:0] \$846 ;
+  wire [40:0] \$847 ;
+  wire \$848 ;
   wire \$849 ;
-  wire [2:0] \$85 ;
+  wire [17:0] \$85 ;
   wire \$850 ;
-  wire \$851 ;
+  wire [57:0] \$851 ;
   wire \$852 ;
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire [3:0] \$857 ;
-  wire [7:0] \$858 ;
-  wire [7:0] \$859 ;
-  wire [32:0] \$86 ;
-  wire [15:0] \$860 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
+  wire \$86 ;
+  wire [4:0] \$860 ;
   wire \$861 ;
-  wire [5:0] \$862 ;
-  wire [5:0] \$863 ;
-  wire [6:0] \$864 ;
-  wire [5:0] \$865 ;
-  wire [5:0] \$866 ;
-  wire [6:0] \$867 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire [4:0] \$865 ;
+  wire \$866 ;
+  wire \$867 ;
   wire \$868 ;
-  wire [5:0] \$869 ;
-  wire [3:0] \$87 ;
-  wire [5:0] \$870 ;
-  wire [6:0] \$871 ;
+  wire \$869 ;
+  wire \$87 ;
+  wire \$870 ;
+  wire \$871 ;
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
@@ -9802,19 +10466,19 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire [5:0] \$879 ;
-  wire [2:0] \$88 ;
-  wire [5:0] \$880 ;
-  wire [6:0] \$881 ;
-  wire [5:0] \$882 ;
-  wire [5:0] \$883 ;
-  wire [6:0] \$884 ;
+  wire \$879 ;
+  wire \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
   wire \$885 ;
-  wire [5:0] \$886 ;
-  wire [5:0] \$887 ;
-  wire [6:0] \$888 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
   wire \$889 ;
-  wire [4:0] \$89 ;
+  wire \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
@@ -9837,7 +10501,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
-  wire [120:0] \$91 ;
+  wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
@@ -9848,7 +10512,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
-  wire [120:0] \$92 ;
+  wire \$92 ;
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
@@ -9859,7 +10523,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
-  wire [120:0] \$93 ;
+  wire \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
@@ -9870,7 +10534,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire [120:0] \$94 ;
+  wire [8:0] \$94 ;
   wire \$940 ;
   wire \$941 ;
   wire \$942 ;
@@ -9881,7 +10545,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
-  wire [4:0] \$95 ;
+  wire [8:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
@@ -9892,7 +10556,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire [4:0] \$96 ;
+  wire [10:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
@@ -9903,7 +10567,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire [4:0] \$97 ;
+  wire [10:0] \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
@@ -9914,7 +10578,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
-  wire [17:0] \$98 ;
+  wire \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
@@ -10016,70 +10680,75 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
   (* init = 16'h0000 *)
-  wire [15:0] \$signal$136 ;
-  reg \$signal$207  = 1'h0;
-  reg [1:0] \$signal$212  = 2'h0;
-  reg \$signal$244  = 1'h0;
-  reg [31:0] \$signal$245  = 32'd0;
-  reg \$signal$246  = 1'h0;
-  reg [3:0] \$signal$247  = 4'h0;
-  reg \$signal$248  = 1'h0;
-  reg \$signal$249  = 1'h0;
-  reg [3:0] \$signal$250  = 4'h0;
-  reg [31:0] \$signal$251  = 32'd0;
-  reg \$signal$265  = 1'h0;
+  wire [15:0] \$signal$148 ;
+  reg \$signal$219  = 1'h0;
+  reg [1:0] \$signal$224  = 2'h0;
+  reg \$signal$253  = 1'h0;
+  reg [31:0] \$signal$254  = 32'd0;
+  reg \$signal$255  = 1'h0;
+  reg [3:0] \$signal$256  = 4'h0;
+  reg \$signal$257  = 1'h0;
+  reg \$signal$258  = 1'h0;
+  reg [3:0] \$signal$259  = 4'h0;
+  reg [31:0] \$signal$260  = 32'd0;
+  reg \$signal$274  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  wire [1:0] \$signal$47 ;
-  reg [31:0] \$signal$56  = 32'd0;
-  reg \$signal$62  = 1'h0;
-  reg \$signal$63  = 1'h0;
-  reg [4:0] \$signal$70  = 5'h00;
-  reg [4:0] \$signal$71  = 5'h00;
-  wire [4:0] \$signal$72 ;
+  reg [31:0] \$signal$70  = 32'd0;
+  wire [1:0] \$signal$71 ;
+  reg \$signal$77  = 1'h0;
+  reg \$signal$78  = 1'h0;
+  reg [4:0] \$signal$85  = 5'h00;
+  reg [4:0] \$signal$86  = 5'h00;
+  wire [4:0] \$signal$87 ;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$272 ;
-  wire [1:0] \$signature__addr$275 ;
-  wire [1:0] \$signature__addr$278 ;
   wire [1:0] \$signature__addr$281 ;
   wire [1:0] \$signature__addr$284 ;
-  (* init = 2'h0 *)
   wire [1:0] \$signature__addr$287 ;
   wire [1:0] \$signature__addr$290 ;
+  wire [1:0] \$signature__addr$293 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$296 ;
+  wire [1:0] \$signature__addr$299 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$305 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$318 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$270 ;
-  wire [120:0] \$signature__data$276 ;
-  wire [120:0] \$signature__data$282 ;
-  wire [120:0] \$signature__data$288 ;
-  wire [120:0] \$signature__data$67 ;
-  wire [120:0] \$signature__data$68 ;
-  wire [120:0] \$signature__data$69 ;
-  wire \$signature__en ;
-  wire \$signature__en$273 ;
-  wire \$signature__en$277 ;
-  wire \$signature__en$279 ;
-  wire \$signature__en$283 ;
-  wire \$signature__en$285 ;
-  wire \$signature__en$289 ;
-  wire \$signature__en$291 ;
+  wire [120:0] \$signature__data$279 ;
+  wire [120:0] \$signature__data$285 ;
+  wire [120:0] \$signature__data$291 ;
+  wire [120:0] \$signature__data$297 ;
+  (* init = 16'h0000 *)
+  wire [15:0] \$signature__data$306 ;
+  wire [57:0] \$signature__data$319 ;
+  wire [120:0] \$signature__data$82 ;
+  wire [120:0] \$signature__data$83 ;
+  wire [120:0] \$signature__data$84 ;
+  reg \$signature__en ;
+  wire \$signature__en$282 ;
+  reg \$signature__en$286 ;
+  wire \$signature__en$288 ;
+  reg \$signature__en$292 ;
+  wire \$signature__en$294 ;
+  reg \$signature__en$298 ;
+  wire \$signature__en$300 ;
+  wire \$signature__en$307 ;
+  wire \$signature__en$320 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
-  reg [15:0] alloc_queue_data0 = 16'h0000;
-  reg [15:0] alloc_queue_data1 = 16'h0000;
-  reg [15:0] alloc_queue_data10 = 16'h0000;
-  reg [15:0] alloc_queue_data2 = 16'h0000;
-  reg [15:0] alloc_queue_data3 = 16'h0000;
-  reg [15:0] alloc_queue_data4 = 16'h0000;
-  reg [15:0] alloc_queue_data5 = 16'h0000;
-  reg [15:0] alloc_queue_data6 = 16'h0000;
-  reg [15:0] alloc_queue_data7 = 16'h0000;
-  reg [15:0] alloc_queue_data8 = 16'h0000;
-  reg [15:0] alloc_queue_data9 = 16'h0000;
-  reg [10:0] alloc_queue_full = 11'h000;
+  reg [10:0] alloc_queue_count = 11'h000;
+  reg [15:0] alloc_queue_head = 16'h0000;
+  reg alloc_queue_head_valid = 1'h0;
+  reg [9:0] alloc_queue_held = 10'h000;
   wire alloc_queue_pop;
   wire alloc_queue_push;
+  reg [3:0] alloc_queue_rd = 4'h0;
+  reg [3:0] alloc_queue_rd_next = 4'h1;
   reg [15:0] alloc_queue_w_data = 16'h0000;
+  reg [3:0] alloc_queue_wr = 4'h0;
+  reg [3:0] alloc_queue_wr_next = 4'h1;
   (* init = 1'h0 *)
   wire bus__r_ack;
   input [11:0] bus__r_addr;
@@ -10116,22 +10785,24 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [3:0] bus__w_strb;
   input busy;
   wire busy;
-  reg [57:0] command_queue_data0 = 58'h000000000000000;
-  reg [57:0] command_queue_data1 = 58'h000000000000000;
-  reg [57:0] command_queue_data10 = 58'h000000000000000;
-  reg [57:0] command_queue_data2 = 58'h000000000000000;
-  reg [57:0] command_queue_data3 = 58'h000000000000000;
-  reg [57:0] command_queue_data4 = 58'h000000000000000;
-  reg [57:0] command_queue_data5 = 58'h000000000000000;
-  reg [57:0] command_queue_data6 = 58'h000000000000000;
-  reg [57:0] command_queue_data7 = 58'h000000000000000;
-  reg [57:0] command_queue_data8 = 58'h000000000000000;
-  reg [57:0] command_queue_data9 = 58'h000000000000000;
-  reg [10:0] command_queue_full = 11'h000;
+  reg [10:0] command_queue_count = 11'h000;
+  reg [57:0] command_queue_head = 58'h000000000000000;
+  reg command_queue_head_valid = 1'h0;
+  reg [9:0] command_queue_held = 10'h000;
   wire command_queue_pop;
   wire command_queue_push;
+  reg [3:0] command_queue_rd = 4'h0;
+  reg [3:0] command_queue_rd_next = 4'h1;
   wire [57:0] command_queue_w_data;
+  reg [3:0] command_queue_wr = 4'h0;
+  reg [3:0] command_queue_wr_next = 4'h1;
   reg [31:0] cycle = 32'd0;
+  (* keep = 32'd1 *)
+  wire e0_alloc_err;
+  (* keep = 32'd1 *)
+  wire e0_flush_err;
+  (* keep = 32'd1 *)
+  wire e0_free_err;
   output e1_exhausted;
   reg e1_exhausted = 1'h0;
   reg [120:0] e1_new0 = 121'h0000000000000000000000000000000;
@@ -10167,6 +10838,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [1:0] log_bank1_k;
   wire [1:0] log_bank2_k;
   wire [1:0] log_bank3_k;
+  wire log_kept_ge1;
+  wire log_kept_ge2;
+  wire log_kept_ge3;
   output low_water_hit;
   wire low_water_hit;
   reg [31:0] medium_allocs = 32'd0;
@@ -10197,30 +10871,30 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
   wire popped;
-  output \port$3099$0 ;
-  wire \port$3099$0 ;
-  output \port$3100$0 ;
-  wire \port$3100$0 ;
-  output \port$3102$0 ;
-  wire \port$3102$0 ;
-  output [56:0] \port$3819$1 ;
-  wire [56:0] \port$3819$1 ;
-  input [14:0] \port$4227$0 ;
-  wire [14:0] \port$4227$0 ;
-  input [23:0] \port$4227$55 ;
-  wire [23:0] \port$4227$55 ;
-  input [23:0] \port$4233$0 ;
-  wire [23:0] \port$4233$0 ;
-  input [22:0] \port$4248$0 ;
-  wire [22:0] \port$4248$0 ;
-  input [40:0] \port$4280$0 ;
-  wire [40:0] \port$4280$0 ;
+  output \port$3594$0 ;
+  wire \port$3594$0 ;
+  output \port$3595$0 ;
+  wire \port$3595$0 ;
+  output \port$3597$0 ;
+  wire \port$3597$0 ;
+  output [56:0] \port$4322$1 ;
+  wire [56:0] \port$4322$1 ;
+  input [14:0] \port$4736$0 ;
+  wire [14:0] \port$4736$0 ;
+  input [23:0] \port$4736$55 ;
+  wire [23:0] \port$4736$55 ;
+  input [23:0] \port$4742$0 ;
+  wire [23:0] \port$4742$0 ;
+  input [22:0] \port$4757$0 ;
+  wire [22:0] \port$4757$0 ;
+  input [40:0] \port$4789$0 ;
+  wire [40:0] \port$4789$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4539$0 ;
-  wire [4:0] \port$4539$0 ;
+  output [4:0] \port$5032$0 ;
+  wire [4:0] \port$5032$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4830$0 ;
-  wire [4:0] \port$4830$0 ;
+  output [4:0] \port$5307$0 ;
+  wire [4:0] \port$5307$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10290,6 +10964,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [3:0] r2_found_in = 4'h0;
   output r2_valid;
   reg r2_valid = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] read__addr;
+  (* init = 4'h0 *)
+  wire [3:0] \read__addr$317 ;
+  wire [15:0] read__data;
+  wire [57:0] \read__data$237 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -10365,6 +11045,21 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg space_ge4 = 1'h1;
   reg space_ge5 = 1'h1;
   reg space_ge6 = 1'h1;
+  wire [6:0] space_over;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge1;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge2;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge3;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge4;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge5;
+  (* keep = 32'd1 *)
+  reg space_plus_all_ge6;
+  wire space_short;
+  wire [6:0] space_under;
   reg staged_valid = 1'h0;
   reg [3:0] tail = 4'h0;
   reg [1:0] tail_next_row = 2'h1;
@@ -10394,10 +11089,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_is_pool2_free = 1'h0;
   reg w2_is_pool2_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  reg [15:0] alloc_queue_ring [15:0];
+  always @(posedge aclk_clk) begin
+    if (\$signature__en$307 )
+      alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
+  end
+  assign read__data = alloc_queue_ring[alloc_queue_rd];
+  reg [57:0] command_queue_ring [15:0];
+  always @(posedge aclk_clk) begin
+    if (\$signature__en$320 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], new_flush };
+  end
+  assign \read__data$237  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$270 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$279 ;
   end
   reg [120:0] _0_;
   always @(posedge aclk_clk) begin
@@ -10406,2220 +11113,2431 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$277 )
-      log_bank1[\$signature__addr$275 ] <= \$signature__data$276 ;
+    if (\$signature__en$286 )
+      log_bank1[\$signature__addr$284 ] <= \$signature__data$285 ;
   end
   reg [120:0] _1_;
   always @(posedge aclk_clk) begin
     _1_ <= log_bank1[head[3:2]];
   end
-  assign \$signature__data$67  = _1_;
+  assign \$signature__data$82  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$283 )
-      log_bank2[\$signature__addr$281 ] <= \$signature__data$282 ;
+    if (\$signature__en$292 )
+      log_bank2[\$signature__addr$290 ] <= \$signature__data$291 ;
   end
   reg [120:0] _2_;
   always @(posedge aclk_clk) begin
     _2_ <= log_bank2[head[3:2]];
   end
-  assign \$signature__data$68  = _2_;
+  assign \$signature__data$83  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$289 )
-      log_bank3[tail_row] <= \$signature__data$288 ;
+    if (\$signature__en$298 )
+      log_bank3[tail_row] <= \$signature__data$297 ;
   end
   reg [120:0] _3_;
   always @(posedge aclk_clk) begin
     _3_ <= log_bank3[head[3:2]];
   end
-  assign \$signature__data$69  = _3_;
+  assign \$signature__data$84  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$4233$0 [4:1];
-  assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$4233$0 [23] ? { 6'h00, \port$4233$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4742$0 [23] ? { 6'h00, \port$4742$0 [22:21] } : 8'hff;
+  assign \$3  = cycle - 4'h8;
+  assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = | \port$4248$0 [4:1];
-  assign \$7  = rsp_flushed_valid & \$6 ;
-  assign \$8  = cycle - 4'h8;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4757$0 [20:5], 46'h000000000000, \port$4757$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4757$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4736$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4736$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4736$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4742$0 [20:5], \port$4789$0 [32:1], \port$4789$0 [40:33], \$2 , 1'h0, \port$4789$0 [0], 3'h1, \port$4742$0 [4:1] } : \$6 ;
+  assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
-  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$4248$0 [20:5], 46'h000000000000, \port$4248$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4248$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$4227$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4227$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4227$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$4233$0 [20:5], \port$4280$0 [32:1], \port$4280$0 [40:33], \$4 , 1'h0, \port$4280$0 [0], 3'h1, \port$4233$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$4233$0 [4:1];
-  assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$4248$0 [4:1];
-  assign \$15  = rsp_flushed_valid & \$14 ;
-  assign \$16  = \$13  & \$15 ;
-  assign \$17  = cycle - 4'h8;
-  assign \$18  = cycle - 4'h8;
-  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$4248$0 [20:5], 46'h000000000000, \port$4248$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4248$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$4227$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4227$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4227$0 [4:1] };
-  assign \$20  = cycle - 4'h8;
-  assign \$21  = | \port$4233$0 [4:1];
-  assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$4248$0 [4:1];
-  assign \$24  = rsp_flushed_valid & \$23 ;
-  assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$4227$0 [0];
+  assign \$10  = cycle - 4'h8;
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4757$0 [20:5], 46'h000000000000, \port$4757$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4757$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4736$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4736$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4736$0 [4:1] };
+  assign \$12  = cycle - 4'h8;
+  assign \$13  = e0_free_err + e0_flush_err;
+  assign \$14  = \$13  + e0_alloc_err;
+  assign \$15  = \port$4736$0 [4:1] == 1'h1;
+  assign \$16  = rsp_grant_valid & \$15 ;
+  assign \$17  = rsp_grant_valid & \port$4736$0 [0];
+  assign \$18  = ! \port$4736$0 [6:5];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = rsp_freed_valid & \port$4742$0 [0];
+  assign \$21  = ! \port$4742$0 [22:21];
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = rsp_flushed_valid & \port$4757$0 [0];
+  assign \$24  = ! \port$4757$0 [22:21];
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = \port$4736$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$4227$0 [4:1] != 1'h1;
+  assign \$28  = ! \port$4736$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$4227$0 [4:1] == 1'h1;
-  assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$4227$0 [0];
-  assign \$34  = ! \port$4227$0 [6:5];
+  assign \$30  = rsp_grant_valid & \port$4736$0 [0];
+  assign \$31  = \port$4736$0 [6:5] == 1'h1;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = rsp_freed_valid & \port$4742$0 [0];
+  assign \$34  = \port$4742$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$4233$0 [0];
-  assign \$37  = ! \port$4233$0 [22:21];
+  assign \$36  = rsp_flushed_valid & \port$4757$0 [0];
+  assign \$37  = \port$4757$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$4248$0 [0];
-  assign \$40  = ! \port$4248$0 [22:21];
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$4227$0 [4:1] == 1'h1;
-  assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$4227$0 [6:5];
+  assign \$39  = \port$4736$0 [4:1] == 1'h1;
+  assign \$40  = rsp_grant_valid & \$39 ;
+  assign \$41  = \port$4736$0 [6:5] == 1'h1;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = rsp_grant_valid & \port$4736$0 [0];
+  assign \$44  = \port$4736$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$4227$0 [0];
-  assign \$47  = \port$4227$0 [6:5] == 1'h1;
+  assign \$46  = rsp_freed_valid & \port$4742$0 [0];
+  assign \$47  = \port$4742$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$4233$0 [0];
-  assign \$50  = \port$4233$0 [22:21] == 1'h1;
+  assign \$49  = rsp_flushed_valid & \port$4757$0 [0];
+  assign \$50  = \port$4757$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$4248$0 [0];
-  assign \$53  = \port$4248$0 [22:21] == 1'h1;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$4227$0 [4:1] == 1'h1;
-  assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$4227$0 [6:5] == 1'h1;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$4227$0 [0];
-  assign \$60  = \port$4227$0 [6:5] == 2'h2;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = rsp_freed_valid & \port$4233$0 [0];
-  assign \$63  = \port$4233$0 [22:21] == 2'h2;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = rsp_flushed_valid & \port$4248$0 [0];
-  assign \$66  = \port$4248$0 [22:21] == 2'h2;
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = \port$4227$0 [4:1] == 1'h1;
-  assign \$69  = rsp_grant_valid & \$68 ;
-  assign \$70  = \port$4227$0 [6:5] == 2'h2;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = space >= 3'h7;
-  assign \$73  = space >= 3'h7;
-  assign \$74  = space >= 4'h8;
-  assign \$75  = space >= 3'h7;
-  assign \$76  = space >= 3'h7;
-  assign \$77  = space >= 4'h8;
-  assign \$78  = space >= 4'h9;
-  assign \$79  = space >= 3'h7;
-  assign \$80  = space >= 4'h8;
-  assign \$81  = space + popped;
-  assign \$82  = \$81  - \$signal$47 ;
-  assign \$83  = tail + \$signal$47 ;
-  assign \$84  = \$signal$56  + \$signal$47 ;
-  assign \$85  = \$signal$28  - \$signal$47 ;
-  assign \$86  = err_dropped + n_dropped;
-  assign \$87  = tail[1:0] + \$signal$47 ;
-  assign \$88  = tail_next_row + 1'h1;
-  assign \$89  = head + 1'h1;
-  assign \$90  = ~ space[4];
-  assign \$91  = head_bank[0] ? \$signature__data$69  : \$signature__data$68 ;
-  assign \$92  = head_bank[0] ? \$signature__data$67  : \$signature__data ;
-  assign \$93  = head_bank[1] ? \$91  : \$92 ;
-  assign \$94  = \$signal$63  ? \$93  : 121'h0000000000000000000000000000000;
-  assign \$95  = ~ \$signal$71 ;
-  assign \$96  = \$signal$70  & \$95 ;
-  assign \$97  = \$96  | { low_water_hit, \$1163 , \$1161 , e1_exhausted, \$1160  };
-  assign \$98  = 9'h100 - small_low_water;
-  assign \$99  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
-  assign \$104  = \$103  == small_ev_free;
-  assign \$107  = \$106  ? 9'h001 : 9'h1ff;
-  assign \$108  = \$104  ? 9'h000 : \$107 ;
-  assign \$109  = $signed({ 1'h0, small_in_use }) + $signed(\$108 );
-  assign \$110  = small_ev_flush ? { 10'h000, \$101  } : \$109 ;
-  assign \$113  = small_in_use + 9'h1ff;
-  assign \$114  = ~ \$113 [9];
-  assign \$115  = \$112  & \$114 ;
-  assign \$118  = ~ small_ev_free;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = small_ev_flush ? \$115  : \$119 ;
-  assign \$121  = ~ \$signal$62 ;
-  assign \$122  = small_in_use > small_high_water;
-  assign \$123  = small_hw_grow ? small_in_use_rose : \$122 ;
-  assign \$124  = \$121  & \$123 ;
-  assign \$125  = small_allocs + small_ev_grant;
-  assign \$126  = small_fails + small_ev_fail;
-  assign \$127  = small_frees + small_ev_free;
-  assign \$128  = small_flushes + small_ev_flush;
-  assign \$129  = 8'h80 - medium_low_water;
-  assign \$130  = $signed({ 1'h0, medium_in_use }) > $signed(medium_lw_limit);
-  assign \$135  = \$134  == medium_ev_free;
-  assign \$138  = \$137  ? 8'h01 : 8'hff;
-  assign \$139  = \$135  ? 8'h00 : \$138 ;
-  assign \$140  = $signed({ 1'h0, medium_in_use }) + $signed(\$139 );
-  assign \$141  = medium_ev_flush ? { 9'h000, \$132  } : \$140 ;
-  assign \$144  = medium_in_use + 8'hff;
-  assign \$145  = ~ \$144 [8];
-  assign \$146  = \$143  & \$145 ;
-  assign \$149  = ~ medium_ev_free;
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = medium_ev_flush ? \$146  : \$150 ;
-  assign \$152  = ~ \$signal$62 ;
-  assign \$153  = medium_in_use > medium_high_water;
-  assign \$154  = medium_hw_grow ? medium_in_use_rose : \$153 ;
-  assign \$155  = \$152  & \$154 ;
-  assign \$156  = medium_allocs + medium_ev_grant;
-  assign \$157  = medium_fails + medium_ev_fail;
-  assign \$158  = medium_frees + medium_ev_free;
-  assign \$159  = medium_flushes + medium_ev_flush;
-  assign \$160  = 6'h30 - large_low_water;
-  assign \$161  = $signed({ 1'h0, large_in_use }) > $signed(large_lw_limit);
-  assign \$166  = \$165  == large_ev_free;
-  assign \$169  = \$168  ? 6'h01 : 6'h3f;
-  assign \$170  = \$166  ? 6'h00 : \$169 ;
-  assign \$171  = $signed({ 1'h0, large_in_use }) + $signed(\$170 );
-  assign \$172  = large_ev_flush ? { 7'h00, \$163  } : \$171 ;
-  assign \$175  = large_in_use + 6'h3f;
-  assign \$176  = ~ \$175 [6];
-  assign \$177  = \$174  & \$176 ;
-  assign \$180  = ~ large_ev_free;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = large_ev_flush ? \$177  : \$181 ;
-  assign \$183  = ~ \$signal$62 ;
-  assign \$184  = large_in_use > large_high_water;
-  assign \$185  = large_hw_grow ? large_in_use_rose : \$184 ;
-  assign \$186  = \$183  & \$185 ;
-  assign \$187  = large_allocs + large_ev_grant;
-  assign \$188  = large_fails + large_ev_fail;
-  assign \$189  = large_frees + large_ev_free;
-  assign \$190  = large_flushes + large_ev_flush;
-  assign \$191  = ! bus__r_addr[5:0];
-  assign \$192  = bus__r_addr[11:6] >= 3'h4;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = bus__r_addr[11:6] < 3'h7;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = ~ \$195 ;
-  assign \$197  = bus__r_req & \$196 ;
-  assign \$198  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
-  assign \$199  = alloc_queue_full[0] ? alloc_queue_data0 : alloc_queue_w_data;
-  assign \$200  = alloc_queue_pop ? \$198  : \$199 ;
-  assign \$201  = alloc_queue_push & alloc_queue_full[0];
-  assign \$202  = alloc_queue_full[1] | \$201 ;
-  assign \$204  = alloc_queue_full[0] | \$203 ;
-  assign \$205  = alloc_queue_pop ? \$202  : \$204 ;
-  assign \$206  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
-  assign \$207  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
-  assign \$208  = alloc_queue_pop ? \$206  : \$207 ;
-  assign \$209  = alloc_queue_push & alloc_queue_full[1];
-  assign \$210  = alloc_queue_full[2] | \$209 ;
-  assign \$211  = alloc_queue_push & alloc_queue_full[0];
-  assign \$212  = alloc_queue_full[1] | \$211 ;
-  assign \$213  = alloc_queue_pop ? \$210  : \$212 ;
-  assign \$214  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
-  assign \$215  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
-  assign \$216  = alloc_queue_pop ? \$214  : \$215 ;
-  assign \$217  = alloc_queue_push & alloc_queue_full[2];
-  assign \$218  = alloc_queue_full[3] | \$217 ;
-  assign \$219  = alloc_queue_push & alloc_queue_full[1];
-  assign \$220  = alloc_queue_full[2] | \$219 ;
-  assign \$221  = alloc_queue_pop ? \$218  : \$220 ;
-  assign \$222  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
-  assign \$223  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
-  assign \$224  = alloc_queue_pop ? \$222  : \$223 ;
-  assign \$225  = alloc_queue_push & alloc_queue_full[3];
-  assign \$226  = alloc_queue_full[4] | \$225 ;
-  assign \$227  = alloc_queue_push & alloc_queue_full[2];
-  assign \$228  = alloc_queue_full[3] | \$227 ;
-  assign \$229  = alloc_queue_pop ? \$226  : \$228 ;
-  assign \$230  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
-  assign \$231  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
-  assign \$232  = alloc_queue_pop ? \$230  : \$231 ;
-  assign \$233  = alloc_queue_push & alloc_queue_full[4];
-  assign \$234  = alloc_queue_full[5] | \$233 ;
-  assign \$235  = alloc_queue_push & alloc_queue_full[3];
-  assign \$236  = alloc_queue_full[4] | \$235 ;
-  assign \$237  = alloc_queue_pop ? \$234  : \$236 ;
-  assign \$238  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
-  assign \$239  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
-  assign \$240  = alloc_queue_pop ? \$238  : \$239 ;
-  assign \$241  = alloc_queue_push & alloc_queue_full[5];
-  assign \$242  = alloc_queue_full[6] | \$241 ;
-  assign \$243  = alloc_queue_push & alloc_queue_full[4];
-  assign \$244  = alloc_queue_full[5] | \$243 ;
-  assign \$245  = alloc_queue_pop ? \$242  : \$244 ;
-  assign \$246  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
-  assign \$247  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
-  assign \$248  = alloc_queue_pop ? \$246  : \$247 ;
-  assign \$249  = alloc_queue_push & alloc_queue_full[6];
-  assign \$250  = alloc_queue_full[7] | \$249 ;
-  assign \$251  = alloc_queue_push & alloc_queue_full[5];
-  assign \$252  = alloc_queue_full[6] | \$251 ;
-  assign \$253  = alloc_queue_pop ? \$250  : \$252 ;
-  assign \$254  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
-  assign \$255  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
-  assign \$256  = alloc_queue_pop ? \$254  : \$255 ;
-  assign \$257  = alloc_queue_push & alloc_queue_full[7];
-  assign \$258  = alloc_queue_full[8] | \$257 ;
-  assign \$259  = alloc_queue_push & alloc_queue_full[6];
-  assign \$260  = alloc_queue_full[7] | \$259 ;
-  assign \$261  = alloc_queue_pop ? \$258  : \$260 ;
-  assign \$262  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
-  assign \$263  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
-  assign \$264  = alloc_queue_pop ? \$262  : \$263 ;
-  assign \$265  = alloc_queue_push & alloc_queue_full[8];
-  assign \$266  = alloc_queue_full[9] | \$265 ;
-  assign \$267  = alloc_queue_push & alloc_queue_full[7];
-  assign \$268  = alloc_queue_full[8] | \$267 ;
-  assign \$269  = alloc_queue_pop ? \$266  : \$268 ;
-  assign \$270  = alloc_queue_full[10] ? alloc_queue_data10 : alloc_queue_w_data;
-  assign \$271  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
-  assign \$272  = alloc_queue_pop ? \$270  : \$271 ;
-  assign \$273  = alloc_queue_push & alloc_queue_full[9];
-  assign \$274  = alloc_queue_full[10] | \$273 ;
-  assign \$275  = alloc_queue_push & alloc_queue_full[8];
-  assign \$276  = alloc_queue_full[9] | \$275 ;
-  assign \$277  = alloc_queue_pop ? \$274  : \$276 ;
-  assign \$279  = alloc_queue_full[10] ? alloc_queue_data10 : alloc_queue_w_data;
-  assign \$280  = alloc_queue_pop ? \$278  : \$279 ;
-  assign \$281  = alloc_queue_push & alloc_queue_full[10];
-  assign \$283  = alloc_queue_push & alloc_queue_full[9];
-  assign \$284  = alloc_queue_full[10] | \$283 ;
-  assign \$285  = alloc_queue_pop ? \$282  : \$284 ;
-  assign \$286  = alloc_queue_full[0] | staged_valid;
-  assign \$287  = ! bus__r_addr[5:0];
-  assign \$288  = bus__r_addr[11:6] >= 3'h4;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = bus__r_addr[11:6] < 3'h7;
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = bus__r_req & \$291 ;
-  assign \$293  = \$286  | \$292 ;
-  assign \$294  = req_alloc & native_alloc_valid;
-  assign \$295  = ~ \$294 ;
-  assign \$296  = \$293  & \$295 ;
-  assign \$297  = ! bus__r_addr[5:0];
-  assign \$298  = bus__r_addr[11:6] >= 3'h4;
+  assign \$52  = \port$4736$0 [4:1] == 1'h1;
+  assign \$53  = rsp_grant_valid & \$52 ;
+  assign \$54  = \port$4736$0 [6:5] == 2'h2;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = popped ? 1'h1 : space_plus_all_ge1;
+  assign \$57  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
+  assign \$58  = popped ? space_plus_all_ge2 : space_plus_all_ge3;
+  assign \$59  = popped ? space_plus_all_ge3 : space_plus_all_ge4;
+  assign \$60  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
+  assign \$61  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
+  assign \$62  = space_short ? 5'h01 : space_over[4:0];
+  assign \$63  = space_short ? 5'h00 : \$1368 [4:0];
+  assign \$64  = popped ? \$62  : \$63 ;
+  assign \$65  = tail + 2'h3;
+  assign \$66  = tail + 2'h2;
+  assign \$67  = tail + 1'h1;
+  assign \$68  = log_kept_ge1 ? \$67 [3:0] : tail;
+  assign \$69  = log_kept_ge2 ? \$66 [3:0] : \$68 ;
+  assign \$70  = log_kept_ge3 ? \$65 [3:0] : \$69 ;
+  assign \$71  = \$signal$70  + \$signal$71 ;
+  assign \$72  = \$signal$28  - \$signal$71 ;
+  assign \$73  = err_dropped + n_dropped;
+  assign \$75  = tail_next_row + 1'h1;
+  assign \$76  = head + 1'h1;
+  assign \$77  = ~ space[4];
+  assign \$78  = head_bank[0] ? \$signature__data$84  : \$signature__data$83 ;
+  assign \$79  = head_bank[0] ? \$signature__data$82  : \$signature__data ;
+  assign \$80  = head_bank[1] ? \$78  : \$79 ;
+  assign \$81  = \$signal$78  ? \$80  : 121'h0000000000000000000000000000000;
+  assign \$82  = ~ \$signal$86 ;
+  assign \$83  = \$signal$85  & \$82 ;
+  assign \$84  = \$83  | { low_water_hit, \$1373 , \$1371 , e1_exhausted, \$1370  };
+  assign \$85  = 9'h100 - small_low_water;
+  assign \$86  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
+  assign \$91  = \$90  == small_ev_free;
+  assign \$94  = \$93  ? 9'h001 : 9'h1ff;
+  assign \$95  = \$91  ? 9'h000 : \$94 ;
+  assign \$96  = $signed({ 1'h0, small_in_use }) + $signed(\$95 );
+  assign \$97  = small_ev_flush ? { 10'h000, \$88  } : \$96 ;
+  assign \$100  = small_in_use + 9'h1ff;
+  assign \$101  = ~ \$100 [9];
+  assign \$102  = \$99  & \$101 ;
+  assign \$105  = ~ small_ev_free;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = small_ev_flush ? \$102  : \$106 ;
+  assign \$108  = ~ \$signal$77 ;
+  assign \$109  = small_in_use > small_high_water;
+  assign \$110  = small_hw_grow ? small_in_use_rose : \$109 ;
+  assign \$111  = \$108  & \$110 ;
+  assign \$112  = small_allocs + small_ev_grant;
+  assign \$113  = small_fails + small_ev_fail;
+  assign \$114  = small_frees + small_ev_free;
+  assign \$115  = small_flushes + small_ev_flush;
+  assign \$116  = 8'h80 - medium_low_water;
+  assign \$117  = $signed({ 1'h0, medium_in_use }) > $signed(medium_lw_limit);
+  assign \$122  = \$121  == medium_ev_free;
+  assign \$125  = \$124  ? 8'h01 : 8'hff;
+  assign \$126  = \$122  ? 8'h00 : \$125 ;
+  assign \$127  = $signed({ 1'h0, medium_in_use }) + $signed(\$126 );
+  assign \$128  = medium_ev_flush ? { 9'h000, \$119  } : \$127 ;
+  assign \$131  = medium_in_use + 8'hff;
+  assign \$132  = ~ \$131 [8];
+  assign \$133  = \$130  & \$132 ;
+  assign \$136  = ~ medium_ev_free;
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = medium_ev_flush ? \$133  : \$137 ;
+  assign \$139  = ~ \$signal$77 ;
+  assign \$140  = medium_in_use > medium_high_water;
+  assign \$141  = medium_hw_grow ? medium_in_use_rose : \$140 ;
+  assign \$142  = \$139  & \$141 ;
+  assign \$143  = medium_allocs + medium_ev_grant;
+  assign \$144  = medium_fails + medium_ev_fail;
+  assign \$145  = medium_frees + medium_ev_free;
+  assign \$146  = medium_flushes + medium_ev_flush;
+  assign \$147  = 6'h30 - large_low_water;
+  assign \$148  = $signed({ 1'h0, large_in_use }) > $signed(large_lw_limit);
+  assign \$153  = \$152  == large_ev_free;
+  assign \$156  = \$155  ? 6'h01 : 6'h3f;
+  assign \$157  = \$153  ? 6'h00 : \$156 ;
+  assign \$158  = $signed({ 1'h0, large_in_use }) + $signed(\$157 );
+  assign \$159  = large_ev_flush ? { 7'h00, \$150  } : \$158 ;
+  assign \$162  = large_in_use + 6'h3f;
+  assign \$163  = ~ \$162 [6];
+  assign \$164  = \$161  & \$163 ;
+  assign \$167  = ~ large_ev_free;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = large_ev_flush ? \$164  : \$168 ;
+  assign \$170  = ~ \$signal$77 ;
+  assign \$171  = large_in_use > large_high_water;
+  assign \$172  = large_hw_grow ? large_in_use_rose : \$171 ;
+  assign \$173  = \$170  & \$172 ;
+  assign \$174  = large_allocs + large_ev_grant;
+  assign \$175  = large_fails + large_ev_fail;
+  assign \$176  = large_frees + large_ev_free;
+  assign \$177  = large_flushes + large_ev_flush;
+  assign \$178  = ! bus__r_addr[5:0];
+  assign \$179  = bus__r_addr[11:6] >= 3'h4;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = bus__r_addr[11:6] < 3'h7;
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = ~ \$182 ;
+  assign \$184  = bus__r_req & \$183 ;
+  assign \$185  = ~ alloc_queue_pop;
+  assign \$186  = alloc_queue_head_valid & \$185 ;
+  assign \$187  = ~ \$186 ;
+  assign \$188  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$189  = alloc_queue_held[0] | alloc_queue_push;
+  assign \$190  = ~ alloc_queue_pop;
+  assign \$191  = alloc_queue_head_valid & \$190 ;
+  assign \$192  = \$189  | \$191 ;
+  assign \$193  = ~ alloc_queue_pop;
+  assign \$194  = alloc_queue_head_valid & \$193 ;
+  assign \$195  = ~ \$194 ;
+  assign \$196  = \$195  & alloc_queue_held[0];
+  assign \$197  = alloc_queue_rd_next + 1'h1;
+  assign \$198  = ~ alloc_queue_pop;
+  assign \$199  = alloc_queue_head_valid & \$198 ;
+  assign \$200  = alloc_queue_held[0] | \$199 ;
+  assign \$201  = alloc_queue_push & \$200 ;
+  assign \$202  = alloc_queue_wr_next + 1'h1;
+  assign \$203  = ~ alloc_queue_pop;
+  assign \$204  = alloc_queue_head_valid & \$203 ;
+  assign \$205  = alloc_queue_push & \$204 ;
+  assign \$206  = ~ alloc_queue_pop;
+  assign \$207  = alloc_queue_head_valid & \$206 ;
+  assign \$208  = ~ \$207 ;
+  assign \$209  = \$208  & alloc_queue_held[0];
+  assign \$210  = ~ alloc_queue_push;
+  assign \$211  = \$209  & \$210 ;
+  assign \$212  = \$211  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$213  = \$205  ? 1'h1 : \$212 ;
+  assign \$214  = ~ alloc_queue_pop;
+  assign \$215  = alloc_queue_head_valid & \$214 ;
+  assign \$216  = alloc_queue_push & \$215 ;
+  assign \$217  = ~ alloc_queue_pop;
+  assign \$218  = alloc_queue_head_valid & \$217 ;
+  assign \$219  = ~ \$218 ;
+  assign \$220  = \$219  & alloc_queue_held[0];
+  assign \$221  = ~ alloc_queue_push;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = \$222  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$224  = \$216  ? alloc_queue_held[0] : \$223 ;
+  assign \$225  = ~ alloc_queue_pop;
+  assign \$226  = alloc_queue_head_valid & \$225 ;
+  assign \$227  = alloc_queue_push & \$226 ;
+  assign \$228  = ~ alloc_queue_pop;
+  assign \$229  = alloc_queue_head_valid & \$228 ;
+  assign \$230  = ~ \$229 ;
+  assign \$231  = \$230  & alloc_queue_held[0];
+  assign \$232  = ~ alloc_queue_push;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = \$233  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$235  = \$227  ? alloc_queue_held[1] : \$234 ;
+  assign \$236  = ~ alloc_queue_pop;
+  assign \$237  = alloc_queue_head_valid & \$236 ;
+  assign \$238  = alloc_queue_push & \$237 ;
+  assign \$239  = ~ alloc_queue_pop;
+  assign \$240  = alloc_queue_head_valid & \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = \$241  & alloc_queue_held[0];
+  assign \$243  = ~ alloc_queue_push;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = \$244  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$246  = \$238  ? alloc_queue_held[2] : \$245 ;
+  assign \$247  = ~ alloc_queue_pop;
+  assign \$248  = alloc_queue_head_valid & \$247 ;
+  assign \$249  = alloc_queue_push & \$248 ;
+  assign \$250  = ~ alloc_queue_pop;
+  assign \$251  = alloc_queue_head_valid & \$250 ;
+  assign \$252  = ~ \$251 ;
+  assign \$253  = \$252  & alloc_queue_held[0];
+  assign \$254  = ~ alloc_queue_push;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = \$255  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$257  = \$249  ? alloc_queue_held[3] : \$256 ;
+  assign \$258  = ~ alloc_queue_pop;
+  assign \$259  = alloc_queue_head_valid & \$258 ;
+  assign \$260  = alloc_queue_push & \$259 ;
+  assign \$261  = ~ alloc_queue_pop;
+  assign \$262  = alloc_queue_head_valid & \$261 ;
+  assign \$263  = ~ \$262 ;
+  assign \$264  = \$263  & alloc_queue_held[0];
+  assign \$265  = ~ alloc_queue_push;
+  assign \$266  = \$264  & \$265 ;
+  assign \$267  = \$266  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$268  = \$260  ? alloc_queue_held[4] : \$267 ;
+  assign \$269  = ~ alloc_queue_pop;
+  assign \$270  = alloc_queue_head_valid & \$269 ;
+  assign \$271  = alloc_queue_push & \$270 ;
+  assign \$272  = ~ alloc_queue_pop;
+  assign \$273  = alloc_queue_head_valid & \$272 ;
+  assign \$274  = ~ \$273 ;
+  assign \$275  = \$274  & alloc_queue_held[0];
+  assign \$276  = ~ alloc_queue_push;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = \$277  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$279  = \$271  ? alloc_queue_held[5] : \$278 ;
+  assign \$280  = ~ alloc_queue_pop;
+  assign \$281  = alloc_queue_head_valid & \$280 ;
+  assign \$282  = alloc_queue_push & \$281 ;
+  assign \$283  = ~ alloc_queue_pop;
+  assign \$284  = alloc_queue_head_valid & \$283 ;
+  assign \$285  = ~ \$284 ;
+  assign \$286  = \$285  & alloc_queue_held[0];
+  assign \$287  = ~ alloc_queue_push;
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = \$288  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$290  = \$282  ? alloc_queue_held[6] : \$289 ;
+  assign \$291  = ~ alloc_queue_pop;
+  assign \$292  = alloc_queue_head_valid & \$291 ;
+  assign \$293  = alloc_queue_push & \$292 ;
+  assign \$294  = ~ alloc_queue_pop;
+  assign \$295  = alloc_queue_head_valid & \$294 ;
+  assign \$296  = ~ \$295 ;
+  assign \$297  = \$296  & alloc_queue_held[0];
+  assign \$298  = ~ alloc_queue_push;
   assign \$299  = \$297  & \$298 ;
-  assign \$300  = bus__r_addr[11:6] < 3'h7;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = bus__r_req & \$301 ;
-  assign \$303  = alloc_queue_full[0] | staged_valid;
-  assign \$304  = ! bus__r_addr[5:0];
-  assign \$305  = bus__r_addr[11:6] >= 3'h4;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = bus__r_addr[11:6] < 3'h7;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = bus__r_req & \$308 ;
-  assign \$310  = \$303  | \$309 ;
-  assign \$311  = req_alloc & native_alloc_valid;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = \$310  & \$312 ;
-  assign \$314  = ~ alloc_queue_full[0];
-  assign \$315  = ~ staged_valid;
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = \$313  & \$316 ;
-  assign \$318  = ~ \$317 ;
-  assign \$319  = \$302  & \$318 ;
-  assign \$320  = bus__r_addr[11:6] - 3'h4;
-  assign \$321  = bus__r_addr[11:6] - 3'h4;
-  assign \$323  = alloc_queue_full[0] | staged_valid;
-  assign \$324  = ! bus__r_addr[5:0];
-  assign \$325  = bus__r_addr[11:6] >= 3'h4;
-  assign \$326  = \$324  & \$325 ;
-  assign \$327  = bus__r_addr[11:6] < 3'h7;
-  assign \$328  = \$326  & \$327 ;
-  assign \$329  = bus__r_req & \$328 ;
-  assign \$330  = \$323  | \$329 ;
-  assign \$331  = req_alloc & native_alloc_valid;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = \$330  & \$332 ;
-  assign \$334  = bus__r_addr[11:6] - 3'h4;
-  assign \$335  = bus__r_addr[11:6] - 3'h4;
-  assign \$337  = staged_valid ? alloc_queue_w_data : { \$336 , \$334 [1:0] };
-  assign \$338  = alloc_queue_full[0] ? alloc_queue_data0 : \$337 ;
-  assign \$340  = ~ \$339 ;
-  assign \$341  = \$340  + 1'h1;
-  assign \$343  = ~ \$342 ;
-  assign \$344  = \$343  + 1'h1;
-  assign \$346  = ~ \$345 ;
-  assign \$347  = \$346  + 1'h1;
-  assign \$349  = ~ \$348 ;
-  assign \$350  = \$349  + 1'h1;
-  assign \$352  = ~ \$351 ;
-  assign \$353  = \$352  + 1'h1;
-  assign \$355  = ~ \$354 ;
-  assign \$356  = \$355  + 1'h1;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = \$358  + 1'h1;
-  assign \$361  = ~ \$360 ;
-  assign \$362  = \$361  + 1'h1;
-  assign \$364  = ~ \$363 ;
-  assign \$365  = \$364  + 1'h1;
-  assign \$367  = ~ \$366 ;
-  assign \$368  = \$367  + 1'h1;
-  assign \$370  = ~ \$369 ;
-  assign \$371  = \$370  + 1'h1;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = \$373  + 1'h1;
-  assign \$376  = ~ \$375 ;
-  assign \$377  = \$376  + 1'h1;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = \$379  + 1'h1;
-  assign \$382  = ~ \$381 ;
-  assign \$383  = \$382  + 1'h1;
-  assign \$385  = ~ \$384 ;
-  assign \$386  = \$385  + 1'h1;
+  assign \$300  = \$299  ? alloc_queue_held[9] : alloc_queue_held[8];
+  assign \$301  = \$293  ? alloc_queue_held[7] : \$300 ;
+  assign \$302  = ~ alloc_queue_pop;
+  assign \$303  = alloc_queue_head_valid & \$302 ;
+  assign \$304  = alloc_queue_push & \$303 ;
+  assign \$305  = ~ alloc_queue_pop;
+  assign \$306  = alloc_queue_head_valid & \$305 ;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = \$307  & alloc_queue_held[0];
+  assign \$309  = ~ alloc_queue_push;
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = \$310  ? 1'h0 : alloc_queue_held[9];
+  assign \$312  = \$304  ? alloc_queue_held[8] : \$311 ;
+  assign \$313  = ~ alloc_queue_pop;
+  assign \$314  = alloc_queue_push & \$313 ;
+  assign \$315  = ~ alloc_queue_push;
+  assign \$316  = alloc_queue_pop & \$315 ;
+  assign \$317  = \$316  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$318  = \$314  ? 1'h1 : \$317 ;
+  assign \$319  = ~ alloc_queue_pop;
+  assign \$320  = alloc_queue_push & \$319 ;
+  assign \$321  = ~ alloc_queue_push;
+  assign \$322  = alloc_queue_pop & \$321 ;
+  assign \$323  = \$322  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$324  = \$320  ? alloc_queue_count[0] : \$323 ;
+  assign \$325  = ~ alloc_queue_pop;
+  assign \$326  = alloc_queue_push & \$325 ;
+  assign \$327  = ~ alloc_queue_push;
+  assign \$328  = alloc_queue_pop & \$327 ;
+  assign \$329  = \$328  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$330  = \$326  ? alloc_queue_count[1] : \$329 ;
+  assign \$331  = ~ alloc_queue_pop;
+  assign \$332  = alloc_queue_push & \$331 ;
+  assign \$333  = ~ alloc_queue_push;
+  assign \$334  = alloc_queue_pop & \$333 ;
+  assign \$335  = \$334  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$336  = \$332  ? alloc_queue_count[2] : \$335 ;
+  assign \$337  = ~ alloc_queue_pop;
+  assign \$338  = alloc_queue_push & \$337 ;
+  assign \$339  = ~ alloc_queue_push;
+  assign \$340  = alloc_queue_pop & \$339 ;
+  assign \$341  = \$340  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$342  = \$338  ? alloc_queue_count[3] : \$341 ;
+  assign \$343  = ~ alloc_queue_pop;
+  assign \$344  = alloc_queue_push & \$343 ;
+  assign \$345  = ~ alloc_queue_push;
+  assign \$346  = alloc_queue_pop & \$345 ;
+  assign \$347  = \$346  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$348  = \$344  ? alloc_queue_count[4] : \$347 ;
+  assign \$349  = ~ alloc_queue_pop;
+  assign \$350  = alloc_queue_push & \$349 ;
+  assign \$351  = ~ alloc_queue_push;
+  assign \$352  = alloc_queue_pop & \$351 ;
+  assign \$353  = \$352  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$354  = \$350  ? alloc_queue_count[5] : \$353 ;
+  assign \$355  = ~ alloc_queue_pop;
+  assign \$356  = alloc_queue_push & \$355 ;
+  assign \$357  = ~ alloc_queue_push;
+  assign \$358  = alloc_queue_pop & \$357 ;
+  assign \$359  = \$358  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$360  = \$356  ? alloc_queue_count[6] : \$359 ;
+  assign \$361  = ~ alloc_queue_pop;
+  assign \$362  = alloc_queue_push & \$361 ;
+  assign \$363  = ~ alloc_queue_push;
+  assign \$364  = alloc_queue_pop & \$363 ;
+  assign \$365  = \$364  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$366  = \$362  ? alloc_queue_count[7] : \$365 ;
+  assign \$367  = ~ alloc_queue_pop;
+  assign \$368  = alloc_queue_push & \$367 ;
+  assign \$369  = ~ alloc_queue_push;
+  assign \$370  = alloc_queue_pop & \$369 ;
+  assign \$371  = \$370  ? alloc_queue_count[10] : alloc_queue_count[9];
+  assign \$372  = \$368  ? alloc_queue_count[8] : \$371 ;
+  assign \$373  = ~ alloc_queue_pop;
+  assign \$374  = alloc_queue_push & \$373 ;
+  assign \$375  = ~ alloc_queue_push;
+  assign \$376  = alloc_queue_pop & \$375 ;
+  assign \$377  = \$376  ? 1'h0 : alloc_queue_count[10];
+  assign \$378  = \$374  ? alloc_queue_count[9] : \$377 ;
+  assign \$379  = alloc_queue_head_valid | staged_valid;
+  assign \$380  = ! bus__r_addr[5:0];
+  assign \$381  = bus__r_addr[11:6] >= 3'h4;
+  assign \$382  = \$380  & \$381 ;
+  assign \$383  = bus__r_addr[11:6] < 3'h7;
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = bus__r_req & \$384 ;
+  assign \$386  = \$379  | \$385 ;
+  assign \$387  = req_alloc & native_alloc_valid;
   assign \$388  = ~ \$387 ;
-  assign \$389  = \$388  + 1'h1;
-  assign \$391  = ~ \$390 ;
-  assign \$392  = \$391  + 1'h1;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = \$394  + 1'h1;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = \$397  + 1'h1;
-  assign \$400  = ~ \$399 ;
-  assign \$401  = \$400  + 1'h1;
-  assign \$403  = ~ \$402 ;
-  assign \$404  = \$403  + 1'h1;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = \$406  + 1'h1;
-  assign \$409  = ~ \$408 ;
-  assign \$410  = \$409  + 1'h1;
-  assign \$412  = ~ \$411 ;
-  assign \$413  = \$412  + 1'h1;
-  assign \$415  = ~ \$414 ;
-  assign \$416  = \$415  + 1'h1;
-  assign \$418  = ~ \$417 ;
-  assign \$419  = \$418  + 1'h1;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = \$421  + 1'h1;
-  assign \$424  = ~ \$423 ;
-  assign \$425  = \$424  + 1'h1;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \$427  + 1'h1;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = \$430  + 1'h1;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = \$433  + 1'h1;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = \$436  + 1'h1;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = \$439  + 1'h1;
-  assign \$442  = ~ \$441 ;
-  assign \$443  = \$442  + 1'h1;
-  assign \$445  = ~ \$444 ;
-  assign \$446  = \$445  + 1'h1;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = \$448  + 1'h1;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = \$451  + 1'h1;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$454  + 1'h1;
-  assign \$457  = ~ \$456 ;
-  assign \$458  = \$457  + 1'h1;
-  assign \$460  = ~ \$459 ;
-  assign \$461  = \$460  + 1'h1;
-  assign \$463  = ~ \$462 ;
-  assign \$464  = \$463  + 1'h1;
-  assign \$466  = ~ \$465 ;
-  assign \$467  = \$466  + 1'h1;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = \$469  + 1'h1;
-  assign \$472  = ~ \$471 ;
-  assign \$473  = \$472  + 1'h1;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = \$475  + 1'h1;
-  assign \$478  = ~ \$477 ;
-  assign \$479  = \$478  + 1'h1;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = \$481  + 1'h1;
-  assign \$484  = ~ \$483 ;
-  assign \$485  = \$484  + 1'h1;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = \$487  + 1'h1;
-  assign \$490  = ~ \$489 ;
-  assign \$491  = \$490  + 1'h1;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = \$493  + 1'h1;
-  assign \$496  = ~ \$495 ;
-  assign \$497  = \$496  + 1'h1;
-  assign \$499  = ~ \$498 ;
-  assign \$500  = \$499  + 1'h1;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = \$502  + 1'h1;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$505  + 1'h1;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = \$508  + 1'h1;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = \$511  + 1'h1;
-  assign \$514  = ~ \$513 ;
-  assign \$515  = \$514  + 1'h1;
-  assign \$517  = ~ \$516 ;
-  assign \$518  = \$517  + 1'h1;
-  assign \$520  = ~ \$519 ;
-  assign \$521  = \$520  + 1'h1;
-  assign \$522  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$523  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$524  = \$522  | \$523 ;
-  assign \$525  = r1_sel_config ? 32'd272106760 : 32'd0;
-  assign \$526  = r1_sel_config2 ? 32'd134352936 : 32'd0;
-  assign \$527  = \$525  | \$526 ;
-  assign \$528  = \$524  | \$527 ;
-  assign \$530  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$532  = r1_sel_irq_status ? \$signal$70  : 5'h00;
-  assign \$533  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$534  = \$532  | \$533 ;
-  assign \$535  = \$531  | { 27'h0000000, \$534  };
-  assign \$536  = \$528  | \$535 ;
-  assign \$537  = r1_sel_err_count ? \$signal$56  : 32'd0;
-  assign \$538  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$539  = \$537  | \$538 ;
-  assign \$540  = r1_sel_err_head0 ? { \$signal$63 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$541  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$542  = \$540  | \$541 ;
-  assign \$543  = \$539  | \$542 ;
-  assign \$544  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$545  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$546  = \$544  | \$545 ;
-  assign \$548  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$550  = \$546  | \$549 ;
-  assign \$551  = \$543  | \$550 ;
-  assign \$552  = \$536  | \$551 ;
-  assign \$553  = r1_sel_id | r1_sel_version;
-  assign \$554  = r1_sel_config | r1_sel_config2;
-  assign \$555  = \$553  | \$554 ;
-  assign \$556  = r1_sel_ctrl | r1_sel_status;
-  assign \$557  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$558  = \$556  | \$557 ;
-  assign \$559  = \$555  | \$558 ;
-  assign \$560  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$561  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$562  = \$560  | \$561 ;
-  assign \$563  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$564  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$565  = \$563  | \$564 ;
-  assign \$566  = \$562  | \$565 ;
-  assign \$567  = \$559  | \$566 ;
-  assign \$571  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$572  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
-  assign \$573  = \$571  | \$572 ;
-  assign \$575  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$576  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
-  assign \$577  = \$575  | { 23'h000000, \$576  };
-  assign \$578  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
-  assign \$579  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
-  assign \$580  = { 23'h000000, \$578  } | \$579 ;
-  assign \$581  = \$577  | \$580 ;
-  assign \$582  = \$574  | \$581 ;
-  assign \$583  = r1_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$584  = r1_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$585  = \$583  | \$584 ;
-  assign \$590  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
-  assign \$593  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
-  assign \$594  = \$592  | { 15'h0000, \$593  };
-  assign \$595  = \$589  | \$594 ;
-  assign \$596  = \$582  | \$595 ;
-  assign \$597  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$598  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$599  = \$597  | \$598 ;
-  assign \$600  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$601  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = \$599  | \$602 ;
-  assign \$604  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$605  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$389  = \$386  & \$388 ;
+  assign \$390  = ! bus__r_addr[5:0];
+  assign \$391  = bus__r_addr[11:6] >= 3'h4;
+  assign \$392  = \$390  & \$391 ;
+  assign \$393  = bus__r_addr[11:6] < 3'h7;
+  assign \$394  = \$392  & \$393 ;
+  assign \$395  = bus__r_req & \$394 ;
+  assign \$396  = alloc_queue_head_valid | staged_valid;
+  assign \$397  = ! bus__r_addr[5:0];
+  assign \$398  = bus__r_addr[11:6] >= 3'h4;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = bus__r_addr[11:6] < 3'h7;
+  assign \$401  = \$399  & \$400 ;
+  assign \$402  = bus__r_req & \$401 ;
+  assign \$403  = \$396  | \$402 ;
+  assign \$404  = req_alloc & native_alloc_valid;
+  assign \$405  = ~ \$404 ;
+  assign \$406  = \$403  & \$405 ;
+  assign \$407  = ~ alloc_queue_head_valid;
+  assign \$408  = ~ staged_valid;
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = \$406  & \$409 ;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = \$395  & \$411 ;
+  assign \$413  = bus__r_addr[11:6] - 3'h4;
+  assign \$414  = bus__r_addr[11:6] - 3'h4;
+  assign \$416  = bus__r_addr[11:6] - 3'h4;
+  assign \$417  = bus__r_addr[11:6] - 3'h4;
+  assign \$419  = staged_valid ? alloc_queue_w_data : { \$418 , \$416 [1:0] };
+  assign \$420  = alloc_queue_head_valid ? alloc_queue_head : \$419 ;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = \$422  + 1'h1;
+  assign \$425  = ~ \$424 ;
+  assign \$426  = \$425  + 1'h1;
+  assign \$428  = ~ \$427 ;
+  assign \$429  = \$428  + 1'h1;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = \$431  + 1'h1;
+  assign \$434  = ~ \$433 ;
+  assign \$435  = \$434  + 1'h1;
+  assign \$437  = ~ \$436 ;
+  assign \$438  = \$437  + 1'h1;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = \$440  + 1'h1;
+  assign \$443  = ~ \$442 ;
+  assign \$444  = \$443  + 1'h1;
+  assign \$446  = ~ \$445 ;
+  assign \$447  = \$446  + 1'h1;
+  assign \$449  = ~ \$448 ;
+  assign \$450  = \$449  + 1'h1;
+  assign \$452  = ~ \$451 ;
+  assign \$453  = \$452  + 1'h1;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = \$455  + 1'h1;
+  assign \$458  = ~ \$457 ;
+  assign \$459  = \$458  + 1'h1;
+  assign \$461  = ~ \$460 ;
+  assign \$462  = \$461  + 1'h1;
+  assign \$464  = ~ \$463 ;
+  assign \$465  = \$464  + 1'h1;
+  assign \$467  = ~ \$466 ;
+  assign \$468  = \$467  + 1'h1;
+  assign \$470  = ~ \$469 ;
+  assign \$471  = \$470  + 1'h1;
+  assign \$473  = ~ \$472 ;
+  assign \$474  = \$473  + 1'h1;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = \$476  + 1'h1;
+  assign \$479  = ~ \$478 ;
+  assign \$480  = \$479  + 1'h1;
+  assign \$482  = ~ \$481 ;
+  assign \$483  = \$482  + 1'h1;
+  assign \$485  = ~ \$484 ;
+  assign \$486  = \$485  + 1'h1;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = \$488  + 1'h1;
+  assign \$491  = ~ \$490 ;
+  assign \$492  = \$491  + 1'h1;
+  assign \$494  = ~ \$493 ;
+  assign \$495  = \$494  + 1'h1;
+  assign \$497  = ~ \$496 ;
+  assign \$498  = \$497  + 1'h1;
+  assign \$500  = ~ \$499 ;
+  assign \$501  = \$500  + 1'h1;
+  assign \$503  = ~ \$502 ;
+  assign \$504  = \$503  + 1'h1;
+  assign \$506  = ~ \$505 ;
+  assign \$507  = \$506  + 1'h1;
+  assign \$509  = ~ \$508 ;
+  assign \$510  = \$509  + 1'h1;
+  assign \$512  = ~ \$511 ;
+  assign \$513  = \$512  + 1'h1;
+  assign \$515  = ~ \$514 ;
+  assign \$516  = \$515  + 1'h1;
+  assign \$518  = ~ \$517 ;
+  assign \$519  = \$518  + 1'h1;
+  assign \$521  = ~ \$520 ;
+  assign \$522  = \$521  + 1'h1;
+  assign \$524  = ~ \$523 ;
+  assign \$525  = \$524  + 1'h1;
+  assign \$527  = ~ \$526 ;
+  assign \$528  = \$527  + 1'h1;
+  assign \$530  = ~ \$529 ;
+  assign \$531  = \$530  + 1'h1;
+  assign \$533  = ~ \$532 ;
+  assign \$534  = \$533  + 1'h1;
+  assign \$536  = ~ \$535 ;
+  assign \$537  = \$536  + 1'h1;
+  assign \$539  = ~ \$538 ;
+  assign \$540  = \$539  + 1'h1;
+  assign \$542  = ~ \$541 ;
+  assign \$543  = \$542  + 1'h1;
+  assign \$545  = ~ \$544 ;
+  assign \$546  = \$545  + 1'h1;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = \$548  + 1'h1;
+  assign \$551  = ~ \$550 ;
+  assign \$552  = \$551  + 1'h1;
+  assign \$554  = ~ \$553 ;
+  assign \$555  = \$554  + 1'h1;
+  assign \$557  = ~ \$556 ;
+  assign \$558  = \$557  + 1'h1;
+  assign \$560  = ~ \$559 ;
+  assign \$561  = \$560  + 1'h1;
+  assign \$563  = ~ \$562 ;
+  assign \$564  = \$563  + 1'h1;
+  assign \$566  = ~ \$565 ;
+  assign \$567  = \$566  + 1'h1;
+  assign \$569  = ~ \$568 ;
+  assign \$570  = \$569  + 1'h1;
+  assign \$572  = ~ \$571 ;
+  assign \$573  = \$572  + 1'h1;
+  assign \$575  = ~ \$574 ;
+  assign \$576  = \$575  + 1'h1;
+  assign \$578  = ~ \$577 ;
+  assign \$579  = \$578  + 1'h1;
+  assign \$581  = ~ \$580 ;
+  assign \$582  = \$581  + 1'h1;
+  assign \$584  = ~ \$583 ;
+  assign \$585  = \$584  + 1'h1;
+  assign \$587  = ~ \$586 ;
+  assign \$588  = \$587  + 1'h1;
+  assign \$590  = ~ \$589 ;
+  assign \$591  = \$590  + 1'h1;
+  assign \$593  = ~ \$592 ;
+  assign \$594  = \$593  + 1'h1;
+  assign \$596  = ~ \$595 ;
+  assign \$597  = \$596  + 1'h1;
+  assign \$599  = ~ \$598 ;
+  assign \$600  = \$599  + 1'h1;
+  assign \$602  = ~ \$601 ;
+  assign \$603  = \$602  + 1'h1;
+  assign \$604  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$605  = r1_sel_version ? 32'd256 : 32'd0;
   assign \$606  = \$604  | \$605 ;
-  assign \$607  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$608  = \$607  | r1_sel_pool0_low_water;
-  assign \$609  = \$606  | \$608 ;
-  assign \$610  = \$603  | \$609 ;
-  assign \$612  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$614  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$615  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$607  = r1_sel_config ? 32'd272106760 : 32'd0;
+  assign \$608  = r1_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$609  = \$607  | \$608 ;
+  assign \$610  = \$606  | \$609 ;
+  assign \$612  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$614  = r1_sel_irq_status ? \$signal$85  : 5'h00;
+  assign \$615  = r1_sel_irq_enable ? irq_enable : 5'h00;
   assign \$616  = \$614  | \$615 ;
-  assign \$617  = \$613  | \$616 ;
-  assign \$618  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$619  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
-  assign \$620  = \$618  | { 24'h000000, \$619  };
-  assign \$621  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
-  assign \$622  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$623  = { 24'h000000, \$621  } | \$622 ;
-  assign \$624  = \$620  | \$623 ;
-  assign \$625  = \$617  | \$624 ;
-  assign \$626  = r1_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$627  = r1_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$617  = \$613  | { 27'h0000000, \$616  };
+  assign \$618  = \$610  | \$617 ;
+  assign \$619  = r1_sel_err_count ? \$signal$70  : 32'd0;
+  assign \$620  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$621  = \$619  | \$620 ;
+  assign \$622  = r1_sel_err_head0 ? { \$signal$78 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$623  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$624  = \$622  | \$623 ;
+  assign \$625  = \$621  | \$624 ;
+  assign \$626  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$627  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
   assign \$628  = \$626  | \$627 ;
-  assign \$633  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
-  assign \$636  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
-  assign \$637  = \$635  | { 15'h0000, \$636  };
-  assign \$638  = \$632  | \$637 ;
-  assign \$639  = \$625  | \$638 ;
-  assign \$640  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$641  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$642  = \$640  | \$641 ;
-  assign \$643  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$644  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$645  = \$643  | \$644 ;
-  assign \$646  = \$642  | \$645 ;
-  assign \$647  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$648  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$649  = \$647  | \$648 ;
-  assign \$650  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$651  = \$650  | r1_sel_pool1_low_water;
-  assign \$652  = \$649  | \$651 ;
-  assign \$653  = \$646  | \$652 ;
-  assign \$655  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$657  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$658  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$659  = \$657  | \$658 ;
-  assign \$660  = \$656  | \$659 ;
-  assign \$661  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$662  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
-  assign \$663  = \$661  | { 26'h0000000, \$662  };
-  assign \$664  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
-  assign \$665  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$666  = { 26'h0000000, \$664  } | \$665 ;
-  assign \$667  = \$663  | \$666 ;
-  assign \$668  = \$660  | \$667 ;
-  assign \$669  = r1_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$670  = r1_sel_pool2_frees ? large_frees : 32'd0;
-  assign \$671  = \$669  | \$670 ;
-  assign \$672  = r1_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$675  = \$671  | \$674 ;
-  assign \$676  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
-  assign \$679  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
-  assign \$680  = \$678  | { 15'h0000, \$679  };
-  assign \$681  = \$675  | \$680 ;
-  assign \$682  = \$668  | \$681 ;
-  assign \$683  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$684  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$685  = \$683  | \$684 ;
-  assign \$686  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$687  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$630  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$632  = \$628  | \$631 ;
+  assign \$633  = \$625  | \$632 ;
+  assign \$634  = \$618  | \$633 ;
+  assign \$635  = r1_sel_id | r1_sel_version;
+  assign \$636  = r1_sel_config | r1_sel_config2;
+  assign \$637  = \$635  | \$636 ;
+  assign \$638  = r1_sel_ctrl | r1_sel_status;
+  assign \$639  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$640  = \$638  | \$639 ;
+  assign \$641  = \$637  | \$640 ;
+  assign \$642  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$643  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$644  = \$642  | \$643 ;
+  assign \$645  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$646  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$647  = \$645  | \$646 ;
+  assign \$648  = \$644  | \$647 ;
+  assign \$649  = \$641  | \$648 ;
+  assign \$653  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$654  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
+  assign \$655  = \$653  | \$654 ;
+  assign \$657  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$658  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$659  = \$657  | { 23'h000000, \$658  };
+  assign \$660  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$661  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$662  = { 23'h000000, \$660  } | \$661 ;
+  assign \$663  = \$659  | \$662 ;
+  assign \$664  = \$656  | \$663 ;
+  assign \$665  = r1_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$666  = r1_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$667  = \$665  | \$666 ;
+  assign \$672  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
+  assign \$675  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
+  assign \$676  = \$674  | { 15'h0000, \$675  };
+  assign \$677  = \$671  | \$676 ;
+  assign \$678  = \$664  | \$677 ;
+  assign \$679  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$680  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$681  = \$679  | \$680 ;
+  assign \$682  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$683  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$684  = \$682  | \$683 ;
+  assign \$685  = \$681  | \$684 ;
+  assign \$686  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$687  = r1_sel_pool0_info | r1_sel_pool0_flush;
   assign \$688  = \$686  | \$687 ;
-  assign \$689  = \$685  | \$688 ;
-  assign \$690  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$691  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$692  = \$690  | \$691 ;
-  assign \$693  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$694  = \$693  | r1_sel_pool2_low_water;
-  assign \$695  = \$692  | \$694 ;
-  assign \$696  = \$689  | \$695 ;
-  assign \$697  = bus__w_strb == 4'hf;
-  assign \$699  = ~ \$698 ;
-  assign \$700  = \$699  + 1'h1;
-  assign \$702  = ~ \$701 ;
-  assign \$703  = \$702  + 1'h1;
-  assign \$704  = \$700 [6] | \$703 [6];
-  assign \$706  = ~ \$705 ;
-  assign \$707  = \$706  + 1'h1;
-  assign \$708  = \$704  | \$707 [6];
-  assign \$709  = \$697  & \$708 ;
-  assign \$710  = bus__w_addr[5:0] == 3'h4;
-  assign \$711  = \$709  & \$710 ;
-  assign \$712  = bus__w_req & \$711 ;
-  assign \$713  = bus__w_strb == 4'hf;
-  assign \$715  = ~ \$714 ;
-  assign \$716  = \$715  + 1'h1;
-  assign \$718  = ~ \$717 ;
-  assign \$719  = \$718  + 1'h1;
-  assign \$720  = \$716 [6] | \$719 [6];
-  assign \$722  = ~ \$721 ;
-  assign \$723  = \$722  + 1'h1;
-  assign \$724  = \$720  | \$723 [6];
-  assign \$725  = \$713  & \$724 ;
-  assign \$726  = bus__w_addr[5:0] == 6'h30;
-  assign \$727  = \$725  & \$726 ;
-  assign \$728  = bus__w_req & \$727 ;
-  assign \$729  = bus__w_addr[11:6] - 3'h4;
-  assign \$731  = ~ \$730 ;
-  assign \$732  = \$731  + 1'h1;
-  assign \$734  = ~ \$733 ;
-  assign \$735  = \$734  + 1'h1;
-  assign \$737  = ~ \$736 ;
-  assign \$738  = \$737  + 1'h1;
-  assign \$740  = ~ \$739 ;
-  assign \$741  = \$740  + 1'h1;
-  assign \$742  = bus__w_data[18:0] - 9'h100;
-  assign \$743  = ~ \$742 [19];
-  assign \$745  = \$741 [6] & \$744 ;
-  assign \$747  = ~ \$746 ;
-  assign \$748  = \$747  + 1'h1;
-  assign \$749  = bus__w_data[18:0] - 8'h80;
-  assign \$750  = ~ \$749 [19];
-  assign \$752  = \$748 [6] & \$751 ;
-  assign \$754  = ~ \$753 ;
-  assign \$755  = \$754  + 1'h1;
-  assign \$756  = bus__w_data[18:0] - 6'h30;
-  assign \$757  = ~ \$756 [19];
-  assign \$759  = \$755 [6] & \$758 ;
-  assign \$761  = 37'h1000000000 + \$760 ;
-  assign \$763  = 37'h1000010000 + \$762 ;
-  assign \$765  = 37'h1000100000 + \$764 ;
-  assign \$766  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$767  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$768  = command_queue_pop ? \$766  : \$767 ;
-  assign \$769  = command_queue_push & command_queue_full[0];
-  assign \$770  = command_queue_full[1] | \$769 ;
-  assign \$772  = command_queue_full[0] | \$771 ;
-  assign \$773  = command_queue_pop ? \$770  : \$772 ;
-  assign \$774  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$775  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$776  = command_queue_pop ? \$774  : \$775 ;
-  assign \$777  = command_queue_push & command_queue_full[1];
-  assign \$778  = command_queue_full[2] | \$777 ;
-  assign \$779  = command_queue_push & command_queue_full[0];
-  assign \$780  = command_queue_full[1] | \$779 ;
-  assign \$781  = command_queue_pop ? \$778  : \$780 ;
-  assign \$782  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$783  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$784  = command_queue_pop ? \$782  : \$783 ;
-  assign \$785  = command_queue_push & command_queue_full[2];
-  assign \$786  = command_queue_full[3] | \$785 ;
-  assign \$787  = command_queue_push & command_queue_full[1];
-  assign \$788  = command_queue_full[2] | \$787 ;
-  assign \$789  = command_queue_pop ? \$786  : \$788 ;
-  assign \$790  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$791  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$792  = command_queue_pop ? \$790  : \$791 ;
-  assign \$793  = command_queue_push & command_queue_full[3];
-  assign \$794  = command_queue_full[4] | \$793 ;
-  assign \$795  = command_queue_push & command_queue_full[2];
-  assign \$796  = command_queue_full[3] | \$795 ;
-  assign \$797  = command_queue_pop ? \$794  : \$796 ;
-  assign \$798  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$799  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$800  = command_queue_pop ? \$798  : \$799 ;
-  assign \$801  = command_queue_push & command_queue_full[4];
-  assign \$802  = command_queue_full[5] | \$801 ;
-  assign \$803  = command_queue_push & command_queue_full[3];
-  assign \$804  = command_queue_full[4] | \$803 ;
-  assign \$805  = command_queue_pop ? \$802  : \$804 ;
-  assign \$806  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$807  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$808  = command_queue_pop ? \$806  : \$807 ;
-  assign \$809  = command_queue_push & command_queue_full[5];
-  assign \$810  = command_queue_full[6] | \$809 ;
-  assign \$811  = command_queue_push & command_queue_full[4];
-  assign \$812  = command_queue_full[5] | \$811 ;
-  assign \$813  = command_queue_pop ? \$810  : \$812 ;
-  assign \$814  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$815  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$816  = command_queue_pop ? \$814  : \$815 ;
-  assign \$817  = command_queue_push & command_queue_full[6];
-  assign \$818  = command_queue_full[7] | \$817 ;
-  assign \$819  = command_queue_push & command_queue_full[5];
-  assign \$820  = command_queue_full[6] | \$819 ;
-  assign \$821  = command_queue_pop ? \$818  : \$820 ;
-  assign \$822  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$823  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$824  = command_queue_pop ? \$822  : \$823 ;
-  assign \$825  = command_queue_push & command_queue_full[7];
-  assign \$826  = command_queue_full[8] | \$825 ;
-  assign \$827  = command_queue_push & command_queue_full[6];
-  assign \$828  = command_queue_full[7] | \$827 ;
-  assign \$829  = command_queue_pop ? \$826  : \$828 ;
-  assign \$830  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$831  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$832  = command_queue_pop ? \$830  : \$831 ;
-  assign \$833  = command_queue_push & command_queue_full[8];
-  assign \$834  = command_queue_full[9] | \$833 ;
-  assign \$835  = command_queue_push & command_queue_full[7];
-  assign \$836  = command_queue_full[8] | \$835 ;
-  assign \$837  = command_queue_pop ? \$834  : \$836 ;
-  assign \$838  = command_queue_full[10] ? command_queue_data10 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$839  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$840  = command_queue_pop ? \$838  : \$839 ;
-  assign \$841  = command_queue_push & command_queue_full[9];
-  assign \$842  = command_queue_full[10] | \$841 ;
-  assign \$843  = command_queue_push & command_queue_full[8];
-  assign \$844  = command_queue_full[9] | \$843 ;
-  assign \$845  = command_queue_pop ? \$842  : \$844 ;
-  assign \$847  = command_queue_full[10] ? command_queue_data10 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$848  = command_queue_pop ? \$846  : \$847 ;
-  assign \$849  = command_queue_push & command_queue_full[10];
-  assign \$851  = command_queue_push & command_queue_full[9];
-  assign \$852  = command_queue_full[10] | \$851 ;
-  assign \$853  = command_queue_pop ? \$850  : \$852 ;
-  assign \$854  = req_free & native_free_valid;
-  assign \$855  = req_flush & native_flush_valid;
-  assign \$856  = \$854  | \$855 ;
-  assign \$857  = 1'h1 << bus__w_addr[1:0];
-  assign \$858  = 1'h1 << bus__w_addr[4:2];
-  assign \$859  = 1'h1 << bus__w_addr[7:5];
-  assign \$860  = 1'h1 << bus__w_addr[11:8];
-  assign \$861  = bus__w_strb == 4'hf;
-  assign \$863  = ~ \$862 ;
-  assign \$864  = \$863  + 1'h1;
-  assign \$866  = ~ \$865 ;
-  assign \$867  = \$866  + 1'h1;
-  assign \$868  = \$864 [6] | \$867 [6];
-  assign \$870  = ~ \$869 ;
-  assign \$871  = \$870  + 1'h1;
-  assign \$872  = \$868  | \$871 [6];
-  assign \$873  = \$861  & \$872 ;
-  assign \$874  = bus__w_addr[5:0] == 3'h4;
-  assign \$875  = \$873  & \$874 ;
-  assign \$876  = ~ \$875 ;
-  assign \$877  = bus__w_req & \$876 ;
-  assign \$878  = bus__w_strb == 4'hf;
-  assign \$880  = ~ \$879 ;
-  assign \$881  = \$880  + 1'h1;
-  assign \$883  = ~ \$882 ;
-  assign \$884  = \$883  + 1'h1;
-  assign \$885  = \$881 [6] | \$884 [6];
-  assign \$887  = ~ \$886 ;
-  assign \$888  = \$887  + 1'h1;
-  assign \$889  = \$885  | \$888 [6];
-  assign \$890  = \$878  & \$889 ;
-  assign \$891  = bus__w_addr[5:0] == 6'h30;
-  assign \$892  = \$890  & \$891 ;
+  assign \$689  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$690  = \$689  | r1_sel_pool0_low_water;
+  assign \$691  = \$688  | \$690 ;
+  assign \$692  = \$685  | \$691 ;
+  assign \$694  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$696  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$697  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$698  = \$696  | \$697 ;
+  assign \$699  = \$695  | \$698 ;
+  assign \$700  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$701  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$702  = \$700  | { 24'h000000, \$701  };
+  assign \$703  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$704  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$705  = { 24'h000000, \$703  } | \$704 ;
+  assign \$706  = \$702  | \$705 ;
+  assign \$707  = \$699  | \$706 ;
+  assign \$708  = r1_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$709  = r1_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$710  = \$708  | \$709 ;
+  assign \$715  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$718  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
+  assign \$719  = \$717  | { 15'h0000, \$718  };
+  assign \$720  = \$714  | \$719 ;
+  assign \$721  = \$707  | \$720 ;
+  assign \$722  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$723  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$724  = \$722  | \$723 ;
+  assign \$725  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$726  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$727  = \$725  | \$726 ;
+  assign \$728  = \$724  | \$727 ;
+  assign \$729  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$730  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$731  = \$729  | \$730 ;
+  assign \$732  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$733  = \$732  | r1_sel_pool1_low_water;
+  assign \$734  = \$731  | \$733 ;
+  assign \$735  = \$728  | \$734 ;
+  assign \$737  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$739  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$740  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$741  = \$739  | \$740 ;
+  assign \$742  = \$738  | \$741 ;
+  assign \$743  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$744  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$745  = \$743  | { 26'h0000000, \$744  };
+  assign \$746  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$747  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$748  = { 26'h0000000, \$746  } | \$747 ;
+  assign \$749  = \$745  | \$748 ;
+  assign \$750  = \$742  | \$749 ;
+  assign \$751  = r1_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$752  = r1_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$753  = \$751  | \$752 ;
+  assign \$754  = r1_sel_pool2_info ? 32'd12 : 32'd0;
+  assign \$757  = \$753  | \$756 ;
+  assign \$758  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$761  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
+  assign \$762  = \$760  | { 15'h0000, \$761  };
+  assign \$763  = \$757  | \$762 ;
+  assign \$764  = \$750  | \$763 ;
+  assign \$765  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$766  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$767  = \$765  | \$766 ;
+  assign \$768  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$769  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$770  = \$768  | \$769 ;
+  assign \$771  = \$767  | \$770 ;
+  assign \$772  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$773  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$774  = \$772  | \$773 ;
+  assign \$775  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$776  = \$775  | r1_sel_pool2_low_water;
+  assign \$777  = \$774  | \$776 ;
+  assign \$778  = \$771  | \$777 ;
+  assign \$779  = bus__w_strb == 4'hf;
+  assign \$781  = ~ \$780 ;
+  assign \$782  = \$781  + 1'h1;
+  assign \$784  = ~ \$783 ;
+  assign \$785  = \$784  + 1'h1;
+  assign \$786  = \$782 [6] | \$785 [6];
+  assign \$788  = ~ \$787 ;
+  assign \$789  = \$788  + 1'h1;
+  assign \$790  = \$786  | \$789 [6];
+  assign \$791  = \$779  & \$790 ;
+  assign \$792  = bus__w_addr[5:0] == 3'h4;
+  assign \$793  = \$791  & \$792 ;
+  assign \$794  = bus__w_req & \$793 ;
+  assign \$795  = bus__w_strb == 4'hf;
+  assign \$797  = ~ \$796 ;
+  assign \$798  = \$797  + 1'h1;
+  assign \$800  = ~ \$799 ;
+  assign \$801  = \$800  + 1'h1;
+  assign \$802  = \$798 [6] | \$801 [6];
+  assign \$804  = ~ \$803 ;
+  assign \$805  = \$804  + 1'h1;
+  assign \$806  = \$802  | \$805 [6];
+  assign \$807  = \$795  & \$806 ;
+  assign \$808  = bus__w_addr[5:0] == 6'h30;
+  assign \$809  = \$807  & \$808 ;
+  assign \$810  = bus__w_req & \$809 ;
+  assign \$811  = bus__w_addr[11:6] - 3'h4;
+  assign \$813  = ~ \$812 ;
+  assign \$814  = \$813  + 1'h1;
+  assign \$816  = ~ \$815 ;
+  assign \$817  = \$816  + 1'h1;
+  assign \$819  = ~ \$818 ;
+  assign \$820  = \$819  + 1'h1;
+  assign \$822  = ~ \$821 ;
+  assign \$823  = \$822  + 1'h1;
+  assign \$824  = bus__w_data[18:0] - 9'h100;
+  assign \$825  = ~ \$824 [19];
+  assign \$827  = \$823 [6] & \$826 ;
+  assign \$829  = ~ \$828 ;
+  assign \$830  = \$829  + 1'h1;
+  assign \$831  = bus__w_data[18:0] - 8'h80;
+  assign \$832  = ~ \$831 [19];
+  assign \$834  = \$830 [6] & \$833 ;
+  assign \$836  = ~ \$835 ;
+  assign \$837  = \$836  + 1'h1;
+  assign \$838  = bus__w_data[18:0] - 6'h30;
+  assign \$839  = ~ \$838 [19];
+  assign \$841  = \$837 [6] & \$840 ;
+  assign \$843  = 37'h1000000000 + \$842 ;
+  assign \$845  = 37'h1000010000 + \$844 ;
+  assign \$847  = 37'h1000100000 + \$846 ;
+  assign \$848  = ~ command_queue_pop;
+  assign \$849  = command_queue_head_valid & \$848 ;
+  assign \$850  = ~ \$849 ;
+  assign \$851  = command_queue_held[0] ? \read__data$237  : { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], new_flush };
+  assign \$852  = command_queue_held[0] | command_queue_push;
+  assign \$853  = ~ command_queue_pop;
+  assign \$854  = command_queue_head_valid & \$853 ;
+  assign \$855  = \$852  | \$854 ;
+  assign \$856  = ~ command_queue_pop;
+  assign \$857  = command_queue_head_valid & \$856 ;
+  assign \$858  = ~ \$857 ;
+  assign \$859  = \$858  & command_queue_held[0];
+  assign \$860  = command_queue_rd_next + 1'h1;
+  assign \$861  = ~ command_queue_pop;
+  assign \$862  = command_queue_head_valid & \$861 ;
+  assign \$863  = command_queue_held[0] | \$862 ;
+  assign \$864  = command_queue_push & \$863 ;
+  assign \$865  = command_queue_wr_next + 1'h1;
+  assign \$866  = ~ command_queue_pop;
+  assign \$867  = command_queue_head_valid & \$866 ;
+  assign \$868  = command_queue_push & \$867 ;
+  assign \$869  = ~ command_queue_pop;
+  assign \$870  = command_queue_head_valid & \$869 ;
+  assign \$871  = ~ \$870 ;
+  assign \$872  = \$871  & command_queue_held[0];
+  assign \$873  = ~ command_queue_push;
+  assign \$874  = \$872  & \$873 ;
+  assign \$875  = \$874  ? command_queue_held[1] : command_queue_held[0];
+  assign \$876  = \$868  ? 1'h1 : \$875 ;
+  assign \$877  = ~ command_queue_pop;
+  assign \$878  = command_queue_head_valid & \$877 ;
+  assign \$879  = command_queue_push & \$878 ;
+  assign \$880  = ~ command_queue_pop;
+  assign \$881  = command_queue_head_valid & \$880 ;
+  assign \$882  = ~ \$881 ;
+  assign \$883  = \$882  & command_queue_held[0];
+  assign \$884  = ~ command_queue_push;
+  assign \$885  = \$883  & \$884 ;
+  assign \$886  = \$885  ? command_queue_held[2] : command_queue_held[1];
+  assign \$887  = \$879  ? command_queue_held[0] : \$886 ;
+  assign \$888  = ~ command_queue_pop;
+  assign \$889  = command_queue_head_valid & \$888 ;
+  assign \$890  = command_queue_push & \$889 ;
+  assign \$891  = ~ command_queue_pop;
+  assign \$892  = command_queue_head_valid & \$891 ;
   assign \$893  = ~ \$892 ;
-  assign \$894  = \$877  & \$893 ;
-  assign \$895  = bus__w_strb == 4'hf;
-  assign \$896  = ~ w1_a1_0[0];
-  assign \$897  = ~ w1_a4_2[4];
-  assign \$898  = \$896  | \$897 ;
-  assign \$899  = ~ w1_a7_5[0];
-  assign \$900  = ~ w1_a11_8[0];
-  assign \$901  = \$899  | \$900 ;
-  assign \$902  = \$898  | \$901 ;
-  assign \$903  = ~ \$902 ;
-  assign \$904  = ~ w1_a1_0[0];
-  assign \$905  = ~ w1_a4_2[6];
-  assign \$906  = \$904  | \$905 ;
-  assign \$907  = ~ w1_a7_5[0];
-  assign \$908  = ~ w1_a11_8[0];
-  assign \$909  = \$907  | \$908 ;
-  assign \$910  = \$906  | \$909 ;
-  assign \$911  = ~ \$910 ;
-  assign \$912  = ~ w1_a1_0[0];
-  assign \$913  = ~ w1_a4_2[7];
-  assign \$914  = \$912  | \$913 ;
-  assign \$915  = ~ w1_a7_5[0];
-  assign \$916  = ~ w1_a11_8[0];
-  assign \$917  = \$915  | \$916 ;
-  assign \$918  = \$914  | \$917 ;
-  assign \$919  = ~ \$918 ;
-  assign \$920  = ~ w1_a1_0[0];
-  assign \$921  = ~ w1_a4_2[6];
-  assign \$922  = \$920  | \$921 ;
-  assign \$923  = ~ w1_a7_5[1];
-  assign \$924  = ~ w1_a11_8[0];
-  assign \$925  = \$923  | \$924 ;
-  assign \$926  = \$922  | \$925 ;
-  assign \$927  = ~ \$926 ;
-  assign \$928  = ~ w1_a1_0[0];
-  assign \$929  = ~ w1_a4_2[1];
-  assign \$930  = \$928  | \$929 ;
-  assign \$931  = ~ w1_a7_5[0];
-  assign \$932  = ~ w1_a11_8[1];
-  assign \$933  = \$931  | \$932 ;
-  assign \$934  = \$930  | \$933 ;
-  assign \$935  = ~ \$934 ;
-  assign \$936  = ~ w1_a1_0[0];
-  assign \$937  = ~ w1_a4_2[4];
-  assign \$938  = \$936  | \$937 ;
-  assign \$939  = ~ w1_a7_5[1];
-  assign \$940  = ~ w1_a11_8[1];
-  assign \$941  = \$939  | \$940 ;
-  assign \$942  = \$938  | \$941 ;
-  assign \$943  = ~ \$942 ;
-  assign \$944  = ~ w1_a1_0[0];
-  assign \$945  = ~ w1_a4_2[7];
-  assign \$946  = \$944  | \$945 ;
-  assign \$947  = ~ w1_a7_5[1];
-  assign \$948  = ~ w1_a11_8[1];
-  assign \$949  = \$947  | \$948 ;
-  assign \$950  = \$946  | \$949 ;
-  assign \$951  = ~ \$950 ;
-  assign \$952  = ~ w1_a1_0[0];
-  assign \$953  = ~ w1_a4_2[1];
-  assign \$954  = \$952  | \$953 ;
-  assign \$955  = ~ w1_a7_5[2];
-  assign \$956  = ~ w1_a11_8[1];
-  assign \$957  = \$955  | \$956 ;
-  assign \$958  = \$954  | \$957 ;
+  assign \$894  = \$893  & command_queue_held[0];
+  assign \$895  = ~ command_queue_push;
+  assign \$896  = \$894  & \$895 ;
+  assign \$897  = \$896  ? command_queue_held[3] : command_queue_held[2];
+  assign \$898  = \$890  ? command_queue_held[1] : \$897 ;
+  assign \$899  = ~ command_queue_pop;
+  assign \$900  = command_queue_head_valid & \$899 ;
+  assign \$901  = command_queue_push & \$900 ;
+  assign \$902  = ~ command_queue_pop;
+  assign \$903  = command_queue_head_valid & \$902 ;
+  assign \$904  = ~ \$903 ;
+  assign \$905  = \$904  & command_queue_held[0];
+  assign \$906  = ~ command_queue_push;
+  assign \$907  = \$905  & \$906 ;
+  assign \$908  = \$907  ? command_queue_held[4] : command_queue_held[3];
+  assign \$909  = \$901  ? command_queue_held[2] : \$908 ;
+  assign \$910  = ~ command_queue_pop;
+  assign \$911  = command_queue_head_valid & \$910 ;
+  assign \$912  = command_queue_push & \$911 ;
+  assign \$913  = ~ command_queue_pop;
+  assign \$914  = command_queue_head_valid & \$913 ;
+  assign \$915  = ~ \$914 ;
+  assign \$916  = \$915  & command_queue_held[0];
+  assign \$917  = ~ command_queue_push;
+  assign \$918  = \$916  & \$917 ;
+  assign \$919  = \$918  ? command_queue_held[5] : command_queue_held[4];
+  assign \$920  = \$912  ? command_queue_held[3] : \$919 ;
+  assign \$921  = ~ command_queue_pop;
+  assign \$922  = command_queue_head_valid & \$921 ;
+  assign \$923  = command_queue_push & \$922 ;
+  assign \$924  = ~ command_queue_pop;
+  assign \$925  = command_queue_head_valid & \$924 ;
+  assign \$926  = ~ \$925 ;
+  assign \$927  = \$926  & command_queue_held[0];
+  assign \$928  = ~ command_queue_push;
+  assign \$929  = \$927  & \$928 ;
+  assign \$930  = \$929  ? command_queue_held[6] : command_queue_held[5];
+  assign \$931  = \$923  ? command_queue_held[4] : \$930 ;
+  assign \$932  = ~ command_queue_pop;
+  assign \$933  = command_queue_head_valid & \$932 ;
+  assign \$934  = command_queue_push & \$933 ;
+  assign \$935  = ~ command_queue_pop;
+  assign \$936  = command_queue_head_valid & \$935 ;
+  assign \$937  = ~ \$936 ;
+  assign \$938  = \$937  & command_queue_held[0];
+  assign \$939  = ~ command_queue_push;
+  assign \$940  = \$938  & \$939 ;
+  assign \$941  = \$940  ? command_queue_held[7] : command_queue_held[6];
+  assign \$942  = \$934  ? command_queue_held[5] : \$941 ;
+  assign \$943  = ~ command_queue_pop;
+  assign \$944  = command_queue_head_valid & \$943 ;
+  assign \$945  = command_queue_push & \$944 ;
+  assign \$946  = ~ command_queue_pop;
+  assign \$947  = command_queue_head_valid & \$946 ;
+  assign \$948  = ~ \$947 ;
+  assign \$949  = \$948  & command_queue_held[0];
+  assign \$950  = ~ command_queue_push;
+  assign \$951  = \$949  & \$950 ;
+  assign \$952  = \$951  ? command_queue_held[8] : command_queue_held[7];
+  assign \$953  = \$945  ? command_queue_held[6] : \$952 ;
+  assign \$954  = ~ command_queue_pop;
+  assign \$955  = command_queue_head_valid & \$954 ;
+  assign \$956  = command_queue_push & \$955 ;
+  assign \$957  = ~ command_queue_pop;
+  assign \$958  = command_queue_head_valid & \$957 ;
   assign \$959  = ~ \$958 ;
-  assign \$960  = ~ w1_a1_0[0];
-  assign \$961  = ~ w1_a4_2[4];
-  assign \$962  = \$960  | \$961 ;
-  assign \$963  = ~ w1_a7_5[3];
-  assign \$964  = ~ w1_a11_8[1];
-  assign \$965  = \$963  | \$964 ;
-  assign \$966  = \$962  | \$965 ;
-  assign \$967  = ~ \$966 ;
-  assign \$968  = ~ w1_a1_0[0];
-  assign \$969  = ~ w1_a4_2[7];
-  assign \$970  = \$968  | \$969 ;
-  assign \$971  = ~ w1_a7_5[3];
-  assign \$972  = ~ w1_a11_8[1];
-  assign \$973  = \$971  | \$972 ;
-  assign \$974  = \$970  | \$973 ;
-  assign \$975  = ~ \$974 ;
-  assign \$976  = ~ w1_a1_0[0];
-  assign \$977  = ~ w1_a4_2[1];
-  assign \$978  = \$976  | \$977 ;
-  assign \$979  = ~ w1_a7_5[4];
-  assign \$980  = ~ w1_a11_8[1];
-  assign \$981  = \$979  | \$980 ;
-  assign \$982  = \$978  | \$981 ;
-  assign \$983  = ~ \$982 ;
-  assign \$984  = ~ w1_a1_0[0];
-  assign \$985  = ~ w1_a4_2[4];
-  assign \$986  = \$984  | \$985 ;
-  assign \$987  = ~ w1_a7_5[5];
-  assign \$988  = ~ w1_a11_8[1];
-  assign \$989  = \$987  | \$988 ;
-  assign \$990  = \$986  | \$989 ;
-  assign \$991  = ~ \$990 ;
-  assign \$992  = ~ w1_a1_0[0];
-  assign \$993  = ~ w1_a4_2[7];
-  assign \$994  = \$992  | \$993 ;
-  assign \$995  = ~ w1_a7_5[5];
-  assign \$996  = ~ w1_a11_8[1];
-  assign \$997  = \$995  | \$996 ;
-  assign \$998  = \$994  | \$997 ;
-  assign \$999  = ~ \$998 ;
-  assign \$1000  = ~ w1_a1_0[0];
-  assign \$1001  = ~ w1_a4_2[4];
-  assign \$1002  = \$1000  | \$1001 ;
-  assign \$1003  = ~ w1_a7_5[0];
-  assign \$1004  = ~ w1_a11_8[0];
-  assign \$1005  = \$1003  | \$1004 ;
-  assign \$1006  = \$1002  | \$1005 ;
-  assign \$1007  = ~ \$1006 ;
-  assign \$1008  = ~ w1_a1_0[0];
-  assign \$1009  = ~ w1_a4_2[6];
-  assign \$1010  = \$1008  | \$1009 ;
-  assign \$1011  = ~ w1_a7_5[1];
-  assign \$1012  = ~ w1_a11_8[0];
-  assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = \$1010  | \$1013 ;
-  assign \$1015  = ~ \$1014 ;
-  assign \$1016  = ~ w1_a1_0[0];
-  assign \$1017  = ~ w1_a4_2[1];
-  assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = ~ w1_a7_5[0];
-  assign \$1020  = ~ w1_a11_8[1];
-  assign \$1021  = \$1019  | \$1020 ;
-  assign \$1022  = \$1018  | \$1021 ;
-  assign \$1023  = ~ \$1022 ;
-  assign \$1024  = ~ w1_a1_0[0];
-  assign \$1025  = ~ w1_a4_2[4];
-  assign \$1026  = \$1024  | \$1025 ;
-  assign \$1027  = ~ w1_a7_5[1];
-  assign \$1028  = ~ w1_a11_8[1];
-  assign \$1029  = \$1027  | \$1028 ;
-  assign \$1030  = \$1026  | \$1029 ;
-  assign \$1031  = ~ \$1030 ;
-  assign \$1032  = ~ w1_a1_0[0];
-  assign \$1033  = ~ w1_a4_2[1];
-  assign \$1034  = \$1032  | \$1033 ;
-  assign \$1035  = ~ w1_a7_5[2];
-  assign \$1036  = ~ w1_a11_8[1];
-  assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = \$1034  | \$1037 ;
-  assign \$1039  = ~ \$1038 ;
-  assign \$1040  = ~ w1_a1_0[0];
-  assign \$1041  = ~ w1_a4_2[4];
-  assign \$1042  = \$1040  | \$1041 ;
-  assign \$1043  = ~ w1_a7_5[3];
-  assign \$1044  = ~ w1_a11_8[1];
-  assign \$1045  = \$1043  | \$1044 ;
-  assign \$1046  = \$1042  | \$1045 ;
-  assign \$1047  = ~ \$1046 ;
-  assign \$1048  = ~ w1_a1_0[0];
-  assign \$1049  = ~ w1_a4_2[1];
-  assign \$1050  = \$1048  | \$1049 ;
-  assign \$1051  = ~ w1_a7_5[4];
-  assign \$1052  = ~ w1_a11_8[1];
-  assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = \$1050  | \$1053 ;
-  assign \$1055  = ~ \$1054 ;
-  assign \$1056  = ~ w1_a1_0[0];
-  assign \$1057  = ~ w1_a4_2[4];
-  assign \$1058  = \$1056  | \$1057 ;
-  assign \$1059  = ~ w1_a7_5[5];
-  assign \$1060  = ~ w1_a11_8[1];
-  assign \$1061  = \$1059  | \$1060 ;
-  assign \$1062  = \$1058  | \$1061 ;
-  assign \$1063  = ~ \$1062 ;
-  assign \$1064  = { \$1063 , \$1055 , \$1047 , \$1039 , \$1031 , \$1023 , \$1015 , \$1007  } + 8'hff;
-  assign \$1065  = ~ w1_a1_0[0];
-  assign \$1066  = ~ w1_a4_2[6];
-  assign \$1067  = \$1065  | \$1066 ;
-  assign \$1068  = ~ w1_a7_5[0];
-  assign \$1069  = ~ w1_a11_8[0];
-  assign \$1070  = \$1068  | \$1069 ;
-  assign \$1071  = \$1067  | \$1070 ;
-  assign \$1072  = ~ \$1071 ;
-  assign \$1073  = ~ w1_a1_0[0];
-  assign \$1074  = ~ w1_a4_2[7];
-  assign \$1075  = \$1073  | \$1074 ;
-  assign \$1076  = ~ w1_a7_5[0];
-  assign \$1077  = ~ w1_a11_8[0];
-  assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = \$1075  | \$1078 ;
-  assign \$1080  = ~ \$1079 ;
-  assign \$1081  = ~ w1_a1_0[0];
-  assign \$1082  = ~ w1_a4_2[7];
-  assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = ~ w1_a7_5[1];
-  assign \$1085  = ~ w1_a11_8[1];
+  assign \$960  = \$959  & command_queue_held[0];
+  assign \$961  = ~ command_queue_push;
+  assign \$962  = \$960  & \$961 ;
+  assign \$963  = \$962  ? command_queue_held[9] : command_queue_held[8];
+  assign \$964  = \$956  ? command_queue_held[7] : \$963 ;
+  assign \$965  = ~ command_queue_pop;
+  assign \$966  = command_queue_head_valid & \$965 ;
+  assign \$967  = command_queue_push & \$966 ;
+  assign \$968  = ~ command_queue_pop;
+  assign \$969  = command_queue_head_valid & \$968 ;
+  assign \$970  = ~ \$969 ;
+  assign \$971  = \$970  & command_queue_held[0];
+  assign \$972  = ~ command_queue_push;
+  assign \$973  = \$971  & \$972 ;
+  assign \$974  = \$973  ? 1'h0 : command_queue_held[9];
+  assign \$975  = \$967  ? command_queue_held[8] : \$974 ;
+  assign \$976  = ~ command_queue_pop;
+  assign \$977  = command_queue_push & \$976 ;
+  assign \$978  = ~ command_queue_push;
+  assign \$979  = command_queue_pop & \$978 ;
+  assign \$980  = \$979  ? command_queue_count[1] : command_queue_count[0];
+  assign \$981  = \$977  ? 1'h1 : \$980 ;
+  assign \$982  = ~ command_queue_pop;
+  assign \$983  = command_queue_push & \$982 ;
+  assign \$984  = ~ command_queue_push;
+  assign \$985  = command_queue_pop & \$984 ;
+  assign \$986  = \$985  ? command_queue_count[2] : command_queue_count[1];
+  assign \$987  = \$983  ? command_queue_count[0] : \$986 ;
+  assign \$988  = ~ command_queue_pop;
+  assign \$989  = command_queue_push & \$988 ;
+  assign \$990  = ~ command_queue_push;
+  assign \$991  = command_queue_pop & \$990 ;
+  assign \$992  = \$991  ? command_queue_count[3] : command_queue_count[2];
+  assign \$993  = \$989  ? command_queue_count[1] : \$992 ;
+  assign \$994  = ~ command_queue_pop;
+  assign \$995  = command_queue_push & \$994 ;
+  assign \$996  = ~ command_queue_push;
+  assign \$997  = command_queue_pop & \$996 ;
+  assign \$998  = \$997  ? command_queue_count[4] : command_queue_count[3];
+  assign \$999  = \$995  ? command_queue_count[2] : \$998 ;
+  assign \$1000  = ~ command_queue_pop;
+  assign \$1001  = command_queue_push & \$1000 ;
+  assign \$1002  = ~ command_queue_push;
+  assign \$1003  = command_queue_pop & \$1002 ;
+  assign \$1004  = \$1003  ? command_queue_count[5] : command_queue_count[4];
+  assign \$1005  = \$1001  ? command_queue_count[3] : \$1004 ;
+  assign \$1006  = ~ command_queue_pop;
+  assign \$1007  = command_queue_push & \$1006 ;
+  assign \$1008  = ~ command_queue_push;
+  assign \$1009  = command_queue_pop & \$1008 ;
+  assign \$1010  = \$1009  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1011  = \$1007  ? command_queue_count[4] : \$1010 ;
+  assign \$1012  = ~ command_queue_pop;
+  assign \$1013  = command_queue_push & \$1012 ;
+  assign \$1014  = ~ command_queue_push;
+  assign \$1015  = command_queue_pop & \$1014 ;
+  assign \$1016  = \$1015  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1017  = \$1013  ? command_queue_count[5] : \$1016 ;
+  assign \$1018  = ~ command_queue_pop;
+  assign \$1019  = command_queue_push & \$1018 ;
+  assign \$1020  = ~ command_queue_push;
+  assign \$1021  = command_queue_pop & \$1020 ;
+  assign \$1022  = \$1021  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1023  = \$1019  ? command_queue_count[6] : \$1022 ;
+  assign \$1024  = ~ command_queue_pop;
+  assign \$1025  = command_queue_push & \$1024 ;
+  assign \$1026  = ~ command_queue_push;
+  assign \$1027  = command_queue_pop & \$1026 ;
+  assign \$1028  = \$1027  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1029  = \$1025  ? command_queue_count[7] : \$1028 ;
+  assign \$1030  = ~ command_queue_pop;
+  assign \$1031  = command_queue_push & \$1030 ;
+  assign \$1032  = ~ command_queue_push;
+  assign \$1033  = command_queue_pop & \$1032 ;
+  assign \$1034  = \$1033  ? command_queue_count[10] : command_queue_count[9];
+  assign \$1035  = \$1031  ? command_queue_count[8] : \$1034 ;
+  assign \$1036  = ~ command_queue_pop;
+  assign \$1037  = command_queue_push & \$1036 ;
+  assign \$1038  = ~ command_queue_push;
+  assign \$1039  = command_queue_pop & \$1038 ;
+  assign \$1040  = \$1039  ? 1'h0 : command_queue_count[10];
+  assign \$1041  = \$1037  ? command_queue_count[9] : \$1040 ;
+  assign \$1042  = req_free & native_free_valid;
+  assign \$1043  = req_flush & native_flush_valid;
+  assign \$1044  = \$1042  | \$1043 ;
+  assign \$1045  = 1'h1 << bus__w_addr[1:0];
+  assign \$1046  = 1'h1 << bus__w_addr[4:2];
+  assign \$1047  = 1'h1 << bus__w_addr[7:5];
+  assign \$1048  = 1'h1 << bus__w_addr[11:8];
+  assign \$1049  = bus__w_strb == 4'hf;
+  assign \$1051  = ~ \$1050 ;
+  assign \$1052  = \$1051  + 1'h1;
+  assign \$1054  = ~ \$1053 ;
+  assign \$1055  = \$1054  + 1'h1;
+  assign \$1056  = \$1052 [6] | \$1055 [6];
+  assign \$1058  = ~ \$1057 ;
+  assign \$1059  = \$1058  + 1'h1;
+  assign \$1060  = \$1056  | \$1059 [6];
+  assign \$1061  = \$1049  & \$1060 ;
+  assign \$1062  = bus__w_addr[5:0] == 3'h4;
+  assign \$1063  = \$1061  & \$1062 ;
+  assign \$1064  = ~ \$1063 ;
+  assign \$1065  = bus__w_req & \$1064 ;
+  assign \$1066  = bus__w_strb == 4'hf;
+  assign \$1068  = ~ \$1067 ;
+  assign \$1069  = \$1068  + 1'h1;
+  assign \$1071  = ~ \$1070 ;
+  assign \$1072  = \$1071  + 1'h1;
+  assign \$1073  = \$1069 [6] | \$1072 [6];
+  assign \$1075  = ~ \$1074 ;
+  assign \$1076  = \$1075  + 1'h1;
+  assign \$1077  = \$1073  | \$1076 [6];
+  assign \$1078  = \$1066  & \$1077 ;
+  assign \$1079  = bus__w_addr[5:0] == 6'h30;
+  assign \$1080  = \$1078  & \$1079 ;
+  assign \$1081  = ~ \$1080 ;
+  assign \$1082  = \$1065  & \$1081 ;
+  assign \$1083  = bus__w_strb == 4'hf;
+  assign \$1084  = ~ w1_a1_0[0];
+  assign \$1085  = ~ w1_a4_2[4];
   assign \$1086  = \$1084  | \$1085 ;
-  assign \$1087  = \$1083  | \$1086 ;
-  assign \$1088  = ~ \$1087 ;
-  assign \$1089  = ~ w1_a1_0[0];
-  assign \$1090  = ~ w1_a4_2[7];
-  assign \$1091  = \$1089  | \$1090 ;
-  assign \$1092  = ~ w1_a7_5[3];
-  assign \$1093  = ~ w1_a11_8[1];
+  assign \$1087  = ~ w1_a7_5[0];
+  assign \$1088  = ~ w1_a11_8[0];
+  assign \$1089  = \$1087  | \$1088 ;
+  assign \$1090  = \$1086  | \$1089 ;
+  assign \$1091  = ~ \$1090 ;
+  assign \$1092  = ~ w1_a1_0[0];
+  assign \$1093  = ~ w1_a4_2[6];
   assign \$1094  = \$1092  | \$1093 ;
-  assign \$1095  = \$1091  | \$1094 ;
-  assign \$1096  = ~ \$1095 ;
-  assign \$1097  = ~ w1_a1_0[0];
-  assign \$1098  = ~ w1_a4_2[7];
-  assign \$1099  = \$1097  | \$1098 ;
-  assign \$1100  = ~ w1_a7_5[5];
-  assign \$1101  = ~ w1_a11_8[1];
+  assign \$1095  = ~ w1_a7_5[0];
+  assign \$1096  = ~ w1_a11_8[0];
+  assign \$1097  = \$1095  | \$1096 ;
+  assign \$1098  = \$1094  | \$1097 ;
+  assign \$1099  = ~ \$1098 ;
+  assign \$1100  = ~ w1_a1_0[0];
+  assign \$1101  = ~ w1_a4_2[7];
   assign \$1102  = \$1100  | \$1101 ;
-  assign \$1103  = \$1099  | \$1102 ;
-  assign \$1104  = ~ \$1103 ;
-  assign \$1105  = { \$1104 , \$1096 , \$1088 , \$1080 , \$1072  } + 5'h1f;
-  assign \$1106  = \$signal$248  & \$signal$249 ;
-  assign \$1107  = \$1106  & w2_is_ctrl;
-  assign \$1108  = \$1107  & \$signal$251 [0];
-  assign \$1109  = \$signal$248  & \$signal$249 ;
-  assign \$1110  = \$1109  & w2_is_err_pop;
-  assign \$1111  = \$signal$248  & w2_is_irq_status;
-  assign \$1112  = \$1111  & \$signal$250 [0];
-  assign \$1113  = \$1112  ? \$signal$251 [4:0] : 5'h00;
-  assign \$1114  = \$signal$248  & w2_is_irq_enable;
-  assign \$1115  = \$1114  & \$signal$250 [0];
-  assign \$1116  = \$signal$248  & w2_is_pool0_low_water;
-  assign \$1117  = \$1116  & \$signal$250 [0];
-  assign \$1118  = \$signal$248  & w2_is_pool0_low_water;
-  assign \$1119  = \$1118  & \$signal$250 [1];
-  assign \$1120  = \$signal$248  & w2_is_pool0_low_water;
-  assign \$1121  = \$1120  & \$signal$250 [2];
-  assign \$1122  = \$signal$248  & w2_is_pool1_low_water;
-  assign \$1123  = \$1122  & \$signal$250 [0];
-  assign \$1124  = \$signal$248  & w2_is_pool1_low_water;
-  assign \$1125  = \$1124  & \$signal$250 [1];
-  assign \$1126  = \$signal$248  & w2_is_pool1_low_water;
-  assign \$1127  = \$1126  & \$signal$250 [2];
-  assign \$1128  = \$signal$248  & w2_is_pool2_low_water;
-  assign \$1129  = \$1128  & \$signal$250 [0];
-  assign \$1130  = \$signal$248  & w2_is_pool2_low_water;
-  assign \$1131  = \$1130  & \$signal$250 [1];
-  assign \$1132  = \$signal$248  & w2_is_pool2_low_water;
-  assign \$1133  = \$1132  & \$signal$250 [2];
-  assign \$1134  = \$signal$28  > 2'h2;
-  assign \$1135  = \$1134  ? 2'h2 : \$signal$28 ;
-  assign \$1136  = | \$signal$28 ;
-  assign \$1137  = space_ge1 & \$1136 ;
-  assign \$1138  = \$1137  ? 1'h1 : 1'h0;
-  assign \$1139  = space_ge2 ? \$1135  : { 1'h0, \$1138  };
-  assign \$signal$47  = space_ge3 ? \$signal$28  : \$1139 ;
-  assign \$1140  = ~ space[4];
-  assign popped = w1c & \$1140 ;
-  assign \$1141  = 1'h0 - tail[1:0];
-  assign \$1142  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1142  ? tail_next_row : tail_row;
-  assign \$1143  = ! \$1141 [1:0];
-  assign \$1144  = \$1141 [1:0] == 1'h1;
-  assign \$1145  = \$1144  ? e1_new1 : e1_new2;
-  assign \$signature__data$270  = \$1143  ? e1_new0 : \$1145 ;
-  assign \$signature__en  = \$1141 [1:0] < \$signal$47 ;
-  assign \$1146  = 1'h1 - tail[1:0];
-  assign \$1147  = tail[1:0] > 1'h1;
-  assign \$signature__addr$275  = \$1147  ? tail_next_row : tail_row;
-  assign \$1148  = ! \$1146 [1:0];
-  assign \$1149  = \$1146 [1:0] == 1'h1;
-  assign \$1150  = \$1149  ? e1_new1 : e1_new2;
-  assign \$signature__data$276  = \$1148  ? e1_new0 : \$1150 ;
-  assign \$signature__en$277  = \$1146 [1:0] < \$signal$47 ;
-  assign \$1151  = 2'h2 - tail[1:0];
-  assign \$1152  = tail[1:0] > 2'h2;
-  assign \$signature__addr$281  = \$1152  ? tail_next_row : tail_row;
-  assign \$1153  = ! \$1151 [1:0];
-  assign \$1154  = \$1151 [1:0] == 1'h1;
-  assign \$1155  = \$1154  ? e1_new1 : e1_new2;
-  assign \$signature__data$282  = \$1153  ? e1_new0 : \$1155 ;
-  assign \$signature__en$283  = \$1151 [1:0] < \$signal$47 ;
-  assign \$1156  = 2'h3 - tail[1:0];
-  assign \$1157  = ! \$1156 [1:0];
-  assign \$1158  = \$1156 [1:0] == 1'h1;
-  assign \$1159  = \$1158  ? e1_new1 : e1_new2;
-  assign \$signature__data$288  = \$1157  ? e1_new0 : \$1159 ;
-  assign \$signature__en$289  = \$1156 [1:0] < \$signal$47 ;
-  assign \$1160  = | \$signal$28 ;
-  assign \$1161  = \$signal$47  != \$signal$28 ;
-  assign \$1164  = \$signal$70  & irq_enable;
-  assign irq = | \$1164 ;
-  assign \$1165  = small_lw_granted_2 & small_lw_short;
-  assign \$1166  = medium_lw_granted_2 & medium_lw_short;
-  assign \$1167  = \$1165  | \$1166 ;
-  assign \$1168  = large_lw_granted_2 & large_lw_short;
-  assign low_water_hit = \$1167  | \$1168 ;
-  assign \$1169  = ! bus__r_addr[5:0];
-  assign \$1170  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1171  = \$1169  & \$1170 ;
-  assign \$1172  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1171  & \$1172 ;
-  assign \$1173  = req_alloc & native_alloc_valid;
-  assign \$1174  = ~ \$1173 ;
-  assign alloc_queue_pop = alloc_queue_full[0] & \$1174 ;
-  assign \$1175  = alloc_queue_full[0] | staged_valid;
-  assign \$1176  = ! bus__r_addr[5:0];
-  assign \$1177  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1178  = \$1176  & \$1177 ;
-  assign \$1179  = bus__r_addr[11:6] < 3'h7;
-  assign \$1180  = \$1178  & \$1179 ;
-  assign \$1181  = bus__r_req & \$1180 ;
-  assign \$1182  = \$1175  | \$1181 ;
-  assign \$1183  = req_alloc & native_alloc_valid;
-  assign \$1184  = ~ \$1183 ;
-  assign \$1185  = \$1182  & \$1184 ;
-  assign \$1186  = ~ alloc_queue_full[0];
-  assign \$1187  = \$1185  & \$1186 ;
-  assign \$1188  = ~ \$1187 ;
-  assign alloc_queue_push = staged_valid & \$1188 ;
-  assign \$1189  = r2_block0 | r2_block4;
-  assign \$1190  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1189  | \$1190 ;
-  assign \$1191  = | r2_found_in;
-  assign bus__r_err = ~ \$1191 ;
+  assign \$1103  = ~ w1_a7_5[0];
+  assign \$1104  = ~ w1_a11_8[0];
+  assign \$1105  = \$1103  | \$1104 ;
+  assign \$1106  = \$1102  | \$1105 ;
+  assign \$1107  = ~ \$1106 ;
+  assign \$1108  = ~ w1_a1_0[0];
+  assign \$1109  = ~ w1_a4_2[6];
+  assign \$1110  = \$1108  | \$1109 ;
+  assign \$1111  = ~ w1_a7_5[1];
+  assign \$1112  = ~ w1_a11_8[0];
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = \$1110  | \$1113 ;
+  assign \$1115  = ~ \$1114 ;
+  assign \$1116  = ~ w1_a1_0[0];
+  assign \$1117  = ~ w1_a4_2[1];
+  assign \$1118  = \$1116  | \$1117 ;
+  assign \$1119  = ~ w1_a7_5[0];
+  assign \$1120  = ~ w1_a11_8[1];
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = \$1118  | \$1121 ;
+  assign \$1123  = ~ \$1122 ;
+  assign \$1124  = ~ w1_a1_0[0];
+  assign \$1125  = ~ w1_a4_2[4];
+  assign \$1126  = \$1124  | \$1125 ;
+  assign \$1127  = ~ w1_a7_5[1];
+  assign \$1128  = ~ w1_a11_8[1];
+  assign \$1129  = \$1127  | \$1128 ;
+  assign \$1130  = \$1126  | \$1129 ;
+  assign \$1131  = ~ \$1130 ;
+  assign \$1132  = ~ w1_a1_0[0];
+  assign \$1133  = ~ w1_a4_2[7];
+  assign \$1134  = \$1132  | \$1133 ;
+  assign \$1135  = ~ w1_a7_5[1];
+  assign \$1136  = ~ w1_a11_8[1];
+  assign \$1137  = \$1135  | \$1136 ;
+  assign \$1138  = \$1134  | \$1137 ;
+  assign \$1139  = ~ \$1138 ;
+  assign \$1140  = ~ w1_a1_0[0];
+  assign \$1141  = ~ w1_a4_2[1];
+  assign \$1142  = \$1140  | \$1141 ;
+  assign \$1143  = ~ w1_a7_5[2];
+  assign \$1144  = ~ w1_a11_8[1];
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = \$1142  | \$1145 ;
+  assign \$1147  = ~ \$1146 ;
+  assign \$1148  = ~ w1_a1_0[0];
+  assign \$1149  = ~ w1_a4_2[4];
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = ~ w1_a7_5[3];
+  assign \$1152  = ~ w1_a11_8[1];
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = \$1150  | \$1153 ;
+  assign \$1155  = ~ \$1154 ;
+  assign \$1156  = ~ w1_a1_0[0];
+  assign \$1157  = ~ w1_a4_2[7];
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = ~ w1_a7_5[3];
+  assign \$1160  = ~ w1_a11_8[1];
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = \$1158  | \$1161 ;
+  assign \$1163  = ~ \$1162 ;
+  assign \$1164  = ~ w1_a1_0[0];
+  assign \$1165  = ~ w1_a4_2[1];
+  assign \$1166  = \$1164  | \$1165 ;
+  assign \$1167  = ~ w1_a7_5[4];
+  assign \$1168  = ~ w1_a11_8[1];
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = \$1166  | \$1169 ;
+  assign \$1171  = ~ \$1170 ;
+  assign \$1172  = ~ w1_a1_0[0];
+  assign \$1173  = ~ w1_a4_2[4];
+  assign \$1174  = \$1172  | \$1173 ;
+  assign \$1175  = ~ w1_a7_5[5];
+  assign \$1176  = ~ w1_a11_8[1];
+  assign \$1177  = \$1175  | \$1176 ;
+  assign \$1178  = \$1174  | \$1177 ;
+  assign \$1179  = ~ \$1178 ;
+  assign \$1180  = ~ w1_a1_0[0];
+  assign \$1181  = ~ w1_a4_2[7];
+  assign \$1182  = \$1180  | \$1181 ;
+  assign \$1183  = ~ w1_a7_5[5];
+  assign \$1184  = ~ w1_a11_8[1];
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = \$1182  | \$1185 ;
+  assign \$1187  = ~ \$1186 ;
+  assign \$1188  = ~ w1_a1_0[0];
+  assign \$1189  = ~ w1_a4_2[4];
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = ~ w1_a7_5[0];
+  assign \$1192  = ~ w1_a11_8[0];
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = \$1190  | \$1193 ;
+  assign \$1195  = ~ \$1194 ;
+  assign \$1196  = ~ w1_a1_0[0];
+  assign \$1197  = ~ w1_a4_2[6];
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = ~ w1_a7_5[1];
+  assign \$1200  = ~ w1_a11_8[0];
+  assign \$1201  = \$1199  | \$1200 ;
+  assign \$1202  = \$1198  | \$1201 ;
+  assign \$1203  = ~ \$1202 ;
+  assign \$1204  = ~ w1_a1_0[0];
+  assign \$1205  = ~ w1_a4_2[1];
+  assign \$1206  = \$1204  | \$1205 ;
+  assign \$1207  = ~ w1_a7_5[0];
+  assign \$1208  = ~ w1_a11_8[1];
+  assign \$1209  = \$1207  | \$1208 ;
+  assign \$1210  = \$1206  | \$1209 ;
+  assign \$1211  = ~ \$1210 ;
+  assign \$1212  = ~ w1_a1_0[0];
+  assign \$1213  = ~ w1_a4_2[4];
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = ~ w1_a7_5[1];
+  assign \$1216  = ~ w1_a11_8[1];
+  assign \$1217  = \$1215  | \$1216 ;
+  assign \$1218  = \$1214  | \$1217 ;
+  assign \$1219  = ~ \$1218 ;
+  assign \$1220  = ~ w1_a1_0[0];
+  assign \$1221  = ~ w1_a4_2[1];
+  assign \$1222  = \$1220  | \$1221 ;
+  assign \$1223  = ~ w1_a7_5[2];
+  assign \$1224  = ~ w1_a11_8[1];
+  assign \$1225  = \$1223  | \$1224 ;
+  assign \$1226  = \$1222  | \$1225 ;
+  assign \$1227  = ~ \$1226 ;
+  assign \$1228  = ~ w1_a1_0[0];
+  assign \$1229  = ~ w1_a4_2[4];
+  assign \$1230  = \$1228  | \$1229 ;
+  assign \$1231  = ~ w1_a7_5[3];
+  assign \$1232  = ~ w1_a11_8[1];
+  assign \$1233  = \$1231  | \$1232 ;
+  assign \$1234  = \$1230  | \$1233 ;
+  assign \$1235  = ~ \$1234 ;
+  assign \$1236  = ~ w1_a1_0[0];
+  assign \$1237  = ~ w1_a4_2[1];
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = ~ w1_a7_5[4];
+  assign \$1240  = ~ w1_a11_8[1];
+  assign \$1241  = \$1239  | \$1240 ;
+  assign \$1242  = \$1238  | \$1241 ;
+  assign \$1243  = ~ \$1242 ;
+  assign \$1244  = ~ w1_a1_0[0];
+  assign \$1245  = ~ w1_a4_2[4];
+  assign \$1246  = \$1244  | \$1245 ;
+  assign \$1247  = ~ w1_a7_5[5];
+  assign \$1248  = ~ w1_a11_8[1];
+  assign \$1249  = \$1247  | \$1248 ;
+  assign \$1250  = \$1246  | \$1249 ;
+  assign \$1251  = ~ \$1250 ;
+  assign \$1252  = { \$1251 , \$1243 , \$1235 , \$1227 , \$1219 , \$1211 , \$1203 , \$1195  } + 8'hff;
+  assign \$1253  = ~ w1_a1_0[0];
+  assign \$1254  = ~ w1_a4_2[6];
+  assign \$1255  = \$1253  | \$1254 ;
+  assign \$1256  = ~ w1_a7_5[0];
+  assign \$1257  = ~ w1_a11_8[0];
+  assign \$1258  = \$1256  | \$1257 ;
+  assign \$1259  = \$1255  | \$1258 ;
+  assign \$1260  = ~ \$1259 ;
+  assign \$1261  = ~ w1_a1_0[0];
+  assign \$1262  = ~ w1_a4_2[7];
+  assign \$1263  = \$1261  | \$1262 ;
+  assign \$1264  = ~ w1_a7_5[0];
+  assign \$1265  = ~ w1_a11_8[0];
+  assign \$1266  = \$1264  | \$1265 ;
+  assign \$1267  = \$1263  | \$1266 ;
+  assign \$1268  = ~ \$1267 ;
+  assign \$1269  = ~ w1_a1_0[0];
+  assign \$1270  = ~ w1_a4_2[7];
+  assign \$1271  = \$1269  | \$1270 ;
+  assign \$1272  = ~ w1_a7_5[1];
+  assign \$1273  = ~ w1_a11_8[1];
+  assign \$1274  = \$1272  | \$1273 ;
+  assign \$1275  = \$1271  | \$1274 ;
+  assign \$1276  = ~ \$1275 ;
+  assign \$1277  = ~ w1_a1_0[0];
+  assign \$1278  = ~ w1_a4_2[7];
+  assign \$1279  = \$1277  | \$1278 ;
+  assign \$1280  = ~ w1_a7_5[3];
+  assign \$1281  = ~ w1_a11_8[1];
+  assign \$1282  = \$1280  | \$1281 ;
+  assign \$1283  = \$1279  | \$1282 ;
+  assign \$1284  = ~ \$1283 ;
+  assign \$1285  = ~ w1_a1_0[0];
+  assign \$1286  = ~ w1_a4_2[7];
+  assign \$1287  = \$1285  | \$1286 ;
+  assign \$1288  = ~ w1_a7_5[5];
+  assign \$1289  = ~ w1_a11_8[1];
+  assign \$1290  = \$1288  | \$1289 ;
+  assign \$1291  = \$1287  | \$1290 ;
+  assign \$1292  = ~ \$1291 ;
+  assign \$1293  = { \$1292 , \$1284 , \$1276 , \$1268 , \$1260  } + 5'h1f;
+  assign \$1294  = \$signal$257  & \$signal$258 ;
+  assign \$1295  = \$1294  & w2_is_ctrl;
+  assign \$1296  = \$1295  & \$signal$260 [0];
+  assign \$1297  = \$signal$257  & \$signal$258 ;
+  assign \$1298  = \$1297  & w2_is_err_pop;
+  assign \$1299  = \$signal$257  & w2_is_irq_status;
+  assign \$1300  = \$1299  & \$signal$259 [0];
+  assign \$1301  = \$1300  ? \$signal$260 [4:0] : 5'h00;
+  assign \$1302  = \$signal$257  & w2_is_irq_enable;
+  assign \$1303  = \$1302  & \$signal$259 [0];
+  assign \$1304  = \$signal$257  & w2_is_pool0_low_water;
+  assign \$1305  = \$1304  & \$signal$259 [0];
+  assign \$1306  = \$signal$257  & w2_is_pool0_low_water;
+  assign \$1307  = \$1306  & \$signal$259 [1];
+  assign \$1308  = \$signal$257  & w2_is_pool0_low_water;
+  assign \$1309  = \$1308  & \$signal$259 [2];
+  assign \$1310  = \$signal$257  & w2_is_pool1_low_water;
+  assign \$1311  = \$1310  & \$signal$259 [0];
+  assign \$1312  = \$signal$257  & w2_is_pool1_low_water;
+  assign \$1313  = \$1312  & \$signal$259 [1];
+  assign \$1314  = \$signal$257  & w2_is_pool1_low_water;
+  assign \$1315  = \$1314  & \$signal$259 [2];
+  assign \$1316  = \$signal$257  & w2_is_pool2_low_water;
+  assign \$1317  = \$1316  & \$signal$259 [0];
+  assign \$1318  = \$signal$257  & w2_is_pool2_low_water;
+  assign \$1319  = \$1318  & \$signal$259 [1];
+  assign \$1320  = \$signal$257  & w2_is_pool2_low_water;
+  assign \$1321  = \$1320  & \$signal$259 [2];
+  assign \$1322  = | \port$4742$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1322 ;
+  assign \$1323  = | \port$4757$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1323 ;
+  assign \$1324  = ~ \port$4736$0 [0];
+  assign \$1325  = rsp_grant_valid & \$1324 ;
+  assign \$1326  = \port$4736$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1325  & \$1326 ;
+  assign \$1327  = \$signal$28  > 2'h2;
+  assign \$1328  = \$1327  ? 2'h2 : \$signal$28 ;
+  assign \$1329  = | \$signal$28 ;
+  assign \$1330  = space_ge1 & \$1329 ;
+  assign \$1331  = \$1330  ? 1'h1 : 1'h0;
+  assign \$1332  = space_ge2 ? \$1328  : { 1'h0, \$1331  };
+  assign \$signal$71  = space_ge3 ? \$signal$28  : \$1332 ;
+  assign \$1333  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1333  & space_ge1;
+  assign \$1334  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1334  & space_ge2;
+  assign \$1335  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1335  & space_ge3;
+  assign \$1336  = ~ space[4];
+  assign popped = w1c & \$1336 ;
+  assign \$1337  = 1'h0 - tail[1:0];
+  assign \$1338  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1338  ? tail_next_row : tail_row;
+  assign \$1339  = ! \$1337 [1:0];
+  assign \$1340  = \$1337 [1:0] == 1'h1;
+  assign \$1341  = \$1340  ? e1_new1 : e1_new2;
+  assign \$signature__data$279  = \$1339  ? e1_new0 : \$1341 ;
+  assign \$1342  = 1'h1 - tail[1:0];
+  assign \$1343  = tail[1:0] > 1'h1;
+  assign \$signature__addr$284  = \$1343  ? tail_next_row : tail_row;
+  assign \$1344  = ! \$1342 [1:0];
+  assign \$1345  = \$1342 [1:0] == 1'h1;
+  assign \$1346  = \$1345  ? e1_new1 : e1_new2;
+  assign \$signature__data$285  = \$1344  ? e1_new0 : \$1346 ;
+  assign \$1347  = 2'h2 - tail[1:0];
+  assign \$1348  = tail[1:0] > 2'h2;
+  assign \$signature__addr$290  = \$1348  ? tail_next_row : tail_row;
+  assign \$1349  = ! \$1347 [1:0];
+  assign \$1350  = \$1347 [1:0] == 1'h1;
+  assign \$1351  = \$1350  ? e1_new1 : e1_new2;
+  assign \$signature__data$291  = \$1349  ? e1_new0 : \$1351 ;
+  assign \$1352  = 2'h3 - tail[1:0];
+  assign \$1353  = ! \$1352 [1:0];
+  assign \$1354  = \$1352 [1:0] == 1'h1;
+  assign \$1355  = \$1354  ? e1_new1 : e1_new2;
+  assign \$signature__data$297  = \$1353  ? e1_new0 : \$1355 ;
+  assign \$1356  = space - 3'h7;
+  assign \$1357  = ~ \$1356 [5];
+  assign \$1358  = space - 3'h7;
+  assign \$1359  = ~ \$1358 [5];
+  assign \$1360  = space - 4'h8;
+  assign \$1361  = ~ \$1360 [5];
+  assign \$1362  = space - 3'h7;
+  assign \$1363  = ~ \$1362 [5];
+  assign \$1364  = space - 4'h8;
+  assign \$1365  = ~ \$1364 [5];
+  assign \$1366  = space - 4'h9;
+  assign \$1367  = ~ \$1366 [5];
+  assign \$1368  = space - \$signal$28 ;
+  assign \$1369  = space + 1'h1;
+  assign space_over = \$1369  - \$signal$28 ;
+  assign space_short = $signed(\$1368 ) < $signed(1'h0);
+  assign \$1370  = | \$signal$28 ;
+  assign \$1371  = \$signal$71  != \$signal$28 ;
+  assign \$1374  = \$signal$85  & irq_enable;
+  assign irq = | \$1374 ;
+  assign \$1375  = small_lw_granted_2 & small_lw_short;
+  assign \$1376  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1377  = \$1375  | \$1376 ;
+  assign \$1378  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1377  | \$1378 ;
+  assign \$1379  = ! bus__r_addr[5:0];
+  assign \$1380  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1381  = \$1379  & \$1380 ;
+  assign \$1382  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1381  & \$1382 ;
+  assign \$1383  = ~ alloc_queue_pop;
+  assign \$1384  = alloc_queue_head_valid & \$1383 ;
+  assign \$1385  = alloc_queue_held[0] | \$1384 ;
+  assign \$signature__en$307  = alloc_queue_push & \$1385 ;
+  assign \$1386  = req_alloc & native_alloc_valid;
+  assign \$1387  = ~ \$1386 ;
+  assign alloc_queue_pop = alloc_queue_head_valid & \$1387 ;
+  assign \$1388  = alloc_queue_head_valid | staged_valid;
+  assign \$1389  = ! bus__r_addr[5:0];
+  assign \$1390  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1391  = \$1389  & \$1390 ;
+  assign \$1392  = bus__r_addr[11:6] < 3'h7;
+  assign \$1393  = \$1391  & \$1392 ;
+  assign \$1394  = bus__r_req & \$1393 ;
+  assign \$1395  = \$1388  | \$1394 ;
+  assign \$1396  = req_alloc & native_alloc_valid;
+  assign \$1397  = ~ \$1396 ;
+  assign \$1398  = \$1395  & \$1397 ;
+  assign \$1399  = ~ alloc_queue_head_valid;
+  assign \$1400  = \$1398  & \$1399 ;
+  assign \$1401  = ~ \$1400 ;
+  assign alloc_queue_push = staged_valid & \$1401 ;
+  assign \$1402  = r2_block0 | r2_block4;
+  assign \$1403  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1402  | \$1403 ;
+  assign \$1404  = | r2_found_in;
+  assign bus__r_err = ~ \$1404 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign bus__w_slow = \$signal$207  | new_flush;
-  assign \$1192  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1193  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1194  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1195  = { \$1194 , \$1193 , \$1192  } + 3'h7;
-  assign \$1196  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1197  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1198  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1199  = { \$1198 , \$1197 , \$1196  } + 3'h7;
-  assign \$1200  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1201  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1202  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1203  = { \$1202 , \$1201 , \$1200  } + 3'h7;
-  assign \$1204  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1205  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1206  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1207  = { \$1206 , \$1205 , \$1204  } + 3'h7;
-  assign \$1208  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1209  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1210  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1211  = { \$1210 , \$1209 , \$1208  } + 3'h7;
-  assign \$1212  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1213  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1214  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1215  = { \$1214 , \$1213 , \$1212  } + 3'h7;
-  assign \$1216  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1217  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1218  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1219  = { \$1218 , \$1217 , \$1216  } + 3'h7;
-  assign \$1220  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1221  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1222  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1223  = { \$1222 , \$1221 , \$1220  } + 3'h7;
-  assign \$1224  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1225  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1226  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1227  = { \$1226 , \$1225 , \$1224  } + 3'h7;
-  assign \$1228  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1229  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1230  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1231  = { \$1230 , \$1229 , \$1228  } + 3'h7;
-  assign \$1232  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1233  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1234  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1235  = { \$1234 , \$1233 , \$1232  } + 3'h7;
-  assign \$1236  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1237  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1238  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1239  = { \$1238 , \$1237 , \$1236  } + 3'h7;
-  assign \$1240  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1241  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1242  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1243  = { \$1242 , \$1241 , \$1240  } + 3'h7;
-  assign \$1244  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1245  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1246  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1247  = { \$1246 , \$1245 , \$1244  } + 3'h7;
-  assign \$1248  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1249  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1250  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1251  = { \$1250 , \$1249 , \$1248  } + 3'h7;
-  assign \$1252  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1253  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1254  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1255  = { \$1254 , \$1253 , \$1252  } + 3'h7;
-  assign \$1256  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1257  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1258  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1259  = { \$1258 , \$1257 , \$1256  } + 3'h7;
-  assign \$1260  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1261  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1262  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1263  = { \$1262 , \$1261 , \$1260  } + 3'h7;
-  assign \$1264  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1265  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1266  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1267  = { \$1266 , \$1265 , \$1264  } + 3'h7;
-  assign \$1268  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1269  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1270  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1271  = { \$1270 , \$1269 , \$1268  } + 3'h7;
-  assign \$1272  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1273  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1274  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1275  = { \$1274 , \$1273 , \$1272  } + 3'h7;
-  assign \$1276  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1277  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1278  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1279  = { \$1278 , \$1277 , \$1276  } + 3'h7;
-  assign \$1280  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1281  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1282  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1283  = { \$1282 , \$1281 , \$1280  } + 3'h7;
-  assign \$1284  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1285  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1286  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1287  = { \$1286 , \$1285 , \$1284  } + 3'h7;
-  assign \$1288  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1289  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1290  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1291  = { \$1290 , \$1289 , \$1288  } + 3'h7;
-  assign \$1292  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1293  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1294  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1295  = { \$1294 , \$1293 , \$1292  } + 3'h7;
-  assign \$1296  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1297  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1298  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1299  = { \$1298 , \$1297 , \$1296  } + 3'h7;
-  assign \$1300  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1301  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1302  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1303  = { \$1302 , \$1301 , \$1300  } + 3'h7;
-  assign \$1304  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1305  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1306  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1307  = { \$1306 , \$1305 , \$1304  } + 3'h7;
-  assign \$1308  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1309  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1310  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1311  = { \$1310 , \$1309 , \$1308  } + 3'h7;
-  assign \$1312  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1313  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1314  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1315  = { \$1314 , \$1313 , \$1312  } + 3'h7;
-  assign \$1316  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1317  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1318  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1319  = { \$1318 , \$1317 , \$1316  } + 3'h7;
-  assign \$1320  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1321  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1322  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1323  = { \$1322 , \$1321 , \$1320  } + 3'h7;
-  assign \$1324  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1325  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1326  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1327  = { \$1326 , \$1325 , \$1324  } + 3'h7;
-  assign \$1328  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1329  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1330  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1331  = { \$1330 , \$1329 , \$1328  } + 3'h7;
-  assign \$1332  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1333  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1334  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1335  = { \$1334 , \$1333 , \$1332  } + 3'h7;
-  assign \$1336  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1337  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1338  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1339  = { \$1338 , \$1337 , \$1336  } + 3'h7;
-  assign \$1340  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1341  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1342  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1343  = { \$1342 , \$1341 , \$1340  } + 3'h7;
-  assign \$1344  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1345  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1346  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1347  = { \$1346 , \$1345 , \$1344  } + 3'h7;
-  assign \$1348  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1349  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1350  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1351  = { \$1350 , \$1349 , \$1348  } + 3'h7;
-  assign \$1352  = w1_hit[0] | w1_hit[1];
-  assign \$1353  = \$1352  | w1_hit[2];
-  assign \$1354  = ~ \$1353 ;
-  assign \$1355  = command_queue_full[0] | \$signal$207 ;
-  assign \$1356  = \$1355  | new_flush;
-  assign \$1357  = ~ native_turn;
-  assign \$1358  = \$1356  & \$1357 ;
-  assign command_queue_pop = \$1358  & command_queue_full[0];
-  assign \$1359  = \$signal$207  | new_flush;
-  assign \$1360  = command_queue_full[0] | \$signal$207 ;
-  assign \$1361  = \$1360  | new_flush;
-  assign \$1362  = ~ native_turn;
-  assign \$1363  = \$1361  & \$1362 ;
-  assign \$1364  = ~ command_queue_full[0];
-  assign \$1365  = \$1363  & \$1364 ;
-  assign \$1366  = ~ \$1365 ;
-  assign command_queue_push = \$1359  & \$1366 ;
-  assign \$1367  = command_queue_full[0] | \$signal$207 ;
-  assign \$1368  = \$1367  | new_flush;
-  assign \$1369  = ~ native_turn;
-  assign \$1370  = \$1368  & \$1369 ;
-  assign \$1371  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1372  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1373  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1374  = { \$1373 , \$1372 , \$1371  } + 3'h7;
-  assign \$1375  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1376  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1377  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1378  = { \$1377 , \$1376 , \$1375  } + 3'h7;
-  assign \$1379  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1380  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1381  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1382  = { \$1381 , \$1380 , \$1379  } + 3'h7;
-  assign \$1383  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1384  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1385  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1386  = { \$1385 , \$1384 , \$1383  } + 3'h7;
-  assign \$1387  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1388  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1389  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1390  = { \$1389 , \$1388 , \$1387  } + 3'h7;
-  assign \$1391  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1392  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1393  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1394  = { \$1393 , \$1392 , \$1391  } + 3'h7;
-  assign \$1395  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1396  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1397  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1398  = { \$1397 , \$1396 , \$1395  } + 3'h7;
-  assign \$1399  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1400  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1401  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1402  = { \$1401 , \$1400 , \$1399  } + 3'h7;
-  assign \$1403  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1404  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1405  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1406  = { \$1405 , \$1404 , \$1403  } + 3'h7;
-  assign \$1407  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1408  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1409  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1410  = { \$1409 , \$1408 , \$1407  } + 3'h7;
-  assign \$1411  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1412  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1413  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1414  = { \$1413 , \$1412 , \$1411  } + 3'h7;
-  assign \$1415  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1416  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1417  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1418  = { \$1417 , \$1416 , \$1415  } + 3'h7;
-  assign \$1419  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1420  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1421  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1422  = { \$1421 , \$1420 , \$1419  } + 3'h7;
-  assign \$1423  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1424  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1425  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1426  = { \$1425 , \$1424 , \$1423  } + 3'h7;
-  assign \$1427  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1428  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1429  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1430  = { \$1429 , \$1428 , \$1427  } + 3'h7;
-  assign \$1431  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1432  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1433  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1434  = { \$1433 , \$1432 , \$1431  } + 3'h7;
-  assign \$1435  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1436  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1437  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1438  = { \$1437 , \$1436 , \$1435  } + 3'h7;
-  assign \$1439  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1440  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1441  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1442  = { \$1441 , \$1440 , \$1439  } + 3'h7;
-  assign \$1443  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1444  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1445  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1446  = { \$1445 , \$1444 , \$1443  } + 3'h7;
-  assign \$1447  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1448  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1449  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1450  = { \$1449 , \$1448 , \$1447  } + 3'h7;
-  assign \$1451  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1452  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1453  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1454  = { \$1453 , \$1452 , \$1451  } + 3'h7;
-  assign \$1455  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1456  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1457  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1458  = { \$1457 , \$1456 , \$1455  } + 3'h7;
-  assign \$1459  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1460  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1461  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1462  = { \$1461 , \$1460 , \$1459  } + 3'h7;
-  assign \$1463  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1464  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1465  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1466  = { \$1465 , \$1464 , \$1463  } + 3'h7;
-  assign \$1467  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1468  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1469  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1470  = { \$1469 , \$1468 , \$1467  } + 3'h7;
-  assign \$1471  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1472  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1473  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1474  = { \$1473 , \$1472 , \$1471  } + 3'h7;
-  assign \$1475  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1476  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1477  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1478  = { \$1477 , \$1476 , \$1475  } + 3'h7;
-  assign \$1479  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1480  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1481  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1482  = { \$1481 , \$1480 , \$1479  } + 3'h7;
-  assign \$1483  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1484  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1485  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1486  = { \$1485 , \$1484 , \$1483  } + 3'h7;
-  assign \$1487  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1488  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1489  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1490  = { \$1489 , \$1488 , \$1487  } + 3'h7;
-  assign \$1491  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1492  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1493  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1494  = { \$1493 , \$1492 , \$1491  } + 3'h7;
-  assign \$1495  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1496  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1497  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1498  = { \$1497 , \$1496 , \$1495  } + 3'h7;
-  assign \$1499  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1500  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1501  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1502  = { \$1501 , \$1500 , \$1499  } + 3'h7;
-  assign \$1503  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1504  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1505  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1506  = { \$1505 , \$1504 , \$1503  } + 3'h7;
-  assign \$1507  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1508  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1509  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1510  = { \$1509 , \$1508 , \$1507  } + 3'h7;
-  assign \$1511  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1512  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1513  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1514  = { \$1513 , \$1512 , \$1511  } + 3'h7;
-  assign \$1515  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1516  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1517  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1518  = { \$1517 , \$1516 , \$1515  } + 3'h7;
-  assign \$1519  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1520  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1521  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1522  = { \$1521 , \$1520 , \$1519  } + 3'h7;
-  assign \$1523  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1524  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1525  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1526  = { \$1525 , \$1524 , \$1523  } + 3'h7;
-  assign \$1527  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1528  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1529  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1530  = { \$1529 , \$1528 , \$1527  } + 3'h7;
-  assign \$1531  = w1_hit[0] | w1_hit[1];
-  assign \$1532  = \$1531  | w1_hit[2];
-  assign \$1533  = ~ \$1532 ;
-  assign \$1534  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1533 , \$1530 [3], \$1526 [3], \$1522 [3], \$1518 [3], \$1514 [3], \$1510 [3], \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], new_flush };
-  assign \$1535  = ~ \$1534 [0];
-  assign req_free = \$1370  & \$1535 ;
-  assign \$1536  = command_queue_full[0] | \$signal$207 ;
-  assign \$1537  = \$1536  | new_flush;
-  assign \$1538  = ~ native_turn;
-  assign \$1539  = \$1537  & \$1538 ;
-  assign \$1540  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1541  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1542  = w1_pool_is[2] & w1_large_addr[0];
+  assign bus__w_slow = \$signal$219  | new_flush;
+  assign \$1405  = ~ command_queue_pop;
+  assign \$1406  = command_queue_head_valid & \$1405 ;
+  assign \$1407  = command_queue_held[0] | \$1406 ;
+  assign \$signature__en$320  = command_queue_push & \$1407 ;
+  assign \$1408  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1409  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1410  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1411  = { \$1410 , \$1409 , \$1408  } + 3'h7;
+  assign \$1412  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1413  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1414  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1415  = { \$1414 , \$1413 , \$1412  } + 3'h7;
+  assign \$1416  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1417  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1418  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1419  = { \$1418 , \$1417 , \$1416  } + 3'h7;
+  assign \$1420  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1421  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1422  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1423  = { \$1422 , \$1421 , \$1420  } + 3'h7;
+  assign \$1424  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1425  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1426  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1427  = { \$1426 , \$1425 , \$1424  } + 3'h7;
+  assign \$1428  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1429  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1430  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1431  = { \$1430 , \$1429 , \$1428  } + 3'h7;
+  assign \$1432  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1433  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1434  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1435  = { \$1434 , \$1433 , \$1432  } + 3'h7;
+  assign \$1436  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1437  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1438  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1439  = { \$1438 , \$1437 , \$1436  } + 3'h7;
+  assign \$1440  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1441  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1442  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
+  assign \$1444  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1445  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1446  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
+  assign \$1448  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1449  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1450  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
+  assign \$1452  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1453  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1454  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
+  assign \$1456  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1457  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1458  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1459  = { \$1458 , \$1457 , \$1456  } + 3'h7;
+  assign \$1460  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1461  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1462  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1463  = { \$1462 , \$1461 , \$1460  } + 3'h7;
+  assign \$1464  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1465  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1466  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1467  = { \$1466 , \$1465 , \$1464  } + 3'h7;
+  assign \$1468  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1469  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1470  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1471  = { \$1470 , \$1469 , \$1468  } + 3'h7;
+  assign \$1472  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1473  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1474  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1475  = { \$1474 , \$1473 , \$1472  } + 3'h7;
+  assign \$1476  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1477  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1478  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1479  = { \$1478 , \$1477 , \$1476  } + 3'h7;
+  assign \$1480  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1481  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1482  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1483  = { \$1482 , \$1481 , \$1480  } + 3'h7;
+  assign \$1484  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1485  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1486  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1487  = { \$1486 , \$1485 , \$1484  } + 3'h7;
+  assign \$1488  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1489  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1490  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1491  = { \$1490 , \$1489 , \$1488  } + 3'h7;
+  assign \$1492  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1493  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1494  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1495  = { \$1494 , \$1493 , \$1492  } + 3'h7;
+  assign \$1496  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1497  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1498  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1499  = { \$1498 , \$1497 , \$1496  } + 3'h7;
+  assign \$1500  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1501  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1502  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1503  = { \$1502 , \$1501 , \$1500  } + 3'h7;
+  assign \$1504  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1505  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1506  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1507  = { \$1506 , \$1505 , \$1504  } + 3'h7;
+  assign \$1508  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1509  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1510  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1511  = { \$1510 , \$1509 , \$1508  } + 3'h7;
+  assign \$1512  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1513  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1514  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1515  = { \$1514 , \$1513 , \$1512  } + 3'h7;
+  assign \$1516  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1517  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1518  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1519  = { \$1518 , \$1517 , \$1516  } + 3'h7;
+  assign \$1520  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1521  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1522  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1523  = { \$1522 , \$1521 , \$1520  } + 3'h7;
+  assign \$1524  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1525  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1526  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1527  = { \$1526 , \$1525 , \$1524  } + 3'h7;
+  assign \$1528  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1529  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1530  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1531  = { \$1530 , \$1529 , \$1528  } + 3'h7;
+  assign \$1532  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1533  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1534  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1535  = { \$1534 , \$1533 , \$1532  } + 3'h7;
+  assign \$1536  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1537  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1538  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1539  = { \$1538 , \$1537 , \$1536  } + 3'h7;
+  assign \$1540  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1541  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1542  = w1_pool_is[2] & w1_large_addr[33];
   assign \$1543  = { \$1542 , \$1541 , \$1540  } + 3'h7;
-  assign \$1544  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1545  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1546  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1544  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1545  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1546  = w1_pool_is[2] & w1_large_addr[34];
   assign \$1547  = { \$1546 , \$1545 , \$1544  } + 3'h7;
-  assign \$1548  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1549  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1550  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1548  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1549  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1550  = w1_pool_is[2] & w1_large_addr[35];
   assign \$1551  = { \$1550 , \$1549 , \$1548  } + 3'h7;
-  assign \$1552  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1553  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1554  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1552  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1553  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1554  = w1_pool_is[2] & w1_large_addr[36];
   assign \$1555  = { \$1554 , \$1553 , \$1552  } + 3'h7;
-  assign \$1556  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1557  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1558  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1556  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1557  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1558  = w1_pool_is[2] & w1_large_addr[37];
   assign \$1559  = { \$1558 , \$1557 , \$1556  } + 3'h7;
-  assign \$1560  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1561  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1562  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1560  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1561  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1562  = w1_pool_is[2] & w1_large_addr[38];
   assign \$1563  = { \$1562 , \$1561 , \$1560  } + 3'h7;
-  assign \$1564  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1565  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1566  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1564  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1565  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1566  = w1_pool_is[2] & w1_large_addr[39];
   assign \$1567  = { \$1566 , \$1565 , \$1564  } + 3'h7;
-  assign \$1568  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1569  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1570  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1571  = { \$1570 , \$1569 , \$1568  } + 3'h7;
-  assign \$1572  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1573  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1574  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1575  = { \$1574 , \$1573 , \$1572  } + 3'h7;
-  assign \$1576  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1577  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1578  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1579  = { \$1578 , \$1577 , \$1576  } + 3'h7;
-  assign \$1580  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1581  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1582  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1583  = { \$1582 , \$1581 , \$1580  } + 3'h7;
-  assign \$1584  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1585  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1586  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1587  = { \$1586 , \$1585 , \$1584  } + 3'h7;
-  assign \$1588  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1589  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1590  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1591  = { \$1590 , \$1589 , \$1588  } + 3'h7;
-  assign \$1592  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1593  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1594  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1595  = { \$1594 , \$1593 , \$1592  } + 3'h7;
-  assign \$1596  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1597  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1598  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1599  = { \$1598 , \$1597 , \$1596  } + 3'h7;
-  assign \$1600  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1601  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1602  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1603  = { \$1602 , \$1601 , \$1600  } + 3'h7;
-  assign \$1604  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1605  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1606  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1607  = { \$1606 , \$1605 , \$1604  } + 3'h7;
-  assign \$1608  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1609  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1610  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1611  = { \$1610 , \$1609 , \$1608  } + 3'h7;
-  assign \$1612  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1613  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1614  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1615  = { \$1614 , \$1613 , \$1612  } + 3'h7;
-  assign \$1616  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1617  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1618  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1619  = { \$1618 , \$1617 , \$1616  } + 3'h7;
-  assign \$1620  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1621  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1622  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1623  = { \$1622 , \$1621 , \$1620  } + 3'h7;
-  assign \$1624  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1625  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1626  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1627  = { \$1626 , \$1625 , \$1624  } + 3'h7;
-  assign \$1628  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1629  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1630  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1631  = { \$1630 , \$1629 , \$1628  } + 3'h7;
-  assign \$1632  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1633  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1634  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1635  = { \$1634 , \$1633 , \$1632  } + 3'h7;
-  assign \$1636  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1637  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1638  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1639  = { \$1638 , \$1637 , \$1636  } + 3'h7;
-  assign \$1640  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1641  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1642  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1643  = { \$1642 , \$1641 , \$1640  } + 3'h7;
-  assign \$1644  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1645  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1646  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1647  = { \$1646 , \$1645 , \$1644  } + 3'h7;
-  assign \$1648  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1649  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1650  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1651  = { \$1650 , \$1649 , \$1648  } + 3'h7;
-  assign \$1652  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1653  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1654  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1655  = { \$1654 , \$1653 , \$1652  } + 3'h7;
-  assign \$1656  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1657  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1658  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1659  = { \$1658 , \$1657 , \$1656  } + 3'h7;
-  assign \$1660  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1661  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1662  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1663  = { \$1662 , \$1661 , \$1660  } + 3'h7;
-  assign \$1664  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1665  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1666  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1667  = { \$1666 , \$1665 , \$1664  } + 3'h7;
-  assign \$1668  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1669  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1670  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1671  = { \$1670 , \$1669 , \$1668  } + 3'h7;
-  assign \$1672  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1673  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1674  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1675  = { \$1674 , \$1673 , \$1672  } + 3'h7;
-  assign \$1676  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1677  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1678  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1679  = { \$1678 , \$1677 , \$1676  } + 3'h7;
-  assign \$1680  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1681  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1682  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1683  = { \$1682 , \$1681 , \$1680  } + 3'h7;
-  assign \$1684  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1685  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1686  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1687  = { \$1686 , \$1685 , \$1684  } + 3'h7;
-  assign \$1688  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1689  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1690  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1691  = { \$1690 , \$1689 , \$1688  } + 3'h7;
-  assign \$1692  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1693  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1694  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1695  = { \$1694 , \$1693 , \$1692  } + 3'h7;
-  assign \$1696  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1697  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1698  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1699  = { \$1698 , \$1697 , \$1696  } + 3'h7;
-  assign \$1700  = w1_hit[0] | w1_hit[1];
-  assign \$1701  = \$1700  | w1_hit[2];
-  assign \$1702  = ~ \$1701 ;
-  assign \$1703  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1702 , \$1699 [3], \$1695 [3], \$1691 [3], \$1687 [3], \$1683 [3], \$1679 [3], \$1675 [3], \$1671 [3], \$1667 [3], \$1663 [3], \$1659 [3], \$1655 [3], \$1651 [3], \$1647 [3], \$1643 [3], \$1639 [3], \$1635 [3], \$1631 [3], \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], \$1587 [3], \$1583 [3], \$1579 [3], \$1575 [3], \$1571 [3], \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], new_flush };
-  assign req_flush = \$1539  & \$1703 [0];
-  assign \$1704  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1705  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1706  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1707  = { \$1706 , \$1705 , \$1704  } + 3'h7;
-  assign \$1708  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1709  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1710  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1711  = { \$1710 , \$1709 , \$1708  } + 3'h7;
-  assign \$1712  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1713  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1714  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1715  = { \$1714 , \$1713 , \$1712  } + 3'h7;
-  assign \$1716  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1717  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1718  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1719  = { \$1718 , \$1717 , \$1716  } + 3'h7;
-  assign \$1720  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1721  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1722  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1723  = { \$1722 , \$1721 , \$1720  } + 3'h7;
-  assign \$1724  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1725  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1726  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1727  = { \$1726 , \$1725 , \$1724  } + 3'h7;
-  assign \$1728  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1729  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1730  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1731  = { \$1730 , \$1729 , \$1728  } + 3'h7;
-  assign \$1732  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1733  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1734  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1735  = { \$1734 , \$1733 , \$1732  } + 3'h7;
-  assign \$1736  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1737  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1738  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1739  = { \$1738 , \$1737 , \$1736  } + 3'h7;
-  assign \$1740  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1741  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1742  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1743  = { \$1742 , \$1741 , \$1740  } + 3'h7;
-  assign \$1744  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1745  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1746  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1747  = { \$1746 , \$1745 , \$1744  } + 3'h7;
-  assign \$1748  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1749  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1750  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1751  = { \$1750 , \$1749 , \$1748  } + 3'h7;
-  assign \$1752  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1753  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1754  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1755  = { \$1754 , \$1753 , \$1752  } + 3'h7;
-  assign \$1756  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1757  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1758  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1568  = w1_hit[0] | w1_hit[1];
+  assign \$1569  = \$1568  | w1_hit[2];
+  assign \$1570  = ~ \$1569 ;
+  assign \$1571  = command_queue_head_valid | \$signal$219 ;
+  assign \$1572  = \$1571  | new_flush;
+  assign \$1573  = ~ native_turn;
+  assign \$1574  = \$1572  & \$1573 ;
+  assign command_queue_pop = \$1574  & command_queue_head_valid;
+  assign \$1575  = \$signal$219  | new_flush;
+  assign \$1576  = command_queue_head_valid | \$signal$219 ;
+  assign \$1577  = \$1576  | new_flush;
+  assign \$1578  = ~ native_turn;
+  assign \$1579  = \$1577  & \$1578 ;
+  assign \$1580  = ~ command_queue_head_valid;
+  assign \$1581  = \$1579  & \$1580 ;
+  assign \$1582  = ~ \$1581 ;
+  assign command_queue_push = \$1575  & \$1582 ;
+  assign \$1583  = command_queue_head_valid | \$signal$219 ;
+  assign \$1584  = \$1583  | new_flush;
+  assign \$1585  = ~ native_turn;
+  assign \$1586  = \$1584  & \$1585 ;
+  assign \$1587  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1588  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1589  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1590  = { \$1589 , \$1588 , \$1587  } + 3'h7;
+  assign \$1591  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1592  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1593  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1594  = { \$1593 , \$1592 , \$1591  } + 3'h7;
+  assign \$1595  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1596  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1597  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1598  = { \$1597 , \$1596 , \$1595  } + 3'h7;
+  assign \$1599  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1600  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1601  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1602  = { \$1601 , \$1600 , \$1599  } + 3'h7;
+  assign \$1603  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1604  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1605  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1606  = { \$1605 , \$1604 , \$1603  } + 3'h7;
+  assign \$1607  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1608  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1609  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1610  = { \$1609 , \$1608 , \$1607  } + 3'h7;
+  assign \$1611  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1612  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1613  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1614  = { \$1613 , \$1612 , \$1611  } + 3'h7;
+  assign \$1615  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1616  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1617  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1618  = { \$1617 , \$1616 , \$1615  } + 3'h7;
+  assign \$1619  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1620  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1621  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1622  = { \$1621 , \$1620 , \$1619  } + 3'h7;
+  assign \$1623  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1624  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1625  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1626  = { \$1625 , \$1624 , \$1623  } + 3'h7;
+  assign \$1627  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1628  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1629  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1630  = { \$1629 , \$1628 , \$1627  } + 3'h7;
+  assign \$1631  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1632  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1633  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1634  = { \$1633 , \$1632 , \$1631  } + 3'h7;
+  assign \$1635  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1636  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1637  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1638  = { \$1637 , \$1636 , \$1635  } + 3'h7;
+  assign \$1639  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1640  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1641  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1642  = { \$1641 , \$1640 , \$1639  } + 3'h7;
+  assign \$1643  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1644  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1645  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1646  = { \$1645 , \$1644 , \$1643  } + 3'h7;
+  assign \$1647  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1648  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1649  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1650  = { \$1649 , \$1648 , \$1647  } + 3'h7;
+  assign \$1651  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1652  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1653  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1654  = { \$1653 , \$1652 , \$1651  } + 3'h7;
+  assign \$1655  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1656  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1657  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1658  = { \$1657 , \$1656 , \$1655  } + 3'h7;
+  assign \$1659  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1660  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1661  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1662  = { \$1661 , \$1660 , \$1659  } + 3'h7;
+  assign \$1663  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1664  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1665  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1666  = { \$1665 , \$1664 , \$1663  } + 3'h7;
+  assign \$1667  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1668  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1669  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1670  = { \$1669 , \$1668 , \$1667  } + 3'h7;
+  assign \$1671  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1672  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1673  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1674  = { \$1673 , \$1672 , \$1671  } + 3'h7;
+  assign \$1675  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1676  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1677  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1678  = { \$1677 , \$1676 , \$1675  } + 3'h7;
+  assign \$1679  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1680  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1681  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1682  = { \$1681 , \$1680 , \$1679  } + 3'h7;
+  assign \$1683  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1684  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1685  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1686  = { \$1685 , \$1684 , \$1683  } + 3'h7;
+  assign \$1687  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1688  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1689  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1690  = { \$1689 , \$1688 , \$1687  } + 3'h7;
+  assign \$1691  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1692  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1693  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1694  = { \$1693 , \$1692 , \$1691  } + 3'h7;
+  assign \$1695  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1696  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1697  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1698  = { \$1697 , \$1696 , \$1695  } + 3'h7;
+  assign \$1699  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1700  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1701  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1702  = { \$1701 , \$1700 , \$1699  } + 3'h7;
+  assign \$1703  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1704  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1705  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1706  = { \$1705 , \$1704 , \$1703  } + 3'h7;
+  assign \$1707  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1708  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1709  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1710  = { \$1709 , \$1708 , \$1707  } + 3'h7;
+  assign \$1711  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1712  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1713  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1714  = { \$1713 , \$1712 , \$1711  } + 3'h7;
+  assign \$1715  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1716  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1717  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1718  = { \$1717 , \$1716 , \$1715  } + 3'h7;
+  assign \$1719  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1720  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1721  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1722  = { \$1721 , \$1720 , \$1719  } + 3'h7;
+  assign \$1723  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1724  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1725  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1726  = { \$1725 , \$1724 , \$1723  } + 3'h7;
+  assign \$1727  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1728  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1729  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1730  = { \$1729 , \$1728 , \$1727  } + 3'h7;
+  assign \$1731  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1732  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1733  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1734  = { \$1733 , \$1732 , \$1731  } + 3'h7;
+  assign \$1735  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1736  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1737  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1738  = { \$1737 , \$1736 , \$1735  } + 3'h7;
+  assign \$1739  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1740  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1741  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1742  = { \$1741 , \$1740 , \$1739  } + 3'h7;
+  assign \$1743  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1744  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1745  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1746  = { \$1745 , \$1744 , \$1743  } + 3'h7;
+  assign \$1747  = w1_hit[0] | w1_hit[1];
+  assign \$1748  = \$1747  | w1_hit[2];
+  assign \$1749  = ~ \$1748 ;
+  assign \$1750  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1749 , \$1746 [3], \$1742 [3], \$1738 [3], \$1734 [3], \$1730 [3], \$1726 [3], \$1722 [3], \$1718 [3], \$1714 [3], \$1710 [3], \$1706 [3], \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], \$1654 [3], \$1650 [3], \$1646 [3], \$1642 [3], \$1638 [3], \$1634 [3], \$1630 [3], \$1626 [3], \$1622 [3], \$1618 [3], \$1614 [3], \$1610 [3], \$1606 [3], \$1602 [3], \$1598 [3], \$1594 [3], \$1590 [3], new_flush };
+  assign \$1751  = ~ \$1750 [0];
+  assign req_free = \$1586  & \$1751 ;
+  assign \$1752  = command_queue_head_valid | \$signal$219 ;
+  assign \$1753  = \$1752  | new_flush;
+  assign \$1754  = ~ native_turn;
+  assign \$1755  = \$1753  & \$1754 ;
+  assign \$1756  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1757  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1758  = w1_pool_is[2] & w1_large_addr[0];
   assign \$1759  = { \$1758 , \$1757 , \$1756  } + 3'h7;
-  assign \$1760  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1761  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1762  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1760  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1761  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1762  = w1_pool_is[2] & w1_large_addr[1];
   assign \$1763  = { \$1762 , \$1761 , \$1760  } + 3'h7;
-  assign \$1764  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1765  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1766  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1764  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1765  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1766  = w1_pool_is[2] & w1_large_addr[2];
   assign \$1767  = { \$1766 , \$1765 , \$1764  } + 3'h7;
-  assign \$1768  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1769  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1770  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1768  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1769  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1770  = w1_pool_is[2] & w1_large_addr[3];
   assign \$1771  = { \$1770 , \$1769 , \$1768  } + 3'h7;
-  assign \$1772  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1773  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1774  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1772  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1773  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1774  = w1_pool_is[2] & w1_large_addr[4];
   assign \$1775  = { \$1774 , \$1773 , \$1772  } + 3'h7;
-  assign \$1776  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1777  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1778  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1776  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1777  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1778  = w1_pool_is[2] & w1_large_addr[5];
   assign \$1779  = { \$1778 , \$1777 , \$1776  } + 3'h7;
-  assign \$1780  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1781  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1782  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1780  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1781  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1782  = w1_pool_is[2] & w1_large_addr[6];
   assign \$1783  = { \$1782 , \$1781 , \$1780  } + 3'h7;
-  assign \$1784  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1785  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1786  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1784  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1785  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1786  = w1_pool_is[2] & w1_large_addr[7];
   assign \$1787  = { \$1786 , \$1785 , \$1784  } + 3'h7;
-  assign \$1788  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1789  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1790  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1788  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1789  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1790  = w1_pool_is[2] & w1_large_addr[8];
   assign \$1791  = { \$1790 , \$1789 , \$1788  } + 3'h7;
-  assign \$1792  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1793  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1794  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1792  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1793  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1794  = w1_pool_is[2] & w1_large_addr[9];
   assign \$1795  = { \$1794 , \$1793 , \$1792  } + 3'h7;
-  assign \$1796  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1797  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1798  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1796  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1797  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1798  = w1_pool_is[2] & w1_large_addr[10];
   assign \$1799  = { \$1798 , \$1797 , \$1796  } + 3'h7;
-  assign \$1800  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1801  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1802  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1800  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1801  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1802  = w1_pool_is[2] & w1_large_addr[11];
   assign \$1803  = { \$1802 , \$1801 , \$1800  } + 3'h7;
-  assign \$1804  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1805  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1806  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1804  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1805  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1806  = w1_pool_is[2] & w1_large_addr[12];
   assign \$1807  = { \$1806 , \$1805 , \$1804  } + 3'h7;
-  assign \$1808  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1809  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1810  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1808  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1809  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1810  = w1_pool_is[2] & w1_large_addr[13];
   assign \$1811  = { \$1810 , \$1809 , \$1808  } + 3'h7;
-  assign \$1812  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1813  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1814  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1812  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1813  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1814  = w1_pool_is[2] & w1_large_addr[14];
   assign \$1815  = { \$1814 , \$1813 , \$1812  } + 3'h7;
-  assign \$1816  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1817  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1818  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1816  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1817  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1818  = w1_pool_is[2] & w1_large_addr[15];
   assign \$1819  = { \$1818 , \$1817 , \$1816  } + 3'h7;
-  assign \$1820  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1821  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1822  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1820  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1821  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1822  = w1_pool_is[2] & w1_large_addr[16];
   assign \$1823  = { \$1822 , \$1821 , \$1820  } + 3'h7;
-  assign \$1824  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1825  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1826  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1824  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1825  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1826  = w1_pool_is[2] & w1_large_addr[17];
   assign \$1827  = { \$1826 , \$1825 , \$1824  } + 3'h7;
-  assign \$1828  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1829  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1830  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1828  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1829  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1830  = w1_pool_is[2] & w1_large_addr[18];
   assign \$1831  = { \$1830 , \$1829 , \$1828  } + 3'h7;
-  assign \$1832  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1833  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1834  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1832  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1833  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1834  = w1_pool_is[2] & w1_large_addr[19];
   assign \$1835  = { \$1834 , \$1833 , \$1832  } + 3'h7;
-  assign \$1836  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1837  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1838  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1836  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1837  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1838  = w1_pool_is[2] & w1_large_addr[20];
   assign \$1839  = { \$1838 , \$1837 , \$1836  } + 3'h7;
-  assign \$1840  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1841  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1842  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1840  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1841  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1842  = w1_pool_is[2] & w1_large_addr[21];
   assign \$1843  = { \$1842 , \$1841 , \$1840  } + 3'h7;
-  assign \$1844  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1845  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1846  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1844  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1845  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1846  = w1_pool_is[2] & w1_large_addr[22];
   assign \$1847  = { \$1846 , \$1845 , \$1844  } + 3'h7;
-  assign \$1848  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1849  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1850  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1848  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1849  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1850  = w1_pool_is[2] & w1_large_addr[23];
   assign \$1851  = { \$1850 , \$1849 , \$1848  } + 3'h7;
-  assign \$1852  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1853  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1854  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1852  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1853  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1854  = w1_pool_is[2] & w1_large_addr[24];
   assign \$1855  = { \$1854 , \$1853 , \$1852  } + 3'h7;
-  assign \$1856  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1857  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1858  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1856  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1857  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1858  = w1_pool_is[2] & w1_large_addr[25];
   assign \$1859  = { \$1858 , \$1857 , \$1856  } + 3'h7;
-  assign \$1860  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1861  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1862  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1860  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1861  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1862  = w1_pool_is[2] & w1_large_addr[26];
   assign \$1863  = { \$1862 , \$1861 , \$1860  } + 3'h7;
-  assign \$1864  = w1_hit[0] | w1_hit[1];
-  assign \$1865  = \$1864  | w1_hit[2];
-  assign \$1866  = ~ \$1865 ;
-  assign \$1867  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1866 , \$1863 [3], \$1859 [3], \$1855 [3], \$1851 [3], \$1847 [3], \$1843 [3], \$1839 [3], \$1835 [3], \$1831 [3], \$1827 [3], \$1823 [3], \$1819 [3], \$1815 [3], \$1811 [3], \$1807 [3], \$1803 [3], \$1799 [3], \$1795 [3], \$1791 [3], \$1787 [3], \$1783 [3], \$1779 [3], \$1775 [3], \$1771 [3], \$1767 [3], \$1763 [3], \$1759 [3], \$1755 [3], \$1751 [3], \$1747 [3], \$1743 [3], \$1739 [3], \$1735 [3], \$1731 [3], \$1727 [3], \$1723 [3], \$1719 [3], \$1715 [3], \$1711 [3], \$1707 [3], new_flush };
-  assign \$1868  = ~ w2_plain;
-  assign \$1869  = \$signal$265  & \$signal$249 ;
-  assign \$1870  = ~ \$1869 ;
-  assign bus__w_err = \$1868  & \$1870 ;
-  assign \$1871  = rsp_freed_valid & \port$4280$0 [0];
-  assign \$1872  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1871  | \$1872 ;
-  assign \$1873  = rsp_freed_valid & \port$4280$0 [0];
-  assign \$1874  = \$1873  ? \port$4233$0 [0] : \port$4248$0 [0];
-  assign bus__w_slow_err = ~ \$1874 ;
+  assign \$1864  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1865  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1866  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1867  = { \$1866 , \$1865 , \$1864  } + 3'h7;
+  assign \$1868  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1869  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1870  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1871  = { \$1870 , \$1869 , \$1868  } + 3'h7;
+  assign \$1872  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1873  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1874  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1875  = { \$1874 , \$1873 , \$1872  } + 3'h7;
+  assign \$1876  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1877  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1878  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1879  = { \$1878 , \$1877 , \$1876  } + 3'h7;
+  assign \$1880  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1881  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1882  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1883  = { \$1882 , \$1881 , \$1880  } + 3'h7;
+  assign \$1884  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1885  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1886  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1887  = { \$1886 , \$1885 , \$1884  } + 3'h7;
+  assign \$1888  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1889  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1890  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1891  = { \$1890 , \$1889 , \$1888  } + 3'h7;
+  assign \$1892  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1893  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1894  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1895  = { \$1894 , \$1893 , \$1892  } + 3'h7;
+  assign \$1896  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1897  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1898  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1899  = { \$1898 , \$1897 , \$1896  } + 3'h7;
+  assign \$1900  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1901  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1902  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1903  = { \$1902 , \$1901 , \$1900  } + 3'h7;
+  assign \$1904  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1905  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1906  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1907  = { \$1906 , \$1905 , \$1904  } + 3'h7;
+  assign \$1908  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1909  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1910  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1911  = { \$1910 , \$1909 , \$1908  } + 3'h7;
+  assign \$1912  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1913  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1914  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1915  = { \$1914 , \$1913 , \$1912  } + 3'h7;
+  assign \$1916  = w1_hit[0] | w1_hit[1];
+  assign \$1917  = \$1916  | w1_hit[2];
+  assign \$1918  = ~ \$1917 ;
+  assign \$1919  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1918 , \$1915 [3], \$1911 [3], \$1907 [3], \$1903 [3], \$1899 [3], \$1895 [3], \$1891 [3], \$1887 [3], \$1883 [3], \$1879 [3], \$1875 [3], \$1871 [3], \$1867 [3], \$1863 [3], \$1859 [3], \$1855 [3], \$1851 [3], \$1847 [3], \$1843 [3], \$1839 [3], \$1835 [3], \$1831 [3], \$1827 [3], \$1823 [3], \$1819 [3], \$1815 [3], \$1811 [3], \$1807 [3], \$1803 [3], \$1799 [3], \$1795 [3], \$1791 [3], \$1787 [3], \$1783 [3], \$1779 [3], \$1775 [3], \$1771 [3], \$1767 [3], \$1763 [3], \$1759 [3], new_flush };
+  assign req_flush = \$1755  & \$1919 [0];
+  assign \$1920  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1921  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1922  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1923  = { \$1922 , \$1921 , \$1920  } + 3'h7;
+  assign \$1924  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1925  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1926  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1927  = { \$1926 , \$1925 , \$1924  } + 3'h7;
+  assign \$1928  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1929  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1930  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1931  = { \$1930 , \$1929 , \$1928  } + 3'h7;
+  assign \$1932  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1933  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1934  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1935  = { \$1934 , \$1933 , \$1932  } + 3'h7;
+  assign \$1936  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1937  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1938  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1939  = { \$1938 , \$1937 , \$1936  } + 3'h7;
+  assign \$1940  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1941  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1942  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1943  = { \$1942 , \$1941 , \$1940  } + 3'h7;
+  assign \$1944  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1945  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1946  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1947  = { \$1946 , \$1945 , \$1944  } + 3'h7;
+  assign \$1948  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1949  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1950  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1951  = { \$1950 , \$1949 , \$1948  } + 3'h7;
+  assign \$1952  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1953  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1954  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1955  = { \$1954 , \$1953 , \$1952  } + 3'h7;
+  assign \$1956  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1957  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1958  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1959  = { \$1958 , \$1957 , \$1956  } + 3'h7;
+  assign \$1960  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1961  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1962  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1963  = { \$1962 , \$1961 , \$1960  } + 3'h7;
+  assign \$1964  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1965  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1966  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1967  = { \$1966 , \$1965 , \$1964  } + 3'h7;
+  assign \$1968  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1969  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1970  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1971  = { \$1970 , \$1969 , \$1968  } + 3'h7;
+  assign \$1972  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1973  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1974  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1975  = { \$1974 , \$1973 , \$1972  } + 3'h7;
+  assign \$1976  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1977  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1978  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1979  = { \$1978 , \$1977 , \$1976  } + 3'h7;
+  assign \$1980  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1981  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1982  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1983  = { \$1982 , \$1981 , \$1980  } + 3'h7;
+  assign \$1984  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1985  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1986  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1987  = { \$1986 , \$1985 , \$1984  } + 3'h7;
+  assign \$1988  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1989  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1990  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1991  = { \$1990 , \$1989 , \$1988  } + 3'h7;
+  assign \$1992  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1993  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1994  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1995  = { \$1994 , \$1993 , \$1992  } + 3'h7;
+  assign \$1996  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1997  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1998  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1999  = { \$1998 , \$1997 , \$1996  } + 3'h7;
+  assign \$2000  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$2001  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$2002  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$2003  = { \$2002 , \$2001 , \$2000  } + 3'h7;
+  assign \$2004  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$2005  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$2006  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$2007  = { \$2006 , \$2005 , \$2004  } + 3'h7;
+  assign \$2008  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$2009  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$2010  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$2011  = { \$2010 , \$2009 , \$2008  } + 3'h7;
+  assign \$2012  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$2013  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$2014  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$2015  = { \$2014 , \$2013 , \$2012  } + 3'h7;
+  assign \$2016  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$2017  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$2018  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$2019  = { \$2018 , \$2017 , \$2016  } + 3'h7;
+  assign \$2020  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$2021  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$2022  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$2023  = { \$2022 , \$2021 , \$2020  } + 3'h7;
+  assign \$2024  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$2025  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$2026  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$2027  = { \$2026 , \$2025 , \$2024  } + 3'h7;
+  assign \$2028  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$2029  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$2030  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$2031  = { \$2030 , \$2029 , \$2028  } + 3'h7;
+  assign \$2032  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$2033  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$2034  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$2035  = { \$2034 , \$2033 , \$2032  } + 3'h7;
+  assign \$2036  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$2037  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$2038  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$2039  = { \$2038 , \$2037 , \$2036  } + 3'h7;
+  assign \$2040  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$2041  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$2042  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$2043  = { \$2042 , \$2041 , \$2040  } + 3'h7;
+  assign \$2044  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$2045  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$2046  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$2047  = { \$2046 , \$2045 , \$2044  } + 3'h7;
+  assign \$2048  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$2049  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$2050  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$2051  = { \$2050 , \$2049 , \$2048  } + 3'h7;
+  assign \$2052  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$2053  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$2054  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$2055  = { \$2054 , \$2053 , \$2052  } + 3'h7;
+  assign \$2056  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$2057  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$2058  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$2059  = { \$2058 , \$2057 , \$2056  } + 3'h7;
+  assign \$2060  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$2061  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$2062  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$2063  = { \$2062 , \$2061 , \$2060  } + 3'h7;
+  assign \$2064  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$2065  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$2066  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$2067  = { \$2066 , \$2065 , \$2064  } + 3'h7;
+  assign \$2068  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$2069  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$2070  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$2071  = { \$2070 , \$2069 , \$2068  } + 3'h7;
+  assign \$2072  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$2073  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$2074  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$2075  = { \$2074 , \$2073 , \$2072  } + 3'h7;
+  assign \$2076  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$2077  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$2078  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$2079  = { \$2078 , \$2077 , \$2076  } + 3'h7;
+  assign \$2080  = w1_hit[0] | w1_hit[1];
+  assign \$2081  = \$2080  | w1_hit[2];
+  assign \$2082  = ~ \$2081 ;
+  assign \$2083  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$2082 , \$2079 [3], \$2075 [3], \$2071 [3], \$2067 [3], \$2063 [3], \$2059 [3], \$2055 [3], \$2051 [3], \$2047 [3], \$2043 [3], \$2039 [3], \$2035 [3], \$2031 [3], \$2027 [3], \$2023 [3], \$2019 [3], \$2015 [3], \$2011 [3], \$2007 [3], \$2003 [3], \$1999 [3], \$1995 [3], \$1991 [3], \$1987 [3], \$1983 [3], \$1979 [3], \$1975 [3], \$1971 [3], \$1967 [3], \$1963 [3], \$1959 [3], \$1955 [3], \$1951 [3], \$1947 [3], \$1943 [3], \$1939 [3], \$1935 [3], \$1931 [3], \$1927 [3], \$1923 [3], new_flush };
+  assign \$2084  = ~ w2_plain;
+  assign \$2085  = \$signal$274  & \$signal$258 ;
+  assign \$2086  = ~ \$2085 ;
+  assign bus__w_err = \$2084  & \$2086 ;
+  assign \$2087  = rsp_freed_valid & \port$4789$0 [0];
+  assign \$2088  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$2087  | \$2088 ;
+  assign \$2089  = rsp_freed_valid & \port$4789$0 [0];
+  assign \$2090  = \$2089  ? \port$4742$0 [0] : \port$4757$0 [0];
+  assign bus__w_slow_err = ~ \$2090 ;
+  always @(posedge aclk_clk)
+    cycle <= \$2091 ;
+  always @(posedge aclk_clk)
+    \$signal  <= \$2092 ;
+  always @(posedge aclk_clk)
+    ready <= \$2093 ;
+  always @(posedge aclk_clk)
+    e1_new0 <= \$2094 ;
+  always @(posedge aclk_clk)
+    e1_new1 <= \$2095 ;
+  always @(posedge aclk_clk)
+    e1_new2 <= \$2096 ;
+  always @(posedge aclk_clk)
+    \$signal$28  <= \$2097 ;
+  always @(posedge aclk_clk)
+    e1_exhausted <= \$2098 ;
+  always @(posedge aclk_clk)
+    small_ev_grant <= \$2099 ;
+  always @(posedge aclk_clk)
+    small_ev_free <= \$2100 ;
+  always @(posedge aclk_clk)
+    small_ev_flush <= \$2101 ;
+  always @(posedge aclk_clk)
+    small_ev_fail <= \$2102 ;
+  always @(posedge aclk_clk)
+    medium_ev_grant <= \$2103 ;
+  always @(posedge aclk_clk)
+    medium_ev_free <= \$2104 ;
+  always @(posedge aclk_clk)
+    medium_ev_flush <= \$2105 ;
+  always @(posedge aclk_clk)
+    medium_ev_fail <= \$2106 ;
   always @(posedge aclk_clk)
-    cycle <= \$1875 ;
+    large_ev_grant <= \$2107 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1876 ;
+    large_ev_free <= \$2108 ;
   always @(posedge aclk_clk)
-    ready <= \$1877 ;
+    large_ev_flush <= \$2109 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$1878 ;
+    large_ev_fail <= \$2110 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$1879 ;
+    space_ge1 <= \$2111 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$1880 ;
+    space_ge2 <= \$2112 ;
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1881 ;
+    space_ge3 <= \$2113 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1882 ;
+    space_ge4 <= \$2114 ;
   always @(posedge aclk_clk)
-    small_ev_grant <= \$1883 ;
+    space_ge5 <= \$2115 ;
   always @(posedge aclk_clk)
-    small_ev_free <= \$1884 ;
+    space_ge6 <= \$2116 ;
   always @(posedge aclk_clk)
-    small_ev_flush <= \$1885 ;
+    space <= \$2117 ;
   always @(posedge aclk_clk)
-    small_ev_fail <= \$1886 ;
+    tail <= \$2118 ;
   always @(posedge aclk_clk)
-    medium_ev_grant <= \$1887 ;
+    \$signal$70  <= \$2119 ;
   always @(posedge aclk_clk)
-    medium_ev_free <= \$1888 ;
+    n_dropped <= \$2120 ;
   always @(posedge aclk_clk)
-    medium_ev_flush <= \$1889 ;
+    err_dropped <= \$2121 ;
   always @(posedge aclk_clk)
-    medium_ev_fail <= \$1890 ;
+    tail_row <= \$2122 ;
   always @(posedge aclk_clk)
-    large_ev_grant <= \$1891 ;
+    tail_next_row <= \$2123 ;
   always @(posedge aclk_clk)
-    large_ev_free <= \$1892 ;
+    head <= \$2124 ;
   always @(posedge aclk_clk)
-    large_ev_flush <= \$1893 ;
+    \$signal$78  <= \$2125 ;
   always @(posedge aclk_clk)
-    large_ev_fail <= \$1894 ;
+    head_bank <= \$2126 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1895 ;
+    head_entry <= \$2127 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1896 ;
+    \$signal$85  <= \$2128 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1897 ;
+    small_lw_limit <= \$2129 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1898 ;
+    small_lw_short <= \$2130 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1899 ;
+    small_lw_granted_1 <= \$2131 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1900 ;
+    small_lw_granted_2 <= \$2132 ;
   always @(posedge aclk_clk)
-    space <= \$1901 ;
+    small_in_use <= \$2133 ;
   always @(posedge aclk_clk)
-    tail <= \$1902 ;
+    small_in_use_was <= \$2134 ;
   always @(posedge aclk_clk)
-    \$signal$56  <= \$1903 ;
+    small_in_use_rose <= \$2135 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1904 ;
+    small_hw_grow <= \$2136 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1905 ;
+    small_high_water <= \$2137 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1906 ;
+    small_allocs <= \$2138 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1907 ;
+    small_fails <= \$2139 ;
   always @(posedge aclk_clk)
-    head <= \$1908 ;
+    small_frees <= \$2140 ;
   always @(posedge aclk_clk)
-    \$signal$63  <= \$1909 ;
+    small_flushes <= \$2141 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1910 ;
+    medium_lw_limit <= \$2142 ;
   always @(posedge aclk_clk)
-    head_entry <= \$1911 ;
+    medium_lw_short <= \$2143 ;
   always @(posedge aclk_clk)
-    \$signal$70  <= \$1912 ;
+    medium_lw_granted_1 <= \$2144 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$1913 ;
+    medium_lw_granted_2 <= \$2145 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$1914 ;
+    medium_in_use <= \$2146 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1915 ;
+    medium_in_use_was <= \$2147 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1916 ;
+    medium_in_use_rose <= \$2148 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$1917 ;
+    medium_hw_grow <= \$2149 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$1918 ;
+    medium_high_water <= \$2150 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$1919 ;
+    medium_allocs <= \$2151 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$1920 ;
+    medium_fails <= \$2152 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$1921 ;
+    medium_frees <= \$2153 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$1922 ;
+    medium_flushes <= \$2154 ;
   always @(posedge aclk_clk)
-    small_fails <= \$1923 ;
+    large_lw_limit <= \$2155 ;
   always @(posedge aclk_clk)
-    small_frees <= \$1924 ;
+    large_lw_short <= \$2156 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$1925 ;
+    large_lw_granted_1 <= \$2157 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$1926 ;
+    large_lw_granted_2 <= \$2158 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$1927 ;
+    large_in_use <= \$2159 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1928 ;
+    large_in_use_was <= \$2160 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1929 ;
+    large_in_use_rose <= \$2161 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$1930 ;
+    large_hw_grow <= \$2162 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$1931 ;
+    large_high_water <= \$2163 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1932 ;
+    large_allocs <= \$2164 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$1933 ;
+    large_fails <= \$2165 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$1934 ;
+    large_frees <= \$2166 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$1935 ;
+    large_flushes <= \$2167 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$1936 ;
+    r1_valid <= \$2168 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$1937 ;
+    alloc_queue_head <= \$2169 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$1938 ;
+    alloc_queue_head_valid <= \$2170 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$1939 ;
+    alloc_queue_rd <= \$2171 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$1940 ;
+    alloc_queue_rd_next <= \$2172 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1941 ;
+    alloc_queue_wr <= \$2173 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1942 ;
+    alloc_queue_wr_next <= \$2174 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$1943 ;
+    alloc_queue_held <= \$2175 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$1944 ;
+    alloc_queue_count <= \$2176 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$1945 ;
+    req_alloc <= \$2177 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$1946 ;
+    staged_valid <= \$2178 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$1947 ;
+    alloc_queue_w_data <= \$2179 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$1948 ;
+    req_alloc_pool <= \$2180 ;
   always @(posedge aclk_clk)
-    large_fails <= \$1949 ;
+    req_alloc_size <= \$2181 ;
   always @(posedge aclk_clk)
-    large_frees <= \$1950 ;
+    r1_sel_id <= \$423 [12];
   always @(posedge aclk_clk)
-    large_flushes <= \$1951 ;
+    r1_sel_version <= \$426 [12];
   always @(posedge aclk_clk)
-    r1_valid <= \$1952 ;
+    r1_sel_config <= \$429 [12];
   always @(posedge aclk_clk)
-    alloc_queue_data0 <= \$1953 ;
+    r1_sel_config2 <= \$432 [12];
   always @(posedge aclk_clk)
-    alloc_queue_full <= \$1954 ;
+    r1_sel_ctrl <= \$435 [12];
   always @(posedge aclk_clk)
-    alloc_queue_data1 <= \$1955 ;
+    r1_sel_status <= \$438 [12];
   always @(posedge aclk_clk)
-    alloc_queue_data2 <= \$1956 ;
+    r1_sel_irq_status <= \$441 [12];
   always @(posedge aclk_clk)
-    alloc_queue_data3 <= \$1957 ;
+    r1_sel_irq_enable <= \$444 [12];
   always @(posedge aclk_clk)
-    alloc_queue_data4 <= \$1958 ;
+    r1_sel_err_count <= \$447 [12];
   always @(posedge aclk_clk)
-    alloc_queue_data5 <= \$1959 ;
+    r1_sel_err_dropped <= \$450 [12];
   always @(posedge aclk_clk)
-    alloc_queue_data6 <= \$1960 ;
+    r1_sel_err_head0 <= \$453 [12];
   always @(posedge aclk_clk)
-    alloc_queue_data7 <= \$1961 ;
+    r1_sel_err_head1 <= \$456 [12];
   always @(posedge aclk_clk)
-    alloc_queue_data8 <= \$1962 ;
+    r1_sel_err_head2 <= \$459 [12];
   always @(posedge aclk_clk)
-    alloc_queue_data9 <= \$1963 ;
+    r1_sel_err_head3 <= \$462 [12];
   always @(posedge aclk_clk)
-    alloc_queue_data10 <= \$1964 ;
+    r1_sel_err_pop <= \$465 [12];
   always @(posedge aclk_clk)
-    req_alloc <= \$1965 ;
+    r1_sel_cycle <= \$468 [12];
   always @(posedge aclk_clk)
-    staged_valid <= \$1966 ;
+    r1_sel_pool0_free <= \$471 [12];
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1967 ;
+    r1_sel_pool0_base_lo <= \$474 [12];
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1968 ;
+    r1_sel_pool0_base_hi <= \$477 [12];
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1969 ;
+    r1_sel_pool0_slot_size <= \$480 [12];
   always @(posedge aclk_clk)
-    r1_sel_id <= \$341 [12];
+    r1_sel_pool0_slots <= \$483 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$344 [12];
+    r1_sel_pool0_in_use <= \$486 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$347 [12];
+    r1_sel_pool0_high_water <= \$489 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$350 [12];
+    r1_sel_pool0_allocs <= \$492 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$353 [12];
+    r1_sel_pool0_fails <= \$495 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$356 [12];
+    r1_sel_pool0_frees <= \$498 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$359 [12];
+    r1_sel_pool0_info <= \$501 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$362 [12];
+    r1_sel_pool0_flush <= \$504 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$365 [12];
+    r1_sel_pool0_flushes <= \$507 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$368 [12];
+    r1_sel_pool0_overwrites <= \$510 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$371 [12];
+    r1_sel_pool0_low_water <= \$513 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$374 [12];
+    r1_sel_pool1_free <= \$516 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$377 [12];
+    r1_sel_pool1_base_lo <= \$519 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$380 [12];
+    r1_sel_pool1_base_hi <= \$522 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$383 [12];
+    r1_sel_pool1_slot_size <= \$525 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$386 [12];
+    r1_sel_pool1_slots <= \$528 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$389 [12];
+    r1_sel_pool1_in_use <= \$531 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$392 [12];
+    r1_sel_pool1_high_water <= \$534 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$395 [12];
+    r1_sel_pool1_allocs <= \$537 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$398 [12];
+    r1_sel_pool1_fails <= \$540 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$401 [12];
+    r1_sel_pool1_frees <= \$543 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$404 [12];
+    r1_sel_pool1_info <= \$546 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$407 [12];
+    r1_sel_pool1_flush <= \$549 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$410 [12];
+    r1_sel_pool1_flushes <= \$552 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$413 [12];
+    r1_sel_pool1_overwrites <= \$555 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$416 [12];
+    r1_sel_pool1_low_water <= \$558 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$419 [12];
+    r1_sel_pool2_free <= \$561 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$422 [12];
+    r1_sel_pool2_base_lo <= \$564 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$425 [12];
+    r1_sel_pool2_base_hi <= \$567 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$428 [12];
+    r1_sel_pool2_slot_size <= \$570 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$431 [12];
+    r1_sel_pool2_slots <= \$573 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$434 [12];
+    r1_sel_pool2_in_use <= \$576 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$437 [12];
+    r1_sel_pool2_high_water <= \$579 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$440 [12];
+    r1_sel_pool2_allocs <= \$582 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$443 [12];
+    r1_sel_pool2_fails <= \$585 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$446 [12];
+    r1_sel_pool2_frees <= \$588 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$449 [12];
+    r1_sel_pool2_info <= \$591 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$452 [12];
+    r1_sel_pool2_flush <= \$594 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$455 [12];
+    r1_sel_pool2_flushes <= \$597 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$458 [12];
+    r1_sel_pool2_overwrites <= \$600 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$461 [12];
+    r1_sel_pool2_low_water <= \$603 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$464 [12];
+    r2_valid <= \$2182 ;
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$467 [12];
+    r2_block0 <= \$2183 ;
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$470 [12];
+    r2_found_in <= \$2184 ;
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$473 [12];
+    r2_block4 <= \$2185 ;
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$476 [12];
+    r2_block5 <= \$2186 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$479 [12];
+    r2_block6 <= \$2187 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$482 [12];
+    \$signal$219  <= \$2188 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$485 [12];
+    new_flush <= \$2189 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$488 [12];
+    \$signal$224  <= \$2190 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$491 [12];
+    w1_pool_is <= \$2191 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$494 [12];
+    w1_hit <= \$2192 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$497 [12];
+    w1_tag <= \$2193 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$500 [12];
+    w1_small_addr <= \$2194 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$503 [12];
+    w1_medium_addr <= \$2195 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$506 [12];
+    w1_large_addr <= \$2196 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$509 [12];
+    command_queue_head <= \$2197 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$512 [12];
+    command_queue_head_valid <= \$2198 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$515 [12];
+    command_queue_rd <= \$2199 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$518 [12];
+    command_queue_rd_next <= \$2200 ;
   always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$521 [12];
+    command_queue_wr <= \$2201 ;
   always @(posedge aclk_clk)
-    r2_valid <= \$1970 ;
+    command_queue_wr_next <= \$2202 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1971 ;
+    command_queue_held <= \$2203 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1972 ;
+    command_queue_count <= \$2204 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1973 ;
+    native_turn <= \$2205 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1974 ;
+    w1_a1_0 <= \$2206 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1975 ;
+    w1_a4_2 <= \$2207 ;
   always @(posedge aclk_clk)
-    \$signal$207  <= \$1976 ;
+    w1_a7_5 <= \$2208 ;
   always @(posedge aclk_clk)
-    new_flush <= \$1977 ;
+    w1_a11_8 <= \$2209 ;
   always @(posedge aclk_clk)
-    \$signal$212  <= \$1978 ;
+    \$signal$253  <= \$2210 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1979 ;
+    \$signal$254  <= \$2211 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1980 ;
+    \$signal$255  <= \$2212 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1981 ;
+    \$signal$256  <= \$2213 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1982 ;
+    \$signal$257  <= \$2214 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1983 ;
+    \$signal$258  <= \$2215 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1984 ;
+    \$signal$259  <= \$2216 ;
   always @(posedge aclk_clk)
-    command_queue_data0 <= \$1985 ;
+    \$signal$260  <= \$2217 ;
   always @(posedge aclk_clk)
-    command_queue_full <= \$1986 ;
+    w2_is_ctrl <= \$2218 ;
   always @(posedge aclk_clk)
-    command_queue_data1 <= \$1987 ;
+    w2_is_irq_status <= \$2219 ;
   always @(posedge aclk_clk)
-    command_queue_data2 <= \$1988 ;
+    w2_is_irq_enable <= \$2220 ;
   always @(posedge aclk_clk)
-    command_queue_data3 <= \$1989 ;
+    w2_is_err_pop <= \$2221 ;
   always @(posedge aclk_clk)
-    command_queue_data4 <= \$1990 ;
+    w2_is_pool0_free <= \$2222 ;
   always @(posedge aclk_clk)
-    command_queue_data5 <= \$1991 ;
+    w2_is_pool0_flush <= \$2223 ;
   always @(posedge aclk_clk)
-    command_queue_data6 <= \$1992 ;
+    w2_is_pool0_low_water <= \$2224 ;
   always @(posedge aclk_clk)
-    command_queue_data7 <= \$1993 ;
+    w2_is_pool1_free <= \$2225 ;
   always @(posedge aclk_clk)
-    command_queue_data8 <= \$1994 ;
+    w2_is_pool1_flush <= \$2226 ;
   always @(posedge aclk_clk)
-    command_queue_data9 <= \$1995 ;
+    w2_is_pool1_low_water <= \$2227 ;
   always @(posedge aclk_clk)
-    command_queue_data10 <= \$1996 ;
+    w2_is_pool2_free <= \$2228 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1997 ;
+    w2_is_pool2_flush <= \$2229 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1998 ;
+    w2_is_pool2_low_water <= \$2230 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1999 ;
+    \$signal$274  <= \$2231 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$2000 ;
+    w2_plain <= \$2232 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$2001 ;
+    \$signal$77  <= \$2233 ;
   always @(posedge aclk_clk)
-    \$signal$244  <= \$2002 ;
+    w1c <= \$2234 ;
   always @(posedge aclk_clk)
-    \$signal$245  <= \$2003 ;
+    \$signal$86  <= \$2235 ;
   always @(posedge aclk_clk)
-    \$signal$246  <= \$2004 ;
+    irq_enable <= \$2236 ;
   always @(posedge aclk_clk)
-    \$signal$247  <= \$2005 ;
+    small_low_water <= \$2237 ;
   always @(posedge aclk_clk)
-    \$signal$248  <= \$2006 ;
+    medium_low_water <= \$2238 ;
   always @(posedge aclk_clk)
-    \$signal$249  <= \$2007 ;
-  always @(posedge aclk_clk)
-    \$signal$250  <= \$2008 ;
-  always @(posedge aclk_clk)
-    \$signal$251  <= \$2009 ;
-  always @(posedge aclk_clk)
-    w2_is_ctrl <= \$2010 ;
-  always @(posedge aclk_clk)
-    w2_is_irq_status <= \$2011 ;
-  always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$2012 ;
-  always @(posedge aclk_clk)
-    w2_is_err_pop <= \$2013 ;
-  always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$2014 ;
-  always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$2015 ;
-  always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$2016 ;
-  always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$2017 ;
-  always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$2018 ;
-  always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$2019 ;
-  always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$2020 ;
-  always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$2021 ;
-  always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$2022 ;
-  always @(posedge aclk_clk)
-    \$signal$265  <= \$2023 ;
-  always @(posedge aclk_clk)
-    w2_plain <= \$2024 ;
-  always @(posedge aclk_clk)
-    \$signal$62  <= \$2025 ;
-  always @(posedge aclk_clk)
-    w1c <= \$2026 ;
-  always @(posedge aclk_clk)
-    \$signal$71  <= \$2027 ;
-  always @(posedge aclk_clk)
-    irq_enable <= \$2028 ;
-  always @(posedge aclk_clk)
-    small_low_water <= \$2029 ;
-  always @(posedge aclk_clk)
-    medium_low_water <= \$2030 ;
-  always @(posedge aclk_clk)
-    large_low_water <= \$2031 ;
+    large_low_water <= \$2239 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -12700,1692 +13618,1704 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$322  = 14'h0000;
-    casez (\$321 [1:0])
+    (* full_case = 32'd1 *)
+    casez (tail[1:0])
       2'h0:
-          \$322  = 14'h0040;
+          \$74  = 1'h0;
       2'h1:
-          \$322  = 14'h0200;
+          \$74  = log_kept_ge3;
       2'h2:
-          \$322  = 14'h1000;
+          \$74  = log_kept_ge2;
+      2'h3:
+          \$74  = log_kept_ge1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$336  = 14'h0000;
-    casez (\$335 [1:0])
+    \$415  = 14'h0000;
+    casez (\$414 [1:0])
       2'h0:
-          \$336  = 14'h0040;
+          \$415  = 14'h0040;
       2'h1:
-          \$336  = 14'h0200;
+          \$415  = 14'h0200;
       2'h2:
-          \$336  = 14'h1000;
+          \$415  = 14'h1000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1875  = \$1 [31:0];
-    if (aclk_rst) begin
-      \$1875  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1876  = busy;
-    if (aclk_rst) begin
-      \$1876  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1877  = \ready$6 ;
-    if (aclk_rst) begin
-      \$1877  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1878  = \$11 ;
-    if (aclk_rst) begin
-      \$1878  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1879  = \$19 ;
-    if (aclk_rst) begin
-      \$1879  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1880  = { \$20 [31:0], 16'h0000, \port$4227$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4227$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4227$0 [4:1] };
-    if (aclk_rst) begin
-      \$1880  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1881  = \$30 [1:0];
-    if (aclk_rst) begin
-      \$1881  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1882  = \$32 ;
-    if (aclk_rst) begin
-      \$1882  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1883  = \$35 ;
-    if (aclk_rst) begin
-      \$1883  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1884  = \$38 ;
-    if (aclk_rst) begin
-      \$1884  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1885  = \$41 ;
-    if (aclk_rst) begin
-      \$1885  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1886  = \$45 ;
-    if (aclk_rst) begin
-      \$1886  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1887  = \$48 ;
-    if (aclk_rst) begin
-      \$1887  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1888  = \$51 ;
-    if (aclk_rst) begin
-      \$1888  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1889  = \$54 ;
-    if (aclk_rst) begin
-      \$1889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1890  = \$58 ;
-    if (aclk_rst) begin
-      \$1890  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1891  = \$61 ;
-    if (aclk_rst) begin
-      \$1891  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1892  = \$64 ;
-    if (aclk_rst) begin
-      \$1892  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1893  = \$67 ;
-    if (aclk_rst) begin
-      \$1893  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1894  = \$71 ;
-    if (aclk_rst) begin
-      \$1894  = 1'h0;
-    end
+    \$418  = 14'h0000;
+    casez (\$417 [1:0])
+      2'h0:
+          \$418  = 14'h0040;
+      2'h1:
+          \$418  = 14'h0200;
+      2'h2:
+          \$418  = 14'h1000;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1895  = space_ge1;
-      3'h1:
-          \$1895  = 1'h1;
-      3'h2:
-          \$1895  = space_ge2;
-      3'h3:
-          \$1895  = space_ge1;
-      3'h4:
-          \$1895  = space_ge3;
-      3'h5:
-          \$1895  = space_ge2;
-      3'h6:
-          \$1895  = space_ge4;
-      3'h7:
-          \$1895  = space_ge3;
+    casez (\$1337 [1:0])
+      2'h0:
+          \$signature__en  = log_kept_ge1;
+      2'h1:
+          \$signature__en  = log_kept_ge2;
+      2'h2:
+          \$signature__en  = log_kept_ge3;
+      2'h3:
+          \$signature__en  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$1895  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1896  = space_ge2;
-      3'h1:
-          \$1896  = space_ge1;
-      3'h2:
-          \$1896  = space_ge3;
-      3'h3:
-          \$1896  = space_ge2;
-      3'h4:
-          \$1896  = space_ge4;
-      3'h5:
-          \$1896  = space_ge3;
-      3'h6:
-          \$1896  = space_ge5;
-      3'h7:
-          \$1896  = space_ge4;
+    casez (\$1342 [1:0])
+      2'h0:
+          \$signature__en$286  = log_kept_ge1;
+      2'h1:
+          \$signature__en$286  = log_kept_ge2;
+      2'h2:
+          \$signature__en$286  = log_kept_ge3;
+      2'h3:
+          \$signature__en$286  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$1896  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1897  = space_ge3;
-      3'h1:
-          \$1897  = space_ge2;
-      3'h2:
-          \$1897  = space_ge4;
-      3'h3:
-          \$1897  = space_ge3;
-      3'h4:
-          \$1897  = space_ge5;
-      3'h5:
-          \$1897  = space_ge4;
-      3'h6:
-          \$1897  = space_ge6;
-      3'h7:
-          \$1897  = space_ge5;
+    casez (\$1347 [1:0])
+      2'h0:
+          \$signature__en$292  = log_kept_ge1;
+      2'h1:
+          \$signature__en$292  = log_kept_ge2;
+      2'h2:
+          \$signature__en$292  = log_kept_ge3;
+      2'h3:
+          \$signature__en$292  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$1897  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1898  = space_ge4;
-      3'h1:
-          \$1898  = space_ge3;
-      3'h2:
-          \$1898  = space_ge5;
-      3'h3:
-          \$1898  = space_ge4;
-      3'h4:
-          \$1898  = space_ge6;
-      3'h5:
-          \$1898  = space_ge5;
-      3'h6:
-          \$1898  = \$76 ;
-      3'h7:
-          \$1898  = space_ge6;
+    casez (\$1352 [1:0])
+      2'h0:
+          \$signature__en$298  = log_kept_ge1;
+      2'h1:
+          \$signature__en$298  = log_kept_ge2;
+      2'h2:
+          \$signature__en$298  = log_kept_ge3;
+      2'h3:
+          \$signature__en$298  = 1'h0;
     endcase
-    if (aclk_rst) begin
-      \$1898  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1899  = space_ge5;
-      3'h1:
-          \$1899  = space_ge4;
-      3'h2:
-          \$1899  = space_ge6;
-      3'h3:
-          \$1899  = space_ge5;
-      3'h4:
-          \$1899  = \$73 ;
-      3'h5:
-          \$1899  = space_ge6;
-      3'h6:
-          \$1899  = \$77 ;
-      3'h7:
-          \$1899  = \$79 ;
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge1 = space_ge1;
+      2'h1:
+          space_plus_all_ge1 = space_ge2;
+      2'h2:
+          space_plus_all_ge1 = space_ge3;
+      2'h3:
+          space_plus_all_ge1 = space_ge4;
     endcase
-    if (aclk_rst) begin
-      \$1899  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1900  = space_ge6;
-      3'h1:
-          \$1900  = space_ge5;
-      3'h2:
-          \$1900  = \$72 ;
-      3'h3:
-          \$1900  = space_ge6;
-      3'h4:
-          \$1900  = \$74 ;
-      3'h5:
-          \$1900  = \$75 ;
-      3'h6:
-          \$1900  = \$78 ;
-      3'h7:
-          \$1900  = \$80 ;
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge2 = space_ge2;
+      2'h1:
+          space_plus_all_ge2 = space_ge3;
+      2'h2:
+          space_plus_all_ge2 = space_ge4;
+      2'h3:
+          space_plus_all_ge2 = space_ge5;
     endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge3 = space_ge3;
+      2'h1:
+          space_plus_all_ge3 = space_ge4;
+      2'h2:
+          space_plus_all_ge3 = space_ge5;
+      2'h3:
+          space_plus_all_ge3 = space_ge6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge4 = space_ge4;
+      2'h1:
+          space_plus_all_ge4 = space_ge5;
+      2'h2:
+          space_plus_all_ge4 = space_ge6;
+      2'h3:
+          space_plus_all_ge4 = \$1357 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge5 = space_ge5;
+      2'h1:
+          space_plus_all_ge5 = space_ge6;
+      2'h2:
+          space_plus_all_ge5 = \$1359 ;
+      2'h3:
+          space_plus_all_ge5 = \$1361 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$signal$28 )
+      2'h0:
+          space_plus_all_ge6 = space_ge6;
+      2'h1:
+          space_plus_all_ge6 = \$1363 ;
+      2'h2:
+          space_plus_all_ge6 = \$1365 ;
+      2'h3:
+          space_plus_all_ge6 = \$1367 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2091  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1900  = 1'h1;
+      \$2091  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1901  = \$82 [4:0];
+    \$2092  = busy;
     if (aclk_rst) begin
-      \$1901  = 5'h10;
+      \$2092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1902  = \$83 [3:0];
+    \$2093  = \ready$6 ;
     if (aclk_rst) begin
-      \$1902  = 4'h0;
+      \$2093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1903  = \$84 [31:0];
-    if (\$signal$62 ) begin
-      \$1903  = 32'd0;
-    end
+    \$2094  = \$7 ;
     if (aclk_rst) begin
-      \$1903  = 32'd0;
+      \$2094  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1904  = \$85 [1:0];
+    \$2095  = \$11 ;
     if (aclk_rst) begin
-      \$1904  = 2'h0;
+      \$2095  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1905  = \$86 [31:0];
-    if (\$signal$62 ) begin
-      \$1905  = 32'd0;
-    end
+    \$2096  = { \$12 [31:0], 16'h0000, \port$4736$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4736$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4736$0 [4:1] };
     if (aclk_rst) begin
-      \$1905  = 32'd0;
+      \$2096  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1906  = tail_row;
-    if (\$87 [2]) begin
-      \$1906  = tail_next_row;
-    end
+    \$2097  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1906  = 2'h0;
+      \$2097  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1907  = tail_next_row;
-    if (\$87 [2]) begin
-      \$1907  = \$88 [1:0];
-    end
+    \$2098  = \$16 ;
     if (aclk_rst) begin
-      \$1907  = 2'h1;
+      \$2098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1908  = head;
+    \$2099  = \$19 ;
+    if (aclk_rst) begin
+      \$2099  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2100  = \$22 ;
+    if (aclk_rst) begin
+      \$2100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2101  = \$25 ;
+    if (aclk_rst) begin
+      \$2101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2102  = \$29 ;
+    if (aclk_rst) begin
+      \$2102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2103  = \$32 ;
+    if (aclk_rst) begin
+      \$2103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2104  = \$35 ;
+    if (aclk_rst) begin
+      \$2104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2105  = \$38 ;
+    if (aclk_rst) begin
+      \$2105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2106  = \$42 ;
+    if (aclk_rst) begin
+      \$2106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2107  = \$45 ;
+    if (aclk_rst) begin
+      \$2107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2108  = \$48 ;
+    if (aclk_rst) begin
+      \$2108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2109  = \$51 ;
+    if (aclk_rst) begin
+      \$2109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2110  = \$55 ;
+    if (aclk_rst) begin
+      \$2110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2111  = \$56 ;
+    if (aclk_rst) begin
+      \$2111  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2112  = \$57 ;
+    if (aclk_rst) begin
+      \$2112  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2113  = \$58 ;
+    if (aclk_rst) begin
+      \$2113  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2114  = \$59 ;
+    if (aclk_rst) begin
+      \$2114  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2115  = \$60 ;
+    if (aclk_rst) begin
+      \$2115  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2116  = \$61 ;
+    if (aclk_rst) begin
+      \$2116  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2117  = \$64 ;
+    if (aclk_rst) begin
+      \$2117  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2118  = \$70 ;
+    if (aclk_rst) begin
+      \$2118  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2119  = \$71 [31:0];
+    if (\$signal$77 ) begin
+      \$2119  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$2119  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2120  = \$72 [1:0];
+    if (aclk_rst) begin
+      \$2120  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2121  = \$73 [31:0];
+    if (\$signal$77 ) begin
+      \$2121  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$2121  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2122  = tail_row;
+    if (\$74 ) begin
+      \$2122  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$2122  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2123  = tail_next_row;
+    if (\$74 ) begin
+      \$2123  = \$75 [1:0];
+    end
+    if (aclk_rst) begin
+      \$2123  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2124  = head;
     if (popped) begin
-      \$1908  = \$89 [3:0];
+      \$2124  = \$76 [3:0];
     end
     if (aclk_rst) begin
-      \$1908  = 4'h0;
+      \$2124  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1909  = \$90 ;
+    \$2125  = \$77 ;
     if (aclk_rst) begin
-      \$1909  = 1'h0;
+      \$2125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1910  = head[1:0];
+    \$2126  = head[1:0];
     if (aclk_rst) begin
-      \$1910  = 2'h0;
+      \$2126  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1911  = \$94 ;
+    \$2127  = \$81 ;
     if (aclk_rst) begin
-      \$1911  = 121'h0000000000000000000000000000000;
+      \$2127  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1912  = \$97 ;
+    \$2128  = \$84 ;
     if (aclk_rst) begin
-      \$1912  = 5'h00;
+      \$2128  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1913  = \$98 ;
+    \$2129  = \$85 ;
     if (aclk_rst) begin
-      \$1913  = 18'h00000;
+      \$2129  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1914  = \$99 ;
+    \$2130  = \$86 ;
     if (aclk_rst) begin
-      \$1914  = 1'h0;
+      \$2130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1915  = small_ev_grant;
+    \$2131  = small_ev_grant;
     if (aclk_rst) begin
-      \$1915  = 1'h0;
+      \$2131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1916  = small_lw_granted_1;
+    \$2132  = small_lw_granted_1;
     if (aclk_rst) begin
-      \$1916  = 1'h0;
+      \$2132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1917  = \$110 [8:0];
+    \$2133  = \$97 [8:0];
     if (aclk_rst) begin
-      \$1917  = 9'h000;
+      \$2133  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1918  = small_in_use;
+    \$2134  = small_in_use;
     if (aclk_rst) begin
-      \$1918  = 9'h000;
+      \$2134  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1919  = \$120 ;
+    \$2135  = \$107 ;
     if (aclk_rst) begin
-      \$1919  = 1'h0;
+      \$2135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1920  = \$124 ;
+    \$2136  = \$111 ;
     if (aclk_rst) begin
-      \$1920  = 1'h0;
+      \$2136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1921  = small_high_water;
+    \$2137  = small_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1921  = small_in_use;
+    if (\$signal$77 ) begin
+      \$2137  = small_in_use;
     end else begin
       if (small_hw_grow) begin
-        \$1921  = small_in_use_was;
+        \$2137  = small_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1921  = 9'h000;
+      \$2137  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1922  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2138  = 32'd0;
     end else begin
-      \$1922  = \$125 [31:0];
+      \$2138  = \$112 [31:0];
     end
     if (aclk_rst) begin
-      \$1922  = 32'd0;
+      \$2138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1923  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2139  = 32'd0;
     end else begin
-      \$1923  = \$126 [31:0];
+      \$2139  = \$113 [31:0];
     end
     if (aclk_rst) begin
-      \$1923  = 32'd0;
+      \$2139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1924  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2140  = 32'd0;
     end else begin
-      \$1924  = \$127 [31:0];
+      \$2140  = \$114 [31:0];
     end
     if (aclk_rst) begin
-      \$1924  = 32'd0;
+      \$2140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1925  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2141  = 32'd0;
     end else begin
-      \$1925  = \$128 [31:0];
+      \$2141  = \$115 [31:0];
     end
     if (aclk_rst) begin
-      \$1925  = 32'd0;
+      \$2141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1926  = \$129 ;
+    \$2142  = \$116 ;
     if (aclk_rst) begin
-      \$1926  = 18'h00000;
+      \$2142  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1927  = \$130 ;
+    \$2143  = \$117 ;
     if (aclk_rst) begin
-      \$1927  = 1'h0;
+      \$2143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1928  = medium_ev_grant;
+    \$2144  = medium_ev_grant;
     if (aclk_rst) begin
-      \$1928  = 1'h0;
+      \$2144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1929  = medium_lw_granted_1;
+    \$2145  = medium_lw_granted_1;
     if (aclk_rst) begin
-      \$1929  = 1'h0;
+      \$2145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1930  = \$141 [7:0];
+    \$2146  = \$128 [7:0];
     if (aclk_rst) begin
-      \$1930  = 8'h00;
+      \$2146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1931  = medium_in_use;
+    \$2147  = medium_in_use;
     if (aclk_rst) begin
-      \$1931  = 8'h00;
+      \$2147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1932  = \$151 ;
+    \$2148  = \$138 ;
     if (aclk_rst) begin
-      \$1932  = 1'h0;
+      \$2148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1933  = \$155 ;
+    \$2149  = \$142 ;
     if (aclk_rst) begin
-      \$1933  = 1'h0;
+      \$2149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1934  = medium_high_water;
+    \$2150  = medium_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1934  = medium_in_use;
+    if (\$signal$77 ) begin
+      \$2150  = medium_in_use;
     end else begin
       if (medium_hw_grow) begin
-        \$1934  = medium_in_use_was;
+        \$2150  = medium_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1934  = 8'h00;
+      \$2150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1935  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2151  = 32'd0;
     end else begin
-      \$1935  = \$156 [31:0];
+      \$2151  = \$143 [31:0];
     end
     if (aclk_rst) begin
-      \$1935  = 32'd0;
+      \$2151  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1936  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2152  = 32'd0;
     end else begin
-      \$1936  = \$157 [31:0];
+      \$2152  = \$144 [31:0];
     end
     if (aclk_rst) begin
-      \$1936  = 32'd0;
+      \$2152  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1937  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2153  = 32'd0;
     end else begin
-      \$1937  = \$158 [31:0];
+      \$2153  = \$145 [31:0];
     end
     if (aclk_rst) begin
-      \$1937  = 32'd0;
+      \$2153  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1938  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2154  = 32'd0;
     end else begin
-      \$1938  = \$159 [31:0];
+      \$2154  = \$146 [31:0];
     end
     if (aclk_rst) begin
-      \$1938  = 32'd0;
+      \$2154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1939  = \$160 ;
+    \$2155  = \$147 ;
     if (aclk_rst) begin
-      \$1939  = 18'h00000;
+      \$2155  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1940  = \$161 ;
+    \$2156  = \$148 ;
     if (aclk_rst) begin
-      \$1940  = 1'h0;
+      \$2156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1941  = large_ev_grant;
+    \$2157  = large_ev_grant;
     if (aclk_rst) begin
-      \$1941  = 1'h0;
+      \$2157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1942  = large_lw_granted_1;
+    \$2158  = large_lw_granted_1;
     if (aclk_rst) begin
-      \$1942  = 1'h0;
+      \$2158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1943  = \$172 [5:0];
+    \$2159  = \$159 [5:0];
     if (aclk_rst) begin
-      \$1943  = 6'h00;
+      \$2159  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1944  = large_in_use;
+    \$2160  = large_in_use;
     if (aclk_rst) begin
-      \$1944  = 6'h00;
+      \$2160  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1945  = \$182 ;
+    \$2161  = \$169 ;
     if (aclk_rst) begin
-      \$1945  = 1'h0;
+      \$2161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1946  = \$186 ;
+    \$2162  = \$173 ;
     if (aclk_rst) begin
-      \$1946  = 1'h0;
+      \$2162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1947  = large_high_water;
+    \$2163  = large_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1947  = large_in_use;
+    if (\$signal$77 ) begin
+      \$2163  = large_in_use;
     end else begin
       if (large_hw_grow) begin
-        \$1947  = large_in_use_was;
+        \$2163  = large_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1947  = 6'h00;
+      \$2163  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1948  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2164  = 32'd0;
     end else begin
-      \$1948  = \$187 [31:0];
+      \$2164  = \$174 [31:0];
     end
     if (aclk_rst) begin
-      \$1948  = 32'd0;
+      \$2164  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1949  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2165  = 32'd0;
     end else begin
-      \$1949  = \$188 [31:0];
+      \$2165  = \$175 [31:0];
     end
     if (aclk_rst) begin
-      \$1949  = 32'd0;
+      \$2165  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1950  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2166  = 32'd0;
     end else begin
-      \$1950  = \$189 [31:0];
+      \$2166  = \$176 [31:0];
     end
     if (aclk_rst) begin
-      \$1950  = 32'd0;
+      \$2166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1951  = 32'd0;
+    if (\$signal$77 ) begin
+      \$2167  = 32'd0;
     end else begin
-      \$1951  = \$190 [31:0];
+      \$2167  = \$177 [31:0];
     end
     if (aclk_rst) begin
-      \$1951  = 32'd0;
+      \$2167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1952  = \$197 ;
+    \$2168  = \$184 ;
     if (aclk_rst) begin
-      \$1952  = 1'h0;
+      \$2168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1953  = \$200 ;
-    if (aclk_rst) begin
-      \$1953  = 16'h0000;
+    \$2169  = alloc_queue_head;
+    if (\$187 ) begin
+      \$2169  = \$188 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1954 [0] = \$205 ;
-    \$1954 [1] = \$213 ;
-    \$1954 [2] = \$221 ;
-    \$1954 [3] = \$229 ;
-    \$1954 [4] = \$237 ;
-    \$1954 [5] = \$245 ;
-    \$1954 [6] = \$253 ;
-    \$1954 [7] = \$261 ;
-    \$1954 [8] = \$269 ;
-    \$1954 [9] = \$277 ;
-    \$1954 [10] = \$285 ;
     if (aclk_rst) begin
-      \$1954  = 11'h000;
+      \$2169  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1955  = \$208 ;
+    \$2170  = \$192 ;
     if (aclk_rst) begin
-      \$1955  = 16'h0000;
+      \$2170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1956  = \$216 ;
-    if (aclk_rst) begin
-      \$1956  = 16'h0000;
+    \$2171  = alloc_queue_rd;
+    if (\$196 ) begin
+      \$2171  = alloc_queue_rd_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1957  = \$224 ;
     if (aclk_rst) begin
-      \$1957  = 16'h0000;
+      \$2171  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1958  = \$232 ;
-    if (aclk_rst) begin
-      \$1958  = 16'h0000;
+    \$2172  = alloc_queue_rd_next;
+    if (\$196 ) begin
+      \$2172  = \$197 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1959  = \$240 ;
     if (aclk_rst) begin
-      \$1959  = 16'h0000;
+      \$2172  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1960  = \$248 ;
-    if (aclk_rst) begin
-      \$1960  = 16'h0000;
+    \$2173  = alloc_queue_wr;
+    if (\$201 ) begin
+      \$2173  = alloc_queue_wr_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1961  = \$256 ;
     if (aclk_rst) begin
-      \$1961  = 16'h0000;
+      \$2173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1962  = \$264 ;
-    if (aclk_rst) begin
-      \$1962  = 16'h0000;
+    \$2174  = alloc_queue_wr_next;
+    if (\$201 ) begin
+      \$2174  = \$202 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1963  = \$272 ;
     if (aclk_rst) begin
-      \$1963  = 16'h0000;
+      \$2174  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1964  = \$280 ;
+    \$2175 [0] = \$213 ;
+    \$2175 [1] = \$224 ;
+    \$2175 [2] = \$235 ;
+    \$2175 [3] = \$246 ;
+    \$2175 [4] = \$257 ;
+    \$2175 [5] = \$268 ;
+    \$2175 [6] = \$279 ;
+    \$2175 [7] = \$290 ;
+    \$2175 [8] = \$301 ;
+    \$2175 [9] = \$312 ;
     if (aclk_rst) begin
-      \$1964  = 16'h0000;
+      \$2175  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1965  = \$296 ;
+    \$2176 [0] = \$318 ;
+    \$2176 [1] = \$324 ;
+    \$2176 [2] = \$330 ;
+    \$2176 [3] = \$336 ;
+    \$2176 [4] = \$342 ;
+    \$2176 [5] = \$348 ;
+    \$2176 [6] = \$354 ;
+    \$2176 [7] = \$360 ;
+    \$2176 [8] = \$366 ;
+    \$2176 [9] = \$372 ;
+    \$2176 [10] = \$378 ;
     if (aclk_rst) begin
-      \$1965  = 1'h0;
+      \$2176  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1966  = \$319 ;
+    \$2177  = \$389 ;
     if (aclk_rst) begin
-      \$1966  = 1'h0;
+      \$2177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1967  = { \$322 , \$320 [1:0] };
+    \$2178  = \$412 ;
     if (aclk_rst) begin
-      \$1967  = 16'h0000;
+      \$2178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1968  = req_alloc_pool;
-    if (\$333 ) begin
-      \$1968  = \$338 [1:0];
-    end
+    \$2179  = { \$415 , \$413 [1:0] };
     if (aclk_rst) begin
-      \$1968  = 2'h0;
+      \$2179  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1969  = req_alloc_size;
-    if (\$333 ) begin
-      \$1969  = \$338 [15:2];
-    end
+    \$2180  = \$420 [1:0];
     if (aclk_rst) begin
-      \$1969  = 14'h0000;
+      \$2180  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1970  = r1_valid;
+    \$2181  = \$420 [15:2];
     if (aclk_rst) begin
-      \$1970  = 1'h0;
+      \$2181  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1971  = \$552 ;
+    \$2182  = r1_valid;
     if (aclk_rst) begin
-      \$1971  = 32'd0;
+      \$2182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1972 [0] = \$567 ;
-    \$1972 [1] = \$610 ;
-    \$1972 [2] = \$653 ;
-    \$1972 [3] = \$696 ;
+    \$2183  = \$634 ;
     if (aclk_rst) begin
-      \$1972  = 4'h0;
+      \$2183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1973  = \$596 ;
+    \$2184 [0] = \$649 ;
+    \$2184 [1] = \$692 ;
+    \$2184 [2] = \$735 ;
+    \$2184 [3] = \$778 ;
     if (aclk_rst) begin
-      \$1973  = 32'd0;
+      \$2184  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1974  = \$639 ;
+    \$2185  = \$678 ;
     if (aclk_rst) begin
-      \$1974  = 32'd0;
+      \$2185  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1975  = \$682 ;
+    \$2186  = \$721 ;
     if (aclk_rst) begin
-      \$1975  = 32'd0;
+      \$2186  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1976  = \$712 ;
+    \$2187  = \$764 ;
     if (aclk_rst) begin
-      \$1976  = 1'h0;
+      \$2187  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1977  = \$728 ;
+    \$2188  = \$794 ;
     if (aclk_rst) begin
-      \$1977  = 1'h0;
+      \$2188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1978  = \$signal$212 ;
-    if (bus__w_req) begin
-      \$1978  = \$729 [1:0];
-    end
+    \$2189  = \$810 ;
     if (aclk_rst) begin
-      \$1978  = 2'h0;
+      \$2189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1979  = w1_pool_is;
-    if (bus__w_req) begin
-      \$1979  = { \$738 [6], \$735 [6], \$732 [6] };
-    end
+    \$2190  = \$811 [1:0];
     if (aclk_rst) begin
-      \$1979  = 3'h0;
+      \$2190  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1980  = w1_hit;
-    if (bus__w_req) begin
-      \$1980  = { \$759 , \$752 , \$745  };
-    end
+    \$2191  = { \$820 [6], \$817 [6], \$814 [6] };
     if (aclk_rst) begin
-      \$1980  = 3'h0;
+      \$2191  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1981  = w1_tag;
-    if (bus__w_req) begin
-      \$1981  = bus__w_data[26:19];
-    end
+    \$2192  = { \$841 , \$834 , \$827  };
     if (aclk_rst) begin
-      \$1981  = 8'h00;
+      \$2192  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1982  = w1_small_addr;
-    if (bus__w_req) begin
-      \$1982  = \$761 [39:0];
-    end
+    \$2193  = bus__w_data[26:19];
     if (aclk_rst) begin
-      \$1982  = 40'h0000000000;
+      \$2193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1983  = w1_medium_addr;
-    if (bus__w_req) begin
-      \$1983  = \$763 [39:0];
-    end
+    \$2194  = \$843 [39:0];
     if (aclk_rst) begin
-      \$1983  = 40'h0000000000;
+      \$2194  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1984  = w1_large_addr;
-    if (bus__w_req) begin
-      \$1984  = \$765 [39:0];
-    end
+    \$2195  = \$845 [39:0];
     if (aclk_rst) begin
-      \$1984  = 40'h0000000000;
+      \$2195  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1985  = \$768 ;
+    \$2196  = \$847 [39:0];
     if (aclk_rst) begin
-      \$1985  = 58'h000000000000000;
+      \$2196  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1986 [0] = \$773 ;
-    \$1986 [1] = \$781 ;
-    \$1986 [2] = \$789 ;
-    \$1986 [3] = \$797 ;
-    \$1986 [4] = \$805 ;
-    \$1986 [5] = \$813 ;
-    \$1986 [6] = \$821 ;
-    \$1986 [7] = \$829 ;
-    \$1986 [8] = \$837 ;
-    \$1986 [9] = \$845 ;
-    \$1986 [10] = \$853 ;
-    if (aclk_rst) begin
-      \$1986  = 11'h000;
+    \$2197  = command_queue_head;
+    if (\$850 ) begin
+      \$2197  = \$851 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1987  = \$776 ;
     if (aclk_rst) begin
-      \$1987  = 58'h000000000000000;
+      \$2197  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1988  = \$784 ;
+    \$2198  = \$855 ;
     if (aclk_rst) begin
-      \$1988  = 58'h000000000000000;
+      \$2198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1989  = \$792 ;
-    if (aclk_rst) begin
-      \$1989  = 58'h000000000000000;
+    \$2199  = command_queue_rd;
+    if (\$859 ) begin
+      \$2199  = command_queue_rd_next;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1990  = \$800 ;
     if (aclk_rst) begin
-      \$1990  = 58'h000000000000000;
+      \$2199  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1991  = \$808 ;
-    if (aclk_rst) begin
-      \$1991  = 58'h000000000000000;
+    \$2200  = command_queue_rd_next;
+    if (\$859 ) begin
+      \$2200  = \$860 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1992  = \$816 ;
     if (aclk_rst) begin
-      \$1992  = 58'h000000000000000;
+      \$2200  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1993  = \$824 ;
+    \$2201  = command_queue_wr;
+    if (\$864 ) begin
+      \$2201  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1993  = 58'h000000000000000;
+      \$2201  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1994  = \$832 ;
+    \$2202  = command_queue_wr_next;
+    if (\$864 ) begin
+      \$2202  = \$865 [3:0];
+    end
     if (aclk_rst) begin
-      \$1994  = 58'h000000000000000;
+      \$2202  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1995  = \$840 ;
+    \$2203 [0] = \$876 ;
+    \$2203 [1] = \$887 ;
+    \$2203 [2] = \$898 ;
+    \$2203 [3] = \$909 ;
+    \$2203 [4] = \$920 ;
+    \$2203 [5] = \$931 ;
+    \$2203 [6] = \$942 ;
+    \$2203 [7] = \$953 ;
+    \$2203 [8] = \$964 ;
+    \$2203 [9] = \$975 ;
     if (aclk_rst) begin
-      \$1995  = 58'h000000000000000;
+      \$2203  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1996  = \$848 ;
+    \$2204 [0] = \$981 ;
+    \$2204 [1] = \$987 ;
+    \$2204 [2] = \$993 ;
+    \$2204 [3] = \$999 ;
+    \$2204 [4] = \$1005 ;
+    \$2204 [5] = \$1011 ;
+    \$2204 [6] = \$1017 ;
+    \$2204 [7] = \$1023 ;
+    \$2204 [8] = \$1029 ;
+    \$2204 [9] = \$1035 ;
+    \$2204 [10] = \$1041 ;
     if (aclk_rst) begin
-      \$1996  = 58'h000000000000000;
+      \$2204  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1997  = \$856 ;
+    \$2205  = \$1044 ;
     if (aclk_rst) begin
-      \$1997  = 1'h0;
+      \$2205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1998  = \$857 ;
+    \$2206  = \$1045 ;
     if (aclk_rst) begin
-      \$1998  = 4'h0;
+      \$2206  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1999  = \$858 ;
+    \$2207  = \$1046 ;
     if (aclk_rst) begin
-      \$1999  = 8'h00;
+      \$2207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2000  = \$859 ;
+    \$2208  = \$1047 ;
     if (aclk_rst) begin
-      \$2000  = 8'h00;
+      \$2208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2001  = \$860 ;
+    \$2209  = \$1048 ;
     if (aclk_rst) begin
-      \$2001  = 16'h0000;
+      \$2209  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2002  = \$894 ;
+    \$2210  = \$1082 ;
     if (aclk_rst) begin
-      \$2002  = 1'h0;
+      \$2210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2003  = bus__w_data;
+    \$2211  = bus__w_data;
     if (aclk_rst) begin
-      \$2003  = 32'd0;
+      \$2211  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2004  = \$895 ;
+    \$2212  = \$1083 ;
     if (aclk_rst) begin
-      \$2004  = 1'h0;
+      \$2212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2005  = bus__w_strb;
+    \$2213  = bus__w_strb;
     if (aclk_rst) begin
-      \$2005  = 4'h0;
+      \$2213  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2006  = \$signal$244 ;
+    \$2214  = \$signal$253 ;
     if (aclk_rst) begin
-      \$2006  = 1'h0;
+      \$2214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2007  = \$signal$246 ;
+    \$2215  = \$signal$255 ;
     if (aclk_rst) begin
-      \$2007  = 1'h0;
+      \$2215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2008  = \$signal$247 ;
+    \$2216  = \$signal$256 ;
     if (aclk_rst) begin
-      \$2008  = 4'h0;
+      \$2216  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2009  = \$signal$245 ;
+    \$2217  = \$signal$254 ;
     if (aclk_rst) begin
-      \$2009  = 32'd0;
+      \$2217  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2010  = \$903 ;
+    \$2218  = \$1091 ;
     if (aclk_rst) begin
-      \$2010  = 1'h0;
+      \$2218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2011  = \$911 ;
+    \$2219  = \$1099 ;
     if (aclk_rst) begin
-      \$2011  = 1'h0;
+      \$2219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2012  = \$919 ;
+    \$2220  = \$1107 ;
     if (aclk_rst) begin
-      \$2012  = 1'h0;
+      \$2220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2013  = \$927 ;
+    \$2221  = \$1115 ;
     if (aclk_rst) begin
-      \$2013  = 1'h0;
+      \$2221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2014  = \$935 ;
+    \$2222  = \$1123 ;
     if (aclk_rst) begin
-      \$2014  = 1'h0;
+      \$2222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2015  = \$943 ;
+    \$2223  = \$1131 ;
     if (aclk_rst) begin
-      \$2015  = 1'h0;
+      \$2223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2016  = \$951 ;
+    \$2224  = \$1139 ;
     if (aclk_rst) begin
-      \$2016  = 1'h0;
+      \$2224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2017  = \$959 ;
+    \$2225  = \$1147 ;
     if (aclk_rst) begin
-      \$2017  = 1'h0;
+      \$2225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2018  = \$967 ;
+    \$2226  = \$1155 ;
     if (aclk_rst) begin
-      \$2018  = 1'h0;
+      \$2226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2019  = \$975 ;
+    \$2227  = \$1163 ;
     if (aclk_rst) begin
-      \$2019  = 1'h0;
+      \$2227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2020  = \$983 ;
+    \$2228  = \$1171 ;
     if (aclk_rst) begin
-      \$2020  = 1'h0;
+      \$2228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2021  = \$991 ;
+    \$2229  = \$1179 ;
     if (aclk_rst) begin
-      \$2021  = 1'h0;
+      \$2229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2022  = \$999 ;
+    \$2230  = \$1187 ;
     if (aclk_rst) begin
-      \$2022  = 1'h0;
+      \$2230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2023  = \$1064 [8];
+    \$2231  = \$1252 [8];
     if (aclk_rst) begin
-      \$2023  = 1'h0;
+      \$2231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2024  = \$1105 [5];
+    \$2232  = \$1293 [5];
     if (aclk_rst) begin
-      \$2024  = 1'h0;
+      \$2232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2025  = \$1108 ;
+    \$2233  = \$1296 ;
     if (aclk_rst) begin
-      \$2025  = 1'h0;
+      \$2233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2026  = \$1110 ;
+    \$2234  = \$1298 ;
     if (aclk_rst) begin
-      \$2026  = 1'h0;
+      \$2234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2027  = \$1113 ;
+    \$2235  = \$1301 ;
     if (aclk_rst) begin
-      \$2027  = 5'h00;
+      \$2235  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2028  = irq_enable;
-    if (\$1115 ) begin
-      \$2028  = \$signal$251 [4:0];
+    \$2236  = irq_enable;
+    if (\$1303 ) begin
+      \$2236  = \$signal$260 [4:0];
     end
     if (aclk_rst) begin
-      \$2028  = 5'h00;
+      \$2236  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2029  = small_low_water;
-    if (\$1117 ) begin
-      \$2029 [7:0] = \$signal$251 [7:0];
+    \$2237  = small_low_water;
+    if (\$1305 ) begin
+      \$2237 [7:0] = \$signal$260 [7:0];
     end
-    if (\$1119 ) begin
-      \$2029 [15:8] = \$signal$251 [15:8];
+    if (\$1307 ) begin
+      \$2237 [15:8] = \$signal$260 [15:8];
     end
-    if (\$1121 ) begin
-      \$2029 [16] = \$signal$251 [16];
+    if (\$1309 ) begin
+      \$2237 [16] = \$signal$260 [16];
     end
     if (aclk_rst) begin
-      \$2029  = 17'h00000;
+      \$2237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2030  = medium_low_water;
-    if (\$1123 ) begin
-      \$2030 [7:0] = \$signal$251 [7:0];
+    \$2238  = medium_low_water;
+    if (\$1311 ) begin
+      \$2238 [7:0] = \$signal$260 [7:0];
     end
-    if (\$1125 ) begin
-      \$2030 [15:8] = \$signal$251 [15:8];
+    if (\$1313 ) begin
+      \$2238 [15:8] = \$signal$260 [15:8];
     end
-    if (\$1127 ) begin
-      \$2030 [16] = \$signal$251 [16];
+    if (\$1315 ) begin
+      \$2238 [16] = \$signal$260 [16];
     end
     if (aclk_rst) begin
-      \$2030  = 17'h00000;
+      \$2238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2031  = large_low_water;
-    if (\$1129 ) begin
-      \$2031 [7:0] = \$signal$251 [7:0];
+    \$2239  = large_low_water;
+    if (\$1317 ) begin
+      \$2239 [7:0] = \$signal$260 [7:0];
     end
-    if (\$1131 ) begin
-      \$2031 [15:8] = \$signal$251 [15:8];
+    if (\$1319 ) begin
+      \$2239 [15:8] = \$signal$260 [15:8];
     end
-    if (\$1133 ) begin
-      \$2031 [16] = \$signal$251 [16];
+    if (\$1321 ) begin
+      \$2239 [16] = \$signal$260 [16];
     end
     if (aclk_rst) begin
-      \$2031  = 17'h00000;
+      \$2239  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$4233$0 [4:1];
-  assign rsp_flushed_err = \port$4248$0 [4:1];
-  assign rsp_grant_err = \port$4227$0 [4:1];
-  assign rsp_grant_pool = \port$4227$0 [6:5];
-  assign rsp_grant_user = \port$4227$55 [23:8];
-  assign rsp_flushed_pool = \port$4248$0 [22:21];
-  assign rsp_flushed_user = \port$4248$0 [20:5];
-  assign rsp_freed_src = \port$4280$0 [0];
-  assign rsp_freed_in_pool = \port$4233$0 [23];
-  assign rsp_freed_pool = \port$4233$0 [22:21];
-  assign rsp_freed_tag = \port$4280$0 [40:33];
-  assign rsp_freed_addr = \port$4280$0 [32:1];
-  assign rsp_freed_user = \port$4233$0 [20:5];
-  assign rsp_grant_ok = \port$4227$0 [0];
-  assign rsp_freed_ok = \port$4233$0 [0];
-  assign rsp_flushed_ok = \port$4248$0 [0];
-  assign \$signal$72  = { low_water_hit, \$1163 , \$1161 , e1_exhausted, \$1160  };
-  assign \$signal$136  = alloc_queue_w_data;
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign log_bank0_k = \$1141 [1:0];
-  assign \$signature__addr$272  = head[3:2];
-  assign \$signature__en$273  = 1'h1;
-  assign log_bank1_k = \$1146 [1:0];
-  assign \$signature__addr$278  = head[3:2];
-  assign \$signature__en$279  = 1'h1;
-  assign log_bank2_k = \$1151 [1:0];
-  assign \$signature__addr$284  = head[3:2];
-  assign \$signature__en$285  = 1'h1;
-  assign log_bank3_k = \$1156 [1:0];
-  assign \$signature__addr$287  = tail_row;
-  assign \$signature__addr$290  = head[3:2];
-  assign \$signature__en$291  = 1'h1;
+  assign rsp_grant_err = \port$4736$0 [4:1];
+  assign rsp_grant_pool = \port$4736$0 [6:5];
+  assign rsp_grant_user = \port$4736$55 [23:8];
+  assign rsp_flushed_err = \port$4757$0 [4:1];
+  assign rsp_flushed_pool = \port$4757$0 [22:21];
+  assign rsp_flushed_user = \port$4757$0 [20:5];
+  assign rsp_freed_err = \port$4742$0 [4:1];
+  assign rsp_freed_src = \port$4789$0 [0];
+  assign rsp_freed_in_pool = \port$4742$0 [23];
+  assign rsp_freed_pool = \port$4742$0 [22:21];
+  assign rsp_freed_tag = \port$4789$0 [40:33];
+  assign rsp_freed_addr = \port$4789$0 [32:1];
+  assign rsp_freed_user = \port$4742$0 [20:5];
+  assign rsp_grant_ok = \port$4736$0 [0];
+  assign rsp_freed_ok = \port$4742$0 [0];
+  assign rsp_flushed_ok = \port$4757$0 [0];
+  assign space_under = { \$1368 [5], \$1368  };
+  assign \$signal$87  = { low_water_hit, \$1373 , \$1371 , e1_exhausted, \$1370  };
+  assign \$signal$148  = alloc_queue_w_data;
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], new_flush };
+  assign log_bank0_k = \$1337 [1:0];
+  assign \$signature__addr$281  = head[3:2];
+  assign \$signature__en$282  = 1'h1;
+  assign log_bank1_k = \$1342 [1:0];
+  assign \$signature__addr$287  = head[3:2];
+  assign \$signature__en$288  = 1'h1;
+  assign log_bank2_k = \$1347 [1:0];
+  assign \$signature__addr$293  = head[3:2];
+  assign \$signature__en$294  = 1'h1;
+  assign log_bank3_k = \$1352 [1:0];
+  assign \$signature__addr$296  = tail_row;
+  assign \$signature__addr$299  = head[3:2];
+  assign \$signature__en$300  = 1'h1;
+  assign read__addr = alloc_queue_rd;
+  assign \$signature__addr$305  = alloc_queue_wr;
+  assign \$signature__data$306  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 [7:0], 11'h000, \port$4227$0 [14:7] };
-  assign rsp_grant_slot = \port$4227$0 [14:7];
-  assign rsp_grant_tag = \port$4227$55 [7:0];
-  assign bus__r_slow_data = { \port$4227$0 [0], \port$4227$0 [4:1], \port$4227$55 [7:0], 11'h000, \port$4227$0 [14:7] };
-  assign req_free_addr = \$1867 [40:1];
-  assign req_free_oor = \$1867 [41];
-  assign req_free_pool = \$1867 [43:42];
-  assign req_free_tag = \$1867 [51:44];
-  assign req_free_hit = \$1867 [54:52];
-  assign req_flush_select = \$1867 [57:55];
-  assign req_flush_pool = \$1867 [43:42];
-  assign \port$3099$0  = \$1160 ;
-  assign \port$3100$0  = \$1161 ;
-  assign \port$3102$0  = \$1163 ;
-  assign \port$3819$1  = \$1867 [57:1];
-  assign \port$4539$0  = \$signal$70 ;
-  assign bus__w_ack = \$signal$248 ;
-  assign \port$4830$0  = \$signal$71 ;
-  assign \$1162  = 1'h0;
-  assign \$1163  = 1'h0;
-  assign \$100  = 1'h1;
-  assign \$101  = small_ev_grant;
-  assign \$102  = 1'h1;
-  assign \$103  = small_ev_grant;
-  assign \$105  = 1'h1;
-  assign \$106  = small_ev_grant;
-  assign \$111  = 1'h1;
-  assign \$112  = small_ev_grant;
-  assign \$116  = 1'h1;
-  assign \$117  = small_ev_grant;
-  assign \$131  = 1'h1;
-  assign \$132  = medium_ev_grant;
-  assign \$133  = 1'h1;
-  assign \$134  = medium_ev_grant;
-  assign \$136  = 1'h1;
-  assign \$137  = medium_ev_grant;
-  assign \$142  = 1'h1;
-  assign \$143  = medium_ev_grant;
-  assign \$147  = 1'h1;
-  assign \$148  = medium_ev_grant;
-  assign \$162  = 1'h1;
-  assign \$163  = large_ev_grant;
-  assign \$164  = 1'h1;
-  assign \$165  = large_ev_grant;
-  assign \$167  = 1'h1;
-  assign \$168  = large_ev_grant;
-  assign \$173  = 1'h1;
-  assign \$174  = large_ev_grant;
-  assign \$178  = 1'h1;
-  assign \$179  = large_ev_grant;
-  assign \$203  = alloc_queue_push;
-  assign \$278  = alloc_queue_w_data;
-  assign \$282  = \$281 ;
-  assign \$339  = bus__r_addr;
-  assign { \$342 [11:3], \$342 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$342 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$345 [11:4], \$345 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$345 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$348 [11:4], \$348 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$348 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$351 [11:5], \$351 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$351 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$354 [11:5], \$354 [3], \$354 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$354 [4], \$354 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$357 [11:5], \$357 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$357 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$360 [11:5], \$360 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$360 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$363 [11:6], \$363 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$363 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$366 [11:6], \$366 [4:3], \$366 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$366 [5], \$366 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$369 [11:6], \$369 [4], \$369 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$369 [5], \$369 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$372 [11:6], \$372 [4], \$372 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$372 [5], \$372 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$375 [11:6], \$375 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$375 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$378 [11:6], \$378 [3], \$378 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$378 [5:4], \$378 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$381 [11:6], \$381 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$381 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$384 [11:6], \$384 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$384 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$387 [11:9], \$387 [7:3], \$387 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$387 [8], \$387 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$390 [11:9], \$390 [7:4], \$390 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$390 [8], \$390 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$393 [11:9], \$393 [7:4], \$393 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$393 [8], \$393 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$396 [11:9], \$396 [7:5], \$396 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$396 [8], \$396 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$399 [11:9], \$399 [7:5], \$399 [3], \$399 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$399 [8], \$399 [4], \$399 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$402 [11:9], \$402 [7:5], \$402 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$402 [8], \$402 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$405 [11:9], \$405 [7:5], \$405 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$405 [8], \$405 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$408 [11:9], \$408 [7:6], \$408 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$408 [8], \$408 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$411 [11:9], \$411 [7:6], \$411 [4:3], \$411 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$411 [8], \$411 [5], \$411 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$414 [11:9], \$414 [7:6], \$414 [4], \$414 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$414 [8], \$414 [5], \$414 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$417 [11:9], \$417 [7:6], \$417 [4], \$417 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$417 [8], \$417 [5], \$417 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$420 [11:9], \$420 [7:6], \$420 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$420 [8], \$420 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$423 [11:9], \$423 [7:6], \$423 [3], \$423 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$423 [8], \$423 [5:4], \$423 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$426 [11:9], \$426 [7:6], \$426 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$426 [8], \$426 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$429 [11:9], \$429 [7:6], \$429 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$429 [8], \$429 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$432 [11:9], \$432 [7], \$432 [5:3], \$432 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$432 [8], \$432 [6], \$432 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$435 [11:9], \$435 [7], \$435 [5:4], \$435 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$435 [8], \$435 [6], \$435 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$438 [11:9], \$438 [7], \$438 [5:4], \$438 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$438 [8], \$438 [6], \$438 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$441 [11:9], \$441 [7], \$441 [5], \$441 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$441 [8], \$441 [6], \$441 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$444 [11:9], \$444 [7], \$444 [5], \$444 [3], \$444 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$444 [8], \$444 [6], \$444 [4], \$444 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$447 [11:9], \$447 [7], \$447 [5], \$447 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$447 [8], \$447 [6], \$447 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$450 [11:9], \$450 [7], \$450 [5], \$450 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$450 [8], \$450 [6], \$450 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$453 [11:9], \$453 [7], \$453 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$453 [8], \$453 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$456 [11:9], \$456 [7], \$456 [4:3], \$456 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$456 [8], \$456 [6:5], \$456 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$459 [11:9], \$459 [7], \$459 [4], \$459 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$459 [8], \$459 [6:5], \$459 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$462 [11:9], \$462 [7], \$462 [4], \$462 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$462 [8], \$462 [6:5], \$462 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$465 [11:9], \$465 [7], \$465 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$465 [8], \$465 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$468 [11:9], \$468 [7], \$468 [3], \$468 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$468 [8], \$468 [6:4], \$468 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$471 [11:9], \$471 [7], \$471 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$471 [8], \$471 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$474 [11:9], \$474 [7], \$474 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$474 [8], \$474 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$477 [11:9], \$477 [6:3], \$477 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$477 [8:7], \$477 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$480 [11:9], \$480 [6:4], \$480 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$480 [8:7], \$480 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$483 [11:9], \$483 [6:4], \$483 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$483 [8:7], \$483 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$486 [11:9], \$486 [6:5], \$486 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$486 [8:7], \$486 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$489 [11:9], \$489 [6:5], \$489 [3], \$489 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$489 [8:7], \$489 [4], \$489 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$492 [11:9], \$492 [6:5], \$492 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$492 [8:7], \$492 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$495 [11:9], \$495 [6:5], \$495 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$495 [8:7], \$495 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$498 [11:9], \$498 [6], \$498 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$498 [8:7], \$498 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$501 [11:9], \$501 [6], \$501 [4:3], \$501 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$501 [8:7], \$501 [5], \$501 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$504 [11:9], \$504 [6], \$504 [4], \$504 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$504 [8:7], \$504 [5], \$504 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$507 [11:9], \$507 [6], \$507 [4], \$507 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$507 [8:7], \$507 [5], \$507 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$510 [11:9], \$510 [6], \$510 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$510 [8:7], \$510 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$513 [11:9], \$513 [6], \$513 [3], \$513 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$513 [8:7], \$513 [5:4], \$513 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$516 [11:9], \$516 [6], \$516 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$516 [8:7], \$516 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$519 [11:9], \$519 [6], \$519 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$519 [8:7], \$519 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$529  = 32'd0;
-  assign \$531  = { 30'h00000000, \$530  };
-  assign \$547  = 32'd0;
-  assign \$549  = \$548 ;
-  assign \$568  = 32'd0;
-  assign \$569  = 32'd0;
-  assign \$570  = 32'd0;
-  assign \$574  = \$573 ;
-  assign \$586  = 32'd0;
-  assign \$587  = 32'd0;
-  assign \$588  = 32'd0;
-  assign \$589  = \$585 ;
-  assign \$591  = 32'd0;
-  assign \$592  = \$590 ;
+  assign handle = { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 [7:0], 11'h000, \port$4736$0 [14:7] };
+  assign rsp_grant_slot = \port$4736$0 [14:7];
+  assign rsp_grant_tag = \port$4736$55 [7:0];
+  assign bus__r_slow_data = { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 [7:0], 11'h000, \port$4736$0 [14:7] };
+  assign \read__addr$317  = command_queue_rd;
+  assign \$signature__addr$318  = command_queue_wr;
+  assign \$signature__data$319  = { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], new_flush };
+  assign req_free_addr = \$2083 [40:1];
+  assign req_free_oor = \$2083 [41];
+  assign req_free_pool = \$2083 [43:42];
+  assign req_free_tag = \$2083 [51:44];
+  assign req_free_hit = \$2083 [54:52];
+  assign req_flush_select = \$2083 [57:55];
+  assign req_flush_pool = \$2083 [43:42];
+  assign \port$3594$0  = \$1370 ;
+  assign \port$3595$0  = \$1371 ;
+  assign \port$3597$0  = \$1373 ;
+  assign \port$4322$1  = \$2083 [57:1];
+  assign \port$5032$0  = \$signal$85 ;
+  assign bus__w_ack = \$signal$257 ;
+  assign \port$5307$0  = \$signal$86 ;
+  assign \$1372  = 1'h0;
+  assign \$1373  = 1'h0;
+  assign \$87  = 1'h1;
+  assign \$88  = small_ev_grant;
+  assign \$89  = 1'h1;
+  assign \$90  = small_ev_grant;
+  assign \$92  = 1'h1;
+  assign \$93  = small_ev_grant;
+  assign \$98  = 1'h1;
+  assign \$99  = small_ev_grant;
+  assign \$103  = 1'h1;
+  assign \$104  = small_ev_grant;
+  assign \$118  = 1'h1;
+  assign \$119  = medium_ev_grant;
+  assign \$120  = 1'h1;
+  assign \$121  = medium_ev_grant;
+  assign \$123  = 1'h1;
+  assign \$124  = medium_ev_grant;
+  assign \$129  = 1'h1;
+  assign \$130  = medium_ev_grant;
+  assign \$134  = 1'h1;
+  assign \$135  = medium_ev_grant;
+  assign \$149  = 1'h1;
+  assign \$150  = large_ev_grant;
+  assign \$151  = 1'h1;
+  assign \$152  = large_ev_grant;
+  assign \$154  = 1'h1;
+  assign \$155  = large_ev_grant;
+  assign \$160  = 1'h1;
+  assign \$161  = large_ev_grant;
+  assign \$165  = 1'h1;
+  assign \$166  = large_ev_grant;
+  assign \$421  = bus__r_addr;
+  assign { \$424 [11:3], \$424 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$424 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$427 [11:4], \$427 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$427 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$430 [11:4], \$430 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$430 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$433 [11:5], \$433 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$433 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$436 [11:5], \$436 [3], \$436 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$436 [4], \$436 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$439 [11:5], \$439 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$439 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$442 [11:5], \$442 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$442 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$445 [11:6], \$445 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$445 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$448 [11:6], \$448 [4:3], \$448 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$448 [5], \$448 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$451 [11:6], \$451 [4], \$451 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$451 [5], \$451 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$454 [11:6], \$454 [4], \$454 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$454 [5], \$454 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$457 [11:6], \$457 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$457 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$460 [11:6], \$460 [3], \$460 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$460 [5:4], \$460 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$463 [11:6], \$463 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$463 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$466 [11:6], \$466 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$466 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$469 [11:9], \$469 [7:3], \$469 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$469 [8], \$469 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$472 [11:9], \$472 [7:4], \$472 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$472 [8], \$472 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$475 [11:9], \$475 [7:4], \$475 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$475 [8], \$475 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$478 [11:9], \$478 [7:5], \$478 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$478 [8], \$478 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$481 [11:9], \$481 [7:5], \$481 [3], \$481 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$481 [8], \$481 [4], \$481 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$484 [11:9], \$484 [7:5], \$484 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$484 [8], \$484 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$487 [11:9], \$487 [7:5], \$487 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$487 [8], \$487 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$490 [11:9], \$490 [7:6], \$490 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$490 [8], \$490 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$493 [11:9], \$493 [7:6], \$493 [4:3], \$493 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$493 [8], \$493 [5], \$493 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$496 [11:9], \$496 [7:6], \$496 [4], \$496 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$496 [8], \$496 [5], \$496 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$499 [11:9], \$499 [7:6], \$499 [4], \$499 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$499 [8], \$499 [5], \$499 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$502 [11:9], \$502 [7:6], \$502 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$502 [8], \$502 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$505 [11:9], \$505 [7:6], \$505 [3], \$505 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$505 [8], \$505 [5:4], \$505 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$508 [11:9], \$508 [7:6], \$508 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$508 [8], \$508 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$511 [11:9], \$511 [7:6], \$511 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$511 [8], \$511 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$514 [11:9], \$514 [7], \$514 [5:3], \$514 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$514 [8], \$514 [6], \$514 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$517 [11:9], \$517 [7], \$517 [5:4], \$517 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$517 [8], \$517 [6], \$517 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$520 [11:9], \$520 [7], \$520 [5:4], \$520 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$520 [8], \$520 [6], \$520 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$523 [11:9], \$523 [7], \$523 [5], \$523 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$523 [8], \$523 [6], \$523 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$526 [11:9], \$526 [7], \$526 [5], \$526 [3], \$526 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$526 [8], \$526 [6], \$526 [4], \$526 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$529 [11:9], \$529 [7], \$529 [5], \$529 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$529 [8], \$529 [6], \$529 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$532 [11:9], \$532 [7], \$532 [5], \$532 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$532 [8], \$532 [6], \$532 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$535 [11:9], \$535 [7], \$535 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$535 [8], \$535 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$538 [11:9], \$538 [7], \$538 [4:3], \$538 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$538 [8], \$538 [6:5], \$538 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$541 [11:9], \$541 [7], \$541 [4], \$541 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$541 [8], \$541 [6:5], \$541 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$544 [11:9], \$544 [7], \$544 [4], \$544 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$544 [8], \$544 [6:5], \$544 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$547 [11:9], \$547 [7], \$547 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$547 [8], \$547 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$550 [11:9], \$550 [7], \$550 [3], \$550 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$550 [8], \$550 [6:4], \$550 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$553 [11:9], \$553 [7], \$553 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$553 [8], \$553 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$556 [11:9], \$556 [7], \$556 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$556 [8], \$556 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$559 [11:9], \$559 [6:3], \$559 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$559 [8:7], \$559 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$562 [11:9], \$562 [6:4], \$562 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$562 [8:7], \$562 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$565 [11:9], \$565 [6:4], \$565 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$565 [8:7], \$565 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$568 [11:9], \$568 [6:5], \$568 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$568 [8:7], \$568 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$571 [11:9], \$571 [6:5], \$571 [3], \$571 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$571 [8:7], \$571 [4], \$571 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$574 [11:9], \$574 [6:5], \$574 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$574 [8:7], \$574 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$577 [11:9], \$577 [6:5], \$577 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$577 [8:7], \$577 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$580 [11:9], \$580 [6], \$580 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$580 [8:7], \$580 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$583 [11:9], \$583 [6], \$583 [4:3], \$583 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$583 [8:7], \$583 [5], \$583 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$586 [11:9], \$586 [6], \$586 [4], \$586 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$586 [8:7], \$586 [5], \$586 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$589 [11:9], \$589 [6], \$589 [4], \$589 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$589 [8:7], \$589 [5], \$589 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$592 [11:9], \$592 [6], \$592 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$592 [8:7], \$592 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$595 [11:9], \$595 [6], \$595 [3], \$595 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$595 [8:7], \$595 [5:4], \$595 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$598 [11:9], \$598 [6], \$598 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$598 [8:7], \$598 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$601 [11:9], \$601 [6], \$601 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$601 [8:7], \$601 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
   assign \$611  = 32'd0;
-  assign \$613  = \$612 ;
+  assign \$613  = { 30'h00000000, \$612  };
   assign \$629  = 32'd0;
-  assign \$630  = 32'd0;
-  assign \$631  = 32'd0;
-  assign \$632  = \$628 ;
-  assign \$634  = 32'd0;
-  assign \$635  = \$633 ;
-  assign \$654  = 32'd0;
+  assign \$631  = \$630 ;
+  assign \$650  = 32'd0;
+  assign \$651  = 32'd0;
+  assign \$652  = 32'd0;
   assign \$656  = \$655 ;
+  assign \$668  = 32'd0;
+  assign \$669  = 32'd0;
+  assign \$670  = 32'd0;
+  assign \$671  = \$667 ;
   assign \$673  = 32'd0;
   assign \$674  = \$672 ;
-  assign \$677  = 32'd0;
-  assign \$678  = \$676 ;
-  assign { \$698 [5:3], \$698 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$698 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$701 [5:3], \$701 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$701 [2], \$701 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$705 [5:3], \$705 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$705 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$714 [5:3], \$714 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$714 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$717 [5:3], \$717 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$717 [2], \$717 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$721 [5:3], \$721 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$721 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$730 [5:3], \$730 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$730 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$733 [5:3], \$733 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$733 [2], \$733 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$736 [5:3], \$736 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$736 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$739 [5:3], \$739 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$739 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign \$744  = \$742 [19];
-  assign { \$746 [5:3], \$746 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$746 [2], \$746 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign \$751  = \$749 [19];
-  assign { \$753 [5:3], \$753 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$753 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign \$758  = \$756 [19];
-  assign \$760  = { 1'h0, bus__w_data[18:0], 6'h00 };
-  assign \$762  = { 6'h00, bus__w_data[18:0], 9'h000 };
-  assign \$764  = { 3'h0, bus__w_data[18:0], 12'h000 };
-  assign \$771  = command_queue_push;
-  assign \$846  = { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
-  assign \$850  = \$849 ;
-  assign { \$862 [5:3], \$862 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$862 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$865 [5:3], \$865 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$865 [2], \$865 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$869 [5:3], \$869 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$869 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$879 [5:3], \$879 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$879 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$882 [5:3], \$882 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$882 [2], \$882 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
-  assign { \$886 [5:3], \$886 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$886 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
+  assign \$693  = 32'd0;
+  assign \$695  = \$694 ;
+  assign \$711  = 32'd0;
+  assign \$712  = 32'd0;
+  assign \$713  = 32'd0;
+  assign \$714  = \$710 ;
+  assign \$716  = 32'd0;
+  assign \$717  = \$715 ;
+  assign \$736  = 32'd0;
+  assign \$738  = \$737 ;
+  assign \$755  = 32'd0;
+  assign \$756  = \$754 ;
+  assign \$759  = 32'd0;
+  assign \$760  = \$758 ;
+  assign { \$780 [5:3], \$780 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$780 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$783 [5:3], \$783 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$783 [2], \$783 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$787 [5:3], \$787 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$787 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$796 [5:3], \$796 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$796 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$799 [5:3], \$799 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$799 [2], \$799 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$803 [5:3], \$803 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$803 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$812 [5:3], \$812 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$812 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$815 [5:3], \$815 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$815 [2], \$815 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$818 [5:3], \$818 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$818 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$821 [5:3], \$821 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$821 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign \$826  = \$824 [19];
+  assign { \$828 [5:3], \$828 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$828 [2], \$828 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign \$833  = \$831 [19];
+  assign { \$835 [5:3], \$835 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$835 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign \$840  = \$838 [19];
+  assign \$842  = { 1'h0, bus__w_data[18:0], 6'h00 };
+  assign \$844  = { 6'h00, bus__w_data[18:0], 9'h000 };
+  assign \$846  = { 3'h0, bus__w_data[18:0], 12'h000 };
+  assign { \$1050 [5:3], \$1050 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1050 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$1053 [5:3], \$1053 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1053 [2], \$1053 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$1057 [5:3], \$1057 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1057 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1067 [5:3], \$1067 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1067 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$1070 [5:3], \$1070 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1070 [2], \$1070 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
+  assign { \$1074 [5:3], \$1074 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1074 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
 endmodule

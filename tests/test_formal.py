@@ -50,7 +50,10 @@ def test_formal_set_proves(name, tmp_path, monkeypatch, capsys):
     ("forward_alloc2_dropped", "native_bmc", "free_check: error code"),
     ("latency_minus_one", "native_timing_prove", "latency: grant"),
     ("never_granted_check_dropped", "native_bmc", "free_check: error code"),
-    ("ring_order_off_by_one", "native_bmc", "ring_order: the pointer's slot"),
+    # (the early wrap makes the ring's pointer and its free check fail at the
+    # same step, 12; which of the two the solver's counterexample shows depends
+    # on the rest of the design's encoding: either is this mutant caught)
+    ("ring_order_off_by_one", "native_bmc", ("ring_order: the pointer's slot", "free_check: error code")),
     ("irq_clear_wins", "axi_bmc", "irq: a raised cause is set, whatever the clear of its cycle"),
 ])
 def test_formal_kills_mutants(name, task, prop, tmp_path):
@@ -59,7 +62,8 @@ def test_formal_kills_mutants(name, task, prop, tmp_path):
     with mutants.patched(mutant, formal):
         [result] = formal.prove(config, tmp_path, tasks=[task], log=lambda text: None)
     assert result["status"] == "FAIL"
-    assert prop in result["detail"]["failed"]
+    expected = prop if isinstance(prop, tuple) else (prop,)
+    assert set(expected) & set(result["detail"]["failed"]), result["detail"]
 
 
 def test_prove_refuses_a_config_too_big_for_the_harness(capsys):
