@@ -133,7 +133,22 @@ def choose_one_hot(choices, width, *, chain=False):
                for i in range(width))
 
 
-class ShiftQueue:
+class _InOrderQueue:
+    """What both queues show: ``full`` is a thermometer of registers (more
+    than i entries held iff ``full[i]``)."""
+
+    @property
+    def at_limit(self):
+        """Every entry held (a register)."""
+        return self.full[self.depth - 1]
+
+    @property
+    def nearly_full(self):
+        """At most one entry free (a register)."""
+        return self.full[self.depth - 2]
+
+
+class ShiftQueue(_InOrderQueue):
     """An in-order queue of ``depth`` entries in flip-flops whose head is
     always entry 0: ``head`` and ``head_valid`` are registers, so whatever
     reads them (an output pin, a handshake) sees no memory and no pointer.
@@ -171,18 +186,8 @@ class ShiftQueue:
     def head_valid(self):
         return self.full[0]
 
-    @property
-    def at_limit(self):
-        """Every entry held (a register)."""
-        return self.full[self.depth - 1]
 
-    @property
-    def nearly_full(self):
-        """At most one entry free (a register)."""
-        return self.full[self.depth - 2]
-
-
-class RamQueue:
+class RamQueue(_InOrderQueue):
     """The in-order queue of :class:`ShiftQueue` (same ``push``, ``pop``,
     ``w_data``, ``head``, ``head_valid`` and ``at_limit``, all but ``w_data``
     and the strobes registers), for a wide or deep one: the head is a register
@@ -205,9 +210,9 @@ class RamQueue:
         self.w_data = Signal(width, name=f"{name}_w_data")
         self._head = Signal(width, name=f"{name}_head")
         self._head_valid = Signal(name=f"{name}_head_valid")
-        # entries in all (head included) as a thermometer: ``count[i]`` says
+        # entries in all (head included) as a thermometer: ``full[i]`` says
         # more than i are held
-        self._count = Signal(depth, name=f"{name}_count")
+        self.full = Signal(depth, name=f"{name}_count")
         # the ring behind the head: rows a power of two, so the pointers wrap alone
         rows = 1 << max(1, (depth - 2).bit_length())
         ring = Memory(shape=width, depth=rows, init=[])
@@ -244,7 +249,7 @@ class RamQueue:
         # the ring grows when a push stays behind a head that stays, shrinks
         # when its front goes to the head and nothing is pushed
         m.d.sync += thermometer(held, push & stays, out & ~push)
-        m.d.sync += thermometer(self._count, push & ~pop, pop & ~push)
+        m.d.sync += thermometer(self.full, push & ~pop, pop & ~push)
 
     @property
     def head(self):
@@ -253,16 +258,6 @@ class RamQueue:
     @property
     def head_valid(self):
         return self._head_valid
-
-    @property
-    def at_limit(self):
-        """Every entry held (a register)."""
-        return self._count[self.depth - 1]
-
-    @property
-    def nearly_full(self):
-        """At most one entry free (a register)."""
-        return self._count[self.depth - 2]
 
 
 class Skid:
