@@ -138,6 +138,10 @@ class _InOrderQueue:
     than i entries held iff ``full[i]``)."""
 
     @property
+    def head_valid(self):
+        return self.full[0]
+
+    @property
     def at_limit(self):
         """Every entry held (a register)."""
         return self.full[self.depth - 1]
@@ -182,15 +186,11 @@ class ShiftQueue(_InOrderQueue):
     def head(self):
         return self.data[0]
 
-    @property
-    def head_valid(self):
-        return self.full[0]
-
 
 class RamQueue(_InOrderQueue):
     """The in-order queue of :class:`ShiftQueue` (same ``push``, ``pop``,
-    ``w_data``, ``head``, ``head_valid`` and ``at_limit``, all but ``w_data``
-    and the strobes registers), for a wide or deep one: the head is a register
+    ``w_data``, ``head``, ``full`` and the flags read from it, all but
+    ``w_data`` and the strobes registers), for a wide or deep one: the head is a register
     and the entries behind it wait in a ring of LUT RAM.
 
     Place and route showed why: a shift queue's ``pop`` moves every entry, so
@@ -209,7 +209,6 @@ class RamQueue(_InOrderQueue):
         self.pop, self.push = Signal(name=f"{name}_pop"), Signal(name=f"{name}_push")
         self.w_data = Signal(width, name=f"{name}_w_data")
         self._head = Signal(width, name=f"{name}_head")
-        self._head_valid = Signal(name=f"{name}_head_valid")
         # entries in all (head included) as a thermometer: ``full[i]`` says
         # more than i are held
         self.full = Signal(depth, name=f"{name}_count")
@@ -228,14 +227,13 @@ class RamQueue(_InOrderQueue):
         # head moves when popped or empty; the ring's front moves to it if
         # there is one; a push goes into the ring unless it becomes the head at
         # once. (``pop`` only while ``head_valid``.)
-        pop, push, hv = self.pop, self.push, self._head_valid
+        pop, push, hv = self.pop, self.push, self.head_valid
         stays = hv & ~pop                                         # the head stays
         into = push & (held[0] | stays)                           # a push goes into the ring
         out = ~stays & held[0]                                    # the ring's front goes to the head
         m.d.comb += [read.addr.eq(rd), write.addr.eq(wr), write.data.eq(self.w_data), write.en.eq(into)]
         with m.If(~stays):
             m.d.sync += self._head.eq(Mux(held[0], read.data, self.w_data))
-        m.d.sync += hv.eq(held[0] | push | stays)
         # each pointer beside its successor, so that a step is a choice of registers
         for pointer, step in ((rd, out), (wr, into)):
             after = Signal.like(pointer, name=f"{pointer.name}_next", init=1)
@@ -254,10 +252,6 @@ class RamQueue(_InOrderQueue):
     @property
     def head(self):
         return self._head
-
-    @property
-    def head_valid(self):
-        return self._head_valid
 
 
 class Skid:

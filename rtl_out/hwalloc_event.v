@@ -322,9 +322,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_data(bus__w_data),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
-    .\port$3095$0 (\$11 [4:0]),
-    .\port$3095$44 (\$11 [47:44]),
-    .\port$3095$6 (\$11 [11:6]),
+    .\port$3079$0 (\$11 [4:0]),
+    .\port$3079$44 (\$11 [47:44]),
+    .\port$3079$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -381,7 +381,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$2782$39 (\$18 [39:38]),
+    .\port$2766$39 (\$18 [39:38]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$163 )
   );
@@ -410,16 +410,16 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2582$0 (\$15 ),
-    .\port$2583$0 (\$16 ),
-    .\port$2782$1 (\$18 ),
-    .\port$3095$0 (\$11 [11:0]),
-    .\port$3095$44 (\$11 [57:44]),
-    .\port$3098$0 (\$12 ),
-    .\port$3110$0 (\$13 ),
-    .\port$3138$0 (\$14 ),
-    .\port$3351$0 (\$signal ),
-    .\port$3524$0 (\$signal$58 ),
+    .\port$2566$0 (\$15 ),
+    .\port$2567$0 (\$16 ),
+    .\port$2766$1 (\$18 ),
+    .\port$3079$0 (\$11 [11:0]),
+    .\port$3079$44 (\$11 [57:44]),
+    .\port$3082$0 (\$12 ),
+    .\port$3094$0 (\$13 ),
+    .\port$3122$0 (\$14 ),
+    .\port$3331$0 (\$signal ),
+    .\port$3500$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -566,7 +566,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3095$0 , \port$3095$6 , \port$3095$44 , r_fast_push, w_fast_push, aclk_clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3079$0 , \port$3079$6 , \port$3079$44 , r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$106  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -743,27 +743,27 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire \$257 ;
+  wire [31:0] \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire [31:0] \$261 ;
-  wire \$262 ;
+  wire \$261 ;
+  wire [4:0] \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire \$267 ;
+  wire [4:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [4:0] \$270 ;
+  wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [4:0] \$275 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
@@ -932,9 +932,9 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [11:0] \$427 ;
+  wire [11:0] \$428 ;
+  wire [11:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
@@ -950,9 +950,9 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire [11:0] \$443 ;
-  wire [11:0] \$444 ;
-  wire [11:0] \$445 ;
+  wire [35:0] \$443 ;
+  wire [35:0] \$444 ;
+  wire [35:0] \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
@@ -967,10 +967,10 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire [35:0] \$459 ;
+  wire \$459 ;
   wire \$46 ;
-  wire [35:0] \$460 ;
-  wire [35:0] \$461 ;
+  wire \$460 ;
+  wire \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
@@ -1274,65 +1274,65 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$732 ;
   wire \$733 ;
   wire \$734 ;
-  wire \$735 ;
+  wire [35:0] \$735 ;
   wire \$736 ;
-  wire \$737 ;
+  wire [35:0] \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
-  wire [35:0] \$743 ;
+  wire \$743 ;
   wire \$744 ;
-  wire [35:0] \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
+  reg \$745 ;
+  reg [9:0] \$746 ;
+  reg \$747 ;
+  reg \$748 ;
+  reg \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
+  reg \$750 ;
+  reg \$751 ;
+  reg \$752 ;
   reg \$753 ;
-  reg [9:0] \$754 ;
+  reg \$754 ;
   reg \$755 ;
-  reg \$756 ;
-  reg \$757 ;
-  reg \$758 ;
-  reg \$759 ;
+  reg [32:0] \$756 ;
+  reg [3:0] \$757 ;
+  reg [3:0] \$758 ;
+  reg [3:0] \$759 ;
   wire \$76 ;
-  reg \$760 ;
-  reg \$761 ;
-  reg \$762 ;
-  reg \$763 ;
-  reg [32:0] \$764 ;
-  reg \$765 ;
+  reg [3:0] \$760 ;
+  reg [8:0] \$761 ;
+  reg [9:0] \$762 ;
+  reg [31:0] \$763 ;
+  reg [3:0] \$764 ;
+  reg [3:0] \$765 ;
   reg [3:0] \$766 ;
   reg [3:0] \$767 ;
-  reg [3:0] \$768 ;
-  reg [3:0] \$769 ;
+  reg [8:0] \$768 ;
+  reg [9:0] \$769 ;
   wire \$77 ;
-  reg [8:0] \$770 ;
-  reg [9:0] \$771 ;
-  reg [31:0] \$772 ;
-  reg \$773 ;
-  reg [3:0] \$774 ;
-  reg [3:0] \$775 ;
-  reg [3:0] \$776 ;
-  reg [3:0] \$777 ;
-  reg [8:0] \$778 ;
-  reg [9:0] \$779 ;
+  reg [11:0] \$770 ;
+  reg [1:0] \$771 ;
+  reg [11:0] \$772 ;
+  reg [35:0] \$773 ;
+  reg [1:0] \$774 ;
+  reg [35:0] \$775 ;
+  reg \$776 ;
+  reg [9:0] \$777 ;
+  reg \$778 ;
+  reg \$779 ;
   wire \$78 ;
-  reg [11:0] \$780 ;
-  reg [1:0] \$781 ;
-  reg [11:0] \$782 ;
-  reg [35:0] \$783 ;
-  reg [1:0] \$784 ;
-  reg [35:0] \$785 ;
+  reg \$780 ;
+  reg \$781 ;
+  reg \$782 ;
+  reg \$783 ;
+  reg \$784 ;
+  reg \$785 ;
   reg \$786 ;
-  reg [9:0] \$787 ;
-  reg \$788 ;
+  reg \$787 ;
+  reg [9:0] \$788 ;
   reg \$789 ;
   wire \$79 ;
   reg \$790 ;
@@ -1343,8 +1343,8 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$795 ;
   reg \$796 ;
   reg \$797 ;
-  reg [9:0] \$798 ;
-  reg \$799 ;
+  reg \$798 ;
+  reg [9:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
   reg \$800 ;
@@ -1356,18 +1356,8 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$806 ;
   reg \$807 ;
   reg \$808 ;
-  reg [9:0] \$809 ;
+  reg \$809 ;
   wire \$81 ;
-  reg \$810 ;
-  reg \$811 ;
-  reg \$812 ;
-  reg \$813 ;
-  reg \$814 ;
-  reg \$815 ;
-  reg \$816 ;
-  reg \$817 ;
-  reg \$818 ;
-  reg \$819 ;
   wire \$82 ;
   wire \$83 ;
   wire [32:0] \$84 ;
@@ -1375,31 +1365,31 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [4:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [4:0] \$93 ;
-  wire \$94 ;
+  wire \$93 ;
+  wire [4:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [4:0] \$98 ;
+  wire \$98 ;
   wire \$99 ;
   wire \$signal ;
-  wire \$signal$105 ;
+  wire \$signal$103 ;
+  wire \$signal$121 ;
   wire \$signal$123 ;
-  wire \$signal$125 ;
-  wire \$signal$137 ;
+  wire \$signal$135 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$101 ;
+  wire [3:0] \$signature__addr$99 ;
   wire [32:0] \$signature__data ;
-  wire [31:0] \$signature__data$102 ;
+  wire [31:0] \$signature__data$100 ;
   wire \$signature__en ;
-  wire \$signature__en$103 ;
+  wire \$signature__en$101 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -1430,15 +1420,14 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3095$0 ;
-  wire [4:0] \port$3095$0 ;
-  input [3:0] \port$3095$44 ;
-  wire [3:0] \port$3095$44 ;
-  input [5:0] \port$3095$6 ;
-  wire [5:0] \port$3095$6 ;
+  input [4:0] \port$3079$0 ;
+  wire [4:0] \port$3079$0 ;
+  input [3:0] \port$3079$44 ;
+  wire [3:0] \port$3079$44 ;
+  input [5:0] \port$3079$6 ;
+  wire [5:0] \port$3079$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
-  reg r_fast_head_valid = 1'h0;
   reg [8:0] r_fast_held = 9'h000;
   wire r_fast_pop;
   input r_fast_push;
@@ -1467,7 +1456,6 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire r_kinds_w_data;
   reg [9:0] r_slow_count = 10'h000;
   reg [31:0] r_slow_head = 32'd0;
-  reg r_slow_head_valid = 1'h0;
   reg [8:0] r_slow_held = 9'h000;
   wire r_slow_pop;
   input r_slow_push;
@@ -1480,9 +1468,9 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$100 ;
+  wire [3:0] \read__addr$98 ;
   wire [32:0] read__data;
-  wire [31:0] \read__data$33 ;
+  wire [31:0] \read__data$32 ;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -1601,724 +1589,702 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     r_slow_ring[15] = 32'd0;
   end
   always @(posedge aclk_clk) begin
-    if (\$signature__en$103 )
-      r_slow_ring[r_slow_wr] <= { \port$3095$0 [0], \port$3095$0 [4:1], 4'h0, \port$3095$44 , 13'h0000, \port$3095$6  };
+    if (\$signature__en$101 )
+      r_slow_ring[r_slow_wr] <= { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 , 13'h0000, \port$3079$6  };
   end
-  assign \read__data$33  = r_slow_ring[r_slow_rd];
-  assign \$181  = ~ \$180 ;
-  assign \$182  = \$181  & r_fast_held[0];
-  assign \$183  = ~ r_fast_push;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = \$184  ? r_fast_held[8] : r_fast_held[7];
-  assign \$186  = \$178  ? r_fast_held[6] : \$185 ;
-  assign \$187  = ~ r_fast_pop;
-  assign \$188  = r_fast_head_valid & \$187 ;
-  assign \$189  = r_fast_push & \$188 ;
-  assign \$190  = ~ r_fast_pop;
-  assign \$191  = r_fast_head_valid & \$190 ;
-  assign \$192  = ~ \$191 ;
-  assign \$193  = \$192  & r_fast_held[0];
-  assign \$194  = ~ r_fast_push;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = \$195  ? 1'h0 : r_fast_held[8];
-  assign \$197  = \$189  ? r_fast_held[7] : \$196 ;
-  assign \$198  = ~ r_fast_pop;
-  assign \$199  = r_fast_push & \$198 ;
-  assign \$200  = ~ r_fast_push;
-  assign \$201  = r_fast_pop & \$200 ;
-  assign \$202  = \$201  ? r_fast_count[1] : r_fast_count[0];
-  assign \$203  = \$199  ? 1'h1 : \$202 ;
-  assign \$204  = ~ r_fast_pop;
-  assign \$205  = r_fast_push & \$204 ;
-  assign \$206  = ~ r_fast_push;
-  assign \$207  = r_fast_pop & \$206 ;
-  assign \$208  = \$207  ? r_fast_count[2] : r_fast_count[1];
-  assign \$209  = \$205  ? r_fast_count[0] : \$208 ;
-  assign \$210  = ~ r_fast_pop;
-  assign \$211  = r_fast_push & \$210 ;
-  assign \$212  = ~ r_fast_push;
-  assign \$213  = r_fast_pop & \$212 ;
-  assign \$214  = \$213  ? r_fast_count[3] : r_fast_count[2];
-  assign \$215  = \$211  ? r_fast_count[1] : \$214 ;
-  assign \$216  = ~ r_fast_pop;
-  assign \$217  = r_fast_push & \$216 ;
-  assign \$218  = ~ r_fast_push;
-  assign \$219  = r_fast_pop & \$218 ;
-  assign \$220  = \$219  ? r_fast_count[4] : r_fast_count[3];
-  assign \$221  = \$217  ? r_fast_count[2] : \$220 ;
-  assign \$222  = ~ r_fast_pop;
-  assign \$223  = r_fast_push & \$222 ;
-  assign \$224  = ~ r_fast_push;
-  assign \$225  = r_fast_pop & \$224 ;
-  assign \$226  = \$225  ? r_fast_count[5] : r_fast_count[4];
-  assign \$227  = \$223  ? r_fast_count[3] : \$226 ;
-  assign \$228  = ~ r_fast_pop;
-  assign \$229  = r_fast_push & \$228 ;
-  assign \$230  = ~ r_fast_push;
-  assign \$231  = r_fast_pop & \$230 ;
-  assign \$232  = \$231  ? r_fast_count[6] : r_fast_count[5];
-  assign \$233  = \$229  ? r_fast_count[4] : \$232 ;
-  assign \$234  = ~ r_fast_pop;
-  assign \$235  = r_fast_push & \$234 ;
-  assign \$236  = ~ r_fast_push;
-  assign \$237  = r_fast_pop & \$236 ;
-  assign \$238  = \$237  ? r_fast_count[7] : r_fast_count[6];
-  assign \$239  = \$235  ? r_fast_count[5] : \$238 ;
-  assign \$240  = ~ r_fast_pop;
-  assign \$241  = r_fast_push & \$240 ;
-  assign \$242  = ~ r_fast_push;
-  assign \$243  = r_fast_pop & \$242 ;
-  assign \$244  = \$243  ? r_fast_count[8] : r_fast_count[7];
-  assign \$245  = \$241  ? r_fast_count[6] : \$244 ;
-  assign \$246  = ~ r_fast_pop;
-  assign \$247  = r_fast_push & \$246 ;
-  assign \$248  = ~ r_fast_push;
-  assign \$249  = r_fast_pop & \$248 ;
-  assign \$250  = \$249  ? r_fast_count[9] : r_fast_count[8];
-  assign \$251  = \$247  ? r_fast_count[7] : \$250 ;
-  assign \$252  = ~ r_fast_pop;
-  assign \$253  = r_fast_push & \$252 ;
-  assign \$254  = ~ r_fast_push;
-  assign \$255  = r_fast_pop & \$254 ;
-  assign \$256  = \$255  ? 1'h0 : r_fast_count[9];
-  assign \$257  = \$253  ? r_fast_count[8] : \$256 ;
+  assign \read__data$32  = r_slow_ring[r_slow_rd];
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = \$191  ? 1'h0 : r_fast_held[8];
+  assign \$193  = \$185  ? r_fast_held[7] : \$192 ;
+  assign \$194  = ~ r_fast_pop;
+  assign \$195  = r_fast_push & \$194 ;
+  assign \$196  = ~ r_fast_push;
+  assign \$197  = r_fast_pop & \$196 ;
+  assign \$198  = \$197  ? r_fast_count[1] : r_fast_count[0];
+  assign \$199  = \$195  ? 1'h1 : \$198 ;
+  assign \$200  = ~ r_fast_pop;
+  assign \$201  = r_fast_push & \$200 ;
+  assign \$202  = ~ r_fast_push;
+  assign \$203  = r_fast_pop & \$202 ;
+  assign \$204  = \$203  ? r_fast_count[2] : r_fast_count[1];
+  assign \$205  = \$201  ? r_fast_count[0] : \$204 ;
+  assign \$206  = ~ r_fast_pop;
+  assign \$207  = r_fast_push & \$206 ;
+  assign \$208  = ~ r_fast_push;
+  assign \$209  = r_fast_pop & \$208 ;
+  assign \$210  = \$209  ? r_fast_count[3] : r_fast_count[2];
+  assign \$211  = \$207  ? r_fast_count[1] : \$210 ;
+  assign \$212  = ~ r_fast_pop;
+  assign \$213  = r_fast_push & \$212 ;
+  assign \$214  = ~ r_fast_push;
+  assign \$215  = r_fast_pop & \$214 ;
+  assign \$216  = \$215  ? r_fast_count[4] : r_fast_count[3];
+  assign \$217  = \$213  ? r_fast_count[2] : \$216 ;
+  assign \$218  = ~ r_fast_pop;
+  assign \$219  = r_fast_push & \$218 ;
+  assign \$220  = ~ r_fast_push;
+  assign \$221  = r_fast_pop & \$220 ;
+  assign \$222  = \$221  ? r_fast_count[5] : r_fast_count[4];
+  assign \$223  = \$219  ? r_fast_count[3] : \$222 ;
+  assign \$224  = ~ r_fast_pop;
+  assign \$225  = r_fast_push & \$224 ;
+  assign \$226  = ~ r_fast_push;
+  assign \$227  = r_fast_pop & \$226 ;
+  assign \$228  = \$227  ? r_fast_count[6] : r_fast_count[5];
+  assign \$229  = \$225  ? r_fast_count[4] : \$228 ;
+  assign \$230  = ~ r_fast_pop;
+  assign \$231  = r_fast_push & \$230 ;
+  assign \$232  = ~ r_fast_push;
+  assign \$233  = r_fast_pop & \$232 ;
+  assign \$234  = \$233  ? r_fast_count[7] : r_fast_count[6];
+  assign \$235  = \$231  ? r_fast_count[5] : \$234 ;
+  assign \$236  = ~ r_fast_pop;
+  assign \$237  = r_fast_push & \$236 ;
+  assign \$238  = ~ r_fast_push;
+  assign \$239  = r_fast_pop & \$238 ;
+  assign \$240  = \$239  ? r_fast_count[8] : r_fast_count[7];
+  assign \$241  = \$237  ? r_fast_count[6] : \$240 ;
+  assign \$242  = ~ r_fast_pop;
+  assign \$243  = r_fast_push & \$242 ;
+  assign \$244  = ~ r_fast_push;
+  assign \$245  = r_fast_pop & \$244 ;
+  assign \$246  = \$245  ? r_fast_count[9] : r_fast_count[8];
+  assign \$247  = \$243  ? r_fast_count[7] : \$246 ;
+  assign \$248  = ~ r_fast_pop;
+  assign \$249  = r_fast_push & \$248 ;
+  assign \$250  = ~ r_fast_push;
+  assign \$251  = r_fast_pop & \$250 ;
+  assign \$252  = \$251  ? 1'h0 : r_fast_count[9];
+  assign \$253  = \$249  ? r_fast_count[8] : \$252 ;
+  assign \$254  = ~ r_slow_pop;
+  assign \$255  = r_slow_count[0] & \$254 ;
+  assign \$256  = ~ \$255 ;
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 , 13'h0000, \port$3079$6  };
   assign \$258  = ~ r_slow_pop;
-  assign \$259  = r_slow_head_valid & \$258 ;
+  assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
-  assign \$261  = r_slow_held[0] ? \read__data$33  : { \port$3095$0 [0], \port$3095$0 [4:1], 4'h0, \port$3095$44 , 13'h0000, \port$3095$6  };
-  assign \$262  = r_slow_held[0] | r_slow_push;
+  assign \$261  = \$260  & r_slow_held[0];
+  assign \$262  = r_slow_rd_next + 1'h1;
   assign \$263  = ~ r_slow_pop;
-  assign \$264  = r_slow_head_valid & \$263 ;
-  assign \$265  = \$262  | \$264 ;
-  assign \$266  = ~ r_slow_pop;
-  assign \$267  = r_slow_head_valid & \$266 ;
-  assign \$268  = ~ \$267 ;
-  assign \$269  = \$268  & r_slow_held[0];
-  assign \$270  = r_slow_rd_next + 1'h1;
+  assign \$264  = r_slow_count[0] & \$263 ;
+  assign \$265  = r_slow_held[0] | \$264 ;
+  assign \$266  = r_slow_push & \$265 ;
+  assign \$267  = r_slow_wr_next + 1'h1;
+  assign \$268  = ~ r_slow_pop;
+  assign \$269  = r_slow_count[0] & \$268 ;
+  assign \$270  = r_slow_push & \$269 ;
   assign \$271  = ~ r_slow_pop;
-  assign \$272  = r_slow_head_valid & \$271 ;
-  assign \$273  = r_slow_held[0] | \$272 ;
-  assign \$274  = r_slow_push & \$273 ;
-  assign \$275  = r_slow_wr_next + 1'h1;
-  assign \$276  = ~ r_slow_pop;
-  assign \$277  = r_slow_head_valid & \$276 ;
-  assign \$278  = r_slow_push & \$277 ;
+  assign \$272  = r_slow_count[0] & \$271 ;
+  assign \$273  = ~ \$272 ;
+  assign \$274  = \$273  & r_slow_held[0];
+  assign \$275  = ~ r_slow_push;
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = \$276  ? r_slow_held[1] : r_slow_held[0];
+  assign \$278  = \$270  ? 1'h1 : \$277 ;
   assign \$279  = ~ r_slow_pop;
-  assign \$280  = r_slow_head_valid & \$279 ;
-  assign \$281  = ~ \$280 ;
-  assign \$282  = \$281  & r_slow_held[0];
-  assign \$283  = ~ r_slow_push;
-  assign \$284  = \$282  & \$283 ;
-  assign \$285  = \$284  ? r_slow_held[1] : r_slow_held[0];
-  assign \$286  = \$278  ? 1'h1 : \$285 ;
-  assign \$287  = ~ r_slow_pop;
-  assign \$288  = r_slow_head_valid & \$287 ;
-  assign \$289  = r_slow_push & \$288 ;
+  assign \$280  = r_slow_count[0] & \$279 ;
+  assign \$281  = r_slow_push & \$280 ;
+  assign \$282  = ~ r_slow_pop;
+  assign \$283  = r_slow_count[0] & \$282 ;
+  assign \$284  = ~ \$283 ;
+  assign \$285  = \$284  & r_slow_held[0];
+  assign \$286  = ~ r_slow_push;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = \$287  ? r_slow_held[2] : r_slow_held[1];
+  assign \$289  = \$281  ? r_slow_held[0] : \$288 ;
   assign \$290  = ~ r_slow_pop;
-  assign \$291  = r_slow_head_valid & \$290 ;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = \$292  & r_slow_held[0];
-  assign \$294  = ~ r_slow_push;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = \$295  ? r_slow_held[2] : r_slow_held[1];
-  assign \$297  = \$289  ? r_slow_held[0] : \$296 ;
-  assign \$298  = ~ r_slow_pop;
-  assign \$299  = r_slow_head_valid & \$298 ;
-  assign \$300  = r_slow_push & \$299 ;
+  assign \$291  = r_slow_count[0] & \$290 ;
+  assign \$292  = r_slow_push & \$291 ;
+  assign \$293  = ~ r_slow_pop;
+  assign \$294  = r_slow_count[0] & \$293 ;
+  assign \$295  = ~ \$294 ;
+  assign \$296  = \$295  & r_slow_held[0];
+  assign \$297  = ~ r_slow_push;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = \$298  ? r_slow_held[3] : r_slow_held[2];
+  assign \$300  = \$292  ? r_slow_held[1] : \$299 ;
   assign \$301  = ~ r_slow_pop;
-  assign \$302  = r_slow_head_valid & \$301 ;
-  assign \$303  = ~ \$302 ;
-  assign \$304  = \$303  & r_slow_held[0];
-  assign \$305  = ~ r_slow_push;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = \$306  ? r_slow_held[3] : r_slow_held[2];
-  assign \$308  = \$300  ? r_slow_held[1] : \$307 ;
-  assign \$309  = ~ r_slow_pop;
-  assign \$310  = r_slow_head_valid & \$309 ;
-  assign \$311  = r_slow_push & \$310 ;
+  assign \$302  = r_slow_count[0] & \$301 ;
+  assign \$303  = r_slow_push & \$302 ;
+  assign \$304  = ~ r_slow_pop;
+  assign \$305  = r_slow_count[0] & \$304 ;
+  assign \$306  = ~ \$305 ;
+  assign \$307  = \$306  & r_slow_held[0];
+  assign \$308  = ~ r_slow_push;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = \$309  ? r_slow_held[4] : r_slow_held[3];
+  assign \$311  = \$303  ? r_slow_held[2] : \$310 ;
   assign \$312  = ~ r_slow_pop;
-  assign \$313  = r_slow_head_valid & \$312 ;
-  assign \$314  = ~ \$313 ;
-  assign \$315  = \$314  & r_slow_held[0];
-  assign \$316  = ~ r_slow_push;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = \$317  ? r_slow_held[4] : r_slow_held[3];
-  assign \$319  = \$311  ? r_slow_held[2] : \$318 ;
-  assign \$320  = ~ r_slow_pop;
-  assign \$321  = r_slow_head_valid & \$320 ;
-  assign \$322  = r_slow_push & \$321 ;
+  assign \$313  = r_slow_count[0] & \$312 ;
+  assign \$314  = r_slow_push & \$313 ;
+  assign \$315  = ~ r_slow_pop;
+  assign \$316  = r_slow_count[0] & \$315 ;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = \$317  & r_slow_held[0];
+  assign \$319  = ~ r_slow_push;
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = \$320  ? r_slow_held[5] : r_slow_held[4];
+  assign \$322  = \$314  ? r_slow_held[3] : \$321 ;
   assign \$323  = ~ r_slow_pop;
-  assign \$324  = r_slow_head_valid & \$323 ;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = \$325  & r_slow_held[0];
-  assign \$327  = ~ r_slow_push;
-  assign \$328  = \$326  & \$327 ;
-  assign \$329  = \$328  ? r_slow_held[5] : r_slow_held[4];
-  assign \$330  = \$322  ? r_slow_held[3] : \$329 ;
-  assign \$331  = ~ r_slow_pop;
-  assign \$332  = r_slow_head_valid & \$331 ;
-  assign \$333  = r_slow_push & \$332 ;
+  assign \$324  = r_slow_count[0] & \$323 ;
+  assign \$325  = r_slow_push & \$324 ;
+  assign \$326  = ~ r_slow_pop;
+  assign \$327  = r_slow_count[0] & \$326 ;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = \$328  & r_slow_held[0];
+  assign \$330  = ~ r_slow_push;
+  assign \$331  = \$329  & \$330 ;
+  assign \$332  = \$331  ? r_slow_held[6] : r_slow_held[5];
+  assign \$333  = \$325  ? r_slow_held[4] : \$332 ;
   assign \$334  = ~ r_slow_pop;
-  assign \$335  = r_slow_head_valid & \$334 ;
-  assign \$336  = ~ \$335 ;
-  assign \$337  = \$336  & r_slow_held[0];
-  assign \$338  = ~ r_slow_push;
-  assign \$339  = \$337  & \$338 ;
-  assign \$340  = \$339  ? r_slow_held[6] : r_slow_held[5];
-  assign \$341  = \$333  ? r_slow_held[4] : \$340 ;
-  assign \$342  = ~ r_slow_pop;
-  assign \$343  = r_slow_head_valid & \$342 ;
-  assign \$344  = r_slow_push & \$343 ;
+  assign \$335  = r_slow_count[0] & \$334 ;
+  assign \$336  = r_slow_push & \$335 ;
+  assign \$337  = ~ r_slow_pop;
+  assign \$338  = r_slow_count[0] & \$337 ;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = \$339  & r_slow_held[0];
+  assign \$341  = ~ r_slow_push;
+  assign \$342  = \$340  & \$341 ;
+  assign \$343  = \$342  ? r_slow_held[7] : r_slow_held[6];
+  assign \$344  = \$336  ? r_slow_held[5] : \$343 ;
   assign \$345  = ~ r_slow_pop;
-  assign \$346  = r_slow_head_valid & \$345 ;
-  assign \$347  = ~ \$346 ;
-  assign \$348  = \$347  & r_slow_held[0];
-  assign \$349  = ~ r_slow_push;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = \$350  ? r_slow_held[7] : r_slow_held[6];
-  assign \$352  = \$344  ? r_slow_held[5] : \$351 ;
-  assign \$353  = ~ r_slow_pop;
-  assign \$354  = r_slow_head_valid & \$353 ;
-  assign \$355  = r_slow_push & \$354 ;
+  assign \$346  = r_slow_count[0] & \$345 ;
+  assign \$347  = r_slow_push & \$346 ;
+  assign \$348  = ~ r_slow_pop;
+  assign \$349  = r_slow_count[0] & \$348 ;
+  assign \$350  = ~ \$349 ;
+  assign \$351  = \$350  & r_slow_held[0];
+  assign \$352  = ~ r_slow_push;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = \$353  ? r_slow_held[8] : r_slow_held[7];
+  assign \$355  = \$347  ? r_slow_held[6] : \$354 ;
   assign \$356  = ~ r_slow_pop;
-  assign \$357  = r_slow_head_valid & \$356 ;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = \$358  & r_slow_held[0];
-  assign \$360  = ~ r_slow_push;
-  assign \$361  = \$359  & \$360 ;
-  assign \$362  = \$361  ? r_slow_held[8] : r_slow_held[7];
-  assign \$363  = \$355  ? r_slow_held[6] : \$362 ;
-  assign \$364  = ~ r_slow_pop;
-  assign \$365  = r_slow_head_valid & \$364 ;
-  assign \$366  = r_slow_push & \$365 ;
+  assign \$357  = r_slow_count[0] & \$356 ;
+  assign \$358  = r_slow_push & \$357 ;
+  assign \$359  = ~ r_slow_pop;
+  assign \$360  = r_slow_count[0] & \$359 ;
+  assign \$361  = ~ \$360 ;
+  assign \$362  = \$361  & r_slow_held[0];
+  assign \$363  = ~ r_slow_push;
+  assign \$364  = \$362  & \$363 ;
+  assign \$365  = \$364  ? 1'h0 : r_slow_held[8];
+  assign \$366  = \$358  ? r_slow_held[7] : \$365 ;
   assign \$367  = ~ r_slow_pop;
-  assign \$368  = r_slow_head_valid & \$367 ;
-  assign \$369  = ~ \$368 ;
-  assign \$370  = \$369  & r_slow_held[0];
-  assign \$371  = ~ r_slow_push;
-  assign \$372  = \$370  & \$371 ;
-  assign \$373  = \$372  ? 1'h0 : r_slow_held[8];
-  assign \$374  = \$366  ? r_slow_held[7] : \$373 ;
-  assign \$375  = ~ r_slow_pop;
-  assign \$376  = r_slow_push & \$375 ;
-  assign \$377  = ~ r_slow_push;
-  assign \$378  = r_slow_pop & \$377 ;
-  assign \$379  = \$378  ? r_slow_count[1] : r_slow_count[0];
-  assign \$380  = \$376  ? 1'h1 : \$379 ;
-  assign \$381  = ~ r_slow_pop;
-  assign \$382  = r_slow_push & \$381 ;
-  assign \$383  = ~ r_slow_push;
-  assign \$384  = r_slow_pop & \$383 ;
-  assign \$385  = \$384  ? r_slow_count[2] : r_slow_count[1];
-  assign \$386  = \$382  ? r_slow_count[0] : \$385 ;
-  assign \$387  = ~ r_slow_pop;
-  assign \$388  = r_slow_push & \$387 ;
-  assign \$389  = ~ r_slow_push;
-  assign \$390  = r_slow_pop & \$389 ;
-  assign \$391  = \$390  ? r_slow_count[3] : r_slow_count[2];
-  assign \$392  = \$388  ? r_slow_count[1] : \$391 ;
-  assign \$393  = ~ r_slow_pop;
-  assign \$394  = r_slow_push & \$393 ;
-  assign \$395  = ~ r_slow_push;
-  assign \$396  = r_slow_pop & \$395 ;
-  assign \$397  = \$396  ? r_slow_count[4] : r_slow_count[3];
-  assign \$398  = \$394  ? r_slow_count[2] : \$397 ;
-  assign \$399  = ~ r_slow_pop;
-  assign \$400  = r_slow_push & \$399 ;
-  assign \$401  = ~ r_slow_push;
-  assign \$402  = r_slow_pop & \$401 ;
-  assign \$403  = \$402  ? r_slow_count[5] : r_slow_count[4];
-  assign \$404  = \$400  ? r_slow_count[3] : \$403 ;
-  assign \$405  = ~ r_slow_pop;
-  assign \$406  = r_slow_push & \$405 ;
-  assign \$407  = ~ r_slow_push;
-  assign \$408  = r_slow_pop & \$407 ;
-  assign \$409  = \$408  ? r_slow_count[6] : r_slow_count[5];
-  assign \$410  = \$406  ? r_slow_count[4] : \$409 ;
-  assign \$411  = ~ r_slow_pop;
-  assign \$412  = r_slow_push & \$411 ;
-  assign \$413  = ~ r_slow_push;
-  assign \$414  = r_slow_pop & \$413 ;
-  assign \$415  = \$414  ? r_slow_count[7] : r_slow_count[6];
-  assign \$416  = \$412  ? r_slow_count[5] : \$415 ;
-  assign \$417  = ~ r_slow_pop;
-  assign \$418  = r_slow_push & \$417 ;
-  assign \$419  = ~ r_slow_push;
-  assign \$420  = r_slow_pop & \$419 ;
-  assign \$421  = \$420  ? r_slow_count[8] : r_slow_count[7];
-  assign \$422  = \$418  ? r_slow_count[6] : \$421 ;
-  assign \$423  = ~ r_slow_pop;
-  assign \$424  = r_slow_push & \$423 ;
-  assign \$425  = ~ r_slow_push;
-  assign \$426  = r_slow_pop & \$425 ;
-  assign \$427  = \$426  ? r_slow_count[9] : r_slow_count[8];
-  assign \$428  = \$424  ? r_slow_count[7] : \$427 ;
-  assign \$429  = ~ r_slow_pop;
-  assign \$430  = r_slow_push & \$429 ;
-  assign \$431  = ~ r_slow_push;
-  assign \$432  = r_slow_pop & \$431 ;
-  assign \$433  = \$432  ? 1'h0 : r_slow_count[9];
-  assign \$434  = \$430  ? r_slow_count[8] : \$433 ;
-  assign \$435  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$436  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$368  = r_slow_push & \$367 ;
+  assign \$369  = ~ r_slow_push;
+  assign \$370  = r_slow_pop & \$369 ;
+  assign \$371  = \$370  ? r_slow_count[1] : r_slow_count[0];
+  assign \$372  = \$368  ? 1'h1 : \$371 ;
+  assign \$373  = ~ r_slow_pop;
+  assign \$374  = r_slow_push & \$373 ;
+  assign \$375  = ~ r_slow_push;
+  assign \$376  = r_slow_pop & \$375 ;
+  assign \$377  = \$376  ? r_slow_count[2] : r_slow_count[1];
+  assign \$378  = \$374  ? r_slow_count[0] : \$377 ;
+  assign \$379  = ~ r_slow_pop;
+  assign \$380  = r_slow_push & \$379 ;
+  assign \$381  = ~ r_slow_push;
+  assign \$382  = r_slow_pop & \$381 ;
+  assign \$383  = \$382  ? r_slow_count[3] : r_slow_count[2];
+  assign \$384  = \$380  ? r_slow_count[1] : \$383 ;
+  assign \$385  = ~ r_slow_pop;
+  assign \$386  = r_slow_push & \$385 ;
+  assign \$387  = ~ r_slow_push;
+  assign \$388  = r_slow_pop & \$387 ;
+  assign \$389  = \$388  ? r_slow_count[4] : r_slow_count[3];
+  assign \$390  = \$386  ? r_slow_count[2] : \$389 ;
+  assign \$391  = ~ r_slow_pop;
+  assign \$392  = r_slow_push & \$391 ;
+  assign \$393  = ~ r_slow_push;
+  assign \$394  = r_slow_pop & \$393 ;
+  assign \$395  = \$394  ? r_slow_count[5] : r_slow_count[4];
+  assign \$396  = \$392  ? r_slow_count[3] : \$395 ;
+  assign \$397  = ~ r_slow_pop;
+  assign \$398  = r_slow_push & \$397 ;
+  assign \$399  = ~ r_slow_push;
+  assign \$400  = r_slow_pop & \$399 ;
+  assign \$401  = \$400  ? r_slow_count[6] : r_slow_count[5];
+  assign \$402  = \$398  ? r_slow_count[4] : \$401 ;
+  assign \$403  = ~ r_slow_pop;
+  assign \$404  = r_slow_push & \$403 ;
+  assign \$405  = ~ r_slow_push;
+  assign \$406  = r_slow_pop & \$405 ;
+  assign \$407  = \$406  ? r_slow_count[7] : r_slow_count[6];
+  assign \$408  = \$404  ? r_slow_count[5] : \$407 ;
+  assign \$409  = ~ r_slow_pop;
+  assign \$410  = r_slow_push & \$409 ;
+  assign \$411  = ~ r_slow_push;
+  assign \$412  = r_slow_pop & \$411 ;
+  assign \$413  = \$412  ? r_slow_count[8] : r_slow_count[7];
+  assign \$414  = \$410  ? r_slow_count[6] : \$413 ;
+  assign \$415  = ~ r_slow_pop;
+  assign \$416  = r_slow_push & \$415 ;
+  assign \$417  = ~ r_slow_push;
+  assign \$418  = r_slow_pop & \$417 ;
+  assign \$419  = \$418  ? r_slow_count[9] : r_slow_count[8];
+  assign \$420  = \$416  ? r_slow_count[7] : \$419 ;
+  assign \$421  = ~ r_slow_pop;
+  assign \$422  = r_slow_push & \$421 ;
+  assign \$423  = ~ r_slow_push;
+  assign \$424  = r_slow_pop & \$423 ;
+  assign \$425  = \$424  ? 1'h0 : r_slow_count[9];
+  assign \$426  = \$422  ? r_slow_count[8] : \$425 ;
+  assign \$427  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$428  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$429  = w_addrs_pop ? \$427  : \$428 ;
+  assign \$430  = w_addrs_push & w_addrs_full[0];
+  assign \$431  = w_addrs_full[1] | \$430 ;
+  assign \$433  = w_addrs_full[0] | \$432 ;
+  assign \$434  = w_addrs_pop ? \$431  : \$433 ;
+  assign \$436  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
   assign \$437  = w_addrs_pop ? \$435  : \$436 ;
-  assign \$438  = w_addrs_push & w_addrs_full[0];
-  assign \$439  = w_addrs_full[1] | \$438 ;
-  assign \$441  = w_addrs_full[0] | \$440 ;
+  assign \$438  = w_addrs_push & w_addrs_full[1];
+  assign \$440  = w_addrs_push & w_addrs_full[0];
+  assign \$441  = w_addrs_full[1] | \$440 ;
   assign \$442  = w_addrs_pop ? \$439  : \$441 ;
-  assign \$444  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$445  = w_addrs_pop ? \$443  : \$444 ;
-  assign \$446  = w_addrs_push & w_addrs_full[1];
-  assign \$448  = w_addrs_push & w_addrs_full[0];
-  assign \$449  = w_addrs_full[1] | \$448 ;
-  assign \$450  = w_addrs_pop ? \$447  : \$449 ;
-  assign \$451  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$452  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$443  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$444  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$445  = w_datas_pop ? \$443  : \$444 ;
+  assign \$446  = w_datas_push & w_datas_full[0];
+  assign \$447  = w_datas_full[1] | \$446 ;
+  assign \$449  = w_datas_full[0] | \$448 ;
+  assign \$450  = w_datas_pop ? \$447  : \$449 ;
+  assign \$452  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
   assign \$453  = w_datas_pop ? \$451  : \$452 ;
-  assign \$454  = w_datas_push & w_datas_full[0];
-  assign \$455  = w_datas_full[1] | \$454 ;
-  assign \$457  = w_datas_full[0] | \$456 ;
+  assign \$454  = w_datas_push & w_datas_full[1];
+  assign \$456  = w_datas_push & w_datas_full[0];
+  assign \$457  = w_datas_full[1] | \$456 ;
   assign \$458  = w_datas_pop ? \$455  : \$457 ;
-  assign \$460  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$461  = w_datas_pop ? \$459  : \$460 ;
-  assign \$462  = w_datas_push & w_datas_full[1];
-  assign \$464  = w_datas_push & w_datas_full[0];
-  assign \$465  = w_datas_full[1] | \$464 ;
-  assign \$466  = w_datas_pop ? \$463  : \$465 ;
-  assign \$467  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$468  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$459  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$460  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$461  = w_kinds_pop ? \$459  : \$460 ;
+  assign \$462  = w_kinds_push & w_kinds_full[0];
+  assign \$463  = w_kinds_full[1] | \$462 ;
+  assign \$465  = w_kinds_full[0] | \$464 ;
+  assign \$466  = w_kinds_pop ? \$463  : \$465 ;
+  assign \$467  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$468  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
   assign \$469  = w_kinds_pop ? \$467  : \$468 ;
-  assign \$470  = w_kinds_push & w_kinds_full[0];
-  assign \$471  = w_kinds_full[1] | \$470 ;
-  assign \$473  = w_kinds_full[0] | \$472 ;
+  assign \$470  = w_kinds_push & w_kinds_full[1];
+  assign \$471  = w_kinds_full[2] | \$470 ;
+  assign \$472  = w_kinds_push & w_kinds_full[0];
+  assign \$473  = w_kinds_full[1] | \$472 ;
   assign \$474  = w_kinds_pop ? \$471  : \$473 ;
-  assign \$475  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$476  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$475  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$476  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
   assign \$477  = w_kinds_pop ? \$475  : \$476 ;
-  assign \$478  = w_kinds_push & w_kinds_full[1];
-  assign \$479  = w_kinds_full[2] | \$478 ;
-  assign \$480  = w_kinds_push & w_kinds_full[0];
-  assign \$481  = w_kinds_full[1] | \$480 ;
+  assign \$478  = w_kinds_push & w_kinds_full[2];
+  assign \$479  = w_kinds_full[3] | \$478 ;
+  assign \$480  = w_kinds_push & w_kinds_full[1];
+  assign \$481  = w_kinds_full[2] | \$480 ;
   assign \$482  = w_kinds_pop ? \$479  : \$481 ;
-  assign \$483  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$484  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$483  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$484  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
   assign \$485  = w_kinds_pop ? \$483  : \$484 ;
-  assign \$486  = w_kinds_push & w_kinds_full[2];
-  assign \$487  = w_kinds_full[3] | \$486 ;
-  assign \$488  = w_kinds_push & w_kinds_full[1];
-  assign \$489  = w_kinds_full[2] | \$488 ;
+  assign \$486  = w_kinds_push & w_kinds_full[3];
+  assign \$487  = w_kinds_full[4] | \$486 ;
+  assign \$488  = w_kinds_push & w_kinds_full[2];
+  assign \$489  = w_kinds_full[3] | \$488 ;
   assign \$490  = w_kinds_pop ? \$487  : \$489 ;
-  assign \$491  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$492  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$491  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$492  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
   assign \$493  = w_kinds_pop ? \$491  : \$492 ;
-  assign \$494  = w_kinds_push & w_kinds_full[3];
-  assign \$495  = w_kinds_full[4] | \$494 ;
-  assign \$496  = w_kinds_push & w_kinds_full[2];
-  assign \$497  = w_kinds_full[3] | \$496 ;
+  assign \$494  = w_kinds_push & w_kinds_full[4];
+  assign \$495  = w_kinds_full[5] | \$494 ;
+  assign \$496  = w_kinds_push & w_kinds_full[3];
+  assign \$497  = w_kinds_full[4] | \$496 ;
   assign \$498  = w_kinds_pop ? \$495  : \$497 ;
-  assign \$499  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$500  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$499  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$500  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
   assign \$501  = w_kinds_pop ? \$499  : \$500 ;
-  assign \$502  = w_kinds_push & w_kinds_full[4];
-  assign \$503  = w_kinds_full[5] | \$502 ;
-  assign \$504  = w_kinds_push & w_kinds_full[3];
-  assign \$505  = w_kinds_full[4] | \$504 ;
+  assign \$502  = w_kinds_push & w_kinds_full[5];
+  assign \$503  = w_kinds_full[6] | \$502 ;
+  assign \$504  = w_kinds_push & w_kinds_full[4];
+  assign \$505  = w_kinds_full[5] | \$504 ;
   assign \$506  = w_kinds_pop ? \$503  : \$505 ;
-  assign \$507  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$508  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$507  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$508  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
   assign \$509  = w_kinds_pop ? \$507  : \$508 ;
-  assign \$510  = w_kinds_push & w_kinds_full[5];
-  assign \$511  = w_kinds_full[6] | \$510 ;
-  assign \$512  = w_kinds_push & w_kinds_full[4];
-  assign \$513  = w_kinds_full[5] | \$512 ;
+  assign \$510  = w_kinds_push & w_kinds_full[6];
+  assign \$511  = w_kinds_full[7] | \$510 ;
+  assign \$512  = w_kinds_push & w_kinds_full[5];
+  assign \$513  = w_kinds_full[6] | \$512 ;
   assign \$514  = w_kinds_pop ? \$511  : \$513 ;
-  assign \$515  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$516  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$515  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$516  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
   assign \$517  = w_kinds_pop ? \$515  : \$516 ;
-  assign \$518  = w_kinds_push & w_kinds_full[6];
-  assign \$519  = w_kinds_full[7] | \$518 ;
-  assign \$520  = w_kinds_push & w_kinds_full[5];
-  assign \$521  = w_kinds_full[6] | \$520 ;
+  assign \$518  = w_kinds_push & w_kinds_full[7];
+  assign \$519  = w_kinds_full[8] | \$518 ;
+  assign \$520  = w_kinds_push & w_kinds_full[6];
+  assign \$521  = w_kinds_full[7] | \$520 ;
   assign \$522  = w_kinds_pop ? \$519  : \$521 ;
-  assign \$523  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$524  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$523  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$524  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
   assign \$525  = w_kinds_pop ? \$523  : \$524 ;
-  assign \$526  = w_kinds_push & w_kinds_full[7];
-  assign \$527  = w_kinds_full[8] | \$526 ;
-  assign \$528  = w_kinds_push & w_kinds_full[6];
-  assign \$529  = w_kinds_full[7] | \$528 ;
+  assign \$526  = w_kinds_push & w_kinds_full[8];
+  assign \$527  = w_kinds_full[9] | \$526 ;
+  assign \$528  = w_kinds_push & w_kinds_full[7];
+  assign \$529  = w_kinds_full[8] | \$528 ;
   assign \$530  = w_kinds_pop ? \$527  : \$529 ;
-  assign \$531  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$532  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$532  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
   assign \$533  = w_kinds_pop ? \$531  : \$532 ;
-  assign \$534  = w_kinds_push & w_kinds_full[8];
-  assign \$535  = w_kinds_full[9] | \$534 ;
-  assign \$536  = w_kinds_push & w_kinds_full[7];
-  assign \$537  = w_kinds_full[8] | \$536 ;
+  assign \$534  = w_kinds_push & w_kinds_full[9];
+  assign \$536  = w_kinds_push & w_kinds_full[8];
+  assign \$537  = w_kinds_full[9] | \$536 ;
   assign \$538  = w_kinds_pop ? \$535  : \$537 ;
-  assign \$540  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$541  = w_kinds_pop ? \$539  : \$540 ;
-  assign \$542  = w_kinds_push & w_kinds_full[9];
-  assign \$544  = w_kinds_push & w_kinds_full[8];
-  assign \$545  = w_kinds_full[9] | \$544 ;
-  assign \$546  = w_kinds_pop ? \$543  : \$545 ;
-  assign \$547  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$548  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$539  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$540  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$541  = w_fast_pop ? \$539  : \$540 ;
+  assign \$542  = w_fast_push & w_fast_full[0];
+  assign \$543  = w_fast_full[1] | \$542 ;
+  assign \$545  = w_fast_full[0] | \$544 ;
+  assign \$546  = w_fast_pop ? \$543  : \$545 ;
+  assign \$547  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$548  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
   assign \$549  = w_fast_pop ? \$547  : \$548 ;
-  assign \$550  = w_fast_push & w_fast_full[0];
-  assign \$551  = w_fast_full[1] | \$550 ;
-  assign \$553  = w_fast_full[0] | \$552 ;
+  assign \$550  = w_fast_push & w_fast_full[1];
+  assign \$551  = w_fast_full[2] | \$550 ;
+  assign \$552  = w_fast_push & w_fast_full[0];
+  assign \$553  = w_fast_full[1] | \$552 ;
   assign \$554  = w_fast_pop ? \$551  : \$553 ;
-  assign \$555  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$556  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$555  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$556  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
   assign \$557  = w_fast_pop ? \$555  : \$556 ;
-  assign \$558  = w_fast_push & w_fast_full[1];
-  assign \$559  = w_fast_full[2] | \$558 ;
-  assign \$560  = w_fast_push & w_fast_full[0];
-  assign \$561  = w_fast_full[1] | \$560 ;
+  assign \$558  = w_fast_push & w_fast_full[2];
+  assign \$559  = w_fast_full[3] | \$558 ;
+  assign \$560  = w_fast_push & w_fast_full[1];
+  assign \$561  = w_fast_full[2] | \$560 ;
   assign \$562  = w_fast_pop ? \$559  : \$561 ;
-  assign \$563  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$564  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$563  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$564  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
   assign \$565  = w_fast_pop ? \$563  : \$564 ;
-  assign \$566  = w_fast_push & w_fast_full[2];
-  assign \$567  = w_fast_full[3] | \$566 ;
-  assign \$568  = w_fast_push & w_fast_full[1];
-  assign \$569  = w_fast_full[2] | \$568 ;
+  assign \$566  = w_fast_push & w_fast_full[3];
+  assign \$567  = w_fast_full[4] | \$566 ;
+  assign \$568  = w_fast_push & w_fast_full[2];
+  assign \$569  = w_fast_full[3] | \$568 ;
   assign \$570  = w_fast_pop ? \$567  : \$569 ;
-  assign \$571  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$572  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$571  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$572  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
   assign \$573  = w_fast_pop ? \$571  : \$572 ;
-  assign \$574  = w_fast_push & w_fast_full[3];
-  assign \$575  = w_fast_full[4] | \$574 ;
-  assign \$576  = w_fast_push & w_fast_full[2];
-  assign \$577  = w_fast_full[3] | \$576 ;
+  assign \$574  = w_fast_push & w_fast_full[4];
+  assign \$575  = w_fast_full[5] | \$574 ;
+  assign \$576  = w_fast_push & w_fast_full[3];
+  assign \$577  = w_fast_full[4] | \$576 ;
   assign \$578  = w_fast_pop ? \$575  : \$577 ;
-  assign \$579  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$580  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$579  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$580  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
   assign \$581  = w_fast_pop ? \$579  : \$580 ;
-  assign \$582  = w_fast_push & w_fast_full[4];
-  assign \$583  = w_fast_full[5] | \$582 ;
-  assign \$584  = w_fast_push & w_fast_full[3];
-  assign \$585  = w_fast_full[4] | \$584 ;
+  assign \$582  = w_fast_push & w_fast_full[5];
+  assign \$583  = w_fast_full[6] | \$582 ;
+  assign \$584  = w_fast_push & w_fast_full[4];
+  assign \$585  = w_fast_full[5] | \$584 ;
   assign \$586  = w_fast_pop ? \$583  : \$585 ;
-  assign \$587  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$588  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$587  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$588  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
   assign \$589  = w_fast_pop ? \$587  : \$588 ;
-  assign \$590  = w_fast_push & w_fast_full[5];
-  assign \$591  = w_fast_full[6] | \$590 ;
-  assign \$592  = w_fast_push & w_fast_full[4];
-  assign \$593  = w_fast_full[5] | \$592 ;
+  assign \$590  = w_fast_push & w_fast_full[6];
+  assign \$591  = w_fast_full[7] | \$590 ;
+  assign \$592  = w_fast_push & w_fast_full[5];
+  assign \$593  = w_fast_full[6] | \$592 ;
   assign \$594  = w_fast_pop ? \$591  : \$593 ;
-  assign \$595  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$596  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$595  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$596  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
   assign \$597  = w_fast_pop ? \$595  : \$596 ;
-  assign \$598  = w_fast_push & w_fast_full[6];
-  assign \$599  = w_fast_full[7] | \$598 ;
-  assign \$600  = w_fast_push & w_fast_full[5];
-  assign \$601  = w_fast_full[6] | \$600 ;
+  assign \$598  = w_fast_push & w_fast_full[7];
+  assign \$599  = w_fast_full[8] | \$598 ;
+  assign \$600  = w_fast_push & w_fast_full[6];
+  assign \$601  = w_fast_full[7] | \$600 ;
   assign \$602  = w_fast_pop ? \$599  : \$601 ;
-  assign \$603  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$604  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$603  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$604  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
   assign \$605  = w_fast_pop ? \$603  : \$604 ;
-  assign \$606  = w_fast_push & w_fast_full[7];
-  assign \$607  = w_fast_full[8] | \$606 ;
-  assign \$608  = w_fast_push & w_fast_full[6];
-  assign \$609  = w_fast_full[7] | \$608 ;
+  assign \$606  = w_fast_push & w_fast_full[8];
+  assign \$607  = w_fast_full[9] | \$606 ;
+  assign \$608  = w_fast_push & w_fast_full[7];
+  assign \$609  = w_fast_full[8] | \$608 ;
   assign \$610  = w_fast_pop ? \$607  : \$609 ;
-  assign \$611  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$612  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$612  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
   assign \$613  = w_fast_pop ? \$611  : \$612 ;
-  assign \$614  = w_fast_push & w_fast_full[8];
-  assign \$615  = w_fast_full[9] | \$614 ;
-  assign \$616  = w_fast_push & w_fast_full[7];
-  assign \$617  = w_fast_full[8] | \$616 ;
+  assign \$614  = w_fast_push & w_fast_full[9];
+  assign \$616  = w_fast_push & w_fast_full[8];
+  assign \$617  = w_fast_full[9] | \$616 ;
   assign \$618  = w_fast_pop ? \$615  : \$617 ;
-  assign \$620  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$621  = w_fast_pop ? \$619  : \$620 ;
-  assign \$622  = w_fast_push & w_fast_full[9];
-  assign \$624  = w_fast_push & w_fast_full[8];
-  assign \$625  = w_fast_full[9] | \$624 ;
-  assign \$626  = w_fast_pop ? \$623  : \$625 ;
-  assign \$627  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$628  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$619  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$620  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$621  = w_slow_pop ? \$619  : \$620 ;
+  assign \$622  = w_slow_push & w_slow_full[0];
+  assign \$623  = w_slow_full[1] | \$622 ;
+  assign \$625  = w_slow_full[0] | \$624 ;
+  assign \$626  = w_slow_pop ? \$623  : \$625 ;
+  assign \$627  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$628  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
   assign \$629  = w_slow_pop ? \$627  : \$628 ;
-  assign \$630  = w_slow_push & w_slow_full[0];
-  assign \$631  = w_slow_full[1] | \$630 ;
-  assign \$633  = w_slow_full[0] | \$632 ;
+  assign \$630  = w_slow_push & w_slow_full[1];
+  assign \$631  = w_slow_full[2] | \$630 ;
+  assign \$632  = w_slow_push & w_slow_full[0];
+  assign \$633  = w_slow_full[1] | \$632 ;
   assign \$634  = w_slow_pop ? \$631  : \$633 ;
-  assign \$635  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$636  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$635  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$636  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
   assign \$637  = w_slow_pop ? \$635  : \$636 ;
-  assign \$638  = w_slow_push & w_slow_full[1];
-  assign \$639  = w_slow_full[2] | \$638 ;
-  assign \$640  = w_slow_push & w_slow_full[0];
-  assign \$641  = w_slow_full[1] | \$640 ;
+  assign \$638  = w_slow_push & w_slow_full[2];
+  assign \$639  = w_slow_full[3] | \$638 ;
+  assign \$640  = w_slow_push & w_slow_full[1];
+  assign \$641  = w_slow_full[2] | \$640 ;
   assign \$642  = w_slow_pop ? \$639  : \$641 ;
-  assign \$643  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$644  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$643  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$644  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
   assign \$645  = w_slow_pop ? \$643  : \$644 ;
-  assign \$646  = w_slow_push & w_slow_full[2];
-  assign \$647  = w_slow_full[3] | \$646 ;
-  assign \$648  = w_slow_push & w_slow_full[1];
-  assign \$649  = w_slow_full[2] | \$648 ;
+  assign \$646  = w_slow_push & w_slow_full[3];
+  assign \$647  = w_slow_full[4] | \$646 ;
+  assign \$648  = w_slow_push & w_slow_full[2];
+  assign \$649  = w_slow_full[3] | \$648 ;
   assign \$650  = w_slow_pop ? \$647  : \$649 ;
-  assign \$651  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$652  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$651  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$652  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
   assign \$653  = w_slow_pop ? \$651  : \$652 ;
-  assign \$654  = w_slow_push & w_slow_full[3];
-  assign \$655  = w_slow_full[4] | \$654 ;
-  assign \$656  = w_slow_push & w_slow_full[2];
-  assign \$657  = w_slow_full[3] | \$656 ;
+  assign \$654  = w_slow_push & w_slow_full[4];
+  assign \$655  = w_slow_full[5] | \$654 ;
+  assign \$656  = w_slow_push & w_slow_full[3];
+  assign \$657  = w_slow_full[4] | \$656 ;
   assign \$658  = w_slow_pop ? \$655  : \$657 ;
-  assign \$659  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$660  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$659  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$660  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
   assign \$661  = w_slow_pop ? \$659  : \$660 ;
-  assign \$662  = w_slow_push & w_slow_full[4];
-  assign \$663  = w_slow_full[5] | \$662 ;
-  assign \$664  = w_slow_push & w_slow_full[3];
-  assign \$665  = w_slow_full[4] | \$664 ;
+  assign \$662  = w_slow_push & w_slow_full[5];
+  assign \$663  = w_slow_full[6] | \$662 ;
+  assign \$664  = w_slow_push & w_slow_full[4];
+  assign \$665  = w_slow_full[5] | \$664 ;
   assign \$666  = w_slow_pop ? \$663  : \$665 ;
-  assign \$667  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$668  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$667  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$668  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
   assign \$669  = w_slow_pop ? \$667  : \$668 ;
-  assign \$670  = w_slow_push & w_slow_full[5];
-  assign \$671  = w_slow_full[6] | \$670 ;
-  assign \$672  = w_slow_push & w_slow_full[4];
-  assign \$673  = w_slow_full[5] | \$672 ;
+  assign \$670  = w_slow_push & w_slow_full[6];
+  assign \$671  = w_slow_full[7] | \$670 ;
+  assign \$672  = w_slow_push & w_slow_full[5];
+  assign \$673  = w_slow_full[6] | \$672 ;
   assign \$674  = w_slow_pop ? \$671  : \$673 ;
-  assign \$675  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$676  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$675  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$676  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
   assign \$677  = w_slow_pop ? \$675  : \$676 ;
-  assign \$678  = w_slow_push & w_slow_full[6];
-  assign \$679  = w_slow_full[7] | \$678 ;
-  assign \$680  = w_slow_push & w_slow_full[5];
-  assign \$681  = w_slow_full[6] | \$680 ;
+  assign \$678  = w_slow_push & w_slow_full[7];
+  assign \$679  = w_slow_full[8] | \$678 ;
+  assign \$680  = w_slow_push & w_slow_full[6];
+  assign \$681  = w_slow_full[7] | \$680 ;
   assign \$682  = w_slow_pop ? \$679  : \$681 ;
-  assign \$683  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$684  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$683  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$684  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
   assign \$685  = w_slow_pop ? \$683  : \$684 ;
-  assign \$686  = w_slow_push & w_slow_full[7];
-  assign \$687  = w_slow_full[8] | \$686 ;
-  assign \$688  = w_slow_push & w_slow_full[6];
-  assign \$689  = w_slow_full[7] | \$688 ;
+  assign \$686  = w_slow_push & w_slow_full[8];
+  assign \$687  = w_slow_full[9] | \$686 ;
+  assign \$688  = w_slow_push & w_slow_full[7];
+  assign \$689  = w_slow_full[8] | \$688 ;
   assign \$690  = w_slow_pop ? \$687  : \$689 ;
-  assign \$691  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$692  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$692  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
   assign \$693  = w_slow_pop ? \$691  : \$692 ;
-  assign \$694  = w_slow_push & w_slow_full[8];
-  assign \$695  = w_slow_full[9] | \$694 ;
-  assign \$696  = w_slow_push & w_slow_full[7];
-  assign \$697  = w_slow_full[8] | \$696 ;
+  assign \$694  = w_slow_push & w_slow_full[9];
+  assign \$696  = w_slow_push & w_slow_full[8];
+  assign \$697  = w_slow_full[9] | \$696 ;
   assign \$698  = w_slow_pop ? \$695  : \$697 ;
-  assign \$700  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$701  = w_slow_pop ? \$699  : \$700 ;
-  assign \$702  = w_slow_push & w_slow_full[9];
-  assign \$704  = w_slow_push & w_slow_full[8];
-  assign \$705  = w_slow_full[9] | \$704 ;
-  assign \$706  = w_slow_pop ? \$703  : \$705 ;
-  assign \$707  = ~ r_fast_pop;
-  assign \$708  = r_fast_head_valid & \$707 ;
-  assign \$709  = r_fast_held[0] | \$708 ;
-  assign \$signature__en  = r_fast_push & \$709 ;
-  assign \$710  = ~ r_slow_pop;
-  assign \$711  = r_slow_head_valid & \$710 ;
-  assign \$712  = r_slow_held[0] | \$711 ;
-  assign \$signature__en$103  = r_slow_push & \$712 ;
+  assign \$699  = ~ r_fast_pop;
+  assign \$700  = r_fast_count[0] & \$699 ;
+  assign \$701  = r_fast_held[0] | \$700 ;
+  assign \$signature__en  = r_fast_push & \$701 ;
+  assign \$702  = ~ r_slow_pop;
+  assign \$703  = r_slow_count[0] & \$702 ;
+  assign \$704  = r_slow_held[0] | \$703 ;
+  assign \$signature__en$101  = r_slow_push & \$704 ;
   assign s_axil_arready = ~ r_kinds_full[9];
-  assign \$713  = ~ r_kinds_full[9];
-  assign r_kinds_push = s_axil_arvalid & \$713 ;
-  assign \$714  = r_kinds_data0 ? r_slow_head_valid : r_fast_head_valid;
-  assign s_axil_rvalid = r_kinds_full[0] & \$714 ;
+  assign \$705  = ~ r_kinds_full[9];
+  assign r_kinds_push = s_axil_arvalid & \$705 ;
+  assign \$706  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
+  assign s_axil_rvalid = r_kinds_full[0] & \$706 ;
   assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
-  assign \$715  = ~ r_kinds_data0;
-  assign \$716  = \$715  & r_fast_head[32];
-  assign s_axil_rresp = \$716  ? 2'h2 : 2'h0;
+  assign \$707  = ~ r_kinds_data0;
+  assign \$708  = \$707  & r_fast_head[32];
+  assign s_axil_rresp = \$708  ? 2'h2 : 2'h0;
   assign r_kinds_pop = r_fast_pop | r_slow_pop;
-  assign \$717  = ~ r_kinds_data0;
-  assign \$718  = r_kinds_full[0] & \$717 ;
-  assign \$719  = \$718  & r_fast_head_valid;
-  assign r_fast_pop = \$719  & s_axil_rready;
-  assign \$720  = r_kinds_full[0] & r_kinds_data0;
-  assign \$721  = \$720  & r_slow_head_valid;
-  assign r_slow_pop = \$721  & s_axil_rready;
+  assign \$709  = ~ r_kinds_data0;
+  assign \$710  = r_kinds_full[0] & \$709 ;
+  assign \$711  = \$710  & r_fast_count[0];
+  assign r_fast_pop = \$711  & s_axil_rready;
+  assign \$712  = r_kinds_full[0] & r_kinds_data0;
+  assign \$713  = \$712  & r_slow_count[0];
+  assign r_slow_pop = \$713  & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$722  = ~ w_addrs_full[1];
-  assign \$signal$123  = s_axil_awvalid & \$722 ;
-  assign \$723  = ~ w_datas_full[1];
-  assign \$signal$125  = s_axil_wvalid & \$723 ;
-  assign \$724  = w_addrs_full[0] | \$signal$123 ;
-  assign \$725  = w_datas_full[0] | \$signal$125 ;
-  assign \$726  = \$724  & \$725 ;
-  assign \$727  = ~ w_kinds_full[9];
-  assign \$728  = w_kinds_push & w_kinds_full[8];
-  assign \$729  = ~ \$728 ;
-  assign \$730  = \$727  & \$729 ;
-  assign \$signal  = \$726  & \$730 ;
-  assign \$731  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal  & \$732 ;
+  assign \$714  = ~ w_addrs_full[1];
+  assign \$signal$121  = s_axil_awvalid & \$714 ;
+  assign \$715  = ~ w_datas_full[1];
+  assign \$signal$123  = s_axil_wvalid & \$715 ;
+  assign \$716  = w_addrs_full[0] | \$signal$121 ;
+  assign \$717  = w_datas_full[0] | \$signal$123 ;
+  assign \$718  = \$716  & \$717 ;
+  assign \$719  = ~ w_kinds_full[9];
+  assign \$720  = w_kinds_push & w_kinds_full[8];
+  assign \$721  = ~ \$720 ;
+  assign \$722  = \$719  & \$721 ;
+  assign \$signal  = \$718  & \$722 ;
+  assign \$723  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal  & \$724 ;
+  assign \$725  = ~ w_addrs_full[0];
+  assign \$726  = \$signal  & \$725 ;
+  assign \$727  = ~ \$726 ;
+  assign w_addrs_push = \$signal$121  & \$727 ;
+  assign \$728  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal  & \$729 ;
+  assign \$730  = ~ w_datas_full[0];
+  assign \$731  = \$signal  & \$730 ;
+  assign \$732  = ~ \$731 ;
+  assign w_datas_push = \$signal$123  & \$732 ;
   assign \$733  = ~ w_addrs_full[0];
-  assign \$734  = \$signal  & \$733 ;
-  assign \$735  = ~ \$734 ;
-  assign w_addrs_push = \$signal$123  & \$735 ;
-  assign \$736  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal  & \$737 ;
-  assign \$738  = ~ w_datas_full[0];
-  assign \$739  = \$signal  & \$738 ;
-  assign \$740  = ~ \$739 ;
-  assign w_datas_push = \$signal$125  & \$740 ;
-  assign \$741  = ~ w_addrs_full[0];
   assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$742  = ~ w_datas_full[0];
-  assign \$743  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$744  = ~ w_datas_full[0];
-  assign \$745  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$746  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$746 ;
-  assign \$747  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$747  ? 2'h2 : 2'h0;
+  assign \$734  = ~ w_datas_full[0];
+  assign \$735  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$736  = ~ w_datas_full[0];
+  assign \$737  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$738  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$738 ;
+  assign \$739  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$739  ? 2'h2 : 2'h0;
   assign w_kinds_pop = w_fast_pop | w_slow_pop;
-  assign \$748  = ~ w_kinds_data0;
-  assign \$749  = w_kinds_full[0] & \$748 ;
-  assign \$750  = \$749  & w_fast_full[0];
-  assign w_fast_pop = \$750  & s_axil_bready;
-  assign \$751  = w_kinds_full[0] & w_kinds_data0;
-  assign \$752  = \$751  & w_slow_full[0];
-  assign w_slow_pop = \$752  & s_axil_bready;
+  assign \$740  = ~ w_kinds_data0;
+  assign \$741  = w_kinds_full[0] & \$740 ;
+  assign \$742  = \$741  & w_fast_full[0];
+  assign w_fast_pop = \$742  & s_axil_bready;
+  assign \$743  = w_kinds_full[0] & w_kinds_data0;
+  assign \$744  = \$743  & w_slow_full[0];
+  assign w_slow_pop = \$744  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$753 ;
+    r_kinds_data0 <= \$745 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$754 ;
+    r_kinds_full <= \$746 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$755 ;
+    r_kinds_data1 <= \$747 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$756 ;
+    r_kinds_data2 <= \$748 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$757 ;
+    r_kinds_data3 <= \$749 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$758 ;
+    r_kinds_data4 <= \$750 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$759 ;
+    r_kinds_data5 <= \$751 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$760 ;
+    r_kinds_data6 <= \$752 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$761 ;
+    r_kinds_data7 <= \$753 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$762 ;
+    r_kinds_data8 <= \$754 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$763 ;
+    r_kinds_data9 <= \$755 ;
   always @(posedge aclk_clk)
-    r_fast_head <= \$764 ;
+    r_fast_head <= \$756 ;
   always @(posedge aclk_clk)
-    r_fast_head_valid <= \$765 ;
+    r_fast_rd <= \$757 ;
   always @(posedge aclk_clk)
-    r_fast_rd <= \$766 ;
+    r_fast_rd_next <= \$758 ;
   always @(posedge aclk_clk)
-    r_fast_rd_next <= \$767 ;
+    r_fast_wr <= \$759 ;
   always @(posedge aclk_clk)
-    r_fast_wr <= \$768 ;
+    r_fast_wr_next <= \$760 ;
   always @(posedge aclk_clk)
-    r_fast_wr_next <= \$769 ;
+    r_fast_held <= \$761 ;
   always @(posedge aclk_clk)
-    r_fast_held <= \$770 ;
+    r_fast_count <= \$762 ;
   always @(posedge aclk_clk)
-    r_fast_count <= \$771 ;
+    r_slow_head <= \$763 ;
   always @(posedge aclk_clk)
-    r_slow_head <= \$772 ;
+    r_slow_rd <= \$764 ;
   always @(posedge aclk_clk)
-    r_slow_head_valid <= \$773 ;
+    r_slow_rd_next <= \$765 ;
   always @(posedge aclk_clk)
-    r_slow_rd <= \$774 ;
+    r_slow_wr <= \$766 ;
   always @(posedge aclk_clk)
-    r_slow_rd_next <= \$775 ;
+    r_slow_wr_next <= \$767 ;
   always @(posedge aclk_clk)
-    r_slow_wr <= \$776 ;
+    r_slow_held <= \$768 ;
   always @(posedge aclk_clk)
-    r_slow_wr_next <= \$777 ;
+    r_slow_count <= \$769 ;
   always @(posedge aclk_clk)
-    r_slow_held <= \$778 ;
+    w_addrs_data0 <= \$770 ;
   always @(posedge aclk_clk)
-    r_slow_count <= \$779 ;
+    w_addrs_full <= \$771 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$780 ;
+    w_addrs_data1 <= \$772 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$781 ;
+    w_datas_data0 <= \$773 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$782 ;
+    w_datas_full <= \$774 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$783 ;
+    w_datas_data1 <= \$775 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$784 ;
+    w_kinds_data0 <= \$776 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$785 ;
+    w_kinds_full <= \$777 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$786 ;
+    w_kinds_data1 <= \$778 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$787 ;
+    w_kinds_data2 <= \$779 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$788 ;
+    w_kinds_data3 <= \$780 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$789 ;
+    w_kinds_data4 <= \$781 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$790 ;
+    w_kinds_data5 <= \$782 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$791 ;
+    w_kinds_data6 <= \$783 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$792 ;
+    w_kinds_data7 <= \$784 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$793 ;
+    w_kinds_data8 <= \$785 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$794 ;
+    w_kinds_data9 <= \$786 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$795 ;
+    w_fast_data0 <= \$787 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$796 ;
+    w_fast_full <= \$788 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$797 ;
+    w_fast_data1 <= \$789 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$798 ;
+    w_fast_data2 <= \$790 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$799 ;
+    w_fast_data3 <= \$791 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$800 ;
+    w_fast_data4 <= \$792 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$801 ;
+    w_fast_data5 <= \$793 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$802 ;
+    w_fast_data6 <= \$794 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$803 ;
+    w_fast_data7 <= \$795 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$804 ;
+    w_fast_data8 <= \$796 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$805 ;
+    w_fast_data9 <= \$797 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$806 ;
+    w_slow_data0 <= \$798 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$807 ;
+    w_slow_full <= \$799 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$808 ;
+    w_slow_data1 <= \$800 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$809 ;
+    w_slow_data2 <= \$801 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$810 ;
+    w_slow_data3 <= \$802 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$811 ;
+    w_slow_data4 <= \$803 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$812 ;
+    w_slow_data5 <= \$804 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$813 ;
+    w_slow_data6 <= \$805 ;
   always @(posedge aclk_clk)
-    w_slow_data5 <= \$814 ;
+    w_slow_data7 <= \$806 ;
   always @(posedge aclk_clk)
-    w_slow_data6 <= \$815 ;
+    w_slow_data8 <= \$807 ;
   always @(posedge aclk_clk)
-    w_slow_data7 <= \$816 ;
+    w_slow_data9 <= \$808 ;
   always @(posedge aclk_clk)
-    w_slow_data8 <= \$817 ;
-  always @(posedge aclk_clk)
-    w_slow_data9 <= \$818 ;
-  always @(posedge aclk_clk)
-    w_kinds_push <= \$819 ;
+    w_kinds_push <= \$809 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -2397,213 +2363,317 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$79  = r_kinds_full[9] | \$78 ;
   assign \$80  = r_kinds_pop ? \$77  : \$79 ;
   assign \$81  = ~ r_fast_pop;
-  assign \$82  = r_fast_head_valid & \$81 ;
+  assign \$82  = r_fast_count[0] & \$81 ;
   assign \$83  = ~ \$82 ;
   assign \$84  = r_fast_held[0] ? read__data : { bus__r_err, bus__r_data };
-  assign \$85  = r_fast_held[0] | r_fast_push;
-  assign \$86  = ~ r_fast_pop;
-  assign \$87  = r_fast_head_valid & \$86 ;
-  assign \$88  = \$85  | \$87 ;
-  assign \$89  = ~ r_fast_pop;
-  assign \$90  = r_fast_head_valid & \$89 ;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = \$91  & r_fast_held[0];
-  assign \$93  = r_fast_rd_next + 1'h1;
-  assign \$94  = ~ r_fast_pop;
-  assign \$95  = r_fast_head_valid & \$94 ;
-  assign \$96  = r_fast_held[0] | \$95 ;
+  assign \$85  = ~ r_fast_pop;
+  assign \$86  = r_fast_count[0] & \$85 ;
+  assign \$87  = ~ \$86 ;
+  assign \$88  = \$87  & r_fast_held[0];
+  assign \$89  = r_fast_rd_next + 1'h1;
+  assign \$90  = ~ r_fast_pop;
+  assign \$91  = r_fast_count[0] & \$90 ;
+  assign \$92  = r_fast_held[0] | \$91 ;
+  assign \$93  = r_fast_push & \$92 ;
+  assign \$94  = r_fast_wr_next + 1'h1;
+  assign \$95  = ~ r_fast_pop;
+  assign \$96  = r_fast_count[0] & \$95 ;
   assign \$97  = r_fast_push & \$96 ;
-  assign \$98  = r_fast_wr_next + 1'h1;
-  assign \$99  = ~ r_fast_pop;
-  assign \$100  = r_fast_head_valid & \$99 ;
-  assign \$101  = r_fast_push & \$100 ;
-  assign \$102  = ~ r_fast_pop;
-  assign \$103  = r_fast_head_valid & \$102 ;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = \$104  & r_fast_held[0];
-  assign \$106  = ~ r_fast_push;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = \$107  ? r_fast_held[1] : r_fast_held[0];
-  assign \$109  = \$101  ? 1'h1 : \$108 ;
-  assign \$110  = ~ r_fast_pop;
-  assign \$111  = r_fast_head_valid & \$110 ;
-  assign \$112  = r_fast_push & \$111 ;
-  assign \$113  = ~ r_fast_pop;
-  assign \$114  = r_fast_head_valid & \$113 ;
-  assign \$115  = ~ \$114 ;
-  assign \$116  = \$115  & r_fast_held[0];
-  assign \$117  = ~ r_fast_push;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = \$118  ? r_fast_held[2] : r_fast_held[1];
-  assign \$120  = \$112  ? r_fast_held[0] : \$119 ;
-  assign \$121  = ~ r_fast_pop;
-  assign \$122  = r_fast_head_valid & \$121 ;
-  assign \$123  = r_fast_push & \$122 ;
-  assign \$124  = ~ r_fast_pop;
-  assign \$125  = r_fast_head_valid & \$124 ;
-  assign \$126  = ~ \$125 ;
-  assign \$127  = \$126  & r_fast_held[0];
-  assign \$128  = ~ r_fast_push;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = \$129  ? r_fast_held[3] : r_fast_held[2];
-  assign \$131  = \$123  ? r_fast_held[1] : \$130 ;
-  assign \$132  = ~ r_fast_pop;
-  assign \$133  = r_fast_head_valid & \$132 ;
-  assign \$134  = r_fast_push & \$133 ;
-  assign \$135  = ~ r_fast_pop;
-  assign \$136  = r_fast_head_valid & \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$137  & r_fast_held[0];
-  assign \$139  = ~ r_fast_push;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = \$140  ? r_fast_held[4] : r_fast_held[3];
-  assign \$142  = \$134  ? r_fast_held[2] : \$141 ;
-  assign \$143  = ~ r_fast_pop;
-  assign \$144  = r_fast_head_valid & \$143 ;
-  assign \$145  = r_fast_push & \$144 ;
-  assign \$146  = ~ r_fast_pop;
-  assign \$147  = r_fast_head_valid & \$146 ;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = \$148  & r_fast_held[0];
-  assign \$150  = ~ r_fast_push;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = \$151  ? r_fast_held[5] : r_fast_held[4];
-  assign \$153  = \$145  ? r_fast_held[3] : \$152 ;
-  assign \$154  = ~ r_fast_pop;
-  assign \$155  = r_fast_head_valid & \$154 ;
-  assign \$156  = r_fast_push & \$155 ;
-  assign \$157  = ~ r_fast_pop;
-  assign \$158  = r_fast_head_valid & \$157 ;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$159  & r_fast_held[0];
-  assign \$161  = ~ r_fast_push;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = \$162  ? r_fast_held[6] : r_fast_held[5];
-  assign \$164  = \$156  ? r_fast_held[4] : \$163 ;
-  assign \$165  = ~ r_fast_pop;
-  assign \$166  = r_fast_head_valid & \$165 ;
-  assign \$167  = r_fast_push & \$166 ;
-  assign \$168  = ~ r_fast_pop;
-  assign \$169  = r_fast_head_valid & \$168 ;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$170  & r_fast_held[0];
-  assign \$172  = ~ r_fast_push;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = \$173  ? r_fast_held[7] : r_fast_held[6];
-  assign \$175  = \$167  ? r_fast_held[5] : \$174 ;
-  assign \$176  = ~ r_fast_pop;
-  assign \$177  = r_fast_head_valid & \$176 ;
-  assign \$178  = r_fast_push & \$177 ;
-  assign \$179  = ~ r_fast_pop;
-  assign \$180  = r_fast_head_valid & \$179 ;
+  assign \$98  = ~ r_fast_pop;
+  assign \$99  = r_fast_count[0] & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$100  & r_fast_held[0];
+  assign \$102  = ~ r_fast_push;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = \$103  ? r_fast_held[1] : r_fast_held[0];
+  assign \$105  = \$97  ? 1'h1 : \$104 ;
+  assign \$106  = ~ r_fast_pop;
+  assign \$107  = r_fast_count[0] & \$106 ;
+  assign \$108  = r_fast_push & \$107 ;
+  assign \$109  = ~ r_fast_pop;
+  assign \$110  = r_fast_count[0] & \$109 ;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = \$111  & r_fast_held[0];
+  assign \$113  = ~ r_fast_push;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = \$114  ? r_fast_held[2] : r_fast_held[1];
+  assign \$116  = \$108  ? r_fast_held[0] : \$115 ;
+  assign \$117  = ~ r_fast_pop;
+  assign \$118  = r_fast_count[0] & \$117 ;
+  assign \$119  = r_fast_push & \$118 ;
+  assign \$120  = ~ r_fast_pop;
+  assign \$121  = r_fast_count[0] & \$120 ;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = \$122  & r_fast_held[0];
+  assign \$124  = ~ r_fast_push;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = \$125  ? r_fast_held[3] : r_fast_held[2];
+  assign \$127  = \$119  ? r_fast_held[1] : \$126 ;
+  assign \$128  = ~ r_fast_pop;
+  assign \$129  = r_fast_count[0] & \$128 ;
+  assign \$130  = r_fast_push & \$129 ;
+  assign \$131  = ~ r_fast_pop;
+  assign \$132  = r_fast_count[0] & \$131 ;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = \$133  & r_fast_held[0];
+  assign \$135  = ~ r_fast_push;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = \$136  ? r_fast_held[4] : r_fast_held[3];
+  assign \$138  = \$130  ? r_fast_held[2] : \$137 ;
+  assign \$139  = ~ r_fast_pop;
+  assign \$140  = r_fast_count[0] & \$139 ;
+  assign \$141  = r_fast_push & \$140 ;
+  assign \$142  = ~ r_fast_pop;
+  assign \$143  = r_fast_count[0] & \$142 ;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = \$144  & r_fast_held[0];
+  assign \$146  = ~ r_fast_push;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
+  assign \$149  = \$141  ? r_fast_held[3] : \$148 ;
+  assign \$150  = ~ r_fast_pop;
+  assign \$151  = r_fast_count[0] & \$150 ;
+  assign \$152  = r_fast_push & \$151 ;
+  assign \$153  = ~ r_fast_pop;
+  assign \$154  = r_fast_count[0] & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$155  & r_fast_held[0];
+  assign \$157  = ~ r_fast_push;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = \$158  ? r_fast_held[6] : r_fast_held[5];
+  assign \$160  = \$152  ? r_fast_held[4] : \$159 ;
+  assign \$161  = ~ r_fast_pop;
+  assign \$162  = r_fast_count[0] & \$161 ;
+  assign \$163  = r_fast_push & \$162 ;
+  assign \$164  = ~ r_fast_pop;
+  assign \$165  = r_fast_count[0] & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$166  & r_fast_held[0];
+  assign \$168  = ~ r_fast_push;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = \$169  ? r_fast_held[7] : r_fast_held[6];
+  assign \$171  = \$163  ? r_fast_held[5] : \$170 ;
+  assign \$172  = ~ r_fast_pop;
+  assign \$173  = r_fast_count[0] & \$172 ;
+  assign \$174  = r_fast_push & \$173 ;
+  assign \$175  = ~ r_fast_pop;
+  assign \$176  = r_fast_count[0] & \$175 ;
+  assign \$177  = ~ \$176 ;
+  assign \$178  = \$177  & r_fast_held[0];
+  assign \$179  = ~ r_fast_push;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = \$180  ? r_fast_held[8] : r_fast_held[7];
+  assign \$182  = \$174  ? r_fast_held[6] : \$181 ;
+  assign \$183  = ~ r_fast_pop;
+  assign \$184  = r_fast_count[0] & \$183 ;
+  assign \$185  = r_fast_push & \$184 ;
+  assign \$186  = ~ r_fast_pop;
+  assign \$187  = r_fast_count[0] & \$186 ;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$188  & r_fast_held[0];
+  assign \$190  = ~ r_fast_push;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$753  = \$3 ;
+    \$745  = \$3 ;
+    if (aclk_rst) begin
+      \$745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$746 [0] = \$8 ;
+    \$746 [1] = \$16 ;
+    \$746 [2] = \$24 ;
+    \$746 [3] = \$32 ;
+    \$746 [4] = \$40 ;
+    \$746 [5] = \$48 ;
+    \$746 [6] = \$56 ;
+    \$746 [7] = \$64 ;
+    \$746 [8] = \$72 ;
+    \$746 [9] = \$80 ;
+    if (aclk_rst) begin
+      \$746  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$747  = \$11 ;
+    if (aclk_rst) begin
+      \$747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$748  = \$19 ;
+    if (aclk_rst) begin
+      \$748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$749  = \$27 ;
+    if (aclk_rst) begin
+      \$749  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$750  = \$35 ;
+    if (aclk_rst) begin
+      \$750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$751  = \$43 ;
+    if (aclk_rst) begin
+      \$751  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$752  = \$51 ;
+    if (aclk_rst) begin
+      \$752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$753  = \$59 ;
     if (aclk_rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$754 [0] = \$8 ;
-    \$754 [1] = \$16 ;
-    \$754 [2] = \$24 ;
-    \$754 [3] = \$32 ;
-    \$754 [4] = \$40 ;
-    \$754 [5] = \$48 ;
-    \$754 [6] = \$56 ;
-    \$754 [7] = \$64 ;
-    \$754 [8] = \$72 ;
-    \$754 [9] = \$80 ;
+    \$754  = \$67 ;
     if (aclk_rst) begin
-      \$754  = 10'h000;
+      \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$755  = \$11 ;
+    \$755  = \$75 ;
     if (aclk_rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$756  = \$19 ;
-    if (aclk_rst) begin
-      \$756  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$757  = \$27 ;
-    if (aclk_rst) begin
-      \$757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$758  = \$35 ;
-    if (aclk_rst) begin
-      \$758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$759  = \$43 ;
-    if (aclk_rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$760  = \$51 ;
-    if (aclk_rst) begin
-      \$760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$761  = \$59 ;
-    if (aclk_rst) begin
-      \$761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$762  = \$67 ;
-    if (aclk_rst) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$763  = \$75 ;
-    if (aclk_rst) begin
-      \$763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$764  = r_fast_head;
+    \$756  = r_fast_head;
     if (\$83 ) begin
-      \$764  = \$84 ;
+      \$756  = \$84 ;
     end
     if (aclk_rst) begin
-      \$764  = 33'h000000000;
+      \$756  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$765  = \$88 ;
+    \$757  = r_fast_rd;
+    if (\$88 ) begin
+      \$757  = r_fast_rd_next;
+    end
     if (aclk_rst) begin
-      \$765  = 1'h0;
+      \$757  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$766  = r_fast_rd;
-    if (\$92 ) begin
-      \$766  = r_fast_rd_next;
+    \$758  = r_fast_rd_next;
+    if (\$88 ) begin
+      \$758  = \$89 [3:0];
+    end
+    if (aclk_rst) begin
+      \$758  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$759  = r_fast_wr;
+    if (\$93 ) begin
+      \$759  = r_fast_wr_next;
+    end
+    if (aclk_rst) begin
+      \$759  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$760  = r_fast_wr_next;
+    if (\$93 ) begin
+      \$760  = \$94 [3:0];
+    end
+    if (aclk_rst) begin
+      \$760  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$761 [0] = \$105 ;
+    \$761 [1] = \$116 ;
+    \$761 [2] = \$127 ;
+    \$761 [3] = \$138 ;
+    \$761 [4] = \$149 ;
+    \$761 [5] = \$160 ;
+    \$761 [6] = \$171 ;
+    \$761 [7] = \$182 ;
+    \$761 [8] = \$193 ;
+    if (aclk_rst) begin
+      \$761  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$762 [0] = \$199 ;
+    \$762 [1] = \$205 ;
+    \$762 [2] = \$211 ;
+    \$762 [3] = \$217 ;
+    \$762 [4] = \$223 ;
+    \$762 [5] = \$229 ;
+    \$762 [6] = \$235 ;
+    \$762 [7] = \$241 ;
+    \$762 [8] = \$247 ;
+    \$762 [9] = \$253 ;
+    if (aclk_rst) begin
+      \$762  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$763  = r_slow_head;
+    if (\$256 ) begin
+      \$763  = \$257 ;
+    end
+    if (aclk_rst) begin
+      \$763  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$764  = r_slow_rd;
+    if (\$261 ) begin
+      \$764  = r_slow_rd_next;
+    end
+    if (aclk_rst) begin
+      \$764  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$765  = r_slow_rd_next;
+    if (\$261 ) begin
+      \$765  = \$262 [3:0];
+    end
+    if (aclk_rst) begin
+      \$765  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$766  = r_slow_wr;
+    if (\$266 ) begin
+      \$766  = r_slow_wr_next;
     end
     if (aclk_rst) begin
       \$766  = 4'h0;
@@ -2611,9 +2681,9 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$767  = r_fast_rd_next;
-    if (\$92 ) begin
-      \$767  = \$93 [3:0];
+    \$767  = r_slow_wr_next;
+    if (\$266 ) begin
+      \$767  = \$267 [3:0];
     end
     if (aclk_rst) begin
       \$767  = 4'h1;
@@ -2621,503 +2691,395 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$768  = r_fast_wr;
-    if (\$97 ) begin
-      \$768  = r_fast_wr_next;
-    end
+    \$768 [0] = \$278 ;
+    \$768 [1] = \$289 ;
+    \$768 [2] = \$300 ;
+    \$768 [3] = \$311 ;
+    \$768 [4] = \$322 ;
+    \$768 [5] = \$333 ;
+    \$768 [6] = \$344 ;
+    \$768 [7] = \$355 ;
+    \$768 [8] = \$366 ;
     if (aclk_rst) begin
-      \$768  = 4'h0;
+      \$768  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$769  = r_fast_wr_next;
-    if (\$97 ) begin
-      \$769  = \$98 [3:0];
-    end
+    \$769 [0] = \$372 ;
+    \$769 [1] = \$378 ;
+    \$769 [2] = \$384 ;
+    \$769 [3] = \$390 ;
+    \$769 [4] = \$396 ;
+    \$769 [5] = \$402 ;
+    \$769 [6] = \$408 ;
+    \$769 [7] = \$414 ;
+    \$769 [8] = \$420 ;
+    \$769 [9] = \$426 ;
     if (aclk_rst) begin
-      \$769  = 4'h1;
+      \$769  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$770 [0] = \$109 ;
-    \$770 [1] = \$120 ;
-    \$770 [2] = \$131 ;
-    \$770 [3] = \$142 ;
-    \$770 [4] = \$153 ;
-    \$770 [5] = \$164 ;
-    \$770 [6] = \$175 ;
-    \$770 [7] = \$186 ;
-    \$770 [8] = \$197 ;
+    \$770  = \$429 ;
     if (aclk_rst) begin
-      \$770  = 9'h000;
+      \$770  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$771 [0] = \$203 ;
-    \$771 [1] = \$209 ;
-    \$771 [2] = \$215 ;
-    \$771 [3] = \$221 ;
-    \$771 [4] = \$227 ;
-    \$771 [5] = \$233 ;
-    \$771 [6] = \$239 ;
-    \$771 [7] = \$245 ;
-    \$771 [8] = \$251 ;
-    \$771 [9] = \$257 ;
+    \$771 [0] = \$434 ;
+    \$771 [1] = \$442 ;
     if (aclk_rst) begin
-      \$771  = 10'h000;
+      \$771  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$772  = r_slow_head;
-    if (\$260 ) begin
-      \$772  = \$261 ;
-    end
+    \$772  = \$437 ;
     if (aclk_rst) begin
-      \$772  = 32'd0;
+      \$772  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$773  = \$265 ;
+    \$773  = \$445 ;
     if (aclk_rst) begin
-      \$773  = 1'h0;
+      \$773  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$774  = r_slow_rd;
-    if (\$269 ) begin
-      \$774  = r_slow_rd_next;
-    end
+    \$774 [0] = \$450 ;
+    \$774 [1] = \$458 ;
     if (aclk_rst) begin
-      \$774  = 4'h0;
+      \$774  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$775  = r_slow_rd_next;
-    if (\$269 ) begin
-      \$775  = \$270 [3:0];
-    end
+    \$775  = \$453 ;
     if (aclk_rst) begin
-      \$775  = 4'h1;
+      \$775  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$776  = r_slow_wr;
-    if (\$274 ) begin
-      \$776  = r_slow_wr_next;
-    end
+    \$776  = \$461 ;
     if (aclk_rst) begin
-      \$776  = 4'h0;
+      \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$777  = r_slow_wr_next;
-    if (\$274 ) begin
-      \$777  = \$275 [3:0];
-    end
+    \$777 [0] = \$466 ;
+    \$777 [1] = \$474 ;
+    \$777 [2] = \$482 ;
+    \$777 [3] = \$490 ;
+    \$777 [4] = \$498 ;
+    \$777 [5] = \$506 ;
+    \$777 [6] = \$514 ;
+    \$777 [7] = \$522 ;
+    \$777 [8] = \$530 ;
+    \$777 [9] = \$538 ;
     if (aclk_rst) begin
-      \$777  = 4'h1;
+      \$777  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$778 [0] = \$286 ;
-    \$778 [1] = \$297 ;
-    \$778 [2] = \$308 ;
-    \$778 [3] = \$319 ;
-    \$778 [4] = \$330 ;
-    \$778 [5] = \$341 ;
-    \$778 [6] = \$352 ;
-    \$778 [7] = \$363 ;
-    \$778 [8] = \$374 ;
+    \$778  = \$469 ;
     if (aclk_rst) begin
-      \$778  = 9'h000;
+      \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$779 [0] = \$380 ;
-    \$779 [1] = \$386 ;
-    \$779 [2] = \$392 ;
-    \$779 [3] = \$398 ;
-    \$779 [4] = \$404 ;
-    \$779 [5] = \$410 ;
-    \$779 [6] = \$416 ;
-    \$779 [7] = \$422 ;
-    \$779 [8] = \$428 ;
-    \$779 [9] = \$434 ;
+    \$779  = \$477 ;
     if (aclk_rst) begin
-      \$779  = 10'h000;
+      \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$780  = \$437 ;
+    \$780  = \$485 ;
     if (aclk_rst) begin
-      \$780  = 12'h000;
+      \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$781 [0] = \$442 ;
-    \$781 [1] = \$450 ;
+    \$781  = \$493 ;
     if (aclk_rst) begin
-      \$781  = 2'h0;
+      \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$782  = \$445 ;
+    \$782  = \$501 ;
     if (aclk_rst) begin
-      \$782  = 12'h000;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$783  = \$453 ;
+    \$783  = \$509 ;
     if (aclk_rst) begin
-      \$783  = 36'h000000000;
+      \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$784 [0] = \$458 ;
-    \$784 [1] = \$466 ;
+    \$784  = \$517 ;
     if (aclk_rst) begin
-      \$784  = 2'h0;
+      \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$785  = \$461 ;
+    \$785  = \$525 ;
     if (aclk_rst) begin
-      \$785  = 36'h000000000;
+      \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$786  = \$469 ;
+    \$786  = \$533 ;
     if (aclk_rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$787 [0] = \$474 ;
-    \$787 [1] = \$482 ;
-    \$787 [2] = \$490 ;
-    \$787 [3] = \$498 ;
-    \$787 [4] = \$506 ;
-    \$787 [5] = \$514 ;
-    \$787 [6] = \$522 ;
-    \$787 [7] = \$530 ;
-    \$787 [8] = \$538 ;
-    \$787 [9] = \$546 ;
+    \$787  = \$541 ;
     if (aclk_rst) begin
-      \$787  = 10'h000;
+      \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$788  = \$477 ;
+    \$788 [0] = \$546 ;
+    \$788 [1] = \$554 ;
+    \$788 [2] = \$562 ;
+    \$788 [3] = \$570 ;
+    \$788 [4] = \$578 ;
+    \$788 [5] = \$586 ;
+    \$788 [6] = \$594 ;
+    \$788 [7] = \$602 ;
+    \$788 [8] = \$610 ;
+    \$788 [9] = \$618 ;
     if (aclk_rst) begin
-      \$788  = 1'h0;
+      \$788  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$789  = \$485 ;
+    \$789  = \$549 ;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$790  = \$493 ;
+    \$790  = \$557 ;
     if (aclk_rst) begin
       \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$791  = \$501 ;
+    \$791  = \$565 ;
     if (aclk_rst) begin
       \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$792  = \$509 ;
+    \$792  = \$573 ;
     if (aclk_rst) begin
       \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$793  = \$517 ;
+    \$793  = \$581 ;
     if (aclk_rst) begin
       \$793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$794  = \$525 ;
+    \$794  = \$589 ;
     if (aclk_rst) begin
       \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$795  = \$533 ;
+    \$795  = \$597 ;
     if (aclk_rst) begin
       \$795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$796  = \$541 ;
+    \$796  = \$605 ;
     if (aclk_rst) begin
       \$796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$797  = \$549 ;
+    \$797  = \$613 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$798 [0] = \$554 ;
-    \$798 [1] = \$562 ;
-    \$798 [2] = \$570 ;
-    \$798 [3] = \$578 ;
-    \$798 [4] = \$586 ;
-    \$798 [5] = \$594 ;
-    \$798 [6] = \$602 ;
-    \$798 [7] = \$610 ;
-    \$798 [8] = \$618 ;
-    \$798 [9] = \$626 ;
+    \$798  = \$621 ;
     if (aclk_rst) begin
-      \$798  = 10'h000;
+      \$798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$799  = \$557 ;
+    \$799 [0] = \$626 ;
+    \$799 [1] = \$634 ;
+    \$799 [2] = \$642 ;
+    \$799 [3] = \$650 ;
+    \$799 [4] = \$658 ;
+    \$799 [5] = \$666 ;
+    \$799 [6] = \$674 ;
+    \$799 [7] = \$682 ;
+    \$799 [8] = \$690 ;
+    \$799 [9] = \$698 ;
     if (aclk_rst) begin
-      \$799  = 1'h0;
+      \$799  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$800  = \$565 ;
+    \$800  = \$629 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$801  = \$573 ;
+    \$801  = \$637 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$802  = \$581 ;
+    \$802  = \$645 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$803  = \$589 ;
+    \$803  = \$653 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$804  = \$597 ;
+    \$804  = \$661 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$805  = \$605 ;
+    \$805  = \$669 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$806  = \$613 ;
+    \$806  = \$677 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$807  = \$621 ;
+    \$807  = \$685 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$808  = \$629 ;
+    \$808  = \$693 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$809 [0] = \$634 ;
-    \$809 [1] = \$642 ;
-    \$809 [2] = \$650 ;
-    \$809 [3] = \$658 ;
-    \$809 [4] = \$666 ;
-    \$809 [5] = \$674 ;
-    \$809 [6] = \$682 ;
-    \$809 [7] = \$690 ;
-    \$809 [8] = \$698 ;
-    \$809 [9] = \$706 ;
+    \$809  = \$signal ;
     if (aclk_rst) begin
-      \$809  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$810  = \$637 ;
-    if (aclk_rst) begin
-      \$810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$811  = \$645 ;
-    if (aclk_rst) begin
-      \$811  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$812  = \$653 ;
-    if (aclk_rst) begin
-      \$812  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$813  = \$661 ;
-    if (aclk_rst) begin
-      \$813  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$814  = \$669 ;
-    if (aclk_rst) begin
-      \$814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$815  = \$677 ;
-    if (aclk_rst) begin
-      \$815  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$816  = \$685 ;
-    if (aclk_rst) begin
-      \$816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$817  = \$693 ;
-    if (aclk_rst) begin
-      \$817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$818  = \$701 ;
-    if (aclk_rst) begin
-      \$818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$819  = \$signal ;
-    if (aclk_rst) begin
-      \$819  = 1'h0;
+      \$809  = 1'h0;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3095$0 [0], \port$3095$0 [4:1], 4'h0, \port$3095$44 , 13'h0000, \port$3095$6  };
+  assign r_slow_w_data = { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 , 13'h0000, \port$3079$6  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign read__addr = r_fast_rd;
   assign \$signature__addr  = r_fast_wr;
   assign \$signature__data  = { bus__r_err, bus__r_data };
-  assign \read__addr$100  = r_slow_rd;
-  assign \$signature__addr$101  = r_slow_wr;
-  assign \$signature__data$102  = { \port$3095$0 [0], \port$3095$0 [4:1], 4'h0, \port$3095$44 , 13'h0000, \port$3095$6  };
-  assign \$signal$105  = r_kinds_push;
+  assign \read__addr$98  = r_slow_rd;
+  assign \$signature__addr$99  = r_slow_wr;
+  assign \$signature__data$100  = { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 , 13'h0000, \port$3079$6  };
+  assign \$signal$103  = r_kinds_push;
   assign bus__r_req = r_kinds_push;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3095$0 [0], \port$3095$0 [4:1], 4'h0, \port$3095$44 , 13'h0000, \port$3095$6  };
+  assign bus__r_slow_data = { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 , 13'h0000, \port$3079$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
-  assign \$signal$137  = w_kinds_pop;
+  assign \$signal$135  = w_kinds_pop;
   assign bus__w_ack = w_fast_push;
   assign bus__w_err = w_fast_w_data;
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
   assign bus__w_req = \$signal ;
-  assign bus__w_data = \$743 [31:0];
-  assign bus__w_strb = \$745 [35:32];
+  assign bus__w_data = \$735 [31:0];
+  assign bus__w_strb = \$737 [35:32];
   assign \$6  = r_kinds_push;
   assign \$73  = r_kinds_w_data;
   assign \$77  = \$76 ;
-  assign \$732  = w_addrs_full[0];
-  assign \$440  = w_addrs_push;
-  assign \$443  = w_addrs_w_data;
-  assign \$447  = \$446 ;
-  assign \$737  = w_datas_full[0];
-  assign \$456  = w_datas_push;
-  assign \$459  = { s_axil_wstrb, s_axil_wdata };
-  assign \$463  = \$462 ;
-  assign \$472  = w_kinds_push;
-  assign \$539  = w_kinds_w_data;
-  assign \$543  = \$542 ;
-  assign \$552  = w_fast_push;
-  assign \$619  = w_fast_w_data;
-  assign \$623  = \$622 ;
-  assign \$632  = w_slow_push;
-  assign \$699  = w_slow_w_data;
-  assign \$703  = \$702 ;
+  assign \$724  = w_addrs_full[0];
+  assign \$432  = w_addrs_push;
+  assign \$435  = w_addrs_w_data;
+  assign \$439  = \$438 ;
+  assign \$729  = w_datas_full[0];
+  assign \$448  = w_datas_push;
+  assign \$451  = { s_axil_wstrb, s_axil_wdata };
+  assign \$455  = \$454 ;
+  assign \$464  = w_kinds_push;
+  assign \$531  = w_kinds_w_data;
+  assign \$535  = \$534 ;
+  assign \$544  = w_fast_push;
+  assign \$611  = w_fast_w_data;
+  assign \$615  = \$614 ;
+  assign \$624  = w_slow_push;
+  assign \$691  = w_slow_w_data;
+  assign \$695  = \$694 ;
 endmodule
 
-module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$2782$39 , a6_valid
+module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$2766$39 , a6_valid
 , a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$107  = 0;
   wire [15:0] \$1 ;
@@ -4303,8 +4265,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_next_tag;
-  input [1:0] \port$2782$39 ;
-  wire [1:0] \port$2782$39 ;
+  input [1:0] \port$2766$39 ;
+  wire [1:0] \port$2766$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   wire [5:0] \r__addr$308 ;
@@ -5329,7 +5291,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_pool;
   assign \$11  = flush_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2782$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2766$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -5401,7 +5363,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$87  = free_port_addr - 32'd2147745792;
   assign \$88  = ~ \$87 [32];
   assign \$90  = \$86  & \$89 ;
-  assign \$91  = free_src ? \port$2782$39 [0] : \$90 ;
+  assign \$91  = free_src ? \port$2766$39 [0] : \$90 ;
   assign \$92  = f0_addr[2:0] == f2_addr[2:0];
   assign \$93  = f0_addr[5:3] == f2_addr[5:3];
   assign \$94  = f0_addr[8:6] == f2_addr[8:6];
@@ -6175,13 +6137,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     endcase
   end
   assign event_grant_waddr = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
-  assign flush_reg_select = \port$2782$39 [1];
+  assign flush_reg_select = \port$2766$39 [1];
   assign event_fresh_slot = \$337 [5:0];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
   assign \$signal  = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
   assign next_next_tag = \$650 [3:0];
-  assign free_reg_hit = \port$2782$39 [0];
+  assign free_reg_hit = \port$2766$39 [0];
   assign \$signal$196  = \$659 [8];
   assign hit_a3 = \$663 [8];
   assign \$signal$215  = \$667 [8];
@@ -6377,9 +6339,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$654 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$2582$0 , \port$2583$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
-, req_flush, \port$2782$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3095$0 , \port$3095$44 , rsp_freed_valid, \port$3098$0 , rsp_flushed_valid, \port$3110$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3138$0 , e1_exhausted, \port$3351$0 , req_alloc, req_alloc_pool
-, req_alloc_size, r2_valid, bus__w_ack, \port$3524$0 , aclk_clk);
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$2566$0 , \port$2567$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+, req_flush, \port$2766$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3079$0 , \port$3079$44 , rsp_freed_valid, \port$3082$0 , rsp_flushed_valid, \port$3094$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3122$0 , e1_exhausted, \port$3331$0 , req_alloc, req_alloc_pool
+, req_alloc_size, r2_valid, bus__w_ack, \port$3500$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$108  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -6398,7 +6360,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
-  wire \$1013 ;
+  wire [40:0] \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
@@ -6407,7 +6369,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1019 ;
   wire \$102 ;
   wire \$1020 ;
-  wire [40:0] \$1021 ;
+  wire \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
@@ -6438,10 +6400,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
-  wire \$105 ;
+  wire [4:0] \$105 ;
   wire \$1050 ;
   wire \$1051 ;
-  wire \$1052 ;
+  wire [40:0] \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
@@ -6450,7 +6412,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1058 ;
   wire \$1059 ;
   wire \$106 ;
-  wire [40:0] \$1060 ;
+  wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
   wire \$1063 ;
@@ -6478,139 +6440,129 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1083 ;
   wire \$1084 ;
   wire \$1085 ;
-  wire \$1086 ;
+  wire [40:0] \$1086 ;
   wire \$1087 ;
   wire \$1088 ;
   wire \$1089 ;
-  wire [4:0] \$109 ;
+  wire \$109 ;
   wire \$1090 ;
   wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
-  wire [40:0] \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
+  reg [31:0] \$1094 ;
+  reg \$1095 ;
+  reg \$1096 ;
+  reg [120:0] \$1097 ;
+  reg [120:0] \$1098 ;
+  reg [120:0] \$1099 ;
   wire [120:0] \$11 ;
-  wire \$110 ;
-  wire \$1100 ;
-  wire \$1101 ;
-  reg [31:0] \$1102 ;
+  wire [4:0] \$110 ;
+  reg [1:0] \$1100 ;
+  reg \$1101 ;
+  reg \$1102 ;
   reg \$1103 ;
   reg \$1104 ;
-  reg [120:0] \$1105 ;
-  reg [120:0] \$1106 ;
-  reg [120:0] \$1107 ;
-  reg [1:0] \$1108 ;
+  reg \$1105 ;
+  reg \$1106 ;
+  reg \$1107 ;
+  reg \$1108 ;
   reg \$1109 ;
   wire \$111 ;
   reg \$1110 ;
   reg \$1111 ;
-  reg \$1112 ;
-  reg \$1113 ;
-  reg \$1114 ;
-  reg \$1115 ;
-  reg \$1116 ;
-  reg \$1117 ;
-  reg \$1118 ;
-  reg \$1119 ;
+  reg [4:0] \$1112 ;
+  reg [3:0] \$1113 ;
+  reg [31:0] \$1114 ;
+  reg [1:0] \$1115 ;
+  reg [31:0] \$1116 ;
+  reg [1:0] \$1117 ;
+  reg [1:0] \$1118 ;
+  reg [3:0] \$1119 ;
   wire \$112 ;
-  reg [4:0] \$1120 ;
-  reg [3:0] \$1121 ;
-  reg [31:0] \$1122 ;
-  reg [1:0] \$1123 ;
-  reg [31:0] \$1124 ;
-  reg [1:0] \$1125 ;
-  reg [1:0] \$1126 ;
-  reg [3:0] \$1127 ;
-  reg \$1128 ;
-  reg [1:0] \$1129 ;
+  reg \$1120 ;
+  reg [1:0] \$1121 ;
+  reg [120:0] \$1122 ;
+  reg [4:0] \$1123 ;
+  reg [17:0] \$1124 ;
+  reg \$1125 ;
+  reg \$1126 ;
+  reg \$1127 ;
+  reg [6:0] \$1128 ;
+  reg [6:0] \$1129 ;
   wire \$113 ;
-  reg [120:0] \$1130 ;
-  reg [4:0] \$1131 ;
-  reg [17:0] \$1132 ;
-  reg \$1133 ;
-  reg \$1134 ;
-  reg \$1135 ;
-  reg [6:0] \$1136 ;
-  reg [6:0] \$1137 ;
-  reg \$1138 ;
-  reg \$1139 ;
-  wire [4:0] \$114 ;
-  reg [6:0] \$1140 ;
-  reg [31:0] \$1141 ;
-  reg [31:0] \$1142 ;
-  reg [31:0] \$1143 ;
-  reg [31:0] \$1144 ;
+  reg \$1130 ;
+  reg \$1131 ;
+  reg [6:0] \$1132 ;
+  reg [31:0] \$1133 ;
+  reg [31:0] \$1134 ;
+  reg [31:0] \$1135 ;
+  reg [31:0] \$1136 ;
+  reg \$1137 ;
+  reg [14:0] \$1138 ;
+  reg [3:0] \$1139 ;
+  wire \$114 ;
+  reg [3:0] \$1140 ;
+  reg [3:0] \$1141 ;
+  reg [3:0] \$1142 ;
+  reg [8:0] \$1143 ;
+  reg [9:0] \$1144 ;
   reg \$1145 ;
-  reg [14:0] \$1146 ;
-  reg \$1147 ;
-  reg [3:0] \$1148 ;
-  reg [3:0] \$1149 ;
+  reg \$1146 ;
+  reg [14:0] \$1147 ;
+  reg \$1148 ;
+  reg [13:0] \$1149 ;
   wire \$115 ;
-  reg [3:0] \$1150 ;
-  reg [3:0] \$1151 ;
-  reg [8:0] \$1152 ;
-  reg [9:0] \$1153 ;
+  reg \$1150 ;
+  reg [31:0] \$1151 ;
+  reg [1:0] \$1152 ;
+  reg [31:0] \$1153 ;
   reg \$1154 ;
   reg \$1155 ;
-  reg [14:0] \$1156 ;
+  reg \$1156 ;
   reg \$1157 ;
-  reg [13:0] \$1158 ;
-  reg \$1159 ;
+  reg \$1158 ;
+  reg [3:0] \$1159 ;
   wire \$116 ;
   reg [31:0] \$1160 ;
-  reg [1:0] \$1161 ;
-  reg [31:0] \$1162 ;
-  reg \$1163 ;
-  reg \$1164 ;
-  reg \$1165 ;
-  reg \$1166 ;
-  reg \$1167 ;
-  reg [3:0] \$1168 ;
-  reg [31:0] \$1169 ;
+  reg [40:0] \$1161 ;
+  reg [3:0] \$1162 ;
+  reg [3:0] \$1163 ;
+  reg [3:0] \$1164 ;
+  reg [3:0] \$1165 ;
+  reg [8:0] \$1166 ;
+  reg [9:0] \$1167 ;
+  reg \$1168 ;
+  reg [3:0] \$1169 ;
   wire \$117 ;
-  reg [40:0] \$1170 ;
-  reg \$1171 ;
-  reg [3:0] \$1172 ;
-  reg [3:0] \$1173 ;
-  reg [3:0] \$1174 ;
-  reg [3:0] \$1175 ;
-  reg [8:0] \$1176 ;
-  reg [9:0] \$1177 ;
+  reg [7:0] \$1170 ;
+  reg [7:0] \$1171 ;
+  reg [15:0] \$1172 ;
+  reg \$1173 ;
+  reg [31:0] \$1174 ;
+  reg \$1175 ;
+  reg [3:0] \$1176 ;
+  reg \$1177 ;
   reg \$1178 ;
   reg [3:0] \$1179 ;
   wire \$118 ;
-  reg [7:0] \$1180 ;
-  reg [7:0] \$1181 ;
-  reg [15:0] \$1182 ;
+  reg [31:0] \$1180 ;
+  reg \$1181 ;
+  reg \$1182 ;
   reg \$1183 ;
-  reg [31:0] \$1184 ;
+  reg \$1184 ;
   reg \$1185 ;
-  reg [3:0] \$1186 ;
+  reg \$1186 ;
   reg \$1187 ;
   reg \$1188 ;
-  reg [3:0] \$1189 ;
+  reg \$1189 ;
   wire \$119 ;
-  reg [31:0] \$1190 ;
+  reg \$1190 ;
   reg \$1191 ;
-  reg \$1192 ;
-  reg \$1193 ;
-  reg \$1194 ;
-  reg \$1195 ;
-  reg \$1196 ;
-  reg \$1197 ;
-  reg \$1198 ;
-  reg \$1199 ;
+  reg [4:0] \$1192 ;
+  reg [4:0] \$1193 ;
+  reg [16:0] \$1194 ;
   wire [32:0] \$12 ;
   wire \$120 ;
-  reg \$1200 ;
-  reg \$1201 ;
-  reg [4:0] \$1202 ;
-  reg [4:0] \$1203 ;
-  reg [16:0] \$1204 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -6814,137 +6766,137 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
+  wire [6:0] \$304 ;
+  wire [6:0] \$305 ;
+  reg [13:0] \$306 ;
+  wire [6:0] \$307 ;
   wire [6:0] \$308 ;
-  wire [6:0] \$309 ;
+  reg [13:0] \$309 ;
   wire \$31 ;
-  reg [13:0] \$310 ;
-  wire [6:0] \$311 ;
-  wire [6:0] \$312 ;
-  reg [13:0] \$313 ;
-  wire [14:0] \$314 ;
-  wire [14:0] \$315 ;
+  wire [14:0] \$310 ;
+  wire [14:0] \$311 ;
+  wire [11:0] \$312 ;
+  wire [11:0] \$313 ;
+  wire [12:0] \$314 ;
+  wire [11:0] \$315 ;
   wire [11:0] \$316 ;
-  wire [11:0] \$317 ;
-  wire [12:0] \$318 ;
+  wire [12:0] \$317 ;
+  wire [11:0] \$318 ;
   wire [11:0] \$319 ;
   wire \$32 ;
-  wire [11:0] \$320 ;
-  wire [12:0] \$321 ;
+  wire [12:0] \$320 ;
+  wire [11:0] \$321 ;
   wire [11:0] \$322 ;
-  wire [11:0] \$323 ;
-  wire [12:0] \$324 ;
+  wire [12:0] \$323 ;
+  wire [11:0] \$324 ;
   wire [11:0] \$325 ;
-  wire [11:0] \$326 ;
-  wire [12:0] \$327 ;
+  wire [12:0] \$326 ;
+  wire [11:0] \$327 ;
   wire [11:0] \$328 ;
-  wire [11:0] \$329 ;
+  wire [12:0] \$329 ;
   wire \$33 ;
-  wire [12:0] \$330 ;
+  wire [11:0] \$330 ;
   wire [11:0] \$331 ;
-  wire [11:0] \$332 ;
-  wire [12:0] \$333 ;
+  wire [12:0] \$332 ;
+  wire [11:0] \$333 ;
   wire [11:0] \$334 ;
-  wire [11:0] \$335 ;
-  wire [12:0] \$336 ;
+  wire [12:0] \$335 ;
+  wire [11:0] \$336 ;
   wire [11:0] \$337 ;
-  wire [11:0] \$338 ;
-  wire [12:0] \$339 ;
+  wire [12:0] \$338 ;
+  wire [11:0] \$339 ;
   wire \$34 ;
   wire [11:0] \$340 ;
-  wire [11:0] \$341 ;
-  wire [12:0] \$342 ;
+  wire [12:0] \$341 ;
+  wire [11:0] \$342 ;
   wire [11:0] \$343 ;
-  wire [11:0] \$344 ;
-  wire [12:0] \$345 ;
+  wire [12:0] \$344 ;
+  wire [11:0] \$345 ;
   wire [11:0] \$346 ;
-  wire [11:0] \$347 ;
-  wire [12:0] \$348 ;
+  wire [12:0] \$347 ;
+  wire [11:0] \$348 ;
   wire [11:0] \$349 ;
   wire \$35 ;
-  wire [11:0] \$350 ;
-  wire [12:0] \$351 ;
+  wire [12:0] \$350 ;
+  wire [11:0] \$351 ;
   wire [11:0] \$352 ;
-  wire [11:0] \$353 ;
-  wire [12:0] \$354 ;
+  wire [12:0] \$353 ;
+  wire [11:0] \$354 ;
   wire [11:0] \$355 ;
-  wire [11:0] \$356 ;
-  wire [12:0] \$357 ;
+  wire [12:0] \$356 ;
+  wire [11:0] \$357 ;
   wire [11:0] \$358 ;
-  wire [11:0] \$359 ;
+  wire [12:0] \$359 ;
   wire [4:0] \$36 ;
-  wire [12:0] \$360 ;
+  wire [11:0] \$360 ;
   wire [11:0] \$361 ;
-  wire [11:0] \$362 ;
-  wire [12:0] \$363 ;
+  wire [12:0] \$362 ;
+  wire [11:0] \$363 ;
   wire [11:0] \$364 ;
-  wire [11:0] \$365 ;
-  wire [12:0] \$366 ;
+  wire [12:0] \$365 ;
+  wire [11:0] \$366 ;
   wire [11:0] \$367 ;
-  wire [11:0] \$368 ;
-  wire [12:0] \$369 ;
+  wire [12:0] \$368 ;
+  wire [11:0] \$369 ;
   wire [4:0] \$37 ;
   wire [11:0] \$370 ;
-  wire [11:0] \$371 ;
-  wire [12:0] \$372 ;
+  wire [12:0] \$371 ;
+  wire [11:0] \$372 ;
   wire [11:0] \$373 ;
-  wire [11:0] \$374 ;
-  wire [12:0] \$375 ;
+  wire [12:0] \$374 ;
+  wire [11:0] \$375 ;
   wire [11:0] \$376 ;
-  wire [11:0] \$377 ;
-  wire [12:0] \$378 ;
+  wire [12:0] \$377 ;
+  wire [11:0] \$378 ;
   wire [11:0] \$379 ;
   wire [4:0] \$38 ;
-  wire [11:0] \$380 ;
-  wire [12:0] \$381 ;
+  wire [12:0] \$380 ;
+  wire [11:0] \$381 ;
   wire [11:0] \$382 ;
-  wire [11:0] \$383 ;
-  wire [12:0] \$384 ;
+  wire [12:0] \$383 ;
+  wire [11:0] \$384 ;
   wire [11:0] \$385 ;
-  wire [11:0] \$386 ;
-  wire [12:0] \$387 ;
+  wire [12:0] \$386 ;
+  wire [11:0] \$387 ;
   wire [11:0] \$388 ;
-  wire [11:0] \$389 ;
+  wire [12:0] \$389 ;
   wire [4:0] \$39 ;
-  wire [12:0] \$390 ;
+  wire [11:0] \$390 ;
   wire [11:0] \$391 ;
-  wire [11:0] \$392 ;
-  wire [12:0] \$393 ;
+  wire [12:0] \$392 ;
+  wire [11:0] \$393 ;
   wire [11:0] \$394 ;
-  wire [11:0] \$395 ;
-  wire [12:0] \$396 ;
+  wire [12:0] \$395 ;
+  wire [11:0] \$396 ;
   wire [11:0] \$397 ;
-  wire [11:0] \$398 ;
-  wire [12:0] \$399 ;
+  wire [12:0] \$398 ;
+  wire [11:0] \$399 ;
   wire [32:0] \$4 ;
   wire [4:0] \$40 ;
   wire [11:0] \$400 ;
-  wire [11:0] \$401 ;
-  wire [12:0] \$402 ;
+  wire [12:0] \$401 ;
+  wire [11:0] \$402 ;
   wire [11:0] \$403 ;
-  wire [11:0] \$404 ;
-  wire [12:0] \$405 ;
-  wire [11:0] \$406 ;
-  wire [11:0] \$407 ;
-  wire [12:0] \$408 ;
+  wire [12:0] \$404 ;
+  wire [31:0] \$405 ;
+  wire [31:0] \$406 ;
+  wire [31:0] \$407 ;
+  wire [31:0] \$408 ;
   wire [31:0] \$409 ;
   wire [4:0] \$41 ;
   wire [31:0] \$410 ;
   wire [31:0] \$411 ;
   wire [31:0] \$412 ;
-  wire [31:0] \$413 ;
+  wire [1:0] \$413 ;
   wire [31:0] \$414 ;
-  wire [31:0] \$415 ;
-  wire [31:0] \$416 ;
-  wire [1:0] \$417 ;
+  wire [4:0] \$415 ;
+  wire [4:0] \$416 ;
+  wire [4:0] \$417 ;
   wire [31:0] \$418 ;
-  wire [4:0] \$419 ;
+  wire [31:0] \$419 ;
   wire [3:0] \$42 ;
-  wire [4:0] \$420 ;
-  wire [4:0] \$421 ;
+  wire [31:0] \$420 ;
+  wire [31:0] \$421 ;
   wire [31:0] \$422 ;
   wire [31:0] \$423 ;
   wire [31:0] \$424 ;
@@ -6960,10 +6912,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$433 ;
   wire [31:0] \$434 ;
   wire [31:0] \$435 ;
-  wire [31:0] \$436 ;
-  wire [31:0] \$437 ;
-  wire [31:0] \$438 ;
-  wire [31:0] \$439 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire [3:0] \$44 ;
   wire \$440 ;
   wire \$441 ;
@@ -6977,22 +6929,22 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$449 ;
   wire [32:0] \$45 ;
   wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
+  wire [31:0] \$451 ;
+  wire [31:0] \$452 ;
+  wire [31:0] \$453 ;
+  wire [31:0] \$454 ;
   wire [31:0] \$455 ;
   wire [31:0] \$456 ;
   wire [31:0] \$457 ;
   wire [31:0] \$458 ;
-  wire [31:0] \$459 ;
+  wire [6:0] \$459 ;
   wire [2:0] \$46 ;
   wire [31:0] \$460 ;
-  wire [31:0] \$461 ;
+  wire [6:0] \$461 ;
   wire [31:0] \$462 ;
-  wire [6:0] \$463 ;
+  wire [31:0] \$463 ;
   wire [31:0] \$464 ;
-  wire [6:0] \$465 ;
+  wire [31:0] \$465 ;
   wire [31:0] \$466 ;
   wire [31:0] \$467 ;
   wire [31:0] \$468 ;
@@ -7004,15 +6956,15 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$473 ;
   wire [31:0] \$474 ;
   wire [31:0] \$475 ;
-  wire [31:0] \$476 ;
+  wire [16:0] \$476 ;
   wire [31:0] \$477 ;
   wire [31:0] \$478 ;
   wire [31:0] \$479 ;
   reg \$48 ;
-  wire [16:0] \$480 ;
-  wire [31:0] \$481 ;
-  wire [31:0] \$482 ;
-  wire [31:0] \$483 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
@@ -7025,62 +6977,62 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
+  wire [5:0] \$495 ;
+  wire [5:0] \$496 ;
+  wire [6:0] \$497 ;
   wire \$498 ;
-  wire [5:0] \$499 ;
+  wire \$499 ;
   wire [32:0] \$5 ;
   wire [4:0] \$50 ;
-  wire [5:0] \$500 ;
-  wire [6:0] \$501 ;
+  wire \$500 ;
+  wire \$501 ;
   wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
+  wire [5:0] \$503 ;
+  wire [5:0] \$504 ;
+  wire [6:0] \$505 ;
   wire \$506 ;
-  wire [5:0] \$507 ;
-  wire [5:0] \$508 ;
-  wire [6:0] \$509 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire [6:0] \$514 ;
+  wire [6:0] \$510 ;
+  wire [5:0] \$511 ;
+  wire [5:0] \$512 ;
+  wire [6:0] \$513 ;
+  wire [5:0] \$514 ;
   wire [5:0] \$515 ;
-  wire [5:0] \$516 ;
-  wire [6:0] \$517 ;
-  wire [5:0] \$518 ;
-  wire [5:0] \$519 ;
+  wire [6:0] \$516 ;
+  wire [20:0] \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire [120:0] \$52 ;
-  wire [6:0] \$520 ;
-  wire [20:0] \$521 ;
-  wire \$522 ;
+  wire \$520 ;
+  wire [33:0] \$521 ;
+  wire [34:0] \$522 ;
   wire \$523 ;
   wire \$524 ;
-  wire [33:0] \$525 ;
-  wire [34:0] \$526 ;
+  wire \$525 ;
+  wire [40:0] \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire [120:0] \$53 ;
-  wire [40:0] \$530 ;
-  wire \$531 ;
+  wire \$530 ;
+  wire [4:0] \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire \$536 ;
+  wire [4:0] \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire [4:0] \$539 ;
+  wire \$539 ;
   wire [120:0] \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [4:0] \$544 ;
+  wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
@@ -7251,35 +7203,35 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
-  wire \$699 ;
+  wire [3:0] \$699 ;
   wire [120:0] \$7 ;
   wire [8:0] \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
+  wire [7:0] \$700 ;
+  wire [7:0] \$701 ;
+  wire [15:0] \$702 ;
   wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire [3:0] \$707 ;
-  wire [7:0] \$708 ;
-  wire [7:0] \$709 ;
+  wire [5:0] \$704 ;
+  wire [5:0] \$705 ;
+  wire [6:0] \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire [8:0] \$71 ;
-  wire [15:0] \$710 ;
+  wire \$710 ;
   wire \$711 ;
-  wire [5:0] \$712 ;
+  wire \$712 ;
   wire [5:0] \$713 ;
-  wire [6:0] \$714 ;
-  wire \$715 ;
+  wire [5:0] \$714 ;
+  wire [6:0] \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
   wire \$720 ;
-  wire [5:0] \$721 ;
-  wire [5:0] \$722 ;
-  wire [6:0] \$723 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
   wire \$724 ;
   wire \$725 ;
   wire \$726 ;
@@ -7376,7 +7328,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$808 ;
   wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
+  wire [4:0] \$810 ;
   wire \$811 ;
   wire \$812 ;
   wire \$813 ;
@@ -7384,7 +7336,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$815 ;
   wire \$816 ;
   wire \$817 ;
-  wire [4:0] \$818 ;
+  wire \$818 ;
   wire \$819 ;
   wire \$82 ;
   wire \$820 ;
@@ -7413,7 +7365,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
-  wire \$844 ;
+  wire [4:0] \$844 ;
   wire \$845 ;
   wire \$846 ;
   wire \$847 ;
@@ -7422,73 +7374,73 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$85 ;
   wire \$850 ;
   wire \$851 ;
-  wire [4:0] \$852 ;
+  wire \$852 ;
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire \$859 ;
+  wire [1:0] \$859 ;
   wire [32:0] \$86 ;
   wire \$860 ;
   wire \$861 ;
   wire \$862 ;
-  wire \$863 ;
+  wire [1:0] \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
-  wire [1:0] \$867 ;
-  wire \$868 ;
+  wire \$867 ;
+  wire [2:0] \$868 ;
   wire \$869 ;
   wire [32:0] \$87 ;
   wire \$870 ;
-  wire [1:0] \$871 ;
-  wire \$872 ;
-  wire \$873 ;
+  wire \$871 ;
+  wire [120:0] \$872 ;
+  wire [2:0] \$873 ;
   wire \$874 ;
   wire \$875 ;
-  wire [2:0] \$876 ;
-  wire \$877 ;
-  wire \$878 ;
+  wire \$876 ;
+  wire [120:0] \$877 ;
+  wire [2:0] \$878 ;
   wire \$879 ;
   wire [32:0] \$88 ;
-  wire [120:0] \$880 ;
-  wire [2:0] \$881 ;
-  wire \$882 ;
-  wire \$883 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire [120:0] \$882 ;
+  wire [2:0] \$883 ;
   wire \$884 ;
-  wire [120:0] \$885 ;
-  wire [2:0] \$886 ;
-  wire \$887 ;
+  wire \$885 ;
+  wire [120:0] \$886 ;
+  wire [6:0] \$887 ;
   wire \$888 ;
-  wire \$889 ;
+  wire [6:0] \$889 ;
   wire [32:0] \$89 ;
-  wire [120:0] \$890 ;
-  wire [2:0] \$891 ;
+  wire \$890 ;
+  wire [6:0] \$891 ;
   wire \$892 ;
-  wire \$893 ;
-  wire [120:0] \$894 ;
+  wire [6:0] \$893 ;
+  wire \$894 ;
   wire [6:0] \$895 ;
   wire \$896 ;
   wire [6:0] \$897 ;
   wire \$898 ;
-  wire [6:0] \$899 ;
+  wire [5:0] \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire [6:0] \$901 ;
+  wire [5:0] \$900 ;
+  wire \$901 ;
   wire \$902 ;
-  wire [6:0] \$903 ;
+  wire [4:0] \$903 ;
   wire \$904 ;
-  wire [6:0] \$905 ;
+  wire \$905 ;
   wire \$906 ;
-  wire [5:0] \$907 ;
-  wire [5:0] \$908 ;
+  wire \$907 ;
+  wire \$908 ;
   wire \$909 ;
   wire \$91 ;
   wire \$910 ;
-  wire [4:0] \$911 ;
+  wire \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
@@ -7623,18 +7575,18 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$auto$rtlil.cc:2739:Not$8 ;
   reg \$signal  = 1'h0;
   (* init = 15'h0000 *)
-  wire [14:0] \$signal$112 ;
-  reg \$signal$151  = 1'h0;
-  reg \$signal$156  = 1'h0;
+  wire [14:0] \$signal$111 ;
+  reg \$signal$150  = 1'h0;
+  reg \$signal$155  = 1'h0;
+  reg \$signal$181  = 1'h0;
+  reg [31:0] \$signal$182  = 32'd0;
   reg \$signal$183  = 1'h0;
-  reg [31:0] \$signal$184  = 32'd0;
+  reg [3:0] \$signal$184  = 4'h0;
   reg \$signal$185  = 1'h0;
-  reg [3:0] \$signal$186  = 4'h0;
-  reg \$signal$187  = 1'h0;
-  reg \$signal$188  = 1'h0;
-  reg [3:0] \$signal$189  = 4'h0;
-  reg [31:0] \$signal$190  = 32'd0;
-  reg \$signal$198  = 1'h0;
+  reg \$signal$186  = 1'h0;
+  reg [3:0] \$signal$187  = 4'h0;
+  reg [31:0] \$signal$188  = 32'd0;
+  reg \$signal$196  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   reg [31:0] \$signal$62  = 32'd0;
   wire [1:0] \$signal$63 ;
@@ -7644,46 +7596,45 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [4:0] \$signal$78  = 5'h00;
   wire [4:0] \$signal$79 ;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$205 ;
-  wire [1:0] \$signature__addr$208 ;
-  wire [1:0] \$signature__addr$211 ;
-  wire [1:0] \$signature__addr$214 ;
-  wire [1:0] \$signature__addr$217 ;
+  wire [1:0] \$signature__addr$203 ;
+  wire [1:0] \$signature__addr$206 ;
+  wire [1:0] \$signature__addr$209 ;
+  wire [1:0] \$signature__addr$212 ;
+  wire [1:0] \$signature__addr$215 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$220 ;
-  wire [1:0] \$signature__addr$223 ;
+  wire [1:0] \$signature__addr$218 ;
+  wire [1:0] \$signature__addr$221 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$229 ;
+  wire [3:0] \$signature__addr$227 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$242 ;
+  wire [3:0] \$signature__addr$240 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$203 ;
-  wire [120:0] \$signature__data$209 ;
-  wire [120:0] \$signature__data$215 ;
-  wire [120:0] \$signature__data$221 ;
+  wire [120:0] \$signature__data$201 ;
+  wire [120:0] \$signature__data$207 ;
+  wire [120:0] \$signature__data$213 ;
+  wire [120:0] \$signature__data$219 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$230 ;
-  wire [40:0] \$signature__data$243 ;
+  wire [14:0] \$signature__data$228 ;
+  wire [40:0] \$signature__data$241 ;
   wire [120:0] \$signature__data$74 ;
   wire [120:0] \$signature__data$75 ;
   wire [120:0] \$signature__data$76 ;
   reg \$signature__en ;
-  wire \$signature__en$206 ;
-  reg \$signature__en$210 ;
-  wire \$signature__en$212 ;
-  reg \$signature__en$216 ;
-  wire \$signature__en$218 ;
-  reg \$signature__en$222 ;
-  wire \$signature__en$224 ;
-  wire \$signature__en$231 ;
-  wire \$signature__en$244 ;
+  wire \$signature__en$204 ;
+  reg \$signature__en$208 ;
+  wire \$signature__en$210 ;
+  reg \$signature__en$214 ;
+  wire \$signature__en$216 ;
+  reg \$signature__en$220 ;
+  wire \$signature__en$222 ;
+  wire \$signature__en$229 ;
+  wire \$signature__en$242 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
   reg [9:0] alloc_queue_count = 10'h000;
   reg [14:0] alloc_queue_head = 15'h0000;
-  reg alloc_queue_head_valid = 1'h0;
   reg [8:0] alloc_queue_held = 9'h000;
   wire alloc_queue_pop;
   wire alloc_queue_push;
@@ -7730,7 +7681,6 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire busy;
   reg [9:0] command_queue_count = 10'h000;
   reg [40:0] command_queue_head = 41'h00000000000;
-  reg command_queue_head_valid = 1'h0;
   reg [8:0] command_queue_held = 9'h000;
   wire command_queue_pop;
   wire command_queue_push;
@@ -7796,28 +7746,28 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
   wire popped;
-  output \port$2582$0 ;
-  wire \port$2582$0 ;
-  output \port$2583$0 ;
-  wire \port$2583$0 ;
-  output [39:0] \port$2782$1 ;
-  wire [39:0] \port$2782$1 ;
-  input [11:0] \port$3095$0 ;
-  wire [11:0] \port$3095$0 ;
-  input [13:0] \port$3095$44 ;
-  wire [13:0] \port$3095$44 ;
-  input [16:0] \port$3098$0 ;
-  wire [16:0] \port$3098$0 ;
-  input [15:0] \port$3110$0 ;
-  wire [15:0] \port$3110$0 ;
-  input [36:0] \port$3138$0 ;
-  wire [36:0] \port$3138$0 ;
+  output \port$2566$0 ;
+  wire \port$2566$0 ;
+  output \port$2567$0 ;
+  wire \port$2567$0 ;
+  output [39:0] \port$2766$1 ;
+  wire [39:0] \port$2766$1 ;
+  input [11:0] \port$3079$0 ;
+  wire [11:0] \port$3079$0 ;
+  input [13:0] \port$3079$44 ;
+  wire [13:0] \port$3079$44 ;
+  input [16:0] \port$3082$0 ;
+  wire [16:0] \port$3082$0 ;
+  input [15:0] \port$3094$0 ;
+  wire [15:0] \port$3094$0 ;
+  input [36:0] \port$3122$0 ;
+  wire [36:0] \port$3122$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3351$0 ;
-  wire [4:0] \port$3351$0 ;
+  output [4:0] \port$3331$0 ;
+  wire [4:0] \port$3331$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3524$0 ;
-  wire [4:0] \port$3524$0 ;
+  output [4:0] \port$3500$0 ;
+  wire [4:0] \port$3500$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7858,9 +7808,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$241 ;
+  wire [3:0] \read__addr$239 ;
   wire [14:0] read__data;
-  wire [40:0] \read__data$167 ;
+  wire [40:0] \read__data$166 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -7956,20 +7906,20 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$231 )
+    if (\$signature__en$229 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [40:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$244 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , new_flush };
+    if (\$signature__en$242 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , new_flush };
   end
-  assign \read__data$167  = command_queue_ring[command_queue_rd];
+  assign \read__data$166  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$203 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$201 ;
   end
   reg [120:0] _0_;
   always @(posedge aclk_clk) begin
@@ -7978,8 +7928,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$210 )
-      log_bank1[\$signature__addr$208 ] <= \$signature__data$209 ;
+    if (\$signature__en$208 )
+      log_bank1[\$signature__addr$206 ] <= \$signature__data$207 ;
   end
   reg [120:0] _1_;
   always @(posedge aclk_clk) begin
@@ -7988,8 +7938,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__data$74  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$216 )
-      log_bank2[\$signature__addr$214 ] <= \$signature__data$215 ;
+    if (\$signature__en$214 )
+      log_bank2[\$signature__addr$212 ] <= \$signature__data$213 ;
   end
   reg [120:0] _2_;
   always @(posedge aclk_clk) begin
@@ -7998,8 +7948,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__data$75  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$222 )
-      log_bank3[tail_row] <= \$signature__data$221 ;
+    if (\$signature__en$220 )
+      log_bank3[tail_row] <= \$signature__data$219 ;
   end
   reg [120:0] _3_;
   always @(posedge aclk_clk) begin
@@ -8007,33 +7957,33 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$76  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3098$0 [16] ? { 7'h00, \port$3098$0 [15] } : 8'hff;
+  assign \$2  = \port$3082$0 [16] ? { 7'h00, \port$3082$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3110$0 [14:5], 47'h000000000000, \port$3110$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3110$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3095$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3095$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3095$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3098$0 [14:5], \port$3138$0 [32:1], 4'h0, \port$3138$0 [36:33], \$2 , 1'h0, \port$3138$0 [0], 3'h1, \port$3098$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3094$0 [14:5], 47'h000000000000, \port$3094$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3094$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3079$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3079$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3079$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3082$0 [14:5], \port$3122$0 [32:1], 4'h0, \port$3122$0 [36:33], \$2 , 1'h0, \port$3122$0 [0], 3'h1, \port$3082$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3110$0 [14:5], 47'h000000000000, \port$3110$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3110$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3095$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3095$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3095$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3094$0 [14:5], 47'h000000000000, \port$3094$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3094$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3079$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3079$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3079$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3095$0 [4:1] == 1'h1;
+  assign \$15  = \port$3079$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3095$0 [0];
-  assign \$18  = ! \port$3095$0 [5];
+  assign \$17  = rsp_grant_valid & \port$3079$0 [0];
+  assign \$18  = ! \port$3079$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3098$0 [0];
-  assign \$21  = ! \port$3098$0 [15];
+  assign \$20  = rsp_freed_valid & \port$3082$0 [0];
+  assign \$21  = ! \port$3082$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3110$0 [0];
-  assign \$24  = ! \port$3110$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$3094$0 [0];
+  assign \$24  = ! \port$3094$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3095$0 [4:1] == 1'h1;
+  assign \$26  = \port$3079$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3095$0 [5];
+  assign \$28  = ! \port$3079$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = popped ? 1'h1 : space_plus_all_ge1;
   assign \$31  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
@@ -8042,7 +7992,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$34  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$35  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$36  = space_short ? 5'h01 : space_over[4:0];
-  assign \$37  = space_short ? 5'h00 : \$907 [4:0];
+  assign \$37  = space_short ? 5'h00 : \$899 [4:0];
   assign \$38  = popped ? \$36  : \$37 ;
   assign \$39  = tail + 2'h3;
   assign \$40  = tail + 2'h2;
@@ -8062,7 +8012,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$55  = \$signal$70  ? \$54  : 121'h0000000000000000000000000000000;
   assign \$56  = ~ \$signal$78 ;
   assign \$57  = \$signal$77  & \$56 ;
-  assign \$58  = \$57  | { low_water_hit, 1'h0, \$910 , e1_exhausted, \$909  };
+  assign \$58  = \$57  | { low_water_hit, 1'h0, \$902 , e1_exhausted, \$901  };
   assign \$59  = 7'h40 - event_low_water;
   assign \$60  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$65  = \$64  == event_ev_free;
@@ -8092,585 +8042,585 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$95  = ~ \$94 ;
   assign \$96  = bus__r_req & \$95 ;
   assign \$97  = ~ alloc_queue_pop;
-  assign \$98  = alloc_queue_head_valid & \$97 ;
+  assign \$98  = alloc_queue_count[0] & \$97 ;
   assign \$99  = ~ \$98 ;
   assign \$100  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$101  = alloc_queue_held[0] | alloc_queue_push;
-  assign \$102  = ~ alloc_queue_pop;
-  assign \$103  = alloc_queue_head_valid & \$102 ;
-  assign \$104  = \$101  | \$103 ;
-  assign \$105  = ~ alloc_queue_pop;
-  assign \$106  = alloc_queue_head_valid & \$105 ;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = \$107  & alloc_queue_held[0];
-  assign \$109  = alloc_queue_rd_next + 1'h1;
-  assign \$110  = ~ alloc_queue_pop;
-  assign \$111  = alloc_queue_head_valid & \$110 ;
-  assign \$112  = alloc_queue_held[0] | \$111 ;
+  assign \$101  = ~ alloc_queue_pop;
+  assign \$102  = alloc_queue_count[0] & \$101 ;
+  assign \$103  = ~ \$102 ;
+  assign \$104  = \$103  & alloc_queue_held[0];
+  assign \$105  = alloc_queue_rd_next + 1'h1;
+  assign \$106  = ~ alloc_queue_pop;
+  assign \$107  = alloc_queue_count[0] & \$106 ;
+  assign \$108  = alloc_queue_held[0] | \$107 ;
+  assign \$109  = alloc_queue_push & \$108 ;
+  assign \$110  = alloc_queue_wr_next + 1'h1;
+  assign \$111  = ~ alloc_queue_pop;
+  assign \$112  = alloc_queue_count[0] & \$111 ;
   assign \$113  = alloc_queue_push & \$112 ;
-  assign \$114  = alloc_queue_wr_next + 1'h1;
-  assign \$115  = ~ alloc_queue_pop;
-  assign \$116  = alloc_queue_head_valid & \$115 ;
-  assign \$117  = alloc_queue_push & \$116 ;
-  assign \$118  = ~ alloc_queue_pop;
-  assign \$119  = alloc_queue_head_valid & \$118 ;
-  assign \$120  = ~ \$119 ;
-  assign \$121  = \$120  & alloc_queue_held[0];
-  assign \$122  = ~ alloc_queue_push;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = \$123  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$125  = \$117  ? 1'h1 : \$124 ;
-  assign \$126  = ~ alloc_queue_pop;
-  assign \$127  = alloc_queue_head_valid & \$126 ;
-  assign \$128  = alloc_queue_push & \$127 ;
-  assign \$129  = ~ alloc_queue_pop;
-  assign \$130  = alloc_queue_head_valid & \$129 ;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = \$131  & alloc_queue_held[0];
-  assign \$133  = ~ alloc_queue_push;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = \$134  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$136  = \$128  ? alloc_queue_held[0] : \$135 ;
-  assign \$137  = ~ alloc_queue_pop;
-  assign \$138  = alloc_queue_head_valid & \$137 ;
-  assign \$139  = alloc_queue_push & \$138 ;
-  assign \$140  = ~ alloc_queue_pop;
-  assign \$141  = alloc_queue_head_valid & \$140 ;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$142  & alloc_queue_held[0];
-  assign \$144  = ~ alloc_queue_push;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = \$145  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$147  = \$139  ? alloc_queue_held[1] : \$146 ;
-  assign \$148  = ~ alloc_queue_pop;
-  assign \$149  = alloc_queue_head_valid & \$148 ;
-  assign \$150  = alloc_queue_push & \$149 ;
-  assign \$151  = ~ alloc_queue_pop;
-  assign \$152  = alloc_queue_head_valid & \$151 ;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$153  & alloc_queue_held[0];
-  assign \$155  = ~ alloc_queue_push;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = \$156  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$158  = \$150  ? alloc_queue_held[2] : \$157 ;
-  assign \$159  = ~ alloc_queue_pop;
-  assign \$160  = alloc_queue_head_valid & \$159 ;
-  assign \$161  = alloc_queue_push & \$160 ;
-  assign \$162  = ~ alloc_queue_pop;
-  assign \$163  = alloc_queue_head_valid & \$162 ;
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$164  & alloc_queue_held[0];
-  assign \$166  = ~ alloc_queue_push;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$167  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$169  = \$161  ? alloc_queue_held[3] : \$168 ;
-  assign \$170  = ~ alloc_queue_pop;
-  assign \$171  = alloc_queue_head_valid & \$170 ;
-  assign \$172  = alloc_queue_push & \$171 ;
-  assign \$173  = ~ alloc_queue_pop;
-  assign \$174  = alloc_queue_head_valid & \$173 ;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = \$175  & alloc_queue_held[0];
-  assign \$177  = ~ alloc_queue_push;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = \$178  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$180  = \$172  ? alloc_queue_held[4] : \$179 ;
-  assign \$181  = ~ alloc_queue_pop;
-  assign \$182  = alloc_queue_head_valid & \$181 ;
-  assign \$183  = alloc_queue_push & \$182 ;
-  assign \$184  = ~ alloc_queue_pop;
-  assign \$185  = alloc_queue_head_valid & \$184 ;
-  assign \$186  = ~ \$185 ;
-  assign \$187  = \$186  & alloc_queue_held[0];
-  assign \$188  = ~ alloc_queue_push;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = \$189  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$191  = \$183  ? alloc_queue_held[5] : \$190 ;
-  assign \$192  = ~ alloc_queue_pop;
-  assign \$193  = alloc_queue_head_valid & \$192 ;
-  assign \$194  = alloc_queue_push & \$193 ;
-  assign \$195  = ~ alloc_queue_pop;
-  assign \$196  = alloc_queue_head_valid & \$195 ;
-  assign \$197  = ~ \$196 ;
-  assign \$198  = \$197  & alloc_queue_held[0];
-  assign \$199  = ~ alloc_queue_push;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = \$200  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$202  = \$194  ? alloc_queue_held[6] : \$201 ;
-  assign \$203  = ~ alloc_queue_pop;
-  assign \$204  = alloc_queue_head_valid & \$203 ;
-  assign \$205  = alloc_queue_push & \$204 ;
-  assign \$206  = ~ alloc_queue_pop;
-  assign \$207  = alloc_queue_head_valid & \$206 ;
-  assign \$208  = ~ \$207 ;
-  assign \$209  = \$208  & alloc_queue_held[0];
-  assign \$210  = ~ alloc_queue_push;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = \$211  ? 1'h0 : alloc_queue_held[8];
-  assign \$213  = \$205  ? alloc_queue_held[7] : \$212 ;
-  assign \$214  = ~ alloc_queue_pop;
-  assign \$215  = alloc_queue_push & \$214 ;
-  assign \$216  = ~ alloc_queue_push;
-  assign \$217  = alloc_queue_pop & \$216 ;
-  assign \$218  = \$217  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$219  = \$215  ? 1'h1 : \$218 ;
-  assign \$220  = ~ alloc_queue_pop;
-  assign \$221  = alloc_queue_push & \$220 ;
-  assign \$222  = ~ alloc_queue_push;
-  assign \$223  = alloc_queue_pop & \$222 ;
-  assign \$224  = \$223  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$225  = \$221  ? alloc_queue_count[0] : \$224 ;
-  assign \$226  = ~ alloc_queue_pop;
-  assign \$227  = alloc_queue_push & \$226 ;
-  assign \$228  = ~ alloc_queue_push;
-  assign \$229  = alloc_queue_pop & \$228 ;
-  assign \$230  = \$229  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$231  = \$227  ? alloc_queue_count[1] : \$230 ;
-  assign \$232  = ~ alloc_queue_pop;
-  assign \$233  = alloc_queue_push & \$232 ;
-  assign \$234  = ~ alloc_queue_push;
-  assign \$235  = alloc_queue_pop & \$234 ;
-  assign \$236  = \$235  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$237  = \$233  ? alloc_queue_count[2] : \$236 ;
-  assign \$238  = ~ alloc_queue_pop;
-  assign \$239  = alloc_queue_push & \$238 ;
-  assign \$240  = ~ alloc_queue_push;
-  assign \$241  = alloc_queue_pop & \$240 ;
-  assign \$242  = \$241  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$243  = \$239  ? alloc_queue_count[3] : \$242 ;
-  assign \$244  = ~ alloc_queue_pop;
-  assign \$245  = alloc_queue_push & \$244 ;
-  assign \$246  = ~ alloc_queue_push;
-  assign \$247  = alloc_queue_pop & \$246 ;
-  assign \$248  = \$247  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$249  = \$245  ? alloc_queue_count[4] : \$248 ;
-  assign \$250  = ~ alloc_queue_pop;
-  assign \$251  = alloc_queue_push & \$250 ;
-  assign \$252  = ~ alloc_queue_push;
-  assign \$253  = alloc_queue_pop & \$252 ;
-  assign \$254  = \$253  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$255  = \$251  ? alloc_queue_count[5] : \$254 ;
-  assign \$256  = ~ alloc_queue_pop;
-  assign \$257  = alloc_queue_push & \$256 ;
-  assign \$258  = ~ alloc_queue_push;
-  assign \$259  = alloc_queue_pop & \$258 ;
-  assign \$260  = \$259  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$261  = \$257  ? alloc_queue_count[6] : \$260 ;
-  assign \$262  = ~ alloc_queue_pop;
-  assign \$263  = alloc_queue_push & \$262 ;
-  assign \$264  = ~ alloc_queue_push;
-  assign \$265  = alloc_queue_pop & \$264 ;
-  assign \$266  = \$265  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$267  = \$263  ? alloc_queue_count[7] : \$266 ;
-  assign \$268  = ~ alloc_queue_pop;
-  assign \$269  = alloc_queue_push & \$268 ;
-  assign \$270  = ~ alloc_queue_push;
-  assign \$271  = alloc_queue_pop & \$270 ;
-  assign \$272  = \$271  ? 1'h0 : alloc_queue_count[9];
-  assign \$273  = \$269  ? alloc_queue_count[8] : \$272 ;
-  assign \$274  = alloc_queue_head_valid | staged_valid;
-  assign \$275  = ! bus__r_addr[5:0];
-  assign \$276  = bus__r_addr[11:6] >= 3'h4;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = bus__r_addr[11:6] < 3'h5;
-  assign \$279  = \$277  & \$278 ;
-  assign \$280  = bus__r_req & \$279 ;
-  assign \$281  = \$274  | \$280 ;
-  assign \$282  = req_alloc & native_alloc_valid;
-  assign \$283  = ~ \$282 ;
-  assign \$284  = \$281  & \$283 ;
-  assign \$285  = ! bus__r_addr[5:0];
-  assign \$286  = bus__r_addr[11:6] >= 3'h4;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = bus__r_addr[11:6] < 3'h5;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = bus__r_req & \$289 ;
-  assign \$291  = alloc_queue_head_valid | staged_valid;
-  assign \$292  = ! bus__r_addr[5:0];
-  assign \$293  = bus__r_addr[11:6] >= 3'h4;
-  assign \$294  = \$292  & \$293 ;
-  assign \$295  = bus__r_addr[11:6] < 3'h5;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = bus__r_req & \$296 ;
-  assign \$298  = \$291  | \$297 ;
-  assign \$299  = req_alloc & native_alloc_valid;
-  assign \$300  = ~ \$299 ;
-  assign \$301  = \$298  & \$300 ;
-  assign \$302  = ~ alloc_queue_head_valid;
-  assign \$303  = ~ staged_valid;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = \$301  & \$304 ;
-  assign \$306  = ~ \$305 ;
-  assign \$307  = \$290  & \$306 ;
+  assign \$114  = ~ alloc_queue_pop;
+  assign \$115  = alloc_queue_count[0] & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = \$116  & alloc_queue_held[0];
+  assign \$118  = ~ alloc_queue_push;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = \$119  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$121  = \$113  ? 1'h1 : \$120 ;
+  assign \$122  = ~ alloc_queue_pop;
+  assign \$123  = alloc_queue_count[0] & \$122 ;
+  assign \$124  = alloc_queue_push & \$123 ;
+  assign \$125  = ~ alloc_queue_pop;
+  assign \$126  = alloc_queue_count[0] & \$125 ;
+  assign \$127  = ~ \$126 ;
+  assign \$128  = \$127  & alloc_queue_held[0];
+  assign \$129  = ~ alloc_queue_push;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = \$130  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$132  = \$124  ? alloc_queue_held[0] : \$131 ;
+  assign \$133  = ~ alloc_queue_pop;
+  assign \$134  = alloc_queue_count[0] & \$133 ;
+  assign \$135  = alloc_queue_push & \$134 ;
+  assign \$136  = ~ alloc_queue_pop;
+  assign \$137  = alloc_queue_count[0] & \$136 ;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = \$138  & alloc_queue_held[0];
+  assign \$140  = ~ alloc_queue_push;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = \$141  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$143  = \$135  ? alloc_queue_held[1] : \$142 ;
+  assign \$144  = ~ alloc_queue_pop;
+  assign \$145  = alloc_queue_count[0] & \$144 ;
+  assign \$146  = alloc_queue_push & \$145 ;
+  assign \$147  = ~ alloc_queue_pop;
+  assign \$148  = alloc_queue_count[0] & \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$149  & alloc_queue_held[0];
+  assign \$151  = ~ alloc_queue_push;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = \$152  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$154  = \$146  ? alloc_queue_held[2] : \$153 ;
+  assign \$155  = ~ alloc_queue_pop;
+  assign \$156  = alloc_queue_count[0] & \$155 ;
+  assign \$157  = alloc_queue_push & \$156 ;
+  assign \$158  = ~ alloc_queue_pop;
+  assign \$159  = alloc_queue_count[0] & \$158 ;
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$160  & alloc_queue_held[0];
+  assign \$162  = ~ alloc_queue_push;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = \$163  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$165  = \$157  ? alloc_queue_held[3] : \$164 ;
+  assign \$166  = ~ alloc_queue_pop;
+  assign \$167  = alloc_queue_count[0] & \$166 ;
+  assign \$168  = alloc_queue_push & \$167 ;
+  assign \$169  = ~ alloc_queue_pop;
+  assign \$170  = alloc_queue_count[0] & \$169 ;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = \$171  & alloc_queue_held[0];
+  assign \$173  = ~ alloc_queue_push;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = \$174  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$176  = \$168  ? alloc_queue_held[4] : \$175 ;
+  assign \$177  = ~ alloc_queue_pop;
+  assign \$178  = alloc_queue_count[0] & \$177 ;
+  assign \$179  = alloc_queue_push & \$178 ;
+  assign \$180  = ~ alloc_queue_pop;
+  assign \$181  = alloc_queue_count[0] & \$180 ;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$182  & alloc_queue_held[0];
+  assign \$184  = ~ alloc_queue_push;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = \$185  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$187  = \$179  ? alloc_queue_held[5] : \$186 ;
+  assign \$188  = ~ alloc_queue_pop;
+  assign \$189  = alloc_queue_count[0] & \$188 ;
+  assign \$190  = alloc_queue_push & \$189 ;
+  assign \$191  = ~ alloc_queue_pop;
+  assign \$192  = alloc_queue_count[0] & \$191 ;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = \$193  & alloc_queue_held[0];
+  assign \$195  = ~ alloc_queue_push;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = \$196  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$198  = \$190  ? alloc_queue_held[6] : \$197 ;
+  assign \$199  = ~ alloc_queue_pop;
+  assign \$200  = alloc_queue_count[0] & \$199 ;
+  assign \$201  = alloc_queue_push & \$200 ;
+  assign \$202  = ~ alloc_queue_pop;
+  assign \$203  = alloc_queue_count[0] & \$202 ;
+  assign \$204  = ~ \$203 ;
+  assign \$205  = \$204  & alloc_queue_held[0];
+  assign \$206  = ~ alloc_queue_push;
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = \$207  ? 1'h0 : alloc_queue_held[8];
+  assign \$209  = \$201  ? alloc_queue_held[7] : \$208 ;
+  assign \$210  = ~ alloc_queue_pop;
+  assign \$211  = alloc_queue_push & \$210 ;
+  assign \$212  = ~ alloc_queue_push;
+  assign \$213  = alloc_queue_pop & \$212 ;
+  assign \$214  = \$213  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$215  = \$211  ? 1'h1 : \$214 ;
+  assign \$216  = ~ alloc_queue_pop;
+  assign \$217  = alloc_queue_push & \$216 ;
+  assign \$218  = ~ alloc_queue_push;
+  assign \$219  = alloc_queue_pop & \$218 ;
+  assign \$220  = \$219  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$221  = \$217  ? alloc_queue_count[0] : \$220 ;
+  assign \$222  = ~ alloc_queue_pop;
+  assign \$223  = alloc_queue_push & \$222 ;
+  assign \$224  = ~ alloc_queue_push;
+  assign \$225  = alloc_queue_pop & \$224 ;
+  assign \$226  = \$225  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$227  = \$223  ? alloc_queue_count[1] : \$226 ;
+  assign \$228  = ~ alloc_queue_pop;
+  assign \$229  = alloc_queue_push & \$228 ;
+  assign \$230  = ~ alloc_queue_push;
+  assign \$231  = alloc_queue_pop & \$230 ;
+  assign \$232  = \$231  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$233  = \$229  ? alloc_queue_count[2] : \$232 ;
+  assign \$234  = ~ alloc_queue_pop;
+  assign \$235  = alloc_queue_push & \$234 ;
+  assign \$236  = ~ alloc_queue_push;
+  assign \$237  = alloc_queue_pop & \$236 ;
+  assign \$238  = \$237  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$239  = \$235  ? alloc_queue_count[3] : \$238 ;
+  assign \$240  = ~ alloc_queue_pop;
+  assign \$241  = alloc_queue_push & \$240 ;
+  assign \$242  = ~ alloc_queue_push;
+  assign \$243  = alloc_queue_pop & \$242 ;
+  assign \$244  = \$243  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$245  = \$241  ? alloc_queue_count[4] : \$244 ;
+  assign \$246  = ~ alloc_queue_pop;
+  assign \$247  = alloc_queue_push & \$246 ;
+  assign \$248  = ~ alloc_queue_push;
+  assign \$249  = alloc_queue_pop & \$248 ;
+  assign \$250  = \$249  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$251  = \$247  ? alloc_queue_count[5] : \$250 ;
+  assign \$252  = ~ alloc_queue_pop;
+  assign \$253  = alloc_queue_push & \$252 ;
+  assign \$254  = ~ alloc_queue_push;
+  assign \$255  = alloc_queue_pop & \$254 ;
+  assign \$256  = \$255  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$257  = \$253  ? alloc_queue_count[6] : \$256 ;
+  assign \$258  = ~ alloc_queue_pop;
+  assign \$259  = alloc_queue_push & \$258 ;
+  assign \$260  = ~ alloc_queue_push;
+  assign \$261  = alloc_queue_pop & \$260 ;
+  assign \$262  = \$261  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$263  = \$259  ? alloc_queue_count[7] : \$262 ;
+  assign \$264  = ~ alloc_queue_pop;
+  assign \$265  = alloc_queue_push & \$264 ;
+  assign \$266  = ~ alloc_queue_push;
+  assign \$267  = alloc_queue_pop & \$266 ;
+  assign \$268  = \$267  ? 1'h0 : alloc_queue_count[9];
+  assign \$269  = \$265  ? alloc_queue_count[8] : \$268 ;
+  assign \$270  = alloc_queue_count[0] | staged_valid;
+  assign \$271  = ! bus__r_addr[5:0];
+  assign \$272  = bus__r_addr[11:6] >= 3'h4;
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = bus__r_addr[11:6] < 3'h5;
+  assign \$275  = \$273  & \$274 ;
+  assign \$276  = bus__r_req & \$275 ;
+  assign \$277  = \$270  | \$276 ;
+  assign \$278  = req_alloc & native_alloc_valid;
+  assign \$279  = ~ \$278 ;
+  assign \$280  = \$277  & \$279 ;
+  assign \$281  = ! bus__r_addr[5:0];
+  assign \$282  = bus__r_addr[11:6] >= 3'h4;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = bus__r_addr[11:6] < 3'h5;
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = bus__r_req & \$285 ;
+  assign \$287  = alloc_queue_count[0] | staged_valid;
+  assign \$288  = ! bus__r_addr[5:0];
+  assign \$289  = bus__r_addr[11:6] >= 3'h4;
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = bus__r_addr[11:6] < 3'h5;
+  assign \$292  = \$290  & \$291 ;
+  assign \$293  = bus__r_req & \$292 ;
+  assign \$294  = \$287  | \$293 ;
+  assign \$295  = req_alloc & native_alloc_valid;
+  assign \$296  = ~ \$295 ;
+  assign \$297  = \$294  & \$296 ;
+  assign \$298  = ~ alloc_queue_count[0];
+  assign \$299  = ~ staged_valid;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = \$297  & \$300 ;
+  assign \$302  = ~ \$301 ;
+  assign \$303  = \$286  & \$302 ;
+  assign \$304  = bus__r_addr[11:6] - 3'h4;
+  assign \$305  = bus__r_addr[11:6] - 3'h4;
+  assign \$307  = bus__r_addr[11:6] - 3'h4;
   assign \$308  = bus__r_addr[11:6] - 3'h4;
-  assign \$309  = bus__r_addr[11:6] - 3'h4;
-  assign \$311  = bus__r_addr[11:6] - 3'h4;
-  assign \$312  = bus__r_addr[11:6] - 3'h4;
-  assign \$314  = staged_valid ? alloc_queue_w_data : { \$313 , \$311 [0] };
-  assign \$315  = alloc_queue_head_valid ? alloc_queue_head : \$314 ;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = \$317  + 1'h1;
-  assign \$320  = ~ \$319 ;
-  assign \$321  = \$320  + 1'h1;
-  assign \$323  = ~ \$322 ;
-  assign \$324  = \$323  + 1'h1;
-  assign \$326  = ~ \$325 ;
-  assign \$327  = \$326  + 1'h1;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = \$329  + 1'h1;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = \$332  + 1'h1;
-  assign \$335  = ~ \$334 ;
-  assign \$336  = \$335  + 1'h1;
-  assign \$338  = ~ \$337 ;
-  assign \$339  = \$338  + 1'h1;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = \$341  + 1'h1;
-  assign \$344  = ~ \$343 ;
-  assign \$345  = \$344  + 1'h1;
-  assign \$347  = ~ \$346 ;
-  assign \$348  = \$347  + 1'h1;
-  assign \$350  = ~ \$349 ;
-  assign \$351  = \$350  + 1'h1;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = \$353  + 1'h1;
-  assign \$356  = ~ \$355 ;
-  assign \$357  = \$356  + 1'h1;
-  assign \$359  = ~ \$358 ;
-  assign \$360  = \$359  + 1'h1;
-  assign \$362  = ~ \$361 ;
-  assign \$363  = \$362  + 1'h1;
-  assign \$365  = ~ \$364 ;
-  assign \$366  = \$365  + 1'h1;
-  assign \$368  = ~ \$367 ;
-  assign \$369  = \$368  + 1'h1;
-  assign \$371  = ~ \$370 ;
-  assign \$372  = \$371  + 1'h1;
-  assign \$374  = ~ \$373 ;
-  assign \$375  = \$374  + 1'h1;
-  assign \$377  = ~ \$376 ;
-  assign \$378  = \$377  + 1'h1;
-  assign \$380  = ~ \$379 ;
-  assign \$381  = \$380  + 1'h1;
-  assign \$383  = ~ \$382 ;
-  assign \$384  = \$383  + 1'h1;
-  assign \$386  = ~ \$385 ;
-  assign \$387  = \$386  + 1'h1;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = \$389  + 1'h1;
-  assign \$392  = ~ \$391 ;
-  assign \$393  = \$392  + 1'h1;
-  assign \$395  = ~ \$394 ;
-  assign \$396  = \$395  + 1'h1;
-  assign \$398  = ~ \$397 ;
-  assign \$399  = \$398  + 1'h1;
-  assign \$401  = ~ \$400 ;
-  assign \$402  = \$401  + 1'h1;
-  assign \$404  = ~ \$403 ;
-  assign \$405  = \$404  + 1'h1;
-  assign \$407  = ~ \$406 ;
-  assign \$408  = \$407  + 1'h1;
-  assign \$409  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$410  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$411  = \$409  | \$410 ;
-  assign \$412  = r1_sel_config ? 32'd169084167 : 32'd0;
-  assign \$413  = r1_sel_config2 ? 32'd100732960 : 32'd0;
-  assign \$414  = \$412  | \$413 ;
-  assign \$415  = \$411  | \$414 ;
-  assign \$417  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$419  = r1_sel_irq_status ? \$signal$77  : 5'h00;
-  assign \$420  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$421  = \$419  | \$420 ;
-  assign \$422  = \$418  | { 27'h0000000, \$421  };
-  assign \$423  = \$415  | \$422 ;
-  assign \$424  = r1_sel_err_count ? \$signal$62  : 32'd0;
-  assign \$425  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$426  = \$424  | \$425 ;
-  assign \$427  = r1_sel_err_head0 ? { \$signal$70 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$428  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$310  = staged_valid ? alloc_queue_w_data : { \$309 , \$307 [0] };
+  assign \$311  = alloc_queue_count[0] ? alloc_queue_head : \$310 ;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = \$313  + 1'h1;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = \$316  + 1'h1;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = \$319  + 1'h1;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = \$322  + 1'h1;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = \$325  + 1'h1;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = \$328  + 1'h1;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = \$331  + 1'h1;
+  assign \$334  = ~ \$333 ;
+  assign \$335  = \$334  + 1'h1;
+  assign \$337  = ~ \$336 ;
+  assign \$338  = \$337  + 1'h1;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = \$340  + 1'h1;
+  assign \$343  = ~ \$342 ;
+  assign \$344  = \$343  + 1'h1;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = \$346  + 1'h1;
+  assign \$349  = ~ \$348 ;
+  assign \$350  = \$349  + 1'h1;
+  assign \$352  = ~ \$351 ;
+  assign \$353  = \$352  + 1'h1;
+  assign \$355  = ~ \$354 ;
+  assign \$356  = \$355  + 1'h1;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = \$358  + 1'h1;
+  assign \$361  = ~ \$360 ;
+  assign \$362  = \$361  + 1'h1;
+  assign \$364  = ~ \$363 ;
+  assign \$365  = \$364  + 1'h1;
+  assign \$367  = ~ \$366 ;
+  assign \$368  = \$367  + 1'h1;
+  assign \$370  = ~ \$369 ;
+  assign \$371  = \$370  + 1'h1;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = \$373  + 1'h1;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = \$376  + 1'h1;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = \$379  + 1'h1;
+  assign \$382  = ~ \$381 ;
+  assign \$383  = \$382  + 1'h1;
+  assign \$385  = ~ \$384 ;
+  assign \$386  = \$385  + 1'h1;
+  assign \$388  = ~ \$387 ;
+  assign \$389  = \$388  + 1'h1;
+  assign \$391  = ~ \$390 ;
+  assign \$392  = \$391  + 1'h1;
+  assign \$394  = ~ \$393 ;
+  assign \$395  = \$394  + 1'h1;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$397  + 1'h1;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = \$400  + 1'h1;
+  assign \$403  = ~ \$402 ;
+  assign \$404  = \$403  + 1'h1;
+  assign \$405  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$406  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$407  = \$405  | \$406 ;
+  assign \$408  = r1_sel_config ? 32'd169084167 : 32'd0;
+  assign \$409  = r1_sel_config2 ? 32'd100732960 : 32'd0;
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = \$407  | \$410 ;
+  assign \$413  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$415  = r1_sel_irq_status ? \$signal$77  : 5'h00;
+  assign \$416  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = \$414  | { 27'h0000000, \$417  };
+  assign \$419  = \$411  | \$418 ;
+  assign \$420  = r1_sel_err_count ? \$signal$62  : 32'd0;
+  assign \$421  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = r1_sel_err_head0 ? { \$signal$70 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$424  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = \$422  | \$425 ;
+  assign \$427  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$428  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
   assign \$429  = \$427  | \$428 ;
-  assign \$430  = \$426  | \$429 ;
-  assign \$431  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$432  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$433  = \$431  | \$432 ;
-  assign \$435  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$437  = \$433  | \$436 ;
-  assign \$438  = \$430  | \$437 ;
-  assign \$439  = \$423  | \$438 ;
-  assign \$440  = r1_sel_id | r1_sel_version;
-  assign \$441  = r1_sel_config | r1_sel_config2;
-  assign \$442  = \$440  | \$441 ;
-  assign \$443  = r1_sel_ctrl | r1_sel_status;
-  assign \$444  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$431  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$433  = \$429  | \$432 ;
+  assign \$434  = \$426  | \$433 ;
+  assign \$435  = \$419  | \$434 ;
+  assign \$436  = r1_sel_id | r1_sel_version;
+  assign \$437  = r1_sel_config | r1_sel_config2;
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = r1_sel_ctrl | r1_sel_status;
+  assign \$440  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$441  = \$439  | \$440 ;
+  assign \$442  = \$438  | \$441 ;
+  assign \$443  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$444  = r1_sel_err_head0 | r1_sel_err_head1;
   assign \$445  = \$443  | \$444 ;
-  assign \$446  = \$442  | \$445 ;
-  assign \$447  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$448  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$449  = \$447  | \$448 ;
-  assign \$450  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$451  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$452  = \$450  | \$451 ;
-  assign \$453  = \$449  | \$452 ;
-  assign \$454  = \$446  | \$453 ;
-  assign \$456  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$459  = r1_sel_pool0_slot_size ? 32'd4096 : 32'd0;
-  assign \$461  = \$457  | \$460 ;
-  assign \$462  = r1_sel_pool0_slots ? 32'd64 : 32'd0;
-  assign \$463  = r1_sel_pool0_in_use ? event_in_use : 7'h00;
-  assign \$464  = \$462  | { 25'h0000000, \$463  };
-  assign \$465  = r1_sel_pool0_high_water ? event_high_water : 7'h00;
-  assign \$466  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$467  = { 25'h0000000, \$465  } | \$466 ;
-  assign \$468  = \$464  | \$467 ;
-  assign \$469  = \$461  | \$468 ;
-  assign \$470  = r1_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$471  = r1_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$472  = \$470  | \$471 ;
-  assign \$477  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$480  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$481  = \$479  | { 15'h0000, \$480  };
-  assign \$482  = \$476  | \$481 ;
-  assign \$483  = \$469  | \$482 ;
-  assign \$484  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$485  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$486  = \$484  | \$485 ;
-  assign \$487  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$488  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$446  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$447  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$448  = \$446  | \$447 ;
+  assign \$449  = \$445  | \$448 ;
+  assign \$450  = \$442  | \$449 ;
+  assign \$452  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$455  = r1_sel_pool0_slot_size ? 32'd4096 : 32'd0;
+  assign \$457  = \$453  | \$456 ;
+  assign \$458  = r1_sel_pool0_slots ? 32'd64 : 32'd0;
+  assign \$459  = r1_sel_pool0_in_use ? event_in_use : 7'h00;
+  assign \$460  = \$458  | { 25'h0000000, \$459  };
+  assign \$461  = r1_sel_pool0_high_water ? event_high_water : 7'h00;
+  assign \$462  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$463  = { 25'h0000000, \$461  } | \$462 ;
+  assign \$464  = \$460  | \$463 ;
+  assign \$465  = \$457  | \$464 ;
+  assign \$466  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$467  = r1_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$468  = \$466  | \$467 ;
+  assign \$473  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$476  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$477  = \$475  | { 15'h0000, \$476  };
+  assign \$478  = \$472  | \$477 ;
+  assign \$479  = \$465  | \$478 ;
+  assign \$480  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$481  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$482  = \$480  | \$481 ;
+  assign \$483  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$484  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$485  = \$483  | \$484 ;
+  assign \$486  = \$482  | \$485 ;
+  assign \$487  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$488  = r1_sel_pool0_info | r1_sel_pool0_flush;
   assign \$489  = \$487  | \$488 ;
-  assign \$490  = \$486  | \$489 ;
-  assign \$491  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$492  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$493  = \$491  | \$492 ;
-  assign \$494  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$495  = \$494  | r1_sel_pool0_low_water;
-  assign \$496  = \$493  | \$495 ;
-  assign \$497  = \$490  | \$496 ;
-  assign \$498  = bus__w_strb == 4'hf;
-  assign \$500  = ~ \$499 ;
-  assign \$501  = \$500  + 1'h1;
-  assign \$502  = \$498  & \$501 [6];
-  assign \$503  = bus__w_addr[5:0] == 3'h4;
-  assign \$504  = \$502  & \$503 ;
-  assign \$505  = bus__w_req & \$504 ;
-  assign \$506  = bus__w_strb == 4'hf;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = \$508  + 1'h1;
-  assign \$510  = \$506  & \$509 [6];
-  assign \$511  = bus__w_addr[5:0] == 6'h30;
-  assign \$512  = \$510  & \$511 ;
-  assign \$513  = bus__w_req & \$512 ;
-  assign \$514  = bus__w_addr[11:6] - 3'h4;
-  assign \$516  = ~ \$515 ;
-  assign \$517  = \$516  + 1'h1;
-  assign \$519  = ~ \$518 ;
-  assign \$520  = \$519  + 1'h1;
-  assign \$521  = bus__w_data[18:0] - 7'h40;
-  assign \$522  = ~ \$521 [19];
-  assign \$524  = \$520 [6] & \$523 ;
-  assign \$526  = 32'd2147483648 + \$525 ;
+  assign \$490  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$491  = \$490  | r1_sel_pool0_low_water;
+  assign \$492  = \$489  | \$491 ;
+  assign \$493  = \$486  | \$492 ;
+  assign \$494  = bus__w_strb == 4'hf;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = \$496  + 1'h1;
+  assign \$498  = \$494  & \$497 [6];
+  assign \$499  = bus__w_addr[5:0] == 3'h4;
+  assign \$500  = \$498  & \$499 ;
+  assign \$501  = bus__w_req & \$500 ;
+  assign \$502  = bus__w_strb == 4'hf;
+  assign \$504  = ~ \$503 ;
+  assign \$505  = \$504  + 1'h1;
+  assign \$506  = \$502  & \$505 [6];
+  assign \$507  = bus__w_addr[5:0] == 6'h30;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = bus__w_req & \$508 ;
+  assign \$510  = bus__w_addr[11:6] - 3'h4;
+  assign \$512  = ~ \$511 ;
+  assign \$513  = \$512  + 1'h1;
+  assign \$515  = ~ \$514 ;
+  assign \$516  = \$515  + 1'h1;
+  assign \$517  = bus__w_data[18:0] - 7'h40;
+  assign \$518  = ~ \$517 [19];
+  assign \$520  = \$516 [6] & \$519 ;
+  assign \$522  = 32'd2147483648 + \$521 ;
+  assign \$523  = ~ command_queue_pop;
+  assign \$524  = command_queue_count[0] & \$523 ;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = command_queue_held[0] ? \read__data$166  : { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , new_flush };
   assign \$527  = ~ command_queue_pop;
-  assign \$528  = command_queue_head_valid & \$527 ;
+  assign \$528  = command_queue_count[0] & \$527 ;
   assign \$529  = ~ \$528 ;
-  assign \$530  = command_queue_held[0] ? \read__data$167  : { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , new_flush };
-  assign \$531  = command_queue_held[0] | command_queue_push;
+  assign \$530  = \$529  & command_queue_held[0];
+  assign \$531  = command_queue_rd_next + 1'h1;
   assign \$532  = ~ command_queue_pop;
-  assign \$533  = command_queue_head_valid & \$532 ;
-  assign \$534  = \$531  | \$533 ;
-  assign \$535  = ~ command_queue_pop;
-  assign \$536  = command_queue_head_valid & \$535 ;
-  assign \$537  = ~ \$536 ;
-  assign \$538  = \$537  & command_queue_held[0];
-  assign \$539  = command_queue_rd_next + 1'h1;
+  assign \$533  = command_queue_count[0] & \$532 ;
+  assign \$534  = command_queue_held[0] | \$533 ;
+  assign \$535  = command_queue_push & \$534 ;
+  assign \$536  = command_queue_wr_next + 1'h1;
+  assign \$537  = ~ command_queue_pop;
+  assign \$538  = command_queue_count[0] & \$537 ;
+  assign \$539  = command_queue_push & \$538 ;
   assign \$540  = ~ command_queue_pop;
-  assign \$541  = command_queue_head_valid & \$540 ;
-  assign \$542  = command_queue_held[0] | \$541 ;
-  assign \$543  = command_queue_push & \$542 ;
-  assign \$544  = command_queue_wr_next + 1'h1;
-  assign \$545  = ~ command_queue_pop;
-  assign \$546  = command_queue_head_valid & \$545 ;
-  assign \$547  = command_queue_push & \$546 ;
+  assign \$541  = command_queue_count[0] & \$540 ;
+  assign \$542  = ~ \$541 ;
+  assign \$543  = \$542  & command_queue_held[0];
+  assign \$544  = ~ command_queue_push;
+  assign \$545  = \$543  & \$544 ;
+  assign \$546  = \$545  ? command_queue_held[1] : command_queue_held[0];
+  assign \$547  = \$539  ? 1'h1 : \$546 ;
   assign \$548  = ~ command_queue_pop;
-  assign \$549  = command_queue_head_valid & \$548 ;
-  assign \$550  = ~ \$549 ;
-  assign \$551  = \$550  & command_queue_held[0];
-  assign \$552  = ~ command_queue_push;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = \$553  ? command_queue_held[1] : command_queue_held[0];
-  assign \$555  = \$547  ? 1'h1 : \$554 ;
-  assign \$556  = ~ command_queue_pop;
-  assign \$557  = command_queue_head_valid & \$556 ;
-  assign \$558  = command_queue_push & \$557 ;
+  assign \$549  = command_queue_count[0] & \$548 ;
+  assign \$550  = command_queue_push & \$549 ;
+  assign \$551  = ~ command_queue_pop;
+  assign \$552  = command_queue_count[0] & \$551 ;
+  assign \$553  = ~ \$552 ;
+  assign \$554  = \$553  & command_queue_held[0];
+  assign \$555  = ~ command_queue_push;
+  assign \$556  = \$554  & \$555 ;
+  assign \$557  = \$556  ? command_queue_held[2] : command_queue_held[1];
+  assign \$558  = \$550  ? command_queue_held[0] : \$557 ;
   assign \$559  = ~ command_queue_pop;
-  assign \$560  = command_queue_head_valid & \$559 ;
-  assign \$561  = ~ \$560 ;
-  assign \$562  = \$561  & command_queue_held[0];
-  assign \$563  = ~ command_queue_push;
-  assign \$564  = \$562  & \$563 ;
-  assign \$565  = \$564  ? command_queue_held[2] : command_queue_held[1];
-  assign \$566  = \$558  ? command_queue_held[0] : \$565 ;
-  assign \$567  = ~ command_queue_pop;
-  assign \$568  = command_queue_head_valid & \$567 ;
-  assign \$569  = command_queue_push & \$568 ;
+  assign \$560  = command_queue_count[0] & \$559 ;
+  assign \$561  = command_queue_push & \$560 ;
+  assign \$562  = ~ command_queue_pop;
+  assign \$563  = command_queue_count[0] & \$562 ;
+  assign \$564  = ~ \$563 ;
+  assign \$565  = \$564  & command_queue_held[0];
+  assign \$566  = ~ command_queue_push;
+  assign \$567  = \$565  & \$566 ;
+  assign \$568  = \$567  ? command_queue_held[3] : command_queue_held[2];
+  assign \$569  = \$561  ? command_queue_held[1] : \$568 ;
   assign \$570  = ~ command_queue_pop;
-  assign \$571  = command_queue_head_valid & \$570 ;
-  assign \$572  = ~ \$571 ;
-  assign \$573  = \$572  & command_queue_held[0];
-  assign \$574  = ~ command_queue_push;
-  assign \$575  = \$573  & \$574 ;
-  assign \$576  = \$575  ? command_queue_held[3] : command_queue_held[2];
-  assign \$577  = \$569  ? command_queue_held[1] : \$576 ;
-  assign \$578  = ~ command_queue_pop;
-  assign \$579  = command_queue_head_valid & \$578 ;
-  assign \$580  = command_queue_push & \$579 ;
+  assign \$571  = command_queue_count[0] & \$570 ;
+  assign \$572  = command_queue_push & \$571 ;
+  assign \$573  = ~ command_queue_pop;
+  assign \$574  = command_queue_count[0] & \$573 ;
+  assign \$575  = ~ \$574 ;
+  assign \$576  = \$575  & command_queue_held[0];
+  assign \$577  = ~ command_queue_push;
+  assign \$578  = \$576  & \$577 ;
+  assign \$579  = \$578  ? command_queue_held[4] : command_queue_held[3];
+  assign \$580  = \$572  ? command_queue_held[2] : \$579 ;
   assign \$581  = ~ command_queue_pop;
-  assign \$582  = command_queue_head_valid & \$581 ;
-  assign \$583  = ~ \$582 ;
-  assign \$584  = \$583  & command_queue_held[0];
-  assign \$585  = ~ command_queue_push;
-  assign \$586  = \$584  & \$585 ;
-  assign \$587  = \$586  ? command_queue_held[4] : command_queue_held[3];
-  assign \$588  = \$580  ? command_queue_held[2] : \$587 ;
-  assign \$589  = ~ command_queue_pop;
-  assign \$590  = command_queue_head_valid & \$589 ;
-  assign \$591  = command_queue_push & \$590 ;
+  assign \$582  = command_queue_count[0] & \$581 ;
+  assign \$583  = command_queue_push & \$582 ;
+  assign \$584  = ~ command_queue_pop;
+  assign \$585  = command_queue_count[0] & \$584 ;
+  assign \$586  = ~ \$585 ;
+  assign \$587  = \$586  & command_queue_held[0];
+  assign \$588  = ~ command_queue_push;
+  assign \$589  = \$587  & \$588 ;
+  assign \$590  = \$589  ? command_queue_held[5] : command_queue_held[4];
+  assign \$591  = \$583  ? command_queue_held[3] : \$590 ;
   assign \$592  = ~ command_queue_pop;
-  assign \$593  = command_queue_head_valid & \$592 ;
-  assign \$594  = ~ \$593 ;
-  assign \$595  = \$594  & command_queue_held[0];
-  assign \$596  = ~ command_queue_push;
-  assign \$597  = \$595  & \$596 ;
-  assign \$598  = \$597  ? command_queue_held[5] : command_queue_held[4];
-  assign \$599  = \$591  ? command_queue_held[3] : \$598 ;
-  assign \$600  = ~ command_queue_pop;
-  assign \$601  = command_queue_head_valid & \$600 ;
-  assign \$602  = command_queue_push & \$601 ;
+  assign \$593  = command_queue_count[0] & \$592 ;
+  assign \$594  = command_queue_push & \$593 ;
+  assign \$595  = ~ command_queue_pop;
+  assign \$596  = command_queue_count[0] & \$595 ;
+  assign \$597  = ~ \$596 ;
+  assign \$598  = \$597  & command_queue_held[0];
+  assign \$599  = ~ command_queue_push;
+  assign \$600  = \$598  & \$599 ;
+  assign \$601  = \$600  ? command_queue_held[6] : command_queue_held[5];
+  assign \$602  = \$594  ? command_queue_held[4] : \$601 ;
   assign \$603  = ~ command_queue_pop;
-  assign \$604  = command_queue_head_valid & \$603 ;
-  assign \$605  = ~ \$604 ;
-  assign \$606  = \$605  & command_queue_held[0];
-  assign \$607  = ~ command_queue_push;
-  assign \$608  = \$606  & \$607 ;
-  assign \$609  = \$608  ? command_queue_held[6] : command_queue_held[5];
-  assign \$610  = \$602  ? command_queue_held[4] : \$609 ;
-  assign \$611  = ~ command_queue_pop;
-  assign \$612  = command_queue_head_valid & \$611 ;
-  assign \$613  = command_queue_push & \$612 ;
+  assign \$604  = command_queue_count[0] & \$603 ;
+  assign \$605  = command_queue_push & \$604 ;
+  assign \$606  = ~ command_queue_pop;
+  assign \$607  = command_queue_count[0] & \$606 ;
+  assign \$608  = ~ \$607 ;
+  assign \$609  = \$608  & command_queue_held[0];
+  assign \$610  = ~ command_queue_push;
+  assign \$611  = \$609  & \$610 ;
+  assign \$612  = \$611  ? command_queue_held[7] : command_queue_held[6];
+  assign \$613  = \$605  ? command_queue_held[5] : \$612 ;
   assign \$614  = ~ command_queue_pop;
-  assign \$615  = command_queue_head_valid & \$614 ;
-  assign \$616  = ~ \$615 ;
-  assign \$617  = \$616  & command_queue_held[0];
-  assign \$618  = ~ command_queue_push;
-  assign \$619  = \$617  & \$618 ;
-  assign \$620  = \$619  ? command_queue_held[7] : command_queue_held[6];
-  assign \$621  = \$613  ? command_queue_held[5] : \$620 ;
-  assign \$622  = ~ command_queue_pop;
-  assign \$623  = command_queue_head_valid & \$622 ;
-  assign \$624  = command_queue_push & \$623 ;
+  assign \$615  = command_queue_count[0] & \$614 ;
+  assign \$616  = command_queue_push & \$615 ;
+  assign \$617  = ~ command_queue_pop;
+  assign \$618  = command_queue_count[0] & \$617 ;
+  assign \$619  = ~ \$618 ;
+  assign \$620  = \$619  & command_queue_held[0];
+  assign \$621  = ~ command_queue_push;
+  assign \$622  = \$620  & \$621 ;
+  assign \$623  = \$622  ? command_queue_held[8] : command_queue_held[7];
+  assign \$624  = \$616  ? command_queue_held[6] : \$623 ;
   assign \$625  = ~ command_queue_pop;
-  assign \$626  = command_queue_head_valid & \$625 ;
-  assign \$627  = ~ \$626 ;
-  assign \$628  = \$627  & command_queue_held[0];
-  assign \$629  = ~ command_queue_push;
-  assign \$630  = \$628  & \$629 ;
-  assign \$631  = \$630  ? command_queue_held[8] : command_queue_held[7];
-  assign \$632  = \$624  ? command_queue_held[6] : \$631 ;
-  assign \$633  = ~ command_queue_pop;
-  assign \$634  = command_queue_head_valid & \$633 ;
-  assign \$635  = command_queue_push & \$634 ;
+  assign \$626  = command_queue_count[0] & \$625 ;
+  assign \$627  = command_queue_push & \$626 ;
+  assign \$628  = ~ command_queue_pop;
+  assign \$629  = command_queue_count[0] & \$628 ;
+  assign \$630  = ~ \$629 ;
+  assign \$631  = \$630  & command_queue_held[0];
+  assign \$632  = ~ command_queue_push;
+  assign \$633  = \$631  & \$632 ;
+  assign \$634  = \$633  ? 1'h0 : command_queue_held[8];
+  assign \$635  = \$627  ? command_queue_held[7] : \$634 ;
   assign \$636  = ~ command_queue_pop;
-  assign \$637  = command_queue_head_valid & \$636 ;
-  assign \$638  = ~ \$637 ;
-  assign \$639  = \$638  & command_queue_held[0];
-  assign \$640  = ~ command_queue_push;
-  assign \$641  = \$639  & \$640 ;
-  assign \$642  = \$641  ? 1'h0 : command_queue_held[8];
-  assign \$643  = \$635  ? command_queue_held[7] : \$642 ;
-  assign \$644  = ~ command_queue_pop;
-  assign \$645  = command_queue_push & \$644 ;
-  assign \$646  = ~ command_queue_push;
-  assign \$647  = command_queue_pop & \$646 ;
-  assign \$648  = \$647  ? command_queue_count[1] : command_queue_count[0];
-  assign \$649  = \$645  ? 1'h1 : \$648 ;
-  assign \$650  = ~ command_queue_pop;
-  assign \$651  = command_queue_push & \$650 ;
-  assign \$652  = ~ command_queue_push;
-  assign \$653  = command_queue_pop & \$652 ;
-  assign \$654  = \$653  ? command_queue_count[2] : command_queue_count[1];
-  assign \$655  = \$651  ? command_queue_count[0] : \$654 ;
-  assign \$656  = ~ command_queue_pop;
-  assign \$657  = command_queue_push & \$656 ;
-  assign \$658  = ~ command_queue_push;
-  assign \$659  = command_queue_pop & \$658 ;
-  assign \$660  = \$659  ? command_queue_count[3] : command_queue_count[2];
-  assign \$661  = \$657  ? command_queue_count[1] : \$660 ;
-  assign \$662  = ~ command_queue_pop;
-  assign \$663  = command_queue_push & \$662 ;
-  assign \$664  = ~ command_queue_push;
-  assign \$665  = command_queue_pop & \$664 ;
-  assign \$666  = \$665  ? command_queue_count[4] : command_queue_count[3];
-  assign \$667  = \$663  ? command_queue_count[2] : \$666 ;
-  assign \$668  = ~ command_queue_pop;
-  assign \$669  = command_queue_push & \$668 ;
-  assign \$670  = ~ command_queue_push;
-  assign \$671  = command_queue_pop & \$670 ;
-  assign \$672  = \$671  ? command_queue_count[5] : command_queue_count[4];
-  assign \$673  = \$669  ? command_queue_count[3] : \$672 ;
-  assign \$674  = ~ command_queue_pop;
-  assign \$675  = command_queue_push & \$674 ;
-  assign \$676  = ~ command_queue_push;
-  assign \$677  = command_queue_pop & \$676 ;
-  assign \$678  = \$677  ? command_queue_count[6] : command_queue_count[5];
-  assign \$679  = \$675  ? command_queue_count[4] : \$678 ;
-  assign \$680  = ~ command_queue_pop;
-  assign \$681  = command_queue_push & \$680 ;
-  assign \$682  = ~ command_queue_push;
-  assign \$683  = command_queue_pop & \$682 ;
-  assign \$684  = \$683  ? command_queue_count[7] : command_queue_count[6];
-  assign \$685  = \$681  ? command_queue_count[5] : \$684 ;
-  assign \$686  = ~ command_queue_pop;
-  assign \$687  = command_queue_push & \$686 ;
-  assign \$688  = ~ command_queue_push;
-  assign \$689  = command_queue_pop & \$688 ;
-  assign \$690  = \$689  ? command_queue_count[8] : command_queue_count[7];
-  assign \$691  = \$687  ? command_queue_count[6] : \$690 ;
-  assign \$692  = ~ command_queue_pop;
-  assign \$693  = command_queue_push & \$692 ;
-  assign \$694  = ~ command_queue_push;
-  assign \$695  = command_queue_pop & \$694 ;
-  assign \$696  = \$695  ? command_queue_count[9] : command_queue_count[8];
-  assign \$697  = \$693  ? command_queue_count[7] : \$696 ;
-  assign \$698  = ~ command_queue_pop;
-  assign \$699  = command_queue_push & \$698 ;
-  assign \$700  = ~ command_queue_push;
-  assign \$701  = command_queue_pop & \$700 ;
-  assign \$702  = \$701  ? 1'h0 : command_queue_count[9];
-  assign \$703  = \$699  ? command_queue_count[8] : \$702 ;
-  assign \$704  = req_free & native_free_valid;
-  assign \$705  = req_flush & native_flush_valid;
-  assign \$706  = \$704  | \$705 ;
-  assign \$707  = 1'h1 << bus__w_addr[1:0];
-  assign \$708  = 1'h1 << bus__w_addr[4:2];
-  assign \$709  = 1'h1 << bus__w_addr[7:5];
-  assign \$710  = 1'h1 << bus__w_addr[11:8];
-  assign \$711  = bus__w_strb == 4'hf;
-  assign \$713  = ~ \$712 ;
-  assign \$714  = \$713  + 1'h1;
-  assign \$715  = \$711  & \$714 [6];
-  assign \$716  = bus__w_addr[5:0] == 3'h4;
-  assign \$717  = \$715  & \$716 ;
-  assign \$718  = ~ \$717 ;
-  assign \$719  = bus__w_req & \$718 ;
-  assign \$720  = bus__w_strb == 4'hf;
-  assign \$722  = ~ \$721 ;
-  assign \$723  = \$722  + 1'h1;
-  assign \$724  = \$720  & \$723 [6];
-  assign \$725  = bus__w_addr[5:0] == 6'h30;
-  assign \$726  = \$724  & \$725 ;
-  assign \$727  = ~ \$726 ;
-  assign \$728  = \$719  & \$727 ;
-  assign \$729  = bus__w_strb == 4'hf;
+  assign \$637  = command_queue_push & \$636 ;
+  assign \$638  = ~ command_queue_push;
+  assign \$639  = command_queue_pop & \$638 ;
+  assign \$640  = \$639  ? command_queue_count[1] : command_queue_count[0];
+  assign \$641  = \$637  ? 1'h1 : \$640 ;
+  assign \$642  = ~ command_queue_pop;
+  assign \$643  = command_queue_push & \$642 ;
+  assign \$644  = ~ command_queue_push;
+  assign \$645  = command_queue_pop & \$644 ;
+  assign \$646  = \$645  ? command_queue_count[2] : command_queue_count[1];
+  assign \$647  = \$643  ? command_queue_count[0] : \$646 ;
+  assign \$648  = ~ command_queue_pop;
+  assign \$649  = command_queue_push & \$648 ;
+  assign \$650  = ~ command_queue_push;
+  assign \$651  = command_queue_pop & \$650 ;
+  assign \$652  = \$651  ? command_queue_count[3] : command_queue_count[2];
+  assign \$653  = \$649  ? command_queue_count[1] : \$652 ;
+  assign \$654  = ~ command_queue_pop;
+  assign \$655  = command_queue_push & \$654 ;
+  assign \$656  = ~ command_queue_push;
+  assign \$657  = command_queue_pop & \$656 ;
+  assign \$658  = \$657  ? command_queue_count[4] : command_queue_count[3];
+  assign \$659  = \$655  ? command_queue_count[2] : \$658 ;
+  assign \$660  = ~ command_queue_pop;
+  assign \$661  = command_queue_push & \$660 ;
+  assign \$662  = ~ command_queue_push;
+  assign \$663  = command_queue_pop & \$662 ;
+  assign \$664  = \$663  ? command_queue_count[5] : command_queue_count[4];
+  assign \$665  = \$661  ? command_queue_count[3] : \$664 ;
+  assign \$666  = ~ command_queue_pop;
+  assign \$667  = command_queue_push & \$666 ;
+  assign \$668  = ~ command_queue_push;
+  assign \$669  = command_queue_pop & \$668 ;
+  assign \$670  = \$669  ? command_queue_count[6] : command_queue_count[5];
+  assign \$671  = \$667  ? command_queue_count[4] : \$670 ;
+  assign \$672  = ~ command_queue_pop;
+  assign \$673  = command_queue_push & \$672 ;
+  assign \$674  = ~ command_queue_push;
+  assign \$675  = command_queue_pop & \$674 ;
+  assign \$676  = \$675  ? command_queue_count[7] : command_queue_count[6];
+  assign \$677  = \$673  ? command_queue_count[5] : \$676 ;
+  assign \$678  = ~ command_queue_pop;
+  assign \$679  = command_queue_push & \$678 ;
+  assign \$680  = ~ command_queue_push;
+  assign \$681  = command_queue_pop & \$680 ;
+  assign \$682  = \$681  ? command_queue_count[8] : command_queue_count[7];
+  assign \$683  = \$679  ? command_queue_count[6] : \$682 ;
+  assign \$684  = ~ command_queue_pop;
+  assign \$685  = command_queue_push & \$684 ;
+  assign \$686  = ~ command_queue_push;
+  assign \$687  = command_queue_pop & \$686 ;
+  assign \$688  = \$687  ? command_queue_count[9] : command_queue_count[8];
+  assign \$689  = \$685  ? command_queue_count[7] : \$688 ;
+  assign \$690  = ~ command_queue_pop;
+  assign \$691  = command_queue_push & \$690 ;
+  assign \$692  = ~ command_queue_push;
+  assign \$693  = command_queue_pop & \$692 ;
+  assign \$694  = \$693  ? 1'h0 : command_queue_count[9];
+  assign \$695  = \$691  ? command_queue_count[8] : \$694 ;
+  assign \$696  = req_free & native_free_valid;
+  assign \$697  = req_flush & native_flush_valid;
+  assign \$698  = \$696  | \$697 ;
+  assign \$699  = 1'h1 << bus__w_addr[1:0];
+  assign \$700  = 1'h1 << bus__w_addr[4:2];
+  assign \$701  = 1'h1 << bus__w_addr[7:5];
+  assign \$702  = 1'h1 << bus__w_addr[11:8];
+  assign \$703  = bus__w_strb == 4'hf;
+  assign \$705  = ~ \$704 ;
+  assign \$706  = \$705  + 1'h1;
+  assign \$707  = \$703  & \$706 [6];
+  assign \$708  = bus__w_addr[5:0] == 3'h4;
+  assign \$709  = \$707  & \$708 ;
+  assign \$710  = ~ \$709 ;
+  assign \$711  = bus__w_req & \$710 ;
+  assign \$712  = bus__w_strb == 4'hf;
+  assign \$714  = ~ \$713 ;
+  assign \$715  = \$714  + 1'h1;
+  assign \$716  = \$712  & \$715 [6];
+  assign \$717  = bus__w_addr[5:0] == 6'h30;
+  assign \$718  = \$716  & \$717 ;
+  assign \$719  = ~ \$718 ;
+  assign \$720  = \$711  & \$719 ;
+  assign \$721  = bus__w_strb == 4'hf;
+  assign \$722  = ~ w1_a1_0[0];
+  assign \$723  = ~ w1_a4_2[4];
+  assign \$724  = \$722  | \$723 ;
+  assign \$725  = ~ w1_a7_5[0];
+  assign \$726  = ~ w1_a11_8[0];
+  assign \$727  = \$725  | \$726 ;
+  assign \$728  = \$724  | \$727 ;
+  assign \$729  = ~ \$728 ;
   assign \$730  = ~ w1_a1_0[0];
-  assign \$731  = ~ w1_a4_2[4];
+  assign \$731  = ~ w1_a4_2[6];
   assign \$732  = \$730  | \$731 ;
   assign \$733  = ~ w1_a7_5[0];
   assign \$734  = ~ w1_a11_8[0];
@@ -8678,7 +8628,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$736  = \$732  | \$735 ;
   assign \$737  = ~ \$736 ;
   assign \$738  = ~ w1_a1_0[0];
-  assign \$739  = ~ w1_a4_2[6];
+  assign \$739  = ~ w1_a4_2[7];
   assign \$740  = \$738  | \$739 ;
   assign \$741  = ~ w1_a7_5[0];
   assign \$742  = ~ w1_a11_8[0];
@@ -8686,31 +8636,31 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$744  = \$740  | \$743 ;
   assign \$745  = ~ \$744 ;
   assign \$746  = ~ w1_a1_0[0];
-  assign \$747  = ~ w1_a4_2[7];
+  assign \$747  = ~ w1_a4_2[6];
   assign \$748  = \$746  | \$747 ;
-  assign \$749  = ~ w1_a7_5[0];
+  assign \$749  = ~ w1_a7_5[1];
   assign \$750  = ~ w1_a11_8[0];
   assign \$751  = \$749  | \$750 ;
   assign \$752  = \$748  | \$751 ;
   assign \$753  = ~ \$752 ;
   assign \$754  = ~ w1_a1_0[0];
-  assign \$755  = ~ w1_a4_2[6];
+  assign \$755  = ~ w1_a4_2[1];
   assign \$756  = \$754  | \$755 ;
-  assign \$757  = ~ w1_a7_5[1];
-  assign \$758  = ~ w1_a11_8[0];
+  assign \$757  = ~ w1_a7_5[0];
+  assign \$758  = ~ w1_a11_8[1];
   assign \$759  = \$757  | \$758 ;
   assign \$760  = \$756  | \$759 ;
   assign \$761  = ~ \$760 ;
   assign \$762  = ~ w1_a1_0[0];
-  assign \$763  = ~ w1_a4_2[1];
+  assign \$763  = ~ w1_a4_2[4];
   assign \$764  = \$762  | \$763 ;
-  assign \$765  = ~ w1_a7_5[0];
+  assign \$765  = ~ w1_a7_5[1];
   assign \$766  = ~ w1_a11_8[1];
   assign \$767  = \$765  | \$766 ;
   assign \$768  = \$764  | \$767 ;
   assign \$769  = ~ \$768 ;
   assign \$770  = ~ w1_a1_0[0];
-  assign \$771  = ~ w1_a4_2[4];
+  assign \$771  = ~ w1_a4_2[7];
   assign \$772  = \$770  | \$771 ;
   assign \$773  = ~ w1_a7_5[1];
   assign \$774  = ~ w1_a11_8[1];
@@ -8718,632 +8668,620 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$776  = \$772  | \$775 ;
   assign \$777  = ~ \$776 ;
   assign \$778  = ~ w1_a1_0[0];
-  assign \$779  = ~ w1_a4_2[7];
+  assign \$779  = ~ w1_a4_2[4];
   assign \$780  = \$778  | \$779 ;
-  assign \$781  = ~ w1_a7_5[1];
-  assign \$782  = ~ w1_a11_8[1];
+  assign \$781  = ~ w1_a7_5[0];
+  assign \$782  = ~ w1_a11_8[0];
   assign \$783  = \$781  | \$782 ;
   assign \$784  = \$780  | \$783 ;
   assign \$785  = ~ \$784 ;
   assign \$786  = ~ w1_a1_0[0];
-  assign \$787  = ~ w1_a4_2[4];
+  assign \$787  = ~ w1_a4_2[6];
   assign \$788  = \$786  | \$787 ;
-  assign \$789  = ~ w1_a7_5[0];
+  assign \$789  = ~ w1_a7_5[1];
   assign \$790  = ~ w1_a11_8[0];
   assign \$791  = \$789  | \$790 ;
   assign \$792  = \$788  | \$791 ;
   assign \$793  = ~ \$792 ;
   assign \$794  = ~ w1_a1_0[0];
-  assign \$795  = ~ w1_a4_2[6];
+  assign \$795  = ~ w1_a4_2[1];
   assign \$796  = \$794  | \$795 ;
-  assign \$797  = ~ w1_a7_5[1];
-  assign \$798  = ~ w1_a11_8[0];
+  assign \$797  = ~ w1_a7_5[0];
+  assign \$798  = ~ w1_a11_8[1];
   assign \$799  = \$797  | \$798 ;
   assign \$800  = \$796  | \$799 ;
   assign \$801  = ~ \$800 ;
   assign \$802  = ~ w1_a1_0[0];
-  assign \$803  = ~ w1_a4_2[1];
+  assign \$803  = ~ w1_a4_2[4];
   assign \$804  = \$802  | \$803 ;
-  assign \$805  = ~ w1_a7_5[0];
+  assign \$805  = ~ w1_a7_5[1];
   assign \$806  = ~ w1_a11_8[1];
   assign \$807  = \$805  | \$806 ;
   assign \$808  = \$804  | \$807 ;
   assign \$809  = ~ \$808 ;
-  assign \$810  = ~ w1_a1_0[0];
-  assign \$811  = ~ w1_a4_2[4];
-  assign \$812  = \$810  | \$811 ;
-  assign \$813  = ~ w1_a7_5[1];
-  assign \$814  = ~ w1_a11_8[1];
-  assign \$815  = \$813  | \$814 ;
-  assign \$816  = \$812  | \$815 ;
-  assign \$817  = ~ \$816 ;
-  assign \$818  = { \$817 , \$809 , \$801 , \$793  } + 4'hf;
+  assign \$810  = { \$809 , \$801 , \$793 , \$785  } + 4'hf;
+  assign \$811  = ~ w1_a1_0[0];
+  assign \$812  = ~ w1_a4_2[6];
+  assign \$813  = \$811  | \$812 ;
+  assign \$814  = ~ w1_a7_5[0];
+  assign \$815  = ~ w1_a11_8[0];
+  assign \$816  = \$814  | \$815 ;
+  assign \$817  = \$813  | \$816 ;
+  assign \$818  = ~ \$817 ;
   assign \$819  = ~ w1_a1_0[0];
-  assign \$820  = ~ w1_a4_2[6];
+  assign \$820  = ~ w1_a4_2[7];
   assign \$821  = \$819  | \$820 ;
   assign \$822  = ~ w1_a7_5[0];
   assign \$823  = ~ w1_a11_8[0];
   assign \$824  = \$822  | \$823 ;
   assign \$825  = \$821  | \$824 ;
   assign \$826  = ~ \$825 ;
-  assign \$827  = ~ w1_a1_0[0];
-  assign \$828  = ~ w1_a4_2[7];
-  assign \$829  = \$827  | \$828 ;
-  assign \$830  = ~ w1_a7_5[0];
-  assign \$831  = ~ w1_a11_8[0];
-  assign \$832  = \$830  | \$831 ;
-  assign \$833  = \$829  | \$832 ;
-  assign \$834  = ~ \$833 ;
-  assign \$835  = \$826  | \$834 ;
-  assign \$836  = ~ w1_a1_0[0];
-  assign \$837  = ~ w1_a4_2[7];
-  assign \$838  = \$836  | \$837 ;
-  assign \$839  = ~ w1_a7_5[1];
-  assign \$840  = ~ w1_a11_8[1];
-  assign \$841  = \$839  | \$840 ;
-  assign \$842  = \$838  | \$841 ;
-  assign \$843  = ~ \$842 ;
-  assign \$844  = \$835  | \$843 ;
-  assign \$845  = \$signal$187  & \$signal$188 ;
-  assign \$846  = \$845  & w2_is_ctrl;
-  assign \$847  = \$846  & \$signal$190 [0];
-  assign \$848  = \$signal$187  & \$signal$188 ;
-  assign \$849  = \$848  & w2_is_err_pop;
-  assign \$850  = \$signal$187  & w2_is_irq_status;
-  assign \$851  = \$850  & \$signal$189 [0];
-  assign \$852  = \$851  ? \$signal$190 [4:0] : 5'h00;
-  assign \$853  = \$signal$187  & w2_is_irq_enable;
-  assign \$854  = \$853  & \$signal$189 [0];
-  assign \$855  = \$signal$187  & w2_is_pool0_low_water;
-  assign \$856  = \$855  & \$signal$189 [0];
-  assign \$857  = \$signal$187  & w2_is_pool0_low_water;
-  assign \$858  = \$857  & \$signal$189 [1];
-  assign \$859  = \$signal$187  & w2_is_pool0_low_water;
-  assign \$860  = \$859  & \$signal$189 [2];
-  assign \$861  = | \port$3098$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$861 ;
-  assign \$862  = | \port$3110$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$862 ;
-  assign \$863  = ~ \port$3095$0 [0];
-  assign \$864  = rsp_grant_valid & \$863 ;
-  assign \$865  = \port$3095$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$864  & \$865 ;
-  assign \$866  = \$signal$28  > 2'h2;
-  assign \$867  = \$866  ? 2'h2 : \$signal$28 ;
-  assign \$868  = | \$signal$28 ;
-  assign \$869  = space_ge1 & \$868 ;
-  assign \$870  = \$869  ? 1'h1 : 1'h0;
-  assign \$871  = space_ge2 ? \$867  : { 1'h0, \$870  };
-  assign \$signal$63  = space_ge3 ? \$signal$28  : \$871 ;
-  assign \$872  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$872  & space_ge1;
-  assign \$873  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$873  & space_ge2;
-  assign \$874  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$874  & space_ge3;
-  assign \$875  = ~ space[4];
-  assign popped = w1c & \$875 ;
-  assign \$876  = 1'h0 - tail[1:0];
-  assign \$877  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$877  ? tail_next_row : tail_row;
-  assign \$878  = ! \$876 [1:0];
-  assign \$879  = \$876 [1:0] == 1'h1;
-  assign \$880  = \$879  ? e1_new1 : e1_new2;
-  assign \$signature__data$203  = \$878  ? e1_new0 : \$880 ;
-  assign \$881  = 1'h1 - tail[1:0];
-  assign \$882  = tail[1:0] > 1'h1;
-  assign \$signature__addr$208  = \$882  ? tail_next_row : tail_row;
-  assign \$883  = ! \$881 [1:0];
-  assign \$884  = \$881 [1:0] == 1'h1;
-  assign \$885  = \$884  ? e1_new1 : e1_new2;
-  assign \$signature__data$209  = \$883  ? e1_new0 : \$885 ;
-  assign \$886  = 2'h2 - tail[1:0];
-  assign \$887  = tail[1:0] > 2'h2;
-  assign \$signature__addr$214  = \$887  ? tail_next_row : tail_row;
-  assign \$888  = ! \$886 [1:0];
-  assign \$889  = \$886 [1:0] == 1'h1;
-  assign \$890  = \$889  ? e1_new1 : e1_new2;
-  assign \$signature__data$215  = \$888  ? e1_new0 : \$890 ;
-  assign \$891  = 2'h3 - tail[1:0];
-  assign \$892  = ! \$891 [1:0];
-  assign \$893  = \$891 [1:0] == 1'h1;
-  assign \$894  = \$893  ? e1_new1 : e1_new2;
-  assign \$signature__data$221  = \$892  ? e1_new0 : \$894 ;
-  assign \$895  = space - 3'h7;
+  assign \$827  = \$818  | \$826 ;
+  assign \$828  = ~ w1_a1_0[0];
+  assign \$829  = ~ w1_a4_2[7];
+  assign \$830  = \$828  | \$829 ;
+  assign \$831  = ~ w1_a7_5[1];
+  assign \$832  = ~ w1_a11_8[1];
+  assign \$833  = \$831  | \$832 ;
+  assign \$834  = \$830  | \$833 ;
+  assign \$835  = ~ \$834 ;
+  assign \$836  = \$827  | \$835 ;
+  assign \$837  = \$signal$185  & \$signal$186 ;
+  assign \$838  = \$837  & w2_is_ctrl;
+  assign \$839  = \$838  & \$signal$188 [0];
+  assign \$840  = \$signal$185  & \$signal$186 ;
+  assign \$841  = \$840  & w2_is_err_pop;
+  assign \$842  = \$signal$185  & w2_is_irq_status;
+  assign \$843  = \$842  & \$signal$187 [0];
+  assign \$844  = \$843  ? \$signal$188 [4:0] : 5'h00;
+  assign \$845  = \$signal$185  & w2_is_irq_enable;
+  assign \$846  = \$845  & \$signal$187 [0];
+  assign \$847  = \$signal$185  & w2_is_pool0_low_water;
+  assign \$848  = \$847  & \$signal$187 [0];
+  assign \$849  = \$signal$185  & w2_is_pool0_low_water;
+  assign \$850  = \$849  & \$signal$187 [1];
+  assign \$851  = \$signal$185  & w2_is_pool0_low_water;
+  assign \$852  = \$851  & \$signal$187 [2];
+  assign \$853  = | \port$3082$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$853 ;
+  assign \$854  = | \port$3094$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$854 ;
+  assign \$855  = ~ \port$3079$0 [0];
+  assign \$856  = rsp_grant_valid & \$855 ;
+  assign \$857  = \port$3079$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$856  & \$857 ;
+  assign \$858  = \$signal$28  > 2'h2;
+  assign \$859  = \$858  ? 2'h2 : \$signal$28 ;
+  assign \$860  = | \$signal$28 ;
+  assign \$861  = space_ge1 & \$860 ;
+  assign \$862  = \$861  ? 1'h1 : 1'h0;
+  assign \$863  = space_ge2 ? \$859  : { 1'h0, \$862  };
+  assign \$signal$63  = space_ge3 ? \$signal$28  : \$863 ;
+  assign \$864  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$864  & space_ge1;
+  assign \$865  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$865  & space_ge2;
+  assign \$866  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$866  & space_ge3;
+  assign \$867  = ~ space[4];
+  assign popped = w1c & \$867 ;
+  assign \$868  = 1'h0 - tail[1:0];
+  assign \$869  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$869  ? tail_next_row : tail_row;
+  assign \$870  = ! \$868 [1:0];
+  assign \$871  = \$868 [1:0] == 1'h1;
+  assign \$872  = \$871  ? e1_new1 : e1_new2;
+  assign \$signature__data$201  = \$870  ? e1_new0 : \$872 ;
+  assign \$873  = 1'h1 - tail[1:0];
+  assign \$874  = tail[1:0] > 1'h1;
+  assign \$signature__addr$206  = \$874  ? tail_next_row : tail_row;
+  assign \$875  = ! \$873 [1:0];
+  assign \$876  = \$873 [1:0] == 1'h1;
+  assign \$877  = \$876  ? e1_new1 : e1_new2;
+  assign \$signature__data$207  = \$875  ? e1_new0 : \$877 ;
+  assign \$878  = 2'h2 - tail[1:0];
+  assign \$879  = tail[1:0] > 2'h2;
+  assign \$signature__addr$212  = \$879  ? tail_next_row : tail_row;
+  assign \$880  = ! \$878 [1:0];
+  assign \$881  = \$878 [1:0] == 1'h1;
+  assign \$882  = \$881  ? e1_new1 : e1_new2;
+  assign \$signature__data$213  = \$880  ? e1_new0 : \$882 ;
+  assign \$883  = 2'h3 - tail[1:0];
+  assign \$884  = ! \$883 [1:0];
+  assign \$885  = \$883 [1:0] == 1'h1;
+  assign \$886  = \$885  ? e1_new1 : e1_new2;
+  assign \$signature__data$219  = \$884  ? e1_new0 : \$886 ;
+  assign \$887  = space - 3'h7;
+  assign \$888  = ~ \$887 [5];
+  assign \$889  = space - 3'h7;
+  assign \$890  = ~ \$889 [5];
+  assign \$891  = space - 4'h8;
+  assign \$892  = ~ \$891 [5];
+  assign \$893  = space - 3'h7;
+  assign \$894  = ~ \$893 [5];
+  assign \$895  = space - 4'h8;
   assign \$896  = ~ \$895 [5];
-  assign \$897  = space - 3'h7;
+  assign \$897  = space - 4'h9;
   assign \$898  = ~ \$897 [5];
-  assign \$899  = space - 4'h8;
-  assign \$900  = ~ \$899 [5];
-  assign \$901  = space - 3'h7;
-  assign \$902  = ~ \$901 [5];
-  assign \$903  = space - 4'h8;
-  assign \$904  = ~ \$903 [5];
-  assign \$905  = space - 4'h9;
-  assign \$906  = ~ \$905 [5];
-  assign \$907  = space - \$signal$28 ;
-  assign \$908  = space + 1'h1;
-  assign space_over = \$908  - \$signal$28 ;
-  assign space_short = $signed(\$907 ) < $signed(1'h0);
-  assign \$909  = | \$signal$28 ;
-  assign \$910  = \$signal$63  != \$signal$28 ;
-  assign \$911  = \$signal$77  & irq_enable;
-  assign irq = | \$911 ;
+  assign \$899  = space - \$signal$28 ;
+  assign \$900  = space + 1'h1;
+  assign space_over = \$900  - \$signal$28 ;
+  assign space_short = $signed(\$899 ) < $signed(1'h0);
+  assign \$901  = | \$signal$28 ;
+  assign \$902  = \$signal$63  != \$signal$28 ;
+  assign \$903  = \$signal$77  & irq_enable;
+  assign irq = | \$903 ;
   assign low_water_hit = event_lw_granted_2 & event_lw_short;
-  assign \$912  = ! bus__r_addr[5:0];
-  assign \$913  = bus__r_addr[11:6] >= 3'h4;
-  assign \$914  = \$912  & \$913 ;
-  assign \$915  = bus__r_addr[11:6] < 3'h5;
-  assign bus__r_slow = \$914  & \$915 ;
-  assign \$916  = ~ alloc_queue_pop;
-  assign \$917  = alloc_queue_head_valid & \$916 ;
-  assign \$918  = alloc_queue_held[0] | \$917 ;
-  assign \$signature__en$231  = alloc_queue_push & \$918 ;
-  assign \$919  = req_alloc & native_alloc_valid;
-  assign \$920  = ~ \$919 ;
-  assign alloc_queue_pop = alloc_queue_head_valid & \$920 ;
-  assign \$921  = alloc_queue_head_valid | staged_valid;
-  assign \$922  = ! bus__r_addr[5:0];
-  assign \$923  = bus__r_addr[11:6] >= 3'h4;
-  assign \$924  = \$922  & \$923 ;
-  assign \$925  = bus__r_addr[11:6] < 3'h5;
-  assign \$926  = \$924  & \$925 ;
-  assign \$927  = bus__r_req & \$926 ;
-  assign \$928  = \$921  | \$927 ;
-  assign \$929  = req_alloc & native_alloc_valid;
-  assign \$930  = ~ \$929 ;
-  assign \$931  = \$928  & \$930 ;
-  assign \$932  = ~ alloc_queue_head_valid;
-  assign \$933  = \$931  & \$932 ;
-  assign \$934  = ~ \$933 ;
-  assign alloc_queue_push = staged_valid & \$934 ;
+  assign \$904  = ! bus__r_addr[5:0];
+  assign \$905  = bus__r_addr[11:6] >= 3'h4;
+  assign \$906  = \$904  & \$905 ;
+  assign \$907  = bus__r_addr[11:6] < 3'h5;
+  assign bus__r_slow = \$906  & \$907 ;
+  assign \$908  = ~ alloc_queue_pop;
+  assign \$909  = alloc_queue_count[0] & \$908 ;
+  assign \$910  = alloc_queue_held[0] | \$909 ;
+  assign \$signature__en$229  = alloc_queue_push & \$910 ;
+  assign \$911  = req_alloc & native_alloc_valid;
+  assign \$912  = ~ \$911 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$912 ;
+  assign \$913  = alloc_queue_count[0] | staged_valid;
+  assign \$914  = ! bus__r_addr[5:0];
+  assign \$915  = bus__r_addr[11:6] >= 3'h4;
+  assign \$916  = \$914  & \$915 ;
+  assign \$917  = bus__r_addr[11:6] < 3'h5;
+  assign \$918  = \$916  & \$917 ;
+  assign \$919  = bus__r_req & \$918 ;
+  assign \$920  = \$913  | \$919 ;
+  assign \$921  = req_alloc & native_alloc_valid;
+  assign \$922  = ~ \$921 ;
+  assign \$923  = \$920  & \$922 ;
+  assign \$924  = ~ alloc_queue_count[0];
+  assign \$925  = \$923  & \$924 ;
+  assign \$926  = ~ \$925 ;
+  assign alloc_queue_push = staged_valid & \$926 ;
   assign bus__r_data = r2_block0 | r2_block4;
-  assign \$935  = | r2_found_in;
-  assign bus__r_err = ~ \$935 ;
+  assign \$927  = | r2_found_in;
+  assign bus__r_err = ~ \$927 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign bus__w_slow = \$signal$151  | new_flush;
-  assign \$936  = ~ command_queue_pop;
-  assign \$937  = command_queue_head_valid & \$936 ;
-  assign \$938  = command_queue_held[0] | \$937 ;
-  assign \$signature__en$244  = command_queue_push & \$938 ;
-  assign \$939  = w1_pool_is & w1_event_addr[0];
-  assign \$940  = w1_pool_is & w1_event_addr[1];
-  assign \$941  = w1_pool_is & w1_event_addr[2];
-  assign \$942  = w1_pool_is & w1_event_addr[3];
-  assign \$943  = w1_pool_is & w1_event_addr[4];
-  assign \$944  = w1_pool_is & w1_event_addr[5];
-  assign \$945  = w1_pool_is & w1_event_addr[6];
-  assign \$946  = w1_pool_is & w1_event_addr[7];
-  assign \$947  = w1_pool_is & w1_event_addr[8];
-  assign \$948  = w1_pool_is & w1_event_addr[9];
-  assign \$949  = w1_pool_is & w1_event_addr[10];
-  assign \$950  = w1_pool_is & w1_event_addr[11];
-  assign \$951  = w1_pool_is & w1_event_addr[12];
-  assign \$952  = w1_pool_is & w1_event_addr[13];
-  assign \$953  = w1_pool_is & w1_event_addr[14];
-  assign \$954  = w1_pool_is & w1_event_addr[15];
-  assign \$955  = w1_pool_is & w1_event_addr[16];
-  assign \$956  = w1_pool_is & w1_event_addr[17];
-  assign \$957  = w1_pool_is & w1_event_addr[18];
-  assign \$958  = w1_pool_is & w1_event_addr[19];
-  assign \$959  = w1_pool_is & w1_event_addr[20];
-  assign \$960  = w1_pool_is & w1_event_addr[21];
-  assign \$961  = w1_pool_is & w1_event_addr[22];
-  assign \$962  = w1_pool_is & w1_event_addr[23];
-  assign \$963  = w1_pool_is & w1_event_addr[24];
-  assign \$964  = w1_pool_is & w1_event_addr[25];
-  assign \$965  = w1_pool_is & w1_event_addr[26];
-  assign \$966  = w1_pool_is & w1_event_addr[27];
-  assign \$967  = w1_pool_is & w1_event_addr[28];
-  assign \$968  = w1_pool_is & w1_event_addr[29];
-  assign \$969  = w1_pool_is & w1_event_addr[30];
-  assign \$970  = w1_pool_is & w1_event_addr[31];
-  assign \$971  = ~ w1_hit;
-  assign \$972  = command_queue_head_valid | \$signal$151 ;
-  assign \$973  = \$972  | new_flush;
-  assign \$974  = ~ native_turn;
-  assign \$975  = \$973  & \$974 ;
-  assign command_queue_pop = \$975  & command_queue_head_valid;
-  assign \$976  = \$signal$151  | new_flush;
-  assign \$977  = command_queue_head_valid | \$signal$151 ;
-  assign \$978  = \$977  | new_flush;
-  assign \$979  = ~ native_turn;
-  assign \$980  = \$978  & \$979 ;
-  assign \$981  = ~ command_queue_head_valid;
-  assign \$982  = \$980  & \$981 ;
-  assign \$983  = ~ \$982 ;
-  assign command_queue_push = \$976  & \$983 ;
-  assign \$984  = command_queue_head_valid | \$signal$151 ;
-  assign \$985  = \$984  | new_flush;
-  assign \$986  = ~ native_turn;
-  assign \$987  = \$985  & \$986 ;
-  assign \$988  = w1_pool_is & w1_event_addr[0];
-  assign \$989  = w1_pool_is & w1_event_addr[1];
-  assign \$990  = w1_pool_is & w1_event_addr[2];
-  assign \$991  = w1_pool_is & w1_event_addr[3];
-  assign \$992  = w1_pool_is & w1_event_addr[4];
-  assign \$993  = w1_pool_is & w1_event_addr[5];
-  assign \$994  = w1_pool_is & w1_event_addr[6];
-  assign \$995  = w1_pool_is & w1_event_addr[7];
-  assign \$996  = w1_pool_is & w1_event_addr[8];
-  assign \$997  = w1_pool_is & w1_event_addr[9];
-  assign \$998  = w1_pool_is & w1_event_addr[10];
-  assign \$999  = w1_pool_is & w1_event_addr[11];
-  assign \$1000  = w1_pool_is & w1_event_addr[12];
-  assign \$1001  = w1_pool_is & w1_event_addr[13];
-  assign \$1002  = w1_pool_is & w1_event_addr[14];
-  assign \$1003  = w1_pool_is & w1_event_addr[15];
-  assign \$1004  = w1_pool_is & w1_event_addr[16];
-  assign \$1005  = w1_pool_is & w1_event_addr[17];
-  assign \$1006  = w1_pool_is & w1_event_addr[18];
-  assign \$1007  = w1_pool_is & w1_event_addr[19];
-  assign \$1008  = w1_pool_is & w1_event_addr[20];
-  assign \$1009  = w1_pool_is & w1_event_addr[21];
-  assign \$1010  = w1_pool_is & w1_event_addr[22];
-  assign \$1011  = w1_pool_is & w1_event_addr[23];
-  assign \$1012  = w1_pool_is & w1_event_addr[24];
-  assign \$1013  = w1_pool_is & w1_event_addr[25];
-  assign \$1014  = w1_pool_is & w1_event_addr[26];
-  assign \$1015  = w1_pool_is & w1_event_addr[27];
-  assign \$1016  = w1_pool_is & w1_event_addr[28];
-  assign \$1017  = w1_pool_is & w1_event_addr[29];
-  assign \$1018  = w1_pool_is & w1_event_addr[30];
-  assign \$1019  = w1_pool_is & w1_event_addr[31];
-  assign \$1020  = ~ w1_hit;
-  assign \$1021  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$1020 , \$1019 , \$1018 , \$1017 , \$1016 , \$1015 , \$1014 , \$1013 , \$1012 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , new_flush };
-  assign \$1022  = ~ \$1021 [0];
-  assign req_free = \$987  & \$1022 ;
-  assign \$1023  = command_queue_head_valid | \$signal$151 ;
-  assign \$1024  = \$1023  | new_flush;
-  assign \$1025  = ~ native_turn;
-  assign \$1026  = \$1024  & \$1025 ;
-  assign \$1027  = w1_pool_is & w1_event_addr[0];
-  assign \$1028  = w1_pool_is & w1_event_addr[1];
-  assign \$1029  = w1_pool_is & w1_event_addr[2];
-  assign \$1030  = w1_pool_is & w1_event_addr[3];
-  assign \$1031  = w1_pool_is & w1_event_addr[4];
-  assign \$1032  = w1_pool_is & w1_event_addr[5];
-  assign \$1033  = w1_pool_is & w1_event_addr[6];
-  assign \$1034  = w1_pool_is & w1_event_addr[7];
-  assign \$1035  = w1_pool_is & w1_event_addr[8];
-  assign \$1036  = w1_pool_is & w1_event_addr[9];
-  assign \$1037  = w1_pool_is & w1_event_addr[10];
-  assign \$1038  = w1_pool_is & w1_event_addr[11];
-  assign \$1039  = w1_pool_is & w1_event_addr[12];
-  assign \$1040  = w1_pool_is & w1_event_addr[13];
-  assign \$1041  = w1_pool_is & w1_event_addr[14];
-  assign \$1042  = w1_pool_is & w1_event_addr[15];
-  assign \$1043  = w1_pool_is & w1_event_addr[16];
-  assign \$1044  = w1_pool_is & w1_event_addr[17];
-  assign \$1045  = w1_pool_is & w1_event_addr[18];
-  assign \$1046  = w1_pool_is & w1_event_addr[19];
-  assign \$1047  = w1_pool_is & w1_event_addr[20];
-  assign \$1048  = w1_pool_is & w1_event_addr[21];
-  assign \$1049  = w1_pool_is & w1_event_addr[22];
-  assign \$1050  = w1_pool_is & w1_event_addr[23];
-  assign \$1051  = w1_pool_is & w1_event_addr[24];
-  assign \$1052  = w1_pool_is & w1_event_addr[25];
-  assign \$1053  = w1_pool_is & w1_event_addr[26];
-  assign \$1054  = w1_pool_is & w1_event_addr[27];
-  assign \$1055  = w1_pool_is & w1_event_addr[28];
-  assign \$1056  = w1_pool_is & w1_event_addr[29];
-  assign \$1057  = w1_pool_is & w1_event_addr[30];
-  assign \$1058  = w1_pool_is & w1_event_addr[31];
-  assign \$1059  = ~ w1_hit;
-  assign \$1060  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$1059 , \$1058 , \$1057 , \$1056 , \$1055 , \$1054 , \$1053 , \$1052 , \$1051 , \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , \$1029 , \$1028 , \$1027 , new_flush };
-  assign req_flush = \$1026  & \$1060 [0];
-  assign \$1061  = w1_pool_is & w1_event_addr[0];
-  assign \$1062  = w1_pool_is & w1_event_addr[1];
-  assign \$1063  = w1_pool_is & w1_event_addr[2];
-  assign \$1064  = w1_pool_is & w1_event_addr[3];
-  assign \$1065  = w1_pool_is & w1_event_addr[4];
-  assign \$1066  = w1_pool_is & w1_event_addr[5];
-  assign \$1067  = w1_pool_is & w1_event_addr[6];
-  assign \$1068  = w1_pool_is & w1_event_addr[7];
-  assign \$1069  = w1_pool_is & w1_event_addr[8];
-  assign \$1070  = w1_pool_is & w1_event_addr[9];
-  assign \$1071  = w1_pool_is & w1_event_addr[10];
-  assign \$1072  = w1_pool_is & w1_event_addr[11];
-  assign \$1073  = w1_pool_is & w1_event_addr[12];
-  assign \$1074  = w1_pool_is & w1_event_addr[13];
-  assign \$1075  = w1_pool_is & w1_event_addr[14];
-  assign \$1076  = w1_pool_is & w1_event_addr[15];
-  assign \$1077  = w1_pool_is & w1_event_addr[16];
-  assign \$1078  = w1_pool_is & w1_event_addr[17];
-  assign \$1079  = w1_pool_is & w1_event_addr[18];
-  assign \$1080  = w1_pool_is & w1_event_addr[19];
-  assign \$1081  = w1_pool_is & w1_event_addr[20];
-  assign \$1082  = w1_pool_is & w1_event_addr[21];
-  assign \$1083  = w1_pool_is & w1_event_addr[22];
-  assign \$1084  = w1_pool_is & w1_event_addr[23];
-  assign \$1085  = w1_pool_is & w1_event_addr[24];
-  assign \$1086  = w1_pool_is & w1_event_addr[25];
-  assign \$1087  = w1_pool_is & w1_event_addr[26];
-  assign \$1088  = w1_pool_is & w1_event_addr[27];
-  assign \$1089  = w1_pool_is & w1_event_addr[28];
-  assign \$1090  = w1_pool_is & w1_event_addr[29];
-  assign \$1091  = w1_pool_is & w1_event_addr[30];
-  assign \$1092  = w1_pool_is & w1_event_addr[31];
-  assign \$1093  = ~ w1_hit;
-  assign \$1094  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$1093 , \$1092 , \$1091 , \$1090 , \$1089 , \$1088 , \$1087 , \$1086 , \$1085 , \$1084 , \$1083 , \$1082 , \$1081 , \$1080 , \$1079 , \$1078 , \$1077 , \$1076 , \$1075 , \$1074 , \$1073 , \$1072 , \$1071 , \$1070 , \$1069 , \$1068 , \$1067 , \$1066 , \$1065 , \$1064 , \$1063 , \$1062 , \$1061 , new_flush };
-  assign \$1095  = ~ w2_plain;
-  assign \$1096  = \$signal$198  & \$signal$188 ;
-  assign \$1097  = ~ \$1096 ;
-  assign bus__w_err = \$1095  & \$1097 ;
-  assign \$1098  = rsp_freed_valid & \port$3138$0 [0];
-  assign \$1099  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1098  | \$1099 ;
-  assign \$1100  = rsp_freed_valid & \port$3138$0 [0];
-  assign \$1101  = \$1100  ? \port$3098$0 [0] : \port$3110$0 [0];
-  assign bus__w_slow_err = ~ \$1101 ;
+  assign bus__w_slow = \$signal$150  | new_flush;
+  assign \$928  = ~ command_queue_pop;
+  assign \$929  = command_queue_count[0] & \$928 ;
+  assign \$930  = command_queue_held[0] | \$929 ;
+  assign \$signature__en$242  = command_queue_push & \$930 ;
+  assign \$931  = w1_pool_is & w1_event_addr[0];
+  assign \$932  = w1_pool_is & w1_event_addr[1];
+  assign \$933  = w1_pool_is & w1_event_addr[2];
+  assign \$934  = w1_pool_is & w1_event_addr[3];
+  assign \$935  = w1_pool_is & w1_event_addr[4];
+  assign \$936  = w1_pool_is & w1_event_addr[5];
+  assign \$937  = w1_pool_is & w1_event_addr[6];
+  assign \$938  = w1_pool_is & w1_event_addr[7];
+  assign \$939  = w1_pool_is & w1_event_addr[8];
+  assign \$940  = w1_pool_is & w1_event_addr[9];
+  assign \$941  = w1_pool_is & w1_event_addr[10];
+  assign \$942  = w1_pool_is & w1_event_addr[11];
+  assign \$943  = w1_pool_is & w1_event_addr[12];
+  assign \$944  = w1_pool_is & w1_event_addr[13];
+  assign \$945  = w1_pool_is & w1_event_addr[14];
+  assign \$946  = w1_pool_is & w1_event_addr[15];
+  assign \$947  = w1_pool_is & w1_event_addr[16];
+  assign \$948  = w1_pool_is & w1_event_addr[17];
+  assign \$949  = w1_pool_is & w1_event_addr[18];
+  assign \$950  = w1_pool_is & w1_event_addr[19];
+  assign \$951  = w1_pool_is & w1_event_addr[20];
+  assign \$952  = w1_pool_is & w1_event_addr[21];
+  assign \$953  = w1_pool_is & w1_event_addr[22];
+  assign \$954  = w1_pool_is & w1_event_addr[23];
+  assign \$955  = w1_pool_is & w1_event_addr[24];
+  assign \$956  = w1_pool_is & w1_event_addr[25];
+  assign \$957  = w1_pool_is & w1_event_addr[26];
+  assign \$958  = w1_pool_is & w1_event_addr[27];
+  assign \$959  = w1_pool_is & w1_event_addr[28];
+  assign \$960  = w1_pool_is & w1_event_addr[29];
+  assign \$961  = w1_pool_is & w1_event_addr[30];
+  assign \$962  = w1_pool_is & w1_event_addr[31];
+  assign \$963  = ~ w1_hit;
+  assign \$964  = command_queue_count[0] | \$signal$150 ;
+  assign \$965  = \$964  | new_flush;
+  assign \$966  = ~ native_turn;
+  assign \$967  = \$965  & \$966 ;
+  assign command_queue_pop = \$967  & command_queue_count[0];
+  assign \$968  = \$signal$150  | new_flush;
+  assign \$969  = command_queue_count[0] | \$signal$150 ;
+  assign \$970  = \$969  | new_flush;
+  assign \$971  = ~ native_turn;
+  assign \$972  = \$970  & \$971 ;
+  assign \$973  = ~ command_queue_count[0];
+  assign \$974  = \$972  & \$973 ;
+  assign \$975  = ~ \$974 ;
+  assign command_queue_push = \$968  & \$975 ;
+  assign \$976  = command_queue_count[0] | \$signal$150 ;
+  assign \$977  = \$976  | new_flush;
+  assign \$978  = ~ native_turn;
+  assign \$979  = \$977  & \$978 ;
+  assign \$980  = w1_pool_is & w1_event_addr[0];
+  assign \$981  = w1_pool_is & w1_event_addr[1];
+  assign \$982  = w1_pool_is & w1_event_addr[2];
+  assign \$983  = w1_pool_is & w1_event_addr[3];
+  assign \$984  = w1_pool_is & w1_event_addr[4];
+  assign \$985  = w1_pool_is & w1_event_addr[5];
+  assign \$986  = w1_pool_is & w1_event_addr[6];
+  assign \$987  = w1_pool_is & w1_event_addr[7];
+  assign \$988  = w1_pool_is & w1_event_addr[8];
+  assign \$989  = w1_pool_is & w1_event_addr[9];
+  assign \$990  = w1_pool_is & w1_event_addr[10];
+  assign \$991  = w1_pool_is & w1_event_addr[11];
+  assign \$992  = w1_pool_is & w1_event_addr[12];
+  assign \$993  = w1_pool_is & w1_event_addr[13];
+  assign \$994  = w1_pool_is & w1_event_addr[14];
+  assign \$995  = w1_pool_is & w1_event_addr[15];
+  assign \$996  = w1_pool_is & w1_event_addr[16];
+  assign \$997  = w1_pool_is & w1_event_addr[17];
+  assign \$998  = w1_pool_is & w1_event_addr[18];
+  assign \$999  = w1_pool_is & w1_event_addr[19];
+  assign \$1000  = w1_pool_is & w1_event_addr[20];
+  assign \$1001  = w1_pool_is & w1_event_addr[21];
+  assign \$1002  = w1_pool_is & w1_event_addr[22];
+  assign \$1003  = w1_pool_is & w1_event_addr[23];
+  assign \$1004  = w1_pool_is & w1_event_addr[24];
+  assign \$1005  = w1_pool_is & w1_event_addr[25];
+  assign \$1006  = w1_pool_is & w1_event_addr[26];
+  assign \$1007  = w1_pool_is & w1_event_addr[27];
+  assign \$1008  = w1_pool_is & w1_event_addr[28];
+  assign \$1009  = w1_pool_is & w1_event_addr[29];
+  assign \$1010  = w1_pool_is & w1_event_addr[30];
+  assign \$1011  = w1_pool_is & w1_event_addr[31];
+  assign \$1012  = ~ w1_hit;
+  assign \$1013  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$1012 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , new_flush };
+  assign \$1014  = ~ \$1013 [0];
+  assign req_free = \$979  & \$1014 ;
+  assign \$1015  = command_queue_count[0] | \$signal$150 ;
+  assign \$1016  = \$1015  | new_flush;
+  assign \$1017  = ~ native_turn;
+  assign \$1018  = \$1016  & \$1017 ;
+  assign \$1019  = w1_pool_is & w1_event_addr[0];
+  assign \$1020  = w1_pool_is & w1_event_addr[1];
+  assign \$1021  = w1_pool_is & w1_event_addr[2];
+  assign \$1022  = w1_pool_is & w1_event_addr[3];
+  assign \$1023  = w1_pool_is & w1_event_addr[4];
+  assign \$1024  = w1_pool_is & w1_event_addr[5];
+  assign \$1025  = w1_pool_is & w1_event_addr[6];
+  assign \$1026  = w1_pool_is & w1_event_addr[7];
+  assign \$1027  = w1_pool_is & w1_event_addr[8];
+  assign \$1028  = w1_pool_is & w1_event_addr[9];
+  assign \$1029  = w1_pool_is & w1_event_addr[10];
+  assign \$1030  = w1_pool_is & w1_event_addr[11];
+  assign \$1031  = w1_pool_is & w1_event_addr[12];
+  assign \$1032  = w1_pool_is & w1_event_addr[13];
+  assign \$1033  = w1_pool_is & w1_event_addr[14];
+  assign \$1034  = w1_pool_is & w1_event_addr[15];
+  assign \$1035  = w1_pool_is & w1_event_addr[16];
+  assign \$1036  = w1_pool_is & w1_event_addr[17];
+  assign \$1037  = w1_pool_is & w1_event_addr[18];
+  assign \$1038  = w1_pool_is & w1_event_addr[19];
+  assign \$1039  = w1_pool_is & w1_event_addr[20];
+  assign \$1040  = w1_pool_is & w1_event_addr[21];
+  assign \$1041  = w1_pool_is & w1_event_addr[22];
+  assign \$1042  = w1_pool_is & w1_event_addr[23];
+  assign \$1043  = w1_pool_is & w1_event_addr[24];
+  assign \$1044  = w1_pool_is & w1_event_addr[25];
+  assign \$1045  = w1_pool_is & w1_event_addr[26];
+  assign \$1046  = w1_pool_is & w1_event_addr[27];
+  assign \$1047  = w1_pool_is & w1_event_addr[28];
+  assign \$1048  = w1_pool_is & w1_event_addr[29];
+  assign \$1049  = w1_pool_is & w1_event_addr[30];
+  assign \$1050  = w1_pool_is & w1_event_addr[31];
+  assign \$1051  = ~ w1_hit;
+  assign \$1052  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$1051 , \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , \$1029 , \$1028 , \$1027 , \$1026 , \$1025 , \$1024 , \$1023 , \$1022 , \$1021 , \$1020 , \$1019 , new_flush };
+  assign req_flush = \$1018  & \$1052 [0];
+  assign \$1053  = w1_pool_is & w1_event_addr[0];
+  assign \$1054  = w1_pool_is & w1_event_addr[1];
+  assign \$1055  = w1_pool_is & w1_event_addr[2];
+  assign \$1056  = w1_pool_is & w1_event_addr[3];
+  assign \$1057  = w1_pool_is & w1_event_addr[4];
+  assign \$1058  = w1_pool_is & w1_event_addr[5];
+  assign \$1059  = w1_pool_is & w1_event_addr[6];
+  assign \$1060  = w1_pool_is & w1_event_addr[7];
+  assign \$1061  = w1_pool_is & w1_event_addr[8];
+  assign \$1062  = w1_pool_is & w1_event_addr[9];
+  assign \$1063  = w1_pool_is & w1_event_addr[10];
+  assign \$1064  = w1_pool_is & w1_event_addr[11];
+  assign \$1065  = w1_pool_is & w1_event_addr[12];
+  assign \$1066  = w1_pool_is & w1_event_addr[13];
+  assign \$1067  = w1_pool_is & w1_event_addr[14];
+  assign \$1068  = w1_pool_is & w1_event_addr[15];
+  assign \$1069  = w1_pool_is & w1_event_addr[16];
+  assign \$1070  = w1_pool_is & w1_event_addr[17];
+  assign \$1071  = w1_pool_is & w1_event_addr[18];
+  assign \$1072  = w1_pool_is & w1_event_addr[19];
+  assign \$1073  = w1_pool_is & w1_event_addr[20];
+  assign \$1074  = w1_pool_is & w1_event_addr[21];
+  assign \$1075  = w1_pool_is & w1_event_addr[22];
+  assign \$1076  = w1_pool_is & w1_event_addr[23];
+  assign \$1077  = w1_pool_is & w1_event_addr[24];
+  assign \$1078  = w1_pool_is & w1_event_addr[25];
+  assign \$1079  = w1_pool_is & w1_event_addr[26];
+  assign \$1080  = w1_pool_is & w1_event_addr[27];
+  assign \$1081  = w1_pool_is & w1_event_addr[28];
+  assign \$1082  = w1_pool_is & w1_event_addr[29];
+  assign \$1083  = w1_pool_is & w1_event_addr[30];
+  assign \$1084  = w1_pool_is & w1_event_addr[31];
+  assign \$1085  = ~ w1_hit;
+  assign \$1086  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$1085 , \$1084 , \$1083 , \$1082 , \$1081 , \$1080 , \$1079 , \$1078 , \$1077 , \$1076 , \$1075 , \$1074 , \$1073 , \$1072 , \$1071 , \$1070 , \$1069 , \$1068 , \$1067 , \$1066 , \$1065 , \$1064 , \$1063 , \$1062 , \$1061 , \$1060 , \$1059 , \$1058 , \$1057 , \$1056 , \$1055 , \$1054 , \$1053 , new_flush };
+  assign \$1087  = ~ w2_plain;
+  assign \$1088  = \$signal$196  & \$signal$186 ;
+  assign \$1089  = ~ \$1088 ;
+  assign bus__w_err = \$1087  & \$1089 ;
+  assign \$1090  = rsp_freed_valid & \port$3122$0 [0];
+  assign \$1091  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1090  | \$1091 ;
+  assign \$1092  = rsp_freed_valid & \port$3122$0 [0];
+  assign \$1093  = \$1092  ? \port$3082$0 [0] : \port$3094$0 [0];
+  assign bus__w_slow_err = ~ \$1093 ;
   always @(posedge aclk_clk)
-    cycle <= \$1102 ;
+    cycle <= \$1094 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1103 ;
+    \$signal  <= \$1095 ;
   always @(posedge aclk_clk)
-    ready <= \$1104 ;
+    ready <= \$1096 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$1105 ;
+    e1_new0 <= \$1097 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$1106 ;
+    e1_new1 <= \$1098 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$1107 ;
+    e1_new2 <= \$1099 ;
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1108 ;
+    \$signal$28  <= \$1100 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1109 ;
+    e1_exhausted <= \$1101 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1110 ;
+    event_ev_grant <= \$1102 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1111 ;
+    event_ev_free <= \$1103 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1112 ;
+    event_ev_flush <= \$1104 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1113 ;
+    event_ev_fail <= \$1105 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1114 ;
+    space_ge1 <= \$1106 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1115 ;
+    space_ge2 <= \$1107 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1116 ;
+    space_ge3 <= \$1108 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1117 ;
+    space_ge4 <= \$1109 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1118 ;
+    space_ge5 <= \$1110 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1119 ;
+    space_ge6 <= \$1111 ;
   always @(posedge aclk_clk)
-    space <= \$1120 ;
+    space <= \$1112 ;
   always @(posedge aclk_clk)
-    tail <= \$1121 ;
+    tail <= \$1113 ;
   always @(posedge aclk_clk)
-    \$signal$62  <= \$1122 ;
+    \$signal$62  <= \$1114 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1123 ;
+    n_dropped <= \$1115 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1124 ;
+    err_dropped <= \$1116 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1125 ;
+    tail_row <= \$1117 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1126 ;
+    tail_next_row <= \$1118 ;
   always @(posedge aclk_clk)
-    head <= \$1127 ;
+    head <= \$1119 ;
   always @(posedge aclk_clk)
-    \$signal$70  <= \$1128 ;
+    \$signal$70  <= \$1120 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1129 ;
+    head_bank <= \$1121 ;
   always @(posedge aclk_clk)
-    head_entry <= \$1130 ;
+    head_entry <= \$1122 ;
   always @(posedge aclk_clk)
-    \$signal$77  <= \$1131 ;
+    \$signal$77  <= \$1123 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1132 ;
+    event_lw_limit <= \$1124 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1133 ;
+    event_lw_short <= \$1125 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1134 ;
+    event_lw_granted_1 <= \$1126 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1135 ;
+    event_lw_granted_2 <= \$1127 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1136 ;
+    event_in_use <= \$1128 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1137 ;
+    event_in_use_was <= \$1129 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1138 ;
+    event_in_use_rose <= \$1130 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1139 ;
+    event_hw_grow <= \$1131 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1140 ;
+    event_high_water <= \$1132 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1141 ;
+    event_allocs <= \$1133 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1142 ;
+    event_fails <= \$1134 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1143 ;
+    event_frees <= \$1135 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1144 ;
+    event_flushes <= \$1136 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1145 ;
+    r1_valid <= \$1137 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1146 ;
+    alloc_queue_head <= \$1138 ;
   always @(posedge aclk_clk)
-    alloc_queue_head_valid <= \$1147 ;
+    alloc_queue_rd <= \$1139 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1148 ;
+    alloc_queue_rd_next <= \$1140 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1149 ;
+    alloc_queue_wr <= \$1141 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1150 ;
+    alloc_queue_wr_next <= \$1142 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1151 ;
+    alloc_queue_held <= \$1143 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1152 ;
+    alloc_queue_count <= \$1144 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1153 ;
+    req_alloc <= \$1145 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1154 ;
+    staged_valid <= \$1146 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1155 ;
+    alloc_queue_w_data <= \$1147 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1156 ;
+    req_alloc_pool <= \$1148 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1157 ;
+    req_alloc_size <= \$1149 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1158 ;
+    r1_sel_id <= \$314 [12];
   always @(posedge aclk_clk)
-    r1_sel_id <= \$318 [12];
+    r1_sel_version <= \$317 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$321 [12];
+    r1_sel_config <= \$320 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$324 [12];
+    r1_sel_config2 <= \$323 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$327 [12];
+    r1_sel_ctrl <= \$326 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$330 [12];
+    r1_sel_status <= \$329 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$333 [12];
+    r1_sel_irq_status <= \$332 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$336 [12];
+    r1_sel_irq_enable <= \$335 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$339 [12];
+    r1_sel_err_count <= \$338 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$342 [12];
+    r1_sel_err_dropped <= \$341 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$345 [12];
+    r1_sel_err_head0 <= \$344 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$348 [12];
+    r1_sel_err_head1 <= \$347 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$351 [12];
+    r1_sel_err_head2 <= \$350 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$354 [12];
+    r1_sel_err_head3 <= \$353 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$357 [12];
+    r1_sel_err_pop <= \$356 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$360 [12];
+    r1_sel_cycle <= \$359 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$363 [12];
+    r1_sel_pool0_free <= \$362 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$366 [12];
+    r1_sel_pool0_base_lo <= \$365 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$369 [12];
+    r1_sel_pool0_base_hi <= \$368 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$372 [12];
+    r1_sel_pool0_slot_size <= \$371 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$375 [12];
+    r1_sel_pool0_slots <= \$374 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$378 [12];
+    r1_sel_pool0_in_use <= \$377 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$381 [12];
+    r1_sel_pool0_high_water <= \$380 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$384 [12];
+    r1_sel_pool0_allocs <= \$383 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$387 [12];
+    r1_sel_pool0_fails <= \$386 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$390 [12];
+    r1_sel_pool0_frees <= \$389 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$393 [12];
+    r1_sel_pool0_info <= \$392 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$396 [12];
+    r1_sel_pool0_flush <= \$395 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$399 [12];
+    r1_sel_pool0_flushes <= \$398 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$402 [12];
+    r1_sel_pool0_overwrites <= \$401 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$405 [12];
+    r1_sel_pool0_low_water <= \$404 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$408 [12];
+    r2_valid <= \$1150 ;
   always @(posedge aclk_clk)
-    r2_valid <= \$1159 ;
+    r2_block0 <= \$1151 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1160 ;
+    r2_found_in <= \$1152 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1161 ;
+    r2_block4 <= \$1153 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1162 ;
+    \$signal$150  <= \$1154 ;
   always @(posedge aclk_clk)
-    \$signal$151  <= \$1163 ;
+    new_flush <= \$1155 ;
   always @(posedge aclk_clk)
-    new_flush <= \$1164 ;
+    \$signal$155  <= \$1156 ;
   always @(posedge aclk_clk)
-    \$signal$156  <= \$1165 ;
+    w1_pool_is <= \$1157 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1166 ;
+    w1_hit <= \$1158 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1167 ;
+    w1_tag <= \$1159 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1168 ;
+    w1_event_addr <= \$1160 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1169 ;
+    command_queue_head <= \$1161 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1170 ;
+    command_queue_rd <= \$1162 ;
   always @(posedge aclk_clk)
-    command_queue_head_valid <= \$1171 ;
+    command_queue_rd_next <= \$1163 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1172 ;
+    command_queue_wr <= \$1164 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1173 ;
+    command_queue_wr_next <= \$1165 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1174 ;
+    command_queue_held <= \$1166 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1175 ;
+    command_queue_count <= \$1167 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1176 ;
+    native_turn <= \$1168 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1177 ;
+    w1_a1_0 <= \$1169 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1178 ;
+    w1_a4_2 <= \$1170 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1179 ;
+    w1_a7_5 <= \$1171 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1180 ;
+    w1_a11_8 <= \$1172 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1181 ;
+    \$signal$181  <= \$1173 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1182 ;
+    \$signal$182  <= \$1174 ;
   always @(posedge aclk_clk)
-    \$signal$183  <= \$1183 ;
+    \$signal$183  <= \$1175 ;
   always @(posedge aclk_clk)
-    \$signal$184  <= \$1184 ;
+    \$signal$184  <= \$1176 ;
   always @(posedge aclk_clk)
-    \$signal$185  <= \$1185 ;
+    \$signal$185  <= \$1177 ;
   always @(posedge aclk_clk)
-    \$signal$186  <= \$1186 ;
+    \$signal$186  <= \$1178 ;
   always @(posedge aclk_clk)
-    \$signal$187  <= \$1187 ;
+    \$signal$187  <= \$1179 ;
   always @(posedge aclk_clk)
-    \$signal$188  <= \$1188 ;
+    \$signal$188  <= \$1180 ;
   always @(posedge aclk_clk)
-    \$signal$189  <= \$1189 ;
+    w2_is_ctrl <= \$1181 ;
   always @(posedge aclk_clk)
-    \$signal$190  <= \$1190 ;
+    w2_is_irq_status <= \$1182 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1191 ;
+    w2_is_irq_enable <= \$1183 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1192 ;
+    w2_is_err_pop <= \$1184 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1193 ;
+    w2_is_pool0_free <= \$1185 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1194 ;
+    w2_is_pool0_flush <= \$1186 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1195 ;
+    w2_is_pool0_low_water <= \$1187 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1196 ;
+    \$signal$196  <= \$1188 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1197 ;
+    w2_plain <= \$1189 ;
   always @(posedge aclk_clk)
-    \$signal$198  <= \$1198 ;
+    \$signal$69  <= \$1190 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1199 ;
+    w1c <= \$1191 ;
   always @(posedge aclk_clk)
-    \$signal$69  <= \$1200 ;
+    \$signal$78  <= \$1192 ;
   always @(posedge aclk_clk)
-    w1c <= \$1201 ;
+    irq_enable <= \$1193 ;
   always @(posedge aclk_clk)
-    \$signal$78  <= \$1202 ;
-  always @(posedge aclk_clk)
-    irq_enable <= \$1203 ;
-  always @(posedge aclk_clk)
-    event_low_water <= \$1204 ;
+    event_low_water <= \$1194 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
@@ -9396,24 +9334,24 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$310  = 14'h0000;
-    casez (\$309 [0])
+    \$306  = 14'h0000;
+    casez (\$305 [0])
       1'h0:
-          \$310  = 14'h1000;
+          \$306  = 14'h1000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$313  = 14'h0000;
-    casez (\$312 [0])
+    \$309  = 14'h0000;
+    casez (\$308 [0])
       1'h0:
-          \$313  = 14'h1000;
+          \$309  = 14'h1000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$876 [1:0])
+    casez (\$868 [1:0])
       2'h0:
           \$signature__en  = log_kept_ge1;
       2'h1:
@@ -9427,43 +9365,43 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$881 [1:0])
+    casez (\$873 [1:0])
       2'h0:
-          \$signature__en$210  = log_kept_ge1;
+          \$signature__en$208  = log_kept_ge1;
       2'h1:
-          \$signature__en$210  = log_kept_ge2;
+          \$signature__en$208  = log_kept_ge2;
       2'h2:
-          \$signature__en$210  = log_kept_ge3;
+          \$signature__en$208  = log_kept_ge3;
       2'h3:
-          \$signature__en$210  = 1'h0;
+          \$signature__en$208  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$886 [1:0])
+    casez (\$878 [1:0])
       2'h0:
-          \$signature__en$216  = log_kept_ge1;
+          \$signature__en$214  = log_kept_ge1;
       2'h1:
-          \$signature__en$216  = log_kept_ge2;
+          \$signature__en$214  = log_kept_ge2;
       2'h2:
-          \$signature__en$216  = log_kept_ge3;
+          \$signature__en$214  = log_kept_ge3;
       2'h3:
-          \$signature__en$216  = 1'h0;
+          \$signature__en$214  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$891 [1:0])
+    casez (\$883 [1:0])
       2'h0:
-          \$signature__en$222  = log_kept_ge1;
+          \$signature__en$220  = log_kept_ge1;
       2'h1:
-          \$signature__en$222  = log_kept_ge2;
+          \$signature__en$220  = log_kept_ge2;
       2'h2:
-          \$signature__en$222  = log_kept_ge3;
+          \$signature__en$220  = log_kept_ge3;
       2'h3:
-          \$signature__en$222  = 1'h0;
+          \$signature__en$220  = 1'h0;
     endcase
   end
   always @* begin
@@ -9519,7 +9457,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$896 ;
+          space_plus_all_ge4 = \$888 ;
     endcase
   end
   always @* begin
@@ -9531,9 +9469,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$898 ;
+          space_plus_all_ge5 = \$890 ;
       2'h3:
-          space_plus_all_ge5 = \$900 ;
+          space_plus_all_ge5 = \$892 ;
     endcase
   end
   always @* begin
@@ -9543,911 +9481,897 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$902 ;
+          space_plus_all_ge6 = \$894 ;
       2'h2:
-          space_plus_all_ge6 = \$904 ;
+          space_plus_all_ge6 = \$896 ;
       2'h3:
-          space_plus_all_ge6 = \$906 ;
+          space_plus_all_ge6 = \$898 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1102  = \$1 [31:0];
+    \$1094  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1102  = 32'd0;
+      \$1094  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1103  = busy;
+    \$1095  = busy;
+    if (aclk_rst) begin
+      \$1095  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1096  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1096  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1097  = \$7 ;
+    if (aclk_rst) begin
+      \$1097  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1098  = \$11 ;
+    if (aclk_rst) begin
+      \$1098  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1099  = { \$12 [31:0], 22'h000000, \port$3079$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3079$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3079$0 [4:1] };
+    if (aclk_rst) begin
+      \$1099  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1100  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1100  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1101  = \$16 ;
+    if (aclk_rst) begin
+      \$1101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1102  = \$19 ;
+    if (aclk_rst) begin
+      \$1102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1103  = \$22 ;
     if (aclk_rst) begin
       \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1104  = \ready$6 ;
+    \$1104  = \$25 ;
     if (aclk_rst) begin
       \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1105  = \$7 ;
+    \$1105  = \$29 ;
     if (aclk_rst) begin
-      \$1105  = 121'h0000000000000000000000000000000;
+      \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1106  = \$11 ;
+    \$1106  = \$30 ;
     if (aclk_rst) begin
-      \$1106  = 121'h0000000000000000000000000000000;
+      \$1106  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1107  = { \$12 [31:0], 22'h000000, \port$3095$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3095$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3095$0 [4:1] };
+    \$1107  = \$31 ;
     if (aclk_rst) begin
-      \$1107  = 121'h0000000000000000000000000000000;
+      \$1107  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1108  = \$14 [1:0];
+    \$1108  = \$32 ;
     if (aclk_rst) begin
-      \$1108  = 2'h0;
+      \$1108  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1109  = \$16 ;
+    \$1109  = \$33 ;
     if (aclk_rst) begin
-      \$1109  = 1'h0;
+      \$1109  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1110  = \$19 ;
+    \$1110  = \$34 ;
     if (aclk_rst) begin
-      \$1110  = 1'h0;
+      \$1110  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1111  = \$22 ;
+    \$1111  = \$35 ;
     if (aclk_rst) begin
-      \$1111  = 1'h0;
+      \$1111  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1112  = \$25 ;
+    \$1112  = \$38 ;
     if (aclk_rst) begin
-      \$1112  = 1'h0;
+      \$1112  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1113  = \$29 ;
+    \$1113  = \$44 ;
     if (aclk_rst) begin
-      \$1113  = 1'h0;
+      \$1113  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1114  = \$30 ;
-    if (aclk_rst) begin
-      \$1114  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1115  = \$31 ;
-    if (aclk_rst) begin
-      \$1115  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1116  = \$32 ;
-    if (aclk_rst) begin
-      \$1116  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1117  = \$33 ;
-    if (aclk_rst) begin
-      \$1117  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1118  = \$34 ;
-    if (aclk_rst) begin
-      \$1118  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1119  = \$35 ;
-    if (aclk_rst) begin
-      \$1119  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1120  = \$38 ;
-    if (aclk_rst) begin
-      \$1120  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1121  = \$44 ;
-    if (aclk_rst) begin
-      \$1121  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1122  = \$45 [31:0];
+    \$1114  = \$45 [31:0];
     if (\$signal$69 ) begin
-      \$1122  = 32'd0;
+      \$1114  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1122  = 32'd0;
+      \$1114  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1123  = \$46 [1:0];
+    \$1115  = \$46 [1:0];
     if (aclk_rst) begin
-      \$1123  = 2'h0;
+      \$1115  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1124  = \$47 [31:0];
+    \$1116  = \$47 [31:0];
     if (\$signal$69 ) begin
-      \$1124  = 32'd0;
+      \$1116  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1124  = 32'd0;
+      \$1116  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1125  = tail_row;
+    \$1117  = tail_row;
     if (\$48 ) begin
-      \$1125  = tail_next_row;
+      \$1117  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1125  = 2'h0;
+      \$1117  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1126  = tail_next_row;
+    \$1118  = tail_next_row;
     if (\$48 ) begin
-      \$1126  = \$49 [1:0];
+      \$1118  = \$49 [1:0];
     end
     if (aclk_rst) begin
-      \$1126  = 2'h1;
+      \$1118  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1127  = head;
+    \$1119  = head;
     if (popped) begin
-      \$1127  = \$50 [3:0];
+      \$1119  = \$50 [3:0];
     end
     if (aclk_rst) begin
-      \$1127  = 4'h0;
+      \$1119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1128  = \$51 ;
+    \$1120  = \$51 ;
     if (aclk_rst) begin
-      \$1128  = 1'h0;
+      \$1120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1129  = head[1:0];
+    \$1121  = head[1:0];
     if (aclk_rst) begin
-      \$1129  = 2'h0;
+      \$1121  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1130  = \$55 ;
+    \$1122  = \$55 ;
     if (aclk_rst) begin
-      \$1130  = 121'h0000000000000000000000000000000;
+      \$1122  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1131  = \$58 ;
+    \$1123  = \$58 ;
     if (aclk_rst) begin
-      \$1131  = 5'h00;
+      \$1123  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1132  = \$59 ;
+    \$1124  = \$59 ;
     if (aclk_rst) begin
-      \$1132  = 18'h00000;
+      \$1124  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1133  = \$60 ;
+    \$1125  = \$60 ;
     if (aclk_rst) begin
-      \$1133  = 1'h0;
+      \$1125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1134  = event_ev_grant;
+    \$1126  = event_ev_grant;
     if (aclk_rst) begin
-      \$1134  = 1'h0;
+      \$1126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1135  = event_lw_granted_1;
+    \$1127  = event_lw_granted_1;
     if (aclk_rst) begin
-      \$1135  = 1'h0;
+      \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1136  = \$71 [6:0];
+    \$1128  = \$71 [6:0];
     if (aclk_rst) begin
-      \$1136  = 7'h00;
+      \$1128  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1137  = event_in_use;
+    \$1129  = event_in_use;
     if (aclk_rst) begin
-      \$1137  = 7'h00;
+      \$1129  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1138  = \$81 ;
+    \$1130  = \$81 ;
     if (aclk_rst) begin
-      \$1138  = 1'h0;
+      \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1139  = \$85 ;
+    \$1131  = \$85 ;
     if (aclk_rst) begin
-      \$1139  = 1'h0;
+      \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1140  = event_high_water;
+    \$1132  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$69 ) begin
-      \$1140  = event_in_use;
+      \$1132  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$1140  = event_in_use_was;
+        \$1132  = event_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1140  = 7'h00;
+      \$1132  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$69 ) begin
-      \$1141  = 32'd0;
+      \$1133  = 32'd0;
     end else begin
-      \$1141  = \$86 [31:0];
+      \$1133  = \$86 [31:0];
     end
     if (aclk_rst) begin
-      \$1141  = 32'd0;
+      \$1133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$69 ) begin
-      \$1142  = 32'd0;
+      \$1134  = 32'd0;
     end else begin
-      \$1142  = \$87 [31:0];
+      \$1134  = \$87 [31:0];
     end
     if (aclk_rst) begin
-      \$1142  = 32'd0;
+      \$1134  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$69 ) begin
-      \$1143  = 32'd0;
+      \$1135  = 32'd0;
     end else begin
-      \$1143  = \$88 [31:0];
+      \$1135  = \$88 [31:0];
     end
     if (aclk_rst) begin
-      \$1143  = 32'd0;
+      \$1135  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$69 ) begin
-      \$1144  = 32'd0;
+      \$1136  = 32'd0;
     end else begin
-      \$1144  = \$89 [31:0];
+      \$1136  = \$89 [31:0];
     end
     if (aclk_rst) begin
-      \$1144  = 32'd0;
+      \$1136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1145  = \$96 ;
+    \$1137  = \$96 ;
+    if (aclk_rst) begin
+      \$1137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1138  = alloc_queue_head;
+    if (\$99 ) begin
+      \$1138  = \$100 ;
+    end
+    if (aclk_rst) begin
+      \$1138  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1139  = alloc_queue_rd;
+    if (\$104 ) begin
+      \$1139  = alloc_queue_rd_next;
+    end
+    if (aclk_rst) begin
+      \$1139  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1140  = alloc_queue_rd_next;
+    if (\$104 ) begin
+      \$1140  = \$105 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1140  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1141  = alloc_queue_wr;
+    if (\$109 ) begin
+      \$1141  = alloc_queue_wr_next;
+    end
+    if (aclk_rst) begin
+      \$1141  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1142  = alloc_queue_wr_next;
+    if (\$109 ) begin
+      \$1142  = \$110 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1142  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1143 [0] = \$121 ;
+    \$1143 [1] = \$132 ;
+    \$1143 [2] = \$143 ;
+    \$1143 [3] = \$154 ;
+    \$1143 [4] = \$165 ;
+    \$1143 [5] = \$176 ;
+    \$1143 [6] = \$187 ;
+    \$1143 [7] = \$198 ;
+    \$1143 [8] = \$209 ;
+    if (aclk_rst) begin
+      \$1143  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1144 [0] = \$215 ;
+    \$1144 [1] = \$221 ;
+    \$1144 [2] = \$227 ;
+    \$1144 [3] = \$233 ;
+    \$1144 [4] = \$239 ;
+    \$1144 [5] = \$245 ;
+    \$1144 [6] = \$251 ;
+    \$1144 [7] = \$257 ;
+    \$1144 [8] = \$263 ;
+    \$1144 [9] = \$269 ;
+    if (aclk_rst) begin
+      \$1144  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1145  = \$280 ;
     if (aclk_rst) begin
       \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1146  = alloc_queue_head;
-    if (\$99 ) begin
-      \$1146  = \$100 ;
-    end
+    \$1146  = \$303 ;
     if (aclk_rst) begin
-      \$1146  = 15'h0000;
+      \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1147  = \$104 ;
+    \$1147  = { \$306 , \$304 [0] };
     if (aclk_rst) begin
-      \$1147  = 1'h0;
+      \$1147  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1148  = alloc_queue_rd;
-    if (\$108 ) begin
-      \$1148  = alloc_queue_rd_next;
-    end
+    \$1148  = \$311 [0];
     if (aclk_rst) begin
-      \$1148  = 4'h0;
+      \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1149  = alloc_queue_rd_next;
-    if (\$108 ) begin
-      \$1149  = \$109 [3:0];
-    end
+    \$1149  = \$311 [14:1];
     if (aclk_rst) begin
-      \$1149  = 4'h1;
+      \$1149  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1150  = alloc_queue_wr;
-    if (\$113 ) begin
-      \$1150  = alloc_queue_wr_next;
-    end
+    \$1150  = r1_valid;
     if (aclk_rst) begin
-      \$1150  = 4'h0;
+      \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1151  = alloc_queue_wr_next;
-    if (\$113 ) begin
-      \$1151  = \$114 [3:0];
-    end
+    \$1151  = \$435 ;
     if (aclk_rst) begin
-      \$1151  = 4'h1;
+      \$1151  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1152 [0] = \$125 ;
-    \$1152 [1] = \$136 ;
-    \$1152 [2] = \$147 ;
-    \$1152 [3] = \$158 ;
-    \$1152 [4] = \$169 ;
-    \$1152 [5] = \$180 ;
-    \$1152 [6] = \$191 ;
-    \$1152 [7] = \$202 ;
-    \$1152 [8] = \$213 ;
+    \$1152 [0] = \$450 ;
+    \$1152 [1] = \$493 ;
     if (aclk_rst) begin
-      \$1152  = 9'h000;
+      \$1152  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1153 [0] = \$219 ;
-    \$1153 [1] = \$225 ;
-    \$1153 [2] = \$231 ;
-    \$1153 [3] = \$237 ;
-    \$1153 [4] = \$243 ;
-    \$1153 [5] = \$249 ;
-    \$1153 [6] = \$255 ;
-    \$1153 [7] = \$261 ;
-    \$1153 [8] = \$267 ;
-    \$1153 [9] = \$273 ;
+    \$1153  = \$479 ;
     if (aclk_rst) begin
-      \$1153  = 10'h000;
+      \$1153  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1154  = \$284 ;
+    \$1154  = \$501 ;
     if (aclk_rst) begin
       \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1155  = \$307 ;
+    \$1155  = \$509 ;
     if (aclk_rst) begin
       \$1155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1156  = { \$310 , \$308 [0] };
+    \$1156  = \$510 [0];
     if (aclk_rst) begin
-      \$1156  = 15'h0000;
+      \$1156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1157  = \$315 [0];
+    \$1157  = \$513 [6];
     if (aclk_rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1158  = \$315 [14:1];
+    \$1158  = \$520 ;
     if (aclk_rst) begin
-      \$1158  = 14'h0000;
+      \$1158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1159  = r1_valid;
+    \$1159  = bus__w_data[22:19];
     if (aclk_rst) begin
-      \$1159  = 1'h0;
+      \$1159  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1160  = \$439 ;
+    \$1160  = \$522 [31:0];
     if (aclk_rst) begin
       \$1160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1161 [0] = \$454 ;
-    \$1161 [1] = \$497 ;
+    \$1161  = command_queue_head;
+    if (\$525 ) begin
+      \$1161  = \$526 ;
+    end
     if (aclk_rst) begin
-      \$1161  = 2'h0;
+      \$1161  = 41'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1162  = \$483 ;
+    \$1162  = command_queue_rd;
+    if (\$530 ) begin
+      \$1162  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1162  = 32'd0;
+      \$1162  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1163  = \$505 ;
+    \$1163  = command_queue_rd_next;
+    if (\$530 ) begin
+      \$1163  = \$531 [3:0];
+    end
     if (aclk_rst) begin
-      \$1163  = 1'h0;
+      \$1163  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1164  = \$513 ;
+    \$1164  = command_queue_wr;
+    if (\$535 ) begin
+      \$1164  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1164  = 1'h0;
+      \$1164  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1165  = \$514 [0];
+    \$1165  = command_queue_wr_next;
+    if (\$535 ) begin
+      \$1165  = \$536 [3:0];
+    end
     if (aclk_rst) begin
-      \$1165  = 1'h0;
+      \$1165  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1166  = \$517 [6];
+    \$1166 [0] = \$547 ;
+    \$1166 [1] = \$558 ;
+    \$1166 [2] = \$569 ;
+    \$1166 [3] = \$580 ;
+    \$1166 [4] = \$591 ;
+    \$1166 [5] = \$602 ;
+    \$1166 [6] = \$613 ;
+    \$1166 [7] = \$624 ;
+    \$1166 [8] = \$635 ;
     if (aclk_rst) begin
-      \$1166  = 1'h0;
+      \$1166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1167  = \$524 ;
+    \$1167 [0] = \$641 ;
+    \$1167 [1] = \$647 ;
+    \$1167 [2] = \$653 ;
+    \$1167 [3] = \$659 ;
+    \$1167 [4] = \$665 ;
+    \$1167 [5] = \$671 ;
+    \$1167 [6] = \$677 ;
+    \$1167 [7] = \$683 ;
+    \$1167 [8] = \$689 ;
+    \$1167 [9] = \$695 ;
     if (aclk_rst) begin
-      \$1167  = 1'h0;
+      \$1167  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1168  = bus__w_data[22:19];
+    \$1168  = \$698 ;
     if (aclk_rst) begin
-      \$1168  = 4'h0;
+      \$1168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1169  = \$526 [31:0];
+    \$1169  = \$699 ;
     if (aclk_rst) begin
-      \$1169  = 32'd0;
+      \$1169  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1170  = command_queue_head;
-    if (\$529 ) begin
-      \$1170  = \$530 ;
-    end
+    \$1170  = \$700 ;
     if (aclk_rst) begin
-      \$1170  = 41'h00000000000;
+      \$1170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1171  = \$534 ;
+    \$1171  = \$701 ;
     if (aclk_rst) begin
-      \$1171  = 1'h0;
+      \$1171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1172  = command_queue_rd;
-    if (\$538 ) begin
-      \$1172  = command_queue_rd_next;
-    end
+    \$1172  = \$702 ;
     if (aclk_rst) begin
-      \$1172  = 4'h0;
+      \$1172  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1173  = command_queue_rd_next;
-    if (\$538 ) begin
-      \$1173  = \$539 [3:0];
-    end
+    \$1173  = \$720 ;
     if (aclk_rst) begin
-      \$1173  = 4'h1;
+      \$1173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1174  = command_queue_wr;
-    if (\$543 ) begin
-      \$1174  = command_queue_wr_next;
-    end
+    \$1174  = bus__w_data;
     if (aclk_rst) begin
-      \$1174  = 4'h0;
+      \$1174  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1175  = command_queue_wr_next;
-    if (\$543 ) begin
-      \$1175  = \$544 [3:0];
-    end
+    \$1175  = \$721 ;
     if (aclk_rst) begin
-      \$1175  = 4'h1;
+      \$1175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1176 [0] = \$555 ;
-    \$1176 [1] = \$566 ;
-    \$1176 [2] = \$577 ;
-    \$1176 [3] = \$588 ;
-    \$1176 [4] = \$599 ;
-    \$1176 [5] = \$610 ;
-    \$1176 [6] = \$621 ;
-    \$1176 [7] = \$632 ;
-    \$1176 [8] = \$643 ;
+    \$1176  = bus__w_strb;
     if (aclk_rst) begin
-      \$1176  = 9'h000;
+      \$1176  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1177 [0] = \$649 ;
-    \$1177 [1] = \$655 ;
-    \$1177 [2] = \$661 ;
-    \$1177 [3] = \$667 ;
-    \$1177 [4] = \$673 ;
-    \$1177 [5] = \$679 ;
-    \$1177 [6] = \$685 ;
-    \$1177 [7] = \$691 ;
-    \$1177 [8] = \$697 ;
-    \$1177 [9] = \$703 ;
+    \$1177  = \$signal$181 ;
     if (aclk_rst) begin
-      \$1177  = 10'h000;
+      \$1177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1178  = \$706 ;
+    \$1178  = \$signal$183 ;
     if (aclk_rst) begin
       \$1178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1179  = \$707 ;
+    \$1179  = \$signal$184 ;
     if (aclk_rst) begin
       \$1179  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1180  = \$708 ;
+    \$1180  = \$signal$182 ;
     if (aclk_rst) begin
-      \$1180  = 8'h00;
+      \$1180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1181  = \$709 ;
+    \$1181  = \$729 ;
     if (aclk_rst) begin
-      \$1181  = 8'h00;
+      \$1181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1182  = \$710 ;
+    \$1182  = \$737 ;
     if (aclk_rst) begin
-      \$1182  = 16'h0000;
+      \$1182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1183  = \$728 ;
+    \$1183  = \$745 ;
     if (aclk_rst) begin
       \$1183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1184  = bus__w_data;
+    \$1184  = \$753 ;
     if (aclk_rst) begin
-      \$1184  = 32'd0;
+      \$1184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1185  = \$729 ;
+    \$1185  = \$761 ;
     if (aclk_rst) begin
       \$1185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1186  = bus__w_strb;
+    \$1186  = \$769 ;
     if (aclk_rst) begin
-      \$1186  = 4'h0;
+      \$1186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1187  = \$signal$183 ;
+    \$1187  = \$777 ;
     if (aclk_rst) begin
       \$1187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1188  = \$signal$185 ;
+    \$1188  = \$810 [4];
     if (aclk_rst) begin
       \$1188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1189  = \$signal$186 ;
+    \$1189  = \$836 ;
     if (aclk_rst) begin
-      \$1189  = 4'h0;
+      \$1189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1190  = \$signal$184 ;
+    \$1190  = \$839 ;
     if (aclk_rst) begin
-      \$1190  = 32'd0;
+      \$1190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1191  = \$737 ;
+    \$1191  = \$841 ;
     if (aclk_rst) begin
       \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1192  = \$745 ;
+    \$1192  = \$844 ;
     if (aclk_rst) begin
-      \$1192  = 1'h0;
+      \$1192  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1193  = \$753 ;
+    \$1193  = irq_enable;
+    if (\$846 ) begin
+      \$1193  = \$signal$188 [4:0];
+    end
     if (aclk_rst) begin
-      \$1193  = 1'h0;
+      \$1193  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1194  = \$761 ;
-    if (aclk_rst) begin
-      \$1194  = 1'h0;
+    \$1194  = event_low_water;
+    if (\$848 ) begin
+      \$1194 [7:0] = \$signal$188 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1195  = \$769 ;
-    if (aclk_rst) begin
-      \$1195  = 1'h0;
+    if (\$850 ) begin
+      \$1194 [15:8] = \$signal$188 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1196  = \$777 ;
-    if (aclk_rst) begin
-      \$1196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1197  = \$785 ;
-    if (aclk_rst) begin
-      \$1197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1198  = \$818 [4];
-    if (aclk_rst) begin
-      \$1198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1199  = \$844 ;
-    if (aclk_rst) begin
-      \$1199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1200  = \$847 ;
-    if (aclk_rst) begin
-      \$1200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1201  = \$849 ;
-    if (aclk_rst) begin
-      \$1201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1202  = \$852 ;
-    if (aclk_rst) begin
-      \$1202  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1203  = irq_enable;
-    if (\$854 ) begin
-      \$1203  = \$signal$190 [4:0];
+    if (\$852 ) begin
+      \$1194 [16] = \$signal$188 [16];
     end
     if (aclk_rst) begin
-      \$1203  = 5'h00;
+      \$1194  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1204  = event_low_water;
-    if (\$856 ) begin
-      \$1204 [7:0] = \$signal$190 [7:0];
-    end
-    if (\$858 ) begin
-      \$1204 [15:8] = \$signal$190 [15:8];
-    end
-    if (\$860 ) begin
-      \$1204 [16] = \$signal$190 [16];
-    end
-    if (aclk_rst) begin
-      \$1204  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$3095$0 [4:1];
-  assign rsp_grant_pool = \port$3095$0 [5];
-  assign rsp_grant_user = \port$3095$44 [13:4];
-  assign rsp_flushed_err = \port$3110$0 [4:1];
-  assign rsp_flushed_pool = \port$3110$0 [15];
-  assign rsp_flushed_user = \port$3110$0 [14:5];
-  assign rsp_freed_err = \port$3098$0 [4:1];
-  assign rsp_freed_src = \port$3138$0 [0];
-  assign rsp_freed_in_pool = \port$3098$0 [16];
-  assign rsp_freed_pool = \port$3098$0 [15];
-  assign rsp_freed_tag = \port$3138$0 [36:33];
-  assign rsp_freed_addr = \port$3138$0 [32:1];
-  assign rsp_freed_user = \port$3098$0 [14:5];
-  assign rsp_grant_ok = \port$3095$0 [0];
-  assign rsp_freed_ok = \port$3098$0 [0];
-  assign rsp_flushed_ok = \port$3110$0 [0];
-  assign space_under = { \$907 [5], \$907  };
-  assign \$signal$79  = { low_water_hit, 1'h0, \$910 , e1_exhausted, \$909  };
-  assign \$signal$112  = alloc_queue_w_data;
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , new_flush };
-  assign log_bank0_k = \$876 [1:0];
-  assign \$signature__addr$205  = head[3:2];
-  assign \$signature__en$206  = 1'h1;
-  assign log_bank1_k = \$881 [1:0];
-  assign \$signature__addr$211  = head[3:2];
-  assign \$signature__en$212  = 1'h1;
-  assign log_bank2_k = \$886 [1:0];
-  assign \$signature__addr$217  = head[3:2];
-  assign \$signature__en$218  = 1'h1;
-  assign log_bank3_k = \$891 [1:0];
-  assign \$signature__addr$220  = tail_row;
-  assign \$signature__addr$223  = head[3:2];
-  assign \$signature__en$224  = 1'h1;
+  assign rsp_grant_err = \port$3079$0 [4:1];
+  assign rsp_grant_pool = \port$3079$0 [5];
+  assign rsp_grant_user = \port$3079$44 [13:4];
+  assign rsp_flushed_err = \port$3094$0 [4:1];
+  assign rsp_flushed_pool = \port$3094$0 [15];
+  assign rsp_flushed_user = \port$3094$0 [14:5];
+  assign rsp_freed_err = \port$3082$0 [4:1];
+  assign rsp_freed_src = \port$3122$0 [0];
+  assign rsp_freed_in_pool = \port$3082$0 [16];
+  assign rsp_freed_pool = \port$3082$0 [15];
+  assign rsp_freed_tag = \port$3122$0 [36:33];
+  assign rsp_freed_addr = \port$3122$0 [32:1];
+  assign rsp_freed_user = \port$3082$0 [14:5];
+  assign rsp_grant_ok = \port$3079$0 [0];
+  assign rsp_freed_ok = \port$3082$0 [0];
+  assign rsp_flushed_ok = \port$3094$0 [0];
+  assign space_under = { \$899 [5], \$899  };
+  assign \$signal$79  = { low_water_hit, 1'h0, \$902 , e1_exhausted, \$901  };
+  assign \$signal$111  = alloc_queue_w_data;
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , new_flush };
+  assign log_bank0_k = \$868 [1:0];
+  assign \$signature__addr$203  = head[3:2];
+  assign \$signature__en$204  = 1'h1;
+  assign log_bank1_k = \$873 [1:0];
+  assign \$signature__addr$209  = head[3:2];
+  assign \$signature__en$210  = 1'h1;
+  assign log_bank2_k = \$878 [1:0];
+  assign \$signature__addr$215  = head[3:2];
+  assign \$signature__en$216  = 1'h1;
+  assign log_bank3_k = \$883 [1:0];
+  assign \$signature__addr$218  = tail_row;
+  assign \$signature__addr$221  = head[3:2];
+  assign \$signature__en$222  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$229  = alloc_queue_wr;
-  assign \$signature__data$230  = alloc_queue_w_data;
+  assign \$signature__addr$227  = alloc_queue_wr;
+  assign \$signature__data$228  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3095$0 [0], \port$3095$0 [4:1], 4'h0, \port$3095$44 [3:0], 13'h0000, \port$3095$0 [11:6] };
-  assign rsp_grant_slot = \port$3095$0 [11:6];
-  assign rsp_grant_tag = \port$3095$44 [3:0];
-  assign bus__r_slow_data = { \port$3095$0 [0], \port$3095$0 [4:1], 4'h0, \port$3095$44 [3:0], 13'h0000, \port$3095$0 [11:6] };
-  assign \read__addr$241  = command_queue_rd;
-  assign \$signature__addr$242  = command_queue_wr;
-  assign \$signature__data$243  = { w1_pool_is, w1_hit, w1_tag, \$signal$156 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , new_flush };
-  assign req_free_addr = \$1094 [32:1];
-  assign req_free_oor = \$1094 [33];
-  assign req_free_pool = \$1094 [34];
-  assign req_free_tag = \$1094 [38:35];
-  assign req_free_hit = \$1094 [39];
-  assign req_flush_select = \$1094 [40];
-  assign req_flush_pool = \$1094 [34];
-  assign \port$2582$0  = \$909 ;
-  assign \port$2583$0  = \$910 ;
-  assign \port$2782$1  = \$1094 [40:1];
-  assign \port$3351$0  = \$signal$77 ;
-  assign bus__w_ack = \$signal$187 ;
-  assign \port$3524$0  = \$signal$78 ;
+  assign handle = { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 [3:0], 13'h0000, \port$3079$0 [11:6] };
+  assign rsp_grant_slot = \port$3079$0 [11:6];
+  assign rsp_grant_tag = \port$3079$44 [3:0];
+  assign bus__r_slow_data = { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 [3:0], 13'h0000, \port$3079$0 [11:6] };
+  assign \read__addr$239  = command_queue_rd;
+  assign \$signature__addr$240  = command_queue_wr;
+  assign \$signature__data$241  = { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , new_flush };
+  assign req_free_addr = \$1086 [32:1];
+  assign req_free_oor = \$1086 [33];
+  assign req_free_pool = \$1086 [34];
+  assign req_free_tag = \$1086 [38:35];
+  assign req_free_hit = \$1086 [39];
+  assign req_flush_select = \$1086 [40];
+  assign req_flush_pool = \$1086 [34];
+  assign \port$2566$0  = \$901 ;
+  assign \port$2567$0  = \$902 ;
+  assign \port$2766$1  = \$1086 [40:1];
+  assign \port$3331$0  = \$signal$77 ;
+  assign bus__w_ack = \$signal$185 ;
+  assign \port$3500$0  = \$signal$78 ;
   assign \$61  = 1'h1;
   assign \$62  = event_ev_grant;
   assign \$63  = 1'h1;
@@ -10458,93 +10382,93 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$73  = event_ev_grant;
   assign \$77  = 1'h1;
   assign \$78  = event_ev_grant;
-  assign \$316  = bus__r_addr;
-  assign { \$319 [11:3], \$319 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$319 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$322 [11:4], \$322 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$322 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$325 [11:4], \$325 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$325 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$328 [11:5], \$328 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$328 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$331 [11:5], \$331 [3], \$331 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$331 [4], \$331 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$334 [11:5], \$334 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$334 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$337 [11:5], \$337 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$337 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$340 [11:6], \$340 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$340 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$343 [11:6], \$343 [4:3], \$343 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$343 [5], \$343 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$346 [11:6], \$346 [4], \$346 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$346 [5], \$346 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$349 [11:6], \$349 [4], \$349 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$349 [5], \$349 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$352 [11:6], \$352 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$352 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$355 [11:6], \$355 [3], \$355 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$355 [5:4], \$355 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$358 [11:6], \$358 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$358 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$361 [11:6], \$361 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$361 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$364 [11:9], \$364 [7:3], \$364 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$364 [8], \$364 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$367 [11:9], \$367 [7:4], \$367 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$367 [8], \$367 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$370 [11:9], \$370 [7:4], \$370 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$370 [8], \$370 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$373 [11:9], \$373 [7:5], \$373 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$373 [8], \$373 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$376 [11:9], \$376 [7:5], \$376 [3], \$376 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$376 [8], \$376 [4], \$376 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$379 [11:9], \$379 [7:5], \$379 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$379 [8], \$379 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$382 [11:9], \$382 [7:5], \$382 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$382 [8], \$382 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$385 [11:9], \$385 [7:6], \$385 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$385 [8], \$385 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$388 [11:9], \$388 [7:6], \$388 [4:3], \$388 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$388 [8], \$388 [5], \$388 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$391 [11:9], \$391 [7:6], \$391 [4], \$391 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$391 [8], \$391 [5], \$391 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$394 [11:9], \$394 [7:6], \$394 [4], \$394 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$394 [8], \$394 [5], \$394 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$397 [11:9], \$397 [7:6], \$397 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$397 [8], \$397 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$400 [11:9], \$400 [7:6], \$400 [3], \$400 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$400 [8], \$400 [5:4], \$400 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$403 [11:9], \$403 [7:6], \$403 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$403 [8], \$403 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$406 [11:9], \$406 [7:6], \$406 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$406 [8], \$406 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign \$416  = 32'd0;
-  assign \$418  = { 30'h00000000, \$417  };
-  assign \$434  = 32'd0;
-  assign \$436  = \$435 ;
-  assign \$455  = 32'd0;
-  assign \$457  = \$456 ;
-  assign \$458  = 32'd0;
-  assign \$460  = \$459 ;
-  assign \$473  = 32'd0;
+  assign \$312  = bus__r_addr;
+  assign { \$315 [11:3], \$315 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$315 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$318 [11:4], \$318 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$318 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$321 [11:4], \$321 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$321 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$324 [11:5], \$324 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$324 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$327 [11:5], \$327 [3], \$327 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$327 [4], \$327 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$330 [11:5], \$330 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$330 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$333 [11:5], \$333 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$333 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$336 [11:6], \$336 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$336 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$339 [11:6], \$339 [4:3], \$339 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$339 [5], \$339 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$342 [11:6], \$342 [4], \$342 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$342 [5], \$342 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$345 [11:6], \$345 [4], \$345 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$345 [5], \$345 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$348 [11:6], \$348 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$348 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$351 [11:6], \$351 [3], \$351 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$351 [5:4], \$351 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$354 [11:6], \$354 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$354 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$357 [11:6], \$357 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$357 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$360 [11:9], \$360 [7:3], \$360 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$360 [8], \$360 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$363 [11:9], \$363 [7:4], \$363 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$363 [8], \$363 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$366 [11:9], \$366 [7:4], \$366 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$366 [8], \$366 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$369 [11:9], \$369 [7:5], \$369 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$369 [8], \$369 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$372 [11:9], \$372 [7:5], \$372 [3], \$372 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$372 [8], \$372 [4], \$372 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$375 [11:9], \$375 [7:5], \$375 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$375 [8], \$375 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$378 [11:9], \$378 [7:5], \$378 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$378 [8], \$378 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$381 [11:9], \$381 [7:6], \$381 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$381 [8], \$381 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$384 [11:9], \$384 [7:6], \$384 [4:3], \$384 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$384 [8], \$384 [5], \$384 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$387 [11:9], \$387 [7:6], \$387 [4], \$387 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$387 [8], \$387 [5], \$387 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$390 [11:9], \$390 [7:6], \$390 [4], \$390 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$390 [8], \$390 [5], \$390 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$393 [11:9], \$393 [7:6], \$393 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$393 [8], \$393 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$396 [11:9], \$396 [7:6], \$396 [3], \$396 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$396 [8], \$396 [5:4], \$396 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$399 [11:9], \$399 [7:6], \$399 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$399 [8], \$399 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$402 [11:9], \$402 [7:6], \$402 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$402 [8], \$402 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign \$412  = 32'd0;
+  assign \$414  = { 30'h00000000, \$413  };
+  assign \$430  = 32'd0;
+  assign \$432  = \$431 ;
+  assign \$451  = 32'd0;
+  assign \$453  = \$452 ;
+  assign \$454  = 32'd0;
+  assign \$456  = \$455 ;
+  assign \$469  = 32'd0;
+  assign \$470  = 32'd0;
+  assign \$471  = 32'd0;
+  assign \$472  = \$468 ;
   assign \$474  = 32'd0;
-  assign \$475  = 32'd0;
-  assign \$476  = \$472 ;
-  assign \$478  = 32'd0;
-  assign \$479  = \$477 ;
-  assign { \$499 [5:3], \$499 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$499 [2] = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$507 [5:3], \$507 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$507 [2] = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$515 [5:3], \$515 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$515 [2] = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$518 [5:3], \$518 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$518 [2] = \$auto$rtlil.cc:2739:Not$68 ;
-  assign \$523  = \$521 [19];
-  assign \$525  = { 3'h0, bus__w_data[18:0], 12'h000 };
-  assign { \$712 [5:3], \$712 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$712 [2] = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$721 [5:3], \$721 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$721 [2] = \$auto$rtlil.cc:2739:Not$72 ;
+  assign \$475  = \$473 ;
+  assign { \$495 [5:3], \$495 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$495 [2] = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$503 [5:3], \$503 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$503 [2] = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$511 [5:3], \$511 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$511 [2] = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$514 [5:3], \$514 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$514 [2] = \$auto$rtlil.cc:2739:Not$68 ;
+  assign \$519  = \$517 [19];
+  assign \$521  = { 3'h0, bus__w_data[18:0], 12'h000 };
+  assign { \$704 [5:3], \$704 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$704 [2] = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$713 [5:3], \$713 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$713 [2] = \$auto$rtlil.cc:2739:Not$72 ;
 endmodule

@@ -323,9 +323,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_data(bus__w_data),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
-    .\port$4771$0 (\$11 [4:0]),
-    .\port$4771$48 (\$11 [51:48]),
-    .\port$4771$7 (\$11 [15:7]),
+    .\port$4755$0 (\$11 [4:0]),
+    .\port$4755$48 (\$11 [51:48]),
+    .\port$4755$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -382,7 +382,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$4393$40 (\$19 [44:39]),
+    .\port$4377$40 (\$19 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$163 )
   );
@@ -411,17 +411,17 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3793$0 (\$15 ),
-    .\port$3794$0 (\$16 ),
-    .\port$3796$0 (\$17 ),
-    .\port$4393$1 (\$19 ),
-    .\port$4771$0 (\$11 [15:0]),
-    .\port$4771$48 (\$11 [60:48]),
-    .\port$4774$0 (\$12 ),
-    .\port$4786$0 (\$13 ),
-    .\port$4814$0 (\$14 ),
-    .\port$5050$0 (\$signal ),
-    .\port$5327$0 (\$signal$58 ),
+    .\port$3777$0 (\$15 ),
+    .\port$3778$0 (\$16 ),
+    .\port$3780$0 (\$17 ),
+    .\port$4377$1 (\$19 ),
+    .\port$4755$0 (\$11 [15:0]),
+    .\port$4755$48 (\$11 [60:48]),
+    .\port$4758$0 (\$12 ),
+    .\port$4770$0 (\$13 ),
+    .\port$4798$0 (\$14 ),
+    .\port$5030$0 (\$signal ),
+    .\port$5303$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -568,7 +568,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4771$0 , \port$4771$7 , \port$4771$48 , r_fast_push, w_fast_push, aclk_clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4755$0 , \port$4755$7 , \port$4755$48 , r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$238  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -745,27 +745,27 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire \$257 ;
+  wire [31:0] \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire [31:0] \$261 ;
-  wire \$262 ;
+  wire \$261 ;
+  wire [4:0] \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire \$267 ;
+  wire [4:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [4:0] \$270 ;
+  wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [4:0] \$275 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
@@ -934,9 +934,9 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [11:0] \$427 ;
+  wire [11:0] \$428 ;
+  wire [11:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
@@ -952,9 +952,9 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire [11:0] \$443 ;
-  wire [11:0] \$444 ;
-  wire [11:0] \$445 ;
+  wire [35:0] \$443 ;
+  wire [35:0] \$444 ;
+  wire [35:0] \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
@@ -969,10 +969,10 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire [35:0] \$459 ;
+  wire \$459 ;
   wire \$46 ;
-  wire [35:0] \$460 ;
-  wire [35:0] \$461 ;
+  wire \$460 ;
+  wire \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
@@ -1276,65 +1276,65 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$732 ;
   wire \$733 ;
   wire \$734 ;
-  wire \$735 ;
+  wire [35:0] \$735 ;
   wire \$736 ;
-  wire \$737 ;
+  wire [35:0] \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
-  wire [35:0] \$743 ;
+  wire \$743 ;
   wire \$744 ;
-  wire [35:0] \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
+  reg \$745 ;
+  reg [9:0] \$746 ;
+  reg \$747 ;
+  reg \$748 ;
+  reg \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
+  reg \$750 ;
+  reg \$751 ;
+  reg \$752 ;
   reg \$753 ;
-  reg [9:0] \$754 ;
+  reg \$754 ;
   reg \$755 ;
-  reg \$756 ;
-  reg \$757 ;
-  reg \$758 ;
-  reg \$759 ;
+  reg [32:0] \$756 ;
+  reg [3:0] \$757 ;
+  reg [3:0] \$758 ;
+  reg [3:0] \$759 ;
   wire \$76 ;
-  reg \$760 ;
-  reg \$761 ;
-  reg \$762 ;
-  reg \$763 ;
-  reg [32:0] \$764 ;
-  reg \$765 ;
+  reg [3:0] \$760 ;
+  reg [8:0] \$761 ;
+  reg [9:0] \$762 ;
+  reg [31:0] \$763 ;
+  reg [3:0] \$764 ;
+  reg [3:0] \$765 ;
   reg [3:0] \$766 ;
   reg [3:0] \$767 ;
-  reg [3:0] \$768 ;
-  reg [3:0] \$769 ;
+  reg [8:0] \$768 ;
+  reg [9:0] \$769 ;
   wire \$77 ;
-  reg [8:0] \$770 ;
-  reg [9:0] \$771 ;
-  reg [31:0] \$772 ;
-  reg \$773 ;
-  reg [3:0] \$774 ;
-  reg [3:0] \$775 ;
-  reg [3:0] \$776 ;
-  reg [3:0] \$777 ;
-  reg [8:0] \$778 ;
-  reg [9:0] \$779 ;
+  reg [11:0] \$770 ;
+  reg [1:0] \$771 ;
+  reg [11:0] \$772 ;
+  reg [35:0] \$773 ;
+  reg [1:0] \$774 ;
+  reg [35:0] \$775 ;
+  reg \$776 ;
+  reg [9:0] \$777 ;
+  reg \$778 ;
+  reg \$779 ;
   wire \$78 ;
-  reg [11:0] \$780 ;
-  reg [1:0] \$781 ;
-  reg [11:0] \$782 ;
-  reg [35:0] \$783 ;
-  reg [1:0] \$784 ;
-  reg [35:0] \$785 ;
+  reg \$780 ;
+  reg \$781 ;
+  reg \$782 ;
+  reg \$783 ;
+  reg \$784 ;
+  reg \$785 ;
   reg \$786 ;
-  reg [9:0] \$787 ;
-  reg \$788 ;
+  reg \$787 ;
+  reg [9:0] \$788 ;
   reg \$789 ;
   wire \$79 ;
   reg \$790 ;
@@ -1345,8 +1345,8 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   reg \$795 ;
   reg \$796 ;
   reg \$797 ;
-  reg [9:0] \$798 ;
-  reg \$799 ;
+  reg \$798 ;
+  reg [9:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
   reg \$800 ;
@@ -1358,18 +1358,8 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   reg \$806 ;
   reg \$807 ;
   reg \$808 ;
-  reg [9:0] \$809 ;
+  reg \$809 ;
   wire \$81 ;
-  reg \$810 ;
-  reg \$811 ;
-  reg \$812 ;
-  reg \$813 ;
-  reg \$814 ;
-  reg \$815 ;
-  reg \$816 ;
-  reg \$817 ;
-  reg \$818 ;
-  reg \$819 ;
   wire \$82 ;
   wire \$83 ;
   wire [32:0] \$84 ;
@@ -1377,31 +1367,31 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [4:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [4:0] \$93 ;
-  wire \$94 ;
+  wire \$93 ;
+  wire [4:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [4:0] \$98 ;
+  wire \$98 ;
   wire \$99 ;
   wire \$signal ;
-  wire \$signal$105 ;
+  wire \$signal$103 ;
+  wire \$signal$121 ;
   wire \$signal$123 ;
-  wire \$signal$125 ;
-  wire \$signal$137 ;
+  wire \$signal$135 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$101 ;
+  wire [3:0] \$signature__addr$99 ;
   wire [32:0] \$signature__data ;
-  wire [31:0] \$signature__data$102 ;
+  wire [31:0] \$signature__data$100 ;
   wire \$signature__en ;
-  wire \$signature__en$103 ;
+  wire \$signature__en$101 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -1432,15 +1422,14 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4771$0 ;
-  wire [4:0] \port$4771$0 ;
-  input [3:0] \port$4771$48 ;
-  wire [3:0] \port$4771$48 ;
-  input [8:0] \port$4771$7 ;
-  wire [8:0] \port$4771$7 ;
+  input [4:0] \port$4755$0 ;
+  wire [4:0] \port$4755$0 ;
+  input [3:0] \port$4755$48 ;
+  wire [3:0] \port$4755$48 ;
+  input [8:0] \port$4755$7 ;
+  wire [8:0] \port$4755$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
-  reg r_fast_head_valid = 1'h0;
   reg [8:0] r_fast_held = 9'h000;
   wire r_fast_pop;
   input r_fast_push;
@@ -1469,7 +1458,6 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire r_kinds_w_data;
   reg [9:0] r_slow_count = 10'h000;
   reg [31:0] r_slow_head = 32'd0;
-  reg r_slow_head_valid = 1'h0;
   reg [8:0] r_slow_held = 9'h000;
   wire r_slow_pop;
   input r_slow_push;
@@ -1482,9 +1470,9 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$100 ;
+  wire [3:0] \read__addr$98 ;
   wire [32:0] read__data;
-  wire [31:0] \read__data$33 ;
+  wire [31:0] \read__data$32 ;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -1603,724 +1591,702 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     r_slow_ring[15] = 32'd0;
   end
   always @(posedge aclk_clk) begin
-    if (\$signature__en$103 )
-      r_slow_ring[r_slow_wr] <= { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 , 10'h000, \port$4771$7  };
+    if (\$signature__en$101 )
+      r_slow_ring[r_slow_wr] <= { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 , 10'h000, \port$4755$7  };
   end
-  assign \read__data$33  = r_slow_ring[r_slow_rd];
-  assign \$181  = ~ \$180 ;
-  assign \$182  = \$181  & r_fast_held[0];
-  assign \$183  = ~ r_fast_push;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = \$184  ? r_fast_held[8] : r_fast_held[7];
-  assign \$186  = \$178  ? r_fast_held[6] : \$185 ;
-  assign \$187  = ~ r_fast_pop;
-  assign \$188  = r_fast_head_valid & \$187 ;
-  assign \$189  = r_fast_push & \$188 ;
-  assign \$190  = ~ r_fast_pop;
-  assign \$191  = r_fast_head_valid & \$190 ;
-  assign \$192  = ~ \$191 ;
-  assign \$193  = \$192  & r_fast_held[0];
-  assign \$194  = ~ r_fast_push;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = \$195  ? 1'h0 : r_fast_held[8];
-  assign \$197  = \$189  ? r_fast_held[7] : \$196 ;
-  assign \$198  = ~ r_fast_pop;
-  assign \$199  = r_fast_push & \$198 ;
-  assign \$200  = ~ r_fast_push;
-  assign \$201  = r_fast_pop & \$200 ;
-  assign \$202  = \$201  ? r_fast_count[1] : r_fast_count[0];
-  assign \$203  = \$199  ? 1'h1 : \$202 ;
-  assign \$204  = ~ r_fast_pop;
-  assign \$205  = r_fast_push & \$204 ;
-  assign \$206  = ~ r_fast_push;
-  assign \$207  = r_fast_pop & \$206 ;
-  assign \$208  = \$207  ? r_fast_count[2] : r_fast_count[1];
-  assign \$209  = \$205  ? r_fast_count[0] : \$208 ;
-  assign \$210  = ~ r_fast_pop;
-  assign \$211  = r_fast_push & \$210 ;
-  assign \$212  = ~ r_fast_push;
-  assign \$213  = r_fast_pop & \$212 ;
-  assign \$214  = \$213  ? r_fast_count[3] : r_fast_count[2];
-  assign \$215  = \$211  ? r_fast_count[1] : \$214 ;
-  assign \$216  = ~ r_fast_pop;
-  assign \$217  = r_fast_push & \$216 ;
-  assign \$218  = ~ r_fast_push;
-  assign \$219  = r_fast_pop & \$218 ;
-  assign \$220  = \$219  ? r_fast_count[4] : r_fast_count[3];
-  assign \$221  = \$217  ? r_fast_count[2] : \$220 ;
-  assign \$222  = ~ r_fast_pop;
-  assign \$223  = r_fast_push & \$222 ;
-  assign \$224  = ~ r_fast_push;
-  assign \$225  = r_fast_pop & \$224 ;
-  assign \$226  = \$225  ? r_fast_count[5] : r_fast_count[4];
-  assign \$227  = \$223  ? r_fast_count[3] : \$226 ;
-  assign \$228  = ~ r_fast_pop;
-  assign \$229  = r_fast_push & \$228 ;
-  assign \$230  = ~ r_fast_push;
-  assign \$231  = r_fast_pop & \$230 ;
-  assign \$232  = \$231  ? r_fast_count[6] : r_fast_count[5];
-  assign \$233  = \$229  ? r_fast_count[4] : \$232 ;
-  assign \$234  = ~ r_fast_pop;
-  assign \$235  = r_fast_push & \$234 ;
-  assign \$236  = ~ r_fast_push;
-  assign \$237  = r_fast_pop & \$236 ;
-  assign \$238  = \$237  ? r_fast_count[7] : r_fast_count[6];
-  assign \$239  = \$235  ? r_fast_count[5] : \$238 ;
-  assign \$240  = ~ r_fast_pop;
-  assign \$241  = r_fast_push & \$240 ;
-  assign \$242  = ~ r_fast_push;
-  assign \$243  = r_fast_pop & \$242 ;
-  assign \$244  = \$243  ? r_fast_count[8] : r_fast_count[7];
-  assign \$245  = \$241  ? r_fast_count[6] : \$244 ;
-  assign \$246  = ~ r_fast_pop;
-  assign \$247  = r_fast_push & \$246 ;
-  assign \$248  = ~ r_fast_push;
-  assign \$249  = r_fast_pop & \$248 ;
-  assign \$250  = \$249  ? r_fast_count[9] : r_fast_count[8];
-  assign \$251  = \$247  ? r_fast_count[7] : \$250 ;
-  assign \$252  = ~ r_fast_pop;
-  assign \$253  = r_fast_push & \$252 ;
-  assign \$254  = ~ r_fast_push;
-  assign \$255  = r_fast_pop & \$254 ;
-  assign \$256  = \$255  ? 1'h0 : r_fast_count[9];
-  assign \$257  = \$253  ? r_fast_count[8] : \$256 ;
+  assign \read__data$32  = r_slow_ring[r_slow_rd];
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = \$191  ? 1'h0 : r_fast_held[8];
+  assign \$193  = \$185  ? r_fast_held[7] : \$192 ;
+  assign \$194  = ~ r_fast_pop;
+  assign \$195  = r_fast_push & \$194 ;
+  assign \$196  = ~ r_fast_push;
+  assign \$197  = r_fast_pop & \$196 ;
+  assign \$198  = \$197  ? r_fast_count[1] : r_fast_count[0];
+  assign \$199  = \$195  ? 1'h1 : \$198 ;
+  assign \$200  = ~ r_fast_pop;
+  assign \$201  = r_fast_push & \$200 ;
+  assign \$202  = ~ r_fast_push;
+  assign \$203  = r_fast_pop & \$202 ;
+  assign \$204  = \$203  ? r_fast_count[2] : r_fast_count[1];
+  assign \$205  = \$201  ? r_fast_count[0] : \$204 ;
+  assign \$206  = ~ r_fast_pop;
+  assign \$207  = r_fast_push & \$206 ;
+  assign \$208  = ~ r_fast_push;
+  assign \$209  = r_fast_pop & \$208 ;
+  assign \$210  = \$209  ? r_fast_count[3] : r_fast_count[2];
+  assign \$211  = \$207  ? r_fast_count[1] : \$210 ;
+  assign \$212  = ~ r_fast_pop;
+  assign \$213  = r_fast_push & \$212 ;
+  assign \$214  = ~ r_fast_push;
+  assign \$215  = r_fast_pop & \$214 ;
+  assign \$216  = \$215  ? r_fast_count[4] : r_fast_count[3];
+  assign \$217  = \$213  ? r_fast_count[2] : \$216 ;
+  assign \$218  = ~ r_fast_pop;
+  assign \$219  = r_fast_push & \$218 ;
+  assign \$220  = ~ r_fast_push;
+  assign \$221  = r_fast_pop & \$220 ;
+  assign \$222  = \$221  ? r_fast_count[5] : r_fast_count[4];
+  assign \$223  = \$219  ? r_fast_count[3] : \$222 ;
+  assign \$224  = ~ r_fast_pop;
+  assign \$225  = r_fast_push & \$224 ;
+  assign \$226  = ~ r_fast_push;
+  assign \$227  = r_fast_pop & \$226 ;
+  assign \$228  = \$227  ? r_fast_count[6] : r_fast_count[5];
+  assign \$229  = \$225  ? r_fast_count[4] : \$228 ;
+  assign \$230  = ~ r_fast_pop;
+  assign \$231  = r_fast_push & \$230 ;
+  assign \$232  = ~ r_fast_push;
+  assign \$233  = r_fast_pop & \$232 ;
+  assign \$234  = \$233  ? r_fast_count[7] : r_fast_count[6];
+  assign \$235  = \$231  ? r_fast_count[5] : \$234 ;
+  assign \$236  = ~ r_fast_pop;
+  assign \$237  = r_fast_push & \$236 ;
+  assign \$238  = ~ r_fast_push;
+  assign \$239  = r_fast_pop & \$238 ;
+  assign \$240  = \$239  ? r_fast_count[8] : r_fast_count[7];
+  assign \$241  = \$237  ? r_fast_count[6] : \$240 ;
+  assign \$242  = ~ r_fast_pop;
+  assign \$243  = r_fast_push & \$242 ;
+  assign \$244  = ~ r_fast_push;
+  assign \$245  = r_fast_pop & \$244 ;
+  assign \$246  = \$245  ? r_fast_count[9] : r_fast_count[8];
+  assign \$247  = \$243  ? r_fast_count[7] : \$246 ;
+  assign \$248  = ~ r_fast_pop;
+  assign \$249  = r_fast_push & \$248 ;
+  assign \$250  = ~ r_fast_push;
+  assign \$251  = r_fast_pop & \$250 ;
+  assign \$252  = \$251  ? 1'h0 : r_fast_count[9];
+  assign \$253  = \$249  ? r_fast_count[8] : \$252 ;
+  assign \$254  = ~ r_slow_pop;
+  assign \$255  = r_slow_count[0] & \$254 ;
+  assign \$256  = ~ \$255 ;
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 , 10'h000, \port$4755$7  };
   assign \$258  = ~ r_slow_pop;
-  assign \$259  = r_slow_head_valid & \$258 ;
+  assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
-  assign \$261  = r_slow_held[0] ? \read__data$33  : { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 , 10'h000, \port$4771$7  };
-  assign \$262  = r_slow_held[0] | r_slow_push;
+  assign \$261  = \$260  & r_slow_held[0];
+  assign \$262  = r_slow_rd_next + 1'h1;
   assign \$263  = ~ r_slow_pop;
-  assign \$264  = r_slow_head_valid & \$263 ;
-  assign \$265  = \$262  | \$264 ;
-  assign \$266  = ~ r_slow_pop;
-  assign \$267  = r_slow_head_valid & \$266 ;
-  assign \$268  = ~ \$267 ;
-  assign \$269  = \$268  & r_slow_held[0];
-  assign \$270  = r_slow_rd_next + 1'h1;
+  assign \$264  = r_slow_count[0] & \$263 ;
+  assign \$265  = r_slow_held[0] | \$264 ;
+  assign \$266  = r_slow_push & \$265 ;
+  assign \$267  = r_slow_wr_next + 1'h1;
+  assign \$268  = ~ r_slow_pop;
+  assign \$269  = r_slow_count[0] & \$268 ;
+  assign \$270  = r_slow_push & \$269 ;
   assign \$271  = ~ r_slow_pop;
-  assign \$272  = r_slow_head_valid & \$271 ;
-  assign \$273  = r_slow_held[0] | \$272 ;
-  assign \$274  = r_slow_push & \$273 ;
-  assign \$275  = r_slow_wr_next + 1'h1;
-  assign \$276  = ~ r_slow_pop;
-  assign \$277  = r_slow_head_valid & \$276 ;
-  assign \$278  = r_slow_push & \$277 ;
+  assign \$272  = r_slow_count[0] & \$271 ;
+  assign \$273  = ~ \$272 ;
+  assign \$274  = \$273  & r_slow_held[0];
+  assign \$275  = ~ r_slow_push;
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = \$276  ? r_slow_held[1] : r_slow_held[0];
+  assign \$278  = \$270  ? 1'h1 : \$277 ;
   assign \$279  = ~ r_slow_pop;
-  assign \$280  = r_slow_head_valid & \$279 ;
-  assign \$281  = ~ \$280 ;
-  assign \$282  = \$281  & r_slow_held[0];
-  assign \$283  = ~ r_slow_push;
-  assign \$284  = \$282  & \$283 ;
-  assign \$285  = \$284  ? r_slow_held[1] : r_slow_held[0];
-  assign \$286  = \$278  ? 1'h1 : \$285 ;
-  assign \$287  = ~ r_slow_pop;
-  assign \$288  = r_slow_head_valid & \$287 ;
-  assign \$289  = r_slow_push & \$288 ;
+  assign \$280  = r_slow_count[0] & \$279 ;
+  assign \$281  = r_slow_push & \$280 ;
+  assign \$282  = ~ r_slow_pop;
+  assign \$283  = r_slow_count[0] & \$282 ;
+  assign \$284  = ~ \$283 ;
+  assign \$285  = \$284  & r_slow_held[0];
+  assign \$286  = ~ r_slow_push;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = \$287  ? r_slow_held[2] : r_slow_held[1];
+  assign \$289  = \$281  ? r_slow_held[0] : \$288 ;
   assign \$290  = ~ r_slow_pop;
-  assign \$291  = r_slow_head_valid & \$290 ;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = \$292  & r_slow_held[0];
-  assign \$294  = ~ r_slow_push;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = \$295  ? r_slow_held[2] : r_slow_held[1];
-  assign \$297  = \$289  ? r_slow_held[0] : \$296 ;
-  assign \$298  = ~ r_slow_pop;
-  assign \$299  = r_slow_head_valid & \$298 ;
-  assign \$300  = r_slow_push & \$299 ;
+  assign \$291  = r_slow_count[0] & \$290 ;
+  assign \$292  = r_slow_push & \$291 ;
+  assign \$293  = ~ r_slow_pop;
+  assign \$294  = r_slow_count[0] & \$293 ;
+  assign \$295  = ~ \$294 ;
+  assign \$296  = \$295  & r_slow_held[0];
+  assign \$297  = ~ r_slow_push;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = \$298  ? r_slow_held[3] : r_slow_held[2];
+  assign \$300  = \$292  ? r_slow_held[1] : \$299 ;
   assign \$301  = ~ r_slow_pop;
-  assign \$302  = r_slow_head_valid & \$301 ;
-  assign \$303  = ~ \$302 ;
-  assign \$304  = \$303  & r_slow_held[0];
-  assign \$305  = ~ r_slow_push;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = \$306  ? r_slow_held[3] : r_slow_held[2];
-  assign \$308  = \$300  ? r_slow_held[1] : \$307 ;
-  assign \$309  = ~ r_slow_pop;
-  assign \$310  = r_slow_head_valid & \$309 ;
-  assign \$311  = r_slow_push & \$310 ;
+  assign \$302  = r_slow_count[0] & \$301 ;
+  assign \$303  = r_slow_push & \$302 ;
+  assign \$304  = ~ r_slow_pop;
+  assign \$305  = r_slow_count[0] & \$304 ;
+  assign \$306  = ~ \$305 ;
+  assign \$307  = \$306  & r_slow_held[0];
+  assign \$308  = ~ r_slow_push;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = \$309  ? r_slow_held[4] : r_slow_held[3];
+  assign \$311  = \$303  ? r_slow_held[2] : \$310 ;
   assign \$312  = ~ r_slow_pop;
-  assign \$313  = r_slow_head_valid & \$312 ;
-  assign \$314  = ~ \$313 ;
-  assign \$315  = \$314  & r_slow_held[0];
-  assign \$316  = ~ r_slow_push;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = \$317  ? r_slow_held[4] : r_slow_held[3];
-  assign \$319  = \$311  ? r_slow_held[2] : \$318 ;
-  assign \$320  = ~ r_slow_pop;
-  assign \$321  = r_slow_head_valid & \$320 ;
-  assign \$322  = r_slow_push & \$321 ;
+  assign \$313  = r_slow_count[0] & \$312 ;
+  assign \$314  = r_slow_push & \$313 ;
+  assign \$315  = ~ r_slow_pop;
+  assign \$316  = r_slow_count[0] & \$315 ;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = \$317  & r_slow_held[0];
+  assign \$319  = ~ r_slow_push;
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = \$320  ? r_slow_held[5] : r_slow_held[4];
+  assign \$322  = \$314  ? r_slow_held[3] : \$321 ;
   assign \$323  = ~ r_slow_pop;
-  assign \$324  = r_slow_head_valid & \$323 ;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = \$325  & r_slow_held[0];
-  assign \$327  = ~ r_slow_push;
-  assign \$328  = \$326  & \$327 ;
-  assign \$329  = \$328  ? r_slow_held[5] : r_slow_held[4];
-  assign \$330  = \$322  ? r_slow_held[3] : \$329 ;
-  assign \$331  = ~ r_slow_pop;
-  assign \$332  = r_slow_head_valid & \$331 ;
-  assign \$333  = r_slow_push & \$332 ;
+  assign \$324  = r_slow_count[0] & \$323 ;
+  assign \$325  = r_slow_push & \$324 ;
+  assign \$326  = ~ r_slow_pop;
+  assign \$327  = r_slow_count[0] & \$326 ;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = \$328  & r_slow_held[0];
+  assign \$330  = ~ r_slow_push;
+  assign \$331  = \$329  & \$330 ;
+  assign \$332  = \$331  ? r_slow_held[6] : r_slow_held[5];
+  assign \$333  = \$325  ? r_slow_held[4] : \$332 ;
   assign \$334  = ~ r_slow_pop;
-  assign \$335  = r_slow_head_valid & \$334 ;
-  assign \$336  = ~ \$335 ;
-  assign \$337  = \$336  & r_slow_held[0];
-  assign \$338  = ~ r_slow_push;
-  assign \$339  = \$337  & \$338 ;
-  assign \$340  = \$339  ? r_slow_held[6] : r_slow_held[5];
-  assign \$341  = \$333  ? r_slow_held[4] : \$340 ;
-  assign \$342  = ~ r_slow_pop;
-  assign \$343  = r_slow_head_valid & \$342 ;
-  assign \$344  = r_slow_push & \$343 ;
+  assign \$335  = r_slow_count[0] & \$334 ;
+  assign \$336  = r_slow_push & \$335 ;
+  assign \$337  = ~ r_slow_pop;
+  assign \$338  = r_slow_count[0] & \$337 ;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = \$339  & r_slow_held[0];
+  assign \$341  = ~ r_slow_push;
+  assign \$342  = \$340  & \$341 ;
+  assign \$343  = \$342  ? r_slow_held[7] : r_slow_held[6];
+  assign \$344  = \$336  ? r_slow_held[5] : \$343 ;
   assign \$345  = ~ r_slow_pop;
-  assign \$346  = r_slow_head_valid & \$345 ;
-  assign \$347  = ~ \$346 ;
-  assign \$348  = \$347  & r_slow_held[0];
-  assign \$349  = ~ r_slow_push;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = \$350  ? r_slow_held[7] : r_slow_held[6];
-  assign \$352  = \$344  ? r_slow_held[5] : \$351 ;
-  assign \$353  = ~ r_slow_pop;
-  assign \$354  = r_slow_head_valid & \$353 ;
-  assign \$355  = r_slow_push & \$354 ;
+  assign \$346  = r_slow_count[0] & \$345 ;
+  assign \$347  = r_slow_push & \$346 ;
+  assign \$348  = ~ r_slow_pop;
+  assign \$349  = r_slow_count[0] & \$348 ;
+  assign \$350  = ~ \$349 ;
+  assign \$351  = \$350  & r_slow_held[0];
+  assign \$352  = ~ r_slow_push;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = \$353  ? r_slow_held[8] : r_slow_held[7];
+  assign \$355  = \$347  ? r_slow_held[6] : \$354 ;
   assign \$356  = ~ r_slow_pop;
-  assign \$357  = r_slow_head_valid & \$356 ;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = \$358  & r_slow_held[0];
-  assign \$360  = ~ r_slow_push;
-  assign \$361  = \$359  & \$360 ;
-  assign \$362  = \$361  ? r_slow_held[8] : r_slow_held[7];
-  assign \$363  = \$355  ? r_slow_held[6] : \$362 ;
-  assign \$364  = ~ r_slow_pop;
-  assign \$365  = r_slow_head_valid & \$364 ;
-  assign \$366  = r_slow_push & \$365 ;
+  assign \$357  = r_slow_count[0] & \$356 ;
+  assign \$358  = r_slow_push & \$357 ;
+  assign \$359  = ~ r_slow_pop;
+  assign \$360  = r_slow_count[0] & \$359 ;
+  assign \$361  = ~ \$360 ;
+  assign \$362  = \$361  & r_slow_held[0];
+  assign \$363  = ~ r_slow_push;
+  assign \$364  = \$362  & \$363 ;
+  assign \$365  = \$364  ? 1'h0 : r_slow_held[8];
+  assign \$366  = \$358  ? r_slow_held[7] : \$365 ;
   assign \$367  = ~ r_slow_pop;
-  assign \$368  = r_slow_head_valid & \$367 ;
-  assign \$369  = ~ \$368 ;
-  assign \$370  = \$369  & r_slow_held[0];
-  assign \$371  = ~ r_slow_push;
-  assign \$372  = \$370  & \$371 ;
-  assign \$373  = \$372  ? 1'h0 : r_slow_held[8];
-  assign \$374  = \$366  ? r_slow_held[7] : \$373 ;
-  assign \$375  = ~ r_slow_pop;
-  assign \$376  = r_slow_push & \$375 ;
-  assign \$377  = ~ r_slow_push;
-  assign \$378  = r_slow_pop & \$377 ;
-  assign \$379  = \$378  ? r_slow_count[1] : r_slow_count[0];
-  assign \$380  = \$376  ? 1'h1 : \$379 ;
-  assign \$381  = ~ r_slow_pop;
-  assign \$382  = r_slow_push & \$381 ;
-  assign \$383  = ~ r_slow_push;
-  assign \$384  = r_slow_pop & \$383 ;
-  assign \$385  = \$384  ? r_slow_count[2] : r_slow_count[1];
-  assign \$386  = \$382  ? r_slow_count[0] : \$385 ;
-  assign \$387  = ~ r_slow_pop;
-  assign \$388  = r_slow_push & \$387 ;
-  assign \$389  = ~ r_slow_push;
-  assign \$390  = r_slow_pop & \$389 ;
-  assign \$391  = \$390  ? r_slow_count[3] : r_slow_count[2];
-  assign \$392  = \$388  ? r_slow_count[1] : \$391 ;
-  assign \$393  = ~ r_slow_pop;
-  assign \$394  = r_slow_push & \$393 ;
-  assign \$395  = ~ r_slow_push;
-  assign \$396  = r_slow_pop & \$395 ;
-  assign \$397  = \$396  ? r_slow_count[4] : r_slow_count[3];
-  assign \$398  = \$394  ? r_slow_count[2] : \$397 ;
-  assign \$399  = ~ r_slow_pop;
-  assign \$400  = r_slow_push & \$399 ;
-  assign \$401  = ~ r_slow_push;
-  assign \$402  = r_slow_pop & \$401 ;
-  assign \$403  = \$402  ? r_slow_count[5] : r_slow_count[4];
-  assign \$404  = \$400  ? r_slow_count[3] : \$403 ;
-  assign \$405  = ~ r_slow_pop;
-  assign \$406  = r_slow_push & \$405 ;
-  assign \$407  = ~ r_slow_push;
-  assign \$408  = r_slow_pop & \$407 ;
-  assign \$409  = \$408  ? r_slow_count[6] : r_slow_count[5];
-  assign \$410  = \$406  ? r_slow_count[4] : \$409 ;
-  assign \$411  = ~ r_slow_pop;
-  assign \$412  = r_slow_push & \$411 ;
-  assign \$413  = ~ r_slow_push;
-  assign \$414  = r_slow_pop & \$413 ;
-  assign \$415  = \$414  ? r_slow_count[7] : r_slow_count[6];
-  assign \$416  = \$412  ? r_slow_count[5] : \$415 ;
-  assign \$417  = ~ r_slow_pop;
-  assign \$418  = r_slow_push & \$417 ;
-  assign \$419  = ~ r_slow_push;
-  assign \$420  = r_slow_pop & \$419 ;
-  assign \$421  = \$420  ? r_slow_count[8] : r_slow_count[7];
-  assign \$422  = \$418  ? r_slow_count[6] : \$421 ;
-  assign \$423  = ~ r_slow_pop;
-  assign \$424  = r_slow_push & \$423 ;
-  assign \$425  = ~ r_slow_push;
-  assign \$426  = r_slow_pop & \$425 ;
-  assign \$427  = \$426  ? r_slow_count[9] : r_slow_count[8];
-  assign \$428  = \$424  ? r_slow_count[7] : \$427 ;
-  assign \$429  = ~ r_slow_pop;
-  assign \$430  = r_slow_push & \$429 ;
-  assign \$431  = ~ r_slow_push;
-  assign \$432  = r_slow_pop & \$431 ;
-  assign \$433  = \$432  ? 1'h0 : r_slow_count[9];
-  assign \$434  = \$430  ? r_slow_count[8] : \$433 ;
-  assign \$435  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$436  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$368  = r_slow_push & \$367 ;
+  assign \$369  = ~ r_slow_push;
+  assign \$370  = r_slow_pop & \$369 ;
+  assign \$371  = \$370  ? r_slow_count[1] : r_slow_count[0];
+  assign \$372  = \$368  ? 1'h1 : \$371 ;
+  assign \$373  = ~ r_slow_pop;
+  assign \$374  = r_slow_push & \$373 ;
+  assign \$375  = ~ r_slow_push;
+  assign \$376  = r_slow_pop & \$375 ;
+  assign \$377  = \$376  ? r_slow_count[2] : r_slow_count[1];
+  assign \$378  = \$374  ? r_slow_count[0] : \$377 ;
+  assign \$379  = ~ r_slow_pop;
+  assign \$380  = r_slow_push & \$379 ;
+  assign \$381  = ~ r_slow_push;
+  assign \$382  = r_slow_pop & \$381 ;
+  assign \$383  = \$382  ? r_slow_count[3] : r_slow_count[2];
+  assign \$384  = \$380  ? r_slow_count[1] : \$383 ;
+  assign \$385  = ~ r_slow_pop;
+  assign \$386  = r_slow_push & \$385 ;
+  assign \$387  = ~ r_slow_push;
+  assign \$388  = r_slow_pop & \$387 ;
+  assign \$389  = \$388  ? r_slow_count[4] : r_slow_count[3];
+  assign \$390  = \$386  ? r_slow_count[2] : \$389 ;
+  assign \$391  = ~ r_slow_pop;
+  assign \$392  = r_slow_push & \$391 ;
+  assign \$393  = ~ r_slow_push;
+  assign \$394  = r_slow_pop & \$393 ;
+  assign \$395  = \$394  ? r_slow_count[5] : r_slow_count[4];
+  assign \$396  = \$392  ? r_slow_count[3] : \$395 ;
+  assign \$397  = ~ r_slow_pop;
+  assign \$398  = r_slow_push & \$397 ;
+  assign \$399  = ~ r_slow_push;
+  assign \$400  = r_slow_pop & \$399 ;
+  assign \$401  = \$400  ? r_slow_count[6] : r_slow_count[5];
+  assign \$402  = \$398  ? r_slow_count[4] : \$401 ;
+  assign \$403  = ~ r_slow_pop;
+  assign \$404  = r_slow_push & \$403 ;
+  assign \$405  = ~ r_slow_push;
+  assign \$406  = r_slow_pop & \$405 ;
+  assign \$407  = \$406  ? r_slow_count[7] : r_slow_count[6];
+  assign \$408  = \$404  ? r_slow_count[5] : \$407 ;
+  assign \$409  = ~ r_slow_pop;
+  assign \$410  = r_slow_push & \$409 ;
+  assign \$411  = ~ r_slow_push;
+  assign \$412  = r_slow_pop & \$411 ;
+  assign \$413  = \$412  ? r_slow_count[8] : r_slow_count[7];
+  assign \$414  = \$410  ? r_slow_count[6] : \$413 ;
+  assign \$415  = ~ r_slow_pop;
+  assign \$416  = r_slow_push & \$415 ;
+  assign \$417  = ~ r_slow_push;
+  assign \$418  = r_slow_pop & \$417 ;
+  assign \$419  = \$418  ? r_slow_count[9] : r_slow_count[8];
+  assign \$420  = \$416  ? r_slow_count[7] : \$419 ;
+  assign \$421  = ~ r_slow_pop;
+  assign \$422  = r_slow_push & \$421 ;
+  assign \$423  = ~ r_slow_push;
+  assign \$424  = r_slow_pop & \$423 ;
+  assign \$425  = \$424  ? 1'h0 : r_slow_count[9];
+  assign \$426  = \$422  ? r_slow_count[8] : \$425 ;
+  assign \$427  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$428  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$429  = w_addrs_pop ? \$427  : \$428 ;
+  assign \$430  = w_addrs_push & w_addrs_full[0];
+  assign \$431  = w_addrs_full[1] | \$430 ;
+  assign \$433  = w_addrs_full[0] | \$432 ;
+  assign \$434  = w_addrs_pop ? \$431  : \$433 ;
+  assign \$436  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
   assign \$437  = w_addrs_pop ? \$435  : \$436 ;
-  assign \$438  = w_addrs_push & w_addrs_full[0];
-  assign \$439  = w_addrs_full[1] | \$438 ;
-  assign \$441  = w_addrs_full[0] | \$440 ;
+  assign \$438  = w_addrs_push & w_addrs_full[1];
+  assign \$440  = w_addrs_push & w_addrs_full[0];
+  assign \$441  = w_addrs_full[1] | \$440 ;
   assign \$442  = w_addrs_pop ? \$439  : \$441 ;
-  assign \$444  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$445  = w_addrs_pop ? \$443  : \$444 ;
-  assign \$446  = w_addrs_push & w_addrs_full[1];
-  assign \$448  = w_addrs_push & w_addrs_full[0];
-  assign \$449  = w_addrs_full[1] | \$448 ;
-  assign \$450  = w_addrs_pop ? \$447  : \$449 ;
-  assign \$451  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$452  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$443  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$444  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$445  = w_datas_pop ? \$443  : \$444 ;
+  assign \$446  = w_datas_push & w_datas_full[0];
+  assign \$447  = w_datas_full[1] | \$446 ;
+  assign \$449  = w_datas_full[0] | \$448 ;
+  assign \$450  = w_datas_pop ? \$447  : \$449 ;
+  assign \$452  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
   assign \$453  = w_datas_pop ? \$451  : \$452 ;
-  assign \$454  = w_datas_push & w_datas_full[0];
-  assign \$455  = w_datas_full[1] | \$454 ;
-  assign \$457  = w_datas_full[0] | \$456 ;
+  assign \$454  = w_datas_push & w_datas_full[1];
+  assign \$456  = w_datas_push & w_datas_full[0];
+  assign \$457  = w_datas_full[1] | \$456 ;
   assign \$458  = w_datas_pop ? \$455  : \$457 ;
-  assign \$460  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$461  = w_datas_pop ? \$459  : \$460 ;
-  assign \$462  = w_datas_push & w_datas_full[1];
-  assign \$464  = w_datas_push & w_datas_full[0];
-  assign \$465  = w_datas_full[1] | \$464 ;
-  assign \$466  = w_datas_pop ? \$463  : \$465 ;
-  assign \$467  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$468  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$459  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$460  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$461  = w_kinds_pop ? \$459  : \$460 ;
+  assign \$462  = w_kinds_push & w_kinds_full[0];
+  assign \$463  = w_kinds_full[1] | \$462 ;
+  assign \$465  = w_kinds_full[0] | \$464 ;
+  assign \$466  = w_kinds_pop ? \$463  : \$465 ;
+  assign \$467  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$468  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
   assign \$469  = w_kinds_pop ? \$467  : \$468 ;
-  assign \$470  = w_kinds_push & w_kinds_full[0];
-  assign \$471  = w_kinds_full[1] | \$470 ;
-  assign \$473  = w_kinds_full[0] | \$472 ;
+  assign \$470  = w_kinds_push & w_kinds_full[1];
+  assign \$471  = w_kinds_full[2] | \$470 ;
+  assign \$472  = w_kinds_push & w_kinds_full[0];
+  assign \$473  = w_kinds_full[1] | \$472 ;
   assign \$474  = w_kinds_pop ? \$471  : \$473 ;
-  assign \$475  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$476  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$475  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$476  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
   assign \$477  = w_kinds_pop ? \$475  : \$476 ;
-  assign \$478  = w_kinds_push & w_kinds_full[1];
-  assign \$479  = w_kinds_full[2] | \$478 ;
-  assign \$480  = w_kinds_push & w_kinds_full[0];
-  assign \$481  = w_kinds_full[1] | \$480 ;
+  assign \$478  = w_kinds_push & w_kinds_full[2];
+  assign \$479  = w_kinds_full[3] | \$478 ;
+  assign \$480  = w_kinds_push & w_kinds_full[1];
+  assign \$481  = w_kinds_full[2] | \$480 ;
   assign \$482  = w_kinds_pop ? \$479  : \$481 ;
-  assign \$483  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$484  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$483  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$484  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
   assign \$485  = w_kinds_pop ? \$483  : \$484 ;
-  assign \$486  = w_kinds_push & w_kinds_full[2];
-  assign \$487  = w_kinds_full[3] | \$486 ;
-  assign \$488  = w_kinds_push & w_kinds_full[1];
-  assign \$489  = w_kinds_full[2] | \$488 ;
+  assign \$486  = w_kinds_push & w_kinds_full[3];
+  assign \$487  = w_kinds_full[4] | \$486 ;
+  assign \$488  = w_kinds_push & w_kinds_full[2];
+  assign \$489  = w_kinds_full[3] | \$488 ;
   assign \$490  = w_kinds_pop ? \$487  : \$489 ;
-  assign \$491  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$492  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$491  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$492  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
   assign \$493  = w_kinds_pop ? \$491  : \$492 ;
-  assign \$494  = w_kinds_push & w_kinds_full[3];
-  assign \$495  = w_kinds_full[4] | \$494 ;
-  assign \$496  = w_kinds_push & w_kinds_full[2];
-  assign \$497  = w_kinds_full[3] | \$496 ;
+  assign \$494  = w_kinds_push & w_kinds_full[4];
+  assign \$495  = w_kinds_full[5] | \$494 ;
+  assign \$496  = w_kinds_push & w_kinds_full[3];
+  assign \$497  = w_kinds_full[4] | \$496 ;
   assign \$498  = w_kinds_pop ? \$495  : \$497 ;
-  assign \$499  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$500  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$499  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$500  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
   assign \$501  = w_kinds_pop ? \$499  : \$500 ;
-  assign \$502  = w_kinds_push & w_kinds_full[4];
-  assign \$503  = w_kinds_full[5] | \$502 ;
-  assign \$504  = w_kinds_push & w_kinds_full[3];
-  assign \$505  = w_kinds_full[4] | \$504 ;
+  assign \$502  = w_kinds_push & w_kinds_full[5];
+  assign \$503  = w_kinds_full[6] | \$502 ;
+  assign \$504  = w_kinds_push & w_kinds_full[4];
+  assign \$505  = w_kinds_full[5] | \$504 ;
   assign \$506  = w_kinds_pop ? \$503  : \$505 ;
-  assign \$507  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$508  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$507  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$508  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
   assign \$509  = w_kinds_pop ? \$507  : \$508 ;
-  assign \$510  = w_kinds_push & w_kinds_full[5];
-  assign \$511  = w_kinds_full[6] | \$510 ;
-  assign \$512  = w_kinds_push & w_kinds_full[4];
-  assign \$513  = w_kinds_full[5] | \$512 ;
+  assign \$510  = w_kinds_push & w_kinds_full[6];
+  assign \$511  = w_kinds_full[7] | \$510 ;
+  assign \$512  = w_kinds_push & w_kinds_full[5];
+  assign \$513  = w_kinds_full[6] | \$512 ;
   assign \$514  = w_kinds_pop ? \$511  : \$513 ;
-  assign \$515  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$516  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$515  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$516  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
   assign \$517  = w_kinds_pop ? \$515  : \$516 ;
-  assign \$518  = w_kinds_push & w_kinds_full[6];
-  assign \$519  = w_kinds_full[7] | \$518 ;
-  assign \$520  = w_kinds_push & w_kinds_full[5];
-  assign \$521  = w_kinds_full[6] | \$520 ;
+  assign \$518  = w_kinds_push & w_kinds_full[7];
+  assign \$519  = w_kinds_full[8] | \$518 ;
+  assign \$520  = w_kinds_push & w_kinds_full[6];
+  assign \$521  = w_kinds_full[7] | \$520 ;
   assign \$522  = w_kinds_pop ? \$519  : \$521 ;
-  assign \$523  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$524  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$523  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$524  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
   assign \$525  = w_kinds_pop ? \$523  : \$524 ;
-  assign \$526  = w_kinds_push & w_kinds_full[7];
-  assign \$527  = w_kinds_full[8] | \$526 ;
-  assign \$528  = w_kinds_push & w_kinds_full[6];
-  assign \$529  = w_kinds_full[7] | \$528 ;
+  assign \$526  = w_kinds_push & w_kinds_full[8];
+  assign \$527  = w_kinds_full[9] | \$526 ;
+  assign \$528  = w_kinds_push & w_kinds_full[7];
+  assign \$529  = w_kinds_full[8] | \$528 ;
   assign \$530  = w_kinds_pop ? \$527  : \$529 ;
-  assign \$531  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$532  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$532  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
   assign \$533  = w_kinds_pop ? \$531  : \$532 ;
-  assign \$534  = w_kinds_push & w_kinds_full[8];
-  assign \$535  = w_kinds_full[9] | \$534 ;
-  assign \$536  = w_kinds_push & w_kinds_full[7];
-  assign \$537  = w_kinds_full[8] | \$536 ;
+  assign \$534  = w_kinds_push & w_kinds_full[9];
+  assign \$536  = w_kinds_push & w_kinds_full[8];
+  assign \$537  = w_kinds_full[9] | \$536 ;
   assign \$538  = w_kinds_pop ? \$535  : \$537 ;
-  assign \$540  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$541  = w_kinds_pop ? \$539  : \$540 ;
-  assign \$542  = w_kinds_push & w_kinds_full[9];
-  assign \$544  = w_kinds_push & w_kinds_full[8];
-  assign \$545  = w_kinds_full[9] | \$544 ;
-  assign \$546  = w_kinds_pop ? \$543  : \$545 ;
-  assign \$547  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$548  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$539  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$540  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$541  = w_fast_pop ? \$539  : \$540 ;
+  assign \$542  = w_fast_push & w_fast_full[0];
+  assign \$543  = w_fast_full[1] | \$542 ;
+  assign \$545  = w_fast_full[0] | \$544 ;
+  assign \$546  = w_fast_pop ? \$543  : \$545 ;
+  assign \$547  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$548  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
   assign \$549  = w_fast_pop ? \$547  : \$548 ;
-  assign \$550  = w_fast_push & w_fast_full[0];
-  assign \$551  = w_fast_full[1] | \$550 ;
-  assign \$553  = w_fast_full[0] | \$552 ;
+  assign \$550  = w_fast_push & w_fast_full[1];
+  assign \$551  = w_fast_full[2] | \$550 ;
+  assign \$552  = w_fast_push & w_fast_full[0];
+  assign \$553  = w_fast_full[1] | \$552 ;
   assign \$554  = w_fast_pop ? \$551  : \$553 ;
-  assign \$555  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$556  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$555  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$556  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
   assign \$557  = w_fast_pop ? \$555  : \$556 ;
-  assign \$558  = w_fast_push & w_fast_full[1];
-  assign \$559  = w_fast_full[2] | \$558 ;
-  assign \$560  = w_fast_push & w_fast_full[0];
-  assign \$561  = w_fast_full[1] | \$560 ;
+  assign \$558  = w_fast_push & w_fast_full[2];
+  assign \$559  = w_fast_full[3] | \$558 ;
+  assign \$560  = w_fast_push & w_fast_full[1];
+  assign \$561  = w_fast_full[2] | \$560 ;
   assign \$562  = w_fast_pop ? \$559  : \$561 ;
-  assign \$563  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$564  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$563  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$564  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
   assign \$565  = w_fast_pop ? \$563  : \$564 ;
-  assign \$566  = w_fast_push & w_fast_full[2];
-  assign \$567  = w_fast_full[3] | \$566 ;
-  assign \$568  = w_fast_push & w_fast_full[1];
-  assign \$569  = w_fast_full[2] | \$568 ;
+  assign \$566  = w_fast_push & w_fast_full[3];
+  assign \$567  = w_fast_full[4] | \$566 ;
+  assign \$568  = w_fast_push & w_fast_full[2];
+  assign \$569  = w_fast_full[3] | \$568 ;
   assign \$570  = w_fast_pop ? \$567  : \$569 ;
-  assign \$571  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$572  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$571  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$572  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
   assign \$573  = w_fast_pop ? \$571  : \$572 ;
-  assign \$574  = w_fast_push & w_fast_full[3];
-  assign \$575  = w_fast_full[4] | \$574 ;
-  assign \$576  = w_fast_push & w_fast_full[2];
-  assign \$577  = w_fast_full[3] | \$576 ;
+  assign \$574  = w_fast_push & w_fast_full[4];
+  assign \$575  = w_fast_full[5] | \$574 ;
+  assign \$576  = w_fast_push & w_fast_full[3];
+  assign \$577  = w_fast_full[4] | \$576 ;
   assign \$578  = w_fast_pop ? \$575  : \$577 ;
-  assign \$579  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$580  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$579  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$580  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
   assign \$581  = w_fast_pop ? \$579  : \$580 ;
-  assign \$582  = w_fast_push & w_fast_full[4];
-  assign \$583  = w_fast_full[5] | \$582 ;
-  assign \$584  = w_fast_push & w_fast_full[3];
-  assign \$585  = w_fast_full[4] | \$584 ;
+  assign \$582  = w_fast_push & w_fast_full[5];
+  assign \$583  = w_fast_full[6] | \$582 ;
+  assign \$584  = w_fast_push & w_fast_full[4];
+  assign \$585  = w_fast_full[5] | \$584 ;
   assign \$586  = w_fast_pop ? \$583  : \$585 ;
-  assign \$587  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$588  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$587  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$588  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
   assign \$589  = w_fast_pop ? \$587  : \$588 ;
-  assign \$590  = w_fast_push & w_fast_full[5];
-  assign \$591  = w_fast_full[6] | \$590 ;
-  assign \$592  = w_fast_push & w_fast_full[4];
-  assign \$593  = w_fast_full[5] | \$592 ;
+  assign \$590  = w_fast_push & w_fast_full[6];
+  assign \$591  = w_fast_full[7] | \$590 ;
+  assign \$592  = w_fast_push & w_fast_full[5];
+  assign \$593  = w_fast_full[6] | \$592 ;
   assign \$594  = w_fast_pop ? \$591  : \$593 ;
-  assign \$595  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$596  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$595  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$596  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
   assign \$597  = w_fast_pop ? \$595  : \$596 ;
-  assign \$598  = w_fast_push & w_fast_full[6];
-  assign \$599  = w_fast_full[7] | \$598 ;
-  assign \$600  = w_fast_push & w_fast_full[5];
-  assign \$601  = w_fast_full[6] | \$600 ;
+  assign \$598  = w_fast_push & w_fast_full[7];
+  assign \$599  = w_fast_full[8] | \$598 ;
+  assign \$600  = w_fast_push & w_fast_full[6];
+  assign \$601  = w_fast_full[7] | \$600 ;
   assign \$602  = w_fast_pop ? \$599  : \$601 ;
-  assign \$603  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$604  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$603  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$604  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
   assign \$605  = w_fast_pop ? \$603  : \$604 ;
-  assign \$606  = w_fast_push & w_fast_full[7];
-  assign \$607  = w_fast_full[8] | \$606 ;
-  assign \$608  = w_fast_push & w_fast_full[6];
-  assign \$609  = w_fast_full[7] | \$608 ;
+  assign \$606  = w_fast_push & w_fast_full[8];
+  assign \$607  = w_fast_full[9] | \$606 ;
+  assign \$608  = w_fast_push & w_fast_full[7];
+  assign \$609  = w_fast_full[8] | \$608 ;
   assign \$610  = w_fast_pop ? \$607  : \$609 ;
-  assign \$611  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$612  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$612  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
   assign \$613  = w_fast_pop ? \$611  : \$612 ;
-  assign \$614  = w_fast_push & w_fast_full[8];
-  assign \$615  = w_fast_full[9] | \$614 ;
-  assign \$616  = w_fast_push & w_fast_full[7];
-  assign \$617  = w_fast_full[8] | \$616 ;
+  assign \$614  = w_fast_push & w_fast_full[9];
+  assign \$616  = w_fast_push & w_fast_full[8];
+  assign \$617  = w_fast_full[9] | \$616 ;
   assign \$618  = w_fast_pop ? \$615  : \$617 ;
-  assign \$620  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$621  = w_fast_pop ? \$619  : \$620 ;
-  assign \$622  = w_fast_push & w_fast_full[9];
-  assign \$624  = w_fast_push & w_fast_full[8];
-  assign \$625  = w_fast_full[9] | \$624 ;
-  assign \$626  = w_fast_pop ? \$623  : \$625 ;
-  assign \$627  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$628  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$619  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$620  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$621  = w_slow_pop ? \$619  : \$620 ;
+  assign \$622  = w_slow_push & w_slow_full[0];
+  assign \$623  = w_slow_full[1] | \$622 ;
+  assign \$625  = w_slow_full[0] | \$624 ;
+  assign \$626  = w_slow_pop ? \$623  : \$625 ;
+  assign \$627  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$628  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
   assign \$629  = w_slow_pop ? \$627  : \$628 ;
-  assign \$630  = w_slow_push & w_slow_full[0];
-  assign \$631  = w_slow_full[1] | \$630 ;
-  assign \$633  = w_slow_full[0] | \$632 ;
+  assign \$630  = w_slow_push & w_slow_full[1];
+  assign \$631  = w_slow_full[2] | \$630 ;
+  assign \$632  = w_slow_push & w_slow_full[0];
+  assign \$633  = w_slow_full[1] | \$632 ;
   assign \$634  = w_slow_pop ? \$631  : \$633 ;
-  assign \$635  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$636  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$635  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$636  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
   assign \$637  = w_slow_pop ? \$635  : \$636 ;
-  assign \$638  = w_slow_push & w_slow_full[1];
-  assign \$639  = w_slow_full[2] | \$638 ;
-  assign \$640  = w_slow_push & w_slow_full[0];
-  assign \$641  = w_slow_full[1] | \$640 ;
+  assign \$638  = w_slow_push & w_slow_full[2];
+  assign \$639  = w_slow_full[3] | \$638 ;
+  assign \$640  = w_slow_push & w_slow_full[1];
+  assign \$641  = w_slow_full[2] | \$640 ;
   assign \$642  = w_slow_pop ? \$639  : \$641 ;
-  assign \$643  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$644  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$643  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$644  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
   assign \$645  = w_slow_pop ? \$643  : \$644 ;
-  assign \$646  = w_slow_push & w_slow_full[2];
-  assign \$647  = w_slow_full[3] | \$646 ;
-  assign \$648  = w_slow_push & w_slow_full[1];
-  assign \$649  = w_slow_full[2] | \$648 ;
+  assign \$646  = w_slow_push & w_slow_full[3];
+  assign \$647  = w_slow_full[4] | \$646 ;
+  assign \$648  = w_slow_push & w_slow_full[2];
+  assign \$649  = w_slow_full[3] | \$648 ;
   assign \$650  = w_slow_pop ? \$647  : \$649 ;
-  assign \$651  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$652  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$651  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$652  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
   assign \$653  = w_slow_pop ? \$651  : \$652 ;
-  assign \$654  = w_slow_push & w_slow_full[3];
-  assign \$655  = w_slow_full[4] | \$654 ;
-  assign \$656  = w_slow_push & w_slow_full[2];
-  assign \$657  = w_slow_full[3] | \$656 ;
+  assign \$654  = w_slow_push & w_slow_full[4];
+  assign \$655  = w_slow_full[5] | \$654 ;
+  assign \$656  = w_slow_push & w_slow_full[3];
+  assign \$657  = w_slow_full[4] | \$656 ;
   assign \$658  = w_slow_pop ? \$655  : \$657 ;
-  assign \$659  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$660  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$659  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$660  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
   assign \$661  = w_slow_pop ? \$659  : \$660 ;
-  assign \$662  = w_slow_push & w_slow_full[4];
-  assign \$663  = w_slow_full[5] | \$662 ;
-  assign \$664  = w_slow_push & w_slow_full[3];
-  assign \$665  = w_slow_full[4] | \$664 ;
+  assign \$662  = w_slow_push & w_slow_full[5];
+  assign \$663  = w_slow_full[6] | \$662 ;
+  assign \$664  = w_slow_push & w_slow_full[4];
+  assign \$665  = w_slow_full[5] | \$664 ;
   assign \$666  = w_slow_pop ? \$663  : \$665 ;
-  assign \$667  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$668  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$667  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$668  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
   assign \$669  = w_slow_pop ? \$667  : \$668 ;
-  assign \$670  = w_slow_push & w_slow_full[5];
-  assign \$671  = w_slow_full[6] | \$670 ;
-  assign \$672  = w_slow_push & w_slow_full[4];
-  assign \$673  = w_slow_full[5] | \$672 ;
+  assign \$670  = w_slow_push & w_slow_full[6];
+  assign \$671  = w_slow_full[7] | \$670 ;
+  assign \$672  = w_slow_push & w_slow_full[5];
+  assign \$673  = w_slow_full[6] | \$672 ;
   assign \$674  = w_slow_pop ? \$671  : \$673 ;
-  assign \$675  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$676  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$675  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$676  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
   assign \$677  = w_slow_pop ? \$675  : \$676 ;
-  assign \$678  = w_slow_push & w_slow_full[6];
-  assign \$679  = w_slow_full[7] | \$678 ;
-  assign \$680  = w_slow_push & w_slow_full[5];
-  assign \$681  = w_slow_full[6] | \$680 ;
+  assign \$678  = w_slow_push & w_slow_full[7];
+  assign \$679  = w_slow_full[8] | \$678 ;
+  assign \$680  = w_slow_push & w_slow_full[6];
+  assign \$681  = w_slow_full[7] | \$680 ;
   assign \$682  = w_slow_pop ? \$679  : \$681 ;
-  assign \$683  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$684  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$683  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$684  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
   assign \$685  = w_slow_pop ? \$683  : \$684 ;
-  assign \$686  = w_slow_push & w_slow_full[7];
-  assign \$687  = w_slow_full[8] | \$686 ;
-  assign \$688  = w_slow_push & w_slow_full[6];
-  assign \$689  = w_slow_full[7] | \$688 ;
+  assign \$686  = w_slow_push & w_slow_full[8];
+  assign \$687  = w_slow_full[9] | \$686 ;
+  assign \$688  = w_slow_push & w_slow_full[7];
+  assign \$689  = w_slow_full[8] | \$688 ;
   assign \$690  = w_slow_pop ? \$687  : \$689 ;
-  assign \$691  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$692  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$692  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
   assign \$693  = w_slow_pop ? \$691  : \$692 ;
-  assign \$694  = w_slow_push & w_slow_full[8];
-  assign \$695  = w_slow_full[9] | \$694 ;
-  assign \$696  = w_slow_push & w_slow_full[7];
-  assign \$697  = w_slow_full[8] | \$696 ;
+  assign \$694  = w_slow_push & w_slow_full[9];
+  assign \$696  = w_slow_push & w_slow_full[8];
+  assign \$697  = w_slow_full[9] | \$696 ;
   assign \$698  = w_slow_pop ? \$695  : \$697 ;
-  assign \$700  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$701  = w_slow_pop ? \$699  : \$700 ;
-  assign \$702  = w_slow_push & w_slow_full[9];
-  assign \$704  = w_slow_push & w_slow_full[8];
-  assign \$705  = w_slow_full[9] | \$704 ;
-  assign \$706  = w_slow_pop ? \$703  : \$705 ;
-  assign \$707  = ~ r_fast_pop;
-  assign \$708  = r_fast_head_valid & \$707 ;
-  assign \$709  = r_fast_held[0] | \$708 ;
-  assign \$signature__en  = r_fast_push & \$709 ;
-  assign \$710  = ~ r_slow_pop;
-  assign \$711  = r_slow_head_valid & \$710 ;
-  assign \$712  = r_slow_held[0] | \$711 ;
-  assign \$signature__en$103  = r_slow_push & \$712 ;
+  assign \$699  = ~ r_fast_pop;
+  assign \$700  = r_fast_count[0] & \$699 ;
+  assign \$701  = r_fast_held[0] | \$700 ;
+  assign \$signature__en  = r_fast_push & \$701 ;
+  assign \$702  = ~ r_slow_pop;
+  assign \$703  = r_slow_count[0] & \$702 ;
+  assign \$704  = r_slow_held[0] | \$703 ;
+  assign \$signature__en$101  = r_slow_push & \$704 ;
   assign s_axil_arready = ~ r_kinds_full[9];
-  assign \$713  = ~ r_kinds_full[9];
-  assign r_kinds_push = s_axil_arvalid & \$713 ;
-  assign \$714  = r_kinds_data0 ? r_slow_head_valid : r_fast_head_valid;
-  assign s_axil_rvalid = r_kinds_full[0] & \$714 ;
+  assign \$705  = ~ r_kinds_full[9];
+  assign r_kinds_push = s_axil_arvalid & \$705 ;
+  assign \$706  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
+  assign s_axil_rvalid = r_kinds_full[0] & \$706 ;
   assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
-  assign \$715  = ~ r_kinds_data0;
-  assign \$716  = \$715  & r_fast_head[32];
-  assign s_axil_rresp = \$716  ? 2'h2 : 2'h0;
+  assign \$707  = ~ r_kinds_data0;
+  assign \$708  = \$707  & r_fast_head[32];
+  assign s_axil_rresp = \$708  ? 2'h2 : 2'h0;
   assign r_kinds_pop = r_fast_pop | r_slow_pop;
-  assign \$717  = ~ r_kinds_data0;
-  assign \$718  = r_kinds_full[0] & \$717 ;
-  assign \$719  = \$718  & r_fast_head_valid;
-  assign r_fast_pop = \$719  & s_axil_rready;
-  assign \$720  = r_kinds_full[0] & r_kinds_data0;
-  assign \$721  = \$720  & r_slow_head_valid;
-  assign r_slow_pop = \$721  & s_axil_rready;
+  assign \$709  = ~ r_kinds_data0;
+  assign \$710  = r_kinds_full[0] & \$709 ;
+  assign \$711  = \$710  & r_fast_count[0];
+  assign r_fast_pop = \$711  & s_axil_rready;
+  assign \$712  = r_kinds_full[0] & r_kinds_data0;
+  assign \$713  = \$712  & r_slow_count[0];
+  assign r_slow_pop = \$713  & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$722  = ~ w_addrs_full[1];
-  assign \$signal$123  = s_axil_awvalid & \$722 ;
-  assign \$723  = ~ w_datas_full[1];
-  assign \$signal$125  = s_axil_wvalid & \$723 ;
-  assign \$724  = w_addrs_full[0] | \$signal$123 ;
-  assign \$725  = w_datas_full[0] | \$signal$125 ;
-  assign \$726  = \$724  & \$725 ;
-  assign \$727  = ~ w_kinds_full[9];
-  assign \$728  = w_kinds_push & w_kinds_full[8];
-  assign \$729  = ~ \$728 ;
-  assign \$730  = \$727  & \$729 ;
-  assign \$signal  = \$726  & \$730 ;
-  assign \$731  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal  & \$732 ;
+  assign \$714  = ~ w_addrs_full[1];
+  assign \$signal$121  = s_axil_awvalid & \$714 ;
+  assign \$715  = ~ w_datas_full[1];
+  assign \$signal$123  = s_axil_wvalid & \$715 ;
+  assign \$716  = w_addrs_full[0] | \$signal$121 ;
+  assign \$717  = w_datas_full[0] | \$signal$123 ;
+  assign \$718  = \$716  & \$717 ;
+  assign \$719  = ~ w_kinds_full[9];
+  assign \$720  = w_kinds_push & w_kinds_full[8];
+  assign \$721  = ~ \$720 ;
+  assign \$722  = \$719  & \$721 ;
+  assign \$signal  = \$718  & \$722 ;
+  assign \$723  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal  & \$724 ;
+  assign \$725  = ~ w_addrs_full[0];
+  assign \$726  = \$signal  & \$725 ;
+  assign \$727  = ~ \$726 ;
+  assign w_addrs_push = \$signal$121  & \$727 ;
+  assign \$728  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal  & \$729 ;
+  assign \$730  = ~ w_datas_full[0];
+  assign \$731  = \$signal  & \$730 ;
+  assign \$732  = ~ \$731 ;
+  assign w_datas_push = \$signal$123  & \$732 ;
   assign \$733  = ~ w_addrs_full[0];
-  assign \$734  = \$signal  & \$733 ;
-  assign \$735  = ~ \$734 ;
-  assign w_addrs_push = \$signal$123  & \$735 ;
-  assign \$736  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal  & \$737 ;
-  assign \$738  = ~ w_datas_full[0];
-  assign \$739  = \$signal  & \$738 ;
-  assign \$740  = ~ \$739 ;
-  assign w_datas_push = \$signal$125  & \$740 ;
-  assign \$741  = ~ w_addrs_full[0];
   assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$742  = ~ w_datas_full[0];
-  assign \$743  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$744  = ~ w_datas_full[0];
-  assign \$745  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$746  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$746 ;
-  assign \$747  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$747  ? 2'h2 : 2'h0;
+  assign \$734  = ~ w_datas_full[0];
+  assign \$735  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$736  = ~ w_datas_full[0];
+  assign \$737  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$738  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$738 ;
+  assign \$739  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$739  ? 2'h2 : 2'h0;
   assign w_kinds_pop = w_fast_pop | w_slow_pop;
-  assign \$748  = ~ w_kinds_data0;
-  assign \$749  = w_kinds_full[0] & \$748 ;
-  assign \$750  = \$749  & w_fast_full[0];
-  assign w_fast_pop = \$750  & s_axil_bready;
-  assign \$751  = w_kinds_full[0] & w_kinds_data0;
-  assign \$752  = \$751  & w_slow_full[0];
-  assign w_slow_pop = \$752  & s_axil_bready;
+  assign \$740  = ~ w_kinds_data0;
+  assign \$741  = w_kinds_full[0] & \$740 ;
+  assign \$742  = \$741  & w_fast_full[0];
+  assign w_fast_pop = \$742  & s_axil_bready;
+  assign \$743  = w_kinds_full[0] & w_kinds_data0;
+  assign \$744  = \$743  & w_slow_full[0];
+  assign w_slow_pop = \$744  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$753 ;
+    r_kinds_data0 <= \$745 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$754 ;
+    r_kinds_full <= \$746 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$755 ;
+    r_kinds_data1 <= \$747 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$756 ;
+    r_kinds_data2 <= \$748 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$757 ;
+    r_kinds_data3 <= \$749 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$758 ;
+    r_kinds_data4 <= \$750 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$759 ;
+    r_kinds_data5 <= \$751 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$760 ;
+    r_kinds_data6 <= \$752 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$761 ;
+    r_kinds_data7 <= \$753 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$762 ;
+    r_kinds_data8 <= \$754 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$763 ;
+    r_kinds_data9 <= \$755 ;
   always @(posedge aclk_clk)
-    r_fast_head <= \$764 ;
+    r_fast_head <= \$756 ;
   always @(posedge aclk_clk)
-    r_fast_head_valid <= \$765 ;
+    r_fast_rd <= \$757 ;
   always @(posedge aclk_clk)
-    r_fast_rd <= \$766 ;
+    r_fast_rd_next <= \$758 ;
   always @(posedge aclk_clk)
-    r_fast_rd_next <= \$767 ;
+    r_fast_wr <= \$759 ;
   always @(posedge aclk_clk)
-    r_fast_wr <= \$768 ;
+    r_fast_wr_next <= \$760 ;
   always @(posedge aclk_clk)
-    r_fast_wr_next <= \$769 ;
+    r_fast_held <= \$761 ;
   always @(posedge aclk_clk)
-    r_fast_held <= \$770 ;
+    r_fast_count <= \$762 ;
   always @(posedge aclk_clk)
-    r_fast_count <= \$771 ;
+    r_slow_head <= \$763 ;
   always @(posedge aclk_clk)
-    r_slow_head <= \$772 ;
+    r_slow_rd <= \$764 ;
   always @(posedge aclk_clk)
-    r_slow_head_valid <= \$773 ;
+    r_slow_rd_next <= \$765 ;
   always @(posedge aclk_clk)
-    r_slow_rd <= \$774 ;
+    r_slow_wr <= \$766 ;
   always @(posedge aclk_clk)
-    r_slow_rd_next <= \$775 ;
+    r_slow_wr_next <= \$767 ;
   always @(posedge aclk_clk)
-    r_slow_wr <= \$776 ;
+    r_slow_held <= \$768 ;
   always @(posedge aclk_clk)
-    r_slow_wr_next <= \$777 ;
+    r_slow_count <= \$769 ;
   always @(posedge aclk_clk)
-    r_slow_held <= \$778 ;
+    w_addrs_data0 <= \$770 ;
   always @(posedge aclk_clk)
-    r_slow_count <= \$779 ;
+    w_addrs_full <= \$771 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$780 ;
+    w_addrs_data1 <= \$772 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$781 ;
+    w_datas_data0 <= \$773 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$782 ;
+    w_datas_full <= \$774 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$783 ;
+    w_datas_data1 <= \$775 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$784 ;
+    w_kinds_data0 <= \$776 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$785 ;
+    w_kinds_full <= \$777 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$786 ;
+    w_kinds_data1 <= \$778 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$787 ;
+    w_kinds_data2 <= \$779 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$788 ;
+    w_kinds_data3 <= \$780 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$789 ;
+    w_kinds_data4 <= \$781 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$790 ;
+    w_kinds_data5 <= \$782 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$791 ;
+    w_kinds_data6 <= \$783 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$792 ;
+    w_kinds_data7 <= \$784 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$793 ;
+    w_kinds_data8 <= \$785 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$794 ;
+    w_kinds_data9 <= \$786 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$795 ;
+    w_fast_data0 <= \$787 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$796 ;
+    w_fast_full <= \$788 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$797 ;
+    w_fast_data1 <= \$789 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$798 ;
+    w_fast_data2 <= \$790 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$799 ;
+    w_fast_data3 <= \$791 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$800 ;
+    w_fast_data4 <= \$792 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$801 ;
+    w_fast_data5 <= \$793 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$802 ;
+    w_fast_data6 <= \$794 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$803 ;
+    w_fast_data7 <= \$795 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$804 ;
+    w_fast_data8 <= \$796 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$805 ;
+    w_fast_data9 <= \$797 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$806 ;
+    w_slow_data0 <= \$798 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$807 ;
+    w_slow_full <= \$799 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$808 ;
+    w_slow_data1 <= \$800 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$809 ;
+    w_slow_data2 <= \$801 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$810 ;
+    w_slow_data3 <= \$802 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$811 ;
+    w_slow_data4 <= \$803 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$812 ;
+    w_slow_data5 <= \$804 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$813 ;
+    w_slow_data6 <= \$805 ;
   always @(posedge aclk_clk)
-    w_slow_data5 <= \$814 ;
+    w_slow_data7 <= \$806 ;
   always @(posedge aclk_clk)
-    w_slow_data6 <= \$815 ;
+    w_slow_data8 <= \$807 ;
   always @(posedge aclk_clk)
-    w_slow_data7 <= \$816 ;
+    w_slow_data9 <= \$808 ;
   always @(posedge aclk_clk)
-    w_slow_data8 <= \$817 ;
-  always @(posedge aclk_clk)
-    w_slow_data9 <= \$818 ;
-  always @(posedge aclk_clk)
-    w_kinds_push <= \$819 ;
+    w_kinds_push <= \$809 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -2399,213 +2365,317 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$79  = r_kinds_full[9] | \$78 ;
   assign \$80  = r_kinds_pop ? \$77  : \$79 ;
   assign \$81  = ~ r_fast_pop;
-  assign \$82  = r_fast_head_valid & \$81 ;
+  assign \$82  = r_fast_count[0] & \$81 ;
   assign \$83  = ~ \$82 ;
   assign \$84  = r_fast_held[0] ? read__data : { bus__r_err, bus__r_data };
-  assign \$85  = r_fast_held[0] | r_fast_push;
-  assign \$86  = ~ r_fast_pop;
-  assign \$87  = r_fast_head_valid & \$86 ;
-  assign \$88  = \$85  | \$87 ;
-  assign \$89  = ~ r_fast_pop;
-  assign \$90  = r_fast_head_valid & \$89 ;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = \$91  & r_fast_held[0];
-  assign \$93  = r_fast_rd_next + 1'h1;
-  assign \$94  = ~ r_fast_pop;
-  assign \$95  = r_fast_head_valid & \$94 ;
-  assign \$96  = r_fast_held[0] | \$95 ;
+  assign \$85  = ~ r_fast_pop;
+  assign \$86  = r_fast_count[0] & \$85 ;
+  assign \$87  = ~ \$86 ;
+  assign \$88  = \$87  & r_fast_held[0];
+  assign \$89  = r_fast_rd_next + 1'h1;
+  assign \$90  = ~ r_fast_pop;
+  assign \$91  = r_fast_count[0] & \$90 ;
+  assign \$92  = r_fast_held[0] | \$91 ;
+  assign \$93  = r_fast_push & \$92 ;
+  assign \$94  = r_fast_wr_next + 1'h1;
+  assign \$95  = ~ r_fast_pop;
+  assign \$96  = r_fast_count[0] & \$95 ;
   assign \$97  = r_fast_push & \$96 ;
-  assign \$98  = r_fast_wr_next + 1'h1;
-  assign \$99  = ~ r_fast_pop;
-  assign \$100  = r_fast_head_valid & \$99 ;
-  assign \$101  = r_fast_push & \$100 ;
-  assign \$102  = ~ r_fast_pop;
-  assign \$103  = r_fast_head_valid & \$102 ;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = \$104  & r_fast_held[0];
-  assign \$106  = ~ r_fast_push;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = \$107  ? r_fast_held[1] : r_fast_held[0];
-  assign \$109  = \$101  ? 1'h1 : \$108 ;
-  assign \$110  = ~ r_fast_pop;
-  assign \$111  = r_fast_head_valid & \$110 ;
-  assign \$112  = r_fast_push & \$111 ;
-  assign \$113  = ~ r_fast_pop;
-  assign \$114  = r_fast_head_valid & \$113 ;
-  assign \$115  = ~ \$114 ;
-  assign \$116  = \$115  & r_fast_held[0];
-  assign \$117  = ~ r_fast_push;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = \$118  ? r_fast_held[2] : r_fast_held[1];
-  assign \$120  = \$112  ? r_fast_held[0] : \$119 ;
-  assign \$121  = ~ r_fast_pop;
-  assign \$122  = r_fast_head_valid & \$121 ;
-  assign \$123  = r_fast_push & \$122 ;
-  assign \$124  = ~ r_fast_pop;
-  assign \$125  = r_fast_head_valid & \$124 ;
-  assign \$126  = ~ \$125 ;
-  assign \$127  = \$126  & r_fast_held[0];
-  assign \$128  = ~ r_fast_push;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = \$129  ? r_fast_held[3] : r_fast_held[2];
-  assign \$131  = \$123  ? r_fast_held[1] : \$130 ;
-  assign \$132  = ~ r_fast_pop;
-  assign \$133  = r_fast_head_valid & \$132 ;
-  assign \$134  = r_fast_push & \$133 ;
-  assign \$135  = ~ r_fast_pop;
-  assign \$136  = r_fast_head_valid & \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$137  & r_fast_held[0];
-  assign \$139  = ~ r_fast_push;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = \$140  ? r_fast_held[4] : r_fast_held[3];
-  assign \$142  = \$134  ? r_fast_held[2] : \$141 ;
-  assign \$143  = ~ r_fast_pop;
-  assign \$144  = r_fast_head_valid & \$143 ;
-  assign \$145  = r_fast_push & \$144 ;
-  assign \$146  = ~ r_fast_pop;
-  assign \$147  = r_fast_head_valid & \$146 ;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = \$148  & r_fast_held[0];
-  assign \$150  = ~ r_fast_push;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = \$151  ? r_fast_held[5] : r_fast_held[4];
-  assign \$153  = \$145  ? r_fast_held[3] : \$152 ;
-  assign \$154  = ~ r_fast_pop;
-  assign \$155  = r_fast_head_valid & \$154 ;
-  assign \$156  = r_fast_push & \$155 ;
-  assign \$157  = ~ r_fast_pop;
-  assign \$158  = r_fast_head_valid & \$157 ;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$159  & r_fast_held[0];
-  assign \$161  = ~ r_fast_push;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = \$162  ? r_fast_held[6] : r_fast_held[5];
-  assign \$164  = \$156  ? r_fast_held[4] : \$163 ;
-  assign \$165  = ~ r_fast_pop;
-  assign \$166  = r_fast_head_valid & \$165 ;
-  assign \$167  = r_fast_push & \$166 ;
-  assign \$168  = ~ r_fast_pop;
-  assign \$169  = r_fast_head_valid & \$168 ;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$170  & r_fast_held[0];
-  assign \$172  = ~ r_fast_push;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = \$173  ? r_fast_held[7] : r_fast_held[6];
-  assign \$175  = \$167  ? r_fast_held[5] : \$174 ;
-  assign \$176  = ~ r_fast_pop;
-  assign \$177  = r_fast_head_valid & \$176 ;
-  assign \$178  = r_fast_push & \$177 ;
-  assign \$179  = ~ r_fast_pop;
-  assign \$180  = r_fast_head_valid & \$179 ;
+  assign \$98  = ~ r_fast_pop;
+  assign \$99  = r_fast_count[0] & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$100  & r_fast_held[0];
+  assign \$102  = ~ r_fast_push;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = \$103  ? r_fast_held[1] : r_fast_held[0];
+  assign \$105  = \$97  ? 1'h1 : \$104 ;
+  assign \$106  = ~ r_fast_pop;
+  assign \$107  = r_fast_count[0] & \$106 ;
+  assign \$108  = r_fast_push & \$107 ;
+  assign \$109  = ~ r_fast_pop;
+  assign \$110  = r_fast_count[0] & \$109 ;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = \$111  & r_fast_held[0];
+  assign \$113  = ~ r_fast_push;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = \$114  ? r_fast_held[2] : r_fast_held[1];
+  assign \$116  = \$108  ? r_fast_held[0] : \$115 ;
+  assign \$117  = ~ r_fast_pop;
+  assign \$118  = r_fast_count[0] & \$117 ;
+  assign \$119  = r_fast_push & \$118 ;
+  assign \$120  = ~ r_fast_pop;
+  assign \$121  = r_fast_count[0] & \$120 ;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = \$122  & r_fast_held[0];
+  assign \$124  = ~ r_fast_push;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = \$125  ? r_fast_held[3] : r_fast_held[2];
+  assign \$127  = \$119  ? r_fast_held[1] : \$126 ;
+  assign \$128  = ~ r_fast_pop;
+  assign \$129  = r_fast_count[0] & \$128 ;
+  assign \$130  = r_fast_push & \$129 ;
+  assign \$131  = ~ r_fast_pop;
+  assign \$132  = r_fast_count[0] & \$131 ;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = \$133  & r_fast_held[0];
+  assign \$135  = ~ r_fast_push;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = \$136  ? r_fast_held[4] : r_fast_held[3];
+  assign \$138  = \$130  ? r_fast_held[2] : \$137 ;
+  assign \$139  = ~ r_fast_pop;
+  assign \$140  = r_fast_count[0] & \$139 ;
+  assign \$141  = r_fast_push & \$140 ;
+  assign \$142  = ~ r_fast_pop;
+  assign \$143  = r_fast_count[0] & \$142 ;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = \$144  & r_fast_held[0];
+  assign \$146  = ~ r_fast_push;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
+  assign \$149  = \$141  ? r_fast_held[3] : \$148 ;
+  assign \$150  = ~ r_fast_pop;
+  assign \$151  = r_fast_count[0] & \$150 ;
+  assign \$152  = r_fast_push & \$151 ;
+  assign \$153  = ~ r_fast_pop;
+  assign \$154  = r_fast_count[0] & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$155  & r_fast_held[0];
+  assign \$157  = ~ r_fast_push;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = \$158  ? r_fast_held[6] : r_fast_held[5];
+  assign \$160  = \$152  ? r_fast_held[4] : \$159 ;
+  assign \$161  = ~ r_fast_pop;
+  assign \$162  = r_fast_count[0] & \$161 ;
+  assign \$163  = r_fast_push & \$162 ;
+  assign \$164  = ~ r_fast_pop;
+  assign \$165  = r_fast_count[0] & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$166  & r_fast_held[0];
+  assign \$168  = ~ r_fast_push;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = \$169  ? r_fast_held[7] : r_fast_held[6];
+  assign \$171  = \$163  ? r_fast_held[5] : \$170 ;
+  assign \$172  = ~ r_fast_pop;
+  assign \$173  = r_fast_count[0] & \$172 ;
+  assign \$174  = r_fast_push & \$173 ;
+  assign \$175  = ~ r_fast_pop;
+  assign \$176  = r_fast_count[0] & \$175 ;
+  assign \$177  = ~ \$176 ;
+  assign \$178  = \$177  & r_fast_held[0];
+  assign \$179  = ~ r_fast_push;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = \$180  ? r_fast_held[8] : r_fast_held[7];
+  assign \$182  = \$174  ? r_fast_held[6] : \$181 ;
+  assign \$183  = ~ r_fast_pop;
+  assign \$184  = r_fast_count[0] & \$183 ;
+  assign \$185  = r_fast_push & \$184 ;
+  assign \$186  = ~ r_fast_pop;
+  assign \$187  = r_fast_count[0] & \$186 ;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$188  & r_fast_held[0];
+  assign \$190  = ~ r_fast_push;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$753  = \$3 ;
+    \$745  = \$3 ;
+    if (aclk_rst) begin
+      \$745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$746 [0] = \$8 ;
+    \$746 [1] = \$16 ;
+    \$746 [2] = \$24 ;
+    \$746 [3] = \$32 ;
+    \$746 [4] = \$40 ;
+    \$746 [5] = \$48 ;
+    \$746 [6] = \$56 ;
+    \$746 [7] = \$64 ;
+    \$746 [8] = \$72 ;
+    \$746 [9] = \$80 ;
+    if (aclk_rst) begin
+      \$746  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$747  = \$11 ;
+    if (aclk_rst) begin
+      \$747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$748  = \$19 ;
+    if (aclk_rst) begin
+      \$748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$749  = \$27 ;
+    if (aclk_rst) begin
+      \$749  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$750  = \$35 ;
+    if (aclk_rst) begin
+      \$750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$751  = \$43 ;
+    if (aclk_rst) begin
+      \$751  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$752  = \$51 ;
+    if (aclk_rst) begin
+      \$752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$753  = \$59 ;
     if (aclk_rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$754 [0] = \$8 ;
-    \$754 [1] = \$16 ;
-    \$754 [2] = \$24 ;
-    \$754 [3] = \$32 ;
-    \$754 [4] = \$40 ;
-    \$754 [5] = \$48 ;
-    \$754 [6] = \$56 ;
-    \$754 [7] = \$64 ;
-    \$754 [8] = \$72 ;
-    \$754 [9] = \$80 ;
+    \$754  = \$67 ;
     if (aclk_rst) begin
-      \$754  = 10'h000;
+      \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$755  = \$11 ;
+    \$755  = \$75 ;
     if (aclk_rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$756  = \$19 ;
-    if (aclk_rst) begin
-      \$756  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$757  = \$27 ;
-    if (aclk_rst) begin
-      \$757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$758  = \$35 ;
-    if (aclk_rst) begin
-      \$758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$759  = \$43 ;
-    if (aclk_rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$760  = \$51 ;
-    if (aclk_rst) begin
-      \$760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$761  = \$59 ;
-    if (aclk_rst) begin
-      \$761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$762  = \$67 ;
-    if (aclk_rst) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$763  = \$75 ;
-    if (aclk_rst) begin
-      \$763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$764  = r_fast_head;
+    \$756  = r_fast_head;
     if (\$83 ) begin
-      \$764  = \$84 ;
+      \$756  = \$84 ;
     end
     if (aclk_rst) begin
-      \$764  = 33'h000000000;
+      \$756  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$765  = \$88 ;
+    \$757  = r_fast_rd;
+    if (\$88 ) begin
+      \$757  = r_fast_rd_next;
+    end
     if (aclk_rst) begin
-      \$765  = 1'h0;
+      \$757  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$766  = r_fast_rd;
-    if (\$92 ) begin
-      \$766  = r_fast_rd_next;
+    \$758  = r_fast_rd_next;
+    if (\$88 ) begin
+      \$758  = \$89 [3:0];
+    end
+    if (aclk_rst) begin
+      \$758  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$759  = r_fast_wr;
+    if (\$93 ) begin
+      \$759  = r_fast_wr_next;
+    end
+    if (aclk_rst) begin
+      \$759  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$760  = r_fast_wr_next;
+    if (\$93 ) begin
+      \$760  = \$94 [3:0];
+    end
+    if (aclk_rst) begin
+      \$760  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$761 [0] = \$105 ;
+    \$761 [1] = \$116 ;
+    \$761 [2] = \$127 ;
+    \$761 [3] = \$138 ;
+    \$761 [4] = \$149 ;
+    \$761 [5] = \$160 ;
+    \$761 [6] = \$171 ;
+    \$761 [7] = \$182 ;
+    \$761 [8] = \$193 ;
+    if (aclk_rst) begin
+      \$761  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$762 [0] = \$199 ;
+    \$762 [1] = \$205 ;
+    \$762 [2] = \$211 ;
+    \$762 [3] = \$217 ;
+    \$762 [4] = \$223 ;
+    \$762 [5] = \$229 ;
+    \$762 [6] = \$235 ;
+    \$762 [7] = \$241 ;
+    \$762 [8] = \$247 ;
+    \$762 [9] = \$253 ;
+    if (aclk_rst) begin
+      \$762  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$763  = r_slow_head;
+    if (\$256 ) begin
+      \$763  = \$257 ;
+    end
+    if (aclk_rst) begin
+      \$763  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$764  = r_slow_rd;
+    if (\$261 ) begin
+      \$764  = r_slow_rd_next;
+    end
+    if (aclk_rst) begin
+      \$764  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$765  = r_slow_rd_next;
+    if (\$261 ) begin
+      \$765  = \$262 [3:0];
+    end
+    if (aclk_rst) begin
+      \$765  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$766  = r_slow_wr;
+    if (\$266 ) begin
+      \$766  = r_slow_wr_next;
     end
     if (aclk_rst) begin
       \$766  = 4'h0;
@@ -2613,9 +2683,9 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$767  = r_fast_rd_next;
-    if (\$92 ) begin
-      \$767  = \$93 [3:0];
+    \$767  = r_slow_wr_next;
+    if (\$266 ) begin
+      \$767  = \$267 [3:0];
     end
     if (aclk_rst) begin
       \$767  = 4'h1;
@@ -2623,503 +2693,395 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$768  = r_fast_wr;
-    if (\$97 ) begin
-      \$768  = r_fast_wr_next;
-    end
+    \$768 [0] = \$278 ;
+    \$768 [1] = \$289 ;
+    \$768 [2] = \$300 ;
+    \$768 [3] = \$311 ;
+    \$768 [4] = \$322 ;
+    \$768 [5] = \$333 ;
+    \$768 [6] = \$344 ;
+    \$768 [7] = \$355 ;
+    \$768 [8] = \$366 ;
     if (aclk_rst) begin
-      \$768  = 4'h0;
+      \$768  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$769  = r_fast_wr_next;
-    if (\$97 ) begin
-      \$769  = \$98 [3:0];
-    end
+    \$769 [0] = \$372 ;
+    \$769 [1] = \$378 ;
+    \$769 [2] = \$384 ;
+    \$769 [3] = \$390 ;
+    \$769 [4] = \$396 ;
+    \$769 [5] = \$402 ;
+    \$769 [6] = \$408 ;
+    \$769 [7] = \$414 ;
+    \$769 [8] = \$420 ;
+    \$769 [9] = \$426 ;
     if (aclk_rst) begin
-      \$769  = 4'h1;
+      \$769  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$770 [0] = \$109 ;
-    \$770 [1] = \$120 ;
-    \$770 [2] = \$131 ;
-    \$770 [3] = \$142 ;
-    \$770 [4] = \$153 ;
-    \$770 [5] = \$164 ;
-    \$770 [6] = \$175 ;
-    \$770 [7] = \$186 ;
-    \$770 [8] = \$197 ;
+    \$770  = \$429 ;
     if (aclk_rst) begin
-      \$770  = 9'h000;
+      \$770  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$771 [0] = \$203 ;
-    \$771 [1] = \$209 ;
-    \$771 [2] = \$215 ;
-    \$771 [3] = \$221 ;
-    \$771 [4] = \$227 ;
-    \$771 [5] = \$233 ;
-    \$771 [6] = \$239 ;
-    \$771 [7] = \$245 ;
-    \$771 [8] = \$251 ;
-    \$771 [9] = \$257 ;
+    \$771 [0] = \$434 ;
+    \$771 [1] = \$442 ;
     if (aclk_rst) begin
-      \$771  = 10'h000;
+      \$771  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$772  = r_slow_head;
-    if (\$260 ) begin
-      \$772  = \$261 ;
-    end
+    \$772  = \$437 ;
     if (aclk_rst) begin
-      \$772  = 32'd0;
+      \$772  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$773  = \$265 ;
+    \$773  = \$445 ;
     if (aclk_rst) begin
-      \$773  = 1'h0;
+      \$773  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$774  = r_slow_rd;
-    if (\$269 ) begin
-      \$774  = r_slow_rd_next;
-    end
+    \$774 [0] = \$450 ;
+    \$774 [1] = \$458 ;
     if (aclk_rst) begin
-      \$774  = 4'h0;
+      \$774  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$775  = r_slow_rd_next;
-    if (\$269 ) begin
-      \$775  = \$270 [3:0];
-    end
+    \$775  = \$453 ;
     if (aclk_rst) begin
-      \$775  = 4'h1;
+      \$775  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$776  = r_slow_wr;
-    if (\$274 ) begin
-      \$776  = r_slow_wr_next;
-    end
+    \$776  = \$461 ;
     if (aclk_rst) begin
-      \$776  = 4'h0;
+      \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$777  = r_slow_wr_next;
-    if (\$274 ) begin
-      \$777  = \$275 [3:0];
-    end
+    \$777 [0] = \$466 ;
+    \$777 [1] = \$474 ;
+    \$777 [2] = \$482 ;
+    \$777 [3] = \$490 ;
+    \$777 [4] = \$498 ;
+    \$777 [5] = \$506 ;
+    \$777 [6] = \$514 ;
+    \$777 [7] = \$522 ;
+    \$777 [8] = \$530 ;
+    \$777 [9] = \$538 ;
     if (aclk_rst) begin
-      \$777  = 4'h1;
+      \$777  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$778 [0] = \$286 ;
-    \$778 [1] = \$297 ;
-    \$778 [2] = \$308 ;
-    \$778 [3] = \$319 ;
-    \$778 [4] = \$330 ;
-    \$778 [5] = \$341 ;
-    \$778 [6] = \$352 ;
-    \$778 [7] = \$363 ;
-    \$778 [8] = \$374 ;
+    \$778  = \$469 ;
     if (aclk_rst) begin
-      \$778  = 9'h000;
+      \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$779 [0] = \$380 ;
-    \$779 [1] = \$386 ;
-    \$779 [2] = \$392 ;
-    \$779 [3] = \$398 ;
-    \$779 [4] = \$404 ;
-    \$779 [5] = \$410 ;
-    \$779 [6] = \$416 ;
-    \$779 [7] = \$422 ;
-    \$779 [8] = \$428 ;
-    \$779 [9] = \$434 ;
+    \$779  = \$477 ;
     if (aclk_rst) begin
-      \$779  = 10'h000;
+      \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$780  = \$437 ;
+    \$780  = \$485 ;
     if (aclk_rst) begin
-      \$780  = 12'h000;
+      \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$781 [0] = \$442 ;
-    \$781 [1] = \$450 ;
+    \$781  = \$493 ;
     if (aclk_rst) begin
-      \$781  = 2'h0;
+      \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$782  = \$445 ;
+    \$782  = \$501 ;
     if (aclk_rst) begin
-      \$782  = 12'h000;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$783  = \$453 ;
+    \$783  = \$509 ;
     if (aclk_rst) begin
-      \$783  = 36'h000000000;
+      \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$784 [0] = \$458 ;
-    \$784 [1] = \$466 ;
+    \$784  = \$517 ;
     if (aclk_rst) begin
-      \$784  = 2'h0;
+      \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$785  = \$461 ;
+    \$785  = \$525 ;
     if (aclk_rst) begin
-      \$785  = 36'h000000000;
+      \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$786  = \$469 ;
+    \$786  = \$533 ;
     if (aclk_rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$787 [0] = \$474 ;
-    \$787 [1] = \$482 ;
-    \$787 [2] = \$490 ;
-    \$787 [3] = \$498 ;
-    \$787 [4] = \$506 ;
-    \$787 [5] = \$514 ;
-    \$787 [6] = \$522 ;
-    \$787 [7] = \$530 ;
-    \$787 [8] = \$538 ;
-    \$787 [9] = \$546 ;
+    \$787  = \$541 ;
     if (aclk_rst) begin
-      \$787  = 10'h000;
+      \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$788  = \$477 ;
+    \$788 [0] = \$546 ;
+    \$788 [1] = \$554 ;
+    \$788 [2] = \$562 ;
+    \$788 [3] = \$570 ;
+    \$788 [4] = \$578 ;
+    \$788 [5] = \$586 ;
+    \$788 [6] = \$594 ;
+    \$788 [7] = \$602 ;
+    \$788 [8] = \$610 ;
+    \$788 [9] = \$618 ;
     if (aclk_rst) begin
-      \$788  = 1'h0;
+      \$788  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$789  = \$485 ;
+    \$789  = \$549 ;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$790  = \$493 ;
+    \$790  = \$557 ;
     if (aclk_rst) begin
       \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$791  = \$501 ;
+    \$791  = \$565 ;
     if (aclk_rst) begin
       \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$792  = \$509 ;
+    \$792  = \$573 ;
     if (aclk_rst) begin
       \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$793  = \$517 ;
+    \$793  = \$581 ;
     if (aclk_rst) begin
       \$793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$794  = \$525 ;
+    \$794  = \$589 ;
     if (aclk_rst) begin
       \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$795  = \$533 ;
+    \$795  = \$597 ;
     if (aclk_rst) begin
       \$795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$796  = \$541 ;
+    \$796  = \$605 ;
     if (aclk_rst) begin
       \$796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$797  = \$549 ;
+    \$797  = \$613 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$798 [0] = \$554 ;
-    \$798 [1] = \$562 ;
-    \$798 [2] = \$570 ;
-    \$798 [3] = \$578 ;
-    \$798 [4] = \$586 ;
-    \$798 [5] = \$594 ;
-    \$798 [6] = \$602 ;
-    \$798 [7] = \$610 ;
-    \$798 [8] = \$618 ;
-    \$798 [9] = \$626 ;
+    \$798  = \$621 ;
     if (aclk_rst) begin
-      \$798  = 10'h000;
+      \$798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$799  = \$557 ;
+    \$799 [0] = \$626 ;
+    \$799 [1] = \$634 ;
+    \$799 [2] = \$642 ;
+    \$799 [3] = \$650 ;
+    \$799 [4] = \$658 ;
+    \$799 [5] = \$666 ;
+    \$799 [6] = \$674 ;
+    \$799 [7] = \$682 ;
+    \$799 [8] = \$690 ;
+    \$799 [9] = \$698 ;
     if (aclk_rst) begin
-      \$799  = 1'h0;
+      \$799  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$800  = \$565 ;
+    \$800  = \$629 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$801  = \$573 ;
+    \$801  = \$637 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$802  = \$581 ;
+    \$802  = \$645 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$803  = \$589 ;
+    \$803  = \$653 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$804  = \$597 ;
+    \$804  = \$661 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$805  = \$605 ;
+    \$805  = \$669 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$806  = \$613 ;
+    \$806  = \$677 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$807  = \$621 ;
+    \$807  = \$685 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$808  = \$629 ;
+    \$808  = \$693 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$809 [0] = \$634 ;
-    \$809 [1] = \$642 ;
-    \$809 [2] = \$650 ;
-    \$809 [3] = \$658 ;
-    \$809 [4] = \$666 ;
-    \$809 [5] = \$674 ;
-    \$809 [6] = \$682 ;
-    \$809 [7] = \$690 ;
-    \$809 [8] = \$698 ;
-    \$809 [9] = \$706 ;
+    \$809  = \$signal ;
     if (aclk_rst) begin
-      \$809  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$810  = \$637 ;
-    if (aclk_rst) begin
-      \$810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$811  = \$645 ;
-    if (aclk_rst) begin
-      \$811  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$812  = \$653 ;
-    if (aclk_rst) begin
-      \$812  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$813  = \$661 ;
-    if (aclk_rst) begin
-      \$813  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$814  = \$669 ;
-    if (aclk_rst) begin
-      \$814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$815  = \$677 ;
-    if (aclk_rst) begin
-      \$815  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$816  = \$685 ;
-    if (aclk_rst) begin
-      \$816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$817  = \$693 ;
-    if (aclk_rst) begin
-      \$817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$818  = \$701 ;
-    if (aclk_rst) begin
-      \$818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$819  = \$signal ;
-    if (aclk_rst) begin
-      \$819  = 1'h0;
+      \$809  = 1'h0;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 , 10'h000, \port$4771$7  };
+  assign r_slow_w_data = { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 , 10'h000, \port$4755$7  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign read__addr = r_fast_rd;
   assign \$signature__addr  = r_fast_wr;
   assign \$signature__data  = { bus__r_err, bus__r_data };
-  assign \read__addr$100  = r_slow_rd;
-  assign \$signature__addr$101  = r_slow_wr;
-  assign \$signature__data$102  = { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 , 10'h000, \port$4771$7  };
-  assign \$signal$105  = r_kinds_push;
+  assign \read__addr$98  = r_slow_rd;
+  assign \$signature__addr$99  = r_slow_wr;
+  assign \$signature__data$100  = { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 , 10'h000, \port$4755$7  };
+  assign \$signal$103  = r_kinds_push;
   assign bus__r_req = r_kinds_push;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 , 10'h000, \port$4771$7  };
+  assign bus__r_slow_data = { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 , 10'h000, \port$4755$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
-  assign \$signal$137  = w_kinds_pop;
+  assign \$signal$135  = w_kinds_pop;
   assign bus__w_ack = w_fast_push;
   assign bus__w_err = w_fast_w_data;
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
   assign bus__w_req = \$signal ;
-  assign bus__w_data = \$743 [31:0];
-  assign bus__w_strb = \$745 [35:32];
+  assign bus__w_data = \$735 [31:0];
+  assign bus__w_strb = \$737 [35:32];
   assign \$6  = r_kinds_push;
   assign \$73  = r_kinds_w_data;
   assign \$77  = \$76 ;
-  assign \$732  = w_addrs_full[0];
-  assign \$440  = w_addrs_push;
-  assign \$443  = w_addrs_w_data;
-  assign \$447  = \$446 ;
-  assign \$737  = w_datas_full[0];
-  assign \$456  = w_datas_push;
-  assign \$459  = { s_axil_wstrb, s_axil_wdata };
-  assign \$463  = \$462 ;
-  assign \$472  = w_kinds_push;
-  assign \$539  = w_kinds_w_data;
-  assign \$543  = \$542 ;
-  assign \$552  = w_fast_push;
-  assign \$619  = w_fast_w_data;
-  assign \$623  = \$622 ;
-  assign \$632  = w_slow_push;
-  assign \$699  = w_slow_w_data;
-  assign \$703  = \$702 ;
+  assign \$724  = w_addrs_full[0];
+  assign \$432  = w_addrs_push;
+  assign \$435  = w_addrs_w_data;
+  assign \$439  = \$438 ;
+  assign \$729  = w_datas_full[0];
+  assign \$448  = w_datas_push;
+  assign \$451  = { s_axil_wstrb, s_axil_wdata };
+  assign \$455  = \$454 ;
+  assign \$464  = w_kinds_push;
+  assign \$531  = w_kinds_w_data;
+  assign \$535  = \$534 ;
+  assign \$544  = w_fast_push;
+  assign \$611  = w_fast_w_data;
+  assign \$615  = \$614 ;
+  assign \$624  = w_slow_push;
+  assign \$691  = w_slow_w_data;
+  assign \$695  = \$694 ;
 endmodule
 
-module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$4393$40 , a6_valid
+module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$4377$40 , a6_valid
 , a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$239  = 0;
   wire [14:0] \$1 ;
@@ -5176,8 +5138,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_next_tag;
-  input [5:0] \port$4393$40 ;
-  wire [5:0] \port$4393$40 ;
+  input [5:0] \port$4377$40 ;
+  wire [5:0] \port$4377$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   wire [6:0] \r__addr$374 ;
@@ -5413,10 +5375,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_pool;
   assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4393$40 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4377$40 [3] : \$27 ;
   assign \$29  = flush_pool == 1'h1;
   assign \$30  = flush_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4393$40 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4377$40 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5551,19 +5513,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$180  = free_port_addr - 32'd2147745792;
   assign \$181  = ~ \$180 [32];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4393$40 [0] : \$183 ;
+  assign \$184  = free_src ? \port$4377$40 [0] : \$183 ;
   assign \$185  = free_port_addr - 32'd2148532224;
   assign \$186  = ~ \$185 [32];
   assign \$187  = free_port_addr - 32'd2148663296;
   assign \$188  = ~ \$187 [32];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4393$40 [1] : \$190 ;
+  assign \$191  = free_src ? \port$4377$40 [1] : \$190 ;
   assign \$192  = free_port_addr - 32'd2149580800;
   assign \$193  = ~ \$192 [32];
   assign \$194  = free_port_addr - 32'd2149597184;
   assign \$195  = ~ \$194 [32];
   assign \$197  = \$193  & \$196 ;
-  assign \$198  = free_src ? \port$4393$40 [2] : \$197 ;
+  assign \$198  = free_src ? \port$4377$40 [2] : \$197 ;
   assign \$199  = f0_addr[2:0] == f2_addr[2:0];
   assign \$200  = f0_addr[5:3] == f2_addr[5:3];
   assign \$201  = f0_addr[8:6] == f2_addr[8:6];
@@ -8105,7 +8067,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign event_grant_waddr = { \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign log_grant_waddr = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign config_grant_waddr = { \$620 , \$613 , \$606 , \$599  };
-  assign flush_reg_select = \port$4393$40 [5:3];
+  assign flush_reg_select = \port$4377$40 [5:3];
   assign event_fresh_slot = \$579 [6:0];
   assign event_tail = event_queue_waddr;
   assign log_fresh_slot = \$585 [8:0];
@@ -8117,7 +8079,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$signal  = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign next_next_tag = \$1304 [3:0];
   assign fetched_snap = \$643 [5];
-  assign free_reg_hit = \port$4393$40 [2:0];
+  assign free_reg_hit = \port$4377$40 [2:0];
   assign \$signal$253  = \$1321 [12];
   assign hit_a3 = \$1325 [12];
   assign \$signal$272  = \$1329 [12];
@@ -8548,9 +8510,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign { \$1316 [31], \$1316 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3793$0 , \port$3794$0 , \port$3796$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4393$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4771$0 , \port$4771$48 , rsp_freed_valid, \port$4774$0 , rsp_flushed_valid, \port$4786$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4814$0 , e1_exhausted, \port$5050$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5327$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3777$0 , \port$3778$0 , \port$3780$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4377$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4755$0 , \port$4755$48 , rsp_freed_valid, \port$4758$0 , rsp_flushed_valid, \port$4770$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4798$0 , e1_exhausted, \port$5030$0 , req_alloc
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5303$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$240  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -8563,50 +8525,50 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
+  wire [3:0] \$1008 ;
+  wire [7:0] \$1009 ;
   wire [9:0] \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
+  wire [7:0] \$1010 ;
+  wire [15:0] \$1011 ;
   wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire [3:0] \$1016 ;
-  wire [7:0] \$1017 ;
-  wire [7:0] \$1018 ;
-  wire [15:0] \$1019 ;
+  wire [5:0] \$1013 ;
+  wire [5:0] \$1014 ;
+  wire [6:0] \$1015 ;
+  wire [5:0] \$1016 ;
+  wire [5:0] \$1017 ;
+  wire [6:0] \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
+  wire [5:0] \$1020 ;
   wire [5:0] \$1021 ;
-  wire [5:0] \$1022 ;
-  wire [6:0] \$1023 ;
-  wire [5:0] \$1024 ;
-  wire [5:0] \$1025 ;
-  wire [6:0] \$1026 ;
+  wire [6:0] \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
   wire \$1027 ;
-  wire [5:0] \$1028 ;
-  wire [5:0] \$1029 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire \$103 ;
-  wire [6:0] \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
+  wire [5:0] \$1030 ;
+  wire [5:0] \$1031 ;
+  wire [6:0] \$1032 ;
+  wire [5:0] \$1033 ;
+  wire [5:0] \$1034 ;
+  wire [6:0] \$1035 ;
   wire \$1036 ;
-  wire \$1037 ;
+  wire [5:0] \$1037 ;
   wire [5:0] \$1038 ;
-  wire [5:0] \$1039 ;
+  wire [6:0] \$1039 ;
   wire [8:0] \$104 ;
-  wire [6:0] \$1040 ;
-  wire [5:0] \$1041 ;
-  wire [5:0] \$1042 ;
-  wire [6:0] \$1043 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
   wire \$1044 ;
-  wire [5:0] \$1045 ;
-  wire [5:0] \$1046 ;
-  wire [6:0] \$1047 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
   wire \$105 ;
@@ -8793,7 +8755,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
-  wire \$1215 ;
+  wire [8:0] \$1215 ;
   wire \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
@@ -8802,7 +8764,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
-  wire [8:0] \$1223 ;
+  wire \$1223 ;
   wire \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
@@ -8838,7 +8800,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1253 ;
   wire \$1254 ;
   wire \$1255 ;
-  wire \$1256 ;
+  wire [5:0] \$1256 ;
   wire \$1257 ;
   wire \$1258 ;
   wire \$1259 ;
@@ -8847,7 +8809,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
-  wire [5:0] \$1264 ;
+  wire [4:0] \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
@@ -8856,7 +8818,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$127 ;
   wire \$1270 ;
   wire \$1271 ;
-  wire [4:0] \$1272 ;
+  wire \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
@@ -8877,67 +8839,67 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1289 ;
   wire [9:0] \$129 ;
   wire \$1290 ;
-  wire \$1291 ;
+  wire [1:0] \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
-  wire \$1295 ;
+  wire [1:0] \$1295 ;
   wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
-  wire [1:0] \$1299 ;
+  wire \$1299 ;
   wire [1:0] \$13 ;
   wire [9:0] \$130 ;
-  wire \$1300 ;
+  wire [2:0] \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
-  wire [1:0] \$1303 ;
-  wire \$1304 ;
-  wire \$1305 ;
+  wire \$1303 ;
+  wire [120:0] \$1304 ;
+  wire [2:0] \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
-  wire [2:0] \$1308 ;
-  wire \$1309 ;
+  wire \$1308 ;
+  wire [120:0] \$1309 ;
   wire [11:0] \$131 ;
-  wire \$1310 ;
+  wire [2:0] \$1310 ;
   wire \$1311 ;
-  wire [120:0] \$1312 ;
-  wire [2:0] \$1313 ;
-  wire \$1314 ;
-  wire \$1315 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire [120:0] \$1314 ;
+  wire [2:0] \$1315 ;
   wire \$1316 ;
-  wire [120:0] \$1317 ;
-  wire [2:0] \$1318 ;
-  wire \$1319 ;
+  wire \$1317 ;
+  wire [120:0] \$1318 ;
+  wire [6:0] \$1319 ;
   wire [11:0] \$132 ;
   wire \$1320 ;
-  wire \$1321 ;
-  wire [120:0] \$1322 ;
-  wire [2:0] \$1323 ;
+  wire [6:0] \$1321 ;
+  wire \$1322 ;
+  wire [6:0] \$1323 ;
   wire \$1324 ;
-  wire \$1325 ;
-  wire [120:0] \$1326 ;
+  wire [6:0] \$1325 ;
+  wire \$1326 ;
   wire [6:0] \$1327 ;
   wire \$1328 ;
   wire [6:0] \$1329 ;
   wire \$133 ;
   wire \$1330 ;
-  wire [6:0] \$1331 ;
-  wire \$1332 ;
-  wire [6:0] \$1333 ;
+  wire [5:0] \$1331 ;
+  wire [5:0] \$1332 ;
+  wire \$1333 ;
   wire \$1334 ;
-  wire [6:0] \$1335 ;
+  wire \$1335 ;
   wire \$1336 ;
-  wire [6:0] \$1337 ;
+  wire [4:0] \$1337 ;
   wire \$1338 ;
-  wire [5:0] \$1339 ;
+  wire \$1339 ;
   wire \$134 ;
-  wire [5:0] \$1340 ;
+  wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
   wire \$1343 ;
   wire \$1344 ;
-  wire [4:0] \$1345 ;
+  wire \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
@@ -8959,8 +8921,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1362 ;
   wire \$1363 ;
   wire \$1364 ;
-  wire \$1365 ;
-  wire \$1366 ;
+  wire [31:0] \$1365 ;
+  wire [31:0] \$1366 ;
   wire \$1367 ;
   wire \$1368 ;
   wire \$1369 ;
@@ -8968,12 +8930,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1370 ;
   wire \$1371 ;
   wire \$1372 ;
-  wire [31:0] \$1373 ;
-  wire [31:0] \$1374 ;
+  wire \$1373 ;
+  wire [3:0] \$1374 ;
   wire \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
-  wire \$1378 ;
+  wire [3:0] \$1378 ;
   wire \$1379 ;
   wire \$138 ;
   wire \$1380 ;
@@ -9112,11 +9074,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [32:0] \$150 ;
   wire \$1500 ;
   wire \$1501 ;
-  wire [3:0] \$1502 ;
+  wire \$1502 ;
   wire \$1503 ;
   wire \$1504 ;
   wire \$1505 ;
-  wire [3:0] \$1506 ;
+  wire \$1506 ;
   wire \$1507 ;
   wire \$1508 ;
   wire \$1509 ;
@@ -9133,11 +9095,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1519 ;
   wire [17:0] \$152 ;
   wire \$1520 ;
-  wire \$1521 ;
+  wire [3:0] \$1521 ;
   wire \$1522 ;
   wire \$1523 ;
   wire \$1524 ;
-  wire \$1525 ;
+  wire [3:0] \$1525 ;
   wire \$1526 ;
   wire \$1527 ;
   wire \$1528 ;
@@ -9274,22 +9236,22 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1646 ;
   wire \$1647 ;
   wire \$1648 ;
-  wire [3:0] \$1649 ;
+  wire [45:0] \$1649 ;
   wire \$165 ;
   wire \$1650 ;
   wire \$1651 ;
   wire \$1652 ;
-  wire [3:0] \$1653 ;
+  wire \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
   wire \$1656 ;
-  wire [45:0] \$1657 ;
-  wire \$1658 ;
+  wire \$1657 ;
+  wire [3:0] \$1658 ;
   wire \$1659 ;
   wire \$166 ;
   wire \$1660 ;
   wire \$1661 ;
-  wire \$1662 ;
+  wire [3:0] \$1662 ;
   wire \$1663 ;
   wire \$1664 ;
   wire \$1665 ;
@@ -9426,7 +9388,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1783 ;
   wire \$1784 ;
   wire \$1785 ;
-  wire [3:0] \$1786 ;
+  wire [45:0] \$1786 ;
   wire \$1787 ;
   wire \$1788 ;
   wire \$1789 ;
@@ -9435,7 +9397,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1791 ;
   wire \$1792 ;
   wire \$1793 ;
-  wire [45:0] \$1794 ;
+  wire [3:0] \$1794 ;
   wire \$1795 ;
   wire \$1796 ;
   wire \$1797 ;
@@ -9573,32 +9535,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1915 ;
   wire \$1916 ;
   wire \$1917 ;
-  wire [3:0] \$1918 ;
+  wire [45:0] \$1918 ;
   wire \$1919 ;
   wire \$192 ;
   wire \$1920 ;
   wire \$1921 ;
-  wire [3:0] \$1922 ;
+  wire \$1922 ;
   wire \$1923 ;
   wire \$1924 ;
   wire \$1925 ;
-  wire [45:0] \$1926 ;
-  wire \$1927 ;
-  wire \$1928 ;
-  wire \$1929 ;
+  reg [31:0] \$1926 ;
+  reg \$1927 ;
+  reg \$1928 ;
+  reg [120:0] \$1929 ;
   wire [14:0] \$193 ;
-  wire \$1930 ;
-  wire \$1931 ;
-  wire \$1932 ;
-  wire \$1933 ;
-  reg [31:0] \$1934 ;
+  reg [120:0] \$1930 ;
+  reg [120:0] \$1931 ;
+  reg [1:0] \$1932 ;
+  reg \$1933 ;
+  reg \$1934 ;
   reg \$1935 ;
   reg \$1936 ;
-  reg [120:0] \$1937 ;
-  reg [120:0] \$1938 ;
-  reg [120:0] \$1939 ;
+  reg \$1937 ;
+  reg \$1938 ;
+  reg \$1939 ;
   wire \$194 ;
-  reg [1:0] \$1940 ;
+  reg \$1940 ;
   reg \$1941 ;
   reg \$1942 ;
   reg \$1943 ;
@@ -9612,129 +9574,129 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1950 ;
   reg \$1951 ;
   reg \$1952 ;
-  reg \$1953 ;
-  reg \$1954 ;
-  reg \$1955 ;
-  reg \$1956 ;
-  reg \$1957 ;
-  reg \$1958 ;
-  reg \$1959 ;
+  reg [4:0] \$1953 ;
+  reg [3:0] \$1954 ;
+  reg [31:0] \$1955 ;
+  reg [1:0] \$1956 ;
+  reg [31:0] \$1957 ;
+  reg [1:0] \$1958 ;
+  reg [1:0] \$1959 ;
   wire \$196 ;
-  reg \$1960 ;
-  reg [4:0] \$1961 ;
-  reg [3:0] \$1962 ;
-  reg [31:0] \$1963 ;
-  reg [1:0] \$1964 ;
-  reg [31:0] \$1965 ;
-  reg [1:0] \$1966 ;
-  reg [1:0] \$1967 ;
-  reg [3:0] \$1968 ;
-  reg \$1969 ;
+  reg [3:0] \$1960 ;
+  reg \$1961 ;
+  reg [1:0] \$1962 ;
+  reg [120:0] \$1963 ;
+  reg [4:0] \$1964 ;
+  reg [17:0] \$1965 ;
+  reg \$1966 ;
+  reg \$1967 ;
+  reg \$1968 ;
+  reg [7:0] \$1969 ;
   wire \$197 ;
-  reg [1:0] \$1970 ;
-  reg [120:0] \$1971 ;
-  reg [4:0] \$1972 ;
-  reg [17:0] \$1973 ;
-  reg \$1974 ;
-  reg \$1975 ;
-  reg \$1976 ;
-  reg [7:0] \$1977 ;
-  reg [7:0] \$1978 ;
+  reg [7:0] \$1970 ;
+  reg \$1971 ;
+  reg \$1972 ;
+  reg [7:0] \$1973 ;
+  reg [31:0] \$1974 ;
+  reg [31:0] \$1975 ;
+  reg [31:0] \$1976 ;
+  reg [31:0] \$1977 ;
+  reg [17:0] \$1978 ;
   reg \$1979 ;
-  wire \$198 ;
+  wire [4:0] \$198 ;
   reg \$1980 ;
-  reg [7:0] \$1981 ;
-  reg [31:0] \$1982 ;
-  reg [31:0] \$1983 ;
-  reg [31:0] \$1984 ;
-  reg [31:0] \$1985 ;
-  reg [17:0] \$1986 ;
-  reg \$1987 ;
-  reg \$1988 ;
-  reg \$1989 ;
+  reg \$1981 ;
+  reg [9:0] \$1982 ;
+  reg [9:0] \$1983 ;
+  reg \$1984 ;
+  reg \$1985 ;
+  reg [9:0] \$1986 ;
+  reg [31:0] \$1987 ;
+  reg [31:0] \$1988 ;
+  reg [31:0] \$1989 ;
   wire \$199 ;
-  reg [9:0] \$1990 ;
-  reg [9:0] \$1991 ;
-  reg \$1992 ;
+  reg [31:0] \$1990 ;
+  reg [31:0] \$1991 ;
+  reg [17:0] \$1992 ;
   reg \$1993 ;
-  reg [9:0] \$1994 ;
-  reg [31:0] \$1995 ;
-  reg [31:0] \$1996 ;
-  reg [31:0] \$1997 ;
-  reg [31:0] \$1998 ;
-  reg [31:0] \$1999 ;
+  reg \$1994 ;
+  reg \$1995 ;
+  reg [4:0] \$1996 ;
+  reg [4:0] \$1997 ;
+  reg \$1998 ;
+  reg \$1999 ;
   wire [7:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
-  reg [17:0] \$2000 ;
-  reg \$2001 ;
-  reg \$2002 ;
-  reg \$2003 ;
-  reg [4:0] \$2004 ;
-  reg [4:0] \$2005 ;
-  reg \$2006 ;
-  reg \$2007 ;
-  reg [4:0] \$2008 ;
-  reg [31:0] \$2009 ;
+  reg [4:0] \$2000 ;
+  reg [31:0] \$2001 ;
+  reg [31:0] \$2002 ;
+  reg [31:0] \$2003 ;
+  reg [31:0] \$2004 ;
+  reg \$2005 ;
+  reg [14:0] \$2006 ;
+  reg [3:0] \$2007 ;
+  reg [3:0] \$2008 ;
+  reg [3:0] \$2009 ;
   wire \$201 ;
-  reg [31:0] \$2010 ;
-  reg [31:0] \$2011 ;
-  reg [31:0] \$2012 ;
+  reg [3:0] \$2010 ;
+  reg [8:0] \$2011 ;
+  reg [9:0] \$2012 ;
   reg \$2013 ;
-  reg [14:0] \$2014 ;
-  reg \$2015 ;
-  reg [3:0] \$2016 ;
-  reg [3:0] \$2017 ;
-  reg [3:0] \$2018 ;
-  reg [3:0] \$2019 ;
-  wire [4:0] \$202 ;
-  reg [8:0] \$2020 ;
-  reg [9:0] \$2021 ;
-  reg \$2022 ;
-  reg \$2023 ;
-  reg [14:0] \$2024 ;
-  reg [1:0] \$2025 ;
-  reg [12:0] \$2026 ;
-  reg \$2027 ;
-  reg [31:0] \$2028 ;
+  reg \$2014 ;
+  reg [14:0] \$2015 ;
+  reg [1:0] \$2016 ;
+  reg [12:0] \$2017 ;
+  reg \$2018 ;
+  reg [31:0] \$2019 ;
+  wire \$202 ;
+  reg [3:0] \$2020 ;
+  reg [31:0] \$2021 ;
+  reg [31:0] \$2022 ;
+  reg [31:0] \$2023 ;
+  reg \$2024 ;
+  reg \$2025 ;
+  reg [1:0] \$2026 ;
+  reg [2:0] \$2027 ;
+  reg [2:0] \$2028 ;
   reg [3:0] \$2029 ;
-  wire \$203 ;
+  wire [4:0] \$203 ;
   reg [31:0] \$2030 ;
   reg [31:0] \$2031 ;
   reg [31:0] \$2032 ;
-  reg \$2033 ;
-  reg \$2034 ;
-  reg [1:0] \$2035 ;
-  reg [2:0] \$2036 ;
-  reg [2:0] \$2037 ;
-  reg [3:0] \$2038 ;
-  reg [31:0] \$2039 ;
+  reg [45:0] \$2033 ;
+  reg [3:0] \$2034 ;
+  reg [3:0] \$2035 ;
+  reg [3:0] \$2036 ;
+  reg [3:0] \$2037 ;
+  reg [8:0] \$2038 ;
+  reg [9:0] \$2039 ;
   wire \$204 ;
-  reg [31:0] \$2040 ;
-  reg [31:0] \$2041 ;
-  reg [45:0] \$2042 ;
-  reg \$2043 ;
-  reg [3:0] \$2044 ;
-  reg [3:0] \$2045 ;
-  reg [3:0] \$2046 ;
-  reg [3:0] \$2047 ;
-  reg [8:0] \$2048 ;
-  reg [9:0] \$2049 ;
+  reg \$2040 ;
+  reg [3:0] \$2041 ;
+  reg [7:0] \$2042 ;
+  reg [7:0] \$2043 ;
+  reg [15:0] \$2044 ;
+  reg \$2045 ;
+  reg [31:0] \$2046 ;
+  reg \$2047 ;
+  reg [3:0] \$2048 ;
+  reg \$2049 ;
   wire \$205 ;
   reg \$2050 ;
   reg [3:0] \$2051 ;
-  reg [7:0] \$2052 ;
-  reg [7:0] \$2053 ;
-  reg [15:0] \$2054 ;
+  reg [31:0] \$2052 ;
+  reg \$2053 ;
+  reg \$2054 ;
   reg \$2055 ;
-  reg [31:0] \$2056 ;
+  reg \$2056 ;
   reg \$2057 ;
-  reg [3:0] \$2058 ;
+  reg \$2058 ;
   reg \$2059 ;
   wire \$206 ;
   reg \$2060 ;
-  reg [3:0] \$2061 ;
-  reg [31:0] \$2062 ;
+  reg \$2061 ;
+  reg \$2062 ;
   reg \$2063 ;
   reg \$2064 ;
   reg \$2065 ;
@@ -9742,23 +9704,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$2067 ;
   reg \$2068 ;
   reg \$2069 ;
-  wire [4:0] \$207 ;
-  reg \$2070 ;
-  reg \$2071 ;
-  reg \$2072 ;
-  reg \$2073 ;
-  reg \$2074 ;
-  reg \$2075 ;
-  reg \$2076 ;
-  reg \$2077 ;
-  reg \$2078 ;
-  reg \$2079 ;
+  wire \$207 ;
+  reg [4:0] \$2070 ;
+  reg [4:0] \$2071 ;
+  reg [16:0] \$2072 ;
+  reg [16:0] \$2073 ;
+  reg [16:0] \$2074 ;
   wire \$208 ;
-  reg [4:0] \$2080 ;
-  reg [4:0] \$2081 ;
-  reg [16:0] \$2082 ;
-  reg [16:0] \$2083 ;
-  reg [16:0] \$2084 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
@@ -9967,238 +9919,238 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$394 ;
   wire \$395 ;
   wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire [6:0] \$397 ;
+  wire [6:0] \$398 ;
+  reg [12:0] \$399 ;
   wire [32:0] \$4 ;
   wire \$40 ;
-  wire \$400 ;
+  wire [6:0] \$400 ;
   wire [6:0] \$401 ;
-  wire [6:0] \$402 ;
-  reg [12:0] \$403 ;
-  wire [6:0] \$404 ;
-  wire [6:0] \$405 ;
-  reg [12:0] \$406 ;
-  wire [14:0] \$407 ;
-  wire [14:0] \$408 ;
+  reg [12:0] \$402 ;
+  wire [14:0] \$403 ;
+  wire [14:0] \$404 ;
+  wire [11:0] \$405 ;
+  wire [11:0] \$406 ;
+  wire [12:0] \$407 ;
+  wire [11:0] \$408 ;
   wire [11:0] \$409 ;
   wire \$41 ;
-  wire [11:0] \$410 ;
-  wire [12:0] \$411 ;
+  wire [12:0] \$410 ;
+  wire [11:0] \$411 ;
   wire [11:0] \$412 ;
-  wire [11:0] \$413 ;
-  wire [12:0] \$414 ;
+  wire [12:0] \$413 ;
+  wire [11:0] \$414 ;
   wire [11:0] \$415 ;
-  wire [11:0] \$416 ;
-  wire [12:0] \$417 ;
+  wire [12:0] \$416 ;
+  wire [11:0] \$417 ;
   wire [11:0] \$418 ;
-  wire [11:0] \$419 ;
+  wire [12:0] \$419 ;
   wire \$42 ;
-  wire [12:0] \$420 ;
+  wire [11:0] \$420 ;
   wire [11:0] \$421 ;
-  wire [11:0] \$422 ;
-  wire [12:0] \$423 ;
+  wire [12:0] \$422 ;
+  wire [11:0] \$423 ;
   wire [11:0] \$424 ;
-  wire [11:0] \$425 ;
-  wire [12:0] \$426 ;
+  wire [12:0] \$425 ;
+  wire [11:0] \$426 ;
   wire [11:0] \$427 ;
-  wire [11:0] \$428 ;
-  wire [12:0] \$429 ;
+  wire [12:0] \$428 ;
+  wire [11:0] \$429 ;
   wire \$43 ;
   wire [11:0] \$430 ;
-  wire [11:0] \$431 ;
-  wire [12:0] \$432 ;
+  wire [12:0] \$431 ;
+  wire [11:0] \$432 ;
   wire [11:0] \$433 ;
-  wire [11:0] \$434 ;
-  wire [12:0] \$435 ;
+  wire [12:0] \$434 ;
+  wire [11:0] \$435 ;
   wire [11:0] \$436 ;
-  wire [11:0] \$437 ;
-  wire [12:0] \$438 ;
+  wire [12:0] \$437 ;
+  wire [11:0] \$438 ;
   wire [11:0] \$439 ;
   wire \$44 ;
-  wire [11:0] \$440 ;
-  wire [12:0] \$441 ;
+  wire [12:0] \$440 ;
+  wire [11:0] \$441 ;
   wire [11:0] \$442 ;
-  wire [11:0] \$443 ;
-  wire [12:0] \$444 ;
+  wire [12:0] \$443 ;
+  wire [11:0] \$444 ;
   wire [11:0] \$445 ;
-  wire [11:0] \$446 ;
-  wire [12:0] \$447 ;
+  wire [12:0] \$446 ;
+  wire [11:0] \$447 ;
   wire [11:0] \$448 ;
-  wire [11:0] \$449 ;
+  wire [12:0] \$449 ;
   wire \$45 ;
-  wire [12:0] \$450 ;
+  wire [11:0] \$450 ;
   wire [11:0] \$451 ;
-  wire [11:0] \$452 ;
-  wire [12:0] \$453 ;
+  wire [12:0] \$452 ;
+  wire [11:0] \$453 ;
   wire [11:0] \$454 ;
-  wire [11:0] \$455 ;
-  wire [12:0] \$456 ;
+  wire [12:0] \$455 ;
+  wire [11:0] \$456 ;
   wire [11:0] \$457 ;
-  wire [11:0] \$458 ;
-  wire [12:0] \$459 ;
+  wire [12:0] \$458 ;
+  wire [11:0] \$459 ;
   wire \$46 ;
   wire [11:0] \$460 ;
-  wire [11:0] \$461 ;
-  wire [12:0] \$462 ;
+  wire [12:0] \$461 ;
+  wire [11:0] \$462 ;
   wire [11:0] \$463 ;
-  wire [11:0] \$464 ;
-  wire [12:0] \$465 ;
+  wire [12:0] \$464 ;
+  wire [11:0] \$465 ;
   wire [11:0] \$466 ;
-  wire [11:0] \$467 ;
-  wire [12:0] \$468 ;
+  wire [12:0] \$467 ;
+  wire [11:0] \$468 ;
   wire [11:0] \$469 ;
   wire \$47 ;
-  wire [11:0] \$470 ;
-  wire [12:0] \$471 ;
+  wire [12:0] \$470 ;
+  wire [11:0] \$471 ;
   wire [11:0] \$472 ;
-  wire [11:0] \$473 ;
-  wire [12:0] \$474 ;
+  wire [12:0] \$473 ;
+  wire [11:0] \$474 ;
   wire [11:0] \$475 ;
-  wire [11:0] \$476 ;
-  wire [12:0] \$477 ;
+  wire [12:0] \$476 ;
+  wire [11:0] \$477 ;
   wire [11:0] \$478 ;
-  wire [11:0] \$479 ;
+  wire [12:0] \$479 ;
   wire \$48 ;
-  wire [12:0] \$480 ;
+  wire [11:0] \$480 ;
   wire [11:0] \$481 ;
-  wire [11:0] \$482 ;
-  wire [12:0] \$483 ;
+  wire [12:0] \$482 ;
+  wire [11:0] \$483 ;
   wire [11:0] \$484 ;
-  wire [11:0] \$485 ;
-  wire [12:0] \$486 ;
+  wire [12:0] \$485 ;
+  wire [11:0] \$486 ;
   wire [11:0] \$487 ;
-  wire [11:0] \$488 ;
-  wire [12:0] \$489 ;
+  wire [12:0] \$488 ;
+  wire [11:0] \$489 ;
   wire \$49 ;
   wire [11:0] \$490 ;
-  wire [11:0] \$491 ;
-  wire [12:0] \$492 ;
+  wire [12:0] \$491 ;
+  wire [11:0] \$492 ;
   wire [11:0] \$493 ;
-  wire [11:0] \$494 ;
-  wire [12:0] \$495 ;
+  wire [12:0] \$494 ;
+  wire [11:0] \$495 ;
   wire [11:0] \$496 ;
-  wire [11:0] \$497 ;
-  wire [12:0] \$498 ;
+  wire [12:0] \$497 ;
+  wire [11:0] \$498 ;
   wire [11:0] \$499 ;
   wire [32:0] \$5 ;
   wire \$50 ;
-  wire [11:0] \$500 ;
-  wire [12:0] \$501 ;
+  wire [12:0] \$500 ;
+  wire [11:0] \$501 ;
   wire [11:0] \$502 ;
-  wire [11:0] \$503 ;
-  wire [12:0] \$504 ;
+  wire [12:0] \$503 ;
+  wire [11:0] \$504 ;
   wire [11:0] \$505 ;
-  wire [11:0] \$506 ;
-  wire [12:0] \$507 ;
+  wire [12:0] \$506 ;
+  wire [11:0] \$507 ;
   wire [11:0] \$508 ;
-  wire [11:0] \$509 ;
+  wire [12:0] \$509 ;
   wire \$51 ;
-  wire [12:0] \$510 ;
+  wire [11:0] \$510 ;
   wire [11:0] \$511 ;
-  wire [11:0] \$512 ;
-  wire [12:0] \$513 ;
+  wire [12:0] \$512 ;
+  wire [11:0] \$513 ;
   wire [11:0] \$514 ;
-  wire [11:0] \$515 ;
-  wire [12:0] \$516 ;
+  wire [12:0] \$515 ;
+  wire [11:0] \$516 ;
   wire [11:0] \$517 ;
-  wire [11:0] \$518 ;
-  wire [12:0] \$519 ;
+  wire [12:0] \$518 ;
+  wire [11:0] \$519 ;
   wire \$52 ;
   wire [11:0] \$520 ;
-  wire [11:0] \$521 ;
-  wire [12:0] \$522 ;
+  wire [12:0] \$521 ;
+  wire [11:0] \$522 ;
   wire [11:0] \$523 ;
-  wire [11:0] \$524 ;
-  wire [12:0] \$525 ;
+  wire [12:0] \$524 ;
+  wire [11:0] \$525 ;
   wire [11:0] \$526 ;
-  wire [11:0] \$527 ;
-  wire [12:0] \$528 ;
+  wire [12:0] \$527 ;
+  wire [11:0] \$528 ;
   wire [11:0] \$529 ;
   wire \$53 ;
-  wire [11:0] \$530 ;
-  wire [12:0] \$531 ;
+  wire [12:0] \$530 ;
+  wire [11:0] \$531 ;
   wire [11:0] \$532 ;
-  wire [11:0] \$533 ;
-  wire [12:0] \$534 ;
+  wire [12:0] \$533 ;
+  wire [11:0] \$534 ;
   wire [11:0] \$535 ;
-  wire [11:0] \$536 ;
-  wire [12:0] \$537 ;
+  wire [12:0] \$536 ;
+  wire [11:0] \$537 ;
   wire [11:0] \$538 ;
-  wire [11:0] \$539 ;
+  wire [12:0] \$539 ;
   wire \$54 ;
-  wire [12:0] \$540 ;
+  wire [11:0] \$540 ;
   wire [11:0] \$541 ;
-  wire [11:0] \$542 ;
-  wire [12:0] \$543 ;
+  wire [12:0] \$542 ;
+  wire [11:0] \$543 ;
   wire [11:0] \$544 ;
-  wire [11:0] \$545 ;
-  wire [12:0] \$546 ;
+  wire [12:0] \$545 ;
+  wire [11:0] \$546 ;
   wire [11:0] \$547 ;
-  wire [11:0] \$548 ;
-  wire [12:0] \$549 ;
+  wire [12:0] \$548 ;
+  wire [11:0] \$549 ;
   wire \$55 ;
   wire [11:0] \$550 ;
-  wire [11:0] \$551 ;
-  wire [12:0] \$552 ;
+  wire [12:0] \$551 ;
+  wire [11:0] \$552 ;
   wire [11:0] \$553 ;
-  wire [11:0] \$554 ;
-  wire [12:0] \$555 ;
+  wire [12:0] \$554 ;
+  wire [11:0] \$555 ;
   wire [11:0] \$556 ;
-  wire [11:0] \$557 ;
-  wire [12:0] \$558 ;
+  wire [12:0] \$557 ;
+  wire [11:0] \$558 ;
   wire [11:0] \$559 ;
   wire \$56 ;
-  wire [11:0] \$560 ;
-  wire [12:0] \$561 ;
+  wire [12:0] \$560 ;
+  wire [11:0] \$561 ;
   wire [11:0] \$562 ;
-  wire [11:0] \$563 ;
-  wire [12:0] \$564 ;
+  wire [12:0] \$563 ;
+  wire [11:0] \$564 ;
   wire [11:0] \$565 ;
-  wire [11:0] \$566 ;
-  wire [12:0] \$567 ;
+  wire [12:0] \$566 ;
+  wire [11:0] \$567 ;
   wire [11:0] \$568 ;
-  wire [11:0] \$569 ;
+  wire [12:0] \$569 ;
   wire \$57 ;
-  wire [12:0] \$570 ;
+  wire [11:0] \$570 ;
   wire [11:0] \$571 ;
-  wire [11:0] \$572 ;
-  wire [12:0] \$573 ;
+  wire [12:0] \$572 ;
+  wire [11:0] \$573 ;
   wire [11:0] \$574 ;
-  wire [11:0] \$575 ;
-  wire [12:0] \$576 ;
+  wire [12:0] \$575 ;
+  wire [11:0] \$576 ;
   wire [11:0] \$577 ;
-  wire [11:0] \$578 ;
-  wire [12:0] \$579 ;
+  wire [12:0] \$578 ;
+  wire [11:0] \$579 ;
   wire \$58 ;
   wire [11:0] \$580 ;
-  wire [11:0] \$581 ;
-  wire [12:0] \$582 ;
+  wire [12:0] \$581 ;
+  wire [11:0] \$582 ;
   wire [11:0] \$583 ;
-  wire [11:0] \$584 ;
-  wire [12:0] \$585 ;
+  wire [12:0] \$584 ;
+  wire [11:0] \$585 ;
   wire [11:0] \$586 ;
-  wire [11:0] \$587 ;
-  wire [12:0] \$588 ;
-  wire [11:0] \$589 ;
+  wire [12:0] \$587 ;
+  wire [31:0] \$588 ;
+  wire [31:0] \$589 ;
   wire \$59 ;
-  wire [11:0] \$590 ;
-  wire [12:0] \$591 ;
+  wire [31:0] \$590 ;
+  wire [31:0] \$591 ;
   wire [31:0] \$592 ;
   wire [31:0] \$593 ;
   wire [31:0] \$594 ;
   wire [31:0] \$595 ;
-  wire [31:0] \$596 ;
+  wire [1:0] \$596 ;
   wire [31:0] \$597 ;
-  wire [31:0] \$598 ;
-  wire [31:0] \$599 ;
+  wire [4:0] \$598 ;
+  wire [4:0] \$599 ;
   wire [120:0] \$6 ;
   wire \$60 ;
-  wire [1:0] \$600 ;
+  wire [4:0] \$600 ;
   wire [31:0] \$601 ;
-  wire [4:0] \$602 ;
-  wire [4:0] \$603 ;
-  wire [4:0] \$604 ;
+  wire [31:0] \$602 ;
+  wire [31:0] \$603 ;
+  wire [31:0] \$604 ;
   wire [31:0] \$605 ;
   wire [31:0] \$606 ;
   wire [31:0] \$607 ;
@@ -10214,11 +10166,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$616 ;
   wire [31:0] \$617 ;
   wire [31:0] \$618 ;
-  wire [31:0] \$619 ;
+  wire \$619 ;
   wire \$62 ;
-  wire [31:0] \$620 ;
-  wire [31:0] \$621 ;
-  wire [31:0] \$622 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
   wire \$623 ;
   wire \$624 ;
   wire \$625 ;
@@ -10231,22 +10183,22 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
+  wire [31:0] \$634 ;
+  wire [31:0] \$635 ;
+  wire [31:0] \$636 ;
+  wire [31:0] \$637 ;
   wire [31:0] \$638 ;
   wire [31:0] \$639 ;
   wire \$64 ;
   wire [31:0] \$640 ;
   wire [31:0] \$641 ;
-  wire [31:0] \$642 ;
+  wire [7:0] \$642 ;
   wire [31:0] \$643 ;
-  wire [31:0] \$644 ;
+  wire [7:0] \$644 ;
   wire [31:0] \$645 ;
-  wire [7:0] \$646 ;
+  wire [31:0] \$646 ;
   wire [31:0] \$647 ;
-  wire [7:0] \$648 ;
+  wire [31:0] \$648 ;
   wire [31:0] \$649 ;
   wire \$65 ;
   wire [31:0] \$650 ;
@@ -10258,15 +10210,15 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$656 ;
   wire [31:0] \$657 ;
   wire [31:0] \$658 ;
-  wire [31:0] \$659 ;
+  wire [16:0] \$659 ;
   wire [4:0] \$66 ;
   wire [31:0] \$660 ;
   wire [31:0] \$661 ;
   wire [31:0] \$662 ;
-  wire [16:0] \$663 ;
-  wire [31:0] \$664 ;
-  wire [31:0] \$665 ;
-  wire [31:0] \$666 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
@@ -10278,23 +10230,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
+  wire [31:0] \$677 ;
+  wire [31:0] \$678 ;
+  wire [31:0] \$679 ;
   wire [4:0] \$68 ;
-  wire \$680 ;
+  wire [31:0] \$680 ;
   wire [31:0] \$681 ;
   wire [31:0] \$682 ;
   wire [31:0] \$683 ;
   wire [31:0] \$684 ;
-  wire [31:0] \$685 ;
+  wire [9:0] \$685 ;
   wire [31:0] \$686 ;
-  wire [31:0] \$687 ;
+  wire [9:0] \$687 ;
   wire [31:0] \$688 ;
-  wire [9:0] \$689 ;
+  wire [31:0] \$689 ;
   wire [4:0] \$69 ;
   wire [31:0] \$690 ;
-  wire [9:0] \$691 ;
+  wire [31:0] \$691 ;
   wire [31:0] \$692 ;
   wire [31:0] \$693 ;
   wire [31:0] \$694 ;
@@ -10307,14 +10259,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [4:0] \$70 ;
   wire [31:0] \$700 ;
   wire [31:0] \$701 ;
-  wire [31:0] \$702 ;
+  wire [16:0] \$702 ;
   wire [31:0] \$703 ;
   wire [31:0] \$704 ;
   wire [31:0] \$705 ;
-  wire [16:0] \$706 ;
-  wire [31:0] \$707 ;
-  wire [31:0] \$708 ;
-  wire [31:0] \$709 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire [4:0] \$71 ;
   wire \$710 ;
   wire \$711 ;
@@ -10327,22 +10279,22 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$718 ;
   wire \$719 ;
   wire [3:0] \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
+  wire [31:0] \$720 ;
+  wire [31:0] \$721 ;
+  wire [31:0] \$722 ;
+  wire [31:0] \$723 ;
   wire [31:0] \$724 ;
   wire [31:0] \$725 ;
   wire [31:0] \$726 ;
   wire [31:0] \$727 ;
-  wire [31:0] \$728 ;
+  wire [4:0] \$728 ;
   wire [31:0] \$729 ;
   wire [3:0] \$73 ;
-  wire [31:0] \$730 ;
+  wire [4:0] \$730 ;
   wire [31:0] \$731 ;
-  wire [4:0] \$732 ;
+  wire [31:0] \$732 ;
   wire [31:0] \$733 ;
-  wire [4:0] \$734 ;
+  wire [31:0] \$734 ;
   wire [31:0] \$735 ;
   wire [31:0] \$736 ;
   wire [31:0] \$737 ;
@@ -10354,15 +10306,15 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$742 ;
   wire [31:0] \$743 ;
   wire [31:0] \$744 ;
-  wire [31:0] \$745 ;
+  wire [16:0] \$745 ;
   wire [31:0] \$746 ;
   wire [31:0] \$747 ;
   wire [31:0] \$748 ;
-  wire [16:0] \$749 ;
+  wire \$749 ;
   wire [32:0] \$75 ;
-  wire [31:0] \$750 ;
-  wire [31:0] \$751 ;
-  wire [31:0] \$752 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
@@ -10375,106 +10327,106 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
+  wire [5:0] \$764 ;
+  wire [5:0] \$765 ;
+  wire [6:0] \$766 ;
+  wire [5:0] \$767 ;
   wire [5:0] \$768 ;
-  wire [5:0] \$769 ;
+  wire [6:0] \$769 ;
   wire [32:0] \$77 ;
-  wire [6:0] \$770 ;
+  wire \$770 ;
   wire [5:0] \$771 ;
   wire [5:0] \$772 ;
   wire [6:0] \$773 ;
   wire \$774 ;
-  wire [5:0] \$775 ;
-  wire [5:0] \$776 ;
-  wire [6:0] \$777 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
   wire \$778 ;
   wire \$779 ;
   reg \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
+  wire [5:0] \$780 ;
+  wire [5:0] \$781 ;
+  wire [6:0] \$782 ;
+  wire [5:0] \$783 ;
   wire [5:0] \$784 ;
-  wire [5:0] \$785 ;
-  wire [6:0] \$786 ;
+  wire [6:0] \$785 ;
+  wire \$786 ;
   wire [5:0] \$787 ;
   wire [5:0] \$788 ;
   wire [6:0] \$789 ;
   wire [2:0] \$79 ;
   wire \$790 ;
-  wire [5:0] \$791 ;
-  wire [5:0] \$792 ;
-  wire [6:0] \$793 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
   wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire [6:0] \$799 ;
+  wire [6:0] \$795 ;
+  wire [5:0] \$796 ;
+  wire [5:0] \$797 ;
+  wire [6:0] \$798 ;
+  wire [5:0] \$799 ;
   wire \$8 ;
   wire [4:0] \$80 ;
   wire [5:0] \$800 ;
-  wire [5:0] \$801 ;
-  wire [6:0] \$802 ;
+  wire [6:0] \$801 ;
+  wire [5:0] \$802 ;
   wire [5:0] \$803 ;
-  wire [5:0] \$804 ;
-  wire [6:0] \$805 ;
+  wire [6:0] \$804 ;
+  wire [5:0] \$805 ;
   wire [5:0] \$806 ;
-  wire [5:0] \$807 ;
-  wire [6:0] \$808 ;
-  wire [5:0] \$809 ;
+  wire [6:0] \$807 ;
+  wire [20:0] \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire [5:0] \$810 ;
-  wire [6:0] \$811 ;
-  wire [20:0] \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire [5:0] \$816 ;
-  wire [5:0] \$817 ;
-  wire [6:0] \$818 ;
-  wire [20:0] \$819 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire [5:0] \$812 ;
+  wire [5:0] \$813 ;
+  wire [6:0] \$814 ;
+  wire [20:0] \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire [5:0] \$819 ;
   wire [120:0] \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire [5:0] \$823 ;
-  wire [5:0] \$824 ;
-  wire [6:0] \$825 ;
-  wire [20:0] \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  wire [5:0] \$820 ;
+  wire [6:0] \$821 ;
+  wire [20:0] \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire [33:0] \$826 ;
+  wire [34:0] \$827 ;
+  wire [33:0] \$828 ;
+  wire [34:0] \$829 ;
   wire [120:0] \$83 ;
   wire [33:0] \$830 ;
   wire [34:0] \$831 ;
-  wire [33:0] \$832 ;
-  wire [34:0] \$833 ;
-  wire [33:0] \$834 ;
-  wire [34:0] \$835 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire [45:0] \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
-  wire [45:0] \$839 ;
+  wire \$839 ;
   wire [120:0] \$84 ;
-  wire \$840 ;
+  wire [4:0] \$840 ;
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
-  wire \$845 ;
+  wire [4:0] \$845 ;
   wire \$846 ;
   wire \$847 ;
-  wire [4:0] \$848 ;
+  wire \$848 ;
   wire \$849 ;
   wire [120:0] \$85 ;
   wire \$850 ;
   wire \$851 ;
   wire \$852 ;
-  wire [4:0] \$853 ;
+  wire \$853 ;
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
@@ -10716,18 +10668,18 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
   (* init = 15'h0000 *)
-  wire [14:0] \$signal$151 ;
-  reg \$signal$222  = 1'h0;
-  reg [1:0] \$signal$227  = 2'h0;
+  wire [14:0] \$signal$150 ;
+  reg \$signal$221  = 1'h0;
+  reg [1:0] \$signal$226  = 2'h0;
+  reg \$signal$254  = 1'h0;
+  reg [31:0] \$signal$255  = 32'd0;
   reg \$signal$256  = 1'h0;
-  reg [31:0] \$signal$257  = 32'd0;
+  reg [3:0] \$signal$257  = 4'h0;
   reg \$signal$258  = 1'h0;
-  reg [3:0] \$signal$259  = 4'h0;
-  reg \$signal$260  = 1'h0;
-  reg \$signal$261  = 1'h0;
-  reg [3:0] \$signal$262  = 4'h0;
-  reg [31:0] \$signal$263  = 32'd0;
-  reg \$signal$277  = 1'h0;
+  reg \$signal$259  = 1'h0;
+  reg [3:0] \$signal$260  = 4'h0;
+  reg [31:0] \$signal$261  = 32'd0;
+  reg \$signal$275  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   reg [31:0] \$signal$72  = 32'd0;
   wire [1:0] \$signal$73 ;
@@ -10737,46 +10689,45 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [4:0] \$signal$88  = 5'h00;
   wire [4:0] \$signal$89 ;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$284 ;
-  wire [1:0] \$signature__addr$287 ;
-  wire [1:0] \$signature__addr$290 ;
-  wire [1:0] \$signature__addr$293 ;
-  wire [1:0] \$signature__addr$296 ;
+  wire [1:0] \$signature__addr$282 ;
+  wire [1:0] \$signature__addr$285 ;
+  wire [1:0] \$signature__addr$288 ;
+  wire [1:0] \$signature__addr$291 ;
+  wire [1:0] \$signature__addr$294 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$299 ;
-  wire [1:0] \$signature__addr$302 ;
+  wire [1:0] \$signature__addr$297 ;
+  wire [1:0] \$signature__addr$300 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$308 ;
+  wire [3:0] \$signature__addr$306 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$321 ;
+  wire [3:0] \$signature__addr$319 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$282 ;
-  wire [120:0] \$signature__data$288 ;
-  wire [120:0] \$signature__data$294 ;
-  wire [120:0] \$signature__data$300 ;
+  wire [120:0] \$signature__data$280 ;
+  wire [120:0] \$signature__data$286 ;
+  wire [120:0] \$signature__data$292 ;
+  wire [120:0] \$signature__data$298 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$309 ;
-  wire [45:0] \$signature__data$322 ;
+  wire [14:0] \$signature__data$307 ;
+  wire [45:0] \$signature__data$320 ;
   wire [120:0] \$signature__data$84 ;
   wire [120:0] \$signature__data$85 ;
   wire [120:0] \$signature__data$86 ;
   reg \$signature__en ;
-  wire \$signature__en$285 ;
-  reg \$signature__en$289 ;
-  wire \$signature__en$291 ;
-  reg \$signature__en$295 ;
-  wire \$signature__en$297 ;
-  reg \$signature__en$301 ;
-  wire \$signature__en$303 ;
-  wire \$signature__en$310 ;
-  wire \$signature__en$323 ;
+  wire \$signature__en$283 ;
+  reg \$signature__en$287 ;
+  wire \$signature__en$289 ;
+  reg \$signature__en$293 ;
+  wire \$signature__en$295 ;
+  reg \$signature__en$299 ;
+  wire \$signature__en$301 ;
+  wire \$signature__en$308 ;
+  wire \$signature__en$321 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
   reg [9:0] alloc_queue_count = 10'h000;
   reg [14:0] alloc_queue_head = 15'h0000;
-  reg alloc_queue_head_valid = 1'h0;
   reg [8:0] alloc_queue_held = 9'h000;
   wire alloc_queue_pop;
   wire alloc_queue_push;
@@ -10823,7 +10774,6 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire busy;
   reg [9:0] command_queue_count = 10'h000;
   reg [45:0] command_queue_head = 46'h000000000000;
-  reg command_queue_head_valid = 1'h0;
   reg [8:0] command_queue_held = 9'h000;
   wire command_queue_pop;
   wire command_queue_push;
@@ -10927,30 +10877,30 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
   wire popped;
-  output \port$3793$0 ;
-  wire \port$3793$0 ;
-  output \port$3794$0 ;
-  wire \port$3794$0 ;
-  output \port$3796$0 ;
-  wire \port$3796$0 ;
-  output [44:0] \port$4393$1 ;
-  wire [44:0] \port$4393$1 ;
-  input [15:0] \port$4771$0 ;
-  wire [15:0] \port$4771$0 ;
-  input [12:0] \port$4771$48 ;
-  wire [12:0] \port$4771$48 ;
-  input [15:0] \port$4774$0 ;
-  wire [15:0] \port$4774$0 ;
-  input [14:0] \port$4786$0 ;
-  wire [14:0] \port$4786$0 ;
-  input [36:0] \port$4814$0 ;
-  wire [36:0] \port$4814$0 ;
+  output \port$3777$0 ;
+  wire \port$3777$0 ;
+  output \port$3778$0 ;
+  wire \port$3778$0 ;
+  output \port$3780$0 ;
+  wire \port$3780$0 ;
+  output [44:0] \port$4377$1 ;
+  wire [44:0] \port$4377$1 ;
+  input [15:0] \port$4755$0 ;
+  wire [15:0] \port$4755$0 ;
+  input [12:0] \port$4755$48 ;
+  wire [12:0] \port$4755$48 ;
+  input [15:0] \port$4758$0 ;
+  wire [15:0] \port$4758$0 ;
+  input [14:0] \port$4770$0 ;
+  wire [14:0] \port$4770$0 ;
+  input [36:0] \port$4798$0 ;
+  wire [36:0] \port$4798$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5050$0 ;
-  wire [4:0] \port$5050$0 ;
+  output [4:0] \port$5030$0 ;
+  wire [4:0] \port$5030$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5327$0 ;
-  wire [4:0] \port$5327$0 ;
+  output [4:0] \port$5303$0 ;
+  wire [4:0] \port$5303$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -11023,9 +10973,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$320 ;
+  wire [3:0] \read__addr$318 ;
   wire [14:0] read__data;
-  wire [45:0] \read__data$240 ;
+  wire [45:0] \read__data$239 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -11130,20 +11080,20 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$310 )
+    if (\$signature__en$308 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$323 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1509 , \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], new_flush };
+    if (\$signature__en$321 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1501 , \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], new_flush };
   end
-  assign \read__data$240  = command_queue_ring[command_queue_rd];
+  assign \read__data$239  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$282 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$280 ;
   end
   reg [120:0] _0_;
   always @(posedge aclk_clk) begin
@@ -11152,8 +11102,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$289 )
-      log_bank1[\$signature__addr$287 ] <= \$signature__data$288 ;
+    if (\$signature__en$287 )
+      log_bank1[\$signature__addr$285 ] <= \$signature__data$286 ;
   end
   reg [120:0] _1_;
   always @(posedge aclk_clk) begin
@@ -11162,8 +11112,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__data$84  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$295 )
-      log_bank2[\$signature__addr$293 ] <= \$signature__data$294 ;
+    if (\$signature__en$293 )
+      log_bank2[\$signature__addr$291 ] <= \$signature__data$292 ;
   end
   reg [120:0] _2_;
   always @(posedge aclk_clk) begin
@@ -11172,8 +11122,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__data$85  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$301 )
-      log_bank3[tail_row] <= \$signature__data$300 ;
+    if (\$signature__en$299 )
+      log_bank3[tail_row] <= \$signature__data$298 ;
   end
   reg [120:0] _3_;
   always @(posedge aclk_clk) begin
@@ -11181,63 +11131,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$86  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4774$0 [15] ? { 6'h00, \port$4774$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4758$0 [15] ? { 6'h00, \port$4758$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4786$0 [12:5], 46'h000000000000, \port$4786$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4786$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4771$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4771$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4771$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4774$0 [12:5], \port$4814$0 [32:1], 4'h0, \port$4814$0 [36:33], \$2 , 1'h0, \port$4814$0 [0], 3'h1, \port$4774$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4770$0 [12:5], 46'h000000000000, \port$4770$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4770$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4755$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4755$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4755$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4758$0 [12:5], \port$4798$0 [32:1], 4'h0, \port$4798$0 [36:33], \$2 , 1'h0, \port$4798$0 [0], 3'h1, \port$4758$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4786$0 [12:5], 46'h000000000000, \port$4786$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4786$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4771$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4771$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4771$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4770$0 [12:5], 46'h000000000000, \port$4770$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4770$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4755$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4755$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4755$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4771$0 [4:1] == 1'h1;
+  assign \$15  = \port$4755$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4771$0 [0];
-  assign \$18  = ! \port$4771$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4755$0 [0];
+  assign \$18  = ! \port$4755$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4774$0 [0];
-  assign \$21  = ! \port$4774$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4758$0 [0];
+  assign \$21  = ! \port$4758$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4786$0 [0];
-  assign \$24  = ! \port$4786$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4770$0 [0];
+  assign \$24  = ! \port$4770$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4771$0 [4:1] == 1'h1;
+  assign \$26  = \port$4755$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4771$0 [6:5];
+  assign \$28  = ! \port$4755$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4771$0 [0];
-  assign \$31  = \port$4771$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4755$0 [0];
+  assign \$31  = \port$4755$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4774$0 [0];
-  assign \$34  = \port$4774$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4758$0 [0];
+  assign \$34  = \port$4758$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4786$0 [0];
-  assign \$37  = \port$4786$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4770$0 [0];
+  assign \$37  = \port$4770$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4771$0 [4:1] == 1'h1;
+  assign \$39  = \port$4755$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4771$0 [6:5] == 1'h1;
+  assign \$41  = \port$4755$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4771$0 [0];
-  assign \$44  = \port$4771$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4755$0 [0];
+  assign \$44  = \port$4755$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4771$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4771$0 [0];
-  assign \$48  = \port$4771$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4755$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4755$0 [0];
+  assign \$48  = \port$4755$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4774$0 [0];
-  assign \$51  = \port$4774$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4758$0 [0];
+  assign \$51  = \port$4758$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4786$0 [0];
-  assign \$54  = \port$4786$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4770$0 [0];
+  assign \$54  = \port$4770$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4771$0 [4:1] == 1'h1;
+  assign \$56  = \port$4755$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4771$0 [6:5] == 2'h2;
+  assign \$58  = \port$4755$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = popped ? 1'h1 : space_plus_all_ge1;
   assign \$61  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
@@ -11246,7 +11196,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$64  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$65  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$66  = space_short ? 5'h01 : space_over[4:0];
-  assign \$67  = space_short ? 5'h00 : \$1339 [4:0];
+  assign \$67  = space_short ? 5'h00 : \$1331 [4:0];
   assign \$68  = popped ? \$66  : \$67 ;
   assign \$69  = tail + 2'h3;
   assign \$70  = tail + 2'h2;
@@ -11266,7 +11216,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$85  = \$signal$80  ? \$84  : 121'h0000000000000000000000000000000;
   assign \$86  = ~ \$signal$88 ;
   assign \$87  = \$signal$87  & \$86 ;
-  assign \$88  = \$87  | { low_water_hit, \$1344 , \$1342 , e1_exhausted, \$1341  };
+  assign \$88  = \$87  | { low_water_hit, \$1336 , \$1334 , e1_exhausted, \$1333  };
   assign \$89  = 8'h80 - event_low_water;
   assign \$90  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$95  = \$94  == event_ev_free;
@@ -11349,757 +11299,757 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$188  = ~ \$187 ;
   assign \$189  = bus__r_req & \$188 ;
   assign \$190  = ~ alloc_queue_pop;
-  assign \$191  = alloc_queue_head_valid & \$190 ;
+  assign \$191  = alloc_queue_count[0] & \$190 ;
   assign \$192  = ~ \$191 ;
   assign \$193  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$194  = alloc_queue_held[0] | alloc_queue_push;
-  assign \$195  = ~ alloc_queue_pop;
-  assign \$196  = alloc_queue_head_valid & \$195 ;
-  assign \$197  = \$194  | \$196 ;
-  assign \$198  = ~ alloc_queue_pop;
-  assign \$199  = alloc_queue_head_valid & \$198 ;
-  assign \$200  = ~ \$199 ;
-  assign \$201  = \$200  & alloc_queue_held[0];
-  assign \$202  = alloc_queue_rd_next + 1'h1;
-  assign \$203  = ~ alloc_queue_pop;
-  assign \$204  = alloc_queue_head_valid & \$203 ;
-  assign \$205  = alloc_queue_held[0] | \$204 ;
+  assign \$194  = ~ alloc_queue_pop;
+  assign \$195  = alloc_queue_count[0] & \$194 ;
+  assign \$196  = ~ \$195 ;
+  assign \$197  = \$196  & alloc_queue_held[0];
+  assign \$198  = alloc_queue_rd_next + 1'h1;
+  assign \$199  = ~ alloc_queue_pop;
+  assign \$200  = alloc_queue_count[0] & \$199 ;
+  assign \$201  = alloc_queue_held[0] | \$200 ;
+  assign \$202  = alloc_queue_push & \$201 ;
+  assign \$203  = alloc_queue_wr_next + 1'h1;
+  assign \$204  = ~ alloc_queue_pop;
+  assign \$205  = alloc_queue_count[0] & \$204 ;
   assign \$206  = alloc_queue_push & \$205 ;
-  assign \$207  = alloc_queue_wr_next + 1'h1;
-  assign \$208  = ~ alloc_queue_pop;
-  assign \$209  = alloc_queue_head_valid & \$208 ;
-  assign \$210  = alloc_queue_push & \$209 ;
-  assign \$211  = ~ alloc_queue_pop;
-  assign \$212  = alloc_queue_head_valid & \$211 ;
-  assign \$213  = ~ \$212 ;
-  assign \$214  = \$213  & alloc_queue_held[0];
-  assign \$215  = ~ alloc_queue_push;
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = \$216  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$218  = \$210  ? 1'h1 : \$217 ;
-  assign \$219  = ~ alloc_queue_pop;
-  assign \$220  = alloc_queue_head_valid & \$219 ;
-  assign \$221  = alloc_queue_push & \$220 ;
-  assign \$222  = ~ alloc_queue_pop;
-  assign \$223  = alloc_queue_head_valid & \$222 ;
-  assign \$224  = ~ \$223 ;
-  assign \$225  = \$224  & alloc_queue_held[0];
-  assign \$226  = ~ alloc_queue_push;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = \$227  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$229  = \$221  ? alloc_queue_held[0] : \$228 ;
-  assign \$230  = ~ alloc_queue_pop;
-  assign \$231  = alloc_queue_head_valid & \$230 ;
-  assign \$232  = alloc_queue_push & \$231 ;
-  assign \$233  = ~ alloc_queue_pop;
-  assign \$234  = alloc_queue_head_valid & \$233 ;
-  assign \$235  = ~ \$234 ;
-  assign \$236  = \$235  & alloc_queue_held[0];
-  assign \$237  = ~ alloc_queue_push;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = \$238  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$240  = \$232  ? alloc_queue_held[1] : \$239 ;
-  assign \$241  = ~ alloc_queue_pop;
-  assign \$242  = alloc_queue_head_valid & \$241 ;
-  assign \$243  = alloc_queue_push & \$242 ;
-  assign \$244  = ~ alloc_queue_pop;
-  assign \$245  = alloc_queue_head_valid & \$244 ;
-  assign \$246  = ~ \$245 ;
-  assign \$247  = \$246  & alloc_queue_held[0];
-  assign \$248  = ~ alloc_queue_push;
-  assign \$249  = \$247  & \$248 ;
-  assign \$250  = \$249  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$251  = \$243  ? alloc_queue_held[2] : \$250 ;
-  assign \$252  = ~ alloc_queue_pop;
-  assign \$253  = alloc_queue_head_valid & \$252 ;
-  assign \$254  = alloc_queue_push & \$253 ;
-  assign \$255  = ~ alloc_queue_pop;
-  assign \$256  = alloc_queue_head_valid & \$255 ;
-  assign \$257  = ~ \$256 ;
-  assign \$258  = \$257  & alloc_queue_held[0];
-  assign \$259  = ~ alloc_queue_push;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = \$260  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$262  = \$254  ? alloc_queue_held[3] : \$261 ;
-  assign \$263  = ~ alloc_queue_pop;
-  assign \$264  = alloc_queue_head_valid & \$263 ;
-  assign \$265  = alloc_queue_push & \$264 ;
-  assign \$266  = ~ alloc_queue_pop;
-  assign \$267  = alloc_queue_head_valid & \$266 ;
-  assign \$268  = ~ \$267 ;
-  assign \$269  = \$268  & alloc_queue_held[0];
-  assign \$270  = ~ alloc_queue_push;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = \$271  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$273  = \$265  ? alloc_queue_held[4] : \$272 ;
-  assign \$274  = ~ alloc_queue_pop;
-  assign \$275  = alloc_queue_head_valid & \$274 ;
-  assign \$276  = alloc_queue_push & \$275 ;
-  assign \$277  = ~ alloc_queue_pop;
-  assign \$278  = alloc_queue_head_valid & \$277 ;
-  assign \$279  = ~ \$278 ;
-  assign \$280  = \$279  & alloc_queue_held[0];
-  assign \$281  = ~ alloc_queue_push;
-  assign \$282  = \$280  & \$281 ;
-  assign \$283  = \$282  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$284  = \$276  ? alloc_queue_held[5] : \$283 ;
-  assign \$285  = ~ alloc_queue_pop;
-  assign \$286  = alloc_queue_head_valid & \$285 ;
-  assign \$287  = alloc_queue_push & \$286 ;
-  assign \$288  = ~ alloc_queue_pop;
-  assign \$289  = alloc_queue_head_valid & \$288 ;
-  assign \$290  = ~ \$289 ;
-  assign \$291  = \$290  & alloc_queue_held[0];
-  assign \$292  = ~ alloc_queue_push;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = \$293  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$295  = \$287  ? alloc_queue_held[6] : \$294 ;
-  assign \$296  = ~ alloc_queue_pop;
-  assign \$297  = alloc_queue_head_valid & \$296 ;
-  assign \$298  = alloc_queue_push & \$297 ;
-  assign \$299  = ~ alloc_queue_pop;
-  assign \$300  = alloc_queue_head_valid & \$299 ;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = \$301  & alloc_queue_held[0];
-  assign \$303  = ~ alloc_queue_push;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = \$304  ? 1'h0 : alloc_queue_held[8];
-  assign \$306  = \$298  ? alloc_queue_held[7] : \$305 ;
-  assign \$307  = ~ alloc_queue_pop;
-  assign \$308  = alloc_queue_push & \$307 ;
-  assign \$309  = ~ alloc_queue_push;
-  assign \$310  = alloc_queue_pop & \$309 ;
-  assign \$311  = \$310  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$312  = \$308  ? 1'h1 : \$311 ;
-  assign \$313  = ~ alloc_queue_pop;
-  assign \$314  = alloc_queue_push & \$313 ;
-  assign \$315  = ~ alloc_queue_push;
-  assign \$316  = alloc_queue_pop & \$315 ;
-  assign \$317  = \$316  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$318  = \$314  ? alloc_queue_count[0] : \$317 ;
-  assign \$319  = ~ alloc_queue_pop;
-  assign \$320  = alloc_queue_push & \$319 ;
-  assign \$321  = ~ alloc_queue_push;
-  assign \$322  = alloc_queue_pop & \$321 ;
-  assign \$323  = \$322  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$324  = \$320  ? alloc_queue_count[1] : \$323 ;
-  assign \$325  = ~ alloc_queue_pop;
-  assign \$326  = alloc_queue_push & \$325 ;
-  assign \$327  = ~ alloc_queue_push;
-  assign \$328  = alloc_queue_pop & \$327 ;
-  assign \$329  = \$328  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$330  = \$326  ? alloc_queue_count[2] : \$329 ;
-  assign \$331  = ~ alloc_queue_pop;
-  assign \$332  = alloc_queue_push & \$331 ;
-  assign \$333  = ~ alloc_queue_push;
-  assign \$334  = alloc_queue_pop & \$333 ;
-  assign \$335  = \$334  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$336  = \$332  ? alloc_queue_count[3] : \$335 ;
-  assign \$337  = ~ alloc_queue_pop;
-  assign \$338  = alloc_queue_push & \$337 ;
-  assign \$339  = ~ alloc_queue_push;
-  assign \$340  = alloc_queue_pop & \$339 ;
-  assign \$341  = \$340  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$342  = \$338  ? alloc_queue_count[4] : \$341 ;
-  assign \$343  = ~ alloc_queue_pop;
-  assign \$344  = alloc_queue_push & \$343 ;
-  assign \$345  = ~ alloc_queue_push;
-  assign \$346  = alloc_queue_pop & \$345 ;
-  assign \$347  = \$346  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$348  = \$344  ? alloc_queue_count[5] : \$347 ;
-  assign \$349  = ~ alloc_queue_pop;
-  assign \$350  = alloc_queue_push & \$349 ;
-  assign \$351  = ~ alloc_queue_push;
-  assign \$352  = alloc_queue_pop & \$351 ;
-  assign \$353  = \$352  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$354  = \$350  ? alloc_queue_count[6] : \$353 ;
-  assign \$355  = ~ alloc_queue_pop;
-  assign \$356  = alloc_queue_push & \$355 ;
-  assign \$357  = ~ alloc_queue_push;
-  assign \$358  = alloc_queue_pop & \$357 ;
-  assign \$359  = \$358  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$360  = \$356  ? alloc_queue_count[7] : \$359 ;
-  assign \$361  = ~ alloc_queue_pop;
-  assign \$362  = alloc_queue_push & \$361 ;
-  assign \$363  = ~ alloc_queue_push;
-  assign \$364  = alloc_queue_pop & \$363 ;
-  assign \$365  = \$364  ? 1'h0 : alloc_queue_count[9];
-  assign \$366  = \$362  ? alloc_queue_count[8] : \$365 ;
-  assign \$367  = alloc_queue_head_valid | staged_valid;
-  assign \$368  = ! bus__r_addr[5:0];
-  assign \$369  = bus__r_addr[11:6] >= 3'h4;
-  assign \$370  = \$368  & \$369 ;
-  assign \$371  = bus__r_addr[11:6] < 3'h7;
-  assign \$372  = \$370  & \$371 ;
-  assign \$373  = bus__r_req & \$372 ;
-  assign \$374  = \$367  | \$373 ;
-  assign \$375  = req_alloc & native_alloc_valid;
-  assign \$376  = ~ \$375 ;
-  assign \$377  = \$374  & \$376 ;
-  assign \$378  = ! bus__r_addr[5:0];
-  assign \$379  = bus__r_addr[11:6] >= 3'h4;
-  assign \$380  = \$378  & \$379 ;
-  assign \$381  = bus__r_addr[11:6] < 3'h7;
-  assign \$382  = \$380  & \$381 ;
-  assign \$383  = bus__r_req & \$382 ;
-  assign \$384  = alloc_queue_head_valid | staged_valid;
-  assign \$385  = ! bus__r_addr[5:0];
-  assign \$386  = bus__r_addr[11:6] >= 3'h4;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = bus__r_addr[11:6] < 3'h7;
-  assign \$389  = \$387  & \$388 ;
-  assign \$390  = bus__r_req & \$389 ;
-  assign \$391  = \$384  | \$390 ;
-  assign \$392  = req_alloc & native_alloc_valid;
-  assign \$393  = ~ \$392 ;
-  assign \$394  = \$391  & \$393 ;
-  assign \$395  = ~ alloc_queue_head_valid;
-  assign \$396  = ~ staged_valid;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = \$394  & \$397 ;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = \$383  & \$399 ;
+  assign \$207  = ~ alloc_queue_pop;
+  assign \$208  = alloc_queue_count[0] & \$207 ;
+  assign \$209  = ~ \$208 ;
+  assign \$210  = \$209  & alloc_queue_held[0];
+  assign \$211  = ~ alloc_queue_push;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = \$212  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$214  = \$206  ? 1'h1 : \$213 ;
+  assign \$215  = ~ alloc_queue_pop;
+  assign \$216  = alloc_queue_count[0] & \$215 ;
+  assign \$217  = alloc_queue_push & \$216 ;
+  assign \$218  = ~ alloc_queue_pop;
+  assign \$219  = alloc_queue_count[0] & \$218 ;
+  assign \$220  = ~ \$219 ;
+  assign \$221  = \$220  & alloc_queue_held[0];
+  assign \$222  = ~ alloc_queue_push;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = \$223  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$225  = \$217  ? alloc_queue_held[0] : \$224 ;
+  assign \$226  = ~ alloc_queue_pop;
+  assign \$227  = alloc_queue_count[0] & \$226 ;
+  assign \$228  = alloc_queue_push & \$227 ;
+  assign \$229  = ~ alloc_queue_pop;
+  assign \$230  = alloc_queue_count[0] & \$229 ;
+  assign \$231  = ~ \$230 ;
+  assign \$232  = \$231  & alloc_queue_held[0];
+  assign \$233  = ~ alloc_queue_push;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = \$234  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$236  = \$228  ? alloc_queue_held[1] : \$235 ;
+  assign \$237  = ~ alloc_queue_pop;
+  assign \$238  = alloc_queue_count[0] & \$237 ;
+  assign \$239  = alloc_queue_push & \$238 ;
+  assign \$240  = ~ alloc_queue_pop;
+  assign \$241  = alloc_queue_count[0] & \$240 ;
+  assign \$242  = ~ \$241 ;
+  assign \$243  = \$242  & alloc_queue_held[0];
+  assign \$244  = ~ alloc_queue_push;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = \$245  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$247  = \$239  ? alloc_queue_held[2] : \$246 ;
+  assign \$248  = ~ alloc_queue_pop;
+  assign \$249  = alloc_queue_count[0] & \$248 ;
+  assign \$250  = alloc_queue_push & \$249 ;
+  assign \$251  = ~ alloc_queue_pop;
+  assign \$252  = alloc_queue_count[0] & \$251 ;
+  assign \$253  = ~ \$252 ;
+  assign \$254  = \$253  & alloc_queue_held[0];
+  assign \$255  = ~ alloc_queue_push;
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = \$256  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$258  = \$250  ? alloc_queue_held[3] : \$257 ;
+  assign \$259  = ~ alloc_queue_pop;
+  assign \$260  = alloc_queue_count[0] & \$259 ;
+  assign \$261  = alloc_queue_push & \$260 ;
+  assign \$262  = ~ alloc_queue_pop;
+  assign \$263  = alloc_queue_count[0] & \$262 ;
+  assign \$264  = ~ \$263 ;
+  assign \$265  = \$264  & alloc_queue_held[0];
+  assign \$266  = ~ alloc_queue_push;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = \$267  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$269  = \$261  ? alloc_queue_held[4] : \$268 ;
+  assign \$270  = ~ alloc_queue_pop;
+  assign \$271  = alloc_queue_count[0] & \$270 ;
+  assign \$272  = alloc_queue_push & \$271 ;
+  assign \$273  = ~ alloc_queue_pop;
+  assign \$274  = alloc_queue_count[0] & \$273 ;
+  assign \$275  = ~ \$274 ;
+  assign \$276  = \$275  & alloc_queue_held[0];
+  assign \$277  = ~ alloc_queue_push;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = \$278  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$280  = \$272  ? alloc_queue_held[5] : \$279 ;
+  assign \$281  = ~ alloc_queue_pop;
+  assign \$282  = alloc_queue_count[0] & \$281 ;
+  assign \$283  = alloc_queue_push & \$282 ;
+  assign \$284  = ~ alloc_queue_pop;
+  assign \$285  = alloc_queue_count[0] & \$284 ;
+  assign \$286  = ~ \$285 ;
+  assign \$287  = \$286  & alloc_queue_held[0];
+  assign \$288  = ~ alloc_queue_push;
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = \$289  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$291  = \$283  ? alloc_queue_held[6] : \$290 ;
+  assign \$292  = ~ alloc_queue_pop;
+  assign \$293  = alloc_queue_count[0] & \$292 ;
+  assign \$294  = alloc_queue_push & \$293 ;
+  assign \$295  = ~ alloc_queue_pop;
+  assign \$296  = alloc_queue_count[0] & \$295 ;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = \$297  & alloc_queue_held[0];
+  assign \$299  = ~ alloc_queue_push;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = \$300  ? 1'h0 : alloc_queue_held[8];
+  assign \$302  = \$294  ? alloc_queue_held[7] : \$301 ;
+  assign \$303  = ~ alloc_queue_pop;
+  assign \$304  = alloc_queue_push & \$303 ;
+  assign \$305  = ~ alloc_queue_push;
+  assign \$306  = alloc_queue_pop & \$305 ;
+  assign \$307  = \$306  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$308  = \$304  ? 1'h1 : \$307 ;
+  assign \$309  = ~ alloc_queue_pop;
+  assign \$310  = alloc_queue_push & \$309 ;
+  assign \$311  = ~ alloc_queue_push;
+  assign \$312  = alloc_queue_pop & \$311 ;
+  assign \$313  = \$312  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$314  = \$310  ? alloc_queue_count[0] : \$313 ;
+  assign \$315  = ~ alloc_queue_pop;
+  assign \$316  = alloc_queue_push & \$315 ;
+  assign \$317  = ~ alloc_queue_push;
+  assign \$318  = alloc_queue_pop & \$317 ;
+  assign \$319  = \$318  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$320  = \$316  ? alloc_queue_count[1] : \$319 ;
+  assign \$321  = ~ alloc_queue_pop;
+  assign \$322  = alloc_queue_push & \$321 ;
+  assign \$323  = ~ alloc_queue_push;
+  assign \$324  = alloc_queue_pop & \$323 ;
+  assign \$325  = \$324  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$326  = \$322  ? alloc_queue_count[2] : \$325 ;
+  assign \$327  = ~ alloc_queue_pop;
+  assign \$328  = alloc_queue_push & \$327 ;
+  assign \$329  = ~ alloc_queue_push;
+  assign \$330  = alloc_queue_pop & \$329 ;
+  assign \$331  = \$330  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$332  = \$328  ? alloc_queue_count[3] : \$331 ;
+  assign \$333  = ~ alloc_queue_pop;
+  assign \$334  = alloc_queue_push & \$333 ;
+  assign \$335  = ~ alloc_queue_push;
+  assign \$336  = alloc_queue_pop & \$335 ;
+  assign \$337  = \$336  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$338  = \$334  ? alloc_queue_count[4] : \$337 ;
+  assign \$339  = ~ alloc_queue_pop;
+  assign \$340  = alloc_queue_push & \$339 ;
+  assign \$341  = ~ alloc_queue_push;
+  assign \$342  = alloc_queue_pop & \$341 ;
+  assign \$343  = \$342  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$344  = \$340  ? alloc_queue_count[5] : \$343 ;
+  assign \$345  = ~ alloc_queue_pop;
+  assign \$346  = alloc_queue_push & \$345 ;
+  assign \$347  = ~ alloc_queue_push;
+  assign \$348  = alloc_queue_pop & \$347 ;
+  assign \$349  = \$348  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$350  = \$346  ? alloc_queue_count[6] : \$349 ;
+  assign \$351  = ~ alloc_queue_pop;
+  assign \$352  = alloc_queue_push & \$351 ;
+  assign \$353  = ~ alloc_queue_push;
+  assign \$354  = alloc_queue_pop & \$353 ;
+  assign \$355  = \$354  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$356  = \$352  ? alloc_queue_count[7] : \$355 ;
+  assign \$357  = ~ alloc_queue_pop;
+  assign \$358  = alloc_queue_push & \$357 ;
+  assign \$359  = ~ alloc_queue_push;
+  assign \$360  = alloc_queue_pop & \$359 ;
+  assign \$361  = \$360  ? 1'h0 : alloc_queue_count[9];
+  assign \$362  = \$358  ? alloc_queue_count[8] : \$361 ;
+  assign \$363  = alloc_queue_count[0] | staged_valid;
+  assign \$364  = ! bus__r_addr[5:0];
+  assign \$365  = bus__r_addr[11:6] >= 3'h4;
+  assign \$366  = \$364  & \$365 ;
+  assign \$367  = bus__r_addr[11:6] < 3'h7;
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = bus__r_req & \$368 ;
+  assign \$370  = \$363  | \$369 ;
+  assign \$371  = req_alloc & native_alloc_valid;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = \$370  & \$372 ;
+  assign \$374  = ! bus__r_addr[5:0];
+  assign \$375  = bus__r_addr[11:6] >= 3'h4;
+  assign \$376  = \$374  & \$375 ;
+  assign \$377  = bus__r_addr[11:6] < 3'h7;
+  assign \$378  = \$376  & \$377 ;
+  assign \$379  = bus__r_req & \$378 ;
+  assign \$380  = alloc_queue_count[0] | staged_valid;
+  assign \$381  = ! bus__r_addr[5:0];
+  assign \$382  = bus__r_addr[11:6] >= 3'h4;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = bus__r_addr[11:6] < 3'h7;
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = bus__r_req & \$385 ;
+  assign \$387  = \$380  | \$386 ;
+  assign \$388  = req_alloc & native_alloc_valid;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = \$387  & \$389 ;
+  assign \$391  = ~ alloc_queue_count[0];
+  assign \$392  = ~ staged_valid;
+  assign \$393  = \$391  & \$392 ;
+  assign \$394  = \$390  & \$393 ;
+  assign \$395  = ~ \$394 ;
+  assign \$396  = \$379  & \$395 ;
+  assign \$397  = bus__r_addr[11:6] - 3'h4;
+  assign \$398  = bus__r_addr[11:6] - 3'h4;
+  assign \$400  = bus__r_addr[11:6] - 3'h4;
   assign \$401  = bus__r_addr[11:6] - 3'h4;
-  assign \$402  = bus__r_addr[11:6] - 3'h4;
-  assign \$404  = bus__r_addr[11:6] - 3'h4;
-  assign \$405  = bus__r_addr[11:6] - 3'h4;
-  assign \$407  = staged_valid ? alloc_queue_w_data : { \$406 , \$404 [1:0] };
-  assign \$408  = alloc_queue_head_valid ? alloc_queue_head : \$407 ;
-  assign \$410  = ~ \$409 ;
-  assign \$411  = \$410  + 1'h1;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = \$413  + 1'h1;
-  assign \$416  = ~ \$415 ;
-  assign \$417  = \$416  + 1'h1;
-  assign \$419  = ~ \$418 ;
-  assign \$420  = \$419  + 1'h1;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = \$422  + 1'h1;
-  assign \$425  = ~ \$424 ;
-  assign \$426  = \$425  + 1'h1;
-  assign \$428  = ~ \$427 ;
-  assign \$429  = \$428  + 1'h1;
-  assign \$431  = ~ \$430 ;
-  assign \$432  = \$431  + 1'h1;
-  assign \$434  = ~ \$433 ;
-  assign \$435  = \$434  + 1'h1;
-  assign \$437  = ~ \$436 ;
-  assign \$438  = \$437  + 1'h1;
-  assign \$440  = ~ \$439 ;
-  assign \$441  = \$440  + 1'h1;
-  assign \$443  = ~ \$442 ;
-  assign \$444  = \$443  + 1'h1;
-  assign \$446  = ~ \$445 ;
-  assign \$447  = \$446  + 1'h1;
-  assign \$449  = ~ \$448 ;
-  assign \$450  = \$449  + 1'h1;
-  assign \$452  = ~ \$451 ;
-  assign \$453  = \$452  + 1'h1;
-  assign \$455  = ~ \$454 ;
-  assign \$456  = \$455  + 1'h1;
-  assign \$458  = ~ \$457 ;
-  assign \$459  = \$458  + 1'h1;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = \$461  + 1'h1;
-  assign \$464  = ~ \$463 ;
-  assign \$465  = \$464  + 1'h1;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = \$467  + 1'h1;
-  assign \$470  = ~ \$469 ;
-  assign \$471  = \$470  + 1'h1;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = \$473  + 1'h1;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = \$476  + 1'h1;
-  assign \$479  = ~ \$478 ;
-  assign \$480  = \$479  + 1'h1;
-  assign \$482  = ~ \$481 ;
-  assign \$483  = \$482  + 1'h1;
-  assign \$485  = ~ \$484 ;
-  assign \$486  = \$485  + 1'h1;
-  assign \$488  = ~ \$487 ;
-  assign \$489  = \$488  + 1'h1;
-  assign \$491  = ~ \$490 ;
-  assign \$492  = \$491  + 1'h1;
-  assign \$494  = ~ \$493 ;
-  assign \$495  = \$494  + 1'h1;
-  assign \$497  = ~ \$496 ;
-  assign \$498  = \$497  + 1'h1;
-  assign \$500  = ~ \$499 ;
-  assign \$501  = \$500  + 1'h1;
-  assign \$503  = ~ \$502 ;
-  assign \$504  = \$503  + 1'h1;
-  assign \$506  = ~ \$505 ;
-  assign \$507  = \$506  + 1'h1;
-  assign \$509  = ~ \$508 ;
-  assign \$510  = \$509  + 1'h1;
-  assign \$512  = ~ \$511 ;
-  assign \$513  = \$512  + 1'h1;
-  assign \$515  = ~ \$514 ;
-  assign \$516  = \$515  + 1'h1;
-  assign \$518  = ~ \$517 ;
-  assign \$519  = \$518  + 1'h1;
-  assign \$521  = ~ \$520 ;
-  assign \$522  = \$521  + 1'h1;
-  assign \$524  = ~ \$523 ;
-  assign \$525  = \$524  + 1'h1;
-  assign \$527  = ~ \$526 ;
-  assign \$528  = \$527  + 1'h1;
-  assign \$530  = ~ \$529 ;
-  assign \$531  = \$530  + 1'h1;
-  assign \$533  = ~ \$532 ;
-  assign \$534  = \$533  + 1'h1;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = \$536  + 1'h1;
-  assign \$539  = ~ \$538 ;
-  assign \$540  = \$539  + 1'h1;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = \$542  + 1'h1;
-  assign \$545  = ~ \$544 ;
-  assign \$546  = \$545  + 1'h1;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = \$548  + 1'h1;
-  assign \$551  = ~ \$550 ;
-  assign \$552  = \$551  + 1'h1;
-  assign \$554  = ~ \$553 ;
-  assign \$555  = \$554  + 1'h1;
-  assign \$557  = ~ \$556 ;
-  assign \$558  = \$557  + 1'h1;
-  assign \$560  = ~ \$559 ;
-  assign \$561  = \$560  + 1'h1;
-  assign \$563  = ~ \$562 ;
-  assign \$564  = \$563  + 1'h1;
-  assign \$566  = ~ \$565 ;
-  assign \$567  = \$566  + 1'h1;
-  assign \$569  = ~ \$568 ;
-  assign \$570  = \$569  + 1'h1;
-  assign \$572  = ~ \$571 ;
-  assign \$573  = \$572  + 1'h1;
-  assign \$575  = ~ \$574 ;
-  assign \$576  = \$575  + 1'h1;
-  assign \$578  = ~ \$577 ;
-  assign \$579  = \$578  + 1'h1;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = \$581  + 1'h1;
-  assign \$584  = ~ \$583 ;
-  assign \$585  = \$584  + 1'h1;
-  assign \$587  = ~ \$586 ;
-  assign \$588  = \$587  + 1'h1;
-  assign \$590  = ~ \$589 ;
-  assign \$591  = \$590  + 1'h1;
-  assign \$592  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$593  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$594  = \$592  | \$593 ;
-  assign \$595  = r1_sel_config ? 32'd137626887 : 32'd0;
-  assign \$596  = r1_sel_config2 ? 32'd151130144 : 32'd0;
-  assign \$597  = \$595  | \$596 ;
-  assign \$598  = \$594  | \$597 ;
-  assign \$600  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$602  = r1_sel_irq_status ? \$signal$87  : 5'h00;
-  assign \$603  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$604  = \$602  | \$603 ;
-  assign \$605  = \$601  | { 27'h0000000, \$604  };
-  assign \$606  = \$598  | \$605 ;
-  assign \$607  = r1_sel_err_count ? \$signal$72  : 32'd0;
-  assign \$608  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$609  = \$607  | \$608 ;
-  assign \$610  = r1_sel_err_head0 ? { \$signal$80 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$611  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$403  = staged_valid ? alloc_queue_w_data : { \$402 , \$400 [1:0] };
+  assign \$404  = alloc_queue_count[0] ? alloc_queue_head : \$403 ;
+  assign \$406  = ~ \$405 ;
+  assign \$407  = \$406  + 1'h1;
+  assign \$409  = ~ \$408 ;
+  assign \$410  = \$409  + 1'h1;
+  assign \$412  = ~ \$411 ;
+  assign \$413  = \$412  + 1'h1;
+  assign \$415  = ~ \$414 ;
+  assign \$416  = \$415  + 1'h1;
+  assign \$418  = ~ \$417 ;
+  assign \$419  = \$418  + 1'h1;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$421  + 1'h1;
+  assign \$424  = ~ \$423 ;
+  assign \$425  = \$424  + 1'h1;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \$427  + 1'h1;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = \$430  + 1'h1;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \$433  + 1'h1;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$436  + 1'h1;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \$439  + 1'h1;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = \$442  + 1'h1;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  + 1'h1;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$448  + 1'h1;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = \$451  + 1'h1;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
+  assign \$457  = ~ \$456 ;
+  assign \$458  = \$457  + 1'h1;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$460  + 1'h1;
+  assign \$463  = ~ \$462 ;
+  assign \$464  = \$463  + 1'h1;
+  assign \$466  = ~ \$465 ;
+  assign \$467  = \$466  + 1'h1;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$469  + 1'h1;
+  assign \$472  = ~ \$471 ;
+  assign \$473  = \$472  + 1'h1;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = \$475  + 1'h1;
+  assign \$478  = ~ \$477 ;
+  assign \$479  = \$478  + 1'h1;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = \$481  + 1'h1;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = \$484  + 1'h1;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$487  + 1'h1;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = \$490  + 1'h1;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$493  + 1'h1;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = \$496  + 1'h1;
+  assign \$499  = ~ \$498 ;
+  assign \$500  = \$499  + 1'h1;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = \$502  + 1'h1;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = \$505  + 1'h1;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$508  + 1'h1;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$511  + 1'h1;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$514  + 1'h1;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = \$517  + 1'h1;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = \$520  + 1'h1;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = \$523  + 1'h1;
+  assign \$526  = ~ \$525 ;
+  assign \$527  = \$526  + 1'h1;
+  assign \$529  = ~ \$528 ;
+  assign \$530  = \$529  + 1'h1;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = \$532  + 1'h1;
+  assign \$535  = ~ \$534 ;
+  assign \$536  = \$535  + 1'h1;
+  assign \$538  = ~ \$537 ;
+  assign \$539  = \$538  + 1'h1;
+  assign \$541  = ~ \$540 ;
+  assign \$542  = \$541  + 1'h1;
+  assign \$544  = ~ \$543 ;
+  assign \$545  = \$544  + 1'h1;
+  assign \$547  = ~ \$546 ;
+  assign \$548  = \$547  + 1'h1;
+  assign \$550  = ~ \$549 ;
+  assign \$551  = \$550  + 1'h1;
+  assign \$553  = ~ \$552 ;
+  assign \$554  = \$553  + 1'h1;
+  assign \$556  = ~ \$555 ;
+  assign \$557  = \$556  + 1'h1;
+  assign \$559  = ~ \$558 ;
+  assign \$560  = \$559  + 1'h1;
+  assign \$562  = ~ \$561 ;
+  assign \$563  = \$562  + 1'h1;
+  assign \$565  = ~ \$564 ;
+  assign \$566  = \$565  + 1'h1;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = \$568  + 1'h1;
+  assign \$571  = ~ \$570 ;
+  assign \$572  = \$571  + 1'h1;
+  assign \$574  = ~ \$573 ;
+  assign \$575  = \$574  + 1'h1;
+  assign \$577  = ~ \$576 ;
+  assign \$578  = \$577  + 1'h1;
+  assign \$580  = ~ \$579 ;
+  assign \$581  = \$580  + 1'h1;
+  assign \$583  = ~ \$582 ;
+  assign \$584  = \$583  + 1'h1;
+  assign \$586  = ~ \$585 ;
+  assign \$587  = \$586  + 1'h1;
+  assign \$588  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$589  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$590  = \$588  | \$589 ;
+  assign \$591  = r1_sel_config ? 32'd137626887 : 32'd0;
+  assign \$592  = r1_sel_config2 ? 32'd151130144 : 32'd0;
+  assign \$593  = \$591  | \$592 ;
+  assign \$594  = \$590  | \$593 ;
+  assign \$596  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$598  = r1_sel_irq_status ? \$signal$87  : 5'h00;
+  assign \$599  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$600  = \$598  | \$599 ;
+  assign \$601  = \$597  | { 27'h0000000, \$600  };
+  assign \$602  = \$594  | \$601 ;
+  assign \$603  = r1_sel_err_count ? \$signal$72  : 32'd0;
+  assign \$604  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$605  = \$603  | \$604 ;
+  assign \$606  = r1_sel_err_head0 ? { \$signal$80 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$607  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$608  = \$606  | \$607 ;
+  assign \$609  = \$605  | \$608 ;
+  assign \$610  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$611  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
   assign \$612  = \$610  | \$611 ;
-  assign \$613  = \$609  | \$612 ;
-  assign \$614  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$615  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$616  = \$614  | \$615 ;
-  assign \$618  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$620  = \$616  | \$619 ;
-  assign \$621  = \$613  | \$620 ;
-  assign \$622  = \$606  | \$621 ;
-  assign \$623  = r1_sel_id | r1_sel_version;
-  assign \$624  = r1_sel_config | r1_sel_config2;
-  assign \$625  = \$623  | \$624 ;
-  assign \$626  = r1_sel_ctrl | r1_sel_status;
-  assign \$627  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$614  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$616  = \$612  | \$615 ;
+  assign \$617  = \$609  | \$616 ;
+  assign \$618  = \$602  | \$617 ;
+  assign \$619  = r1_sel_id | r1_sel_version;
+  assign \$620  = r1_sel_config | r1_sel_config2;
+  assign \$621  = \$619  | \$620 ;
+  assign \$622  = r1_sel_ctrl | r1_sel_status;
+  assign \$623  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$624  = \$622  | \$623 ;
+  assign \$625  = \$621  | \$624 ;
+  assign \$626  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$627  = r1_sel_err_head0 | r1_sel_err_head1;
   assign \$628  = \$626  | \$627 ;
-  assign \$629  = \$625  | \$628 ;
-  assign \$630  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$631  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$632  = \$630  | \$631 ;
-  assign \$633  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$634  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$635  = \$633  | \$634 ;
-  assign \$636  = \$632  | \$635 ;
-  assign \$637  = \$629  | \$636 ;
-  assign \$639  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$642  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
-  assign \$644  = \$640  | \$643 ;
-  assign \$645  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
-  assign \$646  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
-  assign \$647  = \$645  | { 24'h000000, \$646  };
-  assign \$648  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
-  assign \$649  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$650  = { 24'h000000, \$648  } | \$649 ;
-  assign \$651  = \$647  | \$650 ;
-  assign \$652  = \$644  | \$651 ;
-  assign \$653  = r1_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$654  = r1_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$655  = \$653  | \$654 ;
-  assign \$660  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$663  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$664  = \$662  | { 15'h0000, \$663  };
-  assign \$665  = \$659  | \$664 ;
-  assign \$666  = \$652  | \$665 ;
-  assign \$667  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$668  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$669  = \$667  | \$668 ;
-  assign \$670  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$671  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$629  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$630  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$631  = \$629  | \$630 ;
+  assign \$632  = \$628  | \$631 ;
+  assign \$633  = \$625  | \$632 ;
+  assign \$635  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$638  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
+  assign \$640  = \$636  | \$639 ;
+  assign \$641  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
+  assign \$642  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
+  assign \$643  = \$641  | { 24'h000000, \$642  };
+  assign \$644  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
+  assign \$645  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$646  = { 24'h000000, \$644  } | \$645 ;
+  assign \$647  = \$643  | \$646 ;
+  assign \$648  = \$640  | \$647 ;
+  assign \$649  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$650  = r1_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$651  = \$649  | \$650 ;
+  assign \$656  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$659  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$660  = \$658  | { 15'h0000, \$659  };
+  assign \$661  = \$655  | \$660 ;
+  assign \$662  = \$648  | \$661 ;
+  assign \$663  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$664  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$665  = \$663  | \$664 ;
+  assign \$666  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$667  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$668  = \$666  | \$667 ;
+  assign \$669  = \$665  | \$668 ;
+  assign \$670  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$671  = r1_sel_pool0_info | r1_sel_pool0_flush;
   assign \$672  = \$670  | \$671 ;
-  assign \$673  = \$669  | \$672 ;
-  assign \$674  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$675  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$676  = \$674  | \$675 ;
-  assign \$677  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$678  = \$677  | r1_sel_pool0_low_water;
-  assign \$679  = \$676  | \$678 ;
-  assign \$680  = \$673  | \$679 ;
-  assign \$682  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
-  assign \$685  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
-  assign \$687  = \$683  | \$686 ;
-  assign \$688  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
-  assign \$689  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
-  assign \$690  = \$688  | { 22'h000000, \$689  };
-  assign \$691  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
-  assign \$692  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
-  assign \$693  = { 22'h000000, \$691  } | \$692 ;
-  assign \$694  = \$690  | \$693 ;
-  assign \$695  = \$687  | \$694 ;
-  assign \$696  = r1_sel_pool1_fails ? log_fails : 32'd0;
-  assign \$697  = r1_sel_pool1_frees ? log_frees : 32'd0;
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = r1_sel_pool1_info ? 32'd1 : 32'd0;
-  assign \$702  = \$698  | \$701 ;
-  assign \$703  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
-  assign \$704  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
-  assign \$705  = \$703  | \$704 ;
-  assign \$706  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
-  assign \$707  = \$705  | { 15'h0000, \$706  };
-  assign \$708  = \$702  | \$707 ;
-  assign \$709  = \$695  | \$708 ;
-  assign \$710  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$711  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$712  = \$710  | \$711 ;
-  assign \$713  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$714  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$673  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$674  = \$673  | r1_sel_pool0_low_water;
+  assign \$675  = \$672  | \$674 ;
+  assign \$676  = \$669  | \$675 ;
+  assign \$678  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
+  assign \$681  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
+  assign \$683  = \$679  | \$682 ;
+  assign \$684  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
+  assign \$685  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
+  assign \$686  = \$684  | { 22'h000000, \$685  };
+  assign \$687  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
+  assign \$688  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
+  assign \$689  = { 22'h000000, \$687  } | \$688 ;
+  assign \$690  = \$686  | \$689 ;
+  assign \$691  = \$683  | \$690 ;
+  assign \$692  = r1_sel_pool1_fails ? log_fails : 32'd0;
+  assign \$693  = r1_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$694  = \$692  | \$693 ;
+  assign \$695  = r1_sel_pool1_info ? 32'd1 : 32'd0;
+  assign \$698  = \$694  | \$697 ;
+  assign \$699  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
+  assign \$700  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
+  assign \$701  = \$699  | \$700 ;
+  assign \$702  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
+  assign \$703  = \$701  | { 15'h0000, \$702  };
+  assign \$704  = \$698  | \$703 ;
+  assign \$705  = \$691  | \$704 ;
+  assign \$706  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$707  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$708  = \$706  | \$707 ;
+  assign \$709  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$710  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$711  = \$709  | \$710 ;
+  assign \$712  = \$708  | \$711 ;
+  assign \$713  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$714  = r1_sel_pool1_info | r1_sel_pool1_flush;
   assign \$715  = \$713  | \$714 ;
-  assign \$716  = \$712  | \$715 ;
-  assign \$717  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$718  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$719  = \$717  | \$718 ;
-  assign \$720  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$721  = \$720  | r1_sel_pool1_low_water;
-  assign \$722  = \$719  | \$721 ;
-  assign \$723  = \$716  | \$722 ;
-  assign \$725  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
-  assign \$728  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
-  assign \$730  = \$726  | \$729 ;
-  assign \$731  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
-  assign \$732  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
-  assign \$733  = \$731  | { 27'h0000000, \$732  };
-  assign \$734  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
-  assign \$735  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
-  assign \$736  = { 27'h0000000, \$734  } | \$735 ;
-  assign \$737  = \$733  | \$736 ;
-  assign \$738  = \$730  | \$737 ;
-  assign \$739  = r1_sel_pool2_fails ? config_fails : 32'd0;
-  assign \$740  = r1_sel_pool2_frees ? config_frees : 32'd0;
-  assign \$741  = \$739  | \$740 ;
-  assign \$742  = r1_sel_pool2_info ? 32'd8 : 32'd0;
-  assign \$745  = \$741  | \$744 ;
-  assign \$746  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
-  assign \$749  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
-  assign \$750  = \$748  | { 15'h0000, \$749  };
-  assign \$751  = \$745  | \$750 ;
-  assign \$752  = \$738  | \$751 ;
-  assign \$753  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$754  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$755  = \$753  | \$754 ;
-  assign \$756  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$757  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$716  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$717  = \$716  | r1_sel_pool1_low_water;
+  assign \$718  = \$715  | \$717 ;
+  assign \$719  = \$712  | \$718 ;
+  assign \$721  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
+  assign \$724  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
+  assign \$726  = \$722  | \$725 ;
+  assign \$727  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
+  assign \$728  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
+  assign \$729  = \$727  | { 27'h0000000, \$728  };
+  assign \$730  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
+  assign \$731  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
+  assign \$732  = { 27'h0000000, \$730  } | \$731 ;
+  assign \$733  = \$729  | \$732 ;
+  assign \$734  = \$726  | \$733 ;
+  assign \$735  = r1_sel_pool2_fails ? config_fails : 32'd0;
+  assign \$736  = r1_sel_pool2_frees ? config_frees : 32'd0;
+  assign \$737  = \$735  | \$736 ;
+  assign \$738  = r1_sel_pool2_info ? 32'd8 : 32'd0;
+  assign \$741  = \$737  | \$740 ;
+  assign \$742  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
+  assign \$745  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
+  assign \$746  = \$744  | { 15'h0000, \$745  };
+  assign \$747  = \$741  | \$746 ;
+  assign \$748  = \$734  | \$747 ;
+  assign \$749  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$750  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$751  = \$749  | \$750 ;
+  assign \$752  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$753  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$754  = \$752  | \$753 ;
+  assign \$755  = \$751  | \$754 ;
+  assign \$756  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$757  = r1_sel_pool2_info | r1_sel_pool2_flush;
   assign \$758  = \$756  | \$757 ;
-  assign \$759  = \$755  | \$758 ;
-  assign \$760  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$761  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$762  = \$760  | \$761 ;
-  assign \$763  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$764  = \$763  | r1_sel_pool2_low_water;
-  assign \$765  = \$762  | \$764 ;
-  assign \$766  = \$759  | \$765 ;
-  assign \$767  = bus__w_strb == 4'hf;
-  assign \$769  = ~ \$768 ;
-  assign \$770  = \$769  + 1'h1;
+  assign \$759  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$760  = \$759  | r1_sel_pool2_low_water;
+  assign \$761  = \$758  | \$760 ;
+  assign \$762  = \$755  | \$761 ;
+  assign \$763  = bus__w_strb == 4'hf;
+  assign \$765  = ~ \$764 ;
+  assign \$766  = \$765  + 1'h1;
+  assign \$768  = ~ \$767 ;
+  assign \$769  = \$768  + 1'h1;
+  assign \$770  = \$766 [6] | \$769 [6];
   assign \$772  = ~ \$771 ;
   assign \$773  = \$772  + 1'h1;
-  assign \$774  = \$770 [6] | \$773 [6];
-  assign \$776  = ~ \$775 ;
-  assign \$777  = \$776  + 1'h1;
-  assign \$778  = \$774  | \$777 [6];
-  assign \$779  = \$767  & \$778 ;
-  assign \$780  = bus__w_addr[5:0] == 3'h4;
-  assign \$781  = \$779  & \$780 ;
-  assign \$782  = bus__w_req & \$781 ;
-  assign \$783  = bus__w_strb == 4'hf;
-  assign \$785  = ~ \$784 ;
-  assign \$786  = \$785  + 1'h1;
+  assign \$774  = \$770  | \$773 [6];
+  assign \$775  = \$763  & \$774 ;
+  assign \$776  = bus__w_addr[5:0] == 3'h4;
+  assign \$777  = \$775  & \$776 ;
+  assign \$778  = bus__w_req & \$777 ;
+  assign \$779  = bus__w_strb == 4'hf;
+  assign \$781  = ~ \$780 ;
+  assign \$782  = \$781  + 1'h1;
+  assign \$784  = ~ \$783 ;
+  assign \$785  = \$784  + 1'h1;
+  assign \$786  = \$782 [6] | \$785 [6];
   assign \$788  = ~ \$787 ;
   assign \$789  = \$788  + 1'h1;
-  assign \$790  = \$786 [6] | \$789 [6];
-  assign \$792  = ~ \$791 ;
-  assign \$793  = \$792  + 1'h1;
-  assign \$794  = \$790  | \$793 [6];
-  assign \$795  = \$783  & \$794 ;
-  assign \$796  = bus__w_addr[5:0] == 6'h30;
-  assign \$797  = \$795  & \$796 ;
-  assign \$798  = bus__w_req & \$797 ;
-  assign \$799  = bus__w_addr[11:6] - 3'h4;
-  assign \$801  = ~ \$800 ;
-  assign \$802  = \$801  + 1'h1;
-  assign \$804  = ~ \$803 ;
-  assign \$805  = \$804  + 1'h1;
-  assign \$807  = ~ \$806 ;
-  assign \$808  = \$807  + 1'h1;
-  assign \$810  = ~ \$809 ;
-  assign \$811  = \$810  + 1'h1;
-  assign \$812  = bus__w_data[18:0] - 8'h80;
-  assign \$813  = ~ \$812 [19];
-  assign \$815  = \$811 [6] & \$814 ;
-  assign \$817  = ~ \$816 ;
-  assign \$818  = \$817  + 1'h1;
-  assign \$819  = bus__w_data[18:0] - 10'h200;
-  assign \$820  = ~ \$819 [19];
-  assign \$822  = \$818 [6] & \$821 ;
-  assign \$824  = ~ \$823 ;
-  assign \$825  = \$824  + 1'h1;
-  assign \$826  = bus__w_data[18:0] - 5'h10;
-  assign \$827  = ~ \$826 [19];
-  assign \$829  = \$825 [6] & \$828 ;
-  assign \$831  = 32'd2147483648 + \$830 ;
-  assign \$833  = 32'd2148532224 + \$832 ;
-  assign \$835  = 32'd2149580800 + \$834 ;
+  assign \$790  = \$786  | \$789 [6];
+  assign \$791  = \$779  & \$790 ;
+  assign \$792  = bus__w_addr[5:0] == 6'h30;
+  assign \$793  = \$791  & \$792 ;
+  assign \$794  = bus__w_req & \$793 ;
+  assign \$795  = bus__w_addr[11:6] - 3'h4;
+  assign \$797  = ~ \$796 ;
+  assign \$798  = \$797  + 1'h1;
+  assign \$800  = ~ \$799 ;
+  assign \$801  = \$800  + 1'h1;
+  assign \$803  = ~ \$802 ;
+  assign \$804  = \$803  + 1'h1;
+  assign \$806  = ~ \$805 ;
+  assign \$807  = \$806  + 1'h1;
+  assign \$808  = bus__w_data[18:0] - 8'h80;
+  assign \$809  = ~ \$808 [19];
+  assign \$811  = \$807 [6] & \$810 ;
+  assign \$813  = ~ \$812 ;
+  assign \$814  = \$813  + 1'h1;
+  assign \$815  = bus__w_data[18:0] - 10'h200;
+  assign \$816  = ~ \$815 [19];
+  assign \$818  = \$814 [6] & \$817 ;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = \$820  + 1'h1;
+  assign \$822  = bus__w_data[18:0] - 5'h10;
+  assign \$823  = ~ \$822 [19];
+  assign \$825  = \$821 [6] & \$824 ;
+  assign \$827  = 32'd2147483648 + \$826 ;
+  assign \$829  = 32'd2148532224 + \$828 ;
+  assign \$831  = 32'd2149580800 + \$830 ;
+  assign \$832  = ~ command_queue_pop;
+  assign \$833  = command_queue_count[0] & \$832 ;
+  assign \$834  = ~ \$833 ;
+  assign \$835  = command_queue_held[0] ? \read__data$239  : { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1501 , \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], new_flush };
   assign \$836  = ~ command_queue_pop;
-  assign \$837  = command_queue_head_valid & \$836 ;
+  assign \$837  = command_queue_count[0] & \$836 ;
   assign \$838  = ~ \$837 ;
-  assign \$839  = command_queue_held[0] ? \read__data$240  : { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1509 , \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], new_flush };
-  assign \$840  = command_queue_held[0] | command_queue_push;
+  assign \$839  = \$838  & command_queue_held[0];
+  assign \$840  = command_queue_rd_next + 1'h1;
   assign \$841  = ~ command_queue_pop;
-  assign \$842  = command_queue_head_valid & \$841 ;
-  assign \$843  = \$840  | \$842 ;
-  assign \$844  = ~ command_queue_pop;
-  assign \$845  = command_queue_head_valid & \$844 ;
-  assign \$846  = ~ \$845 ;
-  assign \$847  = \$846  & command_queue_held[0];
-  assign \$848  = command_queue_rd_next + 1'h1;
+  assign \$842  = command_queue_count[0] & \$841 ;
+  assign \$843  = command_queue_held[0] | \$842 ;
+  assign \$844  = command_queue_push & \$843 ;
+  assign \$845  = command_queue_wr_next + 1'h1;
+  assign \$846  = ~ command_queue_pop;
+  assign \$847  = command_queue_count[0] & \$846 ;
+  assign \$848  = command_queue_push & \$847 ;
   assign \$849  = ~ command_queue_pop;
-  assign \$850  = command_queue_head_valid & \$849 ;
-  assign \$851  = command_queue_held[0] | \$850 ;
-  assign \$852  = command_queue_push & \$851 ;
-  assign \$853  = command_queue_wr_next + 1'h1;
-  assign \$854  = ~ command_queue_pop;
-  assign \$855  = command_queue_head_valid & \$854 ;
-  assign \$856  = command_queue_push & \$855 ;
+  assign \$850  = command_queue_count[0] & \$849 ;
+  assign \$851  = ~ \$850 ;
+  assign \$852  = \$851  & command_queue_held[0];
+  assign \$853  = ~ command_queue_push;
+  assign \$854  = \$852  & \$853 ;
+  assign \$855  = \$854  ? command_queue_held[1] : command_queue_held[0];
+  assign \$856  = \$848  ? 1'h1 : \$855 ;
   assign \$857  = ~ command_queue_pop;
-  assign \$858  = command_queue_head_valid & \$857 ;
-  assign \$859  = ~ \$858 ;
-  assign \$860  = \$859  & command_queue_held[0];
-  assign \$861  = ~ command_queue_push;
-  assign \$862  = \$860  & \$861 ;
-  assign \$863  = \$862  ? command_queue_held[1] : command_queue_held[0];
-  assign \$864  = \$856  ? 1'h1 : \$863 ;
-  assign \$865  = ~ command_queue_pop;
-  assign \$866  = command_queue_head_valid & \$865 ;
-  assign \$867  = command_queue_push & \$866 ;
+  assign \$858  = command_queue_count[0] & \$857 ;
+  assign \$859  = command_queue_push & \$858 ;
+  assign \$860  = ~ command_queue_pop;
+  assign \$861  = command_queue_count[0] & \$860 ;
+  assign \$862  = ~ \$861 ;
+  assign \$863  = \$862  & command_queue_held[0];
+  assign \$864  = ~ command_queue_push;
+  assign \$865  = \$863  & \$864 ;
+  assign \$866  = \$865  ? command_queue_held[2] : command_queue_held[1];
+  assign \$867  = \$859  ? command_queue_held[0] : \$866 ;
   assign \$868  = ~ command_queue_pop;
-  assign \$869  = command_queue_head_valid & \$868 ;
-  assign \$870  = ~ \$869 ;
-  assign \$871  = \$870  & command_queue_held[0];
-  assign \$872  = ~ command_queue_push;
-  assign \$873  = \$871  & \$872 ;
-  assign \$874  = \$873  ? command_queue_held[2] : command_queue_held[1];
-  assign \$875  = \$867  ? command_queue_held[0] : \$874 ;
-  assign \$876  = ~ command_queue_pop;
-  assign \$877  = command_queue_head_valid & \$876 ;
-  assign \$878  = command_queue_push & \$877 ;
+  assign \$869  = command_queue_count[0] & \$868 ;
+  assign \$870  = command_queue_push & \$869 ;
+  assign \$871  = ~ command_queue_pop;
+  assign \$872  = command_queue_count[0] & \$871 ;
+  assign \$873  = ~ \$872 ;
+  assign \$874  = \$873  & command_queue_held[0];
+  assign \$875  = ~ command_queue_push;
+  assign \$876  = \$874  & \$875 ;
+  assign \$877  = \$876  ? command_queue_held[3] : command_queue_held[2];
+  assign \$878  = \$870  ? command_queue_held[1] : \$877 ;
   assign \$879  = ~ command_queue_pop;
-  assign \$880  = command_queue_head_valid & \$879 ;
-  assign \$881  = ~ \$880 ;
-  assign \$882  = \$881  & command_queue_held[0];
-  assign \$883  = ~ command_queue_push;
-  assign \$884  = \$882  & \$883 ;
-  assign \$885  = \$884  ? command_queue_held[3] : command_queue_held[2];
-  assign \$886  = \$878  ? command_queue_held[1] : \$885 ;
-  assign \$887  = ~ command_queue_pop;
-  assign \$888  = command_queue_head_valid & \$887 ;
-  assign \$889  = command_queue_push & \$888 ;
+  assign \$880  = command_queue_count[0] & \$879 ;
+  assign \$881  = command_queue_push & \$880 ;
+  assign \$882  = ~ command_queue_pop;
+  assign \$883  = command_queue_count[0] & \$882 ;
+  assign \$884  = ~ \$883 ;
+  assign \$885  = \$884  & command_queue_held[0];
+  assign \$886  = ~ command_queue_push;
+  assign \$887  = \$885  & \$886 ;
+  assign \$888  = \$887  ? command_queue_held[4] : command_queue_held[3];
+  assign \$889  = \$881  ? command_queue_held[2] : \$888 ;
   assign \$890  = ~ command_queue_pop;
-  assign \$891  = command_queue_head_valid & \$890 ;
-  assign \$892  = ~ \$891 ;
-  assign \$893  = \$892  & command_queue_held[0];
-  assign \$894  = ~ command_queue_push;
-  assign \$895  = \$893  & \$894 ;
-  assign \$896  = \$895  ? command_queue_held[4] : command_queue_held[3];
-  assign \$897  = \$889  ? command_queue_held[2] : \$896 ;
-  assign \$898  = ~ command_queue_pop;
-  assign \$899  = command_queue_head_valid & \$898 ;
-  assign \$900  = command_queue_push & \$899 ;
+  assign \$891  = command_queue_count[0] & \$890 ;
+  assign \$892  = command_queue_push & \$891 ;
+  assign \$893  = ~ command_queue_pop;
+  assign \$894  = command_queue_count[0] & \$893 ;
+  assign \$895  = ~ \$894 ;
+  assign \$896  = \$895  & command_queue_held[0];
+  assign \$897  = ~ command_queue_push;
+  assign \$898  = \$896  & \$897 ;
+  assign \$899  = \$898  ? command_queue_held[5] : command_queue_held[4];
+  assign \$900  = \$892  ? command_queue_held[3] : \$899 ;
   assign \$901  = ~ command_queue_pop;
-  assign \$902  = command_queue_head_valid & \$901 ;
-  assign \$903  = ~ \$902 ;
-  assign \$904  = \$903  & command_queue_held[0];
-  assign \$905  = ~ command_queue_push;
-  assign \$906  = \$904  & \$905 ;
-  assign \$907  = \$906  ? command_queue_held[5] : command_queue_held[4];
-  assign \$908  = \$900  ? command_queue_held[3] : \$907 ;
-  assign \$909  = ~ command_queue_pop;
-  assign \$910  = command_queue_head_valid & \$909 ;
-  assign \$911  = command_queue_push & \$910 ;
+  assign \$902  = command_queue_count[0] & \$901 ;
+  assign \$903  = command_queue_push & \$902 ;
+  assign \$904  = ~ command_queue_pop;
+  assign \$905  = command_queue_count[0] & \$904 ;
+  assign \$906  = ~ \$905 ;
+  assign \$907  = \$906  & command_queue_held[0];
+  assign \$908  = ~ command_queue_push;
+  assign \$909  = \$907  & \$908 ;
+  assign \$910  = \$909  ? command_queue_held[6] : command_queue_held[5];
+  assign \$911  = \$903  ? command_queue_held[4] : \$910 ;
   assign \$912  = ~ command_queue_pop;
-  assign \$913  = command_queue_head_valid & \$912 ;
-  assign \$914  = ~ \$913 ;
-  assign \$915  = \$914  & command_queue_held[0];
-  assign \$916  = ~ command_queue_push;
-  assign \$917  = \$915  & \$916 ;
-  assign \$918  = \$917  ? command_queue_held[6] : command_queue_held[5];
-  assign \$919  = \$911  ? command_queue_held[4] : \$918 ;
-  assign \$920  = ~ command_queue_pop;
-  assign \$921  = command_queue_head_valid & \$920 ;
-  assign \$922  = command_queue_push & \$921 ;
+  assign \$913  = command_queue_count[0] & \$912 ;
+  assign \$914  = command_queue_push & \$913 ;
+  assign \$915  = ~ command_queue_pop;
+  assign \$916  = command_queue_count[0] & \$915 ;
+  assign \$917  = ~ \$916 ;
+  assign \$918  = \$917  & command_queue_held[0];
+  assign \$919  = ~ command_queue_push;
+  assign \$920  = \$918  & \$919 ;
+  assign \$921  = \$920  ? command_queue_held[7] : command_queue_held[6];
+  assign \$922  = \$914  ? command_queue_held[5] : \$921 ;
   assign \$923  = ~ command_queue_pop;
-  assign \$924  = command_queue_head_valid & \$923 ;
-  assign \$925  = ~ \$924 ;
-  assign \$926  = \$925  & command_queue_held[0];
-  assign \$927  = ~ command_queue_push;
-  assign \$928  = \$926  & \$927 ;
-  assign \$929  = \$928  ? command_queue_held[7] : command_queue_held[6];
-  assign \$930  = \$922  ? command_queue_held[5] : \$929 ;
-  assign \$931  = ~ command_queue_pop;
-  assign \$932  = command_queue_head_valid & \$931 ;
-  assign \$933  = command_queue_push & \$932 ;
+  assign \$924  = command_queue_count[0] & \$923 ;
+  assign \$925  = command_queue_push & \$924 ;
+  assign \$926  = ~ command_queue_pop;
+  assign \$927  = command_queue_count[0] & \$926 ;
+  assign \$928  = ~ \$927 ;
+  assign \$929  = \$928  & command_queue_held[0];
+  assign \$930  = ~ command_queue_push;
+  assign \$931  = \$929  & \$930 ;
+  assign \$932  = \$931  ? command_queue_held[8] : command_queue_held[7];
+  assign \$933  = \$925  ? command_queue_held[6] : \$932 ;
   assign \$934  = ~ command_queue_pop;
-  assign \$935  = command_queue_head_valid & \$934 ;
-  assign \$936  = ~ \$935 ;
-  assign \$937  = \$936  & command_queue_held[0];
-  assign \$938  = ~ command_queue_push;
-  assign \$939  = \$937  & \$938 ;
-  assign \$940  = \$939  ? command_queue_held[8] : command_queue_held[7];
-  assign \$941  = \$933  ? command_queue_held[6] : \$940 ;
-  assign \$942  = ~ command_queue_pop;
-  assign \$943  = command_queue_head_valid & \$942 ;
-  assign \$944  = command_queue_push & \$943 ;
+  assign \$935  = command_queue_count[0] & \$934 ;
+  assign \$936  = command_queue_push & \$935 ;
+  assign \$937  = ~ command_queue_pop;
+  assign \$938  = command_queue_count[0] & \$937 ;
+  assign \$939  = ~ \$938 ;
+  assign \$940  = \$939  & command_queue_held[0];
+  assign \$941  = ~ command_queue_push;
+  assign \$942  = \$940  & \$941 ;
+  assign \$943  = \$942  ? 1'h0 : command_queue_held[8];
+  assign \$944  = \$936  ? command_queue_held[7] : \$943 ;
   assign \$945  = ~ command_queue_pop;
-  assign \$946  = command_queue_head_valid & \$945 ;
-  assign \$947  = ~ \$946 ;
-  assign \$948  = \$947  & command_queue_held[0];
-  assign \$949  = ~ command_queue_push;
-  assign \$950  = \$948  & \$949 ;
-  assign \$951  = \$950  ? 1'h0 : command_queue_held[8];
-  assign \$952  = \$944  ? command_queue_held[7] : \$951 ;
-  assign \$953  = ~ command_queue_pop;
-  assign \$954  = command_queue_push & \$953 ;
-  assign \$955  = ~ command_queue_push;
-  assign \$956  = command_queue_pop & \$955 ;
-  assign \$957  = \$956  ? command_queue_count[1] : command_queue_count[0];
-  assign \$958  = \$954  ? 1'h1 : \$957 ;
-  assign \$959  = ~ command_queue_pop;
-  assign \$960  = command_queue_push & \$959 ;
-  assign \$961  = ~ command_queue_push;
-  assign \$962  = command_queue_pop & \$961 ;
-  assign \$963  = \$962  ? command_queue_count[2] : command_queue_count[1];
-  assign \$964  = \$960  ? command_queue_count[0] : \$963 ;
-  assign \$965  = ~ command_queue_pop;
-  assign \$966  = command_queue_push & \$965 ;
-  assign \$967  = ~ command_queue_push;
-  assign \$968  = command_queue_pop & \$967 ;
-  assign \$969  = \$968  ? command_queue_count[3] : command_queue_count[2];
-  assign \$970  = \$966  ? command_queue_count[1] : \$969 ;
-  assign \$971  = ~ command_queue_pop;
-  assign \$972  = command_queue_push & \$971 ;
-  assign \$973  = ~ command_queue_push;
-  assign \$974  = command_queue_pop & \$973 ;
-  assign \$975  = \$974  ? command_queue_count[4] : command_queue_count[3];
-  assign \$976  = \$972  ? command_queue_count[2] : \$975 ;
-  assign \$977  = ~ command_queue_pop;
-  assign \$978  = command_queue_push & \$977 ;
-  assign \$979  = ~ command_queue_push;
-  assign \$980  = command_queue_pop & \$979 ;
-  assign \$981  = \$980  ? command_queue_count[5] : command_queue_count[4];
-  assign \$982  = \$978  ? command_queue_count[3] : \$981 ;
-  assign \$983  = ~ command_queue_pop;
-  assign \$984  = command_queue_push & \$983 ;
-  assign \$985  = ~ command_queue_push;
-  assign \$986  = command_queue_pop & \$985 ;
-  assign \$987  = \$986  ? command_queue_count[6] : command_queue_count[5];
-  assign \$988  = \$984  ? command_queue_count[4] : \$987 ;
-  assign \$989  = ~ command_queue_pop;
-  assign \$990  = command_queue_push & \$989 ;
-  assign \$991  = ~ command_queue_push;
-  assign \$992  = command_queue_pop & \$991 ;
-  assign \$993  = \$992  ? command_queue_count[7] : command_queue_count[6];
-  assign \$994  = \$990  ? command_queue_count[5] : \$993 ;
-  assign \$995  = ~ command_queue_pop;
-  assign \$996  = command_queue_push & \$995 ;
-  assign \$997  = ~ command_queue_push;
-  assign \$998  = command_queue_pop & \$997 ;
-  assign \$999  = \$998  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1000  = \$996  ? command_queue_count[6] : \$999 ;
-  assign \$1001  = ~ command_queue_pop;
-  assign \$1002  = command_queue_push & \$1001 ;
-  assign \$1003  = ~ command_queue_push;
-  assign \$1004  = command_queue_pop & \$1003 ;
-  assign \$1005  = \$1004  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1006  = \$1002  ? command_queue_count[7] : \$1005 ;
-  assign \$1007  = ~ command_queue_pop;
-  assign \$1008  = command_queue_push & \$1007 ;
-  assign \$1009  = ~ command_queue_push;
-  assign \$1010  = command_queue_pop & \$1009 ;
-  assign \$1011  = \$1010  ? 1'h0 : command_queue_count[9];
-  assign \$1012  = \$1008  ? command_queue_count[8] : \$1011 ;
-  assign \$1013  = req_free & native_free_valid;
-  assign \$1014  = req_flush & native_flush_valid;
-  assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = 1'h1 << bus__w_addr[1:0];
-  assign \$1017  = 1'h1 << bus__w_addr[4:2];
-  assign \$1018  = 1'h1 << bus__w_addr[7:5];
-  assign \$1019  = 1'h1 << bus__w_addr[11:8];
-  assign \$1020  = bus__w_strb == 4'hf;
-  assign \$1022  = ~ \$1021 ;
-  assign \$1023  = \$1022  + 1'h1;
-  assign \$1025  = ~ \$1024 ;
-  assign \$1026  = \$1025  + 1'h1;
-  assign \$1027  = \$1023 [6] | \$1026 [6];
-  assign \$1029  = ~ \$1028 ;
-  assign \$1030  = \$1029  + 1'h1;
-  assign \$1031  = \$1027  | \$1030 [6];
-  assign \$1032  = \$1020  & \$1031 ;
-  assign \$1033  = bus__w_addr[5:0] == 3'h4;
-  assign \$1034  = \$1032  & \$1033 ;
-  assign \$1035  = ~ \$1034 ;
-  assign \$1036  = bus__w_req & \$1035 ;
-  assign \$1037  = bus__w_strb == 4'hf;
-  assign \$1039  = ~ \$1038 ;
-  assign \$1040  = \$1039  + 1'h1;
-  assign \$1042  = ~ \$1041 ;
-  assign \$1043  = \$1042  + 1'h1;
-  assign \$1044  = \$1040 [6] | \$1043 [6];
-  assign \$1046  = ~ \$1045 ;
-  assign \$1047  = \$1046  + 1'h1;
-  assign \$1048  = \$1044  | \$1047 [6];
-  assign \$1049  = \$1037  & \$1048 ;
-  assign \$1050  = bus__w_addr[5:0] == 6'h30;
-  assign \$1051  = \$1049  & \$1050 ;
-  assign \$1052  = ~ \$1051 ;
-  assign \$1053  = \$1036  & \$1052 ;
-  assign \$1054  = bus__w_strb == 4'hf;
+  assign \$946  = command_queue_push & \$945 ;
+  assign \$947  = ~ command_queue_push;
+  assign \$948  = command_queue_pop & \$947 ;
+  assign \$949  = \$948  ? command_queue_count[1] : command_queue_count[0];
+  assign \$950  = \$946  ? 1'h1 : \$949 ;
+  assign \$951  = ~ command_queue_pop;
+  assign \$952  = command_queue_push & \$951 ;
+  assign \$953  = ~ command_queue_push;
+  assign \$954  = command_queue_pop & \$953 ;
+  assign \$955  = \$954  ? command_queue_count[2] : command_queue_count[1];
+  assign \$956  = \$952  ? command_queue_count[0] : \$955 ;
+  assign \$957  = ~ command_queue_pop;
+  assign \$958  = command_queue_push & \$957 ;
+  assign \$959  = ~ command_queue_push;
+  assign \$960  = command_queue_pop & \$959 ;
+  assign \$961  = \$960  ? command_queue_count[3] : command_queue_count[2];
+  assign \$962  = \$958  ? command_queue_count[1] : \$961 ;
+  assign \$963  = ~ command_queue_pop;
+  assign \$964  = command_queue_push & \$963 ;
+  assign \$965  = ~ command_queue_push;
+  assign \$966  = command_queue_pop & \$965 ;
+  assign \$967  = \$966  ? command_queue_count[4] : command_queue_count[3];
+  assign \$968  = \$964  ? command_queue_count[2] : \$967 ;
+  assign \$969  = ~ command_queue_pop;
+  assign \$970  = command_queue_push & \$969 ;
+  assign \$971  = ~ command_queue_push;
+  assign \$972  = command_queue_pop & \$971 ;
+  assign \$973  = \$972  ? command_queue_count[5] : command_queue_count[4];
+  assign \$974  = \$970  ? command_queue_count[3] : \$973 ;
+  assign \$975  = ~ command_queue_pop;
+  assign \$976  = command_queue_push & \$975 ;
+  assign \$977  = ~ command_queue_push;
+  assign \$978  = command_queue_pop & \$977 ;
+  assign \$979  = \$978  ? command_queue_count[6] : command_queue_count[5];
+  assign \$980  = \$976  ? command_queue_count[4] : \$979 ;
+  assign \$981  = ~ command_queue_pop;
+  assign \$982  = command_queue_push & \$981 ;
+  assign \$983  = ~ command_queue_push;
+  assign \$984  = command_queue_pop & \$983 ;
+  assign \$985  = \$984  ? command_queue_count[7] : command_queue_count[6];
+  assign \$986  = \$982  ? command_queue_count[5] : \$985 ;
+  assign \$987  = ~ command_queue_pop;
+  assign \$988  = command_queue_push & \$987 ;
+  assign \$989  = ~ command_queue_push;
+  assign \$990  = command_queue_pop & \$989 ;
+  assign \$991  = \$990  ? command_queue_count[8] : command_queue_count[7];
+  assign \$992  = \$988  ? command_queue_count[6] : \$991 ;
+  assign \$993  = ~ command_queue_pop;
+  assign \$994  = command_queue_push & \$993 ;
+  assign \$995  = ~ command_queue_push;
+  assign \$996  = command_queue_pop & \$995 ;
+  assign \$997  = \$996  ? command_queue_count[9] : command_queue_count[8];
+  assign \$998  = \$994  ? command_queue_count[7] : \$997 ;
+  assign \$999  = ~ command_queue_pop;
+  assign \$1000  = command_queue_push & \$999 ;
+  assign \$1001  = ~ command_queue_push;
+  assign \$1002  = command_queue_pop & \$1001 ;
+  assign \$1003  = \$1002  ? 1'h0 : command_queue_count[9];
+  assign \$1004  = \$1000  ? command_queue_count[8] : \$1003 ;
+  assign \$1005  = req_free & native_free_valid;
+  assign \$1006  = req_flush & native_flush_valid;
+  assign \$1007  = \$1005  | \$1006 ;
+  assign \$1008  = 1'h1 << bus__w_addr[1:0];
+  assign \$1009  = 1'h1 << bus__w_addr[4:2];
+  assign \$1010  = 1'h1 << bus__w_addr[7:5];
+  assign \$1011  = 1'h1 << bus__w_addr[11:8];
+  assign \$1012  = bus__w_strb == 4'hf;
+  assign \$1014  = ~ \$1013 ;
+  assign \$1015  = \$1014  + 1'h1;
+  assign \$1017  = ~ \$1016 ;
+  assign \$1018  = \$1017  + 1'h1;
+  assign \$1019  = \$1015 [6] | \$1018 [6];
+  assign \$1021  = ~ \$1020 ;
+  assign \$1022  = \$1021  + 1'h1;
+  assign \$1023  = \$1019  | \$1022 [6];
+  assign \$1024  = \$1012  & \$1023 ;
+  assign \$1025  = bus__w_addr[5:0] == 3'h4;
+  assign \$1026  = \$1024  & \$1025 ;
+  assign \$1027  = ~ \$1026 ;
+  assign \$1028  = bus__w_req & \$1027 ;
+  assign \$1029  = bus__w_strb == 4'hf;
+  assign \$1031  = ~ \$1030 ;
+  assign \$1032  = \$1031  + 1'h1;
+  assign \$1034  = ~ \$1033 ;
+  assign \$1035  = \$1034  + 1'h1;
+  assign \$1036  = \$1032 [6] | \$1035 [6];
+  assign \$1038  = ~ \$1037 ;
+  assign \$1039  = \$1038  + 1'h1;
+  assign \$1040  = \$1036  | \$1039 [6];
+  assign \$1041  = \$1029  & \$1040 ;
+  assign \$1042  = bus__w_addr[5:0] == 6'h30;
+  assign \$1043  = \$1041  & \$1042 ;
+  assign \$1044  = ~ \$1043 ;
+  assign \$1045  = \$1028  & \$1044 ;
+  assign \$1046  = bus__w_strb == 4'hf;
+  assign \$1047  = ~ w1_a1_0[0];
+  assign \$1048  = ~ w1_a4_2[4];
+  assign \$1049  = \$1047  | \$1048 ;
+  assign \$1050  = ~ w1_a7_5[0];
+  assign \$1051  = ~ w1_a11_8[0];
+  assign \$1052  = \$1050  | \$1051 ;
+  assign \$1053  = \$1049  | \$1052 ;
+  assign \$1054  = ~ \$1053 ;
   assign \$1055  = ~ w1_a1_0[0];
-  assign \$1056  = ~ w1_a4_2[4];
+  assign \$1056  = ~ w1_a4_2[6];
   assign \$1057  = \$1055  | \$1056 ;
   assign \$1058  = ~ w1_a7_5[0];
   assign \$1059  = ~ w1_a11_8[0];
@@ -12107,7 +12057,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1061  = \$1057  | \$1060 ;
   assign \$1062  = ~ \$1061 ;
   assign \$1063  = ~ w1_a1_0[0];
-  assign \$1064  = ~ w1_a4_2[6];
+  assign \$1064  = ~ w1_a4_2[7];
   assign \$1065  = \$1063  | \$1064 ;
   assign \$1066  = ~ w1_a7_5[0];
   assign \$1067  = ~ w1_a11_8[0];
@@ -12115,31 +12065,31 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1069  = \$1065  | \$1068 ;
   assign \$1070  = ~ \$1069 ;
   assign \$1071  = ~ w1_a1_0[0];
-  assign \$1072  = ~ w1_a4_2[7];
+  assign \$1072  = ~ w1_a4_2[6];
   assign \$1073  = \$1071  | \$1072 ;
-  assign \$1074  = ~ w1_a7_5[0];
+  assign \$1074  = ~ w1_a7_5[1];
   assign \$1075  = ~ w1_a11_8[0];
   assign \$1076  = \$1074  | \$1075 ;
   assign \$1077  = \$1073  | \$1076 ;
   assign \$1078  = ~ \$1077 ;
   assign \$1079  = ~ w1_a1_0[0];
-  assign \$1080  = ~ w1_a4_2[6];
+  assign \$1080  = ~ w1_a4_2[1];
   assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = ~ w1_a7_5[1];
-  assign \$1083  = ~ w1_a11_8[0];
+  assign \$1082  = ~ w1_a7_5[0];
+  assign \$1083  = ~ w1_a11_8[1];
   assign \$1084  = \$1082  | \$1083 ;
   assign \$1085  = \$1081  | \$1084 ;
   assign \$1086  = ~ \$1085 ;
   assign \$1087  = ~ w1_a1_0[0];
-  assign \$1088  = ~ w1_a4_2[1];
+  assign \$1088  = ~ w1_a4_2[4];
   assign \$1089  = \$1087  | \$1088 ;
-  assign \$1090  = ~ w1_a7_5[0];
+  assign \$1090  = ~ w1_a7_5[1];
   assign \$1091  = ~ w1_a11_8[1];
   assign \$1092  = \$1090  | \$1091 ;
   assign \$1093  = \$1089  | \$1092 ;
   assign \$1094  = ~ \$1093 ;
   assign \$1095  = ~ w1_a1_0[0];
-  assign \$1096  = ~ w1_a4_2[4];
+  assign \$1096  = ~ w1_a4_2[7];
   assign \$1097  = \$1095  | \$1096 ;
   assign \$1098  = ~ w1_a7_5[1];
   assign \$1099  = ~ w1_a11_8[1];
@@ -12147,23 +12097,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1101  = \$1097  | \$1100 ;
   assign \$1102  = ~ \$1101 ;
   assign \$1103  = ~ w1_a1_0[0];
-  assign \$1104  = ~ w1_a4_2[7];
+  assign \$1104  = ~ w1_a4_2[1];
   assign \$1105  = \$1103  | \$1104 ;
-  assign \$1106  = ~ w1_a7_5[1];
+  assign \$1106  = ~ w1_a7_5[2];
   assign \$1107  = ~ w1_a11_8[1];
   assign \$1108  = \$1106  | \$1107 ;
   assign \$1109  = \$1105  | \$1108 ;
   assign \$1110  = ~ \$1109 ;
   assign \$1111  = ~ w1_a1_0[0];
-  assign \$1112  = ~ w1_a4_2[1];
+  assign \$1112  = ~ w1_a4_2[4];
   assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = ~ w1_a7_5[2];
+  assign \$1114  = ~ w1_a7_5[3];
   assign \$1115  = ~ w1_a11_8[1];
   assign \$1116  = \$1114  | \$1115 ;
   assign \$1117  = \$1113  | \$1116 ;
   assign \$1118  = ~ \$1117 ;
   assign \$1119  = ~ w1_a1_0[0];
-  assign \$1120  = ~ w1_a4_2[4];
+  assign \$1120  = ~ w1_a4_2[7];
   assign \$1121  = \$1119  | \$1120 ;
   assign \$1122  = ~ w1_a7_5[3];
   assign \$1123  = ~ w1_a11_8[1];
@@ -12171,23 +12121,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1125  = \$1121  | \$1124 ;
   assign \$1126  = ~ \$1125 ;
   assign \$1127  = ~ w1_a1_0[0];
-  assign \$1128  = ~ w1_a4_2[7];
+  assign \$1128  = ~ w1_a4_2[1];
   assign \$1129  = \$1127  | \$1128 ;
-  assign \$1130  = ~ w1_a7_5[3];
+  assign \$1130  = ~ w1_a7_5[4];
   assign \$1131  = ~ w1_a11_8[1];
   assign \$1132  = \$1130  | \$1131 ;
   assign \$1133  = \$1129  | \$1132 ;
   assign \$1134  = ~ \$1133 ;
   assign \$1135  = ~ w1_a1_0[0];
-  assign \$1136  = ~ w1_a4_2[1];
+  assign \$1136  = ~ w1_a4_2[4];
   assign \$1137  = \$1135  | \$1136 ;
-  assign \$1138  = ~ w1_a7_5[4];
+  assign \$1138  = ~ w1_a7_5[5];
   assign \$1139  = ~ w1_a11_8[1];
   assign \$1140  = \$1138  | \$1139 ;
   assign \$1141  = \$1137  | \$1140 ;
   assign \$1142  = ~ \$1141 ;
   assign \$1143  = ~ w1_a1_0[0];
-  assign \$1144  = ~ w1_a4_2[4];
+  assign \$1144  = ~ w1_a4_2[7];
   assign \$1145  = \$1143  | \$1144 ;
   assign \$1146  = ~ w1_a7_5[5];
   assign \$1147  = ~ w1_a11_8[1];
@@ -12195,80 +12145,80 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1149  = \$1145  | \$1148 ;
   assign \$1150  = ~ \$1149 ;
   assign \$1151  = ~ w1_a1_0[0];
-  assign \$1152  = ~ w1_a4_2[7];
+  assign \$1152  = ~ w1_a4_2[4];
   assign \$1153  = \$1151  | \$1152 ;
-  assign \$1154  = ~ w1_a7_5[5];
-  assign \$1155  = ~ w1_a11_8[1];
+  assign \$1154  = ~ w1_a7_5[0];
+  assign \$1155  = ~ w1_a11_8[0];
   assign \$1156  = \$1154  | \$1155 ;
   assign \$1157  = \$1153  | \$1156 ;
   assign \$1158  = ~ \$1157 ;
   assign \$1159  = ~ w1_a1_0[0];
-  assign \$1160  = ~ w1_a4_2[4];
+  assign \$1160  = ~ w1_a4_2[6];
   assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = ~ w1_a7_5[0];
+  assign \$1162  = ~ w1_a7_5[1];
   assign \$1163  = ~ w1_a11_8[0];
   assign \$1164  = \$1162  | \$1163 ;
   assign \$1165  = \$1161  | \$1164 ;
   assign \$1166  = ~ \$1165 ;
   assign \$1167  = ~ w1_a1_0[0];
-  assign \$1168  = ~ w1_a4_2[6];
+  assign \$1168  = ~ w1_a4_2[1];
   assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = ~ w1_a7_5[1];
-  assign \$1171  = ~ w1_a11_8[0];
+  assign \$1170  = ~ w1_a7_5[0];
+  assign \$1171  = ~ w1_a11_8[1];
   assign \$1172  = \$1170  | \$1171 ;
   assign \$1173  = \$1169  | \$1172 ;
   assign \$1174  = ~ \$1173 ;
   assign \$1175  = ~ w1_a1_0[0];
-  assign \$1176  = ~ w1_a4_2[1];
+  assign \$1176  = ~ w1_a4_2[4];
   assign \$1177  = \$1175  | \$1176 ;
-  assign \$1178  = ~ w1_a7_5[0];
+  assign \$1178  = ~ w1_a7_5[1];
   assign \$1179  = ~ w1_a11_8[1];
   assign \$1180  = \$1178  | \$1179 ;
   assign \$1181  = \$1177  | \$1180 ;
   assign \$1182  = ~ \$1181 ;
   assign \$1183  = ~ w1_a1_0[0];
-  assign \$1184  = ~ w1_a4_2[4];
+  assign \$1184  = ~ w1_a4_2[1];
   assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = ~ w1_a7_5[1];
+  assign \$1186  = ~ w1_a7_5[2];
   assign \$1187  = ~ w1_a11_8[1];
   assign \$1188  = \$1186  | \$1187 ;
   assign \$1189  = \$1185  | \$1188 ;
   assign \$1190  = ~ \$1189 ;
   assign \$1191  = ~ w1_a1_0[0];
-  assign \$1192  = ~ w1_a4_2[1];
+  assign \$1192  = ~ w1_a4_2[4];
   assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = ~ w1_a7_5[2];
+  assign \$1194  = ~ w1_a7_5[3];
   assign \$1195  = ~ w1_a11_8[1];
   assign \$1196  = \$1194  | \$1195 ;
   assign \$1197  = \$1193  | \$1196 ;
   assign \$1198  = ~ \$1197 ;
   assign \$1199  = ~ w1_a1_0[0];
-  assign \$1200  = ~ w1_a4_2[4];
+  assign \$1200  = ~ w1_a4_2[1];
   assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = ~ w1_a7_5[3];
+  assign \$1202  = ~ w1_a7_5[4];
   assign \$1203  = ~ w1_a11_8[1];
   assign \$1204  = \$1202  | \$1203 ;
   assign \$1205  = \$1201  | \$1204 ;
   assign \$1206  = ~ \$1205 ;
   assign \$1207  = ~ w1_a1_0[0];
-  assign \$1208  = ~ w1_a4_2[1];
+  assign \$1208  = ~ w1_a4_2[4];
   assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = ~ w1_a7_5[4];
+  assign \$1210  = ~ w1_a7_5[5];
   assign \$1211  = ~ w1_a11_8[1];
   assign \$1212  = \$1210  | \$1211 ;
   assign \$1213  = \$1209  | \$1212 ;
   assign \$1214  = ~ \$1213 ;
-  assign \$1215  = ~ w1_a1_0[0];
-  assign \$1216  = ~ w1_a4_2[4];
-  assign \$1217  = \$1215  | \$1216 ;
-  assign \$1218  = ~ w1_a7_5[5];
-  assign \$1219  = ~ w1_a11_8[1];
-  assign \$1220  = \$1218  | \$1219 ;
-  assign \$1221  = \$1217  | \$1220 ;
-  assign \$1222  = ~ \$1221 ;
-  assign \$1223  = { \$1222 , \$1214 , \$1206 , \$1198 , \$1190 , \$1182 , \$1174 , \$1166  } + 8'hff;
+  assign \$1215  = { \$1214 , \$1206 , \$1198 , \$1190 , \$1182 , \$1174 , \$1166 , \$1158  } + 8'hff;
+  assign \$1216  = ~ w1_a1_0[0];
+  assign \$1217  = ~ w1_a4_2[6];
+  assign \$1218  = \$1216  | \$1217 ;
+  assign \$1219  = ~ w1_a7_5[0];
+  assign \$1220  = ~ w1_a11_8[0];
+  assign \$1221  = \$1219  | \$1220 ;
+  assign \$1222  = \$1218  | \$1221 ;
+  assign \$1223  = ~ \$1222 ;
   assign \$1224  = ~ w1_a1_0[0];
-  assign \$1225  = ~ w1_a4_2[6];
+  assign \$1225  = ~ w1_a4_2[7];
   assign \$1226  = \$1224  | \$1225 ;
   assign \$1227  = ~ w1_a7_5[0];
   assign \$1228  = ~ w1_a11_8[0];
@@ -12278,15 +12228,15 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1232  = ~ w1_a1_0[0];
   assign \$1233  = ~ w1_a4_2[7];
   assign \$1234  = \$1232  | \$1233 ;
-  assign \$1235  = ~ w1_a7_5[0];
-  assign \$1236  = ~ w1_a11_8[0];
+  assign \$1235  = ~ w1_a7_5[1];
+  assign \$1236  = ~ w1_a11_8[1];
   assign \$1237  = \$1235  | \$1236 ;
   assign \$1238  = \$1234  | \$1237 ;
   assign \$1239  = ~ \$1238 ;
   assign \$1240  = ~ w1_a1_0[0];
   assign \$1241  = ~ w1_a4_2[7];
   assign \$1242  = \$1240  | \$1241 ;
-  assign \$1243  = ~ w1_a7_5[1];
+  assign \$1243  = ~ w1_a7_5[3];
   assign \$1244  = ~ w1_a11_8[1];
   assign \$1245  = \$1243  | \$1244 ;
   assign \$1246  = \$1242  | \$1245 ;
@@ -12294,1146 +12244,1134 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1248  = ~ w1_a1_0[0];
   assign \$1249  = ~ w1_a4_2[7];
   assign \$1250  = \$1248  | \$1249 ;
-  assign \$1251  = ~ w1_a7_5[3];
+  assign \$1251  = ~ w1_a7_5[5];
   assign \$1252  = ~ w1_a11_8[1];
   assign \$1253  = \$1251  | \$1252 ;
   assign \$1254  = \$1250  | \$1253 ;
   assign \$1255  = ~ \$1254 ;
-  assign \$1256  = ~ w1_a1_0[0];
-  assign \$1257  = ~ w1_a4_2[7];
-  assign \$1258  = \$1256  | \$1257 ;
-  assign \$1259  = ~ w1_a7_5[5];
-  assign \$1260  = ~ w1_a11_8[1];
-  assign \$1261  = \$1259  | \$1260 ;
-  assign \$1262  = \$1258  | \$1261 ;
-  assign \$1263  = ~ \$1262 ;
-  assign \$1264  = { \$1263 , \$1255 , \$1247 , \$1239 , \$1231  } + 5'h1f;
-  assign \$1265  = \$signal$260  & \$signal$261 ;
-  assign \$1266  = \$1265  & w2_is_ctrl;
-  assign \$1267  = \$1266  & \$signal$263 [0];
-  assign \$1268  = \$signal$260  & \$signal$261 ;
-  assign \$1269  = \$1268  & w2_is_err_pop;
-  assign \$1270  = \$signal$260  & w2_is_irq_status;
-  assign \$1271  = \$1270  & \$signal$262 [0];
-  assign \$1272  = \$1271  ? \$signal$263 [4:0] : 5'h00;
-  assign \$1273  = \$signal$260  & w2_is_irq_enable;
-  assign \$1274  = \$1273  & \$signal$262 [0];
-  assign \$1275  = \$signal$260  & w2_is_pool0_low_water;
-  assign \$1276  = \$1275  & \$signal$262 [0];
-  assign \$1277  = \$signal$260  & w2_is_pool0_low_water;
-  assign \$1278  = \$1277  & \$signal$262 [1];
-  assign \$1279  = \$signal$260  & w2_is_pool0_low_water;
-  assign \$1280  = \$1279  & \$signal$262 [2];
-  assign \$1281  = \$signal$260  & w2_is_pool1_low_water;
-  assign \$1282  = \$1281  & \$signal$262 [0];
-  assign \$1283  = \$signal$260  & w2_is_pool1_low_water;
-  assign \$1284  = \$1283  & \$signal$262 [1];
-  assign \$1285  = \$signal$260  & w2_is_pool1_low_water;
-  assign \$1286  = \$1285  & \$signal$262 [2];
-  assign \$1287  = \$signal$260  & w2_is_pool2_low_water;
-  assign \$1288  = \$1287  & \$signal$262 [0];
-  assign \$1289  = \$signal$260  & w2_is_pool2_low_water;
-  assign \$1290  = \$1289  & \$signal$262 [1];
-  assign \$1291  = \$signal$260  & w2_is_pool2_low_water;
-  assign \$1292  = \$1291  & \$signal$262 [2];
-  assign \$1293  = | \port$4774$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1293 ;
-  assign \$1294  = | \port$4786$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1294 ;
-  assign \$1295  = ~ \port$4771$0 [0];
-  assign \$1296  = rsp_grant_valid & \$1295 ;
-  assign \$1297  = \port$4771$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1296  & \$1297 ;
-  assign \$1298  = \$signal$28  > 2'h2;
-  assign \$1299  = \$1298  ? 2'h2 : \$signal$28 ;
-  assign \$1300  = | \$signal$28 ;
-  assign \$1301  = space_ge1 & \$1300 ;
-  assign \$1302  = \$1301  ? 1'h1 : 1'h0;
-  assign \$1303  = space_ge2 ? \$1299  : { 1'h0, \$1302  };
-  assign \$signal$73  = space_ge3 ? \$signal$28  : \$1303 ;
-  assign \$1304  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1304  & space_ge1;
-  assign \$1305  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1305  & space_ge2;
-  assign \$1306  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1306  & space_ge3;
-  assign \$1307  = ~ space[4];
-  assign popped = w1c & \$1307 ;
-  assign \$1308  = 1'h0 - tail[1:0];
-  assign \$1309  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1309  ? tail_next_row : tail_row;
-  assign \$1310  = ! \$1308 [1:0];
-  assign \$1311  = \$1308 [1:0] == 1'h1;
-  assign \$1312  = \$1311  ? e1_new1 : e1_new2;
-  assign \$signature__data$282  = \$1310  ? e1_new0 : \$1312 ;
-  assign \$1313  = 1'h1 - tail[1:0];
-  assign \$1314  = tail[1:0] > 1'h1;
-  assign \$signature__addr$287  = \$1314  ? tail_next_row : tail_row;
-  assign \$1315  = ! \$1313 [1:0];
-  assign \$1316  = \$1313 [1:0] == 1'h1;
-  assign \$1317  = \$1316  ? e1_new1 : e1_new2;
-  assign \$signature__data$288  = \$1315  ? e1_new0 : \$1317 ;
-  assign \$1318  = 2'h2 - tail[1:0];
-  assign \$1319  = tail[1:0] > 2'h2;
-  assign \$signature__addr$293  = \$1319  ? tail_next_row : tail_row;
-  assign \$1320  = ! \$1318 [1:0];
-  assign \$1321  = \$1318 [1:0] == 1'h1;
-  assign \$1322  = \$1321  ? e1_new1 : e1_new2;
-  assign \$signature__data$294  = \$1320  ? e1_new0 : \$1322 ;
-  assign \$1323  = 2'h3 - tail[1:0];
-  assign \$1324  = ! \$1323 [1:0];
-  assign \$1325  = \$1323 [1:0] == 1'h1;
-  assign \$1326  = \$1325  ? e1_new1 : e1_new2;
-  assign \$signature__data$300  = \$1324  ? e1_new0 : \$1326 ;
-  assign \$1327  = space - 3'h7;
+  assign \$1256  = { \$1255 , \$1247 , \$1239 , \$1231 , \$1223  } + 5'h1f;
+  assign \$1257  = \$signal$258  & \$signal$259 ;
+  assign \$1258  = \$1257  & w2_is_ctrl;
+  assign \$1259  = \$1258  & \$signal$261 [0];
+  assign \$1260  = \$signal$258  & \$signal$259 ;
+  assign \$1261  = \$1260  & w2_is_err_pop;
+  assign \$1262  = \$signal$258  & w2_is_irq_status;
+  assign \$1263  = \$1262  & \$signal$260 [0];
+  assign \$1264  = \$1263  ? \$signal$261 [4:0] : 5'h00;
+  assign \$1265  = \$signal$258  & w2_is_irq_enable;
+  assign \$1266  = \$1265  & \$signal$260 [0];
+  assign \$1267  = \$signal$258  & w2_is_pool0_low_water;
+  assign \$1268  = \$1267  & \$signal$260 [0];
+  assign \$1269  = \$signal$258  & w2_is_pool0_low_water;
+  assign \$1270  = \$1269  & \$signal$260 [1];
+  assign \$1271  = \$signal$258  & w2_is_pool0_low_water;
+  assign \$1272  = \$1271  & \$signal$260 [2];
+  assign \$1273  = \$signal$258  & w2_is_pool1_low_water;
+  assign \$1274  = \$1273  & \$signal$260 [0];
+  assign \$1275  = \$signal$258  & w2_is_pool1_low_water;
+  assign \$1276  = \$1275  & \$signal$260 [1];
+  assign \$1277  = \$signal$258  & w2_is_pool1_low_water;
+  assign \$1278  = \$1277  & \$signal$260 [2];
+  assign \$1279  = \$signal$258  & w2_is_pool2_low_water;
+  assign \$1280  = \$1279  & \$signal$260 [0];
+  assign \$1281  = \$signal$258  & w2_is_pool2_low_water;
+  assign \$1282  = \$1281  & \$signal$260 [1];
+  assign \$1283  = \$signal$258  & w2_is_pool2_low_water;
+  assign \$1284  = \$1283  & \$signal$260 [2];
+  assign \$1285  = | \port$4758$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1285 ;
+  assign \$1286  = | \port$4770$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1286 ;
+  assign \$1287  = ~ \port$4755$0 [0];
+  assign \$1288  = rsp_grant_valid & \$1287 ;
+  assign \$1289  = \port$4755$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1288  & \$1289 ;
+  assign \$1290  = \$signal$28  > 2'h2;
+  assign \$1291  = \$1290  ? 2'h2 : \$signal$28 ;
+  assign \$1292  = | \$signal$28 ;
+  assign \$1293  = space_ge1 & \$1292 ;
+  assign \$1294  = \$1293  ? 1'h1 : 1'h0;
+  assign \$1295  = space_ge2 ? \$1291  : { 1'h0, \$1294  };
+  assign \$signal$73  = space_ge3 ? \$signal$28  : \$1295 ;
+  assign \$1296  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1296  & space_ge1;
+  assign \$1297  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1297  & space_ge2;
+  assign \$1298  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1298  & space_ge3;
+  assign \$1299  = ~ space[4];
+  assign popped = w1c & \$1299 ;
+  assign \$1300  = 1'h0 - tail[1:0];
+  assign \$1301  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1301  ? tail_next_row : tail_row;
+  assign \$1302  = ! \$1300 [1:0];
+  assign \$1303  = \$1300 [1:0] == 1'h1;
+  assign \$1304  = \$1303  ? e1_new1 : e1_new2;
+  assign \$signature__data$280  = \$1302  ? e1_new0 : \$1304 ;
+  assign \$1305  = 1'h1 - tail[1:0];
+  assign \$1306  = tail[1:0] > 1'h1;
+  assign \$signature__addr$285  = \$1306  ? tail_next_row : tail_row;
+  assign \$1307  = ! \$1305 [1:0];
+  assign \$1308  = \$1305 [1:0] == 1'h1;
+  assign \$1309  = \$1308  ? e1_new1 : e1_new2;
+  assign \$signature__data$286  = \$1307  ? e1_new0 : \$1309 ;
+  assign \$1310  = 2'h2 - tail[1:0];
+  assign \$1311  = tail[1:0] > 2'h2;
+  assign \$signature__addr$291  = \$1311  ? tail_next_row : tail_row;
+  assign \$1312  = ! \$1310 [1:0];
+  assign \$1313  = \$1310 [1:0] == 1'h1;
+  assign \$1314  = \$1313  ? e1_new1 : e1_new2;
+  assign \$signature__data$292  = \$1312  ? e1_new0 : \$1314 ;
+  assign \$1315  = 2'h3 - tail[1:0];
+  assign \$1316  = ! \$1315 [1:0];
+  assign \$1317  = \$1315 [1:0] == 1'h1;
+  assign \$1318  = \$1317  ? e1_new1 : e1_new2;
+  assign \$signature__data$298  = \$1316  ? e1_new0 : \$1318 ;
+  assign \$1319  = space - 3'h7;
+  assign \$1320  = ~ \$1319 [5];
+  assign \$1321  = space - 3'h7;
+  assign \$1322  = ~ \$1321 [5];
+  assign \$1323  = space - 4'h8;
+  assign \$1324  = ~ \$1323 [5];
+  assign \$1325  = space - 3'h7;
+  assign \$1326  = ~ \$1325 [5];
+  assign \$1327  = space - 4'h8;
   assign \$1328  = ~ \$1327 [5];
-  assign \$1329  = space - 3'h7;
+  assign \$1329  = space - 4'h9;
   assign \$1330  = ~ \$1329 [5];
-  assign \$1331  = space - 4'h8;
-  assign \$1332  = ~ \$1331 [5];
-  assign \$1333  = space - 3'h7;
-  assign \$1334  = ~ \$1333 [5];
-  assign \$1335  = space - 4'h8;
-  assign \$1336  = ~ \$1335 [5];
-  assign \$1337  = space - 4'h9;
-  assign \$1338  = ~ \$1337 [5];
-  assign \$1339  = space - \$signal$28 ;
-  assign \$1340  = space + 1'h1;
-  assign space_over = \$1340  - \$signal$28 ;
-  assign space_short = $signed(\$1339 ) < $signed(1'h0);
-  assign \$1341  = | \$signal$28 ;
-  assign \$1342  = \$signal$73  != \$signal$28 ;
-  assign \$1345  = \$signal$87  & irq_enable;
-  assign irq = | \$1345 ;
-  assign \$1346  = event_lw_granted_2 & event_lw_short;
-  assign \$1347  = log_lw_granted_2 & log_lw_short;
-  assign \$1348  = \$1346  | \$1347 ;
-  assign \$1349  = config_lw_granted_2 & config_lw_short;
-  assign low_water_hit = \$1348  | \$1349 ;
-  assign \$1350  = ! bus__r_addr[5:0];
-  assign \$1351  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1352  = \$1350  & \$1351 ;
-  assign \$1353  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1352  & \$1353 ;
-  assign \$1354  = ~ alloc_queue_pop;
-  assign \$1355  = alloc_queue_head_valid & \$1354 ;
-  assign \$1356  = alloc_queue_held[0] | \$1355 ;
-  assign \$signature__en$310  = alloc_queue_push & \$1356 ;
-  assign \$1357  = req_alloc & native_alloc_valid;
-  assign \$1358  = ~ \$1357 ;
-  assign alloc_queue_pop = alloc_queue_head_valid & \$1358 ;
-  assign \$1359  = alloc_queue_head_valid | staged_valid;
-  assign \$1360  = ! bus__r_addr[5:0];
-  assign \$1361  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1362  = \$1360  & \$1361 ;
-  assign \$1363  = bus__r_addr[11:6] < 3'h7;
-  assign \$1364  = \$1362  & \$1363 ;
-  assign \$1365  = bus__r_req & \$1364 ;
-  assign \$1366  = \$1359  | \$1365 ;
-  assign \$1367  = req_alloc & native_alloc_valid;
-  assign \$1368  = ~ \$1367 ;
-  assign \$1369  = \$1366  & \$1368 ;
-  assign \$1370  = ~ alloc_queue_head_valid;
-  assign \$1371  = \$1369  & \$1370 ;
-  assign \$1372  = ~ \$1371 ;
-  assign alloc_queue_push = staged_valid & \$1372 ;
-  assign \$1373  = r2_block0 | r2_block4;
-  assign \$1374  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1373  | \$1374 ;
-  assign \$1375  = | r2_found_in;
-  assign bus__r_err = ~ \$1375 ;
+  assign \$1331  = space - \$signal$28 ;
+  assign \$1332  = space + 1'h1;
+  assign space_over = \$1332  - \$signal$28 ;
+  assign space_short = $signed(\$1331 ) < $signed(1'h0);
+  assign \$1333  = | \$signal$28 ;
+  assign \$1334  = \$signal$73  != \$signal$28 ;
+  assign \$1337  = \$signal$87  & irq_enable;
+  assign irq = | \$1337 ;
+  assign \$1338  = event_lw_granted_2 & event_lw_short;
+  assign \$1339  = log_lw_granted_2 & log_lw_short;
+  assign \$1340  = \$1338  | \$1339 ;
+  assign \$1341  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1340  | \$1341 ;
+  assign \$1342  = ! bus__r_addr[5:0];
+  assign \$1343  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1344  = \$1342  & \$1343 ;
+  assign \$1345  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1344  & \$1345 ;
+  assign \$1346  = ~ alloc_queue_pop;
+  assign \$1347  = alloc_queue_count[0] & \$1346 ;
+  assign \$1348  = alloc_queue_held[0] | \$1347 ;
+  assign \$signature__en$308  = alloc_queue_push & \$1348 ;
+  assign \$1349  = req_alloc & native_alloc_valid;
+  assign \$1350  = ~ \$1349 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1350 ;
+  assign \$1351  = alloc_queue_count[0] | staged_valid;
+  assign \$1352  = ! bus__r_addr[5:0];
+  assign \$1353  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1354  = \$1352  & \$1353 ;
+  assign \$1355  = bus__r_addr[11:6] < 3'h7;
+  assign \$1356  = \$1354  & \$1355 ;
+  assign \$1357  = bus__r_req & \$1356 ;
+  assign \$1358  = \$1351  | \$1357 ;
+  assign \$1359  = req_alloc & native_alloc_valid;
+  assign \$1360  = ~ \$1359 ;
+  assign \$1361  = \$1358  & \$1360 ;
+  assign \$1362  = ~ alloc_queue_count[0];
+  assign \$1363  = \$1361  & \$1362 ;
+  assign \$1364  = ~ \$1363 ;
+  assign alloc_queue_push = staged_valid & \$1364 ;
+  assign \$1365  = r2_block0 | r2_block4;
+  assign \$1366  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1365  | \$1366 ;
+  assign \$1367  = | r2_found_in;
+  assign bus__r_err = ~ \$1367 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign bus__w_slow = \$signal$222  | new_flush;
-  assign \$1376  = ~ command_queue_pop;
-  assign \$1377  = command_queue_head_valid & \$1376 ;
-  assign \$1378  = command_queue_held[0] | \$1377 ;
-  assign \$signature__en$323  = command_queue_push & \$1378 ;
-  assign \$1379  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1380  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1381  = w1_pool_is[2] & w1_config_addr[0];
+  assign bus__w_slow = \$signal$221  | new_flush;
+  assign \$1368  = ~ command_queue_pop;
+  assign \$1369  = command_queue_count[0] & \$1368 ;
+  assign \$1370  = command_queue_held[0] | \$1369 ;
+  assign \$signature__en$321  = command_queue_push & \$1370 ;
+  assign \$1371  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1372  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1373  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1374  = { \$1373 , \$1372 , \$1371  } + 3'h7;
+  assign \$1375  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1376  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1377  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1378  = { \$1377 , \$1376 , \$1375  } + 3'h7;
+  assign \$1379  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1380  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1381  = w1_pool_is[2] & w1_config_addr[2];
   assign \$1382  = { \$1381 , \$1380 , \$1379  } + 3'h7;
-  assign \$1383  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1384  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1385  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1383  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1384  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1385  = w1_pool_is[2] & w1_config_addr[3];
   assign \$1386  = { \$1385 , \$1384 , \$1383  } + 3'h7;
-  assign \$1387  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1388  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1389  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1387  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1388  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1389  = w1_pool_is[2] & w1_config_addr[4];
   assign \$1390  = { \$1389 , \$1388 , \$1387  } + 3'h7;
-  assign \$1391  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1392  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1393  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1391  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1392  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1393  = w1_pool_is[2] & w1_config_addr[5];
   assign \$1394  = { \$1393 , \$1392 , \$1391  } + 3'h7;
-  assign \$1395  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1396  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1397  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1395  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1396  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1397  = w1_pool_is[2] & w1_config_addr[6];
   assign \$1398  = { \$1397 , \$1396 , \$1395  } + 3'h7;
-  assign \$1399  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1400  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1401  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1399  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1400  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1401  = w1_pool_is[2] & w1_config_addr[7];
   assign \$1402  = { \$1401 , \$1400 , \$1399  } + 3'h7;
-  assign \$1403  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1404  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1405  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1403  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1404  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1405  = w1_pool_is[2] & w1_config_addr[8];
   assign \$1406  = { \$1405 , \$1404 , \$1403  } + 3'h7;
-  assign \$1407  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1408  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1409  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1407  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1408  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1409  = w1_pool_is[2] & w1_config_addr[9];
   assign \$1410  = { \$1409 , \$1408 , \$1407  } + 3'h7;
-  assign \$1411  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1412  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1413  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1411  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1412  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1413  = w1_pool_is[2] & w1_config_addr[10];
   assign \$1414  = { \$1413 , \$1412 , \$1411  } + 3'h7;
-  assign \$1415  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1416  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1417  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1415  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1416  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1417  = w1_pool_is[2] & w1_config_addr[11];
   assign \$1418  = { \$1417 , \$1416 , \$1415  } + 3'h7;
-  assign \$1419  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1420  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1421  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1419  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1420  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1421  = w1_pool_is[2] & w1_config_addr[12];
   assign \$1422  = { \$1421 , \$1420 , \$1419  } + 3'h7;
-  assign \$1423  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1424  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1425  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1423  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1424  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1425  = w1_pool_is[2] & w1_config_addr[13];
   assign \$1426  = { \$1425 , \$1424 , \$1423  } + 3'h7;
-  assign \$1427  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1428  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1429  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1427  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1428  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1429  = w1_pool_is[2] & w1_config_addr[14];
   assign \$1430  = { \$1429 , \$1428 , \$1427  } + 3'h7;
-  assign \$1431  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1432  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1433  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1431  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1432  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1433  = w1_pool_is[2] & w1_config_addr[15];
   assign \$1434  = { \$1433 , \$1432 , \$1431  } + 3'h7;
-  assign \$1435  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1436  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1437  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1435  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1436  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1437  = w1_pool_is[2] & w1_config_addr[16];
   assign \$1438  = { \$1437 , \$1436 , \$1435  } + 3'h7;
-  assign \$1439  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1440  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1441  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1439  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1440  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1441  = w1_pool_is[2] & w1_config_addr[17];
   assign \$1442  = { \$1441 , \$1440 , \$1439  } + 3'h7;
-  assign \$1443  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1444  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1445  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1443  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1444  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1445  = w1_pool_is[2] & w1_config_addr[18];
   assign \$1446  = { \$1445 , \$1444 , \$1443  } + 3'h7;
-  assign \$1447  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1448  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1449  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1447  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1448  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1449  = w1_pool_is[2] & w1_config_addr[19];
   assign \$1450  = { \$1449 , \$1448 , \$1447  } + 3'h7;
-  assign \$1451  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1452  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1453  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1451  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1452  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1453  = w1_pool_is[2] & w1_config_addr[20];
   assign \$1454  = { \$1453 , \$1452 , \$1451  } + 3'h7;
-  assign \$1455  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1456  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1457  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1455  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1456  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1457  = w1_pool_is[2] & w1_config_addr[21];
   assign \$1458  = { \$1457 , \$1456 , \$1455  } + 3'h7;
-  assign \$1459  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1460  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1461  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1459  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1460  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1461  = w1_pool_is[2] & w1_config_addr[22];
   assign \$1462  = { \$1461 , \$1460 , \$1459  } + 3'h7;
-  assign \$1463  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1464  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1465  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1463  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1464  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1465  = w1_pool_is[2] & w1_config_addr[23];
   assign \$1466  = { \$1465 , \$1464 , \$1463  } + 3'h7;
-  assign \$1467  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1468  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1469  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1467  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1468  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1469  = w1_pool_is[2] & w1_config_addr[24];
   assign \$1470  = { \$1469 , \$1468 , \$1467  } + 3'h7;
-  assign \$1471  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1472  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1473  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1471  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1472  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1473  = w1_pool_is[2] & w1_config_addr[25];
   assign \$1474  = { \$1473 , \$1472 , \$1471  } + 3'h7;
-  assign \$1475  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1476  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1477  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1475  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1476  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1477  = w1_pool_is[2] & w1_config_addr[26];
   assign \$1478  = { \$1477 , \$1476 , \$1475  } + 3'h7;
-  assign \$1479  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1480  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1481  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1479  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1480  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1481  = w1_pool_is[2] & w1_config_addr[27];
   assign \$1482  = { \$1481 , \$1480 , \$1479  } + 3'h7;
-  assign \$1483  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1484  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1485  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1483  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1484  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1485  = w1_pool_is[2] & w1_config_addr[28];
   assign \$1486  = { \$1485 , \$1484 , \$1483  } + 3'h7;
-  assign \$1487  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1488  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1489  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1487  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1488  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1489  = w1_pool_is[2] & w1_config_addr[29];
   assign \$1490  = { \$1489 , \$1488 , \$1487  } + 3'h7;
-  assign \$1491  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1492  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1493  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1491  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1492  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1493  = w1_pool_is[2] & w1_config_addr[30];
   assign \$1494  = { \$1493 , \$1492 , \$1491  } + 3'h7;
-  assign \$1495  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1496  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1497  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1495  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1496  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1497  = w1_pool_is[2] & w1_config_addr[31];
   assign \$1498  = { \$1497 , \$1496 , \$1495  } + 3'h7;
-  assign \$1499  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1500  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1501  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1502  = { \$1501 , \$1500 , \$1499  } + 3'h7;
-  assign \$1503  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1504  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1505  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1506  = { \$1505 , \$1504 , \$1503  } + 3'h7;
-  assign \$1507  = w1_hit[0] | w1_hit[1];
-  assign \$1508  = \$1507  | w1_hit[2];
-  assign \$1509  = ~ \$1508 ;
-  assign \$1510  = command_queue_head_valid | \$signal$222 ;
-  assign \$1511  = \$1510  | new_flush;
-  assign \$1512  = ~ native_turn;
-  assign \$1513  = \$1511  & \$1512 ;
-  assign command_queue_pop = \$1513  & command_queue_head_valid;
-  assign \$1514  = \$signal$222  | new_flush;
-  assign \$1515  = command_queue_head_valid | \$signal$222 ;
-  assign \$1516  = \$1515  | new_flush;
-  assign \$1517  = ~ native_turn;
-  assign \$1518  = \$1516  & \$1517 ;
-  assign \$1519  = ~ command_queue_head_valid;
-  assign \$1520  = \$1518  & \$1519 ;
-  assign \$1521  = ~ \$1520 ;
-  assign command_queue_push = \$1514  & \$1521 ;
-  assign \$1522  = command_queue_head_valid | \$signal$222 ;
-  assign \$1523  = \$1522  | new_flush;
-  assign \$1524  = ~ native_turn;
-  assign \$1525  = \$1523  & \$1524 ;
-  assign \$1526  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1527  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1528  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1499  = w1_hit[0] | w1_hit[1];
+  assign \$1500  = \$1499  | w1_hit[2];
+  assign \$1501  = ~ \$1500 ;
+  assign \$1502  = command_queue_count[0] | \$signal$221 ;
+  assign \$1503  = \$1502  | new_flush;
+  assign \$1504  = ~ native_turn;
+  assign \$1505  = \$1503  & \$1504 ;
+  assign command_queue_pop = \$1505  & command_queue_count[0];
+  assign \$1506  = \$signal$221  | new_flush;
+  assign \$1507  = command_queue_count[0] | \$signal$221 ;
+  assign \$1508  = \$1507  | new_flush;
+  assign \$1509  = ~ native_turn;
+  assign \$1510  = \$1508  & \$1509 ;
+  assign \$1511  = ~ command_queue_count[0];
+  assign \$1512  = \$1510  & \$1511 ;
+  assign \$1513  = ~ \$1512 ;
+  assign command_queue_push = \$1506  & \$1513 ;
+  assign \$1514  = command_queue_count[0] | \$signal$221 ;
+  assign \$1515  = \$1514  | new_flush;
+  assign \$1516  = ~ native_turn;
+  assign \$1517  = \$1515  & \$1516 ;
+  assign \$1518  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1519  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1520  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1521  = { \$1520 , \$1519 , \$1518  } + 3'h7;
+  assign \$1522  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1523  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1524  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1525  = { \$1524 , \$1523 , \$1522  } + 3'h7;
+  assign \$1526  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1527  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1528  = w1_pool_is[2] & w1_config_addr[2];
   assign \$1529  = { \$1528 , \$1527 , \$1526  } + 3'h7;
-  assign \$1530  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1531  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1532  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1530  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1531  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1532  = w1_pool_is[2] & w1_config_addr[3];
   assign \$1533  = { \$1532 , \$1531 , \$1530  } + 3'h7;
-  assign \$1534  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1535  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1536  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1534  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1535  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1536  = w1_pool_is[2] & w1_config_addr[4];
   assign \$1537  = { \$1536 , \$1535 , \$1534  } + 3'h7;
-  assign \$1538  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1539  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1540  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1538  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1539  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1540  = w1_pool_is[2] & w1_config_addr[5];
   assign \$1541  = { \$1540 , \$1539 , \$1538  } + 3'h7;
-  assign \$1542  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1543  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1544  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1542  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1543  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1544  = w1_pool_is[2] & w1_config_addr[6];
   assign \$1545  = { \$1544 , \$1543 , \$1542  } + 3'h7;
-  assign \$1546  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1547  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1548  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1546  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1547  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1548  = w1_pool_is[2] & w1_config_addr[7];
   assign \$1549  = { \$1548 , \$1547 , \$1546  } + 3'h7;
-  assign \$1550  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1551  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1552  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1550  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1551  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1552  = w1_pool_is[2] & w1_config_addr[8];
   assign \$1553  = { \$1552 , \$1551 , \$1550  } + 3'h7;
-  assign \$1554  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1555  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1556  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1554  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1555  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1556  = w1_pool_is[2] & w1_config_addr[9];
   assign \$1557  = { \$1556 , \$1555 , \$1554  } + 3'h7;
-  assign \$1558  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1559  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1560  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1558  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1559  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1560  = w1_pool_is[2] & w1_config_addr[10];
   assign \$1561  = { \$1560 , \$1559 , \$1558  } + 3'h7;
-  assign \$1562  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1563  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1564  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1562  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1563  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1564  = w1_pool_is[2] & w1_config_addr[11];
   assign \$1565  = { \$1564 , \$1563 , \$1562  } + 3'h7;
-  assign \$1566  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1567  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1568  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1566  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1567  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1568  = w1_pool_is[2] & w1_config_addr[12];
   assign \$1569  = { \$1568 , \$1567 , \$1566  } + 3'h7;
-  assign \$1570  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1571  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1572  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1570  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1571  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1572  = w1_pool_is[2] & w1_config_addr[13];
   assign \$1573  = { \$1572 , \$1571 , \$1570  } + 3'h7;
-  assign \$1574  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1575  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1576  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1574  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1575  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1576  = w1_pool_is[2] & w1_config_addr[14];
   assign \$1577  = { \$1576 , \$1575 , \$1574  } + 3'h7;
-  assign \$1578  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1579  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1580  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1578  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1579  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1580  = w1_pool_is[2] & w1_config_addr[15];
   assign \$1581  = { \$1580 , \$1579 , \$1578  } + 3'h7;
-  assign \$1582  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1583  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1584  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1582  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1583  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1584  = w1_pool_is[2] & w1_config_addr[16];
   assign \$1585  = { \$1584 , \$1583 , \$1582  } + 3'h7;
-  assign \$1586  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1587  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1588  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1586  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1587  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1588  = w1_pool_is[2] & w1_config_addr[17];
   assign \$1589  = { \$1588 , \$1587 , \$1586  } + 3'h7;
-  assign \$1590  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1591  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1592  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1590  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1591  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1592  = w1_pool_is[2] & w1_config_addr[18];
   assign \$1593  = { \$1592 , \$1591 , \$1590  } + 3'h7;
-  assign \$1594  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1595  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1596  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1594  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1595  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1596  = w1_pool_is[2] & w1_config_addr[19];
   assign \$1597  = { \$1596 , \$1595 , \$1594  } + 3'h7;
-  assign \$1598  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1599  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1600  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1598  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1599  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1600  = w1_pool_is[2] & w1_config_addr[20];
   assign \$1601  = { \$1600 , \$1599 , \$1598  } + 3'h7;
-  assign \$1602  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1603  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1604  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1602  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1603  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1604  = w1_pool_is[2] & w1_config_addr[21];
   assign \$1605  = { \$1604 , \$1603 , \$1602  } + 3'h7;
-  assign \$1606  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1607  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1608  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1606  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1607  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1608  = w1_pool_is[2] & w1_config_addr[22];
   assign \$1609  = { \$1608 , \$1607 , \$1606  } + 3'h7;
-  assign \$1610  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1611  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1612  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1610  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1611  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1612  = w1_pool_is[2] & w1_config_addr[23];
   assign \$1613  = { \$1612 , \$1611 , \$1610  } + 3'h7;
-  assign \$1614  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1615  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1616  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1614  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1615  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1616  = w1_pool_is[2] & w1_config_addr[24];
   assign \$1617  = { \$1616 , \$1615 , \$1614  } + 3'h7;
-  assign \$1618  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1619  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1620  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1618  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1619  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1620  = w1_pool_is[2] & w1_config_addr[25];
   assign \$1621  = { \$1620 , \$1619 , \$1618  } + 3'h7;
-  assign \$1622  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1623  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1624  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1622  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1623  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1624  = w1_pool_is[2] & w1_config_addr[26];
   assign \$1625  = { \$1624 , \$1623 , \$1622  } + 3'h7;
-  assign \$1626  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1627  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1628  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1626  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1627  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1628  = w1_pool_is[2] & w1_config_addr[27];
   assign \$1629  = { \$1628 , \$1627 , \$1626  } + 3'h7;
-  assign \$1630  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1631  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1632  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1630  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1631  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1632  = w1_pool_is[2] & w1_config_addr[28];
   assign \$1633  = { \$1632 , \$1631 , \$1630  } + 3'h7;
-  assign \$1634  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1635  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1636  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1634  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1635  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1636  = w1_pool_is[2] & w1_config_addr[29];
   assign \$1637  = { \$1636 , \$1635 , \$1634  } + 3'h7;
-  assign \$1638  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1639  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1640  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1638  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1639  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1640  = w1_pool_is[2] & w1_config_addr[30];
   assign \$1641  = { \$1640 , \$1639 , \$1638  } + 3'h7;
-  assign \$1642  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1643  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1644  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1642  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1643  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1644  = w1_pool_is[2] & w1_config_addr[31];
   assign \$1645  = { \$1644 , \$1643 , \$1642  } + 3'h7;
-  assign \$1646  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1647  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1648  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1649  = { \$1648 , \$1647 , \$1646  } + 3'h7;
-  assign \$1650  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1651  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1652  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1653  = { \$1652 , \$1651 , \$1650  } + 3'h7;
-  assign \$1654  = w1_hit[0] | w1_hit[1];
-  assign \$1655  = \$1654  | w1_hit[2];
-  assign \$1656  = ~ \$1655 ;
-  assign \$1657  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1656 , \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], new_flush };
-  assign \$1658  = ~ \$1657 [0];
-  assign req_free = \$1525  & \$1658 ;
-  assign \$1659  = command_queue_head_valid | \$signal$222 ;
-  assign \$1660  = \$1659  | new_flush;
-  assign \$1661  = ~ native_turn;
-  assign \$1662  = \$1660  & \$1661 ;
-  assign \$1663  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1664  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1665  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1646  = w1_hit[0] | w1_hit[1];
+  assign \$1647  = \$1646  | w1_hit[2];
+  assign \$1648  = ~ \$1647 ;
+  assign \$1649  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1648 , \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], new_flush };
+  assign \$1650  = ~ \$1649 [0];
+  assign req_free = \$1517  & \$1650 ;
+  assign \$1651  = command_queue_count[0] | \$signal$221 ;
+  assign \$1652  = \$1651  | new_flush;
+  assign \$1653  = ~ native_turn;
+  assign \$1654  = \$1652  & \$1653 ;
+  assign \$1655  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1656  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1657  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1658  = { \$1657 , \$1656 , \$1655  } + 3'h7;
+  assign \$1659  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1660  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1661  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1662  = { \$1661 , \$1660 , \$1659  } + 3'h7;
+  assign \$1663  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1664  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1665  = w1_pool_is[2] & w1_config_addr[2];
   assign \$1666  = { \$1665 , \$1664 , \$1663  } + 3'h7;
-  assign \$1667  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1668  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1669  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1667  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1668  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1669  = w1_pool_is[2] & w1_config_addr[3];
   assign \$1670  = { \$1669 , \$1668 , \$1667  } + 3'h7;
-  assign \$1671  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1672  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1673  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1671  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1672  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1673  = w1_pool_is[2] & w1_config_addr[4];
   assign \$1674  = { \$1673 , \$1672 , \$1671  } + 3'h7;
-  assign \$1675  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1676  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1677  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1675  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1676  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1677  = w1_pool_is[2] & w1_config_addr[5];
   assign \$1678  = { \$1677 , \$1676 , \$1675  } + 3'h7;
-  assign \$1679  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1680  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1681  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1679  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1680  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1681  = w1_pool_is[2] & w1_config_addr[6];
   assign \$1682  = { \$1681 , \$1680 , \$1679  } + 3'h7;
-  assign \$1683  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1684  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1685  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1683  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1684  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1685  = w1_pool_is[2] & w1_config_addr[7];
   assign \$1686  = { \$1685 , \$1684 , \$1683  } + 3'h7;
-  assign \$1687  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1688  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1689  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1687  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1688  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1689  = w1_pool_is[2] & w1_config_addr[8];
   assign \$1690  = { \$1689 , \$1688 , \$1687  } + 3'h7;
-  assign \$1691  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1692  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1693  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1691  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1692  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1693  = w1_pool_is[2] & w1_config_addr[9];
   assign \$1694  = { \$1693 , \$1692 , \$1691  } + 3'h7;
-  assign \$1695  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1696  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1697  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1695  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1696  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1697  = w1_pool_is[2] & w1_config_addr[10];
   assign \$1698  = { \$1697 , \$1696 , \$1695  } + 3'h7;
-  assign \$1699  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1700  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1701  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1699  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1700  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1701  = w1_pool_is[2] & w1_config_addr[11];
   assign \$1702  = { \$1701 , \$1700 , \$1699  } + 3'h7;
-  assign \$1703  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1704  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1705  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1703  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1704  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1705  = w1_pool_is[2] & w1_config_addr[12];
   assign \$1706  = { \$1705 , \$1704 , \$1703  } + 3'h7;
-  assign \$1707  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1708  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1709  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1707  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1708  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1709  = w1_pool_is[2] & w1_config_addr[13];
   assign \$1710  = { \$1709 , \$1708 , \$1707  } + 3'h7;
-  assign \$1711  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1712  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1713  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1711  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1712  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1713  = w1_pool_is[2] & w1_config_addr[14];
   assign \$1714  = { \$1713 , \$1712 , \$1711  } + 3'h7;
-  assign \$1715  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1716  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1717  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1715  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1716  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1717  = w1_pool_is[2] & w1_config_addr[15];
   assign \$1718  = { \$1717 , \$1716 , \$1715  } + 3'h7;
-  assign \$1719  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1720  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1721  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1719  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1720  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1721  = w1_pool_is[2] & w1_config_addr[16];
   assign \$1722  = { \$1721 , \$1720 , \$1719  } + 3'h7;
-  assign \$1723  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1724  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1725  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1723  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1724  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1725  = w1_pool_is[2] & w1_config_addr[17];
   assign \$1726  = { \$1725 , \$1724 , \$1723  } + 3'h7;
-  assign \$1727  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1728  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1729  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1727  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1728  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1729  = w1_pool_is[2] & w1_config_addr[18];
   assign \$1730  = { \$1729 , \$1728 , \$1727  } + 3'h7;
-  assign \$1731  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1732  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1733  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1731  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1732  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1733  = w1_pool_is[2] & w1_config_addr[19];
   assign \$1734  = { \$1733 , \$1732 , \$1731  } + 3'h7;
-  assign \$1735  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1736  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1737  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1735  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1736  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1737  = w1_pool_is[2] & w1_config_addr[20];
   assign \$1738  = { \$1737 , \$1736 , \$1735  } + 3'h7;
-  assign \$1739  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1740  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1741  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1739  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1740  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1741  = w1_pool_is[2] & w1_config_addr[21];
   assign \$1742  = { \$1741 , \$1740 , \$1739  } + 3'h7;
-  assign \$1743  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1744  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1745  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1743  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1744  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1745  = w1_pool_is[2] & w1_config_addr[22];
   assign \$1746  = { \$1745 , \$1744 , \$1743  } + 3'h7;
-  assign \$1747  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1748  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1749  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1747  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1748  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1749  = w1_pool_is[2] & w1_config_addr[23];
   assign \$1750  = { \$1749 , \$1748 , \$1747  } + 3'h7;
-  assign \$1751  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1752  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1753  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1751  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1752  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1753  = w1_pool_is[2] & w1_config_addr[24];
   assign \$1754  = { \$1753 , \$1752 , \$1751  } + 3'h7;
-  assign \$1755  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1756  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1757  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1755  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1756  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1757  = w1_pool_is[2] & w1_config_addr[25];
   assign \$1758  = { \$1757 , \$1756 , \$1755  } + 3'h7;
-  assign \$1759  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1760  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1761  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1759  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1760  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1761  = w1_pool_is[2] & w1_config_addr[26];
   assign \$1762  = { \$1761 , \$1760 , \$1759  } + 3'h7;
-  assign \$1763  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1764  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1765  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1763  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1764  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1765  = w1_pool_is[2] & w1_config_addr[27];
   assign \$1766  = { \$1765 , \$1764 , \$1763  } + 3'h7;
-  assign \$1767  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1768  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1769  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1767  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1768  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1769  = w1_pool_is[2] & w1_config_addr[28];
   assign \$1770  = { \$1769 , \$1768 , \$1767  } + 3'h7;
-  assign \$1771  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1772  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1773  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1771  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1772  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1773  = w1_pool_is[2] & w1_config_addr[29];
   assign \$1774  = { \$1773 , \$1772 , \$1771  } + 3'h7;
-  assign \$1775  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1776  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1777  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1775  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1776  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1777  = w1_pool_is[2] & w1_config_addr[30];
   assign \$1778  = { \$1777 , \$1776 , \$1775  } + 3'h7;
-  assign \$1779  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1780  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1781  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1779  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1780  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1781  = w1_pool_is[2] & w1_config_addr[31];
   assign \$1782  = { \$1781 , \$1780 , \$1779  } + 3'h7;
-  assign \$1783  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1784  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1785  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1786  = { \$1785 , \$1784 , \$1783  } + 3'h7;
-  assign \$1787  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1788  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1789  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1783  = w1_hit[0] | w1_hit[1];
+  assign \$1784  = \$1783  | w1_hit[2];
+  assign \$1785  = ~ \$1784 ;
+  assign \$1786  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1785 , \$1782 [3], \$1778 [3], \$1774 [3], \$1770 [3], \$1766 [3], \$1762 [3], \$1758 [3], \$1754 [3], \$1750 [3], \$1746 [3], \$1742 [3], \$1738 [3], \$1734 [3], \$1730 [3], \$1726 [3], \$1722 [3], \$1718 [3], \$1714 [3], \$1710 [3], \$1706 [3], \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], new_flush };
+  assign req_flush = \$1654  & \$1786 [0];
+  assign \$1787  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1788  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1789  = w1_pool_is[2] & w1_config_addr[0];
   assign \$1790  = { \$1789 , \$1788 , \$1787  } + 3'h7;
-  assign \$1791  = w1_hit[0] | w1_hit[1];
-  assign \$1792  = \$1791  | w1_hit[2];
-  assign \$1793  = ~ \$1792 ;
-  assign \$1794  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1793 , \$1790 [3], \$1786 [3], \$1782 [3], \$1778 [3], \$1774 [3], \$1770 [3], \$1766 [3], \$1762 [3], \$1758 [3], \$1754 [3], \$1750 [3], \$1746 [3], \$1742 [3], \$1738 [3], \$1734 [3], \$1730 [3], \$1726 [3], \$1722 [3], \$1718 [3], \$1714 [3], \$1710 [3], \$1706 [3], \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], new_flush };
-  assign req_flush = \$1662  & \$1794 [0];
-  assign \$1795  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1796  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1797  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1791  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1792  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1793  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1794  = { \$1793 , \$1792 , \$1791  } + 3'h7;
+  assign \$1795  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1796  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1797  = w1_pool_is[2] & w1_config_addr[2];
   assign \$1798  = { \$1797 , \$1796 , \$1795  } + 3'h7;
-  assign \$1799  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1800  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1801  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1799  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1800  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1801  = w1_pool_is[2] & w1_config_addr[3];
   assign \$1802  = { \$1801 , \$1800 , \$1799  } + 3'h7;
-  assign \$1803  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1804  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1805  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1803  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1804  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1805  = w1_pool_is[2] & w1_config_addr[4];
   assign \$1806  = { \$1805 , \$1804 , \$1803  } + 3'h7;
-  assign \$1807  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1808  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1809  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1807  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1808  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1809  = w1_pool_is[2] & w1_config_addr[5];
   assign \$1810  = { \$1809 , \$1808 , \$1807  } + 3'h7;
-  assign \$1811  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1812  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1813  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1811  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1812  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1813  = w1_pool_is[2] & w1_config_addr[6];
   assign \$1814  = { \$1813 , \$1812 , \$1811  } + 3'h7;
-  assign \$1815  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1816  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1817  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1815  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1816  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1817  = w1_pool_is[2] & w1_config_addr[7];
   assign \$1818  = { \$1817 , \$1816 , \$1815  } + 3'h7;
-  assign \$1819  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1820  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1821  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1819  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1820  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1821  = w1_pool_is[2] & w1_config_addr[8];
   assign \$1822  = { \$1821 , \$1820 , \$1819  } + 3'h7;
-  assign \$1823  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1824  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1825  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1823  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1824  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1825  = w1_pool_is[2] & w1_config_addr[9];
   assign \$1826  = { \$1825 , \$1824 , \$1823  } + 3'h7;
-  assign \$1827  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1828  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1829  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1827  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1828  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1829  = w1_pool_is[2] & w1_config_addr[10];
   assign \$1830  = { \$1829 , \$1828 , \$1827  } + 3'h7;
-  assign \$1831  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1832  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1833  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1831  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1832  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1833  = w1_pool_is[2] & w1_config_addr[11];
   assign \$1834  = { \$1833 , \$1832 , \$1831  } + 3'h7;
-  assign \$1835  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1836  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1837  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1835  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1836  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1837  = w1_pool_is[2] & w1_config_addr[12];
   assign \$1838  = { \$1837 , \$1836 , \$1835  } + 3'h7;
-  assign \$1839  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1840  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1841  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1839  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1840  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1841  = w1_pool_is[2] & w1_config_addr[13];
   assign \$1842  = { \$1841 , \$1840 , \$1839  } + 3'h7;
-  assign \$1843  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1844  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1845  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1843  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1844  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1845  = w1_pool_is[2] & w1_config_addr[14];
   assign \$1846  = { \$1845 , \$1844 , \$1843  } + 3'h7;
-  assign \$1847  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1848  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1849  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1847  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1848  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1849  = w1_pool_is[2] & w1_config_addr[15];
   assign \$1850  = { \$1849 , \$1848 , \$1847  } + 3'h7;
-  assign \$1851  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1852  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1853  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1851  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1852  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1853  = w1_pool_is[2] & w1_config_addr[16];
   assign \$1854  = { \$1853 , \$1852 , \$1851  } + 3'h7;
-  assign \$1855  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1856  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1857  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1855  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1856  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1857  = w1_pool_is[2] & w1_config_addr[17];
   assign \$1858  = { \$1857 , \$1856 , \$1855  } + 3'h7;
-  assign \$1859  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1860  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1861  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1859  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1860  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1861  = w1_pool_is[2] & w1_config_addr[18];
   assign \$1862  = { \$1861 , \$1860 , \$1859  } + 3'h7;
-  assign \$1863  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1864  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1865  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1863  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1864  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1865  = w1_pool_is[2] & w1_config_addr[19];
   assign \$1866  = { \$1865 , \$1864 , \$1863  } + 3'h7;
-  assign \$1867  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1868  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1869  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1867  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1868  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1869  = w1_pool_is[2] & w1_config_addr[20];
   assign \$1870  = { \$1869 , \$1868 , \$1867  } + 3'h7;
-  assign \$1871  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1872  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1873  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1871  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1872  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1873  = w1_pool_is[2] & w1_config_addr[21];
   assign \$1874  = { \$1873 , \$1872 , \$1871  } + 3'h7;
-  assign \$1875  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1876  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1877  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1875  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1876  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1877  = w1_pool_is[2] & w1_config_addr[22];
   assign \$1878  = { \$1877 , \$1876 , \$1875  } + 3'h7;
-  assign \$1879  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1880  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1881  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1879  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1880  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1881  = w1_pool_is[2] & w1_config_addr[23];
   assign \$1882  = { \$1881 , \$1880 , \$1879  } + 3'h7;
-  assign \$1883  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1884  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1885  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1883  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1884  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1885  = w1_pool_is[2] & w1_config_addr[24];
   assign \$1886  = { \$1885 , \$1884 , \$1883  } + 3'h7;
-  assign \$1887  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1888  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1889  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1887  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1888  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1889  = w1_pool_is[2] & w1_config_addr[25];
   assign \$1890  = { \$1889 , \$1888 , \$1887  } + 3'h7;
-  assign \$1891  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1892  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1893  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1891  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1892  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1893  = w1_pool_is[2] & w1_config_addr[26];
   assign \$1894  = { \$1893 , \$1892 , \$1891  } + 3'h7;
-  assign \$1895  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1896  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1897  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1895  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1896  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1897  = w1_pool_is[2] & w1_config_addr[27];
   assign \$1898  = { \$1897 , \$1896 , \$1895  } + 3'h7;
-  assign \$1899  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1900  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1901  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1899  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1900  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1901  = w1_pool_is[2] & w1_config_addr[28];
   assign \$1902  = { \$1901 , \$1900 , \$1899  } + 3'h7;
-  assign \$1903  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1904  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1905  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1903  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1904  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1905  = w1_pool_is[2] & w1_config_addr[29];
   assign \$1906  = { \$1905 , \$1904 , \$1903  } + 3'h7;
-  assign \$1907  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1908  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1909  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1907  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1908  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1909  = w1_pool_is[2] & w1_config_addr[30];
   assign \$1910  = { \$1909 , \$1908 , \$1907  } + 3'h7;
-  assign \$1911  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1912  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1913  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1911  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1912  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1913  = w1_pool_is[2] & w1_config_addr[31];
   assign \$1914  = { \$1913 , \$1912 , \$1911  } + 3'h7;
-  assign \$1915  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1916  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1917  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1918  = { \$1917 , \$1916 , \$1915  } + 3'h7;
-  assign \$1919  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1920  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1921  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1922  = { \$1921 , \$1920 , \$1919  } + 3'h7;
-  assign \$1923  = w1_hit[0] | w1_hit[1];
-  assign \$1924  = \$1923  | w1_hit[2];
-  assign \$1925  = ~ \$1924 ;
-  assign \$1926  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1925 , \$1922 [3], \$1918 [3], \$1914 [3], \$1910 [3], \$1906 [3], \$1902 [3], \$1898 [3], \$1894 [3], \$1890 [3], \$1886 [3], \$1882 [3], \$1878 [3], \$1874 [3], \$1870 [3], \$1866 [3], \$1862 [3], \$1858 [3], \$1854 [3], \$1850 [3], \$1846 [3], \$1842 [3], \$1838 [3], \$1834 [3], \$1830 [3], \$1826 [3], \$1822 [3], \$1818 [3], \$1814 [3], \$1810 [3], \$1806 [3], \$1802 [3], \$1798 [3], new_flush };
-  assign \$1927  = ~ w2_plain;
-  assign \$1928  = \$signal$277  & \$signal$261 ;
-  assign \$1929  = ~ \$1928 ;
-  assign bus__w_err = \$1927  & \$1929 ;
-  assign \$1930  = rsp_freed_valid & \port$4814$0 [0];
-  assign \$1931  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1930  | \$1931 ;
-  assign \$1932  = rsp_freed_valid & \port$4814$0 [0];
-  assign \$1933  = \$1932  ? \port$4774$0 [0] : \port$4786$0 [0];
-  assign bus__w_slow_err = ~ \$1933 ;
+  assign \$1915  = w1_hit[0] | w1_hit[1];
+  assign \$1916  = \$1915  | w1_hit[2];
+  assign \$1917  = ~ \$1916 ;
+  assign \$1918  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1917 , \$1914 [3], \$1910 [3], \$1906 [3], \$1902 [3], \$1898 [3], \$1894 [3], \$1890 [3], \$1886 [3], \$1882 [3], \$1878 [3], \$1874 [3], \$1870 [3], \$1866 [3], \$1862 [3], \$1858 [3], \$1854 [3], \$1850 [3], \$1846 [3], \$1842 [3], \$1838 [3], \$1834 [3], \$1830 [3], \$1826 [3], \$1822 [3], \$1818 [3], \$1814 [3], \$1810 [3], \$1806 [3], \$1802 [3], \$1798 [3], \$1794 [3], \$1790 [3], new_flush };
+  assign \$1919  = ~ w2_plain;
+  assign \$1920  = \$signal$275  & \$signal$259 ;
+  assign \$1921  = ~ \$1920 ;
+  assign bus__w_err = \$1919  & \$1921 ;
+  assign \$1922  = rsp_freed_valid & \port$4798$0 [0];
+  assign \$1923  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1922  | \$1923 ;
+  assign \$1924  = rsp_freed_valid & \port$4798$0 [0];
+  assign \$1925  = \$1924  ? \port$4758$0 [0] : \port$4770$0 [0];
+  assign bus__w_slow_err = ~ \$1925 ;
   always @(posedge aclk_clk)
-    cycle <= \$1934 ;
+    cycle <= \$1926 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1935 ;
+    \$signal  <= \$1927 ;
   always @(posedge aclk_clk)
-    ready <= \$1936 ;
+    ready <= \$1928 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$1937 ;
+    e1_new0 <= \$1929 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$1938 ;
+    e1_new1 <= \$1930 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$1939 ;
+    e1_new2 <= \$1931 ;
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1940 ;
+    \$signal$28  <= \$1932 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1941 ;
+    e1_exhausted <= \$1933 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1942 ;
+    event_ev_grant <= \$1934 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1943 ;
+    event_ev_free <= \$1935 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1944 ;
+    event_ev_flush <= \$1936 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1945 ;
+    event_ev_fail <= \$1937 ;
   always @(posedge aclk_clk)
-    log_ev_grant <= \$1946 ;
+    log_ev_grant <= \$1938 ;
   always @(posedge aclk_clk)
-    log_ev_free <= \$1947 ;
+    log_ev_free <= \$1939 ;
   always @(posedge aclk_clk)
-    log_ev_flush <= \$1948 ;
+    log_ev_flush <= \$1940 ;
   always @(posedge aclk_clk)
-    log_ev_fail <= \$1949 ;
+    log_ev_fail <= \$1941 ;
   always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1950 ;
+    log_ev_overwrite <= \$1942 ;
   always @(posedge aclk_clk)
-    config_ev_grant <= \$1951 ;
+    config_ev_grant <= \$1943 ;
   always @(posedge aclk_clk)
-    config_ev_free <= \$1952 ;
+    config_ev_free <= \$1944 ;
   always @(posedge aclk_clk)
-    config_ev_flush <= \$1953 ;
+    config_ev_flush <= \$1945 ;
   always @(posedge aclk_clk)
-    config_ev_fail <= \$1954 ;
+    config_ev_fail <= \$1946 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1955 ;
+    space_ge1 <= \$1947 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1956 ;
+    space_ge2 <= \$1948 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1957 ;
+    space_ge3 <= \$1949 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1958 ;
+    space_ge4 <= \$1950 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1959 ;
+    space_ge5 <= \$1951 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1960 ;
+    space_ge6 <= \$1952 ;
   always @(posedge aclk_clk)
-    space <= \$1961 ;
+    space <= \$1953 ;
   always @(posedge aclk_clk)
-    tail <= \$1962 ;
+    tail <= \$1954 ;
   always @(posedge aclk_clk)
-    \$signal$72  <= \$1963 ;
+    \$signal$72  <= \$1955 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1964 ;
+    n_dropped <= \$1956 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1965 ;
+    err_dropped <= \$1957 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1966 ;
+    tail_row <= \$1958 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1967 ;
+    tail_next_row <= \$1959 ;
   always @(posedge aclk_clk)
-    head <= \$1968 ;
+    head <= \$1960 ;
   always @(posedge aclk_clk)
-    \$signal$80  <= \$1969 ;
+    \$signal$80  <= \$1961 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1970 ;
+    head_bank <= \$1962 ;
   always @(posedge aclk_clk)
-    head_entry <= \$1971 ;
+    head_entry <= \$1963 ;
   always @(posedge aclk_clk)
-    \$signal$87  <= \$1972 ;
+    \$signal$87  <= \$1964 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1973 ;
+    event_lw_limit <= \$1965 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1974 ;
+    event_lw_short <= \$1966 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1975 ;
+    event_lw_granted_1 <= \$1967 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1976 ;
+    event_lw_granted_2 <= \$1968 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1977 ;
+    event_in_use <= \$1969 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1978 ;
+    event_in_use_was <= \$1970 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1979 ;
+    event_in_use_rose <= \$1971 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1980 ;
+    event_hw_grow <= \$1972 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1981 ;
+    event_high_water <= \$1973 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1982 ;
+    event_allocs <= \$1974 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1983 ;
+    event_fails <= \$1975 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1984 ;
+    event_frees <= \$1976 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1985 ;
+    event_flushes <= \$1977 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1986 ;
+    log_lw_limit <= \$1978 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1987 ;
+    log_lw_short <= \$1979 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1988 ;
+    log_lw_granted_1 <= \$1980 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1989 ;
+    log_lw_granted_2 <= \$1981 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1990 ;
+    log_in_use <= \$1982 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1991 ;
+    log_in_use_was <= \$1983 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1992 ;
+    log_in_use_rose <= \$1984 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1993 ;
+    log_hw_grow <= \$1985 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1994 ;
+    log_high_water <= \$1986 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1995 ;
+    log_allocs <= \$1987 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1996 ;
+    log_fails <= \$1988 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1997 ;
+    log_frees <= \$1989 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1998 ;
+    log_flushes <= \$1990 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1999 ;
+    log_overwrites <= \$1991 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$2000 ;
+    config_lw_limit <= \$1992 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$2001 ;
+    config_lw_short <= \$1993 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$2002 ;
+    config_lw_granted_1 <= \$1994 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$2003 ;
+    config_lw_granted_2 <= \$1995 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$2004 ;
+    config_in_use <= \$1996 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$2005 ;
+    config_in_use_was <= \$1997 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$2006 ;
+    config_in_use_rose <= \$1998 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$2007 ;
+    config_hw_grow <= \$1999 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$2008 ;
+    config_high_water <= \$2000 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$2009 ;
+    config_allocs <= \$2001 ;
   always @(posedge aclk_clk)
-    config_fails <= \$2010 ;
+    config_fails <= \$2002 ;
   always @(posedge aclk_clk)
-    config_frees <= \$2011 ;
+    config_frees <= \$2003 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$2012 ;
+    config_flushes <= \$2004 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$2013 ;
+    r1_valid <= \$2005 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$2014 ;
+    alloc_queue_head <= \$2006 ;
   always @(posedge aclk_clk)
-    alloc_queue_head_valid <= \$2015 ;
+    alloc_queue_rd <= \$2007 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$2016 ;
+    alloc_queue_rd_next <= \$2008 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$2017 ;
+    alloc_queue_wr <= \$2009 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$2018 ;
+    alloc_queue_wr_next <= \$2010 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$2019 ;
+    alloc_queue_held <= \$2011 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$2020 ;
+    alloc_queue_count <= \$2012 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$2021 ;
+    req_alloc <= \$2013 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$2022 ;
+    staged_valid <= \$2014 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$2023 ;
+    alloc_queue_w_data <= \$2015 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$2024 ;
+    req_alloc_pool <= \$2016 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$2025 ;
+    req_alloc_size <= \$2017 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$2026 ;
+    r1_sel_id <= \$407 [12];
   always @(posedge aclk_clk)
-    r1_sel_id <= \$411 [12];
+    r1_sel_version <= \$410 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$414 [12];
+    r1_sel_config <= \$413 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$417 [12];
+    r1_sel_config2 <= \$416 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$420 [12];
+    r1_sel_ctrl <= \$419 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$423 [12];
+    r1_sel_status <= \$422 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$426 [12];
+    r1_sel_irq_status <= \$425 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$429 [12];
+    r1_sel_irq_enable <= \$428 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$432 [12];
+    r1_sel_err_count <= \$431 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$435 [12];
+    r1_sel_err_dropped <= \$434 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$438 [12];
+    r1_sel_err_head0 <= \$437 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$441 [12];
+    r1_sel_err_head1 <= \$440 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$444 [12];
+    r1_sel_err_head2 <= \$443 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$447 [12];
+    r1_sel_err_head3 <= \$446 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$450 [12];
+    r1_sel_err_pop <= \$449 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$453 [12];
+    r1_sel_cycle <= \$452 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$456 [12];
+    r1_sel_pool0_free <= \$455 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$459 [12];
+    r1_sel_pool0_base_lo <= \$458 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$462 [12];
+    r1_sel_pool0_base_hi <= \$461 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$465 [12];
+    r1_sel_pool0_slot_size <= \$464 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$468 [12];
+    r1_sel_pool0_slots <= \$467 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$471 [12];
+    r1_sel_pool0_in_use <= \$470 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$474 [12];
+    r1_sel_pool0_high_water <= \$473 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$477 [12];
+    r1_sel_pool0_allocs <= \$476 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$480 [12];
+    r1_sel_pool0_fails <= \$479 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$483 [12];
+    r1_sel_pool0_frees <= \$482 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$486 [12];
+    r1_sel_pool0_info <= \$485 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$489 [12];
+    r1_sel_pool0_flush <= \$488 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$492 [12];
+    r1_sel_pool0_flushes <= \$491 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$495 [12];
+    r1_sel_pool0_overwrites <= \$494 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$498 [12];
+    r1_sel_pool0_low_water <= \$497 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$501 [12];
+    r1_sel_pool1_free <= \$500 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$504 [12];
+    r1_sel_pool1_base_lo <= \$503 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$507 [12];
+    r1_sel_pool1_base_hi <= \$506 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$510 [12];
+    r1_sel_pool1_slot_size <= \$509 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$513 [12];
+    r1_sel_pool1_slots <= \$512 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$516 [12];
+    r1_sel_pool1_in_use <= \$515 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$519 [12];
+    r1_sel_pool1_high_water <= \$518 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$522 [12];
+    r1_sel_pool1_allocs <= \$521 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$525 [12];
+    r1_sel_pool1_fails <= \$524 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$528 [12];
+    r1_sel_pool1_frees <= \$527 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$531 [12];
+    r1_sel_pool1_info <= \$530 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$534 [12];
+    r1_sel_pool1_flush <= \$533 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$537 [12];
+    r1_sel_pool1_flushes <= \$536 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$540 [12];
+    r1_sel_pool1_overwrites <= \$539 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$543 [12];
+    r1_sel_pool1_low_water <= \$542 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$546 [12];
+    r1_sel_pool2_free <= \$545 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$549 [12];
+    r1_sel_pool2_base_lo <= \$548 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$552 [12];
+    r1_sel_pool2_base_hi <= \$551 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$555 [12];
+    r1_sel_pool2_slot_size <= \$554 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$558 [12];
+    r1_sel_pool2_slots <= \$557 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$561 [12];
+    r1_sel_pool2_in_use <= \$560 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$564 [12];
+    r1_sel_pool2_high_water <= \$563 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$567 [12];
+    r1_sel_pool2_allocs <= \$566 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$570 [12];
+    r1_sel_pool2_fails <= \$569 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$573 [12];
+    r1_sel_pool2_frees <= \$572 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$576 [12];
+    r1_sel_pool2_info <= \$575 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$579 [12];
+    r1_sel_pool2_flush <= \$578 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$582 [12];
+    r1_sel_pool2_flushes <= \$581 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$585 [12];
+    r1_sel_pool2_overwrites <= \$584 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$588 [12];
+    r1_sel_pool2_low_water <= \$587 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$591 [12];
+    r2_valid <= \$2018 ;
   always @(posedge aclk_clk)
-    r2_valid <= \$2027 ;
+    r2_block0 <= \$2019 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$2028 ;
+    r2_found_in <= \$2020 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$2029 ;
+    r2_block4 <= \$2021 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$2030 ;
+    r2_block5 <= \$2022 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$2031 ;
+    r2_block6 <= \$2023 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$2032 ;
+    \$signal$221  <= \$2024 ;
   always @(posedge aclk_clk)
-    \$signal$222  <= \$2033 ;
+    new_flush <= \$2025 ;
   always @(posedge aclk_clk)
-    new_flush <= \$2034 ;
+    \$signal$226  <= \$2026 ;
   always @(posedge aclk_clk)
-    \$signal$227  <= \$2035 ;
+    w1_pool_is <= \$2027 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$2036 ;
+    w1_hit <= \$2028 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$2037 ;
+    w1_tag <= \$2029 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$2038 ;
+    w1_event_addr <= \$2030 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$2039 ;
+    w1_log_addr <= \$2031 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$2040 ;
+    w1_config_addr <= \$2032 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$2041 ;
+    command_queue_head <= \$2033 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$2042 ;
+    command_queue_rd <= \$2034 ;
   always @(posedge aclk_clk)
-    command_queue_head_valid <= \$2043 ;
+    command_queue_rd_next <= \$2035 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$2044 ;
+    command_queue_wr <= \$2036 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$2045 ;
+    command_queue_wr_next <= \$2037 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$2046 ;
+    command_queue_held <= \$2038 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$2047 ;
+    command_queue_count <= \$2039 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$2048 ;
+    native_turn <= \$2040 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$2049 ;
+    w1_a1_0 <= \$2041 ;
   always @(posedge aclk_clk)
-    native_turn <= \$2050 ;
+    w1_a4_2 <= \$2042 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$2051 ;
+    w1_a7_5 <= \$2043 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$2052 ;
+    w1_a11_8 <= \$2044 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$2053 ;
+    \$signal$254  <= \$2045 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$2054 ;
+    \$signal$255  <= \$2046 ;
   always @(posedge aclk_clk)
-    \$signal$256  <= \$2055 ;
+    \$signal$256  <= \$2047 ;
   always @(posedge aclk_clk)
-    \$signal$257  <= \$2056 ;
+    \$signal$257  <= \$2048 ;
   always @(posedge aclk_clk)
-    \$signal$258  <= \$2057 ;
+    \$signal$258  <= \$2049 ;
   always @(posedge aclk_clk)
-    \$signal$259  <= \$2058 ;
+    \$signal$259  <= \$2050 ;
   always @(posedge aclk_clk)
-    \$signal$260  <= \$2059 ;
+    \$signal$260  <= \$2051 ;
   always @(posedge aclk_clk)
-    \$signal$261  <= \$2060 ;
+    \$signal$261  <= \$2052 ;
   always @(posedge aclk_clk)
-    \$signal$262  <= \$2061 ;
+    w2_is_ctrl <= \$2053 ;
   always @(posedge aclk_clk)
-    \$signal$263  <= \$2062 ;
+    w2_is_irq_status <= \$2054 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$2063 ;
+    w2_is_irq_enable <= \$2055 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$2064 ;
+    w2_is_err_pop <= \$2056 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$2065 ;
+    w2_is_pool0_free <= \$2057 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$2066 ;
+    w2_is_pool0_flush <= \$2058 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$2067 ;
+    w2_is_pool0_low_water <= \$2059 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$2068 ;
+    w2_is_pool1_free <= \$2060 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$2069 ;
+    w2_is_pool1_flush <= \$2061 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$2070 ;
+    w2_is_pool1_low_water <= \$2062 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$2071 ;
+    w2_is_pool2_free <= \$2063 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$2072 ;
+    w2_is_pool2_flush <= \$2064 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$2073 ;
+    w2_is_pool2_low_water <= \$2065 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$2074 ;
+    \$signal$275  <= \$2066 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$2075 ;
+    w2_plain <= \$2067 ;
   always @(posedge aclk_clk)
-    \$signal$277  <= \$2076 ;
+    \$signal$79  <= \$2068 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$2077 ;
+    w1c <= \$2069 ;
   always @(posedge aclk_clk)
-    \$signal$79  <= \$2078 ;
+    \$signal$88  <= \$2070 ;
   always @(posedge aclk_clk)
-    w1c <= \$2079 ;
+    irq_enable <= \$2071 ;
   always @(posedge aclk_clk)
-    \$signal$88  <= \$2080 ;
+    event_low_water <= \$2072 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$2081 ;
+    log_low_water <= \$2073 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$2082 ;
-  always @(posedge aclk_clk)
-    log_low_water <= \$2083 ;
-  always @(posedge aclk_clk)
-    config_low_water <= \$2084 ;
+    config_low_water <= \$2074 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13528,32 +13466,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$403  = 13'h0000;
-    casez (\$402 [1:0])
+    \$399  = 13'h0000;
+    casez (\$398 [1:0])
       2'h0:
-          \$403  = 13'h0800;
+          \$399  = 13'h0800;
       2'h1:
-          \$403  = 13'h0100;
+          \$399  = 13'h0100;
       2'h2:
-          \$403  = 13'h0400;
+          \$399  = 13'h0400;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$406  = 13'h0000;
-    casez (\$405 [1:0])
+    \$402  = 13'h0000;
+    casez (\$401 [1:0])
       2'h0:
-          \$406  = 13'h0800;
+          \$402  = 13'h0800;
       2'h1:
-          \$406  = 13'h0100;
+          \$402  = 13'h0100;
       2'h2:
-          \$406  = 13'h0400;
+          \$402  = 13'h0400;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1308 [1:0])
+    casez (\$1300 [1:0])
       2'h0:
           \$signature__en  = log_kept_ge1;
       2'h1:
@@ -13567,43 +13505,43 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1313 [1:0])
+    casez (\$1305 [1:0])
       2'h0:
-          \$signature__en$289  = log_kept_ge1;
+          \$signature__en$287  = log_kept_ge1;
       2'h1:
-          \$signature__en$289  = log_kept_ge2;
+          \$signature__en$287  = log_kept_ge2;
       2'h2:
-          \$signature__en$289  = log_kept_ge3;
+          \$signature__en$287  = log_kept_ge3;
       2'h3:
-          \$signature__en$289  = 1'h0;
+          \$signature__en$287  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1318 [1:0])
+    casez (\$1310 [1:0])
       2'h0:
-          \$signature__en$295  = log_kept_ge1;
+          \$signature__en$293  = log_kept_ge1;
       2'h1:
-          \$signature__en$295  = log_kept_ge2;
+          \$signature__en$293  = log_kept_ge2;
       2'h2:
-          \$signature__en$295  = log_kept_ge3;
+          \$signature__en$293  = log_kept_ge3;
       2'h3:
-          \$signature__en$295  = 1'h0;
+          \$signature__en$293  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1323 [1:0])
+    casez (\$1315 [1:0])
       2'h0:
-          \$signature__en$301  = log_kept_ge1;
+          \$signature__en$299  = log_kept_ge1;
       2'h1:
-          \$signature__en$301  = log_kept_ge2;
+          \$signature__en$299  = log_kept_ge2;
       2'h2:
-          \$signature__en$301  = log_kept_ge3;
+          \$signature__en$299  = log_kept_ge3;
       2'h3:
-          \$signature__en$301  = 1'h0;
+          \$signature__en$299  = 1'h0;
     endcase
   end
   always @* begin
@@ -13659,7 +13597,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1328 ;
+          space_plus_all_ge4 = \$1320 ;
     endcase
   end
   always @* begin
@@ -13671,9 +13609,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1330 ;
+          space_plus_all_ge5 = \$1322 ;
       2'h3:
-          space_plus_all_ge5 = \$1332 ;
+          space_plus_all_ge5 = \$1324 ;
     endcase
   end
   always @* begin
@@ -13683,1332 +13621,1318 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1334 ;
+          space_plus_all_ge6 = \$1326 ;
       2'h2:
-          space_plus_all_ge6 = \$1336 ;
+          space_plus_all_ge6 = \$1328 ;
       2'h3:
-          space_plus_all_ge6 = \$1338 ;
+          space_plus_all_ge6 = \$1330 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1934  = \$1 [31:0];
+    \$1926  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1934  = 32'd0;
+      \$1926  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1935  = busy;
+    \$1927  = busy;
+    if (aclk_rst) begin
+      \$1927  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1928  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1928  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1929  = \$7 ;
+    if (aclk_rst) begin
+      \$1929  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1930  = \$11 ;
+    if (aclk_rst) begin
+      \$1930  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1931  = { \$12 [31:0], 24'h000000, \port$4755$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4755$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4755$0 [4:1] };
+    if (aclk_rst) begin
+      \$1931  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1932  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1932  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1933  = \$16 ;
+    if (aclk_rst) begin
+      \$1933  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1934  = \$19 ;
+    if (aclk_rst) begin
+      \$1934  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1935  = \$22 ;
     if (aclk_rst) begin
       \$1935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1936  = \ready$6 ;
+    \$1936  = \$25 ;
     if (aclk_rst) begin
       \$1936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1937  = \$7 ;
+    \$1937  = \$29 ;
     if (aclk_rst) begin
-      \$1937  = 121'h0000000000000000000000000000000;
+      \$1937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1938  = \$11 ;
+    \$1938  = \$32 ;
     if (aclk_rst) begin
-      \$1938  = 121'h0000000000000000000000000000000;
+      \$1938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1939  = { \$12 [31:0], 24'h000000, \port$4771$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4771$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4771$0 [4:1] };
+    \$1939  = \$35 ;
     if (aclk_rst) begin
-      \$1939  = 121'h0000000000000000000000000000000;
+      \$1939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1940  = \$14 [1:0];
+    \$1940  = \$38 ;
     if (aclk_rst) begin
-      \$1940  = 2'h0;
+      \$1940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1941  = \$16 ;
+    \$1941  = \$42 ;
     if (aclk_rst) begin
       \$1941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1942  = \$19 ;
+    \$1942  = \$46 ;
     if (aclk_rst) begin
       \$1942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1943  = \$22 ;
+    \$1943  = \$49 ;
     if (aclk_rst) begin
       \$1943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1944  = \$25 ;
+    \$1944  = \$52 ;
     if (aclk_rst) begin
       \$1944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1945  = \$29 ;
+    \$1945  = \$55 ;
     if (aclk_rst) begin
       \$1945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1946  = \$32 ;
+    \$1946  = \$59 ;
     if (aclk_rst) begin
       \$1946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1947  = \$35 ;
+    \$1947  = \$60 ;
     if (aclk_rst) begin
-      \$1947  = 1'h0;
+      \$1947  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1948  = \$38 ;
+    \$1948  = \$61 ;
     if (aclk_rst) begin
-      \$1948  = 1'h0;
+      \$1948  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1949  = \$42 ;
+    \$1949  = \$62 ;
     if (aclk_rst) begin
-      \$1949  = 1'h0;
+      \$1949  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1950  = \$46 ;
+    \$1950  = \$63 ;
     if (aclk_rst) begin
-      \$1950  = 1'h0;
+      \$1950  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1951  = \$49 ;
+    \$1951  = \$64 ;
     if (aclk_rst) begin
-      \$1951  = 1'h0;
+      \$1951  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1952  = \$52 ;
+    \$1952  = \$65 ;
     if (aclk_rst) begin
-      \$1952  = 1'h0;
+      \$1952  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1953  = \$55 ;
+    \$1953  = \$68 ;
     if (aclk_rst) begin
-      \$1953  = 1'h0;
+      \$1953  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1954  = \$59 ;
+    \$1954  = \$74 ;
     if (aclk_rst) begin
-      \$1954  = 1'h0;
+      \$1954  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1955  = \$60 ;
-    if (aclk_rst) begin
-      \$1955  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1956  = \$61 ;
-    if (aclk_rst) begin
-      \$1956  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1957  = \$62 ;
-    if (aclk_rst) begin
-      \$1957  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1958  = \$63 ;
-    if (aclk_rst) begin
-      \$1958  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1959  = \$64 ;
-    if (aclk_rst) begin
-      \$1959  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1960  = \$65 ;
-    if (aclk_rst) begin
-      \$1960  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1961  = \$68 ;
-    if (aclk_rst) begin
-      \$1961  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1962  = \$74 ;
-    if (aclk_rst) begin
-      \$1962  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1963  = \$75 [31:0];
+    \$1955  = \$75 [31:0];
     if (\$signal$79 ) begin
-      \$1963  = 32'd0;
+      \$1955  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1963  = 32'd0;
+      \$1955  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1964  = \$76 [1:0];
+    \$1956  = \$76 [1:0];
     if (aclk_rst) begin
-      \$1964  = 2'h0;
+      \$1956  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1965  = \$77 [31:0];
+    \$1957  = \$77 [31:0];
     if (\$signal$79 ) begin
-      \$1965  = 32'd0;
+      \$1957  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1965  = 32'd0;
+      \$1957  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1966  = tail_row;
+    \$1958  = tail_row;
     if (\$78 ) begin
-      \$1966  = tail_next_row;
+      \$1958  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1966  = 2'h0;
+      \$1958  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1967  = tail_next_row;
+    \$1959  = tail_next_row;
     if (\$78 ) begin
-      \$1967  = \$79 [1:0];
+      \$1959  = \$79 [1:0];
     end
     if (aclk_rst) begin
-      \$1967  = 2'h1;
+      \$1959  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1968  = head;
+    \$1960  = head;
     if (popped) begin
-      \$1968  = \$80 [3:0];
+      \$1960  = \$80 [3:0];
     end
     if (aclk_rst) begin
-      \$1968  = 4'h0;
+      \$1960  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1969  = \$81 ;
+    \$1961  = \$81 ;
     if (aclk_rst) begin
-      \$1969  = 1'h0;
+      \$1961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1970  = head[1:0];
+    \$1962  = head[1:0];
     if (aclk_rst) begin
-      \$1970  = 2'h0;
+      \$1962  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1971  = \$85 ;
+    \$1963  = \$85 ;
     if (aclk_rst) begin
-      \$1971  = 121'h0000000000000000000000000000000;
+      \$1963  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1972  = \$88 ;
+    \$1964  = \$88 ;
     if (aclk_rst) begin
-      \$1972  = 5'h00;
+      \$1964  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1973  = \$89 ;
+    \$1965  = \$89 ;
     if (aclk_rst) begin
-      \$1973  = 18'h00000;
+      \$1965  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1974  = \$90 ;
+    \$1966  = \$90 ;
     if (aclk_rst) begin
-      \$1974  = 1'h0;
+      \$1966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1975  = event_ev_grant;
+    \$1967  = event_ev_grant;
     if (aclk_rst) begin
-      \$1975  = 1'h0;
+      \$1967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1976  = event_lw_granted_1;
+    \$1968  = event_lw_granted_1;
     if (aclk_rst) begin
-      \$1976  = 1'h0;
+      \$1968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1977  = \$101 [7:0];
+    \$1969  = \$101 [7:0];
     if (aclk_rst) begin
-      \$1977  = 8'h00;
+      \$1969  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1978  = event_in_use;
+    \$1970  = event_in_use;
     if (aclk_rst) begin
-      \$1978  = 8'h00;
+      \$1970  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1979  = \$111 ;
+    \$1971  = \$111 ;
+    if (aclk_rst) begin
+      \$1971  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1972  = \$115 ;
+    if (aclk_rst) begin
+      \$1972  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1973  = event_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$79 ) begin
+      \$1973  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1973  = event_in_use_was;
+      end
+    end
+    if (aclk_rst) begin
+      \$1973  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$79 ) begin
+      \$1974  = 32'd0;
+    end else begin
+      \$1974  = \$116 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1974  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$79 ) begin
+      \$1975  = 32'd0;
+    end else begin
+      \$1975  = \$117 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1975  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$79 ) begin
+      \$1976  = 32'd0;
+    end else begin
+      \$1976  = \$118 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1976  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$79 ) begin
+      \$1977  = 32'd0;
+    end else begin
+      \$1977  = \$119 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1977  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1978  = \$120 ;
+    if (aclk_rst) begin
+      \$1978  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1979  = \$121 ;
     if (aclk_rst) begin
       \$1979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1980  = \$115 ;
+    \$1980  = log_ev_grant;
     if (aclk_rst) begin
       \$1980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1981  = event_high_water;
+    \$1981  = log_lw_granted_1;
+    if (aclk_rst) begin
+      \$1981  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1982  = \$132 [9:0];
+    if (aclk_rst) begin
+      \$1982  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1983  = log_in_use;
+    if (aclk_rst) begin
+      \$1983  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1984  = \$142 ;
+    if (aclk_rst) begin
+      \$1984  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1985  = \$146 ;
+    if (aclk_rst) begin
+      \$1985  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1986  = log_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1981  = event_in_use;
+      \$1986  = log_in_use;
     end else begin
-      if (event_hw_grow) begin
-        \$1981  = event_in_use_was;
+      if (log_hw_grow) begin
+        \$1986  = log_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1981  = 8'h00;
+      \$1986  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1982  = 32'd0;
+      \$1987  = 32'd0;
     end else begin
-      \$1982  = \$116 [31:0];
+      \$1987  = \$147 [31:0];
     end
     if (aclk_rst) begin
-      \$1982  = 32'd0;
+      \$1987  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1983  = 32'd0;
+      \$1988  = 32'd0;
     end else begin
-      \$1983  = \$117 [31:0];
+      \$1988  = \$148 [31:0];
     end
     if (aclk_rst) begin
-      \$1983  = 32'd0;
+      \$1988  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1984  = 32'd0;
+      \$1989  = 32'd0;
     end else begin
-      \$1984  = \$118 [31:0];
+      \$1989  = \$149 [31:0];
     end
     if (aclk_rst) begin
-      \$1984  = 32'd0;
+      \$1989  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1985  = 32'd0;
+      \$1990  = 32'd0;
     end else begin
-      \$1985  = \$119 [31:0];
+      \$1990  = \$150 [31:0];
     end
     if (aclk_rst) begin
-      \$1985  = 32'd0;
+      \$1990  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1986  = \$120 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$79 ) begin
+      \$1991  = 32'd0;
+    end else begin
+      \$1991  = \$151 [31:0];
+    end
     if (aclk_rst) begin
-      \$1986  = 18'h00000;
+      \$1991  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1987  = \$121 ;
+    \$1992  = \$152 ;
     if (aclk_rst) begin
-      \$1987  = 1'h0;
+      \$1992  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1988  = log_ev_grant;
-    if (aclk_rst) begin
-      \$1988  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1989  = log_lw_granted_1;
-    if (aclk_rst) begin
-      \$1989  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1990  = \$132 [9:0];
-    if (aclk_rst) begin
-      \$1990  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1991  = log_in_use;
-    if (aclk_rst) begin
-      \$1991  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1992  = \$142 ;
-    if (aclk_rst) begin
-      \$1992  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1993  = \$146 ;
+    \$1993  = \$153 ;
     if (aclk_rst) begin
       \$1993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1994  = log_high_water;
+    \$1994  = config_ev_grant;
+    if (aclk_rst) begin
+      \$1994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1995  = config_lw_granted_1;
+    if (aclk_rst) begin
+      \$1995  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1996  = \$164 [4:0];
+    if (aclk_rst) begin
+      \$1996  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1997  = config_in_use;
+    if (aclk_rst) begin
+      \$1997  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1998  = \$174 ;
+    if (aclk_rst) begin
+      \$1998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1999  = \$178 ;
+    if (aclk_rst) begin
+      \$1999  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2000  = config_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1994  = log_in_use;
-    end else begin
-      if (log_hw_grow) begin
-        \$1994  = log_in_use_was;
-      end
-    end
-    if (aclk_rst) begin
-      \$1994  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1995  = 32'd0;
-    end else begin
-      \$1995  = \$147 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1995  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1996  = 32'd0;
-    end else begin
-      \$1996  = \$148 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1996  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1997  = 32'd0;
-    end else begin
-      \$1997  = \$149 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1997  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1998  = 32'd0;
-    end else begin
-      \$1998  = \$150 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1998  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1999  = 32'd0;
-    end else begin
-      \$1999  = \$151 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1999  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2000  = \$152 ;
-    if (aclk_rst) begin
-      \$2000  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2001  = \$153 ;
-    if (aclk_rst) begin
-      \$2001  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2002  = config_ev_grant;
-    if (aclk_rst) begin
-      \$2002  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2003  = config_lw_granted_1;
-    if (aclk_rst) begin
-      \$2003  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2004  = \$164 [4:0];
-    if (aclk_rst) begin
-      \$2004  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2005  = config_in_use;
-    if (aclk_rst) begin
-      \$2005  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2006  = \$174 ;
-    if (aclk_rst) begin
-      \$2006  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2007  = \$178 ;
-    if (aclk_rst) begin
-      \$2007  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2008  = config_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$2008  = config_in_use;
+      \$2000  = config_in_use;
     end else begin
       if (config_hw_grow) begin
-        \$2008  = config_in_use_was;
+        \$2000  = config_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$2008  = 5'h00;
+      \$2000  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$2009  = 32'd0;
+      \$2001  = 32'd0;
     end else begin
-      \$2009  = \$179 [31:0];
+      \$2001  = \$179 [31:0];
     end
     if (aclk_rst) begin
-      \$2009  = 32'd0;
+      \$2001  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$2010  = 32'd0;
+      \$2002  = 32'd0;
     end else begin
-      \$2010  = \$180 [31:0];
+      \$2002  = \$180 [31:0];
     end
     if (aclk_rst) begin
-      \$2010  = 32'd0;
+      \$2002  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$2011  = 32'd0;
+      \$2003  = 32'd0;
     end else begin
-      \$2011  = \$181 [31:0];
+      \$2003  = \$181 [31:0];
     end
     if (aclk_rst) begin
-      \$2011  = 32'd0;
+      \$2003  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$2012  = 32'd0;
+      \$2004  = 32'd0;
     end else begin
-      \$2012  = \$182 [31:0];
+      \$2004  = \$182 [31:0];
     end
     if (aclk_rst) begin
-      \$2012  = 32'd0;
+      \$2004  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2013  = \$189 ;
+    \$2005  = \$189 ;
+    if (aclk_rst) begin
+      \$2005  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2006  = alloc_queue_head;
+    if (\$192 ) begin
+      \$2006  = \$193 ;
+    end
+    if (aclk_rst) begin
+      \$2006  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2007  = alloc_queue_rd;
+    if (\$197 ) begin
+      \$2007  = alloc_queue_rd_next;
+    end
+    if (aclk_rst) begin
+      \$2007  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2008  = alloc_queue_rd_next;
+    if (\$197 ) begin
+      \$2008  = \$198 [3:0];
+    end
+    if (aclk_rst) begin
+      \$2008  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2009  = alloc_queue_wr;
+    if (\$202 ) begin
+      \$2009  = alloc_queue_wr_next;
+    end
+    if (aclk_rst) begin
+      \$2009  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2010  = alloc_queue_wr_next;
+    if (\$202 ) begin
+      \$2010  = \$203 [3:0];
+    end
+    if (aclk_rst) begin
+      \$2010  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2011 [0] = \$214 ;
+    \$2011 [1] = \$225 ;
+    \$2011 [2] = \$236 ;
+    \$2011 [3] = \$247 ;
+    \$2011 [4] = \$258 ;
+    \$2011 [5] = \$269 ;
+    \$2011 [6] = \$280 ;
+    \$2011 [7] = \$291 ;
+    \$2011 [8] = \$302 ;
+    if (aclk_rst) begin
+      \$2011  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2012 [0] = \$308 ;
+    \$2012 [1] = \$314 ;
+    \$2012 [2] = \$320 ;
+    \$2012 [3] = \$326 ;
+    \$2012 [4] = \$332 ;
+    \$2012 [5] = \$338 ;
+    \$2012 [6] = \$344 ;
+    \$2012 [7] = \$350 ;
+    \$2012 [8] = \$356 ;
+    \$2012 [9] = \$362 ;
+    if (aclk_rst) begin
+      \$2012  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2013  = \$373 ;
     if (aclk_rst) begin
       \$2013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2014  = alloc_queue_head;
-    if (\$192 ) begin
-      \$2014  = \$193 ;
-    end
+    \$2014  = \$396 ;
     if (aclk_rst) begin
-      \$2014  = 15'h0000;
+      \$2014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2015  = \$197 ;
+    \$2015  = { \$399 , \$397 [1:0] };
     if (aclk_rst) begin
-      \$2015  = 1'h0;
+      \$2015  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2016  = alloc_queue_rd;
-    if (\$201 ) begin
-      \$2016  = alloc_queue_rd_next;
-    end
+    \$2016  = \$404 [1:0];
     if (aclk_rst) begin
-      \$2016  = 4'h0;
+      \$2016  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2017  = alloc_queue_rd_next;
-    if (\$201 ) begin
-      \$2017  = \$202 [3:0];
-    end
+    \$2017  = \$404 [14:2];
     if (aclk_rst) begin
-      \$2017  = 4'h1;
+      \$2017  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2018  = alloc_queue_wr;
-    if (\$206 ) begin
-      \$2018  = alloc_queue_wr_next;
-    end
+    \$2018  = r1_valid;
     if (aclk_rst) begin
-      \$2018  = 4'h0;
+      \$2018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2019  = alloc_queue_wr_next;
-    if (\$206 ) begin
-      \$2019  = \$207 [3:0];
-    end
+    \$2019  = \$618 ;
     if (aclk_rst) begin
-      \$2019  = 4'h1;
+      \$2019  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2020 [0] = \$218 ;
-    \$2020 [1] = \$229 ;
-    \$2020 [2] = \$240 ;
-    \$2020 [3] = \$251 ;
-    \$2020 [4] = \$262 ;
-    \$2020 [5] = \$273 ;
-    \$2020 [6] = \$284 ;
-    \$2020 [7] = \$295 ;
-    \$2020 [8] = \$306 ;
+    \$2020 [0] = \$633 ;
+    \$2020 [1] = \$676 ;
+    \$2020 [2] = \$719 ;
+    \$2020 [3] = \$762 ;
     if (aclk_rst) begin
-      \$2020  = 9'h000;
+      \$2020  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2021 [0] = \$312 ;
-    \$2021 [1] = \$318 ;
-    \$2021 [2] = \$324 ;
-    \$2021 [3] = \$330 ;
-    \$2021 [4] = \$336 ;
-    \$2021 [5] = \$342 ;
-    \$2021 [6] = \$348 ;
-    \$2021 [7] = \$354 ;
-    \$2021 [8] = \$360 ;
-    \$2021 [9] = \$366 ;
+    \$2021  = \$662 ;
     if (aclk_rst) begin
-      \$2021  = 10'h000;
+      \$2021  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2022  = \$377 ;
+    \$2022  = \$705 ;
     if (aclk_rst) begin
-      \$2022  = 1'h0;
+      \$2022  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2023  = \$400 ;
+    \$2023  = \$748 ;
     if (aclk_rst) begin
-      \$2023  = 1'h0;
+      \$2023  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2024  = { \$403 , \$401 [1:0] };
+    \$2024  = \$778 ;
     if (aclk_rst) begin
-      \$2024  = 15'h0000;
+      \$2024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2025  = \$408 [1:0];
+    \$2025  = \$794 ;
     if (aclk_rst) begin
-      \$2025  = 2'h0;
+      \$2025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2026  = \$408 [14:2];
+    \$2026  = \$795 [1:0];
     if (aclk_rst) begin
-      \$2026  = 13'h0000;
+      \$2026  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2027  = r1_valid;
+    \$2027  = { \$804 [6], \$801 [6], \$798 [6] };
     if (aclk_rst) begin
-      \$2027  = 1'h0;
+      \$2027  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2028  = \$622 ;
+    \$2028  = { \$825 , \$818 , \$811  };
     if (aclk_rst) begin
-      \$2028  = 32'd0;
+      \$2028  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2029 [0] = \$637 ;
-    \$2029 [1] = \$680 ;
-    \$2029 [2] = \$723 ;
-    \$2029 [3] = \$766 ;
+    \$2029  = bus__w_data[22:19];
     if (aclk_rst) begin
       \$2029  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2030  = \$666 ;
+    \$2030  = \$827 [31:0];
     if (aclk_rst) begin
       \$2030  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2031  = \$709 ;
+    \$2031  = \$829 [31:0];
     if (aclk_rst) begin
       \$2031  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2032  = \$752 ;
+    \$2032  = \$831 [31:0];
     if (aclk_rst) begin
       \$2032  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2033  = \$782 ;
+    \$2033  = command_queue_head;
+    if (\$834 ) begin
+      \$2033  = \$835 ;
+    end
     if (aclk_rst) begin
-      \$2033  = 1'h0;
+      \$2033  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2034  = \$798 ;
+    \$2034  = command_queue_rd;
+    if (\$839 ) begin
+      \$2034  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$2034  = 1'h0;
+      \$2034  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2035  = \$799 [1:0];
+    \$2035  = command_queue_rd_next;
+    if (\$839 ) begin
+      \$2035  = \$840 [3:0];
+    end
     if (aclk_rst) begin
-      \$2035  = 2'h0;
+      \$2035  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2036  = { \$808 [6], \$805 [6], \$802 [6] };
+    \$2036  = command_queue_wr;
+    if (\$844 ) begin
+      \$2036  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$2036  = 3'h0;
+      \$2036  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2037  = { \$829 , \$822 , \$815  };
+    \$2037  = command_queue_wr_next;
+    if (\$844 ) begin
+      \$2037  = \$845 [3:0];
+    end
     if (aclk_rst) begin
-      \$2037  = 3'h0;
+      \$2037  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2038  = bus__w_data[22:19];
+    \$2038 [0] = \$856 ;
+    \$2038 [1] = \$867 ;
+    \$2038 [2] = \$878 ;
+    \$2038 [3] = \$889 ;
+    \$2038 [4] = \$900 ;
+    \$2038 [5] = \$911 ;
+    \$2038 [6] = \$922 ;
+    \$2038 [7] = \$933 ;
+    \$2038 [8] = \$944 ;
     if (aclk_rst) begin
-      \$2038  = 4'h0;
+      \$2038  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2039  = \$831 [31:0];
+    \$2039 [0] = \$950 ;
+    \$2039 [1] = \$956 ;
+    \$2039 [2] = \$962 ;
+    \$2039 [3] = \$968 ;
+    \$2039 [4] = \$974 ;
+    \$2039 [5] = \$980 ;
+    \$2039 [6] = \$986 ;
+    \$2039 [7] = \$992 ;
+    \$2039 [8] = \$998 ;
+    \$2039 [9] = \$1004 ;
     if (aclk_rst) begin
-      \$2039  = 32'd0;
+      \$2039  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2040  = \$833 [31:0];
+    \$2040  = \$1007 ;
     if (aclk_rst) begin
-      \$2040  = 32'd0;
+      \$2040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2041  = \$835 [31:0];
+    \$2041  = \$1008 ;
     if (aclk_rst) begin
-      \$2041  = 32'd0;
+      \$2041  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2042  = command_queue_head;
-    if (\$838 ) begin
-      \$2042  = \$839 ;
-    end
+    \$2042  = \$1009 ;
     if (aclk_rst) begin
-      \$2042  = 46'h000000000000;
+      \$2042  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2043  = \$843 ;
+    \$2043  = \$1010 ;
     if (aclk_rst) begin
-      \$2043  = 1'h0;
+      \$2043  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2044  = command_queue_rd;
-    if (\$847 ) begin
-      \$2044  = command_queue_rd_next;
-    end
+    \$2044  = \$1011 ;
     if (aclk_rst) begin
-      \$2044  = 4'h0;
+      \$2044  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2045  = command_queue_rd_next;
-    if (\$847 ) begin
-      \$2045  = \$848 [3:0];
-    end
+    \$2045  = \$1045 ;
     if (aclk_rst) begin
-      \$2045  = 4'h1;
+      \$2045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2046  = command_queue_wr;
-    if (\$852 ) begin
-      \$2046  = command_queue_wr_next;
-    end
+    \$2046  = bus__w_data;
     if (aclk_rst) begin
-      \$2046  = 4'h0;
+      \$2046  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2047  = command_queue_wr_next;
-    if (\$852 ) begin
-      \$2047  = \$853 [3:0];
-    end
+    \$2047  = \$1046 ;
     if (aclk_rst) begin
-      \$2047  = 4'h1;
+      \$2047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2048 [0] = \$864 ;
-    \$2048 [1] = \$875 ;
-    \$2048 [2] = \$886 ;
-    \$2048 [3] = \$897 ;
-    \$2048 [4] = \$908 ;
-    \$2048 [5] = \$919 ;
-    \$2048 [6] = \$930 ;
-    \$2048 [7] = \$941 ;
-    \$2048 [8] = \$952 ;
+    \$2048  = bus__w_strb;
     if (aclk_rst) begin
-      \$2048  = 9'h000;
+      \$2048  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2049 [0] = \$958 ;
-    \$2049 [1] = \$964 ;
-    \$2049 [2] = \$970 ;
-    \$2049 [3] = \$976 ;
-    \$2049 [4] = \$982 ;
-    \$2049 [5] = \$988 ;
-    \$2049 [6] = \$994 ;
-    \$2049 [7] = \$1000 ;
-    \$2049 [8] = \$1006 ;
-    \$2049 [9] = \$1012 ;
+    \$2049  = \$signal$254 ;
     if (aclk_rst) begin
-      \$2049  = 10'h000;
+      \$2049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2050  = \$1015 ;
+    \$2050  = \$signal$256 ;
     if (aclk_rst) begin
       \$2050  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2051  = \$1016 ;
+    \$2051  = \$signal$257 ;
     if (aclk_rst) begin
       \$2051  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2052  = \$1017 ;
+    \$2052  = \$signal$255 ;
     if (aclk_rst) begin
-      \$2052  = 8'h00;
+      \$2052  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2053  = \$1018 ;
+    \$2053  = \$1054 ;
     if (aclk_rst) begin
-      \$2053  = 8'h00;
+      \$2053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2054  = \$1019 ;
+    \$2054  = \$1062 ;
     if (aclk_rst) begin
-      \$2054  = 16'h0000;
+      \$2054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2055  = \$1053 ;
+    \$2055  = \$1070 ;
     if (aclk_rst) begin
       \$2055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2056  = bus__w_data;
+    \$2056  = \$1078 ;
     if (aclk_rst) begin
-      \$2056  = 32'd0;
+      \$2056  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2057  = \$1054 ;
+    \$2057  = \$1086 ;
     if (aclk_rst) begin
       \$2057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2058  = bus__w_strb;
+    \$2058  = \$1094 ;
     if (aclk_rst) begin
-      \$2058  = 4'h0;
+      \$2058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2059  = \$signal$256 ;
+    \$2059  = \$1102 ;
     if (aclk_rst) begin
       \$2059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2060  = \$signal$258 ;
+    \$2060  = \$1110 ;
     if (aclk_rst) begin
       \$2060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2061  = \$signal$259 ;
+    \$2061  = \$1118 ;
     if (aclk_rst) begin
-      \$2061  = 4'h0;
+      \$2061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2062  = \$signal$257 ;
+    \$2062  = \$1126 ;
     if (aclk_rst) begin
-      \$2062  = 32'd0;
+      \$2062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2063  = \$1062 ;
+    \$2063  = \$1134 ;
     if (aclk_rst) begin
       \$2063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2064  = \$1070 ;
+    \$2064  = \$1142 ;
     if (aclk_rst) begin
       \$2064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2065  = \$1078 ;
+    \$2065  = \$1150 ;
     if (aclk_rst) begin
       \$2065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2066  = \$1086 ;
+    \$2066  = \$1215 [8];
     if (aclk_rst) begin
       \$2066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2067  = \$1094 ;
+    \$2067  = \$1256 [5];
     if (aclk_rst) begin
       \$2067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2068  = \$1102 ;
+    \$2068  = \$1259 ;
     if (aclk_rst) begin
       \$2068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2069  = \$1110 ;
+    \$2069  = \$1261 ;
     if (aclk_rst) begin
       \$2069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2070  = \$1118 ;
+    \$2070  = \$1264 ;
     if (aclk_rst) begin
-      \$2070  = 1'h0;
+      \$2070  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2071  = \$1126 ;
+    \$2071  = irq_enable;
+    if (\$1266 ) begin
+      \$2071  = \$signal$261 [4:0];
+    end
     if (aclk_rst) begin
-      \$2071  = 1'h0;
+      \$2071  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2072  = \$1134 ;
+    \$2072  = event_low_water;
+    if (\$1268 ) begin
+      \$2072 [7:0] = \$signal$261 [7:0];
+    end
+    if (\$1270 ) begin
+      \$2072 [15:8] = \$signal$261 [15:8];
+    end
+    if (\$1272 ) begin
+      \$2072 [16] = \$signal$261 [16];
+    end
     if (aclk_rst) begin
-      \$2072  = 1'h0;
+      \$2072  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2073  = \$1142 ;
-    if (aclk_rst) begin
-      \$2073  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2074  = \$1150 ;
-    if (aclk_rst) begin
-      \$2074  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2075  = \$1158 ;
-    if (aclk_rst) begin
-      \$2075  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2076  = \$1223 [8];
-    if (aclk_rst) begin
-      \$2076  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2077  = \$1264 [5];
-    if (aclk_rst) begin
-      \$2077  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2078  = \$1267 ;
-    if (aclk_rst) begin
-      \$2078  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2079  = \$1269 ;
-    if (aclk_rst) begin
-      \$2079  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2080  = \$1272 ;
-    if (aclk_rst) begin
-      \$2080  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2081  = irq_enable;
+    \$2073  = log_low_water;
     if (\$1274 ) begin
-      \$2081  = \$signal$263 [4:0];
+      \$2073 [7:0] = \$signal$261 [7:0];
     end
-    if (aclk_rst) begin
-      \$2081  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2082  = event_low_water;
     if (\$1276 ) begin
-      \$2082 [7:0] = \$signal$263 [7:0];
+      \$2073 [15:8] = \$signal$261 [15:8];
     end
     if (\$1278 ) begin
-      \$2082 [15:8] = \$signal$263 [15:8];
-    end
-    if (\$1280 ) begin
-      \$2082 [16] = \$signal$263 [16];
+      \$2073 [16] = \$signal$261 [16];
     end
     if (aclk_rst) begin
-      \$2082  = 17'h00000;
+      \$2073  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2083  = log_low_water;
+    \$2074  = config_low_water;
+    if (\$1280 ) begin
+      \$2074 [7:0] = \$signal$261 [7:0];
+    end
     if (\$1282 ) begin
-      \$2083 [7:0] = \$signal$263 [7:0];
+      \$2074 [15:8] = \$signal$261 [15:8];
     end
     if (\$1284 ) begin
-      \$2083 [15:8] = \$signal$263 [15:8];
-    end
-    if (\$1286 ) begin
-      \$2083 [16] = \$signal$263 [16];
+      \$2074 [16] = \$signal$261 [16];
     end
     if (aclk_rst) begin
-      \$2083  = 17'h00000;
+      \$2074  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2084  = config_low_water;
-    if (\$1288 ) begin
-      \$2084 [7:0] = \$signal$263 [7:0];
-    end
-    if (\$1290 ) begin
-      \$2084 [15:8] = \$signal$263 [15:8];
-    end
-    if (\$1292 ) begin
-      \$2084 [16] = \$signal$263 [16];
-    end
-    if (aclk_rst) begin
-      \$2084  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$4771$0 [4:1];
-  assign rsp_grant_pool = \port$4771$0 [6:5];
-  assign rsp_grant_user = \port$4771$48 [11:4];
-  assign rsp_flushed_err = \port$4786$0 [4:1];
-  assign rsp_flushed_pool = \port$4786$0 [14:13];
-  assign rsp_flushed_user = \port$4786$0 [12:5];
-  assign rsp_freed_err = \port$4774$0 [4:1];
-  assign rsp_freed_src = \port$4814$0 [0];
-  assign rsp_freed_in_pool = \port$4774$0 [15];
-  assign rsp_freed_pool = \port$4774$0 [14:13];
-  assign rsp_freed_tag = \port$4814$0 [36:33];
-  assign rsp_freed_addr = \port$4814$0 [32:1];
-  assign rsp_freed_user = \port$4774$0 [12:5];
-  assign rsp_grant_ok = \port$4771$0 [0];
-  assign rsp_freed_ok = \port$4774$0 [0];
-  assign rsp_flushed_ok = \port$4786$0 [0];
-  assign rsp_grant_overwrite = \port$4771$48 [12];
-  assign space_under = { \$1339 [5], \$1339  };
-  assign \$signal$89  = { low_water_hit, \$1344 , \$1342 , e1_exhausted, \$1341  };
-  assign \$signal$151  = alloc_queue_w_data;
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1509 , \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], new_flush };
-  assign log_bank0_k = \$1308 [1:0];
-  assign \$signature__addr$284  = head[3:2];
-  assign \$signature__en$285  = 1'h1;
-  assign log_bank1_k = \$1313 [1:0];
-  assign \$signature__addr$290  = head[3:2];
-  assign \$signature__en$291  = 1'h1;
-  assign log_bank2_k = \$1318 [1:0];
-  assign \$signature__addr$296  = head[3:2];
-  assign \$signature__en$297  = 1'h1;
-  assign log_bank3_k = \$1323 [1:0];
-  assign \$signature__addr$299  = tail_row;
-  assign \$signature__addr$302  = head[3:2];
-  assign \$signature__en$303  = 1'h1;
+  assign rsp_grant_err = \port$4755$0 [4:1];
+  assign rsp_grant_pool = \port$4755$0 [6:5];
+  assign rsp_grant_user = \port$4755$48 [11:4];
+  assign rsp_flushed_err = \port$4770$0 [4:1];
+  assign rsp_flushed_pool = \port$4770$0 [14:13];
+  assign rsp_flushed_user = \port$4770$0 [12:5];
+  assign rsp_freed_err = \port$4758$0 [4:1];
+  assign rsp_freed_src = \port$4798$0 [0];
+  assign rsp_freed_in_pool = \port$4758$0 [15];
+  assign rsp_freed_pool = \port$4758$0 [14:13];
+  assign rsp_freed_tag = \port$4798$0 [36:33];
+  assign rsp_freed_addr = \port$4798$0 [32:1];
+  assign rsp_freed_user = \port$4758$0 [12:5];
+  assign rsp_grant_ok = \port$4755$0 [0];
+  assign rsp_freed_ok = \port$4758$0 [0];
+  assign rsp_flushed_ok = \port$4770$0 [0];
+  assign rsp_grant_overwrite = \port$4755$48 [12];
+  assign space_under = { \$1331 [5], \$1331  };
+  assign \$signal$89  = { low_water_hit, \$1336 , \$1334 , e1_exhausted, \$1333  };
+  assign \$signal$150  = alloc_queue_w_data;
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1501 , \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], new_flush };
+  assign log_bank0_k = \$1300 [1:0];
+  assign \$signature__addr$282  = head[3:2];
+  assign \$signature__en$283  = 1'h1;
+  assign log_bank1_k = \$1305 [1:0];
+  assign \$signature__addr$288  = head[3:2];
+  assign \$signature__en$289  = 1'h1;
+  assign log_bank2_k = \$1310 [1:0];
+  assign \$signature__addr$294  = head[3:2];
+  assign \$signature__en$295  = 1'h1;
+  assign log_bank3_k = \$1315 [1:0];
+  assign \$signature__addr$297  = tail_row;
+  assign \$signature__addr$300  = head[3:2];
+  assign \$signature__en$301  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$308  = alloc_queue_wr;
-  assign \$signature__data$309  = alloc_queue_w_data;
+  assign \$signature__addr$306  = alloc_queue_wr;
+  assign \$signature__data$307  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 [3:0], 10'h000, \port$4771$0 [15:7] };
-  assign rsp_grant_slot = \port$4771$0 [15:7];
-  assign rsp_grant_tag = \port$4771$48 [3:0];
-  assign bus__r_slow_data = { \port$4771$0 [0], \port$4771$0 [4:1], 4'h0, \port$4771$48 [3:0], 10'h000, \port$4771$0 [15:7] };
-  assign \read__addr$320  = command_queue_rd;
-  assign \$signature__addr$321  = command_queue_wr;
-  assign \$signature__data$322  = { w1_pool_is, w1_hit, w1_tag, \$signal$227 , \$1509 , \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], new_flush };
-  assign req_free_addr = \$1926 [32:1];
-  assign req_free_oor = \$1926 [33];
-  assign req_free_pool = \$1926 [35:34];
-  assign req_free_tag = \$1926 [39:36];
-  assign req_free_hit = \$1926 [42:40];
-  assign req_flush_select = \$1926 [45:43];
-  assign req_flush_pool = \$1926 [35:34];
-  assign \port$3793$0  = \$1341 ;
-  assign \port$3794$0  = \$1342 ;
-  assign \port$3796$0  = \$1344 ;
-  assign \port$4393$1  = \$1926 [45:1];
-  assign \port$5050$0  = \$signal$87 ;
-  assign bus__w_ack = \$signal$260 ;
-  assign \port$5327$0  = \$signal$88 ;
-  assign \$1343  = log_ev_overwrite;
-  assign \$1344  = log_ev_overwrite;
+  assign handle = { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 [3:0], 10'h000, \port$4755$0 [15:7] };
+  assign rsp_grant_slot = \port$4755$0 [15:7];
+  assign rsp_grant_tag = \port$4755$48 [3:0];
+  assign bus__r_slow_data = { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 [3:0], 10'h000, \port$4755$0 [15:7] };
+  assign \read__addr$318  = command_queue_rd;
+  assign \$signature__addr$319  = command_queue_wr;
+  assign \$signature__data$320  = { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1501 , \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], new_flush };
+  assign req_free_addr = \$1918 [32:1];
+  assign req_free_oor = \$1918 [33];
+  assign req_free_pool = \$1918 [35:34];
+  assign req_free_tag = \$1918 [39:36];
+  assign req_free_hit = \$1918 [42:40];
+  assign req_flush_select = \$1918 [45:43];
+  assign req_flush_pool = \$1918 [35:34];
+  assign \port$3777$0  = \$1333 ;
+  assign \port$3778$0  = \$1334 ;
+  assign \port$3780$0  = \$1336 ;
+  assign \port$4377$1  = \$1918 [45:1];
+  assign \port$5030$0  = \$signal$87 ;
+  assign bus__w_ack = \$signal$258 ;
+  assign \port$5303$0  = \$signal$88 ;
+  assign \$1335  = log_ev_overwrite;
+  assign \$1336  = log_ev_overwrite;
   assign \$91  = 1'h1;
   assign \$92  = event_ev_grant;
   assign \$93  = 1'h1;
@@ -15029,195 +14953,195 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$166  = config_ev_grant;
   assign \$170  = 1'h1;
   assign \$171  = config_ev_grant;
-  assign \$409  = bus__r_addr;
-  assign { \$412 [11:3], \$412 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$412 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$415 [11:4], \$415 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$415 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$418 [11:4], \$418 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$418 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$421 [11:5], \$421 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$421 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$424 [11:5], \$424 [3], \$424 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$424 [4], \$424 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$427 [11:5], \$427 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$427 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$430 [11:5], \$430 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$430 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$433 [11:6], \$433 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$433 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$436 [11:6], \$436 [4:3], \$436 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$436 [5], \$436 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$439 [11:6], \$439 [4], \$439 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$439 [5], \$439 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$442 [11:6], \$442 [4], \$442 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$442 [5], \$442 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$445 [11:6], \$445 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$445 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$448 [11:6], \$448 [3], \$448 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$448 [5:4], \$448 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$451 [11:6], \$451 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$451 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$454 [11:6], \$454 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$454 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$457 [11:9], \$457 [7:3], \$457 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$457 [8], \$457 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$460 [11:9], \$460 [7:4], \$460 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$460 [8], \$460 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$463 [11:9], \$463 [7:4], \$463 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$463 [8], \$463 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$466 [11:9], \$466 [7:5], \$466 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$466 [8], \$466 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$469 [11:9], \$469 [7:5], \$469 [3], \$469 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$469 [8], \$469 [4], \$469 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$472 [11:9], \$472 [7:5], \$472 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$472 [8], \$472 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$475 [11:9], \$475 [7:5], \$475 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$475 [8], \$475 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$478 [11:9], \$478 [7:6], \$478 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$478 [8], \$478 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$481 [11:9], \$481 [7:6], \$481 [4:3], \$481 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$481 [8], \$481 [5], \$481 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$484 [11:9], \$484 [7:6], \$484 [4], \$484 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$484 [8], \$484 [5], \$484 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$487 [11:9], \$487 [7:6], \$487 [4], \$487 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$487 [8], \$487 [5], \$487 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$490 [11:9], \$490 [7:6], \$490 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$490 [8], \$490 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$493 [11:9], \$493 [7:6], \$493 [3], \$493 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$493 [8], \$493 [5:4], \$493 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$496 [11:9], \$496 [7:6], \$496 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$496 [8], \$496 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$499 [11:9], \$499 [7:6], \$499 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$499 [8], \$499 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$502 [11:9], \$502 [7], \$502 [5:3], \$502 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$502 [8], \$502 [6], \$502 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$505 [11:9], \$505 [7], \$505 [5:4], \$505 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$505 [8], \$505 [6], \$505 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$508 [11:9], \$508 [7], \$508 [5:4], \$508 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$508 [8], \$508 [6], \$508 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$511 [11:9], \$511 [7], \$511 [5], \$511 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$511 [8], \$511 [6], \$511 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$514 [11:9], \$514 [7], \$514 [5], \$514 [3], \$514 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$514 [8], \$514 [6], \$514 [4], \$514 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$517 [11:9], \$517 [7], \$517 [5], \$517 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$517 [8], \$517 [6], \$517 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$520 [11:9], \$520 [7], \$520 [5], \$520 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$520 [8], \$520 [6], \$520 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$523 [11:9], \$523 [7], \$523 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$523 [8], \$523 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$526 [11:9], \$526 [7], \$526 [4:3], \$526 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$526 [8], \$526 [6:5], \$526 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$529 [11:9], \$529 [7], \$529 [4], \$529 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$529 [8], \$529 [6:5], \$529 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$532 [11:9], \$532 [7], \$532 [4], \$532 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$532 [8], \$532 [6:5], \$532 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$535 [11:9], \$535 [7], \$535 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$535 [8], \$535 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$538 [11:9], \$538 [7], \$538 [3], \$538 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$538 [8], \$538 [6:4], \$538 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$541 [11:9], \$541 [7], \$541 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$541 [8], \$541 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$544 [11:9], \$544 [7], \$544 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$544 [8], \$544 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$547 [11:9], \$547 [6:3], \$547 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$547 [8:7], \$547 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$550 [11:9], \$550 [6:4], \$550 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$550 [8:7], \$550 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$553 [11:9], \$553 [6:4], \$553 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$553 [8:7], \$553 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$556 [11:9], \$556 [6:5], \$556 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$556 [8:7], \$556 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$559 [11:9], \$559 [6:5], \$559 [3], \$559 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$559 [8:7], \$559 [4], \$559 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$562 [11:9], \$562 [6:5], \$562 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$562 [8:7], \$562 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$565 [11:9], \$565 [6:5], \$565 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$565 [8:7], \$565 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$568 [11:9], \$568 [6], \$568 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$568 [8:7], \$568 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$571 [11:9], \$571 [6], \$571 [4:3], \$571 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$571 [8:7], \$571 [5], \$571 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$574 [11:9], \$574 [6], \$574 [4], \$574 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$574 [8:7], \$574 [5], \$574 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$577 [11:9], \$577 [6], \$577 [4], \$577 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$577 [8:7], \$577 [5], \$577 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$580 [11:9], \$580 [6], \$580 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$580 [8:7], \$580 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$583 [11:9], \$583 [6], \$583 [3], \$583 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$583 [8:7], \$583 [5:4], \$583 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$586 [11:9], \$586 [6], \$586 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$586 [8:7], \$586 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$589 [11:9], \$589 [6], \$589 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$589 [8:7], \$589 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$599  = 32'd0;
-  assign \$601  = { 30'h00000000, \$600  };
-  assign \$617  = 32'd0;
-  assign \$619  = \$618 ;
-  assign \$638  = 32'd0;
-  assign \$640  = \$639 ;
-  assign \$641  = 32'd0;
-  assign \$643  = \$642 ;
-  assign \$656  = 32'd0;
+  assign \$405  = bus__r_addr;
+  assign { \$408 [11:3], \$408 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$408 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$411 [11:4], \$411 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$411 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$414 [11:4], \$414 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$414 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$417 [11:5], \$417 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$417 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$420 [11:5], \$420 [3], \$420 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$420 [4], \$420 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$423 [11:5], \$423 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$423 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$426 [11:5], \$426 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$426 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$429 [11:6], \$429 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$429 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$432 [11:6], \$432 [4:3], \$432 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$432 [5], \$432 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$435 [11:6], \$435 [4], \$435 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$435 [5], \$435 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$438 [11:6], \$438 [4], \$438 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$438 [5], \$438 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$441 [11:6], \$441 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$441 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$444 [11:6], \$444 [3], \$444 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$444 [5:4], \$444 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$447 [11:6], \$447 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$447 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$450 [11:6], \$450 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$450 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$453 [11:9], \$453 [7:3], \$453 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$453 [8], \$453 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$456 [11:9], \$456 [7:4], \$456 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$456 [8], \$456 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$459 [11:9], \$459 [7:4], \$459 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$459 [8], \$459 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$462 [11:9], \$462 [7:5], \$462 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$462 [8], \$462 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$465 [11:9], \$465 [7:5], \$465 [3], \$465 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$465 [8], \$465 [4], \$465 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$468 [11:9], \$468 [7:5], \$468 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$468 [8], \$468 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$471 [11:9], \$471 [7:5], \$471 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$471 [8], \$471 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$474 [11:9], \$474 [7:6], \$474 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$474 [8], \$474 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$477 [11:9], \$477 [7:6], \$477 [4:3], \$477 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$477 [8], \$477 [5], \$477 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$480 [11:9], \$480 [7:6], \$480 [4], \$480 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$480 [8], \$480 [5], \$480 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$483 [11:9], \$483 [7:6], \$483 [4], \$483 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$483 [8], \$483 [5], \$483 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$486 [11:9], \$486 [7:6], \$486 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$486 [8], \$486 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$489 [11:9], \$489 [7:6], \$489 [3], \$489 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$489 [8], \$489 [5:4], \$489 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$492 [11:9], \$492 [7:6], \$492 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$492 [8], \$492 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$495 [11:9], \$495 [7:6], \$495 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$495 [8], \$495 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$498 [11:9], \$498 [7], \$498 [5:3], \$498 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$498 [8], \$498 [6], \$498 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$501 [11:9], \$501 [7], \$501 [5:4], \$501 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$501 [8], \$501 [6], \$501 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$504 [11:9], \$504 [7], \$504 [5:4], \$504 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$504 [8], \$504 [6], \$504 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$507 [11:9], \$507 [7], \$507 [5], \$507 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$507 [8], \$507 [6], \$507 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$510 [11:9], \$510 [7], \$510 [5], \$510 [3], \$510 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$510 [8], \$510 [6], \$510 [4], \$510 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$513 [11:9], \$513 [7], \$513 [5], \$513 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$513 [8], \$513 [6], \$513 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$516 [11:9], \$516 [7], \$516 [5], \$516 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$516 [8], \$516 [6], \$516 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$519 [11:9], \$519 [7], \$519 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$519 [8], \$519 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$522 [11:9], \$522 [7], \$522 [4:3], \$522 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$522 [8], \$522 [6:5], \$522 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$525 [11:9], \$525 [7], \$525 [4], \$525 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$525 [8], \$525 [6:5], \$525 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$528 [11:9], \$528 [7], \$528 [4], \$528 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$528 [8], \$528 [6:5], \$528 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$531 [11:9], \$531 [7], \$531 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$531 [8], \$531 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$534 [11:9], \$534 [7], \$534 [3], \$534 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$534 [8], \$534 [6:4], \$534 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$537 [11:9], \$537 [7], \$537 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$537 [8], \$537 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$540 [11:9], \$540 [7], \$540 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$540 [8], \$540 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$543 [11:9], \$543 [6:3], \$543 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$543 [8:7], \$543 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$546 [11:9], \$546 [6:4], \$546 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$546 [8:7], \$546 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$549 [11:9], \$549 [6:4], \$549 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$549 [8:7], \$549 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$552 [11:9], \$552 [6:5], \$552 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$552 [8:7], \$552 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$555 [11:9], \$555 [6:5], \$555 [3], \$555 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$555 [8:7], \$555 [4], \$555 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$558 [11:9], \$558 [6:5], \$558 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$558 [8:7], \$558 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$561 [11:9], \$561 [6:5], \$561 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$561 [8:7], \$561 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$564 [11:9], \$564 [6], \$564 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$564 [8:7], \$564 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$567 [11:9], \$567 [6], \$567 [4:3], \$567 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$567 [8:7], \$567 [5], \$567 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$570 [11:9], \$570 [6], \$570 [4], \$570 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$570 [8:7], \$570 [5], \$570 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$573 [11:9], \$573 [6], \$573 [4], \$573 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$573 [8:7], \$573 [5], \$573 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$576 [11:9], \$576 [6], \$576 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$576 [8:7], \$576 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$579 [11:9], \$579 [6], \$579 [3], \$579 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$579 [8:7], \$579 [5:4], \$579 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$582 [11:9], \$582 [6], \$582 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$582 [8:7], \$582 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$585 [11:9], \$585 [6], \$585 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$585 [8:7], \$585 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$595  = 32'd0;
+  assign \$597  = { 30'h00000000, \$596  };
+  assign \$613  = 32'd0;
+  assign \$615  = \$614 ;
+  assign \$634  = 32'd0;
+  assign \$636  = \$635 ;
+  assign \$637  = 32'd0;
+  assign \$639  = \$638 ;
+  assign \$652  = 32'd0;
+  assign \$653  = 32'd0;
+  assign \$654  = 32'd0;
+  assign \$655  = \$651 ;
   assign \$657  = 32'd0;
-  assign \$658  = 32'd0;
-  assign \$659  = \$655 ;
-  assign \$661  = 32'd0;
-  assign \$662  = \$660 ;
-  assign \$681  = 32'd0;
-  assign \$683  = \$682 ;
-  assign \$684  = 32'd0;
-  assign \$686  = \$685 ;
-  assign \$700  = 32'd0;
-  assign \$701  = \$699 ;
-  assign \$724  = 32'd0;
-  assign \$726  = \$725 ;
-  assign \$727  = 32'd0;
-  assign \$729  = \$728 ;
+  assign \$658  = \$656 ;
+  assign \$677  = 32'd0;
+  assign \$679  = \$678 ;
+  assign \$680  = 32'd0;
+  assign \$682  = \$681 ;
+  assign \$696  = 32'd0;
+  assign \$697  = \$695 ;
+  assign \$720  = 32'd0;
+  assign \$722  = \$721 ;
+  assign \$723  = 32'd0;
+  assign \$725  = \$724 ;
+  assign \$739  = 32'd0;
+  assign \$740  = \$738 ;
   assign \$743  = 32'd0;
   assign \$744  = \$742 ;
-  assign \$747  = 32'd0;
-  assign \$748  = \$746 ;
-  assign { \$768 [5:3], \$768 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$768 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$771 [5:3], \$771 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$771 [2], \$771 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$775 [5:3], \$775 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$775 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$784 [5:3], \$784 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$784 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$787 [5:3], \$787 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$787 [2], \$787 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$791 [5:3], \$791 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$791 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$800 [5:3], \$800 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$800 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$803 [5:3], \$803 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$803 [2], \$803 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$806 [5:3], \$806 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$806 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$809 [5:3], \$809 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$809 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign \$814  = \$812 [19];
-  assign { \$816 [5:3], \$816 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$816 [2], \$816 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign \$821  = \$819 [19];
-  assign { \$823 [5:3], \$823 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$823 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign \$828  = \$826 [19];
-  assign \$830  = { 4'h0, bus__w_data[18:0], 11'h000 };
-  assign \$832  = { 7'h00, bus__w_data[18:0], 8'h00 };
-  assign \$834  = { 5'h00, bus__w_data[18:0], 10'h000 };
-  assign { \$1021 [5:3], \$1021 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1021 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$1024 [5:3], \$1024 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1024 [2], \$1024 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$1028 [5:3], \$1028 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1028 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1038 [5:3], \$1038 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1038 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$1041 [5:3], \$1041 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1041 [2], \$1041 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
-  assign { \$1045 [5:3], \$1045 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1045 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
+  assign { \$764 [5:3], \$764 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$764 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$767 [5:3], \$767 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$767 [2], \$767 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$771 [5:3], \$771 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$771 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$780 [5:3], \$780 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$780 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$783 [5:3], \$783 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$783 [2], \$783 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$787 [5:3], \$787 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$787 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$796 [5:3], \$796 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$796 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$799 [5:3], \$799 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$799 [2], \$799 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$802 [5:3], \$802 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$802 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$805 [5:3], \$805 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$805 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign \$810  = \$808 [19];
+  assign { \$812 [5:3], \$812 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$812 [2], \$812 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign \$817  = \$815 [19];
+  assign { \$819 [5:3], \$819 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$819 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign \$824  = \$822 [19];
+  assign \$826  = { 4'h0, bus__w_data[18:0], 11'h000 };
+  assign \$828  = { 7'h00, bus__w_data[18:0], 8'h00 };
+  assign \$830  = { 5'h00, bus__w_data[18:0], 10'h000 };
+  assign { \$1013 [5:3], \$1013 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1013 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$1016 [5:3], \$1016 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1016 [2], \$1016 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$1020 [5:3], \$1020 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1020 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1030 [5:3], \$1030 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1030 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$1033 [5:3], \$1033 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1033 [2], \$1033 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
+  assign { \$1037 [5:3], \$1037 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1037 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
 endmodule

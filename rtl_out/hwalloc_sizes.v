@@ -323,9 +323,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_data(bus__w_data),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
-    .\port$4736$0 (\$11 [4:0]),
-    .\port$4736$55 (\$11 [62:55]),
-    .\port$4736$7 (\$11 [14:7]),
+    .\port$4720$0 (\$11 [4:0]),
+    .\port$4720$55 (\$11 [62:55]),
+    .\port$4720$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -382,7 +382,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$4322$52 (\$19 [56:51]),
+    .\port$4306$52 (\$19 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$163 )
   );
@@ -411,17 +411,17 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3594$0 (\$15 ),
-    .\port$3595$0 (\$16 ),
-    .\port$3597$0 (\$17 ),
-    .\port$4322$1 (\$19 ),
-    .\port$4736$0 (\$11 [14:0]),
-    .\port$4736$55 (\$11 [78:55]),
-    .\port$4742$0 (\$12 ),
-    .\port$4757$0 (\$13 ),
-    .\port$4789$0 (\$14 ),
-    .\port$5032$0 (\$signal ),
-    .\port$5307$0 (\$signal$58 ),
+    .\port$3578$0 (\$15 ),
+    .\port$3579$0 (\$16 ),
+    .\port$3581$0 (\$17 ),
+    .\port$4306$1 (\$19 ),
+    .\port$4720$0 (\$11 [14:0]),
+    .\port$4720$55 (\$11 [78:55]),
+    .\port$4726$0 (\$12 ),
+    .\port$4741$0 (\$13 ),
+    .\port$4773$0 (\$14 ),
+    .\port$5012$0 (\$signal ),
+    .\port$5283$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -568,17 +568,17 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4736$0 , \port$4736$7 , \port$4736$55 , r_fast_push, w_fast_push, aclk_clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4720$0 , \port$4720$7 , \port$4720$55 , r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [4:0] \$101 ;
-  wire \$102 ;
+  wire \$101 ;
+  wire [4:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [4:0] \$106 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
@@ -773,28 +773,28 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire \$282 ;
+  wire [31:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire [31:0] \$286 ;
-  wire \$287 ;
+  wire \$286 ;
+  wire [4:0] \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire \$292 ;
+  wire [4:0] \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [4:0] \$295 ;
+  wire \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [4:0] \$300 ;
+  wire \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
@@ -980,10 +980,10 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$466 ;
   wire \$467 ;
   wire \$468 ;
-  wire \$469 ;
+  wire [11:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
+  wire [11:0] \$470 ;
+  wire [11:0] \$471 ;
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
@@ -998,9 +998,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
-  wire [11:0] \$485 ;
-  wire [11:0] \$486 ;
-  wire [11:0] \$487 ;
+  wire [35:0] \$485 ;
+  wire [35:0] \$486 ;
+  wire [35:0] \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
@@ -1017,9 +1017,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire [35:0] \$501 ;
-  wire [35:0] \$502 ;
-  wire [35:0] \$503 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
@@ -1350,67 +1350,67 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
-  wire \$801 ;
+  wire [35:0] \$801 ;
   wire \$802 ;
-  wire \$803 ;
+  wire [35:0] \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
-  wire [35:0] \$809 ;
+  wire \$809 ;
   wire \$81 ;
   wire \$810 ;
-  wire [35:0] \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
+  reg \$811 ;
+  reg [10:0] \$812 ;
+  reg \$813 ;
+  reg \$814 ;
+  reg \$815 ;
+  reg \$816 ;
+  reg \$817 ;
+  reg \$818 ;
   reg \$819 ;
   wire \$82 ;
-  reg [10:0] \$820 ;
+  reg \$820 ;
   reg \$821 ;
   reg \$822 ;
-  reg \$823 ;
-  reg \$824 ;
-  reg \$825 ;
-  reg \$826 ;
-  reg \$827 ;
-  reg \$828 ;
-  reg \$829 ;
+  reg [32:0] \$823 ;
+  reg [3:0] \$824 ;
+  reg [3:0] \$825 ;
+  reg [3:0] \$826 ;
+  reg [3:0] \$827 ;
+  reg [9:0] \$828 ;
+  reg [10:0] \$829 ;
   wire \$83 ;
-  reg \$830 ;
-  reg [32:0] \$831 ;
-  reg \$832 ;
+  reg [31:0] \$830 ;
+  reg [3:0] \$831 ;
+  reg [3:0] \$832 ;
   reg [3:0] \$833 ;
   reg [3:0] \$834 ;
-  reg [3:0] \$835 ;
-  reg [3:0] \$836 ;
-  reg [9:0] \$837 ;
-  reg [10:0] \$838 ;
-  reg [31:0] \$839 ;
+  reg [9:0] \$835 ;
+  reg [10:0] \$836 ;
+  reg [11:0] \$837 ;
+  reg [1:0] \$838 ;
+  reg [11:0] \$839 ;
   wire \$84 ;
-  reg \$840 ;
-  reg [3:0] \$841 ;
-  reg [3:0] \$842 ;
-  reg [3:0] \$843 ;
-  reg [3:0] \$844 ;
-  reg [9:0] \$845 ;
-  reg [10:0] \$846 ;
-  reg [11:0] \$847 ;
-  reg [1:0] \$848 ;
-  reg [11:0] \$849 ;
+  reg [35:0] \$840 ;
+  reg [1:0] \$841 ;
+  reg [35:0] \$842 ;
+  reg \$843 ;
+  reg [10:0] \$844 ;
+  reg \$845 ;
+  reg \$846 ;
+  reg \$847 ;
+  reg \$848 ;
+  reg \$849 ;
   wire \$85 ;
-  reg [35:0] \$850 ;
-  reg [1:0] \$851 ;
-  reg [35:0] \$852 ;
+  reg \$850 ;
+  reg \$851 ;
+  reg \$852 ;
   reg \$853 ;
-  reg [10:0] \$854 ;
+  reg \$854 ;
   reg \$855 ;
-  reg \$856 ;
+  reg [10:0] \$856 ;
   reg \$857 ;
   reg \$858 ;
   reg \$859 ;
@@ -1421,9 +1421,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$863 ;
   reg \$864 ;
   reg \$865 ;
-  reg [10:0] \$866 ;
+  reg \$866 ;
   reg \$867 ;
-  reg \$868 ;
+  reg [10:0] \$868 ;
   reg \$869 ;
   wire \$87 ;
   reg \$870 ;
@@ -1434,19 +1434,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$875 ;
   reg \$876 ;
   reg \$877 ;
-  reg [10:0] \$878 ;
+  reg \$878 ;
   reg \$879 ;
   wire \$88 ;
-  reg \$880 ;
-  reg \$881 ;
-  reg \$882 ;
-  reg \$883 ;
-  reg \$884 ;
-  reg \$885 ;
-  reg \$886 ;
-  reg \$887 ;
-  reg \$888 ;
-  reg \$889 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
@@ -1456,22 +1446,22 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
+  wire [4:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
   wire \$signal ;
-  wire \$signal$109 ;
+  wire \$signal$107 ;
+  wire \$signal$125 ;
   wire \$signal$127 ;
-  wire \$signal$129 ;
-  wire \$signal$141 ;
+  wire \$signal$139 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$105 ;
+  wire [3:0] \$signature__addr$103 ;
   wire [32:0] \$signature__data ;
-  wire [31:0] \$signature__data$106 ;
+  wire [31:0] \$signature__data$104 ;
   wire \$signature__en ;
-  wire \$signature__en$107 ;
+  wire \$signature__en$105 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -1502,15 +1492,14 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4736$0 ;
-  wire [4:0] \port$4736$0 ;
-  input [7:0] \port$4736$55 ;
-  wire [7:0] \port$4736$55 ;
-  input [7:0] \port$4736$7 ;
-  wire [7:0] \port$4736$7 ;
+  input [4:0] \port$4720$0 ;
+  wire [4:0] \port$4720$0 ;
+  input [7:0] \port$4720$55 ;
+  wire [7:0] \port$4720$55 ;
+  input [7:0] \port$4720$7 ;
+  wire [7:0] \port$4720$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
-  reg r_fast_head_valid = 1'h0;
   reg [9:0] r_fast_held = 10'h000;
   wire r_fast_pop;
   input r_fast_push;
@@ -1540,7 +1529,6 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire r_kinds_w_data;
   reg [10:0] r_slow_count = 11'h000;
   reg [31:0] r_slow_head = 32'd0;
-  reg r_slow_head_valid = 1'h0;
   reg [9:0] r_slow_held = 10'h000;
   wire r_slow_pop;
   input r_slow_push;
@@ -1553,9 +1541,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$104 ;
+  wire [3:0] \read__addr$102 ;
   wire [32:0] read__data;
-  wire [31:0] \read__data$34 ;
+  wire [31:0] \read__data$33 ;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -1677,868 +1665,846 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     r_slow_ring[15] = 32'd0;
   end
   always @(posedge aclk_clk) begin
-    if (\$signature__en$107 )
-      r_slow_ring[r_slow_wr] <= { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 , 11'h000, \port$4736$7  };
+    if (\$signature__en$105 )
+      r_slow_ring[r_slow_wr] <= { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 , 11'h000, \port$4720$7  };
   end
-  assign \read__data$34  = r_slow_ring[r_slow_rd];
-  assign \$111  = r_fast_head_valid & \$110 ;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = \$112  & r_fast_held[0];
-  assign \$114  = ~ r_fast_push;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = \$115  ? r_fast_held[1] : r_fast_held[0];
-  assign \$117  = \$109  ? 1'h1 : \$116 ;
-  assign \$118  = ~ r_fast_pop;
-  assign \$119  = r_fast_head_valid & \$118 ;
-  assign \$120  = r_fast_push & \$119 ;
-  assign \$121  = ~ r_fast_pop;
-  assign \$122  = r_fast_head_valid & \$121 ;
-  assign \$123  = ~ \$122 ;
-  assign \$124  = \$123  & r_fast_held[0];
-  assign \$125  = ~ r_fast_push;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = \$126  ? r_fast_held[2] : r_fast_held[1];
-  assign \$128  = \$120  ? r_fast_held[0] : \$127 ;
-  assign \$129  = ~ r_fast_pop;
-  assign \$130  = r_fast_head_valid & \$129 ;
-  assign \$131  = r_fast_push & \$130 ;
-  assign \$132  = ~ r_fast_pop;
-  assign \$133  = r_fast_head_valid & \$132 ;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = \$134  & r_fast_held[0];
-  assign \$136  = ~ r_fast_push;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = \$137  ? r_fast_held[3] : r_fast_held[2];
-  assign \$139  = \$131  ? r_fast_held[1] : \$138 ;
-  assign \$140  = ~ r_fast_pop;
-  assign \$141  = r_fast_head_valid & \$140 ;
-  assign \$142  = r_fast_push & \$141 ;
-  assign \$143  = ~ r_fast_pop;
-  assign \$144  = r_fast_head_valid & \$143 ;
-  assign \$145  = ~ \$144 ;
-  assign \$146  = \$145  & r_fast_held[0];
-  assign \$147  = ~ r_fast_push;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = \$148  ? r_fast_held[4] : r_fast_held[3];
-  assign \$150  = \$142  ? r_fast_held[2] : \$149 ;
-  assign \$151  = ~ r_fast_pop;
-  assign \$152  = r_fast_head_valid & \$151 ;
-  assign \$153  = r_fast_push & \$152 ;
-  assign \$154  = ~ r_fast_pop;
-  assign \$155  = r_fast_head_valid & \$154 ;
-  assign \$156  = ~ \$155 ;
-  assign \$157  = \$156  & r_fast_held[0];
-  assign \$158  = ~ r_fast_push;
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = \$159  ? r_fast_held[5] : r_fast_held[4];
-  assign \$161  = \$153  ? r_fast_held[3] : \$160 ;
-  assign \$162  = ~ r_fast_pop;
-  assign \$163  = r_fast_head_valid & \$162 ;
-  assign \$164  = r_fast_push & \$163 ;
-  assign \$165  = ~ r_fast_pop;
-  assign \$166  = r_fast_head_valid & \$165 ;
-  assign \$167  = ~ \$166 ;
-  assign \$168  = \$167  & r_fast_held[0];
-  assign \$169  = ~ r_fast_push;
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = \$170  ? r_fast_held[6] : r_fast_held[5];
-  assign \$172  = \$164  ? r_fast_held[4] : \$171 ;
-  assign \$173  = ~ r_fast_pop;
-  assign \$174  = r_fast_head_valid & \$173 ;
-  assign \$175  = r_fast_push & \$174 ;
-  assign \$176  = ~ r_fast_pop;
-  assign \$177  = r_fast_head_valid & \$176 ;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = \$178  & r_fast_held[0];
-  assign \$180  = ~ r_fast_push;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = \$181  ? r_fast_held[7] : r_fast_held[6];
-  assign \$183  = \$175  ? r_fast_held[5] : \$182 ;
-  assign \$184  = ~ r_fast_pop;
-  assign \$185  = r_fast_head_valid & \$184 ;
-  assign \$186  = r_fast_push & \$185 ;
-  assign \$187  = ~ r_fast_pop;
-  assign \$188  = r_fast_head_valid & \$187 ;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = \$189  & r_fast_held[0];
-  assign \$191  = ~ r_fast_push;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = \$192  ? r_fast_held[8] : r_fast_held[7];
-  assign \$194  = \$186  ? r_fast_held[6] : \$193 ;
-  assign \$195  = ~ r_fast_pop;
-  assign \$196  = r_fast_head_valid & \$195 ;
-  assign \$197  = r_fast_push & \$196 ;
-  assign \$198  = ~ r_fast_pop;
-  assign \$199  = r_fast_head_valid & \$198 ;
-  assign \$200  = ~ \$199 ;
-  assign \$201  = \$200  & r_fast_held[0];
-  assign \$202  = ~ r_fast_push;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = \$203  ? r_fast_held[9] : r_fast_held[8];
-  assign \$205  = \$197  ? r_fast_held[7] : \$204 ;
-  assign \$206  = ~ r_fast_pop;
-  assign \$207  = r_fast_head_valid & \$206 ;
-  assign \$208  = r_fast_push & \$207 ;
-  assign \$209  = ~ r_fast_pop;
-  assign \$210  = r_fast_head_valid & \$209 ;
-  assign \$211  = ~ \$210 ;
-  assign \$212  = \$211  & r_fast_held[0];
-  assign \$213  = ~ r_fast_push;
-  assign \$214  = \$212  & \$213 ;
-  assign \$215  = \$214  ? 1'h0 : r_fast_held[9];
-  assign \$216  = \$208  ? r_fast_held[8] : \$215 ;
-  assign \$217  = ~ r_fast_pop;
-  assign \$218  = r_fast_push & \$217 ;
-  assign \$219  = ~ r_fast_push;
-  assign \$220  = r_fast_pop & \$219 ;
-  assign \$221  = \$220  ? r_fast_count[1] : r_fast_count[0];
-  assign \$222  = \$218  ? 1'h1 : \$221 ;
-  assign \$223  = ~ r_fast_pop;
-  assign \$224  = r_fast_push & \$223 ;
-  assign \$225  = ~ r_fast_push;
-  assign \$226  = r_fast_pop & \$225 ;
-  assign \$227  = \$226  ? r_fast_count[2] : r_fast_count[1];
-  assign \$228  = \$224  ? r_fast_count[0] : \$227 ;
-  assign \$229  = ~ r_fast_pop;
-  assign \$230  = r_fast_push & \$229 ;
-  assign \$231  = ~ r_fast_push;
-  assign \$232  = r_fast_pop & \$231 ;
-  assign \$233  = \$232  ? r_fast_count[3] : r_fast_count[2];
-  assign \$234  = \$230  ? r_fast_count[1] : \$233 ;
-  assign \$235  = ~ r_fast_pop;
-  assign \$236  = r_fast_push & \$235 ;
-  assign \$237  = ~ r_fast_push;
-  assign \$238  = r_fast_pop & \$237 ;
-  assign \$239  = \$238  ? r_fast_count[4] : r_fast_count[3];
-  assign \$240  = \$236  ? r_fast_count[2] : \$239 ;
-  assign \$241  = ~ r_fast_pop;
-  assign \$242  = r_fast_push & \$241 ;
-  assign \$243  = ~ r_fast_push;
-  assign \$244  = r_fast_pop & \$243 ;
-  assign \$245  = \$244  ? r_fast_count[5] : r_fast_count[4];
-  assign \$246  = \$242  ? r_fast_count[3] : \$245 ;
-  assign \$247  = ~ r_fast_pop;
-  assign \$248  = r_fast_push & \$247 ;
-  assign \$249  = ~ r_fast_push;
-  assign \$250  = r_fast_pop & \$249 ;
-  assign \$251  = \$250  ? r_fast_count[6] : r_fast_count[5];
-  assign \$252  = \$248  ? r_fast_count[4] : \$251 ;
-  assign \$253  = ~ r_fast_pop;
-  assign \$254  = r_fast_push & \$253 ;
-  assign \$255  = ~ r_fast_push;
-  assign \$256  = r_fast_pop & \$255 ;
-  assign \$257  = \$256  ? r_fast_count[7] : r_fast_count[6];
-  assign \$258  = \$254  ? r_fast_count[5] : \$257 ;
-  assign \$259  = ~ r_fast_pop;
-  assign \$260  = r_fast_push & \$259 ;
-  assign \$261  = ~ r_fast_push;
-  assign \$262  = r_fast_pop & \$261 ;
-  assign \$263  = \$262  ? r_fast_count[8] : r_fast_count[7];
-  assign \$264  = \$260  ? r_fast_count[6] : \$263 ;
-  assign \$265  = ~ r_fast_pop;
-  assign \$266  = r_fast_push & \$265 ;
-  assign \$267  = ~ r_fast_push;
-  assign \$268  = r_fast_pop & \$267 ;
-  assign \$269  = \$268  ? r_fast_count[9] : r_fast_count[8];
-  assign \$270  = \$266  ? r_fast_count[7] : \$269 ;
-  assign \$271  = ~ r_fast_pop;
-  assign \$272  = r_fast_push & \$271 ;
-  assign \$273  = ~ r_fast_push;
-  assign \$274  = r_fast_pop & \$273 ;
-  assign \$275  = \$274  ? r_fast_count[10] : r_fast_count[9];
-  assign \$276  = \$272  ? r_fast_count[8] : \$275 ;
-  assign \$277  = ~ r_fast_pop;
-  assign \$278  = r_fast_push & \$277 ;
-  assign \$279  = ~ r_fast_push;
-  assign \$280  = r_fast_pop & \$279 ;
-  assign \$281  = \$280  ? 1'h0 : r_fast_count[10];
-  assign \$282  = \$278  ? r_fast_count[9] : \$281 ;
+  assign \read__data$33  = r_slow_ring[r_slow_rd];
+  assign \$121  = ~ r_fast_push;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = \$122  ? r_fast_held[2] : r_fast_held[1];
+  assign \$124  = \$116  ? r_fast_held[0] : \$123 ;
+  assign \$125  = ~ r_fast_pop;
+  assign \$126  = r_fast_count[0] & \$125 ;
+  assign \$127  = r_fast_push & \$126 ;
+  assign \$128  = ~ r_fast_pop;
+  assign \$129  = r_fast_count[0] & \$128 ;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$130  & r_fast_held[0];
+  assign \$132  = ~ r_fast_push;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = \$133  ? r_fast_held[3] : r_fast_held[2];
+  assign \$135  = \$127  ? r_fast_held[1] : \$134 ;
+  assign \$136  = ~ r_fast_pop;
+  assign \$137  = r_fast_count[0] & \$136 ;
+  assign \$138  = r_fast_push & \$137 ;
+  assign \$139  = ~ r_fast_pop;
+  assign \$140  = r_fast_count[0] & \$139 ;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = \$141  & r_fast_held[0];
+  assign \$143  = ~ r_fast_push;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = \$144  ? r_fast_held[4] : r_fast_held[3];
+  assign \$146  = \$138  ? r_fast_held[2] : \$145 ;
+  assign \$147  = ~ r_fast_pop;
+  assign \$148  = r_fast_count[0] & \$147 ;
+  assign \$149  = r_fast_push & \$148 ;
+  assign \$150  = ~ r_fast_pop;
+  assign \$151  = r_fast_count[0] & \$150 ;
+  assign \$152  = ~ \$151 ;
+  assign \$153  = \$152  & r_fast_held[0];
+  assign \$154  = ~ r_fast_push;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = \$155  ? r_fast_held[5] : r_fast_held[4];
+  assign \$157  = \$149  ? r_fast_held[3] : \$156 ;
+  assign \$158  = ~ r_fast_pop;
+  assign \$159  = r_fast_count[0] & \$158 ;
+  assign \$160  = r_fast_push & \$159 ;
+  assign \$161  = ~ r_fast_pop;
+  assign \$162  = r_fast_count[0] & \$161 ;
+  assign \$163  = ~ \$162 ;
+  assign \$164  = \$163  & r_fast_held[0];
+  assign \$165  = ~ r_fast_push;
+  assign \$166  = \$164  & \$165 ;
+  assign \$167  = \$166  ? r_fast_held[6] : r_fast_held[5];
+  assign \$168  = \$160  ? r_fast_held[4] : \$167 ;
+  assign \$169  = ~ r_fast_pop;
+  assign \$170  = r_fast_count[0] & \$169 ;
+  assign \$171  = r_fast_push & \$170 ;
+  assign \$172  = ~ r_fast_pop;
+  assign \$173  = r_fast_count[0] & \$172 ;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$174  & r_fast_held[0];
+  assign \$176  = ~ r_fast_push;
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = \$177  ? r_fast_held[7] : r_fast_held[6];
+  assign \$179  = \$171  ? r_fast_held[5] : \$178 ;
+  assign \$180  = ~ r_fast_pop;
+  assign \$181  = r_fast_count[0] & \$180 ;
+  assign \$182  = r_fast_push & \$181 ;
+  assign \$183  = ~ r_fast_pop;
+  assign \$184  = r_fast_count[0] & \$183 ;
+  assign \$185  = ~ \$184 ;
+  assign \$186  = \$185  & r_fast_held[0];
+  assign \$187  = ~ r_fast_push;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = \$188  ? r_fast_held[8] : r_fast_held[7];
+  assign \$190  = \$182  ? r_fast_held[6] : \$189 ;
+  assign \$191  = ~ r_fast_pop;
+  assign \$192  = r_fast_count[0] & \$191 ;
+  assign \$193  = r_fast_push & \$192 ;
+  assign \$194  = ~ r_fast_pop;
+  assign \$195  = r_fast_count[0] & \$194 ;
+  assign \$196  = ~ \$195 ;
+  assign \$197  = \$196  & r_fast_held[0];
+  assign \$198  = ~ r_fast_push;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = \$199  ? r_fast_held[9] : r_fast_held[8];
+  assign \$201  = \$193  ? r_fast_held[7] : \$200 ;
+  assign \$202  = ~ r_fast_pop;
+  assign \$203  = r_fast_count[0] & \$202 ;
+  assign \$204  = r_fast_push & \$203 ;
+  assign \$205  = ~ r_fast_pop;
+  assign \$206  = r_fast_count[0] & \$205 ;
+  assign \$207  = ~ \$206 ;
+  assign \$208  = \$207  & r_fast_held[0];
+  assign \$209  = ~ r_fast_push;
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = \$210  ? 1'h0 : r_fast_held[9];
+  assign \$212  = \$204  ? r_fast_held[8] : \$211 ;
+  assign \$213  = ~ r_fast_pop;
+  assign \$214  = r_fast_push & \$213 ;
+  assign \$215  = ~ r_fast_push;
+  assign \$216  = r_fast_pop & \$215 ;
+  assign \$217  = \$216  ? r_fast_count[1] : r_fast_count[0];
+  assign \$218  = \$214  ? 1'h1 : \$217 ;
+  assign \$219  = ~ r_fast_pop;
+  assign \$220  = r_fast_push & \$219 ;
+  assign \$221  = ~ r_fast_push;
+  assign \$222  = r_fast_pop & \$221 ;
+  assign \$223  = \$222  ? r_fast_count[2] : r_fast_count[1];
+  assign \$224  = \$220  ? r_fast_count[0] : \$223 ;
+  assign \$225  = ~ r_fast_pop;
+  assign \$226  = r_fast_push & \$225 ;
+  assign \$227  = ~ r_fast_push;
+  assign \$228  = r_fast_pop & \$227 ;
+  assign \$229  = \$228  ? r_fast_count[3] : r_fast_count[2];
+  assign \$230  = \$226  ? r_fast_count[1] : \$229 ;
+  assign \$231  = ~ r_fast_pop;
+  assign \$232  = r_fast_push & \$231 ;
+  assign \$233  = ~ r_fast_push;
+  assign \$234  = r_fast_pop & \$233 ;
+  assign \$235  = \$234  ? r_fast_count[4] : r_fast_count[3];
+  assign \$236  = \$232  ? r_fast_count[2] : \$235 ;
+  assign \$237  = ~ r_fast_pop;
+  assign \$238  = r_fast_push & \$237 ;
+  assign \$239  = ~ r_fast_push;
+  assign \$240  = r_fast_pop & \$239 ;
+  assign \$241  = \$240  ? r_fast_count[5] : r_fast_count[4];
+  assign \$242  = \$238  ? r_fast_count[3] : \$241 ;
+  assign \$243  = ~ r_fast_pop;
+  assign \$244  = r_fast_push & \$243 ;
+  assign \$245  = ~ r_fast_push;
+  assign \$246  = r_fast_pop & \$245 ;
+  assign \$247  = \$246  ? r_fast_count[6] : r_fast_count[5];
+  assign \$248  = \$244  ? r_fast_count[4] : \$247 ;
+  assign \$249  = ~ r_fast_pop;
+  assign \$250  = r_fast_push & \$249 ;
+  assign \$251  = ~ r_fast_push;
+  assign \$252  = r_fast_pop & \$251 ;
+  assign \$253  = \$252  ? r_fast_count[7] : r_fast_count[6];
+  assign \$254  = \$250  ? r_fast_count[5] : \$253 ;
+  assign \$255  = ~ r_fast_pop;
+  assign \$256  = r_fast_push & \$255 ;
+  assign \$257  = ~ r_fast_push;
+  assign \$258  = r_fast_pop & \$257 ;
+  assign \$259  = \$258  ? r_fast_count[8] : r_fast_count[7];
+  assign \$260  = \$256  ? r_fast_count[6] : \$259 ;
+  assign \$261  = ~ r_fast_pop;
+  assign \$262  = r_fast_push & \$261 ;
+  assign \$263  = ~ r_fast_push;
+  assign \$264  = r_fast_pop & \$263 ;
+  assign \$265  = \$264  ? r_fast_count[9] : r_fast_count[8];
+  assign \$266  = \$262  ? r_fast_count[7] : \$265 ;
+  assign \$267  = ~ r_fast_pop;
+  assign \$268  = r_fast_push & \$267 ;
+  assign \$269  = ~ r_fast_push;
+  assign \$270  = r_fast_pop & \$269 ;
+  assign \$271  = \$270  ? r_fast_count[10] : r_fast_count[9];
+  assign \$272  = \$268  ? r_fast_count[8] : \$271 ;
+  assign \$273  = ~ r_fast_pop;
+  assign \$274  = r_fast_push & \$273 ;
+  assign \$275  = ~ r_fast_push;
+  assign \$276  = r_fast_pop & \$275 ;
+  assign \$277  = \$276  ? 1'h0 : r_fast_count[10];
+  assign \$278  = \$274  ? r_fast_count[9] : \$277 ;
+  assign \$279  = ~ r_slow_pop;
+  assign \$280  = r_slow_count[0] & \$279 ;
+  assign \$281  = ~ \$280 ;
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 , 11'h000, \port$4720$7  };
   assign \$283  = ~ r_slow_pop;
-  assign \$284  = r_slow_head_valid & \$283 ;
+  assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
-  assign \$286  = r_slow_held[0] ? \read__data$34  : { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 , 11'h000, \port$4736$7  };
-  assign \$287  = r_slow_held[0] | r_slow_push;
+  assign \$286  = \$285  & r_slow_held[0];
+  assign \$287  = r_slow_rd_next + 1'h1;
   assign \$288  = ~ r_slow_pop;
-  assign \$289  = r_slow_head_valid & \$288 ;
-  assign \$290  = \$287  | \$289 ;
-  assign \$291  = ~ r_slow_pop;
-  assign \$292  = r_slow_head_valid & \$291 ;
-  assign \$293  = ~ \$292 ;
-  assign \$294  = \$293  & r_slow_held[0];
-  assign \$295  = r_slow_rd_next + 1'h1;
+  assign \$289  = r_slow_count[0] & \$288 ;
+  assign \$290  = r_slow_held[0] | \$289 ;
+  assign \$291  = r_slow_push & \$290 ;
+  assign \$292  = r_slow_wr_next + 1'h1;
+  assign \$293  = ~ r_slow_pop;
+  assign \$294  = r_slow_count[0] & \$293 ;
+  assign \$295  = r_slow_push & \$294 ;
   assign \$296  = ~ r_slow_pop;
-  assign \$297  = r_slow_head_valid & \$296 ;
-  assign \$298  = r_slow_held[0] | \$297 ;
-  assign \$299  = r_slow_push & \$298 ;
-  assign \$300  = r_slow_wr_next + 1'h1;
-  assign \$301  = ~ r_slow_pop;
-  assign \$302  = r_slow_head_valid & \$301 ;
-  assign \$303  = r_slow_push & \$302 ;
+  assign \$297  = r_slow_count[0] & \$296 ;
+  assign \$298  = ~ \$297 ;
+  assign \$299  = \$298  & r_slow_held[0];
+  assign \$300  = ~ r_slow_push;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = \$301  ? r_slow_held[1] : r_slow_held[0];
+  assign \$303  = \$295  ? 1'h1 : \$302 ;
   assign \$304  = ~ r_slow_pop;
-  assign \$305  = r_slow_head_valid & \$304 ;
-  assign \$306  = ~ \$305 ;
-  assign \$307  = \$306  & r_slow_held[0];
-  assign \$308  = ~ r_slow_push;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = \$309  ? r_slow_held[1] : r_slow_held[0];
-  assign \$311  = \$303  ? 1'h1 : \$310 ;
-  assign \$312  = ~ r_slow_pop;
-  assign \$313  = r_slow_head_valid & \$312 ;
-  assign \$314  = r_slow_push & \$313 ;
+  assign \$305  = r_slow_count[0] & \$304 ;
+  assign \$306  = r_slow_push & \$305 ;
+  assign \$307  = ~ r_slow_pop;
+  assign \$308  = r_slow_count[0] & \$307 ;
+  assign \$309  = ~ \$308 ;
+  assign \$310  = \$309  & r_slow_held[0];
+  assign \$311  = ~ r_slow_push;
+  assign \$312  = \$310  & \$311 ;
+  assign \$313  = \$312  ? r_slow_held[2] : r_slow_held[1];
+  assign \$314  = \$306  ? r_slow_held[0] : \$313 ;
   assign \$315  = ~ r_slow_pop;
-  assign \$316  = r_slow_head_valid & \$315 ;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = \$317  & r_slow_held[0];
-  assign \$319  = ~ r_slow_push;
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = \$320  ? r_slow_held[2] : r_slow_held[1];
-  assign \$322  = \$314  ? r_slow_held[0] : \$321 ;
-  assign \$323  = ~ r_slow_pop;
-  assign \$324  = r_slow_head_valid & \$323 ;
-  assign \$325  = r_slow_push & \$324 ;
+  assign \$316  = r_slow_count[0] & \$315 ;
+  assign \$317  = r_slow_push & \$316 ;
+  assign \$318  = ~ r_slow_pop;
+  assign \$319  = r_slow_count[0] & \$318 ;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = \$320  & r_slow_held[0];
+  assign \$322  = ~ r_slow_push;
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = \$323  ? r_slow_held[3] : r_slow_held[2];
+  assign \$325  = \$317  ? r_slow_held[1] : \$324 ;
   assign \$326  = ~ r_slow_pop;
-  assign \$327  = r_slow_head_valid & \$326 ;
-  assign \$328  = ~ \$327 ;
-  assign \$329  = \$328  & r_slow_held[0];
-  assign \$330  = ~ r_slow_push;
-  assign \$331  = \$329  & \$330 ;
-  assign \$332  = \$331  ? r_slow_held[3] : r_slow_held[2];
-  assign \$333  = \$325  ? r_slow_held[1] : \$332 ;
-  assign \$334  = ~ r_slow_pop;
-  assign \$335  = r_slow_head_valid & \$334 ;
-  assign \$336  = r_slow_push & \$335 ;
+  assign \$327  = r_slow_count[0] & \$326 ;
+  assign \$328  = r_slow_push & \$327 ;
+  assign \$329  = ~ r_slow_pop;
+  assign \$330  = r_slow_count[0] & \$329 ;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = \$331  & r_slow_held[0];
+  assign \$333  = ~ r_slow_push;
+  assign \$334  = \$332  & \$333 ;
+  assign \$335  = \$334  ? r_slow_held[4] : r_slow_held[3];
+  assign \$336  = \$328  ? r_slow_held[2] : \$335 ;
   assign \$337  = ~ r_slow_pop;
-  assign \$338  = r_slow_head_valid & \$337 ;
-  assign \$339  = ~ \$338 ;
-  assign \$340  = \$339  & r_slow_held[0];
-  assign \$341  = ~ r_slow_push;
-  assign \$342  = \$340  & \$341 ;
-  assign \$343  = \$342  ? r_slow_held[4] : r_slow_held[3];
-  assign \$344  = \$336  ? r_slow_held[2] : \$343 ;
-  assign \$345  = ~ r_slow_pop;
-  assign \$346  = r_slow_head_valid & \$345 ;
-  assign \$347  = r_slow_push & \$346 ;
+  assign \$338  = r_slow_count[0] & \$337 ;
+  assign \$339  = r_slow_push & \$338 ;
+  assign \$340  = ~ r_slow_pop;
+  assign \$341  = r_slow_count[0] & \$340 ;
+  assign \$342  = ~ \$341 ;
+  assign \$343  = \$342  & r_slow_held[0];
+  assign \$344  = ~ r_slow_push;
+  assign \$345  = \$343  & \$344 ;
+  assign \$346  = \$345  ? r_slow_held[5] : r_slow_held[4];
+  assign \$347  = \$339  ? r_slow_held[3] : \$346 ;
   assign \$348  = ~ r_slow_pop;
-  assign \$349  = r_slow_head_valid & \$348 ;
-  assign \$350  = ~ \$349 ;
-  assign \$351  = \$350  & r_slow_held[0];
-  assign \$352  = ~ r_slow_push;
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = \$353  ? r_slow_held[5] : r_slow_held[4];
-  assign \$355  = \$347  ? r_slow_held[3] : \$354 ;
-  assign \$356  = ~ r_slow_pop;
-  assign \$357  = r_slow_head_valid & \$356 ;
-  assign \$358  = r_slow_push & \$357 ;
+  assign \$349  = r_slow_count[0] & \$348 ;
+  assign \$350  = r_slow_push & \$349 ;
+  assign \$351  = ~ r_slow_pop;
+  assign \$352  = r_slow_count[0] & \$351 ;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = \$353  & r_slow_held[0];
+  assign \$355  = ~ r_slow_push;
+  assign \$356  = \$354  & \$355 ;
+  assign \$357  = \$356  ? r_slow_held[6] : r_slow_held[5];
+  assign \$358  = \$350  ? r_slow_held[4] : \$357 ;
   assign \$359  = ~ r_slow_pop;
-  assign \$360  = r_slow_head_valid & \$359 ;
-  assign \$361  = ~ \$360 ;
-  assign \$362  = \$361  & r_slow_held[0];
-  assign \$363  = ~ r_slow_push;
-  assign \$364  = \$362  & \$363 ;
-  assign \$365  = \$364  ? r_slow_held[6] : r_slow_held[5];
-  assign \$366  = \$358  ? r_slow_held[4] : \$365 ;
-  assign \$367  = ~ r_slow_pop;
-  assign \$368  = r_slow_head_valid & \$367 ;
-  assign \$369  = r_slow_push & \$368 ;
+  assign \$360  = r_slow_count[0] & \$359 ;
+  assign \$361  = r_slow_push & \$360 ;
+  assign \$362  = ~ r_slow_pop;
+  assign \$363  = r_slow_count[0] & \$362 ;
+  assign \$364  = ~ \$363 ;
+  assign \$365  = \$364  & r_slow_held[0];
+  assign \$366  = ~ r_slow_push;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = \$367  ? r_slow_held[7] : r_slow_held[6];
+  assign \$369  = \$361  ? r_slow_held[5] : \$368 ;
   assign \$370  = ~ r_slow_pop;
-  assign \$371  = r_slow_head_valid & \$370 ;
-  assign \$372  = ~ \$371 ;
-  assign \$373  = \$372  & r_slow_held[0];
-  assign \$374  = ~ r_slow_push;
-  assign \$375  = \$373  & \$374 ;
-  assign \$376  = \$375  ? r_slow_held[7] : r_slow_held[6];
-  assign \$377  = \$369  ? r_slow_held[5] : \$376 ;
-  assign \$378  = ~ r_slow_pop;
-  assign \$379  = r_slow_head_valid & \$378 ;
-  assign \$380  = r_slow_push & \$379 ;
+  assign \$371  = r_slow_count[0] & \$370 ;
+  assign \$372  = r_slow_push & \$371 ;
+  assign \$373  = ~ r_slow_pop;
+  assign \$374  = r_slow_count[0] & \$373 ;
+  assign \$375  = ~ \$374 ;
+  assign \$376  = \$375  & r_slow_held[0];
+  assign \$377  = ~ r_slow_push;
+  assign \$378  = \$376  & \$377 ;
+  assign \$379  = \$378  ? r_slow_held[8] : r_slow_held[7];
+  assign \$380  = \$372  ? r_slow_held[6] : \$379 ;
   assign \$381  = ~ r_slow_pop;
-  assign \$382  = r_slow_head_valid & \$381 ;
-  assign \$383  = ~ \$382 ;
-  assign \$384  = \$383  & r_slow_held[0];
-  assign \$385  = ~ r_slow_push;
-  assign \$386  = \$384  & \$385 ;
-  assign \$387  = \$386  ? r_slow_held[8] : r_slow_held[7];
-  assign \$388  = \$380  ? r_slow_held[6] : \$387 ;
-  assign \$389  = ~ r_slow_pop;
-  assign \$390  = r_slow_head_valid & \$389 ;
-  assign \$391  = r_slow_push & \$390 ;
+  assign \$382  = r_slow_count[0] & \$381 ;
+  assign \$383  = r_slow_push & \$382 ;
+  assign \$384  = ~ r_slow_pop;
+  assign \$385  = r_slow_count[0] & \$384 ;
+  assign \$386  = ~ \$385 ;
+  assign \$387  = \$386  & r_slow_held[0];
+  assign \$388  = ~ r_slow_push;
+  assign \$389  = \$387  & \$388 ;
+  assign \$390  = \$389  ? r_slow_held[9] : r_slow_held[8];
+  assign \$391  = \$383  ? r_slow_held[7] : \$390 ;
   assign \$392  = ~ r_slow_pop;
-  assign \$393  = r_slow_head_valid & \$392 ;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = \$394  & r_slow_held[0];
-  assign \$396  = ~ r_slow_push;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = \$397  ? r_slow_held[9] : r_slow_held[8];
-  assign \$399  = \$391  ? r_slow_held[7] : \$398 ;
-  assign \$400  = ~ r_slow_pop;
-  assign \$401  = r_slow_head_valid & \$400 ;
-  assign \$402  = r_slow_push & \$401 ;
+  assign \$393  = r_slow_count[0] & \$392 ;
+  assign \$394  = r_slow_push & \$393 ;
+  assign \$395  = ~ r_slow_pop;
+  assign \$396  = r_slow_count[0] & \$395 ;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$397  & r_slow_held[0];
+  assign \$399  = ~ r_slow_push;
+  assign \$400  = \$398  & \$399 ;
+  assign \$401  = \$400  ? 1'h0 : r_slow_held[9];
+  assign \$402  = \$394  ? r_slow_held[8] : \$401 ;
   assign \$403  = ~ r_slow_pop;
-  assign \$404  = r_slow_head_valid & \$403 ;
-  assign \$405  = ~ \$404 ;
-  assign \$406  = \$405  & r_slow_held[0];
-  assign \$407  = ~ r_slow_push;
-  assign \$408  = \$406  & \$407 ;
-  assign \$409  = \$408  ? 1'h0 : r_slow_held[9];
-  assign \$410  = \$402  ? r_slow_held[8] : \$409 ;
-  assign \$411  = ~ r_slow_pop;
-  assign \$412  = r_slow_push & \$411 ;
-  assign \$413  = ~ r_slow_push;
-  assign \$414  = r_slow_pop & \$413 ;
-  assign \$415  = \$414  ? r_slow_count[1] : r_slow_count[0];
-  assign \$416  = \$412  ? 1'h1 : \$415 ;
-  assign \$417  = ~ r_slow_pop;
-  assign \$418  = r_slow_push & \$417 ;
-  assign \$419  = ~ r_slow_push;
-  assign \$420  = r_slow_pop & \$419 ;
-  assign \$421  = \$420  ? r_slow_count[2] : r_slow_count[1];
-  assign \$422  = \$418  ? r_slow_count[0] : \$421 ;
-  assign \$423  = ~ r_slow_pop;
-  assign \$424  = r_slow_push & \$423 ;
-  assign \$425  = ~ r_slow_push;
-  assign \$426  = r_slow_pop & \$425 ;
-  assign \$427  = \$426  ? r_slow_count[3] : r_slow_count[2];
-  assign \$428  = \$424  ? r_slow_count[1] : \$427 ;
-  assign \$429  = ~ r_slow_pop;
-  assign \$430  = r_slow_push & \$429 ;
-  assign \$431  = ~ r_slow_push;
-  assign \$432  = r_slow_pop & \$431 ;
-  assign \$433  = \$432  ? r_slow_count[4] : r_slow_count[3];
-  assign \$434  = \$430  ? r_slow_count[2] : \$433 ;
-  assign \$435  = ~ r_slow_pop;
-  assign \$436  = r_slow_push & \$435 ;
-  assign \$437  = ~ r_slow_push;
-  assign \$438  = r_slow_pop & \$437 ;
-  assign \$439  = \$438  ? r_slow_count[5] : r_slow_count[4];
-  assign \$440  = \$436  ? r_slow_count[3] : \$439 ;
-  assign \$441  = ~ r_slow_pop;
-  assign \$442  = r_slow_push & \$441 ;
-  assign \$443  = ~ r_slow_push;
-  assign \$444  = r_slow_pop & \$443 ;
-  assign \$445  = \$444  ? r_slow_count[6] : r_slow_count[5];
-  assign \$446  = \$442  ? r_slow_count[4] : \$445 ;
-  assign \$447  = ~ r_slow_pop;
-  assign \$448  = r_slow_push & \$447 ;
-  assign \$449  = ~ r_slow_push;
-  assign \$450  = r_slow_pop & \$449 ;
-  assign \$451  = \$450  ? r_slow_count[7] : r_slow_count[6];
-  assign \$452  = \$448  ? r_slow_count[5] : \$451 ;
-  assign \$453  = ~ r_slow_pop;
-  assign \$454  = r_slow_push & \$453 ;
-  assign \$455  = ~ r_slow_push;
-  assign \$456  = r_slow_pop & \$455 ;
-  assign \$457  = \$456  ? r_slow_count[8] : r_slow_count[7];
-  assign \$458  = \$454  ? r_slow_count[6] : \$457 ;
-  assign \$459  = ~ r_slow_pop;
-  assign \$460  = r_slow_push & \$459 ;
-  assign \$461  = ~ r_slow_push;
-  assign \$462  = r_slow_pop & \$461 ;
-  assign \$463  = \$462  ? r_slow_count[9] : r_slow_count[8];
-  assign \$464  = \$460  ? r_slow_count[7] : \$463 ;
-  assign \$465  = ~ r_slow_pop;
-  assign \$466  = r_slow_push & \$465 ;
-  assign \$467  = ~ r_slow_push;
-  assign \$468  = r_slow_pop & \$467 ;
-  assign \$469  = \$468  ? r_slow_count[10] : r_slow_count[9];
-  assign \$470  = \$466  ? r_slow_count[8] : \$469 ;
-  assign \$471  = ~ r_slow_pop;
-  assign \$472  = r_slow_push & \$471 ;
-  assign \$473  = ~ r_slow_push;
-  assign \$474  = r_slow_pop & \$473 ;
-  assign \$475  = \$474  ? 1'h0 : r_slow_count[10];
-  assign \$476  = \$472  ? r_slow_count[9] : \$475 ;
-  assign \$477  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$478  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$404  = r_slow_push & \$403 ;
+  assign \$405  = ~ r_slow_push;
+  assign \$406  = r_slow_pop & \$405 ;
+  assign \$407  = \$406  ? r_slow_count[1] : r_slow_count[0];
+  assign \$408  = \$404  ? 1'h1 : \$407 ;
+  assign \$409  = ~ r_slow_pop;
+  assign \$410  = r_slow_push & \$409 ;
+  assign \$411  = ~ r_slow_push;
+  assign \$412  = r_slow_pop & \$411 ;
+  assign \$413  = \$412  ? r_slow_count[2] : r_slow_count[1];
+  assign \$414  = \$410  ? r_slow_count[0] : \$413 ;
+  assign \$415  = ~ r_slow_pop;
+  assign \$416  = r_slow_push & \$415 ;
+  assign \$417  = ~ r_slow_push;
+  assign \$418  = r_slow_pop & \$417 ;
+  assign \$419  = \$418  ? r_slow_count[3] : r_slow_count[2];
+  assign \$420  = \$416  ? r_slow_count[1] : \$419 ;
+  assign \$421  = ~ r_slow_pop;
+  assign \$422  = r_slow_push & \$421 ;
+  assign \$423  = ~ r_slow_push;
+  assign \$424  = r_slow_pop & \$423 ;
+  assign \$425  = \$424  ? r_slow_count[4] : r_slow_count[3];
+  assign \$426  = \$422  ? r_slow_count[2] : \$425 ;
+  assign \$427  = ~ r_slow_pop;
+  assign \$428  = r_slow_push & \$427 ;
+  assign \$429  = ~ r_slow_push;
+  assign \$430  = r_slow_pop & \$429 ;
+  assign \$431  = \$430  ? r_slow_count[5] : r_slow_count[4];
+  assign \$432  = \$428  ? r_slow_count[3] : \$431 ;
+  assign \$433  = ~ r_slow_pop;
+  assign \$434  = r_slow_push & \$433 ;
+  assign \$435  = ~ r_slow_push;
+  assign \$436  = r_slow_pop & \$435 ;
+  assign \$437  = \$436  ? r_slow_count[6] : r_slow_count[5];
+  assign \$438  = \$434  ? r_slow_count[4] : \$437 ;
+  assign \$439  = ~ r_slow_pop;
+  assign \$440  = r_slow_push & \$439 ;
+  assign \$441  = ~ r_slow_push;
+  assign \$442  = r_slow_pop & \$441 ;
+  assign \$443  = \$442  ? r_slow_count[7] : r_slow_count[6];
+  assign \$444  = \$440  ? r_slow_count[5] : \$443 ;
+  assign \$445  = ~ r_slow_pop;
+  assign \$446  = r_slow_push & \$445 ;
+  assign \$447  = ~ r_slow_push;
+  assign \$448  = r_slow_pop & \$447 ;
+  assign \$449  = \$448  ? r_slow_count[8] : r_slow_count[7];
+  assign \$450  = \$446  ? r_slow_count[6] : \$449 ;
+  assign \$451  = ~ r_slow_pop;
+  assign \$452  = r_slow_push & \$451 ;
+  assign \$453  = ~ r_slow_push;
+  assign \$454  = r_slow_pop & \$453 ;
+  assign \$455  = \$454  ? r_slow_count[9] : r_slow_count[8];
+  assign \$456  = \$452  ? r_slow_count[7] : \$455 ;
+  assign \$457  = ~ r_slow_pop;
+  assign \$458  = r_slow_push & \$457 ;
+  assign \$459  = ~ r_slow_push;
+  assign \$460  = r_slow_pop & \$459 ;
+  assign \$461  = \$460  ? r_slow_count[10] : r_slow_count[9];
+  assign \$462  = \$458  ? r_slow_count[8] : \$461 ;
+  assign \$463  = ~ r_slow_pop;
+  assign \$464  = r_slow_push & \$463 ;
+  assign \$465  = ~ r_slow_push;
+  assign \$466  = r_slow_pop & \$465 ;
+  assign \$467  = \$466  ? 1'h0 : r_slow_count[10];
+  assign \$468  = \$464  ? r_slow_count[9] : \$467 ;
+  assign \$469  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$470  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$471  = w_addrs_pop ? \$469  : \$470 ;
+  assign \$472  = w_addrs_push & w_addrs_full[0];
+  assign \$473  = w_addrs_full[1] | \$472 ;
+  assign \$475  = w_addrs_full[0] | \$474 ;
+  assign \$476  = w_addrs_pop ? \$473  : \$475 ;
+  assign \$478  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
   assign \$479  = w_addrs_pop ? \$477  : \$478 ;
-  assign \$480  = w_addrs_push & w_addrs_full[0];
-  assign \$481  = w_addrs_full[1] | \$480 ;
-  assign \$483  = w_addrs_full[0] | \$482 ;
+  assign \$480  = w_addrs_push & w_addrs_full[1];
+  assign \$482  = w_addrs_push & w_addrs_full[0];
+  assign \$483  = w_addrs_full[1] | \$482 ;
   assign \$484  = w_addrs_pop ? \$481  : \$483 ;
-  assign \$486  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$487  = w_addrs_pop ? \$485  : \$486 ;
-  assign \$488  = w_addrs_push & w_addrs_full[1];
-  assign \$490  = w_addrs_push & w_addrs_full[0];
-  assign \$491  = w_addrs_full[1] | \$490 ;
-  assign \$492  = w_addrs_pop ? \$489  : \$491 ;
-  assign \$493  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$494  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$485  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$486  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$487  = w_datas_pop ? \$485  : \$486 ;
+  assign \$488  = w_datas_push & w_datas_full[0];
+  assign \$489  = w_datas_full[1] | \$488 ;
+  assign \$491  = w_datas_full[0] | \$490 ;
+  assign \$492  = w_datas_pop ? \$489  : \$491 ;
+  assign \$494  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
   assign \$495  = w_datas_pop ? \$493  : \$494 ;
-  assign \$496  = w_datas_push & w_datas_full[0];
-  assign \$497  = w_datas_full[1] | \$496 ;
-  assign \$499  = w_datas_full[0] | \$498 ;
+  assign \$496  = w_datas_push & w_datas_full[1];
+  assign \$498  = w_datas_push & w_datas_full[0];
+  assign \$499  = w_datas_full[1] | \$498 ;
   assign \$500  = w_datas_pop ? \$497  : \$499 ;
-  assign \$502  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$503  = w_datas_pop ? \$501  : \$502 ;
-  assign \$504  = w_datas_push & w_datas_full[1];
-  assign \$506  = w_datas_push & w_datas_full[0];
-  assign \$507  = w_datas_full[1] | \$506 ;
-  assign \$508  = w_datas_pop ? \$505  : \$507 ;
-  assign \$509  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$510  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$501  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$502  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$503  = w_kinds_pop ? \$501  : \$502 ;
+  assign \$504  = w_kinds_push & w_kinds_full[0];
+  assign \$505  = w_kinds_full[1] | \$504 ;
+  assign \$507  = w_kinds_full[0] | \$506 ;
+  assign \$508  = w_kinds_pop ? \$505  : \$507 ;
+  assign \$509  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$510  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
   assign \$511  = w_kinds_pop ? \$509  : \$510 ;
-  assign \$512  = w_kinds_push & w_kinds_full[0];
-  assign \$513  = w_kinds_full[1] | \$512 ;
-  assign \$515  = w_kinds_full[0] | \$514 ;
+  assign \$512  = w_kinds_push & w_kinds_full[1];
+  assign \$513  = w_kinds_full[2] | \$512 ;
+  assign \$514  = w_kinds_push & w_kinds_full[0];
+  assign \$515  = w_kinds_full[1] | \$514 ;
   assign \$516  = w_kinds_pop ? \$513  : \$515 ;
-  assign \$517  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$518  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$517  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$518  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
   assign \$519  = w_kinds_pop ? \$517  : \$518 ;
-  assign \$520  = w_kinds_push & w_kinds_full[1];
-  assign \$521  = w_kinds_full[2] | \$520 ;
-  assign \$522  = w_kinds_push & w_kinds_full[0];
-  assign \$523  = w_kinds_full[1] | \$522 ;
+  assign \$520  = w_kinds_push & w_kinds_full[2];
+  assign \$521  = w_kinds_full[3] | \$520 ;
+  assign \$522  = w_kinds_push & w_kinds_full[1];
+  assign \$523  = w_kinds_full[2] | \$522 ;
   assign \$524  = w_kinds_pop ? \$521  : \$523 ;
-  assign \$525  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$526  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$525  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$526  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
   assign \$527  = w_kinds_pop ? \$525  : \$526 ;
-  assign \$528  = w_kinds_push & w_kinds_full[2];
-  assign \$529  = w_kinds_full[3] | \$528 ;
-  assign \$530  = w_kinds_push & w_kinds_full[1];
-  assign \$531  = w_kinds_full[2] | \$530 ;
+  assign \$528  = w_kinds_push & w_kinds_full[3];
+  assign \$529  = w_kinds_full[4] | \$528 ;
+  assign \$530  = w_kinds_push & w_kinds_full[2];
+  assign \$531  = w_kinds_full[3] | \$530 ;
   assign \$532  = w_kinds_pop ? \$529  : \$531 ;
-  assign \$533  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$534  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$533  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$534  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
   assign \$535  = w_kinds_pop ? \$533  : \$534 ;
-  assign \$536  = w_kinds_push & w_kinds_full[3];
-  assign \$537  = w_kinds_full[4] | \$536 ;
-  assign \$538  = w_kinds_push & w_kinds_full[2];
-  assign \$539  = w_kinds_full[3] | \$538 ;
+  assign \$536  = w_kinds_push & w_kinds_full[4];
+  assign \$537  = w_kinds_full[5] | \$536 ;
+  assign \$538  = w_kinds_push & w_kinds_full[3];
+  assign \$539  = w_kinds_full[4] | \$538 ;
   assign \$540  = w_kinds_pop ? \$537  : \$539 ;
-  assign \$541  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$542  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$541  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$542  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
   assign \$543  = w_kinds_pop ? \$541  : \$542 ;
-  assign \$544  = w_kinds_push & w_kinds_full[4];
-  assign \$545  = w_kinds_full[5] | \$544 ;
-  assign \$546  = w_kinds_push & w_kinds_full[3];
-  assign \$547  = w_kinds_full[4] | \$546 ;
+  assign \$544  = w_kinds_push & w_kinds_full[5];
+  assign \$545  = w_kinds_full[6] | \$544 ;
+  assign \$546  = w_kinds_push & w_kinds_full[4];
+  assign \$547  = w_kinds_full[5] | \$546 ;
   assign \$548  = w_kinds_pop ? \$545  : \$547 ;
-  assign \$549  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$550  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$549  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$550  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
   assign \$551  = w_kinds_pop ? \$549  : \$550 ;
-  assign \$552  = w_kinds_push & w_kinds_full[5];
-  assign \$553  = w_kinds_full[6] | \$552 ;
-  assign \$554  = w_kinds_push & w_kinds_full[4];
-  assign \$555  = w_kinds_full[5] | \$554 ;
+  assign \$552  = w_kinds_push & w_kinds_full[6];
+  assign \$553  = w_kinds_full[7] | \$552 ;
+  assign \$554  = w_kinds_push & w_kinds_full[5];
+  assign \$555  = w_kinds_full[6] | \$554 ;
   assign \$556  = w_kinds_pop ? \$553  : \$555 ;
-  assign \$557  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$558  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$557  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$558  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
   assign \$559  = w_kinds_pop ? \$557  : \$558 ;
-  assign \$560  = w_kinds_push & w_kinds_full[6];
-  assign \$561  = w_kinds_full[7] | \$560 ;
-  assign \$562  = w_kinds_push & w_kinds_full[5];
-  assign \$563  = w_kinds_full[6] | \$562 ;
+  assign \$560  = w_kinds_push & w_kinds_full[7];
+  assign \$561  = w_kinds_full[8] | \$560 ;
+  assign \$562  = w_kinds_push & w_kinds_full[6];
+  assign \$563  = w_kinds_full[7] | \$562 ;
   assign \$564  = w_kinds_pop ? \$561  : \$563 ;
-  assign \$565  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$566  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$565  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$566  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
   assign \$567  = w_kinds_pop ? \$565  : \$566 ;
-  assign \$568  = w_kinds_push & w_kinds_full[7];
-  assign \$569  = w_kinds_full[8] | \$568 ;
-  assign \$570  = w_kinds_push & w_kinds_full[6];
-  assign \$571  = w_kinds_full[7] | \$570 ;
+  assign \$568  = w_kinds_push & w_kinds_full[8];
+  assign \$569  = w_kinds_full[9] | \$568 ;
+  assign \$570  = w_kinds_push & w_kinds_full[7];
+  assign \$571  = w_kinds_full[8] | \$570 ;
   assign \$572  = w_kinds_pop ? \$569  : \$571 ;
-  assign \$573  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$574  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$573  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
+  assign \$574  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
   assign \$575  = w_kinds_pop ? \$573  : \$574 ;
-  assign \$576  = w_kinds_push & w_kinds_full[8];
-  assign \$577  = w_kinds_full[9] | \$576 ;
-  assign \$578  = w_kinds_push & w_kinds_full[7];
-  assign \$579  = w_kinds_full[8] | \$578 ;
+  assign \$576  = w_kinds_push & w_kinds_full[9];
+  assign \$577  = w_kinds_full[10] | \$576 ;
+  assign \$578  = w_kinds_push & w_kinds_full[8];
+  assign \$579  = w_kinds_full[9] | \$578 ;
   assign \$580  = w_kinds_pop ? \$577  : \$579 ;
-  assign \$581  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
-  assign \$582  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$582  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
   assign \$583  = w_kinds_pop ? \$581  : \$582 ;
-  assign \$584  = w_kinds_push & w_kinds_full[9];
-  assign \$585  = w_kinds_full[10] | \$584 ;
-  assign \$586  = w_kinds_push & w_kinds_full[8];
-  assign \$587  = w_kinds_full[9] | \$586 ;
+  assign \$584  = w_kinds_push & w_kinds_full[10];
+  assign \$586  = w_kinds_push & w_kinds_full[9];
+  assign \$587  = w_kinds_full[10] | \$586 ;
   assign \$588  = w_kinds_pop ? \$585  : \$587 ;
-  assign \$590  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
-  assign \$591  = w_kinds_pop ? \$589  : \$590 ;
-  assign \$592  = w_kinds_push & w_kinds_full[10];
-  assign \$594  = w_kinds_push & w_kinds_full[9];
-  assign \$595  = w_kinds_full[10] | \$594 ;
-  assign \$596  = w_kinds_pop ? \$593  : \$595 ;
-  assign \$597  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$598  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$589  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$590  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$591  = w_fast_pop ? \$589  : \$590 ;
+  assign \$592  = w_fast_push & w_fast_full[0];
+  assign \$593  = w_fast_full[1] | \$592 ;
+  assign \$595  = w_fast_full[0] | \$594 ;
+  assign \$596  = w_fast_pop ? \$593  : \$595 ;
+  assign \$597  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$598  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
   assign \$599  = w_fast_pop ? \$597  : \$598 ;
-  assign \$600  = w_fast_push & w_fast_full[0];
-  assign \$601  = w_fast_full[1] | \$600 ;
-  assign \$603  = w_fast_full[0] | \$602 ;
+  assign \$600  = w_fast_push & w_fast_full[1];
+  assign \$601  = w_fast_full[2] | \$600 ;
+  assign \$602  = w_fast_push & w_fast_full[0];
+  assign \$603  = w_fast_full[1] | \$602 ;
   assign \$604  = w_fast_pop ? \$601  : \$603 ;
-  assign \$605  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$606  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$605  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$606  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
   assign \$607  = w_fast_pop ? \$605  : \$606 ;
-  assign \$608  = w_fast_push & w_fast_full[1];
-  assign \$609  = w_fast_full[2] | \$608 ;
-  assign \$610  = w_fast_push & w_fast_full[0];
-  assign \$611  = w_fast_full[1] | \$610 ;
+  assign \$608  = w_fast_push & w_fast_full[2];
+  assign \$609  = w_fast_full[3] | \$608 ;
+  assign \$610  = w_fast_push & w_fast_full[1];
+  assign \$611  = w_fast_full[2] | \$610 ;
   assign \$612  = w_fast_pop ? \$609  : \$611 ;
-  assign \$613  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$614  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$613  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$614  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
   assign \$615  = w_fast_pop ? \$613  : \$614 ;
-  assign \$616  = w_fast_push & w_fast_full[2];
-  assign \$617  = w_fast_full[3] | \$616 ;
-  assign \$618  = w_fast_push & w_fast_full[1];
-  assign \$619  = w_fast_full[2] | \$618 ;
+  assign \$616  = w_fast_push & w_fast_full[3];
+  assign \$617  = w_fast_full[4] | \$616 ;
+  assign \$618  = w_fast_push & w_fast_full[2];
+  assign \$619  = w_fast_full[3] | \$618 ;
   assign \$620  = w_fast_pop ? \$617  : \$619 ;
-  assign \$621  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$622  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$621  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$622  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
   assign \$623  = w_fast_pop ? \$621  : \$622 ;
-  assign \$624  = w_fast_push & w_fast_full[3];
-  assign \$625  = w_fast_full[4] | \$624 ;
-  assign \$626  = w_fast_push & w_fast_full[2];
-  assign \$627  = w_fast_full[3] | \$626 ;
+  assign \$624  = w_fast_push & w_fast_full[4];
+  assign \$625  = w_fast_full[5] | \$624 ;
+  assign \$626  = w_fast_push & w_fast_full[3];
+  assign \$627  = w_fast_full[4] | \$626 ;
   assign \$628  = w_fast_pop ? \$625  : \$627 ;
-  assign \$629  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$630  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$629  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$630  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
   assign \$631  = w_fast_pop ? \$629  : \$630 ;
-  assign \$632  = w_fast_push & w_fast_full[4];
-  assign \$633  = w_fast_full[5] | \$632 ;
-  assign \$634  = w_fast_push & w_fast_full[3];
-  assign \$635  = w_fast_full[4] | \$634 ;
+  assign \$632  = w_fast_push & w_fast_full[5];
+  assign \$633  = w_fast_full[6] | \$632 ;
+  assign \$634  = w_fast_push & w_fast_full[4];
+  assign \$635  = w_fast_full[5] | \$634 ;
   assign \$636  = w_fast_pop ? \$633  : \$635 ;
-  assign \$637  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$638  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$637  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$638  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
   assign \$639  = w_fast_pop ? \$637  : \$638 ;
-  assign \$640  = w_fast_push & w_fast_full[5];
-  assign \$641  = w_fast_full[6] | \$640 ;
-  assign \$642  = w_fast_push & w_fast_full[4];
-  assign \$643  = w_fast_full[5] | \$642 ;
+  assign \$640  = w_fast_push & w_fast_full[6];
+  assign \$641  = w_fast_full[7] | \$640 ;
+  assign \$642  = w_fast_push & w_fast_full[5];
+  assign \$643  = w_fast_full[6] | \$642 ;
   assign \$644  = w_fast_pop ? \$641  : \$643 ;
-  assign \$645  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$646  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$645  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$646  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
   assign \$647  = w_fast_pop ? \$645  : \$646 ;
-  assign \$648  = w_fast_push & w_fast_full[6];
-  assign \$649  = w_fast_full[7] | \$648 ;
-  assign \$650  = w_fast_push & w_fast_full[5];
-  assign \$651  = w_fast_full[6] | \$650 ;
+  assign \$648  = w_fast_push & w_fast_full[7];
+  assign \$649  = w_fast_full[8] | \$648 ;
+  assign \$650  = w_fast_push & w_fast_full[6];
+  assign \$651  = w_fast_full[7] | \$650 ;
   assign \$652  = w_fast_pop ? \$649  : \$651 ;
-  assign \$653  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$654  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$653  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$654  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
   assign \$655  = w_fast_pop ? \$653  : \$654 ;
-  assign \$656  = w_fast_push & w_fast_full[7];
-  assign \$657  = w_fast_full[8] | \$656 ;
-  assign \$658  = w_fast_push & w_fast_full[6];
-  assign \$659  = w_fast_full[7] | \$658 ;
+  assign \$656  = w_fast_push & w_fast_full[8];
+  assign \$657  = w_fast_full[9] | \$656 ;
+  assign \$658  = w_fast_push & w_fast_full[7];
+  assign \$659  = w_fast_full[8] | \$658 ;
   assign \$660  = w_fast_pop ? \$657  : \$659 ;
-  assign \$661  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$662  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$661  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
+  assign \$662  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
   assign \$663  = w_fast_pop ? \$661  : \$662 ;
-  assign \$664  = w_fast_push & w_fast_full[8];
-  assign \$665  = w_fast_full[9] | \$664 ;
-  assign \$666  = w_fast_push & w_fast_full[7];
-  assign \$667  = w_fast_full[8] | \$666 ;
+  assign \$664  = w_fast_push & w_fast_full[9];
+  assign \$665  = w_fast_full[10] | \$664 ;
+  assign \$666  = w_fast_push & w_fast_full[8];
+  assign \$667  = w_fast_full[9] | \$666 ;
   assign \$668  = w_fast_pop ? \$665  : \$667 ;
-  assign \$669  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
-  assign \$670  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$670  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
   assign \$671  = w_fast_pop ? \$669  : \$670 ;
-  assign \$672  = w_fast_push & w_fast_full[9];
-  assign \$673  = w_fast_full[10] | \$672 ;
-  assign \$674  = w_fast_push & w_fast_full[8];
-  assign \$675  = w_fast_full[9] | \$674 ;
+  assign \$672  = w_fast_push & w_fast_full[10];
+  assign \$674  = w_fast_push & w_fast_full[9];
+  assign \$675  = w_fast_full[10] | \$674 ;
   assign \$676  = w_fast_pop ? \$673  : \$675 ;
-  assign \$678  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
-  assign \$679  = w_fast_pop ? \$677  : \$678 ;
-  assign \$680  = w_fast_push & w_fast_full[10];
-  assign \$682  = w_fast_push & w_fast_full[9];
-  assign \$683  = w_fast_full[10] | \$682 ;
-  assign \$684  = w_fast_pop ? \$681  : \$683 ;
-  assign \$685  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$686  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$677  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$678  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$679  = w_slow_pop ? \$677  : \$678 ;
+  assign \$680  = w_slow_push & w_slow_full[0];
+  assign \$681  = w_slow_full[1] | \$680 ;
+  assign \$683  = w_slow_full[0] | \$682 ;
+  assign \$684  = w_slow_pop ? \$681  : \$683 ;
+  assign \$685  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$686  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
   assign \$687  = w_slow_pop ? \$685  : \$686 ;
-  assign \$688  = w_slow_push & w_slow_full[0];
-  assign \$689  = w_slow_full[1] | \$688 ;
-  assign \$691  = w_slow_full[0] | \$690 ;
+  assign \$688  = w_slow_push & w_slow_full[1];
+  assign \$689  = w_slow_full[2] | \$688 ;
+  assign \$690  = w_slow_push & w_slow_full[0];
+  assign \$691  = w_slow_full[1] | \$690 ;
   assign \$692  = w_slow_pop ? \$689  : \$691 ;
-  assign \$693  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$694  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$693  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$694  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
   assign \$695  = w_slow_pop ? \$693  : \$694 ;
-  assign \$696  = w_slow_push & w_slow_full[1];
-  assign \$697  = w_slow_full[2] | \$696 ;
-  assign \$698  = w_slow_push & w_slow_full[0];
-  assign \$699  = w_slow_full[1] | \$698 ;
+  assign \$696  = w_slow_push & w_slow_full[2];
+  assign \$697  = w_slow_full[3] | \$696 ;
+  assign \$698  = w_slow_push & w_slow_full[1];
+  assign \$699  = w_slow_full[2] | \$698 ;
   assign \$700  = w_slow_pop ? \$697  : \$699 ;
-  assign \$701  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$702  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$701  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$702  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
   assign \$703  = w_slow_pop ? \$701  : \$702 ;
-  assign \$704  = w_slow_push & w_slow_full[2];
-  assign \$705  = w_slow_full[3] | \$704 ;
-  assign \$706  = w_slow_push & w_slow_full[1];
-  assign \$707  = w_slow_full[2] | \$706 ;
+  assign \$704  = w_slow_push & w_slow_full[3];
+  assign \$705  = w_slow_full[4] | \$704 ;
+  assign \$706  = w_slow_push & w_slow_full[2];
+  assign \$707  = w_slow_full[3] | \$706 ;
   assign \$708  = w_slow_pop ? \$705  : \$707 ;
-  assign \$709  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$710  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$709  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$710  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
   assign \$711  = w_slow_pop ? \$709  : \$710 ;
-  assign \$712  = w_slow_push & w_slow_full[3];
-  assign \$713  = w_slow_full[4] | \$712 ;
-  assign \$714  = w_slow_push & w_slow_full[2];
-  assign \$715  = w_slow_full[3] | \$714 ;
+  assign \$712  = w_slow_push & w_slow_full[4];
+  assign \$713  = w_slow_full[5] | \$712 ;
+  assign \$714  = w_slow_push & w_slow_full[3];
+  assign \$715  = w_slow_full[4] | \$714 ;
   assign \$716  = w_slow_pop ? \$713  : \$715 ;
-  assign \$717  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$718  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$717  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$718  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
   assign \$719  = w_slow_pop ? \$717  : \$718 ;
-  assign \$720  = w_slow_push & w_slow_full[4];
-  assign \$721  = w_slow_full[5] | \$720 ;
-  assign \$722  = w_slow_push & w_slow_full[3];
-  assign \$723  = w_slow_full[4] | \$722 ;
+  assign \$720  = w_slow_push & w_slow_full[5];
+  assign \$721  = w_slow_full[6] | \$720 ;
+  assign \$722  = w_slow_push & w_slow_full[4];
+  assign \$723  = w_slow_full[5] | \$722 ;
   assign \$724  = w_slow_pop ? \$721  : \$723 ;
-  assign \$725  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$726  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$725  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$726  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
   assign \$727  = w_slow_pop ? \$725  : \$726 ;
-  assign \$728  = w_slow_push & w_slow_full[5];
-  assign \$729  = w_slow_full[6] | \$728 ;
-  assign \$730  = w_slow_push & w_slow_full[4];
-  assign \$731  = w_slow_full[5] | \$730 ;
+  assign \$728  = w_slow_push & w_slow_full[6];
+  assign \$729  = w_slow_full[7] | \$728 ;
+  assign \$730  = w_slow_push & w_slow_full[5];
+  assign \$731  = w_slow_full[6] | \$730 ;
   assign \$732  = w_slow_pop ? \$729  : \$731 ;
-  assign \$733  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$734  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$733  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$734  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
   assign \$735  = w_slow_pop ? \$733  : \$734 ;
-  assign \$736  = w_slow_push & w_slow_full[6];
-  assign \$737  = w_slow_full[7] | \$736 ;
-  assign \$738  = w_slow_push & w_slow_full[5];
-  assign \$739  = w_slow_full[6] | \$738 ;
+  assign \$736  = w_slow_push & w_slow_full[7];
+  assign \$737  = w_slow_full[8] | \$736 ;
+  assign \$738  = w_slow_push & w_slow_full[6];
+  assign \$739  = w_slow_full[7] | \$738 ;
   assign \$740  = w_slow_pop ? \$737  : \$739 ;
-  assign \$741  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$742  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$741  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$742  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
   assign \$743  = w_slow_pop ? \$741  : \$742 ;
-  assign \$744  = w_slow_push & w_slow_full[7];
-  assign \$745  = w_slow_full[8] | \$744 ;
-  assign \$746  = w_slow_push & w_slow_full[6];
-  assign \$747  = w_slow_full[7] | \$746 ;
+  assign \$744  = w_slow_push & w_slow_full[8];
+  assign \$745  = w_slow_full[9] | \$744 ;
+  assign \$746  = w_slow_push & w_slow_full[7];
+  assign \$747  = w_slow_full[8] | \$746 ;
   assign \$748  = w_slow_pop ? \$745  : \$747 ;
-  assign \$749  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$750  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$749  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
+  assign \$750  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
   assign \$751  = w_slow_pop ? \$749  : \$750 ;
-  assign \$752  = w_slow_push & w_slow_full[8];
-  assign \$753  = w_slow_full[9] | \$752 ;
-  assign \$754  = w_slow_push & w_slow_full[7];
-  assign \$755  = w_slow_full[8] | \$754 ;
+  assign \$752  = w_slow_push & w_slow_full[9];
+  assign \$753  = w_slow_full[10] | \$752 ;
+  assign \$754  = w_slow_push & w_slow_full[8];
+  assign \$755  = w_slow_full[9] | \$754 ;
   assign \$756  = w_slow_pop ? \$753  : \$755 ;
-  assign \$757  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
-  assign \$758  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$758  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
   assign \$759  = w_slow_pop ? \$757  : \$758 ;
-  assign \$760  = w_slow_push & w_slow_full[9];
-  assign \$761  = w_slow_full[10] | \$760 ;
-  assign \$762  = w_slow_push & w_slow_full[8];
-  assign \$763  = w_slow_full[9] | \$762 ;
+  assign \$760  = w_slow_push & w_slow_full[10];
+  assign \$762  = w_slow_push & w_slow_full[9];
+  assign \$763  = w_slow_full[10] | \$762 ;
   assign \$764  = w_slow_pop ? \$761  : \$763 ;
-  assign \$766  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
-  assign \$767  = w_slow_pop ? \$765  : \$766 ;
-  assign \$768  = w_slow_push & w_slow_full[10];
-  assign \$770  = w_slow_push & w_slow_full[9];
-  assign \$771  = w_slow_full[10] | \$770 ;
-  assign \$772  = w_slow_pop ? \$769  : \$771 ;
-  assign \$773  = ~ r_fast_pop;
-  assign \$774  = r_fast_head_valid & \$773 ;
-  assign \$775  = r_fast_held[0] | \$774 ;
-  assign \$signature__en  = r_fast_push & \$775 ;
-  assign \$776  = ~ r_slow_pop;
-  assign \$777  = r_slow_head_valid & \$776 ;
-  assign \$778  = r_slow_held[0] | \$777 ;
-  assign \$signature__en$107  = r_slow_push & \$778 ;
+  assign \$765  = ~ r_fast_pop;
+  assign \$766  = r_fast_count[0] & \$765 ;
+  assign \$767  = r_fast_held[0] | \$766 ;
+  assign \$signature__en  = r_fast_push & \$767 ;
+  assign \$768  = ~ r_slow_pop;
+  assign \$769  = r_slow_count[0] & \$768 ;
+  assign \$770  = r_slow_held[0] | \$769 ;
+  assign \$signature__en$105  = r_slow_push & \$770 ;
   assign s_axil_arready = ~ r_kinds_full[10];
-  assign \$779  = ~ r_kinds_full[10];
-  assign r_kinds_push = s_axil_arvalid & \$779 ;
-  assign \$780  = r_kinds_data0 ? r_slow_head_valid : r_fast_head_valid;
-  assign s_axil_rvalid = r_kinds_full[0] & \$780 ;
+  assign \$771  = ~ r_kinds_full[10];
+  assign r_kinds_push = s_axil_arvalid & \$771 ;
+  assign \$772  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
+  assign s_axil_rvalid = r_kinds_full[0] & \$772 ;
   assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
-  assign \$781  = ~ r_kinds_data0;
-  assign \$782  = \$781  & r_fast_head[32];
-  assign s_axil_rresp = \$782  ? 2'h2 : 2'h0;
+  assign \$773  = ~ r_kinds_data0;
+  assign \$774  = \$773  & r_fast_head[32];
+  assign s_axil_rresp = \$774  ? 2'h2 : 2'h0;
   assign r_kinds_pop = r_fast_pop | r_slow_pop;
-  assign \$783  = ~ r_kinds_data0;
-  assign \$784  = r_kinds_full[0] & \$783 ;
-  assign \$785  = \$784  & r_fast_head_valid;
-  assign r_fast_pop = \$785  & s_axil_rready;
-  assign \$786  = r_kinds_full[0] & r_kinds_data0;
-  assign \$787  = \$786  & r_slow_head_valid;
-  assign r_slow_pop = \$787  & s_axil_rready;
+  assign \$775  = ~ r_kinds_data0;
+  assign \$776  = r_kinds_full[0] & \$775 ;
+  assign \$777  = \$776  & r_fast_count[0];
+  assign r_fast_pop = \$777  & s_axil_rready;
+  assign \$778  = r_kinds_full[0] & r_kinds_data0;
+  assign \$779  = \$778  & r_slow_count[0];
+  assign r_slow_pop = \$779  & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$788  = ~ w_addrs_full[1];
-  assign \$signal$127  = s_axil_awvalid & \$788 ;
-  assign \$789  = ~ w_datas_full[1];
-  assign \$signal$129  = s_axil_wvalid & \$789 ;
-  assign \$790  = w_addrs_full[0] | \$signal$127 ;
-  assign \$791  = w_datas_full[0] | \$signal$129 ;
-  assign \$792  = \$790  & \$791 ;
-  assign \$793  = ~ w_kinds_full[10];
-  assign \$794  = w_kinds_push & w_kinds_full[9];
-  assign \$795  = ~ \$794 ;
-  assign \$796  = \$793  & \$795 ;
-  assign \$signal  = \$792  & \$796 ;
-  assign \$797  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal  & \$798 ;
+  assign \$780  = ~ w_addrs_full[1];
+  assign \$signal$125  = s_axil_awvalid & \$780 ;
+  assign \$781  = ~ w_datas_full[1];
+  assign \$signal$127  = s_axil_wvalid & \$781 ;
+  assign \$782  = w_addrs_full[0] | \$signal$125 ;
+  assign \$783  = w_datas_full[0] | \$signal$127 ;
+  assign \$784  = \$782  & \$783 ;
+  assign \$785  = ~ w_kinds_full[10];
+  assign \$786  = w_kinds_push & w_kinds_full[9];
+  assign \$787  = ~ \$786 ;
+  assign \$788  = \$785  & \$787 ;
+  assign \$signal  = \$784  & \$788 ;
+  assign \$789  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal  & \$790 ;
+  assign \$791  = ~ w_addrs_full[0];
+  assign \$792  = \$signal  & \$791 ;
+  assign \$793  = ~ \$792 ;
+  assign w_addrs_push = \$signal$125  & \$793 ;
+  assign \$794  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal  & \$795 ;
+  assign \$796  = ~ w_datas_full[0];
+  assign \$797  = \$signal  & \$796 ;
+  assign \$798  = ~ \$797 ;
+  assign w_datas_push = \$signal$127  & \$798 ;
   assign \$799  = ~ w_addrs_full[0];
-  assign \$800  = \$signal  & \$799 ;
-  assign \$801  = ~ \$800 ;
-  assign w_addrs_push = \$signal$127  & \$801 ;
-  assign \$802  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal  & \$803 ;
-  assign \$804  = ~ w_datas_full[0];
-  assign \$805  = \$signal  & \$804 ;
-  assign \$806  = ~ \$805 ;
-  assign w_datas_push = \$signal$129  & \$806 ;
-  assign \$807  = ~ w_addrs_full[0];
   assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$808  = ~ w_datas_full[0];
-  assign \$809  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$810  = ~ w_datas_full[0];
-  assign \$811  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$812  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$812 ;
-  assign \$813  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$813  ? 2'h2 : 2'h0;
+  assign \$800  = ~ w_datas_full[0];
+  assign \$801  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$802  = ~ w_datas_full[0];
+  assign \$803  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$804  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$804 ;
+  assign \$805  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$805  ? 2'h2 : 2'h0;
   assign w_kinds_pop = w_fast_pop | w_slow_pop;
-  assign \$814  = ~ w_kinds_data0;
-  assign \$815  = w_kinds_full[0] & \$814 ;
-  assign \$816  = \$815  & w_fast_full[0];
-  assign w_fast_pop = \$816  & s_axil_bready;
-  assign \$817  = w_kinds_full[0] & w_kinds_data0;
-  assign \$818  = \$817  & w_slow_full[0];
-  assign w_slow_pop = \$818  & s_axil_bready;
+  assign \$806  = ~ w_kinds_data0;
+  assign \$807  = w_kinds_full[0] & \$806 ;
+  assign \$808  = \$807  & w_fast_full[0];
+  assign w_fast_pop = \$808  & s_axil_bready;
+  assign \$809  = w_kinds_full[0] & w_kinds_data0;
+  assign \$810  = \$809  & w_slow_full[0];
+  assign w_slow_pop = \$810  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$819 ;
+    r_kinds_data0 <= \$811 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$820 ;
+    r_kinds_full <= \$812 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$821 ;
+    r_kinds_data1 <= \$813 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$822 ;
+    r_kinds_data2 <= \$814 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$823 ;
+    r_kinds_data3 <= \$815 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$824 ;
+    r_kinds_data4 <= \$816 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$825 ;
+    r_kinds_data5 <= \$817 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$826 ;
+    r_kinds_data6 <= \$818 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$827 ;
+    r_kinds_data7 <= \$819 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$828 ;
+    r_kinds_data8 <= \$820 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$829 ;
+    r_kinds_data9 <= \$821 ;
   always @(posedge aclk_clk)
-    r_kinds_data10 <= \$830 ;
+    r_kinds_data10 <= \$822 ;
   always @(posedge aclk_clk)
-    r_fast_head <= \$831 ;
+    r_fast_head <= \$823 ;
   always @(posedge aclk_clk)
-    r_fast_head_valid <= \$832 ;
+    r_fast_rd <= \$824 ;
   always @(posedge aclk_clk)
-    r_fast_rd <= \$833 ;
+    r_fast_rd_next <= \$825 ;
   always @(posedge aclk_clk)
-    r_fast_rd_next <= \$834 ;
+    r_fast_wr <= \$826 ;
   always @(posedge aclk_clk)
-    r_fast_wr <= \$835 ;
+    r_fast_wr_next <= \$827 ;
   always @(posedge aclk_clk)
-    r_fast_wr_next <= \$836 ;
+    r_fast_held <= \$828 ;
   always @(posedge aclk_clk)
-    r_fast_held <= \$837 ;
+    r_fast_count <= \$829 ;
   always @(posedge aclk_clk)
-    r_fast_count <= \$838 ;
+    r_slow_head <= \$830 ;
   always @(posedge aclk_clk)
-    r_slow_head <= \$839 ;
+    r_slow_rd <= \$831 ;
   always @(posedge aclk_clk)
-    r_slow_head_valid <= \$840 ;
+    r_slow_rd_next <= \$832 ;
   always @(posedge aclk_clk)
-    r_slow_rd <= \$841 ;
+    r_slow_wr <= \$833 ;
   always @(posedge aclk_clk)
-    r_slow_rd_next <= \$842 ;
+    r_slow_wr_next <= \$834 ;
   always @(posedge aclk_clk)
-    r_slow_wr <= \$843 ;
+    r_slow_held <= \$835 ;
   always @(posedge aclk_clk)
-    r_slow_wr_next <= \$844 ;
+    r_slow_count <= \$836 ;
   always @(posedge aclk_clk)
-    r_slow_held <= \$845 ;
+    w_addrs_data0 <= \$837 ;
   always @(posedge aclk_clk)
-    r_slow_count <= \$846 ;
+    w_addrs_full <= \$838 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$847 ;
+    w_addrs_data1 <= \$839 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$848 ;
+    w_datas_data0 <= \$840 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$849 ;
+    w_datas_full <= \$841 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$850 ;
+    w_datas_data1 <= \$842 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$851 ;
+    w_kinds_data0 <= \$843 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$852 ;
+    w_kinds_full <= \$844 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$853 ;
+    w_kinds_data1 <= \$845 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$854 ;
+    w_kinds_data2 <= \$846 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$855 ;
+    w_kinds_data3 <= \$847 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$856 ;
+    w_kinds_data4 <= \$848 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$857 ;
+    w_kinds_data5 <= \$849 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$858 ;
+    w_kinds_data6 <= \$850 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$859 ;
+    w_kinds_data7 <= \$851 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$860 ;
+    w_kinds_data8 <= \$852 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$861 ;
+    w_kinds_data9 <= \$853 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$862 ;
+    w_kinds_data10 <= \$854 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$863 ;
+    w_fast_data0 <= \$855 ;
   always @(posedge aclk_clk)
-    w_kinds_data10 <= \$864 ;
+    w_fast_full <= \$856 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$865 ;
+    w_fast_data1 <= \$857 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$866 ;
+    w_fast_data2 <= \$858 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$867 ;
+    w_fast_data3 <= \$859 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$868 ;
+    w_fast_data4 <= \$860 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$869 ;
+    w_fast_data5 <= \$861 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$870 ;
+    w_fast_data6 <= \$862 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$871 ;
+    w_fast_data7 <= \$863 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$872 ;
+    w_fast_data8 <= \$864 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$873 ;
+    w_fast_data9 <= \$865 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$874 ;
+    w_fast_data10 <= \$866 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$875 ;
+    w_slow_data0 <= \$867 ;
   always @(posedge aclk_clk)
-    w_fast_data10 <= \$876 ;
+    w_slow_full <= \$868 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$877 ;
+    w_slow_data1 <= \$869 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$878 ;
+    w_slow_data2 <= \$870 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$879 ;
+    w_slow_data3 <= \$871 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$880 ;
+    w_slow_data4 <= \$872 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$881 ;
+    w_slow_data5 <= \$873 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$882 ;
+    w_slow_data6 <= \$874 ;
   always @(posedge aclk_clk)
-    w_slow_data5 <= \$883 ;
+    w_slow_data7 <= \$875 ;
   always @(posedge aclk_clk)
-    w_slow_data6 <= \$884 ;
+    w_slow_data8 <= \$876 ;
   always @(posedge aclk_clk)
-    w_slow_data7 <= \$885 ;
+    w_slow_data9 <= \$877 ;
   always @(posedge aclk_clk)
-    w_slow_data8 <= \$886 ;
+    w_slow_data10 <= \$878 ;
   always @(posedge aclk_clk)
-    w_slow_data9 <= \$887 ;
-  always @(posedge aclk_clk)
-    w_slow_data10 <= \$888 ;
-  always @(posedge aclk_clk)
-    w_kinds_push <= \$889 ;
+    w_kinds_push <= \$879 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -2625,143 +2591,249 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$87  = r_kinds_full[10] | \$86 ;
   assign \$88  = r_kinds_pop ? \$85  : \$87 ;
   assign \$89  = ~ r_fast_pop;
-  assign \$90  = r_fast_head_valid & \$89 ;
+  assign \$90  = r_fast_count[0] & \$89 ;
   assign \$91  = ~ \$90 ;
   assign \$92  = r_fast_held[0] ? read__data : { bus__r_err, bus__r_data };
-  assign \$93  = r_fast_held[0] | r_fast_push;
-  assign \$94  = ~ r_fast_pop;
-  assign \$95  = r_fast_head_valid & \$94 ;
-  assign \$96  = \$93  | \$95 ;
-  assign \$97  = ~ r_fast_pop;
-  assign \$98  = r_fast_head_valid & \$97 ;
-  assign \$99  = ~ \$98 ;
-  assign \$100  = \$99  & r_fast_held[0];
-  assign \$101  = r_fast_rd_next + 1'h1;
-  assign \$102  = ~ r_fast_pop;
-  assign \$103  = r_fast_head_valid & \$102 ;
-  assign \$104  = r_fast_held[0] | \$103 ;
+  assign \$93  = ~ r_fast_pop;
+  assign \$94  = r_fast_count[0] & \$93 ;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = \$95  & r_fast_held[0];
+  assign \$97  = r_fast_rd_next + 1'h1;
+  assign \$98  = ~ r_fast_pop;
+  assign \$99  = r_fast_count[0] & \$98 ;
+  assign \$100  = r_fast_held[0] | \$99 ;
+  assign \$101  = r_fast_push & \$100 ;
+  assign \$102  = r_fast_wr_next + 1'h1;
+  assign \$103  = ~ r_fast_pop;
+  assign \$104  = r_fast_count[0] & \$103 ;
   assign \$105  = r_fast_push & \$104 ;
-  assign \$106  = r_fast_wr_next + 1'h1;
-  assign \$107  = ~ r_fast_pop;
-  assign \$108  = r_fast_head_valid & \$107 ;
-  assign \$109  = r_fast_push & \$108 ;
-  assign \$110  = ~ r_fast_pop;
+  assign \$106  = ~ r_fast_pop;
+  assign \$107  = r_fast_count[0] & \$106 ;
+  assign \$108  = ~ \$107 ;
+  assign \$109  = \$108  & r_fast_held[0];
+  assign \$110  = ~ r_fast_push;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = \$111  ? r_fast_held[1] : r_fast_held[0];
+  assign \$113  = \$105  ? 1'h1 : \$112 ;
+  assign \$114  = ~ r_fast_pop;
+  assign \$115  = r_fast_count[0] & \$114 ;
+  assign \$116  = r_fast_push & \$115 ;
+  assign \$117  = ~ r_fast_pop;
+  assign \$118  = r_fast_count[0] & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = \$119  & r_fast_held[0];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$819  = \$3 ;
+    \$811  = \$3 ;
+    if (aclk_rst) begin
+      \$811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$812 [0] = \$8 ;
+    \$812 [1] = \$16 ;
+    \$812 [2] = \$24 ;
+    \$812 [3] = \$32 ;
+    \$812 [4] = \$40 ;
+    \$812 [5] = \$48 ;
+    \$812 [6] = \$56 ;
+    \$812 [7] = \$64 ;
+    \$812 [8] = \$72 ;
+    \$812 [9] = \$80 ;
+    \$812 [10] = \$88 ;
+    if (aclk_rst) begin
+      \$812  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$813  = \$11 ;
+    if (aclk_rst) begin
+      \$813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$814  = \$19 ;
+    if (aclk_rst) begin
+      \$814  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$815  = \$27 ;
+    if (aclk_rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$816  = \$35 ;
+    if (aclk_rst) begin
+      \$816  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$817  = \$43 ;
+    if (aclk_rst) begin
+      \$817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$818  = \$51 ;
+    if (aclk_rst) begin
+      \$818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$819  = \$59 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$820 [0] = \$8 ;
-    \$820 [1] = \$16 ;
-    \$820 [2] = \$24 ;
-    \$820 [3] = \$32 ;
-    \$820 [4] = \$40 ;
-    \$820 [5] = \$48 ;
-    \$820 [6] = \$56 ;
-    \$820 [7] = \$64 ;
-    \$820 [8] = \$72 ;
-    \$820 [9] = \$80 ;
-    \$820 [10] = \$88 ;
+    \$820  = \$67 ;
     if (aclk_rst) begin
-      \$820  = 11'h000;
+      \$820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$821  = \$11 ;
+    \$821  = \$75 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$822  = \$19 ;
+    \$822  = \$83 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$823  = \$27 ;
-    if (aclk_rst) begin
-      \$823  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$824  = \$35 ;
-    if (aclk_rst) begin
-      \$824  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$825  = \$43 ;
-    if (aclk_rst) begin
-      \$825  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$826  = \$51 ;
-    if (aclk_rst) begin
-      \$826  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$827  = \$59 ;
-    if (aclk_rst) begin
-      \$827  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$828  = \$67 ;
-    if (aclk_rst) begin
-      \$828  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$829  = \$75 ;
-    if (aclk_rst) begin
-      \$829  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$830  = \$83 ;
-    if (aclk_rst) begin
-      \$830  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$831  = r_fast_head;
+    \$823  = r_fast_head;
     if (\$91 ) begin
-      \$831  = \$92 ;
+      \$823  = \$92 ;
     end
     if (aclk_rst) begin
-      \$831  = 33'h000000000;
+      \$823  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$832  = \$96 ;
+    \$824  = r_fast_rd;
+    if (\$96 ) begin
+      \$824  = r_fast_rd_next;
+    end
     if (aclk_rst) begin
-      \$832  = 1'h0;
+      \$824  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$833  = r_fast_rd;
-    if (\$100 ) begin
-      \$833  = r_fast_rd_next;
+    \$825  = r_fast_rd_next;
+    if (\$96 ) begin
+      \$825  = \$97 [3:0];
+    end
+    if (aclk_rst) begin
+      \$825  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$826  = r_fast_wr;
+    if (\$101 ) begin
+      \$826  = r_fast_wr_next;
+    end
+    if (aclk_rst) begin
+      \$826  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$827  = r_fast_wr_next;
+    if (\$101 ) begin
+      \$827  = \$102 [3:0];
+    end
+    if (aclk_rst) begin
+      \$827  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$828 [0] = \$113 ;
+    \$828 [1] = \$124 ;
+    \$828 [2] = \$135 ;
+    \$828 [3] = \$146 ;
+    \$828 [4] = \$157 ;
+    \$828 [5] = \$168 ;
+    \$828 [6] = \$179 ;
+    \$828 [7] = \$190 ;
+    \$828 [8] = \$201 ;
+    \$828 [9] = \$212 ;
+    if (aclk_rst) begin
+      \$828  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$829 [0] = \$218 ;
+    \$829 [1] = \$224 ;
+    \$829 [2] = \$230 ;
+    \$829 [3] = \$236 ;
+    \$829 [4] = \$242 ;
+    \$829 [5] = \$248 ;
+    \$829 [6] = \$254 ;
+    \$829 [7] = \$260 ;
+    \$829 [8] = \$266 ;
+    \$829 [9] = \$272 ;
+    \$829 [10] = \$278 ;
+    if (aclk_rst) begin
+      \$829  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$830  = r_slow_head;
+    if (\$281 ) begin
+      \$830  = \$282 ;
+    end
+    if (aclk_rst) begin
+      \$830  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$831  = r_slow_rd;
+    if (\$286 ) begin
+      \$831  = r_slow_rd_next;
+    end
+    if (aclk_rst) begin
+      \$831  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$832  = r_slow_rd_next;
+    if (\$286 ) begin
+      \$832  = \$287 [3:0];
+    end
+    if (aclk_rst) begin
+      \$832  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$833  = r_slow_wr;
+    if (\$291 ) begin
+      \$833  = r_slow_wr_next;
     end
     if (aclk_rst) begin
       \$833  = 4'h0;
@@ -2769,9 +2841,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$834  = r_fast_rd_next;
-    if (\$100 ) begin
-      \$834  = \$101 [3:0];
+    \$834  = r_slow_wr_next;
+    if (\$291 ) begin
+      \$834  = \$292 [3:0];
     end
     if (aclk_rst) begin
       \$834  = 4'h1;
@@ -2779,531 +2851,421 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$835  = r_fast_wr;
-    if (\$105 ) begin
-      \$835  = r_fast_wr_next;
-    end
+    \$835 [0] = \$303 ;
+    \$835 [1] = \$314 ;
+    \$835 [2] = \$325 ;
+    \$835 [3] = \$336 ;
+    \$835 [4] = \$347 ;
+    \$835 [5] = \$358 ;
+    \$835 [6] = \$369 ;
+    \$835 [7] = \$380 ;
+    \$835 [8] = \$391 ;
+    \$835 [9] = \$402 ;
     if (aclk_rst) begin
-      \$835  = 4'h0;
+      \$835  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$836  = r_fast_wr_next;
-    if (\$105 ) begin
-      \$836  = \$106 [3:0];
-    end
+    \$836 [0] = \$408 ;
+    \$836 [1] = \$414 ;
+    \$836 [2] = \$420 ;
+    \$836 [3] = \$426 ;
+    \$836 [4] = \$432 ;
+    \$836 [5] = \$438 ;
+    \$836 [6] = \$444 ;
+    \$836 [7] = \$450 ;
+    \$836 [8] = \$456 ;
+    \$836 [9] = \$462 ;
+    \$836 [10] = \$468 ;
     if (aclk_rst) begin
-      \$836  = 4'h1;
+      \$836  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$837 [0] = \$117 ;
-    \$837 [1] = \$128 ;
-    \$837 [2] = \$139 ;
-    \$837 [3] = \$150 ;
-    \$837 [4] = \$161 ;
-    \$837 [5] = \$172 ;
-    \$837 [6] = \$183 ;
-    \$837 [7] = \$194 ;
-    \$837 [8] = \$205 ;
-    \$837 [9] = \$216 ;
+    \$837  = \$471 ;
     if (aclk_rst) begin
-      \$837  = 10'h000;
+      \$837  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$838 [0] = \$222 ;
-    \$838 [1] = \$228 ;
-    \$838 [2] = \$234 ;
-    \$838 [3] = \$240 ;
-    \$838 [4] = \$246 ;
-    \$838 [5] = \$252 ;
-    \$838 [6] = \$258 ;
-    \$838 [7] = \$264 ;
-    \$838 [8] = \$270 ;
-    \$838 [9] = \$276 ;
-    \$838 [10] = \$282 ;
+    \$838 [0] = \$476 ;
+    \$838 [1] = \$484 ;
     if (aclk_rst) begin
-      \$838  = 11'h000;
+      \$838  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$839  = r_slow_head;
-    if (\$285 ) begin
-      \$839  = \$286 ;
-    end
+    \$839  = \$479 ;
     if (aclk_rst) begin
-      \$839  = 32'd0;
+      \$839  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$840  = \$290 ;
+    \$840  = \$487 ;
     if (aclk_rst) begin
-      \$840  = 1'h0;
+      \$840  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$841  = r_slow_rd;
-    if (\$294 ) begin
-      \$841  = r_slow_rd_next;
-    end
+    \$841 [0] = \$492 ;
+    \$841 [1] = \$500 ;
     if (aclk_rst) begin
-      \$841  = 4'h0;
+      \$841  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$842  = r_slow_rd_next;
-    if (\$294 ) begin
-      \$842  = \$295 [3:0];
-    end
+    \$842  = \$495 ;
     if (aclk_rst) begin
-      \$842  = 4'h1;
+      \$842  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$843  = r_slow_wr;
-    if (\$299 ) begin
-      \$843  = r_slow_wr_next;
-    end
+    \$843  = \$503 ;
     if (aclk_rst) begin
-      \$843  = 4'h0;
+      \$843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$844  = r_slow_wr_next;
-    if (\$299 ) begin
-      \$844  = \$300 [3:0];
-    end
+    \$844 [0] = \$508 ;
+    \$844 [1] = \$516 ;
+    \$844 [2] = \$524 ;
+    \$844 [3] = \$532 ;
+    \$844 [4] = \$540 ;
+    \$844 [5] = \$548 ;
+    \$844 [6] = \$556 ;
+    \$844 [7] = \$564 ;
+    \$844 [8] = \$572 ;
+    \$844 [9] = \$580 ;
+    \$844 [10] = \$588 ;
     if (aclk_rst) begin
-      \$844  = 4'h1;
+      \$844  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$845 [0] = \$311 ;
-    \$845 [1] = \$322 ;
-    \$845 [2] = \$333 ;
-    \$845 [3] = \$344 ;
-    \$845 [4] = \$355 ;
-    \$845 [5] = \$366 ;
-    \$845 [6] = \$377 ;
-    \$845 [7] = \$388 ;
-    \$845 [8] = \$399 ;
-    \$845 [9] = \$410 ;
+    \$845  = \$511 ;
     if (aclk_rst) begin
-      \$845  = 10'h000;
+      \$845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$846 [0] = \$416 ;
-    \$846 [1] = \$422 ;
-    \$846 [2] = \$428 ;
-    \$846 [3] = \$434 ;
-    \$846 [4] = \$440 ;
-    \$846 [5] = \$446 ;
-    \$846 [6] = \$452 ;
-    \$846 [7] = \$458 ;
-    \$846 [8] = \$464 ;
-    \$846 [9] = \$470 ;
-    \$846 [10] = \$476 ;
+    \$846  = \$519 ;
     if (aclk_rst) begin
-      \$846  = 11'h000;
+      \$846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$847  = \$479 ;
+    \$847  = \$527 ;
     if (aclk_rst) begin
-      \$847  = 12'h000;
+      \$847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$848 [0] = \$484 ;
-    \$848 [1] = \$492 ;
+    \$848  = \$535 ;
     if (aclk_rst) begin
-      \$848  = 2'h0;
+      \$848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$849  = \$487 ;
+    \$849  = \$543 ;
     if (aclk_rst) begin
-      \$849  = 12'h000;
+      \$849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$850  = \$495 ;
+    \$850  = \$551 ;
     if (aclk_rst) begin
-      \$850  = 36'h000000000;
+      \$850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$851 [0] = \$500 ;
-    \$851 [1] = \$508 ;
+    \$851  = \$559 ;
     if (aclk_rst) begin
-      \$851  = 2'h0;
+      \$851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$852  = \$503 ;
+    \$852  = \$567 ;
     if (aclk_rst) begin
-      \$852  = 36'h000000000;
+      \$852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$853  = \$511 ;
+    \$853  = \$575 ;
     if (aclk_rst) begin
       \$853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$854 [0] = \$516 ;
-    \$854 [1] = \$524 ;
-    \$854 [2] = \$532 ;
-    \$854 [3] = \$540 ;
-    \$854 [4] = \$548 ;
-    \$854 [5] = \$556 ;
-    \$854 [6] = \$564 ;
-    \$854 [7] = \$572 ;
-    \$854 [8] = \$580 ;
-    \$854 [9] = \$588 ;
-    \$854 [10] = \$596 ;
+    \$854  = \$583 ;
     if (aclk_rst) begin
-      \$854  = 11'h000;
+      \$854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$855  = \$519 ;
+    \$855  = \$591 ;
     if (aclk_rst) begin
       \$855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$856  = \$527 ;
+    \$856 [0] = \$596 ;
+    \$856 [1] = \$604 ;
+    \$856 [2] = \$612 ;
+    \$856 [3] = \$620 ;
+    \$856 [4] = \$628 ;
+    \$856 [5] = \$636 ;
+    \$856 [6] = \$644 ;
+    \$856 [7] = \$652 ;
+    \$856 [8] = \$660 ;
+    \$856 [9] = \$668 ;
+    \$856 [10] = \$676 ;
     if (aclk_rst) begin
-      \$856  = 1'h0;
+      \$856  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$857  = \$535 ;
+    \$857  = \$599 ;
     if (aclk_rst) begin
       \$857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$858  = \$543 ;
+    \$858  = \$607 ;
     if (aclk_rst) begin
       \$858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$859  = \$551 ;
+    \$859  = \$615 ;
     if (aclk_rst) begin
       \$859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$860  = \$559 ;
+    \$860  = \$623 ;
     if (aclk_rst) begin
       \$860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$861  = \$567 ;
+    \$861  = \$631 ;
     if (aclk_rst) begin
       \$861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$862  = \$575 ;
+    \$862  = \$639 ;
     if (aclk_rst) begin
       \$862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$863  = \$583 ;
+    \$863  = \$647 ;
     if (aclk_rst) begin
       \$863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$864  = \$591 ;
+    \$864  = \$655 ;
     if (aclk_rst) begin
       \$864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$865  = \$599 ;
+    \$865  = \$663 ;
     if (aclk_rst) begin
       \$865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$866 [0] = \$604 ;
-    \$866 [1] = \$612 ;
-    \$866 [2] = \$620 ;
-    \$866 [3] = \$628 ;
-    \$866 [4] = \$636 ;
-    \$866 [5] = \$644 ;
-    \$866 [6] = \$652 ;
-    \$866 [7] = \$660 ;
-    \$866 [8] = \$668 ;
-    \$866 [9] = \$676 ;
-    \$866 [10] = \$684 ;
+    \$866  = \$671 ;
     if (aclk_rst) begin
-      \$866  = 11'h000;
+      \$866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$867  = \$607 ;
+    \$867  = \$679 ;
     if (aclk_rst) begin
       \$867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$868  = \$615 ;
+    \$868 [0] = \$684 ;
+    \$868 [1] = \$692 ;
+    \$868 [2] = \$700 ;
+    \$868 [3] = \$708 ;
+    \$868 [4] = \$716 ;
+    \$868 [5] = \$724 ;
+    \$868 [6] = \$732 ;
+    \$868 [7] = \$740 ;
+    \$868 [8] = \$748 ;
+    \$868 [9] = \$756 ;
+    \$868 [10] = \$764 ;
     if (aclk_rst) begin
-      \$868  = 1'h0;
+      \$868  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$869  = \$623 ;
+    \$869  = \$687 ;
     if (aclk_rst) begin
       \$869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$870  = \$631 ;
+    \$870  = \$695 ;
     if (aclk_rst) begin
       \$870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$871  = \$639 ;
+    \$871  = \$703 ;
     if (aclk_rst) begin
       \$871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$872  = \$647 ;
+    \$872  = \$711 ;
     if (aclk_rst) begin
       \$872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$873  = \$655 ;
+    \$873  = \$719 ;
     if (aclk_rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$874  = \$663 ;
+    \$874  = \$727 ;
     if (aclk_rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$875  = \$671 ;
+    \$875  = \$735 ;
     if (aclk_rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$876  = \$679 ;
+    \$876  = \$743 ;
     if (aclk_rst) begin
       \$876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$877  = \$687 ;
+    \$877  = \$751 ;
     if (aclk_rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$878 [0] = \$692 ;
-    \$878 [1] = \$700 ;
-    \$878 [2] = \$708 ;
-    \$878 [3] = \$716 ;
-    \$878 [4] = \$724 ;
-    \$878 [5] = \$732 ;
-    \$878 [6] = \$740 ;
-    \$878 [7] = \$748 ;
-    \$878 [8] = \$756 ;
-    \$878 [9] = \$764 ;
-    \$878 [10] = \$772 ;
+    \$878  = \$759 ;
     if (aclk_rst) begin
-      \$878  = 11'h000;
+      \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$879  = \$695 ;
+    \$879  = \$signal ;
     if (aclk_rst) begin
       \$879  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$880  = \$703 ;
-    if (aclk_rst) begin
-      \$880  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$881  = \$711 ;
-    if (aclk_rst) begin
-      \$881  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$882  = \$719 ;
-    if (aclk_rst) begin
-      \$882  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$883  = \$727 ;
-    if (aclk_rst) begin
-      \$883  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$884  = \$735 ;
-    if (aclk_rst) begin
-      \$884  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$885  = \$743 ;
-    if (aclk_rst) begin
-      \$885  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$886  = \$751 ;
-    if (aclk_rst) begin
-      \$886  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$887  = \$759 ;
-    if (aclk_rst) begin
-      \$887  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$888  = \$767 ;
-    if (aclk_rst) begin
-      \$888  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$889  = \$signal ;
-    if (aclk_rst) begin
-      \$889  = 1'h0;
-    end
-  end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 , 11'h000, \port$4736$7  };
+  assign r_slow_w_data = { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 , 11'h000, \port$4720$7  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign read__addr = r_fast_rd;
   assign \$signature__addr  = r_fast_wr;
   assign \$signature__data  = { bus__r_err, bus__r_data };
-  assign \read__addr$104  = r_slow_rd;
-  assign \$signature__addr$105  = r_slow_wr;
-  assign \$signature__data$106  = { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 , 11'h000, \port$4736$7  };
-  assign \$signal$109  = r_kinds_push;
+  assign \read__addr$102  = r_slow_rd;
+  assign \$signature__addr$103  = r_slow_wr;
+  assign \$signature__data$104  = { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 , 11'h000, \port$4720$7  };
+  assign \$signal$107  = r_kinds_push;
   assign bus__r_req = r_kinds_push;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 , 11'h000, \port$4736$7  };
+  assign bus__r_slow_data = { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 , 11'h000, \port$4720$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
-  assign \$signal$141  = w_kinds_pop;
+  assign \$signal$139  = w_kinds_pop;
   assign bus__w_ack = w_fast_push;
   assign bus__w_err = w_fast_w_data;
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
   assign bus__w_req = \$signal ;
-  assign bus__w_data = \$809 [31:0];
-  assign bus__w_strb = \$811 [35:32];
+  assign bus__w_data = \$801 [31:0];
+  assign bus__w_strb = \$803 [35:32];
   assign \$6  = r_kinds_push;
   assign \$81  = r_kinds_w_data;
   assign \$85  = \$84 ;
-  assign \$798  = w_addrs_full[0];
-  assign \$482  = w_addrs_push;
-  assign \$485  = w_addrs_w_data;
-  assign \$489  = \$488 ;
-  assign \$803  = w_datas_full[0];
-  assign \$498  = w_datas_push;
-  assign \$501  = { s_axil_wstrb, s_axil_wdata };
-  assign \$505  = \$504 ;
-  assign \$514  = w_kinds_push;
-  assign \$589  = w_kinds_w_data;
-  assign \$593  = \$592 ;
-  assign \$602  = w_fast_push;
-  assign \$677  = w_fast_w_data;
-  assign \$681  = \$680 ;
-  assign \$690  = w_slow_push;
-  assign \$765  = w_slow_w_data;
-  assign \$769  = \$768 ;
+  assign \$790  = w_addrs_full[0];
+  assign \$474  = w_addrs_push;
+  assign \$477  = w_addrs_w_data;
+  assign \$481  = \$480 ;
+  assign \$795  = w_datas_full[0];
+  assign \$490  = w_datas_push;
+  assign \$493  = { s_axil_wstrb, s_axil_wdata };
+  assign \$497  = \$496 ;
+  assign \$506  = w_kinds_push;
+  assign \$581  = w_kinds_w_data;
+  assign \$585  = \$584 ;
+  assign \$594  = w_fast_push;
+  assign \$669  = w_fast_w_data;
+  assign \$673  = \$672 ;
+  assign \$682  = w_slow_push;
+  assign \$757  = w_slow_w_data;
+  assign \$761  = \$760 ;
 endmodule
 
-module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$4322$52 , a7_valid
+module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$4306$52 , a7_valid
 , a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [15:0] \$1 ;
@@ -4989,8 +4951,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_next_tag;
-  input [5:0] \port$4322$52 ;
-  wire [5:0] \port$4322$52 ;
+  input [5:0] \port$4306$52 ;
+  wire [5:0] \port$4306$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   wire [7:0] \r__addr$403 ;
@@ -5321,10 +5283,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_pool;
   assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4322$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4306$52 [3] : \$27 ;
   assign \$29  = flush_pool == 1'h1;
   assign \$30  = flush_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4322$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4306$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5454,19 +5416,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$173  = free_port_addr - 37'h1000004000;
   assign \$174  = ~ \$173 [40];
   assign \$176  = \$172  & \$175 ;
-  assign \$177  = free_src ? \port$4322$52 [0] : \$176 ;
+  assign \$177  = free_src ? \port$4306$52 [0] : \$176 ;
   assign \$178  = free_port_addr - 37'h1000010000;
   assign \$179  = ~ \$178 [40];
   assign \$180  = free_port_addr - 37'h1000020000;
   assign \$181  = ~ \$180 [40];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4322$52 [1] : \$183 ;
+  assign \$184  = free_src ? \port$4306$52 [1] : \$183 ;
   assign \$185  = free_port_addr - 37'h1000100000;
   assign \$186  = ~ \$185 [40];
   assign \$187  = free_port_addr - 37'h1000130000;
   assign \$188  = ~ \$187 [40];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4322$52 [2] : \$190 ;
+  assign \$191  = free_src ? \port$4306$52 [2] : \$190 ;
   assign \$192  = f0_addr[2:0] == f2_addr[2:0];
   assign \$193  = f0_addr[5:3] == f2_addr[5:3];
   assign \$194  = f0_addr[8:6] == f2_addr[8:6];
@@ -7945,7 +7907,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign small_grant_waddr = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign medium_grant_waddr = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign large_grant_waddr = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign flush_reg_select = \port$4322$52 [5:3];
+  assign flush_reg_select = \port$4306$52 [5:3];
   assign small_fresh_slot = \$660 [7:0];
   assign small_tail = small_queue_waddr;
   assign medium_fresh_slot = \$666 [6:0];
@@ -7957,7 +7919,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$signal  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign next_next_tag = \$980 [7:0];
   assign fetched_snap = \$745 [6];
-  assign free_reg_hit = \port$4322$52 [2:0];
+  assign free_reg_hit = \port$4306$52 [2:0];
   assign \$signal$270  = \$997 [11];
   assign hit_a3 = \$1001 [11];
   assign \$signal$289  = \$1005 [11];
@@ -8357,9 +8319,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign { \$992 [36], \$992 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3594$0 , \port$3595$0 , \port$3597$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4322$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4736$0 , \port$4736$55 , rsp_freed_valid, \port$4742$0 , rsp_flushed_valid, \port$4757$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4789$0 , e1_exhausted, \port$5032$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5307$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3578$0 , \port$3579$0 , \port$3581$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4306$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4720$0 , \port$4720$55 , rsp_freed_valid, \port$4726$0 , rsp_flushed_valid, \port$4741$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4773$0 , e1_exhausted, \port$5012$0 , req_alloc
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5283$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -8404,50 +8366,50 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
+  wire [3:0] \$1037 ;
+  wire [7:0] \$1038 ;
+  wire [7:0] \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
+  wire [15:0] \$1040 ;
   wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire [3:0] \$1045 ;
-  wire [7:0] \$1046 ;
-  wire [7:0] \$1047 ;
-  wire [15:0] \$1048 ;
-  wire \$1049 ;
+  wire [5:0] \$1042 ;
+  wire [5:0] \$1043 ;
+  wire [6:0] \$1044 ;
+  wire [5:0] \$1045 ;
+  wire [5:0] \$1046 ;
+  wire [6:0] \$1047 ;
+  wire \$1048 ;
+  wire [5:0] \$1049 ;
   wire \$105 ;
   wire [5:0] \$1050 ;
-  wire [5:0] \$1051 ;
-  wire [6:0] \$1052 ;
-  wire [5:0] \$1053 ;
-  wire [5:0] \$1054 ;
-  wire [6:0] \$1055 ;
+  wire [6:0] \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
   wire \$1056 ;
-  wire [5:0] \$1057 ;
-  wire [5:0] \$1058 ;
-  wire [6:0] \$1059 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire [5:0] \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
+  wire [5:0] \$1060 ;
+  wire [6:0] \$1061 ;
+  wire [5:0] \$1062 ;
+  wire [5:0] \$1063 ;
+  wire [6:0] \$1064 ;
   wire \$1065 ;
-  wire \$1066 ;
+  wire [5:0] \$1066 ;
   wire [5:0] \$1067 ;
-  wire [5:0] \$1068 ;
-  wire [6:0] \$1069 ;
+  wire [6:0] \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
-  wire [5:0] \$1070 ;
-  wire [5:0] \$1071 ;
-  wire [6:0] \$1072 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
   wire \$1073 ;
-  wire [5:0] \$1074 ;
-  wire [5:0] \$1075 ;
-  wire [6:0] \$1076 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
   wire \$1079 ;
@@ -8634,7 +8596,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
-  wire \$1244 ;
+  wire [8:0] \$1244 ;
   wire \$1245 ;
   wire \$1246 ;
   wire \$1247 ;
@@ -8643,7 +8605,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [7:0] \$125 ;
   wire \$1250 ;
   wire \$1251 ;
-  wire [8:0] \$1252 ;
+  wire \$1252 ;
   wire \$1253 ;
   wire \$1254 ;
   wire \$1255 ;
@@ -8679,7 +8641,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1282 ;
   wire \$1283 ;
   wire \$1284 ;
-  wire \$1285 ;
+  wire [5:0] \$1285 ;
   wire \$1286 ;
   wire \$1287 ;
   wire \$1288 ;
@@ -8688,7 +8650,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
-  wire [5:0] \$1293 ;
+  wire [4:0] \$1293 ;
   wire \$1294 ;
   wire \$1295 ;
   wire \$1296 ;
@@ -8698,7 +8660,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [1:0] \$13 ;
   wire \$130 ;
   wire \$1300 ;
-  wire [4:0] \$1301 ;
+  wire \$1301 ;
   wire \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
@@ -8719,66 +8681,66 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1318 ;
   wire \$1319 ;
   wire \$132 ;
-  wire \$1320 ;
+  wire [1:0] \$1320 ;
   wire \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
-  wire \$1324 ;
+  wire [1:0] \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
   wire \$1327 ;
-  wire [1:0] \$1328 ;
-  wire \$1329 ;
+  wire \$1328 ;
+  wire [2:0] \$1329 ;
   wire \$133 ;
   wire \$1330 ;
   wire \$1331 ;
-  wire [1:0] \$1332 ;
-  wire \$1333 ;
-  wire \$1334 ;
+  wire \$1332 ;
+  wire [120:0] \$1333 ;
+  wire [2:0] \$1334 ;
   wire \$1335 ;
   wire \$1336 ;
-  wire [2:0] \$1337 ;
-  wire \$1338 ;
-  wire \$1339 ;
+  wire \$1337 ;
+  wire [120:0] \$1338 ;
+  wire [2:0] \$1339 ;
   wire \$134 ;
   wire \$1340 ;
-  wire [120:0] \$1341 ;
-  wire [2:0] \$1342 ;
-  wire \$1343 ;
-  wire \$1344 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire [120:0] \$1343 ;
+  wire [2:0] \$1344 ;
   wire \$1345 ;
-  wire [120:0] \$1346 ;
-  wire [2:0] \$1347 ;
-  wire \$1348 ;
+  wire \$1346 ;
+  wire [120:0] \$1347 ;
+  wire [6:0] \$1348 ;
   wire \$1349 ;
   wire \$135 ;
-  wire \$1350 ;
-  wire [120:0] \$1351 ;
-  wire [2:0] \$1352 ;
+  wire [6:0] \$1350 ;
+  wire \$1351 ;
+  wire [6:0] \$1352 ;
   wire \$1353 ;
-  wire \$1354 ;
-  wire [120:0] \$1355 ;
+  wire [6:0] \$1354 ;
+  wire \$1355 ;
   wire [6:0] \$1356 ;
   wire \$1357 ;
   wire [6:0] \$1358 ;
   wire \$1359 ;
   wire \$136 ;
-  wire [6:0] \$1360 ;
-  wire \$1361 ;
-  wire [6:0] \$1362 ;
+  wire [5:0] \$1360 ;
+  wire [5:0] \$1361 ;
+  wire \$1362 ;
   wire \$1363 ;
-  wire [6:0] \$1364 ;
+  wire \$1364 ;
   wire \$1365 ;
-  wire [6:0] \$1366 ;
+  wire [4:0] \$1366 ;
   wire \$1367 ;
-  wire [5:0] \$1368 ;
-  wire [5:0] \$1369 ;
+  wire \$1368 ;
+  wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
   wire \$1372 ;
   wire \$1373 ;
-  wire [4:0] \$1374 ;
+  wire \$1374 ;
   wire \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
@@ -8800,8 +8762,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
-  wire \$1394 ;
-  wire \$1395 ;
+  wire [31:0] \$1394 ;
+  wire [31:0] \$1395 ;
   wire \$1396 ;
   wire \$1397 ;
   wire \$1398 ;
@@ -8810,12 +8772,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$140 ;
   wire \$1400 ;
   wire \$1401 ;
-  wire [31:0] \$1402 ;
-  wire [31:0] \$1403 ;
+  wire \$1402 ;
+  wire [3:0] \$1403 ;
   wire \$1404 ;
   wire \$1405 ;
   wire \$1406 ;
-  wire \$1407 ;
+  wire [3:0] \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
   wire \$141 ;
@@ -8988,11 +8950,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
-  wire [3:0] \$1563 ;
+  wire \$1563 ;
   wire \$1564 ;
   wire \$1565 ;
   wire \$1566 ;
-  wire [3:0] \$1567 ;
+  wire \$1567 ;
   wire \$1568 ;
   wire \$1569 ;
   wire [5:0] \$157 ;
@@ -9009,11 +8971,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [7:0] \$158 ;
   wire \$1580 ;
   wire \$1581 ;
-  wire \$1582 ;
+  wire [3:0] \$1582 ;
   wire \$1583 ;
   wire \$1584 ;
   wire \$1585 ;
-  wire \$1586 ;
+  wire [3:0] \$1586 ;
   wire \$1587 ;
   wire \$1588 ;
   wire \$1589 ;
@@ -9187,21 +9149,21 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [32:0] \$174 ;
   wire \$1740 ;
   wire \$1741 ;
-  wire [3:0] \$1742 ;
+  wire [57:0] \$1742 ;
   wire \$1743 ;
   wire \$1744 ;
   wire \$1745 ;
-  wire [3:0] \$1746 ;
+  wire \$1746 ;
   wire \$1747 ;
   wire \$1748 ;
   wire \$1749 ;
   wire [32:0] \$175 ;
-  wire [57:0] \$1750 ;
-  wire \$1751 ;
+  wire \$1750 ;
+  wire [3:0] \$1751 ;
   wire \$1752 ;
   wire \$1753 ;
   wire \$1754 ;
-  wire \$1755 ;
+  wire [3:0] \$1755 ;
   wire \$1756 ;
   wire \$1757 ;
   wire \$1758 ;
@@ -9375,7 +9337,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1909 ;
   wire \$191 ;
   wire \$1910 ;
-  wire [3:0] \$1911 ;
+  wire [57:0] \$1911 ;
   wire \$1912 ;
   wire \$1913 ;
   wire \$1914 ;
@@ -9383,7 +9345,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1916 ;
   wire \$1917 ;
   wire \$1918 ;
-  wire [57:0] \$1919 ;
+  wire [3:0] \$1919 ;
   wire \$192 ;
   wire \$1920 ;
   wire \$1921 ;
@@ -9395,7 +9357,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [3:0] \$1927 ;
   wire \$1928 ;
   wire \$1929 ;
-  wire \$193 ;
+  wire [4:0] \$193 ;
   wire \$1930 ;
   wire [3:0] \$1931 ;
   wire \$1932 ;
@@ -9439,7 +9401,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [3:0] \$1967 ;
   wire \$1968 ;
   wire \$1969 ;
-  wire [4:0] \$197 ;
+  wire \$197 ;
   wire \$1970 ;
   wire [3:0] \$1971 ;
   wire \$1972 ;
@@ -9450,7 +9412,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1977 ;
   wire \$1978 ;
   wire [3:0] \$1979 ;
-  wire \$198 ;
+  wire [4:0] \$198 ;
   wire \$1980 ;
   wire \$1981 ;
   wire \$1982 ;
@@ -9496,7 +9458,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$2017 ;
   wire \$2018 ;
   wire [3:0] \$2019 ;
-  wire [4:0] \$202 ;
+  wire \$202 ;
   wire \$2020 ;
   wire \$2021 ;
   wire \$2022 ;
@@ -9557,31 +9519,31 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$2072 ;
   wire \$2073 ;
   wire \$2074 ;
-  wire [3:0] \$2075 ;
+  wire [57:0] \$2075 ;
   wire \$2076 ;
   wire \$2077 ;
   wire \$2078 ;
-  wire [3:0] \$2079 ;
+  wire \$2079 ;
   wire \$208 ;
   wire \$2080 ;
   wire \$2081 ;
   wire \$2082 ;
-  wire [57:0] \$2083 ;
-  wire \$2084 ;
-  wire \$2085 ;
-  wire \$2086 ;
-  wire \$2087 ;
-  wire \$2088 ;
-  wire \$2089 ;
+  reg [31:0] \$2083 ;
+  reg \$2084 ;
+  reg \$2085 ;
+  reg [120:0] \$2086 ;
+  reg [120:0] \$2087 ;
+  reg [120:0] \$2088 ;
+  reg [1:0] \$2089 ;
   wire \$209 ;
-  wire \$2090 ;
-  reg [31:0] \$2091 ;
+  reg \$2090 ;
+  reg \$2091 ;
   reg \$2092 ;
   reg \$2093 ;
-  reg [120:0] \$2094 ;
-  reg [120:0] \$2095 ;
-  reg [120:0] \$2096 ;
-  reg [1:0] \$2097 ;
+  reg \$2094 ;
+  reg \$2095 ;
+  reg \$2096 ;
+  reg \$2097 ;
   reg \$2098 ;
   reg \$2099 ;
   wire \$21 ;
@@ -9595,127 +9557,127 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$2106 ;
   reg \$2107 ;
   reg \$2108 ;
-  reg \$2109 ;
+  reg [4:0] \$2109 ;
   wire \$211 ;
-  reg \$2110 ;
-  reg \$2111 ;
-  reg \$2112 ;
-  reg \$2113 ;
-  reg \$2114 ;
-  reg \$2115 ;
-  reg \$2116 ;
-  reg [4:0] \$2117 ;
-  reg [3:0] \$2118 ;
-  reg [31:0] \$2119 ;
+  reg [3:0] \$2110 ;
+  reg [31:0] \$2111 ;
+  reg [1:0] \$2112 ;
+  reg [31:0] \$2113 ;
+  reg [1:0] \$2114 ;
+  reg [1:0] \$2115 ;
+  reg [3:0] \$2116 ;
+  reg \$2117 ;
+  reg [1:0] \$2118 ;
+  reg [120:0] \$2119 ;
   wire \$212 ;
-  reg [1:0] \$2120 ;
-  reg [31:0] \$2121 ;
-  reg [1:0] \$2122 ;
-  reg [1:0] \$2123 ;
-  reg [3:0] \$2124 ;
-  reg \$2125 ;
-  reg [1:0] \$2126 ;
-  reg [120:0] \$2127 ;
-  reg [4:0] \$2128 ;
-  reg [17:0] \$2129 ;
+  reg [4:0] \$2120 ;
+  reg [17:0] \$2121 ;
+  reg \$2122 ;
+  reg \$2123 ;
+  reg \$2124 ;
+  reg [8:0] \$2125 ;
+  reg [8:0] \$2126 ;
+  reg \$2127 ;
+  reg \$2128 ;
+  reg [8:0] \$2129 ;
   wire \$213 ;
-  reg \$2130 ;
-  reg \$2131 ;
-  reg \$2132 ;
-  reg [8:0] \$2133 ;
-  reg [8:0] \$2134 ;
+  reg [31:0] \$2130 ;
+  reg [31:0] \$2131 ;
+  reg [31:0] \$2132 ;
+  reg [31:0] \$2133 ;
+  reg [17:0] \$2134 ;
   reg \$2135 ;
   reg \$2136 ;
-  reg [8:0] \$2137 ;
-  reg [31:0] \$2138 ;
-  reg [31:0] \$2139 ;
+  reg \$2137 ;
+  reg [7:0] \$2138 ;
+  reg [7:0] \$2139 ;
   wire \$214 ;
-  reg [31:0] \$2140 ;
-  reg [31:0] \$2141 ;
-  reg [17:0] \$2142 ;
-  reg \$2143 ;
-  reg \$2144 ;
-  reg \$2145 ;
-  reg [7:0] \$2146 ;
-  reg [7:0] \$2147 ;
+  reg \$2140 ;
+  reg \$2141 ;
+  reg [7:0] \$2142 ;
+  reg [31:0] \$2143 ;
+  reg [31:0] \$2144 ;
+  reg [31:0] \$2145 ;
+  reg [31:0] \$2146 ;
+  reg [17:0] \$2147 ;
   reg \$2148 ;
   reg \$2149 ;
   wire \$215 ;
-  reg [7:0] \$2150 ;
-  reg [31:0] \$2151 ;
-  reg [31:0] \$2152 ;
-  reg [31:0] \$2153 ;
-  reg [31:0] \$2154 ;
-  reg [17:0] \$2155 ;
-  reg \$2156 ;
-  reg \$2157 ;
-  reg \$2158 ;
-  reg [5:0] \$2159 ;
+  reg \$2150 ;
+  reg [5:0] \$2151 ;
+  reg [5:0] \$2152 ;
+  reg \$2153 ;
+  reg \$2154 ;
+  reg [5:0] \$2155 ;
+  reg [31:0] \$2156 ;
+  reg [31:0] \$2157 ;
+  reg [31:0] \$2158 ;
+  reg [31:0] \$2159 ;
   wire \$216 ;
-  reg [5:0] \$2160 ;
-  reg \$2161 ;
-  reg \$2162 ;
-  reg [5:0] \$2163 ;
-  reg [31:0] \$2164 ;
-  reg [31:0] \$2165 ;
-  reg [31:0] \$2166 ;
-  reg [31:0] \$2167 ;
+  reg \$2160 ;
+  reg [15:0] \$2161 ;
+  reg [3:0] \$2162 ;
+  reg [3:0] \$2163 ;
+  reg [3:0] \$2164 ;
+  reg [3:0] \$2165 ;
+  reg [9:0] \$2166 ;
+  reg [10:0] \$2167 ;
   reg \$2168 ;
-  reg [15:0] \$2169 ;
+  reg \$2169 ;
   wire \$217 ;
-  reg \$2170 ;
-  reg [3:0] \$2171 ;
-  reg [3:0] \$2172 ;
-  reg [3:0] \$2173 ;
-  reg [3:0] \$2174 ;
-  reg [9:0] \$2175 ;
-  reg [10:0] \$2176 ;
-  reg \$2177 ;
-  reg \$2178 ;
-  reg [15:0] \$2179 ;
+  reg [15:0] \$2170 ;
+  reg [1:0] \$2171 ;
+  reg [13:0] \$2172 ;
+  reg \$2173 ;
+  reg [31:0] \$2174 ;
+  reg [3:0] \$2175 ;
+  reg [31:0] \$2176 ;
+  reg [31:0] \$2177 ;
+  reg [31:0] \$2178 ;
+  reg \$2179 ;
   wire \$218 ;
-  reg [1:0] \$2180 ;
-  reg [13:0] \$2181 ;
-  reg \$2182 ;
-  reg [31:0] \$2183 ;
-  reg [3:0] \$2184 ;
-  reg [31:0] \$2185 ;
-  reg [31:0] \$2186 ;
-  reg [31:0] \$2187 ;
-  reg \$2188 ;
-  reg \$2189 ;
+  reg \$2180 ;
+  reg [1:0] \$2181 ;
+  reg [2:0] \$2182 ;
+  reg [2:0] \$2183 ;
+  reg [7:0] \$2184 ;
+  reg [39:0] \$2185 ;
+  reg [39:0] \$2186 ;
+  reg [39:0] \$2187 ;
+  reg [57:0] \$2188 ;
+  reg [3:0] \$2189 ;
   wire \$219 ;
-  reg [1:0] \$2190 ;
-  reg [2:0] \$2191 ;
-  reg [2:0] \$2192 ;
-  reg [7:0] \$2193 ;
-  reg [39:0] \$2194 ;
-  reg [39:0] \$2195 ;
-  reg [39:0] \$2196 ;
-  reg [57:0] \$2197 ;
-  reg \$2198 ;
-  reg [3:0] \$2199 ;
+  reg [3:0] \$2190 ;
+  reg [3:0] \$2191 ;
+  reg [3:0] \$2192 ;
+  reg [9:0] \$2193 ;
+  reg [10:0] \$2194 ;
+  reg \$2195 ;
+  reg [3:0] \$2196 ;
+  reg [7:0] \$2197 ;
+  reg [7:0] \$2198 ;
+  reg [15:0] \$2199 ;
   wire \$22 ;
   wire \$220 ;
-  reg [3:0] \$2200 ;
-  reg [3:0] \$2201 ;
-  reg [3:0] \$2202 ;
-  reg [9:0] \$2203 ;
-  reg [10:0] \$2204 ;
+  reg \$2200 ;
+  reg [31:0] \$2201 ;
+  reg \$2202 ;
+  reg [3:0] \$2203 ;
+  reg \$2204 ;
   reg \$2205 ;
   reg [3:0] \$2206 ;
-  reg [7:0] \$2207 ;
-  reg [7:0] \$2208 ;
-  reg [15:0] \$2209 ;
+  reg [31:0] \$2207 ;
+  reg \$2208 ;
+  reg \$2209 ;
   wire \$221 ;
   reg \$2210 ;
-  reg [31:0] \$2211 ;
+  reg \$2211 ;
   reg \$2212 ;
-  reg [3:0] \$2213 ;
+  reg \$2213 ;
   reg \$2214 ;
   reg \$2215 ;
-  reg [3:0] \$2216 ;
-  reg [31:0] \$2217 ;
+  reg \$2216 ;
+  reg \$2217 ;
   reg \$2218 ;
   reg \$2219 ;
   wire \$222 ;
@@ -9724,22 +9686,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$2222 ;
   reg \$2223 ;
   reg \$2224 ;
-  reg \$2225 ;
-  reg \$2226 ;
-  reg \$2227 ;
-  reg \$2228 ;
-  reg \$2229 ;
+  reg [4:0] \$2225 ;
+  reg [4:0] \$2226 ;
+  reg [16:0] \$2227 ;
+  reg [16:0] \$2228 ;
+  reg [16:0] \$2229 ;
   wire \$223 ;
-  reg \$2230 ;
-  reg \$2231 ;
-  reg \$2232 ;
-  reg \$2233 ;
-  reg \$2234 ;
-  reg [4:0] \$2235 ;
-  reg [4:0] \$2236 ;
-  reg [16:0] \$2237 ;
-  reg [16:0] \$2238 ;
-  reg [16:0] \$2239 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
@@ -9945,237 +9897,237 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire \$409 ;
+  wire [6:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
+  wire [6:0] \$410 ;
+  reg [13:0] \$411 ;
+  wire [6:0] \$412 ;
   wire [6:0] \$413 ;
-  wire [6:0] \$414 ;
-  reg [13:0] \$415 ;
-  wire [6:0] \$416 ;
-  wire [6:0] \$417 ;
-  reg [13:0] \$418 ;
-  wire [15:0] \$419 ;
+  reg [13:0] \$414 ;
+  wire [15:0] \$415 ;
+  wire [15:0] \$416 ;
+  wire [11:0] \$417 ;
+  wire [11:0] \$418 ;
+  wire [12:0] \$419 ;
   wire \$42 ;
-  wire [15:0] \$420 ;
+  wire [11:0] \$420 ;
   wire [11:0] \$421 ;
-  wire [11:0] \$422 ;
-  wire [12:0] \$423 ;
+  wire [12:0] \$422 ;
+  wire [11:0] \$423 ;
   wire [11:0] \$424 ;
-  wire [11:0] \$425 ;
-  wire [12:0] \$426 ;
+  wire [12:0] \$425 ;
+  wire [11:0] \$426 ;
   wire [11:0] \$427 ;
-  wire [11:0] \$428 ;
-  wire [12:0] \$429 ;
+  wire [12:0] \$428 ;
+  wire [11:0] \$429 ;
   wire \$43 ;
   wire [11:0] \$430 ;
-  wire [11:0] \$431 ;
-  wire [12:0] \$432 ;
+  wire [12:0] \$431 ;
+  wire [11:0] \$432 ;
   wire [11:0] \$433 ;
-  wire [11:0] \$434 ;
-  wire [12:0] \$435 ;
+  wire [12:0] \$434 ;
+  wire [11:0] \$435 ;
   wire [11:0] \$436 ;
-  wire [11:0] \$437 ;
-  wire [12:0] \$438 ;
+  wire [12:0] \$437 ;
+  wire [11:0] \$438 ;
   wire [11:0] \$439 ;
   wire \$44 ;
-  wire [11:0] \$440 ;
-  wire [12:0] \$441 ;
+  wire [12:0] \$440 ;
+  wire [11:0] \$441 ;
   wire [11:0] \$442 ;
-  wire [11:0] \$443 ;
-  wire [12:0] \$444 ;
+  wire [12:0] \$443 ;
+  wire [11:0] \$444 ;
   wire [11:0] \$445 ;
-  wire [11:0] \$446 ;
-  wire [12:0] \$447 ;
+  wire [12:0] \$446 ;
+  wire [11:0] \$447 ;
   wire [11:0] \$448 ;
-  wire [11:0] \$449 ;
+  wire [12:0] \$449 ;
   wire \$45 ;
-  wire [12:0] \$450 ;
+  wire [11:0] \$450 ;
   wire [11:0] \$451 ;
-  wire [11:0] \$452 ;
-  wire [12:0] \$453 ;
+  wire [12:0] \$452 ;
+  wire [11:0] \$453 ;
   wire [11:0] \$454 ;
-  wire [11:0] \$455 ;
-  wire [12:0] \$456 ;
+  wire [12:0] \$455 ;
+  wire [11:0] \$456 ;
   wire [11:0] \$457 ;
-  wire [11:0] \$458 ;
-  wire [12:0] \$459 ;
+  wire [12:0] \$458 ;
+  wire [11:0] \$459 ;
   wire \$46 ;
   wire [11:0] \$460 ;
-  wire [11:0] \$461 ;
-  wire [12:0] \$462 ;
+  wire [12:0] \$461 ;
+  wire [11:0] \$462 ;
   wire [11:0] \$463 ;
-  wire [11:0] \$464 ;
-  wire [12:0] \$465 ;
+  wire [12:0] \$464 ;
+  wire [11:0] \$465 ;
   wire [11:0] \$466 ;
-  wire [11:0] \$467 ;
-  wire [12:0] \$468 ;
+  wire [12:0] \$467 ;
+  wire [11:0] \$468 ;
   wire [11:0] \$469 ;
   wire \$47 ;
-  wire [11:0] \$470 ;
-  wire [12:0] \$471 ;
+  wire [12:0] \$470 ;
+  wire [11:0] \$471 ;
   wire [11:0] \$472 ;
-  wire [11:0] \$473 ;
-  wire [12:0] \$474 ;
+  wire [12:0] \$473 ;
+  wire [11:0] \$474 ;
   wire [11:0] \$475 ;
-  wire [11:0] \$476 ;
-  wire [12:0] \$477 ;
+  wire [12:0] \$476 ;
+  wire [11:0] \$477 ;
   wire [11:0] \$478 ;
-  wire [11:0] \$479 ;
+  wire [12:0] \$479 ;
   wire \$48 ;
-  wire [12:0] \$480 ;
+  wire [11:0] \$480 ;
   wire [11:0] \$481 ;
-  wire [11:0] \$482 ;
-  wire [12:0] \$483 ;
+  wire [12:0] \$482 ;
+  wire [11:0] \$483 ;
   wire [11:0] \$484 ;
-  wire [11:0] \$485 ;
-  wire [12:0] \$486 ;
+  wire [12:0] \$485 ;
+  wire [11:0] \$486 ;
   wire [11:0] \$487 ;
-  wire [11:0] \$488 ;
-  wire [12:0] \$489 ;
+  wire [12:0] \$488 ;
+  wire [11:0] \$489 ;
   wire \$49 ;
   wire [11:0] \$490 ;
-  wire [11:0] \$491 ;
-  wire [12:0] \$492 ;
+  wire [12:0] \$491 ;
+  wire [11:0] \$492 ;
   wire [11:0] \$493 ;
-  wire [11:0] \$494 ;
-  wire [12:0] \$495 ;
+  wire [12:0] \$494 ;
+  wire [11:0] \$495 ;
   wire [11:0] \$496 ;
-  wire [11:0] \$497 ;
-  wire [12:0] \$498 ;
+  wire [12:0] \$497 ;
+  wire [11:0] \$498 ;
   wire [11:0] \$499 ;
   wire [32:0] \$5 ;
   wire \$50 ;
-  wire [11:0] \$500 ;
-  wire [12:0] \$501 ;
+  wire [12:0] \$500 ;
+  wire [11:0] \$501 ;
   wire [11:0] \$502 ;
-  wire [11:0] \$503 ;
-  wire [12:0] \$504 ;
+  wire [12:0] \$503 ;
+  wire [11:0] \$504 ;
   wire [11:0] \$505 ;
-  wire [11:0] \$506 ;
-  wire [12:0] \$507 ;
+  wire [12:0] \$506 ;
+  wire [11:0] \$507 ;
   wire [11:0] \$508 ;
-  wire [11:0] \$509 ;
+  wire [12:0] \$509 ;
   wire \$51 ;
-  wire [12:0] \$510 ;
+  wire [11:0] \$510 ;
   wire [11:0] \$511 ;
-  wire [11:0] \$512 ;
-  wire [12:0] \$513 ;
+  wire [12:0] \$512 ;
+  wire [11:0] \$513 ;
   wire [11:0] \$514 ;
-  wire [11:0] \$515 ;
-  wire [12:0] \$516 ;
+  wire [12:0] \$515 ;
+  wire [11:0] \$516 ;
   wire [11:0] \$517 ;
-  wire [11:0] \$518 ;
-  wire [12:0] \$519 ;
+  wire [12:0] \$518 ;
+  wire [11:0] \$519 ;
   wire \$52 ;
   wire [11:0] \$520 ;
-  wire [11:0] \$521 ;
-  wire [12:0] \$522 ;
+  wire [12:0] \$521 ;
+  wire [11:0] \$522 ;
   wire [11:0] \$523 ;
-  wire [11:0] \$524 ;
-  wire [12:0] \$525 ;
+  wire [12:0] \$524 ;
+  wire [11:0] \$525 ;
   wire [11:0] \$526 ;
-  wire [11:0] \$527 ;
-  wire [12:0] \$528 ;
+  wire [12:0] \$527 ;
+  wire [11:0] \$528 ;
   wire [11:0] \$529 ;
   wire \$53 ;
-  wire [11:0] \$530 ;
-  wire [12:0] \$531 ;
+  wire [12:0] \$530 ;
+  wire [11:0] \$531 ;
   wire [11:0] \$532 ;
-  wire [11:0] \$533 ;
-  wire [12:0] \$534 ;
+  wire [12:0] \$533 ;
+  wire [11:0] \$534 ;
   wire [11:0] \$535 ;
-  wire [11:0] \$536 ;
-  wire [12:0] \$537 ;
+  wire [12:0] \$536 ;
+  wire [11:0] \$537 ;
   wire [11:0] \$538 ;
-  wire [11:0] \$539 ;
+  wire [12:0] \$539 ;
   wire \$54 ;
-  wire [12:0] \$540 ;
+  wire [11:0] \$540 ;
   wire [11:0] \$541 ;
-  wire [11:0] \$542 ;
-  wire [12:0] \$543 ;
+  wire [12:0] \$542 ;
+  wire [11:0] \$543 ;
   wire [11:0] \$544 ;
-  wire [11:0] \$545 ;
-  wire [12:0] \$546 ;
+  wire [12:0] \$545 ;
+  wire [11:0] \$546 ;
   wire [11:0] \$547 ;
-  wire [11:0] \$548 ;
-  wire [12:0] \$549 ;
+  wire [12:0] \$548 ;
+  wire [11:0] \$549 ;
   wire \$55 ;
   wire [11:0] \$550 ;
-  wire [11:0] \$551 ;
-  wire [12:0] \$552 ;
+  wire [12:0] \$551 ;
+  wire [11:0] \$552 ;
   wire [11:0] \$553 ;
-  wire [11:0] \$554 ;
-  wire [12:0] \$555 ;
+  wire [12:0] \$554 ;
+  wire [11:0] \$555 ;
   wire [11:0] \$556 ;
-  wire [11:0] \$557 ;
-  wire [12:0] \$558 ;
+  wire [12:0] \$557 ;
+  wire [11:0] \$558 ;
   wire [11:0] \$559 ;
   wire \$56 ;
-  wire [11:0] \$560 ;
-  wire [12:0] \$561 ;
+  wire [12:0] \$560 ;
+  wire [11:0] \$561 ;
   wire [11:0] \$562 ;
-  wire [11:0] \$563 ;
-  wire [12:0] \$564 ;
+  wire [12:0] \$563 ;
+  wire [11:0] \$564 ;
   wire [11:0] \$565 ;
-  wire [11:0] \$566 ;
-  wire [12:0] \$567 ;
+  wire [12:0] \$566 ;
+  wire [11:0] \$567 ;
   wire [11:0] \$568 ;
-  wire [11:0] \$569 ;
+  wire [12:0] \$569 ;
   wire \$57 ;
-  wire [12:0] \$570 ;
+  wire [11:0] \$570 ;
   wire [11:0] \$571 ;
-  wire [11:0] \$572 ;
-  wire [12:0] \$573 ;
+  wire [12:0] \$572 ;
+  wire [11:0] \$573 ;
   wire [11:0] \$574 ;
-  wire [11:0] \$575 ;
-  wire [12:0] \$576 ;
+  wire [12:0] \$575 ;
+  wire [11:0] \$576 ;
   wire [11:0] \$577 ;
-  wire [11:0] \$578 ;
-  wire [12:0] \$579 ;
+  wire [12:0] \$578 ;
+  wire [11:0] \$579 ;
   wire \$58 ;
   wire [11:0] \$580 ;
-  wire [11:0] \$581 ;
-  wire [12:0] \$582 ;
+  wire [12:0] \$581 ;
+  wire [11:0] \$582 ;
   wire [11:0] \$583 ;
-  wire [11:0] \$584 ;
-  wire [12:0] \$585 ;
+  wire [12:0] \$584 ;
+  wire [11:0] \$585 ;
   wire [11:0] \$586 ;
-  wire [11:0] \$587 ;
-  wire [12:0] \$588 ;
+  wire [12:0] \$587 ;
+  wire [11:0] \$588 ;
   wire [11:0] \$589 ;
   wire \$59 ;
-  wire [11:0] \$590 ;
-  wire [12:0] \$591 ;
+  wire [12:0] \$590 ;
+  wire [11:0] \$591 ;
   wire [11:0] \$592 ;
-  wire [11:0] \$593 ;
-  wire [12:0] \$594 ;
+  wire [12:0] \$593 ;
+  wire [11:0] \$594 ;
   wire [11:0] \$595 ;
-  wire [11:0] \$596 ;
-  wire [12:0] \$597 ;
+  wire [12:0] \$596 ;
+  wire [11:0] \$597 ;
   wire [11:0] \$598 ;
-  wire [11:0] \$599 ;
+  wire [12:0] \$599 ;
   wire [120:0] \$6 ;
   wire \$60 ;
-  wire [12:0] \$600 ;
-  wire [11:0] \$601 ;
-  wire [11:0] \$602 ;
-  wire [12:0] \$603 ;
+  wire [31:0] \$600 ;
+  wire [31:0] \$601 ;
+  wire [31:0] \$602 ;
+  wire [31:0] \$603 ;
   wire [31:0] \$604 ;
   wire [31:0] \$605 ;
   wire [31:0] \$606 ;
   wire [31:0] \$607 ;
-  wire [31:0] \$608 ;
+  wire [1:0] \$608 ;
   wire [31:0] \$609 ;
   wire \$61 ;
-  wire [31:0] \$610 ;
-  wire [31:0] \$611 ;
-  wire [1:0] \$612 ;
+  wire [4:0] \$610 ;
+  wire [4:0] \$611 ;
+  wire [4:0] \$612 ;
   wire [31:0] \$613 ;
-  wire [4:0] \$614 ;
-  wire [4:0] \$615 ;
-  wire [4:0] \$616 ;
+  wire [31:0] \$614 ;
+  wire [31:0] \$615 ;
+  wire [31:0] \$616 ;
   wire [31:0] \$617 ;
   wire [31:0] \$618 ;
   wire [31:0] \$619 ;
@@ -10192,10 +10144,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$629 ;
   wire [4:0] \$63 ;
   wire [31:0] \$630 ;
-  wire [31:0] \$631 ;
-  wire [31:0] \$632 ;
-  wire [31:0] \$633 ;
-  wire [31:0] \$634 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
@@ -10208,23 +10160,23 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$643 ;
   wire \$644 ;
   wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire [31:0] \$646 ;
+  wire [31:0] \$647 ;
+  wire [31:0] \$648 ;
+  wire [31:0] \$649 ;
   wire [4:0] \$65 ;
   wire [31:0] \$650 ;
   wire [31:0] \$651 ;
   wire [31:0] \$652 ;
   wire [31:0] \$653 ;
-  wire [31:0] \$654 ;
+  wire [8:0] \$654 ;
   wire [31:0] \$655 ;
-  wire [31:0] \$656 ;
+  wire [8:0] \$656 ;
   wire [31:0] \$657 ;
-  wire [8:0] \$658 ;
+  wire [31:0] \$658 ;
   wire [31:0] \$659 ;
   wire [4:0] \$66 ;
-  wire [8:0] \$660 ;
+  wire [31:0] \$660 ;
   wire [31:0] \$661 ;
   wire [31:0] \$662 ;
   wire [31:0] \$663 ;
@@ -10236,14 +10188,14 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$669 ;
   wire [4:0] \$67 ;
   wire [31:0] \$670 ;
-  wire [31:0] \$671 ;
+  wire [16:0] \$671 ;
   wire [31:0] \$672 ;
   wire [31:0] \$673 ;
   wire [31:0] \$674 ;
-  wire [16:0] \$675 ;
-  wire [31:0] \$676 ;
-  wire [31:0] \$677 ;
-  wire [31:0] \$678 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
   wire \$679 ;
   wire [3:0] \$68 ;
   wire \$680 ;
@@ -10255,24 +10207,24 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$686 ;
   wire \$687 ;
   wire \$688 ;
-  wire \$689 ;
+  wire [31:0] \$689 ;
   wire [3:0] \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
+  wire [31:0] \$690 ;
+  wire [31:0] \$691 ;
+  wire [31:0] \$692 ;
   wire [31:0] \$693 ;
   wire [31:0] \$694 ;
   wire [31:0] \$695 ;
   wire [31:0] \$696 ;
-  wire [31:0] \$697 ;
+  wire [7:0] \$697 ;
   wire [31:0] \$698 ;
-  wire [31:0] \$699 ;
+  wire [7:0] \$699 ;
   wire [120:0] \$7 ;
   wire [3:0] \$70 ;
   wire [31:0] \$700 ;
-  wire [7:0] \$701 ;
+  wire [31:0] \$701 ;
   wire [31:0] \$702 ;
-  wire [7:0] \$703 ;
+  wire [31:0] \$703 ;
   wire [31:0] \$704 ;
   wire [31:0] \$705 ;
   wire [31:0] \$706 ;
@@ -10284,15 +10236,15 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$711 ;
   wire [31:0] \$712 ;
   wire [31:0] \$713 ;
-  wire [31:0] \$714 ;
+  wire [16:0] \$714 ;
   wire [31:0] \$715 ;
   wire [31:0] \$716 ;
   wire [31:0] \$717 ;
-  wire [16:0] \$718 ;
-  wire [31:0] \$719 ;
+  wire \$718 ;
+  wire \$719 ;
   wire [2:0] \$72 ;
-  wire [31:0] \$720 ;
-  wire [31:0] \$721 ;
+  wire \$720 ;
+  wire \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
@@ -10304,22 +10256,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [32:0] \$73 ;
   wire \$730 ;
   wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
+  wire [31:0] \$732 ;
+  wire [31:0] \$733 ;
+  wire [31:0] \$734 ;
+  wire [31:0] \$735 ;
   wire [31:0] \$736 ;
   wire [31:0] \$737 ;
   wire [31:0] \$738 ;
   wire [31:0] \$739 ;
   reg \$74 ;
-  wire [31:0] \$740 ;
+  wire [5:0] \$740 ;
   wire [31:0] \$741 ;
-  wire [31:0] \$742 ;
+  wire [5:0] \$742 ;
   wire [31:0] \$743 ;
-  wire [5:0] \$744 ;
+  wire [31:0] \$744 ;
   wire [31:0] \$745 ;
-  wire [5:0] \$746 ;
+  wire [31:0] \$746 ;
   wire [31:0] \$747 ;
   wire [31:0] \$748 ;
   wire [31:0] \$749 ;
@@ -10331,15 +10283,15 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$754 ;
   wire [31:0] \$755 ;
   wire [31:0] \$756 ;
-  wire [31:0] \$757 ;
+  wire [16:0] \$757 ;
   wire [31:0] \$758 ;
   wire [31:0] \$759 ;
   wire [4:0] \$76 ;
   wire [31:0] \$760 ;
-  wire [16:0] \$761 ;
-  wire [31:0] \$762 ;
-  wire [31:0] \$763 ;
-  wire [31:0] \$764 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
   wire \$765 ;
   wire \$766 ;
   wire \$767 ;
@@ -10352,106 +10304,106 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
+  wire [5:0] \$776 ;
+  wire [5:0] \$777 ;
+  wire [6:0] \$778 ;
+  wire [5:0] \$779 ;
   wire [120:0] \$78 ;
   wire [5:0] \$780 ;
-  wire [5:0] \$781 ;
-  wire [6:0] \$782 ;
+  wire [6:0] \$781 ;
+  wire \$782 ;
   wire [5:0] \$783 ;
   wire [5:0] \$784 ;
   wire [6:0] \$785 ;
   wire \$786 ;
-  wire [5:0] \$787 ;
-  wire [5:0] \$788 ;
-  wire [6:0] \$789 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire [120:0] \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
+  wire [5:0] \$792 ;
+  wire [5:0] \$793 ;
+  wire [6:0] \$794 ;
+  wire [5:0] \$795 ;
   wire [5:0] \$796 ;
-  wire [5:0] \$797 ;
-  wire [6:0] \$798 ;
+  wire [6:0] \$797 ;
+  wire \$798 ;
   wire [5:0] \$799 ;
   wire \$8 ;
   wire [120:0] \$80 ;
   wire [5:0] \$800 ;
   wire [6:0] \$801 ;
   wire \$802 ;
-  wire [5:0] \$803 ;
-  wire [5:0] \$804 ;
-  wire [6:0] \$805 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
   wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire [6:0] \$807 ;
+  wire [5:0] \$808 ;
+  wire [5:0] \$809 ;
   wire [120:0] \$81 ;
-  wire \$810 ;
-  wire [6:0] \$811 ;
+  wire [6:0] \$810 ;
+  wire [5:0] \$811 ;
   wire [5:0] \$812 ;
-  wire [5:0] \$813 ;
-  wire [6:0] \$814 ;
+  wire [6:0] \$813 ;
+  wire [5:0] \$814 ;
   wire [5:0] \$815 ;
-  wire [5:0] \$816 ;
-  wire [6:0] \$817 ;
+  wire [6:0] \$816 ;
+  wire [5:0] \$817 ;
   wire [5:0] \$818 ;
-  wire [5:0] \$819 ;
+  wire [6:0] \$819 ;
   wire [4:0] \$82 ;
-  wire [6:0] \$820 ;
-  wire [5:0] \$821 ;
-  wire [5:0] \$822 ;
-  wire [6:0] \$823 ;
-  wire [20:0] \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire [5:0] \$828 ;
-  wire [5:0] \$829 ;
+  wire [20:0] \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire [5:0] \$824 ;
+  wire [5:0] \$825 ;
+  wire [6:0] \$826 ;
+  wire [20:0] \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire [4:0] \$83 ;
-  wire [6:0] \$830 ;
-  wire [20:0] \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire [5:0] \$835 ;
-  wire [5:0] \$836 ;
-  wire [6:0] \$837 ;
-  wire [20:0] \$838 ;
-  wire \$839 ;
+  wire \$830 ;
+  wire [5:0] \$831 ;
+  wire [5:0] \$832 ;
+  wire [6:0] \$833 ;
+  wire [20:0] \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire [25:0] \$838 ;
+  wire [40:0] \$839 ;
   wire [4:0] \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire [25:0] \$842 ;
+  wire [33:0] \$840 ;
+  wire [40:0] \$841 ;
+  wire [33:0] \$842 ;
   wire [40:0] \$843 ;
-  wire [33:0] \$844 ;
-  wire [40:0] \$845 ;
-  wire [33:0] \$846 ;
-  wire [40:0] \$847 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire [57:0] \$847 ;
   wire \$848 ;
   wire \$849 ;
   wire [17:0] \$85 ;
   wire \$850 ;
-  wire [57:0] \$851 ;
-  wire \$852 ;
+  wire \$851 ;
+  wire [4:0] \$852 ;
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire \$857 ;
+  wire [4:0] \$857 ;
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire [4:0] \$860 ;
+  wire \$860 ;
   wire \$861 ;
   wire \$862 ;
   wire \$863 ;
   wire \$864 ;
-  wire [4:0] \$865 ;
+  wire \$865 ;
   wire \$866 ;
   wire \$867 ;
   wire \$868 ;
@@ -10680,18 +10632,18 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
   (* init = 16'h0000 *)
-  wire [15:0] \$signal$148 ;
-  reg \$signal$219  = 1'h0;
-  reg [1:0] \$signal$224  = 2'h0;
+  wire [15:0] \$signal$147 ;
+  reg \$signal$218  = 1'h0;
+  reg [1:0] \$signal$223  = 2'h0;
+  reg \$signal$251  = 1'h0;
+  reg [31:0] \$signal$252  = 32'd0;
   reg \$signal$253  = 1'h0;
-  reg [31:0] \$signal$254  = 32'd0;
+  reg [3:0] \$signal$254  = 4'h0;
   reg \$signal$255  = 1'h0;
-  reg [3:0] \$signal$256  = 4'h0;
-  reg \$signal$257  = 1'h0;
-  reg \$signal$258  = 1'h0;
-  reg [3:0] \$signal$259  = 4'h0;
-  reg [31:0] \$signal$260  = 32'd0;
-  reg \$signal$274  = 1'h0;
+  reg \$signal$256  = 1'h0;
+  reg [3:0] \$signal$257  = 4'h0;
+  reg [31:0] \$signal$258  = 32'd0;
+  reg \$signal$272  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   reg [31:0] \$signal$70  = 32'd0;
   wire [1:0] \$signal$71 ;
@@ -10701,46 +10653,45 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [4:0] \$signal$86  = 5'h00;
   wire [4:0] \$signal$87 ;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$281 ;
-  wire [1:0] \$signature__addr$284 ;
-  wire [1:0] \$signature__addr$287 ;
-  wire [1:0] \$signature__addr$290 ;
-  wire [1:0] \$signature__addr$293 ;
+  wire [1:0] \$signature__addr$279 ;
+  wire [1:0] \$signature__addr$282 ;
+  wire [1:0] \$signature__addr$285 ;
+  wire [1:0] \$signature__addr$288 ;
+  wire [1:0] \$signature__addr$291 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$296 ;
-  wire [1:0] \$signature__addr$299 ;
+  wire [1:0] \$signature__addr$294 ;
+  wire [1:0] \$signature__addr$297 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$305 ;
+  wire [3:0] \$signature__addr$303 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$318 ;
+  wire [3:0] \$signature__addr$316 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$279 ;
-  wire [120:0] \$signature__data$285 ;
-  wire [120:0] \$signature__data$291 ;
-  wire [120:0] \$signature__data$297 ;
+  wire [120:0] \$signature__data$277 ;
+  wire [120:0] \$signature__data$283 ;
+  wire [120:0] \$signature__data$289 ;
+  wire [120:0] \$signature__data$295 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signature__data$306 ;
-  wire [57:0] \$signature__data$319 ;
+  wire [15:0] \$signature__data$304 ;
+  wire [57:0] \$signature__data$317 ;
   wire [120:0] \$signature__data$82 ;
   wire [120:0] \$signature__data$83 ;
   wire [120:0] \$signature__data$84 ;
   reg \$signature__en ;
-  wire \$signature__en$282 ;
-  reg \$signature__en$286 ;
-  wire \$signature__en$288 ;
-  reg \$signature__en$292 ;
-  wire \$signature__en$294 ;
-  reg \$signature__en$298 ;
-  wire \$signature__en$300 ;
-  wire \$signature__en$307 ;
-  wire \$signature__en$320 ;
+  wire \$signature__en$280 ;
+  reg \$signature__en$284 ;
+  wire \$signature__en$286 ;
+  reg \$signature__en$290 ;
+  wire \$signature__en$292 ;
+  reg \$signature__en$296 ;
+  wire \$signature__en$298 ;
+  wire \$signature__en$305 ;
+  wire \$signature__en$318 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
   reg [10:0] alloc_queue_count = 11'h000;
   reg [15:0] alloc_queue_head = 16'h0000;
-  reg alloc_queue_head_valid = 1'h0;
   reg [9:0] alloc_queue_held = 10'h000;
   wire alloc_queue_pop;
   wire alloc_queue_push;
@@ -10787,7 +10738,6 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire busy;
   reg [10:0] command_queue_count = 11'h000;
   reg [57:0] command_queue_head = 58'h000000000000000;
-  reg command_queue_head_valid = 1'h0;
   reg [9:0] command_queue_held = 10'h000;
   wire command_queue_pop;
   wire command_queue_push;
@@ -10871,30 +10821,30 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
   wire popped;
-  output \port$3594$0 ;
-  wire \port$3594$0 ;
-  output \port$3595$0 ;
-  wire \port$3595$0 ;
-  output \port$3597$0 ;
-  wire \port$3597$0 ;
-  output [56:0] \port$4322$1 ;
-  wire [56:0] \port$4322$1 ;
-  input [14:0] \port$4736$0 ;
-  wire [14:0] \port$4736$0 ;
-  input [23:0] \port$4736$55 ;
-  wire [23:0] \port$4736$55 ;
-  input [23:0] \port$4742$0 ;
-  wire [23:0] \port$4742$0 ;
-  input [22:0] \port$4757$0 ;
-  wire [22:0] \port$4757$0 ;
-  input [40:0] \port$4789$0 ;
-  wire [40:0] \port$4789$0 ;
+  output \port$3578$0 ;
+  wire \port$3578$0 ;
+  output \port$3579$0 ;
+  wire \port$3579$0 ;
+  output \port$3581$0 ;
+  wire \port$3581$0 ;
+  output [56:0] \port$4306$1 ;
+  wire [56:0] \port$4306$1 ;
+  input [14:0] \port$4720$0 ;
+  wire [14:0] \port$4720$0 ;
+  input [23:0] \port$4720$55 ;
+  wire [23:0] \port$4720$55 ;
+  input [23:0] \port$4726$0 ;
+  wire [23:0] \port$4726$0 ;
+  input [22:0] \port$4741$0 ;
+  wire [22:0] \port$4741$0 ;
+  input [40:0] \port$4773$0 ;
+  wire [40:0] \port$4773$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5032$0 ;
-  wire [4:0] \port$5032$0 ;
+  output [4:0] \port$5012$0 ;
+  wire [4:0] \port$5012$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5307$0 ;
-  wire [4:0] \port$5307$0 ;
+  output [4:0] \port$5283$0 ;
+  wire [4:0] \port$5283$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10967,9 +10917,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$317 ;
+  wire [3:0] \read__addr$315 ;
   wire [15:0] read__data;
-  wire [57:0] \read__data$237 ;
+  wire [57:0] \read__data$236 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -11091,20 +11041,20 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [15:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$307 )
+    if (\$signature__en$305 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$320 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], new_flush };
+    if (\$signature__en$318 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1562 , \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], new_flush };
   end
-  assign \read__data$237  = command_queue_ring[command_queue_rd];
+  assign \read__data$236  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$279 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$277 ;
   end
   reg [120:0] _0_;
   always @(posedge aclk_clk) begin
@@ -11113,8 +11063,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$286 )
-      log_bank1[\$signature__addr$284 ] <= \$signature__data$285 ;
+    if (\$signature__en$284 )
+      log_bank1[\$signature__addr$282 ] <= \$signature__data$283 ;
   end
   reg [120:0] _1_;
   always @(posedge aclk_clk) begin
@@ -11123,8 +11073,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__data$82  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$292 )
-      log_bank2[\$signature__addr$290 ] <= \$signature__data$291 ;
+    if (\$signature__en$290 )
+      log_bank2[\$signature__addr$288 ] <= \$signature__data$289 ;
   end
   reg [120:0] _2_;
   always @(posedge aclk_clk) begin
@@ -11133,8 +11083,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__data$83  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$298 )
-      log_bank3[tail_row] <= \$signature__data$297 ;
+    if (\$signature__en$296 )
+      log_bank3[tail_row] <= \$signature__data$295 ;
   end
   reg [120:0] _3_;
   always @(posedge aclk_clk) begin
@@ -11142,59 +11092,59 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$84  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4742$0 [23] ? { 6'h00, \port$4742$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4726$0 [23] ? { 6'h00, \port$4726$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4757$0 [20:5], 46'h000000000000, \port$4757$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4757$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4736$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4736$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4736$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4742$0 [20:5], \port$4789$0 [32:1], \port$4789$0 [40:33], \$2 , 1'h0, \port$4789$0 [0], 3'h1, \port$4742$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4741$0 [20:5], 46'h000000000000, \port$4741$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4741$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4720$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4720$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4720$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4726$0 [20:5], \port$4773$0 [32:1], \port$4773$0 [40:33], \$2 , 1'h0, \port$4773$0 [0], 3'h1, \port$4726$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4757$0 [20:5], 46'h000000000000, \port$4757$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4757$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4736$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4736$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4736$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4741$0 [20:5], 46'h000000000000, \port$4741$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4741$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4720$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4720$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4720$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4736$0 [4:1] == 1'h1;
+  assign \$15  = \port$4720$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4736$0 [0];
-  assign \$18  = ! \port$4736$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4720$0 [0];
+  assign \$18  = ! \port$4720$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4742$0 [0];
-  assign \$21  = ! \port$4742$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4726$0 [0];
+  assign \$21  = ! \port$4726$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4757$0 [0];
-  assign \$24  = ! \port$4757$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4741$0 [0];
+  assign \$24  = ! \port$4741$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4736$0 [4:1] == 1'h1;
+  assign \$26  = \port$4720$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4736$0 [6:5];
+  assign \$28  = ! \port$4720$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4736$0 [0];
-  assign \$31  = \port$4736$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4720$0 [0];
+  assign \$31  = \port$4720$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4742$0 [0];
-  assign \$34  = \port$4742$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4726$0 [0];
+  assign \$34  = \port$4726$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4757$0 [0];
-  assign \$37  = \port$4757$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4741$0 [0];
+  assign \$37  = \port$4741$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4736$0 [4:1] == 1'h1;
+  assign \$39  = \port$4720$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4736$0 [6:5] == 1'h1;
+  assign \$41  = \port$4720$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4736$0 [0];
-  assign \$44  = \port$4736$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4720$0 [0];
+  assign \$44  = \port$4720$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4742$0 [0];
-  assign \$47  = \port$4742$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4726$0 [0];
+  assign \$47  = \port$4726$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4757$0 [0];
-  assign \$50  = \port$4757$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4741$0 [0];
+  assign \$50  = \port$4741$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4736$0 [4:1] == 1'h1;
+  assign \$52  = \port$4720$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4736$0 [6:5] == 2'h2;
+  assign \$54  = \port$4720$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = popped ? 1'h1 : space_plus_all_ge1;
   assign \$57  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
@@ -11203,7 +11153,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$60  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$61  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$62  = space_short ? 5'h01 : space_over[4:0];
-  assign \$63  = space_short ? 5'h00 : \$1368 [4:0];
+  assign \$63  = space_short ? 5'h00 : \$1360 [4:0];
   assign \$64  = popped ? \$62  : \$63 ;
   assign \$65  = tail + 2'h3;
   assign \$66  = tail + 2'h2;
@@ -11223,7 +11173,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$81  = \$signal$78  ? \$80  : 121'h0000000000000000000000000000000;
   assign \$82  = ~ \$signal$86 ;
   assign \$83  = \$signal$85  & \$82 ;
-  assign \$84  = \$83  | { low_water_hit, \$1373 , \$1371 , e1_exhausted, \$1370  };
+  assign \$84  = \$83  | { low_water_hit, \$1365 , \$1363 , e1_exhausted, \$1362  };
   assign \$85  = 9'h100 - small_low_water;
   assign \$86  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
   assign \$91  = \$90  == small_ev_free;
@@ -11295,791 +11245,791 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$183  = ~ \$182 ;
   assign \$184  = bus__r_req & \$183 ;
   assign \$185  = ~ alloc_queue_pop;
-  assign \$186  = alloc_queue_head_valid & \$185 ;
+  assign \$186  = alloc_queue_count[0] & \$185 ;
   assign \$187  = ~ \$186 ;
   assign \$188  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$189  = alloc_queue_held[0] | alloc_queue_push;
-  assign \$190  = ~ alloc_queue_pop;
-  assign \$191  = alloc_queue_head_valid & \$190 ;
-  assign \$192  = \$189  | \$191 ;
-  assign \$193  = ~ alloc_queue_pop;
-  assign \$194  = alloc_queue_head_valid & \$193 ;
-  assign \$195  = ~ \$194 ;
-  assign \$196  = \$195  & alloc_queue_held[0];
-  assign \$197  = alloc_queue_rd_next + 1'h1;
-  assign \$198  = ~ alloc_queue_pop;
-  assign \$199  = alloc_queue_head_valid & \$198 ;
-  assign \$200  = alloc_queue_held[0] | \$199 ;
+  assign \$189  = ~ alloc_queue_pop;
+  assign \$190  = alloc_queue_count[0] & \$189 ;
+  assign \$191  = ~ \$190 ;
+  assign \$192  = \$191  & alloc_queue_held[0];
+  assign \$193  = alloc_queue_rd_next + 1'h1;
+  assign \$194  = ~ alloc_queue_pop;
+  assign \$195  = alloc_queue_count[0] & \$194 ;
+  assign \$196  = alloc_queue_held[0] | \$195 ;
+  assign \$197  = alloc_queue_push & \$196 ;
+  assign \$198  = alloc_queue_wr_next + 1'h1;
+  assign \$199  = ~ alloc_queue_pop;
+  assign \$200  = alloc_queue_count[0] & \$199 ;
   assign \$201  = alloc_queue_push & \$200 ;
-  assign \$202  = alloc_queue_wr_next + 1'h1;
-  assign \$203  = ~ alloc_queue_pop;
-  assign \$204  = alloc_queue_head_valid & \$203 ;
-  assign \$205  = alloc_queue_push & \$204 ;
-  assign \$206  = ~ alloc_queue_pop;
-  assign \$207  = alloc_queue_head_valid & \$206 ;
-  assign \$208  = ~ \$207 ;
-  assign \$209  = \$208  & alloc_queue_held[0];
-  assign \$210  = ~ alloc_queue_push;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = \$211  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$213  = \$205  ? 1'h1 : \$212 ;
-  assign \$214  = ~ alloc_queue_pop;
-  assign \$215  = alloc_queue_head_valid & \$214 ;
-  assign \$216  = alloc_queue_push & \$215 ;
-  assign \$217  = ~ alloc_queue_pop;
-  assign \$218  = alloc_queue_head_valid & \$217 ;
-  assign \$219  = ~ \$218 ;
-  assign \$220  = \$219  & alloc_queue_held[0];
-  assign \$221  = ~ alloc_queue_push;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = \$222  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$224  = \$216  ? alloc_queue_held[0] : \$223 ;
-  assign \$225  = ~ alloc_queue_pop;
-  assign \$226  = alloc_queue_head_valid & \$225 ;
-  assign \$227  = alloc_queue_push & \$226 ;
-  assign \$228  = ~ alloc_queue_pop;
-  assign \$229  = alloc_queue_head_valid & \$228 ;
-  assign \$230  = ~ \$229 ;
-  assign \$231  = \$230  & alloc_queue_held[0];
-  assign \$232  = ~ alloc_queue_push;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = \$233  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$235  = \$227  ? alloc_queue_held[1] : \$234 ;
-  assign \$236  = ~ alloc_queue_pop;
-  assign \$237  = alloc_queue_head_valid & \$236 ;
-  assign \$238  = alloc_queue_push & \$237 ;
-  assign \$239  = ~ alloc_queue_pop;
-  assign \$240  = alloc_queue_head_valid & \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = \$241  & alloc_queue_held[0];
-  assign \$243  = ~ alloc_queue_push;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = \$244  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$246  = \$238  ? alloc_queue_held[2] : \$245 ;
-  assign \$247  = ~ alloc_queue_pop;
-  assign \$248  = alloc_queue_head_valid & \$247 ;
-  assign \$249  = alloc_queue_push & \$248 ;
-  assign \$250  = ~ alloc_queue_pop;
-  assign \$251  = alloc_queue_head_valid & \$250 ;
-  assign \$252  = ~ \$251 ;
-  assign \$253  = \$252  & alloc_queue_held[0];
-  assign \$254  = ~ alloc_queue_push;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = \$255  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$257  = \$249  ? alloc_queue_held[3] : \$256 ;
-  assign \$258  = ~ alloc_queue_pop;
-  assign \$259  = alloc_queue_head_valid & \$258 ;
-  assign \$260  = alloc_queue_push & \$259 ;
-  assign \$261  = ~ alloc_queue_pop;
-  assign \$262  = alloc_queue_head_valid & \$261 ;
-  assign \$263  = ~ \$262 ;
-  assign \$264  = \$263  & alloc_queue_held[0];
-  assign \$265  = ~ alloc_queue_push;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = \$266  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$268  = \$260  ? alloc_queue_held[4] : \$267 ;
-  assign \$269  = ~ alloc_queue_pop;
-  assign \$270  = alloc_queue_head_valid & \$269 ;
-  assign \$271  = alloc_queue_push & \$270 ;
-  assign \$272  = ~ alloc_queue_pop;
-  assign \$273  = alloc_queue_head_valid & \$272 ;
-  assign \$274  = ~ \$273 ;
-  assign \$275  = \$274  & alloc_queue_held[0];
-  assign \$276  = ~ alloc_queue_push;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = \$277  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$279  = \$271  ? alloc_queue_held[5] : \$278 ;
-  assign \$280  = ~ alloc_queue_pop;
-  assign \$281  = alloc_queue_head_valid & \$280 ;
-  assign \$282  = alloc_queue_push & \$281 ;
-  assign \$283  = ~ alloc_queue_pop;
-  assign \$284  = alloc_queue_head_valid & \$283 ;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = \$285  & alloc_queue_held[0];
-  assign \$287  = ~ alloc_queue_push;
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = \$288  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$290  = \$282  ? alloc_queue_held[6] : \$289 ;
-  assign \$291  = ~ alloc_queue_pop;
-  assign \$292  = alloc_queue_head_valid & \$291 ;
-  assign \$293  = alloc_queue_push & \$292 ;
-  assign \$294  = ~ alloc_queue_pop;
-  assign \$295  = alloc_queue_head_valid & \$294 ;
-  assign \$296  = ~ \$295 ;
-  assign \$297  = \$296  & alloc_queue_held[0];
-  assign \$298  = ~ alloc_queue_push;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = \$299  ? alloc_queue_held[9] : alloc_queue_held[8];
-  assign \$301  = \$293  ? alloc_queue_held[7] : \$300 ;
-  assign \$302  = ~ alloc_queue_pop;
-  assign \$303  = alloc_queue_head_valid & \$302 ;
-  assign \$304  = alloc_queue_push & \$303 ;
-  assign \$305  = ~ alloc_queue_pop;
-  assign \$306  = alloc_queue_head_valid & \$305 ;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = \$307  & alloc_queue_held[0];
-  assign \$309  = ~ alloc_queue_push;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = \$310  ? 1'h0 : alloc_queue_held[9];
-  assign \$312  = \$304  ? alloc_queue_held[8] : \$311 ;
-  assign \$313  = ~ alloc_queue_pop;
-  assign \$314  = alloc_queue_push & \$313 ;
-  assign \$315  = ~ alloc_queue_push;
-  assign \$316  = alloc_queue_pop & \$315 ;
-  assign \$317  = \$316  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$318  = \$314  ? 1'h1 : \$317 ;
-  assign \$319  = ~ alloc_queue_pop;
-  assign \$320  = alloc_queue_push & \$319 ;
-  assign \$321  = ~ alloc_queue_push;
-  assign \$322  = alloc_queue_pop & \$321 ;
-  assign \$323  = \$322  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$324  = \$320  ? alloc_queue_count[0] : \$323 ;
-  assign \$325  = ~ alloc_queue_pop;
-  assign \$326  = alloc_queue_push & \$325 ;
-  assign \$327  = ~ alloc_queue_push;
-  assign \$328  = alloc_queue_pop & \$327 ;
-  assign \$329  = \$328  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$330  = \$326  ? alloc_queue_count[1] : \$329 ;
-  assign \$331  = ~ alloc_queue_pop;
-  assign \$332  = alloc_queue_push & \$331 ;
-  assign \$333  = ~ alloc_queue_push;
-  assign \$334  = alloc_queue_pop & \$333 ;
-  assign \$335  = \$334  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$336  = \$332  ? alloc_queue_count[2] : \$335 ;
-  assign \$337  = ~ alloc_queue_pop;
-  assign \$338  = alloc_queue_push & \$337 ;
-  assign \$339  = ~ alloc_queue_push;
-  assign \$340  = alloc_queue_pop & \$339 ;
-  assign \$341  = \$340  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$342  = \$338  ? alloc_queue_count[3] : \$341 ;
-  assign \$343  = ~ alloc_queue_pop;
-  assign \$344  = alloc_queue_push & \$343 ;
-  assign \$345  = ~ alloc_queue_push;
-  assign \$346  = alloc_queue_pop & \$345 ;
-  assign \$347  = \$346  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$348  = \$344  ? alloc_queue_count[4] : \$347 ;
-  assign \$349  = ~ alloc_queue_pop;
-  assign \$350  = alloc_queue_push & \$349 ;
-  assign \$351  = ~ alloc_queue_push;
-  assign \$352  = alloc_queue_pop & \$351 ;
-  assign \$353  = \$352  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$354  = \$350  ? alloc_queue_count[5] : \$353 ;
-  assign \$355  = ~ alloc_queue_pop;
-  assign \$356  = alloc_queue_push & \$355 ;
-  assign \$357  = ~ alloc_queue_push;
-  assign \$358  = alloc_queue_pop & \$357 ;
-  assign \$359  = \$358  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$360  = \$356  ? alloc_queue_count[6] : \$359 ;
-  assign \$361  = ~ alloc_queue_pop;
-  assign \$362  = alloc_queue_push & \$361 ;
-  assign \$363  = ~ alloc_queue_push;
-  assign \$364  = alloc_queue_pop & \$363 ;
-  assign \$365  = \$364  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$366  = \$362  ? alloc_queue_count[7] : \$365 ;
-  assign \$367  = ~ alloc_queue_pop;
-  assign \$368  = alloc_queue_push & \$367 ;
-  assign \$369  = ~ alloc_queue_push;
-  assign \$370  = alloc_queue_pop & \$369 ;
-  assign \$371  = \$370  ? alloc_queue_count[10] : alloc_queue_count[9];
-  assign \$372  = \$368  ? alloc_queue_count[8] : \$371 ;
-  assign \$373  = ~ alloc_queue_pop;
-  assign \$374  = alloc_queue_push & \$373 ;
-  assign \$375  = ~ alloc_queue_push;
-  assign \$376  = alloc_queue_pop & \$375 ;
-  assign \$377  = \$376  ? 1'h0 : alloc_queue_count[10];
-  assign \$378  = \$374  ? alloc_queue_count[9] : \$377 ;
-  assign \$379  = alloc_queue_head_valid | staged_valid;
-  assign \$380  = ! bus__r_addr[5:0];
-  assign \$381  = bus__r_addr[11:6] >= 3'h4;
-  assign \$382  = \$380  & \$381 ;
-  assign \$383  = bus__r_addr[11:6] < 3'h7;
-  assign \$384  = \$382  & \$383 ;
-  assign \$385  = bus__r_req & \$384 ;
-  assign \$386  = \$379  | \$385 ;
-  assign \$387  = req_alloc & native_alloc_valid;
-  assign \$388  = ~ \$387 ;
-  assign \$389  = \$386  & \$388 ;
-  assign \$390  = ! bus__r_addr[5:0];
-  assign \$391  = bus__r_addr[11:6] >= 3'h4;
-  assign \$392  = \$390  & \$391 ;
-  assign \$393  = bus__r_addr[11:6] < 3'h7;
-  assign \$394  = \$392  & \$393 ;
-  assign \$395  = bus__r_req & \$394 ;
-  assign \$396  = alloc_queue_head_valid | staged_valid;
-  assign \$397  = ! bus__r_addr[5:0];
-  assign \$398  = bus__r_addr[11:6] >= 3'h4;
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = bus__r_addr[11:6] < 3'h7;
-  assign \$401  = \$399  & \$400 ;
-  assign \$402  = bus__r_req & \$401 ;
-  assign \$403  = \$396  | \$402 ;
-  assign \$404  = req_alloc & native_alloc_valid;
-  assign \$405  = ~ \$404 ;
-  assign \$406  = \$403  & \$405 ;
-  assign \$407  = ~ alloc_queue_head_valid;
-  assign \$408  = ~ staged_valid;
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = \$406  & \$409 ;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = \$395  & \$411 ;
+  assign \$202  = ~ alloc_queue_pop;
+  assign \$203  = alloc_queue_count[0] & \$202 ;
+  assign \$204  = ~ \$203 ;
+  assign \$205  = \$204  & alloc_queue_held[0];
+  assign \$206  = ~ alloc_queue_push;
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = \$207  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$209  = \$201  ? 1'h1 : \$208 ;
+  assign \$210  = ~ alloc_queue_pop;
+  assign \$211  = alloc_queue_count[0] & \$210 ;
+  assign \$212  = alloc_queue_push & \$211 ;
+  assign \$213  = ~ alloc_queue_pop;
+  assign \$214  = alloc_queue_count[0] & \$213 ;
+  assign \$215  = ~ \$214 ;
+  assign \$216  = \$215  & alloc_queue_held[0];
+  assign \$217  = ~ alloc_queue_push;
+  assign \$218  = \$216  & \$217 ;
+  assign \$219  = \$218  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$220  = \$212  ? alloc_queue_held[0] : \$219 ;
+  assign \$221  = ~ alloc_queue_pop;
+  assign \$222  = alloc_queue_count[0] & \$221 ;
+  assign \$223  = alloc_queue_push & \$222 ;
+  assign \$224  = ~ alloc_queue_pop;
+  assign \$225  = alloc_queue_count[0] & \$224 ;
+  assign \$226  = ~ \$225 ;
+  assign \$227  = \$226  & alloc_queue_held[0];
+  assign \$228  = ~ alloc_queue_push;
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = \$229  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$231  = \$223  ? alloc_queue_held[1] : \$230 ;
+  assign \$232  = ~ alloc_queue_pop;
+  assign \$233  = alloc_queue_count[0] & \$232 ;
+  assign \$234  = alloc_queue_push & \$233 ;
+  assign \$235  = ~ alloc_queue_pop;
+  assign \$236  = alloc_queue_count[0] & \$235 ;
+  assign \$237  = ~ \$236 ;
+  assign \$238  = \$237  & alloc_queue_held[0];
+  assign \$239  = ~ alloc_queue_push;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = \$240  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$242  = \$234  ? alloc_queue_held[2] : \$241 ;
+  assign \$243  = ~ alloc_queue_pop;
+  assign \$244  = alloc_queue_count[0] & \$243 ;
+  assign \$245  = alloc_queue_push & \$244 ;
+  assign \$246  = ~ alloc_queue_pop;
+  assign \$247  = alloc_queue_count[0] & \$246 ;
+  assign \$248  = ~ \$247 ;
+  assign \$249  = \$248  & alloc_queue_held[0];
+  assign \$250  = ~ alloc_queue_push;
+  assign \$251  = \$249  & \$250 ;
+  assign \$252  = \$251  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$253  = \$245  ? alloc_queue_held[3] : \$252 ;
+  assign \$254  = ~ alloc_queue_pop;
+  assign \$255  = alloc_queue_count[0] & \$254 ;
+  assign \$256  = alloc_queue_push & \$255 ;
+  assign \$257  = ~ alloc_queue_pop;
+  assign \$258  = alloc_queue_count[0] & \$257 ;
+  assign \$259  = ~ \$258 ;
+  assign \$260  = \$259  & alloc_queue_held[0];
+  assign \$261  = ~ alloc_queue_push;
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = \$262  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$264  = \$256  ? alloc_queue_held[4] : \$263 ;
+  assign \$265  = ~ alloc_queue_pop;
+  assign \$266  = alloc_queue_count[0] & \$265 ;
+  assign \$267  = alloc_queue_push & \$266 ;
+  assign \$268  = ~ alloc_queue_pop;
+  assign \$269  = alloc_queue_count[0] & \$268 ;
+  assign \$270  = ~ \$269 ;
+  assign \$271  = \$270  & alloc_queue_held[0];
+  assign \$272  = ~ alloc_queue_push;
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = \$273  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$275  = \$267  ? alloc_queue_held[5] : \$274 ;
+  assign \$276  = ~ alloc_queue_pop;
+  assign \$277  = alloc_queue_count[0] & \$276 ;
+  assign \$278  = alloc_queue_push & \$277 ;
+  assign \$279  = ~ alloc_queue_pop;
+  assign \$280  = alloc_queue_count[0] & \$279 ;
+  assign \$281  = ~ \$280 ;
+  assign \$282  = \$281  & alloc_queue_held[0];
+  assign \$283  = ~ alloc_queue_push;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = \$284  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$286  = \$278  ? alloc_queue_held[6] : \$285 ;
+  assign \$287  = ~ alloc_queue_pop;
+  assign \$288  = alloc_queue_count[0] & \$287 ;
+  assign \$289  = alloc_queue_push & \$288 ;
+  assign \$290  = ~ alloc_queue_pop;
+  assign \$291  = alloc_queue_count[0] & \$290 ;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = \$292  & alloc_queue_held[0];
+  assign \$294  = ~ alloc_queue_push;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = \$295  ? alloc_queue_held[9] : alloc_queue_held[8];
+  assign \$297  = \$289  ? alloc_queue_held[7] : \$296 ;
+  assign \$298  = ~ alloc_queue_pop;
+  assign \$299  = alloc_queue_count[0] & \$298 ;
+  assign \$300  = alloc_queue_push & \$299 ;
+  assign \$301  = ~ alloc_queue_pop;
+  assign \$302  = alloc_queue_count[0] & \$301 ;
+  assign \$303  = ~ \$302 ;
+  assign \$304  = \$303  & alloc_queue_held[0];
+  assign \$305  = ~ alloc_queue_push;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = \$306  ? 1'h0 : alloc_queue_held[9];
+  assign \$308  = \$300  ? alloc_queue_held[8] : \$307 ;
+  assign \$309  = ~ alloc_queue_pop;
+  assign \$310  = alloc_queue_push & \$309 ;
+  assign \$311  = ~ alloc_queue_push;
+  assign \$312  = alloc_queue_pop & \$311 ;
+  assign \$313  = \$312  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$314  = \$310  ? 1'h1 : \$313 ;
+  assign \$315  = ~ alloc_queue_pop;
+  assign \$316  = alloc_queue_push & \$315 ;
+  assign \$317  = ~ alloc_queue_push;
+  assign \$318  = alloc_queue_pop & \$317 ;
+  assign \$319  = \$318  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$320  = \$316  ? alloc_queue_count[0] : \$319 ;
+  assign \$321  = ~ alloc_queue_pop;
+  assign \$322  = alloc_queue_push & \$321 ;
+  assign \$323  = ~ alloc_queue_push;
+  assign \$324  = alloc_queue_pop & \$323 ;
+  assign \$325  = \$324  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$326  = \$322  ? alloc_queue_count[1] : \$325 ;
+  assign \$327  = ~ alloc_queue_pop;
+  assign \$328  = alloc_queue_push & \$327 ;
+  assign \$329  = ~ alloc_queue_push;
+  assign \$330  = alloc_queue_pop & \$329 ;
+  assign \$331  = \$330  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$332  = \$328  ? alloc_queue_count[2] : \$331 ;
+  assign \$333  = ~ alloc_queue_pop;
+  assign \$334  = alloc_queue_push & \$333 ;
+  assign \$335  = ~ alloc_queue_push;
+  assign \$336  = alloc_queue_pop & \$335 ;
+  assign \$337  = \$336  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$338  = \$334  ? alloc_queue_count[3] : \$337 ;
+  assign \$339  = ~ alloc_queue_pop;
+  assign \$340  = alloc_queue_push & \$339 ;
+  assign \$341  = ~ alloc_queue_push;
+  assign \$342  = alloc_queue_pop & \$341 ;
+  assign \$343  = \$342  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$344  = \$340  ? alloc_queue_count[4] : \$343 ;
+  assign \$345  = ~ alloc_queue_pop;
+  assign \$346  = alloc_queue_push & \$345 ;
+  assign \$347  = ~ alloc_queue_push;
+  assign \$348  = alloc_queue_pop & \$347 ;
+  assign \$349  = \$348  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$350  = \$346  ? alloc_queue_count[5] : \$349 ;
+  assign \$351  = ~ alloc_queue_pop;
+  assign \$352  = alloc_queue_push & \$351 ;
+  assign \$353  = ~ alloc_queue_push;
+  assign \$354  = alloc_queue_pop & \$353 ;
+  assign \$355  = \$354  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$356  = \$352  ? alloc_queue_count[6] : \$355 ;
+  assign \$357  = ~ alloc_queue_pop;
+  assign \$358  = alloc_queue_push & \$357 ;
+  assign \$359  = ~ alloc_queue_push;
+  assign \$360  = alloc_queue_pop & \$359 ;
+  assign \$361  = \$360  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$362  = \$358  ? alloc_queue_count[7] : \$361 ;
+  assign \$363  = ~ alloc_queue_pop;
+  assign \$364  = alloc_queue_push & \$363 ;
+  assign \$365  = ~ alloc_queue_push;
+  assign \$366  = alloc_queue_pop & \$365 ;
+  assign \$367  = \$366  ? alloc_queue_count[10] : alloc_queue_count[9];
+  assign \$368  = \$364  ? alloc_queue_count[8] : \$367 ;
+  assign \$369  = ~ alloc_queue_pop;
+  assign \$370  = alloc_queue_push & \$369 ;
+  assign \$371  = ~ alloc_queue_push;
+  assign \$372  = alloc_queue_pop & \$371 ;
+  assign \$373  = \$372  ? 1'h0 : alloc_queue_count[10];
+  assign \$374  = \$370  ? alloc_queue_count[9] : \$373 ;
+  assign \$375  = alloc_queue_count[0] | staged_valid;
+  assign \$376  = ! bus__r_addr[5:0];
+  assign \$377  = bus__r_addr[11:6] >= 3'h4;
+  assign \$378  = \$376  & \$377 ;
+  assign \$379  = bus__r_addr[11:6] < 3'h7;
+  assign \$380  = \$378  & \$379 ;
+  assign \$381  = bus__r_req & \$380 ;
+  assign \$382  = \$375  | \$381 ;
+  assign \$383  = req_alloc & native_alloc_valid;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = \$382  & \$384 ;
+  assign \$386  = ! bus__r_addr[5:0];
+  assign \$387  = bus__r_addr[11:6] >= 3'h4;
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = bus__r_addr[11:6] < 3'h7;
+  assign \$390  = \$388  & \$389 ;
+  assign \$391  = bus__r_req & \$390 ;
+  assign \$392  = alloc_queue_count[0] | staged_valid;
+  assign \$393  = ! bus__r_addr[5:0];
+  assign \$394  = bus__r_addr[11:6] >= 3'h4;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = bus__r_addr[11:6] < 3'h7;
+  assign \$397  = \$395  & \$396 ;
+  assign \$398  = bus__r_req & \$397 ;
+  assign \$399  = \$392  | \$398 ;
+  assign \$400  = req_alloc & native_alloc_valid;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = \$399  & \$401 ;
+  assign \$403  = ~ alloc_queue_count[0];
+  assign \$404  = ~ staged_valid;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = \$402  & \$405 ;
+  assign \$407  = ~ \$406 ;
+  assign \$408  = \$391  & \$407 ;
+  assign \$409  = bus__r_addr[11:6] - 3'h4;
+  assign \$410  = bus__r_addr[11:6] - 3'h4;
+  assign \$412  = bus__r_addr[11:6] - 3'h4;
   assign \$413  = bus__r_addr[11:6] - 3'h4;
-  assign \$414  = bus__r_addr[11:6] - 3'h4;
-  assign \$416  = bus__r_addr[11:6] - 3'h4;
-  assign \$417  = bus__r_addr[11:6] - 3'h4;
-  assign \$419  = staged_valid ? alloc_queue_w_data : { \$418 , \$416 [1:0] };
-  assign \$420  = alloc_queue_head_valid ? alloc_queue_head : \$419 ;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = \$422  + 1'h1;
-  assign \$425  = ~ \$424 ;
-  assign \$426  = \$425  + 1'h1;
-  assign \$428  = ~ \$427 ;
-  assign \$429  = \$428  + 1'h1;
-  assign \$431  = ~ \$430 ;
-  assign \$432  = \$431  + 1'h1;
-  assign \$434  = ~ \$433 ;
-  assign \$435  = \$434  + 1'h1;
-  assign \$437  = ~ \$436 ;
-  assign \$438  = \$437  + 1'h1;
-  assign \$440  = ~ \$439 ;
-  assign \$441  = \$440  + 1'h1;
-  assign \$443  = ~ \$442 ;
-  assign \$444  = \$443  + 1'h1;
-  assign \$446  = ~ \$445 ;
-  assign \$447  = \$446  + 1'h1;
-  assign \$449  = ~ \$448 ;
-  assign \$450  = \$449  + 1'h1;
-  assign \$452  = ~ \$451 ;
-  assign \$453  = \$452  + 1'h1;
-  assign \$455  = ~ \$454 ;
-  assign \$456  = \$455  + 1'h1;
-  assign \$458  = ~ \$457 ;
-  assign \$459  = \$458  + 1'h1;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = \$461  + 1'h1;
-  assign \$464  = ~ \$463 ;
-  assign \$465  = \$464  + 1'h1;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = \$467  + 1'h1;
-  assign \$470  = ~ \$469 ;
-  assign \$471  = \$470  + 1'h1;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = \$473  + 1'h1;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = \$476  + 1'h1;
-  assign \$479  = ~ \$478 ;
-  assign \$480  = \$479  + 1'h1;
-  assign \$482  = ~ \$481 ;
-  assign \$483  = \$482  + 1'h1;
-  assign \$485  = ~ \$484 ;
-  assign \$486  = \$485  + 1'h1;
-  assign \$488  = ~ \$487 ;
-  assign \$489  = \$488  + 1'h1;
-  assign \$491  = ~ \$490 ;
-  assign \$492  = \$491  + 1'h1;
-  assign \$494  = ~ \$493 ;
-  assign \$495  = \$494  + 1'h1;
-  assign \$497  = ~ \$496 ;
-  assign \$498  = \$497  + 1'h1;
-  assign \$500  = ~ \$499 ;
-  assign \$501  = \$500  + 1'h1;
-  assign \$503  = ~ \$502 ;
-  assign \$504  = \$503  + 1'h1;
-  assign \$506  = ~ \$505 ;
-  assign \$507  = \$506  + 1'h1;
-  assign \$509  = ~ \$508 ;
-  assign \$510  = \$509  + 1'h1;
-  assign \$512  = ~ \$511 ;
-  assign \$513  = \$512  + 1'h1;
-  assign \$515  = ~ \$514 ;
-  assign \$516  = \$515  + 1'h1;
-  assign \$518  = ~ \$517 ;
-  assign \$519  = \$518  + 1'h1;
-  assign \$521  = ~ \$520 ;
-  assign \$522  = \$521  + 1'h1;
-  assign \$524  = ~ \$523 ;
-  assign \$525  = \$524  + 1'h1;
-  assign \$527  = ~ \$526 ;
-  assign \$528  = \$527  + 1'h1;
-  assign \$530  = ~ \$529 ;
-  assign \$531  = \$530  + 1'h1;
-  assign \$533  = ~ \$532 ;
-  assign \$534  = \$533  + 1'h1;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = \$536  + 1'h1;
-  assign \$539  = ~ \$538 ;
-  assign \$540  = \$539  + 1'h1;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = \$542  + 1'h1;
-  assign \$545  = ~ \$544 ;
-  assign \$546  = \$545  + 1'h1;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = \$548  + 1'h1;
-  assign \$551  = ~ \$550 ;
-  assign \$552  = \$551  + 1'h1;
-  assign \$554  = ~ \$553 ;
-  assign \$555  = \$554  + 1'h1;
-  assign \$557  = ~ \$556 ;
-  assign \$558  = \$557  + 1'h1;
-  assign \$560  = ~ \$559 ;
-  assign \$561  = \$560  + 1'h1;
-  assign \$563  = ~ \$562 ;
-  assign \$564  = \$563  + 1'h1;
-  assign \$566  = ~ \$565 ;
-  assign \$567  = \$566  + 1'h1;
-  assign \$569  = ~ \$568 ;
-  assign \$570  = \$569  + 1'h1;
-  assign \$572  = ~ \$571 ;
-  assign \$573  = \$572  + 1'h1;
-  assign \$575  = ~ \$574 ;
-  assign \$576  = \$575  + 1'h1;
-  assign \$578  = ~ \$577 ;
-  assign \$579  = \$578  + 1'h1;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = \$581  + 1'h1;
-  assign \$584  = ~ \$583 ;
-  assign \$585  = \$584  + 1'h1;
-  assign \$587  = ~ \$586 ;
-  assign \$588  = \$587  + 1'h1;
-  assign \$590  = ~ \$589 ;
-  assign \$591  = \$590  + 1'h1;
-  assign \$593  = ~ \$592 ;
-  assign \$594  = \$593  + 1'h1;
-  assign \$596  = ~ \$595 ;
-  assign \$597  = \$596  + 1'h1;
-  assign \$599  = ~ \$598 ;
-  assign \$600  = \$599  + 1'h1;
-  assign \$602  = ~ \$601 ;
-  assign \$603  = \$602  + 1'h1;
-  assign \$604  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$605  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$606  = \$604  | \$605 ;
-  assign \$607  = r1_sel_config ? 32'd272106760 : 32'd0;
-  assign \$608  = r1_sel_config2 ? 32'd134352936 : 32'd0;
-  assign \$609  = \$607  | \$608 ;
-  assign \$610  = \$606  | \$609 ;
-  assign \$612  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$614  = r1_sel_irq_status ? \$signal$85  : 5'h00;
-  assign \$615  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$616  = \$614  | \$615 ;
-  assign \$617  = \$613  | { 27'h0000000, \$616  };
-  assign \$618  = \$610  | \$617 ;
-  assign \$619  = r1_sel_err_count ? \$signal$70  : 32'd0;
-  assign \$620  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$621  = \$619  | \$620 ;
-  assign \$622  = r1_sel_err_head0 ? { \$signal$78 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$623  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$415  = staged_valid ? alloc_queue_w_data : { \$414 , \$412 [1:0] };
+  assign \$416  = alloc_queue_count[0] ? alloc_queue_head : \$415 ;
+  assign \$418  = ~ \$417 ;
+  assign \$419  = \$418  + 1'h1;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$421  + 1'h1;
+  assign \$424  = ~ \$423 ;
+  assign \$425  = \$424  + 1'h1;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \$427  + 1'h1;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = \$430  + 1'h1;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \$433  + 1'h1;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$436  + 1'h1;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \$439  + 1'h1;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = \$442  + 1'h1;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  + 1'h1;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$448  + 1'h1;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = \$451  + 1'h1;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
+  assign \$457  = ~ \$456 ;
+  assign \$458  = \$457  + 1'h1;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$460  + 1'h1;
+  assign \$463  = ~ \$462 ;
+  assign \$464  = \$463  + 1'h1;
+  assign \$466  = ~ \$465 ;
+  assign \$467  = \$466  + 1'h1;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$469  + 1'h1;
+  assign \$472  = ~ \$471 ;
+  assign \$473  = \$472  + 1'h1;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = \$475  + 1'h1;
+  assign \$478  = ~ \$477 ;
+  assign \$479  = \$478  + 1'h1;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = \$481  + 1'h1;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = \$484  + 1'h1;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$487  + 1'h1;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = \$490  + 1'h1;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$493  + 1'h1;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = \$496  + 1'h1;
+  assign \$499  = ~ \$498 ;
+  assign \$500  = \$499  + 1'h1;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = \$502  + 1'h1;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = \$505  + 1'h1;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$508  + 1'h1;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$511  + 1'h1;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$514  + 1'h1;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = \$517  + 1'h1;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = \$520  + 1'h1;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = \$523  + 1'h1;
+  assign \$526  = ~ \$525 ;
+  assign \$527  = \$526  + 1'h1;
+  assign \$529  = ~ \$528 ;
+  assign \$530  = \$529  + 1'h1;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = \$532  + 1'h1;
+  assign \$535  = ~ \$534 ;
+  assign \$536  = \$535  + 1'h1;
+  assign \$538  = ~ \$537 ;
+  assign \$539  = \$538  + 1'h1;
+  assign \$541  = ~ \$540 ;
+  assign \$542  = \$541  + 1'h1;
+  assign \$544  = ~ \$543 ;
+  assign \$545  = \$544  + 1'h1;
+  assign \$547  = ~ \$546 ;
+  assign \$548  = \$547  + 1'h1;
+  assign \$550  = ~ \$549 ;
+  assign \$551  = \$550  + 1'h1;
+  assign \$553  = ~ \$552 ;
+  assign \$554  = \$553  + 1'h1;
+  assign \$556  = ~ \$555 ;
+  assign \$557  = \$556  + 1'h1;
+  assign \$559  = ~ \$558 ;
+  assign \$560  = \$559  + 1'h1;
+  assign \$562  = ~ \$561 ;
+  assign \$563  = \$562  + 1'h1;
+  assign \$565  = ~ \$564 ;
+  assign \$566  = \$565  + 1'h1;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = \$568  + 1'h1;
+  assign \$571  = ~ \$570 ;
+  assign \$572  = \$571  + 1'h1;
+  assign \$574  = ~ \$573 ;
+  assign \$575  = \$574  + 1'h1;
+  assign \$577  = ~ \$576 ;
+  assign \$578  = \$577  + 1'h1;
+  assign \$580  = ~ \$579 ;
+  assign \$581  = \$580  + 1'h1;
+  assign \$583  = ~ \$582 ;
+  assign \$584  = \$583  + 1'h1;
+  assign \$586  = ~ \$585 ;
+  assign \$587  = \$586  + 1'h1;
+  assign \$589  = ~ \$588 ;
+  assign \$590  = \$589  + 1'h1;
+  assign \$592  = ~ \$591 ;
+  assign \$593  = \$592  + 1'h1;
+  assign \$595  = ~ \$594 ;
+  assign \$596  = \$595  + 1'h1;
+  assign \$598  = ~ \$597 ;
+  assign \$599  = \$598  + 1'h1;
+  assign \$600  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$601  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = r1_sel_config ? 32'd272106760 : 32'd0;
+  assign \$604  = r1_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$605  = \$603  | \$604 ;
+  assign \$606  = \$602  | \$605 ;
+  assign \$608  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$610  = r1_sel_irq_status ? \$signal$85  : 5'h00;
+  assign \$611  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$612  = \$610  | \$611 ;
+  assign \$613  = \$609  | { 27'h0000000, \$612  };
+  assign \$614  = \$606  | \$613 ;
+  assign \$615  = r1_sel_err_count ? \$signal$70  : 32'd0;
+  assign \$616  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$617  = \$615  | \$616 ;
+  assign \$618  = r1_sel_err_head0 ? { \$signal$78 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$619  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$620  = \$618  | \$619 ;
+  assign \$621  = \$617  | \$620 ;
+  assign \$622  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$623  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
   assign \$624  = \$622  | \$623 ;
-  assign \$625  = \$621  | \$624 ;
-  assign \$626  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$627  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$628  = \$626  | \$627 ;
-  assign \$630  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$632  = \$628  | \$631 ;
-  assign \$633  = \$625  | \$632 ;
-  assign \$634  = \$618  | \$633 ;
-  assign \$635  = r1_sel_id | r1_sel_version;
-  assign \$636  = r1_sel_config | r1_sel_config2;
-  assign \$637  = \$635  | \$636 ;
-  assign \$638  = r1_sel_ctrl | r1_sel_status;
-  assign \$639  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$626  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$628  = \$624  | \$627 ;
+  assign \$629  = \$621  | \$628 ;
+  assign \$630  = \$614  | \$629 ;
+  assign \$631  = r1_sel_id | r1_sel_version;
+  assign \$632  = r1_sel_config | r1_sel_config2;
+  assign \$633  = \$631  | \$632 ;
+  assign \$634  = r1_sel_ctrl | r1_sel_status;
+  assign \$635  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$636  = \$634  | \$635 ;
+  assign \$637  = \$633  | \$636 ;
+  assign \$638  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$639  = r1_sel_err_head0 | r1_sel_err_head1;
   assign \$640  = \$638  | \$639 ;
-  assign \$641  = \$637  | \$640 ;
-  assign \$642  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$643  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$644  = \$642  | \$643 ;
-  assign \$645  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$646  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$647  = \$645  | \$646 ;
-  assign \$648  = \$644  | \$647 ;
-  assign \$649  = \$641  | \$648 ;
-  assign \$653  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$654  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
-  assign \$655  = \$653  | \$654 ;
-  assign \$657  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$658  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
-  assign \$659  = \$657  | { 23'h000000, \$658  };
-  assign \$660  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
-  assign \$661  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
-  assign \$662  = { 23'h000000, \$660  } | \$661 ;
-  assign \$663  = \$659  | \$662 ;
-  assign \$664  = \$656  | \$663 ;
-  assign \$665  = r1_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$666  = r1_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$667  = \$665  | \$666 ;
-  assign \$672  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
-  assign \$675  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
-  assign \$676  = \$674  | { 15'h0000, \$675  };
-  assign \$677  = \$671  | \$676 ;
-  assign \$678  = \$664  | \$677 ;
-  assign \$679  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$680  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$681  = \$679  | \$680 ;
-  assign \$682  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$683  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$641  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$642  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$643  = \$641  | \$642 ;
+  assign \$644  = \$640  | \$643 ;
+  assign \$645  = \$637  | \$644 ;
+  assign \$649  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$650  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
+  assign \$651  = \$649  | \$650 ;
+  assign \$653  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$654  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$655  = \$653  | { 23'h000000, \$654  };
+  assign \$656  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$657  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$658  = { 23'h000000, \$656  } | \$657 ;
+  assign \$659  = \$655  | \$658 ;
+  assign \$660  = \$652  | \$659 ;
+  assign \$661  = r1_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$662  = r1_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$663  = \$661  | \$662 ;
+  assign \$668  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
+  assign \$671  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
+  assign \$672  = \$670  | { 15'h0000, \$671  };
+  assign \$673  = \$667  | \$672 ;
+  assign \$674  = \$660  | \$673 ;
+  assign \$675  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$676  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$677  = \$675  | \$676 ;
+  assign \$678  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$679  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$680  = \$678  | \$679 ;
+  assign \$681  = \$677  | \$680 ;
+  assign \$682  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$683  = r1_sel_pool0_info | r1_sel_pool0_flush;
   assign \$684  = \$682  | \$683 ;
-  assign \$685  = \$681  | \$684 ;
-  assign \$686  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$687  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$688  = \$686  | \$687 ;
-  assign \$689  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$690  = \$689  | r1_sel_pool0_low_water;
-  assign \$691  = \$688  | \$690 ;
-  assign \$692  = \$685  | \$691 ;
-  assign \$694  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$696  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$697  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = \$695  | \$698 ;
-  assign \$700  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$701  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
-  assign \$702  = \$700  | { 24'h000000, \$701  };
-  assign \$703  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
-  assign \$704  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$705  = { 24'h000000, \$703  } | \$704 ;
-  assign \$706  = \$702  | \$705 ;
-  assign \$707  = \$699  | \$706 ;
-  assign \$708  = r1_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$709  = r1_sel_pool1_frees ? medium_frees : 32'd0;
-  assign \$710  = \$708  | \$709 ;
-  assign \$715  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
-  assign \$718  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
-  assign \$719  = \$717  | { 15'h0000, \$718  };
-  assign \$720  = \$714  | \$719 ;
-  assign \$721  = \$707  | \$720 ;
-  assign \$722  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$723  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$724  = \$722  | \$723 ;
-  assign \$725  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$726  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$685  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$686  = \$685  | r1_sel_pool0_low_water;
+  assign \$687  = \$684  | \$686 ;
+  assign \$688  = \$681  | \$687 ;
+  assign \$690  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$692  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$693  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$694  = \$692  | \$693 ;
+  assign \$695  = \$691  | \$694 ;
+  assign \$696  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$697  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$698  = \$696  | { 24'h000000, \$697  };
+  assign \$699  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$700  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$701  = { 24'h000000, \$699  } | \$700 ;
+  assign \$702  = \$698  | \$701 ;
+  assign \$703  = \$695  | \$702 ;
+  assign \$704  = r1_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$705  = r1_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$706  = \$704  | \$705 ;
+  assign \$711  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$714  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
+  assign \$715  = \$713  | { 15'h0000, \$714  };
+  assign \$716  = \$710  | \$715 ;
+  assign \$717  = \$703  | \$716 ;
+  assign \$718  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$719  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$720  = \$718  | \$719 ;
+  assign \$721  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$722  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$723  = \$721  | \$722 ;
+  assign \$724  = \$720  | \$723 ;
+  assign \$725  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$726  = r1_sel_pool1_info | r1_sel_pool1_flush;
   assign \$727  = \$725  | \$726 ;
-  assign \$728  = \$724  | \$727 ;
-  assign \$729  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$730  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$731  = \$729  | \$730 ;
-  assign \$732  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$733  = \$732  | r1_sel_pool1_low_water;
-  assign \$734  = \$731  | \$733 ;
-  assign \$735  = \$728  | \$734 ;
-  assign \$737  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$739  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$740  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$741  = \$739  | \$740 ;
-  assign \$742  = \$738  | \$741 ;
-  assign \$743  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$744  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
-  assign \$745  = \$743  | { 26'h0000000, \$744  };
-  assign \$746  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
-  assign \$747  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$748  = { 26'h0000000, \$746  } | \$747 ;
-  assign \$749  = \$745  | \$748 ;
-  assign \$750  = \$742  | \$749 ;
-  assign \$751  = r1_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$752  = r1_sel_pool2_frees ? large_frees : 32'd0;
-  assign \$753  = \$751  | \$752 ;
-  assign \$754  = r1_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$757  = \$753  | \$756 ;
-  assign \$758  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
-  assign \$761  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
-  assign \$762  = \$760  | { 15'h0000, \$761  };
-  assign \$763  = \$757  | \$762 ;
-  assign \$764  = \$750  | \$763 ;
-  assign \$765  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$766  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$767  = \$765  | \$766 ;
-  assign \$768  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$769  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$728  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$729  = \$728  | r1_sel_pool1_low_water;
+  assign \$730  = \$727  | \$729 ;
+  assign \$731  = \$724  | \$730 ;
+  assign \$733  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$735  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$736  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$737  = \$735  | \$736 ;
+  assign \$738  = \$734  | \$737 ;
+  assign \$739  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$740  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$741  = \$739  | { 26'h0000000, \$740  };
+  assign \$742  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$743  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$744  = { 26'h0000000, \$742  } | \$743 ;
+  assign \$745  = \$741  | \$744 ;
+  assign \$746  = \$738  | \$745 ;
+  assign \$747  = r1_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$748  = r1_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$749  = \$747  | \$748 ;
+  assign \$750  = r1_sel_pool2_info ? 32'd12 : 32'd0;
+  assign \$753  = \$749  | \$752 ;
+  assign \$754  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$757  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
+  assign \$758  = \$756  | { 15'h0000, \$757  };
+  assign \$759  = \$753  | \$758 ;
+  assign \$760  = \$746  | \$759 ;
+  assign \$761  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$762  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$765  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$766  = \$764  | \$765 ;
+  assign \$767  = \$763  | \$766 ;
+  assign \$768  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$769  = r1_sel_pool2_info | r1_sel_pool2_flush;
   assign \$770  = \$768  | \$769 ;
-  assign \$771  = \$767  | \$770 ;
-  assign \$772  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$773  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$774  = \$772  | \$773 ;
-  assign \$775  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$776  = \$775  | r1_sel_pool2_low_water;
-  assign \$777  = \$774  | \$776 ;
-  assign \$778  = \$771  | \$777 ;
-  assign \$779  = bus__w_strb == 4'hf;
-  assign \$781  = ~ \$780 ;
-  assign \$782  = \$781  + 1'h1;
+  assign \$771  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$772  = \$771  | r1_sel_pool2_low_water;
+  assign \$773  = \$770  | \$772 ;
+  assign \$774  = \$767  | \$773 ;
+  assign \$775  = bus__w_strb == 4'hf;
+  assign \$777  = ~ \$776 ;
+  assign \$778  = \$777  + 1'h1;
+  assign \$780  = ~ \$779 ;
+  assign \$781  = \$780  + 1'h1;
+  assign \$782  = \$778 [6] | \$781 [6];
   assign \$784  = ~ \$783 ;
   assign \$785  = \$784  + 1'h1;
-  assign \$786  = \$782 [6] | \$785 [6];
-  assign \$788  = ~ \$787 ;
-  assign \$789  = \$788  + 1'h1;
-  assign \$790  = \$786  | \$789 [6];
-  assign \$791  = \$779  & \$790 ;
-  assign \$792  = bus__w_addr[5:0] == 3'h4;
-  assign \$793  = \$791  & \$792 ;
-  assign \$794  = bus__w_req & \$793 ;
-  assign \$795  = bus__w_strb == 4'hf;
-  assign \$797  = ~ \$796 ;
-  assign \$798  = \$797  + 1'h1;
+  assign \$786  = \$782  | \$785 [6];
+  assign \$787  = \$775  & \$786 ;
+  assign \$788  = bus__w_addr[5:0] == 3'h4;
+  assign \$789  = \$787  & \$788 ;
+  assign \$790  = bus__w_req & \$789 ;
+  assign \$791  = bus__w_strb == 4'hf;
+  assign \$793  = ~ \$792 ;
+  assign \$794  = \$793  + 1'h1;
+  assign \$796  = ~ \$795 ;
+  assign \$797  = \$796  + 1'h1;
+  assign \$798  = \$794 [6] | \$797 [6];
   assign \$800  = ~ \$799 ;
   assign \$801  = \$800  + 1'h1;
-  assign \$802  = \$798 [6] | \$801 [6];
-  assign \$804  = ~ \$803 ;
-  assign \$805  = \$804  + 1'h1;
-  assign \$806  = \$802  | \$805 [6];
-  assign \$807  = \$795  & \$806 ;
-  assign \$808  = bus__w_addr[5:0] == 6'h30;
-  assign \$809  = \$807  & \$808 ;
-  assign \$810  = bus__w_req & \$809 ;
-  assign \$811  = bus__w_addr[11:6] - 3'h4;
-  assign \$813  = ~ \$812 ;
-  assign \$814  = \$813  + 1'h1;
-  assign \$816  = ~ \$815 ;
-  assign \$817  = \$816  + 1'h1;
-  assign \$819  = ~ \$818 ;
-  assign \$820  = \$819  + 1'h1;
-  assign \$822  = ~ \$821 ;
-  assign \$823  = \$822  + 1'h1;
-  assign \$824  = bus__w_data[18:0] - 9'h100;
-  assign \$825  = ~ \$824 [19];
-  assign \$827  = \$823 [6] & \$826 ;
-  assign \$829  = ~ \$828 ;
-  assign \$830  = \$829  + 1'h1;
-  assign \$831  = bus__w_data[18:0] - 8'h80;
-  assign \$832  = ~ \$831 [19];
-  assign \$834  = \$830 [6] & \$833 ;
-  assign \$836  = ~ \$835 ;
-  assign \$837  = \$836  + 1'h1;
-  assign \$838  = bus__w_data[18:0] - 6'h30;
-  assign \$839  = ~ \$838 [19];
-  assign \$841  = \$837 [6] & \$840 ;
-  assign \$843  = 37'h1000000000 + \$842 ;
-  assign \$845  = 37'h1000010000 + \$844 ;
-  assign \$847  = 37'h1000100000 + \$846 ;
+  assign \$802  = \$798  | \$801 [6];
+  assign \$803  = \$791  & \$802 ;
+  assign \$804  = bus__w_addr[5:0] == 6'h30;
+  assign \$805  = \$803  & \$804 ;
+  assign \$806  = bus__w_req & \$805 ;
+  assign \$807  = bus__w_addr[11:6] - 3'h4;
+  assign \$809  = ~ \$808 ;
+  assign \$810  = \$809  + 1'h1;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = \$812  + 1'h1;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = \$815  + 1'h1;
+  assign \$818  = ~ \$817 ;
+  assign \$819  = \$818  + 1'h1;
+  assign \$820  = bus__w_data[18:0] - 9'h100;
+  assign \$821  = ~ \$820 [19];
+  assign \$823  = \$819 [6] & \$822 ;
+  assign \$825  = ~ \$824 ;
+  assign \$826  = \$825  + 1'h1;
+  assign \$827  = bus__w_data[18:0] - 8'h80;
+  assign \$828  = ~ \$827 [19];
+  assign \$830  = \$826 [6] & \$829 ;
+  assign \$832  = ~ \$831 ;
+  assign \$833  = \$832  + 1'h1;
+  assign \$834  = bus__w_data[18:0] - 6'h30;
+  assign \$835  = ~ \$834 [19];
+  assign \$837  = \$833 [6] & \$836 ;
+  assign \$839  = 37'h1000000000 + \$838 ;
+  assign \$841  = 37'h1000010000 + \$840 ;
+  assign \$843  = 37'h1000100000 + \$842 ;
+  assign \$844  = ~ command_queue_pop;
+  assign \$845  = command_queue_count[0] & \$844 ;
+  assign \$846  = ~ \$845 ;
+  assign \$847  = command_queue_held[0] ? \read__data$236  : { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1562 , \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], new_flush };
   assign \$848  = ~ command_queue_pop;
-  assign \$849  = command_queue_head_valid & \$848 ;
+  assign \$849  = command_queue_count[0] & \$848 ;
   assign \$850  = ~ \$849 ;
-  assign \$851  = command_queue_held[0] ? \read__data$237  : { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], new_flush };
-  assign \$852  = command_queue_held[0] | command_queue_push;
+  assign \$851  = \$850  & command_queue_held[0];
+  assign \$852  = command_queue_rd_next + 1'h1;
   assign \$853  = ~ command_queue_pop;
-  assign \$854  = command_queue_head_valid & \$853 ;
-  assign \$855  = \$852  | \$854 ;
-  assign \$856  = ~ command_queue_pop;
-  assign \$857  = command_queue_head_valid & \$856 ;
-  assign \$858  = ~ \$857 ;
-  assign \$859  = \$858  & command_queue_held[0];
-  assign \$860  = command_queue_rd_next + 1'h1;
+  assign \$854  = command_queue_count[0] & \$853 ;
+  assign \$855  = command_queue_held[0] | \$854 ;
+  assign \$856  = command_queue_push & \$855 ;
+  assign \$857  = command_queue_wr_next + 1'h1;
+  assign \$858  = ~ command_queue_pop;
+  assign \$859  = command_queue_count[0] & \$858 ;
+  assign \$860  = command_queue_push & \$859 ;
   assign \$861  = ~ command_queue_pop;
-  assign \$862  = command_queue_head_valid & \$861 ;
-  assign \$863  = command_queue_held[0] | \$862 ;
-  assign \$864  = command_queue_push & \$863 ;
-  assign \$865  = command_queue_wr_next + 1'h1;
-  assign \$866  = ~ command_queue_pop;
-  assign \$867  = command_queue_head_valid & \$866 ;
-  assign \$868  = command_queue_push & \$867 ;
+  assign \$862  = command_queue_count[0] & \$861 ;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = \$863  & command_queue_held[0];
+  assign \$865  = ~ command_queue_push;
+  assign \$866  = \$864  & \$865 ;
+  assign \$867  = \$866  ? command_queue_held[1] : command_queue_held[0];
+  assign \$868  = \$860  ? 1'h1 : \$867 ;
   assign \$869  = ~ command_queue_pop;
-  assign \$870  = command_queue_head_valid & \$869 ;
-  assign \$871  = ~ \$870 ;
-  assign \$872  = \$871  & command_queue_held[0];
-  assign \$873  = ~ command_queue_push;
-  assign \$874  = \$872  & \$873 ;
-  assign \$875  = \$874  ? command_queue_held[1] : command_queue_held[0];
-  assign \$876  = \$868  ? 1'h1 : \$875 ;
-  assign \$877  = ~ command_queue_pop;
-  assign \$878  = command_queue_head_valid & \$877 ;
-  assign \$879  = command_queue_push & \$878 ;
+  assign \$870  = command_queue_count[0] & \$869 ;
+  assign \$871  = command_queue_push & \$870 ;
+  assign \$872  = ~ command_queue_pop;
+  assign \$873  = command_queue_count[0] & \$872 ;
+  assign \$874  = ~ \$873 ;
+  assign \$875  = \$874  & command_queue_held[0];
+  assign \$876  = ~ command_queue_push;
+  assign \$877  = \$875  & \$876 ;
+  assign \$878  = \$877  ? command_queue_held[2] : command_queue_held[1];
+  assign \$879  = \$871  ? command_queue_held[0] : \$878 ;
   assign \$880  = ~ command_queue_pop;
-  assign \$881  = command_queue_head_valid & \$880 ;
-  assign \$882  = ~ \$881 ;
-  assign \$883  = \$882  & command_queue_held[0];
-  assign \$884  = ~ command_queue_push;
-  assign \$885  = \$883  & \$884 ;
-  assign \$886  = \$885  ? command_queue_held[2] : command_queue_held[1];
-  assign \$887  = \$879  ? command_queue_held[0] : \$886 ;
-  assign \$888  = ~ command_queue_pop;
-  assign \$889  = command_queue_head_valid & \$888 ;
-  assign \$890  = command_queue_push & \$889 ;
+  assign \$881  = command_queue_count[0] & \$880 ;
+  assign \$882  = command_queue_push & \$881 ;
+  assign \$883  = ~ command_queue_pop;
+  assign \$884  = command_queue_count[0] & \$883 ;
+  assign \$885  = ~ \$884 ;
+  assign \$886  = \$885  & command_queue_held[0];
+  assign \$887  = ~ command_queue_push;
+  assign \$888  = \$886  & \$887 ;
+  assign \$889  = \$888  ? command_queue_held[3] : command_queue_held[2];
+  assign \$890  = \$882  ? command_queue_held[1] : \$889 ;
   assign \$891  = ~ command_queue_pop;
-  assign \$892  = command_queue_head_valid & \$891 ;
-  assign \$893  = ~ \$892 ;
-  assign \$894  = \$893  & command_queue_held[0];
-  assign \$895  = ~ command_queue_push;
-  assign \$896  = \$894  & \$895 ;
-  assign \$897  = \$896  ? command_queue_held[3] : command_queue_held[2];
-  assign \$898  = \$890  ? command_queue_held[1] : \$897 ;
-  assign \$899  = ~ command_queue_pop;
-  assign \$900  = command_queue_head_valid & \$899 ;
-  assign \$901  = command_queue_push & \$900 ;
+  assign \$892  = command_queue_count[0] & \$891 ;
+  assign \$893  = command_queue_push & \$892 ;
+  assign \$894  = ~ command_queue_pop;
+  assign \$895  = command_queue_count[0] & \$894 ;
+  assign \$896  = ~ \$895 ;
+  assign \$897  = \$896  & command_queue_held[0];
+  assign \$898  = ~ command_queue_push;
+  assign \$899  = \$897  & \$898 ;
+  assign \$900  = \$899  ? command_queue_held[4] : command_queue_held[3];
+  assign \$901  = \$893  ? command_queue_held[2] : \$900 ;
   assign \$902  = ~ command_queue_pop;
-  assign \$903  = command_queue_head_valid & \$902 ;
-  assign \$904  = ~ \$903 ;
-  assign \$905  = \$904  & command_queue_held[0];
-  assign \$906  = ~ command_queue_push;
-  assign \$907  = \$905  & \$906 ;
-  assign \$908  = \$907  ? command_queue_held[4] : command_queue_held[3];
-  assign \$909  = \$901  ? command_queue_held[2] : \$908 ;
-  assign \$910  = ~ command_queue_pop;
-  assign \$911  = command_queue_head_valid & \$910 ;
-  assign \$912  = command_queue_push & \$911 ;
+  assign \$903  = command_queue_count[0] & \$902 ;
+  assign \$904  = command_queue_push & \$903 ;
+  assign \$905  = ~ command_queue_pop;
+  assign \$906  = command_queue_count[0] & \$905 ;
+  assign \$907  = ~ \$906 ;
+  assign \$908  = \$907  & command_queue_held[0];
+  assign \$909  = ~ command_queue_push;
+  assign \$910  = \$908  & \$909 ;
+  assign \$911  = \$910  ? command_queue_held[5] : command_queue_held[4];
+  assign \$912  = \$904  ? command_queue_held[3] : \$911 ;
   assign \$913  = ~ command_queue_pop;
-  assign \$914  = command_queue_head_valid & \$913 ;
-  assign \$915  = ~ \$914 ;
-  assign \$916  = \$915  & command_queue_held[0];
-  assign \$917  = ~ command_queue_push;
-  assign \$918  = \$916  & \$917 ;
-  assign \$919  = \$918  ? command_queue_held[5] : command_queue_held[4];
-  assign \$920  = \$912  ? command_queue_held[3] : \$919 ;
-  assign \$921  = ~ command_queue_pop;
-  assign \$922  = command_queue_head_valid & \$921 ;
-  assign \$923  = command_queue_push & \$922 ;
+  assign \$914  = command_queue_count[0] & \$913 ;
+  assign \$915  = command_queue_push & \$914 ;
+  assign \$916  = ~ command_queue_pop;
+  assign \$917  = command_queue_count[0] & \$916 ;
+  assign \$918  = ~ \$917 ;
+  assign \$919  = \$918  & command_queue_held[0];
+  assign \$920  = ~ command_queue_push;
+  assign \$921  = \$919  & \$920 ;
+  assign \$922  = \$921  ? command_queue_held[6] : command_queue_held[5];
+  assign \$923  = \$915  ? command_queue_held[4] : \$922 ;
   assign \$924  = ~ command_queue_pop;
-  assign \$925  = command_queue_head_valid & \$924 ;
-  assign \$926  = ~ \$925 ;
-  assign \$927  = \$926  & command_queue_held[0];
-  assign \$928  = ~ command_queue_push;
-  assign \$929  = \$927  & \$928 ;
-  assign \$930  = \$929  ? command_queue_held[6] : command_queue_held[5];
-  assign \$931  = \$923  ? command_queue_held[4] : \$930 ;
-  assign \$932  = ~ command_queue_pop;
-  assign \$933  = command_queue_head_valid & \$932 ;
-  assign \$934  = command_queue_push & \$933 ;
+  assign \$925  = command_queue_count[0] & \$924 ;
+  assign \$926  = command_queue_push & \$925 ;
+  assign \$927  = ~ command_queue_pop;
+  assign \$928  = command_queue_count[0] & \$927 ;
+  assign \$929  = ~ \$928 ;
+  assign \$930  = \$929  & command_queue_held[0];
+  assign \$931  = ~ command_queue_push;
+  assign \$932  = \$930  & \$931 ;
+  assign \$933  = \$932  ? command_queue_held[7] : command_queue_held[6];
+  assign \$934  = \$926  ? command_queue_held[5] : \$933 ;
   assign \$935  = ~ command_queue_pop;
-  assign \$936  = command_queue_head_valid & \$935 ;
-  assign \$937  = ~ \$936 ;
-  assign \$938  = \$937  & command_queue_held[0];
-  assign \$939  = ~ command_queue_push;
-  assign \$940  = \$938  & \$939 ;
-  assign \$941  = \$940  ? command_queue_held[7] : command_queue_held[6];
-  assign \$942  = \$934  ? command_queue_held[5] : \$941 ;
-  assign \$943  = ~ command_queue_pop;
-  assign \$944  = command_queue_head_valid & \$943 ;
-  assign \$945  = command_queue_push & \$944 ;
+  assign \$936  = command_queue_count[0] & \$935 ;
+  assign \$937  = command_queue_push & \$936 ;
+  assign \$938  = ~ command_queue_pop;
+  assign \$939  = command_queue_count[0] & \$938 ;
+  assign \$940  = ~ \$939 ;
+  assign \$941  = \$940  & command_queue_held[0];
+  assign \$942  = ~ command_queue_push;
+  assign \$943  = \$941  & \$942 ;
+  assign \$944  = \$943  ? command_queue_held[8] : command_queue_held[7];
+  assign \$945  = \$937  ? command_queue_held[6] : \$944 ;
   assign \$946  = ~ command_queue_pop;
-  assign \$947  = command_queue_head_valid & \$946 ;
-  assign \$948  = ~ \$947 ;
-  assign \$949  = \$948  & command_queue_held[0];
-  assign \$950  = ~ command_queue_push;
-  assign \$951  = \$949  & \$950 ;
-  assign \$952  = \$951  ? command_queue_held[8] : command_queue_held[7];
-  assign \$953  = \$945  ? command_queue_held[6] : \$952 ;
-  assign \$954  = ~ command_queue_pop;
-  assign \$955  = command_queue_head_valid & \$954 ;
-  assign \$956  = command_queue_push & \$955 ;
+  assign \$947  = command_queue_count[0] & \$946 ;
+  assign \$948  = command_queue_push & \$947 ;
+  assign \$949  = ~ command_queue_pop;
+  assign \$950  = command_queue_count[0] & \$949 ;
+  assign \$951  = ~ \$950 ;
+  assign \$952  = \$951  & command_queue_held[0];
+  assign \$953  = ~ command_queue_push;
+  assign \$954  = \$952  & \$953 ;
+  assign \$955  = \$954  ? command_queue_held[9] : command_queue_held[8];
+  assign \$956  = \$948  ? command_queue_held[7] : \$955 ;
   assign \$957  = ~ command_queue_pop;
-  assign \$958  = command_queue_head_valid & \$957 ;
-  assign \$959  = ~ \$958 ;
-  assign \$960  = \$959  & command_queue_held[0];
-  assign \$961  = ~ command_queue_push;
-  assign \$962  = \$960  & \$961 ;
-  assign \$963  = \$962  ? command_queue_held[9] : command_queue_held[8];
-  assign \$964  = \$956  ? command_queue_held[7] : \$963 ;
-  assign \$965  = ~ command_queue_pop;
-  assign \$966  = command_queue_head_valid & \$965 ;
-  assign \$967  = command_queue_push & \$966 ;
+  assign \$958  = command_queue_count[0] & \$957 ;
+  assign \$959  = command_queue_push & \$958 ;
+  assign \$960  = ~ command_queue_pop;
+  assign \$961  = command_queue_count[0] & \$960 ;
+  assign \$962  = ~ \$961 ;
+  assign \$963  = \$962  & command_queue_held[0];
+  assign \$964  = ~ command_queue_push;
+  assign \$965  = \$963  & \$964 ;
+  assign \$966  = \$965  ? 1'h0 : command_queue_held[9];
+  assign \$967  = \$959  ? command_queue_held[8] : \$966 ;
   assign \$968  = ~ command_queue_pop;
-  assign \$969  = command_queue_head_valid & \$968 ;
-  assign \$970  = ~ \$969 ;
-  assign \$971  = \$970  & command_queue_held[0];
-  assign \$972  = ~ command_queue_push;
-  assign \$973  = \$971  & \$972 ;
-  assign \$974  = \$973  ? 1'h0 : command_queue_held[9];
-  assign \$975  = \$967  ? command_queue_held[8] : \$974 ;
-  assign \$976  = ~ command_queue_pop;
-  assign \$977  = command_queue_push & \$976 ;
-  assign \$978  = ~ command_queue_push;
-  assign \$979  = command_queue_pop & \$978 ;
-  assign \$980  = \$979  ? command_queue_count[1] : command_queue_count[0];
-  assign \$981  = \$977  ? 1'h1 : \$980 ;
-  assign \$982  = ~ command_queue_pop;
-  assign \$983  = command_queue_push & \$982 ;
-  assign \$984  = ~ command_queue_push;
-  assign \$985  = command_queue_pop & \$984 ;
-  assign \$986  = \$985  ? command_queue_count[2] : command_queue_count[1];
-  assign \$987  = \$983  ? command_queue_count[0] : \$986 ;
-  assign \$988  = ~ command_queue_pop;
-  assign \$989  = command_queue_push & \$988 ;
-  assign \$990  = ~ command_queue_push;
-  assign \$991  = command_queue_pop & \$990 ;
-  assign \$992  = \$991  ? command_queue_count[3] : command_queue_count[2];
-  assign \$993  = \$989  ? command_queue_count[1] : \$992 ;
-  assign \$994  = ~ command_queue_pop;
-  assign \$995  = command_queue_push & \$994 ;
-  assign \$996  = ~ command_queue_push;
-  assign \$997  = command_queue_pop & \$996 ;
-  assign \$998  = \$997  ? command_queue_count[4] : command_queue_count[3];
-  assign \$999  = \$995  ? command_queue_count[2] : \$998 ;
-  assign \$1000  = ~ command_queue_pop;
-  assign \$1001  = command_queue_push & \$1000 ;
-  assign \$1002  = ~ command_queue_push;
-  assign \$1003  = command_queue_pop & \$1002 ;
-  assign \$1004  = \$1003  ? command_queue_count[5] : command_queue_count[4];
-  assign \$1005  = \$1001  ? command_queue_count[3] : \$1004 ;
-  assign \$1006  = ~ command_queue_pop;
-  assign \$1007  = command_queue_push & \$1006 ;
-  assign \$1008  = ~ command_queue_push;
-  assign \$1009  = command_queue_pop & \$1008 ;
-  assign \$1010  = \$1009  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1011  = \$1007  ? command_queue_count[4] : \$1010 ;
-  assign \$1012  = ~ command_queue_pop;
-  assign \$1013  = command_queue_push & \$1012 ;
-  assign \$1014  = ~ command_queue_push;
-  assign \$1015  = command_queue_pop & \$1014 ;
-  assign \$1016  = \$1015  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1017  = \$1013  ? command_queue_count[5] : \$1016 ;
-  assign \$1018  = ~ command_queue_pop;
-  assign \$1019  = command_queue_push & \$1018 ;
-  assign \$1020  = ~ command_queue_push;
-  assign \$1021  = command_queue_pop & \$1020 ;
-  assign \$1022  = \$1021  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1023  = \$1019  ? command_queue_count[6] : \$1022 ;
-  assign \$1024  = ~ command_queue_pop;
-  assign \$1025  = command_queue_push & \$1024 ;
-  assign \$1026  = ~ command_queue_push;
-  assign \$1027  = command_queue_pop & \$1026 ;
-  assign \$1028  = \$1027  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1029  = \$1025  ? command_queue_count[7] : \$1028 ;
-  assign \$1030  = ~ command_queue_pop;
-  assign \$1031  = command_queue_push & \$1030 ;
-  assign \$1032  = ~ command_queue_push;
-  assign \$1033  = command_queue_pop & \$1032 ;
-  assign \$1034  = \$1033  ? command_queue_count[10] : command_queue_count[9];
-  assign \$1035  = \$1031  ? command_queue_count[8] : \$1034 ;
-  assign \$1036  = ~ command_queue_pop;
-  assign \$1037  = command_queue_push & \$1036 ;
-  assign \$1038  = ~ command_queue_push;
-  assign \$1039  = command_queue_pop & \$1038 ;
-  assign \$1040  = \$1039  ? 1'h0 : command_queue_count[10];
-  assign \$1041  = \$1037  ? command_queue_count[9] : \$1040 ;
-  assign \$1042  = req_free & native_free_valid;
-  assign \$1043  = req_flush & native_flush_valid;
-  assign \$1044  = \$1042  | \$1043 ;
-  assign \$1045  = 1'h1 << bus__w_addr[1:0];
-  assign \$1046  = 1'h1 << bus__w_addr[4:2];
-  assign \$1047  = 1'h1 << bus__w_addr[7:5];
-  assign \$1048  = 1'h1 << bus__w_addr[11:8];
-  assign \$1049  = bus__w_strb == 4'hf;
-  assign \$1051  = ~ \$1050 ;
-  assign \$1052  = \$1051  + 1'h1;
-  assign \$1054  = ~ \$1053 ;
-  assign \$1055  = \$1054  + 1'h1;
-  assign \$1056  = \$1052 [6] | \$1055 [6];
-  assign \$1058  = ~ \$1057 ;
-  assign \$1059  = \$1058  + 1'h1;
-  assign \$1060  = \$1056  | \$1059 [6];
-  assign \$1061  = \$1049  & \$1060 ;
-  assign \$1062  = bus__w_addr[5:0] == 3'h4;
-  assign \$1063  = \$1061  & \$1062 ;
-  assign \$1064  = ~ \$1063 ;
-  assign \$1065  = bus__w_req & \$1064 ;
-  assign \$1066  = bus__w_strb == 4'hf;
-  assign \$1068  = ~ \$1067 ;
-  assign \$1069  = \$1068  + 1'h1;
-  assign \$1071  = ~ \$1070 ;
-  assign \$1072  = \$1071  + 1'h1;
-  assign \$1073  = \$1069 [6] | \$1072 [6];
-  assign \$1075  = ~ \$1074 ;
-  assign \$1076  = \$1075  + 1'h1;
-  assign \$1077  = \$1073  | \$1076 [6];
-  assign \$1078  = \$1066  & \$1077 ;
-  assign \$1079  = bus__w_addr[5:0] == 6'h30;
-  assign \$1080  = \$1078  & \$1079 ;
-  assign \$1081  = ~ \$1080 ;
-  assign \$1082  = \$1065  & \$1081 ;
-  assign \$1083  = bus__w_strb == 4'hf;
+  assign \$969  = command_queue_push & \$968 ;
+  assign \$970  = ~ command_queue_push;
+  assign \$971  = command_queue_pop & \$970 ;
+  assign \$972  = \$971  ? command_queue_count[1] : command_queue_count[0];
+  assign \$973  = \$969  ? 1'h1 : \$972 ;
+  assign \$974  = ~ command_queue_pop;
+  assign \$975  = command_queue_push & \$974 ;
+  assign \$976  = ~ command_queue_push;
+  assign \$977  = command_queue_pop & \$976 ;
+  assign \$978  = \$977  ? command_queue_count[2] : command_queue_count[1];
+  assign \$979  = \$975  ? command_queue_count[0] : \$978 ;
+  assign \$980  = ~ command_queue_pop;
+  assign \$981  = command_queue_push & \$980 ;
+  assign \$982  = ~ command_queue_push;
+  assign \$983  = command_queue_pop & \$982 ;
+  assign \$984  = \$983  ? command_queue_count[3] : command_queue_count[2];
+  assign \$985  = \$981  ? command_queue_count[1] : \$984 ;
+  assign \$986  = ~ command_queue_pop;
+  assign \$987  = command_queue_push & \$986 ;
+  assign \$988  = ~ command_queue_push;
+  assign \$989  = command_queue_pop & \$988 ;
+  assign \$990  = \$989  ? command_queue_count[4] : command_queue_count[3];
+  assign \$991  = \$987  ? command_queue_count[2] : \$990 ;
+  assign \$992  = ~ command_queue_pop;
+  assign \$993  = command_queue_push & \$992 ;
+  assign \$994  = ~ command_queue_push;
+  assign \$995  = command_queue_pop & \$994 ;
+  assign \$996  = \$995  ? command_queue_count[5] : command_queue_count[4];
+  assign \$997  = \$993  ? command_queue_count[3] : \$996 ;
+  assign \$998  = ~ command_queue_pop;
+  assign \$999  = command_queue_push & \$998 ;
+  assign \$1000  = ~ command_queue_push;
+  assign \$1001  = command_queue_pop & \$1000 ;
+  assign \$1002  = \$1001  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1003  = \$999  ? command_queue_count[4] : \$1002 ;
+  assign \$1004  = ~ command_queue_pop;
+  assign \$1005  = command_queue_push & \$1004 ;
+  assign \$1006  = ~ command_queue_push;
+  assign \$1007  = command_queue_pop & \$1006 ;
+  assign \$1008  = \$1007  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1009  = \$1005  ? command_queue_count[5] : \$1008 ;
+  assign \$1010  = ~ command_queue_pop;
+  assign \$1011  = command_queue_push & \$1010 ;
+  assign \$1012  = ~ command_queue_push;
+  assign \$1013  = command_queue_pop & \$1012 ;
+  assign \$1014  = \$1013  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1015  = \$1011  ? command_queue_count[6] : \$1014 ;
+  assign \$1016  = ~ command_queue_pop;
+  assign \$1017  = command_queue_push & \$1016 ;
+  assign \$1018  = ~ command_queue_push;
+  assign \$1019  = command_queue_pop & \$1018 ;
+  assign \$1020  = \$1019  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1021  = \$1017  ? command_queue_count[7] : \$1020 ;
+  assign \$1022  = ~ command_queue_pop;
+  assign \$1023  = command_queue_push & \$1022 ;
+  assign \$1024  = ~ command_queue_push;
+  assign \$1025  = command_queue_pop & \$1024 ;
+  assign \$1026  = \$1025  ? command_queue_count[10] : command_queue_count[9];
+  assign \$1027  = \$1023  ? command_queue_count[8] : \$1026 ;
+  assign \$1028  = ~ command_queue_pop;
+  assign \$1029  = command_queue_push & \$1028 ;
+  assign \$1030  = ~ command_queue_push;
+  assign \$1031  = command_queue_pop & \$1030 ;
+  assign \$1032  = \$1031  ? 1'h0 : command_queue_count[10];
+  assign \$1033  = \$1029  ? command_queue_count[9] : \$1032 ;
+  assign \$1034  = req_free & native_free_valid;
+  assign \$1035  = req_flush & native_flush_valid;
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \$1037  = 1'h1 << bus__w_addr[1:0];
+  assign \$1038  = 1'h1 << bus__w_addr[4:2];
+  assign \$1039  = 1'h1 << bus__w_addr[7:5];
+  assign \$1040  = 1'h1 << bus__w_addr[11:8];
+  assign \$1041  = bus__w_strb == 4'hf;
+  assign \$1043  = ~ \$1042 ;
+  assign \$1044  = \$1043  + 1'h1;
+  assign \$1046  = ~ \$1045 ;
+  assign \$1047  = \$1046  + 1'h1;
+  assign \$1048  = \$1044 [6] | \$1047 [6];
+  assign \$1050  = ~ \$1049 ;
+  assign \$1051  = \$1050  + 1'h1;
+  assign \$1052  = \$1048  | \$1051 [6];
+  assign \$1053  = \$1041  & \$1052 ;
+  assign \$1054  = bus__w_addr[5:0] == 3'h4;
+  assign \$1055  = \$1053  & \$1054 ;
+  assign \$1056  = ~ \$1055 ;
+  assign \$1057  = bus__w_req & \$1056 ;
+  assign \$1058  = bus__w_strb == 4'hf;
+  assign \$1060  = ~ \$1059 ;
+  assign \$1061  = \$1060  + 1'h1;
+  assign \$1063  = ~ \$1062 ;
+  assign \$1064  = \$1063  + 1'h1;
+  assign \$1065  = \$1061 [6] | \$1064 [6];
+  assign \$1067  = ~ \$1066 ;
+  assign \$1068  = \$1067  + 1'h1;
+  assign \$1069  = \$1065  | \$1068 [6];
+  assign \$1070  = \$1058  & \$1069 ;
+  assign \$1071  = bus__w_addr[5:0] == 6'h30;
+  assign \$1072  = \$1070  & \$1071 ;
+  assign \$1073  = ~ \$1072 ;
+  assign \$1074  = \$1057  & \$1073 ;
+  assign \$1075  = bus__w_strb == 4'hf;
+  assign \$1076  = ~ w1_a1_0[0];
+  assign \$1077  = ~ w1_a4_2[4];
+  assign \$1078  = \$1076  | \$1077 ;
+  assign \$1079  = ~ w1_a7_5[0];
+  assign \$1080  = ~ w1_a11_8[0];
+  assign \$1081  = \$1079  | \$1080 ;
+  assign \$1082  = \$1078  | \$1081 ;
+  assign \$1083  = ~ \$1082 ;
   assign \$1084  = ~ w1_a1_0[0];
-  assign \$1085  = ~ w1_a4_2[4];
+  assign \$1085  = ~ w1_a4_2[6];
   assign \$1086  = \$1084  | \$1085 ;
   assign \$1087  = ~ w1_a7_5[0];
   assign \$1088  = ~ w1_a11_8[0];
@@ -12087,7 +12037,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1090  = \$1086  | \$1089 ;
   assign \$1091  = ~ \$1090 ;
   assign \$1092  = ~ w1_a1_0[0];
-  assign \$1093  = ~ w1_a4_2[6];
+  assign \$1093  = ~ w1_a4_2[7];
   assign \$1094  = \$1092  | \$1093 ;
   assign \$1095  = ~ w1_a7_5[0];
   assign \$1096  = ~ w1_a11_8[0];
@@ -12095,31 +12045,31 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1098  = \$1094  | \$1097 ;
   assign \$1099  = ~ \$1098 ;
   assign \$1100  = ~ w1_a1_0[0];
-  assign \$1101  = ~ w1_a4_2[7];
+  assign \$1101  = ~ w1_a4_2[6];
   assign \$1102  = \$1100  | \$1101 ;
-  assign \$1103  = ~ w1_a7_5[0];
+  assign \$1103  = ~ w1_a7_5[1];
   assign \$1104  = ~ w1_a11_8[0];
   assign \$1105  = \$1103  | \$1104 ;
   assign \$1106  = \$1102  | \$1105 ;
   assign \$1107  = ~ \$1106 ;
   assign \$1108  = ~ w1_a1_0[0];
-  assign \$1109  = ~ w1_a4_2[6];
+  assign \$1109  = ~ w1_a4_2[1];
   assign \$1110  = \$1108  | \$1109 ;
-  assign \$1111  = ~ w1_a7_5[1];
-  assign \$1112  = ~ w1_a11_8[0];
+  assign \$1111  = ~ w1_a7_5[0];
+  assign \$1112  = ~ w1_a11_8[1];
   assign \$1113  = \$1111  | \$1112 ;
   assign \$1114  = \$1110  | \$1113 ;
   assign \$1115  = ~ \$1114 ;
   assign \$1116  = ~ w1_a1_0[0];
-  assign \$1117  = ~ w1_a4_2[1];
+  assign \$1117  = ~ w1_a4_2[4];
   assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = ~ w1_a7_5[0];
+  assign \$1119  = ~ w1_a7_5[1];
   assign \$1120  = ~ w1_a11_8[1];
   assign \$1121  = \$1119  | \$1120 ;
   assign \$1122  = \$1118  | \$1121 ;
   assign \$1123  = ~ \$1122 ;
   assign \$1124  = ~ w1_a1_0[0];
-  assign \$1125  = ~ w1_a4_2[4];
+  assign \$1125  = ~ w1_a4_2[7];
   assign \$1126  = \$1124  | \$1125 ;
   assign \$1127  = ~ w1_a7_5[1];
   assign \$1128  = ~ w1_a11_8[1];
@@ -12127,23 +12077,23 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1130  = \$1126  | \$1129 ;
   assign \$1131  = ~ \$1130 ;
   assign \$1132  = ~ w1_a1_0[0];
-  assign \$1133  = ~ w1_a4_2[7];
+  assign \$1133  = ~ w1_a4_2[1];
   assign \$1134  = \$1132  | \$1133 ;
-  assign \$1135  = ~ w1_a7_5[1];
+  assign \$1135  = ~ w1_a7_5[2];
   assign \$1136  = ~ w1_a11_8[1];
   assign \$1137  = \$1135  | \$1136 ;
   assign \$1138  = \$1134  | \$1137 ;
   assign \$1139  = ~ \$1138 ;
   assign \$1140  = ~ w1_a1_0[0];
-  assign \$1141  = ~ w1_a4_2[1];
+  assign \$1141  = ~ w1_a4_2[4];
   assign \$1142  = \$1140  | \$1141 ;
-  assign \$1143  = ~ w1_a7_5[2];
+  assign \$1143  = ~ w1_a7_5[3];
   assign \$1144  = ~ w1_a11_8[1];
   assign \$1145  = \$1143  | \$1144 ;
   assign \$1146  = \$1142  | \$1145 ;
   assign \$1147  = ~ \$1146 ;
   assign \$1148  = ~ w1_a1_0[0];
-  assign \$1149  = ~ w1_a4_2[4];
+  assign \$1149  = ~ w1_a4_2[7];
   assign \$1150  = \$1148  | \$1149 ;
   assign \$1151  = ~ w1_a7_5[3];
   assign \$1152  = ~ w1_a11_8[1];
@@ -12151,23 +12101,23 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1154  = \$1150  | \$1153 ;
   assign \$1155  = ~ \$1154 ;
   assign \$1156  = ~ w1_a1_0[0];
-  assign \$1157  = ~ w1_a4_2[7];
+  assign \$1157  = ~ w1_a4_2[1];
   assign \$1158  = \$1156  | \$1157 ;
-  assign \$1159  = ~ w1_a7_5[3];
+  assign \$1159  = ~ w1_a7_5[4];
   assign \$1160  = ~ w1_a11_8[1];
   assign \$1161  = \$1159  | \$1160 ;
   assign \$1162  = \$1158  | \$1161 ;
   assign \$1163  = ~ \$1162 ;
   assign \$1164  = ~ w1_a1_0[0];
-  assign \$1165  = ~ w1_a4_2[1];
+  assign \$1165  = ~ w1_a4_2[4];
   assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = ~ w1_a7_5[4];
+  assign \$1167  = ~ w1_a7_5[5];
   assign \$1168  = ~ w1_a11_8[1];
   assign \$1169  = \$1167  | \$1168 ;
   assign \$1170  = \$1166  | \$1169 ;
   assign \$1171  = ~ \$1170 ;
   assign \$1172  = ~ w1_a1_0[0];
-  assign \$1173  = ~ w1_a4_2[4];
+  assign \$1173  = ~ w1_a4_2[7];
   assign \$1174  = \$1172  | \$1173 ;
   assign \$1175  = ~ w1_a7_5[5];
   assign \$1176  = ~ w1_a11_8[1];
@@ -12175,80 +12125,80 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1178  = \$1174  | \$1177 ;
   assign \$1179  = ~ \$1178 ;
   assign \$1180  = ~ w1_a1_0[0];
-  assign \$1181  = ~ w1_a4_2[7];
+  assign \$1181  = ~ w1_a4_2[4];
   assign \$1182  = \$1180  | \$1181 ;
-  assign \$1183  = ~ w1_a7_5[5];
-  assign \$1184  = ~ w1_a11_8[1];
+  assign \$1183  = ~ w1_a7_5[0];
+  assign \$1184  = ~ w1_a11_8[0];
   assign \$1185  = \$1183  | \$1184 ;
   assign \$1186  = \$1182  | \$1185 ;
   assign \$1187  = ~ \$1186 ;
   assign \$1188  = ~ w1_a1_0[0];
-  assign \$1189  = ~ w1_a4_2[4];
+  assign \$1189  = ~ w1_a4_2[6];
   assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = ~ w1_a7_5[0];
+  assign \$1191  = ~ w1_a7_5[1];
   assign \$1192  = ~ w1_a11_8[0];
   assign \$1193  = \$1191  | \$1192 ;
   assign \$1194  = \$1190  | \$1193 ;
   assign \$1195  = ~ \$1194 ;
   assign \$1196  = ~ w1_a1_0[0];
-  assign \$1197  = ~ w1_a4_2[6];
+  assign \$1197  = ~ w1_a4_2[1];
   assign \$1198  = \$1196  | \$1197 ;
-  assign \$1199  = ~ w1_a7_5[1];
-  assign \$1200  = ~ w1_a11_8[0];
+  assign \$1199  = ~ w1_a7_5[0];
+  assign \$1200  = ~ w1_a11_8[1];
   assign \$1201  = \$1199  | \$1200 ;
   assign \$1202  = \$1198  | \$1201 ;
   assign \$1203  = ~ \$1202 ;
   assign \$1204  = ~ w1_a1_0[0];
-  assign \$1205  = ~ w1_a4_2[1];
+  assign \$1205  = ~ w1_a4_2[4];
   assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = ~ w1_a7_5[0];
+  assign \$1207  = ~ w1_a7_5[1];
   assign \$1208  = ~ w1_a11_8[1];
   assign \$1209  = \$1207  | \$1208 ;
   assign \$1210  = \$1206  | \$1209 ;
   assign \$1211  = ~ \$1210 ;
   assign \$1212  = ~ w1_a1_0[0];
-  assign \$1213  = ~ w1_a4_2[4];
+  assign \$1213  = ~ w1_a4_2[1];
   assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = ~ w1_a7_5[1];
+  assign \$1215  = ~ w1_a7_5[2];
   assign \$1216  = ~ w1_a11_8[1];
   assign \$1217  = \$1215  | \$1216 ;
   assign \$1218  = \$1214  | \$1217 ;
   assign \$1219  = ~ \$1218 ;
   assign \$1220  = ~ w1_a1_0[0];
-  assign \$1221  = ~ w1_a4_2[1];
+  assign \$1221  = ~ w1_a4_2[4];
   assign \$1222  = \$1220  | \$1221 ;
-  assign \$1223  = ~ w1_a7_5[2];
+  assign \$1223  = ~ w1_a7_5[3];
   assign \$1224  = ~ w1_a11_8[1];
   assign \$1225  = \$1223  | \$1224 ;
   assign \$1226  = \$1222  | \$1225 ;
   assign \$1227  = ~ \$1226 ;
   assign \$1228  = ~ w1_a1_0[0];
-  assign \$1229  = ~ w1_a4_2[4];
+  assign \$1229  = ~ w1_a4_2[1];
   assign \$1230  = \$1228  | \$1229 ;
-  assign \$1231  = ~ w1_a7_5[3];
+  assign \$1231  = ~ w1_a7_5[4];
   assign \$1232  = ~ w1_a11_8[1];
   assign \$1233  = \$1231  | \$1232 ;
   assign \$1234  = \$1230  | \$1233 ;
   assign \$1235  = ~ \$1234 ;
   assign \$1236  = ~ w1_a1_0[0];
-  assign \$1237  = ~ w1_a4_2[1];
+  assign \$1237  = ~ w1_a4_2[4];
   assign \$1238  = \$1236  | \$1237 ;
-  assign \$1239  = ~ w1_a7_5[4];
+  assign \$1239  = ~ w1_a7_5[5];
   assign \$1240  = ~ w1_a11_8[1];
   assign \$1241  = \$1239  | \$1240 ;
   assign \$1242  = \$1238  | \$1241 ;
   assign \$1243  = ~ \$1242 ;
-  assign \$1244  = ~ w1_a1_0[0];
-  assign \$1245  = ~ w1_a4_2[4];
-  assign \$1246  = \$1244  | \$1245 ;
-  assign \$1247  = ~ w1_a7_5[5];
-  assign \$1248  = ~ w1_a11_8[1];
-  assign \$1249  = \$1247  | \$1248 ;
-  assign \$1250  = \$1246  | \$1249 ;
-  assign \$1251  = ~ \$1250 ;
-  assign \$1252  = { \$1251 , \$1243 , \$1235 , \$1227 , \$1219 , \$1211 , \$1203 , \$1195  } + 8'hff;
+  assign \$1244  = { \$1243 , \$1235 , \$1227 , \$1219 , \$1211 , \$1203 , \$1195 , \$1187  } + 8'hff;
+  assign \$1245  = ~ w1_a1_0[0];
+  assign \$1246  = ~ w1_a4_2[6];
+  assign \$1247  = \$1245  | \$1246 ;
+  assign \$1248  = ~ w1_a7_5[0];
+  assign \$1249  = ~ w1_a11_8[0];
+  assign \$1250  = \$1248  | \$1249 ;
+  assign \$1251  = \$1247  | \$1250 ;
+  assign \$1252  = ~ \$1251 ;
   assign \$1253  = ~ w1_a1_0[0];
-  assign \$1254  = ~ w1_a4_2[6];
+  assign \$1254  = ~ w1_a4_2[7];
   assign \$1255  = \$1253  | \$1254 ;
   assign \$1256  = ~ w1_a7_5[0];
   assign \$1257  = ~ w1_a11_8[0];
@@ -12258,15 +12208,15 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1261  = ~ w1_a1_0[0];
   assign \$1262  = ~ w1_a4_2[7];
   assign \$1263  = \$1261  | \$1262 ;
-  assign \$1264  = ~ w1_a7_5[0];
-  assign \$1265  = ~ w1_a11_8[0];
+  assign \$1264  = ~ w1_a7_5[1];
+  assign \$1265  = ~ w1_a11_8[1];
   assign \$1266  = \$1264  | \$1265 ;
   assign \$1267  = \$1263  | \$1266 ;
   assign \$1268  = ~ \$1267 ;
   assign \$1269  = ~ w1_a1_0[0];
   assign \$1270  = ~ w1_a4_2[7];
   assign \$1271  = \$1269  | \$1270 ;
-  assign \$1272  = ~ w1_a7_5[1];
+  assign \$1272  = ~ w1_a7_5[3];
   assign \$1273  = ~ w1_a11_8[1];
   assign \$1274  = \$1272  | \$1273 ;
   assign \$1275  = \$1271  | \$1274 ;
@@ -12274,1270 +12224,1258 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1277  = ~ w1_a1_0[0];
   assign \$1278  = ~ w1_a4_2[7];
   assign \$1279  = \$1277  | \$1278 ;
-  assign \$1280  = ~ w1_a7_5[3];
+  assign \$1280  = ~ w1_a7_5[5];
   assign \$1281  = ~ w1_a11_8[1];
   assign \$1282  = \$1280  | \$1281 ;
   assign \$1283  = \$1279  | \$1282 ;
   assign \$1284  = ~ \$1283 ;
-  assign \$1285  = ~ w1_a1_0[0];
-  assign \$1286  = ~ w1_a4_2[7];
-  assign \$1287  = \$1285  | \$1286 ;
-  assign \$1288  = ~ w1_a7_5[5];
-  assign \$1289  = ~ w1_a11_8[1];
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = \$1287  | \$1290 ;
-  assign \$1292  = ~ \$1291 ;
-  assign \$1293  = { \$1292 , \$1284 , \$1276 , \$1268 , \$1260  } + 5'h1f;
-  assign \$1294  = \$signal$257  & \$signal$258 ;
-  assign \$1295  = \$1294  & w2_is_ctrl;
-  assign \$1296  = \$1295  & \$signal$260 [0];
-  assign \$1297  = \$signal$257  & \$signal$258 ;
-  assign \$1298  = \$1297  & w2_is_err_pop;
-  assign \$1299  = \$signal$257  & w2_is_irq_status;
-  assign \$1300  = \$1299  & \$signal$259 [0];
-  assign \$1301  = \$1300  ? \$signal$260 [4:0] : 5'h00;
-  assign \$1302  = \$signal$257  & w2_is_irq_enable;
-  assign \$1303  = \$1302  & \$signal$259 [0];
-  assign \$1304  = \$signal$257  & w2_is_pool0_low_water;
-  assign \$1305  = \$1304  & \$signal$259 [0];
-  assign \$1306  = \$signal$257  & w2_is_pool0_low_water;
-  assign \$1307  = \$1306  & \$signal$259 [1];
-  assign \$1308  = \$signal$257  & w2_is_pool0_low_water;
-  assign \$1309  = \$1308  & \$signal$259 [2];
-  assign \$1310  = \$signal$257  & w2_is_pool1_low_water;
-  assign \$1311  = \$1310  & \$signal$259 [0];
-  assign \$1312  = \$signal$257  & w2_is_pool1_low_water;
-  assign \$1313  = \$1312  & \$signal$259 [1];
-  assign \$1314  = \$signal$257  & w2_is_pool1_low_water;
-  assign \$1315  = \$1314  & \$signal$259 [2];
-  assign \$1316  = \$signal$257  & w2_is_pool2_low_water;
-  assign \$1317  = \$1316  & \$signal$259 [0];
-  assign \$1318  = \$signal$257  & w2_is_pool2_low_water;
-  assign \$1319  = \$1318  & \$signal$259 [1];
-  assign \$1320  = \$signal$257  & w2_is_pool2_low_water;
-  assign \$1321  = \$1320  & \$signal$259 [2];
-  assign \$1322  = | \port$4742$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1322 ;
-  assign \$1323  = | \port$4757$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1323 ;
-  assign \$1324  = ~ \port$4736$0 [0];
-  assign \$1325  = rsp_grant_valid & \$1324 ;
-  assign \$1326  = \port$4736$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1325  & \$1326 ;
-  assign \$1327  = \$signal$28  > 2'h2;
-  assign \$1328  = \$1327  ? 2'h2 : \$signal$28 ;
-  assign \$1329  = | \$signal$28 ;
-  assign \$1330  = space_ge1 & \$1329 ;
-  assign \$1331  = \$1330  ? 1'h1 : 1'h0;
-  assign \$1332  = space_ge2 ? \$1328  : { 1'h0, \$1331  };
-  assign \$signal$71  = space_ge3 ? \$signal$28  : \$1332 ;
-  assign \$1333  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1333  & space_ge1;
-  assign \$1334  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1334  & space_ge2;
-  assign \$1335  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1335  & space_ge3;
-  assign \$1336  = ~ space[4];
-  assign popped = w1c & \$1336 ;
-  assign \$1337  = 1'h0 - tail[1:0];
-  assign \$1338  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1338  ? tail_next_row : tail_row;
-  assign \$1339  = ! \$1337 [1:0];
-  assign \$1340  = \$1337 [1:0] == 1'h1;
-  assign \$1341  = \$1340  ? e1_new1 : e1_new2;
-  assign \$signature__data$279  = \$1339  ? e1_new0 : \$1341 ;
-  assign \$1342  = 1'h1 - tail[1:0];
-  assign \$1343  = tail[1:0] > 1'h1;
-  assign \$signature__addr$284  = \$1343  ? tail_next_row : tail_row;
-  assign \$1344  = ! \$1342 [1:0];
-  assign \$1345  = \$1342 [1:0] == 1'h1;
-  assign \$1346  = \$1345  ? e1_new1 : e1_new2;
-  assign \$signature__data$285  = \$1344  ? e1_new0 : \$1346 ;
-  assign \$1347  = 2'h2 - tail[1:0];
-  assign \$1348  = tail[1:0] > 2'h2;
-  assign \$signature__addr$290  = \$1348  ? tail_next_row : tail_row;
-  assign \$1349  = ! \$1347 [1:0];
-  assign \$1350  = \$1347 [1:0] == 1'h1;
-  assign \$1351  = \$1350  ? e1_new1 : e1_new2;
-  assign \$signature__data$291  = \$1349  ? e1_new0 : \$1351 ;
-  assign \$1352  = 2'h3 - tail[1:0];
-  assign \$1353  = ! \$1352 [1:0];
-  assign \$1354  = \$1352 [1:0] == 1'h1;
-  assign \$1355  = \$1354  ? e1_new1 : e1_new2;
-  assign \$signature__data$297  = \$1353  ? e1_new0 : \$1355 ;
-  assign \$1356  = space - 3'h7;
+  assign \$1285  = { \$1284 , \$1276 , \$1268 , \$1260 , \$1252  } + 5'h1f;
+  assign \$1286  = \$signal$255  & \$signal$256 ;
+  assign \$1287  = \$1286  & w2_is_ctrl;
+  assign \$1288  = \$1287  & \$signal$258 [0];
+  assign \$1289  = \$signal$255  & \$signal$256 ;
+  assign \$1290  = \$1289  & w2_is_err_pop;
+  assign \$1291  = \$signal$255  & w2_is_irq_status;
+  assign \$1292  = \$1291  & \$signal$257 [0];
+  assign \$1293  = \$1292  ? \$signal$258 [4:0] : 5'h00;
+  assign \$1294  = \$signal$255  & w2_is_irq_enable;
+  assign \$1295  = \$1294  & \$signal$257 [0];
+  assign \$1296  = \$signal$255  & w2_is_pool0_low_water;
+  assign \$1297  = \$1296  & \$signal$257 [0];
+  assign \$1298  = \$signal$255  & w2_is_pool0_low_water;
+  assign \$1299  = \$1298  & \$signal$257 [1];
+  assign \$1300  = \$signal$255  & w2_is_pool0_low_water;
+  assign \$1301  = \$1300  & \$signal$257 [2];
+  assign \$1302  = \$signal$255  & w2_is_pool1_low_water;
+  assign \$1303  = \$1302  & \$signal$257 [0];
+  assign \$1304  = \$signal$255  & w2_is_pool1_low_water;
+  assign \$1305  = \$1304  & \$signal$257 [1];
+  assign \$1306  = \$signal$255  & w2_is_pool1_low_water;
+  assign \$1307  = \$1306  & \$signal$257 [2];
+  assign \$1308  = \$signal$255  & w2_is_pool2_low_water;
+  assign \$1309  = \$1308  & \$signal$257 [0];
+  assign \$1310  = \$signal$255  & w2_is_pool2_low_water;
+  assign \$1311  = \$1310  & \$signal$257 [1];
+  assign \$1312  = \$signal$255  & w2_is_pool2_low_water;
+  assign \$1313  = \$1312  & \$signal$257 [2];
+  assign \$1314  = | \port$4726$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1314 ;
+  assign \$1315  = | \port$4741$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1315 ;
+  assign \$1316  = ~ \port$4720$0 [0];
+  assign \$1317  = rsp_grant_valid & \$1316 ;
+  assign \$1318  = \port$4720$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1317  & \$1318 ;
+  assign \$1319  = \$signal$28  > 2'h2;
+  assign \$1320  = \$1319  ? 2'h2 : \$signal$28 ;
+  assign \$1321  = | \$signal$28 ;
+  assign \$1322  = space_ge1 & \$1321 ;
+  assign \$1323  = \$1322  ? 1'h1 : 1'h0;
+  assign \$1324  = space_ge2 ? \$1320  : { 1'h0, \$1323  };
+  assign \$signal$71  = space_ge3 ? \$signal$28  : \$1324 ;
+  assign \$1325  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1325  & space_ge1;
+  assign \$1326  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1326  & space_ge2;
+  assign \$1327  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1327  & space_ge3;
+  assign \$1328  = ~ space[4];
+  assign popped = w1c & \$1328 ;
+  assign \$1329  = 1'h0 - tail[1:0];
+  assign \$1330  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1330  ? tail_next_row : tail_row;
+  assign \$1331  = ! \$1329 [1:0];
+  assign \$1332  = \$1329 [1:0] == 1'h1;
+  assign \$1333  = \$1332  ? e1_new1 : e1_new2;
+  assign \$signature__data$277  = \$1331  ? e1_new0 : \$1333 ;
+  assign \$1334  = 1'h1 - tail[1:0];
+  assign \$1335  = tail[1:0] > 1'h1;
+  assign \$signature__addr$282  = \$1335  ? tail_next_row : tail_row;
+  assign \$1336  = ! \$1334 [1:0];
+  assign \$1337  = \$1334 [1:0] == 1'h1;
+  assign \$1338  = \$1337  ? e1_new1 : e1_new2;
+  assign \$signature__data$283  = \$1336  ? e1_new0 : \$1338 ;
+  assign \$1339  = 2'h2 - tail[1:0];
+  assign \$1340  = tail[1:0] > 2'h2;
+  assign \$signature__addr$288  = \$1340  ? tail_next_row : tail_row;
+  assign \$1341  = ! \$1339 [1:0];
+  assign \$1342  = \$1339 [1:0] == 1'h1;
+  assign \$1343  = \$1342  ? e1_new1 : e1_new2;
+  assign \$signature__data$289  = \$1341  ? e1_new0 : \$1343 ;
+  assign \$1344  = 2'h3 - tail[1:0];
+  assign \$1345  = ! \$1344 [1:0];
+  assign \$1346  = \$1344 [1:0] == 1'h1;
+  assign \$1347  = \$1346  ? e1_new1 : e1_new2;
+  assign \$signature__data$295  = \$1345  ? e1_new0 : \$1347 ;
+  assign \$1348  = space - 3'h7;
+  assign \$1349  = ~ \$1348 [5];
+  assign \$1350  = space - 3'h7;
+  assign \$1351  = ~ \$1350 [5];
+  assign \$1352  = space - 4'h8;
+  assign \$1353  = ~ \$1352 [5];
+  assign \$1354  = space - 3'h7;
+  assign \$1355  = ~ \$1354 [5];
+  assign \$1356  = space - 4'h8;
   assign \$1357  = ~ \$1356 [5];
-  assign \$1358  = space - 3'h7;
+  assign \$1358  = space - 4'h9;
   assign \$1359  = ~ \$1358 [5];
-  assign \$1360  = space - 4'h8;
-  assign \$1361  = ~ \$1360 [5];
-  assign \$1362  = space - 3'h7;
-  assign \$1363  = ~ \$1362 [5];
-  assign \$1364  = space - 4'h8;
-  assign \$1365  = ~ \$1364 [5];
-  assign \$1366  = space - 4'h9;
-  assign \$1367  = ~ \$1366 [5];
-  assign \$1368  = space - \$signal$28 ;
-  assign \$1369  = space + 1'h1;
-  assign space_over = \$1369  - \$signal$28 ;
-  assign space_short = $signed(\$1368 ) < $signed(1'h0);
-  assign \$1370  = | \$signal$28 ;
-  assign \$1371  = \$signal$71  != \$signal$28 ;
-  assign \$1374  = \$signal$85  & irq_enable;
-  assign irq = | \$1374 ;
-  assign \$1375  = small_lw_granted_2 & small_lw_short;
-  assign \$1376  = medium_lw_granted_2 & medium_lw_short;
-  assign \$1377  = \$1375  | \$1376 ;
-  assign \$1378  = large_lw_granted_2 & large_lw_short;
-  assign low_water_hit = \$1377  | \$1378 ;
-  assign \$1379  = ! bus__r_addr[5:0];
-  assign \$1380  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1381  = \$1379  & \$1380 ;
-  assign \$1382  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1381  & \$1382 ;
-  assign \$1383  = ~ alloc_queue_pop;
-  assign \$1384  = alloc_queue_head_valid & \$1383 ;
-  assign \$1385  = alloc_queue_held[0] | \$1384 ;
-  assign \$signature__en$307  = alloc_queue_push & \$1385 ;
-  assign \$1386  = req_alloc & native_alloc_valid;
-  assign \$1387  = ~ \$1386 ;
-  assign alloc_queue_pop = alloc_queue_head_valid & \$1387 ;
-  assign \$1388  = alloc_queue_head_valid | staged_valid;
-  assign \$1389  = ! bus__r_addr[5:0];
-  assign \$1390  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1391  = \$1389  & \$1390 ;
-  assign \$1392  = bus__r_addr[11:6] < 3'h7;
-  assign \$1393  = \$1391  & \$1392 ;
-  assign \$1394  = bus__r_req & \$1393 ;
-  assign \$1395  = \$1388  | \$1394 ;
-  assign \$1396  = req_alloc & native_alloc_valid;
-  assign \$1397  = ~ \$1396 ;
-  assign \$1398  = \$1395  & \$1397 ;
-  assign \$1399  = ~ alloc_queue_head_valid;
-  assign \$1400  = \$1398  & \$1399 ;
-  assign \$1401  = ~ \$1400 ;
-  assign alloc_queue_push = staged_valid & \$1401 ;
-  assign \$1402  = r2_block0 | r2_block4;
-  assign \$1403  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1402  | \$1403 ;
-  assign \$1404  = | r2_found_in;
-  assign bus__r_err = ~ \$1404 ;
+  assign \$1360  = space - \$signal$28 ;
+  assign \$1361  = space + 1'h1;
+  assign space_over = \$1361  - \$signal$28 ;
+  assign space_short = $signed(\$1360 ) < $signed(1'h0);
+  assign \$1362  = | \$signal$28 ;
+  assign \$1363  = \$signal$71  != \$signal$28 ;
+  assign \$1366  = \$signal$85  & irq_enable;
+  assign irq = | \$1366 ;
+  assign \$1367  = small_lw_granted_2 & small_lw_short;
+  assign \$1368  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1369  = \$1367  | \$1368 ;
+  assign \$1370  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1369  | \$1370 ;
+  assign \$1371  = ! bus__r_addr[5:0];
+  assign \$1372  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1373  = \$1371  & \$1372 ;
+  assign \$1374  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1373  & \$1374 ;
+  assign \$1375  = ~ alloc_queue_pop;
+  assign \$1376  = alloc_queue_count[0] & \$1375 ;
+  assign \$1377  = alloc_queue_held[0] | \$1376 ;
+  assign \$signature__en$305  = alloc_queue_push & \$1377 ;
+  assign \$1378  = req_alloc & native_alloc_valid;
+  assign \$1379  = ~ \$1378 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1379 ;
+  assign \$1380  = alloc_queue_count[0] | staged_valid;
+  assign \$1381  = ! bus__r_addr[5:0];
+  assign \$1382  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1383  = \$1381  & \$1382 ;
+  assign \$1384  = bus__r_addr[11:6] < 3'h7;
+  assign \$1385  = \$1383  & \$1384 ;
+  assign \$1386  = bus__r_req & \$1385 ;
+  assign \$1387  = \$1380  | \$1386 ;
+  assign \$1388  = req_alloc & native_alloc_valid;
+  assign \$1389  = ~ \$1388 ;
+  assign \$1390  = \$1387  & \$1389 ;
+  assign \$1391  = ~ alloc_queue_count[0];
+  assign \$1392  = \$1390  & \$1391 ;
+  assign \$1393  = ~ \$1392 ;
+  assign alloc_queue_push = staged_valid & \$1393 ;
+  assign \$1394  = r2_block0 | r2_block4;
+  assign \$1395  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1394  | \$1395 ;
+  assign \$1396  = | r2_found_in;
+  assign bus__r_err = ~ \$1396 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign bus__w_slow = \$signal$219  | new_flush;
-  assign \$1405  = ~ command_queue_pop;
-  assign \$1406  = command_queue_head_valid & \$1405 ;
-  assign \$1407  = command_queue_held[0] | \$1406 ;
-  assign \$signature__en$320  = command_queue_push & \$1407 ;
-  assign \$1408  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1409  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1410  = w1_pool_is[2] & w1_large_addr[0];
+  assign bus__w_slow = \$signal$218  | new_flush;
+  assign \$1397  = ~ command_queue_pop;
+  assign \$1398  = command_queue_count[0] & \$1397 ;
+  assign \$1399  = command_queue_held[0] | \$1398 ;
+  assign \$signature__en$318  = command_queue_push & \$1399 ;
+  assign \$1400  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1401  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1402  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1403  = { \$1402 , \$1401 , \$1400  } + 3'h7;
+  assign \$1404  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1405  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1406  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1407  = { \$1406 , \$1405 , \$1404  } + 3'h7;
+  assign \$1408  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1409  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1410  = w1_pool_is[2] & w1_large_addr[2];
   assign \$1411  = { \$1410 , \$1409 , \$1408  } + 3'h7;
-  assign \$1412  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1413  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1414  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1412  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1413  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1414  = w1_pool_is[2] & w1_large_addr[3];
   assign \$1415  = { \$1414 , \$1413 , \$1412  } + 3'h7;
-  assign \$1416  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1417  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1418  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1416  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1417  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1418  = w1_pool_is[2] & w1_large_addr[4];
   assign \$1419  = { \$1418 , \$1417 , \$1416  } + 3'h7;
-  assign \$1420  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1421  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1422  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1420  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1421  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1422  = w1_pool_is[2] & w1_large_addr[5];
   assign \$1423  = { \$1422 , \$1421 , \$1420  } + 3'h7;
-  assign \$1424  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1425  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1426  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1424  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1425  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1426  = w1_pool_is[2] & w1_large_addr[6];
   assign \$1427  = { \$1426 , \$1425 , \$1424  } + 3'h7;
-  assign \$1428  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1429  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1430  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1428  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1429  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1430  = w1_pool_is[2] & w1_large_addr[7];
   assign \$1431  = { \$1430 , \$1429 , \$1428  } + 3'h7;
-  assign \$1432  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1433  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1434  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1432  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1433  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1434  = w1_pool_is[2] & w1_large_addr[8];
   assign \$1435  = { \$1434 , \$1433 , \$1432  } + 3'h7;
-  assign \$1436  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1437  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1438  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1436  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1437  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1438  = w1_pool_is[2] & w1_large_addr[9];
   assign \$1439  = { \$1438 , \$1437 , \$1436  } + 3'h7;
-  assign \$1440  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1441  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1442  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1440  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1441  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1442  = w1_pool_is[2] & w1_large_addr[10];
   assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
-  assign \$1444  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1445  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1446  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1444  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1445  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1446  = w1_pool_is[2] & w1_large_addr[11];
   assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
-  assign \$1448  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1449  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1450  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1448  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1449  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1450  = w1_pool_is[2] & w1_large_addr[12];
   assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
-  assign \$1452  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1453  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1454  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1452  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1453  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1454  = w1_pool_is[2] & w1_large_addr[13];
   assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
-  assign \$1456  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1457  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1458  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1456  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1457  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1458  = w1_pool_is[2] & w1_large_addr[14];
   assign \$1459  = { \$1458 , \$1457 , \$1456  } + 3'h7;
-  assign \$1460  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1461  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1462  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1460  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1461  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1462  = w1_pool_is[2] & w1_large_addr[15];
   assign \$1463  = { \$1462 , \$1461 , \$1460  } + 3'h7;
-  assign \$1464  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1465  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1466  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1464  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1465  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1466  = w1_pool_is[2] & w1_large_addr[16];
   assign \$1467  = { \$1466 , \$1465 , \$1464  } + 3'h7;
-  assign \$1468  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1469  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1470  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1468  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1469  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1470  = w1_pool_is[2] & w1_large_addr[17];
   assign \$1471  = { \$1470 , \$1469 , \$1468  } + 3'h7;
-  assign \$1472  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1473  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1474  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1472  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1473  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1474  = w1_pool_is[2] & w1_large_addr[18];
   assign \$1475  = { \$1474 , \$1473 , \$1472  } + 3'h7;
-  assign \$1476  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1477  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1478  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1476  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1477  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1478  = w1_pool_is[2] & w1_large_addr[19];
   assign \$1479  = { \$1478 , \$1477 , \$1476  } + 3'h7;
-  assign \$1480  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1481  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1482  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1480  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1481  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1482  = w1_pool_is[2] & w1_large_addr[20];
   assign \$1483  = { \$1482 , \$1481 , \$1480  } + 3'h7;
-  assign \$1484  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1485  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1486  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1484  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1485  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1486  = w1_pool_is[2] & w1_large_addr[21];
   assign \$1487  = { \$1486 , \$1485 , \$1484  } + 3'h7;
-  assign \$1488  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1489  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1490  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1488  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1489  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1490  = w1_pool_is[2] & w1_large_addr[22];
   assign \$1491  = { \$1490 , \$1489 , \$1488  } + 3'h7;
-  assign \$1492  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1493  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1494  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1492  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1493  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1494  = w1_pool_is[2] & w1_large_addr[23];
   assign \$1495  = { \$1494 , \$1493 , \$1492  } + 3'h7;
-  assign \$1496  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1497  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1498  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1496  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1497  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1498  = w1_pool_is[2] & w1_large_addr[24];
   assign \$1499  = { \$1498 , \$1497 , \$1496  } + 3'h7;
-  assign \$1500  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1501  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1502  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1500  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1501  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1502  = w1_pool_is[2] & w1_large_addr[25];
   assign \$1503  = { \$1502 , \$1501 , \$1500  } + 3'h7;
-  assign \$1504  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1505  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1506  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1504  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1505  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1506  = w1_pool_is[2] & w1_large_addr[26];
   assign \$1507  = { \$1506 , \$1505 , \$1504  } + 3'h7;
-  assign \$1508  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1509  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1510  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1508  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1509  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1510  = w1_pool_is[2] & w1_large_addr[27];
   assign \$1511  = { \$1510 , \$1509 , \$1508  } + 3'h7;
-  assign \$1512  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1513  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1514  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1512  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1513  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1514  = w1_pool_is[2] & w1_large_addr[28];
   assign \$1515  = { \$1514 , \$1513 , \$1512  } + 3'h7;
-  assign \$1516  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1517  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1518  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1516  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1517  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1518  = w1_pool_is[2] & w1_large_addr[29];
   assign \$1519  = { \$1518 , \$1517 , \$1516  } + 3'h7;
-  assign \$1520  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1521  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1522  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1520  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1521  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1522  = w1_pool_is[2] & w1_large_addr[30];
   assign \$1523  = { \$1522 , \$1521 , \$1520  } + 3'h7;
-  assign \$1524  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1525  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1526  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1524  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1525  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1526  = w1_pool_is[2] & w1_large_addr[31];
   assign \$1527  = { \$1526 , \$1525 , \$1524  } + 3'h7;
-  assign \$1528  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1529  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1530  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1528  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1529  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1530  = w1_pool_is[2] & w1_large_addr[32];
   assign \$1531  = { \$1530 , \$1529 , \$1528  } + 3'h7;
-  assign \$1532  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1533  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1534  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1532  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1533  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1534  = w1_pool_is[2] & w1_large_addr[33];
   assign \$1535  = { \$1534 , \$1533 , \$1532  } + 3'h7;
-  assign \$1536  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1537  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1538  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1536  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1537  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1538  = w1_pool_is[2] & w1_large_addr[34];
   assign \$1539  = { \$1538 , \$1537 , \$1536  } + 3'h7;
-  assign \$1540  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1541  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1542  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1540  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1541  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1542  = w1_pool_is[2] & w1_large_addr[35];
   assign \$1543  = { \$1542 , \$1541 , \$1540  } + 3'h7;
-  assign \$1544  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1545  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1546  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1544  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1545  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1546  = w1_pool_is[2] & w1_large_addr[36];
   assign \$1547  = { \$1546 , \$1545 , \$1544  } + 3'h7;
-  assign \$1548  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1549  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1550  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1548  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1549  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1550  = w1_pool_is[2] & w1_large_addr[37];
   assign \$1551  = { \$1550 , \$1549 , \$1548  } + 3'h7;
-  assign \$1552  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1553  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1554  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1552  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1553  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1554  = w1_pool_is[2] & w1_large_addr[38];
   assign \$1555  = { \$1554 , \$1553 , \$1552  } + 3'h7;
-  assign \$1556  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1557  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1558  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1556  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1557  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1558  = w1_pool_is[2] & w1_large_addr[39];
   assign \$1559  = { \$1558 , \$1557 , \$1556  } + 3'h7;
-  assign \$1560  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1561  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1562  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1563  = { \$1562 , \$1561 , \$1560  } + 3'h7;
-  assign \$1564  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1565  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1566  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1567  = { \$1566 , \$1565 , \$1564  } + 3'h7;
-  assign \$1568  = w1_hit[0] | w1_hit[1];
-  assign \$1569  = \$1568  | w1_hit[2];
-  assign \$1570  = ~ \$1569 ;
-  assign \$1571  = command_queue_head_valid | \$signal$219 ;
-  assign \$1572  = \$1571  | new_flush;
-  assign \$1573  = ~ native_turn;
-  assign \$1574  = \$1572  & \$1573 ;
-  assign command_queue_pop = \$1574  & command_queue_head_valid;
-  assign \$1575  = \$signal$219  | new_flush;
-  assign \$1576  = command_queue_head_valid | \$signal$219 ;
-  assign \$1577  = \$1576  | new_flush;
-  assign \$1578  = ~ native_turn;
-  assign \$1579  = \$1577  & \$1578 ;
-  assign \$1580  = ~ command_queue_head_valid;
-  assign \$1581  = \$1579  & \$1580 ;
-  assign \$1582  = ~ \$1581 ;
-  assign command_queue_push = \$1575  & \$1582 ;
-  assign \$1583  = command_queue_head_valid | \$signal$219 ;
-  assign \$1584  = \$1583  | new_flush;
-  assign \$1585  = ~ native_turn;
-  assign \$1586  = \$1584  & \$1585 ;
-  assign \$1587  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1588  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1589  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1560  = w1_hit[0] | w1_hit[1];
+  assign \$1561  = \$1560  | w1_hit[2];
+  assign \$1562  = ~ \$1561 ;
+  assign \$1563  = command_queue_count[0] | \$signal$218 ;
+  assign \$1564  = \$1563  | new_flush;
+  assign \$1565  = ~ native_turn;
+  assign \$1566  = \$1564  & \$1565 ;
+  assign command_queue_pop = \$1566  & command_queue_count[0];
+  assign \$1567  = \$signal$218  | new_flush;
+  assign \$1568  = command_queue_count[0] | \$signal$218 ;
+  assign \$1569  = \$1568  | new_flush;
+  assign \$1570  = ~ native_turn;
+  assign \$1571  = \$1569  & \$1570 ;
+  assign \$1572  = ~ command_queue_count[0];
+  assign \$1573  = \$1571  & \$1572 ;
+  assign \$1574  = ~ \$1573 ;
+  assign command_queue_push = \$1567  & \$1574 ;
+  assign \$1575  = command_queue_count[0] | \$signal$218 ;
+  assign \$1576  = \$1575  | new_flush;
+  assign \$1577  = ~ native_turn;
+  assign \$1578  = \$1576  & \$1577 ;
+  assign \$1579  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1580  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1581  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1582  = { \$1581 , \$1580 , \$1579  } + 3'h7;
+  assign \$1583  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1584  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1585  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1586  = { \$1585 , \$1584 , \$1583  } + 3'h7;
+  assign \$1587  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1588  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1589  = w1_pool_is[2] & w1_large_addr[2];
   assign \$1590  = { \$1589 , \$1588 , \$1587  } + 3'h7;
-  assign \$1591  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1592  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1593  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1591  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1592  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1593  = w1_pool_is[2] & w1_large_addr[3];
   assign \$1594  = { \$1593 , \$1592 , \$1591  } + 3'h7;
-  assign \$1595  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1596  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1597  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1595  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1596  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1597  = w1_pool_is[2] & w1_large_addr[4];
   assign \$1598  = { \$1597 , \$1596 , \$1595  } + 3'h7;
-  assign \$1599  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1600  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1601  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1599  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1600  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1601  = w1_pool_is[2] & w1_large_addr[5];
   assign \$1602  = { \$1601 , \$1600 , \$1599  } + 3'h7;
-  assign \$1603  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1604  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1605  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1603  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1604  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1605  = w1_pool_is[2] & w1_large_addr[6];
   assign \$1606  = { \$1605 , \$1604 , \$1603  } + 3'h7;
-  assign \$1607  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1608  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1609  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1607  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1608  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1609  = w1_pool_is[2] & w1_large_addr[7];
   assign \$1610  = { \$1609 , \$1608 , \$1607  } + 3'h7;
-  assign \$1611  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1612  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1613  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1611  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1612  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1613  = w1_pool_is[2] & w1_large_addr[8];
   assign \$1614  = { \$1613 , \$1612 , \$1611  } + 3'h7;
-  assign \$1615  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1616  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1617  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1615  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1616  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1617  = w1_pool_is[2] & w1_large_addr[9];
   assign \$1618  = { \$1617 , \$1616 , \$1615  } + 3'h7;
-  assign \$1619  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1620  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1621  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1619  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1620  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1621  = w1_pool_is[2] & w1_large_addr[10];
   assign \$1622  = { \$1621 , \$1620 , \$1619  } + 3'h7;
-  assign \$1623  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1624  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1625  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1623  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1624  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1625  = w1_pool_is[2] & w1_large_addr[11];
   assign \$1626  = { \$1625 , \$1624 , \$1623  } + 3'h7;
-  assign \$1627  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1628  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1629  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1627  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1628  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1629  = w1_pool_is[2] & w1_large_addr[12];
   assign \$1630  = { \$1629 , \$1628 , \$1627  } + 3'h7;
-  assign \$1631  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1632  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1633  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1631  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1632  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1633  = w1_pool_is[2] & w1_large_addr[13];
   assign \$1634  = { \$1633 , \$1632 , \$1631  } + 3'h7;
-  assign \$1635  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1636  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1637  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1635  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1636  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1637  = w1_pool_is[2] & w1_large_addr[14];
   assign \$1638  = { \$1637 , \$1636 , \$1635  } + 3'h7;
-  assign \$1639  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1640  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1641  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1639  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1640  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1641  = w1_pool_is[2] & w1_large_addr[15];
   assign \$1642  = { \$1641 , \$1640 , \$1639  } + 3'h7;
-  assign \$1643  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1644  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1645  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1643  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1644  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1645  = w1_pool_is[2] & w1_large_addr[16];
   assign \$1646  = { \$1645 , \$1644 , \$1643  } + 3'h7;
-  assign \$1647  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1648  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1649  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1647  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1648  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1649  = w1_pool_is[2] & w1_large_addr[17];
   assign \$1650  = { \$1649 , \$1648 , \$1647  } + 3'h7;
-  assign \$1651  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1652  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1653  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1651  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1652  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1653  = w1_pool_is[2] & w1_large_addr[18];
   assign \$1654  = { \$1653 , \$1652 , \$1651  } + 3'h7;
-  assign \$1655  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1656  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1657  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1655  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1656  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1657  = w1_pool_is[2] & w1_large_addr[19];
   assign \$1658  = { \$1657 , \$1656 , \$1655  } + 3'h7;
-  assign \$1659  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1660  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1661  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1659  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1660  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1661  = w1_pool_is[2] & w1_large_addr[20];
   assign \$1662  = { \$1661 , \$1660 , \$1659  } + 3'h7;
-  assign \$1663  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1664  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1665  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1663  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1664  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1665  = w1_pool_is[2] & w1_large_addr[21];
   assign \$1666  = { \$1665 , \$1664 , \$1663  } + 3'h7;
-  assign \$1667  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1668  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1669  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1667  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1668  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1669  = w1_pool_is[2] & w1_large_addr[22];
   assign \$1670  = { \$1669 , \$1668 , \$1667  } + 3'h7;
-  assign \$1671  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1672  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1673  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1671  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1672  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1673  = w1_pool_is[2] & w1_large_addr[23];
   assign \$1674  = { \$1673 , \$1672 , \$1671  } + 3'h7;
-  assign \$1675  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1676  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1677  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1675  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1676  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1677  = w1_pool_is[2] & w1_large_addr[24];
   assign \$1678  = { \$1677 , \$1676 , \$1675  } + 3'h7;
-  assign \$1679  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1680  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1681  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1679  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1680  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1681  = w1_pool_is[2] & w1_large_addr[25];
   assign \$1682  = { \$1681 , \$1680 , \$1679  } + 3'h7;
-  assign \$1683  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1684  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1685  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1683  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1684  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1685  = w1_pool_is[2] & w1_large_addr[26];
   assign \$1686  = { \$1685 , \$1684 , \$1683  } + 3'h7;
-  assign \$1687  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1688  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1689  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1687  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1688  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1689  = w1_pool_is[2] & w1_large_addr[27];
   assign \$1690  = { \$1689 , \$1688 , \$1687  } + 3'h7;
-  assign \$1691  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1692  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1693  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1691  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1692  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1693  = w1_pool_is[2] & w1_large_addr[28];
   assign \$1694  = { \$1693 , \$1692 , \$1691  } + 3'h7;
-  assign \$1695  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1696  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1697  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1695  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1696  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1697  = w1_pool_is[2] & w1_large_addr[29];
   assign \$1698  = { \$1697 , \$1696 , \$1695  } + 3'h7;
-  assign \$1699  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1700  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1701  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1699  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1700  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1701  = w1_pool_is[2] & w1_large_addr[30];
   assign \$1702  = { \$1701 , \$1700 , \$1699  } + 3'h7;
-  assign \$1703  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1704  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1705  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1703  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1704  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1705  = w1_pool_is[2] & w1_large_addr[31];
   assign \$1706  = { \$1705 , \$1704 , \$1703  } + 3'h7;
-  assign \$1707  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1708  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1709  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1707  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1708  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1709  = w1_pool_is[2] & w1_large_addr[32];
   assign \$1710  = { \$1709 , \$1708 , \$1707  } + 3'h7;
-  assign \$1711  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1712  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1713  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1711  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1712  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1713  = w1_pool_is[2] & w1_large_addr[33];
   assign \$1714  = { \$1713 , \$1712 , \$1711  } + 3'h7;
-  assign \$1715  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1716  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1717  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1715  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1716  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1717  = w1_pool_is[2] & w1_large_addr[34];
   assign \$1718  = { \$1717 , \$1716 , \$1715  } + 3'h7;
-  assign \$1719  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1720  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1721  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1719  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1720  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1721  = w1_pool_is[2] & w1_large_addr[35];
   assign \$1722  = { \$1721 , \$1720 , \$1719  } + 3'h7;
-  assign \$1723  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1724  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1725  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1723  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1724  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1725  = w1_pool_is[2] & w1_large_addr[36];
   assign \$1726  = { \$1725 , \$1724 , \$1723  } + 3'h7;
-  assign \$1727  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1728  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1729  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1727  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1728  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1729  = w1_pool_is[2] & w1_large_addr[37];
   assign \$1730  = { \$1729 , \$1728 , \$1727  } + 3'h7;
-  assign \$1731  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1732  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1733  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1731  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1732  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1733  = w1_pool_is[2] & w1_large_addr[38];
   assign \$1734  = { \$1733 , \$1732 , \$1731  } + 3'h7;
-  assign \$1735  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1736  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1737  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1735  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1736  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1737  = w1_pool_is[2] & w1_large_addr[39];
   assign \$1738  = { \$1737 , \$1736 , \$1735  } + 3'h7;
-  assign \$1739  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1740  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1741  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1742  = { \$1741 , \$1740 , \$1739  } + 3'h7;
-  assign \$1743  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1744  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1745  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1746  = { \$1745 , \$1744 , \$1743  } + 3'h7;
-  assign \$1747  = w1_hit[0] | w1_hit[1];
-  assign \$1748  = \$1747  | w1_hit[2];
-  assign \$1749  = ~ \$1748 ;
-  assign \$1750  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1749 , \$1746 [3], \$1742 [3], \$1738 [3], \$1734 [3], \$1730 [3], \$1726 [3], \$1722 [3], \$1718 [3], \$1714 [3], \$1710 [3], \$1706 [3], \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], \$1654 [3], \$1650 [3], \$1646 [3], \$1642 [3], \$1638 [3], \$1634 [3], \$1630 [3], \$1626 [3], \$1622 [3], \$1618 [3], \$1614 [3], \$1610 [3], \$1606 [3], \$1602 [3], \$1598 [3], \$1594 [3], \$1590 [3], new_flush };
-  assign \$1751  = ~ \$1750 [0];
-  assign req_free = \$1586  & \$1751 ;
-  assign \$1752  = command_queue_head_valid | \$signal$219 ;
-  assign \$1753  = \$1752  | new_flush;
-  assign \$1754  = ~ native_turn;
-  assign \$1755  = \$1753  & \$1754 ;
-  assign \$1756  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1757  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1758  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1739  = w1_hit[0] | w1_hit[1];
+  assign \$1740  = \$1739  | w1_hit[2];
+  assign \$1741  = ~ \$1740 ;
+  assign \$1742  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1741 , \$1738 [3], \$1734 [3], \$1730 [3], \$1726 [3], \$1722 [3], \$1718 [3], \$1714 [3], \$1710 [3], \$1706 [3], \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], \$1654 [3], \$1650 [3], \$1646 [3], \$1642 [3], \$1638 [3], \$1634 [3], \$1630 [3], \$1626 [3], \$1622 [3], \$1618 [3], \$1614 [3], \$1610 [3], \$1606 [3], \$1602 [3], \$1598 [3], \$1594 [3], \$1590 [3], \$1586 [3], \$1582 [3], new_flush };
+  assign \$1743  = ~ \$1742 [0];
+  assign req_free = \$1578  & \$1743 ;
+  assign \$1744  = command_queue_count[0] | \$signal$218 ;
+  assign \$1745  = \$1744  | new_flush;
+  assign \$1746  = ~ native_turn;
+  assign \$1747  = \$1745  & \$1746 ;
+  assign \$1748  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1749  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1750  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1751  = { \$1750 , \$1749 , \$1748  } + 3'h7;
+  assign \$1752  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1753  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1754  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1755  = { \$1754 , \$1753 , \$1752  } + 3'h7;
+  assign \$1756  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1757  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1758  = w1_pool_is[2] & w1_large_addr[2];
   assign \$1759  = { \$1758 , \$1757 , \$1756  } + 3'h7;
-  assign \$1760  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1761  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1762  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1760  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1761  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1762  = w1_pool_is[2] & w1_large_addr[3];
   assign \$1763  = { \$1762 , \$1761 , \$1760  } + 3'h7;
-  assign \$1764  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1765  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1766  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1764  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1765  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1766  = w1_pool_is[2] & w1_large_addr[4];
   assign \$1767  = { \$1766 , \$1765 , \$1764  } + 3'h7;
-  assign \$1768  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1769  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1770  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1768  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1769  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1770  = w1_pool_is[2] & w1_large_addr[5];
   assign \$1771  = { \$1770 , \$1769 , \$1768  } + 3'h7;
-  assign \$1772  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1773  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1774  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1772  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1773  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1774  = w1_pool_is[2] & w1_large_addr[6];
   assign \$1775  = { \$1774 , \$1773 , \$1772  } + 3'h7;
-  assign \$1776  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1777  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1778  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1776  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1777  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1778  = w1_pool_is[2] & w1_large_addr[7];
   assign \$1779  = { \$1778 , \$1777 , \$1776  } + 3'h7;
-  assign \$1780  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1781  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1782  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1780  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1781  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1782  = w1_pool_is[2] & w1_large_addr[8];
   assign \$1783  = { \$1782 , \$1781 , \$1780  } + 3'h7;
-  assign \$1784  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1785  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1786  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1784  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1785  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1786  = w1_pool_is[2] & w1_large_addr[9];
   assign \$1787  = { \$1786 , \$1785 , \$1784  } + 3'h7;
-  assign \$1788  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1789  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1790  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1788  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1789  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1790  = w1_pool_is[2] & w1_large_addr[10];
   assign \$1791  = { \$1790 , \$1789 , \$1788  } + 3'h7;
-  assign \$1792  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1793  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1794  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1792  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1793  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1794  = w1_pool_is[2] & w1_large_addr[11];
   assign \$1795  = { \$1794 , \$1793 , \$1792  } + 3'h7;
-  assign \$1796  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1797  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1798  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1796  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1797  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1798  = w1_pool_is[2] & w1_large_addr[12];
   assign \$1799  = { \$1798 , \$1797 , \$1796  } + 3'h7;
-  assign \$1800  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1801  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1802  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1800  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1801  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1802  = w1_pool_is[2] & w1_large_addr[13];
   assign \$1803  = { \$1802 , \$1801 , \$1800  } + 3'h7;
-  assign \$1804  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1805  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1806  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1804  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1805  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1806  = w1_pool_is[2] & w1_large_addr[14];
   assign \$1807  = { \$1806 , \$1805 , \$1804  } + 3'h7;
-  assign \$1808  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1809  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1810  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1808  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1809  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1810  = w1_pool_is[2] & w1_large_addr[15];
   assign \$1811  = { \$1810 , \$1809 , \$1808  } + 3'h7;
-  assign \$1812  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1813  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1814  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1812  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1813  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1814  = w1_pool_is[2] & w1_large_addr[16];
   assign \$1815  = { \$1814 , \$1813 , \$1812  } + 3'h7;
-  assign \$1816  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1817  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1818  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1816  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1817  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1818  = w1_pool_is[2] & w1_large_addr[17];
   assign \$1819  = { \$1818 , \$1817 , \$1816  } + 3'h7;
-  assign \$1820  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1821  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1822  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1820  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1821  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1822  = w1_pool_is[2] & w1_large_addr[18];
   assign \$1823  = { \$1822 , \$1821 , \$1820  } + 3'h7;
-  assign \$1824  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1825  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1826  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1824  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1825  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1826  = w1_pool_is[2] & w1_large_addr[19];
   assign \$1827  = { \$1826 , \$1825 , \$1824  } + 3'h7;
-  assign \$1828  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1829  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1830  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1828  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1829  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1830  = w1_pool_is[2] & w1_large_addr[20];
   assign \$1831  = { \$1830 , \$1829 , \$1828  } + 3'h7;
-  assign \$1832  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1833  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1834  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1832  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1833  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1834  = w1_pool_is[2] & w1_large_addr[21];
   assign \$1835  = { \$1834 , \$1833 , \$1832  } + 3'h7;
-  assign \$1836  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1837  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1838  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1836  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1837  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1838  = w1_pool_is[2] & w1_large_addr[22];
   assign \$1839  = { \$1838 , \$1837 , \$1836  } + 3'h7;
-  assign \$1840  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1841  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1842  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1840  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1841  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1842  = w1_pool_is[2] & w1_large_addr[23];
   assign \$1843  = { \$1842 , \$1841 , \$1840  } + 3'h7;
-  assign \$1844  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1845  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1846  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1844  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1845  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1846  = w1_pool_is[2] & w1_large_addr[24];
   assign \$1847  = { \$1846 , \$1845 , \$1844  } + 3'h7;
-  assign \$1848  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1849  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1850  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1848  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1849  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1850  = w1_pool_is[2] & w1_large_addr[25];
   assign \$1851  = { \$1850 , \$1849 , \$1848  } + 3'h7;
-  assign \$1852  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1853  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1854  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1852  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1853  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1854  = w1_pool_is[2] & w1_large_addr[26];
   assign \$1855  = { \$1854 , \$1853 , \$1852  } + 3'h7;
-  assign \$1856  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1857  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1858  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1856  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1857  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1858  = w1_pool_is[2] & w1_large_addr[27];
   assign \$1859  = { \$1858 , \$1857 , \$1856  } + 3'h7;
-  assign \$1860  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1861  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1862  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1860  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1861  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1862  = w1_pool_is[2] & w1_large_addr[28];
   assign \$1863  = { \$1862 , \$1861 , \$1860  } + 3'h7;
-  assign \$1864  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1865  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1866  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1864  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1865  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1866  = w1_pool_is[2] & w1_large_addr[29];
   assign \$1867  = { \$1866 , \$1865 , \$1864  } + 3'h7;
-  assign \$1868  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1869  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1870  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1868  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1869  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1870  = w1_pool_is[2] & w1_large_addr[30];
   assign \$1871  = { \$1870 , \$1869 , \$1868  } + 3'h7;
-  assign \$1872  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1873  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1874  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1872  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1873  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1874  = w1_pool_is[2] & w1_large_addr[31];
   assign \$1875  = { \$1874 , \$1873 , \$1872  } + 3'h7;
-  assign \$1876  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1877  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1878  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1876  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1877  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1878  = w1_pool_is[2] & w1_large_addr[32];
   assign \$1879  = { \$1878 , \$1877 , \$1876  } + 3'h7;
-  assign \$1880  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1881  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1882  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1880  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1881  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1882  = w1_pool_is[2] & w1_large_addr[33];
   assign \$1883  = { \$1882 , \$1881 , \$1880  } + 3'h7;
-  assign \$1884  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1885  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1886  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1884  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1885  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1886  = w1_pool_is[2] & w1_large_addr[34];
   assign \$1887  = { \$1886 , \$1885 , \$1884  } + 3'h7;
-  assign \$1888  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1889  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1890  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1888  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1889  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1890  = w1_pool_is[2] & w1_large_addr[35];
   assign \$1891  = { \$1890 , \$1889 , \$1888  } + 3'h7;
-  assign \$1892  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1893  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1894  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1892  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1893  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1894  = w1_pool_is[2] & w1_large_addr[36];
   assign \$1895  = { \$1894 , \$1893 , \$1892  } + 3'h7;
-  assign \$1896  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1897  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1898  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1896  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1897  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1898  = w1_pool_is[2] & w1_large_addr[37];
   assign \$1899  = { \$1898 , \$1897 , \$1896  } + 3'h7;
-  assign \$1900  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1901  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1902  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1900  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1901  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1902  = w1_pool_is[2] & w1_large_addr[38];
   assign \$1903  = { \$1902 , \$1901 , \$1900  } + 3'h7;
-  assign \$1904  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1905  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1906  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1904  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1905  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1906  = w1_pool_is[2] & w1_large_addr[39];
   assign \$1907  = { \$1906 , \$1905 , \$1904  } + 3'h7;
-  assign \$1908  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1909  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1910  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1911  = { \$1910 , \$1909 , \$1908  } + 3'h7;
-  assign \$1912  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1913  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1914  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1908  = w1_hit[0] | w1_hit[1];
+  assign \$1909  = \$1908  | w1_hit[2];
+  assign \$1910  = ~ \$1909 ;
+  assign \$1911  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1910 , \$1907 [3], \$1903 [3], \$1899 [3], \$1895 [3], \$1891 [3], \$1887 [3], \$1883 [3], \$1879 [3], \$1875 [3], \$1871 [3], \$1867 [3], \$1863 [3], \$1859 [3], \$1855 [3], \$1851 [3], \$1847 [3], \$1843 [3], \$1839 [3], \$1835 [3], \$1831 [3], \$1827 [3], \$1823 [3], \$1819 [3], \$1815 [3], \$1811 [3], \$1807 [3], \$1803 [3], \$1799 [3], \$1795 [3], \$1791 [3], \$1787 [3], \$1783 [3], \$1779 [3], \$1775 [3], \$1771 [3], \$1767 [3], \$1763 [3], \$1759 [3], \$1755 [3], \$1751 [3], new_flush };
+  assign req_flush = \$1747  & \$1911 [0];
+  assign \$1912  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1913  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1914  = w1_pool_is[2] & w1_large_addr[0];
   assign \$1915  = { \$1914 , \$1913 , \$1912  } + 3'h7;
-  assign \$1916  = w1_hit[0] | w1_hit[1];
-  assign \$1917  = \$1916  | w1_hit[2];
-  assign \$1918  = ~ \$1917 ;
-  assign \$1919  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1918 , \$1915 [3], \$1911 [3], \$1907 [3], \$1903 [3], \$1899 [3], \$1895 [3], \$1891 [3], \$1887 [3], \$1883 [3], \$1879 [3], \$1875 [3], \$1871 [3], \$1867 [3], \$1863 [3], \$1859 [3], \$1855 [3], \$1851 [3], \$1847 [3], \$1843 [3], \$1839 [3], \$1835 [3], \$1831 [3], \$1827 [3], \$1823 [3], \$1819 [3], \$1815 [3], \$1811 [3], \$1807 [3], \$1803 [3], \$1799 [3], \$1795 [3], \$1791 [3], \$1787 [3], \$1783 [3], \$1779 [3], \$1775 [3], \$1771 [3], \$1767 [3], \$1763 [3], \$1759 [3], new_flush };
-  assign req_flush = \$1755  & \$1919 [0];
-  assign \$1920  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1921  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1922  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1916  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1917  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1918  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1919  = { \$1918 , \$1917 , \$1916  } + 3'h7;
+  assign \$1920  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1921  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1922  = w1_pool_is[2] & w1_large_addr[2];
   assign \$1923  = { \$1922 , \$1921 , \$1920  } + 3'h7;
-  assign \$1924  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1925  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1926  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1924  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1925  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1926  = w1_pool_is[2] & w1_large_addr[3];
   assign \$1927  = { \$1926 , \$1925 , \$1924  } + 3'h7;
-  assign \$1928  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1929  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1930  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1928  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1929  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1930  = w1_pool_is[2] & w1_large_addr[4];
   assign \$1931  = { \$1930 , \$1929 , \$1928  } + 3'h7;
-  assign \$1932  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1933  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1934  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1932  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1933  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1934  = w1_pool_is[2] & w1_large_addr[5];
   assign \$1935  = { \$1934 , \$1933 , \$1932  } + 3'h7;
-  assign \$1936  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1937  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1938  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1936  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1937  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1938  = w1_pool_is[2] & w1_large_addr[6];
   assign \$1939  = { \$1938 , \$1937 , \$1936  } + 3'h7;
-  assign \$1940  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1941  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1942  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1940  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1941  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1942  = w1_pool_is[2] & w1_large_addr[7];
   assign \$1943  = { \$1942 , \$1941 , \$1940  } + 3'h7;
-  assign \$1944  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1945  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1946  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1944  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1945  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1946  = w1_pool_is[2] & w1_large_addr[8];
   assign \$1947  = { \$1946 , \$1945 , \$1944  } + 3'h7;
-  assign \$1948  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1949  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1950  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1948  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1949  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1950  = w1_pool_is[2] & w1_large_addr[9];
   assign \$1951  = { \$1950 , \$1949 , \$1948  } + 3'h7;
-  assign \$1952  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1953  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1954  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1952  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1953  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1954  = w1_pool_is[2] & w1_large_addr[10];
   assign \$1955  = { \$1954 , \$1953 , \$1952  } + 3'h7;
-  assign \$1956  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1957  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1958  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1956  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1957  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1958  = w1_pool_is[2] & w1_large_addr[11];
   assign \$1959  = { \$1958 , \$1957 , \$1956  } + 3'h7;
-  assign \$1960  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1961  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1962  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1960  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1961  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1962  = w1_pool_is[2] & w1_large_addr[12];
   assign \$1963  = { \$1962 , \$1961 , \$1960  } + 3'h7;
-  assign \$1964  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1965  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1966  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1964  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1965  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1966  = w1_pool_is[2] & w1_large_addr[13];
   assign \$1967  = { \$1966 , \$1965 , \$1964  } + 3'h7;
-  assign \$1968  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1969  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1970  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1968  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1969  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1970  = w1_pool_is[2] & w1_large_addr[14];
   assign \$1971  = { \$1970 , \$1969 , \$1968  } + 3'h7;
-  assign \$1972  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1973  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1974  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1972  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1973  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1974  = w1_pool_is[2] & w1_large_addr[15];
   assign \$1975  = { \$1974 , \$1973 , \$1972  } + 3'h7;
-  assign \$1976  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1977  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1978  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1976  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1977  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1978  = w1_pool_is[2] & w1_large_addr[16];
   assign \$1979  = { \$1978 , \$1977 , \$1976  } + 3'h7;
-  assign \$1980  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1981  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1982  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1980  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1981  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1982  = w1_pool_is[2] & w1_large_addr[17];
   assign \$1983  = { \$1982 , \$1981 , \$1980  } + 3'h7;
-  assign \$1984  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1985  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1986  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1984  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1985  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1986  = w1_pool_is[2] & w1_large_addr[18];
   assign \$1987  = { \$1986 , \$1985 , \$1984  } + 3'h7;
-  assign \$1988  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1989  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1990  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1988  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1989  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1990  = w1_pool_is[2] & w1_large_addr[19];
   assign \$1991  = { \$1990 , \$1989 , \$1988  } + 3'h7;
-  assign \$1992  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1993  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1994  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1992  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1993  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1994  = w1_pool_is[2] & w1_large_addr[20];
   assign \$1995  = { \$1994 , \$1993 , \$1992  } + 3'h7;
-  assign \$1996  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1997  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1998  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1996  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1997  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1998  = w1_pool_is[2] & w1_large_addr[21];
   assign \$1999  = { \$1998 , \$1997 , \$1996  } + 3'h7;
-  assign \$2000  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$2001  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$2002  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$2000  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$2001  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$2002  = w1_pool_is[2] & w1_large_addr[22];
   assign \$2003  = { \$2002 , \$2001 , \$2000  } + 3'h7;
-  assign \$2004  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$2005  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$2006  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$2004  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$2005  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$2006  = w1_pool_is[2] & w1_large_addr[23];
   assign \$2007  = { \$2006 , \$2005 , \$2004  } + 3'h7;
-  assign \$2008  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$2009  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$2010  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$2008  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$2009  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$2010  = w1_pool_is[2] & w1_large_addr[24];
   assign \$2011  = { \$2010 , \$2009 , \$2008  } + 3'h7;
-  assign \$2012  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$2013  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$2014  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$2012  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$2013  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$2014  = w1_pool_is[2] & w1_large_addr[25];
   assign \$2015  = { \$2014 , \$2013 , \$2012  } + 3'h7;
-  assign \$2016  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$2017  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$2018  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$2016  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$2017  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$2018  = w1_pool_is[2] & w1_large_addr[26];
   assign \$2019  = { \$2018 , \$2017 , \$2016  } + 3'h7;
-  assign \$2020  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$2021  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$2022  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$2020  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$2021  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$2022  = w1_pool_is[2] & w1_large_addr[27];
   assign \$2023  = { \$2022 , \$2021 , \$2020  } + 3'h7;
-  assign \$2024  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$2025  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$2026  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$2024  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$2025  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$2026  = w1_pool_is[2] & w1_large_addr[28];
   assign \$2027  = { \$2026 , \$2025 , \$2024  } + 3'h7;
-  assign \$2028  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$2029  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$2030  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$2028  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$2029  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$2030  = w1_pool_is[2] & w1_large_addr[29];
   assign \$2031  = { \$2030 , \$2029 , \$2028  } + 3'h7;
-  assign \$2032  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$2033  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$2034  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$2032  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$2033  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$2034  = w1_pool_is[2] & w1_large_addr[30];
   assign \$2035  = { \$2034 , \$2033 , \$2032  } + 3'h7;
-  assign \$2036  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$2037  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$2038  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$2036  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$2037  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$2038  = w1_pool_is[2] & w1_large_addr[31];
   assign \$2039  = { \$2038 , \$2037 , \$2036  } + 3'h7;
-  assign \$2040  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$2041  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$2042  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$2040  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$2041  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$2042  = w1_pool_is[2] & w1_large_addr[32];
   assign \$2043  = { \$2042 , \$2041 , \$2040  } + 3'h7;
-  assign \$2044  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$2045  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$2046  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$2044  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$2045  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$2046  = w1_pool_is[2] & w1_large_addr[33];
   assign \$2047  = { \$2046 , \$2045 , \$2044  } + 3'h7;
-  assign \$2048  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$2049  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$2050  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$2048  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$2049  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$2050  = w1_pool_is[2] & w1_large_addr[34];
   assign \$2051  = { \$2050 , \$2049 , \$2048  } + 3'h7;
-  assign \$2052  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$2053  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$2054  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$2052  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$2053  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$2054  = w1_pool_is[2] & w1_large_addr[35];
   assign \$2055  = { \$2054 , \$2053 , \$2052  } + 3'h7;
-  assign \$2056  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$2057  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$2058  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$2056  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$2057  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$2058  = w1_pool_is[2] & w1_large_addr[36];
   assign \$2059  = { \$2058 , \$2057 , \$2056  } + 3'h7;
-  assign \$2060  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$2061  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$2062  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$2060  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$2061  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$2062  = w1_pool_is[2] & w1_large_addr[37];
   assign \$2063  = { \$2062 , \$2061 , \$2060  } + 3'h7;
-  assign \$2064  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$2065  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$2066  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$2064  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$2065  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$2066  = w1_pool_is[2] & w1_large_addr[38];
   assign \$2067  = { \$2066 , \$2065 , \$2064  } + 3'h7;
-  assign \$2068  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$2069  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$2070  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$2068  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$2069  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$2070  = w1_pool_is[2] & w1_large_addr[39];
   assign \$2071  = { \$2070 , \$2069 , \$2068  } + 3'h7;
-  assign \$2072  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$2073  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$2074  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$2075  = { \$2074 , \$2073 , \$2072  } + 3'h7;
-  assign \$2076  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$2077  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$2078  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$2079  = { \$2078 , \$2077 , \$2076  } + 3'h7;
-  assign \$2080  = w1_hit[0] | w1_hit[1];
-  assign \$2081  = \$2080  | w1_hit[2];
-  assign \$2082  = ~ \$2081 ;
-  assign \$2083  = command_queue_head_valid ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$2082 , \$2079 [3], \$2075 [3], \$2071 [3], \$2067 [3], \$2063 [3], \$2059 [3], \$2055 [3], \$2051 [3], \$2047 [3], \$2043 [3], \$2039 [3], \$2035 [3], \$2031 [3], \$2027 [3], \$2023 [3], \$2019 [3], \$2015 [3], \$2011 [3], \$2007 [3], \$2003 [3], \$1999 [3], \$1995 [3], \$1991 [3], \$1987 [3], \$1983 [3], \$1979 [3], \$1975 [3], \$1971 [3], \$1967 [3], \$1963 [3], \$1959 [3], \$1955 [3], \$1951 [3], \$1947 [3], \$1943 [3], \$1939 [3], \$1935 [3], \$1931 [3], \$1927 [3], \$1923 [3], new_flush };
-  assign \$2084  = ~ w2_plain;
-  assign \$2085  = \$signal$274  & \$signal$258 ;
-  assign \$2086  = ~ \$2085 ;
-  assign bus__w_err = \$2084  & \$2086 ;
-  assign \$2087  = rsp_freed_valid & \port$4789$0 [0];
-  assign \$2088  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$2087  | \$2088 ;
-  assign \$2089  = rsp_freed_valid & \port$4789$0 [0];
-  assign \$2090  = \$2089  ? \port$4742$0 [0] : \port$4757$0 [0];
-  assign bus__w_slow_err = ~ \$2090 ;
+  assign \$2072  = w1_hit[0] | w1_hit[1];
+  assign \$2073  = \$2072  | w1_hit[2];
+  assign \$2074  = ~ \$2073 ;
+  assign \$2075  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$2074 , \$2071 [3], \$2067 [3], \$2063 [3], \$2059 [3], \$2055 [3], \$2051 [3], \$2047 [3], \$2043 [3], \$2039 [3], \$2035 [3], \$2031 [3], \$2027 [3], \$2023 [3], \$2019 [3], \$2015 [3], \$2011 [3], \$2007 [3], \$2003 [3], \$1999 [3], \$1995 [3], \$1991 [3], \$1987 [3], \$1983 [3], \$1979 [3], \$1975 [3], \$1971 [3], \$1967 [3], \$1963 [3], \$1959 [3], \$1955 [3], \$1951 [3], \$1947 [3], \$1943 [3], \$1939 [3], \$1935 [3], \$1931 [3], \$1927 [3], \$1923 [3], \$1919 [3], \$1915 [3], new_flush };
+  assign \$2076  = ~ w2_plain;
+  assign \$2077  = \$signal$272  & \$signal$256 ;
+  assign \$2078  = ~ \$2077 ;
+  assign bus__w_err = \$2076  & \$2078 ;
+  assign \$2079  = rsp_freed_valid & \port$4773$0 [0];
+  assign \$2080  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$2079  | \$2080 ;
+  assign \$2081  = rsp_freed_valid & \port$4773$0 [0];
+  assign \$2082  = \$2081  ? \port$4726$0 [0] : \port$4741$0 [0];
+  assign bus__w_slow_err = ~ \$2082 ;
   always @(posedge aclk_clk)
-    cycle <= \$2091 ;
+    cycle <= \$2083 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$2092 ;
+    \$signal  <= \$2084 ;
   always @(posedge aclk_clk)
-    ready <= \$2093 ;
+    ready <= \$2085 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$2094 ;
+    e1_new0 <= \$2086 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$2095 ;
+    e1_new1 <= \$2087 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$2096 ;
+    e1_new2 <= \$2088 ;
   always @(posedge aclk_clk)
-    \$signal$28  <= \$2097 ;
+    \$signal$28  <= \$2089 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$2098 ;
+    e1_exhausted <= \$2090 ;
   always @(posedge aclk_clk)
-    small_ev_grant <= \$2099 ;
+    small_ev_grant <= \$2091 ;
   always @(posedge aclk_clk)
-    small_ev_free <= \$2100 ;
+    small_ev_free <= \$2092 ;
   always @(posedge aclk_clk)
-    small_ev_flush <= \$2101 ;
+    small_ev_flush <= \$2093 ;
   always @(posedge aclk_clk)
-    small_ev_fail <= \$2102 ;
+    small_ev_fail <= \$2094 ;
   always @(posedge aclk_clk)
-    medium_ev_grant <= \$2103 ;
+    medium_ev_grant <= \$2095 ;
   always @(posedge aclk_clk)
-    medium_ev_free <= \$2104 ;
+    medium_ev_free <= \$2096 ;
   always @(posedge aclk_clk)
-    medium_ev_flush <= \$2105 ;
+    medium_ev_flush <= \$2097 ;
   always @(posedge aclk_clk)
-    medium_ev_fail <= \$2106 ;
+    medium_ev_fail <= \$2098 ;
   always @(posedge aclk_clk)
-    large_ev_grant <= \$2107 ;
+    large_ev_grant <= \$2099 ;
   always @(posedge aclk_clk)
-    large_ev_free <= \$2108 ;
+    large_ev_free <= \$2100 ;
   always @(posedge aclk_clk)
-    large_ev_flush <= \$2109 ;
+    large_ev_flush <= \$2101 ;
   always @(posedge aclk_clk)
-    large_ev_fail <= \$2110 ;
+    large_ev_fail <= \$2102 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$2111 ;
+    space_ge1 <= \$2103 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$2112 ;
+    space_ge2 <= \$2104 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$2113 ;
+    space_ge3 <= \$2105 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$2114 ;
+    space_ge4 <= \$2106 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$2115 ;
+    space_ge5 <= \$2107 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$2116 ;
+    space_ge6 <= \$2108 ;
   always @(posedge aclk_clk)
-    space <= \$2117 ;
+    space <= \$2109 ;
   always @(posedge aclk_clk)
-    tail <= \$2118 ;
+    tail <= \$2110 ;
   always @(posedge aclk_clk)
-    \$signal$70  <= \$2119 ;
+    \$signal$70  <= \$2111 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$2120 ;
+    n_dropped <= \$2112 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$2121 ;
+    err_dropped <= \$2113 ;
   always @(posedge aclk_clk)
-    tail_row <= \$2122 ;
+    tail_row <= \$2114 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$2123 ;
+    tail_next_row <= \$2115 ;
   always @(posedge aclk_clk)
-    head <= \$2124 ;
+    head <= \$2116 ;
   always @(posedge aclk_clk)
-    \$signal$78  <= \$2125 ;
+    \$signal$78  <= \$2117 ;
   always @(posedge aclk_clk)
-    head_bank <= \$2126 ;
+    head_bank <= \$2118 ;
   always @(posedge aclk_clk)
-    head_entry <= \$2127 ;
+    head_entry <= \$2119 ;
   always @(posedge aclk_clk)
-    \$signal$85  <= \$2128 ;
+    \$signal$85  <= \$2120 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$2129 ;
+    small_lw_limit <= \$2121 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$2130 ;
+    small_lw_short <= \$2122 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$2131 ;
+    small_lw_granted_1 <= \$2123 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$2132 ;
+    small_lw_granted_2 <= \$2124 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$2133 ;
+    small_in_use <= \$2125 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$2134 ;
+    small_in_use_was <= \$2126 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$2135 ;
+    small_in_use_rose <= \$2127 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$2136 ;
+    small_hw_grow <= \$2128 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$2137 ;
+    small_high_water <= \$2129 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$2138 ;
+    small_allocs <= \$2130 ;
   always @(posedge aclk_clk)
-    small_fails <= \$2139 ;
+    small_fails <= \$2131 ;
   always @(posedge aclk_clk)
-    small_frees <= \$2140 ;
+    small_frees <= \$2132 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$2141 ;
+    small_flushes <= \$2133 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$2142 ;
+    medium_lw_limit <= \$2134 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$2143 ;
+    medium_lw_short <= \$2135 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$2144 ;
+    medium_lw_granted_1 <= \$2136 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$2145 ;
+    medium_lw_granted_2 <= \$2137 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$2146 ;
+    medium_in_use <= \$2138 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$2147 ;
+    medium_in_use_was <= \$2139 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$2148 ;
+    medium_in_use_rose <= \$2140 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$2149 ;
+    medium_hw_grow <= \$2141 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$2150 ;
+    medium_high_water <= \$2142 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$2151 ;
+    medium_allocs <= \$2143 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$2152 ;
+    medium_fails <= \$2144 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$2153 ;
+    medium_frees <= \$2145 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$2154 ;
+    medium_flushes <= \$2146 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$2155 ;
+    large_lw_limit <= \$2147 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$2156 ;
+    large_lw_short <= \$2148 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$2157 ;
+    large_lw_granted_1 <= \$2149 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$2158 ;
+    large_lw_granted_2 <= \$2150 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$2159 ;
+    large_in_use <= \$2151 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$2160 ;
+    large_in_use_was <= \$2152 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$2161 ;
+    large_in_use_rose <= \$2153 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$2162 ;
+    large_hw_grow <= \$2154 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$2163 ;
+    large_high_water <= \$2155 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$2164 ;
+    large_allocs <= \$2156 ;
   always @(posedge aclk_clk)
-    large_fails <= \$2165 ;
+    large_fails <= \$2157 ;
   always @(posedge aclk_clk)
-    large_frees <= \$2166 ;
+    large_frees <= \$2158 ;
   always @(posedge aclk_clk)
-    large_flushes <= \$2167 ;
+    large_flushes <= \$2159 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$2168 ;
+    r1_valid <= \$2160 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$2169 ;
+    alloc_queue_head <= \$2161 ;
   always @(posedge aclk_clk)
-    alloc_queue_head_valid <= \$2170 ;
+    alloc_queue_rd <= \$2162 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$2171 ;
+    alloc_queue_rd_next <= \$2163 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$2172 ;
+    alloc_queue_wr <= \$2164 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$2173 ;
+    alloc_queue_wr_next <= \$2165 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$2174 ;
+    alloc_queue_held <= \$2166 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$2175 ;
+    alloc_queue_count <= \$2167 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$2176 ;
+    req_alloc <= \$2168 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$2177 ;
+    staged_valid <= \$2169 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$2178 ;
+    alloc_queue_w_data <= \$2170 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$2179 ;
+    req_alloc_pool <= \$2171 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$2180 ;
+    req_alloc_size <= \$2172 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$2181 ;
+    r1_sel_id <= \$419 [12];
   always @(posedge aclk_clk)
-    r1_sel_id <= \$423 [12];
+    r1_sel_version <= \$422 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$426 [12];
+    r1_sel_config <= \$425 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$429 [12];
+    r1_sel_config2 <= \$428 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$432 [12];
+    r1_sel_ctrl <= \$431 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$435 [12];
+    r1_sel_status <= \$434 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$438 [12];
+    r1_sel_irq_status <= \$437 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$441 [12];
+    r1_sel_irq_enable <= \$440 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$444 [12];
+    r1_sel_err_count <= \$443 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$447 [12];
+    r1_sel_err_dropped <= \$446 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$450 [12];
+    r1_sel_err_head0 <= \$449 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$453 [12];
+    r1_sel_err_head1 <= \$452 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$456 [12];
+    r1_sel_err_head2 <= \$455 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$459 [12];
+    r1_sel_err_head3 <= \$458 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$462 [12];
+    r1_sel_err_pop <= \$461 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$465 [12];
+    r1_sel_cycle <= \$464 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$468 [12];
+    r1_sel_pool0_free <= \$467 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$471 [12];
+    r1_sel_pool0_base_lo <= \$470 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$474 [12];
+    r1_sel_pool0_base_hi <= \$473 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$477 [12];
+    r1_sel_pool0_slot_size <= \$476 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$480 [12];
+    r1_sel_pool0_slots <= \$479 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$483 [12];
+    r1_sel_pool0_in_use <= \$482 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$486 [12];
+    r1_sel_pool0_high_water <= \$485 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$489 [12];
+    r1_sel_pool0_allocs <= \$488 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$492 [12];
+    r1_sel_pool0_fails <= \$491 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$495 [12];
+    r1_sel_pool0_frees <= \$494 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$498 [12];
+    r1_sel_pool0_info <= \$497 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$501 [12];
+    r1_sel_pool0_flush <= \$500 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$504 [12];
+    r1_sel_pool0_flushes <= \$503 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$507 [12];
+    r1_sel_pool0_overwrites <= \$506 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$510 [12];
+    r1_sel_pool0_low_water <= \$509 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$513 [12];
+    r1_sel_pool1_free <= \$512 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$516 [12];
+    r1_sel_pool1_base_lo <= \$515 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$519 [12];
+    r1_sel_pool1_base_hi <= \$518 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$522 [12];
+    r1_sel_pool1_slot_size <= \$521 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$525 [12];
+    r1_sel_pool1_slots <= \$524 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$528 [12];
+    r1_sel_pool1_in_use <= \$527 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$531 [12];
+    r1_sel_pool1_high_water <= \$530 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$534 [12];
+    r1_sel_pool1_allocs <= \$533 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$537 [12];
+    r1_sel_pool1_fails <= \$536 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$540 [12];
+    r1_sel_pool1_frees <= \$539 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$543 [12];
+    r1_sel_pool1_info <= \$542 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$546 [12];
+    r1_sel_pool1_flush <= \$545 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$549 [12];
+    r1_sel_pool1_flushes <= \$548 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$552 [12];
+    r1_sel_pool1_overwrites <= \$551 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$555 [12];
+    r1_sel_pool1_low_water <= \$554 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$558 [12];
+    r1_sel_pool2_free <= \$557 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$561 [12];
+    r1_sel_pool2_base_lo <= \$560 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$564 [12];
+    r1_sel_pool2_base_hi <= \$563 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$567 [12];
+    r1_sel_pool2_slot_size <= \$566 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$570 [12];
+    r1_sel_pool2_slots <= \$569 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$573 [12];
+    r1_sel_pool2_in_use <= \$572 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$576 [12];
+    r1_sel_pool2_high_water <= \$575 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$579 [12];
+    r1_sel_pool2_allocs <= \$578 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$582 [12];
+    r1_sel_pool2_fails <= \$581 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$585 [12];
+    r1_sel_pool2_frees <= \$584 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$588 [12];
+    r1_sel_pool2_info <= \$587 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$591 [12];
+    r1_sel_pool2_flush <= \$590 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$594 [12];
+    r1_sel_pool2_flushes <= \$593 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$597 [12];
+    r1_sel_pool2_overwrites <= \$596 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$600 [12];
+    r1_sel_pool2_low_water <= \$599 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$603 [12];
+    r2_valid <= \$2173 ;
   always @(posedge aclk_clk)
-    r2_valid <= \$2182 ;
+    r2_block0 <= \$2174 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$2183 ;
+    r2_found_in <= \$2175 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$2184 ;
+    r2_block4 <= \$2176 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$2185 ;
+    r2_block5 <= \$2177 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$2186 ;
+    r2_block6 <= \$2178 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$2187 ;
+    \$signal$218  <= \$2179 ;
   always @(posedge aclk_clk)
-    \$signal$219  <= \$2188 ;
+    new_flush <= \$2180 ;
   always @(posedge aclk_clk)
-    new_flush <= \$2189 ;
+    \$signal$223  <= \$2181 ;
   always @(posedge aclk_clk)
-    \$signal$224  <= \$2190 ;
+    w1_pool_is <= \$2182 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$2191 ;
+    w1_hit <= \$2183 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$2192 ;
+    w1_tag <= \$2184 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$2193 ;
+    w1_small_addr <= \$2185 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$2194 ;
+    w1_medium_addr <= \$2186 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$2195 ;
+    w1_large_addr <= \$2187 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$2196 ;
+    command_queue_head <= \$2188 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$2197 ;
+    command_queue_rd <= \$2189 ;
   always @(posedge aclk_clk)
-    command_queue_head_valid <= \$2198 ;
+    command_queue_rd_next <= \$2190 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$2199 ;
+    command_queue_wr <= \$2191 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$2200 ;
+    command_queue_wr_next <= \$2192 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$2201 ;
+    command_queue_held <= \$2193 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$2202 ;
+    command_queue_count <= \$2194 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$2203 ;
+    native_turn <= \$2195 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$2204 ;
+    w1_a1_0 <= \$2196 ;
   always @(posedge aclk_clk)
-    native_turn <= \$2205 ;
+    w1_a4_2 <= \$2197 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$2206 ;
+    w1_a7_5 <= \$2198 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$2207 ;
+    w1_a11_8 <= \$2199 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$2208 ;
+    \$signal$251  <= \$2200 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$2209 ;
+    \$signal$252  <= \$2201 ;
   always @(posedge aclk_clk)
-    \$signal$253  <= \$2210 ;
+    \$signal$253  <= \$2202 ;
   always @(posedge aclk_clk)
-    \$signal$254  <= \$2211 ;
+    \$signal$254  <= \$2203 ;
   always @(posedge aclk_clk)
-    \$signal$255  <= \$2212 ;
+    \$signal$255  <= \$2204 ;
   always @(posedge aclk_clk)
-    \$signal$256  <= \$2213 ;
+    \$signal$256  <= \$2205 ;
   always @(posedge aclk_clk)
-    \$signal$257  <= \$2214 ;
+    \$signal$257  <= \$2206 ;
   always @(posedge aclk_clk)
-    \$signal$258  <= \$2215 ;
+    \$signal$258  <= \$2207 ;
   always @(posedge aclk_clk)
-    \$signal$259  <= \$2216 ;
+    w2_is_ctrl <= \$2208 ;
   always @(posedge aclk_clk)
-    \$signal$260  <= \$2217 ;
+    w2_is_irq_status <= \$2209 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$2218 ;
+    w2_is_irq_enable <= \$2210 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$2219 ;
+    w2_is_err_pop <= \$2211 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$2220 ;
+    w2_is_pool0_free <= \$2212 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$2221 ;
+    w2_is_pool0_flush <= \$2213 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$2222 ;
+    w2_is_pool0_low_water <= \$2214 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$2223 ;
+    w2_is_pool1_free <= \$2215 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$2224 ;
+    w2_is_pool1_flush <= \$2216 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$2225 ;
+    w2_is_pool1_low_water <= \$2217 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$2226 ;
+    w2_is_pool2_free <= \$2218 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$2227 ;
+    w2_is_pool2_flush <= \$2219 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$2228 ;
+    w2_is_pool2_low_water <= \$2220 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$2229 ;
+    \$signal$272  <= \$2221 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$2230 ;
+    w2_plain <= \$2222 ;
   always @(posedge aclk_clk)
-    \$signal$274  <= \$2231 ;
+    \$signal$77  <= \$2223 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$2232 ;
+    w1c <= \$2224 ;
   always @(posedge aclk_clk)
-    \$signal$77  <= \$2233 ;
+    \$signal$86  <= \$2225 ;
   always @(posedge aclk_clk)
-    w1c <= \$2234 ;
+    irq_enable <= \$2226 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$2235 ;
+    small_low_water <= \$2227 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$2236 ;
+    medium_low_water <= \$2228 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$2237 ;
-  always @(posedge aclk_clk)
-    medium_low_water <= \$2238 ;
-  always @(posedge aclk_clk)
-    large_low_water <= \$2239 ;
+    large_low_water <= \$2229 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13632,32 +13570,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$415  = 14'h0000;
-    casez (\$414 [1:0])
+    \$411  = 14'h0000;
+    casez (\$410 [1:0])
       2'h0:
-          \$415  = 14'h0040;
+          \$411  = 14'h0040;
       2'h1:
-          \$415  = 14'h0200;
+          \$411  = 14'h0200;
       2'h2:
-          \$415  = 14'h1000;
+          \$411  = 14'h1000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$418  = 14'h0000;
-    casez (\$417 [1:0])
+    \$414  = 14'h0000;
+    casez (\$413 [1:0])
       2'h0:
-          \$418  = 14'h0040;
+          \$414  = 14'h0040;
       2'h1:
-          \$418  = 14'h0200;
+          \$414  = 14'h0200;
       2'h2:
-          \$418  = 14'h1000;
+          \$414  = 14'h1000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1337 [1:0])
+    casez (\$1329 [1:0])
       2'h0:
           \$signature__en  = log_kept_ge1;
       2'h1:
@@ -13671,43 +13609,43 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1342 [1:0])
+    casez (\$1334 [1:0])
       2'h0:
-          \$signature__en$286  = log_kept_ge1;
+          \$signature__en$284  = log_kept_ge1;
       2'h1:
-          \$signature__en$286  = log_kept_ge2;
+          \$signature__en$284  = log_kept_ge2;
       2'h2:
-          \$signature__en$286  = log_kept_ge3;
+          \$signature__en$284  = log_kept_ge3;
       2'h3:
-          \$signature__en$286  = 1'h0;
+          \$signature__en$284  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1347 [1:0])
+    casez (\$1339 [1:0])
       2'h0:
-          \$signature__en$292  = log_kept_ge1;
+          \$signature__en$290  = log_kept_ge1;
       2'h1:
-          \$signature__en$292  = log_kept_ge2;
+          \$signature__en$290  = log_kept_ge2;
       2'h2:
-          \$signature__en$292  = log_kept_ge3;
+          \$signature__en$290  = log_kept_ge3;
       2'h3:
-          \$signature__en$292  = 1'h0;
+          \$signature__en$290  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1352 [1:0])
+    casez (\$1344 [1:0])
       2'h0:
-          \$signature__en$298  = log_kept_ge1;
+          \$signature__en$296  = log_kept_ge1;
       2'h1:
-          \$signature__en$298  = log_kept_ge2;
+          \$signature__en$296  = log_kept_ge2;
       2'h2:
-          \$signature__en$298  = log_kept_ge3;
+          \$signature__en$296  = log_kept_ge3;
       2'h3:
-          \$signature__en$298  = 1'h0;
+          \$signature__en$296  = 1'h0;
     endcase
   end
   always @* begin
@@ -13763,7 +13701,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1357 ;
+          space_plus_all_ge4 = \$1349 ;
     endcase
   end
   always @* begin
@@ -13775,9 +13713,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1359 ;
+          space_plus_all_ge5 = \$1351 ;
       2'h3:
-          space_plus_all_ge5 = \$1361 ;
+          space_plus_all_ge5 = \$1353 ;
     endcase
   end
   always @* begin
@@ -13787,1316 +13725,1302 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1363 ;
+          space_plus_all_ge6 = \$1355 ;
       2'h2:
-          space_plus_all_ge6 = \$1365 ;
+          space_plus_all_ge6 = \$1357 ;
       2'h3:
-          space_plus_all_ge6 = \$1367 ;
+          space_plus_all_ge6 = \$1359 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2091  = \$1 [31:0];
+    \$2083  = \$1 [31:0];
     if (aclk_rst) begin
-      \$2091  = 32'd0;
+      \$2083  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2092  = busy;
+    \$2084  = busy;
+    if (aclk_rst) begin
+      \$2084  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2085  = \ready$6 ;
+    if (aclk_rst) begin
+      \$2085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2086  = \$7 ;
+    if (aclk_rst) begin
+      \$2086  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2087  = \$11 ;
+    if (aclk_rst) begin
+      \$2087  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2088  = { \$12 [31:0], 16'h0000, \port$4720$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4720$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4720$0 [4:1] };
+    if (aclk_rst) begin
+      \$2088  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2089  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$2089  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2090  = \$16 ;
+    if (aclk_rst) begin
+      \$2090  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2091  = \$19 ;
+    if (aclk_rst) begin
+      \$2091  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2092  = \$22 ;
     if (aclk_rst) begin
       \$2092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2093  = \ready$6 ;
+    \$2093  = \$25 ;
     if (aclk_rst) begin
       \$2093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2094  = \$7 ;
+    \$2094  = \$29 ;
     if (aclk_rst) begin
-      \$2094  = 121'h0000000000000000000000000000000;
+      \$2094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2095  = \$11 ;
+    \$2095  = \$32 ;
     if (aclk_rst) begin
-      \$2095  = 121'h0000000000000000000000000000000;
+      \$2095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2096  = { \$12 [31:0], 16'h0000, \port$4736$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4736$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4736$0 [4:1] };
+    \$2096  = \$35 ;
     if (aclk_rst) begin
-      \$2096  = 121'h0000000000000000000000000000000;
+      \$2096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2097  = \$14 [1:0];
+    \$2097  = \$38 ;
     if (aclk_rst) begin
-      \$2097  = 2'h0;
+      \$2097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2098  = \$16 ;
+    \$2098  = \$42 ;
     if (aclk_rst) begin
       \$2098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2099  = \$19 ;
+    \$2099  = \$45 ;
     if (aclk_rst) begin
       \$2099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2100  = \$22 ;
+    \$2100  = \$48 ;
     if (aclk_rst) begin
       \$2100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2101  = \$25 ;
+    \$2101  = \$51 ;
     if (aclk_rst) begin
       \$2101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2102  = \$29 ;
+    \$2102  = \$55 ;
     if (aclk_rst) begin
       \$2102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2103  = \$32 ;
+    \$2103  = \$56 ;
     if (aclk_rst) begin
-      \$2103  = 1'h0;
+      \$2103  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2104  = \$35 ;
+    \$2104  = \$57 ;
     if (aclk_rst) begin
-      \$2104  = 1'h0;
+      \$2104  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2105  = \$38 ;
+    \$2105  = \$58 ;
     if (aclk_rst) begin
-      \$2105  = 1'h0;
+      \$2105  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2106  = \$42 ;
+    \$2106  = \$59 ;
     if (aclk_rst) begin
-      \$2106  = 1'h0;
+      \$2106  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2107  = \$45 ;
+    \$2107  = \$60 ;
     if (aclk_rst) begin
-      \$2107  = 1'h0;
+      \$2107  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2108  = \$48 ;
+    \$2108  = \$61 ;
     if (aclk_rst) begin
-      \$2108  = 1'h0;
+      \$2108  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2109  = \$51 ;
+    \$2109  = \$64 ;
     if (aclk_rst) begin
-      \$2109  = 1'h0;
+      \$2109  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2110  = \$55 ;
+    \$2110  = \$70 ;
     if (aclk_rst) begin
-      \$2110  = 1'h0;
+      \$2110  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2111  = \$56 ;
-    if (aclk_rst) begin
-      \$2111  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2112  = \$57 ;
-    if (aclk_rst) begin
-      \$2112  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2113  = \$58 ;
-    if (aclk_rst) begin
-      \$2113  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2114  = \$59 ;
-    if (aclk_rst) begin
-      \$2114  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2115  = \$60 ;
-    if (aclk_rst) begin
-      \$2115  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2116  = \$61 ;
-    if (aclk_rst) begin
-      \$2116  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2117  = \$64 ;
-    if (aclk_rst) begin
-      \$2117  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2118  = \$70 ;
-    if (aclk_rst) begin
-      \$2118  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2119  = \$71 [31:0];
+    \$2111  = \$71 [31:0];
     if (\$signal$77 ) begin
-      \$2119  = 32'd0;
+      \$2111  = 32'd0;
     end
     if (aclk_rst) begin
-      \$2119  = 32'd0;
+      \$2111  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2120  = \$72 [1:0];
+    \$2112  = \$72 [1:0];
     if (aclk_rst) begin
-      \$2120  = 2'h0;
+      \$2112  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2121  = \$73 [31:0];
+    \$2113  = \$73 [31:0];
     if (\$signal$77 ) begin
-      \$2121  = 32'd0;
+      \$2113  = 32'd0;
     end
     if (aclk_rst) begin
-      \$2121  = 32'd0;
+      \$2113  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2122  = tail_row;
+    \$2114  = tail_row;
     if (\$74 ) begin
-      \$2122  = tail_next_row;
+      \$2114  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$2122  = 2'h0;
+      \$2114  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2123  = tail_next_row;
+    \$2115  = tail_next_row;
     if (\$74 ) begin
-      \$2123  = \$75 [1:0];
+      \$2115  = \$75 [1:0];
     end
     if (aclk_rst) begin
-      \$2123  = 2'h1;
+      \$2115  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2124  = head;
+    \$2116  = head;
     if (popped) begin
-      \$2124  = \$76 [3:0];
+      \$2116  = \$76 [3:0];
     end
     if (aclk_rst) begin
-      \$2124  = 4'h0;
+      \$2116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2125  = \$77 ;
+    \$2117  = \$77 ;
     if (aclk_rst) begin
-      \$2125  = 1'h0;
+      \$2117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2126  = head[1:0];
+    \$2118  = head[1:0];
     if (aclk_rst) begin
-      \$2126  = 2'h0;
+      \$2118  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2127  = \$81 ;
+    \$2119  = \$81 ;
     if (aclk_rst) begin
-      \$2127  = 121'h0000000000000000000000000000000;
+      \$2119  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2128  = \$84 ;
+    \$2120  = \$84 ;
     if (aclk_rst) begin
-      \$2128  = 5'h00;
+      \$2120  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2129  = \$85 ;
+    \$2121  = \$85 ;
     if (aclk_rst) begin
-      \$2129  = 18'h00000;
+      \$2121  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2130  = \$86 ;
+    \$2122  = \$86 ;
     if (aclk_rst) begin
-      \$2130  = 1'h0;
+      \$2122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2131  = small_ev_grant;
+    \$2123  = small_ev_grant;
     if (aclk_rst) begin
-      \$2131  = 1'h0;
+      \$2123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2132  = small_lw_granted_1;
+    \$2124  = small_lw_granted_1;
     if (aclk_rst) begin
-      \$2132  = 1'h0;
+      \$2124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2133  = \$97 [8:0];
+    \$2125  = \$97 [8:0];
     if (aclk_rst) begin
-      \$2133  = 9'h000;
+      \$2125  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2134  = small_in_use;
+    \$2126  = small_in_use;
     if (aclk_rst) begin
-      \$2134  = 9'h000;
+      \$2126  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2135  = \$107 ;
+    \$2127  = \$107 ;
+    if (aclk_rst) begin
+      \$2127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2128  = \$111 ;
+    if (aclk_rst) begin
+      \$2128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2129  = small_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$77 ) begin
+      \$2129  = small_in_use;
+    end else begin
+      if (small_hw_grow) begin
+        \$2129  = small_in_use_was;
+      end
+    end
+    if (aclk_rst) begin
+      \$2129  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$77 ) begin
+      \$2130  = 32'd0;
+    end else begin
+      \$2130  = \$112 [31:0];
+    end
+    if (aclk_rst) begin
+      \$2130  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$77 ) begin
+      \$2131  = 32'd0;
+    end else begin
+      \$2131  = \$113 [31:0];
+    end
+    if (aclk_rst) begin
+      \$2131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$77 ) begin
+      \$2132  = 32'd0;
+    end else begin
+      \$2132  = \$114 [31:0];
+    end
+    if (aclk_rst) begin
+      \$2132  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$77 ) begin
+      \$2133  = 32'd0;
+    end else begin
+      \$2133  = \$115 [31:0];
+    end
+    if (aclk_rst) begin
+      \$2133  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2134  = \$116 ;
+    if (aclk_rst) begin
+      \$2134  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2135  = \$117 ;
     if (aclk_rst) begin
       \$2135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2136  = \$111 ;
+    \$2136  = medium_ev_grant;
     if (aclk_rst) begin
       \$2136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2137  = small_high_water;
+    \$2137  = medium_lw_granted_1;
+    if (aclk_rst) begin
+      \$2137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2138  = \$128 [7:0];
+    if (aclk_rst) begin
+      \$2138  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2139  = medium_in_use;
+    if (aclk_rst) begin
+      \$2139  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2140  = \$138 ;
+    if (aclk_rst) begin
+      \$2140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2141  = \$142 ;
+    if (aclk_rst) begin
+      \$2141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2142  = medium_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2137  = small_in_use;
+      \$2142  = medium_in_use;
     end else begin
-      if (small_hw_grow) begin
-        \$2137  = small_in_use_was;
+      if (medium_hw_grow) begin
+        \$2142  = medium_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$2137  = 9'h000;
+      \$2142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2138  = 32'd0;
+      \$2143  = 32'd0;
     end else begin
-      \$2138  = \$112 [31:0];
+      \$2143  = \$143 [31:0];
     end
     if (aclk_rst) begin
-      \$2138  = 32'd0;
+      \$2143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2139  = 32'd0;
+      \$2144  = 32'd0;
     end else begin
-      \$2139  = \$113 [31:0];
+      \$2144  = \$144 [31:0];
     end
     if (aclk_rst) begin
-      \$2139  = 32'd0;
+      \$2144  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2140  = 32'd0;
+      \$2145  = 32'd0;
     end else begin
-      \$2140  = \$114 [31:0];
+      \$2145  = \$145 [31:0];
     end
     if (aclk_rst) begin
-      \$2140  = 32'd0;
+      \$2145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2141  = 32'd0;
+      \$2146  = 32'd0;
     end else begin
-      \$2141  = \$115 [31:0];
+      \$2146  = \$146 [31:0];
     end
     if (aclk_rst) begin
-      \$2141  = 32'd0;
+      \$2146  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2142  = \$116 ;
+    \$2147  = \$147 ;
     if (aclk_rst) begin
-      \$2142  = 18'h00000;
+      \$2147  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2143  = \$117 ;
-    if (aclk_rst) begin
-      \$2143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2144  = medium_ev_grant;
-    if (aclk_rst) begin
-      \$2144  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2145  = medium_lw_granted_1;
-    if (aclk_rst) begin
-      \$2145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2146  = \$128 [7:0];
-    if (aclk_rst) begin
-      \$2146  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2147  = medium_in_use;
-    if (aclk_rst) begin
-      \$2147  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2148  = \$138 ;
+    \$2148  = \$148 ;
     if (aclk_rst) begin
       \$2148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2149  = \$142 ;
+    \$2149  = large_ev_grant;
     if (aclk_rst) begin
       \$2149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2150  = medium_high_water;
+    \$2150  = large_lw_granted_1;
+    if (aclk_rst) begin
+      \$2150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2151  = \$159 [5:0];
+    if (aclk_rst) begin
+      \$2151  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2152  = large_in_use;
+    if (aclk_rst) begin
+      \$2152  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2153  = \$169 ;
+    if (aclk_rst) begin
+      \$2153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2154  = \$173 ;
+    if (aclk_rst) begin
+      \$2154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2155  = large_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2150  = medium_in_use;
-    end else begin
-      if (medium_hw_grow) begin
-        \$2150  = medium_in_use_was;
-      end
-    end
-    if (aclk_rst) begin
-      \$2150  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$2151  = 32'd0;
-    end else begin
-      \$2151  = \$143 [31:0];
-    end
-    if (aclk_rst) begin
-      \$2151  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$2152  = 32'd0;
-    end else begin
-      \$2152  = \$144 [31:0];
-    end
-    if (aclk_rst) begin
-      \$2152  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$2153  = 32'd0;
-    end else begin
-      \$2153  = \$145 [31:0];
-    end
-    if (aclk_rst) begin
-      \$2153  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$2154  = 32'd0;
-    end else begin
-      \$2154  = \$146 [31:0];
-    end
-    if (aclk_rst) begin
-      \$2154  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2155  = \$147 ;
-    if (aclk_rst) begin
-      \$2155  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2156  = \$148 ;
-    if (aclk_rst) begin
-      \$2156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2157  = large_ev_grant;
-    if (aclk_rst) begin
-      \$2157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2158  = large_lw_granted_1;
-    if (aclk_rst) begin
-      \$2158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2159  = \$159 [5:0];
-    if (aclk_rst) begin
-      \$2159  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2160  = large_in_use;
-    if (aclk_rst) begin
-      \$2160  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2161  = \$169 ;
-    if (aclk_rst) begin
-      \$2161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2162  = \$173 ;
-    if (aclk_rst) begin
-      \$2162  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2163  = large_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$2163  = large_in_use;
+      \$2155  = large_in_use;
     end else begin
       if (large_hw_grow) begin
-        \$2163  = large_in_use_was;
+        \$2155  = large_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$2163  = 6'h00;
+      \$2155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2164  = 32'd0;
+      \$2156  = 32'd0;
     end else begin
-      \$2164  = \$174 [31:0];
+      \$2156  = \$174 [31:0];
     end
     if (aclk_rst) begin
-      \$2164  = 32'd0;
+      \$2156  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2165  = 32'd0;
+      \$2157  = 32'd0;
     end else begin
-      \$2165  = \$175 [31:0];
+      \$2157  = \$175 [31:0];
     end
     if (aclk_rst) begin
-      \$2165  = 32'd0;
+      \$2157  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2166  = 32'd0;
+      \$2158  = 32'd0;
     end else begin
-      \$2166  = \$176 [31:0];
+      \$2158  = \$176 [31:0];
     end
     if (aclk_rst) begin
-      \$2166  = 32'd0;
+      \$2158  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2167  = 32'd0;
+      \$2159  = 32'd0;
     end else begin
-      \$2167  = \$177 [31:0];
+      \$2159  = \$177 [31:0];
     end
     if (aclk_rst) begin
-      \$2167  = 32'd0;
+      \$2159  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2168  = \$184 ;
+    \$2160  = \$184 ;
+    if (aclk_rst) begin
+      \$2160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2161  = alloc_queue_head;
+    if (\$187 ) begin
+      \$2161  = \$188 ;
+    end
+    if (aclk_rst) begin
+      \$2161  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2162  = alloc_queue_rd;
+    if (\$192 ) begin
+      \$2162  = alloc_queue_rd_next;
+    end
+    if (aclk_rst) begin
+      \$2162  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2163  = alloc_queue_rd_next;
+    if (\$192 ) begin
+      \$2163  = \$193 [3:0];
+    end
+    if (aclk_rst) begin
+      \$2163  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2164  = alloc_queue_wr;
+    if (\$197 ) begin
+      \$2164  = alloc_queue_wr_next;
+    end
+    if (aclk_rst) begin
+      \$2164  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2165  = alloc_queue_wr_next;
+    if (\$197 ) begin
+      \$2165  = \$198 [3:0];
+    end
+    if (aclk_rst) begin
+      \$2165  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2166 [0] = \$209 ;
+    \$2166 [1] = \$220 ;
+    \$2166 [2] = \$231 ;
+    \$2166 [3] = \$242 ;
+    \$2166 [4] = \$253 ;
+    \$2166 [5] = \$264 ;
+    \$2166 [6] = \$275 ;
+    \$2166 [7] = \$286 ;
+    \$2166 [8] = \$297 ;
+    \$2166 [9] = \$308 ;
+    if (aclk_rst) begin
+      \$2166  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2167 [0] = \$314 ;
+    \$2167 [1] = \$320 ;
+    \$2167 [2] = \$326 ;
+    \$2167 [3] = \$332 ;
+    \$2167 [4] = \$338 ;
+    \$2167 [5] = \$344 ;
+    \$2167 [6] = \$350 ;
+    \$2167 [7] = \$356 ;
+    \$2167 [8] = \$362 ;
+    \$2167 [9] = \$368 ;
+    \$2167 [10] = \$374 ;
+    if (aclk_rst) begin
+      \$2167  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2168  = \$385 ;
     if (aclk_rst) begin
       \$2168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2169  = alloc_queue_head;
-    if (\$187 ) begin
-      \$2169  = \$188 ;
-    end
+    \$2169  = \$408 ;
     if (aclk_rst) begin
-      \$2169  = 16'h0000;
+      \$2169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2170  = \$192 ;
+    \$2170  = { \$411 , \$409 [1:0] };
     if (aclk_rst) begin
-      \$2170  = 1'h0;
+      \$2170  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2171  = alloc_queue_rd;
-    if (\$196 ) begin
-      \$2171  = alloc_queue_rd_next;
-    end
+    \$2171  = \$416 [1:0];
     if (aclk_rst) begin
-      \$2171  = 4'h0;
+      \$2171  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2172  = alloc_queue_rd_next;
-    if (\$196 ) begin
-      \$2172  = \$197 [3:0];
-    end
+    \$2172  = \$416 [15:2];
     if (aclk_rst) begin
-      \$2172  = 4'h1;
+      \$2172  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2173  = alloc_queue_wr;
-    if (\$201 ) begin
-      \$2173  = alloc_queue_wr_next;
-    end
+    \$2173  = r1_valid;
     if (aclk_rst) begin
-      \$2173  = 4'h0;
+      \$2173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2174  = alloc_queue_wr_next;
-    if (\$201 ) begin
-      \$2174  = \$202 [3:0];
-    end
+    \$2174  = \$630 ;
     if (aclk_rst) begin
-      \$2174  = 4'h1;
+      \$2174  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2175 [0] = \$213 ;
-    \$2175 [1] = \$224 ;
-    \$2175 [2] = \$235 ;
-    \$2175 [3] = \$246 ;
-    \$2175 [4] = \$257 ;
-    \$2175 [5] = \$268 ;
-    \$2175 [6] = \$279 ;
-    \$2175 [7] = \$290 ;
-    \$2175 [8] = \$301 ;
-    \$2175 [9] = \$312 ;
+    \$2175 [0] = \$645 ;
+    \$2175 [1] = \$688 ;
+    \$2175 [2] = \$731 ;
+    \$2175 [3] = \$774 ;
     if (aclk_rst) begin
-      \$2175  = 10'h000;
+      \$2175  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2176 [0] = \$318 ;
-    \$2176 [1] = \$324 ;
-    \$2176 [2] = \$330 ;
-    \$2176 [3] = \$336 ;
-    \$2176 [4] = \$342 ;
-    \$2176 [5] = \$348 ;
-    \$2176 [6] = \$354 ;
-    \$2176 [7] = \$360 ;
-    \$2176 [8] = \$366 ;
-    \$2176 [9] = \$372 ;
-    \$2176 [10] = \$378 ;
+    \$2176  = \$674 ;
     if (aclk_rst) begin
-      \$2176  = 11'h000;
+      \$2176  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2177  = \$389 ;
+    \$2177  = \$717 ;
     if (aclk_rst) begin
-      \$2177  = 1'h0;
+      \$2177  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2178  = \$412 ;
+    \$2178  = \$760 ;
     if (aclk_rst) begin
-      \$2178  = 1'h0;
+      \$2178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2179  = { \$415 , \$413 [1:0] };
+    \$2179  = \$790 ;
     if (aclk_rst) begin
-      \$2179  = 16'h0000;
+      \$2179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2180  = \$420 [1:0];
+    \$2180  = \$806 ;
     if (aclk_rst) begin
-      \$2180  = 2'h0;
+      \$2180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2181  = \$420 [15:2];
+    \$2181  = \$807 [1:0];
     if (aclk_rst) begin
-      \$2181  = 14'h0000;
+      \$2181  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2182  = r1_valid;
+    \$2182  = { \$816 [6], \$813 [6], \$810 [6] };
     if (aclk_rst) begin
-      \$2182  = 1'h0;
+      \$2182  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2183  = \$634 ;
+    \$2183  = { \$837 , \$830 , \$823  };
     if (aclk_rst) begin
-      \$2183  = 32'd0;
+      \$2183  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2184 [0] = \$649 ;
-    \$2184 [1] = \$692 ;
-    \$2184 [2] = \$735 ;
-    \$2184 [3] = \$778 ;
+    \$2184  = bus__w_data[26:19];
     if (aclk_rst) begin
-      \$2184  = 4'h0;
+      \$2184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2185  = \$678 ;
+    \$2185  = \$839 [39:0];
     if (aclk_rst) begin
-      \$2185  = 32'd0;
+      \$2185  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2186  = \$721 ;
+    \$2186  = \$841 [39:0];
     if (aclk_rst) begin
-      \$2186  = 32'd0;
+      \$2186  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2187  = \$764 ;
+    \$2187  = \$843 [39:0];
     if (aclk_rst) begin
-      \$2187  = 32'd0;
+      \$2187  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2188  = \$794 ;
+    \$2188  = command_queue_head;
+    if (\$846 ) begin
+      \$2188  = \$847 ;
+    end
     if (aclk_rst) begin
-      \$2188  = 1'h0;
+      \$2188  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2189  = \$810 ;
+    \$2189  = command_queue_rd;
+    if (\$851 ) begin
+      \$2189  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$2189  = 1'h0;
+      \$2189  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2190  = \$811 [1:0];
+    \$2190  = command_queue_rd_next;
+    if (\$851 ) begin
+      \$2190  = \$852 [3:0];
+    end
     if (aclk_rst) begin
-      \$2190  = 2'h0;
+      \$2190  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2191  = { \$820 [6], \$817 [6], \$814 [6] };
+    \$2191  = command_queue_wr;
+    if (\$856 ) begin
+      \$2191  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$2191  = 3'h0;
+      \$2191  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2192  = { \$841 , \$834 , \$827  };
+    \$2192  = command_queue_wr_next;
+    if (\$856 ) begin
+      \$2192  = \$857 [3:0];
+    end
     if (aclk_rst) begin
-      \$2192  = 3'h0;
+      \$2192  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2193  = bus__w_data[26:19];
+    \$2193 [0] = \$868 ;
+    \$2193 [1] = \$879 ;
+    \$2193 [2] = \$890 ;
+    \$2193 [3] = \$901 ;
+    \$2193 [4] = \$912 ;
+    \$2193 [5] = \$923 ;
+    \$2193 [6] = \$934 ;
+    \$2193 [7] = \$945 ;
+    \$2193 [8] = \$956 ;
+    \$2193 [9] = \$967 ;
     if (aclk_rst) begin
-      \$2193  = 8'h00;
+      \$2193  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2194  = \$843 [39:0];
+    \$2194 [0] = \$973 ;
+    \$2194 [1] = \$979 ;
+    \$2194 [2] = \$985 ;
+    \$2194 [3] = \$991 ;
+    \$2194 [4] = \$997 ;
+    \$2194 [5] = \$1003 ;
+    \$2194 [6] = \$1009 ;
+    \$2194 [7] = \$1015 ;
+    \$2194 [8] = \$1021 ;
+    \$2194 [9] = \$1027 ;
+    \$2194 [10] = \$1033 ;
     if (aclk_rst) begin
-      \$2194  = 40'h0000000000;
+      \$2194  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2195  = \$845 [39:0];
+    \$2195  = \$1036 ;
     if (aclk_rst) begin
-      \$2195  = 40'h0000000000;
+      \$2195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2196  = \$847 [39:0];
+    \$2196  = \$1037 ;
     if (aclk_rst) begin
-      \$2196  = 40'h0000000000;
+      \$2196  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2197  = command_queue_head;
-    if (\$850 ) begin
-      \$2197  = \$851 ;
-    end
+    \$2197  = \$1038 ;
     if (aclk_rst) begin
-      \$2197  = 58'h000000000000000;
+      \$2197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2198  = \$855 ;
+    \$2198  = \$1039 ;
     if (aclk_rst) begin
-      \$2198  = 1'h0;
+      \$2198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2199  = command_queue_rd;
-    if (\$859 ) begin
-      \$2199  = command_queue_rd_next;
-    end
+    \$2199  = \$1040 ;
     if (aclk_rst) begin
-      \$2199  = 4'h0;
+      \$2199  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2200  = command_queue_rd_next;
-    if (\$859 ) begin
-      \$2200  = \$860 [3:0];
-    end
+    \$2200  = \$1074 ;
     if (aclk_rst) begin
-      \$2200  = 4'h1;
+      \$2200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2201  = command_queue_wr;
-    if (\$864 ) begin
-      \$2201  = command_queue_wr_next;
-    end
+    \$2201  = bus__w_data;
     if (aclk_rst) begin
-      \$2201  = 4'h0;
+      \$2201  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2202  = command_queue_wr_next;
-    if (\$864 ) begin
-      \$2202  = \$865 [3:0];
-    end
+    \$2202  = \$1075 ;
     if (aclk_rst) begin
-      \$2202  = 4'h1;
+      \$2202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2203 [0] = \$876 ;
-    \$2203 [1] = \$887 ;
-    \$2203 [2] = \$898 ;
-    \$2203 [3] = \$909 ;
-    \$2203 [4] = \$920 ;
-    \$2203 [5] = \$931 ;
-    \$2203 [6] = \$942 ;
-    \$2203 [7] = \$953 ;
-    \$2203 [8] = \$964 ;
-    \$2203 [9] = \$975 ;
+    \$2203  = bus__w_strb;
     if (aclk_rst) begin
-      \$2203  = 10'h000;
+      \$2203  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2204 [0] = \$981 ;
-    \$2204 [1] = \$987 ;
-    \$2204 [2] = \$993 ;
-    \$2204 [3] = \$999 ;
-    \$2204 [4] = \$1005 ;
-    \$2204 [5] = \$1011 ;
-    \$2204 [6] = \$1017 ;
-    \$2204 [7] = \$1023 ;
-    \$2204 [8] = \$1029 ;
-    \$2204 [9] = \$1035 ;
-    \$2204 [10] = \$1041 ;
+    \$2204  = \$signal$251 ;
     if (aclk_rst) begin
-      \$2204  = 11'h000;
+      \$2204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2205  = \$1044 ;
+    \$2205  = \$signal$253 ;
     if (aclk_rst) begin
       \$2205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2206  = \$1045 ;
+    \$2206  = \$signal$254 ;
     if (aclk_rst) begin
       \$2206  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2207  = \$1046 ;
+    \$2207  = \$signal$252 ;
     if (aclk_rst) begin
-      \$2207  = 8'h00;
+      \$2207  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2208  = \$1047 ;
+    \$2208  = \$1083 ;
     if (aclk_rst) begin
-      \$2208  = 8'h00;
+      \$2208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2209  = \$1048 ;
+    \$2209  = \$1091 ;
     if (aclk_rst) begin
-      \$2209  = 16'h0000;
+      \$2209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2210  = \$1082 ;
+    \$2210  = \$1099 ;
     if (aclk_rst) begin
       \$2210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2211  = bus__w_data;
+    \$2211  = \$1107 ;
     if (aclk_rst) begin
-      \$2211  = 32'd0;
+      \$2211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2212  = \$1083 ;
+    \$2212  = \$1115 ;
     if (aclk_rst) begin
       \$2212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2213  = bus__w_strb;
+    \$2213  = \$1123 ;
     if (aclk_rst) begin
-      \$2213  = 4'h0;
+      \$2213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2214  = \$signal$253 ;
+    \$2214  = \$1131 ;
     if (aclk_rst) begin
       \$2214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2215  = \$signal$255 ;
+    \$2215  = \$1139 ;
     if (aclk_rst) begin
       \$2215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2216  = \$signal$256 ;
+    \$2216  = \$1147 ;
     if (aclk_rst) begin
-      \$2216  = 4'h0;
+      \$2216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2217  = \$signal$254 ;
+    \$2217  = \$1155 ;
     if (aclk_rst) begin
-      \$2217  = 32'd0;
+      \$2217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2218  = \$1091 ;
+    \$2218  = \$1163 ;
     if (aclk_rst) begin
       \$2218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2219  = \$1099 ;
+    \$2219  = \$1171 ;
     if (aclk_rst) begin
       \$2219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2220  = \$1107 ;
+    \$2220  = \$1179 ;
     if (aclk_rst) begin
       \$2220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2221  = \$1115 ;
+    \$2221  = \$1244 [8];
     if (aclk_rst) begin
       \$2221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2222  = \$1123 ;
+    \$2222  = \$1285 [5];
     if (aclk_rst) begin
       \$2222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2223  = \$1131 ;
+    \$2223  = \$1288 ;
     if (aclk_rst) begin
       \$2223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2224  = \$1139 ;
+    \$2224  = \$1290 ;
     if (aclk_rst) begin
       \$2224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2225  = \$1147 ;
+    \$2225  = \$1293 ;
     if (aclk_rst) begin
-      \$2225  = 1'h0;
+      \$2225  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2226  = \$1155 ;
+    \$2226  = irq_enable;
+    if (\$1295 ) begin
+      \$2226  = \$signal$258 [4:0];
+    end
     if (aclk_rst) begin
-      \$2226  = 1'h0;
+      \$2226  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2227  = \$1163 ;
+    \$2227  = small_low_water;
+    if (\$1297 ) begin
+      \$2227 [7:0] = \$signal$258 [7:0];
+    end
+    if (\$1299 ) begin
+      \$2227 [15:8] = \$signal$258 [15:8];
+    end
+    if (\$1301 ) begin
+      \$2227 [16] = \$signal$258 [16];
+    end
     if (aclk_rst) begin
-      \$2227  = 1'h0;
+      \$2227  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2228  = \$1171 ;
-    if (aclk_rst) begin
-      \$2228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2229  = \$1179 ;
-    if (aclk_rst) begin
-      \$2229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2230  = \$1187 ;
-    if (aclk_rst) begin
-      \$2230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2231  = \$1252 [8];
-    if (aclk_rst) begin
-      \$2231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2232  = \$1293 [5];
-    if (aclk_rst) begin
-      \$2232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2233  = \$1296 ;
-    if (aclk_rst) begin
-      \$2233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2234  = \$1298 ;
-    if (aclk_rst) begin
-      \$2234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2235  = \$1301 ;
-    if (aclk_rst) begin
-      \$2235  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2236  = irq_enable;
+    \$2228  = medium_low_water;
     if (\$1303 ) begin
-      \$2236  = \$signal$260 [4:0];
+      \$2228 [7:0] = \$signal$258 [7:0];
     end
-    if (aclk_rst) begin
-      \$2236  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2237  = small_low_water;
     if (\$1305 ) begin
-      \$2237 [7:0] = \$signal$260 [7:0];
+      \$2228 [15:8] = \$signal$258 [15:8];
     end
     if (\$1307 ) begin
-      \$2237 [15:8] = \$signal$260 [15:8];
-    end
-    if (\$1309 ) begin
-      \$2237 [16] = \$signal$260 [16];
+      \$2228 [16] = \$signal$258 [16];
     end
     if (aclk_rst) begin
-      \$2237  = 17'h00000;
+      \$2228  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2238  = medium_low_water;
+    \$2229  = large_low_water;
+    if (\$1309 ) begin
+      \$2229 [7:0] = \$signal$258 [7:0];
+    end
     if (\$1311 ) begin
-      \$2238 [7:0] = \$signal$260 [7:0];
+      \$2229 [15:8] = \$signal$258 [15:8];
     end
     if (\$1313 ) begin
-      \$2238 [15:8] = \$signal$260 [15:8];
-    end
-    if (\$1315 ) begin
-      \$2238 [16] = \$signal$260 [16];
+      \$2229 [16] = \$signal$258 [16];
     end
     if (aclk_rst) begin
-      \$2238  = 17'h00000;
+      \$2229  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2239  = large_low_water;
-    if (\$1317 ) begin
-      \$2239 [7:0] = \$signal$260 [7:0];
-    end
-    if (\$1319 ) begin
-      \$2239 [15:8] = \$signal$260 [15:8];
-    end
-    if (\$1321 ) begin
-      \$2239 [16] = \$signal$260 [16];
-    end
-    if (aclk_rst) begin
-      \$2239  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$4736$0 [4:1];
-  assign rsp_grant_pool = \port$4736$0 [6:5];
-  assign rsp_grant_user = \port$4736$55 [23:8];
-  assign rsp_flushed_err = \port$4757$0 [4:1];
-  assign rsp_flushed_pool = \port$4757$0 [22:21];
-  assign rsp_flushed_user = \port$4757$0 [20:5];
-  assign rsp_freed_err = \port$4742$0 [4:1];
-  assign rsp_freed_src = \port$4789$0 [0];
-  assign rsp_freed_in_pool = \port$4742$0 [23];
-  assign rsp_freed_pool = \port$4742$0 [22:21];
-  assign rsp_freed_tag = \port$4789$0 [40:33];
-  assign rsp_freed_addr = \port$4789$0 [32:1];
-  assign rsp_freed_user = \port$4742$0 [20:5];
-  assign rsp_grant_ok = \port$4736$0 [0];
-  assign rsp_freed_ok = \port$4742$0 [0];
-  assign rsp_flushed_ok = \port$4757$0 [0];
-  assign space_under = { \$1368 [5], \$1368  };
-  assign \$signal$87  = { low_water_hit, \$1373 , \$1371 , e1_exhausted, \$1370  };
-  assign \$signal$148  = alloc_queue_w_data;
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], new_flush };
-  assign log_bank0_k = \$1337 [1:0];
-  assign \$signature__addr$281  = head[3:2];
-  assign \$signature__en$282  = 1'h1;
-  assign log_bank1_k = \$1342 [1:0];
-  assign \$signature__addr$287  = head[3:2];
-  assign \$signature__en$288  = 1'h1;
-  assign log_bank2_k = \$1347 [1:0];
-  assign \$signature__addr$293  = head[3:2];
-  assign \$signature__en$294  = 1'h1;
-  assign log_bank3_k = \$1352 [1:0];
-  assign \$signature__addr$296  = tail_row;
-  assign \$signature__addr$299  = head[3:2];
-  assign \$signature__en$300  = 1'h1;
+  assign rsp_grant_err = \port$4720$0 [4:1];
+  assign rsp_grant_pool = \port$4720$0 [6:5];
+  assign rsp_grant_user = \port$4720$55 [23:8];
+  assign rsp_flushed_err = \port$4741$0 [4:1];
+  assign rsp_flushed_pool = \port$4741$0 [22:21];
+  assign rsp_flushed_user = \port$4741$0 [20:5];
+  assign rsp_freed_err = \port$4726$0 [4:1];
+  assign rsp_freed_src = \port$4773$0 [0];
+  assign rsp_freed_in_pool = \port$4726$0 [23];
+  assign rsp_freed_pool = \port$4726$0 [22:21];
+  assign rsp_freed_tag = \port$4773$0 [40:33];
+  assign rsp_freed_addr = \port$4773$0 [32:1];
+  assign rsp_freed_user = \port$4726$0 [20:5];
+  assign rsp_grant_ok = \port$4720$0 [0];
+  assign rsp_freed_ok = \port$4726$0 [0];
+  assign rsp_flushed_ok = \port$4741$0 [0];
+  assign space_under = { \$1360 [5], \$1360  };
+  assign \$signal$87  = { low_water_hit, \$1365 , \$1363 , e1_exhausted, \$1362  };
+  assign \$signal$147  = alloc_queue_w_data;
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1562 , \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], new_flush };
+  assign log_bank0_k = \$1329 [1:0];
+  assign \$signature__addr$279  = head[3:2];
+  assign \$signature__en$280  = 1'h1;
+  assign log_bank1_k = \$1334 [1:0];
+  assign \$signature__addr$285  = head[3:2];
+  assign \$signature__en$286  = 1'h1;
+  assign log_bank2_k = \$1339 [1:0];
+  assign \$signature__addr$291  = head[3:2];
+  assign \$signature__en$292  = 1'h1;
+  assign log_bank3_k = \$1344 [1:0];
+  assign \$signature__addr$294  = tail_row;
+  assign \$signature__addr$297  = head[3:2];
+  assign \$signature__en$298  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$305  = alloc_queue_wr;
-  assign \$signature__data$306  = alloc_queue_w_data;
+  assign \$signature__addr$303  = alloc_queue_wr;
+  assign \$signature__data$304  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 [7:0], 11'h000, \port$4736$0 [14:7] };
-  assign rsp_grant_slot = \port$4736$0 [14:7];
-  assign rsp_grant_tag = \port$4736$55 [7:0];
-  assign bus__r_slow_data = { \port$4736$0 [0], \port$4736$0 [4:1], \port$4736$55 [7:0], 11'h000, \port$4736$0 [14:7] };
-  assign \read__addr$317  = command_queue_rd;
-  assign \$signature__addr$318  = command_queue_wr;
-  assign \$signature__data$319  = { w1_pool_is, w1_hit, w1_tag, \$signal$224 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], new_flush };
-  assign req_free_addr = \$2083 [40:1];
-  assign req_free_oor = \$2083 [41];
-  assign req_free_pool = \$2083 [43:42];
-  assign req_free_tag = \$2083 [51:44];
-  assign req_free_hit = \$2083 [54:52];
-  assign req_flush_select = \$2083 [57:55];
-  assign req_flush_pool = \$2083 [43:42];
-  assign \port$3594$0  = \$1370 ;
-  assign \port$3595$0  = \$1371 ;
-  assign \port$3597$0  = \$1373 ;
-  assign \port$4322$1  = \$2083 [57:1];
-  assign \port$5032$0  = \$signal$85 ;
-  assign bus__w_ack = \$signal$257 ;
-  assign \port$5307$0  = \$signal$86 ;
-  assign \$1372  = 1'h0;
-  assign \$1373  = 1'h0;
+  assign handle = { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 [7:0], 11'h000, \port$4720$0 [14:7] };
+  assign rsp_grant_slot = \port$4720$0 [14:7];
+  assign rsp_grant_tag = \port$4720$55 [7:0];
+  assign bus__r_slow_data = { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 [7:0], 11'h000, \port$4720$0 [14:7] };
+  assign \read__addr$315  = command_queue_rd;
+  assign \$signature__addr$316  = command_queue_wr;
+  assign \$signature__data$317  = { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1562 , \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], new_flush };
+  assign req_free_addr = \$2075 [40:1];
+  assign req_free_oor = \$2075 [41];
+  assign req_free_pool = \$2075 [43:42];
+  assign req_free_tag = \$2075 [51:44];
+  assign req_free_hit = \$2075 [54:52];
+  assign req_flush_select = \$2075 [57:55];
+  assign req_flush_pool = \$2075 [43:42];
+  assign \port$3578$0  = \$1362 ;
+  assign \port$3579$0  = \$1363 ;
+  assign \port$3581$0  = \$1365 ;
+  assign \port$4306$1  = \$2075 [57:1];
+  assign \port$5012$0  = \$signal$85 ;
+  assign bus__w_ack = \$signal$255 ;
+  assign \port$5283$0  = \$signal$86 ;
+  assign \$1364  = 1'h0;
+  assign \$1365  = 1'h0;
   assign \$87  = 1'h1;
   assign \$88  = small_ev_grant;
   assign \$89  = 1'h1;
@@ -15127,195 +15051,195 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$161  = large_ev_grant;
   assign \$165  = 1'h1;
   assign \$166  = large_ev_grant;
-  assign \$421  = bus__r_addr;
-  assign { \$424 [11:3], \$424 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$424 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$427 [11:4], \$427 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$427 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$430 [11:4], \$430 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$430 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$433 [11:5], \$433 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$433 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$436 [11:5], \$436 [3], \$436 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$436 [4], \$436 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$439 [11:5], \$439 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$439 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$442 [11:5], \$442 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$442 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$445 [11:6], \$445 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$445 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$448 [11:6], \$448 [4:3], \$448 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$448 [5], \$448 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$451 [11:6], \$451 [4], \$451 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$451 [5], \$451 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$454 [11:6], \$454 [4], \$454 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$454 [5], \$454 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$457 [11:6], \$457 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$457 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$460 [11:6], \$460 [3], \$460 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$460 [5:4], \$460 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$463 [11:6], \$463 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$463 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$466 [11:6], \$466 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$466 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$469 [11:9], \$469 [7:3], \$469 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$469 [8], \$469 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$472 [11:9], \$472 [7:4], \$472 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$472 [8], \$472 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$475 [11:9], \$475 [7:4], \$475 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$475 [8], \$475 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$478 [11:9], \$478 [7:5], \$478 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$478 [8], \$478 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$481 [11:9], \$481 [7:5], \$481 [3], \$481 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$481 [8], \$481 [4], \$481 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$484 [11:9], \$484 [7:5], \$484 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$484 [8], \$484 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$487 [11:9], \$487 [7:5], \$487 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$487 [8], \$487 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$490 [11:9], \$490 [7:6], \$490 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$490 [8], \$490 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$493 [11:9], \$493 [7:6], \$493 [4:3], \$493 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$493 [8], \$493 [5], \$493 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$496 [11:9], \$496 [7:6], \$496 [4], \$496 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$496 [8], \$496 [5], \$496 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$499 [11:9], \$499 [7:6], \$499 [4], \$499 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$499 [8], \$499 [5], \$499 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$502 [11:9], \$502 [7:6], \$502 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$502 [8], \$502 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$505 [11:9], \$505 [7:6], \$505 [3], \$505 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$505 [8], \$505 [5:4], \$505 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$508 [11:9], \$508 [7:6], \$508 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$508 [8], \$508 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$511 [11:9], \$511 [7:6], \$511 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$511 [8], \$511 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$514 [11:9], \$514 [7], \$514 [5:3], \$514 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$514 [8], \$514 [6], \$514 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$517 [11:9], \$517 [7], \$517 [5:4], \$517 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$517 [8], \$517 [6], \$517 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$520 [11:9], \$520 [7], \$520 [5:4], \$520 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$520 [8], \$520 [6], \$520 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$523 [11:9], \$523 [7], \$523 [5], \$523 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$523 [8], \$523 [6], \$523 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$526 [11:9], \$526 [7], \$526 [5], \$526 [3], \$526 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$526 [8], \$526 [6], \$526 [4], \$526 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$529 [11:9], \$529 [7], \$529 [5], \$529 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$529 [8], \$529 [6], \$529 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$532 [11:9], \$532 [7], \$532 [5], \$532 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$532 [8], \$532 [6], \$532 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$535 [11:9], \$535 [7], \$535 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$535 [8], \$535 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$538 [11:9], \$538 [7], \$538 [4:3], \$538 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$538 [8], \$538 [6:5], \$538 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$541 [11:9], \$541 [7], \$541 [4], \$541 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$541 [8], \$541 [6:5], \$541 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$544 [11:9], \$544 [7], \$544 [4], \$544 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$544 [8], \$544 [6:5], \$544 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$547 [11:9], \$547 [7], \$547 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$547 [8], \$547 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$550 [11:9], \$550 [7], \$550 [3], \$550 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$550 [8], \$550 [6:4], \$550 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$553 [11:9], \$553 [7], \$553 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$553 [8], \$553 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$556 [11:9], \$556 [7], \$556 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$556 [8], \$556 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$559 [11:9], \$559 [6:3], \$559 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$559 [8:7], \$559 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$562 [11:9], \$562 [6:4], \$562 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$562 [8:7], \$562 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$565 [11:9], \$565 [6:4], \$565 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$565 [8:7], \$565 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$568 [11:9], \$568 [6:5], \$568 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$568 [8:7], \$568 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$571 [11:9], \$571 [6:5], \$571 [3], \$571 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$571 [8:7], \$571 [4], \$571 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$574 [11:9], \$574 [6:5], \$574 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$574 [8:7], \$574 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$577 [11:9], \$577 [6:5], \$577 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$577 [8:7], \$577 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$580 [11:9], \$580 [6], \$580 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$580 [8:7], \$580 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$583 [11:9], \$583 [6], \$583 [4:3], \$583 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$583 [8:7], \$583 [5], \$583 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$586 [11:9], \$586 [6], \$586 [4], \$586 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$586 [8:7], \$586 [5], \$586 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$589 [11:9], \$589 [6], \$589 [4], \$589 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$589 [8:7], \$589 [5], \$589 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$592 [11:9], \$592 [6], \$592 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$592 [8:7], \$592 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$595 [11:9], \$595 [6], \$595 [3], \$595 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$595 [8:7], \$595 [5:4], \$595 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$598 [11:9], \$598 [6], \$598 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$598 [8:7], \$598 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$601 [11:9], \$601 [6], \$601 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$601 [8:7], \$601 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$611  = 32'd0;
-  assign \$613  = { 30'h00000000, \$612  };
-  assign \$629  = 32'd0;
-  assign \$631  = \$630 ;
-  assign \$650  = 32'd0;
-  assign \$651  = 32'd0;
-  assign \$652  = 32'd0;
-  assign \$656  = \$655 ;
-  assign \$668  = 32'd0;
+  assign \$417  = bus__r_addr;
+  assign { \$420 [11:3], \$420 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$420 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$423 [11:4], \$423 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$423 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$426 [11:4], \$426 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$426 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$429 [11:5], \$429 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$429 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$432 [11:5], \$432 [3], \$432 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$432 [4], \$432 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$435 [11:5], \$435 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$435 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$438 [11:5], \$438 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$438 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$441 [11:6], \$441 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$441 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$444 [11:6], \$444 [4:3], \$444 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$444 [5], \$444 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$447 [11:6], \$447 [4], \$447 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$447 [5], \$447 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$450 [11:6], \$450 [4], \$450 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$450 [5], \$450 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$453 [11:6], \$453 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$453 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$456 [11:6], \$456 [3], \$456 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$456 [5:4], \$456 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$459 [11:6], \$459 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$459 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$462 [11:6], \$462 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$462 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$465 [11:9], \$465 [7:3], \$465 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$465 [8], \$465 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$468 [11:9], \$468 [7:4], \$468 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$468 [8], \$468 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$471 [11:9], \$471 [7:4], \$471 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$471 [8], \$471 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$474 [11:9], \$474 [7:5], \$474 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$474 [8], \$474 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$477 [11:9], \$477 [7:5], \$477 [3], \$477 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$477 [8], \$477 [4], \$477 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$480 [11:9], \$480 [7:5], \$480 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$480 [8], \$480 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$483 [11:9], \$483 [7:5], \$483 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$483 [8], \$483 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$486 [11:9], \$486 [7:6], \$486 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$486 [8], \$486 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$489 [11:9], \$489 [7:6], \$489 [4:3], \$489 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$489 [8], \$489 [5], \$489 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$492 [11:9], \$492 [7:6], \$492 [4], \$492 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$492 [8], \$492 [5], \$492 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$495 [11:9], \$495 [7:6], \$495 [4], \$495 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$495 [8], \$495 [5], \$495 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$498 [11:9], \$498 [7:6], \$498 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$498 [8], \$498 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$501 [11:9], \$501 [7:6], \$501 [3], \$501 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$501 [8], \$501 [5:4], \$501 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$504 [11:9], \$504 [7:6], \$504 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$504 [8], \$504 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$507 [11:9], \$507 [7:6], \$507 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$507 [8], \$507 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$510 [11:9], \$510 [7], \$510 [5:3], \$510 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$510 [8], \$510 [6], \$510 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$513 [11:9], \$513 [7], \$513 [5:4], \$513 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$513 [8], \$513 [6], \$513 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$516 [11:9], \$516 [7], \$516 [5:4], \$516 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$516 [8], \$516 [6], \$516 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$519 [11:9], \$519 [7], \$519 [5], \$519 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$519 [8], \$519 [6], \$519 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$522 [11:9], \$522 [7], \$522 [5], \$522 [3], \$522 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$522 [8], \$522 [6], \$522 [4], \$522 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$525 [11:9], \$525 [7], \$525 [5], \$525 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$525 [8], \$525 [6], \$525 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$528 [11:9], \$528 [7], \$528 [5], \$528 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$528 [8], \$528 [6], \$528 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$531 [11:9], \$531 [7], \$531 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$531 [8], \$531 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$534 [11:9], \$534 [7], \$534 [4:3], \$534 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$534 [8], \$534 [6:5], \$534 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$537 [11:9], \$537 [7], \$537 [4], \$537 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$537 [8], \$537 [6:5], \$537 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$540 [11:9], \$540 [7], \$540 [4], \$540 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$540 [8], \$540 [6:5], \$540 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$543 [11:9], \$543 [7], \$543 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$543 [8], \$543 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$546 [11:9], \$546 [7], \$546 [3], \$546 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$546 [8], \$546 [6:4], \$546 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$549 [11:9], \$549 [7], \$549 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$549 [8], \$549 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$552 [11:9], \$552 [7], \$552 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$552 [8], \$552 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$555 [11:9], \$555 [6:3], \$555 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$555 [8:7], \$555 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$558 [11:9], \$558 [6:4], \$558 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$558 [8:7], \$558 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$561 [11:9], \$561 [6:4], \$561 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$561 [8:7], \$561 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$564 [11:9], \$564 [6:5], \$564 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$564 [8:7], \$564 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$567 [11:9], \$567 [6:5], \$567 [3], \$567 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$567 [8:7], \$567 [4], \$567 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$570 [11:9], \$570 [6:5], \$570 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$570 [8:7], \$570 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$573 [11:9], \$573 [6:5], \$573 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$573 [8:7], \$573 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$576 [11:9], \$576 [6], \$576 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$576 [8:7], \$576 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$579 [11:9], \$579 [6], \$579 [4:3], \$579 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$579 [8:7], \$579 [5], \$579 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$582 [11:9], \$582 [6], \$582 [4], \$582 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$582 [8:7], \$582 [5], \$582 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$585 [11:9], \$585 [6], \$585 [4], \$585 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$585 [8:7], \$585 [5], \$585 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$588 [11:9], \$588 [6], \$588 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$588 [8:7], \$588 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$591 [11:9], \$591 [6], \$591 [3], \$591 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$591 [8:7], \$591 [5:4], \$591 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$594 [11:9], \$594 [6], \$594 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$594 [8:7], \$594 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$597 [11:9], \$597 [6], \$597 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$597 [8:7], \$597 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$607  = 32'd0;
+  assign \$609  = { 30'h00000000, \$608  };
+  assign \$625  = 32'd0;
+  assign \$627  = \$626 ;
+  assign \$646  = 32'd0;
+  assign \$647  = 32'd0;
+  assign \$648  = 32'd0;
+  assign \$652  = \$651 ;
+  assign \$664  = 32'd0;
+  assign \$665  = 32'd0;
+  assign \$666  = 32'd0;
+  assign \$667  = \$663 ;
   assign \$669  = 32'd0;
-  assign \$670  = 32'd0;
-  assign \$671  = \$667 ;
-  assign \$673  = 32'd0;
-  assign \$674  = \$672 ;
-  assign \$693  = 32'd0;
-  assign \$695  = \$694 ;
-  assign \$711  = 32'd0;
+  assign \$670  = \$668 ;
+  assign \$689  = 32'd0;
+  assign \$691  = \$690 ;
+  assign \$707  = 32'd0;
+  assign \$708  = 32'd0;
+  assign \$709  = 32'd0;
+  assign \$710  = \$706 ;
   assign \$712  = 32'd0;
-  assign \$713  = 32'd0;
-  assign \$714  = \$710 ;
-  assign \$716  = 32'd0;
-  assign \$717  = \$715 ;
-  assign \$736  = 32'd0;
-  assign \$738  = \$737 ;
+  assign \$713  = \$711 ;
+  assign \$732  = 32'd0;
+  assign \$734  = \$733 ;
+  assign \$751  = 32'd0;
+  assign \$752  = \$750 ;
   assign \$755  = 32'd0;
   assign \$756  = \$754 ;
-  assign \$759  = 32'd0;
-  assign \$760  = \$758 ;
-  assign { \$780 [5:3], \$780 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$780 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$783 [5:3], \$783 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$783 [2], \$783 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$787 [5:3], \$787 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$787 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$796 [5:3], \$796 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$796 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$799 [5:3], \$799 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$799 [2], \$799 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$803 [5:3], \$803 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$803 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$812 [5:3], \$812 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$812 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$815 [5:3], \$815 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$815 [2], \$815 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$818 [5:3], \$818 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$818 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$821 [5:3], \$821 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$821 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign \$826  = \$824 [19];
-  assign { \$828 [5:3], \$828 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$828 [2], \$828 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign \$833  = \$831 [19];
-  assign { \$835 [5:3], \$835 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$835 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign \$840  = \$838 [19];
-  assign \$842  = { 1'h0, bus__w_data[18:0], 6'h00 };
-  assign \$844  = { 6'h00, bus__w_data[18:0], 9'h000 };
-  assign \$846  = { 3'h0, bus__w_data[18:0], 12'h000 };
-  assign { \$1050 [5:3], \$1050 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1050 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$1053 [5:3], \$1053 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1053 [2], \$1053 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$1057 [5:3], \$1057 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1057 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1067 [5:3], \$1067 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1067 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$1070 [5:3], \$1070 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1070 [2], \$1070 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
-  assign { \$1074 [5:3], \$1074 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1074 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
+  assign { \$776 [5:3], \$776 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$776 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$779 [5:3], \$779 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$779 [2], \$779 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$783 [5:3], \$783 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$783 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$792 [5:3], \$792 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$792 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$795 [5:3], \$795 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$795 [2], \$795 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$799 [5:3], \$799 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$799 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$808 [5:3], \$808 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$808 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$811 [5:3], \$811 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$811 [2], \$811 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$814 [5:3], \$814 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$814 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$817 [5:3], \$817 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$817 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign \$822  = \$820 [19];
+  assign { \$824 [5:3], \$824 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$824 [2], \$824 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign \$829  = \$827 [19];
+  assign { \$831 [5:3], \$831 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$831 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign \$836  = \$834 [19];
+  assign \$838  = { 1'h0, bus__w_data[18:0], 6'h00 };
+  assign \$840  = { 6'h00, bus__w_data[18:0], 9'h000 };
+  assign \$842  = { 3'h0, bus__w_data[18:0], 12'h000 };
+  assign { \$1042 [5:3], \$1042 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1042 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$1045 [5:3], \$1045 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1045 [2], \$1045 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$1049 [5:3], \$1049 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1049 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1059 [5:3], \$1059 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1059 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$1062 [5:3], \$1062 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1062 [2], \$1062 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
+  assign { \$1066 [5:3], \$1066 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1066 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
 endmodule
