@@ -18,8 +18,8 @@ The adapter never knows what a register means.
   or a slow one (FREE and FLUSH: L + 2), merged in request order.
 
 No path from a ``*ready``/``*valid`` input reaches another handshake output
-(SPEC §6): ``arready``, ``awready`` and ``wready`` are queues' not-full
-registers, ``rvalid`` and ``bvalid`` functions of queue registers.
+(SPEC §6): ``awready`` and ``wready`` are queues' not-full registers,
+``arready``, ``rvalid`` and ``bvalid`` functions of queue registers.
 """
 
 from amaranth import Cat, Module, Mux, Signal
@@ -58,7 +58,13 @@ def strobe_signature():
         "r_slow": Out(1),
         "r_ack": Out(1), "r_data": Out(32), "r_err": Out(1),
         "r_slow_ack": Out(1), "r_slow_data": Out(32),
+        # a write pair: its address is ``w_addr`` (the AW pins) or, with
+        # ``w_addr_from_queue``, ``w_addr_queued`` (a beat that waited, a
+        # register); its data and strobes the same way (given apart, so that a
+        # decode can be formed from each and chosen last)
         "w_req": In(1), "w_addr": In(ADDR_BITS), "w_data": In(32), "w_strb": In(4),
+        "w_addr_queued": In(ADDR_BITS), "w_addr_from_queue": In(1),
+        "w_data_queued": In(32), "w_strb_queued": In(4), "w_beat_from_queue": In(1),
         "w_slow": Out(1),               # of the write requested in the last cycle
         "w_ack": Out(1), "w_err": Out(1),
         "w_slow_ack": Out(1), "w_slow_err": Out(1),
@@ -89,8 +95,13 @@ class AxiLiteAdapter(wiring.Component):
         # pipeline). Each answer is queued in its stream's queue the cycle it
         # is formed, and R shows the head of the queue whose turn it is (the
         # kind queue keeps the request order): every R output is a register.
-        # The kind queue holds one entry per open read: a read is accepted
-        # while it has room, so no queue can overflow. The two answer queues
+        # The kind is queued in the cycle after the AR, from a register (the
+        # register file's decode of the address fanned out to every entry of
+        # the kind queue set the clock after place and route), and is there
+        # before any answer (two cycles after the AR at the earliest). The kind
+        # queue holds one entry per open read: a read is accepted while it has
+        # room for one more than the read whose kind is on its way, so no queue
+        # can overflow. The two answer queues
         # keep their entries behind the head in LUT RAM (RamQueue): as shift
         # queues, their pop reached all 65 bits of every entry and set the
         # clock after place and route.
@@ -99,13 +110,16 @@ class AxiLiteAdapter(wiring.Component):
         fast = RamQueue(m, 33, depth, "r_fast")
         slow = RamQueue(m, 32, depth, "r_slow")
         ar_fire, r_fire = Signal(), Signal()
+        ar_fired, ar_slow = Signal(), Signal()  # an AR in the last cycle, and its stream
+        m.d.sync += [ar_fired.eq(ar_fire), ar_slow.eq(bus.r_slow)]
+        ar_room = ~kinds.at_limit & ~(ar_fired & kinds.nearly_full)
         head_slow = kinds.head[0]
         rvalid = kinds.head_valid & Mux(head_slow, slow.head_valid, fast.head_valid)
         m.d.comb += [
-            self.s_axil_arready.eq(~kinds.at_limit),
-            ar_fire.eq(self.s_axil_arvalid & ~kinds.at_limit),
+            self.s_axil_arready.eq(ar_room),
+            ar_fire.eq(self.s_axil_arvalid & ar_room),
             bus.r_req.eq(ar_fire), bus.r_addr.eq(self.s_axil_araddr),
-            kinds.push.eq(ar_fire), kinds.w_data.eq(bus.r_slow),
+            kinds.push.eq(ar_fired), kinds.w_data.eq(ar_slow),
             self.s_axil_rvalid.eq(rvalid),
             self.s_axil_rdata.eq(Mux(head_slow, slow.head, fast.head[:32])),
             self.s_axil_rresp.eq(Mux(~head_slow & fast.head[32], SLVERR, OKAY)),
@@ -124,7 +138,8 @@ class AxiLiteAdapter(wiring.Component):
         # AW and W beats are paired in arrival order; a beat whose partner is
         # not here yet waits in its channel's queue (``awready``/``wready`` are
         # those queues' not-full registers). A pair goes to the register file in
-        # the cycle both are here, straight from the pins if they arrive then,
+        # the cycle both are here, straight from the pins if they arrive then
+        # (the register file chooses between pins and queue heads),
         # and the register file says in the next cycle (from a register: the
         # decode of a paired address is too deep to feed the queue at once)
         # which stream answers it: fast (plain registers and refused writes) or
@@ -146,7 +161,6 @@ class AxiLiteAdapter(wiring.Component):
         b_head_slow = w_kinds.head[0]
         bvalid = w_kinds.head_valid & Mux(b_head_slow, w_slow.head_valid, w_fast.head_valid)
         w_pin = Cat(self.s_axil_wdata, self.s_axil_wstrb)
-        w_beat = Mux(w_direct, w_pin, w_q.head)
         m.d.comb += [
             self.s_axil_awready.eq(~aw_q.at_limit), self.s_axil_wready.eq(~w_q.at_limit),
             aw_fire.eq(self.s_axil_awvalid & ~aw_q.at_limit),
@@ -157,8 +171,11 @@ class AxiLiteAdapter(wiring.Component):
             w_q.pop.eq(pair & ~w_direct), w_q.push.eq(w_fire & ~(pair & w_direct)),
             w_q.w_data.eq(w_pin),
             bus.w_req.eq(pair),
-            bus.w_addr.eq(Mux(aw_direct, self.s_axil_awaddr, aw_q.head)),
-            bus.w_data.eq(w_beat[:32]), bus.w_strb.eq(w_beat[32:]),
+            bus.w_addr.eq(self.s_axil_awaddr), bus.w_addr_queued.eq(aw_q.head),
+            bus.w_addr_from_queue.eq(aw_q.head_valid),
+            bus.w_data.eq(self.s_axil_wdata), bus.w_strb.eq(self.s_axil_wstrb),
+            bus.w_data_queued.eq(w_q.head[:32]), bus.w_strb_queued.eq(w_q.head[32:]),
+            bus.w_beat_from_queue.eq(w_q.head_valid),
             w_kinds.push.eq(paired), w_kinds.w_data.eq(bus.w_slow),
             self.s_axil_bvalid.eq(bvalid),
             self.s_axil_bresp.eq(Mux(Mux(b_head_slow, w_slow.head[0], w_fast.head[0]), SLVERR, OKAY)),

@@ -110,6 +110,9 @@ def _core_members(config):
         # size and range checks run on carry chains straight from the pins (a
         # register request's size always fits and its pool is known).
         "alloc_port_size": In(config.size_bits), "free_port_addr": In(A),
+        # (and the native flush's valid and pool, decoded into the flush's
+        # select with no multiplexer of the register file's request in front)
+        "flush_port_valid": In(1), "flush_port_pool": In(P),
         # a register FREE's pool, and whether its slot index is >= SLOTS
         # (OUT_OF_RANGE, logged under this pool); bit p of ``free_reg_hit``: it
         # frees a slot of pool p (its pool, and not past the end). Bit p of
@@ -170,7 +173,8 @@ class AllocatorCore(_Timing, wiring.Component):
     without ``*_ready``; ``*_tag`` are absent when ``tag_bits`` is 0. Besides:
     ``alloc_src``/``free_src`` (1 = a register request), echoed on
     ``grant_src``/``freed_src``; ``alloc_port_size``/``free_port_addr`` are the
-    native pins as they are, for the size and range checks (a register request
+    native pins as they are, for the size and range checks, and
+    ``flush_port_valid``/``flush_port_pool`` for the flush's pool decode (a register request
     fits, and names its pool: ``free_oor_pool``); ``free_oor`` forces
     OUT_OF_RANGE for a register FREE of a slot past the pool; ``grant_size``,
     ``freed_pool``, ``freed_in_pool``, ``freed_addr``, ``freed_tag`` carry what
@@ -263,7 +267,7 @@ class AllocatorCore(_Timing, wiring.Component):
         if self._flush:
             m.d.sync += [x0_valid.eq(self.flush_valid),
                          x0_select.eq(Cat(Mux(self.flush_src, self.flush_reg_select[pool.index],
-                                              self.flush_valid & (self.flush_pool == pool.index))
+                                              self.flush_port_valid & (self.flush_port_pool == pool.index))
                                           if pool.index not in persistent else Const(0) for pool in pools))]
 
         # ---- flush stage 1: check the pool --------------------------------------
@@ -957,6 +961,10 @@ class HwallocTop(_Timing, wiring.Component):
             core.free_oor.eq(regs.req_free & regs.req_free_oor),
             core.alloc_port_size.eq(self.alloc_size),
             core.free_port_addr.eq(self.free_addr),
+            # (a native flush takes the port when no register one does: it is
+            # decoded apart, its select chosen by flush_src last)
+            core.flush_port_valid.eq(self.flush_valid & running),
+            core.flush_port_pool.eq(self.flush_pool),
             core.free_oor_pool.eq(regs.req_free_pool),
             core.free_reg_hit.eq(regs.req_free_hit),
             core.flush_reg_select.eq(regs.req_flush_select),

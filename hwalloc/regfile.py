@@ -209,6 +209,14 @@ class RegisterFile(wiring.Component):
         nb = 8 if guard else 4                  # banks
         nbb = nb.bit_length() - 1
         ring = max(depth, nb)
+        # Without a guard, twice that when the banks' LUT RAM has the rows to
+        # spare (16 a bank, the depth of an ECP5 LUT RAM; a Xilinx one has 32
+        # or 64): a cycle's entries that do not fit are then written behind the
+        # last one kept, where no entry waits, and not counted, so that a
+        # bank's write enable is a LUT of registers and needs no room flag.
+        spare = not guard and 2 * ring // nb <= 16
+        if spare:
+            ring *= 2
         ring_bits = ring.bit_length() - 1       # ring is a power of two
         rows = ring // nb
         # (at least two rows a bank: a one-row memory would have a zero-width address)
@@ -282,7 +290,9 @@ class RegisterFile(wiring.Component):
                 k = Signal(nbb, name=f"log_bank{b}_k")
                 m.d.comb += k.eq(b - tail[:nbb])
                 data = Mux(k == 0, new[0], Mux(k == 1, new[1], new[2]))
-                enable = Array([*kept[1:], Const(0)])[k]
+                # (the j-th is there; kept, or where no entry waits: see ``spare``)
+                there = [n_new >= j for j in range(1, most + 1)]
+                enable = Array([*(there if spare else kept[1:]), Const(0)])[k]
                 # a bank behind the tail's writes the next row
                 write_row = Mux(b < tail[:nbb], tail_next_row, tail_row) if b < nb - 1 else tail_row
             m.d.comb += [
@@ -543,29 +553,75 @@ class RegisterFile(wiring.Component):
         # (a constant base plus the slot shifted): the one of its pool is chosen
         # in the next cycle (a register a pool and a one-hot pool flag, so that
         # no adder follows the decode).
+        # The pair's address and beat come from the pins or from the adapter's
+        # queues: a FREE's pool flags and whether its slot is past the pool's
+        # end are decoded from each and chosen last (as a decode of the chosen
+        # value, they followed a multiplexer that placement put where all its
+        # readers are, and crossed the chip twice). Each flag is kept as LUTs
+        # of its own: left to it, the mapper spread the choice over the LUTs
+        # that use it.
+        def flag(value, name):
+            if name is None:
+                return value
+            kept = Signal(name=name, attrs={"keep": 1})
+            m.d.comb += kept.eq(value)
+            return kept
+
+        def by_addr(decode, name=None):
+            return flag(Mux(bus.w_addr_from_queue, flag(decode(bus.w_addr_queued), name and f"{name}_queued"),
+                            flag(decode(bus.w_addr), name and f"{name}_pins")), name)
+
+        def by_beat(decode, name=None):
+            return flag(Mux(bus.w_beat_from_queue,
+                            flag(decode(bus.w_data_queued, bus.w_strb_queued), name and f"{name}_queued"),
+                            flag(decode(bus.w_data, bus.w_strb), name and f"{name}_pins")), name)
+        w_addr, w_data, w_strb = by_addr(lambda a: a), by_beat(lambda d, s: d), by_beat(lambda d, s: s)
         P, T, A = cfg.pool_bits, cfg.tag_bits, cfg.addr_width
-        slot_field = bus.w_data[slot_f.lsb:slot_f.lsb + slot_f.width]
-        w_block = bus.w_addr[6:]
-        full_word = bus.w_strb == 0b1111
+
+        def slot_of(data):
+            return data[slot_f.lsb:slot_f.lsb + slot_f.width]
+        slot_field = slot_of(w_data)
+        w_block = w_addr[6:]
+        full_word = w_strb == 0b1111
         free_low, flush_low = (self._map[f"POOL0_{name}"].offset & 0x3F for name in ("FREE", "FLUSH"))
-        w_pool_is = [equal(w_block, Const((POOL_BASE >> 6) + pool.index, len(w_block))) for pool in cfg.pools]
-        in_pools = any_of(w_pool_is)
-        is_free = full_word & in_pools & (bus.w_addr[:6] == free_low)
-        is_flush = full_word & in_pools & (bus.w_addr[:6] == flush_low)
-        new_free, new_flush = Signal(), Signal()
+
+        def pool_is(addr, pool):
+            return equal(addr[6:], Const((POOL_BASE >> 6) + pool.index, len(addr) - 6))
+        w_pool_is = [by_addr(lambda a, pool=pool: pool_is(a, pool), f"w0_{pool.name}_is")
+                     for pool in cfg.pools]
+
+        def slot_ok(pool):
+            return by_beat(lambda d, _: ~at_least(slot_of(d), pool.slots), f"w0_{pool.name}_slot_ok")
+
+        # (whether it is a FREE or FLUSH, from the chosen address: decoded from
+        # each source, the mapper went five LUT levels deep on the Xilinx parts)
+        in_pools = any_of(pool_is(w_addr, pool) for pool in cfg.pools)
+
+        def command_is(low):
+            return full_word & in_pools & (w_addr[:6] == low)
+        is_free, is_flush = command_is(free_low), command_is(flush_low)
+        # (without a reset, a LUT input less: each is read only beside a flag
+        # that has one, new_command, w1_valid or the adapter's paired)
+        new_free, new_flush = Signal(reset_less=True), Signal(reset_less=True)
         w1_pool, w1_tag = Signal(P), Signal(max(T, 1))
         w1_pool_is = Signal(len(cfg.pools))
         w1_hit = Signal(len(cfg.pools))         # bit p: in pool p, and not past its end
         w1_addrs = [Signal(A, name=f"w1_{pool.name}_addr") for pool in cfg.pools]
-        m.d.sync += [new_free.eq(bus.w_req & is_free), new_flush.eq(bus.w_req & is_flush)]
+        # (and, for the request, registers of its own: whether it is either,
+        # and which, without the handshake; as LUTs of the two above, the
+        # mapper shared them with the adapter's kind queue, which placement
+        # put across the chip from the request)
+        new_command, new_is_flush = Signal(), Signal(reset_less=True)
+        m.d.sync += [new_free.eq(bus.w_req & is_free), new_flush.eq(bus.w_req & is_flush),
+                     new_command.eq(bus.w_req & (is_free | is_flush)), new_is_flush.eq(is_flush)]
         # (loaded every cycle: they are read only after new_free or new_flush,
         # and an enable would fan the pair's handshake out to every bit)
         m.d.sync += [w1_pool.eq((w_block - (POOL_BASE >> 6))[:P]),
                      w1_pool_is.eq(Cat(w_pool_is)),
-                     w1_hit.eq(Cat(is_pool & ~at_least(slot_field, pool.slots)
+                     w1_hit.eq(Cat(is_pool & slot_ok(pool)
                                    for is_pool, pool in zip(w_pool_is, cfg.pools, strict=True)))]
         if T:
-            m.d.sync += w1_tag.eq(bus.w_data[tag_f.lsb:tag_f.lsb + T])
+            m.d.sync += w1_tag.eq(w_data[tag_f.lsb:tag_f.lsb + T])
         for pool, addr in zip(cfg.pools, w1_addrs, strict=True):
             m.d.sync += addr.eq(Const(pool.base, A) + (slot_field << pool.offset_bits))
         # (the adapter learns the stream of the write requested in the last cycle)
@@ -584,15 +640,15 @@ class RegisterFile(wiring.Component):
                      ~any_of(w1_hit), w1_pool, w1_tag, w1_hit, w1_pool_is)
         queue = RamQueue(m, len(fields), self._depth, "command_queue")
         request = Mux(queue.head_valid, queue.head, fields)
-        flushing = request[0]
+        flushing = Mux(queue.head_valid, queue.head[0], new_is_flush)
         # one flag for both ports, so that whether a request goes is a function
         # of five registers (one LUT): a FLUSH after a FREE that held a native
         # free back may wait a cycle it need not
         native_turn = Signal()
-        taken = (queue.head_valid | new_free | new_flush) & ~native_turn
+        taken = (queue.head_valid | new_command) & ~native_turn
         m.d.comb += [queue.w_data.eq(fields),
                      queue.pop.eq(taken & queue.head_valid),
-                     queue.push.eq((new_free | new_flush) & ~(taken & ~queue.head_valid)),
+                     queue.push.eq(new_command & ~(taken & ~queue.head_valid)),
                      self.req_free.eq(taken & ~flushing), self.req_flush.eq(taken & flushing),
                      Cat(self.req_free_addr, self.req_free_oor, self.req_free_pool, self.req_free_tag,
                          self.req_free_hit, self.req_flush_select).eq(request[1:]),
@@ -601,16 +657,18 @@ class RegisterFile(wiring.Component):
                                    (self.req_flush & self.native_flush_valid))
 
         # the rest: address groups, then one flag a writable register
-        w_match = predecode(m, bus.w_addr, "w1")
+        w_match = predecode(m, w_addr, "w1")
         w1_valid, w1_full_word, w1_strb, w1_data = Signal(), Signal(), Signal(4), Signal(32)
-        m.d.sync += [w1_valid.eq(bus.w_req & ~is_free & ~is_flush), w1_data.eq(bus.w_data),
-                     w1_full_word.eq(full_word), w1_strb.eq(bus.w_strb)]
+        # (a FREE or FLUSH is taken out in W2, by new_free and new_flush: the
+        # pair's handshake then reaches w1_valid through no decode)
+        m.d.sync += [w1_valid.eq(bus.w_req), w1_data.eq(w_data),
+                     w1_full_word.eq(full_word), w1_strb.eq(w_strb)]
         writable = [r for r in self._map if r.writable]
         w2_is = {r.offset: Signal(name=f"w2_is_{r.name.lower()}") for r in writable}
         w2_valid, w2_full_word, w2_strb, w2_data = Signal(), Signal(), Signal(4), Signal(32)
         w2_command, w2_plain = Signal(), Signal()
-        m.d.sync += [w2_valid.eq(w1_valid), w2_full_word.eq(w1_full_word), w2_strb.eq(w1_strb),
-                     w2_data.eq(w1_data)]
+        m.d.sync += [w2_valid.eq(w1_valid & ~new_free & ~new_flush), w2_full_word.eq(w1_full_word),
+                     w2_strb.eq(w1_strb), w2_data.eq(w1_data)]
         for register in writable:
             m.d.sync += w2_is[register.offset].eq(w_match(register.offset))
         m.d.sync += [

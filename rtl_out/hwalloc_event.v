@@ -5,19 +5,20 @@
 module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$105  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$107  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [58:0] \$11 ;
   wire [16:0] \$12 ;
   wire [15:0] \$13 ;
   wire [36:0] \$14 ;
-  wire \$15 ;
+  wire [35:0] \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire [39:0] \$18 ;
-  wire \$19 ;
+  wire \$18 ;
+  wire [39:0] \$19 ;
   wire \$2 ;
+  wire \$20 ;
   wire \$3 ;
   wire \$4 ;
   wire \$5 ;
@@ -37,20 +38,20 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire aclk_rst;
   input alloc_pool;
   wire alloc_pool;
-  wire \alloc_pool$118 ;
+  wire \alloc_pool$128 ;
   wire [13:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [13:0] alloc_size;
   wire [13:0] alloc_size;
-  wire [13:0] \alloc_size$120 ;
+  wire [13:0] \alloc_size$130 ;
   wire alloc_src;
   input [9:0] alloc_user;
   wire [9:0] alloc_user;
-  wire [9:0] \alloc_user$122 ;
+  wire [9:0] \alloc_user$132 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$116 ;
+  wire \alloc_valid$126 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
@@ -73,52 +74,64 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire \bus__w_ack$77 ;
   wire [11:0] bus__w_addr;
   wire [11:0] \bus__w_addr$79 ;
+  wire bus__w_addr_from_queue;
+  wire \bus__w_addr_from_queue$81 ;
+  wire [11:0] bus__w_addr_queued;
+  wire [11:0] \bus__w_addr_queued$83 ;
+  wire bus__w_beat_from_queue;
+  wire \bus__w_beat_from_queue$85 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$81 ;
+  wire [31:0] \bus__w_data$87 ;
+  wire [31:0] bus__w_data_queued;
+  wire [31:0] \bus__w_data_queued$89 ;
   wire bus__w_err;
-  wire \bus__w_err$83 ;
+  wire \bus__w_err$91 ;
   wire bus__w_req;
-  wire \bus__w_req$85 ;
+  wire \bus__w_req$93 ;
   wire bus__w_slow;
-  wire \bus__w_slow$87 ;
+  wire \bus__w_slow$95 ;
   wire bus__w_slow_ack;
-  wire \bus__w_slow_ack$89 ;
+  wire \bus__w_slow_ack$97 ;
   wire bus__w_slow_err;
-  wire \bus__w_slow_err$91 ;
+  wire \bus__w_slow_err$99 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$93 ;
+  wire [3:0] \bus__w_strb$101 ;
+  wire [3:0] bus__w_strb_queued;
+  wire [3:0] \bus__w_strb_queued$103 ;
   wire busy;
-  wire \busy$198 ;
+  wire \busy$210 ;
   input flush_pool;
   wire flush_pool;
-  wire \flush_pool$141 ;
+  wire \flush_pool$153 ;
+  wire flush_port_pool;
+  wire flush_port_valid;
   output flush_ready;
   wire flush_ready;
   wire flush_reg_select;
   wire flush_src;
   input [9:0] flush_user;
   wire [9:0] flush_user;
-  wire [9:0] \flush_user$143 ;
+  wire [9:0] \flush_user$155 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$139 ;
+  wire \flush_valid$151 ;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$156 ;
+  wire [3:0] \flushed_err$168 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$154 ;
+  wire \flushed_ok$166 ;
   wire flushed_pool;
   wire flushed_src;
   output [9:0] flushed_user;
   wire [9:0] flushed_user;
-  wire [9:0] \flushed_user$158 ;
+  wire [9:0] \flushed_user$170 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$163 ;
+  wire \flushed_valid$175 ;
   input [31:0] free_addr;
   wire [31:0] free_addr;
-  wire [31:0] \free_addr$125 ;
+  wire [31:0] \free_addr$135 ;
   wire free_oor;
   wire free_oor_pool;
   wire [31:0] free_port_addr;
@@ -128,60 +141,60 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire free_src;
   input [3:0] free_tag;
   wire [3:0] free_tag;
-  wire [3:0] \free_tag$144 ;
+  wire [3:0] \free_tag$156 ;
   input [9:0] free_user;
   wire [9:0] free_user;
-  wire [9:0] \free_user$127 ;
+  wire [9:0] \free_user$137 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$123 ;
+  wire \free_valid$133 ;
   wire [31:0] freed_addr;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$155 ;
+  wire [3:0] \freed_err$167 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$153 ;
+  wire \freed_ok$165 ;
   wire freed_pool;
   wire freed_src;
   wire [3:0] freed_tag;
   output [9:0] freed_user;
   wire [9:0] freed_user;
-  wire [9:0] \freed_user$157 ;
+  wire [9:0] \freed_user$169 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$161 ;
+  wire \freed_valid$173 ;
   output [31:0] grant_addr;
   wire [31:0] grant_addr;
-  wire [31:0] \grant_addr$150 ;
+  wire [31:0] \grant_addr$162 ;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$147 ;
+  wire [3:0] \grant_err$159 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$146 ;
+  wire \grant_ok$158 ;
   wire grant_overwrite;
   output grant_pool;
   wire grant_pool;
-  wire \grant_pool$148 ;
+  wire \grant_pool$160 ;
   wire [13:0] grant_size;
   output [5:0] grant_slot;
   wire [5:0] grant_slot;
-  wire [5:0] \grant_slot$149 ;
+  wire [5:0] \grant_slot$161 ;
   wire grant_src;
   output [3:0] grant_tag;
   wire [3:0] grant_tag;
-  wire [3:0] \grant_tag$152 ;
+  wire [3:0] \grant_tag$164 ;
   output [9:0] grant_user;
   wire [9:0] grant_user;
-  wire [9:0] \grant_user$151 ;
+  wire [9:0] \grant_user$163 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$159 ;
+  wire \grant_valid$171 ;
   output irq;
   wire irq;
-  wire \irq$200 ;
+  wire \irq$212 ;
   wire native_alloc_valid;
   wire native_flush_valid;
   wire native_free_valid;
@@ -227,89 +240,90 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$107 ;
+  wire [11:0] \s_axil_araddr$117 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$108 ;
+  wire [2:0] \s_axil_arprot$118 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$106 ;
+  wire \s_axil_arready$116 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$105 ;
+  wire \s_axil_arvalid$115 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$96 ;
+  wire [11:0] \s_axil_awaddr$106 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$97 ;
+  wire [2:0] \s_axil_awprot$107 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$95 ;
+  wire \s_axil_awready$105 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$94 ;
+  wire \s_axil_awvalid$104 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$103 ;
+  wire \s_axil_bready$113 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$104 ;
+  wire [1:0] \s_axil_bresp$114 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$102 ;
+  wire \s_axil_bvalid$112 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$111 ;
+  wire [31:0] \s_axil_rdata$121 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$110 ;
+  wire \s_axil_rready$120 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$112 ;
+  wire [1:0] \s_axil_rresp$122 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$109 ;
+  wire \s_axil_rvalid$119 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$100 ;
+  wire [31:0] \s_axil_wdata$110 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$99 ;
+  wire \s_axil_wready$109 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$101 ;
+  wire [3:0] \s_axil_wstrb$111 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$98 ;
+  wire \s_axil_wvalid$108 ;
   assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$116  = req_alloc | \$3 ;
-  assign \alloc_pool$118  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$120  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$122  = req_alloc ? 10'h000 : alloc_user;
+  assign \alloc_valid$126  = req_alloc | \$3 ;
+  assign \alloc_pool$128  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$130  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$132  = req_alloc ? 10'h000 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$123  = req_free | \$4 ;
-  assign \free_addr$125  = req_free ? \$18 [31:0] : free_addr;
-  assign \free_user$127  = req_free ? 10'h000 : free_user;
-  assign free_oor = req_free & \$18 [32];
+  assign \free_valid$133  = req_free | \$4 ;
+  assign \free_addr$135  = req_free ? \$19 [31:0] : free_addr;
+  assign \free_user$137  = req_free ? 10'h000 : free_user;
+  assign free_oor = req_free & \$19 [32];
+  assign flush_port_valid = flush_valid & running;
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$139  = req_flush | \$6 ;
-  assign \flush_pool$141  = req_flush ? \$18 [33] : flush_pool;
-  assign \flush_user$143  = req_flush ? 10'h000 : flush_user;
-  assign \free_tag$144  = req_free ? \$18 [37:34] : free_tag;
+  assign \flush_valid$151  = req_flush | \$6 ;
+  assign \flush_pool$153  = req_flush ? \$19 [33] : flush_pool;
+  assign \flush_user$155  = req_flush ? 10'h000 : flush_user;
+  assign \free_tag$156  = req_free ? \$19 [37:34] : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$159  & \$7 ;
+  assign grant_valid = \grant_valid$171  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$161  & \$8 ;
+  assign freed_valid = \freed_valid$173  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$163  & \$9 ;
+  assign flushed_valid = \flushed_valid$175  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_event.axil  axil (
@@ -318,16 +332,15 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
-    .bus__w_addr(bus__w_addr),
-    .bus__w_data(bus__w_data),
+    .bus__r_req(bus__r_req),
+    .bus__r_slow(bus__r_slow),
+    .bus__w_addr_from_queue(bus__w_addr_from_queue),
+    .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .bus__w_strb(bus__w_strb),
-    .\port$3079$0 (\$11 [4:0]),
-    .\port$3079$44 (\$11 [47:44]),
-    .\port$3079$6 (\$11 [11:6]),
+    .\port$3060$0 (\$11 [4:0]),
+    .\port$3060$44 (\$11 [47:44]),
+    .\port$3060$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
-    .r_kinds_push(bus__r_req),
-    .r_kinds_w_data(bus__r_slow),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arready(s_axil_arready),
     .s_axil_arvalid(s_axil_arvalid),
@@ -344,7 +357,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .s_axil_wready(s_axil_wready),
     .s_axil_wstrb(s_axil_wstrb),
     .s_axil_wvalid(s_axil_wvalid),
+    .w_addrs_data0(bus__w_addr_queued),
     .w_addrs_w_data(s_axil_awaddr),
+    .w_datas_data0(\$15 ),
     .w_fast_push(bus__w_ack),
     .w_fast_w_data(bus__w_err),
     .w_kinds_w_data(bus__w_slow),
@@ -353,37 +368,39 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   );
   \hwalloc_event.core  core (
     .a6_payload(\$11 ),
-    .a6_valid(\grant_valid$159 ),
+    .a6_valid(\grant_valid$171 ),
     .aclk_clk(aclk),
     .aclk_rst(aclk_rst),
-    .alloc_pool(\alloc_pool$118 ),
+    .alloc_pool(\alloc_pool$128 ),
     .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$120 ),
+    .alloc_size(\alloc_size$130 ),
     .alloc_size_d6(rsp_grant_size),
     .alloc_src(req_alloc),
     .alloc_src_d6(grant_src),
-    .alloc_user(\alloc_user$122 ),
-    .alloc_valid(\alloc_valid$116 ),
+    .alloc_user(\alloc_user$132 ),
+    .alloc_valid(\alloc_valid$126 ),
     .busy(busy),
     .f6_payload(\$12 ),
-    .f6_valid(\freed_valid$161 ),
-    .flush_pool(\flush_pool$141 ),
+    .f6_valid(\freed_valid$173 ),
+    .flush_pool(\flush_pool$153 ),
+    .flush_port_pool(flush_pool),
+    .flush_port_valid(flush_port_valid),
     .flush_src(req_flush),
     .flush_src_d6(flushed_src),
-    .flush_user(\flush_user$143 ),
-    .flush_valid(\flush_valid$139 ),
-    .free_addr(\free_addr$125 ),
+    .flush_user(\flush_user$155 ),
+    .flush_valid(\flush_valid$151 ),
+    .free_addr(\free_addr$135 ),
     .free_info_d6(\$14 ),
     .free_oor(free_oor),
-    .free_oor_pool(\$18 [33]),
+    .free_oor_pool(\$19 [33]),
     .free_port_addr(free_addr),
     .free_src(req_free),
-    .free_tag(\free_tag$144 ),
-    .free_user(\free_user$127 ),
-    .free_valid(\free_valid$123 ),
-    .\port$2766$39 (\$18 [39:38]),
+    .free_tag(\free_tag$156 ),
+    .free_user(\free_user$137 ),
+    .free_valid(\free_valid$133 ),
+    .\port$2747$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
-    .x6_valid(\flushed_valid$163 )
+    .x6_valid(\flushed_valid$175 )
   );
   \hwalloc_event.regs  regs (
     .aclk_clk(aclk),
@@ -395,31 +412,35 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__r_slow(bus__r_slow),
     .bus__r_slow_ack(bus__r_slow_ack),
     .bus__w_ack(bus__w_ack),
-    .bus__w_addr(bus__w_addr),
-    .bus__w_data(bus__w_data),
+    .bus__w_addr(s_axil_awaddr),
+    .bus__w_addr_from_queue(bus__w_addr_from_queue),
+    .bus__w_addr_queued(bus__w_addr_queued),
+    .bus__w_beat_from_queue(bus__w_beat_from_queue),
+    .bus__w_data(s_axil_wdata),
     .bus__w_err(bus__w_err),
     .bus__w_req(bus__w_req),
     .bus__w_slow(bus__w_slow),
     .bus__w_slow_ack(bus__w_slow_ack),
     .bus__w_slow_err(bus__w_slow_err),
-    .bus__w_strb(bus__w_strb),
+    .bus__w_strb(s_axil_wstrb),
     .busy(busy),
-    .e1_exhausted(\$19 ),
+    .e1_exhausted(\$20 ),
     .irq(irq),
-    .low_water_hit(\$17 ),
+    .low_water_hit(\$18 ),
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2566$0 (\$15 ),
-    .\port$2567$0 (\$16 ),
-    .\port$2766$1 (\$18 ),
-    .\port$3079$0 (\$11 [11:0]),
-    .\port$3079$44 (\$11 [57:44]),
-    .\port$3082$0 (\$12 ),
-    .\port$3094$0 (\$13 ),
-    .\port$3122$0 (\$14 ),
-    .\port$3331$0 (\$signal ),
-    .\port$3500$0 (\$signal$58 ),
+    .\port$2604$0 (\$16 ),
+    .\port$2605$0 (\$17 ),
+    .\port$2747$1 (\$19 ),
+    .\port$3060$0 (\$11 [11:0]),
+    .\port$3060$44 (\$11 [57:44]),
+    .\port$3063$0 (\$12 ),
+    .\port$3075$0 (\$13 ),
+    .\port$3103$0 (\$14 ),
+    .\port$3182$0 (\$15 ),
+    .\port$3316$0 (\$signal ),
+    .\port$3486$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -428,14 +449,14 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .req_flush(req_flush),
     .req_free(req_free),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$163 ),
-    .rsp_freed_valid(\freed_valid$161 ),
+    .rsp_flushed_valid(\flushed_valid$175 ),
+    .rsp_freed_valid(\freed_valid$173 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$159 )
+    .rsp_grant_valid(\grant_valid$171 )
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$105 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -443,8 +464,8 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   end
   assign aclk_clk = aclk;
   assign \$signal$55  = \$signal ;
-  assign \$signal$56  = { \$17 , 1'h0, \$16 , \$19 , \$15  };
-  assign \$signal$57  = { \$17 , 1'h0, \$16 , \$19 , \$15  };
+  assign \$signal$56  = { \$18 , 1'h0, \$17 , \$20 , \$16  };
+  assign \$signal$57  = { \$18 , 1'h0, \$17 , \$20 , \$16  };
   assign \$signal$59  = \$signal$58 ;
   assign \bus__r_ack$61  = bus__r_ack;
   assign bus__r_addr = s_axil_araddr;
@@ -457,63 +478,74 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign bus__r_slow_data = { \$11 [0], \$11 [4:1], 4'h0, \$11 [47:44], 13'h0000, \$11 [11:6] };
   assign \bus__r_slow_data$75  = { \$11 [0], \$11 [4:1], 4'h0, \$11 [47:44], 13'h0000, \$11 [11:6] };
   assign \bus__w_ack$77  = bus__w_ack;
-  assign \bus__w_addr$79  = bus__w_addr;
-  assign \bus__w_data$81  = bus__w_data;
-  assign \bus__w_err$83  = bus__w_err;
-  assign \bus__w_req$85  = bus__w_req;
-  assign \bus__w_slow$87  = bus__w_slow;
-  assign \bus__w_slow_ack$89  = bus__w_slow_ack;
-  assign \bus__w_slow_err$91  = bus__w_slow_err;
-  assign \bus__w_strb$93  = bus__w_strb;
-  assign \s_axil_awvalid$94  = s_axil_awvalid;
-  assign \s_axil_awready$95  = s_axil_awready;
-  assign \s_axil_awaddr$96  = s_axil_awaddr;
-  assign \s_axil_awprot$97  = s_axil_awprot;
-  assign \s_axil_wvalid$98  = s_axil_wvalid;
-  assign \s_axil_wready$99  = s_axil_wready;
-  assign \s_axil_wdata$100  = s_axil_wdata;
-  assign \s_axil_wstrb$101  = s_axil_wstrb;
-  assign \s_axil_bvalid$102  = s_axil_bvalid;
-  assign \s_axil_bready$103  = s_axil_bready;
-  assign \s_axil_bresp$104  = s_axil_bresp;
-  assign \s_axil_arvalid$105  = s_axil_arvalid;
-  assign \s_axil_arready$106  = s_axil_arready;
-  assign \s_axil_araddr$107  = s_axil_araddr;
-  assign \s_axil_arprot$108  = s_axil_arprot;
-  assign \s_axil_rvalid$109  = s_axil_rvalid;
-  assign \s_axil_rready$110  = s_axil_rready;
-  assign \s_axil_rdata$111  = s_axil_rdata;
-  assign \s_axil_rresp$112  = s_axil_rresp;
+  assign bus__w_addr = s_axil_awaddr;
+  assign \bus__w_addr$79  = s_axil_awaddr;
+  assign \bus__w_addr_from_queue$81  = bus__w_addr_from_queue;
+  assign \bus__w_addr_queued$83  = bus__w_addr_queued;
+  assign \bus__w_beat_from_queue$85  = bus__w_beat_from_queue;
+  assign bus__w_data = s_axil_wdata;
+  assign \bus__w_data$87  = s_axil_wdata;
+  assign bus__w_data_queued = \$15 [31:0];
+  assign \bus__w_data_queued$89  = \$15 [31:0];
+  assign \bus__w_err$91  = bus__w_err;
+  assign \bus__w_req$93  = bus__w_req;
+  assign \bus__w_slow$95  = bus__w_slow;
+  assign \bus__w_slow_ack$97  = bus__w_slow_ack;
+  assign \bus__w_slow_err$99  = bus__w_slow_err;
+  assign bus__w_strb = s_axil_wstrb;
+  assign \bus__w_strb$101  = s_axil_wstrb;
+  assign bus__w_strb_queued = \$15 [35:32];
+  assign \bus__w_strb_queued$103  = \$15 [35:32];
+  assign \s_axil_awvalid$104  = s_axil_awvalid;
+  assign \s_axil_awready$105  = s_axil_awready;
+  assign \s_axil_awaddr$106  = s_axil_awaddr;
+  assign \s_axil_awprot$107  = s_axil_awprot;
+  assign \s_axil_wvalid$108  = s_axil_wvalid;
+  assign \s_axil_wready$109  = s_axil_wready;
+  assign \s_axil_wdata$110  = s_axil_wdata;
+  assign \s_axil_wstrb$111  = s_axil_wstrb;
+  assign \s_axil_bvalid$112  = s_axil_bvalid;
+  assign \s_axil_bready$113  = s_axil_bready;
+  assign \s_axil_bresp$114  = s_axil_bresp;
+  assign \s_axil_arvalid$115  = s_axil_arvalid;
+  assign \s_axil_arready$116  = s_axil_arready;
+  assign \s_axil_araddr$117  = s_axil_araddr;
+  assign \s_axil_arprot$118  = s_axil_arprot;
+  assign \s_axil_rvalid$119  = s_axil_rvalid;
+  assign \s_axil_rready$120  = s_axil_rready;
+  assign \s_axil_rdata$121  = s_axil_rdata;
+  assign \s_axil_rresp$122  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
-  assign req_free_addr = \$18 [31:0];
-  assign req_free_oor = \$18 [32];
+  assign req_free_addr = \$19 [31:0];
+  assign req_free_oor = \$19 [32];
   assign alloc_port_size = alloc_size;
   assign free_port_addr = free_addr;
-  assign free_oor_pool = \$18 [33];
-  assign req_free_pool = \$18 [33];
-  assign free_reg_hit = \$18 [38];
-  assign req_free_hit = \$18 [38];
-  assign flush_reg_select = \$18 [39];
-  assign req_flush_select = \$18 [39];
+  assign flush_port_pool = flush_pool;
+  assign free_oor_pool = \$19 [33];
+  assign req_free_pool = \$19 [33];
+  assign free_reg_hit = \$19 [38];
+  assign req_free_hit = \$19 [38];
+  assign flush_reg_select = \$19 [39];
+  assign req_flush_select = \$19 [39];
   assign flush_src = req_flush;
-  assign req_flush_pool = \$18 [33];
-  assign req_free_tag = \$18 [37:34];
-  assign \grant_ok$146  = \$11 [0];
-  assign \grant_err$147  = \$11 [4:1];
-  assign \grant_pool$148  = \$11 [5];
-  assign \grant_slot$149  = \$11 [11:6];
-  assign \grant_addr$150  = \$11 [43:12];
-  assign \grant_user$151  = \$11 [57:48];
-  assign \grant_tag$152  = \$11 [47:44];
-  assign \freed_ok$153  = \$12 [0];
-  assign \flushed_ok$154  = \$13 [0];
-  assign \freed_err$155  = \$12 [4:1];
-  assign \flushed_err$156  = \$13 [4:1];
-  assign \freed_user$157  = \$12 [14:5];
-  assign \flushed_user$158  = \$13 [14:5];
+  assign req_flush_pool = \$19 [33];
+  assign req_free_tag = \$19 [37:34];
+  assign \grant_ok$158  = \$11 [0];
+  assign \grant_err$159  = \$11 [4:1];
+  assign \grant_pool$160  = \$11 [5];
+  assign \grant_slot$161  = \$11 [11:6];
+  assign \grant_addr$162  = \$11 [43:12];
+  assign \grant_user$163  = \$11 [57:48];
+  assign \grant_tag$164  = \$11 [47:44];
+  assign \freed_ok$165  = \$12 [0];
+  assign \flushed_ok$166  = \$13 [0];
+  assign \freed_err$167  = \$12 [4:1];
+  assign \flushed_err$168  = \$13 [4:1];
+  assign \freed_user$169  = \$12 [14:5];
+  assign \flushed_user$170  = \$13 [14:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$159 ;
+  assign rsp_grant_valid = \grant_valid$171 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [5];
@@ -524,7 +556,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign rsp_grant_overwrite = \$11 [58];
   assign grant_overwrite = \$11 [58];
   assign rsp_grant_tag = \$11 [47:44];
-  assign rsp_freed_valid = \freed_valid$161 ;
+  assign rsp_freed_valid = \freed_valid$173 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [15];
@@ -537,16 +569,16 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [36:33];
   assign freed_tag = \$14 [36:33];
-  assign rsp_flushed_valid = \flushed_valid$163 ;
+  assign rsp_flushed_valid = \flushed_valid$175 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [15];
   assign flushed_pool = \$13 [15];
   assign rsp_flushed_user = \$13 [14:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$198  = busy;
+  assign \busy$210  = busy;
   assign ready = running;
-  assign \irq$200  = irq;
+  assign \irq$212  = irq;
   assign native_alloc_valid = alloc_valid;
   assign native_free_valid = free_valid;
   assign native_flush_valid = flush_valid;
@@ -565,9 +597,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign flushed_user = \$13 [14:5];
 endmodule
 
-module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3079$0 , \port$3079$6 , \port$3079$44 , r_fast_push, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$106  = 0;
+module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow
+, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3060$0 , \port$3060$6 , \port$3060$44 , w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$108  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1274,9 +1306,9 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$732 ;
   wire \$733 ;
   wire \$734 ;
-  wire [35:0] \$735 ;
+  wire \$735 ;
   wire \$736 ;
-  wire [35:0] \$737 ;
+  wire \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
@@ -1285,9 +1317,9 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$742 ;
   wire \$743 ;
   wire \$744 ;
-  reg \$745 ;
-  reg [9:0] \$746 ;
-  reg \$747 ;
+  wire \$745 ;
+  reg \$746 ;
+  reg [9:0] \$747 ;
   reg \$748 ;
   reg \$749 ;
   wire \$75 ;
@@ -1297,34 +1329,34 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$753 ;
   reg \$754 ;
   reg \$755 ;
-  reg [32:0] \$756 ;
-  reg [3:0] \$757 ;
+  reg \$756 ;
+  reg [32:0] \$757 ;
   reg [3:0] \$758 ;
   reg [3:0] \$759 ;
   wire \$76 ;
   reg [3:0] \$760 ;
-  reg [8:0] \$761 ;
-  reg [9:0] \$762 ;
-  reg [31:0] \$763 ;
-  reg [3:0] \$764 ;
+  reg [3:0] \$761 ;
+  reg [8:0] \$762 ;
+  reg [9:0] \$763 ;
+  reg [31:0] \$764 ;
   reg [3:0] \$765 ;
   reg [3:0] \$766 ;
   reg [3:0] \$767 ;
-  reg [8:0] \$768 ;
-  reg [9:0] \$769 ;
+  reg [3:0] \$768 ;
+  reg [8:0] \$769 ;
   wire \$77 ;
-  reg [11:0] \$770 ;
-  reg [1:0] \$771 ;
-  reg [11:0] \$772 ;
-  reg [35:0] \$773 ;
+  reg [9:0] \$770 ;
+  reg \$771 ;
+  reg \$772 ;
+  reg [11:0] \$773 ;
   reg [1:0] \$774 ;
-  reg [35:0] \$775 ;
-  reg \$776 ;
-  reg [9:0] \$777 ;
-  reg \$778 ;
+  reg [11:0] \$775 ;
+  reg [35:0] \$776 ;
+  reg [1:0] \$777 ;
+  reg [35:0] \$778 ;
   reg \$779 ;
   wire \$78 ;
-  reg \$780 ;
+  reg [9:0] \$780 ;
   reg \$781 ;
   reg \$782 ;
   reg \$783 ;
@@ -1332,11 +1364,11 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$785 ;
   reg \$786 ;
   reg \$787 ;
-  reg [9:0] \$788 ;
+  reg \$788 ;
   reg \$789 ;
   wire \$79 ;
   reg \$790 ;
-  reg \$791 ;
+  reg [9:0] \$791 ;
   reg \$792 ;
   reg \$793 ;
   reg \$794 ;
@@ -1344,12 +1376,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$796 ;
   reg \$797 ;
   reg \$798 ;
-  reg [9:0] \$799 ;
+  reg \$799 ;
   wire \$8 ;
   wire \$80 ;
   reg \$800 ;
   reg \$801 ;
-  reg \$802 ;
+  reg [9:0] \$802 ;
   reg \$803 ;
   reg \$804 ;
   reg \$805 ;
@@ -1358,6 +1390,9 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$808 ;
   reg \$809 ;
   wire \$81 ;
+  reg \$810 ;
+  reg \$811 ;
+  reg \$812 ;
   wire \$82 ;
   wire \$83 ;
   wire [32:0] \$84 ;
@@ -1377,23 +1412,27 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
+  (* init = 1'h0 *)
   wire \$signal ;
-  wire \$signal$103 ;
-  wire \$signal$121 ;
   wire \$signal$123 ;
-  wire \$signal$135 ;
+  wire \$signal$125 ;
+  wire \$signal$142 ;
+  wire \$signal$39 ;
+  wire \$signal$97 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$99 ;
+  wire [3:0] \$signature__addr$103 ;
   wire [32:0] \$signature__data ;
-  wire [31:0] \$signature__data$100 ;
+  wire [31:0] \$signature__data$104 ;
   wire \$signature__en ;
-  wire \$signature__en$101 ;
+  wire \$signature__en$105 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
+  (* init = 1'h0 *)
+  wire ar_slow;
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
@@ -1401,31 +1440,38 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [31:0] bus__r_data;
   input bus__r_err;
   wire bus__r_err;
+  output bus__r_req;
   wire bus__r_req;
+  input bus__r_slow;
   wire bus__r_slow;
   wire bus__r_slow_ack;
   wire [31:0] bus__r_slow_data;
   wire bus__w_ack;
-  output [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
-  output [31:0] bus__w_data;
+  output bus__w_addr_from_queue;
+  wire bus__w_addr_from_queue;
+  (* init = 12'h000 *)
+  wire [11:0] bus__w_addr_queued;
+  output bus__w_beat_from_queue;
+  wire bus__w_beat_from_queue;
   wire [31:0] bus__w_data;
+  wire [31:0] bus__w_data_queued;
   wire bus__w_err;
   output bus__w_req;
   wire bus__w_req;
   wire bus__w_slow;
   wire bus__w_slow_ack;
   wire bus__w_slow_err;
-  output [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
+  wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3079$0 ;
-  wire [4:0] \port$3079$0 ;
-  input [3:0] \port$3079$44 ;
-  wire [3:0] \port$3079$44 ;
-  input [5:0] \port$3079$6 ;
-  wire [5:0] \port$3079$6 ;
+  input [4:0] \port$3060$0 ;
+  wire [4:0] \port$3060$0 ;
+  input [3:0] \port$3060$44 ;
+  wire [3:0] \port$3060$44 ;
+  input [5:0] \port$3060$6 ;
+  wire [5:0] \port$3060$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1450,10 +1496,8 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg r_kinds_data9 = 1'h0;
   reg [9:0] r_kinds_full = 10'h000;
   wire r_kinds_pop;
-  output r_kinds_push;
-  wire r_kinds_push;
-  input r_kinds_w_data;
-  wire r_kinds_w_data;
+  reg r_kinds_push = 1'h0;
+  reg r_kinds_w_data = 1'h0;
   reg [9:0] r_slow_count = 10'h000;
   reg [31:0] r_slow_head = 32'd0;
   reg [8:0] r_slow_held = 9'h000;
@@ -1468,7 +1512,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$98 ;
+  wire [3:0] \read__addr$102 ;
   wire [32:0] read__data;
   wire [31:0] \read__data$32 ;
   wire [11:0] s_axil_araddr;
@@ -1503,6 +1547,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] s_axil_wstrb;
   input s_axil_wvalid;
   wire s_axil_wvalid;
+  output [11:0] w_addrs_data0;
   reg [11:0] w_addrs_data0 = 12'h000;
   reg [11:0] w_addrs_data1 = 12'h000;
   reg [1:0] w_addrs_full = 2'h0;
@@ -1510,6 +1555,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire w_addrs_push;
   input [11:0] w_addrs_w_data;
   wire [11:0] w_addrs_w_data;
+  output [35:0] w_datas_data0;
   reg [35:0] w_datas_data0 = 36'h000000000;
   reg [35:0] w_datas_data1 = 36'h000000000;
   reg [1:0] w_datas_full = 2'h0;
@@ -1589,10 +1635,13 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     r_slow_ring[15] = 32'd0;
   end
   always @(posedge aclk_clk) begin
-    if (\$signature__en$101 )
-      r_slow_ring[r_slow_wr] <= { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 , 13'h0000, \port$3079$6  };
+    if (\$signature__en$105 )
+      r_slow_ring[r_slow_wr] <= { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 , 13'h0000, \port$3060$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$188  & r_fast_held[0];
+  assign \$190  = ~ r_fast_push;
   assign \$191  = \$189  & \$190 ;
   assign \$192  = \$191  ? 1'h0 : r_fast_held[8];
   assign \$193  = \$185  ? r_fast_held[7] : \$192 ;
@@ -1659,7 +1708,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 , 13'h0000, \port$3079$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 , 13'h0000, \port$3060$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2093,198 +2142,202 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$702  = ~ r_slow_pop;
   assign \$703  = r_slow_count[0] & \$702 ;
   assign \$704  = r_slow_held[0] | \$703 ;
-  assign \$signature__en$101  = r_slow_push & \$704 ;
-  assign s_axil_arready = ~ r_kinds_full[9];
+  assign \$signature__en$105  = r_slow_push & \$704 ;
   assign \$705  = ~ r_kinds_full[9];
-  assign r_kinds_push = s_axil_arvalid & \$705 ;
-  assign \$706  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
-  assign s_axil_rvalid = r_kinds_full[0] & \$706 ;
+  assign \$706  = r_kinds_push & r_kinds_full[8];
+  assign \$707  = ~ \$706 ;
+  assign s_axil_arready = \$705  & \$707 ;
+  assign \$708  = ~ r_kinds_full[9];
+  assign \$709  = r_kinds_push & r_kinds_full[8];
+  assign \$710  = ~ \$709 ;
+  assign \$711  = \$708  & \$710 ;
+  assign \$signal$39  = s_axil_arvalid & \$711 ;
+  assign \$712  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
+  assign s_axil_rvalid = r_kinds_full[0] & \$712 ;
   assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
-  assign \$707  = ~ r_kinds_data0;
-  assign \$708  = \$707  & r_fast_head[32];
-  assign s_axil_rresp = \$708  ? 2'h2 : 2'h0;
+  assign \$713  = ~ r_kinds_data0;
+  assign \$714  = \$713  & r_fast_head[32];
+  assign s_axil_rresp = \$714  ? 2'h2 : 2'h0;
   assign r_kinds_pop = r_fast_pop | r_slow_pop;
-  assign \$709  = ~ r_kinds_data0;
-  assign \$710  = r_kinds_full[0] & \$709 ;
-  assign \$711  = \$710  & r_fast_count[0];
-  assign r_fast_pop = \$711  & s_axil_rready;
-  assign \$712  = r_kinds_full[0] & r_kinds_data0;
-  assign \$713  = \$712  & r_slow_count[0];
-  assign r_slow_pop = \$713  & s_axil_rready;
+  assign \$715  = ~ r_kinds_data0;
+  assign \$716  = r_kinds_full[0] & \$715 ;
+  assign \$717  = \$716  & r_fast_count[0];
+  assign r_fast_pop = \$717  & s_axil_rready;
+  assign \$718  = r_kinds_full[0] & r_kinds_data0;
+  assign \$719  = \$718  & r_slow_count[0];
+  assign r_slow_pop = \$719  & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$714  = ~ w_addrs_full[1];
-  assign \$signal$121  = s_axil_awvalid & \$714 ;
-  assign \$715  = ~ w_datas_full[1];
-  assign \$signal$123  = s_axil_wvalid & \$715 ;
-  assign \$716  = w_addrs_full[0] | \$signal$121 ;
-  assign \$717  = w_datas_full[0] | \$signal$123 ;
-  assign \$718  = \$716  & \$717 ;
-  assign \$719  = ~ w_kinds_full[9];
-  assign \$720  = w_kinds_push & w_kinds_full[8];
-  assign \$721  = ~ \$720 ;
-  assign \$722  = \$719  & \$721 ;
-  assign \$signal  = \$718  & \$722 ;
-  assign \$723  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal  & \$724 ;
-  assign \$725  = ~ w_addrs_full[0];
-  assign \$726  = \$signal  & \$725 ;
+  assign \$720  = ~ w_addrs_full[1];
+  assign \$signal$123  = s_axil_awvalid & \$720 ;
+  assign \$721  = ~ w_datas_full[1];
+  assign \$signal$125  = s_axil_wvalid & \$721 ;
+  assign \$722  = w_addrs_full[0] | \$signal$123 ;
+  assign \$723  = w_datas_full[0] | \$signal$125 ;
+  assign \$724  = \$722  & \$723 ;
+  assign \$725  = ~ w_kinds_full[9];
+  assign \$726  = w_kinds_push & w_kinds_full[8];
   assign \$727  = ~ \$726 ;
-  assign w_addrs_push = \$signal$121  & \$727 ;
-  assign \$728  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal  & \$729 ;
-  assign \$730  = ~ w_datas_full[0];
-  assign \$731  = \$signal  & \$730 ;
-  assign \$732  = ~ \$731 ;
-  assign w_datas_push = \$signal$123  & \$732 ;
-  assign \$733  = ~ w_addrs_full[0];
-  assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$728  = \$725  & \$727 ;
+  assign \$signal$97  = \$724  & \$728 ;
+  assign \$729  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal$97  & \$730 ;
+  assign \$731  = ~ w_addrs_full[0];
+  assign \$732  = \$signal$97  & \$731 ;
+  assign \$733  = ~ \$732 ;
+  assign w_addrs_push = \$signal$123  & \$733 ;
   assign \$734  = ~ w_datas_full[0];
-  assign \$735  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign w_datas_pop = \$signal$97  & \$735 ;
   assign \$736  = ~ w_datas_full[0];
-  assign \$737  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$738  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$738 ;
-  assign \$739  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$739  ? 2'h2 : 2'h0;
+  assign \$737  = \$signal$97  & \$736 ;
+  assign \$738  = ~ \$737 ;
+  assign w_datas_push = \$signal$125  & \$738 ;
+  assign \$739  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$739 ;
+  assign \$740  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$740  ? 2'h2 : 2'h0;
   assign w_kinds_pop = w_fast_pop | w_slow_pop;
-  assign \$740  = ~ w_kinds_data0;
-  assign \$741  = w_kinds_full[0] & \$740 ;
-  assign \$742  = \$741  & w_fast_full[0];
-  assign w_fast_pop = \$742  & s_axil_bready;
-  assign \$743  = w_kinds_full[0] & w_kinds_data0;
-  assign \$744  = \$743  & w_slow_full[0];
-  assign w_slow_pop = \$744  & s_axil_bready;
+  assign \$741  = ~ w_kinds_data0;
+  assign \$742  = w_kinds_full[0] & \$741 ;
+  assign \$743  = \$742  & w_fast_full[0];
+  assign w_fast_pop = \$743  & s_axil_bready;
+  assign \$744  = w_kinds_full[0] & w_kinds_data0;
+  assign \$745  = \$744  & w_slow_full[0];
+  assign w_slow_pop = \$745  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$745 ;
+    r_kinds_data0 <= \$746 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$746 ;
+    r_kinds_full <= \$747 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$747 ;
+    r_kinds_data1 <= \$748 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$748 ;
+    r_kinds_data2 <= \$749 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$749 ;
+    r_kinds_data3 <= \$750 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$750 ;
+    r_kinds_data4 <= \$751 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$751 ;
+    r_kinds_data5 <= \$752 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$752 ;
+    r_kinds_data6 <= \$753 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$753 ;
+    r_kinds_data7 <= \$754 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$754 ;
+    r_kinds_data8 <= \$755 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$755 ;
+    r_kinds_data9 <= \$756 ;
   always @(posedge aclk_clk)
-    r_fast_head <= \$756 ;
+    r_fast_head <= \$757 ;
   always @(posedge aclk_clk)
-    r_fast_rd <= \$757 ;
+    r_fast_rd <= \$758 ;
   always @(posedge aclk_clk)
-    r_fast_rd_next <= \$758 ;
+    r_fast_rd_next <= \$759 ;
   always @(posedge aclk_clk)
-    r_fast_wr <= \$759 ;
+    r_fast_wr <= \$760 ;
   always @(posedge aclk_clk)
-    r_fast_wr_next <= \$760 ;
+    r_fast_wr_next <= \$761 ;
   always @(posedge aclk_clk)
-    r_fast_held <= \$761 ;
+    r_fast_held <= \$762 ;
   always @(posedge aclk_clk)
-    r_fast_count <= \$762 ;
+    r_fast_count <= \$763 ;
   always @(posedge aclk_clk)
-    r_slow_head <= \$763 ;
+    r_slow_head <= \$764 ;
   always @(posedge aclk_clk)
-    r_slow_rd <= \$764 ;
+    r_slow_rd <= \$765 ;
   always @(posedge aclk_clk)
-    r_slow_rd_next <= \$765 ;
+    r_slow_rd_next <= \$766 ;
   always @(posedge aclk_clk)
-    r_slow_wr <= \$766 ;
+    r_slow_wr <= \$767 ;
   always @(posedge aclk_clk)
-    r_slow_wr_next <= \$767 ;
+    r_slow_wr_next <= \$768 ;
   always @(posedge aclk_clk)
-    r_slow_held <= \$768 ;
+    r_slow_held <= \$769 ;
   always @(posedge aclk_clk)
-    r_slow_count <= \$769 ;
+    r_slow_count <= \$770 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$770 ;
+    r_kinds_push <= \$771 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$771 ;
+    r_kinds_w_data <= \$772 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$772 ;
+    w_addrs_data0 <= \$773 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$773 ;
+    w_addrs_full <= \$774 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$774 ;
+    w_addrs_data1 <= \$775 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$775 ;
+    w_datas_data0 <= \$776 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$776 ;
+    w_datas_full <= \$777 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$777 ;
+    w_datas_data1 <= \$778 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$778 ;
+    w_kinds_data0 <= \$779 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$779 ;
+    w_kinds_full <= \$780 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$780 ;
+    w_kinds_data1 <= \$781 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$781 ;
+    w_kinds_data2 <= \$782 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$782 ;
+    w_kinds_data3 <= \$783 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$783 ;
+    w_kinds_data4 <= \$784 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$784 ;
+    w_kinds_data5 <= \$785 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$785 ;
+    w_kinds_data6 <= \$786 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$786 ;
+    w_kinds_data7 <= \$787 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$787 ;
+    w_kinds_data8 <= \$788 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$788 ;
+    w_kinds_data9 <= \$789 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$789 ;
+    w_fast_data0 <= \$790 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$790 ;
+    w_fast_full <= \$791 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$791 ;
+    w_fast_data1 <= \$792 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$792 ;
+    w_fast_data2 <= \$793 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$793 ;
+    w_fast_data3 <= \$794 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$794 ;
+    w_fast_data4 <= \$795 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$795 ;
+    w_fast_data5 <= \$796 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$796 ;
+    w_fast_data6 <= \$797 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$797 ;
+    w_fast_data7 <= \$798 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$798 ;
+    w_fast_data8 <= \$799 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$799 ;
+    w_fast_data9 <= \$800 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$800 ;
+    w_slow_data0 <= \$801 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$801 ;
+    w_slow_full <= \$802 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$802 ;
+    w_slow_data1 <= \$803 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$803 ;
+    w_slow_data2 <= \$804 ;
   always @(posedge aclk_clk)
-    w_slow_data5 <= \$804 ;
+    w_slow_data3 <= \$805 ;
   always @(posedge aclk_clk)
-    w_slow_data6 <= \$805 ;
+    w_slow_data4 <= \$806 ;
   always @(posedge aclk_clk)
-    w_slow_data7 <= \$806 ;
+    w_slow_data5 <= \$807 ;
   always @(posedge aclk_clk)
-    w_slow_data8 <= \$807 ;
+    w_slow_data6 <= \$808 ;
   always @(posedge aclk_clk)
-    w_slow_data9 <= \$808 ;
+    w_slow_data7 <= \$809 ;
   always @(posedge aclk_clk)
-    w_kinds_push <= \$809 ;
+    w_slow_data8 <= \$810 ;
+  always @(posedge aclk_clk)
+    w_slow_data9 <= \$811 ;
+  always @(posedge aclk_clk)
+    w_kinds_push <= \$812 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -2469,602 +2522,619 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$185  = r_fast_push & \$184 ;
   assign \$186  = ~ r_fast_pop;
   assign \$187  = r_fast_count[0] & \$186 ;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$188  & r_fast_held[0];
-  assign \$190  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$745  = \$3 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$746  = \$3 ;
     if (aclk_rst) begin
-      \$745  = 1'h0;
+      \$746  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$746 [0] = \$8 ;
-    \$746 [1] = \$16 ;
-    \$746 [2] = \$24 ;
-    \$746 [3] = \$32 ;
-    \$746 [4] = \$40 ;
-    \$746 [5] = \$48 ;
-    \$746 [6] = \$56 ;
-    \$746 [7] = \$64 ;
-    \$746 [8] = \$72 ;
-    \$746 [9] = \$80 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$747 [0] = \$8 ;
+    \$747 [1] = \$16 ;
+    \$747 [2] = \$24 ;
+    \$747 [3] = \$32 ;
+    \$747 [4] = \$40 ;
+    \$747 [5] = \$48 ;
+    \$747 [6] = \$56 ;
+    \$747 [7] = \$64 ;
+    \$747 [8] = \$72 ;
+    \$747 [9] = \$80 ;
     if (aclk_rst) begin
-      \$746  = 10'h000;
+      \$747  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$747  = \$11 ;
-    if (aclk_rst) begin
-      \$747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$748  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$748  = \$11 ;
     if (aclk_rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$749  = \$27 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$749  = \$19 ;
     if (aclk_rst) begin
       \$749  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$750  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$750  = \$27 ;
     if (aclk_rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$751  = \$43 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$751  = \$35 ;
     if (aclk_rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$752  = \$51 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$752  = \$43 ;
     if (aclk_rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$753  = \$59 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$753  = \$51 ;
     if (aclk_rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$754  = \$67 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$754  = \$59 ;
     if (aclk_rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$755  = \$75 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$755  = \$67 ;
     if (aclk_rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$756  = r_fast_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$756  = \$75 ;
+    if (aclk_rst) begin
+      \$756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$757  = r_fast_head;
     if (\$83 ) begin
-      \$756  = \$84 ;
+      \$757  = \$84 ;
     end
     if (aclk_rst) begin
-      \$756  = 33'h000000000;
+      \$757  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$757  = r_fast_rd;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$758  = r_fast_rd;
     if (\$88 ) begin
-      \$757  = r_fast_rd_next;
+      \$758  = r_fast_rd_next;
     end
     if (aclk_rst) begin
-      \$757  = 4'h0;
+      \$758  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$758  = r_fast_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$759  = r_fast_rd_next;
     if (\$88 ) begin
-      \$758  = \$89 [3:0];
+      \$759  = \$89 [3:0];
     end
     if (aclk_rst) begin
-      \$758  = 4'h1;
+      \$759  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$759  = r_fast_wr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$760  = r_fast_wr;
     if (\$93 ) begin
-      \$759  = r_fast_wr_next;
+      \$760  = r_fast_wr_next;
     end
     if (aclk_rst) begin
-      \$759  = 4'h0;
+      \$760  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$760  = r_fast_wr_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$761  = r_fast_wr_next;
     if (\$93 ) begin
-      \$760  = \$94 [3:0];
+      \$761  = \$94 [3:0];
     end
     if (aclk_rst) begin
-      \$760  = 4'h1;
+      \$761  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$761 [0] = \$105 ;
-    \$761 [1] = \$116 ;
-    \$761 [2] = \$127 ;
-    \$761 [3] = \$138 ;
-    \$761 [4] = \$149 ;
-    \$761 [5] = \$160 ;
-    \$761 [6] = \$171 ;
-    \$761 [7] = \$182 ;
-    \$761 [8] = \$193 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$762 [0] = \$105 ;
+    \$762 [1] = \$116 ;
+    \$762 [2] = \$127 ;
+    \$762 [3] = \$138 ;
+    \$762 [4] = \$149 ;
+    \$762 [5] = \$160 ;
+    \$762 [6] = \$171 ;
+    \$762 [7] = \$182 ;
+    \$762 [8] = \$193 ;
     if (aclk_rst) begin
-      \$761  = 9'h000;
+      \$762  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$762 [0] = \$199 ;
-    \$762 [1] = \$205 ;
-    \$762 [2] = \$211 ;
-    \$762 [3] = \$217 ;
-    \$762 [4] = \$223 ;
-    \$762 [5] = \$229 ;
-    \$762 [6] = \$235 ;
-    \$762 [7] = \$241 ;
-    \$762 [8] = \$247 ;
-    \$762 [9] = \$253 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$763 [0] = \$199 ;
+    \$763 [1] = \$205 ;
+    \$763 [2] = \$211 ;
+    \$763 [3] = \$217 ;
+    \$763 [4] = \$223 ;
+    \$763 [5] = \$229 ;
+    \$763 [6] = \$235 ;
+    \$763 [7] = \$241 ;
+    \$763 [8] = \$247 ;
+    \$763 [9] = \$253 ;
     if (aclk_rst) begin
-      \$762  = 10'h000;
+      \$763  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$763  = r_slow_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$764  = r_slow_head;
     if (\$256 ) begin
-      \$763  = \$257 ;
+      \$764  = \$257 ;
     end
     if (aclk_rst) begin
-      \$763  = 32'd0;
+      \$764  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$764  = r_slow_rd;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$765  = r_slow_rd;
     if (\$261 ) begin
-      \$764  = r_slow_rd_next;
+      \$765  = r_slow_rd_next;
     end
     if (aclk_rst) begin
-      \$764  = 4'h0;
+      \$765  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$765  = r_slow_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$766  = r_slow_rd_next;
     if (\$261 ) begin
-      \$765  = \$262 [3:0];
+      \$766  = \$262 [3:0];
     end
     if (aclk_rst) begin
-      \$765  = 4'h1;
+      \$766  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$766  = r_slow_wr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$767  = r_slow_wr;
     if (\$266 ) begin
-      \$766  = r_slow_wr_next;
+      \$767  = r_slow_wr_next;
     end
     if (aclk_rst) begin
-      \$766  = 4'h0;
+      \$767  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$767  = r_slow_wr_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$768  = r_slow_wr_next;
     if (\$266 ) begin
-      \$767  = \$267 [3:0];
+      \$768  = \$267 [3:0];
     end
     if (aclk_rst) begin
-      \$767  = 4'h1;
+      \$768  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$768 [0] = \$278 ;
-    \$768 [1] = \$289 ;
-    \$768 [2] = \$300 ;
-    \$768 [3] = \$311 ;
-    \$768 [4] = \$322 ;
-    \$768 [5] = \$333 ;
-    \$768 [6] = \$344 ;
-    \$768 [7] = \$355 ;
-    \$768 [8] = \$366 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$769 [0] = \$278 ;
+    \$769 [1] = \$289 ;
+    \$769 [2] = \$300 ;
+    \$769 [3] = \$311 ;
+    \$769 [4] = \$322 ;
+    \$769 [5] = \$333 ;
+    \$769 [6] = \$344 ;
+    \$769 [7] = \$355 ;
+    \$769 [8] = \$366 ;
     if (aclk_rst) begin
-      \$768  = 9'h000;
+      \$769  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$769 [0] = \$372 ;
-    \$769 [1] = \$378 ;
-    \$769 [2] = \$384 ;
-    \$769 [3] = \$390 ;
-    \$769 [4] = \$396 ;
-    \$769 [5] = \$402 ;
-    \$769 [6] = \$408 ;
-    \$769 [7] = \$414 ;
-    \$769 [8] = \$420 ;
-    \$769 [9] = \$426 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$770 [0] = \$372 ;
+    \$770 [1] = \$378 ;
+    \$770 [2] = \$384 ;
+    \$770 [3] = \$390 ;
+    \$770 [4] = \$396 ;
+    \$770 [5] = \$402 ;
+    \$770 [6] = \$408 ;
+    \$770 [7] = \$414 ;
+    \$770 [8] = \$420 ;
+    \$770 [9] = \$426 ;
     if (aclk_rst) begin
-      \$769  = 10'h000;
+      \$770  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$770  = \$429 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$771  = \$signal$39 ;
     if (aclk_rst) begin
-      \$770  = 12'h000;
+      \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$771 [0] = \$434 ;
-    \$771 [1] = \$442 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$772  = bus__r_slow;
     if (aclk_rst) begin
-      \$771  = 2'h0;
+      \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$772  = \$437 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$773  = \$429 ;
     if (aclk_rst) begin
-      \$772  = 12'h000;
+      \$773  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$773  = \$445 ;
-    if (aclk_rst) begin
-      \$773  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$774 [0] = \$450 ;
-    \$774 [1] = \$458 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$774 [0] = \$434 ;
+    \$774 [1] = \$442 ;
     if (aclk_rst) begin
       \$774  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$775  = \$453 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$775  = \$437 ;
     if (aclk_rst) begin
-      \$775  = 36'h000000000;
+      \$775  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$776  = \$461 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$776  = \$445 ;
     if (aclk_rst) begin
-      \$776  = 1'h0;
+      \$776  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$777 [0] = \$466 ;
-    \$777 [1] = \$474 ;
-    \$777 [2] = \$482 ;
-    \$777 [3] = \$490 ;
-    \$777 [4] = \$498 ;
-    \$777 [5] = \$506 ;
-    \$777 [6] = \$514 ;
-    \$777 [7] = \$522 ;
-    \$777 [8] = \$530 ;
-    \$777 [9] = \$538 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$777 [0] = \$450 ;
+    \$777 [1] = \$458 ;
     if (aclk_rst) begin
-      \$777  = 10'h000;
+      \$777  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$778  = \$469 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$778  = \$453 ;
     if (aclk_rst) begin
-      \$778  = 1'h0;
+      \$778  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$779  = \$477 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$779  = \$461 ;
     if (aclk_rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$780  = \$485 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$780 [0] = \$466 ;
+    \$780 [1] = \$474 ;
+    \$780 [2] = \$482 ;
+    \$780 [3] = \$490 ;
+    \$780 [4] = \$498 ;
+    \$780 [5] = \$506 ;
+    \$780 [6] = \$514 ;
+    \$780 [7] = \$522 ;
+    \$780 [8] = \$530 ;
+    \$780 [9] = \$538 ;
     if (aclk_rst) begin
-      \$780  = 1'h0;
+      \$780  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$781  = \$493 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$781  = \$469 ;
     if (aclk_rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$782  = \$501 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$782  = \$477 ;
     if (aclk_rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$783  = \$509 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$783  = \$485 ;
     if (aclk_rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$784  = \$517 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$784  = \$493 ;
     if (aclk_rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$785  = \$525 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$785  = \$501 ;
     if (aclk_rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$786  = \$533 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$786  = \$509 ;
     if (aclk_rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$787  = \$541 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$787  = \$517 ;
     if (aclk_rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$788 [0] = \$546 ;
-    \$788 [1] = \$554 ;
-    \$788 [2] = \$562 ;
-    \$788 [3] = \$570 ;
-    \$788 [4] = \$578 ;
-    \$788 [5] = \$586 ;
-    \$788 [6] = \$594 ;
-    \$788 [7] = \$602 ;
-    \$788 [8] = \$610 ;
-    \$788 [9] = \$618 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$788  = \$525 ;
     if (aclk_rst) begin
-      \$788  = 10'h000;
+      \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$789  = \$549 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$789  = \$533 ;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$790  = \$557 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$790  = \$541 ;
     if (aclk_rst) begin
       \$790  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$791  = \$565 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$791 [0] = \$546 ;
+    \$791 [1] = \$554 ;
+    \$791 [2] = \$562 ;
+    \$791 [3] = \$570 ;
+    \$791 [4] = \$578 ;
+    \$791 [5] = \$586 ;
+    \$791 [6] = \$594 ;
+    \$791 [7] = \$602 ;
+    \$791 [8] = \$610 ;
+    \$791 [9] = \$618 ;
     if (aclk_rst) begin
-      \$791  = 1'h0;
+      \$791  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$792  = \$573 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$792  = \$549 ;
     if (aclk_rst) begin
       \$792  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$793  = \$581 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$793  = \$557 ;
     if (aclk_rst) begin
       \$793  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$794  = \$589 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$794  = \$565 ;
     if (aclk_rst) begin
       \$794  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$795  = \$597 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$795  = \$573 ;
     if (aclk_rst) begin
       \$795  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$796  = \$605 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$796  = \$581 ;
     if (aclk_rst) begin
       \$796  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$797  = \$613 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$797  = \$589 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$798  = \$621 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$798  = \$597 ;
     if (aclk_rst) begin
       \$798  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$799 [0] = \$626 ;
-    \$799 [1] = \$634 ;
-    \$799 [2] = \$642 ;
-    \$799 [3] = \$650 ;
-    \$799 [4] = \$658 ;
-    \$799 [5] = \$666 ;
-    \$799 [6] = \$674 ;
-    \$799 [7] = \$682 ;
-    \$799 [8] = \$690 ;
-    \$799 [9] = \$698 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$799  = \$605 ;
     if (aclk_rst) begin
-      \$799  = 10'h000;
+      \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$800  = \$629 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$800  = \$613 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$801  = \$637 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$801  = \$621 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$802  = \$645 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$802 [0] = \$626 ;
+    \$802 [1] = \$634 ;
+    \$802 [2] = \$642 ;
+    \$802 [3] = \$650 ;
+    \$802 [4] = \$658 ;
+    \$802 [5] = \$666 ;
+    \$802 [6] = \$674 ;
+    \$802 [7] = \$682 ;
+    \$802 [8] = \$690 ;
+    \$802 [9] = \$698 ;
     if (aclk_rst) begin
-      \$802  = 1'h0;
+      \$802  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$803  = \$653 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$803  = \$629 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$804  = \$661 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$804  = \$637 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$805  = \$669 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$805  = \$645 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$806  = \$677 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$806  = \$653 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$807  = \$685 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$807  = \$661 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$808  = \$693 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$808  = \$669 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
-    \$809  = \$signal ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$809  = \$677 ;
     if (aclk_rst) begin
       \$809  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$810  = \$685 ;
+    if (aclk_rst) begin
+      \$810  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$811  = \$693 ;
+    if (aclk_rst) begin
+      \$811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$812  = \$signal$97 ;
+    if (aclk_rst) begin
+      \$812  = 1'h0;
+    end
+  end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 , 13'h0000, \port$3079$6  };
+  assign r_slow_w_data = { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 , 13'h0000, \port$3060$6  };
+  assign \$signal  = r_kinds_push;
+  assign ar_slow = r_kinds_w_data;
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign read__addr = r_fast_rd;
   assign \$signature__addr  = r_fast_wr;
   assign \$signature__data  = { bus__r_err, bus__r_data };
-  assign \read__addr$98  = r_slow_rd;
-  assign \$signature__addr$99  = r_slow_wr;
-  assign \$signature__data$100  = { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 , 13'h0000, \port$3079$6  };
-  assign \$signal$103  = r_kinds_push;
-  assign bus__r_req = r_kinds_push;
+  assign \read__addr$102  = r_slow_rd;
+  assign \$signature__addr$103  = r_slow_wr;
+  assign \$signature__data$104  = { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 , 13'h0000, \port$3060$6  };
   assign s_axil_araddr = bus__r_addr;
-  assign bus__r_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 , 13'h0000, \port$3079$6  };
+  assign bus__r_slow_data = { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 , 13'h0000, \port$3060$6  };
   assign s_axil_awaddr = w_addrs_w_data;
+  assign bus__w_addr = w_addrs_w_data;
+  assign bus__w_addr_queued = w_addrs_data0;
+  assign bus__w_data = s_axil_wdata;
+  assign bus__w_strb = s_axil_wstrb;
+  assign bus__w_data_queued = w_datas_data0[31:0];
+  assign bus__w_strb_queued = w_datas_data0[35:32];
   assign bus__w_slow = w_kinds_w_data;
-  assign \$signal$135  = w_kinds_pop;
+  assign \$signal$142  = w_kinds_pop;
   assign bus__w_ack = w_fast_push;
   assign bus__w_err = w_fast_w_data;
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
-  assign bus__w_req = \$signal ;
-  assign bus__w_data = \$735 [31:0];
-  assign bus__w_strb = \$737 [35:32];
+  assign bus__r_req = \$signal$39 ;
+  assign bus__w_req = \$signal$97 ;
+  assign bus__w_addr_from_queue = w_addrs_full[0];
+  assign bus__w_beat_from_queue = w_datas_full[0];
   assign \$6  = r_kinds_push;
   assign \$73  = r_kinds_w_data;
   assign \$77  = \$76 ;
-  assign \$724  = w_addrs_full[0];
+  assign \$730  = w_addrs_full[0];
   assign \$432  = w_addrs_push;
   assign \$435  = w_addrs_w_data;
   assign \$439  = \$438 ;
-  assign \$729  = w_datas_full[0];
+  assign \$735  = w_datas_full[0];
   assign \$448  = w_datas_push;
   assign \$451  = { s_axil_wstrb, s_axil_wdata };
   assign \$455  = \$454 ;
@@ -3079,9 +3149,9 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$695  = \$694 ;
 endmodule
 
-module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$2766$39 , a6_valid
-, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$107  = 0;
+module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
+, \port$2747$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$109  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -3872,7 +3942,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire \$auto$rtlil.cc:2739:Not$100 ;
   wire \$auto$rtlil.cc:2739:Not$102 ;
   wire \$auto$rtlil.cc:2739:Not$104 ;
-  wire \$auto$rtlil.cc:2739:Not$74 ;
+  wire \$auto$rtlil.cc:2739:Not$106 ;
   wire \$auto$rtlil.cc:2739:Not$76 ;
   wire \$auto$rtlil.cc:2739:Not$78 ;
   wire \$auto$rtlil.cc:2739:Not$80 ;
@@ -3886,12 +3956,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire \$auto$rtlil.cc:2739:Not$96 ;
   wire \$auto$rtlil.cc:2739:Not$98 ;
   wire [5:0] \$signal ;
-  wire [3:0] \$signal$104 ;
-  wire \$signal$185 ;
-  wire \$signal$196 ;
-  wire \$signal$215 ;
-  wire [3:0] \$signal$243 ;
-  wire \$signal$330 ;
+  wire [3:0] \$signal$106 ;
+  wire \$signal$187 ;
+  wire \$signal$198 ;
+  wire \$signal$217 ;
+  wire [3:0] \$signal$245 ;
+  wire \$signal$332 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -4007,13 +4077,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire [5:0] event_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] event_grant_addr;
-  wire [5:0] \event_grant_addr$309 ;
+  wire [5:0] \event_grant_addr$311 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$311 ;
-  wire \event_grant_data$311.snap ;
-  wire [3:0] \event_grant_data$311.tag ;
+  wire [4:0] \event_grant_data$313 ;
+  wire \event_grant_data$313.snap ;
+  wire [3:0] \event_grant_data$313.tag ;
   wire \event_grant_data.snap ;
   wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4035,11 +4105,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   reg event_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] event_parity_addr;
-  wire [5:0] \event_parity_addr$321 ;
+  wire [5:0] \event_parity_addr$323 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$323 ;
+  wire \event_parity_data$325 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   (* init = 6'h00 *)
@@ -4190,6 +4260,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire fetched_snap;
   input flush_pool;
   wire flush_pool;
+  input flush_port_pool;
+  wire flush_port_pool;
+  input flush_port_valid;
+  wire flush_port_valid;
   wire flush_reg_select;
   input flush_src;
   wire flush_src;
@@ -4249,7 +4323,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$342 ;
+  wire [31:0] \grant_addr$344 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4265,16 +4339,16 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_next_tag;
-  input [1:0] \port$2766$39 ;
-  wire [1:0] \port$2766$39 ;
+  input [1:0] \port$2747$39 ;
+  wire [1:0] \port$2747$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
-  wire [5:0] \r__addr$308 ;
+  wire [5:0] \r__addr$310 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$318 ;
   wire [5:0] \r__addr$320 ;
+  wire [5:0] \r__addr$322 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$327 ;
+  wire [5:0] \r__addr$329 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4286,19 +4360,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   (* init = 6'h00 *)
   wire [5:0] w__addr;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$312 ;
+  wire [5:0] \w__addr$314 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$324 ;
+  wire [5:0] \w__addr$326 ;
   (* init = 5'h00 *)
   wire [4:0] w__data;
-  wire \w__data$316 ;
+  wire \w__data$318 ;
   (* init = 11'h000 *)
-  wire [10:0] \w__data$326 ;
+  wire [10:0] \w__data$328 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$314 ;
+  wire \w__en$316 ;
   (* init = 1'h0 *)
-  wire \w__en$325 ;
+  wire \w__en$327 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -4340,8 +4414,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [63:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$314 )
-      event_parity[f4_slot] <= \w__data$316 ;
+    if (\w__en$316 )
+      event_parity[f4_slot] <= \w__data$318 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -4634,7 +4708,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$534  = \$516  & \$533 ;
   assign \$535  = \$515  | \$534 ;
   assign \$536  = \$371  ? a3_older_next : { \$535 , \$494 , \$453 , \$412  };
-  assign \$signal$104  = \$370  ? a4_tag_next : \$536 ;
+  assign \$signal$106  = \$370  ? a4_tag_next : \$536 ;
   assign \$537  = a3_fwd_ok & a3_hit_a1;
   assign \$538  = a4_tag_next + 1'h1;
   assign \$539  = a3_fwd_ok & a3_older_hit;
@@ -4714,7 +4788,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$652  = ! a3_pool;
   assign event_grant_wen = \$651  & \$652 ;
   assign \$655  = ! f2_err;
-  assign \$signal$185  = f2_valid & \$655 ;
+  assign \$signal$187  = f2_valid & \$655 ;
   assign \$656  = a4_valid & a4_ok;
   assign \$657  = { \$656 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
   assign \$658  = ~ \$657 ;
@@ -4738,19 +4812,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$675  = { 1'h0, \$670  } & \$674 ;
   assign \$676  = ~ f4_prev_released;
   assign \$677  = \$676  & f4_rest_held;
-  assign \$signal$330  = f4_hit_a1 | \$677 ;
+  assign \$signal$332  = f4_hit_a1 | \$677 ;
   assign \$678  = ~ f4_prev_released;
   assign \$679  = f4_by_mem & f4_mem_ok;
   assign \$680  = f4_by_older | \$679 ;
   assign \$681  = \$678  & \$680 ;
   assign \release  = f4_by_a1 | \$681 ;
   assign \$682  = ~ f4_go;
-  assign \$683  = ~ \$signal$330 ;
-  assign \$684  = \$signal$330  ? 4'h7 : 4'h6;
+  assign \$683  = ~ \$signal$332 ;
+  assign \$684  = \$signal$332  ? 4'h7 : 4'h6;
   assign unreleased_err = f4_go ? \$684  : f4_err;
-  assign \$signal$243  = \release  ? 4'h0 : unreleased_err;
+  assign \$signal$245  = \release  ? 4'h0 : unreleased_err;
   assign \$685  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$316  = ~ \$685 ;
+  assign \w__data$318  = ~ \$685 ;
   assign \$686  = ~ f4_prev_released;
   assign \$687  = \$686  & f4_by_older;
   assign \$688  = f4_by_a1 | \$687 ;
@@ -4758,7 +4832,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$690  = ~ f4_prev_released;
   assign \$691  = \$690  & f4_by_mem_live;
   assign \$692  = \$691  & f4_mem_ok;
-  assign \w__en$314  = \$689  | \$692 ;
+  assign \w__en$316  = \$689  | \$692 ;
   assign \$693  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$694  = ~ \$693 ;
   assign \$695  = ~ f4_prev_released;
@@ -4920,7 +4994,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   always @(posedge aclk_clk)
     a4_slot <= \$58 ;
   always @(posedge aclk_clk)
-    a4_tag <= \$signal$104 ;
+    a4_tag <= \$signal$106 ;
   always @(posedge aclk_clk)
     a4_tag_next <= \$650 [3:0];
   always @(posedge aclk_clk)
@@ -5162,7 +5236,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   always @(posedge aclk_clk)
     f5_ok <= \$775 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$243 ;
+    f5_err <= \$signal$245 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -5289,9 +5363,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$7  = ! a0_pool;
   assign \$8  = a0_valid & \$7 ;
   assign \$9  = \$8  & a0_fits;
-  assign \$10  = ! flush_pool;
-  assign \$11  = flush_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2766$39 [1] : \$11 ;
+  assign \$10  = ! flush_port_pool;
+  assign \$11  = flush_port_valid & \$10 ;
+  assign \$12  = flush_src ? \port$2747$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -5363,7 +5437,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$87  = free_port_addr - 32'd2147745792;
   assign \$88  = ~ \$87 [32];
   assign \$90  = \$86  & \$89 ;
-  assign \$91  = free_src ? \port$2766$39 [0] : \$90 ;
+  assign \$91  = free_src ? \port$2747$39 [0] : \$90 ;
   assign \$92  = f0_addr[2:0] == f2_addr[2:0];
   assign \$93  = f0_addr[5:3] == f2_addr[5:3];
   assign \$94  = f0_addr[8:6] == f2_addr[8:6];
@@ -5455,7 +5529,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$184  = \$659 [8] ? a4_snap : a5_snap;
   assign \$185  = f2_same_third & f5_ok;
   assign \$186  = ~ \$659 [8];
-  assign \$187  = \$signal$185  & \$186 ;
+  assign \$187  = \$signal$187  & \$186 ;
   assign \$188  = ~ \$663 [8];
   assign \$189  = \$187  & \$188 ;
   assign \$190  = f2_same_third & f5_ok;
@@ -5476,129 +5550,129 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$208  = \$207  & event_grant_r0_b0[2];
   assign \$210  = \$209  & event_grant_r0_b0[3];
   assign \$212  = \$211  & event_grant_r0_b0[4];
-  assign \$auto$rtlil.cc:2739:Not$102  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$104  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$74  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$76  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$78  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$80  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$82  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$84  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$86  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$88  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$90  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$92  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$94  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$96  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$98  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$100  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$102  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$104  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$106  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$76  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$78  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$80  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$82  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$84  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$86  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$88  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$90  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$92  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$94  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$96  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$98  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$100  = ~ event_grant_r1_b0[2];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$707  = event_grant_wen;
     if (aclk_rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$708  = event_grant_w_addr;
     if (event_grant_wen) begin
       \$708  = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$709  = event_grant_w_data;
     if (event_grant_wen) begin
       \$709  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$710  = event_queue_wen;
     if (aclk_rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$711  = event_queue_w_addr;
     if (event_queue_wen) begin
       \$711  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$712  = event_queue_w_data;
     if (event_queue_wen) begin
       \$712  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$713  = alloc_valid;
     if (aclk_rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$714  = a0_valid;
     if (aclk_rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$715  = \$9 ;
     if (aclk_rst) begin
       \$715  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$716  = flush_valid;
     if (aclk_rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$717  = \$12 ;
     if (aclk_rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$718  = x0_valid;
     if (aclk_rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$719  = x0_select;
     if (aclk_rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$720  = x1_valid;
     if (aclk_rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$721  = a1_valid;
     if (aclk_rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$722  = event_seen;
     if (\$19 ) begin
       \$722  = \$20 ;
@@ -5608,14 +5682,14 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$723  = event_seen;
     if (aclk_rst) begin
       \$723  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$724  = event_fresh;
     if (event_take_fresh) begin
       \$724  = \$21 ;
@@ -5627,7 +5701,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$725  = event_has_fresh;
     if (event_take_fresh) begin
       \$725  = \$22 ;
@@ -5639,7 +5713,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$726  = event_head;
     if (event_pop) begin
       \$726  = \$25 [5:0];
@@ -5652,294 +5726,294 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$727  = 1'h0;
     if (aclk_rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$728  = a2_valid;
     if (aclk_rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$729  = a2_ring;
     if (aclk_rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$730  = a3_valid;
     if (aclk_rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$731  = a4_valid;
     if (aclk_rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$732  = free_valid;
     if (aclk_rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$733  = f0_valid;
     if (aclk_rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$734  = \$92 ;
     if (aclk_rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$735  = \$93 ;
     if (aclk_rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$736  = \$94 ;
     if (aclk_rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$737  = \$95 ;
     if (aclk_rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$738  = \$96 ;
     if (aclk_rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$739  = \$97 ;
     if (aclk_rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$740  = \$98 ;
     if (aclk_rst) begin
       \$740  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$741  = \$99 ;
     if (aclk_rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$742  = \$100 ;
     if (aclk_rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$743  = \$101 ;
     if (aclk_rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$744  = \$102 ;
     if (aclk_rst) begin
       \$744  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$745  = \$103 ;
     if (aclk_rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$746  = \$104 ;
     if (aclk_rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$747  = \$105 ;
     if (aclk_rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$748  = \$106 ;
     if (aclk_rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$749  = \$107 ;
     if (aclk_rst) begin
       \$749  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$750  = \$108 ;
     if (aclk_rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$751  = \$109 ;
     if (aclk_rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$752  = \$110 ;
     if (aclk_rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$753  = \$111 ;
     if (aclk_rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$754  = \$112 ;
     if (aclk_rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$755  = \$113 ;
     if (aclk_rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$756  = f1_valid;
     if (aclk_rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$757  = f2_valid;
     if (aclk_rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
-    \$758  = \$signal$185 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$758  = \$signal$187 ;
     if (aclk_rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$759  = \$192 ;
     if (aclk_rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$760  = f3_valid;
     if (aclk_rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$761  = f3_go;
     if (aclk_rst) begin
       \$761  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$762  = \$222 ;
     if (aclk_rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$763  = \$232 ;
     if (aclk_rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$764  = \$237 ;
     if (aclk_rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$765  = \$256 ;
     if (aclk_rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$766  = \$260 ;
     if (aclk_rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$767  = \$274 ;
     if (aclk_rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$768  = event_queue_waddr;
     if (\$282 ) begin
       \$768  = \$285 [5:0];
@@ -5949,7 +6023,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$769  = event_push;
     if (x1_select) begin
       \$769  = 1'h0;
@@ -5959,7 +6033,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$770  = event_pop;
     if (x1_select) begin
       \$770  = 1'h0;
@@ -5969,7 +6043,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$771  = \$289 [6:0];
     if (x1_select) begin
       \$771  = 7'h00;
@@ -5979,7 +6053,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$772  = event_at;
     if (\$292 ) begin
       \$772 [0] = event_at[0];
@@ -6009,7 +6083,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$773  = event_nonempty;
     if (\$292 ) begin
       \$773  = \$295 ;
@@ -6031,105 +6105,105 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$774  = f4_valid;
     if (aclk_rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$775  = \release ;
     if (aclk_rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$776  = a5_valid;
     if (aclk_rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$777  = f5_valid;
     if (aclk_rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$778  = x2_valid;
     if (aclk_rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$779  = x3_valid;
     if (aclk_rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$780  = x4_valid;
     if (aclk_rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$781  = x5_valid;
     if (aclk_rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$782  = \$331 ;
     if (aclk_rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$783  = \$332 ;
     if (aclk_rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$784  = \$333 ;
     if (aclk_rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$785  = \$334 ;
     if (aclk_rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$786  = \$335 ;
     if (aclk_rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     \$787  = \$336 ;
     if (aclk_rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
@@ -6137,40 +6211,40 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     endcase
   end
   assign event_grant_waddr = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
-  assign flush_reg_select = \port$2766$39 [1];
+  assign flush_reg_select = \port$2747$39 [1];
   assign event_fresh_slot = \$337 [5:0];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
   assign \$signal  = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
   assign next_next_tag = \$650 [3:0];
-  assign free_reg_hit = \port$2766$39 [0];
-  assign \$signal$196  = \$659 [8];
+  assign free_reg_hit = \port$2747$39 [0];
+  assign \$signal$198  = \$659 [8];
   assign hit_a3 = \$663 [8];
-  assign \$signal$215  = \$667 [8];
+  assign \$signal$217  = \$667 [8];
   assign f3_by_mem_base = \$675 [0];
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
   assign w__data = event_grant_w_data;
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$308  = \$337 [5:0];
-  assign \event_grant_addr$309  = \$337 [5:0];
+  assign \r__addr$310  = \$337 [5:0];
+  assign \event_grant_addr$311  = \$337 [5:0];
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$311  = event_grant_r1_b0;
-  assign \w__addr$312  = f4_slot;
+  assign \event_grant_data$313  = event_grant_r1_b0;
+  assign \w__addr$314  = f4_slot;
   assign event_parity_waddr = f4_slot;
-  assign event_parity_wen = \w__en$314 ;
-  assign event_parity_wdata = \w__data$316 ;
-  assign \r__addr$318  = f1_event_slot;
+  assign event_parity_wen = \w__en$316 ;
+  assign event_parity_wdata = \w__data$318 ;
+  assign \r__addr$320  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$320  = \$337 [5:0];
-  assign \event_parity_addr$321  = \$337 [5:0];
+  assign \r__addr$322  = \$337 [5:0];
+  assign \event_parity_addr$323  = \$337 [5:0];
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$323  = event_parity_r1_b0;
-  assign \w__addr$324  = event_queue_w_addr;
-  assign \w__en$325  = event_queue_w_en;
-  assign \w__data$326  = event_queue_w_data;
-  assign \r__addr$327  = event_head;
+  assign \event_parity_data$325  = event_parity_r1_b0;
+  assign \w__addr$326  = event_queue_w_addr;
+  assign \w__en$327  = event_queue_w_en;
+  assign \w__data$328  = event_queue_w_data;
+  assign \r__addr$329  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -6183,7 +6257,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[11:6];
-  assign \grant_addr$342  = a6_payload[43:12];
+  assign \grant_addr$344  = a6_payload[43:12];
   assign grant_tag = a6_payload[47:44];
   assign grant_user = a6_payload[57:48];
   assign grant_overwrite = a6_payload[58];
@@ -6213,15 +6287,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \event_queue_r0_b0.tag  = event_queue_r0_b0[10:7];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$311.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$311.tag  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$313.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$313.tag  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.tag  = event_queue_r0_b0[10:7];
   assign event_queue_wdata[10:7] = \$702 ;
   assign event_queue_wdata[6] = \$694 ;
   assign event_queue_wdata[5:0] = f4_slot;
-  assign event_grant_wdata[4:1] = \$signal$104 ;
+  assign event_grant_wdata[4:1] = \$signal$106 ;
   assign event_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [14];
   assign \$14  = 4'h0;
@@ -6259,90 +6333,90 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$372  = a3_sel_new;
   assign \$373  = a3_sel_last;
   assign \$374  = 1'h1;
-  assign \$375  = \$auto$rtlil.cc:2739:Not$74 ;
+  assign \$375  = \$auto$rtlil.cc:2739:Not$76 ;
   assign \$377  = event_grant_r1_b0[1];
   assign \$393  = a3_sel_head;
   assign \$394  = 1'h1;
-  assign \$395  = \$auto$rtlil.cc:2739:Not$76 ;
+  assign \$395  = \$auto$rtlil.cc:2739:Not$78 ;
   assign \$397  = event_queue_r0_b0[7];
   assign \$413  = 1'h0;
   assign \$414  = a3_sel_last;
   assign \$415  = 1'h1;
-  assign \$416  = \$auto$rtlil.cc:2739:Not$78 ;
+  assign \$416  = \$auto$rtlil.cc:2739:Not$80 ;
   assign \$418  = event_grant_r1_b0[1];
   assign \$433  = \$432 ;
   assign \$434  = a3_sel_head;
   assign \$435  = 1'h1;
-  assign \$436  = \$auto$rtlil.cc:2739:Not$80 ;
+  assign \$436  = \$auto$rtlil.cc:2739:Not$82 ;
   assign \$438  = event_queue_r0_b0[7];
   assign \$454  = 1'h0;
   assign \$455  = a3_sel_last;
   assign \$456  = 1'h1;
-  assign \$457  = \$auto$rtlil.cc:2739:Not$82 ;
+  assign \$457  = \$auto$rtlil.cc:2739:Not$84 ;
   assign \$459  = event_grant_r1_b0[1];
   assign \$474  = \$473 ;
   assign \$475  = a3_sel_head;
   assign \$476  = 1'h1;
-  assign \$477  = \$auto$rtlil.cc:2739:Not$84 ;
+  assign \$477  = \$auto$rtlil.cc:2739:Not$86 ;
   assign \$479  = event_queue_r0_b0[7];
   assign \$495  = 1'h0;
   assign \$496  = a3_sel_last;
   assign \$497  = 1'h1;
-  assign \$498  = \$auto$rtlil.cc:2739:Not$86 ;
+  assign \$498  = \$auto$rtlil.cc:2739:Not$88 ;
   assign \$500  = event_grant_r1_b0[1];
   assign \$515  = \$514 ;
   assign \$516  = a3_sel_head;
   assign \$517  = 1'h1;
-  assign \$518  = \$auto$rtlil.cc:2739:Not$88 ;
+  assign \$518  = \$auto$rtlil.cc:2739:Not$90 ;
   assign \$520  = event_queue_r0_b0[7];
   assign \$541  = 1'h0;
   assign \$542  = a3_sel_last;
   assign \$543  = 1'h1;
-  assign \$544  = \$auto$rtlil.cc:2739:Not$90 ;
+  assign \$544  = \$auto$rtlil.cc:2739:Not$92 ;
   assign \$546  = event_grant_r1_b0[2];
   assign \$554  = \$553 ;
   assign \$555  = a3_sel_head;
   assign \$556  = 1'h1;
-  assign \$557  = \$auto$rtlil.cc:2739:Not$92 ;
+  assign \$557  = \$auto$rtlil.cc:2739:Not$94 ;
   assign \$559  = event_queue_r0_b0[8];
   assign \$568  = a3_sel_new;
   assign \$569  = a3_sel_last;
   assign \$570  = 1'h1;
-  assign \$571  = \$auto$rtlil.cc:2739:Not$94 ;
+  assign \$571  = \$auto$rtlil.cc:2739:Not$96 ;
   assign \$573  = event_grant_r1_b0[2];
   assign \$582  = a3_sel_head;
   assign \$583  = 1'h1;
-  assign \$584  = \$auto$rtlil.cc:2739:Not$96 ;
+  assign \$584  = \$auto$rtlil.cc:2739:Not$98 ;
   assign \$586  = event_queue_r0_b0[8];
   assign \$595  = 1'h0;
   assign \$596  = a3_sel_last;
   assign \$597  = 1'h1;
-  assign \$598  = \$auto$rtlil.cc:2739:Not$98 ;
+  assign \$598  = \$auto$rtlil.cc:2739:Not$100 ;
   assign \$600  = event_grant_r1_b0[2];
   assign \$608  = \$607 ;
   assign \$609  = a3_sel_head;
   assign \$610  = 1'h1;
-  assign \$611  = \$auto$rtlil.cc:2739:Not$100 ;
+  assign \$611  = \$auto$rtlil.cc:2739:Not$102 ;
   assign \$613  = event_queue_r0_b0[8];
   assign \$622  = 1'h0;
   assign \$623  = a3_sel_last;
   assign \$624  = 1'h1;
-  assign \$625  = \$auto$rtlil.cc:2739:Not$102 ;
+  assign \$625  = \$auto$rtlil.cc:2739:Not$104 ;
   assign \$627  = event_grant_r1_b0[2];
   assign \$635  = \$634 ;
   assign \$636  = a3_sel_head;
   assign \$637  = 1'h1;
-  assign \$638  = \$auto$rtlil.cc:2739:Not$104 ;
+  assign \$638  = \$auto$rtlil.cc:2739:Not$106 ;
   assign \$640  = event_queue_r0_b0[8];
   assign \$653  = { 3'h0, a4_slot, 12'h000 };
   assign \$654 [30:0] = { 10'h000, \$653  };
   assign \$654 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$2566$0 , \port$2567$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
-, req_flush, \port$2766$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3079$0 , \port$3079$44 , rsp_freed_valid, \port$3082$0 , rsp_flushed_valid, \port$3094$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3122$0 , e1_exhausted, \port$3331$0 , req_alloc, req_alloc_pool
-, req_alloc_size, r2_valid, bus__w_ack, \port$3500$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$108  = 0;
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2604$0 , \port$2605$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+, req_flush, \port$2747$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3060$0 , \port$3060$44 , rsp_freed_valid, \port$3063$0 , rsp_flushed_valid, \port$3075$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3103$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3182$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$3316$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$3486$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [14:0] \$100 ;
@@ -6360,7 +6434,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
-  wire [40:0] \$1013 ;
+  wire \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
@@ -6403,7 +6477,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [4:0] \$105 ;
   wire \$1050 ;
   wire \$1051 ;
-  wire [40:0] \$1052 ;
+  wire \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
@@ -6414,7 +6488,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$106 ;
   wire \$1060 ;
   wire \$1061 ;
-  wire \$1062 ;
+  wire [40:0] \$1062 ;
   wire \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
@@ -6423,144 +6497,119 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1068 ;
   wire \$1069 ;
   wire \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
+  reg [31:0] \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
+  reg [120:0] \$1073 ;
+  reg [120:0] \$1074 ;
+  reg [120:0] \$1075 ;
+  reg [1:0] \$1076 ;
+  reg \$1077 ;
+  reg \$1078 ;
+  reg \$1079 ;
   wire \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire [40:0] \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
+  reg \$1080 ;
+  reg \$1081 ;
+  reg \$1082 ;
+  reg \$1083 ;
+  reg \$1084 ;
+  reg \$1085 ;
+  reg \$1086 ;
+  reg \$1087 ;
+  reg [4:0] \$1088 ;
+  reg [4:0] \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  reg [31:0] \$1094 ;
-  reg \$1095 ;
+  reg [31:0] \$1090 ;
+  reg [1:0] \$1091 ;
+  reg [31:0] \$1092 ;
+  reg [2:0] \$1093 ;
+  reg [2:0] \$1094 ;
+  reg [4:0] \$1095 ;
   reg \$1096 ;
-  reg [120:0] \$1097 ;
+  reg [1:0] \$1097 ;
   reg [120:0] \$1098 ;
-  reg [120:0] \$1099 ;
+  reg [4:0] \$1099 ;
   wire [120:0] \$11 ;
   wire [4:0] \$110 ;
-  reg [1:0] \$1100 ;
+  reg [17:0] \$1100 ;
   reg \$1101 ;
   reg \$1102 ;
   reg \$1103 ;
-  reg \$1104 ;
-  reg \$1105 ;
+  reg [6:0] \$1104 ;
+  reg [6:0] \$1105 ;
   reg \$1106 ;
   reg \$1107 ;
-  reg \$1108 ;
-  reg \$1109 ;
+  reg [6:0] \$1108 ;
+  reg [31:0] \$1109 ;
   wire \$111 ;
-  reg \$1110 ;
-  reg \$1111 ;
-  reg [4:0] \$1112 ;
-  reg [3:0] \$1113 ;
-  reg [31:0] \$1114 ;
-  reg [1:0] \$1115 ;
-  reg [31:0] \$1116 ;
-  reg [1:0] \$1117 ;
-  reg [1:0] \$1118 ;
-  reg [3:0] \$1119 ;
+  reg [31:0] \$1110 ;
+  reg [31:0] \$1111 ;
+  reg [31:0] \$1112 ;
+  reg \$1113 ;
+  reg [14:0] \$1114 ;
+  reg [3:0] \$1115 ;
+  reg [3:0] \$1116 ;
+  reg [3:0] \$1117 ;
+  reg [3:0] \$1118 ;
+  reg [8:0] \$1119 ;
   wire \$112 ;
-  reg \$1120 ;
-  reg [1:0] \$1121 ;
-  reg [120:0] \$1122 ;
-  reg [4:0] \$1123 ;
-  reg [17:0] \$1124 ;
-  reg \$1125 ;
+  reg [9:0] \$1120 ;
+  reg \$1121 ;
+  reg \$1122 ;
+  reg [14:0] \$1123 ;
+  reg \$1124 ;
+  reg [13:0] \$1125 ;
   reg \$1126 ;
-  reg \$1127 ;
-  reg [6:0] \$1128 ;
-  reg [6:0] \$1129 ;
+  reg [31:0] \$1127 ;
+  reg [1:0] \$1128 ;
+  reg [31:0] \$1129 ;
   wire \$113 ;
   reg \$1130 ;
   reg \$1131 ;
-  reg [6:0] \$1132 ;
-  reg [31:0] \$1133 ;
-  reg [31:0] \$1134 ;
+  reg \$1132 ;
+  reg \$1133 ;
+  reg [3:0] \$1134 ;
   reg [31:0] \$1135 ;
-  reg [31:0] \$1136 ;
-  reg \$1137 ;
-  reg [14:0] \$1138 ;
+  reg [40:0] \$1136 ;
+  reg [3:0] \$1137 ;
+  reg [3:0] \$1138 ;
   reg [3:0] \$1139 ;
   wire \$114 ;
   reg [3:0] \$1140 ;
-  reg [3:0] \$1141 ;
-  reg [3:0] \$1142 ;
-  reg [8:0] \$1143 ;
-  reg [9:0] \$1144 ;
-  reg \$1145 ;
-  reg \$1146 ;
-  reg [14:0] \$1147 ;
+  reg [8:0] \$1141 ;
+  reg [9:0] \$1142 ;
+  reg \$1143 ;
+  reg [3:0] \$1144 ;
+  reg [7:0] \$1145 ;
+  reg [7:0] \$1146 ;
+  reg [15:0] \$1147 ;
   reg \$1148 ;
-  reg [13:0] \$1149 ;
+  reg [31:0] \$1149 ;
   wire \$115 ;
   reg \$1150 ;
-  reg [31:0] \$1151 ;
-  reg [1:0] \$1152 ;
-  reg [31:0] \$1153 ;
-  reg \$1154 ;
-  reg \$1155 ;
+  reg [3:0] \$1151 ;
+  reg \$1152 ;
+  reg \$1153 ;
+  reg [3:0] \$1154 ;
+  reg [31:0] \$1155 ;
   reg \$1156 ;
   reg \$1157 ;
   reg \$1158 ;
-  reg [3:0] \$1159 ;
+  reg \$1159 ;
   wire \$116 ;
-  reg [31:0] \$1160 ;
-  reg [40:0] \$1161 ;
-  reg [3:0] \$1162 ;
-  reg [3:0] \$1163 ;
-  reg [3:0] \$1164 ;
-  reg [3:0] \$1165 ;
-  reg [8:0] \$1166 ;
-  reg [9:0] \$1167 ;
-  reg \$1168 ;
-  reg [3:0] \$1169 ;
+  reg \$1160 ;
+  reg \$1161 ;
+  reg \$1162 ;
+  reg \$1163 ;
+  reg \$1164 ;
+  reg \$1165 ;
+  reg \$1166 ;
+  reg [4:0] \$1167 ;
+  reg [4:0] \$1168 ;
+  reg [16:0] \$1169 ;
   wire \$117 ;
-  reg [7:0] \$1170 ;
-  reg [7:0] \$1171 ;
-  reg [15:0] \$1172 ;
-  reg \$1173 ;
-  reg [31:0] \$1174 ;
-  reg \$1175 ;
-  reg [3:0] \$1176 ;
-  reg \$1177 ;
-  reg \$1178 ;
-  reg [3:0] \$1179 ;
   wire \$118 ;
-  reg [31:0] \$1180 ;
-  reg \$1181 ;
-  reg \$1182 ;
-  reg \$1183 ;
-  reg \$1184 ;
-  reg \$1185 ;
-  reg \$1186 ;
-  reg \$1187 ;
-  reg \$1188 ;
-  reg \$1189 ;
   wire \$119 ;
-  reg \$1190 ;
-  reg \$1191 ;
-  reg [4:0] \$1192 ;
-  reg [4:0] \$1193 ;
-  reg [16:0] \$1194 ;
   wire [32:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
@@ -6860,7 +6909,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [11:0] \$387 ;
   wire [11:0] \$388 ;
   wire [12:0] \$389 ;
-  wire [4:0] \$39 ;
+  wire [5:0] \$39 ;
   wire [11:0] \$390 ;
   wire [11:0] \$391 ;
   wire [12:0] \$392 ;
@@ -6872,7 +6921,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [12:0] \$398 ;
   wire [11:0] \$399 ;
   wire [32:0] \$4 ;
-  wire [4:0] \$40 ;
+  wire [5:0] \$40 ;
   wire [11:0] \$400 ;
   wire [12:0] \$401 ;
   wire [11:0] \$402 ;
@@ -6883,7 +6932,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$407 ;
   wire [31:0] \$408 ;
   wire [31:0] \$409 ;
-  wire [4:0] \$41 ;
+  wire [5:0] \$41 ;
   wire [31:0] \$410 ;
   wire [31:0] \$411 ;
   wire [31:0] \$412 ;
@@ -6894,7 +6943,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [4:0] \$417 ;
   wire [31:0] \$418 ;
   wire [31:0] \$419 ;
-  wire [3:0] \$42 ;
+  wire [4:0] \$42 ;
   wire [31:0] \$420 ;
   wire [31:0] \$421 ;
   wire [31:0] \$422 ;
@@ -6905,7 +6954,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$427 ;
   wire [31:0] \$428 ;
   wire [31:0] \$429 ;
-  wire [3:0] \$43 ;
+  wire [4:0] \$43 ;
   wire [31:0] \$430 ;
   wire [31:0] \$431 ;
   wire [31:0] \$432 ;
@@ -6916,7 +6965,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
-  wire [3:0] \$44 ;
+  wire [4:0] \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
@@ -6971,94 +7020,94 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
-  wire [2:0] \$49 ;
+  wire [3:0] \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
-  wire \$494 ;
-  wire [5:0] \$495 ;
-  wire [5:0] \$496 ;
-  wire [6:0] \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [3:0] \$494 ;
+  wire \$495 ;
+  wire [11:0] \$496 ;
+  wire [5:0] \$497 ;
+  wire [5:0] \$498 ;
+  wire [6:0] \$499 ;
   wire [32:0] \$5 ;
-  wire [4:0] \$50 ;
+  wire [5:0] \$50 ;
   wire \$500 ;
-  wire \$501 ;
+  wire [11:0] \$501 ;
   wire \$502 ;
-  wire [5:0] \$503 ;
-  wire [5:0] \$504 ;
-  wire [6:0] \$505 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire [3:0] \$505 ;
   wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [11:0] \$507 ;
+  wire [5:0] \$508 ;
+  wire [5:0] \$509 ;
   wire \$51 ;
   wire [6:0] \$510 ;
-  wire [5:0] \$511 ;
-  wire [5:0] \$512 ;
-  wire [6:0] \$513 ;
-  wire [5:0] \$514 ;
-  wire [5:0] \$515 ;
-  wire [6:0] \$516 ;
-  wire [20:0] \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire \$511 ;
+  wire [11:0] \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire [3:0] \$516 ;
+  wire \$517 ;
+  wire [11:0] \$518 ;
+  wire [5:0] \$519 ;
   wire [120:0] \$52 ;
-  wire \$520 ;
-  wire [33:0] \$521 ;
-  wire [34:0] \$522 ;
-  wire \$523 ;
+  wire [5:0] \$520 ;
+  wire [6:0] \$521 ;
+  wire \$522 ;
+  wire [11:0] \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire [40:0] \$526 ;
+  wire [3:0] \$526 ;
   wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
+  wire [11:0] \$528 ;
+  wire [5:0] \$529 ;
   wire [120:0] \$53 ;
-  wire \$530 ;
-  wire [4:0] \$531 ;
+  wire [5:0] \$530 ;
+  wire [6:0] \$531 ;
   wire \$532 ;
-  wire \$533 ;
+  wire [11:0] \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire [4:0] \$536 ;
+  wire \$536 ;
   wire \$537 ;
-  wire \$538 ;
+  wire [3:0] \$538 ;
   wire \$539 ;
   wire [120:0] \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
+  wire [11:0] \$540 ;
+  wire [5:0] \$541 ;
+  wire [5:0] \$542 ;
+  wire [6:0] \$543 ;
   wire \$544 ;
-  wire \$545 ;
+  wire [11:0] \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  wire [11:0] \$548 ;
+  wire [6:0] \$549 ;
   wire [120:0] \$55 ;
   wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
+  wire [31:0] \$551 ;
+  wire [31:0] \$552 ;
+  wire [33:0] \$553 ;
+  wire [34:0] \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire \$558 ;
+  wire [40:0] \$558 ;
   wire \$559 ;
   wire [4:0] \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
-  wire \$563 ;
+  wire [4:0] \$563 ;
   wire \$564 ;
   wire \$565 ;
   wire \$566 ;
   wire \$567 ;
-  wire \$568 ;
+  wire [4:0] \$568 ;
   wire \$569 ;
   wire [4:0] \$57 ;
   wire \$570 ;
@@ -7203,16 +7252,16 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
-  wire [3:0] \$699 ;
+  wire \$699 ;
   wire [120:0] \$7 ;
   wire [8:0] \$70 ;
-  wire [7:0] \$700 ;
-  wire [7:0] \$701 ;
-  wire [15:0] \$702 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
   wire \$703 ;
-  wire [5:0] \$704 ;
-  wire [5:0] \$705 ;
-  wire [6:0] \$706 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
@@ -7220,9 +7269,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
-  wire [5:0] \$713 ;
-  wire [5:0] \$714 ;
-  wire [6:0] \$715 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
@@ -7240,19 +7289,19 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$729 ;
   wire \$73 ;
   wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  wire [11:0] \$731 ;
+  wire [3:0] \$732 ;
+  wire [11:0] \$733 ;
+  wire [7:0] \$734 ;
+  wire [11:0] \$735 ;
+  wire [7:0] \$736 ;
+  wire [11:0] \$737 ;
+  wire [15:0] \$738 ;
+  wire [31:0] \$739 ;
   wire [7:0] \$74 ;
-  wire \$740 ;
+  wire [3:0] \$740 ;
   wire \$741 ;
-  wire \$742 ;
+  wire [3:0] \$742 ;
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
@@ -7328,7 +7377,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$808 ;
   wire \$809 ;
   wire \$81 ;
-  wire [4:0] \$810 ;
+  wire \$810 ;
   wire \$811 ;
   wire \$812 ;
   wire \$813 ;
@@ -7355,7 +7404,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
-  wire \$835 ;
+  wire [4:0] \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
@@ -7365,7 +7414,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
-  wire [4:0] \$844 ;
+  wire \$844 ;
   wire \$845 ;
   wire \$846 ;
   wire \$847 ;
@@ -7381,98 +7430,98 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire [1:0] \$859 ;
+  wire \$859 ;
   wire [32:0] \$86 ;
   wire \$860 ;
   wire \$861 ;
   wire \$862 ;
-  wire [1:0] \$863 ;
+  wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire [2:0] \$868 ;
-  wire \$869 ;
+  wire \$868 ;
+  wire [4:0] \$869 ;
   wire [32:0] \$87 ;
   wire \$870 ;
   wire \$871 ;
-  wire [120:0] \$872 ;
-  wire [2:0] \$873 ;
+  wire \$872 ;
+  wire \$873 ;
   wire \$874 ;
   wire \$875 ;
   wire \$876 ;
-  wire [120:0] \$877 ;
-  wire [2:0] \$878 ;
+  wire \$877 ;
+  wire \$878 ;
   wire \$879 ;
   wire [32:0] \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire [120:0] \$882 ;
-  wire [2:0] \$883 ;
-  wire \$884 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire [1:0] \$884 ;
   wire \$885 ;
-  wire [120:0] \$886 ;
-  wire [6:0] \$887 ;
-  wire \$888 ;
-  wire [6:0] \$889 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire [1:0] \$888 ;
+  wire \$889 ;
   wire [32:0] \$89 ;
   wire \$890 ;
-  wire [6:0] \$891 ;
+  wire \$891 ;
   wire \$892 ;
-  wire [6:0] \$893 ;
+  wire [2:0] \$893 ;
   wire \$894 ;
-  wire [6:0] \$895 ;
+  wire \$895 ;
   wire \$896 ;
-  wire [6:0] \$897 ;
+  wire [120:0] \$897 ;
   wire \$898 ;
-  wire [5:0] \$899 ;
+  wire \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
-  wire [5:0] \$900 ;
-  wire \$901 ;
+  wire \$900 ;
+  wire [2:0] \$901 ;
   wire \$902 ;
-  wire [4:0] \$903 ;
+  wire \$903 ;
   wire \$904 ;
-  wire \$905 ;
+  wire [120:0] \$905 ;
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
-  wire \$909 ;
+  wire [2:0] \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
-  wire \$913 ;
+  wire [120:0] \$913 ;
   wire \$914 ;
   wire \$915 ;
   wire \$916 ;
-  wire \$917 ;
+  wire [2:0] \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire \$920 ;
+  wire [120:0] \$920 ;
   wire \$921 ;
   wire \$922 ;
   wire \$923 ;
-  wire \$924 ;
+  wire [6:0] \$924 ;
   wire \$925 ;
-  wire \$926 ;
+  wire [6:0] \$926 ;
   wire \$927 ;
-  wire \$928 ;
+  wire [6:0] \$928 ;
   wire \$929 ;
   wire \$93 ;
-  wire \$930 ;
+  wire [6:0] \$930 ;
   wire \$931 ;
-  wire \$932 ;
+  wire [6:0] \$932 ;
   wire \$933 ;
-  wire \$934 ;
+  wire [6:0] \$934 ;
   wire \$935 ;
-  wire \$936 ;
-  wire \$937 ;
+  wire [5:0] \$936 ;
+  wire [5:0] \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire \$94 ;
-  wire \$940 ;
+  wire [4:0] \$940 ;
   wire \$941 ;
   wire \$942 ;
   wire \$943 ;
@@ -7499,16 +7548,16 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
+  wire [5:0] \$965 ;
+  wire [5:0] \$966 ;
+  wire [6:0] \$967 ;
+  wire [5:0] \$968 ;
+  wire [5:0] \$969 ;
   wire \$97 ;
-  wire \$970 ;
-  wire \$971 ;
+  wire [6:0] \$970 ;
+  wire [20:0] \$971 ;
   wire \$972 ;
-  wire \$973 ;
+  wire [20:0] \$973 ;
   wire \$974 ;
   wire \$975 ;
   wire \$976 ;
@@ -7572,21 +7621,23 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$auto$rtlil.cc:2739:Not$68 ;
   wire \$auto$rtlil.cc:2739:Not$70 ;
   wire \$auto$rtlil.cc:2739:Not$72 ;
+  wire \$auto$rtlil.cc:2739:Not$74 ;
   wire \$auto$rtlil.cc:2739:Not$8 ;
   reg \$signal  = 1'h0;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$111 ;
   reg \$signal$150  = 1'h0;
-  reg \$signal$155  = 1'h0;
-  reg \$signal$181  = 1'h0;
-  reg [31:0] \$signal$182  = 32'd0;
-  reg \$signal$183  = 1'h0;
-  reg [3:0] \$signal$184  = 4'h0;
-  reg \$signal$185  = 1'h0;
-  reg \$signal$186  = 1'h0;
-  reg [3:0] \$signal$187  = 4'h0;
-  reg [31:0] \$signal$188  = 32'd0;
-  reg \$signal$196  = 1'h0;
+  reg \$signal$159  = 1'h0;
+  reg \$signal$161  = 1'h0;
+  reg \$signal$190  = 1'h0;
+  reg [31:0] \$signal$191  = 32'd0;
+  reg \$signal$192  = 1'h0;
+  reg [3:0] \$signal$193  = 4'h0;
+  reg \$signal$194  = 1'h0;
+  reg \$signal$195  = 1'h0;
+  reg [3:0] \$signal$196  = 4'h0;
+  reg [31:0] \$signal$197  = 32'd0;
+  reg \$signal$205  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   reg [31:0] \$signal$62  = 32'd0;
   wire [1:0] \$signal$63 ;
@@ -7595,40 +7646,40 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [4:0] \$signal$77  = 5'h00;
   reg [4:0] \$signal$78  = 5'h00;
   wire [4:0] \$signal$79 ;
-  wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$203 ;
-  wire [1:0] \$signature__addr$206 ;
-  wire [1:0] \$signature__addr$209 ;
-  wire [1:0] \$signature__addr$212 ;
-  wire [1:0] \$signature__addr$215 ;
-  (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$218 ;
-  wire [1:0] \$signature__addr$221 ;
+  wire [2:0] \$signature__addr ;
+  wire [2:0] \$signature__addr$212 ;
+  wire [2:0] \$signature__addr$215 ;
+  wire [2:0] \$signature__addr$218 ;
+  wire [2:0] \$signature__addr$221 ;
+  wire [2:0] \$signature__addr$224 ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr$227 ;
+  wire [2:0] \$signature__addr$230 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$227 ;
+  wire [3:0] \$signature__addr$236 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$240 ;
+  wire [3:0] \$signature__addr$253 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$201 ;
-  wire [120:0] \$signature__data$207 ;
-  wire [120:0] \$signature__data$213 ;
-  wire [120:0] \$signature__data$219 ;
+  wire [120:0] \$signature__data$210 ;
+  wire [120:0] \$signature__data$216 ;
+  wire [120:0] \$signature__data$222 ;
+  wire [120:0] \$signature__data$228 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$228 ;
-  wire [40:0] \$signature__data$241 ;
+  wire [14:0] \$signature__data$237 ;
+  wire [40:0] \$signature__data$254 ;
   wire [120:0] \$signature__data$74 ;
   wire [120:0] \$signature__data$75 ;
   wire [120:0] \$signature__data$76 ;
   reg \$signature__en ;
-  wire \$signature__en$204 ;
-  reg \$signature__en$208 ;
-  wire \$signature__en$210 ;
-  reg \$signature__en$214 ;
-  wire \$signature__en$216 ;
-  reg \$signature__en$220 ;
-  wire \$signature__en$222 ;
-  wire \$signature__en$229 ;
-  wire \$signature__en$242 ;
+  wire \$signature__en$213 ;
+  reg \$signature__en$217 ;
+  wire \$signature__en$219 ;
+  reg \$signature__en$223 ;
+  wire \$signature__en$225 ;
+  reg \$signature__en$229 ;
+  wire \$signature__en$231 ;
+  wire \$signature__en$238 ;
+  wire \$signature__en$255 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -7663,8 +7714,15 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
+  input bus__w_addr_from_queue;
+  wire bus__w_addr_from_queue;
+  input [11:0] bus__w_addr_queued;
+  wire [11:0] bus__w_addr_queued;
+  input bus__w_beat_from_queue;
+  wire bus__w_beat_from_queue;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
+  wire [31:0] bus__w_data_queued;
   output bus__w_err;
   wire bus__w_err;
   input bus__w_req;
@@ -7677,6 +7735,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire bus__w_slow_err;
   input [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
+  wire [3:0] bus__w_strb_queued;
   input busy;
   wire busy;
   reg [9:0] command_queue_count = 10'h000;
@@ -7721,7 +7780,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [17:0] event_lw_limit = 18'h00000;
   reg event_lw_short = 1'h0;
   wire [31:0] handle;
-  reg [3:0] head = 4'h0;
+  reg [4:0] head = 5'h00;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
@@ -7745,29 +7804,32 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire native_free_valid;
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
+  reg new_is_flush = 1'h0;
   wire popped;
-  output \port$2566$0 ;
-  wire \port$2566$0 ;
-  output \port$2567$0 ;
-  wire \port$2567$0 ;
-  output [39:0] \port$2766$1 ;
-  wire [39:0] \port$2766$1 ;
-  input [11:0] \port$3079$0 ;
-  wire [11:0] \port$3079$0 ;
-  input [13:0] \port$3079$44 ;
-  wire [13:0] \port$3079$44 ;
-  input [16:0] \port$3082$0 ;
-  wire [16:0] \port$3082$0 ;
-  input [15:0] \port$3094$0 ;
-  wire [15:0] \port$3094$0 ;
-  input [36:0] \port$3122$0 ;
-  wire [36:0] \port$3122$0 ;
+  output \port$2604$0 ;
+  wire \port$2604$0 ;
+  output \port$2605$0 ;
+  wire \port$2605$0 ;
+  output [39:0] \port$2747$1 ;
+  wire [39:0] \port$2747$1 ;
+  input [11:0] \port$3060$0 ;
+  wire [11:0] \port$3060$0 ;
+  input [13:0] \port$3060$44 ;
+  wire [13:0] \port$3060$44 ;
+  input [16:0] \port$3063$0 ;
+  wire [16:0] \port$3063$0 ;
+  input [15:0] \port$3075$0 ;
+  wire [15:0] \port$3075$0 ;
+  input [36:0] \port$3103$0 ;
+  wire [36:0] \port$3103$0 ;
+  input [35:0] \port$3182$0 ;
+  wire [35:0] \port$3182$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3331$0 ;
-  wire [4:0] \port$3331$0 ;
+  output [4:0] \port$3316$0 ;
+  wire [4:0] \port$3316$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3500$0 ;
-  wire [4:0] \port$3500$0 ;
+  output [4:0] \port$3486$0 ;
+  wire [4:0] \port$3486$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7808,9 +7870,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$239 ;
+  wire [3:0] \read__addr$252 ;
   wire [14:0] read__data;
-  wire [40:0] \read__data$166 ;
+  wire [40:0] \read__data$175 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -7884,9 +7946,21 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire space_short;
   wire [6:0] space_under;
   reg staged_valid = 1'h0;
-  reg [3:0] tail = 4'h0;
-  reg [1:0] tail_next_row = 2'h1;
-  reg [1:0] tail_row = 2'h0;
+  reg [4:0] tail = 5'h00;
+  reg [2:0] tail_next_row = 3'h1;
+  reg [2:0] tail_row = 3'h0;
+  (* keep = 32'd1 *)
+  wire w0_event_is;
+  (* keep = 32'd1 *)
+  wire w0_event_is_pins;
+  (* keep = 32'd1 *)
+  wire w0_event_is_queued;
+  (* keep = 32'd1 *)
+  wire w0_event_slot_ok;
+  (* keep = 32'd1 *)
+  wire w0_event_slot_ok_pins;
+  (* keep = 32'd1 *)
+  wire w0_event_slot_ok_queued;
   reg [15:0] w1_a11_8 = 16'h0000;
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
@@ -7906,84 +7980,84 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$229 )
+    if (\$signature__en$238 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [40:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$242 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , new_flush };
+    if (\$signature__en$255 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$161 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , new_flush };
   end
-  assign \read__data$166  = command_queue_ring[command_queue_rd];
-  reg [120:0] log_bank0 [3:0];
+  assign \read__data$175  = command_queue_ring[command_queue_rd];
+  reg [120:0] log_bank0 [7:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$201 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$210 ;
   end
   reg [120:0] _0_;
   always @(posedge aclk_clk) begin
-    _0_ <= log_bank0[head[3:2]];
+    _0_ <= log_bank0[head[4:2]];
   end
   assign \$signature__data  = _0_;
-  reg [120:0] log_bank1 [3:0];
+  reg [120:0] log_bank1 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$208 )
-      log_bank1[\$signature__addr$206 ] <= \$signature__data$207 ;
+    if (\$signature__en$217 )
+      log_bank1[\$signature__addr$215 ] <= \$signature__data$216 ;
   end
   reg [120:0] _1_;
   always @(posedge aclk_clk) begin
-    _1_ <= log_bank1[head[3:2]];
+    _1_ <= log_bank1[head[4:2]];
   end
   assign \$signature__data$74  = _1_;
-  reg [120:0] log_bank2 [3:0];
+  reg [120:0] log_bank2 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$214 )
-      log_bank2[\$signature__addr$212 ] <= \$signature__data$213 ;
+    if (\$signature__en$223 )
+      log_bank2[\$signature__addr$221 ] <= \$signature__data$222 ;
   end
   reg [120:0] _2_;
   always @(posedge aclk_clk) begin
-    _2_ <= log_bank2[head[3:2]];
+    _2_ <= log_bank2[head[4:2]];
   end
   assign \$signature__data$75  = _2_;
-  reg [120:0] log_bank3 [3:0];
+  reg [120:0] log_bank3 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$220 )
-      log_bank3[tail_row] <= \$signature__data$219 ;
+    if (\$signature__en$229 )
+      log_bank3[tail_row] <= \$signature__data$228 ;
   end
   reg [120:0] _3_;
   always @(posedge aclk_clk) begin
-    _3_ <= log_bank3[head[3:2]];
+    _3_ <= log_bank3[head[4:2]];
   end
   assign \$signature__data$76  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3082$0 [16] ? { 7'h00, \port$3082$0 [15] } : 8'hff;
+  assign \$2  = \port$3063$0 [16] ? { 7'h00, \port$3063$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3094$0 [14:5], 47'h000000000000, \port$3094$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3094$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3079$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3079$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3079$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3082$0 [14:5], \port$3122$0 [32:1], 4'h0, \port$3122$0 [36:33], \$2 , 1'h0, \port$3122$0 [0], 3'h1, \port$3082$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3075$0 [14:5], 47'h000000000000, \port$3075$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3075$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3060$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3060$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3060$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3063$0 [14:5], \port$3103$0 [32:1], 4'h0, \port$3103$0 [36:33], \$2 , 1'h0, \port$3103$0 [0], 3'h1, \port$3063$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3094$0 [14:5], 47'h000000000000, \port$3094$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3094$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3079$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3079$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3079$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3075$0 [14:5], 47'h000000000000, \port$3075$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3075$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3060$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3060$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3060$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3079$0 [4:1] == 1'h1;
+  assign \$15  = \port$3060$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3079$0 [0];
-  assign \$18  = ! \port$3079$0 [5];
+  assign \$17  = rsp_grant_valid & \port$3060$0 [0];
+  assign \$18  = ! \port$3060$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3082$0 [0];
-  assign \$21  = ! \port$3082$0 [15];
+  assign \$20  = rsp_freed_valid & \port$3063$0 [0];
+  assign \$21  = ! \port$3063$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3094$0 [0];
-  assign \$24  = ! \port$3094$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$3075$0 [0];
+  assign \$24  = ! \port$3075$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3079$0 [4:1] == 1'h1;
+  assign \$26  = \port$3060$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3079$0 [5];
+  assign \$28  = ! \port$3060$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = popped ? 1'h1 : space_plus_all_ge1;
   assign \$31  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
@@ -7992,14 +8066,14 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$34  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$35  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$36  = space_short ? 5'h01 : space_over[4:0];
-  assign \$37  = space_short ? 5'h00 : \$899 [4:0];
+  assign \$37  = space_short ? 5'h00 : \$936 [4:0];
   assign \$38  = popped ? \$36  : \$37 ;
   assign \$39  = tail + 2'h3;
   assign \$40  = tail + 2'h2;
   assign \$41  = tail + 1'h1;
-  assign \$42  = log_kept_ge1 ? \$41 [3:0] : tail;
-  assign \$43  = log_kept_ge2 ? \$40 [3:0] : \$42 ;
-  assign \$44  = log_kept_ge3 ? \$39 [3:0] : \$43 ;
+  assign \$42  = log_kept_ge1 ? \$41 [4:0] : tail;
+  assign \$43  = log_kept_ge2 ? \$40 [4:0] : \$42 ;
+  assign \$44  = log_kept_ge3 ? \$39 [4:0] : \$43 ;
   assign \$45  = \$signal$62  + \$signal$63 ;
   assign \$46  = \$signal$28  - \$signal$63 ;
   assign \$47  = err_dropped + n_dropped;
@@ -8012,7 +8086,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$55  = \$signal$70  ? \$54  : 121'h0000000000000000000000000000000;
   assign \$56  = ~ \$signal$78 ;
   assign \$57  = \$signal$77  & \$56 ;
-  assign \$58  = \$57  | { low_water_hit, 1'h0, \$902 , e1_exhausted, \$901  };
+  assign \$58  = \$57  | { low_water_hit, 1'h0, \$939 , e1_exhausted, \$938  };
   assign \$59  = 7'h40 - event_low_water;
   assign \$60  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$65  = \$64  == event_ev_free;
@@ -8391,745 +8465,723 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$491  = \$490  | r1_sel_pool0_low_water;
   assign \$492  = \$489  | \$491 ;
   assign \$493  = \$486  | \$492 ;
-  assign \$494  = bus__w_strb == 4'hf;
-  assign \$496  = ~ \$495 ;
-  assign \$497  = \$496  + 1'h1;
-  assign \$498  = \$494  & \$497 [6];
-  assign \$499  = bus__w_addr[5:0] == 3'h4;
-  assign \$500  = \$498  & \$499 ;
-  assign \$501  = bus__w_req & \$500 ;
-  assign \$502  = bus__w_strb == 4'hf;
-  assign \$504  = ~ \$503 ;
-  assign \$505  = \$504  + 1'h1;
-  assign \$506  = \$502  & \$505 [6];
-  assign \$507  = bus__w_addr[5:0] == 6'h30;
-  assign \$508  = \$506  & \$507 ;
-  assign \$509  = bus__w_req & \$508 ;
-  assign \$510  = bus__w_addr[11:6] - 3'h4;
-  assign \$512  = ~ \$511 ;
-  assign \$513  = \$512  + 1'h1;
-  assign \$515  = ~ \$514 ;
-  assign \$516  = \$515  + 1'h1;
-  assign \$517  = bus__w_data[18:0] - 7'h40;
-  assign \$518  = ~ \$517 [19];
-  assign \$520  = \$516 [6] & \$519 ;
-  assign \$522  = 32'd2147483648 + \$521 ;
-  assign \$523  = ~ command_queue_pop;
-  assign \$524  = command_queue_count[0] & \$523 ;
-  assign \$525  = ~ \$524 ;
-  assign \$526  = command_queue_held[0] ? \read__data$166  : { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , new_flush };
-  assign \$527  = ~ command_queue_pop;
-  assign \$528  = command_queue_count[0] & \$527 ;
-  assign \$529  = ~ \$528 ;
-  assign \$530  = \$529  & command_queue_held[0];
-  assign \$531  = command_queue_rd_next + 1'h1;
-  assign \$532  = ~ command_queue_pop;
-  assign \$533  = command_queue_count[0] & \$532 ;
-  assign \$534  = command_queue_held[0] | \$533 ;
-  assign \$535  = command_queue_push & \$534 ;
-  assign \$536  = command_queue_wr_next + 1'h1;
-  assign \$537  = ~ command_queue_pop;
-  assign \$538  = command_queue_count[0] & \$537 ;
-  assign \$539  = command_queue_push & \$538 ;
-  assign \$540  = ~ command_queue_pop;
-  assign \$541  = command_queue_count[0] & \$540 ;
+  assign \$494  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
+  assign \$495  = \$494  == 4'hf;
+  assign \$496  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = \$498  + 1'h1;
+  assign \$500  = \$495  & \$499 [6];
+  assign \$501  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$502  = \$501 [5:0] == 3'h4;
+  assign \$503  = \$500  & \$502 ;
+  assign \$504  = bus__w_req & \$503 ;
+  assign \$505  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
+  assign \$506  = \$505  == 4'hf;
+  assign \$507  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$509  = ~ \$508 ;
+  assign \$510  = \$509  + 1'h1;
+  assign \$511  = \$506  & \$510 [6];
+  assign \$512  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$513  = \$512 [5:0] == 6'h30;
+  assign \$514  = \$511  & \$513 ;
+  assign \$515  = bus__w_req & \$514 ;
+  assign \$516  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
+  assign \$517  = \$516  == 4'hf;
+  assign \$518  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = \$520  + 1'h1;
+  assign \$522  = \$517  & \$521 [6];
+  assign \$523  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$524  = \$523 [5:0] == 3'h4;
+  assign \$525  = \$522  & \$524 ;
+  assign \$526  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
+  assign \$527  = \$526  == 4'hf;
+  assign \$528  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$530  = ~ \$529 ;
+  assign \$531  = \$530  + 1'h1;
+  assign \$532  = \$527  & \$531 [6];
+  assign \$533  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$534  = \$533 [5:0] == 6'h30;
+  assign \$535  = \$532  & \$534 ;
+  assign \$536  = \$525  | \$535 ;
+  assign \$537  = bus__w_req & \$536 ;
+  assign \$538  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
+  assign \$539  = \$538  == 4'hf;
+  assign \$540  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$542  = ~ \$541 ;
-  assign \$543  = \$542  & command_queue_held[0];
-  assign \$544  = ~ command_queue_push;
-  assign \$545  = \$543  & \$544 ;
-  assign \$546  = \$545  ? command_queue_held[1] : command_queue_held[0];
-  assign \$547  = \$539  ? 1'h1 : \$546 ;
-  assign \$548  = ~ command_queue_pop;
-  assign \$549  = command_queue_count[0] & \$548 ;
-  assign \$550  = command_queue_push & \$549 ;
-  assign \$551  = ~ command_queue_pop;
-  assign \$552  = command_queue_count[0] & \$551 ;
-  assign \$553  = ~ \$552 ;
-  assign \$554  = \$553  & command_queue_held[0];
-  assign \$555  = ~ command_queue_push;
-  assign \$556  = \$554  & \$555 ;
-  assign \$557  = \$556  ? command_queue_held[2] : command_queue_held[1];
-  assign \$558  = \$550  ? command_queue_held[0] : \$557 ;
+  assign \$543  = \$542  + 1'h1;
+  assign \$544  = \$539  & \$543 [6];
+  assign \$545  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$546  = \$545 [5:0] == 6'h30;
+  assign \$547  = \$544  & \$546 ;
+  assign \$548  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$549  = \$548 [11:6] - 3'h4;
+  assign \$550  = w0_event_is & w0_event_slot_ok;
+  assign \$551  = bus__w_beat_from_queue ? \port$3182$0 [31:0] : bus__w_data;
+  assign \$552  = bus__w_beat_from_queue ? \port$3182$0 [31:0] : bus__w_data;
+  assign \$554  = 32'd2147483648 + \$553 ;
+  assign \$555  = ~ command_queue_pop;
+  assign \$556  = command_queue_count[0] & \$555 ;
+  assign \$557  = ~ \$556 ;
+  assign \$558  = command_queue_held[0] ? \read__data$175  : { w1_pool_is, w1_hit, w1_tag, \$signal$161 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , new_flush };
   assign \$559  = ~ command_queue_pop;
   assign \$560  = command_queue_count[0] & \$559 ;
-  assign \$561  = command_queue_push & \$560 ;
-  assign \$562  = ~ command_queue_pop;
-  assign \$563  = command_queue_count[0] & \$562 ;
-  assign \$564  = ~ \$563 ;
-  assign \$565  = \$564  & command_queue_held[0];
-  assign \$566  = ~ command_queue_push;
-  assign \$567  = \$565  & \$566 ;
-  assign \$568  = \$567  ? command_queue_held[3] : command_queue_held[2];
-  assign \$569  = \$561  ? command_queue_held[1] : \$568 ;
-  assign \$570  = ~ command_queue_pop;
-  assign \$571  = command_queue_count[0] & \$570 ;
-  assign \$572  = command_queue_push & \$571 ;
-  assign \$573  = ~ command_queue_pop;
-  assign \$574  = command_queue_count[0] & \$573 ;
-  assign \$575  = ~ \$574 ;
-  assign \$576  = \$575  & command_queue_held[0];
-  assign \$577  = ~ command_queue_push;
-  assign \$578  = \$576  & \$577 ;
-  assign \$579  = \$578  ? command_queue_held[4] : command_queue_held[3];
-  assign \$580  = \$572  ? command_queue_held[2] : \$579 ;
-  assign \$581  = ~ command_queue_pop;
-  assign \$582  = command_queue_count[0] & \$581 ;
-  assign \$583  = command_queue_push & \$582 ;
-  assign \$584  = ~ command_queue_pop;
-  assign \$585  = command_queue_count[0] & \$584 ;
-  assign \$586  = ~ \$585 ;
-  assign \$587  = \$586  & command_queue_held[0];
-  assign \$588  = ~ command_queue_push;
-  assign \$589  = \$587  & \$588 ;
-  assign \$590  = \$589  ? command_queue_held[5] : command_queue_held[4];
-  assign \$591  = \$583  ? command_queue_held[3] : \$590 ;
-  assign \$592  = ~ command_queue_pop;
-  assign \$593  = command_queue_count[0] & \$592 ;
-  assign \$594  = command_queue_push & \$593 ;
-  assign \$595  = ~ command_queue_pop;
-  assign \$596  = command_queue_count[0] & \$595 ;
-  assign \$597  = ~ \$596 ;
-  assign \$598  = \$597  & command_queue_held[0];
-  assign \$599  = ~ command_queue_push;
-  assign \$600  = \$598  & \$599 ;
-  assign \$601  = \$600  ? command_queue_held[6] : command_queue_held[5];
-  assign \$602  = \$594  ? command_queue_held[4] : \$601 ;
-  assign \$603  = ~ command_queue_pop;
-  assign \$604  = command_queue_count[0] & \$603 ;
-  assign \$605  = command_queue_push & \$604 ;
-  assign \$606  = ~ command_queue_pop;
-  assign \$607  = command_queue_count[0] & \$606 ;
-  assign \$608  = ~ \$607 ;
-  assign \$609  = \$608  & command_queue_held[0];
-  assign \$610  = ~ command_queue_push;
-  assign \$611  = \$609  & \$610 ;
-  assign \$612  = \$611  ? command_queue_held[7] : command_queue_held[6];
-  assign \$613  = \$605  ? command_queue_held[5] : \$612 ;
-  assign \$614  = ~ command_queue_pop;
-  assign \$615  = command_queue_count[0] & \$614 ;
-  assign \$616  = command_queue_push & \$615 ;
-  assign \$617  = ~ command_queue_pop;
-  assign \$618  = command_queue_count[0] & \$617 ;
-  assign \$619  = ~ \$618 ;
-  assign \$620  = \$619  & command_queue_held[0];
-  assign \$621  = ~ command_queue_push;
-  assign \$622  = \$620  & \$621 ;
-  assign \$623  = \$622  ? command_queue_held[8] : command_queue_held[7];
-  assign \$624  = \$616  ? command_queue_held[6] : \$623 ;
-  assign \$625  = ~ command_queue_pop;
-  assign \$626  = command_queue_count[0] & \$625 ;
-  assign \$627  = command_queue_push & \$626 ;
-  assign \$628  = ~ command_queue_pop;
-  assign \$629  = command_queue_count[0] & \$628 ;
-  assign \$630  = ~ \$629 ;
-  assign \$631  = \$630  & command_queue_held[0];
-  assign \$632  = ~ command_queue_push;
-  assign \$633  = \$631  & \$632 ;
-  assign \$634  = \$633  ? 1'h0 : command_queue_held[8];
-  assign \$635  = \$627  ? command_queue_held[7] : \$634 ;
-  assign \$636  = ~ command_queue_pop;
+  assign \$561  = ~ \$560 ;
+  assign \$562  = \$561  & command_queue_held[0];
+  assign \$563  = command_queue_rd_next + 1'h1;
+  assign \$564  = ~ command_queue_pop;
+  assign \$565  = command_queue_count[0] & \$564 ;
+  assign \$566  = command_queue_held[0] | \$565 ;
+  assign \$567  = command_queue_push & \$566 ;
+  assign \$568  = command_queue_wr_next + 1'h1;
+  assign \$569  = ~ command_queue_pop;
+  assign \$570  = command_queue_count[0] & \$569 ;
+  assign \$571  = command_queue_push & \$570 ;
+  assign \$572  = ~ command_queue_pop;
+  assign \$573  = command_queue_count[0] & \$572 ;
+  assign \$574  = ~ \$573 ;
+  assign \$575  = \$574  & command_queue_held[0];
+  assign \$576  = ~ command_queue_push;
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = \$577  ? command_queue_held[1] : command_queue_held[0];
+  assign \$579  = \$571  ? 1'h1 : \$578 ;
+  assign \$580  = ~ command_queue_pop;
+  assign \$581  = command_queue_count[0] & \$580 ;
+  assign \$582  = command_queue_push & \$581 ;
+  assign \$583  = ~ command_queue_pop;
+  assign \$584  = command_queue_count[0] & \$583 ;
+  assign \$585  = ~ \$584 ;
+  assign \$586  = \$585  & command_queue_held[0];
+  assign \$587  = ~ command_queue_push;
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = \$588  ? command_queue_held[2] : command_queue_held[1];
+  assign \$590  = \$582  ? command_queue_held[0] : \$589 ;
+  assign \$591  = ~ command_queue_pop;
+  assign \$592  = command_queue_count[0] & \$591 ;
+  assign \$593  = command_queue_push & \$592 ;
+  assign \$594  = ~ command_queue_pop;
+  assign \$595  = command_queue_count[0] & \$594 ;
+  assign \$596  = ~ \$595 ;
+  assign \$597  = \$596  & command_queue_held[0];
+  assign \$598  = ~ command_queue_push;
+  assign \$599  = \$597  & \$598 ;
+  assign \$600  = \$599  ? command_queue_held[3] : command_queue_held[2];
+  assign \$601  = \$593  ? command_queue_held[1] : \$600 ;
+  assign \$602  = ~ command_queue_pop;
+  assign \$603  = command_queue_count[0] & \$602 ;
+  assign \$604  = command_queue_push & \$603 ;
+  assign \$605  = ~ command_queue_pop;
+  assign \$606  = command_queue_count[0] & \$605 ;
+  assign \$607  = ~ \$606 ;
+  assign \$608  = \$607  & command_queue_held[0];
+  assign \$609  = ~ command_queue_push;
+  assign \$610  = \$608  & \$609 ;
+  assign \$611  = \$610  ? command_queue_held[4] : command_queue_held[3];
+  assign \$612  = \$604  ? command_queue_held[2] : \$611 ;
+  assign \$613  = ~ command_queue_pop;
+  assign \$614  = command_queue_count[0] & \$613 ;
+  assign \$615  = command_queue_push & \$614 ;
+  assign \$616  = ~ command_queue_pop;
+  assign \$617  = command_queue_count[0] & \$616 ;
+  assign \$618  = ~ \$617 ;
+  assign \$619  = \$618  & command_queue_held[0];
+  assign \$620  = ~ command_queue_push;
+  assign \$621  = \$619  & \$620 ;
+  assign \$622  = \$621  ? command_queue_held[5] : command_queue_held[4];
+  assign \$623  = \$615  ? command_queue_held[3] : \$622 ;
+  assign \$624  = ~ command_queue_pop;
+  assign \$625  = command_queue_count[0] & \$624 ;
+  assign \$626  = command_queue_push & \$625 ;
+  assign \$627  = ~ command_queue_pop;
+  assign \$628  = command_queue_count[0] & \$627 ;
+  assign \$629  = ~ \$628 ;
+  assign \$630  = \$629  & command_queue_held[0];
+  assign \$631  = ~ command_queue_push;
+  assign \$632  = \$630  & \$631 ;
+  assign \$633  = \$632  ? command_queue_held[6] : command_queue_held[5];
+  assign \$634  = \$626  ? command_queue_held[4] : \$633 ;
+  assign \$635  = ~ command_queue_pop;
+  assign \$636  = command_queue_count[0] & \$635 ;
   assign \$637  = command_queue_push & \$636 ;
-  assign \$638  = ~ command_queue_push;
-  assign \$639  = command_queue_pop & \$638 ;
-  assign \$640  = \$639  ? command_queue_count[1] : command_queue_count[0];
-  assign \$641  = \$637  ? 1'h1 : \$640 ;
-  assign \$642  = ~ command_queue_pop;
-  assign \$643  = command_queue_push & \$642 ;
-  assign \$644  = ~ command_queue_push;
-  assign \$645  = command_queue_pop & \$644 ;
-  assign \$646  = \$645  ? command_queue_count[2] : command_queue_count[1];
-  assign \$647  = \$643  ? command_queue_count[0] : \$646 ;
-  assign \$648  = ~ command_queue_pop;
-  assign \$649  = command_queue_push & \$648 ;
-  assign \$650  = ~ command_queue_push;
-  assign \$651  = command_queue_pop & \$650 ;
-  assign \$652  = \$651  ? command_queue_count[3] : command_queue_count[2];
-  assign \$653  = \$649  ? command_queue_count[1] : \$652 ;
-  assign \$654  = ~ command_queue_pop;
-  assign \$655  = command_queue_push & \$654 ;
-  assign \$656  = ~ command_queue_push;
-  assign \$657  = command_queue_pop & \$656 ;
-  assign \$658  = \$657  ? command_queue_count[4] : command_queue_count[3];
-  assign \$659  = \$655  ? command_queue_count[2] : \$658 ;
+  assign \$638  = ~ command_queue_pop;
+  assign \$639  = command_queue_count[0] & \$638 ;
+  assign \$640  = ~ \$639 ;
+  assign \$641  = \$640  & command_queue_held[0];
+  assign \$642  = ~ command_queue_push;
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = \$643  ? command_queue_held[7] : command_queue_held[6];
+  assign \$645  = \$637  ? command_queue_held[5] : \$644 ;
+  assign \$646  = ~ command_queue_pop;
+  assign \$647  = command_queue_count[0] & \$646 ;
+  assign \$648  = command_queue_push & \$647 ;
+  assign \$649  = ~ command_queue_pop;
+  assign \$650  = command_queue_count[0] & \$649 ;
+  assign \$651  = ~ \$650 ;
+  assign \$652  = \$651  & command_queue_held[0];
+  assign \$653  = ~ command_queue_push;
+  assign \$654  = \$652  & \$653 ;
+  assign \$655  = \$654  ? command_queue_held[8] : command_queue_held[7];
+  assign \$656  = \$648  ? command_queue_held[6] : \$655 ;
+  assign \$657  = ~ command_queue_pop;
+  assign \$658  = command_queue_count[0] & \$657 ;
+  assign \$659  = command_queue_push & \$658 ;
   assign \$660  = ~ command_queue_pop;
-  assign \$661  = command_queue_push & \$660 ;
-  assign \$662  = ~ command_queue_push;
-  assign \$663  = command_queue_pop & \$662 ;
-  assign \$664  = \$663  ? command_queue_count[5] : command_queue_count[4];
-  assign \$665  = \$661  ? command_queue_count[3] : \$664 ;
-  assign \$666  = ~ command_queue_pop;
-  assign \$667  = command_queue_push & \$666 ;
-  assign \$668  = ~ command_queue_push;
-  assign \$669  = command_queue_pop & \$668 ;
-  assign \$670  = \$669  ? command_queue_count[6] : command_queue_count[5];
-  assign \$671  = \$667  ? command_queue_count[4] : \$670 ;
-  assign \$672  = ~ command_queue_pop;
-  assign \$673  = command_queue_push & \$672 ;
-  assign \$674  = ~ command_queue_push;
-  assign \$675  = command_queue_pop & \$674 ;
-  assign \$676  = \$675  ? command_queue_count[7] : command_queue_count[6];
-  assign \$677  = \$673  ? command_queue_count[5] : \$676 ;
-  assign \$678  = ~ command_queue_pop;
-  assign \$679  = command_queue_push & \$678 ;
-  assign \$680  = ~ command_queue_push;
-  assign \$681  = command_queue_pop & \$680 ;
-  assign \$682  = \$681  ? command_queue_count[8] : command_queue_count[7];
-  assign \$683  = \$679  ? command_queue_count[6] : \$682 ;
-  assign \$684  = ~ command_queue_pop;
-  assign \$685  = command_queue_push & \$684 ;
-  assign \$686  = ~ command_queue_push;
-  assign \$687  = command_queue_pop & \$686 ;
-  assign \$688  = \$687  ? command_queue_count[9] : command_queue_count[8];
-  assign \$689  = \$685  ? command_queue_count[7] : \$688 ;
-  assign \$690  = ~ command_queue_pop;
-  assign \$691  = command_queue_push & \$690 ;
-  assign \$692  = ~ command_queue_push;
-  assign \$693  = command_queue_pop & \$692 ;
-  assign \$694  = \$693  ? 1'h0 : command_queue_count[9];
-  assign \$695  = \$691  ? command_queue_count[8] : \$694 ;
-  assign \$696  = req_free & native_free_valid;
-  assign \$697  = req_flush & native_flush_valid;
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = 1'h1 << bus__w_addr[1:0];
-  assign \$700  = 1'h1 << bus__w_addr[4:2];
-  assign \$701  = 1'h1 << bus__w_addr[7:5];
-  assign \$702  = 1'h1 << bus__w_addr[11:8];
-  assign \$703  = bus__w_strb == 4'hf;
-  assign \$705  = ~ \$704 ;
-  assign \$706  = \$705  + 1'h1;
-  assign \$707  = \$703  & \$706 [6];
-  assign \$708  = bus__w_addr[5:0] == 3'h4;
-  assign \$709  = \$707  & \$708 ;
-  assign \$710  = ~ \$709 ;
-  assign \$711  = bus__w_req & \$710 ;
-  assign \$712  = bus__w_strb == 4'hf;
-  assign \$714  = ~ \$713 ;
-  assign \$715  = \$714  + 1'h1;
-  assign \$716  = \$712  & \$715 [6];
-  assign \$717  = bus__w_addr[5:0] == 6'h30;
-  assign \$718  = \$716  & \$717 ;
-  assign \$719  = ~ \$718 ;
-  assign \$720  = \$711  & \$719 ;
-  assign \$721  = bus__w_strb == 4'hf;
-  assign \$722  = ~ w1_a1_0[0];
-  assign \$723  = ~ w1_a4_2[4];
-  assign \$724  = \$722  | \$723 ;
-  assign \$725  = ~ w1_a7_5[0];
-  assign \$726  = ~ w1_a11_8[0];
-  assign \$727  = \$725  | \$726 ;
-  assign \$728  = \$724  | \$727 ;
-  assign \$729  = ~ \$728 ;
-  assign \$730  = ~ w1_a1_0[0];
-  assign \$731  = ~ w1_a4_2[6];
-  assign \$732  = \$730  | \$731 ;
-  assign \$733  = ~ w1_a7_5[0];
-  assign \$734  = ~ w1_a11_8[0];
-  assign \$735  = \$733  | \$734 ;
-  assign \$736  = \$732  | \$735 ;
-  assign \$737  = ~ \$736 ;
-  assign \$738  = ~ w1_a1_0[0];
-  assign \$739  = ~ w1_a4_2[7];
-  assign \$740  = \$738  | \$739 ;
-  assign \$741  = ~ w1_a7_5[0];
-  assign \$742  = ~ w1_a11_8[0];
-  assign \$743  = \$741  | \$742 ;
-  assign \$744  = \$740  | \$743 ;
-  assign \$745  = ~ \$744 ;
-  assign \$746  = ~ w1_a1_0[0];
-  assign \$747  = ~ w1_a4_2[6];
-  assign \$748  = \$746  | \$747 ;
-  assign \$749  = ~ w1_a7_5[1];
-  assign \$750  = ~ w1_a11_8[0];
-  assign \$751  = \$749  | \$750 ;
-  assign \$752  = \$748  | \$751 ;
-  assign \$753  = ~ \$752 ;
-  assign \$754  = ~ w1_a1_0[0];
-  assign \$755  = ~ w1_a4_2[1];
-  assign \$756  = \$754  | \$755 ;
-  assign \$757  = ~ w1_a7_5[0];
-  assign \$758  = ~ w1_a11_8[1];
-  assign \$759  = \$757  | \$758 ;
-  assign \$760  = \$756  | \$759 ;
-  assign \$761  = ~ \$760 ;
-  assign \$762  = ~ w1_a1_0[0];
-  assign \$763  = ~ w1_a4_2[4];
-  assign \$764  = \$762  | \$763 ;
-  assign \$765  = ~ w1_a7_5[1];
-  assign \$766  = ~ w1_a11_8[1];
-  assign \$767  = \$765  | \$766 ;
-  assign \$768  = \$764  | \$767 ;
-  assign \$769  = ~ \$768 ;
-  assign \$770  = ~ w1_a1_0[0];
-  assign \$771  = ~ w1_a4_2[7];
-  assign \$772  = \$770  | \$771 ;
-  assign \$773  = ~ w1_a7_5[1];
-  assign \$774  = ~ w1_a11_8[1];
-  assign \$775  = \$773  | \$774 ;
-  assign \$776  = \$772  | \$775 ;
-  assign \$777  = ~ \$776 ;
-  assign \$778  = ~ w1_a1_0[0];
-  assign \$779  = ~ w1_a4_2[4];
-  assign \$780  = \$778  | \$779 ;
-  assign \$781  = ~ w1_a7_5[0];
-  assign \$782  = ~ w1_a11_8[0];
-  assign \$783  = \$781  | \$782 ;
-  assign \$784  = \$780  | \$783 ;
-  assign \$785  = ~ \$784 ;
-  assign \$786  = ~ w1_a1_0[0];
-  assign \$787  = ~ w1_a4_2[6];
-  assign \$788  = \$786  | \$787 ;
-  assign \$789  = ~ w1_a7_5[1];
-  assign \$790  = ~ w1_a11_8[0];
-  assign \$791  = \$789  | \$790 ;
-  assign \$792  = \$788  | \$791 ;
-  assign \$793  = ~ \$792 ;
-  assign \$794  = ~ w1_a1_0[0];
-  assign \$795  = ~ w1_a4_2[1];
-  assign \$796  = \$794  | \$795 ;
-  assign \$797  = ~ w1_a7_5[0];
-  assign \$798  = ~ w1_a11_8[1];
-  assign \$799  = \$797  | \$798 ;
-  assign \$800  = \$796  | \$799 ;
-  assign \$801  = ~ \$800 ;
-  assign \$802  = ~ w1_a1_0[0];
-  assign \$803  = ~ w1_a4_2[4];
-  assign \$804  = \$802  | \$803 ;
-  assign \$805  = ~ w1_a7_5[1];
-  assign \$806  = ~ w1_a11_8[1];
-  assign \$807  = \$805  | \$806 ;
-  assign \$808  = \$804  | \$807 ;
-  assign \$809  = ~ \$808 ;
-  assign \$810  = { \$809 , \$801 , \$793 , \$785  } + 4'hf;
+  assign \$661  = command_queue_count[0] & \$660 ;
+  assign \$662  = ~ \$661 ;
+  assign \$663  = \$662  & command_queue_held[0];
+  assign \$664  = ~ command_queue_push;
+  assign \$665  = \$663  & \$664 ;
+  assign \$666  = \$665  ? 1'h0 : command_queue_held[8];
+  assign \$667  = \$659  ? command_queue_held[7] : \$666 ;
+  assign \$668  = ~ command_queue_pop;
+  assign \$669  = command_queue_push & \$668 ;
+  assign \$670  = ~ command_queue_push;
+  assign \$671  = command_queue_pop & \$670 ;
+  assign \$672  = \$671  ? command_queue_count[1] : command_queue_count[0];
+  assign \$673  = \$669  ? 1'h1 : \$672 ;
+  assign \$674  = ~ command_queue_pop;
+  assign \$675  = command_queue_push & \$674 ;
+  assign \$676  = ~ command_queue_push;
+  assign \$677  = command_queue_pop & \$676 ;
+  assign \$678  = \$677  ? command_queue_count[2] : command_queue_count[1];
+  assign \$679  = \$675  ? command_queue_count[0] : \$678 ;
+  assign \$680  = ~ command_queue_pop;
+  assign \$681  = command_queue_push & \$680 ;
+  assign \$682  = ~ command_queue_push;
+  assign \$683  = command_queue_pop & \$682 ;
+  assign \$684  = \$683  ? command_queue_count[3] : command_queue_count[2];
+  assign \$685  = \$681  ? command_queue_count[1] : \$684 ;
+  assign \$686  = ~ command_queue_pop;
+  assign \$687  = command_queue_push & \$686 ;
+  assign \$688  = ~ command_queue_push;
+  assign \$689  = command_queue_pop & \$688 ;
+  assign \$690  = \$689  ? command_queue_count[4] : command_queue_count[3];
+  assign \$691  = \$687  ? command_queue_count[2] : \$690 ;
+  assign \$692  = ~ command_queue_pop;
+  assign \$693  = command_queue_push & \$692 ;
+  assign \$694  = ~ command_queue_push;
+  assign \$695  = command_queue_pop & \$694 ;
+  assign \$696  = \$695  ? command_queue_count[5] : command_queue_count[4];
+  assign \$697  = \$693  ? command_queue_count[3] : \$696 ;
+  assign \$698  = ~ command_queue_pop;
+  assign \$699  = command_queue_push & \$698 ;
+  assign \$700  = ~ command_queue_push;
+  assign \$701  = command_queue_pop & \$700 ;
+  assign \$702  = \$701  ? command_queue_count[6] : command_queue_count[5];
+  assign \$703  = \$699  ? command_queue_count[4] : \$702 ;
+  assign \$704  = ~ command_queue_pop;
+  assign \$705  = command_queue_push & \$704 ;
+  assign \$706  = ~ command_queue_push;
+  assign \$707  = command_queue_pop & \$706 ;
+  assign \$708  = \$707  ? command_queue_count[7] : command_queue_count[6];
+  assign \$709  = \$705  ? command_queue_count[5] : \$708 ;
+  assign \$710  = ~ command_queue_pop;
+  assign \$711  = command_queue_push & \$710 ;
+  assign \$712  = ~ command_queue_push;
+  assign \$713  = command_queue_pop & \$712 ;
+  assign \$714  = \$713  ? command_queue_count[8] : command_queue_count[7];
+  assign \$715  = \$711  ? command_queue_count[6] : \$714 ;
+  assign \$716  = ~ command_queue_pop;
+  assign \$717  = command_queue_push & \$716 ;
+  assign \$718  = ~ command_queue_push;
+  assign \$719  = command_queue_pop & \$718 ;
+  assign \$720  = \$719  ? command_queue_count[9] : command_queue_count[8];
+  assign \$721  = \$717  ? command_queue_count[7] : \$720 ;
+  assign \$722  = ~ command_queue_pop;
+  assign \$723  = command_queue_push & \$722 ;
+  assign \$724  = ~ command_queue_push;
+  assign \$725  = command_queue_pop & \$724 ;
+  assign \$726  = \$725  ? 1'h0 : command_queue_count[9];
+  assign \$727  = \$723  ? command_queue_count[8] : \$726 ;
+  assign \$728  = req_free & native_free_valid;
+  assign \$729  = req_flush & native_flush_valid;
+  assign \$730  = \$728  | \$729 ;
+  assign \$731  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$732  = 1'h1 << \$731 [1:0];
+  assign \$733  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$734  = 1'h1 << \$733 [4:2];
+  assign \$735  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$736  = 1'h1 << \$735 [7:5];
+  assign \$737  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$738  = 1'h1 << \$737 [11:8];
+  assign \$739  = bus__w_beat_from_queue ? \port$3182$0 [31:0] : bus__w_data;
+  assign \$740  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
+  assign \$741  = \$740  == 4'hf;
+  assign \$742  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
+  assign \$743  = ~ \$signal$150 ;
+  assign \$744  = \$signal$190  & \$743 ;
+  assign \$745  = ~ new_flush;
+  assign \$746  = \$744  & \$745 ;
+  assign \$747  = ~ w1_a1_0[0];
+  assign \$748  = ~ w1_a4_2[4];
+  assign \$749  = \$747  | \$748 ;
+  assign \$750  = ~ w1_a7_5[0];
+  assign \$751  = ~ w1_a11_8[0];
+  assign \$752  = \$750  | \$751 ;
+  assign \$753  = \$749  | \$752 ;
+  assign \$754  = ~ \$753 ;
+  assign \$755  = ~ w1_a1_0[0];
+  assign \$756  = ~ w1_a4_2[6];
+  assign \$757  = \$755  | \$756 ;
+  assign \$758  = ~ w1_a7_5[0];
+  assign \$759  = ~ w1_a11_8[0];
+  assign \$760  = \$758  | \$759 ;
+  assign \$761  = \$757  | \$760 ;
+  assign \$762  = ~ \$761 ;
+  assign \$763  = ~ w1_a1_0[0];
+  assign \$764  = ~ w1_a4_2[7];
+  assign \$765  = \$763  | \$764 ;
+  assign \$766  = ~ w1_a7_5[0];
+  assign \$767  = ~ w1_a11_8[0];
+  assign \$768  = \$766  | \$767 ;
+  assign \$769  = \$765  | \$768 ;
+  assign \$770  = ~ \$769 ;
+  assign \$771  = ~ w1_a1_0[0];
+  assign \$772  = ~ w1_a4_2[6];
+  assign \$773  = \$771  | \$772 ;
+  assign \$774  = ~ w1_a7_5[1];
+  assign \$775  = ~ w1_a11_8[0];
+  assign \$776  = \$774  | \$775 ;
+  assign \$777  = \$773  | \$776 ;
+  assign \$778  = ~ \$777 ;
+  assign \$779  = ~ w1_a1_0[0];
+  assign \$780  = ~ w1_a4_2[1];
+  assign \$781  = \$779  | \$780 ;
+  assign \$782  = ~ w1_a7_5[0];
+  assign \$783  = ~ w1_a11_8[1];
+  assign \$784  = \$782  | \$783 ;
+  assign \$785  = \$781  | \$784 ;
+  assign \$786  = ~ \$785 ;
+  assign \$787  = ~ w1_a1_0[0];
+  assign \$788  = ~ w1_a4_2[4];
+  assign \$789  = \$787  | \$788 ;
+  assign \$790  = ~ w1_a7_5[1];
+  assign \$791  = ~ w1_a11_8[1];
+  assign \$792  = \$790  | \$791 ;
+  assign \$793  = \$789  | \$792 ;
+  assign \$794  = ~ \$793 ;
+  assign \$795  = ~ w1_a1_0[0];
+  assign \$796  = ~ w1_a4_2[7];
+  assign \$797  = \$795  | \$796 ;
+  assign \$798  = ~ w1_a7_5[1];
+  assign \$799  = ~ w1_a11_8[1];
+  assign \$800  = \$798  | \$799 ;
+  assign \$801  = \$797  | \$800 ;
+  assign \$802  = ~ \$801 ;
+  assign \$803  = ~ w1_a1_0[0];
+  assign \$804  = ~ w1_a4_2[4];
+  assign \$805  = \$803  | \$804 ;
+  assign \$806  = ~ w1_a7_5[0];
+  assign \$807  = ~ w1_a11_8[0];
+  assign \$808  = \$806  | \$807 ;
+  assign \$809  = \$805  | \$808 ;
+  assign \$810  = ~ \$809 ;
   assign \$811  = ~ w1_a1_0[0];
   assign \$812  = ~ w1_a4_2[6];
   assign \$813  = \$811  | \$812 ;
-  assign \$814  = ~ w1_a7_5[0];
+  assign \$814  = ~ w1_a7_5[1];
   assign \$815  = ~ w1_a11_8[0];
   assign \$816  = \$814  | \$815 ;
   assign \$817  = \$813  | \$816 ;
   assign \$818  = ~ \$817 ;
   assign \$819  = ~ w1_a1_0[0];
-  assign \$820  = ~ w1_a4_2[7];
+  assign \$820  = ~ w1_a4_2[1];
   assign \$821  = \$819  | \$820 ;
   assign \$822  = ~ w1_a7_5[0];
-  assign \$823  = ~ w1_a11_8[0];
+  assign \$823  = ~ w1_a11_8[1];
   assign \$824  = \$822  | \$823 ;
   assign \$825  = \$821  | \$824 ;
   assign \$826  = ~ \$825 ;
-  assign \$827  = \$818  | \$826 ;
-  assign \$828  = ~ w1_a1_0[0];
-  assign \$829  = ~ w1_a4_2[7];
-  assign \$830  = \$828  | \$829 ;
-  assign \$831  = ~ w1_a7_5[1];
-  assign \$832  = ~ w1_a11_8[1];
-  assign \$833  = \$831  | \$832 ;
-  assign \$834  = \$830  | \$833 ;
-  assign \$835  = ~ \$834 ;
-  assign \$836  = \$827  | \$835 ;
-  assign \$837  = \$signal$185  & \$signal$186 ;
-  assign \$838  = \$837  & w2_is_ctrl;
-  assign \$839  = \$838  & \$signal$188 [0];
-  assign \$840  = \$signal$185  & \$signal$186 ;
-  assign \$841  = \$840  & w2_is_err_pop;
-  assign \$842  = \$signal$185  & w2_is_irq_status;
-  assign \$843  = \$842  & \$signal$187 [0];
-  assign \$844  = \$843  ? \$signal$188 [4:0] : 5'h00;
-  assign \$845  = \$signal$185  & w2_is_irq_enable;
-  assign \$846  = \$845  & \$signal$187 [0];
-  assign \$847  = \$signal$185  & w2_is_pool0_low_water;
-  assign \$848  = \$847  & \$signal$187 [0];
-  assign \$849  = \$signal$185  & w2_is_pool0_low_water;
-  assign \$850  = \$849  & \$signal$187 [1];
-  assign \$851  = \$signal$185  & w2_is_pool0_low_water;
-  assign \$852  = \$851  & \$signal$187 [2];
-  assign \$853  = | \port$3082$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$853 ;
-  assign \$854  = | \port$3094$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$854 ;
-  assign \$855  = ~ \port$3079$0 [0];
-  assign \$856  = rsp_grant_valid & \$855 ;
-  assign \$857  = \port$3079$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$856  & \$857 ;
-  assign \$858  = \$signal$28  > 2'h2;
-  assign \$859  = \$858  ? 2'h2 : \$signal$28 ;
-  assign \$860  = | \$signal$28 ;
-  assign \$861  = space_ge1 & \$860 ;
-  assign \$862  = \$861  ? 1'h1 : 1'h0;
-  assign \$863  = space_ge2 ? \$859  : { 1'h0, \$862  };
-  assign \$signal$63  = space_ge3 ? \$signal$28  : \$863 ;
-  assign \$864  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$864  & space_ge1;
-  assign \$865  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$865  & space_ge2;
-  assign \$866  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$866  & space_ge3;
-  assign \$867  = ~ space[4];
-  assign popped = w1c & \$867 ;
-  assign \$868  = 1'h0 - tail[1:0];
-  assign \$869  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$869  ? tail_next_row : tail_row;
-  assign \$870  = ! \$868 [1:0];
-  assign \$871  = \$868 [1:0] == 1'h1;
-  assign \$872  = \$871  ? e1_new1 : e1_new2;
-  assign \$signature__data$201  = \$870  ? e1_new0 : \$872 ;
-  assign \$873  = 1'h1 - tail[1:0];
-  assign \$874  = tail[1:0] > 1'h1;
-  assign \$signature__addr$206  = \$874  ? tail_next_row : tail_row;
-  assign \$875  = ! \$873 [1:0];
-  assign \$876  = \$873 [1:0] == 1'h1;
-  assign \$877  = \$876  ? e1_new1 : e1_new2;
-  assign \$signature__data$207  = \$875  ? e1_new0 : \$877 ;
-  assign \$878  = 2'h2 - tail[1:0];
-  assign \$879  = tail[1:0] > 2'h2;
-  assign \$signature__addr$212  = \$879  ? tail_next_row : tail_row;
-  assign \$880  = ! \$878 [1:0];
-  assign \$881  = \$878 [1:0] == 1'h1;
-  assign \$882  = \$881  ? e1_new1 : e1_new2;
-  assign \$signature__data$213  = \$880  ? e1_new0 : \$882 ;
-  assign \$883  = 2'h3 - tail[1:0];
-  assign \$884  = ! \$883 [1:0];
-  assign \$885  = \$883 [1:0] == 1'h1;
-  assign \$886  = \$885  ? e1_new1 : e1_new2;
-  assign \$signature__data$219  = \$884  ? e1_new0 : \$886 ;
-  assign \$887  = space - 3'h7;
-  assign \$888  = ~ \$887 [5];
-  assign \$889  = space - 3'h7;
-  assign \$890  = ~ \$889 [5];
-  assign \$891  = space - 4'h8;
-  assign \$892  = ~ \$891 [5];
-  assign \$893  = space - 3'h7;
-  assign \$894  = ~ \$893 [5];
-  assign \$895  = space - 4'h8;
-  assign \$896  = ~ \$895 [5];
-  assign \$897  = space - 4'h9;
-  assign \$898  = ~ \$897 [5];
-  assign \$899  = space - \$signal$28 ;
-  assign \$900  = space + 1'h1;
-  assign space_over = \$900  - \$signal$28 ;
-  assign space_short = $signed(\$899 ) < $signed(1'h0);
-  assign \$901  = | \$signal$28 ;
-  assign \$902  = \$signal$63  != \$signal$28 ;
-  assign \$903  = \$signal$77  & irq_enable;
-  assign irq = | \$903 ;
+  assign \$827  = ~ w1_a1_0[0];
+  assign \$828  = ~ w1_a4_2[4];
+  assign \$829  = \$827  | \$828 ;
+  assign \$830  = ~ w1_a7_5[1];
+  assign \$831  = ~ w1_a11_8[1];
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = \$829  | \$832 ;
+  assign \$834  = ~ \$833 ;
+  assign \$835  = { \$834 , \$826 , \$818 , \$810  } + 4'hf;
+  assign \$836  = ~ w1_a1_0[0];
+  assign \$837  = ~ w1_a4_2[6];
+  assign \$838  = \$836  | \$837 ;
+  assign \$839  = ~ w1_a7_5[0];
+  assign \$840  = ~ w1_a11_8[0];
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = \$838  | \$841 ;
+  assign \$843  = ~ \$842 ;
+  assign \$844  = ~ w1_a1_0[0];
+  assign \$845  = ~ w1_a4_2[7];
+  assign \$846  = \$844  | \$845 ;
+  assign \$847  = ~ w1_a7_5[0];
+  assign \$848  = ~ w1_a11_8[0];
+  assign \$849  = \$847  | \$848 ;
+  assign \$850  = \$846  | \$849 ;
+  assign \$851  = ~ \$850 ;
+  assign \$852  = \$843  | \$851 ;
+  assign \$853  = ~ w1_a1_0[0];
+  assign \$854  = ~ w1_a4_2[7];
+  assign \$855  = \$853  | \$854 ;
+  assign \$856  = ~ w1_a7_5[1];
+  assign \$857  = ~ w1_a11_8[1];
+  assign \$858  = \$856  | \$857 ;
+  assign \$859  = \$855  | \$858 ;
+  assign \$860  = ~ \$859 ;
+  assign \$861  = \$852  | \$860 ;
+  assign \$862  = \$signal$194  & \$signal$195 ;
+  assign \$863  = \$862  & w2_is_ctrl;
+  assign \$864  = \$863  & \$signal$197 [0];
+  assign \$865  = \$signal$194  & \$signal$195 ;
+  assign \$866  = \$865  & w2_is_err_pop;
+  assign \$867  = \$signal$194  & w2_is_irq_status;
+  assign \$868  = \$867  & \$signal$196 [0];
+  assign \$869  = \$868  ? \$signal$197 [4:0] : 5'h00;
+  assign \$870  = \$signal$194  & w2_is_irq_enable;
+  assign \$871  = \$870  & \$signal$196 [0];
+  assign \$872  = \$signal$194  & w2_is_pool0_low_water;
+  assign \$873  = \$872  & \$signal$196 [0];
+  assign \$874  = \$signal$194  & w2_is_pool0_low_water;
+  assign \$875  = \$874  & \$signal$196 [1];
+  assign \$876  = \$signal$194  & w2_is_pool0_low_water;
+  assign \$877  = \$876  & \$signal$196 [2];
+  assign \$878  = | \port$3063$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$878 ;
+  assign \$879  = | \port$3075$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$879 ;
+  assign \$880  = ~ \port$3060$0 [0];
+  assign \$881  = rsp_grant_valid & \$880 ;
+  assign \$882  = \port$3060$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$881  & \$882 ;
+  assign \$883  = \$signal$28  > 2'h2;
+  assign \$884  = \$883  ? 2'h2 : \$signal$28 ;
+  assign \$885  = | \$signal$28 ;
+  assign \$886  = space_ge1 & \$885 ;
+  assign \$887  = \$886  ? 1'h1 : 1'h0;
+  assign \$888  = space_ge2 ? \$884  : { 1'h0, \$887  };
+  assign \$signal$63  = space_ge3 ? \$signal$28  : \$888 ;
+  assign \$889  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$889  & space_ge1;
+  assign \$890  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$890  & space_ge2;
+  assign \$891  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$891  & space_ge3;
+  assign \$892  = ~ space[4];
+  assign popped = w1c & \$892 ;
+  assign \$893  = 1'h0 - tail[1:0];
+  assign \$894  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$894  ? tail_next_row : tail_row;
+  assign \$895  = ! \$893 [1:0];
+  assign \$896  = \$893 [1:0] == 1'h1;
+  assign \$897  = \$896  ? e1_new1 : e1_new2;
+  assign \$signature__data$210  = \$895  ? e1_new0 : \$897 ;
+  assign \$898  = \$signal$28  >= 1'h1;
+  assign \$899  = \$signal$28  >= 2'h2;
+  assign \$900  = \$signal$28  >= 2'h3;
+  assign \$901  = 1'h1 - tail[1:0];
+  assign \$902  = tail[1:0] > 1'h1;
+  assign \$signature__addr$215  = \$902  ? tail_next_row : tail_row;
+  assign \$903  = ! \$901 [1:0];
+  assign \$904  = \$901 [1:0] == 1'h1;
+  assign \$905  = \$904  ? e1_new1 : e1_new2;
+  assign \$signature__data$216  = \$903  ? e1_new0 : \$905 ;
+  assign \$906  = \$signal$28  >= 1'h1;
+  assign \$907  = \$signal$28  >= 2'h2;
+  assign \$908  = \$signal$28  >= 2'h3;
+  assign \$909  = 2'h2 - tail[1:0];
+  assign \$910  = tail[1:0] > 2'h2;
+  assign \$signature__addr$221  = \$910  ? tail_next_row : tail_row;
+  assign \$911  = ! \$909 [1:0];
+  assign \$912  = \$909 [1:0] == 1'h1;
+  assign \$913  = \$912  ? e1_new1 : e1_new2;
+  assign \$signature__data$222  = \$911  ? e1_new0 : \$913 ;
+  assign \$914  = \$signal$28  >= 1'h1;
+  assign \$915  = \$signal$28  >= 2'h2;
+  assign \$916  = \$signal$28  >= 2'h3;
+  assign \$917  = 2'h3 - tail[1:0];
+  assign \$918  = ! \$917 [1:0];
+  assign \$919  = \$917 [1:0] == 1'h1;
+  assign \$920  = \$919  ? e1_new1 : e1_new2;
+  assign \$signature__data$228  = \$918  ? e1_new0 : \$920 ;
+  assign \$921  = \$signal$28  >= 1'h1;
+  assign \$922  = \$signal$28  >= 2'h2;
+  assign \$923  = \$signal$28  >= 2'h3;
+  assign \$924  = space - 3'h7;
+  assign \$925  = ~ \$924 [5];
+  assign \$926  = space - 3'h7;
+  assign \$927  = ~ \$926 [5];
+  assign \$928  = space - 4'h8;
+  assign \$929  = ~ \$928 [5];
+  assign \$930  = space - 3'h7;
+  assign \$931  = ~ \$930 [5];
+  assign \$932  = space - 4'h8;
+  assign \$933  = ~ \$932 [5];
+  assign \$934  = space - 4'h9;
+  assign \$935  = ~ \$934 [5];
+  assign \$936  = space - \$signal$28 ;
+  assign \$937  = space + 1'h1;
+  assign space_over = \$937  - \$signal$28 ;
+  assign space_short = $signed(\$936 ) < $signed(1'h0);
+  assign \$938  = | \$signal$28 ;
+  assign \$939  = \$signal$63  != \$signal$28 ;
+  assign \$940  = \$signal$77  & irq_enable;
+  assign irq = | \$940 ;
   assign low_water_hit = event_lw_granted_2 & event_lw_short;
-  assign \$904  = ! bus__r_addr[5:0];
-  assign \$905  = bus__r_addr[11:6] >= 3'h4;
-  assign \$906  = \$904  & \$905 ;
-  assign \$907  = bus__r_addr[11:6] < 3'h5;
-  assign bus__r_slow = \$906  & \$907 ;
-  assign \$908  = ~ alloc_queue_pop;
-  assign \$909  = alloc_queue_count[0] & \$908 ;
-  assign \$910  = alloc_queue_held[0] | \$909 ;
-  assign \$signature__en$229  = alloc_queue_push & \$910 ;
-  assign \$911  = req_alloc & native_alloc_valid;
-  assign \$912  = ~ \$911 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$912 ;
-  assign \$913  = alloc_queue_count[0] | staged_valid;
-  assign \$914  = ! bus__r_addr[5:0];
-  assign \$915  = bus__r_addr[11:6] >= 3'h4;
-  assign \$916  = \$914  & \$915 ;
-  assign \$917  = bus__r_addr[11:6] < 3'h5;
-  assign \$918  = \$916  & \$917 ;
-  assign \$919  = bus__r_req & \$918 ;
-  assign \$920  = \$913  | \$919 ;
-  assign \$921  = req_alloc & native_alloc_valid;
-  assign \$922  = ~ \$921 ;
-  assign \$923  = \$920  & \$922 ;
-  assign \$924  = ~ alloc_queue_count[0];
-  assign \$925  = \$923  & \$924 ;
-  assign \$926  = ~ \$925 ;
-  assign alloc_queue_push = staged_valid & \$926 ;
+  assign \$941  = ! bus__r_addr[5:0];
+  assign \$942  = bus__r_addr[11:6] >= 3'h4;
+  assign \$943  = \$941  & \$942 ;
+  assign \$944  = bus__r_addr[11:6] < 3'h5;
+  assign bus__r_slow = \$943  & \$944 ;
+  assign \$945  = ~ alloc_queue_pop;
+  assign \$946  = alloc_queue_count[0] & \$945 ;
+  assign \$947  = alloc_queue_held[0] | \$946 ;
+  assign \$signature__en$238  = alloc_queue_push & \$947 ;
+  assign \$948  = req_alloc & native_alloc_valid;
+  assign \$949  = ~ \$948 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$949 ;
+  assign \$950  = alloc_queue_count[0] | staged_valid;
+  assign \$951  = ! bus__r_addr[5:0];
+  assign \$952  = bus__r_addr[11:6] >= 3'h4;
+  assign \$953  = \$951  & \$952 ;
+  assign \$954  = bus__r_addr[11:6] < 3'h5;
+  assign \$955  = \$953  & \$954 ;
+  assign \$956  = bus__r_req & \$955 ;
+  assign \$957  = \$950  | \$956 ;
+  assign \$958  = req_alloc & native_alloc_valid;
+  assign \$959  = ~ \$958 ;
+  assign \$960  = \$957  & \$959 ;
+  assign \$961  = ~ alloc_queue_count[0];
+  assign \$962  = \$960  & \$961 ;
+  assign \$963  = ~ \$962 ;
+  assign alloc_queue_push = staged_valid & \$963 ;
   assign bus__r_data = r2_block0 | r2_block4;
-  assign \$927  = | r2_found_in;
-  assign bus__r_err = ~ \$927 ;
+  assign \$964  = | r2_found_in;
+  assign bus__r_err = ~ \$964 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
+  assign \$966  = ~ \$965 ;
+  assign \$967  = \$966  + 1'h1;
+  assign \$969  = ~ \$968 ;
+  assign \$970  = \$969  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$967 [6] : \$970 [6];
+  assign \$971  = \port$3182$0 [18:0] - 7'h40;
+  assign \$972  = ~ \$971 [19];
+  assign \$973  = bus__w_data[18:0] - 7'h40;
+  assign \$974  = ~ \$973 [19];
+  assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
   assign bus__w_slow = \$signal$150  | new_flush;
-  assign \$928  = ~ command_queue_pop;
-  assign \$929  = command_queue_count[0] & \$928 ;
-  assign \$930  = command_queue_held[0] | \$929 ;
-  assign \$signature__en$242  = command_queue_push & \$930 ;
-  assign \$931  = w1_pool_is & w1_event_addr[0];
-  assign \$932  = w1_pool_is & w1_event_addr[1];
-  assign \$933  = w1_pool_is & w1_event_addr[2];
-  assign \$934  = w1_pool_is & w1_event_addr[3];
-  assign \$935  = w1_pool_is & w1_event_addr[4];
-  assign \$936  = w1_pool_is & w1_event_addr[5];
-  assign \$937  = w1_pool_is & w1_event_addr[6];
-  assign \$938  = w1_pool_is & w1_event_addr[7];
-  assign \$939  = w1_pool_is & w1_event_addr[8];
-  assign \$940  = w1_pool_is & w1_event_addr[9];
-  assign \$941  = w1_pool_is & w1_event_addr[10];
-  assign \$942  = w1_pool_is & w1_event_addr[11];
-  assign \$943  = w1_pool_is & w1_event_addr[12];
-  assign \$944  = w1_pool_is & w1_event_addr[13];
-  assign \$945  = w1_pool_is & w1_event_addr[14];
-  assign \$946  = w1_pool_is & w1_event_addr[15];
-  assign \$947  = w1_pool_is & w1_event_addr[16];
-  assign \$948  = w1_pool_is & w1_event_addr[17];
-  assign \$949  = w1_pool_is & w1_event_addr[18];
-  assign \$950  = w1_pool_is & w1_event_addr[19];
-  assign \$951  = w1_pool_is & w1_event_addr[20];
-  assign \$952  = w1_pool_is & w1_event_addr[21];
-  assign \$953  = w1_pool_is & w1_event_addr[22];
-  assign \$954  = w1_pool_is & w1_event_addr[23];
-  assign \$955  = w1_pool_is & w1_event_addr[24];
-  assign \$956  = w1_pool_is & w1_event_addr[25];
-  assign \$957  = w1_pool_is & w1_event_addr[26];
-  assign \$958  = w1_pool_is & w1_event_addr[27];
-  assign \$959  = w1_pool_is & w1_event_addr[28];
-  assign \$960  = w1_pool_is & w1_event_addr[29];
-  assign \$961  = w1_pool_is & w1_event_addr[30];
-  assign \$962  = w1_pool_is & w1_event_addr[31];
-  assign \$963  = ~ w1_hit;
-  assign \$964  = command_queue_count[0] | \$signal$150 ;
-  assign \$965  = \$964  | new_flush;
-  assign \$966  = ~ native_turn;
-  assign \$967  = \$965  & \$966 ;
-  assign command_queue_pop = \$967  & command_queue_count[0];
-  assign \$968  = \$signal$150  | new_flush;
-  assign \$969  = command_queue_count[0] | \$signal$150 ;
-  assign \$970  = \$969  | new_flush;
-  assign \$971  = ~ native_turn;
-  assign \$972  = \$970  & \$971 ;
-  assign \$973  = ~ command_queue_count[0];
-  assign \$974  = \$972  & \$973 ;
-  assign \$975  = ~ \$974 ;
-  assign command_queue_push = \$968  & \$975 ;
-  assign \$976  = command_queue_count[0] | \$signal$150 ;
-  assign \$977  = \$976  | new_flush;
-  assign \$978  = ~ native_turn;
-  assign \$979  = \$977  & \$978 ;
-  assign \$980  = w1_pool_is & w1_event_addr[0];
-  assign \$981  = w1_pool_is & w1_event_addr[1];
-  assign \$982  = w1_pool_is & w1_event_addr[2];
-  assign \$983  = w1_pool_is & w1_event_addr[3];
-  assign \$984  = w1_pool_is & w1_event_addr[4];
-  assign \$985  = w1_pool_is & w1_event_addr[5];
-  assign \$986  = w1_pool_is & w1_event_addr[6];
-  assign \$987  = w1_pool_is & w1_event_addr[7];
-  assign \$988  = w1_pool_is & w1_event_addr[8];
-  assign \$989  = w1_pool_is & w1_event_addr[9];
-  assign \$990  = w1_pool_is & w1_event_addr[10];
-  assign \$991  = w1_pool_is & w1_event_addr[11];
-  assign \$992  = w1_pool_is & w1_event_addr[12];
-  assign \$993  = w1_pool_is & w1_event_addr[13];
-  assign \$994  = w1_pool_is & w1_event_addr[14];
-  assign \$995  = w1_pool_is & w1_event_addr[15];
-  assign \$996  = w1_pool_is & w1_event_addr[16];
-  assign \$997  = w1_pool_is & w1_event_addr[17];
-  assign \$998  = w1_pool_is & w1_event_addr[18];
-  assign \$999  = w1_pool_is & w1_event_addr[19];
-  assign \$1000  = w1_pool_is & w1_event_addr[20];
-  assign \$1001  = w1_pool_is & w1_event_addr[21];
-  assign \$1002  = w1_pool_is & w1_event_addr[22];
-  assign \$1003  = w1_pool_is & w1_event_addr[23];
-  assign \$1004  = w1_pool_is & w1_event_addr[24];
-  assign \$1005  = w1_pool_is & w1_event_addr[25];
-  assign \$1006  = w1_pool_is & w1_event_addr[26];
-  assign \$1007  = w1_pool_is & w1_event_addr[27];
-  assign \$1008  = w1_pool_is & w1_event_addr[28];
-  assign \$1009  = w1_pool_is & w1_event_addr[29];
-  assign \$1010  = w1_pool_is & w1_event_addr[30];
-  assign \$1011  = w1_pool_is & w1_event_addr[31];
-  assign \$1012  = ~ w1_hit;
-  assign \$1013  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$1012 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , new_flush };
-  assign \$1014  = ~ \$1013 [0];
-  assign req_free = \$979  & \$1014 ;
-  assign \$1015  = command_queue_count[0] | \$signal$150 ;
-  assign \$1016  = \$1015  | new_flush;
-  assign \$1017  = ~ native_turn;
+  assign \$975  = ~ command_queue_pop;
+  assign \$976  = command_queue_count[0] & \$975 ;
+  assign \$977  = command_queue_held[0] | \$976 ;
+  assign \$signature__en$255  = command_queue_push & \$977 ;
+  assign \$978  = w1_pool_is & w1_event_addr[0];
+  assign \$979  = w1_pool_is & w1_event_addr[1];
+  assign \$980  = w1_pool_is & w1_event_addr[2];
+  assign \$981  = w1_pool_is & w1_event_addr[3];
+  assign \$982  = w1_pool_is & w1_event_addr[4];
+  assign \$983  = w1_pool_is & w1_event_addr[5];
+  assign \$984  = w1_pool_is & w1_event_addr[6];
+  assign \$985  = w1_pool_is & w1_event_addr[7];
+  assign \$986  = w1_pool_is & w1_event_addr[8];
+  assign \$987  = w1_pool_is & w1_event_addr[9];
+  assign \$988  = w1_pool_is & w1_event_addr[10];
+  assign \$989  = w1_pool_is & w1_event_addr[11];
+  assign \$990  = w1_pool_is & w1_event_addr[12];
+  assign \$991  = w1_pool_is & w1_event_addr[13];
+  assign \$992  = w1_pool_is & w1_event_addr[14];
+  assign \$993  = w1_pool_is & w1_event_addr[15];
+  assign \$994  = w1_pool_is & w1_event_addr[16];
+  assign \$995  = w1_pool_is & w1_event_addr[17];
+  assign \$996  = w1_pool_is & w1_event_addr[18];
+  assign \$997  = w1_pool_is & w1_event_addr[19];
+  assign \$998  = w1_pool_is & w1_event_addr[20];
+  assign \$999  = w1_pool_is & w1_event_addr[21];
+  assign \$1000  = w1_pool_is & w1_event_addr[22];
+  assign \$1001  = w1_pool_is & w1_event_addr[23];
+  assign \$1002  = w1_pool_is & w1_event_addr[24];
+  assign \$1003  = w1_pool_is & w1_event_addr[25];
+  assign \$1004  = w1_pool_is & w1_event_addr[26];
+  assign \$1005  = w1_pool_is & w1_event_addr[27];
+  assign \$1006  = w1_pool_is & w1_event_addr[28];
+  assign \$1007  = w1_pool_is & w1_event_addr[29];
+  assign \$1008  = w1_pool_is & w1_event_addr[30];
+  assign \$1009  = w1_pool_is & w1_event_addr[31];
+  assign \$1010  = ~ w1_hit;
+  assign \$1011  = command_queue_count[0] | \$signal$159 ;
+  assign \$1012  = ~ native_turn;
+  assign \$1013  = \$1011  & \$1012 ;
+  assign command_queue_pop = \$1013  & command_queue_count[0];
+  assign \$1014  = command_queue_count[0] | \$signal$159 ;
+  assign \$1015  = ~ native_turn;
+  assign \$1016  = \$1014  & \$1015 ;
+  assign \$1017  = ~ command_queue_count[0];
   assign \$1018  = \$1016  & \$1017 ;
-  assign \$1019  = w1_pool_is & w1_event_addr[0];
-  assign \$1020  = w1_pool_is & w1_event_addr[1];
-  assign \$1021  = w1_pool_is & w1_event_addr[2];
-  assign \$1022  = w1_pool_is & w1_event_addr[3];
-  assign \$1023  = w1_pool_is & w1_event_addr[4];
-  assign \$1024  = w1_pool_is & w1_event_addr[5];
-  assign \$1025  = w1_pool_is & w1_event_addr[6];
-  assign \$1026  = w1_pool_is & w1_event_addr[7];
-  assign \$1027  = w1_pool_is & w1_event_addr[8];
-  assign \$1028  = w1_pool_is & w1_event_addr[9];
-  assign \$1029  = w1_pool_is & w1_event_addr[10];
-  assign \$1030  = w1_pool_is & w1_event_addr[11];
-  assign \$1031  = w1_pool_is & w1_event_addr[12];
-  assign \$1032  = w1_pool_is & w1_event_addr[13];
-  assign \$1033  = w1_pool_is & w1_event_addr[14];
-  assign \$1034  = w1_pool_is & w1_event_addr[15];
-  assign \$1035  = w1_pool_is & w1_event_addr[16];
-  assign \$1036  = w1_pool_is & w1_event_addr[17];
-  assign \$1037  = w1_pool_is & w1_event_addr[18];
-  assign \$1038  = w1_pool_is & w1_event_addr[19];
-  assign \$1039  = w1_pool_is & w1_event_addr[20];
-  assign \$1040  = w1_pool_is & w1_event_addr[21];
-  assign \$1041  = w1_pool_is & w1_event_addr[22];
-  assign \$1042  = w1_pool_is & w1_event_addr[23];
-  assign \$1043  = w1_pool_is & w1_event_addr[24];
-  assign \$1044  = w1_pool_is & w1_event_addr[25];
-  assign \$1045  = w1_pool_is & w1_event_addr[26];
-  assign \$1046  = w1_pool_is & w1_event_addr[27];
-  assign \$1047  = w1_pool_is & w1_event_addr[28];
-  assign \$1048  = w1_pool_is & w1_event_addr[29];
-  assign \$1049  = w1_pool_is & w1_event_addr[30];
-  assign \$1050  = w1_pool_is & w1_event_addr[31];
-  assign \$1051  = ~ w1_hit;
-  assign \$1052  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$1051 , \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , \$1029 , \$1028 , \$1027 , \$1026 , \$1025 , \$1024 , \$1023 , \$1022 , \$1021 , \$1020 , \$1019 , new_flush };
-  assign req_flush = \$1018  & \$1052 [0];
-  assign \$1053  = w1_pool_is & w1_event_addr[0];
-  assign \$1054  = w1_pool_is & w1_event_addr[1];
-  assign \$1055  = w1_pool_is & w1_event_addr[2];
-  assign \$1056  = w1_pool_is & w1_event_addr[3];
-  assign \$1057  = w1_pool_is & w1_event_addr[4];
-  assign \$1058  = w1_pool_is & w1_event_addr[5];
-  assign \$1059  = w1_pool_is & w1_event_addr[6];
-  assign \$1060  = w1_pool_is & w1_event_addr[7];
-  assign \$1061  = w1_pool_is & w1_event_addr[8];
-  assign \$1062  = w1_pool_is & w1_event_addr[9];
-  assign \$1063  = w1_pool_is & w1_event_addr[10];
-  assign \$1064  = w1_pool_is & w1_event_addr[11];
-  assign \$1065  = w1_pool_is & w1_event_addr[12];
-  assign \$1066  = w1_pool_is & w1_event_addr[13];
-  assign \$1067  = w1_pool_is & w1_event_addr[14];
-  assign \$1068  = w1_pool_is & w1_event_addr[15];
-  assign \$1069  = w1_pool_is & w1_event_addr[16];
-  assign \$1070  = w1_pool_is & w1_event_addr[17];
-  assign \$1071  = w1_pool_is & w1_event_addr[18];
-  assign \$1072  = w1_pool_is & w1_event_addr[19];
-  assign \$1073  = w1_pool_is & w1_event_addr[20];
-  assign \$1074  = w1_pool_is & w1_event_addr[21];
-  assign \$1075  = w1_pool_is & w1_event_addr[22];
-  assign \$1076  = w1_pool_is & w1_event_addr[23];
-  assign \$1077  = w1_pool_is & w1_event_addr[24];
-  assign \$1078  = w1_pool_is & w1_event_addr[25];
-  assign \$1079  = w1_pool_is & w1_event_addr[26];
-  assign \$1080  = w1_pool_is & w1_event_addr[27];
-  assign \$1081  = w1_pool_is & w1_event_addr[28];
-  assign \$1082  = w1_pool_is & w1_event_addr[29];
-  assign \$1083  = w1_pool_is & w1_event_addr[30];
-  assign \$1084  = w1_pool_is & w1_event_addr[31];
-  assign \$1085  = ~ w1_hit;
-  assign \$1086  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$1085 , \$1084 , \$1083 , \$1082 , \$1081 , \$1080 , \$1079 , \$1078 , \$1077 , \$1076 , \$1075 , \$1074 , \$1073 , \$1072 , \$1071 , \$1070 , \$1069 , \$1068 , \$1067 , \$1066 , \$1065 , \$1064 , \$1063 , \$1062 , \$1061 , \$1060 , \$1059 , \$1058 , \$1057 , \$1056 , \$1055 , \$1054 , \$1053 , new_flush };
-  assign \$1087  = ~ w2_plain;
-  assign \$1088  = \$signal$196  & \$signal$186 ;
-  assign \$1089  = ~ \$1088 ;
-  assign bus__w_err = \$1087  & \$1089 ;
-  assign \$1090  = rsp_freed_valid & \port$3122$0 [0];
-  assign \$1091  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1090  | \$1091 ;
-  assign \$1092  = rsp_freed_valid & \port$3122$0 [0];
-  assign \$1093  = \$1092  ? \port$3082$0 [0] : \port$3094$0 [0];
-  assign bus__w_slow_err = ~ \$1093 ;
+  assign \$1019  = ~ \$1018 ;
+  assign command_queue_push = \$signal$159  & \$1019 ;
+  assign \$1020  = command_queue_count[0] | \$signal$159 ;
+  assign \$1021  = ~ native_turn;
+  assign \$1022  = \$1020  & \$1021 ;
+  assign \$1023  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign \$1024  = ~ \$1023 ;
+  assign req_free = \$1022  & \$1024 ;
+  assign \$1025  = command_queue_count[0] | \$signal$159 ;
+  assign \$1026  = ~ native_turn;
+  assign \$1027  = \$1025  & \$1026 ;
+  assign \$1028  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign req_flush = \$1027  & \$1028 ;
+  assign \$1029  = w1_pool_is & w1_event_addr[0];
+  assign \$1030  = w1_pool_is & w1_event_addr[1];
+  assign \$1031  = w1_pool_is & w1_event_addr[2];
+  assign \$1032  = w1_pool_is & w1_event_addr[3];
+  assign \$1033  = w1_pool_is & w1_event_addr[4];
+  assign \$1034  = w1_pool_is & w1_event_addr[5];
+  assign \$1035  = w1_pool_is & w1_event_addr[6];
+  assign \$1036  = w1_pool_is & w1_event_addr[7];
+  assign \$1037  = w1_pool_is & w1_event_addr[8];
+  assign \$1038  = w1_pool_is & w1_event_addr[9];
+  assign \$1039  = w1_pool_is & w1_event_addr[10];
+  assign \$1040  = w1_pool_is & w1_event_addr[11];
+  assign \$1041  = w1_pool_is & w1_event_addr[12];
+  assign \$1042  = w1_pool_is & w1_event_addr[13];
+  assign \$1043  = w1_pool_is & w1_event_addr[14];
+  assign \$1044  = w1_pool_is & w1_event_addr[15];
+  assign \$1045  = w1_pool_is & w1_event_addr[16];
+  assign \$1046  = w1_pool_is & w1_event_addr[17];
+  assign \$1047  = w1_pool_is & w1_event_addr[18];
+  assign \$1048  = w1_pool_is & w1_event_addr[19];
+  assign \$1049  = w1_pool_is & w1_event_addr[20];
+  assign \$1050  = w1_pool_is & w1_event_addr[21];
+  assign \$1051  = w1_pool_is & w1_event_addr[22];
+  assign \$1052  = w1_pool_is & w1_event_addr[23];
+  assign \$1053  = w1_pool_is & w1_event_addr[24];
+  assign \$1054  = w1_pool_is & w1_event_addr[25];
+  assign \$1055  = w1_pool_is & w1_event_addr[26];
+  assign \$1056  = w1_pool_is & w1_event_addr[27];
+  assign \$1057  = w1_pool_is & w1_event_addr[28];
+  assign \$1058  = w1_pool_is & w1_event_addr[29];
+  assign \$1059  = w1_pool_is & w1_event_addr[30];
+  assign \$1060  = w1_pool_is & w1_event_addr[31];
+  assign \$1061  = ~ w1_hit;
+  assign \$1062  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$161 , \$1061 , \$1060 , \$1059 , \$1058 , \$1057 , \$1056 , \$1055 , \$1054 , \$1053 , \$1052 , \$1051 , \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , \$1029 , new_flush };
+  assign \$1063  = ~ w2_plain;
+  assign \$1064  = \$signal$205  & \$signal$195 ;
+  assign \$1065  = ~ \$1064 ;
+  assign bus__w_err = \$1063  & \$1065 ;
+  assign \$1066  = rsp_freed_valid & \port$3103$0 [0];
+  assign \$1067  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1066  | \$1067 ;
+  assign \$1068  = rsp_freed_valid & \port$3103$0 [0];
+  assign \$1069  = \$1068  ? \port$3063$0 [0] : \port$3075$0 [0];
+  assign bus__w_slow_err = ~ \$1069 ;
   always @(posedge aclk_clk)
-    cycle <= \$1094 ;
+    cycle <= \$1070 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1095 ;
+    \$signal  <= \$1071 ;
   always @(posedge aclk_clk)
-    ready <= \$1096 ;
+    ready <= \$1072 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$1097 ;
+    e1_new0 <= \$1073 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$1098 ;
+    e1_new1 <= \$1074 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$1099 ;
+    e1_new2 <= \$1075 ;
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1100 ;
+    \$signal$28  <= \$1076 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1101 ;
+    e1_exhausted <= \$1077 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1102 ;
+    event_ev_grant <= \$1078 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1103 ;
+    event_ev_free <= \$1079 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1104 ;
+    event_ev_flush <= \$1080 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1105 ;
+    event_ev_fail <= \$1081 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1106 ;
+    space_ge1 <= \$1082 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1107 ;
+    space_ge2 <= \$1083 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1108 ;
+    space_ge3 <= \$1084 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1109 ;
+    space_ge4 <= \$1085 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1110 ;
+    space_ge5 <= \$1086 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1111 ;
+    space_ge6 <= \$1087 ;
   always @(posedge aclk_clk)
-    space <= \$1112 ;
+    space <= \$1088 ;
   always @(posedge aclk_clk)
-    tail <= \$1113 ;
+    tail <= \$1089 ;
   always @(posedge aclk_clk)
-    \$signal$62  <= \$1114 ;
+    \$signal$62  <= \$1090 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1115 ;
+    n_dropped <= \$1091 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1116 ;
+    err_dropped <= \$1092 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1117 ;
+    tail_row <= \$1093 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1118 ;
+    tail_next_row <= \$1094 ;
   always @(posedge aclk_clk)
-    head <= \$1119 ;
+    head <= \$1095 ;
   always @(posedge aclk_clk)
-    \$signal$70  <= \$1120 ;
+    \$signal$70  <= \$1096 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1121 ;
+    head_bank <= \$1097 ;
   always @(posedge aclk_clk)
-    head_entry <= \$1122 ;
+    head_entry <= \$1098 ;
   always @(posedge aclk_clk)
-    \$signal$77  <= \$1123 ;
+    \$signal$77  <= \$1099 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1124 ;
+    event_lw_limit <= \$1100 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1125 ;
+    event_lw_short <= \$1101 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1126 ;
+    event_lw_granted_1 <= \$1102 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1127 ;
+    event_lw_granted_2 <= \$1103 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1128 ;
+    event_in_use <= \$1104 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1129 ;
+    event_in_use_was <= \$1105 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1130 ;
+    event_in_use_rose <= \$1106 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1131 ;
+    event_hw_grow <= \$1107 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1132 ;
+    event_high_water <= \$1108 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1133 ;
+    event_allocs <= \$1109 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1134 ;
+    event_fails <= \$1110 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1135 ;
+    event_frees <= \$1111 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1136 ;
+    event_flushes <= \$1112 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1137 ;
+    r1_valid <= \$1113 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1138 ;
+    alloc_queue_head <= \$1114 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1139 ;
+    alloc_queue_rd <= \$1115 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1140 ;
+    alloc_queue_rd_next <= \$1116 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1141 ;
+    alloc_queue_wr <= \$1117 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1142 ;
+    alloc_queue_wr_next <= \$1118 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1143 ;
+    alloc_queue_held <= \$1119 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1144 ;
+    alloc_queue_count <= \$1120 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1145 ;
+    req_alloc <= \$1121 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1146 ;
+    staged_valid <= \$1122 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1147 ;
+    alloc_queue_w_data <= \$1123 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1148 ;
+    req_alloc_pool <= \$1124 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1149 ;
+    req_alloc_size <= \$1125 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$314 [12];
   always @(posedge aclk_clk)
@@ -9193,95 +9245,99 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$404 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1150 ;
+    r2_valid <= \$1126 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1151 ;
+    r2_block0 <= \$1127 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1152 ;
+    r2_found_in <= \$1128 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1153 ;
+    r2_block4 <= \$1129 ;
   always @(posedge aclk_clk)
-    \$signal$150  <= \$1154 ;
+    \$signal$150  <= \$504 ;
   always @(posedge aclk_clk)
-    new_flush <= \$1155 ;
+    new_flush <= \$515 ;
   always @(posedge aclk_clk)
-    \$signal$155  <= \$1156 ;
+    \$signal$159  <= \$1130 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1157 ;
+    new_is_flush <= \$547 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1158 ;
+    \$signal$161  <= \$1131 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1159 ;
+    w1_pool_is <= \$1132 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1160 ;
+    w1_hit <= \$1133 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1161 ;
+    w1_tag <= \$1134 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1162 ;
+    w1_event_addr <= \$1135 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1163 ;
+    command_queue_head <= \$1136 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1164 ;
+    command_queue_rd <= \$1137 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1165 ;
+    command_queue_rd_next <= \$1138 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1166 ;
+    command_queue_wr <= \$1139 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1167 ;
+    command_queue_wr_next <= \$1140 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1168 ;
+    command_queue_held <= \$1141 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1169 ;
+    command_queue_count <= \$1142 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1170 ;
+    native_turn <= \$1143 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1171 ;
+    w1_a1_0 <= \$1144 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1172 ;
+    w1_a4_2 <= \$1145 ;
   always @(posedge aclk_clk)
-    \$signal$181  <= \$1173 ;
+    w1_a7_5 <= \$1146 ;
   always @(posedge aclk_clk)
-    \$signal$182  <= \$1174 ;
+    w1_a11_8 <= \$1147 ;
   always @(posedge aclk_clk)
-    \$signal$183  <= \$1175 ;
+    \$signal$190  <= \$1148 ;
   always @(posedge aclk_clk)
-    \$signal$184  <= \$1176 ;
+    \$signal$191  <= \$1149 ;
   always @(posedge aclk_clk)
-    \$signal$185  <= \$1177 ;
+    \$signal$192  <= \$1150 ;
   always @(posedge aclk_clk)
-    \$signal$186  <= \$1178 ;
+    \$signal$193  <= \$1151 ;
   always @(posedge aclk_clk)
-    \$signal$187  <= \$1179 ;
+    \$signal$194  <= \$1152 ;
   always @(posedge aclk_clk)
-    \$signal$188  <= \$1180 ;
+    \$signal$195  <= \$1153 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1181 ;
+    \$signal$196  <= \$1154 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1182 ;
+    \$signal$197  <= \$1155 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1183 ;
+    w2_is_ctrl <= \$1156 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1184 ;
+    w2_is_irq_status <= \$1157 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1185 ;
+    w2_is_irq_enable <= \$1158 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1186 ;
+    w2_is_err_pop <= \$1159 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1187 ;
+    w2_is_pool0_free <= \$1160 ;
   always @(posedge aclk_clk)
-    \$signal$196  <= \$1188 ;
+    w2_is_pool0_flush <= \$1161 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1189 ;
+    w2_is_pool0_low_water <= \$1162 ;
   always @(posedge aclk_clk)
-    \$signal$69  <= \$1190 ;
+    \$signal$205  <= \$1163 ;
   always @(posedge aclk_clk)
-    w1c <= \$1191 ;
+    w2_plain <= \$1164 ;
   always @(posedge aclk_clk)
-    \$signal$78  <= \$1192 ;
+    \$signal$69  <= \$1165 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1193 ;
+    w1c <= \$1166 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1194 ;
+    \$signal$78  <= \$1167 ;
+  always @(posedge aclk_clk)
+    irq_enable <= \$1168 ;
+  always @(posedge aclk_clk)
+    event_low_water <= \$1169 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
@@ -9310,16 +9366,17 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$62  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$64  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$66  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$68  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$70  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ \$496 [8];
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ \$507 [8];
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ \$518 [8];
+  assign \$auto$rtlil.cc:2739:Not$68  = ~ \$528 [8];
+  assign \$auto$rtlil.cc:2739:Not$70  = ~ \$540 [8];
   assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
-  assign \$auto$rtlil.cc:2739:Not$72  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$72  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$74  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -9333,7 +9390,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     \$306  = 14'h0000;
     casez (\$305 [0])
       1'h0:
@@ -9341,7 +9398,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     \$309  = 14'h0000;
     casez (\$308 [0])
       1'h0:
@@ -9349,63 +9406,63 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$868 [1:0])
+    casez (\$893 [1:0])
       2'h0:
-          \$signature__en  = log_kept_ge1;
+          \$signature__en  = \$898 ;
       2'h1:
-          \$signature__en  = log_kept_ge2;
+          \$signature__en  = \$899 ;
       2'h2:
-          \$signature__en  = log_kept_ge3;
+          \$signature__en  = \$900 ;
       2'h3:
           \$signature__en  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$873 [1:0])
+    casez (\$901 [1:0])
       2'h0:
-          \$signature__en$208  = log_kept_ge1;
+          \$signature__en$217  = \$906 ;
       2'h1:
-          \$signature__en$208  = log_kept_ge2;
+          \$signature__en$217  = \$907 ;
       2'h2:
-          \$signature__en$208  = log_kept_ge3;
+          \$signature__en$217  = \$908 ;
       2'h3:
-          \$signature__en$208  = 1'h0;
+          \$signature__en$217  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$878 [1:0])
+    casez (\$909 [1:0])
       2'h0:
-          \$signature__en$214  = log_kept_ge1;
+          \$signature__en$223  = \$914 ;
       2'h1:
-          \$signature__en$214  = log_kept_ge2;
+          \$signature__en$223  = \$915 ;
       2'h2:
-          \$signature__en$214  = log_kept_ge3;
+          \$signature__en$223  = \$916 ;
       2'h3:
-          \$signature__en$214  = 1'h0;
+          \$signature__en$223  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$883 [1:0])
+    casez (\$917 [1:0])
       2'h0:
-          \$signature__en$220  = log_kept_ge1;
+          \$signature__en$229  = \$921 ;
       2'h1:
-          \$signature__en$220  = log_kept_ge2;
+          \$signature__en$229  = \$922 ;
       2'h2:
-          \$signature__en$220  = log_kept_ge3;
+          \$signature__en$229  = \$923 ;
       2'h3:
-          \$signature__en$220  = 1'h0;
+          \$signature__en$229  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9419,7 +9476,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9433,7 +9490,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9447,7 +9504,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9457,11 +9514,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$888 ;
+          space_plus_all_ge4 = \$925 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9469,909 +9526,906 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$890 ;
+          space_plus_all_ge5 = \$927 ;
       2'h3:
-          space_plus_all_ge5 = \$892 ;
+          space_plus_all_ge5 = \$929 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$894 ;
+          space_plus_all_ge6 = \$931 ;
       2'h2:
-          space_plus_all_ge6 = \$896 ;
+          space_plus_all_ge6 = \$933 ;
       2'h3:
-          space_plus_all_ge6 = \$898 ;
+          space_plus_all_ge6 = \$935 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1094  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1070  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1094  = 32'd0;
+      \$1070  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1095  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1071  = busy;
     if (aclk_rst) begin
-      \$1095  = 1'h0;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1096  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1072  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1072  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1073  = \$7 ;
+    if (aclk_rst) begin
+      \$1073  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1074  = \$11 ;
+    if (aclk_rst) begin
+      \$1074  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1075  = { \$12 [31:0], 22'h000000, \port$3060$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3060$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3060$0 [4:1] };
+    if (aclk_rst) begin
+      \$1075  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1076  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1076  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1077  = \$16 ;
+    if (aclk_rst) begin
+      \$1077  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1078  = \$19 ;
+    if (aclk_rst) begin
+      \$1078  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1079  = \$22 ;
+    if (aclk_rst) begin
+      \$1079  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1080  = \$25 ;
+    if (aclk_rst) begin
+      \$1080  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1081  = \$29 ;
+    if (aclk_rst) begin
+      \$1081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1082  = \$30 ;
+    if (aclk_rst) begin
+      \$1082  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1083  = \$31 ;
+    if (aclk_rst) begin
+      \$1083  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1084  = \$32 ;
+    if (aclk_rst) begin
+      \$1084  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1085  = \$33 ;
+    if (aclk_rst) begin
+      \$1085  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1086  = \$34 ;
+    if (aclk_rst) begin
+      \$1086  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1087  = \$35 ;
+    if (aclk_rst) begin
+      \$1087  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1088  = \$38 ;
+    if (aclk_rst) begin
+      \$1088  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1089  = \$44 ;
+    if (aclk_rst) begin
+      \$1089  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1090  = \$45 [31:0];
+    if (\$signal$69 ) begin
+      \$1090  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1090  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1091  = \$46 [1:0];
+    if (aclk_rst) begin
+      \$1091  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1092  = \$47 [31:0];
+    if (\$signal$69 ) begin
+      \$1092  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1092  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1093  = tail_row;
+    if (\$48 ) begin
+      \$1093  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1093  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1094  = tail_next_row;
+    if (\$48 ) begin
+      \$1094  = \$49 [2:0];
+    end
+    if (aclk_rst) begin
+      \$1094  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1095  = head;
+    if (popped) begin
+      \$1095  = \$50 [4:0];
+    end
+    if (aclk_rst) begin
+      \$1095  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1096  = \$51 ;
     if (aclk_rst) begin
       \$1096  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1097  = \$7 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1097  = head[1:0];
     if (aclk_rst) begin
-      \$1097  = 121'h0000000000000000000000000000000;
+      \$1097  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1098  = \$11 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1098  = \$55 ;
     if (aclk_rst) begin
       \$1098  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1099  = { \$12 [31:0], 22'h000000, \port$3079$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3079$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3079$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1099  = \$58 ;
     if (aclk_rst) begin
-      \$1099  = 121'h0000000000000000000000000000000;
+      \$1099  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1100  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1100  = \$59 ;
     if (aclk_rst) begin
-      \$1100  = 2'h0;
+      \$1100  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1101  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1101  = \$60 ;
     if (aclk_rst) begin
       \$1101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1102  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1102  = event_ev_grant;
     if (aclk_rst) begin
       \$1102  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1103  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1103  = event_lw_granted_1;
     if (aclk_rst) begin
       \$1103  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1104  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1104  = \$71 [6:0];
     if (aclk_rst) begin
-      \$1104  = 1'h0;
+      \$1104  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1105  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1105  = event_in_use;
     if (aclk_rst) begin
-      \$1105  = 1'h0;
+      \$1105  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1106  = \$30 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1106  = \$81 ;
     if (aclk_rst) begin
-      \$1106  = 1'h1;
+      \$1106  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1107  = \$31 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1107  = \$85 ;
     if (aclk_rst) begin
-      \$1107  = 1'h1;
+      \$1107  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1108  = \$32 ;
-    if (aclk_rst) begin
-      \$1108  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1109  = \$33 ;
-    if (aclk_rst) begin
-      \$1109  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1110  = \$34 ;
-    if (aclk_rst) begin
-      \$1110  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1111  = \$35 ;
-    if (aclk_rst) begin
-      \$1111  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1112  = \$38 ;
-    if (aclk_rst) begin
-      \$1112  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1113  = \$44 ;
-    if (aclk_rst) begin
-      \$1113  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1114  = \$45 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1108  = event_high_water;
+    (* full_case = 32'd1 *)
     if (\$signal$69 ) begin
-      \$1114  = 32'd0;
+      \$1108  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1108  = event_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1114  = 32'd0;
+      \$1108  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1115  = \$46 [1:0];
-    if (aclk_rst) begin
-      \$1115  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1116  = \$47 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    (* full_case = 32'd1 *)
     if (\$signal$69 ) begin
-      \$1116  = 32'd0;
+      \$1109  = 32'd0;
+    end else begin
+      \$1109  = \$86 [31:0];
     end
     if (aclk_rst) begin
-      \$1116  = 32'd0;
+      \$1109  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1117  = tail_row;
-    if (\$48 ) begin
-      \$1117  = tail_next_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$69 ) begin
+      \$1110  = 32'd0;
+    end else begin
+      \$1110  = \$87 [31:0];
     end
     if (aclk_rst) begin
-      \$1117  = 2'h0;
+      \$1110  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1118  = tail_next_row;
-    if (\$48 ) begin
-      \$1118  = \$49 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$69 ) begin
+      \$1111  = 32'd0;
+    end else begin
+      \$1111  = \$88 [31:0];
     end
     if (aclk_rst) begin
-      \$1118  = 2'h1;
+      \$1111  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1119  = head;
-    if (popped) begin
-      \$1119  = \$50 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$69 ) begin
+      \$1112  = 32'd0;
+    end else begin
+      \$1112  = \$89 [31:0];
     end
     if (aclk_rst) begin
-      \$1119  = 4'h0;
+      \$1112  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1120  = \$51 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1113  = \$96 ;
     if (aclk_rst) begin
-      \$1120  = 1'h0;
+      \$1113  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1121  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1114  = alloc_queue_head;
+    if (\$99 ) begin
+      \$1114  = \$100 ;
+    end
     if (aclk_rst) begin
-      \$1121  = 2'h0;
+      \$1114  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1122  = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1115  = alloc_queue_rd;
+    if (\$104 ) begin
+      \$1115  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1122  = 121'h0000000000000000000000000000000;
+      \$1115  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1123  = \$58 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1116  = alloc_queue_rd_next;
+    if (\$104 ) begin
+      \$1116  = \$105 [3:0];
+    end
     if (aclk_rst) begin
-      \$1123  = 5'h00;
+      \$1116  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1124  = \$59 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1117  = alloc_queue_wr;
+    if (\$109 ) begin
+      \$1117  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1124  = 18'h00000;
+      \$1117  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1125  = \$60 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1118  = alloc_queue_wr_next;
+    if (\$109 ) begin
+      \$1118  = \$110 [3:0];
+    end
     if (aclk_rst) begin
-      \$1125  = 1'h0;
+      \$1118  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1126  = event_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1119 [0] = \$121 ;
+    \$1119 [1] = \$132 ;
+    \$1119 [2] = \$143 ;
+    \$1119 [3] = \$154 ;
+    \$1119 [4] = \$165 ;
+    \$1119 [5] = \$176 ;
+    \$1119 [6] = \$187 ;
+    \$1119 [7] = \$198 ;
+    \$1119 [8] = \$209 ;
+    if (aclk_rst) begin
+      \$1119  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1120 [0] = \$215 ;
+    \$1120 [1] = \$221 ;
+    \$1120 [2] = \$227 ;
+    \$1120 [3] = \$233 ;
+    \$1120 [4] = \$239 ;
+    \$1120 [5] = \$245 ;
+    \$1120 [6] = \$251 ;
+    \$1120 [7] = \$257 ;
+    \$1120 [8] = \$263 ;
+    \$1120 [9] = \$269 ;
+    if (aclk_rst) begin
+      \$1120  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1121  = \$280 ;
+    if (aclk_rst) begin
+      \$1121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1122  = \$303 ;
+    if (aclk_rst) begin
+      \$1122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1123  = { \$306 , \$304 [0] };
+    if (aclk_rst) begin
+      \$1123  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1124  = \$311 [0];
+    if (aclk_rst) begin
+      \$1124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1125  = \$311 [14:1];
+    if (aclk_rst) begin
+      \$1125  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1126  = r1_valid;
     if (aclk_rst) begin
       \$1126  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1127  = event_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1127  = \$435 ;
     if (aclk_rst) begin
-      \$1127  = 1'h0;
+      \$1127  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1128  = \$71 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1128 [0] = \$450 ;
+    \$1128 [1] = \$493 ;
     if (aclk_rst) begin
-      \$1128  = 7'h00;
+      \$1128  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1129  = event_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1129  = \$479 ;
     if (aclk_rst) begin
-      \$1129  = 7'h00;
+      \$1129  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1130  = \$81 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1130  = \$537 ;
     if (aclk_rst) begin
       \$1130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1131  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1131  = \$549 [0];
     if (aclk_rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1132  = event_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$69 ) begin
-      \$1132  = event_in_use;
-    end else begin
-      if (event_hw_grow) begin
-        \$1132  = event_in_use_was;
-      end
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1132  = w0_event_is;
     if (aclk_rst) begin
-      \$1132  = 7'h00;
+      \$1132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$69 ) begin
-      \$1133  = 32'd0;
-    end else begin
-      \$1133  = \$86 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1133  = \$550 ;
     if (aclk_rst) begin
-      \$1133  = 32'd0;
+      \$1133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$69 ) begin
-      \$1134  = 32'd0;
-    end else begin
-      \$1134  = \$87 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1134  = \$551 [22:19];
     if (aclk_rst) begin
-      \$1134  = 32'd0;
+      \$1134  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$69 ) begin
-      \$1135  = 32'd0;
-    end else begin
-      \$1135  = \$88 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1135  = \$554 [31:0];
     if (aclk_rst) begin
       \$1135  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$69 ) begin
-      \$1136  = 32'd0;
-    end else begin
-      \$1136  = \$89 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1136  = command_queue_head;
+    if (\$557 ) begin
+      \$1136  = \$558 ;
     end
     if (aclk_rst) begin
-      \$1136  = 32'd0;
+      \$1136  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1137  = \$96 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1137  = command_queue_rd;
+    if (\$562 ) begin
+      \$1137  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1137  = 1'h0;
+      \$1137  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1138  = alloc_queue_head;
-    if (\$99 ) begin
-      \$1138  = \$100 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1138  = command_queue_rd_next;
+    if (\$562 ) begin
+      \$1138  = \$563 [3:0];
     end
     if (aclk_rst) begin
-      \$1138  = 15'h0000;
+      \$1138  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1139  = alloc_queue_rd;
-    if (\$104 ) begin
-      \$1139  = alloc_queue_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1139  = command_queue_wr;
+    if (\$567 ) begin
+      \$1139  = command_queue_wr_next;
     end
     if (aclk_rst) begin
       \$1139  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1140  = alloc_queue_rd_next;
-    if (\$104 ) begin
-      \$1140  = \$105 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1140  = command_queue_wr_next;
+    if (\$567 ) begin
+      \$1140  = \$568 [3:0];
     end
     if (aclk_rst) begin
       \$1140  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1141  = alloc_queue_wr;
-    if (\$109 ) begin
-      \$1141  = alloc_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1141 [0] = \$579 ;
+    \$1141 [1] = \$590 ;
+    \$1141 [2] = \$601 ;
+    \$1141 [3] = \$612 ;
+    \$1141 [4] = \$623 ;
+    \$1141 [5] = \$634 ;
+    \$1141 [6] = \$645 ;
+    \$1141 [7] = \$656 ;
+    \$1141 [8] = \$667 ;
     if (aclk_rst) begin
-      \$1141  = 4'h0;
+      \$1141  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1142  = alloc_queue_wr_next;
-    if (\$109 ) begin
-      \$1142  = \$110 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1142 [0] = \$673 ;
+    \$1142 [1] = \$679 ;
+    \$1142 [2] = \$685 ;
+    \$1142 [3] = \$691 ;
+    \$1142 [4] = \$697 ;
+    \$1142 [5] = \$703 ;
+    \$1142 [6] = \$709 ;
+    \$1142 [7] = \$715 ;
+    \$1142 [8] = \$721 ;
+    \$1142 [9] = \$727 ;
     if (aclk_rst) begin
-      \$1142  = 4'h1;
+      \$1142  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1143 [0] = \$121 ;
-    \$1143 [1] = \$132 ;
-    \$1143 [2] = \$143 ;
-    \$1143 [3] = \$154 ;
-    \$1143 [4] = \$165 ;
-    \$1143 [5] = \$176 ;
-    \$1143 [6] = \$187 ;
-    \$1143 [7] = \$198 ;
-    \$1143 [8] = \$209 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1143  = \$730 ;
     if (aclk_rst) begin
-      \$1143  = 9'h000;
+      \$1143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1144 [0] = \$215 ;
-    \$1144 [1] = \$221 ;
-    \$1144 [2] = \$227 ;
-    \$1144 [3] = \$233 ;
-    \$1144 [4] = \$239 ;
-    \$1144 [5] = \$245 ;
-    \$1144 [6] = \$251 ;
-    \$1144 [7] = \$257 ;
-    \$1144 [8] = \$263 ;
-    \$1144 [9] = \$269 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1144  = \$732 ;
     if (aclk_rst) begin
-      \$1144  = 10'h000;
+      \$1144  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1145  = \$280 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1145  = \$734 ;
     if (aclk_rst) begin
-      \$1145  = 1'h0;
+      \$1145  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1146  = \$303 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1146  = \$736 ;
     if (aclk_rst) begin
-      \$1146  = 1'h0;
+      \$1146  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1147  = { \$306 , \$304 [0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1147  = \$738 ;
     if (aclk_rst) begin
-      \$1147  = 15'h0000;
+      \$1147  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1148  = \$311 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1148  = bus__w_req;
     if (aclk_rst) begin
       \$1148  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1149  = \$311 [14:1];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1149  = \$739 ;
     if (aclk_rst) begin
-      \$1149  = 14'h0000;
+      \$1149  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1150  = r1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1150  = \$741 ;
     if (aclk_rst) begin
       \$1150  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1151  = \$435 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1151  = \$742 ;
     if (aclk_rst) begin
-      \$1151  = 32'd0;
+      \$1151  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1152 [0] = \$450 ;
-    \$1152 [1] = \$493 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1152  = \$746 ;
     if (aclk_rst) begin
-      \$1152  = 2'h0;
+      \$1152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1153  = \$479 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1153  = \$signal$192 ;
     if (aclk_rst) begin
-      \$1153  = 32'd0;
+      \$1153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1154  = \$501 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1154  = \$signal$193 ;
     if (aclk_rst) begin
-      \$1154  = 1'h0;
+      \$1154  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1155  = \$509 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1155  = \$signal$191 ;
     if (aclk_rst) begin
-      \$1155  = 1'h0;
+      \$1155  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1156  = \$510 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1156  = \$754 ;
     if (aclk_rst) begin
       \$1156  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1157  = \$513 [6];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1157  = \$762 ;
     if (aclk_rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1158  = \$520 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1158  = \$770 ;
     if (aclk_rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1159  = bus__w_data[22:19];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1159  = \$778 ;
     if (aclk_rst) begin
-      \$1159  = 4'h0;
+      \$1159  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1160  = \$522 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1160  = \$786 ;
     if (aclk_rst) begin
-      \$1160  = 32'd0;
+      \$1160  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1161  = command_queue_head;
-    if (\$525 ) begin
-      \$1161  = \$526 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1161  = \$794 ;
     if (aclk_rst) begin
-      \$1161  = 41'h00000000000;
+      \$1161  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1162  = command_queue_rd;
-    if (\$530 ) begin
-      \$1162  = command_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1162  = \$802 ;
     if (aclk_rst) begin
-      \$1162  = 4'h0;
+      \$1162  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1163  = command_queue_rd_next;
-    if (\$530 ) begin
-      \$1163  = \$531 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1163  = \$835 [4];
     if (aclk_rst) begin
-      \$1163  = 4'h1;
+      \$1163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1164  = command_queue_wr;
-    if (\$535 ) begin
-      \$1164  = command_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1164  = \$861 ;
     if (aclk_rst) begin
-      \$1164  = 4'h0;
+      \$1164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1165  = command_queue_wr_next;
-    if (\$535 ) begin
-      \$1165  = \$536 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1165  = \$864 ;
     if (aclk_rst) begin
-      \$1165  = 4'h1;
+      \$1165  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1166 [0] = \$547 ;
-    \$1166 [1] = \$558 ;
-    \$1166 [2] = \$569 ;
-    \$1166 [3] = \$580 ;
-    \$1166 [4] = \$591 ;
-    \$1166 [5] = \$602 ;
-    \$1166 [6] = \$613 ;
-    \$1166 [7] = \$624 ;
-    \$1166 [8] = \$635 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1166  = \$866 ;
     if (aclk_rst) begin
-      \$1166  = 9'h000;
+      \$1166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1167 [0] = \$641 ;
-    \$1167 [1] = \$647 ;
-    \$1167 [2] = \$653 ;
-    \$1167 [3] = \$659 ;
-    \$1167 [4] = \$665 ;
-    \$1167 [5] = \$671 ;
-    \$1167 [6] = \$677 ;
-    \$1167 [7] = \$683 ;
-    \$1167 [8] = \$689 ;
-    \$1167 [9] = \$695 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1167  = \$869 ;
     if (aclk_rst) begin
-      \$1167  = 10'h000;
+      \$1167  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1168  = \$698 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1168  = irq_enable;
+    if (\$871 ) begin
+      \$1168  = \$signal$197 [4:0];
+    end
     if (aclk_rst) begin
-      \$1168  = 1'h0;
+      \$1168  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1169  = \$699 ;
-    if (aclk_rst) begin
-      \$1169  = 4'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1169  = event_low_water;
+    if (\$873 ) begin
+      \$1169 [7:0] = \$signal$197 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1170  = \$700 ;
-    if (aclk_rst) begin
-      \$1170  = 8'h00;
+    if (\$875 ) begin
+      \$1169 [15:8] = \$signal$197 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1171  = \$701 ;
-    if (aclk_rst) begin
-      \$1171  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1172  = \$702 ;
-    if (aclk_rst) begin
-      \$1172  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1173  = \$720 ;
-    if (aclk_rst) begin
-      \$1173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1174  = bus__w_data;
-    if (aclk_rst) begin
-      \$1174  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1175  = \$721 ;
-    if (aclk_rst) begin
-      \$1175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1176  = bus__w_strb;
-    if (aclk_rst) begin
-      \$1176  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1177  = \$signal$181 ;
-    if (aclk_rst) begin
-      \$1177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1178  = \$signal$183 ;
-    if (aclk_rst) begin
-      \$1178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1179  = \$signal$184 ;
-    if (aclk_rst) begin
-      \$1179  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1180  = \$signal$182 ;
-    if (aclk_rst) begin
-      \$1180  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1181  = \$729 ;
-    if (aclk_rst) begin
-      \$1181  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1182  = \$737 ;
-    if (aclk_rst) begin
-      \$1182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1183  = \$745 ;
-    if (aclk_rst) begin
-      \$1183  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1184  = \$753 ;
-    if (aclk_rst) begin
-      \$1184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1185  = \$761 ;
-    if (aclk_rst) begin
-      \$1185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1186  = \$769 ;
-    if (aclk_rst) begin
-      \$1186  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1187  = \$777 ;
-    if (aclk_rst) begin
-      \$1187  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1188  = \$810 [4];
-    if (aclk_rst) begin
-      \$1188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1189  = \$836 ;
-    if (aclk_rst) begin
-      \$1189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1190  = \$839 ;
-    if (aclk_rst) begin
-      \$1190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1191  = \$841 ;
-    if (aclk_rst) begin
-      \$1191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1192  = \$844 ;
-    if (aclk_rst) begin
-      \$1192  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1193  = irq_enable;
-    if (\$846 ) begin
-      \$1193  = \$signal$188 [4:0];
+    if (\$877 ) begin
+      \$1169 [16] = \$signal$197 [16];
     end
     if (aclk_rst) begin
-      \$1193  = 5'h00;
+      \$1169  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$1194  = event_low_water;
-    if (\$848 ) begin
-      \$1194 [7:0] = \$signal$188 [7:0];
-    end
-    if (\$850 ) begin
-      \$1194 [15:8] = \$signal$188 [15:8];
-    end
-    if (\$852 ) begin
-      \$1194 [16] = \$signal$188 [16];
-    end
-    if (aclk_rst) begin
-      \$1194  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$3079$0 [4:1];
-  assign rsp_grant_pool = \port$3079$0 [5];
-  assign rsp_grant_user = \port$3079$44 [13:4];
-  assign rsp_flushed_err = \port$3094$0 [4:1];
-  assign rsp_flushed_pool = \port$3094$0 [15];
-  assign rsp_flushed_user = \port$3094$0 [14:5];
-  assign rsp_freed_err = \port$3082$0 [4:1];
-  assign rsp_freed_src = \port$3122$0 [0];
-  assign rsp_freed_in_pool = \port$3082$0 [16];
-  assign rsp_freed_pool = \port$3082$0 [15];
-  assign rsp_freed_tag = \port$3122$0 [36:33];
-  assign rsp_freed_addr = \port$3122$0 [32:1];
-  assign rsp_freed_user = \port$3082$0 [14:5];
-  assign rsp_grant_ok = \port$3079$0 [0];
-  assign rsp_freed_ok = \port$3082$0 [0];
-  assign rsp_flushed_ok = \port$3094$0 [0];
-  assign space_under = { \$899 [5], \$899  };
-  assign \$signal$79  = { low_water_hit, 1'h0, \$902 , e1_exhausted, \$901  };
+  assign rsp_grant_err = \port$3060$0 [4:1];
+  assign rsp_grant_pool = \port$3060$0 [5];
+  assign rsp_grant_user = \port$3060$44 [13:4];
+  assign rsp_flushed_err = \port$3075$0 [4:1];
+  assign rsp_flushed_pool = \port$3075$0 [15];
+  assign rsp_flushed_user = \port$3075$0 [14:5];
+  assign rsp_freed_err = \port$3063$0 [4:1];
+  assign rsp_freed_src = \port$3103$0 [0];
+  assign rsp_freed_in_pool = \port$3063$0 [16];
+  assign rsp_freed_pool = \port$3063$0 [15];
+  assign rsp_freed_tag = \port$3103$0 [36:33];
+  assign rsp_freed_addr = \port$3103$0 [32:1];
+  assign rsp_freed_user = \port$3063$0 [14:5];
+  assign rsp_grant_ok = \port$3060$0 [0];
+  assign rsp_freed_ok = \port$3063$0 [0];
+  assign rsp_flushed_ok = \port$3075$0 [0];
+  assign space_under = { \$936 [5], \$936  };
+  assign \$signal$79  = { low_water_hit, 1'h0, \$939 , e1_exhausted, \$938  };
   assign \$signal$111  = alloc_queue_w_data;
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , new_flush };
-  assign log_bank0_k = \$868 [1:0];
-  assign \$signature__addr$203  = head[3:2];
-  assign \$signature__en$204  = 1'h1;
-  assign log_bank1_k = \$873 [1:0];
-  assign \$signature__addr$209  = head[3:2];
-  assign \$signature__en$210  = 1'h1;
-  assign log_bank2_k = \$878 [1:0];
-  assign \$signature__addr$215  = head[3:2];
-  assign \$signature__en$216  = 1'h1;
-  assign log_bank3_k = \$883 [1:0];
-  assign \$signature__addr$218  = tail_row;
-  assign \$signature__addr$221  = head[3:2];
-  assign \$signature__en$222  = 1'h1;
+  assign bus__w_strb_queued = \port$3182$0 [35:32];
+  assign bus__w_data_queued = \port$3182$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$161 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , new_flush };
+  assign log_bank0_k = \$893 [1:0];
+  assign \$signature__addr$212  = head[4:2];
+  assign \$signature__en$213  = 1'h1;
+  assign log_bank1_k = \$901 [1:0];
+  assign \$signature__addr$218  = head[4:2];
+  assign \$signature__en$219  = 1'h1;
+  assign log_bank2_k = \$909 [1:0];
+  assign \$signature__addr$224  = head[4:2];
+  assign \$signature__en$225  = 1'h1;
+  assign log_bank3_k = \$917 [1:0];
+  assign \$signature__addr$227  = tail_row;
+  assign \$signature__addr$230  = head[4:2];
+  assign \$signature__en$231  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$227  = alloc_queue_wr;
-  assign \$signature__data$228  = alloc_queue_w_data;
+  assign \$signature__addr$236  = alloc_queue_wr;
+  assign \$signature__data$237  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 [3:0], 13'h0000, \port$3079$0 [11:6] };
-  assign rsp_grant_slot = \port$3079$0 [11:6];
-  assign rsp_grant_tag = \port$3079$44 [3:0];
-  assign bus__r_slow_data = { \port$3079$0 [0], \port$3079$0 [4:1], 4'h0, \port$3079$44 [3:0], 13'h0000, \port$3079$0 [11:6] };
-  assign \read__addr$239  = command_queue_rd;
-  assign \$signature__addr$240  = command_queue_wr;
-  assign \$signature__data$241  = { w1_pool_is, w1_hit, w1_tag, \$signal$155 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , new_flush };
-  assign req_free_addr = \$1086 [32:1];
-  assign req_free_oor = \$1086 [33];
-  assign req_free_pool = \$1086 [34];
-  assign req_free_tag = \$1086 [38:35];
-  assign req_free_hit = \$1086 [39];
-  assign req_flush_select = \$1086 [40];
-  assign req_flush_pool = \$1086 [34];
-  assign \port$2566$0  = \$901 ;
-  assign \port$2567$0  = \$902 ;
-  assign \port$2766$1  = \$1086 [40:1];
-  assign \port$3331$0  = \$signal$77 ;
-  assign bus__w_ack = \$signal$185 ;
-  assign \port$3500$0  = \$signal$78 ;
+  assign handle = { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 [3:0], 13'h0000, \port$3060$0 [11:6] };
+  assign rsp_grant_slot = \port$3060$0 [11:6];
+  assign rsp_grant_tag = \port$3060$44 [3:0];
+  assign bus__r_slow_data = { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 [3:0], 13'h0000, \port$3060$0 [11:6] };
+  assign w0_event_is_queued = \$967 [6];
+  assign w0_event_is_pins = \$970 [6];
+  assign \read__addr$252  = command_queue_rd;
+  assign \$signature__addr$253  = command_queue_wr;
+  assign \$signature__data$254  = { w1_pool_is, w1_hit, w1_tag, \$signal$161 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , new_flush };
+  assign req_free_addr = \$1062 [32:1];
+  assign req_free_oor = \$1062 [33];
+  assign req_free_pool = \$1062 [34];
+  assign req_free_tag = \$1062 [38:35];
+  assign req_free_hit = \$1062 [39];
+  assign req_flush_select = \$1062 [40];
+  assign req_flush_pool = \$1062 [34];
+  assign \port$2604$0  = \$938 ;
+  assign \port$2605$0  = \$939 ;
+  assign \port$2747$1  = \$1062 [40:1];
+  assign \port$3316$0  = \$signal$77 ;
+  assign bus__w_ack = \$signal$194 ;
+  assign \port$3486$0  = \$signal$78 ;
   assign \$61  = 1'h1;
   assign \$62  = event_ev_grant;
   assign \$63  = 1'h1;
@@ -10457,18 +10511,21 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$472  = \$468 ;
   assign \$474  = 32'd0;
   assign \$475  = \$473 ;
-  assign { \$495 [5:3], \$495 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$495 [2] = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$503 [5:3], \$503 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$503 [2] = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$511 [5:3], \$511 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$511 [2] = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$514 [5:3], \$514 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$514 [2] = \$auto$rtlil.cc:2739:Not$68 ;
-  assign \$519  = \$517 [19];
-  assign \$521  = { 3'h0, bus__w_data[18:0], 12'h000 };
-  assign { \$704 [5:3], \$704 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$704 [2] = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$713 [5:3], \$713 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$713 [2] = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$497 [5:3], \$497 [1:0] } = { \$496 [11:9], \$496 [7:6] };
+  assign \$497 [2] = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$508 [5:3], \$508 [1:0] } = { \$507 [11:9], \$507 [7:6] };
+  assign \$508 [2] = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$519 [5:3], \$519 [1:0] } = { \$518 [11:9], \$518 [7:6] };
+  assign \$519 [2] = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$529 [5:3], \$529 [1:0] } = { \$528 [11:9], \$528 [7:6] };
+  assign \$529 [2] = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$541 [5:3], \$541 [1:0] } = { \$540 [11:9], \$540 [7:6] };
+  assign \$541 [2] = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$965 [5:3], \$965 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$965 [2] = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$968 [5:3], \$968 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$968 [2] = \$auto$rtlil.cc:2739:Not$74 ;
+  assign w0_event_slot_ok_queued = \$971 [19];
+  assign w0_event_slot_ok_pins = \$973 [19];
+  assign \$553  = { 3'h0, \$552 [18:0], 12'h000 };
 endmodule

@@ -5,20 +5,21 @@
 module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$237  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$243  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [60:0] \$11 ;
   wire [15:0] \$12 ;
   wire [14:0] \$13 ;
   wire [36:0] \$14 ;
-  wire \$15 ;
+  wire [35:0] \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [44:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [44:0] \$20 ;
+  wire \$21 ;
   wire \$3 ;
   wire \$4 ;
   wire \$5 ;
@@ -38,20 +39,20 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire aclk_rst;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
-  wire [1:0] \alloc_pool$118 ;
+  wire [1:0] \alloc_pool$128 ;
   wire [12:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [12:0] alloc_size;
   wire [12:0] alloc_size;
-  wire [12:0] \alloc_size$120 ;
+  wire [12:0] \alloc_size$130 ;
   wire alloc_src;
   input [7:0] alloc_user;
   wire [7:0] alloc_user;
-  wire [7:0] \alloc_user$122 ;
+  wire [7:0] \alloc_user$132 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$116 ;
+  wire \alloc_valid$126 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
@@ -74,52 +75,64 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire \bus__w_ack$77 ;
   wire [11:0] bus__w_addr;
   wire [11:0] \bus__w_addr$79 ;
+  wire bus__w_addr_from_queue;
+  wire \bus__w_addr_from_queue$81 ;
+  wire [11:0] bus__w_addr_queued;
+  wire [11:0] \bus__w_addr_queued$83 ;
+  wire bus__w_beat_from_queue;
+  wire \bus__w_beat_from_queue$85 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$81 ;
+  wire [31:0] \bus__w_data$87 ;
+  wire [31:0] bus__w_data_queued;
+  wire [31:0] \bus__w_data_queued$89 ;
   wire bus__w_err;
-  wire \bus__w_err$83 ;
+  wire \bus__w_err$91 ;
   wire bus__w_req;
-  wire \bus__w_req$85 ;
+  wire \bus__w_req$93 ;
   wire bus__w_slow;
-  wire \bus__w_slow$87 ;
+  wire \bus__w_slow$95 ;
   wire bus__w_slow_ack;
-  wire \bus__w_slow_ack$89 ;
+  wire \bus__w_slow_ack$97 ;
   wire bus__w_slow_err;
-  wire \bus__w_slow_err$91 ;
+  wire \bus__w_slow_err$99 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$93 ;
+  wire [3:0] \bus__w_strb$101 ;
+  wire [3:0] bus__w_strb_queued;
+  wire [3:0] \bus__w_strb_queued$103 ;
   wire busy;
-  wire \busy$198 ;
+  wire \busy$210 ;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
-  wire [1:0] \flush_pool$141 ;
+  wire [1:0] \flush_pool$153 ;
+  wire [1:0] flush_port_pool;
+  wire flush_port_valid;
   output flush_ready;
   wire flush_ready;
   wire [2:0] flush_reg_select;
   wire flush_src;
   input [7:0] flush_user;
   wire [7:0] flush_user;
-  wire [7:0] \flush_user$143 ;
+  wire [7:0] \flush_user$155 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$139 ;
+  wire \flush_valid$151 ;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$156 ;
+  wire [3:0] \flushed_err$168 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$154 ;
+  wire \flushed_ok$166 ;
   wire [1:0] flushed_pool;
   wire flushed_src;
   output [7:0] flushed_user;
   wire [7:0] flushed_user;
-  wire [7:0] \flushed_user$158 ;
+  wire [7:0] \flushed_user$170 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$163 ;
+  wire \flushed_valid$175 ;
   input [31:0] free_addr;
   wire [31:0] free_addr;
-  wire [31:0] \free_addr$125 ;
+  wire [31:0] \free_addr$135 ;
   wire free_oor;
   wire [1:0] free_oor_pool;
   wire [31:0] free_port_addr;
@@ -129,60 +142,60 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire free_src;
   input [3:0] free_tag;
   wire [3:0] free_tag;
-  wire [3:0] \free_tag$144 ;
+  wire [3:0] \free_tag$156 ;
   input [7:0] free_user;
   wire [7:0] free_user;
-  wire [7:0] \free_user$127 ;
+  wire [7:0] \free_user$137 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$123 ;
+  wire \free_valid$133 ;
   wire [31:0] freed_addr;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$155 ;
+  wire [3:0] \freed_err$167 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$153 ;
+  wire \freed_ok$165 ;
   wire [1:0] freed_pool;
   wire freed_src;
   wire [3:0] freed_tag;
   output [7:0] freed_user;
   wire [7:0] freed_user;
-  wire [7:0] \freed_user$157 ;
+  wire [7:0] \freed_user$169 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$161 ;
+  wire \freed_valid$173 ;
   output [31:0] grant_addr;
   wire [31:0] grant_addr;
-  wire [31:0] \grant_addr$150 ;
+  wire [31:0] \grant_addr$162 ;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$147 ;
+  wire [3:0] \grant_err$159 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$146 ;
+  wire \grant_ok$158 ;
   wire grant_overwrite;
   output [1:0] grant_pool;
   wire [1:0] grant_pool;
-  wire [1:0] \grant_pool$148 ;
+  wire [1:0] \grant_pool$160 ;
   wire [12:0] grant_size;
   output [8:0] grant_slot;
   wire [8:0] grant_slot;
-  wire [8:0] \grant_slot$149 ;
+  wire [8:0] \grant_slot$161 ;
   wire grant_src;
   output [3:0] grant_tag;
   wire [3:0] grant_tag;
-  wire [3:0] \grant_tag$152 ;
+  wire [3:0] \grant_tag$164 ;
   output [7:0] grant_user;
   wire [7:0] grant_user;
-  wire [7:0] \grant_user$151 ;
+  wire [7:0] \grant_user$163 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$159 ;
+  wire \grant_valid$171 ;
   output irq;
   wire irq;
-  wire \irq$200 ;
+  wire \irq$212 ;
   wire native_alloc_valid;
   wire native_flush_valid;
   wire native_free_valid;
@@ -228,89 +241,90 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$107 ;
+  wire [11:0] \s_axil_araddr$117 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$108 ;
+  wire [2:0] \s_axil_arprot$118 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$106 ;
+  wire \s_axil_arready$116 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$105 ;
+  wire \s_axil_arvalid$115 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$96 ;
+  wire [11:0] \s_axil_awaddr$106 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$97 ;
+  wire [2:0] \s_axil_awprot$107 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$95 ;
+  wire \s_axil_awready$105 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$94 ;
+  wire \s_axil_awvalid$104 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$103 ;
+  wire \s_axil_bready$113 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$104 ;
+  wire [1:0] \s_axil_bresp$114 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$102 ;
+  wire \s_axil_bvalid$112 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$111 ;
+  wire [31:0] \s_axil_rdata$121 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$110 ;
+  wire \s_axil_rready$120 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$112 ;
+  wire [1:0] \s_axil_rresp$122 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$109 ;
+  wire \s_axil_rvalid$119 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$100 ;
+  wire [31:0] \s_axil_wdata$110 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$99 ;
+  wire \s_axil_wready$109 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$101 ;
+  wire [3:0] \s_axil_wstrb$111 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$98 ;
+  wire \s_axil_wvalid$108 ;
   assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$116  = req_alloc | \$3 ;
-  assign \alloc_pool$118  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$120  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$122  = req_alloc ? 8'h00 : alloc_user;
+  assign \alloc_valid$126  = req_alloc | \$3 ;
+  assign \alloc_pool$128  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$130  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$132  = req_alloc ? 8'h00 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$123  = req_free | \$4 ;
-  assign \free_addr$125  = req_free ? \$19 [31:0] : free_addr;
-  assign \free_user$127  = req_free ? 8'h00 : free_user;
-  assign free_oor = req_free & \$19 [32];
+  assign \free_valid$133  = req_free | \$4 ;
+  assign \free_addr$135  = req_free ? \$20 [31:0] : free_addr;
+  assign \free_user$137  = req_free ? 8'h00 : free_user;
+  assign free_oor = req_free & \$20 [32];
+  assign flush_port_valid = flush_valid & running;
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$139  = req_flush | \$6 ;
-  assign \flush_pool$141  = req_flush ? \$19 [34:33] : flush_pool;
-  assign \flush_user$143  = req_flush ? 8'h00 : flush_user;
-  assign \free_tag$144  = req_free ? \$19 [38:35] : free_tag;
+  assign \flush_valid$151  = req_flush | \$6 ;
+  assign \flush_pool$153  = req_flush ? \$20 [34:33] : flush_pool;
+  assign \flush_user$155  = req_flush ? 8'h00 : flush_user;
+  assign \free_tag$156  = req_free ? \$20 [38:35] : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$159  & \$7 ;
+  assign grant_valid = \grant_valid$171  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$161  & \$8 ;
+  assign freed_valid = \freed_valid$173  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$163  & \$9 ;
+  assign flushed_valid = \flushed_valid$175  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_regions.axil  axil (
@@ -319,16 +333,15 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
-    .bus__w_addr(bus__w_addr),
-    .bus__w_data(bus__w_data),
+    .bus__r_req(bus__r_req),
+    .bus__r_slow(bus__r_slow),
+    .bus__w_addr_from_queue(bus__w_addr_from_queue),
+    .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .bus__w_strb(bus__w_strb),
-    .\port$4755$0 (\$11 [4:0]),
-    .\port$4755$48 (\$11 [51:48]),
-    .\port$4755$7 (\$11 [15:7]),
+    .\port$4570$0 (\$11 [4:0]),
+    .\port$4570$48 (\$11 [51:48]),
+    .\port$4570$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
-    .r_kinds_push(bus__r_req),
-    .r_kinds_w_data(bus__r_slow),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arready(s_axil_arready),
     .s_axil_arvalid(s_axil_arvalid),
@@ -345,7 +358,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .s_axil_wready(s_axil_wready),
     .s_axil_wstrb(s_axil_wstrb),
     .s_axil_wvalid(s_axil_wvalid),
+    .w_addrs_data0(bus__w_addr_queued),
     .w_addrs_w_data(s_axil_awaddr),
+    .w_datas_data0(\$15 ),
     .w_fast_push(bus__w_ack),
     .w_fast_w_data(bus__w_err),
     .w_kinds_w_data(bus__w_slow),
@@ -354,37 +369,39 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   );
   \hwalloc_regions.core  core (
     .a6_payload(\$11 ),
-    .a6_valid(\grant_valid$159 ),
+    .a6_valid(\grant_valid$171 ),
     .aclk_clk(aclk),
     .aclk_rst(aclk_rst),
-    .alloc_pool(\alloc_pool$118 ),
+    .alloc_pool(\alloc_pool$128 ),
     .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$120 ),
+    .alloc_size(\alloc_size$130 ),
     .alloc_size_d6(rsp_grant_size),
     .alloc_src(req_alloc),
     .alloc_src_d6(grant_src),
-    .alloc_user(\alloc_user$122 ),
-    .alloc_valid(\alloc_valid$116 ),
+    .alloc_user(\alloc_user$132 ),
+    .alloc_valid(\alloc_valid$126 ),
     .busy(busy),
     .f6_payload(\$12 ),
-    .f6_valid(\freed_valid$161 ),
-    .flush_pool(\flush_pool$141 ),
+    .f6_valid(\freed_valid$173 ),
+    .flush_pool(\flush_pool$153 ),
+    .flush_port_pool(flush_pool),
+    .flush_port_valid(flush_port_valid),
     .flush_src(req_flush),
     .flush_src_d6(flushed_src),
-    .flush_user(\flush_user$143 ),
-    .flush_valid(\flush_valid$139 ),
-    .free_addr(\free_addr$125 ),
+    .flush_user(\flush_user$155 ),
+    .flush_valid(\flush_valid$151 ),
+    .free_addr(\free_addr$135 ),
     .free_info_d6(\$14 ),
     .free_oor(free_oor),
-    .free_oor_pool(\$19 [34:33]),
+    .free_oor_pool(\$20 [34:33]),
     .free_port_addr(free_addr),
     .free_src(req_free),
-    .free_tag(\free_tag$144 ),
-    .free_user(\free_user$127 ),
-    .free_valid(\free_valid$123 ),
-    .\port$4377$40 (\$19 [44:39]),
+    .free_tag(\free_tag$156 ),
+    .free_user(\free_user$137 ),
+    .free_valid(\free_valid$133 ),
+    .\port$4192$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
-    .x6_valid(\flushed_valid$163 )
+    .x6_valid(\flushed_valid$175 )
   );
   \hwalloc_regions.regs  regs (
     .aclk_clk(aclk),
@@ -396,32 +413,36 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__r_slow(bus__r_slow),
     .bus__r_slow_ack(bus__r_slow_ack),
     .bus__w_ack(bus__w_ack),
-    .bus__w_addr(bus__w_addr),
-    .bus__w_data(bus__w_data),
+    .bus__w_addr(s_axil_awaddr),
+    .bus__w_addr_from_queue(bus__w_addr_from_queue),
+    .bus__w_addr_queued(bus__w_addr_queued),
+    .bus__w_beat_from_queue(bus__w_beat_from_queue),
+    .bus__w_data(s_axil_wdata),
     .bus__w_err(bus__w_err),
     .bus__w_req(bus__w_req),
     .bus__w_slow(bus__w_slow),
     .bus__w_slow_ack(bus__w_slow_ack),
     .bus__w_slow_err(bus__w_slow_err),
-    .bus__w_strb(bus__w_strb),
+    .bus__w_strb(s_axil_wstrb),
     .busy(busy),
-    .e1_exhausted(\$20 ),
+    .e1_exhausted(\$21 ),
     .irq(irq),
-    .low_water_hit(\$18 ),
+    .low_water_hit(\$19 ),
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3777$0 (\$15 ),
-    .\port$3778$0 (\$16 ),
-    .\port$3780$0 (\$17 ),
-    .\port$4377$1 (\$19 ),
-    .\port$4755$0 (\$11 [15:0]),
-    .\port$4755$48 (\$11 [60:48]),
-    .\port$4758$0 (\$12 ),
-    .\port$4770$0 (\$13 ),
-    .\port$4798$0 (\$14 ),
-    .\port$5030$0 (\$signal ),
-    .\port$5303$0 (\$signal$58 ),
+    .\port$3817$0 (\$16 ),
+    .\port$3818$0 (\$17 ),
+    .\port$3820$0 (\$18 ),
+    .\port$4192$1 (\$20 ),
+    .\port$4570$0 (\$11 [15:0]),
+    .\port$4570$48 (\$11 [60:48]),
+    .\port$4573$0 (\$12 ),
+    .\port$4585$0 (\$13 ),
+    .\port$4613$0 (\$14 ),
+    .\port$4697$0 (\$15 ),
+    .\port$4849$0 (\$signal ),
+    .\port$5123$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -430,14 +451,14 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .req_flush(req_flush),
     .req_free(req_free),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$163 ),
-    .rsp_freed_valid(\freed_valid$161 ),
+    .rsp_flushed_valid(\flushed_valid$175 ),
+    .rsp_freed_valid(\freed_valid$173 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$159 )
+    .rsp_grant_valid(\grant_valid$171 )
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$237 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$243 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -445,8 +466,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   end
   assign aclk_clk = aclk;
   assign \$signal$55  = \$signal ;
-  assign \$signal$56  = { \$18 , \$17 , \$16 , \$20 , \$15  };
-  assign \$signal$57  = { \$18 , \$17 , \$16 , \$20 , \$15  };
+  assign \$signal$56  = { \$19 , \$18 , \$17 , \$21 , \$16  };
+  assign \$signal$57  = { \$19 , \$18 , \$17 , \$21 , \$16  };
   assign \$signal$59  = \$signal$58 ;
   assign \bus__r_ack$61  = bus__r_ack;
   assign bus__r_addr = s_axil_araddr;
@@ -459,63 +480,74 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign bus__r_slow_data = { \$11 [0], \$11 [4:1], 4'h0, \$11 [51:48], 10'h000, \$11 [15:7] };
   assign \bus__r_slow_data$75  = { \$11 [0], \$11 [4:1], 4'h0, \$11 [51:48], 10'h000, \$11 [15:7] };
   assign \bus__w_ack$77  = bus__w_ack;
-  assign \bus__w_addr$79  = bus__w_addr;
-  assign \bus__w_data$81  = bus__w_data;
-  assign \bus__w_err$83  = bus__w_err;
-  assign \bus__w_req$85  = bus__w_req;
-  assign \bus__w_slow$87  = bus__w_slow;
-  assign \bus__w_slow_ack$89  = bus__w_slow_ack;
-  assign \bus__w_slow_err$91  = bus__w_slow_err;
-  assign \bus__w_strb$93  = bus__w_strb;
-  assign \s_axil_awvalid$94  = s_axil_awvalid;
-  assign \s_axil_awready$95  = s_axil_awready;
-  assign \s_axil_awaddr$96  = s_axil_awaddr;
-  assign \s_axil_awprot$97  = s_axil_awprot;
-  assign \s_axil_wvalid$98  = s_axil_wvalid;
-  assign \s_axil_wready$99  = s_axil_wready;
-  assign \s_axil_wdata$100  = s_axil_wdata;
-  assign \s_axil_wstrb$101  = s_axil_wstrb;
-  assign \s_axil_bvalid$102  = s_axil_bvalid;
-  assign \s_axil_bready$103  = s_axil_bready;
-  assign \s_axil_bresp$104  = s_axil_bresp;
-  assign \s_axil_arvalid$105  = s_axil_arvalid;
-  assign \s_axil_arready$106  = s_axil_arready;
-  assign \s_axil_araddr$107  = s_axil_araddr;
-  assign \s_axil_arprot$108  = s_axil_arprot;
-  assign \s_axil_rvalid$109  = s_axil_rvalid;
-  assign \s_axil_rready$110  = s_axil_rready;
-  assign \s_axil_rdata$111  = s_axil_rdata;
-  assign \s_axil_rresp$112  = s_axil_rresp;
+  assign bus__w_addr = s_axil_awaddr;
+  assign \bus__w_addr$79  = s_axil_awaddr;
+  assign \bus__w_addr_from_queue$81  = bus__w_addr_from_queue;
+  assign \bus__w_addr_queued$83  = bus__w_addr_queued;
+  assign \bus__w_beat_from_queue$85  = bus__w_beat_from_queue;
+  assign bus__w_data = s_axil_wdata;
+  assign \bus__w_data$87  = s_axil_wdata;
+  assign bus__w_data_queued = \$15 [31:0];
+  assign \bus__w_data_queued$89  = \$15 [31:0];
+  assign \bus__w_err$91  = bus__w_err;
+  assign \bus__w_req$93  = bus__w_req;
+  assign \bus__w_slow$95  = bus__w_slow;
+  assign \bus__w_slow_ack$97  = bus__w_slow_ack;
+  assign \bus__w_slow_err$99  = bus__w_slow_err;
+  assign bus__w_strb = s_axil_wstrb;
+  assign \bus__w_strb$101  = s_axil_wstrb;
+  assign bus__w_strb_queued = \$15 [35:32];
+  assign \bus__w_strb_queued$103  = \$15 [35:32];
+  assign \s_axil_awvalid$104  = s_axil_awvalid;
+  assign \s_axil_awready$105  = s_axil_awready;
+  assign \s_axil_awaddr$106  = s_axil_awaddr;
+  assign \s_axil_awprot$107  = s_axil_awprot;
+  assign \s_axil_wvalid$108  = s_axil_wvalid;
+  assign \s_axil_wready$109  = s_axil_wready;
+  assign \s_axil_wdata$110  = s_axil_wdata;
+  assign \s_axil_wstrb$111  = s_axil_wstrb;
+  assign \s_axil_bvalid$112  = s_axil_bvalid;
+  assign \s_axil_bready$113  = s_axil_bready;
+  assign \s_axil_bresp$114  = s_axil_bresp;
+  assign \s_axil_arvalid$115  = s_axil_arvalid;
+  assign \s_axil_arready$116  = s_axil_arready;
+  assign \s_axil_araddr$117  = s_axil_araddr;
+  assign \s_axil_arprot$118  = s_axil_arprot;
+  assign \s_axil_rvalid$119  = s_axil_rvalid;
+  assign \s_axil_rready$120  = s_axil_rready;
+  assign \s_axil_rdata$121  = s_axil_rdata;
+  assign \s_axil_rresp$122  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
-  assign req_free_addr = \$19 [31:0];
-  assign req_free_oor = \$19 [32];
+  assign req_free_addr = \$20 [31:0];
+  assign req_free_oor = \$20 [32];
   assign alloc_port_size = alloc_size;
   assign free_port_addr = free_addr;
-  assign free_oor_pool = \$19 [34:33];
-  assign req_free_pool = \$19 [34:33];
-  assign free_reg_hit = \$19 [41:39];
-  assign req_free_hit = \$19 [41:39];
-  assign flush_reg_select = \$19 [44:42];
-  assign req_flush_select = \$19 [44:42];
+  assign flush_port_pool = flush_pool;
+  assign free_oor_pool = \$20 [34:33];
+  assign req_free_pool = \$20 [34:33];
+  assign free_reg_hit = \$20 [41:39];
+  assign req_free_hit = \$20 [41:39];
+  assign flush_reg_select = \$20 [44:42];
+  assign req_flush_select = \$20 [44:42];
   assign flush_src = req_flush;
-  assign req_flush_pool = \$19 [34:33];
-  assign req_free_tag = \$19 [38:35];
-  assign \grant_ok$146  = \$11 [0];
-  assign \grant_err$147  = \$11 [4:1];
-  assign \grant_pool$148  = \$11 [6:5];
-  assign \grant_slot$149  = \$11 [15:7];
-  assign \grant_addr$150  = \$11 [47:16];
-  assign \grant_user$151  = \$11 [59:52];
-  assign \grant_tag$152  = \$11 [51:48];
-  assign \freed_ok$153  = \$12 [0];
-  assign \flushed_ok$154  = \$13 [0];
-  assign \freed_err$155  = \$12 [4:1];
-  assign \flushed_err$156  = \$13 [4:1];
-  assign \freed_user$157  = \$12 [12:5];
-  assign \flushed_user$158  = \$13 [12:5];
+  assign req_flush_pool = \$20 [34:33];
+  assign req_free_tag = \$20 [38:35];
+  assign \grant_ok$158  = \$11 [0];
+  assign \grant_err$159  = \$11 [4:1];
+  assign \grant_pool$160  = \$11 [6:5];
+  assign \grant_slot$161  = \$11 [15:7];
+  assign \grant_addr$162  = \$11 [47:16];
+  assign \grant_user$163  = \$11 [59:52];
+  assign \grant_tag$164  = \$11 [51:48];
+  assign \freed_ok$165  = \$12 [0];
+  assign \flushed_ok$166  = \$13 [0];
+  assign \freed_err$167  = \$12 [4:1];
+  assign \flushed_err$168  = \$13 [4:1];
+  assign \freed_user$169  = \$12 [12:5];
+  assign \flushed_user$170  = \$13 [12:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$159 ;
+  assign rsp_grant_valid = \grant_valid$171 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [6:5];
@@ -526,7 +558,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign rsp_grant_overwrite = \$11 [60];
   assign grant_overwrite = \$11 [60];
   assign rsp_grant_tag = \$11 [51:48];
-  assign rsp_freed_valid = \freed_valid$161 ;
+  assign rsp_freed_valid = \freed_valid$173 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [14:13];
@@ -539,16 +571,16 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [36:33];
   assign freed_tag = \$14 [36:33];
-  assign rsp_flushed_valid = \flushed_valid$163 ;
+  assign rsp_flushed_valid = \flushed_valid$175 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [14:13];
   assign flushed_pool = \$13 [14:13];
   assign rsp_flushed_user = \$13 [12:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$198  = busy;
+  assign \busy$210  = busy;
   assign ready = running;
-  assign \irq$200  = irq;
+  assign \irq$212  = irq;
   assign native_alloc_valid = alloc_valid;
   assign native_free_valid = free_valid;
   assign native_flush_valid = flush_valid;
@@ -567,9 +599,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign flushed_user = \$13 [12:5];
 endmodule
 
-module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4755$0 , \port$4755$7 , \port$4755$48 , r_fast_push, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$238  = 0;
+module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow
+, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4570$0 , \port$4570$7 , \port$4570$48 , w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$244  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1276,9 +1308,9 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$732 ;
   wire \$733 ;
   wire \$734 ;
-  wire [35:0] \$735 ;
+  wire \$735 ;
   wire \$736 ;
-  wire [35:0] \$737 ;
+  wire \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
@@ -1287,9 +1319,9 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$742 ;
   wire \$743 ;
   wire \$744 ;
-  reg \$745 ;
-  reg [9:0] \$746 ;
-  reg \$747 ;
+  wire \$745 ;
+  reg \$746 ;
+  reg [9:0] \$747 ;
   reg \$748 ;
   reg \$749 ;
   wire \$75 ;
@@ -1299,34 +1331,34 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   reg \$753 ;
   reg \$754 ;
   reg \$755 ;
-  reg [32:0] \$756 ;
-  reg [3:0] \$757 ;
+  reg \$756 ;
+  reg [32:0] \$757 ;
   reg [3:0] \$758 ;
   reg [3:0] \$759 ;
   wire \$76 ;
   reg [3:0] \$760 ;
-  reg [8:0] \$761 ;
-  reg [9:0] \$762 ;
-  reg [31:0] \$763 ;
-  reg [3:0] \$764 ;
+  reg [3:0] \$761 ;
+  reg [8:0] \$762 ;
+  reg [9:0] \$763 ;
+  reg [31:0] \$764 ;
   reg [3:0] \$765 ;
   reg [3:0] \$766 ;
   reg [3:0] \$767 ;
-  reg [8:0] \$768 ;
-  reg [9:0] \$769 ;
+  reg [3:0] \$768 ;
+  reg [8:0] \$769 ;
   wire \$77 ;
-  reg [11:0] \$770 ;
-  reg [1:0] \$771 ;
-  reg [11:0] \$772 ;
-  reg [35:0] \$773 ;
+  reg [9:0] \$770 ;
+  reg \$771 ;
+  reg \$772 ;
+  reg [11:0] \$773 ;
   reg [1:0] \$774 ;
-  reg [35:0] \$775 ;
-  reg \$776 ;
-  reg [9:0] \$777 ;
-  reg \$778 ;
+  reg [11:0] \$775 ;
+  reg [35:0] \$776 ;
+  reg [1:0] \$777 ;
+  reg [35:0] \$778 ;
   reg \$779 ;
   wire \$78 ;
-  reg \$780 ;
+  reg [9:0] \$780 ;
   reg \$781 ;
   reg \$782 ;
   reg \$783 ;
@@ -1334,11 +1366,11 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   reg \$785 ;
   reg \$786 ;
   reg \$787 ;
-  reg [9:0] \$788 ;
+  reg \$788 ;
   reg \$789 ;
   wire \$79 ;
   reg \$790 ;
-  reg \$791 ;
+  reg [9:0] \$791 ;
   reg \$792 ;
   reg \$793 ;
   reg \$794 ;
@@ -1346,12 +1378,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   reg \$796 ;
   reg \$797 ;
   reg \$798 ;
-  reg [9:0] \$799 ;
+  reg \$799 ;
   wire \$8 ;
   wire \$80 ;
   reg \$800 ;
   reg \$801 ;
-  reg \$802 ;
+  reg [9:0] \$802 ;
   reg \$803 ;
   reg \$804 ;
   reg \$805 ;
@@ -1360,6 +1392,9 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   reg \$808 ;
   reg \$809 ;
   wire \$81 ;
+  reg \$810 ;
+  reg \$811 ;
+  reg \$812 ;
   wire \$82 ;
   wire \$83 ;
   wire [32:0] \$84 ;
@@ -1379,23 +1414,27 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
+  (* init = 1'h0 *)
   wire \$signal ;
-  wire \$signal$103 ;
-  wire \$signal$121 ;
   wire \$signal$123 ;
-  wire \$signal$135 ;
+  wire \$signal$125 ;
+  wire \$signal$142 ;
+  wire \$signal$39 ;
+  wire \$signal$97 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$99 ;
+  wire [3:0] \$signature__addr$103 ;
   wire [32:0] \$signature__data ;
-  wire [31:0] \$signature__data$100 ;
+  wire [31:0] \$signature__data$104 ;
   wire \$signature__en ;
-  wire \$signature__en$101 ;
+  wire \$signature__en$105 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
+  (* init = 1'h0 *)
+  wire ar_slow;
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
@@ -1403,31 +1442,38 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [31:0] bus__r_data;
   input bus__r_err;
   wire bus__r_err;
+  output bus__r_req;
   wire bus__r_req;
+  input bus__r_slow;
   wire bus__r_slow;
   wire bus__r_slow_ack;
   wire [31:0] bus__r_slow_data;
   wire bus__w_ack;
-  output [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
-  output [31:0] bus__w_data;
+  output bus__w_addr_from_queue;
+  wire bus__w_addr_from_queue;
+  (* init = 12'h000 *)
+  wire [11:0] bus__w_addr_queued;
+  output bus__w_beat_from_queue;
+  wire bus__w_beat_from_queue;
   wire [31:0] bus__w_data;
+  wire [31:0] bus__w_data_queued;
   wire bus__w_err;
   output bus__w_req;
   wire bus__w_req;
   wire bus__w_slow;
   wire bus__w_slow_ack;
   wire bus__w_slow_err;
-  output [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
+  wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4755$0 ;
-  wire [4:0] \port$4755$0 ;
-  input [3:0] \port$4755$48 ;
-  wire [3:0] \port$4755$48 ;
-  input [8:0] \port$4755$7 ;
-  wire [8:0] \port$4755$7 ;
+  input [4:0] \port$4570$0 ;
+  wire [4:0] \port$4570$0 ;
+  input [3:0] \port$4570$48 ;
+  wire [3:0] \port$4570$48 ;
+  input [8:0] \port$4570$7 ;
+  wire [8:0] \port$4570$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1452,10 +1498,8 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   reg r_kinds_data9 = 1'h0;
   reg [9:0] r_kinds_full = 10'h000;
   wire r_kinds_pop;
-  output r_kinds_push;
-  wire r_kinds_push;
-  input r_kinds_w_data;
-  wire r_kinds_w_data;
+  reg r_kinds_push = 1'h0;
+  reg r_kinds_w_data = 1'h0;
   reg [9:0] r_slow_count = 10'h000;
   reg [31:0] r_slow_head = 32'd0;
   reg [8:0] r_slow_held = 9'h000;
@@ -1470,7 +1514,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$98 ;
+  wire [3:0] \read__addr$102 ;
   wire [32:0] read__data;
   wire [31:0] \read__data$32 ;
   wire [11:0] s_axil_araddr;
@@ -1505,6 +1549,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] s_axil_wstrb;
   input s_axil_wvalid;
   wire s_axil_wvalid;
+  output [11:0] w_addrs_data0;
   reg [11:0] w_addrs_data0 = 12'h000;
   reg [11:0] w_addrs_data1 = 12'h000;
   reg [1:0] w_addrs_full = 2'h0;
@@ -1512,6 +1557,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire w_addrs_push;
   input [11:0] w_addrs_w_data;
   wire [11:0] w_addrs_w_data;
+  output [35:0] w_datas_data0;
   reg [35:0] w_datas_data0 = 36'h000000000;
   reg [35:0] w_datas_data1 = 36'h000000000;
   reg [1:0] w_datas_full = 2'h0;
@@ -1591,10 +1637,13 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     r_slow_ring[15] = 32'd0;
   end
   always @(posedge aclk_clk) begin
-    if (\$signature__en$101 )
-      r_slow_ring[r_slow_wr] <= { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 , 10'h000, \port$4755$7  };
+    if (\$signature__en$105 )
+      r_slow_ring[r_slow_wr] <= { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 , 10'h000, \port$4570$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$188  & r_fast_held[0];
+  assign \$190  = ~ r_fast_push;
   assign \$191  = \$189  & \$190 ;
   assign \$192  = \$191  ? 1'h0 : r_fast_held[8];
   assign \$193  = \$185  ? r_fast_held[7] : \$192 ;
@@ -1661,7 +1710,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 , 10'h000, \port$4755$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 , 10'h000, \port$4570$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2095,198 +2144,202 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$702  = ~ r_slow_pop;
   assign \$703  = r_slow_count[0] & \$702 ;
   assign \$704  = r_slow_held[0] | \$703 ;
-  assign \$signature__en$101  = r_slow_push & \$704 ;
-  assign s_axil_arready = ~ r_kinds_full[9];
+  assign \$signature__en$105  = r_slow_push & \$704 ;
   assign \$705  = ~ r_kinds_full[9];
-  assign r_kinds_push = s_axil_arvalid & \$705 ;
-  assign \$706  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
-  assign s_axil_rvalid = r_kinds_full[0] & \$706 ;
+  assign \$706  = r_kinds_push & r_kinds_full[8];
+  assign \$707  = ~ \$706 ;
+  assign s_axil_arready = \$705  & \$707 ;
+  assign \$708  = ~ r_kinds_full[9];
+  assign \$709  = r_kinds_push & r_kinds_full[8];
+  assign \$710  = ~ \$709 ;
+  assign \$711  = \$708  & \$710 ;
+  assign \$signal$39  = s_axil_arvalid & \$711 ;
+  assign \$712  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
+  assign s_axil_rvalid = r_kinds_full[0] & \$712 ;
   assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
-  assign \$707  = ~ r_kinds_data0;
-  assign \$708  = \$707  & r_fast_head[32];
-  assign s_axil_rresp = \$708  ? 2'h2 : 2'h0;
+  assign \$713  = ~ r_kinds_data0;
+  assign \$714  = \$713  & r_fast_head[32];
+  assign s_axil_rresp = \$714  ? 2'h2 : 2'h0;
   assign r_kinds_pop = r_fast_pop | r_slow_pop;
-  assign \$709  = ~ r_kinds_data0;
-  assign \$710  = r_kinds_full[0] & \$709 ;
-  assign \$711  = \$710  & r_fast_count[0];
-  assign r_fast_pop = \$711  & s_axil_rready;
-  assign \$712  = r_kinds_full[0] & r_kinds_data0;
-  assign \$713  = \$712  & r_slow_count[0];
-  assign r_slow_pop = \$713  & s_axil_rready;
+  assign \$715  = ~ r_kinds_data0;
+  assign \$716  = r_kinds_full[0] & \$715 ;
+  assign \$717  = \$716  & r_fast_count[0];
+  assign r_fast_pop = \$717  & s_axil_rready;
+  assign \$718  = r_kinds_full[0] & r_kinds_data0;
+  assign \$719  = \$718  & r_slow_count[0];
+  assign r_slow_pop = \$719  & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$714  = ~ w_addrs_full[1];
-  assign \$signal$121  = s_axil_awvalid & \$714 ;
-  assign \$715  = ~ w_datas_full[1];
-  assign \$signal$123  = s_axil_wvalid & \$715 ;
-  assign \$716  = w_addrs_full[0] | \$signal$121 ;
-  assign \$717  = w_datas_full[0] | \$signal$123 ;
-  assign \$718  = \$716  & \$717 ;
-  assign \$719  = ~ w_kinds_full[9];
-  assign \$720  = w_kinds_push & w_kinds_full[8];
-  assign \$721  = ~ \$720 ;
-  assign \$722  = \$719  & \$721 ;
-  assign \$signal  = \$718  & \$722 ;
-  assign \$723  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal  & \$724 ;
-  assign \$725  = ~ w_addrs_full[0];
-  assign \$726  = \$signal  & \$725 ;
+  assign \$720  = ~ w_addrs_full[1];
+  assign \$signal$123  = s_axil_awvalid & \$720 ;
+  assign \$721  = ~ w_datas_full[1];
+  assign \$signal$125  = s_axil_wvalid & \$721 ;
+  assign \$722  = w_addrs_full[0] | \$signal$123 ;
+  assign \$723  = w_datas_full[0] | \$signal$125 ;
+  assign \$724  = \$722  & \$723 ;
+  assign \$725  = ~ w_kinds_full[9];
+  assign \$726  = w_kinds_push & w_kinds_full[8];
   assign \$727  = ~ \$726 ;
-  assign w_addrs_push = \$signal$121  & \$727 ;
-  assign \$728  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal  & \$729 ;
-  assign \$730  = ~ w_datas_full[0];
-  assign \$731  = \$signal  & \$730 ;
-  assign \$732  = ~ \$731 ;
-  assign w_datas_push = \$signal$123  & \$732 ;
-  assign \$733  = ~ w_addrs_full[0];
-  assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$728  = \$725  & \$727 ;
+  assign \$signal$97  = \$724  & \$728 ;
+  assign \$729  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal$97  & \$730 ;
+  assign \$731  = ~ w_addrs_full[0];
+  assign \$732  = \$signal$97  & \$731 ;
+  assign \$733  = ~ \$732 ;
+  assign w_addrs_push = \$signal$123  & \$733 ;
   assign \$734  = ~ w_datas_full[0];
-  assign \$735  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign w_datas_pop = \$signal$97  & \$735 ;
   assign \$736  = ~ w_datas_full[0];
-  assign \$737  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$738  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$738 ;
-  assign \$739  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$739  ? 2'h2 : 2'h0;
+  assign \$737  = \$signal$97  & \$736 ;
+  assign \$738  = ~ \$737 ;
+  assign w_datas_push = \$signal$125  & \$738 ;
+  assign \$739  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$739 ;
+  assign \$740  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$740  ? 2'h2 : 2'h0;
   assign w_kinds_pop = w_fast_pop | w_slow_pop;
-  assign \$740  = ~ w_kinds_data0;
-  assign \$741  = w_kinds_full[0] & \$740 ;
-  assign \$742  = \$741  & w_fast_full[0];
-  assign w_fast_pop = \$742  & s_axil_bready;
-  assign \$743  = w_kinds_full[0] & w_kinds_data0;
-  assign \$744  = \$743  & w_slow_full[0];
-  assign w_slow_pop = \$744  & s_axil_bready;
+  assign \$741  = ~ w_kinds_data0;
+  assign \$742  = w_kinds_full[0] & \$741 ;
+  assign \$743  = \$742  & w_fast_full[0];
+  assign w_fast_pop = \$743  & s_axil_bready;
+  assign \$744  = w_kinds_full[0] & w_kinds_data0;
+  assign \$745  = \$744  & w_slow_full[0];
+  assign w_slow_pop = \$745  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$745 ;
+    r_kinds_data0 <= \$746 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$746 ;
+    r_kinds_full <= \$747 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$747 ;
+    r_kinds_data1 <= \$748 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$748 ;
+    r_kinds_data2 <= \$749 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$749 ;
+    r_kinds_data3 <= \$750 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$750 ;
+    r_kinds_data4 <= \$751 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$751 ;
+    r_kinds_data5 <= \$752 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$752 ;
+    r_kinds_data6 <= \$753 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$753 ;
+    r_kinds_data7 <= \$754 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$754 ;
+    r_kinds_data8 <= \$755 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$755 ;
+    r_kinds_data9 <= \$756 ;
   always @(posedge aclk_clk)
-    r_fast_head <= \$756 ;
+    r_fast_head <= \$757 ;
   always @(posedge aclk_clk)
-    r_fast_rd <= \$757 ;
+    r_fast_rd <= \$758 ;
   always @(posedge aclk_clk)
-    r_fast_rd_next <= \$758 ;
+    r_fast_rd_next <= \$759 ;
   always @(posedge aclk_clk)
-    r_fast_wr <= \$759 ;
+    r_fast_wr <= \$760 ;
   always @(posedge aclk_clk)
-    r_fast_wr_next <= \$760 ;
+    r_fast_wr_next <= \$761 ;
   always @(posedge aclk_clk)
-    r_fast_held <= \$761 ;
+    r_fast_held <= \$762 ;
   always @(posedge aclk_clk)
-    r_fast_count <= \$762 ;
+    r_fast_count <= \$763 ;
   always @(posedge aclk_clk)
-    r_slow_head <= \$763 ;
+    r_slow_head <= \$764 ;
   always @(posedge aclk_clk)
-    r_slow_rd <= \$764 ;
+    r_slow_rd <= \$765 ;
   always @(posedge aclk_clk)
-    r_slow_rd_next <= \$765 ;
+    r_slow_rd_next <= \$766 ;
   always @(posedge aclk_clk)
-    r_slow_wr <= \$766 ;
+    r_slow_wr <= \$767 ;
   always @(posedge aclk_clk)
-    r_slow_wr_next <= \$767 ;
+    r_slow_wr_next <= \$768 ;
   always @(posedge aclk_clk)
-    r_slow_held <= \$768 ;
+    r_slow_held <= \$769 ;
   always @(posedge aclk_clk)
-    r_slow_count <= \$769 ;
+    r_slow_count <= \$770 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$770 ;
+    r_kinds_push <= \$771 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$771 ;
+    r_kinds_w_data <= \$772 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$772 ;
+    w_addrs_data0 <= \$773 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$773 ;
+    w_addrs_full <= \$774 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$774 ;
+    w_addrs_data1 <= \$775 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$775 ;
+    w_datas_data0 <= \$776 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$776 ;
+    w_datas_full <= \$777 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$777 ;
+    w_datas_data1 <= \$778 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$778 ;
+    w_kinds_data0 <= \$779 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$779 ;
+    w_kinds_full <= \$780 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$780 ;
+    w_kinds_data1 <= \$781 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$781 ;
+    w_kinds_data2 <= \$782 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$782 ;
+    w_kinds_data3 <= \$783 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$783 ;
+    w_kinds_data4 <= \$784 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$784 ;
+    w_kinds_data5 <= \$785 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$785 ;
+    w_kinds_data6 <= \$786 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$786 ;
+    w_kinds_data7 <= \$787 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$787 ;
+    w_kinds_data8 <= \$788 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$788 ;
+    w_kinds_data9 <= \$789 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$789 ;
+    w_fast_data0 <= \$790 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$790 ;
+    w_fast_full <= \$791 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$791 ;
+    w_fast_data1 <= \$792 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$792 ;
+    w_fast_data2 <= \$793 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$793 ;
+    w_fast_data3 <= \$794 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$794 ;
+    w_fast_data4 <= \$795 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$795 ;
+    w_fast_data5 <= \$796 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$796 ;
+    w_fast_data6 <= \$797 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$797 ;
+    w_fast_data7 <= \$798 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$798 ;
+    w_fast_data8 <= \$799 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$799 ;
+    w_fast_data9 <= \$800 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$800 ;
+    w_slow_data0 <= \$801 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$801 ;
+    w_slow_full <= \$802 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$802 ;
+    w_slow_data1 <= \$803 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$803 ;
+    w_slow_data2 <= \$804 ;
   always @(posedge aclk_clk)
-    w_slow_data5 <= \$804 ;
+    w_slow_data3 <= \$805 ;
   always @(posedge aclk_clk)
-    w_slow_data6 <= \$805 ;
+    w_slow_data4 <= \$806 ;
   always @(posedge aclk_clk)
-    w_slow_data7 <= \$806 ;
+    w_slow_data5 <= \$807 ;
   always @(posedge aclk_clk)
-    w_slow_data8 <= \$807 ;
+    w_slow_data6 <= \$808 ;
   always @(posedge aclk_clk)
-    w_slow_data9 <= \$808 ;
+    w_slow_data7 <= \$809 ;
   always @(posedge aclk_clk)
-    w_kinds_push <= \$809 ;
+    w_slow_data8 <= \$810 ;
+  always @(posedge aclk_clk)
+    w_slow_data9 <= \$811 ;
+  always @(posedge aclk_clk)
+    w_kinds_push <= \$812 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -2471,602 +2524,619 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$185  = r_fast_push & \$184 ;
   assign \$186  = ~ r_fast_pop;
   assign \$187  = r_fast_count[0] & \$186 ;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$188  & r_fast_held[0];
-  assign \$190  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$745  = \$3 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$746  = \$3 ;
     if (aclk_rst) begin
-      \$745  = 1'h0;
+      \$746  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$746 [0] = \$8 ;
-    \$746 [1] = \$16 ;
-    \$746 [2] = \$24 ;
-    \$746 [3] = \$32 ;
-    \$746 [4] = \$40 ;
-    \$746 [5] = \$48 ;
-    \$746 [6] = \$56 ;
-    \$746 [7] = \$64 ;
-    \$746 [8] = \$72 ;
-    \$746 [9] = \$80 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$747 [0] = \$8 ;
+    \$747 [1] = \$16 ;
+    \$747 [2] = \$24 ;
+    \$747 [3] = \$32 ;
+    \$747 [4] = \$40 ;
+    \$747 [5] = \$48 ;
+    \$747 [6] = \$56 ;
+    \$747 [7] = \$64 ;
+    \$747 [8] = \$72 ;
+    \$747 [9] = \$80 ;
     if (aclk_rst) begin
-      \$746  = 10'h000;
+      \$747  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$747  = \$11 ;
-    if (aclk_rst) begin
-      \$747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$748  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$748  = \$11 ;
     if (aclk_rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$749  = \$27 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$749  = \$19 ;
     if (aclk_rst) begin
       \$749  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$750  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$750  = \$27 ;
     if (aclk_rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$751  = \$43 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$751  = \$35 ;
     if (aclk_rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$752  = \$51 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$752  = \$43 ;
     if (aclk_rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$753  = \$59 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$753  = \$51 ;
     if (aclk_rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$754  = \$67 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$754  = \$59 ;
     if (aclk_rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$755  = \$75 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$755  = \$67 ;
     if (aclk_rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$756  = r_fast_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$756  = \$75 ;
+    if (aclk_rst) begin
+      \$756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$757  = r_fast_head;
     if (\$83 ) begin
-      \$756  = \$84 ;
+      \$757  = \$84 ;
     end
     if (aclk_rst) begin
-      \$756  = 33'h000000000;
+      \$757  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$757  = r_fast_rd;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$758  = r_fast_rd;
     if (\$88 ) begin
-      \$757  = r_fast_rd_next;
+      \$758  = r_fast_rd_next;
     end
     if (aclk_rst) begin
-      \$757  = 4'h0;
+      \$758  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$758  = r_fast_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$759  = r_fast_rd_next;
     if (\$88 ) begin
-      \$758  = \$89 [3:0];
+      \$759  = \$89 [3:0];
     end
     if (aclk_rst) begin
-      \$758  = 4'h1;
+      \$759  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$759  = r_fast_wr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$760  = r_fast_wr;
     if (\$93 ) begin
-      \$759  = r_fast_wr_next;
+      \$760  = r_fast_wr_next;
     end
     if (aclk_rst) begin
-      \$759  = 4'h0;
+      \$760  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$760  = r_fast_wr_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$761  = r_fast_wr_next;
     if (\$93 ) begin
-      \$760  = \$94 [3:0];
+      \$761  = \$94 [3:0];
     end
     if (aclk_rst) begin
-      \$760  = 4'h1;
+      \$761  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$761 [0] = \$105 ;
-    \$761 [1] = \$116 ;
-    \$761 [2] = \$127 ;
-    \$761 [3] = \$138 ;
-    \$761 [4] = \$149 ;
-    \$761 [5] = \$160 ;
-    \$761 [6] = \$171 ;
-    \$761 [7] = \$182 ;
-    \$761 [8] = \$193 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$762 [0] = \$105 ;
+    \$762 [1] = \$116 ;
+    \$762 [2] = \$127 ;
+    \$762 [3] = \$138 ;
+    \$762 [4] = \$149 ;
+    \$762 [5] = \$160 ;
+    \$762 [6] = \$171 ;
+    \$762 [7] = \$182 ;
+    \$762 [8] = \$193 ;
     if (aclk_rst) begin
-      \$761  = 9'h000;
+      \$762  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$762 [0] = \$199 ;
-    \$762 [1] = \$205 ;
-    \$762 [2] = \$211 ;
-    \$762 [3] = \$217 ;
-    \$762 [4] = \$223 ;
-    \$762 [5] = \$229 ;
-    \$762 [6] = \$235 ;
-    \$762 [7] = \$241 ;
-    \$762 [8] = \$247 ;
-    \$762 [9] = \$253 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$763 [0] = \$199 ;
+    \$763 [1] = \$205 ;
+    \$763 [2] = \$211 ;
+    \$763 [3] = \$217 ;
+    \$763 [4] = \$223 ;
+    \$763 [5] = \$229 ;
+    \$763 [6] = \$235 ;
+    \$763 [7] = \$241 ;
+    \$763 [8] = \$247 ;
+    \$763 [9] = \$253 ;
     if (aclk_rst) begin
-      \$762  = 10'h000;
+      \$763  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$763  = r_slow_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$764  = r_slow_head;
     if (\$256 ) begin
-      \$763  = \$257 ;
+      \$764  = \$257 ;
     end
     if (aclk_rst) begin
-      \$763  = 32'd0;
+      \$764  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$764  = r_slow_rd;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$765  = r_slow_rd;
     if (\$261 ) begin
-      \$764  = r_slow_rd_next;
+      \$765  = r_slow_rd_next;
     end
     if (aclk_rst) begin
-      \$764  = 4'h0;
+      \$765  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$765  = r_slow_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$766  = r_slow_rd_next;
     if (\$261 ) begin
-      \$765  = \$262 [3:0];
+      \$766  = \$262 [3:0];
     end
     if (aclk_rst) begin
-      \$765  = 4'h1;
+      \$766  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$766  = r_slow_wr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$767  = r_slow_wr;
     if (\$266 ) begin
-      \$766  = r_slow_wr_next;
+      \$767  = r_slow_wr_next;
     end
     if (aclk_rst) begin
-      \$766  = 4'h0;
+      \$767  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$767  = r_slow_wr_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$768  = r_slow_wr_next;
     if (\$266 ) begin
-      \$767  = \$267 [3:0];
+      \$768  = \$267 [3:0];
     end
     if (aclk_rst) begin
-      \$767  = 4'h1;
+      \$768  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$768 [0] = \$278 ;
-    \$768 [1] = \$289 ;
-    \$768 [2] = \$300 ;
-    \$768 [3] = \$311 ;
-    \$768 [4] = \$322 ;
-    \$768 [5] = \$333 ;
-    \$768 [6] = \$344 ;
-    \$768 [7] = \$355 ;
-    \$768 [8] = \$366 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$769 [0] = \$278 ;
+    \$769 [1] = \$289 ;
+    \$769 [2] = \$300 ;
+    \$769 [3] = \$311 ;
+    \$769 [4] = \$322 ;
+    \$769 [5] = \$333 ;
+    \$769 [6] = \$344 ;
+    \$769 [7] = \$355 ;
+    \$769 [8] = \$366 ;
     if (aclk_rst) begin
-      \$768  = 9'h000;
+      \$769  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$769 [0] = \$372 ;
-    \$769 [1] = \$378 ;
-    \$769 [2] = \$384 ;
-    \$769 [3] = \$390 ;
-    \$769 [4] = \$396 ;
-    \$769 [5] = \$402 ;
-    \$769 [6] = \$408 ;
-    \$769 [7] = \$414 ;
-    \$769 [8] = \$420 ;
-    \$769 [9] = \$426 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$770 [0] = \$372 ;
+    \$770 [1] = \$378 ;
+    \$770 [2] = \$384 ;
+    \$770 [3] = \$390 ;
+    \$770 [4] = \$396 ;
+    \$770 [5] = \$402 ;
+    \$770 [6] = \$408 ;
+    \$770 [7] = \$414 ;
+    \$770 [8] = \$420 ;
+    \$770 [9] = \$426 ;
     if (aclk_rst) begin
-      \$769  = 10'h000;
+      \$770  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$770  = \$429 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$771  = \$signal$39 ;
     if (aclk_rst) begin
-      \$770  = 12'h000;
+      \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$771 [0] = \$434 ;
-    \$771 [1] = \$442 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$772  = bus__r_slow;
     if (aclk_rst) begin
-      \$771  = 2'h0;
+      \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$772  = \$437 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$773  = \$429 ;
     if (aclk_rst) begin
-      \$772  = 12'h000;
+      \$773  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$773  = \$445 ;
-    if (aclk_rst) begin
-      \$773  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$774 [0] = \$450 ;
-    \$774 [1] = \$458 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$774 [0] = \$434 ;
+    \$774 [1] = \$442 ;
     if (aclk_rst) begin
       \$774  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$775  = \$453 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$775  = \$437 ;
     if (aclk_rst) begin
-      \$775  = 36'h000000000;
+      \$775  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$776  = \$461 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$776  = \$445 ;
     if (aclk_rst) begin
-      \$776  = 1'h0;
+      \$776  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$777 [0] = \$466 ;
-    \$777 [1] = \$474 ;
-    \$777 [2] = \$482 ;
-    \$777 [3] = \$490 ;
-    \$777 [4] = \$498 ;
-    \$777 [5] = \$506 ;
-    \$777 [6] = \$514 ;
-    \$777 [7] = \$522 ;
-    \$777 [8] = \$530 ;
-    \$777 [9] = \$538 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$777 [0] = \$450 ;
+    \$777 [1] = \$458 ;
     if (aclk_rst) begin
-      \$777  = 10'h000;
+      \$777  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$778  = \$469 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$778  = \$453 ;
     if (aclk_rst) begin
-      \$778  = 1'h0;
+      \$778  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$779  = \$477 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$779  = \$461 ;
     if (aclk_rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$780  = \$485 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$780 [0] = \$466 ;
+    \$780 [1] = \$474 ;
+    \$780 [2] = \$482 ;
+    \$780 [3] = \$490 ;
+    \$780 [4] = \$498 ;
+    \$780 [5] = \$506 ;
+    \$780 [6] = \$514 ;
+    \$780 [7] = \$522 ;
+    \$780 [8] = \$530 ;
+    \$780 [9] = \$538 ;
     if (aclk_rst) begin
-      \$780  = 1'h0;
+      \$780  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$781  = \$493 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$781  = \$469 ;
     if (aclk_rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$782  = \$501 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$782  = \$477 ;
     if (aclk_rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$783  = \$509 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$783  = \$485 ;
     if (aclk_rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$784  = \$517 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$784  = \$493 ;
     if (aclk_rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$785  = \$525 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$785  = \$501 ;
     if (aclk_rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$786  = \$533 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$786  = \$509 ;
     if (aclk_rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$787  = \$541 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$787  = \$517 ;
     if (aclk_rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$788 [0] = \$546 ;
-    \$788 [1] = \$554 ;
-    \$788 [2] = \$562 ;
-    \$788 [3] = \$570 ;
-    \$788 [4] = \$578 ;
-    \$788 [5] = \$586 ;
-    \$788 [6] = \$594 ;
-    \$788 [7] = \$602 ;
-    \$788 [8] = \$610 ;
-    \$788 [9] = \$618 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$788  = \$525 ;
     if (aclk_rst) begin
-      \$788  = 10'h000;
+      \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$789  = \$549 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$789  = \$533 ;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$790  = \$557 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$790  = \$541 ;
     if (aclk_rst) begin
       \$790  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$791  = \$565 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$791 [0] = \$546 ;
+    \$791 [1] = \$554 ;
+    \$791 [2] = \$562 ;
+    \$791 [3] = \$570 ;
+    \$791 [4] = \$578 ;
+    \$791 [5] = \$586 ;
+    \$791 [6] = \$594 ;
+    \$791 [7] = \$602 ;
+    \$791 [8] = \$610 ;
+    \$791 [9] = \$618 ;
     if (aclk_rst) begin
-      \$791  = 1'h0;
+      \$791  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$792  = \$573 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$792  = \$549 ;
     if (aclk_rst) begin
       \$792  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$793  = \$581 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$793  = \$557 ;
     if (aclk_rst) begin
       \$793  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$794  = \$589 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$794  = \$565 ;
     if (aclk_rst) begin
       \$794  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$795  = \$597 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$795  = \$573 ;
     if (aclk_rst) begin
       \$795  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$796  = \$605 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$796  = \$581 ;
     if (aclk_rst) begin
       \$796  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$797  = \$613 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$797  = \$589 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$798  = \$621 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$798  = \$597 ;
     if (aclk_rst) begin
       \$798  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$799 [0] = \$626 ;
-    \$799 [1] = \$634 ;
-    \$799 [2] = \$642 ;
-    \$799 [3] = \$650 ;
-    \$799 [4] = \$658 ;
-    \$799 [5] = \$666 ;
-    \$799 [6] = \$674 ;
-    \$799 [7] = \$682 ;
-    \$799 [8] = \$690 ;
-    \$799 [9] = \$698 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$799  = \$605 ;
     if (aclk_rst) begin
-      \$799  = 10'h000;
+      \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$800  = \$629 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$800  = \$613 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$801  = \$637 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$801  = \$621 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$802  = \$645 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$802 [0] = \$626 ;
+    \$802 [1] = \$634 ;
+    \$802 [2] = \$642 ;
+    \$802 [3] = \$650 ;
+    \$802 [4] = \$658 ;
+    \$802 [5] = \$666 ;
+    \$802 [6] = \$674 ;
+    \$802 [7] = \$682 ;
+    \$802 [8] = \$690 ;
+    \$802 [9] = \$698 ;
     if (aclk_rst) begin
-      \$802  = 1'h0;
+      \$802  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$803  = \$653 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$803  = \$629 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$804  = \$661 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$804  = \$637 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$805  = \$669 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$805  = \$645 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$806  = \$677 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$806  = \$653 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$807  = \$685 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$807  = \$661 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$808  = \$693 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$808  = \$669 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
-    \$809  = \$signal ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$809  = \$677 ;
     if (aclk_rst) begin
       \$809  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$810  = \$685 ;
+    if (aclk_rst) begin
+      \$810  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$811  = \$693 ;
+    if (aclk_rst) begin
+      \$811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    \$812  = \$signal$97 ;
+    if (aclk_rst) begin
+      \$812  = 1'h0;
+    end
+  end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 , 10'h000, \port$4755$7  };
+  assign r_slow_w_data = { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 , 10'h000, \port$4570$7  };
+  assign \$signal  = r_kinds_push;
+  assign ar_slow = r_kinds_w_data;
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign read__addr = r_fast_rd;
   assign \$signature__addr  = r_fast_wr;
   assign \$signature__data  = { bus__r_err, bus__r_data };
-  assign \read__addr$98  = r_slow_rd;
-  assign \$signature__addr$99  = r_slow_wr;
-  assign \$signature__data$100  = { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 , 10'h000, \port$4755$7  };
-  assign \$signal$103  = r_kinds_push;
-  assign bus__r_req = r_kinds_push;
+  assign \read__addr$102  = r_slow_rd;
+  assign \$signature__addr$103  = r_slow_wr;
+  assign \$signature__data$104  = { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 , 10'h000, \port$4570$7  };
   assign s_axil_araddr = bus__r_addr;
-  assign bus__r_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 , 10'h000, \port$4755$7  };
+  assign bus__r_slow_data = { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 , 10'h000, \port$4570$7  };
   assign s_axil_awaddr = w_addrs_w_data;
+  assign bus__w_addr = w_addrs_w_data;
+  assign bus__w_addr_queued = w_addrs_data0;
+  assign bus__w_data = s_axil_wdata;
+  assign bus__w_strb = s_axil_wstrb;
+  assign bus__w_data_queued = w_datas_data0[31:0];
+  assign bus__w_strb_queued = w_datas_data0[35:32];
   assign bus__w_slow = w_kinds_w_data;
-  assign \$signal$135  = w_kinds_pop;
+  assign \$signal$142  = w_kinds_pop;
   assign bus__w_ack = w_fast_push;
   assign bus__w_err = w_fast_w_data;
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
-  assign bus__w_req = \$signal ;
-  assign bus__w_data = \$735 [31:0];
-  assign bus__w_strb = \$737 [35:32];
+  assign bus__r_req = \$signal$39 ;
+  assign bus__w_req = \$signal$97 ;
+  assign bus__w_addr_from_queue = w_addrs_full[0];
+  assign bus__w_beat_from_queue = w_datas_full[0];
   assign \$6  = r_kinds_push;
   assign \$73  = r_kinds_w_data;
   assign \$77  = \$76 ;
-  assign \$724  = w_addrs_full[0];
+  assign \$730  = w_addrs_full[0];
   assign \$432  = w_addrs_push;
   assign \$435  = w_addrs_w_data;
   assign \$439  = \$438 ;
-  assign \$729  = w_datas_full[0];
+  assign \$735  = w_datas_full[0];
   assign \$448  = w_datas_push;
   assign \$451  = { s_axil_wstrb, s_axil_wdata };
   assign \$455  = \$454 ;
@@ -3081,9 +3151,9 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$695  = \$694 ;
 endmodule
 
-module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$4377$40 , a6_valid
-, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$239  = 0;
+module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
+, \port$4192$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$245  = 0;
   wire [14:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -4597,9 +4667,6 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
-  wire \$auto$rtlil.cc:2739:Not$158 ;
-  wire \$auto$rtlil.cc:2739:Not$160 ;
-  wire \$auto$rtlil.cc:2739:Not$162 ;
   wire \$auto$rtlil.cc:2739:Not$164 ;
   wire \$auto$rtlil.cc:2739:Not$166 ;
   wire \$auto$rtlil.cc:2739:Not$168 ;
@@ -4637,13 +4704,16 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   wire \$auto$rtlil.cc:2739:Not$232 ;
   wire \$auto$rtlil.cc:2739:Not$234 ;
   wire \$auto$rtlil.cc:2739:Not$236 ;
+  wire \$auto$rtlil.cc:2739:Not$238 ;
+  wire \$auto$rtlil.cc:2739:Not$240 ;
+  wire \$auto$rtlil.cc:2739:Not$242 ;
   wire [8:0] \$signal ;
-  wire [3:0] \$signal$159 ;
-  wire \$signal$242 ;
-  wire \$signal$253 ;
-  wire \$signal$272 ;
-  wire [3:0] \$signal$305 ;
-  wire \$signal$441 ;
+  wire [3:0] \$signal$161 ;
+  wire \$signal$244 ;
+  wire \$signal$255 ;
+  wire \$signal$274 ;
+  wire [3:0] \$signal$307 ;
+  wire \$signal$443 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -4759,13 +4829,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   wire [3:0] config_fresh_slot;
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
-  wire [3:0] \config_grant_addr$420 ;
+  wire [3:0] \config_grant_addr$422 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$422 ;
-  wire \config_grant_data$422.snap ;
-  wire [3:0] \config_grant_data$422.tag ;
+  wire [4:0] \config_grant_data$424 ;
+  wire \config_grant_data$424.snap ;
+  wire [3:0] \config_grant_data$424.tag ;
   wire \config_grant_data.snap ;
   wire [3:0] \config_grant_data.tag ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
@@ -4787,11 +4857,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   reg config_nonempty = 1'h0;
   (* init = 4'h0 *)
   wire [3:0] config_parity_addr;
-  wire [3:0] \config_parity_addr$432 ;
+  wire [3:0] \config_parity_addr$434 ;
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$434 ;
+  wire \config_parity_data$436 ;
   reg config_parity_r0_b0 = 1'h0;
   reg config_parity_r1_b0 = 1'h0;
   wire [3:0] config_parity_waddr;
@@ -4833,13 +4903,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   wire [6:0] event_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
-  wire [6:0] \event_grant_addr$375 ;
+  wire [6:0] \event_grant_addr$377 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$377 ;
-  wire \event_grant_data$377.snap ;
-  wire [3:0] \event_grant_data$377.tag ;
+  wire [4:0] \event_grant_data$379 ;
+  wire \event_grant_data$379.snap ;
+  wire [3:0] \event_grant_data$379.tag ;
   wire \event_grant_data.snap ;
   wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4861,11 +4931,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   reg event_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
-  wire [6:0] \event_parity_addr$387 ;
+  wire [6:0] \event_parity_addr$389 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$389 ;
+  wire \event_parity_data$391 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   wire [6:0] event_parity_waddr;
@@ -5017,6 +5087,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   wire fetched_snap;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
+  input [1:0] flush_port_pool;
+  wire [1:0] flush_port_pool;
+  input flush_port_valid;
+  wire flush_port_valid;
   wire [2:0] flush_reg_select;
   input flush_src;
   wire flush_src;
@@ -5076,7 +5150,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$453 ;
+  wire [31:0] \grant_addr$455 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5097,13 +5171,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   wire [8:0] log_fresh_slot;
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
-  wire [8:0] \log_grant_addr$402 ;
+  wire [8:0] \log_grant_addr$404 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$403 ;
-  wire \log_grant_data$403.snap ;
-  wire [3:0] \log_grant_data$403.tag ;
+  wire [4:0] \log_grant_data$405 ;
+  wire \log_grant_data$405.snap ;
+  wire [3:0] \log_grant_data$405.tag ;
   wire \log_grant_data.snap ;
   wire [3:0] \log_grant_data.tag ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
@@ -5123,11 +5197,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   reg log_lapped = 1'h0;
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
-  wire [8:0] \log_parity_addr$412 ;
+  wire [8:0] \log_parity_addr$414 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$413 ;
+  wire \log_parity_data$415 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
@@ -5138,30 +5212,30 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_next_tag;
-  input [5:0] \port$4377$40 ;
-  wire [5:0] \port$4377$40 ;
+  input [5:0] \port$4192$40 ;
+  wire [5:0] \port$4192$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
-  wire [6:0] \r__addr$374 ;
+  wire [6:0] \r__addr$376 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$384 ;
   wire [6:0] \r__addr$386 ;
+  wire [6:0] \r__addr$388 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$393 ;
+  wire [6:0] \r__addr$395 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$399 ;
   wire [8:0] \r__addr$401 ;
+  wire [8:0] \r__addr$403 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$409 ;
   wire [8:0] \r__addr$411 ;
+  wire [8:0] \r__addr$413 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$417 ;
   wire [3:0] \r__addr$419 ;
+  wire [3:0] \r__addr$421 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$429 ;
   wire [3:0] \r__addr$431 ;
+  wire [3:0] \r__addr$433 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$438 ;
+  wire [3:0] \r__addr$440 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -5181,44 +5255,44 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
-  wire [6:0] \w__addr$378 ;
+  wire [6:0] \w__addr$380 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$390 ;
+  wire [6:0] \w__addr$392 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$396 ;
+  wire [8:0] \w__addr$398 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$404 ;
+  wire [8:0] \w__addr$406 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$414 ;
-  wire [3:0] \w__addr$423 ;
+  wire [3:0] \w__addr$416 ;
+  wire [3:0] \w__addr$425 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$435 ;
+  wire [3:0] \w__addr$437 ;
   (* init = 5'h00 *)
   wire [4:0] w__data;
-  wire \w__data$382 ;
+  wire \w__data$384 ;
   (* init = 12'h000 *)
-  wire [11:0] \w__data$392 ;
+  wire [11:0] \w__data$394 ;
   (* init = 5'h00 *)
-  wire [4:0] \w__data$398 ;
-  wire \w__data$407 ;
+  wire [4:0] \w__data$400 ;
+  wire \w__data$409 ;
   (* init = 5'h00 *)
-  wire [4:0] \w__data$416 ;
-  wire \w__data$427 ;
+  wire [4:0] \w__data$418 ;
+  wire \w__data$429 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$437 ;
+  wire [8:0] \w__data$439 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$380 ;
+  wire \w__en$382 ;
   (* init = 1'h0 *)
-  wire \w__en$391 ;
+  wire \w__en$393 ;
   (* init = 1'h0 *)
-  wire \w__en$397 ;
-  wire \w__en$406 ;
+  wire \w__en$399 ;
+  wire \w__en$408 ;
   (* init = 1'h0 *)
-  wire \w__en$415 ;
-  wire \w__en$425 ;
+  wire \w__en$417 ;
+  wire \w__en$427 ;
   (* init = 1'h0 *)
-  wire \w__en$436 ;
+  wire \w__en$438 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -5260,8 +5334,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   (* no_rw_check = 32'd1 *)
   reg [0:0] config_parity [15:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$425 )
-      config_parity[f4_slot[3:0]] <= \w__data$427 ;
+    if (\w__en$427 )
+      config_parity[f4_slot[3:0]] <= \w__data$429 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -5299,8 +5373,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$380 )
-      event_parity[f4_slot[6:0]] <= \w__data$382 ;
+    if (\w__en$382 )
+      event_parity[f4_slot[6:0]] <= \w__data$384 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
@@ -5341,7 +5415,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   reg [0:0] log_parity [511:0];
   always @(posedge aclk_clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot] <= \w__data$407 ;
+      log_parity[f4_slot] <= \w__data$409 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
@@ -5373,12 +5447,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$23  = a0_pool == 2'h2;
   assign \$24  = a0_valid & \$23 ;
   assign \$25  = \$24  & a0_fits[2];
-  assign \$26  = ! flush_pool;
-  assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4377$40 [3] : \$27 ;
-  assign \$29  = flush_pool == 1'h1;
-  assign \$30  = flush_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4377$40 [4] : \$30 ;
+  assign \$26  = ! flush_port_pool;
+  assign \$27  = flush_port_valid & \$26 ;
+  assign \$28  = flush_src ? \port$4192$40 [3] : \$27 ;
+  assign \$29  = flush_port_pool == 1'h1;
+  assign \$30  = flush_port_valid & \$29 ;
+  assign \$31  = flush_src ? \port$4192$40 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5513,19 +5587,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$180  = free_port_addr - 32'd2147745792;
   assign \$181  = ~ \$180 [32];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4377$40 [0] : \$183 ;
+  assign \$184  = free_src ? \port$4192$40 [0] : \$183 ;
   assign \$185  = free_port_addr - 32'd2148532224;
   assign \$186  = ~ \$185 [32];
   assign \$187  = free_port_addr - 32'd2148663296;
   assign \$188  = ~ \$187 [32];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4377$40 [1] : \$190 ;
+  assign \$191  = free_src ? \port$4192$40 [1] : \$190 ;
   assign \$192  = free_port_addr - 32'd2149580800;
   assign \$193  = ~ \$192 [32];
   assign \$194  = free_port_addr - 32'd2149597184;
   assign \$195  = ~ \$194 [32];
   assign \$197  = \$193  & \$196 ;
-  assign \$198  = free_src ? \port$4377$40 [2] : \$197 ;
+  assign \$198  = free_src ? \port$4192$40 [2] : \$197 ;
   assign \$199  = f0_addr[2:0] == f2_addr[2:0];
   assign \$200  = f0_addr[5:3] == f2_addr[5:3];
   assign \$201  = f0_addr[8:6] == f2_addr[8:6];
@@ -5643,7 +5717,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$315  = \$1321 [12] ? a4_snap : a5_snap;
   assign \$316  = f2_same_third & f5_ok;
   assign \$317  = ~ \$1321 [12];
-  assign \$318  = \$signal$242  & \$317 ;
+  assign \$318  = \$signal$244  & \$317 ;
   assign \$319  = ~ \$1325 [12];
   assign \$320  = \$318  & \$319 ;
   assign \$321  = f2_same_third & f5_ok;
@@ -6236,7 +6310,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$1040  = \$1022  & \$1039 ;
   assign \$1041  = { \$1040 , \$1021 , \$1002 , \$983 , \$964 , \$945 , \$944 , \$943  } + 8'hff;
   assign \$1042  = \$645  ? a3_older_next : { \$1041 [8], \$942 [8], \$843 [8], \$744 [8] };
-  assign \$signal$159  = \$644  ? a4_tag_next : \$1042 ;
+  assign \$signal$161  = \$644  ? a4_tag_next : \$1042 ;
   assign \$1043  = a3_fwd_ok & a3_hit_a1;
   assign \$1044  = a4_tag_next + 1'h1;
   assign \$1045  = a3_fwd_ok & a3_older_hit;
@@ -6417,7 +6491,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$1310  = a3_pool == 2'h2;
   assign config_grant_wen = \$1309  & \$1310 ;
   assign \$1317  = ! f2_err;
-  assign \$signal$242  = f2_valid & \$1317 ;
+  assign \$signal$244  = f2_valid & \$1317 ;
   assign \$1318  = a4_valid & a4_ok;
   assign \$1319  = { \$1318 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
   assign \$1320  = ~ \$1319 ;
@@ -6441,7 +6515,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$1337  = { 1'h0, \$1332  } & \$1336 ;
   assign \$1338  = ~ f4_prev_released;
   assign \$1339  = \$1338  & f4_rest_held;
-  assign \$signal$441  = f4_hit_a1 | \$1339 ;
+  assign \$signal$443  = f4_hit_a1 | \$1339 ;
   assign \$1340  = ~ f4_prev_released;
   assign \$1341  = f4_by_mem & f4_mem_ok;
   assign \$1342  = f4_by_mem & f4_mem_ok;
@@ -6452,12 +6526,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$1347  = \$1340  & \$1346 ;
   assign \release  = f4_by_a1 | \$1347 ;
   assign \$1348  = ~ f4_go;
-  assign \$1349  = ~ \$signal$441 ;
-  assign \$1350  = \$signal$441  ? 4'h7 : 4'h6;
+  assign \$1349  = ~ \$signal$443 ;
+  assign \$1350  = \$signal$443  ? 4'h7 : 4'h6;
   assign unreleased_err = f4_go ? \$1350  : f4_err;
-  assign \$signal$305  = \release  ? 4'h0 : unreleased_err;
+  assign \$signal$307  = \release  ? 4'h0 : unreleased_err;
   assign \$1351  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$382  = ~ \$1351 ;
+  assign \w__data$384  = ~ \$1351 ;
   assign \$1352  = ~ f4_prev_released;
   assign \$1353  = \$1352  & f4_by_older;
   assign \$1354  = f4_by_a1 | \$1353 ;
@@ -6465,7 +6539,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$1356  = ~ f4_prev_released;
   assign \$1357  = \$1356  & f4_by_mem_live[0];
   assign \$1358  = \$1357  & f4_mem_ok[0];
-  assign \w__en$380  = \$1355  | \$1358 ;
+  assign \w__en$382  = \$1355  | \$1358 ;
   assign \$1359  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$1360  = ~ \$1359 ;
   assign \$1361  = ~ f4_prev_released;
@@ -6478,7 +6552,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign event_queue_wen = \$1364  | \$1367 ;
   assign \$1368  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
   assign \$1369  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$407  = ~ \$1369 ;
+  assign \w__data$409  = ~ \$1369 ;
   assign \$1370  = ~ f4_prev_released;
   assign \$1371  = \$1370  & f4_by_older;
   assign \$1372  = f4_by_a1 | \$1371 ;
@@ -6492,7 +6566,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$1380  = ~ \$1379 ;
   assign log_parity_wen = \$1377  & \$1380 ;
   assign \$1381  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$427  = ~ \$1381 ;
+  assign \w__data$429  = ~ \$1381 ;
   assign \$1382  = ~ f4_prev_released;
   assign \$1383  = \$1382  & f4_by_older;
   assign \$1384  = f4_by_a1 | \$1383 ;
@@ -6500,7 +6574,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$1386  = ~ f4_prev_released;
   assign \$1387  = \$1386  & f4_by_mem_live[2];
   assign \$1388  = \$1387  & f4_mem_ok[2];
-  assign \w__en$425  = \$1385  | \$1388 ;
+  assign \w__en$427  = \$1385  | \$1388 ;
   assign \$1389  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$1390  = ~ \$1389 ;
   assign \$1391  = ~ f4_prev_released;
@@ -6719,7 +6793,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   always @(posedge aclk_clk)
     a4_slot <= \$145 ;
   always @(posedge aclk_clk)
-    a4_tag <= \$signal$159 ;
+    a4_tag <= \$signal$161 ;
   always @(posedge aclk_clk)
     a4_tag_next <= \$1304 [3:0];
   always @(posedge aclk_clk)
@@ -6979,7 +7053,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   always @(posedge aclk_clk)
     f5_ok <= \$1500 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$305 ;
+    f5_err <= \$signal$307 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -7100,216 +7174,216 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     busy_30 <= \$1512 ;
   always @(posedge aclk_clk)
     busy_36 <= \$1513 ;
-  assign \$auto$rtlil.cc:2739:Not$158  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$160  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$162  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$164  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$166  = ~ config_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$168  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$170  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$172  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$174  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$176  = ~ config_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$178  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$180  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$182  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$184  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$186  = ~ config_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$188  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$190  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$192  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$194  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$196  = ~ config_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$198  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$200  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$202  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$204  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$206  = ~ config_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$208  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$210  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$212  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$214  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$216  = ~ config_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$218  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$220  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$222  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$224  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$226  = ~ config_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$228  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$230  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$232  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$234  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$236  = ~ config_queue_r0_b0[6];
+  assign \$auto$rtlil.cc:2739:Not$164  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$166  = ~ log_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$168  = ~ config_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$170  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$172  = ~ config_queue_r0_b0[5];
+  assign \$auto$rtlil.cc:2739:Not$174  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$176  = ~ log_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$178  = ~ config_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$180  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$182  = ~ config_queue_r0_b0[5];
+  assign \$auto$rtlil.cc:2739:Not$184  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$186  = ~ log_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$188  = ~ config_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$190  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$192  = ~ config_queue_r0_b0[5];
+  assign \$auto$rtlil.cc:2739:Not$194  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$196  = ~ log_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$198  = ~ config_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$200  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$202  = ~ config_queue_r0_b0[5];
+  assign \$auto$rtlil.cc:2739:Not$204  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$206  = ~ log_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$208  = ~ config_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$210  = ~ event_queue_r0_b0[9];
+  assign \$auto$rtlil.cc:2739:Not$212  = ~ config_queue_r0_b0[6];
+  assign \$auto$rtlil.cc:2739:Not$214  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$216  = ~ log_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$218  = ~ config_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$220  = ~ event_queue_r0_b0[9];
+  assign \$auto$rtlil.cc:2739:Not$222  = ~ config_queue_r0_b0[6];
+  assign \$auto$rtlil.cc:2739:Not$224  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$226  = ~ log_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$228  = ~ config_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$230  = ~ event_queue_r0_b0[9];
+  assign \$auto$rtlil.cc:2739:Not$232  = ~ config_queue_r0_b0[6];
+  assign \$auto$rtlil.cc:2739:Not$234  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$236  = ~ log_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$238  = ~ config_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$240  = ~ event_queue_r0_b0[9];
+  assign \$auto$rtlil.cc:2739:Not$242  = ~ config_queue_r0_b0[6];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1404  = event_grant_wen;
     if (aclk_rst) begin
       \$1404  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1405  = event_grant_w_addr;
     if (event_grant_wen) begin
       \$1405  = { \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1406  = event_grant_w_data;
     if (event_grant_wen) begin
       \$1406  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1407  = event_queue_wen;
     if (aclk_rst) begin
       \$1407  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1408  = event_queue_w_addr;
     if (event_queue_wen) begin
       \$1408  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1409  = event_queue_w_data;
     if (event_queue_wen) begin
       \$1409  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1410  = log_grant_wen;
     if (aclk_rst) begin
       \$1410  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1411  = log_grant_w_addr;
     if (log_grant_wen) begin
       \$1411  = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1412  = log_grant_w_data;
     if (log_grant_wen) begin
       \$1412  = log_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1413  = config_grant_wen;
     if (aclk_rst) begin
       \$1413  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1414  = config_grant_w_addr;
     if (config_grant_wen) begin
       \$1414  = { \$620 , \$613 , \$606 , \$599  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1415  = config_grant_w_data;
     if (config_grant_wen) begin
       \$1415  = config_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1416  = config_queue_wen;
     if (aclk_rst) begin
       \$1416  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1417  = config_queue_w_addr;
     if (config_queue_wen) begin
       \$1417  = config_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1418  = config_queue_w_data;
     if (config_queue_wen) begin
       \$1418  = config_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1419  = alloc_valid;
     if (aclk_rst) begin
       \$1419  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1420  = a0_valid;
     if (aclk_rst) begin
       \$1420  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1421  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
       \$1421  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1422  = flush_valid;
     if (aclk_rst) begin
       \$1422  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1423  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
       \$1423  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1424  = x0_valid;
     if (aclk_rst) begin
       \$1424  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1425  = x0_select;
     if (aclk_rst) begin
       \$1425  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1426  = x1_valid;
     if (aclk_rst) begin
       \$1426  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1427  = a1_valid;
     if (aclk_rst) begin
       \$1427  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1428  = event_seen;
     if (\$39 ) begin
       \$1428  = \$40 ;
@@ -7319,14 +7393,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1429  = event_seen;
     if (aclk_rst) begin
       \$1429  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1430  = event_fresh;
     if (event_take_fresh) begin
       \$1430  = \$41 ;
@@ -7338,7 +7412,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1431  = event_has_fresh;
     if (event_take_fresh) begin
       \$1431  = \$42 ;
@@ -7350,7 +7424,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1432  = event_head;
     if (event_pop) begin
       \$1432  = \$45 [6:0];
@@ -7363,7 +7437,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1433  = log_seen;
     if (\$48 ) begin
       \$1433  = \$49 ;
@@ -7373,14 +7447,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1434  = log_seen;
     if (aclk_rst) begin
       \$1434  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1435  = log_fresh;
     if (log_take_fresh) begin
       \$1435  = \$54 [9:0];
@@ -7392,7 +7466,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1436  = log_at_last;
     if (log_take_fresh) begin
       \$1436  = \$59 ;
@@ -7404,7 +7478,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1437  = log_lapped;
     if (log_take_fresh) begin
       \$1437  = \$64 ;
@@ -7416,7 +7490,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1438  = config_seen;
     if (\$67 ) begin
       \$1438  = \$68 ;
@@ -7426,14 +7500,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1439  = config_seen;
     if (aclk_rst) begin
       \$1439  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1440  = config_fresh;
     if (config_take_fresh) begin
       \$1440  = \$69 ;
@@ -7445,7 +7519,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1441  = config_has_fresh;
     if (config_take_fresh) begin
       \$1441  = \$70 ;
@@ -7457,7 +7531,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1442  = config_head;
     if (config_pop) begin
       \$1442  = \$73 [3:0];
@@ -7470,294 +7544,294 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1443  = a1_select[1];
     if (aclk_rst) begin
       \$1443  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1444  = a2_valid;
     if (aclk_rst) begin
       \$1444  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1445  = a2_ring;
     if (aclk_rst) begin
       \$1445  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1446  = a3_valid;
     if (aclk_rst) begin
       \$1446  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1447  = a4_valid;
     if (aclk_rst) begin
       \$1447  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1448  = free_valid;
     if (aclk_rst) begin
       \$1448  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1449  = f0_valid;
     if (aclk_rst) begin
       \$1449  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1450  = \$199 ;
     if (aclk_rst) begin
       \$1450  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1451  = \$200 ;
     if (aclk_rst) begin
       \$1451  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1452  = \$201 ;
     if (aclk_rst) begin
       \$1452  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1453  = \$202 ;
     if (aclk_rst) begin
       \$1453  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1454  = \$203 ;
     if (aclk_rst) begin
       \$1454  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1455  = \$204 ;
     if (aclk_rst) begin
       \$1455  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1456  = \$205 ;
     if (aclk_rst) begin
       \$1456  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1457  = \$206 ;
     if (aclk_rst) begin
       \$1457  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1458  = \$207 ;
     if (aclk_rst) begin
       \$1458  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1459  = \$208 ;
     if (aclk_rst) begin
       \$1459  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1460  = \$209 ;
     if (aclk_rst) begin
       \$1460  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1461  = \$210 ;
     if (aclk_rst) begin
       \$1461  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1462  = \$211 ;
     if (aclk_rst) begin
       \$1462  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1463  = \$212 ;
     if (aclk_rst) begin
       \$1463  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1464  = \$213 ;
     if (aclk_rst) begin
       \$1464  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1465  = \$214 ;
     if (aclk_rst) begin
       \$1465  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1466  = \$215 ;
     if (aclk_rst) begin
       \$1466  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1467  = \$216 ;
     if (aclk_rst) begin
       \$1467  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1468  = \$217 ;
     if (aclk_rst) begin
       \$1468  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1469  = \$218 ;
     if (aclk_rst) begin
       \$1469  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1470  = \$219 ;
     if (aclk_rst) begin
       \$1470  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1471  = \$220 ;
     if (aclk_rst) begin
       \$1471  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1474  = f1_valid;
     if (aclk_rst) begin
       \$1474  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1475  = f2_valid;
     if (aclk_rst) begin
       \$1475  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
-    \$1476  = \$signal$242 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1476  = \$signal$244 ;
     if (aclk_rst) begin
       \$1476  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1477  = \$323 ;
     if (aclk_rst) begin
       \$1477  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1478  = f3_valid;
     if (aclk_rst) begin
       \$1478  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1479  = f3_go;
     if (aclk_rst) begin
       \$1479  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1480  = \$391 ;
     if (aclk_rst) begin
       \$1480  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1481  = \$401 ;
     if (aclk_rst) begin
       \$1481  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1482  = \$406 ;
     if (aclk_rst) begin
       \$1482  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1483  = \$441 ;
     if (aclk_rst) begin
       \$1483  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1484  = \$445 ;
     if (aclk_rst) begin
       \$1484  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1485  = \$464 ;
     if (aclk_rst) begin
       \$1485  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1486  = event_queue_waddr;
     if (\$472 ) begin
       \$1486  = \$475 [6:0];
@@ -7767,7 +7841,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1487  = event_push;
     if (x1_select[0]) begin
       \$1487  = 1'h0;
@@ -7777,7 +7851,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1488  = event_pop;
     if (x1_select[0]) begin
       \$1488  = 1'h0;
@@ -7787,7 +7861,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1489  = \$479 [7:0];
     if (x1_select[0]) begin
       \$1489  = 8'h00;
@@ -7797,7 +7871,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1490  = event_at;
     if (\$482 ) begin
       \$1490 [0] = event_at[0];
@@ -7827,7 +7901,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1491  = event_nonempty;
     if (\$482 ) begin
       \$1491  = \$485 ;
@@ -7849,14 +7923,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1492  = \$512 ;
     if (aclk_rst) begin
       \$1492  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1493  = config_queue_waddr;
     if (\$520 ) begin
       \$1493  = \$523 [3:0];
@@ -7866,7 +7940,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1494  = config_push;
     if (x1_select[2]) begin
       \$1494  = 1'h0;
@@ -7876,7 +7950,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1495  = config_pop;
     if (x1_select[2]) begin
       \$1495  = 1'h0;
@@ -7886,7 +7960,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1496  = \$527 [4:0];
     if (x1_select[2]) begin
       \$1496  = 5'h00;
@@ -7896,7 +7970,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1497  = config_at;
     if (\$530 ) begin
       \$1497 [0] = config_at[0];
@@ -7926,7 +8000,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1498  = config_nonempty;
     if (\$530 ) begin
       \$1498  = \$533 ;
@@ -7948,112 +8022,112 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1499  = f4_valid;
     if (aclk_rst) begin
       \$1499  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1500  = \release ;
     if (aclk_rst) begin
       \$1500  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1501  = a5_valid;
     if (aclk_rst) begin
       \$1501  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1502  = f5_valid;
     if (aclk_rst) begin
       \$1502  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1503  = x2_valid;
     if (aclk_rst) begin
       \$1503  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1504  = x3_valid;
     if (aclk_rst) begin
       \$1504  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1505  = x4_valid;
     if (aclk_rst) begin
       \$1505  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1506  = x5_valid;
     if (aclk_rst) begin
       \$1506  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1507  = \$572 ;
     if (aclk_rst) begin
       \$1507  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1508  = \$573 ;
     if (aclk_rst) begin
       \$1508  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1509  = \$574 ;
     if (aclk_rst) begin
       \$1509  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1510  = \$575 ;
     if (aclk_rst) begin
       \$1510  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1511  = \$576 ;
     if (aclk_rst) begin
       \$1511  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1512  = \$577 ;
     if (aclk_rst) begin
       \$1512  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     \$1513  = \$578 ;
     if (aclk_rst) begin
       \$1513  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
@@ -8067,7 +8141,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign event_grant_waddr = { \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign log_grant_waddr = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign config_grant_waddr = { \$620 , \$613 , \$606 , \$599  };
-  assign flush_reg_select = \port$4377$40 [5:3];
+  assign flush_reg_select = \port$4192$40 [5:3];
   assign event_fresh_slot = \$579 [6:0];
   assign event_tail = event_queue_waddr;
   assign log_fresh_slot = \$585 [8:0];
@@ -8079,10 +8153,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$signal  = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign next_next_tag = \$1304 [3:0];
   assign fetched_snap = \$643 [5];
-  assign free_reg_hit = \port$4377$40 [2:0];
-  assign \$signal$253  = \$1321 [12];
+  assign free_reg_hit = \port$4192$40 [2:0];
+  assign \$signal$255  = \$1321 [12];
   assign hit_a3 = \$1325 [12];
-  assign \$signal$272  = \$1329 [12];
+  assign \$signal$274  = \$1329 [12];
   assign f3_by_mem_base = \$1337 [2:0];
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
@@ -8091,66 +8165,66 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign w__data = event_grant_w_data;
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$374  = \$579 [6:0];
-  assign \event_grant_addr$375  = \$579 [6:0];
+  assign \r__addr$376  = \$579 [6:0];
+  assign \event_grant_addr$377  = \$579 [6:0];
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$377  = event_grant_r1_b0;
-  assign \w__addr$378  = f4_slot[6:0];
+  assign \event_grant_data$379  = event_grant_r1_b0;
+  assign \w__addr$380  = f4_slot[6:0];
   assign event_parity_waddr = f4_slot[6:0];
-  assign event_parity_wen = \w__en$380 ;
-  assign event_parity_wdata = \w__data$382 ;
-  assign \r__addr$384  = f1_event_slot;
+  assign event_parity_wen = \w__en$382 ;
+  assign event_parity_wdata = \w__data$384 ;
+  assign \r__addr$386  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$386  = \$579 [6:0];
-  assign \event_parity_addr$387  = \$579 [6:0];
+  assign \r__addr$388  = \$579 [6:0];
+  assign \event_parity_addr$389  = \$579 [6:0];
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$389  = event_parity_r1_b0;
-  assign \w__addr$390  = event_queue_w_addr;
-  assign \w__en$391  = event_queue_w_en;
-  assign \w__data$392  = event_queue_w_data;
-  assign \r__addr$393  = event_head;
+  assign \event_parity_data$391  = event_parity_r1_b0;
+  assign \w__addr$392  = event_queue_w_addr;
+  assign \w__en$393  = event_queue_w_en;
+  assign \w__data$394  = event_queue_w_data;
+  assign \r__addr$395  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$396  = log_grant_w_addr;
-  assign \w__en$397  = log_grant_w_en;
-  assign \w__data$398  = log_grant_w_data;
-  assign \r__addr$399  = f1_log_slot;
+  assign \w__addr$398  = log_grant_w_addr;
+  assign \w__en$399  = log_grant_w_en;
+  assign \w__data$400  = log_grant_w_data;
+  assign \r__addr$401  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$401  = \$585 [8:0];
-  assign \log_grant_addr$402  = \$585 [8:0];
-  assign \log_grant_data$403  = log_grant_r0_b0;
-  assign \w__addr$404  = f4_slot;
+  assign \r__addr$403  = \$585 [8:0];
+  assign \log_grant_addr$404  = \$585 [8:0];
+  assign \log_grant_data$405  = log_grant_r0_b0;
+  assign \w__addr$406  = f4_slot;
   assign log_parity_waddr = f4_slot;
-  assign \w__en$406  = log_parity_wen;
-  assign log_parity_wdata = \w__data$407 ;
-  assign \r__addr$409  = f1_log_slot;
+  assign \w__en$408  = log_parity_wen;
+  assign log_parity_wdata = \w__data$409 ;
+  assign \r__addr$411  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$411  = \$585 [8:0];
-  assign \log_parity_addr$412  = \$585 [8:0];
-  assign \log_parity_data$413  = log_parity_r0_b0;
-  assign \w__addr$414  = config_grant_w_addr;
-  assign \w__en$415  = config_grant_w_en;
-  assign \w__data$416  = config_grant_w_data;
-  assign \r__addr$417  = f1_config_slot;
+  assign \r__addr$413  = \$585 [8:0];
+  assign \log_parity_addr$414  = \$585 [8:0];
+  assign \log_parity_data$415  = log_parity_r0_b0;
+  assign \w__addr$416  = config_grant_w_addr;
+  assign \w__en$417  = config_grant_w_en;
+  assign \w__data$418  = config_grant_w_data;
+  assign \r__addr$419  = f1_config_slot;
   assign config_grant_addr = f1_config_slot;
-  assign \r__addr$419  = \$587 [3:0];
-  assign \config_grant_addr$420  = \$587 [3:0];
+  assign \r__addr$421  = \$587 [3:0];
+  assign \config_grant_addr$422  = \$587 [3:0];
   assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$422  = config_grant_r1_b0;
-  assign \w__addr$423  = f4_slot[3:0];
+  assign \config_grant_data$424  = config_grant_r1_b0;
+  assign \w__addr$425  = f4_slot[3:0];
   assign config_parity_waddr = f4_slot[3:0];
-  assign config_parity_wen = \w__en$425 ;
-  assign config_parity_wdata = \w__data$427 ;
-  assign \r__addr$429  = f1_config_slot;
+  assign config_parity_wen = \w__en$427 ;
+  assign config_parity_wdata = \w__data$429 ;
+  assign \r__addr$431  = f1_config_slot;
   assign config_parity_addr = f1_config_slot;
-  assign \r__addr$431  = \$587 [3:0];
-  assign \config_parity_addr$432  = \$587 [3:0];
+  assign \r__addr$433  = \$587 [3:0];
+  assign \config_parity_addr$434  = \$587 [3:0];
   assign config_parity_data = config_parity_r0_b0;
-  assign \config_parity_data$434  = config_parity_r1_b0;
-  assign \w__addr$435  = config_queue_w_addr;
-  assign \w__en$436  = config_queue_w_en;
-  assign \w__data$437  = config_queue_w_data;
-  assign \r__addr$438  = config_head;
+  assign \config_parity_data$436  = config_parity_r1_b0;
+  assign \w__addr$437  = config_queue_w_addr;
+  assign \w__en$438  = config_queue_w_en;
+  assign \w__data$439  = config_queue_w_data;
+  assign \r__addr$440  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -8163,7 +8237,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$453  = a6_payload[47:16];
+  assign \grant_addr$455  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -8213,17 +8287,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \log_grant_data.tag  = log_grant_r1_b0[4:1];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$377.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$377.tag  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$379.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$379.tag  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
   assign \event_queue_data.tag  = event_queue_r0_b0[11:8];
-  assign \log_grant_data$403.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$403.tag  = log_grant_r0_b0[4:1];
+  assign \log_grant_data$405.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$405.tag  = log_grant_r0_b0[4:1];
   assign \config_grant_data.snap  = config_grant_r0_b0[0];
   assign \config_grant_data.tag  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$422.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$422.tag  = config_grant_r1_b0[4:1];
+  assign \config_grant_data$424.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$424.tag  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.tag  = config_queue_r0_b0[8:5];
@@ -8233,11 +8307,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign event_queue_wdata[11:8] = \$1368 ;
   assign event_queue_wdata[7] = \$1360 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
-  assign config_grant_wdata[4:1] = \$signal$159 ;
+  assign config_grant_wdata[4:1] = \$signal$161 ;
   assign config_grant_wdata[0] = \$643 [5];
-  assign log_grant_wdata[4:1] = \$signal$159 ;
+  assign log_grant_wdata[4:1] = \$signal$161 ;
   assign log_grant_wdata[0] = \$643 [5];
-  assign event_grant_wdata[4:1] = \$signal$159 ;
+  assign event_grant_wdata[4:1] = \$signal$161 ;
   assign event_grant_wdata[0] = \$643 [5];
   assign \$1473 [2] = \$225 ;
   assign \$1473 [1] = \$223 ;
@@ -8320,184 +8394,184 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign \$648  = a3_sel_new[2];
   assign \$649  = a3_sel_last[0];
   assign \$650  = 1'h1;
-  assign \$651  = \$auto$rtlil.cc:2739:Not$158 ;
+  assign \$651  = \$auto$rtlil.cc:2739:Not$164 ;
   assign \$653  = event_grant_r1_b0[1];
   assign \$668  = a3_sel_last[1];
   assign \$669  = 1'h1;
-  assign \$670  = \$auto$rtlil.cc:2739:Not$160 ;
+  assign \$670  = \$auto$rtlil.cc:2739:Not$166 ;
   assign \$672  = log_grant_r1_b0[1];
   assign \$687  = a3_sel_last[2];
   assign \$688  = 1'h1;
-  assign \$689  = \$auto$rtlil.cc:2739:Not$162 ;
+  assign \$689  = \$auto$rtlil.cc:2739:Not$168 ;
   assign \$691  = config_grant_r1_b0[1];
   assign \$706  = a3_sel_head[0];
   assign \$707  = 1'h1;
-  assign \$708  = \$auto$rtlil.cc:2739:Not$164 ;
+  assign \$708  = \$auto$rtlil.cc:2739:Not$170 ;
   assign \$710  = event_queue_r0_b0[8];
   assign \$725  = a3_sel_head[2];
   assign \$726  = 1'h1;
-  assign \$727  = \$auto$rtlil.cc:2739:Not$166 ;
+  assign \$727  = \$auto$rtlil.cc:2739:Not$172 ;
   assign \$729  = config_queue_r0_b0[5];
   assign \$745  = 1'h0;
   assign \$746  = 1'h0;
   assign \$747  = 1'h0;
   assign \$748  = a3_sel_last[0];
   assign \$749  = 1'h1;
-  assign \$750  = \$auto$rtlil.cc:2739:Not$168 ;
+  assign \$750  = \$auto$rtlil.cc:2739:Not$174 ;
   assign \$752  = event_grant_r1_b0[1];
   assign \$767  = a3_sel_last[1];
   assign \$768  = 1'h1;
-  assign \$769  = \$auto$rtlil.cc:2739:Not$170 ;
+  assign \$769  = \$auto$rtlil.cc:2739:Not$176 ;
   assign \$771  = log_grant_r1_b0[1];
   assign \$786  = a3_sel_last[2];
   assign \$787  = 1'h1;
-  assign \$788  = \$auto$rtlil.cc:2739:Not$172 ;
+  assign \$788  = \$auto$rtlil.cc:2739:Not$178 ;
   assign \$790  = config_grant_r1_b0[1];
   assign \$805  = a3_sel_head[0];
   assign \$806  = 1'h1;
-  assign \$807  = \$auto$rtlil.cc:2739:Not$174 ;
+  assign \$807  = \$auto$rtlil.cc:2739:Not$180 ;
   assign \$809  = event_queue_r0_b0[8];
   assign \$824  = a3_sel_head[2];
   assign \$825  = 1'h1;
-  assign \$826  = \$auto$rtlil.cc:2739:Not$176 ;
+  assign \$826  = \$auto$rtlil.cc:2739:Not$182 ;
   assign \$828  = config_queue_r0_b0[5];
   assign \$844  = 1'h0;
   assign \$845  = 1'h0;
   assign \$846  = 1'h0;
   assign \$847  = a3_sel_last[0];
   assign \$848  = 1'h1;
-  assign \$849  = \$auto$rtlil.cc:2739:Not$178 ;
+  assign \$849  = \$auto$rtlil.cc:2739:Not$184 ;
   assign \$851  = event_grant_r1_b0[1];
   assign \$866  = a3_sel_last[1];
   assign \$867  = 1'h1;
-  assign \$868  = \$auto$rtlil.cc:2739:Not$180 ;
+  assign \$868  = \$auto$rtlil.cc:2739:Not$186 ;
   assign \$870  = log_grant_r1_b0[1];
   assign \$885  = a3_sel_last[2];
   assign \$886  = 1'h1;
-  assign \$887  = \$auto$rtlil.cc:2739:Not$182 ;
+  assign \$887  = \$auto$rtlil.cc:2739:Not$188 ;
   assign \$889  = config_grant_r1_b0[1];
   assign \$904  = a3_sel_head[0];
   assign \$905  = 1'h1;
-  assign \$906  = \$auto$rtlil.cc:2739:Not$184 ;
+  assign \$906  = \$auto$rtlil.cc:2739:Not$190 ;
   assign \$908  = event_queue_r0_b0[8];
   assign \$923  = a3_sel_head[2];
   assign \$924  = 1'h1;
-  assign \$925  = \$auto$rtlil.cc:2739:Not$186 ;
+  assign \$925  = \$auto$rtlil.cc:2739:Not$192 ;
   assign \$927  = config_queue_r0_b0[5];
   assign \$943  = 1'h0;
   assign \$944  = 1'h0;
   assign \$945  = 1'h0;
   assign \$946  = a3_sel_last[0];
   assign \$947  = 1'h1;
-  assign \$948  = \$auto$rtlil.cc:2739:Not$188 ;
+  assign \$948  = \$auto$rtlil.cc:2739:Not$194 ;
   assign \$950  = event_grant_r1_b0[1];
   assign \$965  = a3_sel_last[1];
   assign \$966  = 1'h1;
-  assign \$967  = \$auto$rtlil.cc:2739:Not$190 ;
+  assign \$967  = \$auto$rtlil.cc:2739:Not$196 ;
   assign \$969  = log_grant_r1_b0[1];
   assign \$984  = a3_sel_last[2];
   assign \$985  = 1'h1;
-  assign \$986  = \$auto$rtlil.cc:2739:Not$192 ;
+  assign \$986  = \$auto$rtlil.cc:2739:Not$198 ;
   assign \$988  = config_grant_r1_b0[1];
   assign \$1003  = a3_sel_head[0];
   assign \$1004  = 1'h1;
-  assign \$1005  = \$auto$rtlil.cc:2739:Not$194 ;
+  assign \$1005  = \$auto$rtlil.cc:2739:Not$200 ;
   assign \$1007  = event_queue_r0_b0[8];
   assign \$1022  = a3_sel_head[2];
   assign \$1023  = 1'h1;
-  assign \$1024  = \$auto$rtlil.cc:2739:Not$196 ;
+  assign \$1024  = \$auto$rtlil.cc:2739:Not$202 ;
   assign \$1026  = config_queue_r0_b0[5];
   assign \$1047  = 1'h0;
   assign \$1048  = 1'h0;
   assign \$1049  = 1'h0;
   assign \$1050  = a3_sel_last[0];
   assign \$1051  = 1'h1;
-  assign \$1052  = \$auto$rtlil.cc:2739:Not$198 ;
+  assign \$1052  = \$auto$rtlil.cc:2739:Not$204 ;
   assign \$1054  = event_grant_r1_b0[2];
   assign \$1062  = a3_sel_last[1];
   assign \$1063  = 1'h1;
-  assign \$1064  = \$auto$rtlil.cc:2739:Not$200 ;
+  assign \$1064  = \$auto$rtlil.cc:2739:Not$206 ;
   assign \$1066  = log_grant_r1_b0[2];
   assign \$1074  = a3_sel_last[2];
   assign \$1075  = 1'h1;
-  assign \$1076  = \$auto$rtlil.cc:2739:Not$202 ;
+  assign \$1076  = \$auto$rtlil.cc:2739:Not$208 ;
   assign \$1078  = config_grant_r1_b0[2];
   assign \$1086  = a3_sel_head[0];
   assign \$1087  = 1'h1;
-  assign \$1088  = \$auto$rtlil.cc:2739:Not$204 ;
+  assign \$1088  = \$auto$rtlil.cc:2739:Not$210 ;
   assign \$1090  = event_queue_r0_b0[9];
   assign \$1098  = a3_sel_head[2];
   assign \$1099  = 1'h1;
-  assign \$1100  = \$auto$rtlil.cc:2739:Not$206 ;
+  assign \$1100  = \$auto$rtlil.cc:2739:Not$212 ;
   assign \$1102  = config_queue_r0_b0[6];
   assign \$1111  = a3_sel_new[0];
   assign \$1112  = a3_sel_new[1];
   assign \$1113  = a3_sel_new[2];
   assign \$1114  = a3_sel_last[0];
   assign \$1115  = 1'h1;
-  assign \$1116  = \$auto$rtlil.cc:2739:Not$208 ;
+  assign \$1116  = \$auto$rtlil.cc:2739:Not$214 ;
   assign \$1118  = event_grant_r1_b0[2];
   assign \$1126  = a3_sel_last[1];
   assign \$1127  = 1'h1;
-  assign \$1128  = \$auto$rtlil.cc:2739:Not$210 ;
+  assign \$1128  = \$auto$rtlil.cc:2739:Not$216 ;
   assign \$1130  = log_grant_r1_b0[2];
   assign \$1138  = a3_sel_last[2];
   assign \$1139  = 1'h1;
-  assign \$1140  = \$auto$rtlil.cc:2739:Not$212 ;
+  assign \$1140  = \$auto$rtlil.cc:2739:Not$218 ;
   assign \$1142  = config_grant_r1_b0[2];
   assign \$1150  = a3_sel_head[0];
   assign \$1151  = 1'h1;
-  assign \$1152  = \$auto$rtlil.cc:2739:Not$214 ;
+  assign \$1152  = \$auto$rtlil.cc:2739:Not$220 ;
   assign \$1154  = event_queue_r0_b0[9];
   assign \$1162  = a3_sel_head[2];
   assign \$1163  = 1'h1;
-  assign \$1164  = \$auto$rtlil.cc:2739:Not$216 ;
+  assign \$1164  = \$auto$rtlil.cc:2739:Not$222 ;
   assign \$1166  = config_queue_r0_b0[6];
   assign \$1175  = 1'h0;
   assign \$1176  = 1'h0;
   assign \$1177  = 1'h0;
   assign \$1178  = a3_sel_last[0];
   assign \$1179  = 1'h1;
-  assign \$1180  = \$auto$rtlil.cc:2739:Not$218 ;
+  assign \$1180  = \$auto$rtlil.cc:2739:Not$224 ;
   assign \$1182  = event_grant_r1_b0[2];
   assign \$1190  = a3_sel_last[1];
   assign \$1191  = 1'h1;
-  assign \$1192  = \$auto$rtlil.cc:2739:Not$220 ;
+  assign \$1192  = \$auto$rtlil.cc:2739:Not$226 ;
   assign \$1194  = log_grant_r1_b0[2];
   assign \$1202  = a3_sel_last[2];
   assign \$1203  = 1'h1;
-  assign \$1204  = \$auto$rtlil.cc:2739:Not$222 ;
+  assign \$1204  = \$auto$rtlil.cc:2739:Not$228 ;
   assign \$1206  = config_grant_r1_b0[2];
   assign \$1214  = a3_sel_head[0];
   assign \$1215  = 1'h1;
-  assign \$1216  = \$auto$rtlil.cc:2739:Not$224 ;
+  assign \$1216  = \$auto$rtlil.cc:2739:Not$230 ;
   assign \$1218  = event_queue_r0_b0[9];
   assign \$1226  = a3_sel_head[2];
   assign \$1227  = 1'h1;
-  assign \$1228  = \$auto$rtlil.cc:2739:Not$226 ;
+  assign \$1228  = \$auto$rtlil.cc:2739:Not$232 ;
   assign \$1230  = config_queue_r0_b0[6];
   assign \$1239  = 1'h0;
   assign \$1240  = 1'h0;
   assign \$1241  = 1'h0;
   assign \$1242  = a3_sel_last[0];
   assign \$1243  = 1'h1;
-  assign \$1244  = \$auto$rtlil.cc:2739:Not$228 ;
+  assign \$1244  = \$auto$rtlil.cc:2739:Not$234 ;
   assign \$1246  = event_grant_r1_b0[2];
   assign \$1254  = a3_sel_last[1];
   assign \$1255  = 1'h1;
-  assign \$1256  = \$auto$rtlil.cc:2739:Not$230 ;
+  assign \$1256  = \$auto$rtlil.cc:2739:Not$236 ;
   assign \$1258  = log_grant_r1_b0[2];
   assign \$1266  = a3_sel_last[2];
   assign \$1267  = 1'h1;
-  assign \$1268  = \$auto$rtlil.cc:2739:Not$232 ;
+  assign \$1268  = \$auto$rtlil.cc:2739:Not$238 ;
   assign \$1270  = config_grant_r1_b0[2];
   assign \$1278  = a3_sel_head[0];
   assign \$1279  = 1'h1;
-  assign \$1280  = \$auto$rtlil.cc:2739:Not$234 ;
+  assign \$1280  = \$auto$rtlil.cc:2739:Not$240 ;
   assign \$1282  = event_queue_r0_b0[9];
   assign \$1290  = a3_sel_head[2];
   assign \$1291  = 1'h1;
-  assign \$1292  = \$auto$rtlil.cc:2739:Not$236 ;
+  assign \$1292  = \$auto$rtlil.cc:2739:Not$242 ;
   assign \$1294  = config_queue_r0_b0[6];
   assign \$1311  = { 4'h0, a4_slot[6:0], 11'h000 };
   assign \$1312 [30:0] = { 9'h000, \$1311  };
@@ -8510,10 +8584,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, aclk_rst, alloc_v
   assign { \$1316 [31], \$1316 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3777$0 , \port$3778$0 , \port$3780$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4377$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4755$0 , \port$4755$48 , rsp_freed_valid, \port$4758$0 , rsp_flushed_valid, \port$4770$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4798$0 , e1_exhausted, \port$5030$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5303$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$240  = 0;
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3817$0 , \port$3818$0 , \port$3820$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4192$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4570$0 , \port$4570$48 , rsp_freed_valid, \port$4573$0 , rsp_flushed_valid, \port$4585$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4613$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4697$0 
+, bus__w_beat_from_queue, e1_exhausted, \port$4849$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5123$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$246  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [9:0] \$100 ;
@@ -8525,23 +8599,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
-  wire [3:0] \$1008 ;
-  wire [7:0] \$1009 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire [9:0] \$101 ;
-  wire [7:0] \$1010 ;
-  wire [15:0] \$1011 ;
+  wire \$1010 ;
+  wire \$1011 ;
   wire \$1012 ;
-  wire [5:0] \$1013 ;
-  wire [5:0] \$1014 ;
-  wire [6:0] \$1015 ;
-  wire [5:0] \$1016 ;
-  wire [5:0] \$1017 ;
-  wire [6:0] \$1018 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
   wire \$1019 ;
   wire \$102 ;
-  wire [5:0] \$1020 ;
-  wire [5:0] \$1021 ;
-  wire [6:0] \$1022 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
   wire \$1025 ;
@@ -8550,16 +8624,16 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1028 ;
   wire \$1029 ;
   wire \$103 ;
-  wire [5:0] \$1030 ;
-  wire [5:0] \$1031 ;
-  wire [6:0] \$1032 ;
-  wire [5:0] \$1033 ;
-  wire [5:0] \$1034 ;
-  wire [6:0] \$1035 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
   wire \$1036 ;
-  wire [5:0] \$1037 ;
-  wire [5:0] \$1038 ;
-  wire [6:0] \$1039 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire [8:0] \$104 ;
   wire \$1040 ;
   wire \$1041 ;
@@ -8580,19 +8654,19 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1055 ;
   wire \$1056 ;
   wire \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
+  wire [11:0] \$1058 ;
+  wire [3:0] \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
+  wire [11:0] \$1060 ;
+  wire [7:0] \$1061 ;
+  wire [11:0] \$1062 ;
+  wire [7:0] \$1063 ;
+  wire [11:0] \$1064 ;
+  wire [15:0] \$1065 ;
+  wire [31:0] \$1066 ;
+  wire [3:0] \$1067 ;
   wire \$1068 ;
-  wire \$1069 ;
+  wire [3:0] \$1069 ;
   wire \$107 ;
   wire \$1070 ;
   wire \$1071 ;
@@ -8755,7 +8829,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
-  wire [8:0] \$1215 ;
+  wire \$1215 ;
   wire \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
@@ -8785,7 +8859,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$124 ;
   wire \$1240 ;
   wire \$1241 ;
-  wire \$1242 ;
+  wire [8:0] \$1242 ;
   wire \$1243 ;
   wire \$1244 ;
   wire \$1245 ;
@@ -8800,7 +8874,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1253 ;
   wire \$1254 ;
   wire \$1255 ;
-  wire [5:0] \$1256 ;
+  wire \$1256 ;
   wire \$1257 ;
   wire \$1258 ;
   wire \$1259 ;
@@ -8809,7 +8883,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
-  wire [4:0] \$1264 ;
+  wire \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
@@ -8830,7 +8904,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
-  wire \$1283 ;
+  wire [5:0] \$1283 ;
   wire \$1284 ;
   wire \$1285 ;
   wire \$1286 ;
@@ -8839,877 +8913,678 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1289 ;
   wire [9:0] \$129 ;
   wire \$1290 ;
-  wire [1:0] \$1291 ;
+  wire [4:0] \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
-  wire [1:0] \$1295 ;
+  wire \$1295 ;
   wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
   wire \$1299 ;
   wire [1:0] \$13 ;
   wire [9:0] \$130 ;
-  wire [2:0] \$1300 ;
+  wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
   wire \$1303 ;
-  wire [120:0] \$1304 ;
-  wire [2:0] \$1305 ;
+  wire \$1304 ;
+  wire \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
-  wire [120:0] \$1309 ;
+  wire \$1309 ;
   wire [11:0] \$131 ;
-  wire [2:0] \$1310 ;
+  wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
-  wire [120:0] \$1314 ;
-  wire [2:0] \$1315 ;
+  wire \$1314 ;
+  wire \$1315 ;
   wire \$1316 ;
   wire \$1317 ;
-  wire [120:0] \$1318 ;
-  wire [6:0] \$1319 ;
+  wire [1:0] \$1318 ;
+  wire \$1319 ;
   wire [11:0] \$132 ;
   wire \$1320 ;
-  wire [6:0] \$1321 ;
-  wire \$1322 ;
-  wire [6:0] \$1323 ;
+  wire \$1321 ;
+  wire [1:0] \$1322 ;
+  wire \$1323 ;
   wire \$1324 ;
-  wire [6:0] \$1325 ;
+  wire \$1325 ;
   wire \$1326 ;
-  wire [6:0] \$1327 ;
+  wire [2:0] \$1327 ;
   wire \$1328 ;
-  wire [6:0] \$1329 ;
+  wire \$1329 ;
   wire \$133 ;
   wire \$1330 ;
-  wire [5:0] \$1331 ;
-  wire [5:0] \$1332 ;
+  wire [120:0] \$1331 ;
+  wire \$1332 ;
   wire \$1333 ;
   wire \$1334 ;
-  wire \$1335 ;
+  wire [2:0] \$1335 ;
   wire \$1336 ;
-  wire [4:0] \$1337 ;
+  wire \$1337 ;
   wire \$1338 ;
-  wire \$1339 ;
+  wire [120:0] \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
-  wire \$1343 ;
+  wire [2:0] \$1343 ;
   wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
-  wire \$1347 ;
+  wire [120:0] \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
   wire [10:0] \$135 ;
   wire \$1350 ;
-  wire \$1351 ;
+  wire [2:0] \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
-  wire \$1354 ;
+  wire [120:0] \$1354 ;
   wire \$1355 ;
   wire \$1356 ;
   wire \$1357 ;
-  wire \$1358 ;
+  wire [6:0] \$1358 ;
   wire \$1359 ;
   wire \$136 ;
-  wire \$1360 ;
+  wire [6:0] \$1360 ;
   wire \$1361 ;
-  wire \$1362 ;
+  wire [6:0] \$1362 ;
   wire \$1363 ;
-  wire \$1364 ;
-  wire [31:0] \$1365 ;
-  wire [31:0] \$1366 ;
+  wire [6:0] \$1364 ;
+  wire \$1365 ;
+  wire [6:0] \$1366 ;
   wire \$1367 ;
-  wire \$1368 ;
+  wire [6:0] \$1368 ;
   wire \$1369 ;
   wire \$137 ;
-  wire \$1370 ;
-  wire \$1371 ;
+  wire [5:0] \$1370 ;
+  wire [5:0] \$1371 ;
   wire \$1372 ;
   wire \$1373 ;
-  wire [3:0] \$1374 ;
+  wire \$1374 ;
   wire \$1375 ;
-  wire \$1376 ;
+  wire [4:0] \$1376 ;
   wire \$1377 ;
-  wire [3:0] \$1378 ;
+  wire \$1378 ;
   wire \$1379 ;
   wire \$138 ;
   wire \$1380 ;
   wire \$1381 ;
-  wire [3:0] \$1382 ;
+  wire \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
-  wire [3:0] \$1386 ;
+  wire \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
   wire \$139 ;
-  wire [3:0] \$1390 ;
+  wire \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
-  wire [3:0] \$1394 ;
+  wire \$1394 ;
   wire \$1395 ;
   wire \$1396 ;
   wire \$1397 ;
-  wire [3:0] \$1398 ;
+  wire \$1398 ;
   wire \$1399 ;
   wire [2:0] \$14 ;
   wire \$140 ;
   wire \$1400 ;
   wire \$1401 ;
-  wire [3:0] \$1402 ;
+  wire \$1402 ;
   wire \$1403 ;
-  wire \$1404 ;
-  wire \$1405 ;
-  wire [3:0] \$1406 ;
-  wire \$1407 ;
-  wire \$1408 ;
-  wire \$1409 ;
+  wire [31:0] \$1404 ;
+  wire [31:0] \$1405 ;
+  wire \$1406 ;
+  wire [5:0] \$1407 ;
+  wire [5:0] \$1408 ;
+  wire [6:0] \$1409 ;
   wire \$141 ;
-  wire [3:0] \$1410 ;
-  wire \$1411 ;
-  wire \$1412 ;
-  wire \$1413 ;
-  wire [3:0] \$1414 ;
-  wire \$1415 ;
-  wire \$1416 ;
-  wire \$1417 ;
-  wire [3:0] \$1418 ;
-  wire \$1419 ;
+  wire [5:0] \$1410 ;
+  wire [5:0] \$1411 ;
+  wire [6:0] \$1412 ;
+  wire [5:0] \$1413 ;
+  wire [5:0] \$1414 ;
+  wire [6:0] \$1415 ;
+  wire [5:0] \$1416 ;
+  wire [5:0] \$1417 ;
+  wire [6:0] \$1418 ;
+  wire [5:0] \$1419 ;
   wire \$142 ;
-  wire \$1420 ;
-  wire \$1421 ;
-  wire [3:0] \$1422 ;
-  wire \$1423 ;
-  wire \$1424 ;
-  wire \$1425 ;
-  wire [3:0] \$1426 ;
-  wire \$1427 ;
+  wire [5:0] \$1420 ;
+  wire [6:0] \$1421 ;
+  wire [5:0] \$1422 ;
+  wire [5:0] \$1423 ;
+  wire [6:0] \$1424 ;
+  wire [20:0] \$1425 ;
+  wire \$1426 ;
+  wire [20:0] \$1427 ;
   wire \$1428 ;
-  wire \$1429 ;
+  wire [20:0] \$1429 ;
   wire \$143 ;
-  wire [3:0] \$1430 ;
-  wire \$1431 ;
+  wire \$1430 ;
+  wire [20:0] \$1431 ;
   wire \$1432 ;
-  wire \$1433 ;
-  wire [3:0] \$1434 ;
-  wire \$1435 ;
+  wire [20:0] \$1433 ;
+  wire \$1434 ;
+  wire [20:0] \$1435 ;
   wire \$1436 ;
   wire \$1437 ;
-  wire [3:0] \$1438 ;
+  wire \$1438 ;
   wire \$1439 ;
   wire \$144 ;
   wire \$1440 ;
   wire \$1441 ;
-  wire [3:0] \$1442 ;
-  wire \$1443 ;
+  wire \$1442 ;
+  wire [3:0] \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
-  wire [3:0] \$1446 ;
-  wire \$1447 ;
+  wire \$1446 ;
+  wire [3:0] \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
   wire \$145 ;
-  wire [3:0] \$1450 ;
-  wire \$1451 ;
+  wire \$1450 ;
+  wire [3:0] \$1451 ;
   wire \$1452 ;
   wire \$1453 ;
-  wire [3:0] \$1454 ;
-  wire \$1455 ;
+  wire \$1454 ;
+  wire [3:0] \$1455 ;
   wire \$1456 ;
   wire \$1457 ;
-  wire [3:0] \$1458 ;
-  wire \$1459 ;
+  wire \$1458 ;
+  wire [3:0] \$1459 ;
   wire \$146 ;
   wire \$1460 ;
   wire \$1461 ;
-  wire [3:0] \$1462 ;
-  wire \$1463 ;
+  wire \$1462 ;
+  wire [3:0] \$1463 ;
   wire \$1464 ;
   wire \$1465 ;
-  wire [3:0] \$1466 ;
-  wire \$1467 ;
+  wire \$1466 ;
+  wire [3:0] \$1467 ;
   wire \$1468 ;
   wire \$1469 ;
   wire [32:0] \$147 ;
-  wire [3:0] \$1470 ;
-  wire \$1471 ;
+  wire \$1470 ;
+  wire [3:0] \$1471 ;
   wire \$1472 ;
   wire \$1473 ;
-  wire [3:0] \$1474 ;
-  wire \$1475 ;
+  wire \$1474 ;
+  wire [3:0] \$1475 ;
   wire \$1476 ;
   wire \$1477 ;
-  wire [3:0] \$1478 ;
-  wire \$1479 ;
+  wire \$1478 ;
+  wire [3:0] \$1479 ;
   wire [32:0] \$148 ;
   wire \$1480 ;
   wire \$1481 ;
-  wire [3:0] \$1482 ;
-  wire \$1483 ;
+  wire \$1482 ;
+  wire [3:0] \$1483 ;
   wire \$1484 ;
   wire \$1485 ;
-  wire [3:0] \$1486 ;
-  wire \$1487 ;
+  wire \$1486 ;
+  wire [3:0] \$1487 ;
   wire \$1488 ;
   wire \$1489 ;
   wire [32:0] \$149 ;
-  wire [3:0] \$1490 ;
-  wire \$1491 ;
+  wire \$1490 ;
+  wire [3:0] \$1491 ;
   wire \$1492 ;
   wire \$1493 ;
-  wire [3:0] \$1494 ;
-  wire \$1495 ;
+  wire \$1494 ;
+  wire [3:0] \$1495 ;
   wire \$1496 ;
   wire \$1497 ;
-  wire [3:0] \$1498 ;
-  wire \$1499 ;
+  wire \$1498 ;
+  wire [3:0] \$1499 ;
   wire \$15 ;
   wire [32:0] \$150 ;
   wire \$1500 ;
   wire \$1501 ;
   wire \$1502 ;
-  wire \$1503 ;
+  wire [3:0] \$1503 ;
   wire \$1504 ;
   wire \$1505 ;
   wire \$1506 ;
-  wire \$1507 ;
+  wire [3:0] \$1507 ;
   wire \$1508 ;
   wire \$1509 ;
   wire [32:0] \$151 ;
   wire \$1510 ;
-  wire \$1511 ;
+  wire [3:0] \$1511 ;
   wire \$1512 ;
   wire \$1513 ;
   wire \$1514 ;
-  wire \$1515 ;
+  wire [3:0] \$1515 ;
   wire \$1516 ;
   wire \$1517 ;
   wire \$1518 ;
-  wire \$1519 ;
+  wire [3:0] \$1519 ;
   wire [17:0] \$152 ;
   wire \$1520 ;
-  wire [3:0] \$1521 ;
+  wire \$1521 ;
   wire \$1522 ;
-  wire \$1523 ;
+  wire [3:0] \$1523 ;
   wire \$1524 ;
-  wire [3:0] \$1525 ;
+  wire \$1525 ;
   wire \$1526 ;
-  wire \$1527 ;
+  wire [3:0] \$1527 ;
   wire \$1528 ;
-  wire [3:0] \$1529 ;
+  wire \$1529 ;
   wire \$153 ;
   wire \$1530 ;
-  wire \$1531 ;
+  wire [3:0] \$1531 ;
   wire \$1532 ;
-  wire [3:0] \$1533 ;
+  wire \$1533 ;
   wire \$1534 ;
-  wire \$1535 ;
+  wire [3:0] \$1535 ;
   wire \$1536 ;
-  wire [3:0] \$1537 ;
+  wire \$1537 ;
   wire \$1538 ;
-  wire \$1539 ;
+  wire [3:0] \$1539 ;
   wire \$154 ;
   wire \$1540 ;
-  wire [3:0] \$1541 ;
+  wire \$1541 ;
   wire \$1542 ;
-  wire \$1543 ;
+  wire [3:0] \$1543 ;
   wire \$1544 ;
-  wire [3:0] \$1545 ;
+  wire \$1545 ;
   wire \$1546 ;
-  wire \$1547 ;
+  wire [3:0] \$1547 ;
   wire \$1548 ;
-  wire [3:0] \$1549 ;
+  wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
-  wire \$1551 ;
+  wire [3:0] \$1551 ;
   wire \$1552 ;
-  wire [3:0] \$1553 ;
+  wire \$1553 ;
   wire \$1554 ;
-  wire \$1555 ;
+  wire [3:0] \$1555 ;
   wire \$1556 ;
-  wire [3:0] \$1557 ;
+  wire \$1557 ;
   wire \$1558 ;
-  wire \$1559 ;
+  wire [3:0] \$1559 ;
   wire \$156 ;
   wire \$1560 ;
-  wire [3:0] \$1561 ;
+  wire \$1561 ;
   wire \$1562 ;
-  wire \$1563 ;
+  wire [3:0] \$1563 ;
   wire \$1564 ;
-  wire [3:0] \$1565 ;
+  wire \$1565 ;
   wire \$1566 ;
-  wire \$1567 ;
+  wire [3:0] \$1567 ;
   wire \$1568 ;
-  wire [3:0] \$1569 ;
+  wire \$1569 ;
   wire \$157 ;
   wire \$1570 ;
   wire \$1571 ;
   wire \$1572 ;
-  wire [3:0] \$1573 ;
+  wire \$1573 ;
   wire \$1574 ;
   wire \$1575 ;
   wire \$1576 ;
-  wire [3:0] \$1577 ;
+  wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
   wire \$158 ;
   wire \$1580 ;
-  wire [3:0] \$1581 ;
+  wire \$1581 ;
   wire \$1582 ;
   wire \$1583 ;
   wire \$1584 ;
-  wire [3:0] \$1585 ;
+  wire \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
   wire \$1588 ;
-  wire [3:0] \$1589 ;
+  wire \$1589 ;
   wire \$159 ;
   wire \$1590 ;
   wire \$1591 ;
-  wire \$1592 ;
-  wire [3:0] \$1593 ;
+  wire [3:0] \$1592 ;
+  wire \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire \$1596 ;
-  wire [3:0] \$1597 ;
+  wire [3:0] \$1596 ;
+  wire \$1597 ;
   wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$1600 ;
-  wire [3:0] \$1601 ;
+  wire [3:0] \$1600 ;
+  wire \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire \$1604 ;
-  wire [3:0] \$1605 ;
+  wire [3:0] \$1604 ;
+  wire \$1605 ;
   wire \$1606 ;
   wire \$1607 ;
-  wire \$1608 ;
-  wire [3:0] \$1609 ;
+  wire [3:0] \$1608 ;
+  wire \$1609 ;
   wire [4:0] \$161 ;
   wire \$1610 ;
   wire \$1611 ;
-  wire \$1612 ;
-  wire [3:0] \$1613 ;
+  wire [3:0] \$1612 ;
+  wire \$1613 ;
   wire \$1614 ;
   wire \$1615 ;
-  wire \$1616 ;
-  wire [3:0] \$1617 ;
+  wire [3:0] \$1616 ;
+  wire \$1617 ;
   wire \$1618 ;
   wire \$1619 ;
   wire [4:0] \$162 ;
-  wire \$1620 ;
-  wire [3:0] \$1621 ;
+  wire [3:0] \$1620 ;
+  wire \$1621 ;
   wire \$1622 ;
   wire \$1623 ;
-  wire \$1624 ;
-  wire [3:0] \$1625 ;
+  wire [3:0] \$1624 ;
+  wire \$1625 ;
   wire \$1626 ;
   wire \$1627 ;
-  wire \$1628 ;
-  wire [3:0] \$1629 ;
+  wire [3:0] \$1628 ;
+  wire \$1629 ;
   wire [6:0] \$163 ;
   wire \$1630 ;
   wire \$1631 ;
-  wire \$1632 ;
-  wire [3:0] \$1633 ;
+  wire [3:0] \$1632 ;
+  wire \$1633 ;
   wire \$1634 ;
   wire \$1635 ;
-  wire \$1636 ;
-  wire [3:0] \$1637 ;
+  wire [3:0] \$1636 ;
+  wire \$1637 ;
   wire \$1638 ;
   wire \$1639 ;
   wire [6:0] \$164 ;
-  wire \$1640 ;
-  wire [3:0] \$1641 ;
+  wire [3:0] \$1640 ;
+  wire \$1641 ;
   wire \$1642 ;
   wire \$1643 ;
-  wire \$1644 ;
-  wire [3:0] \$1645 ;
+  wire [3:0] \$1644 ;
+  wire \$1645 ;
   wire \$1646 ;
   wire \$1647 ;
-  wire \$1648 ;
-  wire [45:0] \$1649 ;
+  wire [3:0] \$1648 ;
+  wire \$1649 ;
   wire \$165 ;
   wire \$1650 ;
   wire \$1651 ;
-  wire \$1652 ;
+  wire [3:0] \$1652 ;
   wire \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
-  wire \$1656 ;
+  wire [3:0] \$1656 ;
   wire \$1657 ;
-  wire [3:0] \$1658 ;
+  wire \$1658 ;
   wire \$1659 ;
   wire \$166 ;
-  wire \$1660 ;
+  wire [3:0] \$1660 ;
   wire \$1661 ;
-  wire [3:0] \$1662 ;
+  wire \$1662 ;
   wire \$1663 ;
-  wire \$1664 ;
+  wire [3:0] \$1664 ;
   wire \$1665 ;
-  wire [3:0] \$1666 ;
+  wire \$1666 ;
   wire \$1667 ;
-  wire \$1668 ;
+  wire [3:0] \$1668 ;
   wire \$1669 ;
   wire [5:0] \$167 ;
-  wire [3:0] \$1670 ;
+  wire \$1670 ;
   wire \$1671 ;
-  wire \$1672 ;
+  wire [3:0] \$1672 ;
   wire \$1673 ;
-  wire [3:0] \$1674 ;
+  wire \$1674 ;
   wire \$1675 ;
-  wire \$1676 ;
+  wire [3:0] \$1676 ;
   wire \$1677 ;
-  wire [3:0] \$1678 ;
+  wire \$1678 ;
   wire \$1679 ;
   wire \$168 ;
-  wire \$1680 ;
+  wire [3:0] \$1680 ;
   wire \$1681 ;
-  wire [3:0] \$1682 ;
+  wire \$1682 ;
   wire \$1683 ;
-  wire \$1684 ;
+  wire [3:0] \$1684 ;
   wire \$1685 ;
-  wire [3:0] \$1686 ;
+  wire \$1686 ;
   wire \$1687 ;
-  wire \$1688 ;
+  wire [3:0] \$1688 ;
   wire \$1689 ;
   wire \$169 ;
-  wire [3:0] \$1690 ;
+  wire \$1690 ;
   wire \$1691 ;
-  wire \$1692 ;
+  wire [3:0] \$1692 ;
   wire \$1693 ;
-  wire [3:0] \$1694 ;
+  wire \$1694 ;
   wire \$1695 ;
-  wire \$1696 ;
+  wire [3:0] \$1696 ;
   wire \$1697 ;
-  wire [3:0] \$1698 ;
+  wire \$1698 ;
   wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$1700 ;
+  wire [3:0] \$1700 ;
   wire \$1701 ;
-  wire [3:0] \$1702 ;
+  wire \$1702 ;
   wire \$1703 ;
-  wire \$1704 ;
+  wire [3:0] \$1704 ;
   wire \$1705 ;
-  wire [3:0] \$1706 ;
+  wire \$1706 ;
   wire \$1707 ;
-  wire \$1708 ;
+  wire [3:0] \$1708 ;
   wire \$1709 ;
   wire \$171 ;
-  wire [3:0] \$1710 ;
+  wire \$1710 ;
   wire \$1711 ;
-  wire \$1712 ;
+  wire [3:0] \$1712 ;
   wire \$1713 ;
-  wire [3:0] \$1714 ;
+  wire \$1714 ;
   wire \$1715 ;
-  wire \$1716 ;
+  wire [3:0] \$1716 ;
   wire \$1717 ;
-  wire [3:0] \$1718 ;
+  wire \$1718 ;
   wire \$1719 ;
   wire \$172 ;
-  wire \$1720 ;
+  wire [45:0] \$1720 ;
   wire \$1721 ;
-  wire [3:0] \$1722 ;
+  wire \$1722 ;
   wire \$1723 ;
   wire \$1724 ;
   wire \$1725 ;
-  wire [3:0] \$1726 ;
+  wire \$1726 ;
   wire \$1727 ;
-  wire \$1728 ;
-  wire \$1729 ;
+  reg [31:0] \$1728 ;
+  reg \$1729 ;
   wire \$173 ;
-  wire [3:0] \$1730 ;
-  wire \$1731 ;
-  wire \$1732 ;
-  wire \$1733 ;
-  wire [3:0] \$1734 ;
-  wire \$1735 ;
-  wire \$1736 ;
-  wire \$1737 ;
-  wire [3:0] \$1738 ;
-  wire \$1739 ;
+  reg \$1730 ;
+  reg [120:0] \$1731 ;
+  reg [120:0] \$1732 ;
+  reg [120:0] \$1733 ;
+  reg [1:0] \$1734 ;
+  reg \$1735 ;
+  reg \$1736 ;
+  reg \$1737 ;
+  reg \$1738 ;
+  reg \$1739 ;
   wire \$174 ;
-  wire \$1740 ;
-  wire \$1741 ;
-  wire [3:0] \$1742 ;
-  wire \$1743 ;
-  wire \$1744 ;
-  wire \$1745 ;
-  wire [3:0] \$1746 ;
-  wire \$1747 ;
-  wire \$1748 ;
-  wire \$1749 ;
+  reg \$1740 ;
+  reg \$1741 ;
+  reg \$1742 ;
+  reg \$1743 ;
+  reg \$1744 ;
+  reg \$1745 ;
+  reg \$1746 ;
+  reg \$1747 ;
+  reg \$1748 ;
+  reg \$1749 ;
   wire \$175 ;
-  wire [3:0] \$1750 ;
-  wire \$1751 ;
-  wire \$1752 ;
-  wire \$1753 ;
-  wire [3:0] \$1754 ;
-  wire \$1755 ;
-  wire \$1756 ;
-  wire \$1757 ;
-  wire [3:0] \$1758 ;
-  wire \$1759 ;
+  reg \$1750 ;
+  reg \$1751 ;
+  reg \$1752 ;
+  reg \$1753 ;
+  reg \$1754 ;
+  reg [4:0] \$1755 ;
+  reg [4:0] \$1756 ;
+  reg [31:0] \$1757 ;
+  reg [1:0] \$1758 ;
+  reg [31:0] \$1759 ;
   wire \$176 ;
-  wire \$1760 ;
-  wire \$1761 ;
-  wire [3:0] \$1762 ;
-  wire \$1763 ;
-  wire \$1764 ;
-  wire \$1765 ;
-  wire [3:0] \$1766 ;
-  wire \$1767 ;
-  wire \$1768 ;
-  wire \$1769 ;
+  reg [2:0] \$1760 ;
+  reg [2:0] \$1761 ;
+  reg [4:0] \$1762 ;
+  reg \$1763 ;
+  reg [1:0] \$1764 ;
+  reg [120:0] \$1765 ;
+  reg [4:0] \$1766 ;
+  reg [17:0] \$1767 ;
+  reg \$1768 ;
+  reg \$1769 ;
   wire \$177 ;
-  wire [3:0] \$1770 ;
-  wire \$1771 ;
-  wire \$1772 ;
-  wire \$1773 ;
-  wire [3:0] \$1774 ;
-  wire \$1775 ;
-  wire \$1776 ;
-  wire \$1777 ;
-  wire [3:0] \$1778 ;
-  wire \$1779 ;
+  reg \$1770 ;
+  reg [7:0] \$1771 ;
+  reg [7:0] \$1772 ;
+  reg \$1773 ;
+  reg \$1774 ;
+  reg [7:0] \$1775 ;
+  reg [31:0] \$1776 ;
+  reg [31:0] \$1777 ;
+  reg [31:0] \$1778 ;
+  reg [31:0] \$1779 ;
   wire \$178 ;
-  wire \$1780 ;
-  wire \$1781 ;
-  wire [3:0] \$1782 ;
-  wire \$1783 ;
-  wire \$1784 ;
-  wire \$1785 ;
-  wire [45:0] \$1786 ;
-  wire \$1787 ;
-  wire \$1788 ;
-  wire \$1789 ;
+  reg [17:0] \$1780 ;
+  reg \$1781 ;
+  reg \$1782 ;
+  reg \$1783 ;
+  reg [9:0] \$1784 ;
+  reg [9:0] \$1785 ;
+  reg \$1786 ;
+  reg \$1787 ;
+  reg [9:0] \$1788 ;
+  reg [31:0] \$1789 ;
   wire [32:0] \$179 ;
-  wire [3:0] \$1790 ;
-  wire \$1791 ;
-  wire \$1792 ;
-  wire \$1793 ;
-  wire [3:0] \$1794 ;
-  wire \$1795 ;
-  wire \$1796 ;
-  wire \$1797 ;
-  wire [3:0] \$1798 ;
-  wire \$1799 ;
+  reg [31:0] \$1790 ;
+  reg [31:0] \$1791 ;
+  reg [31:0] \$1792 ;
+  reg [31:0] \$1793 ;
+  reg [17:0] \$1794 ;
+  reg \$1795 ;
+  reg \$1796 ;
+  reg \$1797 ;
+  reg [4:0] \$1798 ;
+  reg [4:0] \$1799 ;
   wire \$18 ;
   wire [32:0] \$180 ;
-  wire \$1800 ;
-  wire \$1801 ;
-  wire [3:0] \$1802 ;
-  wire \$1803 ;
-  wire \$1804 ;
-  wire \$1805 ;
-  wire [3:0] \$1806 ;
-  wire \$1807 ;
-  wire \$1808 ;
-  wire \$1809 ;
+  reg \$1800 ;
+  reg \$1801 ;
+  reg [4:0] \$1802 ;
+  reg [31:0] \$1803 ;
+  reg [31:0] \$1804 ;
+  reg [31:0] \$1805 ;
+  reg [31:0] \$1806 ;
+  reg \$1807 ;
+  reg [14:0] \$1808 ;
+  reg [3:0] \$1809 ;
   wire [32:0] \$181 ;
-  wire [3:0] \$1810 ;
-  wire \$1811 ;
-  wire \$1812 ;
-  wire \$1813 ;
-  wire [3:0] \$1814 ;
-  wire \$1815 ;
-  wire \$1816 ;
-  wire \$1817 ;
-  wire [3:0] \$1818 ;
-  wire \$1819 ;
+  reg [3:0] \$1810 ;
+  reg [3:0] \$1811 ;
+  reg [3:0] \$1812 ;
+  reg [8:0] \$1813 ;
+  reg [9:0] \$1814 ;
+  reg \$1815 ;
+  reg \$1816 ;
+  reg [14:0] \$1817 ;
+  reg [1:0] \$1818 ;
+  reg [12:0] \$1819 ;
   wire [32:0] \$182 ;
-  wire \$1820 ;
-  wire \$1821 ;
-  wire [3:0] \$1822 ;
-  wire \$1823 ;
-  wire \$1824 ;
-  wire \$1825 ;
-  wire [3:0] \$1826 ;
-  wire \$1827 ;
-  wire \$1828 ;
-  wire \$1829 ;
+  reg \$1820 ;
+  reg [31:0] \$1821 ;
+  reg [3:0] \$1822 ;
+  reg [31:0] \$1823 ;
+  reg [31:0] \$1824 ;
+  reg [31:0] \$1825 ;
+  reg \$1826 ;
+  reg [1:0] \$1827 ;
+  reg [2:0] \$1828 ;
+  reg [2:0] \$1829 ;
   wire \$183 ;
-  wire [3:0] \$1830 ;
-  wire \$1831 ;
-  wire \$1832 ;
-  wire \$1833 ;
-  wire [3:0] \$1834 ;
-  wire \$1835 ;
-  wire \$1836 ;
-  wire \$1837 ;
-  wire [3:0] \$1838 ;
-  wire \$1839 ;
+  reg [3:0] \$1830 ;
+  reg [31:0] \$1831 ;
+  reg [31:0] \$1832 ;
+  reg [31:0] \$1833 ;
+  reg [45:0] \$1834 ;
+  reg [3:0] \$1835 ;
+  reg [3:0] \$1836 ;
+  reg [3:0] \$1837 ;
+  reg [3:0] \$1838 ;
+  reg [8:0] \$1839 ;
   wire \$184 ;
-  wire \$1840 ;
-  wire \$1841 ;
-  wire [3:0] \$1842 ;
-  wire \$1843 ;
-  wire \$1844 ;
-  wire \$1845 ;
-  wire [3:0] \$1846 ;
-  wire \$1847 ;
-  wire \$1848 ;
-  wire \$1849 ;
+  reg [9:0] \$1840 ;
+  reg \$1841 ;
+  reg [3:0] \$1842 ;
+  reg [7:0] \$1843 ;
+  reg [7:0] \$1844 ;
+  reg [15:0] \$1845 ;
+  reg \$1846 ;
+  reg [31:0] \$1847 ;
+  reg \$1848 ;
+  reg [3:0] \$1849 ;
   wire \$185 ;
-  wire [3:0] \$1850 ;
-  wire \$1851 ;
-  wire \$1852 ;
-  wire \$1853 ;
-  wire [3:0] \$1854 ;
-  wire \$1855 ;
-  wire \$1856 ;
-  wire \$1857 ;
-  wire [3:0] \$1858 ;
-  wire \$1859 ;
+  reg \$1850 ;
+  reg \$1851 ;
+  reg [3:0] \$1852 ;
+  reg [31:0] \$1853 ;
+  reg \$1854 ;
+  reg \$1855 ;
+  reg \$1856 ;
+  reg \$1857 ;
+  reg \$1858 ;
+  reg \$1859 ;
   wire \$186 ;
-  wire \$1860 ;
-  wire \$1861 ;
-  wire [3:0] \$1862 ;
-  wire \$1863 ;
-  wire \$1864 ;
-  wire \$1865 ;
-  wire [3:0] \$1866 ;
-  wire \$1867 ;
-  wire \$1868 ;
-  wire \$1869 ;
+  reg \$1860 ;
+  reg \$1861 ;
+  reg \$1862 ;
+  reg \$1863 ;
+  reg \$1864 ;
+  reg \$1865 ;
+  reg \$1866 ;
+  reg \$1867 ;
+  reg \$1868 ;
+  reg \$1869 ;
   wire \$187 ;
-  wire [3:0] \$1870 ;
-  wire \$1871 ;
-  wire \$1872 ;
-  wire \$1873 ;
-  wire [3:0] \$1874 ;
-  wire \$1875 ;
-  wire \$1876 ;
-  wire \$1877 ;
-  wire [3:0] \$1878 ;
-  wire \$1879 ;
+  reg \$1870 ;
+  reg [4:0] \$1871 ;
+  reg [4:0] \$1872 ;
+  reg [16:0] \$1873 ;
+  reg [16:0] \$1874 ;
+  reg [16:0] \$1875 ;
   wire \$188 ;
-  wire \$1880 ;
-  wire \$1881 ;
-  wire [3:0] \$1882 ;
-  wire \$1883 ;
-  wire \$1884 ;
-  wire \$1885 ;
-  wire [3:0] \$1886 ;
-  wire \$1887 ;
-  wire \$1888 ;
-  wire \$1889 ;
   wire \$189 ;
-  wire [3:0] \$1890 ;
-  wire \$1891 ;
-  wire \$1892 ;
-  wire \$1893 ;
-  wire [3:0] \$1894 ;
-  wire \$1895 ;
-  wire \$1896 ;
-  wire \$1897 ;
-  wire [3:0] \$1898 ;
-  wire \$1899 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$1900 ;
-  wire \$1901 ;
-  wire [3:0] \$1902 ;
-  wire \$1903 ;
-  wire \$1904 ;
-  wire \$1905 ;
-  wire [3:0] \$1906 ;
-  wire \$1907 ;
-  wire \$1908 ;
-  wire \$1909 ;
   wire \$191 ;
-  wire [3:0] \$1910 ;
-  wire \$1911 ;
-  wire \$1912 ;
-  wire \$1913 ;
-  wire [3:0] \$1914 ;
-  wire \$1915 ;
-  wire \$1916 ;
-  wire \$1917 ;
-  wire [45:0] \$1918 ;
-  wire \$1919 ;
   wire \$192 ;
-  wire \$1920 ;
-  wire \$1921 ;
-  wire \$1922 ;
-  wire \$1923 ;
-  wire \$1924 ;
-  wire \$1925 ;
-  reg [31:0] \$1926 ;
-  reg \$1927 ;
-  reg \$1928 ;
-  reg [120:0] \$1929 ;
   wire [14:0] \$193 ;
-  reg [120:0] \$1930 ;
-  reg [120:0] \$1931 ;
-  reg [1:0] \$1932 ;
-  reg \$1933 ;
-  reg \$1934 ;
-  reg \$1935 ;
-  reg \$1936 ;
-  reg \$1937 ;
-  reg \$1938 ;
-  reg \$1939 ;
   wire \$194 ;
-  reg \$1940 ;
-  reg \$1941 ;
-  reg \$1942 ;
-  reg \$1943 ;
-  reg \$1944 ;
-  reg \$1945 ;
-  reg \$1946 ;
-  reg \$1947 ;
-  reg \$1948 ;
-  reg \$1949 ;
   wire \$195 ;
-  reg \$1950 ;
-  reg \$1951 ;
-  reg \$1952 ;
-  reg [4:0] \$1953 ;
-  reg [3:0] \$1954 ;
-  reg [31:0] \$1955 ;
-  reg [1:0] \$1956 ;
-  reg [31:0] \$1957 ;
-  reg [1:0] \$1958 ;
-  reg [1:0] \$1959 ;
   wire \$196 ;
-  reg [3:0] \$1960 ;
-  reg \$1961 ;
-  reg [1:0] \$1962 ;
-  reg [120:0] \$1963 ;
-  reg [4:0] \$1964 ;
-  reg [17:0] \$1965 ;
-  reg \$1966 ;
-  reg \$1967 ;
-  reg \$1968 ;
-  reg [7:0] \$1969 ;
   wire \$197 ;
-  reg [7:0] \$1970 ;
-  reg \$1971 ;
-  reg \$1972 ;
-  reg [7:0] \$1973 ;
-  reg [31:0] \$1974 ;
-  reg [31:0] \$1975 ;
-  reg [31:0] \$1976 ;
-  reg [31:0] \$1977 ;
-  reg [17:0] \$1978 ;
-  reg \$1979 ;
   wire [4:0] \$198 ;
-  reg \$1980 ;
-  reg \$1981 ;
-  reg [9:0] \$1982 ;
-  reg [9:0] \$1983 ;
-  reg \$1984 ;
-  reg \$1985 ;
-  reg [9:0] \$1986 ;
-  reg [31:0] \$1987 ;
-  reg [31:0] \$1988 ;
-  reg [31:0] \$1989 ;
   wire \$199 ;
-  reg [31:0] \$1990 ;
-  reg [31:0] \$1991 ;
-  reg [17:0] \$1992 ;
-  reg \$1993 ;
-  reg \$1994 ;
-  reg \$1995 ;
-  reg [4:0] \$1996 ;
-  reg [4:0] \$1997 ;
-  reg \$1998 ;
-  reg \$1999 ;
   wire [7:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
-  reg [4:0] \$2000 ;
-  reg [31:0] \$2001 ;
-  reg [31:0] \$2002 ;
-  reg [31:0] \$2003 ;
-  reg [31:0] \$2004 ;
-  reg \$2005 ;
-  reg [14:0] \$2006 ;
-  reg [3:0] \$2007 ;
-  reg [3:0] \$2008 ;
-  reg [3:0] \$2009 ;
   wire \$201 ;
-  reg [3:0] \$2010 ;
-  reg [8:0] \$2011 ;
-  reg [9:0] \$2012 ;
-  reg \$2013 ;
-  reg \$2014 ;
-  reg [14:0] \$2015 ;
-  reg [1:0] \$2016 ;
-  reg [12:0] \$2017 ;
-  reg \$2018 ;
-  reg [31:0] \$2019 ;
   wire \$202 ;
-  reg [3:0] \$2020 ;
-  reg [31:0] \$2021 ;
-  reg [31:0] \$2022 ;
-  reg [31:0] \$2023 ;
-  reg \$2024 ;
-  reg \$2025 ;
-  reg [1:0] \$2026 ;
-  reg [2:0] \$2027 ;
-  reg [2:0] \$2028 ;
-  reg [3:0] \$2029 ;
   wire [4:0] \$203 ;
-  reg [31:0] \$2030 ;
-  reg [31:0] \$2031 ;
-  reg [31:0] \$2032 ;
-  reg [45:0] \$2033 ;
-  reg [3:0] \$2034 ;
-  reg [3:0] \$2035 ;
-  reg [3:0] \$2036 ;
-  reg [3:0] \$2037 ;
-  reg [8:0] \$2038 ;
-  reg [9:0] \$2039 ;
   wire \$204 ;
-  reg \$2040 ;
-  reg [3:0] \$2041 ;
-  reg [7:0] \$2042 ;
-  reg [7:0] \$2043 ;
-  reg [15:0] \$2044 ;
-  reg \$2045 ;
-  reg [31:0] \$2046 ;
-  reg \$2047 ;
-  reg [3:0] \$2048 ;
-  reg \$2049 ;
   wire \$205 ;
-  reg \$2050 ;
-  reg [3:0] \$2051 ;
-  reg [31:0] \$2052 ;
-  reg \$2053 ;
-  reg \$2054 ;
-  reg \$2055 ;
-  reg \$2056 ;
-  reg \$2057 ;
-  reg \$2058 ;
-  reg \$2059 ;
   wire \$206 ;
-  reg \$2060 ;
-  reg \$2061 ;
-  reg \$2062 ;
-  reg \$2063 ;
-  reg \$2064 ;
-  reg \$2065 ;
-  reg \$2066 ;
-  reg \$2067 ;
-  reg \$2068 ;
-  reg \$2069 ;
   wire \$207 ;
-  reg [4:0] \$2070 ;
-  reg [4:0] \$2071 ;
-  reg [16:0] \$2072 ;
-  reg [16:0] \$2073 ;
-  reg [16:0] \$2074 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
@@ -10244,7 +10119,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [9:0] \$687 ;
   wire [31:0] \$688 ;
   wire [31:0] \$689 ;
-  wire [4:0] \$69 ;
+  wire [5:0] \$69 ;
   wire [31:0] \$690 ;
   wire [31:0] \$691 ;
   wire [31:0] \$692 ;
@@ -10256,7 +10131,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$698 ;
   wire [31:0] \$699 ;
   wire [120:0] \$7 ;
-  wire [4:0] \$70 ;
+  wire [5:0] \$70 ;
   wire [31:0] \$700 ;
   wire [31:0] \$701 ;
   wire [16:0] \$702 ;
@@ -10267,7 +10142,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
-  wire [4:0] \$71 ;
+  wire [5:0] \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
@@ -10278,7 +10153,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
-  wire [3:0] \$72 ;
+  wire [4:0] \$72 ;
   wire [31:0] \$720 ;
   wire [31:0] \$721 ;
   wire [31:0] \$722 ;
@@ -10289,7 +10164,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$727 ;
   wire [4:0] \$728 ;
   wire [31:0] \$729 ;
-  wire [3:0] \$73 ;
+  wire [4:0] \$73 ;
   wire [4:0] \$730 ;
   wire [31:0] \$731 ;
   wire [31:0] \$732 ;
@@ -10300,7 +10175,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$737 ;
   wire [31:0] \$738 ;
   wire [31:0] \$739 ;
-  wire [3:0] \$74 ;
+  wire [4:0] \$74 ;
   wire [31:0] \$740 ;
   wire [31:0] \$741 ;
   wire [31:0] \$742 ;
@@ -10326,153 +10201,153 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
-  wire \$763 ;
-  wire [5:0] \$764 ;
-  wire [5:0] \$765 ;
-  wire [6:0] \$766 ;
+  wire [3:0] \$763 ;
+  wire \$764 ;
+  wire [11:0] \$765 ;
+  wire [5:0] \$766 ;
   wire [5:0] \$767 ;
-  wire [5:0] \$768 ;
-  wire [6:0] \$769 ;
+  wire [6:0] \$768 ;
+  wire [11:0] \$769 ;
   wire [32:0] \$77 ;
-  wire \$770 ;
+  wire [5:0] \$770 ;
   wire [5:0] \$771 ;
-  wire [5:0] \$772 ;
-  wire [6:0] \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
+  wire [6:0] \$772 ;
+  wire \$773 ;
+  wire [11:0] \$774 ;
+  wire [5:0] \$775 ;
+  wire [5:0] \$776 ;
+  wire [6:0] \$777 ;
   wire \$778 ;
   wire \$779 ;
   reg \$78 ;
-  wire [5:0] \$780 ;
-  wire [5:0] \$781 ;
-  wire [6:0] \$782 ;
-  wire [5:0] \$783 ;
-  wire [5:0] \$784 ;
-  wire [6:0] \$785 ;
-  wire \$786 ;
+  wire [11:0] \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire [3:0] \$784 ;
+  wire \$785 ;
+  wire [11:0] \$786 ;
   wire [5:0] \$787 ;
   wire [5:0] \$788 ;
   wire [6:0] \$789 ;
-  wire [2:0] \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
+  wire [3:0] \$79 ;
+  wire [11:0] \$790 ;
+  wire [5:0] \$791 ;
+  wire [5:0] \$792 ;
+  wire [6:0] \$793 ;
   wire \$794 ;
-  wire [6:0] \$795 ;
+  wire [11:0] \$795 ;
   wire [5:0] \$796 ;
   wire [5:0] \$797 ;
   wire [6:0] \$798 ;
-  wire [5:0] \$799 ;
+  wire \$799 ;
   wire \$8 ;
-  wire [4:0] \$80 ;
-  wire [5:0] \$800 ;
-  wire [6:0] \$801 ;
-  wire [5:0] \$802 ;
-  wire [5:0] \$803 ;
-  wire [6:0] \$804 ;
-  wire [5:0] \$805 ;
-  wire [5:0] \$806 ;
-  wire [6:0] \$807 ;
-  wire [20:0] \$808 ;
-  wire \$809 ;
+  wire [5:0] \$80 ;
+  wire \$800 ;
+  wire [11:0] \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire [3:0] \$805 ;
+  wire \$806 ;
+  wire [11:0] \$807 ;
+  wire [5:0] \$808 ;
+  wire [5:0] \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
+  wire [6:0] \$810 ;
+  wire [11:0] \$811 ;
   wire [5:0] \$812 ;
   wire [5:0] \$813 ;
   wire [6:0] \$814 ;
-  wire [20:0] \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire [5:0] \$819 ;
+  wire \$815 ;
+  wire [11:0] \$816 ;
+  wire [5:0] \$817 ;
+  wire [5:0] \$818 ;
+  wire [6:0] \$819 ;
   wire [120:0] \$82 ;
-  wire [5:0] \$820 ;
-  wire [6:0] \$821 ;
-  wire [20:0] \$822 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire [11:0] \$822 ;
   wire \$823 ;
   wire \$824 ;
-  wire \$825 ;
-  wire [33:0] \$826 ;
-  wire [34:0] \$827 ;
-  wire [33:0] \$828 ;
-  wire [34:0] \$829 ;
+  wire [3:0] \$825 ;
+  wire \$826 ;
+  wire [11:0] \$827 ;
+  wire [5:0] \$828 ;
+  wire [5:0] \$829 ;
   wire [120:0] \$83 ;
-  wire [33:0] \$830 ;
-  wire [34:0] \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire [45:0] \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
+  wire [6:0] \$830 ;
+  wire [11:0] \$831 ;
+  wire [5:0] \$832 ;
+  wire [5:0] \$833 ;
+  wire [6:0] \$834 ;
+  wire \$835 ;
+  wire [11:0] \$836 ;
+  wire [5:0] \$837 ;
+  wire [5:0] \$838 ;
+  wire [6:0] \$839 ;
   wire [120:0] \$84 ;
-  wire [4:0] \$840 ;
+  wire \$840 ;
   wire \$841 ;
-  wire \$842 ;
+  wire [11:0] \$842 ;
   wire \$843 ;
   wire \$844 ;
-  wire [4:0] \$845 ;
+  wire \$845 ;
   wire \$846 ;
-  wire \$847 ;
+  wire [3:0] \$847 ;
   wire \$848 ;
-  wire \$849 ;
+  wire [11:0] \$849 ;
   wire [120:0] \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
+  wire [5:0] \$850 ;
+  wire [5:0] \$851 ;
+  wire [6:0] \$852 ;
+  wire [11:0] \$853 ;
+  wire [5:0] \$854 ;
+  wire [5:0] \$855 ;
+  wire [6:0] \$856 ;
   wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
+  wire [11:0] \$858 ;
+  wire [5:0] \$859 ;
   wire [4:0] \$86 ;
-  wire \$860 ;
-  wire \$861 ;
+  wire [5:0] \$860 ;
+  wire [6:0] \$861 ;
   wire \$862 ;
   wire \$863 ;
-  wire \$864 ;
+  wire [11:0] \$864 ;
   wire \$865 ;
   wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
+  wire [11:0] \$867 ;
+  wire [6:0] \$868 ;
   wire \$869 ;
   wire [4:0] \$87 ;
   wire \$870 ;
   wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
+  wire [31:0] \$872 ;
+  wire [31:0] \$873 ;
+  wire [33:0] \$874 ;
+  wire [34:0] \$875 ;
+  wire [31:0] \$876 ;
+  wire [33:0] \$877 ;
+  wire [34:0] \$878 ;
+  wire [31:0] \$879 ;
   wire [4:0] \$88 ;
-  wire \$880 ;
-  wire \$881 ;
+  wire [33:0] \$880 ;
+  wire [34:0] \$881 ;
   wire \$882 ;
   wire \$883 ;
   wire \$884 ;
-  wire \$885 ;
+  wire [45:0] \$885 ;
   wire \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
   wire [17:0] \$89 ;
-  wire \$890 ;
+  wire [4:0] \$890 ;
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire \$895 ;
+  wire [4:0] \$895 ;
   wire \$896 ;
   wire \$897 ;
   wire \$898 ;
@@ -10618,9 +10493,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [1:0] \$auto$rtlil.cc:2739:Not$148 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$150 ;
   wire \$auto$rtlil.cc:2739:Not$152 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$154 ;
+  wire \$auto$rtlil.cc:2739:Not$154 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$156 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$158 ;
   wire \$auto$rtlil.cc:2739:Not$16 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$160 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$162 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
   wire \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
@@ -10670,17 +10548,18 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 15'h0000 *)
   wire [14:0] \$signal$150 ;
   reg \$signal$221  = 1'h0;
-  reg [1:0] \$signal$226  = 2'h0;
-  reg \$signal$254  = 1'h0;
-  reg [31:0] \$signal$255  = 32'd0;
-  reg \$signal$256  = 1'h0;
-  reg [3:0] \$signal$257  = 4'h0;
-  reg \$signal$258  = 1'h0;
-  reg \$signal$259  = 1'h0;
-  reg [3:0] \$signal$260  = 4'h0;
-  reg [31:0] \$signal$261  = 32'd0;
-  reg \$signal$275  = 1'h0;
+  reg \$signal$230  = 1'h0;
+  reg [1:0] \$signal$232  = 2'h0;
+  reg \$signal$267  = 1'h0;
+  reg [31:0] \$signal$268  = 32'd0;
+  reg \$signal$269  = 1'h0;
+  reg [3:0] \$signal$270  = 4'h0;
+  reg \$signal$271  = 1'h0;
+  reg \$signal$272  = 1'h0;
+  reg [3:0] \$signal$273  = 4'h0;
+  reg [31:0] \$signal$274  = 32'd0;
   reg [1:0] \$signal$28  = 2'h0;
+  reg \$signal$288  = 1'h0;
   reg [31:0] \$signal$72  = 32'd0;
   wire [1:0] \$signal$73 ;
   reg \$signal$79  = 1'h0;
@@ -10688,40 +10567,40 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [4:0] \$signal$87  = 5'h00;
   reg [4:0] \$signal$88  = 5'h00;
   wire [4:0] \$signal$89 ;
-  wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$282 ;
-  wire [1:0] \$signature__addr$285 ;
-  wire [1:0] \$signature__addr$288 ;
-  wire [1:0] \$signature__addr$291 ;
-  wire [1:0] \$signature__addr$294 ;
-  (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$297 ;
-  wire [1:0] \$signature__addr$300 ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$306 ;
+  wire [2:0] \$signature__addr ;
+  wire [2:0] \$signature__addr$295 ;
+  wire [2:0] \$signature__addr$298 ;
+  wire [2:0] \$signature__addr$301 ;
+  wire [2:0] \$signature__addr$304 ;
+  wire [2:0] \$signature__addr$307 ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr$310 ;
+  wire [2:0] \$signature__addr$313 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr$319 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$344 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$280 ;
-  wire [120:0] \$signature__data$286 ;
-  wire [120:0] \$signature__data$292 ;
-  wire [120:0] \$signature__data$298 ;
+  wire [120:0] \$signature__data$293 ;
+  wire [120:0] \$signature__data$299 ;
+  wire [120:0] \$signature__data$305 ;
+  wire [120:0] \$signature__data$311 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$307 ;
-  wire [45:0] \$signature__data$320 ;
+  wire [14:0] \$signature__data$320 ;
+  wire [45:0] \$signature__data$345 ;
   wire [120:0] \$signature__data$84 ;
   wire [120:0] \$signature__data$85 ;
   wire [120:0] \$signature__data$86 ;
   reg \$signature__en ;
-  wire \$signature__en$283 ;
-  reg \$signature__en$287 ;
-  wire \$signature__en$289 ;
-  reg \$signature__en$293 ;
-  wire \$signature__en$295 ;
-  reg \$signature__en$299 ;
-  wire \$signature__en$301 ;
+  wire \$signature__en$296 ;
+  reg \$signature__en$300 ;
+  wire \$signature__en$302 ;
+  reg \$signature__en$306 ;
   wire \$signature__en$308 ;
+  reg \$signature__en$312 ;
+  wire \$signature__en$314 ;
   wire \$signature__en$321 ;
+  wire \$signature__en$346 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -10756,8 +10635,15 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
+  input bus__w_addr_from_queue;
+  wire bus__w_addr_from_queue;
+  input [11:0] bus__w_addr_queued;
+  wire [11:0] bus__w_addr_queued;
+  input bus__w_beat_from_queue;
+  wire bus__w_beat_from_queue;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
+  wire [31:0] bus__w_data_queued;
   output bus__w_err;
   wire bus__w_err;
   input bus__w_req;
@@ -10770,6 +10656,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire bus__w_slow_err;
   input [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
+  wire [3:0] bus__w_strb_queued;
   input busy;
   wire busy;
   reg [9:0] command_queue_count = 10'h000;
@@ -10832,7 +10719,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [17:0] event_lw_limit = 18'h00000;
   reg event_lw_short = 1'h0;
   wire [31:0] handle;
-  reg [3:0] head = 4'h0;
+  reg [4:0] head = 5'h00;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
@@ -10876,31 +10763,34 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire native_free_valid;
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
+  reg new_is_flush = 1'h0;
   wire popped;
-  output \port$3777$0 ;
-  wire \port$3777$0 ;
-  output \port$3778$0 ;
-  wire \port$3778$0 ;
-  output \port$3780$0 ;
-  wire \port$3780$0 ;
-  output [44:0] \port$4377$1 ;
-  wire [44:0] \port$4377$1 ;
-  input [15:0] \port$4755$0 ;
-  wire [15:0] \port$4755$0 ;
-  input [12:0] \port$4755$48 ;
-  wire [12:0] \port$4755$48 ;
-  input [15:0] \port$4758$0 ;
-  wire [15:0] \port$4758$0 ;
-  input [14:0] \port$4770$0 ;
-  wire [14:0] \port$4770$0 ;
-  input [36:0] \port$4798$0 ;
-  wire [36:0] \port$4798$0 ;
+  output \port$3817$0 ;
+  wire \port$3817$0 ;
+  output \port$3818$0 ;
+  wire \port$3818$0 ;
+  output \port$3820$0 ;
+  wire \port$3820$0 ;
+  output [44:0] \port$4192$1 ;
+  wire [44:0] \port$4192$1 ;
+  input [15:0] \port$4570$0 ;
+  wire [15:0] \port$4570$0 ;
+  input [12:0] \port$4570$48 ;
+  wire [12:0] \port$4570$48 ;
+  input [15:0] \port$4573$0 ;
+  wire [15:0] \port$4573$0 ;
+  input [14:0] \port$4585$0 ;
+  wire [14:0] \port$4585$0 ;
+  input [36:0] \port$4613$0 ;
+  wire [36:0] \port$4613$0 ;
+  input [35:0] \port$4697$0 ;
+  wire [35:0] \port$4697$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5030$0 ;
-  wire [4:0] \port$5030$0 ;
+  output [4:0] \port$4849$0 ;
+  wire [4:0] \port$4849$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5303$0 ;
-  wire [4:0] \port$5303$0 ;
+  output [4:0] \port$5123$0 ;
+  wire [4:0] \port$5123$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10973,9 +10863,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$318 ;
+  wire [3:0] \read__addr$343 ;
   wire [14:0] read__data;
-  wire [45:0] \read__data$239 ;
+  wire [45:0] \read__data$252 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -11050,9 +10940,45 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire space_short;
   wire [6:0] space_under;
   reg staged_valid = 1'h0;
-  reg [3:0] tail = 4'h0;
-  reg [1:0] tail_next_row = 2'h1;
-  reg [1:0] tail_row = 2'h0;
+  reg [4:0] tail = 5'h00;
+  reg [2:0] tail_next_row = 3'h1;
+  reg [2:0] tail_row = 3'h0;
+  (* keep = 32'd1 *)
+  wire w0_config_is;
+  (* keep = 32'd1 *)
+  wire w0_config_is_pins;
+  (* keep = 32'd1 *)
+  wire w0_config_is_queued;
+  (* keep = 32'd1 *)
+  wire w0_config_slot_ok;
+  (* keep = 32'd1 *)
+  wire w0_config_slot_ok_pins;
+  (* keep = 32'd1 *)
+  wire w0_config_slot_ok_queued;
+  (* keep = 32'd1 *)
+  wire w0_event_is;
+  (* keep = 32'd1 *)
+  wire w0_event_is_pins;
+  (* keep = 32'd1 *)
+  wire w0_event_is_queued;
+  (* keep = 32'd1 *)
+  wire w0_event_slot_ok;
+  (* keep = 32'd1 *)
+  wire w0_event_slot_ok_pins;
+  (* keep = 32'd1 *)
+  wire w0_event_slot_ok_queued;
+  (* keep = 32'd1 *)
+  wire w0_log_is;
+  (* keep = 32'd1 *)
+  wire w0_log_is_pins;
+  (* keep = 32'd1 *)
+  wire w0_log_is_queued;
+  (* keep = 32'd1 *)
+  wire w0_log_slot_ok;
+  (* keep = 32'd1 *)
+  wire w0_log_slot_ok_pins;
+  (* keep = 32'd1 *)
+  wire w0_log_slot_ok_queued;
   reg [15:0] w1_a11_8 = 16'h0000;
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
@@ -11080,114 +11006,114 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$308 )
+    if (\$signature__en$321 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$321 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1501 , \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], new_flush };
+    if (\$signature__en$346 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$232 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], new_flush };
   end
-  assign \read__data$239  = command_queue_ring[command_queue_rd];
-  reg [120:0] log_bank0 [3:0];
+  assign \read__data$252  = command_queue_ring[command_queue_rd];
+  reg [120:0] log_bank0 [7:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$280 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$293 ;
   end
   reg [120:0] _0_;
   always @(posedge aclk_clk) begin
-    _0_ <= log_bank0[head[3:2]];
+    _0_ <= log_bank0[head[4:2]];
   end
   assign \$signature__data  = _0_;
-  reg [120:0] log_bank1 [3:0];
+  reg [120:0] log_bank1 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$287 )
-      log_bank1[\$signature__addr$285 ] <= \$signature__data$286 ;
+    if (\$signature__en$300 )
+      log_bank1[\$signature__addr$298 ] <= \$signature__data$299 ;
   end
   reg [120:0] _1_;
   always @(posedge aclk_clk) begin
-    _1_ <= log_bank1[head[3:2]];
+    _1_ <= log_bank1[head[4:2]];
   end
   assign \$signature__data$84  = _1_;
-  reg [120:0] log_bank2 [3:0];
+  reg [120:0] log_bank2 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$293 )
-      log_bank2[\$signature__addr$291 ] <= \$signature__data$292 ;
+    if (\$signature__en$306 )
+      log_bank2[\$signature__addr$304 ] <= \$signature__data$305 ;
   end
   reg [120:0] _2_;
   always @(posedge aclk_clk) begin
-    _2_ <= log_bank2[head[3:2]];
+    _2_ <= log_bank2[head[4:2]];
   end
   assign \$signature__data$85  = _2_;
-  reg [120:0] log_bank3 [3:0];
+  reg [120:0] log_bank3 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$299 )
-      log_bank3[tail_row] <= \$signature__data$298 ;
+    if (\$signature__en$312 )
+      log_bank3[tail_row] <= \$signature__data$311 ;
   end
   reg [120:0] _3_;
   always @(posedge aclk_clk) begin
-    _3_ <= log_bank3[head[3:2]];
+    _3_ <= log_bank3[head[4:2]];
   end
   assign \$signature__data$86  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4758$0 [15] ? { 6'h00, \port$4758$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4573$0 [15] ? { 6'h00, \port$4573$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4770$0 [12:5], 46'h000000000000, \port$4770$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4770$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4755$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4755$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4755$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4758$0 [12:5], \port$4798$0 [32:1], 4'h0, \port$4798$0 [36:33], \$2 , 1'h0, \port$4798$0 [0], 3'h1, \port$4758$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4585$0 [12:5], 46'h000000000000, \port$4585$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4585$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4570$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4570$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4570$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4573$0 [12:5], \port$4613$0 [32:1], 4'h0, \port$4613$0 [36:33], \$2 , 1'h0, \port$4613$0 [0], 3'h1, \port$4573$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4770$0 [12:5], 46'h000000000000, \port$4770$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4770$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4755$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4755$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4755$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4585$0 [12:5], 46'h000000000000, \port$4585$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4585$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4570$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4570$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4570$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4755$0 [4:1] == 1'h1;
+  assign \$15  = \port$4570$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4755$0 [0];
-  assign \$18  = ! \port$4755$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4570$0 [0];
+  assign \$18  = ! \port$4570$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4758$0 [0];
-  assign \$21  = ! \port$4758$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4573$0 [0];
+  assign \$21  = ! \port$4573$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4770$0 [0];
-  assign \$24  = ! \port$4770$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4585$0 [0];
+  assign \$24  = ! \port$4585$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4755$0 [4:1] == 1'h1;
+  assign \$26  = \port$4570$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4755$0 [6:5];
+  assign \$28  = ! \port$4570$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4755$0 [0];
-  assign \$31  = \port$4755$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4570$0 [0];
+  assign \$31  = \port$4570$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4758$0 [0];
-  assign \$34  = \port$4758$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4573$0 [0];
+  assign \$34  = \port$4573$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4770$0 [0];
-  assign \$37  = \port$4770$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4585$0 [0];
+  assign \$37  = \port$4585$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4755$0 [4:1] == 1'h1;
+  assign \$39  = \port$4570$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4755$0 [6:5] == 1'h1;
+  assign \$41  = \port$4570$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4755$0 [0];
-  assign \$44  = \port$4755$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4570$0 [0];
+  assign \$44  = \port$4570$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4755$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4755$0 [0];
-  assign \$48  = \port$4755$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4570$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4570$0 [0];
+  assign \$48  = \port$4570$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4758$0 [0];
-  assign \$51  = \port$4758$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4573$0 [0];
+  assign \$51  = \port$4573$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4770$0 [0];
-  assign \$54  = \port$4770$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4585$0 [0];
+  assign \$54  = \port$4585$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4755$0 [4:1] == 1'h1;
+  assign \$56  = \port$4570$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4755$0 [6:5] == 2'h2;
+  assign \$58  = \port$4570$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = popped ? 1'h1 : space_plus_all_ge1;
   assign \$61  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
@@ -11196,14 +11122,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$64  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$65  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$66  = space_short ? 5'h01 : space_over[4:0];
-  assign \$67  = space_short ? 5'h00 : \$1331 [4:0];
+  assign \$67  = space_short ? 5'h00 : \$1370 [4:0];
   assign \$68  = popped ? \$66  : \$67 ;
   assign \$69  = tail + 2'h3;
   assign \$70  = tail + 2'h2;
   assign \$71  = tail + 1'h1;
-  assign \$72  = log_kept_ge1 ? \$71 [3:0] : tail;
-  assign \$73  = log_kept_ge2 ? \$70 [3:0] : \$72 ;
-  assign \$74  = log_kept_ge3 ? \$69 [3:0] : \$73 ;
+  assign \$72  = log_kept_ge1 ? \$71 [4:0] : tail;
+  assign \$73  = log_kept_ge2 ? \$70 [4:0] : \$72 ;
+  assign \$74  = log_kept_ge3 ? \$69 [4:0] : \$73 ;
   assign \$75  = \$signal$72  + \$signal$73 ;
   assign \$76  = \$signal$28  - \$signal$73 ;
   assign \$77  = err_dropped + n_dropped;
@@ -11216,7 +11142,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$85  = \$signal$80  ? \$84  : 121'h0000000000000000000000000000000;
   assign \$86  = ~ \$signal$88 ;
   assign \$87  = \$signal$87  & \$86 ;
-  assign \$88  = \$87  | { low_water_hit, \$1336 , \$1334 , e1_exhausted, \$1333  };
+  assign \$88  = \$87  | { low_water_hit, \$1375 , \$1373 , e1_exhausted, \$1372  };
   assign \$89  = 8'h80 - event_low_water;
   assign \$90  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$95  = \$94  == event_ev_free;
@@ -11780,1362 +11706,1170 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$760  = \$759  | r1_sel_pool2_low_water;
   assign \$761  = \$758  | \$760 ;
   assign \$762  = \$755  | \$761 ;
-  assign \$763  = bus__w_strb == 4'hf;
-  assign \$765  = ~ \$764 ;
-  assign \$766  = \$765  + 1'h1;
-  assign \$768  = ~ \$767 ;
-  assign \$769  = \$768  + 1'h1;
-  assign \$770  = \$766 [6] | \$769 [6];
-  assign \$772  = ~ \$771 ;
-  assign \$773  = \$772  + 1'h1;
-  assign \$774  = \$770  | \$773 [6];
-  assign \$775  = \$763  & \$774 ;
-  assign \$776  = bus__w_addr[5:0] == 3'h4;
-  assign \$777  = \$775  & \$776 ;
-  assign \$778  = bus__w_req & \$777 ;
-  assign \$779  = bus__w_strb == 4'hf;
-  assign \$781  = ~ \$780 ;
-  assign \$782  = \$781  + 1'h1;
-  assign \$784  = ~ \$783 ;
-  assign \$785  = \$784  + 1'h1;
-  assign \$786  = \$782 [6] | \$785 [6];
+  assign \$763  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
+  assign \$764  = \$763  == 4'hf;
+  assign \$765  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$767  = ~ \$766 ;
+  assign \$768  = \$767  + 1'h1;
+  assign \$769  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$771  = ~ \$770 ;
+  assign \$772  = \$771  + 1'h1;
+  assign \$773  = \$768 [6] | \$772 [6];
+  assign \$774  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = \$776  + 1'h1;
+  assign \$778  = \$773  | \$777 [6];
+  assign \$779  = \$764  & \$778 ;
+  assign \$780  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$781  = \$780 [5:0] == 3'h4;
+  assign \$782  = \$779  & \$781 ;
+  assign \$783  = bus__w_req & \$782 ;
+  assign \$784  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
+  assign \$785  = \$784  == 4'hf;
+  assign \$786  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$788  = ~ \$787 ;
   assign \$789  = \$788  + 1'h1;
-  assign \$790  = \$786  | \$789 [6];
-  assign \$791  = \$779  & \$790 ;
-  assign \$792  = bus__w_addr[5:0] == 6'h30;
-  assign \$793  = \$791  & \$792 ;
-  assign \$794  = bus__w_req & \$793 ;
-  assign \$795  = bus__w_addr[11:6] - 3'h4;
+  assign \$790  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$792  = ~ \$791 ;
+  assign \$793  = \$792  + 1'h1;
+  assign \$794  = \$789 [6] | \$793 [6];
+  assign \$795  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$797  = ~ \$796 ;
   assign \$798  = \$797  + 1'h1;
-  assign \$800  = ~ \$799 ;
-  assign \$801  = \$800  + 1'h1;
-  assign \$803  = ~ \$802 ;
-  assign \$804  = \$803  + 1'h1;
-  assign \$806  = ~ \$805 ;
-  assign \$807  = \$806  + 1'h1;
-  assign \$808  = bus__w_data[18:0] - 8'h80;
-  assign \$809  = ~ \$808 [19];
-  assign \$811  = \$807 [6] & \$810 ;
+  assign \$799  = \$794  | \$798 [6];
+  assign \$800  = \$785  & \$799 ;
+  assign \$801  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$802  = \$801 [5:0] == 6'h30;
+  assign \$803  = \$800  & \$802 ;
+  assign \$804  = bus__w_req & \$803 ;
+  assign \$805  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
+  assign \$806  = \$805  == 4'hf;
+  assign \$807  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$809  = ~ \$808 ;
+  assign \$810  = \$809  + 1'h1;
+  assign \$811  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$813  = ~ \$812 ;
   assign \$814  = \$813  + 1'h1;
-  assign \$815  = bus__w_data[18:0] - 10'h200;
-  assign \$816  = ~ \$815 [19];
-  assign \$818  = \$814 [6] & \$817 ;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = \$820  + 1'h1;
-  assign \$822  = bus__w_data[18:0] - 5'h10;
-  assign \$823  = ~ \$822 [19];
-  assign \$825  = \$821 [6] & \$824 ;
-  assign \$827  = 32'd2147483648 + \$826 ;
-  assign \$829  = 32'd2148532224 + \$828 ;
-  assign \$831  = 32'd2149580800 + \$830 ;
-  assign \$832  = ~ command_queue_pop;
-  assign \$833  = command_queue_count[0] & \$832 ;
-  assign \$834  = ~ \$833 ;
-  assign \$835  = command_queue_held[0] ? \read__data$239  : { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1501 , \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], new_flush };
-  assign \$836  = ~ command_queue_pop;
-  assign \$837  = command_queue_count[0] & \$836 ;
+  assign \$815  = \$810 [6] | \$814 [6];
+  assign \$816  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$818  = ~ \$817 ;
+  assign \$819  = \$818  + 1'h1;
+  assign \$820  = \$815  | \$819 [6];
+  assign \$821  = \$806  & \$820 ;
+  assign \$822  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$823  = \$822 [5:0] == 3'h4;
+  assign \$824  = \$821  & \$823 ;
+  assign \$825  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
+  assign \$826  = \$825  == 4'hf;
+  assign \$827  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$829  = ~ \$828 ;
+  assign \$830  = \$829  + 1'h1;
+  assign \$831  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$833  = ~ \$832 ;
+  assign \$834  = \$833  + 1'h1;
+  assign \$835  = \$830 [6] | \$834 [6];
+  assign \$836  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$838  = ~ \$837 ;
-  assign \$839  = \$838  & command_queue_held[0];
-  assign \$840  = command_queue_rd_next + 1'h1;
-  assign \$841  = ~ command_queue_pop;
-  assign \$842  = command_queue_count[0] & \$841 ;
-  assign \$843  = command_queue_held[0] | \$842 ;
-  assign \$844  = command_queue_push & \$843 ;
-  assign \$845  = command_queue_wr_next + 1'h1;
-  assign \$846  = ~ command_queue_pop;
-  assign \$847  = command_queue_count[0] & \$846 ;
-  assign \$848  = command_queue_push & \$847 ;
-  assign \$849  = ~ command_queue_pop;
-  assign \$850  = command_queue_count[0] & \$849 ;
+  assign \$839  = \$838  + 1'h1;
+  assign \$840  = \$835  | \$839 [6];
+  assign \$841  = \$826  & \$840 ;
+  assign \$842  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$843  = \$842 [5:0] == 6'h30;
+  assign \$844  = \$841  & \$843 ;
+  assign \$845  = \$824  | \$844 ;
+  assign \$846  = bus__w_req & \$845 ;
+  assign \$847  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
+  assign \$848  = \$847  == 4'hf;
+  assign \$849  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$851  = ~ \$850 ;
-  assign \$852  = \$851  & command_queue_held[0];
-  assign \$853  = ~ command_queue_push;
-  assign \$854  = \$852  & \$853 ;
-  assign \$855  = \$854  ? command_queue_held[1] : command_queue_held[0];
-  assign \$856  = \$848  ? 1'h1 : \$855 ;
-  assign \$857  = ~ command_queue_pop;
-  assign \$858  = command_queue_count[0] & \$857 ;
-  assign \$859  = command_queue_push & \$858 ;
-  assign \$860  = ~ command_queue_pop;
-  assign \$861  = command_queue_count[0] & \$860 ;
-  assign \$862  = ~ \$861 ;
-  assign \$863  = \$862  & command_queue_held[0];
-  assign \$864  = ~ command_queue_push;
-  assign \$865  = \$863  & \$864 ;
-  assign \$866  = \$865  ? command_queue_held[2] : command_queue_held[1];
-  assign \$867  = \$859  ? command_queue_held[0] : \$866 ;
-  assign \$868  = ~ command_queue_pop;
-  assign \$869  = command_queue_count[0] & \$868 ;
-  assign \$870  = command_queue_push & \$869 ;
-  assign \$871  = ~ command_queue_pop;
-  assign \$872  = command_queue_count[0] & \$871 ;
-  assign \$873  = ~ \$872 ;
-  assign \$874  = \$873  & command_queue_held[0];
-  assign \$875  = ~ command_queue_push;
-  assign \$876  = \$874  & \$875 ;
-  assign \$877  = \$876  ? command_queue_held[3] : command_queue_held[2];
-  assign \$878  = \$870  ? command_queue_held[1] : \$877 ;
-  assign \$879  = ~ command_queue_pop;
-  assign \$880  = command_queue_count[0] & \$879 ;
-  assign \$881  = command_queue_push & \$880 ;
+  assign \$852  = \$851  + 1'h1;
+  assign \$853  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$855  = ~ \$854 ;
+  assign \$856  = \$855  + 1'h1;
+  assign \$857  = \$852 [6] | \$856 [6];
+  assign \$858  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$860  = ~ \$859 ;
+  assign \$861  = \$860  + 1'h1;
+  assign \$862  = \$857  | \$861 [6];
+  assign \$863  = \$848  & \$862 ;
+  assign \$864  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$865  = \$864 [5:0] == 6'h30;
+  assign \$866  = \$863  & \$865 ;
+  assign \$867  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$868  = \$867 [11:6] - 3'h4;
+  assign \$869  = w0_event_is & w0_event_slot_ok;
+  assign \$870  = w0_log_is & w0_log_slot_ok;
+  assign \$871  = w0_config_is & w0_config_slot_ok;
+  assign \$872  = bus__w_beat_from_queue ? \port$4697$0 [31:0] : bus__w_data;
+  assign \$873  = bus__w_beat_from_queue ? \port$4697$0 [31:0] : bus__w_data;
+  assign \$875  = 32'd2147483648 + \$874 ;
+  assign \$876  = bus__w_beat_from_queue ? \port$4697$0 [31:0] : bus__w_data;
+  assign \$878  = 32'd2148532224 + \$877 ;
+  assign \$879  = bus__w_beat_from_queue ? \port$4697$0 [31:0] : bus__w_data;
+  assign \$881  = 32'd2149580800 + \$880 ;
   assign \$882  = ~ command_queue_pop;
   assign \$883  = command_queue_count[0] & \$882 ;
   assign \$884  = ~ \$883 ;
-  assign \$885  = \$884  & command_queue_held[0];
-  assign \$886  = ~ command_queue_push;
-  assign \$887  = \$885  & \$886 ;
-  assign \$888  = \$887  ? command_queue_held[4] : command_queue_held[3];
-  assign \$889  = \$881  ? command_queue_held[2] : \$888 ;
-  assign \$890  = ~ command_queue_pop;
-  assign \$891  = command_queue_count[0] & \$890 ;
-  assign \$892  = command_queue_push & \$891 ;
-  assign \$893  = ~ command_queue_pop;
-  assign \$894  = command_queue_count[0] & \$893 ;
-  assign \$895  = ~ \$894 ;
-  assign \$896  = \$895  & command_queue_held[0];
-  assign \$897  = ~ command_queue_push;
-  assign \$898  = \$896  & \$897 ;
-  assign \$899  = \$898  ? command_queue_held[5] : command_queue_held[4];
-  assign \$900  = \$892  ? command_queue_held[3] : \$899 ;
-  assign \$901  = ~ command_queue_pop;
-  assign \$902  = command_queue_count[0] & \$901 ;
-  assign \$903  = command_queue_push & \$902 ;
-  assign \$904  = ~ command_queue_pop;
-  assign \$905  = command_queue_count[0] & \$904 ;
-  assign \$906  = ~ \$905 ;
-  assign \$907  = \$906  & command_queue_held[0];
-  assign \$908  = ~ command_queue_push;
-  assign \$909  = \$907  & \$908 ;
-  assign \$910  = \$909  ? command_queue_held[6] : command_queue_held[5];
-  assign \$911  = \$903  ? command_queue_held[4] : \$910 ;
-  assign \$912  = ~ command_queue_pop;
-  assign \$913  = command_queue_count[0] & \$912 ;
-  assign \$914  = command_queue_push & \$913 ;
-  assign \$915  = ~ command_queue_pop;
-  assign \$916  = command_queue_count[0] & \$915 ;
-  assign \$917  = ~ \$916 ;
-  assign \$918  = \$917  & command_queue_held[0];
-  assign \$919  = ~ command_queue_push;
-  assign \$920  = \$918  & \$919 ;
-  assign \$921  = \$920  ? command_queue_held[7] : command_queue_held[6];
-  assign \$922  = \$914  ? command_queue_held[5] : \$921 ;
-  assign \$923  = ~ command_queue_pop;
-  assign \$924  = command_queue_count[0] & \$923 ;
-  assign \$925  = command_queue_push & \$924 ;
-  assign \$926  = ~ command_queue_pop;
-  assign \$927  = command_queue_count[0] & \$926 ;
-  assign \$928  = ~ \$927 ;
-  assign \$929  = \$928  & command_queue_held[0];
-  assign \$930  = ~ command_queue_push;
-  assign \$931  = \$929  & \$930 ;
-  assign \$932  = \$931  ? command_queue_held[8] : command_queue_held[7];
-  assign \$933  = \$925  ? command_queue_held[6] : \$932 ;
-  assign \$934  = ~ command_queue_pop;
-  assign \$935  = command_queue_count[0] & \$934 ;
-  assign \$936  = command_queue_push & \$935 ;
-  assign \$937  = ~ command_queue_pop;
-  assign \$938  = command_queue_count[0] & \$937 ;
-  assign \$939  = ~ \$938 ;
-  assign \$940  = \$939  & command_queue_held[0];
-  assign \$941  = ~ command_queue_push;
-  assign \$942  = \$940  & \$941 ;
-  assign \$943  = \$942  ? 1'h0 : command_queue_held[8];
-  assign \$944  = \$936  ? command_queue_held[7] : \$943 ;
-  assign \$945  = ~ command_queue_pop;
-  assign \$946  = command_queue_push & \$945 ;
+  assign \$885  = command_queue_held[0] ? \read__data$252  : { w1_pool_is, w1_hit, w1_tag, \$signal$232 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], new_flush };
+  assign \$886  = ~ command_queue_pop;
+  assign \$887  = command_queue_count[0] & \$886 ;
+  assign \$888  = ~ \$887 ;
+  assign \$889  = \$888  & command_queue_held[0];
+  assign \$890  = command_queue_rd_next + 1'h1;
+  assign \$891  = ~ command_queue_pop;
+  assign \$892  = command_queue_count[0] & \$891 ;
+  assign \$893  = command_queue_held[0] | \$892 ;
+  assign \$894  = command_queue_push & \$893 ;
+  assign \$895  = command_queue_wr_next + 1'h1;
+  assign \$896  = ~ command_queue_pop;
+  assign \$897  = command_queue_count[0] & \$896 ;
+  assign \$898  = command_queue_push & \$897 ;
+  assign \$899  = ~ command_queue_pop;
+  assign \$900  = command_queue_count[0] & \$899 ;
+  assign \$901  = ~ \$900 ;
+  assign \$902  = \$901  & command_queue_held[0];
+  assign \$903  = ~ command_queue_push;
+  assign \$904  = \$902  & \$903 ;
+  assign \$905  = \$904  ? command_queue_held[1] : command_queue_held[0];
+  assign \$906  = \$898  ? 1'h1 : \$905 ;
+  assign \$907  = ~ command_queue_pop;
+  assign \$908  = command_queue_count[0] & \$907 ;
+  assign \$909  = command_queue_push & \$908 ;
+  assign \$910  = ~ command_queue_pop;
+  assign \$911  = command_queue_count[0] & \$910 ;
+  assign \$912  = ~ \$911 ;
+  assign \$913  = \$912  & command_queue_held[0];
+  assign \$914  = ~ command_queue_push;
+  assign \$915  = \$913  & \$914 ;
+  assign \$916  = \$915  ? command_queue_held[2] : command_queue_held[1];
+  assign \$917  = \$909  ? command_queue_held[0] : \$916 ;
+  assign \$918  = ~ command_queue_pop;
+  assign \$919  = command_queue_count[0] & \$918 ;
+  assign \$920  = command_queue_push & \$919 ;
+  assign \$921  = ~ command_queue_pop;
+  assign \$922  = command_queue_count[0] & \$921 ;
+  assign \$923  = ~ \$922 ;
+  assign \$924  = \$923  & command_queue_held[0];
+  assign \$925  = ~ command_queue_push;
+  assign \$926  = \$924  & \$925 ;
+  assign \$927  = \$926  ? command_queue_held[3] : command_queue_held[2];
+  assign \$928  = \$920  ? command_queue_held[1] : \$927 ;
+  assign \$929  = ~ command_queue_pop;
+  assign \$930  = command_queue_count[0] & \$929 ;
+  assign \$931  = command_queue_push & \$930 ;
+  assign \$932  = ~ command_queue_pop;
+  assign \$933  = command_queue_count[0] & \$932 ;
+  assign \$934  = ~ \$933 ;
+  assign \$935  = \$934  & command_queue_held[0];
+  assign \$936  = ~ command_queue_push;
+  assign \$937  = \$935  & \$936 ;
+  assign \$938  = \$937  ? command_queue_held[4] : command_queue_held[3];
+  assign \$939  = \$931  ? command_queue_held[2] : \$938 ;
+  assign \$940  = ~ command_queue_pop;
+  assign \$941  = command_queue_count[0] & \$940 ;
+  assign \$942  = command_queue_push & \$941 ;
+  assign \$943  = ~ command_queue_pop;
+  assign \$944  = command_queue_count[0] & \$943 ;
+  assign \$945  = ~ \$944 ;
+  assign \$946  = \$945  & command_queue_held[0];
   assign \$947  = ~ command_queue_push;
-  assign \$948  = command_queue_pop & \$947 ;
-  assign \$949  = \$948  ? command_queue_count[1] : command_queue_count[0];
-  assign \$950  = \$946  ? 1'h1 : \$949 ;
+  assign \$948  = \$946  & \$947 ;
+  assign \$949  = \$948  ? command_queue_held[5] : command_queue_held[4];
+  assign \$950  = \$942  ? command_queue_held[3] : \$949 ;
   assign \$951  = ~ command_queue_pop;
-  assign \$952  = command_queue_push & \$951 ;
-  assign \$953  = ~ command_queue_push;
-  assign \$954  = command_queue_pop & \$953 ;
-  assign \$955  = \$954  ? command_queue_count[2] : command_queue_count[1];
-  assign \$956  = \$952  ? command_queue_count[0] : \$955 ;
-  assign \$957  = ~ command_queue_pop;
-  assign \$958  = command_queue_push & \$957 ;
-  assign \$959  = ~ command_queue_push;
-  assign \$960  = command_queue_pop & \$959 ;
-  assign \$961  = \$960  ? command_queue_count[3] : command_queue_count[2];
-  assign \$962  = \$958  ? command_queue_count[1] : \$961 ;
-  assign \$963  = ~ command_queue_pop;
+  assign \$952  = command_queue_count[0] & \$951 ;
+  assign \$953  = command_queue_push & \$952 ;
+  assign \$954  = ~ command_queue_pop;
+  assign \$955  = command_queue_count[0] & \$954 ;
+  assign \$956  = ~ \$955 ;
+  assign \$957  = \$956  & command_queue_held[0];
+  assign \$958  = ~ command_queue_push;
+  assign \$959  = \$957  & \$958 ;
+  assign \$960  = \$959  ? command_queue_held[6] : command_queue_held[5];
+  assign \$961  = \$953  ? command_queue_held[4] : \$960 ;
+  assign \$962  = ~ command_queue_pop;
+  assign \$963  = command_queue_count[0] & \$962 ;
   assign \$964  = command_queue_push & \$963 ;
-  assign \$965  = ~ command_queue_push;
-  assign \$966  = command_queue_pop & \$965 ;
-  assign \$967  = \$966  ? command_queue_count[4] : command_queue_count[3];
-  assign \$968  = \$964  ? command_queue_count[2] : \$967 ;
-  assign \$969  = ~ command_queue_pop;
-  assign \$970  = command_queue_push & \$969 ;
-  assign \$971  = ~ command_queue_push;
-  assign \$972  = command_queue_pop & \$971 ;
-  assign \$973  = \$972  ? command_queue_count[5] : command_queue_count[4];
-  assign \$974  = \$970  ? command_queue_count[3] : \$973 ;
-  assign \$975  = ~ command_queue_pop;
-  assign \$976  = command_queue_push & \$975 ;
-  assign \$977  = ~ command_queue_push;
-  assign \$978  = command_queue_pop & \$977 ;
-  assign \$979  = \$978  ? command_queue_count[6] : command_queue_count[5];
-  assign \$980  = \$976  ? command_queue_count[4] : \$979 ;
-  assign \$981  = ~ command_queue_pop;
-  assign \$982  = command_queue_push & \$981 ;
-  assign \$983  = ~ command_queue_push;
-  assign \$984  = command_queue_pop & \$983 ;
-  assign \$985  = \$984  ? command_queue_count[7] : command_queue_count[6];
-  assign \$986  = \$982  ? command_queue_count[5] : \$985 ;
+  assign \$965  = ~ command_queue_pop;
+  assign \$966  = command_queue_count[0] & \$965 ;
+  assign \$967  = ~ \$966 ;
+  assign \$968  = \$967  & command_queue_held[0];
+  assign \$969  = ~ command_queue_push;
+  assign \$970  = \$968  & \$969 ;
+  assign \$971  = \$970  ? command_queue_held[7] : command_queue_held[6];
+  assign \$972  = \$964  ? command_queue_held[5] : \$971 ;
+  assign \$973  = ~ command_queue_pop;
+  assign \$974  = command_queue_count[0] & \$973 ;
+  assign \$975  = command_queue_push & \$974 ;
+  assign \$976  = ~ command_queue_pop;
+  assign \$977  = command_queue_count[0] & \$976 ;
+  assign \$978  = ~ \$977 ;
+  assign \$979  = \$978  & command_queue_held[0];
+  assign \$980  = ~ command_queue_push;
+  assign \$981  = \$979  & \$980 ;
+  assign \$982  = \$981  ? command_queue_held[8] : command_queue_held[7];
+  assign \$983  = \$975  ? command_queue_held[6] : \$982 ;
+  assign \$984  = ~ command_queue_pop;
+  assign \$985  = command_queue_count[0] & \$984 ;
+  assign \$986  = command_queue_push & \$985 ;
   assign \$987  = ~ command_queue_pop;
-  assign \$988  = command_queue_push & \$987 ;
-  assign \$989  = ~ command_queue_push;
-  assign \$990  = command_queue_pop & \$989 ;
-  assign \$991  = \$990  ? command_queue_count[8] : command_queue_count[7];
-  assign \$992  = \$988  ? command_queue_count[6] : \$991 ;
-  assign \$993  = ~ command_queue_pop;
-  assign \$994  = command_queue_push & \$993 ;
-  assign \$995  = ~ command_queue_push;
-  assign \$996  = command_queue_pop & \$995 ;
-  assign \$997  = \$996  ? command_queue_count[9] : command_queue_count[8];
-  assign \$998  = \$994  ? command_queue_count[7] : \$997 ;
-  assign \$999  = ~ command_queue_pop;
-  assign \$1000  = command_queue_push & \$999 ;
-  assign \$1001  = ~ command_queue_push;
-  assign \$1002  = command_queue_pop & \$1001 ;
-  assign \$1003  = \$1002  ? 1'h0 : command_queue_count[9];
-  assign \$1004  = \$1000  ? command_queue_count[8] : \$1003 ;
-  assign \$1005  = req_free & native_free_valid;
-  assign \$1006  = req_flush & native_flush_valid;
-  assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = 1'h1 << bus__w_addr[1:0];
-  assign \$1009  = 1'h1 << bus__w_addr[4:2];
-  assign \$1010  = 1'h1 << bus__w_addr[7:5];
-  assign \$1011  = 1'h1 << bus__w_addr[11:8];
-  assign \$1012  = bus__w_strb == 4'hf;
-  assign \$1014  = ~ \$1013 ;
-  assign \$1015  = \$1014  + 1'h1;
-  assign \$1017  = ~ \$1016 ;
-  assign \$1018  = \$1017  + 1'h1;
-  assign \$1019  = \$1015 [6] | \$1018 [6];
-  assign \$1021  = ~ \$1020 ;
-  assign \$1022  = \$1021  + 1'h1;
-  assign \$1023  = \$1019  | \$1022 [6];
-  assign \$1024  = \$1012  & \$1023 ;
-  assign \$1025  = bus__w_addr[5:0] == 3'h4;
-  assign \$1026  = \$1024  & \$1025 ;
-  assign \$1027  = ~ \$1026 ;
-  assign \$1028  = bus__w_req & \$1027 ;
-  assign \$1029  = bus__w_strb == 4'hf;
-  assign \$1031  = ~ \$1030 ;
-  assign \$1032  = \$1031  + 1'h1;
-  assign \$1034  = ~ \$1033 ;
-  assign \$1035  = \$1034  + 1'h1;
-  assign \$1036  = \$1032 [6] | \$1035 [6];
-  assign \$1038  = ~ \$1037 ;
-  assign \$1039  = \$1038  + 1'h1;
-  assign \$1040  = \$1036  | \$1039 [6];
-  assign \$1041  = \$1029  & \$1040 ;
-  assign \$1042  = bus__w_addr[5:0] == 6'h30;
-  assign \$1043  = \$1041  & \$1042 ;
-  assign \$1044  = ~ \$1043 ;
-  assign \$1045  = \$1028  & \$1044 ;
-  assign \$1046  = bus__w_strb == 4'hf;
-  assign \$1047  = ~ w1_a1_0[0];
-  assign \$1048  = ~ w1_a4_2[4];
-  assign \$1049  = \$1047  | \$1048 ;
-  assign \$1050  = ~ w1_a7_5[0];
-  assign \$1051  = ~ w1_a11_8[0];
-  assign \$1052  = \$1050  | \$1051 ;
-  assign \$1053  = \$1049  | \$1052 ;
-  assign \$1054  = ~ \$1053 ;
-  assign \$1055  = ~ w1_a1_0[0];
-  assign \$1056  = ~ w1_a4_2[6];
+  assign \$988  = command_queue_count[0] & \$987 ;
+  assign \$989  = ~ \$988 ;
+  assign \$990  = \$989  & command_queue_held[0];
+  assign \$991  = ~ command_queue_push;
+  assign \$992  = \$990  & \$991 ;
+  assign \$993  = \$992  ? 1'h0 : command_queue_held[8];
+  assign \$994  = \$986  ? command_queue_held[7] : \$993 ;
+  assign \$995  = ~ command_queue_pop;
+  assign \$996  = command_queue_push & \$995 ;
+  assign \$997  = ~ command_queue_push;
+  assign \$998  = command_queue_pop & \$997 ;
+  assign \$999  = \$998  ? command_queue_count[1] : command_queue_count[0];
+  assign \$1000  = \$996  ? 1'h1 : \$999 ;
+  assign \$1001  = ~ command_queue_pop;
+  assign \$1002  = command_queue_push & \$1001 ;
+  assign \$1003  = ~ command_queue_push;
+  assign \$1004  = command_queue_pop & \$1003 ;
+  assign \$1005  = \$1004  ? command_queue_count[2] : command_queue_count[1];
+  assign \$1006  = \$1002  ? command_queue_count[0] : \$1005 ;
+  assign \$1007  = ~ command_queue_pop;
+  assign \$1008  = command_queue_push & \$1007 ;
+  assign \$1009  = ~ command_queue_push;
+  assign \$1010  = command_queue_pop & \$1009 ;
+  assign \$1011  = \$1010  ? command_queue_count[3] : command_queue_count[2];
+  assign \$1012  = \$1008  ? command_queue_count[1] : \$1011 ;
+  assign \$1013  = ~ command_queue_pop;
+  assign \$1014  = command_queue_push & \$1013 ;
+  assign \$1015  = ~ command_queue_push;
+  assign \$1016  = command_queue_pop & \$1015 ;
+  assign \$1017  = \$1016  ? command_queue_count[4] : command_queue_count[3];
+  assign \$1018  = \$1014  ? command_queue_count[2] : \$1017 ;
+  assign \$1019  = ~ command_queue_pop;
+  assign \$1020  = command_queue_push & \$1019 ;
+  assign \$1021  = ~ command_queue_push;
+  assign \$1022  = command_queue_pop & \$1021 ;
+  assign \$1023  = \$1022  ? command_queue_count[5] : command_queue_count[4];
+  assign \$1024  = \$1020  ? command_queue_count[3] : \$1023 ;
+  assign \$1025  = ~ command_queue_pop;
+  assign \$1026  = command_queue_push & \$1025 ;
+  assign \$1027  = ~ command_queue_push;
+  assign \$1028  = command_queue_pop & \$1027 ;
+  assign \$1029  = \$1028  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1030  = \$1026  ? command_queue_count[4] : \$1029 ;
+  assign \$1031  = ~ command_queue_pop;
+  assign \$1032  = command_queue_push & \$1031 ;
+  assign \$1033  = ~ command_queue_push;
+  assign \$1034  = command_queue_pop & \$1033 ;
+  assign \$1035  = \$1034  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1036  = \$1032  ? command_queue_count[5] : \$1035 ;
+  assign \$1037  = ~ command_queue_pop;
+  assign \$1038  = command_queue_push & \$1037 ;
+  assign \$1039  = ~ command_queue_push;
+  assign \$1040  = command_queue_pop & \$1039 ;
+  assign \$1041  = \$1040  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1042  = \$1038  ? command_queue_count[6] : \$1041 ;
+  assign \$1043  = ~ command_queue_pop;
+  assign \$1044  = command_queue_push & \$1043 ;
+  assign \$1045  = ~ command_queue_push;
+  assign \$1046  = command_queue_pop & \$1045 ;
+  assign \$1047  = \$1046  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1048  = \$1044  ? command_queue_count[7] : \$1047 ;
+  assign \$1049  = ~ command_queue_pop;
+  assign \$1050  = command_queue_push & \$1049 ;
+  assign \$1051  = ~ command_queue_push;
+  assign \$1052  = command_queue_pop & \$1051 ;
+  assign \$1053  = \$1052  ? 1'h0 : command_queue_count[9];
+  assign \$1054  = \$1050  ? command_queue_count[8] : \$1053 ;
+  assign \$1055  = req_free & native_free_valid;
+  assign \$1056  = req_flush & native_flush_valid;
   assign \$1057  = \$1055  | \$1056 ;
-  assign \$1058  = ~ w1_a7_5[0];
-  assign \$1059  = ~ w1_a11_8[0];
-  assign \$1060  = \$1058  | \$1059 ;
-  assign \$1061  = \$1057  | \$1060 ;
-  assign \$1062  = ~ \$1061 ;
-  assign \$1063  = ~ w1_a1_0[0];
-  assign \$1064  = ~ w1_a4_2[7];
-  assign \$1065  = \$1063  | \$1064 ;
-  assign \$1066  = ~ w1_a7_5[0];
-  assign \$1067  = ~ w1_a11_8[0];
-  assign \$1068  = \$1066  | \$1067 ;
-  assign \$1069  = \$1065  | \$1068 ;
-  assign \$1070  = ~ \$1069 ;
-  assign \$1071  = ~ w1_a1_0[0];
-  assign \$1072  = ~ w1_a4_2[6];
-  assign \$1073  = \$1071  | \$1072 ;
-  assign \$1074  = ~ w1_a7_5[1];
-  assign \$1075  = ~ w1_a11_8[0];
+  assign \$1058  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1059  = 1'h1 << \$1058 [1:0];
+  assign \$1060  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1061  = 1'h1 << \$1060 [4:2];
+  assign \$1062  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1063  = 1'h1 << \$1062 [7:5];
+  assign \$1064  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1065  = 1'h1 << \$1064 [11:8];
+  assign \$1066  = bus__w_beat_from_queue ? \port$4697$0 [31:0] : bus__w_data;
+  assign \$1067  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
+  assign \$1068  = \$1067  == 4'hf;
+  assign \$1069  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
+  assign \$1070  = ~ \$signal$221 ;
+  assign \$1071  = \$signal$267  & \$1070 ;
+  assign \$1072  = ~ new_flush;
+  assign \$1073  = \$1071  & \$1072 ;
+  assign \$1074  = ~ w1_a1_0[0];
+  assign \$1075  = ~ w1_a4_2[4];
   assign \$1076  = \$1074  | \$1075 ;
-  assign \$1077  = \$1073  | \$1076 ;
-  assign \$1078  = ~ \$1077 ;
-  assign \$1079  = ~ w1_a1_0[0];
-  assign \$1080  = ~ w1_a4_2[1];
-  assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = ~ w1_a7_5[0];
-  assign \$1083  = ~ w1_a11_8[1];
+  assign \$1077  = ~ w1_a7_5[0];
+  assign \$1078  = ~ w1_a11_8[0];
+  assign \$1079  = \$1077  | \$1078 ;
+  assign \$1080  = \$1076  | \$1079 ;
+  assign \$1081  = ~ \$1080 ;
+  assign \$1082  = ~ w1_a1_0[0];
+  assign \$1083  = ~ w1_a4_2[6];
   assign \$1084  = \$1082  | \$1083 ;
-  assign \$1085  = \$1081  | \$1084 ;
-  assign \$1086  = ~ \$1085 ;
-  assign \$1087  = ~ w1_a1_0[0];
-  assign \$1088  = ~ w1_a4_2[4];
-  assign \$1089  = \$1087  | \$1088 ;
-  assign \$1090  = ~ w1_a7_5[1];
-  assign \$1091  = ~ w1_a11_8[1];
+  assign \$1085  = ~ w1_a7_5[0];
+  assign \$1086  = ~ w1_a11_8[0];
+  assign \$1087  = \$1085  | \$1086 ;
+  assign \$1088  = \$1084  | \$1087 ;
+  assign \$1089  = ~ \$1088 ;
+  assign \$1090  = ~ w1_a1_0[0];
+  assign \$1091  = ~ w1_a4_2[7];
   assign \$1092  = \$1090  | \$1091 ;
-  assign \$1093  = \$1089  | \$1092 ;
-  assign \$1094  = ~ \$1093 ;
-  assign \$1095  = ~ w1_a1_0[0];
-  assign \$1096  = ~ w1_a4_2[7];
-  assign \$1097  = \$1095  | \$1096 ;
-  assign \$1098  = ~ w1_a7_5[1];
-  assign \$1099  = ~ w1_a11_8[1];
+  assign \$1093  = ~ w1_a7_5[0];
+  assign \$1094  = ~ w1_a11_8[0];
+  assign \$1095  = \$1093  | \$1094 ;
+  assign \$1096  = \$1092  | \$1095 ;
+  assign \$1097  = ~ \$1096 ;
+  assign \$1098  = ~ w1_a1_0[0];
+  assign \$1099  = ~ w1_a4_2[6];
   assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = \$1097  | \$1100 ;
-  assign \$1102  = ~ \$1101 ;
-  assign \$1103  = ~ w1_a1_0[0];
-  assign \$1104  = ~ w1_a4_2[1];
-  assign \$1105  = \$1103  | \$1104 ;
-  assign \$1106  = ~ w1_a7_5[2];
-  assign \$1107  = ~ w1_a11_8[1];
+  assign \$1101  = ~ w1_a7_5[1];
+  assign \$1102  = ~ w1_a11_8[0];
+  assign \$1103  = \$1101  | \$1102 ;
+  assign \$1104  = \$1100  | \$1103 ;
+  assign \$1105  = ~ \$1104 ;
+  assign \$1106  = ~ w1_a1_0[0];
+  assign \$1107  = ~ w1_a4_2[1];
   assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = \$1105  | \$1108 ;
-  assign \$1110  = ~ \$1109 ;
-  assign \$1111  = ~ w1_a1_0[0];
-  assign \$1112  = ~ w1_a4_2[4];
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = ~ w1_a7_5[3];
-  assign \$1115  = ~ w1_a11_8[1];
+  assign \$1109  = ~ w1_a7_5[0];
+  assign \$1110  = ~ w1_a11_8[1];
+  assign \$1111  = \$1109  | \$1110 ;
+  assign \$1112  = \$1108  | \$1111 ;
+  assign \$1113  = ~ \$1112 ;
+  assign \$1114  = ~ w1_a1_0[0];
+  assign \$1115  = ~ w1_a4_2[4];
   assign \$1116  = \$1114  | \$1115 ;
-  assign \$1117  = \$1113  | \$1116 ;
-  assign \$1118  = ~ \$1117 ;
-  assign \$1119  = ~ w1_a1_0[0];
-  assign \$1120  = ~ w1_a4_2[7];
-  assign \$1121  = \$1119  | \$1120 ;
-  assign \$1122  = ~ w1_a7_5[3];
-  assign \$1123  = ~ w1_a11_8[1];
+  assign \$1117  = ~ w1_a7_5[1];
+  assign \$1118  = ~ w1_a11_8[1];
+  assign \$1119  = \$1117  | \$1118 ;
+  assign \$1120  = \$1116  | \$1119 ;
+  assign \$1121  = ~ \$1120 ;
+  assign \$1122  = ~ w1_a1_0[0];
+  assign \$1123  = ~ w1_a4_2[7];
   assign \$1124  = \$1122  | \$1123 ;
-  assign \$1125  = \$1121  | \$1124 ;
-  assign \$1126  = ~ \$1125 ;
-  assign \$1127  = ~ w1_a1_0[0];
-  assign \$1128  = ~ w1_a4_2[1];
-  assign \$1129  = \$1127  | \$1128 ;
-  assign \$1130  = ~ w1_a7_5[4];
-  assign \$1131  = ~ w1_a11_8[1];
+  assign \$1125  = ~ w1_a7_5[1];
+  assign \$1126  = ~ w1_a11_8[1];
+  assign \$1127  = \$1125  | \$1126 ;
+  assign \$1128  = \$1124  | \$1127 ;
+  assign \$1129  = ~ \$1128 ;
+  assign \$1130  = ~ w1_a1_0[0];
+  assign \$1131  = ~ w1_a4_2[1];
   assign \$1132  = \$1130  | \$1131 ;
-  assign \$1133  = \$1129  | \$1132 ;
-  assign \$1134  = ~ \$1133 ;
-  assign \$1135  = ~ w1_a1_0[0];
-  assign \$1136  = ~ w1_a4_2[4];
-  assign \$1137  = \$1135  | \$1136 ;
-  assign \$1138  = ~ w1_a7_5[5];
-  assign \$1139  = ~ w1_a11_8[1];
+  assign \$1133  = ~ w1_a7_5[2];
+  assign \$1134  = ~ w1_a11_8[1];
+  assign \$1135  = \$1133  | \$1134 ;
+  assign \$1136  = \$1132  | \$1135 ;
+  assign \$1137  = ~ \$1136 ;
+  assign \$1138  = ~ w1_a1_0[0];
+  assign \$1139  = ~ w1_a4_2[4];
   assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = \$1137  | \$1140 ;
-  assign \$1142  = ~ \$1141 ;
-  assign \$1143  = ~ w1_a1_0[0];
-  assign \$1144  = ~ w1_a4_2[7];
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = ~ w1_a7_5[5];
-  assign \$1147  = ~ w1_a11_8[1];
+  assign \$1141  = ~ w1_a7_5[3];
+  assign \$1142  = ~ w1_a11_8[1];
+  assign \$1143  = \$1141  | \$1142 ;
+  assign \$1144  = \$1140  | \$1143 ;
+  assign \$1145  = ~ \$1144 ;
+  assign \$1146  = ~ w1_a1_0[0];
+  assign \$1147  = ~ w1_a4_2[7];
   assign \$1148  = \$1146  | \$1147 ;
-  assign \$1149  = \$1145  | \$1148 ;
-  assign \$1150  = ~ \$1149 ;
-  assign \$1151  = ~ w1_a1_0[0];
-  assign \$1152  = ~ w1_a4_2[4];
-  assign \$1153  = \$1151  | \$1152 ;
-  assign \$1154  = ~ w1_a7_5[0];
-  assign \$1155  = ~ w1_a11_8[0];
+  assign \$1149  = ~ w1_a7_5[3];
+  assign \$1150  = ~ w1_a11_8[1];
+  assign \$1151  = \$1149  | \$1150 ;
+  assign \$1152  = \$1148  | \$1151 ;
+  assign \$1153  = ~ \$1152 ;
+  assign \$1154  = ~ w1_a1_0[0];
+  assign \$1155  = ~ w1_a4_2[1];
   assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = \$1153  | \$1156 ;
-  assign \$1158  = ~ \$1157 ;
-  assign \$1159  = ~ w1_a1_0[0];
-  assign \$1160  = ~ w1_a4_2[6];
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = ~ w1_a7_5[1];
-  assign \$1163  = ~ w1_a11_8[0];
+  assign \$1157  = ~ w1_a7_5[4];
+  assign \$1158  = ~ w1_a11_8[1];
+  assign \$1159  = \$1157  | \$1158 ;
+  assign \$1160  = \$1156  | \$1159 ;
+  assign \$1161  = ~ \$1160 ;
+  assign \$1162  = ~ w1_a1_0[0];
+  assign \$1163  = ~ w1_a4_2[4];
   assign \$1164  = \$1162  | \$1163 ;
-  assign \$1165  = \$1161  | \$1164 ;
-  assign \$1166  = ~ \$1165 ;
-  assign \$1167  = ~ w1_a1_0[0];
-  assign \$1168  = ~ w1_a4_2[1];
-  assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = ~ w1_a7_5[0];
-  assign \$1171  = ~ w1_a11_8[1];
+  assign \$1165  = ~ w1_a7_5[5];
+  assign \$1166  = ~ w1_a11_8[1];
+  assign \$1167  = \$1165  | \$1166 ;
+  assign \$1168  = \$1164  | \$1167 ;
+  assign \$1169  = ~ \$1168 ;
+  assign \$1170  = ~ w1_a1_0[0];
+  assign \$1171  = ~ w1_a4_2[7];
   assign \$1172  = \$1170  | \$1171 ;
-  assign \$1173  = \$1169  | \$1172 ;
-  assign \$1174  = ~ \$1173 ;
-  assign \$1175  = ~ w1_a1_0[0];
-  assign \$1176  = ~ w1_a4_2[4];
-  assign \$1177  = \$1175  | \$1176 ;
-  assign \$1178  = ~ w1_a7_5[1];
-  assign \$1179  = ~ w1_a11_8[1];
+  assign \$1173  = ~ w1_a7_5[5];
+  assign \$1174  = ~ w1_a11_8[1];
+  assign \$1175  = \$1173  | \$1174 ;
+  assign \$1176  = \$1172  | \$1175 ;
+  assign \$1177  = ~ \$1176 ;
+  assign \$1178  = ~ w1_a1_0[0];
+  assign \$1179  = ~ w1_a4_2[4];
   assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = \$1177  | \$1180 ;
-  assign \$1182  = ~ \$1181 ;
-  assign \$1183  = ~ w1_a1_0[0];
-  assign \$1184  = ~ w1_a4_2[1];
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = ~ w1_a7_5[2];
-  assign \$1187  = ~ w1_a11_8[1];
+  assign \$1181  = ~ w1_a7_5[0];
+  assign \$1182  = ~ w1_a11_8[0];
+  assign \$1183  = \$1181  | \$1182 ;
+  assign \$1184  = \$1180  | \$1183 ;
+  assign \$1185  = ~ \$1184 ;
+  assign \$1186  = ~ w1_a1_0[0];
+  assign \$1187  = ~ w1_a4_2[6];
   assign \$1188  = \$1186  | \$1187 ;
-  assign \$1189  = \$1185  | \$1188 ;
-  assign \$1190  = ~ \$1189 ;
-  assign \$1191  = ~ w1_a1_0[0];
-  assign \$1192  = ~ w1_a4_2[4];
-  assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = ~ w1_a7_5[3];
-  assign \$1195  = ~ w1_a11_8[1];
+  assign \$1189  = ~ w1_a7_5[1];
+  assign \$1190  = ~ w1_a11_8[0];
+  assign \$1191  = \$1189  | \$1190 ;
+  assign \$1192  = \$1188  | \$1191 ;
+  assign \$1193  = ~ \$1192 ;
+  assign \$1194  = ~ w1_a1_0[0];
+  assign \$1195  = ~ w1_a4_2[1];
   assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = \$1193  | \$1196 ;
-  assign \$1198  = ~ \$1197 ;
-  assign \$1199  = ~ w1_a1_0[0];
-  assign \$1200  = ~ w1_a4_2[1];
-  assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = ~ w1_a7_5[4];
-  assign \$1203  = ~ w1_a11_8[1];
+  assign \$1197  = ~ w1_a7_5[0];
+  assign \$1198  = ~ w1_a11_8[1];
+  assign \$1199  = \$1197  | \$1198 ;
+  assign \$1200  = \$1196  | \$1199 ;
+  assign \$1201  = ~ \$1200 ;
+  assign \$1202  = ~ w1_a1_0[0];
+  assign \$1203  = ~ w1_a4_2[4];
   assign \$1204  = \$1202  | \$1203 ;
-  assign \$1205  = \$1201  | \$1204 ;
-  assign \$1206  = ~ \$1205 ;
-  assign \$1207  = ~ w1_a1_0[0];
-  assign \$1208  = ~ w1_a4_2[4];
-  assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = ~ w1_a7_5[5];
-  assign \$1211  = ~ w1_a11_8[1];
+  assign \$1205  = ~ w1_a7_5[1];
+  assign \$1206  = ~ w1_a11_8[1];
+  assign \$1207  = \$1205  | \$1206 ;
+  assign \$1208  = \$1204  | \$1207 ;
+  assign \$1209  = ~ \$1208 ;
+  assign \$1210  = ~ w1_a1_0[0];
+  assign \$1211  = ~ w1_a4_2[1];
   assign \$1212  = \$1210  | \$1211 ;
-  assign \$1213  = \$1209  | \$1212 ;
-  assign \$1214  = ~ \$1213 ;
-  assign \$1215  = { \$1214 , \$1206 , \$1198 , \$1190 , \$1182 , \$1174 , \$1166 , \$1158  } + 8'hff;
-  assign \$1216  = ~ w1_a1_0[0];
-  assign \$1217  = ~ w1_a4_2[6];
-  assign \$1218  = \$1216  | \$1217 ;
-  assign \$1219  = ~ w1_a7_5[0];
-  assign \$1220  = ~ w1_a11_8[0];
-  assign \$1221  = \$1219  | \$1220 ;
-  assign \$1222  = \$1218  | \$1221 ;
-  assign \$1223  = ~ \$1222 ;
-  assign \$1224  = ~ w1_a1_0[0];
-  assign \$1225  = ~ w1_a4_2[7];
-  assign \$1226  = \$1224  | \$1225 ;
-  assign \$1227  = ~ w1_a7_5[0];
-  assign \$1228  = ~ w1_a11_8[0];
-  assign \$1229  = \$1227  | \$1228 ;
-  assign \$1230  = \$1226  | \$1229 ;
-  assign \$1231  = ~ \$1230 ;
-  assign \$1232  = ~ w1_a1_0[0];
-  assign \$1233  = ~ w1_a4_2[7];
-  assign \$1234  = \$1232  | \$1233 ;
-  assign \$1235  = ~ w1_a7_5[1];
-  assign \$1236  = ~ w1_a11_8[1];
-  assign \$1237  = \$1235  | \$1236 ;
-  assign \$1238  = \$1234  | \$1237 ;
-  assign \$1239  = ~ \$1238 ;
-  assign \$1240  = ~ w1_a1_0[0];
-  assign \$1241  = ~ w1_a4_2[7];
-  assign \$1242  = \$1240  | \$1241 ;
-  assign \$1243  = ~ w1_a7_5[3];
-  assign \$1244  = ~ w1_a11_8[1];
+  assign \$1213  = ~ w1_a7_5[2];
+  assign \$1214  = ~ w1_a11_8[1];
+  assign \$1215  = \$1213  | \$1214 ;
+  assign \$1216  = \$1212  | \$1215 ;
+  assign \$1217  = ~ \$1216 ;
+  assign \$1218  = ~ w1_a1_0[0];
+  assign \$1219  = ~ w1_a4_2[4];
+  assign \$1220  = \$1218  | \$1219 ;
+  assign \$1221  = ~ w1_a7_5[3];
+  assign \$1222  = ~ w1_a11_8[1];
+  assign \$1223  = \$1221  | \$1222 ;
+  assign \$1224  = \$1220  | \$1223 ;
+  assign \$1225  = ~ \$1224 ;
+  assign \$1226  = ~ w1_a1_0[0];
+  assign \$1227  = ~ w1_a4_2[1];
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = ~ w1_a7_5[4];
+  assign \$1230  = ~ w1_a11_8[1];
+  assign \$1231  = \$1229  | \$1230 ;
+  assign \$1232  = \$1228  | \$1231 ;
+  assign \$1233  = ~ \$1232 ;
+  assign \$1234  = ~ w1_a1_0[0];
+  assign \$1235  = ~ w1_a4_2[4];
+  assign \$1236  = \$1234  | \$1235 ;
+  assign \$1237  = ~ w1_a7_5[5];
+  assign \$1238  = ~ w1_a11_8[1];
+  assign \$1239  = \$1237  | \$1238 ;
+  assign \$1240  = \$1236  | \$1239 ;
+  assign \$1241  = ~ \$1240 ;
+  assign \$1242  = { \$1241 , \$1233 , \$1225 , \$1217 , \$1209 , \$1201 , \$1193 , \$1185  } + 8'hff;
+  assign \$1243  = ~ w1_a1_0[0];
+  assign \$1244  = ~ w1_a4_2[6];
   assign \$1245  = \$1243  | \$1244 ;
-  assign \$1246  = \$1242  | \$1245 ;
-  assign \$1247  = ~ \$1246 ;
-  assign \$1248  = ~ w1_a1_0[0];
-  assign \$1249  = ~ w1_a4_2[7];
-  assign \$1250  = \$1248  | \$1249 ;
-  assign \$1251  = ~ w1_a7_5[5];
-  assign \$1252  = ~ w1_a11_8[1];
+  assign \$1246  = ~ w1_a7_5[0];
+  assign \$1247  = ~ w1_a11_8[0];
+  assign \$1248  = \$1246  | \$1247 ;
+  assign \$1249  = \$1245  | \$1248 ;
+  assign \$1250  = ~ \$1249 ;
+  assign \$1251  = ~ w1_a1_0[0];
+  assign \$1252  = ~ w1_a4_2[7];
   assign \$1253  = \$1251  | \$1252 ;
-  assign \$1254  = \$1250  | \$1253 ;
-  assign \$1255  = ~ \$1254 ;
-  assign \$1256  = { \$1255 , \$1247 , \$1239 , \$1231 , \$1223  } + 5'h1f;
-  assign \$1257  = \$signal$258  & \$signal$259 ;
-  assign \$1258  = \$1257  & w2_is_ctrl;
-  assign \$1259  = \$1258  & \$signal$261 [0];
-  assign \$1260  = \$signal$258  & \$signal$259 ;
-  assign \$1261  = \$1260  & w2_is_err_pop;
-  assign \$1262  = \$signal$258  & w2_is_irq_status;
-  assign \$1263  = \$1262  & \$signal$260 [0];
-  assign \$1264  = \$1263  ? \$signal$261 [4:0] : 5'h00;
-  assign \$1265  = \$signal$258  & w2_is_irq_enable;
-  assign \$1266  = \$1265  & \$signal$260 [0];
-  assign \$1267  = \$signal$258  & w2_is_pool0_low_water;
-  assign \$1268  = \$1267  & \$signal$260 [0];
-  assign \$1269  = \$signal$258  & w2_is_pool0_low_water;
-  assign \$1270  = \$1269  & \$signal$260 [1];
-  assign \$1271  = \$signal$258  & w2_is_pool0_low_water;
-  assign \$1272  = \$1271  & \$signal$260 [2];
-  assign \$1273  = \$signal$258  & w2_is_pool1_low_water;
-  assign \$1274  = \$1273  & \$signal$260 [0];
-  assign \$1275  = \$signal$258  & w2_is_pool1_low_water;
-  assign \$1276  = \$1275  & \$signal$260 [1];
-  assign \$1277  = \$signal$258  & w2_is_pool1_low_water;
-  assign \$1278  = \$1277  & \$signal$260 [2];
-  assign \$1279  = \$signal$258  & w2_is_pool2_low_water;
-  assign \$1280  = \$1279  & \$signal$260 [0];
-  assign \$1281  = \$signal$258  & w2_is_pool2_low_water;
-  assign \$1282  = \$1281  & \$signal$260 [1];
-  assign \$1283  = \$signal$258  & w2_is_pool2_low_water;
-  assign \$1284  = \$1283  & \$signal$260 [2];
-  assign \$1285  = | \port$4758$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1285 ;
-  assign \$1286  = | \port$4770$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1286 ;
-  assign \$1287  = ~ \port$4755$0 [0];
-  assign \$1288  = rsp_grant_valid & \$1287 ;
-  assign \$1289  = \port$4755$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1288  & \$1289 ;
-  assign \$1290  = \$signal$28  > 2'h2;
-  assign \$1291  = \$1290  ? 2'h2 : \$signal$28 ;
-  assign \$1292  = | \$signal$28 ;
-  assign \$1293  = space_ge1 & \$1292 ;
-  assign \$1294  = \$1293  ? 1'h1 : 1'h0;
-  assign \$1295  = space_ge2 ? \$1291  : { 1'h0, \$1294  };
-  assign \$signal$73  = space_ge3 ? \$signal$28  : \$1295 ;
-  assign \$1296  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1296  & space_ge1;
-  assign \$1297  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1297  & space_ge2;
-  assign \$1298  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1298  & space_ge3;
-  assign \$1299  = ~ space[4];
-  assign popped = w1c & \$1299 ;
-  assign \$1300  = 1'h0 - tail[1:0];
-  assign \$1301  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1301  ? tail_next_row : tail_row;
-  assign \$1302  = ! \$1300 [1:0];
-  assign \$1303  = \$1300 [1:0] == 1'h1;
-  assign \$1304  = \$1303  ? e1_new1 : e1_new2;
-  assign \$signature__data$280  = \$1302  ? e1_new0 : \$1304 ;
-  assign \$1305  = 1'h1 - tail[1:0];
-  assign \$1306  = tail[1:0] > 1'h1;
-  assign \$signature__addr$285  = \$1306  ? tail_next_row : tail_row;
-  assign \$1307  = ! \$1305 [1:0];
-  assign \$1308  = \$1305 [1:0] == 1'h1;
-  assign \$1309  = \$1308  ? e1_new1 : e1_new2;
-  assign \$signature__data$286  = \$1307  ? e1_new0 : \$1309 ;
-  assign \$1310  = 2'h2 - tail[1:0];
-  assign \$1311  = tail[1:0] > 2'h2;
-  assign \$signature__addr$291  = \$1311  ? tail_next_row : tail_row;
-  assign \$1312  = ! \$1310 [1:0];
-  assign \$1313  = \$1310 [1:0] == 1'h1;
-  assign \$1314  = \$1313  ? e1_new1 : e1_new2;
-  assign \$signature__data$292  = \$1312  ? e1_new0 : \$1314 ;
-  assign \$1315  = 2'h3 - tail[1:0];
-  assign \$1316  = ! \$1315 [1:0];
-  assign \$1317  = \$1315 [1:0] == 1'h1;
-  assign \$1318  = \$1317  ? e1_new1 : e1_new2;
-  assign \$signature__data$298  = \$1316  ? e1_new0 : \$1318 ;
-  assign \$1319  = space - 3'h7;
-  assign \$1320  = ~ \$1319 [5];
-  assign \$1321  = space - 3'h7;
-  assign \$1322  = ~ \$1321 [5];
-  assign \$1323  = space - 4'h8;
-  assign \$1324  = ~ \$1323 [5];
-  assign \$1325  = space - 3'h7;
-  assign \$1326  = ~ \$1325 [5];
-  assign \$1327  = space - 4'h8;
-  assign \$1328  = ~ \$1327 [5];
-  assign \$1329  = space - 4'h9;
-  assign \$1330  = ~ \$1329 [5];
-  assign \$1331  = space - \$signal$28 ;
-  assign \$1332  = space + 1'h1;
-  assign space_over = \$1332  - \$signal$28 ;
-  assign space_short = $signed(\$1331 ) < $signed(1'h0);
-  assign \$1333  = | \$signal$28 ;
-  assign \$1334  = \$signal$73  != \$signal$28 ;
-  assign \$1337  = \$signal$87  & irq_enable;
-  assign irq = | \$1337 ;
-  assign \$1338  = event_lw_granted_2 & event_lw_short;
-  assign \$1339  = log_lw_granted_2 & log_lw_short;
-  assign \$1340  = \$1338  | \$1339 ;
-  assign \$1341  = config_lw_granted_2 & config_lw_short;
-  assign low_water_hit = \$1340  | \$1341 ;
-  assign \$1342  = ! bus__r_addr[5:0];
-  assign \$1343  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1344  = \$1342  & \$1343 ;
-  assign \$1345  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1344  & \$1345 ;
-  assign \$1346  = ~ alloc_queue_pop;
-  assign \$1347  = alloc_queue_count[0] & \$1346 ;
-  assign \$1348  = alloc_queue_held[0] | \$1347 ;
-  assign \$signature__en$308  = alloc_queue_push & \$1348 ;
-  assign \$1349  = req_alloc & native_alloc_valid;
-  assign \$1350  = ~ \$1349 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1350 ;
-  assign \$1351  = alloc_queue_count[0] | staged_valid;
-  assign \$1352  = ! bus__r_addr[5:0];
-  assign \$1353  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1354  = \$1352  & \$1353 ;
-  assign \$1355  = bus__r_addr[11:6] < 3'h7;
-  assign \$1356  = \$1354  & \$1355 ;
-  assign \$1357  = bus__r_req & \$1356 ;
-  assign \$1358  = \$1351  | \$1357 ;
-  assign \$1359  = req_alloc & native_alloc_valid;
-  assign \$1360  = ~ \$1359 ;
-  assign \$1361  = \$1358  & \$1360 ;
-  assign \$1362  = ~ alloc_queue_count[0];
-  assign \$1363  = \$1361  & \$1362 ;
-  assign \$1364  = ~ \$1363 ;
-  assign alloc_queue_push = staged_valid & \$1364 ;
-  assign \$1365  = r2_block0 | r2_block4;
-  assign \$1366  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1365  | \$1366 ;
-  assign \$1367  = | r2_found_in;
-  assign bus__r_err = ~ \$1367 ;
+  assign \$1254  = ~ w1_a7_5[0];
+  assign \$1255  = ~ w1_a11_8[0];
+  assign \$1256  = \$1254  | \$1255 ;
+  assign \$1257  = \$1253  | \$1256 ;
+  assign \$1258  = ~ \$1257 ;
+  assign \$1259  = ~ w1_a1_0[0];
+  assign \$1260  = ~ w1_a4_2[7];
+  assign \$1261  = \$1259  | \$1260 ;
+  assign \$1262  = ~ w1_a7_5[1];
+  assign \$1263  = ~ w1_a11_8[1];
+  assign \$1264  = \$1262  | \$1263 ;
+  assign \$1265  = \$1261  | \$1264 ;
+  assign \$1266  = ~ \$1265 ;
+  assign \$1267  = ~ w1_a1_0[0];
+  assign \$1268  = ~ w1_a4_2[7];
+  assign \$1269  = \$1267  | \$1268 ;
+  assign \$1270  = ~ w1_a7_5[3];
+  assign \$1271  = ~ w1_a11_8[1];
+  assign \$1272  = \$1270  | \$1271 ;
+  assign \$1273  = \$1269  | \$1272 ;
+  assign \$1274  = ~ \$1273 ;
+  assign \$1275  = ~ w1_a1_0[0];
+  assign \$1276  = ~ w1_a4_2[7];
+  assign \$1277  = \$1275  | \$1276 ;
+  assign \$1278  = ~ w1_a7_5[5];
+  assign \$1279  = ~ w1_a11_8[1];
+  assign \$1280  = \$1278  | \$1279 ;
+  assign \$1281  = \$1277  | \$1280 ;
+  assign \$1282  = ~ \$1281 ;
+  assign \$1283  = { \$1282 , \$1274 , \$1266 , \$1258 , \$1250  } + 5'h1f;
+  assign \$1284  = \$signal$271  & \$signal$272 ;
+  assign \$1285  = \$1284  & w2_is_ctrl;
+  assign \$1286  = \$1285  & \$signal$274 [0];
+  assign \$1287  = \$signal$271  & \$signal$272 ;
+  assign \$1288  = \$1287  & w2_is_err_pop;
+  assign \$1289  = \$signal$271  & w2_is_irq_status;
+  assign \$1290  = \$1289  & \$signal$273 [0];
+  assign \$1291  = \$1290  ? \$signal$274 [4:0] : 5'h00;
+  assign \$1292  = \$signal$271  & w2_is_irq_enable;
+  assign \$1293  = \$1292  & \$signal$273 [0];
+  assign \$1294  = \$signal$271  & w2_is_pool0_low_water;
+  assign \$1295  = \$1294  & \$signal$273 [0];
+  assign \$1296  = \$signal$271  & w2_is_pool0_low_water;
+  assign \$1297  = \$1296  & \$signal$273 [1];
+  assign \$1298  = \$signal$271  & w2_is_pool0_low_water;
+  assign \$1299  = \$1298  & \$signal$273 [2];
+  assign \$1300  = \$signal$271  & w2_is_pool1_low_water;
+  assign \$1301  = \$1300  & \$signal$273 [0];
+  assign \$1302  = \$signal$271  & w2_is_pool1_low_water;
+  assign \$1303  = \$1302  & \$signal$273 [1];
+  assign \$1304  = \$signal$271  & w2_is_pool1_low_water;
+  assign \$1305  = \$1304  & \$signal$273 [2];
+  assign \$1306  = \$signal$271  & w2_is_pool2_low_water;
+  assign \$1307  = \$1306  & \$signal$273 [0];
+  assign \$1308  = \$signal$271  & w2_is_pool2_low_water;
+  assign \$1309  = \$1308  & \$signal$273 [1];
+  assign \$1310  = \$signal$271  & w2_is_pool2_low_water;
+  assign \$1311  = \$1310  & \$signal$273 [2];
+  assign \$1312  = | \port$4573$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1312 ;
+  assign \$1313  = | \port$4585$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1313 ;
+  assign \$1314  = ~ \port$4570$0 [0];
+  assign \$1315  = rsp_grant_valid & \$1314 ;
+  assign \$1316  = \port$4570$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1315  & \$1316 ;
+  assign \$1317  = \$signal$28  > 2'h2;
+  assign \$1318  = \$1317  ? 2'h2 : \$signal$28 ;
+  assign \$1319  = | \$signal$28 ;
+  assign \$1320  = space_ge1 & \$1319 ;
+  assign \$1321  = \$1320  ? 1'h1 : 1'h0;
+  assign \$1322  = space_ge2 ? \$1318  : { 1'h0, \$1321  };
+  assign \$signal$73  = space_ge3 ? \$signal$28  : \$1322 ;
+  assign \$1323  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1323  & space_ge1;
+  assign \$1324  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1324  & space_ge2;
+  assign \$1325  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1325  & space_ge3;
+  assign \$1326  = ~ space[4];
+  assign popped = w1c & \$1326 ;
+  assign \$1327  = 1'h0 - tail[1:0];
+  assign \$1328  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1328  ? tail_next_row : tail_row;
+  assign \$1329  = ! \$1327 [1:0];
+  assign \$1330  = \$1327 [1:0] == 1'h1;
+  assign \$1331  = \$1330  ? e1_new1 : e1_new2;
+  assign \$signature__data$293  = \$1329  ? e1_new0 : \$1331 ;
+  assign \$1332  = \$signal$28  >= 1'h1;
+  assign \$1333  = \$signal$28  >= 2'h2;
+  assign \$1334  = \$signal$28  >= 2'h3;
+  assign \$1335  = 1'h1 - tail[1:0];
+  assign \$1336  = tail[1:0] > 1'h1;
+  assign \$signature__addr$298  = \$1336  ? tail_next_row : tail_row;
+  assign \$1337  = ! \$1335 [1:0];
+  assign \$1338  = \$1335 [1:0] == 1'h1;
+  assign \$1339  = \$1338  ? e1_new1 : e1_new2;
+  assign \$signature__data$299  = \$1337  ? e1_new0 : \$1339 ;
+  assign \$1340  = \$signal$28  >= 1'h1;
+  assign \$1341  = \$signal$28  >= 2'h2;
+  assign \$1342  = \$signal$28  >= 2'h3;
+  assign \$1343  = 2'h2 - tail[1:0];
+  assign \$1344  = tail[1:0] > 2'h2;
+  assign \$signature__addr$304  = \$1344  ? tail_next_row : tail_row;
+  assign \$1345  = ! \$1343 [1:0];
+  assign \$1346  = \$1343 [1:0] == 1'h1;
+  assign \$1347  = \$1346  ? e1_new1 : e1_new2;
+  assign \$signature__data$305  = \$1345  ? e1_new0 : \$1347 ;
+  assign \$1348  = \$signal$28  >= 1'h1;
+  assign \$1349  = \$signal$28  >= 2'h2;
+  assign \$1350  = \$signal$28  >= 2'h3;
+  assign \$1351  = 2'h3 - tail[1:0];
+  assign \$1352  = ! \$1351 [1:0];
+  assign \$1353  = \$1351 [1:0] == 1'h1;
+  assign \$1354  = \$1353  ? e1_new1 : e1_new2;
+  assign \$signature__data$311  = \$1352  ? e1_new0 : \$1354 ;
+  assign \$1355  = \$signal$28  >= 1'h1;
+  assign \$1356  = \$signal$28  >= 2'h2;
+  assign \$1357  = \$signal$28  >= 2'h3;
+  assign \$1358  = space - 3'h7;
+  assign \$1359  = ~ \$1358 [5];
+  assign \$1360  = space - 3'h7;
+  assign \$1361  = ~ \$1360 [5];
+  assign \$1362  = space - 4'h8;
+  assign \$1363  = ~ \$1362 [5];
+  assign \$1364  = space - 3'h7;
+  assign \$1365  = ~ \$1364 [5];
+  assign \$1366  = space - 4'h8;
+  assign \$1367  = ~ \$1366 [5];
+  assign \$1368  = space - 4'h9;
+  assign \$1369  = ~ \$1368 [5];
+  assign \$1370  = space - \$signal$28 ;
+  assign \$1371  = space + 1'h1;
+  assign space_over = \$1371  - \$signal$28 ;
+  assign space_short = $signed(\$1370 ) < $signed(1'h0);
+  assign \$1372  = | \$signal$28 ;
+  assign \$1373  = \$signal$73  != \$signal$28 ;
+  assign \$1376  = \$signal$87  & irq_enable;
+  assign irq = | \$1376 ;
+  assign \$1377  = event_lw_granted_2 & event_lw_short;
+  assign \$1378  = log_lw_granted_2 & log_lw_short;
+  assign \$1379  = \$1377  | \$1378 ;
+  assign \$1380  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1379  | \$1380 ;
+  assign \$1381  = ! bus__r_addr[5:0];
+  assign \$1382  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1383  = \$1381  & \$1382 ;
+  assign \$1384  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1383  & \$1384 ;
+  assign \$1385  = ~ alloc_queue_pop;
+  assign \$1386  = alloc_queue_count[0] & \$1385 ;
+  assign \$1387  = alloc_queue_held[0] | \$1386 ;
+  assign \$signature__en$321  = alloc_queue_push & \$1387 ;
+  assign \$1388  = req_alloc & native_alloc_valid;
+  assign \$1389  = ~ \$1388 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1389 ;
+  assign \$1390  = alloc_queue_count[0] | staged_valid;
+  assign \$1391  = ! bus__r_addr[5:0];
+  assign \$1392  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1393  = \$1391  & \$1392 ;
+  assign \$1394  = bus__r_addr[11:6] < 3'h7;
+  assign \$1395  = \$1393  & \$1394 ;
+  assign \$1396  = bus__r_req & \$1395 ;
+  assign \$1397  = \$1390  | \$1396 ;
+  assign \$1398  = req_alloc & native_alloc_valid;
+  assign \$1399  = ~ \$1398 ;
+  assign \$1400  = \$1397  & \$1399 ;
+  assign \$1401  = ~ alloc_queue_count[0];
+  assign \$1402  = \$1400  & \$1401 ;
+  assign \$1403  = ~ \$1402 ;
+  assign alloc_queue_push = staged_valid & \$1403 ;
+  assign \$1404  = r2_block0 | r2_block4;
+  assign \$1405  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1404  | \$1405 ;
+  assign \$1406  = | r2_found_in;
+  assign bus__r_err = ~ \$1406 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
+  assign \$1408  = ~ \$1407 ;
+  assign \$1409  = \$1408  + 1'h1;
+  assign \$1411  = ~ \$1410 ;
+  assign \$1412  = \$1411  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$1409 [6] : \$1412 [6];
+  assign \$1414  = ~ \$1413 ;
+  assign \$1415  = \$1414  + 1'h1;
+  assign \$1417  = ~ \$1416 ;
+  assign \$1418  = \$1417  + 1'h1;
+  assign w0_log_is = bus__w_addr_from_queue ? \$1415 [6] : \$1418 [6];
+  assign \$1420  = ~ \$1419 ;
+  assign \$1421  = \$1420  + 1'h1;
+  assign \$1423  = ~ \$1422 ;
+  assign \$1424  = \$1423  + 1'h1;
+  assign w0_config_is = bus__w_addr_from_queue ? \$1421 [6] : \$1424 [6];
+  assign \$1425  = \port$4697$0 [18:0] - 8'h80;
+  assign \$1426  = ~ \$1425 [19];
+  assign \$1427  = bus__w_data[18:0] - 8'h80;
+  assign \$1428  = ~ \$1427 [19];
+  assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
+  assign \$1429  = \port$4697$0 [18:0] - 10'h200;
+  assign \$1430  = ~ \$1429 [19];
+  assign \$1431  = bus__w_data[18:0] - 10'h200;
+  assign \$1432  = ~ \$1431 [19];
+  assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
+  assign \$1433  = \port$4697$0 [18:0] - 5'h10;
+  assign \$1434  = ~ \$1433 [19];
+  assign \$1435  = bus__w_data[18:0] - 5'h10;
+  assign \$1436  = ~ \$1435 [19];
+  assign w0_config_slot_ok = bus__w_beat_from_queue ? w0_config_slot_ok_queued : w0_config_slot_ok_pins;
   assign bus__w_slow = \$signal$221  | new_flush;
-  assign \$1368  = ~ command_queue_pop;
-  assign \$1369  = command_queue_count[0] & \$1368 ;
-  assign \$1370  = command_queue_held[0] | \$1369 ;
-  assign \$signature__en$321  = command_queue_push & \$1370 ;
-  assign \$1371  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1372  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1373  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1374  = { \$1373 , \$1372 , \$1371  } + 3'h7;
-  assign \$1375  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1376  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1377  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1378  = { \$1377 , \$1376 , \$1375  } + 3'h7;
-  assign \$1379  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1380  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1381  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1382  = { \$1381 , \$1380 , \$1379  } + 3'h7;
-  assign \$1383  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1384  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1385  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1386  = { \$1385 , \$1384 , \$1383  } + 3'h7;
-  assign \$1387  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1388  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1389  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1390  = { \$1389 , \$1388 , \$1387  } + 3'h7;
-  assign \$1391  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1392  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1393  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1394  = { \$1393 , \$1392 , \$1391  } + 3'h7;
-  assign \$1395  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1396  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1397  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1398  = { \$1397 , \$1396 , \$1395  } + 3'h7;
-  assign \$1399  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1400  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1401  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1402  = { \$1401 , \$1400 , \$1399  } + 3'h7;
-  assign \$1403  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1404  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1405  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1406  = { \$1405 , \$1404 , \$1403  } + 3'h7;
-  assign \$1407  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1408  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1409  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1410  = { \$1409 , \$1408 , \$1407  } + 3'h7;
-  assign \$1411  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1412  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1413  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1414  = { \$1413 , \$1412 , \$1411  } + 3'h7;
-  assign \$1415  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1416  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1417  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1418  = { \$1417 , \$1416 , \$1415  } + 3'h7;
-  assign \$1419  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1420  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1421  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1422  = { \$1421 , \$1420 , \$1419  } + 3'h7;
-  assign \$1423  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1424  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1425  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1426  = { \$1425 , \$1424 , \$1423  } + 3'h7;
-  assign \$1427  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1428  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1429  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1430  = { \$1429 , \$1428 , \$1427  } + 3'h7;
-  assign \$1431  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1432  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1433  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1434  = { \$1433 , \$1432 , \$1431  } + 3'h7;
-  assign \$1435  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1436  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1437  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1438  = { \$1437 , \$1436 , \$1435  } + 3'h7;
-  assign \$1439  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1440  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1441  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1442  = { \$1441 , \$1440 , \$1439  } + 3'h7;
-  assign \$1443  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1444  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1445  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1446  = { \$1445 , \$1444 , \$1443  } + 3'h7;
-  assign \$1447  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1448  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1449  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1450  = { \$1449 , \$1448 , \$1447  } + 3'h7;
-  assign \$1451  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1452  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1453  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1454  = { \$1453 , \$1452 , \$1451  } + 3'h7;
-  assign \$1455  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1456  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1457  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1458  = { \$1457 , \$1456 , \$1455  } + 3'h7;
-  assign \$1459  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1460  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1461  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1462  = { \$1461 , \$1460 , \$1459  } + 3'h7;
-  assign \$1463  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1464  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1465  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1466  = { \$1465 , \$1464 , \$1463  } + 3'h7;
-  assign \$1467  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1468  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1469  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1470  = { \$1469 , \$1468 , \$1467  } + 3'h7;
-  assign \$1471  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1472  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1473  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1474  = { \$1473 , \$1472 , \$1471  } + 3'h7;
-  assign \$1475  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1476  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1477  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1478  = { \$1477 , \$1476 , \$1475  } + 3'h7;
-  assign \$1479  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1480  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1481  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1482  = { \$1481 , \$1480 , \$1479  } + 3'h7;
-  assign \$1483  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1484  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1485  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1486  = { \$1485 , \$1484 , \$1483  } + 3'h7;
-  assign \$1487  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1488  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1489  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1490  = { \$1489 , \$1488 , \$1487  } + 3'h7;
-  assign \$1491  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1492  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1493  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1494  = { \$1493 , \$1492 , \$1491  } + 3'h7;
-  assign \$1495  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1496  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1497  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1498  = { \$1497 , \$1496 , \$1495  } + 3'h7;
-  assign \$1499  = w1_hit[0] | w1_hit[1];
-  assign \$1500  = \$1499  | w1_hit[2];
-  assign \$1501  = ~ \$1500 ;
-  assign \$1502  = command_queue_count[0] | \$signal$221 ;
-  assign \$1503  = \$1502  | new_flush;
-  assign \$1504  = ~ native_turn;
-  assign \$1505  = \$1503  & \$1504 ;
-  assign command_queue_pop = \$1505  & command_queue_count[0];
-  assign \$1506  = \$signal$221  | new_flush;
-  assign \$1507  = command_queue_count[0] | \$signal$221 ;
-  assign \$1508  = \$1507  | new_flush;
-  assign \$1509  = ~ native_turn;
-  assign \$1510  = \$1508  & \$1509 ;
-  assign \$1511  = ~ command_queue_count[0];
-  assign \$1512  = \$1510  & \$1511 ;
-  assign \$1513  = ~ \$1512 ;
-  assign command_queue_push = \$1506  & \$1513 ;
-  assign \$1514  = command_queue_count[0] | \$signal$221 ;
-  assign \$1515  = \$1514  | new_flush;
-  assign \$1516  = ~ native_turn;
-  assign \$1517  = \$1515  & \$1516 ;
-  assign \$1518  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1519  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1520  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1521  = { \$1520 , \$1519 , \$1518  } + 3'h7;
-  assign \$1522  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1523  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1524  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1525  = { \$1524 , \$1523 , \$1522  } + 3'h7;
-  assign \$1526  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1527  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1528  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1529  = { \$1528 , \$1527 , \$1526  } + 3'h7;
-  assign \$1530  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1531  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1532  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1533  = { \$1532 , \$1531 , \$1530  } + 3'h7;
-  assign \$1534  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1535  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1536  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1537  = { \$1536 , \$1535 , \$1534  } + 3'h7;
-  assign \$1538  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1539  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1540  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1541  = { \$1540 , \$1539 , \$1538  } + 3'h7;
-  assign \$1542  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1543  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1544  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1545  = { \$1544 , \$1543 , \$1542  } + 3'h7;
-  assign \$1546  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1547  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1548  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1549  = { \$1548 , \$1547 , \$1546  } + 3'h7;
-  assign \$1550  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1551  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1552  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1553  = { \$1552 , \$1551 , \$1550  } + 3'h7;
-  assign \$1554  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1555  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1556  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1557  = { \$1556 , \$1555 , \$1554  } + 3'h7;
-  assign \$1558  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1559  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1560  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1561  = { \$1560 , \$1559 , \$1558  } + 3'h7;
-  assign \$1562  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1563  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1564  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1565  = { \$1564 , \$1563 , \$1562  } + 3'h7;
-  assign \$1566  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1567  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1568  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1569  = { \$1568 , \$1567 , \$1566  } + 3'h7;
-  assign \$1570  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1571  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1572  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1573  = { \$1572 , \$1571 , \$1570  } + 3'h7;
-  assign \$1574  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1575  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1576  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1577  = { \$1576 , \$1575 , \$1574  } + 3'h7;
-  assign \$1578  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1579  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1580  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1581  = { \$1580 , \$1579 , \$1578  } + 3'h7;
-  assign \$1582  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1583  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1584  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1585  = { \$1584 , \$1583 , \$1582  } + 3'h7;
-  assign \$1586  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1587  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1588  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1589  = { \$1588 , \$1587 , \$1586  } + 3'h7;
-  assign \$1590  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1591  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1592  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1593  = { \$1592 , \$1591 , \$1590  } + 3'h7;
-  assign \$1594  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1595  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1596  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1597  = { \$1596 , \$1595 , \$1594  } + 3'h7;
-  assign \$1598  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1599  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1600  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1601  = { \$1600 , \$1599 , \$1598  } + 3'h7;
-  assign \$1602  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1603  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1604  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1605  = { \$1604 , \$1603 , \$1602  } + 3'h7;
-  assign \$1606  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1607  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1608  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1609  = { \$1608 , \$1607 , \$1606  } + 3'h7;
-  assign \$1610  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1611  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1612  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1613  = { \$1612 , \$1611 , \$1610  } + 3'h7;
-  assign \$1614  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1615  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1616  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1617  = { \$1616 , \$1615 , \$1614  } + 3'h7;
-  assign \$1618  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1619  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1620  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1621  = { \$1620 , \$1619 , \$1618  } + 3'h7;
-  assign \$1622  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1623  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1624  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1625  = { \$1624 , \$1623 , \$1622  } + 3'h7;
-  assign \$1626  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1627  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1628  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1629  = { \$1628 , \$1627 , \$1626  } + 3'h7;
-  assign \$1630  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1631  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1632  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1633  = { \$1632 , \$1631 , \$1630  } + 3'h7;
-  assign \$1634  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1635  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1636  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1637  = { \$1636 , \$1635 , \$1634  } + 3'h7;
-  assign \$1638  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1639  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1640  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1641  = { \$1640 , \$1639 , \$1638  } + 3'h7;
-  assign \$1642  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1643  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1644  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1645  = { \$1644 , \$1643 , \$1642  } + 3'h7;
-  assign \$1646  = w1_hit[0] | w1_hit[1];
-  assign \$1647  = \$1646  | w1_hit[2];
-  assign \$1648  = ~ \$1647 ;
-  assign \$1649  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1648 , \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], new_flush };
-  assign \$1650  = ~ \$1649 [0];
-  assign req_free = \$1517  & \$1650 ;
-  assign \$1651  = command_queue_count[0] | \$signal$221 ;
-  assign \$1652  = \$1651  | new_flush;
-  assign \$1653  = ~ native_turn;
-  assign \$1654  = \$1652  & \$1653 ;
-  assign \$1655  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1656  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1657  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1658  = { \$1657 , \$1656 , \$1655  } + 3'h7;
-  assign \$1659  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1660  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1661  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1662  = { \$1661 , \$1660 , \$1659  } + 3'h7;
-  assign \$1663  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1664  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1665  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1666  = { \$1665 , \$1664 , \$1663  } + 3'h7;
-  assign \$1667  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1668  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1669  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1670  = { \$1669 , \$1668 , \$1667  } + 3'h7;
-  assign \$1671  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1672  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1673  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1674  = { \$1673 , \$1672 , \$1671  } + 3'h7;
-  assign \$1675  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1676  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1677  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1678  = { \$1677 , \$1676 , \$1675  } + 3'h7;
-  assign \$1679  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1680  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1681  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1682  = { \$1681 , \$1680 , \$1679  } + 3'h7;
-  assign \$1683  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1684  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1685  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1686  = { \$1685 , \$1684 , \$1683  } + 3'h7;
-  assign \$1687  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1688  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1689  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1690  = { \$1689 , \$1688 , \$1687  } + 3'h7;
-  assign \$1691  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1692  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1693  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1694  = { \$1693 , \$1692 , \$1691  } + 3'h7;
-  assign \$1695  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1696  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1697  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1698  = { \$1697 , \$1696 , \$1695  } + 3'h7;
-  assign \$1699  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1700  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1701  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1702  = { \$1701 , \$1700 , \$1699  } + 3'h7;
-  assign \$1703  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1704  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1705  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1706  = { \$1705 , \$1704 , \$1703  } + 3'h7;
-  assign \$1707  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1708  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1709  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1710  = { \$1709 , \$1708 , \$1707  } + 3'h7;
-  assign \$1711  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1712  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1713  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1714  = { \$1713 , \$1712 , \$1711  } + 3'h7;
-  assign \$1715  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1716  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1717  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1718  = { \$1717 , \$1716 , \$1715  } + 3'h7;
-  assign \$1719  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1720  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1721  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1722  = { \$1721 , \$1720 , \$1719  } + 3'h7;
-  assign \$1723  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1724  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1725  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1726  = { \$1725 , \$1724 , \$1723  } + 3'h7;
-  assign \$1727  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1728  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1729  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1730  = { \$1729 , \$1728 , \$1727  } + 3'h7;
-  assign \$1731  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1732  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1733  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1734  = { \$1733 , \$1732 , \$1731  } + 3'h7;
-  assign \$1735  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1736  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1737  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1738  = { \$1737 , \$1736 , \$1735  } + 3'h7;
-  assign \$1739  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1740  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1741  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1742  = { \$1741 , \$1740 , \$1739  } + 3'h7;
-  assign \$1743  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1744  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1745  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1746  = { \$1745 , \$1744 , \$1743  } + 3'h7;
-  assign \$1747  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1748  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1749  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1750  = { \$1749 , \$1748 , \$1747  } + 3'h7;
-  assign \$1751  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1752  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1753  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1754  = { \$1753 , \$1752 , \$1751  } + 3'h7;
-  assign \$1755  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1756  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1757  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1758  = { \$1757 , \$1756 , \$1755  } + 3'h7;
-  assign \$1759  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1760  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1761  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1762  = { \$1761 , \$1760 , \$1759  } + 3'h7;
-  assign \$1763  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1764  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1765  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1766  = { \$1765 , \$1764 , \$1763  } + 3'h7;
-  assign \$1767  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1768  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1769  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1770  = { \$1769 , \$1768 , \$1767  } + 3'h7;
-  assign \$1771  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1772  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1773  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1774  = { \$1773 , \$1772 , \$1771  } + 3'h7;
-  assign \$1775  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1776  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1777  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1778  = { \$1777 , \$1776 , \$1775  } + 3'h7;
-  assign \$1779  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1780  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1781  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1782  = { \$1781 , \$1780 , \$1779  } + 3'h7;
-  assign \$1783  = w1_hit[0] | w1_hit[1];
-  assign \$1784  = \$1783  | w1_hit[2];
-  assign \$1785  = ~ \$1784 ;
-  assign \$1786  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1785 , \$1782 [3], \$1778 [3], \$1774 [3], \$1770 [3], \$1766 [3], \$1762 [3], \$1758 [3], \$1754 [3], \$1750 [3], \$1746 [3], \$1742 [3], \$1738 [3], \$1734 [3], \$1730 [3], \$1726 [3], \$1722 [3], \$1718 [3], \$1714 [3], \$1710 [3], \$1706 [3], \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], new_flush };
-  assign req_flush = \$1654  & \$1786 [0];
-  assign \$1787  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1788  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1789  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1790  = { \$1789 , \$1788 , \$1787  } + 3'h7;
-  assign \$1791  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1792  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1793  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1794  = { \$1793 , \$1792 , \$1791  } + 3'h7;
-  assign \$1795  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1796  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1797  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1798  = { \$1797 , \$1796 , \$1795  } + 3'h7;
-  assign \$1799  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1800  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1801  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1802  = { \$1801 , \$1800 , \$1799  } + 3'h7;
-  assign \$1803  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1804  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1805  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1806  = { \$1805 , \$1804 , \$1803  } + 3'h7;
-  assign \$1807  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1808  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1809  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1810  = { \$1809 , \$1808 , \$1807  } + 3'h7;
-  assign \$1811  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1812  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1813  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1814  = { \$1813 , \$1812 , \$1811  } + 3'h7;
-  assign \$1815  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1816  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1817  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1818  = { \$1817 , \$1816 , \$1815  } + 3'h7;
-  assign \$1819  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1820  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1821  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1822  = { \$1821 , \$1820 , \$1819  } + 3'h7;
-  assign \$1823  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1824  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1825  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1826  = { \$1825 , \$1824 , \$1823  } + 3'h7;
-  assign \$1827  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1828  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1829  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1830  = { \$1829 , \$1828 , \$1827  } + 3'h7;
-  assign \$1831  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1832  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1833  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1834  = { \$1833 , \$1832 , \$1831  } + 3'h7;
-  assign \$1835  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1836  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1837  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1838  = { \$1837 , \$1836 , \$1835  } + 3'h7;
-  assign \$1839  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1840  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1841  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1842  = { \$1841 , \$1840 , \$1839  } + 3'h7;
-  assign \$1843  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1844  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1845  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1846  = { \$1845 , \$1844 , \$1843  } + 3'h7;
-  assign \$1847  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1848  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1849  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1850  = { \$1849 , \$1848 , \$1847  } + 3'h7;
-  assign \$1851  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1852  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1853  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1854  = { \$1853 , \$1852 , \$1851  } + 3'h7;
-  assign \$1855  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1856  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1857  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1858  = { \$1857 , \$1856 , \$1855  } + 3'h7;
-  assign \$1859  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1860  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1861  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1862  = { \$1861 , \$1860 , \$1859  } + 3'h7;
-  assign \$1863  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1864  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1865  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1866  = { \$1865 , \$1864 , \$1863  } + 3'h7;
-  assign \$1867  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1868  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1869  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1870  = { \$1869 , \$1868 , \$1867  } + 3'h7;
-  assign \$1871  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1872  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1873  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1874  = { \$1873 , \$1872 , \$1871  } + 3'h7;
-  assign \$1875  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1876  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1877  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1878  = { \$1877 , \$1876 , \$1875  } + 3'h7;
-  assign \$1879  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1880  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1881  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1882  = { \$1881 , \$1880 , \$1879  } + 3'h7;
-  assign \$1883  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1884  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1885  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1886  = { \$1885 , \$1884 , \$1883  } + 3'h7;
-  assign \$1887  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1888  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1889  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1890  = { \$1889 , \$1888 , \$1887  } + 3'h7;
-  assign \$1891  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1892  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1893  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1894  = { \$1893 , \$1892 , \$1891  } + 3'h7;
-  assign \$1895  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1896  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1897  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1898  = { \$1897 , \$1896 , \$1895  } + 3'h7;
-  assign \$1899  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1900  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1901  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1902  = { \$1901 , \$1900 , \$1899  } + 3'h7;
-  assign \$1903  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1904  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1905  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1906  = { \$1905 , \$1904 , \$1903  } + 3'h7;
-  assign \$1907  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1908  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1909  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1910  = { \$1909 , \$1908 , \$1907  } + 3'h7;
-  assign \$1911  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1912  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1913  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1914  = { \$1913 , \$1912 , \$1911  } + 3'h7;
-  assign \$1915  = w1_hit[0] | w1_hit[1];
-  assign \$1916  = \$1915  | w1_hit[2];
-  assign \$1917  = ~ \$1916 ;
-  assign \$1918  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1917 , \$1914 [3], \$1910 [3], \$1906 [3], \$1902 [3], \$1898 [3], \$1894 [3], \$1890 [3], \$1886 [3], \$1882 [3], \$1878 [3], \$1874 [3], \$1870 [3], \$1866 [3], \$1862 [3], \$1858 [3], \$1854 [3], \$1850 [3], \$1846 [3], \$1842 [3], \$1838 [3], \$1834 [3], \$1830 [3], \$1826 [3], \$1822 [3], \$1818 [3], \$1814 [3], \$1810 [3], \$1806 [3], \$1802 [3], \$1798 [3], \$1794 [3], \$1790 [3], new_flush };
-  assign \$1919  = ~ w2_plain;
-  assign \$1920  = \$signal$275  & \$signal$259 ;
-  assign \$1921  = ~ \$1920 ;
-  assign bus__w_err = \$1919  & \$1921 ;
-  assign \$1922  = rsp_freed_valid & \port$4798$0 [0];
-  assign \$1923  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1922  | \$1923 ;
-  assign \$1924  = rsp_freed_valid & \port$4798$0 [0];
-  assign \$1925  = \$1924  ? \port$4758$0 [0] : \port$4770$0 [0];
-  assign bus__w_slow_err = ~ \$1925 ;
-  always @(posedge aclk_clk)
-    cycle <= \$1926 ;
-  always @(posedge aclk_clk)
-    \$signal  <= \$1927 ;
-  always @(posedge aclk_clk)
-    ready <= \$1928 ;
-  always @(posedge aclk_clk)
-    e1_new0 <= \$1929 ;
-  always @(posedge aclk_clk)
-    e1_new1 <= \$1930 ;
-  always @(posedge aclk_clk)
-    e1_new2 <= \$1931 ;
-  always @(posedge aclk_clk)
-    \$signal$28  <= \$1932 ;
-  always @(posedge aclk_clk)
-    e1_exhausted <= \$1933 ;
-  always @(posedge aclk_clk)
-    event_ev_grant <= \$1934 ;
-  always @(posedge aclk_clk)
-    event_ev_free <= \$1935 ;
-  always @(posedge aclk_clk)
-    event_ev_flush <= \$1936 ;
-  always @(posedge aclk_clk)
-    event_ev_fail <= \$1937 ;
-  always @(posedge aclk_clk)
-    log_ev_grant <= \$1938 ;
-  always @(posedge aclk_clk)
-    log_ev_free <= \$1939 ;
-  always @(posedge aclk_clk)
-    log_ev_flush <= \$1940 ;
-  always @(posedge aclk_clk)
-    log_ev_fail <= \$1941 ;
-  always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1942 ;
-  always @(posedge aclk_clk)
-    config_ev_grant <= \$1943 ;
-  always @(posedge aclk_clk)
-    config_ev_free <= \$1944 ;
-  always @(posedge aclk_clk)
-    config_ev_flush <= \$1945 ;
-  always @(posedge aclk_clk)
-    config_ev_fail <= \$1946 ;
-  always @(posedge aclk_clk)
-    space_ge1 <= \$1947 ;
-  always @(posedge aclk_clk)
-    space_ge2 <= \$1948 ;
-  always @(posedge aclk_clk)
-    space_ge3 <= \$1949 ;
-  always @(posedge aclk_clk)
-    space_ge4 <= \$1950 ;
-  always @(posedge aclk_clk)
-    space_ge5 <= \$1951 ;
-  always @(posedge aclk_clk)
-    space_ge6 <= \$1952 ;
-  always @(posedge aclk_clk)
-    space <= \$1953 ;
-  always @(posedge aclk_clk)
-    tail <= \$1954 ;
-  always @(posedge aclk_clk)
-    \$signal$72  <= \$1955 ;
-  always @(posedge aclk_clk)
-    n_dropped <= \$1956 ;
-  always @(posedge aclk_clk)
-    err_dropped <= \$1957 ;
-  always @(posedge aclk_clk)
-    tail_row <= \$1958 ;
-  always @(posedge aclk_clk)
-    tail_next_row <= \$1959 ;
-  always @(posedge aclk_clk)
-    head <= \$1960 ;
-  always @(posedge aclk_clk)
-    \$signal$80  <= \$1961 ;
-  always @(posedge aclk_clk)
-    head_bank <= \$1962 ;
-  always @(posedge aclk_clk)
-    head_entry <= \$1963 ;
-  always @(posedge aclk_clk)
-    \$signal$87  <= \$1964 ;
-  always @(posedge aclk_clk)
-    event_lw_limit <= \$1965 ;
-  always @(posedge aclk_clk)
-    event_lw_short <= \$1966 ;
-  always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1967 ;
-  always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1968 ;
-  always @(posedge aclk_clk)
-    event_in_use <= \$1969 ;
-  always @(posedge aclk_clk)
-    event_in_use_was <= \$1970 ;
-  always @(posedge aclk_clk)
-    event_in_use_rose <= \$1971 ;
-  always @(posedge aclk_clk)
-    event_hw_grow <= \$1972 ;
-  always @(posedge aclk_clk)
-    event_high_water <= \$1973 ;
-  always @(posedge aclk_clk)
-    event_allocs <= \$1974 ;
-  always @(posedge aclk_clk)
-    event_fails <= \$1975 ;
-  always @(posedge aclk_clk)
-    event_frees <= \$1976 ;
-  always @(posedge aclk_clk)
-    event_flushes <= \$1977 ;
-  always @(posedge aclk_clk)
-    log_lw_limit <= \$1978 ;
-  always @(posedge aclk_clk)
-    log_lw_short <= \$1979 ;
-  always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1980 ;
-  always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1981 ;
-  always @(posedge aclk_clk)
-    log_in_use <= \$1982 ;
-  always @(posedge aclk_clk)
-    log_in_use_was <= \$1983 ;
-  always @(posedge aclk_clk)
-    log_in_use_rose <= \$1984 ;
-  always @(posedge aclk_clk)
-    log_hw_grow <= \$1985 ;
-  always @(posedge aclk_clk)
-    log_high_water <= \$1986 ;
-  always @(posedge aclk_clk)
-    log_allocs <= \$1987 ;
-  always @(posedge aclk_clk)
-    log_fails <= \$1988 ;
-  always @(posedge aclk_clk)
-    log_frees <= \$1989 ;
-  always @(posedge aclk_clk)
-    log_flushes <= \$1990 ;
-  always @(posedge aclk_clk)
-    log_overwrites <= \$1991 ;
-  always @(posedge aclk_clk)
-    config_lw_limit <= \$1992 ;
-  always @(posedge aclk_clk)
-    config_lw_short <= \$1993 ;
-  always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1994 ;
-  always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1995 ;
-  always @(posedge aclk_clk)
-    config_in_use <= \$1996 ;
-  always @(posedge aclk_clk)
-    config_in_use_was <= \$1997 ;
-  always @(posedge aclk_clk)
-    config_in_use_rose <= \$1998 ;
-  always @(posedge aclk_clk)
-    config_hw_grow <= \$1999 ;
-  always @(posedge aclk_clk)
-    config_high_water <= \$2000 ;
-  always @(posedge aclk_clk)
-    config_allocs <= \$2001 ;
-  always @(posedge aclk_clk)
-    config_fails <= \$2002 ;
-  always @(posedge aclk_clk)
-    config_frees <= \$2003 ;
-  always @(posedge aclk_clk)
-    config_flushes <= \$2004 ;
-  always @(posedge aclk_clk)
-    r1_valid <= \$2005 ;
-  always @(posedge aclk_clk)
-    alloc_queue_head <= \$2006 ;
-  always @(posedge aclk_clk)
-    alloc_queue_rd <= \$2007 ;
-  always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$2008 ;
-  always @(posedge aclk_clk)
-    alloc_queue_wr <= \$2009 ;
-  always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$2010 ;
-  always @(posedge aclk_clk)
-    alloc_queue_held <= \$2011 ;
-  always @(posedge aclk_clk)
-    alloc_queue_count <= \$2012 ;
-  always @(posedge aclk_clk)
-    req_alloc <= \$2013 ;
-  always @(posedge aclk_clk)
-    staged_valid <= \$2014 ;
-  always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$2015 ;
-  always @(posedge aclk_clk)
-    req_alloc_pool <= \$2016 ;
-  always @(posedge aclk_clk)
-    req_alloc_size <= \$2017 ;
+  assign \$1437  = ~ command_queue_pop;
+  assign \$1438  = command_queue_count[0] & \$1437 ;
+  assign \$1439  = command_queue_held[0] | \$1438 ;
+  assign \$signature__en$346  = command_queue_push & \$1439 ;
+  assign \$1440  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1441  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1442  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
+  assign \$1444  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1445  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1446  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
+  assign \$1448  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1449  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1450  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
+  assign \$1452  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1453  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1454  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
+  assign \$1456  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1457  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1458  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1459  = { \$1458 , \$1457 , \$1456  } + 3'h7;
+  assign \$1460  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1461  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1462  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1463  = { \$1462 , \$1461 , \$1460  } + 3'h7;
+  assign \$1464  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1465  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1466  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1467  = { \$1466 , \$1465 , \$1464  } + 3'h7;
+  assign \$1468  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1469  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1470  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1471  = { \$1470 , \$1469 , \$1468  } + 3'h7;
+  assign \$1472  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1473  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1474  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1475  = { \$1474 , \$1473 , \$1472  } + 3'h7;
+  assign \$1476  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1477  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1478  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1479  = { \$1478 , \$1477 , \$1476  } + 3'h7;
+  assign \$1480  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1481  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1482  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1483  = { \$1482 , \$1481 , \$1480  } + 3'h7;
+  assign \$1484  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1485  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1486  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1487  = { \$1486 , \$1485 , \$1484  } + 3'h7;
+  assign \$1488  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1489  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1490  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1491  = { \$1490 , \$1489 , \$1488  } + 3'h7;
+  assign \$1492  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1493  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1494  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1495  = { \$1494 , \$1493 , \$1492  } + 3'h7;
+  assign \$1496  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1497  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1498  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1499  = { \$1498 , \$1497 , \$1496  } + 3'h7;
+  assign \$1500  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1501  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1502  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1503  = { \$1502 , \$1501 , \$1500  } + 3'h7;
+  assign \$1504  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1505  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1506  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1507  = { \$1506 , \$1505 , \$1504  } + 3'h7;
+  assign \$1508  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1509  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1510  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1511  = { \$1510 , \$1509 , \$1508  } + 3'h7;
+  assign \$1512  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1513  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1514  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1515  = { \$1514 , \$1513 , \$1512  } + 3'h7;
+  assign \$1516  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1517  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1518  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1519  = { \$1518 , \$1517 , \$1516  } + 3'h7;
+  assign \$1520  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1521  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1522  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1523  = { \$1522 , \$1521 , \$1520  } + 3'h7;
+  assign \$1524  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1525  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1526  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1527  = { \$1526 , \$1525 , \$1524  } + 3'h7;
+  assign \$1528  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1529  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1530  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1531  = { \$1530 , \$1529 , \$1528  } + 3'h7;
+  assign \$1532  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1533  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1534  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1535  = { \$1534 , \$1533 , \$1532  } + 3'h7;
+  assign \$1536  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1537  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1538  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1539  = { \$1538 , \$1537 , \$1536  } + 3'h7;
+  assign \$1540  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1541  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1542  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1543  = { \$1542 , \$1541 , \$1540  } + 3'h7;
+  assign \$1544  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1545  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1546  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1547  = { \$1546 , \$1545 , \$1544  } + 3'h7;
+  assign \$1548  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1549  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1550  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1551  = { \$1550 , \$1549 , \$1548  } + 3'h7;
+  assign \$1552  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1553  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1554  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1555  = { \$1554 , \$1553 , \$1552  } + 3'h7;
+  assign \$1556  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1557  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1558  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1559  = { \$1558 , \$1557 , \$1556  } + 3'h7;
+  assign \$1560  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1561  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1562  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1563  = { \$1562 , \$1561 , \$1560  } + 3'h7;
+  assign \$1564  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1565  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1566  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1567  = { \$1566 , \$1565 , \$1564  } + 3'h7;
+  assign \$1568  = w1_hit[0] | w1_hit[1];
+  assign \$1569  = \$1568  | w1_hit[2];
+  assign \$1570  = ~ \$1569 ;
+  assign \$1571  = command_queue_count[0] | \$signal$230 ;
+  assign \$1572  = ~ native_turn;
+  assign \$1573  = \$1571  & \$1572 ;
+  assign command_queue_pop = \$1573  & command_queue_count[0];
+  assign \$1574  = command_queue_count[0] | \$signal$230 ;
+  assign \$1575  = ~ native_turn;
+  assign \$1576  = \$1574  & \$1575 ;
+  assign \$1577  = ~ command_queue_count[0];
+  assign \$1578  = \$1576  & \$1577 ;
+  assign \$1579  = ~ \$1578 ;
+  assign command_queue_push = \$signal$230  & \$1579 ;
+  assign \$1580  = command_queue_count[0] | \$signal$230 ;
+  assign \$1581  = ~ native_turn;
+  assign \$1582  = \$1580  & \$1581 ;
+  assign \$1583  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign \$1584  = ~ \$1583 ;
+  assign req_free = \$1582  & \$1584 ;
+  assign \$1585  = command_queue_count[0] | \$signal$230 ;
+  assign \$1586  = ~ native_turn;
+  assign \$1587  = \$1585  & \$1586 ;
+  assign \$1588  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign req_flush = \$1587  & \$1588 ;
+  assign \$1589  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1590  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1591  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
+  assign \$1593  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1594  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1595  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1596  = { \$1595 , \$1594 , \$1593  } + 3'h7;
+  assign \$1597  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1598  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1599  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
+  assign \$1601  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1602  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1603  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
+  assign \$1605  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1606  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1607  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
+  assign \$1609  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1610  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1611  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1612  = { \$1611 , \$1610 , \$1609  } + 3'h7;
+  assign \$1613  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1614  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1615  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1616  = { \$1615 , \$1614 , \$1613  } + 3'h7;
+  assign \$1617  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1618  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1619  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1620  = { \$1619 , \$1618 , \$1617  } + 3'h7;
+  assign \$1621  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1622  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1623  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1624  = { \$1623 , \$1622 , \$1621  } + 3'h7;
+  assign \$1625  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1626  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1627  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1628  = { \$1627 , \$1626 , \$1625  } + 3'h7;
+  assign \$1629  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1630  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1631  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1632  = { \$1631 , \$1630 , \$1629  } + 3'h7;
+  assign \$1633  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1634  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1635  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1636  = { \$1635 , \$1634 , \$1633  } + 3'h7;
+  assign \$1637  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1638  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1639  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1640  = { \$1639 , \$1638 , \$1637  } + 3'h7;
+  assign \$1641  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1642  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1643  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1644  = { \$1643 , \$1642 , \$1641  } + 3'h7;
+  assign \$1645  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1646  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1647  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1648  = { \$1647 , \$1646 , \$1645  } + 3'h7;
+  assign \$1649  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1650  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1651  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1652  = { \$1651 , \$1650 , \$1649  } + 3'h7;
+  assign \$1653  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1654  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1655  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1656  = { \$1655 , \$1654 , \$1653  } + 3'h7;
+  assign \$1657  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1658  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1659  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1660  = { \$1659 , \$1658 , \$1657  } + 3'h7;
+  assign \$1661  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1662  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1663  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1664  = { \$1663 , \$1662 , \$1661  } + 3'h7;
+  assign \$1665  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1666  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1667  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1668  = { \$1667 , \$1666 , \$1665  } + 3'h7;
+  assign \$1669  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1670  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1671  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1672  = { \$1671 , \$1670 , \$1669  } + 3'h7;
+  assign \$1673  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1674  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1675  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1676  = { \$1675 , \$1674 , \$1673  } + 3'h7;
+  assign \$1677  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1678  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1679  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1680  = { \$1679 , \$1678 , \$1677  } + 3'h7;
+  assign \$1681  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1682  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1683  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1684  = { \$1683 , \$1682 , \$1681  } + 3'h7;
+  assign \$1685  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1686  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1687  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1688  = { \$1687 , \$1686 , \$1685  } + 3'h7;
+  assign \$1689  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1690  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1691  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1692  = { \$1691 , \$1690 , \$1689  } + 3'h7;
+  assign \$1693  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1694  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1695  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1696  = { \$1695 , \$1694 , \$1693  } + 3'h7;
+  assign \$1697  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1698  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1699  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1700  = { \$1699 , \$1698 , \$1697  } + 3'h7;
+  assign \$1701  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1702  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1703  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1704  = { \$1703 , \$1702 , \$1701  } + 3'h7;
+  assign \$1705  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1706  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1707  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1708  = { \$1707 , \$1706 , \$1705  } + 3'h7;
+  assign \$1709  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1710  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1711  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1712  = { \$1711 , \$1710 , \$1709  } + 3'h7;
+  assign \$1713  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1714  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1715  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1716  = { \$1715 , \$1714 , \$1713  } + 3'h7;
+  assign \$1717  = w1_hit[0] | w1_hit[1];
+  assign \$1718  = \$1717  | w1_hit[2];
+  assign \$1719  = ~ \$1718 ;
+  assign \$1720  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$232 , \$1719 , \$1716 [3], \$1712 [3], \$1708 [3], \$1704 [3], \$1700 [3], \$1696 [3], \$1692 [3], \$1688 [3], \$1684 [3], \$1680 [3], \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], \$1648 [3], \$1644 [3], \$1640 [3], \$1636 [3], \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], new_flush };
+  assign \$1721  = ~ w2_plain;
+  assign \$1722  = \$signal$288  & \$signal$272 ;
+  assign \$1723  = ~ \$1722 ;
+  assign bus__w_err = \$1721  & \$1723 ;
+  assign \$1724  = rsp_freed_valid & \port$4613$0 [0];
+  assign \$1725  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1724  | \$1725 ;
+  assign \$1726  = rsp_freed_valid & \port$4613$0 [0];
+  assign \$1727  = \$1726  ? \port$4573$0 [0] : \port$4585$0 [0];
+  assign bus__w_slow_err = ~ \$1727 ;
+  always @(posedge aclk_clk)
+    cycle <= \$1728 ;
+  always @(posedge aclk_clk)
+    \$signal  <= \$1729 ;
+  always @(posedge aclk_clk)
+    ready <= \$1730 ;
+  always @(posedge aclk_clk)
+    e1_new0 <= \$1731 ;
+  always @(posedge aclk_clk)
+    e1_new1 <= \$1732 ;
+  always @(posedge aclk_clk)
+    e1_new2 <= \$1733 ;
+  always @(posedge aclk_clk)
+    \$signal$28  <= \$1734 ;
+  always @(posedge aclk_clk)
+    e1_exhausted <= \$1735 ;
+  always @(posedge aclk_clk)
+    event_ev_grant <= \$1736 ;
+  always @(posedge aclk_clk)
+    event_ev_free <= \$1737 ;
+  always @(posedge aclk_clk)
+    event_ev_flush <= \$1738 ;
+  always @(posedge aclk_clk)
+    event_ev_fail <= \$1739 ;
+  always @(posedge aclk_clk)
+    log_ev_grant <= \$1740 ;
+  always @(posedge aclk_clk)
+    log_ev_free <= \$1741 ;
+  always @(posedge aclk_clk)
+    log_ev_flush <= \$1742 ;
+  always @(posedge aclk_clk)
+    log_ev_fail <= \$1743 ;
+  always @(posedge aclk_clk)
+    log_ev_overwrite <= \$1744 ;
+  always @(posedge aclk_clk)
+    config_ev_grant <= \$1745 ;
+  always @(posedge aclk_clk)
+    config_ev_free <= \$1746 ;
+  always @(posedge aclk_clk)
+    config_ev_flush <= \$1747 ;
+  always @(posedge aclk_clk)
+    config_ev_fail <= \$1748 ;
+  always @(posedge aclk_clk)
+    space_ge1 <= \$1749 ;
+  always @(posedge aclk_clk)
+    space_ge2 <= \$1750 ;
+  always @(posedge aclk_clk)
+    space_ge3 <= \$1751 ;
+  always @(posedge aclk_clk)
+    space_ge4 <= \$1752 ;
+  always @(posedge aclk_clk)
+    space_ge5 <= \$1753 ;
+  always @(posedge aclk_clk)
+    space_ge6 <= \$1754 ;
+  always @(posedge aclk_clk)
+    space <= \$1755 ;
+  always @(posedge aclk_clk)
+    tail <= \$1756 ;
+  always @(posedge aclk_clk)
+    \$signal$72  <= \$1757 ;
+  always @(posedge aclk_clk)
+    n_dropped <= \$1758 ;
+  always @(posedge aclk_clk)
+    err_dropped <= \$1759 ;
+  always @(posedge aclk_clk)
+    tail_row <= \$1760 ;
+  always @(posedge aclk_clk)
+    tail_next_row <= \$1761 ;
+  always @(posedge aclk_clk)
+    head <= \$1762 ;
+  always @(posedge aclk_clk)
+    \$signal$80  <= \$1763 ;
+  always @(posedge aclk_clk)
+    head_bank <= \$1764 ;
+  always @(posedge aclk_clk)
+    head_entry <= \$1765 ;
+  always @(posedge aclk_clk)
+    \$signal$87  <= \$1766 ;
+  always @(posedge aclk_clk)
+    event_lw_limit <= \$1767 ;
+  always @(posedge aclk_clk)
+    event_lw_short <= \$1768 ;
+  always @(posedge aclk_clk)
+    event_lw_granted_1 <= \$1769 ;
+  always @(posedge aclk_clk)
+    event_lw_granted_2 <= \$1770 ;
+  always @(posedge aclk_clk)
+    event_in_use <= \$1771 ;
+  always @(posedge aclk_clk)
+    event_in_use_was <= \$1772 ;
+  always @(posedge aclk_clk)
+    event_in_use_rose <= \$1773 ;
+  always @(posedge aclk_clk)
+    event_hw_grow <= \$1774 ;
+  always @(posedge aclk_clk)
+    event_high_water <= \$1775 ;
+  always @(posedge aclk_clk)
+    event_allocs <= \$1776 ;
+  always @(posedge aclk_clk)
+    event_fails <= \$1777 ;
+  always @(posedge aclk_clk)
+    event_frees <= \$1778 ;
+  always @(posedge aclk_clk)
+    event_flushes <= \$1779 ;
+  always @(posedge aclk_clk)
+    log_lw_limit <= \$1780 ;
+  always @(posedge aclk_clk)
+    log_lw_short <= \$1781 ;
+  always @(posedge aclk_clk)
+    log_lw_granted_1 <= \$1782 ;
+  always @(posedge aclk_clk)
+    log_lw_granted_2 <= \$1783 ;
+  always @(posedge aclk_clk)
+    log_in_use <= \$1784 ;
+  always @(posedge aclk_clk)
+    log_in_use_was <= \$1785 ;
+  always @(posedge aclk_clk)
+    log_in_use_rose <= \$1786 ;
+  always @(posedge aclk_clk)
+    log_hw_grow <= \$1787 ;
+  always @(posedge aclk_clk)
+    log_high_water <= \$1788 ;
+  always @(posedge aclk_clk)
+    log_allocs <= \$1789 ;
+  always @(posedge aclk_clk)
+    log_fails <= \$1790 ;
+  always @(posedge aclk_clk)
+    log_frees <= \$1791 ;
+  always @(posedge aclk_clk)
+    log_flushes <= \$1792 ;
+  always @(posedge aclk_clk)
+    log_overwrites <= \$1793 ;
+  always @(posedge aclk_clk)
+    config_lw_limit <= \$1794 ;
+  always @(posedge aclk_clk)
+    config_lw_short <= \$1795 ;
+  always @(posedge aclk_clk)
+    config_lw_granted_1 <= \$1796 ;
+  always @(posedge aclk_clk)
+    config_lw_granted_2 <= \$1797 ;
+  always @(posedge aclk_clk)
+    config_in_use <= \$1798 ;
+  always @(posedge aclk_clk)
+    config_in_use_was <= \$1799 ;
+  always @(posedge aclk_clk)
+    config_in_use_rose <= \$1800 ;
+  always @(posedge aclk_clk)
+    config_hw_grow <= \$1801 ;
+  always @(posedge aclk_clk)
+    config_high_water <= \$1802 ;
+  always @(posedge aclk_clk)
+    config_allocs <= \$1803 ;
+  always @(posedge aclk_clk)
+    config_fails <= \$1804 ;
+  always @(posedge aclk_clk)
+    config_frees <= \$1805 ;
+  always @(posedge aclk_clk)
+    config_flushes <= \$1806 ;
+  always @(posedge aclk_clk)
+    r1_valid <= \$1807 ;
+  always @(posedge aclk_clk)
+    alloc_queue_head <= \$1808 ;
+  always @(posedge aclk_clk)
+    alloc_queue_rd <= \$1809 ;
+  always @(posedge aclk_clk)
+    alloc_queue_rd_next <= \$1810 ;
+  always @(posedge aclk_clk)
+    alloc_queue_wr <= \$1811 ;
+  always @(posedge aclk_clk)
+    alloc_queue_wr_next <= \$1812 ;
+  always @(posedge aclk_clk)
+    alloc_queue_held <= \$1813 ;
+  always @(posedge aclk_clk)
+    alloc_queue_count <= \$1814 ;
+  always @(posedge aclk_clk)
+    req_alloc <= \$1815 ;
+  always @(posedge aclk_clk)
+    staged_valid <= \$1816 ;
+  always @(posedge aclk_clk)
+    alloc_queue_w_data <= \$1817 ;
+  always @(posedge aclk_clk)
+    req_alloc_pool <= \$1818 ;
+  always @(posedge aclk_clk)
+    req_alloc_size <= \$1819 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$407 [12];
   always @(posedge aclk_clk)
@@ -13259,119 +12993,123 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$587 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$2018 ;
+    r2_valid <= \$1820 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$2019 ;
+    r2_block0 <= \$1821 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$2020 ;
+    r2_found_in <= \$1822 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$2021 ;
+    r2_block4 <= \$1823 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$2022 ;
+    r2_block5 <= \$1824 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$2023 ;
+    r2_block6 <= \$1825 ;
   always @(posedge aclk_clk)
-    \$signal$221  <= \$2024 ;
+    \$signal$221  <= \$783 ;
   always @(posedge aclk_clk)
-    new_flush <= \$2025 ;
+    new_flush <= \$804 ;
   always @(posedge aclk_clk)
-    \$signal$226  <= \$2026 ;
+    \$signal$230  <= \$1826 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$2027 ;
+    new_is_flush <= \$866 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$2028 ;
+    \$signal$232  <= \$1827 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$2029 ;
+    w1_pool_is <= \$1828 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$2030 ;
+    w1_hit <= \$1829 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$2031 ;
+    w1_tag <= \$1830 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$2032 ;
+    w1_event_addr <= \$1831 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$2033 ;
+    w1_log_addr <= \$1832 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$2034 ;
+    w1_config_addr <= \$1833 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$2035 ;
+    command_queue_head <= \$1834 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$2036 ;
+    command_queue_rd <= \$1835 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$2037 ;
+    command_queue_rd_next <= \$1836 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$2038 ;
+    command_queue_wr <= \$1837 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$2039 ;
+    command_queue_wr_next <= \$1838 ;
   always @(posedge aclk_clk)
-    native_turn <= \$2040 ;
+    command_queue_held <= \$1839 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$2041 ;
+    command_queue_count <= \$1840 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$2042 ;
+    native_turn <= \$1841 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$2043 ;
+    w1_a1_0 <= \$1842 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$2044 ;
+    w1_a4_2 <= \$1843 ;
   always @(posedge aclk_clk)
-    \$signal$254  <= \$2045 ;
+    w1_a7_5 <= \$1844 ;
   always @(posedge aclk_clk)
-    \$signal$255  <= \$2046 ;
+    w1_a11_8 <= \$1845 ;
   always @(posedge aclk_clk)
-    \$signal$256  <= \$2047 ;
+    \$signal$267  <= \$1846 ;
   always @(posedge aclk_clk)
-    \$signal$257  <= \$2048 ;
+    \$signal$268  <= \$1847 ;
   always @(posedge aclk_clk)
-    \$signal$258  <= \$2049 ;
+    \$signal$269  <= \$1848 ;
   always @(posedge aclk_clk)
-    \$signal$259  <= \$2050 ;
+    \$signal$270  <= \$1849 ;
   always @(posedge aclk_clk)
-    \$signal$260  <= \$2051 ;
+    \$signal$271  <= \$1850 ;
   always @(posedge aclk_clk)
-    \$signal$261  <= \$2052 ;
+    \$signal$272  <= \$1851 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$2053 ;
+    \$signal$273  <= \$1852 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$2054 ;
+    \$signal$274  <= \$1853 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$2055 ;
+    w2_is_ctrl <= \$1854 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$2056 ;
+    w2_is_irq_status <= \$1855 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$2057 ;
+    w2_is_irq_enable <= \$1856 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$2058 ;
+    w2_is_err_pop <= \$1857 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$2059 ;
+    w2_is_pool0_free <= \$1858 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$2060 ;
+    w2_is_pool0_flush <= \$1859 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$2061 ;
+    w2_is_pool0_low_water <= \$1860 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$2062 ;
+    w2_is_pool1_free <= \$1861 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$2063 ;
+    w2_is_pool1_flush <= \$1862 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$2064 ;
+    w2_is_pool1_low_water <= \$1863 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$2065 ;
+    w2_is_pool2_free <= \$1864 ;
   always @(posedge aclk_clk)
-    \$signal$275  <= \$2066 ;
+    w2_is_pool2_flush <= \$1865 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$2067 ;
+    w2_is_pool2_low_water <= \$1866 ;
   always @(posedge aclk_clk)
-    \$signal$79  <= \$2068 ;
+    \$signal$288  <= \$1867 ;
   always @(posedge aclk_clk)
-    w1c <= \$2069 ;
+    w2_plain <= \$1868 ;
   always @(posedge aclk_clk)
-    \$signal$88  <= \$2070 ;
+    \$signal$79  <= \$1869 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$2071 ;
+    w1c <= \$1870 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$2072 ;
+    \$signal$88  <= \$1871 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$2073 ;
+    irq_enable <= \$1872 ;
   always @(posedge aclk_clk)
-    config_low_water <= \$2074 ;
+    event_low_water <= \$1873 ;
+  always @(posedge aclk_clk)
+    log_low_water <= \$1874 ;
+  always @(posedge aclk_clk)
+    config_low_water <= \$1875 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13384,26 +13122,29 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ bus__w_addr[8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$765 [8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$769 [8], \$769 [6] };
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$774 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$786 [8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$790 [8], \$790 [6] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ bus__w_addr[8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ bus__w_addr[8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ bus__w_addr[8:7];
-  assign \$auto$rtlil.cc:2739:Not$146  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$148  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$150  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$795 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$807 [8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$811 [8], \$811 [6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$816 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$827 [8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$831 [8], \$831 [6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$836 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$849 [8];
+  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$853 [8], \$853 [6] };
+  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$858 [8:7];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
-  assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$154  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$156  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$156  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
+  assign \$auto$rtlil.cc:2739:Not$158  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$160  = ~ bus__w_addr_queued[8:7];
+  assign \$auto$rtlil.cc:2739:Not$162  = ~ bus__w_addr[8:7];
   assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
   assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
@@ -13451,7 +13192,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
   assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -13465,7 +13206,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     \$399  = 13'h0000;
     casez (\$398 [1:0])
       2'h0:
@@ -13477,7 +13218,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     \$402  = 13'h0000;
     casez (\$401 [1:0])
       2'h0:
@@ -13489,63 +13230,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1300 [1:0])
+    casez (\$1327 [1:0])
       2'h0:
-          \$signature__en  = log_kept_ge1;
+          \$signature__en  = \$1332 ;
       2'h1:
-          \$signature__en  = log_kept_ge2;
+          \$signature__en  = \$1333 ;
       2'h2:
-          \$signature__en  = log_kept_ge3;
+          \$signature__en  = \$1334 ;
       2'h3:
           \$signature__en  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1305 [1:0])
+    casez (\$1335 [1:0])
       2'h0:
-          \$signature__en$287  = log_kept_ge1;
+          \$signature__en$300  = \$1340 ;
       2'h1:
-          \$signature__en$287  = log_kept_ge2;
+          \$signature__en$300  = \$1341 ;
       2'h2:
-          \$signature__en$287  = log_kept_ge3;
+          \$signature__en$300  = \$1342 ;
       2'h3:
-          \$signature__en$287  = 1'h0;
+          \$signature__en$300  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1310 [1:0])
+    casez (\$1343 [1:0])
       2'h0:
-          \$signature__en$293  = log_kept_ge1;
+          \$signature__en$306  = \$1348 ;
       2'h1:
-          \$signature__en$293  = log_kept_ge2;
+          \$signature__en$306  = \$1349 ;
       2'h2:
-          \$signature__en$293  = log_kept_ge3;
+          \$signature__en$306  = \$1350 ;
       2'h3:
-          \$signature__en$293  = 1'h0;
+          \$signature__en$306  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1315 [1:0])
+    casez (\$1351 [1:0])
       2'h0:
-          \$signature__en$299  = log_kept_ge1;
+          \$signature__en$312  = \$1355 ;
       2'h1:
-          \$signature__en$299  = log_kept_ge2;
+          \$signature__en$312  = \$1356 ;
       2'h2:
-          \$signature__en$299  = log_kept_ge3;
+          \$signature__en$312  = \$1357 ;
       2'h3:
-          \$signature__en$299  = 1'h0;
+          \$signature__en$312  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13559,7 +13300,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13573,7 +13314,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13587,7 +13328,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13597,11 +13338,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1320 ;
+          space_plus_all_ge4 = \$1359 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13609,1330 +13350,1331 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1322 ;
+          space_plus_all_ge5 = \$1361 ;
       2'h3:
-          space_plus_all_ge5 = \$1324 ;
+          space_plus_all_ge5 = \$1363 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1326 ;
+          space_plus_all_ge6 = \$1365 ;
       2'h2:
-          space_plus_all_ge6 = \$1328 ;
+          space_plus_all_ge6 = \$1367 ;
       2'h3:
-          space_plus_all_ge6 = \$1330 ;
+          space_plus_all_ge6 = \$1369 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1926  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1728  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1926  = 32'd0;
+      \$1728  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1927  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1729  = busy;
     if (aclk_rst) begin
-      \$1927  = 1'h0;
+      \$1729  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1928  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1730  = \ready$6 ;
     if (aclk_rst) begin
-      \$1928  = 1'h0;
+      \$1730  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1929  = \$7 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1731  = \$7 ;
     if (aclk_rst) begin
-      \$1929  = 121'h0000000000000000000000000000000;
+      \$1731  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1930  = \$11 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1732  = \$11 ;
     if (aclk_rst) begin
-      \$1930  = 121'h0000000000000000000000000000000;
+      \$1732  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1931  = { \$12 [31:0], 24'h000000, \port$4755$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4755$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4755$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1733  = { \$12 [31:0], 24'h000000, \port$4570$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4570$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4570$0 [4:1] };
     if (aclk_rst) begin
-      \$1931  = 121'h0000000000000000000000000000000;
+      \$1733  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1932  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1734  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1932  = 2'h0;
+      \$1734  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1933  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1735  = \$16 ;
     if (aclk_rst) begin
-      \$1933  = 1'h0;
+      \$1735  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1934  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1736  = \$19 ;
     if (aclk_rst) begin
-      \$1934  = 1'h0;
+      \$1736  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1935  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1737  = \$22 ;
     if (aclk_rst) begin
-      \$1935  = 1'h0;
+      \$1737  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1936  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1738  = \$25 ;
     if (aclk_rst) begin
-      \$1936  = 1'h0;
+      \$1738  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1937  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1739  = \$29 ;
     if (aclk_rst) begin
-      \$1937  = 1'h0;
+      \$1739  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1938  = \$32 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1740  = \$32 ;
     if (aclk_rst) begin
-      \$1938  = 1'h0;
+      \$1740  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1939  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1741  = \$35 ;
     if (aclk_rst) begin
-      \$1939  = 1'h0;
+      \$1741  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1940  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1742  = \$38 ;
     if (aclk_rst) begin
-      \$1940  = 1'h0;
+      \$1742  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1941  = \$42 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1743  = \$42 ;
     if (aclk_rst) begin
-      \$1941  = 1'h0;
+      \$1743  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1942  = \$46 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1744  = \$46 ;
     if (aclk_rst) begin
-      \$1942  = 1'h0;
+      \$1744  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1943  = \$49 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1745  = \$49 ;
     if (aclk_rst) begin
-      \$1943  = 1'h0;
+      \$1745  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1944  = \$52 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1746  = \$52 ;
     if (aclk_rst) begin
-      \$1944  = 1'h0;
+      \$1746  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1945  = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1747  = \$55 ;
     if (aclk_rst) begin
-      \$1945  = 1'h0;
+      \$1747  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1946  = \$59 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1748  = \$59 ;
     if (aclk_rst) begin
-      \$1946  = 1'h0;
+      \$1748  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1947  = \$60 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1749  = \$60 ;
     if (aclk_rst) begin
-      \$1947  = 1'h1;
+      \$1749  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1948  = \$61 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1750  = \$61 ;
     if (aclk_rst) begin
-      \$1948  = 1'h1;
+      \$1750  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1949  = \$62 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1751  = \$62 ;
     if (aclk_rst) begin
-      \$1949  = 1'h1;
+      \$1751  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1950  = \$63 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1752  = \$63 ;
     if (aclk_rst) begin
-      \$1950  = 1'h1;
+      \$1752  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1951  = \$64 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1753  = \$64 ;
     if (aclk_rst) begin
-      \$1951  = 1'h1;
+      \$1753  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1952  = \$65 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1754  = \$65 ;
     if (aclk_rst) begin
-      \$1952  = 1'h1;
+      \$1754  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1953  = \$68 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1755  = \$68 ;
     if (aclk_rst) begin
-      \$1953  = 5'h10;
+      \$1755  = 5'h10;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1954  = \$74 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1756  = \$74 ;
     if (aclk_rst) begin
-      \$1954  = 4'h0;
+      \$1756  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1955  = \$75 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1757  = \$75 [31:0];
     if (\$signal$79 ) begin
-      \$1955  = 32'd0;
+      \$1757  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1955  = 32'd0;
+      \$1757  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1956  = \$76 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1758  = \$76 [1:0];
     if (aclk_rst) begin
-      \$1956  = 2'h0;
+      \$1758  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1957  = \$77 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1759  = \$77 [31:0];
     if (\$signal$79 ) begin
-      \$1957  = 32'd0;
+      \$1759  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1957  = 32'd0;
+      \$1759  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1958  = tail_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1760  = tail_row;
     if (\$78 ) begin
-      \$1958  = tail_next_row;
+      \$1760  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1958  = 2'h0;
+      \$1760  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1959  = tail_next_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1761  = tail_next_row;
     if (\$78 ) begin
-      \$1959  = \$79 [1:0];
+      \$1761  = \$79 [2:0];
     end
     if (aclk_rst) begin
-      \$1959  = 2'h1;
+      \$1761  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1960  = head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1762  = head;
     if (popped) begin
-      \$1960  = \$80 [3:0];
+      \$1762  = \$80 [4:0];
     end
     if (aclk_rst) begin
-      \$1960  = 4'h0;
+      \$1762  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1961  = \$81 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1763  = \$81 ;
     if (aclk_rst) begin
-      \$1961  = 1'h0;
+      \$1763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1962  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1764  = head[1:0];
     if (aclk_rst) begin
-      \$1962  = 2'h0;
+      \$1764  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1963  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1765  = \$85 ;
     if (aclk_rst) begin
-      \$1963  = 121'h0000000000000000000000000000000;
+      \$1765  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1964  = \$88 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1766  = \$88 ;
     if (aclk_rst) begin
-      \$1964  = 5'h00;
+      \$1766  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1965  = \$89 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1767  = \$89 ;
     if (aclk_rst) begin
-      \$1965  = 18'h00000;
+      \$1767  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1966  = \$90 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1768  = \$90 ;
     if (aclk_rst) begin
-      \$1966  = 1'h0;
+      \$1768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1967  = event_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1769  = event_ev_grant;
     if (aclk_rst) begin
-      \$1967  = 1'h0;
+      \$1769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1968  = event_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1770  = event_lw_granted_1;
     if (aclk_rst) begin
-      \$1968  = 1'h0;
+      \$1770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1969  = \$101 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1771  = \$101 [7:0];
     if (aclk_rst) begin
-      \$1969  = 8'h00;
+      \$1771  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1970  = event_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1772  = event_in_use;
     if (aclk_rst) begin
-      \$1970  = 8'h00;
+      \$1772  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1971  = \$111 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1773  = \$111 ;
     if (aclk_rst) begin
-      \$1971  = 1'h0;
+      \$1773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1972  = \$115 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1774  = \$115 ;
     if (aclk_rst) begin
-      \$1972  = 1'h0;
+      \$1774  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1973  = event_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1775  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1973  = event_in_use;
+      \$1775  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$1973  = event_in_use_was;
+        \$1775  = event_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1973  = 8'h00;
+      \$1775  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1974  = 32'd0;
+      \$1776  = 32'd0;
     end else begin
-      \$1974  = \$116 [31:0];
+      \$1776  = \$116 [31:0];
     end
     if (aclk_rst) begin
-      \$1974  = 32'd0;
+      \$1776  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1975  = 32'd0;
+      \$1777  = 32'd0;
     end else begin
-      \$1975  = \$117 [31:0];
+      \$1777  = \$117 [31:0];
     end
     if (aclk_rst) begin
-      \$1975  = 32'd0;
+      \$1777  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1976  = 32'd0;
+      \$1778  = 32'd0;
     end else begin
-      \$1976  = \$118 [31:0];
+      \$1778  = \$118 [31:0];
     end
     if (aclk_rst) begin
-      \$1976  = 32'd0;
+      \$1778  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1977  = 32'd0;
+      \$1779  = 32'd0;
     end else begin
-      \$1977  = \$119 [31:0];
+      \$1779  = \$119 [31:0];
     end
     if (aclk_rst) begin
-      \$1977  = 32'd0;
+      \$1779  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1978  = \$120 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1780  = \$120 ;
     if (aclk_rst) begin
-      \$1978  = 18'h00000;
+      \$1780  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1979  = \$121 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1781  = \$121 ;
     if (aclk_rst) begin
-      \$1979  = 1'h0;
+      \$1781  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1980  = log_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1782  = log_ev_grant;
     if (aclk_rst) begin
-      \$1980  = 1'h0;
+      \$1782  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1981  = log_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1783  = log_lw_granted_1;
     if (aclk_rst) begin
-      \$1981  = 1'h0;
+      \$1783  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1982  = \$132 [9:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1784  = \$132 [9:0];
     if (aclk_rst) begin
-      \$1982  = 10'h000;
+      \$1784  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1983  = log_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1785  = log_in_use;
     if (aclk_rst) begin
-      \$1983  = 10'h000;
+      \$1785  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1984  = \$142 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1786  = \$142 ;
     if (aclk_rst) begin
-      \$1984  = 1'h0;
+      \$1786  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1985  = \$146 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1787  = \$146 ;
     if (aclk_rst) begin
-      \$1985  = 1'h0;
+      \$1787  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1986  = log_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1788  = log_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1986  = log_in_use;
+      \$1788  = log_in_use;
     end else begin
       if (log_hw_grow) begin
-        \$1986  = log_in_use_was;
+        \$1788  = log_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1986  = 10'h000;
+      \$1788  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1987  = 32'd0;
+      \$1789  = 32'd0;
     end else begin
-      \$1987  = \$147 [31:0];
+      \$1789  = \$147 [31:0];
     end
     if (aclk_rst) begin
-      \$1987  = 32'd0;
+      \$1789  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1988  = 32'd0;
+      \$1790  = 32'd0;
     end else begin
-      \$1988  = \$148 [31:0];
+      \$1790  = \$148 [31:0];
     end
     if (aclk_rst) begin
-      \$1988  = 32'd0;
+      \$1790  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1989  = 32'd0;
+      \$1791  = 32'd0;
     end else begin
-      \$1989  = \$149 [31:0];
+      \$1791  = \$149 [31:0];
     end
     if (aclk_rst) begin
-      \$1989  = 32'd0;
+      \$1791  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1990  = 32'd0;
+      \$1792  = 32'd0;
     end else begin
-      \$1990  = \$150 [31:0];
+      \$1792  = \$150 [31:0];
     end
     if (aclk_rst) begin
-      \$1990  = 32'd0;
+      \$1792  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$1991  = 32'd0;
+      \$1793  = 32'd0;
     end else begin
-      \$1991  = \$151 [31:0];
+      \$1793  = \$151 [31:0];
     end
     if (aclk_rst) begin
-      \$1991  = 32'd0;
+      \$1793  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1992  = \$152 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1794  = \$152 ;
     if (aclk_rst) begin
-      \$1992  = 18'h00000;
+      \$1794  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1993  = \$153 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1795  = \$153 ;
     if (aclk_rst) begin
-      \$1993  = 1'h0;
+      \$1795  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1994  = config_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1796  = config_ev_grant;
     if (aclk_rst) begin
-      \$1994  = 1'h0;
+      \$1796  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1995  = config_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1797  = config_lw_granted_1;
     if (aclk_rst) begin
-      \$1995  = 1'h0;
+      \$1797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1996  = \$164 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1798  = \$164 [4:0];
     if (aclk_rst) begin
-      \$1996  = 5'h00;
+      \$1798  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1997  = config_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1799  = config_in_use;
     if (aclk_rst) begin
-      \$1997  = 5'h00;
+      \$1799  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1998  = \$174 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1800  = \$174 ;
     if (aclk_rst) begin
-      \$1998  = 1'h0;
+      \$1800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1999  = \$178 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1801  = \$178 ;
     if (aclk_rst) begin
-      \$1999  = 1'h0;
+      \$1801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2000  = config_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1802  = config_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$2000  = config_in_use;
+      \$1802  = config_in_use;
     end else begin
       if (config_hw_grow) begin
-        \$2000  = config_in_use_was;
+        \$1802  = config_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$2000  = 5'h00;
+      \$1802  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$2001  = 32'd0;
+      \$1803  = 32'd0;
     end else begin
-      \$2001  = \$179 [31:0];
+      \$1803  = \$179 [31:0];
     end
     if (aclk_rst) begin
-      \$2001  = 32'd0;
+      \$1803  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$2002  = 32'd0;
+      \$1804  = 32'd0;
     end else begin
-      \$2002  = \$180 [31:0];
+      \$1804  = \$180 [31:0];
     end
     if (aclk_rst) begin
-      \$2002  = 32'd0;
+      \$1804  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$2003  = 32'd0;
+      \$1805  = 32'd0;
     end else begin
-      \$2003  = \$181 [31:0];
+      \$1805  = \$181 [31:0];
     end
     if (aclk_rst) begin
-      \$2003  = 32'd0;
+      \$1805  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$79 ) begin
-      \$2004  = 32'd0;
+      \$1806  = 32'd0;
     end else begin
-      \$2004  = \$182 [31:0];
+      \$1806  = \$182 [31:0];
     end
     if (aclk_rst) begin
-      \$2004  = 32'd0;
+      \$1806  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2005  = \$189 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1807  = \$189 ;
     if (aclk_rst) begin
-      \$2005  = 1'h0;
+      \$1807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2006  = alloc_queue_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1808  = alloc_queue_head;
     if (\$192 ) begin
-      \$2006  = \$193 ;
+      \$1808  = \$193 ;
     end
     if (aclk_rst) begin
-      \$2006  = 15'h0000;
+      \$1808  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2007  = alloc_queue_rd;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1809  = alloc_queue_rd;
     if (\$197 ) begin
-      \$2007  = alloc_queue_rd_next;
+      \$1809  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$2007  = 4'h0;
+      \$1809  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2008  = alloc_queue_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1810  = alloc_queue_rd_next;
     if (\$197 ) begin
-      \$2008  = \$198 [3:0];
+      \$1810  = \$198 [3:0];
     end
     if (aclk_rst) begin
-      \$2008  = 4'h1;
+      \$1810  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2009  = alloc_queue_wr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1811  = alloc_queue_wr;
     if (\$202 ) begin
-      \$2009  = alloc_queue_wr_next;
+      \$1811  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$2009  = 4'h0;
+      \$1811  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2010  = alloc_queue_wr_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1812  = alloc_queue_wr_next;
     if (\$202 ) begin
-      \$2010  = \$203 [3:0];
+      \$1812  = \$203 [3:0];
     end
     if (aclk_rst) begin
-      \$2010  = 4'h1;
+      \$1812  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2011 [0] = \$214 ;
-    \$2011 [1] = \$225 ;
-    \$2011 [2] = \$236 ;
-    \$2011 [3] = \$247 ;
-    \$2011 [4] = \$258 ;
-    \$2011 [5] = \$269 ;
-    \$2011 [6] = \$280 ;
-    \$2011 [7] = \$291 ;
-    \$2011 [8] = \$302 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1813 [0] = \$214 ;
+    \$1813 [1] = \$225 ;
+    \$1813 [2] = \$236 ;
+    \$1813 [3] = \$247 ;
+    \$1813 [4] = \$258 ;
+    \$1813 [5] = \$269 ;
+    \$1813 [6] = \$280 ;
+    \$1813 [7] = \$291 ;
+    \$1813 [8] = \$302 ;
     if (aclk_rst) begin
-      \$2011  = 9'h000;
+      \$1813  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2012 [0] = \$308 ;
-    \$2012 [1] = \$314 ;
-    \$2012 [2] = \$320 ;
-    \$2012 [3] = \$326 ;
-    \$2012 [4] = \$332 ;
-    \$2012 [5] = \$338 ;
-    \$2012 [6] = \$344 ;
-    \$2012 [7] = \$350 ;
-    \$2012 [8] = \$356 ;
-    \$2012 [9] = \$362 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1814 [0] = \$308 ;
+    \$1814 [1] = \$314 ;
+    \$1814 [2] = \$320 ;
+    \$1814 [3] = \$326 ;
+    \$1814 [4] = \$332 ;
+    \$1814 [5] = \$338 ;
+    \$1814 [6] = \$344 ;
+    \$1814 [7] = \$350 ;
+    \$1814 [8] = \$356 ;
+    \$1814 [9] = \$362 ;
     if (aclk_rst) begin
-      \$2012  = 10'h000;
+      \$1814  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2013  = \$373 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1815  = \$373 ;
     if (aclk_rst) begin
-      \$2013  = 1'h0;
+      \$1815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2014  = \$396 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1816  = \$396 ;
     if (aclk_rst) begin
-      \$2014  = 1'h0;
+      \$1816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2015  = { \$399 , \$397 [1:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1817  = { \$399 , \$397 [1:0] };
     if (aclk_rst) begin
-      \$2015  = 15'h0000;
+      \$1817  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2016  = \$404 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1818  = \$404 [1:0];
     if (aclk_rst) begin
-      \$2016  = 2'h0;
+      \$1818  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2017  = \$404 [14:2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1819  = \$404 [14:2];
     if (aclk_rst) begin
-      \$2017  = 13'h0000;
+      \$1819  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2018  = r1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1820  = r1_valid;
     if (aclk_rst) begin
-      \$2018  = 1'h0;
+      \$1820  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2019  = \$618 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1821  = \$618 ;
     if (aclk_rst) begin
-      \$2019  = 32'd0;
+      \$1821  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2020 [0] = \$633 ;
-    \$2020 [1] = \$676 ;
-    \$2020 [2] = \$719 ;
-    \$2020 [3] = \$762 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1822 [0] = \$633 ;
+    \$1822 [1] = \$676 ;
+    \$1822 [2] = \$719 ;
+    \$1822 [3] = \$762 ;
     if (aclk_rst) begin
-      \$2020  = 4'h0;
+      \$1822  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2021  = \$662 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1823  = \$662 ;
     if (aclk_rst) begin
-      \$2021  = 32'd0;
+      \$1823  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2022  = \$705 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1824  = \$705 ;
     if (aclk_rst) begin
-      \$2022  = 32'd0;
+      \$1824  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2023  = \$748 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1825  = \$748 ;
     if (aclk_rst) begin
-      \$2023  = 32'd0;
+      \$1825  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2024  = \$778 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1826  = \$846 ;
     if (aclk_rst) begin
-      \$2024  = 1'h0;
+      \$1826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2025  = \$794 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1827  = \$868 [1:0];
     if (aclk_rst) begin
-      \$2025  = 1'h0;
+      \$1827  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2026  = \$795 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1828  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
-      \$2026  = 2'h0;
+      \$1828  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2027  = { \$804 [6], \$801 [6], \$798 [6] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1829  = { \$871 , \$870 , \$869  };
     if (aclk_rst) begin
-      \$2027  = 3'h0;
+      \$1829  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2028  = { \$825 , \$818 , \$811  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1830  = \$872 [22:19];
     if (aclk_rst) begin
-      \$2028  = 3'h0;
+      \$1830  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2029  = bus__w_data[22:19];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1831  = \$875 [31:0];
     if (aclk_rst) begin
-      \$2029  = 4'h0;
+      \$1831  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2030  = \$827 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1832  = \$878 [31:0];
     if (aclk_rst) begin
-      \$2030  = 32'd0;
+      \$1832  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2031  = \$829 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1833  = \$881 [31:0];
     if (aclk_rst) begin
-      \$2031  = 32'd0;
+      \$1833  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2032  = \$831 [31:0];
-    if (aclk_rst) begin
-      \$2032  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2033  = command_queue_head;
-    if (\$834 ) begin
-      \$2033  = \$835 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1834  = command_queue_head;
+    if (\$884 ) begin
+      \$1834  = \$885 ;
     end
     if (aclk_rst) begin
-      \$2033  = 46'h000000000000;
+      \$1834  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2034  = command_queue_rd;
-    if (\$839 ) begin
-      \$2034  = command_queue_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1835  = command_queue_rd;
+    if (\$889 ) begin
+      \$1835  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$2034  = 4'h0;
+      \$1835  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2035  = command_queue_rd_next;
-    if (\$839 ) begin
-      \$2035  = \$840 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1836  = command_queue_rd_next;
+    if (\$889 ) begin
+      \$1836  = \$890 [3:0];
     end
     if (aclk_rst) begin
-      \$2035  = 4'h1;
+      \$1836  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2036  = command_queue_wr;
-    if (\$844 ) begin
-      \$2036  = command_queue_wr_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1837  = command_queue_wr;
+    if (\$894 ) begin
+      \$1837  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$2036  = 4'h0;
+      \$1837  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2037  = command_queue_wr_next;
-    if (\$844 ) begin
-      \$2037  = \$845 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1838  = command_queue_wr_next;
+    if (\$894 ) begin
+      \$1838  = \$895 [3:0];
     end
     if (aclk_rst) begin
-      \$2037  = 4'h1;
+      \$1838  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2038 [0] = \$856 ;
-    \$2038 [1] = \$867 ;
-    \$2038 [2] = \$878 ;
-    \$2038 [3] = \$889 ;
-    \$2038 [4] = \$900 ;
-    \$2038 [5] = \$911 ;
-    \$2038 [6] = \$922 ;
-    \$2038 [7] = \$933 ;
-    \$2038 [8] = \$944 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1839 [0] = \$906 ;
+    \$1839 [1] = \$917 ;
+    \$1839 [2] = \$928 ;
+    \$1839 [3] = \$939 ;
+    \$1839 [4] = \$950 ;
+    \$1839 [5] = \$961 ;
+    \$1839 [6] = \$972 ;
+    \$1839 [7] = \$983 ;
+    \$1839 [8] = \$994 ;
     if (aclk_rst) begin
-      \$2038  = 9'h000;
+      \$1839  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2039 [0] = \$950 ;
-    \$2039 [1] = \$956 ;
-    \$2039 [2] = \$962 ;
-    \$2039 [3] = \$968 ;
-    \$2039 [4] = \$974 ;
-    \$2039 [5] = \$980 ;
-    \$2039 [6] = \$986 ;
-    \$2039 [7] = \$992 ;
-    \$2039 [8] = \$998 ;
-    \$2039 [9] = \$1004 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1840 [0] = \$1000 ;
+    \$1840 [1] = \$1006 ;
+    \$1840 [2] = \$1012 ;
+    \$1840 [3] = \$1018 ;
+    \$1840 [4] = \$1024 ;
+    \$1840 [5] = \$1030 ;
+    \$1840 [6] = \$1036 ;
+    \$1840 [7] = \$1042 ;
+    \$1840 [8] = \$1048 ;
+    \$1840 [9] = \$1054 ;
     if (aclk_rst) begin
-      \$2039  = 10'h000;
+      \$1840  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2040  = \$1007 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1841  = \$1057 ;
     if (aclk_rst) begin
-      \$2040  = 1'h0;
+      \$1841  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2041  = \$1008 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1842  = \$1059 ;
     if (aclk_rst) begin
-      \$2041  = 4'h0;
+      \$1842  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2042  = \$1009 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1843  = \$1061 ;
     if (aclk_rst) begin
-      \$2042  = 8'h00;
+      \$1843  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2043  = \$1010 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1844  = \$1063 ;
     if (aclk_rst) begin
-      \$2043  = 8'h00;
+      \$1844  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2044  = \$1011 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1845  = \$1065 ;
     if (aclk_rst) begin
-      \$2044  = 16'h0000;
+      \$1845  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2045  = \$1045 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1846  = bus__w_req;
     if (aclk_rst) begin
-      \$2045  = 1'h0;
+      \$1846  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2046  = bus__w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1847  = \$1066 ;
     if (aclk_rst) begin
-      \$2046  = 32'd0;
+      \$1847  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2047  = \$1046 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1848  = \$1068 ;
     if (aclk_rst) begin
-      \$2047  = 1'h0;
+      \$1848  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2048  = bus__w_strb;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1849  = \$1069 ;
     if (aclk_rst) begin
-      \$2048  = 4'h0;
+      \$1849  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2049  = \$signal$254 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1850  = \$1073 ;
     if (aclk_rst) begin
-      \$2049  = 1'h0;
+      \$1850  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2050  = \$signal$256 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1851  = \$signal$269 ;
     if (aclk_rst) begin
-      \$2050  = 1'h0;
+      \$1851  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2051  = \$signal$257 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1852  = \$signal$270 ;
     if (aclk_rst) begin
-      \$2051  = 4'h0;
+      \$1852  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2052  = \$signal$255 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1853  = \$signal$268 ;
     if (aclk_rst) begin
-      \$2052  = 32'd0;
+      \$1853  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2053  = \$1054 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1854  = \$1081 ;
     if (aclk_rst) begin
-      \$2053  = 1'h0;
+      \$1854  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2054  = \$1062 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1855  = \$1089 ;
     if (aclk_rst) begin
-      \$2054  = 1'h0;
+      \$1855  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2055  = \$1070 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1856  = \$1097 ;
     if (aclk_rst) begin
-      \$2055  = 1'h0;
+      \$1856  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2056  = \$1078 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1857  = \$1105 ;
     if (aclk_rst) begin
-      \$2056  = 1'h0;
+      \$1857  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2057  = \$1086 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1858  = \$1113 ;
     if (aclk_rst) begin
-      \$2057  = 1'h0;
+      \$1858  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2058  = \$1094 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1859  = \$1121 ;
     if (aclk_rst) begin
-      \$2058  = 1'h0;
+      \$1859  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2059  = \$1102 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1860  = \$1129 ;
     if (aclk_rst) begin
-      \$2059  = 1'h0;
+      \$1860  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2060  = \$1110 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1861  = \$1137 ;
     if (aclk_rst) begin
-      \$2060  = 1'h0;
+      \$1861  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2061  = \$1118 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1862  = \$1145 ;
     if (aclk_rst) begin
-      \$2061  = 1'h0;
+      \$1862  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2062  = \$1126 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1863  = \$1153 ;
     if (aclk_rst) begin
-      \$2062  = 1'h0;
+      \$1863  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2063  = \$1134 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1864  = \$1161 ;
     if (aclk_rst) begin
-      \$2063  = 1'h0;
+      \$1864  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2064  = \$1142 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1865  = \$1169 ;
     if (aclk_rst) begin
-      \$2064  = 1'h0;
+      \$1865  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2065  = \$1150 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1866  = \$1177 ;
     if (aclk_rst) begin
-      \$2065  = 1'h0;
+      \$1866  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2066  = \$1215 [8];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1867  = \$1242 [8];
     if (aclk_rst) begin
-      \$2066  = 1'h0;
+      \$1867  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2067  = \$1256 [5];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1868  = \$1283 [5];
     if (aclk_rst) begin
-      \$2067  = 1'h0;
+      \$1868  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2068  = \$1259 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1869  = \$1286 ;
     if (aclk_rst) begin
-      \$2068  = 1'h0;
+      \$1869  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2069  = \$1261 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1870  = \$1288 ;
     if (aclk_rst) begin
-      \$2069  = 1'h0;
+      \$1870  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2070  = \$1264 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1871  = \$1291 ;
     if (aclk_rst) begin
-      \$2070  = 5'h00;
+      \$1871  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2071  = irq_enable;
-    if (\$1266 ) begin
-      \$2071  = \$signal$261 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1872  = irq_enable;
+    if (\$1293 ) begin
+      \$1872  = \$signal$274 [4:0];
     end
     if (aclk_rst) begin
-      \$2071  = 5'h00;
+      \$1872  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2072  = event_low_water;
-    if (\$1268 ) begin
-      \$2072 [7:0] = \$signal$261 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1873  = event_low_water;
+    if (\$1295 ) begin
+      \$1873 [7:0] = \$signal$274 [7:0];
     end
-    if (\$1270 ) begin
-      \$2072 [15:8] = \$signal$261 [15:8];
+    if (\$1297 ) begin
+      \$1873 [15:8] = \$signal$274 [15:8];
     end
-    if (\$1272 ) begin
-      \$2072 [16] = \$signal$261 [16];
+    if (\$1299 ) begin
+      \$1873 [16] = \$signal$274 [16];
     end
     if (aclk_rst) begin
-      \$2072  = 17'h00000;
+      \$1873  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2073  = log_low_water;
-    if (\$1274 ) begin
-      \$2073 [7:0] = \$signal$261 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1874  = log_low_water;
+    if (\$1301 ) begin
+      \$1874 [7:0] = \$signal$274 [7:0];
     end
-    if (\$1276 ) begin
-      \$2073 [15:8] = \$signal$261 [15:8];
+    if (\$1303 ) begin
+      \$1874 [15:8] = \$signal$274 [15:8];
     end
-    if (\$1278 ) begin
-      \$2073 [16] = \$signal$261 [16];
+    if (\$1305 ) begin
+      \$1874 [16] = \$signal$274 [16];
     end
     if (aclk_rst) begin
-      \$2073  = 17'h00000;
+      \$1874  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2074  = config_low_water;
-    if (\$1280 ) begin
-      \$2074 [7:0] = \$signal$261 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1875  = config_low_water;
+    if (\$1307 ) begin
+      \$1875 [7:0] = \$signal$274 [7:0];
     end
-    if (\$1282 ) begin
-      \$2074 [15:8] = \$signal$261 [15:8];
+    if (\$1309 ) begin
+      \$1875 [15:8] = \$signal$274 [15:8];
     end
-    if (\$1284 ) begin
-      \$2074 [16] = \$signal$261 [16];
+    if (\$1311 ) begin
+      \$1875 [16] = \$signal$274 [16];
     end
     if (aclk_rst) begin
-      \$2074  = 17'h00000;
+      \$1875  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4755$0 [4:1];
-  assign rsp_grant_pool = \port$4755$0 [6:5];
-  assign rsp_grant_user = \port$4755$48 [11:4];
-  assign rsp_flushed_err = \port$4770$0 [4:1];
-  assign rsp_flushed_pool = \port$4770$0 [14:13];
-  assign rsp_flushed_user = \port$4770$0 [12:5];
-  assign rsp_freed_err = \port$4758$0 [4:1];
-  assign rsp_freed_src = \port$4798$0 [0];
-  assign rsp_freed_in_pool = \port$4758$0 [15];
-  assign rsp_freed_pool = \port$4758$0 [14:13];
-  assign rsp_freed_tag = \port$4798$0 [36:33];
-  assign rsp_freed_addr = \port$4798$0 [32:1];
-  assign rsp_freed_user = \port$4758$0 [12:5];
-  assign rsp_grant_ok = \port$4755$0 [0];
-  assign rsp_freed_ok = \port$4758$0 [0];
-  assign rsp_flushed_ok = \port$4770$0 [0];
-  assign rsp_grant_overwrite = \port$4755$48 [12];
-  assign space_under = { \$1331 [5], \$1331  };
-  assign \$signal$89  = { low_water_hit, \$1336 , \$1334 , e1_exhausted, \$1333  };
+  assign rsp_grant_err = \port$4570$0 [4:1];
+  assign rsp_grant_pool = \port$4570$0 [6:5];
+  assign rsp_grant_user = \port$4570$48 [11:4];
+  assign rsp_flushed_err = \port$4585$0 [4:1];
+  assign rsp_flushed_pool = \port$4585$0 [14:13];
+  assign rsp_flushed_user = \port$4585$0 [12:5];
+  assign rsp_freed_err = \port$4573$0 [4:1];
+  assign rsp_freed_src = \port$4613$0 [0];
+  assign rsp_freed_in_pool = \port$4573$0 [15];
+  assign rsp_freed_pool = \port$4573$0 [14:13];
+  assign rsp_freed_tag = \port$4613$0 [36:33];
+  assign rsp_freed_addr = \port$4613$0 [32:1];
+  assign rsp_freed_user = \port$4573$0 [12:5];
+  assign rsp_grant_ok = \port$4570$0 [0];
+  assign rsp_freed_ok = \port$4573$0 [0];
+  assign rsp_flushed_ok = \port$4585$0 [0];
+  assign rsp_grant_overwrite = \port$4570$48 [12];
+  assign space_under = { \$1370 [5], \$1370  };
+  assign \$signal$89  = { low_water_hit, \$1375 , \$1373 , e1_exhausted, \$1372  };
   assign \$signal$150  = alloc_queue_w_data;
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1501 , \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], new_flush };
-  assign log_bank0_k = \$1300 [1:0];
-  assign \$signature__addr$282  = head[3:2];
-  assign \$signature__en$283  = 1'h1;
-  assign log_bank1_k = \$1305 [1:0];
-  assign \$signature__addr$288  = head[3:2];
-  assign \$signature__en$289  = 1'h1;
-  assign log_bank2_k = \$1310 [1:0];
-  assign \$signature__addr$294  = head[3:2];
-  assign \$signature__en$295  = 1'h1;
-  assign log_bank3_k = \$1315 [1:0];
-  assign \$signature__addr$297  = tail_row;
-  assign \$signature__addr$300  = head[3:2];
-  assign \$signature__en$301  = 1'h1;
+  assign bus__w_strb_queued = \port$4697$0 [35:32];
+  assign bus__w_data_queued = \port$4697$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$232 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], new_flush };
+  assign log_bank0_k = \$1327 [1:0];
+  assign \$signature__addr$295  = head[4:2];
+  assign \$signature__en$296  = 1'h1;
+  assign log_bank1_k = \$1335 [1:0];
+  assign \$signature__addr$301  = head[4:2];
+  assign \$signature__en$302  = 1'h1;
+  assign log_bank2_k = \$1343 [1:0];
+  assign \$signature__addr$307  = head[4:2];
+  assign \$signature__en$308  = 1'h1;
+  assign log_bank3_k = \$1351 [1:0];
+  assign \$signature__addr$310  = tail_row;
+  assign \$signature__addr$313  = head[4:2];
+  assign \$signature__en$314  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$306  = alloc_queue_wr;
-  assign \$signature__data$307  = alloc_queue_w_data;
+  assign \$signature__addr$319  = alloc_queue_wr;
+  assign \$signature__data$320  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 [3:0], 10'h000, \port$4755$0 [15:7] };
-  assign rsp_grant_slot = \port$4755$0 [15:7];
-  assign rsp_grant_tag = \port$4755$48 [3:0];
-  assign bus__r_slow_data = { \port$4755$0 [0], \port$4755$0 [4:1], 4'h0, \port$4755$48 [3:0], 10'h000, \port$4755$0 [15:7] };
-  assign \read__addr$318  = command_queue_rd;
-  assign \$signature__addr$319  = command_queue_wr;
-  assign \$signature__data$320  = { w1_pool_is, w1_hit, w1_tag, \$signal$226 , \$1501 , \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], new_flush };
-  assign req_free_addr = \$1918 [32:1];
-  assign req_free_oor = \$1918 [33];
-  assign req_free_pool = \$1918 [35:34];
-  assign req_free_tag = \$1918 [39:36];
-  assign req_free_hit = \$1918 [42:40];
-  assign req_flush_select = \$1918 [45:43];
-  assign req_flush_pool = \$1918 [35:34];
-  assign \port$3777$0  = \$1333 ;
-  assign \port$3778$0  = \$1334 ;
-  assign \port$3780$0  = \$1336 ;
-  assign \port$4377$1  = \$1918 [45:1];
-  assign \port$5030$0  = \$signal$87 ;
-  assign bus__w_ack = \$signal$258 ;
-  assign \port$5303$0  = \$signal$88 ;
-  assign \$1335  = log_ev_overwrite;
-  assign \$1336  = log_ev_overwrite;
+  assign handle = { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 [3:0], 10'h000, \port$4570$0 [15:7] };
+  assign rsp_grant_slot = \port$4570$0 [15:7];
+  assign rsp_grant_tag = \port$4570$48 [3:0];
+  assign bus__r_slow_data = { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 [3:0], 10'h000, \port$4570$0 [15:7] };
+  assign w0_event_is_queued = \$1409 [6];
+  assign w0_event_is_pins = \$1412 [6];
+  assign w0_log_is_queued = \$1415 [6];
+  assign w0_log_is_pins = \$1418 [6];
+  assign w0_config_is_queued = \$1421 [6];
+  assign w0_config_is_pins = \$1424 [6];
+  assign \read__addr$343  = command_queue_rd;
+  assign \$signature__addr$344  = command_queue_wr;
+  assign \$signature__data$345  = { w1_pool_is, w1_hit, w1_tag, \$signal$232 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], new_flush };
+  assign req_free_addr = \$1720 [32:1];
+  assign req_free_oor = \$1720 [33];
+  assign req_free_pool = \$1720 [35:34];
+  assign req_free_tag = \$1720 [39:36];
+  assign req_free_hit = \$1720 [42:40];
+  assign req_flush_select = \$1720 [45:43];
+  assign req_flush_pool = \$1720 [35:34];
+  assign \port$3817$0  = \$1372 ;
+  assign \port$3818$0  = \$1373 ;
+  assign \port$3820$0  = \$1375 ;
+  assign \port$4192$1  = \$1720 [45:1];
+  assign \port$4849$0  = \$signal$87 ;
+  assign bus__w_ack = \$signal$271 ;
+  assign \port$5123$0  = \$signal$88 ;
+  assign \$1374  = log_ev_overwrite;
+  assign \$1375  = log_ev_overwrite;
   assign \$91  = 1'h1;
   assign \$92  = event_ev_grant;
   assign \$93  = 1'h1;
@@ -15102,46 +14844,55 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$740  = \$738 ;
   assign \$743  = 32'd0;
   assign \$744  = \$742 ;
-  assign { \$764 [5:3], \$764 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$764 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$767 [5:3], \$767 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$767 [2], \$767 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$771 [5:3], \$771 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$771 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$780 [5:3], \$780 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$780 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$783 [5:3], \$783 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$783 [2], \$783 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$787 [5:3], \$787 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$787 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$796 [5:3], \$796 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$796 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$799 [5:3], \$799 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$799 [2], \$799 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$802 [5:3], \$802 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$802 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$805 [5:3], \$805 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$805 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign \$810  = \$808 [19];
-  assign { \$812 [5:3], \$812 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$812 [2], \$812 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign \$817  = \$815 [19];
-  assign { \$819 [5:3], \$819 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$819 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign \$824  = \$822 [19];
-  assign \$826  = { 4'h0, bus__w_data[18:0], 11'h000 };
-  assign \$828  = { 7'h00, bus__w_data[18:0], 8'h00 };
-  assign \$830  = { 5'h00, bus__w_data[18:0], 10'h000 };
-  assign { \$1013 [5:3], \$1013 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1013 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$1016 [5:3], \$1016 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1016 [2], \$1016 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$1020 [5:3], \$1020 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1020 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1030 [5:3], \$1030 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1030 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$1033 [5:3], \$1033 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1033 [2], \$1033 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
-  assign { \$1037 [5:3], \$1037 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1037 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
+  assign { \$766 [5:3], \$766 [1:0] } = { \$765 [11:9], \$765 [7:6] };
+  assign \$766 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$770 [5:3], \$770 [1] } = { \$769 [11:9], \$769 [7] };
+  assign { \$770 [2], \$770 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$775 [5:3], \$775 [0] } = { \$774 [11:9], \$774 [6] };
+  assign \$775 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$787 [5:3], \$787 [1:0] } = { \$786 [11:9], \$786 [7:6] };
+  assign \$787 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$791 [5:3], \$791 [1] } = { \$790 [11:9], \$790 [7] };
+  assign { \$791 [2], \$791 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$796 [5:3], \$796 [0] } = { \$795 [11:9], \$795 [6] };
+  assign \$796 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$808 [5:3], \$808 [1:0] } = { \$807 [11:9], \$807 [7:6] };
+  assign \$808 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$812 [5:3], \$812 [1] } = { \$811 [11:9], \$811 [7] };
+  assign { \$812 [2], \$812 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$817 [5:3], \$817 [0] } = { \$816 [11:9], \$816 [6] };
+  assign \$817 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$828 [5:3], \$828 [1:0] } = { \$827 [11:9], \$827 [7:6] };
+  assign \$828 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign { \$832 [5:3], \$832 [1] } = { \$831 [11:9], \$831 [7] };
+  assign { \$832 [2], \$832 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign { \$837 [5:3], \$837 [0] } = { \$836 [11:9], \$836 [6] };
+  assign \$837 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign { \$850 [5:3], \$850 [1:0] } = { \$849 [11:9], \$849 [7:6] };
+  assign \$850 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$854 [5:3], \$854 [1] } = { \$853 [11:9], \$853 [7] };
+  assign { \$854 [2], \$854 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$859 [5:3], \$859 [0] } = { \$858 [11:9], \$858 [6] };
+  assign \$859 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1407 [5:3], \$1407 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1407 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$1410 [5:3], \$1410 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1410 [2] = \$auto$rtlil.cc:2739:Not$154 ;
+  assign w0_event_slot_ok_queued = \$1425 [19];
+  assign w0_event_slot_ok_pins = \$1427 [19];
+  assign { \$1413 [5:3], \$1413 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1413 [2], \$1413 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
+  assign { \$1416 [5:3], \$1416 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1416 [2], \$1416 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
+  assign w0_log_slot_ok_queued = \$1429 [19];
+  assign w0_log_slot_ok_pins = \$1431 [19];
+  assign { \$1419 [5:3], \$1419 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1419 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
+  assign { \$1422 [5:3], \$1422 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1422 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
+  assign w0_config_slot_ok_queued = \$1433 [19];
+  assign w0_config_slot_ok_pins = \$1435 [19];
+  assign \$874  = { 4'h0, \$873 [18:0], 11'h000 };
+  assign \$877  = { 7'h00, \$876 [18:0], 8'h00 };
+  assign \$880  = { 5'h00, \$879 [18:0], 10'h000 };
 endmodule

@@ -5,20 +5,21 @@
 module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$157  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$163  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [79:0] \$11 ;
   wire [23:0] \$12 ;
   wire [22:0] \$13 ;
   wire [40:0] \$14 ;
-  wire \$15 ;
+  wire [35:0] \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [56:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [56:0] \$20 ;
+  wire \$21 ;
   wire \$3 ;
   wire \$4 ;
   wire \$5 ;
@@ -38,20 +39,20 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire aclk_rst;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
-  wire [1:0] \alloc_pool$118 ;
+  wire [1:0] \alloc_pool$128 ;
   wire [13:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [13:0] alloc_size;
   wire [13:0] alloc_size;
-  wire [13:0] \alloc_size$120 ;
+  wire [13:0] \alloc_size$130 ;
   wire alloc_src;
   input [15:0] alloc_user;
   wire [15:0] alloc_user;
-  wire [15:0] \alloc_user$122 ;
+  wire [15:0] \alloc_user$132 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$116 ;
+  wire \alloc_valid$126 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
@@ -74,52 +75,64 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire \bus__w_ack$77 ;
   wire [11:0] bus__w_addr;
   wire [11:0] \bus__w_addr$79 ;
+  wire bus__w_addr_from_queue;
+  wire \bus__w_addr_from_queue$81 ;
+  wire [11:0] bus__w_addr_queued;
+  wire [11:0] \bus__w_addr_queued$83 ;
+  wire bus__w_beat_from_queue;
+  wire \bus__w_beat_from_queue$85 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$81 ;
+  wire [31:0] \bus__w_data$87 ;
+  wire [31:0] bus__w_data_queued;
+  wire [31:0] \bus__w_data_queued$89 ;
   wire bus__w_err;
-  wire \bus__w_err$83 ;
+  wire \bus__w_err$91 ;
   wire bus__w_req;
-  wire \bus__w_req$85 ;
+  wire \bus__w_req$93 ;
   wire bus__w_slow;
-  wire \bus__w_slow$87 ;
+  wire \bus__w_slow$95 ;
   wire bus__w_slow_ack;
-  wire \bus__w_slow_ack$89 ;
+  wire \bus__w_slow_ack$97 ;
   wire bus__w_slow_err;
-  wire \bus__w_slow_err$91 ;
+  wire \bus__w_slow_err$99 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$93 ;
+  wire [3:0] \bus__w_strb$101 ;
+  wire [3:0] bus__w_strb_queued;
+  wire [3:0] \bus__w_strb_queued$103 ;
   wire busy;
-  wire \busy$198 ;
+  wire \busy$210 ;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
-  wire [1:0] \flush_pool$141 ;
+  wire [1:0] \flush_pool$153 ;
+  wire [1:0] flush_port_pool;
+  wire flush_port_valid;
   output flush_ready;
   wire flush_ready;
   wire [2:0] flush_reg_select;
   wire flush_src;
   input [15:0] flush_user;
   wire [15:0] flush_user;
-  wire [15:0] \flush_user$143 ;
+  wire [15:0] \flush_user$155 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$139 ;
+  wire \flush_valid$151 ;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$156 ;
+  wire [3:0] \flushed_err$168 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$154 ;
+  wire \flushed_ok$166 ;
   wire [1:0] flushed_pool;
   wire flushed_src;
   output [15:0] flushed_user;
   wire [15:0] flushed_user;
-  wire [15:0] \flushed_user$158 ;
+  wire [15:0] \flushed_user$170 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$163 ;
+  wire \flushed_valid$175 ;
   input [39:0] free_addr;
   wire [39:0] free_addr;
-  wire [39:0] \free_addr$125 ;
+  wire [39:0] \free_addr$135 ;
   wire free_oor;
   wire [1:0] free_oor_pool;
   wire [39:0] free_port_addr;
@@ -129,60 +142,60 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire free_src;
   input [7:0] free_tag;
   wire [7:0] free_tag;
-  wire [7:0] \free_tag$144 ;
+  wire [7:0] \free_tag$156 ;
   input [15:0] free_user;
   wire [15:0] free_user;
-  wire [15:0] \free_user$127 ;
+  wire [15:0] \free_user$137 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$123 ;
+  wire \free_valid$133 ;
   wire [31:0] freed_addr;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$155 ;
+  wire [3:0] \freed_err$167 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$153 ;
+  wire \freed_ok$165 ;
   wire [1:0] freed_pool;
   wire freed_src;
   wire [7:0] freed_tag;
   output [15:0] freed_user;
   wire [15:0] freed_user;
-  wire [15:0] \freed_user$157 ;
+  wire [15:0] \freed_user$169 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$161 ;
+  wire \freed_valid$173 ;
   output [39:0] grant_addr;
   wire [39:0] grant_addr;
-  wire [39:0] \grant_addr$150 ;
+  wire [39:0] \grant_addr$162 ;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$147 ;
+  wire [3:0] \grant_err$159 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$146 ;
+  wire \grant_ok$158 ;
   wire grant_overwrite;
   output [1:0] grant_pool;
   wire [1:0] grant_pool;
-  wire [1:0] \grant_pool$148 ;
+  wire [1:0] \grant_pool$160 ;
   wire [13:0] grant_size;
   output [7:0] grant_slot;
   wire [7:0] grant_slot;
-  wire [7:0] \grant_slot$149 ;
+  wire [7:0] \grant_slot$161 ;
   wire grant_src;
   output [7:0] grant_tag;
   wire [7:0] grant_tag;
-  wire [7:0] \grant_tag$152 ;
+  wire [7:0] \grant_tag$164 ;
   output [15:0] grant_user;
   wire [15:0] grant_user;
-  wire [15:0] \grant_user$151 ;
+  wire [15:0] \grant_user$163 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$159 ;
+  wire \grant_valid$171 ;
   output irq;
   wire irq;
-  wire \irq$200 ;
+  wire \irq$212 ;
   wire native_alloc_valid;
   wire native_flush_valid;
   wire native_free_valid;
@@ -228,89 +241,90 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$107 ;
+  wire [11:0] \s_axil_araddr$117 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$108 ;
+  wire [2:0] \s_axil_arprot$118 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$106 ;
+  wire \s_axil_arready$116 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$105 ;
+  wire \s_axil_arvalid$115 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$96 ;
+  wire [11:0] \s_axil_awaddr$106 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$97 ;
+  wire [2:0] \s_axil_awprot$107 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$95 ;
+  wire \s_axil_awready$105 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$94 ;
+  wire \s_axil_awvalid$104 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$103 ;
+  wire \s_axil_bready$113 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$104 ;
+  wire [1:0] \s_axil_bresp$114 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$102 ;
+  wire \s_axil_bvalid$112 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$111 ;
+  wire [31:0] \s_axil_rdata$121 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$110 ;
+  wire \s_axil_rready$120 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$112 ;
+  wire [1:0] \s_axil_rresp$122 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$109 ;
+  wire \s_axil_rvalid$119 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$100 ;
+  wire [31:0] \s_axil_wdata$110 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$99 ;
+  wire \s_axil_wready$109 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$101 ;
+  wire [3:0] \s_axil_wstrb$111 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$98 ;
+  wire \s_axil_wvalid$108 ;
   assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$116  = req_alloc | \$3 ;
-  assign \alloc_pool$118  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$120  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$122  = req_alloc ? 16'h0000 : alloc_user;
+  assign \alloc_valid$126  = req_alloc | \$3 ;
+  assign \alloc_pool$128  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$130  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$132  = req_alloc ? 16'h0000 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$123  = req_free | \$4 ;
-  assign \free_addr$125  = req_free ? \$19 [39:0] : free_addr;
-  assign \free_user$127  = req_free ? 16'h0000 : free_user;
-  assign free_oor = req_free & \$19 [40];
+  assign \free_valid$133  = req_free | \$4 ;
+  assign \free_addr$135  = req_free ? \$20 [39:0] : free_addr;
+  assign \free_user$137  = req_free ? 16'h0000 : free_user;
+  assign free_oor = req_free & \$20 [40];
+  assign flush_port_valid = flush_valid & running;
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$139  = req_flush | \$6 ;
-  assign \flush_pool$141  = req_flush ? \$19 [42:41] : flush_pool;
-  assign \flush_user$143  = req_flush ? 16'h0000 : flush_user;
-  assign \free_tag$144  = req_free ? \$19 [50:43] : free_tag;
+  assign \flush_valid$151  = req_flush | \$6 ;
+  assign \flush_pool$153  = req_flush ? \$20 [42:41] : flush_pool;
+  assign \flush_user$155  = req_flush ? 16'h0000 : flush_user;
+  assign \free_tag$156  = req_free ? \$20 [50:43] : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$159  & \$7 ;
+  assign grant_valid = \grant_valid$171  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$161  & \$8 ;
+  assign freed_valid = \freed_valid$173  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$163  & \$9 ;
+  assign flushed_valid = \flushed_valid$175  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_sizes.axil  axil (
@@ -319,16 +333,15 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
-    .bus__w_addr(bus__w_addr),
-    .bus__w_data(bus__w_data),
+    .bus__r_req(bus__r_req),
+    .bus__r_slow(bus__r_slow),
+    .bus__w_addr_from_queue(bus__w_addr_from_queue),
+    .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .bus__w_strb(bus__w_strb),
-    .\port$4720$0 (\$11 [4:0]),
-    .\port$4720$55 (\$11 [62:55]),
-    .\port$4720$7 (\$11 [14:7]),
+    .\port$4471$0 (\$11 [4:0]),
+    .\port$4471$55 (\$11 [62:55]),
+    .\port$4471$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
-    .r_kinds_push(bus__r_req),
-    .r_kinds_w_data(bus__r_slow),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arready(s_axil_arready),
     .s_axil_arvalid(s_axil_arvalid),
@@ -345,7 +358,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .s_axil_wready(s_axil_wready),
     .s_axil_wstrb(s_axil_wstrb),
     .s_axil_wvalid(s_axil_wvalid),
+    .w_addrs_data0(bus__w_addr_queued),
     .w_addrs_w_data(s_axil_awaddr),
+    .w_datas_data0(\$15 ),
     .w_fast_push(bus__w_ack),
     .w_fast_w_data(bus__w_err),
     .w_kinds_w_data(bus__w_slow),
@@ -354,37 +369,39 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   );
   \hwalloc_sizes.core  core (
     .a7_payload(\$11 ),
-    .a7_valid(\grant_valid$159 ),
+    .a7_valid(\grant_valid$171 ),
     .aclk_clk(aclk),
     .aclk_rst(aclk_rst),
-    .alloc_pool(\alloc_pool$118 ),
+    .alloc_pool(\alloc_pool$128 ),
     .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$120 ),
+    .alloc_size(\alloc_size$130 ),
     .alloc_size_d7(rsp_grant_size),
     .alloc_src(req_alloc),
     .alloc_src_d7(grant_src),
-    .alloc_user(\alloc_user$122 ),
-    .alloc_valid(\alloc_valid$116 ),
+    .alloc_user(\alloc_user$132 ),
+    .alloc_valid(\alloc_valid$126 ),
     .busy(busy),
     .f7_payload(\$12 ),
-    .f7_valid(\freed_valid$161 ),
-    .flush_pool(\flush_pool$141 ),
+    .f7_valid(\freed_valid$173 ),
+    .flush_pool(\flush_pool$153 ),
+    .flush_port_pool(flush_pool),
+    .flush_port_valid(flush_port_valid),
     .flush_src(req_flush),
     .flush_src_d7(flushed_src),
-    .flush_user(\flush_user$143 ),
-    .flush_valid(\flush_valid$139 ),
-    .free_addr(\free_addr$125 ),
+    .flush_user(\flush_user$155 ),
+    .flush_valid(\flush_valid$151 ),
+    .free_addr(\free_addr$135 ),
     .free_info_d7(\$14 ),
     .free_oor(free_oor),
-    .free_oor_pool(\$19 [42:41]),
+    .free_oor_pool(\$20 [42:41]),
     .free_port_addr(free_addr),
     .free_src(req_free),
-    .free_tag(\free_tag$144 ),
-    .free_user(\free_user$127 ),
-    .free_valid(\free_valid$123 ),
-    .\port$4306$52 (\$19 [56:51]),
+    .free_tag(\free_tag$156 ),
+    .free_user(\free_user$137 ),
+    .free_valid(\free_valid$133 ),
+    .\port$4057$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
-    .x7_valid(\flushed_valid$163 )
+    .x7_valid(\flushed_valid$175 )
   );
   \hwalloc_sizes.regs  regs (
     .aclk_clk(aclk),
@@ -396,32 +413,36 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__r_slow(bus__r_slow),
     .bus__r_slow_ack(bus__r_slow_ack),
     .bus__w_ack(bus__w_ack),
-    .bus__w_addr(bus__w_addr),
-    .bus__w_data(bus__w_data),
+    .bus__w_addr(s_axil_awaddr),
+    .bus__w_addr_from_queue(bus__w_addr_from_queue),
+    .bus__w_addr_queued(bus__w_addr_queued),
+    .bus__w_beat_from_queue(bus__w_beat_from_queue),
+    .bus__w_data(s_axil_wdata),
     .bus__w_err(bus__w_err),
     .bus__w_req(bus__w_req),
     .bus__w_slow(bus__w_slow),
     .bus__w_slow_ack(bus__w_slow_ack),
     .bus__w_slow_err(bus__w_slow_err),
-    .bus__w_strb(bus__w_strb),
+    .bus__w_strb(s_axil_wstrb),
     .busy(busy),
-    .e1_exhausted(\$20 ),
+    .e1_exhausted(\$21 ),
     .irq(irq),
-    .low_water_hit(\$18 ),
+    .low_water_hit(\$19 ),
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3578$0 (\$15 ),
-    .\port$3579$0 (\$16 ),
-    .\port$3581$0 (\$17 ),
-    .\port$4306$1 (\$19 ),
-    .\port$4720$0 (\$11 [14:0]),
-    .\port$4720$55 (\$11 [78:55]),
-    .\port$4726$0 (\$12 ),
-    .\port$4741$0 (\$13 ),
-    .\port$4773$0 (\$14 ),
-    .\port$5012$0 (\$signal ),
-    .\port$5283$0 (\$signal$58 ),
+    .\port$3618$0 (\$16 ),
+    .\port$3619$0 (\$17 ),
+    .\port$3621$0 (\$18 ),
+    .\port$4057$1 (\$20 ),
+    .\port$4471$0 (\$11 [14:0]),
+    .\port$4471$55 (\$11 [78:55]),
+    .\port$4477$0 (\$12 ),
+    .\port$4492$0 (\$13 ),
+    .\port$4524$0 (\$14 ),
+    .\port$4611$0 (\$15 ),
+    .\port$4767$0 (\$signal ),
+    .\port$5039$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -430,14 +451,14 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .req_flush(req_flush),
     .req_free(req_free),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$163 ),
-    .rsp_freed_valid(\freed_valid$161 ),
+    .rsp_flushed_valid(\flushed_valid$175 ),
+    .rsp_freed_valid(\freed_valid$173 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$159 )
+    .rsp_grant_valid(\grant_valid$171 )
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$157 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$163 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -445,8 +466,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   end
   assign aclk_clk = aclk;
   assign \$signal$55  = \$signal ;
-  assign \$signal$56  = { \$18 , \$17 , \$16 , \$20 , \$15  };
-  assign \$signal$57  = { \$18 , \$17 , \$16 , \$20 , \$15  };
+  assign \$signal$56  = { \$19 , \$18 , \$17 , \$21 , \$16  };
+  assign \$signal$57  = { \$19 , \$18 , \$17 , \$21 , \$16  };
   assign \$signal$59  = \$signal$58 ;
   assign \bus__r_ack$61  = bus__r_ack;
   assign bus__r_addr = s_axil_araddr;
@@ -459,63 +480,74 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign bus__r_slow_data = { \$11 [0], \$11 [4:1], \$11 [62:55], 11'h000, \$11 [14:7] };
   assign \bus__r_slow_data$75  = { \$11 [0], \$11 [4:1], \$11 [62:55], 11'h000, \$11 [14:7] };
   assign \bus__w_ack$77  = bus__w_ack;
-  assign \bus__w_addr$79  = bus__w_addr;
-  assign \bus__w_data$81  = bus__w_data;
-  assign \bus__w_err$83  = bus__w_err;
-  assign \bus__w_req$85  = bus__w_req;
-  assign \bus__w_slow$87  = bus__w_slow;
-  assign \bus__w_slow_ack$89  = bus__w_slow_ack;
-  assign \bus__w_slow_err$91  = bus__w_slow_err;
-  assign \bus__w_strb$93  = bus__w_strb;
-  assign \s_axil_awvalid$94  = s_axil_awvalid;
-  assign \s_axil_awready$95  = s_axil_awready;
-  assign \s_axil_awaddr$96  = s_axil_awaddr;
-  assign \s_axil_awprot$97  = s_axil_awprot;
-  assign \s_axil_wvalid$98  = s_axil_wvalid;
-  assign \s_axil_wready$99  = s_axil_wready;
-  assign \s_axil_wdata$100  = s_axil_wdata;
-  assign \s_axil_wstrb$101  = s_axil_wstrb;
-  assign \s_axil_bvalid$102  = s_axil_bvalid;
-  assign \s_axil_bready$103  = s_axil_bready;
-  assign \s_axil_bresp$104  = s_axil_bresp;
-  assign \s_axil_arvalid$105  = s_axil_arvalid;
-  assign \s_axil_arready$106  = s_axil_arready;
-  assign \s_axil_araddr$107  = s_axil_araddr;
-  assign \s_axil_arprot$108  = s_axil_arprot;
-  assign \s_axil_rvalid$109  = s_axil_rvalid;
-  assign \s_axil_rready$110  = s_axil_rready;
-  assign \s_axil_rdata$111  = s_axil_rdata;
-  assign \s_axil_rresp$112  = s_axil_rresp;
+  assign bus__w_addr = s_axil_awaddr;
+  assign \bus__w_addr$79  = s_axil_awaddr;
+  assign \bus__w_addr_from_queue$81  = bus__w_addr_from_queue;
+  assign \bus__w_addr_queued$83  = bus__w_addr_queued;
+  assign \bus__w_beat_from_queue$85  = bus__w_beat_from_queue;
+  assign bus__w_data = s_axil_wdata;
+  assign \bus__w_data$87  = s_axil_wdata;
+  assign bus__w_data_queued = \$15 [31:0];
+  assign \bus__w_data_queued$89  = \$15 [31:0];
+  assign \bus__w_err$91  = bus__w_err;
+  assign \bus__w_req$93  = bus__w_req;
+  assign \bus__w_slow$95  = bus__w_slow;
+  assign \bus__w_slow_ack$97  = bus__w_slow_ack;
+  assign \bus__w_slow_err$99  = bus__w_slow_err;
+  assign bus__w_strb = s_axil_wstrb;
+  assign \bus__w_strb$101  = s_axil_wstrb;
+  assign bus__w_strb_queued = \$15 [35:32];
+  assign \bus__w_strb_queued$103  = \$15 [35:32];
+  assign \s_axil_awvalid$104  = s_axil_awvalid;
+  assign \s_axil_awready$105  = s_axil_awready;
+  assign \s_axil_awaddr$106  = s_axil_awaddr;
+  assign \s_axil_awprot$107  = s_axil_awprot;
+  assign \s_axil_wvalid$108  = s_axil_wvalid;
+  assign \s_axil_wready$109  = s_axil_wready;
+  assign \s_axil_wdata$110  = s_axil_wdata;
+  assign \s_axil_wstrb$111  = s_axil_wstrb;
+  assign \s_axil_bvalid$112  = s_axil_bvalid;
+  assign \s_axil_bready$113  = s_axil_bready;
+  assign \s_axil_bresp$114  = s_axil_bresp;
+  assign \s_axil_arvalid$115  = s_axil_arvalid;
+  assign \s_axil_arready$116  = s_axil_arready;
+  assign \s_axil_araddr$117  = s_axil_araddr;
+  assign \s_axil_arprot$118  = s_axil_arprot;
+  assign \s_axil_rvalid$119  = s_axil_rvalid;
+  assign \s_axil_rready$120  = s_axil_rready;
+  assign \s_axil_rdata$121  = s_axil_rdata;
+  assign \s_axil_rresp$122  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
-  assign req_free_addr = \$19 [39:0];
-  assign req_free_oor = \$19 [40];
+  assign req_free_addr = \$20 [39:0];
+  assign req_free_oor = \$20 [40];
   assign alloc_port_size = alloc_size;
   assign free_port_addr = free_addr;
-  assign free_oor_pool = \$19 [42:41];
-  assign req_free_pool = \$19 [42:41];
-  assign free_reg_hit = \$19 [53:51];
-  assign req_free_hit = \$19 [53:51];
-  assign flush_reg_select = \$19 [56:54];
-  assign req_flush_select = \$19 [56:54];
+  assign flush_port_pool = flush_pool;
+  assign free_oor_pool = \$20 [42:41];
+  assign req_free_pool = \$20 [42:41];
+  assign free_reg_hit = \$20 [53:51];
+  assign req_free_hit = \$20 [53:51];
+  assign flush_reg_select = \$20 [56:54];
+  assign req_flush_select = \$20 [56:54];
   assign flush_src = req_flush;
-  assign req_flush_pool = \$19 [42:41];
-  assign req_free_tag = \$19 [50:43];
-  assign \grant_ok$146  = \$11 [0];
-  assign \grant_err$147  = \$11 [4:1];
-  assign \grant_pool$148  = \$11 [6:5];
-  assign \grant_slot$149  = \$11 [14:7];
-  assign \grant_addr$150  = \$11 [54:15];
-  assign \grant_user$151  = \$11 [78:63];
-  assign \grant_tag$152  = \$11 [62:55];
-  assign \freed_ok$153  = \$12 [0];
-  assign \flushed_ok$154  = \$13 [0];
-  assign \freed_err$155  = \$12 [4:1];
-  assign \flushed_err$156  = \$13 [4:1];
-  assign \freed_user$157  = \$12 [20:5];
-  assign \flushed_user$158  = \$13 [20:5];
+  assign req_flush_pool = \$20 [42:41];
+  assign req_free_tag = \$20 [50:43];
+  assign \grant_ok$158  = \$11 [0];
+  assign \grant_err$159  = \$11 [4:1];
+  assign \grant_pool$160  = \$11 [6:5];
+  assign \grant_slot$161  = \$11 [14:7];
+  assign \grant_addr$162  = \$11 [54:15];
+  assign \grant_user$163  = \$11 [78:63];
+  assign \grant_tag$164  = \$11 [62:55];
+  assign \freed_ok$165  = \$12 [0];
+  assign \flushed_ok$166  = \$13 [0];
+  assign \freed_err$167  = \$12 [4:1];
+  assign \flushed_err$168  = \$13 [4:1];
+  assign \freed_user$169  = \$12 [20:5];
+  assign \flushed_user$170  = \$13 [20:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$159 ;
+  assign rsp_grant_valid = \grant_valid$171 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [6:5];
@@ -526,7 +558,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign rsp_grant_overwrite = \$11 [79];
   assign grant_overwrite = \$11 [79];
   assign rsp_grant_tag = \$11 [62:55];
-  assign rsp_freed_valid = \freed_valid$161 ;
+  assign rsp_freed_valid = \freed_valid$173 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [22:21];
@@ -539,16 +571,16 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [40:33];
   assign freed_tag = \$14 [40:33];
-  assign rsp_flushed_valid = \flushed_valid$163 ;
+  assign rsp_flushed_valid = \flushed_valid$175 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [22:21];
   assign flushed_pool = \$13 [22:21];
   assign rsp_flushed_user = \$13 [20:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$198  = busy;
+  assign \busy$210  = busy;
   assign ready = running;
-  assign \irq$200  = irq;
+  assign \irq$212  = irq;
   assign native_alloc_valid = alloc_valid;
   assign native_free_valid = free_valid;
   assign native_flush_valid = flush_valid;
@@ -567,9 +599,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign flushed_user = \$13 [20:5];
 endmodule
 
-module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4720$0 , \port$4720$7 , \port$4720$55 , r_fast_push, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
+module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow
+, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4471$0 , \port$4471$7 , \port$4471$55 , w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$164  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1350,9 +1382,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
-  wire [35:0] \$801 ;
+  wire \$801 ;
   wire \$802 ;
-  wire [35:0] \$803 ;
+  wire \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire \$806 ;
@@ -1361,9 +1393,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$809 ;
   wire \$81 ;
   wire \$810 ;
-  reg \$811 ;
-  reg [10:0] \$812 ;
-  reg \$813 ;
+  wire \$811 ;
+  reg \$812 ;
+  reg [10:0] \$813 ;
   reg \$814 ;
   reg \$815 ;
   reg \$816 ;
@@ -1374,33 +1406,33 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$820 ;
   reg \$821 ;
   reg \$822 ;
-  reg [32:0] \$823 ;
-  reg [3:0] \$824 ;
+  reg \$823 ;
+  reg [32:0] \$824 ;
   reg [3:0] \$825 ;
   reg [3:0] \$826 ;
   reg [3:0] \$827 ;
-  reg [9:0] \$828 ;
-  reg [10:0] \$829 ;
+  reg [3:0] \$828 ;
+  reg [9:0] \$829 ;
   wire \$83 ;
-  reg [31:0] \$830 ;
-  reg [3:0] \$831 ;
+  reg [10:0] \$830 ;
+  reg [31:0] \$831 ;
   reg [3:0] \$832 ;
   reg [3:0] \$833 ;
   reg [3:0] \$834 ;
-  reg [9:0] \$835 ;
-  reg [10:0] \$836 ;
-  reg [11:0] \$837 ;
-  reg [1:0] \$838 ;
-  reg [11:0] \$839 ;
+  reg [3:0] \$835 ;
+  reg [9:0] \$836 ;
+  reg [10:0] \$837 ;
+  reg \$838 ;
+  reg \$839 ;
   wire \$84 ;
-  reg [35:0] \$840 ;
+  reg [11:0] \$840 ;
   reg [1:0] \$841 ;
-  reg [35:0] \$842 ;
-  reg \$843 ;
-  reg [10:0] \$844 ;
-  reg \$845 ;
+  reg [11:0] \$842 ;
+  reg [35:0] \$843 ;
+  reg [1:0] \$844 ;
+  reg [35:0] \$845 ;
   reg \$846 ;
-  reg \$847 ;
+  reg [10:0] \$847 ;
   reg \$848 ;
   reg \$849 ;
   wire \$85 ;
@@ -1410,10 +1442,10 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$853 ;
   reg \$854 ;
   reg \$855 ;
-  reg [10:0] \$856 ;
+  reg \$856 ;
   reg \$857 ;
   reg \$858 ;
-  reg \$859 ;
+  reg [10:0] \$859 ;
   wire \$86 ;
   reg \$860 ;
   reg \$861 ;
@@ -1423,11 +1455,11 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$865 ;
   reg \$866 ;
   reg \$867 ;
-  reg [10:0] \$868 ;
+  reg \$868 ;
   reg \$869 ;
   wire \$87 ;
   reg \$870 ;
-  reg \$871 ;
+  reg [10:0] \$871 ;
   reg \$872 ;
   reg \$873 ;
   reg \$874 ;
@@ -1437,6 +1469,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$878 ;
   reg \$879 ;
   wire \$88 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg \$882 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
@@ -1449,23 +1484,27 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [4:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
+  (* init = 1'h0 *)
   wire \$signal ;
-  wire \$signal$107 ;
-  wire \$signal$125 ;
+  wire \$signal$101 ;
   wire \$signal$127 ;
-  wire \$signal$139 ;
+  wire \$signal$129 ;
+  wire \$signal$146 ;
+  wire \$signal$40 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$103 ;
+  wire [3:0] \$signature__addr$107 ;
   wire [32:0] \$signature__data ;
-  wire [31:0] \$signature__data$104 ;
+  wire [31:0] \$signature__data$108 ;
   wire \$signature__en ;
-  wire \$signature__en$105 ;
+  wire \$signature__en$109 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
+  (* init = 1'h0 *)
+  wire ar_slow;
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
@@ -1473,31 +1512,38 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [31:0] bus__r_data;
   input bus__r_err;
   wire bus__r_err;
+  output bus__r_req;
   wire bus__r_req;
+  input bus__r_slow;
   wire bus__r_slow;
   wire bus__r_slow_ack;
   wire [31:0] bus__r_slow_data;
   wire bus__w_ack;
-  output [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
-  output [31:0] bus__w_data;
+  output bus__w_addr_from_queue;
+  wire bus__w_addr_from_queue;
+  (* init = 12'h000 *)
+  wire [11:0] bus__w_addr_queued;
+  output bus__w_beat_from_queue;
+  wire bus__w_beat_from_queue;
   wire [31:0] bus__w_data;
+  wire [31:0] bus__w_data_queued;
   wire bus__w_err;
   output bus__w_req;
   wire bus__w_req;
   wire bus__w_slow;
   wire bus__w_slow_ack;
   wire bus__w_slow_err;
-  output [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
+  wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4720$0 ;
-  wire [4:0] \port$4720$0 ;
-  input [7:0] \port$4720$55 ;
-  wire [7:0] \port$4720$55 ;
-  input [7:0] \port$4720$7 ;
-  wire [7:0] \port$4720$7 ;
+  input [4:0] \port$4471$0 ;
+  wire [4:0] \port$4471$0 ;
+  input [7:0] \port$4471$55 ;
+  wire [7:0] \port$4471$55 ;
+  input [7:0] \port$4471$7 ;
+  wire [7:0] \port$4471$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1523,10 +1569,8 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg r_kinds_data9 = 1'h0;
   reg [10:0] r_kinds_full = 11'h000;
   wire r_kinds_pop;
-  output r_kinds_push;
-  wire r_kinds_push;
-  input r_kinds_w_data;
-  wire r_kinds_w_data;
+  reg r_kinds_push = 1'h0;
+  reg r_kinds_w_data = 1'h0;
   reg [10:0] r_slow_count = 11'h000;
   reg [31:0] r_slow_head = 32'd0;
   reg [9:0] r_slow_held = 10'h000;
@@ -1541,7 +1585,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$102 ;
+  wire [3:0] \read__addr$106 ;
   wire [32:0] read__data;
   wire [31:0] \read__data$33 ;
   wire [11:0] s_axil_araddr;
@@ -1576,6 +1620,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] s_axil_wstrb;
   input s_axil_wvalid;
   wire s_axil_wvalid;
+  output [11:0] w_addrs_data0;
   reg [11:0] w_addrs_data0 = 12'h000;
   reg [11:0] w_addrs_data1 = 12'h000;
   reg [1:0] w_addrs_full = 2'h0;
@@ -1583,6 +1628,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire w_addrs_push;
   input [11:0] w_addrs_w_data;
   wire [11:0] w_addrs_w_data;
+  output [35:0] w_datas_data0;
   reg [35:0] w_datas_data0 = 36'h000000000;
   reg [35:0] w_datas_data1 = 36'h000000000;
   reg [1:0] w_datas_full = 2'h0;
@@ -1665,10 +1711,13 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     r_slow_ring[15] = 32'd0;
   end
   always @(posedge aclk_clk) begin
-    if (\$signature__en$105 )
-      r_slow_ring[r_slow_wr] <= { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 , 11'h000, \port$4720$7  };
+    if (\$signature__en$109 )
+      r_slow_ring[r_slow_wr] <= { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 , 11'h000, \port$4471$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
+  assign \$118  = r_fast_count[0] & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = \$119  & r_fast_held[0];
   assign \$121  = ~ r_fast_push;
   assign \$122  = \$120  & \$121 ;
   assign \$123  = \$122  ? r_fast_held[2] : r_fast_held[1];
@@ -1830,7 +1879,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 , 11'h000, \port$4720$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 , 11'h000, \port$4471$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -2305,206 +2354,210 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$768  = ~ r_slow_pop;
   assign \$769  = r_slow_count[0] & \$768 ;
   assign \$770  = r_slow_held[0] | \$769 ;
-  assign \$signature__en$105  = r_slow_push & \$770 ;
-  assign s_axil_arready = ~ r_kinds_full[10];
+  assign \$signature__en$109  = r_slow_push & \$770 ;
   assign \$771  = ~ r_kinds_full[10];
-  assign r_kinds_push = s_axil_arvalid & \$771 ;
-  assign \$772  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
-  assign s_axil_rvalid = r_kinds_full[0] & \$772 ;
+  assign \$772  = r_kinds_push & r_kinds_full[9];
+  assign \$773  = ~ \$772 ;
+  assign s_axil_arready = \$771  & \$773 ;
+  assign \$774  = ~ r_kinds_full[10];
+  assign \$775  = r_kinds_push & r_kinds_full[9];
+  assign \$776  = ~ \$775 ;
+  assign \$777  = \$774  & \$776 ;
+  assign \$signal$40  = s_axil_arvalid & \$777 ;
+  assign \$778  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
+  assign s_axil_rvalid = r_kinds_full[0] & \$778 ;
   assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
-  assign \$773  = ~ r_kinds_data0;
-  assign \$774  = \$773  & r_fast_head[32];
-  assign s_axil_rresp = \$774  ? 2'h2 : 2'h0;
+  assign \$779  = ~ r_kinds_data0;
+  assign \$780  = \$779  & r_fast_head[32];
+  assign s_axil_rresp = \$780  ? 2'h2 : 2'h0;
   assign r_kinds_pop = r_fast_pop | r_slow_pop;
-  assign \$775  = ~ r_kinds_data0;
-  assign \$776  = r_kinds_full[0] & \$775 ;
-  assign \$777  = \$776  & r_fast_count[0];
-  assign r_fast_pop = \$777  & s_axil_rready;
-  assign \$778  = r_kinds_full[0] & r_kinds_data0;
-  assign \$779  = \$778  & r_slow_count[0];
-  assign r_slow_pop = \$779  & s_axil_rready;
+  assign \$781  = ~ r_kinds_data0;
+  assign \$782  = r_kinds_full[0] & \$781 ;
+  assign \$783  = \$782  & r_fast_count[0];
+  assign r_fast_pop = \$783  & s_axil_rready;
+  assign \$784  = r_kinds_full[0] & r_kinds_data0;
+  assign \$785  = \$784  & r_slow_count[0];
+  assign r_slow_pop = \$785  & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$780  = ~ w_addrs_full[1];
-  assign \$signal$125  = s_axil_awvalid & \$780 ;
-  assign \$781  = ~ w_datas_full[1];
-  assign \$signal$127  = s_axil_wvalid & \$781 ;
-  assign \$782  = w_addrs_full[0] | \$signal$125 ;
-  assign \$783  = w_datas_full[0] | \$signal$127 ;
-  assign \$784  = \$782  & \$783 ;
-  assign \$785  = ~ w_kinds_full[10];
-  assign \$786  = w_kinds_push & w_kinds_full[9];
-  assign \$787  = ~ \$786 ;
-  assign \$788  = \$785  & \$787 ;
-  assign \$signal  = \$784  & \$788 ;
-  assign \$789  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal  & \$790 ;
-  assign \$791  = ~ w_addrs_full[0];
-  assign \$792  = \$signal  & \$791 ;
+  assign \$786  = ~ w_addrs_full[1];
+  assign \$signal$127  = s_axil_awvalid & \$786 ;
+  assign \$787  = ~ w_datas_full[1];
+  assign \$signal$129  = s_axil_wvalid & \$787 ;
+  assign \$788  = w_addrs_full[0] | \$signal$127 ;
+  assign \$789  = w_datas_full[0] | \$signal$129 ;
+  assign \$790  = \$788  & \$789 ;
+  assign \$791  = ~ w_kinds_full[10];
+  assign \$792  = w_kinds_push & w_kinds_full[9];
   assign \$793  = ~ \$792 ;
-  assign w_addrs_push = \$signal$125  & \$793 ;
-  assign \$794  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal  & \$795 ;
-  assign \$796  = ~ w_datas_full[0];
-  assign \$797  = \$signal  & \$796 ;
-  assign \$798  = ~ \$797 ;
-  assign w_datas_push = \$signal$127  & \$798 ;
-  assign \$799  = ~ w_addrs_full[0];
-  assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$794  = \$791  & \$793 ;
+  assign \$signal$101  = \$790  & \$794 ;
+  assign \$795  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal$101  & \$796 ;
+  assign \$797  = ~ w_addrs_full[0];
+  assign \$798  = \$signal$101  & \$797 ;
+  assign \$799  = ~ \$798 ;
+  assign w_addrs_push = \$signal$127  & \$799 ;
   assign \$800  = ~ w_datas_full[0];
-  assign \$801  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign w_datas_pop = \$signal$101  & \$801 ;
   assign \$802  = ~ w_datas_full[0];
-  assign \$803  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$804  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$804 ;
-  assign \$805  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$805  ? 2'h2 : 2'h0;
+  assign \$803  = \$signal$101  & \$802 ;
+  assign \$804  = ~ \$803 ;
+  assign w_datas_push = \$signal$129  & \$804 ;
+  assign \$805  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$805 ;
+  assign \$806  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$806  ? 2'h2 : 2'h0;
   assign w_kinds_pop = w_fast_pop | w_slow_pop;
-  assign \$806  = ~ w_kinds_data0;
-  assign \$807  = w_kinds_full[0] & \$806 ;
-  assign \$808  = \$807  & w_fast_full[0];
-  assign w_fast_pop = \$808  & s_axil_bready;
-  assign \$809  = w_kinds_full[0] & w_kinds_data0;
-  assign \$810  = \$809  & w_slow_full[0];
-  assign w_slow_pop = \$810  & s_axil_bready;
+  assign \$807  = ~ w_kinds_data0;
+  assign \$808  = w_kinds_full[0] & \$807 ;
+  assign \$809  = \$808  & w_fast_full[0];
+  assign w_fast_pop = \$809  & s_axil_bready;
+  assign \$810  = w_kinds_full[0] & w_kinds_data0;
+  assign \$811  = \$810  & w_slow_full[0];
+  assign w_slow_pop = \$811  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$811 ;
+    r_kinds_data0 <= \$812 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$812 ;
+    r_kinds_full <= \$813 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$813 ;
+    r_kinds_data1 <= \$814 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$814 ;
+    r_kinds_data2 <= \$815 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$815 ;
+    r_kinds_data3 <= \$816 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$816 ;
+    r_kinds_data4 <= \$817 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$817 ;
+    r_kinds_data5 <= \$818 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$818 ;
+    r_kinds_data6 <= \$819 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$819 ;
+    r_kinds_data7 <= \$820 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$820 ;
+    r_kinds_data8 <= \$821 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$821 ;
+    r_kinds_data9 <= \$822 ;
   always @(posedge aclk_clk)
-    r_kinds_data10 <= \$822 ;
+    r_kinds_data10 <= \$823 ;
   always @(posedge aclk_clk)
-    r_fast_head <= \$823 ;
+    r_fast_head <= \$824 ;
   always @(posedge aclk_clk)
-    r_fast_rd <= \$824 ;
+    r_fast_rd <= \$825 ;
   always @(posedge aclk_clk)
-    r_fast_rd_next <= \$825 ;
+    r_fast_rd_next <= \$826 ;
   always @(posedge aclk_clk)
-    r_fast_wr <= \$826 ;
+    r_fast_wr <= \$827 ;
   always @(posedge aclk_clk)
-    r_fast_wr_next <= \$827 ;
+    r_fast_wr_next <= \$828 ;
   always @(posedge aclk_clk)
-    r_fast_held <= \$828 ;
+    r_fast_held <= \$829 ;
   always @(posedge aclk_clk)
-    r_fast_count <= \$829 ;
+    r_fast_count <= \$830 ;
   always @(posedge aclk_clk)
-    r_slow_head <= \$830 ;
+    r_slow_head <= \$831 ;
   always @(posedge aclk_clk)
-    r_slow_rd <= \$831 ;
+    r_slow_rd <= \$832 ;
   always @(posedge aclk_clk)
-    r_slow_rd_next <= \$832 ;
+    r_slow_rd_next <= \$833 ;
   always @(posedge aclk_clk)
-    r_slow_wr <= \$833 ;
+    r_slow_wr <= \$834 ;
   always @(posedge aclk_clk)
-    r_slow_wr_next <= \$834 ;
+    r_slow_wr_next <= \$835 ;
   always @(posedge aclk_clk)
-    r_slow_held <= \$835 ;
+    r_slow_held <= \$836 ;
   always @(posedge aclk_clk)
-    r_slow_count <= \$836 ;
+    r_slow_count <= \$837 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$837 ;
+    r_kinds_push <= \$838 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$838 ;
+    r_kinds_w_data <= \$839 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$839 ;
+    w_addrs_data0 <= \$840 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$840 ;
+    w_addrs_full <= \$841 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$841 ;
+    w_addrs_data1 <= \$842 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$842 ;
+    w_datas_data0 <= \$843 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$843 ;
+    w_datas_full <= \$844 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$844 ;
+    w_datas_data1 <= \$845 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$845 ;
+    w_kinds_data0 <= \$846 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$846 ;
+    w_kinds_full <= \$847 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$847 ;
+    w_kinds_data1 <= \$848 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$848 ;
+    w_kinds_data2 <= \$849 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$849 ;
+    w_kinds_data3 <= \$850 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$850 ;
+    w_kinds_data4 <= \$851 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$851 ;
+    w_kinds_data5 <= \$852 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$852 ;
+    w_kinds_data6 <= \$853 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$853 ;
+    w_kinds_data7 <= \$854 ;
   always @(posedge aclk_clk)
-    w_kinds_data10 <= \$854 ;
+    w_kinds_data8 <= \$855 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$855 ;
+    w_kinds_data9 <= \$856 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$856 ;
+    w_kinds_data10 <= \$857 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$857 ;
+    w_fast_data0 <= \$858 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$858 ;
+    w_fast_full <= \$859 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$859 ;
+    w_fast_data1 <= \$860 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$860 ;
+    w_fast_data2 <= \$861 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$861 ;
+    w_fast_data3 <= \$862 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$862 ;
+    w_fast_data4 <= \$863 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$863 ;
+    w_fast_data5 <= \$864 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$864 ;
+    w_fast_data6 <= \$865 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$865 ;
+    w_fast_data7 <= \$866 ;
   always @(posedge aclk_clk)
-    w_fast_data10 <= \$866 ;
+    w_fast_data8 <= \$867 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$867 ;
+    w_fast_data9 <= \$868 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$868 ;
+    w_fast_data10 <= \$869 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$869 ;
+    w_slow_data0 <= \$870 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$870 ;
+    w_slow_full <= \$871 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$871 ;
+    w_slow_data1 <= \$872 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$872 ;
+    w_slow_data2 <= \$873 ;
   always @(posedge aclk_clk)
-    w_slow_data5 <= \$873 ;
+    w_slow_data3 <= \$874 ;
   always @(posedge aclk_clk)
-    w_slow_data6 <= \$874 ;
+    w_slow_data4 <= \$875 ;
   always @(posedge aclk_clk)
-    w_slow_data7 <= \$875 ;
+    w_slow_data5 <= \$876 ;
   always @(posedge aclk_clk)
-    w_slow_data8 <= \$876 ;
+    w_slow_data6 <= \$877 ;
   always @(posedge aclk_clk)
-    w_slow_data9 <= \$877 ;
+    w_slow_data7 <= \$878 ;
   always @(posedge aclk_clk)
-    w_slow_data10 <= \$878 ;
+    w_slow_data8 <= \$879 ;
   always @(posedge aclk_clk)
-    w_kinds_push <= \$879 ;
+    w_slow_data9 <= \$880 ;
+  always @(posedge aclk_clk)
+    w_slow_data10 <= \$881 ;
+  always @(posedge aclk_clk)
+    w_kinds_push <= \$882 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -2619,638 +2672,655 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$115  = r_fast_count[0] & \$114 ;
   assign \$116  = r_fast_push & \$115 ;
   assign \$117  = ~ r_fast_pop;
-  assign \$118  = r_fast_count[0] & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = \$119  & r_fast_held[0];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$811  = \$3 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$812  = \$3 ;
     if (aclk_rst) begin
-      \$811  = 1'h0;
+      \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$812 [0] = \$8 ;
-    \$812 [1] = \$16 ;
-    \$812 [2] = \$24 ;
-    \$812 [3] = \$32 ;
-    \$812 [4] = \$40 ;
-    \$812 [5] = \$48 ;
-    \$812 [6] = \$56 ;
-    \$812 [7] = \$64 ;
-    \$812 [8] = \$72 ;
-    \$812 [9] = \$80 ;
-    \$812 [10] = \$88 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$813 [0] = \$8 ;
+    \$813 [1] = \$16 ;
+    \$813 [2] = \$24 ;
+    \$813 [3] = \$32 ;
+    \$813 [4] = \$40 ;
+    \$813 [5] = \$48 ;
+    \$813 [6] = \$56 ;
+    \$813 [7] = \$64 ;
+    \$813 [8] = \$72 ;
+    \$813 [9] = \$80 ;
+    \$813 [10] = \$88 ;
     if (aclk_rst) begin
-      \$812  = 11'h000;
+      \$813  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$813  = \$11 ;
-    if (aclk_rst) begin
-      \$813  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$814  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$814  = \$11 ;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$815  = \$27 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$815  = \$19 ;
     if (aclk_rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$816  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$816  = \$27 ;
     if (aclk_rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$817  = \$43 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$817  = \$35 ;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$818  = \$51 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$818  = \$43 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$819  = \$59 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$819  = \$51 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$820  = \$67 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$820  = \$59 ;
     if (aclk_rst) begin
       \$820  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$821  = \$75 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$821  = \$67 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$822  = \$83 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$822  = \$75 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$823  = r_fast_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$823  = \$83 ;
+    if (aclk_rst) begin
+      \$823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$824  = r_fast_head;
     if (\$91 ) begin
-      \$823  = \$92 ;
+      \$824  = \$92 ;
     end
     if (aclk_rst) begin
-      \$823  = 33'h000000000;
+      \$824  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$824  = r_fast_rd;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$825  = r_fast_rd;
     if (\$96 ) begin
-      \$824  = r_fast_rd_next;
+      \$825  = r_fast_rd_next;
     end
     if (aclk_rst) begin
-      \$824  = 4'h0;
+      \$825  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$825  = r_fast_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$826  = r_fast_rd_next;
     if (\$96 ) begin
-      \$825  = \$97 [3:0];
+      \$826  = \$97 [3:0];
     end
     if (aclk_rst) begin
-      \$825  = 4'h1;
+      \$826  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$826  = r_fast_wr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$827  = r_fast_wr;
     if (\$101 ) begin
-      \$826  = r_fast_wr_next;
+      \$827  = r_fast_wr_next;
     end
     if (aclk_rst) begin
-      \$826  = 4'h0;
+      \$827  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$827  = r_fast_wr_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$828  = r_fast_wr_next;
     if (\$101 ) begin
-      \$827  = \$102 [3:0];
+      \$828  = \$102 [3:0];
     end
     if (aclk_rst) begin
-      \$827  = 4'h1;
+      \$828  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$828 [0] = \$113 ;
-    \$828 [1] = \$124 ;
-    \$828 [2] = \$135 ;
-    \$828 [3] = \$146 ;
-    \$828 [4] = \$157 ;
-    \$828 [5] = \$168 ;
-    \$828 [6] = \$179 ;
-    \$828 [7] = \$190 ;
-    \$828 [8] = \$201 ;
-    \$828 [9] = \$212 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$829 [0] = \$113 ;
+    \$829 [1] = \$124 ;
+    \$829 [2] = \$135 ;
+    \$829 [3] = \$146 ;
+    \$829 [4] = \$157 ;
+    \$829 [5] = \$168 ;
+    \$829 [6] = \$179 ;
+    \$829 [7] = \$190 ;
+    \$829 [8] = \$201 ;
+    \$829 [9] = \$212 ;
     if (aclk_rst) begin
-      \$828  = 10'h000;
+      \$829  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$829 [0] = \$218 ;
-    \$829 [1] = \$224 ;
-    \$829 [2] = \$230 ;
-    \$829 [3] = \$236 ;
-    \$829 [4] = \$242 ;
-    \$829 [5] = \$248 ;
-    \$829 [6] = \$254 ;
-    \$829 [7] = \$260 ;
-    \$829 [8] = \$266 ;
-    \$829 [9] = \$272 ;
-    \$829 [10] = \$278 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$830 [0] = \$218 ;
+    \$830 [1] = \$224 ;
+    \$830 [2] = \$230 ;
+    \$830 [3] = \$236 ;
+    \$830 [4] = \$242 ;
+    \$830 [5] = \$248 ;
+    \$830 [6] = \$254 ;
+    \$830 [7] = \$260 ;
+    \$830 [8] = \$266 ;
+    \$830 [9] = \$272 ;
+    \$830 [10] = \$278 ;
     if (aclk_rst) begin
-      \$829  = 11'h000;
+      \$830  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$830  = r_slow_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$831  = r_slow_head;
     if (\$281 ) begin
-      \$830  = \$282 ;
+      \$831  = \$282 ;
     end
     if (aclk_rst) begin
-      \$830  = 32'd0;
+      \$831  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$831  = r_slow_rd;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$832  = r_slow_rd;
     if (\$286 ) begin
-      \$831  = r_slow_rd_next;
+      \$832  = r_slow_rd_next;
     end
     if (aclk_rst) begin
-      \$831  = 4'h0;
+      \$832  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$832  = r_slow_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$833  = r_slow_rd_next;
     if (\$286 ) begin
-      \$832  = \$287 [3:0];
+      \$833  = \$287 [3:0];
     end
     if (aclk_rst) begin
-      \$832  = 4'h1;
+      \$833  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$833  = r_slow_wr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$834  = r_slow_wr;
     if (\$291 ) begin
-      \$833  = r_slow_wr_next;
+      \$834  = r_slow_wr_next;
     end
     if (aclk_rst) begin
-      \$833  = 4'h0;
+      \$834  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$834  = r_slow_wr_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$835  = r_slow_wr_next;
     if (\$291 ) begin
-      \$834  = \$292 [3:0];
+      \$835  = \$292 [3:0];
     end
     if (aclk_rst) begin
-      \$834  = 4'h1;
+      \$835  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$835 [0] = \$303 ;
-    \$835 [1] = \$314 ;
-    \$835 [2] = \$325 ;
-    \$835 [3] = \$336 ;
-    \$835 [4] = \$347 ;
-    \$835 [5] = \$358 ;
-    \$835 [6] = \$369 ;
-    \$835 [7] = \$380 ;
-    \$835 [8] = \$391 ;
-    \$835 [9] = \$402 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$836 [0] = \$303 ;
+    \$836 [1] = \$314 ;
+    \$836 [2] = \$325 ;
+    \$836 [3] = \$336 ;
+    \$836 [4] = \$347 ;
+    \$836 [5] = \$358 ;
+    \$836 [6] = \$369 ;
+    \$836 [7] = \$380 ;
+    \$836 [8] = \$391 ;
+    \$836 [9] = \$402 ;
     if (aclk_rst) begin
-      \$835  = 10'h000;
+      \$836  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$836 [0] = \$408 ;
-    \$836 [1] = \$414 ;
-    \$836 [2] = \$420 ;
-    \$836 [3] = \$426 ;
-    \$836 [4] = \$432 ;
-    \$836 [5] = \$438 ;
-    \$836 [6] = \$444 ;
-    \$836 [7] = \$450 ;
-    \$836 [8] = \$456 ;
-    \$836 [9] = \$462 ;
-    \$836 [10] = \$468 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$837 [0] = \$408 ;
+    \$837 [1] = \$414 ;
+    \$837 [2] = \$420 ;
+    \$837 [3] = \$426 ;
+    \$837 [4] = \$432 ;
+    \$837 [5] = \$438 ;
+    \$837 [6] = \$444 ;
+    \$837 [7] = \$450 ;
+    \$837 [8] = \$456 ;
+    \$837 [9] = \$462 ;
+    \$837 [10] = \$468 ;
     if (aclk_rst) begin
-      \$836  = 11'h000;
+      \$837  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$837  = \$471 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$838  = \$signal$40 ;
     if (aclk_rst) begin
-      \$837  = 12'h000;
+      \$838  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$838 [0] = \$476 ;
-    \$838 [1] = \$484 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$839  = bus__r_slow;
     if (aclk_rst) begin
-      \$838  = 2'h0;
+      \$839  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$839  = \$479 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$840  = \$471 ;
     if (aclk_rst) begin
-      \$839  = 12'h000;
+      \$840  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$840  = \$487 ;
-    if (aclk_rst) begin
-      \$840  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$841 [0] = \$492 ;
-    \$841 [1] = \$500 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$841 [0] = \$476 ;
+    \$841 [1] = \$484 ;
     if (aclk_rst) begin
       \$841  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$842  = \$495 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$842  = \$479 ;
     if (aclk_rst) begin
-      \$842  = 36'h000000000;
+      \$842  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$843  = \$503 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$843  = \$487 ;
     if (aclk_rst) begin
-      \$843  = 1'h0;
+      \$843  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$844 [0] = \$508 ;
-    \$844 [1] = \$516 ;
-    \$844 [2] = \$524 ;
-    \$844 [3] = \$532 ;
-    \$844 [4] = \$540 ;
-    \$844 [5] = \$548 ;
-    \$844 [6] = \$556 ;
-    \$844 [7] = \$564 ;
-    \$844 [8] = \$572 ;
-    \$844 [9] = \$580 ;
-    \$844 [10] = \$588 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$844 [0] = \$492 ;
+    \$844 [1] = \$500 ;
     if (aclk_rst) begin
-      \$844  = 11'h000;
+      \$844  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$845  = \$511 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$845  = \$495 ;
     if (aclk_rst) begin
-      \$845  = 1'h0;
+      \$845  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$846  = \$519 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$846  = \$503 ;
     if (aclk_rst) begin
       \$846  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$847  = \$527 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$847 [0] = \$508 ;
+    \$847 [1] = \$516 ;
+    \$847 [2] = \$524 ;
+    \$847 [3] = \$532 ;
+    \$847 [4] = \$540 ;
+    \$847 [5] = \$548 ;
+    \$847 [6] = \$556 ;
+    \$847 [7] = \$564 ;
+    \$847 [8] = \$572 ;
+    \$847 [9] = \$580 ;
+    \$847 [10] = \$588 ;
     if (aclk_rst) begin
-      \$847  = 1'h0;
+      \$847  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$848  = \$535 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$848  = \$511 ;
     if (aclk_rst) begin
       \$848  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$849  = \$543 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$849  = \$519 ;
     if (aclk_rst) begin
       \$849  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$850  = \$551 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$850  = \$527 ;
     if (aclk_rst) begin
       \$850  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$851  = \$559 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$851  = \$535 ;
     if (aclk_rst) begin
       \$851  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$852  = \$567 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$852  = \$543 ;
     if (aclk_rst) begin
       \$852  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$853  = \$575 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$853  = \$551 ;
     if (aclk_rst) begin
       \$853  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$854  = \$583 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$854  = \$559 ;
     if (aclk_rst) begin
       \$854  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$855  = \$591 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$855  = \$567 ;
     if (aclk_rst) begin
       \$855  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$856 [0] = \$596 ;
-    \$856 [1] = \$604 ;
-    \$856 [2] = \$612 ;
-    \$856 [3] = \$620 ;
-    \$856 [4] = \$628 ;
-    \$856 [5] = \$636 ;
-    \$856 [6] = \$644 ;
-    \$856 [7] = \$652 ;
-    \$856 [8] = \$660 ;
-    \$856 [9] = \$668 ;
-    \$856 [10] = \$676 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$856  = \$575 ;
     if (aclk_rst) begin
-      \$856  = 11'h000;
+      \$856  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$857  = \$599 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$857  = \$583 ;
     if (aclk_rst) begin
       \$857  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$858  = \$607 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$858  = \$591 ;
     if (aclk_rst) begin
       \$858  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$859  = \$615 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$859 [0] = \$596 ;
+    \$859 [1] = \$604 ;
+    \$859 [2] = \$612 ;
+    \$859 [3] = \$620 ;
+    \$859 [4] = \$628 ;
+    \$859 [5] = \$636 ;
+    \$859 [6] = \$644 ;
+    \$859 [7] = \$652 ;
+    \$859 [8] = \$660 ;
+    \$859 [9] = \$668 ;
+    \$859 [10] = \$676 ;
     if (aclk_rst) begin
-      \$859  = 1'h0;
+      \$859  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$860  = \$623 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$860  = \$599 ;
     if (aclk_rst) begin
       \$860  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$861  = \$631 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$861  = \$607 ;
     if (aclk_rst) begin
       \$861  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$862  = \$639 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$862  = \$615 ;
     if (aclk_rst) begin
       \$862  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$863  = \$647 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$863  = \$623 ;
     if (aclk_rst) begin
       \$863  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$864  = \$655 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$864  = \$631 ;
     if (aclk_rst) begin
       \$864  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$865  = \$663 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$865  = \$639 ;
     if (aclk_rst) begin
       \$865  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$866  = \$671 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$866  = \$647 ;
     if (aclk_rst) begin
       \$866  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$867  = \$679 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$867  = \$655 ;
     if (aclk_rst) begin
       \$867  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$868 [0] = \$684 ;
-    \$868 [1] = \$692 ;
-    \$868 [2] = \$700 ;
-    \$868 [3] = \$708 ;
-    \$868 [4] = \$716 ;
-    \$868 [5] = \$724 ;
-    \$868 [6] = \$732 ;
-    \$868 [7] = \$740 ;
-    \$868 [8] = \$748 ;
-    \$868 [9] = \$756 ;
-    \$868 [10] = \$764 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$868  = \$663 ;
     if (aclk_rst) begin
-      \$868  = 11'h000;
+      \$868  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$869  = \$687 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$869  = \$671 ;
     if (aclk_rst) begin
       \$869  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$870  = \$695 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$870  = \$679 ;
     if (aclk_rst) begin
       \$870  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$871  = \$703 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$871 [0] = \$684 ;
+    \$871 [1] = \$692 ;
+    \$871 [2] = \$700 ;
+    \$871 [3] = \$708 ;
+    \$871 [4] = \$716 ;
+    \$871 [5] = \$724 ;
+    \$871 [6] = \$732 ;
+    \$871 [7] = \$740 ;
+    \$871 [8] = \$748 ;
+    \$871 [9] = \$756 ;
+    \$871 [10] = \$764 ;
     if (aclk_rst) begin
-      \$871  = 1'h0;
+      \$871  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$872  = \$711 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$872  = \$687 ;
     if (aclk_rst) begin
       \$872  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$873  = \$719 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$873  = \$695 ;
     if (aclk_rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$874  = \$727 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$874  = \$703 ;
     if (aclk_rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$875  = \$735 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$875  = \$711 ;
     if (aclk_rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$876  = \$743 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$876  = \$719 ;
     if (aclk_rst) begin
       \$876  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$877  = \$751 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$877  = \$727 ;
     if (aclk_rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$878  = \$759 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$878  = \$735 ;
     if (aclk_rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
-    \$879  = \$signal ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$879  = \$743 ;
     if (aclk_rst) begin
       \$879  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$880  = \$751 ;
+    if (aclk_rst) begin
+      \$880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$881  = \$759 ;
+    if (aclk_rst) begin
+      \$881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$882  = \$signal$101 ;
+    if (aclk_rst) begin
+      \$882  = 1'h0;
+    end
+  end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 , 11'h000, \port$4720$7  };
+  assign r_slow_w_data = { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 , 11'h000, \port$4471$7  };
+  assign \$signal  = r_kinds_push;
+  assign ar_slow = r_kinds_w_data;
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign read__addr = r_fast_rd;
   assign \$signature__addr  = r_fast_wr;
   assign \$signature__data  = { bus__r_err, bus__r_data };
-  assign \read__addr$102  = r_slow_rd;
-  assign \$signature__addr$103  = r_slow_wr;
-  assign \$signature__data$104  = { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 , 11'h000, \port$4720$7  };
-  assign \$signal$107  = r_kinds_push;
-  assign bus__r_req = r_kinds_push;
+  assign \read__addr$106  = r_slow_rd;
+  assign \$signature__addr$107  = r_slow_wr;
+  assign \$signature__data$108  = { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 , 11'h000, \port$4471$7  };
   assign s_axil_araddr = bus__r_addr;
-  assign bus__r_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 , 11'h000, \port$4720$7  };
+  assign bus__r_slow_data = { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 , 11'h000, \port$4471$7  };
   assign s_axil_awaddr = w_addrs_w_data;
+  assign bus__w_addr = w_addrs_w_data;
+  assign bus__w_addr_queued = w_addrs_data0;
+  assign bus__w_data = s_axil_wdata;
+  assign bus__w_strb = s_axil_wstrb;
+  assign bus__w_data_queued = w_datas_data0[31:0];
+  assign bus__w_strb_queued = w_datas_data0[35:32];
   assign bus__w_slow = w_kinds_w_data;
-  assign \$signal$139  = w_kinds_pop;
+  assign \$signal$146  = w_kinds_pop;
   assign bus__w_ack = w_fast_push;
   assign bus__w_err = w_fast_w_data;
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
-  assign bus__w_req = \$signal ;
-  assign bus__w_data = \$801 [31:0];
-  assign bus__w_strb = \$803 [35:32];
+  assign bus__r_req = \$signal$40 ;
+  assign bus__w_req = \$signal$101 ;
+  assign bus__w_addr_from_queue = w_addrs_full[0];
+  assign bus__w_beat_from_queue = w_datas_full[0];
   assign \$6  = r_kinds_push;
   assign \$81  = r_kinds_w_data;
   assign \$85  = \$84 ;
-  assign \$790  = w_addrs_full[0];
+  assign \$796  = w_addrs_full[0];
   assign \$474  = w_addrs_push;
   assign \$477  = w_addrs_w_data;
   assign \$481  = \$480 ;
-  assign \$795  = w_datas_full[0];
+  assign \$801  = w_datas_full[0];
   assign \$490  = w_datas_push;
   assign \$493  = { s_axil_wstrb, s_axil_wdata };
   assign \$497  = \$496 ;
@@ -3265,9 +3335,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$761  = \$760 ;
 endmodule
 
-module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$4306$52 , a7_valid
-, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
+module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
+, \port$4057$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$165  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire [3:0] \$100 ;
@@ -4483,12 +4553,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire \$998 ;
   wire [10:0] \$999 ;
   wire [7:0] \$signal ;
-  wire [7:0] \$signal$170 ;
-  wire \$signal$259 ;
-  wire \$signal$270 ;
-  wire \$signal$289 ;
-  wire [3:0] \$signal$327 ;
-  wire \$signal$479 ;
+  wire [7:0] \$signal$172 ;
+  wire \$signal$261 ;
+  wire \$signal$272 ;
+  wire \$signal$291 ;
+  wire [3:0] \$signal$329 ;
+  wire \$signal$481 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -4726,6 +4796,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire fetched_snap;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
+  input [1:0] flush_port_pool;
+  wire [1:0] flush_port_pool;
+  input flush_port_valid;
+  wire flush_port_valid;
   wire [2:0] flush_reg_select;
   input flush_src;
   wire flush_src;
@@ -4787,7 +4861,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$491 ;
+  wire [39:0] \grant_addr$493 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4809,13 +4883,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire [5:0] large_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
-  wire [5:0] \large_grant_addr$458 ;
+  wire [5:0] \large_grant_addr$460 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$460 ;
-  wire \large_grant_data$460.snap ;
-  wire [7:0] \large_grant_data$460.tag ;
+  wire [8:0] \large_grant_data$462 ;
+  wire \large_grant_data$462.snap ;
+  wire [7:0] \large_grant_data$462.tag ;
   wire \large_grant_data.snap ;
   wire [7:0] \large_grant_data.tag ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -4837,11 +4911,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   reg large_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
-  wire [5:0] \large_parity_addr$470 ;
+  wire [5:0] \large_parity_addr$472 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$472 ;
+  wire \large_parity_data$474 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   wire [5:0] large_parity_waddr;
@@ -4883,13 +4957,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire [6:0] medium_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
-  wire [6:0] \medium_grant_addr$431 ;
+  wire [6:0] \medium_grant_addr$433 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$433 ;
-  wire \medium_grant_data$433.snap ;
-  wire [7:0] \medium_grant_data$433.tag ;
+  wire [8:0] \medium_grant_data$435 ;
+  wire \medium_grant_data$435.snap ;
+  wire [7:0] \medium_grant_data$435.tag ;
   wire \medium_grant_data.snap ;
   wire [7:0] \medium_grant_data.tag ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -4911,11 +4985,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   reg medium_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
-  wire [6:0] \medium_parity_addr$443 ;
+  wire [6:0] \medium_parity_addr$445 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$445 ;
+  wire \medium_parity_data$447 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -4951,32 +5025,32 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_next_tag;
-  input [5:0] \port$4306$52 ;
-  wire [5:0] \port$4306$52 ;
+  input [5:0] \port$4057$52 ;
+  wire [5:0] \port$4057$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
-  wire [7:0] \r__addr$403 ;
+  wire [7:0] \r__addr$405 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$413 ;
   wire [7:0] \r__addr$415 ;
+  wire [7:0] \r__addr$417 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$422 ;
+  wire [7:0] \r__addr$424 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$428 ;
   wire [6:0] \r__addr$430 ;
+  wire [6:0] \r__addr$432 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$440 ;
   wire [6:0] \r__addr$442 ;
+  wire [6:0] \r__addr$444 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$449 ;
+  wire [6:0] \r__addr$451 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$455 ;
   wire [5:0] \r__addr$457 ;
+  wire [5:0] \r__addr$459 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$467 ;
   wire [5:0] \r__addr$469 ;
+  wire [5:0] \r__addr$471 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$476 ;
+  wire [5:0] \r__addr$478 ;
   wire [8:0] r__data;
   wire [8:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -5001,13 +5075,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   wire [7:0] small_fresh_slot;
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
-  wire [7:0] \small_grant_addr$404 ;
+  wire [7:0] \small_grant_addr$406 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$406 ;
-  wire \small_grant_data$406.snap ;
-  wire [7:0] \small_grant_data$406.tag ;
+  wire [8:0] \small_grant_data$408 ;
+  wire \small_grant_data$408.snap ;
+  wire [7:0] \small_grant_data$408.tag ;
   wire \small_grant_data.snap ;
   wire [7:0] \small_grant_data.tag ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -5029,11 +5103,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
-  wire [7:0] \small_parity_addr$416 ;
+  wire [7:0] \small_parity_addr$418 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$418 ;
+  wire \small_parity_data$420 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -5073,49 +5147,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$407 ;
+  wire [7:0] \w__addr$409 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$419 ;
+  wire [7:0] \w__addr$421 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$425 ;
-  wire [6:0] \w__addr$434 ;
+  wire [6:0] \w__addr$427 ;
+  wire [6:0] \w__addr$436 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$446 ;
+  wire [6:0] \w__addr$448 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$452 ;
-  wire [5:0] \w__addr$461 ;
+  wire [5:0] \w__addr$454 ;
+  wire [5:0] \w__addr$463 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$473 ;
+  wire [5:0] \w__addr$475 ;
   (* init = 9'h000 *)
   wire [8:0] w__data;
-  wire \w__data$411 ;
+  wire \w__data$413 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$421 ;
+  wire [16:0] \w__data$423 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$427 ;
-  wire \w__data$438 ;
+  wire [8:0] \w__data$429 ;
+  wire \w__data$440 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$448 ;
+  wire [15:0] \w__data$450 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$454 ;
-  wire \w__data$465 ;
+  wire [8:0] \w__data$456 ;
+  wire \w__data$467 ;
   (* init = 15'h0000 *)
-  wire [14:0] \w__data$475 ;
+  wire [14:0] \w__data$477 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$409 ;
+  wire \w__en$411 ;
   (* init = 1'h0 *)
-  wire \w__en$420 ;
+  wire \w__en$422 ;
   (* init = 1'h0 *)
-  wire \w__en$426 ;
-  wire \w__en$436 ;
+  wire \w__en$428 ;
+  wire \w__en$438 ;
   (* init = 1'h0 *)
-  wire \w__en$447 ;
+  wire \w__en$449 ;
   (* init = 1'h0 *)
-  wire \w__en$453 ;
-  wire \w__en$463 ;
+  wire \w__en$455 ;
+  wire \w__en$465 ;
   (* init = 1'h0 *)
-  wire \w__en$474 ;
+  wire \w__en$476 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -5159,8 +5233,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$463 )
-      large_parity[f4_slot[5:0]] <= \w__data$465 ;
+    if (\w__en$465 )
+      large_parity[f4_slot[5:0]] <= \w__data$467 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -5198,8 +5272,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$436 )
-      medium_parity[f4_slot[6:0]] <= \w__data$438 ;
+    if (\w__en$438 )
+      medium_parity[f4_slot[6:0]] <= \w__data$440 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
@@ -5237,8 +5311,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$409 )
-      small_parity[f4_slot] <= \w__data$411 ;
+    if (\w__en$411 )
+      small_parity[f4_slot] <= \w__data$413 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
@@ -5281,12 +5355,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$23  = a0_pool == 2'h2;
   assign \$24  = a0_valid & \$23 ;
   assign \$25  = \$24  & a0_fits[2];
-  assign \$26  = ! flush_pool;
-  assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4306$52 [3] : \$27 ;
-  assign \$29  = flush_pool == 1'h1;
-  assign \$30  = flush_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4306$52 [4] : \$30 ;
+  assign \$26  = ! flush_port_pool;
+  assign \$27  = flush_port_valid & \$26 ;
+  assign \$28  = flush_src ? \port$4057$52 [3] : \$27 ;
+  assign \$29  = flush_port_pool == 1'h1;
+  assign \$30  = flush_port_valid & \$29 ;
+  assign \$31  = flush_src ? \port$4057$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5416,19 +5490,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$173  = free_port_addr - 37'h1000004000;
   assign \$174  = ~ \$173 [40];
   assign \$176  = \$172  & \$175 ;
-  assign \$177  = free_src ? \port$4306$52 [0] : \$176 ;
+  assign \$177  = free_src ? \port$4057$52 [0] : \$176 ;
   assign \$178  = free_port_addr - 37'h1000010000;
   assign \$179  = ~ \$178 [40];
   assign \$180  = free_port_addr - 37'h1000020000;
   assign \$181  = ~ \$180 [40];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4306$52 [1] : \$183 ;
+  assign \$184  = free_src ? \port$4057$52 [1] : \$183 ;
   assign \$185  = free_port_addr - 37'h1000100000;
   assign \$186  = ~ \$185 [40];
   assign \$187  = free_port_addr - 37'h1000130000;
   assign \$188  = ~ \$187 [40];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4306$52 [2] : \$190 ;
+  assign \$191  = free_src ? \port$4057$52 [2] : \$190 ;
   assign \$192  = f0_addr[2:0] == f2_addr[2:0];
   assign \$193  = f0_addr[5:3] == f2_addr[5:3];
   assign \$194  = f0_addr[8:6] == f2_addr[8:6];
@@ -5562,7 +5636,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$324  = \$997 [11] ? a4_snap : a5_snap;
   assign \$325  = f2_same_third & f5_ok;
   assign \$326  = ~ \$997 [11];
-  assign \$327  = \$signal$259  & \$326 ;
+  assign \$327  = \$signal$261  & \$326 ;
   assign \$328  = ~ \$1001 [11];
   assign \$329  = \$327  & \$328 ;
   assign \$330  = f2_same_third & f5_ok;
@@ -5978,7 +6052,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$859  = { \$858 , \$856 , \$854 , \$852 , \$850 , \$848 , \$846  } + 7'h7f;
   assign \$860  = { \$859 [7], \$845 [7], \$831 [7], \$817 [7], \$803 [7], \$789 [7], \$775 [7], \$761 [7] } + 1'h1;
   assign \$861  = \$747  ? a3_older_next : \$860 [7:0];
-  assign \$signal$170  = \$746  ? a4_tag_next : \$861 ;
+  assign \$signal$172  = \$746  ? a4_tag_next : \$861 ;
   assign \$862  = a3_fwd_ok & a3_hit_a1;
   assign \$863  = a4_tag_next + 1'h1;
   assign \$864  = a3_fwd_ok & a3_older_hit;
@@ -6052,7 +6126,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$986  = a3_pool == 2'h2;
   assign large_grant_wen = \$985  & \$986 ;
   assign \$993  = ! f2_err;
-  assign \$signal$259  = f2_valid & \$993 ;
+  assign \$signal$261  = f2_valid & \$993 ;
   assign \$994  = a4_valid & a4_ok;
   assign \$995  = { \$994 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
   assign \$996  = ~ \$995 ;
@@ -6076,7 +6150,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$1013  = { 1'h0, \$1008  } & \$1012 ;
   assign \$1014  = ~ f4_prev_released;
   assign \$1015  = \$1014  & f4_rest_held;
-  assign \$signal$479  = f4_hit_a1 | \$1015 ;
+  assign \$signal$481  = f4_hit_a1 | \$1015 ;
   assign \$1016  = ~ f4_prev_released;
   assign \$1017  = f4_by_mem & f4_mem_ok;
   assign \$1018  = f4_by_mem & f4_mem_ok;
@@ -6087,12 +6161,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$1023  = \$1016  & \$1022 ;
   assign \release  = f4_by_a1 | \$1023 ;
   assign \$1024  = ~ f4_go;
-  assign \$1025  = ~ \$signal$479 ;
-  assign \$1026  = \$signal$479  ? 4'h7 : 4'h6;
+  assign \$1025  = ~ \$signal$481 ;
+  assign \$1026  = \$signal$481  ? 4'h7 : 4'h6;
   assign unreleased_err = f4_go ? \$1026  : f4_err;
-  assign \$signal$327  = \release  ? 4'h0 : unreleased_err;
+  assign \$signal$329  = \release  ? 4'h0 : unreleased_err;
   assign \$1027  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$411  = ~ \$1027 ;
+  assign \w__data$413  = ~ \$1027 ;
   assign \$1028  = ~ f4_prev_released;
   assign \$1029  = \$1028  & f4_by_older;
   assign \$1030  = f4_by_a1 | \$1029 ;
@@ -6100,7 +6174,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$1032  = ~ f4_prev_released;
   assign \$1033  = \$1032  & f4_by_mem_live[0];
   assign \$1034  = \$1033  & f4_mem_ok[0];
-  assign \w__en$409  = \$1031  | \$1034 ;
+  assign \w__en$411  = \$1031  | \$1034 ;
   assign \$1035  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$1036  = ~ \$1035 ;
   assign \$1037  = ~ f4_prev_released;
@@ -6113,7 +6187,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign small_queue_wen = \$1040  | \$1043 ;
   assign \$1044  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
   assign \$1045  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$438  = ~ \$1045 ;
+  assign \w__data$440  = ~ \$1045 ;
   assign \$1046  = ~ f4_prev_released;
   assign \$1047  = \$1046  & f4_by_older;
   assign \$1048  = f4_by_a1 | \$1047 ;
@@ -6121,7 +6195,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$1050  = ~ f4_prev_released;
   assign \$1051  = \$1050  & f4_by_mem_live[1];
   assign \$1052  = \$1051  & f4_mem_ok[1];
-  assign \w__en$436  = \$1049  | \$1052 ;
+  assign \w__en$438  = \$1049  | \$1052 ;
   assign \$1053  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$1054  = ~ \$1053 ;
   assign \$1055  = ~ f4_prev_released;
@@ -6134,7 +6208,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign medium_queue_wen = \$1058  | \$1061 ;
   assign \$1062  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
   assign \$1063  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$465  = ~ \$1063 ;
+  assign \w__data$467  = ~ \$1063 ;
   assign \$1064  = ~ f4_prev_released;
   assign \$1065  = \$1064  & f4_by_older;
   assign \$1066  = f4_by_a1 | \$1065 ;
@@ -6142,7 +6216,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$1068  = ~ f4_prev_released;
   assign \$1069  = \$1068  & f4_by_mem_live[2];
   assign \$1070  = \$1069  & f4_mem_ok[2];
-  assign \w__en$463  = \$1067  | \$1070 ;
+  assign \w__en$465  = \$1067  | \$1070 ;
   assign \$1071  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$1072  = ~ \$1071 ;
   assign \$1073  = ~ f4_prev_released;
@@ -6369,7 +6443,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   always @(posedge aclk_clk)
     a4_slot <= \$134 ;
   always @(posedge aclk_clk)
-    a4_tag <= \$signal$170 ;
+    a4_tag <= \$signal$172 ;
   always @(posedge aclk_clk)
     a4_tag_next <= \$980 [7:0];
   always @(posedge aclk_clk)
@@ -6655,7 +6729,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   always @(posedge aclk_clk)
     f5_ok <= \$1198 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$327 ;
+    f5_err <= \$signal$329 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -6797,196 +6871,196 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   always @(posedge aclk_clk)
     busy_36 <= \$1214 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1086  = small_grant_wen;
     if (aclk_rst) begin
       \$1086  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1087  = small_grant_w_addr;
     if (small_grant_wen) begin
       \$1087  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1088  = small_grant_w_data;
     if (small_grant_wen) begin
       \$1088  = small_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1089  = small_queue_wen;
     if (aclk_rst) begin
       \$1089  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1090  = small_queue_w_addr;
     if (small_queue_wen) begin
       \$1090  = small_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1091  = small_queue_w_data;
     if (small_queue_wen) begin
       \$1091  = small_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1092  = medium_grant_wen;
     if (aclk_rst) begin
       \$1092  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1093  = medium_grant_w_addr;
     if (medium_grant_wen) begin
       \$1093  = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1094  = medium_grant_w_data;
     if (medium_grant_wen) begin
       \$1094  = medium_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1095  = medium_queue_wen;
     if (aclk_rst) begin
       \$1095  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1096  = medium_queue_w_addr;
     if (medium_queue_wen) begin
       \$1096  = medium_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1097  = medium_queue_w_data;
     if (medium_queue_wen) begin
       \$1097  = medium_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1098  = large_grant_wen;
     if (aclk_rst) begin
       \$1098  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1099  = large_grant_w_addr;
     if (large_grant_wen) begin
       \$1099  = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1100  = large_grant_w_data;
     if (large_grant_wen) begin
       \$1100  = large_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1101  = large_queue_wen;
     if (aclk_rst) begin
       \$1101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1102  = large_queue_w_addr;
     if (large_queue_wen) begin
       \$1102  = large_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1103  = large_queue_w_data;
     if (large_queue_wen) begin
       \$1103  = large_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1104  = alloc_valid;
     if (aclk_rst) begin
       \$1104  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1105  = a0_valid;
     if (aclk_rst) begin
       \$1105  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1106  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
       \$1106  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1107  = flush_valid;
     if (aclk_rst) begin
       \$1107  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1108  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
       \$1108  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1109  = x0_valid;
     if (aclk_rst) begin
       \$1109  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1110  = x0_select;
     if (aclk_rst) begin
       \$1110  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1111  = x1_valid;
     if (aclk_rst) begin
       \$1111  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1112  = a1_valid;
     if (aclk_rst) begin
       \$1112  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1113  = small_seen;
     if (\$39 ) begin
       \$1113  = \$40 ;
@@ -6996,14 +7070,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1114  = small_seen;
     if (aclk_rst) begin
       \$1114  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1115  = small_fresh;
     if (small_take_fresh) begin
       \$1115  = \$41 ;
@@ -7015,7 +7089,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1116  = small_has_fresh;
     if (small_take_fresh) begin
       \$1116  = \$42 ;
@@ -7027,7 +7101,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1117  = small_head;
     if (small_pop) begin
       \$1117  = \$45 [7:0];
@@ -7040,7 +7114,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1118  = medium_seen;
     if (\$48 ) begin
       \$1118  = \$49 ;
@@ -7050,14 +7124,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1119  = medium_seen;
     if (aclk_rst) begin
       \$1119  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1120  = medium_fresh;
     if (medium_take_fresh) begin
       \$1120  = \$50 ;
@@ -7069,7 +7143,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1121  = medium_has_fresh;
     if (medium_take_fresh) begin
       \$1121  = \$51 ;
@@ -7081,7 +7155,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1122  = medium_head;
     if (medium_pop) begin
       \$1122  = \$54 [6:0];
@@ -7094,7 +7168,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1123  = large_seen;
     if (\$57 ) begin
       \$1123  = \$58 [5:0];
@@ -7104,14 +7178,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1124  = large_seen;
     if (aclk_rst) begin
       \$1124  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1125  = large_fresh;
     if (large_take_fresh) begin
       \$1125  = \$59 [5:0];
@@ -7123,7 +7197,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1126  = large_has_fresh;
     if (large_take_fresh) begin
       \$1126  = \$60 ;
@@ -7135,7 +7209,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1127  = large_head;
     if (large_pop) begin
       \$1127  = \$63 [5:0];
@@ -7148,336 +7222,336 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1128  = 1'h0;
     if (aclk_rst) begin
       \$1128  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1129  = a2_valid;
     if (aclk_rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1130  = a2_ring;
     if (aclk_rst) begin
       \$1130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1131  = a3_valid;
     if (aclk_rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1132  = a4_valid;
     if (aclk_rst) begin
       \$1132  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1133  = free_valid;
     if (aclk_rst) begin
       \$1133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1134  = f0_valid;
     if (aclk_rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1135  = \$192 ;
     if (aclk_rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1136  = \$193 ;
     if (aclk_rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1137  = \$194 ;
     if (aclk_rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1138  = \$195 ;
     if (aclk_rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1139  = \$196 ;
     if (aclk_rst) begin
       \$1139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1140  = \$197 ;
     if (aclk_rst) begin
       \$1140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1141  = \$198 ;
     if (aclk_rst) begin
       \$1141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1142  = \$199 ;
     if (aclk_rst) begin
       \$1142  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1143  = \$200 ;
     if (aclk_rst) begin
       \$1143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1144  = \$201 ;
     if (aclk_rst) begin
       \$1144  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1145  = \$202 ;
     if (aclk_rst) begin
       \$1145  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1146  = \$203 ;
     if (aclk_rst) begin
       \$1146  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1147  = \$204 ;
     if (aclk_rst) begin
       \$1147  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1148  = \$205 ;
     if (aclk_rst) begin
       \$1148  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1149  = \$206 ;
     if (aclk_rst) begin
       \$1149  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1150  = \$207 ;
     if (aclk_rst) begin
       \$1150  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1151  = \$208 ;
     if (aclk_rst) begin
       \$1151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1152  = \$209 ;
     if (aclk_rst) begin
       \$1152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1153  = \$210 ;
     if (aclk_rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1154  = \$211 ;
     if (aclk_rst) begin
       \$1154  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1155  = \$212 ;
     if (aclk_rst) begin
       \$1155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1156  = \$213 ;
     if (aclk_rst) begin
       \$1156  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1157  = \$214 ;
     if (aclk_rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1158  = \$215 ;
     if (aclk_rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1159  = \$216 ;
     if (aclk_rst) begin
       \$1159  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1160  = \$217 ;
     if (aclk_rst) begin
       \$1160  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1161  = \$218 ;
     if (aclk_rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1162  = \$219 ;
     if (aclk_rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1165  = f1_valid;
     if (aclk_rst) begin
       \$1165  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1166  = f2_valid;
     if (aclk_rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1167  = \$signal$259 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1167  = \$signal$261 ;
     if (aclk_rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1168  = \$332 ;
     if (aclk_rst) begin
       \$1168  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1169  = f3_valid;
     if (aclk_rst) begin
       \$1169  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1170  = f3_go;
     if (aclk_rst) begin
       \$1170  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1171  = \$432 ;
     if (aclk_rst) begin
       \$1171  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1172  = \$442 ;
     if (aclk_rst) begin
       \$1172  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1173  = \$447 ;
     if (aclk_rst) begin
       \$1173  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1174  = \$482 ;
     if (aclk_rst) begin
       \$1174  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1175  = \$486 ;
     if (aclk_rst) begin
       \$1175  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1176  = \$500 ;
     if (aclk_rst) begin
       \$1176  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1177  = small_queue_waddr;
     if (\$508 ) begin
       \$1177  = \$511 [7:0];
@@ -7487,7 +7561,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1178  = small_push;
     if (x1_select[0]) begin
       \$1178  = 1'h0;
@@ -7497,7 +7571,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1179  = small_pop;
     if (x1_select[0]) begin
       \$1179  = 1'h0;
@@ -7507,7 +7581,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1180  = \$515 [8:0];
     if (x1_select[0]) begin
       \$1180  = 9'h000;
@@ -7517,7 +7591,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1181  = small_at;
     if (\$518 ) begin
       \$1181 [0] = small_at[0];
@@ -7547,7 +7621,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1182  = small_nonempty;
     if (\$518 ) begin
       \$1182  = \$521 ;
@@ -7569,14 +7643,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1183  = \$548 ;
     if (aclk_rst) begin
       \$1183  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1184  = medium_queue_waddr;
     if (\$556 ) begin
       \$1184  = \$559 [6:0];
@@ -7586,7 +7660,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1185  = medium_push;
     if (x1_select[1]) begin
       \$1185  = 1'h0;
@@ -7596,7 +7670,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1186  = medium_pop;
     if (x1_select[1]) begin
       \$1186  = 1'h0;
@@ -7606,7 +7680,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1187  = \$563 [7:0];
     if (x1_select[1]) begin
       \$1187  = 8'h00;
@@ -7616,7 +7690,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1188  = medium_at;
     if (\$566 ) begin
       \$1188 [0] = medium_at[0];
@@ -7646,7 +7720,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1189  = medium_nonempty;
     if (\$566 ) begin
       \$1189  = \$569 ;
@@ -7668,14 +7742,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1190  = \$596 ;
     if (aclk_rst) begin
       \$1190  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1191  = large_queue_waddr;
     if (\$604 ) begin
       \$1191  = \$607 [5:0];
@@ -7685,7 +7759,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1192  = large_push;
     if (x1_select[2]) begin
       \$1192  = 1'h0;
@@ -7695,7 +7769,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1193  = large_pop;
     if (x1_select[2]) begin
       \$1193  = 1'h0;
@@ -7705,7 +7779,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1194  = \$611 [5:0];
     if (x1_select[2]) begin
       \$1194  = 6'h00;
@@ -7715,7 +7789,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1195  = large_at;
     if (\$614 ) begin
       \$1195 [0] = large_at[0];
@@ -7745,7 +7819,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1196  = large_nonempty;
     if (\$614 ) begin
       \$1196  = \$617 ;
@@ -7767,133 +7841,133 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1197  = f4_valid;
     if (aclk_rst) begin
       \$1197  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1198  = \release ;
     if (aclk_rst) begin
       \$1198  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1199  = a5_valid;
     if (aclk_rst) begin
       \$1199  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1200  = a6_valid;
     if (aclk_rst) begin
       \$1200  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1201  = f5_valid;
     if (aclk_rst) begin
       \$1201  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1202  = f6_valid;
     if (aclk_rst) begin
       \$1202  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1203  = x2_valid;
     if (aclk_rst) begin
       \$1203  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1204  = x3_valid;
     if (aclk_rst) begin
       \$1204  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1205  = x4_valid;
     if (aclk_rst) begin
       \$1205  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1206  = x5_valid;
     if (aclk_rst) begin
       \$1206  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1207  = x6_valid;
     if (aclk_rst) begin
       \$1207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1208  = \$653 ;
     if (aclk_rst) begin
       \$1208  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1209  = \$654 ;
     if (aclk_rst) begin
       \$1209  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1210  = \$655 ;
     if (aclk_rst) begin
       \$1210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1211  = \$656 ;
     if (aclk_rst) begin
       \$1211  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1212  = \$657 ;
     if (aclk_rst) begin
       \$1212  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1213  = \$658 ;
     if (aclk_rst) begin
       \$1213  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     \$1214  = \$659 ;
     if (aclk_rst) begin
       \$1214  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
@@ -7907,7 +7981,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign small_grant_waddr = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign medium_grant_waddr = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign large_grant_waddr = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign flush_reg_select = \port$4306$52 [5:3];
+  assign flush_reg_select = \port$4057$52 [5:3];
   assign small_fresh_slot = \$660 [7:0];
   assign small_tail = small_queue_waddr;
   assign medium_fresh_slot = \$666 [6:0];
@@ -7919,84 +7993,84 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \$signal  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign next_next_tag = \$980 [7:0];
   assign fetched_snap = \$745 [6];
-  assign free_reg_hit = \port$4306$52 [2:0];
-  assign \$signal$270  = \$997 [11];
+  assign free_reg_hit = \port$4057$52 [2:0];
+  assign \$signal$272  = \$997 [11];
   assign hit_a3 = \$1001 [11];
-  assign \$signal$289  = \$1005 [11];
+  assign \$signal$291  = \$1005 [11];
   assign f3_by_mem_base = \$1013 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
   assign w__data = small_grant_w_data;
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$403  = \$660 [7:0];
-  assign \small_grant_addr$404  = \$660 [7:0];
+  assign \r__addr$405  = \$660 [7:0];
+  assign \small_grant_addr$406  = \$660 [7:0];
   assign small_grant_data = small_grant_r0_b0;
-  assign \small_grant_data$406  = small_grant_r1_b0;
-  assign \w__addr$407  = f4_slot;
+  assign \small_grant_data$408  = small_grant_r1_b0;
+  assign \w__addr$409  = f4_slot;
   assign small_parity_waddr = f4_slot;
-  assign small_parity_wen = \w__en$409 ;
-  assign small_parity_wdata = \w__data$411 ;
-  assign \r__addr$413  = f1_small_slot;
+  assign small_parity_wen = \w__en$411 ;
+  assign small_parity_wdata = \w__data$413 ;
+  assign \r__addr$415  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$415  = \$660 [7:0];
-  assign \small_parity_addr$416  = \$660 [7:0];
+  assign \r__addr$417  = \$660 [7:0];
+  assign \small_parity_addr$418  = \$660 [7:0];
   assign small_parity_data = small_parity_r0_b0;
-  assign \small_parity_data$418  = small_parity_r1_b0;
-  assign \w__addr$419  = small_queue_w_addr;
-  assign \w__en$420  = small_queue_w_en;
-  assign \w__data$421  = small_queue_w_data;
-  assign \r__addr$422  = small_head;
+  assign \small_parity_data$420  = small_parity_r1_b0;
+  assign \w__addr$421  = small_queue_w_addr;
+  assign \w__en$422  = small_queue_w_en;
+  assign \w__data$423  = small_queue_w_data;
+  assign \r__addr$424  = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$425  = medium_grant_w_addr;
-  assign \w__en$426  = medium_grant_w_en;
-  assign \w__data$427  = medium_grant_w_data;
-  assign \r__addr$428  = f1_medium_slot;
+  assign \w__addr$427  = medium_grant_w_addr;
+  assign \w__en$428  = medium_grant_w_en;
+  assign \w__data$429  = medium_grant_w_data;
+  assign \r__addr$430  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$430  = \$666 [6:0];
-  assign \medium_grant_addr$431  = \$666 [6:0];
+  assign \r__addr$432  = \$666 [6:0];
+  assign \medium_grant_addr$433  = \$666 [6:0];
   assign medium_grant_data = medium_grant_r0_b0;
-  assign \medium_grant_data$433  = medium_grant_r1_b0;
-  assign \w__addr$434  = f4_slot[6:0];
+  assign \medium_grant_data$435  = medium_grant_r1_b0;
+  assign \w__addr$436  = f4_slot[6:0];
   assign medium_parity_waddr = f4_slot[6:0];
-  assign medium_parity_wen = \w__en$436 ;
-  assign medium_parity_wdata = \w__data$438 ;
-  assign \r__addr$440  = f1_medium_slot;
+  assign medium_parity_wen = \w__en$438 ;
+  assign medium_parity_wdata = \w__data$440 ;
+  assign \r__addr$442  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$442  = \$666 [6:0];
-  assign \medium_parity_addr$443  = \$666 [6:0];
+  assign \r__addr$444  = \$666 [6:0];
+  assign \medium_parity_addr$445  = \$666 [6:0];
   assign medium_parity_data = medium_parity_r0_b0;
-  assign \medium_parity_data$445  = medium_parity_r1_b0;
-  assign \w__addr$446  = medium_queue_w_addr;
-  assign \w__en$447  = medium_queue_w_en;
-  assign \w__data$448  = medium_queue_w_data;
-  assign \r__addr$449  = medium_head;
+  assign \medium_parity_data$447  = medium_parity_r1_b0;
+  assign \w__addr$448  = medium_queue_w_addr;
+  assign \w__en$449  = medium_queue_w_en;
+  assign \w__data$450  = medium_queue_w_data;
+  assign \r__addr$451  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$452  = large_grant_w_addr;
-  assign \w__en$453  = large_grant_w_en;
-  assign \w__data$454  = large_grant_w_data;
-  assign \r__addr$455  = f1_large_slot;
+  assign \w__addr$454  = large_grant_w_addr;
+  assign \w__en$455  = large_grant_w_en;
+  assign \w__data$456  = large_grant_w_data;
+  assign \r__addr$457  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$457  = large_fresh_slot;
-  assign \large_grant_addr$458  = large_fresh_slot;
+  assign \r__addr$459  = large_fresh_slot;
+  assign \large_grant_addr$460  = large_fresh_slot;
   assign large_grant_data = large_grant_r0_b0;
-  assign \large_grant_data$460  = large_grant_r1_b0;
-  assign \w__addr$461  = f4_slot[5:0];
+  assign \large_grant_data$462  = large_grant_r1_b0;
+  assign \w__addr$463  = f4_slot[5:0];
   assign large_parity_waddr = f4_slot[5:0];
-  assign large_parity_wen = \w__en$463 ;
-  assign large_parity_wdata = \w__data$465 ;
-  assign \r__addr$467  = f1_large_slot;
+  assign large_parity_wen = \w__en$465 ;
+  assign large_parity_wdata = \w__data$467 ;
+  assign \r__addr$469  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$469  = large_fresh_slot;
-  assign \large_parity_addr$470  = large_fresh_slot;
+  assign \r__addr$471  = large_fresh_slot;
+  assign \large_parity_addr$472  = large_fresh_slot;
   assign large_parity_data = large_parity_r0_b0;
-  assign \large_parity_data$472  = large_parity_r1_b0;
-  assign \w__addr$473  = large_queue_w_addr;
-  assign \w__en$474  = large_queue_w_en;
-  assign \w__data$475  = large_queue_w_data;
-  assign \r__addr$476  = large_head;
+  assign \large_parity_data$474  = large_parity_r1_b0;
+  assign \w__addr$475  = large_queue_w_addr;
+  assign \w__en$476  = large_queue_w_en;
+  assign \w__data$477  = large_queue_w_data;
+  assign \r__addr$478  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
   assign flushed_valid = x7_valid;
@@ -8009,7 +8083,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$491  = a7_payload[54:15];
+  assign \grant_addr$493  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -8063,22 +8137,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign \large_queue_r0_b0.tag  = large_queue_r0_b0[14:7];
   assign \small_grant_data.snap  = small_grant_r0_b0[0];
   assign \small_grant_data.tag  = small_grant_r0_b0[8:1];
-  assign \small_grant_data$406.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$406.tag  = small_grant_r1_b0[8:1];
+  assign \small_grant_data$408.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$408.tag  = small_grant_r1_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.tag  = small_queue_r0_b0[16:9];
   assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
   assign \medium_grant_data.tag  = medium_grant_r0_b0[8:1];
-  assign \medium_grant_data$433.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$433.tag  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data$435.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$435.tag  = medium_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.tag  = medium_queue_r0_b0[15:8];
   assign \large_grant_data.snap  = large_grant_r0_b0[0];
   assign \large_grant_data.tag  = large_grant_r0_b0[8:1];
-  assign \large_grant_data$460.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$460.tag  = large_grant_r1_b0[8:1];
+  assign \large_grant_data$462.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$462.tag  = large_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
@@ -8091,11 +8165,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign small_queue_wdata[16:9] = \$1044 ;
   assign small_queue_wdata[8] = \$1036 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = \$signal$170 ;
+  assign large_grant_wdata[8:1] = \$signal$172 ;
   assign large_grant_wdata[0] = \$745 [6];
-  assign medium_grant_wdata[8:1] = \$signal$170 ;
+  assign medium_grant_wdata[8:1] = \$signal$172 ;
   assign medium_grant_wdata[0] = \$745 [6];
-  assign small_grant_wdata[8:1] = \$signal$170 ;
+  assign small_grant_wdata[8:1] = \$signal$172 ;
   assign small_grant_wdata[0] = \$745 [6];
   assign \$1164 [2] = \$224 ;
   assign \$1164 [1] = \$222 ;
@@ -8319,10 +8393,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, aclk_rst, alloc_val
   assign { \$992 [36], \$992 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3578$0 , \port$3579$0 , \port$3581$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4306$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4720$0 , \port$4720$55 , rsp_freed_valid, \port$4726$0 , rsp_flushed_valid, \port$4741$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4773$0 , e1_exhausted, \port$5012$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5283$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3618$0 , \port$3619$0 , \port$3621$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4057$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4471$0 , \port$4471$55 , rsp_freed_valid, \port$4477$0 , rsp_flushed_valid, \port$4492$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4524$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4611$0 
+, bus__w_beat_from_queue, e1_exhausted, \port$4767$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5039$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$166  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [9:0] \$100 ;
@@ -8366,23 +8440,23 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
-  wire [3:0] \$1037 ;
-  wire [7:0] \$1038 ;
-  wire [7:0] \$1039 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
-  wire [15:0] \$1040 ;
+  wire \$1040 ;
   wire \$1041 ;
-  wire [5:0] \$1042 ;
-  wire [5:0] \$1043 ;
-  wire [6:0] \$1044 ;
-  wire [5:0] \$1045 ;
-  wire [5:0] \$1046 ;
-  wire [6:0] \$1047 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
   wire \$1048 ;
-  wire [5:0] \$1049 ;
+  wire \$1049 ;
   wire \$105 ;
-  wire [5:0] \$1050 ;
-  wire [6:0] \$1051 ;
+  wire \$1050 ;
+  wire \$1051 ;
   wire \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
@@ -8390,17 +8464,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1056 ;
   wire \$1057 ;
   wire \$1058 ;
-  wire [5:0] \$1059 ;
+  wire \$1059 ;
   wire \$106 ;
-  wire [5:0] \$1060 ;
-  wire [6:0] \$1061 ;
-  wire [5:0] \$1062 ;
-  wire [5:0] \$1063 ;
-  wire [6:0] \$1064 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
   wire \$1065 ;
-  wire [5:0] \$1066 ;
-  wire [5:0] \$1067 ;
-  wire [6:0] \$1068 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
   wire \$1069 ;
   wire \$107 ;
   wire \$1070 ;
@@ -8421,19 +8495,19 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1084 ;
   wire \$1085 ;
   wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
+  wire [11:0] \$1087 ;
+  wire [3:0] \$1088 ;
+  wire [11:0] \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
+  wire [7:0] \$1090 ;
+  wire [11:0] \$1091 ;
+  wire [7:0] \$1092 ;
+  wire [11:0] \$1093 ;
+  wire [15:0] \$1094 ;
+  wire [31:0] \$1095 ;
+  wire [3:0] \$1096 ;
   wire \$1097 ;
-  wire \$1098 ;
+  wire [3:0] \$1098 ;
   wire \$1099 ;
   wire [120:0] \$11 ;
   wire \$110 ;
@@ -8596,7 +8670,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
-  wire [8:0] \$1244 ;
+  wire \$1244 ;
   wire \$1245 ;
   wire \$1246 ;
   wire \$1247 ;
@@ -8626,7 +8700,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1269 ;
   wire [9:0] \$127 ;
   wire \$1270 ;
-  wire \$1271 ;
+  wire [8:0] \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
@@ -8641,7 +8715,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1282 ;
   wire \$1283 ;
   wire \$1284 ;
-  wire [5:0] \$1285 ;
+  wire \$1285 ;
   wire \$1286 ;
   wire \$1287 ;
   wire \$1288 ;
@@ -8650,7 +8724,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
-  wire [4:0] \$1293 ;
+  wire \$1293 ;
   wire \$1294 ;
   wire \$1295 ;
   wire \$1296 ;
@@ -8672,7 +8746,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [8:0] \$131 ;
   wire \$1310 ;
   wire \$1311 ;
-  wire \$1312 ;
+  wire [5:0] \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
   wire \$1315 ;
@@ -8681,1016 +8755,753 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1318 ;
   wire \$1319 ;
   wire \$132 ;
-  wire [1:0] \$1320 ;
+  wire [4:0] \$1320 ;
   wire \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
-  wire [1:0] \$1324 ;
+  wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
   wire \$1327 ;
   wire \$1328 ;
-  wire [2:0] \$1329 ;
+  wire \$1329 ;
   wire \$133 ;
   wire \$1330 ;
   wire \$1331 ;
   wire \$1332 ;
-  wire [120:0] \$1333 ;
-  wire [2:0] \$1334 ;
+  wire \$1333 ;
+  wire \$1334 ;
   wire \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
-  wire [120:0] \$1338 ;
-  wire [2:0] \$1339 ;
+  wire \$1338 ;
+  wire \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
-  wire [120:0] \$1343 ;
-  wire [2:0] \$1344 ;
+  wire \$1343 ;
+  wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
-  wire [120:0] \$1347 ;
-  wire [6:0] \$1348 ;
+  wire [1:0] \$1347 ;
+  wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
-  wire [6:0] \$1350 ;
-  wire \$1351 ;
-  wire [6:0] \$1352 ;
+  wire \$1350 ;
+  wire [1:0] \$1351 ;
+  wire \$1352 ;
   wire \$1353 ;
-  wire [6:0] \$1354 ;
+  wire \$1354 ;
   wire \$1355 ;
-  wire [6:0] \$1356 ;
+  wire [2:0] \$1356 ;
   wire \$1357 ;
-  wire [6:0] \$1358 ;
+  wire \$1358 ;
   wire \$1359 ;
   wire \$136 ;
-  wire [5:0] \$1360 ;
-  wire [5:0] \$1361 ;
+  wire [120:0] \$1360 ;
+  wire \$1361 ;
   wire \$1362 ;
   wire \$1363 ;
-  wire \$1364 ;
+  wire [2:0] \$1364 ;
   wire \$1365 ;
-  wire [4:0] \$1366 ;
+  wire \$1366 ;
   wire \$1367 ;
-  wire \$1368 ;
+  wire [120:0] \$1368 ;
   wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
-  wire \$1372 ;
+  wire [2:0] \$1372 ;
   wire \$1373 ;
   wire \$1374 ;
   wire \$1375 ;
-  wire \$1376 ;
+  wire [120:0] \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
   wire \$138 ;
-  wire \$1380 ;
+  wire [2:0] \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
-  wire \$1383 ;
+  wire [120:0] \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
   wire \$1386 ;
-  wire \$1387 ;
+  wire [6:0] \$1387 ;
   wire \$1388 ;
-  wire \$1389 ;
+  wire [6:0] \$1389 ;
   wire \$139 ;
   wire \$1390 ;
-  wire \$1391 ;
+  wire [6:0] \$1391 ;
   wire \$1392 ;
-  wire \$1393 ;
-  wire [31:0] \$1394 ;
-  wire [31:0] \$1395 ;
+  wire [6:0] \$1393 ;
+  wire \$1394 ;
+  wire [6:0] \$1395 ;
   wire \$1396 ;
-  wire \$1397 ;
+  wire [6:0] \$1397 ;
   wire \$1398 ;
-  wire \$1399 ;
+  wire [5:0] \$1399 ;
   wire [2:0] \$14 ;
   wire \$140 ;
-  wire \$1400 ;
+  wire [5:0] \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
-  wire [3:0] \$1403 ;
+  wire \$1403 ;
   wire \$1404 ;
-  wire \$1405 ;
+  wire [4:0] \$1405 ;
   wire \$1406 ;
-  wire [3:0] \$1407 ;
+  wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
   wire \$141 ;
   wire \$1410 ;
-  wire [3:0] \$1411 ;
+  wire \$1411 ;
   wire \$1412 ;
   wire \$1413 ;
   wire \$1414 ;
-  wire [3:0] \$1415 ;
+  wire \$1415 ;
   wire \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
-  wire [3:0] \$1419 ;
+  wire \$1419 ;
   wire \$142 ;
   wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
-  wire [3:0] \$1423 ;
+  wire \$1423 ;
   wire \$1424 ;
   wire \$1425 ;
   wire \$1426 ;
-  wire [3:0] \$1427 ;
+  wire \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
   wire [32:0] \$143 ;
   wire \$1430 ;
-  wire [3:0] \$1431 ;
+  wire \$1431 ;
   wire \$1432 ;
-  wire \$1433 ;
-  wire \$1434 ;
-  wire [3:0] \$1435 ;
-  wire \$1436 ;
-  wire \$1437 ;
-  wire \$1438 ;
-  wire [3:0] \$1439 ;
+  wire [31:0] \$1433 ;
+  wire [31:0] \$1434 ;
+  wire \$1435 ;
+  wire [5:0] \$1436 ;
+  wire [5:0] \$1437 ;
+  wire [6:0] \$1438 ;
+  wire [5:0] \$1439 ;
   wire [32:0] \$144 ;
-  wire \$1440 ;
-  wire \$1441 ;
-  wire \$1442 ;
-  wire [3:0] \$1443 ;
-  wire \$1444 ;
-  wire \$1445 ;
-  wire \$1446 ;
-  wire [3:0] \$1447 ;
-  wire \$1448 ;
-  wire \$1449 ;
+  wire [5:0] \$1440 ;
+  wire [6:0] \$1441 ;
+  wire [5:0] \$1442 ;
+  wire [5:0] \$1443 ;
+  wire [6:0] \$1444 ;
+  wire [5:0] \$1445 ;
+  wire [5:0] \$1446 ;
+  wire [6:0] \$1447 ;
+  wire [5:0] \$1448 ;
+  wire [5:0] \$1449 ;
   wire [32:0] \$145 ;
-  wire \$1450 ;
-  wire [3:0] \$1451 ;
-  wire \$1452 ;
-  wire \$1453 ;
-  wire \$1454 ;
-  wire [3:0] \$1455 ;
-  wire \$1456 ;
+  wire [6:0] \$1450 ;
+  wire [5:0] \$1451 ;
+  wire [5:0] \$1452 ;
+  wire [6:0] \$1453 ;
+  wire [20:0] \$1454 ;
+  wire \$1455 ;
+  wire [20:0] \$1456 ;
   wire \$1457 ;
-  wire \$1458 ;
-  wire [3:0] \$1459 ;
+  wire [20:0] \$1458 ;
+  wire \$1459 ;
   wire [32:0] \$146 ;
-  wire \$1460 ;
+  wire [20:0] \$1460 ;
   wire \$1461 ;
-  wire \$1462 ;
-  wire [3:0] \$1463 ;
-  wire \$1464 ;
+  wire [20:0] \$1462 ;
+  wire \$1463 ;
+  wire [20:0] \$1464 ;
   wire \$1465 ;
   wire \$1466 ;
-  wire [3:0] \$1467 ;
+  wire \$1467 ;
   wire \$1468 ;
   wire \$1469 ;
   wire [17:0] \$147 ;
   wire \$1470 ;
-  wire [3:0] \$1471 ;
-  wire \$1472 ;
+  wire \$1471 ;
+  wire [3:0] \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
-  wire [3:0] \$1475 ;
-  wire \$1476 ;
+  wire \$1475 ;
+  wire [3:0] \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
-  wire [3:0] \$1479 ;
+  wire \$1479 ;
   wire \$148 ;
-  wire \$1480 ;
+  wire [3:0] \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
-  wire [3:0] \$1483 ;
-  wire \$1484 ;
+  wire \$1483 ;
+  wire [3:0] \$1484 ;
   wire \$1485 ;
   wire \$1486 ;
-  wire [3:0] \$1487 ;
-  wire \$1488 ;
+  wire \$1487 ;
+  wire [3:0] \$1488 ;
   wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
-  wire [3:0] \$1491 ;
-  wire \$1492 ;
+  wire \$1491 ;
+  wire [3:0] \$1492 ;
   wire \$1493 ;
   wire \$1494 ;
-  wire [3:0] \$1495 ;
-  wire \$1496 ;
+  wire \$1495 ;
+  wire [3:0] \$1496 ;
   wire \$1497 ;
   wire \$1498 ;
-  wire [3:0] \$1499 ;
+  wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$1500 ;
+  wire [3:0] \$1500 ;
   wire \$1501 ;
   wire \$1502 ;
-  wire [3:0] \$1503 ;
-  wire \$1504 ;
+  wire \$1503 ;
+  wire [3:0] \$1504 ;
   wire \$1505 ;
   wire \$1506 ;
-  wire [3:0] \$1507 ;
-  wire \$1508 ;
+  wire \$1507 ;
+  wire [3:0] \$1508 ;
   wire \$1509 ;
   wire \$151 ;
   wire \$1510 ;
-  wire [3:0] \$1511 ;
-  wire \$1512 ;
+  wire \$1511 ;
+  wire [3:0] \$1512 ;
   wire \$1513 ;
   wire \$1514 ;
-  wire [3:0] \$1515 ;
-  wire \$1516 ;
+  wire \$1515 ;
+  wire [3:0] \$1516 ;
   wire \$1517 ;
   wire \$1518 ;
-  wire [3:0] \$1519 ;
+  wire \$1519 ;
   wire \$152 ;
-  wire \$1520 ;
+  wire [3:0] \$1520 ;
   wire \$1521 ;
   wire \$1522 ;
-  wire [3:0] \$1523 ;
-  wire \$1524 ;
+  wire \$1523 ;
+  wire [3:0] \$1524 ;
   wire \$1525 ;
   wire \$1526 ;
-  wire [3:0] \$1527 ;
-  wire \$1528 ;
+  wire \$1527 ;
+  wire [3:0] \$1528 ;
   wire \$1529 ;
   wire \$153 ;
   wire \$1530 ;
-  wire [3:0] \$1531 ;
-  wire \$1532 ;
+  wire \$1531 ;
+  wire [3:0] \$1532 ;
   wire \$1533 ;
   wire \$1534 ;
-  wire [3:0] \$1535 ;
-  wire \$1536 ;
+  wire \$1535 ;
+  wire [3:0] \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
-  wire [3:0] \$1539 ;
+  wire \$1539 ;
   wire \$154 ;
-  wire \$1540 ;
+  wire [3:0] \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
-  wire [3:0] \$1543 ;
-  wire \$1544 ;
+  wire \$1543 ;
+  wire [3:0] \$1544 ;
   wire \$1545 ;
   wire \$1546 ;
-  wire [3:0] \$1547 ;
-  wire \$1548 ;
+  wire \$1547 ;
+  wire [3:0] \$1548 ;
   wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
-  wire [3:0] \$1551 ;
-  wire \$1552 ;
+  wire \$1551 ;
+  wire [3:0] \$1552 ;
   wire \$1553 ;
   wire \$1554 ;
-  wire [3:0] \$1555 ;
-  wire \$1556 ;
+  wire \$1555 ;
+  wire [3:0] \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
-  wire [3:0] \$1559 ;
+  wire \$1559 ;
   wire [5:0] \$156 ;
-  wire \$1560 ;
+  wire [3:0] \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
-  wire \$1564 ;
+  wire [3:0] \$1564 ;
   wire \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
-  wire \$1568 ;
+  wire [3:0] \$1568 ;
   wire \$1569 ;
   wire [5:0] \$157 ;
   wire \$1570 ;
   wire \$1571 ;
-  wire \$1572 ;
+  wire [3:0] \$1572 ;
   wire \$1573 ;
   wire \$1574 ;
   wire \$1575 ;
-  wire \$1576 ;
+  wire [3:0] \$1576 ;
   wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
   wire [7:0] \$158 ;
-  wire \$1580 ;
+  wire [3:0] \$1580 ;
   wire \$1581 ;
-  wire [3:0] \$1582 ;
+  wire \$1582 ;
   wire \$1583 ;
-  wire \$1584 ;
+  wire [3:0] \$1584 ;
   wire \$1585 ;
-  wire [3:0] \$1586 ;
+  wire \$1586 ;
   wire \$1587 ;
-  wire \$1588 ;
+  wire [3:0] \$1588 ;
   wire \$1589 ;
   wire [7:0] \$159 ;
-  wire [3:0] \$1590 ;
+  wire \$1590 ;
   wire \$1591 ;
-  wire \$1592 ;
+  wire [3:0] \$1592 ;
   wire \$1593 ;
-  wire [3:0] \$1594 ;
+  wire \$1594 ;
   wire \$1595 ;
-  wire \$1596 ;
+  wire [3:0] \$1596 ;
   wire \$1597 ;
-  wire [3:0] \$1598 ;
+  wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$1600 ;
+  wire [3:0] \$1600 ;
   wire \$1601 ;
-  wire [3:0] \$1602 ;
+  wire \$1602 ;
   wire \$1603 ;
-  wire \$1604 ;
+  wire [3:0] \$1604 ;
   wire \$1605 ;
-  wire [3:0] \$1606 ;
+  wire \$1606 ;
   wire \$1607 ;
-  wire \$1608 ;
+  wire [3:0] \$1608 ;
   wire \$1609 ;
   wire \$161 ;
-  wire [3:0] \$1610 ;
+  wire \$1610 ;
   wire \$1611 ;
-  wire \$1612 ;
+  wire [3:0] \$1612 ;
   wire \$1613 ;
-  wire [3:0] \$1614 ;
+  wire \$1614 ;
   wire \$1615 ;
-  wire \$1616 ;
+  wire [3:0] \$1616 ;
   wire \$1617 ;
-  wire [3:0] \$1618 ;
+  wire \$1618 ;
   wire \$1619 ;
   wire [6:0] \$162 ;
-  wire \$1620 ;
+  wire [3:0] \$1620 ;
   wire \$1621 ;
-  wire [3:0] \$1622 ;
+  wire \$1622 ;
   wire \$1623 ;
-  wire \$1624 ;
+  wire [3:0] \$1624 ;
   wire \$1625 ;
-  wire [3:0] \$1626 ;
+  wire \$1626 ;
   wire \$1627 ;
-  wire \$1628 ;
+  wire [3:0] \$1628 ;
   wire \$1629 ;
   wire \$163 ;
-  wire [3:0] \$1630 ;
+  wire \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
   wire \$1633 ;
-  wire [3:0] \$1634 ;
+  wire \$1634 ;
   wire \$1635 ;
   wire \$1636 ;
   wire \$1637 ;
-  wire [3:0] \$1638 ;
+  wire \$1638 ;
   wire \$1639 ;
   wire \$164 ;
   wire \$1640 ;
   wire \$1641 ;
-  wire [3:0] \$1642 ;
+  wire \$1642 ;
   wire \$1643 ;
   wire \$1644 ;
   wire \$1645 ;
-  wire [3:0] \$1646 ;
+  wire \$1646 ;
   wire \$1647 ;
   wire \$1648 ;
   wire \$1649 ;
   wire \$165 ;
-  wire [3:0] \$1650 ;
+  wire \$1650 ;
   wire \$1651 ;
   wire \$1652 ;
-  wire \$1653 ;
-  wire [3:0] \$1654 ;
+  wire [3:0] \$1653 ;
+  wire \$1654 ;
   wire \$1655 ;
   wire \$1656 ;
-  wire \$1657 ;
-  wire [3:0] \$1658 ;
+  wire [3:0] \$1657 ;
+  wire \$1658 ;
   wire \$1659 ;
   wire \$166 ;
   wire \$1660 ;
-  wire \$1661 ;
-  wire [3:0] \$1662 ;
+  wire [3:0] \$1661 ;
+  wire \$1662 ;
   wire \$1663 ;
   wire \$1664 ;
-  wire \$1665 ;
-  wire [3:0] \$1666 ;
+  wire [3:0] \$1665 ;
+  wire \$1666 ;
   wire \$1667 ;
   wire \$1668 ;
-  wire \$1669 ;
+  wire [3:0] \$1669 ;
   wire \$167 ;
-  wire [3:0] \$1670 ;
+  wire \$1670 ;
   wire \$1671 ;
   wire \$1672 ;
-  wire \$1673 ;
-  wire [3:0] \$1674 ;
+  wire [3:0] \$1673 ;
+  wire \$1674 ;
   wire \$1675 ;
   wire \$1676 ;
-  wire \$1677 ;
-  wire [3:0] \$1678 ;
+  wire [3:0] \$1677 ;
+  wire \$1678 ;
   wire \$1679 ;
   wire \$168 ;
   wire \$1680 ;
-  wire \$1681 ;
-  wire [3:0] \$1682 ;
+  wire [3:0] \$1681 ;
+  wire \$1682 ;
   wire \$1683 ;
   wire \$1684 ;
-  wire \$1685 ;
-  wire [3:0] \$1686 ;
+  wire [3:0] \$1685 ;
+  wire \$1686 ;
   wire \$1687 ;
   wire \$1688 ;
-  wire \$1689 ;
+  wire [3:0] \$1689 ;
   wire \$169 ;
-  wire [3:0] \$1690 ;
+  wire \$1690 ;
   wire \$1691 ;
   wire \$1692 ;
-  wire \$1693 ;
-  wire [3:0] \$1694 ;
+  wire [3:0] \$1693 ;
+  wire \$1694 ;
   wire \$1695 ;
   wire \$1696 ;
-  wire \$1697 ;
-  wire [3:0] \$1698 ;
+  wire [3:0] \$1697 ;
+  wire \$1698 ;
   wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
   wire \$1700 ;
-  wire \$1701 ;
-  wire [3:0] \$1702 ;
+  wire [3:0] \$1701 ;
+  wire \$1702 ;
   wire \$1703 ;
   wire \$1704 ;
-  wire \$1705 ;
-  wire [3:0] \$1706 ;
+  wire [3:0] \$1705 ;
+  wire \$1706 ;
   wire \$1707 ;
   wire \$1708 ;
-  wire \$1709 ;
+  wire [3:0] \$1709 ;
   wire \$171 ;
-  wire [3:0] \$1710 ;
+  wire \$1710 ;
   wire \$1711 ;
   wire \$1712 ;
-  wire \$1713 ;
-  wire [3:0] \$1714 ;
+  wire [3:0] \$1713 ;
+  wire \$1714 ;
   wire \$1715 ;
   wire \$1716 ;
-  wire \$1717 ;
-  wire [3:0] \$1718 ;
+  wire [3:0] \$1717 ;
+  wire \$1718 ;
   wire \$1719 ;
   wire \$172 ;
   wire \$1720 ;
-  wire \$1721 ;
-  wire [3:0] \$1722 ;
+  wire [3:0] \$1721 ;
+  wire \$1722 ;
   wire \$1723 ;
   wire \$1724 ;
-  wire \$1725 ;
-  wire [3:0] \$1726 ;
+  wire [3:0] \$1725 ;
+  wire \$1726 ;
   wire \$1727 ;
   wire \$1728 ;
-  wire \$1729 ;
+  wire [3:0] \$1729 ;
   wire \$173 ;
-  wire [3:0] \$1730 ;
+  wire \$1730 ;
   wire \$1731 ;
   wire \$1732 ;
-  wire \$1733 ;
-  wire [3:0] \$1734 ;
+  wire [3:0] \$1733 ;
+  wire \$1734 ;
   wire \$1735 ;
   wire \$1736 ;
-  wire \$1737 ;
-  wire [3:0] \$1738 ;
+  wire [3:0] \$1737 ;
+  wire \$1738 ;
   wire \$1739 ;
   wire [32:0] \$174 ;
   wire \$1740 ;
-  wire \$1741 ;
-  wire [57:0] \$1742 ;
+  wire [3:0] \$1741 ;
+  wire \$1742 ;
   wire \$1743 ;
   wire \$1744 ;
-  wire \$1745 ;
+  wire [3:0] \$1745 ;
   wire \$1746 ;
   wire \$1747 ;
   wire \$1748 ;
-  wire \$1749 ;
+  wire [3:0] \$1749 ;
   wire [32:0] \$175 ;
   wire \$1750 ;
-  wire [3:0] \$1751 ;
+  wire \$1751 ;
   wire \$1752 ;
-  wire \$1753 ;
+  wire [3:0] \$1753 ;
   wire \$1754 ;
-  wire [3:0] \$1755 ;
+  wire \$1755 ;
   wire \$1756 ;
-  wire \$1757 ;
+  wire [3:0] \$1757 ;
   wire \$1758 ;
-  wire [3:0] \$1759 ;
+  wire \$1759 ;
   wire [32:0] \$176 ;
   wire \$1760 ;
-  wire \$1761 ;
+  wire [3:0] \$1761 ;
   wire \$1762 ;
-  wire [3:0] \$1763 ;
+  wire \$1763 ;
   wire \$1764 ;
-  wire \$1765 ;
+  wire [3:0] \$1765 ;
   wire \$1766 ;
-  wire [3:0] \$1767 ;
+  wire \$1767 ;
   wire \$1768 ;
-  wire \$1769 ;
+  wire [3:0] \$1769 ;
   wire [32:0] \$177 ;
   wire \$1770 ;
-  wire [3:0] \$1771 ;
+  wire \$1771 ;
   wire \$1772 ;
-  wire \$1773 ;
+  wire [3:0] \$1773 ;
   wire \$1774 ;
-  wire [3:0] \$1775 ;
+  wire \$1775 ;
   wire \$1776 ;
-  wire \$1777 ;
+  wire [3:0] \$1777 ;
   wire \$1778 ;
-  wire [3:0] \$1779 ;
+  wire \$1779 ;
   wire \$178 ;
   wire \$1780 ;
-  wire \$1781 ;
+  wire [3:0] \$1781 ;
   wire \$1782 ;
-  wire [3:0] \$1783 ;
+  wire \$1783 ;
   wire \$1784 ;
-  wire \$1785 ;
+  wire [3:0] \$1785 ;
   wire \$1786 ;
-  wire [3:0] \$1787 ;
+  wire \$1787 ;
   wire \$1788 ;
-  wire \$1789 ;
+  wire [3:0] \$1789 ;
   wire \$179 ;
   wire \$1790 ;
-  wire [3:0] \$1791 ;
+  wire \$1791 ;
   wire \$1792 ;
-  wire \$1793 ;
+  wire [3:0] \$1793 ;
   wire \$1794 ;
-  wire [3:0] \$1795 ;
+  wire \$1795 ;
   wire \$1796 ;
-  wire \$1797 ;
+  wire [3:0] \$1797 ;
   wire \$1798 ;
-  wire [3:0] \$1799 ;
+  wire \$1799 ;
   wire \$18 ;
   wire \$180 ;
   wire \$1800 ;
-  wire \$1801 ;
+  wire [3:0] \$1801 ;
   wire \$1802 ;
-  wire [3:0] \$1803 ;
+  wire \$1803 ;
   wire \$1804 ;
-  wire \$1805 ;
+  wire [3:0] \$1805 ;
   wire \$1806 ;
-  wire [3:0] \$1807 ;
+  wire \$1807 ;
   wire \$1808 ;
-  wire \$1809 ;
+  wire [3:0] \$1809 ;
   wire \$181 ;
   wire \$1810 ;
-  wire [3:0] \$1811 ;
+  wire \$1811 ;
   wire \$1812 ;
-  wire \$1813 ;
+  wire [57:0] \$1813 ;
   wire \$1814 ;
-  wire [3:0] \$1815 ;
+  wire \$1815 ;
   wire \$1816 ;
   wire \$1817 ;
   wire \$1818 ;
-  wire [3:0] \$1819 ;
+  wire \$1819 ;
   wire \$182 ;
   wire \$1820 ;
-  wire \$1821 ;
-  wire \$1822 ;
-  wire [3:0] \$1823 ;
-  wire \$1824 ;
-  wire \$1825 ;
-  wire \$1826 ;
-  wire [3:0] \$1827 ;
-  wire \$1828 ;
-  wire \$1829 ;
+  reg [31:0] \$1821 ;
+  reg \$1822 ;
+  reg \$1823 ;
+  reg [120:0] \$1824 ;
+  reg [120:0] \$1825 ;
+  reg [120:0] \$1826 ;
+  reg [1:0] \$1827 ;
+  reg \$1828 ;
+  reg \$1829 ;
   wire \$183 ;
-  wire \$1830 ;
-  wire [3:0] \$1831 ;
-  wire \$1832 ;
-  wire \$1833 ;
-  wire \$1834 ;
-  wire [3:0] \$1835 ;
-  wire \$1836 ;
-  wire \$1837 ;
-  wire \$1838 ;
-  wire [3:0] \$1839 ;
+  reg \$1830 ;
+  reg \$1831 ;
+  reg \$1832 ;
+  reg \$1833 ;
+  reg \$1834 ;
+  reg \$1835 ;
+  reg \$1836 ;
+  reg \$1837 ;
+  reg \$1838 ;
+  reg \$1839 ;
   wire \$184 ;
-  wire \$1840 ;
-  wire \$1841 ;
-  wire \$1842 ;
-  wire [3:0] \$1843 ;
-  wire \$1844 ;
-  wire \$1845 ;
-  wire \$1846 ;
-  wire [3:0] \$1847 ;
-  wire \$1848 ;
-  wire \$1849 ;
+  reg \$1840 ;
+  reg \$1841 ;
+  reg \$1842 ;
+  reg \$1843 ;
+  reg \$1844 ;
+  reg \$1845 ;
+  reg \$1846 ;
+  reg [4:0] \$1847 ;
+  reg [4:0] \$1848 ;
+  reg [31:0] \$1849 ;
   wire \$185 ;
-  wire \$1850 ;
-  wire [3:0] \$1851 ;
-  wire \$1852 ;
-  wire \$1853 ;
-  wire \$1854 ;
-  wire [3:0] \$1855 ;
-  wire \$1856 ;
-  wire \$1857 ;
-  wire \$1858 ;
-  wire [3:0] \$1859 ;
+  reg [1:0] \$1850 ;
+  reg [31:0] \$1851 ;
+  reg [2:0] \$1852 ;
+  reg [2:0] \$1853 ;
+  reg [4:0] \$1854 ;
+  reg \$1855 ;
+  reg [1:0] \$1856 ;
+  reg [120:0] \$1857 ;
+  reg [4:0] \$1858 ;
+  reg [17:0] \$1859 ;
   wire \$186 ;
-  wire \$1860 ;
-  wire \$1861 ;
-  wire \$1862 ;
-  wire [3:0] \$1863 ;
-  wire \$1864 ;
-  wire \$1865 ;
-  wire \$1866 ;
-  wire [3:0] \$1867 ;
-  wire \$1868 ;
-  wire \$1869 ;
+  reg \$1860 ;
+  reg \$1861 ;
+  reg \$1862 ;
+  reg [8:0] \$1863 ;
+  reg [8:0] \$1864 ;
+  reg \$1865 ;
+  reg \$1866 ;
+  reg [8:0] \$1867 ;
+  reg [31:0] \$1868 ;
+  reg [31:0] \$1869 ;
   wire \$187 ;
-  wire \$1870 ;
-  wire [3:0] \$1871 ;
-  wire \$1872 ;
-  wire \$1873 ;
-  wire \$1874 ;
-  wire [3:0] \$1875 ;
-  wire \$1876 ;
-  wire \$1877 ;
-  wire \$1878 ;
-  wire [3:0] \$1879 ;
+  reg [31:0] \$1870 ;
+  reg [31:0] \$1871 ;
+  reg [17:0] \$1872 ;
+  reg \$1873 ;
+  reg \$1874 ;
+  reg \$1875 ;
+  reg [7:0] \$1876 ;
+  reg [7:0] \$1877 ;
+  reg \$1878 ;
+  reg \$1879 ;
   wire [15:0] \$188 ;
-  wire \$1880 ;
-  wire \$1881 ;
-  wire \$1882 ;
-  wire [3:0] \$1883 ;
-  wire \$1884 ;
-  wire \$1885 ;
-  wire \$1886 ;
-  wire [3:0] \$1887 ;
-  wire \$1888 ;
-  wire \$1889 ;
+  reg [7:0] \$1880 ;
+  reg [31:0] \$1881 ;
+  reg [31:0] \$1882 ;
+  reg [31:0] \$1883 ;
+  reg [31:0] \$1884 ;
+  reg [17:0] \$1885 ;
+  reg \$1886 ;
+  reg \$1887 ;
+  reg \$1888 ;
+  reg [5:0] \$1889 ;
   wire \$189 ;
-  wire \$1890 ;
-  wire [3:0] \$1891 ;
-  wire \$1892 ;
-  wire \$1893 ;
-  wire \$1894 ;
-  wire [3:0] \$1895 ;
-  wire \$1896 ;
-  wire \$1897 ;
-  wire \$1898 ;
-  wire [3:0] \$1899 ;
+  reg [5:0] \$1890 ;
+  reg \$1891 ;
+  reg \$1892 ;
+  reg [5:0] \$1893 ;
+  reg [31:0] \$1894 ;
+  reg [31:0] \$1895 ;
+  reg [31:0] \$1896 ;
+  reg [31:0] \$1897 ;
+  reg \$1898 ;
+  reg [15:0] \$1899 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$1900 ;
-  wire \$1901 ;
-  wire \$1902 ;
-  wire [3:0] \$1903 ;
-  wire \$1904 ;
-  wire \$1905 ;
-  wire \$1906 ;
-  wire [3:0] \$1907 ;
-  wire \$1908 ;
-  wire \$1909 ;
+  reg [3:0] \$1900 ;
+  reg [3:0] \$1901 ;
+  reg [3:0] \$1902 ;
+  reg [3:0] \$1903 ;
+  reg [9:0] \$1904 ;
+  reg [10:0] \$1905 ;
+  reg \$1906 ;
+  reg \$1907 ;
+  reg [15:0] \$1908 ;
+  reg [1:0] \$1909 ;
   wire \$191 ;
-  wire \$1910 ;
-  wire [57:0] \$1911 ;
-  wire \$1912 ;
-  wire \$1913 ;
-  wire \$1914 ;
-  wire [3:0] \$1915 ;
-  wire \$1916 ;
-  wire \$1917 ;
-  wire \$1918 ;
-  wire [3:0] \$1919 ;
+  reg [13:0] \$1910 ;
+  reg \$1911 ;
+  reg [31:0] \$1912 ;
+  reg [3:0] \$1913 ;
+  reg [31:0] \$1914 ;
+  reg [31:0] \$1915 ;
+  reg [31:0] \$1916 ;
+  reg \$1917 ;
+  reg [1:0] \$1918 ;
+  reg [2:0] \$1919 ;
   wire \$192 ;
-  wire \$1920 ;
-  wire \$1921 ;
-  wire \$1922 ;
-  wire [3:0] \$1923 ;
-  wire \$1924 ;
-  wire \$1925 ;
-  wire \$1926 ;
-  wire [3:0] \$1927 ;
-  wire \$1928 ;
-  wire \$1929 ;
+  reg [2:0] \$1920 ;
+  reg [7:0] \$1921 ;
+  reg [39:0] \$1922 ;
+  reg [39:0] \$1923 ;
+  reg [39:0] \$1924 ;
+  reg [57:0] \$1925 ;
+  reg [3:0] \$1926 ;
+  reg [3:0] \$1927 ;
+  reg [3:0] \$1928 ;
+  reg [3:0] \$1929 ;
   wire [4:0] \$193 ;
-  wire \$1930 ;
-  wire [3:0] \$1931 ;
-  wire \$1932 ;
-  wire \$1933 ;
-  wire \$1934 ;
-  wire [3:0] \$1935 ;
-  wire \$1936 ;
-  wire \$1937 ;
-  wire \$1938 ;
-  wire [3:0] \$1939 ;
+  reg [9:0] \$1930 ;
+  reg [10:0] \$1931 ;
+  reg \$1932 ;
+  reg [3:0] \$1933 ;
+  reg [7:0] \$1934 ;
+  reg [7:0] \$1935 ;
+  reg [15:0] \$1936 ;
+  reg \$1937 ;
+  reg [31:0] \$1938 ;
+  reg \$1939 ;
   wire \$194 ;
-  wire \$1940 ;
-  wire \$1941 ;
-  wire \$1942 ;
-  wire [3:0] \$1943 ;
-  wire \$1944 ;
-  wire \$1945 ;
-  wire \$1946 ;
-  wire [3:0] \$1947 ;
-  wire \$1948 ;
-  wire \$1949 ;
+  reg [3:0] \$1940 ;
+  reg \$1941 ;
+  reg \$1942 ;
+  reg [3:0] \$1943 ;
+  reg [31:0] \$1944 ;
+  reg \$1945 ;
+  reg \$1946 ;
+  reg \$1947 ;
+  reg \$1948 ;
+  reg \$1949 ;
   wire \$195 ;
-  wire \$1950 ;
-  wire [3:0] \$1951 ;
-  wire \$1952 ;
-  wire \$1953 ;
-  wire \$1954 ;
-  wire [3:0] \$1955 ;
-  wire \$1956 ;
-  wire \$1957 ;
-  wire \$1958 ;
-  wire [3:0] \$1959 ;
+  reg \$1950 ;
+  reg \$1951 ;
+  reg \$1952 ;
+  reg \$1953 ;
+  reg \$1954 ;
+  reg \$1955 ;
+  reg \$1956 ;
+  reg \$1957 ;
+  reg \$1958 ;
+  reg \$1959 ;
   wire \$196 ;
-  wire \$1960 ;
-  wire \$1961 ;
-  wire \$1962 ;
-  wire [3:0] \$1963 ;
-  wire \$1964 ;
-  wire \$1965 ;
-  wire \$1966 ;
-  wire [3:0] \$1967 ;
-  wire \$1968 ;
-  wire \$1969 ;
+  reg \$1960 ;
+  reg \$1961 ;
+  reg [4:0] \$1962 ;
+  reg [4:0] \$1963 ;
+  reg [16:0] \$1964 ;
+  reg [16:0] \$1965 ;
+  reg [16:0] \$1966 ;
   wire \$197 ;
-  wire \$1970 ;
-  wire [3:0] \$1971 ;
-  wire \$1972 ;
-  wire \$1973 ;
-  wire \$1974 ;
-  wire [3:0] \$1975 ;
-  wire \$1976 ;
-  wire \$1977 ;
-  wire \$1978 ;
-  wire [3:0] \$1979 ;
   wire [4:0] \$198 ;
-  wire \$1980 ;
-  wire \$1981 ;
-  wire \$1982 ;
-  wire [3:0] \$1983 ;
-  wire \$1984 ;
-  wire \$1985 ;
-  wire \$1986 ;
-  wire [3:0] \$1987 ;
-  wire \$1988 ;
-  wire \$1989 ;
   wire \$199 ;
-  wire \$1990 ;
-  wire [3:0] \$1991 ;
-  wire \$1992 ;
-  wire \$1993 ;
-  wire \$1994 ;
-  wire [3:0] \$1995 ;
-  wire \$1996 ;
-  wire \$1997 ;
-  wire \$1998 ;
-  wire [3:0] \$1999 ;
   wire [7:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire \$2000 ;
-  wire \$2001 ;
-  wire \$2002 ;
-  wire [3:0] \$2003 ;
-  wire \$2004 ;
-  wire \$2005 ;
-  wire \$2006 ;
-  wire [3:0] \$2007 ;
-  wire \$2008 ;
-  wire \$2009 ;
   wire \$201 ;
-  wire \$2010 ;
-  wire [3:0] \$2011 ;
-  wire \$2012 ;
-  wire \$2013 ;
-  wire \$2014 ;
-  wire [3:0] \$2015 ;
-  wire \$2016 ;
-  wire \$2017 ;
-  wire \$2018 ;
-  wire [3:0] \$2019 ;
   wire \$202 ;
-  wire \$2020 ;
-  wire \$2021 ;
-  wire \$2022 ;
-  wire [3:0] \$2023 ;
-  wire \$2024 ;
-  wire \$2025 ;
-  wire \$2026 ;
-  wire [3:0] \$2027 ;
-  wire \$2028 ;
-  wire \$2029 ;
   wire \$203 ;
-  wire \$2030 ;
-  wire [3:0] \$2031 ;
-  wire \$2032 ;
-  wire \$2033 ;
-  wire \$2034 ;
-  wire [3:0] \$2035 ;
-  wire \$2036 ;
-  wire \$2037 ;
-  wire \$2038 ;
-  wire [3:0] \$2039 ;
   wire \$204 ;
-  wire \$2040 ;
-  wire \$2041 ;
-  wire \$2042 ;
-  wire [3:0] \$2043 ;
-  wire \$2044 ;
-  wire \$2045 ;
-  wire \$2046 ;
-  wire [3:0] \$2047 ;
-  wire \$2048 ;
-  wire \$2049 ;
   wire \$205 ;
-  wire \$2050 ;
-  wire [3:0] \$2051 ;
-  wire \$2052 ;
-  wire \$2053 ;
-  wire \$2054 ;
-  wire [3:0] \$2055 ;
-  wire \$2056 ;
-  wire \$2057 ;
-  wire \$2058 ;
-  wire [3:0] \$2059 ;
   wire \$206 ;
-  wire \$2060 ;
-  wire \$2061 ;
-  wire \$2062 ;
-  wire [3:0] \$2063 ;
-  wire \$2064 ;
-  wire \$2065 ;
-  wire \$2066 ;
-  wire [3:0] \$2067 ;
-  wire \$2068 ;
-  wire \$2069 ;
   wire \$207 ;
-  wire \$2070 ;
-  wire [3:0] \$2071 ;
-  wire \$2072 ;
-  wire \$2073 ;
-  wire \$2074 ;
-  wire [57:0] \$2075 ;
-  wire \$2076 ;
-  wire \$2077 ;
-  wire \$2078 ;
-  wire \$2079 ;
   wire \$208 ;
-  wire \$2080 ;
-  wire \$2081 ;
-  wire \$2082 ;
-  reg [31:0] \$2083 ;
-  reg \$2084 ;
-  reg \$2085 ;
-  reg [120:0] \$2086 ;
-  reg [120:0] \$2087 ;
-  reg [120:0] \$2088 ;
-  reg [1:0] \$2089 ;
   wire \$209 ;
-  reg \$2090 ;
-  reg \$2091 ;
-  reg \$2092 ;
-  reg \$2093 ;
-  reg \$2094 ;
-  reg \$2095 ;
-  reg \$2096 ;
-  reg \$2097 ;
-  reg \$2098 ;
-  reg \$2099 ;
   wire \$21 ;
   wire \$210 ;
-  reg \$2100 ;
-  reg \$2101 ;
-  reg \$2102 ;
-  reg \$2103 ;
-  reg \$2104 ;
-  reg \$2105 ;
-  reg \$2106 ;
-  reg \$2107 ;
-  reg \$2108 ;
-  reg [4:0] \$2109 ;
   wire \$211 ;
-  reg [3:0] \$2110 ;
-  reg [31:0] \$2111 ;
-  reg [1:0] \$2112 ;
-  reg [31:0] \$2113 ;
-  reg [1:0] \$2114 ;
-  reg [1:0] \$2115 ;
-  reg [3:0] \$2116 ;
-  reg \$2117 ;
-  reg [1:0] \$2118 ;
-  reg [120:0] \$2119 ;
   wire \$212 ;
-  reg [4:0] \$2120 ;
-  reg [17:0] \$2121 ;
-  reg \$2122 ;
-  reg \$2123 ;
-  reg \$2124 ;
-  reg [8:0] \$2125 ;
-  reg [8:0] \$2126 ;
-  reg \$2127 ;
-  reg \$2128 ;
-  reg [8:0] \$2129 ;
   wire \$213 ;
-  reg [31:0] \$2130 ;
-  reg [31:0] \$2131 ;
-  reg [31:0] \$2132 ;
-  reg [31:0] \$2133 ;
-  reg [17:0] \$2134 ;
-  reg \$2135 ;
-  reg \$2136 ;
-  reg \$2137 ;
-  reg [7:0] \$2138 ;
-  reg [7:0] \$2139 ;
   wire \$214 ;
-  reg \$2140 ;
-  reg \$2141 ;
-  reg [7:0] \$2142 ;
-  reg [31:0] \$2143 ;
-  reg [31:0] \$2144 ;
-  reg [31:0] \$2145 ;
-  reg [31:0] \$2146 ;
-  reg [17:0] \$2147 ;
-  reg \$2148 ;
-  reg \$2149 ;
   wire \$215 ;
-  reg \$2150 ;
-  reg [5:0] \$2151 ;
-  reg [5:0] \$2152 ;
-  reg \$2153 ;
-  reg \$2154 ;
-  reg [5:0] \$2155 ;
-  reg [31:0] \$2156 ;
-  reg [31:0] \$2157 ;
-  reg [31:0] \$2158 ;
-  reg [31:0] \$2159 ;
   wire \$216 ;
-  reg \$2160 ;
-  reg [15:0] \$2161 ;
-  reg [3:0] \$2162 ;
-  reg [3:0] \$2163 ;
-  reg [3:0] \$2164 ;
-  reg [3:0] \$2165 ;
-  reg [9:0] \$2166 ;
-  reg [10:0] \$2167 ;
-  reg \$2168 ;
-  reg \$2169 ;
   wire \$217 ;
-  reg [15:0] \$2170 ;
-  reg [1:0] \$2171 ;
-  reg [13:0] \$2172 ;
-  reg \$2173 ;
-  reg [31:0] \$2174 ;
-  reg [3:0] \$2175 ;
-  reg [31:0] \$2176 ;
-  reg [31:0] \$2177 ;
-  reg [31:0] \$2178 ;
-  reg \$2179 ;
   wire \$218 ;
-  reg \$2180 ;
-  reg [1:0] \$2181 ;
-  reg [2:0] \$2182 ;
-  reg [2:0] \$2183 ;
-  reg [7:0] \$2184 ;
-  reg [39:0] \$2185 ;
-  reg [39:0] \$2186 ;
-  reg [39:0] \$2187 ;
-  reg [57:0] \$2188 ;
-  reg [3:0] \$2189 ;
   wire \$219 ;
-  reg [3:0] \$2190 ;
-  reg [3:0] \$2191 ;
-  reg [3:0] \$2192 ;
-  reg [9:0] \$2193 ;
-  reg [10:0] \$2194 ;
-  reg \$2195 ;
-  reg [3:0] \$2196 ;
-  reg [7:0] \$2197 ;
-  reg [7:0] \$2198 ;
-  reg [15:0] \$2199 ;
   wire \$22 ;
   wire \$220 ;
-  reg \$2200 ;
-  reg [31:0] \$2201 ;
-  reg \$2202 ;
-  reg [3:0] \$2203 ;
-  reg \$2204 ;
-  reg \$2205 ;
-  reg [3:0] \$2206 ;
-  reg [31:0] \$2207 ;
-  reg \$2208 ;
-  reg \$2209 ;
   wire \$221 ;
-  reg \$2210 ;
-  reg \$2211 ;
-  reg \$2212 ;
-  reg \$2213 ;
-  reg \$2214 ;
-  reg \$2215 ;
-  reg \$2216 ;
-  reg \$2217 ;
-  reg \$2218 ;
-  reg \$2219 ;
   wire \$222 ;
-  reg \$2220 ;
-  reg \$2221 ;
-  reg \$2222 ;
-  reg \$2223 ;
-  reg \$2224 ;
-  reg [4:0] \$2225 ;
-  reg [4:0] \$2226 ;
-  reg [16:0] \$2227 ;
-  reg [16:0] \$2228 ;
-  reg [16:0] \$2229 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
@@ -10164,7 +9975,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$647 ;
   wire [31:0] \$648 ;
   wire [31:0] \$649 ;
-  wire [4:0] \$65 ;
+  wire [5:0] \$65 ;
   wire [31:0] \$650 ;
   wire [31:0] \$651 ;
   wire [31:0] \$652 ;
@@ -10175,7 +9986,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$657 ;
   wire [31:0] \$658 ;
   wire [31:0] \$659 ;
-  wire [4:0] \$66 ;
+  wire [5:0] \$66 ;
   wire [31:0] \$660 ;
   wire [31:0] \$661 ;
   wire [31:0] \$662 ;
@@ -10186,7 +9997,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$667 ;
   wire [31:0] \$668 ;
   wire [31:0] \$669 ;
-  wire [4:0] \$67 ;
+  wire [5:0] \$67 ;
   wire [31:0] \$670 ;
   wire [16:0] \$671 ;
   wire [31:0] \$672 ;
@@ -10197,7 +10008,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire [3:0] \$68 ;
+  wire [4:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
@@ -10208,7 +10019,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$687 ;
   wire \$688 ;
   wire [31:0] \$689 ;
-  wire [3:0] \$69 ;
+  wire [4:0] \$69 ;
   wire [31:0] \$690 ;
   wire [31:0] \$691 ;
   wire [31:0] \$692 ;
@@ -10220,7 +10031,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$698 ;
   wire [7:0] \$699 ;
   wire [120:0] \$7 ;
-  wire [3:0] \$70 ;
+  wire [4:0] \$70 ;
   wire [31:0] \$700 ;
   wire [31:0] \$701 ;
   wire [31:0] \$702 ;
@@ -10275,7 +10086,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$747 ;
   wire [31:0] \$748 ;
   wire [31:0] \$749 ;
-  wire [2:0] \$75 ;
+  wire [3:0] \$75 ;
   wire [31:0] \$750 ;
   wire [31:0] \$751 ;
   wire [31:0] \$752 ;
@@ -10286,7 +10097,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [16:0] \$757 ;
   wire [31:0] \$758 ;
   wire [31:0] \$759 ;
-  wire [4:0] \$76 ;
+  wire [5:0] \$76 ;
   wire [31:0] \$760 ;
   wire \$761 ;
   wire \$762 ;
@@ -10303,154 +10114,154 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
-  wire \$775 ;
-  wire [5:0] \$776 ;
-  wire [5:0] \$777 ;
-  wire [6:0] \$778 ;
+  wire [3:0] \$775 ;
+  wire \$776 ;
+  wire [11:0] \$777 ;
+  wire [5:0] \$778 ;
   wire [5:0] \$779 ;
   wire [120:0] \$78 ;
-  wire [5:0] \$780 ;
-  wire [6:0] \$781 ;
-  wire \$782 ;
+  wire [6:0] \$780 ;
+  wire [11:0] \$781 ;
+  wire [5:0] \$782 ;
   wire [5:0] \$783 ;
-  wire [5:0] \$784 ;
-  wire [6:0] \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
+  wire [6:0] \$784 ;
+  wire \$785 ;
+  wire [11:0] \$786 ;
+  wire [5:0] \$787 ;
+  wire [5:0] \$788 ;
+  wire [6:0] \$789 ;
   wire [120:0] \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire [5:0] \$792 ;
-  wire [5:0] \$793 ;
-  wire [6:0] \$794 ;
-  wire [5:0] \$795 ;
-  wire [5:0] \$796 ;
-  wire [6:0] \$797 ;
-  wire \$798 ;
+  wire [11:0] \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire [3:0] \$796 ;
+  wire \$797 ;
+  wire [11:0] \$798 ;
   wire [5:0] \$799 ;
   wire \$8 ;
   wire [120:0] \$80 ;
   wire [5:0] \$800 ;
   wire [6:0] \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
+  wire [11:0] \$802 ;
+  wire [5:0] \$803 ;
+  wire [5:0] \$804 ;
+  wire [6:0] \$805 ;
   wire \$806 ;
-  wire [6:0] \$807 ;
+  wire [11:0] \$807 ;
   wire [5:0] \$808 ;
   wire [5:0] \$809 ;
   wire [120:0] \$81 ;
   wire [6:0] \$810 ;
-  wire [5:0] \$811 ;
-  wire [5:0] \$812 ;
-  wire [6:0] \$813 ;
-  wire [5:0] \$814 ;
-  wire [5:0] \$815 ;
-  wire [6:0] \$816 ;
-  wire [5:0] \$817 ;
-  wire [5:0] \$818 ;
-  wire [6:0] \$819 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire [11:0] \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire [3:0] \$817 ;
+  wire \$818 ;
+  wire [11:0] \$819 ;
   wire [4:0] \$82 ;
-  wire [20:0] \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
+  wire [5:0] \$820 ;
+  wire [5:0] \$821 ;
+  wire [6:0] \$822 ;
+  wire [11:0] \$823 ;
   wire [5:0] \$824 ;
   wire [5:0] \$825 ;
   wire [6:0] \$826 ;
-  wire [20:0] \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  wire \$827 ;
+  wire [11:0] \$828 ;
+  wire [5:0] \$829 ;
   wire [4:0] \$83 ;
-  wire \$830 ;
-  wire [5:0] \$831 ;
-  wire [5:0] \$832 ;
-  wire [6:0] \$833 ;
-  wire [20:0] \$834 ;
+  wire [5:0] \$830 ;
+  wire [6:0] \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire [11:0] \$834 ;
   wire \$835 ;
   wire \$836 ;
-  wire \$837 ;
-  wire [25:0] \$838 ;
-  wire [40:0] \$839 ;
+  wire [3:0] \$837 ;
+  wire \$838 ;
+  wire [11:0] \$839 ;
   wire [4:0] \$84 ;
-  wire [33:0] \$840 ;
-  wire [40:0] \$841 ;
-  wire [33:0] \$842 ;
-  wire [40:0] \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire [57:0] \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  wire [5:0] \$840 ;
+  wire [5:0] \$841 ;
+  wire [6:0] \$842 ;
+  wire [11:0] \$843 ;
+  wire [5:0] \$844 ;
+  wire [5:0] \$845 ;
+  wire [6:0] \$846 ;
+  wire \$847 ;
+  wire [11:0] \$848 ;
+  wire [5:0] \$849 ;
   wire [17:0] \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire [4:0] \$852 ;
+  wire [5:0] \$850 ;
+  wire [6:0] \$851 ;
+  wire \$852 ;
   wire \$853 ;
-  wire \$854 ;
+  wire [11:0] \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire [4:0] \$857 ;
+  wire \$857 ;
   wire \$858 ;
-  wire \$859 ;
+  wire [3:0] \$859 ;
   wire \$86 ;
   wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
+  wire [11:0] \$861 ;
+  wire [5:0] \$862 ;
+  wire [5:0] \$863 ;
+  wire [6:0] \$864 ;
+  wire [11:0] \$865 ;
+  wire [5:0] \$866 ;
+  wire [5:0] \$867 ;
+  wire [6:0] \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
+  wire [11:0] \$870 ;
+  wire [5:0] \$871 ;
+  wire [5:0] \$872 ;
+  wire [6:0] \$873 ;
   wire \$874 ;
   wire \$875 ;
-  wire \$876 ;
+  wire [11:0] \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire \$879 ;
+  wire [11:0] \$879 ;
   wire \$88 ;
-  wire \$880 ;
+  wire [6:0] \$880 ;
   wire \$881 ;
   wire \$882 ;
   wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
+  wire [31:0] \$884 ;
+  wire [31:0] \$885 ;
+  wire [25:0] \$886 ;
+  wire [40:0] \$887 ;
+  wire [31:0] \$888 ;
+  wire [33:0] \$889 ;
   wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
+  wire [40:0] \$890 ;
+  wire [31:0] \$891 ;
+  wire [33:0] \$892 ;
+  wire [40:0] \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire \$897 ;
+  wire [57:0] \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire \$902 ;
+  wire [4:0] \$902 ;
   wire \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
-  wire \$907 ;
+  wire [4:0] \$907 ;
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
@@ -10582,9 +10393,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [1:0] \$auto$rtlil.cc:2739:Not$148 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$150 ;
   wire \$auto$rtlil.cc:2739:Not$152 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$154 ;
+  wire \$auto$rtlil.cc:2739:Not$154 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$156 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$158 ;
   wire \$auto$rtlil.cc:2739:Not$16 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$160 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$162 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
   wire \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
@@ -10634,17 +10448,18 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 16'h0000 *)
   wire [15:0] \$signal$147 ;
   reg \$signal$218  = 1'h0;
-  reg [1:0] \$signal$223  = 2'h0;
-  reg \$signal$251  = 1'h0;
-  reg [31:0] \$signal$252  = 32'd0;
-  reg \$signal$253  = 1'h0;
-  reg [3:0] \$signal$254  = 4'h0;
-  reg \$signal$255  = 1'h0;
-  reg \$signal$256  = 1'h0;
-  reg [3:0] \$signal$257  = 4'h0;
-  reg [31:0] \$signal$258  = 32'd0;
-  reg \$signal$272  = 1'h0;
+  reg \$signal$227  = 1'h0;
+  reg [1:0] \$signal$229  = 2'h0;
+  reg \$signal$264  = 1'h0;
+  reg [31:0] \$signal$265  = 32'd0;
+  reg \$signal$266  = 1'h0;
+  reg [3:0] \$signal$267  = 4'h0;
+  reg \$signal$268  = 1'h0;
+  reg \$signal$269  = 1'h0;
+  reg [3:0] \$signal$270  = 4'h0;
+  reg [31:0] \$signal$271  = 32'd0;
   reg [1:0] \$signal$28  = 2'h0;
+  reg \$signal$285  = 1'h0;
   reg [31:0] \$signal$70  = 32'd0;
   wire [1:0] \$signal$71 ;
   reg \$signal$77  = 1'h0;
@@ -10652,40 +10467,40 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [4:0] \$signal$85  = 5'h00;
   reg [4:0] \$signal$86  = 5'h00;
   wire [4:0] \$signal$87 ;
-  wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$279 ;
-  wire [1:0] \$signature__addr$282 ;
-  wire [1:0] \$signature__addr$285 ;
-  wire [1:0] \$signature__addr$288 ;
-  wire [1:0] \$signature__addr$291 ;
-  (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$294 ;
-  wire [1:0] \$signature__addr$297 ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$303 ;
+  wire [2:0] \$signature__addr ;
+  wire [2:0] \$signature__addr$292 ;
+  wire [2:0] \$signature__addr$295 ;
+  wire [2:0] \$signature__addr$298 ;
+  wire [2:0] \$signature__addr$301 ;
+  wire [2:0] \$signature__addr$304 ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr$307 ;
+  wire [2:0] \$signature__addr$310 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr$316 ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$341 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$277 ;
-  wire [120:0] \$signature__data$283 ;
-  wire [120:0] \$signature__data$289 ;
-  wire [120:0] \$signature__data$295 ;
+  wire [120:0] \$signature__data$290 ;
+  wire [120:0] \$signature__data$296 ;
+  wire [120:0] \$signature__data$302 ;
+  wire [120:0] \$signature__data$308 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signature__data$304 ;
-  wire [57:0] \$signature__data$317 ;
+  wire [15:0] \$signature__data$317 ;
+  wire [57:0] \$signature__data$342 ;
   wire [120:0] \$signature__data$82 ;
   wire [120:0] \$signature__data$83 ;
   wire [120:0] \$signature__data$84 ;
   reg \$signature__en ;
-  wire \$signature__en$280 ;
-  reg \$signature__en$284 ;
-  wire \$signature__en$286 ;
-  reg \$signature__en$290 ;
-  wire \$signature__en$292 ;
-  reg \$signature__en$296 ;
-  wire \$signature__en$298 ;
+  wire \$signature__en$293 ;
+  reg \$signature__en$297 ;
+  wire \$signature__en$299 ;
+  reg \$signature__en$303 ;
   wire \$signature__en$305 ;
+  reg \$signature__en$309 ;
+  wire \$signature__en$311 ;
   wire \$signature__en$318 ;
+  wire \$signature__en$343 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -10720,8 +10535,15 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
+  input bus__w_addr_from_queue;
+  wire bus__w_addr_from_queue;
+  input [11:0] bus__w_addr_queued;
+  wire [11:0] bus__w_addr_queued;
+  input bus__w_beat_from_queue;
+  wire bus__w_beat_from_queue;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
+  wire [31:0] bus__w_data_queued;
   output bus__w_err;
   wire bus__w_err;
   input bus__w_req;
@@ -10734,6 +10556,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire bus__w_slow_err;
   input [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
+  wire [3:0] bus__w_strb_queued;
   input busy;
   wire busy;
   reg [10:0] command_queue_count = 11'h000;
@@ -10760,7 +10583,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [120:0] e1_new2 = 121'h0000000000000000000000000000000;
   reg [31:0] err_dropped = 32'd0;
   wire [31:0] handle;
-  reg [3:0] head = 4'h0;
+  reg [4:0] head = 5'h00;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
@@ -10820,31 +10643,34 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire native_free_valid;
   reg native_turn = 1'h0;
   reg new_flush = 1'h0;
+  reg new_is_flush = 1'h0;
   wire popped;
-  output \port$3578$0 ;
-  wire \port$3578$0 ;
-  output \port$3579$0 ;
-  wire \port$3579$0 ;
-  output \port$3581$0 ;
-  wire \port$3581$0 ;
-  output [56:0] \port$4306$1 ;
-  wire [56:0] \port$4306$1 ;
-  input [14:0] \port$4720$0 ;
-  wire [14:0] \port$4720$0 ;
-  input [23:0] \port$4720$55 ;
-  wire [23:0] \port$4720$55 ;
-  input [23:0] \port$4726$0 ;
-  wire [23:0] \port$4726$0 ;
-  input [22:0] \port$4741$0 ;
-  wire [22:0] \port$4741$0 ;
-  input [40:0] \port$4773$0 ;
-  wire [40:0] \port$4773$0 ;
+  output \port$3618$0 ;
+  wire \port$3618$0 ;
+  output \port$3619$0 ;
+  wire \port$3619$0 ;
+  output \port$3621$0 ;
+  wire \port$3621$0 ;
+  output [56:0] \port$4057$1 ;
+  wire [56:0] \port$4057$1 ;
+  input [14:0] \port$4471$0 ;
+  wire [14:0] \port$4471$0 ;
+  input [23:0] \port$4471$55 ;
+  wire [23:0] \port$4471$55 ;
+  input [23:0] \port$4477$0 ;
+  wire [23:0] \port$4477$0 ;
+  input [22:0] \port$4492$0 ;
+  wire [22:0] \port$4492$0 ;
+  input [40:0] \port$4524$0 ;
+  wire [40:0] \port$4524$0 ;
+  input [35:0] \port$4611$0 ;
+  wire [35:0] \port$4611$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5012$0 ;
-  wire [4:0] \port$5012$0 ;
+  output [4:0] \port$4767$0 ;
+  wire [4:0] \port$4767$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5283$0 ;
-  wire [4:0] \port$5283$0 ;
+  output [4:0] \port$5039$0 ;
+  wire [4:0] \port$5039$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10917,9 +10743,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$315 ;
+  wire [3:0] \read__addr$340 ;
   wire [15:0] read__data;
-  wire [57:0] \read__data$236 ;
+  wire [57:0] \read__data$249 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -11011,9 +10837,45 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire space_short;
   wire [6:0] space_under;
   reg staged_valid = 1'h0;
-  reg [3:0] tail = 4'h0;
-  reg [1:0] tail_next_row = 2'h1;
-  reg [1:0] tail_row = 2'h0;
+  reg [4:0] tail = 5'h00;
+  reg [2:0] tail_next_row = 3'h1;
+  reg [2:0] tail_row = 3'h0;
+  (* keep = 32'd1 *)
+  wire w0_large_is;
+  (* keep = 32'd1 *)
+  wire w0_large_is_pins;
+  (* keep = 32'd1 *)
+  wire w0_large_is_queued;
+  (* keep = 32'd1 *)
+  wire w0_large_slot_ok;
+  (* keep = 32'd1 *)
+  wire w0_large_slot_ok_pins;
+  (* keep = 32'd1 *)
+  wire w0_large_slot_ok_queued;
+  (* keep = 32'd1 *)
+  wire w0_medium_is;
+  (* keep = 32'd1 *)
+  wire w0_medium_is_pins;
+  (* keep = 32'd1 *)
+  wire w0_medium_is_queued;
+  (* keep = 32'd1 *)
+  wire w0_medium_slot_ok;
+  (* keep = 32'd1 *)
+  wire w0_medium_slot_ok_pins;
+  (* keep = 32'd1 *)
+  wire w0_medium_slot_ok_queued;
+  (* keep = 32'd1 *)
+  wire w0_small_is;
+  (* keep = 32'd1 *)
+  wire w0_small_is_pins;
+  (* keep = 32'd1 *)
+  wire w0_small_is_queued;
+  (* keep = 32'd1 *)
+  wire w0_small_slot_ok;
+  (* keep = 32'd1 *)
+  wire w0_small_slot_ok_pins;
+  (* keep = 32'd1 *)
+  wire w0_small_slot_ok_queued;
   reg [15:0] w1_a11_8 = 16'h0000;
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
@@ -11041,110 +10903,110 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [15:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$305 )
+    if (\$signature__en$318 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$318 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1562 , \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], new_flush };
+    if (\$signature__en$343 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$229 , \$1631 , \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], new_flush };
   end
-  assign \read__data$236  = command_queue_ring[command_queue_rd];
-  reg [120:0] log_bank0 [3:0];
+  assign \read__data$249  = command_queue_ring[command_queue_rd];
+  reg [120:0] log_bank0 [7:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$277 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$290 ;
   end
   reg [120:0] _0_;
   always @(posedge aclk_clk) begin
-    _0_ <= log_bank0[head[3:2]];
+    _0_ <= log_bank0[head[4:2]];
   end
   assign \$signature__data  = _0_;
-  reg [120:0] log_bank1 [3:0];
+  reg [120:0] log_bank1 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$284 )
-      log_bank1[\$signature__addr$282 ] <= \$signature__data$283 ;
+    if (\$signature__en$297 )
+      log_bank1[\$signature__addr$295 ] <= \$signature__data$296 ;
   end
   reg [120:0] _1_;
   always @(posedge aclk_clk) begin
-    _1_ <= log_bank1[head[3:2]];
+    _1_ <= log_bank1[head[4:2]];
   end
   assign \$signature__data$82  = _1_;
-  reg [120:0] log_bank2 [3:0];
+  reg [120:0] log_bank2 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$290 )
-      log_bank2[\$signature__addr$288 ] <= \$signature__data$289 ;
+    if (\$signature__en$303 )
+      log_bank2[\$signature__addr$301 ] <= \$signature__data$302 ;
   end
   reg [120:0] _2_;
   always @(posedge aclk_clk) begin
-    _2_ <= log_bank2[head[3:2]];
+    _2_ <= log_bank2[head[4:2]];
   end
   assign \$signature__data$83  = _2_;
-  reg [120:0] log_bank3 [3:0];
+  reg [120:0] log_bank3 [7:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$296 )
-      log_bank3[tail_row] <= \$signature__data$295 ;
+    if (\$signature__en$309 )
+      log_bank3[tail_row] <= \$signature__data$308 ;
   end
   reg [120:0] _3_;
   always @(posedge aclk_clk) begin
-    _3_ <= log_bank3[head[3:2]];
+    _3_ <= log_bank3[head[4:2]];
   end
   assign \$signature__data$84  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4726$0 [23] ? { 6'h00, \port$4726$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4477$0 [23] ? { 6'h00, \port$4477$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4741$0 [20:5], 46'h000000000000, \port$4741$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4741$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4720$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4720$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4720$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4726$0 [20:5], \port$4773$0 [32:1], \port$4773$0 [40:33], \$2 , 1'h0, \port$4773$0 [0], 3'h1, \port$4726$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4492$0 [20:5], 46'h000000000000, \port$4492$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4492$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4471$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4471$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4471$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4477$0 [20:5], \port$4524$0 [32:1], \port$4524$0 [40:33], \$2 , 1'h0, \port$4524$0 [0], 3'h1, \port$4477$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4741$0 [20:5], 46'h000000000000, \port$4741$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4741$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4720$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4720$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4720$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4492$0 [20:5], 46'h000000000000, \port$4492$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4492$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4471$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4471$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4471$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4720$0 [4:1] == 1'h1;
+  assign \$15  = \port$4471$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4720$0 [0];
-  assign \$18  = ! \port$4720$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4471$0 [0];
+  assign \$18  = ! \port$4471$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4726$0 [0];
-  assign \$21  = ! \port$4726$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4477$0 [0];
+  assign \$21  = ! \port$4477$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4741$0 [0];
-  assign \$24  = ! \port$4741$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4492$0 [0];
+  assign \$24  = ! \port$4492$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4720$0 [4:1] == 1'h1;
+  assign \$26  = \port$4471$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4720$0 [6:5];
+  assign \$28  = ! \port$4471$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4720$0 [0];
-  assign \$31  = \port$4720$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4471$0 [0];
+  assign \$31  = \port$4471$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4726$0 [0];
-  assign \$34  = \port$4726$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4477$0 [0];
+  assign \$34  = \port$4477$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4741$0 [0];
-  assign \$37  = \port$4741$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4492$0 [0];
+  assign \$37  = \port$4492$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4720$0 [4:1] == 1'h1;
+  assign \$39  = \port$4471$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4720$0 [6:5] == 1'h1;
+  assign \$41  = \port$4471$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4720$0 [0];
-  assign \$44  = \port$4720$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4471$0 [0];
+  assign \$44  = \port$4471$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4726$0 [0];
-  assign \$47  = \port$4726$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4477$0 [0];
+  assign \$47  = \port$4477$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4741$0 [0];
-  assign \$50  = \port$4741$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4492$0 [0];
+  assign \$50  = \port$4492$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4720$0 [4:1] == 1'h1;
+  assign \$52  = \port$4471$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4720$0 [6:5] == 2'h2;
+  assign \$54  = \port$4471$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = popped ? 1'h1 : space_plus_all_ge1;
   assign \$57  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
@@ -11153,14 +11015,14 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$60  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$61  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$62  = space_short ? 5'h01 : space_over[4:0];
-  assign \$63  = space_short ? 5'h00 : \$1360 [4:0];
+  assign \$63  = space_short ? 5'h00 : \$1399 [4:0];
   assign \$64  = popped ? \$62  : \$63 ;
   assign \$65  = tail + 2'h3;
   assign \$66  = tail + 2'h2;
   assign \$67  = tail + 1'h1;
-  assign \$68  = log_kept_ge1 ? \$67 [3:0] : tail;
-  assign \$69  = log_kept_ge2 ? \$66 [3:0] : \$68 ;
-  assign \$70  = log_kept_ge3 ? \$65 [3:0] : \$69 ;
+  assign \$68  = log_kept_ge1 ? \$67 [4:0] : tail;
+  assign \$69  = log_kept_ge2 ? \$66 [4:0] : \$68 ;
+  assign \$70  = log_kept_ge3 ? \$65 [4:0] : \$69 ;
   assign \$71  = \$signal$70  + \$signal$71 ;
   assign \$72  = \$signal$28  - \$signal$71 ;
   assign \$73  = err_dropped + n_dropped;
@@ -11173,7 +11035,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$81  = \$signal$78  ? \$80  : 121'h0000000000000000000000000000000;
   assign \$82  = ~ \$signal$86 ;
   assign \$83  = \$signal$85  & \$82 ;
-  assign \$84  = \$83  | { low_water_hit, \$1365 , \$1363 , e1_exhausted, \$1362  };
+  assign \$84  = \$83  | { low_water_hit, \$1404 , \$1402 , e1_exhausted, \$1401  };
   assign \$85  = 9'h100 - small_low_water;
   assign \$86  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
   assign \$91  = \$90  == small_ev_free;
@@ -11743,1503 +11605,1247 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$772  = \$771  | r1_sel_pool2_low_water;
   assign \$773  = \$770  | \$772 ;
   assign \$774  = \$767  | \$773 ;
-  assign \$775  = bus__w_strb == 4'hf;
-  assign \$777  = ~ \$776 ;
-  assign \$778  = \$777  + 1'h1;
-  assign \$780  = ~ \$779 ;
-  assign \$781  = \$780  + 1'h1;
-  assign \$782  = \$778 [6] | \$781 [6];
-  assign \$784  = ~ \$783 ;
-  assign \$785  = \$784  + 1'h1;
-  assign \$786  = \$782  | \$785 [6];
-  assign \$787  = \$775  & \$786 ;
-  assign \$788  = bus__w_addr[5:0] == 3'h4;
-  assign \$789  = \$787  & \$788 ;
-  assign \$790  = bus__w_req & \$789 ;
-  assign \$791  = bus__w_strb == 4'hf;
-  assign \$793  = ~ \$792 ;
-  assign \$794  = \$793  + 1'h1;
-  assign \$796  = ~ \$795 ;
-  assign \$797  = \$796  + 1'h1;
-  assign \$798  = \$794 [6] | \$797 [6];
+  assign \$775  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
+  assign \$776  = \$775  == 4'hf;
+  assign \$777  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$779  = ~ \$778 ;
+  assign \$780  = \$779  + 1'h1;
+  assign \$781  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$783  = ~ \$782 ;
+  assign \$784  = \$783  + 1'h1;
+  assign \$785  = \$780 [6] | \$784 [6];
+  assign \$786  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$788  = ~ \$787 ;
+  assign \$789  = \$788  + 1'h1;
+  assign \$790  = \$785  | \$789 [6];
+  assign \$791  = \$776  & \$790 ;
+  assign \$792  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$793  = \$792 [5:0] == 3'h4;
+  assign \$794  = \$791  & \$793 ;
+  assign \$795  = bus__w_req & \$794 ;
+  assign \$796  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
+  assign \$797  = \$796  == 4'hf;
+  assign \$798  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$800  = ~ \$799 ;
   assign \$801  = \$800  + 1'h1;
-  assign \$802  = \$798  | \$801 [6];
-  assign \$803  = \$791  & \$802 ;
-  assign \$804  = bus__w_addr[5:0] == 6'h30;
-  assign \$805  = \$803  & \$804 ;
-  assign \$806  = bus__w_req & \$805 ;
-  assign \$807  = bus__w_addr[11:6] - 3'h4;
+  assign \$802  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$804  = ~ \$803 ;
+  assign \$805  = \$804  + 1'h1;
+  assign \$806  = \$801 [6] | \$805 [6];
+  assign \$807  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$809  = ~ \$808 ;
   assign \$810  = \$809  + 1'h1;
-  assign \$812  = ~ \$811 ;
-  assign \$813  = \$812  + 1'h1;
-  assign \$815  = ~ \$814 ;
-  assign \$816  = \$815  + 1'h1;
-  assign \$818  = ~ \$817 ;
-  assign \$819  = \$818  + 1'h1;
-  assign \$820  = bus__w_data[18:0] - 9'h100;
-  assign \$821  = ~ \$820 [19];
-  assign \$823  = \$819 [6] & \$822 ;
+  assign \$811  = \$806  | \$810 [6];
+  assign \$812  = \$797  & \$811 ;
+  assign \$813  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$814  = \$813 [5:0] == 6'h30;
+  assign \$815  = \$812  & \$814 ;
+  assign \$816  = bus__w_req & \$815 ;
+  assign \$817  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
+  assign \$818  = \$817  == 4'hf;
+  assign \$819  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$821  = ~ \$820 ;
+  assign \$822  = \$821  + 1'h1;
+  assign \$823  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$825  = ~ \$824 ;
   assign \$826  = \$825  + 1'h1;
-  assign \$827  = bus__w_data[18:0] - 8'h80;
-  assign \$828  = ~ \$827 [19];
-  assign \$830  = \$826 [6] & \$829 ;
-  assign \$832  = ~ \$831 ;
-  assign \$833  = \$832  + 1'h1;
-  assign \$834  = bus__w_data[18:0] - 6'h30;
-  assign \$835  = ~ \$834 [19];
-  assign \$837  = \$833 [6] & \$836 ;
-  assign \$839  = 37'h1000000000 + \$838 ;
-  assign \$841  = 37'h1000010000 + \$840 ;
-  assign \$843  = 37'h1000100000 + \$842 ;
-  assign \$844  = ~ command_queue_pop;
-  assign \$845  = command_queue_count[0] & \$844 ;
-  assign \$846  = ~ \$845 ;
-  assign \$847  = command_queue_held[0] ? \read__data$236  : { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1562 , \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], new_flush };
-  assign \$848  = ~ command_queue_pop;
-  assign \$849  = command_queue_count[0] & \$848 ;
+  assign \$827  = \$822 [6] | \$826 [6];
+  assign \$828  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$830  = ~ \$829 ;
+  assign \$831  = \$830  + 1'h1;
+  assign \$832  = \$827  | \$831 [6];
+  assign \$833  = \$818  & \$832 ;
+  assign \$834  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$835  = \$834 [5:0] == 3'h4;
+  assign \$836  = \$833  & \$835 ;
+  assign \$837  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
+  assign \$838  = \$837  == 4'hf;
+  assign \$839  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$841  = ~ \$840 ;
+  assign \$842  = \$841  + 1'h1;
+  assign \$843  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$845  = ~ \$844 ;
+  assign \$846  = \$845  + 1'h1;
+  assign \$847  = \$842 [6] | \$846 [6];
+  assign \$848  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$850  = ~ \$849 ;
-  assign \$851  = \$850  & command_queue_held[0];
-  assign \$852  = command_queue_rd_next + 1'h1;
-  assign \$853  = ~ command_queue_pop;
-  assign \$854  = command_queue_count[0] & \$853 ;
-  assign \$855  = command_queue_held[0] | \$854 ;
-  assign \$856  = command_queue_push & \$855 ;
-  assign \$857  = command_queue_wr_next + 1'h1;
-  assign \$858  = ~ command_queue_pop;
-  assign \$859  = command_queue_count[0] & \$858 ;
-  assign \$860  = command_queue_push & \$859 ;
-  assign \$861  = ~ command_queue_pop;
-  assign \$862  = command_queue_count[0] & \$861 ;
+  assign \$851  = \$850  + 1'h1;
+  assign \$852  = \$847  | \$851 [6];
+  assign \$853  = \$838  & \$852 ;
+  assign \$854  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$855  = \$854 [5:0] == 6'h30;
+  assign \$856  = \$853  & \$855 ;
+  assign \$857  = \$836  | \$856 ;
+  assign \$858  = bus__w_req & \$857 ;
+  assign \$859  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
+  assign \$860  = \$859  == 4'hf;
+  assign \$861  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$863  = ~ \$862 ;
-  assign \$864  = \$863  & command_queue_held[0];
-  assign \$865  = ~ command_queue_push;
-  assign \$866  = \$864  & \$865 ;
-  assign \$867  = \$866  ? command_queue_held[1] : command_queue_held[0];
-  assign \$868  = \$860  ? 1'h1 : \$867 ;
-  assign \$869  = ~ command_queue_pop;
-  assign \$870  = command_queue_count[0] & \$869 ;
-  assign \$871  = command_queue_push & \$870 ;
-  assign \$872  = ~ command_queue_pop;
-  assign \$873  = command_queue_count[0] & \$872 ;
-  assign \$874  = ~ \$873 ;
-  assign \$875  = \$874  & command_queue_held[0];
-  assign \$876  = ~ command_queue_push;
-  assign \$877  = \$875  & \$876 ;
-  assign \$878  = \$877  ? command_queue_held[2] : command_queue_held[1];
-  assign \$879  = \$871  ? command_queue_held[0] : \$878 ;
-  assign \$880  = ~ command_queue_pop;
-  assign \$881  = command_queue_count[0] & \$880 ;
-  assign \$882  = command_queue_push & \$881 ;
-  assign \$883  = ~ command_queue_pop;
-  assign \$884  = command_queue_count[0] & \$883 ;
-  assign \$885  = ~ \$884 ;
-  assign \$886  = \$885  & command_queue_held[0];
-  assign \$887  = ~ command_queue_push;
-  assign \$888  = \$886  & \$887 ;
-  assign \$889  = \$888  ? command_queue_held[3] : command_queue_held[2];
-  assign \$890  = \$882  ? command_queue_held[1] : \$889 ;
-  assign \$891  = ~ command_queue_pop;
-  assign \$892  = command_queue_count[0] & \$891 ;
-  assign \$893  = command_queue_push & \$892 ;
+  assign \$864  = \$863  + 1'h1;
+  assign \$865  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$867  = ~ \$866 ;
+  assign \$868  = \$867  + 1'h1;
+  assign \$869  = \$864 [6] | \$868 [6];
+  assign \$870  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$872  = ~ \$871 ;
+  assign \$873  = \$872  + 1'h1;
+  assign \$874  = \$869  | \$873 [6];
+  assign \$875  = \$860  & \$874 ;
+  assign \$876  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$877  = \$876 [5:0] == 6'h30;
+  assign \$878  = \$875  & \$877 ;
+  assign \$879  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$880  = \$879 [11:6] - 3'h4;
+  assign \$881  = w0_small_is & w0_small_slot_ok;
+  assign \$882  = w0_medium_is & w0_medium_slot_ok;
+  assign \$883  = w0_large_is & w0_large_slot_ok;
+  assign \$884  = bus__w_beat_from_queue ? \port$4611$0 [31:0] : bus__w_data;
+  assign \$885  = bus__w_beat_from_queue ? \port$4611$0 [31:0] : bus__w_data;
+  assign \$887  = 37'h1000000000 + \$886 ;
+  assign \$888  = bus__w_beat_from_queue ? \port$4611$0 [31:0] : bus__w_data;
+  assign \$890  = 37'h1000010000 + \$889 ;
+  assign \$891  = bus__w_beat_from_queue ? \port$4611$0 [31:0] : bus__w_data;
+  assign \$893  = 37'h1000100000 + \$892 ;
   assign \$894  = ~ command_queue_pop;
   assign \$895  = command_queue_count[0] & \$894 ;
   assign \$896  = ~ \$895 ;
-  assign \$897  = \$896  & command_queue_held[0];
-  assign \$898  = ~ command_queue_push;
-  assign \$899  = \$897  & \$898 ;
-  assign \$900  = \$899  ? command_queue_held[4] : command_queue_held[3];
-  assign \$901  = \$893  ? command_queue_held[2] : \$900 ;
-  assign \$902  = ~ command_queue_pop;
-  assign \$903  = command_queue_count[0] & \$902 ;
-  assign \$904  = command_queue_push & \$903 ;
-  assign \$905  = ~ command_queue_pop;
-  assign \$906  = command_queue_count[0] & \$905 ;
-  assign \$907  = ~ \$906 ;
-  assign \$908  = \$907  & command_queue_held[0];
-  assign \$909  = ~ command_queue_push;
-  assign \$910  = \$908  & \$909 ;
-  assign \$911  = \$910  ? command_queue_held[5] : command_queue_held[4];
-  assign \$912  = \$904  ? command_queue_held[3] : \$911 ;
-  assign \$913  = ~ command_queue_pop;
-  assign \$914  = command_queue_count[0] & \$913 ;
-  assign \$915  = command_queue_push & \$914 ;
-  assign \$916  = ~ command_queue_pop;
-  assign \$917  = command_queue_count[0] & \$916 ;
-  assign \$918  = ~ \$917 ;
-  assign \$919  = \$918  & command_queue_held[0];
-  assign \$920  = ~ command_queue_push;
-  assign \$921  = \$919  & \$920 ;
-  assign \$922  = \$921  ? command_queue_held[6] : command_queue_held[5];
-  assign \$923  = \$915  ? command_queue_held[4] : \$922 ;
-  assign \$924  = ~ command_queue_pop;
-  assign \$925  = command_queue_count[0] & \$924 ;
-  assign \$926  = command_queue_push & \$925 ;
-  assign \$927  = ~ command_queue_pop;
-  assign \$928  = command_queue_count[0] & \$927 ;
-  assign \$929  = ~ \$928 ;
-  assign \$930  = \$929  & command_queue_held[0];
-  assign \$931  = ~ command_queue_push;
-  assign \$932  = \$930  & \$931 ;
-  assign \$933  = \$932  ? command_queue_held[7] : command_queue_held[6];
-  assign \$934  = \$926  ? command_queue_held[5] : \$933 ;
-  assign \$935  = ~ command_queue_pop;
-  assign \$936  = command_queue_count[0] & \$935 ;
-  assign \$937  = command_queue_push & \$936 ;
-  assign \$938  = ~ command_queue_pop;
-  assign \$939  = command_queue_count[0] & \$938 ;
-  assign \$940  = ~ \$939 ;
-  assign \$941  = \$940  & command_queue_held[0];
-  assign \$942  = ~ command_queue_push;
-  assign \$943  = \$941  & \$942 ;
-  assign \$944  = \$943  ? command_queue_held[8] : command_queue_held[7];
-  assign \$945  = \$937  ? command_queue_held[6] : \$944 ;
-  assign \$946  = ~ command_queue_pop;
-  assign \$947  = command_queue_count[0] & \$946 ;
-  assign \$948  = command_queue_push & \$947 ;
-  assign \$949  = ~ command_queue_pop;
-  assign \$950  = command_queue_count[0] & \$949 ;
-  assign \$951  = ~ \$950 ;
-  assign \$952  = \$951  & command_queue_held[0];
-  assign \$953  = ~ command_queue_push;
-  assign \$954  = \$952  & \$953 ;
-  assign \$955  = \$954  ? command_queue_held[9] : command_queue_held[8];
-  assign \$956  = \$948  ? command_queue_held[7] : \$955 ;
-  assign \$957  = ~ command_queue_pop;
-  assign \$958  = command_queue_count[0] & \$957 ;
-  assign \$959  = command_queue_push & \$958 ;
-  assign \$960  = ~ command_queue_pop;
-  assign \$961  = command_queue_count[0] & \$960 ;
-  assign \$962  = ~ \$961 ;
-  assign \$963  = \$962  & command_queue_held[0];
-  assign \$964  = ~ command_queue_push;
-  assign \$965  = \$963  & \$964 ;
-  assign \$966  = \$965  ? 1'h0 : command_queue_held[9];
-  assign \$967  = \$959  ? command_queue_held[8] : \$966 ;
-  assign \$968  = ~ command_queue_pop;
-  assign \$969  = command_queue_push & \$968 ;
+  assign \$897  = command_queue_held[0] ? \read__data$249  : { w1_pool_is, w1_hit, w1_tag, \$signal$229 , \$1631 , \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], new_flush };
+  assign \$898  = ~ command_queue_pop;
+  assign \$899  = command_queue_count[0] & \$898 ;
+  assign \$900  = ~ \$899 ;
+  assign \$901  = \$900  & command_queue_held[0];
+  assign \$902  = command_queue_rd_next + 1'h1;
+  assign \$903  = ~ command_queue_pop;
+  assign \$904  = command_queue_count[0] & \$903 ;
+  assign \$905  = command_queue_held[0] | \$904 ;
+  assign \$906  = command_queue_push & \$905 ;
+  assign \$907  = command_queue_wr_next + 1'h1;
+  assign \$908  = ~ command_queue_pop;
+  assign \$909  = command_queue_count[0] & \$908 ;
+  assign \$910  = command_queue_push & \$909 ;
+  assign \$911  = ~ command_queue_pop;
+  assign \$912  = command_queue_count[0] & \$911 ;
+  assign \$913  = ~ \$912 ;
+  assign \$914  = \$913  & command_queue_held[0];
+  assign \$915  = ~ command_queue_push;
+  assign \$916  = \$914  & \$915 ;
+  assign \$917  = \$916  ? command_queue_held[1] : command_queue_held[0];
+  assign \$918  = \$910  ? 1'h1 : \$917 ;
+  assign \$919  = ~ command_queue_pop;
+  assign \$920  = command_queue_count[0] & \$919 ;
+  assign \$921  = command_queue_push & \$920 ;
+  assign \$922  = ~ command_queue_pop;
+  assign \$923  = command_queue_count[0] & \$922 ;
+  assign \$924  = ~ \$923 ;
+  assign \$925  = \$924  & command_queue_held[0];
+  assign \$926  = ~ command_queue_push;
+  assign \$927  = \$925  & \$926 ;
+  assign \$928  = \$927  ? command_queue_held[2] : command_queue_held[1];
+  assign \$929  = \$921  ? command_queue_held[0] : \$928 ;
+  assign \$930  = ~ command_queue_pop;
+  assign \$931  = command_queue_count[0] & \$930 ;
+  assign \$932  = command_queue_push & \$931 ;
+  assign \$933  = ~ command_queue_pop;
+  assign \$934  = command_queue_count[0] & \$933 ;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = \$935  & command_queue_held[0];
+  assign \$937  = ~ command_queue_push;
+  assign \$938  = \$936  & \$937 ;
+  assign \$939  = \$938  ? command_queue_held[3] : command_queue_held[2];
+  assign \$940  = \$932  ? command_queue_held[1] : \$939 ;
+  assign \$941  = ~ command_queue_pop;
+  assign \$942  = command_queue_count[0] & \$941 ;
+  assign \$943  = command_queue_push & \$942 ;
+  assign \$944  = ~ command_queue_pop;
+  assign \$945  = command_queue_count[0] & \$944 ;
+  assign \$946  = ~ \$945 ;
+  assign \$947  = \$946  & command_queue_held[0];
+  assign \$948  = ~ command_queue_push;
+  assign \$949  = \$947  & \$948 ;
+  assign \$950  = \$949  ? command_queue_held[4] : command_queue_held[3];
+  assign \$951  = \$943  ? command_queue_held[2] : \$950 ;
+  assign \$952  = ~ command_queue_pop;
+  assign \$953  = command_queue_count[0] & \$952 ;
+  assign \$954  = command_queue_push & \$953 ;
+  assign \$955  = ~ command_queue_pop;
+  assign \$956  = command_queue_count[0] & \$955 ;
+  assign \$957  = ~ \$956 ;
+  assign \$958  = \$957  & command_queue_held[0];
+  assign \$959  = ~ command_queue_push;
+  assign \$960  = \$958  & \$959 ;
+  assign \$961  = \$960  ? command_queue_held[5] : command_queue_held[4];
+  assign \$962  = \$954  ? command_queue_held[3] : \$961 ;
+  assign \$963  = ~ command_queue_pop;
+  assign \$964  = command_queue_count[0] & \$963 ;
+  assign \$965  = command_queue_push & \$964 ;
+  assign \$966  = ~ command_queue_pop;
+  assign \$967  = command_queue_count[0] & \$966 ;
+  assign \$968  = ~ \$967 ;
+  assign \$969  = \$968  & command_queue_held[0];
   assign \$970  = ~ command_queue_push;
-  assign \$971  = command_queue_pop & \$970 ;
-  assign \$972  = \$971  ? command_queue_count[1] : command_queue_count[0];
-  assign \$973  = \$969  ? 1'h1 : \$972 ;
+  assign \$971  = \$969  & \$970 ;
+  assign \$972  = \$971  ? command_queue_held[6] : command_queue_held[5];
+  assign \$973  = \$965  ? command_queue_held[4] : \$972 ;
   assign \$974  = ~ command_queue_pop;
-  assign \$975  = command_queue_push & \$974 ;
-  assign \$976  = ~ command_queue_push;
-  assign \$977  = command_queue_pop & \$976 ;
-  assign \$978  = \$977  ? command_queue_count[2] : command_queue_count[1];
-  assign \$979  = \$975  ? command_queue_count[0] : \$978 ;
-  assign \$980  = ~ command_queue_pop;
-  assign \$981  = command_queue_push & \$980 ;
-  assign \$982  = ~ command_queue_push;
-  assign \$983  = command_queue_pop & \$982 ;
-  assign \$984  = \$983  ? command_queue_count[3] : command_queue_count[2];
-  assign \$985  = \$981  ? command_queue_count[1] : \$984 ;
-  assign \$986  = ~ command_queue_pop;
+  assign \$975  = command_queue_count[0] & \$974 ;
+  assign \$976  = command_queue_push & \$975 ;
+  assign \$977  = ~ command_queue_pop;
+  assign \$978  = command_queue_count[0] & \$977 ;
+  assign \$979  = ~ \$978 ;
+  assign \$980  = \$979  & command_queue_held[0];
+  assign \$981  = ~ command_queue_push;
+  assign \$982  = \$980  & \$981 ;
+  assign \$983  = \$982  ? command_queue_held[7] : command_queue_held[6];
+  assign \$984  = \$976  ? command_queue_held[5] : \$983 ;
+  assign \$985  = ~ command_queue_pop;
+  assign \$986  = command_queue_count[0] & \$985 ;
   assign \$987  = command_queue_push & \$986 ;
-  assign \$988  = ~ command_queue_push;
-  assign \$989  = command_queue_pop & \$988 ;
-  assign \$990  = \$989  ? command_queue_count[4] : command_queue_count[3];
-  assign \$991  = \$987  ? command_queue_count[2] : \$990 ;
-  assign \$992  = ~ command_queue_pop;
-  assign \$993  = command_queue_push & \$992 ;
-  assign \$994  = ~ command_queue_push;
-  assign \$995  = command_queue_pop & \$994 ;
-  assign \$996  = \$995  ? command_queue_count[5] : command_queue_count[4];
-  assign \$997  = \$993  ? command_queue_count[3] : \$996 ;
-  assign \$998  = ~ command_queue_pop;
-  assign \$999  = command_queue_push & \$998 ;
-  assign \$1000  = ~ command_queue_push;
-  assign \$1001  = command_queue_pop & \$1000 ;
-  assign \$1002  = \$1001  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1003  = \$999  ? command_queue_count[4] : \$1002 ;
-  assign \$1004  = ~ command_queue_pop;
-  assign \$1005  = command_queue_push & \$1004 ;
-  assign \$1006  = ~ command_queue_push;
-  assign \$1007  = command_queue_pop & \$1006 ;
-  assign \$1008  = \$1007  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1009  = \$1005  ? command_queue_count[5] : \$1008 ;
+  assign \$988  = ~ command_queue_pop;
+  assign \$989  = command_queue_count[0] & \$988 ;
+  assign \$990  = ~ \$989 ;
+  assign \$991  = \$990  & command_queue_held[0];
+  assign \$992  = ~ command_queue_push;
+  assign \$993  = \$991  & \$992 ;
+  assign \$994  = \$993  ? command_queue_held[8] : command_queue_held[7];
+  assign \$995  = \$987  ? command_queue_held[6] : \$994 ;
+  assign \$996  = ~ command_queue_pop;
+  assign \$997  = command_queue_count[0] & \$996 ;
+  assign \$998  = command_queue_push & \$997 ;
+  assign \$999  = ~ command_queue_pop;
+  assign \$1000  = command_queue_count[0] & \$999 ;
+  assign \$1001  = ~ \$1000 ;
+  assign \$1002  = \$1001  & command_queue_held[0];
+  assign \$1003  = ~ command_queue_push;
+  assign \$1004  = \$1002  & \$1003 ;
+  assign \$1005  = \$1004  ? command_queue_held[9] : command_queue_held[8];
+  assign \$1006  = \$998  ? command_queue_held[7] : \$1005 ;
+  assign \$1007  = ~ command_queue_pop;
+  assign \$1008  = command_queue_count[0] & \$1007 ;
+  assign \$1009  = command_queue_push & \$1008 ;
   assign \$1010  = ~ command_queue_pop;
-  assign \$1011  = command_queue_push & \$1010 ;
-  assign \$1012  = ~ command_queue_push;
-  assign \$1013  = command_queue_pop & \$1012 ;
-  assign \$1014  = \$1013  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1015  = \$1011  ? command_queue_count[6] : \$1014 ;
-  assign \$1016  = ~ command_queue_pop;
-  assign \$1017  = command_queue_push & \$1016 ;
-  assign \$1018  = ~ command_queue_push;
-  assign \$1019  = command_queue_pop & \$1018 ;
-  assign \$1020  = \$1019  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1021  = \$1017  ? command_queue_count[7] : \$1020 ;
-  assign \$1022  = ~ command_queue_pop;
-  assign \$1023  = command_queue_push & \$1022 ;
-  assign \$1024  = ~ command_queue_push;
-  assign \$1025  = command_queue_pop & \$1024 ;
-  assign \$1026  = \$1025  ? command_queue_count[10] : command_queue_count[9];
-  assign \$1027  = \$1023  ? command_queue_count[8] : \$1026 ;
-  assign \$1028  = ~ command_queue_pop;
-  assign \$1029  = command_queue_push & \$1028 ;
-  assign \$1030  = ~ command_queue_push;
-  assign \$1031  = command_queue_pop & \$1030 ;
-  assign \$1032  = \$1031  ? 1'h0 : command_queue_count[10];
-  assign \$1033  = \$1029  ? command_queue_count[9] : \$1032 ;
-  assign \$1034  = req_free & native_free_valid;
-  assign \$1035  = req_flush & native_flush_valid;
-  assign \$1036  = \$1034  | \$1035 ;
-  assign \$1037  = 1'h1 << bus__w_addr[1:0];
-  assign \$1038  = 1'h1 << bus__w_addr[4:2];
-  assign \$1039  = 1'h1 << bus__w_addr[7:5];
-  assign \$1040  = 1'h1 << bus__w_addr[11:8];
-  assign \$1041  = bus__w_strb == 4'hf;
-  assign \$1043  = ~ \$1042 ;
-  assign \$1044  = \$1043  + 1'h1;
-  assign \$1046  = ~ \$1045 ;
-  assign \$1047  = \$1046  + 1'h1;
-  assign \$1048  = \$1044 [6] | \$1047 [6];
-  assign \$1050  = ~ \$1049 ;
-  assign \$1051  = \$1050  + 1'h1;
-  assign \$1052  = \$1048  | \$1051 [6];
-  assign \$1053  = \$1041  & \$1052 ;
-  assign \$1054  = bus__w_addr[5:0] == 3'h4;
-  assign \$1055  = \$1053  & \$1054 ;
-  assign \$1056  = ~ \$1055 ;
-  assign \$1057  = bus__w_req & \$1056 ;
-  assign \$1058  = bus__w_strb == 4'hf;
-  assign \$1060  = ~ \$1059 ;
-  assign \$1061  = \$1060  + 1'h1;
-  assign \$1063  = ~ \$1062 ;
-  assign \$1064  = \$1063  + 1'h1;
-  assign \$1065  = \$1061 [6] | \$1064 [6];
-  assign \$1067  = ~ \$1066 ;
-  assign \$1068  = \$1067  + 1'h1;
-  assign \$1069  = \$1065  | \$1068 [6];
-  assign \$1070  = \$1058  & \$1069 ;
-  assign \$1071  = bus__w_addr[5:0] == 6'h30;
-  assign \$1072  = \$1070  & \$1071 ;
-  assign \$1073  = ~ \$1072 ;
-  assign \$1074  = \$1057  & \$1073 ;
-  assign \$1075  = bus__w_strb == 4'hf;
-  assign \$1076  = ~ w1_a1_0[0];
-  assign \$1077  = ~ w1_a4_2[4];
-  assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = ~ w1_a7_5[0];
-  assign \$1080  = ~ w1_a11_8[0];
-  assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = \$1078  | \$1081 ;
-  assign \$1083  = ~ \$1082 ;
-  assign \$1084  = ~ w1_a1_0[0];
-  assign \$1085  = ~ w1_a4_2[6];
+  assign \$1011  = command_queue_count[0] & \$1010 ;
+  assign \$1012  = ~ \$1011 ;
+  assign \$1013  = \$1012  & command_queue_held[0];
+  assign \$1014  = ~ command_queue_push;
+  assign \$1015  = \$1013  & \$1014 ;
+  assign \$1016  = \$1015  ? 1'h0 : command_queue_held[9];
+  assign \$1017  = \$1009  ? command_queue_held[8] : \$1016 ;
+  assign \$1018  = ~ command_queue_pop;
+  assign \$1019  = command_queue_push & \$1018 ;
+  assign \$1020  = ~ command_queue_push;
+  assign \$1021  = command_queue_pop & \$1020 ;
+  assign \$1022  = \$1021  ? command_queue_count[1] : command_queue_count[0];
+  assign \$1023  = \$1019  ? 1'h1 : \$1022 ;
+  assign \$1024  = ~ command_queue_pop;
+  assign \$1025  = command_queue_push & \$1024 ;
+  assign \$1026  = ~ command_queue_push;
+  assign \$1027  = command_queue_pop & \$1026 ;
+  assign \$1028  = \$1027  ? command_queue_count[2] : command_queue_count[1];
+  assign \$1029  = \$1025  ? command_queue_count[0] : \$1028 ;
+  assign \$1030  = ~ command_queue_pop;
+  assign \$1031  = command_queue_push & \$1030 ;
+  assign \$1032  = ~ command_queue_push;
+  assign \$1033  = command_queue_pop & \$1032 ;
+  assign \$1034  = \$1033  ? command_queue_count[3] : command_queue_count[2];
+  assign \$1035  = \$1031  ? command_queue_count[1] : \$1034 ;
+  assign \$1036  = ~ command_queue_pop;
+  assign \$1037  = command_queue_push & \$1036 ;
+  assign \$1038  = ~ command_queue_push;
+  assign \$1039  = command_queue_pop & \$1038 ;
+  assign \$1040  = \$1039  ? command_queue_count[4] : command_queue_count[3];
+  assign \$1041  = \$1037  ? command_queue_count[2] : \$1040 ;
+  assign \$1042  = ~ command_queue_pop;
+  assign \$1043  = command_queue_push & \$1042 ;
+  assign \$1044  = ~ command_queue_push;
+  assign \$1045  = command_queue_pop & \$1044 ;
+  assign \$1046  = \$1045  ? command_queue_count[5] : command_queue_count[4];
+  assign \$1047  = \$1043  ? command_queue_count[3] : \$1046 ;
+  assign \$1048  = ~ command_queue_pop;
+  assign \$1049  = command_queue_push & \$1048 ;
+  assign \$1050  = ~ command_queue_push;
+  assign \$1051  = command_queue_pop & \$1050 ;
+  assign \$1052  = \$1051  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1053  = \$1049  ? command_queue_count[4] : \$1052 ;
+  assign \$1054  = ~ command_queue_pop;
+  assign \$1055  = command_queue_push & \$1054 ;
+  assign \$1056  = ~ command_queue_push;
+  assign \$1057  = command_queue_pop & \$1056 ;
+  assign \$1058  = \$1057  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1059  = \$1055  ? command_queue_count[5] : \$1058 ;
+  assign \$1060  = ~ command_queue_pop;
+  assign \$1061  = command_queue_push & \$1060 ;
+  assign \$1062  = ~ command_queue_push;
+  assign \$1063  = command_queue_pop & \$1062 ;
+  assign \$1064  = \$1063  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1065  = \$1061  ? command_queue_count[6] : \$1064 ;
+  assign \$1066  = ~ command_queue_pop;
+  assign \$1067  = command_queue_push & \$1066 ;
+  assign \$1068  = ~ command_queue_push;
+  assign \$1069  = command_queue_pop & \$1068 ;
+  assign \$1070  = \$1069  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1071  = \$1067  ? command_queue_count[7] : \$1070 ;
+  assign \$1072  = ~ command_queue_pop;
+  assign \$1073  = command_queue_push & \$1072 ;
+  assign \$1074  = ~ command_queue_push;
+  assign \$1075  = command_queue_pop & \$1074 ;
+  assign \$1076  = \$1075  ? command_queue_count[10] : command_queue_count[9];
+  assign \$1077  = \$1073  ? command_queue_count[8] : \$1076 ;
+  assign \$1078  = ~ command_queue_pop;
+  assign \$1079  = command_queue_push & \$1078 ;
+  assign \$1080  = ~ command_queue_push;
+  assign \$1081  = command_queue_pop & \$1080 ;
+  assign \$1082  = \$1081  ? 1'h0 : command_queue_count[10];
+  assign \$1083  = \$1079  ? command_queue_count[9] : \$1082 ;
+  assign \$1084  = req_free & native_free_valid;
+  assign \$1085  = req_flush & native_flush_valid;
   assign \$1086  = \$1084  | \$1085 ;
-  assign \$1087  = ~ w1_a7_5[0];
-  assign \$1088  = ~ w1_a11_8[0];
-  assign \$1089  = \$1087  | \$1088 ;
-  assign \$1090  = \$1086  | \$1089 ;
-  assign \$1091  = ~ \$1090 ;
-  assign \$1092  = ~ w1_a1_0[0];
-  assign \$1093  = ~ w1_a4_2[7];
-  assign \$1094  = \$1092  | \$1093 ;
-  assign \$1095  = ~ w1_a7_5[0];
-  assign \$1096  = ~ w1_a11_8[0];
-  assign \$1097  = \$1095  | \$1096 ;
-  assign \$1098  = \$1094  | \$1097 ;
-  assign \$1099  = ~ \$1098 ;
-  assign \$1100  = ~ w1_a1_0[0];
-  assign \$1101  = ~ w1_a4_2[6];
-  assign \$1102  = \$1100  | \$1101 ;
-  assign \$1103  = ~ w1_a7_5[1];
-  assign \$1104  = ~ w1_a11_8[0];
+  assign \$1087  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1088  = 1'h1 << \$1087 [1:0];
+  assign \$1089  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1090  = 1'h1 << \$1089 [4:2];
+  assign \$1091  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1092  = 1'h1 << \$1091 [7:5];
+  assign \$1093  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1094  = 1'h1 << \$1093 [11:8];
+  assign \$1095  = bus__w_beat_from_queue ? \port$4611$0 [31:0] : bus__w_data;
+  assign \$1096  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
+  assign \$1097  = \$1096  == 4'hf;
+  assign \$1098  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
+  assign \$1099  = ~ \$signal$218 ;
+  assign \$1100  = \$signal$264  & \$1099 ;
+  assign \$1101  = ~ new_flush;
+  assign \$1102  = \$1100  & \$1101 ;
+  assign \$1103  = ~ w1_a1_0[0];
+  assign \$1104  = ~ w1_a4_2[4];
   assign \$1105  = \$1103  | \$1104 ;
-  assign \$1106  = \$1102  | \$1105 ;
-  assign \$1107  = ~ \$1106 ;
-  assign \$1108  = ~ w1_a1_0[0];
-  assign \$1109  = ~ w1_a4_2[1];
-  assign \$1110  = \$1108  | \$1109 ;
-  assign \$1111  = ~ w1_a7_5[0];
-  assign \$1112  = ~ w1_a11_8[1];
+  assign \$1106  = ~ w1_a7_5[0];
+  assign \$1107  = ~ w1_a11_8[0];
+  assign \$1108  = \$1106  | \$1107 ;
+  assign \$1109  = \$1105  | \$1108 ;
+  assign \$1110  = ~ \$1109 ;
+  assign \$1111  = ~ w1_a1_0[0];
+  assign \$1112  = ~ w1_a4_2[6];
   assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = \$1110  | \$1113 ;
-  assign \$1115  = ~ \$1114 ;
-  assign \$1116  = ~ w1_a1_0[0];
-  assign \$1117  = ~ w1_a4_2[4];
-  assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = ~ w1_a7_5[1];
-  assign \$1120  = ~ w1_a11_8[1];
+  assign \$1114  = ~ w1_a7_5[0];
+  assign \$1115  = ~ w1_a11_8[0];
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = \$1113  | \$1116 ;
+  assign \$1118  = ~ \$1117 ;
+  assign \$1119  = ~ w1_a1_0[0];
+  assign \$1120  = ~ w1_a4_2[7];
   assign \$1121  = \$1119  | \$1120 ;
-  assign \$1122  = \$1118  | \$1121 ;
-  assign \$1123  = ~ \$1122 ;
-  assign \$1124  = ~ w1_a1_0[0];
-  assign \$1125  = ~ w1_a4_2[7];
-  assign \$1126  = \$1124  | \$1125 ;
-  assign \$1127  = ~ w1_a7_5[1];
-  assign \$1128  = ~ w1_a11_8[1];
+  assign \$1122  = ~ w1_a7_5[0];
+  assign \$1123  = ~ w1_a11_8[0];
+  assign \$1124  = \$1122  | \$1123 ;
+  assign \$1125  = \$1121  | \$1124 ;
+  assign \$1126  = ~ \$1125 ;
+  assign \$1127  = ~ w1_a1_0[0];
+  assign \$1128  = ~ w1_a4_2[6];
   assign \$1129  = \$1127  | \$1128 ;
-  assign \$1130  = \$1126  | \$1129 ;
-  assign \$1131  = ~ \$1130 ;
-  assign \$1132  = ~ w1_a1_0[0];
-  assign \$1133  = ~ w1_a4_2[1];
-  assign \$1134  = \$1132  | \$1133 ;
-  assign \$1135  = ~ w1_a7_5[2];
-  assign \$1136  = ~ w1_a11_8[1];
+  assign \$1130  = ~ w1_a7_5[1];
+  assign \$1131  = ~ w1_a11_8[0];
+  assign \$1132  = \$1130  | \$1131 ;
+  assign \$1133  = \$1129  | \$1132 ;
+  assign \$1134  = ~ \$1133 ;
+  assign \$1135  = ~ w1_a1_0[0];
+  assign \$1136  = ~ w1_a4_2[1];
   assign \$1137  = \$1135  | \$1136 ;
-  assign \$1138  = \$1134  | \$1137 ;
-  assign \$1139  = ~ \$1138 ;
-  assign \$1140  = ~ w1_a1_0[0];
-  assign \$1141  = ~ w1_a4_2[4];
-  assign \$1142  = \$1140  | \$1141 ;
-  assign \$1143  = ~ w1_a7_5[3];
-  assign \$1144  = ~ w1_a11_8[1];
+  assign \$1138  = ~ w1_a7_5[0];
+  assign \$1139  = ~ w1_a11_8[1];
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = \$1137  | \$1140 ;
+  assign \$1142  = ~ \$1141 ;
+  assign \$1143  = ~ w1_a1_0[0];
+  assign \$1144  = ~ w1_a4_2[4];
   assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = \$1142  | \$1145 ;
-  assign \$1147  = ~ \$1146 ;
-  assign \$1148  = ~ w1_a1_0[0];
-  assign \$1149  = ~ w1_a4_2[7];
-  assign \$1150  = \$1148  | \$1149 ;
-  assign \$1151  = ~ w1_a7_5[3];
-  assign \$1152  = ~ w1_a11_8[1];
+  assign \$1146  = ~ w1_a7_5[1];
+  assign \$1147  = ~ w1_a11_8[1];
+  assign \$1148  = \$1146  | \$1147 ;
+  assign \$1149  = \$1145  | \$1148 ;
+  assign \$1150  = ~ \$1149 ;
+  assign \$1151  = ~ w1_a1_0[0];
+  assign \$1152  = ~ w1_a4_2[7];
   assign \$1153  = \$1151  | \$1152 ;
-  assign \$1154  = \$1150  | \$1153 ;
-  assign \$1155  = ~ \$1154 ;
-  assign \$1156  = ~ w1_a1_0[0];
-  assign \$1157  = ~ w1_a4_2[1];
-  assign \$1158  = \$1156  | \$1157 ;
-  assign \$1159  = ~ w1_a7_5[4];
-  assign \$1160  = ~ w1_a11_8[1];
+  assign \$1154  = ~ w1_a7_5[1];
+  assign \$1155  = ~ w1_a11_8[1];
+  assign \$1156  = \$1154  | \$1155 ;
+  assign \$1157  = \$1153  | \$1156 ;
+  assign \$1158  = ~ \$1157 ;
+  assign \$1159  = ~ w1_a1_0[0];
+  assign \$1160  = ~ w1_a4_2[1];
   assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = \$1158  | \$1161 ;
-  assign \$1163  = ~ \$1162 ;
-  assign \$1164  = ~ w1_a1_0[0];
-  assign \$1165  = ~ w1_a4_2[4];
-  assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = ~ w1_a7_5[5];
-  assign \$1168  = ~ w1_a11_8[1];
+  assign \$1162  = ~ w1_a7_5[2];
+  assign \$1163  = ~ w1_a11_8[1];
+  assign \$1164  = \$1162  | \$1163 ;
+  assign \$1165  = \$1161  | \$1164 ;
+  assign \$1166  = ~ \$1165 ;
+  assign \$1167  = ~ w1_a1_0[0];
+  assign \$1168  = ~ w1_a4_2[4];
   assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = \$1166  | \$1169 ;
-  assign \$1171  = ~ \$1170 ;
-  assign \$1172  = ~ w1_a1_0[0];
-  assign \$1173  = ~ w1_a4_2[7];
-  assign \$1174  = \$1172  | \$1173 ;
-  assign \$1175  = ~ w1_a7_5[5];
-  assign \$1176  = ~ w1_a11_8[1];
+  assign \$1170  = ~ w1_a7_5[3];
+  assign \$1171  = ~ w1_a11_8[1];
+  assign \$1172  = \$1170  | \$1171 ;
+  assign \$1173  = \$1169  | \$1172 ;
+  assign \$1174  = ~ \$1173 ;
+  assign \$1175  = ~ w1_a1_0[0];
+  assign \$1176  = ~ w1_a4_2[7];
   assign \$1177  = \$1175  | \$1176 ;
-  assign \$1178  = \$1174  | \$1177 ;
-  assign \$1179  = ~ \$1178 ;
-  assign \$1180  = ~ w1_a1_0[0];
-  assign \$1181  = ~ w1_a4_2[4];
-  assign \$1182  = \$1180  | \$1181 ;
-  assign \$1183  = ~ w1_a7_5[0];
-  assign \$1184  = ~ w1_a11_8[0];
+  assign \$1178  = ~ w1_a7_5[3];
+  assign \$1179  = ~ w1_a11_8[1];
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = \$1177  | \$1180 ;
+  assign \$1182  = ~ \$1181 ;
+  assign \$1183  = ~ w1_a1_0[0];
+  assign \$1184  = ~ w1_a4_2[1];
   assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = \$1182  | \$1185 ;
-  assign \$1187  = ~ \$1186 ;
-  assign \$1188  = ~ w1_a1_0[0];
-  assign \$1189  = ~ w1_a4_2[6];
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = ~ w1_a7_5[1];
-  assign \$1192  = ~ w1_a11_8[0];
+  assign \$1186  = ~ w1_a7_5[4];
+  assign \$1187  = ~ w1_a11_8[1];
+  assign \$1188  = \$1186  | \$1187 ;
+  assign \$1189  = \$1185  | \$1188 ;
+  assign \$1190  = ~ \$1189 ;
+  assign \$1191  = ~ w1_a1_0[0];
+  assign \$1192  = ~ w1_a4_2[4];
   assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = \$1190  | \$1193 ;
-  assign \$1195  = ~ \$1194 ;
-  assign \$1196  = ~ w1_a1_0[0];
-  assign \$1197  = ~ w1_a4_2[1];
-  assign \$1198  = \$1196  | \$1197 ;
-  assign \$1199  = ~ w1_a7_5[0];
-  assign \$1200  = ~ w1_a11_8[1];
+  assign \$1194  = ~ w1_a7_5[5];
+  assign \$1195  = ~ w1_a11_8[1];
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = \$1193  | \$1196 ;
+  assign \$1198  = ~ \$1197 ;
+  assign \$1199  = ~ w1_a1_0[0];
+  assign \$1200  = ~ w1_a4_2[7];
   assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = \$1198  | \$1201 ;
-  assign \$1203  = ~ \$1202 ;
-  assign \$1204  = ~ w1_a1_0[0];
-  assign \$1205  = ~ w1_a4_2[4];
-  assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = ~ w1_a7_5[1];
-  assign \$1208  = ~ w1_a11_8[1];
+  assign \$1202  = ~ w1_a7_5[5];
+  assign \$1203  = ~ w1_a11_8[1];
+  assign \$1204  = \$1202  | \$1203 ;
+  assign \$1205  = \$1201  | \$1204 ;
+  assign \$1206  = ~ \$1205 ;
+  assign \$1207  = ~ w1_a1_0[0];
+  assign \$1208  = ~ w1_a4_2[4];
   assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = \$1206  | \$1209 ;
-  assign \$1211  = ~ \$1210 ;
-  assign \$1212  = ~ w1_a1_0[0];
-  assign \$1213  = ~ w1_a4_2[1];
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = ~ w1_a7_5[2];
-  assign \$1216  = ~ w1_a11_8[1];
+  assign \$1210  = ~ w1_a7_5[0];
+  assign \$1211  = ~ w1_a11_8[0];
+  assign \$1212  = \$1210  | \$1211 ;
+  assign \$1213  = \$1209  | \$1212 ;
+  assign \$1214  = ~ \$1213 ;
+  assign \$1215  = ~ w1_a1_0[0];
+  assign \$1216  = ~ w1_a4_2[6];
   assign \$1217  = \$1215  | \$1216 ;
-  assign \$1218  = \$1214  | \$1217 ;
-  assign \$1219  = ~ \$1218 ;
-  assign \$1220  = ~ w1_a1_0[0];
-  assign \$1221  = ~ w1_a4_2[4];
-  assign \$1222  = \$1220  | \$1221 ;
-  assign \$1223  = ~ w1_a7_5[3];
-  assign \$1224  = ~ w1_a11_8[1];
+  assign \$1218  = ~ w1_a7_5[1];
+  assign \$1219  = ~ w1_a11_8[0];
+  assign \$1220  = \$1218  | \$1219 ;
+  assign \$1221  = \$1217  | \$1220 ;
+  assign \$1222  = ~ \$1221 ;
+  assign \$1223  = ~ w1_a1_0[0];
+  assign \$1224  = ~ w1_a4_2[1];
   assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = \$1222  | \$1225 ;
-  assign \$1227  = ~ \$1226 ;
-  assign \$1228  = ~ w1_a1_0[0];
-  assign \$1229  = ~ w1_a4_2[1];
-  assign \$1230  = \$1228  | \$1229 ;
-  assign \$1231  = ~ w1_a7_5[4];
-  assign \$1232  = ~ w1_a11_8[1];
+  assign \$1226  = ~ w1_a7_5[0];
+  assign \$1227  = ~ w1_a11_8[1];
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = \$1225  | \$1228 ;
+  assign \$1230  = ~ \$1229 ;
+  assign \$1231  = ~ w1_a1_0[0];
+  assign \$1232  = ~ w1_a4_2[4];
   assign \$1233  = \$1231  | \$1232 ;
-  assign \$1234  = \$1230  | \$1233 ;
-  assign \$1235  = ~ \$1234 ;
-  assign \$1236  = ~ w1_a1_0[0];
-  assign \$1237  = ~ w1_a4_2[4];
-  assign \$1238  = \$1236  | \$1237 ;
-  assign \$1239  = ~ w1_a7_5[5];
-  assign \$1240  = ~ w1_a11_8[1];
+  assign \$1234  = ~ w1_a7_5[1];
+  assign \$1235  = ~ w1_a11_8[1];
+  assign \$1236  = \$1234  | \$1235 ;
+  assign \$1237  = \$1233  | \$1236 ;
+  assign \$1238  = ~ \$1237 ;
+  assign \$1239  = ~ w1_a1_0[0];
+  assign \$1240  = ~ w1_a4_2[1];
   assign \$1241  = \$1239  | \$1240 ;
-  assign \$1242  = \$1238  | \$1241 ;
-  assign \$1243  = ~ \$1242 ;
-  assign \$1244  = { \$1243 , \$1235 , \$1227 , \$1219 , \$1211 , \$1203 , \$1195 , \$1187  } + 8'hff;
-  assign \$1245  = ~ w1_a1_0[0];
-  assign \$1246  = ~ w1_a4_2[6];
-  assign \$1247  = \$1245  | \$1246 ;
-  assign \$1248  = ~ w1_a7_5[0];
-  assign \$1249  = ~ w1_a11_8[0];
-  assign \$1250  = \$1248  | \$1249 ;
-  assign \$1251  = \$1247  | \$1250 ;
-  assign \$1252  = ~ \$1251 ;
-  assign \$1253  = ~ w1_a1_0[0];
-  assign \$1254  = ~ w1_a4_2[7];
-  assign \$1255  = \$1253  | \$1254 ;
-  assign \$1256  = ~ w1_a7_5[0];
-  assign \$1257  = ~ w1_a11_8[0];
-  assign \$1258  = \$1256  | \$1257 ;
-  assign \$1259  = \$1255  | \$1258 ;
-  assign \$1260  = ~ \$1259 ;
-  assign \$1261  = ~ w1_a1_0[0];
-  assign \$1262  = ~ w1_a4_2[7];
-  assign \$1263  = \$1261  | \$1262 ;
-  assign \$1264  = ~ w1_a7_5[1];
-  assign \$1265  = ~ w1_a11_8[1];
-  assign \$1266  = \$1264  | \$1265 ;
-  assign \$1267  = \$1263  | \$1266 ;
-  assign \$1268  = ~ \$1267 ;
-  assign \$1269  = ~ w1_a1_0[0];
-  assign \$1270  = ~ w1_a4_2[7];
-  assign \$1271  = \$1269  | \$1270 ;
-  assign \$1272  = ~ w1_a7_5[3];
-  assign \$1273  = ~ w1_a11_8[1];
+  assign \$1242  = ~ w1_a7_5[2];
+  assign \$1243  = ~ w1_a11_8[1];
+  assign \$1244  = \$1242  | \$1243 ;
+  assign \$1245  = \$1241  | \$1244 ;
+  assign \$1246  = ~ \$1245 ;
+  assign \$1247  = ~ w1_a1_0[0];
+  assign \$1248  = ~ w1_a4_2[4];
+  assign \$1249  = \$1247  | \$1248 ;
+  assign \$1250  = ~ w1_a7_5[3];
+  assign \$1251  = ~ w1_a11_8[1];
+  assign \$1252  = \$1250  | \$1251 ;
+  assign \$1253  = \$1249  | \$1252 ;
+  assign \$1254  = ~ \$1253 ;
+  assign \$1255  = ~ w1_a1_0[0];
+  assign \$1256  = ~ w1_a4_2[1];
+  assign \$1257  = \$1255  | \$1256 ;
+  assign \$1258  = ~ w1_a7_5[4];
+  assign \$1259  = ~ w1_a11_8[1];
+  assign \$1260  = \$1258  | \$1259 ;
+  assign \$1261  = \$1257  | \$1260 ;
+  assign \$1262  = ~ \$1261 ;
+  assign \$1263  = ~ w1_a1_0[0];
+  assign \$1264  = ~ w1_a4_2[4];
+  assign \$1265  = \$1263  | \$1264 ;
+  assign \$1266  = ~ w1_a7_5[5];
+  assign \$1267  = ~ w1_a11_8[1];
+  assign \$1268  = \$1266  | \$1267 ;
+  assign \$1269  = \$1265  | \$1268 ;
+  assign \$1270  = ~ \$1269 ;
+  assign \$1271  = { \$1270 , \$1262 , \$1254 , \$1246 , \$1238 , \$1230 , \$1222 , \$1214  } + 8'hff;
+  assign \$1272  = ~ w1_a1_0[0];
+  assign \$1273  = ~ w1_a4_2[6];
   assign \$1274  = \$1272  | \$1273 ;
-  assign \$1275  = \$1271  | \$1274 ;
-  assign \$1276  = ~ \$1275 ;
-  assign \$1277  = ~ w1_a1_0[0];
-  assign \$1278  = ~ w1_a4_2[7];
-  assign \$1279  = \$1277  | \$1278 ;
-  assign \$1280  = ~ w1_a7_5[5];
-  assign \$1281  = ~ w1_a11_8[1];
+  assign \$1275  = ~ w1_a7_5[0];
+  assign \$1276  = ~ w1_a11_8[0];
+  assign \$1277  = \$1275  | \$1276 ;
+  assign \$1278  = \$1274  | \$1277 ;
+  assign \$1279  = ~ \$1278 ;
+  assign \$1280  = ~ w1_a1_0[0];
+  assign \$1281  = ~ w1_a4_2[7];
   assign \$1282  = \$1280  | \$1281 ;
-  assign \$1283  = \$1279  | \$1282 ;
-  assign \$1284  = ~ \$1283 ;
-  assign \$1285  = { \$1284 , \$1276 , \$1268 , \$1260 , \$1252  } + 5'h1f;
-  assign \$1286  = \$signal$255  & \$signal$256 ;
-  assign \$1287  = \$1286  & w2_is_ctrl;
-  assign \$1288  = \$1287  & \$signal$258 [0];
-  assign \$1289  = \$signal$255  & \$signal$256 ;
-  assign \$1290  = \$1289  & w2_is_err_pop;
-  assign \$1291  = \$signal$255  & w2_is_irq_status;
-  assign \$1292  = \$1291  & \$signal$257 [0];
-  assign \$1293  = \$1292  ? \$signal$258 [4:0] : 5'h00;
-  assign \$1294  = \$signal$255  & w2_is_irq_enable;
-  assign \$1295  = \$1294  & \$signal$257 [0];
-  assign \$1296  = \$signal$255  & w2_is_pool0_low_water;
-  assign \$1297  = \$1296  & \$signal$257 [0];
-  assign \$1298  = \$signal$255  & w2_is_pool0_low_water;
-  assign \$1299  = \$1298  & \$signal$257 [1];
-  assign \$1300  = \$signal$255  & w2_is_pool0_low_water;
-  assign \$1301  = \$1300  & \$signal$257 [2];
-  assign \$1302  = \$signal$255  & w2_is_pool1_low_water;
-  assign \$1303  = \$1302  & \$signal$257 [0];
-  assign \$1304  = \$signal$255  & w2_is_pool1_low_water;
-  assign \$1305  = \$1304  & \$signal$257 [1];
-  assign \$1306  = \$signal$255  & w2_is_pool1_low_water;
-  assign \$1307  = \$1306  & \$signal$257 [2];
-  assign \$1308  = \$signal$255  & w2_is_pool2_low_water;
-  assign \$1309  = \$1308  & \$signal$257 [0];
-  assign \$1310  = \$signal$255  & w2_is_pool2_low_water;
-  assign \$1311  = \$1310  & \$signal$257 [1];
-  assign \$1312  = \$signal$255  & w2_is_pool2_low_water;
-  assign \$1313  = \$1312  & \$signal$257 [2];
-  assign \$1314  = | \port$4726$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1314 ;
-  assign \$1315  = | \port$4741$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1315 ;
-  assign \$1316  = ~ \port$4720$0 [0];
-  assign \$1317  = rsp_grant_valid & \$1316 ;
-  assign \$1318  = \port$4720$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1317  & \$1318 ;
-  assign \$1319  = \$signal$28  > 2'h2;
-  assign \$1320  = \$1319  ? 2'h2 : \$signal$28 ;
-  assign \$1321  = | \$signal$28 ;
-  assign \$1322  = space_ge1 & \$1321 ;
-  assign \$1323  = \$1322  ? 1'h1 : 1'h0;
-  assign \$1324  = space_ge2 ? \$1320  : { 1'h0, \$1323  };
-  assign \$signal$71  = space_ge3 ? \$signal$28  : \$1324 ;
-  assign \$1325  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1325  & space_ge1;
-  assign \$1326  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1326  & space_ge2;
-  assign \$1327  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1327  & space_ge3;
-  assign \$1328  = ~ space[4];
-  assign popped = w1c & \$1328 ;
-  assign \$1329  = 1'h0 - tail[1:0];
-  assign \$1330  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1330  ? tail_next_row : tail_row;
-  assign \$1331  = ! \$1329 [1:0];
-  assign \$1332  = \$1329 [1:0] == 1'h1;
-  assign \$1333  = \$1332  ? e1_new1 : e1_new2;
-  assign \$signature__data$277  = \$1331  ? e1_new0 : \$1333 ;
-  assign \$1334  = 1'h1 - tail[1:0];
-  assign \$1335  = tail[1:0] > 1'h1;
-  assign \$signature__addr$282  = \$1335  ? tail_next_row : tail_row;
-  assign \$1336  = ! \$1334 [1:0];
-  assign \$1337  = \$1334 [1:0] == 1'h1;
-  assign \$1338  = \$1337  ? e1_new1 : e1_new2;
-  assign \$signature__data$283  = \$1336  ? e1_new0 : \$1338 ;
-  assign \$1339  = 2'h2 - tail[1:0];
-  assign \$1340  = tail[1:0] > 2'h2;
-  assign \$signature__addr$288  = \$1340  ? tail_next_row : tail_row;
-  assign \$1341  = ! \$1339 [1:0];
-  assign \$1342  = \$1339 [1:0] == 1'h1;
-  assign \$1343  = \$1342  ? e1_new1 : e1_new2;
-  assign \$signature__data$289  = \$1341  ? e1_new0 : \$1343 ;
-  assign \$1344  = 2'h3 - tail[1:0];
-  assign \$1345  = ! \$1344 [1:0];
-  assign \$1346  = \$1344 [1:0] == 1'h1;
-  assign \$1347  = \$1346  ? e1_new1 : e1_new2;
-  assign \$signature__data$295  = \$1345  ? e1_new0 : \$1347 ;
-  assign \$1348  = space - 3'h7;
-  assign \$1349  = ~ \$1348 [5];
-  assign \$1350  = space - 3'h7;
-  assign \$1351  = ~ \$1350 [5];
-  assign \$1352  = space - 4'h8;
-  assign \$1353  = ~ \$1352 [5];
-  assign \$1354  = space - 3'h7;
-  assign \$1355  = ~ \$1354 [5];
-  assign \$1356  = space - 4'h8;
-  assign \$1357  = ~ \$1356 [5];
-  assign \$1358  = space - 4'h9;
-  assign \$1359  = ~ \$1358 [5];
-  assign \$1360  = space - \$signal$28 ;
-  assign \$1361  = space + 1'h1;
-  assign space_over = \$1361  - \$signal$28 ;
-  assign space_short = $signed(\$1360 ) < $signed(1'h0);
-  assign \$1362  = | \$signal$28 ;
-  assign \$1363  = \$signal$71  != \$signal$28 ;
-  assign \$1366  = \$signal$85  & irq_enable;
-  assign irq = | \$1366 ;
-  assign \$1367  = small_lw_granted_2 & small_lw_short;
-  assign \$1368  = medium_lw_granted_2 & medium_lw_short;
-  assign \$1369  = \$1367  | \$1368 ;
-  assign \$1370  = large_lw_granted_2 & large_lw_short;
-  assign low_water_hit = \$1369  | \$1370 ;
-  assign \$1371  = ! bus__r_addr[5:0];
-  assign \$1372  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1373  = \$1371  & \$1372 ;
-  assign \$1374  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1373  & \$1374 ;
-  assign \$1375  = ~ alloc_queue_pop;
-  assign \$1376  = alloc_queue_count[0] & \$1375 ;
-  assign \$1377  = alloc_queue_held[0] | \$1376 ;
-  assign \$signature__en$305  = alloc_queue_push & \$1377 ;
-  assign \$1378  = req_alloc & native_alloc_valid;
-  assign \$1379  = ~ \$1378 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1379 ;
-  assign \$1380  = alloc_queue_count[0] | staged_valid;
-  assign \$1381  = ! bus__r_addr[5:0];
-  assign \$1382  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1383  = \$1381  & \$1382 ;
-  assign \$1384  = bus__r_addr[11:6] < 3'h7;
-  assign \$1385  = \$1383  & \$1384 ;
-  assign \$1386  = bus__r_req & \$1385 ;
-  assign \$1387  = \$1380  | \$1386 ;
-  assign \$1388  = req_alloc & native_alloc_valid;
-  assign \$1389  = ~ \$1388 ;
-  assign \$1390  = \$1387  & \$1389 ;
-  assign \$1391  = ~ alloc_queue_count[0];
-  assign \$1392  = \$1390  & \$1391 ;
-  assign \$1393  = ~ \$1392 ;
-  assign alloc_queue_push = staged_valid & \$1393 ;
-  assign \$1394  = r2_block0 | r2_block4;
-  assign \$1395  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1394  | \$1395 ;
-  assign \$1396  = | r2_found_in;
-  assign bus__r_err = ~ \$1396 ;
+  assign \$1283  = ~ w1_a7_5[0];
+  assign \$1284  = ~ w1_a11_8[0];
+  assign \$1285  = \$1283  | \$1284 ;
+  assign \$1286  = \$1282  | \$1285 ;
+  assign \$1287  = ~ \$1286 ;
+  assign \$1288  = ~ w1_a1_0[0];
+  assign \$1289  = ~ w1_a4_2[7];
+  assign \$1290  = \$1288  | \$1289 ;
+  assign \$1291  = ~ w1_a7_5[1];
+  assign \$1292  = ~ w1_a11_8[1];
+  assign \$1293  = \$1291  | \$1292 ;
+  assign \$1294  = \$1290  | \$1293 ;
+  assign \$1295  = ~ \$1294 ;
+  assign \$1296  = ~ w1_a1_0[0];
+  assign \$1297  = ~ w1_a4_2[7];
+  assign \$1298  = \$1296  | \$1297 ;
+  assign \$1299  = ~ w1_a7_5[3];
+  assign \$1300  = ~ w1_a11_8[1];
+  assign \$1301  = \$1299  | \$1300 ;
+  assign \$1302  = \$1298  | \$1301 ;
+  assign \$1303  = ~ \$1302 ;
+  assign \$1304  = ~ w1_a1_0[0];
+  assign \$1305  = ~ w1_a4_2[7];
+  assign \$1306  = \$1304  | \$1305 ;
+  assign \$1307  = ~ w1_a7_5[5];
+  assign \$1308  = ~ w1_a11_8[1];
+  assign \$1309  = \$1307  | \$1308 ;
+  assign \$1310  = \$1306  | \$1309 ;
+  assign \$1311  = ~ \$1310 ;
+  assign \$1312  = { \$1311 , \$1303 , \$1295 , \$1287 , \$1279  } + 5'h1f;
+  assign \$1313  = \$signal$268  & \$signal$269 ;
+  assign \$1314  = \$1313  & w2_is_ctrl;
+  assign \$1315  = \$1314  & \$signal$271 [0];
+  assign \$1316  = \$signal$268  & \$signal$269 ;
+  assign \$1317  = \$1316  & w2_is_err_pop;
+  assign \$1318  = \$signal$268  & w2_is_irq_status;
+  assign \$1319  = \$1318  & \$signal$270 [0];
+  assign \$1320  = \$1319  ? \$signal$271 [4:0] : 5'h00;
+  assign \$1321  = \$signal$268  & w2_is_irq_enable;
+  assign \$1322  = \$1321  & \$signal$270 [0];
+  assign \$1323  = \$signal$268  & w2_is_pool0_low_water;
+  assign \$1324  = \$1323  & \$signal$270 [0];
+  assign \$1325  = \$signal$268  & w2_is_pool0_low_water;
+  assign \$1326  = \$1325  & \$signal$270 [1];
+  assign \$1327  = \$signal$268  & w2_is_pool0_low_water;
+  assign \$1328  = \$1327  & \$signal$270 [2];
+  assign \$1329  = \$signal$268  & w2_is_pool1_low_water;
+  assign \$1330  = \$1329  & \$signal$270 [0];
+  assign \$1331  = \$signal$268  & w2_is_pool1_low_water;
+  assign \$1332  = \$1331  & \$signal$270 [1];
+  assign \$1333  = \$signal$268  & w2_is_pool1_low_water;
+  assign \$1334  = \$1333  & \$signal$270 [2];
+  assign \$1335  = \$signal$268  & w2_is_pool2_low_water;
+  assign \$1336  = \$1335  & \$signal$270 [0];
+  assign \$1337  = \$signal$268  & w2_is_pool2_low_water;
+  assign \$1338  = \$1337  & \$signal$270 [1];
+  assign \$1339  = \$signal$268  & w2_is_pool2_low_water;
+  assign \$1340  = \$1339  & \$signal$270 [2];
+  assign \$1341  = | \port$4477$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1341 ;
+  assign \$1342  = | \port$4492$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1342 ;
+  assign \$1343  = ~ \port$4471$0 [0];
+  assign \$1344  = rsp_grant_valid & \$1343 ;
+  assign \$1345  = \port$4471$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1344  & \$1345 ;
+  assign \$1346  = \$signal$28  > 2'h2;
+  assign \$1347  = \$1346  ? 2'h2 : \$signal$28 ;
+  assign \$1348  = | \$signal$28 ;
+  assign \$1349  = space_ge1 & \$1348 ;
+  assign \$1350  = \$1349  ? 1'h1 : 1'h0;
+  assign \$1351  = space_ge2 ? \$1347  : { 1'h0, \$1350  };
+  assign \$signal$71  = space_ge3 ? \$signal$28  : \$1351 ;
+  assign \$1352  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1352  & space_ge1;
+  assign \$1353  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1353  & space_ge2;
+  assign \$1354  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1354  & space_ge3;
+  assign \$1355  = ~ space[4];
+  assign popped = w1c & \$1355 ;
+  assign \$1356  = 1'h0 - tail[1:0];
+  assign \$1357  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1357  ? tail_next_row : tail_row;
+  assign \$1358  = ! \$1356 [1:0];
+  assign \$1359  = \$1356 [1:0] == 1'h1;
+  assign \$1360  = \$1359  ? e1_new1 : e1_new2;
+  assign \$signature__data$290  = \$1358  ? e1_new0 : \$1360 ;
+  assign \$1361  = \$signal$28  >= 1'h1;
+  assign \$1362  = \$signal$28  >= 2'h2;
+  assign \$1363  = \$signal$28  >= 2'h3;
+  assign \$1364  = 1'h1 - tail[1:0];
+  assign \$1365  = tail[1:0] > 1'h1;
+  assign \$signature__addr$295  = \$1365  ? tail_next_row : tail_row;
+  assign \$1366  = ! \$1364 [1:0];
+  assign \$1367  = \$1364 [1:0] == 1'h1;
+  assign \$1368  = \$1367  ? e1_new1 : e1_new2;
+  assign \$signature__data$296  = \$1366  ? e1_new0 : \$1368 ;
+  assign \$1369  = \$signal$28  >= 1'h1;
+  assign \$1370  = \$signal$28  >= 2'h2;
+  assign \$1371  = \$signal$28  >= 2'h3;
+  assign \$1372  = 2'h2 - tail[1:0];
+  assign \$1373  = tail[1:0] > 2'h2;
+  assign \$signature__addr$301  = \$1373  ? tail_next_row : tail_row;
+  assign \$1374  = ! \$1372 [1:0];
+  assign \$1375  = \$1372 [1:0] == 1'h1;
+  assign \$1376  = \$1375  ? e1_new1 : e1_new2;
+  assign \$signature__data$302  = \$1374  ? e1_new0 : \$1376 ;
+  assign \$1377  = \$signal$28  >= 1'h1;
+  assign \$1378  = \$signal$28  >= 2'h2;
+  assign \$1379  = \$signal$28  >= 2'h3;
+  assign \$1380  = 2'h3 - tail[1:0];
+  assign \$1381  = ! \$1380 [1:0];
+  assign \$1382  = \$1380 [1:0] == 1'h1;
+  assign \$1383  = \$1382  ? e1_new1 : e1_new2;
+  assign \$signature__data$308  = \$1381  ? e1_new0 : \$1383 ;
+  assign \$1384  = \$signal$28  >= 1'h1;
+  assign \$1385  = \$signal$28  >= 2'h2;
+  assign \$1386  = \$signal$28  >= 2'h3;
+  assign \$1387  = space - 3'h7;
+  assign \$1388  = ~ \$1387 [5];
+  assign \$1389  = space - 3'h7;
+  assign \$1390  = ~ \$1389 [5];
+  assign \$1391  = space - 4'h8;
+  assign \$1392  = ~ \$1391 [5];
+  assign \$1393  = space - 3'h7;
+  assign \$1394  = ~ \$1393 [5];
+  assign \$1395  = space - 4'h8;
+  assign \$1396  = ~ \$1395 [5];
+  assign \$1397  = space - 4'h9;
+  assign \$1398  = ~ \$1397 [5];
+  assign \$1399  = space - \$signal$28 ;
+  assign \$1400  = space + 1'h1;
+  assign space_over = \$1400  - \$signal$28 ;
+  assign space_short = $signed(\$1399 ) < $signed(1'h0);
+  assign \$1401  = | \$signal$28 ;
+  assign \$1402  = \$signal$71  != \$signal$28 ;
+  assign \$1405  = \$signal$85  & irq_enable;
+  assign irq = | \$1405 ;
+  assign \$1406  = small_lw_granted_2 & small_lw_short;
+  assign \$1407  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1408  = \$1406  | \$1407 ;
+  assign \$1409  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1408  | \$1409 ;
+  assign \$1410  = ! bus__r_addr[5:0];
+  assign \$1411  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1412  = \$1410  & \$1411 ;
+  assign \$1413  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1412  & \$1413 ;
+  assign \$1414  = ~ alloc_queue_pop;
+  assign \$1415  = alloc_queue_count[0] & \$1414 ;
+  assign \$1416  = alloc_queue_held[0] | \$1415 ;
+  assign \$signature__en$318  = alloc_queue_push & \$1416 ;
+  assign \$1417  = req_alloc & native_alloc_valid;
+  assign \$1418  = ~ \$1417 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1418 ;
+  assign \$1419  = alloc_queue_count[0] | staged_valid;
+  assign \$1420  = ! bus__r_addr[5:0];
+  assign \$1421  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1422  = \$1420  & \$1421 ;
+  assign \$1423  = bus__r_addr[11:6] < 3'h7;
+  assign \$1424  = \$1422  & \$1423 ;
+  assign \$1425  = bus__r_req & \$1424 ;
+  assign \$1426  = \$1419  | \$1425 ;
+  assign \$1427  = req_alloc & native_alloc_valid;
+  assign \$1428  = ~ \$1427 ;
+  assign \$1429  = \$1426  & \$1428 ;
+  assign \$1430  = ~ alloc_queue_count[0];
+  assign \$1431  = \$1429  & \$1430 ;
+  assign \$1432  = ~ \$1431 ;
+  assign alloc_queue_push = staged_valid & \$1432 ;
+  assign \$1433  = r2_block0 | r2_block4;
+  assign \$1434  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1433  | \$1434 ;
+  assign \$1435  = | r2_found_in;
+  assign bus__r_err = ~ \$1435 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
+  assign \$1437  = ~ \$1436 ;
+  assign \$1438  = \$1437  + 1'h1;
+  assign \$1440  = ~ \$1439 ;
+  assign \$1441  = \$1440  + 1'h1;
+  assign w0_small_is = bus__w_addr_from_queue ? \$1438 [6] : \$1441 [6];
+  assign \$1443  = ~ \$1442 ;
+  assign \$1444  = \$1443  + 1'h1;
+  assign \$1446  = ~ \$1445 ;
+  assign \$1447  = \$1446  + 1'h1;
+  assign w0_medium_is = bus__w_addr_from_queue ? \$1444 [6] : \$1447 [6];
+  assign \$1449  = ~ \$1448 ;
+  assign \$1450  = \$1449  + 1'h1;
+  assign \$1452  = ~ \$1451 ;
+  assign \$1453  = \$1452  + 1'h1;
+  assign w0_large_is = bus__w_addr_from_queue ? \$1450 [6] : \$1453 [6];
+  assign \$1454  = \port$4611$0 [18:0] - 9'h100;
+  assign \$1455  = ~ \$1454 [19];
+  assign \$1456  = bus__w_data[18:0] - 9'h100;
+  assign \$1457  = ~ \$1456 [19];
+  assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
+  assign \$1458  = \port$4611$0 [18:0] - 8'h80;
+  assign \$1459  = ~ \$1458 [19];
+  assign \$1460  = bus__w_data[18:0] - 8'h80;
+  assign \$1461  = ~ \$1460 [19];
+  assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
+  assign \$1462  = \port$4611$0 [18:0] - 6'h30;
+  assign \$1463  = ~ \$1462 [19];
+  assign \$1464  = bus__w_data[18:0] - 6'h30;
+  assign \$1465  = ~ \$1464 [19];
+  assign w0_large_slot_ok = bus__w_beat_from_queue ? w0_large_slot_ok_queued : w0_large_slot_ok_pins;
   assign bus__w_slow = \$signal$218  | new_flush;
-  assign \$1397  = ~ command_queue_pop;
-  assign \$1398  = command_queue_count[0] & \$1397 ;
-  assign \$1399  = command_queue_held[0] | \$1398 ;
-  assign \$signature__en$318  = command_queue_push & \$1399 ;
-  assign \$1400  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1401  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1402  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1403  = { \$1402 , \$1401 , \$1400  } + 3'h7;
-  assign \$1404  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1405  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1406  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1407  = { \$1406 , \$1405 , \$1404  } + 3'h7;
-  assign \$1408  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1409  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1410  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1411  = { \$1410 , \$1409 , \$1408  } + 3'h7;
-  assign \$1412  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1413  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1414  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1415  = { \$1414 , \$1413 , \$1412  } + 3'h7;
-  assign \$1416  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1417  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1418  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1419  = { \$1418 , \$1417 , \$1416  } + 3'h7;
-  assign \$1420  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1421  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1422  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1423  = { \$1422 , \$1421 , \$1420  } + 3'h7;
-  assign \$1424  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1425  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1426  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1427  = { \$1426 , \$1425 , \$1424  } + 3'h7;
-  assign \$1428  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1429  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1430  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1431  = { \$1430 , \$1429 , \$1428  } + 3'h7;
-  assign \$1432  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1433  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1434  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1435  = { \$1434 , \$1433 , \$1432  } + 3'h7;
-  assign \$1436  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1437  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1438  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1439  = { \$1438 , \$1437 , \$1436  } + 3'h7;
-  assign \$1440  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1441  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1442  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
-  assign \$1444  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1445  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1446  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
-  assign \$1448  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1449  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1450  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
-  assign \$1452  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1453  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1454  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
-  assign \$1456  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1457  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1458  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1459  = { \$1458 , \$1457 , \$1456  } + 3'h7;
-  assign \$1460  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1461  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1462  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1463  = { \$1462 , \$1461 , \$1460  } + 3'h7;
-  assign \$1464  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1465  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1466  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1467  = { \$1466 , \$1465 , \$1464  } + 3'h7;
-  assign \$1468  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1469  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1470  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1471  = { \$1470 , \$1469 , \$1468  } + 3'h7;
-  assign \$1472  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1473  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1474  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1475  = { \$1474 , \$1473 , \$1472  } + 3'h7;
-  assign \$1476  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1477  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1478  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1479  = { \$1478 , \$1477 , \$1476  } + 3'h7;
-  assign \$1480  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1481  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1482  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1483  = { \$1482 , \$1481 , \$1480  } + 3'h7;
-  assign \$1484  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1485  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1486  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1487  = { \$1486 , \$1485 , \$1484  } + 3'h7;
-  assign \$1488  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1489  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1490  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1491  = { \$1490 , \$1489 , \$1488  } + 3'h7;
-  assign \$1492  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1493  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1494  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1495  = { \$1494 , \$1493 , \$1492  } + 3'h7;
-  assign \$1496  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1497  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1498  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1499  = { \$1498 , \$1497 , \$1496  } + 3'h7;
-  assign \$1500  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1501  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1502  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1503  = { \$1502 , \$1501 , \$1500  } + 3'h7;
-  assign \$1504  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1505  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1506  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1507  = { \$1506 , \$1505 , \$1504  } + 3'h7;
-  assign \$1508  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1509  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1510  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1511  = { \$1510 , \$1509 , \$1508  } + 3'h7;
-  assign \$1512  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1513  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1514  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1515  = { \$1514 , \$1513 , \$1512  } + 3'h7;
-  assign \$1516  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1517  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1518  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1519  = { \$1518 , \$1517 , \$1516  } + 3'h7;
-  assign \$1520  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1521  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1522  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1523  = { \$1522 , \$1521 , \$1520  } + 3'h7;
-  assign \$1524  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1525  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1526  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1527  = { \$1526 , \$1525 , \$1524  } + 3'h7;
-  assign \$1528  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1529  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1530  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1531  = { \$1530 , \$1529 , \$1528  } + 3'h7;
-  assign \$1532  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1533  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1534  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1535  = { \$1534 , \$1533 , \$1532  } + 3'h7;
-  assign \$1536  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1537  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1538  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1539  = { \$1538 , \$1537 , \$1536  } + 3'h7;
-  assign \$1540  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1541  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1542  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1543  = { \$1542 , \$1541 , \$1540  } + 3'h7;
-  assign \$1544  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1545  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1546  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1547  = { \$1546 , \$1545 , \$1544  } + 3'h7;
-  assign \$1548  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1549  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1550  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1551  = { \$1550 , \$1549 , \$1548  } + 3'h7;
-  assign \$1552  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1553  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1554  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1555  = { \$1554 , \$1553 , \$1552  } + 3'h7;
-  assign \$1556  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1557  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1558  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1559  = { \$1558 , \$1557 , \$1556  } + 3'h7;
-  assign \$1560  = w1_hit[0] | w1_hit[1];
-  assign \$1561  = \$1560  | w1_hit[2];
-  assign \$1562  = ~ \$1561 ;
-  assign \$1563  = command_queue_count[0] | \$signal$218 ;
-  assign \$1564  = \$1563  | new_flush;
-  assign \$1565  = ~ native_turn;
-  assign \$1566  = \$1564  & \$1565 ;
-  assign command_queue_pop = \$1566  & command_queue_count[0];
-  assign \$1567  = \$signal$218  | new_flush;
-  assign \$1568  = command_queue_count[0] | \$signal$218 ;
-  assign \$1569  = \$1568  | new_flush;
-  assign \$1570  = ~ native_turn;
-  assign \$1571  = \$1569  & \$1570 ;
-  assign \$1572  = ~ command_queue_count[0];
-  assign \$1573  = \$1571  & \$1572 ;
-  assign \$1574  = ~ \$1573 ;
-  assign command_queue_push = \$1567  & \$1574 ;
-  assign \$1575  = command_queue_count[0] | \$signal$218 ;
-  assign \$1576  = \$1575  | new_flush;
-  assign \$1577  = ~ native_turn;
-  assign \$1578  = \$1576  & \$1577 ;
-  assign \$1579  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1580  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1581  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1582  = { \$1581 , \$1580 , \$1579  } + 3'h7;
-  assign \$1583  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1584  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1585  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1586  = { \$1585 , \$1584 , \$1583  } + 3'h7;
-  assign \$1587  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1588  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1589  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1590  = { \$1589 , \$1588 , \$1587  } + 3'h7;
-  assign \$1591  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1592  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1593  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1594  = { \$1593 , \$1592 , \$1591  } + 3'h7;
-  assign \$1595  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1596  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1597  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1598  = { \$1597 , \$1596 , \$1595  } + 3'h7;
-  assign \$1599  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1600  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1601  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1602  = { \$1601 , \$1600 , \$1599  } + 3'h7;
-  assign \$1603  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1604  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1605  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1606  = { \$1605 , \$1604 , \$1603  } + 3'h7;
-  assign \$1607  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1608  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1609  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1610  = { \$1609 , \$1608 , \$1607  } + 3'h7;
-  assign \$1611  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1612  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1613  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1614  = { \$1613 , \$1612 , \$1611  } + 3'h7;
-  assign \$1615  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1616  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1617  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1618  = { \$1617 , \$1616 , \$1615  } + 3'h7;
-  assign \$1619  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1620  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1621  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1622  = { \$1621 , \$1620 , \$1619  } + 3'h7;
-  assign \$1623  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1624  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1625  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1626  = { \$1625 , \$1624 , \$1623  } + 3'h7;
-  assign \$1627  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1628  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1629  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1630  = { \$1629 , \$1628 , \$1627  } + 3'h7;
-  assign \$1631  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1632  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1633  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1634  = { \$1633 , \$1632 , \$1631  } + 3'h7;
-  assign \$1635  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1636  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1637  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1638  = { \$1637 , \$1636 , \$1635  } + 3'h7;
-  assign \$1639  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1640  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1641  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1642  = { \$1641 , \$1640 , \$1639  } + 3'h7;
-  assign \$1643  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1644  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1645  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1646  = { \$1645 , \$1644 , \$1643  } + 3'h7;
-  assign \$1647  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1648  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1649  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1650  = { \$1649 , \$1648 , \$1647  } + 3'h7;
-  assign \$1651  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1652  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1653  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1654  = { \$1653 , \$1652 , \$1651  } + 3'h7;
-  assign \$1655  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1656  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1657  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1658  = { \$1657 , \$1656 , \$1655  } + 3'h7;
-  assign \$1659  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1660  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1661  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1662  = { \$1661 , \$1660 , \$1659  } + 3'h7;
-  assign \$1663  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1664  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1665  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1666  = { \$1665 , \$1664 , \$1663  } + 3'h7;
-  assign \$1667  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1668  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1669  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1670  = { \$1669 , \$1668 , \$1667  } + 3'h7;
-  assign \$1671  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1672  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1673  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1674  = { \$1673 , \$1672 , \$1671  } + 3'h7;
-  assign \$1675  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1676  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1677  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1678  = { \$1677 , \$1676 , \$1675  } + 3'h7;
-  assign \$1679  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1680  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1681  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1682  = { \$1681 , \$1680 , \$1679  } + 3'h7;
-  assign \$1683  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1684  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1685  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1686  = { \$1685 , \$1684 , \$1683  } + 3'h7;
-  assign \$1687  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1688  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1689  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1690  = { \$1689 , \$1688 , \$1687  } + 3'h7;
-  assign \$1691  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1692  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1693  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1694  = { \$1693 , \$1692 , \$1691  } + 3'h7;
-  assign \$1695  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1696  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1697  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1698  = { \$1697 , \$1696 , \$1695  } + 3'h7;
-  assign \$1699  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1700  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1701  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1702  = { \$1701 , \$1700 , \$1699  } + 3'h7;
-  assign \$1703  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1704  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1705  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1706  = { \$1705 , \$1704 , \$1703  } + 3'h7;
-  assign \$1707  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1708  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1709  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1710  = { \$1709 , \$1708 , \$1707  } + 3'h7;
-  assign \$1711  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1712  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1713  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1714  = { \$1713 , \$1712 , \$1711  } + 3'h7;
-  assign \$1715  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1716  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1717  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1718  = { \$1717 , \$1716 , \$1715  } + 3'h7;
-  assign \$1719  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1720  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1721  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1722  = { \$1721 , \$1720 , \$1719  } + 3'h7;
-  assign \$1723  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1724  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1725  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1726  = { \$1725 , \$1724 , \$1723  } + 3'h7;
-  assign \$1727  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1728  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1729  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1730  = { \$1729 , \$1728 , \$1727  } + 3'h7;
-  assign \$1731  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1732  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1733  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1734  = { \$1733 , \$1732 , \$1731  } + 3'h7;
-  assign \$1735  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1736  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1737  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1738  = { \$1737 , \$1736 , \$1735  } + 3'h7;
-  assign \$1739  = w1_hit[0] | w1_hit[1];
-  assign \$1740  = \$1739  | w1_hit[2];
-  assign \$1741  = ~ \$1740 ;
-  assign \$1742  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1741 , \$1738 [3], \$1734 [3], \$1730 [3], \$1726 [3], \$1722 [3], \$1718 [3], \$1714 [3], \$1710 [3], \$1706 [3], \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], \$1654 [3], \$1650 [3], \$1646 [3], \$1642 [3], \$1638 [3], \$1634 [3], \$1630 [3], \$1626 [3], \$1622 [3], \$1618 [3], \$1614 [3], \$1610 [3], \$1606 [3], \$1602 [3], \$1598 [3], \$1594 [3], \$1590 [3], \$1586 [3], \$1582 [3], new_flush };
-  assign \$1743  = ~ \$1742 [0];
-  assign req_free = \$1578  & \$1743 ;
-  assign \$1744  = command_queue_count[0] | \$signal$218 ;
-  assign \$1745  = \$1744  | new_flush;
-  assign \$1746  = ~ native_turn;
-  assign \$1747  = \$1745  & \$1746 ;
-  assign \$1748  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1749  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1750  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1751  = { \$1750 , \$1749 , \$1748  } + 3'h7;
-  assign \$1752  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1753  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1754  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1755  = { \$1754 , \$1753 , \$1752  } + 3'h7;
-  assign \$1756  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1757  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1758  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1759  = { \$1758 , \$1757 , \$1756  } + 3'h7;
-  assign \$1760  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1761  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1762  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1763  = { \$1762 , \$1761 , \$1760  } + 3'h7;
-  assign \$1764  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1765  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1766  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1767  = { \$1766 , \$1765 , \$1764  } + 3'h7;
-  assign \$1768  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1769  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1770  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1771  = { \$1770 , \$1769 , \$1768  } + 3'h7;
-  assign \$1772  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1773  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1774  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1775  = { \$1774 , \$1773 , \$1772  } + 3'h7;
-  assign \$1776  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1777  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1778  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1779  = { \$1778 , \$1777 , \$1776  } + 3'h7;
-  assign \$1780  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1781  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1782  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1783  = { \$1782 , \$1781 , \$1780  } + 3'h7;
-  assign \$1784  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1785  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1786  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1787  = { \$1786 , \$1785 , \$1784  } + 3'h7;
-  assign \$1788  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1789  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1790  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1791  = { \$1790 , \$1789 , \$1788  } + 3'h7;
-  assign \$1792  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1793  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1794  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1795  = { \$1794 , \$1793 , \$1792  } + 3'h7;
-  assign \$1796  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1797  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1798  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1799  = { \$1798 , \$1797 , \$1796  } + 3'h7;
-  assign \$1800  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1801  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1802  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1803  = { \$1802 , \$1801 , \$1800  } + 3'h7;
-  assign \$1804  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1805  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1806  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1807  = { \$1806 , \$1805 , \$1804  } + 3'h7;
-  assign \$1808  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1809  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1810  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1811  = { \$1810 , \$1809 , \$1808  } + 3'h7;
-  assign \$1812  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1813  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1814  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1815  = { \$1814 , \$1813 , \$1812  } + 3'h7;
-  assign \$1816  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1817  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1818  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1819  = { \$1818 , \$1817 , \$1816  } + 3'h7;
-  assign \$1820  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1821  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1822  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1823  = { \$1822 , \$1821 , \$1820  } + 3'h7;
-  assign \$1824  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1825  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1826  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1827  = { \$1826 , \$1825 , \$1824  } + 3'h7;
-  assign \$1828  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1829  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1830  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1831  = { \$1830 , \$1829 , \$1828  } + 3'h7;
-  assign \$1832  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1833  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1834  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1835  = { \$1834 , \$1833 , \$1832  } + 3'h7;
-  assign \$1836  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1837  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1838  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1839  = { \$1838 , \$1837 , \$1836  } + 3'h7;
-  assign \$1840  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1841  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1842  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1843  = { \$1842 , \$1841 , \$1840  } + 3'h7;
-  assign \$1844  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1845  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1846  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1847  = { \$1846 , \$1845 , \$1844  } + 3'h7;
-  assign \$1848  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1849  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1850  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1851  = { \$1850 , \$1849 , \$1848  } + 3'h7;
-  assign \$1852  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1853  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1854  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1855  = { \$1854 , \$1853 , \$1852  } + 3'h7;
-  assign \$1856  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1857  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1858  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1859  = { \$1858 , \$1857 , \$1856  } + 3'h7;
-  assign \$1860  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1861  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1862  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1863  = { \$1862 , \$1861 , \$1860  } + 3'h7;
-  assign \$1864  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1865  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1866  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1867  = { \$1866 , \$1865 , \$1864  } + 3'h7;
-  assign \$1868  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1869  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1870  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1871  = { \$1870 , \$1869 , \$1868  } + 3'h7;
-  assign \$1872  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1873  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1874  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1875  = { \$1874 , \$1873 , \$1872  } + 3'h7;
-  assign \$1876  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1877  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1878  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1879  = { \$1878 , \$1877 , \$1876  } + 3'h7;
-  assign \$1880  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1881  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1882  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1883  = { \$1882 , \$1881 , \$1880  } + 3'h7;
-  assign \$1884  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1885  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1886  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1887  = { \$1886 , \$1885 , \$1884  } + 3'h7;
-  assign \$1888  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1889  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1890  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1891  = { \$1890 , \$1889 , \$1888  } + 3'h7;
-  assign \$1892  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1893  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1894  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1895  = { \$1894 , \$1893 , \$1892  } + 3'h7;
-  assign \$1896  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1897  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1898  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1899  = { \$1898 , \$1897 , \$1896  } + 3'h7;
-  assign \$1900  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1901  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1902  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1903  = { \$1902 , \$1901 , \$1900  } + 3'h7;
-  assign \$1904  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1905  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1906  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1907  = { \$1906 , \$1905 , \$1904  } + 3'h7;
-  assign \$1908  = w1_hit[0] | w1_hit[1];
-  assign \$1909  = \$1908  | w1_hit[2];
-  assign \$1910  = ~ \$1909 ;
-  assign \$1911  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1910 , \$1907 [3], \$1903 [3], \$1899 [3], \$1895 [3], \$1891 [3], \$1887 [3], \$1883 [3], \$1879 [3], \$1875 [3], \$1871 [3], \$1867 [3], \$1863 [3], \$1859 [3], \$1855 [3], \$1851 [3], \$1847 [3], \$1843 [3], \$1839 [3], \$1835 [3], \$1831 [3], \$1827 [3], \$1823 [3], \$1819 [3], \$1815 [3], \$1811 [3], \$1807 [3], \$1803 [3], \$1799 [3], \$1795 [3], \$1791 [3], \$1787 [3], \$1783 [3], \$1779 [3], \$1775 [3], \$1771 [3], \$1767 [3], \$1763 [3], \$1759 [3], \$1755 [3], \$1751 [3], new_flush };
-  assign req_flush = \$1747  & \$1911 [0];
-  assign \$1912  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1913  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1914  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1915  = { \$1914 , \$1913 , \$1912  } + 3'h7;
-  assign \$1916  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1917  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1918  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1919  = { \$1918 , \$1917 , \$1916  } + 3'h7;
-  assign \$1920  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1921  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1922  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1923  = { \$1922 , \$1921 , \$1920  } + 3'h7;
-  assign \$1924  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1925  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1926  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1927  = { \$1926 , \$1925 , \$1924  } + 3'h7;
-  assign \$1928  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1929  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1930  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1931  = { \$1930 , \$1929 , \$1928  } + 3'h7;
-  assign \$1932  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1933  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1934  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1935  = { \$1934 , \$1933 , \$1932  } + 3'h7;
-  assign \$1936  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1937  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1938  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1939  = { \$1938 , \$1937 , \$1936  } + 3'h7;
-  assign \$1940  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1941  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1942  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1943  = { \$1942 , \$1941 , \$1940  } + 3'h7;
-  assign \$1944  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1945  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1946  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1947  = { \$1946 , \$1945 , \$1944  } + 3'h7;
-  assign \$1948  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1949  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1950  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1951  = { \$1950 , \$1949 , \$1948  } + 3'h7;
-  assign \$1952  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1953  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1954  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1955  = { \$1954 , \$1953 , \$1952  } + 3'h7;
-  assign \$1956  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1957  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1958  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1959  = { \$1958 , \$1957 , \$1956  } + 3'h7;
-  assign \$1960  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1961  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1962  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1963  = { \$1962 , \$1961 , \$1960  } + 3'h7;
-  assign \$1964  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1965  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1966  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1967  = { \$1966 , \$1965 , \$1964  } + 3'h7;
-  assign \$1968  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1969  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1970  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1971  = { \$1970 , \$1969 , \$1968  } + 3'h7;
-  assign \$1972  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1973  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1974  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1975  = { \$1974 , \$1973 , \$1972  } + 3'h7;
-  assign \$1976  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1977  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1978  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1979  = { \$1978 , \$1977 , \$1976  } + 3'h7;
-  assign \$1980  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1981  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1982  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1983  = { \$1982 , \$1981 , \$1980  } + 3'h7;
-  assign \$1984  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1985  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1986  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1987  = { \$1986 , \$1985 , \$1984  } + 3'h7;
-  assign \$1988  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1989  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1990  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1991  = { \$1990 , \$1989 , \$1988  } + 3'h7;
-  assign \$1992  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1993  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1994  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1995  = { \$1994 , \$1993 , \$1992  } + 3'h7;
-  assign \$1996  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1997  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1998  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1999  = { \$1998 , \$1997 , \$1996  } + 3'h7;
-  assign \$2000  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$2001  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$2002  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$2003  = { \$2002 , \$2001 , \$2000  } + 3'h7;
-  assign \$2004  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$2005  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$2006  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$2007  = { \$2006 , \$2005 , \$2004  } + 3'h7;
-  assign \$2008  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$2009  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$2010  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$2011  = { \$2010 , \$2009 , \$2008  } + 3'h7;
-  assign \$2012  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$2013  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$2014  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$2015  = { \$2014 , \$2013 , \$2012  } + 3'h7;
-  assign \$2016  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$2017  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$2018  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$2019  = { \$2018 , \$2017 , \$2016  } + 3'h7;
-  assign \$2020  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$2021  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$2022  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$2023  = { \$2022 , \$2021 , \$2020  } + 3'h7;
-  assign \$2024  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$2025  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$2026  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$2027  = { \$2026 , \$2025 , \$2024  } + 3'h7;
-  assign \$2028  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$2029  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$2030  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$2031  = { \$2030 , \$2029 , \$2028  } + 3'h7;
-  assign \$2032  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$2033  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$2034  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$2035  = { \$2034 , \$2033 , \$2032  } + 3'h7;
-  assign \$2036  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$2037  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$2038  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$2039  = { \$2038 , \$2037 , \$2036  } + 3'h7;
-  assign \$2040  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$2041  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$2042  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$2043  = { \$2042 , \$2041 , \$2040  } + 3'h7;
-  assign \$2044  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$2045  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$2046  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$2047  = { \$2046 , \$2045 , \$2044  } + 3'h7;
-  assign \$2048  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$2049  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$2050  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$2051  = { \$2050 , \$2049 , \$2048  } + 3'h7;
-  assign \$2052  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$2053  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$2054  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$2055  = { \$2054 , \$2053 , \$2052  } + 3'h7;
-  assign \$2056  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$2057  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$2058  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$2059  = { \$2058 , \$2057 , \$2056  } + 3'h7;
-  assign \$2060  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$2061  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$2062  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$2063  = { \$2062 , \$2061 , \$2060  } + 3'h7;
-  assign \$2064  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$2065  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$2066  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$2067  = { \$2066 , \$2065 , \$2064  } + 3'h7;
-  assign \$2068  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$2069  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$2070  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$2071  = { \$2070 , \$2069 , \$2068  } + 3'h7;
-  assign \$2072  = w1_hit[0] | w1_hit[1];
-  assign \$2073  = \$2072  | w1_hit[2];
-  assign \$2074  = ~ \$2073 ;
-  assign \$2075  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$2074 , \$2071 [3], \$2067 [3], \$2063 [3], \$2059 [3], \$2055 [3], \$2051 [3], \$2047 [3], \$2043 [3], \$2039 [3], \$2035 [3], \$2031 [3], \$2027 [3], \$2023 [3], \$2019 [3], \$2015 [3], \$2011 [3], \$2007 [3], \$2003 [3], \$1999 [3], \$1995 [3], \$1991 [3], \$1987 [3], \$1983 [3], \$1979 [3], \$1975 [3], \$1971 [3], \$1967 [3], \$1963 [3], \$1959 [3], \$1955 [3], \$1951 [3], \$1947 [3], \$1943 [3], \$1939 [3], \$1935 [3], \$1931 [3], \$1927 [3], \$1923 [3], \$1919 [3], \$1915 [3], new_flush };
-  assign \$2076  = ~ w2_plain;
-  assign \$2077  = \$signal$272  & \$signal$256 ;
-  assign \$2078  = ~ \$2077 ;
-  assign bus__w_err = \$2076  & \$2078 ;
-  assign \$2079  = rsp_freed_valid & \port$4773$0 [0];
-  assign \$2080  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$2079  | \$2080 ;
-  assign \$2081  = rsp_freed_valid & \port$4773$0 [0];
-  assign \$2082  = \$2081  ? \port$4726$0 [0] : \port$4741$0 [0];
-  assign bus__w_slow_err = ~ \$2082 ;
-  always @(posedge aclk_clk)
-    cycle <= \$2083 ;
-  always @(posedge aclk_clk)
-    \$signal  <= \$2084 ;
-  always @(posedge aclk_clk)
-    ready <= \$2085 ;
-  always @(posedge aclk_clk)
-    e1_new0 <= \$2086 ;
-  always @(posedge aclk_clk)
-    e1_new1 <= \$2087 ;
-  always @(posedge aclk_clk)
-    e1_new2 <= \$2088 ;
-  always @(posedge aclk_clk)
-    \$signal$28  <= \$2089 ;
-  always @(posedge aclk_clk)
-    e1_exhausted <= \$2090 ;
-  always @(posedge aclk_clk)
-    small_ev_grant <= \$2091 ;
-  always @(posedge aclk_clk)
-    small_ev_free <= \$2092 ;
-  always @(posedge aclk_clk)
-    small_ev_flush <= \$2093 ;
-  always @(posedge aclk_clk)
-    small_ev_fail <= \$2094 ;
-  always @(posedge aclk_clk)
-    medium_ev_grant <= \$2095 ;
-  always @(posedge aclk_clk)
-    medium_ev_free <= \$2096 ;
-  always @(posedge aclk_clk)
-    medium_ev_flush <= \$2097 ;
-  always @(posedge aclk_clk)
-    medium_ev_fail <= \$2098 ;
-  always @(posedge aclk_clk)
-    large_ev_grant <= \$2099 ;
-  always @(posedge aclk_clk)
-    large_ev_free <= \$2100 ;
-  always @(posedge aclk_clk)
-    large_ev_flush <= \$2101 ;
-  always @(posedge aclk_clk)
-    large_ev_fail <= \$2102 ;
-  always @(posedge aclk_clk)
-    space_ge1 <= \$2103 ;
-  always @(posedge aclk_clk)
-    space_ge2 <= \$2104 ;
-  always @(posedge aclk_clk)
-    space_ge3 <= \$2105 ;
-  always @(posedge aclk_clk)
-    space_ge4 <= \$2106 ;
-  always @(posedge aclk_clk)
-    space_ge5 <= \$2107 ;
-  always @(posedge aclk_clk)
-    space_ge6 <= \$2108 ;
-  always @(posedge aclk_clk)
-    space <= \$2109 ;
-  always @(posedge aclk_clk)
-    tail <= \$2110 ;
-  always @(posedge aclk_clk)
-    \$signal$70  <= \$2111 ;
-  always @(posedge aclk_clk)
-    n_dropped <= \$2112 ;
-  always @(posedge aclk_clk)
-    err_dropped <= \$2113 ;
-  always @(posedge aclk_clk)
-    tail_row <= \$2114 ;
-  always @(posedge aclk_clk)
-    tail_next_row <= \$2115 ;
-  always @(posedge aclk_clk)
-    head <= \$2116 ;
-  always @(posedge aclk_clk)
-    \$signal$78  <= \$2117 ;
-  always @(posedge aclk_clk)
-    head_bank <= \$2118 ;
-  always @(posedge aclk_clk)
-    head_entry <= \$2119 ;
-  always @(posedge aclk_clk)
-    \$signal$85  <= \$2120 ;
-  always @(posedge aclk_clk)
-    small_lw_limit <= \$2121 ;
-  always @(posedge aclk_clk)
-    small_lw_short <= \$2122 ;
-  always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$2123 ;
-  always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$2124 ;
-  always @(posedge aclk_clk)
-    small_in_use <= \$2125 ;
-  always @(posedge aclk_clk)
-    small_in_use_was <= \$2126 ;
-  always @(posedge aclk_clk)
-    small_in_use_rose <= \$2127 ;
-  always @(posedge aclk_clk)
-    small_hw_grow <= \$2128 ;
-  always @(posedge aclk_clk)
-    small_high_water <= \$2129 ;
-  always @(posedge aclk_clk)
-    small_allocs <= \$2130 ;
-  always @(posedge aclk_clk)
-    small_fails <= \$2131 ;
-  always @(posedge aclk_clk)
-    small_frees <= \$2132 ;
-  always @(posedge aclk_clk)
-    small_flushes <= \$2133 ;
-  always @(posedge aclk_clk)
-    medium_lw_limit <= \$2134 ;
-  always @(posedge aclk_clk)
-    medium_lw_short <= \$2135 ;
-  always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$2136 ;
-  always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$2137 ;
-  always @(posedge aclk_clk)
-    medium_in_use <= \$2138 ;
-  always @(posedge aclk_clk)
-    medium_in_use_was <= \$2139 ;
-  always @(posedge aclk_clk)
-    medium_in_use_rose <= \$2140 ;
-  always @(posedge aclk_clk)
-    medium_hw_grow <= \$2141 ;
-  always @(posedge aclk_clk)
-    medium_high_water <= \$2142 ;
-  always @(posedge aclk_clk)
-    medium_allocs <= \$2143 ;
-  always @(posedge aclk_clk)
-    medium_fails <= \$2144 ;
-  always @(posedge aclk_clk)
-    medium_frees <= \$2145 ;
-  always @(posedge aclk_clk)
-    medium_flushes <= \$2146 ;
-  always @(posedge aclk_clk)
-    large_lw_limit <= \$2147 ;
-  always @(posedge aclk_clk)
-    large_lw_short <= \$2148 ;
-  always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$2149 ;
-  always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$2150 ;
-  always @(posedge aclk_clk)
-    large_in_use <= \$2151 ;
-  always @(posedge aclk_clk)
-    large_in_use_was <= \$2152 ;
-  always @(posedge aclk_clk)
-    large_in_use_rose <= \$2153 ;
-  always @(posedge aclk_clk)
-    large_hw_grow <= \$2154 ;
-  always @(posedge aclk_clk)
-    large_high_water <= \$2155 ;
-  always @(posedge aclk_clk)
-    large_allocs <= \$2156 ;
-  always @(posedge aclk_clk)
-    large_fails <= \$2157 ;
-  always @(posedge aclk_clk)
-    large_frees <= \$2158 ;
-  always @(posedge aclk_clk)
-    large_flushes <= \$2159 ;
-  always @(posedge aclk_clk)
-    r1_valid <= \$2160 ;
-  always @(posedge aclk_clk)
-    alloc_queue_head <= \$2161 ;
-  always @(posedge aclk_clk)
-    alloc_queue_rd <= \$2162 ;
-  always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$2163 ;
-  always @(posedge aclk_clk)
-    alloc_queue_wr <= \$2164 ;
-  always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$2165 ;
-  always @(posedge aclk_clk)
-    alloc_queue_held <= \$2166 ;
-  always @(posedge aclk_clk)
-    alloc_queue_count <= \$2167 ;
-  always @(posedge aclk_clk)
-    req_alloc <= \$2168 ;
-  always @(posedge aclk_clk)
-    staged_valid <= \$2169 ;
-  always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$2170 ;
-  always @(posedge aclk_clk)
-    req_alloc_pool <= \$2171 ;
-  always @(posedge aclk_clk)
-    req_alloc_size <= \$2172 ;
+  assign \$1466  = ~ command_queue_pop;
+  assign \$1467  = command_queue_count[0] & \$1466 ;
+  assign \$1468  = command_queue_held[0] | \$1467 ;
+  assign \$signature__en$343  = command_queue_push & \$1468 ;
+  assign \$1469  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1470  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1471  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
+  assign \$1473  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1474  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1475  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
+  assign \$1477  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1478  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1479  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
+  assign \$1481  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1482  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1483  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
+  assign \$1485  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1486  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1487  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
+  assign \$1489  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1490  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1491  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
+  assign \$1493  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1494  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1495  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
+  assign \$1497  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1498  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1499  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
+  assign \$1501  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1502  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1503  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
+  assign \$1505  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1506  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1507  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
+  assign \$1509  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1510  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1511  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
+  assign \$1513  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1514  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1515  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
+  assign \$1517  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1518  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1519  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
+  assign \$1521  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1522  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1523  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
+  assign \$1525  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1526  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1527  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
+  assign \$1529  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1530  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1531  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
+  assign \$1533  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1534  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1535  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
+  assign \$1537  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1538  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1539  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
+  assign \$1541  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1542  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1543  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
+  assign \$1545  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1546  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1547  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
+  assign \$1549  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1550  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1551  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
+  assign \$1553  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1554  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1555  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
+  assign \$1557  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1558  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1559  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
+  assign \$1561  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1562  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1563  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
+  assign \$1565  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1566  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1567  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
+  assign \$1569  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1570  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1571  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
+  assign \$1573  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1574  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1575  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
+  assign \$1577  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1578  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1579  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
+  assign \$1581  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1582  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1583  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
+  assign \$1585  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1586  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1587  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
+  assign \$1589  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1590  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1591  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
+  assign \$1593  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1594  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1595  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1596  = { \$1595 , \$1594 , \$1593  } + 3'h7;
+  assign \$1597  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1598  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1599  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
+  assign \$1601  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1602  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1603  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
+  assign \$1605  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1606  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1607  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
+  assign \$1609  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1610  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1611  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1612  = { \$1611 , \$1610 , \$1609  } + 3'h7;
+  assign \$1613  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1614  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1615  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1616  = { \$1615 , \$1614 , \$1613  } + 3'h7;
+  assign \$1617  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1618  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1619  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1620  = { \$1619 , \$1618 , \$1617  } + 3'h7;
+  assign \$1621  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1622  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1623  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1624  = { \$1623 , \$1622 , \$1621  } + 3'h7;
+  assign \$1625  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1626  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1627  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1628  = { \$1627 , \$1626 , \$1625  } + 3'h7;
+  assign \$1629  = w1_hit[0] | w1_hit[1];
+  assign \$1630  = \$1629  | w1_hit[2];
+  assign \$1631  = ~ \$1630 ;
+  assign \$1632  = command_queue_count[0] | \$signal$227 ;
+  assign \$1633  = ~ native_turn;
+  assign \$1634  = \$1632  & \$1633 ;
+  assign command_queue_pop = \$1634  & command_queue_count[0];
+  assign \$1635  = command_queue_count[0] | \$signal$227 ;
+  assign \$1636  = ~ native_turn;
+  assign \$1637  = \$1635  & \$1636 ;
+  assign \$1638  = ~ command_queue_count[0];
+  assign \$1639  = \$1637  & \$1638 ;
+  assign \$1640  = ~ \$1639 ;
+  assign command_queue_push = \$signal$227  & \$1640 ;
+  assign \$1641  = command_queue_count[0] | \$signal$227 ;
+  assign \$1642  = ~ native_turn;
+  assign \$1643  = \$1641  & \$1642 ;
+  assign \$1644  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign \$1645  = ~ \$1644 ;
+  assign req_free = \$1643  & \$1645 ;
+  assign \$1646  = command_queue_count[0] | \$signal$227 ;
+  assign \$1647  = ~ native_turn;
+  assign \$1648  = \$1646  & \$1647 ;
+  assign \$1649  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign req_flush = \$1648  & \$1649 ;
+  assign \$1650  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1651  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1652  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1653  = { \$1652 , \$1651 , \$1650  } + 3'h7;
+  assign \$1654  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1655  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1656  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1657  = { \$1656 , \$1655 , \$1654  } + 3'h7;
+  assign \$1658  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1659  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1660  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1661  = { \$1660 , \$1659 , \$1658  } + 3'h7;
+  assign \$1662  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1663  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1664  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1665  = { \$1664 , \$1663 , \$1662  } + 3'h7;
+  assign \$1666  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1667  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1668  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1669  = { \$1668 , \$1667 , \$1666  } + 3'h7;
+  assign \$1670  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1671  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1672  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1673  = { \$1672 , \$1671 , \$1670  } + 3'h7;
+  assign \$1674  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1675  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1676  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1677  = { \$1676 , \$1675 , \$1674  } + 3'h7;
+  assign \$1678  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1679  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1680  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1681  = { \$1680 , \$1679 , \$1678  } + 3'h7;
+  assign \$1682  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1683  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1684  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1685  = { \$1684 , \$1683 , \$1682  } + 3'h7;
+  assign \$1686  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1687  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1688  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1689  = { \$1688 , \$1687 , \$1686  } + 3'h7;
+  assign \$1690  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1691  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1692  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1693  = { \$1692 , \$1691 , \$1690  } + 3'h7;
+  assign \$1694  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1695  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1696  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1697  = { \$1696 , \$1695 , \$1694  } + 3'h7;
+  assign \$1698  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1699  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1700  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1701  = { \$1700 , \$1699 , \$1698  } + 3'h7;
+  assign \$1702  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1703  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1704  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1705  = { \$1704 , \$1703 , \$1702  } + 3'h7;
+  assign \$1706  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1707  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1708  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1709  = { \$1708 , \$1707 , \$1706  } + 3'h7;
+  assign \$1710  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1711  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1712  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1713  = { \$1712 , \$1711 , \$1710  } + 3'h7;
+  assign \$1714  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1715  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1716  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1717  = { \$1716 , \$1715 , \$1714  } + 3'h7;
+  assign \$1718  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1719  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1720  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1721  = { \$1720 , \$1719 , \$1718  } + 3'h7;
+  assign \$1722  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1723  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1724  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1725  = { \$1724 , \$1723 , \$1722  } + 3'h7;
+  assign \$1726  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1727  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1728  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1729  = { \$1728 , \$1727 , \$1726  } + 3'h7;
+  assign \$1730  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1731  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1732  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1733  = { \$1732 , \$1731 , \$1730  } + 3'h7;
+  assign \$1734  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1735  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1736  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1737  = { \$1736 , \$1735 , \$1734  } + 3'h7;
+  assign \$1738  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1739  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1740  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1741  = { \$1740 , \$1739 , \$1738  } + 3'h7;
+  assign \$1742  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1743  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1744  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1745  = { \$1744 , \$1743 , \$1742  } + 3'h7;
+  assign \$1746  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1747  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1748  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1749  = { \$1748 , \$1747 , \$1746  } + 3'h7;
+  assign \$1750  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1751  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1752  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1753  = { \$1752 , \$1751 , \$1750  } + 3'h7;
+  assign \$1754  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1755  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1756  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1757  = { \$1756 , \$1755 , \$1754  } + 3'h7;
+  assign \$1758  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1759  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1760  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1761  = { \$1760 , \$1759 , \$1758  } + 3'h7;
+  assign \$1762  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1763  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1764  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1765  = { \$1764 , \$1763 , \$1762  } + 3'h7;
+  assign \$1766  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1767  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1768  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1769  = { \$1768 , \$1767 , \$1766  } + 3'h7;
+  assign \$1770  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1771  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1772  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1773  = { \$1772 , \$1771 , \$1770  } + 3'h7;
+  assign \$1774  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1775  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1776  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1777  = { \$1776 , \$1775 , \$1774  } + 3'h7;
+  assign \$1778  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1779  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1780  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1781  = { \$1780 , \$1779 , \$1778  } + 3'h7;
+  assign \$1782  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1783  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1784  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1785  = { \$1784 , \$1783 , \$1782  } + 3'h7;
+  assign \$1786  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1787  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1788  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1789  = { \$1788 , \$1787 , \$1786  } + 3'h7;
+  assign \$1790  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1791  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1792  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1793  = { \$1792 , \$1791 , \$1790  } + 3'h7;
+  assign \$1794  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1795  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1796  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1797  = { \$1796 , \$1795 , \$1794  } + 3'h7;
+  assign \$1798  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1799  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1800  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1801  = { \$1800 , \$1799 , \$1798  } + 3'h7;
+  assign \$1802  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1803  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1804  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1805  = { \$1804 , \$1803 , \$1802  } + 3'h7;
+  assign \$1806  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1807  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1808  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1809  = { \$1808 , \$1807 , \$1806  } + 3'h7;
+  assign \$1810  = w1_hit[0] | w1_hit[1];
+  assign \$1811  = \$1810  | w1_hit[2];
+  assign \$1812  = ~ \$1811 ;
+  assign \$1813  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$229 , \$1812 , \$1809 [3], \$1805 [3], \$1801 [3], \$1797 [3], \$1793 [3], \$1789 [3], \$1785 [3], \$1781 [3], \$1777 [3], \$1773 [3], \$1769 [3], \$1765 [3], \$1761 [3], \$1757 [3], \$1753 [3], \$1749 [3], \$1745 [3], \$1741 [3], \$1737 [3], \$1733 [3], \$1729 [3], \$1725 [3], \$1721 [3], \$1717 [3], \$1713 [3], \$1709 [3], \$1705 [3], \$1701 [3], \$1697 [3], \$1693 [3], \$1689 [3], \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], new_flush };
+  assign \$1814  = ~ w2_plain;
+  assign \$1815  = \$signal$285  & \$signal$269 ;
+  assign \$1816  = ~ \$1815 ;
+  assign bus__w_err = \$1814  & \$1816 ;
+  assign \$1817  = rsp_freed_valid & \port$4524$0 [0];
+  assign \$1818  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1817  | \$1818 ;
+  assign \$1819  = rsp_freed_valid & \port$4524$0 [0];
+  assign \$1820  = \$1819  ? \port$4477$0 [0] : \port$4492$0 [0];
+  assign bus__w_slow_err = ~ \$1820 ;
+  always @(posedge aclk_clk)
+    cycle <= \$1821 ;
+  always @(posedge aclk_clk)
+    \$signal  <= \$1822 ;
+  always @(posedge aclk_clk)
+    ready <= \$1823 ;
+  always @(posedge aclk_clk)
+    e1_new0 <= \$1824 ;
+  always @(posedge aclk_clk)
+    e1_new1 <= \$1825 ;
+  always @(posedge aclk_clk)
+    e1_new2 <= \$1826 ;
+  always @(posedge aclk_clk)
+    \$signal$28  <= \$1827 ;
+  always @(posedge aclk_clk)
+    e1_exhausted <= \$1828 ;
+  always @(posedge aclk_clk)
+    small_ev_grant <= \$1829 ;
+  always @(posedge aclk_clk)
+    small_ev_free <= \$1830 ;
+  always @(posedge aclk_clk)
+    small_ev_flush <= \$1831 ;
+  always @(posedge aclk_clk)
+    small_ev_fail <= \$1832 ;
+  always @(posedge aclk_clk)
+    medium_ev_grant <= \$1833 ;
+  always @(posedge aclk_clk)
+    medium_ev_free <= \$1834 ;
+  always @(posedge aclk_clk)
+    medium_ev_flush <= \$1835 ;
+  always @(posedge aclk_clk)
+    medium_ev_fail <= \$1836 ;
+  always @(posedge aclk_clk)
+    large_ev_grant <= \$1837 ;
+  always @(posedge aclk_clk)
+    large_ev_free <= \$1838 ;
+  always @(posedge aclk_clk)
+    large_ev_flush <= \$1839 ;
+  always @(posedge aclk_clk)
+    large_ev_fail <= \$1840 ;
+  always @(posedge aclk_clk)
+    space_ge1 <= \$1841 ;
+  always @(posedge aclk_clk)
+    space_ge2 <= \$1842 ;
+  always @(posedge aclk_clk)
+    space_ge3 <= \$1843 ;
+  always @(posedge aclk_clk)
+    space_ge4 <= \$1844 ;
+  always @(posedge aclk_clk)
+    space_ge5 <= \$1845 ;
+  always @(posedge aclk_clk)
+    space_ge6 <= \$1846 ;
+  always @(posedge aclk_clk)
+    space <= \$1847 ;
+  always @(posedge aclk_clk)
+    tail <= \$1848 ;
+  always @(posedge aclk_clk)
+    \$signal$70  <= \$1849 ;
+  always @(posedge aclk_clk)
+    n_dropped <= \$1850 ;
+  always @(posedge aclk_clk)
+    err_dropped <= \$1851 ;
+  always @(posedge aclk_clk)
+    tail_row <= \$1852 ;
+  always @(posedge aclk_clk)
+    tail_next_row <= \$1853 ;
+  always @(posedge aclk_clk)
+    head <= \$1854 ;
+  always @(posedge aclk_clk)
+    \$signal$78  <= \$1855 ;
+  always @(posedge aclk_clk)
+    head_bank <= \$1856 ;
+  always @(posedge aclk_clk)
+    head_entry <= \$1857 ;
+  always @(posedge aclk_clk)
+    \$signal$85  <= \$1858 ;
+  always @(posedge aclk_clk)
+    small_lw_limit <= \$1859 ;
+  always @(posedge aclk_clk)
+    small_lw_short <= \$1860 ;
+  always @(posedge aclk_clk)
+    small_lw_granted_1 <= \$1861 ;
+  always @(posedge aclk_clk)
+    small_lw_granted_2 <= \$1862 ;
+  always @(posedge aclk_clk)
+    small_in_use <= \$1863 ;
+  always @(posedge aclk_clk)
+    small_in_use_was <= \$1864 ;
+  always @(posedge aclk_clk)
+    small_in_use_rose <= \$1865 ;
+  always @(posedge aclk_clk)
+    small_hw_grow <= \$1866 ;
+  always @(posedge aclk_clk)
+    small_high_water <= \$1867 ;
+  always @(posedge aclk_clk)
+    small_allocs <= \$1868 ;
+  always @(posedge aclk_clk)
+    small_fails <= \$1869 ;
+  always @(posedge aclk_clk)
+    small_frees <= \$1870 ;
+  always @(posedge aclk_clk)
+    small_flushes <= \$1871 ;
+  always @(posedge aclk_clk)
+    medium_lw_limit <= \$1872 ;
+  always @(posedge aclk_clk)
+    medium_lw_short <= \$1873 ;
+  always @(posedge aclk_clk)
+    medium_lw_granted_1 <= \$1874 ;
+  always @(posedge aclk_clk)
+    medium_lw_granted_2 <= \$1875 ;
+  always @(posedge aclk_clk)
+    medium_in_use <= \$1876 ;
+  always @(posedge aclk_clk)
+    medium_in_use_was <= \$1877 ;
+  always @(posedge aclk_clk)
+    medium_in_use_rose <= \$1878 ;
+  always @(posedge aclk_clk)
+    medium_hw_grow <= \$1879 ;
+  always @(posedge aclk_clk)
+    medium_high_water <= \$1880 ;
+  always @(posedge aclk_clk)
+    medium_allocs <= \$1881 ;
+  always @(posedge aclk_clk)
+    medium_fails <= \$1882 ;
+  always @(posedge aclk_clk)
+    medium_frees <= \$1883 ;
+  always @(posedge aclk_clk)
+    medium_flushes <= \$1884 ;
+  always @(posedge aclk_clk)
+    large_lw_limit <= \$1885 ;
+  always @(posedge aclk_clk)
+    large_lw_short <= \$1886 ;
+  always @(posedge aclk_clk)
+    large_lw_granted_1 <= \$1887 ;
+  always @(posedge aclk_clk)
+    large_lw_granted_2 <= \$1888 ;
+  always @(posedge aclk_clk)
+    large_in_use <= \$1889 ;
+  always @(posedge aclk_clk)
+    large_in_use_was <= \$1890 ;
+  always @(posedge aclk_clk)
+    large_in_use_rose <= \$1891 ;
+  always @(posedge aclk_clk)
+    large_hw_grow <= \$1892 ;
+  always @(posedge aclk_clk)
+    large_high_water <= \$1893 ;
+  always @(posedge aclk_clk)
+    large_allocs <= \$1894 ;
+  always @(posedge aclk_clk)
+    large_fails <= \$1895 ;
+  always @(posedge aclk_clk)
+    large_frees <= \$1896 ;
+  always @(posedge aclk_clk)
+    large_flushes <= \$1897 ;
+  always @(posedge aclk_clk)
+    r1_valid <= \$1898 ;
+  always @(posedge aclk_clk)
+    alloc_queue_head <= \$1899 ;
+  always @(posedge aclk_clk)
+    alloc_queue_rd <= \$1900 ;
+  always @(posedge aclk_clk)
+    alloc_queue_rd_next <= \$1901 ;
+  always @(posedge aclk_clk)
+    alloc_queue_wr <= \$1902 ;
+  always @(posedge aclk_clk)
+    alloc_queue_wr_next <= \$1903 ;
+  always @(posedge aclk_clk)
+    alloc_queue_held <= \$1904 ;
+  always @(posedge aclk_clk)
+    alloc_queue_count <= \$1905 ;
+  always @(posedge aclk_clk)
+    req_alloc <= \$1906 ;
+  always @(posedge aclk_clk)
+    staged_valid <= \$1907 ;
+  always @(posedge aclk_clk)
+    alloc_queue_w_data <= \$1908 ;
+  always @(posedge aclk_clk)
+    req_alloc_pool <= \$1909 ;
+  always @(posedge aclk_clk)
+    req_alloc_size <= \$1910 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$419 [12];
   always @(posedge aclk_clk)
@@ -13363,119 +12969,123 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$599 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$2173 ;
+    r2_valid <= \$1911 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$2174 ;
+    r2_block0 <= \$1912 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$2175 ;
+    r2_found_in <= \$1913 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$2176 ;
+    r2_block4 <= \$1914 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$2177 ;
+    r2_block5 <= \$1915 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$2178 ;
+    r2_block6 <= \$1916 ;
   always @(posedge aclk_clk)
-    \$signal$218  <= \$2179 ;
+    \$signal$218  <= \$795 ;
   always @(posedge aclk_clk)
-    new_flush <= \$2180 ;
+    new_flush <= \$816 ;
   always @(posedge aclk_clk)
-    \$signal$223  <= \$2181 ;
+    \$signal$227  <= \$1917 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$2182 ;
+    new_is_flush <= \$878 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$2183 ;
+    \$signal$229  <= \$1918 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$2184 ;
+    w1_pool_is <= \$1919 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$2185 ;
+    w1_hit <= \$1920 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$2186 ;
+    w1_tag <= \$1921 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$2187 ;
+    w1_small_addr <= \$1922 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$2188 ;
+    w1_medium_addr <= \$1923 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$2189 ;
+    w1_large_addr <= \$1924 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$2190 ;
+    command_queue_head <= \$1925 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$2191 ;
+    command_queue_rd <= \$1926 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$2192 ;
+    command_queue_rd_next <= \$1927 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$2193 ;
+    command_queue_wr <= \$1928 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$2194 ;
+    command_queue_wr_next <= \$1929 ;
   always @(posedge aclk_clk)
-    native_turn <= \$2195 ;
+    command_queue_held <= \$1930 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$2196 ;
+    command_queue_count <= \$1931 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$2197 ;
+    native_turn <= \$1932 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$2198 ;
+    w1_a1_0 <= \$1933 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$2199 ;
+    w1_a4_2 <= \$1934 ;
   always @(posedge aclk_clk)
-    \$signal$251  <= \$2200 ;
+    w1_a7_5 <= \$1935 ;
   always @(posedge aclk_clk)
-    \$signal$252  <= \$2201 ;
+    w1_a11_8 <= \$1936 ;
   always @(posedge aclk_clk)
-    \$signal$253  <= \$2202 ;
+    \$signal$264  <= \$1937 ;
   always @(posedge aclk_clk)
-    \$signal$254  <= \$2203 ;
+    \$signal$265  <= \$1938 ;
   always @(posedge aclk_clk)
-    \$signal$255  <= \$2204 ;
+    \$signal$266  <= \$1939 ;
   always @(posedge aclk_clk)
-    \$signal$256  <= \$2205 ;
+    \$signal$267  <= \$1940 ;
   always @(posedge aclk_clk)
-    \$signal$257  <= \$2206 ;
+    \$signal$268  <= \$1941 ;
   always @(posedge aclk_clk)
-    \$signal$258  <= \$2207 ;
+    \$signal$269  <= \$1942 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$2208 ;
+    \$signal$270  <= \$1943 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$2209 ;
+    \$signal$271  <= \$1944 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$2210 ;
+    w2_is_ctrl <= \$1945 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$2211 ;
+    w2_is_irq_status <= \$1946 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$2212 ;
+    w2_is_irq_enable <= \$1947 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$2213 ;
+    w2_is_err_pop <= \$1948 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$2214 ;
+    w2_is_pool0_free <= \$1949 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$2215 ;
+    w2_is_pool0_flush <= \$1950 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$2216 ;
+    w2_is_pool0_low_water <= \$1951 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$2217 ;
+    w2_is_pool1_free <= \$1952 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$2218 ;
+    w2_is_pool1_flush <= \$1953 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$2219 ;
+    w2_is_pool1_low_water <= \$1954 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$2220 ;
+    w2_is_pool2_free <= \$1955 ;
   always @(posedge aclk_clk)
-    \$signal$272  <= \$2221 ;
+    w2_is_pool2_flush <= \$1956 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$2222 ;
+    w2_is_pool2_low_water <= \$1957 ;
   always @(posedge aclk_clk)
-    \$signal$77  <= \$2223 ;
+    \$signal$285  <= \$1958 ;
   always @(posedge aclk_clk)
-    w1c <= \$2224 ;
+    w2_plain <= \$1959 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$2225 ;
+    \$signal$77  <= \$1960 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$2226 ;
+    w1c <= \$1961 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$2227 ;
+    \$signal$86  <= \$1962 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$2228 ;
+    irq_enable <= \$1963 ;
   always @(posedge aclk_clk)
-    large_low_water <= \$2229 ;
+    small_low_water <= \$1964 ;
+  always @(posedge aclk_clk)
+    medium_low_water <= \$1965 ;
+  always @(posedge aclk_clk)
+    large_low_water <= \$1966 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13488,26 +13098,29 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ bus__w_addr[8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$777 [8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$781 [8], \$781 [6] };
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$786 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$798 [8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$802 [8], \$802 [6] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ bus__w_addr[8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ bus__w_addr[8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ bus__w_addr[8:7];
-  assign \$auto$rtlil.cc:2739:Not$146  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$148  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$150  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$807 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$819 [8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$823 [8], \$823 [6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$828 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$839 [8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$843 [8], \$843 [6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$848 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$861 [8];
+  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$865 [8], \$865 [6] };
+  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$870 [8:7];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
-  assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$154  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$156  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$156  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
+  assign \$auto$rtlil.cc:2739:Not$158  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$160  = ~ bus__w_addr_queued[8:7];
+  assign \$auto$rtlil.cc:2739:Not$162  = ~ bus__w_addr[8:7];
   assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
   assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
@@ -13555,7 +13168,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
   assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -13569,7 +13182,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$411  = 14'h0000;
     casez (\$410 [1:0])
       2'h0:
@@ -13581,7 +13194,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$414  = 14'h0000;
     casez (\$413 [1:0])
       2'h0:
@@ -13593,63 +13206,63 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1329 [1:0])
+    casez (\$1356 [1:0])
       2'h0:
-          \$signature__en  = log_kept_ge1;
+          \$signature__en  = \$1361 ;
       2'h1:
-          \$signature__en  = log_kept_ge2;
+          \$signature__en  = \$1362 ;
       2'h2:
-          \$signature__en  = log_kept_ge3;
+          \$signature__en  = \$1363 ;
       2'h3:
           \$signature__en  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1334 [1:0])
+    casez (\$1364 [1:0])
       2'h0:
-          \$signature__en$284  = log_kept_ge1;
+          \$signature__en$297  = \$1369 ;
       2'h1:
-          \$signature__en$284  = log_kept_ge2;
+          \$signature__en$297  = \$1370 ;
       2'h2:
-          \$signature__en$284  = log_kept_ge3;
+          \$signature__en$297  = \$1371 ;
       2'h3:
-          \$signature__en$284  = 1'h0;
+          \$signature__en$297  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1339 [1:0])
+    casez (\$1372 [1:0])
       2'h0:
-          \$signature__en$290  = log_kept_ge1;
+          \$signature__en$303  = \$1377 ;
       2'h1:
-          \$signature__en$290  = log_kept_ge2;
+          \$signature__en$303  = \$1378 ;
       2'h2:
-          \$signature__en$290  = log_kept_ge3;
+          \$signature__en$303  = \$1379 ;
       2'h3:
-          \$signature__en$290  = 1'h0;
+          \$signature__en$303  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1344 [1:0])
+    casez (\$1380 [1:0])
       2'h0:
-          \$signature__en$296  = log_kept_ge1;
+          \$signature__en$309  = \$1384 ;
       2'h1:
-          \$signature__en$296  = log_kept_ge2;
+          \$signature__en$309  = \$1385 ;
       2'h2:
-          \$signature__en$296  = log_kept_ge3;
+          \$signature__en$309  = \$1386 ;
       2'h3:
-          \$signature__en$296  = 1'h0;
+          \$signature__en$309  = 1'h0;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13663,7 +13276,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13677,7 +13290,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13691,7 +13304,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13701,11 +13314,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1349 ;
+          space_plus_all_ge4 = \$1388 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13713,1314 +13326,1315 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1351 ;
+          space_plus_all_ge5 = \$1390 ;
       2'h3:
-          space_plus_all_ge5 = \$1353 ;
+          space_plus_all_ge5 = \$1392 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1355 ;
+          space_plus_all_ge6 = \$1394 ;
       2'h2:
-          space_plus_all_ge6 = \$1357 ;
+          space_plus_all_ge6 = \$1396 ;
       2'h3:
-          space_plus_all_ge6 = \$1359 ;
+          space_plus_all_ge6 = \$1398 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2083  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1821  = \$1 [31:0];
     if (aclk_rst) begin
-      \$2083  = 32'd0;
+      \$1821  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2084  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1822  = busy;
     if (aclk_rst) begin
-      \$2084  = 1'h0;
+      \$1822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2085  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1823  = \ready$6 ;
     if (aclk_rst) begin
-      \$2085  = 1'h0;
+      \$1823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2086  = \$7 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1824  = \$7 ;
     if (aclk_rst) begin
-      \$2086  = 121'h0000000000000000000000000000000;
+      \$1824  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2087  = \$11 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1825  = \$11 ;
     if (aclk_rst) begin
-      \$2087  = 121'h0000000000000000000000000000000;
+      \$1825  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2088  = { \$12 [31:0], 16'h0000, \port$4720$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4720$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4720$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1826  = { \$12 [31:0], 16'h0000, \port$4471$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4471$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4471$0 [4:1] };
     if (aclk_rst) begin
-      \$2088  = 121'h0000000000000000000000000000000;
+      \$1826  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2089  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1827  = \$14 [1:0];
     if (aclk_rst) begin
-      \$2089  = 2'h0;
+      \$1827  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2090  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1828  = \$16 ;
     if (aclk_rst) begin
-      \$2090  = 1'h0;
+      \$1828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2091  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1829  = \$19 ;
     if (aclk_rst) begin
-      \$2091  = 1'h0;
+      \$1829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2092  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1830  = \$22 ;
     if (aclk_rst) begin
-      \$2092  = 1'h0;
+      \$1830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2093  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1831  = \$25 ;
     if (aclk_rst) begin
-      \$2093  = 1'h0;
+      \$1831  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2094  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1832  = \$29 ;
     if (aclk_rst) begin
-      \$2094  = 1'h0;
+      \$1832  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2095  = \$32 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1833  = \$32 ;
     if (aclk_rst) begin
-      \$2095  = 1'h0;
+      \$1833  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2096  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1834  = \$35 ;
     if (aclk_rst) begin
-      \$2096  = 1'h0;
+      \$1834  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2097  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1835  = \$38 ;
     if (aclk_rst) begin
-      \$2097  = 1'h0;
+      \$1835  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2098  = \$42 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1836  = \$42 ;
     if (aclk_rst) begin
-      \$2098  = 1'h0;
+      \$1836  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2099  = \$45 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1837  = \$45 ;
     if (aclk_rst) begin
-      \$2099  = 1'h0;
+      \$1837  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2100  = \$48 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1838  = \$48 ;
     if (aclk_rst) begin
-      \$2100  = 1'h0;
+      \$1838  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2101  = \$51 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1839  = \$51 ;
     if (aclk_rst) begin
-      \$2101  = 1'h0;
+      \$1839  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2102  = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1840  = \$55 ;
     if (aclk_rst) begin
-      \$2102  = 1'h0;
+      \$1840  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2103  = \$56 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1841  = \$56 ;
     if (aclk_rst) begin
-      \$2103  = 1'h1;
+      \$1841  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2104  = \$57 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1842  = \$57 ;
     if (aclk_rst) begin
-      \$2104  = 1'h1;
+      \$1842  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2105  = \$58 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1843  = \$58 ;
     if (aclk_rst) begin
-      \$2105  = 1'h1;
+      \$1843  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2106  = \$59 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1844  = \$59 ;
     if (aclk_rst) begin
-      \$2106  = 1'h1;
+      \$1844  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2107  = \$60 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1845  = \$60 ;
     if (aclk_rst) begin
-      \$2107  = 1'h1;
+      \$1845  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2108  = \$61 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1846  = \$61 ;
     if (aclk_rst) begin
-      \$2108  = 1'h1;
+      \$1846  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2109  = \$64 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1847  = \$64 ;
     if (aclk_rst) begin
-      \$2109  = 5'h10;
+      \$1847  = 5'h10;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2110  = \$70 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1848  = \$70 ;
     if (aclk_rst) begin
-      \$2110  = 4'h0;
+      \$1848  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2111  = \$71 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1849  = \$71 [31:0];
     if (\$signal$77 ) begin
-      \$2111  = 32'd0;
+      \$1849  = 32'd0;
     end
     if (aclk_rst) begin
-      \$2111  = 32'd0;
+      \$1849  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2112  = \$72 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1850  = \$72 [1:0];
     if (aclk_rst) begin
-      \$2112  = 2'h0;
+      \$1850  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2113  = \$73 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1851  = \$73 [31:0];
     if (\$signal$77 ) begin
-      \$2113  = 32'd0;
+      \$1851  = 32'd0;
     end
     if (aclk_rst) begin
-      \$2113  = 32'd0;
+      \$1851  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2114  = tail_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1852  = tail_row;
     if (\$74 ) begin
-      \$2114  = tail_next_row;
+      \$1852  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$2114  = 2'h0;
+      \$1852  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2115  = tail_next_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1853  = tail_next_row;
     if (\$74 ) begin
-      \$2115  = \$75 [1:0];
+      \$1853  = \$75 [2:0];
     end
     if (aclk_rst) begin
-      \$2115  = 2'h1;
+      \$1853  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2116  = head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1854  = head;
     if (popped) begin
-      \$2116  = \$76 [3:0];
+      \$1854  = \$76 [4:0];
     end
     if (aclk_rst) begin
-      \$2116  = 4'h0;
+      \$1854  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2117  = \$77 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1855  = \$77 ;
     if (aclk_rst) begin
-      \$2117  = 1'h0;
+      \$1855  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2118  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1856  = head[1:0];
     if (aclk_rst) begin
-      \$2118  = 2'h0;
+      \$1856  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2119  = \$81 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1857  = \$81 ;
     if (aclk_rst) begin
-      \$2119  = 121'h0000000000000000000000000000000;
+      \$1857  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2120  = \$84 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1858  = \$84 ;
     if (aclk_rst) begin
-      \$2120  = 5'h00;
+      \$1858  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2121  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1859  = \$85 ;
     if (aclk_rst) begin
-      \$2121  = 18'h00000;
+      \$1859  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2122  = \$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1860  = \$86 ;
     if (aclk_rst) begin
-      \$2122  = 1'h0;
+      \$1860  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2123  = small_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1861  = small_ev_grant;
     if (aclk_rst) begin
-      \$2123  = 1'h0;
+      \$1861  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2124  = small_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1862  = small_lw_granted_1;
     if (aclk_rst) begin
-      \$2124  = 1'h0;
+      \$1862  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2125  = \$97 [8:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1863  = \$97 [8:0];
     if (aclk_rst) begin
-      \$2125  = 9'h000;
+      \$1863  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2126  = small_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1864  = small_in_use;
     if (aclk_rst) begin
-      \$2126  = 9'h000;
+      \$1864  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2127  = \$107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1865  = \$107 ;
     if (aclk_rst) begin
-      \$2127  = 1'h0;
+      \$1865  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2128  = \$111 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1866  = \$111 ;
     if (aclk_rst) begin
-      \$2128  = 1'h0;
+      \$1866  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2129  = small_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1867  = small_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2129  = small_in_use;
+      \$1867  = small_in_use;
     end else begin
       if (small_hw_grow) begin
-        \$2129  = small_in_use_was;
+        \$1867  = small_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$2129  = 9'h000;
+      \$1867  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2130  = 32'd0;
+      \$1868  = 32'd0;
     end else begin
-      \$2130  = \$112 [31:0];
+      \$1868  = \$112 [31:0];
     end
     if (aclk_rst) begin
-      \$2130  = 32'd0;
+      \$1868  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2131  = 32'd0;
+      \$1869  = 32'd0;
     end else begin
-      \$2131  = \$113 [31:0];
+      \$1869  = \$113 [31:0];
     end
     if (aclk_rst) begin
-      \$2131  = 32'd0;
+      \$1869  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2132  = 32'd0;
+      \$1870  = 32'd0;
     end else begin
-      \$2132  = \$114 [31:0];
+      \$1870  = \$114 [31:0];
     end
     if (aclk_rst) begin
-      \$2132  = 32'd0;
+      \$1870  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2133  = 32'd0;
+      \$1871  = 32'd0;
     end else begin
-      \$2133  = \$115 [31:0];
+      \$1871  = \$115 [31:0];
     end
     if (aclk_rst) begin
-      \$2133  = 32'd0;
+      \$1871  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2134  = \$116 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1872  = \$116 ;
     if (aclk_rst) begin
-      \$2134  = 18'h00000;
+      \$1872  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2135  = \$117 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1873  = \$117 ;
     if (aclk_rst) begin
-      \$2135  = 1'h0;
+      \$1873  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2136  = medium_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1874  = medium_ev_grant;
     if (aclk_rst) begin
-      \$2136  = 1'h0;
+      \$1874  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2137  = medium_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1875  = medium_lw_granted_1;
     if (aclk_rst) begin
-      \$2137  = 1'h0;
+      \$1875  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2138  = \$128 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1876  = \$128 [7:0];
     if (aclk_rst) begin
-      \$2138  = 8'h00;
+      \$1876  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2139  = medium_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1877  = medium_in_use;
     if (aclk_rst) begin
-      \$2139  = 8'h00;
+      \$1877  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2140  = \$138 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1878  = \$138 ;
     if (aclk_rst) begin
-      \$2140  = 1'h0;
+      \$1878  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2141  = \$142 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1879  = \$142 ;
     if (aclk_rst) begin
-      \$2141  = 1'h0;
+      \$1879  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2142  = medium_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1880  = medium_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2142  = medium_in_use;
+      \$1880  = medium_in_use;
     end else begin
       if (medium_hw_grow) begin
-        \$2142  = medium_in_use_was;
+        \$1880  = medium_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$2142  = 8'h00;
+      \$1880  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2143  = 32'd0;
+      \$1881  = 32'd0;
     end else begin
-      \$2143  = \$143 [31:0];
+      \$1881  = \$143 [31:0];
     end
     if (aclk_rst) begin
-      \$2143  = 32'd0;
+      \$1881  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2144  = 32'd0;
+      \$1882  = 32'd0;
     end else begin
-      \$2144  = \$144 [31:0];
+      \$1882  = \$144 [31:0];
     end
     if (aclk_rst) begin
-      \$2144  = 32'd0;
+      \$1882  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2145  = 32'd0;
+      \$1883  = 32'd0;
     end else begin
-      \$2145  = \$145 [31:0];
+      \$1883  = \$145 [31:0];
     end
     if (aclk_rst) begin
-      \$2145  = 32'd0;
+      \$1883  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2146  = 32'd0;
+      \$1884  = 32'd0;
     end else begin
-      \$2146  = \$146 [31:0];
+      \$1884  = \$146 [31:0];
     end
     if (aclk_rst) begin
-      \$2146  = 32'd0;
+      \$1884  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2147  = \$147 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1885  = \$147 ;
     if (aclk_rst) begin
-      \$2147  = 18'h00000;
+      \$1885  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2148  = \$148 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1886  = \$148 ;
     if (aclk_rst) begin
-      \$2148  = 1'h0;
+      \$1886  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2149  = large_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1887  = large_ev_grant;
     if (aclk_rst) begin
-      \$2149  = 1'h0;
+      \$1887  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2150  = large_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1888  = large_lw_granted_1;
     if (aclk_rst) begin
-      \$2150  = 1'h0;
+      \$1888  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2151  = \$159 [5:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1889  = \$159 [5:0];
     if (aclk_rst) begin
-      \$2151  = 6'h00;
+      \$1889  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2152  = large_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1890  = large_in_use;
     if (aclk_rst) begin
-      \$2152  = 6'h00;
+      \$1890  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2153  = \$169 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1891  = \$169 ;
     if (aclk_rst) begin
-      \$2153  = 1'h0;
+      \$1891  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2154  = \$173 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1892  = \$173 ;
     if (aclk_rst) begin
-      \$2154  = 1'h0;
+      \$1892  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2155  = large_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1893  = large_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2155  = large_in_use;
+      \$1893  = large_in_use;
     end else begin
       if (large_hw_grow) begin
-        \$2155  = large_in_use_was;
+        \$1893  = large_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$2155  = 6'h00;
+      \$1893  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2156  = 32'd0;
+      \$1894  = 32'd0;
     end else begin
-      \$2156  = \$174 [31:0];
+      \$1894  = \$174 [31:0];
     end
     if (aclk_rst) begin
-      \$2156  = 32'd0;
+      \$1894  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2157  = 32'd0;
+      \$1895  = 32'd0;
     end else begin
-      \$2157  = \$175 [31:0];
+      \$1895  = \$175 [31:0];
     end
     if (aclk_rst) begin
-      \$2157  = 32'd0;
+      \$1895  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2158  = 32'd0;
+      \$1896  = 32'd0;
     end else begin
-      \$2158  = \$176 [31:0];
+      \$1896  = \$176 [31:0];
     end
     if (aclk_rst) begin
-      \$2158  = 32'd0;
+      \$1896  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$77 ) begin
-      \$2159  = 32'd0;
+      \$1897  = 32'd0;
     end else begin
-      \$2159  = \$177 [31:0];
+      \$1897  = \$177 [31:0];
     end
     if (aclk_rst) begin
-      \$2159  = 32'd0;
+      \$1897  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2160  = \$184 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1898  = \$184 ;
     if (aclk_rst) begin
-      \$2160  = 1'h0;
+      \$1898  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2161  = alloc_queue_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1899  = alloc_queue_head;
     if (\$187 ) begin
-      \$2161  = \$188 ;
+      \$1899  = \$188 ;
     end
     if (aclk_rst) begin
-      \$2161  = 16'h0000;
+      \$1899  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2162  = alloc_queue_rd;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1900  = alloc_queue_rd;
     if (\$192 ) begin
-      \$2162  = alloc_queue_rd_next;
+      \$1900  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$2162  = 4'h0;
+      \$1900  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2163  = alloc_queue_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1901  = alloc_queue_rd_next;
     if (\$192 ) begin
-      \$2163  = \$193 [3:0];
+      \$1901  = \$193 [3:0];
     end
     if (aclk_rst) begin
-      \$2163  = 4'h1;
+      \$1901  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2164  = alloc_queue_wr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1902  = alloc_queue_wr;
     if (\$197 ) begin
-      \$2164  = alloc_queue_wr_next;
+      \$1902  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$2164  = 4'h0;
+      \$1902  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2165  = alloc_queue_wr_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1903  = alloc_queue_wr_next;
     if (\$197 ) begin
-      \$2165  = \$198 [3:0];
+      \$1903  = \$198 [3:0];
     end
     if (aclk_rst) begin
-      \$2165  = 4'h1;
+      \$1903  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2166 [0] = \$209 ;
-    \$2166 [1] = \$220 ;
-    \$2166 [2] = \$231 ;
-    \$2166 [3] = \$242 ;
-    \$2166 [4] = \$253 ;
-    \$2166 [5] = \$264 ;
-    \$2166 [6] = \$275 ;
-    \$2166 [7] = \$286 ;
-    \$2166 [8] = \$297 ;
-    \$2166 [9] = \$308 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1904 [0] = \$209 ;
+    \$1904 [1] = \$220 ;
+    \$1904 [2] = \$231 ;
+    \$1904 [3] = \$242 ;
+    \$1904 [4] = \$253 ;
+    \$1904 [5] = \$264 ;
+    \$1904 [6] = \$275 ;
+    \$1904 [7] = \$286 ;
+    \$1904 [8] = \$297 ;
+    \$1904 [9] = \$308 ;
     if (aclk_rst) begin
-      \$2166  = 10'h000;
+      \$1904  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2167 [0] = \$314 ;
-    \$2167 [1] = \$320 ;
-    \$2167 [2] = \$326 ;
-    \$2167 [3] = \$332 ;
-    \$2167 [4] = \$338 ;
-    \$2167 [5] = \$344 ;
-    \$2167 [6] = \$350 ;
-    \$2167 [7] = \$356 ;
-    \$2167 [8] = \$362 ;
-    \$2167 [9] = \$368 ;
-    \$2167 [10] = \$374 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1905 [0] = \$314 ;
+    \$1905 [1] = \$320 ;
+    \$1905 [2] = \$326 ;
+    \$1905 [3] = \$332 ;
+    \$1905 [4] = \$338 ;
+    \$1905 [5] = \$344 ;
+    \$1905 [6] = \$350 ;
+    \$1905 [7] = \$356 ;
+    \$1905 [8] = \$362 ;
+    \$1905 [9] = \$368 ;
+    \$1905 [10] = \$374 ;
     if (aclk_rst) begin
-      \$2167  = 11'h000;
+      \$1905  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2168  = \$385 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1906  = \$385 ;
     if (aclk_rst) begin
-      \$2168  = 1'h0;
+      \$1906  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2169  = \$408 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1907  = \$408 ;
     if (aclk_rst) begin
-      \$2169  = 1'h0;
+      \$1907  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2170  = { \$411 , \$409 [1:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1908  = { \$411 , \$409 [1:0] };
     if (aclk_rst) begin
-      \$2170  = 16'h0000;
+      \$1908  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2171  = \$416 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1909  = \$416 [1:0];
     if (aclk_rst) begin
-      \$2171  = 2'h0;
+      \$1909  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2172  = \$416 [15:2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1910  = \$416 [15:2];
     if (aclk_rst) begin
-      \$2172  = 14'h0000;
+      \$1910  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2173  = r1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1911  = r1_valid;
     if (aclk_rst) begin
-      \$2173  = 1'h0;
+      \$1911  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2174  = \$630 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1912  = \$630 ;
     if (aclk_rst) begin
-      \$2174  = 32'd0;
+      \$1912  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2175 [0] = \$645 ;
-    \$2175 [1] = \$688 ;
-    \$2175 [2] = \$731 ;
-    \$2175 [3] = \$774 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1913 [0] = \$645 ;
+    \$1913 [1] = \$688 ;
+    \$1913 [2] = \$731 ;
+    \$1913 [3] = \$774 ;
     if (aclk_rst) begin
-      \$2175  = 4'h0;
+      \$1913  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2176  = \$674 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1914  = \$674 ;
     if (aclk_rst) begin
-      \$2176  = 32'd0;
+      \$1914  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2177  = \$717 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1915  = \$717 ;
     if (aclk_rst) begin
-      \$2177  = 32'd0;
+      \$1915  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2178  = \$760 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1916  = \$760 ;
     if (aclk_rst) begin
-      \$2178  = 32'd0;
+      \$1916  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2179  = \$790 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1917  = \$858 ;
     if (aclk_rst) begin
-      \$2179  = 1'h0;
+      \$1917  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2180  = \$806 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1918  = \$880 [1:0];
     if (aclk_rst) begin
-      \$2180  = 1'h0;
+      \$1918  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2181  = \$807 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1919  = { w0_large_is, w0_medium_is, w0_small_is };
     if (aclk_rst) begin
-      \$2181  = 2'h0;
+      \$1919  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2182  = { \$816 [6], \$813 [6], \$810 [6] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1920  = { \$883 , \$882 , \$881  };
     if (aclk_rst) begin
-      \$2182  = 3'h0;
+      \$1920  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2183  = { \$837 , \$830 , \$823  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1921  = \$884 [26:19];
     if (aclk_rst) begin
-      \$2183  = 3'h0;
+      \$1921  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2184  = bus__w_data[26:19];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1922  = \$887 [39:0];
     if (aclk_rst) begin
-      \$2184  = 8'h00;
+      \$1922  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2185  = \$839 [39:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1923  = \$890 [39:0];
     if (aclk_rst) begin
-      \$2185  = 40'h0000000000;
+      \$1923  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2186  = \$841 [39:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1924  = \$893 [39:0];
     if (aclk_rst) begin
-      \$2186  = 40'h0000000000;
+      \$1924  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2187  = \$843 [39:0];
-    if (aclk_rst) begin
-      \$2187  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2188  = command_queue_head;
-    if (\$846 ) begin
-      \$2188  = \$847 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1925  = command_queue_head;
+    if (\$896 ) begin
+      \$1925  = \$897 ;
     end
     if (aclk_rst) begin
-      \$2188  = 58'h000000000000000;
+      \$1925  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2189  = command_queue_rd;
-    if (\$851 ) begin
-      \$2189  = command_queue_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1926  = command_queue_rd;
+    if (\$901 ) begin
+      \$1926  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$2189  = 4'h0;
+      \$1926  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2190  = command_queue_rd_next;
-    if (\$851 ) begin
-      \$2190  = \$852 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1927  = command_queue_rd_next;
+    if (\$901 ) begin
+      \$1927  = \$902 [3:0];
     end
     if (aclk_rst) begin
-      \$2190  = 4'h1;
+      \$1927  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2191  = command_queue_wr;
-    if (\$856 ) begin
-      \$2191  = command_queue_wr_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1928  = command_queue_wr;
+    if (\$906 ) begin
+      \$1928  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$2191  = 4'h0;
+      \$1928  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2192  = command_queue_wr_next;
-    if (\$856 ) begin
-      \$2192  = \$857 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1929  = command_queue_wr_next;
+    if (\$906 ) begin
+      \$1929  = \$907 [3:0];
     end
     if (aclk_rst) begin
-      \$2192  = 4'h1;
+      \$1929  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2193 [0] = \$868 ;
-    \$2193 [1] = \$879 ;
-    \$2193 [2] = \$890 ;
-    \$2193 [3] = \$901 ;
-    \$2193 [4] = \$912 ;
-    \$2193 [5] = \$923 ;
-    \$2193 [6] = \$934 ;
-    \$2193 [7] = \$945 ;
-    \$2193 [8] = \$956 ;
-    \$2193 [9] = \$967 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1930 [0] = \$918 ;
+    \$1930 [1] = \$929 ;
+    \$1930 [2] = \$940 ;
+    \$1930 [3] = \$951 ;
+    \$1930 [4] = \$962 ;
+    \$1930 [5] = \$973 ;
+    \$1930 [6] = \$984 ;
+    \$1930 [7] = \$995 ;
+    \$1930 [8] = \$1006 ;
+    \$1930 [9] = \$1017 ;
     if (aclk_rst) begin
-      \$2193  = 10'h000;
+      \$1930  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2194 [0] = \$973 ;
-    \$2194 [1] = \$979 ;
-    \$2194 [2] = \$985 ;
-    \$2194 [3] = \$991 ;
-    \$2194 [4] = \$997 ;
-    \$2194 [5] = \$1003 ;
-    \$2194 [6] = \$1009 ;
-    \$2194 [7] = \$1015 ;
-    \$2194 [8] = \$1021 ;
-    \$2194 [9] = \$1027 ;
-    \$2194 [10] = \$1033 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1931 [0] = \$1023 ;
+    \$1931 [1] = \$1029 ;
+    \$1931 [2] = \$1035 ;
+    \$1931 [3] = \$1041 ;
+    \$1931 [4] = \$1047 ;
+    \$1931 [5] = \$1053 ;
+    \$1931 [6] = \$1059 ;
+    \$1931 [7] = \$1065 ;
+    \$1931 [8] = \$1071 ;
+    \$1931 [9] = \$1077 ;
+    \$1931 [10] = \$1083 ;
     if (aclk_rst) begin
-      \$2194  = 11'h000;
+      \$1931  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2195  = \$1036 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1932  = \$1086 ;
     if (aclk_rst) begin
-      \$2195  = 1'h0;
+      \$1932  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2196  = \$1037 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1933  = \$1088 ;
     if (aclk_rst) begin
-      \$2196  = 4'h0;
+      \$1933  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2197  = \$1038 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1934  = \$1090 ;
     if (aclk_rst) begin
-      \$2197  = 8'h00;
+      \$1934  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2198  = \$1039 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1935  = \$1092 ;
     if (aclk_rst) begin
-      \$2198  = 8'h00;
+      \$1935  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2199  = \$1040 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1936  = \$1094 ;
     if (aclk_rst) begin
-      \$2199  = 16'h0000;
+      \$1936  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2200  = \$1074 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1937  = bus__w_req;
     if (aclk_rst) begin
-      \$2200  = 1'h0;
+      \$1937  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2201  = bus__w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1938  = \$1095 ;
     if (aclk_rst) begin
-      \$2201  = 32'd0;
+      \$1938  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2202  = \$1075 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1939  = \$1097 ;
     if (aclk_rst) begin
-      \$2202  = 1'h0;
+      \$1939  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2203  = bus__w_strb;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1940  = \$1098 ;
     if (aclk_rst) begin
-      \$2203  = 4'h0;
+      \$1940  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2204  = \$signal$251 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1941  = \$1102 ;
     if (aclk_rst) begin
-      \$2204  = 1'h0;
+      \$1941  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2205  = \$signal$253 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1942  = \$signal$266 ;
     if (aclk_rst) begin
-      \$2205  = 1'h0;
+      \$1942  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2206  = \$signal$254 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1943  = \$signal$267 ;
     if (aclk_rst) begin
-      \$2206  = 4'h0;
+      \$1943  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2207  = \$signal$252 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1944  = \$signal$265 ;
     if (aclk_rst) begin
-      \$2207  = 32'd0;
+      \$1944  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2208  = \$1083 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1945  = \$1110 ;
     if (aclk_rst) begin
-      \$2208  = 1'h0;
+      \$1945  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2209  = \$1091 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1946  = \$1118 ;
     if (aclk_rst) begin
-      \$2209  = 1'h0;
+      \$1946  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2210  = \$1099 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1947  = \$1126 ;
     if (aclk_rst) begin
-      \$2210  = 1'h0;
+      \$1947  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2211  = \$1107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1948  = \$1134 ;
     if (aclk_rst) begin
-      \$2211  = 1'h0;
+      \$1948  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2212  = \$1115 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1949  = \$1142 ;
     if (aclk_rst) begin
-      \$2212  = 1'h0;
+      \$1949  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2213  = \$1123 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1950  = \$1150 ;
     if (aclk_rst) begin
-      \$2213  = 1'h0;
+      \$1950  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2214  = \$1131 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1951  = \$1158 ;
     if (aclk_rst) begin
-      \$2214  = 1'h0;
+      \$1951  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2215  = \$1139 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1952  = \$1166 ;
     if (aclk_rst) begin
-      \$2215  = 1'h0;
+      \$1952  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2216  = \$1147 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1953  = \$1174 ;
     if (aclk_rst) begin
-      \$2216  = 1'h0;
+      \$1953  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2217  = \$1155 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1954  = \$1182 ;
     if (aclk_rst) begin
-      \$2217  = 1'h0;
+      \$1954  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2218  = \$1163 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1955  = \$1190 ;
     if (aclk_rst) begin
-      \$2218  = 1'h0;
+      \$1955  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2219  = \$1171 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1956  = \$1198 ;
     if (aclk_rst) begin
-      \$2219  = 1'h0;
+      \$1956  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2220  = \$1179 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1957  = \$1206 ;
     if (aclk_rst) begin
-      \$2220  = 1'h0;
+      \$1957  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2221  = \$1244 [8];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1958  = \$1271 [8];
     if (aclk_rst) begin
-      \$2221  = 1'h0;
+      \$1958  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2222  = \$1285 [5];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1959  = \$1312 [5];
     if (aclk_rst) begin
-      \$2222  = 1'h0;
+      \$1959  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2223  = \$1288 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1960  = \$1315 ;
     if (aclk_rst) begin
-      \$2223  = 1'h0;
+      \$1960  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2224  = \$1290 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1961  = \$1317 ;
     if (aclk_rst) begin
-      \$2224  = 1'h0;
+      \$1961  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2225  = \$1293 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1962  = \$1320 ;
     if (aclk_rst) begin
-      \$2225  = 5'h00;
+      \$1962  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2226  = irq_enable;
-    if (\$1295 ) begin
-      \$2226  = \$signal$258 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1963  = irq_enable;
+    if (\$1322 ) begin
+      \$1963  = \$signal$271 [4:0];
     end
     if (aclk_rst) begin
-      \$2226  = 5'h00;
+      \$1963  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2227  = small_low_water;
-    if (\$1297 ) begin
-      \$2227 [7:0] = \$signal$258 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1964  = small_low_water;
+    if (\$1324 ) begin
+      \$1964 [7:0] = \$signal$271 [7:0];
     end
-    if (\$1299 ) begin
-      \$2227 [15:8] = \$signal$258 [15:8];
+    if (\$1326 ) begin
+      \$1964 [15:8] = \$signal$271 [15:8];
     end
-    if (\$1301 ) begin
-      \$2227 [16] = \$signal$258 [16];
+    if (\$1328 ) begin
+      \$1964 [16] = \$signal$271 [16];
     end
     if (aclk_rst) begin
-      \$2227  = 17'h00000;
+      \$1964  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2228  = medium_low_water;
-    if (\$1303 ) begin
-      \$2228 [7:0] = \$signal$258 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1965  = medium_low_water;
+    if (\$1330 ) begin
+      \$1965 [7:0] = \$signal$271 [7:0];
     end
-    if (\$1305 ) begin
-      \$2228 [15:8] = \$signal$258 [15:8];
+    if (\$1332 ) begin
+      \$1965 [15:8] = \$signal$271 [15:8];
     end
-    if (\$1307 ) begin
-      \$2228 [16] = \$signal$258 [16];
+    if (\$1334 ) begin
+      \$1965 [16] = \$signal$271 [16];
     end
     if (aclk_rst) begin
-      \$2228  = 17'h00000;
+      \$1965  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2229  = large_low_water;
-    if (\$1309 ) begin
-      \$2229 [7:0] = \$signal$258 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1966  = large_low_water;
+    if (\$1336 ) begin
+      \$1966 [7:0] = \$signal$271 [7:0];
     end
-    if (\$1311 ) begin
-      \$2229 [15:8] = \$signal$258 [15:8];
+    if (\$1338 ) begin
+      \$1966 [15:8] = \$signal$271 [15:8];
     end
-    if (\$1313 ) begin
-      \$2229 [16] = \$signal$258 [16];
+    if (\$1340 ) begin
+      \$1966 [16] = \$signal$271 [16];
     end
     if (aclk_rst) begin
-      \$2229  = 17'h00000;
+      \$1966  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4720$0 [4:1];
-  assign rsp_grant_pool = \port$4720$0 [6:5];
-  assign rsp_grant_user = \port$4720$55 [23:8];
-  assign rsp_flushed_err = \port$4741$0 [4:1];
-  assign rsp_flushed_pool = \port$4741$0 [22:21];
-  assign rsp_flushed_user = \port$4741$0 [20:5];
-  assign rsp_freed_err = \port$4726$0 [4:1];
-  assign rsp_freed_src = \port$4773$0 [0];
-  assign rsp_freed_in_pool = \port$4726$0 [23];
-  assign rsp_freed_pool = \port$4726$0 [22:21];
-  assign rsp_freed_tag = \port$4773$0 [40:33];
-  assign rsp_freed_addr = \port$4773$0 [32:1];
-  assign rsp_freed_user = \port$4726$0 [20:5];
-  assign rsp_grant_ok = \port$4720$0 [0];
-  assign rsp_freed_ok = \port$4726$0 [0];
-  assign rsp_flushed_ok = \port$4741$0 [0];
-  assign space_under = { \$1360 [5], \$1360  };
-  assign \$signal$87  = { low_water_hit, \$1365 , \$1363 , e1_exhausted, \$1362  };
+  assign rsp_grant_err = \port$4471$0 [4:1];
+  assign rsp_grant_pool = \port$4471$0 [6:5];
+  assign rsp_grant_user = \port$4471$55 [23:8];
+  assign rsp_flushed_err = \port$4492$0 [4:1];
+  assign rsp_flushed_pool = \port$4492$0 [22:21];
+  assign rsp_flushed_user = \port$4492$0 [20:5];
+  assign rsp_freed_err = \port$4477$0 [4:1];
+  assign rsp_freed_src = \port$4524$0 [0];
+  assign rsp_freed_in_pool = \port$4477$0 [23];
+  assign rsp_freed_pool = \port$4477$0 [22:21];
+  assign rsp_freed_tag = \port$4524$0 [40:33];
+  assign rsp_freed_addr = \port$4524$0 [32:1];
+  assign rsp_freed_user = \port$4477$0 [20:5];
+  assign rsp_grant_ok = \port$4471$0 [0];
+  assign rsp_freed_ok = \port$4477$0 [0];
+  assign rsp_flushed_ok = \port$4492$0 [0];
+  assign space_under = { \$1399 [5], \$1399  };
+  assign \$signal$87  = { low_water_hit, \$1404 , \$1402 , e1_exhausted, \$1401  };
   assign \$signal$147  = alloc_queue_w_data;
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1562 , \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], new_flush };
-  assign log_bank0_k = \$1329 [1:0];
-  assign \$signature__addr$279  = head[3:2];
-  assign \$signature__en$280  = 1'h1;
-  assign log_bank1_k = \$1334 [1:0];
-  assign \$signature__addr$285  = head[3:2];
-  assign \$signature__en$286  = 1'h1;
-  assign log_bank2_k = \$1339 [1:0];
-  assign \$signature__addr$291  = head[3:2];
-  assign \$signature__en$292  = 1'h1;
-  assign log_bank3_k = \$1344 [1:0];
-  assign \$signature__addr$294  = tail_row;
-  assign \$signature__addr$297  = head[3:2];
-  assign \$signature__en$298  = 1'h1;
+  assign bus__w_strb_queued = \port$4611$0 [35:32];
+  assign bus__w_data_queued = \port$4611$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$229 , \$1631 , \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], new_flush };
+  assign log_bank0_k = \$1356 [1:0];
+  assign \$signature__addr$292  = head[4:2];
+  assign \$signature__en$293  = 1'h1;
+  assign log_bank1_k = \$1364 [1:0];
+  assign \$signature__addr$298  = head[4:2];
+  assign \$signature__en$299  = 1'h1;
+  assign log_bank2_k = \$1372 [1:0];
+  assign \$signature__addr$304  = head[4:2];
+  assign \$signature__en$305  = 1'h1;
+  assign log_bank3_k = \$1380 [1:0];
+  assign \$signature__addr$307  = tail_row;
+  assign \$signature__addr$310  = head[4:2];
+  assign \$signature__en$311  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$303  = alloc_queue_wr;
-  assign \$signature__data$304  = alloc_queue_w_data;
+  assign \$signature__addr$316  = alloc_queue_wr;
+  assign \$signature__data$317  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 [7:0], 11'h000, \port$4720$0 [14:7] };
-  assign rsp_grant_slot = \port$4720$0 [14:7];
-  assign rsp_grant_tag = \port$4720$55 [7:0];
-  assign bus__r_slow_data = { \port$4720$0 [0], \port$4720$0 [4:1], \port$4720$55 [7:0], 11'h000, \port$4720$0 [14:7] };
-  assign \read__addr$315  = command_queue_rd;
-  assign \$signature__addr$316  = command_queue_wr;
-  assign \$signature__data$317  = { w1_pool_is, w1_hit, w1_tag, \$signal$223 , \$1562 , \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], new_flush };
-  assign req_free_addr = \$2075 [40:1];
-  assign req_free_oor = \$2075 [41];
-  assign req_free_pool = \$2075 [43:42];
-  assign req_free_tag = \$2075 [51:44];
-  assign req_free_hit = \$2075 [54:52];
-  assign req_flush_select = \$2075 [57:55];
-  assign req_flush_pool = \$2075 [43:42];
-  assign \port$3578$0  = \$1362 ;
-  assign \port$3579$0  = \$1363 ;
-  assign \port$3581$0  = \$1365 ;
-  assign \port$4306$1  = \$2075 [57:1];
-  assign \port$5012$0  = \$signal$85 ;
-  assign bus__w_ack = \$signal$255 ;
-  assign \port$5283$0  = \$signal$86 ;
-  assign \$1364  = 1'h0;
-  assign \$1365  = 1'h0;
+  assign handle = { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 [7:0], 11'h000, \port$4471$0 [14:7] };
+  assign rsp_grant_slot = \port$4471$0 [14:7];
+  assign rsp_grant_tag = \port$4471$55 [7:0];
+  assign bus__r_slow_data = { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 [7:0], 11'h000, \port$4471$0 [14:7] };
+  assign w0_small_is_queued = \$1438 [6];
+  assign w0_small_is_pins = \$1441 [6];
+  assign w0_medium_is_queued = \$1444 [6];
+  assign w0_medium_is_pins = \$1447 [6];
+  assign w0_large_is_queued = \$1450 [6];
+  assign w0_large_is_pins = \$1453 [6];
+  assign \read__addr$340  = command_queue_rd;
+  assign \$signature__addr$341  = command_queue_wr;
+  assign \$signature__data$342  = { w1_pool_is, w1_hit, w1_tag, \$signal$229 , \$1631 , \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], new_flush };
+  assign req_free_addr = \$1813 [40:1];
+  assign req_free_oor = \$1813 [41];
+  assign req_free_pool = \$1813 [43:42];
+  assign req_free_tag = \$1813 [51:44];
+  assign req_free_hit = \$1813 [54:52];
+  assign req_flush_select = \$1813 [57:55];
+  assign req_flush_pool = \$1813 [43:42];
+  assign \port$3618$0  = \$1401 ;
+  assign \port$3619$0  = \$1402 ;
+  assign \port$3621$0  = \$1404 ;
+  assign \port$4057$1  = \$1813 [57:1];
+  assign \port$4767$0  = \$signal$85 ;
+  assign bus__w_ack = \$signal$268 ;
+  assign \port$5039$0  = \$signal$86 ;
+  assign \$1403  = 1'h0;
+  assign \$1404  = 1'h0;
   assign \$87  = 1'h1;
   assign \$88  = small_ev_grant;
   assign \$89  = 1'h1;
@@ -15200,46 +14814,55 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$752  = \$750 ;
   assign \$755  = 32'd0;
   assign \$756  = \$754 ;
-  assign { \$776 [5:3], \$776 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$776 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$779 [5:3], \$779 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$779 [2], \$779 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$783 [5:3], \$783 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$783 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$792 [5:3], \$792 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$792 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$795 [5:3], \$795 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$795 [2], \$795 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$799 [5:3], \$799 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$799 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$808 [5:3], \$808 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$808 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$811 [5:3], \$811 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$811 [2], \$811 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$814 [5:3], \$814 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$814 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$817 [5:3], \$817 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$817 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign \$822  = \$820 [19];
-  assign { \$824 [5:3], \$824 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$824 [2], \$824 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign \$829  = \$827 [19];
-  assign { \$831 [5:3], \$831 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$831 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign \$836  = \$834 [19];
-  assign \$838  = { 1'h0, bus__w_data[18:0], 6'h00 };
-  assign \$840  = { 6'h00, bus__w_data[18:0], 9'h000 };
-  assign \$842  = { 3'h0, bus__w_data[18:0], 12'h000 };
-  assign { \$1042 [5:3], \$1042 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1042 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$1045 [5:3], \$1045 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1045 [2], \$1045 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$1049 [5:3], \$1049 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1049 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1059 [5:3], \$1059 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1059 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$1062 [5:3], \$1062 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1062 [2], \$1062 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
-  assign { \$1066 [5:3], \$1066 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1066 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
+  assign { \$778 [5:3], \$778 [1:0] } = { \$777 [11:9], \$777 [7:6] };
+  assign \$778 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$782 [5:3], \$782 [1] } = { \$781 [11:9], \$781 [7] };
+  assign { \$782 [2], \$782 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$787 [5:3], \$787 [0] } = { \$786 [11:9], \$786 [6] };
+  assign \$787 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$799 [5:3], \$799 [1:0] } = { \$798 [11:9], \$798 [7:6] };
+  assign \$799 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$803 [5:3], \$803 [1] } = { \$802 [11:9], \$802 [7] };
+  assign { \$803 [2], \$803 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$808 [5:3], \$808 [0] } = { \$807 [11:9], \$807 [6] };
+  assign \$808 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$820 [5:3], \$820 [1:0] } = { \$819 [11:9], \$819 [7:6] };
+  assign \$820 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$824 [5:3], \$824 [1] } = { \$823 [11:9], \$823 [7] };
+  assign { \$824 [2], \$824 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$829 [5:3], \$829 [0] } = { \$828 [11:9], \$828 [6] };
+  assign \$829 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$840 [5:3], \$840 [1:0] } = { \$839 [11:9], \$839 [7:6] };
+  assign \$840 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign { \$844 [5:3], \$844 [1] } = { \$843 [11:9], \$843 [7] };
+  assign { \$844 [2], \$844 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign { \$849 [5:3], \$849 [0] } = { \$848 [11:9], \$848 [6] };
+  assign \$849 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign { \$862 [5:3], \$862 [1:0] } = { \$861 [11:9], \$861 [7:6] };
+  assign \$862 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$866 [5:3], \$866 [1] } = { \$865 [11:9], \$865 [7] };
+  assign { \$866 [2], \$866 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$871 [5:3], \$871 [0] } = { \$870 [11:9], \$870 [6] };
+  assign \$871 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1436 [5:3], \$1436 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1436 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$1439 [5:3], \$1439 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1439 [2] = \$auto$rtlil.cc:2739:Not$154 ;
+  assign w0_small_slot_ok_queued = \$1454 [19];
+  assign w0_small_slot_ok_pins = \$1456 [19];
+  assign { \$1442 [5:3], \$1442 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1442 [2], \$1442 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
+  assign { \$1445 [5:3], \$1445 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1445 [2], \$1445 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
+  assign w0_medium_slot_ok_queued = \$1458 [19];
+  assign w0_medium_slot_ok_pins = \$1460 [19];
+  assign { \$1448 [5:3], \$1448 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1448 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
+  assign { \$1451 [5:3], \$1451 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1451 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
+  assign w0_large_slot_ok_queued = \$1462 [19];
+  assign w0_large_slot_ok_pins = \$1464 [19];
+  assign \$886  = { 1'h0, \$885 [18:0], 6'h00 };
+  assign \$889  = { 6'h00, \$888 [18:0], 9'h000 };
+  assign \$892  = { 3'h0, \$891 [18:0], 12'h000 };
 endmodule

@@ -10,7 +10,8 @@ from hwalloc.tb.driver import NativeBench
 
 
 #: Inputs of the core that carry a native pin as it is (see AllocatorCore).
-PORT_COPIES = {"alloc_size": "alloc_port_size", "free_addr": "free_port_addr"}
+PORT_COPIES = {"alloc_size": "alloc_port_size", "free_addr": "free_port_addr",
+               "flush_valid": "flush_port_valid", "flush_pool": "flush_port_pool"}
 
 
 def run_core(config, body, *, seed=1):
