@@ -262,6 +262,9 @@ class RegisterFile(wiring.Component):
             kept = [Const(1)] + [Signal(name=f"log_kept_ge{j}") for j in range(1, most + 1)]
             m.d.comb += [kept[j].eq((n_new >= j) & room[j]) for j in range(1, most + 1)]
         m.d.comb += popped.eq(pop & ~empty)
+        # (without a guard) the entries written, from the first: the kept ones,
+        # or with ``spare`` rows (where no entry waits) all that are there
+        written = [Const(1)] + [n_new >= j for j in range(1, most + 1)] if spare else kept
         for b in range(nb):
             if guard:
                 # the allocation pipeline's first, then the guard's: entry j lands
@@ -290,9 +293,7 @@ class RegisterFile(wiring.Component):
                 k = Signal(nbb, name=f"log_bank{b}_k")
                 m.d.comb += k.eq(b - tail[:nbb])
                 data = Mux(k == 0, new[0], Mux(k == 1, new[1], new[2]))
-                # (the j-th is there; kept, or where no entry waits: see ``spare``)
-                there = [n_new >= j for j in range(1, most + 1)]
-                enable = Array([*(there if spare else kept[1:]), Const(0)])[k]
+                enable = Array([*written[1:], Const(0)])[k]
                 # a bank behind the tail's writes the next row
                 write_row = Mux(b < tail[:nbb], tail_next_row, tail_row) if b < nb - 1 else tail_row
             m.d.comb += [
