@@ -209,22 +209,19 @@ class RegisterFile(wiring.Component):
         nb = 8 if guard else 4                  # banks
         nbb = nb.bit_length() - 1
         ring = max(depth, nb)
-        # Without a guard, twice that when the banks' LUT RAM has the rows to
-        # spare (16 a bank, the depth of an ECP5 LUT RAM; a Xilinx one has 32
-        # or 64): a cycle's entries that do not fit are then written behind the
-        # last one kept, where no entry waits, and not counted, so that a
-        # bank's write enable is a LUT of registers and needs no room flag.
-        spare = not guard and 2 * ring // nb <= 16
-        if spare:
-            ring *= 2
         ring_bits = ring.bit_length() - 1       # ring is a power of two
         rows = ring // nb
         # (at least two rows a bank: a one-row memory would have a zero-width address)
         banks = [Memory(shape=entry_bits, depth=max(rows, 2), init=[]) for _ in range(nb)]
         for b, bank in enumerate(banks):
             m.submodules[f"log_bank{b}"] = bank
+        # A bank's write is registered beside it (address, data and enable from
+        # registers: place and route showed the choice of an entry and its room
+        # flags, chained into a LUT RAM's write pins, as the worst path of small
+        # cores), so an entry counted at edge e is in its bank at e+1. The read
+        # port is transparent to it: the head shown at e+1 is already the entry.
         bank_w = [bank.write_port() for bank in banks]
-        bank_r = [bank.read_port() for bank in banks]
+        bank_r = [bank.read_port(transparent_for=(w,)) for bank, w in zip(banks, bank_w, strict=True)]
 
         def row(value):
             return value if rows > 1 else Const(0, 1)
@@ -262,9 +259,6 @@ class RegisterFile(wiring.Component):
             kept = [Const(1)] + [Signal(name=f"log_kept_ge{j}") for j in range(1, most + 1)]
             m.d.comb += [kept[j].eq((n_new >= j) & room[j]) for j in range(1, most + 1)]
         m.d.comb += popped.eq(pop & ~empty)
-        # (without a guard) the entries written, from the first: the kept ones,
-        # or with ``spare`` rows (where no entry waits) all that are there
-        written = [Const(1)] + [n_new >= j for j in range(1, most + 1)] if spare else kept
         for b in range(nb):
             if guard:
                 # the allocation pipeline's first, then the guard's: entry j lands
@@ -293,13 +287,17 @@ class RegisterFile(wiring.Component):
                 k = Signal(nbb, name=f"log_bank{b}_k")
                 m.d.comb += k.eq(b - tail[:nbb])
                 data = Mux(k == 0, new[0], Mux(k == 1, new[1], new[2]))
-                enable = Array([*written[1:], Const(0)])[k]
+                enable = Array([*kept[1:], Const(0)])[k]
                 # a bank behind the tail's writes the next row
                 write_row = Mux(b < tail[:nbb], tail_next_row, tail_row) if b < nb - 1 else tail_row
+            w_row = Signal(len(bank_w[b].addr), name=f"log_bank{b}_wrow", reset_less=True)
+            w_data = Signal(entry_bits, name=f"log_bank{b}_wdata", reset_less=True)
+            w_en = Signal(name=f"log_bank{b}_wen")
+            m.d.sync += [w_row.eq(row(write_row)), w_data.eq(data), w_en.eq(enable)]
             m.d.comb += [
-                bank_w[b].addr.eq(row(write_row)),
-                bank_w[b].data.eq(data),
-                bank_w[b].en.eq(enable),
+                bank_w[b].addr.eq(w_row),
+                bank_w[b].data.eq(w_data),
+                bank_w[b].en.eq(w_en),
                 bank_r[b].addr.eq(row(head[nbb:])), bank_r[b].en.eq(1),
             ]
         # space changes by popped - n_kept (-5..1); the flags of the new value are

@@ -337,9 +337,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$3060$0 (\$11 [4:0]),
-    .\port$3060$44 (\$11 [47:44]),
-    .\port$3060$6 (\$11 [11:6]),
+    .\port$3048$0 (\$11 [4:0]),
+    .\port$3048$44 (\$11 [47:44]),
+    .\port$3048$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arready(s_axil_arready),
@@ -398,7 +398,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2747$39 (\$19 [39:38]),
+    .\port$2735$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,17 +430,17 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2604$0 (\$16 ),
-    .\port$2605$0 (\$17 ),
-    .\port$2747$1 (\$19 ),
-    .\port$3060$0 (\$11 [11:0]),
-    .\port$3060$44 (\$11 [57:44]),
-    .\port$3063$0 (\$12 ),
-    .\port$3075$0 (\$13 ),
-    .\port$3103$0 (\$14 ),
-    .\port$3182$0 (\$15 ),
-    .\port$3316$0 (\$signal ),
-    .\port$3486$0 (\$signal$58 ),
+    .\port$2592$0 (\$16 ),
+    .\port$2593$0 (\$17 ),
+    .\port$2735$1 (\$19 ),
+    .\port$3048$0 (\$11 [11:0]),
+    .\port$3048$44 (\$11 [57:44]),
+    .\port$3051$0 (\$12 ),
+    .\port$3063$0 (\$13 ),
+    .\port$3091$0 (\$14 ),
+    .\port$3170$0 (\$15 ),
+    .\port$3320$0 (\$signal ),
+    .\port$3490$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -598,7 +598,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow
-, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3060$0 , \port$3060$6 , \port$3060$44 , w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3048$0 , \port$3048$6 , \port$3048$44 , w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$108  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1466,12 +1466,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3060$0 ;
-  wire [4:0] \port$3060$0 ;
-  input [3:0] \port$3060$44 ;
-  wire [3:0] \port$3060$44 ;
-  input [5:0] \port$3060$6 ;
-  wire [5:0] \port$3060$6 ;
+  input [4:0] \port$3048$0 ;
+  wire [4:0] \port$3048$0 ;
+  input [3:0] \port$3048$44 ;
+  wire [3:0] \port$3048$44 ;
+  input [5:0] \port$3048$6 ;
+  wire [5:0] \port$3048$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1636,7 +1636,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$105 )
-      r_slow_ring[r_slow_wr] <= { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 , 13'h0000, \port$3060$6  };
+      r_slow_ring[r_slow_wr] <= { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 , 13'h0000, \port$3048$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$188  = ~ \$187 ;
@@ -1708,7 +1708,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 , 13'h0000, \port$3060$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 , 13'h0000, \port$3048$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3094,7 +3094,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 , 13'h0000, \port$3060$6  };
+  assign r_slow_w_data = { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 , 13'h0000, \port$3048$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
@@ -3104,12 +3104,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$102  = r_slow_rd;
   assign \$signature__addr$103  = r_slow_wr;
-  assign \$signature__data$104  = { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 , 13'h0000, \port$3060$6  };
+  assign \$signature__data$104  = { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 , 13'h0000, \port$3048$6  };
   assign s_axil_araddr = bus__r_addr;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 , 13'h0000, \port$3060$6  };
+  assign bus__r_slow_data = { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 , 13'h0000, \port$3048$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3150,7 +3150,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2747$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2735$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$109  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4339,8 +4339,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_next_tag;
-  input [1:0] \port$2747$39 ;
-  wire [1:0] \port$2747$39 ;
+  input [1:0] \port$2735$39 ;
+  wire [1:0] \port$2735$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   wire [5:0] \r__addr$310 ;
@@ -5365,7 +5365,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2747$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2735$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -5437,7 +5437,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$87  = free_port_addr - 32'd2147745792;
   assign \$88  = ~ \$87 [32];
   assign \$90  = \$86  & \$89 ;
-  assign \$91  = free_src ? \port$2747$39 [0] : \$90 ;
+  assign \$91  = free_src ? \port$2735$39 [0] : \$90 ;
   assign \$92  = f0_addr[2:0] == f2_addr[2:0];
   assign \$93  = f0_addr[5:3] == f2_addr[5:3];
   assign \$94  = f0_addr[8:6] == f2_addr[8:6];
@@ -6211,13 +6211,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     endcase
   end
   assign event_grant_waddr = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
-  assign flush_reg_select = \port$2747$39 [1];
+  assign flush_reg_select = \port$2735$39 [1];
   assign event_fresh_slot = \$337 [5:0];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
   assign \$signal  = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
   assign next_next_tag = \$650 [3:0];
-  assign free_reg_hit = \port$2747$39 [0];
+  assign free_reg_hit = \port$2735$39 [0];
   assign \$signal$198  = \$659 [8];
   assign hit_a3 = \$663 [8];
   assign \$signal$217  = \$667 [8];
@@ -6413,13 +6413,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$654 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2604$0 , \port$2605$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
-, req_flush, \port$2747$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3060$0 , \port$3060$44 , rsp_freed_valid, \port$3063$0 , rsp_flushed_valid, \port$3075$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3103$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3182$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$3316$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$3486$0 , aclk_clk);
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2592$0 , \port$2593$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+, req_flush, \port$2735$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3048$0 , \port$3048$44 , rsp_freed_valid, \port$3051$0 , rsp_flushed_valid, \port$3063$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3091$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3170$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$3320$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$3490$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
-  wire [14:0] \$100 ;
+  wire [7:0] \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
@@ -6474,7 +6474,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
-  wire [4:0] \$105 ;
+  wire \$105 ;
   wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
@@ -6487,23 +6487,23 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1059 ;
   wire \$106 ;
   wire \$1060 ;
-  wire \$1061 ;
-  wire [40:0] \$1062 ;
+  wire [40:0] \$1061 ;
+  wire \$1062 ;
   wire \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
   wire \$1067 ;
   wire \$1068 ;
-  wire \$1069 ;
+  reg [31:0] \$1069 ;
   wire \$107 ;
-  reg [31:0] \$1070 ;
+  reg \$1070 ;
   reg \$1071 ;
-  reg \$1072 ;
+  reg [120:0] \$1072 ;
   reg [120:0] \$1073 ;
   reg [120:0] \$1074 ;
-  reg [120:0] \$1075 ;
-  reg [1:0] \$1076 ;
+  reg [1:0] \$1075 ;
+  reg \$1076 ;
   reg \$1077 ;
   reg \$1078 ;
   reg \$1079 ;
@@ -6516,85 +6516,85 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1085 ;
   reg \$1086 ;
   reg \$1087 ;
-  reg [4:0] \$1088 ;
-  reg [4:0] \$1089 ;
+  reg \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
-  reg [31:0] \$1090 ;
-  reg [1:0] \$1091 ;
-  reg [31:0] \$1092 ;
-  reg [2:0] \$1093 ;
-  reg [2:0] \$1094 ;
-  reg [4:0] \$1095 ;
-  reg \$1096 ;
+  reg \$1090 ;
+  reg [4:0] \$1091 ;
+  reg [3:0] \$1092 ;
+  reg [31:0] \$1093 ;
+  reg [1:0] \$1094 ;
+  reg [31:0] \$1095 ;
+  reg [1:0] \$1096 ;
   reg [1:0] \$1097 ;
-  reg [120:0] \$1098 ;
-  reg [4:0] \$1099 ;
+  reg [3:0] \$1098 ;
+  reg \$1099 ;
   wire [120:0] \$11 ;
-  wire [4:0] \$110 ;
-  reg [17:0] \$1100 ;
-  reg \$1101 ;
-  reg \$1102 ;
-  reg \$1103 ;
-  reg [6:0] \$1104 ;
-  reg [6:0] \$1105 ;
+  wire \$110 ;
+  reg [1:0] \$1100 ;
+  reg [120:0] \$1101 ;
+  reg [4:0] \$1102 ;
+  reg [17:0] \$1103 ;
+  reg \$1104 ;
+  reg \$1105 ;
   reg \$1106 ;
-  reg \$1107 ;
+  reg [6:0] \$1107 ;
   reg [6:0] \$1108 ;
-  reg [31:0] \$1109 ;
+  reg \$1109 ;
   wire \$111 ;
-  reg [31:0] \$1110 ;
-  reg [31:0] \$1111 ;
+  reg \$1110 ;
+  reg [6:0] \$1111 ;
   reg [31:0] \$1112 ;
-  reg \$1113 ;
-  reg [14:0] \$1114 ;
-  reg [3:0] \$1115 ;
-  reg [3:0] \$1116 ;
-  reg [3:0] \$1117 ;
+  reg [31:0] \$1113 ;
+  reg [31:0] \$1114 ;
+  reg [31:0] \$1115 ;
+  reg \$1116 ;
+  reg [14:0] \$1117 ;
   reg [3:0] \$1118 ;
-  reg [8:0] \$1119 ;
-  wire \$112 ;
-  reg [9:0] \$1120 ;
-  reg \$1121 ;
-  reg \$1122 ;
-  reg [14:0] \$1123 ;
+  reg [3:0] \$1119 ;
+  wire [32:0] \$112 ;
+  reg [3:0] \$1120 ;
+  reg [3:0] \$1121 ;
+  reg [8:0] \$1122 ;
+  reg [9:0] \$1123 ;
   reg \$1124 ;
-  reg [13:0] \$1125 ;
-  reg \$1126 ;
-  reg [31:0] \$1127 ;
-  reg [1:0] \$1128 ;
-  reg [31:0] \$1129 ;
-  wire \$113 ;
-  reg \$1130 ;
-  reg \$1131 ;
-  reg \$1132 ;
+  reg \$1125 ;
+  reg [14:0] \$1126 ;
+  reg \$1127 ;
+  reg [13:0] \$1128 ;
+  reg \$1129 ;
+  wire [32:0] \$113 ;
+  reg [31:0] \$1130 ;
+  reg [1:0] \$1131 ;
+  reg [31:0] \$1132 ;
   reg \$1133 ;
-  reg [3:0] \$1134 ;
-  reg [31:0] \$1135 ;
-  reg [40:0] \$1136 ;
+  reg \$1134 ;
+  reg \$1135 ;
+  reg \$1136 ;
   reg [3:0] \$1137 ;
-  reg [3:0] \$1138 ;
-  reg [3:0] \$1139 ;
-  wire \$114 ;
+  reg [31:0] \$1138 ;
+  reg [40:0] \$1139 ;
+  wire [32:0] \$114 ;
   reg [3:0] \$1140 ;
-  reg [8:0] \$1141 ;
-  reg [9:0] \$1142 ;
-  reg \$1143 ;
-  reg [3:0] \$1144 ;
-  reg [7:0] \$1145 ;
-  reg [7:0] \$1146 ;
-  reg [15:0] \$1147 ;
-  reg \$1148 ;
-  reg [31:0] \$1149 ;
-  wire \$115 ;
-  reg \$1150 ;
-  reg [3:0] \$1151 ;
-  reg \$1152 ;
+  reg [3:0] \$1141 ;
+  reg [3:0] \$1142 ;
+  reg [3:0] \$1143 ;
+  reg [8:0] \$1144 ;
+  reg [9:0] \$1145 ;
+  reg \$1146 ;
+  reg [3:0] \$1147 ;
+  reg [7:0] \$1148 ;
+  reg [7:0] \$1149 ;
+  wire [32:0] \$115 ;
+  reg [15:0] \$1150 ;
+  reg \$1151 ;
+  reg [31:0] \$1152 ;
   reg \$1153 ;
   reg [3:0] \$1154 ;
-  reg [31:0] \$1155 ;
+  reg \$1155 ;
   reg \$1156 ;
-  reg \$1157 ;
-  reg \$1158 ;
+  reg [3:0] \$1157 ;
+  reg [31:0] \$1158 ;
   reg \$1159 ;
   wire \$116 ;
   reg \$1160 ;
@@ -6604,10 +6604,13 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1164 ;
   reg \$1165 ;
   reg \$1166 ;
-  reg [4:0] \$1167 ;
-  reg [4:0] \$1168 ;
-  reg [16:0] \$1169 ;
+  reg \$1167 ;
+  reg \$1168 ;
+  reg \$1169 ;
   wire \$117 ;
+  reg [4:0] \$1170 ;
+  reg [4:0] \$1171 ;
+  reg [16:0] \$1172 ;
   wire \$118 ;
   wire \$119 ;
   wire [32:0] \$12 ;
@@ -6617,18 +6620,18 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
+  wire [14:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire [1:0] \$13 ;
   wire \$130 ;
-  wire \$131 ;
+  wire [4:0] \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire \$136 ;
+  wire [4:0] \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
@@ -6815,169 +6818,169 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire [6:0] \$304 ;
-  wire [6:0] \$305 ;
-  reg [13:0] \$306 ;
-  wire [6:0] \$307 ;
-  wire [6:0] \$308 ;
-  reg [13:0] \$309 ;
-  wire \$31 ;
-  wire [14:0] \$310 ;
-  wire [14:0] \$311 ;
-  wire [11:0] \$312 ;
-  wire [11:0] \$313 ;
-  wire [12:0] \$314 ;
-  wire [11:0] \$315 ;
-  wire [11:0] \$316 ;
-  wire [12:0] \$317 ;
-  wire [11:0] \$318 ;
-  wire [11:0] \$319 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire [1:0] \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [12:0] \$320 ;
-  wire [11:0] \$321 ;
-  wire [11:0] \$322 ;
-  wire [12:0] \$323 ;
-  wire [11:0] \$324 ;
-  wire [11:0] \$325 ;
-  wire [12:0] \$326 ;
-  wire [11:0] \$327 ;
-  wire [11:0] \$328 ;
-  wire [12:0] \$329 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [11:0] \$330 ;
-  wire [11:0] \$331 ;
-  wire [12:0] \$332 ;
-  wire [11:0] \$333 ;
-  wire [11:0] \$334 ;
-  wire [12:0] \$335 ;
-  wire [11:0] \$336 ;
-  wire [11:0] \$337 ;
-  wire [12:0] \$338 ;
+  wire [6:0] \$330 ;
+  wire [6:0] \$331 ;
+  reg [13:0] \$332 ;
+  wire [6:0] \$333 ;
+  wire [6:0] \$334 ;
+  reg [13:0] \$335 ;
+  wire [14:0] \$336 ;
+  wire [14:0] \$337 ;
+  wire [11:0] \$338 ;
   wire [11:0] \$339 ;
-  wire \$34 ;
-  wire [11:0] \$340 ;
-  wire [12:0] \$341 ;
+  wire [120:0] \$34 ;
+  wire [12:0] \$340 ;
+  wire [11:0] \$341 ;
   wire [11:0] \$342 ;
-  wire [11:0] \$343 ;
-  wire [12:0] \$344 ;
+  wire [12:0] \$343 ;
+  wire [11:0] \$344 ;
   wire [11:0] \$345 ;
-  wire [11:0] \$346 ;
-  wire [12:0] \$347 ;
+  wire [12:0] \$346 ;
+  wire [11:0] \$347 ;
   wire [11:0] \$348 ;
-  wire [11:0] \$349 ;
-  wire \$35 ;
-  wire [12:0] \$350 ;
+  wire [12:0] \$349 ;
+  wire [120:0] \$35 ;
+  wire [11:0] \$350 ;
   wire [11:0] \$351 ;
-  wire [11:0] \$352 ;
-  wire [12:0] \$353 ;
+  wire [12:0] \$352 ;
+  wire [11:0] \$353 ;
   wire [11:0] \$354 ;
-  wire [11:0] \$355 ;
-  wire [12:0] \$356 ;
+  wire [12:0] \$355 ;
+  wire [11:0] \$356 ;
   wire [11:0] \$357 ;
-  wire [11:0] \$358 ;
-  wire [12:0] \$359 ;
-  wire [4:0] \$36 ;
+  wire [12:0] \$358 ;
+  wire [11:0] \$359 ;
+  reg \$36 ;
   wire [11:0] \$360 ;
-  wire [11:0] \$361 ;
-  wire [12:0] \$362 ;
+  wire [12:0] \$361 ;
+  wire [11:0] \$362 ;
   wire [11:0] \$363 ;
-  wire [11:0] \$364 ;
-  wire [12:0] \$365 ;
+  wire [12:0] \$364 ;
+  wire [11:0] \$365 ;
   wire [11:0] \$366 ;
-  wire [11:0] \$367 ;
-  wire [12:0] \$368 ;
+  wire [12:0] \$367 ;
+  wire [11:0] \$368 ;
   wire [11:0] \$369 ;
-  wire [4:0] \$37 ;
-  wire [11:0] \$370 ;
-  wire [12:0] \$371 ;
+  wire \$37 ;
+  wire [12:0] \$370 ;
+  wire [11:0] \$371 ;
   wire [11:0] \$372 ;
-  wire [11:0] \$373 ;
-  wire [12:0] \$374 ;
+  wire [12:0] \$373 ;
+  wire [11:0] \$374 ;
   wire [11:0] \$375 ;
-  wire [11:0] \$376 ;
-  wire [12:0] \$377 ;
+  wire [12:0] \$376 ;
+  wire [11:0] \$377 ;
   wire [11:0] \$378 ;
-  wire [11:0] \$379 ;
-  wire [4:0] \$38 ;
-  wire [12:0] \$380 ;
+  wire [12:0] \$379 ;
+  wire [1:0] \$38 ;
+  wire [11:0] \$380 ;
   wire [11:0] \$381 ;
-  wire [11:0] \$382 ;
-  wire [12:0] \$383 ;
+  wire [12:0] \$382 ;
+  wire [11:0] \$383 ;
   wire [11:0] \$384 ;
-  wire [11:0] \$385 ;
-  wire [12:0] \$386 ;
+  wire [12:0] \$385 ;
+  wire [11:0] \$386 ;
   wire [11:0] \$387 ;
-  wire [11:0] \$388 ;
-  wire [12:0] \$389 ;
-  wire [5:0] \$39 ;
+  wire [12:0] \$388 ;
+  wire [11:0] \$389 ;
+  wire \$39 ;
   wire [11:0] \$390 ;
-  wire [11:0] \$391 ;
-  wire [12:0] \$392 ;
+  wire [12:0] \$391 ;
+  wire [11:0] \$392 ;
   wire [11:0] \$393 ;
-  wire [11:0] \$394 ;
-  wire [12:0] \$395 ;
+  wire [12:0] \$394 ;
+  wire [11:0] \$395 ;
   wire [11:0] \$396 ;
-  wire [11:0] \$397 ;
-  wire [12:0] \$398 ;
+  wire [12:0] \$397 ;
+  wire [11:0] \$398 ;
   wire [11:0] \$399 ;
   wire [32:0] \$4 ;
-  wire [5:0] \$40 ;
-  wire [11:0] \$400 ;
-  wire [12:0] \$401 ;
+  wire \$40 ;
+  wire [12:0] \$400 ;
+  wire [11:0] \$401 ;
   wire [11:0] \$402 ;
-  wire [11:0] \$403 ;
-  wire [12:0] \$404 ;
-  wire [31:0] \$405 ;
-  wire [31:0] \$406 ;
-  wire [31:0] \$407 ;
-  wire [31:0] \$408 ;
-  wire [31:0] \$409 ;
-  wire [5:0] \$41 ;
-  wire [31:0] \$410 ;
-  wire [31:0] \$411 ;
-  wire [31:0] \$412 ;
-  wire [1:0] \$413 ;
-  wire [31:0] \$414 ;
-  wire [4:0] \$415 ;
-  wire [4:0] \$416 ;
-  wire [4:0] \$417 ;
-  wire [31:0] \$418 ;
-  wire [31:0] \$419 ;
-  wire [4:0] \$42 ;
-  wire [31:0] \$420 ;
-  wire [31:0] \$421 ;
-  wire [31:0] \$422 ;
-  wire [31:0] \$423 ;
-  wire [31:0] \$424 ;
-  wire [31:0] \$425 ;
-  wire [31:0] \$426 ;
-  wire [31:0] \$427 ;
-  wire [31:0] \$428 ;
-  wire [31:0] \$429 ;
-  wire [4:0] \$43 ;
-  wire [31:0] \$430 ;
+  wire [12:0] \$403 ;
+  wire [11:0] \$404 ;
+  wire [11:0] \$405 ;
+  wire [12:0] \$406 ;
+  wire [11:0] \$407 ;
+  wire [11:0] \$408 ;
+  wire [12:0] \$409 ;
+  wire [120:0] \$41 ;
+  wire [11:0] \$410 ;
+  wire [11:0] \$411 ;
+  wire [12:0] \$412 ;
+  wire [11:0] \$413 ;
+  wire [11:0] \$414 ;
+  wire [12:0] \$415 ;
+  wire [11:0] \$416 ;
+  wire [11:0] \$417 ;
+  wire [12:0] \$418 ;
+  wire [11:0] \$419 ;
+  wire [120:0] \$42 ;
+  wire [11:0] \$420 ;
+  wire [12:0] \$421 ;
+  wire [11:0] \$422 ;
+  wire [11:0] \$423 ;
+  wire [12:0] \$424 ;
+  wire [11:0] \$425 ;
+  wire [11:0] \$426 ;
+  wire [12:0] \$427 ;
+  wire [11:0] \$428 ;
+  wire [11:0] \$429 ;
+  reg \$43 ;
+  wire [12:0] \$430 ;
   wire [31:0] \$431 ;
   wire [31:0] \$432 ;
   wire [31:0] \$433 ;
   wire [31:0] \$434 ;
   wire [31:0] \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire [4:0] \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire [32:0] \$45 ;
-  wire \$450 ;
+  wire [31:0] \$436 ;
+  wire [31:0] \$437 ;
+  wire [31:0] \$438 ;
+  wire [1:0] \$439 ;
+  wire \$44 ;
+  wire [31:0] \$440 ;
+  wire [4:0] \$441 ;
+  wire [4:0] \$442 ;
+  wire [4:0] \$443 ;
+  wire [31:0] \$444 ;
+  wire [31:0] \$445 ;
+  wire [31:0] \$446 ;
+  wire [31:0] \$447 ;
+  wire [31:0] \$448 ;
+  wire [31:0] \$449 ;
+  wire [1:0] \$45 ;
+  wire [31:0] \$450 ;
   wire [31:0] \$451 ;
   wire [31:0] \$452 ;
   wire [31:0] \$453 ;
@@ -6986,157 +6989,157 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$456 ;
   wire [31:0] \$457 ;
   wire [31:0] \$458 ;
-  wire [6:0] \$459 ;
-  wire [2:0] \$46 ;
+  wire [31:0] \$459 ;
+  wire \$46 ;
   wire [31:0] \$460 ;
-  wire [6:0] \$461 ;
-  wire [31:0] \$462 ;
-  wire [31:0] \$463 ;
-  wire [31:0] \$464 ;
-  wire [31:0] \$465 ;
-  wire [31:0] \$466 ;
-  wire [31:0] \$467 ;
-  wire [31:0] \$468 ;
-  wire [31:0] \$469 ;
-  wire [32:0] \$47 ;
-  wire [31:0] \$470 ;
-  wire [31:0] \$471 ;
-  wire [31:0] \$472 ;
-  wire [31:0] \$473 ;
-  wire [31:0] \$474 ;
-  wire [31:0] \$475 ;
-  wire [16:0] \$476 ;
+  wire [31:0] \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
   wire [31:0] \$477 ;
   wire [31:0] \$478 ;
   wire [31:0] \$479 ;
-  reg \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
-  wire [3:0] \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire [3:0] \$494 ;
-  wire \$495 ;
-  wire [11:0] \$496 ;
-  wire [5:0] \$497 ;
-  wire [5:0] \$498 ;
-  wire [6:0] \$499 ;
+  wire [120:0] \$48 ;
+  wire [31:0] \$480 ;
+  wire [31:0] \$481 ;
+  wire [31:0] \$482 ;
+  wire [31:0] \$483 ;
+  wire [31:0] \$484 ;
+  wire [6:0] \$485 ;
+  wire [31:0] \$486 ;
+  wire [6:0] \$487 ;
+  wire [31:0] \$488 ;
+  wire [31:0] \$489 ;
+  wire [120:0] \$49 ;
+  wire [31:0] \$490 ;
+  wire [31:0] \$491 ;
+  wire [31:0] \$492 ;
+  wire [31:0] \$493 ;
+  wire [31:0] \$494 ;
+  wire [31:0] \$495 ;
+  wire [31:0] \$496 ;
+  wire [31:0] \$497 ;
+  wire [31:0] \$498 ;
+  wire [31:0] \$499 ;
   wire [32:0] \$5 ;
-  wire [5:0] \$50 ;
-  wire \$500 ;
-  wire [11:0] \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire [3:0] \$505 ;
+  reg \$50 ;
+  wire [31:0] \$500 ;
+  wire [31:0] \$501 ;
+  wire [16:0] \$502 ;
+  wire [31:0] \$503 ;
+  wire [31:0] \$504 ;
+  wire [31:0] \$505 ;
   wire \$506 ;
-  wire [11:0] \$507 ;
-  wire [5:0] \$508 ;
-  wire [5:0] \$509 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
-  wire [6:0] \$510 ;
+  wire \$510 ;
   wire \$511 ;
-  wire [11:0] \$512 ;
+  wire \$512 ;
   wire \$513 ;
   wire \$514 ;
   wire \$515 ;
-  wire [3:0] \$516 ;
+  wire \$516 ;
   wire \$517 ;
-  wire [11:0] \$518 ;
-  wire [5:0] \$519 ;
-  wire [120:0] \$52 ;
-  wire [5:0] \$520 ;
-  wire [6:0] \$521 ;
-  wire \$522 ;
-  wire [11:0] \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire [3:0] \$526 ;
-  wire \$527 ;
-  wire [11:0] \$528 ;
-  wire [5:0] \$529 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire [3:0] \$520 ;
+  wire \$521 ;
+  wire [11:0] \$522 ;
+  wire [5:0] \$523 ;
+  wire [5:0] \$524 ;
+  wire [6:0] \$525 ;
+  wire \$526 ;
+  wire [11:0] \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire [120:0] \$53 ;
-  wire [5:0] \$530 ;
-  wire [6:0] \$531 ;
+  wire \$530 ;
+  wire [3:0] \$531 ;
   wire \$532 ;
   wire [11:0] \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
+  wire [5:0] \$534 ;
+  wire [5:0] \$535 ;
+  wire [6:0] \$536 ;
   wire \$537 ;
-  wire [3:0] \$538 ;
+  wire [11:0] \$538 ;
   wire \$539 ;
   wire [120:0] \$54 ;
-  wire [11:0] \$540 ;
-  wire [5:0] \$541 ;
-  wire [5:0] \$542 ;
-  wire [6:0] \$543 ;
-  wire \$544 ;
-  wire [11:0] \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire [11:0] \$548 ;
-  wire [6:0] \$549 ;
-  wire [120:0] \$55 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire [3:0] \$542 ;
+  wire \$543 ;
+  wire [11:0] \$544 ;
+  wire [5:0] \$545 ;
+  wire [5:0] \$546 ;
+  wire [6:0] \$547 ;
+  wire \$548 ;
+  wire [11:0] \$549 ;
+  reg \$55 ;
   wire \$550 ;
-  wire [31:0] \$551 ;
-  wire [31:0] \$552 ;
-  wire [33:0] \$553 ;
-  wire [34:0] \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire [40:0] \$558 ;
-  wire \$559 ;
-  wire [4:0] \$56 ;
+  wire \$551 ;
+  wire [3:0] \$552 ;
+  wire \$553 ;
+  wire [11:0] \$554 ;
+  wire [5:0] \$555 ;
+  wire [5:0] \$556 ;
+  wire [6:0] \$557 ;
+  wire \$558 ;
+  wire [11:0] \$559 ;
+  wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
-  wire [4:0] \$563 ;
-  wire \$564 ;
+  wire \$563 ;
+  wire [3:0] \$564 ;
   wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire [4:0] \$568 ;
-  wire \$569 ;
-  wire [4:0] \$57 ;
+  wire [11:0] \$566 ;
+  wire [5:0] \$567 ;
+  wire [5:0] \$568 ;
+  wire [6:0] \$569 ;
+  wire \$57 ;
   wire \$570 ;
-  wire \$571 ;
+  wire [11:0] \$571 ;
   wire \$572 ;
   wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
+  wire [11:0] \$574 ;
+  wire [6:0] \$575 ;
   wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
-  wire [4:0] \$58 ;
-  wire \$580 ;
+  wire [31:0] \$577 ;
+  wire [31:0] \$578 ;
+  wire [33:0] \$579 ;
+  wire \$58 ;
+  wire [34:0] \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire \$584 ;
+  wire [40:0] \$584 ;
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
   wire \$588 ;
-  wire \$589 ;
-  wire [17:0] \$59 ;
+  wire [4:0] \$589 ;
+  wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
-  wire \$594 ;
+  wire [4:0] \$594 ;
   wire \$595 ;
   wire \$596 ;
   wire \$597 ;
@@ -7165,7 +7168,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire \$62 ;
+  wire [4:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
@@ -7176,7 +7179,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire \$63 ;
+  wire [4:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -7187,7 +7190,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire \$64 ;
+  wire [4:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -7198,7 +7201,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
-  wire \$65 ;
+  wire [4:0] \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
@@ -7209,7 +7212,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$657 ;
   wire \$658 ;
   wire \$659 ;
-  wire \$66 ;
+  wire [4:0] \$66 ;
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
@@ -7220,7 +7223,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
@@ -7231,7 +7234,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire [6:0] \$68 ;
+  wire [3:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
@@ -7242,7 +7245,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
-  wire [6:0] \$69 ;
+  wire [3:0] \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
@@ -7254,7 +7257,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$698 ;
   wire \$699 ;
   wire [120:0] \$7 ;
-  wire [8:0] \$70 ;
+  wire [3:0] \$70 ;
   wire \$700 ;
   wire \$701 ;
   wire \$702 ;
@@ -7265,7 +7268,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
-  wire [8:0] \$71 ;
+  wire [32:0] \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
@@ -7276,7 +7279,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
-  wire \$72 ;
+  wire [2:0] \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
@@ -7287,21 +7290,21 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$727 ;
   wire \$728 ;
   wire \$729 ;
-  wire \$73 ;
+  wire [32:0] \$73 ;
   wire \$730 ;
-  wire [11:0] \$731 ;
-  wire [3:0] \$732 ;
-  wire [11:0] \$733 ;
-  wire [7:0] \$734 ;
-  wire [11:0] \$735 ;
-  wire [7:0] \$736 ;
-  wire [11:0] \$737 ;
-  wire [15:0] \$738 ;
-  wire [31:0] \$739 ;
-  wire [7:0] \$74 ;
-  wire [3:0] \$740 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
+  reg \$74 ;
+  wire \$740 ;
   wire \$741 ;
-  wire [3:0] \$742 ;
+  wire \$742 ;
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
@@ -7309,7 +7312,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
-  wire \$75 ;
+  wire [2:0] \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
@@ -7317,19 +7320,19 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
-  wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
+  wire [11:0] \$757 ;
+  wire [3:0] \$758 ;
+  wire [11:0] \$759 ;
+  wire [4:0] \$76 ;
+  wire [7:0] \$760 ;
+  wire [11:0] \$761 ;
+  wire [7:0] \$762 ;
+  wire [11:0] \$763 ;
+  wire [15:0] \$764 ;
+  wire [31:0] \$765 ;
+  wire [3:0] \$766 ;
   wire \$767 ;
-  wire \$768 ;
+  wire [3:0] \$768 ;
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
@@ -7342,7 +7345,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
-  wire \$78 ;
+  wire [120:0] \$78 ;
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
@@ -7353,7 +7356,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
-  wire \$79 ;
+  wire [120:0] \$79 ;
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
@@ -7365,7 +7368,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [120:0] \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
@@ -7376,7 +7379,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
-  wire \$81 ;
+  wire [120:0] \$81 ;
   wire \$810 ;
   wire \$811 ;
   wire \$812 ;
@@ -7387,7 +7390,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$817 ;
   wire \$818 ;
   wire \$819 ;
-  wire \$82 ;
+  wire [4:0] \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
@@ -7398,18 +7401,18 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
-  wire \$83 ;
+  wire [4:0] \$83 ;
   wire \$830 ;
   wire \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
-  wire [4:0] \$835 ;
+  wire \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
-  wire \$84 ;
+  wire [4:0] \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
@@ -7420,7 +7423,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
-  wire \$85 ;
+  wire [17:0] \$85 ;
   wire \$850 ;
   wire \$851 ;
   wire \$852 ;
@@ -7431,9 +7434,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
-  wire [32:0] \$86 ;
+  wire \$86 ;
   wire \$860 ;
-  wire \$861 ;
+  wire [4:0] \$861 ;
   wire \$862 ;
   wire \$863 ;
   wire \$864 ;
@@ -7441,8 +7444,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$866 ;
   wire \$867 ;
   wire \$868 ;
-  wire [4:0] \$869 ;
-  wire [32:0] \$87 ;
+  wire \$869 ;
+  wire \$87 ;
   wire \$870 ;
   wire \$871 ;
   wire \$872 ;
@@ -7453,75 +7456,75 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
-  wire [32:0] \$88 ;
+  wire \$88 ;
   wire \$880 ;
   wire \$881 ;
   wire \$882 ;
   wire \$883 ;
-  wire [1:0] \$884 ;
+  wire \$884 ;
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
-  wire [1:0] \$888 ;
+  wire \$888 ;
   wire \$889 ;
-  wire [32:0] \$89 ;
+  wire \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
-  wire [2:0] \$893 ;
+  wire \$893 ;
   wire \$894 ;
-  wire \$895 ;
+  wire [4:0] \$895 ;
   wire \$896 ;
-  wire [120:0] \$897 ;
+  wire \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
   wire \$900 ;
-  wire [2:0] \$901 ;
+  wire \$901 ;
   wire \$902 ;
   wire \$903 ;
   wire \$904 ;
-  wire [120:0] \$905 ;
+  wire \$905 ;
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
-  wire [2:0] \$909 ;
+  wire \$909 ;
   wire \$91 ;
-  wire \$910 ;
+  wire [1:0] \$910 ;
   wire \$911 ;
   wire \$912 ;
-  wire [120:0] \$913 ;
-  wire \$914 ;
+  wire \$913 ;
+  wire [1:0] \$914 ;
   wire \$915 ;
   wire \$916 ;
-  wire [2:0] \$917 ;
+  wire \$917 ;
   wire \$918 ;
-  wire \$919 ;
+  wire [2:0] \$919 ;
   wire \$92 ;
-  wire [120:0] \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire [6:0] \$924 ;
-  wire \$925 ;
-  wire [6:0] \$926 ;
-  wire \$927 ;
-  wire [6:0] \$928 ;
-  wire \$929 ;
+  wire [2:0] \$920 ;
+  wire [2:0] \$921 ;
+  wire [2:0] \$922 ;
+  wire [6:0] \$923 ;
+  wire \$924 ;
+  wire [6:0] \$925 ;
+  wire \$926 ;
+  wire [6:0] \$927 ;
+  wire \$928 ;
+  wire [6:0] \$929 ;
   wire \$93 ;
-  wire [6:0] \$930 ;
-  wire \$931 ;
-  wire [6:0] \$932 ;
-  wire \$933 ;
-  wire [6:0] \$934 ;
-  wire \$935 ;
+  wire \$930 ;
+  wire [6:0] \$931 ;
+  wire \$932 ;
+  wire [6:0] \$933 ;
+  wire \$934 ;
+  wire [5:0] \$935 ;
   wire [5:0] \$936 ;
-  wire [5:0] \$937 ;
+  wire \$937 ;
   wire \$938 ;
-  wire \$939 ;
-  wire \$94 ;
-  wire [4:0] \$940 ;
+  wire [4:0] \$939 ;
+  wire [6:0] \$94 ;
+  wire \$940 ;
   wire \$941 ;
   wire \$942 ;
   wire \$943 ;
@@ -7531,7 +7534,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
-  wire \$95 ;
+  wire [6:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
@@ -7542,22 +7545,22 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire \$96 ;
+  wire [8:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
   wire \$963 ;
-  wire \$964 ;
+  wire [5:0] \$964 ;
   wire [5:0] \$965 ;
-  wire [5:0] \$966 ;
-  wire [6:0] \$967 ;
+  wire [6:0] \$966 ;
+  wire [5:0] \$967 ;
   wire [5:0] \$968 ;
-  wire [5:0] \$969 ;
-  wire \$97 ;
-  wire [6:0] \$970 ;
-  wire [20:0] \$971 ;
-  wire \$972 ;
-  wire [20:0] \$973 ;
+  wire [6:0] \$969 ;
+  wire [8:0] \$97 ;
+  wire [20:0] \$970 ;
+  wire \$971 ;
+  wire [20:0] \$972 ;
+  wire \$973 ;
   wire \$974 ;
   wire \$975 ;
   wire \$976 ;
@@ -7625,61 +7628,72 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$auto$rtlil.cc:2739:Not$8 ;
   reg \$signal  = 1'h0;
   (* init = 15'h0000 *)
-  wire [14:0] \$signal$111 ;
-  reg \$signal$150  = 1'h0;
-  reg \$signal$159  = 1'h0;
-  reg \$signal$161  = 1'h0;
-  reg \$signal$190  = 1'h0;
-  reg [31:0] \$signal$191  = 32'd0;
-  reg \$signal$192  = 1'h0;
-  reg [3:0] \$signal$193  = 4'h0;
-  reg \$signal$194  = 1'h0;
-  reg \$signal$195  = 1'h0;
-  reg [3:0] \$signal$196  = 4'h0;
-  reg [31:0] \$signal$197  = 32'd0;
-  reg \$signal$205  = 1'h0;
+  wire [14:0] \$signal$127 ;
+  reg \$signal$166  = 1'h0;
+  reg \$signal$175  = 1'h0;
+  reg \$signal$177  = 1'h0;
+  reg \$signal$206  = 1'h0;
+  reg [31:0] \$signal$207  = 32'd0;
+  reg \$signal$208  = 1'h0;
+  reg [3:0] \$signal$209  = 4'h0;
+  reg \$signal$210  = 1'h0;
+  reg \$signal$211  = 1'h0;
+  reg [3:0] \$signal$212  = 4'h0;
+  reg [31:0] \$signal$213  = 32'd0;
+  reg \$signal$221  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg [31:0] \$signal$62  = 32'd0;
-  wire [1:0] \$signal$63 ;
-  reg \$signal$69  = 1'h0;
-  reg \$signal$70  = 1'h0;
-  reg [4:0] \$signal$77  = 5'h00;
-  reg [4:0] \$signal$78  = 5'h00;
-  wire [4:0] \$signal$79 ;
-  wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$212 ;
-  wire [2:0] \$signature__addr$215 ;
-  wire [2:0] \$signature__addr$218 ;
-  wire [2:0] \$signature__addr$221 ;
-  wire [2:0] \$signature__addr$224 ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$227 ;
-  wire [2:0] \$signature__addr$230 ;
+  reg [31:0] \$signal$80  = 32'd0;
+  wire [1:0] \$signal$81 ;
+  reg \$signal$85  = 1'h0;
+  reg \$signal$86  = 1'h0;
+  reg [4:0] \$signal$93  = 5'h00;
+  reg [4:0] \$signal$94  = 5'h00;
+  wire [4:0] \$signal$95 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr ;
+  wire [1:0] \$signature__addr$227 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$229 ;
+  wire [1:0] \$signature__addr$232 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$234 ;
+  wire [1:0] \$signature__addr$237 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$239 ;
+  wire [1:0] \$signature__addr$242 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$236 ;
+  wire [3:0] \$signature__addr$248 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$253 ;
+  wire [3:0] \$signature__addr$265 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$210 ;
-  wire [120:0] \$signature__data$216 ;
-  wire [120:0] \$signature__data$222 ;
-  wire [120:0] \$signature__data$228 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$225 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$230 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$235 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$240 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$237 ;
-  wire [40:0] \$signature__data$254 ;
-  wire [120:0] \$signature__data$74 ;
-  wire [120:0] \$signature__data$75 ;
-  wire [120:0] \$signature__data$76 ;
-  reg \$signature__en ;
-  wire \$signature__en$213 ;
-  reg \$signature__en$217 ;
-  wire \$signature__en$219 ;
-  reg \$signature__en$223 ;
-  wire \$signature__en$225 ;
-  reg \$signature__en$229 ;
+  wire [14:0] \$signature__data$249 ;
+  wire [40:0] \$signature__data$266 ;
+  wire [120:0] \$signature__data$90 ;
+  wire [120:0] \$signature__data$91 ;
+  wire [120:0] \$signature__data$92 ;
+  (* init = 1'h0 *)
+  wire \$signature__en ;
+  wire \$signature__en$228 ;
+  (* init = 1'h0 *)
   wire \$signature__en$231 ;
+  wire \$signature__en$233 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$236 ;
   wire \$signature__en$238 ;
-  wire \$signature__en$255 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$241 ;
+  wire \$signature__en$243 ;
+  wire \$signature__en$250 ;
+  wire \$signature__en$267 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -7780,16 +7794,28 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [17:0] event_lw_limit = 18'h00000;
   reg event_lw_short = 1'h0;
   wire [31:0] handle;
-  reg [4:0] head = 5'h00;
+  reg [3:0] head = 4'h0;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
   wire irq;
   reg [4:0] irq_enable = 5'h00;
   wire [1:0] log_bank0_k;
+  reg [120:0] log_bank0_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank0_wen = 1'h0;
+  reg [1:0] log_bank0_wrow = 2'h0;
   wire [1:0] log_bank1_k;
+  reg [120:0] log_bank1_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank1_wen = 1'h0;
+  reg [1:0] log_bank1_wrow = 2'h0;
   wire [1:0] log_bank2_k;
+  reg [120:0] log_bank2_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank2_wen = 1'h0;
+  reg [1:0] log_bank2_wrow = 2'h0;
   wire [1:0] log_bank3_k;
+  reg [120:0] log_bank3_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank3_wen = 1'h0;
+  reg [1:0] log_bank3_wrow = 2'h0;
   wire log_kept_ge1;
   wire log_kept_ge2;
   wire log_kept_ge3;
@@ -7806,30 +7832,30 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
-  output \port$2604$0 ;
-  wire \port$2604$0 ;
-  output \port$2605$0 ;
-  wire \port$2605$0 ;
-  output [39:0] \port$2747$1 ;
-  wire [39:0] \port$2747$1 ;
-  input [11:0] \port$3060$0 ;
-  wire [11:0] \port$3060$0 ;
-  input [13:0] \port$3060$44 ;
-  wire [13:0] \port$3060$44 ;
-  input [16:0] \port$3063$0 ;
-  wire [16:0] \port$3063$0 ;
-  input [15:0] \port$3075$0 ;
-  wire [15:0] \port$3075$0 ;
-  input [36:0] \port$3103$0 ;
-  wire [36:0] \port$3103$0 ;
-  input [35:0] \port$3182$0 ;
-  wire [35:0] \port$3182$0 ;
+  output \port$2592$0 ;
+  wire \port$2592$0 ;
+  output \port$2593$0 ;
+  wire \port$2593$0 ;
+  output [39:0] \port$2735$1 ;
+  wire [39:0] \port$2735$1 ;
+  input [11:0] \port$3048$0 ;
+  wire [11:0] \port$3048$0 ;
+  input [13:0] \port$3048$44 ;
+  wire [13:0] \port$3048$44 ;
+  input [16:0] \port$3051$0 ;
+  wire [16:0] \port$3051$0 ;
+  input [15:0] \port$3063$0 ;
+  wire [15:0] \port$3063$0 ;
+  input [36:0] \port$3091$0 ;
+  wire [36:0] \port$3091$0 ;
+  input [35:0] \port$3170$0 ;
+  wire [35:0] \port$3170$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3316$0 ;
-  wire [4:0] \port$3316$0 ;
+  output [4:0] \port$3320$0 ;
+  wire [4:0] \port$3320$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3486$0 ;
-  wire [4:0] \port$3486$0 ;
+  output [4:0] \port$3490$0 ;
+  wire [4:0] \port$3490$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7870,9 +7896,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$252 ;
+  wire [3:0] \read__addr$264 ;
   wire [14:0] read__data;
-  wire [40:0] \read__data$175 ;
+  wire [40:0] \read__data$191 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -7946,9 +7972,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire space_short;
   wire [6:0] space_under;
   reg staged_valid = 1'h0;
-  reg [4:0] tail = 5'h00;
-  reg [2:0] tail_next_row = 3'h1;
-  reg [2:0] tail_row = 3'h0;
+  reg [3:0] tail = 4'h0;
+  reg [1:0] tail_next_row = 2'h1;
+  reg [1:0] tail_row = 2'h0;
   (* keep = 32'd1 *)
   wire w0_event_is;
   (* keep = 32'd1 *)
@@ -7980,1364 +8006,1376 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$238 )
+    if (\$signature__en$250 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [40:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$255 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$161 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , new_flush };
+    if (\$signature__en$267 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , new_flush };
   end
-  assign \read__data$175  = command_queue_ring[command_queue_rd];
-  reg [120:0] log_bank0 [7:0];
+  assign \read__data$191  = command_queue_ring[command_queue_rd];
+  reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$210 ;
+    if (log_bank0_wen)
+      log_bank0[log_bank0_wrow] <= log_bank0_wdata;
   end
-  reg [120:0] _0_;
+  reg [1:0] _0_;
   always @(posedge aclk_clk) begin
-    _0_ <= log_bank0[head[4:2]];
+    _0_ <= head[3:2];
   end
-  assign \$signature__data  = _0_;
-  reg [120:0] log_bank1 [7:0];
+  assign \$signature__data  = log_bank0[_0_];
+  reg [120:0] log_bank1 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$217 )
-      log_bank1[\$signature__addr$215 ] <= \$signature__data$216 ;
+    if (log_bank1_wen)
+      log_bank1[log_bank1_wrow] <= log_bank1_wdata;
   end
-  reg [120:0] _1_;
+  reg [1:0] _1_;
   always @(posedge aclk_clk) begin
-    _1_ <= log_bank1[head[4:2]];
+    _1_ <= head[3:2];
   end
-  assign \$signature__data$74  = _1_;
-  reg [120:0] log_bank2 [7:0];
+  assign \$signature__data$90  = log_bank1[_1_];
+  reg [120:0] log_bank2 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$223 )
-      log_bank2[\$signature__addr$221 ] <= \$signature__data$222 ;
+    if (log_bank2_wen)
+      log_bank2[log_bank2_wrow] <= log_bank2_wdata;
   end
-  reg [120:0] _2_;
+  reg [1:0] _2_;
   always @(posedge aclk_clk) begin
-    _2_ <= log_bank2[head[4:2]];
+    _2_ <= head[3:2];
   end
-  assign \$signature__data$75  = _2_;
-  reg [120:0] log_bank3 [7:0];
+  assign \$signature__data$91  = log_bank2[_2_];
+  reg [120:0] log_bank3 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$229 )
-      log_bank3[tail_row] <= \$signature__data$228 ;
+    if (log_bank3_wen)
+      log_bank3[log_bank3_wrow] <= log_bank3_wdata;
   end
-  reg [120:0] _3_;
+  reg [1:0] _3_;
   always @(posedge aclk_clk) begin
-    _3_ <= log_bank3[head[4:2]];
+    _3_ <= head[3:2];
   end
-  assign \$signature__data$76  = _3_;
+  assign \$signature__data$92  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3063$0 [16] ? { 7'h00, \port$3063$0 [15] } : 8'hff;
+  assign \$2  = \port$3051$0 [16] ? { 7'h00, \port$3051$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3075$0 [14:5], 47'h000000000000, \port$3075$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3075$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3060$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3060$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3060$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3063$0 [14:5], \port$3103$0 [32:1], 4'h0, \port$3103$0 [36:33], \$2 , 1'h0, \port$3103$0 [0], 3'h1, \port$3063$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3063$0 [14:5], 47'h000000000000, \port$3063$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3063$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3048$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3048$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3048$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3051$0 [14:5], \port$3091$0 [32:1], 4'h0, \port$3091$0 [36:33], \$2 , 1'h0, \port$3091$0 [0], 3'h1, \port$3051$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3075$0 [14:5], 47'h000000000000, \port$3075$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3075$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3060$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3060$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3060$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3063$0 [14:5], 47'h000000000000, \port$3063$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3063$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3048$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3048$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3048$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3060$0 [4:1] == 1'h1;
+  assign \$15  = \port$3048$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3060$0 [0];
-  assign \$18  = ! \port$3060$0 [5];
+  assign \$17  = rsp_grant_valid & \port$3048$0 [0];
+  assign \$18  = ! \port$3048$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3063$0 [0];
-  assign \$21  = ! \port$3063$0 [15];
+  assign \$20  = rsp_freed_valid & \port$3051$0 [0];
+  assign \$21  = ! \port$3051$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3075$0 [0];
-  assign \$24  = ! \port$3075$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$3063$0 [0];
+  assign \$24  = ! \port$3063$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3060$0 [4:1] == 1'h1;
+  assign \$26  = \port$3048$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3060$0 [5];
+  assign \$28  = ! \port$3048$0 [5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = popped ? 1'h1 : space_plus_all_ge1;
-  assign \$31  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
-  assign \$32  = popped ? space_plus_all_ge2 : space_plus_all_ge3;
-  assign \$33  = popped ? space_plus_all_ge3 : space_plus_all_ge4;
-  assign \$34  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
-  assign \$35  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
-  assign \$36  = space_short ? 5'h01 : space_over[4:0];
-  assign \$37  = space_short ? 5'h00 : \$936 [4:0];
-  assign \$38  = popped ? \$36  : \$37 ;
-  assign \$39  = tail + 2'h3;
-  assign \$40  = tail + 2'h2;
-  assign \$41  = tail + 1'h1;
-  assign \$42  = log_kept_ge1 ? \$41 [4:0] : tail;
-  assign \$43  = log_kept_ge2 ? \$40 [4:0] : \$42 ;
-  assign \$44  = log_kept_ge3 ? \$39 [4:0] : \$43 ;
-  assign \$45  = \$signal$62  + \$signal$63 ;
-  assign \$46  = \$signal$28  - \$signal$63 ;
-  assign \$47  = err_dropped + n_dropped;
-  assign \$49  = tail_next_row + 1'h1;
-  assign \$50  = head + 1'h1;
-  assign \$51  = ~ space[4];
-  assign \$52  = head_bank[0] ? \$signature__data$76  : \$signature__data$75 ;
-  assign \$53  = head_bank[0] ? \$signature__data$74  : \$signature__data ;
-  assign \$54  = head_bank[1] ? \$52  : \$53 ;
-  assign \$55  = \$signal$70  ? \$54  : 121'h0000000000000000000000000000000;
-  assign \$56  = ~ \$signal$78 ;
-  assign \$57  = \$signal$77  & \$56 ;
-  assign \$58  = \$57  | { low_water_hit, 1'h0, \$939 , e1_exhausted, \$938  };
-  assign \$59  = 7'h40 - event_low_water;
-  assign \$60  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
-  assign \$65  = \$64  == event_ev_free;
-  assign \$68  = \$67  ? 7'h01 : 7'h7f;
-  assign \$69  = \$65  ? 7'h00 : \$68 ;
-  assign \$70  = $signed({ 1'h0, event_in_use }) + $signed(\$69 );
-  assign \$71  = event_ev_flush ? { 8'h00, \$62  } : \$70 ;
-  assign \$74  = event_in_use + 7'h7f;
-  assign \$75  = ~ \$74 [7];
-  assign \$76  = \$73  & \$75 ;
-  assign \$79  = ~ event_ev_free;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = event_ev_flush ? \$76  : \$80 ;
-  assign \$82  = ~ \$signal$69 ;
-  assign \$83  = event_in_use > event_high_water;
-  assign \$84  = event_hw_grow ? event_in_use_rose : \$83 ;
-  assign \$85  = \$82  & \$84 ;
-  assign \$86  = event_allocs + event_ev_grant;
-  assign \$87  = event_fails + event_ev_fail;
-  assign \$88  = event_frees + event_ev_free;
-  assign \$89  = event_flushes + event_ev_flush;
-  assign \$90  = ! bus__r_addr[5:0];
-  assign \$91  = bus__r_addr[11:6] >= 3'h4;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = bus__r_addr[11:6] < 3'h5;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = bus__r_req & \$95 ;
-  assign \$97  = ~ alloc_queue_pop;
-  assign \$98  = alloc_queue_count[0] & \$97 ;
-  assign \$99  = ~ \$98 ;
-  assign \$100  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$101  = ~ alloc_queue_pop;
-  assign \$102  = alloc_queue_count[0] & \$101 ;
-  assign \$103  = ~ \$102 ;
-  assign \$104  = \$103  & alloc_queue_held[0];
-  assign \$105  = alloc_queue_rd_next + 1'h1;
-  assign \$106  = ~ alloc_queue_pop;
-  assign \$107  = alloc_queue_count[0] & \$106 ;
-  assign \$108  = alloc_queue_held[0] | \$107 ;
-  assign \$109  = alloc_queue_push & \$108 ;
-  assign \$110  = alloc_queue_wr_next + 1'h1;
-  assign \$111  = ~ alloc_queue_pop;
-  assign \$112  = alloc_queue_count[0] & \$111 ;
-  assign \$113  = alloc_queue_push & \$112 ;
-  assign \$114  = ~ alloc_queue_pop;
-  assign \$115  = alloc_queue_count[0] & \$114 ;
-  assign \$116  = ~ \$115 ;
-  assign \$117  = \$116  & alloc_queue_held[0];
-  assign \$118  = ~ alloc_queue_push;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$119  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$121  = \$113  ? 1'h1 : \$120 ;
-  assign \$122  = ~ alloc_queue_pop;
-  assign \$123  = alloc_queue_count[0] & \$122 ;
-  assign \$124  = alloc_queue_push & \$123 ;
-  assign \$125  = ~ alloc_queue_pop;
-  assign \$126  = alloc_queue_count[0] & \$125 ;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$127  & alloc_queue_held[0];
-  assign \$129  = ~ alloc_queue_push;
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = \$130  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$132  = \$124  ? alloc_queue_held[0] : \$131 ;
-  assign \$133  = ~ alloc_queue_pop;
-  assign \$134  = alloc_queue_count[0] & \$133 ;
+  assign \$30  = tail[1:0] > 1'h0;
+  assign \$31  = \$30  ? tail_next_row : tail_row;
+  assign \$32  = ! \$919 [1:0];
+  assign \$33  = \$919 [1:0] == 1'h1;
+  assign \$34  = \$33  ? e1_new1 : e1_new2;
+  assign \$35  = \$32  ? e1_new0 : \$34 ;
+  assign \$37  = tail[1:0] > 1'h1;
+  assign \$38  = \$37  ? tail_next_row : tail_row;
+  assign \$39  = ! \$920 [1:0];
+  assign \$40  = \$920 [1:0] == 1'h1;
+  assign \$41  = \$40  ? e1_new1 : e1_new2;
+  assign \$42  = \$39  ? e1_new0 : \$41 ;
+  assign \$44  = tail[1:0] > 2'h2;
+  assign \$45  = \$44  ? tail_next_row : tail_row;
+  assign \$46  = ! \$921 [1:0];
+  assign \$47  = \$921 [1:0] == 1'h1;
+  assign \$48  = \$47  ? e1_new1 : e1_new2;
+  assign \$49  = \$46  ? e1_new0 : \$48 ;
+  assign \$51  = ! \$922 [1:0];
+  assign \$52  = \$922 [1:0] == 1'h1;
+  assign \$53  = \$52  ? e1_new1 : e1_new2;
+  assign \$54  = \$51  ? e1_new0 : \$53 ;
+  assign \$56  = popped ? 1'h1 : space_plus_all_ge1;
+  assign \$57  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
+  assign \$58  = popped ? space_plus_all_ge2 : space_plus_all_ge3;
+  assign \$59  = popped ? space_plus_all_ge3 : space_plus_all_ge4;
+  assign \$60  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
+  assign \$61  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
+  assign \$62  = space_short ? 5'h01 : space_over[4:0];
+  assign \$63  = space_short ? 5'h00 : \$935 [4:0];
+  assign \$64  = popped ? \$62  : \$63 ;
+  assign \$65  = tail + 2'h3;
+  assign \$66  = tail + 2'h2;
+  assign \$67  = tail + 1'h1;
+  assign \$68  = log_kept_ge1 ? \$67 [3:0] : tail;
+  assign \$69  = log_kept_ge2 ? \$66 [3:0] : \$68 ;
+  assign \$70  = log_kept_ge3 ? \$65 [3:0] : \$69 ;
+  assign \$71  = \$signal$80  + \$signal$81 ;
+  assign \$72  = \$signal$28  - \$signal$81 ;
+  assign \$73  = err_dropped + n_dropped;
+  assign \$75  = tail_next_row + 1'h1;
+  assign \$76  = head + 1'h1;
+  assign \$77  = ~ space[4];
+  assign \$78  = head_bank[0] ? \$signature__data$92  : \$signature__data$91 ;
+  assign \$79  = head_bank[0] ? \$signature__data$90  : \$signature__data ;
+  assign \$80  = head_bank[1] ? \$78  : \$79 ;
+  assign \$81  = \$signal$86  ? \$80  : 121'h0000000000000000000000000000000;
+  assign \$82  = ~ \$signal$94 ;
+  assign \$83  = \$signal$93  & \$82 ;
+  assign \$84  = \$83  | { low_water_hit, 1'h0, \$938 , e1_exhausted, \$937  };
+  assign \$85  = 7'h40 - event_low_water;
+  assign \$86  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
+  assign \$91  = \$90  == event_ev_free;
+  assign \$94  = \$93  ? 7'h01 : 7'h7f;
+  assign \$95  = \$91  ? 7'h00 : \$94 ;
+  assign \$96  = $signed({ 1'h0, event_in_use }) + $signed(\$95 );
+  assign \$97  = event_ev_flush ? { 8'h00, \$88  } : \$96 ;
+  assign \$100  = event_in_use + 7'h7f;
+  assign \$101  = ~ \$100 [7];
+  assign \$102  = \$99  & \$101 ;
+  assign \$105  = ~ event_ev_free;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = event_ev_flush ? \$102  : \$106 ;
+  assign \$108  = ~ \$signal$85 ;
+  assign \$109  = event_in_use > event_high_water;
+  assign \$110  = event_hw_grow ? event_in_use_rose : \$109 ;
+  assign \$111  = \$108  & \$110 ;
+  assign \$112  = event_allocs + event_ev_grant;
+  assign \$113  = event_fails + event_ev_fail;
+  assign \$114  = event_frees + event_ev_free;
+  assign \$115  = event_flushes + event_ev_flush;
+  assign \$116  = ! bus__r_addr[5:0];
+  assign \$117  = bus__r_addr[11:6] >= 3'h4;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = bus__r_addr[11:6] < 3'h5;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = bus__r_req & \$121 ;
+  assign \$123  = ~ alloc_queue_pop;
+  assign \$124  = alloc_queue_count[0] & \$123 ;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$127  = ~ alloc_queue_pop;
+  assign \$128  = alloc_queue_count[0] & \$127 ;
+  assign \$129  = ~ \$128 ;
+  assign \$130  = \$129  & alloc_queue_held[0];
+  assign \$131  = alloc_queue_rd_next + 1'h1;
+  assign \$132  = ~ alloc_queue_pop;
+  assign \$133  = alloc_queue_count[0] & \$132 ;
+  assign \$134  = alloc_queue_held[0] | \$133 ;
   assign \$135  = alloc_queue_push & \$134 ;
-  assign \$136  = ~ alloc_queue_pop;
-  assign \$137  = alloc_queue_count[0] & \$136 ;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = \$138  & alloc_queue_held[0];
-  assign \$140  = ~ alloc_queue_push;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = \$141  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$143  = \$135  ? alloc_queue_held[1] : \$142 ;
-  assign \$144  = ~ alloc_queue_pop;
-  assign \$145  = alloc_queue_count[0] & \$144 ;
-  assign \$146  = alloc_queue_push & \$145 ;
-  assign \$147  = ~ alloc_queue_pop;
-  assign \$148  = alloc_queue_count[0] & \$147 ;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = \$149  & alloc_queue_held[0];
-  assign \$151  = ~ alloc_queue_push;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \$152  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$154  = \$146  ? alloc_queue_held[2] : \$153 ;
-  assign \$155  = ~ alloc_queue_pop;
-  assign \$156  = alloc_queue_count[0] & \$155 ;
-  assign \$157  = alloc_queue_push & \$156 ;
-  assign \$158  = ~ alloc_queue_pop;
-  assign \$159  = alloc_queue_count[0] & \$158 ;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = \$160  & alloc_queue_held[0];
-  assign \$162  = ~ alloc_queue_push;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \$163  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$165  = \$157  ? alloc_queue_held[3] : \$164 ;
-  assign \$166  = ~ alloc_queue_pop;
-  assign \$167  = alloc_queue_count[0] & \$166 ;
-  assign \$168  = alloc_queue_push & \$167 ;
-  assign \$169  = ~ alloc_queue_pop;
-  assign \$170  = alloc_queue_count[0] & \$169 ;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = \$171  & alloc_queue_held[0];
-  assign \$173  = ~ alloc_queue_push;
-  assign \$174  = \$172  & \$173 ;
-  assign \$175  = \$174  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$176  = \$168  ? alloc_queue_held[4] : \$175 ;
-  assign \$177  = ~ alloc_queue_pop;
-  assign \$178  = alloc_queue_count[0] & \$177 ;
-  assign \$179  = alloc_queue_push & \$178 ;
-  assign \$180  = ~ alloc_queue_pop;
-  assign \$181  = alloc_queue_count[0] & \$180 ;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$182  & alloc_queue_held[0];
-  assign \$184  = ~ alloc_queue_push;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = \$185  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$187  = \$179  ? alloc_queue_held[5] : \$186 ;
-  assign \$188  = ~ alloc_queue_pop;
-  assign \$189  = alloc_queue_count[0] & \$188 ;
-  assign \$190  = alloc_queue_push & \$189 ;
-  assign \$191  = ~ alloc_queue_pop;
-  assign \$192  = alloc_queue_count[0] & \$191 ;
-  assign \$193  = ~ \$192 ;
-  assign \$194  = \$193  & alloc_queue_held[0];
-  assign \$195  = ~ alloc_queue_push;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = \$196  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$198  = \$190  ? alloc_queue_held[6] : \$197 ;
-  assign \$199  = ~ alloc_queue_pop;
-  assign \$200  = alloc_queue_count[0] & \$199 ;
-  assign \$201  = alloc_queue_push & \$200 ;
-  assign \$202  = ~ alloc_queue_pop;
-  assign \$203  = alloc_queue_count[0] & \$202 ;
-  assign \$204  = ~ \$203 ;
-  assign \$205  = \$204  & alloc_queue_held[0];
-  assign \$206  = ~ alloc_queue_push;
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = \$207  ? 1'h0 : alloc_queue_held[8];
-  assign \$209  = \$201  ? alloc_queue_held[7] : \$208 ;
-  assign \$210  = ~ alloc_queue_pop;
-  assign \$211  = alloc_queue_push & \$210 ;
-  assign \$212  = ~ alloc_queue_push;
-  assign \$213  = alloc_queue_pop & \$212 ;
-  assign \$214  = \$213  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$215  = \$211  ? 1'h1 : \$214 ;
-  assign \$216  = ~ alloc_queue_pop;
-  assign \$217  = alloc_queue_push & \$216 ;
-  assign \$218  = ~ alloc_queue_push;
-  assign \$219  = alloc_queue_pop & \$218 ;
-  assign \$220  = \$219  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$221  = \$217  ? alloc_queue_count[0] : \$220 ;
-  assign \$222  = ~ alloc_queue_pop;
-  assign \$223  = alloc_queue_push & \$222 ;
-  assign \$224  = ~ alloc_queue_push;
-  assign \$225  = alloc_queue_pop & \$224 ;
-  assign \$226  = \$225  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$227  = \$223  ? alloc_queue_count[1] : \$226 ;
+  assign \$136  = alloc_queue_wr_next + 1'h1;
+  assign \$137  = ~ alloc_queue_pop;
+  assign \$138  = alloc_queue_count[0] & \$137 ;
+  assign \$139  = alloc_queue_push & \$138 ;
+  assign \$140  = ~ alloc_queue_pop;
+  assign \$141  = alloc_queue_count[0] & \$140 ;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = \$142  & alloc_queue_held[0];
+  assign \$144  = ~ alloc_queue_push;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = \$145  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$147  = \$139  ? 1'h1 : \$146 ;
+  assign \$148  = ~ alloc_queue_pop;
+  assign \$149  = alloc_queue_count[0] & \$148 ;
+  assign \$150  = alloc_queue_push & \$149 ;
+  assign \$151  = ~ alloc_queue_pop;
+  assign \$152  = alloc_queue_count[0] & \$151 ;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$153  & alloc_queue_held[0];
+  assign \$155  = ~ alloc_queue_push;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = \$156  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$158  = \$150  ? alloc_queue_held[0] : \$157 ;
+  assign \$159  = ~ alloc_queue_pop;
+  assign \$160  = alloc_queue_count[0] & \$159 ;
+  assign \$161  = alloc_queue_push & \$160 ;
+  assign \$162  = ~ alloc_queue_pop;
+  assign \$163  = alloc_queue_count[0] & \$162 ;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$164  & alloc_queue_held[0];
+  assign \$166  = ~ alloc_queue_push;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = \$167  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$169  = \$161  ? alloc_queue_held[1] : \$168 ;
+  assign \$170  = ~ alloc_queue_pop;
+  assign \$171  = alloc_queue_count[0] & \$170 ;
+  assign \$172  = alloc_queue_push & \$171 ;
+  assign \$173  = ~ alloc_queue_pop;
+  assign \$174  = alloc_queue_count[0] & \$173 ;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = \$175  & alloc_queue_held[0];
+  assign \$177  = ~ alloc_queue_push;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = \$178  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$180  = \$172  ? alloc_queue_held[2] : \$179 ;
+  assign \$181  = ~ alloc_queue_pop;
+  assign \$182  = alloc_queue_count[0] & \$181 ;
+  assign \$183  = alloc_queue_push & \$182 ;
+  assign \$184  = ~ alloc_queue_pop;
+  assign \$185  = alloc_queue_count[0] & \$184 ;
+  assign \$186  = ~ \$185 ;
+  assign \$187  = \$186  & alloc_queue_held[0];
+  assign \$188  = ~ alloc_queue_push;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = \$189  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$191  = \$183  ? alloc_queue_held[3] : \$190 ;
+  assign \$192  = ~ alloc_queue_pop;
+  assign \$193  = alloc_queue_count[0] & \$192 ;
+  assign \$194  = alloc_queue_push & \$193 ;
+  assign \$195  = ~ alloc_queue_pop;
+  assign \$196  = alloc_queue_count[0] & \$195 ;
+  assign \$197  = ~ \$196 ;
+  assign \$198  = \$197  & alloc_queue_held[0];
+  assign \$199  = ~ alloc_queue_push;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = \$200  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$202  = \$194  ? alloc_queue_held[4] : \$201 ;
+  assign \$203  = ~ alloc_queue_pop;
+  assign \$204  = alloc_queue_count[0] & \$203 ;
+  assign \$205  = alloc_queue_push & \$204 ;
+  assign \$206  = ~ alloc_queue_pop;
+  assign \$207  = alloc_queue_count[0] & \$206 ;
+  assign \$208  = ~ \$207 ;
+  assign \$209  = \$208  & alloc_queue_held[0];
+  assign \$210  = ~ alloc_queue_push;
+  assign \$211  = \$209  & \$210 ;
+  assign \$212  = \$211  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$213  = \$205  ? alloc_queue_held[5] : \$212 ;
+  assign \$214  = ~ alloc_queue_pop;
+  assign \$215  = alloc_queue_count[0] & \$214 ;
+  assign \$216  = alloc_queue_push & \$215 ;
+  assign \$217  = ~ alloc_queue_pop;
+  assign \$218  = alloc_queue_count[0] & \$217 ;
+  assign \$219  = ~ \$218 ;
+  assign \$220  = \$219  & alloc_queue_held[0];
+  assign \$221  = ~ alloc_queue_push;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = \$222  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$224  = \$216  ? alloc_queue_held[6] : \$223 ;
+  assign \$225  = ~ alloc_queue_pop;
+  assign \$226  = alloc_queue_count[0] & \$225 ;
+  assign \$227  = alloc_queue_push & \$226 ;
   assign \$228  = ~ alloc_queue_pop;
-  assign \$229  = alloc_queue_push & \$228 ;
-  assign \$230  = ~ alloc_queue_push;
-  assign \$231  = alloc_queue_pop & \$230 ;
-  assign \$232  = \$231  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$233  = \$229  ? alloc_queue_count[2] : \$232 ;
-  assign \$234  = ~ alloc_queue_pop;
-  assign \$235  = alloc_queue_push & \$234 ;
-  assign \$236  = ~ alloc_queue_push;
-  assign \$237  = alloc_queue_pop & \$236 ;
-  assign \$238  = \$237  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$239  = \$235  ? alloc_queue_count[3] : \$238 ;
-  assign \$240  = ~ alloc_queue_pop;
-  assign \$241  = alloc_queue_push & \$240 ;
-  assign \$242  = ~ alloc_queue_push;
-  assign \$243  = alloc_queue_pop & \$242 ;
-  assign \$244  = \$243  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$245  = \$241  ? alloc_queue_count[4] : \$244 ;
-  assign \$246  = ~ alloc_queue_pop;
-  assign \$247  = alloc_queue_push & \$246 ;
-  assign \$248  = ~ alloc_queue_push;
-  assign \$249  = alloc_queue_pop & \$248 ;
-  assign \$250  = \$249  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$251  = \$247  ? alloc_queue_count[5] : \$250 ;
-  assign \$252  = ~ alloc_queue_pop;
-  assign \$253  = alloc_queue_push & \$252 ;
-  assign \$254  = ~ alloc_queue_push;
-  assign \$255  = alloc_queue_pop & \$254 ;
-  assign \$256  = \$255  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$257  = \$253  ? alloc_queue_count[6] : \$256 ;
-  assign \$258  = ~ alloc_queue_pop;
-  assign \$259  = alloc_queue_push & \$258 ;
-  assign \$260  = ~ alloc_queue_push;
-  assign \$261  = alloc_queue_pop & \$260 ;
-  assign \$262  = \$261  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$263  = \$259  ? alloc_queue_count[7] : \$262 ;
-  assign \$264  = ~ alloc_queue_pop;
-  assign \$265  = alloc_queue_push & \$264 ;
-  assign \$266  = ~ alloc_queue_push;
-  assign \$267  = alloc_queue_pop & \$266 ;
-  assign \$268  = \$267  ? 1'h0 : alloc_queue_count[9];
-  assign \$269  = \$265  ? alloc_queue_count[8] : \$268 ;
-  assign \$270  = alloc_queue_count[0] | staged_valid;
-  assign \$271  = ! bus__r_addr[5:0];
-  assign \$272  = bus__r_addr[11:6] >= 3'h4;
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = bus__r_addr[11:6] < 3'h5;
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = bus__r_req & \$275 ;
-  assign \$277  = \$270  | \$276 ;
-  assign \$278  = req_alloc & native_alloc_valid;
-  assign \$279  = ~ \$278 ;
-  assign \$280  = \$277  & \$279 ;
-  assign \$281  = ! bus__r_addr[5:0];
-  assign \$282  = bus__r_addr[11:6] >= 3'h4;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = bus__r_addr[11:6] < 3'h5;
-  assign \$285  = \$283  & \$284 ;
-  assign \$286  = bus__r_req & \$285 ;
-  assign \$287  = alloc_queue_count[0] | staged_valid;
-  assign \$288  = ! bus__r_addr[5:0];
-  assign \$289  = bus__r_addr[11:6] >= 3'h4;
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = bus__r_addr[11:6] < 3'h5;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = bus__r_req & \$292 ;
-  assign \$294  = \$287  | \$293 ;
-  assign \$295  = req_alloc & native_alloc_valid;
-  assign \$296  = ~ \$295 ;
-  assign \$297  = \$294  & \$296 ;
-  assign \$298  = ~ alloc_queue_count[0];
-  assign \$299  = ~ staged_valid;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = \$297  & \$300 ;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = \$286  & \$302 ;
-  assign \$304  = bus__r_addr[11:6] - 3'h4;
-  assign \$305  = bus__r_addr[11:6] - 3'h4;
-  assign \$307  = bus__r_addr[11:6] - 3'h4;
-  assign \$308  = bus__r_addr[11:6] - 3'h4;
-  assign \$310  = staged_valid ? alloc_queue_w_data : { \$309 , \$307 [0] };
-  assign \$311  = alloc_queue_count[0] ? alloc_queue_head : \$310 ;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = \$313  + 1'h1;
-  assign \$316  = ~ \$315 ;
-  assign \$317  = \$316  + 1'h1;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = \$319  + 1'h1;
+  assign \$229  = alloc_queue_count[0] & \$228 ;
+  assign \$230  = ~ \$229 ;
+  assign \$231  = \$230  & alloc_queue_held[0];
+  assign \$232  = ~ alloc_queue_push;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = \$233  ? 1'h0 : alloc_queue_held[8];
+  assign \$235  = \$227  ? alloc_queue_held[7] : \$234 ;
+  assign \$236  = ~ alloc_queue_pop;
+  assign \$237  = alloc_queue_push & \$236 ;
+  assign \$238  = ~ alloc_queue_push;
+  assign \$239  = alloc_queue_pop & \$238 ;
+  assign \$240  = \$239  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$241  = \$237  ? 1'h1 : \$240 ;
+  assign \$242  = ~ alloc_queue_pop;
+  assign \$243  = alloc_queue_push & \$242 ;
+  assign \$244  = ~ alloc_queue_push;
+  assign \$245  = alloc_queue_pop & \$244 ;
+  assign \$246  = \$245  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$247  = \$243  ? alloc_queue_count[0] : \$246 ;
+  assign \$248  = ~ alloc_queue_pop;
+  assign \$249  = alloc_queue_push & \$248 ;
+  assign \$250  = ~ alloc_queue_push;
+  assign \$251  = alloc_queue_pop & \$250 ;
+  assign \$252  = \$251  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$253  = \$249  ? alloc_queue_count[1] : \$252 ;
+  assign \$254  = ~ alloc_queue_pop;
+  assign \$255  = alloc_queue_push & \$254 ;
+  assign \$256  = ~ alloc_queue_push;
+  assign \$257  = alloc_queue_pop & \$256 ;
+  assign \$258  = \$257  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$259  = \$255  ? alloc_queue_count[2] : \$258 ;
+  assign \$260  = ~ alloc_queue_pop;
+  assign \$261  = alloc_queue_push & \$260 ;
+  assign \$262  = ~ alloc_queue_push;
+  assign \$263  = alloc_queue_pop & \$262 ;
+  assign \$264  = \$263  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$265  = \$261  ? alloc_queue_count[3] : \$264 ;
+  assign \$266  = ~ alloc_queue_pop;
+  assign \$267  = alloc_queue_push & \$266 ;
+  assign \$268  = ~ alloc_queue_push;
+  assign \$269  = alloc_queue_pop & \$268 ;
+  assign \$270  = \$269  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$271  = \$267  ? alloc_queue_count[4] : \$270 ;
+  assign \$272  = ~ alloc_queue_pop;
+  assign \$273  = alloc_queue_push & \$272 ;
+  assign \$274  = ~ alloc_queue_push;
+  assign \$275  = alloc_queue_pop & \$274 ;
+  assign \$276  = \$275  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$277  = \$273  ? alloc_queue_count[5] : \$276 ;
+  assign \$278  = ~ alloc_queue_pop;
+  assign \$279  = alloc_queue_push & \$278 ;
+  assign \$280  = ~ alloc_queue_push;
+  assign \$281  = alloc_queue_pop & \$280 ;
+  assign \$282  = \$281  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$283  = \$279  ? alloc_queue_count[6] : \$282 ;
+  assign \$284  = ~ alloc_queue_pop;
+  assign \$285  = alloc_queue_push & \$284 ;
+  assign \$286  = ~ alloc_queue_push;
+  assign \$287  = alloc_queue_pop & \$286 ;
+  assign \$288  = \$287  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$289  = \$285  ? alloc_queue_count[7] : \$288 ;
+  assign \$290  = ~ alloc_queue_pop;
+  assign \$291  = alloc_queue_push & \$290 ;
+  assign \$292  = ~ alloc_queue_push;
+  assign \$293  = alloc_queue_pop & \$292 ;
+  assign \$294  = \$293  ? 1'h0 : alloc_queue_count[9];
+  assign \$295  = \$291  ? alloc_queue_count[8] : \$294 ;
+  assign \$296  = alloc_queue_count[0] | staged_valid;
+  assign \$297  = ! bus__r_addr[5:0];
+  assign \$298  = bus__r_addr[11:6] >= 3'h4;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = bus__r_addr[11:6] < 3'h5;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = bus__r_req & \$301 ;
+  assign \$303  = \$296  | \$302 ;
+  assign \$304  = req_alloc & native_alloc_valid;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = \$303  & \$305 ;
+  assign \$307  = ! bus__r_addr[5:0];
+  assign \$308  = bus__r_addr[11:6] >= 3'h4;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = bus__r_addr[11:6] < 3'h5;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = bus__r_req & \$311 ;
+  assign \$313  = alloc_queue_count[0] | staged_valid;
+  assign \$314  = ! bus__r_addr[5:0];
+  assign \$315  = bus__r_addr[11:6] >= 3'h4;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = bus__r_addr[11:6] < 3'h5;
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = bus__r_req & \$318 ;
+  assign \$320  = \$313  | \$319 ;
+  assign \$321  = req_alloc & native_alloc_valid;
   assign \$322  = ~ \$321 ;
-  assign \$323  = \$322  + 1'h1;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = \$325  + 1'h1;
+  assign \$323  = \$320  & \$322 ;
+  assign \$324  = ~ alloc_queue_count[0];
+  assign \$325  = ~ staged_valid;
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = \$323  & \$326 ;
   assign \$328  = ~ \$327 ;
-  assign \$329  = \$328  + 1'h1;
-  assign \$331  = ~ \$330 ;
-  assign \$332  = \$331  + 1'h1;
-  assign \$334  = ~ \$333 ;
-  assign \$335  = \$334  + 1'h1;
-  assign \$337  = ~ \$336 ;
-  assign \$338  = \$337  + 1'h1;
-  assign \$340  = ~ \$339 ;
-  assign \$341  = \$340  + 1'h1;
-  assign \$343  = ~ \$342 ;
-  assign \$344  = \$343  + 1'h1;
-  assign \$346  = ~ \$345 ;
-  assign \$347  = \$346  + 1'h1;
-  assign \$349  = ~ \$348 ;
-  assign \$350  = \$349  + 1'h1;
-  assign \$352  = ~ \$351 ;
-  assign \$353  = \$352  + 1'h1;
-  assign \$355  = ~ \$354 ;
-  assign \$356  = \$355  + 1'h1;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = \$358  + 1'h1;
-  assign \$361  = ~ \$360 ;
-  assign \$362  = \$361  + 1'h1;
-  assign \$364  = ~ \$363 ;
-  assign \$365  = \$364  + 1'h1;
-  assign \$367  = ~ \$366 ;
-  assign \$368  = \$367  + 1'h1;
-  assign \$370  = ~ \$369 ;
-  assign \$371  = \$370  + 1'h1;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = \$373  + 1'h1;
-  assign \$376  = ~ \$375 ;
-  assign \$377  = \$376  + 1'h1;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = \$379  + 1'h1;
-  assign \$382  = ~ \$381 ;
-  assign \$383  = \$382  + 1'h1;
-  assign \$385  = ~ \$384 ;
-  assign \$386  = \$385  + 1'h1;
-  assign \$388  = ~ \$387 ;
-  assign \$389  = \$388  + 1'h1;
-  assign \$391  = ~ \$390 ;
-  assign \$392  = \$391  + 1'h1;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = \$394  + 1'h1;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = \$397  + 1'h1;
-  assign \$400  = ~ \$399 ;
-  assign \$401  = \$400  + 1'h1;
-  assign \$403  = ~ \$402 ;
-  assign \$404  = \$403  + 1'h1;
-  assign \$405  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$406  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$407  = \$405  | \$406 ;
-  assign \$408  = r1_sel_config ? 32'd169084167 : 32'd0;
-  assign \$409  = r1_sel_config2 ? 32'd100732960 : 32'd0;
-  assign \$410  = \$408  | \$409 ;
-  assign \$411  = \$407  | \$410 ;
-  assign \$413  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$415  = r1_sel_irq_status ? \$signal$77  : 5'h00;
-  assign \$416  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = \$414  | { 27'h0000000, \$417  };
-  assign \$419  = \$411  | \$418 ;
-  assign \$420  = r1_sel_err_count ? \$signal$62  : 32'd0;
-  assign \$421  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$422  = \$420  | \$421 ;
-  assign \$423  = r1_sel_err_head0 ? { \$signal$70 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$424  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$425  = \$423  | \$424 ;
-  assign \$426  = \$422  | \$425 ;
-  assign \$427  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$428  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$429  = \$427  | \$428 ;
-  assign \$431  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$433  = \$429  | \$432 ;
-  assign \$434  = \$426  | \$433 ;
-  assign \$435  = \$419  | \$434 ;
-  assign \$436  = r1_sel_id | r1_sel_version;
-  assign \$437  = r1_sel_config | r1_sel_config2;
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = r1_sel_ctrl | r1_sel_status;
-  assign \$440  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$441  = \$439  | \$440 ;
-  assign \$442  = \$438  | \$441 ;
-  assign \$443  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$444  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$445  = \$443  | \$444 ;
-  assign \$446  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$447  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$329  = \$312  & \$328 ;
+  assign \$330  = bus__r_addr[11:6] - 3'h4;
+  assign \$331  = bus__r_addr[11:6] - 3'h4;
+  assign \$333  = bus__r_addr[11:6] - 3'h4;
+  assign \$334  = bus__r_addr[11:6] - 3'h4;
+  assign \$336  = staged_valid ? alloc_queue_w_data : { \$335 , \$333 [0] };
+  assign \$337  = alloc_queue_count[0] ? alloc_queue_head : \$336 ;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = \$339  + 1'h1;
+  assign \$342  = ~ \$341 ;
+  assign \$343  = \$342  + 1'h1;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = \$345  + 1'h1;
+  assign \$348  = ~ \$347 ;
+  assign \$349  = \$348  + 1'h1;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = \$351  + 1'h1;
+  assign \$354  = ~ \$353 ;
+  assign \$355  = \$354  + 1'h1;
+  assign \$357  = ~ \$356 ;
+  assign \$358  = \$357  + 1'h1;
+  assign \$360  = ~ \$359 ;
+  assign \$361  = \$360  + 1'h1;
+  assign \$363  = ~ \$362 ;
+  assign \$364  = \$363  + 1'h1;
+  assign \$366  = ~ \$365 ;
+  assign \$367  = \$366  + 1'h1;
+  assign \$369  = ~ \$368 ;
+  assign \$370  = \$369  + 1'h1;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = \$372  + 1'h1;
+  assign \$375  = ~ \$374 ;
+  assign \$376  = \$375  + 1'h1;
+  assign \$378  = ~ \$377 ;
+  assign \$379  = \$378  + 1'h1;
+  assign \$381  = ~ \$380 ;
+  assign \$382  = \$381  + 1'h1;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = \$384  + 1'h1;
+  assign \$387  = ~ \$386 ;
+  assign \$388  = \$387  + 1'h1;
+  assign \$390  = ~ \$389 ;
+  assign \$391  = \$390  + 1'h1;
+  assign \$393  = ~ \$392 ;
+  assign \$394  = \$393  + 1'h1;
+  assign \$396  = ~ \$395 ;
+  assign \$397  = \$396  + 1'h1;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = \$399  + 1'h1;
+  assign \$402  = ~ \$401 ;
+  assign \$403  = \$402  + 1'h1;
+  assign \$405  = ~ \$404 ;
+  assign \$406  = \$405  + 1'h1;
+  assign \$408  = ~ \$407 ;
+  assign \$409  = \$408  + 1'h1;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = \$411  + 1'h1;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = \$414  + 1'h1;
+  assign \$417  = ~ \$416 ;
+  assign \$418  = \$417  + 1'h1;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = \$420  + 1'h1;
+  assign \$423  = ~ \$422 ;
+  assign \$424  = \$423  + 1'h1;
+  assign \$426  = ~ \$425 ;
+  assign \$427  = \$426  + 1'h1;
+  assign \$429  = ~ \$428 ;
+  assign \$430  = \$429  + 1'h1;
+  assign \$431  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$432  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$433  = \$431  | \$432 ;
+  assign \$434  = r1_sel_config ? 32'd169084167 : 32'd0;
+  assign \$435  = r1_sel_config2 ? 32'd100732960 : 32'd0;
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = \$433  | \$436 ;
+  assign \$439  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$441  = r1_sel_irq_status ? \$signal$93  : 5'h00;
+  assign \$442  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = \$440  | { 27'h0000000, \$443  };
+  assign \$445  = \$437  | \$444 ;
+  assign \$446  = r1_sel_err_count ? \$signal$80  : 32'd0;
+  assign \$447  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$448  = \$446  | \$447 ;
-  assign \$449  = \$445  | \$448 ;
-  assign \$450  = \$442  | \$449 ;
-  assign \$452  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$455  = r1_sel_pool0_slot_size ? 32'd4096 : 32'd0;
-  assign \$457  = \$453  | \$456 ;
-  assign \$458  = r1_sel_pool0_slots ? 32'd64 : 32'd0;
-  assign \$459  = r1_sel_pool0_in_use ? event_in_use : 7'h00;
-  assign \$460  = \$458  | { 25'h0000000, \$459  };
-  assign \$461  = r1_sel_pool0_high_water ? event_high_water : 7'h00;
-  assign \$462  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$463  = { 25'h0000000, \$461  } | \$462 ;
-  assign \$464  = \$460  | \$463 ;
-  assign \$465  = \$457  | \$464 ;
-  assign \$466  = r1_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$467  = r1_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$468  = \$466  | \$467 ;
-  assign \$473  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$476  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$477  = \$475  | { 15'h0000, \$476  };
-  assign \$478  = \$472  | \$477 ;
-  assign \$479  = \$465  | \$478 ;
-  assign \$480  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$481  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$482  = \$480  | \$481 ;
-  assign \$483  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$484  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$485  = \$483  | \$484 ;
-  assign \$486  = \$482  | \$485 ;
-  assign \$487  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$488  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$489  = \$487  | \$488 ;
-  assign \$490  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$491  = \$490  | r1_sel_pool0_low_water;
-  assign \$492  = \$489  | \$491 ;
-  assign \$493  = \$486  | \$492 ;
-  assign \$494  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
-  assign \$495  = \$494  == 4'hf;
-  assign \$496  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$498  = ~ \$497 ;
-  assign \$499  = \$498  + 1'h1;
-  assign \$500  = \$495  & \$499 [6];
-  assign \$501  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$502  = \$501 [5:0] == 3'h4;
-  assign \$503  = \$500  & \$502 ;
-  assign \$504  = bus__w_req & \$503 ;
-  assign \$505  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
-  assign \$506  = \$505  == 4'hf;
-  assign \$507  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$509  = ~ \$508 ;
-  assign \$510  = \$509  + 1'h1;
-  assign \$511  = \$506  & \$510 [6];
-  assign \$512  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$513  = \$512 [5:0] == 6'h30;
-  assign \$514  = \$511  & \$513 ;
-  assign \$515  = bus__w_req & \$514 ;
-  assign \$516  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
-  assign \$517  = \$516  == 4'hf;
-  assign \$518  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$520  = ~ \$519 ;
-  assign \$521  = \$520  + 1'h1;
-  assign \$522  = \$517  & \$521 [6];
-  assign \$523  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$524  = \$523 [5:0] == 3'h4;
-  assign \$525  = \$522  & \$524 ;
-  assign \$526  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
-  assign \$527  = \$526  == 4'hf;
-  assign \$528  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$530  = ~ \$529 ;
-  assign \$531  = \$530  + 1'h1;
-  assign \$532  = \$527  & \$531 [6];
+  assign \$449  = r1_sel_err_head0 ? { \$signal$86 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$450  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$451  = \$449  | \$450 ;
+  assign \$452  = \$448  | \$451 ;
+  assign \$453  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$454  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$455  = \$453  | \$454 ;
+  assign \$457  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$459  = \$455  | \$458 ;
+  assign \$460  = \$452  | \$459 ;
+  assign \$461  = \$445  | \$460 ;
+  assign \$462  = r1_sel_id | r1_sel_version;
+  assign \$463  = r1_sel_config | r1_sel_config2;
+  assign \$464  = \$462  | \$463 ;
+  assign \$465  = r1_sel_ctrl | r1_sel_status;
+  assign \$466  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$467  = \$465  | \$466 ;
+  assign \$468  = \$464  | \$467 ;
+  assign \$469  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$470  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$471  = \$469  | \$470 ;
+  assign \$472  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$473  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$474  = \$472  | \$473 ;
+  assign \$475  = \$471  | \$474 ;
+  assign \$476  = \$468  | \$475 ;
+  assign \$478  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$481  = r1_sel_pool0_slot_size ? 32'd4096 : 32'd0;
+  assign \$483  = \$479  | \$482 ;
+  assign \$484  = r1_sel_pool0_slots ? 32'd64 : 32'd0;
+  assign \$485  = r1_sel_pool0_in_use ? event_in_use : 7'h00;
+  assign \$486  = \$484  | { 25'h0000000, \$485  };
+  assign \$487  = r1_sel_pool0_high_water ? event_high_water : 7'h00;
+  assign \$488  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$489  = { 25'h0000000, \$487  } | \$488 ;
+  assign \$490  = \$486  | \$489 ;
+  assign \$491  = \$483  | \$490 ;
+  assign \$492  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$493  = r1_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$494  = \$492  | \$493 ;
+  assign \$499  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$502  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$503  = \$501  | { 15'h0000, \$502  };
+  assign \$504  = \$498  | \$503 ;
+  assign \$505  = \$491  | \$504 ;
+  assign \$506  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$507  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$508  = \$506  | \$507 ;
+  assign \$509  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$510  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$511  = \$509  | \$510 ;
+  assign \$512  = \$508  | \$511 ;
+  assign \$513  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$514  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$515  = \$513  | \$514 ;
+  assign \$516  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$517  = \$516  | r1_sel_pool0_low_water;
+  assign \$518  = \$515  | \$517 ;
+  assign \$519  = \$512  | \$518 ;
+  assign \$520  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$521  = \$520  == 4'hf;
+  assign \$522  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$524  = ~ \$523 ;
+  assign \$525  = \$524  + 1'h1;
+  assign \$526  = \$521  & \$525 [6];
+  assign \$527  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$528  = \$527 [5:0] == 3'h4;
+  assign \$529  = \$526  & \$528 ;
+  assign \$530  = bus__w_req & \$529 ;
+  assign \$531  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$532  = \$531  == 4'hf;
   assign \$533  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$534  = \$533 [5:0] == 6'h30;
-  assign \$535  = \$532  & \$534 ;
-  assign \$536  = \$525  | \$535 ;
-  assign \$537  = bus__w_req & \$536 ;
-  assign \$538  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
-  assign \$539  = \$538  == 4'hf;
-  assign \$540  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = \$542  + 1'h1;
-  assign \$544  = \$539  & \$543 [6];
-  assign \$545  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$546  = \$545 [5:0] == 6'h30;
-  assign \$547  = \$544  & \$546 ;
-  assign \$548  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$549  = \$548 [11:6] - 3'h4;
-  assign \$550  = w0_event_is & w0_event_slot_ok;
-  assign \$551  = bus__w_beat_from_queue ? \port$3182$0 [31:0] : bus__w_data;
-  assign \$552  = bus__w_beat_from_queue ? \port$3182$0 [31:0] : bus__w_data;
-  assign \$554  = 32'd2147483648 + \$553 ;
-  assign \$555  = ~ command_queue_pop;
-  assign \$556  = command_queue_count[0] & \$555 ;
-  assign \$557  = ~ \$556 ;
-  assign \$558  = command_queue_held[0] ? \read__data$175  : { w1_pool_is, w1_hit, w1_tag, \$signal$161 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , new_flush };
-  assign \$559  = ~ command_queue_pop;
-  assign \$560  = command_queue_count[0] & \$559 ;
-  assign \$561  = ~ \$560 ;
-  assign \$562  = \$561  & command_queue_held[0];
-  assign \$563  = command_queue_rd_next + 1'h1;
-  assign \$564  = ~ command_queue_pop;
-  assign \$565  = command_queue_count[0] & \$564 ;
-  assign \$566  = command_queue_held[0] | \$565 ;
-  assign \$567  = command_queue_push & \$566 ;
-  assign \$568  = command_queue_wr_next + 1'h1;
-  assign \$569  = ~ command_queue_pop;
-  assign \$570  = command_queue_count[0] & \$569 ;
-  assign \$571  = command_queue_push & \$570 ;
-  assign \$572  = ~ command_queue_pop;
-  assign \$573  = command_queue_count[0] & \$572 ;
-  assign \$574  = ~ \$573 ;
-  assign \$575  = \$574  & command_queue_held[0];
-  assign \$576  = ~ command_queue_push;
-  assign \$577  = \$575  & \$576 ;
-  assign \$578  = \$577  ? command_queue_held[1] : command_queue_held[0];
-  assign \$579  = \$571  ? 1'h1 : \$578 ;
-  assign \$580  = ~ command_queue_pop;
-  assign \$581  = command_queue_count[0] & \$580 ;
-  assign \$582  = command_queue_push & \$581 ;
-  assign \$583  = ~ command_queue_pop;
-  assign \$584  = command_queue_count[0] & \$583 ;
-  assign \$585  = ~ \$584 ;
-  assign \$586  = \$585  & command_queue_held[0];
-  assign \$587  = ~ command_queue_push;
-  assign \$588  = \$586  & \$587 ;
-  assign \$589  = \$588  ? command_queue_held[2] : command_queue_held[1];
-  assign \$590  = \$582  ? command_queue_held[0] : \$589 ;
-  assign \$591  = ~ command_queue_pop;
-  assign \$592  = command_queue_count[0] & \$591 ;
+  assign \$535  = ~ \$534 ;
+  assign \$536  = \$535  + 1'h1;
+  assign \$537  = \$532  & \$536 [6];
+  assign \$538  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$539  = \$538 [5:0] == 6'h30;
+  assign \$540  = \$537  & \$539 ;
+  assign \$541  = bus__w_req & \$540 ;
+  assign \$542  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$543  = \$542  == 4'hf;
+  assign \$544  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$546  = ~ \$545 ;
+  assign \$547  = \$546  + 1'h1;
+  assign \$548  = \$543  & \$547 [6];
+  assign \$549  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$550  = \$549 [5:0] == 3'h4;
+  assign \$551  = \$548  & \$550 ;
+  assign \$552  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$553  = \$552  == 4'hf;
+  assign \$554  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$556  = ~ \$555 ;
+  assign \$557  = \$556  + 1'h1;
+  assign \$558  = \$553  & \$557 [6];
+  assign \$559  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$560  = \$559 [5:0] == 6'h30;
+  assign \$561  = \$558  & \$560 ;
+  assign \$562  = \$551  | \$561 ;
+  assign \$563  = bus__w_req & \$562 ;
+  assign \$564  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$565  = \$564  == 4'hf;
+  assign \$566  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = \$568  + 1'h1;
+  assign \$570  = \$565  & \$569 [6];
+  assign \$571  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$572  = \$571 [5:0] == 6'h30;
+  assign \$573  = \$570  & \$572 ;
+  assign \$574  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$575  = \$574 [11:6] - 3'h4;
+  assign \$576  = w0_event_is & w0_event_slot_ok;
+  assign \$577  = bus__w_beat_from_queue ? \port$3170$0 [31:0] : bus__w_data;
+  assign \$578  = bus__w_beat_from_queue ? \port$3170$0 [31:0] : bus__w_data;
+  assign \$580  = 32'd2147483648 + \$579 ;
+  assign \$581  = ~ command_queue_pop;
+  assign \$582  = command_queue_count[0] & \$581 ;
+  assign \$583  = ~ \$582 ;
+  assign \$584  = command_queue_held[0] ? \read__data$191  : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , new_flush };
+  assign \$585  = ~ command_queue_pop;
+  assign \$586  = command_queue_count[0] & \$585 ;
+  assign \$587  = ~ \$586 ;
+  assign \$588  = \$587  & command_queue_held[0];
+  assign \$589  = command_queue_rd_next + 1'h1;
+  assign \$590  = ~ command_queue_pop;
+  assign \$591  = command_queue_count[0] & \$590 ;
+  assign \$592  = command_queue_held[0] | \$591 ;
   assign \$593  = command_queue_push & \$592 ;
-  assign \$594  = ~ command_queue_pop;
-  assign \$595  = command_queue_count[0] & \$594 ;
-  assign \$596  = ~ \$595 ;
-  assign \$597  = \$596  & command_queue_held[0];
-  assign \$598  = ~ command_queue_push;
-  assign \$599  = \$597  & \$598 ;
-  assign \$600  = \$599  ? command_queue_held[3] : command_queue_held[2];
-  assign \$601  = \$593  ? command_queue_held[1] : \$600 ;
-  assign \$602  = ~ command_queue_pop;
-  assign \$603  = command_queue_count[0] & \$602 ;
-  assign \$604  = command_queue_push & \$603 ;
-  assign \$605  = ~ command_queue_pop;
-  assign \$606  = command_queue_count[0] & \$605 ;
-  assign \$607  = ~ \$606 ;
-  assign \$608  = \$607  & command_queue_held[0];
-  assign \$609  = ~ command_queue_push;
-  assign \$610  = \$608  & \$609 ;
-  assign \$611  = \$610  ? command_queue_held[4] : command_queue_held[3];
-  assign \$612  = \$604  ? command_queue_held[2] : \$611 ;
-  assign \$613  = ~ command_queue_pop;
-  assign \$614  = command_queue_count[0] & \$613 ;
-  assign \$615  = command_queue_push & \$614 ;
-  assign \$616  = ~ command_queue_pop;
-  assign \$617  = command_queue_count[0] & \$616 ;
-  assign \$618  = ~ \$617 ;
-  assign \$619  = \$618  & command_queue_held[0];
-  assign \$620  = ~ command_queue_push;
-  assign \$621  = \$619  & \$620 ;
-  assign \$622  = \$621  ? command_queue_held[5] : command_queue_held[4];
-  assign \$623  = \$615  ? command_queue_held[3] : \$622 ;
-  assign \$624  = ~ command_queue_pop;
-  assign \$625  = command_queue_count[0] & \$624 ;
-  assign \$626  = command_queue_push & \$625 ;
-  assign \$627  = ~ command_queue_pop;
-  assign \$628  = command_queue_count[0] & \$627 ;
-  assign \$629  = ~ \$628 ;
-  assign \$630  = \$629  & command_queue_held[0];
-  assign \$631  = ~ command_queue_push;
-  assign \$632  = \$630  & \$631 ;
-  assign \$633  = \$632  ? command_queue_held[6] : command_queue_held[5];
-  assign \$634  = \$626  ? command_queue_held[4] : \$633 ;
-  assign \$635  = ~ command_queue_pop;
-  assign \$636  = command_queue_count[0] & \$635 ;
-  assign \$637  = command_queue_push & \$636 ;
-  assign \$638  = ~ command_queue_pop;
-  assign \$639  = command_queue_count[0] & \$638 ;
-  assign \$640  = ~ \$639 ;
-  assign \$641  = \$640  & command_queue_held[0];
-  assign \$642  = ~ command_queue_push;
-  assign \$643  = \$641  & \$642 ;
-  assign \$644  = \$643  ? command_queue_held[7] : command_queue_held[6];
-  assign \$645  = \$637  ? command_queue_held[5] : \$644 ;
-  assign \$646  = ~ command_queue_pop;
-  assign \$647  = command_queue_count[0] & \$646 ;
-  assign \$648  = command_queue_push & \$647 ;
-  assign \$649  = ~ command_queue_pop;
-  assign \$650  = command_queue_count[0] & \$649 ;
-  assign \$651  = ~ \$650 ;
-  assign \$652  = \$651  & command_queue_held[0];
-  assign \$653  = ~ command_queue_push;
-  assign \$654  = \$652  & \$653 ;
-  assign \$655  = \$654  ? command_queue_held[8] : command_queue_held[7];
-  assign \$656  = \$648  ? command_queue_held[6] : \$655 ;
-  assign \$657  = ~ command_queue_pop;
-  assign \$658  = command_queue_count[0] & \$657 ;
-  assign \$659  = command_queue_push & \$658 ;
-  assign \$660  = ~ command_queue_pop;
-  assign \$661  = command_queue_count[0] & \$660 ;
-  assign \$662  = ~ \$661 ;
-  assign \$663  = \$662  & command_queue_held[0];
-  assign \$664  = ~ command_queue_push;
-  assign \$665  = \$663  & \$664 ;
-  assign \$666  = \$665  ? 1'h0 : command_queue_held[8];
-  assign \$667  = \$659  ? command_queue_held[7] : \$666 ;
-  assign \$668  = ~ command_queue_pop;
-  assign \$669  = command_queue_push & \$668 ;
-  assign \$670  = ~ command_queue_push;
-  assign \$671  = command_queue_pop & \$670 ;
-  assign \$672  = \$671  ? command_queue_count[1] : command_queue_count[0];
-  assign \$673  = \$669  ? 1'h1 : \$672 ;
-  assign \$674  = ~ command_queue_pop;
-  assign \$675  = command_queue_push & \$674 ;
-  assign \$676  = ~ command_queue_push;
-  assign \$677  = command_queue_pop & \$676 ;
-  assign \$678  = \$677  ? command_queue_count[2] : command_queue_count[1];
-  assign \$679  = \$675  ? command_queue_count[0] : \$678 ;
-  assign \$680  = ~ command_queue_pop;
-  assign \$681  = command_queue_push & \$680 ;
-  assign \$682  = ~ command_queue_push;
-  assign \$683  = command_queue_pop & \$682 ;
-  assign \$684  = \$683  ? command_queue_count[3] : command_queue_count[2];
-  assign \$685  = \$681  ? command_queue_count[1] : \$684 ;
+  assign \$594  = command_queue_wr_next + 1'h1;
+  assign \$595  = ~ command_queue_pop;
+  assign \$596  = command_queue_count[0] & \$595 ;
+  assign \$597  = command_queue_push & \$596 ;
+  assign \$598  = ~ command_queue_pop;
+  assign \$599  = command_queue_count[0] & \$598 ;
+  assign \$600  = ~ \$599 ;
+  assign \$601  = \$600  & command_queue_held[0];
+  assign \$602  = ~ command_queue_push;
+  assign \$603  = \$601  & \$602 ;
+  assign \$604  = \$603  ? command_queue_held[1] : command_queue_held[0];
+  assign \$605  = \$597  ? 1'h1 : \$604 ;
+  assign \$606  = ~ command_queue_pop;
+  assign \$607  = command_queue_count[0] & \$606 ;
+  assign \$608  = command_queue_push & \$607 ;
+  assign \$609  = ~ command_queue_pop;
+  assign \$610  = command_queue_count[0] & \$609 ;
+  assign \$611  = ~ \$610 ;
+  assign \$612  = \$611  & command_queue_held[0];
+  assign \$613  = ~ command_queue_push;
+  assign \$614  = \$612  & \$613 ;
+  assign \$615  = \$614  ? command_queue_held[2] : command_queue_held[1];
+  assign \$616  = \$608  ? command_queue_held[0] : \$615 ;
+  assign \$617  = ~ command_queue_pop;
+  assign \$618  = command_queue_count[0] & \$617 ;
+  assign \$619  = command_queue_push & \$618 ;
+  assign \$620  = ~ command_queue_pop;
+  assign \$621  = command_queue_count[0] & \$620 ;
+  assign \$622  = ~ \$621 ;
+  assign \$623  = \$622  & command_queue_held[0];
+  assign \$624  = ~ command_queue_push;
+  assign \$625  = \$623  & \$624 ;
+  assign \$626  = \$625  ? command_queue_held[3] : command_queue_held[2];
+  assign \$627  = \$619  ? command_queue_held[1] : \$626 ;
+  assign \$628  = ~ command_queue_pop;
+  assign \$629  = command_queue_count[0] & \$628 ;
+  assign \$630  = command_queue_push & \$629 ;
+  assign \$631  = ~ command_queue_pop;
+  assign \$632  = command_queue_count[0] & \$631 ;
+  assign \$633  = ~ \$632 ;
+  assign \$634  = \$633  & command_queue_held[0];
+  assign \$635  = ~ command_queue_push;
+  assign \$636  = \$634  & \$635 ;
+  assign \$637  = \$636  ? command_queue_held[4] : command_queue_held[3];
+  assign \$638  = \$630  ? command_queue_held[2] : \$637 ;
+  assign \$639  = ~ command_queue_pop;
+  assign \$640  = command_queue_count[0] & \$639 ;
+  assign \$641  = command_queue_push & \$640 ;
+  assign \$642  = ~ command_queue_pop;
+  assign \$643  = command_queue_count[0] & \$642 ;
+  assign \$644  = ~ \$643 ;
+  assign \$645  = \$644  & command_queue_held[0];
+  assign \$646  = ~ command_queue_push;
+  assign \$647  = \$645  & \$646 ;
+  assign \$648  = \$647  ? command_queue_held[5] : command_queue_held[4];
+  assign \$649  = \$641  ? command_queue_held[3] : \$648 ;
+  assign \$650  = ~ command_queue_pop;
+  assign \$651  = command_queue_count[0] & \$650 ;
+  assign \$652  = command_queue_push & \$651 ;
+  assign \$653  = ~ command_queue_pop;
+  assign \$654  = command_queue_count[0] & \$653 ;
+  assign \$655  = ~ \$654 ;
+  assign \$656  = \$655  & command_queue_held[0];
+  assign \$657  = ~ command_queue_push;
+  assign \$658  = \$656  & \$657 ;
+  assign \$659  = \$658  ? command_queue_held[6] : command_queue_held[5];
+  assign \$660  = \$652  ? command_queue_held[4] : \$659 ;
+  assign \$661  = ~ command_queue_pop;
+  assign \$662  = command_queue_count[0] & \$661 ;
+  assign \$663  = command_queue_push & \$662 ;
+  assign \$664  = ~ command_queue_pop;
+  assign \$665  = command_queue_count[0] & \$664 ;
+  assign \$666  = ~ \$665 ;
+  assign \$667  = \$666  & command_queue_held[0];
+  assign \$668  = ~ command_queue_push;
+  assign \$669  = \$667  & \$668 ;
+  assign \$670  = \$669  ? command_queue_held[7] : command_queue_held[6];
+  assign \$671  = \$663  ? command_queue_held[5] : \$670 ;
+  assign \$672  = ~ command_queue_pop;
+  assign \$673  = command_queue_count[0] & \$672 ;
+  assign \$674  = command_queue_push & \$673 ;
+  assign \$675  = ~ command_queue_pop;
+  assign \$676  = command_queue_count[0] & \$675 ;
+  assign \$677  = ~ \$676 ;
+  assign \$678  = \$677  & command_queue_held[0];
+  assign \$679  = ~ command_queue_push;
+  assign \$680  = \$678  & \$679 ;
+  assign \$681  = \$680  ? command_queue_held[8] : command_queue_held[7];
+  assign \$682  = \$674  ? command_queue_held[6] : \$681 ;
+  assign \$683  = ~ command_queue_pop;
+  assign \$684  = command_queue_count[0] & \$683 ;
+  assign \$685  = command_queue_push & \$684 ;
   assign \$686  = ~ command_queue_pop;
-  assign \$687  = command_queue_push & \$686 ;
-  assign \$688  = ~ command_queue_push;
-  assign \$689  = command_queue_pop & \$688 ;
-  assign \$690  = \$689  ? command_queue_count[4] : command_queue_count[3];
-  assign \$691  = \$687  ? command_queue_count[2] : \$690 ;
-  assign \$692  = ~ command_queue_pop;
-  assign \$693  = command_queue_push & \$692 ;
-  assign \$694  = ~ command_queue_push;
-  assign \$695  = command_queue_pop & \$694 ;
-  assign \$696  = \$695  ? command_queue_count[5] : command_queue_count[4];
-  assign \$697  = \$693  ? command_queue_count[3] : \$696 ;
-  assign \$698  = ~ command_queue_pop;
-  assign \$699  = command_queue_push & \$698 ;
-  assign \$700  = ~ command_queue_push;
-  assign \$701  = command_queue_pop & \$700 ;
-  assign \$702  = \$701  ? command_queue_count[6] : command_queue_count[5];
-  assign \$703  = \$699  ? command_queue_count[4] : \$702 ;
-  assign \$704  = ~ command_queue_pop;
-  assign \$705  = command_queue_push & \$704 ;
-  assign \$706  = ~ command_queue_push;
-  assign \$707  = command_queue_pop & \$706 ;
-  assign \$708  = \$707  ? command_queue_count[7] : command_queue_count[6];
-  assign \$709  = \$705  ? command_queue_count[5] : \$708 ;
-  assign \$710  = ~ command_queue_pop;
-  assign \$711  = command_queue_push & \$710 ;
-  assign \$712  = ~ command_queue_push;
-  assign \$713  = command_queue_pop & \$712 ;
-  assign \$714  = \$713  ? command_queue_count[8] : command_queue_count[7];
-  assign \$715  = \$711  ? command_queue_count[6] : \$714 ;
-  assign \$716  = ~ command_queue_pop;
-  assign \$717  = command_queue_push & \$716 ;
-  assign \$718  = ~ command_queue_push;
-  assign \$719  = command_queue_pop & \$718 ;
-  assign \$720  = \$719  ? command_queue_count[9] : command_queue_count[8];
-  assign \$721  = \$717  ? command_queue_count[7] : \$720 ;
-  assign \$722  = ~ command_queue_pop;
-  assign \$723  = command_queue_push & \$722 ;
-  assign \$724  = ~ command_queue_push;
-  assign \$725  = command_queue_pop & \$724 ;
-  assign \$726  = \$725  ? 1'h0 : command_queue_count[9];
-  assign \$727  = \$723  ? command_queue_count[8] : \$726 ;
-  assign \$728  = req_free & native_free_valid;
-  assign \$729  = req_flush & native_flush_valid;
-  assign \$730  = \$728  | \$729 ;
-  assign \$731  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$732  = 1'h1 << \$731 [1:0];
-  assign \$733  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$734  = 1'h1 << \$733 [4:2];
-  assign \$735  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$736  = 1'h1 << \$735 [7:5];
-  assign \$737  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$738  = 1'h1 << \$737 [11:8];
-  assign \$739  = bus__w_beat_from_queue ? \port$3182$0 [31:0] : bus__w_data;
-  assign \$740  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
-  assign \$741  = \$740  == 4'hf;
-  assign \$742  = bus__w_beat_from_queue ? \port$3182$0 [35:32] : bus__w_strb;
-  assign \$743  = ~ \$signal$150 ;
-  assign \$744  = \$signal$190  & \$743 ;
-  assign \$745  = ~ new_flush;
-  assign \$746  = \$744  & \$745 ;
-  assign \$747  = ~ w1_a1_0[0];
-  assign \$748  = ~ w1_a4_2[4];
-  assign \$749  = \$747  | \$748 ;
-  assign \$750  = ~ w1_a7_5[0];
-  assign \$751  = ~ w1_a11_8[0];
-  assign \$752  = \$750  | \$751 ;
-  assign \$753  = \$749  | \$752 ;
-  assign \$754  = ~ \$753 ;
-  assign \$755  = ~ w1_a1_0[0];
-  assign \$756  = ~ w1_a4_2[6];
-  assign \$757  = \$755  | \$756 ;
-  assign \$758  = ~ w1_a7_5[0];
-  assign \$759  = ~ w1_a11_8[0];
-  assign \$760  = \$758  | \$759 ;
-  assign \$761  = \$757  | \$760 ;
-  assign \$762  = ~ \$761 ;
-  assign \$763  = ~ w1_a1_0[0];
-  assign \$764  = ~ w1_a4_2[7];
-  assign \$765  = \$763  | \$764 ;
-  assign \$766  = ~ w1_a7_5[0];
-  assign \$767  = ~ w1_a11_8[0];
-  assign \$768  = \$766  | \$767 ;
-  assign \$769  = \$765  | \$768 ;
-  assign \$770  = ~ \$769 ;
-  assign \$771  = ~ w1_a1_0[0];
-  assign \$772  = ~ w1_a4_2[6];
-  assign \$773  = \$771  | \$772 ;
-  assign \$774  = ~ w1_a7_5[1];
-  assign \$775  = ~ w1_a11_8[0];
-  assign \$776  = \$774  | \$775 ;
-  assign \$777  = \$773  | \$776 ;
-  assign \$778  = ~ \$777 ;
-  assign \$779  = ~ w1_a1_0[0];
-  assign \$780  = ~ w1_a4_2[1];
-  assign \$781  = \$779  | \$780 ;
-  assign \$782  = ~ w1_a7_5[0];
-  assign \$783  = ~ w1_a11_8[1];
-  assign \$784  = \$782  | \$783 ;
-  assign \$785  = \$781  | \$784 ;
-  assign \$786  = ~ \$785 ;
-  assign \$787  = ~ w1_a1_0[0];
-  assign \$788  = ~ w1_a4_2[4];
-  assign \$789  = \$787  | \$788 ;
-  assign \$790  = ~ w1_a7_5[1];
-  assign \$791  = ~ w1_a11_8[1];
-  assign \$792  = \$790  | \$791 ;
-  assign \$793  = \$789  | \$792 ;
-  assign \$794  = ~ \$793 ;
-  assign \$795  = ~ w1_a1_0[0];
-  assign \$796  = ~ w1_a4_2[7];
-  assign \$797  = \$795  | \$796 ;
-  assign \$798  = ~ w1_a7_5[1];
-  assign \$799  = ~ w1_a11_8[1];
-  assign \$800  = \$798  | \$799 ;
-  assign \$801  = \$797  | \$800 ;
-  assign \$802  = ~ \$801 ;
-  assign \$803  = ~ w1_a1_0[0];
-  assign \$804  = ~ w1_a4_2[4];
-  assign \$805  = \$803  | \$804 ;
-  assign \$806  = ~ w1_a7_5[0];
-  assign \$807  = ~ w1_a11_8[0];
-  assign \$808  = \$806  | \$807 ;
-  assign \$809  = \$805  | \$808 ;
-  assign \$810  = ~ \$809 ;
-  assign \$811  = ~ w1_a1_0[0];
-  assign \$812  = ~ w1_a4_2[6];
-  assign \$813  = \$811  | \$812 ;
-  assign \$814  = ~ w1_a7_5[1];
-  assign \$815  = ~ w1_a11_8[0];
-  assign \$816  = \$814  | \$815 ;
-  assign \$817  = \$813  | \$816 ;
-  assign \$818  = ~ \$817 ;
-  assign \$819  = ~ w1_a1_0[0];
-  assign \$820  = ~ w1_a4_2[1];
-  assign \$821  = \$819  | \$820 ;
-  assign \$822  = ~ w1_a7_5[0];
-  assign \$823  = ~ w1_a11_8[1];
-  assign \$824  = \$822  | \$823 ;
-  assign \$825  = \$821  | \$824 ;
-  assign \$826  = ~ \$825 ;
-  assign \$827  = ~ w1_a1_0[0];
-  assign \$828  = ~ w1_a4_2[4];
-  assign \$829  = \$827  | \$828 ;
-  assign \$830  = ~ w1_a7_5[1];
-  assign \$831  = ~ w1_a11_8[1];
-  assign \$832  = \$830  | \$831 ;
-  assign \$833  = \$829  | \$832 ;
-  assign \$834  = ~ \$833 ;
-  assign \$835  = { \$834 , \$826 , \$818 , \$810  } + 4'hf;
-  assign \$836  = ~ w1_a1_0[0];
-  assign \$837  = ~ w1_a4_2[6];
-  assign \$838  = \$836  | \$837 ;
-  assign \$839  = ~ w1_a7_5[0];
-  assign \$840  = ~ w1_a11_8[0];
-  assign \$841  = \$839  | \$840 ;
-  assign \$842  = \$838  | \$841 ;
-  assign \$843  = ~ \$842 ;
-  assign \$844  = ~ w1_a1_0[0];
-  assign \$845  = ~ w1_a4_2[7];
-  assign \$846  = \$844  | \$845 ;
-  assign \$847  = ~ w1_a7_5[0];
-  assign \$848  = ~ w1_a11_8[0];
-  assign \$849  = \$847  | \$848 ;
-  assign \$850  = \$846  | \$849 ;
-  assign \$851  = ~ \$850 ;
-  assign \$852  = \$843  | \$851 ;
+  assign \$687  = command_queue_count[0] & \$686 ;
+  assign \$688  = ~ \$687 ;
+  assign \$689  = \$688  & command_queue_held[0];
+  assign \$690  = ~ command_queue_push;
+  assign \$691  = \$689  & \$690 ;
+  assign \$692  = \$691  ? 1'h0 : command_queue_held[8];
+  assign \$693  = \$685  ? command_queue_held[7] : \$692 ;
+  assign \$694  = ~ command_queue_pop;
+  assign \$695  = command_queue_push & \$694 ;
+  assign \$696  = ~ command_queue_push;
+  assign \$697  = command_queue_pop & \$696 ;
+  assign \$698  = \$697  ? command_queue_count[1] : command_queue_count[0];
+  assign \$699  = \$695  ? 1'h1 : \$698 ;
+  assign \$700  = ~ command_queue_pop;
+  assign \$701  = command_queue_push & \$700 ;
+  assign \$702  = ~ command_queue_push;
+  assign \$703  = command_queue_pop & \$702 ;
+  assign \$704  = \$703  ? command_queue_count[2] : command_queue_count[1];
+  assign \$705  = \$701  ? command_queue_count[0] : \$704 ;
+  assign \$706  = ~ command_queue_pop;
+  assign \$707  = command_queue_push & \$706 ;
+  assign \$708  = ~ command_queue_push;
+  assign \$709  = command_queue_pop & \$708 ;
+  assign \$710  = \$709  ? command_queue_count[3] : command_queue_count[2];
+  assign \$711  = \$707  ? command_queue_count[1] : \$710 ;
+  assign \$712  = ~ command_queue_pop;
+  assign \$713  = command_queue_push & \$712 ;
+  assign \$714  = ~ command_queue_push;
+  assign \$715  = command_queue_pop & \$714 ;
+  assign \$716  = \$715  ? command_queue_count[4] : command_queue_count[3];
+  assign \$717  = \$713  ? command_queue_count[2] : \$716 ;
+  assign \$718  = ~ command_queue_pop;
+  assign \$719  = command_queue_push & \$718 ;
+  assign \$720  = ~ command_queue_push;
+  assign \$721  = command_queue_pop & \$720 ;
+  assign \$722  = \$721  ? command_queue_count[5] : command_queue_count[4];
+  assign \$723  = \$719  ? command_queue_count[3] : \$722 ;
+  assign \$724  = ~ command_queue_pop;
+  assign \$725  = command_queue_push & \$724 ;
+  assign \$726  = ~ command_queue_push;
+  assign \$727  = command_queue_pop & \$726 ;
+  assign \$728  = \$727  ? command_queue_count[6] : command_queue_count[5];
+  assign \$729  = \$725  ? command_queue_count[4] : \$728 ;
+  assign \$730  = ~ command_queue_pop;
+  assign \$731  = command_queue_push & \$730 ;
+  assign \$732  = ~ command_queue_push;
+  assign \$733  = command_queue_pop & \$732 ;
+  assign \$734  = \$733  ? command_queue_count[7] : command_queue_count[6];
+  assign \$735  = \$731  ? command_queue_count[5] : \$734 ;
+  assign \$736  = ~ command_queue_pop;
+  assign \$737  = command_queue_push & \$736 ;
+  assign \$738  = ~ command_queue_push;
+  assign \$739  = command_queue_pop & \$738 ;
+  assign \$740  = \$739  ? command_queue_count[8] : command_queue_count[7];
+  assign \$741  = \$737  ? command_queue_count[6] : \$740 ;
+  assign \$742  = ~ command_queue_pop;
+  assign \$743  = command_queue_push & \$742 ;
+  assign \$744  = ~ command_queue_push;
+  assign \$745  = command_queue_pop & \$744 ;
+  assign \$746  = \$745  ? command_queue_count[9] : command_queue_count[8];
+  assign \$747  = \$743  ? command_queue_count[7] : \$746 ;
+  assign \$748  = ~ command_queue_pop;
+  assign \$749  = command_queue_push & \$748 ;
+  assign \$750  = ~ command_queue_push;
+  assign \$751  = command_queue_pop & \$750 ;
+  assign \$752  = \$751  ? 1'h0 : command_queue_count[9];
+  assign \$753  = \$749  ? command_queue_count[8] : \$752 ;
+  assign \$754  = req_free & native_free_valid;
+  assign \$755  = req_flush & native_flush_valid;
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$758  = 1'h1 << \$757 [1:0];
+  assign \$759  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$760  = 1'h1 << \$759 [4:2];
+  assign \$761  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$762  = 1'h1 << \$761 [7:5];
+  assign \$763  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$764  = 1'h1 << \$763 [11:8];
+  assign \$765  = bus__w_beat_from_queue ? \port$3170$0 [31:0] : bus__w_data;
+  assign \$766  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$767  = \$766  == 4'hf;
+  assign \$768  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$769  = ~ \$signal$166 ;
+  assign \$770  = \$signal$206  & \$769 ;
+  assign \$771  = ~ new_flush;
+  assign \$772  = \$770  & \$771 ;
+  assign \$773  = ~ w1_a1_0[0];
+  assign \$774  = ~ w1_a4_2[4];
+  assign \$775  = \$773  | \$774 ;
+  assign \$776  = ~ w1_a7_5[0];
+  assign \$777  = ~ w1_a11_8[0];
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = \$775  | \$778 ;
+  assign \$780  = ~ \$779 ;
+  assign \$781  = ~ w1_a1_0[0];
+  assign \$782  = ~ w1_a4_2[6];
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = ~ w1_a7_5[0];
+  assign \$785  = ~ w1_a11_8[0];
+  assign \$786  = \$784  | \$785 ;
+  assign \$787  = \$783  | \$786 ;
+  assign \$788  = ~ \$787 ;
+  assign \$789  = ~ w1_a1_0[0];
+  assign \$790  = ~ w1_a4_2[7];
+  assign \$791  = \$789  | \$790 ;
+  assign \$792  = ~ w1_a7_5[0];
+  assign \$793  = ~ w1_a11_8[0];
+  assign \$794  = \$792  | \$793 ;
+  assign \$795  = \$791  | \$794 ;
+  assign \$796  = ~ \$795 ;
+  assign \$797  = ~ w1_a1_0[0];
+  assign \$798  = ~ w1_a4_2[6];
+  assign \$799  = \$797  | \$798 ;
+  assign \$800  = ~ w1_a7_5[1];
+  assign \$801  = ~ w1_a11_8[0];
+  assign \$802  = \$800  | \$801 ;
+  assign \$803  = \$799  | \$802 ;
+  assign \$804  = ~ \$803 ;
+  assign \$805  = ~ w1_a1_0[0];
+  assign \$806  = ~ w1_a4_2[1];
+  assign \$807  = \$805  | \$806 ;
+  assign \$808  = ~ w1_a7_5[0];
+  assign \$809  = ~ w1_a11_8[1];
+  assign \$810  = \$808  | \$809 ;
+  assign \$811  = \$807  | \$810 ;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = ~ w1_a1_0[0];
+  assign \$814  = ~ w1_a4_2[4];
+  assign \$815  = \$813  | \$814 ;
+  assign \$816  = ~ w1_a7_5[1];
+  assign \$817  = ~ w1_a11_8[1];
+  assign \$818  = \$816  | \$817 ;
+  assign \$819  = \$815  | \$818 ;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = ~ w1_a1_0[0];
+  assign \$822  = ~ w1_a4_2[7];
+  assign \$823  = \$821  | \$822 ;
+  assign \$824  = ~ w1_a7_5[1];
+  assign \$825  = ~ w1_a11_8[1];
+  assign \$826  = \$824  | \$825 ;
+  assign \$827  = \$823  | \$826 ;
+  assign \$828  = ~ \$827 ;
+  assign \$829  = ~ w1_a1_0[0];
+  assign \$830  = ~ w1_a4_2[4];
+  assign \$831  = \$829  | \$830 ;
+  assign \$832  = ~ w1_a7_5[0];
+  assign \$833  = ~ w1_a11_8[0];
+  assign \$834  = \$832  | \$833 ;
+  assign \$835  = \$831  | \$834 ;
+  assign \$836  = ~ \$835 ;
+  assign \$837  = ~ w1_a1_0[0];
+  assign \$838  = ~ w1_a4_2[6];
+  assign \$839  = \$837  | \$838 ;
+  assign \$840  = ~ w1_a7_5[1];
+  assign \$841  = ~ w1_a11_8[0];
+  assign \$842  = \$840  | \$841 ;
+  assign \$843  = \$839  | \$842 ;
+  assign \$844  = ~ \$843 ;
+  assign \$845  = ~ w1_a1_0[0];
+  assign \$846  = ~ w1_a4_2[1];
+  assign \$847  = \$845  | \$846 ;
+  assign \$848  = ~ w1_a7_5[0];
+  assign \$849  = ~ w1_a11_8[1];
+  assign \$850  = \$848  | \$849 ;
+  assign \$851  = \$847  | \$850 ;
+  assign \$852  = ~ \$851 ;
   assign \$853  = ~ w1_a1_0[0];
-  assign \$854  = ~ w1_a4_2[7];
+  assign \$854  = ~ w1_a4_2[4];
   assign \$855  = \$853  | \$854 ;
   assign \$856  = ~ w1_a7_5[1];
   assign \$857  = ~ w1_a11_8[1];
   assign \$858  = \$856  | \$857 ;
   assign \$859  = \$855  | \$858 ;
   assign \$860  = ~ \$859 ;
-  assign \$861  = \$852  | \$860 ;
-  assign \$862  = \$signal$194  & \$signal$195 ;
-  assign \$863  = \$862  & w2_is_ctrl;
-  assign \$864  = \$863  & \$signal$197 [0];
-  assign \$865  = \$signal$194  & \$signal$195 ;
-  assign \$866  = \$865  & w2_is_err_pop;
-  assign \$867  = \$signal$194  & w2_is_irq_status;
-  assign \$868  = \$867  & \$signal$196 [0];
-  assign \$869  = \$868  ? \$signal$197 [4:0] : 5'h00;
-  assign \$870  = \$signal$194  & w2_is_irq_enable;
-  assign \$871  = \$870  & \$signal$196 [0];
-  assign \$872  = \$signal$194  & w2_is_pool0_low_water;
-  assign \$873  = \$872  & \$signal$196 [0];
-  assign \$874  = \$signal$194  & w2_is_pool0_low_water;
-  assign \$875  = \$874  & \$signal$196 [1];
-  assign \$876  = \$signal$194  & w2_is_pool0_low_water;
-  assign \$877  = \$876  & \$signal$196 [2];
-  assign \$878  = | \port$3063$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$878 ;
-  assign \$879  = | \port$3075$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$879 ;
-  assign \$880  = ~ \port$3060$0 [0];
-  assign \$881  = rsp_grant_valid & \$880 ;
-  assign \$882  = \port$3060$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$881  & \$882 ;
-  assign \$883  = \$signal$28  > 2'h2;
-  assign \$884  = \$883  ? 2'h2 : \$signal$28 ;
-  assign \$885  = | \$signal$28 ;
-  assign \$886  = space_ge1 & \$885 ;
-  assign \$887  = \$886  ? 1'h1 : 1'h0;
-  assign \$888  = space_ge2 ? \$884  : { 1'h0, \$887  };
-  assign \$signal$63  = space_ge3 ? \$signal$28  : \$888 ;
-  assign \$889  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$889  & space_ge1;
-  assign \$890  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$890  & space_ge2;
-  assign \$891  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$891  & space_ge3;
-  assign \$892  = ~ space[4];
-  assign popped = w1c & \$892 ;
-  assign \$893  = 1'h0 - tail[1:0];
-  assign \$894  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$894  ? tail_next_row : tail_row;
-  assign \$895  = ! \$893 [1:0];
-  assign \$896  = \$893 [1:0] == 1'h1;
-  assign \$897  = \$896  ? e1_new1 : e1_new2;
-  assign \$signature__data$210  = \$895  ? e1_new0 : \$897 ;
-  assign \$898  = \$signal$28  >= 1'h1;
-  assign \$899  = \$signal$28  >= 2'h2;
-  assign \$900  = \$signal$28  >= 2'h3;
-  assign \$901  = 1'h1 - tail[1:0];
-  assign \$902  = tail[1:0] > 1'h1;
-  assign \$signature__addr$215  = \$902  ? tail_next_row : tail_row;
-  assign \$903  = ! \$901 [1:0];
-  assign \$904  = \$901 [1:0] == 1'h1;
-  assign \$905  = \$904  ? e1_new1 : e1_new2;
-  assign \$signature__data$216  = \$903  ? e1_new0 : \$905 ;
-  assign \$906  = \$signal$28  >= 1'h1;
-  assign \$907  = \$signal$28  >= 2'h2;
-  assign \$908  = \$signal$28  >= 2'h3;
-  assign \$909  = 2'h2 - tail[1:0];
-  assign \$910  = tail[1:0] > 2'h2;
-  assign \$signature__addr$221  = \$910  ? tail_next_row : tail_row;
-  assign \$911  = ! \$909 [1:0];
-  assign \$912  = \$909 [1:0] == 1'h1;
-  assign \$913  = \$912  ? e1_new1 : e1_new2;
-  assign \$signature__data$222  = \$911  ? e1_new0 : \$913 ;
-  assign \$914  = \$signal$28  >= 1'h1;
-  assign \$915  = \$signal$28  >= 2'h2;
-  assign \$916  = \$signal$28  >= 2'h3;
-  assign \$917  = 2'h3 - tail[1:0];
-  assign \$918  = ! \$917 [1:0];
-  assign \$919  = \$917 [1:0] == 1'h1;
-  assign \$920  = \$919  ? e1_new1 : e1_new2;
-  assign \$signature__data$228  = \$918  ? e1_new0 : \$920 ;
-  assign \$921  = \$signal$28  >= 1'h1;
-  assign \$922  = \$signal$28  >= 2'h2;
-  assign \$923  = \$signal$28  >= 2'h3;
-  assign \$924  = space - 3'h7;
-  assign \$925  = ~ \$924 [5];
-  assign \$926  = space - 3'h7;
-  assign \$927  = ~ \$926 [5];
-  assign \$928  = space - 4'h8;
-  assign \$929  = ~ \$928 [5];
-  assign \$930  = space - 3'h7;
-  assign \$931  = ~ \$930 [5];
-  assign \$932  = space - 4'h8;
-  assign \$933  = ~ \$932 [5];
-  assign \$934  = space - 4'h9;
-  assign \$935  = ~ \$934 [5];
-  assign \$936  = space - \$signal$28 ;
-  assign \$937  = space + 1'h1;
-  assign space_over = \$937  - \$signal$28 ;
-  assign space_short = $signed(\$936 ) < $signed(1'h0);
-  assign \$938  = | \$signal$28 ;
-  assign \$939  = \$signal$63  != \$signal$28 ;
-  assign \$940  = \$signal$77  & irq_enable;
-  assign irq = | \$940 ;
+  assign \$861  = { \$860 , \$852 , \$844 , \$836  } + 4'hf;
+  assign \$862  = ~ w1_a1_0[0];
+  assign \$863  = ~ w1_a4_2[6];
+  assign \$864  = \$862  | \$863 ;
+  assign \$865  = ~ w1_a7_5[0];
+  assign \$866  = ~ w1_a11_8[0];
+  assign \$867  = \$865  | \$866 ;
+  assign \$868  = \$864  | \$867 ;
+  assign \$869  = ~ \$868 ;
+  assign \$870  = ~ w1_a1_0[0];
+  assign \$871  = ~ w1_a4_2[7];
+  assign \$872  = \$870  | \$871 ;
+  assign \$873  = ~ w1_a7_5[0];
+  assign \$874  = ~ w1_a11_8[0];
+  assign \$875  = \$873  | \$874 ;
+  assign \$876  = \$872  | \$875 ;
+  assign \$877  = ~ \$876 ;
+  assign \$878  = \$869  | \$877 ;
+  assign \$879  = ~ w1_a1_0[0];
+  assign \$880  = ~ w1_a4_2[7];
+  assign \$881  = \$879  | \$880 ;
+  assign \$882  = ~ w1_a7_5[1];
+  assign \$883  = ~ w1_a11_8[1];
+  assign \$884  = \$882  | \$883 ;
+  assign \$885  = \$881  | \$884 ;
+  assign \$886  = ~ \$885 ;
+  assign \$887  = \$878  | \$886 ;
+  assign \$888  = \$signal$210  & \$signal$211 ;
+  assign \$889  = \$888  & w2_is_ctrl;
+  assign \$890  = \$889  & \$signal$213 [0];
+  assign \$891  = \$signal$210  & \$signal$211 ;
+  assign \$892  = \$891  & w2_is_err_pop;
+  assign \$893  = \$signal$210  & w2_is_irq_status;
+  assign \$894  = \$893  & \$signal$212 [0];
+  assign \$895  = \$894  ? \$signal$213 [4:0] : 5'h00;
+  assign \$896  = \$signal$210  & w2_is_irq_enable;
+  assign \$897  = \$896  & \$signal$212 [0];
+  assign \$898  = \$signal$210  & w2_is_pool0_low_water;
+  assign \$899  = \$898  & \$signal$212 [0];
+  assign \$900  = \$signal$210  & w2_is_pool0_low_water;
+  assign \$901  = \$900  & \$signal$212 [1];
+  assign \$902  = \$signal$210  & w2_is_pool0_low_water;
+  assign \$903  = \$902  & \$signal$212 [2];
+  assign \$904  = | \port$3051$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$904 ;
+  assign \$905  = | \port$3063$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$905 ;
+  assign \$906  = ~ \port$3048$0 [0];
+  assign \$907  = rsp_grant_valid & \$906 ;
+  assign \$908  = \port$3048$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$907  & \$908 ;
+  assign \$909  = \$signal$28  > 2'h2;
+  assign \$910  = \$909  ? 2'h2 : \$signal$28 ;
+  assign \$911  = | \$signal$28 ;
+  assign \$912  = space_ge1 & \$911 ;
+  assign \$913  = \$912  ? 1'h1 : 1'h0;
+  assign \$914  = space_ge2 ? \$910  : { 1'h0, \$913  };
+  assign \$signal$81  = space_ge3 ? \$signal$28  : \$914 ;
+  assign \$915  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$915  & space_ge1;
+  assign \$916  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$916  & space_ge2;
+  assign \$917  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$917  & space_ge3;
+  assign \$918  = ~ space[4];
+  assign popped = w1c & \$918 ;
+  assign \$919  = 1'h0 - tail[1:0];
+  assign \$920  = 1'h1 - tail[1:0];
+  assign \$921  = 2'h2 - tail[1:0];
+  assign \$922  = 2'h3 - tail[1:0];
+  assign \$923  = space - 3'h7;
+  assign \$924  = ~ \$923 [5];
+  assign \$925  = space - 3'h7;
+  assign \$926  = ~ \$925 [5];
+  assign \$927  = space - 4'h8;
+  assign \$928  = ~ \$927 [5];
+  assign \$929  = space - 3'h7;
+  assign \$930  = ~ \$929 [5];
+  assign \$931  = space - 4'h8;
+  assign \$932  = ~ \$931 [5];
+  assign \$933  = space - 4'h9;
+  assign \$934  = ~ \$933 [5];
+  assign \$935  = space - \$signal$28 ;
+  assign \$936  = space + 1'h1;
+  assign space_over = \$936  - \$signal$28 ;
+  assign space_short = $signed(\$935 ) < $signed(1'h0);
+  assign \$937  = | \$signal$28 ;
+  assign \$938  = \$signal$81  != \$signal$28 ;
+  assign \$939  = \$signal$93  & irq_enable;
+  assign irq = | \$939 ;
   assign low_water_hit = event_lw_granted_2 & event_lw_short;
-  assign \$941  = ! bus__r_addr[5:0];
-  assign \$942  = bus__r_addr[11:6] >= 3'h4;
-  assign \$943  = \$941  & \$942 ;
-  assign \$944  = bus__r_addr[11:6] < 3'h5;
-  assign bus__r_slow = \$943  & \$944 ;
-  assign \$945  = ~ alloc_queue_pop;
-  assign \$946  = alloc_queue_count[0] & \$945 ;
-  assign \$947  = alloc_queue_held[0] | \$946 ;
-  assign \$signature__en$238  = alloc_queue_push & \$947 ;
-  assign \$948  = req_alloc & native_alloc_valid;
-  assign \$949  = ~ \$948 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$949 ;
-  assign \$950  = alloc_queue_count[0] | staged_valid;
-  assign \$951  = ! bus__r_addr[5:0];
-  assign \$952  = bus__r_addr[11:6] >= 3'h4;
-  assign \$953  = \$951  & \$952 ;
-  assign \$954  = bus__r_addr[11:6] < 3'h5;
-  assign \$955  = \$953  & \$954 ;
-  assign \$956  = bus__r_req & \$955 ;
-  assign \$957  = \$950  | \$956 ;
-  assign \$958  = req_alloc & native_alloc_valid;
-  assign \$959  = ~ \$958 ;
-  assign \$960  = \$957  & \$959 ;
-  assign \$961  = ~ alloc_queue_count[0];
-  assign \$962  = \$960  & \$961 ;
-  assign \$963  = ~ \$962 ;
-  assign alloc_queue_push = staged_valid & \$963 ;
+  assign \$940  = ! bus__r_addr[5:0];
+  assign \$941  = bus__r_addr[11:6] >= 3'h4;
+  assign \$942  = \$940  & \$941 ;
+  assign \$943  = bus__r_addr[11:6] < 3'h5;
+  assign bus__r_slow = \$942  & \$943 ;
+  assign \$944  = ~ alloc_queue_pop;
+  assign \$945  = alloc_queue_count[0] & \$944 ;
+  assign \$946  = alloc_queue_held[0] | \$945 ;
+  assign \$signature__en$250  = alloc_queue_push & \$946 ;
+  assign \$947  = req_alloc & native_alloc_valid;
+  assign \$948  = ~ \$947 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$948 ;
+  assign \$949  = alloc_queue_count[0] | staged_valid;
+  assign \$950  = ! bus__r_addr[5:0];
+  assign \$951  = bus__r_addr[11:6] >= 3'h4;
+  assign \$952  = \$950  & \$951 ;
+  assign \$953  = bus__r_addr[11:6] < 3'h5;
+  assign \$954  = \$952  & \$953 ;
+  assign \$955  = bus__r_req & \$954 ;
+  assign \$956  = \$949  | \$955 ;
+  assign \$957  = req_alloc & native_alloc_valid;
+  assign \$958  = ~ \$957 ;
+  assign \$959  = \$956  & \$958 ;
+  assign \$960  = ~ alloc_queue_count[0];
+  assign \$961  = \$959  & \$960 ;
+  assign \$962  = ~ \$961 ;
+  assign alloc_queue_push = staged_valid & \$962 ;
   assign bus__r_data = r2_block0 | r2_block4;
-  assign \$964  = | r2_found_in;
-  assign bus__r_err = ~ \$964 ;
+  assign \$963  = | r2_found_in;
+  assign bus__r_err = ~ \$963 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$966  = ~ \$965 ;
-  assign \$967  = \$966  + 1'h1;
-  assign \$969  = ~ \$968 ;
-  assign \$970  = \$969  + 1'h1;
-  assign w0_event_is = bus__w_addr_from_queue ? \$967 [6] : \$970 [6];
-  assign \$971  = \port$3182$0 [18:0] - 7'h40;
-  assign \$972  = ~ \$971 [19];
-  assign \$973  = bus__w_data[18:0] - 7'h40;
-  assign \$974  = ~ \$973 [19];
+  assign \$965  = ~ \$964 ;
+  assign \$966  = \$965  + 1'h1;
+  assign \$968  = ~ \$967 ;
+  assign \$969  = \$968  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$966 [6] : \$969 [6];
+  assign \$970  = \port$3170$0 [18:0] - 7'h40;
+  assign \$971  = ~ \$970 [19];
+  assign \$972  = bus__w_data[18:0] - 7'h40;
+  assign \$973  = ~ \$972 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign bus__w_slow = \$signal$150  | new_flush;
-  assign \$975  = ~ command_queue_pop;
-  assign \$976  = command_queue_count[0] & \$975 ;
-  assign \$977  = command_queue_held[0] | \$976 ;
-  assign \$signature__en$255  = command_queue_push & \$977 ;
-  assign \$978  = w1_pool_is & w1_event_addr[0];
-  assign \$979  = w1_pool_is & w1_event_addr[1];
-  assign \$980  = w1_pool_is & w1_event_addr[2];
-  assign \$981  = w1_pool_is & w1_event_addr[3];
-  assign \$982  = w1_pool_is & w1_event_addr[4];
-  assign \$983  = w1_pool_is & w1_event_addr[5];
-  assign \$984  = w1_pool_is & w1_event_addr[6];
-  assign \$985  = w1_pool_is & w1_event_addr[7];
-  assign \$986  = w1_pool_is & w1_event_addr[8];
-  assign \$987  = w1_pool_is & w1_event_addr[9];
-  assign \$988  = w1_pool_is & w1_event_addr[10];
-  assign \$989  = w1_pool_is & w1_event_addr[11];
-  assign \$990  = w1_pool_is & w1_event_addr[12];
-  assign \$991  = w1_pool_is & w1_event_addr[13];
-  assign \$992  = w1_pool_is & w1_event_addr[14];
-  assign \$993  = w1_pool_is & w1_event_addr[15];
-  assign \$994  = w1_pool_is & w1_event_addr[16];
-  assign \$995  = w1_pool_is & w1_event_addr[17];
-  assign \$996  = w1_pool_is & w1_event_addr[18];
-  assign \$997  = w1_pool_is & w1_event_addr[19];
-  assign \$998  = w1_pool_is & w1_event_addr[20];
-  assign \$999  = w1_pool_is & w1_event_addr[21];
-  assign \$1000  = w1_pool_is & w1_event_addr[22];
-  assign \$1001  = w1_pool_is & w1_event_addr[23];
-  assign \$1002  = w1_pool_is & w1_event_addr[24];
-  assign \$1003  = w1_pool_is & w1_event_addr[25];
-  assign \$1004  = w1_pool_is & w1_event_addr[26];
-  assign \$1005  = w1_pool_is & w1_event_addr[27];
-  assign \$1006  = w1_pool_is & w1_event_addr[28];
-  assign \$1007  = w1_pool_is & w1_event_addr[29];
-  assign \$1008  = w1_pool_is & w1_event_addr[30];
-  assign \$1009  = w1_pool_is & w1_event_addr[31];
-  assign \$1010  = ~ w1_hit;
-  assign \$1011  = command_queue_count[0] | \$signal$159 ;
-  assign \$1012  = ~ native_turn;
-  assign \$1013  = \$1011  & \$1012 ;
-  assign command_queue_pop = \$1013  & command_queue_count[0];
-  assign \$1014  = command_queue_count[0] | \$signal$159 ;
-  assign \$1015  = ~ native_turn;
-  assign \$1016  = \$1014  & \$1015 ;
-  assign \$1017  = ~ command_queue_count[0];
-  assign \$1018  = \$1016  & \$1017 ;
-  assign \$1019  = ~ \$1018 ;
-  assign command_queue_push = \$signal$159  & \$1019 ;
-  assign \$1020  = command_queue_count[0] | \$signal$159 ;
-  assign \$1021  = ~ native_turn;
-  assign \$1022  = \$1020  & \$1021 ;
-  assign \$1023  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign \$1024  = ~ \$1023 ;
-  assign req_free = \$1022  & \$1024 ;
-  assign \$1025  = command_queue_count[0] | \$signal$159 ;
-  assign \$1026  = ~ native_turn;
-  assign \$1027  = \$1025  & \$1026 ;
-  assign \$1028  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign req_flush = \$1027  & \$1028 ;
-  assign \$1029  = w1_pool_is & w1_event_addr[0];
-  assign \$1030  = w1_pool_is & w1_event_addr[1];
-  assign \$1031  = w1_pool_is & w1_event_addr[2];
-  assign \$1032  = w1_pool_is & w1_event_addr[3];
-  assign \$1033  = w1_pool_is & w1_event_addr[4];
-  assign \$1034  = w1_pool_is & w1_event_addr[5];
-  assign \$1035  = w1_pool_is & w1_event_addr[6];
-  assign \$1036  = w1_pool_is & w1_event_addr[7];
-  assign \$1037  = w1_pool_is & w1_event_addr[8];
-  assign \$1038  = w1_pool_is & w1_event_addr[9];
-  assign \$1039  = w1_pool_is & w1_event_addr[10];
-  assign \$1040  = w1_pool_is & w1_event_addr[11];
-  assign \$1041  = w1_pool_is & w1_event_addr[12];
-  assign \$1042  = w1_pool_is & w1_event_addr[13];
-  assign \$1043  = w1_pool_is & w1_event_addr[14];
-  assign \$1044  = w1_pool_is & w1_event_addr[15];
-  assign \$1045  = w1_pool_is & w1_event_addr[16];
-  assign \$1046  = w1_pool_is & w1_event_addr[17];
-  assign \$1047  = w1_pool_is & w1_event_addr[18];
-  assign \$1048  = w1_pool_is & w1_event_addr[19];
-  assign \$1049  = w1_pool_is & w1_event_addr[20];
-  assign \$1050  = w1_pool_is & w1_event_addr[21];
-  assign \$1051  = w1_pool_is & w1_event_addr[22];
-  assign \$1052  = w1_pool_is & w1_event_addr[23];
-  assign \$1053  = w1_pool_is & w1_event_addr[24];
-  assign \$1054  = w1_pool_is & w1_event_addr[25];
-  assign \$1055  = w1_pool_is & w1_event_addr[26];
-  assign \$1056  = w1_pool_is & w1_event_addr[27];
-  assign \$1057  = w1_pool_is & w1_event_addr[28];
-  assign \$1058  = w1_pool_is & w1_event_addr[29];
-  assign \$1059  = w1_pool_is & w1_event_addr[30];
-  assign \$1060  = w1_pool_is & w1_event_addr[31];
-  assign \$1061  = ~ w1_hit;
-  assign \$1062  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$161 , \$1061 , \$1060 , \$1059 , \$1058 , \$1057 , \$1056 , \$1055 , \$1054 , \$1053 , \$1052 , \$1051 , \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , \$1029 , new_flush };
-  assign \$1063  = ~ w2_plain;
-  assign \$1064  = \$signal$205  & \$signal$195 ;
-  assign \$1065  = ~ \$1064 ;
-  assign bus__w_err = \$1063  & \$1065 ;
-  assign \$1066  = rsp_freed_valid & \port$3103$0 [0];
-  assign \$1067  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1066  | \$1067 ;
-  assign \$1068  = rsp_freed_valid & \port$3103$0 [0];
-  assign \$1069  = \$1068  ? \port$3063$0 [0] : \port$3075$0 [0];
-  assign bus__w_slow_err = ~ \$1069 ;
+  assign bus__w_slow = \$signal$166  | new_flush;
+  assign \$974  = ~ command_queue_pop;
+  assign \$975  = command_queue_count[0] & \$974 ;
+  assign \$976  = command_queue_held[0] | \$975 ;
+  assign \$signature__en$267  = command_queue_push & \$976 ;
+  assign \$977  = w1_pool_is & w1_event_addr[0];
+  assign \$978  = w1_pool_is & w1_event_addr[1];
+  assign \$979  = w1_pool_is & w1_event_addr[2];
+  assign \$980  = w1_pool_is & w1_event_addr[3];
+  assign \$981  = w1_pool_is & w1_event_addr[4];
+  assign \$982  = w1_pool_is & w1_event_addr[5];
+  assign \$983  = w1_pool_is & w1_event_addr[6];
+  assign \$984  = w1_pool_is & w1_event_addr[7];
+  assign \$985  = w1_pool_is & w1_event_addr[8];
+  assign \$986  = w1_pool_is & w1_event_addr[9];
+  assign \$987  = w1_pool_is & w1_event_addr[10];
+  assign \$988  = w1_pool_is & w1_event_addr[11];
+  assign \$989  = w1_pool_is & w1_event_addr[12];
+  assign \$990  = w1_pool_is & w1_event_addr[13];
+  assign \$991  = w1_pool_is & w1_event_addr[14];
+  assign \$992  = w1_pool_is & w1_event_addr[15];
+  assign \$993  = w1_pool_is & w1_event_addr[16];
+  assign \$994  = w1_pool_is & w1_event_addr[17];
+  assign \$995  = w1_pool_is & w1_event_addr[18];
+  assign \$996  = w1_pool_is & w1_event_addr[19];
+  assign \$997  = w1_pool_is & w1_event_addr[20];
+  assign \$998  = w1_pool_is & w1_event_addr[21];
+  assign \$999  = w1_pool_is & w1_event_addr[22];
+  assign \$1000  = w1_pool_is & w1_event_addr[23];
+  assign \$1001  = w1_pool_is & w1_event_addr[24];
+  assign \$1002  = w1_pool_is & w1_event_addr[25];
+  assign \$1003  = w1_pool_is & w1_event_addr[26];
+  assign \$1004  = w1_pool_is & w1_event_addr[27];
+  assign \$1005  = w1_pool_is & w1_event_addr[28];
+  assign \$1006  = w1_pool_is & w1_event_addr[29];
+  assign \$1007  = w1_pool_is & w1_event_addr[30];
+  assign \$1008  = w1_pool_is & w1_event_addr[31];
+  assign \$1009  = ~ w1_hit;
+  assign \$1010  = command_queue_count[0] | \$signal$175 ;
+  assign \$1011  = ~ native_turn;
+  assign \$1012  = \$1010  & \$1011 ;
+  assign command_queue_pop = \$1012  & command_queue_count[0];
+  assign \$1013  = command_queue_count[0] | \$signal$175 ;
+  assign \$1014  = ~ native_turn;
+  assign \$1015  = \$1013  & \$1014 ;
+  assign \$1016  = ~ command_queue_count[0];
+  assign \$1017  = \$1015  & \$1016 ;
+  assign \$1018  = ~ \$1017 ;
+  assign command_queue_push = \$signal$175  & \$1018 ;
+  assign \$1019  = command_queue_count[0] | \$signal$175 ;
+  assign \$1020  = ~ native_turn;
+  assign \$1021  = \$1019  & \$1020 ;
+  assign \$1022  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign \$1023  = ~ \$1022 ;
+  assign req_free = \$1021  & \$1023 ;
+  assign \$1024  = command_queue_count[0] | \$signal$175 ;
+  assign \$1025  = ~ native_turn;
+  assign \$1026  = \$1024  & \$1025 ;
+  assign \$1027  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign req_flush = \$1026  & \$1027 ;
+  assign \$1028  = w1_pool_is & w1_event_addr[0];
+  assign \$1029  = w1_pool_is & w1_event_addr[1];
+  assign \$1030  = w1_pool_is & w1_event_addr[2];
+  assign \$1031  = w1_pool_is & w1_event_addr[3];
+  assign \$1032  = w1_pool_is & w1_event_addr[4];
+  assign \$1033  = w1_pool_is & w1_event_addr[5];
+  assign \$1034  = w1_pool_is & w1_event_addr[6];
+  assign \$1035  = w1_pool_is & w1_event_addr[7];
+  assign \$1036  = w1_pool_is & w1_event_addr[8];
+  assign \$1037  = w1_pool_is & w1_event_addr[9];
+  assign \$1038  = w1_pool_is & w1_event_addr[10];
+  assign \$1039  = w1_pool_is & w1_event_addr[11];
+  assign \$1040  = w1_pool_is & w1_event_addr[12];
+  assign \$1041  = w1_pool_is & w1_event_addr[13];
+  assign \$1042  = w1_pool_is & w1_event_addr[14];
+  assign \$1043  = w1_pool_is & w1_event_addr[15];
+  assign \$1044  = w1_pool_is & w1_event_addr[16];
+  assign \$1045  = w1_pool_is & w1_event_addr[17];
+  assign \$1046  = w1_pool_is & w1_event_addr[18];
+  assign \$1047  = w1_pool_is & w1_event_addr[19];
+  assign \$1048  = w1_pool_is & w1_event_addr[20];
+  assign \$1049  = w1_pool_is & w1_event_addr[21];
+  assign \$1050  = w1_pool_is & w1_event_addr[22];
+  assign \$1051  = w1_pool_is & w1_event_addr[23];
+  assign \$1052  = w1_pool_is & w1_event_addr[24];
+  assign \$1053  = w1_pool_is & w1_event_addr[25];
+  assign \$1054  = w1_pool_is & w1_event_addr[26];
+  assign \$1055  = w1_pool_is & w1_event_addr[27];
+  assign \$1056  = w1_pool_is & w1_event_addr[28];
+  assign \$1057  = w1_pool_is & w1_event_addr[29];
+  assign \$1058  = w1_pool_is & w1_event_addr[30];
+  assign \$1059  = w1_pool_is & w1_event_addr[31];
+  assign \$1060  = ~ w1_hit;
+  assign \$1061  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1060 , \$1059 , \$1058 , \$1057 , \$1056 , \$1055 , \$1054 , \$1053 , \$1052 , \$1051 , \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , \$1029 , \$1028 , new_flush };
+  assign \$1062  = ~ w2_plain;
+  assign \$1063  = \$signal$221  & \$signal$211 ;
+  assign \$1064  = ~ \$1063 ;
+  assign bus__w_err = \$1062  & \$1064 ;
+  assign \$1065  = rsp_freed_valid & \port$3091$0 [0];
+  assign \$1066  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1065  | \$1066 ;
+  assign \$1067  = rsp_freed_valid & \port$3091$0 [0];
+  assign \$1068  = \$1067  ? \port$3051$0 [0] : \port$3063$0 [0];
+  assign bus__w_slow_err = ~ \$1068 ;
   always @(posedge aclk_clk)
-    cycle <= \$1070 ;
+    cycle <= \$1069 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1071 ;
+    \$signal  <= \$1070 ;
   always @(posedge aclk_clk)
-    ready <= \$1072 ;
+    ready <= \$1071 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$1073 ;
+    e1_new0 <= \$1072 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$1074 ;
+    e1_new1 <= \$1073 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$1075 ;
+    e1_new2 <= \$1074 ;
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1076 ;
+    \$signal$28  <= \$1075 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1077 ;
+    e1_exhausted <= \$1076 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1078 ;
+    event_ev_grant <= \$1077 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1079 ;
+    event_ev_free <= \$1078 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1080 ;
+    event_ev_flush <= \$1079 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1081 ;
+    event_ev_fail <= \$1080 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1082 ;
+    log_bank0_wrow <= \$31 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1083 ;
+    log_bank0_wdata <= \$35 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1084 ;
+    log_bank0_wen <= \$1081 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1085 ;
+    log_bank1_wrow <= \$38 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1086 ;
+    log_bank1_wdata <= \$42 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1087 ;
+    log_bank1_wen <= \$1082 ;
   always @(posedge aclk_clk)
-    space <= \$1088 ;
+    log_bank2_wrow <= \$45 ;
   always @(posedge aclk_clk)
-    tail <= \$1089 ;
+    log_bank2_wdata <= \$49 ;
   always @(posedge aclk_clk)
-    \$signal$62  <= \$1090 ;
+    log_bank2_wen <= \$1083 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1091 ;
+    log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
-    err_dropped <= \$1092 ;
+    log_bank3_wdata <= \$54 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1093 ;
+    log_bank3_wen <= \$1084 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1094 ;
+    space_ge1 <= \$1085 ;
   always @(posedge aclk_clk)
-    head <= \$1095 ;
+    space_ge2 <= \$1086 ;
   always @(posedge aclk_clk)
-    \$signal$70  <= \$1096 ;
+    space_ge3 <= \$1087 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1097 ;
+    space_ge4 <= \$1088 ;
   always @(posedge aclk_clk)
-    head_entry <= \$1098 ;
+    space_ge5 <= \$1089 ;
   always @(posedge aclk_clk)
-    \$signal$77  <= \$1099 ;
+    space_ge6 <= \$1090 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1100 ;
+    space <= \$1091 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1101 ;
+    tail <= \$1092 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1102 ;
+    \$signal$80  <= \$1093 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1103 ;
+    n_dropped <= \$1094 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1104 ;
+    err_dropped <= \$1095 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1105 ;
+    tail_row <= \$1096 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1106 ;
+    tail_next_row <= \$1097 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1107 ;
+    head <= \$1098 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1108 ;
+    \$signal$86  <= \$1099 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1109 ;
+    head_bank <= \$1100 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1110 ;
+    head_entry <= \$1101 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1111 ;
+    \$signal$93  <= \$1102 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1112 ;
+    event_lw_limit <= \$1103 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1113 ;
+    event_lw_short <= \$1104 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1114 ;
+    event_lw_granted_1 <= \$1105 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1115 ;
+    event_lw_granted_2 <= \$1106 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1116 ;
+    event_in_use <= \$1107 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1117 ;
+    event_in_use_was <= \$1108 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1118 ;
+    event_in_use_rose <= \$1109 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1119 ;
+    event_hw_grow <= \$1110 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1120 ;
+    event_high_water <= \$1111 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1121 ;
+    event_allocs <= \$1112 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1122 ;
+    event_fails <= \$1113 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1123 ;
+    event_frees <= \$1114 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1124 ;
+    event_flushes <= \$1115 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1125 ;
+    r1_valid <= \$1116 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$314 [12];
+    alloc_queue_head <= \$1117 ;
   always @(posedge aclk_clk)
-    r1_sel_version <= \$317 [12];
+    alloc_queue_rd <= \$1118 ;
   always @(posedge aclk_clk)
-    r1_sel_config <= \$320 [12];
+    alloc_queue_rd_next <= \$1119 ;
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$323 [12];
+    alloc_queue_wr <= \$1120 ;
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$326 [12];
+    alloc_queue_wr_next <= \$1121 ;
   always @(posedge aclk_clk)
-    r1_sel_status <= \$329 [12];
+    alloc_queue_held <= \$1122 ;
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$332 [12];
+    alloc_queue_count <= \$1123 ;
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$335 [12];
+    req_alloc <= \$1124 ;
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$338 [12];
+    staged_valid <= \$1125 ;
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$341 [12];
+    alloc_queue_w_data <= \$1126 ;
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$344 [12];
+    req_alloc_pool <= \$1127 ;
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$347 [12];
+    req_alloc_size <= \$1128 ;
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$350 [12];
+    r1_sel_id <= \$340 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$353 [12];
+    r1_sel_version <= \$343 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$356 [12];
+    r1_sel_config <= \$346 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$359 [12];
+    r1_sel_config2 <= \$349 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$362 [12];
+    r1_sel_ctrl <= \$352 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$365 [12];
+    r1_sel_status <= \$355 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$368 [12];
+    r1_sel_irq_status <= \$358 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$371 [12];
+    r1_sel_irq_enable <= \$361 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$374 [12];
+    r1_sel_err_count <= \$364 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$377 [12];
+    r1_sel_err_dropped <= \$367 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$380 [12];
+    r1_sel_err_head0 <= \$370 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$383 [12];
+    r1_sel_err_head1 <= \$373 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$386 [12];
+    r1_sel_err_head2 <= \$376 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$389 [12];
+    r1_sel_err_head3 <= \$379 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$392 [12];
+    r1_sel_err_pop <= \$382 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$395 [12];
+    r1_sel_cycle <= \$385 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$398 [12];
+    r1_sel_pool0_free <= \$388 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$401 [12];
+    r1_sel_pool0_base_lo <= \$391 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$404 [12];
+    r1_sel_pool0_base_hi <= \$394 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1126 ;
+    r1_sel_pool0_slot_size <= \$397 [12];
   always @(posedge aclk_clk)
-    r2_block0 <= \$1127 ;
+    r1_sel_pool0_slots <= \$400 [12];
   always @(posedge aclk_clk)
-    r2_found_in <= \$1128 ;
+    r1_sel_pool0_in_use <= \$403 [12];
   always @(posedge aclk_clk)
-    r2_block4 <= \$1129 ;
+    r1_sel_pool0_high_water <= \$406 [12];
   always @(posedge aclk_clk)
-    \$signal$150  <= \$504 ;
+    r1_sel_pool0_allocs <= \$409 [12];
   always @(posedge aclk_clk)
-    new_flush <= \$515 ;
+    r1_sel_pool0_fails <= \$412 [12];
   always @(posedge aclk_clk)
-    \$signal$159  <= \$1130 ;
+    r1_sel_pool0_frees <= \$415 [12];
   always @(posedge aclk_clk)
-    new_is_flush <= \$547 ;
+    r1_sel_pool0_info <= \$418 [12];
   always @(posedge aclk_clk)
-    \$signal$161  <= \$1131 ;
+    r1_sel_pool0_flush <= \$421 [12];
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1132 ;
+    r1_sel_pool0_flushes <= \$424 [12];
   always @(posedge aclk_clk)
-    w1_hit <= \$1133 ;
+    r1_sel_pool0_overwrites <= \$427 [12];
   always @(posedge aclk_clk)
-    w1_tag <= \$1134 ;
+    r1_sel_pool0_low_water <= \$430 [12];
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1135 ;
+    r2_valid <= \$1129 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1136 ;
+    r2_block0 <= \$1130 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1137 ;
+    r2_found_in <= \$1131 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1138 ;
+    r2_block4 <= \$1132 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1139 ;
+    \$signal$166  <= \$530 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1140 ;
+    new_flush <= \$541 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1141 ;
+    \$signal$175  <= \$1133 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1142 ;
+    new_is_flush <= \$573 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1143 ;
+    \$signal$177  <= \$1134 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1144 ;
+    w1_pool_is <= \$1135 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1145 ;
+    w1_hit <= \$1136 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1146 ;
+    w1_tag <= \$1137 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1147 ;
+    w1_event_addr <= \$1138 ;
   always @(posedge aclk_clk)
-    \$signal$190  <= \$1148 ;
+    command_queue_head <= \$1139 ;
   always @(posedge aclk_clk)
-    \$signal$191  <= \$1149 ;
+    command_queue_rd <= \$1140 ;
   always @(posedge aclk_clk)
-    \$signal$192  <= \$1150 ;
+    command_queue_rd_next <= \$1141 ;
   always @(posedge aclk_clk)
-    \$signal$193  <= \$1151 ;
+    command_queue_wr <= \$1142 ;
   always @(posedge aclk_clk)
-    \$signal$194  <= \$1152 ;
+    command_queue_wr_next <= \$1143 ;
   always @(posedge aclk_clk)
-    \$signal$195  <= \$1153 ;
+    command_queue_held <= \$1144 ;
   always @(posedge aclk_clk)
-    \$signal$196  <= \$1154 ;
+    command_queue_count <= \$1145 ;
   always @(posedge aclk_clk)
-    \$signal$197  <= \$1155 ;
+    native_turn <= \$1146 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1156 ;
+    w1_a1_0 <= \$1147 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1157 ;
+    w1_a4_2 <= \$1148 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1158 ;
+    w1_a7_5 <= \$1149 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1159 ;
+    w1_a11_8 <= \$1150 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1160 ;
+    \$signal$206  <= \$1151 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1161 ;
+    \$signal$207  <= \$1152 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1162 ;
+    \$signal$208  <= \$1153 ;
   always @(posedge aclk_clk)
-    \$signal$205  <= \$1163 ;
+    \$signal$209  <= \$1154 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1164 ;
+    \$signal$210  <= \$1155 ;
   always @(posedge aclk_clk)
-    \$signal$69  <= \$1165 ;
+    \$signal$211  <= \$1156 ;
   always @(posedge aclk_clk)
-    w1c <= \$1166 ;
+    \$signal$212  <= \$1157 ;
   always @(posedge aclk_clk)
-    \$signal$78  <= \$1167 ;
+    \$signal$213  <= \$1158 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1168 ;
+    w2_is_ctrl <= \$1159 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1169 ;
+    w2_is_irq_status <= \$1160 ;
+  always @(posedge aclk_clk)
+    w2_is_irq_enable <= \$1161 ;
+  always @(posedge aclk_clk)
+    w2_is_err_pop <= \$1162 ;
+  always @(posedge aclk_clk)
+    w2_is_pool0_free <= \$1163 ;
+  always @(posedge aclk_clk)
+    w2_is_pool0_flush <= \$1164 ;
+  always @(posedge aclk_clk)
+    w2_is_pool0_low_water <= \$1165 ;
+  always @(posedge aclk_clk)
+    \$signal$221  <= \$1166 ;
+  always @(posedge aclk_clk)
+    w2_plain <= \$1167 ;
+  always @(posedge aclk_clk)
+    \$signal$85  <= \$1168 ;
+  always @(posedge aclk_clk)
+    w1c <= \$1169 ;
+  always @(posedge aclk_clk)
+    \$signal$94  <= \$1170 ;
+  always @(posedge aclk_clk)
+    irq_enable <= \$1171 ;
+  always @(posedge aclk_clk)
+    event_low_water <= \$1172 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
@@ -9366,11 +9404,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$62  = ~ \$496 [8];
-  assign \$auto$rtlil.cc:2739:Not$64  = ~ \$507 [8];
-  assign \$auto$rtlil.cc:2739:Not$66  = ~ \$518 [8];
-  assign \$auto$rtlil.cc:2739:Not$68  = ~ \$528 [8];
-  assign \$auto$rtlil.cc:2739:Not$70  = ~ \$540 [8];
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ \$522 [8];
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ \$533 [8];
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ \$544 [8];
+  assign \$auto$rtlil.cc:2739:Not$68  = ~ \$554 [8];
+  assign \$auto$rtlil.cc:2739:Not$70  = ~ \$566 [8];
   assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
   assign \$auto$rtlil.cc:2739:Not$72  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$74  = ~ bus__w_addr[8];
@@ -9378,87 +9416,87 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
+    casez (\$919 [1:0])
+      2'h0:
+          \$36  = log_kept_ge1;
+      2'h1:
+          \$36  = log_kept_ge2;
+      2'h2:
+          \$36  = log_kept_ge3;
+      2'h3:
+          \$36  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$920 [1:0])
+      2'h0:
+          \$43  = log_kept_ge1;
+      2'h1:
+          \$43  = log_kept_ge2;
+      2'h2:
+          \$43  = log_kept_ge3;
+      2'h3:
+          \$43  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$921 [1:0])
+      2'h0:
+          \$50  = log_kept_ge1;
+      2'h1:
+          \$50  = log_kept_ge2;
+      2'h2:
+          \$50  = log_kept_ge3;
+      2'h3:
+          \$50  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$922 [1:0])
+      2'h0:
+          \$55  = log_kept_ge1;
+      2'h1:
+          \$55  = log_kept_ge2;
+      2'h2:
+          \$55  = log_kept_ge3;
+      2'h3:
+          \$55  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
-          \$48  = 1'h0;
+          \$74  = 1'h0;
       2'h1:
-          \$48  = log_kept_ge3;
+          \$74  = log_kept_ge3;
       2'h2:
-          \$48  = log_kept_ge2;
+          \$74  = log_kept_ge2;
       2'h3:
-          \$48  = log_kept_ge1;
+          \$74  = log_kept_ge1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$306  = 14'h0000;
-    casez (\$305 [0])
+    \$332  = 14'h0000;
+    casez (\$331 [0])
       1'h0:
-          \$306  = 14'h1000;
+          \$332  = 14'h1000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$309  = 14'h0000;
-    casez (\$308 [0])
+    \$335  = 14'h0000;
+    casez (\$334 [0])
       1'h0:
-          \$309  = 14'h1000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$893 [1:0])
-      2'h0:
-          \$signature__en  = \$898 ;
-      2'h1:
-          \$signature__en  = \$899 ;
-      2'h2:
-          \$signature__en  = \$900 ;
-      2'h3:
-          \$signature__en  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$901 [1:0])
-      2'h0:
-          \$signature__en$217  = \$906 ;
-      2'h1:
-          \$signature__en$217  = \$907 ;
-      2'h2:
-          \$signature__en$217  = \$908 ;
-      2'h3:
-          \$signature__en$217  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$909 [1:0])
-      2'h0:
-          \$signature__en$223  = \$914 ;
-      2'h1:
-          \$signature__en$223  = \$915 ;
-      2'h2:
-          \$signature__en$223  = \$916 ;
-      2'h3:
-          \$signature__en$223  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$917 [1:0])
-      2'h0:
-          \$signature__en$229  = \$921 ;
-      2'h1:
-          \$signature__en$229  = \$922 ;
-      2'h2:
-          \$signature__en$229  = \$923 ;
-      2'h3:
-          \$signature__en$229  = 1'h0;
+          \$335  = 14'h1000;
     endcase
   end
   always @* begin
@@ -9514,7 +9552,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$925 ;
+          space_plus_all_ge4 = \$924 ;
     endcase
   end
   always @* begin
@@ -9526,9 +9564,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$927 ;
+          space_plus_all_ge5 = \$926 ;
       2'h3:
-          space_plus_all_ge5 = \$929 ;
+          space_plus_all_ge5 = \$928 ;
     endcase
   end
   always @* begin
@@ -9538,352 +9576,344 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$931 ;
+          space_plus_all_ge6 = \$930 ;
       2'h2:
-          space_plus_all_ge6 = \$933 ;
+          space_plus_all_ge6 = \$932 ;
       2'h3:
-          space_plus_all_ge6 = \$935 ;
+          space_plus_all_ge6 = \$934 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1070  = \$1 [31:0];
+    \$1069  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1070  = 32'd0;
+      \$1069  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1071  = busy;
+    \$1070  = busy;
+    if (aclk_rst) begin
+      \$1070  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1071  = \ready$6 ;
     if (aclk_rst) begin
       \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1072  = \ready$6 ;
+    \$1072  = \$7 ;
     if (aclk_rst) begin
-      \$1072  = 1'h0;
+      \$1072  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1073  = \$7 ;
+    \$1073  = \$11 ;
     if (aclk_rst) begin
       \$1073  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1074  = \$11 ;
+    \$1074  = { \$12 [31:0], 22'h000000, \port$3048$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3048$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3048$0 [4:1] };
     if (aclk_rst) begin
       \$1074  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1075  = { \$12 [31:0], 22'h000000, \port$3060$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3060$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3060$0 [4:1] };
+    \$1075  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1075  = 121'h0000000000000000000000000000000;
+      \$1075  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1076  = \$14 [1:0];
+    \$1076  = \$16 ;
     if (aclk_rst) begin
-      \$1076  = 2'h0;
+      \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1077  = \$16 ;
+    \$1077  = \$19 ;
     if (aclk_rst) begin
       \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1078  = \$19 ;
+    \$1078  = \$22 ;
     if (aclk_rst) begin
       \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1079  = \$22 ;
+    \$1079  = \$25 ;
     if (aclk_rst) begin
       \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1080  = \$25 ;
+    \$1080  = \$29 ;
     if (aclk_rst) begin
       \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1081  = \$29 ;
+    \$1081  = \$36 ;
     if (aclk_rst) begin
       \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1082  = \$30 ;
+    \$1082  = \$43 ;
     if (aclk_rst) begin
-      \$1082  = 1'h1;
+      \$1082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1083  = \$31 ;
+    \$1083  = \$50 ;
     if (aclk_rst) begin
-      \$1083  = 1'h1;
+      \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1084  = \$32 ;
+    \$1084  = \$55 ;
     if (aclk_rst) begin
-      \$1084  = 1'h1;
+      \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1085  = \$33 ;
+    \$1085  = \$56 ;
     if (aclk_rst) begin
       \$1085  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1086  = \$34 ;
+    \$1086  = \$57 ;
     if (aclk_rst) begin
       \$1086  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1087  = \$35 ;
+    \$1087  = \$58 ;
     if (aclk_rst) begin
       \$1087  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1088  = \$38 ;
+    \$1088  = \$59 ;
     if (aclk_rst) begin
-      \$1088  = 5'h10;
+      \$1088  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1089  = \$44 ;
+    \$1089  = \$60 ;
     if (aclk_rst) begin
-      \$1089  = 5'h00;
+      \$1089  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1090  = \$45 [31:0];
-    if (\$signal$69 ) begin
-      \$1090  = 32'd0;
-    end
+    \$1090  = \$61 ;
     if (aclk_rst) begin
-      \$1090  = 32'd0;
+      \$1090  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1091  = \$46 [1:0];
+    \$1091  = \$64 ;
     if (aclk_rst) begin
-      \$1091  = 2'h0;
+      \$1091  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1092  = \$47 [31:0];
-    if (\$signal$69 ) begin
-      \$1092  = 32'd0;
-    end
+    \$1092  = \$70 ;
     if (aclk_rst) begin
-      \$1092  = 32'd0;
+      \$1092  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1093  = tail_row;
-    if (\$48 ) begin
-      \$1093  = tail_next_row;
+    \$1093  = \$71 [31:0];
+    if (\$signal$85 ) begin
+      \$1093  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1093  = 3'h0;
+      \$1093  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1094  = tail_next_row;
-    if (\$48 ) begin
-      \$1094  = \$49 [2:0];
-    end
+    \$1094  = \$72 [1:0];
     if (aclk_rst) begin
-      \$1094  = 3'h1;
+      \$1094  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1095  = head;
+    \$1095  = \$73 [31:0];
+    if (\$signal$85 ) begin
+      \$1095  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1095  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1096  = tail_row;
+    if (\$74 ) begin
+      \$1096  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1096  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1097  = tail_next_row;
+    if (\$74 ) begin
+      \$1097  = \$75 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1097  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1098  = head;
     if (popped) begin
-      \$1095  = \$50 [4:0];
+      \$1098  = \$76 [3:0];
     end
     if (aclk_rst) begin
-      \$1095  = 5'h00;
+      \$1098  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1096  = \$51 ;
+    \$1099  = \$77 ;
     if (aclk_rst) begin
-      \$1096  = 1'h0;
+      \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1097  = head[1:0];
+    \$1100  = head[1:0];
     if (aclk_rst) begin
-      \$1097  = 2'h0;
+      \$1100  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1098  = \$55 ;
+    \$1101  = \$81 ;
     if (aclk_rst) begin
-      \$1098  = 121'h0000000000000000000000000000000;
+      \$1101  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1099  = \$58 ;
+    \$1102  = \$84 ;
     if (aclk_rst) begin
-      \$1099  = 5'h00;
+      \$1102  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1100  = \$59 ;
+    \$1103  = \$85 ;
     if (aclk_rst) begin
-      \$1100  = 18'h00000;
+      \$1103  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1101  = \$60 ;
+    \$1104  = \$86 ;
     if (aclk_rst) begin
-      \$1101  = 1'h0;
+      \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1102  = event_ev_grant;
+    \$1105  = event_ev_grant;
     if (aclk_rst) begin
-      \$1102  = 1'h0;
+      \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1103  = event_lw_granted_1;
-    if (aclk_rst) begin
-      \$1103  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1104  = \$71 [6:0];
-    if (aclk_rst) begin
-      \$1104  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1105  = event_in_use;
-    if (aclk_rst) begin
-      \$1105  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1106  = \$81 ;
+    \$1106  = event_lw_granted_1;
     if (aclk_rst) begin
       \$1106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1107  = \$85 ;
+    \$1107  = \$97 [6:0];
     if (aclk_rst) begin
-      \$1107  = 1'h0;
+      \$1107  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1108  = event_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$69 ) begin
-      \$1108  = event_in_use;
-    end else begin
-      if (event_hw_grow) begin
-        \$1108  = event_in_use_was;
-      end
-    end
+    \$1108  = event_in_use;
     if (aclk_rst) begin
       \$1108  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1109  = \$107 ;
+    if (aclk_rst) begin
+      \$1109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1110  = \$111 ;
+    if (aclk_rst) begin
+      \$1110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1111  = event_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$69 ) begin
-      \$1109  = 32'd0;
+    if (\$signal$85 ) begin
+      \$1111  = event_in_use;
     end else begin
-      \$1109  = \$86 [31:0];
+      if (event_hw_grow) begin
+        \$1111  = event_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1109  = 32'd0;
+      \$1111  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$69 ) begin
-      \$1110  = 32'd0;
-    end else begin
-      \$1110  = \$87 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1110  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$69 ) begin
-      \$1111  = 32'd0;
-    end else begin
-      \$1111  = \$88 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1111  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$69 ) begin
+    if (\$signal$85 ) begin
       \$1112  = 32'd0;
     end else begin
-      \$1112  = \$89 [31:0];
+      \$1112  = \$112 [31:0];
     end
     if (aclk_rst) begin
       \$1112  = 32'd0;
@@ -9891,641 +9921,688 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1113  = \$96 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1113  = 32'd0;
+    end else begin
+      \$1113  = \$113 [31:0];
+    end
     if (aclk_rst) begin
-      \$1113  = 1'h0;
+      \$1113  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1114  = alloc_queue_head;
-    if (\$99 ) begin
-      \$1114  = \$100 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1114  = 32'd0;
+    end else begin
+      \$1114  = \$114 [31:0];
     end
     if (aclk_rst) begin
-      \$1114  = 15'h0000;
+      \$1114  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1115  = alloc_queue_rd;
-    if (\$104 ) begin
-      \$1115  = alloc_queue_rd_next;
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1115  = 32'd0;
+    end else begin
+      \$1115  = \$115 [31:0];
     end
     if (aclk_rst) begin
-      \$1115  = 4'h0;
+      \$1115  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1116  = alloc_queue_rd_next;
-    if (\$104 ) begin
-      \$1116  = \$105 [3:0];
-    end
+    \$1116  = \$122 ;
     if (aclk_rst) begin
-      \$1116  = 4'h1;
+      \$1116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1117  = alloc_queue_wr;
-    if (\$109 ) begin
-      \$1117  = alloc_queue_wr_next;
+    \$1117  = alloc_queue_head;
+    if (\$125 ) begin
+      \$1117  = \$126 ;
     end
     if (aclk_rst) begin
-      \$1117  = 4'h0;
+      \$1117  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1118  = alloc_queue_wr_next;
-    if (\$109 ) begin
-      \$1118  = \$110 [3:0];
+    \$1118  = alloc_queue_rd;
+    if (\$130 ) begin
+      \$1118  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1118  = 4'h1;
+      \$1118  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1119 [0] = \$121 ;
-    \$1119 [1] = \$132 ;
-    \$1119 [2] = \$143 ;
-    \$1119 [3] = \$154 ;
-    \$1119 [4] = \$165 ;
-    \$1119 [5] = \$176 ;
-    \$1119 [6] = \$187 ;
-    \$1119 [7] = \$198 ;
-    \$1119 [8] = \$209 ;
+    \$1119  = alloc_queue_rd_next;
+    if (\$130 ) begin
+      \$1119  = \$131 [3:0];
+    end
     if (aclk_rst) begin
-      \$1119  = 9'h000;
+      \$1119  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1120 [0] = \$215 ;
-    \$1120 [1] = \$221 ;
-    \$1120 [2] = \$227 ;
-    \$1120 [3] = \$233 ;
-    \$1120 [4] = \$239 ;
-    \$1120 [5] = \$245 ;
-    \$1120 [6] = \$251 ;
-    \$1120 [7] = \$257 ;
-    \$1120 [8] = \$263 ;
-    \$1120 [9] = \$269 ;
+    \$1120  = alloc_queue_wr;
+    if (\$135 ) begin
+      \$1120  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1120  = 10'h000;
+      \$1120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1121  = \$280 ;
+    \$1121  = alloc_queue_wr_next;
+    if (\$135 ) begin
+      \$1121  = \$136 [3:0];
+    end
     if (aclk_rst) begin
-      \$1121  = 1'h0;
+      \$1121  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1122  = \$303 ;
+    \$1122 [0] = \$147 ;
+    \$1122 [1] = \$158 ;
+    \$1122 [2] = \$169 ;
+    \$1122 [3] = \$180 ;
+    \$1122 [4] = \$191 ;
+    \$1122 [5] = \$202 ;
+    \$1122 [6] = \$213 ;
+    \$1122 [7] = \$224 ;
+    \$1122 [8] = \$235 ;
     if (aclk_rst) begin
-      \$1122  = 1'h0;
+      \$1122  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1123  = { \$306 , \$304 [0] };
+    \$1123 [0] = \$241 ;
+    \$1123 [1] = \$247 ;
+    \$1123 [2] = \$253 ;
+    \$1123 [3] = \$259 ;
+    \$1123 [4] = \$265 ;
+    \$1123 [5] = \$271 ;
+    \$1123 [6] = \$277 ;
+    \$1123 [7] = \$283 ;
+    \$1123 [8] = \$289 ;
+    \$1123 [9] = \$295 ;
     if (aclk_rst) begin
-      \$1123  = 15'h0000;
+      \$1123  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1124  = \$311 [0];
+    \$1124  = \$306 ;
     if (aclk_rst) begin
       \$1124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1125  = \$311 [14:1];
+    \$1125  = \$329 ;
     if (aclk_rst) begin
-      \$1125  = 14'h0000;
+      \$1125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1126  = r1_valid;
+    \$1126  = { \$332 , \$330 [0] };
     if (aclk_rst) begin
-      \$1126  = 1'h0;
+      \$1126  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1127  = \$435 ;
+    \$1127  = \$337 [0];
     if (aclk_rst) begin
-      \$1127  = 32'd0;
+      \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1128 [0] = \$450 ;
-    \$1128 [1] = \$493 ;
+    \$1128  = \$337 [14:1];
     if (aclk_rst) begin
-      \$1128  = 2'h0;
+      \$1128  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1129  = \$479 ;
+    \$1129  = r1_valid;
     if (aclk_rst) begin
-      \$1129  = 32'd0;
+      \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1130  = \$537 ;
+    \$1130  = \$461 ;
     if (aclk_rst) begin
-      \$1130  = 1'h0;
+      \$1130  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1131  = \$549 [0];
+    \$1131 [0] = \$476 ;
+    \$1131 [1] = \$519 ;
     if (aclk_rst) begin
-      \$1131  = 1'h0;
+      \$1131  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1132  = w0_event_is;
+    \$1132  = \$505 ;
     if (aclk_rst) begin
-      \$1132  = 1'h0;
+      \$1132  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1133  = \$550 ;
+    \$1133  = \$563 ;
     if (aclk_rst) begin
       \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1134  = \$551 [22:19];
+    \$1134  = \$575 [0];
     if (aclk_rst) begin
-      \$1134  = 4'h0;
+      \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1135  = \$554 [31:0];
+    \$1135  = w0_event_is;
     if (aclk_rst) begin
-      \$1135  = 32'd0;
+      \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1136  = command_queue_head;
-    if (\$557 ) begin
-      \$1136  = \$558 ;
-    end
+    \$1136  = \$576 ;
     if (aclk_rst) begin
-      \$1136  = 41'h00000000000;
+      \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1137  = command_queue_rd;
-    if (\$562 ) begin
-      \$1137  = command_queue_rd_next;
-    end
+    \$1137  = \$577 [22:19];
     if (aclk_rst) begin
       \$1137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1138  = command_queue_rd_next;
-    if (\$562 ) begin
-      \$1138  = \$563 [3:0];
-    end
+    \$1138  = \$580 [31:0];
     if (aclk_rst) begin
-      \$1138  = 4'h1;
+      \$1138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1139  = command_queue_wr;
-    if (\$567 ) begin
-      \$1139  = command_queue_wr_next;
+    \$1139  = command_queue_head;
+    if (\$583 ) begin
+      \$1139  = \$584 ;
     end
     if (aclk_rst) begin
-      \$1139  = 4'h0;
+      \$1139  = 41'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1140  = command_queue_wr_next;
-    if (\$567 ) begin
-      \$1140  = \$568 [3:0];
+    \$1140  = command_queue_rd;
+    if (\$588 ) begin
+      \$1140  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1140  = 4'h1;
+      \$1140  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1141 [0] = \$579 ;
-    \$1141 [1] = \$590 ;
-    \$1141 [2] = \$601 ;
-    \$1141 [3] = \$612 ;
-    \$1141 [4] = \$623 ;
-    \$1141 [5] = \$634 ;
-    \$1141 [6] = \$645 ;
-    \$1141 [7] = \$656 ;
-    \$1141 [8] = \$667 ;
+    \$1141  = command_queue_rd_next;
+    if (\$588 ) begin
+      \$1141  = \$589 [3:0];
+    end
     if (aclk_rst) begin
-      \$1141  = 9'h000;
+      \$1141  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1142 [0] = \$673 ;
-    \$1142 [1] = \$679 ;
-    \$1142 [2] = \$685 ;
-    \$1142 [3] = \$691 ;
-    \$1142 [4] = \$697 ;
-    \$1142 [5] = \$703 ;
-    \$1142 [6] = \$709 ;
-    \$1142 [7] = \$715 ;
-    \$1142 [8] = \$721 ;
-    \$1142 [9] = \$727 ;
+    \$1142  = command_queue_wr;
+    if (\$593 ) begin
+      \$1142  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1142  = 10'h000;
+      \$1142  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1143  = \$730 ;
+    \$1143  = command_queue_wr_next;
+    if (\$593 ) begin
+      \$1143  = \$594 [3:0];
+    end
     if (aclk_rst) begin
-      \$1143  = 1'h0;
+      \$1143  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1144  = \$732 ;
+    \$1144 [0] = \$605 ;
+    \$1144 [1] = \$616 ;
+    \$1144 [2] = \$627 ;
+    \$1144 [3] = \$638 ;
+    \$1144 [4] = \$649 ;
+    \$1144 [5] = \$660 ;
+    \$1144 [6] = \$671 ;
+    \$1144 [7] = \$682 ;
+    \$1144 [8] = \$693 ;
     if (aclk_rst) begin
-      \$1144  = 4'h0;
+      \$1144  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1145  = \$734 ;
+    \$1145 [0] = \$699 ;
+    \$1145 [1] = \$705 ;
+    \$1145 [2] = \$711 ;
+    \$1145 [3] = \$717 ;
+    \$1145 [4] = \$723 ;
+    \$1145 [5] = \$729 ;
+    \$1145 [6] = \$735 ;
+    \$1145 [7] = \$741 ;
+    \$1145 [8] = \$747 ;
+    \$1145 [9] = \$753 ;
     if (aclk_rst) begin
-      \$1145  = 8'h00;
+      \$1145  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1146  = \$736 ;
+    \$1146  = \$756 ;
     if (aclk_rst) begin
-      \$1146  = 8'h00;
+      \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1147  = \$738 ;
+    \$1147  = \$758 ;
     if (aclk_rst) begin
-      \$1147  = 16'h0000;
+      \$1147  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1148  = bus__w_req;
+    \$1148  = \$760 ;
     if (aclk_rst) begin
-      \$1148  = 1'h0;
+      \$1148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1149  = \$739 ;
+    \$1149  = \$762 ;
     if (aclk_rst) begin
-      \$1149  = 32'd0;
+      \$1149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1150  = \$741 ;
+    \$1150  = \$764 ;
     if (aclk_rst) begin
-      \$1150  = 1'h0;
+      \$1150  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1151  = \$742 ;
+    \$1151  = bus__w_req;
     if (aclk_rst) begin
-      \$1151  = 4'h0;
+      \$1151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1152  = \$746 ;
+    \$1152  = \$765 ;
     if (aclk_rst) begin
-      \$1152  = 1'h0;
+      \$1152  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1153  = \$signal$192 ;
+    \$1153  = \$767 ;
     if (aclk_rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1154  = \$signal$193 ;
+    \$1154  = \$768 ;
     if (aclk_rst) begin
       \$1154  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1155  = \$signal$191 ;
+    \$1155  = \$772 ;
     if (aclk_rst) begin
-      \$1155  = 32'd0;
+      \$1155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1156  = \$754 ;
+    \$1156  = \$signal$208 ;
     if (aclk_rst) begin
       \$1156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1157  = \$762 ;
+    \$1157  = \$signal$209 ;
     if (aclk_rst) begin
-      \$1157  = 1'h0;
+      \$1157  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1158  = \$770 ;
+    \$1158  = \$signal$207 ;
     if (aclk_rst) begin
-      \$1158  = 1'h0;
+      \$1158  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1159  = \$778 ;
+    \$1159  = \$780 ;
     if (aclk_rst) begin
       \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1160  = \$786 ;
+    \$1160  = \$788 ;
     if (aclk_rst) begin
       \$1160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1161  = \$794 ;
+    \$1161  = \$796 ;
     if (aclk_rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1162  = \$802 ;
+    \$1162  = \$804 ;
     if (aclk_rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1163  = \$835 [4];
+    \$1163  = \$812 ;
     if (aclk_rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1164  = \$861 ;
+    \$1164  = \$820 ;
     if (aclk_rst) begin
       \$1164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1165  = \$864 ;
+    \$1165  = \$828 ;
     if (aclk_rst) begin
       \$1165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1166  = \$866 ;
+    \$1166  = \$861 [4];
     if (aclk_rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1167  = \$869 ;
+    \$1167  = \$887 ;
     if (aclk_rst) begin
-      \$1167  = 5'h00;
+      \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1168  = irq_enable;
-    if (\$871 ) begin
-      \$1168  = \$signal$197 [4:0];
-    end
+    \$1168  = \$890 ;
     if (aclk_rst) begin
-      \$1168  = 5'h00;
+      \$1168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1169  = event_low_water;
-    if (\$873 ) begin
-      \$1169 [7:0] = \$signal$197 [7:0];
-    end
-    if (\$875 ) begin
-      \$1169 [15:8] = \$signal$197 [15:8];
-    end
-    if (\$877 ) begin
-      \$1169 [16] = \$signal$197 [16];
-    end
+    \$1169  = \$892 ;
     if (aclk_rst) begin
-      \$1169  = 17'h00000;
+      \$1169  = 1'h0;
     end
   end
-  assign rsp_grant_err = \port$3060$0 [4:1];
-  assign rsp_grant_pool = \port$3060$0 [5];
-  assign rsp_grant_user = \port$3060$44 [13:4];
-  assign rsp_flushed_err = \port$3075$0 [4:1];
-  assign rsp_flushed_pool = \port$3075$0 [15];
-  assign rsp_flushed_user = \port$3075$0 [14:5];
-  assign rsp_freed_err = \port$3063$0 [4:1];
-  assign rsp_freed_src = \port$3103$0 [0];
-  assign rsp_freed_in_pool = \port$3063$0 [16];
-  assign rsp_freed_pool = \port$3063$0 [15];
-  assign rsp_freed_tag = \port$3103$0 [36:33];
-  assign rsp_freed_addr = \port$3103$0 [32:1];
-  assign rsp_freed_user = \port$3063$0 [14:5];
-  assign rsp_grant_ok = \port$3060$0 [0];
-  assign rsp_freed_ok = \port$3063$0 [0];
-  assign rsp_flushed_ok = \port$3075$0 [0];
-  assign space_under = { \$936 [5], \$936  };
-  assign \$signal$79  = { low_water_hit, 1'h0, \$939 , e1_exhausted, \$938  };
-  assign \$signal$111  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$3182$0 [35:32];
-  assign bus__w_data_queued = \port$3182$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$161 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , new_flush };
-  assign log_bank0_k = \$893 [1:0];
-  assign \$signature__addr$212  = head[4:2];
-  assign \$signature__en$213  = 1'h1;
-  assign log_bank1_k = \$901 [1:0];
-  assign \$signature__addr$218  = head[4:2];
-  assign \$signature__en$219  = 1'h1;
-  assign log_bank2_k = \$909 [1:0];
-  assign \$signature__addr$224  = head[4:2];
-  assign \$signature__en$225  = 1'h1;
-  assign log_bank3_k = \$917 [1:0];
-  assign \$signature__addr$227  = tail_row;
-  assign \$signature__addr$230  = head[4:2];
-  assign \$signature__en$231  = 1'h1;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1170  = \$895 ;
+    if (aclk_rst) begin
+      \$1170  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1171  = irq_enable;
+    if (\$897 ) begin
+      \$1171  = \$signal$213 [4:0];
+    end
+    if (aclk_rst) begin
+      \$1171  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$1172  = event_low_water;
+    if (\$899 ) begin
+      \$1172 [7:0] = \$signal$213 [7:0];
+    end
+    if (\$901 ) begin
+      \$1172 [15:8] = \$signal$213 [15:8];
+    end
+    if (\$903 ) begin
+      \$1172 [16] = \$signal$213 [16];
+    end
+    if (aclk_rst) begin
+      \$1172  = 17'h00000;
+    end
+  end
+  assign rsp_grant_err = \port$3048$0 [4:1];
+  assign rsp_grant_pool = \port$3048$0 [5];
+  assign rsp_grant_user = \port$3048$44 [13:4];
+  assign rsp_flushed_err = \port$3063$0 [4:1];
+  assign rsp_flushed_pool = \port$3063$0 [15];
+  assign rsp_flushed_user = \port$3063$0 [14:5];
+  assign rsp_freed_err = \port$3051$0 [4:1];
+  assign rsp_freed_src = \port$3091$0 [0];
+  assign rsp_freed_in_pool = \port$3051$0 [16];
+  assign rsp_freed_pool = \port$3051$0 [15];
+  assign rsp_freed_tag = \port$3091$0 [36:33];
+  assign rsp_freed_addr = \port$3091$0 [32:1];
+  assign rsp_freed_user = \port$3051$0 [14:5];
+  assign rsp_grant_ok = \port$3048$0 [0];
+  assign rsp_freed_ok = \port$3051$0 [0];
+  assign rsp_flushed_ok = \port$3063$0 [0];
+  assign log_bank0_k = \$919 [1:0];
+  assign log_bank1_k = \$920 [1:0];
+  assign log_bank2_k = \$921 [1:0];
+  assign log_bank3_k = \$922 [1:0];
+  assign space_under = { \$935 [5], \$935  };
+  assign \$signal$95  = { low_water_hit, 1'h0, \$938 , e1_exhausted, \$937  };
+  assign \$signal$127  = alloc_queue_w_data;
+  assign bus__w_strb_queued = \port$3170$0 [35:32];
+  assign bus__w_data_queued = \port$3170$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , new_flush };
+  assign \$signature__addr  = log_bank0_wrow;
+  assign \$signature__data$225  = log_bank0_wdata;
+  assign \$signature__en  = log_bank0_wen;
+  assign \$signature__addr$227  = head[3:2];
+  assign \$signature__en$228  = 1'h1;
+  assign \$signature__addr$229  = log_bank1_wrow;
+  assign \$signature__data$230  = log_bank1_wdata;
+  assign \$signature__en$231  = log_bank1_wen;
+  assign \$signature__addr$232  = head[3:2];
+  assign \$signature__en$233  = 1'h1;
+  assign \$signature__addr$234  = log_bank2_wrow;
+  assign \$signature__data$235  = log_bank2_wdata;
+  assign \$signature__en$236  = log_bank2_wen;
+  assign \$signature__addr$237  = head[3:2];
+  assign \$signature__en$238  = 1'h1;
+  assign \$signature__addr$239  = log_bank3_wrow;
+  assign \$signature__data$240  = log_bank3_wdata;
+  assign \$signature__en$241  = log_bank3_wen;
+  assign \$signature__addr$242  = head[3:2];
+  assign \$signature__en$243  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$236  = alloc_queue_wr;
-  assign \$signature__data$237  = alloc_queue_w_data;
+  assign \$signature__addr$248  = alloc_queue_wr;
+  assign \$signature__data$249  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 [3:0], 13'h0000, \port$3060$0 [11:6] };
-  assign rsp_grant_slot = \port$3060$0 [11:6];
-  assign rsp_grant_tag = \port$3060$44 [3:0];
-  assign bus__r_slow_data = { \port$3060$0 [0], \port$3060$0 [4:1], 4'h0, \port$3060$44 [3:0], 13'h0000, \port$3060$0 [11:6] };
-  assign w0_event_is_queued = \$967 [6];
-  assign w0_event_is_pins = \$970 [6];
-  assign \read__addr$252  = command_queue_rd;
-  assign \$signature__addr$253  = command_queue_wr;
-  assign \$signature__data$254  = { w1_pool_is, w1_hit, w1_tag, \$signal$161 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , new_flush };
-  assign req_free_addr = \$1062 [32:1];
-  assign req_free_oor = \$1062 [33];
-  assign req_free_pool = \$1062 [34];
-  assign req_free_tag = \$1062 [38:35];
-  assign req_free_hit = \$1062 [39];
-  assign req_flush_select = \$1062 [40];
-  assign req_flush_pool = \$1062 [34];
-  assign \port$2604$0  = \$938 ;
-  assign \port$2605$0  = \$939 ;
-  assign \port$2747$1  = \$1062 [40:1];
-  assign \port$3316$0  = \$signal$77 ;
-  assign bus__w_ack = \$signal$194 ;
-  assign \port$3486$0  = \$signal$78 ;
-  assign \$61  = 1'h1;
-  assign \$62  = event_ev_grant;
-  assign \$63  = 1'h1;
-  assign \$64  = event_ev_grant;
-  assign \$66  = 1'h1;
-  assign \$67  = event_ev_grant;
-  assign \$72  = 1'h1;
-  assign \$73  = event_ev_grant;
-  assign \$77  = 1'h1;
-  assign \$78  = event_ev_grant;
-  assign \$312  = bus__r_addr;
-  assign { \$315 [11:3], \$315 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$315 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$318 [11:4], \$318 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$318 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$321 [11:4], \$321 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$321 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$324 [11:5], \$324 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$324 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$327 [11:5], \$327 [3], \$327 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$327 [4], \$327 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$330 [11:5], \$330 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$330 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$333 [11:5], \$333 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$333 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$336 [11:6], \$336 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$336 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$339 [11:6], \$339 [4:3], \$339 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$339 [5], \$339 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$342 [11:6], \$342 [4], \$342 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$342 [5], \$342 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$345 [11:6], \$345 [4], \$345 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$345 [5], \$345 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$348 [11:6], \$348 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$348 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$351 [11:6], \$351 [3], \$351 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$351 [5:4], \$351 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$354 [11:6], \$354 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$354 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$357 [11:6], \$357 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$357 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$360 [11:9], \$360 [7:3], \$360 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$360 [8], \$360 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$363 [11:9], \$363 [7:4], \$363 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$363 [8], \$363 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$366 [11:9], \$366 [7:4], \$366 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$366 [8], \$366 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$369 [11:9], \$369 [7:5], \$369 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$369 [8], \$369 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$372 [11:9], \$372 [7:5], \$372 [3], \$372 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$372 [8], \$372 [4], \$372 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$375 [11:9], \$375 [7:5], \$375 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$375 [8], \$375 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$378 [11:9], \$378 [7:5], \$378 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$378 [8], \$378 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$381 [11:9], \$381 [7:6], \$381 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$381 [8], \$381 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$384 [11:9], \$384 [7:6], \$384 [4:3], \$384 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$384 [8], \$384 [5], \$384 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$387 [11:9], \$387 [7:6], \$387 [4], \$387 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$387 [8], \$387 [5], \$387 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$390 [11:9], \$390 [7:6], \$390 [4], \$390 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$390 [8], \$390 [5], \$390 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$393 [11:9], \$393 [7:6], \$393 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$393 [8], \$393 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$396 [11:9], \$396 [7:6], \$396 [3], \$396 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$396 [8], \$396 [5:4], \$396 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$399 [11:9], \$399 [7:6], \$399 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$399 [8], \$399 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$402 [11:9], \$402 [7:6], \$402 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$402 [8], \$402 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign \$412  = 32'd0;
-  assign \$414  = { 30'h00000000, \$413  };
-  assign \$430  = 32'd0;
-  assign \$432  = \$431 ;
-  assign \$451  = 32'd0;
-  assign \$453  = \$452 ;
-  assign \$454  = 32'd0;
-  assign \$456  = \$455 ;
-  assign \$469  = 32'd0;
-  assign \$470  = 32'd0;
-  assign \$471  = 32'd0;
-  assign \$472  = \$468 ;
-  assign \$474  = 32'd0;
-  assign \$475  = \$473 ;
-  assign { \$497 [5:3], \$497 [1:0] } = { \$496 [11:9], \$496 [7:6] };
-  assign \$497 [2] = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$508 [5:3], \$508 [1:0] } = { \$507 [11:9], \$507 [7:6] };
-  assign \$508 [2] = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$519 [5:3], \$519 [1:0] } = { \$518 [11:9], \$518 [7:6] };
-  assign \$519 [2] = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$529 [5:3], \$529 [1:0] } = { \$528 [11:9], \$528 [7:6] };
-  assign \$529 [2] = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$541 [5:3], \$541 [1:0] } = { \$540 [11:9], \$540 [7:6] };
-  assign \$541 [2] = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$965 [5:3], \$965 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$965 [2] = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$968 [5:3], \$968 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$968 [2] = \$auto$rtlil.cc:2739:Not$74 ;
-  assign w0_event_slot_ok_queued = \$971 [19];
-  assign w0_event_slot_ok_pins = \$973 [19];
-  assign \$553  = { 3'h0, \$552 [18:0], 12'h000 };
+  assign handle = { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 [3:0], 13'h0000, \port$3048$0 [11:6] };
+  assign rsp_grant_slot = \port$3048$0 [11:6];
+  assign rsp_grant_tag = \port$3048$44 [3:0];
+  assign bus__r_slow_data = { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 [3:0], 13'h0000, \port$3048$0 [11:6] };
+  assign w0_event_is_queued = \$966 [6];
+  assign w0_event_is_pins = \$969 [6];
+  assign \read__addr$264  = command_queue_rd;
+  assign \$signature__addr$265  = command_queue_wr;
+  assign \$signature__data$266  = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , new_flush };
+  assign req_free_addr = \$1061 [32:1];
+  assign req_free_oor = \$1061 [33];
+  assign req_free_pool = \$1061 [34];
+  assign req_free_tag = \$1061 [38:35];
+  assign req_free_hit = \$1061 [39];
+  assign req_flush_select = \$1061 [40];
+  assign req_flush_pool = \$1061 [34];
+  assign \port$2592$0  = \$937 ;
+  assign \port$2593$0  = \$938 ;
+  assign \port$2735$1  = \$1061 [40:1];
+  assign \port$3320$0  = \$signal$93 ;
+  assign bus__w_ack = \$signal$210 ;
+  assign \port$3490$0  = \$signal$94 ;
+  assign \$87  = 1'h1;
+  assign \$88  = event_ev_grant;
+  assign \$89  = 1'h1;
+  assign \$90  = event_ev_grant;
+  assign \$92  = 1'h1;
+  assign \$93  = event_ev_grant;
+  assign \$98  = 1'h1;
+  assign \$99  = event_ev_grant;
+  assign \$103  = 1'h1;
+  assign \$104  = event_ev_grant;
+  assign \$338  = bus__r_addr;
+  assign { \$341 [11:3], \$341 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$341 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$344 [11:4], \$344 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$344 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$347 [11:4], \$347 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$347 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$350 [11:5], \$350 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$350 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$353 [11:5], \$353 [3], \$353 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$353 [4], \$353 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$356 [11:5], \$356 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$356 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$359 [11:5], \$359 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$359 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$362 [11:6], \$362 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$362 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$365 [11:6], \$365 [4:3], \$365 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$365 [5], \$365 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$368 [11:6], \$368 [4], \$368 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$368 [5], \$368 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$371 [11:6], \$371 [4], \$371 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$371 [5], \$371 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$374 [11:6], \$374 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$374 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$377 [11:6], \$377 [3], \$377 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$377 [5:4], \$377 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$380 [11:6], \$380 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$380 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$383 [11:6], \$383 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$383 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$386 [11:9], \$386 [7:3], \$386 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$386 [8], \$386 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$389 [11:9], \$389 [7:4], \$389 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$389 [8], \$389 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$392 [11:9], \$392 [7:4], \$392 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$392 [8], \$392 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$395 [11:9], \$395 [7:5], \$395 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$395 [8], \$395 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$398 [11:9], \$398 [7:5], \$398 [3], \$398 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$398 [8], \$398 [4], \$398 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$401 [11:9], \$401 [7:5], \$401 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$401 [8], \$401 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$404 [11:9], \$404 [7:5], \$404 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$404 [8], \$404 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$407 [11:9], \$407 [7:6], \$407 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$407 [8], \$407 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$410 [11:9], \$410 [7:6], \$410 [4:3], \$410 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$410 [8], \$410 [5], \$410 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$413 [11:9], \$413 [7:6], \$413 [4], \$413 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$413 [8], \$413 [5], \$413 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$416 [11:9], \$416 [7:6], \$416 [4], \$416 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$416 [8], \$416 [5], \$416 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$419 [11:9], \$419 [7:6], \$419 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$419 [8], \$419 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$422 [11:9], \$422 [7:6], \$422 [3], \$422 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$422 [8], \$422 [5:4], \$422 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$425 [11:9], \$425 [7:6], \$425 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$425 [8], \$425 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$428 [11:9], \$428 [7:6], \$428 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$428 [8], \$428 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign \$438  = 32'd0;
+  assign \$440  = { 30'h00000000, \$439  };
+  assign \$456  = 32'd0;
+  assign \$458  = \$457 ;
+  assign \$477  = 32'd0;
+  assign \$479  = \$478 ;
+  assign \$480  = 32'd0;
+  assign \$482  = \$481 ;
+  assign \$495  = 32'd0;
+  assign \$496  = 32'd0;
+  assign \$497  = 32'd0;
+  assign \$498  = \$494 ;
+  assign \$500  = 32'd0;
+  assign \$501  = \$499 ;
+  assign { \$523 [5:3], \$523 [1:0] } = { \$522 [11:9], \$522 [7:6] };
+  assign \$523 [2] = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$534 [5:3], \$534 [1:0] } = { \$533 [11:9], \$533 [7:6] };
+  assign \$534 [2] = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$545 [5:3], \$545 [1:0] } = { \$544 [11:9], \$544 [7:6] };
+  assign \$545 [2] = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$555 [5:3], \$555 [1:0] } = { \$554 [11:9], \$554 [7:6] };
+  assign \$555 [2] = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$567 [5:3], \$567 [1:0] } = { \$566 [11:9], \$566 [7:6] };
+  assign \$567 [2] = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$964 [5:3], \$964 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$964 [2] = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$967 [5:3], \$967 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$967 [2] = \$auto$rtlil.cc:2739:Not$74 ;
+  assign w0_event_slot_ok_queued = \$970 [19];
+  assign w0_event_slot_ok_pins = \$972 [19];
+  assign \$579  = { 3'h0, \$578 [18:0], 12'h000 };
 endmodule

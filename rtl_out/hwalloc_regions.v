@@ -338,9 +338,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4570$0 (\$11 [4:0]),
-    .\port$4570$48 (\$11 [51:48]),
-    .\port$4570$7 (\$11 [15:7]),
+    .\port$4558$0 (\$11 [4:0]),
+    .\port$4558$48 (\$11 [51:48]),
+    .\port$4558$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arready(s_axil_arready),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4192$40 (\$20 [44:39]),
+    .\port$4180$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -431,18 +431,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3817$0 (\$16 ),
-    .\port$3818$0 (\$17 ),
-    .\port$3820$0 (\$18 ),
-    .\port$4192$1 (\$20 ),
-    .\port$4570$0 (\$11 [15:0]),
-    .\port$4570$48 (\$11 [60:48]),
-    .\port$4573$0 (\$12 ),
-    .\port$4585$0 (\$13 ),
-    .\port$4613$0 (\$14 ),
-    .\port$4697$0 (\$15 ),
-    .\port$4849$0 (\$signal ),
-    .\port$5123$0 (\$signal$58 ),
+    .\port$3805$0 (\$16 ),
+    .\port$3806$0 (\$17 ),
+    .\port$3808$0 (\$18 ),
+    .\port$4180$1 (\$20 ),
+    .\port$4558$0 (\$11 [15:0]),
+    .\port$4558$48 (\$11 [60:48]),
+    .\port$4561$0 (\$12 ),
+    .\port$4573$0 (\$13 ),
+    .\port$4601$0 (\$14 ),
+    .\port$4685$0 (\$15 ),
+    .\port$4853$0 (\$signal ),
+    .\port$5127$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow
-, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4570$0 , \port$4570$7 , \port$4570$48 , w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4558$0 , \port$4558$7 , \port$4558$48 , w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$244  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1468,12 +1468,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4570$0 ;
-  wire [4:0] \port$4570$0 ;
-  input [3:0] \port$4570$48 ;
-  wire [3:0] \port$4570$48 ;
-  input [8:0] \port$4570$7 ;
-  wire [8:0] \port$4570$7 ;
+  input [4:0] \port$4558$0 ;
+  wire [4:0] \port$4558$0 ;
+  input [3:0] \port$4558$48 ;
+  wire [3:0] \port$4558$48 ;
+  input [8:0] \port$4558$7 ;
+  wire [8:0] \port$4558$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1638,7 +1638,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$105 )
-      r_slow_ring[r_slow_wr] <= { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 , 10'h000, \port$4570$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4558$0 [0], \port$4558$0 [4:1], 4'h0, \port$4558$48 , 10'h000, \port$4558$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$188  = ~ \$187 ;
@@ -1710,7 +1710,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 , 10'h000, \port$4570$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4558$0 [0], \port$4558$0 [4:1], 4'h0, \port$4558$48 , 10'h000, \port$4558$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3096,7 +3096,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 , 10'h000, \port$4570$7  };
+  assign r_slow_w_data = { \port$4558$0 [0], \port$4558$0 [4:1], 4'h0, \port$4558$48 , 10'h000, \port$4558$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
@@ -3106,12 +3106,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$102  = r_slow_rd;
   assign \$signature__addr$103  = r_slow_wr;
-  assign \$signature__data$104  = { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 , 10'h000, \port$4570$7  };
+  assign \$signature__data$104  = { \port$4558$0 [0], \port$4558$0 [4:1], 4'h0, \port$4558$48 , 10'h000, \port$4558$7  };
   assign s_axil_araddr = bus__r_addr;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 , 10'h000, \port$4570$7  };
+  assign bus__r_slow_data = { \port$4558$0 [0], \port$4558$0 [4:1], 4'h0, \port$4558$48 , 10'h000, \port$4558$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3152,7 +3152,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4192$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$4180$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$245  = 0;
   wire [14:0] \$1 ;
   wire \$10 ;
@@ -5212,8 +5212,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_next_tag;
-  input [5:0] \port$4192$40 ;
-  wire [5:0] \port$4192$40 ;
+  input [5:0] \port$4180$40 ;
+  wire [5:0] \port$4180$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   wire [6:0] \r__addr$376 ;
@@ -5449,10 +5449,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4192$40 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4180$40 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4192$40 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4180$40 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5587,19 +5587,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$180  = free_port_addr - 32'd2147745792;
   assign \$181  = ~ \$180 [32];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4192$40 [0] : \$183 ;
+  assign \$184  = free_src ? \port$4180$40 [0] : \$183 ;
   assign \$185  = free_port_addr - 32'd2148532224;
   assign \$186  = ~ \$185 [32];
   assign \$187  = free_port_addr - 32'd2148663296;
   assign \$188  = ~ \$187 [32];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4192$40 [1] : \$190 ;
+  assign \$191  = free_src ? \port$4180$40 [1] : \$190 ;
   assign \$192  = free_port_addr - 32'd2149580800;
   assign \$193  = ~ \$192 [32];
   assign \$194  = free_port_addr - 32'd2149597184;
   assign \$195  = ~ \$194 [32];
   assign \$197  = \$193  & \$196 ;
-  assign \$198  = free_src ? \port$4192$40 [2] : \$197 ;
+  assign \$198  = free_src ? \port$4180$40 [2] : \$197 ;
   assign \$199  = f0_addr[2:0] == f2_addr[2:0];
   assign \$200  = f0_addr[5:3] == f2_addr[5:3];
   assign \$201  = f0_addr[8:6] == f2_addr[8:6];
@@ -8141,7 +8141,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign event_grant_waddr = { \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign log_grant_waddr = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign config_grant_waddr = { \$620 , \$613 , \$606 , \$599  };
-  assign flush_reg_select = \port$4192$40 [5:3];
+  assign flush_reg_select = \port$4180$40 [5:3];
   assign event_fresh_slot = \$579 [6:0];
   assign event_tail = event_queue_waddr;
   assign log_fresh_slot = \$585 [8:0];
@@ -8153,7 +8153,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$signal  = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
   assign next_next_tag = \$1304 [3:0];
   assign fetched_snap = \$643 [5];
-  assign free_reg_hit = \port$4192$40 [2:0];
+  assign free_reg_hit = \port$4180$40 [2:0];
   assign \$signal$255  = \$1321 [12];
   assign hit_a3 = \$1325 [12];
   assign \$signal$274  = \$1329 [12];
@@ -8584,13 +8584,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign { \$1316 [31], \$1316 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3817$0 , \port$3818$0 , \port$3820$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4192$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4570$0 , \port$4570$48 , rsp_freed_valid, \port$4573$0 , rsp_flushed_valid, \port$4585$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4613$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4697$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$4849$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5123$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3805$0 , \port$3806$0 , \port$3808$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4180$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4558$0 , \port$4558$48 , rsp_freed_valid, \port$4561$0 , rsp_flushed_valid, \port$4573$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4601$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4685$0 
+, bus__w_beat_from_queue, e1_exhausted, \port$4853$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5127$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$246  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
-  wire [9:0] \$100 ;
+  wire [3:0] \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
@@ -8601,7 +8601,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire [9:0] \$101 ;
+  wire [32:0] \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
@@ -8612,7 +8612,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
-  wire \$102 ;
+  wire [2:0] \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
@@ -8623,7 +8623,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
-  wire \$103 ;
+  wire [32:0] \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
@@ -8634,7 +8634,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
-  wire [8:0] \$104 ;
+  reg \$104 ;
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
@@ -8645,7 +8645,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
-  wire \$105 ;
+  wire [2:0] \$105 ;
   wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
@@ -8654,19 +8654,19 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1055 ;
   wire \$1056 ;
   wire \$1057 ;
-  wire [11:0] \$1058 ;
-  wire [3:0] \$1059 ;
-  wire \$106 ;
-  wire [11:0] \$1060 ;
-  wire [7:0] \$1061 ;
-  wire [11:0] \$1062 ;
-  wire [7:0] \$1063 ;
-  wire [11:0] \$1064 ;
-  wire [15:0] \$1065 ;
-  wire [31:0] \$1066 ;
-  wire [3:0] \$1067 ;
+  wire \$1058 ;
+  wire \$1059 ;
+  wire [4:0] \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
   wire \$1068 ;
-  wire [3:0] \$1069 ;
+  wire \$1069 ;
   wire \$107 ;
   wire \$1070 ;
   wire \$1071 ;
@@ -8678,30 +8678,30 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1077 ;
   wire \$1078 ;
   wire \$1079 ;
-  wire \$108 ;
+  wire [120:0] \$108 ;
   wire \$1080 ;
   wire \$1081 ;
   wire \$1082 ;
   wire \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
-  wire \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
+  wire [11:0] \$1084 ;
+  wire [3:0] \$1085 ;
+  wire [11:0] \$1086 ;
+  wire [7:0] \$1087 ;
+  wire [11:0] \$1088 ;
+  wire [7:0] \$1089 ;
+  wire [120:0] \$109 ;
+  wire [11:0] \$1090 ;
+  wire [15:0] \$1091 ;
+  wire [31:0] \$1092 ;
+  wire [3:0] \$1093 ;
   wire \$1094 ;
-  wire \$1095 ;
+  wire [3:0] \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
   wire \$1098 ;
   wire \$1099 ;
   wire [120:0] \$11 ;
-  wire \$110 ;
+  wire [120:0] \$110 ;
   wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
@@ -8712,7 +8712,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
-  wire \$111 ;
+  wire [120:0] \$111 ;
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
@@ -8723,7 +8723,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
-  wire \$112 ;
+  wire [4:0] \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
@@ -8734,7 +8734,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
-  wire \$113 ;
+  wire [4:0] \$113 ;
   wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
@@ -8745,7 +8745,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1137 ;
   wire \$1138 ;
   wire \$1139 ;
-  wire \$114 ;
+  wire [4:0] \$114 ;
   wire \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
@@ -8756,7 +8756,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1147 ;
   wire \$1148 ;
   wire \$1149 ;
-  wire \$115 ;
+  wire [17:0] \$115 ;
   wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
@@ -8767,7 +8767,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
-  wire [32:0] \$116 ;
+  wire \$116 ;
   wire \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
@@ -8778,7 +8778,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire [32:0] \$117 ;
+  wire \$117 ;
   wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
@@ -8789,7 +8789,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
-  wire [32:0] \$118 ;
+  wire \$118 ;
   wire \$1180 ;
   wire \$1181 ;
   wire \$1182 ;
@@ -8800,7 +8800,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1187 ;
   wire \$1188 ;
   wire \$1189 ;
-  wire [32:0] \$119 ;
+  wire \$119 ;
   wire \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
@@ -8812,7 +8812,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1198 ;
   wire \$1199 ;
   wire [32:0] \$12 ;
-  wire [17:0] \$120 ;
+  wire \$120 ;
   wire \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
@@ -8856,10 +8856,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1237 ;
   wire \$1238 ;
   wire \$1239 ;
-  wire \$124 ;
+  wire [7:0] \$124 ;
   wire \$1240 ;
   wire \$1241 ;
-  wire [8:0] \$1242 ;
+  wire \$1242 ;
   wire \$1243 ;
   wire \$1244 ;
   wire \$1245 ;
@@ -8867,7 +8867,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
-  wire \$125 ;
+  wire [7:0] \$125 ;
   wire \$1250 ;
   wire \$1251 ;
   wire \$1252 ;
@@ -8878,7 +8878,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1257 ;
   wire \$1258 ;
   wire \$1259 ;
-  wire \$126 ;
+  wire [9:0] \$126 ;
   wire \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
@@ -8887,9 +8887,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
-  wire \$1268 ;
+  wire [8:0] \$1268 ;
   wire \$1269 ;
-  wire \$127 ;
+  wire [9:0] \$127 ;
   wire \$1270 ;
   wire \$1271 ;
   wire \$1272 ;
@@ -8904,16 +8904,16 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
-  wire [5:0] \$1283 ;
+  wire \$1283 ;
   wire \$1284 ;
   wire \$1285 ;
   wire \$1286 ;
   wire \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
-  wire [9:0] \$129 ;
+  wire \$129 ;
   wire \$1290 ;
-  wire [4:0] \$1291 ;
+  wire \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
@@ -8923,7 +8923,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1298 ;
   wire \$1299 ;
   wire [1:0] \$13 ;
-  wire [9:0] \$130 ;
+  wire [8:0] \$130 ;
   wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
@@ -8933,8 +8933,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
-  wire \$1309 ;
-  wire [11:0] \$131 ;
+  wire [5:0] \$1309 ;
+  wire \$131 ;
   wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
@@ -8942,72 +8942,72 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1314 ;
   wire \$1315 ;
   wire \$1316 ;
-  wire \$1317 ;
-  wire [1:0] \$1318 ;
+  wire [4:0] \$1317 ;
+  wire \$1318 ;
   wire \$1319 ;
-  wire [11:0] \$132 ;
+  wire \$132 ;
   wire \$1320 ;
   wire \$1321 ;
-  wire [1:0] \$1322 ;
+  wire \$1322 ;
   wire \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
-  wire [2:0] \$1327 ;
+  wire \$1327 ;
   wire \$1328 ;
   wire \$1329 ;
   wire \$133 ;
   wire \$1330 ;
-  wire [120:0] \$1331 ;
+  wire \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
   wire \$1334 ;
-  wire [2:0] \$1335 ;
+  wire \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
   wire \$1338 ;
-  wire [120:0] \$1339 ;
+  wire \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
-  wire [2:0] \$1343 ;
-  wire \$1344 ;
+  wire \$1343 ;
+  wire [1:0] \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
-  wire [120:0] \$1347 ;
-  wire \$1348 ;
+  wire \$1347 ;
+  wire [1:0] \$1348 ;
   wire \$1349 ;
-  wire [10:0] \$135 ;
+  wire \$135 ;
   wire \$1350 ;
-  wire [2:0] \$1351 ;
+  wire \$1351 ;
   wire \$1352 ;
-  wire \$1353 ;
-  wire [120:0] \$1354 ;
-  wire \$1355 ;
-  wire \$1356 ;
-  wire \$1357 ;
-  wire [6:0] \$1358 ;
-  wire \$1359 ;
+  wire [2:0] \$1353 ;
+  wire [2:0] \$1354 ;
+  wire [2:0] \$1355 ;
+  wire [2:0] \$1356 ;
+  wire [6:0] \$1357 ;
+  wire \$1358 ;
+  wire [6:0] \$1359 ;
   wire \$136 ;
-  wire [6:0] \$1360 ;
-  wire \$1361 ;
-  wire [6:0] \$1362 ;
-  wire \$1363 ;
-  wire [6:0] \$1364 ;
-  wire \$1365 ;
-  wire [6:0] \$1366 ;
-  wire \$1367 ;
-  wire [6:0] \$1368 ;
-  wire \$1369 ;
+  wire \$1360 ;
+  wire [6:0] \$1361 ;
+  wire \$1362 ;
+  wire [6:0] \$1363 ;
+  wire \$1364 ;
+  wire [6:0] \$1365 ;
+  wire \$1366 ;
+  wire [6:0] \$1367 ;
+  wire \$1368 ;
+  wire [5:0] \$1369 ;
   wire \$137 ;
   wire [5:0] \$1370 ;
-  wire [5:0] \$1371 ;
+  wire \$1371 ;
   wire \$1372 ;
   wire \$1373 ;
   wire \$1374 ;
-  wire \$1375 ;
-  wire [4:0] \$1376 ;
+  wire [4:0] \$1375 ;
+  wire \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
@@ -9038,191 +9038,191 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
-  wire \$1403 ;
+  wire [31:0] \$1403 ;
   wire [31:0] \$1404 ;
-  wire [31:0] \$1405 ;
-  wire \$1406 ;
+  wire \$1405 ;
+  wire [5:0] \$1406 ;
   wire [5:0] \$1407 ;
-  wire [5:0] \$1408 ;
-  wire [6:0] \$1409 ;
+  wire [6:0] \$1408 ;
+  wire [5:0] \$1409 ;
   wire \$141 ;
   wire [5:0] \$1410 ;
-  wire [5:0] \$1411 ;
-  wire [6:0] \$1412 ;
+  wire [6:0] \$1411 ;
+  wire [5:0] \$1412 ;
   wire [5:0] \$1413 ;
-  wire [5:0] \$1414 ;
-  wire [6:0] \$1415 ;
+  wire [6:0] \$1414 ;
+  wire [5:0] \$1415 ;
   wire [5:0] \$1416 ;
-  wire [5:0] \$1417 ;
-  wire [6:0] \$1418 ;
+  wire [6:0] \$1417 ;
+  wire [5:0] \$1418 ;
   wire [5:0] \$1419 ;
-  wire \$142 ;
-  wire [5:0] \$1420 ;
-  wire [6:0] \$1421 ;
+  wire [32:0] \$142 ;
+  wire [6:0] \$1420 ;
+  wire [5:0] \$1421 ;
   wire [5:0] \$1422 ;
-  wire [5:0] \$1423 ;
-  wire [6:0] \$1424 ;
-  wire [20:0] \$1425 ;
-  wire \$1426 ;
-  wire [20:0] \$1427 ;
-  wire \$1428 ;
-  wire [20:0] \$1429 ;
-  wire \$143 ;
-  wire \$1430 ;
-  wire [20:0] \$1431 ;
-  wire \$1432 ;
-  wire [20:0] \$1433 ;
-  wire \$1434 ;
-  wire [20:0] \$1435 ;
+  wire [6:0] \$1423 ;
+  wire [20:0] \$1424 ;
+  wire \$1425 ;
+  wire [20:0] \$1426 ;
+  wire \$1427 ;
+  wire [20:0] \$1428 ;
+  wire \$1429 ;
+  wire [32:0] \$143 ;
+  wire [20:0] \$1430 ;
+  wire \$1431 ;
+  wire [20:0] \$1432 ;
+  wire \$1433 ;
+  wire [20:0] \$1434 ;
+  wire \$1435 ;
   wire \$1436 ;
   wire \$1437 ;
   wire \$1438 ;
   wire \$1439 ;
-  wire \$144 ;
+  wire [32:0] \$144 ;
   wire \$1440 ;
   wire \$1441 ;
-  wire \$1442 ;
-  wire [3:0] \$1443 ;
+  wire [3:0] \$1442 ;
+  wire \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
-  wire \$1446 ;
-  wire [3:0] \$1447 ;
+  wire [3:0] \$1446 ;
+  wire \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
-  wire \$145 ;
-  wire \$1450 ;
-  wire [3:0] \$1451 ;
+  wire [32:0] \$145 ;
+  wire [3:0] \$1450 ;
+  wire \$1451 ;
   wire \$1452 ;
   wire \$1453 ;
-  wire \$1454 ;
-  wire [3:0] \$1455 ;
+  wire [3:0] \$1454 ;
+  wire \$1455 ;
   wire \$1456 ;
   wire \$1457 ;
-  wire \$1458 ;
-  wire [3:0] \$1459 ;
-  wire \$146 ;
+  wire [3:0] \$1458 ;
+  wire \$1459 ;
+  wire [17:0] \$146 ;
   wire \$1460 ;
   wire \$1461 ;
-  wire \$1462 ;
-  wire [3:0] \$1463 ;
+  wire [3:0] \$1462 ;
+  wire \$1463 ;
   wire \$1464 ;
   wire \$1465 ;
-  wire \$1466 ;
-  wire [3:0] \$1467 ;
+  wire [3:0] \$1466 ;
+  wire \$1467 ;
   wire \$1468 ;
   wire \$1469 ;
-  wire [32:0] \$147 ;
-  wire \$1470 ;
-  wire [3:0] \$1471 ;
+  wire \$147 ;
+  wire [3:0] \$1470 ;
+  wire \$1471 ;
   wire \$1472 ;
   wire \$1473 ;
-  wire \$1474 ;
-  wire [3:0] \$1475 ;
+  wire [3:0] \$1474 ;
+  wire \$1475 ;
   wire \$1476 ;
   wire \$1477 ;
-  wire \$1478 ;
-  wire [3:0] \$1479 ;
-  wire [32:0] \$148 ;
+  wire [3:0] \$1478 ;
+  wire \$1479 ;
+  wire \$148 ;
   wire \$1480 ;
   wire \$1481 ;
-  wire \$1482 ;
-  wire [3:0] \$1483 ;
+  wire [3:0] \$1482 ;
+  wire \$1483 ;
   wire \$1484 ;
   wire \$1485 ;
-  wire \$1486 ;
-  wire [3:0] \$1487 ;
+  wire [3:0] \$1486 ;
+  wire \$1487 ;
   wire \$1488 ;
   wire \$1489 ;
-  wire [32:0] \$149 ;
-  wire \$1490 ;
-  wire [3:0] \$1491 ;
+  wire \$149 ;
+  wire [3:0] \$1490 ;
+  wire \$1491 ;
   wire \$1492 ;
   wire \$1493 ;
-  wire \$1494 ;
-  wire [3:0] \$1495 ;
+  wire [3:0] \$1494 ;
+  wire \$1495 ;
   wire \$1496 ;
   wire \$1497 ;
-  wire \$1498 ;
-  wire [3:0] \$1499 ;
+  wire [3:0] \$1498 ;
+  wire \$1499 ;
   wire \$15 ;
-  wire [32:0] \$150 ;
+  wire \$150 ;
   wire \$1500 ;
   wire \$1501 ;
-  wire \$1502 ;
-  wire [3:0] \$1503 ;
+  wire [3:0] \$1502 ;
+  wire \$1503 ;
   wire \$1504 ;
   wire \$1505 ;
-  wire \$1506 ;
-  wire [3:0] \$1507 ;
+  wire [3:0] \$1506 ;
+  wire \$1507 ;
   wire \$1508 ;
   wire \$1509 ;
-  wire [32:0] \$151 ;
-  wire \$1510 ;
-  wire [3:0] \$1511 ;
+  wire \$151 ;
+  wire [3:0] \$1510 ;
+  wire \$1511 ;
   wire \$1512 ;
   wire \$1513 ;
-  wire \$1514 ;
-  wire [3:0] \$1515 ;
+  wire [3:0] \$1514 ;
+  wire \$1515 ;
   wire \$1516 ;
   wire \$1517 ;
-  wire \$1518 ;
-  wire [3:0] \$1519 ;
-  wire [17:0] \$152 ;
+  wire [3:0] \$1518 ;
+  wire \$1519 ;
+  wire \$152 ;
   wire \$1520 ;
   wire \$1521 ;
-  wire \$1522 ;
-  wire [3:0] \$1523 ;
+  wire [3:0] \$1522 ;
+  wire \$1523 ;
   wire \$1524 ;
   wire \$1525 ;
-  wire \$1526 ;
-  wire [3:0] \$1527 ;
+  wire [3:0] \$1526 ;
+  wire \$1527 ;
   wire \$1528 ;
   wire \$1529 ;
   wire \$153 ;
-  wire \$1530 ;
-  wire [3:0] \$1531 ;
+  wire [3:0] \$1530 ;
+  wire \$1531 ;
   wire \$1532 ;
   wire \$1533 ;
-  wire \$1534 ;
-  wire [3:0] \$1535 ;
+  wire [3:0] \$1534 ;
+  wire \$1535 ;
   wire \$1536 ;
   wire \$1537 ;
-  wire \$1538 ;
-  wire [3:0] \$1539 ;
+  wire [3:0] \$1538 ;
+  wire \$1539 ;
   wire \$154 ;
   wire \$1540 ;
   wire \$1541 ;
-  wire \$1542 ;
-  wire [3:0] \$1543 ;
+  wire [3:0] \$1542 ;
+  wire \$1543 ;
   wire \$1544 ;
   wire \$1545 ;
-  wire \$1546 ;
-  wire [3:0] \$1547 ;
+  wire [3:0] \$1546 ;
+  wire \$1547 ;
   wire \$1548 ;
   wire \$1549 ;
-  wire \$155 ;
-  wire \$1550 ;
-  wire [3:0] \$1551 ;
+  wire [9:0] \$155 ;
+  wire [3:0] \$1550 ;
+  wire \$1551 ;
   wire \$1552 ;
   wire \$1553 ;
-  wire \$1554 ;
-  wire [3:0] \$1555 ;
+  wire [3:0] \$1554 ;
+  wire \$1555 ;
   wire \$1556 ;
   wire \$1557 ;
-  wire \$1558 ;
-  wire [3:0] \$1559 ;
-  wire \$156 ;
+  wire [3:0] \$1558 ;
+  wire \$1559 ;
+  wire [9:0] \$156 ;
   wire \$1560 ;
   wire \$1561 ;
-  wire \$1562 ;
-  wire [3:0] \$1563 ;
+  wire [3:0] \$1562 ;
+  wire \$1563 ;
   wire \$1564 ;
   wire \$1565 ;
-  wire \$1566 ;
-  wire [3:0] \$1567 ;
+  wire [3:0] \$1566 ;
+  wire \$1567 ;
   wire \$1568 ;
   wire \$1569 ;
-  wire \$157 ;
+  wire [11:0] \$157 ;
   wire \$1570 ;
   wire \$1571 ;
   wire \$1572 ;
@@ -9233,7 +9233,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
-  wire \$158 ;
+  wire [11:0] \$158 ;
   wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
@@ -9246,172 +9246,172 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1589 ;
   wire \$159 ;
   wire \$1590 ;
-  wire \$1591 ;
-  wire [3:0] \$1592 ;
+  wire [3:0] \$1591 ;
+  wire \$1592 ;
   wire \$1593 ;
   wire \$1594 ;
-  wire \$1595 ;
-  wire [3:0] \$1596 ;
+  wire [3:0] \$1595 ;
+  wire \$1596 ;
   wire \$1597 ;
   wire \$1598 ;
-  wire \$1599 ;
+  wire [3:0] \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire [3:0] \$1600 ;
+  wire \$1600 ;
   wire \$1601 ;
   wire \$1602 ;
-  wire \$1603 ;
-  wire [3:0] \$1604 ;
+  wire [3:0] \$1603 ;
+  wire \$1604 ;
   wire \$1605 ;
   wire \$1606 ;
-  wire \$1607 ;
-  wire [3:0] \$1608 ;
+  wire [3:0] \$1607 ;
+  wire \$1608 ;
   wire \$1609 ;
-  wire [4:0] \$161 ;
+  wire [10:0] \$161 ;
   wire \$1610 ;
-  wire \$1611 ;
-  wire [3:0] \$1612 ;
+  wire [3:0] \$1611 ;
+  wire \$1612 ;
   wire \$1613 ;
   wire \$1614 ;
-  wire \$1615 ;
-  wire [3:0] \$1616 ;
+  wire [3:0] \$1615 ;
+  wire \$1616 ;
   wire \$1617 ;
   wire \$1618 ;
-  wire \$1619 ;
-  wire [4:0] \$162 ;
-  wire [3:0] \$1620 ;
+  wire [3:0] \$1619 ;
+  wire \$162 ;
+  wire \$1620 ;
   wire \$1621 ;
   wire \$1622 ;
-  wire \$1623 ;
-  wire [3:0] \$1624 ;
+  wire [3:0] \$1623 ;
+  wire \$1624 ;
   wire \$1625 ;
   wire \$1626 ;
-  wire \$1627 ;
-  wire [3:0] \$1628 ;
+  wire [3:0] \$1627 ;
+  wire \$1628 ;
   wire \$1629 ;
-  wire [6:0] \$163 ;
+  wire \$163 ;
   wire \$1630 ;
-  wire \$1631 ;
-  wire [3:0] \$1632 ;
+  wire [3:0] \$1631 ;
+  wire \$1632 ;
   wire \$1633 ;
   wire \$1634 ;
-  wire \$1635 ;
-  wire [3:0] \$1636 ;
+  wire [3:0] \$1635 ;
+  wire \$1636 ;
   wire \$1637 ;
   wire \$1638 ;
-  wire \$1639 ;
-  wire [6:0] \$164 ;
-  wire [3:0] \$1640 ;
+  wire [3:0] \$1639 ;
+  wire \$164 ;
+  wire \$1640 ;
   wire \$1641 ;
   wire \$1642 ;
-  wire \$1643 ;
-  wire [3:0] \$1644 ;
+  wire [3:0] \$1643 ;
+  wire \$1644 ;
   wire \$1645 ;
   wire \$1646 ;
-  wire \$1647 ;
-  wire [3:0] \$1648 ;
+  wire [3:0] \$1647 ;
+  wire \$1648 ;
   wire \$1649 ;
   wire \$165 ;
   wire \$1650 ;
-  wire \$1651 ;
-  wire [3:0] \$1652 ;
+  wire [3:0] \$1651 ;
+  wire \$1652 ;
   wire \$1653 ;
   wire \$1654 ;
-  wire \$1655 ;
-  wire [3:0] \$1656 ;
+  wire [3:0] \$1655 ;
+  wire \$1656 ;
   wire \$1657 ;
   wire \$1658 ;
-  wire \$1659 ;
+  wire [3:0] \$1659 ;
   wire \$166 ;
-  wire [3:0] \$1660 ;
+  wire \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
-  wire \$1663 ;
-  wire [3:0] \$1664 ;
+  wire [3:0] \$1663 ;
+  wire \$1664 ;
   wire \$1665 ;
   wire \$1666 ;
-  wire \$1667 ;
-  wire [3:0] \$1668 ;
+  wire [3:0] \$1667 ;
+  wire \$1668 ;
   wire \$1669 ;
-  wire [5:0] \$167 ;
+  wire \$167 ;
   wire \$1670 ;
-  wire \$1671 ;
-  wire [3:0] \$1672 ;
+  wire [3:0] \$1671 ;
+  wire \$1672 ;
   wire \$1673 ;
   wire \$1674 ;
-  wire \$1675 ;
-  wire [3:0] \$1676 ;
+  wire [3:0] \$1675 ;
+  wire \$1676 ;
   wire \$1677 ;
   wire \$1678 ;
-  wire \$1679 ;
+  wire [3:0] \$1679 ;
   wire \$168 ;
-  wire [3:0] \$1680 ;
+  wire \$1680 ;
   wire \$1681 ;
   wire \$1682 ;
-  wire \$1683 ;
-  wire [3:0] \$1684 ;
+  wire [3:0] \$1683 ;
+  wire \$1684 ;
   wire \$1685 ;
   wire \$1686 ;
-  wire \$1687 ;
-  wire [3:0] \$1688 ;
+  wire [3:0] \$1687 ;
+  wire \$1688 ;
   wire \$1689 ;
   wire \$169 ;
   wire \$1690 ;
-  wire \$1691 ;
-  wire [3:0] \$1692 ;
+  wire [3:0] \$1691 ;
+  wire \$1692 ;
   wire \$1693 ;
   wire \$1694 ;
-  wire \$1695 ;
-  wire [3:0] \$1696 ;
+  wire [3:0] \$1695 ;
+  wire \$1696 ;
   wire \$1697 ;
   wire \$1698 ;
-  wire \$1699 ;
+  wire [3:0] \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  wire [3:0] \$1700 ;
+  wire \$1700 ;
   wire \$1701 ;
   wire \$1702 ;
-  wire \$1703 ;
-  wire [3:0] \$1704 ;
+  wire [3:0] \$1703 ;
+  wire \$1704 ;
   wire \$1705 ;
   wire \$1706 ;
-  wire \$1707 ;
-  wire [3:0] \$1708 ;
+  wire [3:0] \$1707 ;
+  wire \$1708 ;
   wire \$1709 ;
   wire \$171 ;
   wire \$1710 ;
-  wire \$1711 ;
-  wire [3:0] \$1712 ;
+  wire [3:0] \$1711 ;
+  wire \$1712 ;
   wire \$1713 ;
   wire \$1714 ;
-  wire \$1715 ;
-  wire [3:0] \$1716 ;
+  wire [3:0] \$1715 ;
+  wire \$1716 ;
   wire \$1717 ;
   wire \$1718 ;
-  wire \$1719 ;
+  wire [45:0] \$1719 ;
   wire \$172 ;
-  wire [45:0] \$1720 ;
+  wire \$1720 ;
   wire \$1721 ;
   wire \$1722 ;
   wire \$1723 ;
   wire \$1724 ;
   wire \$1725 ;
   wire \$1726 ;
-  wire \$1727 ;
-  reg [31:0] \$1728 ;
+  reg [31:0] \$1727 ;
+  reg \$1728 ;
   reg \$1729 ;
-  wire \$173 ;
-  reg \$1730 ;
+  wire [32:0] \$173 ;
+  reg [120:0] \$1730 ;
   reg [120:0] \$1731 ;
   reg [120:0] \$1732 ;
-  reg [120:0] \$1733 ;
-  reg [1:0] \$1734 ;
+  reg [1:0] \$1733 ;
+  reg \$1734 ;
   reg \$1735 ;
   reg \$1736 ;
   reg \$1737 ;
   reg \$1738 ;
   reg \$1739 ;
-  wire \$174 ;
+  wire [32:0] \$174 ;
   reg \$1740 ;
   reg \$1741 ;
   reg \$1742 ;
@@ -9422,125 +9422,125 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1747 ;
   reg \$1748 ;
   reg \$1749 ;
-  wire \$175 ;
+  wire [32:0] \$175 ;
   reg \$1750 ;
   reg \$1751 ;
   reg \$1752 ;
   reg \$1753 ;
   reg \$1754 ;
-  reg [4:0] \$1755 ;
-  reg [4:0] \$1756 ;
-  reg [31:0] \$1757 ;
-  reg [1:0] \$1758 ;
-  reg [31:0] \$1759 ;
-  wire \$176 ;
-  reg [2:0] \$1760 ;
-  reg [2:0] \$1761 ;
-  reg [4:0] \$1762 ;
-  reg \$1763 ;
+  reg \$1755 ;
+  reg \$1756 ;
+  reg \$1757 ;
+  reg [4:0] \$1758 ;
+  reg [3:0] \$1759 ;
+  wire [32:0] \$176 ;
+  reg [31:0] \$1760 ;
+  reg [1:0] \$1761 ;
+  reg [31:0] \$1762 ;
+  reg [1:0] \$1763 ;
   reg [1:0] \$1764 ;
-  reg [120:0] \$1765 ;
-  reg [4:0] \$1766 ;
-  reg [17:0] \$1767 ;
-  reg \$1768 ;
-  reg \$1769 ;
-  wire \$177 ;
-  reg \$1770 ;
-  reg [7:0] \$1771 ;
-  reg [7:0] \$1772 ;
+  reg [3:0] \$1765 ;
+  reg \$1766 ;
+  reg [1:0] \$1767 ;
+  reg [120:0] \$1768 ;
+  reg [4:0] \$1769 ;
+  wire [32:0] \$177 ;
+  reg [17:0] \$1770 ;
+  reg \$1771 ;
+  reg \$1772 ;
   reg \$1773 ;
-  reg \$1774 ;
+  reg [7:0] \$1774 ;
   reg [7:0] \$1775 ;
-  reg [31:0] \$1776 ;
-  reg [31:0] \$1777 ;
-  reg [31:0] \$1778 ;
+  reg \$1776 ;
+  reg \$1777 ;
+  reg [7:0] \$1778 ;
   reg [31:0] \$1779 ;
-  wire \$178 ;
-  reg [17:0] \$1780 ;
-  reg \$1781 ;
-  reg \$1782 ;
-  reg \$1783 ;
-  reg [9:0] \$1784 ;
-  reg [9:0] \$1785 ;
+  wire [17:0] \$178 ;
+  reg [31:0] \$1780 ;
+  reg [31:0] \$1781 ;
+  reg [31:0] \$1782 ;
+  reg [17:0] \$1783 ;
+  reg \$1784 ;
+  reg \$1785 ;
   reg \$1786 ;
-  reg \$1787 ;
+  reg [9:0] \$1787 ;
   reg [9:0] \$1788 ;
-  reg [31:0] \$1789 ;
-  wire [32:0] \$179 ;
-  reg [31:0] \$1790 ;
-  reg [31:0] \$1791 ;
+  reg \$1789 ;
+  wire \$179 ;
+  reg \$1790 ;
+  reg [9:0] \$1791 ;
   reg [31:0] \$1792 ;
   reg [31:0] \$1793 ;
-  reg [17:0] \$1794 ;
-  reg \$1795 ;
-  reg \$1796 ;
-  reg \$1797 ;
-  reg [4:0] \$1798 ;
-  reg [4:0] \$1799 ;
+  reg [31:0] \$1794 ;
+  reg [31:0] \$1795 ;
+  reg [31:0] \$1796 ;
+  reg [17:0] \$1797 ;
+  reg \$1798 ;
+  reg \$1799 ;
   wire \$18 ;
-  wire [32:0] \$180 ;
+  wire \$180 ;
   reg \$1800 ;
-  reg \$1801 ;
+  reg [4:0] \$1801 ;
   reg [4:0] \$1802 ;
-  reg [31:0] \$1803 ;
-  reg [31:0] \$1804 ;
-  reg [31:0] \$1805 ;
+  reg \$1803 ;
+  reg \$1804 ;
+  reg [4:0] \$1805 ;
   reg [31:0] \$1806 ;
-  reg \$1807 ;
-  reg [14:0] \$1808 ;
-  reg [3:0] \$1809 ;
-  wire [32:0] \$181 ;
-  reg [3:0] \$1810 ;
-  reg [3:0] \$1811 ;
+  reg [31:0] \$1807 ;
+  reg [31:0] \$1808 ;
+  reg [31:0] \$1809 ;
+  wire \$181 ;
+  reg \$1810 ;
+  reg [14:0] \$1811 ;
   reg [3:0] \$1812 ;
-  reg [8:0] \$1813 ;
-  reg [9:0] \$1814 ;
-  reg \$1815 ;
-  reg \$1816 ;
-  reg [14:0] \$1817 ;
-  reg [1:0] \$1818 ;
-  reg [12:0] \$1819 ;
-  wire [32:0] \$182 ;
-  reg \$1820 ;
-  reg [31:0] \$1821 ;
-  reg [3:0] \$1822 ;
-  reg [31:0] \$1823 ;
+  reg [3:0] \$1813 ;
+  reg [3:0] \$1814 ;
+  reg [3:0] \$1815 ;
+  reg [8:0] \$1816 ;
+  reg [9:0] \$1817 ;
+  reg \$1818 ;
+  reg \$1819 ;
+  wire \$182 ;
+  reg [14:0] \$1820 ;
+  reg [1:0] \$1821 ;
+  reg [12:0] \$1822 ;
+  reg \$1823 ;
   reg [31:0] \$1824 ;
-  reg [31:0] \$1825 ;
-  reg \$1826 ;
-  reg [1:0] \$1827 ;
-  reg [2:0] \$1828 ;
-  reg [2:0] \$1829 ;
+  reg [3:0] \$1825 ;
+  reg [31:0] \$1826 ;
+  reg [31:0] \$1827 ;
+  reg [31:0] \$1828 ;
+  reg \$1829 ;
   wire \$183 ;
-  reg [3:0] \$1830 ;
-  reg [31:0] \$1831 ;
-  reg [31:0] \$1832 ;
-  reg [31:0] \$1833 ;
-  reg [45:0] \$1834 ;
-  reg [3:0] \$1835 ;
-  reg [3:0] \$1836 ;
-  reg [3:0] \$1837 ;
+  reg [1:0] \$1830 ;
+  reg [2:0] \$1831 ;
+  reg [2:0] \$1832 ;
+  reg [3:0] \$1833 ;
+  reg [31:0] \$1834 ;
+  reg [31:0] \$1835 ;
+  reg [31:0] \$1836 ;
+  reg [45:0] \$1837 ;
   reg [3:0] \$1838 ;
-  reg [8:0] \$1839 ;
+  reg [3:0] \$1839 ;
   wire \$184 ;
-  reg [9:0] \$1840 ;
-  reg \$1841 ;
-  reg [3:0] \$1842 ;
-  reg [7:0] \$1843 ;
-  reg [7:0] \$1844 ;
-  reg [15:0] \$1845 ;
-  reg \$1846 ;
-  reg [31:0] \$1847 ;
-  reg \$1848 ;
-  reg [3:0] \$1849 ;
+  reg [3:0] \$1840 ;
+  reg [3:0] \$1841 ;
+  reg [8:0] \$1842 ;
+  reg [9:0] \$1843 ;
+  reg \$1844 ;
+  reg [3:0] \$1845 ;
+  reg [7:0] \$1846 ;
+  reg [7:0] \$1847 ;
+  reg [15:0] \$1848 ;
+  reg \$1849 ;
   wire \$185 ;
-  reg \$1850 ;
+  reg [31:0] \$1850 ;
   reg \$1851 ;
   reg [3:0] \$1852 ;
-  reg [31:0] \$1853 ;
+  reg \$1853 ;
   reg \$1854 ;
-  reg \$1855 ;
-  reg \$1856 ;
+  reg [3:0] \$1855 ;
+  reg [31:0] \$1856 ;
   reg \$1857 ;
   reg \$1858 ;
   reg \$1859 ;
@@ -9555,37 +9555,40 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1867 ;
   reg \$1868 ;
   reg \$1869 ;
-  wire \$187 ;
+  wire [4:0] \$187 ;
   reg \$1870 ;
-  reg [4:0] \$1871 ;
-  reg [4:0] \$1872 ;
-  reg [16:0] \$1873 ;
-  reg [16:0] \$1874 ;
-  reg [16:0] \$1875 ;
-  wire \$188 ;
-  wire \$189 ;
+  reg \$1871 ;
+  reg \$1872 ;
+  reg \$1873 ;
+  reg [4:0] \$1874 ;
+  reg [4:0] \$1875 ;
+  reg [16:0] \$1876 ;
+  reg [16:0] \$1877 ;
+  reg [16:0] \$1878 ;
+  wire [4:0] \$188 ;
+  wire [6:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [6:0] \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire [14:0] \$193 ;
+  wire [5:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [4:0] \$198 ;
+  wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [4:0] \$203 ;
+  wire \$203 ;
   wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
+  wire [32:0] \$205 ;
+  wire [32:0] \$206 ;
+  wire [32:0] \$207 ;
+  wire [32:0] \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
@@ -9597,18 +9600,18 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire \$219 ;
+  wire [14:0] \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
+  wire [4:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [4:0] \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
@@ -9794,366 +9797,366 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$394 ;
   wire \$395 ;
   wire \$396 ;
-  wire [6:0] \$397 ;
-  wire [6:0] \$398 ;
-  reg [12:0] \$399 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire [32:0] \$4 ;
   wire \$40 ;
-  wire [6:0] \$400 ;
-  wire [6:0] \$401 ;
-  reg [12:0] \$402 ;
-  wire [14:0] \$403 ;
-  wire [14:0] \$404 ;
-  wire [11:0] \$405 ;
-  wire [11:0] \$406 ;
-  wire [12:0] \$407 ;
-  wire [11:0] \$408 ;
-  wire [11:0] \$409 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  wire [12:0] \$410 ;
-  wire [11:0] \$411 ;
-  wire [11:0] \$412 ;
-  wire [12:0] \$413 ;
-  wire [11:0] \$414 ;
-  wire [11:0] \$415 ;
-  wire [12:0] \$416 ;
-  wire [11:0] \$417 ;
-  wire [11:0] \$418 ;
-  wire [12:0] \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [11:0] \$420 ;
-  wire [11:0] \$421 ;
-  wire [12:0] \$422 ;
-  wire [11:0] \$423 ;
-  wire [11:0] \$424 ;
-  wire [12:0] \$425 ;
-  wire [11:0] \$426 ;
-  wire [11:0] \$427 ;
-  wire [12:0] \$428 ;
-  wire [11:0] \$429 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire [6:0] \$423 ;
+  wire [6:0] \$424 ;
+  reg [12:0] \$425 ;
+  wire [6:0] \$426 ;
+  wire [6:0] \$427 ;
+  reg [12:0] \$428 ;
+  wire [14:0] \$429 ;
   wire \$43 ;
-  wire [11:0] \$430 ;
-  wire [12:0] \$431 ;
+  wire [14:0] \$430 ;
+  wire [11:0] \$431 ;
   wire [11:0] \$432 ;
-  wire [11:0] \$433 ;
-  wire [12:0] \$434 ;
+  wire [12:0] \$433 ;
+  wire [11:0] \$434 ;
   wire [11:0] \$435 ;
-  wire [11:0] \$436 ;
-  wire [12:0] \$437 ;
+  wire [12:0] \$436 ;
+  wire [11:0] \$437 ;
   wire [11:0] \$438 ;
-  wire [11:0] \$439 ;
+  wire [12:0] \$439 ;
   wire \$44 ;
-  wire [12:0] \$440 ;
+  wire [11:0] \$440 ;
   wire [11:0] \$441 ;
-  wire [11:0] \$442 ;
-  wire [12:0] \$443 ;
+  wire [12:0] \$442 ;
+  wire [11:0] \$443 ;
   wire [11:0] \$444 ;
-  wire [11:0] \$445 ;
-  wire [12:0] \$446 ;
+  wire [12:0] \$445 ;
+  wire [11:0] \$446 ;
   wire [11:0] \$447 ;
-  wire [11:0] \$448 ;
-  wire [12:0] \$449 ;
+  wire [12:0] \$448 ;
+  wire [11:0] \$449 ;
   wire \$45 ;
   wire [11:0] \$450 ;
-  wire [11:0] \$451 ;
-  wire [12:0] \$452 ;
+  wire [12:0] \$451 ;
+  wire [11:0] \$452 ;
   wire [11:0] \$453 ;
-  wire [11:0] \$454 ;
-  wire [12:0] \$455 ;
+  wire [12:0] \$454 ;
+  wire [11:0] \$455 ;
   wire [11:0] \$456 ;
-  wire [11:0] \$457 ;
-  wire [12:0] \$458 ;
+  wire [12:0] \$457 ;
+  wire [11:0] \$458 ;
   wire [11:0] \$459 ;
   wire \$46 ;
-  wire [11:0] \$460 ;
-  wire [12:0] \$461 ;
+  wire [12:0] \$460 ;
+  wire [11:0] \$461 ;
   wire [11:0] \$462 ;
-  wire [11:0] \$463 ;
-  wire [12:0] \$464 ;
+  wire [12:0] \$463 ;
+  wire [11:0] \$464 ;
   wire [11:0] \$465 ;
-  wire [11:0] \$466 ;
-  wire [12:0] \$467 ;
+  wire [12:0] \$466 ;
+  wire [11:0] \$467 ;
   wire [11:0] \$468 ;
-  wire [11:0] \$469 ;
+  wire [12:0] \$469 ;
   wire \$47 ;
-  wire [12:0] \$470 ;
+  wire [11:0] \$470 ;
   wire [11:0] \$471 ;
-  wire [11:0] \$472 ;
-  wire [12:0] \$473 ;
+  wire [12:0] \$472 ;
+  wire [11:0] \$473 ;
   wire [11:0] \$474 ;
-  wire [11:0] \$475 ;
-  wire [12:0] \$476 ;
+  wire [12:0] \$475 ;
+  wire [11:0] \$476 ;
   wire [11:0] \$477 ;
-  wire [11:0] \$478 ;
-  wire [12:0] \$479 ;
+  wire [12:0] \$478 ;
+  wire [11:0] \$479 ;
   wire \$48 ;
   wire [11:0] \$480 ;
-  wire [11:0] \$481 ;
-  wire [12:0] \$482 ;
+  wire [12:0] \$481 ;
+  wire [11:0] \$482 ;
   wire [11:0] \$483 ;
-  wire [11:0] \$484 ;
-  wire [12:0] \$485 ;
+  wire [12:0] \$484 ;
+  wire [11:0] \$485 ;
   wire [11:0] \$486 ;
-  wire [11:0] \$487 ;
-  wire [12:0] \$488 ;
+  wire [12:0] \$487 ;
+  wire [11:0] \$488 ;
   wire [11:0] \$489 ;
   wire \$49 ;
-  wire [11:0] \$490 ;
-  wire [12:0] \$491 ;
+  wire [12:0] \$490 ;
+  wire [11:0] \$491 ;
   wire [11:0] \$492 ;
-  wire [11:0] \$493 ;
-  wire [12:0] \$494 ;
+  wire [12:0] \$493 ;
+  wire [11:0] \$494 ;
   wire [11:0] \$495 ;
-  wire [11:0] \$496 ;
-  wire [12:0] \$497 ;
+  wire [12:0] \$496 ;
+  wire [11:0] \$497 ;
   wire [11:0] \$498 ;
-  wire [11:0] \$499 ;
+  wire [12:0] \$499 ;
   wire [32:0] \$5 ;
   wire \$50 ;
-  wire [12:0] \$500 ;
+  wire [11:0] \$500 ;
   wire [11:0] \$501 ;
-  wire [11:0] \$502 ;
-  wire [12:0] \$503 ;
+  wire [12:0] \$502 ;
+  wire [11:0] \$503 ;
   wire [11:0] \$504 ;
-  wire [11:0] \$505 ;
-  wire [12:0] \$506 ;
+  wire [12:0] \$505 ;
+  wire [11:0] \$506 ;
   wire [11:0] \$507 ;
-  wire [11:0] \$508 ;
-  wire [12:0] \$509 ;
+  wire [12:0] \$508 ;
+  wire [11:0] \$509 ;
   wire \$51 ;
   wire [11:0] \$510 ;
-  wire [11:0] \$511 ;
-  wire [12:0] \$512 ;
+  wire [12:0] \$511 ;
+  wire [11:0] \$512 ;
   wire [11:0] \$513 ;
-  wire [11:0] \$514 ;
-  wire [12:0] \$515 ;
+  wire [12:0] \$514 ;
+  wire [11:0] \$515 ;
   wire [11:0] \$516 ;
-  wire [11:0] \$517 ;
-  wire [12:0] \$518 ;
+  wire [12:0] \$517 ;
+  wire [11:0] \$518 ;
   wire [11:0] \$519 ;
   wire \$52 ;
-  wire [11:0] \$520 ;
-  wire [12:0] \$521 ;
+  wire [12:0] \$520 ;
+  wire [11:0] \$521 ;
   wire [11:0] \$522 ;
-  wire [11:0] \$523 ;
-  wire [12:0] \$524 ;
+  wire [12:0] \$523 ;
+  wire [11:0] \$524 ;
   wire [11:0] \$525 ;
-  wire [11:0] \$526 ;
-  wire [12:0] \$527 ;
+  wire [12:0] \$526 ;
+  wire [11:0] \$527 ;
   wire [11:0] \$528 ;
-  wire [11:0] \$529 ;
+  wire [12:0] \$529 ;
   wire \$53 ;
-  wire [12:0] \$530 ;
+  wire [11:0] \$530 ;
   wire [11:0] \$531 ;
-  wire [11:0] \$532 ;
-  wire [12:0] \$533 ;
+  wire [12:0] \$532 ;
+  wire [11:0] \$533 ;
   wire [11:0] \$534 ;
-  wire [11:0] \$535 ;
-  wire [12:0] \$536 ;
+  wire [12:0] \$535 ;
+  wire [11:0] \$536 ;
   wire [11:0] \$537 ;
-  wire [11:0] \$538 ;
-  wire [12:0] \$539 ;
+  wire [12:0] \$538 ;
+  wire [11:0] \$539 ;
   wire \$54 ;
   wire [11:0] \$540 ;
-  wire [11:0] \$541 ;
-  wire [12:0] \$542 ;
+  wire [12:0] \$541 ;
+  wire [11:0] \$542 ;
   wire [11:0] \$543 ;
-  wire [11:0] \$544 ;
-  wire [12:0] \$545 ;
+  wire [12:0] \$544 ;
+  wire [11:0] \$545 ;
   wire [11:0] \$546 ;
-  wire [11:0] \$547 ;
-  wire [12:0] \$548 ;
+  wire [12:0] \$547 ;
+  wire [11:0] \$548 ;
   wire [11:0] \$549 ;
   wire \$55 ;
-  wire [11:0] \$550 ;
-  wire [12:0] \$551 ;
+  wire [12:0] \$550 ;
+  wire [11:0] \$551 ;
   wire [11:0] \$552 ;
-  wire [11:0] \$553 ;
-  wire [12:0] \$554 ;
+  wire [12:0] \$553 ;
+  wire [11:0] \$554 ;
   wire [11:0] \$555 ;
-  wire [11:0] \$556 ;
-  wire [12:0] \$557 ;
+  wire [12:0] \$556 ;
+  wire [11:0] \$557 ;
   wire [11:0] \$558 ;
-  wire [11:0] \$559 ;
+  wire [12:0] \$559 ;
   wire \$56 ;
-  wire [12:0] \$560 ;
+  wire [11:0] \$560 ;
   wire [11:0] \$561 ;
-  wire [11:0] \$562 ;
-  wire [12:0] \$563 ;
+  wire [12:0] \$562 ;
+  wire [11:0] \$563 ;
   wire [11:0] \$564 ;
-  wire [11:0] \$565 ;
-  wire [12:0] \$566 ;
+  wire [12:0] \$565 ;
+  wire [11:0] \$566 ;
   wire [11:0] \$567 ;
-  wire [11:0] \$568 ;
-  wire [12:0] \$569 ;
+  wire [12:0] \$568 ;
+  wire [11:0] \$569 ;
   wire \$57 ;
   wire [11:0] \$570 ;
-  wire [11:0] \$571 ;
-  wire [12:0] \$572 ;
+  wire [12:0] \$571 ;
+  wire [11:0] \$572 ;
   wire [11:0] \$573 ;
-  wire [11:0] \$574 ;
-  wire [12:0] \$575 ;
+  wire [12:0] \$574 ;
+  wire [11:0] \$575 ;
   wire [11:0] \$576 ;
-  wire [11:0] \$577 ;
-  wire [12:0] \$578 ;
+  wire [12:0] \$577 ;
+  wire [11:0] \$578 ;
   wire [11:0] \$579 ;
   wire \$58 ;
-  wire [11:0] \$580 ;
-  wire [12:0] \$581 ;
+  wire [12:0] \$580 ;
+  wire [11:0] \$581 ;
   wire [11:0] \$582 ;
-  wire [11:0] \$583 ;
-  wire [12:0] \$584 ;
+  wire [12:0] \$583 ;
+  wire [11:0] \$584 ;
   wire [11:0] \$585 ;
-  wire [11:0] \$586 ;
-  wire [12:0] \$587 ;
-  wire [31:0] \$588 ;
-  wire [31:0] \$589 ;
+  wire [12:0] \$586 ;
+  wire [11:0] \$587 ;
+  wire [11:0] \$588 ;
+  wire [12:0] \$589 ;
   wire \$59 ;
-  wire [31:0] \$590 ;
-  wire [31:0] \$591 ;
-  wire [31:0] \$592 ;
-  wire [31:0] \$593 ;
-  wire [31:0] \$594 ;
-  wire [31:0] \$595 ;
-  wire [1:0] \$596 ;
-  wire [31:0] \$597 ;
-  wire [4:0] \$598 ;
-  wire [4:0] \$599 ;
+  wire [11:0] \$590 ;
+  wire [11:0] \$591 ;
+  wire [12:0] \$592 ;
+  wire [11:0] \$593 ;
+  wire [11:0] \$594 ;
+  wire [12:0] \$595 ;
+  wire [11:0] \$596 ;
+  wire [11:0] \$597 ;
+  wire [12:0] \$598 ;
+  wire [11:0] \$599 ;
   wire [120:0] \$6 ;
   wire \$60 ;
-  wire [4:0] \$600 ;
-  wire [31:0] \$601 ;
-  wire [31:0] \$602 ;
-  wire [31:0] \$603 ;
-  wire [31:0] \$604 ;
-  wire [31:0] \$605 ;
-  wire [31:0] \$606 ;
-  wire [31:0] \$607 ;
-  wire [31:0] \$608 ;
-  wire [31:0] \$609 ;
-  wire \$61 ;
-  wire [31:0] \$610 ;
-  wire [31:0] \$611 ;
-  wire [31:0] \$612 ;
-  wire [31:0] \$613 ;
+  wire [11:0] \$600 ;
+  wire [12:0] \$601 ;
+  wire [11:0] \$602 ;
+  wire [11:0] \$603 ;
+  wire [12:0] \$604 ;
+  wire [11:0] \$605 ;
+  wire [11:0] \$606 ;
+  wire [12:0] \$607 ;
+  wire [11:0] \$608 ;
+  wire [11:0] \$609 ;
+  wire [1:0] \$61 ;
+  wire [12:0] \$610 ;
+  wire [11:0] \$611 ;
+  wire [11:0] \$612 ;
+  wire [12:0] \$613 ;
   wire [31:0] \$614 ;
   wire [31:0] \$615 ;
   wire [31:0] \$616 ;
   wire [31:0] \$617 ;
   wire [31:0] \$618 ;
-  wire \$619 ;
+  wire [31:0] \$619 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire [31:0] \$620 ;
+  wire [31:0] \$621 ;
+  wire [1:0] \$622 ;
+  wire [31:0] \$623 ;
+  wire [4:0] \$624 ;
+  wire [4:0] \$625 ;
+  wire [4:0] \$626 ;
+  wire [31:0] \$627 ;
+  wire [31:0] \$628 ;
+  wire [31:0] \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
+  wire [31:0] \$630 ;
+  wire [31:0] \$631 ;
+  wire [31:0] \$632 ;
+  wire [31:0] \$633 ;
   wire [31:0] \$634 ;
   wire [31:0] \$635 ;
   wire [31:0] \$636 ;
   wire [31:0] \$637 ;
   wire [31:0] \$638 ;
   wire [31:0] \$639 ;
-  wire \$64 ;
+  wire [120:0] \$64 ;
   wire [31:0] \$640 ;
   wire [31:0] \$641 ;
-  wire [7:0] \$642 ;
+  wire [31:0] \$642 ;
   wire [31:0] \$643 ;
-  wire [7:0] \$644 ;
-  wire [31:0] \$645 ;
-  wire [31:0] \$646 ;
-  wire [31:0] \$647 ;
-  wire [31:0] \$648 ;
-  wire [31:0] \$649 ;
-  wire \$65 ;
-  wire [31:0] \$650 ;
-  wire [31:0] \$651 ;
-  wire [31:0] \$652 ;
-  wire [31:0] \$653 ;
-  wire [31:0] \$654 ;
-  wire [31:0] \$655 ;
-  wire [31:0] \$656 ;
-  wire [31:0] \$657 ;
-  wire [31:0] \$658 ;
-  wire [16:0] \$659 ;
-  wire [4:0] \$66 ;
+  wire [31:0] \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire [120:0] \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  reg \$66 ;
   wire [31:0] \$660 ;
   wire [31:0] \$661 ;
   wire [31:0] \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
-  wire [4:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
+  wire [31:0] \$663 ;
+  wire [31:0] \$664 ;
+  wire [31:0] \$665 ;
+  wire [31:0] \$666 ;
+  wire [31:0] \$667 ;
+  wire [7:0] \$668 ;
+  wire [31:0] \$669 ;
+  wire \$67 ;
+  wire [7:0] \$670 ;
+  wire [31:0] \$671 ;
+  wire [31:0] \$672 ;
+  wire [31:0] \$673 ;
+  wire [31:0] \$674 ;
+  wire [31:0] \$675 ;
+  wire [31:0] \$676 ;
   wire [31:0] \$677 ;
   wire [31:0] \$678 ;
   wire [31:0] \$679 ;
-  wire [4:0] \$68 ;
+  wire [1:0] \$68 ;
   wire [31:0] \$680 ;
   wire [31:0] \$681 ;
   wire [31:0] \$682 ;
   wire [31:0] \$683 ;
   wire [31:0] \$684 ;
-  wire [9:0] \$685 ;
+  wire [16:0] \$685 ;
   wire [31:0] \$686 ;
-  wire [9:0] \$687 ;
+  wire [31:0] \$687 ;
   wire [31:0] \$688 ;
-  wire [31:0] \$689 ;
-  wire [5:0] \$69 ;
-  wire [31:0] \$690 ;
-  wire [31:0] \$691 ;
-  wire [31:0] \$692 ;
-  wire [31:0] \$693 ;
-  wire [31:0] \$694 ;
-  wire [31:0] \$695 ;
-  wire [31:0] \$696 ;
-  wire [31:0] \$697 ;
-  wire [31:0] \$698 ;
-  wire [31:0] \$699 ;
+  wire \$689 ;
+  wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire [120:0] \$7 ;
-  wire [5:0] \$70 ;
-  wire [31:0] \$700 ;
-  wire [31:0] \$701 ;
-  wire [16:0] \$702 ;
+  wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
   wire [31:0] \$703 ;
   wire [31:0] \$704 ;
   wire [31:0] \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
-  wire [5:0] \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
-  wire [4:0] \$72 ;
+  wire [31:0] \$706 ;
+  wire [31:0] \$707 ;
+  wire [31:0] \$708 ;
+  wire [31:0] \$709 ;
+  wire [120:0] \$71 ;
+  wire [31:0] \$710 ;
+  wire [9:0] \$711 ;
+  wire [31:0] \$712 ;
+  wire [9:0] \$713 ;
+  wire [31:0] \$714 ;
+  wire [31:0] \$715 ;
+  wire [31:0] \$716 ;
+  wire [31:0] \$717 ;
+  wire [31:0] \$718 ;
+  wire [31:0] \$719 ;
+  wire [120:0] \$72 ;
   wire [31:0] \$720 ;
   wire [31:0] \$721 ;
   wire [31:0] \$722 ;
@@ -10162,222 +10165,222 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$725 ;
   wire [31:0] \$726 ;
   wire [31:0] \$727 ;
-  wire [4:0] \$728 ;
+  wire [16:0] \$728 ;
   wire [31:0] \$729 ;
-  wire [4:0] \$73 ;
-  wire [4:0] \$730 ;
+  reg \$73 ;
+  wire [31:0] \$730 ;
   wire [31:0] \$731 ;
-  wire [31:0] \$732 ;
-  wire [31:0] \$733 ;
-  wire [31:0] \$734 ;
-  wire [31:0] \$735 ;
-  wire [31:0] \$736 ;
-  wire [31:0] \$737 ;
-  wire [31:0] \$738 ;
-  wire [31:0] \$739 ;
-  wire [4:0] \$74 ;
-  wire [31:0] \$740 ;
-  wire [31:0] \$741 ;
-  wire [31:0] \$742 ;
-  wire [31:0] \$743 ;
-  wire [31:0] \$744 ;
-  wire [16:0] \$745 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
+  wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
   wire [31:0] \$746 ;
   wire [31:0] \$747 ;
   wire [31:0] \$748 ;
-  wire \$749 ;
-  wire [32:0] \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
-  wire [2:0] \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire [3:0] \$763 ;
-  wire \$764 ;
-  wire [11:0] \$765 ;
-  wire [5:0] \$766 ;
-  wire [5:0] \$767 ;
-  wire [6:0] \$768 ;
-  wire [11:0] \$769 ;
-  wire [32:0] \$77 ;
-  wire [5:0] \$770 ;
-  wire [5:0] \$771 ;
-  wire [6:0] \$772 ;
-  wire \$773 ;
-  wire [11:0] \$774 ;
-  wire [5:0] \$775 ;
-  wire [5:0] \$776 ;
-  wire [6:0] \$777 ;
+  wire [31:0] \$749 ;
+  wire [1:0] \$75 ;
+  wire [31:0] \$750 ;
+  wire [31:0] \$751 ;
+  wire [31:0] \$752 ;
+  wire [31:0] \$753 ;
+  wire [4:0] \$754 ;
+  wire [31:0] \$755 ;
+  wire [4:0] \$756 ;
+  wire [31:0] \$757 ;
+  wire [31:0] \$758 ;
+  wire [31:0] \$759 ;
+  wire \$76 ;
+  wire [31:0] \$760 ;
+  wire [31:0] \$761 ;
+  wire [31:0] \$762 ;
+  wire [31:0] \$763 ;
+  wire [31:0] \$764 ;
+  wire [31:0] \$765 ;
+  wire [31:0] \$766 ;
+  wire [31:0] \$767 ;
+  wire [31:0] \$768 ;
+  wire [31:0] \$769 ;
+  wire \$77 ;
+  wire [31:0] \$770 ;
+  wire [16:0] \$771 ;
+  wire [31:0] \$772 ;
+  wire [31:0] \$773 ;
+  wire [31:0] \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
   wire \$778 ;
   wire \$779 ;
-  reg \$78 ;
-  wire [11:0] \$780 ;
+  wire [120:0] \$78 ;
+  wire \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
-  wire [3:0] \$784 ;
+  wire \$784 ;
   wire \$785 ;
-  wire [11:0] \$786 ;
-  wire [5:0] \$787 ;
-  wire [5:0] \$788 ;
-  wire [6:0] \$789 ;
-  wire [3:0] \$79 ;
-  wire [11:0] \$790 ;
-  wire [5:0] \$791 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire [3:0] \$789 ;
+  wire [120:0] \$79 ;
+  wire \$790 ;
+  wire [11:0] \$791 ;
   wire [5:0] \$792 ;
-  wire [6:0] \$793 ;
-  wire \$794 ;
+  wire [5:0] \$793 ;
+  wire [6:0] \$794 ;
   wire [11:0] \$795 ;
   wire [5:0] \$796 ;
   wire [5:0] \$797 ;
   wire [6:0] \$798 ;
   wire \$799 ;
   wire \$8 ;
-  wire [5:0] \$80 ;
-  wire \$800 ;
-  wire [11:0] \$801 ;
-  wire \$802 ;
-  wire \$803 ;
+  reg \$80 ;
+  wire [11:0] \$800 ;
+  wire [5:0] \$801 ;
+  wire [5:0] \$802 ;
+  wire [6:0] \$803 ;
   wire \$804 ;
-  wire [3:0] \$805 ;
-  wire \$806 ;
-  wire [11:0] \$807 ;
-  wire [5:0] \$808 ;
-  wire [5:0] \$809 ;
+  wire \$805 ;
+  wire [11:0] \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire [6:0] \$810 ;
-  wire [11:0] \$811 ;
-  wire [5:0] \$812 ;
+  wire [3:0] \$810 ;
+  wire \$811 ;
+  wire [11:0] \$812 ;
   wire [5:0] \$813 ;
-  wire [6:0] \$814 ;
-  wire \$815 ;
+  wire [5:0] \$814 ;
+  wire [6:0] \$815 ;
   wire [11:0] \$816 ;
   wire [5:0] \$817 ;
   wire [5:0] \$818 ;
   wire [6:0] \$819 ;
-  wire [120:0] \$82 ;
+  wire \$82 ;
   wire \$820 ;
-  wire \$821 ;
-  wire [11:0] \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire [3:0] \$825 ;
+  wire [11:0] \$821 ;
+  wire [5:0] \$822 ;
+  wire [5:0] \$823 ;
+  wire [6:0] \$824 ;
+  wire \$825 ;
   wire \$826 ;
   wire [11:0] \$827 ;
-  wire [5:0] \$828 ;
-  wire [5:0] \$829 ;
+  wire \$828 ;
+  wire \$829 ;
   wire [120:0] \$83 ;
-  wire [6:0] \$830 ;
-  wire [11:0] \$831 ;
-  wire [5:0] \$832 ;
-  wire [5:0] \$833 ;
-  wire [6:0] \$834 ;
-  wire \$835 ;
-  wire [11:0] \$836 ;
-  wire [5:0] \$837 ;
+  wire \$830 ;
+  wire [3:0] \$831 ;
+  wire \$832 ;
+  wire [11:0] \$833 ;
+  wire [5:0] \$834 ;
+  wire [5:0] \$835 ;
+  wire [6:0] \$836 ;
+  wire [11:0] \$837 ;
   wire [5:0] \$838 ;
-  wire [6:0] \$839 ;
+  wire [5:0] \$839 ;
   wire [120:0] \$84 ;
-  wire \$840 ;
+  wire [6:0] \$840 ;
   wire \$841 ;
   wire [11:0] \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
+  wire [5:0] \$843 ;
+  wire [5:0] \$844 ;
+  wire [6:0] \$845 ;
   wire \$846 ;
-  wire [3:0] \$847 ;
-  wire \$848 ;
-  wire [11:0] \$849 ;
-  wire [120:0] \$85 ;
-  wire [5:0] \$850 ;
-  wire [5:0] \$851 ;
-  wire [6:0] \$852 ;
+  wire \$847 ;
+  wire [11:0] \$848 ;
+  wire \$849 ;
+  reg \$85 ;
+  wire \$850 ;
+  wire [3:0] \$851 ;
+  wire \$852 ;
   wire [11:0] \$853 ;
   wire [5:0] \$854 ;
   wire [5:0] \$855 ;
   wire [6:0] \$856 ;
-  wire \$857 ;
-  wire [11:0] \$858 ;
+  wire [11:0] \$857 ;
+  wire [5:0] \$858 ;
   wire [5:0] \$859 ;
-  wire [4:0] \$86 ;
-  wire [5:0] \$860 ;
-  wire [6:0] \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire [11:0] \$864 ;
-  wire \$865 ;
+  wire \$86 ;
+  wire [6:0] \$860 ;
+  wire \$861 ;
+  wire [11:0] \$862 ;
+  wire [5:0] \$863 ;
+  wire [5:0] \$864 ;
+  wire [6:0] \$865 ;
   wire \$866 ;
-  wire [11:0] \$867 ;
-  wire [6:0] \$868 ;
+  wire \$867 ;
+  wire [11:0] \$868 ;
   wire \$869 ;
-  wire [4:0] \$87 ;
+  wire \$87 ;
   wire \$870 ;
   wire \$871 ;
-  wire [31:0] \$872 ;
-  wire [31:0] \$873 ;
-  wire [33:0] \$874 ;
-  wire [34:0] \$875 ;
-  wire [31:0] \$876 ;
-  wire [33:0] \$877 ;
-  wire [34:0] \$878 ;
-  wire [31:0] \$879 ;
-  wire [4:0] \$88 ;
-  wire [33:0] \$880 ;
-  wire [34:0] \$881 ;
-  wire \$882 ;
+  wire \$872 ;
+  wire [3:0] \$873 ;
+  wire \$874 ;
+  wire [11:0] \$875 ;
+  wire [5:0] \$876 ;
+  wire [5:0] \$877 ;
+  wire [6:0] \$878 ;
+  wire [11:0] \$879 ;
+  wire \$88 ;
+  wire [5:0] \$880 ;
+  wire [5:0] \$881 ;
+  wire [6:0] \$882 ;
   wire \$883 ;
-  wire \$884 ;
-  wire [45:0] \$885 ;
-  wire \$886 ;
-  wire \$887 ;
+  wire [11:0] \$884 ;
+  wire [5:0] \$885 ;
+  wire [5:0] \$886 ;
+  wire [6:0] \$887 ;
   wire \$888 ;
   wire \$889 ;
-  wire [17:0] \$89 ;
-  wire [4:0] \$890 ;
+  wire \$89 ;
+  wire [11:0] \$890 ;
   wire \$891 ;
   wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire [4:0] \$895 ;
+  wire [11:0] \$893 ;
+  wire [6:0] \$894 ;
+  wire \$895 ;
   wire \$896 ;
   wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  wire [31:0] \$898 ;
+  wire [31:0] \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
+  wire [33:0] \$900 ;
+  wire [34:0] \$901 ;
+  wire [31:0] \$902 ;
+  wire [33:0] \$903 ;
+  wire [34:0] \$904 ;
+  wire [31:0] \$905 ;
+  wire [33:0] \$906 ;
+  wire [34:0] \$907 ;
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
   wire \$910 ;
-  wire \$911 ;
+  wire [45:0] \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
   wire \$915 ;
-  wire \$916 ;
+  wire [4:0] \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
-  wire \$92 ;
+  wire [4:0] \$92 ;
   wire \$920 ;
-  wire \$921 ;
+  wire [4:0] \$921 ;
   wire \$922 ;
   wire \$923 ;
   wire \$924 ;
@@ -10386,7 +10389,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
-  wire \$93 ;
+  wire [4:0] \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
@@ -10397,7 +10400,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire \$94 ;
+  wire [4:0] \$94 ;
   wire \$940 ;
   wire \$941 ;
   wire \$942 ;
@@ -10408,7 +10411,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
-  wire \$95 ;
+  wire [4:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
@@ -10419,7 +10422,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire \$96 ;
+  wire [4:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
@@ -10430,7 +10433,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire \$97 ;
+  wire [4:0] \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
@@ -10441,7 +10444,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
-  wire [7:0] \$98 ;
+  wire [3:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
@@ -10452,7 +10455,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire [7:0] \$99 ;
+  wire [3:0] \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
@@ -10545,62 +10548,73 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [3:0] \$auto$rtlil.cc:2739:Not$96 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
+  reg [4:0] \$signal$103  = 5'h00;
+  reg [4:0] \$signal$104  = 5'h00;
+  wire [4:0] \$signal$105 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signal$150 ;
-  reg \$signal$221  = 1'h0;
-  reg \$signal$230  = 1'h0;
-  reg [1:0] \$signal$232  = 2'h0;
-  reg \$signal$267  = 1'h0;
-  reg [31:0] \$signal$268  = 32'd0;
-  reg \$signal$269  = 1'h0;
-  reg [3:0] \$signal$270  = 4'h0;
-  reg \$signal$271  = 1'h0;
-  reg \$signal$272  = 1'h0;
-  reg [3:0] \$signal$273  = 4'h0;
-  reg [31:0] \$signal$274  = 32'd0;
+  wire [14:0] \$signal$166 ;
+  reg \$signal$237  = 1'h0;
+  reg \$signal$246  = 1'h0;
+  reg [1:0] \$signal$248  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
+  reg \$signal$283  = 1'h0;
+  reg [31:0] \$signal$284  = 32'd0;
+  reg \$signal$285  = 1'h0;
+  reg [3:0] \$signal$286  = 4'h0;
+  reg \$signal$287  = 1'h0;
   reg \$signal$288  = 1'h0;
-  reg [31:0] \$signal$72  = 32'd0;
-  wire [1:0] \$signal$73 ;
-  reg \$signal$79  = 1'h0;
-  reg \$signal$80  = 1'h0;
-  reg [4:0] \$signal$87  = 5'h00;
-  reg [4:0] \$signal$88  = 5'h00;
-  wire [4:0] \$signal$89 ;
-  wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$295 ;
-  wire [2:0] \$signature__addr$298 ;
-  wire [2:0] \$signature__addr$301 ;
-  wire [2:0] \$signature__addr$304 ;
-  wire [2:0] \$signature__addr$307 ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$310 ;
-  wire [2:0] \$signature__addr$313 ;
+  reg [3:0] \$signal$289  = 4'h0;
+  reg [31:0] \$signal$290  = 32'd0;
+  reg \$signal$304  = 1'h0;
+  reg [31:0] \$signal$90  = 32'd0;
+  wire [1:0] \$signal$91 ;
+  reg \$signal$95  = 1'h0;
+  reg \$signal$96  = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr ;
+  wire [1:0] \$signature__addr$310 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$312 ;
+  wire [1:0] \$signature__addr$315 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$317 ;
+  wire [1:0] \$signature__addr$320 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$322 ;
+  wire [1:0] \$signature__addr$325 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$319 ;
+  wire [3:0] \$signature__addr$331 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$344 ;
+  wire [3:0] \$signature__addr$356 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$293 ;
-  wire [120:0] \$signature__data$299 ;
-  wire [120:0] \$signature__data$305 ;
-  wire [120:0] \$signature__data$311 ;
+  wire [120:0] \$signature__data$100 ;
+  wire [120:0] \$signature__data$101 ;
+  wire [120:0] \$signature__data$102 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$308 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$313 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$318 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$323 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$320 ;
-  wire [45:0] \$signature__data$345 ;
-  wire [120:0] \$signature__data$84 ;
-  wire [120:0] \$signature__data$85 ;
-  wire [120:0] \$signature__data$86 ;
-  reg \$signature__en ;
-  wire \$signature__en$296 ;
-  reg \$signature__en$300 ;
-  wire \$signature__en$302 ;
-  reg \$signature__en$306 ;
-  wire \$signature__en$308 ;
-  reg \$signature__en$312 ;
+  wire [14:0] \$signature__data$332 ;
+  wire [45:0] \$signature__data$357 ;
+  (* init = 1'h0 *)
+  wire \$signature__en ;
+  wire \$signature__en$311 ;
+  (* init = 1'h0 *)
   wire \$signature__en$314 ;
+  wire \$signature__en$316 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$319 ;
   wire \$signature__en$321 ;
-  wire \$signature__en$346 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$324 ;
+  wire \$signature__en$326 ;
+  wire \$signature__en$333 ;
+  wire \$signature__en$358 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -10719,7 +10733,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [17:0] event_lw_limit = 18'h00000;
   reg event_lw_short = 1'h0;
   wire [31:0] handle;
-  reg [4:0] head = 5'h00;
+  reg [3:0] head = 4'h0;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
@@ -10727,9 +10741,21 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [4:0] irq_enable = 5'h00;
   reg [31:0] log_allocs = 32'd0;
   wire [1:0] log_bank0_k;
+  reg [120:0] log_bank0_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank0_wen = 1'h0;
+  reg [1:0] log_bank0_wrow = 2'h0;
   wire [1:0] log_bank1_k;
+  reg [120:0] log_bank1_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank1_wen = 1'h0;
+  reg [1:0] log_bank1_wrow = 2'h0;
   wire [1:0] log_bank2_k;
+  reg [120:0] log_bank2_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank2_wen = 1'h0;
+  reg [1:0] log_bank2_wrow = 2'h0;
   wire [1:0] log_bank3_k;
+  reg [120:0] log_bank3_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank3_wen = 1'h0;
+  reg [1:0] log_bank3_wrow = 2'h0;
   reg log_ev_fail = 1'h0;
   reg log_ev_flush = 1'h0;
   reg log_ev_free = 1'h0;
@@ -10765,32 +10791,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
-  output \port$3817$0 ;
-  wire \port$3817$0 ;
-  output \port$3818$0 ;
-  wire \port$3818$0 ;
-  output \port$3820$0 ;
-  wire \port$3820$0 ;
-  output [44:0] \port$4192$1 ;
-  wire [44:0] \port$4192$1 ;
-  input [15:0] \port$4570$0 ;
-  wire [15:0] \port$4570$0 ;
-  input [12:0] \port$4570$48 ;
-  wire [12:0] \port$4570$48 ;
-  input [15:0] \port$4573$0 ;
-  wire [15:0] \port$4573$0 ;
-  input [14:0] \port$4585$0 ;
-  wire [14:0] \port$4585$0 ;
-  input [36:0] \port$4613$0 ;
-  wire [36:0] \port$4613$0 ;
-  input [35:0] \port$4697$0 ;
-  wire [35:0] \port$4697$0 ;
+  output \port$3805$0 ;
+  wire \port$3805$0 ;
+  output \port$3806$0 ;
+  wire \port$3806$0 ;
+  output \port$3808$0 ;
+  wire \port$3808$0 ;
+  output [44:0] \port$4180$1 ;
+  wire [44:0] \port$4180$1 ;
+  input [15:0] \port$4558$0 ;
+  wire [15:0] \port$4558$0 ;
+  input [12:0] \port$4558$48 ;
+  wire [12:0] \port$4558$48 ;
+  input [15:0] \port$4561$0 ;
+  wire [15:0] \port$4561$0 ;
+  input [14:0] \port$4573$0 ;
+  wire [14:0] \port$4573$0 ;
+  input [36:0] \port$4601$0 ;
+  wire [36:0] \port$4601$0 ;
+  input [35:0] \port$4685$0 ;
+  wire [35:0] \port$4685$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4849$0 ;
-  wire [4:0] \port$4849$0 ;
+  output [4:0] \port$4853$0 ;
+  wire [4:0] \port$4853$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5123$0 ;
-  wire [4:0] \port$5123$0 ;
+  output [4:0] \port$5127$0 ;
+  wire [4:0] \port$5127$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10863,9 +10889,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$343 ;
+  wire [3:0] \read__addr$355 ;
   wire [14:0] read__data;
-  wire [45:0] \read__data$252 ;
+  wire [45:0] \read__data$268 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -10940,9 +10966,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire space_short;
   wire [6:0] space_under;
   reg staged_valid = 1'h0;
-  reg [4:0] tail = 5'h00;
-  reg [2:0] tail_next_row = 3'h1;
-  reg [2:0] tail_row = 3'h0;
+  reg [3:0] tail = 4'h0;
+  reg [1:0] tail_next_row = 2'h1;
+  reg [1:0] tail_row = 2'h0;
   (* keep = 32'd1 *)
   wire w0_config_is;
   (* keep = 32'd1 *)
@@ -11006,2110 +11032,2122 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$321 )
+    if (\$signature__en$333 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$346 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$232 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], new_flush };
+    if (\$signature__en$358 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1569 , \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], \$1542 [3], \$1538 [3], \$1534 [3], \$1530 [3], \$1526 [3], \$1522 [3], \$1518 [3], \$1514 [3], \$1510 [3], \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], new_flush };
   end
-  assign \read__data$252  = command_queue_ring[command_queue_rd];
-  reg [120:0] log_bank0 [7:0];
+  assign \read__data$268  = command_queue_ring[command_queue_rd];
+  reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$293 ;
+    if (log_bank0_wen)
+      log_bank0[log_bank0_wrow] <= log_bank0_wdata;
   end
-  reg [120:0] _0_;
+  reg [1:0] _0_;
   always @(posedge aclk_clk) begin
-    _0_ <= log_bank0[head[4:2]];
+    _0_ <= head[3:2];
   end
-  assign \$signature__data  = _0_;
-  reg [120:0] log_bank1 [7:0];
+  assign \$signature__data  = log_bank0[_0_];
+  reg [120:0] log_bank1 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$300 )
-      log_bank1[\$signature__addr$298 ] <= \$signature__data$299 ;
+    if (log_bank1_wen)
+      log_bank1[log_bank1_wrow] <= log_bank1_wdata;
   end
-  reg [120:0] _1_;
+  reg [1:0] _1_;
   always @(posedge aclk_clk) begin
-    _1_ <= log_bank1[head[4:2]];
+    _1_ <= head[3:2];
   end
-  assign \$signature__data$84  = _1_;
-  reg [120:0] log_bank2 [7:0];
+  assign \$signature__data$100  = log_bank1[_1_];
+  reg [120:0] log_bank2 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$306 )
-      log_bank2[\$signature__addr$304 ] <= \$signature__data$305 ;
+    if (log_bank2_wen)
+      log_bank2[log_bank2_wrow] <= log_bank2_wdata;
   end
-  reg [120:0] _2_;
+  reg [1:0] _2_;
   always @(posedge aclk_clk) begin
-    _2_ <= log_bank2[head[4:2]];
+    _2_ <= head[3:2];
   end
-  assign \$signature__data$85  = _2_;
-  reg [120:0] log_bank3 [7:0];
+  assign \$signature__data$101  = log_bank2[_2_];
+  reg [120:0] log_bank3 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$312 )
-      log_bank3[tail_row] <= \$signature__data$311 ;
+    if (log_bank3_wen)
+      log_bank3[log_bank3_wrow] <= log_bank3_wdata;
   end
-  reg [120:0] _3_;
+  reg [1:0] _3_;
   always @(posedge aclk_clk) begin
-    _3_ <= log_bank3[head[4:2]];
+    _3_ <= head[3:2];
   end
-  assign \$signature__data$86  = _3_;
+  assign \$signature__data$102  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4573$0 [15] ? { 6'h00, \port$4573$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4561$0 [15] ? { 6'h00, \port$4561$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4585$0 [12:5], 46'h000000000000, \port$4585$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4585$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4570$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4570$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4570$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4573$0 [12:5], \port$4613$0 [32:1], 4'h0, \port$4613$0 [36:33], \$2 , 1'h0, \port$4613$0 [0], 3'h1, \port$4573$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4573$0 [12:5], 46'h000000000000, \port$4573$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4573$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4558$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4558$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4558$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4561$0 [12:5], \port$4601$0 [32:1], 4'h0, \port$4601$0 [36:33], \$2 , 1'h0, \port$4601$0 [0], 3'h1, \port$4561$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4585$0 [12:5], 46'h000000000000, \port$4585$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4585$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4570$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4570$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4570$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4573$0 [12:5], 46'h000000000000, \port$4573$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4573$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4558$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4558$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4558$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4570$0 [4:1] == 1'h1;
+  assign \$15  = \port$4558$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4570$0 [0];
-  assign \$18  = ! \port$4570$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4558$0 [0];
+  assign \$18  = ! \port$4558$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4573$0 [0];
-  assign \$21  = ! \port$4573$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4561$0 [0];
+  assign \$21  = ! \port$4561$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4585$0 [0];
-  assign \$24  = ! \port$4585$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4573$0 [0];
+  assign \$24  = ! \port$4573$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4570$0 [4:1] == 1'h1;
+  assign \$26  = \port$4558$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4570$0 [6:5];
+  assign \$28  = ! \port$4558$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4570$0 [0];
-  assign \$31  = \port$4570$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4558$0 [0];
+  assign \$31  = \port$4558$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4573$0 [0];
-  assign \$34  = \port$4573$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4561$0 [0];
+  assign \$34  = \port$4561$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4585$0 [0];
-  assign \$37  = \port$4585$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4573$0 [0];
+  assign \$37  = \port$4573$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4570$0 [4:1] == 1'h1;
+  assign \$39  = \port$4558$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4570$0 [6:5] == 1'h1;
+  assign \$41  = \port$4558$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4570$0 [0];
-  assign \$44  = \port$4570$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4558$0 [0];
+  assign \$44  = \port$4558$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4570$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4570$0 [0];
-  assign \$48  = \port$4570$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4558$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4558$0 [0];
+  assign \$48  = \port$4558$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4573$0 [0];
-  assign \$51  = \port$4573$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4561$0 [0];
+  assign \$51  = \port$4561$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4585$0 [0];
-  assign \$54  = \port$4585$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4573$0 [0];
+  assign \$54  = \port$4573$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4570$0 [4:1] == 1'h1;
+  assign \$56  = \port$4558$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4570$0 [6:5] == 2'h2;
+  assign \$58  = \port$4558$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
-  assign \$60  = popped ? 1'h1 : space_plus_all_ge1;
-  assign \$61  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
-  assign \$62  = popped ? space_plus_all_ge2 : space_plus_all_ge3;
-  assign \$63  = popped ? space_plus_all_ge3 : space_plus_all_ge4;
-  assign \$64  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
-  assign \$65  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
-  assign \$66  = space_short ? 5'h01 : space_over[4:0];
-  assign \$67  = space_short ? 5'h00 : \$1370 [4:0];
-  assign \$68  = popped ? \$66  : \$67 ;
-  assign \$69  = tail + 2'h3;
-  assign \$70  = tail + 2'h2;
-  assign \$71  = tail + 1'h1;
-  assign \$72  = log_kept_ge1 ? \$71 [4:0] : tail;
-  assign \$73  = log_kept_ge2 ? \$70 [4:0] : \$72 ;
-  assign \$74  = log_kept_ge3 ? \$69 [4:0] : \$73 ;
-  assign \$75  = \$signal$72  + \$signal$73 ;
-  assign \$76  = \$signal$28  - \$signal$73 ;
-  assign \$77  = err_dropped + n_dropped;
-  assign \$79  = tail_next_row + 1'h1;
-  assign \$80  = head + 1'h1;
-  assign \$81  = ~ space[4];
-  assign \$82  = head_bank[0] ? \$signature__data$86  : \$signature__data$85 ;
-  assign \$83  = head_bank[0] ? \$signature__data$84  : \$signature__data ;
-  assign \$84  = head_bank[1] ? \$82  : \$83 ;
-  assign \$85  = \$signal$80  ? \$84  : 121'h0000000000000000000000000000000;
-  assign \$86  = ~ \$signal$88 ;
-  assign \$87  = \$signal$87  & \$86 ;
-  assign \$88  = \$87  | { low_water_hit, \$1375 , \$1373 , e1_exhausted, \$1372  };
-  assign \$89  = 8'h80 - event_low_water;
-  assign \$90  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
-  assign \$95  = \$94  == event_ev_free;
-  assign \$98  = \$97  ? 8'h01 : 8'hff;
-  assign \$99  = \$95  ? 8'h00 : \$98 ;
-  assign \$100  = $signed({ 1'h0, event_in_use }) + $signed(\$99 );
-  assign \$101  = event_ev_flush ? { 9'h000, \$92  } : \$100 ;
-  assign \$104  = event_in_use + 8'hff;
-  assign \$105  = ~ \$104 [8];
-  assign \$106  = \$103  & \$105 ;
-  assign \$109  = ~ event_ev_free;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = event_ev_flush ? \$106  : \$110 ;
-  assign \$112  = ~ \$signal$79 ;
-  assign \$113  = event_in_use > event_high_water;
-  assign \$114  = event_hw_grow ? event_in_use_rose : \$113 ;
-  assign \$115  = \$112  & \$114 ;
-  assign \$116  = event_allocs + event_ev_grant;
-  assign \$117  = event_fails + event_ev_fail;
-  assign \$118  = event_frees + event_ev_free;
-  assign \$119  = event_flushes + event_ev_flush;
-  assign \$120  = 10'h200 - log_low_water;
-  assign \$121  = $signed({ 1'h0, log_in_use }) > $signed(log_lw_limit);
-  assign \$122  = ~ log_ev_overwrite;
-  assign \$123  = log_ev_grant & \$122 ;
-  assign \$124  = ~ log_ev_overwrite;
-  assign \$125  = log_ev_grant & \$124 ;
-  assign \$126  = \$125  == log_ev_free;
-  assign \$127  = ~ log_ev_overwrite;
-  assign \$128  = log_ev_grant & \$127 ;
-  assign \$129  = \$128  ? 10'h001 : 10'h3ff;
-  assign \$130  = \$126  ? 10'h000 : \$129 ;
-  assign \$131  = $signed({ 1'h0, log_in_use }) + $signed(\$130 );
-  assign \$132  = log_ev_flush ? { 11'h000, \$123  } : \$131 ;
-  assign \$133  = ~ log_ev_overwrite;
-  assign \$134  = log_ev_grant & \$133 ;
-  assign \$135  = log_in_use + 10'h3ff;
-  assign \$136  = ~ \$135 [10];
-  assign \$137  = \$134  & \$136 ;
-  assign \$138  = ~ log_ev_overwrite;
-  assign \$139  = log_ev_grant & \$138 ;
-  assign \$140  = ~ log_ev_free;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = log_ev_flush ? \$137  : \$141 ;
-  assign \$143  = ~ \$signal$79 ;
-  assign \$144  = log_in_use > log_high_water;
-  assign \$145  = log_hw_grow ? log_in_use_rose : \$144 ;
-  assign \$146  = \$143  & \$145 ;
-  assign \$147  = log_allocs + log_ev_grant;
-  assign \$148  = log_fails + log_ev_fail;
-  assign \$149  = log_frees + log_ev_free;
-  assign \$150  = log_flushes + log_ev_flush;
-  assign \$151  = log_overwrites + log_ev_overwrite;
-  assign \$152  = 5'h10 - config_low_water;
-  assign \$153  = $signed({ 1'h0, config_in_use }) > $signed(config_lw_limit);
-  assign \$158  = \$157  == config_ev_free;
-  assign \$161  = \$160  ? 5'h01 : 5'h1f;
-  assign \$162  = \$158  ? 5'h00 : \$161 ;
-  assign \$163  = $signed({ 1'h0, config_in_use }) + $signed(\$162 );
-  assign \$164  = config_ev_flush ? { 6'h00, \$155  } : \$163 ;
-  assign \$167  = config_in_use + 5'h1f;
-  assign \$168  = ~ \$167 [5];
-  assign \$169  = \$166  & \$168 ;
-  assign \$172  = ~ config_ev_free;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = config_ev_flush ? \$169  : \$173 ;
-  assign \$175  = ~ \$signal$79 ;
-  assign \$176  = config_in_use > config_high_water;
-  assign \$177  = config_hw_grow ? config_in_use_rose : \$176 ;
-  assign \$178  = \$175  & \$177 ;
-  assign \$179  = config_allocs + config_ev_grant;
-  assign \$180  = config_fails + config_ev_fail;
-  assign \$181  = config_frees + config_ev_free;
-  assign \$182  = config_flushes + config_ev_flush;
-  assign \$183  = ! bus__r_addr[5:0];
-  assign \$184  = bus__r_addr[11:6] >= 3'h4;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = bus__r_addr[11:6] < 3'h7;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = bus__r_req & \$188 ;
-  assign \$190  = ~ alloc_queue_pop;
-  assign \$191  = alloc_queue_count[0] & \$190 ;
-  assign \$192  = ~ \$191 ;
-  assign \$193  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$194  = ~ alloc_queue_pop;
-  assign \$195  = alloc_queue_count[0] & \$194 ;
-  assign \$196  = ~ \$195 ;
-  assign \$197  = \$196  & alloc_queue_held[0];
-  assign \$198  = alloc_queue_rd_next + 1'h1;
-  assign \$199  = ~ alloc_queue_pop;
-  assign \$200  = alloc_queue_count[0] & \$199 ;
-  assign \$201  = alloc_queue_held[0] | \$200 ;
-  assign \$202  = alloc_queue_push & \$201 ;
-  assign \$203  = alloc_queue_wr_next + 1'h1;
-  assign \$204  = ~ alloc_queue_pop;
-  assign \$205  = alloc_queue_count[0] & \$204 ;
-  assign \$206  = alloc_queue_push & \$205 ;
-  assign \$207  = ~ alloc_queue_pop;
-  assign \$208  = alloc_queue_count[0] & \$207 ;
-  assign \$209  = ~ \$208 ;
-  assign \$210  = \$209  & alloc_queue_held[0];
-  assign \$211  = ~ alloc_queue_push;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = \$212  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$214  = \$206  ? 1'h1 : \$213 ;
-  assign \$215  = ~ alloc_queue_pop;
-  assign \$216  = alloc_queue_count[0] & \$215 ;
-  assign \$217  = alloc_queue_push & \$216 ;
-  assign \$218  = ~ alloc_queue_pop;
-  assign \$219  = alloc_queue_count[0] & \$218 ;
-  assign \$220  = ~ \$219 ;
-  assign \$221  = \$220  & alloc_queue_held[0];
-  assign \$222  = ~ alloc_queue_push;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = \$223  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$225  = \$217  ? alloc_queue_held[0] : \$224 ;
-  assign \$226  = ~ alloc_queue_pop;
-  assign \$227  = alloc_queue_count[0] & \$226 ;
+  assign \$60  = tail[1:0] > 1'h0;
+  assign \$61  = \$60  ? tail_next_row : tail_row;
+  assign \$62  = ! \$1353 [1:0];
+  assign \$63  = \$1353 [1:0] == 1'h1;
+  assign \$64  = \$63  ? e1_new1 : e1_new2;
+  assign \$65  = \$62  ? e1_new0 : \$64 ;
+  assign \$67  = tail[1:0] > 1'h1;
+  assign \$68  = \$67  ? tail_next_row : tail_row;
+  assign \$69  = ! \$1354 [1:0];
+  assign \$70  = \$1354 [1:0] == 1'h1;
+  assign \$71  = \$70  ? e1_new1 : e1_new2;
+  assign \$72  = \$69  ? e1_new0 : \$71 ;
+  assign \$74  = tail[1:0] > 2'h2;
+  assign \$75  = \$74  ? tail_next_row : tail_row;
+  assign \$76  = ! \$1355 [1:0];
+  assign \$77  = \$1355 [1:0] == 1'h1;
+  assign \$78  = \$77  ? e1_new1 : e1_new2;
+  assign \$79  = \$76  ? e1_new0 : \$78 ;
+  assign \$81  = ! \$1356 [1:0];
+  assign \$82  = \$1356 [1:0] == 1'h1;
+  assign \$83  = \$82  ? e1_new1 : e1_new2;
+  assign \$84  = \$81  ? e1_new0 : \$83 ;
+  assign \$86  = popped ? 1'h1 : space_plus_all_ge1;
+  assign \$87  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
+  assign \$88  = popped ? space_plus_all_ge2 : space_plus_all_ge3;
+  assign \$89  = popped ? space_plus_all_ge3 : space_plus_all_ge4;
+  assign \$90  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
+  assign \$91  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
+  assign \$92  = space_short ? 5'h01 : space_over[4:0];
+  assign \$93  = space_short ? 5'h00 : \$1369 [4:0];
+  assign \$94  = popped ? \$92  : \$93 ;
+  assign \$95  = tail + 2'h3;
+  assign \$96  = tail + 2'h2;
+  assign \$97  = tail + 1'h1;
+  assign \$98  = log_kept_ge1 ? \$97 [3:0] : tail;
+  assign \$99  = log_kept_ge2 ? \$96 [3:0] : \$98 ;
+  assign \$100  = log_kept_ge3 ? \$95 [3:0] : \$99 ;
+  assign \$101  = \$signal$90  + \$signal$91 ;
+  assign \$102  = \$signal$28  - \$signal$91 ;
+  assign \$103  = err_dropped + n_dropped;
+  assign \$105  = tail_next_row + 1'h1;
+  assign \$106  = head + 1'h1;
+  assign \$107  = ~ space[4];
+  assign \$108  = head_bank[0] ? \$signature__data$102  : \$signature__data$101 ;
+  assign \$109  = head_bank[0] ? \$signature__data$100  : \$signature__data ;
+  assign \$110  = head_bank[1] ? \$108  : \$109 ;
+  assign \$111  = \$signal$96  ? \$110  : 121'h0000000000000000000000000000000;
+  assign \$112  = ~ \$signal$104 ;
+  assign \$113  = \$signal$103  & \$112 ;
+  assign \$114  = \$113  | { low_water_hit, \$1374 , \$1372 , e1_exhausted, \$1371  };
+  assign \$115  = 8'h80 - event_low_water;
+  assign \$116  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
+  assign \$121  = \$120  == event_ev_free;
+  assign \$124  = \$123  ? 8'h01 : 8'hff;
+  assign \$125  = \$121  ? 8'h00 : \$124 ;
+  assign \$126  = $signed({ 1'h0, event_in_use }) + $signed(\$125 );
+  assign \$127  = event_ev_flush ? { 9'h000, \$118  } : \$126 ;
+  assign \$130  = event_in_use + 8'hff;
+  assign \$131  = ~ \$130 [8];
+  assign \$132  = \$129  & \$131 ;
+  assign \$135  = ~ event_ev_free;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = event_ev_flush ? \$132  : \$136 ;
+  assign \$138  = ~ \$signal$95 ;
+  assign \$139  = event_in_use > event_high_water;
+  assign \$140  = event_hw_grow ? event_in_use_rose : \$139 ;
+  assign \$141  = \$138  & \$140 ;
+  assign \$142  = event_allocs + event_ev_grant;
+  assign \$143  = event_fails + event_ev_fail;
+  assign \$144  = event_frees + event_ev_free;
+  assign \$145  = event_flushes + event_ev_flush;
+  assign \$146  = 10'h200 - log_low_water;
+  assign \$147  = $signed({ 1'h0, log_in_use }) > $signed(log_lw_limit);
+  assign \$148  = ~ log_ev_overwrite;
+  assign \$149  = log_ev_grant & \$148 ;
+  assign \$150  = ~ log_ev_overwrite;
+  assign \$151  = log_ev_grant & \$150 ;
+  assign \$152  = \$151  == log_ev_free;
+  assign \$153  = ~ log_ev_overwrite;
+  assign \$154  = log_ev_grant & \$153 ;
+  assign \$155  = \$154  ? 10'h001 : 10'h3ff;
+  assign \$156  = \$152  ? 10'h000 : \$155 ;
+  assign \$157  = $signed({ 1'h0, log_in_use }) + $signed(\$156 );
+  assign \$158  = log_ev_flush ? { 11'h000, \$149  } : \$157 ;
+  assign \$159  = ~ log_ev_overwrite;
+  assign \$160  = log_ev_grant & \$159 ;
+  assign \$161  = log_in_use + 10'h3ff;
+  assign \$162  = ~ \$161 [10];
+  assign \$163  = \$160  & \$162 ;
+  assign \$164  = ~ log_ev_overwrite;
+  assign \$165  = log_ev_grant & \$164 ;
+  assign \$166  = ~ log_ev_free;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = log_ev_flush ? \$163  : \$167 ;
+  assign \$169  = ~ \$signal$95 ;
+  assign \$170  = log_in_use > log_high_water;
+  assign \$171  = log_hw_grow ? log_in_use_rose : \$170 ;
+  assign \$172  = \$169  & \$171 ;
+  assign \$173  = log_allocs + log_ev_grant;
+  assign \$174  = log_fails + log_ev_fail;
+  assign \$175  = log_frees + log_ev_free;
+  assign \$176  = log_flushes + log_ev_flush;
+  assign \$177  = log_overwrites + log_ev_overwrite;
+  assign \$178  = 5'h10 - config_low_water;
+  assign \$179  = $signed({ 1'h0, config_in_use }) > $signed(config_lw_limit);
+  assign \$184  = \$183  == config_ev_free;
+  assign \$187  = \$186  ? 5'h01 : 5'h1f;
+  assign \$188  = \$184  ? 5'h00 : \$187 ;
+  assign \$189  = $signed({ 1'h0, config_in_use }) + $signed(\$188 );
+  assign \$190  = config_ev_flush ? { 6'h00, \$181  } : \$189 ;
+  assign \$193  = config_in_use + 5'h1f;
+  assign \$194  = ~ \$193 [5];
+  assign \$195  = \$192  & \$194 ;
+  assign \$198  = ~ config_ev_free;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = config_ev_flush ? \$195  : \$199 ;
+  assign \$201  = ~ \$signal$95 ;
+  assign \$202  = config_in_use > config_high_water;
+  assign \$203  = config_hw_grow ? config_in_use_rose : \$202 ;
+  assign \$204  = \$201  & \$203 ;
+  assign \$205  = config_allocs + config_ev_grant;
+  assign \$206  = config_fails + config_ev_fail;
+  assign \$207  = config_frees + config_ev_free;
+  assign \$208  = config_flushes + config_ev_flush;
+  assign \$209  = ! bus__r_addr[5:0];
+  assign \$210  = bus__r_addr[11:6] >= 3'h4;
+  assign \$211  = \$209  & \$210 ;
+  assign \$212  = bus__r_addr[11:6] < 3'h7;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = ~ \$213 ;
+  assign \$215  = bus__r_req & \$214 ;
+  assign \$216  = ~ alloc_queue_pop;
+  assign \$217  = alloc_queue_count[0] & \$216 ;
+  assign \$218  = ~ \$217 ;
+  assign \$219  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$220  = ~ alloc_queue_pop;
+  assign \$221  = alloc_queue_count[0] & \$220 ;
+  assign \$222  = ~ \$221 ;
+  assign \$223  = \$222  & alloc_queue_held[0];
+  assign \$224  = alloc_queue_rd_next + 1'h1;
+  assign \$225  = ~ alloc_queue_pop;
+  assign \$226  = alloc_queue_count[0] & \$225 ;
+  assign \$227  = alloc_queue_held[0] | \$226 ;
   assign \$228  = alloc_queue_push & \$227 ;
-  assign \$229  = ~ alloc_queue_pop;
-  assign \$230  = alloc_queue_count[0] & \$229 ;
-  assign \$231  = ~ \$230 ;
-  assign \$232  = \$231  & alloc_queue_held[0];
-  assign \$233  = ~ alloc_queue_push;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = \$234  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$236  = \$228  ? alloc_queue_held[1] : \$235 ;
-  assign \$237  = ~ alloc_queue_pop;
-  assign \$238  = alloc_queue_count[0] & \$237 ;
-  assign \$239  = alloc_queue_push & \$238 ;
-  assign \$240  = ~ alloc_queue_pop;
-  assign \$241  = alloc_queue_count[0] & \$240 ;
-  assign \$242  = ~ \$241 ;
-  assign \$243  = \$242  & alloc_queue_held[0];
-  assign \$244  = ~ alloc_queue_push;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = \$245  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$247  = \$239  ? alloc_queue_held[2] : \$246 ;
-  assign \$248  = ~ alloc_queue_pop;
-  assign \$249  = alloc_queue_count[0] & \$248 ;
-  assign \$250  = alloc_queue_push & \$249 ;
-  assign \$251  = ~ alloc_queue_pop;
-  assign \$252  = alloc_queue_count[0] & \$251 ;
-  assign \$253  = ~ \$252 ;
-  assign \$254  = \$253  & alloc_queue_held[0];
-  assign \$255  = ~ alloc_queue_push;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = \$256  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$258  = \$250  ? alloc_queue_held[3] : \$257 ;
-  assign \$259  = ~ alloc_queue_pop;
-  assign \$260  = alloc_queue_count[0] & \$259 ;
-  assign \$261  = alloc_queue_push & \$260 ;
-  assign \$262  = ~ alloc_queue_pop;
-  assign \$263  = alloc_queue_count[0] & \$262 ;
-  assign \$264  = ~ \$263 ;
-  assign \$265  = \$264  & alloc_queue_held[0];
-  assign \$266  = ~ alloc_queue_push;
-  assign \$267  = \$265  & \$266 ;
-  assign \$268  = \$267  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$269  = \$261  ? alloc_queue_held[4] : \$268 ;
-  assign \$270  = ~ alloc_queue_pop;
-  assign \$271  = alloc_queue_count[0] & \$270 ;
-  assign \$272  = alloc_queue_push & \$271 ;
-  assign \$273  = ~ alloc_queue_pop;
-  assign \$274  = alloc_queue_count[0] & \$273 ;
-  assign \$275  = ~ \$274 ;
-  assign \$276  = \$275  & alloc_queue_held[0];
-  assign \$277  = ~ alloc_queue_push;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = \$278  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$280  = \$272  ? alloc_queue_held[5] : \$279 ;
-  assign \$281  = ~ alloc_queue_pop;
-  assign \$282  = alloc_queue_count[0] & \$281 ;
-  assign \$283  = alloc_queue_push & \$282 ;
-  assign \$284  = ~ alloc_queue_pop;
-  assign \$285  = alloc_queue_count[0] & \$284 ;
-  assign \$286  = ~ \$285 ;
-  assign \$287  = \$286  & alloc_queue_held[0];
-  assign \$288  = ~ alloc_queue_push;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = \$289  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$291  = \$283  ? alloc_queue_held[6] : \$290 ;
-  assign \$292  = ~ alloc_queue_pop;
-  assign \$293  = alloc_queue_count[0] & \$292 ;
-  assign \$294  = alloc_queue_push & \$293 ;
-  assign \$295  = ~ alloc_queue_pop;
-  assign \$296  = alloc_queue_count[0] & \$295 ;
-  assign \$297  = ~ \$296 ;
-  assign \$298  = \$297  & alloc_queue_held[0];
-  assign \$299  = ~ alloc_queue_push;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = \$300  ? 1'h0 : alloc_queue_held[8];
-  assign \$302  = \$294  ? alloc_queue_held[7] : \$301 ;
-  assign \$303  = ~ alloc_queue_pop;
-  assign \$304  = alloc_queue_push & \$303 ;
-  assign \$305  = ~ alloc_queue_push;
-  assign \$306  = alloc_queue_pop & \$305 ;
-  assign \$307  = \$306  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$308  = \$304  ? 1'h1 : \$307 ;
-  assign \$309  = ~ alloc_queue_pop;
-  assign \$310  = alloc_queue_push & \$309 ;
-  assign \$311  = ~ alloc_queue_push;
-  assign \$312  = alloc_queue_pop & \$311 ;
-  assign \$313  = \$312  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$314  = \$310  ? alloc_queue_count[0] : \$313 ;
-  assign \$315  = ~ alloc_queue_pop;
-  assign \$316  = alloc_queue_push & \$315 ;
-  assign \$317  = ~ alloc_queue_push;
-  assign \$318  = alloc_queue_pop & \$317 ;
-  assign \$319  = \$318  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$320  = \$316  ? alloc_queue_count[1] : \$319 ;
+  assign \$229  = alloc_queue_wr_next + 1'h1;
+  assign \$230  = ~ alloc_queue_pop;
+  assign \$231  = alloc_queue_count[0] & \$230 ;
+  assign \$232  = alloc_queue_push & \$231 ;
+  assign \$233  = ~ alloc_queue_pop;
+  assign \$234  = alloc_queue_count[0] & \$233 ;
+  assign \$235  = ~ \$234 ;
+  assign \$236  = \$235  & alloc_queue_held[0];
+  assign \$237  = ~ alloc_queue_push;
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = \$238  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$240  = \$232  ? 1'h1 : \$239 ;
+  assign \$241  = ~ alloc_queue_pop;
+  assign \$242  = alloc_queue_count[0] & \$241 ;
+  assign \$243  = alloc_queue_push & \$242 ;
+  assign \$244  = ~ alloc_queue_pop;
+  assign \$245  = alloc_queue_count[0] & \$244 ;
+  assign \$246  = ~ \$245 ;
+  assign \$247  = \$246  & alloc_queue_held[0];
+  assign \$248  = ~ alloc_queue_push;
+  assign \$249  = \$247  & \$248 ;
+  assign \$250  = \$249  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$251  = \$243  ? alloc_queue_held[0] : \$250 ;
+  assign \$252  = ~ alloc_queue_pop;
+  assign \$253  = alloc_queue_count[0] & \$252 ;
+  assign \$254  = alloc_queue_push & \$253 ;
+  assign \$255  = ~ alloc_queue_pop;
+  assign \$256  = alloc_queue_count[0] & \$255 ;
+  assign \$257  = ~ \$256 ;
+  assign \$258  = \$257  & alloc_queue_held[0];
+  assign \$259  = ~ alloc_queue_push;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = \$260  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$262  = \$254  ? alloc_queue_held[1] : \$261 ;
+  assign \$263  = ~ alloc_queue_pop;
+  assign \$264  = alloc_queue_count[0] & \$263 ;
+  assign \$265  = alloc_queue_push & \$264 ;
+  assign \$266  = ~ alloc_queue_pop;
+  assign \$267  = alloc_queue_count[0] & \$266 ;
+  assign \$268  = ~ \$267 ;
+  assign \$269  = \$268  & alloc_queue_held[0];
+  assign \$270  = ~ alloc_queue_push;
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = \$271  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$273  = \$265  ? alloc_queue_held[2] : \$272 ;
+  assign \$274  = ~ alloc_queue_pop;
+  assign \$275  = alloc_queue_count[0] & \$274 ;
+  assign \$276  = alloc_queue_push & \$275 ;
+  assign \$277  = ~ alloc_queue_pop;
+  assign \$278  = alloc_queue_count[0] & \$277 ;
+  assign \$279  = ~ \$278 ;
+  assign \$280  = \$279  & alloc_queue_held[0];
+  assign \$281  = ~ alloc_queue_push;
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = \$282  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$284  = \$276  ? alloc_queue_held[3] : \$283 ;
+  assign \$285  = ~ alloc_queue_pop;
+  assign \$286  = alloc_queue_count[0] & \$285 ;
+  assign \$287  = alloc_queue_push & \$286 ;
+  assign \$288  = ~ alloc_queue_pop;
+  assign \$289  = alloc_queue_count[0] & \$288 ;
+  assign \$290  = ~ \$289 ;
+  assign \$291  = \$290  & alloc_queue_held[0];
+  assign \$292  = ~ alloc_queue_push;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = \$293  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$295  = \$287  ? alloc_queue_held[4] : \$294 ;
+  assign \$296  = ~ alloc_queue_pop;
+  assign \$297  = alloc_queue_count[0] & \$296 ;
+  assign \$298  = alloc_queue_push & \$297 ;
+  assign \$299  = ~ alloc_queue_pop;
+  assign \$300  = alloc_queue_count[0] & \$299 ;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = \$301  & alloc_queue_held[0];
+  assign \$303  = ~ alloc_queue_push;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \$304  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$306  = \$298  ? alloc_queue_held[5] : \$305 ;
+  assign \$307  = ~ alloc_queue_pop;
+  assign \$308  = alloc_queue_count[0] & \$307 ;
+  assign \$309  = alloc_queue_push & \$308 ;
+  assign \$310  = ~ alloc_queue_pop;
+  assign \$311  = alloc_queue_count[0] & \$310 ;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = \$312  & alloc_queue_held[0];
+  assign \$314  = ~ alloc_queue_push;
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = \$315  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$317  = \$309  ? alloc_queue_held[6] : \$316 ;
+  assign \$318  = ~ alloc_queue_pop;
+  assign \$319  = alloc_queue_count[0] & \$318 ;
+  assign \$320  = alloc_queue_push & \$319 ;
   assign \$321  = ~ alloc_queue_pop;
-  assign \$322  = alloc_queue_push & \$321 ;
-  assign \$323  = ~ alloc_queue_push;
-  assign \$324  = alloc_queue_pop & \$323 ;
-  assign \$325  = \$324  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$326  = \$322  ? alloc_queue_count[2] : \$325 ;
-  assign \$327  = ~ alloc_queue_pop;
-  assign \$328  = alloc_queue_push & \$327 ;
-  assign \$329  = ~ alloc_queue_push;
-  assign \$330  = alloc_queue_pop & \$329 ;
-  assign \$331  = \$330  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$332  = \$328  ? alloc_queue_count[3] : \$331 ;
-  assign \$333  = ~ alloc_queue_pop;
-  assign \$334  = alloc_queue_push & \$333 ;
-  assign \$335  = ~ alloc_queue_push;
-  assign \$336  = alloc_queue_pop & \$335 ;
-  assign \$337  = \$336  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$338  = \$334  ? alloc_queue_count[4] : \$337 ;
-  assign \$339  = ~ alloc_queue_pop;
-  assign \$340  = alloc_queue_push & \$339 ;
-  assign \$341  = ~ alloc_queue_push;
-  assign \$342  = alloc_queue_pop & \$341 ;
-  assign \$343  = \$342  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$344  = \$340  ? alloc_queue_count[5] : \$343 ;
-  assign \$345  = ~ alloc_queue_pop;
-  assign \$346  = alloc_queue_push & \$345 ;
-  assign \$347  = ~ alloc_queue_push;
-  assign \$348  = alloc_queue_pop & \$347 ;
-  assign \$349  = \$348  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$350  = \$346  ? alloc_queue_count[6] : \$349 ;
-  assign \$351  = ~ alloc_queue_pop;
-  assign \$352  = alloc_queue_push & \$351 ;
-  assign \$353  = ~ alloc_queue_push;
-  assign \$354  = alloc_queue_pop & \$353 ;
-  assign \$355  = \$354  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$356  = \$352  ? alloc_queue_count[7] : \$355 ;
-  assign \$357  = ~ alloc_queue_pop;
-  assign \$358  = alloc_queue_push & \$357 ;
-  assign \$359  = ~ alloc_queue_push;
-  assign \$360  = alloc_queue_pop & \$359 ;
-  assign \$361  = \$360  ? 1'h0 : alloc_queue_count[9];
-  assign \$362  = \$358  ? alloc_queue_count[8] : \$361 ;
-  assign \$363  = alloc_queue_count[0] | staged_valid;
-  assign \$364  = ! bus__r_addr[5:0];
-  assign \$365  = bus__r_addr[11:6] >= 3'h4;
-  assign \$366  = \$364  & \$365 ;
-  assign \$367  = bus__r_addr[11:6] < 3'h7;
-  assign \$368  = \$366  & \$367 ;
-  assign \$369  = bus__r_req & \$368 ;
-  assign \$370  = \$363  | \$369 ;
-  assign \$371  = req_alloc & native_alloc_valid;
-  assign \$372  = ~ \$371 ;
-  assign \$373  = \$370  & \$372 ;
-  assign \$374  = ! bus__r_addr[5:0];
-  assign \$375  = bus__r_addr[11:6] >= 3'h4;
-  assign \$376  = \$374  & \$375 ;
-  assign \$377  = bus__r_addr[11:6] < 3'h7;
-  assign \$378  = \$376  & \$377 ;
-  assign \$379  = bus__r_req & \$378 ;
-  assign \$380  = alloc_queue_count[0] | staged_valid;
-  assign \$381  = ! bus__r_addr[5:0];
-  assign \$382  = bus__r_addr[11:6] >= 3'h4;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = bus__r_addr[11:6] < 3'h7;
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = bus__r_req & \$385 ;
-  assign \$387  = \$380  | \$386 ;
-  assign \$388  = req_alloc & native_alloc_valid;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = \$387  & \$389 ;
-  assign \$391  = ~ alloc_queue_count[0];
-  assign \$392  = ~ staged_valid;
-  assign \$393  = \$391  & \$392 ;
-  assign \$394  = \$390  & \$393 ;
-  assign \$395  = ~ \$394 ;
-  assign \$396  = \$379  & \$395 ;
-  assign \$397  = bus__r_addr[11:6] - 3'h4;
-  assign \$398  = bus__r_addr[11:6] - 3'h4;
-  assign \$400  = bus__r_addr[11:6] - 3'h4;
-  assign \$401  = bus__r_addr[11:6] - 3'h4;
-  assign \$403  = staged_valid ? alloc_queue_w_data : { \$402 , \$400 [1:0] };
-  assign \$404  = alloc_queue_count[0] ? alloc_queue_head : \$403 ;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = \$406  + 1'h1;
-  assign \$409  = ~ \$408 ;
-  assign \$410  = \$409  + 1'h1;
-  assign \$412  = ~ \$411 ;
-  assign \$413  = \$412  + 1'h1;
+  assign \$322  = alloc_queue_count[0] & \$321 ;
+  assign \$323  = ~ \$322 ;
+  assign \$324  = \$323  & alloc_queue_held[0];
+  assign \$325  = ~ alloc_queue_push;
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = \$326  ? 1'h0 : alloc_queue_held[8];
+  assign \$328  = \$320  ? alloc_queue_held[7] : \$327 ;
+  assign \$329  = ~ alloc_queue_pop;
+  assign \$330  = alloc_queue_push & \$329 ;
+  assign \$331  = ~ alloc_queue_push;
+  assign \$332  = alloc_queue_pop & \$331 ;
+  assign \$333  = \$332  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$334  = \$330  ? 1'h1 : \$333 ;
+  assign \$335  = ~ alloc_queue_pop;
+  assign \$336  = alloc_queue_push & \$335 ;
+  assign \$337  = ~ alloc_queue_push;
+  assign \$338  = alloc_queue_pop & \$337 ;
+  assign \$339  = \$338  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$340  = \$336  ? alloc_queue_count[0] : \$339 ;
+  assign \$341  = ~ alloc_queue_pop;
+  assign \$342  = alloc_queue_push & \$341 ;
+  assign \$343  = ~ alloc_queue_push;
+  assign \$344  = alloc_queue_pop & \$343 ;
+  assign \$345  = \$344  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$346  = \$342  ? alloc_queue_count[1] : \$345 ;
+  assign \$347  = ~ alloc_queue_pop;
+  assign \$348  = alloc_queue_push & \$347 ;
+  assign \$349  = ~ alloc_queue_push;
+  assign \$350  = alloc_queue_pop & \$349 ;
+  assign \$351  = \$350  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$352  = \$348  ? alloc_queue_count[2] : \$351 ;
+  assign \$353  = ~ alloc_queue_pop;
+  assign \$354  = alloc_queue_push & \$353 ;
+  assign \$355  = ~ alloc_queue_push;
+  assign \$356  = alloc_queue_pop & \$355 ;
+  assign \$357  = \$356  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$358  = \$354  ? alloc_queue_count[3] : \$357 ;
+  assign \$359  = ~ alloc_queue_pop;
+  assign \$360  = alloc_queue_push & \$359 ;
+  assign \$361  = ~ alloc_queue_push;
+  assign \$362  = alloc_queue_pop & \$361 ;
+  assign \$363  = \$362  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$364  = \$360  ? alloc_queue_count[4] : \$363 ;
+  assign \$365  = ~ alloc_queue_pop;
+  assign \$366  = alloc_queue_push & \$365 ;
+  assign \$367  = ~ alloc_queue_push;
+  assign \$368  = alloc_queue_pop & \$367 ;
+  assign \$369  = \$368  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$370  = \$366  ? alloc_queue_count[5] : \$369 ;
+  assign \$371  = ~ alloc_queue_pop;
+  assign \$372  = alloc_queue_push & \$371 ;
+  assign \$373  = ~ alloc_queue_push;
+  assign \$374  = alloc_queue_pop & \$373 ;
+  assign \$375  = \$374  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$376  = \$372  ? alloc_queue_count[6] : \$375 ;
+  assign \$377  = ~ alloc_queue_pop;
+  assign \$378  = alloc_queue_push & \$377 ;
+  assign \$379  = ~ alloc_queue_push;
+  assign \$380  = alloc_queue_pop & \$379 ;
+  assign \$381  = \$380  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$382  = \$378  ? alloc_queue_count[7] : \$381 ;
+  assign \$383  = ~ alloc_queue_pop;
+  assign \$384  = alloc_queue_push & \$383 ;
+  assign \$385  = ~ alloc_queue_push;
+  assign \$386  = alloc_queue_pop & \$385 ;
+  assign \$387  = \$386  ? 1'h0 : alloc_queue_count[9];
+  assign \$388  = \$384  ? alloc_queue_count[8] : \$387 ;
+  assign \$389  = alloc_queue_count[0] | staged_valid;
+  assign \$390  = ! bus__r_addr[5:0];
+  assign \$391  = bus__r_addr[11:6] >= 3'h4;
+  assign \$392  = \$390  & \$391 ;
+  assign \$393  = bus__r_addr[11:6] < 3'h7;
+  assign \$394  = \$392  & \$393 ;
+  assign \$395  = bus__r_req & \$394 ;
+  assign \$396  = \$389  | \$395 ;
+  assign \$397  = req_alloc & native_alloc_valid;
+  assign \$398  = ~ \$397 ;
+  assign \$399  = \$396  & \$398 ;
+  assign \$400  = ! bus__r_addr[5:0];
+  assign \$401  = bus__r_addr[11:6] >= 3'h4;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = bus__r_addr[11:6] < 3'h7;
+  assign \$404  = \$402  & \$403 ;
+  assign \$405  = bus__r_req & \$404 ;
+  assign \$406  = alloc_queue_count[0] | staged_valid;
+  assign \$407  = ! bus__r_addr[5:0];
+  assign \$408  = bus__r_addr[11:6] >= 3'h4;
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = bus__r_addr[11:6] < 3'h7;
+  assign \$411  = \$409  & \$410 ;
+  assign \$412  = bus__r_req & \$411 ;
+  assign \$413  = \$406  | \$412 ;
+  assign \$414  = req_alloc & native_alloc_valid;
   assign \$415  = ~ \$414 ;
-  assign \$416  = \$415  + 1'h1;
-  assign \$418  = ~ \$417 ;
-  assign \$419  = \$418  + 1'h1;
+  assign \$416  = \$413  & \$415 ;
+  assign \$417  = ~ alloc_queue_count[0];
+  assign \$418  = ~ staged_valid;
+  assign \$419  = \$417  & \$418 ;
+  assign \$420  = \$416  & \$419 ;
   assign \$421  = ~ \$420 ;
-  assign \$422  = \$421  + 1'h1;
-  assign \$424  = ~ \$423 ;
-  assign \$425  = \$424  + 1'h1;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \$427  + 1'h1;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = \$430  + 1'h1;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = \$433  + 1'h1;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = \$436  + 1'h1;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = \$439  + 1'h1;
-  assign \$442  = ~ \$441 ;
-  assign \$443  = \$442  + 1'h1;
-  assign \$445  = ~ \$444 ;
-  assign \$446  = \$445  + 1'h1;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = \$448  + 1'h1;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = \$451  + 1'h1;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$454  + 1'h1;
-  assign \$457  = ~ \$456 ;
-  assign \$458  = \$457  + 1'h1;
-  assign \$460  = ~ \$459 ;
-  assign \$461  = \$460  + 1'h1;
-  assign \$463  = ~ \$462 ;
-  assign \$464  = \$463  + 1'h1;
-  assign \$466  = ~ \$465 ;
-  assign \$467  = \$466  + 1'h1;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = \$469  + 1'h1;
-  assign \$472  = ~ \$471 ;
-  assign \$473  = \$472  + 1'h1;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = \$475  + 1'h1;
-  assign \$478  = ~ \$477 ;
-  assign \$479  = \$478  + 1'h1;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = \$481  + 1'h1;
-  assign \$484  = ~ \$483 ;
-  assign \$485  = \$484  + 1'h1;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = \$487  + 1'h1;
-  assign \$490  = ~ \$489 ;
-  assign \$491  = \$490  + 1'h1;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = \$493  + 1'h1;
-  assign \$496  = ~ \$495 ;
-  assign \$497  = \$496  + 1'h1;
-  assign \$499  = ~ \$498 ;
-  assign \$500  = \$499  + 1'h1;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = \$502  + 1'h1;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$505  + 1'h1;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = \$508  + 1'h1;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = \$511  + 1'h1;
-  assign \$514  = ~ \$513 ;
-  assign \$515  = \$514  + 1'h1;
-  assign \$517  = ~ \$516 ;
-  assign \$518  = \$517  + 1'h1;
-  assign \$520  = ~ \$519 ;
-  assign \$521  = \$520  + 1'h1;
-  assign \$523  = ~ \$522 ;
-  assign \$524  = \$523  + 1'h1;
-  assign \$526  = ~ \$525 ;
-  assign \$527  = \$526  + 1'h1;
-  assign \$529  = ~ \$528 ;
-  assign \$530  = \$529  + 1'h1;
-  assign \$532  = ~ \$531 ;
-  assign \$533  = \$532  + 1'h1;
-  assign \$535  = ~ \$534 ;
-  assign \$536  = \$535  + 1'h1;
-  assign \$538  = ~ \$537 ;
-  assign \$539  = \$538  + 1'h1;
-  assign \$541  = ~ \$540 ;
-  assign \$542  = \$541  + 1'h1;
-  assign \$544  = ~ \$543 ;
-  assign \$545  = \$544  + 1'h1;
-  assign \$547  = ~ \$546 ;
-  assign \$548  = \$547  + 1'h1;
-  assign \$550  = ~ \$549 ;
-  assign \$551  = \$550  + 1'h1;
-  assign \$553  = ~ \$552 ;
-  assign \$554  = \$553  + 1'h1;
-  assign \$556  = ~ \$555 ;
-  assign \$557  = \$556  + 1'h1;
-  assign \$559  = ~ \$558 ;
-  assign \$560  = \$559  + 1'h1;
-  assign \$562  = ~ \$561 ;
-  assign \$563  = \$562  + 1'h1;
-  assign \$565  = ~ \$564 ;
-  assign \$566  = \$565  + 1'h1;
-  assign \$568  = ~ \$567 ;
-  assign \$569  = \$568  + 1'h1;
-  assign \$571  = ~ \$570 ;
-  assign \$572  = \$571  + 1'h1;
-  assign \$574  = ~ \$573 ;
-  assign \$575  = \$574  + 1'h1;
-  assign \$577  = ~ \$576 ;
-  assign \$578  = \$577  + 1'h1;
-  assign \$580  = ~ \$579 ;
-  assign \$581  = \$580  + 1'h1;
-  assign \$583  = ~ \$582 ;
-  assign \$584  = \$583  + 1'h1;
-  assign \$586  = ~ \$585 ;
-  assign \$587  = \$586  + 1'h1;
-  assign \$588  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$589  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$590  = \$588  | \$589 ;
-  assign \$591  = r1_sel_config ? 32'd137626887 : 32'd0;
-  assign \$592  = r1_sel_config2 ? 32'd151130144 : 32'd0;
-  assign \$593  = \$591  | \$592 ;
-  assign \$594  = \$590  | \$593 ;
-  assign \$596  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$598  = r1_sel_irq_status ? \$signal$87  : 5'h00;
-  assign \$599  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$600  = \$598  | \$599 ;
-  assign \$601  = \$597  | { 27'h0000000, \$600  };
-  assign \$602  = \$594  | \$601 ;
-  assign \$603  = r1_sel_err_count ? \$signal$72  : 32'd0;
-  assign \$604  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$605  = \$603  | \$604 ;
-  assign \$606  = r1_sel_err_head0 ? { \$signal$80 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$607  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$608  = \$606  | \$607 ;
-  assign \$609  = \$605  | \$608 ;
-  assign \$610  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$611  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$612  = \$610  | \$611 ;
-  assign \$614  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$616  = \$612  | \$615 ;
-  assign \$617  = \$609  | \$616 ;
-  assign \$618  = \$602  | \$617 ;
-  assign \$619  = r1_sel_id | r1_sel_version;
-  assign \$620  = r1_sel_config | r1_sel_config2;
-  assign \$621  = \$619  | \$620 ;
-  assign \$622  = r1_sel_ctrl | r1_sel_status;
-  assign \$623  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$624  = \$622  | \$623 ;
-  assign \$625  = \$621  | \$624 ;
-  assign \$626  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$627  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$628  = \$626  | \$627 ;
-  assign \$629  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$630  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$422  = \$405  & \$421 ;
+  assign \$423  = bus__r_addr[11:6] - 3'h4;
+  assign \$424  = bus__r_addr[11:6] - 3'h4;
+  assign \$426  = bus__r_addr[11:6] - 3'h4;
+  assign \$427  = bus__r_addr[11:6] - 3'h4;
+  assign \$429  = staged_valid ? alloc_queue_w_data : { \$428 , \$426 [1:0] };
+  assign \$430  = alloc_queue_count[0] ? alloc_queue_head : \$429 ;
+  assign \$432  = ~ \$431 ;
+  assign \$433  = \$432  + 1'h1;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = \$435  + 1'h1;
+  assign \$438  = ~ \$437 ;
+  assign \$439  = \$438  + 1'h1;
+  assign \$441  = ~ \$440 ;
+  assign \$442  = \$441  + 1'h1;
+  assign \$444  = ~ \$443 ;
+  assign \$445  = \$444  + 1'h1;
+  assign \$447  = ~ \$446 ;
+  assign \$448  = \$447  + 1'h1;
+  assign \$450  = ~ \$449 ;
+  assign \$451  = \$450  + 1'h1;
+  assign \$453  = ~ \$452 ;
+  assign \$454  = \$453  + 1'h1;
+  assign \$456  = ~ \$455 ;
+  assign \$457  = \$456  + 1'h1;
+  assign \$459  = ~ \$458 ;
+  assign \$460  = \$459  + 1'h1;
+  assign \$462  = ~ \$461 ;
+  assign \$463  = \$462  + 1'h1;
+  assign \$465  = ~ \$464 ;
+  assign \$466  = \$465  + 1'h1;
+  assign \$468  = ~ \$467 ;
+  assign \$469  = \$468  + 1'h1;
+  assign \$471  = ~ \$470 ;
+  assign \$472  = \$471  + 1'h1;
+  assign \$474  = ~ \$473 ;
+  assign \$475  = \$474  + 1'h1;
+  assign \$477  = ~ \$476 ;
+  assign \$478  = \$477  + 1'h1;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = \$480  + 1'h1;
+  assign \$483  = ~ \$482 ;
+  assign \$484  = \$483  + 1'h1;
+  assign \$486  = ~ \$485 ;
+  assign \$487  = \$486  + 1'h1;
+  assign \$489  = ~ \$488 ;
+  assign \$490  = \$489  + 1'h1;
+  assign \$492  = ~ \$491 ;
+  assign \$493  = \$492  + 1'h1;
+  assign \$495  = ~ \$494 ;
+  assign \$496  = \$495  + 1'h1;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = \$498  + 1'h1;
+  assign \$501  = ~ \$500 ;
+  assign \$502  = \$501  + 1'h1;
+  assign \$504  = ~ \$503 ;
+  assign \$505  = \$504  + 1'h1;
+  assign \$507  = ~ \$506 ;
+  assign \$508  = \$507  + 1'h1;
+  assign \$510  = ~ \$509 ;
+  assign \$511  = \$510  + 1'h1;
+  assign \$513  = ~ \$512 ;
+  assign \$514  = \$513  + 1'h1;
+  assign \$516  = ~ \$515 ;
+  assign \$517  = \$516  + 1'h1;
+  assign \$519  = ~ \$518 ;
+  assign \$520  = \$519  + 1'h1;
+  assign \$522  = ~ \$521 ;
+  assign \$523  = \$522  + 1'h1;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = \$525  + 1'h1;
+  assign \$528  = ~ \$527 ;
+  assign \$529  = \$528  + 1'h1;
+  assign \$531  = ~ \$530 ;
+  assign \$532  = \$531  + 1'h1;
+  assign \$534  = ~ \$533 ;
+  assign \$535  = \$534  + 1'h1;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = \$537  + 1'h1;
+  assign \$540  = ~ \$539 ;
+  assign \$541  = \$540  + 1'h1;
+  assign \$543  = ~ \$542 ;
+  assign \$544  = \$543  + 1'h1;
+  assign \$546  = ~ \$545 ;
+  assign \$547  = \$546  + 1'h1;
+  assign \$549  = ~ \$548 ;
+  assign \$550  = \$549  + 1'h1;
+  assign \$552  = ~ \$551 ;
+  assign \$553  = \$552  + 1'h1;
+  assign \$555  = ~ \$554 ;
+  assign \$556  = \$555  + 1'h1;
+  assign \$558  = ~ \$557 ;
+  assign \$559  = \$558  + 1'h1;
+  assign \$561  = ~ \$560 ;
+  assign \$562  = \$561  + 1'h1;
+  assign \$564  = ~ \$563 ;
+  assign \$565  = \$564  + 1'h1;
+  assign \$567  = ~ \$566 ;
+  assign \$568  = \$567  + 1'h1;
+  assign \$570  = ~ \$569 ;
+  assign \$571  = \$570  + 1'h1;
+  assign \$573  = ~ \$572 ;
+  assign \$574  = \$573  + 1'h1;
+  assign \$576  = ~ \$575 ;
+  assign \$577  = \$576  + 1'h1;
+  assign \$579  = ~ \$578 ;
+  assign \$580  = \$579  + 1'h1;
+  assign \$582  = ~ \$581 ;
+  assign \$583  = \$582  + 1'h1;
+  assign \$585  = ~ \$584 ;
+  assign \$586  = \$585  + 1'h1;
+  assign \$588  = ~ \$587 ;
+  assign \$589  = \$588  + 1'h1;
+  assign \$591  = ~ \$590 ;
+  assign \$592  = \$591  + 1'h1;
+  assign \$594  = ~ \$593 ;
+  assign \$595  = \$594  + 1'h1;
+  assign \$597  = ~ \$596 ;
+  assign \$598  = \$597  + 1'h1;
+  assign \$600  = ~ \$599 ;
+  assign \$601  = \$600  + 1'h1;
+  assign \$603  = ~ \$602 ;
+  assign \$604  = \$603  + 1'h1;
+  assign \$606  = ~ \$605 ;
+  assign \$607  = \$606  + 1'h1;
+  assign \$609  = ~ \$608 ;
+  assign \$610  = \$609  + 1'h1;
+  assign \$612  = ~ \$611 ;
+  assign \$613  = \$612  + 1'h1;
+  assign \$614  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$615  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$616  = \$614  | \$615 ;
+  assign \$617  = r1_sel_config ? 32'd137626887 : 32'd0;
+  assign \$618  = r1_sel_config2 ? 32'd151130144 : 32'd0;
+  assign \$619  = \$617  | \$618 ;
+  assign \$620  = \$616  | \$619 ;
+  assign \$622  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$624  = r1_sel_irq_status ? \$signal$103  : 5'h00;
+  assign \$625  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$626  = \$624  | \$625 ;
+  assign \$627  = \$623  | { 27'h0000000, \$626  };
+  assign \$628  = \$620  | \$627 ;
+  assign \$629  = r1_sel_err_count ? \$signal$90  : 32'd0;
+  assign \$630  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$631  = \$629  | \$630 ;
-  assign \$632  = \$628  | \$631 ;
-  assign \$633  = \$625  | \$632 ;
-  assign \$635  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$638  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
-  assign \$640  = \$636  | \$639 ;
-  assign \$641  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
-  assign \$642  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
-  assign \$643  = \$641  | { 24'h000000, \$642  };
-  assign \$644  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
-  assign \$645  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$646  = { 24'h000000, \$644  } | \$645 ;
-  assign \$647  = \$643  | \$646 ;
-  assign \$648  = \$640  | \$647 ;
-  assign \$649  = r1_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$650  = r1_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$651  = \$649  | \$650 ;
-  assign \$656  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$659  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$660  = \$658  | { 15'h0000, \$659  };
-  assign \$661  = \$655  | \$660 ;
-  assign \$662  = \$648  | \$661 ;
-  assign \$663  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$664  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$665  = \$663  | \$664 ;
-  assign \$666  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$667  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = \$665  | \$668 ;
-  assign \$670  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$671  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$672  = \$670  | \$671 ;
-  assign \$673  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$674  = \$673  | r1_sel_pool0_low_water;
-  assign \$675  = \$672  | \$674 ;
-  assign \$676  = \$669  | \$675 ;
-  assign \$678  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
-  assign \$681  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
-  assign \$683  = \$679  | \$682 ;
-  assign \$684  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
-  assign \$685  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
-  assign \$686  = \$684  | { 22'h000000, \$685  };
-  assign \$687  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
-  assign \$688  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
-  assign \$689  = { 22'h000000, \$687  } | \$688 ;
-  assign \$690  = \$686  | \$689 ;
-  assign \$691  = \$683  | \$690 ;
-  assign \$692  = r1_sel_pool1_fails ? log_fails : 32'd0;
-  assign \$693  = r1_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$632  = r1_sel_err_head0 ? { \$signal$96 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$633  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$634  = \$632  | \$633 ;
+  assign \$635  = \$631  | \$634 ;
+  assign \$636  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$637  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$638  = \$636  | \$637 ;
+  assign \$640  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$642  = \$638  | \$641 ;
+  assign \$643  = \$635  | \$642 ;
+  assign \$644  = \$628  | \$643 ;
+  assign \$645  = r1_sel_id | r1_sel_version;
+  assign \$646  = r1_sel_config | r1_sel_config2;
+  assign \$647  = \$645  | \$646 ;
+  assign \$648  = r1_sel_ctrl | r1_sel_status;
+  assign \$649  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$650  = \$648  | \$649 ;
+  assign \$651  = \$647  | \$650 ;
+  assign \$652  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$653  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$656  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$657  = \$655  | \$656 ;
+  assign \$658  = \$654  | \$657 ;
+  assign \$659  = \$651  | \$658 ;
+  assign \$661  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$664  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
+  assign \$666  = \$662  | \$665 ;
+  assign \$667  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
+  assign \$668  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
+  assign \$669  = \$667  | { 24'h000000, \$668  };
+  assign \$670  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
+  assign \$671  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$672  = { 24'h000000, \$670  } | \$671 ;
+  assign \$673  = \$669  | \$672 ;
+  assign \$674  = \$666  | \$673 ;
+  assign \$675  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$676  = r1_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$677  = \$675  | \$676 ;
+  assign \$682  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$685  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$686  = \$684  | { 15'h0000, \$685  };
+  assign \$687  = \$681  | \$686 ;
+  assign \$688  = \$674  | \$687 ;
+  assign \$689  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$690  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$691  = \$689  | \$690 ;
+  assign \$692  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$693  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
   assign \$694  = \$692  | \$693 ;
-  assign \$695  = r1_sel_pool1_info ? 32'd1 : 32'd0;
-  assign \$698  = \$694  | \$697 ;
-  assign \$699  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
-  assign \$700  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
-  assign \$701  = \$699  | \$700 ;
-  assign \$702  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
-  assign \$703  = \$701  | { 15'h0000, \$702  };
-  assign \$704  = \$698  | \$703 ;
-  assign \$705  = \$691  | \$704 ;
-  assign \$706  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$707  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$708  = \$706  | \$707 ;
-  assign \$709  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$710  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$711  = \$709  | \$710 ;
-  assign \$712  = \$708  | \$711 ;
-  assign \$713  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$714  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$715  = \$713  | \$714 ;
-  assign \$716  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$717  = \$716  | r1_sel_pool1_low_water;
-  assign \$718  = \$715  | \$717 ;
-  assign \$719  = \$712  | \$718 ;
-  assign \$721  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
-  assign \$724  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
-  assign \$726  = \$722  | \$725 ;
-  assign \$727  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
-  assign \$728  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
-  assign \$729  = \$727  | { 27'h0000000, \$728  };
-  assign \$730  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
-  assign \$731  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
-  assign \$732  = { 27'h0000000, \$730  } | \$731 ;
-  assign \$733  = \$729  | \$732 ;
-  assign \$734  = \$726  | \$733 ;
-  assign \$735  = r1_sel_pool2_fails ? config_fails : 32'd0;
-  assign \$736  = r1_sel_pool2_frees ? config_frees : 32'd0;
+  assign \$695  = \$691  | \$694 ;
+  assign \$696  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$697  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$698  = \$696  | \$697 ;
+  assign \$699  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$700  = \$699  | r1_sel_pool0_low_water;
+  assign \$701  = \$698  | \$700 ;
+  assign \$702  = \$695  | \$701 ;
+  assign \$704  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
+  assign \$707  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
+  assign \$709  = \$705  | \$708 ;
+  assign \$710  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
+  assign \$711  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
+  assign \$712  = \$710  | { 22'h000000, \$711  };
+  assign \$713  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
+  assign \$714  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
+  assign \$715  = { 22'h000000, \$713  } | \$714 ;
+  assign \$716  = \$712  | \$715 ;
+  assign \$717  = \$709  | \$716 ;
+  assign \$718  = r1_sel_pool1_fails ? log_fails : 32'd0;
+  assign \$719  = r1_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$720  = \$718  | \$719 ;
+  assign \$721  = r1_sel_pool1_info ? 32'd1 : 32'd0;
+  assign \$724  = \$720  | \$723 ;
+  assign \$725  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
+  assign \$726  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
+  assign \$727  = \$725  | \$726 ;
+  assign \$728  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
+  assign \$729  = \$727  | { 15'h0000, \$728  };
+  assign \$730  = \$724  | \$729 ;
+  assign \$731  = \$717  | \$730 ;
+  assign \$732  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$733  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$734  = \$732  | \$733 ;
+  assign \$735  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$736  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
   assign \$737  = \$735  | \$736 ;
-  assign \$738  = r1_sel_pool2_info ? 32'd8 : 32'd0;
-  assign \$741  = \$737  | \$740 ;
-  assign \$742  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
-  assign \$745  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
-  assign \$746  = \$744  | { 15'h0000, \$745  };
-  assign \$747  = \$741  | \$746 ;
-  assign \$748  = \$734  | \$747 ;
-  assign \$749  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$750  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$751  = \$749  | \$750 ;
-  assign \$752  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$753  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
-  assign \$754  = \$752  | \$753 ;
-  assign \$755  = \$751  | \$754 ;
-  assign \$756  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$757  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$758  = \$756  | \$757 ;
-  assign \$759  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$760  = \$759  | r1_sel_pool2_low_water;
-  assign \$761  = \$758  | \$760 ;
-  assign \$762  = \$755  | \$761 ;
-  assign \$763  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
-  assign \$764  = \$763  == 4'hf;
-  assign \$765  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$767  = ~ \$766 ;
-  assign \$768  = \$767  + 1'h1;
-  assign \$769  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$771  = ~ \$770 ;
-  assign \$772  = \$771  + 1'h1;
-  assign \$773  = \$768 [6] | \$772 [6];
-  assign \$774  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$776  = ~ \$775 ;
-  assign \$777  = \$776  + 1'h1;
-  assign \$778  = \$773  | \$777 [6];
-  assign \$779  = \$764  & \$778 ;
-  assign \$780  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$781  = \$780 [5:0] == 3'h4;
-  assign \$782  = \$779  & \$781 ;
-  assign \$783  = bus__w_req & \$782 ;
-  assign \$784  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
-  assign \$785  = \$784  == 4'hf;
-  assign \$786  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$788  = ~ \$787 ;
-  assign \$789  = \$788  + 1'h1;
-  assign \$790  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$792  = ~ \$791 ;
-  assign \$793  = \$792  + 1'h1;
-  assign \$794  = \$789 [6] | \$793 [6];
+  assign \$738  = \$734  | \$737 ;
+  assign \$739  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$740  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$741  = \$739  | \$740 ;
+  assign \$742  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$743  = \$742  | r1_sel_pool1_low_water;
+  assign \$744  = \$741  | \$743 ;
+  assign \$745  = \$738  | \$744 ;
+  assign \$747  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
+  assign \$750  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
+  assign \$752  = \$748  | \$751 ;
+  assign \$753  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
+  assign \$754  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
+  assign \$755  = \$753  | { 27'h0000000, \$754  };
+  assign \$756  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
+  assign \$757  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
+  assign \$758  = { 27'h0000000, \$756  } | \$757 ;
+  assign \$759  = \$755  | \$758 ;
+  assign \$760  = \$752  | \$759 ;
+  assign \$761  = r1_sel_pool2_fails ? config_fails : 32'd0;
+  assign \$762  = r1_sel_pool2_frees ? config_frees : 32'd0;
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = r1_sel_pool2_info ? 32'd8 : 32'd0;
+  assign \$767  = \$763  | \$766 ;
+  assign \$768  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
+  assign \$771  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
+  assign \$772  = \$770  | { 15'h0000, \$771  };
+  assign \$773  = \$767  | \$772 ;
+  assign \$774  = \$760  | \$773 ;
+  assign \$775  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$776  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$777  = \$775  | \$776 ;
+  assign \$778  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$779  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = \$777  | \$780 ;
+  assign \$782  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$783  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$784  = \$782  | \$783 ;
+  assign \$785  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$786  = \$785  | r1_sel_pool2_low_water;
+  assign \$787  = \$784  | \$786 ;
+  assign \$788  = \$781  | \$787 ;
+  assign \$789  = bus__w_beat_from_queue ? \port$4685$0 [35:32] : bus__w_strb;
+  assign \$790  = \$789  == 4'hf;
+  assign \$791  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$793  = ~ \$792 ;
+  assign \$794  = \$793  + 1'h1;
   assign \$795  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$797  = ~ \$796 ;
   assign \$798  = \$797  + 1'h1;
-  assign \$799  = \$794  | \$798 [6];
-  assign \$800  = \$785  & \$799 ;
-  assign \$801  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$802  = \$801 [5:0] == 6'h30;
-  assign \$803  = \$800  & \$802 ;
-  assign \$804  = bus__w_req & \$803 ;
-  assign \$805  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
-  assign \$806  = \$805  == 4'hf;
-  assign \$807  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$809  = ~ \$808 ;
-  assign \$810  = \$809  + 1'h1;
-  assign \$811  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$813  = ~ \$812 ;
-  assign \$814  = \$813  + 1'h1;
-  assign \$815  = \$810 [6] | \$814 [6];
+  assign \$799  = \$794 [6] | \$798 [6];
+  assign \$800  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$802  = ~ \$801 ;
+  assign \$803  = \$802  + 1'h1;
+  assign \$804  = \$799  | \$803 [6];
+  assign \$805  = \$790  & \$804 ;
+  assign \$806  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$807  = \$806 [5:0] == 3'h4;
+  assign \$808  = \$805  & \$807 ;
+  assign \$809  = bus__w_req & \$808 ;
+  assign \$810  = bus__w_beat_from_queue ? \port$4685$0 [35:32] : bus__w_strb;
+  assign \$811  = \$810  == 4'hf;
+  assign \$812  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$814  = ~ \$813 ;
+  assign \$815  = \$814  + 1'h1;
   assign \$816  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$818  = ~ \$817 ;
   assign \$819  = \$818  + 1'h1;
-  assign \$820  = \$815  | \$819 [6];
-  assign \$821  = \$806  & \$820 ;
-  assign \$822  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$823  = \$822 [5:0] == 3'h4;
-  assign \$824  = \$821  & \$823 ;
-  assign \$825  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
-  assign \$826  = \$825  == 4'hf;
+  assign \$820  = \$815 [6] | \$819 [6];
+  assign \$821  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$823  = ~ \$822 ;
+  assign \$824  = \$823  + 1'h1;
+  assign \$825  = \$820  | \$824 [6];
+  assign \$826  = \$811  & \$825 ;
   assign \$827  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$829  = ~ \$828 ;
-  assign \$830  = \$829  + 1'h1;
-  assign \$831  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$833  = ~ \$832 ;
-  assign \$834  = \$833  + 1'h1;
-  assign \$835  = \$830 [6] | \$834 [6];
-  assign \$836  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$838  = ~ \$837 ;
-  assign \$839  = \$838  + 1'h1;
-  assign \$840  = \$835  | \$839 [6];
-  assign \$841  = \$826  & \$840 ;
+  assign \$828  = \$827 [5:0] == 6'h30;
+  assign \$829  = \$826  & \$828 ;
+  assign \$830  = bus__w_req & \$829 ;
+  assign \$831  = bus__w_beat_from_queue ? \port$4685$0 [35:32] : bus__w_strb;
+  assign \$832  = \$831  == 4'hf;
+  assign \$833  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$835  = ~ \$834 ;
+  assign \$836  = \$835  + 1'h1;
+  assign \$837  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$839  = ~ \$838 ;
+  assign \$840  = \$839  + 1'h1;
+  assign \$841  = \$836 [6] | \$840 [6];
   assign \$842  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$843  = \$842 [5:0] == 6'h30;
-  assign \$844  = \$841  & \$843 ;
-  assign \$845  = \$824  | \$844 ;
-  assign \$846  = bus__w_req & \$845 ;
-  assign \$847  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
-  assign \$848  = \$847  == 4'hf;
-  assign \$849  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$851  = ~ \$850 ;
-  assign \$852  = \$851  + 1'h1;
+  assign \$844  = ~ \$843 ;
+  assign \$845  = \$844  + 1'h1;
+  assign \$846  = \$841  | \$845 [6];
+  assign \$847  = \$832  & \$846 ;
+  assign \$848  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$849  = \$848 [5:0] == 3'h4;
+  assign \$850  = \$847  & \$849 ;
+  assign \$851  = bus__w_beat_from_queue ? \port$4685$0 [35:32] : bus__w_strb;
+  assign \$852  = \$851  == 4'hf;
   assign \$853  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$855  = ~ \$854 ;
   assign \$856  = \$855  + 1'h1;
-  assign \$857  = \$852 [6] | \$856 [6];
-  assign \$858  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$860  = ~ \$859 ;
-  assign \$861  = \$860  + 1'h1;
-  assign \$862  = \$857  | \$861 [6];
-  assign \$863  = \$848  & \$862 ;
-  assign \$864  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$865  = \$864 [5:0] == 6'h30;
-  assign \$866  = \$863  & \$865 ;
-  assign \$867  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$868  = \$867 [11:6] - 3'h4;
-  assign \$869  = w0_event_is & w0_event_slot_ok;
-  assign \$870  = w0_log_is & w0_log_slot_ok;
-  assign \$871  = w0_config_is & w0_config_slot_ok;
-  assign \$872  = bus__w_beat_from_queue ? \port$4697$0 [31:0] : bus__w_data;
-  assign \$873  = bus__w_beat_from_queue ? \port$4697$0 [31:0] : bus__w_data;
-  assign \$875  = 32'd2147483648 + \$874 ;
-  assign \$876  = bus__w_beat_from_queue ? \port$4697$0 [31:0] : bus__w_data;
-  assign \$878  = 32'd2148532224 + \$877 ;
-  assign \$879  = bus__w_beat_from_queue ? \port$4697$0 [31:0] : bus__w_data;
-  assign \$881  = 32'd2149580800 + \$880 ;
-  assign \$882  = ~ command_queue_pop;
-  assign \$883  = command_queue_count[0] & \$882 ;
-  assign \$884  = ~ \$883 ;
-  assign \$885  = command_queue_held[0] ? \read__data$252  : { w1_pool_is, w1_hit, w1_tag, \$signal$232 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], new_flush };
-  assign \$886  = ~ command_queue_pop;
-  assign \$887  = command_queue_count[0] & \$886 ;
-  assign \$888  = ~ \$887 ;
-  assign \$889  = \$888  & command_queue_held[0];
-  assign \$890  = command_queue_rd_next + 1'h1;
-  assign \$891  = ~ command_queue_pop;
-  assign \$892  = command_queue_count[0] & \$891 ;
-  assign \$893  = command_queue_held[0] | \$892 ;
-  assign \$894  = command_queue_push & \$893 ;
-  assign \$895  = command_queue_wr_next + 1'h1;
-  assign \$896  = ~ command_queue_pop;
-  assign \$897  = command_queue_count[0] & \$896 ;
-  assign \$898  = command_queue_push & \$897 ;
-  assign \$899  = ~ command_queue_pop;
-  assign \$900  = command_queue_count[0] & \$899 ;
-  assign \$901  = ~ \$900 ;
-  assign \$902  = \$901  & command_queue_held[0];
-  assign \$903  = ~ command_queue_push;
-  assign \$904  = \$902  & \$903 ;
-  assign \$905  = \$904  ? command_queue_held[1] : command_queue_held[0];
-  assign \$906  = \$898  ? 1'h1 : \$905 ;
-  assign \$907  = ~ command_queue_pop;
-  assign \$908  = command_queue_count[0] & \$907 ;
-  assign \$909  = command_queue_push & \$908 ;
-  assign \$910  = ~ command_queue_pop;
-  assign \$911  = command_queue_count[0] & \$910 ;
-  assign \$912  = ~ \$911 ;
-  assign \$913  = \$912  & command_queue_held[0];
-  assign \$914  = ~ command_queue_push;
-  assign \$915  = \$913  & \$914 ;
-  assign \$916  = \$915  ? command_queue_held[2] : command_queue_held[1];
-  assign \$917  = \$909  ? command_queue_held[0] : \$916 ;
-  assign \$918  = ~ command_queue_pop;
-  assign \$919  = command_queue_count[0] & \$918 ;
+  assign \$857  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$859  = ~ \$858 ;
+  assign \$860  = \$859  + 1'h1;
+  assign \$861  = \$856 [6] | \$860 [6];
+  assign \$862  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$864  = ~ \$863 ;
+  assign \$865  = \$864  + 1'h1;
+  assign \$866  = \$861  | \$865 [6];
+  assign \$867  = \$852  & \$866 ;
+  assign \$868  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$869  = \$868 [5:0] == 6'h30;
+  assign \$870  = \$867  & \$869 ;
+  assign \$871  = \$850  | \$870 ;
+  assign \$872  = bus__w_req & \$871 ;
+  assign \$873  = bus__w_beat_from_queue ? \port$4685$0 [35:32] : bus__w_strb;
+  assign \$874  = \$873  == 4'hf;
+  assign \$875  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$877  = ~ \$876 ;
+  assign \$878  = \$877  + 1'h1;
+  assign \$879  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$881  = ~ \$880 ;
+  assign \$882  = \$881  + 1'h1;
+  assign \$883  = \$878 [6] | \$882 [6];
+  assign \$884  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$886  = ~ \$885 ;
+  assign \$887  = \$886  + 1'h1;
+  assign \$888  = \$883  | \$887 [6];
+  assign \$889  = \$874  & \$888 ;
+  assign \$890  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$891  = \$890 [5:0] == 6'h30;
+  assign \$892  = \$889  & \$891 ;
+  assign \$893  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$894  = \$893 [11:6] - 3'h4;
+  assign \$895  = w0_event_is & w0_event_slot_ok;
+  assign \$896  = w0_log_is & w0_log_slot_ok;
+  assign \$897  = w0_config_is & w0_config_slot_ok;
+  assign \$898  = bus__w_beat_from_queue ? \port$4685$0 [31:0] : bus__w_data;
+  assign \$899  = bus__w_beat_from_queue ? \port$4685$0 [31:0] : bus__w_data;
+  assign \$901  = 32'd2147483648 + \$900 ;
+  assign \$902  = bus__w_beat_from_queue ? \port$4685$0 [31:0] : bus__w_data;
+  assign \$904  = 32'd2148532224 + \$903 ;
+  assign \$905  = bus__w_beat_from_queue ? \port$4685$0 [31:0] : bus__w_data;
+  assign \$907  = 32'd2149580800 + \$906 ;
+  assign \$908  = ~ command_queue_pop;
+  assign \$909  = command_queue_count[0] & \$908 ;
+  assign \$910  = ~ \$909 ;
+  assign \$911  = command_queue_held[0] ? \read__data$268  : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1569 , \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], \$1542 [3], \$1538 [3], \$1534 [3], \$1530 [3], \$1526 [3], \$1522 [3], \$1518 [3], \$1514 [3], \$1510 [3], \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], new_flush };
+  assign \$912  = ~ command_queue_pop;
+  assign \$913  = command_queue_count[0] & \$912 ;
+  assign \$914  = ~ \$913 ;
+  assign \$915  = \$914  & command_queue_held[0];
+  assign \$916  = command_queue_rd_next + 1'h1;
+  assign \$917  = ~ command_queue_pop;
+  assign \$918  = command_queue_count[0] & \$917 ;
+  assign \$919  = command_queue_held[0] | \$918 ;
   assign \$920  = command_queue_push & \$919 ;
-  assign \$921  = ~ command_queue_pop;
-  assign \$922  = command_queue_count[0] & \$921 ;
-  assign \$923  = ~ \$922 ;
-  assign \$924  = \$923  & command_queue_held[0];
-  assign \$925  = ~ command_queue_push;
-  assign \$926  = \$924  & \$925 ;
-  assign \$927  = \$926  ? command_queue_held[3] : command_queue_held[2];
-  assign \$928  = \$920  ? command_queue_held[1] : \$927 ;
-  assign \$929  = ~ command_queue_pop;
-  assign \$930  = command_queue_count[0] & \$929 ;
-  assign \$931  = command_queue_push & \$930 ;
-  assign \$932  = ~ command_queue_pop;
-  assign \$933  = command_queue_count[0] & \$932 ;
-  assign \$934  = ~ \$933 ;
-  assign \$935  = \$934  & command_queue_held[0];
-  assign \$936  = ~ command_queue_push;
-  assign \$937  = \$935  & \$936 ;
-  assign \$938  = \$937  ? command_queue_held[4] : command_queue_held[3];
-  assign \$939  = \$931  ? command_queue_held[2] : \$938 ;
-  assign \$940  = ~ command_queue_pop;
-  assign \$941  = command_queue_count[0] & \$940 ;
-  assign \$942  = command_queue_push & \$941 ;
-  assign \$943  = ~ command_queue_pop;
-  assign \$944  = command_queue_count[0] & \$943 ;
-  assign \$945  = ~ \$944 ;
-  assign \$946  = \$945  & command_queue_held[0];
-  assign \$947  = ~ command_queue_push;
-  assign \$948  = \$946  & \$947 ;
-  assign \$949  = \$948  ? command_queue_held[5] : command_queue_held[4];
-  assign \$950  = \$942  ? command_queue_held[3] : \$949 ;
-  assign \$951  = ~ command_queue_pop;
-  assign \$952  = command_queue_count[0] & \$951 ;
-  assign \$953  = command_queue_push & \$952 ;
-  assign \$954  = ~ command_queue_pop;
-  assign \$955  = command_queue_count[0] & \$954 ;
-  assign \$956  = ~ \$955 ;
-  assign \$957  = \$956  & command_queue_held[0];
-  assign \$958  = ~ command_queue_push;
-  assign \$959  = \$957  & \$958 ;
-  assign \$960  = \$959  ? command_queue_held[6] : command_queue_held[5];
-  assign \$961  = \$953  ? command_queue_held[4] : \$960 ;
-  assign \$962  = ~ command_queue_pop;
-  assign \$963  = command_queue_count[0] & \$962 ;
-  assign \$964  = command_queue_push & \$963 ;
-  assign \$965  = ~ command_queue_pop;
-  assign \$966  = command_queue_count[0] & \$965 ;
-  assign \$967  = ~ \$966 ;
-  assign \$968  = \$967  & command_queue_held[0];
-  assign \$969  = ~ command_queue_push;
-  assign \$970  = \$968  & \$969 ;
-  assign \$971  = \$970  ? command_queue_held[7] : command_queue_held[6];
-  assign \$972  = \$964  ? command_queue_held[5] : \$971 ;
-  assign \$973  = ~ command_queue_pop;
-  assign \$974  = command_queue_count[0] & \$973 ;
-  assign \$975  = command_queue_push & \$974 ;
-  assign \$976  = ~ command_queue_pop;
-  assign \$977  = command_queue_count[0] & \$976 ;
-  assign \$978  = ~ \$977 ;
-  assign \$979  = \$978  & command_queue_held[0];
-  assign \$980  = ~ command_queue_push;
-  assign \$981  = \$979  & \$980 ;
-  assign \$982  = \$981  ? command_queue_held[8] : command_queue_held[7];
-  assign \$983  = \$975  ? command_queue_held[6] : \$982 ;
-  assign \$984  = ~ command_queue_pop;
-  assign \$985  = command_queue_count[0] & \$984 ;
-  assign \$986  = command_queue_push & \$985 ;
-  assign \$987  = ~ command_queue_pop;
-  assign \$988  = command_queue_count[0] & \$987 ;
-  assign \$989  = ~ \$988 ;
-  assign \$990  = \$989  & command_queue_held[0];
-  assign \$991  = ~ command_queue_push;
-  assign \$992  = \$990  & \$991 ;
-  assign \$993  = \$992  ? 1'h0 : command_queue_held[8];
-  assign \$994  = \$986  ? command_queue_held[7] : \$993 ;
-  assign \$995  = ~ command_queue_pop;
-  assign \$996  = command_queue_push & \$995 ;
-  assign \$997  = ~ command_queue_push;
-  assign \$998  = command_queue_pop & \$997 ;
-  assign \$999  = \$998  ? command_queue_count[1] : command_queue_count[0];
-  assign \$1000  = \$996  ? 1'h1 : \$999 ;
-  assign \$1001  = ~ command_queue_pop;
-  assign \$1002  = command_queue_push & \$1001 ;
-  assign \$1003  = ~ command_queue_push;
-  assign \$1004  = command_queue_pop & \$1003 ;
-  assign \$1005  = \$1004  ? command_queue_count[2] : command_queue_count[1];
-  assign \$1006  = \$1002  ? command_queue_count[0] : \$1005 ;
-  assign \$1007  = ~ command_queue_pop;
-  assign \$1008  = command_queue_push & \$1007 ;
-  assign \$1009  = ~ command_queue_push;
-  assign \$1010  = command_queue_pop & \$1009 ;
-  assign \$1011  = \$1010  ? command_queue_count[3] : command_queue_count[2];
-  assign \$1012  = \$1008  ? command_queue_count[1] : \$1011 ;
+  assign \$921  = command_queue_wr_next + 1'h1;
+  assign \$922  = ~ command_queue_pop;
+  assign \$923  = command_queue_count[0] & \$922 ;
+  assign \$924  = command_queue_push & \$923 ;
+  assign \$925  = ~ command_queue_pop;
+  assign \$926  = command_queue_count[0] & \$925 ;
+  assign \$927  = ~ \$926 ;
+  assign \$928  = \$927  & command_queue_held[0];
+  assign \$929  = ~ command_queue_push;
+  assign \$930  = \$928  & \$929 ;
+  assign \$931  = \$930  ? command_queue_held[1] : command_queue_held[0];
+  assign \$932  = \$924  ? 1'h1 : \$931 ;
+  assign \$933  = ~ command_queue_pop;
+  assign \$934  = command_queue_count[0] & \$933 ;
+  assign \$935  = command_queue_push & \$934 ;
+  assign \$936  = ~ command_queue_pop;
+  assign \$937  = command_queue_count[0] & \$936 ;
+  assign \$938  = ~ \$937 ;
+  assign \$939  = \$938  & command_queue_held[0];
+  assign \$940  = ~ command_queue_push;
+  assign \$941  = \$939  & \$940 ;
+  assign \$942  = \$941  ? command_queue_held[2] : command_queue_held[1];
+  assign \$943  = \$935  ? command_queue_held[0] : \$942 ;
+  assign \$944  = ~ command_queue_pop;
+  assign \$945  = command_queue_count[0] & \$944 ;
+  assign \$946  = command_queue_push & \$945 ;
+  assign \$947  = ~ command_queue_pop;
+  assign \$948  = command_queue_count[0] & \$947 ;
+  assign \$949  = ~ \$948 ;
+  assign \$950  = \$949  & command_queue_held[0];
+  assign \$951  = ~ command_queue_push;
+  assign \$952  = \$950  & \$951 ;
+  assign \$953  = \$952  ? command_queue_held[3] : command_queue_held[2];
+  assign \$954  = \$946  ? command_queue_held[1] : \$953 ;
+  assign \$955  = ~ command_queue_pop;
+  assign \$956  = command_queue_count[0] & \$955 ;
+  assign \$957  = command_queue_push & \$956 ;
+  assign \$958  = ~ command_queue_pop;
+  assign \$959  = command_queue_count[0] & \$958 ;
+  assign \$960  = ~ \$959 ;
+  assign \$961  = \$960  & command_queue_held[0];
+  assign \$962  = ~ command_queue_push;
+  assign \$963  = \$961  & \$962 ;
+  assign \$964  = \$963  ? command_queue_held[4] : command_queue_held[3];
+  assign \$965  = \$957  ? command_queue_held[2] : \$964 ;
+  assign \$966  = ~ command_queue_pop;
+  assign \$967  = command_queue_count[0] & \$966 ;
+  assign \$968  = command_queue_push & \$967 ;
+  assign \$969  = ~ command_queue_pop;
+  assign \$970  = command_queue_count[0] & \$969 ;
+  assign \$971  = ~ \$970 ;
+  assign \$972  = \$971  & command_queue_held[0];
+  assign \$973  = ~ command_queue_push;
+  assign \$974  = \$972  & \$973 ;
+  assign \$975  = \$974  ? command_queue_held[5] : command_queue_held[4];
+  assign \$976  = \$968  ? command_queue_held[3] : \$975 ;
+  assign \$977  = ~ command_queue_pop;
+  assign \$978  = command_queue_count[0] & \$977 ;
+  assign \$979  = command_queue_push & \$978 ;
+  assign \$980  = ~ command_queue_pop;
+  assign \$981  = command_queue_count[0] & \$980 ;
+  assign \$982  = ~ \$981 ;
+  assign \$983  = \$982  & command_queue_held[0];
+  assign \$984  = ~ command_queue_push;
+  assign \$985  = \$983  & \$984 ;
+  assign \$986  = \$985  ? command_queue_held[6] : command_queue_held[5];
+  assign \$987  = \$979  ? command_queue_held[4] : \$986 ;
+  assign \$988  = ~ command_queue_pop;
+  assign \$989  = command_queue_count[0] & \$988 ;
+  assign \$990  = command_queue_push & \$989 ;
+  assign \$991  = ~ command_queue_pop;
+  assign \$992  = command_queue_count[0] & \$991 ;
+  assign \$993  = ~ \$992 ;
+  assign \$994  = \$993  & command_queue_held[0];
+  assign \$995  = ~ command_queue_push;
+  assign \$996  = \$994  & \$995 ;
+  assign \$997  = \$996  ? command_queue_held[7] : command_queue_held[6];
+  assign \$998  = \$990  ? command_queue_held[5] : \$997 ;
+  assign \$999  = ~ command_queue_pop;
+  assign \$1000  = command_queue_count[0] & \$999 ;
+  assign \$1001  = command_queue_push & \$1000 ;
+  assign \$1002  = ~ command_queue_pop;
+  assign \$1003  = command_queue_count[0] & \$1002 ;
+  assign \$1004  = ~ \$1003 ;
+  assign \$1005  = \$1004  & command_queue_held[0];
+  assign \$1006  = ~ command_queue_push;
+  assign \$1007  = \$1005  & \$1006 ;
+  assign \$1008  = \$1007  ? command_queue_held[8] : command_queue_held[7];
+  assign \$1009  = \$1001  ? command_queue_held[6] : \$1008 ;
+  assign \$1010  = ~ command_queue_pop;
+  assign \$1011  = command_queue_count[0] & \$1010 ;
+  assign \$1012  = command_queue_push & \$1011 ;
   assign \$1013  = ~ command_queue_pop;
-  assign \$1014  = command_queue_push & \$1013 ;
-  assign \$1015  = ~ command_queue_push;
-  assign \$1016  = command_queue_pop & \$1015 ;
-  assign \$1017  = \$1016  ? command_queue_count[4] : command_queue_count[3];
-  assign \$1018  = \$1014  ? command_queue_count[2] : \$1017 ;
-  assign \$1019  = ~ command_queue_pop;
-  assign \$1020  = command_queue_push & \$1019 ;
-  assign \$1021  = ~ command_queue_push;
-  assign \$1022  = command_queue_pop & \$1021 ;
-  assign \$1023  = \$1022  ? command_queue_count[5] : command_queue_count[4];
-  assign \$1024  = \$1020  ? command_queue_count[3] : \$1023 ;
-  assign \$1025  = ~ command_queue_pop;
-  assign \$1026  = command_queue_push & \$1025 ;
-  assign \$1027  = ~ command_queue_push;
-  assign \$1028  = command_queue_pop & \$1027 ;
-  assign \$1029  = \$1028  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1030  = \$1026  ? command_queue_count[4] : \$1029 ;
-  assign \$1031  = ~ command_queue_pop;
-  assign \$1032  = command_queue_push & \$1031 ;
-  assign \$1033  = ~ command_queue_push;
-  assign \$1034  = command_queue_pop & \$1033 ;
-  assign \$1035  = \$1034  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1036  = \$1032  ? command_queue_count[5] : \$1035 ;
-  assign \$1037  = ~ command_queue_pop;
-  assign \$1038  = command_queue_push & \$1037 ;
-  assign \$1039  = ~ command_queue_push;
-  assign \$1040  = command_queue_pop & \$1039 ;
-  assign \$1041  = \$1040  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1042  = \$1038  ? command_queue_count[6] : \$1041 ;
-  assign \$1043  = ~ command_queue_pop;
-  assign \$1044  = command_queue_push & \$1043 ;
-  assign \$1045  = ~ command_queue_push;
-  assign \$1046  = command_queue_pop & \$1045 ;
-  assign \$1047  = \$1046  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1048  = \$1044  ? command_queue_count[7] : \$1047 ;
-  assign \$1049  = ~ command_queue_pop;
-  assign \$1050  = command_queue_push & \$1049 ;
-  assign \$1051  = ~ command_queue_push;
-  assign \$1052  = command_queue_pop & \$1051 ;
-  assign \$1053  = \$1052  ? 1'h0 : command_queue_count[9];
-  assign \$1054  = \$1050  ? command_queue_count[8] : \$1053 ;
-  assign \$1055  = req_free & native_free_valid;
-  assign \$1056  = req_flush & native_flush_valid;
-  assign \$1057  = \$1055  | \$1056 ;
-  assign \$1058  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1059  = 1'h1 << \$1058 [1:0];
-  assign \$1060  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1061  = 1'h1 << \$1060 [4:2];
-  assign \$1062  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1063  = 1'h1 << \$1062 [7:5];
-  assign \$1064  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1065  = 1'h1 << \$1064 [11:8];
-  assign \$1066  = bus__w_beat_from_queue ? \port$4697$0 [31:0] : bus__w_data;
-  assign \$1067  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
-  assign \$1068  = \$1067  == 4'hf;
-  assign \$1069  = bus__w_beat_from_queue ? \port$4697$0 [35:32] : bus__w_strb;
-  assign \$1070  = ~ \$signal$221 ;
-  assign \$1071  = \$signal$267  & \$1070 ;
-  assign \$1072  = ~ new_flush;
-  assign \$1073  = \$1071  & \$1072 ;
-  assign \$1074  = ~ w1_a1_0[0];
-  assign \$1075  = ~ w1_a4_2[4];
-  assign \$1076  = \$1074  | \$1075 ;
-  assign \$1077  = ~ w1_a7_5[0];
-  assign \$1078  = ~ w1_a11_8[0];
-  assign \$1079  = \$1077  | \$1078 ;
-  assign \$1080  = \$1076  | \$1079 ;
-  assign \$1081  = ~ \$1080 ;
-  assign \$1082  = ~ w1_a1_0[0];
-  assign \$1083  = ~ w1_a4_2[6];
-  assign \$1084  = \$1082  | \$1083 ;
-  assign \$1085  = ~ w1_a7_5[0];
-  assign \$1086  = ~ w1_a11_8[0];
-  assign \$1087  = \$1085  | \$1086 ;
-  assign \$1088  = \$1084  | \$1087 ;
-  assign \$1089  = ~ \$1088 ;
-  assign \$1090  = ~ w1_a1_0[0];
-  assign \$1091  = ~ w1_a4_2[7];
-  assign \$1092  = \$1090  | \$1091 ;
-  assign \$1093  = ~ w1_a7_5[0];
-  assign \$1094  = ~ w1_a11_8[0];
-  assign \$1095  = \$1093  | \$1094 ;
-  assign \$1096  = \$1092  | \$1095 ;
-  assign \$1097  = ~ \$1096 ;
-  assign \$1098  = ~ w1_a1_0[0];
-  assign \$1099  = ~ w1_a4_2[6];
-  assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = ~ w1_a7_5[1];
-  assign \$1102  = ~ w1_a11_8[0];
-  assign \$1103  = \$1101  | \$1102 ;
-  assign \$1104  = \$1100  | \$1103 ;
-  assign \$1105  = ~ \$1104 ;
-  assign \$1106  = ~ w1_a1_0[0];
-  assign \$1107  = ~ w1_a4_2[1];
-  assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = ~ w1_a7_5[0];
-  assign \$1110  = ~ w1_a11_8[1];
-  assign \$1111  = \$1109  | \$1110 ;
-  assign \$1112  = \$1108  | \$1111 ;
-  assign \$1113  = ~ \$1112 ;
-  assign \$1114  = ~ w1_a1_0[0];
-  assign \$1115  = ~ w1_a4_2[4];
-  assign \$1116  = \$1114  | \$1115 ;
-  assign \$1117  = ~ w1_a7_5[1];
-  assign \$1118  = ~ w1_a11_8[1];
-  assign \$1119  = \$1117  | \$1118 ;
-  assign \$1120  = \$1116  | \$1119 ;
-  assign \$1121  = ~ \$1120 ;
-  assign \$1122  = ~ w1_a1_0[0];
-  assign \$1123  = ~ w1_a4_2[7];
-  assign \$1124  = \$1122  | \$1123 ;
-  assign \$1125  = ~ w1_a7_5[1];
-  assign \$1126  = ~ w1_a11_8[1];
-  assign \$1127  = \$1125  | \$1126 ;
-  assign \$1128  = \$1124  | \$1127 ;
-  assign \$1129  = ~ \$1128 ;
-  assign \$1130  = ~ w1_a1_0[0];
-  assign \$1131  = ~ w1_a4_2[1];
-  assign \$1132  = \$1130  | \$1131 ;
-  assign \$1133  = ~ w1_a7_5[2];
-  assign \$1134  = ~ w1_a11_8[1];
-  assign \$1135  = \$1133  | \$1134 ;
-  assign \$1136  = \$1132  | \$1135 ;
-  assign \$1137  = ~ \$1136 ;
-  assign \$1138  = ~ w1_a1_0[0];
-  assign \$1139  = ~ w1_a4_2[4];
-  assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = ~ w1_a7_5[3];
-  assign \$1142  = ~ w1_a11_8[1];
-  assign \$1143  = \$1141  | \$1142 ;
-  assign \$1144  = \$1140  | \$1143 ;
-  assign \$1145  = ~ \$1144 ;
-  assign \$1146  = ~ w1_a1_0[0];
-  assign \$1147  = ~ w1_a4_2[7];
-  assign \$1148  = \$1146  | \$1147 ;
-  assign \$1149  = ~ w1_a7_5[3];
-  assign \$1150  = ~ w1_a11_8[1];
-  assign \$1151  = \$1149  | \$1150 ;
-  assign \$1152  = \$1148  | \$1151 ;
-  assign \$1153  = ~ \$1152 ;
-  assign \$1154  = ~ w1_a1_0[0];
-  assign \$1155  = ~ w1_a4_2[1];
-  assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = ~ w1_a7_5[4];
-  assign \$1158  = ~ w1_a11_8[1];
-  assign \$1159  = \$1157  | \$1158 ;
-  assign \$1160  = \$1156  | \$1159 ;
-  assign \$1161  = ~ \$1160 ;
-  assign \$1162  = ~ w1_a1_0[0];
-  assign \$1163  = ~ w1_a4_2[4];
-  assign \$1164  = \$1162  | \$1163 ;
-  assign \$1165  = ~ w1_a7_5[5];
-  assign \$1166  = ~ w1_a11_8[1];
-  assign \$1167  = \$1165  | \$1166 ;
-  assign \$1168  = \$1164  | \$1167 ;
-  assign \$1169  = ~ \$1168 ;
-  assign \$1170  = ~ w1_a1_0[0];
-  assign \$1171  = ~ w1_a4_2[7];
-  assign \$1172  = \$1170  | \$1171 ;
-  assign \$1173  = ~ w1_a7_5[5];
-  assign \$1174  = ~ w1_a11_8[1];
-  assign \$1175  = \$1173  | \$1174 ;
-  assign \$1176  = \$1172  | \$1175 ;
-  assign \$1177  = ~ \$1176 ;
-  assign \$1178  = ~ w1_a1_0[0];
-  assign \$1179  = ~ w1_a4_2[4];
-  assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = ~ w1_a7_5[0];
-  assign \$1182  = ~ w1_a11_8[0];
-  assign \$1183  = \$1181  | \$1182 ;
-  assign \$1184  = \$1180  | \$1183 ;
-  assign \$1185  = ~ \$1184 ;
-  assign \$1186  = ~ w1_a1_0[0];
-  assign \$1187  = ~ w1_a4_2[6];
-  assign \$1188  = \$1186  | \$1187 ;
-  assign \$1189  = ~ w1_a7_5[1];
-  assign \$1190  = ~ w1_a11_8[0];
-  assign \$1191  = \$1189  | \$1190 ;
-  assign \$1192  = \$1188  | \$1191 ;
-  assign \$1193  = ~ \$1192 ;
-  assign \$1194  = ~ w1_a1_0[0];
-  assign \$1195  = ~ w1_a4_2[1];
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = ~ w1_a7_5[0];
-  assign \$1198  = ~ w1_a11_8[1];
-  assign \$1199  = \$1197  | \$1198 ;
-  assign \$1200  = \$1196  | \$1199 ;
-  assign \$1201  = ~ \$1200 ;
-  assign \$1202  = ~ w1_a1_0[0];
-  assign \$1203  = ~ w1_a4_2[4];
-  assign \$1204  = \$1202  | \$1203 ;
-  assign \$1205  = ~ w1_a7_5[1];
-  assign \$1206  = ~ w1_a11_8[1];
-  assign \$1207  = \$1205  | \$1206 ;
-  assign \$1208  = \$1204  | \$1207 ;
-  assign \$1209  = ~ \$1208 ;
-  assign \$1210  = ~ w1_a1_0[0];
-  assign \$1211  = ~ w1_a4_2[1];
-  assign \$1212  = \$1210  | \$1211 ;
-  assign \$1213  = ~ w1_a7_5[2];
-  assign \$1214  = ~ w1_a11_8[1];
-  assign \$1215  = \$1213  | \$1214 ;
-  assign \$1216  = \$1212  | \$1215 ;
-  assign \$1217  = ~ \$1216 ;
-  assign \$1218  = ~ w1_a1_0[0];
-  assign \$1219  = ~ w1_a4_2[4];
-  assign \$1220  = \$1218  | \$1219 ;
-  assign \$1221  = ~ w1_a7_5[3];
-  assign \$1222  = ~ w1_a11_8[1];
-  assign \$1223  = \$1221  | \$1222 ;
-  assign \$1224  = \$1220  | \$1223 ;
-  assign \$1225  = ~ \$1224 ;
-  assign \$1226  = ~ w1_a1_0[0];
-  assign \$1227  = ~ w1_a4_2[1];
-  assign \$1228  = \$1226  | \$1227 ;
-  assign \$1229  = ~ w1_a7_5[4];
-  assign \$1230  = ~ w1_a11_8[1];
-  assign \$1231  = \$1229  | \$1230 ;
-  assign \$1232  = \$1228  | \$1231 ;
-  assign \$1233  = ~ \$1232 ;
-  assign \$1234  = ~ w1_a1_0[0];
-  assign \$1235  = ~ w1_a4_2[4];
-  assign \$1236  = \$1234  | \$1235 ;
-  assign \$1237  = ~ w1_a7_5[5];
-  assign \$1238  = ~ w1_a11_8[1];
-  assign \$1239  = \$1237  | \$1238 ;
-  assign \$1240  = \$1236  | \$1239 ;
-  assign \$1241  = ~ \$1240 ;
-  assign \$1242  = { \$1241 , \$1233 , \$1225 , \$1217 , \$1209 , \$1201 , \$1193 , \$1185  } + 8'hff;
-  assign \$1243  = ~ w1_a1_0[0];
-  assign \$1244  = ~ w1_a4_2[6];
-  assign \$1245  = \$1243  | \$1244 ;
-  assign \$1246  = ~ w1_a7_5[0];
-  assign \$1247  = ~ w1_a11_8[0];
-  assign \$1248  = \$1246  | \$1247 ;
-  assign \$1249  = \$1245  | \$1248 ;
-  assign \$1250  = ~ \$1249 ;
-  assign \$1251  = ~ w1_a1_0[0];
-  assign \$1252  = ~ w1_a4_2[7];
-  assign \$1253  = \$1251  | \$1252 ;
-  assign \$1254  = ~ w1_a7_5[0];
-  assign \$1255  = ~ w1_a11_8[0];
-  assign \$1256  = \$1254  | \$1255 ;
-  assign \$1257  = \$1253  | \$1256 ;
-  assign \$1258  = ~ \$1257 ;
-  assign \$1259  = ~ w1_a1_0[0];
-  assign \$1260  = ~ w1_a4_2[7];
-  assign \$1261  = \$1259  | \$1260 ;
-  assign \$1262  = ~ w1_a7_5[1];
-  assign \$1263  = ~ w1_a11_8[1];
-  assign \$1264  = \$1262  | \$1263 ;
-  assign \$1265  = \$1261  | \$1264 ;
-  assign \$1266  = ~ \$1265 ;
-  assign \$1267  = ~ w1_a1_0[0];
-  assign \$1268  = ~ w1_a4_2[7];
-  assign \$1269  = \$1267  | \$1268 ;
-  assign \$1270  = ~ w1_a7_5[3];
-  assign \$1271  = ~ w1_a11_8[1];
-  assign \$1272  = \$1270  | \$1271 ;
-  assign \$1273  = \$1269  | \$1272 ;
-  assign \$1274  = ~ \$1273 ;
-  assign \$1275  = ~ w1_a1_0[0];
-  assign \$1276  = ~ w1_a4_2[7];
-  assign \$1277  = \$1275  | \$1276 ;
-  assign \$1278  = ~ w1_a7_5[5];
-  assign \$1279  = ~ w1_a11_8[1];
-  assign \$1280  = \$1278  | \$1279 ;
-  assign \$1281  = \$1277  | \$1280 ;
-  assign \$1282  = ~ \$1281 ;
-  assign \$1283  = { \$1282 , \$1274 , \$1266 , \$1258 , \$1250  } + 5'h1f;
-  assign \$1284  = \$signal$271  & \$signal$272 ;
-  assign \$1285  = \$1284  & w2_is_ctrl;
-  assign \$1286  = \$1285  & \$signal$274 [0];
-  assign \$1287  = \$signal$271  & \$signal$272 ;
-  assign \$1288  = \$1287  & w2_is_err_pop;
-  assign \$1289  = \$signal$271  & w2_is_irq_status;
-  assign \$1290  = \$1289  & \$signal$273 [0];
-  assign \$1291  = \$1290  ? \$signal$274 [4:0] : 5'h00;
-  assign \$1292  = \$signal$271  & w2_is_irq_enable;
-  assign \$1293  = \$1292  & \$signal$273 [0];
-  assign \$1294  = \$signal$271  & w2_is_pool0_low_water;
-  assign \$1295  = \$1294  & \$signal$273 [0];
-  assign \$1296  = \$signal$271  & w2_is_pool0_low_water;
-  assign \$1297  = \$1296  & \$signal$273 [1];
-  assign \$1298  = \$signal$271  & w2_is_pool0_low_water;
-  assign \$1299  = \$1298  & \$signal$273 [2];
-  assign \$1300  = \$signal$271  & w2_is_pool1_low_water;
-  assign \$1301  = \$1300  & \$signal$273 [0];
-  assign \$1302  = \$signal$271  & w2_is_pool1_low_water;
-  assign \$1303  = \$1302  & \$signal$273 [1];
-  assign \$1304  = \$signal$271  & w2_is_pool1_low_water;
-  assign \$1305  = \$1304  & \$signal$273 [2];
-  assign \$1306  = \$signal$271  & w2_is_pool2_low_water;
-  assign \$1307  = \$1306  & \$signal$273 [0];
-  assign \$1308  = \$signal$271  & w2_is_pool2_low_water;
-  assign \$1309  = \$1308  & \$signal$273 [1];
-  assign \$1310  = \$signal$271  & w2_is_pool2_low_water;
-  assign \$1311  = \$1310  & \$signal$273 [2];
-  assign \$1312  = | \port$4573$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1312 ;
-  assign \$1313  = | \port$4585$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1313 ;
-  assign \$1314  = ~ \port$4570$0 [0];
-  assign \$1315  = rsp_grant_valid & \$1314 ;
-  assign \$1316  = \port$4570$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1315  & \$1316 ;
-  assign \$1317  = \$signal$28  > 2'h2;
-  assign \$1318  = \$1317  ? 2'h2 : \$signal$28 ;
-  assign \$1319  = | \$signal$28 ;
-  assign \$1320  = space_ge1 & \$1319 ;
-  assign \$1321  = \$1320  ? 1'h1 : 1'h0;
-  assign \$1322  = space_ge2 ? \$1318  : { 1'h0, \$1321  };
-  assign \$signal$73  = space_ge3 ? \$signal$28  : \$1322 ;
-  assign \$1323  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1323  & space_ge1;
-  assign \$1324  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1324  & space_ge2;
-  assign \$1325  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1325  & space_ge3;
-  assign \$1326  = ~ space[4];
-  assign popped = w1c & \$1326 ;
-  assign \$1327  = 1'h0 - tail[1:0];
-  assign \$1328  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1328  ? tail_next_row : tail_row;
-  assign \$1329  = ! \$1327 [1:0];
-  assign \$1330  = \$1327 [1:0] == 1'h1;
-  assign \$1331  = \$1330  ? e1_new1 : e1_new2;
-  assign \$signature__data$293  = \$1329  ? e1_new0 : \$1331 ;
-  assign \$1332  = \$signal$28  >= 1'h1;
-  assign \$1333  = \$signal$28  >= 2'h2;
-  assign \$1334  = \$signal$28  >= 2'h3;
-  assign \$1335  = 1'h1 - tail[1:0];
-  assign \$1336  = tail[1:0] > 1'h1;
-  assign \$signature__addr$298  = \$1336  ? tail_next_row : tail_row;
-  assign \$1337  = ! \$1335 [1:0];
-  assign \$1338  = \$1335 [1:0] == 1'h1;
-  assign \$1339  = \$1338  ? e1_new1 : e1_new2;
-  assign \$signature__data$299  = \$1337  ? e1_new0 : \$1339 ;
-  assign \$1340  = \$signal$28  >= 1'h1;
-  assign \$1341  = \$signal$28  >= 2'h2;
-  assign \$1342  = \$signal$28  >= 2'h3;
-  assign \$1343  = 2'h2 - tail[1:0];
-  assign \$1344  = tail[1:0] > 2'h2;
-  assign \$signature__addr$304  = \$1344  ? tail_next_row : tail_row;
-  assign \$1345  = ! \$1343 [1:0];
-  assign \$1346  = \$1343 [1:0] == 1'h1;
-  assign \$1347  = \$1346  ? e1_new1 : e1_new2;
-  assign \$signature__data$305  = \$1345  ? e1_new0 : \$1347 ;
-  assign \$1348  = \$signal$28  >= 1'h1;
-  assign \$1349  = \$signal$28  >= 2'h2;
-  assign \$1350  = \$signal$28  >= 2'h3;
-  assign \$1351  = 2'h3 - tail[1:0];
-  assign \$1352  = ! \$1351 [1:0];
-  assign \$1353  = \$1351 [1:0] == 1'h1;
-  assign \$1354  = \$1353  ? e1_new1 : e1_new2;
-  assign \$signature__data$311  = \$1352  ? e1_new0 : \$1354 ;
-  assign \$1355  = \$signal$28  >= 1'h1;
-  assign \$1356  = \$signal$28  >= 2'h2;
-  assign \$1357  = \$signal$28  >= 2'h3;
-  assign \$1358  = space - 3'h7;
-  assign \$1359  = ~ \$1358 [5];
-  assign \$1360  = space - 3'h7;
-  assign \$1361  = ~ \$1360 [5];
-  assign \$1362  = space - 4'h8;
-  assign \$1363  = ~ \$1362 [5];
-  assign \$1364  = space - 3'h7;
-  assign \$1365  = ~ \$1364 [5];
-  assign \$1366  = space - 4'h8;
-  assign \$1367  = ~ \$1366 [5];
-  assign \$1368  = space - 4'h9;
-  assign \$1369  = ~ \$1368 [5];
-  assign \$1370  = space - \$signal$28 ;
-  assign \$1371  = space + 1'h1;
-  assign space_over = \$1371  - \$signal$28 ;
-  assign space_short = $signed(\$1370 ) < $signed(1'h0);
-  assign \$1372  = | \$signal$28 ;
-  assign \$1373  = \$signal$73  != \$signal$28 ;
-  assign \$1376  = \$signal$87  & irq_enable;
-  assign irq = | \$1376 ;
-  assign \$1377  = event_lw_granted_2 & event_lw_short;
-  assign \$1378  = log_lw_granted_2 & log_lw_short;
-  assign \$1379  = \$1377  | \$1378 ;
-  assign \$1380  = config_lw_granted_2 & config_lw_short;
-  assign low_water_hit = \$1379  | \$1380 ;
-  assign \$1381  = ! bus__r_addr[5:0];
-  assign \$1382  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1383  = \$1381  & \$1382 ;
-  assign \$1384  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1383  & \$1384 ;
-  assign \$1385  = ~ alloc_queue_pop;
-  assign \$1386  = alloc_queue_count[0] & \$1385 ;
-  assign \$1387  = alloc_queue_held[0] | \$1386 ;
-  assign \$signature__en$321  = alloc_queue_push & \$1387 ;
-  assign \$1388  = req_alloc & native_alloc_valid;
-  assign \$1389  = ~ \$1388 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1389 ;
-  assign \$1390  = alloc_queue_count[0] | staged_valid;
-  assign \$1391  = ! bus__r_addr[5:0];
-  assign \$1392  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1393  = \$1391  & \$1392 ;
-  assign \$1394  = bus__r_addr[11:6] < 3'h7;
-  assign \$1395  = \$1393  & \$1394 ;
-  assign \$1396  = bus__r_req & \$1395 ;
-  assign \$1397  = \$1390  | \$1396 ;
-  assign \$1398  = req_alloc & native_alloc_valid;
-  assign \$1399  = ~ \$1398 ;
-  assign \$1400  = \$1397  & \$1399 ;
-  assign \$1401  = ~ alloc_queue_count[0];
-  assign \$1402  = \$1400  & \$1401 ;
-  assign \$1403  = ~ \$1402 ;
-  assign alloc_queue_push = staged_valid & \$1403 ;
-  assign \$1404  = r2_block0 | r2_block4;
-  assign \$1405  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1404  | \$1405 ;
-  assign \$1406  = | r2_found_in;
-  assign bus__r_err = ~ \$1406 ;
+  assign \$1014  = command_queue_count[0] & \$1013 ;
+  assign \$1015  = ~ \$1014 ;
+  assign \$1016  = \$1015  & command_queue_held[0];
+  assign \$1017  = ~ command_queue_push;
+  assign \$1018  = \$1016  & \$1017 ;
+  assign \$1019  = \$1018  ? 1'h0 : command_queue_held[8];
+  assign \$1020  = \$1012  ? command_queue_held[7] : \$1019 ;
+  assign \$1021  = ~ command_queue_pop;
+  assign \$1022  = command_queue_push & \$1021 ;
+  assign \$1023  = ~ command_queue_push;
+  assign \$1024  = command_queue_pop & \$1023 ;
+  assign \$1025  = \$1024  ? command_queue_count[1] : command_queue_count[0];
+  assign \$1026  = \$1022  ? 1'h1 : \$1025 ;
+  assign \$1027  = ~ command_queue_pop;
+  assign \$1028  = command_queue_push & \$1027 ;
+  assign \$1029  = ~ command_queue_push;
+  assign \$1030  = command_queue_pop & \$1029 ;
+  assign \$1031  = \$1030  ? command_queue_count[2] : command_queue_count[1];
+  assign \$1032  = \$1028  ? command_queue_count[0] : \$1031 ;
+  assign \$1033  = ~ command_queue_pop;
+  assign \$1034  = command_queue_push & \$1033 ;
+  assign \$1035  = ~ command_queue_push;
+  assign \$1036  = command_queue_pop & \$1035 ;
+  assign \$1037  = \$1036  ? command_queue_count[3] : command_queue_count[2];
+  assign \$1038  = \$1034  ? command_queue_count[1] : \$1037 ;
+  assign \$1039  = ~ command_queue_pop;
+  assign \$1040  = command_queue_push & \$1039 ;
+  assign \$1041  = ~ command_queue_push;
+  assign \$1042  = command_queue_pop & \$1041 ;
+  assign \$1043  = \$1042  ? command_queue_count[4] : command_queue_count[3];
+  assign \$1044  = \$1040  ? command_queue_count[2] : \$1043 ;
+  assign \$1045  = ~ command_queue_pop;
+  assign \$1046  = command_queue_push & \$1045 ;
+  assign \$1047  = ~ command_queue_push;
+  assign \$1048  = command_queue_pop & \$1047 ;
+  assign \$1049  = \$1048  ? command_queue_count[5] : command_queue_count[4];
+  assign \$1050  = \$1046  ? command_queue_count[3] : \$1049 ;
+  assign \$1051  = ~ command_queue_pop;
+  assign \$1052  = command_queue_push & \$1051 ;
+  assign \$1053  = ~ command_queue_push;
+  assign \$1054  = command_queue_pop & \$1053 ;
+  assign \$1055  = \$1054  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1056  = \$1052  ? command_queue_count[4] : \$1055 ;
+  assign \$1057  = ~ command_queue_pop;
+  assign \$1058  = command_queue_push & \$1057 ;
+  assign \$1059  = ~ command_queue_push;
+  assign \$1060  = command_queue_pop & \$1059 ;
+  assign \$1061  = \$1060  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1062  = \$1058  ? command_queue_count[5] : \$1061 ;
+  assign \$1063  = ~ command_queue_pop;
+  assign \$1064  = command_queue_push & \$1063 ;
+  assign \$1065  = ~ command_queue_push;
+  assign \$1066  = command_queue_pop & \$1065 ;
+  assign \$1067  = \$1066  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1068  = \$1064  ? command_queue_count[6] : \$1067 ;
+  assign \$1069  = ~ command_queue_pop;
+  assign \$1070  = command_queue_push & \$1069 ;
+  assign \$1071  = ~ command_queue_push;
+  assign \$1072  = command_queue_pop & \$1071 ;
+  assign \$1073  = \$1072  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1074  = \$1070  ? command_queue_count[7] : \$1073 ;
+  assign \$1075  = ~ command_queue_pop;
+  assign \$1076  = command_queue_push & \$1075 ;
+  assign \$1077  = ~ command_queue_push;
+  assign \$1078  = command_queue_pop & \$1077 ;
+  assign \$1079  = \$1078  ? 1'h0 : command_queue_count[9];
+  assign \$1080  = \$1076  ? command_queue_count[8] : \$1079 ;
+  assign \$1081  = req_free & native_free_valid;
+  assign \$1082  = req_flush & native_flush_valid;
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1085  = 1'h1 << \$1084 [1:0];
+  assign \$1086  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1087  = 1'h1 << \$1086 [4:2];
+  assign \$1088  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1089  = 1'h1 << \$1088 [7:5];
+  assign \$1090  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1091  = 1'h1 << \$1090 [11:8];
+  assign \$1092  = bus__w_beat_from_queue ? \port$4685$0 [31:0] : bus__w_data;
+  assign \$1093  = bus__w_beat_from_queue ? \port$4685$0 [35:32] : bus__w_strb;
+  assign \$1094  = \$1093  == 4'hf;
+  assign \$1095  = bus__w_beat_from_queue ? \port$4685$0 [35:32] : bus__w_strb;
+  assign \$1096  = ~ \$signal$237 ;
+  assign \$1097  = \$signal$283  & \$1096 ;
+  assign \$1098  = ~ new_flush;
+  assign \$1099  = \$1097  & \$1098 ;
+  assign \$1100  = ~ w1_a1_0[0];
+  assign \$1101  = ~ w1_a4_2[4];
+  assign \$1102  = \$1100  | \$1101 ;
+  assign \$1103  = ~ w1_a7_5[0];
+  assign \$1104  = ~ w1_a11_8[0];
+  assign \$1105  = \$1103  | \$1104 ;
+  assign \$1106  = \$1102  | \$1105 ;
+  assign \$1107  = ~ \$1106 ;
+  assign \$1108  = ~ w1_a1_0[0];
+  assign \$1109  = ~ w1_a4_2[6];
+  assign \$1110  = \$1108  | \$1109 ;
+  assign \$1111  = ~ w1_a7_5[0];
+  assign \$1112  = ~ w1_a11_8[0];
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = \$1110  | \$1113 ;
+  assign \$1115  = ~ \$1114 ;
+  assign \$1116  = ~ w1_a1_0[0];
+  assign \$1117  = ~ w1_a4_2[7];
+  assign \$1118  = \$1116  | \$1117 ;
+  assign \$1119  = ~ w1_a7_5[0];
+  assign \$1120  = ~ w1_a11_8[0];
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = \$1118  | \$1121 ;
+  assign \$1123  = ~ \$1122 ;
+  assign \$1124  = ~ w1_a1_0[0];
+  assign \$1125  = ~ w1_a4_2[6];
+  assign \$1126  = \$1124  | \$1125 ;
+  assign \$1127  = ~ w1_a7_5[1];
+  assign \$1128  = ~ w1_a11_8[0];
+  assign \$1129  = \$1127  | \$1128 ;
+  assign \$1130  = \$1126  | \$1129 ;
+  assign \$1131  = ~ \$1130 ;
+  assign \$1132  = ~ w1_a1_0[0];
+  assign \$1133  = ~ w1_a4_2[1];
+  assign \$1134  = \$1132  | \$1133 ;
+  assign \$1135  = ~ w1_a7_5[0];
+  assign \$1136  = ~ w1_a11_8[1];
+  assign \$1137  = \$1135  | \$1136 ;
+  assign \$1138  = \$1134  | \$1137 ;
+  assign \$1139  = ~ \$1138 ;
+  assign \$1140  = ~ w1_a1_0[0];
+  assign \$1141  = ~ w1_a4_2[4];
+  assign \$1142  = \$1140  | \$1141 ;
+  assign \$1143  = ~ w1_a7_5[1];
+  assign \$1144  = ~ w1_a11_8[1];
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = \$1142  | \$1145 ;
+  assign \$1147  = ~ \$1146 ;
+  assign \$1148  = ~ w1_a1_0[0];
+  assign \$1149  = ~ w1_a4_2[7];
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = ~ w1_a7_5[1];
+  assign \$1152  = ~ w1_a11_8[1];
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = \$1150  | \$1153 ;
+  assign \$1155  = ~ \$1154 ;
+  assign \$1156  = ~ w1_a1_0[0];
+  assign \$1157  = ~ w1_a4_2[1];
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = ~ w1_a7_5[2];
+  assign \$1160  = ~ w1_a11_8[1];
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = \$1158  | \$1161 ;
+  assign \$1163  = ~ \$1162 ;
+  assign \$1164  = ~ w1_a1_0[0];
+  assign \$1165  = ~ w1_a4_2[4];
+  assign \$1166  = \$1164  | \$1165 ;
+  assign \$1167  = ~ w1_a7_5[3];
+  assign \$1168  = ~ w1_a11_8[1];
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = \$1166  | \$1169 ;
+  assign \$1171  = ~ \$1170 ;
+  assign \$1172  = ~ w1_a1_0[0];
+  assign \$1173  = ~ w1_a4_2[7];
+  assign \$1174  = \$1172  | \$1173 ;
+  assign \$1175  = ~ w1_a7_5[3];
+  assign \$1176  = ~ w1_a11_8[1];
+  assign \$1177  = \$1175  | \$1176 ;
+  assign \$1178  = \$1174  | \$1177 ;
+  assign \$1179  = ~ \$1178 ;
+  assign \$1180  = ~ w1_a1_0[0];
+  assign \$1181  = ~ w1_a4_2[1];
+  assign \$1182  = \$1180  | \$1181 ;
+  assign \$1183  = ~ w1_a7_5[4];
+  assign \$1184  = ~ w1_a11_8[1];
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = \$1182  | \$1185 ;
+  assign \$1187  = ~ \$1186 ;
+  assign \$1188  = ~ w1_a1_0[0];
+  assign \$1189  = ~ w1_a4_2[4];
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = ~ w1_a7_5[5];
+  assign \$1192  = ~ w1_a11_8[1];
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = \$1190  | \$1193 ;
+  assign \$1195  = ~ \$1194 ;
+  assign \$1196  = ~ w1_a1_0[0];
+  assign \$1197  = ~ w1_a4_2[7];
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = ~ w1_a7_5[5];
+  assign \$1200  = ~ w1_a11_8[1];
+  assign \$1201  = \$1199  | \$1200 ;
+  assign \$1202  = \$1198  | \$1201 ;
+  assign \$1203  = ~ \$1202 ;
+  assign \$1204  = ~ w1_a1_0[0];
+  assign \$1205  = ~ w1_a4_2[4];
+  assign \$1206  = \$1204  | \$1205 ;
+  assign \$1207  = ~ w1_a7_5[0];
+  assign \$1208  = ~ w1_a11_8[0];
+  assign \$1209  = \$1207  | \$1208 ;
+  assign \$1210  = \$1206  | \$1209 ;
+  assign \$1211  = ~ \$1210 ;
+  assign \$1212  = ~ w1_a1_0[0];
+  assign \$1213  = ~ w1_a4_2[6];
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = ~ w1_a7_5[1];
+  assign \$1216  = ~ w1_a11_8[0];
+  assign \$1217  = \$1215  | \$1216 ;
+  assign \$1218  = \$1214  | \$1217 ;
+  assign \$1219  = ~ \$1218 ;
+  assign \$1220  = ~ w1_a1_0[0];
+  assign \$1221  = ~ w1_a4_2[1];
+  assign \$1222  = \$1220  | \$1221 ;
+  assign \$1223  = ~ w1_a7_5[0];
+  assign \$1224  = ~ w1_a11_8[1];
+  assign \$1225  = \$1223  | \$1224 ;
+  assign \$1226  = \$1222  | \$1225 ;
+  assign \$1227  = ~ \$1226 ;
+  assign \$1228  = ~ w1_a1_0[0];
+  assign \$1229  = ~ w1_a4_2[4];
+  assign \$1230  = \$1228  | \$1229 ;
+  assign \$1231  = ~ w1_a7_5[1];
+  assign \$1232  = ~ w1_a11_8[1];
+  assign \$1233  = \$1231  | \$1232 ;
+  assign \$1234  = \$1230  | \$1233 ;
+  assign \$1235  = ~ \$1234 ;
+  assign \$1236  = ~ w1_a1_0[0];
+  assign \$1237  = ~ w1_a4_2[1];
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = ~ w1_a7_5[2];
+  assign \$1240  = ~ w1_a11_8[1];
+  assign \$1241  = \$1239  | \$1240 ;
+  assign \$1242  = \$1238  | \$1241 ;
+  assign \$1243  = ~ \$1242 ;
+  assign \$1244  = ~ w1_a1_0[0];
+  assign \$1245  = ~ w1_a4_2[4];
+  assign \$1246  = \$1244  | \$1245 ;
+  assign \$1247  = ~ w1_a7_5[3];
+  assign \$1248  = ~ w1_a11_8[1];
+  assign \$1249  = \$1247  | \$1248 ;
+  assign \$1250  = \$1246  | \$1249 ;
+  assign \$1251  = ~ \$1250 ;
+  assign \$1252  = ~ w1_a1_0[0];
+  assign \$1253  = ~ w1_a4_2[1];
+  assign \$1254  = \$1252  | \$1253 ;
+  assign \$1255  = ~ w1_a7_5[4];
+  assign \$1256  = ~ w1_a11_8[1];
+  assign \$1257  = \$1255  | \$1256 ;
+  assign \$1258  = \$1254  | \$1257 ;
+  assign \$1259  = ~ \$1258 ;
+  assign \$1260  = ~ w1_a1_0[0];
+  assign \$1261  = ~ w1_a4_2[4];
+  assign \$1262  = \$1260  | \$1261 ;
+  assign \$1263  = ~ w1_a7_5[5];
+  assign \$1264  = ~ w1_a11_8[1];
+  assign \$1265  = \$1263  | \$1264 ;
+  assign \$1266  = \$1262  | \$1265 ;
+  assign \$1267  = ~ \$1266 ;
+  assign \$1268  = { \$1267 , \$1259 , \$1251 , \$1243 , \$1235 , \$1227 , \$1219 , \$1211  } + 8'hff;
+  assign \$1269  = ~ w1_a1_0[0];
+  assign \$1270  = ~ w1_a4_2[6];
+  assign \$1271  = \$1269  | \$1270 ;
+  assign \$1272  = ~ w1_a7_5[0];
+  assign \$1273  = ~ w1_a11_8[0];
+  assign \$1274  = \$1272  | \$1273 ;
+  assign \$1275  = \$1271  | \$1274 ;
+  assign \$1276  = ~ \$1275 ;
+  assign \$1277  = ~ w1_a1_0[0];
+  assign \$1278  = ~ w1_a4_2[7];
+  assign \$1279  = \$1277  | \$1278 ;
+  assign \$1280  = ~ w1_a7_5[0];
+  assign \$1281  = ~ w1_a11_8[0];
+  assign \$1282  = \$1280  | \$1281 ;
+  assign \$1283  = \$1279  | \$1282 ;
+  assign \$1284  = ~ \$1283 ;
+  assign \$1285  = ~ w1_a1_0[0];
+  assign \$1286  = ~ w1_a4_2[7];
+  assign \$1287  = \$1285  | \$1286 ;
+  assign \$1288  = ~ w1_a7_5[1];
+  assign \$1289  = ~ w1_a11_8[1];
+  assign \$1290  = \$1288  | \$1289 ;
+  assign \$1291  = \$1287  | \$1290 ;
+  assign \$1292  = ~ \$1291 ;
+  assign \$1293  = ~ w1_a1_0[0];
+  assign \$1294  = ~ w1_a4_2[7];
+  assign \$1295  = \$1293  | \$1294 ;
+  assign \$1296  = ~ w1_a7_5[3];
+  assign \$1297  = ~ w1_a11_8[1];
+  assign \$1298  = \$1296  | \$1297 ;
+  assign \$1299  = \$1295  | \$1298 ;
+  assign \$1300  = ~ \$1299 ;
+  assign \$1301  = ~ w1_a1_0[0];
+  assign \$1302  = ~ w1_a4_2[7];
+  assign \$1303  = \$1301  | \$1302 ;
+  assign \$1304  = ~ w1_a7_5[5];
+  assign \$1305  = ~ w1_a11_8[1];
+  assign \$1306  = \$1304  | \$1305 ;
+  assign \$1307  = \$1303  | \$1306 ;
+  assign \$1308  = ~ \$1307 ;
+  assign \$1309  = { \$1308 , \$1300 , \$1292 , \$1284 , \$1276  } + 5'h1f;
+  assign \$1310  = \$signal$287  & \$signal$288 ;
+  assign \$1311  = \$1310  & w2_is_ctrl;
+  assign \$1312  = \$1311  & \$signal$290 [0];
+  assign \$1313  = \$signal$287  & \$signal$288 ;
+  assign \$1314  = \$1313  & w2_is_err_pop;
+  assign \$1315  = \$signal$287  & w2_is_irq_status;
+  assign \$1316  = \$1315  & \$signal$289 [0];
+  assign \$1317  = \$1316  ? \$signal$290 [4:0] : 5'h00;
+  assign \$1318  = \$signal$287  & w2_is_irq_enable;
+  assign \$1319  = \$1318  & \$signal$289 [0];
+  assign \$1320  = \$signal$287  & w2_is_pool0_low_water;
+  assign \$1321  = \$1320  & \$signal$289 [0];
+  assign \$1322  = \$signal$287  & w2_is_pool0_low_water;
+  assign \$1323  = \$1322  & \$signal$289 [1];
+  assign \$1324  = \$signal$287  & w2_is_pool0_low_water;
+  assign \$1325  = \$1324  & \$signal$289 [2];
+  assign \$1326  = \$signal$287  & w2_is_pool1_low_water;
+  assign \$1327  = \$1326  & \$signal$289 [0];
+  assign \$1328  = \$signal$287  & w2_is_pool1_low_water;
+  assign \$1329  = \$1328  & \$signal$289 [1];
+  assign \$1330  = \$signal$287  & w2_is_pool1_low_water;
+  assign \$1331  = \$1330  & \$signal$289 [2];
+  assign \$1332  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1333  = \$1332  & \$signal$289 [0];
+  assign \$1334  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1335  = \$1334  & \$signal$289 [1];
+  assign \$1336  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1337  = \$1336  & \$signal$289 [2];
+  assign \$1338  = | \port$4561$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1338 ;
+  assign \$1339  = | \port$4573$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1339 ;
+  assign \$1340  = ~ \port$4558$0 [0];
+  assign \$1341  = rsp_grant_valid & \$1340 ;
+  assign \$1342  = \port$4558$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1341  & \$1342 ;
+  assign \$1343  = \$signal$28  > 2'h2;
+  assign \$1344  = \$1343  ? 2'h2 : \$signal$28 ;
+  assign \$1345  = | \$signal$28 ;
+  assign \$1346  = space_ge1 & \$1345 ;
+  assign \$1347  = \$1346  ? 1'h1 : 1'h0;
+  assign \$1348  = space_ge2 ? \$1344  : { 1'h0, \$1347  };
+  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1348 ;
+  assign \$1349  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1349  & space_ge1;
+  assign \$1350  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1350  & space_ge2;
+  assign \$1351  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1351  & space_ge3;
+  assign \$1352  = ~ space[4];
+  assign popped = w1c & \$1352 ;
+  assign \$1353  = 1'h0 - tail[1:0];
+  assign \$1354  = 1'h1 - tail[1:0];
+  assign \$1355  = 2'h2 - tail[1:0];
+  assign \$1356  = 2'h3 - tail[1:0];
+  assign \$1357  = space - 3'h7;
+  assign \$1358  = ~ \$1357 [5];
+  assign \$1359  = space - 3'h7;
+  assign \$1360  = ~ \$1359 [5];
+  assign \$1361  = space - 4'h8;
+  assign \$1362  = ~ \$1361 [5];
+  assign \$1363  = space - 3'h7;
+  assign \$1364  = ~ \$1363 [5];
+  assign \$1365  = space - 4'h8;
+  assign \$1366  = ~ \$1365 [5];
+  assign \$1367  = space - 4'h9;
+  assign \$1368  = ~ \$1367 [5];
+  assign \$1369  = space - \$signal$28 ;
+  assign \$1370  = space + 1'h1;
+  assign space_over = \$1370  - \$signal$28 ;
+  assign space_short = $signed(\$1369 ) < $signed(1'h0);
+  assign \$1371  = | \$signal$28 ;
+  assign \$1372  = \$signal$91  != \$signal$28 ;
+  assign \$1375  = \$signal$103  & irq_enable;
+  assign irq = | \$1375 ;
+  assign \$1376  = event_lw_granted_2 & event_lw_short;
+  assign \$1377  = log_lw_granted_2 & log_lw_short;
+  assign \$1378  = \$1376  | \$1377 ;
+  assign \$1379  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1378  | \$1379 ;
+  assign \$1380  = ! bus__r_addr[5:0];
+  assign \$1381  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1382  = \$1380  & \$1381 ;
+  assign \$1383  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1382  & \$1383 ;
+  assign \$1384  = ~ alloc_queue_pop;
+  assign \$1385  = alloc_queue_count[0] & \$1384 ;
+  assign \$1386  = alloc_queue_held[0] | \$1385 ;
+  assign \$signature__en$333  = alloc_queue_push & \$1386 ;
+  assign \$1387  = req_alloc & native_alloc_valid;
+  assign \$1388  = ~ \$1387 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1388 ;
+  assign \$1389  = alloc_queue_count[0] | staged_valid;
+  assign \$1390  = ! bus__r_addr[5:0];
+  assign \$1391  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1392  = \$1390  & \$1391 ;
+  assign \$1393  = bus__r_addr[11:6] < 3'h7;
+  assign \$1394  = \$1392  & \$1393 ;
+  assign \$1395  = bus__r_req & \$1394 ;
+  assign \$1396  = \$1389  | \$1395 ;
+  assign \$1397  = req_alloc & native_alloc_valid;
+  assign \$1398  = ~ \$1397 ;
+  assign \$1399  = \$1396  & \$1398 ;
+  assign \$1400  = ~ alloc_queue_count[0];
+  assign \$1401  = \$1399  & \$1400 ;
+  assign \$1402  = ~ \$1401 ;
+  assign alloc_queue_push = staged_valid & \$1402 ;
+  assign \$1403  = r2_block0 | r2_block4;
+  assign \$1404  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1403  | \$1404 ;
+  assign \$1405  = | r2_found_in;
+  assign bus__r_err = ~ \$1405 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1408  = ~ \$1407 ;
-  assign \$1409  = \$1408  + 1'h1;
-  assign \$1411  = ~ \$1410 ;
-  assign \$1412  = \$1411  + 1'h1;
-  assign w0_event_is = bus__w_addr_from_queue ? \$1409 [6] : \$1412 [6];
-  assign \$1414  = ~ \$1413 ;
-  assign \$1415  = \$1414  + 1'h1;
-  assign \$1417  = ~ \$1416 ;
-  assign \$1418  = \$1417  + 1'h1;
-  assign w0_log_is = bus__w_addr_from_queue ? \$1415 [6] : \$1418 [6];
-  assign \$1420  = ~ \$1419 ;
-  assign \$1421  = \$1420  + 1'h1;
-  assign \$1423  = ~ \$1422 ;
-  assign \$1424  = \$1423  + 1'h1;
-  assign w0_config_is = bus__w_addr_from_queue ? \$1421 [6] : \$1424 [6];
-  assign \$1425  = \port$4697$0 [18:0] - 8'h80;
-  assign \$1426  = ~ \$1425 [19];
-  assign \$1427  = bus__w_data[18:0] - 8'h80;
-  assign \$1428  = ~ \$1427 [19];
+  assign \$1407  = ~ \$1406 ;
+  assign \$1408  = \$1407  + 1'h1;
+  assign \$1410  = ~ \$1409 ;
+  assign \$1411  = \$1410  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$1408 [6] : \$1411 [6];
+  assign \$1413  = ~ \$1412 ;
+  assign \$1414  = \$1413  + 1'h1;
+  assign \$1416  = ~ \$1415 ;
+  assign \$1417  = \$1416  + 1'h1;
+  assign w0_log_is = bus__w_addr_from_queue ? \$1414 [6] : \$1417 [6];
+  assign \$1419  = ~ \$1418 ;
+  assign \$1420  = \$1419  + 1'h1;
+  assign \$1422  = ~ \$1421 ;
+  assign \$1423  = \$1422  + 1'h1;
+  assign w0_config_is = bus__w_addr_from_queue ? \$1420 [6] : \$1423 [6];
+  assign \$1424  = \port$4685$0 [18:0] - 8'h80;
+  assign \$1425  = ~ \$1424 [19];
+  assign \$1426  = bus__w_data[18:0] - 8'h80;
+  assign \$1427  = ~ \$1426 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1429  = \port$4697$0 [18:0] - 10'h200;
-  assign \$1430  = ~ \$1429 [19];
-  assign \$1431  = bus__w_data[18:0] - 10'h200;
-  assign \$1432  = ~ \$1431 [19];
+  assign \$1428  = \port$4685$0 [18:0] - 10'h200;
+  assign \$1429  = ~ \$1428 [19];
+  assign \$1430  = bus__w_data[18:0] - 10'h200;
+  assign \$1431  = ~ \$1430 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1433  = \port$4697$0 [18:0] - 5'h10;
-  assign \$1434  = ~ \$1433 [19];
-  assign \$1435  = bus__w_data[18:0] - 5'h10;
-  assign \$1436  = ~ \$1435 [19];
+  assign \$1432  = \port$4685$0 [18:0] - 5'h10;
+  assign \$1433  = ~ \$1432 [19];
+  assign \$1434  = bus__w_data[18:0] - 5'h10;
+  assign \$1435  = ~ \$1434 [19];
   assign w0_config_slot_ok = bus__w_beat_from_queue ? w0_config_slot_ok_queued : w0_config_slot_ok_pins;
-  assign bus__w_slow = \$signal$221  | new_flush;
-  assign \$1437  = ~ command_queue_pop;
-  assign \$1438  = command_queue_count[0] & \$1437 ;
-  assign \$1439  = command_queue_held[0] | \$1438 ;
-  assign \$signature__en$346  = command_queue_push & \$1439 ;
-  assign \$1440  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1441  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1442  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
-  assign \$1444  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1445  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1446  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
-  assign \$1448  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1449  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1450  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
-  assign \$1452  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1453  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1454  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
-  assign \$1456  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1457  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1458  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1459  = { \$1458 , \$1457 , \$1456  } + 3'h7;
-  assign \$1460  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1461  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1462  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1463  = { \$1462 , \$1461 , \$1460  } + 3'h7;
-  assign \$1464  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1465  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1466  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1467  = { \$1466 , \$1465 , \$1464  } + 3'h7;
-  assign \$1468  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1469  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1470  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1471  = { \$1470 , \$1469 , \$1468  } + 3'h7;
-  assign \$1472  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1473  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1474  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1475  = { \$1474 , \$1473 , \$1472  } + 3'h7;
-  assign \$1476  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1477  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1478  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1479  = { \$1478 , \$1477 , \$1476  } + 3'h7;
-  assign \$1480  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1481  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1482  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1483  = { \$1482 , \$1481 , \$1480  } + 3'h7;
-  assign \$1484  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1485  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1486  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1487  = { \$1486 , \$1485 , \$1484  } + 3'h7;
-  assign \$1488  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1489  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1490  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1491  = { \$1490 , \$1489 , \$1488  } + 3'h7;
-  assign \$1492  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1493  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1494  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1495  = { \$1494 , \$1493 , \$1492  } + 3'h7;
-  assign \$1496  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1497  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1498  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1499  = { \$1498 , \$1497 , \$1496  } + 3'h7;
-  assign \$1500  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1501  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1502  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1503  = { \$1502 , \$1501 , \$1500  } + 3'h7;
-  assign \$1504  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1505  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1506  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1507  = { \$1506 , \$1505 , \$1504  } + 3'h7;
-  assign \$1508  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1509  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1510  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1511  = { \$1510 , \$1509 , \$1508  } + 3'h7;
-  assign \$1512  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1513  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1514  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1515  = { \$1514 , \$1513 , \$1512  } + 3'h7;
-  assign \$1516  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1517  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1518  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1519  = { \$1518 , \$1517 , \$1516  } + 3'h7;
-  assign \$1520  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1521  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1522  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1523  = { \$1522 , \$1521 , \$1520  } + 3'h7;
-  assign \$1524  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1525  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1526  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1527  = { \$1526 , \$1525 , \$1524  } + 3'h7;
-  assign \$1528  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1529  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1530  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1531  = { \$1530 , \$1529 , \$1528  } + 3'h7;
-  assign \$1532  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1533  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1534  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1535  = { \$1534 , \$1533 , \$1532  } + 3'h7;
-  assign \$1536  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1537  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1538  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1539  = { \$1538 , \$1537 , \$1536  } + 3'h7;
-  assign \$1540  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1541  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1542  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1543  = { \$1542 , \$1541 , \$1540  } + 3'h7;
-  assign \$1544  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1545  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1546  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1547  = { \$1546 , \$1545 , \$1544  } + 3'h7;
-  assign \$1548  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1549  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1550  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1551  = { \$1550 , \$1549 , \$1548  } + 3'h7;
-  assign \$1552  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1553  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1554  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1555  = { \$1554 , \$1553 , \$1552  } + 3'h7;
-  assign \$1556  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1557  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1558  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1559  = { \$1558 , \$1557 , \$1556  } + 3'h7;
-  assign \$1560  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1561  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1562  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1563  = { \$1562 , \$1561 , \$1560  } + 3'h7;
-  assign \$1564  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1565  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1566  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1567  = { \$1566 , \$1565 , \$1564  } + 3'h7;
-  assign \$1568  = w1_hit[0] | w1_hit[1];
-  assign \$1569  = \$1568  | w1_hit[2];
-  assign \$1570  = ~ \$1569 ;
-  assign \$1571  = command_queue_count[0] | \$signal$230 ;
-  assign \$1572  = ~ native_turn;
-  assign \$1573  = \$1571  & \$1572 ;
-  assign command_queue_pop = \$1573  & command_queue_count[0];
-  assign \$1574  = command_queue_count[0] | \$signal$230 ;
-  assign \$1575  = ~ native_turn;
-  assign \$1576  = \$1574  & \$1575 ;
-  assign \$1577  = ~ command_queue_count[0];
-  assign \$1578  = \$1576  & \$1577 ;
-  assign \$1579  = ~ \$1578 ;
-  assign command_queue_push = \$signal$230  & \$1579 ;
-  assign \$1580  = command_queue_count[0] | \$signal$230 ;
-  assign \$1581  = ~ native_turn;
-  assign \$1582  = \$1580  & \$1581 ;
-  assign \$1583  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign \$1584  = ~ \$1583 ;
-  assign req_free = \$1582  & \$1584 ;
-  assign \$1585  = command_queue_count[0] | \$signal$230 ;
-  assign \$1586  = ~ native_turn;
-  assign \$1587  = \$1585  & \$1586 ;
-  assign \$1588  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign req_flush = \$1587  & \$1588 ;
-  assign \$1589  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1590  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1591  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
-  assign \$1593  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1594  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1595  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1596  = { \$1595 , \$1594 , \$1593  } + 3'h7;
-  assign \$1597  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1598  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1599  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
-  assign \$1601  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1602  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1603  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
-  assign \$1605  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1606  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1607  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
-  assign \$1609  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1610  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1611  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1612  = { \$1611 , \$1610 , \$1609  } + 3'h7;
-  assign \$1613  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1614  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1615  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1616  = { \$1615 , \$1614 , \$1613  } + 3'h7;
-  assign \$1617  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1618  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1619  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1620  = { \$1619 , \$1618 , \$1617  } + 3'h7;
-  assign \$1621  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1622  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1623  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1624  = { \$1623 , \$1622 , \$1621  } + 3'h7;
-  assign \$1625  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1626  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1627  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1628  = { \$1627 , \$1626 , \$1625  } + 3'h7;
-  assign \$1629  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1630  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1631  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1632  = { \$1631 , \$1630 , \$1629  } + 3'h7;
-  assign \$1633  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1634  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1635  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1636  = { \$1635 , \$1634 , \$1633  } + 3'h7;
-  assign \$1637  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1638  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1639  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1640  = { \$1639 , \$1638 , \$1637  } + 3'h7;
-  assign \$1641  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1642  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1643  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1644  = { \$1643 , \$1642 , \$1641  } + 3'h7;
-  assign \$1645  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1646  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1647  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1648  = { \$1647 , \$1646 , \$1645  } + 3'h7;
-  assign \$1649  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1650  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1651  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1652  = { \$1651 , \$1650 , \$1649  } + 3'h7;
-  assign \$1653  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1654  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1655  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1656  = { \$1655 , \$1654 , \$1653  } + 3'h7;
-  assign \$1657  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1658  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1659  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1660  = { \$1659 , \$1658 , \$1657  } + 3'h7;
-  assign \$1661  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1662  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1663  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1664  = { \$1663 , \$1662 , \$1661  } + 3'h7;
-  assign \$1665  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1666  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1667  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1668  = { \$1667 , \$1666 , \$1665  } + 3'h7;
-  assign \$1669  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1670  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1671  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1672  = { \$1671 , \$1670 , \$1669  } + 3'h7;
-  assign \$1673  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1674  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1675  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1676  = { \$1675 , \$1674 , \$1673  } + 3'h7;
-  assign \$1677  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1678  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1679  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1680  = { \$1679 , \$1678 , \$1677  } + 3'h7;
-  assign \$1681  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1682  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1683  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1684  = { \$1683 , \$1682 , \$1681  } + 3'h7;
-  assign \$1685  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1686  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1687  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1688  = { \$1687 , \$1686 , \$1685  } + 3'h7;
-  assign \$1689  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1690  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1691  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1692  = { \$1691 , \$1690 , \$1689  } + 3'h7;
-  assign \$1693  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1694  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1695  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1696  = { \$1695 , \$1694 , \$1693  } + 3'h7;
-  assign \$1697  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1698  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1699  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1700  = { \$1699 , \$1698 , \$1697  } + 3'h7;
-  assign \$1701  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1702  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1703  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1704  = { \$1703 , \$1702 , \$1701  } + 3'h7;
-  assign \$1705  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1706  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1707  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1708  = { \$1707 , \$1706 , \$1705  } + 3'h7;
-  assign \$1709  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1710  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1711  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1712  = { \$1711 , \$1710 , \$1709  } + 3'h7;
-  assign \$1713  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1714  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1715  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1716  = { \$1715 , \$1714 , \$1713  } + 3'h7;
-  assign \$1717  = w1_hit[0] | w1_hit[1];
-  assign \$1718  = \$1717  | w1_hit[2];
-  assign \$1719  = ~ \$1718 ;
-  assign \$1720  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$232 , \$1719 , \$1716 [3], \$1712 [3], \$1708 [3], \$1704 [3], \$1700 [3], \$1696 [3], \$1692 [3], \$1688 [3], \$1684 [3], \$1680 [3], \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], \$1648 [3], \$1644 [3], \$1640 [3], \$1636 [3], \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], new_flush };
-  assign \$1721  = ~ w2_plain;
-  assign \$1722  = \$signal$288  & \$signal$272 ;
-  assign \$1723  = ~ \$1722 ;
-  assign bus__w_err = \$1721  & \$1723 ;
-  assign \$1724  = rsp_freed_valid & \port$4613$0 [0];
-  assign \$1725  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1724  | \$1725 ;
-  assign \$1726  = rsp_freed_valid & \port$4613$0 [0];
-  assign \$1727  = \$1726  ? \port$4573$0 [0] : \port$4585$0 [0];
-  assign bus__w_slow_err = ~ \$1727 ;
-  always @(posedge aclk_clk)
-    cycle <= \$1728 ;
-  always @(posedge aclk_clk)
-    \$signal  <= \$1729 ;
-  always @(posedge aclk_clk)
-    ready <= \$1730 ;
-  always @(posedge aclk_clk)
-    e1_new0 <= \$1731 ;
-  always @(posedge aclk_clk)
-    e1_new1 <= \$1732 ;
-  always @(posedge aclk_clk)
-    e1_new2 <= \$1733 ;
-  always @(posedge aclk_clk)
-    \$signal$28  <= \$1734 ;
-  always @(posedge aclk_clk)
-    e1_exhausted <= \$1735 ;
-  always @(posedge aclk_clk)
-    event_ev_grant <= \$1736 ;
-  always @(posedge aclk_clk)
-    event_ev_free <= \$1737 ;
-  always @(posedge aclk_clk)
-    event_ev_flush <= \$1738 ;
-  always @(posedge aclk_clk)
-    event_ev_fail <= \$1739 ;
-  always @(posedge aclk_clk)
-    log_ev_grant <= \$1740 ;
-  always @(posedge aclk_clk)
-    log_ev_free <= \$1741 ;
-  always @(posedge aclk_clk)
-    log_ev_flush <= \$1742 ;
-  always @(posedge aclk_clk)
-    log_ev_fail <= \$1743 ;
-  always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1744 ;
-  always @(posedge aclk_clk)
-    config_ev_grant <= \$1745 ;
-  always @(posedge aclk_clk)
-    config_ev_free <= \$1746 ;
-  always @(posedge aclk_clk)
-    config_ev_flush <= \$1747 ;
-  always @(posedge aclk_clk)
-    config_ev_fail <= \$1748 ;
-  always @(posedge aclk_clk)
-    space_ge1 <= \$1749 ;
-  always @(posedge aclk_clk)
-    space_ge2 <= \$1750 ;
-  always @(posedge aclk_clk)
-    space_ge3 <= \$1751 ;
-  always @(posedge aclk_clk)
-    space_ge4 <= \$1752 ;
-  always @(posedge aclk_clk)
-    space_ge5 <= \$1753 ;
-  always @(posedge aclk_clk)
-    space_ge6 <= \$1754 ;
-  always @(posedge aclk_clk)
-    space <= \$1755 ;
-  always @(posedge aclk_clk)
-    tail <= \$1756 ;
-  always @(posedge aclk_clk)
-    \$signal$72  <= \$1757 ;
-  always @(posedge aclk_clk)
-    n_dropped <= \$1758 ;
-  always @(posedge aclk_clk)
-    err_dropped <= \$1759 ;
-  always @(posedge aclk_clk)
-    tail_row <= \$1760 ;
-  always @(posedge aclk_clk)
-    tail_next_row <= \$1761 ;
-  always @(posedge aclk_clk)
-    head <= \$1762 ;
-  always @(posedge aclk_clk)
-    \$signal$80  <= \$1763 ;
-  always @(posedge aclk_clk)
-    head_bank <= \$1764 ;
-  always @(posedge aclk_clk)
-    head_entry <= \$1765 ;
-  always @(posedge aclk_clk)
-    \$signal$87  <= \$1766 ;
-  always @(posedge aclk_clk)
-    event_lw_limit <= \$1767 ;
-  always @(posedge aclk_clk)
-    event_lw_short <= \$1768 ;
-  always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1769 ;
-  always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1770 ;
-  always @(posedge aclk_clk)
-    event_in_use <= \$1771 ;
-  always @(posedge aclk_clk)
-    event_in_use_was <= \$1772 ;
-  always @(posedge aclk_clk)
-    event_in_use_rose <= \$1773 ;
-  always @(posedge aclk_clk)
-    event_hw_grow <= \$1774 ;
-  always @(posedge aclk_clk)
-    event_high_water <= \$1775 ;
-  always @(posedge aclk_clk)
-    event_allocs <= \$1776 ;
-  always @(posedge aclk_clk)
-    event_fails <= \$1777 ;
+  assign bus__w_slow = \$signal$237  | new_flush;
+  assign \$1436  = ~ command_queue_pop;
+  assign \$1437  = command_queue_count[0] & \$1436 ;
+  assign \$1438  = command_queue_held[0] | \$1437 ;
+  assign \$signature__en$358  = command_queue_push & \$1438 ;
+  assign \$1439  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1440  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1441  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1442  = { \$1441 , \$1440 , \$1439  } + 3'h7;
+  assign \$1443  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1444  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1445  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1446  = { \$1445 , \$1444 , \$1443  } + 3'h7;
+  assign \$1447  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1448  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1449  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1450  = { \$1449 , \$1448 , \$1447  } + 3'h7;
+  assign \$1451  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1452  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1453  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1454  = { \$1453 , \$1452 , \$1451  } + 3'h7;
+  assign \$1455  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1456  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1457  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1458  = { \$1457 , \$1456 , \$1455  } + 3'h7;
+  assign \$1459  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1460  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1461  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1462  = { \$1461 , \$1460 , \$1459  } + 3'h7;
+  assign \$1463  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1464  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1465  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1466  = { \$1465 , \$1464 , \$1463  } + 3'h7;
+  assign \$1467  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1468  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1469  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1470  = { \$1469 , \$1468 , \$1467  } + 3'h7;
+  assign \$1471  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1472  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1473  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1474  = { \$1473 , \$1472 , \$1471  } + 3'h7;
+  assign \$1475  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1476  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1477  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1478  = { \$1477 , \$1476 , \$1475  } + 3'h7;
+  assign \$1479  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1480  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1481  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1482  = { \$1481 , \$1480 , \$1479  } + 3'h7;
+  assign \$1483  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1484  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1485  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1486  = { \$1485 , \$1484 , \$1483  } + 3'h7;
+  assign \$1487  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1488  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1489  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1490  = { \$1489 , \$1488 , \$1487  } + 3'h7;
+  assign \$1491  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1492  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1493  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1494  = { \$1493 , \$1492 , \$1491  } + 3'h7;
+  assign \$1495  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1496  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1497  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1498  = { \$1497 , \$1496 , \$1495  } + 3'h7;
+  assign \$1499  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1500  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1501  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1502  = { \$1501 , \$1500 , \$1499  } + 3'h7;
+  assign \$1503  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1504  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1505  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1506  = { \$1505 , \$1504 , \$1503  } + 3'h7;
+  assign \$1507  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1508  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1509  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1510  = { \$1509 , \$1508 , \$1507  } + 3'h7;
+  assign \$1511  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1512  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1513  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1514  = { \$1513 , \$1512 , \$1511  } + 3'h7;
+  assign \$1515  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1516  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1517  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1518  = { \$1517 , \$1516 , \$1515  } + 3'h7;
+  assign \$1519  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1520  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1521  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1522  = { \$1521 , \$1520 , \$1519  } + 3'h7;
+  assign \$1523  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1524  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1525  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1526  = { \$1525 , \$1524 , \$1523  } + 3'h7;
+  assign \$1527  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1528  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1529  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1530  = { \$1529 , \$1528 , \$1527  } + 3'h7;
+  assign \$1531  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1532  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1533  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1534  = { \$1533 , \$1532 , \$1531  } + 3'h7;
+  assign \$1535  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1536  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1537  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1538  = { \$1537 , \$1536 , \$1535  } + 3'h7;
+  assign \$1539  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1540  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1541  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1542  = { \$1541 , \$1540 , \$1539  } + 3'h7;
+  assign \$1543  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1544  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1545  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1546  = { \$1545 , \$1544 , \$1543  } + 3'h7;
+  assign \$1547  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1548  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1549  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1550  = { \$1549 , \$1548 , \$1547  } + 3'h7;
+  assign \$1551  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1552  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1553  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1554  = { \$1553 , \$1552 , \$1551  } + 3'h7;
+  assign \$1555  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1556  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1557  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1558  = { \$1557 , \$1556 , \$1555  } + 3'h7;
+  assign \$1559  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1560  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1561  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1562  = { \$1561 , \$1560 , \$1559  } + 3'h7;
+  assign \$1563  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1564  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1565  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1566  = { \$1565 , \$1564 , \$1563  } + 3'h7;
+  assign \$1567  = w1_hit[0] | w1_hit[1];
+  assign \$1568  = \$1567  | w1_hit[2];
+  assign \$1569  = ~ \$1568 ;
+  assign \$1570  = command_queue_count[0] | \$signal$246 ;
+  assign \$1571  = ~ native_turn;
+  assign \$1572  = \$1570  & \$1571 ;
+  assign command_queue_pop = \$1572  & command_queue_count[0];
+  assign \$1573  = command_queue_count[0] | \$signal$246 ;
+  assign \$1574  = ~ native_turn;
+  assign \$1575  = \$1573  & \$1574 ;
+  assign \$1576  = ~ command_queue_count[0];
+  assign \$1577  = \$1575  & \$1576 ;
+  assign \$1578  = ~ \$1577 ;
+  assign command_queue_push = \$signal$246  & \$1578 ;
+  assign \$1579  = command_queue_count[0] | \$signal$246 ;
+  assign \$1580  = ~ native_turn;
+  assign \$1581  = \$1579  & \$1580 ;
+  assign \$1582  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign \$1583  = ~ \$1582 ;
+  assign req_free = \$1581  & \$1583 ;
+  assign \$1584  = command_queue_count[0] | \$signal$246 ;
+  assign \$1585  = ~ native_turn;
+  assign \$1586  = \$1584  & \$1585 ;
+  assign \$1587  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign req_flush = \$1586  & \$1587 ;
+  assign \$1588  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1589  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1590  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1591  = { \$1590 , \$1589 , \$1588  } + 3'h7;
+  assign \$1592  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1593  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1594  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1595  = { \$1594 , \$1593 , \$1592  } + 3'h7;
+  assign \$1596  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1597  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1598  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1599  = { \$1598 , \$1597 , \$1596  } + 3'h7;
+  assign \$1600  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1601  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1602  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1603  = { \$1602 , \$1601 , \$1600  } + 3'h7;
+  assign \$1604  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1605  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1606  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1607  = { \$1606 , \$1605 , \$1604  } + 3'h7;
+  assign \$1608  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1609  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1610  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1611  = { \$1610 , \$1609 , \$1608  } + 3'h7;
+  assign \$1612  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1613  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1614  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1615  = { \$1614 , \$1613 , \$1612  } + 3'h7;
+  assign \$1616  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1617  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1618  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1619  = { \$1618 , \$1617 , \$1616  } + 3'h7;
+  assign \$1620  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1621  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1622  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1623  = { \$1622 , \$1621 , \$1620  } + 3'h7;
+  assign \$1624  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1625  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1626  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1627  = { \$1626 , \$1625 , \$1624  } + 3'h7;
+  assign \$1628  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1629  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1630  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1631  = { \$1630 , \$1629 , \$1628  } + 3'h7;
+  assign \$1632  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1633  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1634  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1635  = { \$1634 , \$1633 , \$1632  } + 3'h7;
+  assign \$1636  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1637  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1638  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1639  = { \$1638 , \$1637 , \$1636  } + 3'h7;
+  assign \$1640  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1641  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1642  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1643  = { \$1642 , \$1641 , \$1640  } + 3'h7;
+  assign \$1644  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1645  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1646  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1647  = { \$1646 , \$1645 , \$1644  } + 3'h7;
+  assign \$1648  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1649  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1650  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1651  = { \$1650 , \$1649 , \$1648  } + 3'h7;
+  assign \$1652  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1653  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1654  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1655  = { \$1654 , \$1653 , \$1652  } + 3'h7;
+  assign \$1656  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1657  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1658  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1659  = { \$1658 , \$1657 , \$1656  } + 3'h7;
+  assign \$1660  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1661  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1662  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1663  = { \$1662 , \$1661 , \$1660  } + 3'h7;
+  assign \$1664  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1665  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1666  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1667  = { \$1666 , \$1665 , \$1664  } + 3'h7;
+  assign \$1668  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1669  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1670  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1671  = { \$1670 , \$1669 , \$1668  } + 3'h7;
+  assign \$1672  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1673  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1674  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1675  = { \$1674 , \$1673 , \$1672  } + 3'h7;
+  assign \$1676  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1677  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1678  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1679  = { \$1678 , \$1677 , \$1676  } + 3'h7;
+  assign \$1680  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1681  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1682  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1683  = { \$1682 , \$1681 , \$1680  } + 3'h7;
+  assign \$1684  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1685  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1686  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1687  = { \$1686 , \$1685 , \$1684  } + 3'h7;
+  assign \$1688  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1689  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1690  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1691  = { \$1690 , \$1689 , \$1688  } + 3'h7;
+  assign \$1692  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1693  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1694  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1695  = { \$1694 , \$1693 , \$1692  } + 3'h7;
+  assign \$1696  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1697  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1698  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1699  = { \$1698 , \$1697 , \$1696  } + 3'h7;
+  assign \$1700  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1701  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1702  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1703  = { \$1702 , \$1701 , \$1700  } + 3'h7;
+  assign \$1704  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1705  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1706  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1707  = { \$1706 , \$1705 , \$1704  } + 3'h7;
+  assign \$1708  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1709  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1710  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1711  = { \$1710 , \$1709 , \$1708  } + 3'h7;
+  assign \$1712  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1713  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1714  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1715  = { \$1714 , \$1713 , \$1712  } + 3'h7;
+  assign \$1716  = w1_hit[0] | w1_hit[1];
+  assign \$1717  = \$1716  | w1_hit[2];
+  assign \$1718  = ~ \$1717 ;
+  assign \$1719  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1718 , \$1715 [3], \$1711 [3], \$1707 [3], \$1703 [3], \$1699 [3], \$1695 [3], \$1691 [3], \$1687 [3], \$1683 [3], \$1679 [3], \$1675 [3], \$1671 [3], \$1667 [3], \$1663 [3], \$1659 [3], \$1655 [3], \$1651 [3], \$1647 [3], \$1643 [3], \$1639 [3], \$1635 [3], \$1631 [3], \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], new_flush };
+  assign \$1720  = ~ w2_plain;
+  assign \$1721  = \$signal$304  & \$signal$288 ;
+  assign \$1722  = ~ \$1721 ;
+  assign bus__w_err = \$1720  & \$1722 ;
+  assign \$1723  = rsp_freed_valid & \port$4601$0 [0];
+  assign \$1724  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1723  | \$1724 ;
+  assign \$1725  = rsp_freed_valid & \port$4601$0 [0];
+  assign \$1726  = \$1725  ? \port$4561$0 [0] : \port$4573$0 [0];
+  assign bus__w_slow_err = ~ \$1726 ;
+  always @(posedge aclk_clk)
+    cycle <= \$1727 ;
+  always @(posedge aclk_clk)
+    \$signal  <= \$1728 ;
+  always @(posedge aclk_clk)
+    ready <= \$1729 ;
+  always @(posedge aclk_clk)
+    e1_new0 <= \$1730 ;
+  always @(posedge aclk_clk)
+    e1_new1 <= \$1731 ;
+  always @(posedge aclk_clk)
+    e1_new2 <= \$1732 ;
+  always @(posedge aclk_clk)
+    \$signal$28  <= \$1733 ;
+  always @(posedge aclk_clk)
+    e1_exhausted <= \$1734 ;
+  always @(posedge aclk_clk)
+    event_ev_grant <= \$1735 ;
+  always @(posedge aclk_clk)
+    event_ev_free <= \$1736 ;
+  always @(posedge aclk_clk)
+    event_ev_flush <= \$1737 ;
+  always @(posedge aclk_clk)
+    event_ev_fail <= \$1738 ;
+  always @(posedge aclk_clk)
+    log_ev_grant <= \$1739 ;
+  always @(posedge aclk_clk)
+    log_ev_free <= \$1740 ;
+  always @(posedge aclk_clk)
+    log_ev_flush <= \$1741 ;
+  always @(posedge aclk_clk)
+    log_ev_fail <= \$1742 ;
+  always @(posedge aclk_clk)
+    log_ev_overwrite <= \$1743 ;
+  always @(posedge aclk_clk)
+    config_ev_grant <= \$1744 ;
+  always @(posedge aclk_clk)
+    config_ev_free <= \$1745 ;
+  always @(posedge aclk_clk)
+    config_ev_flush <= \$1746 ;
+  always @(posedge aclk_clk)
+    config_ev_fail <= \$1747 ;
+  always @(posedge aclk_clk)
+    log_bank0_wrow <= \$61 ;
+  always @(posedge aclk_clk)
+    log_bank0_wdata <= \$65 ;
+  always @(posedge aclk_clk)
+    log_bank0_wen <= \$1748 ;
+  always @(posedge aclk_clk)
+    log_bank1_wrow <= \$68 ;
+  always @(posedge aclk_clk)
+    log_bank1_wdata <= \$72 ;
+  always @(posedge aclk_clk)
+    log_bank1_wen <= \$1749 ;
+  always @(posedge aclk_clk)
+    log_bank2_wrow <= \$75 ;
+  always @(posedge aclk_clk)
+    log_bank2_wdata <= \$79 ;
+  always @(posedge aclk_clk)
+    log_bank2_wen <= \$1750 ;
+  always @(posedge aclk_clk)
+    log_bank3_wrow <= tail_row;
+  always @(posedge aclk_clk)
+    log_bank3_wdata <= \$84 ;
+  always @(posedge aclk_clk)
+    log_bank3_wen <= \$1751 ;
+  always @(posedge aclk_clk)
+    space_ge1 <= \$1752 ;
+  always @(posedge aclk_clk)
+    space_ge2 <= \$1753 ;
+  always @(posedge aclk_clk)
+    space_ge3 <= \$1754 ;
+  always @(posedge aclk_clk)
+    space_ge4 <= \$1755 ;
+  always @(posedge aclk_clk)
+    space_ge5 <= \$1756 ;
+  always @(posedge aclk_clk)
+    space_ge6 <= \$1757 ;
+  always @(posedge aclk_clk)
+    space <= \$1758 ;
+  always @(posedge aclk_clk)
+    tail <= \$1759 ;
+  always @(posedge aclk_clk)
+    \$signal$90  <= \$1760 ;
+  always @(posedge aclk_clk)
+    n_dropped <= \$1761 ;
+  always @(posedge aclk_clk)
+    err_dropped <= \$1762 ;
+  always @(posedge aclk_clk)
+    tail_row <= \$1763 ;
+  always @(posedge aclk_clk)
+    tail_next_row <= \$1764 ;
+  always @(posedge aclk_clk)
+    head <= \$1765 ;
+  always @(posedge aclk_clk)
+    \$signal$96  <= \$1766 ;
+  always @(posedge aclk_clk)
+    head_bank <= \$1767 ;
+  always @(posedge aclk_clk)
+    head_entry <= \$1768 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1778 ;
+    \$signal$103  <= \$1769 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1779 ;
+    event_lw_limit <= \$1770 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1780 ;
+    event_lw_short <= \$1771 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1781 ;
+    event_lw_granted_1 <= \$1772 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1782 ;
+    event_lw_granted_2 <= \$1773 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1783 ;
+    event_in_use <= \$1774 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1784 ;
+    event_in_use_was <= \$1775 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1785 ;
+    event_in_use_rose <= \$1776 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1786 ;
+    event_hw_grow <= \$1777 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1787 ;
+    event_high_water <= \$1778 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1788 ;
+    event_allocs <= \$1779 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1789 ;
+    event_fails <= \$1780 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1790 ;
+    event_frees <= \$1781 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1791 ;
+    event_flushes <= \$1782 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1792 ;
+    log_lw_limit <= \$1783 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1793 ;
+    log_lw_short <= \$1784 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$1794 ;
+    log_lw_granted_1 <= \$1785 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$1795 ;
+    log_lw_granted_2 <= \$1786 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1796 ;
+    log_in_use <= \$1787 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1797 ;
+    log_in_use_was <= \$1788 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$1798 ;
+    log_in_use_rose <= \$1789 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$1799 ;
+    log_hw_grow <= \$1790 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$1800 ;
+    log_high_water <= \$1791 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$1801 ;
+    log_allocs <= \$1792 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$1802 ;
+    log_fails <= \$1793 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$1803 ;
+    log_frees <= \$1794 ;
   always @(posedge aclk_clk)
-    config_fails <= \$1804 ;
+    log_flushes <= \$1795 ;
   always @(posedge aclk_clk)
-    config_frees <= \$1805 ;
+    log_overwrites <= \$1796 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$1806 ;
+    config_lw_limit <= \$1797 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1807 ;
+    config_lw_short <= \$1798 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1808 ;
+    config_lw_granted_1 <= \$1799 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1809 ;
+    config_lw_granted_2 <= \$1800 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1810 ;
+    config_in_use <= \$1801 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1811 ;
+    config_in_use_was <= \$1802 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1812 ;
+    config_in_use_rose <= \$1803 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1813 ;
+    config_hw_grow <= \$1804 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1814 ;
+    config_high_water <= \$1805 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1815 ;
+    config_allocs <= \$1806 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1816 ;
+    config_fails <= \$1807 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1817 ;
+    config_frees <= \$1808 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1818 ;
+    config_flushes <= \$1809 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1819 ;
+    r1_valid <= \$1810 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$407 [12];
+    alloc_queue_head <= \$1811 ;
   always @(posedge aclk_clk)
-    r1_sel_version <= \$410 [12];
+    alloc_queue_rd <= \$1812 ;
   always @(posedge aclk_clk)
-    r1_sel_config <= \$413 [12];
+    alloc_queue_rd_next <= \$1813 ;
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$416 [12];
+    alloc_queue_wr <= \$1814 ;
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$419 [12];
+    alloc_queue_wr_next <= \$1815 ;
   always @(posedge aclk_clk)
-    r1_sel_status <= \$422 [12];
+    alloc_queue_held <= \$1816 ;
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$425 [12];
+    alloc_queue_count <= \$1817 ;
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$428 [12];
+    req_alloc <= \$1818 ;
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$431 [12];
+    staged_valid <= \$1819 ;
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$434 [12];
+    alloc_queue_w_data <= \$1820 ;
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$437 [12];
+    req_alloc_pool <= \$1821 ;
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$440 [12];
+    req_alloc_size <= \$1822 ;
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$443 [12];
+    r1_sel_id <= \$433 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$446 [12];
+    r1_sel_version <= \$436 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$449 [12];
+    r1_sel_config <= \$439 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$452 [12];
+    r1_sel_config2 <= \$442 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$455 [12];
+    r1_sel_ctrl <= \$445 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$458 [12];
+    r1_sel_status <= \$448 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$461 [12];
+    r1_sel_irq_status <= \$451 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$464 [12];
+    r1_sel_irq_enable <= \$454 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$467 [12];
+    r1_sel_err_count <= \$457 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$470 [12];
+    r1_sel_err_dropped <= \$460 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$473 [12];
+    r1_sel_err_head0 <= \$463 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$476 [12];
+    r1_sel_err_head1 <= \$466 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$479 [12];
+    r1_sel_err_head2 <= \$469 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$482 [12];
+    r1_sel_err_head3 <= \$472 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$485 [12];
+    r1_sel_err_pop <= \$475 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$488 [12];
+    r1_sel_cycle <= \$478 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$491 [12];
+    r1_sel_pool0_free <= \$481 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$494 [12];
+    r1_sel_pool0_base_lo <= \$484 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$497 [12];
+    r1_sel_pool0_base_hi <= \$487 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$500 [12];
+    r1_sel_pool0_slot_size <= \$490 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$503 [12];
+    r1_sel_pool0_slots <= \$493 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$506 [12];
+    r1_sel_pool0_in_use <= \$496 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$509 [12];
+    r1_sel_pool0_high_water <= \$499 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$512 [12];
+    r1_sel_pool0_allocs <= \$502 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$515 [12];
+    r1_sel_pool0_fails <= \$505 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$518 [12];
+    r1_sel_pool0_frees <= \$508 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$521 [12];
+    r1_sel_pool0_info <= \$511 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$524 [12];
+    r1_sel_pool0_flush <= \$514 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$527 [12];
+    r1_sel_pool0_flushes <= \$517 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$530 [12];
+    r1_sel_pool0_overwrites <= \$520 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$533 [12];
+    r1_sel_pool0_low_water <= \$523 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$536 [12];
+    r1_sel_pool1_free <= \$526 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$539 [12];
+    r1_sel_pool1_base_lo <= \$529 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$542 [12];
+    r1_sel_pool1_base_hi <= \$532 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$545 [12];
+    r1_sel_pool1_slot_size <= \$535 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$548 [12];
+    r1_sel_pool1_slots <= \$538 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$551 [12];
+    r1_sel_pool1_in_use <= \$541 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$554 [12];
+    r1_sel_pool1_high_water <= \$544 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$557 [12];
+    r1_sel_pool1_allocs <= \$547 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$560 [12];
+    r1_sel_pool1_fails <= \$550 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$563 [12];
+    r1_sel_pool1_frees <= \$553 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$566 [12];
+    r1_sel_pool1_info <= \$556 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$569 [12];
+    r1_sel_pool1_flush <= \$559 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$572 [12];
+    r1_sel_pool1_flushes <= \$562 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$575 [12];
+    r1_sel_pool1_overwrites <= \$565 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$578 [12];
+    r1_sel_pool1_low_water <= \$568 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$581 [12];
+    r1_sel_pool2_free <= \$571 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$584 [12];
+    r1_sel_pool2_base_lo <= \$574 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$587 [12];
+    r1_sel_pool2_base_hi <= \$577 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1820 ;
+    r1_sel_pool2_slot_size <= \$580 [12];
   always @(posedge aclk_clk)
-    r2_block0 <= \$1821 ;
+    r1_sel_pool2_slots <= \$583 [12];
   always @(posedge aclk_clk)
-    r2_found_in <= \$1822 ;
+    r1_sel_pool2_in_use <= \$586 [12];
   always @(posedge aclk_clk)
-    r2_block4 <= \$1823 ;
+    r1_sel_pool2_high_water <= \$589 [12];
   always @(posedge aclk_clk)
-    r2_block5 <= \$1824 ;
+    r1_sel_pool2_allocs <= \$592 [12];
   always @(posedge aclk_clk)
-    r2_block6 <= \$1825 ;
+    r1_sel_pool2_fails <= \$595 [12];
   always @(posedge aclk_clk)
-    \$signal$221  <= \$783 ;
+    r1_sel_pool2_frees <= \$598 [12];
   always @(posedge aclk_clk)
-    new_flush <= \$804 ;
+    r1_sel_pool2_info <= \$601 [12];
   always @(posedge aclk_clk)
-    \$signal$230  <= \$1826 ;
+    r1_sel_pool2_flush <= \$604 [12];
   always @(posedge aclk_clk)
-    new_is_flush <= \$866 ;
+    r1_sel_pool2_flushes <= \$607 [12];
   always @(posedge aclk_clk)
-    \$signal$232  <= \$1827 ;
+    r1_sel_pool2_overwrites <= \$610 [12];
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1828 ;
+    r1_sel_pool2_low_water <= \$613 [12];
   always @(posedge aclk_clk)
-    w1_hit <= \$1829 ;
+    r2_valid <= \$1823 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1830 ;
+    r2_block0 <= \$1824 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1831 ;
+    r2_found_in <= \$1825 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$1832 ;
+    r2_block4 <= \$1826 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$1833 ;
+    r2_block5 <= \$1827 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1834 ;
+    r2_block6 <= \$1828 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1835 ;
+    \$signal$237  <= \$809 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1836 ;
+    new_flush <= \$830 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1837 ;
+    \$signal$246  <= \$1829 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1838 ;
+    new_is_flush <= \$892 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1839 ;
+    \$signal$248  <= \$1830 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1840 ;
+    w1_pool_is <= \$1831 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1841 ;
+    w1_hit <= \$1832 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1842 ;
+    w1_tag <= \$1833 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1843 ;
+    w1_event_addr <= \$1834 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1844 ;
+    w1_log_addr <= \$1835 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1845 ;
+    w1_config_addr <= \$1836 ;
   always @(posedge aclk_clk)
-    \$signal$267  <= \$1846 ;
+    command_queue_head <= \$1837 ;
   always @(posedge aclk_clk)
-    \$signal$268  <= \$1847 ;
+    command_queue_rd <= \$1838 ;
   always @(posedge aclk_clk)
-    \$signal$269  <= \$1848 ;
+    command_queue_rd_next <= \$1839 ;
   always @(posedge aclk_clk)
-    \$signal$270  <= \$1849 ;
+    command_queue_wr <= \$1840 ;
   always @(posedge aclk_clk)
-    \$signal$271  <= \$1850 ;
+    command_queue_wr_next <= \$1841 ;
   always @(posedge aclk_clk)
-    \$signal$272  <= \$1851 ;
+    command_queue_held <= \$1842 ;
   always @(posedge aclk_clk)
-    \$signal$273  <= \$1852 ;
+    command_queue_count <= \$1843 ;
   always @(posedge aclk_clk)
-    \$signal$274  <= \$1853 ;
+    native_turn <= \$1844 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1854 ;
+    w1_a1_0 <= \$1845 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1855 ;
+    w1_a4_2 <= \$1846 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1856 ;
+    w1_a7_5 <= \$1847 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1857 ;
+    w1_a11_8 <= \$1848 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1858 ;
+    \$signal$283  <= \$1849 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1859 ;
+    \$signal$284  <= \$1850 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1860 ;
+    \$signal$285  <= \$1851 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1861 ;
+    \$signal$286  <= \$1852 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1862 ;
+    \$signal$287  <= \$1853 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1863 ;
+    \$signal$288  <= \$1854 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1864 ;
+    \$signal$289  <= \$1855 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1865 ;
+    \$signal$290  <= \$1856 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1866 ;
+    w2_is_ctrl <= \$1857 ;
   always @(posedge aclk_clk)
-    \$signal$288  <= \$1867 ;
+    w2_is_irq_status <= \$1858 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1868 ;
+    w2_is_irq_enable <= \$1859 ;
   always @(posedge aclk_clk)
-    \$signal$79  <= \$1869 ;
+    w2_is_err_pop <= \$1860 ;
   always @(posedge aclk_clk)
-    w1c <= \$1870 ;
+    w2_is_pool0_free <= \$1861 ;
   always @(posedge aclk_clk)
-    \$signal$88  <= \$1871 ;
+    w2_is_pool0_flush <= \$1862 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1872 ;
+    w2_is_pool0_low_water <= \$1863 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1873 ;
+    w2_is_pool1_free <= \$1864 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$1874 ;
+    w2_is_pool1_flush <= \$1865 ;
   always @(posedge aclk_clk)
-    config_low_water <= \$1875 ;
+    w2_is_pool1_low_water <= \$1866 ;
+  always @(posedge aclk_clk)
+    w2_is_pool2_free <= \$1867 ;
+  always @(posedge aclk_clk)
+    w2_is_pool2_flush <= \$1868 ;
+  always @(posedge aclk_clk)
+    w2_is_pool2_low_water <= \$1869 ;
+  always @(posedge aclk_clk)
+    \$signal$304  <= \$1870 ;
+  always @(posedge aclk_clk)
+    w2_plain <= \$1871 ;
+  always @(posedge aclk_clk)
+    \$signal$95  <= \$1872 ;
+  always @(posedge aclk_clk)
+    w1c <= \$1873 ;
+  always @(posedge aclk_clk)
+    \$signal$104  <= \$1874 ;
+  always @(posedge aclk_clk)
+    irq_enable <= \$1875 ;
+  always @(posedge aclk_clk)
+    event_low_water <= \$1876 ;
+  always @(posedge aclk_clk)
+    log_low_water <= \$1877 ;
+  always @(posedge aclk_clk)
+    config_low_water <= \$1878 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13122,22 +13160,22 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$765 [8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$769 [8], \$769 [6] };
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$774 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$786 [8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$790 [8], \$790 [6] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$791 [8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$795 [8], \$795 [6] };
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$800 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$812 [8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$816 [8], \$816 [6] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$795 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$807 [8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$811 [8], \$811 [6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$816 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$827 [8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$831 [8], \$831 [6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$836 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$849 [8];
-  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$853 [8], \$853 [6] };
-  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$858 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$821 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$833 [8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$837 [8], \$837 [6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$842 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$853 [8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$857 [8], \$857 [6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$862 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$875 [8];
+  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$879 [8], \$879 [6] };
+  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$884 [8:7];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
   assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr[8];
@@ -13194,95 +13232,95 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
+    casez (\$1353 [1:0])
+      2'h0:
+          \$66  = log_kept_ge1;
+      2'h1:
+          \$66  = log_kept_ge2;
+      2'h2:
+          \$66  = log_kept_ge3;
+      2'h3:
+          \$66  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1354 [1:0])
+      2'h0:
+          \$73  = log_kept_ge1;
+      2'h1:
+          \$73  = log_kept_ge2;
+      2'h2:
+          \$73  = log_kept_ge3;
+      2'h3:
+          \$73  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1355 [1:0])
+      2'h0:
+          \$80  = log_kept_ge1;
+      2'h1:
+          \$80  = log_kept_ge2;
+      2'h2:
+          \$80  = log_kept_ge3;
+      2'h3:
+          \$80  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1356 [1:0])
+      2'h0:
+          \$85  = log_kept_ge1;
+      2'h1:
+          \$85  = log_kept_ge2;
+      2'h2:
+          \$85  = log_kept_ge3;
+      2'h3:
+          \$85  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
-          \$78  = 1'h0;
+          \$104  = 1'h0;
       2'h1:
-          \$78  = log_kept_ge3;
+          \$104  = log_kept_ge3;
       2'h2:
-          \$78  = log_kept_ge2;
+          \$104  = log_kept_ge2;
       2'h3:
-          \$78  = log_kept_ge1;
+          \$104  = log_kept_ge1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$399  = 13'h0000;
-    casez (\$398 [1:0])
+    \$425  = 13'h0000;
+    casez (\$424 [1:0])
       2'h0:
-          \$399  = 13'h0800;
+          \$425  = 13'h0800;
       2'h1:
-          \$399  = 13'h0100;
+          \$425  = 13'h0100;
       2'h2:
-          \$399  = 13'h0400;
+          \$425  = 13'h0400;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$402  = 13'h0000;
-    casez (\$401 [1:0])
+    \$428  = 13'h0000;
+    casez (\$427 [1:0])
       2'h0:
-          \$402  = 13'h0800;
+          \$428  = 13'h0800;
       2'h1:
-          \$402  = 13'h0100;
+          \$428  = 13'h0100;
       2'h2:
-          \$402  = 13'h0400;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$1327 [1:0])
-      2'h0:
-          \$signature__en  = \$1332 ;
-      2'h1:
-          \$signature__en  = \$1333 ;
-      2'h2:
-          \$signature__en  = \$1334 ;
-      2'h3:
-          \$signature__en  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$1335 [1:0])
-      2'h0:
-          \$signature__en$300  = \$1340 ;
-      2'h1:
-          \$signature__en$300  = \$1341 ;
-      2'h2:
-          \$signature__en$300  = \$1342 ;
-      2'h3:
-          \$signature__en$300  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$1343 [1:0])
-      2'h0:
-          \$signature__en$306  = \$1348 ;
-      2'h1:
-          \$signature__en$306  = \$1349 ;
-      2'h2:
-          \$signature__en$306  = \$1350 ;
-      2'h3:
-          \$signature__en$306  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$1351 [1:0])
-      2'h0:
-          \$signature__en$312  = \$1355 ;
-      2'h1:
-          \$signature__en$312  = \$1356 ;
-      2'h2:
-          \$signature__en$312  = \$1357 ;
-      2'h3:
-          \$signature__en$312  = 1'h0;
+          \$428  = 13'h0400;
     endcase
   end
   always @* begin
@@ -13338,7 +13376,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1359 ;
+          space_plus_all_ge4 = \$1358 ;
     endcase
   end
   always @* begin
@@ -13350,9 +13388,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1361 ;
+          space_plus_all_ge5 = \$1360 ;
       2'h3:
-          space_plus_all_ge5 = \$1363 ;
+          space_plus_all_ge5 = \$1362 ;
     endcase
   end
   always @* begin
@@ -13362,415 +13400,407 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1365 ;
+          space_plus_all_ge6 = \$1364 ;
       2'h2:
-          space_plus_all_ge6 = \$1367 ;
+          space_plus_all_ge6 = \$1366 ;
       2'h3:
-          space_plus_all_ge6 = \$1369 ;
+          space_plus_all_ge6 = \$1368 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1728  = \$1 [31:0];
+    \$1727  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1728  = 32'd0;
+      \$1727  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1729  = busy;
+    \$1728  = busy;
+    if (aclk_rst) begin
+      \$1728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1729  = \ready$6 ;
     if (aclk_rst) begin
       \$1729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1730  = \ready$6 ;
+    \$1730  = \$7 ;
     if (aclk_rst) begin
-      \$1730  = 1'h0;
+      \$1730  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1731  = \$7 ;
+    \$1731  = \$11 ;
     if (aclk_rst) begin
       \$1731  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1732  = \$11 ;
+    \$1732  = { \$12 [31:0], 24'h000000, \port$4558$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4558$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4558$0 [4:1] };
     if (aclk_rst) begin
       \$1732  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1733  = { \$12 [31:0], 24'h000000, \port$4570$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4570$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4570$0 [4:1] };
+    \$1733  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1733  = 121'h0000000000000000000000000000000;
+      \$1733  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1734  = \$14 [1:0];
+    \$1734  = \$16 ;
     if (aclk_rst) begin
-      \$1734  = 2'h0;
+      \$1734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1735  = \$16 ;
+    \$1735  = \$19 ;
     if (aclk_rst) begin
       \$1735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1736  = \$19 ;
+    \$1736  = \$22 ;
     if (aclk_rst) begin
       \$1736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1737  = \$22 ;
+    \$1737  = \$25 ;
     if (aclk_rst) begin
       \$1737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1738  = \$25 ;
+    \$1738  = \$29 ;
     if (aclk_rst) begin
       \$1738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1739  = \$29 ;
+    \$1739  = \$32 ;
     if (aclk_rst) begin
       \$1739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1740  = \$32 ;
+    \$1740  = \$35 ;
     if (aclk_rst) begin
       \$1740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1741  = \$35 ;
+    \$1741  = \$38 ;
     if (aclk_rst) begin
       \$1741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1742  = \$38 ;
+    \$1742  = \$42 ;
     if (aclk_rst) begin
       \$1742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1743  = \$42 ;
+    \$1743  = \$46 ;
     if (aclk_rst) begin
       \$1743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1744  = \$46 ;
+    \$1744  = \$49 ;
     if (aclk_rst) begin
       \$1744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1745  = \$49 ;
+    \$1745  = \$52 ;
     if (aclk_rst) begin
       \$1745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1746  = \$52 ;
+    \$1746  = \$55 ;
     if (aclk_rst) begin
       \$1746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1747  = \$55 ;
+    \$1747  = \$59 ;
     if (aclk_rst) begin
       \$1747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1748  = \$59 ;
+    \$1748  = \$66 ;
     if (aclk_rst) begin
       \$1748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1749  = \$60 ;
+    \$1749  = \$73 ;
     if (aclk_rst) begin
-      \$1749  = 1'h1;
+      \$1749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1750  = \$61 ;
+    \$1750  = \$80 ;
     if (aclk_rst) begin
-      \$1750  = 1'h1;
+      \$1750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1751  = \$62 ;
+    \$1751  = \$85 ;
     if (aclk_rst) begin
-      \$1751  = 1'h1;
+      \$1751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1752  = \$63 ;
+    \$1752  = \$86 ;
     if (aclk_rst) begin
       \$1752  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1753  = \$64 ;
+    \$1753  = \$87 ;
     if (aclk_rst) begin
       \$1753  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1754  = \$65 ;
+    \$1754  = \$88 ;
     if (aclk_rst) begin
       \$1754  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1755  = \$68 ;
+    \$1755  = \$89 ;
     if (aclk_rst) begin
-      \$1755  = 5'h10;
+      \$1755  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1756  = \$74 ;
+    \$1756  = \$90 ;
     if (aclk_rst) begin
-      \$1756  = 5'h00;
+      \$1756  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1757  = \$75 [31:0];
-    if (\$signal$79 ) begin
-      \$1757  = 32'd0;
-    end
+    \$1757  = \$91 ;
     if (aclk_rst) begin
-      \$1757  = 32'd0;
+      \$1757  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1758  = \$76 [1:0];
+    \$1758  = \$94 ;
     if (aclk_rst) begin
-      \$1758  = 2'h0;
+      \$1758  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1759  = \$77 [31:0];
-    if (\$signal$79 ) begin
-      \$1759  = 32'd0;
-    end
+    \$1759  = \$100 ;
     if (aclk_rst) begin
-      \$1759  = 32'd0;
+      \$1759  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1760  = tail_row;
-    if (\$78 ) begin
-      \$1760  = tail_next_row;
+    \$1760  = \$101 [31:0];
+    if (\$signal$95 ) begin
+      \$1760  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1760  = 3'h0;
+      \$1760  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1761  = tail_next_row;
-    if (\$78 ) begin
-      \$1761  = \$79 [2:0];
-    end
+    \$1761  = \$102 [1:0];
     if (aclk_rst) begin
-      \$1761  = 3'h1;
+      \$1761  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1762  = head;
+    \$1762  = \$103 [31:0];
+    if (\$signal$95 ) begin
+      \$1762  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1762  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1763  = tail_row;
+    if (\$104 ) begin
+      \$1763  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1763  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1764  = tail_next_row;
+    if (\$104 ) begin
+      \$1764  = \$105 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1764  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1765  = head;
     if (popped) begin
-      \$1762  = \$80 [4:0];
+      \$1765  = \$106 [3:0];
     end
     if (aclk_rst) begin
-      \$1762  = 5'h00;
+      \$1765  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1763  = \$81 ;
+    \$1766  = \$107 ;
     if (aclk_rst) begin
-      \$1763  = 1'h0;
+      \$1766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1764  = head[1:0];
+    \$1767  = head[1:0];
     if (aclk_rst) begin
-      \$1764  = 2'h0;
+      \$1767  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1765  = \$85 ;
+    \$1768  = \$111 ;
     if (aclk_rst) begin
-      \$1765  = 121'h0000000000000000000000000000000;
+      \$1768  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1766  = \$88 ;
+    \$1769  = \$114 ;
     if (aclk_rst) begin
-      \$1766  = 5'h00;
+      \$1769  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1767  = \$89 ;
+    \$1770  = \$115 ;
     if (aclk_rst) begin
-      \$1767  = 18'h00000;
+      \$1770  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1768  = \$90 ;
+    \$1771  = \$116 ;
     if (aclk_rst) begin
-      \$1768  = 1'h0;
+      \$1771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1769  = event_ev_grant;
+    \$1772  = event_ev_grant;
     if (aclk_rst) begin
-      \$1769  = 1'h0;
+      \$1772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1770  = event_lw_granted_1;
-    if (aclk_rst) begin
-      \$1770  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1771  = \$101 [7:0];
-    if (aclk_rst) begin
-      \$1771  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1772  = event_in_use;
-    if (aclk_rst) begin
-      \$1772  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1773  = \$111 ;
+    \$1773  = event_lw_granted_1;
     if (aclk_rst) begin
       \$1773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1774  = \$115 ;
+    \$1774  = \$127 [7:0];
     if (aclk_rst) begin
-      \$1774  = 1'h0;
+      \$1774  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1775  = event_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1775  = event_in_use;
-    end else begin
-      if (event_hw_grow) begin
-        \$1775  = event_in_use_was;
-      end
-    end
+    \$1775  = event_in_use;
     if (aclk_rst) begin
       \$1775  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1776  = \$137 ;
+    if (aclk_rst) begin
+      \$1776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1777  = \$141 ;
+    if (aclk_rst) begin
+      \$1777  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1778  = event_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1776  = 32'd0;
+    if (\$signal$95 ) begin
+      \$1778  = event_in_use;
     end else begin
-      \$1776  = \$116 [31:0];
+      if (event_hw_grow) begin
+        \$1778  = event_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1776  = 32'd0;
+      \$1778  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1777  = 32'd0;
-    end else begin
-      \$1777  = \$117 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1777  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1778  = 32'd0;
-    end else begin
-      \$1778  = \$118 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1778  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
+    if (\$signal$95 ) begin
       \$1779  = 32'd0;
     end else begin
-      \$1779  = \$119 [31:0];
+      \$1779  = \$142 [31:0];
     end
     if (aclk_rst) begin
       \$1779  = 32'd0;
@@ -13778,118 +13808,118 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1780  = \$120 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1780  = 32'd0;
+    end else begin
+      \$1780  = \$143 [31:0];
+    end
     if (aclk_rst) begin
-      \$1780  = 18'h00000;
+      \$1780  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1781  = \$121 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1781  = 32'd0;
+    end else begin
+      \$1781  = \$144 [31:0];
+    end
     if (aclk_rst) begin
-      \$1781  = 1'h0;
+      \$1781  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1782  = log_ev_grant;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1782  = 32'd0;
+    end else begin
+      \$1782  = \$145 [31:0];
+    end
     if (aclk_rst) begin
-      \$1782  = 1'h0;
+      \$1782  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1783  = log_lw_granted_1;
+    \$1783  = \$146 ;
     if (aclk_rst) begin
-      \$1783  = 1'h0;
+      \$1783  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1784  = \$132 [9:0];
+    \$1784  = \$147 ;
     if (aclk_rst) begin
-      \$1784  = 10'h000;
+      \$1784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1785  = log_in_use;
+    \$1785  = log_ev_grant;
     if (aclk_rst) begin
-      \$1785  = 10'h000;
+      \$1785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1786  = \$142 ;
+    \$1786  = log_lw_granted_1;
     if (aclk_rst) begin
       \$1786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1787  = \$146 ;
+    \$1787  = \$158 [9:0];
     if (aclk_rst) begin
-      \$1787  = 1'h0;
+      \$1787  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1788  = log_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1788  = log_in_use;
-    end else begin
-      if (log_hw_grow) begin
-        \$1788  = log_in_use_was;
-      end
-    end
+    \$1788  = log_in_use;
     if (aclk_rst) begin
       \$1788  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1789  = \$168 ;
+    if (aclk_rst) begin
+      \$1789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1790  = \$172 ;
+    if (aclk_rst) begin
+      \$1790  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1791  = log_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1789  = 32'd0;
+    if (\$signal$95 ) begin
+      \$1791  = log_in_use;
     end else begin
-      \$1789  = \$147 [31:0];
+      if (log_hw_grow) begin
+        \$1791  = log_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1789  = 32'd0;
+      \$1791  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1790  = 32'd0;
-    end else begin
-      \$1790  = \$148 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1790  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1791  = 32'd0;
-    end else begin
-      \$1791  = \$149 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1791  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
+    if (\$signal$95 ) begin
       \$1792  = 32'd0;
     end else begin
-      \$1792  = \$150 [31:0];
+      \$1792  = \$173 [31:0];
     end
     if (aclk_rst) begin
       \$1792  = 32'd0;
@@ -13898,10 +13928,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
+    if (\$signal$95 ) begin
       \$1793  = 32'd0;
     end else begin
-      \$1793  = \$151 [31:0];
+      \$1793  = \$174 [31:0];
     end
     if (aclk_rst) begin
       \$1793  = 32'd0;
@@ -13909,118 +13939,118 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1794  = \$152 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1794  = 32'd0;
+    end else begin
+      \$1794  = \$175 [31:0];
+    end
     if (aclk_rst) begin
-      \$1794  = 18'h00000;
+      \$1794  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1795  = \$153 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1795  = 32'd0;
+    end else begin
+      \$1795  = \$176 [31:0];
+    end
     if (aclk_rst) begin
-      \$1795  = 1'h0;
+      \$1795  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1796  = config_ev_grant;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1796  = 32'd0;
+    end else begin
+      \$1796  = \$177 [31:0];
+    end
     if (aclk_rst) begin
-      \$1796  = 1'h0;
+      \$1796  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1797  = config_lw_granted_1;
+    \$1797  = \$178 ;
     if (aclk_rst) begin
-      \$1797  = 1'h0;
+      \$1797  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1798  = \$164 [4:0];
+    \$1798  = \$179 ;
     if (aclk_rst) begin
-      \$1798  = 5'h00;
+      \$1798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1799  = config_in_use;
+    \$1799  = config_ev_grant;
     if (aclk_rst) begin
-      \$1799  = 5'h00;
+      \$1799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1800  = \$174 ;
+    \$1800  = config_lw_granted_1;
     if (aclk_rst) begin
       \$1800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1801  = \$178 ;
+    \$1801  = \$190 [4:0];
     if (aclk_rst) begin
-      \$1801  = 1'h0;
+      \$1801  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1802  = config_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1802  = config_in_use;
-    end else begin
-      if (config_hw_grow) begin
-        \$1802  = config_in_use_was;
-      end
-    end
+    \$1802  = config_in_use;
     if (aclk_rst) begin
       \$1802  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1803  = \$200 ;
+    if (aclk_rst) begin
+      \$1803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1804  = \$204 ;
+    if (aclk_rst) begin
+      \$1804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1805  = config_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1803  = 32'd0;
+    if (\$signal$95 ) begin
+      \$1805  = config_in_use;
     end else begin
-      \$1803  = \$179 [31:0];
+      if (config_hw_grow) begin
+        \$1805  = config_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1803  = 32'd0;
+      \$1805  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1804  = 32'd0;
-    end else begin
-      \$1804  = \$180 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1804  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
-      \$1805  = 32'd0;
-    end else begin
-      \$1805  = \$181 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1805  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$79 ) begin
+    if (\$signal$95 ) begin
       \$1806  = 32'd0;
     end else begin
-      \$1806  = \$182 [31:0];
+      \$1806  = \$205 [31:0];
     end
     if (aclk_rst) begin
       \$1806  = 32'd0;
@@ -14028,871 +14058,918 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1807  = \$189 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1807  = 32'd0;
+    end else begin
+      \$1807  = \$206 [31:0];
+    end
     if (aclk_rst) begin
-      \$1807  = 1'h0;
+      \$1807  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1808  = alloc_queue_head;
-    if (\$192 ) begin
-      \$1808  = \$193 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1808  = 32'd0;
+    end else begin
+      \$1808  = \$207 [31:0];
     end
     if (aclk_rst) begin
-      \$1808  = 15'h0000;
+      \$1808  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1809  = alloc_queue_rd;
-    if (\$197 ) begin
-      \$1809  = alloc_queue_rd_next;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1809  = 32'd0;
+    end else begin
+      \$1809  = \$208 [31:0];
     end
     if (aclk_rst) begin
-      \$1809  = 4'h0;
+      \$1809  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1810  = alloc_queue_rd_next;
-    if (\$197 ) begin
-      \$1810  = \$198 [3:0];
-    end
+    \$1810  = \$215 ;
     if (aclk_rst) begin
-      \$1810  = 4'h1;
+      \$1810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1811  = alloc_queue_wr;
-    if (\$202 ) begin
-      \$1811  = alloc_queue_wr_next;
+    \$1811  = alloc_queue_head;
+    if (\$218 ) begin
+      \$1811  = \$219 ;
     end
     if (aclk_rst) begin
-      \$1811  = 4'h0;
+      \$1811  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1812  = alloc_queue_wr_next;
-    if (\$202 ) begin
-      \$1812  = \$203 [3:0];
+    \$1812  = alloc_queue_rd;
+    if (\$223 ) begin
+      \$1812  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1812  = 4'h1;
+      \$1812  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1813 [0] = \$214 ;
-    \$1813 [1] = \$225 ;
-    \$1813 [2] = \$236 ;
-    \$1813 [3] = \$247 ;
-    \$1813 [4] = \$258 ;
-    \$1813 [5] = \$269 ;
-    \$1813 [6] = \$280 ;
-    \$1813 [7] = \$291 ;
-    \$1813 [8] = \$302 ;
+    \$1813  = alloc_queue_rd_next;
+    if (\$223 ) begin
+      \$1813  = \$224 [3:0];
+    end
     if (aclk_rst) begin
-      \$1813  = 9'h000;
+      \$1813  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1814 [0] = \$308 ;
-    \$1814 [1] = \$314 ;
-    \$1814 [2] = \$320 ;
-    \$1814 [3] = \$326 ;
-    \$1814 [4] = \$332 ;
-    \$1814 [5] = \$338 ;
-    \$1814 [6] = \$344 ;
-    \$1814 [7] = \$350 ;
-    \$1814 [8] = \$356 ;
-    \$1814 [9] = \$362 ;
+    \$1814  = alloc_queue_wr;
+    if (\$228 ) begin
+      \$1814  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1814  = 10'h000;
+      \$1814  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1815  = \$373 ;
+    \$1815  = alloc_queue_wr_next;
+    if (\$228 ) begin
+      \$1815  = \$229 [3:0];
+    end
     if (aclk_rst) begin
-      \$1815  = 1'h0;
+      \$1815  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1816  = \$396 ;
+    \$1816 [0] = \$240 ;
+    \$1816 [1] = \$251 ;
+    \$1816 [2] = \$262 ;
+    \$1816 [3] = \$273 ;
+    \$1816 [4] = \$284 ;
+    \$1816 [5] = \$295 ;
+    \$1816 [6] = \$306 ;
+    \$1816 [7] = \$317 ;
+    \$1816 [8] = \$328 ;
     if (aclk_rst) begin
-      \$1816  = 1'h0;
+      \$1816  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1817  = { \$399 , \$397 [1:0] };
+    \$1817 [0] = \$334 ;
+    \$1817 [1] = \$340 ;
+    \$1817 [2] = \$346 ;
+    \$1817 [3] = \$352 ;
+    \$1817 [4] = \$358 ;
+    \$1817 [5] = \$364 ;
+    \$1817 [6] = \$370 ;
+    \$1817 [7] = \$376 ;
+    \$1817 [8] = \$382 ;
+    \$1817 [9] = \$388 ;
     if (aclk_rst) begin
-      \$1817  = 15'h0000;
+      \$1817  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1818  = \$404 [1:0];
+    \$1818  = \$399 ;
     if (aclk_rst) begin
-      \$1818  = 2'h0;
+      \$1818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1819  = \$404 [14:2];
+    \$1819  = \$422 ;
     if (aclk_rst) begin
-      \$1819  = 13'h0000;
+      \$1819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1820  = r1_valid;
+    \$1820  = { \$425 , \$423 [1:0] };
     if (aclk_rst) begin
-      \$1820  = 1'h0;
+      \$1820  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1821  = \$618 ;
+    \$1821  = \$430 [1:0];
     if (aclk_rst) begin
-      \$1821  = 32'd0;
+      \$1821  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1822 [0] = \$633 ;
-    \$1822 [1] = \$676 ;
-    \$1822 [2] = \$719 ;
-    \$1822 [3] = \$762 ;
+    \$1822  = \$430 [14:2];
     if (aclk_rst) begin
-      \$1822  = 4'h0;
+      \$1822  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1823  = \$662 ;
+    \$1823  = r1_valid;
     if (aclk_rst) begin
-      \$1823  = 32'd0;
+      \$1823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1824  = \$705 ;
+    \$1824  = \$644 ;
     if (aclk_rst) begin
       \$1824  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1825  = \$748 ;
+    \$1825 [0] = \$659 ;
+    \$1825 [1] = \$702 ;
+    \$1825 [2] = \$745 ;
+    \$1825 [3] = \$788 ;
     if (aclk_rst) begin
-      \$1825  = 32'd0;
+      \$1825  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1826  = \$846 ;
+    \$1826  = \$688 ;
     if (aclk_rst) begin
-      \$1826  = 1'h0;
+      \$1826  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1827  = \$868 [1:0];
+    \$1827  = \$731 ;
     if (aclk_rst) begin
-      \$1827  = 2'h0;
+      \$1827  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1828  = { w0_config_is, w0_log_is, w0_event_is };
+    \$1828  = \$774 ;
     if (aclk_rst) begin
-      \$1828  = 3'h0;
+      \$1828  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1829  = { \$871 , \$870 , \$869  };
+    \$1829  = \$872 ;
     if (aclk_rst) begin
-      \$1829  = 3'h0;
+      \$1829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1830  = \$872 [22:19];
+    \$1830  = \$894 [1:0];
     if (aclk_rst) begin
-      \$1830  = 4'h0;
+      \$1830  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1831  = \$875 [31:0];
+    \$1831  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
-      \$1831  = 32'd0;
+      \$1831  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1832  = \$878 [31:0];
+    \$1832  = { \$897 , \$896 , \$895  };
     if (aclk_rst) begin
-      \$1832  = 32'd0;
+      \$1832  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1833  = \$881 [31:0];
+    \$1833  = \$898 [22:19];
     if (aclk_rst) begin
-      \$1833  = 32'd0;
+      \$1833  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1834  = command_queue_head;
-    if (\$884 ) begin
-      \$1834  = \$885 ;
-    end
+    \$1834  = \$901 [31:0];
     if (aclk_rst) begin
-      \$1834  = 46'h000000000000;
+      \$1834  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1835  = command_queue_rd;
-    if (\$889 ) begin
-      \$1835  = command_queue_rd_next;
-    end
+    \$1835  = \$904 [31:0];
     if (aclk_rst) begin
-      \$1835  = 4'h0;
+      \$1835  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1836  = command_queue_rd_next;
-    if (\$889 ) begin
-      \$1836  = \$890 [3:0];
-    end
+    \$1836  = \$907 [31:0];
     if (aclk_rst) begin
-      \$1836  = 4'h1;
+      \$1836  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1837  = command_queue_wr;
-    if (\$894 ) begin
-      \$1837  = command_queue_wr_next;
+    \$1837  = command_queue_head;
+    if (\$910 ) begin
+      \$1837  = \$911 ;
     end
     if (aclk_rst) begin
-      \$1837  = 4'h0;
+      \$1837  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1838  = command_queue_wr_next;
-    if (\$894 ) begin
-      \$1838  = \$895 [3:0];
+    \$1838  = command_queue_rd;
+    if (\$915 ) begin
+      \$1838  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1838  = 4'h1;
+      \$1838  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1839 [0] = \$906 ;
-    \$1839 [1] = \$917 ;
-    \$1839 [2] = \$928 ;
-    \$1839 [3] = \$939 ;
-    \$1839 [4] = \$950 ;
-    \$1839 [5] = \$961 ;
-    \$1839 [6] = \$972 ;
-    \$1839 [7] = \$983 ;
-    \$1839 [8] = \$994 ;
+    \$1839  = command_queue_rd_next;
+    if (\$915 ) begin
+      \$1839  = \$916 [3:0];
+    end
     if (aclk_rst) begin
-      \$1839  = 9'h000;
+      \$1839  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1840 [0] = \$1000 ;
-    \$1840 [1] = \$1006 ;
-    \$1840 [2] = \$1012 ;
-    \$1840 [3] = \$1018 ;
-    \$1840 [4] = \$1024 ;
-    \$1840 [5] = \$1030 ;
-    \$1840 [6] = \$1036 ;
-    \$1840 [7] = \$1042 ;
-    \$1840 [8] = \$1048 ;
-    \$1840 [9] = \$1054 ;
+    \$1840  = command_queue_wr;
+    if (\$920 ) begin
+      \$1840  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1840  = 10'h000;
+      \$1840  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1841  = \$1057 ;
+    \$1841  = command_queue_wr_next;
+    if (\$920 ) begin
+      \$1841  = \$921 [3:0];
+    end
     if (aclk_rst) begin
-      \$1841  = 1'h0;
+      \$1841  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1842  = \$1059 ;
+    \$1842 [0] = \$932 ;
+    \$1842 [1] = \$943 ;
+    \$1842 [2] = \$954 ;
+    \$1842 [3] = \$965 ;
+    \$1842 [4] = \$976 ;
+    \$1842 [5] = \$987 ;
+    \$1842 [6] = \$998 ;
+    \$1842 [7] = \$1009 ;
+    \$1842 [8] = \$1020 ;
     if (aclk_rst) begin
-      \$1842  = 4'h0;
+      \$1842  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1843  = \$1061 ;
+    \$1843 [0] = \$1026 ;
+    \$1843 [1] = \$1032 ;
+    \$1843 [2] = \$1038 ;
+    \$1843 [3] = \$1044 ;
+    \$1843 [4] = \$1050 ;
+    \$1843 [5] = \$1056 ;
+    \$1843 [6] = \$1062 ;
+    \$1843 [7] = \$1068 ;
+    \$1843 [8] = \$1074 ;
+    \$1843 [9] = \$1080 ;
     if (aclk_rst) begin
-      \$1843  = 8'h00;
+      \$1843  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1844  = \$1063 ;
+    \$1844  = \$1083 ;
     if (aclk_rst) begin
-      \$1844  = 8'h00;
+      \$1844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1845  = \$1065 ;
+    \$1845  = \$1085 ;
     if (aclk_rst) begin
-      \$1845  = 16'h0000;
+      \$1845  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1846  = bus__w_req;
+    \$1846  = \$1087 ;
     if (aclk_rst) begin
-      \$1846  = 1'h0;
+      \$1846  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1847  = \$1066 ;
+    \$1847  = \$1089 ;
     if (aclk_rst) begin
-      \$1847  = 32'd0;
+      \$1847  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1848  = \$1068 ;
+    \$1848  = \$1091 ;
     if (aclk_rst) begin
-      \$1848  = 1'h0;
+      \$1848  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1849  = \$1069 ;
+    \$1849  = bus__w_req;
     if (aclk_rst) begin
-      \$1849  = 4'h0;
+      \$1849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1850  = \$1073 ;
+    \$1850  = \$1092 ;
     if (aclk_rst) begin
-      \$1850  = 1'h0;
+      \$1850  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1851  = \$signal$269 ;
+    \$1851  = \$1094 ;
     if (aclk_rst) begin
       \$1851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1852  = \$signal$270 ;
+    \$1852  = \$1095 ;
     if (aclk_rst) begin
       \$1852  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1853  = \$signal$268 ;
+    \$1853  = \$1099 ;
     if (aclk_rst) begin
-      \$1853  = 32'd0;
+      \$1853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1854  = \$1081 ;
+    \$1854  = \$signal$285 ;
     if (aclk_rst) begin
       \$1854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1855  = \$1089 ;
+    \$1855  = \$signal$286 ;
     if (aclk_rst) begin
-      \$1855  = 1'h0;
+      \$1855  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1856  = \$1097 ;
+    \$1856  = \$signal$284 ;
     if (aclk_rst) begin
-      \$1856  = 1'h0;
+      \$1856  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1857  = \$1105 ;
+    \$1857  = \$1107 ;
     if (aclk_rst) begin
       \$1857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1858  = \$1113 ;
+    \$1858  = \$1115 ;
     if (aclk_rst) begin
       \$1858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1859  = \$1121 ;
+    \$1859  = \$1123 ;
     if (aclk_rst) begin
       \$1859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1860  = \$1129 ;
+    \$1860  = \$1131 ;
     if (aclk_rst) begin
       \$1860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1861  = \$1137 ;
+    \$1861  = \$1139 ;
     if (aclk_rst) begin
       \$1861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1862  = \$1145 ;
+    \$1862  = \$1147 ;
     if (aclk_rst) begin
       \$1862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1863  = \$1153 ;
+    \$1863  = \$1155 ;
     if (aclk_rst) begin
       \$1863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1864  = \$1161 ;
+    \$1864  = \$1163 ;
     if (aclk_rst) begin
       \$1864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1865  = \$1169 ;
+    \$1865  = \$1171 ;
     if (aclk_rst) begin
       \$1865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1866  = \$1177 ;
+    \$1866  = \$1179 ;
     if (aclk_rst) begin
       \$1866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1867  = \$1242 [8];
+    \$1867  = \$1187 ;
     if (aclk_rst) begin
       \$1867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1868  = \$1283 [5];
+    \$1868  = \$1195 ;
     if (aclk_rst) begin
       \$1868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1869  = \$1286 ;
+    \$1869  = \$1203 ;
     if (aclk_rst) begin
       \$1869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1870  = \$1288 ;
+    \$1870  = \$1268 [8];
     if (aclk_rst) begin
       \$1870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1871  = \$1291 ;
+    \$1871  = \$1309 [5];
     if (aclk_rst) begin
-      \$1871  = 5'h00;
+      \$1871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1872  = irq_enable;
-    if (\$1293 ) begin
-      \$1872  = \$signal$274 [4:0];
-    end
+    \$1872  = \$1312 ;
     if (aclk_rst) begin
-      \$1872  = 5'h00;
+      \$1872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1873  = event_low_water;
-    if (\$1295 ) begin
-      \$1873 [7:0] = \$signal$274 [7:0];
-    end
-    if (\$1297 ) begin
-      \$1873 [15:8] = \$signal$274 [15:8];
-    end
-    if (\$1299 ) begin
-      \$1873 [16] = \$signal$274 [16];
-    end
+    \$1873  = \$1314 ;
     if (aclk_rst) begin
-      \$1873  = 17'h00000;
+      \$1873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1874  = log_low_water;
-    if (\$1301 ) begin
-      \$1874 [7:0] = \$signal$274 [7:0];
-    end
-    if (\$1303 ) begin
-      \$1874 [15:8] = \$signal$274 [15:8];
-    end
-    if (\$1305 ) begin
-      \$1874 [16] = \$signal$274 [16];
-    end
+    \$1874  = \$1317 ;
     if (aclk_rst) begin
-      \$1874  = 17'h00000;
+      \$1874  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1875  = config_low_water;
-    if (\$1307 ) begin
-      \$1875 [7:0] = \$signal$274 [7:0];
-    end
-    if (\$1309 ) begin
-      \$1875 [15:8] = \$signal$274 [15:8];
-    end
-    if (\$1311 ) begin
-      \$1875 [16] = \$signal$274 [16];
+    \$1875  = irq_enable;
+    if (\$1319 ) begin
+      \$1875  = \$signal$290 [4:0];
     end
     if (aclk_rst) begin
-      \$1875  = 17'h00000;
+      \$1875  = 5'h00;
     end
   end
-  assign rsp_grant_err = \port$4570$0 [4:1];
-  assign rsp_grant_pool = \port$4570$0 [6:5];
-  assign rsp_grant_user = \port$4570$48 [11:4];
-  assign rsp_flushed_err = \port$4585$0 [4:1];
-  assign rsp_flushed_pool = \port$4585$0 [14:13];
-  assign rsp_flushed_user = \port$4585$0 [12:5];
-  assign rsp_freed_err = \port$4573$0 [4:1];
-  assign rsp_freed_src = \port$4613$0 [0];
-  assign rsp_freed_in_pool = \port$4573$0 [15];
-  assign rsp_freed_pool = \port$4573$0 [14:13];
-  assign rsp_freed_tag = \port$4613$0 [36:33];
-  assign rsp_freed_addr = \port$4613$0 [32:1];
-  assign rsp_freed_user = \port$4573$0 [12:5];
-  assign rsp_grant_ok = \port$4570$0 [0];
-  assign rsp_freed_ok = \port$4573$0 [0];
-  assign rsp_flushed_ok = \port$4585$0 [0];
-  assign rsp_grant_overwrite = \port$4570$48 [12];
-  assign space_under = { \$1370 [5], \$1370  };
-  assign \$signal$89  = { low_water_hit, \$1375 , \$1373 , e1_exhausted, \$1372  };
-  assign \$signal$150  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4697$0 [35:32];
-  assign bus__w_data_queued = \port$4697$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$232 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], new_flush };
-  assign log_bank0_k = \$1327 [1:0];
-  assign \$signature__addr$295  = head[4:2];
-  assign \$signature__en$296  = 1'h1;
-  assign log_bank1_k = \$1335 [1:0];
-  assign \$signature__addr$301  = head[4:2];
-  assign \$signature__en$302  = 1'h1;
-  assign log_bank2_k = \$1343 [1:0];
-  assign \$signature__addr$307  = head[4:2];
-  assign \$signature__en$308  = 1'h1;
-  assign log_bank3_k = \$1351 [1:0];
-  assign \$signature__addr$310  = tail_row;
-  assign \$signature__addr$313  = head[4:2];
-  assign \$signature__en$314  = 1'h1;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1876  = event_low_water;
+    if (\$1321 ) begin
+      \$1876 [7:0] = \$signal$290 [7:0];
+    end
+    if (\$1323 ) begin
+      \$1876 [15:8] = \$signal$290 [15:8];
+    end
+    if (\$1325 ) begin
+      \$1876 [16] = \$signal$290 [16];
+    end
+    if (aclk_rst) begin
+      \$1876  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1877  = log_low_water;
+    if (\$1327 ) begin
+      \$1877 [7:0] = \$signal$290 [7:0];
+    end
+    if (\$1329 ) begin
+      \$1877 [15:8] = \$signal$290 [15:8];
+    end
+    if (\$1331 ) begin
+      \$1877 [16] = \$signal$290 [16];
+    end
+    if (aclk_rst) begin
+      \$1877  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1878  = config_low_water;
+    if (\$1333 ) begin
+      \$1878 [7:0] = \$signal$290 [7:0];
+    end
+    if (\$1335 ) begin
+      \$1878 [15:8] = \$signal$290 [15:8];
+    end
+    if (\$1337 ) begin
+      \$1878 [16] = \$signal$290 [16];
+    end
+    if (aclk_rst) begin
+      \$1878  = 17'h00000;
+    end
+  end
+  assign rsp_grant_err = \port$4558$0 [4:1];
+  assign rsp_grant_pool = \port$4558$0 [6:5];
+  assign rsp_grant_user = \port$4558$48 [11:4];
+  assign rsp_flushed_err = \port$4573$0 [4:1];
+  assign rsp_flushed_pool = \port$4573$0 [14:13];
+  assign rsp_flushed_user = \port$4573$0 [12:5];
+  assign rsp_freed_err = \port$4561$0 [4:1];
+  assign rsp_freed_src = \port$4601$0 [0];
+  assign rsp_freed_in_pool = \port$4561$0 [15];
+  assign rsp_freed_pool = \port$4561$0 [14:13];
+  assign rsp_freed_tag = \port$4601$0 [36:33];
+  assign rsp_freed_addr = \port$4601$0 [32:1];
+  assign rsp_freed_user = \port$4561$0 [12:5];
+  assign rsp_grant_ok = \port$4558$0 [0];
+  assign rsp_freed_ok = \port$4561$0 [0];
+  assign rsp_flushed_ok = \port$4573$0 [0];
+  assign rsp_grant_overwrite = \port$4558$48 [12];
+  assign log_bank0_k = \$1353 [1:0];
+  assign log_bank1_k = \$1354 [1:0];
+  assign log_bank2_k = \$1355 [1:0];
+  assign log_bank3_k = \$1356 [1:0];
+  assign space_under = { \$1369 [5], \$1369  };
+  assign \$signal$105  = { low_water_hit, \$1374 , \$1372 , e1_exhausted, \$1371  };
+  assign \$signal$166  = alloc_queue_w_data;
+  assign bus__w_strb_queued = \port$4685$0 [35:32];
+  assign bus__w_data_queued = \port$4685$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1569 , \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], \$1542 [3], \$1538 [3], \$1534 [3], \$1530 [3], \$1526 [3], \$1522 [3], \$1518 [3], \$1514 [3], \$1510 [3], \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], new_flush };
+  assign \$signature__addr  = log_bank0_wrow;
+  assign \$signature__data$308  = log_bank0_wdata;
+  assign \$signature__en  = log_bank0_wen;
+  assign \$signature__addr$310  = head[3:2];
+  assign \$signature__en$311  = 1'h1;
+  assign \$signature__addr$312  = log_bank1_wrow;
+  assign \$signature__data$313  = log_bank1_wdata;
+  assign \$signature__en$314  = log_bank1_wen;
+  assign \$signature__addr$315  = head[3:2];
+  assign \$signature__en$316  = 1'h1;
+  assign \$signature__addr$317  = log_bank2_wrow;
+  assign \$signature__data$318  = log_bank2_wdata;
+  assign \$signature__en$319  = log_bank2_wen;
+  assign \$signature__addr$320  = head[3:2];
+  assign \$signature__en$321  = 1'h1;
+  assign \$signature__addr$322  = log_bank3_wrow;
+  assign \$signature__data$323  = log_bank3_wdata;
+  assign \$signature__en$324  = log_bank3_wen;
+  assign \$signature__addr$325  = head[3:2];
+  assign \$signature__en$326  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$319  = alloc_queue_wr;
-  assign \$signature__data$320  = alloc_queue_w_data;
+  assign \$signature__addr$331  = alloc_queue_wr;
+  assign \$signature__data$332  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 [3:0], 10'h000, \port$4570$0 [15:7] };
-  assign rsp_grant_slot = \port$4570$0 [15:7];
-  assign rsp_grant_tag = \port$4570$48 [3:0];
-  assign bus__r_slow_data = { \port$4570$0 [0], \port$4570$0 [4:1], 4'h0, \port$4570$48 [3:0], 10'h000, \port$4570$0 [15:7] };
-  assign w0_event_is_queued = \$1409 [6];
-  assign w0_event_is_pins = \$1412 [6];
-  assign w0_log_is_queued = \$1415 [6];
-  assign w0_log_is_pins = \$1418 [6];
-  assign w0_config_is_queued = \$1421 [6];
-  assign w0_config_is_pins = \$1424 [6];
-  assign \read__addr$343  = command_queue_rd;
-  assign \$signature__addr$344  = command_queue_wr;
-  assign \$signature__data$345  = { w1_pool_is, w1_hit, w1_tag, \$signal$232 , \$1570 , \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], new_flush };
-  assign req_free_addr = \$1720 [32:1];
-  assign req_free_oor = \$1720 [33];
-  assign req_free_pool = \$1720 [35:34];
-  assign req_free_tag = \$1720 [39:36];
-  assign req_free_hit = \$1720 [42:40];
-  assign req_flush_select = \$1720 [45:43];
-  assign req_flush_pool = \$1720 [35:34];
-  assign \port$3817$0  = \$1372 ;
-  assign \port$3818$0  = \$1373 ;
-  assign \port$3820$0  = \$1375 ;
-  assign \port$4192$1  = \$1720 [45:1];
-  assign \port$4849$0  = \$signal$87 ;
-  assign bus__w_ack = \$signal$271 ;
-  assign \port$5123$0  = \$signal$88 ;
+  assign handle = { \port$4558$0 [0], \port$4558$0 [4:1], 4'h0, \port$4558$48 [3:0], 10'h000, \port$4558$0 [15:7] };
+  assign rsp_grant_slot = \port$4558$0 [15:7];
+  assign rsp_grant_tag = \port$4558$48 [3:0];
+  assign bus__r_slow_data = { \port$4558$0 [0], \port$4558$0 [4:1], 4'h0, \port$4558$48 [3:0], 10'h000, \port$4558$0 [15:7] };
+  assign w0_event_is_queued = \$1408 [6];
+  assign w0_event_is_pins = \$1411 [6];
+  assign w0_log_is_queued = \$1414 [6];
+  assign w0_log_is_pins = \$1417 [6];
+  assign w0_config_is_queued = \$1420 [6];
+  assign w0_config_is_pins = \$1423 [6];
+  assign \read__addr$355  = command_queue_rd;
+  assign \$signature__addr$356  = command_queue_wr;
+  assign \$signature__data$357  = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1569 , \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], \$1542 [3], \$1538 [3], \$1534 [3], \$1530 [3], \$1526 [3], \$1522 [3], \$1518 [3], \$1514 [3], \$1510 [3], \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], new_flush };
+  assign req_free_addr = \$1719 [32:1];
+  assign req_free_oor = \$1719 [33];
+  assign req_free_pool = \$1719 [35:34];
+  assign req_free_tag = \$1719 [39:36];
+  assign req_free_hit = \$1719 [42:40];
+  assign req_flush_select = \$1719 [45:43];
+  assign req_flush_pool = \$1719 [35:34];
+  assign \port$3805$0  = \$1371 ;
+  assign \port$3806$0  = \$1372 ;
+  assign \port$3808$0  = \$1374 ;
+  assign \port$4180$1  = \$1719 [45:1];
+  assign \port$4853$0  = \$signal$103 ;
+  assign bus__w_ack = \$signal$287 ;
+  assign \port$5127$0  = \$signal$104 ;
+  assign \$1373  = log_ev_overwrite;
   assign \$1374  = log_ev_overwrite;
-  assign \$1375  = log_ev_overwrite;
-  assign \$91  = 1'h1;
-  assign \$92  = event_ev_grant;
-  assign \$93  = 1'h1;
-  assign \$94  = event_ev_grant;
-  assign \$96  = 1'h1;
-  assign \$97  = event_ev_grant;
-  assign \$102  = 1'h1;
-  assign \$103  = event_ev_grant;
-  assign \$107  = 1'h1;
-  assign \$108  = event_ev_grant;
-  assign \$154  = 1'h1;
-  assign \$155  = config_ev_grant;
-  assign \$156  = 1'h1;
-  assign \$157  = config_ev_grant;
-  assign \$159  = 1'h1;
-  assign \$160  = config_ev_grant;
-  assign \$165  = 1'h1;
-  assign \$166  = config_ev_grant;
-  assign \$170  = 1'h1;
-  assign \$171  = config_ev_grant;
-  assign \$405  = bus__r_addr;
-  assign { \$408 [11:3], \$408 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$408 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$411 [11:4], \$411 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$411 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$414 [11:4], \$414 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$414 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$417 [11:5], \$417 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$417 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$420 [11:5], \$420 [3], \$420 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$420 [4], \$420 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$423 [11:5], \$423 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$423 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$426 [11:5], \$426 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$426 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$429 [11:6], \$429 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$429 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$432 [11:6], \$432 [4:3], \$432 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$432 [5], \$432 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$435 [11:6], \$435 [4], \$435 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$435 [5], \$435 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$438 [11:6], \$438 [4], \$438 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$438 [5], \$438 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$441 [11:6], \$441 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$441 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$444 [11:6], \$444 [3], \$444 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$444 [5:4], \$444 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$447 [11:6], \$447 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$447 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$450 [11:6], \$450 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$450 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$453 [11:9], \$453 [7:3], \$453 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$453 [8], \$453 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$456 [11:9], \$456 [7:4], \$456 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$456 [8], \$456 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$459 [11:9], \$459 [7:4], \$459 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$459 [8], \$459 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$462 [11:9], \$462 [7:5], \$462 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$462 [8], \$462 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$465 [11:9], \$465 [7:5], \$465 [3], \$465 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$465 [8], \$465 [4], \$465 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$468 [11:9], \$468 [7:5], \$468 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$468 [8], \$468 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$471 [11:9], \$471 [7:5], \$471 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$471 [8], \$471 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$474 [11:9], \$474 [7:6], \$474 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$474 [8], \$474 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$477 [11:9], \$477 [7:6], \$477 [4:3], \$477 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$477 [8], \$477 [5], \$477 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$480 [11:9], \$480 [7:6], \$480 [4], \$480 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$480 [8], \$480 [5], \$480 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$483 [11:9], \$483 [7:6], \$483 [4], \$483 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$483 [8], \$483 [5], \$483 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$486 [11:9], \$486 [7:6], \$486 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$486 [8], \$486 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$489 [11:9], \$489 [7:6], \$489 [3], \$489 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$489 [8], \$489 [5:4], \$489 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$492 [11:9], \$492 [7:6], \$492 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$492 [8], \$492 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$495 [11:9], \$495 [7:6], \$495 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$495 [8], \$495 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$498 [11:9], \$498 [7], \$498 [5:3], \$498 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$498 [8], \$498 [6], \$498 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$501 [11:9], \$501 [7], \$501 [5:4], \$501 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$501 [8], \$501 [6], \$501 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$504 [11:9], \$504 [7], \$504 [5:4], \$504 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$504 [8], \$504 [6], \$504 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$507 [11:9], \$507 [7], \$507 [5], \$507 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$507 [8], \$507 [6], \$507 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$510 [11:9], \$510 [7], \$510 [5], \$510 [3], \$510 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$510 [8], \$510 [6], \$510 [4], \$510 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$513 [11:9], \$513 [7], \$513 [5], \$513 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$513 [8], \$513 [6], \$513 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$516 [11:9], \$516 [7], \$516 [5], \$516 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$516 [8], \$516 [6], \$516 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$519 [11:9], \$519 [7], \$519 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$519 [8], \$519 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$522 [11:9], \$522 [7], \$522 [4:3], \$522 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$522 [8], \$522 [6:5], \$522 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$525 [11:9], \$525 [7], \$525 [4], \$525 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$525 [8], \$525 [6:5], \$525 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$528 [11:9], \$528 [7], \$528 [4], \$528 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$528 [8], \$528 [6:5], \$528 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$531 [11:9], \$531 [7], \$531 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$531 [8], \$531 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$534 [11:9], \$534 [7], \$534 [3], \$534 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$534 [8], \$534 [6:4], \$534 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$537 [11:9], \$537 [7], \$537 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$537 [8], \$537 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$540 [11:9], \$540 [7], \$540 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$540 [8], \$540 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$543 [11:9], \$543 [6:3], \$543 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$543 [8:7], \$543 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$546 [11:9], \$546 [6:4], \$546 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$546 [8:7], \$546 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$549 [11:9], \$549 [6:4], \$549 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$549 [8:7], \$549 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$552 [11:9], \$552 [6:5], \$552 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$552 [8:7], \$552 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$555 [11:9], \$555 [6:5], \$555 [3], \$555 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$555 [8:7], \$555 [4], \$555 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$558 [11:9], \$558 [6:5], \$558 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$558 [8:7], \$558 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$561 [11:9], \$561 [6:5], \$561 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$561 [8:7], \$561 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$564 [11:9], \$564 [6], \$564 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$564 [8:7], \$564 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$567 [11:9], \$567 [6], \$567 [4:3], \$567 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$567 [8:7], \$567 [5], \$567 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$570 [11:9], \$570 [6], \$570 [4], \$570 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$570 [8:7], \$570 [5], \$570 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$573 [11:9], \$573 [6], \$573 [4], \$573 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$573 [8:7], \$573 [5], \$573 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$576 [11:9], \$576 [6], \$576 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$576 [8:7], \$576 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$579 [11:9], \$579 [6], \$579 [3], \$579 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$579 [8:7], \$579 [5:4], \$579 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$582 [11:9], \$582 [6], \$582 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$582 [8:7], \$582 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$585 [11:9], \$585 [6], \$585 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$585 [8:7], \$585 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$595  = 32'd0;
-  assign \$597  = { 30'h00000000, \$596  };
-  assign \$613  = 32'd0;
-  assign \$615  = \$614 ;
-  assign \$634  = 32'd0;
-  assign \$636  = \$635 ;
-  assign \$637  = 32'd0;
-  assign \$639  = \$638 ;
-  assign \$652  = 32'd0;
-  assign \$653  = 32'd0;
-  assign \$654  = 32'd0;
-  assign \$655  = \$651 ;
-  assign \$657  = 32'd0;
-  assign \$658  = \$656 ;
-  assign \$677  = 32'd0;
-  assign \$679  = \$678 ;
+  assign \$117  = 1'h1;
+  assign \$118  = event_ev_grant;
+  assign \$119  = 1'h1;
+  assign \$120  = event_ev_grant;
+  assign \$122  = 1'h1;
+  assign \$123  = event_ev_grant;
+  assign \$128  = 1'h1;
+  assign \$129  = event_ev_grant;
+  assign \$133  = 1'h1;
+  assign \$134  = event_ev_grant;
+  assign \$180  = 1'h1;
+  assign \$181  = config_ev_grant;
+  assign \$182  = 1'h1;
+  assign \$183  = config_ev_grant;
+  assign \$185  = 1'h1;
+  assign \$186  = config_ev_grant;
+  assign \$191  = 1'h1;
+  assign \$192  = config_ev_grant;
+  assign \$196  = 1'h1;
+  assign \$197  = config_ev_grant;
+  assign \$431  = bus__r_addr;
+  assign { \$434 [11:3], \$434 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$434 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$437 [11:4], \$437 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$437 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$440 [11:4], \$440 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$440 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$443 [11:5], \$443 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$443 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$446 [11:5], \$446 [3], \$446 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$446 [4], \$446 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$449 [11:5], \$449 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$449 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$452 [11:5], \$452 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$452 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$455 [11:6], \$455 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$455 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$458 [11:6], \$458 [4:3], \$458 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$458 [5], \$458 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$461 [11:6], \$461 [4], \$461 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$461 [5], \$461 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$464 [11:6], \$464 [4], \$464 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$464 [5], \$464 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$467 [11:6], \$467 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$467 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$470 [11:6], \$470 [3], \$470 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$470 [5:4], \$470 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$473 [11:6], \$473 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$473 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$476 [11:6], \$476 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$476 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$479 [11:9], \$479 [7:3], \$479 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$479 [8], \$479 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$482 [11:9], \$482 [7:4], \$482 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$482 [8], \$482 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$485 [11:9], \$485 [7:4], \$485 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$485 [8], \$485 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$488 [11:9], \$488 [7:5], \$488 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$488 [8], \$488 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$491 [11:9], \$491 [7:5], \$491 [3], \$491 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$491 [8], \$491 [4], \$491 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$494 [11:9], \$494 [7:5], \$494 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$494 [8], \$494 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$497 [11:9], \$497 [7:5], \$497 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$497 [8], \$497 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$500 [11:9], \$500 [7:6], \$500 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$500 [8], \$500 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$503 [11:9], \$503 [7:6], \$503 [4:3], \$503 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$503 [8], \$503 [5], \$503 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$506 [11:9], \$506 [7:6], \$506 [4], \$506 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$506 [8], \$506 [5], \$506 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$509 [11:9], \$509 [7:6], \$509 [4], \$509 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$509 [8], \$509 [5], \$509 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$512 [11:9], \$512 [7:6], \$512 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$512 [8], \$512 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$515 [11:9], \$515 [7:6], \$515 [3], \$515 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$515 [8], \$515 [5:4], \$515 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$518 [11:9], \$518 [7:6], \$518 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$518 [8], \$518 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$521 [11:9], \$521 [7:6], \$521 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$521 [8], \$521 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$524 [11:9], \$524 [7], \$524 [5:3], \$524 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$524 [8], \$524 [6], \$524 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$527 [11:9], \$527 [7], \$527 [5:4], \$527 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$527 [8], \$527 [6], \$527 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$530 [11:9], \$530 [7], \$530 [5:4], \$530 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$530 [8], \$530 [6], \$530 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$533 [11:9], \$533 [7], \$533 [5], \$533 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$533 [8], \$533 [6], \$533 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$536 [11:9], \$536 [7], \$536 [5], \$536 [3], \$536 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$536 [8], \$536 [6], \$536 [4], \$536 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$539 [11:9], \$539 [7], \$539 [5], \$539 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$539 [8], \$539 [6], \$539 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$542 [11:9], \$542 [7], \$542 [5], \$542 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$542 [8], \$542 [6], \$542 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$545 [11:9], \$545 [7], \$545 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$545 [8], \$545 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$548 [11:9], \$548 [7], \$548 [4:3], \$548 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$548 [8], \$548 [6:5], \$548 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$551 [11:9], \$551 [7], \$551 [4], \$551 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$551 [8], \$551 [6:5], \$551 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$554 [11:9], \$554 [7], \$554 [4], \$554 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$554 [8], \$554 [6:5], \$554 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$557 [11:9], \$557 [7], \$557 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$557 [8], \$557 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$560 [11:9], \$560 [7], \$560 [3], \$560 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$560 [8], \$560 [6:4], \$560 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$563 [11:9], \$563 [7], \$563 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$563 [8], \$563 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$566 [11:9], \$566 [7], \$566 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$566 [8], \$566 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$569 [11:9], \$569 [6:3], \$569 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$569 [8:7], \$569 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$572 [11:9], \$572 [6:4], \$572 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$572 [8:7], \$572 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$575 [11:9], \$575 [6:4], \$575 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$575 [8:7], \$575 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$578 [11:9], \$578 [6:5], \$578 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$578 [8:7], \$578 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$581 [11:9], \$581 [6:5], \$581 [3], \$581 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$581 [8:7], \$581 [4], \$581 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$584 [11:9], \$584 [6:5], \$584 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$584 [8:7], \$584 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$587 [11:9], \$587 [6:5], \$587 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$587 [8:7], \$587 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$590 [11:9], \$590 [6], \$590 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$590 [8:7], \$590 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$593 [11:9], \$593 [6], \$593 [4:3], \$593 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$593 [8:7], \$593 [5], \$593 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$596 [11:9], \$596 [6], \$596 [4], \$596 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$596 [8:7], \$596 [5], \$596 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$599 [11:9], \$599 [6], \$599 [4], \$599 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$599 [8:7], \$599 [5], \$599 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$602 [11:9], \$602 [6], \$602 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$602 [8:7], \$602 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$605 [11:9], \$605 [6], \$605 [3], \$605 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$605 [8:7], \$605 [5:4], \$605 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$608 [11:9], \$608 [6], \$608 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$608 [8:7], \$608 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$611 [11:9], \$611 [6], \$611 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$611 [8:7], \$611 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$621  = 32'd0;
+  assign \$623  = { 30'h00000000, \$622  };
+  assign \$639  = 32'd0;
+  assign \$641  = \$640 ;
+  assign \$660  = 32'd0;
+  assign \$662  = \$661 ;
+  assign \$663  = 32'd0;
+  assign \$665  = \$664 ;
+  assign \$678  = 32'd0;
+  assign \$679  = 32'd0;
   assign \$680  = 32'd0;
-  assign \$682  = \$681 ;
-  assign \$696  = 32'd0;
-  assign \$697  = \$695 ;
-  assign \$720  = 32'd0;
-  assign \$722  = \$721 ;
-  assign \$723  = 32'd0;
-  assign \$725  = \$724 ;
-  assign \$739  = 32'd0;
-  assign \$740  = \$738 ;
-  assign \$743  = 32'd0;
-  assign \$744  = \$742 ;
-  assign { \$766 [5:3], \$766 [1:0] } = { \$765 [11:9], \$765 [7:6] };
-  assign \$766 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$770 [5:3], \$770 [1] } = { \$769 [11:9], \$769 [7] };
-  assign { \$770 [2], \$770 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$775 [5:3], \$775 [0] } = { \$774 [11:9], \$774 [6] };
-  assign \$775 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$787 [5:3], \$787 [1:0] } = { \$786 [11:9], \$786 [7:6] };
-  assign \$787 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$791 [5:3], \$791 [1] } = { \$790 [11:9], \$790 [7] };
-  assign { \$791 [2], \$791 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$796 [5:3], \$796 [0] } = { \$795 [11:9], \$795 [6] };
-  assign \$796 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$808 [5:3], \$808 [1:0] } = { \$807 [11:9], \$807 [7:6] };
-  assign \$808 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$812 [5:3], \$812 [1] } = { \$811 [11:9], \$811 [7] };
-  assign { \$812 [2], \$812 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$817 [5:3], \$817 [0] } = { \$816 [11:9], \$816 [6] };
-  assign \$817 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$828 [5:3], \$828 [1:0] } = { \$827 [11:9], \$827 [7:6] };
-  assign \$828 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign { \$832 [5:3], \$832 [1] } = { \$831 [11:9], \$831 [7] };
-  assign { \$832 [2], \$832 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign { \$837 [5:3], \$837 [0] } = { \$836 [11:9], \$836 [6] };
-  assign \$837 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign { \$850 [5:3], \$850 [1:0] } = { \$849 [11:9], \$849 [7:6] };
-  assign \$850 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$854 [5:3], \$854 [1] } = { \$853 [11:9], \$853 [7] };
-  assign { \$854 [2], \$854 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$859 [5:3], \$859 [0] } = { \$858 [11:9], \$858 [6] };
-  assign \$859 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1407 [5:3], \$1407 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1407 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$1410 [5:3], \$1410 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1410 [2] = \$auto$rtlil.cc:2739:Not$154 ;
-  assign w0_event_slot_ok_queued = \$1425 [19];
-  assign w0_event_slot_ok_pins = \$1427 [19];
-  assign { \$1413 [5:3], \$1413 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1413 [2], \$1413 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
-  assign { \$1416 [5:3], \$1416 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1416 [2], \$1416 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
-  assign w0_log_slot_ok_queued = \$1429 [19];
-  assign w0_log_slot_ok_pins = \$1431 [19];
-  assign { \$1419 [5:3], \$1419 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1419 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
-  assign { \$1422 [5:3], \$1422 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1422 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
-  assign w0_config_slot_ok_queued = \$1433 [19];
-  assign w0_config_slot_ok_pins = \$1435 [19];
-  assign \$874  = { 4'h0, \$873 [18:0], 11'h000 };
-  assign \$877  = { 7'h00, \$876 [18:0], 8'h00 };
-  assign \$880  = { 5'h00, \$879 [18:0], 10'h000 };
+  assign \$681  = \$677 ;
+  assign \$683  = 32'd0;
+  assign \$684  = \$682 ;
+  assign \$703  = 32'd0;
+  assign \$705  = \$704 ;
+  assign \$706  = 32'd0;
+  assign \$708  = \$707 ;
+  assign \$722  = 32'd0;
+  assign \$723  = \$721 ;
+  assign \$746  = 32'd0;
+  assign \$748  = \$747 ;
+  assign \$749  = 32'd0;
+  assign \$751  = \$750 ;
+  assign \$765  = 32'd0;
+  assign \$766  = \$764 ;
+  assign \$769  = 32'd0;
+  assign \$770  = \$768 ;
+  assign { \$792 [5:3], \$792 [1:0] } = { \$791 [11:9], \$791 [7:6] };
+  assign \$792 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$796 [5:3], \$796 [1] } = { \$795 [11:9], \$795 [7] };
+  assign { \$796 [2], \$796 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$801 [5:3], \$801 [0] } = { \$800 [11:9], \$800 [6] };
+  assign \$801 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$813 [5:3], \$813 [1:0] } = { \$812 [11:9], \$812 [7:6] };
+  assign \$813 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$817 [5:3], \$817 [1] } = { \$816 [11:9], \$816 [7] };
+  assign { \$817 [2], \$817 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$822 [5:3], \$822 [0] } = { \$821 [11:9], \$821 [6] };
+  assign \$822 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$834 [5:3], \$834 [1:0] } = { \$833 [11:9], \$833 [7:6] };
+  assign \$834 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$838 [5:3], \$838 [1] } = { \$837 [11:9], \$837 [7] };
+  assign { \$838 [2], \$838 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$843 [5:3], \$843 [0] } = { \$842 [11:9], \$842 [6] };
+  assign \$843 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$854 [5:3], \$854 [1:0] } = { \$853 [11:9], \$853 [7:6] };
+  assign \$854 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign { \$858 [5:3], \$858 [1] } = { \$857 [11:9], \$857 [7] };
+  assign { \$858 [2], \$858 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign { \$863 [5:3], \$863 [0] } = { \$862 [11:9], \$862 [6] };
+  assign \$863 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign { \$876 [5:3], \$876 [1:0] } = { \$875 [11:9], \$875 [7:6] };
+  assign \$876 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$880 [5:3], \$880 [1] } = { \$879 [11:9], \$879 [7] };
+  assign { \$880 [2], \$880 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$885 [5:3], \$885 [0] } = { \$884 [11:9], \$884 [6] };
+  assign \$885 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1406 [5:3], \$1406 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1406 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$1409 [5:3], \$1409 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1409 [2] = \$auto$rtlil.cc:2739:Not$154 ;
+  assign w0_event_slot_ok_queued = \$1424 [19];
+  assign w0_event_slot_ok_pins = \$1426 [19];
+  assign { \$1412 [5:3], \$1412 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1412 [2], \$1412 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
+  assign { \$1415 [5:3], \$1415 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1415 [2], \$1415 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
+  assign w0_log_slot_ok_queued = \$1428 [19];
+  assign w0_log_slot_ok_pins = \$1430 [19];
+  assign { \$1418 [5:3], \$1418 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1418 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
+  assign { \$1421 [5:3], \$1421 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1421 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
+  assign w0_config_slot_ok_queued = \$1432 [19];
+  assign w0_config_slot_ok_pins = \$1434 [19];
+  assign \$900  = { 4'h0, \$899 [18:0], 11'h000 };
+  assign \$903  = { 7'h00, \$902 [18:0], 8'h00 };
+  assign \$906  = { 5'h00, \$905 [18:0], 10'h000 };
 endmodule

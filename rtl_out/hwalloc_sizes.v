@@ -338,9 +338,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4471$0 (\$11 [4:0]),
-    .\port$4471$55 (\$11 [62:55]),
-    .\port$4471$7 (\$11 [14:7]),
+    .\port$4459$0 (\$11 [4:0]),
+    .\port$4459$55 (\$11 [62:55]),
+    .\port$4459$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arready(s_axil_arready),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4057$52 (\$20 [56:51]),
+    .\port$4045$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -431,18 +431,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3618$0 (\$16 ),
-    .\port$3619$0 (\$17 ),
-    .\port$3621$0 (\$18 ),
-    .\port$4057$1 (\$20 ),
-    .\port$4471$0 (\$11 [14:0]),
-    .\port$4471$55 (\$11 [78:55]),
-    .\port$4477$0 (\$12 ),
-    .\port$4492$0 (\$13 ),
-    .\port$4524$0 (\$14 ),
-    .\port$4611$0 (\$15 ),
-    .\port$4767$0 (\$signal ),
-    .\port$5039$0 (\$signal$58 ),
+    .\port$3606$0 (\$16 ),
+    .\port$3607$0 (\$17 ),
+    .\port$3609$0 (\$18 ),
+    .\port$4045$1 (\$20 ),
+    .\port$4459$0 (\$11 [14:0]),
+    .\port$4459$55 (\$11 [78:55]),
+    .\port$4465$0 (\$12 ),
+    .\port$4480$0 (\$13 ),
+    .\port$4512$0 (\$14 ),
+    .\port$4599$0 (\$15 ),
+    .\port$4771$0 (\$signal ),
+    .\port$5043$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow
-, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4471$0 , \port$4471$7 , \port$4471$55 , w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4459$0 , \port$4459$7 , \port$4459$55 , w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$164  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1538,12 +1538,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4471$0 ;
-  wire [4:0] \port$4471$0 ;
-  input [7:0] \port$4471$55 ;
-  wire [7:0] \port$4471$55 ;
-  input [7:0] \port$4471$7 ;
-  wire [7:0] \port$4471$7 ;
+  input [4:0] \port$4459$0 ;
+  wire [4:0] \port$4459$0 ;
+  input [7:0] \port$4459$55 ;
+  wire [7:0] \port$4459$55 ;
+  input [7:0] \port$4459$7 ;
+  wire [7:0] \port$4459$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1712,7 +1712,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 , 11'h000, \port$4471$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 , 11'h000, \port$4459$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$118  = r_fast_count[0] & \$117 ;
@@ -1879,7 +1879,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 , 11'h000, \port$4471$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 , 11'h000, \port$4459$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -3280,7 +3280,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 , 11'h000, \port$4471$7  };
+  assign r_slow_w_data = { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 , 11'h000, \port$4459$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
@@ -3290,12 +3290,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 , 11'h000, \port$4471$7  };
+  assign \$signature__data$108  = { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 , 11'h000, \port$4459$7  };
   assign s_axil_araddr = bus__r_addr;
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 , 11'h000, \port$4471$7  };
+  assign bus__r_slow_data = { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 , 11'h000, \port$4459$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3336,7 +3336,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4057$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$4045$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$165  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5025,8 +5025,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_next_tag;
-  input [5:0] \port$4057$52 ;
-  wire [5:0] \port$4057$52 ;
+  input [5:0] \port$4045$52 ;
+  wire [5:0] \port$4045$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   wire [7:0] \r__addr$405 ;
@@ -5357,10 +5357,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4057$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4045$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4057$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4045$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5490,19 +5490,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$173  = free_port_addr - 37'h1000004000;
   assign \$174  = ~ \$173 [40];
   assign \$176  = \$172  & \$175 ;
-  assign \$177  = free_src ? \port$4057$52 [0] : \$176 ;
+  assign \$177  = free_src ? \port$4045$52 [0] : \$176 ;
   assign \$178  = free_port_addr - 37'h1000010000;
   assign \$179  = ~ \$178 [40];
   assign \$180  = free_port_addr - 37'h1000020000;
   assign \$181  = ~ \$180 [40];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4057$52 [1] : \$183 ;
+  assign \$184  = free_src ? \port$4045$52 [1] : \$183 ;
   assign \$185  = free_port_addr - 37'h1000100000;
   assign \$186  = ~ \$185 [40];
   assign \$187  = free_port_addr - 37'h1000130000;
   assign \$188  = ~ \$187 [40];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4057$52 [2] : \$190 ;
+  assign \$191  = free_src ? \port$4045$52 [2] : \$190 ;
   assign \$192  = f0_addr[2:0] == f2_addr[2:0];
   assign \$193  = f0_addr[5:3] == f2_addr[5:3];
   assign \$194  = f0_addr[8:6] == f2_addr[8:6];
@@ -7981,7 +7981,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign small_grant_waddr = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign medium_grant_waddr = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign large_grant_waddr = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign flush_reg_select = \port$4057$52 [5:3];
+  assign flush_reg_select = \port$4045$52 [5:3];
   assign small_fresh_slot = \$660 [7:0];
   assign small_tail = small_queue_waddr;
   assign medium_fresh_slot = \$666 [6:0];
@@ -7993,7 +7993,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$signal  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign next_next_tag = \$980 [7:0];
   assign fetched_snap = \$745 [6];
-  assign free_reg_hit = \port$4057$52 [2:0];
+  assign free_reg_hit = \port$4045$52 [2:0];
   assign \$signal$272  = \$997 [11];
   assign hit_a3 = \$1001 [11];
   assign \$signal$291  = \$1005 [11];
@@ -8393,13 +8393,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign { \$992 [36], \$992 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3618$0 , \port$3619$0 , \port$3621$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4057$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4471$0 , \port$4471$55 , rsp_freed_valid, \port$4477$0 , rsp_flushed_valid, \port$4492$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4524$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4611$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$4767$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5039$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3606$0 , \port$3607$0 , \port$3609$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4045$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4459$0 , \port$4459$55 , rsp_freed_valid, \port$4465$0 , rsp_flushed_valid, \port$4480$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4512$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4599$0 
+, bus__w_beat_from_queue, e1_exhausted, \port$4771$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5043$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$166  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
-  wire [9:0] \$100 ;
+  reg \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
@@ -8410,7 +8410,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire \$101 ;
+  wire [2:0] \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
@@ -8421,7 +8421,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
-  wire \$102 ;
+  wire [4:0] \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
@@ -8443,7 +8443,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
-  wire \$104 ;
+  wire [120:0] \$104 ;
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
@@ -8454,7 +8454,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
-  wire \$105 ;
+  wire [120:0] \$105 ;
   wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
@@ -8465,7 +8465,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
-  wire \$106 ;
+  wire [120:0] \$106 ;
   wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
@@ -8476,7 +8476,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1067 ;
   wire \$1068 ;
   wire \$1069 ;
-  wire \$107 ;
+  wire [120:0] \$107 ;
   wire \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
@@ -8487,7 +8487,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1077 ;
   wire \$1078 ;
   wire \$1079 ;
-  wire \$108 ;
+  wire [4:0] \$108 ;
   wire \$1080 ;
   wire \$1081 ;
   wire \$1082 ;
@@ -8495,22 +8495,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1084 ;
   wire \$1085 ;
   wire \$1086 ;
-  wire [11:0] \$1087 ;
-  wire [3:0] \$1088 ;
-  wire [11:0] \$1089 ;
-  wire \$109 ;
-  wire [7:0] \$1090 ;
-  wire [11:0] \$1091 ;
-  wire [7:0] \$1092 ;
-  wire [11:0] \$1093 ;
-  wire [15:0] \$1094 ;
-  wire [31:0] \$1095 ;
-  wire [3:0] \$1096 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
+  wire [4:0] \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
   wire \$1097 ;
-  wire [3:0] \$1098 ;
+  wire \$1098 ;
   wire \$1099 ;
   wire [120:0] \$11 ;
-  wire \$110 ;
+  wire [4:0] \$110 ;
   wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
@@ -8521,29 +8521,29 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
-  wire \$111 ;
+  wire [17:0] \$111 ;
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
-  wire \$1113 ;
-  wire \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire \$1117 ;
-  wire \$1118 ;
-  wire \$1119 ;
-  wire [32:0] \$112 ;
-  wire \$1120 ;
-  wire \$1121 ;
-  wire \$1122 ;
+  wire [11:0] \$1113 ;
+  wire [3:0] \$1114 ;
+  wire [11:0] \$1115 ;
+  wire [7:0] \$1116 ;
+  wire [11:0] \$1117 ;
+  wire [7:0] \$1118 ;
+  wire [11:0] \$1119 ;
+  wire \$112 ;
+  wire [15:0] \$1120 ;
+  wire [31:0] \$1121 ;
+  wire [3:0] \$1122 ;
   wire \$1123 ;
-  wire \$1124 ;
+  wire [3:0] \$1124 ;
   wire \$1125 ;
   wire \$1126 ;
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
-  wire [32:0] \$113 ;
+  wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
@@ -8554,7 +8554,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1137 ;
   wire \$1138 ;
   wire \$1139 ;
-  wire [32:0] \$114 ;
+  wire \$114 ;
   wire \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
@@ -8565,7 +8565,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1147 ;
   wire \$1148 ;
   wire \$1149 ;
-  wire [32:0] \$115 ;
+  wire \$115 ;
   wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
@@ -8576,7 +8576,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
-  wire [17:0] \$116 ;
+  wire \$116 ;
   wire \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
@@ -8621,7 +8621,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1198 ;
   wire \$1199 ;
   wire [32:0] \$12 ;
-  wire \$120 ;
+  wire [8:0] \$120 ;
   wire \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
@@ -8632,7 +8632,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1207 ;
   wire \$1208 ;
   wire \$1209 ;
-  wire \$121 ;
+  wire [8:0] \$121 ;
   wire \$1210 ;
   wire \$1211 ;
   wire \$1212 ;
@@ -8643,7 +8643,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
-  wire \$122 ;
+  wire [10:0] \$122 ;
   wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
@@ -8654,7 +8654,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1227 ;
   wire \$1228 ;
   wire \$1229 ;
-  wire \$123 ;
+  wire [10:0] \$123 ;
   wire \$1230 ;
   wire \$1231 ;
   wire \$1232 ;
@@ -8676,7 +8676,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
-  wire [7:0] \$125 ;
+  wire \$125 ;
   wire \$1250 ;
   wire \$1251 ;
   wire \$1252 ;
@@ -8687,7 +8687,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1257 ;
   wire \$1258 ;
   wire \$1259 ;
-  wire [7:0] \$126 ;
+  wire [9:0] \$126 ;
   wire \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
@@ -8698,9 +8698,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1267 ;
   wire \$1268 ;
   wire \$1269 ;
-  wire [9:0] \$127 ;
+  wire \$127 ;
   wire \$1270 ;
-  wire [8:0] \$1271 ;
+  wire \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
@@ -8709,7 +8709,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
-  wire [9:0] \$128 ;
+  wire \$128 ;
   wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
@@ -8728,7 +8728,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1294 ;
   wire \$1295 ;
   wire \$1296 ;
-  wire \$1297 ;
+  wire [8:0] \$1297 ;
   wire \$1298 ;
   wire \$1299 ;
   wire [1:0] \$13 ;
@@ -8743,10 +8743,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
-  wire [8:0] \$131 ;
+  wire \$131 ;
   wire \$1310 ;
   wire \$1311 ;
-  wire [5:0] \$1312 ;
+  wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
   wire \$1315 ;
@@ -8755,7 +8755,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1318 ;
   wire \$1319 ;
   wire \$132 ;
-  wire [4:0] \$1320 ;
+  wire \$1320 ;
   wire \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
@@ -8774,7 +8774,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
-  wire \$1338 ;
+  wire [5:0] \$1338 ;
   wire \$1339 ;
   wire \$134 ;
   wire \$1340 ;
@@ -8783,78 +8783,78 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1343 ;
   wire \$1344 ;
   wire \$1345 ;
-  wire \$1346 ;
-  wire [1:0] \$1347 ;
+  wire [4:0] \$1346 ;
+  wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
   wire \$1350 ;
-  wire [1:0] \$1351 ;
+  wire \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
-  wire [2:0] \$1356 ;
+  wire \$1356 ;
   wire \$1357 ;
   wire \$1358 ;
   wire \$1359 ;
   wire \$136 ;
-  wire [120:0] \$1360 ;
+  wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
   wire \$1363 ;
-  wire [2:0] \$1364 ;
+  wire \$1364 ;
   wire \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
-  wire [120:0] \$1368 ;
+  wire \$1368 ;
   wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
-  wire [2:0] \$1372 ;
-  wire \$1373 ;
+  wire \$1372 ;
+  wire [1:0] \$1373 ;
   wire \$1374 ;
   wire \$1375 ;
-  wire [120:0] \$1376 ;
-  wire \$1377 ;
+  wire \$1376 ;
+  wire [1:0] \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
-  wire \$138 ;
-  wire [2:0] \$1380 ;
+  wire [32:0] \$138 ;
+  wire \$1380 ;
   wire \$1381 ;
-  wire \$1382 ;
-  wire [120:0] \$1383 ;
-  wire \$1384 ;
-  wire \$1385 ;
-  wire \$1386 ;
-  wire [6:0] \$1387 ;
-  wire \$1388 ;
-  wire [6:0] \$1389 ;
-  wire \$139 ;
-  wire \$1390 ;
-  wire [6:0] \$1391 ;
-  wire \$1392 ;
-  wire [6:0] \$1393 ;
-  wire \$1394 ;
-  wire [6:0] \$1395 ;
-  wire \$1396 ;
-  wire [6:0] \$1397 ;
-  wire \$1398 ;
+  wire [2:0] \$1382 ;
+  wire [2:0] \$1383 ;
+  wire [2:0] \$1384 ;
+  wire [2:0] \$1385 ;
+  wire [6:0] \$1386 ;
+  wire \$1387 ;
+  wire [6:0] \$1388 ;
+  wire \$1389 ;
+  wire [32:0] \$139 ;
+  wire [6:0] \$1390 ;
+  wire \$1391 ;
+  wire [6:0] \$1392 ;
+  wire \$1393 ;
+  wire [6:0] \$1394 ;
+  wire \$1395 ;
+  wire [6:0] \$1396 ;
+  wire \$1397 ;
+  wire [5:0] \$1398 ;
   wire [5:0] \$1399 ;
   wire [2:0] \$14 ;
-  wire \$140 ;
-  wire [5:0] \$1400 ;
+  wire [32:0] \$140 ;
+  wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
   wire \$1403 ;
-  wire \$1404 ;
-  wire [4:0] \$1405 ;
+  wire [4:0] \$1404 ;
+  wire \$1405 ;
   wire \$1406 ;
   wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
-  wire \$141 ;
+  wire [32:0] \$141 ;
   wire \$1410 ;
   wire \$1411 ;
   wire \$1412 ;
@@ -8865,7 +8865,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1417 ;
   wire \$1418 ;
   wire \$1419 ;
-  wire \$142 ;
+  wire [17:0] \$142 ;
   wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
@@ -8876,227 +8876,227 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
-  wire [32:0] \$143 ;
+  wire \$143 ;
   wire \$1430 ;
   wire \$1431 ;
-  wire \$1432 ;
+  wire [31:0] \$1432 ;
   wire [31:0] \$1433 ;
-  wire [31:0] \$1434 ;
-  wire \$1435 ;
+  wire \$1434 ;
+  wire [5:0] \$1435 ;
   wire [5:0] \$1436 ;
-  wire [5:0] \$1437 ;
-  wire [6:0] \$1438 ;
+  wire [6:0] \$1437 ;
+  wire [5:0] \$1438 ;
   wire [5:0] \$1439 ;
-  wire [32:0] \$144 ;
-  wire [5:0] \$1440 ;
-  wire [6:0] \$1441 ;
+  wire \$144 ;
+  wire [6:0] \$1440 ;
+  wire [5:0] \$1441 ;
   wire [5:0] \$1442 ;
-  wire [5:0] \$1443 ;
-  wire [6:0] \$1444 ;
+  wire [6:0] \$1443 ;
+  wire [5:0] \$1444 ;
   wire [5:0] \$1445 ;
-  wire [5:0] \$1446 ;
-  wire [6:0] \$1447 ;
+  wire [6:0] \$1446 ;
+  wire [5:0] \$1447 ;
   wire [5:0] \$1448 ;
-  wire [5:0] \$1449 ;
-  wire [32:0] \$145 ;
-  wire [6:0] \$1450 ;
+  wire [6:0] \$1449 ;
+  wire \$145 ;
+  wire [5:0] \$1450 ;
   wire [5:0] \$1451 ;
-  wire [5:0] \$1452 ;
-  wire [6:0] \$1453 ;
-  wire [20:0] \$1454 ;
-  wire \$1455 ;
-  wire [20:0] \$1456 ;
-  wire \$1457 ;
-  wire [20:0] \$1458 ;
-  wire \$1459 ;
-  wire [32:0] \$146 ;
-  wire [20:0] \$1460 ;
-  wire \$1461 ;
-  wire [20:0] \$1462 ;
-  wire \$1463 ;
-  wire [20:0] \$1464 ;
+  wire [6:0] \$1452 ;
+  wire [20:0] \$1453 ;
+  wire \$1454 ;
+  wire [20:0] \$1455 ;
+  wire \$1456 ;
+  wire [20:0] \$1457 ;
+  wire \$1458 ;
+  wire [20:0] \$1459 ;
+  wire \$146 ;
+  wire \$1460 ;
+  wire [20:0] \$1461 ;
+  wire \$1462 ;
+  wire [20:0] \$1463 ;
+  wire \$1464 ;
   wire \$1465 ;
   wire \$1466 ;
   wire \$1467 ;
   wire \$1468 ;
   wire \$1469 ;
-  wire [17:0] \$147 ;
+  wire \$147 ;
   wire \$1470 ;
-  wire \$1471 ;
-  wire [3:0] \$1472 ;
+  wire [3:0] \$1471 ;
+  wire \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
-  wire \$1475 ;
-  wire [3:0] \$1476 ;
+  wire [3:0] \$1475 ;
+  wire \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
-  wire \$1479 ;
+  wire [3:0] \$1479 ;
   wire \$148 ;
-  wire [3:0] \$1480 ;
+  wire \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
-  wire \$1483 ;
-  wire [3:0] \$1484 ;
+  wire [3:0] \$1483 ;
+  wire \$1484 ;
   wire \$1485 ;
   wire \$1486 ;
-  wire \$1487 ;
-  wire [3:0] \$1488 ;
+  wire [3:0] \$1487 ;
+  wire \$1488 ;
   wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
-  wire \$1491 ;
-  wire [3:0] \$1492 ;
+  wire [3:0] \$1491 ;
+  wire \$1492 ;
   wire \$1493 ;
   wire \$1494 ;
-  wire \$1495 ;
-  wire [3:0] \$1496 ;
+  wire [3:0] \$1495 ;
+  wire \$1496 ;
   wire \$1497 ;
   wire \$1498 ;
-  wire \$1499 ;
+  wire [3:0] \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire [3:0] \$1500 ;
+  wire \$1500 ;
   wire \$1501 ;
   wire \$1502 ;
-  wire \$1503 ;
-  wire [3:0] \$1504 ;
+  wire [3:0] \$1503 ;
+  wire \$1504 ;
   wire \$1505 ;
   wire \$1506 ;
-  wire \$1507 ;
-  wire [3:0] \$1508 ;
+  wire [3:0] \$1507 ;
+  wire \$1508 ;
   wire \$1509 ;
-  wire \$151 ;
+  wire [7:0] \$151 ;
   wire \$1510 ;
-  wire \$1511 ;
-  wire [3:0] \$1512 ;
+  wire [3:0] \$1511 ;
+  wire \$1512 ;
   wire \$1513 ;
   wire \$1514 ;
-  wire \$1515 ;
-  wire [3:0] \$1516 ;
+  wire [3:0] \$1515 ;
+  wire \$1516 ;
   wire \$1517 ;
   wire \$1518 ;
-  wire \$1519 ;
-  wire \$152 ;
-  wire [3:0] \$1520 ;
+  wire [3:0] \$1519 ;
+  wire [7:0] \$152 ;
+  wire \$1520 ;
   wire \$1521 ;
   wire \$1522 ;
-  wire \$1523 ;
-  wire [3:0] \$1524 ;
+  wire [3:0] \$1523 ;
+  wire \$1524 ;
   wire \$1525 ;
   wire \$1526 ;
-  wire \$1527 ;
-  wire [3:0] \$1528 ;
+  wire [3:0] \$1527 ;
+  wire \$1528 ;
   wire \$1529 ;
-  wire \$153 ;
+  wire [9:0] \$153 ;
   wire \$1530 ;
-  wire \$1531 ;
-  wire [3:0] \$1532 ;
+  wire [3:0] \$1531 ;
+  wire \$1532 ;
   wire \$1533 ;
   wire \$1534 ;
-  wire \$1535 ;
-  wire [3:0] \$1536 ;
+  wire [3:0] \$1535 ;
+  wire \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
-  wire \$1539 ;
-  wire \$154 ;
-  wire [3:0] \$1540 ;
+  wire [3:0] \$1539 ;
+  wire [9:0] \$154 ;
+  wire \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
-  wire \$1543 ;
-  wire [3:0] \$1544 ;
+  wire [3:0] \$1543 ;
+  wire \$1544 ;
   wire \$1545 ;
   wire \$1546 ;
-  wire \$1547 ;
-  wire [3:0] \$1548 ;
+  wire [3:0] \$1547 ;
+  wire \$1548 ;
   wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
-  wire \$1551 ;
-  wire [3:0] \$1552 ;
+  wire [3:0] \$1551 ;
+  wire \$1552 ;
   wire \$1553 ;
   wire \$1554 ;
-  wire \$1555 ;
-  wire [3:0] \$1556 ;
+  wire [3:0] \$1555 ;
+  wire \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
-  wire \$1559 ;
-  wire [5:0] \$156 ;
-  wire [3:0] \$1560 ;
+  wire [3:0] \$1559 ;
+  wire \$156 ;
+  wire \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
-  wire \$1563 ;
-  wire [3:0] \$1564 ;
+  wire [3:0] \$1563 ;
+  wire \$1564 ;
   wire \$1565 ;
   wire \$1566 ;
-  wire \$1567 ;
-  wire [3:0] \$1568 ;
+  wire [3:0] \$1567 ;
+  wire \$1568 ;
   wire \$1569 ;
-  wire [5:0] \$157 ;
+  wire [8:0] \$157 ;
   wire \$1570 ;
-  wire \$1571 ;
-  wire [3:0] \$1572 ;
+  wire [3:0] \$1571 ;
+  wire \$1572 ;
   wire \$1573 ;
   wire \$1574 ;
-  wire \$1575 ;
-  wire [3:0] \$1576 ;
+  wire [3:0] \$1575 ;
+  wire \$1576 ;
   wire \$1577 ;
   wire \$1578 ;
-  wire \$1579 ;
-  wire [7:0] \$158 ;
-  wire [3:0] \$1580 ;
+  wire [3:0] \$1579 ;
+  wire \$158 ;
+  wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
-  wire \$1583 ;
-  wire [3:0] \$1584 ;
+  wire [3:0] \$1583 ;
+  wire \$1584 ;
   wire \$1585 ;
   wire \$1586 ;
-  wire \$1587 ;
-  wire [3:0] \$1588 ;
+  wire [3:0] \$1587 ;
+  wire \$1588 ;
   wire \$1589 ;
-  wire [7:0] \$159 ;
+  wire \$159 ;
   wire \$1590 ;
-  wire \$1591 ;
-  wire [3:0] \$1592 ;
+  wire [3:0] \$1591 ;
+  wire \$1592 ;
   wire \$1593 ;
   wire \$1594 ;
-  wire \$1595 ;
-  wire [3:0] \$1596 ;
+  wire [3:0] \$1595 ;
+  wire \$1596 ;
   wire \$1597 ;
   wire \$1598 ;
-  wire \$1599 ;
+  wire [3:0] \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire [3:0] \$1600 ;
+  wire \$1600 ;
   wire \$1601 ;
   wire \$1602 ;
-  wire \$1603 ;
-  wire [3:0] \$1604 ;
+  wire [3:0] \$1603 ;
+  wire \$1604 ;
   wire \$1605 ;
   wire \$1606 ;
-  wire \$1607 ;
-  wire [3:0] \$1608 ;
+  wire [3:0] \$1607 ;
+  wire \$1608 ;
   wire \$1609 ;
   wire \$161 ;
   wire \$1610 ;
-  wire \$1611 ;
-  wire [3:0] \$1612 ;
+  wire [3:0] \$1611 ;
+  wire \$1612 ;
   wire \$1613 ;
   wire \$1614 ;
-  wire \$1615 ;
-  wire [3:0] \$1616 ;
+  wire [3:0] \$1615 ;
+  wire \$1616 ;
   wire \$1617 ;
   wire \$1618 ;
-  wire \$1619 ;
-  wire [6:0] \$162 ;
-  wire [3:0] \$1620 ;
+  wire [3:0] \$1619 ;
+  wire \$162 ;
+  wire \$1620 ;
   wire \$1621 ;
   wire \$1622 ;
-  wire \$1623 ;
-  wire [3:0] \$1624 ;
+  wire [3:0] \$1623 ;
+  wire \$1624 ;
   wire \$1625 ;
   wire \$1626 ;
-  wire \$1627 ;
-  wire [3:0] \$1628 ;
+  wire [3:0] \$1627 ;
+  wire \$1628 ;
   wire \$1629 ;
   wire \$163 ;
   wire \$1630 ;
@@ -9123,204 +9123,204 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$165 ;
   wire \$1650 ;
   wire \$1651 ;
-  wire \$1652 ;
-  wire [3:0] \$1653 ;
+  wire [3:0] \$1652 ;
+  wire \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
-  wire \$1656 ;
-  wire [3:0] \$1657 ;
+  wire [3:0] \$1656 ;
+  wire \$1657 ;
   wire \$1658 ;
   wire \$1659 ;
   wire \$166 ;
-  wire \$1660 ;
-  wire [3:0] \$1661 ;
+  wire [3:0] \$1660 ;
+  wire \$1661 ;
   wire \$1662 ;
   wire \$1663 ;
-  wire \$1664 ;
-  wire [3:0] \$1665 ;
+  wire [3:0] \$1664 ;
+  wire \$1665 ;
   wire \$1666 ;
   wire \$1667 ;
-  wire \$1668 ;
-  wire [3:0] \$1669 ;
+  wire [3:0] \$1668 ;
+  wire \$1669 ;
   wire \$167 ;
   wire \$1670 ;
   wire \$1671 ;
-  wire \$1672 ;
-  wire [3:0] \$1673 ;
+  wire [3:0] \$1672 ;
+  wire \$1673 ;
   wire \$1674 ;
   wire \$1675 ;
-  wire \$1676 ;
-  wire [3:0] \$1677 ;
+  wire [3:0] \$1676 ;
+  wire \$1677 ;
   wire \$1678 ;
   wire \$1679 ;
   wire \$168 ;
-  wire \$1680 ;
-  wire [3:0] \$1681 ;
+  wire [3:0] \$1680 ;
+  wire \$1681 ;
   wire \$1682 ;
   wire \$1683 ;
-  wire \$1684 ;
-  wire [3:0] \$1685 ;
+  wire [3:0] \$1684 ;
+  wire \$1685 ;
   wire \$1686 ;
   wire \$1687 ;
-  wire \$1688 ;
-  wire [3:0] \$1689 ;
-  wire \$169 ;
+  wire [3:0] \$1688 ;
+  wire \$1689 ;
+  wire [32:0] \$169 ;
   wire \$1690 ;
   wire \$1691 ;
-  wire \$1692 ;
-  wire [3:0] \$1693 ;
+  wire [3:0] \$1692 ;
+  wire \$1693 ;
   wire \$1694 ;
   wire \$1695 ;
-  wire \$1696 ;
-  wire [3:0] \$1697 ;
+  wire [3:0] \$1696 ;
+  wire \$1697 ;
   wire \$1698 ;
   wire \$1699 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$1700 ;
-  wire [3:0] \$1701 ;
+  wire [32:0] \$170 ;
+  wire [3:0] \$1700 ;
+  wire \$1701 ;
   wire \$1702 ;
   wire \$1703 ;
-  wire \$1704 ;
-  wire [3:0] \$1705 ;
+  wire [3:0] \$1704 ;
+  wire \$1705 ;
   wire \$1706 ;
   wire \$1707 ;
-  wire \$1708 ;
-  wire [3:0] \$1709 ;
-  wire \$171 ;
+  wire [3:0] \$1708 ;
+  wire \$1709 ;
+  wire [32:0] \$171 ;
   wire \$1710 ;
   wire \$1711 ;
-  wire \$1712 ;
-  wire [3:0] \$1713 ;
+  wire [3:0] \$1712 ;
+  wire \$1713 ;
   wire \$1714 ;
   wire \$1715 ;
-  wire \$1716 ;
-  wire [3:0] \$1717 ;
+  wire [3:0] \$1716 ;
+  wire \$1717 ;
   wire \$1718 ;
   wire \$1719 ;
-  wire \$172 ;
-  wire \$1720 ;
-  wire [3:0] \$1721 ;
+  wire [32:0] \$172 ;
+  wire [3:0] \$1720 ;
+  wire \$1721 ;
   wire \$1722 ;
   wire \$1723 ;
-  wire \$1724 ;
-  wire [3:0] \$1725 ;
+  wire [3:0] \$1724 ;
+  wire \$1725 ;
   wire \$1726 ;
   wire \$1727 ;
-  wire \$1728 ;
-  wire [3:0] \$1729 ;
-  wire \$173 ;
+  wire [3:0] \$1728 ;
+  wire \$1729 ;
+  wire [17:0] \$173 ;
   wire \$1730 ;
   wire \$1731 ;
-  wire \$1732 ;
-  wire [3:0] \$1733 ;
+  wire [3:0] \$1732 ;
+  wire \$1733 ;
   wire \$1734 ;
   wire \$1735 ;
-  wire \$1736 ;
-  wire [3:0] \$1737 ;
+  wire [3:0] \$1736 ;
+  wire \$1737 ;
   wire \$1738 ;
   wire \$1739 ;
-  wire [32:0] \$174 ;
-  wire \$1740 ;
-  wire [3:0] \$1741 ;
+  wire \$174 ;
+  wire [3:0] \$1740 ;
+  wire \$1741 ;
   wire \$1742 ;
   wire \$1743 ;
-  wire \$1744 ;
-  wire [3:0] \$1745 ;
+  wire [3:0] \$1744 ;
+  wire \$1745 ;
   wire \$1746 ;
   wire \$1747 ;
-  wire \$1748 ;
-  wire [3:0] \$1749 ;
-  wire [32:0] \$175 ;
+  wire [3:0] \$1748 ;
+  wire \$1749 ;
+  wire \$175 ;
   wire \$1750 ;
   wire \$1751 ;
-  wire \$1752 ;
-  wire [3:0] \$1753 ;
+  wire [3:0] \$1752 ;
+  wire \$1753 ;
   wire \$1754 ;
   wire \$1755 ;
-  wire \$1756 ;
-  wire [3:0] \$1757 ;
+  wire [3:0] \$1756 ;
+  wire \$1757 ;
   wire \$1758 ;
   wire \$1759 ;
-  wire [32:0] \$176 ;
-  wire \$1760 ;
-  wire [3:0] \$1761 ;
+  wire \$176 ;
+  wire [3:0] \$1760 ;
+  wire \$1761 ;
   wire \$1762 ;
   wire \$1763 ;
-  wire \$1764 ;
-  wire [3:0] \$1765 ;
+  wire [3:0] \$1764 ;
+  wire \$1765 ;
   wire \$1766 ;
   wire \$1767 ;
-  wire \$1768 ;
-  wire [3:0] \$1769 ;
-  wire [32:0] \$177 ;
+  wire [3:0] \$1768 ;
+  wire \$1769 ;
+  wire \$177 ;
   wire \$1770 ;
   wire \$1771 ;
-  wire \$1772 ;
-  wire [3:0] \$1773 ;
+  wire [3:0] \$1772 ;
+  wire \$1773 ;
   wire \$1774 ;
   wire \$1775 ;
-  wire \$1776 ;
-  wire [3:0] \$1777 ;
+  wire [3:0] \$1776 ;
+  wire \$1777 ;
   wire \$1778 ;
   wire \$1779 ;
   wire \$178 ;
-  wire \$1780 ;
-  wire [3:0] \$1781 ;
+  wire [3:0] \$1780 ;
+  wire \$1781 ;
   wire \$1782 ;
   wire \$1783 ;
-  wire \$1784 ;
-  wire [3:0] \$1785 ;
+  wire [3:0] \$1784 ;
+  wire \$1785 ;
   wire \$1786 ;
   wire \$1787 ;
-  wire \$1788 ;
-  wire [3:0] \$1789 ;
+  wire [3:0] \$1788 ;
+  wire \$1789 ;
   wire \$179 ;
   wire \$1790 ;
   wire \$1791 ;
-  wire \$1792 ;
-  wire [3:0] \$1793 ;
+  wire [3:0] \$1792 ;
+  wire \$1793 ;
   wire \$1794 ;
   wire \$1795 ;
-  wire \$1796 ;
-  wire [3:0] \$1797 ;
+  wire [3:0] \$1796 ;
+  wire \$1797 ;
   wire \$1798 ;
   wire \$1799 ;
   wire \$18 ;
   wire \$180 ;
-  wire \$1800 ;
-  wire [3:0] \$1801 ;
+  wire [3:0] \$1800 ;
+  wire \$1801 ;
   wire \$1802 ;
   wire \$1803 ;
-  wire \$1804 ;
-  wire [3:0] \$1805 ;
+  wire [3:0] \$1804 ;
+  wire \$1805 ;
   wire \$1806 ;
   wire \$1807 ;
-  wire \$1808 ;
-  wire [3:0] \$1809 ;
+  wire [3:0] \$1808 ;
+  wire \$1809 ;
   wire \$181 ;
   wire \$1810 ;
   wire \$1811 ;
-  wire \$1812 ;
-  wire [57:0] \$1813 ;
+  wire [57:0] \$1812 ;
+  wire \$1813 ;
   wire \$1814 ;
   wire \$1815 ;
   wire \$1816 ;
   wire \$1817 ;
   wire \$1818 ;
   wire \$1819 ;
-  wire \$182 ;
-  wire \$1820 ;
-  reg [31:0] \$1821 ;
+  wire [5:0] \$182 ;
+  reg [31:0] \$1820 ;
+  reg \$1821 ;
   reg \$1822 ;
-  reg \$1823 ;
+  reg [120:0] \$1823 ;
   reg [120:0] \$1824 ;
   reg [120:0] \$1825 ;
-  reg [120:0] \$1826 ;
-  reg [1:0] \$1827 ;
+  reg [1:0] \$1826 ;
+  reg \$1827 ;
   reg \$1828 ;
   reg \$1829 ;
-  wire \$183 ;
+  wire [5:0] \$183 ;
   reg \$1830 ;
   reg \$1831 ;
   reg \$1832 ;
@@ -9331,7 +9331,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1837 ;
   reg \$1838 ;
   reg \$1839 ;
-  wire \$184 ;
+  wire [7:0] \$184 ;
   reg \$1840 ;
   reg \$1841 ;
   reg \$1842 ;
@@ -9339,118 +9339,118 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1844 ;
   reg \$1845 ;
   reg \$1846 ;
-  reg [4:0] \$1847 ;
-  reg [4:0] \$1848 ;
-  reg [31:0] \$1849 ;
-  wire \$185 ;
-  reg [1:0] \$1850 ;
-  reg [31:0] \$1851 ;
-  reg [2:0] \$1852 ;
-  reg [2:0] \$1853 ;
-  reg [4:0] \$1854 ;
-  reg \$1855 ;
+  reg \$1847 ;
+  reg \$1848 ;
+  reg \$1849 ;
+  wire [7:0] \$185 ;
+  reg [4:0] \$1850 ;
+  reg [3:0] \$1851 ;
+  reg [31:0] \$1852 ;
+  reg [1:0] \$1853 ;
+  reg [31:0] \$1854 ;
+  reg [1:0] \$1855 ;
   reg [1:0] \$1856 ;
-  reg [120:0] \$1857 ;
-  reg [4:0] \$1858 ;
-  reg [17:0] \$1859 ;
+  reg [3:0] \$1857 ;
+  reg \$1858 ;
+  reg [1:0] \$1859 ;
   wire \$186 ;
-  reg \$1860 ;
-  reg \$1861 ;
-  reg \$1862 ;
-  reg [8:0] \$1863 ;
-  reg [8:0] \$1864 ;
+  reg [120:0] \$1860 ;
+  reg [4:0] \$1861 ;
+  reg [17:0] \$1862 ;
+  reg \$1863 ;
+  reg \$1864 ;
   reg \$1865 ;
-  reg \$1866 ;
+  reg [8:0] \$1866 ;
   reg [8:0] \$1867 ;
-  reg [31:0] \$1868 ;
-  reg [31:0] \$1869 ;
+  reg \$1868 ;
+  reg \$1869 ;
   wire \$187 ;
-  reg [31:0] \$1870 ;
+  reg [8:0] \$1870 ;
   reg [31:0] \$1871 ;
-  reg [17:0] \$1872 ;
-  reg \$1873 ;
-  reg \$1874 ;
-  reg \$1875 ;
-  reg [7:0] \$1876 ;
-  reg [7:0] \$1877 ;
+  reg [31:0] \$1872 ;
+  reg [31:0] \$1873 ;
+  reg [31:0] \$1874 ;
+  reg [17:0] \$1875 ;
+  reg \$1876 ;
+  reg \$1877 ;
   reg \$1878 ;
-  reg \$1879 ;
-  wire [15:0] \$188 ;
+  reg [7:0] \$1879 ;
+  wire [6:0] \$188 ;
   reg [7:0] \$1880 ;
-  reg [31:0] \$1881 ;
-  reg [31:0] \$1882 ;
-  reg [31:0] \$1883 ;
+  reg \$1881 ;
+  reg \$1882 ;
+  reg [7:0] \$1883 ;
   reg [31:0] \$1884 ;
-  reg [17:0] \$1885 ;
-  reg \$1886 ;
-  reg \$1887 ;
-  reg \$1888 ;
-  reg [5:0] \$1889 ;
+  reg [31:0] \$1885 ;
+  reg [31:0] \$1886 ;
+  reg [31:0] \$1887 ;
+  reg [17:0] \$1888 ;
+  reg \$1889 ;
   wire \$189 ;
-  reg [5:0] \$1890 ;
+  reg \$1890 ;
   reg \$1891 ;
-  reg \$1892 ;
+  reg [5:0] \$1892 ;
   reg [5:0] \$1893 ;
-  reg [31:0] \$1894 ;
-  reg [31:0] \$1895 ;
-  reg [31:0] \$1896 ;
+  reg \$1894 ;
+  reg \$1895 ;
+  reg [5:0] \$1896 ;
   reg [31:0] \$1897 ;
-  reg \$1898 ;
-  reg [15:0] \$1899 ;
+  reg [31:0] \$1898 ;
+  reg [31:0] \$1899 ;
   wire \$19 ;
   wire \$190 ;
-  reg [3:0] \$1900 ;
-  reg [3:0] \$1901 ;
-  reg [3:0] \$1902 ;
+  reg [31:0] \$1900 ;
+  reg \$1901 ;
+  reg [15:0] \$1902 ;
   reg [3:0] \$1903 ;
-  reg [9:0] \$1904 ;
-  reg [10:0] \$1905 ;
-  reg \$1906 ;
-  reg \$1907 ;
-  reg [15:0] \$1908 ;
-  reg [1:0] \$1909 ;
+  reg [3:0] \$1904 ;
+  reg [3:0] \$1905 ;
+  reg [3:0] \$1906 ;
+  reg [9:0] \$1907 ;
+  reg [10:0] \$1908 ;
+  reg \$1909 ;
   wire \$191 ;
-  reg [13:0] \$1910 ;
-  reg \$1911 ;
-  reg [31:0] \$1912 ;
-  reg [3:0] \$1913 ;
-  reg [31:0] \$1914 ;
+  reg \$1910 ;
+  reg [15:0] \$1911 ;
+  reg [1:0] \$1912 ;
+  reg [13:0] \$1913 ;
+  reg \$1914 ;
   reg [31:0] \$1915 ;
-  reg [31:0] \$1916 ;
-  reg \$1917 ;
-  reg [1:0] \$1918 ;
-  reg [2:0] \$1919 ;
+  reg [3:0] \$1916 ;
+  reg [31:0] \$1917 ;
+  reg [31:0] \$1918 ;
+  reg [31:0] \$1919 ;
   wire \$192 ;
-  reg [2:0] \$1920 ;
-  reg [7:0] \$1921 ;
-  reg [39:0] \$1922 ;
-  reg [39:0] \$1923 ;
-  reg [39:0] \$1924 ;
-  reg [57:0] \$1925 ;
-  reg [3:0] \$1926 ;
-  reg [3:0] \$1927 ;
-  reg [3:0] \$1928 ;
+  reg \$1920 ;
+  reg [1:0] \$1921 ;
+  reg [2:0] \$1922 ;
+  reg [2:0] \$1923 ;
+  reg [7:0] \$1924 ;
+  reg [39:0] \$1925 ;
+  reg [39:0] \$1926 ;
+  reg [39:0] \$1927 ;
+  reg [57:0] \$1928 ;
   reg [3:0] \$1929 ;
-  wire [4:0] \$193 ;
-  reg [9:0] \$1930 ;
-  reg [10:0] \$1931 ;
-  reg \$1932 ;
-  reg [3:0] \$1933 ;
-  reg [7:0] \$1934 ;
-  reg [7:0] \$1935 ;
-  reg [15:0] \$1936 ;
-  reg \$1937 ;
-  reg [31:0] \$1938 ;
-  reg \$1939 ;
+  wire \$193 ;
+  reg [3:0] \$1930 ;
+  reg [3:0] \$1931 ;
+  reg [3:0] \$1932 ;
+  reg [9:0] \$1933 ;
+  reg [10:0] \$1934 ;
+  reg \$1935 ;
+  reg [3:0] \$1936 ;
+  reg [7:0] \$1937 ;
+  reg [7:0] \$1938 ;
+  reg [15:0] \$1939 ;
   wire \$194 ;
-  reg [3:0] \$1940 ;
-  reg \$1941 ;
+  reg \$1940 ;
+  reg [31:0] \$1941 ;
   reg \$1942 ;
   reg [3:0] \$1943 ;
-  reg [31:0] \$1944 ;
+  reg \$1944 ;
   reg \$1945 ;
-  reg \$1946 ;
-  reg \$1947 ;
+  reg [3:0] \$1946 ;
+  reg [31:0] \$1947 ;
   reg \$1948 ;
   reg \$1949 ;
   wire \$195 ;
@@ -9467,20 +9467,23 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$196 ;
   reg \$1960 ;
   reg \$1961 ;
-  reg [4:0] \$1962 ;
-  reg [4:0] \$1963 ;
-  reg [16:0] \$1964 ;
-  reg [16:0] \$1965 ;
-  reg [16:0] \$1966 ;
+  reg \$1962 ;
+  reg \$1963 ;
+  reg \$1964 ;
+  reg [4:0] \$1965 ;
+  reg [4:0] \$1966 ;
+  reg [16:0] \$1967 ;
+  reg [16:0] \$1968 ;
+  reg [16:0] \$1969 ;
   wire \$197 ;
-  wire [4:0] \$198 ;
+  wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
+  wire [32:0] \$200 ;
+  wire [32:0] \$201 ;
+  wire [32:0] \$202 ;
+  wire [32:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
@@ -9492,18 +9495,18 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire \$214 ;
+  wire [15:0] \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire \$219 ;
+  wire [4:0] \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
+  wire [4:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
@@ -9708,318 +9711,318 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire [6:0] \$409 ;
+  wire \$409 ;
   wire \$41 ;
-  wire [6:0] \$410 ;
-  reg [13:0] \$411 ;
-  wire [6:0] \$412 ;
-  wire [6:0] \$413 ;
-  reg [13:0] \$414 ;
-  wire [15:0] \$415 ;
-  wire [15:0] \$416 ;
-  wire [11:0] \$417 ;
-  wire [11:0] \$418 ;
-  wire [12:0] \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [11:0] \$420 ;
-  wire [11:0] \$421 ;
-  wire [12:0] \$422 ;
-  wire [11:0] \$423 ;
-  wire [11:0] \$424 ;
-  wire [12:0] \$425 ;
-  wire [11:0] \$426 ;
-  wire [11:0] \$427 ;
-  wire [12:0] \$428 ;
-  wire [11:0] \$429 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  wire [11:0] \$430 ;
-  wire [12:0] \$431 ;
-  wire [11:0] \$432 ;
-  wire [11:0] \$433 ;
-  wire [12:0] \$434 ;
-  wire [11:0] \$435 ;
-  wire [11:0] \$436 ;
-  wire [12:0] \$437 ;
-  wire [11:0] \$438 ;
-  wire [11:0] \$439 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire [6:0] \$435 ;
+  wire [6:0] \$436 ;
+  reg [13:0] \$437 ;
+  wire [6:0] \$438 ;
+  wire [6:0] \$439 ;
   wire \$44 ;
-  wire [12:0] \$440 ;
-  wire [11:0] \$441 ;
-  wire [11:0] \$442 ;
-  wire [12:0] \$443 ;
+  reg [13:0] \$440 ;
+  wire [15:0] \$441 ;
+  wire [15:0] \$442 ;
+  wire [11:0] \$443 ;
   wire [11:0] \$444 ;
-  wire [11:0] \$445 ;
-  wire [12:0] \$446 ;
+  wire [12:0] \$445 ;
+  wire [11:0] \$446 ;
   wire [11:0] \$447 ;
-  wire [11:0] \$448 ;
-  wire [12:0] \$449 ;
+  wire [12:0] \$448 ;
+  wire [11:0] \$449 ;
   wire \$45 ;
   wire [11:0] \$450 ;
-  wire [11:0] \$451 ;
-  wire [12:0] \$452 ;
+  wire [12:0] \$451 ;
+  wire [11:0] \$452 ;
   wire [11:0] \$453 ;
-  wire [11:0] \$454 ;
-  wire [12:0] \$455 ;
+  wire [12:0] \$454 ;
+  wire [11:0] \$455 ;
   wire [11:0] \$456 ;
-  wire [11:0] \$457 ;
-  wire [12:0] \$458 ;
+  wire [12:0] \$457 ;
+  wire [11:0] \$458 ;
   wire [11:0] \$459 ;
   wire \$46 ;
-  wire [11:0] \$460 ;
-  wire [12:0] \$461 ;
+  wire [12:0] \$460 ;
+  wire [11:0] \$461 ;
   wire [11:0] \$462 ;
-  wire [11:0] \$463 ;
-  wire [12:0] \$464 ;
+  wire [12:0] \$463 ;
+  wire [11:0] \$464 ;
   wire [11:0] \$465 ;
-  wire [11:0] \$466 ;
-  wire [12:0] \$467 ;
+  wire [12:0] \$466 ;
+  wire [11:0] \$467 ;
   wire [11:0] \$468 ;
-  wire [11:0] \$469 ;
+  wire [12:0] \$469 ;
   wire \$47 ;
-  wire [12:0] \$470 ;
+  wire [11:0] \$470 ;
   wire [11:0] \$471 ;
-  wire [11:0] \$472 ;
-  wire [12:0] \$473 ;
+  wire [12:0] \$472 ;
+  wire [11:0] \$473 ;
   wire [11:0] \$474 ;
-  wire [11:0] \$475 ;
-  wire [12:0] \$476 ;
+  wire [12:0] \$475 ;
+  wire [11:0] \$476 ;
   wire [11:0] \$477 ;
-  wire [11:0] \$478 ;
-  wire [12:0] \$479 ;
+  wire [12:0] \$478 ;
+  wire [11:0] \$479 ;
   wire \$48 ;
   wire [11:0] \$480 ;
-  wire [11:0] \$481 ;
-  wire [12:0] \$482 ;
+  wire [12:0] \$481 ;
+  wire [11:0] \$482 ;
   wire [11:0] \$483 ;
-  wire [11:0] \$484 ;
-  wire [12:0] \$485 ;
+  wire [12:0] \$484 ;
+  wire [11:0] \$485 ;
   wire [11:0] \$486 ;
-  wire [11:0] \$487 ;
-  wire [12:0] \$488 ;
+  wire [12:0] \$487 ;
+  wire [11:0] \$488 ;
   wire [11:0] \$489 ;
   wire \$49 ;
-  wire [11:0] \$490 ;
-  wire [12:0] \$491 ;
+  wire [12:0] \$490 ;
+  wire [11:0] \$491 ;
   wire [11:0] \$492 ;
-  wire [11:0] \$493 ;
-  wire [12:0] \$494 ;
+  wire [12:0] \$493 ;
+  wire [11:0] \$494 ;
   wire [11:0] \$495 ;
-  wire [11:0] \$496 ;
-  wire [12:0] \$497 ;
+  wire [12:0] \$496 ;
+  wire [11:0] \$497 ;
   wire [11:0] \$498 ;
-  wire [11:0] \$499 ;
+  wire [12:0] \$499 ;
   wire [32:0] \$5 ;
   wire \$50 ;
-  wire [12:0] \$500 ;
+  wire [11:0] \$500 ;
   wire [11:0] \$501 ;
-  wire [11:0] \$502 ;
-  wire [12:0] \$503 ;
+  wire [12:0] \$502 ;
+  wire [11:0] \$503 ;
   wire [11:0] \$504 ;
-  wire [11:0] \$505 ;
-  wire [12:0] \$506 ;
+  wire [12:0] \$505 ;
+  wire [11:0] \$506 ;
   wire [11:0] \$507 ;
-  wire [11:0] \$508 ;
-  wire [12:0] \$509 ;
+  wire [12:0] \$508 ;
+  wire [11:0] \$509 ;
   wire \$51 ;
   wire [11:0] \$510 ;
-  wire [11:0] \$511 ;
-  wire [12:0] \$512 ;
+  wire [12:0] \$511 ;
+  wire [11:0] \$512 ;
   wire [11:0] \$513 ;
-  wire [11:0] \$514 ;
-  wire [12:0] \$515 ;
+  wire [12:0] \$514 ;
+  wire [11:0] \$515 ;
   wire [11:0] \$516 ;
-  wire [11:0] \$517 ;
-  wire [12:0] \$518 ;
+  wire [12:0] \$517 ;
+  wire [11:0] \$518 ;
   wire [11:0] \$519 ;
   wire \$52 ;
-  wire [11:0] \$520 ;
-  wire [12:0] \$521 ;
+  wire [12:0] \$520 ;
+  wire [11:0] \$521 ;
   wire [11:0] \$522 ;
-  wire [11:0] \$523 ;
-  wire [12:0] \$524 ;
+  wire [12:0] \$523 ;
+  wire [11:0] \$524 ;
   wire [11:0] \$525 ;
-  wire [11:0] \$526 ;
-  wire [12:0] \$527 ;
+  wire [12:0] \$526 ;
+  wire [11:0] \$527 ;
   wire [11:0] \$528 ;
-  wire [11:0] \$529 ;
+  wire [12:0] \$529 ;
   wire \$53 ;
-  wire [12:0] \$530 ;
+  wire [11:0] \$530 ;
   wire [11:0] \$531 ;
-  wire [11:0] \$532 ;
-  wire [12:0] \$533 ;
+  wire [12:0] \$532 ;
+  wire [11:0] \$533 ;
   wire [11:0] \$534 ;
-  wire [11:0] \$535 ;
-  wire [12:0] \$536 ;
+  wire [12:0] \$535 ;
+  wire [11:0] \$536 ;
   wire [11:0] \$537 ;
-  wire [11:0] \$538 ;
-  wire [12:0] \$539 ;
+  wire [12:0] \$538 ;
+  wire [11:0] \$539 ;
   wire \$54 ;
   wire [11:0] \$540 ;
-  wire [11:0] \$541 ;
-  wire [12:0] \$542 ;
+  wire [12:0] \$541 ;
+  wire [11:0] \$542 ;
   wire [11:0] \$543 ;
-  wire [11:0] \$544 ;
-  wire [12:0] \$545 ;
+  wire [12:0] \$544 ;
+  wire [11:0] \$545 ;
   wire [11:0] \$546 ;
-  wire [11:0] \$547 ;
-  wire [12:0] \$548 ;
+  wire [12:0] \$547 ;
+  wire [11:0] \$548 ;
   wire [11:0] \$549 ;
   wire \$55 ;
-  wire [11:0] \$550 ;
-  wire [12:0] \$551 ;
+  wire [12:0] \$550 ;
+  wire [11:0] \$551 ;
   wire [11:0] \$552 ;
-  wire [11:0] \$553 ;
-  wire [12:0] \$554 ;
+  wire [12:0] \$553 ;
+  wire [11:0] \$554 ;
   wire [11:0] \$555 ;
-  wire [11:0] \$556 ;
-  wire [12:0] \$557 ;
+  wire [12:0] \$556 ;
+  wire [11:0] \$557 ;
   wire [11:0] \$558 ;
-  wire [11:0] \$559 ;
+  wire [12:0] \$559 ;
   wire \$56 ;
-  wire [12:0] \$560 ;
+  wire [11:0] \$560 ;
   wire [11:0] \$561 ;
-  wire [11:0] \$562 ;
-  wire [12:0] \$563 ;
+  wire [12:0] \$562 ;
+  wire [11:0] \$563 ;
   wire [11:0] \$564 ;
-  wire [11:0] \$565 ;
-  wire [12:0] \$566 ;
+  wire [12:0] \$565 ;
+  wire [11:0] \$566 ;
   wire [11:0] \$567 ;
-  wire [11:0] \$568 ;
-  wire [12:0] \$569 ;
-  wire \$57 ;
+  wire [12:0] \$568 ;
+  wire [11:0] \$569 ;
+  wire [1:0] \$57 ;
   wire [11:0] \$570 ;
-  wire [11:0] \$571 ;
-  wire [12:0] \$572 ;
+  wire [12:0] \$571 ;
+  wire [11:0] \$572 ;
   wire [11:0] \$573 ;
-  wire [11:0] \$574 ;
-  wire [12:0] \$575 ;
+  wire [12:0] \$574 ;
+  wire [11:0] \$575 ;
   wire [11:0] \$576 ;
-  wire [11:0] \$577 ;
-  wire [12:0] \$578 ;
+  wire [12:0] \$577 ;
+  wire [11:0] \$578 ;
   wire [11:0] \$579 ;
   wire \$58 ;
-  wire [11:0] \$580 ;
-  wire [12:0] \$581 ;
+  wire [12:0] \$580 ;
+  wire [11:0] \$581 ;
   wire [11:0] \$582 ;
-  wire [11:0] \$583 ;
-  wire [12:0] \$584 ;
+  wire [12:0] \$583 ;
+  wire [11:0] \$584 ;
   wire [11:0] \$585 ;
-  wire [11:0] \$586 ;
-  wire [12:0] \$587 ;
+  wire [12:0] \$586 ;
+  wire [11:0] \$587 ;
   wire [11:0] \$588 ;
-  wire [11:0] \$589 ;
+  wire [12:0] \$589 ;
   wire \$59 ;
-  wire [12:0] \$590 ;
+  wire [11:0] \$590 ;
   wire [11:0] \$591 ;
-  wire [11:0] \$592 ;
-  wire [12:0] \$593 ;
+  wire [12:0] \$592 ;
+  wire [11:0] \$593 ;
   wire [11:0] \$594 ;
-  wire [11:0] \$595 ;
-  wire [12:0] \$596 ;
+  wire [12:0] \$595 ;
+  wire [11:0] \$596 ;
   wire [11:0] \$597 ;
-  wire [11:0] \$598 ;
-  wire [12:0] \$599 ;
+  wire [12:0] \$598 ;
+  wire [11:0] \$599 ;
   wire [120:0] \$6 ;
-  wire \$60 ;
-  wire [31:0] \$600 ;
-  wire [31:0] \$601 ;
-  wire [31:0] \$602 ;
-  wire [31:0] \$603 ;
-  wire [31:0] \$604 ;
-  wire [31:0] \$605 ;
-  wire [31:0] \$606 ;
-  wire [31:0] \$607 ;
-  wire [1:0] \$608 ;
-  wire [31:0] \$609 ;
-  wire \$61 ;
-  wire [4:0] \$610 ;
-  wire [4:0] \$611 ;
-  wire [4:0] \$612 ;
-  wire [31:0] \$613 ;
-  wire [31:0] \$614 ;
-  wire [31:0] \$615 ;
-  wire [31:0] \$616 ;
-  wire [31:0] \$617 ;
-  wire [31:0] \$618 ;
-  wire [31:0] \$619 ;
-  wire [4:0] \$62 ;
-  wire [31:0] \$620 ;
-  wire [31:0] \$621 ;
-  wire [31:0] \$622 ;
-  wire [31:0] \$623 ;
-  wire [31:0] \$624 ;
-  wire [31:0] \$625 ;
+  wire [120:0] \$60 ;
+  wire [11:0] \$600 ;
+  wire [12:0] \$601 ;
+  wire [11:0] \$602 ;
+  wire [11:0] \$603 ;
+  wire [12:0] \$604 ;
+  wire [11:0] \$605 ;
+  wire [11:0] \$606 ;
+  wire [12:0] \$607 ;
+  wire [11:0] \$608 ;
+  wire [11:0] \$609 ;
+  wire [120:0] \$61 ;
+  wire [12:0] \$610 ;
+  wire [11:0] \$611 ;
+  wire [11:0] \$612 ;
+  wire [12:0] \$613 ;
+  wire [11:0] \$614 ;
+  wire [11:0] \$615 ;
+  wire [12:0] \$616 ;
+  wire [11:0] \$617 ;
+  wire [11:0] \$618 ;
+  wire [12:0] \$619 ;
+  reg \$62 ;
+  wire [11:0] \$620 ;
+  wire [11:0] \$621 ;
+  wire [12:0] \$622 ;
+  wire [11:0] \$623 ;
+  wire [11:0] \$624 ;
+  wire [12:0] \$625 ;
   wire [31:0] \$626 ;
   wire [31:0] \$627 ;
   wire [31:0] \$628 ;
   wire [31:0] \$629 ;
-  wire [4:0] \$63 ;
+  wire \$63 ;
   wire [31:0] \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
-  wire [4:0] \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
+  wire [31:0] \$631 ;
+  wire [31:0] \$632 ;
+  wire [31:0] \$633 ;
+  wire [1:0] \$634 ;
+  wire [31:0] \$635 ;
+  wire [4:0] \$636 ;
+  wire [4:0] \$637 ;
+  wire [4:0] \$638 ;
+  wire [31:0] \$639 ;
+  wire [1:0] \$64 ;
+  wire [31:0] \$640 ;
+  wire [31:0] \$641 ;
+  wire [31:0] \$642 ;
+  wire [31:0] \$643 ;
+  wire [31:0] \$644 ;
+  wire [31:0] \$645 ;
   wire [31:0] \$646 ;
   wire [31:0] \$647 ;
   wire [31:0] \$648 ;
   wire [31:0] \$649 ;
-  wire [5:0] \$65 ;
+  wire \$65 ;
   wire [31:0] \$650 ;
   wire [31:0] \$651 ;
   wire [31:0] \$652 ;
   wire [31:0] \$653 ;
-  wire [8:0] \$654 ;
+  wire [31:0] \$654 ;
   wire [31:0] \$655 ;
-  wire [8:0] \$656 ;
-  wire [31:0] \$657 ;
-  wire [31:0] \$658 ;
-  wire [31:0] \$659 ;
-  wire [5:0] \$66 ;
-  wire [31:0] \$660 ;
-  wire [31:0] \$661 ;
-  wire [31:0] \$662 ;
-  wire [31:0] \$663 ;
-  wire [31:0] \$664 ;
-  wire [31:0] \$665 ;
-  wire [31:0] \$666 ;
-  wire [31:0] \$667 ;
-  wire [31:0] \$668 ;
-  wire [31:0] \$669 ;
-  wire [5:0] \$67 ;
-  wire [31:0] \$670 ;
-  wire [16:0] \$671 ;
+  wire [31:0] \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
+  wire [120:0] \$67 ;
+  wire \$670 ;
+  wire \$671 ;
   wire [31:0] \$672 ;
   wire [31:0] \$673 ;
   wire [31:0] \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
-  wire [4:0] \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
+  wire [31:0] \$675 ;
+  wire [31:0] \$676 ;
+  wire [31:0] \$677 ;
+  wire [31:0] \$678 ;
+  wire [31:0] \$679 ;
+  wire [120:0] \$68 ;
+  wire [8:0] \$680 ;
+  wire [31:0] \$681 ;
+  wire [8:0] \$682 ;
+  wire [31:0] \$683 ;
+  wire [31:0] \$684 ;
+  wire [31:0] \$685 ;
+  wire [31:0] \$686 ;
+  wire [31:0] \$687 ;
+  wire [31:0] \$688 ;
   wire [31:0] \$689 ;
-  wire [4:0] \$69 ;
+  reg \$69 ;
   wire [31:0] \$690 ;
   wire [31:0] \$691 ;
   wire [31:0] \$692 ;
@@ -10027,46 +10030,46 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$694 ;
   wire [31:0] \$695 ;
   wire [31:0] \$696 ;
-  wire [7:0] \$697 ;
+  wire [16:0] \$697 ;
   wire [31:0] \$698 ;
-  wire [7:0] \$699 ;
+  wire [31:0] \$699 ;
   wire [120:0] \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire [31:0] \$700 ;
-  wire [31:0] \$701 ;
-  wire [31:0] \$702 ;
-  wire [31:0] \$703 ;
-  wire [31:0] \$704 ;
-  wire [31:0] \$705 ;
-  wire [31:0] \$706 ;
-  wire [31:0] \$707 ;
-  wire [31:0] \$708 ;
-  wire [31:0] \$709 ;
-  wire [32:0] \$71 ;
-  wire [31:0] \$710 ;
-  wire [31:0] \$711 ;
-  wire [31:0] \$712 ;
-  wire [31:0] \$713 ;
-  wire [16:0] \$714 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
+  wire [1:0] \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
   wire [31:0] \$715 ;
   wire [31:0] \$716 ;
   wire [31:0] \$717 ;
-  wire \$718 ;
-  wire \$719 ;
-  wire [2:0] \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
-  wire [32:0] \$73 ;
-  wire \$730 ;
-  wire \$731 ;
+  wire [31:0] \$718 ;
+  wire [31:0] \$719 ;
+  wire \$72 ;
+  wire [31:0] \$720 ;
+  wire [31:0] \$721 ;
+  wire [31:0] \$722 ;
+  wire [7:0] \$723 ;
+  wire [31:0] \$724 ;
+  wire [7:0] \$725 ;
+  wire [31:0] \$726 ;
+  wire [31:0] \$727 ;
+  wire [31:0] \$728 ;
+  wire [31:0] \$729 ;
+  wire \$73 ;
+  wire [31:0] \$730 ;
+  wire [31:0] \$731 ;
   wire [31:0] \$732 ;
   wire [31:0] \$733 ;
   wire [31:0] \$734 ;
@@ -10075,229 +10078,229 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$737 ;
   wire [31:0] \$738 ;
   wire [31:0] \$739 ;
-  reg \$74 ;
-  wire [5:0] \$740 ;
+  wire [120:0] \$74 ;
+  wire [16:0] \$740 ;
   wire [31:0] \$741 ;
-  wire [5:0] \$742 ;
+  wire [31:0] \$742 ;
   wire [31:0] \$743 ;
-  wire [31:0] \$744 ;
-  wire [31:0] \$745 ;
-  wire [31:0] \$746 ;
-  wire [31:0] \$747 ;
-  wire [31:0] \$748 ;
-  wire [31:0] \$749 ;
-  wire [3:0] \$75 ;
-  wire [31:0] \$750 ;
-  wire [31:0] \$751 ;
-  wire [31:0] \$752 ;
-  wire [31:0] \$753 ;
-  wire [31:0] \$754 ;
-  wire [31:0] \$755 ;
-  wire [31:0] \$756 ;
-  wire [16:0] \$757 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
+  wire [120:0] \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
   wire [31:0] \$758 ;
   wire [31:0] \$759 ;
-  wire [5:0] \$76 ;
+  reg \$76 ;
   wire [31:0] \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
+  wire [31:0] \$761 ;
+  wire [31:0] \$762 ;
+  wire [31:0] \$763 ;
+  wire [31:0] \$764 ;
+  wire [31:0] \$765 ;
+  wire [5:0] \$766 ;
+  wire [31:0] \$767 ;
+  wire [5:0] \$768 ;
+  wire [31:0] \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire [3:0] \$775 ;
-  wire \$776 ;
-  wire [11:0] \$777 ;
-  wire [5:0] \$778 ;
-  wire [5:0] \$779 ;
-  wire [120:0] \$78 ;
-  wire [6:0] \$780 ;
-  wire [11:0] \$781 ;
-  wire [5:0] \$782 ;
-  wire [5:0] \$783 ;
-  wire [6:0] \$784 ;
-  wire \$785 ;
-  wire [11:0] \$786 ;
-  wire [5:0] \$787 ;
-  wire [5:0] \$788 ;
-  wire [6:0] \$789 ;
+  wire [31:0] \$770 ;
+  wire [31:0] \$771 ;
+  wire [31:0] \$772 ;
+  wire [31:0] \$773 ;
+  wire [31:0] \$774 ;
+  wire [31:0] \$775 ;
+  wire [31:0] \$776 ;
+  wire [31:0] \$777 ;
+  wire [31:0] \$778 ;
+  wire [31:0] \$779 ;
+  wire \$78 ;
+  wire [31:0] \$780 ;
+  wire [31:0] \$781 ;
+  wire [31:0] \$782 ;
+  wire [16:0] \$783 ;
+  wire [31:0] \$784 ;
+  wire [31:0] \$785 ;
+  wire [31:0] \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire [120:0] \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire [11:0] \$792 ;
+  wire \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
-  wire [3:0] \$796 ;
+  wire \$796 ;
   wire \$797 ;
-  wire [11:0] \$798 ;
-  wire [5:0] \$799 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire [120:0] \$80 ;
-  wire [5:0] \$800 ;
-  wire [6:0] \$801 ;
-  wire [11:0] \$802 ;
-  wire [5:0] \$803 ;
+  wire \$800 ;
+  wire [3:0] \$801 ;
+  wire \$802 ;
+  wire [11:0] \$803 ;
   wire [5:0] \$804 ;
-  wire [6:0] \$805 ;
-  wire \$806 ;
+  wire [5:0] \$805 ;
+  wire [6:0] \$806 ;
   wire [11:0] \$807 ;
   wire [5:0] \$808 ;
   wire [5:0] \$809 ;
-  wire [120:0] \$81 ;
+  reg \$81 ;
   wire [6:0] \$810 ;
   wire \$811 ;
-  wire \$812 ;
-  wire [11:0] \$813 ;
-  wire \$814 ;
-  wire \$815 ;
+  wire [11:0] \$812 ;
+  wire [5:0] \$813 ;
+  wire [5:0] \$814 ;
+  wire [6:0] \$815 ;
   wire \$816 ;
-  wire [3:0] \$817 ;
-  wire \$818 ;
-  wire [11:0] \$819 ;
-  wire [4:0] \$82 ;
-  wire [5:0] \$820 ;
-  wire [5:0] \$821 ;
-  wire [6:0] \$822 ;
-  wire [11:0] \$823 ;
-  wire [5:0] \$824 ;
+  wire \$817 ;
+  wire [11:0] \$818 ;
+  wire \$819 ;
+  wire \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire [3:0] \$822 ;
+  wire \$823 ;
+  wire [11:0] \$824 ;
   wire [5:0] \$825 ;
-  wire [6:0] \$826 ;
-  wire \$827 ;
+  wire [5:0] \$826 ;
+  wire [6:0] \$827 ;
   wire [11:0] \$828 ;
   wire [5:0] \$829 ;
-  wire [4:0] \$83 ;
+  wire \$83 ;
   wire [5:0] \$830 ;
   wire [6:0] \$831 ;
   wire \$832 ;
-  wire \$833 ;
-  wire [11:0] \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire [3:0] \$837 ;
+  wire [11:0] \$833 ;
+  wire [5:0] \$834 ;
+  wire [5:0] \$835 ;
+  wire [6:0] \$836 ;
+  wire \$837 ;
   wire \$838 ;
   wire [11:0] \$839 ;
-  wire [4:0] \$84 ;
-  wire [5:0] \$840 ;
-  wire [5:0] \$841 ;
-  wire [6:0] \$842 ;
-  wire [11:0] \$843 ;
-  wire [5:0] \$844 ;
-  wire [5:0] \$845 ;
-  wire [6:0] \$846 ;
-  wire \$847 ;
-  wire [11:0] \$848 ;
-  wire [5:0] \$849 ;
-  wire [17:0] \$85 ;
+  wire \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire [3:0] \$843 ;
+  wire \$844 ;
+  wire [11:0] \$845 ;
+  wire [5:0] \$846 ;
+  wire [5:0] \$847 ;
+  wire [6:0] \$848 ;
+  wire [11:0] \$849 ;
+  wire \$85 ;
   wire [5:0] \$850 ;
-  wire [6:0] \$851 ;
-  wire \$852 ;
+  wire [5:0] \$851 ;
+  wire [6:0] \$852 ;
   wire \$853 ;
   wire [11:0] \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
+  wire [5:0] \$855 ;
+  wire [5:0] \$856 ;
+  wire [6:0] \$857 ;
   wire \$858 ;
-  wire [3:0] \$859 ;
+  wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire [11:0] \$861 ;
-  wire [5:0] \$862 ;
-  wire [5:0] \$863 ;
-  wire [6:0] \$864 ;
+  wire [11:0] \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire [3:0] \$863 ;
+  wire \$864 ;
   wire [11:0] \$865 ;
   wire [5:0] \$866 ;
   wire [5:0] \$867 ;
   wire [6:0] \$868 ;
-  wire \$869 ;
+  wire [11:0] \$869 ;
   wire \$87 ;
-  wire [11:0] \$870 ;
+  wire [5:0] \$870 ;
   wire [5:0] \$871 ;
-  wire [5:0] \$872 ;
-  wire [6:0] \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire [11:0] \$876 ;
-  wire \$877 ;
+  wire [6:0] \$872 ;
+  wire \$873 ;
+  wire [11:0] \$874 ;
+  wire [5:0] \$875 ;
+  wire [5:0] \$876 ;
+  wire [6:0] \$877 ;
   wire \$878 ;
-  wire [11:0] \$879 ;
-  wire \$88 ;
-  wire [6:0] \$880 ;
+  wire \$879 ;
+  wire [4:0] \$88 ;
+  wire [11:0] \$880 ;
   wire \$881 ;
   wire \$882 ;
   wire \$883 ;
-  wire [31:0] \$884 ;
-  wire [31:0] \$885 ;
-  wire [25:0] \$886 ;
-  wire [40:0] \$887 ;
-  wire [31:0] \$888 ;
-  wire [33:0] \$889 ;
-  wire \$89 ;
-  wire [40:0] \$890 ;
-  wire [31:0] \$891 ;
-  wire [33:0] \$892 ;
-  wire [40:0] \$893 ;
-  wire \$894 ;
+  wire \$884 ;
+  wire [3:0] \$885 ;
+  wire \$886 ;
+  wire [11:0] \$887 ;
+  wire [5:0] \$888 ;
+  wire [5:0] \$889 ;
+  wire [4:0] \$89 ;
+  wire [6:0] \$890 ;
+  wire [11:0] \$891 ;
+  wire [5:0] \$892 ;
+  wire [5:0] \$893 ;
+  wire [6:0] \$894 ;
   wire \$895 ;
-  wire \$896 ;
-  wire [57:0] \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  wire [11:0] \$896 ;
+  wire [5:0] \$897 ;
+  wire [5:0] \$898 ;
+  wire [6:0] \$899 ;
   wire [32:0] \$9 ;
-  wire \$90 ;
+  wire [4:0] \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire [4:0] \$902 ;
+  wire [11:0] \$902 ;
   wire \$903 ;
   wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire [4:0] \$907 ;
+  wire [11:0] \$905 ;
+  wire [6:0] \$906 ;
+  wire \$907 ;
   wire \$908 ;
   wire \$909 ;
-  wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
-  wire \$915 ;
-  wire \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
-  wire \$92 ;
+  wire [4:0] \$91 ;
+  wire [31:0] \$910 ;
+  wire [31:0] \$911 ;
+  wire [25:0] \$912 ;
+  wire [40:0] \$913 ;
+  wire [31:0] \$914 ;
+  wire [33:0] \$915 ;
+  wire [40:0] \$916 ;
+  wire [31:0] \$917 ;
+  wire [33:0] \$918 ;
+  wire [40:0] \$919 ;
+  wire [4:0] \$92 ;
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
-  wire \$923 ;
+  wire [57:0] \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
   wire \$927 ;
-  wire \$928 ;
+  wire [4:0] \$928 ;
   wire \$929 ;
-  wire \$93 ;
+  wire [4:0] \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
-  wire \$933 ;
+  wire [4:0] \$933 ;
   wire \$934 ;
   wire \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire [8:0] \$94 ;
+  wire [3:0] \$94 ;
   wire \$940 ;
   wire \$941 ;
   wire \$942 ;
@@ -10308,7 +10311,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
-  wire [8:0] \$95 ;
+  wire [3:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
@@ -10319,7 +10322,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire [10:0] \$96 ;
+  wire [3:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
@@ -10330,7 +10333,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire [10:0] \$97 ;
+  wire [32:0] \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
@@ -10341,7 +10344,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
-  wire \$98 ;
+  wire [2:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
@@ -10352,7 +10355,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire \$99 ;
+  wire [32:0] \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
@@ -10445,62 +10448,73 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [3:0] \$auto$rtlil.cc:2739:Not$96 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
+  reg [4:0] \$signal$101  = 5'h00;
+  reg [4:0] \$signal$102  = 5'h00;
+  wire [4:0] \$signal$103 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signal$147 ;
-  reg \$signal$218  = 1'h0;
-  reg \$signal$227  = 1'h0;
-  reg [1:0] \$signal$229  = 2'h0;
-  reg \$signal$264  = 1'h0;
-  reg [31:0] \$signal$265  = 32'd0;
-  reg \$signal$266  = 1'h0;
-  reg [3:0] \$signal$267  = 4'h0;
-  reg \$signal$268  = 1'h0;
-  reg \$signal$269  = 1'h0;
-  reg [3:0] \$signal$270  = 4'h0;
-  reg [31:0] \$signal$271  = 32'd0;
+  wire [15:0] \$signal$163 ;
+  reg \$signal$234  = 1'h0;
+  reg \$signal$243  = 1'h0;
+  reg [1:0] \$signal$245  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
+  reg \$signal$280  = 1'h0;
+  reg [31:0] \$signal$281  = 32'd0;
+  reg \$signal$282  = 1'h0;
+  reg [3:0] \$signal$283  = 4'h0;
+  reg \$signal$284  = 1'h0;
   reg \$signal$285  = 1'h0;
-  reg [31:0] \$signal$70  = 32'd0;
-  wire [1:0] \$signal$71 ;
-  reg \$signal$77  = 1'h0;
-  reg \$signal$78  = 1'h0;
-  reg [4:0] \$signal$85  = 5'h00;
-  reg [4:0] \$signal$86  = 5'h00;
-  wire [4:0] \$signal$87 ;
-  wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$292 ;
-  wire [2:0] \$signature__addr$295 ;
-  wire [2:0] \$signature__addr$298 ;
-  wire [2:0] \$signature__addr$301 ;
-  wire [2:0] \$signature__addr$304 ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$307 ;
-  wire [2:0] \$signature__addr$310 ;
+  reg [3:0] \$signal$286  = 4'h0;
+  reg [31:0] \$signal$287  = 32'd0;
+  reg \$signal$301  = 1'h0;
+  reg [31:0] \$signal$88  = 32'd0;
+  wire [1:0] \$signal$89 ;
+  reg \$signal$93  = 1'h0;
+  reg \$signal$94  = 1'h0;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr ;
+  wire [1:0] \$signature__addr$307 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$309 ;
+  wire [1:0] \$signature__addr$312 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$314 ;
+  wire [1:0] \$signature__addr$317 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$319 ;
+  wire [1:0] \$signature__addr$322 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$316 ;
+  wire [3:0] \$signature__addr$328 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$341 ;
+  wire [3:0] \$signature__addr$353 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$290 ;
-  wire [120:0] \$signature__data$296 ;
-  wire [120:0] \$signature__data$302 ;
-  wire [120:0] \$signature__data$308 ;
+  wire [120:0] \$signature__data$100 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$305 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$310 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$315 ;
+  (* init = 121'h0000000000000000000000000000000 *)
+  wire [120:0] \$signature__data$320 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signature__data$317 ;
-  wire [57:0] \$signature__data$342 ;
-  wire [120:0] \$signature__data$82 ;
-  wire [120:0] \$signature__data$83 ;
-  wire [120:0] \$signature__data$84 ;
-  reg \$signature__en ;
-  wire \$signature__en$293 ;
-  reg \$signature__en$297 ;
-  wire \$signature__en$299 ;
-  reg \$signature__en$303 ;
-  wire \$signature__en$305 ;
-  reg \$signature__en$309 ;
+  wire [15:0] \$signature__data$329 ;
+  wire [57:0] \$signature__data$354 ;
+  wire [120:0] \$signature__data$98 ;
+  wire [120:0] \$signature__data$99 ;
+  (* init = 1'h0 *)
+  wire \$signature__en ;
+  wire \$signature__en$308 ;
+  (* init = 1'h0 *)
   wire \$signature__en$311 ;
+  wire \$signature__en$313 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$316 ;
   wire \$signature__en$318 ;
-  wire \$signature__en$343 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$321 ;
+  wire \$signature__en$323 ;
+  wire \$signature__en$330 ;
+  wire \$signature__en$355 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -10583,7 +10597,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [120:0] e1_new2 = 121'h0000000000000000000000000000000;
   reg [31:0] err_dropped = 32'd0;
   wire [31:0] handle;
-  reg [4:0] head = 5'h00;
+  reg [3:0] head = 4'h0;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
@@ -10608,9 +10622,21 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [17:0] large_lw_limit = 18'h00000;
   reg large_lw_short = 1'h0;
   wire [1:0] log_bank0_k;
+  reg [120:0] log_bank0_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank0_wen = 1'h0;
+  reg [1:0] log_bank0_wrow = 2'h0;
   wire [1:0] log_bank1_k;
+  reg [120:0] log_bank1_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank1_wen = 1'h0;
+  reg [1:0] log_bank1_wrow = 2'h0;
   wire [1:0] log_bank2_k;
+  reg [120:0] log_bank2_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank2_wen = 1'h0;
+  reg [1:0] log_bank2_wrow = 2'h0;
   wire [1:0] log_bank3_k;
+  reg [120:0] log_bank3_wdata = 121'h0000000000000000000000000000000;
+  reg log_bank3_wen = 1'h0;
+  reg [1:0] log_bank3_wrow = 2'h0;
   wire log_kept_ge1;
   wire log_kept_ge2;
   wire log_kept_ge3;
@@ -10645,32 +10671,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
-  output \port$3618$0 ;
-  wire \port$3618$0 ;
-  output \port$3619$0 ;
-  wire \port$3619$0 ;
-  output \port$3621$0 ;
-  wire \port$3621$0 ;
-  output [56:0] \port$4057$1 ;
-  wire [56:0] \port$4057$1 ;
-  input [14:0] \port$4471$0 ;
-  wire [14:0] \port$4471$0 ;
-  input [23:0] \port$4471$55 ;
-  wire [23:0] \port$4471$55 ;
-  input [23:0] \port$4477$0 ;
-  wire [23:0] \port$4477$0 ;
-  input [22:0] \port$4492$0 ;
-  wire [22:0] \port$4492$0 ;
-  input [40:0] \port$4524$0 ;
-  wire [40:0] \port$4524$0 ;
-  input [35:0] \port$4611$0 ;
-  wire [35:0] \port$4611$0 ;
+  output \port$3606$0 ;
+  wire \port$3606$0 ;
+  output \port$3607$0 ;
+  wire \port$3607$0 ;
+  output \port$3609$0 ;
+  wire \port$3609$0 ;
+  output [56:0] \port$4045$1 ;
+  wire [56:0] \port$4045$1 ;
+  input [14:0] \port$4459$0 ;
+  wire [14:0] \port$4459$0 ;
+  input [23:0] \port$4459$55 ;
+  wire [23:0] \port$4459$55 ;
+  input [23:0] \port$4465$0 ;
+  wire [23:0] \port$4465$0 ;
+  input [22:0] \port$4480$0 ;
+  wire [22:0] \port$4480$0 ;
+  input [40:0] \port$4512$0 ;
+  wire [40:0] \port$4512$0 ;
+  input [35:0] \port$4599$0 ;
+  wire [35:0] \port$4599$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4767$0 ;
-  wire [4:0] \port$4767$0 ;
+  output [4:0] \port$4771$0 ;
+  wire [4:0] \port$4771$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5039$0 ;
-  wire [4:0] \port$5039$0 ;
+  output [4:0] \port$5043$0 ;
+  wire [4:0] \port$5043$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10743,9 +10769,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$340 ;
+  wire [3:0] \read__addr$352 ;
   wire [15:0] read__data;
-  wire [57:0] \read__data$249 ;
+  wire [57:0] \read__data$265 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -10837,9 +10863,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire space_short;
   wire [6:0] space_under;
   reg staged_valid = 1'h0;
-  reg [4:0] tail = 5'h00;
-  reg [2:0] tail_next_row = 3'h1;
-  reg [2:0] tail_row = 3'h0;
+  reg [3:0] tail = 4'h0;
+  reg [1:0] tail_next_row = 2'h1;
+  reg [1:0] tail_row = 2'h0;
   (* keep = 32'd1 *)
   wire w0_large_is;
   (* keep = 32'd1 *)
@@ -10903,2189 +10929,2201 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [15:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$318 )
+    if (\$signature__en$330 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$343 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$229 , \$1631 , \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], new_flush };
+    if (\$signature__en$355 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1630 , \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], \$1587 [3], \$1583 [3], \$1579 [3], \$1575 [3], \$1571 [3], \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], new_flush };
   end
-  assign \read__data$249  = command_queue_ring[command_queue_rd];
-  reg [120:0] log_bank0 [7:0];
+  assign \read__data$265  = command_queue_ring[command_queue_rd];
+  reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$290 ;
+    if (log_bank0_wen)
+      log_bank0[log_bank0_wrow] <= log_bank0_wdata;
   end
-  reg [120:0] _0_;
+  reg [1:0] _0_;
   always @(posedge aclk_clk) begin
-    _0_ <= log_bank0[head[4:2]];
+    _0_ <= head[3:2];
   end
-  assign \$signature__data  = _0_;
-  reg [120:0] log_bank1 [7:0];
+  assign \$signature__data  = log_bank0[_0_];
+  reg [120:0] log_bank1 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$297 )
-      log_bank1[\$signature__addr$295 ] <= \$signature__data$296 ;
+    if (log_bank1_wen)
+      log_bank1[log_bank1_wrow] <= log_bank1_wdata;
   end
-  reg [120:0] _1_;
+  reg [1:0] _1_;
   always @(posedge aclk_clk) begin
-    _1_ <= log_bank1[head[4:2]];
+    _1_ <= head[3:2];
   end
-  assign \$signature__data$82  = _1_;
-  reg [120:0] log_bank2 [7:0];
+  assign \$signature__data$98  = log_bank1[_1_];
+  reg [120:0] log_bank2 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$303 )
-      log_bank2[\$signature__addr$301 ] <= \$signature__data$302 ;
+    if (log_bank2_wen)
+      log_bank2[log_bank2_wrow] <= log_bank2_wdata;
   end
-  reg [120:0] _2_;
+  reg [1:0] _2_;
   always @(posedge aclk_clk) begin
-    _2_ <= log_bank2[head[4:2]];
+    _2_ <= head[3:2];
   end
-  assign \$signature__data$83  = _2_;
-  reg [120:0] log_bank3 [7:0];
+  assign \$signature__data$99  = log_bank2[_2_];
+  reg [120:0] log_bank3 [3:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$309 )
-      log_bank3[tail_row] <= \$signature__data$308 ;
+    if (log_bank3_wen)
+      log_bank3[log_bank3_wrow] <= log_bank3_wdata;
   end
-  reg [120:0] _3_;
+  reg [1:0] _3_;
   always @(posedge aclk_clk) begin
-    _3_ <= log_bank3[head[4:2]];
+    _3_ <= head[3:2];
   end
-  assign \$signature__data$84  = _3_;
+  assign \$signature__data$100  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4477$0 [23] ? { 6'h00, \port$4477$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4465$0 [23] ? { 6'h00, \port$4465$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4492$0 [20:5], 46'h000000000000, \port$4492$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4492$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4471$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4471$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4471$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4477$0 [20:5], \port$4524$0 [32:1], \port$4524$0 [40:33], \$2 , 1'h0, \port$4524$0 [0], 3'h1, \port$4477$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4480$0 [20:5], 46'h000000000000, \port$4480$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4480$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4459$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4459$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4459$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4465$0 [20:5], \port$4512$0 [32:1], \port$4512$0 [40:33], \$2 , 1'h0, \port$4512$0 [0], 3'h1, \port$4465$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4492$0 [20:5], 46'h000000000000, \port$4492$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4492$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4471$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4471$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4471$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4480$0 [20:5], 46'h000000000000, \port$4480$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4480$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4459$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4459$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4459$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4471$0 [4:1] == 1'h1;
+  assign \$15  = \port$4459$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4471$0 [0];
-  assign \$18  = ! \port$4471$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4459$0 [0];
+  assign \$18  = ! \port$4459$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4477$0 [0];
-  assign \$21  = ! \port$4477$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4465$0 [0];
+  assign \$21  = ! \port$4465$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4492$0 [0];
-  assign \$24  = ! \port$4492$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4480$0 [0];
+  assign \$24  = ! \port$4480$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4471$0 [4:1] == 1'h1;
+  assign \$26  = \port$4459$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4471$0 [6:5];
+  assign \$28  = ! \port$4459$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4471$0 [0];
-  assign \$31  = \port$4471$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4459$0 [0];
+  assign \$31  = \port$4459$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4477$0 [0];
-  assign \$34  = \port$4477$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4465$0 [0];
+  assign \$34  = \port$4465$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4492$0 [0];
-  assign \$37  = \port$4492$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4480$0 [0];
+  assign \$37  = \port$4480$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4471$0 [4:1] == 1'h1;
+  assign \$39  = \port$4459$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4471$0 [6:5] == 1'h1;
+  assign \$41  = \port$4459$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4471$0 [0];
-  assign \$44  = \port$4471$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4459$0 [0];
+  assign \$44  = \port$4459$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4477$0 [0];
-  assign \$47  = \port$4477$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4465$0 [0];
+  assign \$47  = \port$4465$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4492$0 [0];
-  assign \$50  = \port$4492$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4480$0 [0];
+  assign \$50  = \port$4480$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4471$0 [4:1] == 1'h1;
+  assign \$52  = \port$4459$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4471$0 [6:5] == 2'h2;
+  assign \$54  = \port$4459$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = popped ? 1'h1 : space_plus_all_ge1;
-  assign \$57  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
-  assign \$58  = popped ? space_plus_all_ge2 : space_plus_all_ge3;
-  assign \$59  = popped ? space_plus_all_ge3 : space_plus_all_ge4;
-  assign \$60  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
-  assign \$61  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
-  assign \$62  = space_short ? 5'h01 : space_over[4:0];
-  assign \$63  = space_short ? 5'h00 : \$1399 [4:0];
-  assign \$64  = popped ? \$62  : \$63 ;
-  assign \$65  = tail + 2'h3;
-  assign \$66  = tail + 2'h2;
-  assign \$67  = tail + 1'h1;
-  assign \$68  = log_kept_ge1 ? \$67 [4:0] : tail;
-  assign \$69  = log_kept_ge2 ? \$66 [4:0] : \$68 ;
-  assign \$70  = log_kept_ge3 ? \$65 [4:0] : \$69 ;
-  assign \$71  = \$signal$70  + \$signal$71 ;
-  assign \$72  = \$signal$28  - \$signal$71 ;
-  assign \$73  = err_dropped + n_dropped;
-  assign \$75  = tail_next_row + 1'h1;
-  assign \$76  = head + 1'h1;
-  assign \$77  = ~ space[4];
-  assign \$78  = head_bank[0] ? \$signature__data$84  : \$signature__data$83 ;
-  assign \$79  = head_bank[0] ? \$signature__data$82  : \$signature__data ;
-  assign \$80  = head_bank[1] ? \$78  : \$79 ;
-  assign \$81  = \$signal$78  ? \$80  : 121'h0000000000000000000000000000000;
-  assign \$82  = ~ \$signal$86 ;
-  assign \$83  = \$signal$85  & \$82 ;
-  assign \$84  = \$83  | { low_water_hit, \$1404 , \$1402 , e1_exhausted, \$1401  };
-  assign \$85  = 9'h100 - small_low_water;
-  assign \$86  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
-  assign \$91  = \$90  == small_ev_free;
-  assign \$94  = \$93  ? 9'h001 : 9'h1ff;
-  assign \$95  = \$91  ? 9'h000 : \$94 ;
-  assign \$96  = $signed({ 1'h0, small_in_use }) + $signed(\$95 );
-  assign \$97  = small_ev_flush ? { 10'h000, \$88  } : \$96 ;
-  assign \$100  = small_in_use + 9'h1ff;
-  assign \$101  = ~ \$100 [9];
-  assign \$102  = \$99  & \$101 ;
-  assign \$105  = ~ small_ev_free;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = small_ev_flush ? \$102  : \$106 ;
-  assign \$108  = ~ \$signal$77 ;
-  assign \$109  = small_in_use > small_high_water;
-  assign \$110  = small_hw_grow ? small_in_use_rose : \$109 ;
-  assign \$111  = \$108  & \$110 ;
-  assign \$112  = small_allocs + small_ev_grant;
-  assign \$113  = small_fails + small_ev_fail;
-  assign \$114  = small_frees + small_ev_free;
-  assign \$115  = small_flushes + small_ev_flush;
-  assign \$116  = 8'h80 - medium_low_water;
-  assign \$117  = $signed({ 1'h0, medium_in_use }) > $signed(medium_lw_limit);
-  assign \$122  = \$121  == medium_ev_free;
-  assign \$125  = \$124  ? 8'h01 : 8'hff;
-  assign \$126  = \$122  ? 8'h00 : \$125 ;
-  assign \$127  = $signed({ 1'h0, medium_in_use }) + $signed(\$126 );
-  assign \$128  = medium_ev_flush ? { 9'h000, \$119  } : \$127 ;
-  assign \$131  = medium_in_use + 8'hff;
-  assign \$132  = ~ \$131 [8];
-  assign \$133  = \$130  & \$132 ;
-  assign \$136  = ~ medium_ev_free;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = medium_ev_flush ? \$133  : \$137 ;
-  assign \$139  = ~ \$signal$77 ;
-  assign \$140  = medium_in_use > medium_high_water;
-  assign \$141  = medium_hw_grow ? medium_in_use_rose : \$140 ;
-  assign \$142  = \$139  & \$141 ;
-  assign \$143  = medium_allocs + medium_ev_grant;
-  assign \$144  = medium_fails + medium_ev_fail;
-  assign \$145  = medium_frees + medium_ev_free;
-  assign \$146  = medium_flushes + medium_ev_flush;
-  assign \$147  = 6'h30 - large_low_water;
-  assign \$148  = $signed({ 1'h0, large_in_use }) > $signed(large_lw_limit);
-  assign \$153  = \$152  == large_ev_free;
-  assign \$156  = \$155  ? 6'h01 : 6'h3f;
-  assign \$157  = \$153  ? 6'h00 : \$156 ;
-  assign \$158  = $signed({ 1'h0, large_in_use }) + $signed(\$157 );
-  assign \$159  = large_ev_flush ? { 7'h00, \$150  } : \$158 ;
-  assign \$162  = large_in_use + 6'h3f;
-  assign \$163  = ~ \$162 [6];
-  assign \$164  = \$161  & \$163 ;
-  assign \$167  = ~ large_ev_free;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = large_ev_flush ? \$164  : \$168 ;
-  assign \$170  = ~ \$signal$77 ;
-  assign \$171  = large_in_use > large_high_water;
-  assign \$172  = large_hw_grow ? large_in_use_rose : \$171 ;
-  assign \$173  = \$170  & \$172 ;
-  assign \$174  = large_allocs + large_ev_grant;
-  assign \$175  = large_fails + large_ev_fail;
-  assign \$176  = large_frees + large_ev_free;
-  assign \$177  = large_flushes + large_ev_flush;
-  assign \$178  = ! bus__r_addr[5:0];
-  assign \$179  = bus__r_addr[11:6] >= 3'h4;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = bus__r_addr[11:6] < 3'h7;
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = ~ \$182 ;
-  assign \$184  = bus__r_req & \$183 ;
-  assign \$185  = ~ alloc_queue_pop;
-  assign \$186  = alloc_queue_count[0] & \$185 ;
-  assign \$187  = ~ \$186 ;
-  assign \$188  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$189  = ~ alloc_queue_pop;
-  assign \$190  = alloc_queue_count[0] & \$189 ;
-  assign \$191  = ~ \$190 ;
-  assign \$192  = \$191  & alloc_queue_held[0];
-  assign \$193  = alloc_queue_rd_next + 1'h1;
-  assign \$194  = ~ alloc_queue_pop;
-  assign \$195  = alloc_queue_count[0] & \$194 ;
-  assign \$196  = alloc_queue_held[0] | \$195 ;
-  assign \$197  = alloc_queue_push & \$196 ;
-  assign \$198  = alloc_queue_wr_next + 1'h1;
-  assign \$199  = ~ alloc_queue_pop;
-  assign \$200  = alloc_queue_count[0] & \$199 ;
-  assign \$201  = alloc_queue_push & \$200 ;
-  assign \$202  = ~ alloc_queue_pop;
-  assign \$203  = alloc_queue_count[0] & \$202 ;
-  assign \$204  = ~ \$203 ;
-  assign \$205  = \$204  & alloc_queue_held[0];
-  assign \$206  = ~ alloc_queue_push;
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = \$207  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$209  = \$201  ? 1'h1 : \$208 ;
-  assign \$210  = ~ alloc_queue_pop;
-  assign \$211  = alloc_queue_count[0] & \$210 ;
-  assign \$212  = alloc_queue_push & \$211 ;
-  assign \$213  = ~ alloc_queue_pop;
-  assign \$214  = alloc_queue_count[0] & \$213 ;
-  assign \$215  = ~ \$214 ;
-  assign \$216  = \$215  & alloc_queue_held[0];
-  assign \$217  = ~ alloc_queue_push;
-  assign \$218  = \$216  & \$217 ;
-  assign \$219  = \$218  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$220  = \$212  ? alloc_queue_held[0] : \$219 ;
-  assign \$221  = ~ alloc_queue_pop;
-  assign \$222  = alloc_queue_count[0] & \$221 ;
+  assign \$56  = tail[1:0] > 1'h0;
+  assign \$57  = \$56  ? tail_next_row : tail_row;
+  assign \$58  = ! \$1382 [1:0];
+  assign \$59  = \$1382 [1:0] == 1'h1;
+  assign \$60  = \$59  ? e1_new1 : e1_new2;
+  assign \$61  = \$58  ? e1_new0 : \$60 ;
+  assign \$63  = tail[1:0] > 1'h1;
+  assign \$64  = \$63  ? tail_next_row : tail_row;
+  assign \$65  = ! \$1383 [1:0];
+  assign \$66  = \$1383 [1:0] == 1'h1;
+  assign \$67  = \$66  ? e1_new1 : e1_new2;
+  assign \$68  = \$65  ? e1_new0 : \$67 ;
+  assign \$70  = tail[1:0] > 2'h2;
+  assign \$71  = \$70  ? tail_next_row : tail_row;
+  assign \$72  = ! \$1384 [1:0];
+  assign \$73  = \$1384 [1:0] == 1'h1;
+  assign \$74  = \$73  ? e1_new1 : e1_new2;
+  assign \$75  = \$72  ? e1_new0 : \$74 ;
+  assign \$77  = ! \$1385 [1:0];
+  assign \$78  = \$1385 [1:0] == 1'h1;
+  assign \$79  = \$78  ? e1_new1 : e1_new2;
+  assign \$80  = \$77  ? e1_new0 : \$79 ;
+  assign \$82  = popped ? 1'h1 : space_plus_all_ge1;
+  assign \$83  = popped ? space_plus_all_ge1 : space_plus_all_ge2;
+  assign \$84  = popped ? space_plus_all_ge2 : space_plus_all_ge3;
+  assign \$85  = popped ? space_plus_all_ge3 : space_plus_all_ge4;
+  assign \$86  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
+  assign \$87  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
+  assign \$88  = space_short ? 5'h01 : space_over[4:0];
+  assign \$89  = space_short ? 5'h00 : \$1398 [4:0];
+  assign \$90  = popped ? \$88  : \$89 ;
+  assign \$91  = tail + 2'h3;
+  assign \$92  = tail + 2'h2;
+  assign \$93  = tail + 1'h1;
+  assign \$94  = log_kept_ge1 ? \$93 [3:0] : tail;
+  assign \$95  = log_kept_ge2 ? \$92 [3:0] : \$94 ;
+  assign \$96  = log_kept_ge3 ? \$91 [3:0] : \$95 ;
+  assign \$97  = \$signal$88  + \$signal$89 ;
+  assign \$98  = \$signal$28  - \$signal$89 ;
+  assign \$99  = err_dropped + n_dropped;
+  assign \$101  = tail_next_row + 1'h1;
+  assign \$102  = head + 1'h1;
+  assign \$103  = ~ space[4];
+  assign \$104  = head_bank[0] ? \$signature__data$100  : \$signature__data$99 ;
+  assign \$105  = head_bank[0] ? \$signature__data$98  : \$signature__data ;
+  assign \$106  = head_bank[1] ? \$104  : \$105 ;
+  assign \$107  = \$signal$94  ? \$106  : 121'h0000000000000000000000000000000;
+  assign \$108  = ~ \$signal$102 ;
+  assign \$109  = \$signal$101  & \$108 ;
+  assign \$110  = \$109  | { low_water_hit, \$1403 , \$1401 , e1_exhausted, \$1400  };
+  assign \$111  = 9'h100 - small_low_water;
+  assign \$112  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
+  assign \$117  = \$116  == small_ev_free;
+  assign \$120  = \$119  ? 9'h001 : 9'h1ff;
+  assign \$121  = \$117  ? 9'h000 : \$120 ;
+  assign \$122  = $signed({ 1'h0, small_in_use }) + $signed(\$121 );
+  assign \$123  = small_ev_flush ? { 10'h000, \$114  } : \$122 ;
+  assign \$126  = small_in_use + 9'h1ff;
+  assign \$127  = ~ \$126 [9];
+  assign \$128  = \$125  & \$127 ;
+  assign \$131  = ~ small_ev_free;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = small_ev_flush ? \$128  : \$132 ;
+  assign \$134  = ~ \$signal$93 ;
+  assign \$135  = small_in_use > small_high_water;
+  assign \$136  = small_hw_grow ? small_in_use_rose : \$135 ;
+  assign \$137  = \$134  & \$136 ;
+  assign \$138  = small_allocs + small_ev_grant;
+  assign \$139  = small_fails + small_ev_fail;
+  assign \$140  = small_frees + small_ev_free;
+  assign \$141  = small_flushes + small_ev_flush;
+  assign \$142  = 8'h80 - medium_low_water;
+  assign \$143  = $signed({ 1'h0, medium_in_use }) > $signed(medium_lw_limit);
+  assign \$148  = \$147  == medium_ev_free;
+  assign \$151  = \$150  ? 8'h01 : 8'hff;
+  assign \$152  = \$148  ? 8'h00 : \$151 ;
+  assign \$153  = $signed({ 1'h0, medium_in_use }) + $signed(\$152 );
+  assign \$154  = medium_ev_flush ? { 9'h000, \$145  } : \$153 ;
+  assign \$157  = medium_in_use + 8'hff;
+  assign \$158  = ~ \$157 [8];
+  assign \$159  = \$156  & \$158 ;
+  assign \$162  = ~ medium_ev_free;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = medium_ev_flush ? \$159  : \$163 ;
+  assign \$165  = ~ \$signal$93 ;
+  assign \$166  = medium_in_use > medium_high_water;
+  assign \$167  = medium_hw_grow ? medium_in_use_rose : \$166 ;
+  assign \$168  = \$165  & \$167 ;
+  assign \$169  = medium_allocs + medium_ev_grant;
+  assign \$170  = medium_fails + medium_ev_fail;
+  assign \$171  = medium_frees + medium_ev_free;
+  assign \$172  = medium_flushes + medium_ev_flush;
+  assign \$173  = 6'h30 - large_low_water;
+  assign \$174  = $signed({ 1'h0, large_in_use }) > $signed(large_lw_limit);
+  assign \$179  = \$178  == large_ev_free;
+  assign \$182  = \$181  ? 6'h01 : 6'h3f;
+  assign \$183  = \$179  ? 6'h00 : \$182 ;
+  assign \$184  = $signed({ 1'h0, large_in_use }) + $signed(\$183 );
+  assign \$185  = large_ev_flush ? { 7'h00, \$176  } : \$184 ;
+  assign \$188  = large_in_use + 6'h3f;
+  assign \$189  = ~ \$188 [6];
+  assign \$190  = \$187  & \$189 ;
+  assign \$193  = ~ large_ev_free;
+  assign \$194  = \$192  & \$193 ;
+  assign \$195  = large_ev_flush ? \$190  : \$194 ;
+  assign \$196  = ~ \$signal$93 ;
+  assign \$197  = large_in_use > large_high_water;
+  assign \$198  = large_hw_grow ? large_in_use_rose : \$197 ;
+  assign \$199  = \$196  & \$198 ;
+  assign \$200  = large_allocs + large_ev_grant;
+  assign \$201  = large_fails + large_ev_fail;
+  assign \$202  = large_frees + large_ev_free;
+  assign \$203  = large_flushes + large_ev_flush;
+  assign \$204  = ! bus__r_addr[5:0];
+  assign \$205  = bus__r_addr[11:6] >= 3'h4;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = bus__r_addr[11:6] < 3'h7;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = ~ \$208 ;
+  assign \$210  = bus__r_req & \$209 ;
+  assign \$211  = ~ alloc_queue_pop;
+  assign \$212  = alloc_queue_count[0] & \$211 ;
+  assign \$213  = ~ \$212 ;
+  assign \$214  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$215  = ~ alloc_queue_pop;
+  assign \$216  = alloc_queue_count[0] & \$215 ;
+  assign \$217  = ~ \$216 ;
+  assign \$218  = \$217  & alloc_queue_held[0];
+  assign \$219  = alloc_queue_rd_next + 1'h1;
+  assign \$220  = ~ alloc_queue_pop;
+  assign \$221  = alloc_queue_count[0] & \$220 ;
+  assign \$222  = alloc_queue_held[0] | \$221 ;
   assign \$223  = alloc_queue_push & \$222 ;
-  assign \$224  = ~ alloc_queue_pop;
-  assign \$225  = alloc_queue_count[0] & \$224 ;
-  assign \$226  = ~ \$225 ;
-  assign \$227  = \$226  & alloc_queue_held[0];
-  assign \$228  = ~ alloc_queue_push;
-  assign \$229  = \$227  & \$228 ;
-  assign \$230  = \$229  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$231  = \$223  ? alloc_queue_held[1] : \$230 ;
-  assign \$232  = ~ alloc_queue_pop;
-  assign \$233  = alloc_queue_count[0] & \$232 ;
-  assign \$234  = alloc_queue_push & \$233 ;
-  assign \$235  = ~ alloc_queue_pop;
-  assign \$236  = alloc_queue_count[0] & \$235 ;
-  assign \$237  = ~ \$236 ;
-  assign \$238  = \$237  & alloc_queue_held[0];
-  assign \$239  = ~ alloc_queue_push;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = \$240  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$242  = \$234  ? alloc_queue_held[2] : \$241 ;
-  assign \$243  = ~ alloc_queue_pop;
-  assign \$244  = alloc_queue_count[0] & \$243 ;
-  assign \$245  = alloc_queue_push & \$244 ;
-  assign \$246  = ~ alloc_queue_pop;
-  assign \$247  = alloc_queue_count[0] & \$246 ;
-  assign \$248  = ~ \$247 ;
-  assign \$249  = \$248  & alloc_queue_held[0];
-  assign \$250  = ~ alloc_queue_push;
-  assign \$251  = \$249  & \$250 ;
-  assign \$252  = \$251  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$253  = \$245  ? alloc_queue_held[3] : \$252 ;
-  assign \$254  = ~ alloc_queue_pop;
-  assign \$255  = alloc_queue_count[0] & \$254 ;
-  assign \$256  = alloc_queue_push & \$255 ;
-  assign \$257  = ~ alloc_queue_pop;
-  assign \$258  = alloc_queue_count[0] & \$257 ;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = \$259  & alloc_queue_held[0];
-  assign \$261  = ~ alloc_queue_push;
-  assign \$262  = \$260  & \$261 ;
-  assign \$263  = \$262  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$264  = \$256  ? alloc_queue_held[4] : \$263 ;
-  assign \$265  = ~ alloc_queue_pop;
-  assign \$266  = alloc_queue_count[0] & \$265 ;
-  assign \$267  = alloc_queue_push & \$266 ;
-  assign \$268  = ~ alloc_queue_pop;
-  assign \$269  = alloc_queue_count[0] & \$268 ;
-  assign \$270  = ~ \$269 ;
-  assign \$271  = \$270  & alloc_queue_held[0];
-  assign \$272  = ~ alloc_queue_push;
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = \$273  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$275  = \$267  ? alloc_queue_held[5] : \$274 ;
-  assign \$276  = ~ alloc_queue_pop;
-  assign \$277  = alloc_queue_count[0] & \$276 ;
-  assign \$278  = alloc_queue_push & \$277 ;
-  assign \$279  = ~ alloc_queue_pop;
-  assign \$280  = alloc_queue_count[0] & \$279 ;
-  assign \$281  = ~ \$280 ;
-  assign \$282  = \$281  & alloc_queue_held[0];
-  assign \$283  = ~ alloc_queue_push;
-  assign \$284  = \$282  & \$283 ;
-  assign \$285  = \$284  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$286  = \$278  ? alloc_queue_held[6] : \$285 ;
-  assign \$287  = ~ alloc_queue_pop;
-  assign \$288  = alloc_queue_count[0] & \$287 ;
-  assign \$289  = alloc_queue_push & \$288 ;
-  assign \$290  = ~ alloc_queue_pop;
-  assign \$291  = alloc_queue_count[0] & \$290 ;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = \$292  & alloc_queue_held[0];
-  assign \$294  = ~ alloc_queue_push;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = \$295  ? alloc_queue_held[9] : alloc_queue_held[8];
-  assign \$297  = \$289  ? alloc_queue_held[7] : \$296 ;
-  assign \$298  = ~ alloc_queue_pop;
-  assign \$299  = alloc_queue_count[0] & \$298 ;
-  assign \$300  = alloc_queue_push & \$299 ;
-  assign \$301  = ~ alloc_queue_pop;
-  assign \$302  = alloc_queue_count[0] & \$301 ;
-  assign \$303  = ~ \$302 ;
-  assign \$304  = \$303  & alloc_queue_held[0];
-  assign \$305  = ~ alloc_queue_push;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = \$306  ? 1'h0 : alloc_queue_held[9];
-  assign \$308  = \$300  ? alloc_queue_held[8] : \$307 ;
-  assign \$309  = ~ alloc_queue_pop;
-  assign \$310  = alloc_queue_push & \$309 ;
-  assign \$311  = ~ alloc_queue_push;
-  assign \$312  = alloc_queue_pop & \$311 ;
-  assign \$313  = \$312  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$314  = \$310  ? 1'h1 : \$313 ;
-  assign \$315  = ~ alloc_queue_pop;
-  assign \$316  = alloc_queue_push & \$315 ;
-  assign \$317  = ~ alloc_queue_push;
-  assign \$318  = alloc_queue_pop & \$317 ;
-  assign \$319  = \$318  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$320  = \$316  ? alloc_queue_count[0] : \$319 ;
-  assign \$321  = ~ alloc_queue_pop;
-  assign \$322  = alloc_queue_push & \$321 ;
-  assign \$323  = ~ alloc_queue_push;
-  assign \$324  = alloc_queue_pop & \$323 ;
-  assign \$325  = \$324  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$326  = \$322  ? alloc_queue_count[1] : \$325 ;
+  assign \$224  = alloc_queue_wr_next + 1'h1;
+  assign \$225  = ~ alloc_queue_pop;
+  assign \$226  = alloc_queue_count[0] & \$225 ;
+  assign \$227  = alloc_queue_push & \$226 ;
+  assign \$228  = ~ alloc_queue_pop;
+  assign \$229  = alloc_queue_count[0] & \$228 ;
+  assign \$230  = ~ \$229 ;
+  assign \$231  = \$230  & alloc_queue_held[0];
+  assign \$232  = ~ alloc_queue_push;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = \$233  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$235  = \$227  ? 1'h1 : \$234 ;
+  assign \$236  = ~ alloc_queue_pop;
+  assign \$237  = alloc_queue_count[0] & \$236 ;
+  assign \$238  = alloc_queue_push & \$237 ;
+  assign \$239  = ~ alloc_queue_pop;
+  assign \$240  = alloc_queue_count[0] & \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = \$241  & alloc_queue_held[0];
+  assign \$243  = ~ alloc_queue_push;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = \$244  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$246  = \$238  ? alloc_queue_held[0] : \$245 ;
+  assign \$247  = ~ alloc_queue_pop;
+  assign \$248  = alloc_queue_count[0] & \$247 ;
+  assign \$249  = alloc_queue_push & \$248 ;
+  assign \$250  = ~ alloc_queue_pop;
+  assign \$251  = alloc_queue_count[0] & \$250 ;
+  assign \$252  = ~ \$251 ;
+  assign \$253  = \$252  & alloc_queue_held[0];
+  assign \$254  = ~ alloc_queue_push;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = \$255  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$257  = \$249  ? alloc_queue_held[1] : \$256 ;
+  assign \$258  = ~ alloc_queue_pop;
+  assign \$259  = alloc_queue_count[0] & \$258 ;
+  assign \$260  = alloc_queue_push & \$259 ;
+  assign \$261  = ~ alloc_queue_pop;
+  assign \$262  = alloc_queue_count[0] & \$261 ;
+  assign \$263  = ~ \$262 ;
+  assign \$264  = \$263  & alloc_queue_held[0];
+  assign \$265  = ~ alloc_queue_push;
+  assign \$266  = \$264  & \$265 ;
+  assign \$267  = \$266  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$268  = \$260  ? alloc_queue_held[2] : \$267 ;
+  assign \$269  = ~ alloc_queue_pop;
+  assign \$270  = alloc_queue_count[0] & \$269 ;
+  assign \$271  = alloc_queue_push & \$270 ;
+  assign \$272  = ~ alloc_queue_pop;
+  assign \$273  = alloc_queue_count[0] & \$272 ;
+  assign \$274  = ~ \$273 ;
+  assign \$275  = \$274  & alloc_queue_held[0];
+  assign \$276  = ~ alloc_queue_push;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = \$277  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$279  = \$271  ? alloc_queue_held[3] : \$278 ;
+  assign \$280  = ~ alloc_queue_pop;
+  assign \$281  = alloc_queue_count[0] & \$280 ;
+  assign \$282  = alloc_queue_push & \$281 ;
+  assign \$283  = ~ alloc_queue_pop;
+  assign \$284  = alloc_queue_count[0] & \$283 ;
+  assign \$285  = ~ \$284 ;
+  assign \$286  = \$285  & alloc_queue_held[0];
+  assign \$287  = ~ alloc_queue_push;
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = \$288  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$290  = \$282  ? alloc_queue_held[4] : \$289 ;
+  assign \$291  = ~ alloc_queue_pop;
+  assign \$292  = alloc_queue_count[0] & \$291 ;
+  assign \$293  = alloc_queue_push & \$292 ;
+  assign \$294  = ~ alloc_queue_pop;
+  assign \$295  = alloc_queue_count[0] & \$294 ;
+  assign \$296  = ~ \$295 ;
+  assign \$297  = \$296  & alloc_queue_held[0];
+  assign \$298  = ~ alloc_queue_push;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = \$299  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$301  = \$293  ? alloc_queue_held[5] : \$300 ;
+  assign \$302  = ~ alloc_queue_pop;
+  assign \$303  = alloc_queue_count[0] & \$302 ;
+  assign \$304  = alloc_queue_push & \$303 ;
+  assign \$305  = ~ alloc_queue_pop;
+  assign \$306  = alloc_queue_count[0] & \$305 ;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = \$307  & alloc_queue_held[0];
+  assign \$309  = ~ alloc_queue_push;
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = \$310  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$312  = \$304  ? alloc_queue_held[6] : \$311 ;
+  assign \$313  = ~ alloc_queue_pop;
+  assign \$314  = alloc_queue_count[0] & \$313 ;
+  assign \$315  = alloc_queue_push & \$314 ;
+  assign \$316  = ~ alloc_queue_pop;
+  assign \$317  = alloc_queue_count[0] & \$316 ;
+  assign \$318  = ~ \$317 ;
+  assign \$319  = \$318  & alloc_queue_held[0];
+  assign \$320  = ~ alloc_queue_push;
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = \$321  ? alloc_queue_held[9] : alloc_queue_held[8];
+  assign \$323  = \$315  ? alloc_queue_held[7] : \$322 ;
+  assign \$324  = ~ alloc_queue_pop;
+  assign \$325  = alloc_queue_count[0] & \$324 ;
+  assign \$326  = alloc_queue_push & \$325 ;
   assign \$327  = ~ alloc_queue_pop;
-  assign \$328  = alloc_queue_push & \$327 ;
-  assign \$329  = ~ alloc_queue_push;
-  assign \$330  = alloc_queue_pop & \$329 ;
-  assign \$331  = \$330  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$332  = \$328  ? alloc_queue_count[2] : \$331 ;
-  assign \$333  = ~ alloc_queue_pop;
-  assign \$334  = alloc_queue_push & \$333 ;
-  assign \$335  = ~ alloc_queue_push;
-  assign \$336  = alloc_queue_pop & \$335 ;
-  assign \$337  = \$336  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$338  = \$334  ? alloc_queue_count[3] : \$337 ;
-  assign \$339  = ~ alloc_queue_pop;
-  assign \$340  = alloc_queue_push & \$339 ;
-  assign \$341  = ~ alloc_queue_push;
-  assign \$342  = alloc_queue_pop & \$341 ;
-  assign \$343  = \$342  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$344  = \$340  ? alloc_queue_count[4] : \$343 ;
-  assign \$345  = ~ alloc_queue_pop;
-  assign \$346  = alloc_queue_push & \$345 ;
-  assign \$347  = ~ alloc_queue_push;
-  assign \$348  = alloc_queue_pop & \$347 ;
-  assign \$349  = \$348  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$350  = \$346  ? alloc_queue_count[5] : \$349 ;
-  assign \$351  = ~ alloc_queue_pop;
-  assign \$352  = alloc_queue_push & \$351 ;
-  assign \$353  = ~ alloc_queue_push;
-  assign \$354  = alloc_queue_pop & \$353 ;
-  assign \$355  = \$354  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$356  = \$352  ? alloc_queue_count[6] : \$355 ;
-  assign \$357  = ~ alloc_queue_pop;
-  assign \$358  = alloc_queue_push & \$357 ;
-  assign \$359  = ~ alloc_queue_push;
-  assign \$360  = alloc_queue_pop & \$359 ;
-  assign \$361  = \$360  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$362  = \$358  ? alloc_queue_count[7] : \$361 ;
-  assign \$363  = ~ alloc_queue_pop;
-  assign \$364  = alloc_queue_push & \$363 ;
-  assign \$365  = ~ alloc_queue_push;
-  assign \$366  = alloc_queue_pop & \$365 ;
-  assign \$367  = \$366  ? alloc_queue_count[10] : alloc_queue_count[9];
-  assign \$368  = \$364  ? alloc_queue_count[8] : \$367 ;
-  assign \$369  = ~ alloc_queue_pop;
-  assign \$370  = alloc_queue_push & \$369 ;
-  assign \$371  = ~ alloc_queue_push;
-  assign \$372  = alloc_queue_pop & \$371 ;
-  assign \$373  = \$372  ? 1'h0 : alloc_queue_count[10];
-  assign \$374  = \$370  ? alloc_queue_count[9] : \$373 ;
-  assign \$375  = alloc_queue_count[0] | staged_valid;
-  assign \$376  = ! bus__r_addr[5:0];
-  assign \$377  = bus__r_addr[11:6] >= 3'h4;
-  assign \$378  = \$376  & \$377 ;
-  assign \$379  = bus__r_addr[11:6] < 3'h7;
-  assign \$380  = \$378  & \$379 ;
-  assign \$381  = bus__r_req & \$380 ;
-  assign \$382  = \$375  | \$381 ;
-  assign \$383  = req_alloc & native_alloc_valid;
-  assign \$384  = ~ \$383 ;
-  assign \$385  = \$382  & \$384 ;
-  assign \$386  = ! bus__r_addr[5:0];
-  assign \$387  = bus__r_addr[11:6] >= 3'h4;
-  assign \$388  = \$386  & \$387 ;
-  assign \$389  = bus__r_addr[11:6] < 3'h7;
-  assign \$390  = \$388  & \$389 ;
-  assign \$391  = bus__r_req & \$390 ;
-  assign \$392  = alloc_queue_count[0] | staged_valid;
-  assign \$393  = ! bus__r_addr[5:0];
-  assign \$394  = bus__r_addr[11:6] >= 3'h4;
-  assign \$395  = \$393  & \$394 ;
-  assign \$396  = bus__r_addr[11:6] < 3'h7;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = bus__r_req & \$397 ;
-  assign \$399  = \$392  | \$398 ;
-  assign \$400  = req_alloc & native_alloc_valid;
-  assign \$401  = ~ \$400 ;
-  assign \$402  = \$399  & \$401 ;
-  assign \$403  = ~ alloc_queue_count[0];
-  assign \$404  = ~ staged_valid;
-  assign \$405  = \$403  & \$404 ;
-  assign \$406  = \$402  & \$405 ;
-  assign \$407  = ~ \$406 ;
-  assign \$408  = \$391  & \$407 ;
-  assign \$409  = bus__r_addr[11:6] - 3'h4;
-  assign \$410  = bus__r_addr[11:6] - 3'h4;
-  assign \$412  = bus__r_addr[11:6] - 3'h4;
-  assign \$413  = bus__r_addr[11:6] - 3'h4;
-  assign \$415  = staged_valid ? alloc_queue_w_data : { \$414 , \$412 [1:0] };
-  assign \$416  = alloc_queue_count[0] ? alloc_queue_head : \$415 ;
-  assign \$418  = ~ \$417 ;
-  assign \$419  = \$418  + 1'h1;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = \$421  + 1'h1;
-  assign \$424  = ~ \$423 ;
-  assign \$425  = \$424  + 1'h1;
+  assign \$328  = alloc_queue_count[0] & \$327 ;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = \$329  & alloc_queue_held[0];
+  assign \$331  = ~ alloc_queue_push;
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = \$332  ? 1'h0 : alloc_queue_held[9];
+  assign \$334  = \$326  ? alloc_queue_held[8] : \$333 ;
+  assign \$335  = ~ alloc_queue_pop;
+  assign \$336  = alloc_queue_push & \$335 ;
+  assign \$337  = ~ alloc_queue_push;
+  assign \$338  = alloc_queue_pop & \$337 ;
+  assign \$339  = \$338  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$340  = \$336  ? 1'h1 : \$339 ;
+  assign \$341  = ~ alloc_queue_pop;
+  assign \$342  = alloc_queue_push & \$341 ;
+  assign \$343  = ~ alloc_queue_push;
+  assign \$344  = alloc_queue_pop & \$343 ;
+  assign \$345  = \$344  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$346  = \$342  ? alloc_queue_count[0] : \$345 ;
+  assign \$347  = ~ alloc_queue_pop;
+  assign \$348  = alloc_queue_push & \$347 ;
+  assign \$349  = ~ alloc_queue_push;
+  assign \$350  = alloc_queue_pop & \$349 ;
+  assign \$351  = \$350  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$352  = \$348  ? alloc_queue_count[1] : \$351 ;
+  assign \$353  = ~ alloc_queue_pop;
+  assign \$354  = alloc_queue_push & \$353 ;
+  assign \$355  = ~ alloc_queue_push;
+  assign \$356  = alloc_queue_pop & \$355 ;
+  assign \$357  = \$356  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$358  = \$354  ? alloc_queue_count[2] : \$357 ;
+  assign \$359  = ~ alloc_queue_pop;
+  assign \$360  = alloc_queue_push & \$359 ;
+  assign \$361  = ~ alloc_queue_push;
+  assign \$362  = alloc_queue_pop & \$361 ;
+  assign \$363  = \$362  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$364  = \$360  ? alloc_queue_count[3] : \$363 ;
+  assign \$365  = ~ alloc_queue_pop;
+  assign \$366  = alloc_queue_push & \$365 ;
+  assign \$367  = ~ alloc_queue_push;
+  assign \$368  = alloc_queue_pop & \$367 ;
+  assign \$369  = \$368  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$370  = \$366  ? alloc_queue_count[4] : \$369 ;
+  assign \$371  = ~ alloc_queue_pop;
+  assign \$372  = alloc_queue_push & \$371 ;
+  assign \$373  = ~ alloc_queue_push;
+  assign \$374  = alloc_queue_pop & \$373 ;
+  assign \$375  = \$374  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$376  = \$372  ? alloc_queue_count[5] : \$375 ;
+  assign \$377  = ~ alloc_queue_pop;
+  assign \$378  = alloc_queue_push & \$377 ;
+  assign \$379  = ~ alloc_queue_push;
+  assign \$380  = alloc_queue_pop & \$379 ;
+  assign \$381  = \$380  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$382  = \$378  ? alloc_queue_count[6] : \$381 ;
+  assign \$383  = ~ alloc_queue_pop;
+  assign \$384  = alloc_queue_push & \$383 ;
+  assign \$385  = ~ alloc_queue_push;
+  assign \$386  = alloc_queue_pop & \$385 ;
+  assign \$387  = \$386  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$388  = \$384  ? alloc_queue_count[7] : \$387 ;
+  assign \$389  = ~ alloc_queue_pop;
+  assign \$390  = alloc_queue_push & \$389 ;
+  assign \$391  = ~ alloc_queue_push;
+  assign \$392  = alloc_queue_pop & \$391 ;
+  assign \$393  = \$392  ? alloc_queue_count[10] : alloc_queue_count[9];
+  assign \$394  = \$390  ? alloc_queue_count[8] : \$393 ;
+  assign \$395  = ~ alloc_queue_pop;
+  assign \$396  = alloc_queue_push & \$395 ;
+  assign \$397  = ~ alloc_queue_push;
+  assign \$398  = alloc_queue_pop & \$397 ;
+  assign \$399  = \$398  ? 1'h0 : alloc_queue_count[10];
+  assign \$400  = \$396  ? alloc_queue_count[9] : \$399 ;
+  assign \$401  = alloc_queue_count[0] | staged_valid;
+  assign \$402  = ! bus__r_addr[5:0];
+  assign \$403  = bus__r_addr[11:6] >= 3'h4;
+  assign \$404  = \$402  & \$403 ;
+  assign \$405  = bus__r_addr[11:6] < 3'h7;
+  assign \$406  = \$404  & \$405 ;
+  assign \$407  = bus__r_req & \$406 ;
+  assign \$408  = \$401  | \$407 ;
+  assign \$409  = req_alloc & native_alloc_valid;
+  assign \$410  = ~ \$409 ;
+  assign \$411  = \$408  & \$410 ;
+  assign \$412  = ! bus__r_addr[5:0];
+  assign \$413  = bus__r_addr[11:6] >= 3'h4;
+  assign \$414  = \$412  & \$413 ;
+  assign \$415  = bus__r_addr[11:6] < 3'h7;
+  assign \$416  = \$414  & \$415 ;
+  assign \$417  = bus__r_req & \$416 ;
+  assign \$418  = alloc_queue_count[0] | staged_valid;
+  assign \$419  = ! bus__r_addr[5:0];
+  assign \$420  = bus__r_addr[11:6] >= 3'h4;
+  assign \$421  = \$419  & \$420 ;
+  assign \$422  = bus__r_addr[11:6] < 3'h7;
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = bus__r_req & \$423 ;
+  assign \$425  = \$418  | \$424 ;
+  assign \$426  = req_alloc & native_alloc_valid;
   assign \$427  = ~ \$426 ;
-  assign \$428  = \$427  + 1'h1;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = \$430  + 1'h1;
+  assign \$428  = \$425  & \$427 ;
+  assign \$429  = ~ alloc_queue_count[0];
+  assign \$430  = ~ staged_valid;
+  assign \$431  = \$429  & \$430 ;
+  assign \$432  = \$428  & \$431 ;
   assign \$433  = ~ \$432 ;
-  assign \$434  = \$433  + 1'h1;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = \$436  + 1'h1;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = \$439  + 1'h1;
-  assign \$442  = ~ \$441 ;
-  assign \$443  = \$442  + 1'h1;
-  assign \$445  = ~ \$444 ;
-  assign \$446  = \$445  + 1'h1;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = \$448  + 1'h1;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = \$451  + 1'h1;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$454  + 1'h1;
-  assign \$457  = ~ \$456 ;
-  assign \$458  = \$457  + 1'h1;
-  assign \$460  = ~ \$459 ;
-  assign \$461  = \$460  + 1'h1;
-  assign \$463  = ~ \$462 ;
-  assign \$464  = \$463  + 1'h1;
-  assign \$466  = ~ \$465 ;
-  assign \$467  = \$466  + 1'h1;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = \$469  + 1'h1;
-  assign \$472  = ~ \$471 ;
-  assign \$473  = \$472  + 1'h1;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = \$475  + 1'h1;
-  assign \$478  = ~ \$477 ;
-  assign \$479  = \$478  + 1'h1;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = \$481  + 1'h1;
-  assign \$484  = ~ \$483 ;
-  assign \$485  = \$484  + 1'h1;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = \$487  + 1'h1;
-  assign \$490  = ~ \$489 ;
-  assign \$491  = \$490  + 1'h1;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = \$493  + 1'h1;
-  assign \$496  = ~ \$495 ;
-  assign \$497  = \$496  + 1'h1;
-  assign \$499  = ~ \$498 ;
-  assign \$500  = \$499  + 1'h1;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = \$502  + 1'h1;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$505  + 1'h1;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = \$508  + 1'h1;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = \$511  + 1'h1;
-  assign \$514  = ~ \$513 ;
-  assign \$515  = \$514  + 1'h1;
-  assign \$517  = ~ \$516 ;
-  assign \$518  = \$517  + 1'h1;
-  assign \$520  = ~ \$519 ;
-  assign \$521  = \$520  + 1'h1;
-  assign \$523  = ~ \$522 ;
-  assign \$524  = \$523  + 1'h1;
-  assign \$526  = ~ \$525 ;
-  assign \$527  = \$526  + 1'h1;
-  assign \$529  = ~ \$528 ;
-  assign \$530  = \$529  + 1'h1;
-  assign \$532  = ~ \$531 ;
-  assign \$533  = \$532  + 1'h1;
-  assign \$535  = ~ \$534 ;
-  assign \$536  = \$535  + 1'h1;
-  assign \$538  = ~ \$537 ;
-  assign \$539  = \$538  + 1'h1;
-  assign \$541  = ~ \$540 ;
-  assign \$542  = \$541  + 1'h1;
-  assign \$544  = ~ \$543 ;
-  assign \$545  = \$544  + 1'h1;
-  assign \$547  = ~ \$546 ;
-  assign \$548  = \$547  + 1'h1;
-  assign \$550  = ~ \$549 ;
-  assign \$551  = \$550  + 1'h1;
-  assign \$553  = ~ \$552 ;
-  assign \$554  = \$553  + 1'h1;
-  assign \$556  = ~ \$555 ;
-  assign \$557  = \$556  + 1'h1;
-  assign \$559  = ~ \$558 ;
-  assign \$560  = \$559  + 1'h1;
-  assign \$562  = ~ \$561 ;
-  assign \$563  = \$562  + 1'h1;
-  assign \$565  = ~ \$564 ;
-  assign \$566  = \$565  + 1'h1;
-  assign \$568  = ~ \$567 ;
-  assign \$569  = \$568  + 1'h1;
-  assign \$571  = ~ \$570 ;
-  assign \$572  = \$571  + 1'h1;
-  assign \$574  = ~ \$573 ;
-  assign \$575  = \$574  + 1'h1;
-  assign \$577  = ~ \$576 ;
-  assign \$578  = \$577  + 1'h1;
-  assign \$580  = ~ \$579 ;
-  assign \$581  = \$580  + 1'h1;
-  assign \$583  = ~ \$582 ;
-  assign \$584  = \$583  + 1'h1;
-  assign \$586  = ~ \$585 ;
-  assign \$587  = \$586  + 1'h1;
-  assign \$589  = ~ \$588 ;
-  assign \$590  = \$589  + 1'h1;
-  assign \$592  = ~ \$591 ;
-  assign \$593  = \$592  + 1'h1;
-  assign \$595  = ~ \$594 ;
-  assign \$596  = \$595  + 1'h1;
-  assign \$598  = ~ \$597 ;
-  assign \$599  = \$598  + 1'h1;
-  assign \$600  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$601  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = r1_sel_config ? 32'd272106760 : 32'd0;
-  assign \$604  = r1_sel_config2 ? 32'd134352936 : 32'd0;
-  assign \$605  = \$603  | \$604 ;
-  assign \$606  = \$602  | \$605 ;
-  assign \$608  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$610  = r1_sel_irq_status ? \$signal$85  : 5'h00;
-  assign \$611  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$612  = \$610  | \$611 ;
-  assign \$613  = \$609  | { 27'h0000000, \$612  };
-  assign \$614  = \$606  | \$613 ;
-  assign \$615  = r1_sel_err_count ? \$signal$70  : 32'd0;
-  assign \$616  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$617  = \$615  | \$616 ;
-  assign \$618  = r1_sel_err_head0 ? { \$signal$78 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$619  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$620  = \$618  | \$619 ;
-  assign \$621  = \$617  | \$620 ;
-  assign \$622  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$623  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$624  = \$622  | \$623 ;
-  assign \$626  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$628  = \$624  | \$627 ;
-  assign \$629  = \$621  | \$628 ;
-  assign \$630  = \$614  | \$629 ;
-  assign \$631  = r1_sel_id | r1_sel_version;
-  assign \$632  = r1_sel_config | r1_sel_config2;
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = r1_sel_ctrl | r1_sel_status;
-  assign \$635  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$636  = \$634  | \$635 ;
-  assign \$637  = \$633  | \$636 ;
-  assign \$638  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$639  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$640  = \$638  | \$639 ;
-  assign \$641  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$642  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$434  = \$417  & \$433 ;
+  assign \$435  = bus__r_addr[11:6] - 3'h4;
+  assign \$436  = bus__r_addr[11:6] - 3'h4;
+  assign \$438  = bus__r_addr[11:6] - 3'h4;
+  assign \$439  = bus__r_addr[11:6] - 3'h4;
+  assign \$441  = staged_valid ? alloc_queue_w_data : { \$440 , \$438 [1:0] };
+  assign \$442  = alloc_queue_count[0] ? alloc_queue_head : \$441 ;
+  assign \$444  = ~ \$443 ;
+  assign \$445  = \$444  + 1'h1;
+  assign \$447  = ~ \$446 ;
+  assign \$448  = \$447  + 1'h1;
+  assign \$450  = ~ \$449 ;
+  assign \$451  = \$450  + 1'h1;
+  assign \$453  = ~ \$452 ;
+  assign \$454  = \$453  + 1'h1;
+  assign \$456  = ~ \$455 ;
+  assign \$457  = \$456  + 1'h1;
+  assign \$459  = ~ \$458 ;
+  assign \$460  = \$459  + 1'h1;
+  assign \$462  = ~ \$461 ;
+  assign \$463  = \$462  + 1'h1;
+  assign \$465  = ~ \$464 ;
+  assign \$466  = \$465  + 1'h1;
+  assign \$468  = ~ \$467 ;
+  assign \$469  = \$468  + 1'h1;
+  assign \$471  = ~ \$470 ;
+  assign \$472  = \$471  + 1'h1;
+  assign \$474  = ~ \$473 ;
+  assign \$475  = \$474  + 1'h1;
+  assign \$477  = ~ \$476 ;
+  assign \$478  = \$477  + 1'h1;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = \$480  + 1'h1;
+  assign \$483  = ~ \$482 ;
+  assign \$484  = \$483  + 1'h1;
+  assign \$486  = ~ \$485 ;
+  assign \$487  = \$486  + 1'h1;
+  assign \$489  = ~ \$488 ;
+  assign \$490  = \$489  + 1'h1;
+  assign \$492  = ~ \$491 ;
+  assign \$493  = \$492  + 1'h1;
+  assign \$495  = ~ \$494 ;
+  assign \$496  = \$495  + 1'h1;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = \$498  + 1'h1;
+  assign \$501  = ~ \$500 ;
+  assign \$502  = \$501  + 1'h1;
+  assign \$504  = ~ \$503 ;
+  assign \$505  = \$504  + 1'h1;
+  assign \$507  = ~ \$506 ;
+  assign \$508  = \$507  + 1'h1;
+  assign \$510  = ~ \$509 ;
+  assign \$511  = \$510  + 1'h1;
+  assign \$513  = ~ \$512 ;
+  assign \$514  = \$513  + 1'h1;
+  assign \$516  = ~ \$515 ;
+  assign \$517  = \$516  + 1'h1;
+  assign \$519  = ~ \$518 ;
+  assign \$520  = \$519  + 1'h1;
+  assign \$522  = ~ \$521 ;
+  assign \$523  = \$522  + 1'h1;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = \$525  + 1'h1;
+  assign \$528  = ~ \$527 ;
+  assign \$529  = \$528  + 1'h1;
+  assign \$531  = ~ \$530 ;
+  assign \$532  = \$531  + 1'h1;
+  assign \$534  = ~ \$533 ;
+  assign \$535  = \$534  + 1'h1;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = \$537  + 1'h1;
+  assign \$540  = ~ \$539 ;
+  assign \$541  = \$540  + 1'h1;
+  assign \$543  = ~ \$542 ;
+  assign \$544  = \$543  + 1'h1;
+  assign \$546  = ~ \$545 ;
+  assign \$547  = \$546  + 1'h1;
+  assign \$549  = ~ \$548 ;
+  assign \$550  = \$549  + 1'h1;
+  assign \$552  = ~ \$551 ;
+  assign \$553  = \$552  + 1'h1;
+  assign \$555  = ~ \$554 ;
+  assign \$556  = \$555  + 1'h1;
+  assign \$558  = ~ \$557 ;
+  assign \$559  = \$558  + 1'h1;
+  assign \$561  = ~ \$560 ;
+  assign \$562  = \$561  + 1'h1;
+  assign \$564  = ~ \$563 ;
+  assign \$565  = \$564  + 1'h1;
+  assign \$567  = ~ \$566 ;
+  assign \$568  = \$567  + 1'h1;
+  assign \$570  = ~ \$569 ;
+  assign \$571  = \$570  + 1'h1;
+  assign \$573  = ~ \$572 ;
+  assign \$574  = \$573  + 1'h1;
+  assign \$576  = ~ \$575 ;
+  assign \$577  = \$576  + 1'h1;
+  assign \$579  = ~ \$578 ;
+  assign \$580  = \$579  + 1'h1;
+  assign \$582  = ~ \$581 ;
+  assign \$583  = \$582  + 1'h1;
+  assign \$585  = ~ \$584 ;
+  assign \$586  = \$585  + 1'h1;
+  assign \$588  = ~ \$587 ;
+  assign \$589  = \$588  + 1'h1;
+  assign \$591  = ~ \$590 ;
+  assign \$592  = \$591  + 1'h1;
+  assign \$594  = ~ \$593 ;
+  assign \$595  = \$594  + 1'h1;
+  assign \$597  = ~ \$596 ;
+  assign \$598  = \$597  + 1'h1;
+  assign \$600  = ~ \$599 ;
+  assign \$601  = \$600  + 1'h1;
+  assign \$603  = ~ \$602 ;
+  assign \$604  = \$603  + 1'h1;
+  assign \$606  = ~ \$605 ;
+  assign \$607  = \$606  + 1'h1;
+  assign \$609  = ~ \$608 ;
+  assign \$610  = \$609  + 1'h1;
+  assign \$612  = ~ \$611 ;
+  assign \$613  = \$612  + 1'h1;
+  assign \$615  = ~ \$614 ;
+  assign \$616  = \$615  + 1'h1;
+  assign \$618  = ~ \$617 ;
+  assign \$619  = \$618  + 1'h1;
+  assign \$621  = ~ \$620 ;
+  assign \$622  = \$621  + 1'h1;
+  assign \$624  = ~ \$623 ;
+  assign \$625  = \$624  + 1'h1;
+  assign \$626  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$627  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$628  = \$626  | \$627 ;
+  assign \$629  = r1_sel_config ? 32'd272106760 : 32'd0;
+  assign \$630  = r1_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$631  = \$629  | \$630 ;
+  assign \$632  = \$628  | \$631 ;
+  assign \$634  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$636  = r1_sel_irq_status ? \$signal$101  : 5'h00;
+  assign \$637  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = \$635  | { 27'h0000000, \$638  };
+  assign \$640  = \$632  | \$639 ;
+  assign \$641  = r1_sel_err_count ? \$signal$88  : 32'd0;
+  assign \$642  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$643  = \$641  | \$642 ;
-  assign \$644  = \$640  | \$643 ;
-  assign \$645  = \$637  | \$644 ;
-  assign \$649  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$650  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
-  assign \$651  = \$649  | \$650 ;
-  assign \$653  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$654  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
-  assign \$655  = \$653  | { 23'h000000, \$654  };
-  assign \$656  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
-  assign \$657  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
-  assign \$658  = { 23'h000000, \$656  } | \$657 ;
-  assign \$659  = \$655  | \$658 ;
-  assign \$660  = \$652  | \$659 ;
-  assign \$661  = r1_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$662  = r1_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$663  = \$661  | \$662 ;
-  assign \$668  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
-  assign \$671  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
-  assign \$672  = \$670  | { 15'h0000, \$671  };
-  assign \$673  = \$667  | \$672 ;
-  assign \$674  = \$660  | \$673 ;
-  assign \$675  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$676  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$644  = r1_sel_err_head0 ? { \$signal$94 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$645  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$646  = \$644  | \$645 ;
+  assign \$647  = \$643  | \$646 ;
+  assign \$648  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$649  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$650  = \$648  | \$649 ;
+  assign \$652  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$654  = \$650  | \$653 ;
+  assign \$655  = \$647  | \$654 ;
+  assign \$656  = \$640  | \$655 ;
+  assign \$657  = r1_sel_id | r1_sel_version;
+  assign \$658  = r1_sel_config | r1_sel_config2;
+  assign \$659  = \$657  | \$658 ;
+  assign \$660  = r1_sel_ctrl | r1_sel_status;
+  assign \$661  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$662  = \$660  | \$661 ;
+  assign \$663  = \$659  | \$662 ;
+  assign \$664  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$665  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$666  = \$664  | \$665 ;
+  assign \$667  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$668  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$669  = \$667  | \$668 ;
+  assign \$670  = \$666  | \$669 ;
+  assign \$671  = \$663  | \$670 ;
+  assign \$675  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$676  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
   assign \$677  = \$675  | \$676 ;
-  assign \$678  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$679  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$680  = \$678  | \$679 ;
-  assign \$681  = \$677  | \$680 ;
-  assign \$682  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$683  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$684  = \$682  | \$683 ;
-  assign \$685  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$686  = \$685  | r1_sel_pool0_low_water;
-  assign \$687  = \$684  | \$686 ;
-  assign \$688  = \$681  | \$687 ;
-  assign \$690  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$692  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$693  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
-  assign \$694  = \$692  | \$693 ;
-  assign \$695  = \$691  | \$694 ;
-  assign \$696  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$697  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
-  assign \$698  = \$696  | { 24'h000000, \$697  };
-  assign \$699  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
-  assign \$700  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$701  = { 24'h000000, \$699  } | \$700 ;
-  assign \$702  = \$698  | \$701 ;
-  assign \$703  = \$695  | \$702 ;
-  assign \$704  = r1_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$705  = r1_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$679  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$680  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$681  = \$679  | { 23'h000000, \$680  };
+  assign \$682  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$683  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$684  = { 23'h000000, \$682  } | \$683 ;
+  assign \$685  = \$681  | \$684 ;
+  assign \$686  = \$678  | \$685 ;
+  assign \$687  = r1_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$688  = r1_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$689  = \$687  | \$688 ;
+  assign \$694  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
+  assign \$697  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
+  assign \$698  = \$696  | { 15'h0000, \$697  };
+  assign \$699  = \$693  | \$698 ;
+  assign \$700  = \$686  | \$699 ;
+  assign \$701  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$702  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$703  = \$701  | \$702 ;
+  assign \$704  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$705  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
   assign \$706  = \$704  | \$705 ;
-  assign \$711  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
-  assign \$714  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
-  assign \$715  = \$713  | { 15'h0000, \$714  };
-  assign \$716  = \$710  | \$715 ;
-  assign \$717  = \$703  | \$716 ;
-  assign \$718  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$719  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$707  = \$703  | \$706 ;
+  assign \$708  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$709  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$710  = \$708  | \$709 ;
+  assign \$711  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$712  = \$711  | r1_sel_pool0_low_water;
+  assign \$713  = \$710  | \$712 ;
+  assign \$714  = \$707  | \$713 ;
+  assign \$716  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$718  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$719  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
   assign \$720  = \$718  | \$719 ;
-  assign \$721  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$722  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = \$720  | \$723 ;
-  assign \$725  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$726  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$727  = \$725  | \$726 ;
-  assign \$728  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$729  = \$728  | r1_sel_pool1_low_water;
-  assign \$730  = \$727  | \$729 ;
-  assign \$731  = \$724  | \$730 ;
-  assign \$733  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$735  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$736  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$737  = \$735  | \$736 ;
-  assign \$738  = \$734  | \$737 ;
-  assign \$739  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$740  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
-  assign \$741  = \$739  | { 26'h0000000, \$740  };
-  assign \$742  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
-  assign \$743  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$744  = { 26'h0000000, \$742  } | \$743 ;
-  assign \$745  = \$741  | \$744 ;
-  assign \$746  = \$738  | \$745 ;
-  assign \$747  = r1_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$748  = r1_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$721  = \$717  | \$720 ;
+  assign \$722  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$723  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$724  = \$722  | { 24'h000000, \$723  };
+  assign \$725  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$726  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$727  = { 24'h000000, \$725  } | \$726 ;
+  assign \$728  = \$724  | \$727 ;
+  assign \$729  = \$721  | \$728 ;
+  assign \$730  = r1_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$731  = r1_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$732  = \$730  | \$731 ;
+  assign \$737  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$740  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
+  assign \$741  = \$739  | { 15'h0000, \$740  };
+  assign \$742  = \$736  | \$741 ;
+  assign \$743  = \$729  | \$742 ;
+  assign \$744  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$745  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$746  = \$744  | \$745 ;
+  assign \$747  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$748  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
   assign \$749  = \$747  | \$748 ;
-  assign \$750  = r1_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$753  = \$749  | \$752 ;
-  assign \$754  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
-  assign \$757  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
-  assign \$758  = \$756  | { 15'h0000, \$757  };
-  assign \$759  = \$753  | \$758 ;
-  assign \$760  = \$746  | \$759 ;
-  assign \$761  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$762  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$750  = \$746  | \$749 ;
+  assign \$751  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$752  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$753  = \$751  | \$752 ;
+  assign \$754  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$755  = \$754  | r1_sel_pool1_low_water;
+  assign \$756  = \$753  | \$755 ;
+  assign \$757  = \$750  | \$756 ;
+  assign \$759  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$761  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$762  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
   assign \$763  = \$761  | \$762 ;
-  assign \$764  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$765  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
-  assign \$766  = \$764  | \$765 ;
-  assign \$767  = \$763  | \$766 ;
-  assign \$768  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$769  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$770  = \$768  | \$769 ;
-  assign \$771  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$772  = \$771  | r1_sel_pool2_low_water;
-  assign \$773  = \$770  | \$772 ;
-  assign \$774  = \$767  | \$773 ;
-  assign \$775  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
-  assign \$776  = \$775  == 4'hf;
-  assign \$777  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$779  = ~ \$778 ;
-  assign \$780  = \$779  + 1'h1;
-  assign \$781  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$783  = ~ \$782 ;
-  assign \$784  = \$783  + 1'h1;
-  assign \$785  = \$780 [6] | \$784 [6];
-  assign \$786  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$788  = ~ \$787 ;
-  assign \$789  = \$788  + 1'h1;
-  assign \$790  = \$785  | \$789 [6];
-  assign \$791  = \$776  & \$790 ;
-  assign \$792  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$793  = \$792 [5:0] == 3'h4;
-  assign \$794  = \$791  & \$793 ;
-  assign \$795  = bus__w_req & \$794 ;
-  assign \$796  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
-  assign \$797  = \$796  == 4'hf;
-  assign \$798  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$800  = ~ \$799 ;
-  assign \$801  = \$800  + 1'h1;
-  assign \$802  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$804  = ~ \$803 ;
-  assign \$805  = \$804  + 1'h1;
-  assign \$806  = \$801 [6] | \$805 [6];
+  assign \$764  = \$760  | \$763 ;
+  assign \$765  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$766  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$767  = \$765  | { 26'h0000000, \$766  };
+  assign \$768  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$769  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$770  = { 26'h0000000, \$768  } | \$769 ;
+  assign \$771  = \$767  | \$770 ;
+  assign \$772  = \$764  | \$771 ;
+  assign \$773  = r1_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$774  = r1_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$775  = \$773  | \$774 ;
+  assign \$776  = r1_sel_pool2_info ? 32'd12 : 32'd0;
+  assign \$779  = \$775  | \$778 ;
+  assign \$780  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$783  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
+  assign \$784  = \$782  | { 15'h0000, \$783  };
+  assign \$785  = \$779  | \$784 ;
+  assign \$786  = \$772  | \$785 ;
+  assign \$787  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$788  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$789  = \$787  | \$788 ;
+  assign \$790  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$791  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$792  = \$790  | \$791 ;
+  assign \$793  = \$789  | \$792 ;
+  assign \$794  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$795  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$796  = \$794  | \$795 ;
+  assign \$797  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$798  = \$797  | r1_sel_pool2_low_water;
+  assign \$799  = \$796  | \$798 ;
+  assign \$800  = \$793  | \$799 ;
+  assign \$801  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$802  = \$801  == 4'hf;
+  assign \$803  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$805  = ~ \$804 ;
+  assign \$806  = \$805  + 1'h1;
   assign \$807  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$809  = ~ \$808 ;
   assign \$810  = \$809  + 1'h1;
-  assign \$811  = \$806  | \$810 [6];
-  assign \$812  = \$797  & \$811 ;
-  assign \$813  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$814  = \$813 [5:0] == 6'h30;
-  assign \$815  = \$812  & \$814 ;
-  assign \$816  = bus__w_req & \$815 ;
-  assign \$817  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
-  assign \$818  = \$817  == 4'hf;
-  assign \$819  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$821  = ~ \$820 ;
-  assign \$822  = \$821  + 1'h1;
-  assign \$823  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$825  = ~ \$824 ;
-  assign \$826  = \$825  + 1'h1;
-  assign \$827  = \$822 [6] | \$826 [6];
+  assign \$811  = \$806 [6] | \$810 [6];
+  assign \$812  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$814  = ~ \$813 ;
+  assign \$815  = \$814  + 1'h1;
+  assign \$816  = \$811  | \$815 [6];
+  assign \$817  = \$802  & \$816 ;
+  assign \$818  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$819  = \$818 [5:0] == 3'h4;
+  assign \$820  = \$817  & \$819 ;
+  assign \$821  = bus__w_req & \$820 ;
+  assign \$822  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$823  = \$822  == 4'hf;
+  assign \$824  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$826  = ~ \$825 ;
+  assign \$827  = \$826  + 1'h1;
   assign \$828  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$830  = ~ \$829 ;
   assign \$831  = \$830  + 1'h1;
-  assign \$832  = \$827  | \$831 [6];
-  assign \$833  = \$818  & \$832 ;
-  assign \$834  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$835  = \$834 [5:0] == 3'h4;
-  assign \$836  = \$833  & \$835 ;
-  assign \$837  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
-  assign \$838  = \$837  == 4'hf;
+  assign \$832  = \$827 [6] | \$831 [6];
+  assign \$833  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$835  = ~ \$834 ;
+  assign \$836  = \$835  + 1'h1;
+  assign \$837  = \$832  | \$836 [6];
+  assign \$838  = \$823  & \$837 ;
   assign \$839  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$841  = ~ \$840 ;
-  assign \$842  = \$841  + 1'h1;
-  assign \$843  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$845  = ~ \$844 ;
-  assign \$846  = \$845  + 1'h1;
-  assign \$847  = \$842 [6] | \$846 [6];
-  assign \$848  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$850  = ~ \$849 ;
-  assign \$851  = \$850  + 1'h1;
-  assign \$852  = \$847  | \$851 [6];
-  assign \$853  = \$838  & \$852 ;
+  assign \$840  = \$839 [5:0] == 6'h30;
+  assign \$841  = \$838  & \$840 ;
+  assign \$842  = bus__w_req & \$841 ;
+  assign \$843  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$844  = \$843  == 4'hf;
+  assign \$845  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$847  = ~ \$846 ;
+  assign \$848  = \$847  + 1'h1;
+  assign \$849  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$851  = ~ \$850 ;
+  assign \$852  = \$851  + 1'h1;
+  assign \$853  = \$848 [6] | \$852 [6];
   assign \$854  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$855  = \$854 [5:0] == 6'h30;
-  assign \$856  = \$853  & \$855 ;
-  assign \$857  = \$836  | \$856 ;
-  assign \$858  = bus__w_req & \$857 ;
-  assign \$859  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
-  assign \$860  = \$859  == 4'hf;
-  assign \$861  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$863  = ~ \$862 ;
-  assign \$864  = \$863  + 1'h1;
+  assign \$856  = ~ \$855 ;
+  assign \$857  = \$856  + 1'h1;
+  assign \$858  = \$853  | \$857 [6];
+  assign \$859  = \$844  & \$858 ;
+  assign \$860  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$861  = \$860 [5:0] == 3'h4;
+  assign \$862  = \$859  & \$861 ;
+  assign \$863  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$864  = \$863  == 4'hf;
   assign \$865  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$867  = ~ \$866 ;
   assign \$868  = \$867  + 1'h1;
-  assign \$869  = \$864 [6] | \$868 [6];
-  assign \$870  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$872  = ~ \$871 ;
-  assign \$873  = \$872  + 1'h1;
-  assign \$874  = \$869  | \$873 [6];
-  assign \$875  = \$860  & \$874 ;
-  assign \$876  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$877  = \$876 [5:0] == 6'h30;
-  assign \$878  = \$875  & \$877 ;
-  assign \$879  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$880  = \$879 [11:6] - 3'h4;
-  assign \$881  = w0_small_is & w0_small_slot_ok;
-  assign \$882  = w0_medium_is & w0_medium_slot_ok;
-  assign \$883  = w0_large_is & w0_large_slot_ok;
-  assign \$884  = bus__w_beat_from_queue ? \port$4611$0 [31:0] : bus__w_data;
-  assign \$885  = bus__w_beat_from_queue ? \port$4611$0 [31:0] : bus__w_data;
-  assign \$887  = 37'h1000000000 + \$886 ;
-  assign \$888  = bus__w_beat_from_queue ? \port$4611$0 [31:0] : bus__w_data;
-  assign \$890  = 37'h1000010000 + \$889 ;
-  assign \$891  = bus__w_beat_from_queue ? \port$4611$0 [31:0] : bus__w_data;
-  assign \$893  = 37'h1000100000 + \$892 ;
-  assign \$894  = ~ command_queue_pop;
-  assign \$895  = command_queue_count[0] & \$894 ;
-  assign \$896  = ~ \$895 ;
-  assign \$897  = command_queue_held[0] ? \read__data$249  : { w1_pool_is, w1_hit, w1_tag, \$signal$229 , \$1631 , \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], new_flush };
-  assign \$898  = ~ command_queue_pop;
-  assign \$899  = command_queue_count[0] & \$898 ;
-  assign \$900  = ~ \$899 ;
-  assign \$901  = \$900  & command_queue_held[0];
-  assign \$902  = command_queue_rd_next + 1'h1;
-  assign \$903  = ~ command_queue_pop;
-  assign \$904  = command_queue_count[0] & \$903 ;
-  assign \$905  = command_queue_held[0] | \$904 ;
-  assign \$906  = command_queue_push & \$905 ;
-  assign \$907  = command_queue_wr_next + 1'h1;
-  assign \$908  = ~ command_queue_pop;
-  assign \$909  = command_queue_count[0] & \$908 ;
-  assign \$910  = command_queue_push & \$909 ;
-  assign \$911  = ~ command_queue_pop;
-  assign \$912  = command_queue_count[0] & \$911 ;
-  assign \$913  = ~ \$912 ;
-  assign \$914  = \$913  & command_queue_held[0];
-  assign \$915  = ~ command_queue_push;
-  assign \$916  = \$914  & \$915 ;
-  assign \$917  = \$916  ? command_queue_held[1] : command_queue_held[0];
-  assign \$918  = \$910  ? 1'h1 : \$917 ;
-  assign \$919  = ~ command_queue_pop;
-  assign \$920  = command_queue_count[0] & \$919 ;
-  assign \$921  = command_queue_push & \$920 ;
-  assign \$922  = ~ command_queue_pop;
-  assign \$923  = command_queue_count[0] & \$922 ;
-  assign \$924  = ~ \$923 ;
-  assign \$925  = \$924  & command_queue_held[0];
-  assign \$926  = ~ command_queue_push;
-  assign \$927  = \$925  & \$926 ;
-  assign \$928  = \$927  ? command_queue_held[2] : command_queue_held[1];
-  assign \$929  = \$921  ? command_queue_held[0] : \$928 ;
-  assign \$930  = ~ command_queue_pop;
-  assign \$931  = command_queue_count[0] & \$930 ;
+  assign \$869  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$871  = ~ \$870 ;
+  assign \$872  = \$871  + 1'h1;
+  assign \$873  = \$868 [6] | \$872 [6];
+  assign \$874  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$876  = ~ \$875 ;
+  assign \$877  = \$876  + 1'h1;
+  assign \$878  = \$873  | \$877 [6];
+  assign \$879  = \$864  & \$878 ;
+  assign \$880  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$881  = \$880 [5:0] == 6'h30;
+  assign \$882  = \$879  & \$881 ;
+  assign \$883  = \$862  | \$882 ;
+  assign \$884  = bus__w_req & \$883 ;
+  assign \$885  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$886  = \$885  == 4'hf;
+  assign \$887  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$889  = ~ \$888 ;
+  assign \$890  = \$889  + 1'h1;
+  assign \$891  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$893  = ~ \$892 ;
+  assign \$894  = \$893  + 1'h1;
+  assign \$895  = \$890 [6] | \$894 [6];
+  assign \$896  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$898  = ~ \$897 ;
+  assign \$899  = \$898  + 1'h1;
+  assign \$900  = \$895  | \$899 [6];
+  assign \$901  = \$886  & \$900 ;
+  assign \$902  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$903  = \$902 [5:0] == 6'h30;
+  assign \$904  = \$901  & \$903 ;
+  assign \$905  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$906  = \$905 [11:6] - 3'h4;
+  assign \$907  = w0_small_is & w0_small_slot_ok;
+  assign \$908  = w0_medium_is & w0_medium_slot_ok;
+  assign \$909  = w0_large_is & w0_large_slot_ok;
+  assign \$910  = bus__w_beat_from_queue ? \port$4599$0 [31:0] : bus__w_data;
+  assign \$911  = bus__w_beat_from_queue ? \port$4599$0 [31:0] : bus__w_data;
+  assign \$913  = 37'h1000000000 + \$912 ;
+  assign \$914  = bus__w_beat_from_queue ? \port$4599$0 [31:0] : bus__w_data;
+  assign \$916  = 37'h1000010000 + \$915 ;
+  assign \$917  = bus__w_beat_from_queue ? \port$4599$0 [31:0] : bus__w_data;
+  assign \$919  = 37'h1000100000 + \$918 ;
+  assign \$920  = ~ command_queue_pop;
+  assign \$921  = command_queue_count[0] & \$920 ;
+  assign \$922  = ~ \$921 ;
+  assign \$923  = command_queue_held[0] ? \read__data$265  : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1630 , \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], \$1587 [3], \$1583 [3], \$1579 [3], \$1575 [3], \$1571 [3], \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], new_flush };
+  assign \$924  = ~ command_queue_pop;
+  assign \$925  = command_queue_count[0] & \$924 ;
+  assign \$926  = ~ \$925 ;
+  assign \$927  = \$926  & command_queue_held[0];
+  assign \$928  = command_queue_rd_next + 1'h1;
+  assign \$929  = ~ command_queue_pop;
+  assign \$930  = command_queue_count[0] & \$929 ;
+  assign \$931  = command_queue_held[0] | \$930 ;
   assign \$932  = command_queue_push & \$931 ;
-  assign \$933  = ~ command_queue_pop;
-  assign \$934  = command_queue_count[0] & \$933 ;
-  assign \$935  = ~ \$934 ;
-  assign \$936  = \$935  & command_queue_held[0];
-  assign \$937  = ~ command_queue_push;
-  assign \$938  = \$936  & \$937 ;
-  assign \$939  = \$938  ? command_queue_held[3] : command_queue_held[2];
-  assign \$940  = \$932  ? command_queue_held[1] : \$939 ;
-  assign \$941  = ~ command_queue_pop;
-  assign \$942  = command_queue_count[0] & \$941 ;
-  assign \$943  = command_queue_push & \$942 ;
-  assign \$944  = ~ command_queue_pop;
-  assign \$945  = command_queue_count[0] & \$944 ;
-  assign \$946  = ~ \$945 ;
-  assign \$947  = \$946  & command_queue_held[0];
-  assign \$948  = ~ command_queue_push;
-  assign \$949  = \$947  & \$948 ;
-  assign \$950  = \$949  ? command_queue_held[4] : command_queue_held[3];
-  assign \$951  = \$943  ? command_queue_held[2] : \$950 ;
-  assign \$952  = ~ command_queue_pop;
-  assign \$953  = command_queue_count[0] & \$952 ;
-  assign \$954  = command_queue_push & \$953 ;
-  assign \$955  = ~ command_queue_pop;
-  assign \$956  = command_queue_count[0] & \$955 ;
-  assign \$957  = ~ \$956 ;
-  assign \$958  = \$957  & command_queue_held[0];
-  assign \$959  = ~ command_queue_push;
-  assign \$960  = \$958  & \$959 ;
-  assign \$961  = \$960  ? command_queue_held[5] : command_queue_held[4];
-  assign \$962  = \$954  ? command_queue_held[3] : \$961 ;
-  assign \$963  = ~ command_queue_pop;
-  assign \$964  = command_queue_count[0] & \$963 ;
-  assign \$965  = command_queue_push & \$964 ;
-  assign \$966  = ~ command_queue_pop;
-  assign \$967  = command_queue_count[0] & \$966 ;
-  assign \$968  = ~ \$967 ;
-  assign \$969  = \$968  & command_queue_held[0];
-  assign \$970  = ~ command_queue_push;
-  assign \$971  = \$969  & \$970 ;
-  assign \$972  = \$971  ? command_queue_held[6] : command_queue_held[5];
-  assign \$973  = \$965  ? command_queue_held[4] : \$972 ;
-  assign \$974  = ~ command_queue_pop;
-  assign \$975  = command_queue_count[0] & \$974 ;
-  assign \$976  = command_queue_push & \$975 ;
-  assign \$977  = ~ command_queue_pop;
-  assign \$978  = command_queue_count[0] & \$977 ;
-  assign \$979  = ~ \$978 ;
-  assign \$980  = \$979  & command_queue_held[0];
-  assign \$981  = ~ command_queue_push;
-  assign \$982  = \$980  & \$981 ;
-  assign \$983  = \$982  ? command_queue_held[7] : command_queue_held[6];
-  assign \$984  = \$976  ? command_queue_held[5] : \$983 ;
-  assign \$985  = ~ command_queue_pop;
-  assign \$986  = command_queue_count[0] & \$985 ;
-  assign \$987  = command_queue_push & \$986 ;
-  assign \$988  = ~ command_queue_pop;
-  assign \$989  = command_queue_count[0] & \$988 ;
-  assign \$990  = ~ \$989 ;
-  assign \$991  = \$990  & command_queue_held[0];
-  assign \$992  = ~ command_queue_push;
-  assign \$993  = \$991  & \$992 ;
-  assign \$994  = \$993  ? command_queue_held[8] : command_queue_held[7];
-  assign \$995  = \$987  ? command_queue_held[6] : \$994 ;
-  assign \$996  = ~ command_queue_pop;
-  assign \$997  = command_queue_count[0] & \$996 ;
-  assign \$998  = command_queue_push & \$997 ;
-  assign \$999  = ~ command_queue_pop;
-  assign \$1000  = command_queue_count[0] & \$999 ;
-  assign \$1001  = ~ \$1000 ;
-  assign \$1002  = \$1001  & command_queue_held[0];
-  assign \$1003  = ~ command_queue_push;
-  assign \$1004  = \$1002  & \$1003 ;
-  assign \$1005  = \$1004  ? command_queue_held[9] : command_queue_held[8];
-  assign \$1006  = \$998  ? command_queue_held[7] : \$1005 ;
-  assign \$1007  = ~ command_queue_pop;
-  assign \$1008  = command_queue_count[0] & \$1007 ;
-  assign \$1009  = command_queue_push & \$1008 ;
-  assign \$1010  = ~ command_queue_pop;
-  assign \$1011  = command_queue_count[0] & \$1010 ;
-  assign \$1012  = ~ \$1011 ;
-  assign \$1013  = \$1012  & command_queue_held[0];
-  assign \$1014  = ~ command_queue_push;
-  assign \$1015  = \$1013  & \$1014 ;
-  assign \$1016  = \$1015  ? 1'h0 : command_queue_held[9];
-  assign \$1017  = \$1009  ? command_queue_held[8] : \$1016 ;
-  assign \$1018  = ~ command_queue_pop;
-  assign \$1019  = command_queue_push & \$1018 ;
-  assign \$1020  = ~ command_queue_push;
-  assign \$1021  = command_queue_pop & \$1020 ;
-  assign \$1022  = \$1021  ? command_queue_count[1] : command_queue_count[0];
-  assign \$1023  = \$1019  ? 1'h1 : \$1022 ;
-  assign \$1024  = ~ command_queue_pop;
-  assign \$1025  = command_queue_push & \$1024 ;
-  assign \$1026  = ~ command_queue_push;
-  assign \$1027  = command_queue_pop & \$1026 ;
-  assign \$1028  = \$1027  ? command_queue_count[2] : command_queue_count[1];
-  assign \$1029  = \$1025  ? command_queue_count[0] : \$1028 ;
-  assign \$1030  = ~ command_queue_pop;
-  assign \$1031  = command_queue_push & \$1030 ;
-  assign \$1032  = ~ command_queue_push;
-  assign \$1033  = command_queue_pop & \$1032 ;
-  assign \$1034  = \$1033  ? command_queue_count[3] : command_queue_count[2];
-  assign \$1035  = \$1031  ? command_queue_count[1] : \$1034 ;
+  assign \$933  = command_queue_wr_next + 1'h1;
+  assign \$934  = ~ command_queue_pop;
+  assign \$935  = command_queue_count[0] & \$934 ;
+  assign \$936  = command_queue_push & \$935 ;
+  assign \$937  = ~ command_queue_pop;
+  assign \$938  = command_queue_count[0] & \$937 ;
+  assign \$939  = ~ \$938 ;
+  assign \$940  = \$939  & command_queue_held[0];
+  assign \$941  = ~ command_queue_push;
+  assign \$942  = \$940  & \$941 ;
+  assign \$943  = \$942  ? command_queue_held[1] : command_queue_held[0];
+  assign \$944  = \$936  ? 1'h1 : \$943 ;
+  assign \$945  = ~ command_queue_pop;
+  assign \$946  = command_queue_count[0] & \$945 ;
+  assign \$947  = command_queue_push & \$946 ;
+  assign \$948  = ~ command_queue_pop;
+  assign \$949  = command_queue_count[0] & \$948 ;
+  assign \$950  = ~ \$949 ;
+  assign \$951  = \$950  & command_queue_held[0];
+  assign \$952  = ~ command_queue_push;
+  assign \$953  = \$951  & \$952 ;
+  assign \$954  = \$953  ? command_queue_held[2] : command_queue_held[1];
+  assign \$955  = \$947  ? command_queue_held[0] : \$954 ;
+  assign \$956  = ~ command_queue_pop;
+  assign \$957  = command_queue_count[0] & \$956 ;
+  assign \$958  = command_queue_push & \$957 ;
+  assign \$959  = ~ command_queue_pop;
+  assign \$960  = command_queue_count[0] & \$959 ;
+  assign \$961  = ~ \$960 ;
+  assign \$962  = \$961  & command_queue_held[0];
+  assign \$963  = ~ command_queue_push;
+  assign \$964  = \$962  & \$963 ;
+  assign \$965  = \$964  ? command_queue_held[3] : command_queue_held[2];
+  assign \$966  = \$958  ? command_queue_held[1] : \$965 ;
+  assign \$967  = ~ command_queue_pop;
+  assign \$968  = command_queue_count[0] & \$967 ;
+  assign \$969  = command_queue_push & \$968 ;
+  assign \$970  = ~ command_queue_pop;
+  assign \$971  = command_queue_count[0] & \$970 ;
+  assign \$972  = ~ \$971 ;
+  assign \$973  = \$972  & command_queue_held[0];
+  assign \$974  = ~ command_queue_push;
+  assign \$975  = \$973  & \$974 ;
+  assign \$976  = \$975  ? command_queue_held[4] : command_queue_held[3];
+  assign \$977  = \$969  ? command_queue_held[2] : \$976 ;
+  assign \$978  = ~ command_queue_pop;
+  assign \$979  = command_queue_count[0] & \$978 ;
+  assign \$980  = command_queue_push & \$979 ;
+  assign \$981  = ~ command_queue_pop;
+  assign \$982  = command_queue_count[0] & \$981 ;
+  assign \$983  = ~ \$982 ;
+  assign \$984  = \$983  & command_queue_held[0];
+  assign \$985  = ~ command_queue_push;
+  assign \$986  = \$984  & \$985 ;
+  assign \$987  = \$986  ? command_queue_held[5] : command_queue_held[4];
+  assign \$988  = \$980  ? command_queue_held[3] : \$987 ;
+  assign \$989  = ~ command_queue_pop;
+  assign \$990  = command_queue_count[0] & \$989 ;
+  assign \$991  = command_queue_push & \$990 ;
+  assign \$992  = ~ command_queue_pop;
+  assign \$993  = command_queue_count[0] & \$992 ;
+  assign \$994  = ~ \$993 ;
+  assign \$995  = \$994  & command_queue_held[0];
+  assign \$996  = ~ command_queue_push;
+  assign \$997  = \$995  & \$996 ;
+  assign \$998  = \$997  ? command_queue_held[6] : command_queue_held[5];
+  assign \$999  = \$991  ? command_queue_held[4] : \$998 ;
+  assign \$1000  = ~ command_queue_pop;
+  assign \$1001  = command_queue_count[0] & \$1000 ;
+  assign \$1002  = command_queue_push & \$1001 ;
+  assign \$1003  = ~ command_queue_pop;
+  assign \$1004  = command_queue_count[0] & \$1003 ;
+  assign \$1005  = ~ \$1004 ;
+  assign \$1006  = \$1005  & command_queue_held[0];
+  assign \$1007  = ~ command_queue_push;
+  assign \$1008  = \$1006  & \$1007 ;
+  assign \$1009  = \$1008  ? command_queue_held[7] : command_queue_held[6];
+  assign \$1010  = \$1002  ? command_queue_held[5] : \$1009 ;
+  assign \$1011  = ~ command_queue_pop;
+  assign \$1012  = command_queue_count[0] & \$1011 ;
+  assign \$1013  = command_queue_push & \$1012 ;
+  assign \$1014  = ~ command_queue_pop;
+  assign \$1015  = command_queue_count[0] & \$1014 ;
+  assign \$1016  = ~ \$1015 ;
+  assign \$1017  = \$1016  & command_queue_held[0];
+  assign \$1018  = ~ command_queue_push;
+  assign \$1019  = \$1017  & \$1018 ;
+  assign \$1020  = \$1019  ? command_queue_held[8] : command_queue_held[7];
+  assign \$1021  = \$1013  ? command_queue_held[6] : \$1020 ;
+  assign \$1022  = ~ command_queue_pop;
+  assign \$1023  = command_queue_count[0] & \$1022 ;
+  assign \$1024  = command_queue_push & \$1023 ;
+  assign \$1025  = ~ command_queue_pop;
+  assign \$1026  = command_queue_count[0] & \$1025 ;
+  assign \$1027  = ~ \$1026 ;
+  assign \$1028  = \$1027  & command_queue_held[0];
+  assign \$1029  = ~ command_queue_push;
+  assign \$1030  = \$1028  & \$1029 ;
+  assign \$1031  = \$1030  ? command_queue_held[9] : command_queue_held[8];
+  assign \$1032  = \$1024  ? command_queue_held[7] : \$1031 ;
+  assign \$1033  = ~ command_queue_pop;
+  assign \$1034  = command_queue_count[0] & \$1033 ;
+  assign \$1035  = command_queue_push & \$1034 ;
   assign \$1036  = ~ command_queue_pop;
-  assign \$1037  = command_queue_push & \$1036 ;
-  assign \$1038  = ~ command_queue_push;
-  assign \$1039  = command_queue_pop & \$1038 ;
-  assign \$1040  = \$1039  ? command_queue_count[4] : command_queue_count[3];
-  assign \$1041  = \$1037  ? command_queue_count[2] : \$1040 ;
-  assign \$1042  = ~ command_queue_pop;
-  assign \$1043  = command_queue_push & \$1042 ;
-  assign \$1044  = ~ command_queue_push;
-  assign \$1045  = command_queue_pop & \$1044 ;
-  assign \$1046  = \$1045  ? command_queue_count[5] : command_queue_count[4];
-  assign \$1047  = \$1043  ? command_queue_count[3] : \$1046 ;
-  assign \$1048  = ~ command_queue_pop;
-  assign \$1049  = command_queue_push & \$1048 ;
-  assign \$1050  = ~ command_queue_push;
-  assign \$1051  = command_queue_pop & \$1050 ;
-  assign \$1052  = \$1051  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1053  = \$1049  ? command_queue_count[4] : \$1052 ;
-  assign \$1054  = ~ command_queue_pop;
-  assign \$1055  = command_queue_push & \$1054 ;
-  assign \$1056  = ~ command_queue_push;
-  assign \$1057  = command_queue_pop & \$1056 ;
-  assign \$1058  = \$1057  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1059  = \$1055  ? command_queue_count[5] : \$1058 ;
-  assign \$1060  = ~ command_queue_pop;
-  assign \$1061  = command_queue_push & \$1060 ;
-  assign \$1062  = ~ command_queue_push;
-  assign \$1063  = command_queue_pop & \$1062 ;
-  assign \$1064  = \$1063  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1065  = \$1061  ? command_queue_count[6] : \$1064 ;
-  assign \$1066  = ~ command_queue_pop;
-  assign \$1067  = command_queue_push & \$1066 ;
-  assign \$1068  = ~ command_queue_push;
-  assign \$1069  = command_queue_pop & \$1068 ;
-  assign \$1070  = \$1069  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1071  = \$1067  ? command_queue_count[7] : \$1070 ;
-  assign \$1072  = ~ command_queue_pop;
-  assign \$1073  = command_queue_push & \$1072 ;
-  assign \$1074  = ~ command_queue_push;
-  assign \$1075  = command_queue_pop & \$1074 ;
-  assign \$1076  = \$1075  ? command_queue_count[10] : command_queue_count[9];
-  assign \$1077  = \$1073  ? command_queue_count[8] : \$1076 ;
-  assign \$1078  = ~ command_queue_pop;
-  assign \$1079  = command_queue_push & \$1078 ;
-  assign \$1080  = ~ command_queue_push;
-  assign \$1081  = command_queue_pop & \$1080 ;
-  assign \$1082  = \$1081  ? 1'h0 : command_queue_count[10];
-  assign \$1083  = \$1079  ? command_queue_count[9] : \$1082 ;
-  assign \$1084  = req_free & native_free_valid;
-  assign \$1085  = req_flush & native_flush_valid;
-  assign \$1086  = \$1084  | \$1085 ;
-  assign \$1087  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1088  = 1'h1 << \$1087 [1:0];
-  assign \$1089  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1090  = 1'h1 << \$1089 [4:2];
-  assign \$1091  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1092  = 1'h1 << \$1091 [7:5];
-  assign \$1093  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1094  = 1'h1 << \$1093 [11:8];
-  assign \$1095  = bus__w_beat_from_queue ? \port$4611$0 [31:0] : bus__w_data;
-  assign \$1096  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
-  assign \$1097  = \$1096  == 4'hf;
-  assign \$1098  = bus__w_beat_from_queue ? \port$4611$0 [35:32] : bus__w_strb;
-  assign \$1099  = ~ \$signal$218 ;
-  assign \$1100  = \$signal$264  & \$1099 ;
-  assign \$1101  = ~ new_flush;
-  assign \$1102  = \$1100  & \$1101 ;
-  assign \$1103  = ~ w1_a1_0[0];
-  assign \$1104  = ~ w1_a4_2[4];
-  assign \$1105  = \$1103  | \$1104 ;
-  assign \$1106  = ~ w1_a7_5[0];
-  assign \$1107  = ~ w1_a11_8[0];
-  assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = \$1105  | \$1108 ;
-  assign \$1110  = ~ \$1109 ;
-  assign \$1111  = ~ w1_a1_0[0];
-  assign \$1112  = ~ w1_a4_2[6];
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = ~ w1_a7_5[0];
-  assign \$1115  = ~ w1_a11_8[0];
-  assign \$1116  = \$1114  | \$1115 ;
-  assign \$1117  = \$1113  | \$1116 ;
-  assign \$1118  = ~ \$1117 ;
-  assign \$1119  = ~ w1_a1_0[0];
-  assign \$1120  = ~ w1_a4_2[7];
-  assign \$1121  = \$1119  | \$1120 ;
-  assign \$1122  = ~ w1_a7_5[0];
-  assign \$1123  = ~ w1_a11_8[0];
-  assign \$1124  = \$1122  | \$1123 ;
-  assign \$1125  = \$1121  | \$1124 ;
-  assign \$1126  = ~ \$1125 ;
-  assign \$1127  = ~ w1_a1_0[0];
-  assign \$1128  = ~ w1_a4_2[6];
-  assign \$1129  = \$1127  | \$1128 ;
-  assign \$1130  = ~ w1_a7_5[1];
-  assign \$1131  = ~ w1_a11_8[0];
-  assign \$1132  = \$1130  | \$1131 ;
-  assign \$1133  = \$1129  | \$1132 ;
-  assign \$1134  = ~ \$1133 ;
-  assign \$1135  = ~ w1_a1_0[0];
-  assign \$1136  = ~ w1_a4_2[1];
-  assign \$1137  = \$1135  | \$1136 ;
-  assign \$1138  = ~ w1_a7_5[0];
-  assign \$1139  = ~ w1_a11_8[1];
-  assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = \$1137  | \$1140 ;
-  assign \$1142  = ~ \$1141 ;
-  assign \$1143  = ~ w1_a1_0[0];
-  assign \$1144  = ~ w1_a4_2[4];
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = ~ w1_a7_5[1];
-  assign \$1147  = ~ w1_a11_8[1];
-  assign \$1148  = \$1146  | \$1147 ;
-  assign \$1149  = \$1145  | \$1148 ;
-  assign \$1150  = ~ \$1149 ;
-  assign \$1151  = ~ w1_a1_0[0];
-  assign \$1152  = ~ w1_a4_2[7];
-  assign \$1153  = \$1151  | \$1152 ;
-  assign \$1154  = ~ w1_a7_5[1];
-  assign \$1155  = ~ w1_a11_8[1];
-  assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = \$1153  | \$1156 ;
-  assign \$1158  = ~ \$1157 ;
-  assign \$1159  = ~ w1_a1_0[0];
-  assign \$1160  = ~ w1_a4_2[1];
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = ~ w1_a7_5[2];
-  assign \$1163  = ~ w1_a11_8[1];
-  assign \$1164  = \$1162  | \$1163 ;
-  assign \$1165  = \$1161  | \$1164 ;
-  assign \$1166  = ~ \$1165 ;
-  assign \$1167  = ~ w1_a1_0[0];
-  assign \$1168  = ~ w1_a4_2[4];
-  assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = ~ w1_a7_5[3];
-  assign \$1171  = ~ w1_a11_8[1];
-  assign \$1172  = \$1170  | \$1171 ;
-  assign \$1173  = \$1169  | \$1172 ;
-  assign \$1174  = ~ \$1173 ;
-  assign \$1175  = ~ w1_a1_0[0];
-  assign \$1176  = ~ w1_a4_2[7];
-  assign \$1177  = \$1175  | \$1176 ;
-  assign \$1178  = ~ w1_a7_5[3];
-  assign \$1179  = ~ w1_a11_8[1];
-  assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = \$1177  | \$1180 ;
-  assign \$1182  = ~ \$1181 ;
-  assign \$1183  = ~ w1_a1_0[0];
-  assign \$1184  = ~ w1_a4_2[1];
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = ~ w1_a7_5[4];
-  assign \$1187  = ~ w1_a11_8[1];
-  assign \$1188  = \$1186  | \$1187 ;
-  assign \$1189  = \$1185  | \$1188 ;
-  assign \$1190  = ~ \$1189 ;
-  assign \$1191  = ~ w1_a1_0[0];
-  assign \$1192  = ~ w1_a4_2[4];
-  assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = ~ w1_a7_5[5];
-  assign \$1195  = ~ w1_a11_8[1];
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = \$1193  | \$1196 ;
-  assign \$1198  = ~ \$1197 ;
-  assign \$1199  = ~ w1_a1_0[0];
-  assign \$1200  = ~ w1_a4_2[7];
-  assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = ~ w1_a7_5[5];
-  assign \$1203  = ~ w1_a11_8[1];
-  assign \$1204  = \$1202  | \$1203 ;
-  assign \$1205  = \$1201  | \$1204 ;
-  assign \$1206  = ~ \$1205 ;
-  assign \$1207  = ~ w1_a1_0[0];
-  assign \$1208  = ~ w1_a4_2[4];
-  assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = ~ w1_a7_5[0];
-  assign \$1211  = ~ w1_a11_8[0];
-  assign \$1212  = \$1210  | \$1211 ;
-  assign \$1213  = \$1209  | \$1212 ;
-  assign \$1214  = ~ \$1213 ;
-  assign \$1215  = ~ w1_a1_0[0];
-  assign \$1216  = ~ w1_a4_2[6];
-  assign \$1217  = \$1215  | \$1216 ;
-  assign \$1218  = ~ w1_a7_5[1];
-  assign \$1219  = ~ w1_a11_8[0];
-  assign \$1220  = \$1218  | \$1219 ;
-  assign \$1221  = \$1217  | \$1220 ;
-  assign \$1222  = ~ \$1221 ;
-  assign \$1223  = ~ w1_a1_0[0];
-  assign \$1224  = ~ w1_a4_2[1];
-  assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = ~ w1_a7_5[0];
-  assign \$1227  = ~ w1_a11_8[1];
-  assign \$1228  = \$1226  | \$1227 ;
-  assign \$1229  = \$1225  | \$1228 ;
-  assign \$1230  = ~ \$1229 ;
-  assign \$1231  = ~ w1_a1_0[0];
-  assign \$1232  = ~ w1_a4_2[4];
-  assign \$1233  = \$1231  | \$1232 ;
-  assign \$1234  = ~ w1_a7_5[1];
-  assign \$1235  = ~ w1_a11_8[1];
-  assign \$1236  = \$1234  | \$1235 ;
-  assign \$1237  = \$1233  | \$1236 ;
-  assign \$1238  = ~ \$1237 ;
-  assign \$1239  = ~ w1_a1_0[0];
-  assign \$1240  = ~ w1_a4_2[1];
-  assign \$1241  = \$1239  | \$1240 ;
-  assign \$1242  = ~ w1_a7_5[2];
-  assign \$1243  = ~ w1_a11_8[1];
-  assign \$1244  = \$1242  | \$1243 ;
-  assign \$1245  = \$1241  | \$1244 ;
-  assign \$1246  = ~ \$1245 ;
-  assign \$1247  = ~ w1_a1_0[0];
-  assign \$1248  = ~ w1_a4_2[4];
-  assign \$1249  = \$1247  | \$1248 ;
-  assign \$1250  = ~ w1_a7_5[3];
-  assign \$1251  = ~ w1_a11_8[1];
-  assign \$1252  = \$1250  | \$1251 ;
-  assign \$1253  = \$1249  | \$1252 ;
-  assign \$1254  = ~ \$1253 ;
-  assign \$1255  = ~ w1_a1_0[0];
-  assign \$1256  = ~ w1_a4_2[1];
-  assign \$1257  = \$1255  | \$1256 ;
-  assign \$1258  = ~ w1_a7_5[4];
-  assign \$1259  = ~ w1_a11_8[1];
-  assign \$1260  = \$1258  | \$1259 ;
-  assign \$1261  = \$1257  | \$1260 ;
-  assign \$1262  = ~ \$1261 ;
-  assign \$1263  = ~ w1_a1_0[0];
-  assign \$1264  = ~ w1_a4_2[4];
-  assign \$1265  = \$1263  | \$1264 ;
-  assign \$1266  = ~ w1_a7_5[5];
-  assign \$1267  = ~ w1_a11_8[1];
-  assign \$1268  = \$1266  | \$1267 ;
-  assign \$1269  = \$1265  | \$1268 ;
-  assign \$1270  = ~ \$1269 ;
-  assign \$1271  = { \$1270 , \$1262 , \$1254 , \$1246 , \$1238 , \$1230 , \$1222 , \$1214  } + 8'hff;
-  assign \$1272  = ~ w1_a1_0[0];
-  assign \$1273  = ~ w1_a4_2[6];
-  assign \$1274  = \$1272  | \$1273 ;
-  assign \$1275  = ~ w1_a7_5[0];
-  assign \$1276  = ~ w1_a11_8[0];
-  assign \$1277  = \$1275  | \$1276 ;
-  assign \$1278  = \$1274  | \$1277 ;
-  assign \$1279  = ~ \$1278 ;
-  assign \$1280  = ~ w1_a1_0[0];
-  assign \$1281  = ~ w1_a4_2[7];
-  assign \$1282  = \$1280  | \$1281 ;
-  assign \$1283  = ~ w1_a7_5[0];
-  assign \$1284  = ~ w1_a11_8[0];
-  assign \$1285  = \$1283  | \$1284 ;
-  assign \$1286  = \$1282  | \$1285 ;
-  assign \$1287  = ~ \$1286 ;
-  assign \$1288  = ~ w1_a1_0[0];
-  assign \$1289  = ~ w1_a4_2[7];
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = ~ w1_a7_5[1];
-  assign \$1292  = ~ w1_a11_8[1];
-  assign \$1293  = \$1291  | \$1292 ;
-  assign \$1294  = \$1290  | \$1293 ;
-  assign \$1295  = ~ \$1294 ;
-  assign \$1296  = ~ w1_a1_0[0];
-  assign \$1297  = ~ w1_a4_2[7];
-  assign \$1298  = \$1296  | \$1297 ;
-  assign \$1299  = ~ w1_a7_5[3];
-  assign \$1300  = ~ w1_a11_8[1];
-  assign \$1301  = \$1299  | \$1300 ;
-  assign \$1302  = \$1298  | \$1301 ;
-  assign \$1303  = ~ \$1302 ;
-  assign \$1304  = ~ w1_a1_0[0];
-  assign \$1305  = ~ w1_a4_2[7];
-  assign \$1306  = \$1304  | \$1305 ;
-  assign \$1307  = ~ w1_a7_5[5];
-  assign \$1308  = ~ w1_a11_8[1];
-  assign \$1309  = \$1307  | \$1308 ;
-  assign \$1310  = \$1306  | \$1309 ;
-  assign \$1311  = ~ \$1310 ;
-  assign \$1312  = { \$1311 , \$1303 , \$1295 , \$1287 , \$1279  } + 5'h1f;
-  assign \$1313  = \$signal$268  & \$signal$269 ;
-  assign \$1314  = \$1313  & w2_is_ctrl;
-  assign \$1315  = \$1314  & \$signal$271 [0];
-  assign \$1316  = \$signal$268  & \$signal$269 ;
-  assign \$1317  = \$1316  & w2_is_err_pop;
-  assign \$1318  = \$signal$268  & w2_is_irq_status;
-  assign \$1319  = \$1318  & \$signal$270 [0];
-  assign \$1320  = \$1319  ? \$signal$271 [4:0] : 5'h00;
-  assign \$1321  = \$signal$268  & w2_is_irq_enable;
-  assign \$1322  = \$1321  & \$signal$270 [0];
-  assign \$1323  = \$signal$268  & w2_is_pool0_low_water;
-  assign \$1324  = \$1323  & \$signal$270 [0];
-  assign \$1325  = \$signal$268  & w2_is_pool0_low_water;
-  assign \$1326  = \$1325  & \$signal$270 [1];
-  assign \$1327  = \$signal$268  & w2_is_pool0_low_water;
-  assign \$1328  = \$1327  & \$signal$270 [2];
-  assign \$1329  = \$signal$268  & w2_is_pool1_low_water;
-  assign \$1330  = \$1329  & \$signal$270 [0];
-  assign \$1331  = \$signal$268  & w2_is_pool1_low_water;
-  assign \$1332  = \$1331  & \$signal$270 [1];
-  assign \$1333  = \$signal$268  & w2_is_pool1_low_water;
-  assign \$1334  = \$1333  & \$signal$270 [2];
-  assign \$1335  = \$signal$268  & w2_is_pool2_low_water;
-  assign \$1336  = \$1335  & \$signal$270 [0];
-  assign \$1337  = \$signal$268  & w2_is_pool2_low_water;
-  assign \$1338  = \$1337  & \$signal$270 [1];
-  assign \$1339  = \$signal$268  & w2_is_pool2_low_water;
-  assign \$1340  = \$1339  & \$signal$270 [2];
-  assign \$1341  = | \port$4477$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1341 ;
-  assign \$1342  = | \port$4492$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1342 ;
-  assign \$1343  = ~ \port$4471$0 [0];
-  assign \$1344  = rsp_grant_valid & \$1343 ;
-  assign \$1345  = \port$4471$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1344  & \$1345 ;
-  assign \$1346  = \$signal$28  > 2'h2;
-  assign \$1347  = \$1346  ? 2'h2 : \$signal$28 ;
-  assign \$1348  = | \$signal$28 ;
-  assign \$1349  = space_ge1 & \$1348 ;
-  assign \$1350  = \$1349  ? 1'h1 : 1'h0;
-  assign \$1351  = space_ge2 ? \$1347  : { 1'h0, \$1350  };
-  assign \$signal$71  = space_ge3 ? \$signal$28  : \$1351 ;
-  assign \$1352  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1352  & space_ge1;
-  assign \$1353  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1353  & space_ge2;
-  assign \$1354  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1354  & space_ge3;
-  assign \$1355  = ~ space[4];
-  assign popped = w1c & \$1355 ;
-  assign \$1356  = 1'h0 - tail[1:0];
-  assign \$1357  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1357  ? tail_next_row : tail_row;
-  assign \$1358  = ! \$1356 [1:0];
-  assign \$1359  = \$1356 [1:0] == 1'h1;
-  assign \$1360  = \$1359  ? e1_new1 : e1_new2;
-  assign \$signature__data$290  = \$1358  ? e1_new0 : \$1360 ;
-  assign \$1361  = \$signal$28  >= 1'h1;
-  assign \$1362  = \$signal$28  >= 2'h2;
-  assign \$1363  = \$signal$28  >= 2'h3;
-  assign \$1364  = 1'h1 - tail[1:0];
-  assign \$1365  = tail[1:0] > 1'h1;
-  assign \$signature__addr$295  = \$1365  ? tail_next_row : tail_row;
-  assign \$1366  = ! \$1364 [1:0];
-  assign \$1367  = \$1364 [1:0] == 1'h1;
-  assign \$1368  = \$1367  ? e1_new1 : e1_new2;
-  assign \$signature__data$296  = \$1366  ? e1_new0 : \$1368 ;
-  assign \$1369  = \$signal$28  >= 1'h1;
-  assign \$1370  = \$signal$28  >= 2'h2;
-  assign \$1371  = \$signal$28  >= 2'h3;
-  assign \$1372  = 2'h2 - tail[1:0];
-  assign \$1373  = tail[1:0] > 2'h2;
-  assign \$signature__addr$301  = \$1373  ? tail_next_row : tail_row;
-  assign \$1374  = ! \$1372 [1:0];
-  assign \$1375  = \$1372 [1:0] == 1'h1;
-  assign \$1376  = \$1375  ? e1_new1 : e1_new2;
-  assign \$signature__data$302  = \$1374  ? e1_new0 : \$1376 ;
-  assign \$1377  = \$signal$28  >= 1'h1;
-  assign \$1378  = \$signal$28  >= 2'h2;
-  assign \$1379  = \$signal$28  >= 2'h3;
-  assign \$1380  = 2'h3 - tail[1:0];
-  assign \$1381  = ! \$1380 [1:0];
-  assign \$1382  = \$1380 [1:0] == 1'h1;
-  assign \$1383  = \$1382  ? e1_new1 : e1_new2;
-  assign \$signature__data$308  = \$1381  ? e1_new0 : \$1383 ;
-  assign \$1384  = \$signal$28  >= 1'h1;
-  assign \$1385  = \$signal$28  >= 2'h2;
-  assign \$1386  = \$signal$28  >= 2'h3;
-  assign \$1387  = space - 3'h7;
-  assign \$1388  = ~ \$1387 [5];
-  assign \$1389  = space - 3'h7;
-  assign \$1390  = ~ \$1389 [5];
-  assign \$1391  = space - 4'h8;
-  assign \$1392  = ~ \$1391 [5];
-  assign \$1393  = space - 3'h7;
-  assign \$1394  = ~ \$1393 [5];
-  assign \$1395  = space - 4'h8;
-  assign \$1396  = ~ \$1395 [5];
-  assign \$1397  = space - 4'h9;
-  assign \$1398  = ~ \$1397 [5];
-  assign \$1399  = space - \$signal$28 ;
-  assign \$1400  = space + 1'h1;
-  assign space_over = \$1400  - \$signal$28 ;
-  assign space_short = $signed(\$1399 ) < $signed(1'h0);
-  assign \$1401  = | \$signal$28 ;
-  assign \$1402  = \$signal$71  != \$signal$28 ;
-  assign \$1405  = \$signal$85  & irq_enable;
-  assign irq = | \$1405 ;
-  assign \$1406  = small_lw_granted_2 & small_lw_short;
-  assign \$1407  = medium_lw_granted_2 & medium_lw_short;
-  assign \$1408  = \$1406  | \$1407 ;
-  assign \$1409  = large_lw_granted_2 & large_lw_short;
-  assign low_water_hit = \$1408  | \$1409 ;
-  assign \$1410  = ! bus__r_addr[5:0];
-  assign \$1411  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1412  = \$1410  & \$1411 ;
-  assign \$1413  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1412  & \$1413 ;
-  assign \$1414  = ~ alloc_queue_pop;
-  assign \$1415  = alloc_queue_count[0] & \$1414 ;
-  assign \$1416  = alloc_queue_held[0] | \$1415 ;
-  assign \$signature__en$318  = alloc_queue_push & \$1416 ;
-  assign \$1417  = req_alloc & native_alloc_valid;
-  assign \$1418  = ~ \$1417 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1418 ;
-  assign \$1419  = alloc_queue_count[0] | staged_valid;
-  assign \$1420  = ! bus__r_addr[5:0];
-  assign \$1421  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1422  = \$1420  & \$1421 ;
-  assign \$1423  = bus__r_addr[11:6] < 3'h7;
-  assign \$1424  = \$1422  & \$1423 ;
-  assign \$1425  = bus__r_req & \$1424 ;
-  assign \$1426  = \$1419  | \$1425 ;
-  assign \$1427  = req_alloc & native_alloc_valid;
-  assign \$1428  = ~ \$1427 ;
-  assign \$1429  = \$1426  & \$1428 ;
-  assign \$1430  = ~ alloc_queue_count[0];
-  assign \$1431  = \$1429  & \$1430 ;
-  assign \$1432  = ~ \$1431 ;
-  assign alloc_queue_push = staged_valid & \$1432 ;
-  assign \$1433  = r2_block0 | r2_block4;
-  assign \$1434  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1433  | \$1434 ;
-  assign \$1435  = | r2_found_in;
-  assign bus__r_err = ~ \$1435 ;
+  assign \$1037  = command_queue_count[0] & \$1036 ;
+  assign \$1038  = ~ \$1037 ;
+  assign \$1039  = \$1038  & command_queue_held[0];
+  assign \$1040  = ~ command_queue_push;
+  assign \$1041  = \$1039  & \$1040 ;
+  assign \$1042  = \$1041  ? 1'h0 : command_queue_held[9];
+  assign \$1043  = \$1035  ? command_queue_held[8] : \$1042 ;
+  assign \$1044  = ~ command_queue_pop;
+  assign \$1045  = command_queue_push & \$1044 ;
+  assign \$1046  = ~ command_queue_push;
+  assign \$1047  = command_queue_pop & \$1046 ;
+  assign \$1048  = \$1047  ? command_queue_count[1] : command_queue_count[0];
+  assign \$1049  = \$1045  ? 1'h1 : \$1048 ;
+  assign \$1050  = ~ command_queue_pop;
+  assign \$1051  = command_queue_push & \$1050 ;
+  assign \$1052  = ~ command_queue_push;
+  assign \$1053  = command_queue_pop & \$1052 ;
+  assign \$1054  = \$1053  ? command_queue_count[2] : command_queue_count[1];
+  assign \$1055  = \$1051  ? command_queue_count[0] : \$1054 ;
+  assign \$1056  = ~ command_queue_pop;
+  assign \$1057  = command_queue_push & \$1056 ;
+  assign \$1058  = ~ command_queue_push;
+  assign \$1059  = command_queue_pop & \$1058 ;
+  assign \$1060  = \$1059  ? command_queue_count[3] : command_queue_count[2];
+  assign \$1061  = \$1057  ? command_queue_count[1] : \$1060 ;
+  assign \$1062  = ~ command_queue_pop;
+  assign \$1063  = command_queue_push & \$1062 ;
+  assign \$1064  = ~ command_queue_push;
+  assign \$1065  = command_queue_pop & \$1064 ;
+  assign \$1066  = \$1065  ? command_queue_count[4] : command_queue_count[3];
+  assign \$1067  = \$1063  ? command_queue_count[2] : \$1066 ;
+  assign \$1068  = ~ command_queue_pop;
+  assign \$1069  = command_queue_push & \$1068 ;
+  assign \$1070  = ~ command_queue_push;
+  assign \$1071  = command_queue_pop & \$1070 ;
+  assign \$1072  = \$1071  ? command_queue_count[5] : command_queue_count[4];
+  assign \$1073  = \$1069  ? command_queue_count[3] : \$1072 ;
+  assign \$1074  = ~ command_queue_pop;
+  assign \$1075  = command_queue_push & \$1074 ;
+  assign \$1076  = ~ command_queue_push;
+  assign \$1077  = command_queue_pop & \$1076 ;
+  assign \$1078  = \$1077  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1079  = \$1075  ? command_queue_count[4] : \$1078 ;
+  assign \$1080  = ~ command_queue_pop;
+  assign \$1081  = command_queue_push & \$1080 ;
+  assign \$1082  = ~ command_queue_push;
+  assign \$1083  = command_queue_pop & \$1082 ;
+  assign \$1084  = \$1083  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1085  = \$1081  ? command_queue_count[5] : \$1084 ;
+  assign \$1086  = ~ command_queue_pop;
+  assign \$1087  = command_queue_push & \$1086 ;
+  assign \$1088  = ~ command_queue_push;
+  assign \$1089  = command_queue_pop & \$1088 ;
+  assign \$1090  = \$1089  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1091  = \$1087  ? command_queue_count[6] : \$1090 ;
+  assign \$1092  = ~ command_queue_pop;
+  assign \$1093  = command_queue_push & \$1092 ;
+  assign \$1094  = ~ command_queue_push;
+  assign \$1095  = command_queue_pop & \$1094 ;
+  assign \$1096  = \$1095  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1097  = \$1093  ? command_queue_count[7] : \$1096 ;
+  assign \$1098  = ~ command_queue_pop;
+  assign \$1099  = command_queue_push & \$1098 ;
+  assign \$1100  = ~ command_queue_push;
+  assign \$1101  = command_queue_pop & \$1100 ;
+  assign \$1102  = \$1101  ? command_queue_count[10] : command_queue_count[9];
+  assign \$1103  = \$1099  ? command_queue_count[8] : \$1102 ;
+  assign \$1104  = ~ command_queue_pop;
+  assign \$1105  = command_queue_push & \$1104 ;
+  assign \$1106  = ~ command_queue_push;
+  assign \$1107  = command_queue_pop & \$1106 ;
+  assign \$1108  = \$1107  ? 1'h0 : command_queue_count[10];
+  assign \$1109  = \$1105  ? command_queue_count[9] : \$1108 ;
+  assign \$1110  = req_free & native_free_valid;
+  assign \$1111  = req_flush & native_flush_valid;
+  assign \$1112  = \$1110  | \$1111 ;
+  assign \$1113  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1114  = 1'h1 << \$1113 [1:0];
+  assign \$1115  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1116  = 1'h1 << \$1115 [4:2];
+  assign \$1117  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1118  = 1'h1 << \$1117 [7:5];
+  assign \$1119  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1120  = 1'h1 << \$1119 [11:8];
+  assign \$1121  = bus__w_beat_from_queue ? \port$4599$0 [31:0] : bus__w_data;
+  assign \$1122  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$1123  = \$1122  == 4'hf;
+  assign \$1124  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$1125  = ~ \$signal$234 ;
+  assign \$1126  = \$signal$280  & \$1125 ;
+  assign \$1127  = ~ new_flush;
+  assign \$1128  = \$1126  & \$1127 ;
+  assign \$1129  = ~ w1_a1_0[0];
+  assign \$1130  = ~ w1_a4_2[4];
+  assign \$1131  = \$1129  | \$1130 ;
+  assign \$1132  = ~ w1_a7_5[0];
+  assign \$1133  = ~ w1_a11_8[0];
+  assign \$1134  = \$1132  | \$1133 ;
+  assign \$1135  = \$1131  | \$1134 ;
+  assign \$1136  = ~ \$1135 ;
+  assign \$1137  = ~ w1_a1_0[0];
+  assign \$1138  = ~ w1_a4_2[6];
+  assign \$1139  = \$1137  | \$1138 ;
+  assign \$1140  = ~ w1_a7_5[0];
+  assign \$1141  = ~ w1_a11_8[0];
+  assign \$1142  = \$1140  | \$1141 ;
+  assign \$1143  = \$1139  | \$1142 ;
+  assign \$1144  = ~ \$1143 ;
+  assign \$1145  = ~ w1_a1_0[0];
+  assign \$1146  = ~ w1_a4_2[7];
+  assign \$1147  = \$1145  | \$1146 ;
+  assign \$1148  = ~ w1_a7_5[0];
+  assign \$1149  = ~ w1_a11_8[0];
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = \$1147  | \$1150 ;
+  assign \$1152  = ~ \$1151 ;
+  assign \$1153  = ~ w1_a1_0[0];
+  assign \$1154  = ~ w1_a4_2[6];
+  assign \$1155  = \$1153  | \$1154 ;
+  assign \$1156  = ~ w1_a7_5[1];
+  assign \$1157  = ~ w1_a11_8[0];
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = \$1155  | \$1158 ;
+  assign \$1160  = ~ \$1159 ;
+  assign \$1161  = ~ w1_a1_0[0];
+  assign \$1162  = ~ w1_a4_2[1];
+  assign \$1163  = \$1161  | \$1162 ;
+  assign \$1164  = ~ w1_a7_5[0];
+  assign \$1165  = ~ w1_a11_8[1];
+  assign \$1166  = \$1164  | \$1165 ;
+  assign \$1167  = \$1163  | \$1166 ;
+  assign \$1168  = ~ \$1167 ;
+  assign \$1169  = ~ w1_a1_0[0];
+  assign \$1170  = ~ w1_a4_2[4];
+  assign \$1171  = \$1169  | \$1170 ;
+  assign \$1172  = ~ w1_a7_5[1];
+  assign \$1173  = ~ w1_a11_8[1];
+  assign \$1174  = \$1172  | \$1173 ;
+  assign \$1175  = \$1171  | \$1174 ;
+  assign \$1176  = ~ \$1175 ;
+  assign \$1177  = ~ w1_a1_0[0];
+  assign \$1178  = ~ w1_a4_2[7];
+  assign \$1179  = \$1177  | \$1178 ;
+  assign \$1180  = ~ w1_a7_5[1];
+  assign \$1181  = ~ w1_a11_8[1];
+  assign \$1182  = \$1180  | \$1181 ;
+  assign \$1183  = \$1179  | \$1182 ;
+  assign \$1184  = ~ \$1183 ;
+  assign \$1185  = ~ w1_a1_0[0];
+  assign \$1186  = ~ w1_a4_2[1];
+  assign \$1187  = \$1185  | \$1186 ;
+  assign \$1188  = ~ w1_a7_5[2];
+  assign \$1189  = ~ w1_a11_8[1];
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = \$1187  | \$1190 ;
+  assign \$1192  = ~ \$1191 ;
+  assign \$1193  = ~ w1_a1_0[0];
+  assign \$1194  = ~ w1_a4_2[4];
+  assign \$1195  = \$1193  | \$1194 ;
+  assign \$1196  = ~ w1_a7_5[3];
+  assign \$1197  = ~ w1_a11_8[1];
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = \$1195  | \$1198 ;
+  assign \$1200  = ~ \$1199 ;
+  assign \$1201  = ~ w1_a1_0[0];
+  assign \$1202  = ~ w1_a4_2[7];
+  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1204  = ~ w1_a7_5[3];
+  assign \$1205  = ~ w1_a11_8[1];
+  assign \$1206  = \$1204  | \$1205 ;
+  assign \$1207  = \$1203  | \$1206 ;
+  assign \$1208  = ~ \$1207 ;
+  assign \$1209  = ~ w1_a1_0[0];
+  assign \$1210  = ~ w1_a4_2[1];
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = ~ w1_a7_5[4];
+  assign \$1213  = ~ w1_a11_8[1];
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = \$1211  | \$1214 ;
+  assign \$1216  = ~ \$1215 ;
+  assign \$1217  = ~ w1_a1_0[0];
+  assign \$1218  = ~ w1_a4_2[4];
+  assign \$1219  = \$1217  | \$1218 ;
+  assign \$1220  = ~ w1_a7_5[5];
+  assign \$1221  = ~ w1_a11_8[1];
+  assign \$1222  = \$1220  | \$1221 ;
+  assign \$1223  = \$1219  | \$1222 ;
+  assign \$1224  = ~ \$1223 ;
+  assign \$1225  = ~ w1_a1_0[0];
+  assign \$1226  = ~ w1_a4_2[7];
+  assign \$1227  = \$1225  | \$1226 ;
+  assign \$1228  = ~ w1_a7_5[5];
+  assign \$1229  = ~ w1_a11_8[1];
+  assign \$1230  = \$1228  | \$1229 ;
+  assign \$1231  = \$1227  | \$1230 ;
+  assign \$1232  = ~ \$1231 ;
+  assign \$1233  = ~ w1_a1_0[0];
+  assign \$1234  = ~ w1_a4_2[4];
+  assign \$1235  = \$1233  | \$1234 ;
+  assign \$1236  = ~ w1_a7_5[0];
+  assign \$1237  = ~ w1_a11_8[0];
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = \$1235  | \$1238 ;
+  assign \$1240  = ~ \$1239 ;
+  assign \$1241  = ~ w1_a1_0[0];
+  assign \$1242  = ~ w1_a4_2[6];
+  assign \$1243  = \$1241  | \$1242 ;
+  assign \$1244  = ~ w1_a7_5[1];
+  assign \$1245  = ~ w1_a11_8[0];
+  assign \$1246  = \$1244  | \$1245 ;
+  assign \$1247  = \$1243  | \$1246 ;
+  assign \$1248  = ~ \$1247 ;
+  assign \$1249  = ~ w1_a1_0[0];
+  assign \$1250  = ~ w1_a4_2[1];
+  assign \$1251  = \$1249  | \$1250 ;
+  assign \$1252  = ~ w1_a7_5[0];
+  assign \$1253  = ~ w1_a11_8[1];
+  assign \$1254  = \$1252  | \$1253 ;
+  assign \$1255  = \$1251  | \$1254 ;
+  assign \$1256  = ~ \$1255 ;
+  assign \$1257  = ~ w1_a1_0[0];
+  assign \$1258  = ~ w1_a4_2[4];
+  assign \$1259  = \$1257  | \$1258 ;
+  assign \$1260  = ~ w1_a7_5[1];
+  assign \$1261  = ~ w1_a11_8[1];
+  assign \$1262  = \$1260  | \$1261 ;
+  assign \$1263  = \$1259  | \$1262 ;
+  assign \$1264  = ~ \$1263 ;
+  assign \$1265  = ~ w1_a1_0[0];
+  assign \$1266  = ~ w1_a4_2[1];
+  assign \$1267  = \$1265  | \$1266 ;
+  assign \$1268  = ~ w1_a7_5[2];
+  assign \$1269  = ~ w1_a11_8[1];
+  assign \$1270  = \$1268  | \$1269 ;
+  assign \$1271  = \$1267  | \$1270 ;
+  assign \$1272  = ~ \$1271 ;
+  assign \$1273  = ~ w1_a1_0[0];
+  assign \$1274  = ~ w1_a4_2[4];
+  assign \$1275  = \$1273  | \$1274 ;
+  assign \$1276  = ~ w1_a7_5[3];
+  assign \$1277  = ~ w1_a11_8[1];
+  assign \$1278  = \$1276  | \$1277 ;
+  assign \$1279  = \$1275  | \$1278 ;
+  assign \$1280  = ~ \$1279 ;
+  assign \$1281  = ~ w1_a1_0[0];
+  assign \$1282  = ~ w1_a4_2[1];
+  assign \$1283  = \$1281  | \$1282 ;
+  assign \$1284  = ~ w1_a7_5[4];
+  assign \$1285  = ~ w1_a11_8[1];
+  assign \$1286  = \$1284  | \$1285 ;
+  assign \$1287  = \$1283  | \$1286 ;
+  assign \$1288  = ~ \$1287 ;
+  assign \$1289  = ~ w1_a1_0[0];
+  assign \$1290  = ~ w1_a4_2[4];
+  assign \$1291  = \$1289  | \$1290 ;
+  assign \$1292  = ~ w1_a7_5[5];
+  assign \$1293  = ~ w1_a11_8[1];
+  assign \$1294  = \$1292  | \$1293 ;
+  assign \$1295  = \$1291  | \$1294 ;
+  assign \$1296  = ~ \$1295 ;
+  assign \$1297  = { \$1296 , \$1288 , \$1280 , \$1272 , \$1264 , \$1256 , \$1248 , \$1240  } + 8'hff;
+  assign \$1298  = ~ w1_a1_0[0];
+  assign \$1299  = ~ w1_a4_2[6];
+  assign \$1300  = \$1298  | \$1299 ;
+  assign \$1301  = ~ w1_a7_5[0];
+  assign \$1302  = ~ w1_a11_8[0];
+  assign \$1303  = \$1301  | \$1302 ;
+  assign \$1304  = \$1300  | \$1303 ;
+  assign \$1305  = ~ \$1304 ;
+  assign \$1306  = ~ w1_a1_0[0];
+  assign \$1307  = ~ w1_a4_2[7];
+  assign \$1308  = \$1306  | \$1307 ;
+  assign \$1309  = ~ w1_a7_5[0];
+  assign \$1310  = ~ w1_a11_8[0];
+  assign \$1311  = \$1309  | \$1310 ;
+  assign \$1312  = \$1308  | \$1311 ;
+  assign \$1313  = ~ \$1312 ;
+  assign \$1314  = ~ w1_a1_0[0];
+  assign \$1315  = ~ w1_a4_2[7];
+  assign \$1316  = \$1314  | \$1315 ;
+  assign \$1317  = ~ w1_a7_5[1];
+  assign \$1318  = ~ w1_a11_8[1];
+  assign \$1319  = \$1317  | \$1318 ;
+  assign \$1320  = \$1316  | \$1319 ;
+  assign \$1321  = ~ \$1320 ;
+  assign \$1322  = ~ w1_a1_0[0];
+  assign \$1323  = ~ w1_a4_2[7];
+  assign \$1324  = \$1322  | \$1323 ;
+  assign \$1325  = ~ w1_a7_5[3];
+  assign \$1326  = ~ w1_a11_8[1];
+  assign \$1327  = \$1325  | \$1326 ;
+  assign \$1328  = \$1324  | \$1327 ;
+  assign \$1329  = ~ \$1328 ;
+  assign \$1330  = ~ w1_a1_0[0];
+  assign \$1331  = ~ w1_a4_2[7];
+  assign \$1332  = \$1330  | \$1331 ;
+  assign \$1333  = ~ w1_a7_5[5];
+  assign \$1334  = ~ w1_a11_8[1];
+  assign \$1335  = \$1333  | \$1334 ;
+  assign \$1336  = \$1332  | \$1335 ;
+  assign \$1337  = ~ \$1336 ;
+  assign \$1338  = { \$1337 , \$1329 , \$1321 , \$1313 , \$1305  } + 5'h1f;
+  assign \$1339  = \$signal$284  & \$signal$285 ;
+  assign \$1340  = \$1339  & w2_is_ctrl;
+  assign \$1341  = \$1340  & \$signal$287 [0];
+  assign \$1342  = \$signal$284  & \$signal$285 ;
+  assign \$1343  = \$1342  & w2_is_err_pop;
+  assign \$1344  = \$signal$284  & w2_is_irq_status;
+  assign \$1345  = \$1344  & \$signal$286 [0];
+  assign \$1346  = \$1345  ? \$signal$287 [4:0] : 5'h00;
+  assign \$1347  = \$signal$284  & w2_is_irq_enable;
+  assign \$1348  = \$1347  & \$signal$286 [0];
+  assign \$1349  = \$signal$284  & w2_is_pool0_low_water;
+  assign \$1350  = \$1349  & \$signal$286 [0];
+  assign \$1351  = \$signal$284  & w2_is_pool0_low_water;
+  assign \$1352  = \$1351  & \$signal$286 [1];
+  assign \$1353  = \$signal$284  & w2_is_pool0_low_water;
+  assign \$1354  = \$1353  & \$signal$286 [2];
+  assign \$1355  = \$signal$284  & w2_is_pool1_low_water;
+  assign \$1356  = \$1355  & \$signal$286 [0];
+  assign \$1357  = \$signal$284  & w2_is_pool1_low_water;
+  assign \$1358  = \$1357  & \$signal$286 [1];
+  assign \$1359  = \$signal$284  & w2_is_pool1_low_water;
+  assign \$1360  = \$1359  & \$signal$286 [2];
+  assign \$1361  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1362  = \$1361  & \$signal$286 [0];
+  assign \$1363  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1364  = \$1363  & \$signal$286 [1];
+  assign \$1365  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1366  = \$1365  & \$signal$286 [2];
+  assign \$1367  = | \port$4465$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1367 ;
+  assign \$1368  = | \port$4480$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1368 ;
+  assign \$1369  = ~ \port$4459$0 [0];
+  assign \$1370  = rsp_grant_valid & \$1369 ;
+  assign \$1371  = \port$4459$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1370  & \$1371 ;
+  assign \$1372  = \$signal$28  > 2'h2;
+  assign \$1373  = \$1372  ? 2'h2 : \$signal$28 ;
+  assign \$1374  = | \$signal$28 ;
+  assign \$1375  = space_ge1 & \$1374 ;
+  assign \$1376  = \$1375  ? 1'h1 : 1'h0;
+  assign \$1377  = space_ge2 ? \$1373  : { 1'h0, \$1376  };
+  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1377 ;
+  assign \$1378  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1378  & space_ge1;
+  assign \$1379  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1379  & space_ge2;
+  assign \$1380  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1380  & space_ge3;
+  assign \$1381  = ~ space[4];
+  assign popped = w1c & \$1381 ;
+  assign \$1382  = 1'h0 - tail[1:0];
+  assign \$1383  = 1'h1 - tail[1:0];
+  assign \$1384  = 2'h2 - tail[1:0];
+  assign \$1385  = 2'h3 - tail[1:0];
+  assign \$1386  = space - 3'h7;
+  assign \$1387  = ~ \$1386 [5];
+  assign \$1388  = space - 3'h7;
+  assign \$1389  = ~ \$1388 [5];
+  assign \$1390  = space - 4'h8;
+  assign \$1391  = ~ \$1390 [5];
+  assign \$1392  = space - 3'h7;
+  assign \$1393  = ~ \$1392 [5];
+  assign \$1394  = space - 4'h8;
+  assign \$1395  = ~ \$1394 [5];
+  assign \$1396  = space - 4'h9;
+  assign \$1397  = ~ \$1396 [5];
+  assign \$1398  = space - \$signal$28 ;
+  assign \$1399  = space + 1'h1;
+  assign space_over = \$1399  - \$signal$28 ;
+  assign space_short = $signed(\$1398 ) < $signed(1'h0);
+  assign \$1400  = | \$signal$28 ;
+  assign \$1401  = \$signal$89  != \$signal$28 ;
+  assign \$1404  = \$signal$101  & irq_enable;
+  assign irq = | \$1404 ;
+  assign \$1405  = small_lw_granted_2 & small_lw_short;
+  assign \$1406  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1407  = \$1405  | \$1406 ;
+  assign \$1408  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1407  | \$1408 ;
+  assign \$1409  = ! bus__r_addr[5:0];
+  assign \$1410  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1411  = \$1409  & \$1410 ;
+  assign \$1412  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1411  & \$1412 ;
+  assign \$1413  = ~ alloc_queue_pop;
+  assign \$1414  = alloc_queue_count[0] & \$1413 ;
+  assign \$1415  = alloc_queue_held[0] | \$1414 ;
+  assign \$signature__en$330  = alloc_queue_push & \$1415 ;
+  assign \$1416  = req_alloc & native_alloc_valid;
+  assign \$1417  = ~ \$1416 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1417 ;
+  assign \$1418  = alloc_queue_count[0] | staged_valid;
+  assign \$1419  = ! bus__r_addr[5:0];
+  assign \$1420  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1421  = \$1419  & \$1420 ;
+  assign \$1422  = bus__r_addr[11:6] < 3'h7;
+  assign \$1423  = \$1421  & \$1422 ;
+  assign \$1424  = bus__r_req & \$1423 ;
+  assign \$1425  = \$1418  | \$1424 ;
+  assign \$1426  = req_alloc & native_alloc_valid;
+  assign \$1427  = ~ \$1426 ;
+  assign \$1428  = \$1425  & \$1427 ;
+  assign \$1429  = ~ alloc_queue_count[0];
+  assign \$1430  = \$1428  & \$1429 ;
+  assign \$1431  = ~ \$1430 ;
+  assign alloc_queue_push = staged_valid & \$1431 ;
+  assign \$1432  = r2_block0 | r2_block4;
+  assign \$1433  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1432  | \$1433 ;
+  assign \$1434  = | r2_found_in;
+  assign bus__r_err = ~ \$1434 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1437  = ~ \$1436 ;
-  assign \$1438  = \$1437  + 1'h1;
-  assign \$1440  = ~ \$1439 ;
-  assign \$1441  = \$1440  + 1'h1;
-  assign w0_small_is = bus__w_addr_from_queue ? \$1438 [6] : \$1441 [6];
-  assign \$1443  = ~ \$1442 ;
-  assign \$1444  = \$1443  + 1'h1;
-  assign \$1446  = ~ \$1445 ;
-  assign \$1447  = \$1446  + 1'h1;
-  assign w0_medium_is = bus__w_addr_from_queue ? \$1444 [6] : \$1447 [6];
-  assign \$1449  = ~ \$1448 ;
-  assign \$1450  = \$1449  + 1'h1;
-  assign \$1452  = ~ \$1451 ;
-  assign \$1453  = \$1452  + 1'h1;
-  assign w0_large_is = bus__w_addr_from_queue ? \$1450 [6] : \$1453 [6];
-  assign \$1454  = \port$4611$0 [18:0] - 9'h100;
-  assign \$1455  = ~ \$1454 [19];
-  assign \$1456  = bus__w_data[18:0] - 9'h100;
-  assign \$1457  = ~ \$1456 [19];
+  assign \$1436  = ~ \$1435 ;
+  assign \$1437  = \$1436  + 1'h1;
+  assign \$1439  = ~ \$1438 ;
+  assign \$1440  = \$1439  + 1'h1;
+  assign w0_small_is = bus__w_addr_from_queue ? \$1437 [6] : \$1440 [6];
+  assign \$1442  = ~ \$1441 ;
+  assign \$1443  = \$1442  + 1'h1;
+  assign \$1445  = ~ \$1444 ;
+  assign \$1446  = \$1445  + 1'h1;
+  assign w0_medium_is = bus__w_addr_from_queue ? \$1443 [6] : \$1446 [6];
+  assign \$1448  = ~ \$1447 ;
+  assign \$1449  = \$1448  + 1'h1;
+  assign \$1451  = ~ \$1450 ;
+  assign \$1452  = \$1451  + 1'h1;
+  assign w0_large_is = bus__w_addr_from_queue ? \$1449 [6] : \$1452 [6];
+  assign \$1453  = \port$4599$0 [18:0] - 9'h100;
+  assign \$1454  = ~ \$1453 [19];
+  assign \$1455  = bus__w_data[18:0] - 9'h100;
+  assign \$1456  = ~ \$1455 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1458  = \port$4611$0 [18:0] - 8'h80;
-  assign \$1459  = ~ \$1458 [19];
-  assign \$1460  = bus__w_data[18:0] - 8'h80;
-  assign \$1461  = ~ \$1460 [19];
+  assign \$1457  = \port$4599$0 [18:0] - 8'h80;
+  assign \$1458  = ~ \$1457 [19];
+  assign \$1459  = bus__w_data[18:0] - 8'h80;
+  assign \$1460  = ~ \$1459 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1462  = \port$4611$0 [18:0] - 6'h30;
-  assign \$1463  = ~ \$1462 [19];
-  assign \$1464  = bus__w_data[18:0] - 6'h30;
-  assign \$1465  = ~ \$1464 [19];
+  assign \$1461  = \port$4599$0 [18:0] - 6'h30;
+  assign \$1462  = ~ \$1461 [19];
+  assign \$1463  = bus__w_data[18:0] - 6'h30;
+  assign \$1464  = ~ \$1463 [19];
   assign w0_large_slot_ok = bus__w_beat_from_queue ? w0_large_slot_ok_queued : w0_large_slot_ok_pins;
-  assign bus__w_slow = \$signal$218  | new_flush;
-  assign \$1466  = ~ command_queue_pop;
-  assign \$1467  = command_queue_count[0] & \$1466 ;
-  assign \$1468  = command_queue_held[0] | \$1467 ;
-  assign \$signature__en$343  = command_queue_push & \$1468 ;
-  assign \$1469  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1470  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1471  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
-  assign \$1473  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1474  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1475  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
-  assign \$1477  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1478  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1479  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
-  assign \$1481  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1482  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1483  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
-  assign \$1485  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1486  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1487  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
-  assign \$1489  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1490  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1491  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
-  assign \$1493  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1494  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1495  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
-  assign \$1497  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1498  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1499  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
-  assign \$1501  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1502  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1503  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
-  assign \$1505  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1506  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1507  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
-  assign \$1509  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1510  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1511  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
-  assign \$1513  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1514  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1515  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
-  assign \$1517  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1518  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1519  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
-  assign \$1521  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1522  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1523  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
-  assign \$1525  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1526  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1527  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
-  assign \$1529  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1530  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1531  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
-  assign \$1533  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1534  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1535  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
-  assign \$1537  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1538  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1539  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
-  assign \$1541  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1542  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1543  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
-  assign \$1545  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1546  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1547  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
-  assign \$1549  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1550  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1551  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
-  assign \$1553  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1554  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1555  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
-  assign \$1557  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1558  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1559  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
-  assign \$1561  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1562  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1563  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
-  assign \$1565  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1566  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1567  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
-  assign \$1569  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1570  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1571  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
-  assign \$1573  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1574  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1575  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
-  assign \$1577  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1578  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1579  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
-  assign \$1581  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1582  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1583  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
-  assign \$1585  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1586  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1587  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
-  assign \$1589  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1590  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1591  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
-  assign \$1593  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1594  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1595  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1596  = { \$1595 , \$1594 , \$1593  } + 3'h7;
-  assign \$1597  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1598  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1599  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
-  assign \$1601  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1602  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1603  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
-  assign \$1605  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1606  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1607  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
-  assign \$1609  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1610  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1611  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1612  = { \$1611 , \$1610 , \$1609  } + 3'h7;
-  assign \$1613  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1614  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1615  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1616  = { \$1615 , \$1614 , \$1613  } + 3'h7;
-  assign \$1617  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1618  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1619  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1620  = { \$1619 , \$1618 , \$1617  } + 3'h7;
-  assign \$1621  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1622  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1623  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1624  = { \$1623 , \$1622 , \$1621  } + 3'h7;
-  assign \$1625  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1626  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1627  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1628  = { \$1627 , \$1626 , \$1625  } + 3'h7;
-  assign \$1629  = w1_hit[0] | w1_hit[1];
-  assign \$1630  = \$1629  | w1_hit[2];
-  assign \$1631  = ~ \$1630 ;
-  assign \$1632  = command_queue_count[0] | \$signal$227 ;
-  assign \$1633  = ~ native_turn;
-  assign \$1634  = \$1632  & \$1633 ;
-  assign command_queue_pop = \$1634  & command_queue_count[0];
-  assign \$1635  = command_queue_count[0] | \$signal$227 ;
-  assign \$1636  = ~ native_turn;
-  assign \$1637  = \$1635  & \$1636 ;
-  assign \$1638  = ~ command_queue_count[0];
-  assign \$1639  = \$1637  & \$1638 ;
-  assign \$1640  = ~ \$1639 ;
-  assign command_queue_push = \$signal$227  & \$1640 ;
-  assign \$1641  = command_queue_count[0] | \$signal$227 ;
-  assign \$1642  = ~ native_turn;
-  assign \$1643  = \$1641  & \$1642 ;
-  assign \$1644  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign \$1645  = ~ \$1644 ;
-  assign req_free = \$1643  & \$1645 ;
-  assign \$1646  = command_queue_count[0] | \$signal$227 ;
-  assign \$1647  = ~ native_turn;
-  assign \$1648  = \$1646  & \$1647 ;
-  assign \$1649  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign req_flush = \$1648  & \$1649 ;
-  assign \$1650  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1651  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1652  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1653  = { \$1652 , \$1651 , \$1650  } + 3'h7;
-  assign \$1654  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1655  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1656  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1657  = { \$1656 , \$1655 , \$1654  } + 3'h7;
-  assign \$1658  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1659  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1660  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1661  = { \$1660 , \$1659 , \$1658  } + 3'h7;
-  assign \$1662  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1663  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1664  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1665  = { \$1664 , \$1663 , \$1662  } + 3'h7;
-  assign \$1666  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1667  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1668  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1669  = { \$1668 , \$1667 , \$1666  } + 3'h7;
-  assign \$1670  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1671  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1672  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1673  = { \$1672 , \$1671 , \$1670  } + 3'h7;
-  assign \$1674  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1675  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1676  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1677  = { \$1676 , \$1675 , \$1674  } + 3'h7;
-  assign \$1678  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1679  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1680  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1681  = { \$1680 , \$1679 , \$1678  } + 3'h7;
-  assign \$1682  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1683  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1684  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1685  = { \$1684 , \$1683 , \$1682  } + 3'h7;
-  assign \$1686  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1687  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1688  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1689  = { \$1688 , \$1687 , \$1686  } + 3'h7;
-  assign \$1690  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1691  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1692  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1693  = { \$1692 , \$1691 , \$1690  } + 3'h7;
-  assign \$1694  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1695  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1696  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1697  = { \$1696 , \$1695 , \$1694  } + 3'h7;
-  assign \$1698  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1699  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1700  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1701  = { \$1700 , \$1699 , \$1698  } + 3'h7;
-  assign \$1702  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1703  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1704  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1705  = { \$1704 , \$1703 , \$1702  } + 3'h7;
-  assign \$1706  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1707  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1708  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1709  = { \$1708 , \$1707 , \$1706  } + 3'h7;
-  assign \$1710  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1711  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1712  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1713  = { \$1712 , \$1711 , \$1710  } + 3'h7;
-  assign \$1714  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1715  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1716  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1717  = { \$1716 , \$1715 , \$1714  } + 3'h7;
-  assign \$1718  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1719  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1720  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1721  = { \$1720 , \$1719 , \$1718  } + 3'h7;
-  assign \$1722  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1723  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1724  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1725  = { \$1724 , \$1723 , \$1722  } + 3'h7;
-  assign \$1726  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1727  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1728  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1729  = { \$1728 , \$1727 , \$1726  } + 3'h7;
-  assign \$1730  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1731  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1732  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1733  = { \$1732 , \$1731 , \$1730  } + 3'h7;
-  assign \$1734  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1735  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1736  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1737  = { \$1736 , \$1735 , \$1734  } + 3'h7;
-  assign \$1738  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1739  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1740  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1741  = { \$1740 , \$1739 , \$1738  } + 3'h7;
-  assign \$1742  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1743  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1744  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1745  = { \$1744 , \$1743 , \$1742  } + 3'h7;
-  assign \$1746  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1747  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1748  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1749  = { \$1748 , \$1747 , \$1746  } + 3'h7;
-  assign \$1750  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1751  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1752  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1753  = { \$1752 , \$1751 , \$1750  } + 3'h7;
-  assign \$1754  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1755  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1756  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1757  = { \$1756 , \$1755 , \$1754  } + 3'h7;
-  assign \$1758  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1759  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1760  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1761  = { \$1760 , \$1759 , \$1758  } + 3'h7;
-  assign \$1762  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1763  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1764  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1765  = { \$1764 , \$1763 , \$1762  } + 3'h7;
-  assign \$1766  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1767  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1768  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1769  = { \$1768 , \$1767 , \$1766  } + 3'h7;
-  assign \$1770  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1771  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1772  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1773  = { \$1772 , \$1771 , \$1770  } + 3'h7;
-  assign \$1774  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1775  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1776  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1777  = { \$1776 , \$1775 , \$1774  } + 3'h7;
-  assign \$1778  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1779  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1780  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1781  = { \$1780 , \$1779 , \$1778  } + 3'h7;
-  assign \$1782  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1783  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1784  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1785  = { \$1784 , \$1783 , \$1782  } + 3'h7;
-  assign \$1786  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1787  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1788  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1789  = { \$1788 , \$1787 , \$1786  } + 3'h7;
-  assign \$1790  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1791  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1792  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1793  = { \$1792 , \$1791 , \$1790  } + 3'h7;
-  assign \$1794  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1795  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1796  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1797  = { \$1796 , \$1795 , \$1794  } + 3'h7;
-  assign \$1798  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1799  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1800  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1801  = { \$1800 , \$1799 , \$1798  } + 3'h7;
-  assign \$1802  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1803  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1804  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1805  = { \$1804 , \$1803 , \$1802  } + 3'h7;
-  assign \$1806  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1807  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1808  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1809  = { \$1808 , \$1807 , \$1806  } + 3'h7;
-  assign \$1810  = w1_hit[0] | w1_hit[1];
-  assign \$1811  = \$1810  | w1_hit[2];
-  assign \$1812  = ~ \$1811 ;
-  assign \$1813  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$229 , \$1812 , \$1809 [3], \$1805 [3], \$1801 [3], \$1797 [3], \$1793 [3], \$1789 [3], \$1785 [3], \$1781 [3], \$1777 [3], \$1773 [3], \$1769 [3], \$1765 [3], \$1761 [3], \$1757 [3], \$1753 [3], \$1749 [3], \$1745 [3], \$1741 [3], \$1737 [3], \$1733 [3], \$1729 [3], \$1725 [3], \$1721 [3], \$1717 [3], \$1713 [3], \$1709 [3], \$1705 [3], \$1701 [3], \$1697 [3], \$1693 [3], \$1689 [3], \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], new_flush };
-  assign \$1814  = ~ w2_plain;
-  assign \$1815  = \$signal$285  & \$signal$269 ;
-  assign \$1816  = ~ \$1815 ;
-  assign bus__w_err = \$1814  & \$1816 ;
-  assign \$1817  = rsp_freed_valid & \port$4524$0 [0];
-  assign \$1818  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1817  | \$1818 ;
-  assign \$1819  = rsp_freed_valid & \port$4524$0 [0];
-  assign \$1820  = \$1819  ? \port$4477$0 [0] : \port$4492$0 [0];
-  assign bus__w_slow_err = ~ \$1820 ;
-  always @(posedge aclk_clk)
-    cycle <= \$1821 ;
-  always @(posedge aclk_clk)
-    \$signal  <= \$1822 ;
-  always @(posedge aclk_clk)
-    ready <= \$1823 ;
-  always @(posedge aclk_clk)
-    e1_new0 <= \$1824 ;
-  always @(posedge aclk_clk)
-    e1_new1 <= \$1825 ;
-  always @(posedge aclk_clk)
-    e1_new2 <= \$1826 ;
-  always @(posedge aclk_clk)
-    \$signal$28  <= \$1827 ;
-  always @(posedge aclk_clk)
-    e1_exhausted <= \$1828 ;
-  always @(posedge aclk_clk)
-    small_ev_grant <= \$1829 ;
-  always @(posedge aclk_clk)
-    small_ev_free <= \$1830 ;
-  always @(posedge aclk_clk)
-    small_ev_flush <= \$1831 ;
-  always @(posedge aclk_clk)
-    small_ev_fail <= \$1832 ;
-  always @(posedge aclk_clk)
-    medium_ev_grant <= \$1833 ;
-  always @(posedge aclk_clk)
-    medium_ev_free <= \$1834 ;
-  always @(posedge aclk_clk)
-    medium_ev_flush <= \$1835 ;
-  always @(posedge aclk_clk)
-    medium_ev_fail <= \$1836 ;
-  always @(posedge aclk_clk)
-    large_ev_grant <= \$1837 ;
-  always @(posedge aclk_clk)
-    large_ev_free <= \$1838 ;
-  always @(posedge aclk_clk)
-    large_ev_flush <= \$1839 ;
-  always @(posedge aclk_clk)
-    large_ev_fail <= \$1840 ;
-  always @(posedge aclk_clk)
-    space_ge1 <= \$1841 ;
-  always @(posedge aclk_clk)
-    space_ge2 <= \$1842 ;
-  always @(posedge aclk_clk)
-    space_ge3 <= \$1843 ;
-  always @(posedge aclk_clk)
-    space_ge4 <= \$1844 ;
-  always @(posedge aclk_clk)
-    space_ge5 <= \$1845 ;
-  always @(posedge aclk_clk)
-    space_ge6 <= \$1846 ;
-  always @(posedge aclk_clk)
-    space <= \$1847 ;
-  always @(posedge aclk_clk)
-    tail <= \$1848 ;
-  always @(posedge aclk_clk)
-    \$signal$70  <= \$1849 ;
-  always @(posedge aclk_clk)
-    n_dropped <= \$1850 ;
-  always @(posedge aclk_clk)
-    err_dropped <= \$1851 ;
-  always @(posedge aclk_clk)
-    tail_row <= \$1852 ;
-  always @(posedge aclk_clk)
-    tail_next_row <= \$1853 ;
-  always @(posedge aclk_clk)
-    head <= \$1854 ;
-  always @(posedge aclk_clk)
-    \$signal$78  <= \$1855 ;
-  always @(posedge aclk_clk)
-    head_bank <= \$1856 ;
-  always @(posedge aclk_clk)
-    head_entry <= \$1857 ;
-  always @(posedge aclk_clk)
-    \$signal$85  <= \$1858 ;
-  always @(posedge aclk_clk)
-    small_lw_limit <= \$1859 ;
-  always @(posedge aclk_clk)
-    small_lw_short <= \$1860 ;
-  always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1861 ;
-  always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1862 ;
-  always @(posedge aclk_clk)
-    small_in_use <= \$1863 ;
-  always @(posedge aclk_clk)
-    small_in_use_was <= \$1864 ;
-  always @(posedge aclk_clk)
-    small_in_use_rose <= \$1865 ;
-  always @(posedge aclk_clk)
-    small_hw_grow <= \$1866 ;
-  always @(posedge aclk_clk)
-    small_high_water <= \$1867 ;
-  always @(posedge aclk_clk)
-    small_allocs <= \$1868 ;
-  always @(posedge aclk_clk)
-    small_fails <= \$1869 ;
-  always @(posedge aclk_clk)
-    small_frees <= \$1870 ;
-  always @(posedge aclk_clk)
-    small_flushes <= \$1871 ;
-  always @(posedge aclk_clk)
-    medium_lw_limit <= \$1872 ;
-  always @(posedge aclk_clk)
-    medium_lw_short <= \$1873 ;
-  always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1874 ;
-  always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1875 ;
-  always @(posedge aclk_clk)
-    medium_in_use <= \$1876 ;
-  always @(posedge aclk_clk)
-    medium_in_use_was <= \$1877 ;
-  always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1878 ;
-  always @(posedge aclk_clk)
-    medium_hw_grow <= \$1879 ;
-  always @(posedge aclk_clk)
-    medium_high_water <= \$1880 ;
-  always @(posedge aclk_clk)
-    medium_allocs <= \$1881 ;
-  always @(posedge aclk_clk)
-    medium_fails <= \$1882 ;
-  always @(posedge aclk_clk)
-    medium_frees <= \$1883 ;
-  always @(posedge aclk_clk)
-    medium_flushes <= \$1884 ;
-  always @(posedge aclk_clk)
-    large_lw_limit <= \$1885 ;
-  always @(posedge aclk_clk)
-    large_lw_short <= \$1886 ;
-  always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1887 ;
-  always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1888 ;
-  always @(posedge aclk_clk)
-    large_in_use <= \$1889 ;
-  always @(posedge aclk_clk)
-    large_in_use_was <= \$1890 ;
-  always @(posedge aclk_clk)
-    large_in_use_rose <= \$1891 ;
-  always @(posedge aclk_clk)
-    large_hw_grow <= \$1892 ;
-  always @(posedge aclk_clk)
-    large_high_water <= \$1893 ;
-  always @(posedge aclk_clk)
-    large_allocs <= \$1894 ;
-  always @(posedge aclk_clk)
-    large_fails <= \$1895 ;
-  always @(posedge aclk_clk)
-    large_frees <= \$1896 ;
-  always @(posedge aclk_clk)
-    large_flushes <= \$1897 ;
-  always @(posedge aclk_clk)
-    r1_valid <= \$1898 ;
-  always @(posedge aclk_clk)
-    alloc_queue_head <= \$1899 ;
-  always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1900 ;
-  always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1901 ;
-  always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1902 ;
+  assign bus__w_slow = \$signal$234  | new_flush;
+  assign \$1465  = ~ command_queue_pop;
+  assign \$1466  = command_queue_count[0] & \$1465 ;
+  assign \$1467  = command_queue_held[0] | \$1466 ;
+  assign \$signature__en$355  = command_queue_push & \$1467 ;
+  assign \$1468  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1469  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1470  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1471  = { \$1470 , \$1469 , \$1468  } + 3'h7;
+  assign \$1472  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1473  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1474  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1475  = { \$1474 , \$1473 , \$1472  } + 3'h7;
+  assign \$1476  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1477  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1478  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1479  = { \$1478 , \$1477 , \$1476  } + 3'h7;
+  assign \$1480  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1481  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1482  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1483  = { \$1482 , \$1481 , \$1480  } + 3'h7;
+  assign \$1484  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1485  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1486  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1487  = { \$1486 , \$1485 , \$1484  } + 3'h7;
+  assign \$1488  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1489  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1490  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1491  = { \$1490 , \$1489 , \$1488  } + 3'h7;
+  assign \$1492  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1493  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1494  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1495  = { \$1494 , \$1493 , \$1492  } + 3'h7;
+  assign \$1496  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1497  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1498  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1499  = { \$1498 , \$1497 , \$1496  } + 3'h7;
+  assign \$1500  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1501  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1502  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1503  = { \$1502 , \$1501 , \$1500  } + 3'h7;
+  assign \$1504  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1505  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1506  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1507  = { \$1506 , \$1505 , \$1504  } + 3'h7;
+  assign \$1508  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1509  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1510  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1511  = { \$1510 , \$1509 , \$1508  } + 3'h7;
+  assign \$1512  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1513  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1514  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1515  = { \$1514 , \$1513 , \$1512  } + 3'h7;
+  assign \$1516  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1517  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1518  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1519  = { \$1518 , \$1517 , \$1516  } + 3'h7;
+  assign \$1520  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1521  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1522  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1523  = { \$1522 , \$1521 , \$1520  } + 3'h7;
+  assign \$1524  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1525  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1526  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1527  = { \$1526 , \$1525 , \$1524  } + 3'h7;
+  assign \$1528  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1529  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1530  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1531  = { \$1530 , \$1529 , \$1528  } + 3'h7;
+  assign \$1532  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1533  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1534  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1535  = { \$1534 , \$1533 , \$1532  } + 3'h7;
+  assign \$1536  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1537  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1538  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1539  = { \$1538 , \$1537 , \$1536  } + 3'h7;
+  assign \$1540  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1541  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1542  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1543  = { \$1542 , \$1541 , \$1540  } + 3'h7;
+  assign \$1544  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1545  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1546  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1547  = { \$1546 , \$1545 , \$1544  } + 3'h7;
+  assign \$1548  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1549  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1550  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1551  = { \$1550 , \$1549 , \$1548  } + 3'h7;
+  assign \$1552  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1553  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1554  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1555  = { \$1554 , \$1553 , \$1552  } + 3'h7;
+  assign \$1556  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1557  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1558  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1559  = { \$1558 , \$1557 , \$1556  } + 3'h7;
+  assign \$1560  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1561  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1562  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1563  = { \$1562 , \$1561 , \$1560  } + 3'h7;
+  assign \$1564  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1565  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1566  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1567  = { \$1566 , \$1565 , \$1564  } + 3'h7;
+  assign \$1568  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1569  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1570  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1571  = { \$1570 , \$1569 , \$1568  } + 3'h7;
+  assign \$1572  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1573  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1574  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1575  = { \$1574 , \$1573 , \$1572  } + 3'h7;
+  assign \$1576  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1577  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1578  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1579  = { \$1578 , \$1577 , \$1576  } + 3'h7;
+  assign \$1580  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1581  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1582  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1583  = { \$1582 , \$1581 , \$1580  } + 3'h7;
+  assign \$1584  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1585  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1586  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1587  = { \$1586 , \$1585 , \$1584  } + 3'h7;
+  assign \$1588  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1589  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1590  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1591  = { \$1590 , \$1589 , \$1588  } + 3'h7;
+  assign \$1592  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1593  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1594  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1595  = { \$1594 , \$1593 , \$1592  } + 3'h7;
+  assign \$1596  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1597  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1598  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1599  = { \$1598 , \$1597 , \$1596  } + 3'h7;
+  assign \$1600  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1601  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1602  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1603  = { \$1602 , \$1601 , \$1600  } + 3'h7;
+  assign \$1604  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1605  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1606  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1607  = { \$1606 , \$1605 , \$1604  } + 3'h7;
+  assign \$1608  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1609  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1610  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1611  = { \$1610 , \$1609 , \$1608  } + 3'h7;
+  assign \$1612  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1613  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1614  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1615  = { \$1614 , \$1613 , \$1612  } + 3'h7;
+  assign \$1616  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1617  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1618  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1619  = { \$1618 , \$1617 , \$1616  } + 3'h7;
+  assign \$1620  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1621  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1622  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1623  = { \$1622 , \$1621 , \$1620  } + 3'h7;
+  assign \$1624  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1625  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1626  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1627  = { \$1626 , \$1625 , \$1624  } + 3'h7;
+  assign \$1628  = w1_hit[0] | w1_hit[1];
+  assign \$1629  = \$1628  | w1_hit[2];
+  assign \$1630  = ~ \$1629 ;
+  assign \$1631  = command_queue_count[0] | \$signal$243 ;
+  assign \$1632  = ~ native_turn;
+  assign \$1633  = \$1631  & \$1632 ;
+  assign command_queue_pop = \$1633  & command_queue_count[0];
+  assign \$1634  = command_queue_count[0] | \$signal$243 ;
+  assign \$1635  = ~ native_turn;
+  assign \$1636  = \$1634  & \$1635 ;
+  assign \$1637  = ~ command_queue_count[0];
+  assign \$1638  = \$1636  & \$1637 ;
+  assign \$1639  = ~ \$1638 ;
+  assign command_queue_push = \$signal$243  & \$1639 ;
+  assign \$1640  = command_queue_count[0] | \$signal$243 ;
+  assign \$1641  = ~ native_turn;
+  assign \$1642  = \$1640  & \$1641 ;
+  assign \$1643  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign \$1644  = ~ \$1643 ;
+  assign req_free = \$1642  & \$1644 ;
+  assign \$1645  = command_queue_count[0] | \$signal$243 ;
+  assign \$1646  = ~ native_turn;
+  assign \$1647  = \$1645  & \$1646 ;
+  assign \$1648  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign req_flush = \$1647  & \$1648 ;
+  assign \$1649  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1650  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1651  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1652  = { \$1651 , \$1650 , \$1649  } + 3'h7;
+  assign \$1653  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1654  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1655  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1656  = { \$1655 , \$1654 , \$1653  } + 3'h7;
+  assign \$1657  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1658  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1659  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1660  = { \$1659 , \$1658 , \$1657  } + 3'h7;
+  assign \$1661  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1662  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1663  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1664  = { \$1663 , \$1662 , \$1661  } + 3'h7;
+  assign \$1665  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1666  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1667  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1668  = { \$1667 , \$1666 , \$1665  } + 3'h7;
+  assign \$1669  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1670  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1671  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1672  = { \$1671 , \$1670 , \$1669  } + 3'h7;
+  assign \$1673  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1674  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1675  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1676  = { \$1675 , \$1674 , \$1673  } + 3'h7;
+  assign \$1677  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1678  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1679  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1680  = { \$1679 , \$1678 , \$1677  } + 3'h7;
+  assign \$1681  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1682  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1683  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1684  = { \$1683 , \$1682 , \$1681  } + 3'h7;
+  assign \$1685  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1686  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1687  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1688  = { \$1687 , \$1686 , \$1685  } + 3'h7;
+  assign \$1689  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1690  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1691  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1692  = { \$1691 , \$1690 , \$1689  } + 3'h7;
+  assign \$1693  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1694  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1695  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1696  = { \$1695 , \$1694 , \$1693  } + 3'h7;
+  assign \$1697  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1698  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1699  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1700  = { \$1699 , \$1698 , \$1697  } + 3'h7;
+  assign \$1701  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1702  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1703  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1704  = { \$1703 , \$1702 , \$1701  } + 3'h7;
+  assign \$1705  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1706  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1707  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1708  = { \$1707 , \$1706 , \$1705  } + 3'h7;
+  assign \$1709  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1710  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1711  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1712  = { \$1711 , \$1710 , \$1709  } + 3'h7;
+  assign \$1713  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1714  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1715  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1716  = { \$1715 , \$1714 , \$1713  } + 3'h7;
+  assign \$1717  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1718  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1719  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1720  = { \$1719 , \$1718 , \$1717  } + 3'h7;
+  assign \$1721  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1722  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1723  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1724  = { \$1723 , \$1722 , \$1721  } + 3'h7;
+  assign \$1725  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1726  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1727  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1728  = { \$1727 , \$1726 , \$1725  } + 3'h7;
+  assign \$1729  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1730  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1731  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1732  = { \$1731 , \$1730 , \$1729  } + 3'h7;
+  assign \$1733  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1734  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1735  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1736  = { \$1735 , \$1734 , \$1733  } + 3'h7;
+  assign \$1737  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1738  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1739  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1740  = { \$1739 , \$1738 , \$1737  } + 3'h7;
+  assign \$1741  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1742  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1743  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1744  = { \$1743 , \$1742 , \$1741  } + 3'h7;
+  assign \$1745  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1746  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1747  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1748  = { \$1747 , \$1746 , \$1745  } + 3'h7;
+  assign \$1749  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1750  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1751  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1752  = { \$1751 , \$1750 , \$1749  } + 3'h7;
+  assign \$1753  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1754  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1755  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1756  = { \$1755 , \$1754 , \$1753  } + 3'h7;
+  assign \$1757  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1758  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1759  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1760  = { \$1759 , \$1758 , \$1757  } + 3'h7;
+  assign \$1761  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1762  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1763  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1764  = { \$1763 , \$1762 , \$1761  } + 3'h7;
+  assign \$1765  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1766  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1767  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1768  = { \$1767 , \$1766 , \$1765  } + 3'h7;
+  assign \$1769  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1770  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1771  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1772  = { \$1771 , \$1770 , \$1769  } + 3'h7;
+  assign \$1773  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1774  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1775  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1776  = { \$1775 , \$1774 , \$1773  } + 3'h7;
+  assign \$1777  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1778  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1779  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1780  = { \$1779 , \$1778 , \$1777  } + 3'h7;
+  assign \$1781  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1782  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1783  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1784  = { \$1783 , \$1782 , \$1781  } + 3'h7;
+  assign \$1785  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1786  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1787  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1788  = { \$1787 , \$1786 , \$1785  } + 3'h7;
+  assign \$1789  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1790  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1791  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1792  = { \$1791 , \$1790 , \$1789  } + 3'h7;
+  assign \$1793  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1794  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1795  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1796  = { \$1795 , \$1794 , \$1793  } + 3'h7;
+  assign \$1797  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1798  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1799  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1800  = { \$1799 , \$1798 , \$1797  } + 3'h7;
+  assign \$1801  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1802  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1803  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1804  = { \$1803 , \$1802 , \$1801  } + 3'h7;
+  assign \$1805  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1806  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1807  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1808  = { \$1807 , \$1806 , \$1805  } + 3'h7;
+  assign \$1809  = w1_hit[0] | w1_hit[1];
+  assign \$1810  = \$1809  | w1_hit[2];
+  assign \$1811  = ~ \$1810 ;
+  assign \$1812  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1811 , \$1808 [3], \$1804 [3], \$1800 [3], \$1796 [3], \$1792 [3], \$1788 [3], \$1784 [3], \$1780 [3], \$1776 [3], \$1772 [3], \$1768 [3], \$1764 [3], \$1760 [3], \$1756 [3], \$1752 [3], \$1748 [3], \$1744 [3], \$1740 [3], \$1736 [3], \$1732 [3], \$1728 [3], \$1724 [3], \$1720 [3], \$1716 [3], \$1712 [3], \$1708 [3], \$1704 [3], \$1700 [3], \$1696 [3], \$1692 [3], \$1688 [3], \$1684 [3], \$1680 [3], \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], new_flush };
+  assign \$1813  = ~ w2_plain;
+  assign \$1814  = \$signal$301  & \$signal$285 ;
+  assign \$1815  = ~ \$1814 ;
+  assign bus__w_err = \$1813  & \$1815 ;
+  assign \$1816  = rsp_freed_valid & \port$4512$0 [0];
+  assign \$1817  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1816  | \$1817 ;
+  assign \$1818  = rsp_freed_valid & \port$4512$0 [0];
+  assign \$1819  = \$1818  ? \port$4465$0 [0] : \port$4480$0 [0];
+  assign bus__w_slow_err = ~ \$1819 ;
+  always @(posedge aclk_clk)
+    cycle <= \$1820 ;
+  always @(posedge aclk_clk)
+    \$signal  <= \$1821 ;
+  always @(posedge aclk_clk)
+    ready <= \$1822 ;
+  always @(posedge aclk_clk)
+    e1_new0 <= \$1823 ;
+  always @(posedge aclk_clk)
+    e1_new1 <= \$1824 ;
+  always @(posedge aclk_clk)
+    e1_new2 <= \$1825 ;
+  always @(posedge aclk_clk)
+    \$signal$28  <= \$1826 ;
+  always @(posedge aclk_clk)
+    e1_exhausted <= \$1827 ;
+  always @(posedge aclk_clk)
+    small_ev_grant <= \$1828 ;
+  always @(posedge aclk_clk)
+    small_ev_free <= \$1829 ;
+  always @(posedge aclk_clk)
+    small_ev_flush <= \$1830 ;
+  always @(posedge aclk_clk)
+    small_ev_fail <= \$1831 ;
+  always @(posedge aclk_clk)
+    medium_ev_grant <= \$1832 ;
+  always @(posedge aclk_clk)
+    medium_ev_free <= \$1833 ;
+  always @(posedge aclk_clk)
+    medium_ev_flush <= \$1834 ;
+  always @(posedge aclk_clk)
+    medium_ev_fail <= \$1835 ;
+  always @(posedge aclk_clk)
+    large_ev_grant <= \$1836 ;
+  always @(posedge aclk_clk)
+    large_ev_free <= \$1837 ;
+  always @(posedge aclk_clk)
+    large_ev_flush <= \$1838 ;
+  always @(posedge aclk_clk)
+    large_ev_fail <= \$1839 ;
+  always @(posedge aclk_clk)
+    log_bank0_wrow <= \$57 ;
+  always @(posedge aclk_clk)
+    log_bank0_wdata <= \$61 ;
+  always @(posedge aclk_clk)
+    log_bank0_wen <= \$1840 ;
+  always @(posedge aclk_clk)
+    log_bank1_wrow <= \$64 ;
+  always @(posedge aclk_clk)
+    log_bank1_wdata <= \$68 ;
+  always @(posedge aclk_clk)
+    log_bank1_wen <= \$1841 ;
+  always @(posedge aclk_clk)
+    log_bank2_wrow <= \$71 ;
+  always @(posedge aclk_clk)
+    log_bank2_wdata <= \$75 ;
+  always @(posedge aclk_clk)
+    log_bank2_wen <= \$1842 ;
+  always @(posedge aclk_clk)
+    log_bank3_wrow <= tail_row;
+  always @(posedge aclk_clk)
+    log_bank3_wdata <= \$80 ;
+  always @(posedge aclk_clk)
+    log_bank3_wen <= \$1843 ;
+  always @(posedge aclk_clk)
+    space_ge1 <= \$1844 ;
+  always @(posedge aclk_clk)
+    space_ge2 <= \$1845 ;
+  always @(posedge aclk_clk)
+    space_ge3 <= \$1846 ;
+  always @(posedge aclk_clk)
+    space_ge4 <= \$1847 ;
+  always @(posedge aclk_clk)
+    space_ge5 <= \$1848 ;
+  always @(posedge aclk_clk)
+    space_ge6 <= \$1849 ;
+  always @(posedge aclk_clk)
+    space <= \$1850 ;
+  always @(posedge aclk_clk)
+    tail <= \$1851 ;
+  always @(posedge aclk_clk)
+    \$signal$88  <= \$1852 ;
+  always @(posedge aclk_clk)
+    n_dropped <= \$1853 ;
+  always @(posedge aclk_clk)
+    err_dropped <= \$1854 ;
+  always @(posedge aclk_clk)
+    tail_row <= \$1855 ;
+  always @(posedge aclk_clk)
+    tail_next_row <= \$1856 ;
+  always @(posedge aclk_clk)
+    head <= \$1857 ;
+  always @(posedge aclk_clk)
+    \$signal$94  <= \$1858 ;
+  always @(posedge aclk_clk)
+    head_bank <= \$1859 ;
+  always @(posedge aclk_clk)
+    head_entry <= \$1860 ;
+  always @(posedge aclk_clk)
+    \$signal$101  <= \$1861 ;
+  always @(posedge aclk_clk)
+    small_lw_limit <= \$1862 ;
+  always @(posedge aclk_clk)
+    small_lw_short <= \$1863 ;
+  always @(posedge aclk_clk)
+    small_lw_granted_1 <= \$1864 ;
+  always @(posedge aclk_clk)
+    small_lw_granted_2 <= \$1865 ;
+  always @(posedge aclk_clk)
+    small_in_use <= \$1866 ;
+  always @(posedge aclk_clk)
+    small_in_use_was <= \$1867 ;
+  always @(posedge aclk_clk)
+    small_in_use_rose <= \$1868 ;
+  always @(posedge aclk_clk)
+    small_hw_grow <= \$1869 ;
+  always @(posedge aclk_clk)
+    small_high_water <= \$1870 ;
+  always @(posedge aclk_clk)
+    small_allocs <= \$1871 ;
+  always @(posedge aclk_clk)
+    small_fails <= \$1872 ;
+  always @(posedge aclk_clk)
+    small_frees <= \$1873 ;
+  always @(posedge aclk_clk)
+    small_flushes <= \$1874 ;
+  always @(posedge aclk_clk)
+    medium_lw_limit <= \$1875 ;
+  always @(posedge aclk_clk)
+    medium_lw_short <= \$1876 ;
+  always @(posedge aclk_clk)
+    medium_lw_granted_1 <= \$1877 ;
+  always @(posedge aclk_clk)
+    medium_lw_granted_2 <= \$1878 ;
+  always @(posedge aclk_clk)
+    medium_in_use <= \$1879 ;
+  always @(posedge aclk_clk)
+    medium_in_use_was <= \$1880 ;
+  always @(posedge aclk_clk)
+    medium_in_use_rose <= \$1881 ;
+  always @(posedge aclk_clk)
+    medium_hw_grow <= \$1882 ;
+  always @(posedge aclk_clk)
+    medium_high_water <= \$1883 ;
+  always @(posedge aclk_clk)
+    medium_allocs <= \$1884 ;
+  always @(posedge aclk_clk)
+    medium_fails <= \$1885 ;
+  always @(posedge aclk_clk)
+    medium_frees <= \$1886 ;
+  always @(posedge aclk_clk)
+    medium_flushes <= \$1887 ;
+  always @(posedge aclk_clk)
+    large_lw_limit <= \$1888 ;
+  always @(posedge aclk_clk)
+    large_lw_short <= \$1889 ;
+  always @(posedge aclk_clk)
+    large_lw_granted_1 <= \$1890 ;
+  always @(posedge aclk_clk)
+    large_lw_granted_2 <= \$1891 ;
+  always @(posedge aclk_clk)
+    large_in_use <= \$1892 ;
+  always @(posedge aclk_clk)
+    large_in_use_was <= \$1893 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1903 ;
+    large_in_use_rose <= \$1894 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1904 ;
+    large_hw_grow <= \$1895 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1905 ;
+    large_high_water <= \$1896 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1906 ;
+    large_allocs <= \$1897 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1907 ;
+    large_fails <= \$1898 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1908 ;
+    large_frees <= \$1899 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1909 ;
+    large_flushes <= \$1900 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1910 ;
+    r1_valid <= \$1901 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$419 [12];
+    alloc_queue_head <= \$1902 ;
   always @(posedge aclk_clk)
-    r1_sel_version <= \$422 [12];
+    alloc_queue_rd <= \$1903 ;
   always @(posedge aclk_clk)
-    r1_sel_config <= \$425 [12];
+    alloc_queue_rd_next <= \$1904 ;
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$428 [12];
+    alloc_queue_wr <= \$1905 ;
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$431 [12];
+    alloc_queue_wr_next <= \$1906 ;
   always @(posedge aclk_clk)
-    r1_sel_status <= \$434 [12];
+    alloc_queue_held <= \$1907 ;
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$437 [12];
+    alloc_queue_count <= \$1908 ;
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$440 [12];
+    req_alloc <= \$1909 ;
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$443 [12];
+    staged_valid <= \$1910 ;
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$446 [12];
+    alloc_queue_w_data <= \$1911 ;
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$449 [12];
+    req_alloc_pool <= \$1912 ;
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$452 [12];
+    req_alloc_size <= \$1913 ;
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$455 [12];
+    r1_sel_id <= \$445 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$458 [12];
+    r1_sel_version <= \$448 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$461 [12];
+    r1_sel_config <= \$451 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$464 [12];
+    r1_sel_config2 <= \$454 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$467 [12];
+    r1_sel_ctrl <= \$457 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$470 [12];
+    r1_sel_status <= \$460 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$473 [12];
+    r1_sel_irq_status <= \$463 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$476 [12];
+    r1_sel_irq_enable <= \$466 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$479 [12];
+    r1_sel_err_count <= \$469 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$482 [12];
+    r1_sel_err_dropped <= \$472 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$485 [12];
+    r1_sel_err_head0 <= \$475 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$488 [12];
+    r1_sel_err_head1 <= \$478 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$491 [12];
+    r1_sel_err_head2 <= \$481 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$494 [12];
+    r1_sel_err_head3 <= \$484 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$497 [12];
+    r1_sel_err_pop <= \$487 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$500 [12];
+    r1_sel_cycle <= \$490 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$503 [12];
+    r1_sel_pool0_free <= \$493 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$506 [12];
+    r1_sel_pool0_base_lo <= \$496 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$509 [12];
+    r1_sel_pool0_base_hi <= \$499 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$512 [12];
+    r1_sel_pool0_slot_size <= \$502 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$515 [12];
+    r1_sel_pool0_slots <= \$505 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$518 [12];
+    r1_sel_pool0_in_use <= \$508 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$521 [12];
+    r1_sel_pool0_high_water <= \$511 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$524 [12];
+    r1_sel_pool0_allocs <= \$514 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$527 [12];
+    r1_sel_pool0_fails <= \$517 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$530 [12];
+    r1_sel_pool0_frees <= \$520 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$533 [12];
+    r1_sel_pool0_info <= \$523 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$536 [12];
+    r1_sel_pool0_flush <= \$526 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$539 [12];
+    r1_sel_pool0_flushes <= \$529 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$542 [12];
+    r1_sel_pool0_overwrites <= \$532 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$545 [12];
+    r1_sel_pool0_low_water <= \$535 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$548 [12];
+    r1_sel_pool1_free <= \$538 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$551 [12];
+    r1_sel_pool1_base_lo <= \$541 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$554 [12];
+    r1_sel_pool1_base_hi <= \$544 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$557 [12];
+    r1_sel_pool1_slot_size <= \$547 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$560 [12];
+    r1_sel_pool1_slots <= \$550 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$563 [12];
+    r1_sel_pool1_in_use <= \$553 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$566 [12];
+    r1_sel_pool1_high_water <= \$556 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$569 [12];
+    r1_sel_pool1_allocs <= \$559 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$572 [12];
+    r1_sel_pool1_fails <= \$562 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$575 [12];
+    r1_sel_pool1_frees <= \$565 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$578 [12];
+    r1_sel_pool1_info <= \$568 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$581 [12];
+    r1_sel_pool1_flush <= \$571 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$584 [12];
+    r1_sel_pool1_flushes <= \$574 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$587 [12];
+    r1_sel_pool1_overwrites <= \$577 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$590 [12];
+    r1_sel_pool1_low_water <= \$580 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$593 [12];
+    r1_sel_pool2_free <= \$583 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$596 [12];
+    r1_sel_pool2_base_lo <= \$586 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$599 [12];
+    r1_sel_pool2_base_hi <= \$589 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1911 ;
+    r1_sel_pool2_slot_size <= \$592 [12];
   always @(posedge aclk_clk)
-    r2_block0 <= \$1912 ;
+    r1_sel_pool2_slots <= \$595 [12];
   always @(posedge aclk_clk)
-    r2_found_in <= \$1913 ;
+    r1_sel_pool2_in_use <= \$598 [12];
   always @(posedge aclk_clk)
-    r2_block4 <= \$1914 ;
+    r1_sel_pool2_high_water <= \$601 [12];
   always @(posedge aclk_clk)
-    r2_block5 <= \$1915 ;
+    r1_sel_pool2_allocs <= \$604 [12];
   always @(posedge aclk_clk)
-    r2_block6 <= \$1916 ;
+    r1_sel_pool2_fails <= \$607 [12];
   always @(posedge aclk_clk)
-    \$signal$218  <= \$795 ;
+    r1_sel_pool2_frees <= \$610 [12];
   always @(posedge aclk_clk)
-    new_flush <= \$816 ;
+    r1_sel_pool2_info <= \$613 [12];
   always @(posedge aclk_clk)
-    \$signal$227  <= \$1917 ;
+    r1_sel_pool2_flush <= \$616 [12];
   always @(posedge aclk_clk)
-    new_is_flush <= \$878 ;
+    r1_sel_pool2_flushes <= \$619 [12];
   always @(posedge aclk_clk)
-    \$signal$229  <= \$1918 ;
+    r1_sel_pool2_overwrites <= \$622 [12];
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1919 ;
+    r1_sel_pool2_low_water <= \$625 [12];
   always @(posedge aclk_clk)
-    w1_hit <= \$1920 ;
+    r2_valid <= \$1914 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1921 ;
+    r2_block0 <= \$1915 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1922 ;
+    r2_found_in <= \$1916 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1923 ;
+    r2_block4 <= \$1917 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1924 ;
+    r2_block5 <= \$1918 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1925 ;
+    r2_block6 <= \$1919 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1926 ;
+    \$signal$234  <= \$821 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1927 ;
+    new_flush <= \$842 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1928 ;
+    \$signal$243  <= \$1920 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1929 ;
+    new_is_flush <= \$904 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1930 ;
+    \$signal$245  <= \$1921 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1931 ;
+    w1_pool_is <= \$1922 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1932 ;
+    w1_hit <= \$1923 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1933 ;
+    w1_tag <= \$1924 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1934 ;
+    w1_small_addr <= \$1925 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1935 ;
+    w1_medium_addr <= \$1926 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1936 ;
+    w1_large_addr <= \$1927 ;
   always @(posedge aclk_clk)
-    \$signal$264  <= \$1937 ;
+    command_queue_head <= \$1928 ;
   always @(posedge aclk_clk)
-    \$signal$265  <= \$1938 ;
+    command_queue_rd <= \$1929 ;
   always @(posedge aclk_clk)
-    \$signal$266  <= \$1939 ;
+    command_queue_rd_next <= \$1930 ;
   always @(posedge aclk_clk)
-    \$signal$267  <= \$1940 ;
+    command_queue_wr <= \$1931 ;
   always @(posedge aclk_clk)
-    \$signal$268  <= \$1941 ;
+    command_queue_wr_next <= \$1932 ;
   always @(posedge aclk_clk)
-    \$signal$269  <= \$1942 ;
+    command_queue_held <= \$1933 ;
   always @(posedge aclk_clk)
-    \$signal$270  <= \$1943 ;
+    command_queue_count <= \$1934 ;
   always @(posedge aclk_clk)
-    \$signal$271  <= \$1944 ;
+    native_turn <= \$1935 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1945 ;
+    w1_a1_0 <= \$1936 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1946 ;
+    w1_a4_2 <= \$1937 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1947 ;
+    w1_a7_5 <= \$1938 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1948 ;
+    w1_a11_8 <= \$1939 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1949 ;
+    \$signal$280  <= \$1940 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1950 ;
+    \$signal$281  <= \$1941 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1951 ;
+    \$signal$282  <= \$1942 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1952 ;
+    \$signal$283  <= \$1943 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1953 ;
+    \$signal$284  <= \$1944 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1954 ;
+    \$signal$285  <= \$1945 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1955 ;
+    \$signal$286  <= \$1946 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1956 ;
+    \$signal$287  <= \$1947 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1957 ;
+    w2_is_ctrl <= \$1948 ;
   always @(posedge aclk_clk)
-    \$signal$285  <= \$1958 ;
+    w2_is_irq_status <= \$1949 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1959 ;
+    w2_is_irq_enable <= \$1950 ;
   always @(posedge aclk_clk)
-    \$signal$77  <= \$1960 ;
+    w2_is_err_pop <= \$1951 ;
   always @(posedge aclk_clk)
-    w1c <= \$1961 ;
+    w2_is_pool0_free <= \$1952 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1962 ;
+    w2_is_pool0_flush <= \$1953 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1963 ;
+    w2_is_pool0_low_water <= \$1954 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$1964 ;
+    w2_is_pool1_free <= \$1955 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$1965 ;
+    w2_is_pool1_flush <= \$1956 ;
   always @(posedge aclk_clk)
-    large_low_water <= \$1966 ;
+    w2_is_pool1_low_water <= \$1957 ;
+  always @(posedge aclk_clk)
+    w2_is_pool2_free <= \$1958 ;
+  always @(posedge aclk_clk)
+    w2_is_pool2_flush <= \$1959 ;
+  always @(posedge aclk_clk)
+    w2_is_pool2_low_water <= \$1960 ;
+  always @(posedge aclk_clk)
+    \$signal$301  <= \$1961 ;
+  always @(posedge aclk_clk)
+    w2_plain <= \$1962 ;
+  always @(posedge aclk_clk)
+    \$signal$93  <= \$1963 ;
+  always @(posedge aclk_clk)
+    w1c <= \$1964 ;
+  always @(posedge aclk_clk)
+    \$signal$102  <= \$1965 ;
+  always @(posedge aclk_clk)
+    irq_enable <= \$1966 ;
+  always @(posedge aclk_clk)
+    small_low_water <= \$1967 ;
+  always @(posedge aclk_clk)
+    medium_low_water <= \$1968 ;
+  always @(posedge aclk_clk)
+    large_low_water <= \$1969 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13098,22 +13136,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$777 [8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$781 [8], \$781 [6] };
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$786 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$798 [8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$802 [8], \$802 [6] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$803 [8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$807 [8], \$807 [6] };
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$812 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$824 [8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$828 [8], \$828 [6] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$807 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$819 [8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$823 [8], \$823 [6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$828 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$839 [8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$843 [8], \$843 [6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$848 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$861 [8];
-  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$865 [8], \$865 [6] };
-  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$870 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$833 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$845 [8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$849 [8], \$849 [6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$854 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$865 [8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$869 [8], \$869 [6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$874 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$887 [8];
+  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$891 [8], \$891 [6] };
+  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$896 [8:7];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
   assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr[8];
@@ -13170,95 +13208,95 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
+    casez (\$1382 [1:0])
+      2'h0:
+          \$62  = log_kept_ge1;
+      2'h1:
+          \$62  = log_kept_ge2;
+      2'h2:
+          \$62  = log_kept_ge3;
+      2'h3:
+          \$62  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1383 [1:0])
+      2'h0:
+          \$69  = log_kept_ge1;
+      2'h1:
+          \$69  = log_kept_ge2;
+      2'h2:
+          \$69  = log_kept_ge3;
+      2'h3:
+          \$69  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1384 [1:0])
+      2'h0:
+          \$76  = log_kept_ge1;
+      2'h1:
+          \$76  = log_kept_ge2;
+      2'h2:
+          \$76  = log_kept_ge3;
+      2'h3:
+          \$76  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1385 [1:0])
+      2'h0:
+          \$81  = log_kept_ge1;
+      2'h1:
+          \$81  = log_kept_ge2;
+      2'h2:
+          \$81  = log_kept_ge3;
+      2'h3:
+          \$81  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
-          \$74  = 1'h0;
+          \$100  = 1'h0;
       2'h1:
-          \$74  = log_kept_ge3;
+          \$100  = log_kept_ge3;
       2'h2:
-          \$74  = log_kept_ge2;
+          \$100  = log_kept_ge2;
       2'h3:
-          \$74  = log_kept_ge1;
+          \$100  = log_kept_ge1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$411  = 14'h0000;
-    casez (\$410 [1:0])
+    \$437  = 14'h0000;
+    casez (\$436 [1:0])
       2'h0:
-          \$411  = 14'h0040;
+          \$437  = 14'h0040;
       2'h1:
-          \$411  = 14'h0200;
+          \$437  = 14'h0200;
       2'h2:
-          \$411  = 14'h1000;
+          \$437  = 14'h1000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$414  = 14'h0000;
-    casez (\$413 [1:0])
+    \$440  = 14'h0000;
+    casez (\$439 [1:0])
       2'h0:
-          \$414  = 14'h0040;
+          \$440  = 14'h0040;
       2'h1:
-          \$414  = 14'h0200;
+          \$440  = 14'h0200;
       2'h2:
-          \$414  = 14'h1000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$1356 [1:0])
-      2'h0:
-          \$signature__en  = \$1361 ;
-      2'h1:
-          \$signature__en  = \$1362 ;
-      2'h2:
-          \$signature__en  = \$1363 ;
-      2'h3:
-          \$signature__en  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$1364 [1:0])
-      2'h0:
-          \$signature__en$297  = \$1369 ;
-      2'h1:
-          \$signature__en$297  = \$1370 ;
-      2'h2:
-          \$signature__en$297  = \$1371 ;
-      2'h3:
-          \$signature__en$297  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$1372 [1:0])
-      2'h0:
-          \$signature__en$303  = \$1377 ;
-      2'h1:
-          \$signature__en$303  = \$1378 ;
-      2'h2:
-          \$signature__en$303  = \$1379 ;
-      2'h3:
-          \$signature__en$303  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$1380 [1:0])
-      2'h0:
-          \$signature__en$309  = \$1384 ;
-      2'h1:
-          \$signature__en$309  = \$1385 ;
-      2'h2:
-          \$signature__en$309  = \$1386 ;
-      2'h3:
-          \$signature__en$309  = 1'h0;
+          \$440  = 14'h1000;
     endcase
   end
   always @* begin
@@ -13314,7 +13352,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1388 ;
+          space_plus_all_ge4 = \$1387 ;
     endcase
   end
   always @* begin
@@ -13326,9 +13364,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1390 ;
+          space_plus_all_ge5 = \$1389 ;
       2'h3:
-          space_plus_all_ge5 = \$1392 ;
+          space_plus_all_ge5 = \$1391 ;
     endcase
   end
   always @* begin
@@ -13338,408 +13376,400 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1394 ;
+          space_plus_all_ge6 = \$1393 ;
       2'h2:
-          space_plus_all_ge6 = \$1396 ;
+          space_plus_all_ge6 = \$1395 ;
       2'h3:
-          space_plus_all_ge6 = \$1398 ;
+          space_plus_all_ge6 = \$1397 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1821  = \$1 [31:0];
+    \$1820  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1821  = 32'd0;
+      \$1820  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1822  = busy;
+    \$1821  = busy;
+    if (aclk_rst) begin
+      \$1821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1822  = \ready$6 ;
     if (aclk_rst) begin
       \$1822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1823  = \ready$6 ;
+    \$1823  = \$7 ;
     if (aclk_rst) begin
-      \$1823  = 1'h0;
+      \$1823  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1824  = \$7 ;
+    \$1824  = \$11 ;
     if (aclk_rst) begin
       \$1824  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1825  = \$11 ;
+    \$1825  = { \$12 [31:0], 16'h0000, \port$4459$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4459$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4459$0 [4:1] };
     if (aclk_rst) begin
       \$1825  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1826  = { \$12 [31:0], 16'h0000, \port$4471$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4471$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4471$0 [4:1] };
+    \$1826  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1826  = 121'h0000000000000000000000000000000;
+      \$1826  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1827  = \$14 [1:0];
+    \$1827  = \$16 ;
     if (aclk_rst) begin
-      \$1827  = 2'h0;
+      \$1827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1828  = \$16 ;
+    \$1828  = \$19 ;
     if (aclk_rst) begin
       \$1828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1829  = \$19 ;
+    \$1829  = \$22 ;
     if (aclk_rst) begin
       \$1829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1830  = \$22 ;
+    \$1830  = \$25 ;
     if (aclk_rst) begin
       \$1830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1831  = \$25 ;
+    \$1831  = \$29 ;
     if (aclk_rst) begin
       \$1831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1832  = \$29 ;
+    \$1832  = \$32 ;
     if (aclk_rst) begin
       \$1832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1833  = \$32 ;
+    \$1833  = \$35 ;
     if (aclk_rst) begin
       \$1833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1834  = \$35 ;
+    \$1834  = \$38 ;
     if (aclk_rst) begin
       \$1834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1835  = \$38 ;
+    \$1835  = \$42 ;
     if (aclk_rst) begin
       \$1835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1836  = \$42 ;
+    \$1836  = \$45 ;
     if (aclk_rst) begin
       \$1836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1837  = \$45 ;
+    \$1837  = \$48 ;
     if (aclk_rst) begin
       \$1837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1838  = \$48 ;
+    \$1838  = \$51 ;
     if (aclk_rst) begin
       \$1838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1839  = \$51 ;
+    \$1839  = \$55 ;
     if (aclk_rst) begin
       \$1839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1840  = \$55 ;
+    \$1840  = \$62 ;
     if (aclk_rst) begin
       \$1840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1841  = \$56 ;
+    \$1841  = \$69 ;
     if (aclk_rst) begin
-      \$1841  = 1'h1;
+      \$1841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1842  = \$57 ;
+    \$1842  = \$76 ;
     if (aclk_rst) begin
-      \$1842  = 1'h1;
+      \$1842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1843  = \$58 ;
+    \$1843  = \$81 ;
     if (aclk_rst) begin
-      \$1843  = 1'h1;
+      \$1843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1844  = \$59 ;
+    \$1844  = \$82 ;
     if (aclk_rst) begin
       \$1844  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1845  = \$60 ;
+    \$1845  = \$83 ;
     if (aclk_rst) begin
       \$1845  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1846  = \$61 ;
+    \$1846  = \$84 ;
     if (aclk_rst) begin
       \$1846  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1847  = \$64 ;
+    \$1847  = \$85 ;
     if (aclk_rst) begin
-      \$1847  = 5'h10;
+      \$1847  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1848  = \$70 ;
+    \$1848  = \$86 ;
     if (aclk_rst) begin
-      \$1848  = 5'h00;
+      \$1848  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1849  = \$71 [31:0];
-    if (\$signal$77 ) begin
-      \$1849  = 32'd0;
-    end
+    \$1849  = \$87 ;
     if (aclk_rst) begin
-      \$1849  = 32'd0;
+      \$1849  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1850  = \$72 [1:0];
+    \$1850  = \$90 ;
     if (aclk_rst) begin
-      \$1850  = 2'h0;
+      \$1850  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1851  = \$73 [31:0];
-    if (\$signal$77 ) begin
-      \$1851  = 32'd0;
-    end
+    \$1851  = \$96 ;
     if (aclk_rst) begin
-      \$1851  = 32'd0;
+      \$1851  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1852  = tail_row;
-    if (\$74 ) begin
-      \$1852  = tail_next_row;
+    \$1852  = \$97 [31:0];
+    if (\$signal$93 ) begin
+      \$1852  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1852  = 3'h0;
+      \$1852  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1853  = tail_next_row;
-    if (\$74 ) begin
-      \$1853  = \$75 [2:0];
-    end
+    \$1853  = \$98 [1:0];
     if (aclk_rst) begin
-      \$1853  = 3'h1;
+      \$1853  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1854  = head;
+    \$1854  = \$99 [31:0];
+    if (\$signal$93 ) begin
+      \$1854  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1854  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1855  = tail_row;
+    if (\$100 ) begin
+      \$1855  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1855  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1856  = tail_next_row;
+    if (\$100 ) begin
+      \$1856  = \$101 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1856  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1857  = head;
     if (popped) begin
-      \$1854  = \$76 [4:0];
+      \$1857  = \$102 [3:0];
     end
     if (aclk_rst) begin
-      \$1854  = 5'h00;
+      \$1857  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1855  = \$77 ;
+    \$1858  = \$103 ;
     if (aclk_rst) begin
-      \$1855  = 1'h0;
+      \$1858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1856  = head[1:0];
+    \$1859  = head[1:0];
     if (aclk_rst) begin
-      \$1856  = 2'h0;
+      \$1859  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1857  = \$81 ;
+    \$1860  = \$107 ;
     if (aclk_rst) begin
-      \$1857  = 121'h0000000000000000000000000000000;
+      \$1860  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1858  = \$84 ;
+    \$1861  = \$110 ;
     if (aclk_rst) begin
-      \$1858  = 5'h00;
+      \$1861  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1859  = \$85 ;
+    \$1862  = \$111 ;
     if (aclk_rst) begin
-      \$1859  = 18'h00000;
+      \$1862  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1860  = \$86 ;
+    \$1863  = \$112 ;
     if (aclk_rst) begin
-      \$1860  = 1'h0;
+      \$1863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1861  = small_ev_grant;
+    \$1864  = small_ev_grant;
     if (aclk_rst) begin
-      \$1861  = 1'h0;
+      \$1864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1862  = small_lw_granted_1;
-    if (aclk_rst) begin
-      \$1862  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1863  = \$97 [8:0];
-    if (aclk_rst) begin
-      \$1863  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1864  = small_in_use;
-    if (aclk_rst) begin
-      \$1864  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1865  = \$107 ;
+    \$1865  = small_lw_granted_1;
     if (aclk_rst) begin
       \$1865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1866  = \$111 ;
+    \$1866  = \$123 [8:0];
     if (aclk_rst) begin
-      \$1866  = 1'h0;
+      \$1866  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1867  = small_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1867  = small_in_use;
-    end else begin
-      if (small_hw_grow) begin
-        \$1867  = small_in_use_was;
-      end
-    end
+    \$1867  = small_in_use;
     if (aclk_rst) begin
       \$1867  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1868  = \$133 ;
+    if (aclk_rst) begin
+      \$1868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1869  = \$137 ;
+    if (aclk_rst) begin
+      \$1869  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1870  = small_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1868  = 32'd0;
+    if (\$signal$93 ) begin
+      \$1870  = small_in_use;
     end else begin
-      \$1868  = \$112 [31:0];
+      if (small_hw_grow) begin
+        \$1870  = small_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1868  = 32'd0;
+      \$1870  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1869  = 32'd0;
-    end else begin
-      \$1869  = \$113 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1869  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1870  = 32'd0;
-    end else begin
-      \$1870  = \$114 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1870  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
+    if (\$signal$93 ) begin
       \$1871  = 32'd0;
     end else begin
-      \$1871  = \$115 [31:0];
+      \$1871  = \$138 [31:0];
     end
     if (aclk_rst) begin
       \$1871  = 32'd0;
@@ -13747,118 +13777,118 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1872  = \$116 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1872  = 32'd0;
+    end else begin
+      \$1872  = \$139 [31:0];
+    end
     if (aclk_rst) begin
-      \$1872  = 18'h00000;
+      \$1872  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1873  = \$117 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1873  = 32'd0;
+    end else begin
+      \$1873  = \$140 [31:0];
+    end
     if (aclk_rst) begin
-      \$1873  = 1'h0;
+      \$1873  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1874  = medium_ev_grant;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1874  = 32'd0;
+    end else begin
+      \$1874  = \$141 [31:0];
+    end
     if (aclk_rst) begin
-      \$1874  = 1'h0;
+      \$1874  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1875  = medium_lw_granted_1;
+    \$1875  = \$142 ;
     if (aclk_rst) begin
-      \$1875  = 1'h0;
+      \$1875  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1876  = \$128 [7:0];
+    \$1876  = \$143 ;
     if (aclk_rst) begin
-      \$1876  = 8'h00;
+      \$1876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1877  = medium_in_use;
+    \$1877  = medium_ev_grant;
     if (aclk_rst) begin
-      \$1877  = 8'h00;
+      \$1877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1878  = \$138 ;
+    \$1878  = medium_lw_granted_1;
     if (aclk_rst) begin
       \$1878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1879  = \$142 ;
+    \$1879  = \$154 [7:0];
     if (aclk_rst) begin
-      \$1879  = 1'h0;
+      \$1879  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1880  = medium_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1880  = medium_in_use;
-    end else begin
-      if (medium_hw_grow) begin
-        \$1880  = medium_in_use_was;
-      end
-    end
+    \$1880  = medium_in_use;
     if (aclk_rst) begin
       \$1880  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1881  = \$164 ;
+    if (aclk_rst) begin
+      \$1881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1882  = \$168 ;
+    if (aclk_rst) begin
+      \$1882  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1883  = medium_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1881  = 32'd0;
+    if (\$signal$93 ) begin
+      \$1883  = medium_in_use;
     end else begin
-      \$1881  = \$143 [31:0];
+      if (medium_hw_grow) begin
+        \$1883  = medium_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1881  = 32'd0;
+      \$1883  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1882  = 32'd0;
-    end else begin
-      \$1882  = \$144 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1882  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1883  = 32'd0;
-    end else begin
-      \$1883  = \$145 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1883  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
+    if (\$signal$93 ) begin
       \$1884  = 32'd0;
     end else begin
-      \$1884  = \$146 [31:0];
+      \$1884  = \$169 [31:0];
     end
     if (aclk_rst) begin
       \$1884  = 32'd0;
@@ -13866,118 +13896,118 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1885  = \$147 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1885  = 32'd0;
+    end else begin
+      \$1885  = \$170 [31:0];
+    end
     if (aclk_rst) begin
-      \$1885  = 18'h00000;
+      \$1885  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1886  = \$148 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1886  = 32'd0;
+    end else begin
+      \$1886  = \$171 [31:0];
+    end
     if (aclk_rst) begin
-      \$1886  = 1'h0;
+      \$1886  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1887  = large_ev_grant;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1887  = 32'd0;
+    end else begin
+      \$1887  = \$172 [31:0];
+    end
     if (aclk_rst) begin
-      \$1887  = 1'h0;
+      \$1887  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1888  = large_lw_granted_1;
+    \$1888  = \$173 ;
     if (aclk_rst) begin
-      \$1888  = 1'h0;
+      \$1888  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1889  = \$159 [5:0];
+    \$1889  = \$174 ;
     if (aclk_rst) begin
-      \$1889  = 6'h00;
+      \$1889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1890  = large_in_use;
+    \$1890  = large_ev_grant;
     if (aclk_rst) begin
-      \$1890  = 6'h00;
+      \$1890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1891  = \$169 ;
+    \$1891  = large_lw_granted_1;
     if (aclk_rst) begin
       \$1891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1892  = \$173 ;
+    \$1892  = \$185 [5:0];
     if (aclk_rst) begin
-      \$1892  = 1'h0;
+      \$1892  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1893  = large_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1893  = large_in_use;
-    end else begin
-      if (large_hw_grow) begin
-        \$1893  = large_in_use_was;
-      end
-    end
+    \$1893  = large_in_use;
     if (aclk_rst) begin
       \$1893  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1894  = \$195 ;
+    if (aclk_rst) begin
+      \$1894  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1895  = \$199 ;
+    if (aclk_rst) begin
+      \$1895  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1896  = large_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1894  = 32'd0;
+    if (\$signal$93 ) begin
+      \$1896  = large_in_use;
     end else begin
-      \$1894  = \$174 [31:0];
+      if (large_hw_grow) begin
+        \$1896  = large_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1894  = 32'd0;
+      \$1896  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1895  = 32'd0;
-    end else begin
-      \$1895  = \$175 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1895  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
-      \$1896  = 32'd0;
-    end else begin
-      \$1896  = \$176 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1896  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$77 ) begin
+    if (\$signal$93 ) begin
       \$1897  = 32'd0;
     end else begin
-      \$1897  = \$177 [31:0];
+      \$1897  = \$200 [31:0];
     end
     if (aclk_rst) begin
       \$1897  = 32'd0;
@@ -13985,884 +14015,931 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1898  = \$184 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1898  = 32'd0;
+    end else begin
+      \$1898  = \$201 [31:0];
+    end
     if (aclk_rst) begin
-      \$1898  = 1'h0;
+      \$1898  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1899  = alloc_queue_head;
-    if (\$187 ) begin
-      \$1899  = \$188 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1899  = 32'd0;
+    end else begin
+      \$1899  = \$202 [31:0];
     end
     if (aclk_rst) begin
-      \$1899  = 16'h0000;
+      \$1899  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1900  = alloc_queue_rd;
-    if (\$192 ) begin
-      \$1900  = alloc_queue_rd_next;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1900  = 32'd0;
+    end else begin
+      \$1900  = \$203 [31:0];
     end
     if (aclk_rst) begin
-      \$1900  = 4'h0;
+      \$1900  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1901  = alloc_queue_rd_next;
-    if (\$192 ) begin
-      \$1901  = \$193 [3:0];
-    end
+    \$1901  = \$210 ;
     if (aclk_rst) begin
-      \$1901  = 4'h1;
+      \$1901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1902  = alloc_queue_wr;
-    if (\$197 ) begin
-      \$1902  = alloc_queue_wr_next;
+    \$1902  = alloc_queue_head;
+    if (\$213 ) begin
+      \$1902  = \$214 ;
     end
     if (aclk_rst) begin
-      \$1902  = 4'h0;
+      \$1902  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1903  = alloc_queue_wr_next;
-    if (\$197 ) begin
-      \$1903  = \$198 [3:0];
+    \$1903  = alloc_queue_rd;
+    if (\$218 ) begin
+      \$1903  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1903  = 4'h1;
+      \$1903  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1904 [0] = \$209 ;
-    \$1904 [1] = \$220 ;
-    \$1904 [2] = \$231 ;
-    \$1904 [3] = \$242 ;
-    \$1904 [4] = \$253 ;
-    \$1904 [5] = \$264 ;
-    \$1904 [6] = \$275 ;
-    \$1904 [7] = \$286 ;
-    \$1904 [8] = \$297 ;
-    \$1904 [9] = \$308 ;
+    \$1904  = alloc_queue_rd_next;
+    if (\$218 ) begin
+      \$1904  = \$219 [3:0];
+    end
     if (aclk_rst) begin
-      \$1904  = 10'h000;
+      \$1904  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1905 [0] = \$314 ;
-    \$1905 [1] = \$320 ;
-    \$1905 [2] = \$326 ;
-    \$1905 [3] = \$332 ;
-    \$1905 [4] = \$338 ;
-    \$1905 [5] = \$344 ;
-    \$1905 [6] = \$350 ;
-    \$1905 [7] = \$356 ;
-    \$1905 [8] = \$362 ;
-    \$1905 [9] = \$368 ;
-    \$1905 [10] = \$374 ;
+    \$1905  = alloc_queue_wr;
+    if (\$223 ) begin
+      \$1905  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1905  = 11'h000;
+      \$1905  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1906  = \$385 ;
+    \$1906  = alloc_queue_wr_next;
+    if (\$223 ) begin
+      \$1906  = \$224 [3:0];
+    end
     if (aclk_rst) begin
-      \$1906  = 1'h0;
+      \$1906  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1907  = \$408 ;
+    \$1907 [0] = \$235 ;
+    \$1907 [1] = \$246 ;
+    \$1907 [2] = \$257 ;
+    \$1907 [3] = \$268 ;
+    \$1907 [4] = \$279 ;
+    \$1907 [5] = \$290 ;
+    \$1907 [6] = \$301 ;
+    \$1907 [7] = \$312 ;
+    \$1907 [8] = \$323 ;
+    \$1907 [9] = \$334 ;
     if (aclk_rst) begin
-      \$1907  = 1'h0;
+      \$1907  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1908  = { \$411 , \$409 [1:0] };
+    \$1908 [0] = \$340 ;
+    \$1908 [1] = \$346 ;
+    \$1908 [2] = \$352 ;
+    \$1908 [3] = \$358 ;
+    \$1908 [4] = \$364 ;
+    \$1908 [5] = \$370 ;
+    \$1908 [6] = \$376 ;
+    \$1908 [7] = \$382 ;
+    \$1908 [8] = \$388 ;
+    \$1908 [9] = \$394 ;
+    \$1908 [10] = \$400 ;
     if (aclk_rst) begin
-      \$1908  = 16'h0000;
+      \$1908  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1909  = \$416 [1:0];
+    \$1909  = \$411 ;
     if (aclk_rst) begin
-      \$1909  = 2'h0;
+      \$1909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1910  = \$416 [15:2];
+    \$1910  = \$434 ;
     if (aclk_rst) begin
-      \$1910  = 14'h0000;
+      \$1910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1911  = r1_valid;
+    \$1911  = { \$437 , \$435 [1:0] };
     if (aclk_rst) begin
-      \$1911  = 1'h0;
+      \$1911  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1912  = \$630 ;
+    \$1912  = \$442 [1:0];
     if (aclk_rst) begin
-      \$1912  = 32'd0;
+      \$1912  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1913 [0] = \$645 ;
-    \$1913 [1] = \$688 ;
-    \$1913 [2] = \$731 ;
-    \$1913 [3] = \$774 ;
+    \$1913  = \$442 [15:2];
     if (aclk_rst) begin
-      \$1913  = 4'h0;
+      \$1913  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1914  = \$674 ;
+    \$1914  = r1_valid;
     if (aclk_rst) begin
-      \$1914  = 32'd0;
+      \$1914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1915  = \$717 ;
+    \$1915  = \$656 ;
     if (aclk_rst) begin
       \$1915  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1916  = \$760 ;
+    \$1916 [0] = \$671 ;
+    \$1916 [1] = \$714 ;
+    \$1916 [2] = \$757 ;
+    \$1916 [3] = \$800 ;
     if (aclk_rst) begin
-      \$1916  = 32'd0;
+      \$1916  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1917  = \$858 ;
+    \$1917  = \$700 ;
     if (aclk_rst) begin
-      \$1917  = 1'h0;
+      \$1917  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1918  = \$880 [1:0];
+    \$1918  = \$743 ;
     if (aclk_rst) begin
-      \$1918  = 2'h0;
+      \$1918  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1919  = { w0_large_is, w0_medium_is, w0_small_is };
+    \$1919  = \$786 ;
     if (aclk_rst) begin
-      \$1919  = 3'h0;
+      \$1919  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1920  = { \$883 , \$882 , \$881  };
+    \$1920  = \$884 ;
     if (aclk_rst) begin
-      \$1920  = 3'h0;
+      \$1920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1921  = \$884 [26:19];
+    \$1921  = \$906 [1:0];
     if (aclk_rst) begin
-      \$1921  = 8'h00;
+      \$1921  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1922  = \$887 [39:0];
+    \$1922  = { w0_large_is, w0_medium_is, w0_small_is };
     if (aclk_rst) begin
-      \$1922  = 40'h0000000000;
+      \$1922  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1923  = \$890 [39:0];
+    \$1923  = { \$909 , \$908 , \$907  };
     if (aclk_rst) begin
-      \$1923  = 40'h0000000000;
+      \$1923  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1924  = \$893 [39:0];
+    \$1924  = \$910 [26:19];
     if (aclk_rst) begin
-      \$1924  = 40'h0000000000;
+      \$1924  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1925  = command_queue_head;
-    if (\$896 ) begin
-      \$1925  = \$897 ;
-    end
+    \$1925  = \$913 [39:0];
     if (aclk_rst) begin
-      \$1925  = 58'h000000000000000;
+      \$1925  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1926  = command_queue_rd;
-    if (\$901 ) begin
-      \$1926  = command_queue_rd_next;
-    end
+    \$1926  = \$916 [39:0];
     if (aclk_rst) begin
-      \$1926  = 4'h0;
+      \$1926  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1927  = command_queue_rd_next;
-    if (\$901 ) begin
-      \$1927  = \$902 [3:0];
-    end
+    \$1927  = \$919 [39:0];
     if (aclk_rst) begin
-      \$1927  = 4'h1;
+      \$1927  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1928  = command_queue_wr;
-    if (\$906 ) begin
-      \$1928  = command_queue_wr_next;
+    \$1928  = command_queue_head;
+    if (\$922 ) begin
+      \$1928  = \$923 ;
     end
     if (aclk_rst) begin
-      \$1928  = 4'h0;
+      \$1928  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1929  = command_queue_wr_next;
-    if (\$906 ) begin
-      \$1929  = \$907 [3:0];
+    \$1929  = command_queue_rd;
+    if (\$927 ) begin
+      \$1929  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1929  = 4'h1;
+      \$1929  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1930 [0] = \$918 ;
-    \$1930 [1] = \$929 ;
-    \$1930 [2] = \$940 ;
-    \$1930 [3] = \$951 ;
-    \$1930 [4] = \$962 ;
-    \$1930 [5] = \$973 ;
-    \$1930 [6] = \$984 ;
-    \$1930 [7] = \$995 ;
-    \$1930 [8] = \$1006 ;
-    \$1930 [9] = \$1017 ;
+    \$1930  = command_queue_rd_next;
+    if (\$927 ) begin
+      \$1930  = \$928 [3:0];
+    end
     if (aclk_rst) begin
-      \$1930  = 10'h000;
+      \$1930  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1931 [0] = \$1023 ;
-    \$1931 [1] = \$1029 ;
-    \$1931 [2] = \$1035 ;
-    \$1931 [3] = \$1041 ;
-    \$1931 [4] = \$1047 ;
-    \$1931 [5] = \$1053 ;
-    \$1931 [6] = \$1059 ;
-    \$1931 [7] = \$1065 ;
-    \$1931 [8] = \$1071 ;
-    \$1931 [9] = \$1077 ;
-    \$1931 [10] = \$1083 ;
+    \$1931  = command_queue_wr;
+    if (\$932 ) begin
+      \$1931  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1931  = 11'h000;
+      \$1931  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1932  = \$1086 ;
+    \$1932  = command_queue_wr_next;
+    if (\$932 ) begin
+      \$1932  = \$933 [3:0];
+    end
     if (aclk_rst) begin
-      \$1932  = 1'h0;
+      \$1932  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1933  = \$1088 ;
+    \$1933 [0] = \$944 ;
+    \$1933 [1] = \$955 ;
+    \$1933 [2] = \$966 ;
+    \$1933 [3] = \$977 ;
+    \$1933 [4] = \$988 ;
+    \$1933 [5] = \$999 ;
+    \$1933 [6] = \$1010 ;
+    \$1933 [7] = \$1021 ;
+    \$1933 [8] = \$1032 ;
+    \$1933 [9] = \$1043 ;
     if (aclk_rst) begin
-      \$1933  = 4'h0;
+      \$1933  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1934  = \$1090 ;
+    \$1934 [0] = \$1049 ;
+    \$1934 [1] = \$1055 ;
+    \$1934 [2] = \$1061 ;
+    \$1934 [3] = \$1067 ;
+    \$1934 [4] = \$1073 ;
+    \$1934 [5] = \$1079 ;
+    \$1934 [6] = \$1085 ;
+    \$1934 [7] = \$1091 ;
+    \$1934 [8] = \$1097 ;
+    \$1934 [9] = \$1103 ;
+    \$1934 [10] = \$1109 ;
     if (aclk_rst) begin
-      \$1934  = 8'h00;
+      \$1934  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1935  = \$1092 ;
+    \$1935  = \$1112 ;
     if (aclk_rst) begin
-      \$1935  = 8'h00;
+      \$1935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1936  = \$1094 ;
+    \$1936  = \$1114 ;
     if (aclk_rst) begin
-      \$1936  = 16'h0000;
+      \$1936  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1937  = bus__w_req;
+    \$1937  = \$1116 ;
     if (aclk_rst) begin
-      \$1937  = 1'h0;
+      \$1937  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1938  = \$1095 ;
+    \$1938  = \$1118 ;
     if (aclk_rst) begin
-      \$1938  = 32'd0;
+      \$1938  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1939  = \$1097 ;
+    \$1939  = \$1120 ;
     if (aclk_rst) begin
-      \$1939  = 1'h0;
+      \$1939  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1940  = \$1098 ;
+    \$1940  = bus__w_req;
     if (aclk_rst) begin
-      \$1940  = 4'h0;
+      \$1940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1941  = \$1102 ;
+    \$1941  = \$1121 ;
     if (aclk_rst) begin
-      \$1941  = 1'h0;
+      \$1941  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1942  = \$signal$266 ;
+    \$1942  = \$1123 ;
     if (aclk_rst) begin
       \$1942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1943  = \$signal$267 ;
+    \$1943  = \$1124 ;
     if (aclk_rst) begin
       \$1943  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1944  = \$signal$265 ;
+    \$1944  = \$1128 ;
     if (aclk_rst) begin
-      \$1944  = 32'd0;
+      \$1944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1945  = \$1110 ;
+    \$1945  = \$signal$282 ;
     if (aclk_rst) begin
       \$1945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1946  = \$1118 ;
+    \$1946  = \$signal$283 ;
     if (aclk_rst) begin
-      \$1946  = 1'h0;
+      \$1946  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1947  = \$1126 ;
+    \$1947  = \$signal$281 ;
     if (aclk_rst) begin
-      \$1947  = 1'h0;
+      \$1947  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1948  = \$1134 ;
+    \$1948  = \$1136 ;
     if (aclk_rst) begin
       \$1948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1949  = \$1142 ;
+    \$1949  = \$1144 ;
     if (aclk_rst) begin
       \$1949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1950  = \$1150 ;
+    \$1950  = \$1152 ;
     if (aclk_rst) begin
       \$1950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1951  = \$1158 ;
+    \$1951  = \$1160 ;
     if (aclk_rst) begin
       \$1951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1952  = \$1166 ;
+    \$1952  = \$1168 ;
     if (aclk_rst) begin
       \$1952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1953  = \$1174 ;
+    \$1953  = \$1176 ;
     if (aclk_rst) begin
       \$1953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1954  = \$1182 ;
+    \$1954  = \$1184 ;
     if (aclk_rst) begin
       \$1954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1955  = \$1190 ;
+    \$1955  = \$1192 ;
     if (aclk_rst) begin
       \$1955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1956  = \$1198 ;
+    \$1956  = \$1200 ;
     if (aclk_rst) begin
       \$1956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1957  = \$1206 ;
+    \$1957  = \$1208 ;
     if (aclk_rst) begin
       \$1957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1958  = \$1271 [8];
+    \$1958  = \$1216 ;
     if (aclk_rst) begin
       \$1958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1959  = \$1312 [5];
+    \$1959  = \$1224 ;
     if (aclk_rst) begin
       \$1959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1960  = \$1315 ;
+    \$1960  = \$1232 ;
     if (aclk_rst) begin
       \$1960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1961  = \$1317 ;
+    \$1961  = \$1297 [8];
     if (aclk_rst) begin
       \$1961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1962  = \$1320 ;
+    \$1962  = \$1338 [5];
     if (aclk_rst) begin
-      \$1962  = 5'h00;
+      \$1962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1963  = irq_enable;
-    if (\$1322 ) begin
-      \$1963  = \$signal$271 [4:0];
-    end
+    \$1963  = \$1341 ;
     if (aclk_rst) begin
-      \$1963  = 5'h00;
+      \$1963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1964  = small_low_water;
-    if (\$1324 ) begin
-      \$1964 [7:0] = \$signal$271 [7:0];
-    end
-    if (\$1326 ) begin
-      \$1964 [15:8] = \$signal$271 [15:8];
-    end
-    if (\$1328 ) begin
-      \$1964 [16] = \$signal$271 [16];
-    end
+    \$1964  = \$1343 ;
     if (aclk_rst) begin
-      \$1964  = 17'h00000;
+      \$1964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1965  = medium_low_water;
-    if (\$1330 ) begin
-      \$1965 [7:0] = \$signal$271 [7:0];
-    end
-    if (\$1332 ) begin
-      \$1965 [15:8] = \$signal$271 [15:8];
-    end
-    if (\$1334 ) begin
-      \$1965 [16] = \$signal$271 [16];
-    end
+    \$1965  = \$1346 ;
     if (aclk_rst) begin
-      \$1965  = 17'h00000;
+      \$1965  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1966  = large_low_water;
-    if (\$1336 ) begin
-      \$1966 [7:0] = \$signal$271 [7:0];
-    end
-    if (\$1338 ) begin
-      \$1966 [15:8] = \$signal$271 [15:8];
-    end
-    if (\$1340 ) begin
-      \$1966 [16] = \$signal$271 [16];
+    \$1966  = irq_enable;
+    if (\$1348 ) begin
+      \$1966  = \$signal$287 [4:0];
     end
     if (aclk_rst) begin
-      \$1966  = 17'h00000;
+      \$1966  = 5'h00;
     end
   end
-  assign rsp_grant_err = \port$4471$0 [4:1];
-  assign rsp_grant_pool = \port$4471$0 [6:5];
-  assign rsp_grant_user = \port$4471$55 [23:8];
-  assign rsp_flushed_err = \port$4492$0 [4:1];
-  assign rsp_flushed_pool = \port$4492$0 [22:21];
-  assign rsp_flushed_user = \port$4492$0 [20:5];
-  assign rsp_freed_err = \port$4477$0 [4:1];
-  assign rsp_freed_src = \port$4524$0 [0];
-  assign rsp_freed_in_pool = \port$4477$0 [23];
-  assign rsp_freed_pool = \port$4477$0 [22:21];
-  assign rsp_freed_tag = \port$4524$0 [40:33];
-  assign rsp_freed_addr = \port$4524$0 [32:1];
-  assign rsp_freed_user = \port$4477$0 [20:5];
-  assign rsp_grant_ok = \port$4471$0 [0];
-  assign rsp_freed_ok = \port$4477$0 [0];
-  assign rsp_flushed_ok = \port$4492$0 [0];
-  assign space_under = { \$1399 [5], \$1399  };
-  assign \$signal$87  = { low_water_hit, \$1404 , \$1402 , e1_exhausted, \$1401  };
-  assign \$signal$147  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4611$0 [35:32];
-  assign bus__w_data_queued = \port$4611$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$229 , \$1631 , \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], new_flush };
-  assign log_bank0_k = \$1356 [1:0];
-  assign \$signature__addr$292  = head[4:2];
-  assign \$signature__en$293  = 1'h1;
-  assign log_bank1_k = \$1364 [1:0];
-  assign \$signature__addr$298  = head[4:2];
-  assign \$signature__en$299  = 1'h1;
-  assign log_bank2_k = \$1372 [1:0];
-  assign \$signature__addr$304  = head[4:2];
-  assign \$signature__en$305  = 1'h1;
-  assign log_bank3_k = \$1380 [1:0];
-  assign \$signature__addr$307  = tail_row;
-  assign \$signature__addr$310  = head[4:2];
-  assign \$signature__en$311  = 1'h1;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1967  = small_low_water;
+    if (\$1350 ) begin
+      \$1967 [7:0] = \$signal$287 [7:0];
+    end
+    if (\$1352 ) begin
+      \$1967 [15:8] = \$signal$287 [15:8];
+    end
+    if (\$1354 ) begin
+      \$1967 [16] = \$signal$287 [16];
+    end
+    if (aclk_rst) begin
+      \$1967  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1968  = medium_low_water;
+    if (\$1356 ) begin
+      \$1968 [7:0] = \$signal$287 [7:0];
+    end
+    if (\$1358 ) begin
+      \$1968 [15:8] = \$signal$287 [15:8];
+    end
+    if (\$1360 ) begin
+      \$1968 [16] = \$signal$287 [16];
+    end
+    if (aclk_rst) begin
+      \$1968  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1969  = large_low_water;
+    if (\$1362 ) begin
+      \$1969 [7:0] = \$signal$287 [7:0];
+    end
+    if (\$1364 ) begin
+      \$1969 [15:8] = \$signal$287 [15:8];
+    end
+    if (\$1366 ) begin
+      \$1969 [16] = \$signal$287 [16];
+    end
+    if (aclk_rst) begin
+      \$1969  = 17'h00000;
+    end
+  end
+  assign rsp_grant_err = \port$4459$0 [4:1];
+  assign rsp_grant_pool = \port$4459$0 [6:5];
+  assign rsp_grant_user = \port$4459$55 [23:8];
+  assign rsp_flushed_err = \port$4480$0 [4:1];
+  assign rsp_flushed_pool = \port$4480$0 [22:21];
+  assign rsp_flushed_user = \port$4480$0 [20:5];
+  assign rsp_freed_err = \port$4465$0 [4:1];
+  assign rsp_freed_src = \port$4512$0 [0];
+  assign rsp_freed_in_pool = \port$4465$0 [23];
+  assign rsp_freed_pool = \port$4465$0 [22:21];
+  assign rsp_freed_tag = \port$4512$0 [40:33];
+  assign rsp_freed_addr = \port$4512$0 [32:1];
+  assign rsp_freed_user = \port$4465$0 [20:5];
+  assign rsp_grant_ok = \port$4459$0 [0];
+  assign rsp_freed_ok = \port$4465$0 [0];
+  assign rsp_flushed_ok = \port$4480$0 [0];
+  assign log_bank0_k = \$1382 [1:0];
+  assign log_bank1_k = \$1383 [1:0];
+  assign log_bank2_k = \$1384 [1:0];
+  assign log_bank3_k = \$1385 [1:0];
+  assign space_under = { \$1398 [5], \$1398  };
+  assign \$signal$103  = { low_water_hit, \$1403 , \$1401 , e1_exhausted, \$1400  };
+  assign \$signal$163  = alloc_queue_w_data;
+  assign bus__w_strb_queued = \port$4599$0 [35:32];
+  assign bus__w_data_queued = \port$4599$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1630 , \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], \$1587 [3], \$1583 [3], \$1579 [3], \$1575 [3], \$1571 [3], \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], new_flush };
+  assign \$signature__addr  = log_bank0_wrow;
+  assign \$signature__data$305  = log_bank0_wdata;
+  assign \$signature__en  = log_bank0_wen;
+  assign \$signature__addr$307  = head[3:2];
+  assign \$signature__en$308  = 1'h1;
+  assign \$signature__addr$309  = log_bank1_wrow;
+  assign \$signature__data$310  = log_bank1_wdata;
+  assign \$signature__en$311  = log_bank1_wen;
+  assign \$signature__addr$312  = head[3:2];
+  assign \$signature__en$313  = 1'h1;
+  assign \$signature__addr$314  = log_bank2_wrow;
+  assign \$signature__data$315  = log_bank2_wdata;
+  assign \$signature__en$316  = log_bank2_wen;
+  assign \$signature__addr$317  = head[3:2];
+  assign \$signature__en$318  = 1'h1;
+  assign \$signature__addr$319  = log_bank3_wrow;
+  assign \$signature__data$320  = log_bank3_wdata;
+  assign \$signature__en$321  = log_bank3_wen;
+  assign \$signature__addr$322  = head[3:2];
+  assign \$signature__en$323  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$316  = alloc_queue_wr;
-  assign \$signature__data$317  = alloc_queue_w_data;
+  assign \$signature__addr$328  = alloc_queue_wr;
+  assign \$signature__data$329  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 [7:0], 11'h000, \port$4471$0 [14:7] };
-  assign rsp_grant_slot = \port$4471$0 [14:7];
-  assign rsp_grant_tag = \port$4471$55 [7:0];
-  assign bus__r_slow_data = { \port$4471$0 [0], \port$4471$0 [4:1], \port$4471$55 [7:0], 11'h000, \port$4471$0 [14:7] };
-  assign w0_small_is_queued = \$1438 [6];
-  assign w0_small_is_pins = \$1441 [6];
-  assign w0_medium_is_queued = \$1444 [6];
-  assign w0_medium_is_pins = \$1447 [6];
-  assign w0_large_is_queued = \$1450 [6];
-  assign w0_large_is_pins = \$1453 [6];
-  assign \read__addr$340  = command_queue_rd;
-  assign \$signature__addr$341  = command_queue_wr;
-  assign \$signature__data$342  = { w1_pool_is, w1_hit, w1_tag, \$signal$229 , \$1631 , \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], new_flush };
-  assign req_free_addr = \$1813 [40:1];
-  assign req_free_oor = \$1813 [41];
-  assign req_free_pool = \$1813 [43:42];
-  assign req_free_tag = \$1813 [51:44];
-  assign req_free_hit = \$1813 [54:52];
-  assign req_flush_select = \$1813 [57:55];
-  assign req_flush_pool = \$1813 [43:42];
-  assign \port$3618$0  = \$1401 ;
-  assign \port$3619$0  = \$1402 ;
-  assign \port$3621$0  = \$1404 ;
-  assign \port$4057$1  = \$1813 [57:1];
-  assign \port$4767$0  = \$signal$85 ;
-  assign bus__w_ack = \$signal$268 ;
-  assign \port$5039$0  = \$signal$86 ;
+  assign handle = { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 [7:0], 11'h000, \port$4459$0 [14:7] };
+  assign rsp_grant_slot = \port$4459$0 [14:7];
+  assign rsp_grant_tag = \port$4459$55 [7:0];
+  assign bus__r_slow_data = { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 [7:0], 11'h000, \port$4459$0 [14:7] };
+  assign w0_small_is_queued = \$1437 [6];
+  assign w0_small_is_pins = \$1440 [6];
+  assign w0_medium_is_queued = \$1443 [6];
+  assign w0_medium_is_pins = \$1446 [6];
+  assign w0_large_is_queued = \$1449 [6];
+  assign w0_large_is_pins = \$1452 [6];
+  assign \read__addr$352  = command_queue_rd;
+  assign \$signature__addr$353  = command_queue_wr;
+  assign \$signature__data$354  = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1630 , \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], \$1587 [3], \$1583 [3], \$1579 [3], \$1575 [3], \$1571 [3], \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], new_flush };
+  assign req_free_addr = \$1812 [40:1];
+  assign req_free_oor = \$1812 [41];
+  assign req_free_pool = \$1812 [43:42];
+  assign req_free_tag = \$1812 [51:44];
+  assign req_free_hit = \$1812 [54:52];
+  assign req_flush_select = \$1812 [57:55];
+  assign req_flush_pool = \$1812 [43:42];
+  assign \port$3606$0  = \$1400 ;
+  assign \port$3607$0  = \$1401 ;
+  assign \port$3609$0  = \$1403 ;
+  assign \port$4045$1  = \$1812 [57:1];
+  assign \port$4771$0  = \$signal$101 ;
+  assign bus__w_ack = \$signal$284 ;
+  assign \port$5043$0  = \$signal$102 ;
+  assign \$1402  = 1'h0;
   assign \$1403  = 1'h0;
-  assign \$1404  = 1'h0;
-  assign \$87  = 1'h1;
-  assign \$88  = small_ev_grant;
-  assign \$89  = 1'h1;
-  assign \$90  = small_ev_grant;
-  assign \$92  = 1'h1;
-  assign \$93  = small_ev_grant;
-  assign \$98  = 1'h1;
-  assign \$99  = small_ev_grant;
-  assign \$103  = 1'h1;
-  assign \$104  = small_ev_grant;
+  assign \$113  = 1'h1;
+  assign \$114  = small_ev_grant;
+  assign \$115  = 1'h1;
+  assign \$116  = small_ev_grant;
   assign \$118  = 1'h1;
-  assign \$119  = medium_ev_grant;
-  assign \$120  = 1'h1;
-  assign \$121  = medium_ev_grant;
-  assign \$123  = 1'h1;
-  assign \$124  = medium_ev_grant;
+  assign \$119  = small_ev_grant;
+  assign \$124  = 1'h1;
+  assign \$125  = small_ev_grant;
   assign \$129  = 1'h1;
-  assign \$130  = medium_ev_grant;
-  assign \$134  = 1'h1;
-  assign \$135  = medium_ev_grant;
+  assign \$130  = small_ev_grant;
+  assign \$144  = 1'h1;
+  assign \$145  = medium_ev_grant;
+  assign \$146  = 1'h1;
+  assign \$147  = medium_ev_grant;
   assign \$149  = 1'h1;
-  assign \$150  = large_ev_grant;
-  assign \$151  = 1'h1;
-  assign \$152  = large_ev_grant;
-  assign \$154  = 1'h1;
-  assign \$155  = large_ev_grant;
+  assign \$150  = medium_ev_grant;
+  assign \$155  = 1'h1;
+  assign \$156  = medium_ev_grant;
   assign \$160  = 1'h1;
-  assign \$161  = large_ev_grant;
-  assign \$165  = 1'h1;
-  assign \$166  = large_ev_grant;
-  assign \$417  = bus__r_addr;
-  assign { \$420 [11:3], \$420 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$420 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$423 [11:4], \$423 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$423 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$426 [11:4], \$426 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$426 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$429 [11:5], \$429 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$429 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$432 [11:5], \$432 [3], \$432 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$432 [4], \$432 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$435 [11:5], \$435 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$435 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$438 [11:5], \$438 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$438 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$441 [11:6], \$441 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$441 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$444 [11:6], \$444 [4:3], \$444 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$444 [5], \$444 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$447 [11:6], \$447 [4], \$447 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$447 [5], \$447 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$450 [11:6], \$450 [4], \$450 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$450 [5], \$450 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$453 [11:6], \$453 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$453 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$456 [11:6], \$456 [3], \$456 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$456 [5:4], \$456 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$459 [11:6], \$459 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$459 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$462 [11:6], \$462 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$462 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$465 [11:9], \$465 [7:3], \$465 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$465 [8], \$465 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$468 [11:9], \$468 [7:4], \$468 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$468 [8], \$468 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$471 [11:9], \$471 [7:4], \$471 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$471 [8], \$471 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$474 [11:9], \$474 [7:5], \$474 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$474 [8], \$474 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$477 [11:9], \$477 [7:5], \$477 [3], \$477 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$477 [8], \$477 [4], \$477 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$480 [11:9], \$480 [7:5], \$480 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$480 [8], \$480 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$483 [11:9], \$483 [7:5], \$483 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$483 [8], \$483 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$486 [11:9], \$486 [7:6], \$486 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$486 [8], \$486 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$489 [11:9], \$489 [7:6], \$489 [4:3], \$489 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$489 [8], \$489 [5], \$489 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$492 [11:9], \$492 [7:6], \$492 [4], \$492 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$492 [8], \$492 [5], \$492 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$495 [11:9], \$495 [7:6], \$495 [4], \$495 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$495 [8], \$495 [5], \$495 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$498 [11:9], \$498 [7:6], \$498 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$498 [8], \$498 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$501 [11:9], \$501 [7:6], \$501 [3], \$501 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$501 [8], \$501 [5:4], \$501 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$504 [11:9], \$504 [7:6], \$504 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$504 [8], \$504 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$507 [11:9], \$507 [7:6], \$507 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$507 [8], \$507 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$510 [11:9], \$510 [7], \$510 [5:3], \$510 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$510 [8], \$510 [6], \$510 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$513 [11:9], \$513 [7], \$513 [5:4], \$513 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$513 [8], \$513 [6], \$513 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$516 [11:9], \$516 [7], \$516 [5:4], \$516 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$516 [8], \$516 [6], \$516 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$519 [11:9], \$519 [7], \$519 [5], \$519 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$519 [8], \$519 [6], \$519 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$522 [11:9], \$522 [7], \$522 [5], \$522 [3], \$522 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$522 [8], \$522 [6], \$522 [4], \$522 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$525 [11:9], \$525 [7], \$525 [5], \$525 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$525 [8], \$525 [6], \$525 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$528 [11:9], \$528 [7], \$528 [5], \$528 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$528 [8], \$528 [6], \$528 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$531 [11:9], \$531 [7], \$531 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$531 [8], \$531 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$534 [11:9], \$534 [7], \$534 [4:3], \$534 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$534 [8], \$534 [6:5], \$534 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$537 [11:9], \$537 [7], \$537 [4], \$537 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$537 [8], \$537 [6:5], \$537 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$540 [11:9], \$540 [7], \$540 [4], \$540 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$540 [8], \$540 [6:5], \$540 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$543 [11:9], \$543 [7], \$543 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$543 [8], \$543 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$546 [11:9], \$546 [7], \$546 [3], \$546 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$546 [8], \$546 [6:4], \$546 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$549 [11:9], \$549 [7], \$549 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$549 [8], \$549 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$552 [11:9], \$552 [7], \$552 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$552 [8], \$552 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$555 [11:9], \$555 [6:3], \$555 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$555 [8:7], \$555 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$558 [11:9], \$558 [6:4], \$558 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$558 [8:7], \$558 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$561 [11:9], \$561 [6:4], \$561 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$561 [8:7], \$561 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$564 [11:9], \$564 [6:5], \$564 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$564 [8:7], \$564 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$567 [11:9], \$567 [6:5], \$567 [3], \$567 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$567 [8:7], \$567 [4], \$567 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$570 [11:9], \$570 [6:5], \$570 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$570 [8:7], \$570 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$573 [11:9], \$573 [6:5], \$573 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$573 [8:7], \$573 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$576 [11:9], \$576 [6], \$576 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$576 [8:7], \$576 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$579 [11:9], \$579 [6], \$579 [4:3], \$579 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$579 [8:7], \$579 [5], \$579 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$582 [11:9], \$582 [6], \$582 [4], \$582 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$582 [8:7], \$582 [5], \$582 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$585 [11:9], \$585 [6], \$585 [4], \$585 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$585 [8:7], \$585 [5], \$585 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$588 [11:9], \$588 [6], \$588 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$588 [8:7], \$588 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$591 [11:9], \$591 [6], \$591 [3], \$591 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$591 [8:7], \$591 [5:4], \$591 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$594 [11:9], \$594 [6], \$594 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$594 [8:7], \$594 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$597 [11:9], \$597 [6], \$597 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$597 [8:7], \$597 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$607  = 32'd0;
-  assign \$609  = { 30'h00000000, \$608  };
-  assign \$625  = 32'd0;
-  assign \$627  = \$626 ;
-  assign \$646  = 32'd0;
-  assign \$647  = 32'd0;
-  assign \$648  = 32'd0;
-  assign \$652  = \$651 ;
-  assign \$664  = 32'd0;
-  assign \$665  = 32'd0;
-  assign \$666  = 32'd0;
-  assign \$667  = \$663 ;
-  assign \$669  = 32'd0;
-  assign \$670  = \$668 ;
-  assign \$689  = 32'd0;
-  assign \$691  = \$690 ;
-  assign \$707  = 32'd0;
-  assign \$708  = 32'd0;
-  assign \$709  = 32'd0;
-  assign \$710  = \$706 ;
-  assign \$712  = 32'd0;
-  assign \$713  = \$711 ;
-  assign \$732  = 32'd0;
-  assign \$734  = \$733 ;
-  assign \$751  = 32'd0;
-  assign \$752  = \$750 ;
-  assign \$755  = 32'd0;
-  assign \$756  = \$754 ;
-  assign { \$778 [5:3], \$778 [1:0] } = { \$777 [11:9], \$777 [7:6] };
-  assign \$778 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$782 [5:3], \$782 [1] } = { \$781 [11:9], \$781 [7] };
-  assign { \$782 [2], \$782 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$787 [5:3], \$787 [0] } = { \$786 [11:9], \$786 [6] };
-  assign \$787 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$799 [5:3], \$799 [1:0] } = { \$798 [11:9], \$798 [7:6] };
-  assign \$799 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$803 [5:3], \$803 [1] } = { \$802 [11:9], \$802 [7] };
-  assign { \$803 [2], \$803 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$808 [5:3], \$808 [0] } = { \$807 [11:9], \$807 [6] };
-  assign \$808 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$820 [5:3], \$820 [1:0] } = { \$819 [11:9], \$819 [7:6] };
-  assign \$820 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$824 [5:3], \$824 [1] } = { \$823 [11:9], \$823 [7] };
-  assign { \$824 [2], \$824 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$829 [5:3], \$829 [0] } = { \$828 [11:9], \$828 [6] };
-  assign \$829 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$840 [5:3], \$840 [1:0] } = { \$839 [11:9], \$839 [7:6] };
-  assign \$840 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign { \$844 [5:3], \$844 [1] } = { \$843 [11:9], \$843 [7] };
-  assign { \$844 [2], \$844 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign { \$849 [5:3], \$849 [0] } = { \$848 [11:9], \$848 [6] };
-  assign \$849 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign { \$862 [5:3], \$862 [1:0] } = { \$861 [11:9], \$861 [7:6] };
-  assign \$862 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$866 [5:3], \$866 [1] } = { \$865 [11:9], \$865 [7] };
-  assign { \$866 [2], \$866 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$871 [5:3], \$871 [0] } = { \$870 [11:9], \$870 [6] };
-  assign \$871 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1436 [5:3], \$1436 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1436 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$1439 [5:3], \$1439 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1439 [2] = \$auto$rtlil.cc:2739:Not$154 ;
-  assign w0_small_slot_ok_queued = \$1454 [19];
-  assign w0_small_slot_ok_pins = \$1456 [19];
-  assign { \$1442 [5:3], \$1442 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1442 [2], \$1442 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
-  assign { \$1445 [5:3], \$1445 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1445 [2], \$1445 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
-  assign w0_medium_slot_ok_queued = \$1458 [19];
-  assign w0_medium_slot_ok_pins = \$1460 [19];
-  assign { \$1448 [5:3], \$1448 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1448 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
-  assign { \$1451 [5:3], \$1451 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1451 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
-  assign w0_large_slot_ok_queued = \$1462 [19];
-  assign w0_large_slot_ok_pins = \$1464 [19];
-  assign \$886  = { 1'h0, \$885 [18:0], 6'h00 };
-  assign \$889  = { 6'h00, \$888 [18:0], 9'h000 };
-  assign \$892  = { 3'h0, \$891 [18:0], 12'h000 };
+  assign \$161  = medium_ev_grant;
+  assign \$175  = 1'h1;
+  assign \$176  = large_ev_grant;
+  assign \$177  = 1'h1;
+  assign \$178  = large_ev_grant;
+  assign \$180  = 1'h1;
+  assign \$181  = large_ev_grant;
+  assign \$186  = 1'h1;
+  assign \$187  = large_ev_grant;
+  assign \$191  = 1'h1;
+  assign \$192  = large_ev_grant;
+  assign \$443  = bus__r_addr;
+  assign { \$446 [11:3], \$446 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$446 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$449 [11:4], \$449 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$449 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$452 [11:4], \$452 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$452 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$455 [11:5], \$455 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$455 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$458 [11:5], \$458 [3], \$458 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$458 [4], \$458 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$461 [11:5], \$461 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$461 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$464 [11:5], \$464 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$464 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$467 [11:6], \$467 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$467 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$470 [11:6], \$470 [4:3], \$470 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$470 [5], \$470 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$473 [11:6], \$473 [4], \$473 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$473 [5], \$473 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$476 [11:6], \$476 [4], \$476 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$476 [5], \$476 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$479 [11:6], \$479 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$479 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$482 [11:6], \$482 [3], \$482 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$482 [5:4], \$482 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$485 [11:6], \$485 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$485 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$488 [11:6], \$488 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$488 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$491 [11:9], \$491 [7:3], \$491 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$491 [8], \$491 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$494 [11:9], \$494 [7:4], \$494 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$494 [8], \$494 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$497 [11:9], \$497 [7:4], \$497 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$497 [8], \$497 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$500 [11:9], \$500 [7:5], \$500 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$500 [8], \$500 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$503 [11:9], \$503 [7:5], \$503 [3], \$503 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$503 [8], \$503 [4], \$503 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$506 [11:9], \$506 [7:5], \$506 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$506 [8], \$506 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$509 [11:9], \$509 [7:5], \$509 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$509 [8], \$509 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$512 [11:9], \$512 [7:6], \$512 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$512 [8], \$512 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$515 [11:9], \$515 [7:6], \$515 [4:3], \$515 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$515 [8], \$515 [5], \$515 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$518 [11:9], \$518 [7:6], \$518 [4], \$518 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$518 [8], \$518 [5], \$518 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$521 [11:9], \$521 [7:6], \$521 [4], \$521 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$521 [8], \$521 [5], \$521 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$524 [11:9], \$524 [7:6], \$524 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$524 [8], \$524 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$527 [11:9], \$527 [7:6], \$527 [3], \$527 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$527 [8], \$527 [5:4], \$527 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$530 [11:9], \$530 [7:6], \$530 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$530 [8], \$530 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$533 [11:9], \$533 [7:6], \$533 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$533 [8], \$533 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$536 [11:9], \$536 [7], \$536 [5:3], \$536 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$536 [8], \$536 [6], \$536 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$539 [11:9], \$539 [7], \$539 [5:4], \$539 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$539 [8], \$539 [6], \$539 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$542 [11:9], \$542 [7], \$542 [5:4], \$542 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$542 [8], \$542 [6], \$542 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$545 [11:9], \$545 [7], \$545 [5], \$545 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$545 [8], \$545 [6], \$545 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$548 [11:9], \$548 [7], \$548 [5], \$548 [3], \$548 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$548 [8], \$548 [6], \$548 [4], \$548 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$551 [11:9], \$551 [7], \$551 [5], \$551 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$551 [8], \$551 [6], \$551 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$554 [11:9], \$554 [7], \$554 [5], \$554 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$554 [8], \$554 [6], \$554 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$557 [11:9], \$557 [7], \$557 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$557 [8], \$557 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$560 [11:9], \$560 [7], \$560 [4:3], \$560 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$560 [8], \$560 [6:5], \$560 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$563 [11:9], \$563 [7], \$563 [4], \$563 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$563 [8], \$563 [6:5], \$563 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$566 [11:9], \$566 [7], \$566 [4], \$566 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$566 [8], \$566 [6:5], \$566 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$569 [11:9], \$569 [7], \$569 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$569 [8], \$569 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$572 [11:9], \$572 [7], \$572 [3], \$572 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$572 [8], \$572 [6:4], \$572 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$575 [11:9], \$575 [7], \$575 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$575 [8], \$575 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$578 [11:9], \$578 [7], \$578 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$578 [8], \$578 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$581 [11:9], \$581 [6:3], \$581 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$581 [8:7], \$581 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$584 [11:9], \$584 [6:4], \$584 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$584 [8:7], \$584 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$587 [11:9], \$587 [6:4], \$587 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$587 [8:7], \$587 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$590 [11:9], \$590 [6:5], \$590 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$590 [8:7], \$590 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$593 [11:9], \$593 [6:5], \$593 [3], \$593 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$593 [8:7], \$593 [4], \$593 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$596 [11:9], \$596 [6:5], \$596 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$596 [8:7], \$596 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$599 [11:9], \$599 [6:5], \$599 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$599 [8:7], \$599 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$602 [11:9], \$602 [6], \$602 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$602 [8:7], \$602 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$605 [11:9], \$605 [6], \$605 [4:3], \$605 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$605 [8:7], \$605 [5], \$605 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$608 [11:9], \$608 [6], \$608 [4], \$608 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$608 [8:7], \$608 [5], \$608 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$611 [11:9], \$611 [6], \$611 [4], \$611 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$611 [8:7], \$611 [5], \$611 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$614 [11:9], \$614 [6], \$614 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$614 [8:7], \$614 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$617 [11:9], \$617 [6], \$617 [3], \$617 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$617 [8:7], \$617 [5:4], \$617 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$620 [11:9], \$620 [6], \$620 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$620 [8:7], \$620 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$623 [11:9], \$623 [6], \$623 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$623 [8:7], \$623 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$633  = 32'd0;
+  assign \$635  = { 30'h00000000, \$634  };
+  assign \$651  = 32'd0;
+  assign \$653  = \$652 ;
+  assign \$672  = 32'd0;
+  assign \$673  = 32'd0;
+  assign \$674  = 32'd0;
+  assign \$678  = \$677 ;
+  assign \$690  = 32'd0;
+  assign \$691  = 32'd0;
+  assign \$692  = 32'd0;
+  assign \$693  = \$689 ;
+  assign \$695  = 32'd0;
+  assign \$696  = \$694 ;
+  assign \$715  = 32'd0;
+  assign \$717  = \$716 ;
+  assign \$733  = 32'd0;
+  assign \$734  = 32'd0;
+  assign \$735  = 32'd0;
+  assign \$736  = \$732 ;
+  assign \$738  = 32'd0;
+  assign \$739  = \$737 ;
+  assign \$758  = 32'd0;
+  assign \$760  = \$759 ;
+  assign \$777  = 32'd0;
+  assign \$778  = \$776 ;
+  assign \$781  = 32'd0;
+  assign \$782  = \$780 ;
+  assign { \$804 [5:3], \$804 [1:0] } = { \$803 [11:9], \$803 [7:6] };
+  assign \$804 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$808 [5:3], \$808 [1] } = { \$807 [11:9], \$807 [7] };
+  assign { \$808 [2], \$808 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$813 [5:3], \$813 [0] } = { \$812 [11:9], \$812 [6] };
+  assign \$813 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$825 [5:3], \$825 [1:0] } = { \$824 [11:9], \$824 [7:6] };
+  assign \$825 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$829 [5:3], \$829 [1] } = { \$828 [11:9], \$828 [7] };
+  assign { \$829 [2], \$829 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$834 [5:3], \$834 [0] } = { \$833 [11:9], \$833 [6] };
+  assign \$834 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$846 [5:3], \$846 [1:0] } = { \$845 [11:9], \$845 [7:6] };
+  assign \$846 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$850 [5:3], \$850 [1] } = { \$849 [11:9], \$849 [7] };
+  assign { \$850 [2], \$850 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$855 [5:3], \$855 [0] } = { \$854 [11:9], \$854 [6] };
+  assign \$855 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$866 [5:3], \$866 [1:0] } = { \$865 [11:9], \$865 [7:6] };
+  assign \$866 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign { \$870 [5:3], \$870 [1] } = { \$869 [11:9], \$869 [7] };
+  assign { \$870 [2], \$870 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign { \$875 [5:3], \$875 [0] } = { \$874 [11:9], \$874 [6] };
+  assign \$875 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign { \$888 [5:3], \$888 [1:0] } = { \$887 [11:9], \$887 [7:6] };
+  assign \$888 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$892 [5:3], \$892 [1] } = { \$891 [11:9], \$891 [7] };
+  assign { \$892 [2], \$892 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$897 [5:3], \$897 [0] } = { \$896 [11:9], \$896 [6] };
+  assign \$897 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1435 [5:3], \$1435 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1435 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$1438 [5:3], \$1438 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1438 [2] = \$auto$rtlil.cc:2739:Not$154 ;
+  assign w0_small_slot_ok_queued = \$1453 [19];
+  assign w0_small_slot_ok_pins = \$1455 [19];
+  assign { \$1441 [5:3], \$1441 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1441 [2], \$1441 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
+  assign { \$1444 [5:3], \$1444 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1444 [2], \$1444 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
+  assign w0_medium_slot_ok_queued = \$1457 [19];
+  assign w0_medium_slot_ok_pins = \$1459 [19];
+  assign { \$1447 [5:3], \$1447 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1447 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
+  assign { \$1450 [5:3], \$1450 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1450 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
+  assign w0_large_slot_ok_queued = \$1461 [19];
+  assign w0_large_slot_ok_pins = \$1463 [19];
+  assign \$912  = { 1'h0, \$911 [18:0], 6'h00 };
+  assign \$915  = { 6'h00, \$914 [18:0], 9'h000 };
+  assign \$918  = { 3'h0, \$917 [18:0], 12'h000 };
 endmodule
