@@ -22,7 +22,7 @@ No path from a ``*ready``/``*valid`` input reaches another handshake output
 ``arready``, ``rvalid`` and ``bvalid`` functions of queue registers.
 """
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -71,6 +71,28 @@ def strobe_signature():
     })
 
 
+def _room(m, queue, on_way, taken, pop, name):
+    """Whether ``queue`` has room for one more entry than the one on its way
+    (``on_way``, pushed in the next cycle), as a register: the flag of the next
+    cycle, from this cycle's queue, the entry on its way, the one ``taken`` now
+    (on its way in the next cycle) and the ``pop``. Place and route showed the
+    flag formed from the queue in the cycle that uses it, two LUTs in front of
+    the handshake that the register file's whole decode waits for, on the
+    worst path of the register interface."""
+    depth = queue.depth
+    assert depth >= 3
+    room = Signal(name=name, init=1)
+
+    def fits(change):
+        # room in the next cycle when the entries held and on their way change
+        # by ``change``: no more than depth - 1 - change held now
+        held_limit = depth - 1 - change
+        return Const(1) if held_limit >= depth else ~queue.full[held_limit]
+    m.d.sync += room.eq(Mux(pop, Mux(on_way, Mux(taken, fits(1), fits(0)), Mux(taken, fits(0), fits(-1))),
+                            Mux(on_way, Mux(taken, fits(2), fits(1)), Mux(taken, fits(1), fits(0)))))
+    return room
+
+
 class AxiLiteAdapter(wiring.Component):
     """AXI4-Lite slave in front of a register strobe bus.
 
@@ -112,7 +134,7 @@ class AxiLiteAdapter(wiring.Component):
         ar_fire, r_fire = Signal(), Signal()
         ar_fired, ar_slow = Signal(), Signal()  # an AR in the last cycle, and its stream
         m.d.sync += [ar_fired.eq(ar_fire), ar_slow.eq(bus.r_slow)]
-        ar_room = ~kinds.at_limit & ~(ar_fired & kinds.nearly_full)
+        ar_room = _room(m, kinds, ar_fired, ar_fire, r_fire, "ar_room")
         head_slow = kinds.head[0]
         rvalid = kinds.head_valid & Mux(head_slow, slow.head_valid, fast.head_valid)
         m.d.comb += [
@@ -156,7 +178,7 @@ class AxiLiteAdapter(wiring.Component):
         aw_fire, w_fire, pair, b_fire = Signal(), Signal(), Signal(), Signal()
         paired = Signal()                       # a pair was requested in the last cycle
         m.d.sync += paired.eq(pair)
-        room = ~w_kinds.at_limit & ~(paired & w_kinds.nearly_full)
+        room = _room(m, w_kinds, paired, pair, b_fire, "w_room")
         aw_direct, w_direct = ~aw_q.head_valid, ~w_q.head_valid
         b_head_slow = w_kinds.head[0]
         bvalid = w_kinds.head_valid & Mux(b_head_slow, w_slow.head_valid, w_fast.head_valid)

@@ -329,6 +329,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   \hwalloc_event.axil  axil (
     .aclk_clk(aclk),
     .aclk_rst(aclk_rst),
+    .ar_room(s_axil_arready),
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
@@ -337,12 +338,11 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$3048$0 (\$11 [4:0]),
-    .\port$3048$44 (\$11 [47:44]),
-    .\port$3048$6 (\$11 [11:6]),
+    .\port$3064$0 (\$11 [4:0]),
+    .\port$3064$44 (\$11 [47:44]),
+    .\port$3064$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
-    .s_axil_arready(s_axil_arready),
     .s_axil_arvalid(s_axil_arvalid),
     .s_axil_awready(s_axil_awready),
     .s_axil_awvalid(s_axil_awvalid),
@@ -398,7 +398,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2735$39 (\$19 [39:38]),
+    .\port$2751$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,17 +430,17 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2592$0 (\$16 ),
-    .\port$2593$0 (\$17 ),
-    .\port$2735$1 (\$19 ),
-    .\port$3048$0 (\$11 [11:0]),
-    .\port$3048$44 (\$11 [57:44]),
-    .\port$3051$0 (\$12 ),
-    .\port$3063$0 (\$13 ),
-    .\port$3091$0 (\$14 ),
-    .\port$3170$0 (\$15 ),
-    .\port$3320$0 (\$signal ),
-    .\port$3490$0 (\$signal$58 ),
+    .\port$2608$0 (\$16 ),
+    .\port$2609$0 (\$17 ),
+    .\port$2751$1 (\$19 ),
+    .\port$3064$0 (\$11 [11:0]),
+    .\port$3064$44 (\$11 [57:44]),
+    .\port$3067$0 (\$12 ),
+    .\port$3079$0 (\$13 ),
+    .\port$3107$0 (\$14 ),
+    .\port$3188$0 (\$15 ),
+    .\port$3340$0 (\$signal ),
+    .\port$3510$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -597,8 +597,8 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign flushed_user = \$13 [14:5];
 endmodule
 
-module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow
-, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3048$0 , \port$3048$6 , \port$3048$44 , w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
+, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3064$0 , \port$3064$6 , \port$3064$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$108  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -964,51 +964,51 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [11:0] \$427 ;
-  wire [11:0] \$428 ;
-  wire [11:0] \$429 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire [11:0] \$435 ;
-  wire [11:0] \$436 ;
-  wire [11:0] \$437 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire [35:0] \$443 ;
-  wire [35:0] \$444 ;
-  wire [35:0] \$445 ;
+  wire [11:0] \$441 ;
+  wire [11:0] \$442 ;
+  wire [11:0] \$443 ;
+  wire \$444 ;
+  wire \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire \$449 ;
+  wire [11:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire [35:0] \$451 ;
-  wire [35:0] \$452 ;
-  wire [35:0] \$453 ;
+  wire [11:0] \$450 ;
+  wire [11:0] \$451 ;
+  wire \$452 ;
+  wire \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  wire [35:0] \$457 ;
+  wire [35:0] \$458 ;
+  wire [35:0] \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
+  wire [35:0] \$465 ;
+  wire [35:0] \$466 ;
+  wire [35:0] \$467 ;
   wire \$468 ;
   wire \$469 ;
   wire \$47 ;
@@ -1318,83 +1318,102 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
-  reg \$746 ;
-  reg [9:0] \$747 ;
-  reg \$748 ;
-  reg \$749 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
-  reg \$750 ;
-  reg \$751 ;
-  reg \$752 ;
-  reg \$753 ;
-  reg \$754 ;
-  reg \$755 ;
-  reg \$756 ;
-  reg [32:0] \$757 ;
-  reg [3:0] \$758 ;
-  reg [3:0] \$759 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
-  reg [3:0] \$760 ;
-  reg [3:0] \$761 ;
-  reg [8:0] \$762 ;
-  reg [9:0] \$763 ;
-  reg [31:0] \$764 ;
-  reg [3:0] \$765 ;
-  reg [3:0] \$766 ;
-  reg [3:0] \$767 ;
-  reg [3:0] \$768 ;
-  reg [8:0] \$769 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  reg \$763 ;
+  reg [9:0] \$764 ;
+  reg \$765 ;
+  reg \$766 ;
+  reg \$767 ;
+  reg \$768 ;
+  reg \$769 ;
   wire \$77 ;
-  reg [9:0] \$770 ;
+  reg \$770 ;
   reg \$771 ;
   reg \$772 ;
-  reg [11:0] \$773 ;
-  reg [1:0] \$774 ;
-  reg [11:0] \$775 ;
-  reg [35:0] \$776 ;
-  reg [1:0] \$777 ;
-  reg [35:0] \$778 ;
-  reg \$779 ;
+  reg \$773 ;
+  reg [32:0] \$774 ;
+  reg [3:0] \$775 ;
+  reg [3:0] \$776 ;
+  reg [3:0] \$777 ;
+  reg [3:0] \$778 ;
+  reg [8:0] \$779 ;
   wire \$78 ;
   reg [9:0] \$780 ;
-  reg \$781 ;
-  reg \$782 ;
-  reg \$783 ;
-  reg \$784 ;
-  reg \$785 ;
-  reg \$786 ;
-  reg \$787 ;
+  reg [31:0] \$781 ;
+  reg [3:0] \$782 ;
+  reg [3:0] \$783 ;
+  reg [3:0] \$784 ;
+  reg [3:0] \$785 ;
+  reg [8:0] \$786 ;
+  reg [9:0] \$787 ;
   reg \$788 ;
   reg \$789 ;
   wire \$79 ;
   reg \$790 ;
-  reg [9:0] \$791 ;
-  reg \$792 ;
-  reg \$793 ;
-  reg \$794 ;
-  reg \$795 ;
-  reg \$796 ;
+  reg [11:0] \$791 ;
+  reg [1:0] \$792 ;
+  reg [11:0] \$793 ;
+  reg [35:0] \$794 ;
+  reg [1:0] \$795 ;
+  reg [35:0] \$796 ;
   reg \$797 ;
-  reg \$798 ;
+  reg [9:0] \$798 ;
   reg \$799 ;
   wire \$8 ;
   wire \$80 ;
   reg \$800 ;
   reg \$801 ;
-  reg [9:0] \$802 ;
+  reg \$802 ;
   reg \$803 ;
   reg \$804 ;
   reg \$805 ;
   reg \$806 ;
   reg \$807 ;
   reg \$808 ;
-  reg \$809 ;
+  reg [9:0] \$809 ;
   wire \$81 ;
   reg \$810 ;
   reg \$811 ;
   reg \$812 ;
+  reg \$813 ;
+  reg \$814 ;
+  reg \$815 ;
+  reg \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg \$819 ;
   wire \$82 ;
+  reg [9:0] \$820 ;
+  reg \$821 ;
+  reg \$822 ;
+  reg \$823 ;
+  reg \$824 ;
+  reg \$825 ;
+  reg \$826 ;
+  reg \$827 ;
+  reg \$828 ;
+  reg \$829 ;
   wire \$83 ;
+  reg \$830 ;
+  reg \$831 ;
   wire [32:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -1414,23 +1433,25 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
-  wire \$signal$123 ;
-  wire \$signal$125 ;
-  wire \$signal$142 ;
+  wire \$signal$101 ;
+  wire \$signal$126 ;
+  wire \$signal$128 ;
   wire \$signal$39 ;
-  wire \$signal$97 ;
+  wire \$signal$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$103 ;
+  wire [3:0] \$signature__addr$107 ;
   wire [32:0] \$signature__data ;
-  wire [31:0] \$signature__data$104 ;
+  wire [31:0] \$signature__data$108 ;
   wire \$signature__en ;
-  wire \$signature__en$105 ;
+  wire \$signature__en$109 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
+  output ar_room;
+  reg ar_room = 1'h1;
   (* init = 1'h0 *)
   wire ar_slow;
   wire bus__r_ack;
@@ -1466,12 +1487,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3048$0 ;
-  wire [4:0] \port$3048$0 ;
-  input [3:0] \port$3048$44 ;
-  wire [3:0] \port$3048$44 ;
-  input [5:0] \port$3048$6 ;
-  wire [5:0] \port$3048$6 ;
+  input [4:0] \port$3064$0 ;
+  wire [4:0] \port$3064$0 ;
+  input [3:0] \port$3064$44 ;
+  wire [3:0] \port$3064$44 ;
+  input [5:0] \port$3064$6 ;
+  wire [5:0] \port$3064$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1512,11 +1533,11 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$102 ;
+  wire [3:0] \read__addr$106 ;
   wire [32:0] read__data;
   wire [31:0] \read__data$32 ;
   wire [11:0] s_axil_araddr;
-  output s_axil_arready;
+  (* init = 1'h1 *)
   wire s_axil_arready;
   input s_axil_arvalid;
   wire s_axil_arvalid;
@@ -1593,6 +1614,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg w_kinds_push = 1'h0;
   input w_kinds_w_data;
   wire w_kinds_w_data;
+  reg w_room = 1'h1;
   reg w_slow_data0 = 1'h0;
   reg w_slow_data1 = 1'h0;
   reg w_slow_data2 = 1'h0;
@@ -1635,10 +1657,29 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     r_slow_ring[15] = 32'd0;
   end
   always @(posedge aclk_clk) begin
-    if (\$signature__en$105 )
-      r_slow_ring[r_slow_wr] <= { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 , 13'h0000, \port$3048$6  };
+    if (\$signature__en$109 )
+      r_slow_ring[r_slow_wr] <= { \port$3064$0 [0], \port$3064$0 [4:1], 4'h0, \port$3064$44 , 13'h0000, \port$3064$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = \$169  ? r_fast_held[7] : r_fast_held[6];
+  assign \$171  = \$163  ? r_fast_held[5] : \$170 ;
+  assign \$172  = ~ r_fast_pop;
+  assign \$173  = r_fast_count[0] & \$172 ;
+  assign \$174  = r_fast_push & \$173 ;
+  assign \$175  = ~ r_fast_pop;
+  assign \$176  = r_fast_count[0] & \$175 ;
+  assign \$177  = ~ \$176 ;
+  assign \$178  = \$177  & r_fast_held[0];
+  assign \$179  = ~ r_fast_push;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = \$180  ? r_fast_held[8] : r_fast_held[7];
+  assign \$182  = \$174  ? r_fast_held[6] : \$181 ;
+  assign \$183  = ~ r_fast_pop;
+  assign \$184  = r_fast_count[0] & \$183 ;
+  assign \$185  = r_fast_push & \$184 ;
+  assign \$186  = ~ r_fast_pop;
+  assign \$187  = r_fast_count[0] & \$186 ;
   assign \$188  = ~ \$187 ;
   assign \$189  = \$188  & r_fast_held[0];
   assign \$190  = ~ r_fast_push;
@@ -1708,7 +1749,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 , 13'h0000, \port$3048$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3064$0 [0], \port$3064$0 [4:1], 4'h0, \port$3064$44 , 13'h0000, \port$3064$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -1878,466 +1919,486 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$424  = r_slow_pop & \$423 ;
   assign \$425  = \$424  ? 1'h0 : r_slow_count[9];
   assign \$426  = \$422  ? r_slow_count[8] : \$425 ;
-  assign \$427  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$428  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$429  = w_addrs_pop ? \$427  : \$428 ;
-  assign \$430  = w_addrs_push & w_addrs_full[0];
-  assign \$431  = w_addrs_full[1] | \$430 ;
-  assign \$433  = w_addrs_full[0] | \$432 ;
-  assign \$434  = w_addrs_pop ? \$431  : \$433 ;
-  assign \$436  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$437  = w_addrs_pop ? \$435  : \$436 ;
-  assign \$438  = w_addrs_push & w_addrs_full[1];
-  assign \$440  = w_addrs_push & w_addrs_full[0];
-  assign \$441  = w_addrs_full[1] | \$440 ;
-  assign \$442  = w_addrs_pop ? \$439  : \$441 ;
-  assign \$443  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$444  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$445  = w_datas_pop ? \$443  : \$444 ;
-  assign \$446  = w_datas_push & w_datas_full[0];
-  assign \$447  = w_datas_full[1] | \$446 ;
-  assign \$449  = w_datas_full[0] | \$448 ;
-  assign \$450  = w_datas_pop ? \$447  : \$449 ;
-  assign \$452  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$453  = w_datas_pop ? \$451  : \$452 ;
-  assign \$454  = w_datas_push & w_datas_full[1];
-  assign \$456  = w_datas_push & w_datas_full[0];
-  assign \$457  = w_datas_full[1] | \$456 ;
-  assign \$458  = w_datas_pop ? \$455  : \$457 ;
-  assign \$459  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$460  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
-  assign \$461  = w_kinds_pop ? \$459  : \$460 ;
-  assign \$462  = w_kinds_push & w_kinds_full[0];
-  assign \$463  = w_kinds_full[1] | \$462 ;
-  assign \$465  = w_kinds_full[0] | \$464 ;
-  assign \$466  = w_kinds_pop ? \$463  : \$465 ;
-  assign \$467  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$468  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$469  = w_kinds_pop ? \$467  : \$468 ;
-  assign \$470  = w_kinds_push & w_kinds_full[1];
-  assign \$471  = w_kinds_full[2] | \$470 ;
-  assign \$472  = w_kinds_push & w_kinds_full[0];
-  assign \$473  = w_kinds_full[1] | \$472 ;
-  assign \$474  = w_kinds_pop ? \$471  : \$473 ;
-  assign \$475  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$476  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$477  = w_kinds_pop ? \$475  : \$476 ;
-  assign \$478  = w_kinds_push & w_kinds_full[2];
-  assign \$479  = w_kinds_full[3] | \$478 ;
-  assign \$480  = w_kinds_push & w_kinds_full[1];
-  assign \$481  = w_kinds_full[2] | \$480 ;
-  assign \$482  = w_kinds_pop ? \$479  : \$481 ;
-  assign \$483  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$484  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$485  = w_kinds_pop ? \$483  : \$484 ;
-  assign \$486  = w_kinds_push & w_kinds_full[3];
-  assign \$487  = w_kinds_full[4] | \$486 ;
-  assign \$488  = w_kinds_push & w_kinds_full[2];
-  assign \$489  = w_kinds_full[3] | \$488 ;
-  assign \$490  = w_kinds_pop ? \$487  : \$489 ;
-  assign \$491  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$492  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$493  = w_kinds_pop ? \$491  : \$492 ;
-  assign \$494  = w_kinds_push & w_kinds_full[4];
-  assign \$495  = w_kinds_full[5] | \$494 ;
-  assign \$496  = w_kinds_push & w_kinds_full[3];
-  assign \$497  = w_kinds_full[4] | \$496 ;
-  assign \$498  = w_kinds_pop ? \$495  : \$497 ;
-  assign \$499  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$500  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$501  = w_kinds_pop ? \$499  : \$500 ;
-  assign \$502  = w_kinds_push & w_kinds_full[5];
-  assign \$503  = w_kinds_full[6] | \$502 ;
-  assign \$504  = w_kinds_push & w_kinds_full[4];
-  assign \$505  = w_kinds_full[5] | \$504 ;
-  assign \$506  = w_kinds_pop ? \$503  : \$505 ;
-  assign \$507  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$508  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$509  = w_kinds_pop ? \$507  : \$508 ;
-  assign \$510  = w_kinds_push & w_kinds_full[6];
-  assign \$511  = w_kinds_full[7] | \$510 ;
-  assign \$512  = w_kinds_push & w_kinds_full[5];
-  assign \$513  = w_kinds_full[6] | \$512 ;
-  assign \$514  = w_kinds_pop ? \$511  : \$513 ;
-  assign \$515  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$516  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$517  = w_kinds_pop ? \$515  : \$516 ;
-  assign \$518  = w_kinds_push & w_kinds_full[7];
-  assign \$519  = w_kinds_full[8] | \$518 ;
-  assign \$520  = w_kinds_push & w_kinds_full[6];
-  assign \$521  = w_kinds_full[7] | \$520 ;
-  assign \$522  = w_kinds_pop ? \$519  : \$521 ;
-  assign \$523  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$524  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$525  = w_kinds_pop ? \$523  : \$524 ;
-  assign \$526  = w_kinds_push & w_kinds_full[8];
-  assign \$527  = w_kinds_full[9] | \$526 ;
-  assign \$528  = w_kinds_push & w_kinds_full[7];
-  assign \$529  = w_kinds_full[8] | \$528 ;
-  assign \$530  = w_kinds_pop ? \$527  : \$529 ;
-  assign \$532  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$533  = w_kinds_pop ? \$531  : \$532 ;
-  assign \$534  = w_kinds_push & w_kinds_full[9];
-  assign \$536  = w_kinds_push & w_kinds_full[8];
-  assign \$537  = w_kinds_full[9] | \$536 ;
-  assign \$538  = w_kinds_pop ? \$535  : \$537 ;
-  assign \$539  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$540  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
-  assign \$541  = w_fast_pop ? \$539  : \$540 ;
-  assign \$542  = w_fast_push & w_fast_full[0];
-  assign \$543  = w_fast_full[1] | \$542 ;
-  assign \$545  = w_fast_full[0] | \$544 ;
-  assign \$546  = w_fast_pop ? \$543  : \$545 ;
-  assign \$547  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$548  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$549  = w_fast_pop ? \$547  : \$548 ;
-  assign \$550  = w_fast_push & w_fast_full[1];
-  assign \$551  = w_fast_full[2] | \$550 ;
-  assign \$552  = w_fast_push & w_fast_full[0];
-  assign \$553  = w_fast_full[1] | \$552 ;
-  assign \$554  = w_fast_pop ? \$551  : \$553 ;
-  assign \$555  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$556  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$557  = w_fast_pop ? \$555  : \$556 ;
-  assign \$558  = w_fast_push & w_fast_full[2];
-  assign \$559  = w_fast_full[3] | \$558 ;
-  assign \$560  = w_fast_push & w_fast_full[1];
-  assign \$561  = w_fast_full[2] | \$560 ;
-  assign \$562  = w_fast_pop ? \$559  : \$561 ;
-  assign \$563  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$564  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$565  = w_fast_pop ? \$563  : \$564 ;
-  assign \$566  = w_fast_push & w_fast_full[3];
-  assign \$567  = w_fast_full[4] | \$566 ;
-  assign \$568  = w_fast_push & w_fast_full[2];
-  assign \$569  = w_fast_full[3] | \$568 ;
-  assign \$570  = w_fast_pop ? \$567  : \$569 ;
-  assign \$571  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$572  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$573  = w_fast_pop ? \$571  : \$572 ;
-  assign \$574  = w_fast_push & w_fast_full[4];
-  assign \$575  = w_fast_full[5] | \$574 ;
-  assign \$576  = w_fast_push & w_fast_full[3];
-  assign \$577  = w_fast_full[4] | \$576 ;
-  assign \$578  = w_fast_pop ? \$575  : \$577 ;
-  assign \$579  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$580  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$581  = w_fast_pop ? \$579  : \$580 ;
-  assign \$582  = w_fast_push & w_fast_full[5];
-  assign \$583  = w_fast_full[6] | \$582 ;
-  assign \$584  = w_fast_push & w_fast_full[4];
-  assign \$585  = w_fast_full[5] | \$584 ;
-  assign \$586  = w_fast_pop ? \$583  : \$585 ;
-  assign \$587  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$588  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$589  = w_fast_pop ? \$587  : \$588 ;
-  assign \$590  = w_fast_push & w_fast_full[6];
-  assign \$591  = w_fast_full[7] | \$590 ;
-  assign \$592  = w_fast_push & w_fast_full[5];
-  assign \$593  = w_fast_full[6] | \$592 ;
-  assign \$594  = w_fast_pop ? \$591  : \$593 ;
-  assign \$595  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$596  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$597  = w_fast_pop ? \$595  : \$596 ;
-  assign \$598  = w_fast_push & w_fast_full[7];
-  assign \$599  = w_fast_full[8] | \$598 ;
-  assign \$600  = w_fast_push & w_fast_full[6];
-  assign \$601  = w_fast_full[7] | \$600 ;
-  assign \$602  = w_fast_pop ? \$599  : \$601 ;
-  assign \$603  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$604  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$605  = w_fast_pop ? \$603  : \$604 ;
-  assign \$606  = w_fast_push & w_fast_full[8];
-  assign \$607  = w_fast_full[9] | \$606 ;
-  assign \$608  = w_fast_push & w_fast_full[7];
-  assign \$609  = w_fast_full[8] | \$608 ;
-  assign \$610  = w_fast_pop ? \$607  : \$609 ;
-  assign \$612  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$613  = w_fast_pop ? \$611  : \$612 ;
-  assign \$614  = w_fast_push & w_fast_full[9];
-  assign \$616  = w_fast_push & w_fast_full[8];
-  assign \$617  = w_fast_full[9] | \$616 ;
-  assign \$618  = w_fast_pop ? \$615  : \$617 ;
-  assign \$619  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$620  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
-  assign \$621  = w_slow_pop ? \$619  : \$620 ;
-  assign \$622  = w_slow_push & w_slow_full[0];
-  assign \$623  = w_slow_full[1] | \$622 ;
-  assign \$625  = w_slow_full[0] | \$624 ;
-  assign \$626  = w_slow_pop ? \$623  : \$625 ;
-  assign \$627  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$628  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$629  = w_slow_pop ? \$627  : \$628 ;
-  assign \$630  = w_slow_push & w_slow_full[1];
-  assign \$631  = w_slow_full[2] | \$630 ;
-  assign \$632  = w_slow_push & w_slow_full[0];
-  assign \$633  = w_slow_full[1] | \$632 ;
-  assign \$634  = w_slow_pop ? \$631  : \$633 ;
-  assign \$635  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$636  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$637  = w_slow_pop ? \$635  : \$636 ;
-  assign \$638  = w_slow_push & w_slow_full[2];
-  assign \$639  = w_slow_full[3] | \$638 ;
-  assign \$640  = w_slow_push & w_slow_full[1];
-  assign \$641  = w_slow_full[2] | \$640 ;
-  assign \$642  = w_slow_pop ? \$639  : \$641 ;
-  assign \$643  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$644  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$645  = w_slow_pop ? \$643  : \$644 ;
-  assign \$646  = w_slow_push & w_slow_full[3];
-  assign \$647  = w_slow_full[4] | \$646 ;
-  assign \$648  = w_slow_push & w_slow_full[2];
-  assign \$649  = w_slow_full[3] | \$648 ;
-  assign \$650  = w_slow_pop ? \$647  : \$649 ;
-  assign \$651  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$652  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$653  = w_slow_pop ? \$651  : \$652 ;
-  assign \$654  = w_slow_push & w_slow_full[4];
-  assign \$655  = w_slow_full[5] | \$654 ;
-  assign \$656  = w_slow_push & w_slow_full[3];
-  assign \$657  = w_slow_full[4] | \$656 ;
-  assign \$658  = w_slow_pop ? \$655  : \$657 ;
-  assign \$659  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$660  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$661  = w_slow_pop ? \$659  : \$660 ;
-  assign \$662  = w_slow_push & w_slow_full[5];
-  assign \$663  = w_slow_full[6] | \$662 ;
-  assign \$664  = w_slow_push & w_slow_full[4];
-  assign \$665  = w_slow_full[5] | \$664 ;
-  assign \$666  = w_slow_pop ? \$663  : \$665 ;
-  assign \$667  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$668  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$669  = w_slow_pop ? \$667  : \$668 ;
-  assign \$670  = w_slow_push & w_slow_full[6];
-  assign \$671  = w_slow_full[7] | \$670 ;
-  assign \$672  = w_slow_push & w_slow_full[5];
-  assign \$673  = w_slow_full[6] | \$672 ;
-  assign \$674  = w_slow_pop ? \$671  : \$673 ;
-  assign \$675  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$676  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$677  = w_slow_pop ? \$675  : \$676 ;
-  assign \$678  = w_slow_push & w_slow_full[7];
-  assign \$679  = w_slow_full[8] | \$678 ;
-  assign \$680  = w_slow_push & w_slow_full[6];
-  assign \$681  = w_slow_full[7] | \$680 ;
-  assign \$682  = w_slow_pop ? \$679  : \$681 ;
-  assign \$683  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$684  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$685  = w_slow_pop ? \$683  : \$684 ;
-  assign \$686  = w_slow_push & w_slow_full[8];
-  assign \$687  = w_slow_full[9] | \$686 ;
-  assign \$688  = w_slow_push & w_slow_full[7];
-  assign \$689  = w_slow_full[8] | \$688 ;
-  assign \$690  = w_slow_pop ? \$687  : \$689 ;
-  assign \$692  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$693  = w_slow_pop ? \$691  : \$692 ;
-  assign \$694  = w_slow_push & w_slow_full[9];
-  assign \$696  = w_slow_push & w_slow_full[8];
-  assign \$697  = w_slow_full[9] | \$696 ;
-  assign \$698  = w_slow_pop ? \$695  : \$697 ;
-  assign \$699  = ~ r_fast_pop;
-  assign \$700  = r_fast_count[0] & \$699 ;
-  assign \$701  = r_fast_held[0] | \$700 ;
-  assign \$signature__en  = r_fast_push & \$701 ;
-  assign \$702  = ~ r_slow_pop;
-  assign \$703  = r_slow_count[0] & \$702 ;
-  assign \$704  = r_slow_held[0] | \$703 ;
-  assign \$signature__en$105  = r_slow_push & \$704 ;
-  assign \$705  = ~ r_kinds_full[9];
-  assign \$706  = r_kinds_push & r_kinds_full[8];
-  assign \$707  = ~ \$706 ;
-  assign s_axil_arready = \$705  & \$707 ;
-  assign \$708  = ~ r_kinds_full[9];
-  assign \$709  = r_kinds_push & r_kinds_full[8];
-  assign \$710  = ~ \$709 ;
-  assign \$711  = \$708  & \$710 ;
-  assign \$signal$39  = s_axil_arvalid & \$711 ;
-  assign \$712  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
-  assign s_axil_rvalid = r_kinds_full[0] & \$712 ;
+  assign \$427  = ~ r_kinds_full[8];
+  assign \$428  = ~ r_kinds_full[9];
+  assign \$429  = \$signal$39  ? \$427  : \$428 ;
+  assign \$430  = ~ r_kinds_full[9];
+  assign \$431  = \$signal$39  ? \$430  : 1'h1;
+  assign \$432  = r_kinds_push ? \$429  : \$431 ;
+  assign \$433  = ~ r_kinds_full[7];
+  assign \$434  = ~ r_kinds_full[8];
+  assign \$435  = \$signal$39  ? \$433  : \$434 ;
+  assign \$436  = ~ r_kinds_full[8];
+  assign \$437  = ~ r_kinds_full[9];
+  assign \$438  = \$signal$39  ? \$436  : \$437 ;
+  assign \$439  = r_kinds_push ? \$435  : \$438 ;
+  assign \$440  = r_kinds_pop ? \$432  : \$439 ;
+  assign \$441  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$442  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$443  = w_addrs_pop ? \$441  : \$442 ;
+  assign \$444  = w_addrs_push & w_addrs_full[0];
+  assign \$445  = w_addrs_full[1] | \$444 ;
+  assign \$447  = w_addrs_full[0] | \$446 ;
+  assign \$448  = w_addrs_pop ? \$445  : \$447 ;
+  assign \$450  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$451  = w_addrs_pop ? \$449  : \$450 ;
+  assign \$452  = w_addrs_push & w_addrs_full[1];
+  assign \$454  = w_addrs_push & w_addrs_full[0];
+  assign \$455  = w_addrs_full[1] | \$454 ;
+  assign \$456  = w_addrs_pop ? \$453  : \$455 ;
+  assign \$457  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$458  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$459  = w_datas_pop ? \$457  : \$458 ;
+  assign \$460  = w_datas_push & w_datas_full[0];
+  assign \$461  = w_datas_full[1] | \$460 ;
+  assign \$463  = w_datas_full[0] | \$462 ;
+  assign \$464  = w_datas_pop ? \$461  : \$463 ;
+  assign \$466  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$467  = w_datas_pop ? \$465  : \$466 ;
+  assign \$468  = w_datas_push & w_datas_full[1];
+  assign \$470  = w_datas_push & w_datas_full[0];
+  assign \$471  = w_datas_full[1] | \$470 ;
+  assign \$472  = w_datas_pop ? \$469  : \$471 ;
+  assign \$473  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$474  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$475  = w_kinds_pop ? \$473  : \$474 ;
+  assign \$476  = w_kinds_push & w_kinds_full[0];
+  assign \$477  = w_kinds_full[1] | \$476 ;
+  assign \$479  = w_kinds_full[0] | \$478 ;
+  assign \$480  = w_kinds_pop ? \$477  : \$479 ;
+  assign \$481  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$482  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$483  = w_kinds_pop ? \$481  : \$482 ;
+  assign \$484  = w_kinds_push & w_kinds_full[1];
+  assign \$485  = w_kinds_full[2] | \$484 ;
+  assign \$486  = w_kinds_push & w_kinds_full[0];
+  assign \$487  = w_kinds_full[1] | \$486 ;
+  assign \$488  = w_kinds_pop ? \$485  : \$487 ;
+  assign \$489  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$490  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$491  = w_kinds_pop ? \$489  : \$490 ;
+  assign \$492  = w_kinds_push & w_kinds_full[2];
+  assign \$493  = w_kinds_full[3] | \$492 ;
+  assign \$494  = w_kinds_push & w_kinds_full[1];
+  assign \$495  = w_kinds_full[2] | \$494 ;
+  assign \$496  = w_kinds_pop ? \$493  : \$495 ;
+  assign \$497  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$498  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$499  = w_kinds_pop ? \$497  : \$498 ;
+  assign \$500  = w_kinds_push & w_kinds_full[3];
+  assign \$501  = w_kinds_full[4] | \$500 ;
+  assign \$502  = w_kinds_push & w_kinds_full[2];
+  assign \$503  = w_kinds_full[3] | \$502 ;
+  assign \$504  = w_kinds_pop ? \$501  : \$503 ;
+  assign \$505  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$506  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$507  = w_kinds_pop ? \$505  : \$506 ;
+  assign \$508  = w_kinds_push & w_kinds_full[4];
+  assign \$509  = w_kinds_full[5] | \$508 ;
+  assign \$510  = w_kinds_push & w_kinds_full[3];
+  assign \$511  = w_kinds_full[4] | \$510 ;
+  assign \$512  = w_kinds_pop ? \$509  : \$511 ;
+  assign \$513  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$514  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$515  = w_kinds_pop ? \$513  : \$514 ;
+  assign \$516  = w_kinds_push & w_kinds_full[5];
+  assign \$517  = w_kinds_full[6] | \$516 ;
+  assign \$518  = w_kinds_push & w_kinds_full[4];
+  assign \$519  = w_kinds_full[5] | \$518 ;
+  assign \$520  = w_kinds_pop ? \$517  : \$519 ;
+  assign \$521  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$522  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$523  = w_kinds_pop ? \$521  : \$522 ;
+  assign \$524  = w_kinds_push & w_kinds_full[6];
+  assign \$525  = w_kinds_full[7] | \$524 ;
+  assign \$526  = w_kinds_push & w_kinds_full[5];
+  assign \$527  = w_kinds_full[6] | \$526 ;
+  assign \$528  = w_kinds_pop ? \$525  : \$527 ;
+  assign \$529  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$530  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$531  = w_kinds_pop ? \$529  : \$530 ;
+  assign \$532  = w_kinds_push & w_kinds_full[7];
+  assign \$533  = w_kinds_full[8] | \$532 ;
+  assign \$534  = w_kinds_push & w_kinds_full[6];
+  assign \$535  = w_kinds_full[7] | \$534 ;
+  assign \$536  = w_kinds_pop ? \$533  : \$535 ;
+  assign \$537  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$538  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$539  = w_kinds_pop ? \$537  : \$538 ;
+  assign \$540  = w_kinds_push & w_kinds_full[8];
+  assign \$541  = w_kinds_full[9] | \$540 ;
+  assign \$542  = w_kinds_push & w_kinds_full[7];
+  assign \$543  = w_kinds_full[8] | \$542 ;
+  assign \$544  = w_kinds_pop ? \$541  : \$543 ;
+  assign \$546  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$547  = w_kinds_pop ? \$545  : \$546 ;
+  assign \$548  = w_kinds_push & w_kinds_full[9];
+  assign \$550  = w_kinds_push & w_kinds_full[8];
+  assign \$551  = w_kinds_full[9] | \$550 ;
+  assign \$552  = w_kinds_pop ? \$549  : \$551 ;
+  assign \$553  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$554  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$555  = w_fast_pop ? \$553  : \$554 ;
+  assign \$556  = w_fast_push & w_fast_full[0];
+  assign \$557  = w_fast_full[1] | \$556 ;
+  assign \$559  = w_fast_full[0] | \$558 ;
+  assign \$560  = w_fast_pop ? \$557  : \$559 ;
+  assign \$561  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$562  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$563  = w_fast_pop ? \$561  : \$562 ;
+  assign \$564  = w_fast_push & w_fast_full[1];
+  assign \$565  = w_fast_full[2] | \$564 ;
+  assign \$566  = w_fast_push & w_fast_full[0];
+  assign \$567  = w_fast_full[1] | \$566 ;
+  assign \$568  = w_fast_pop ? \$565  : \$567 ;
+  assign \$569  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$570  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$571  = w_fast_pop ? \$569  : \$570 ;
+  assign \$572  = w_fast_push & w_fast_full[2];
+  assign \$573  = w_fast_full[3] | \$572 ;
+  assign \$574  = w_fast_push & w_fast_full[1];
+  assign \$575  = w_fast_full[2] | \$574 ;
+  assign \$576  = w_fast_pop ? \$573  : \$575 ;
+  assign \$577  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$578  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$579  = w_fast_pop ? \$577  : \$578 ;
+  assign \$580  = w_fast_push & w_fast_full[3];
+  assign \$581  = w_fast_full[4] | \$580 ;
+  assign \$582  = w_fast_push & w_fast_full[2];
+  assign \$583  = w_fast_full[3] | \$582 ;
+  assign \$584  = w_fast_pop ? \$581  : \$583 ;
+  assign \$585  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$586  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$587  = w_fast_pop ? \$585  : \$586 ;
+  assign \$588  = w_fast_push & w_fast_full[4];
+  assign \$589  = w_fast_full[5] | \$588 ;
+  assign \$590  = w_fast_push & w_fast_full[3];
+  assign \$591  = w_fast_full[4] | \$590 ;
+  assign \$592  = w_fast_pop ? \$589  : \$591 ;
+  assign \$593  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$594  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$595  = w_fast_pop ? \$593  : \$594 ;
+  assign \$596  = w_fast_push & w_fast_full[5];
+  assign \$597  = w_fast_full[6] | \$596 ;
+  assign \$598  = w_fast_push & w_fast_full[4];
+  assign \$599  = w_fast_full[5] | \$598 ;
+  assign \$600  = w_fast_pop ? \$597  : \$599 ;
+  assign \$601  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$602  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$603  = w_fast_pop ? \$601  : \$602 ;
+  assign \$604  = w_fast_push & w_fast_full[6];
+  assign \$605  = w_fast_full[7] | \$604 ;
+  assign \$606  = w_fast_push & w_fast_full[5];
+  assign \$607  = w_fast_full[6] | \$606 ;
+  assign \$608  = w_fast_pop ? \$605  : \$607 ;
+  assign \$609  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$610  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$611  = w_fast_pop ? \$609  : \$610 ;
+  assign \$612  = w_fast_push & w_fast_full[7];
+  assign \$613  = w_fast_full[8] | \$612 ;
+  assign \$614  = w_fast_push & w_fast_full[6];
+  assign \$615  = w_fast_full[7] | \$614 ;
+  assign \$616  = w_fast_pop ? \$613  : \$615 ;
+  assign \$617  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$618  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$619  = w_fast_pop ? \$617  : \$618 ;
+  assign \$620  = w_fast_push & w_fast_full[8];
+  assign \$621  = w_fast_full[9] | \$620 ;
+  assign \$622  = w_fast_push & w_fast_full[7];
+  assign \$623  = w_fast_full[8] | \$622 ;
+  assign \$624  = w_fast_pop ? \$621  : \$623 ;
+  assign \$626  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$627  = w_fast_pop ? \$625  : \$626 ;
+  assign \$628  = w_fast_push & w_fast_full[9];
+  assign \$630  = w_fast_push & w_fast_full[8];
+  assign \$631  = w_fast_full[9] | \$630 ;
+  assign \$632  = w_fast_pop ? \$629  : \$631 ;
+  assign \$633  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$634  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$635  = w_slow_pop ? \$633  : \$634 ;
+  assign \$636  = w_slow_push & w_slow_full[0];
+  assign \$637  = w_slow_full[1] | \$636 ;
+  assign \$639  = w_slow_full[0] | \$638 ;
+  assign \$640  = w_slow_pop ? \$637  : \$639 ;
+  assign \$641  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$642  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$643  = w_slow_pop ? \$641  : \$642 ;
+  assign \$644  = w_slow_push & w_slow_full[1];
+  assign \$645  = w_slow_full[2] | \$644 ;
+  assign \$646  = w_slow_push & w_slow_full[0];
+  assign \$647  = w_slow_full[1] | \$646 ;
+  assign \$648  = w_slow_pop ? \$645  : \$647 ;
+  assign \$649  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$650  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$651  = w_slow_pop ? \$649  : \$650 ;
+  assign \$652  = w_slow_push & w_slow_full[2];
+  assign \$653  = w_slow_full[3] | \$652 ;
+  assign \$654  = w_slow_push & w_slow_full[1];
+  assign \$655  = w_slow_full[2] | \$654 ;
+  assign \$656  = w_slow_pop ? \$653  : \$655 ;
+  assign \$657  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$658  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$659  = w_slow_pop ? \$657  : \$658 ;
+  assign \$660  = w_slow_push & w_slow_full[3];
+  assign \$661  = w_slow_full[4] | \$660 ;
+  assign \$662  = w_slow_push & w_slow_full[2];
+  assign \$663  = w_slow_full[3] | \$662 ;
+  assign \$664  = w_slow_pop ? \$661  : \$663 ;
+  assign \$665  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$666  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$667  = w_slow_pop ? \$665  : \$666 ;
+  assign \$668  = w_slow_push & w_slow_full[4];
+  assign \$669  = w_slow_full[5] | \$668 ;
+  assign \$670  = w_slow_push & w_slow_full[3];
+  assign \$671  = w_slow_full[4] | \$670 ;
+  assign \$672  = w_slow_pop ? \$669  : \$671 ;
+  assign \$673  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$674  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$675  = w_slow_pop ? \$673  : \$674 ;
+  assign \$676  = w_slow_push & w_slow_full[5];
+  assign \$677  = w_slow_full[6] | \$676 ;
+  assign \$678  = w_slow_push & w_slow_full[4];
+  assign \$679  = w_slow_full[5] | \$678 ;
+  assign \$680  = w_slow_pop ? \$677  : \$679 ;
+  assign \$681  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$682  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$683  = w_slow_pop ? \$681  : \$682 ;
+  assign \$684  = w_slow_push & w_slow_full[6];
+  assign \$685  = w_slow_full[7] | \$684 ;
+  assign \$686  = w_slow_push & w_slow_full[5];
+  assign \$687  = w_slow_full[6] | \$686 ;
+  assign \$688  = w_slow_pop ? \$685  : \$687 ;
+  assign \$689  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$690  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$691  = w_slow_pop ? \$689  : \$690 ;
+  assign \$692  = w_slow_push & w_slow_full[7];
+  assign \$693  = w_slow_full[8] | \$692 ;
+  assign \$694  = w_slow_push & w_slow_full[6];
+  assign \$695  = w_slow_full[7] | \$694 ;
+  assign \$696  = w_slow_pop ? \$693  : \$695 ;
+  assign \$697  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$698  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$699  = w_slow_pop ? \$697  : \$698 ;
+  assign \$700  = w_slow_push & w_slow_full[8];
+  assign \$701  = w_slow_full[9] | \$700 ;
+  assign \$702  = w_slow_push & w_slow_full[7];
+  assign \$703  = w_slow_full[8] | \$702 ;
+  assign \$704  = w_slow_pop ? \$701  : \$703 ;
+  assign \$706  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$707  = w_slow_pop ? \$705  : \$706 ;
+  assign \$708  = w_slow_push & w_slow_full[9];
+  assign \$710  = w_slow_push & w_slow_full[8];
+  assign \$711  = w_slow_full[9] | \$710 ;
+  assign \$712  = w_slow_pop ? \$709  : \$711 ;
+  assign \$713  = ~ w_kinds_full[8];
+  assign \$714  = ~ w_kinds_full[9];
+  assign \$715  = \$signal$99  ? \$713  : \$714 ;
+  assign \$716  = ~ w_kinds_full[9];
+  assign \$717  = \$signal$99  ? \$716  : 1'h1;
+  assign \$718  = w_kinds_push ? \$715  : \$717 ;
+  assign \$719  = ~ w_kinds_full[7];
+  assign \$720  = ~ w_kinds_full[8];
+  assign \$721  = \$signal$99  ? \$719  : \$720 ;
+  assign \$722  = ~ w_kinds_full[8];
+  assign \$723  = ~ w_kinds_full[9];
+  assign \$724  = \$signal$99  ? \$722  : \$723 ;
+  assign \$725  = w_kinds_push ? \$721  : \$724 ;
+  assign \$726  = w_kinds_pop ? \$718  : \$725 ;
+  assign \$727  = ~ r_fast_pop;
+  assign \$728  = r_fast_count[0] & \$727 ;
+  assign \$729  = r_fast_held[0] | \$728 ;
+  assign \$signature__en  = r_fast_push & \$729 ;
+  assign \$730  = ~ r_slow_pop;
+  assign \$731  = r_slow_count[0] & \$730 ;
+  assign \$732  = r_slow_held[0] | \$731 ;
+  assign \$signature__en$109  = r_slow_push & \$732 ;
+  assign \$signal$39  = s_axil_arvalid & ar_room;
+  assign \$733  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
+  assign s_axil_rvalid = r_kinds_full[0] & \$733 ;
   assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
-  assign \$713  = ~ r_kinds_data0;
-  assign \$714  = \$713  & r_fast_head[32];
-  assign s_axil_rresp = \$714  ? 2'h2 : 2'h0;
+  assign \$734  = ~ r_kinds_data0;
+  assign \$735  = \$734  & r_fast_head[32];
+  assign s_axil_rresp = \$735  ? 2'h2 : 2'h0;
   assign r_kinds_pop = r_fast_pop | r_slow_pop;
-  assign \$715  = ~ r_kinds_data0;
-  assign \$716  = r_kinds_full[0] & \$715 ;
-  assign \$717  = \$716  & r_fast_count[0];
-  assign r_fast_pop = \$717  & s_axil_rready;
-  assign \$718  = r_kinds_full[0] & r_kinds_data0;
-  assign \$719  = \$718  & r_slow_count[0];
-  assign r_slow_pop = \$719  & s_axil_rready;
+  assign \$736  = ~ r_kinds_data0;
+  assign \$737  = r_kinds_full[0] & \$736 ;
+  assign \$738  = \$737  & r_fast_count[0];
+  assign r_fast_pop = \$738  & s_axil_rready;
+  assign \$739  = r_kinds_full[0] & r_kinds_data0;
+  assign \$740  = \$739  & r_slow_count[0];
+  assign r_slow_pop = \$740  & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$720  = ~ w_addrs_full[1];
-  assign \$signal$123  = s_axil_awvalid & \$720 ;
-  assign \$721  = ~ w_datas_full[1];
-  assign \$signal$125  = s_axil_wvalid & \$721 ;
-  assign \$722  = w_addrs_full[0] | \$signal$123 ;
-  assign \$723  = w_datas_full[0] | \$signal$125 ;
-  assign \$724  = \$722  & \$723 ;
-  assign \$725  = ~ w_kinds_full[9];
-  assign \$726  = w_kinds_push & w_kinds_full[8];
-  assign \$727  = ~ \$726 ;
-  assign \$728  = \$725  & \$727 ;
-  assign \$signal$97  = \$724  & \$728 ;
-  assign \$729  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal$97  & \$730 ;
-  assign \$731  = ~ w_addrs_full[0];
-  assign \$732  = \$signal$97  & \$731 ;
-  assign \$733  = ~ \$732 ;
-  assign w_addrs_push = \$signal$123  & \$733 ;
-  assign \$734  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal$97  & \$735 ;
-  assign \$736  = ~ w_datas_full[0];
-  assign \$737  = \$signal$97  & \$736 ;
-  assign \$738  = ~ \$737 ;
-  assign w_datas_push = \$signal$125  & \$738 ;
-  assign \$739  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$739 ;
-  assign \$740  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$740  ? 2'h2 : 2'h0;
+  assign \$741  = ~ w_addrs_full[1];
+  assign \$signal$126  = s_axil_awvalid & \$741 ;
+  assign \$742  = ~ w_datas_full[1];
+  assign \$signal$128  = s_axil_wvalid & \$742 ;
+  assign \$743  = w_addrs_full[0] | \$signal$126 ;
+  assign \$744  = w_datas_full[0] | \$signal$128 ;
+  assign \$745  = \$743  & \$744 ;
+  assign \$signal$99  = \$745  & w_room;
+  assign \$746  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal$99  & \$747 ;
+  assign \$748  = ~ w_addrs_full[0];
+  assign \$749  = \$signal$99  & \$748 ;
+  assign \$750  = ~ \$749 ;
+  assign w_addrs_push = \$signal$126  & \$750 ;
+  assign \$751  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal$99  & \$752 ;
+  assign \$753  = ~ w_datas_full[0];
+  assign \$754  = \$signal$99  & \$753 ;
+  assign \$755  = ~ \$754 ;
+  assign w_datas_push = \$signal$128  & \$755 ;
+  assign \$756  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$756 ;
+  assign \$757  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$757  ? 2'h2 : 2'h0;
   assign w_kinds_pop = w_fast_pop | w_slow_pop;
-  assign \$741  = ~ w_kinds_data0;
-  assign \$742  = w_kinds_full[0] & \$741 ;
-  assign \$743  = \$742  & w_fast_full[0];
-  assign w_fast_pop = \$743  & s_axil_bready;
-  assign \$744  = w_kinds_full[0] & w_kinds_data0;
-  assign \$745  = \$744  & w_slow_full[0];
-  assign w_slow_pop = \$745  & s_axil_bready;
+  assign \$758  = ~ w_kinds_data0;
+  assign \$759  = w_kinds_full[0] & \$758 ;
+  assign \$760  = \$759  & w_fast_full[0];
+  assign w_fast_pop = \$760  & s_axil_bready;
+  assign \$761  = w_kinds_full[0] & w_kinds_data0;
+  assign \$762  = \$761  & w_slow_full[0];
+  assign w_slow_pop = \$762  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$746 ;
+    r_kinds_data0 <= \$763 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$747 ;
+    r_kinds_full <= \$764 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$748 ;
+    r_kinds_data1 <= \$765 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$749 ;
+    r_kinds_data2 <= \$766 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$750 ;
+    r_kinds_data3 <= \$767 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$751 ;
+    r_kinds_data4 <= \$768 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$752 ;
+    r_kinds_data5 <= \$769 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$753 ;
+    r_kinds_data6 <= \$770 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$754 ;
+    r_kinds_data7 <= \$771 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$755 ;
+    r_kinds_data8 <= \$772 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$756 ;
+    r_kinds_data9 <= \$773 ;
   always @(posedge aclk_clk)
-    r_fast_head <= \$757 ;
+    r_fast_head <= \$774 ;
   always @(posedge aclk_clk)
-    r_fast_rd <= \$758 ;
+    r_fast_rd <= \$775 ;
   always @(posedge aclk_clk)
-    r_fast_rd_next <= \$759 ;
+    r_fast_rd_next <= \$776 ;
   always @(posedge aclk_clk)
-    r_fast_wr <= \$760 ;
+    r_fast_wr <= \$777 ;
   always @(posedge aclk_clk)
-    r_fast_wr_next <= \$761 ;
+    r_fast_wr_next <= \$778 ;
   always @(posedge aclk_clk)
-    r_fast_held <= \$762 ;
+    r_fast_held <= \$779 ;
   always @(posedge aclk_clk)
-    r_fast_count <= \$763 ;
+    r_fast_count <= \$780 ;
   always @(posedge aclk_clk)
-    r_slow_head <= \$764 ;
+    r_slow_head <= \$781 ;
   always @(posedge aclk_clk)
-    r_slow_rd <= \$765 ;
+    r_slow_rd <= \$782 ;
   always @(posedge aclk_clk)
-    r_slow_rd_next <= \$766 ;
+    r_slow_rd_next <= \$783 ;
   always @(posedge aclk_clk)
-    r_slow_wr <= \$767 ;
+    r_slow_wr <= \$784 ;
   always @(posedge aclk_clk)
-    r_slow_wr_next <= \$768 ;
+    r_slow_wr_next <= \$785 ;
   always @(posedge aclk_clk)
-    r_slow_held <= \$769 ;
+    r_slow_held <= \$786 ;
   always @(posedge aclk_clk)
-    r_slow_count <= \$770 ;
+    r_slow_count <= \$787 ;
   always @(posedge aclk_clk)
-    r_kinds_push <= \$771 ;
+    r_kinds_push <= \$788 ;
   always @(posedge aclk_clk)
-    r_kinds_w_data <= \$772 ;
+    r_kinds_w_data <= \$789 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$773 ;
+    ar_room <= \$790 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$774 ;
+    w_addrs_data0 <= \$791 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$775 ;
+    w_addrs_full <= \$792 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$776 ;
+    w_addrs_data1 <= \$793 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$777 ;
+    w_datas_data0 <= \$794 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$778 ;
+    w_datas_full <= \$795 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$779 ;
+    w_datas_data1 <= \$796 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$780 ;
+    w_kinds_data0 <= \$797 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$781 ;
+    w_kinds_full <= \$798 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$782 ;
+    w_kinds_data1 <= \$799 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$783 ;
+    w_kinds_data2 <= \$800 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$784 ;
+    w_kinds_data3 <= \$801 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$785 ;
+    w_kinds_data4 <= \$802 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$786 ;
+    w_kinds_data5 <= \$803 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$787 ;
+    w_kinds_data6 <= \$804 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$788 ;
+    w_kinds_data7 <= \$805 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$789 ;
+    w_kinds_data8 <= \$806 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$790 ;
+    w_kinds_data9 <= \$807 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$791 ;
+    w_fast_data0 <= \$808 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$792 ;
+    w_fast_full <= \$809 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$793 ;
+    w_fast_data1 <= \$810 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$794 ;
+    w_fast_data2 <= \$811 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$795 ;
+    w_fast_data3 <= \$812 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$796 ;
+    w_fast_data4 <= \$813 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$797 ;
+    w_fast_data5 <= \$814 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$798 ;
+    w_fast_data6 <= \$815 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$799 ;
+    w_fast_data7 <= \$816 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$800 ;
+    w_fast_data8 <= \$817 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$801 ;
+    w_fast_data9 <= \$818 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$802 ;
+    w_slow_data0 <= \$819 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$803 ;
+    w_slow_full <= \$820 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$804 ;
+    w_slow_data1 <= \$821 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$805 ;
+    w_slow_data2 <= \$822 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$806 ;
+    w_slow_data3 <= \$823 ;
   always @(posedge aclk_clk)
-    w_slow_data5 <= \$807 ;
+    w_slow_data4 <= \$824 ;
   always @(posedge aclk_clk)
-    w_slow_data6 <= \$808 ;
+    w_slow_data5 <= \$825 ;
   always @(posedge aclk_clk)
-    w_slow_data7 <= \$809 ;
+    w_slow_data6 <= \$826 ;
   always @(posedge aclk_clk)
-    w_slow_data8 <= \$810 ;
+    w_slow_data7 <= \$827 ;
   always @(posedge aclk_clk)
-    w_slow_data9 <= \$811 ;
+    w_slow_data8 <= \$828 ;
   always @(posedge aclk_clk)
-    w_kinds_push <= \$812 ;
+    w_slow_data9 <= \$829 ;
+  always @(posedge aclk_clk)
+    w_kinds_push <= \$830 ;
+  always @(posedge aclk_clk)
+    w_room <= \$831 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -2503,613 +2564,610 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$166  = ~ \$165 ;
   assign \$167  = \$166  & r_fast_held[0];
   assign \$168  = ~ r_fast_push;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = \$169  ? r_fast_held[7] : r_fast_held[6];
-  assign \$171  = \$163  ? r_fast_held[5] : \$170 ;
-  assign \$172  = ~ r_fast_pop;
-  assign \$173  = r_fast_count[0] & \$172 ;
-  assign \$174  = r_fast_push & \$173 ;
-  assign \$175  = ~ r_fast_pop;
-  assign \$176  = r_fast_count[0] & \$175 ;
-  assign \$177  = ~ \$176 ;
-  assign \$178  = \$177  & r_fast_held[0];
-  assign \$179  = ~ r_fast_push;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = \$180  ? r_fast_held[8] : r_fast_held[7];
-  assign \$182  = \$174  ? r_fast_held[6] : \$181 ;
-  assign \$183  = ~ r_fast_pop;
-  assign \$184  = r_fast_count[0] & \$183 ;
-  assign \$185  = r_fast_push & \$184 ;
-  assign \$186  = ~ r_fast_pop;
-  assign \$187  = r_fast_count[0] & \$186 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$746  = \$3 ;
+    \$763  = \$3 ;
     if (aclk_rst) begin
-      \$746  = 1'h0;
+      \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$747 [0] = \$8 ;
-    \$747 [1] = \$16 ;
-    \$747 [2] = \$24 ;
-    \$747 [3] = \$32 ;
-    \$747 [4] = \$40 ;
-    \$747 [5] = \$48 ;
-    \$747 [6] = \$56 ;
-    \$747 [7] = \$64 ;
-    \$747 [8] = \$72 ;
-    \$747 [9] = \$80 ;
+    \$764 [0] = \$8 ;
+    \$764 [1] = \$16 ;
+    \$764 [2] = \$24 ;
+    \$764 [3] = \$32 ;
+    \$764 [4] = \$40 ;
+    \$764 [5] = \$48 ;
+    \$764 [6] = \$56 ;
+    \$764 [7] = \$64 ;
+    \$764 [8] = \$72 ;
+    \$764 [9] = \$80 ;
     if (aclk_rst) begin
-      \$747  = 10'h000;
+      \$764  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$748  = \$11 ;
+    \$765  = \$11 ;
     if (aclk_rst) begin
-      \$748  = 1'h0;
+      \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$749  = \$19 ;
+    \$766  = \$19 ;
     if (aclk_rst) begin
-      \$749  = 1'h0;
+      \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$750  = \$27 ;
+    \$767  = \$27 ;
     if (aclk_rst) begin
-      \$750  = 1'h0;
+      \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$751  = \$35 ;
+    \$768  = \$35 ;
     if (aclk_rst) begin
-      \$751  = 1'h0;
+      \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$752  = \$43 ;
+    \$769  = \$43 ;
     if (aclk_rst) begin
-      \$752  = 1'h0;
+      \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$753  = \$51 ;
+    \$770  = \$51 ;
     if (aclk_rst) begin
-      \$753  = 1'h0;
+      \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$754  = \$59 ;
-    if (aclk_rst) begin
-      \$754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$755  = \$67 ;
-    if (aclk_rst) begin
-      \$755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$756  = \$75 ;
-    if (aclk_rst) begin
-      \$756  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$757  = r_fast_head;
-    if (\$83 ) begin
-      \$757  = \$84 ;
-    end
-    if (aclk_rst) begin
-      \$757  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$758  = r_fast_rd;
-    if (\$88 ) begin
-      \$758  = r_fast_rd_next;
-    end
-    if (aclk_rst) begin
-      \$758  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$759  = r_fast_rd_next;
-    if (\$88 ) begin
-      \$759  = \$89 [3:0];
-    end
-    if (aclk_rst) begin
-      \$759  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$760  = r_fast_wr;
-    if (\$93 ) begin
-      \$760  = r_fast_wr_next;
-    end
-    if (aclk_rst) begin
-      \$760  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$761  = r_fast_wr_next;
-    if (\$93 ) begin
-      \$761  = \$94 [3:0];
-    end
-    if (aclk_rst) begin
-      \$761  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$762 [0] = \$105 ;
-    \$762 [1] = \$116 ;
-    \$762 [2] = \$127 ;
-    \$762 [3] = \$138 ;
-    \$762 [4] = \$149 ;
-    \$762 [5] = \$160 ;
-    \$762 [6] = \$171 ;
-    \$762 [7] = \$182 ;
-    \$762 [8] = \$193 ;
-    if (aclk_rst) begin
-      \$762  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$763 [0] = \$199 ;
-    \$763 [1] = \$205 ;
-    \$763 [2] = \$211 ;
-    \$763 [3] = \$217 ;
-    \$763 [4] = \$223 ;
-    \$763 [5] = \$229 ;
-    \$763 [6] = \$235 ;
-    \$763 [7] = \$241 ;
-    \$763 [8] = \$247 ;
-    \$763 [9] = \$253 ;
-    if (aclk_rst) begin
-      \$763  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$764  = r_slow_head;
-    if (\$256 ) begin
-      \$764  = \$257 ;
-    end
-    if (aclk_rst) begin
-      \$764  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$765  = r_slow_rd;
-    if (\$261 ) begin
-      \$765  = r_slow_rd_next;
-    end
-    if (aclk_rst) begin
-      \$765  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$766  = r_slow_rd_next;
-    if (\$261 ) begin
-      \$766  = \$262 [3:0];
-    end
-    if (aclk_rst) begin
-      \$766  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$767  = r_slow_wr;
-    if (\$266 ) begin
-      \$767  = r_slow_wr_next;
-    end
-    if (aclk_rst) begin
-      \$767  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$768  = r_slow_wr_next;
-    if (\$266 ) begin
-      \$768  = \$267 [3:0];
-    end
-    if (aclk_rst) begin
-      \$768  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$769 [0] = \$278 ;
-    \$769 [1] = \$289 ;
-    \$769 [2] = \$300 ;
-    \$769 [3] = \$311 ;
-    \$769 [4] = \$322 ;
-    \$769 [5] = \$333 ;
-    \$769 [6] = \$344 ;
-    \$769 [7] = \$355 ;
-    \$769 [8] = \$366 ;
-    if (aclk_rst) begin
-      \$769  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$770 [0] = \$372 ;
-    \$770 [1] = \$378 ;
-    \$770 [2] = \$384 ;
-    \$770 [3] = \$390 ;
-    \$770 [4] = \$396 ;
-    \$770 [5] = \$402 ;
-    \$770 [6] = \$408 ;
-    \$770 [7] = \$414 ;
-    \$770 [8] = \$420 ;
-    \$770 [9] = \$426 ;
-    if (aclk_rst) begin
-      \$770  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$771  = \$signal$39 ;
+    \$771  = \$59 ;
     if (aclk_rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$772  = bus__r_slow;
+    \$772  = \$67 ;
     if (aclk_rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$773  = \$429 ;
+    \$773  = \$75 ;
     if (aclk_rst) begin
-      \$773  = 12'h000;
+      \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$774 [0] = \$434 ;
-    \$774 [1] = \$442 ;
+    \$774  = r_fast_head;
+    if (\$83 ) begin
+      \$774  = \$84 ;
+    end
     if (aclk_rst) begin
-      \$774  = 2'h0;
+      \$774  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$775  = \$437 ;
+    \$775  = r_fast_rd;
+    if (\$88 ) begin
+      \$775  = r_fast_rd_next;
+    end
     if (aclk_rst) begin
-      \$775  = 12'h000;
+      \$775  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$776  = \$445 ;
+    \$776  = r_fast_rd_next;
+    if (\$88 ) begin
+      \$776  = \$89 [3:0];
+    end
     if (aclk_rst) begin
-      \$776  = 36'h000000000;
+      \$776  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$777 [0] = \$450 ;
-    \$777 [1] = \$458 ;
+    \$777  = r_fast_wr;
+    if (\$93 ) begin
+      \$777  = r_fast_wr_next;
+    end
     if (aclk_rst) begin
-      \$777  = 2'h0;
+      \$777  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$778  = \$453 ;
+    \$778  = r_fast_wr_next;
+    if (\$93 ) begin
+      \$778  = \$94 [3:0];
+    end
     if (aclk_rst) begin
-      \$778  = 36'h000000000;
+      \$778  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$779  = \$461 ;
+    \$779 [0] = \$105 ;
+    \$779 [1] = \$116 ;
+    \$779 [2] = \$127 ;
+    \$779 [3] = \$138 ;
+    \$779 [4] = \$149 ;
+    \$779 [5] = \$160 ;
+    \$779 [6] = \$171 ;
+    \$779 [7] = \$182 ;
+    \$779 [8] = \$193 ;
     if (aclk_rst) begin
-      \$779  = 1'h0;
+      \$779  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$780 [0] = \$466 ;
-    \$780 [1] = \$474 ;
-    \$780 [2] = \$482 ;
-    \$780 [3] = \$490 ;
-    \$780 [4] = \$498 ;
-    \$780 [5] = \$506 ;
-    \$780 [6] = \$514 ;
-    \$780 [7] = \$522 ;
-    \$780 [8] = \$530 ;
-    \$780 [9] = \$538 ;
+    \$780 [0] = \$199 ;
+    \$780 [1] = \$205 ;
+    \$780 [2] = \$211 ;
+    \$780 [3] = \$217 ;
+    \$780 [4] = \$223 ;
+    \$780 [5] = \$229 ;
+    \$780 [6] = \$235 ;
+    \$780 [7] = \$241 ;
+    \$780 [8] = \$247 ;
+    \$780 [9] = \$253 ;
     if (aclk_rst) begin
       \$780  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$781  = \$469 ;
+    \$781  = r_slow_head;
+    if (\$256 ) begin
+      \$781  = \$257 ;
+    end
     if (aclk_rst) begin
-      \$781  = 1'h0;
+      \$781  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$782  = \$477 ;
+    \$782  = r_slow_rd;
+    if (\$261 ) begin
+      \$782  = r_slow_rd_next;
+    end
     if (aclk_rst) begin
-      \$782  = 1'h0;
+      \$782  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$783  = \$485 ;
+    \$783  = r_slow_rd_next;
+    if (\$261 ) begin
+      \$783  = \$262 [3:0];
+    end
     if (aclk_rst) begin
-      \$783  = 1'h0;
+      \$783  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$784  = \$493 ;
+    \$784  = r_slow_wr;
+    if (\$266 ) begin
+      \$784  = r_slow_wr_next;
+    end
     if (aclk_rst) begin
-      \$784  = 1'h0;
+      \$784  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$785  = \$501 ;
+    \$785  = r_slow_wr_next;
+    if (\$266 ) begin
+      \$785  = \$267 [3:0];
+    end
     if (aclk_rst) begin
-      \$785  = 1'h0;
+      \$785  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$786  = \$509 ;
+    \$786 [0] = \$278 ;
+    \$786 [1] = \$289 ;
+    \$786 [2] = \$300 ;
+    \$786 [3] = \$311 ;
+    \$786 [4] = \$322 ;
+    \$786 [5] = \$333 ;
+    \$786 [6] = \$344 ;
+    \$786 [7] = \$355 ;
+    \$786 [8] = \$366 ;
     if (aclk_rst) begin
-      \$786  = 1'h0;
+      \$786  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$787  = \$517 ;
+    \$787 [0] = \$372 ;
+    \$787 [1] = \$378 ;
+    \$787 [2] = \$384 ;
+    \$787 [3] = \$390 ;
+    \$787 [4] = \$396 ;
+    \$787 [5] = \$402 ;
+    \$787 [6] = \$408 ;
+    \$787 [7] = \$414 ;
+    \$787 [8] = \$420 ;
+    \$787 [9] = \$426 ;
     if (aclk_rst) begin
-      \$787  = 1'h0;
+      \$787  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$788  = \$525 ;
+    \$788  = \$signal$39 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$789  = \$533 ;
+    \$789  = bus__r_slow;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$790  = \$541 ;
+    \$790  = \$440 ;
     if (aclk_rst) begin
-      \$790  = 1'h0;
+      \$790  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$791 [0] = \$546 ;
-    \$791 [1] = \$554 ;
-    \$791 [2] = \$562 ;
-    \$791 [3] = \$570 ;
-    \$791 [4] = \$578 ;
-    \$791 [5] = \$586 ;
-    \$791 [6] = \$594 ;
-    \$791 [7] = \$602 ;
-    \$791 [8] = \$610 ;
-    \$791 [9] = \$618 ;
+    \$791  = \$443 ;
     if (aclk_rst) begin
-      \$791  = 10'h000;
+      \$791  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$792  = \$549 ;
+    \$792 [0] = \$448 ;
+    \$792 [1] = \$456 ;
     if (aclk_rst) begin
-      \$792  = 1'h0;
+      \$792  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$793  = \$557 ;
+    \$793  = \$451 ;
     if (aclk_rst) begin
-      \$793  = 1'h0;
+      \$793  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$794  = \$565 ;
+    \$794  = \$459 ;
     if (aclk_rst) begin
-      \$794  = 1'h0;
+      \$794  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$795  = \$573 ;
+    \$795 [0] = \$464 ;
+    \$795 [1] = \$472 ;
     if (aclk_rst) begin
-      \$795  = 1'h0;
+      \$795  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$796  = \$581 ;
+    \$796  = \$467 ;
     if (aclk_rst) begin
-      \$796  = 1'h0;
+      \$796  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$797  = \$589 ;
+    \$797  = \$475 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$798  = \$597 ;
+    \$798 [0] = \$480 ;
+    \$798 [1] = \$488 ;
+    \$798 [2] = \$496 ;
+    \$798 [3] = \$504 ;
+    \$798 [4] = \$512 ;
+    \$798 [5] = \$520 ;
+    \$798 [6] = \$528 ;
+    \$798 [7] = \$536 ;
+    \$798 [8] = \$544 ;
+    \$798 [9] = \$552 ;
     if (aclk_rst) begin
-      \$798  = 1'h0;
+      \$798  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$799  = \$605 ;
+    \$799  = \$483 ;
     if (aclk_rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$800  = \$613 ;
+    \$800  = \$491 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$801  = \$621 ;
+    \$801  = \$499 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$802 [0] = \$626 ;
-    \$802 [1] = \$634 ;
-    \$802 [2] = \$642 ;
-    \$802 [3] = \$650 ;
-    \$802 [4] = \$658 ;
-    \$802 [5] = \$666 ;
-    \$802 [6] = \$674 ;
-    \$802 [7] = \$682 ;
-    \$802 [8] = \$690 ;
-    \$802 [9] = \$698 ;
+    \$802  = \$507 ;
     if (aclk_rst) begin
-      \$802  = 10'h000;
+      \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$803  = \$629 ;
+    \$803  = \$515 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$804  = \$637 ;
+    \$804  = \$523 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$805  = \$645 ;
+    \$805  = \$531 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$806  = \$653 ;
+    \$806  = \$539 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$807  = \$661 ;
+    \$807  = \$547 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$808  = \$669 ;
+    \$808  = \$555 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$809  = \$677 ;
+    \$809 [0] = \$560 ;
+    \$809 [1] = \$568 ;
+    \$809 [2] = \$576 ;
+    \$809 [3] = \$584 ;
+    \$809 [4] = \$592 ;
+    \$809 [5] = \$600 ;
+    \$809 [6] = \$608 ;
+    \$809 [7] = \$616 ;
+    \$809 [8] = \$624 ;
+    \$809 [9] = \$632 ;
     if (aclk_rst) begin
-      \$809  = 1'h0;
+      \$809  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$810  = \$685 ;
+    \$810  = \$563 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$811  = \$693 ;
+    \$811  = \$571 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
-    \$812  = \$signal$97 ;
+    \$812  = \$579 ;
     if (aclk_rst) begin
       \$812  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$813  = \$587 ;
+    if (aclk_rst) begin
+      \$813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$814  = \$595 ;
+    if (aclk_rst) begin
+      \$814  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$815  = \$603 ;
+    if (aclk_rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$816  = \$611 ;
+    if (aclk_rst) begin
+      \$816  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$817  = \$619 ;
+    if (aclk_rst) begin
+      \$817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$818  = \$627 ;
+    if (aclk_rst) begin
+      \$818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$819  = \$635 ;
+    if (aclk_rst) begin
+      \$819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$820 [0] = \$640 ;
+    \$820 [1] = \$648 ;
+    \$820 [2] = \$656 ;
+    \$820 [3] = \$664 ;
+    \$820 [4] = \$672 ;
+    \$820 [5] = \$680 ;
+    \$820 [6] = \$688 ;
+    \$820 [7] = \$696 ;
+    \$820 [8] = \$704 ;
+    \$820 [9] = \$712 ;
+    if (aclk_rst) begin
+      \$820  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$821  = \$643 ;
+    if (aclk_rst) begin
+      \$821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$822  = \$651 ;
+    if (aclk_rst) begin
+      \$822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$823  = \$659 ;
+    if (aclk_rst) begin
+      \$823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$824  = \$667 ;
+    if (aclk_rst) begin
+      \$824  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$825  = \$675 ;
+    if (aclk_rst) begin
+      \$825  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$826  = \$683 ;
+    if (aclk_rst) begin
+      \$826  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$827  = \$691 ;
+    if (aclk_rst) begin
+      \$827  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$828  = \$699 ;
+    if (aclk_rst) begin
+      \$828  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$829  = \$707 ;
+    if (aclk_rst) begin
+      \$829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$830  = \$signal$99 ;
+    if (aclk_rst) begin
+      \$830  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$831  = \$726 ;
+    if (aclk_rst) begin
+      \$831  = 1'h1;
+    end
+  end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 , 13'h0000, \port$3048$6  };
+  assign r_slow_w_data = { \port$3064$0 [0], \port$3064$0 [4:1], 4'h0, \port$3064$44 , 13'h0000, \port$3064$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
+  assign r_fire = r_kinds_pop;
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
+  assign \$signal$101  = w_kinds_pop;
   assign read__addr = r_fast_rd;
   assign \$signature__addr  = r_fast_wr;
   assign \$signature__data  = { bus__r_err, bus__r_data };
-  assign \read__addr$102  = r_slow_rd;
-  assign \$signature__addr$103  = r_slow_wr;
-  assign \$signature__data$104  = { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 , 13'h0000, \port$3048$6  };
+  assign \read__addr$106  = r_slow_rd;
+  assign \$signature__addr$107  = r_slow_wr;
+  assign \$signature__data$108  = { \port$3064$0 [0], \port$3064$0 [4:1], 4'h0, \port$3064$44 , 13'h0000, \port$3064$6  };
+  assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
-  assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 , 13'h0000, \port$3048$6  };
+  assign bus__r_slow_data = { \port$3064$0 [0], \port$3064$0 [4:1], 4'h0, \port$3064$44 , 13'h0000, \port$3064$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3118,39 +3176,38 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign bus__w_data_queued = w_datas_data0[31:0];
   assign bus__w_strb_queued = w_datas_data0[35:32];
   assign bus__w_slow = w_kinds_w_data;
-  assign \$signal$142  = w_kinds_pop;
   assign bus__w_ack = w_fast_push;
   assign bus__w_err = w_fast_w_data;
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
   assign bus__r_req = \$signal$39 ;
-  assign bus__w_req = \$signal$97 ;
+  assign bus__w_req = \$signal$99 ;
   assign bus__w_addr_from_queue = w_addrs_full[0];
   assign bus__w_beat_from_queue = w_datas_full[0];
   assign \$6  = r_kinds_push;
   assign \$73  = r_kinds_w_data;
   assign \$77  = \$76 ;
-  assign \$730  = w_addrs_full[0];
-  assign \$432  = w_addrs_push;
-  assign \$435  = w_addrs_w_data;
-  assign \$439  = \$438 ;
-  assign \$735  = w_datas_full[0];
-  assign \$448  = w_datas_push;
-  assign \$451  = { s_axil_wstrb, s_axil_wdata };
-  assign \$455  = \$454 ;
-  assign \$464  = w_kinds_push;
-  assign \$531  = w_kinds_w_data;
-  assign \$535  = \$534 ;
-  assign \$544  = w_fast_push;
-  assign \$611  = w_fast_w_data;
-  assign \$615  = \$614 ;
-  assign \$624  = w_slow_push;
-  assign \$691  = w_slow_w_data;
-  assign \$695  = \$694 ;
+  assign \$747  = w_addrs_full[0];
+  assign \$446  = w_addrs_push;
+  assign \$449  = w_addrs_w_data;
+  assign \$453  = \$452 ;
+  assign \$752  = w_datas_full[0];
+  assign \$462  = w_datas_push;
+  assign \$465  = { s_axil_wstrb, s_axil_wdata };
+  assign \$469  = \$468 ;
+  assign \$478  = w_kinds_push;
+  assign \$545  = w_kinds_w_data;
+  assign \$549  = \$548 ;
+  assign \$558  = w_fast_push;
+  assign \$625  = w_fast_w_data;
+  assign \$629  = \$628 ;
+  assign \$638  = w_slow_push;
+  assign \$705  = w_slow_w_data;
+  assign \$709  = \$708 ;
 endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2735$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2751$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$109  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4339,8 +4396,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_next_tag;
-  input [1:0] \port$2735$39 ;
-  wire [1:0] \port$2735$39 ;
+  input [1:0] \port$2751$39 ;
+  wire [1:0] \port$2751$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   wire [5:0] \r__addr$310 ;
@@ -5365,7 +5422,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2735$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2751$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -5437,7 +5494,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$87  = free_port_addr - 32'd2147745792;
   assign \$88  = ~ \$87 [32];
   assign \$90  = \$86  & \$89 ;
-  assign \$91  = free_src ? \port$2735$39 [0] : \$90 ;
+  assign \$91  = free_src ? \port$2751$39 [0] : \$90 ;
   assign \$92  = f0_addr[2:0] == f2_addr[2:0];
   assign \$93  = f0_addr[5:3] == f2_addr[5:3];
   assign \$94  = f0_addr[8:6] == f2_addr[8:6];
@@ -6211,13 +6268,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     endcase
   end
   assign event_grant_waddr = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
-  assign flush_reg_select = \port$2735$39 [1];
+  assign flush_reg_select = \port$2751$39 [1];
   assign event_fresh_slot = \$337 [5:0];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
   assign \$signal  = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
   assign next_next_tag = \$650 [3:0];
-  assign free_reg_hit = \port$2735$39 [0];
+  assign free_reg_hit = \port$2751$39 [0];
   assign \$signal$198  = \$659 [8];
   assign hit_a3 = \$663 [8];
   assign \$signal$217  = \$667 [8];
@@ -6413,9 +6470,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$654 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2592$0 , \port$2593$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
-, req_flush, \port$2735$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3048$0 , \port$3048$44 , rsp_freed_valid, \port$3051$0 , rsp_flushed_valid, \port$3063$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3091$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3170$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$3320$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$3490$0 , aclk_clk);
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2608$0 , \port$2609$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+, req_flush, \port$2751$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3064$0 , \port$3064$44 , rsp_freed_valid, \port$3067$0 , rsp_flushed_valid, \port$3079$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3107$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3188$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$3340$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$3510$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -7832,30 +7889,30 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
-  output \port$2592$0 ;
-  wire \port$2592$0 ;
-  output \port$2593$0 ;
-  wire \port$2593$0 ;
-  output [39:0] \port$2735$1 ;
-  wire [39:0] \port$2735$1 ;
-  input [11:0] \port$3048$0 ;
-  wire [11:0] \port$3048$0 ;
-  input [13:0] \port$3048$44 ;
-  wire [13:0] \port$3048$44 ;
-  input [16:0] \port$3051$0 ;
-  wire [16:0] \port$3051$0 ;
-  input [15:0] \port$3063$0 ;
-  wire [15:0] \port$3063$0 ;
-  input [36:0] \port$3091$0 ;
-  wire [36:0] \port$3091$0 ;
-  input [35:0] \port$3170$0 ;
-  wire [35:0] \port$3170$0 ;
+  output \port$2608$0 ;
+  wire \port$2608$0 ;
+  output \port$2609$0 ;
+  wire \port$2609$0 ;
+  output [39:0] \port$2751$1 ;
+  wire [39:0] \port$2751$1 ;
+  input [11:0] \port$3064$0 ;
+  wire [11:0] \port$3064$0 ;
+  input [13:0] \port$3064$44 ;
+  wire [13:0] \port$3064$44 ;
+  input [16:0] \port$3067$0 ;
+  wire [16:0] \port$3067$0 ;
+  input [15:0] \port$3079$0 ;
+  wire [15:0] \port$3079$0 ;
+  input [36:0] \port$3107$0 ;
+  wire [36:0] \port$3107$0 ;
+  input [35:0] \port$3188$0 ;
+  wire [35:0] \port$3188$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3320$0 ;
-  wire [4:0] \port$3320$0 ;
+  output [4:0] \port$3340$0 ;
+  wire [4:0] \port$3340$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3490$0 ;
-  wire [4:0] \port$3490$0 ;
+  output [4:0] \port$3510$0 ;
+  wire [4:0] \port$3510$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -8057,33 +8114,33 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$92  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3051$0 [16] ? { 7'h00, \port$3051$0 [15] } : 8'hff;
+  assign \$2  = \port$3067$0 [16] ? { 7'h00, \port$3067$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3063$0 [14:5], 47'h000000000000, \port$3063$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3063$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3048$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3048$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3048$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3051$0 [14:5], \port$3091$0 [32:1], 4'h0, \port$3091$0 [36:33], \$2 , 1'h0, \port$3091$0 [0], 3'h1, \port$3051$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3079$0 [14:5], 47'h000000000000, \port$3079$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3079$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3064$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3064$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3064$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3067$0 [14:5], \port$3107$0 [32:1], 4'h0, \port$3107$0 [36:33], \$2 , 1'h0, \port$3107$0 [0], 3'h1, \port$3067$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3063$0 [14:5], 47'h000000000000, \port$3063$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3063$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3048$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3048$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3048$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3079$0 [14:5], 47'h000000000000, \port$3079$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3079$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3064$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3064$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3064$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3048$0 [4:1] == 1'h1;
+  assign \$15  = \port$3064$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3048$0 [0];
-  assign \$18  = ! \port$3048$0 [5];
+  assign \$17  = rsp_grant_valid & \port$3064$0 [0];
+  assign \$18  = ! \port$3064$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3051$0 [0];
-  assign \$21  = ! \port$3051$0 [15];
+  assign \$20  = rsp_freed_valid & \port$3067$0 [0];
+  assign \$21  = ! \port$3067$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3063$0 [0];
-  assign \$24  = ! \port$3063$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$3079$0 [0];
+  assign \$24  = ! \port$3079$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3048$0 [4:1] == 1'h1;
+  assign \$26  = \port$3064$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3048$0 [5];
+  assign \$28  = ! \port$3064$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -8513,7 +8570,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$517  = \$516  | r1_sel_pool0_low_water;
   assign \$518  = \$515  | \$517 ;
   assign \$519  = \$512  | \$518 ;
-  assign \$520  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$520  = bus__w_beat_from_queue ? \port$3188$0 [35:32] : bus__w_strb;
   assign \$521  = \$520  == 4'hf;
   assign \$522  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$524  = ~ \$523 ;
@@ -8523,7 +8580,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$528  = \$527 [5:0] == 3'h4;
   assign \$529  = \$526  & \$528 ;
   assign \$530  = bus__w_req & \$529 ;
-  assign \$531  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$531  = bus__w_beat_from_queue ? \port$3188$0 [35:32] : bus__w_strb;
   assign \$532  = \$531  == 4'hf;
   assign \$533  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$535  = ~ \$534 ;
@@ -8533,7 +8590,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$539  = \$538 [5:0] == 6'h30;
   assign \$540  = \$537  & \$539 ;
   assign \$541  = bus__w_req & \$540 ;
-  assign \$542  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$542  = bus__w_beat_from_queue ? \port$3188$0 [35:32] : bus__w_strb;
   assign \$543  = \$542  == 4'hf;
   assign \$544  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$546  = ~ \$545 ;
@@ -8542,7 +8599,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$549  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$550  = \$549 [5:0] == 3'h4;
   assign \$551  = \$548  & \$550 ;
-  assign \$552  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$552  = bus__w_beat_from_queue ? \port$3188$0 [35:32] : bus__w_strb;
   assign \$553  = \$552  == 4'hf;
   assign \$554  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$556  = ~ \$555 ;
@@ -8553,7 +8610,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$561  = \$558  & \$560 ;
   assign \$562  = \$551  | \$561 ;
   assign \$563  = bus__w_req & \$562 ;
-  assign \$564  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$564  = bus__w_beat_from_queue ? \port$3188$0 [35:32] : bus__w_strb;
   assign \$565  = \$564  == 4'hf;
   assign \$566  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$568  = ~ \$567 ;
@@ -8565,8 +8622,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$574  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$575  = \$574 [11:6] - 3'h4;
   assign \$576  = w0_event_is & w0_event_slot_ok;
-  assign \$577  = bus__w_beat_from_queue ? \port$3170$0 [31:0] : bus__w_data;
-  assign \$578  = bus__w_beat_from_queue ? \port$3170$0 [31:0] : bus__w_data;
+  assign \$577  = bus__w_beat_from_queue ? \port$3188$0 [31:0] : bus__w_data;
+  assign \$578  = bus__w_beat_from_queue ? \port$3188$0 [31:0] : bus__w_data;
   assign \$580  = 32'd2147483648 + \$579 ;
   assign \$581  = ~ command_queue_pop;
   assign \$582  = command_queue_count[0] & \$581 ;
@@ -8752,10 +8809,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$762  = 1'h1 << \$761 [7:5];
   assign \$763  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$764  = 1'h1 << \$763 [11:8];
-  assign \$765  = bus__w_beat_from_queue ? \port$3170$0 [31:0] : bus__w_data;
-  assign \$766  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$765  = bus__w_beat_from_queue ? \port$3188$0 [31:0] : bus__w_data;
+  assign \$766  = bus__w_beat_from_queue ? \port$3188$0 [35:32] : bus__w_strb;
   assign \$767  = \$766  == 4'hf;
-  assign \$768  = bus__w_beat_from_queue ? \port$3170$0 [35:32] : bus__w_strb;
+  assign \$768  = bus__w_beat_from_queue ? \port$3188$0 [35:32] : bus__w_strb;
   assign \$769  = ~ \$signal$166 ;
   assign \$770  = \$signal$206  & \$769 ;
   assign \$771  = ~ new_flush;
@@ -8891,13 +8948,13 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$901  = \$900  & \$signal$212 [1];
   assign \$902  = \$signal$210  & w2_is_pool0_low_water;
   assign \$903  = \$902  & \$signal$212 [2];
-  assign \$904  = | \port$3051$0 [4:1];
+  assign \$904  = | \port$3067$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$904 ;
-  assign \$905  = | \port$3063$0 [4:1];
+  assign \$905  = | \port$3079$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$905 ;
-  assign \$906  = ~ \port$3048$0 [0];
+  assign \$906  = ~ \port$3064$0 [0];
   assign \$907  = rsp_grant_valid & \$906 ;
-  assign \$908  = \port$3048$0 [4:1] != 1'h1;
+  assign \$908  = \port$3064$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$907  & \$908 ;
   assign \$909  = \$signal$28  > 2'h2;
   assign \$910  = \$909  ? 2'h2 : \$signal$28 ;
@@ -8975,7 +9032,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$968  = ~ \$967 ;
   assign \$969  = \$968  + 1'h1;
   assign w0_event_is = bus__w_addr_from_queue ? \$966 [6] : \$969 [6];
-  assign \$970  = \port$3170$0 [18:0] - 7'h40;
+  assign \$970  = \port$3188$0 [18:0] - 7'h40;
   assign \$971  = ~ \$970 [19];
   assign \$972  = bus__w_data[18:0] - 7'h40;
   assign \$973  = ~ \$972 [19];
@@ -9078,11 +9135,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1063  = \$signal$221  & \$signal$211 ;
   assign \$1064  = ~ \$1063 ;
   assign bus__w_err = \$1062  & \$1064 ;
-  assign \$1065  = rsp_freed_valid & \port$3091$0 [0];
+  assign \$1065  = rsp_freed_valid & \port$3107$0 [0];
   assign \$1066  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1065  | \$1066 ;
-  assign \$1067  = rsp_freed_valid & \port$3091$0 [0];
-  assign \$1068  = \$1067  ? \port$3051$0 [0] : \port$3063$0 [0];
+  assign \$1067  = rsp_freed_valid & \port$3107$0 [0];
+  assign \$1068  = \$1067  ? \port$3067$0 [0] : \port$3079$0 [0];
   assign bus__w_slow_err = ~ \$1068 ;
   always @(posedge aclk_clk)
     cycle <= \$1069 ;
@@ -9620,7 +9677,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1074  = { \$12 [31:0], 22'h000000, \port$3048$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3048$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3048$0 [4:1] };
+    \$1074  = { \$12 [31:0], 22'h000000, \port$3064$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3064$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3064$0 [4:1] };
     if (aclk_rst) begin
       \$1074  = 121'h0000000000000000000000000000000;
     end
@@ -10431,22 +10488,22 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1172  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$3048$0 [4:1];
-  assign rsp_grant_pool = \port$3048$0 [5];
-  assign rsp_grant_user = \port$3048$44 [13:4];
-  assign rsp_flushed_err = \port$3063$0 [4:1];
-  assign rsp_flushed_pool = \port$3063$0 [15];
-  assign rsp_flushed_user = \port$3063$0 [14:5];
-  assign rsp_freed_err = \port$3051$0 [4:1];
-  assign rsp_freed_src = \port$3091$0 [0];
-  assign rsp_freed_in_pool = \port$3051$0 [16];
-  assign rsp_freed_pool = \port$3051$0 [15];
-  assign rsp_freed_tag = \port$3091$0 [36:33];
-  assign rsp_freed_addr = \port$3091$0 [32:1];
-  assign rsp_freed_user = \port$3051$0 [14:5];
-  assign rsp_grant_ok = \port$3048$0 [0];
-  assign rsp_freed_ok = \port$3051$0 [0];
-  assign rsp_flushed_ok = \port$3063$0 [0];
+  assign rsp_grant_err = \port$3064$0 [4:1];
+  assign rsp_grant_pool = \port$3064$0 [5];
+  assign rsp_grant_user = \port$3064$44 [13:4];
+  assign rsp_flushed_err = \port$3079$0 [4:1];
+  assign rsp_flushed_pool = \port$3079$0 [15];
+  assign rsp_flushed_user = \port$3079$0 [14:5];
+  assign rsp_freed_err = \port$3067$0 [4:1];
+  assign rsp_freed_src = \port$3107$0 [0];
+  assign rsp_freed_in_pool = \port$3067$0 [16];
+  assign rsp_freed_pool = \port$3067$0 [15];
+  assign rsp_freed_tag = \port$3107$0 [36:33];
+  assign rsp_freed_addr = \port$3107$0 [32:1];
+  assign rsp_freed_user = \port$3067$0 [14:5];
+  assign rsp_grant_ok = \port$3064$0 [0];
+  assign rsp_freed_ok = \port$3067$0 [0];
+  assign rsp_flushed_ok = \port$3079$0 [0];
   assign log_bank0_k = \$919 [1:0];
   assign log_bank1_k = \$920 [1:0];
   assign log_bank2_k = \$921 [1:0];
@@ -10454,8 +10511,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$935 [5], \$935  };
   assign \$signal$95  = { low_water_hit, 1'h0, \$938 , e1_exhausted, \$937  };
   assign \$signal$127  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$3170$0 [35:32];
-  assign bus__w_data_queued = \port$3170$0 [31:0];
+  assign bus__w_strb_queued = \port$3188$0 [35:32];
+  assign bus__w_data_queued = \port$3188$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , new_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$225  = log_bank0_wdata;
@@ -10481,10 +10538,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$248  = alloc_queue_wr;
   assign \$signature__data$249  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 [3:0], 13'h0000, \port$3048$0 [11:6] };
-  assign rsp_grant_slot = \port$3048$0 [11:6];
-  assign rsp_grant_tag = \port$3048$44 [3:0];
-  assign bus__r_slow_data = { \port$3048$0 [0], \port$3048$0 [4:1], 4'h0, \port$3048$44 [3:0], 13'h0000, \port$3048$0 [11:6] };
+  assign handle = { \port$3064$0 [0], \port$3064$0 [4:1], 4'h0, \port$3064$44 [3:0], 13'h0000, \port$3064$0 [11:6] };
+  assign rsp_grant_slot = \port$3064$0 [11:6];
+  assign rsp_grant_tag = \port$3064$44 [3:0];
+  assign bus__r_slow_data = { \port$3064$0 [0], \port$3064$0 [4:1], 4'h0, \port$3064$44 [3:0], 13'h0000, \port$3064$0 [11:6] };
   assign w0_event_is_queued = \$966 [6];
   assign w0_event_is_pins = \$969 [6];
   assign \read__addr$264  = command_queue_rd;
@@ -10497,12 +10554,12 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1061 [39];
   assign req_flush_select = \$1061 [40];
   assign req_flush_pool = \$1061 [34];
-  assign \port$2592$0  = \$937 ;
-  assign \port$2593$0  = \$938 ;
-  assign \port$2735$1  = \$1061 [40:1];
-  assign \port$3320$0  = \$signal$93 ;
+  assign \port$2608$0  = \$937 ;
+  assign \port$2609$0  = \$938 ;
+  assign \port$2751$1  = \$1061 [40:1];
+  assign \port$3340$0  = \$signal$93 ;
   assign bus__w_ack = \$signal$210 ;
-  assign \port$3490$0  = \$signal$94 ;
+  assign \port$3510$0  = \$signal$94 ;
   assign \$87  = 1'h1;
   assign \$88  = event_ev_grant;
   assign \$89  = 1'h1;

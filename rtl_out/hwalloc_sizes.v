@@ -330,6 +330,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   \hwalloc_sizes.axil  axil (
     .aclk_clk(aclk),
     .aclk_rst(aclk_rst),
+    .ar_room(s_axil_arready),
     .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
@@ -338,12 +339,11 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4459$0 (\$11 [4:0]),
-    .\port$4459$55 (\$11 [62:55]),
-    .\port$4459$7 (\$11 [14:7]),
+    .\port$4475$0 (\$11 [4:0]),
+    .\port$4475$55 (\$11 [62:55]),
+    .\port$4475$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
-    .s_axil_arready(s_axil_arready),
     .s_axil_arvalid(s_axil_arvalid),
     .s_axil_awready(s_axil_awready),
     .s_axil_awvalid(s_axil_awvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4045$52 (\$20 [56:51]),
+    .\port$4061$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -431,18 +431,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3606$0 (\$16 ),
-    .\port$3607$0 (\$17 ),
-    .\port$3609$0 (\$18 ),
-    .\port$4045$1 (\$20 ),
-    .\port$4459$0 (\$11 [14:0]),
-    .\port$4459$55 (\$11 [78:55]),
-    .\port$4465$0 (\$12 ),
-    .\port$4480$0 (\$13 ),
-    .\port$4512$0 (\$14 ),
-    .\port$4599$0 (\$15 ),
-    .\port$4771$0 (\$signal ),
-    .\port$5043$0 (\$signal$58 ),
+    .\port$3622$0 (\$16 ),
+    .\port$3623$0 (\$17 ),
+    .\port$3625$0 (\$18 ),
+    .\port$4061$1 (\$20 ),
+    .\port$4475$0 (\$11 [14:0]),
+    .\port$4475$55 (\$11 [78:55]),
+    .\port$4481$0 (\$12 ),
+    .\port$4496$0 (\$13 ),
+    .\port$4528$0 (\$14 ),
+    .\port$4617$0 (\$15 ),
+    .\port$4791$0 (\$signal ),
+    .\port$5063$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -599,8 +599,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign flushed_user = \$13 [20:5];
 endmodule
 
-module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, s_axil_arready, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow
-, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4459$0 , \port$4459$7 , \port$4459$55 , w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
+, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4475$0 , \port$4475$7 , \port$4475$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$164  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1012,52 +1012,52 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$466 ;
   wire \$467 ;
   wire \$468 ;
-  wire [11:0] \$469 ;
+  wire \$469 ;
   wire \$47 ;
-  wire [11:0] \$470 ;
-  wire [11:0] \$471 ;
+  wire \$470 ;
+  wire \$471 ;
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
-  wire [11:0] \$477 ;
-  wire [11:0] \$478 ;
-  wire [11:0] \$479 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire [35:0] \$485 ;
-  wire [35:0] \$486 ;
-  wire [35:0] \$487 ;
+  wire [11:0] \$483 ;
+  wire [11:0] \$484 ;
+  wire [11:0] \$485 ;
+  wire \$486 ;
+  wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire [35:0] \$493 ;
-  wire [35:0] \$494 ;
-  wire [35:0] \$495 ;
+  wire [11:0] \$491 ;
+  wire [11:0] \$492 ;
+  wire [11:0] \$493 ;
+  wire \$494 ;
+  wire \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
-  wire \$499 ;
+  wire [35:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
+  wire [35:0] \$500 ;
+  wire [35:0] \$501 ;
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [35:0] \$507 ;
+  wire [35:0] \$508 ;
+  wire [35:0] \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
@@ -1394,87 +1394,106 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$81 ;
   wire \$810 ;
   wire \$811 ;
-  reg \$812 ;
-  reg [10:0] \$813 ;
-  reg \$814 ;
-  reg \$815 ;
-  reg \$816 ;
-  reg \$817 ;
-  reg \$818 ;
-  reg \$819 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
-  reg \$820 ;
-  reg \$821 ;
-  reg \$822 ;
-  reg \$823 ;
-  reg [32:0] \$824 ;
-  reg [3:0] \$825 ;
-  reg [3:0] \$826 ;
-  reg [3:0] \$827 ;
-  reg [3:0] \$828 ;
-  reg [9:0] \$829 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  reg \$829 ;
   wire \$83 ;
   reg [10:0] \$830 ;
-  reg [31:0] \$831 ;
-  reg [3:0] \$832 ;
-  reg [3:0] \$833 ;
-  reg [3:0] \$834 ;
-  reg [3:0] \$835 ;
-  reg [9:0] \$836 ;
-  reg [10:0] \$837 ;
+  reg \$831 ;
+  reg \$832 ;
+  reg \$833 ;
+  reg \$834 ;
+  reg \$835 ;
+  reg \$836 ;
+  reg \$837 ;
   reg \$838 ;
   reg \$839 ;
   wire \$84 ;
-  reg [11:0] \$840 ;
-  reg [1:0] \$841 ;
-  reg [11:0] \$842 ;
-  reg [35:0] \$843 ;
-  reg [1:0] \$844 ;
-  reg [35:0] \$845 ;
-  reg \$846 ;
+  reg \$840 ;
+  reg [32:0] \$841 ;
+  reg [3:0] \$842 ;
+  reg [3:0] \$843 ;
+  reg [3:0] \$844 ;
+  reg [3:0] \$845 ;
+  reg [9:0] \$846 ;
   reg [10:0] \$847 ;
-  reg \$848 ;
-  reg \$849 ;
+  reg [31:0] \$848 ;
+  reg [3:0] \$849 ;
   wire \$85 ;
-  reg \$850 ;
-  reg \$851 ;
-  reg \$852 ;
-  reg \$853 ;
-  reg \$854 ;
+  reg [3:0] \$850 ;
+  reg [3:0] \$851 ;
+  reg [3:0] \$852 ;
+  reg [9:0] \$853 ;
+  reg [10:0] \$854 ;
   reg \$855 ;
   reg \$856 ;
   reg \$857 ;
-  reg \$858 ;
-  reg [10:0] \$859 ;
+  reg [11:0] \$858 ;
+  reg [1:0] \$859 ;
   wire \$86 ;
-  reg \$860 ;
-  reg \$861 ;
-  reg \$862 ;
-  reg \$863 ;
+  reg [11:0] \$860 ;
+  reg [35:0] \$861 ;
+  reg [1:0] \$862 ;
+  reg [35:0] \$863 ;
   reg \$864 ;
-  reg \$865 ;
+  reg [10:0] \$865 ;
   reg \$866 ;
   reg \$867 ;
   reg \$868 ;
   reg \$869 ;
   wire \$87 ;
   reg \$870 ;
-  reg [10:0] \$871 ;
+  reg \$871 ;
   reg \$872 ;
   reg \$873 ;
   reg \$874 ;
   reg \$875 ;
   reg \$876 ;
-  reg \$877 ;
+  reg [10:0] \$877 ;
   reg \$878 ;
   reg \$879 ;
   wire \$88 ;
   reg \$880 ;
   reg \$881 ;
   reg \$882 ;
+  reg \$883 ;
+  reg \$884 ;
+  reg \$885 ;
+  reg \$886 ;
+  reg \$887 ;
+  reg \$888 ;
+  reg [10:0] \$889 ;
   wire \$89 ;
+  reg \$890 ;
+  reg \$891 ;
+  reg \$892 ;
+  reg \$893 ;
+  reg \$894 ;
+  reg \$895 ;
+  reg \$896 ;
+  reg \$897 ;
+  reg \$898 ;
+  reg \$899 ;
   wire \$9 ;
   wire \$90 ;
+  reg \$900 ;
+  reg \$901 ;
   wire \$91 ;
   wire [32:0] \$92 ;
   wire \$93 ;
@@ -1486,23 +1505,25 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
-  wire \$signal$101 ;
-  wire \$signal$127 ;
-  wire \$signal$129 ;
-  wire \$signal$146 ;
+  wire \$signal$103 ;
+  wire \$signal$105 ;
+  wire \$signal$130 ;
+  wire \$signal$132 ;
   wire \$signal$40 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$107 ;
+  wire [3:0] \$signature__addr$111 ;
   wire [32:0] \$signature__data ;
-  wire [31:0] \$signature__data$108 ;
+  wire [31:0] \$signature__data$112 ;
   wire \$signature__en ;
-  wire \$signature__en$109 ;
+  wire \$signature__en$113 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
+  output ar_room;
+  reg ar_room = 1'h1;
   (* init = 1'h0 *)
   wire ar_slow;
   wire bus__r_ack;
@@ -1538,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4459$0 ;
-  wire [4:0] \port$4459$0 ;
-  input [7:0] \port$4459$55 ;
-  wire [7:0] \port$4459$55 ;
-  input [7:0] \port$4459$7 ;
-  wire [7:0] \port$4459$7 ;
+  input [4:0] \port$4475$0 ;
+  wire [4:0] \port$4475$0 ;
+  input [7:0] \port$4475$55 ;
+  wire [7:0] \port$4475$55 ;
+  input [7:0] \port$4475$7 ;
+  wire [7:0] \port$4475$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1585,11 +1606,11 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$106 ;
+  wire [3:0] \read__addr$110 ;
   wire [32:0] read__data;
   wire [31:0] \read__data$33 ;
   wire [11:0] s_axil_araddr;
-  output s_axil_arready;
+  (* init = 1'h1 *)
   wire s_axil_arready;
   input s_axil_arvalid;
   wire s_axil_arvalid;
@@ -1668,6 +1689,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg w_kinds_push = 1'h0;
   input w_kinds_w_data;
   wire w_kinds_w_data;
+  reg w_room = 1'h1;
   reg w_slow_data0 = 1'h0;
   reg w_slow_data1 = 1'h0;
   reg w_slow_data10 = 1'h0;
@@ -1711,10 +1733,29 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     r_slow_ring[15] = 32'd0;
   end
   always @(posedge aclk_clk) begin
-    if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 , 11'h000, \port$4459$7  };
+    if (\$signature__en$113 )
+      r_slow_ring[r_slow_wr] <= { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 , 11'h000, \port$4475$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
+  assign \$99  = r_fast_count[0] & \$98 ;
+  assign \$100  = r_fast_held[0] | \$99 ;
+  assign \$101  = r_fast_push & \$100 ;
+  assign \$102  = r_fast_wr_next + 1'h1;
+  assign \$103  = ~ r_fast_pop;
+  assign \$104  = r_fast_count[0] & \$103 ;
+  assign \$105  = r_fast_push & \$104 ;
+  assign \$106  = ~ r_fast_pop;
+  assign \$107  = r_fast_count[0] & \$106 ;
+  assign \$108  = ~ \$107 ;
+  assign \$109  = \$108  & r_fast_held[0];
+  assign \$110  = ~ r_fast_push;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = \$111  ? r_fast_held[1] : r_fast_held[0];
+  assign \$113  = \$105  ? 1'h1 : \$112 ;
+  assign \$114  = ~ r_fast_pop;
+  assign \$115  = r_fast_count[0] & \$114 ;
+  assign \$116  = r_fast_push & \$115 ;
+  assign \$117  = ~ r_fast_pop;
   assign \$118  = r_fast_count[0] & \$117 ;
   assign \$119  = ~ \$118 ;
   assign \$120  = \$119  & r_fast_held[0];
@@ -1879,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 , 11'h000, \port$4459$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 , 11'h000, \port$4475$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -2066,498 +2107,518 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$466  = r_slow_pop & \$465 ;
   assign \$467  = \$466  ? 1'h0 : r_slow_count[10];
   assign \$468  = \$464  ? r_slow_count[9] : \$467 ;
-  assign \$469  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$470  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$471  = w_addrs_pop ? \$469  : \$470 ;
-  assign \$472  = w_addrs_push & w_addrs_full[0];
-  assign \$473  = w_addrs_full[1] | \$472 ;
-  assign \$475  = w_addrs_full[0] | \$474 ;
-  assign \$476  = w_addrs_pop ? \$473  : \$475 ;
-  assign \$478  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$479  = w_addrs_pop ? \$477  : \$478 ;
-  assign \$480  = w_addrs_push & w_addrs_full[1];
-  assign \$482  = w_addrs_push & w_addrs_full[0];
-  assign \$483  = w_addrs_full[1] | \$482 ;
-  assign \$484  = w_addrs_pop ? \$481  : \$483 ;
-  assign \$485  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$486  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$487  = w_datas_pop ? \$485  : \$486 ;
-  assign \$488  = w_datas_push & w_datas_full[0];
-  assign \$489  = w_datas_full[1] | \$488 ;
-  assign \$491  = w_datas_full[0] | \$490 ;
-  assign \$492  = w_datas_pop ? \$489  : \$491 ;
-  assign \$494  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$495  = w_datas_pop ? \$493  : \$494 ;
-  assign \$496  = w_datas_push & w_datas_full[1];
-  assign \$498  = w_datas_push & w_datas_full[0];
-  assign \$499  = w_datas_full[1] | \$498 ;
-  assign \$500  = w_datas_pop ? \$497  : \$499 ;
-  assign \$501  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$502  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
-  assign \$503  = w_kinds_pop ? \$501  : \$502 ;
-  assign \$504  = w_kinds_push & w_kinds_full[0];
-  assign \$505  = w_kinds_full[1] | \$504 ;
-  assign \$507  = w_kinds_full[0] | \$506 ;
-  assign \$508  = w_kinds_pop ? \$505  : \$507 ;
-  assign \$509  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$510  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$511  = w_kinds_pop ? \$509  : \$510 ;
-  assign \$512  = w_kinds_push & w_kinds_full[1];
-  assign \$513  = w_kinds_full[2] | \$512 ;
-  assign \$514  = w_kinds_push & w_kinds_full[0];
-  assign \$515  = w_kinds_full[1] | \$514 ;
-  assign \$516  = w_kinds_pop ? \$513  : \$515 ;
-  assign \$517  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$518  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$519  = w_kinds_pop ? \$517  : \$518 ;
-  assign \$520  = w_kinds_push & w_kinds_full[2];
-  assign \$521  = w_kinds_full[3] | \$520 ;
-  assign \$522  = w_kinds_push & w_kinds_full[1];
-  assign \$523  = w_kinds_full[2] | \$522 ;
-  assign \$524  = w_kinds_pop ? \$521  : \$523 ;
-  assign \$525  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$526  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$527  = w_kinds_pop ? \$525  : \$526 ;
-  assign \$528  = w_kinds_push & w_kinds_full[3];
-  assign \$529  = w_kinds_full[4] | \$528 ;
-  assign \$530  = w_kinds_push & w_kinds_full[2];
-  assign \$531  = w_kinds_full[3] | \$530 ;
-  assign \$532  = w_kinds_pop ? \$529  : \$531 ;
-  assign \$533  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$534  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$535  = w_kinds_pop ? \$533  : \$534 ;
-  assign \$536  = w_kinds_push & w_kinds_full[4];
-  assign \$537  = w_kinds_full[5] | \$536 ;
-  assign \$538  = w_kinds_push & w_kinds_full[3];
-  assign \$539  = w_kinds_full[4] | \$538 ;
-  assign \$540  = w_kinds_pop ? \$537  : \$539 ;
-  assign \$541  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$542  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$543  = w_kinds_pop ? \$541  : \$542 ;
-  assign \$544  = w_kinds_push & w_kinds_full[5];
-  assign \$545  = w_kinds_full[6] | \$544 ;
-  assign \$546  = w_kinds_push & w_kinds_full[4];
-  assign \$547  = w_kinds_full[5] | \$546 ;
-  assign \$548  = w_kinds_pop ? \$545  : \$547 ;
-  assign \$549  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$550  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$551  = w_kinds_pop ? \$549  : \$550 ;
-  assign \$552  = w_kinds_push & w_kinds_full[6];
-  assign \$553  = w_kinds_full[7] | \$552 ;
-  assign \$554  = w_kinds_push & w_kinds_full[5];
-  assign \$555  = w_kinds_full[6] | \$554 ;
-  assign \$556  = w_kinds_pop ? \$553  : \$555 ;
-  assign \$557  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$558  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$559  = w_kinds_pop ? \$557  : \$558 ;
-  assign \$560  = w_kinds_push & w_kinds_full[7];
-  assign \$561  = w_kinds_full[8] | \$560 ;
-  assign \$562  = w_kinds_push & w_kinds_full[6];
-  assign \$563  = w_kinds_full[7] | \$562 ;
-  assign \$564  = w_kinds_pop ? \$561  : \$563 ;
-  assign \$565  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$566  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$567  = w_kinds_pop ? \$565  : \$566 ;
-  assign \$568  = w_kinds_push & w_kinds_full[8];
-  assign \$569  = w_kinds_full[9] | \$568 ;
-  assign \$570  = w_kinds_push & w_kinds_full[7];
-  assign \$571  = w_kinds_full[8] | \$570 ;
-  assign \$572  = w_kinds_pop ? \$569  : \$571 ;
-  assign \$573  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
-  assign \$574  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$575  = w_kinds_pop ? \$573  : \$574 ;
-  assign \$576  = w_kinds_push & w_kinds_full[9];
-  assign \$577  = w_kinds_full[10] | \$576 ;
-  assign \$578  = w_kinds_push & w_kinds_full[8];
-  assign \$579  = w_kinds_full[9] | \$578 ;
-  assign \$580  = w_kinds_pop ? \$577  : \$579 ;
-  assign \$582  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
-  assign \$583  = w_kinds_pop ? \$581  : \$582 ;
-  assign \$584  = w_kinds_push & w_kinds_full[10];
-  assign \$586  = w_kinds_push & w_kinds_full[9];
-  assign \$587  = w_kinds_full[10] | \$586 ;
-  assign \$588  = w_kinds_pop ? \$585  : \$587 ;
-  assign \$589  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$590  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
-  assign \$591  = w_fast_pop ? \$589  : \$590 ;
-  assign \$592  = w_fast_push & w_fast_full[0];
-  assign \$593  = w_fast_full[1] | \$592 ;
-  assign \$595  = w_fast_full[0] | \$594 ;
-  assign \$596  = w_fast_pop ? \$593  : \$595 ;
-  assign \$597  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$598  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$599  = w_fast_pop ? \$597  : \$598 ;
-  assign \$600  = w_fast_push & w_fast_full[1];
-  assign \$601  = w_fast_full[2] | \$600 ;
-  assign \$602  = w_fast_push & w_fast_full[0];
-  assign \$603  = w_fast_full[1] | \$602 ;
-  assign \$604  = w_fast_pop ? \$601  : \$603 ;
-  assign \$605  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$606  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$607  = w_fast_pop ? \$605  : \$606 ;
-  assign \$608  = w_fast_push & w_fast_full[2];
-  assign \$609  = w_fast_full[3] | \$608 ;
-  assign \$610  = w_fast_push & w_fast_full[1];
-  assign \$611  = w_fast_full[2] | \$610 ;
-  assign \$612  = w_fast_pop ? \$609  : \$611 ;
-  assign \$613  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$614  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$615  = w_fast_pop ? \$613  : \$614 ;
-  assign \$616  = w_fast_push & w_fast_full[3];
-  assign \$617  = w_fast_full[4] | \$616 ;
-  assign \$618  = w_fast_push & w_fast_full[2];
-  assign \$619  = w_fast_full[3] | \$618 ;
-  assign \$620  = w_fast_pop ? \$617  : \$619 ;
-  assign \$621  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$622  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$623  = w_fast_pop ? \$621  : \$622 ;
-  assign \$624  = w_fast_push & w_fast_full[4];
-  assign \$625  = w_fast_full[5] | \$624 ;
-  assign \$626  = w_fast_push & w_fast_full[3];
-  assign \$627  = w_fast_full[4] | \$626 ;
-  assign \$628  = w_fast_pop ? \$625  : \$627 ;
-  assign \$629  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$630  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$631  = w_fast_pop ? \$629  : \$630 ;
-  assign \$632  = w_fast_push & w_fast_full[5];
-  assign \$633  = w_fast_full[6] | \$632 ;
-  assign \$634  = w_fast_push & w_fast_full[4];
-  assign \$635  = w_fast_full[5] | \$634 ;
-  assign \$636  = w_fast_pop ? \$633  : \$635 ;
-  assign \$637  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$638  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$639  = w_fast_pop ? \$637  : \$638 ;
-  assign \$640  = w_fast_push & w_fast_full[6];
-  assign \$641  = w_fast_full[7] | \$640 ;
-  assign \$642  = w_fast_push & w_fast_full[5];
-  assign \$643  = w_fast_full[6] | \$642 ;
-  assign \$644  = w_fast_pop ? \$641  : \$643 ;
-  assign \$645  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$646  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$647  = w_fast_pop ? \$645  : \$646 ;
-  assign \$648  = w_fast_push & w_fast_full[7];
-  assign \$649  = w_fast_full[8] | \$648 ;
-  assign \$650  = w_fast_push & w_fast_full[6];
-  assign \$651  = w_fast_full[7] | \$650 ;
-  assign \$652  = w_fast_pop ? \$649  : \$651 ;
-  assign \$653  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$654  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$655  = w_fast_pop ? \$653  : \$654 ;
-  assign \$656  = w_fast_push & w_fast_full[8];
-  assign \$657  = w_fast_full[9] | \$656 ;
-  assign \$658  = w_fast_push & w_fast_full[7];
-  assign \$659  = w_fast_full[8] | \$658 ;
-  assign \$660  = w_fast_pop ? \$657  : \$659 ;
-  assign \$661  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
-  assign \$662  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$663  = w_fast_pop ? \$661  : \$662 ;
-  assign \$664  = w_fast_push & w_fast_full[9];
-  assign \$665  = w_fast_full[10] | \$664 ;
-  assign \$666  = w_fast_push & w_fast_full[8];
-  assign \$667  = w_fast_full[9] | \$666 ;
-  assign \$668  = w_fast_pop ? \$665  : \$667 ;
-  assign \$670  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
-  assign \$671  = w_fast_pop ? \$669  : \$670 ;
-  assign \$672  = w_fast_push & w_fast_full[10];
-  assign \$674  = w_fast_push & w_fast_full[9];
-  assign \$675  = w_fast_full[10] | \$674 ;
-  assign \$676  = w_fast_pop ? \$673  : \$675 ;
-  assign \$677  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$678  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
-  assign \$679  = w_slow_pop ? \$677  : \$678 ;
-  assign \$680  = w_slow_push & w_slow_full[0];
-  assign \$681  = w_slow_full[1] | \$680 ;
-  assign \$683  = w_slow_full[0] | \$682 ;
-  assign \$684  = w_slow_pop ? \$681  : \$683 ;
-  assign \$685  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$686  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$687  = w_slow_pop ? \$685  : \$686 ;
-  assign \$688  = w_slow_push & w_slow_full[1];
-  assign \$689  = w_slow_full[2] | \$688 ;
-  assign \$690  = w_slow_push & w_slow_full[0];
-  assign \$691  = w_slow_full[1] | \$690 ;
-  assign \$692  = w_slow_pop ? \$689  : \$691 ;
-  assign \$693  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$694  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$695  = w_slow_pop ? \$693  : \$694 ;
-  assign \$696  = w_slow_push & w_slow_full[2];
-  assign \$697  = w_slow_full[3] | \$696 ;
-  assign \$698  = w_slow_push & w_slow_full[1];
-  assign \$699  = w_slow_full[2] | \$698 ;
-  assign \$700  = w_slow_pop ? \$697  : \$699 ;
-  assign \$701  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$702  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$703  = w_slow_pop ? \$701  : \$702 ;
-  assign \$704  = w_slow_push & w_slow_full[3];
-  assign \$705  = w_slow_full[4] | \$704 ;
-  assign \$706  = w_slow_push & w_slow_full[2];
-  assign \$707  = w_slow_full[3] | \$706 ;
-  assign \$708  = w_slow_pop ? \$705  : \$707 ;
-  assign \$709  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$710  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$711  = w_slow_pop ? \$709  : \$710 ;
-  assign \$712  = w_slow_push & w_slow_full[4];
-  assign \$713  = w_slow_full[5] | \$712 ;
-  assign \$714  = w_slow_push & w_slow_full[3];
-  assign \$715  = w_slow_full[4] | \$714 ;
-  assign \$716  = w_slow_pop ? \$713  : \$715 ;
-  assign \$717  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$718  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$719  = w_slow_pop ? \$717  : \$718 ;
-  assign \$720  = w_slow_push & w_slow_full[5];
-  assign \$721  = w_slow_full[6] | \$720 ;
-  assign \$722  = w_slow_push & w_slow_full[4];
-  assign \$723  = w_slow_full[5] | \$722 ;
-  assign \$724  = w_slow_pop ? \$721  : \$723 ;
-  assign \$725  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$726  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$727  = w_slow_pop ? \$725  : \$726 ;
-  assign \$728  = w_slow_push & w_slow_full[6];
-  assign \$729  = w_slow_full[7] | \$728 ;
-  assign \$730  = w_slow_push & w_slow_full[5];
-  assign \$731  = w_slow_full[6] | \$730 ;
-  assign \$732  = w_slow_pop ? \$729  : \$731 ;
-  assign \$733  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$734  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$735  = w_slow_pop ? \$733  : \$734 ;
-  assign \$736  = w_slow_push & w_slow_full[7];
-  assign \$737  = w_slow_full[8] | \$736 ;
-  assign \$738  = w_slow_push & w_slow_full[6];
-  assign \$739  = w_slow_full[7] | \$738 ;
-  assign \$740  = w_slow_pop ? \$737  : \$739 ;
-  assign \$741  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$742  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$743  = w_slow_pop ? \$741  : \$742 ;
-  assign \$744  = w_slow_push & w_slow_full[8];
-  assign \$745  = w_slow_full[9] | \$744 ;
-  assign \$746  = w_slow_push & w_slow_full[7];
-  assign \$747  = w_slow_full[8] | \$746 ;
-  assign \$748  = w_slow_pop ? \$745  : \$747 ;
-  assign \$749  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
-  assign \$750  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$751  = w_slow_pop ? \$749  : \$750 ;
-  assign \$752  = w_slow_push & w_slow_full[9];
-  assign \$753  = w_slow_full[10] | \$752 ;
-  assign \$754  = w_slow_push & w_slow_full[8];
-  assign \$755  = w_slow_full[9] | \$754 ;
-  assign \$756  = w_slow_pop ? \$753  : \$755 ;
-  assign \$758  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
-  assign \$759  = w_slow_pop ? \$757  : \$758 ;
-  assign \$760  = w_slow_push & w_slow_full[10];
-  assign \$762  = w_slow_push & w_slow_full[9];
-  assign \$763  = w_slow_full[10] | \$762 ;
-  assign \$764  = w_slow_pop ? \$761  : \$763 ;
-  assign \$765  = ~ r_fast_pop;
-  assign \$766  = r_fast_count[0] & \$765 ;
-  assign \$767  = r_fast_held[0] | \$766 ;
-  assign \$signature__en  = r_fast_push & \$767 ;
-  assign \$768  = ~ r_slow_pop;
-  assign \$769  = r_slow_count[0] & \$768 ;
-  assign \$770  = r_slow_held[0] | \$769 ;
-  assign \$signature__en$109  = r_slow_push & \$770 ;
-  assign \$771  = ~ r_kinds_full[10];
-  assign \$772  = r_kinds_push & r_kinds_full[9];
-  assign \$773  = ~ \$772 ;
-  assign s_axil_arready = \$771  & \$773 ;
-  assign \$774  = ~ r_kinds_full[10];
-  assign \$775  = r_kinds_push & r_kinds_full[9];
-  assign \$776  = ~ \$775 ;
-  assign \$777  = \$774  & \$776 ;
-  assign \$signal$40  = s_axil_arvalid & \$777 ;
-  assign \$778  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
-  assign s_axil_rvalid = r_kinds_full[0] & \$778 ;
+  assign \$469  = ~ r_kinds_full[9];
+  assign \$470  = ~ r_kinds_full[10];
+  assign \$471  = \$signal$40  ? \$469  : \$470 ;
+  assign \$472  = ~ r_kinds_full[10];
+  assign \$473  = \$signal$40  ? \$472  : 1'h1;
+  assign \$474  = r_kinds_push ? \$471  : \$473 ;
+  assign \$475  = ~ r_kinds_full[8];
+  assign \$476  = ~ r_kinds_full[9];
+  assign \$477  = \$signal$40  ? \$475  : \$476 ;
+  assign \$478  = ~ r_kinds_full[9];
+  assign \$479  = ~ r_kinds_full[10];
+  assign \$480  = \$signal$40  ? \$478  : \$479 ;
+  assign \$481  = r_kinds_push ? \$477  : \$480 ;
+  assign \$482  = r_kinds_pop ? \$474  : \$481 ;
+  assign \$483  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$484  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$485  = w_addrs_pop ? \$483  : \$484 ;
+  assign \$486  = w_addrs_push & w_addrs_full[0];
+  assign \$487  = w_addrs_full[1] | \$486 ;
+  assign \$489  = w_addrs_full[0] | \$488 ;
+  assign \$490  = w_addrs_pop ? \$487  : \$489 ;
+  assign \$492  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$493  = w_addrs_pop ? \$491  : \$492 ;
+  assign \$494  = w_addrs_push & w_addrs_full[1];
+  assign \$496  = w_addrs_push & w_addrs_full[0];
+  assign \$497  = w_addrs_full[1] | \$496 ;
+  assign \$498  = w_addrs_pop ? \$495  : \$497 ;
+  assign \$499  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$500  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$501  = w_datas_pop ? \$499  : \$500 ;
+  assign \$502  = w_datas_push & w_datas_full[0];
+  assign \$503  = w_datas_full[1] | \$502 ;
+  assign \$505  = w_datas_full[0] | \$504 ;
+  assign \$506  = w_datas_pop ? \$503  : \$505 ;
+  assign \$508  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$509  = w_datas_pop ? \$507  : \$508 ;
+  assign \$510  = w_datas_push & w_datas_full[1];
+  assign \$512  = w_datas_push & w_datas_full[0];
+  assign \$513  = w_datas_full[1] | \$512 ;
+  assign \$514  = w_datas_pop ? \$511  : \$513 ;
+  assign \$515  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$516  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$517  = w_kinds_pop ? \$515  : \$516 ;
+  assign \$518  = w_kinds_push & w_kinds_full[0];
+  assign \$519  = w_kinds_full[1] | \$518 ;
+  assign \$521  = w_kinds_full[0] | \$520 ;
+  assign \$522  = w_kinds_pop ? \$519  : \$521 ;
+  assign \$523  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$524  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$525  = w_kinds_pop ? \$523  : \$524 ;
+  assign \$526  = w_kinds_push & w_kinds_full[1];
+  assign \$527  = w_kinds_full[2] | \$526 ;
+  assign \$528  = w_kinds_push & w_kinds_full[0];
+  assign \$529  = w_kinds_full[1] | \$528 ;
+  assign \$530  = w_kinds_pop ? \$527  : \$529 ;
+  assign \$531  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$532  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$533  = w_kinds_pop ? \$531  : \$532 ;
+  assign \$534  = w_kinds_push & w_kinds_full[2];
+  assign \$535  = w_kinds_full[3] | \$534 ;
+  assign \$536  = w_kinds_push & w_kinds_full[1];
+  assign \$537  = w_kinds_full[2] | \$536 ;
+  assign \$538  = w_kinds_pop ? \$535  : \$537 ;
+  assign \$539  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$540  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$541  = w_kinds_pop ? \$539  : \$540 ;
+  assign \$542  = w_kinds_push & w_kinds_full[3];
+  assign \$543  = w_kinds_full[4] | \$542 ;
+  assign \$544  = w_kinds_push & w_kinds_full[2];
+  assign \$545  = w_kinds_full[3] | \$544 ;
+  assign \$546  = w_kinds_pop ? \$543  : \$545 ;
+  assign \$547  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$548  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$549  = w_kinds_pop ? \$547  : \$548 ;
+  assign \$550  = w_kinds_push & w_kinds_full[4];
+  assign \$551  = w_kinds_full[5] | \$550 ;
+  assign \$552  = w_kinds_push & w_kinds_full[3];
+  assign \$553  = w_kinds_full[4] | \$552 ;
+  assign \$554  = w_kinds_pop ? \$551  : \$553 ;
+  assign \$555  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$556  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$557  = w_kinds_pop ? \$555  : \$556 ;
+  assign \$558  = w_kinds_push & w_kinds_full[5];
+  assign \$559  = w_kinds_full[6] | \$558 ;
+  assign \$560  = w_kinds_push & w_kinds_full[4];
+  assign \$561  = w_kinds_full[5] | \$560 ;
+  assign \$562  = w_kinds_pop ? \$559  : \$561 ;
+  assign \$563  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$564  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$565  = w_kinds_pop ? \$563  : \$564 ;
+  assign \$566  = w_kinds_push & w_kinds_full[6];
+  assign \$567  = w_kinds_full[7] | \$566 ;
+  assign \$568  = w_kinds_push & w_kinds_full[5];
+  assign \$569  = w_kinds_full[6] | \$568 ;
+  assign \$570  = w_kinds_pop ? \$567  : \$569 ;
+  assign \$571  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$572  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$573  = w_kinds_pop ? \$571  : \$572 ;
+  assign \$574  = w_kinds_push & w_kinds_full[7];
+  assign \$575  = w_kinds_full[8] | \$574 ;
+  assign \$576  = w_kinds_push & w_kinds_full[6];
+  assign \$577  = w_kinds_full[7] | \$576 ;
+  assign \$578  = w_kinds_pop ? \$575  : \$577 ;
+  assign \$579  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$580  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$581  = w_kinds_pop ? \$579  : \$580 ;
+  assign \$582  = w_kinds_push & w_kinds_full[8];
+  assign \$583  = w_kinds_full[9] | \$582 ;
+  assign \$584  = w_kinds_push & w_kinds_full[7];
+  assign \$585  = w_kinds_full[8] | \$584 ;
+  assign \$586  = w_kinds_pop ? \$583  : \$585 ;
+  assign \$587  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
+  assign \$588  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$589  = w_kinds_pop ? \$587  : \$588 ;
+  assign \$590  = w_kinds_push & w_kinds_full[9];
+  assign \$591  = w_kinds_full[10] | \$590 ;
+  assign \$592  = w_kinds_push & w_kinds_full[8];
+  assign \$593  = w_kinds_full[9] | \$592 ;
+  assign \$594  = w_kinds_pop ? \$591  : \$593 ;
+  assign \$596  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
+  assign \$597  = w_kinds_pop ? \$595  : \$596 ;
+  assign \$598  = w_kinds_push & w_kinds_full[10];
+  assign \$600  = w_kinds_push & w_kinds_full[9];
+  assign \$601  = w_kinds_full[10] | \$600 ;
+  assign \$602  = w_kinds_pop ? \$599  : \$601 ;
+  assign \$603  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$604  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$605  = w_fast_pop ? \$603  : \$604 ;
+  assign \$606  = w_fast_push & w_fast_full[0];
+  assign \$607  = w_fast_full[1] | \$606 ;
+  assign \$609  = w_fast_full[0] | \$608 ;
+  assign \$610  = w_fast_pop ? \$607  : \$609 ;
+  assign \$611  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$612  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$613  = w_fast_pop ? \$611  : \$612 ;
+  assign \$614  = w_fast_push & w_fast_full[1];
+  assign \$615  = w_fast_full[2] | \$614 ;
+  assign \$616  = w_fast_push & w_fast_full[0];
+  assign \$617  = w_fast_full[1] | \$616 ;
+  assign \$618  = w_fast_pop ? \$615  : \$617 ;
+  assign \$619  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$620  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$621  = w_fast_pop ? \$619  : \$620 ;
+  assign \$622  = w_fast_push & w_fast_full[2];
+  assign \$623  = w_fast_full[3] | \$622 ;
+  assign \$624  = w_fast_push & w_fast_full[1];
+  assign \$625  = w_fast_full[2] | \$624 ;
+  assign \$626  = w_fast_pop ? \$623  : \$625 ;
+  assign \$627  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$628  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$629  = w_fast_pop ? \$627  : \$628 ;
+  assign \$630  = w_fast_push & w_fast_full[3];
+  assign \$631  = w_fast_full[4] | \$630 ;
+  assign \$632  = w_fast_push & w_fast_full[2];
+  assign \$633  = w_fast_full[3] | \$632 ;
+  assign \$634  = w_fast_pop ? \$631  : \$633 ;
+  assign \$635  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$636  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$637  = w_fast_pop ? \$635  : \$636 ;
+  assign \$638  = w_fast_push & w_fast_full[4];
+  assign \$639  = w_fast_full[5] | \$638 ;
+  assign \$640  = w_fast_push & w_fast_full[3];
+  assign \$641  = w_fast_full[4] | \$640 ;
+  assign \$642  = w_fast_pop ? \$639  : \$641 ;
+  assign \$643  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$644  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$645  = w_fast_pop ? \$643  : \$644 ;
+  assign \$646  = w_fast_push & w_fast_full[5];
+  assign \$647  = w_fast_full[6] | \$646 ;
+  assign \$648  = w_fast_push & w_fast_full[4];
+  assign \$649  = w_fast_full[5] | \$648 ;
+  assign \$650  = w_fast_pop ? \$647  : \$649 ;
+  assign \$651  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$652  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$653  = w_fast_pop ? \$651  : \$652 ;
+  assign \$654  = w_fast_push & w_fast_full[6];
+  assign \$655  = w_fast_full[7] | \$654 ;
+  assign \$656  = w_fast_push & w_fast_full[5];
+  assign \$657  = w_fast_full[6] | \$656 ;
+  assign \$658  = w_fast_pop ? \$655  : \$657 ;
+  assign \$659  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$660  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$661  = w_fast_pop ? \$659  : \$660 ;
+  assign \$662  = w_fast_push & w_fast_full[7];
+  assign \$663  = w_fast_full[8] | \$662 ;
+  assign \$664  = w_fast_push & w_fast_full[6];
+  assign \$665  = w_fast_full[7] | \$664 ;
+  assign \$666  = w_fast_pop ? \$663  : \$665 ;
+  assign \$667  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$668  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$669  = w_fast_pop ? \$667  : \$668 ;
+  assign \$670  = w_fast_push & w_fast_full[8];
+  assign \$671  = w_fast_full[9] | \$670 ;
+  assign \$672  = w_fast_push & w_fast_full[7];
+  assign \$673  = w_fast_full[8] | \$672 ;
+  assign \$674  = w_fast_pop ? \$671  : \$673 ;
+  assign \$675  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
+  assign \$676  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$677  = w_fast_pop ? \$675  : \$676 ;
+  assign \$678  = w_fast_push & w_fast_full[9];
+  assign \$679  = w_fast_full[10] | \$678 ;
+  assign \$680  = w_fast_push & w_fast_full[8];
+  assign \$681  = w_fast_full[9] | \$680 ;
+  assign \$682  = w_fast_pop ? \$679  : \$681 ;
+  assign \$684  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
+  assign \$685  = w_fast_pop ? \$683  : \$684 ;
+  assign \$686  = w_fast_push & w_fast_full[10];
+  assign \$688  = w_fast_push & w_fast_full[9];
+  assign \$689  = w_fast_full[10] | \$688 ;
+  assign \$690  = w_fast_pop ? \$687  : \$689 ;
+  assign \$691  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$692  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$693  = w_slow_pop ? \$691  : \$692 ;
+  assign \$694  = w_slow_push & w_slow_full[0];
+  assign \$695  = w_slow_full[1] | \$694 ;
+  assign \$697  = w_slow_full[0] | \$696 ;
+  assign \$698  = w_slow_pop ? \$695  : \$697 ;
+  assign \$699  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$700  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$701  = w_slow_pop ? \$699  : \$700 ;
+  assign \$702  = w_slow_push & w_slow_full[1];
+  assign \$703  = w_slow_full[2] | \$702 ;
+  assign \$704  = w_slow_push & w_slow_full[0];
+  assign \$705  = w_slow_full[1] | \$704 ;
+  assign \$706  = w_slow_pop ? \$703  : \$705 ;
+  assign \$707  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$708  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$709  = w_slow_pop ? \$707  : \$708 ;
+  assign \$710  = w_slow_push & w_slow_full[2];
+  assign \$711  = w_slow_full[3] | \$710 ;
+  assign \$712  = w_slow_push & w_slow_full[1];
+  assign \$713  = w_slow_full[2] | \$712 ;
+  assign \$714  = w_slow_pop ? \$711  : \$713 ;
+  assign \$715  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$716  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$717  = w_slow_pop ? \$715  : \$716 ;
+  assign \$718  = w_slow_push & w_slow_full[3];
+  assign \$719  = w_slow_full[4] | \$718 ;
+  assign \$720  = w_slow_push & w_slow_full[2];
+  assign \$721  = w_slow_full[3] | \$720 ;
+  assign \$722  = w_slow_pop ? \$719  : \$721 ;
+  assign \$723  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$724  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$725  = w_slow_pop ? \$723  : \$724 ;
+  assign \$726  = w_slow_push & w_slow_full[4];
+  assign \$727  = w_slow_full[5] | \$726 ;
+  assign \$728  = w_slow_push & w_slow_full[3];
+  assign \$729  = w_slow_full[4] | \$728 ;
+  assign \$730  = w_slow_pop ? \$727  : \$729 ;
+  assign \$731  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$732  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$733  = w_slow_pop ? \$731  : \$732 ;
+  assign \$734  = w_slow_push & w_slow_full[5];
+  assign \$735  = w_slow_full[6] | \$734 ;
+  assign \$736  = w_slow_push & w_slow_full[4];
+  assign \$737  = w_slow_full[5] | \$736 ;
+  assign \$738  = w_slow_pop ? \$735  : \$737 ;
+  assign \$739  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$740  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$741  = w_slow_pop ? \$739  : \$740 ;
+  assign \$742  = w_slow_push & w_slow_full[6];
+  assign \$743  = w_slow_full[7] | \$742 ;
+  assign \$744  = w_slow_push & w_slow_full[5];
+  assign \$745  = w_slow_full[6] | \$744 ;
+  assign \$746  = w_slow_pop ? \$743  : \$745 ;
+  assign \$747  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$748  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$749  = w_slow_pop ? \$747  : \$748 ;
+  assign \$750  = w_slow_push & w_slow_full[7];
+  assign \$751  = w_slow_full[8] | \$750 ;
+  assign \$752  = w_slow_push & w_slow_full[6];
+  assign \$753  = w_slow_full[7] | \$752 ;
+  assign \$754  = w_slow_pop ? \$751  : \$753 ;
+  assign \$755  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$756  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$757  = w_slow_pop ? \$755  : \$756 ;
+  assign \$758  = w_slow_push & w_slow_full[8];
+  assign \$759  = w_slow_full[9] | \$758 ;
+  assign \$760  = w_slow_push & w_slow_full[7];
+  assign \$761  = w_slow_full[8] | \$760 ;
+  assign \$762  = w_slow_pop ? \$759  : \$761 ;
+  assign \$763  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
+  assign \$764  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$765  = w_slow_pop ? \$763  : \$764 ;
+  assign \$766  = w_slow_push & w_slow_full[9];
+  assign \$767  = w_slow_full[10] | \$766 ;
+  assign \$768  = w_slow_push & w_slow_full[8];
+  assign \$769  = w_slow_full[9] | \$768 ;
+  assign \$770  = w_slow_pop ? \$767  : \$769 ;
+  assign \$772  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
+  assign \$773  = w_slow_pop ? \$771  : \$772 ;
+  assign \$774  = w_slow_push & w_slow_full[10];
+  assign \$776  = w_slow_push & w_slow_full[9];
+  assign \$777  = w_slow_full[10] | \$776 ;
+  assign \$778  = w_slow_pop ? \$775  : \$777 ;
+  assign \$779  = ~ w_kinds_full[9];
+  assign \$780  = ~ w_kinds_full[10];
+  assign \$781  = \$signal$103  ? \$779  : \$780 ;
+  assign \$782  = ~ w_kinds_full[10];
+  assign \$783  = \$signal$103  ? \$782  : 1'h1;
+  assign \$784  = w_kinds_push ? \$781  : \$783 ;
+  assign \$785  = ~ w_kinds_full[8];
+  assign \$786  = ~ w_kinds_full[9];
+  assign \$787  = \$signal$103  ? \$785  : \$786 ;
+  assign \$788  = ~ w_kinds_full[9];
+  assign \$789  = ~ w_kinds_full[10];
+  assign \$790  = \$signal$103  ? \$788  : \$789 ;
+  assign \$791  = w_kinds_push ? \$787  : \$790 ;
+  assign \$792  = w_kinds_pop ? \$784  : \$791 ;
+  assign \$793  = ~ r_fast_pop;
+  assign \$794  = r_fast_count[0] & \$793 ;
+  assign \$795  = r_fast_held[0] | \$794 ;
+  assign \$signature__en  = r_fast_push & \$795 ;
+  assign \$796  = ~ r_slow_pop;
+  assign \$797  = r_slow_count[0] & \$796 ;
+  assign \$798  = r_slow_held[0] | \$797 ;
+  assign \$signature__en$113  = r_slow_push & \$798 ;
+  assign \$signal$40  = s_axil_arvalid & ar_room;
+  assign \$799  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
+  assign s_axil_rvalid = r_kinds_full[0] & \$799 ;
   assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
-  assign \$779  = ~ r_kinds_data0;
-  assign \$780  = \$779  & r_fast_head[32];
-  assign s_axil_rresp = \$780  ? 2'h2 : 2'h0;
+  assign \$800  = ~ r_kinds_data0;
+  assign \$801  = \$800  & r_fast_head[32];
+  assign s_axil_rresp = \$801  ? 2'h2 : 2'h0;
   assign r_kinds_pop = r_fast_pop | r_slow_pop;
-  assign \$781  = ~ r_kinds_data0;
-  assign \$782  = r_kinds_full[0] & \$781 ;
-  assign \$783  = \$782  & r_fast_count[0];
-  assign r_fast_pop = \$783  & s_axil_rready;
-  assign \$784  = r_kinds_full[0] & r_kinds_data0;
-  assign \$785  = \$784  & r_slow_count[0];
-  assign r_slow_pop = \$785  & s_axil_rready;
+  assign \$802  = ~ r_kinds_data0;
+  assign \$803  = r_kinds_full[0] & \$802 ;
+  assign \$804  = \$803  & r_fast_count[0];
+  assign r_fast_pop = \$804  & s_axil_rready;
+  assign \$805  = r_kinds_full[0] & r_kinds_data0;
+  assign \$806  = \$805  & r_slow_count[0];
+  assign r_slow_pop = \$806  & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$786  = ~ w_addrs_full[1];
-  assign \$signal$127  = s_axil_awvalid & \$786 ;
-  assign \$787  = ~ w_datas_full[1];
-  assign \$signal$129  = s_axil_wvalid & \$787 ;
-  assign \$788  = w_addrs_full[0] | \$signal$127 ;
-  assign \$789  = w_datas_full[0] | \$signal$129 ;
-  assign \$790  = \$788  & \$789 ;
-  assign \$791  = ~ w_kinds_full[10];
-  assign \$792  = w_kinds_push & w_kinds_full[9];
-  assign \$793  = ~ \$792 ;
-  assign \$794  = \$791  & \$793 ;
-  assign \$signal$101  = \$790  & \$794 ;
-  assign \$795  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal$101  & \$796 ;
-  assign \$797  = ~ w_addrs_full[0];
-  assign \$798  = \$signal$101  & \$797 ;
-  assign \$799  = ~ \$798 ;
-  assign w_addrs_push = \$signal$127  & \$799 ;
-  assign \$800  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal$101  & \$801 ;
-  assign \$802  = ~ w_datas_full[0];
-  assign \$803  = \$signal$101  & \$802 ;
-  assign \$804  = ~ \$803 ;
-  assign w_datas_push = \$signal$129  & \$804 ;
-  assign \$805  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$805 ;
-  assign \$806  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$806  ? 2'h2 : 2'h0;
+  assign \$807  = ~ w_addrs_full[1];
+  assign \$signal$130  = s_axil_awvalid & \$807 ;
+  assign \$808  = ~ w_datas_full[1];
+  assign \$signal$132  = s_axil_wvalid & \$808 ;
+  assign \$809  = w_addrs_full[0] | \$signal$130 ;
+  assign \$810  = w_datas_full[0] | \$signal$132 ;
+  assign \$811  = \$809  & \$810 ;
+  assign \$signal$103  = \$811  & w_room;
+  assign \$812  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal$103  & \$813 ;
+  assign \$814  = ~ w_addrs_full[0];
+  assign \$815  = \$signal$103  & \$814 ;
+  assign \$816  = ~ \$815 ;
+  assign w_addrs_push = \$signal$130  & \$816 ;
+  assign \$817  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal$103  & \$818 ;
+  assign \$819  = ~ w_datas_full[0];
+  assign \$820  = \$signal$103  & \$819 ;
+  assign \$821  = ~ \$820 ;
+  assign w_datas_push = \$signal$132  & \$821 ;
+  assign \$822  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$822 ;
+  assign \$823  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$823  ? 2'h2 : 2'h0;
   assign w_kinds_pop = w_fast_pop | w_slow_pop;
-  assign \$807  = ~ w_kinds_data0;
-  assign \$808  = w_kinds_full[0] & \$807 ;
-  assign \$809  = \$808  & w_fast_full[0];
-  assign w_fast_pop = \$809  & s_axil_bready;
-  assign \$810  = w_kinds_full[0] & w_kinds_data0;
-  assign \$811  = \$810  & w_slow_full[0];
-  assign w_slow_pop = \$811  & s_axil_bready;
+  assign \$824  = ~ w_kinds_data0;
+  assign \$825  = w_kinds_full[0] & \$824 ;
+  assign \$826  = \$825  & w_fast_full[0];
+  assign w_fast_pop = \$826  & s_axil_bready;
+  assign \$827  = w_kinds_full[0] & w_kinds_data0;
+  assign \$828  = \$827  & w_slow_full[0];
+  assign w_slow_pop = \$828  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$812 ;
+    r_kinds_data0 <= \$829 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$813 ;
+    r_kinds_full <= \$830 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$814 ;
+    r_kinds_data1 <= \$831 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$815 ;
+    r_kinds_data2 <= \$832 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$816 ;
+    r_kinds_data3 <= \$833 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$817 ;
+    r_kinds_data4 <= \$834 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$818 ;
+    r_kinds_data5 <= \$835 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$819 ;
+    r_kinds_data6 <= \$836 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$820 ;
+    r_kinds_data7 <= \$837 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$821 ;
+    r_kinds_data8 <= \$838 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$822 ;
+    r_kinds_data9 <= \$839 ;
   always @(posedge aclk_clk)
-    r_kinds_data10 <= \$823 ;
+    r_kinds_data10 <= \$840 ;
   always @(posedge aclk_clk)
-    r_fast_head <= \$824 ;
+    r_fast_head <= \$841 ;
   always @(posedge aclk_clk)
-    r_fast_rd <= \$825 ;
+    r_fast_rd <= \$842 ;
   always @(posedge aclk_clk)
-    r_fast_rd_next <= \$826 ;
+    r_fast_rd_next <= \$843 ;
   always @(posedge aclk_clk)
-    r_fast_wr <= \$827 ;
+    r_fast_wr <= \$844 ;
   always @(posedge aclk_clk)
-    r_fast_wr_next <= \$828 ;
+    r_fast_wr_next <= \$845 ;
   always @(posedge aclk_clk)
-    r_fast_held <= \$829 ;
+    r_fast_held <= \$846 ;
   always @(posedge aclk_clk)
-    r_fast_count <= \$830 ;
+    r_fast_count <= \$847 ;
   always @(posedge aclk_clk)
-    r_slow_head <= \$831 ;
+    r_slow_head <= \$848 ;
   always @(posedge aclk_clk)
-    r_slow_rd <= \$832 ;
+    r_slow_rd <= \$849 ;
   always @(posedge aclk_clk)
-    r_slow_rd_next <= \$833 ;
+    r_slow_rd_next <= \$850 ;
   always @(posedge aclk_clk)
-    r_slow_wr <= \$834 ;
+    r_slow_wr <= \$851 ;
   always @(posedge aclk_clk)
-    r_slow_wr_next <= \$835 ;
+    r_slow_wr_next <= \$852 ;
   always @(posedge aclk_clk)
-    r_slow_held <= \$836 ;
+    r_slow_held <= \$853 ;
   always @(posedge aclk_clk)
-    r_slow_count <= \$837 ;
+    r_slow_count <= \$854 ;
   always @(posedge aclk_clk)
-    r_kinds_push <= \$838 ;
+    r_kinds_push <= \$855 ;
   always @(posedge aclk_clk)
-    r_kinds_w_data <= \$839 ;
+    r_kinds_w_data <= \$856 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$840 ;
+    ar_room <= \$857 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$841 ;
+    w_addrs_data0 <= \$858 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$842 ;
+    w_addrs_full <= \$859 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$843 ;
+    w_addrs_data1 <= \$860 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$844 ;
+    w_datas_data0 <= \$861 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$845 ;
+    w_datas_full <= \$862 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$846 ;
+    w_datas_data1 <= \$863 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$847 ;
+    w_kinds_data0 <= \$864 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$848 ;
+    w_kinds_full <= \$865 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$849 ;
+    w_kinds_data1 <= \$866 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$850 ;
+    w_kinds_data2 <= \$867 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$851 ;
+    w_kinds_data3 <= \$868 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$852 ;
+    w_kinds_data4 <= \$869 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$853 ;
+    w_kinds_data5 <= \$870 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$854 ;
+    w_kinds_data6 <= \$871 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$855 ;
+    w_kinds_data7 <= \$872 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$856 ;
+    w_kinds_data8 <= \$873 ;
   always @(posedge aclk_clk)
-    w_kinds_data10 <= \$857 ;
+    w_kinds_data9 <= \$874 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$858 ;
+    w_kinds_data10 <= \$875 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$859 ;
+    w_fast_data0 <= \$876 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$860 ;
+    w_fast_full <= \$877 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$861 ;
+    w_fast_data1 <= \$878 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$862 ;
+    w_fast_data2 <= \$879 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$863 ;
+    w_fast_data3 <= \$880 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$864 ;
+    w_fast_data4 <= \$881 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$865 ;
+    w_fast_data5 <= \$882 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$866 ;
+    w_fast_data6 <= \$883 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$867 ;
+    w_fast_data7 <= \$884 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$868 ;
+    w_fast_data8 <= \$885 ;
   always @(posedge aclk_clk)
-    w_fast_data10 <= \$869 ;
+    w_fast_data9 <= \$886 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$870 ;
+    w_fast_data10 <= \$887 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$871 ;
+    w_slow_data0 <= \$888 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$872 ;
+    w_slow_full <= \$889 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$873 ;
+    w_slow_data1 <= \$890 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$874 ;
+    w_slow_data2 <= \$891 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$875 ;
+    w_slow_data3 <= \$892 ;
   always @(posedge aclk_clk)
-    w_slow_data5 <= \$876 ;
+    w_slow_data4 <= \$893 ;
   always @(posedge aclk_clk)
-    w_slow_data6 <= \$877 ;
+    w_slow_data5 <= \$894 ;
   always @(posedge aclk_clk)
-    w_slow_data7 <= \$878 ;
+    w_slow_data6 <= \$895 ;
   always @(posedge aclk_clk)
-    w_slow_data8 <= \$879 ;
+    w_slow_data7 <= \$896 ;
   always @(posedge aclk_clk)
-    w_slow_data9 <= \$880 ;
+    w_slow_data8 <= \$897 ;
   always @(posedge aclk_clk)
-    w_slow_data10 <= \$881 ;
+    w_slow_data9 <= \$898 ;
   always @(posedge aclk_clk)
-    w_kinds_push <= \$882 ;
+    w_slow_data10 <= \$899 ;
+  always @(posedge aclk_clk)
+    w_kinds_push <= \$900 ;
+  always @(posedge aclk_clk)
+    w_room <= \$901 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -2653,649 +2714,646 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$96  = \$95  & r_fast_held[0];
   assign \$97  = r_fast_rd_next + 1'h1;
   assign \$98  = ~ r_fast_pop;
-  assign \$99  = r_fast_count[0] & \$98 ;
-  assign \$100  = r_fast_held[0] | \$99 ;
-  assign \$101  = r_fast_push & \$100 ;
-  assign \$102  = r_fast_wr_next + 1'h1;
-  assign \$103  = ~ r_fast_pop;
-  assign \$104  = r_fast_count[0] & \$103 ;
-  assign \$105  = r_fast_push & \$104 ;
-  assign \$106  = ~ r_fast_pop;
-  assign \$107  = r_fast_count[0] & \$106 ;
-  assign \$108  = ~ \$107 ;
-  assign \$109  = \$108  & r_fast_held[0];
-  assign \$110  = ~ r_fast_push;
-  assign \$111  = \$109  & \$110 ;
-  assign \$112  = \$111  ? r_fast_held[1] : r_fast_held[0];
-  assign \$113  = \$105  ? 1'h1 : \$112 ;
-  assign \$114  = ~ r_fast_pop;
-  assign \$115  = r_fast_count[0] & \$114 ;
-  assign \$116  = r_fast_push & \$115 ;
-  assign \$117  = ~ r_fast_pop;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$812  = \$3 ;
+    \$829  = \$3 ;
     if (aclk_rst) begin
-      \$812  = 1'h0;
+      \$829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$813 [0] = \$8 ;
-    \$813 [1] = \$16 ;
-    \$813 [2] = \$24 ;
-    \$813 [3] = \$32 ;
-    \$813 [4] = \$40 ;
-    \$813 [5] = \$48 ;
-    \$813 [6] = \$56 ;
-    \$813 [7] = \$64 ;
-    \$813 [8] = \$72 ;
-    \$813 [9] = \$80 ;
-    \$813 [10] = \$88 ;
-    if (aclk_rst) begin
-      \$813  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$814  = \$11 ;
-    if (aclk_rst) begin
-      \$814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$815  = \$19 ;
-    if (aclk_rst) begin
-      \$815  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$816  = \$27 ;
-    if (aclk_rst) begin
-      \$816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$817  = \$35 ;
-    if (aclk_rst) begin
-      \$817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$818  = \$43 ;
-    if (aclk_rst) begin
-      \$818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$819  = \$51 ;
-    if (aclk_rst) begin
-      \$819  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$820  = \$59 ;
-    if (aclk_rst) begin
-      \$820  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$821  = \$67 ;
-    if (aclk_rst) begin
-      \$821  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$822  = \$75 ;
-    if (aclk_rst) begin
-      \$822  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$823  = \$83 ;
-    if (aclk_rst) begin
-      \$823  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$824  = r_fast_head;
-    if (\$91 ) begin
-      \$824  = \$92 ;
-    end
-    if (aclk_rst) begin
-      \$824  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$825  = r_fast_rd;
-    if (\$96 ) begin
-      \$825  = r_fast_rd_next;
-    end
-    if (aclk_rst) begin
-      \$825  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$826  = r_fast_rd_next;
-    if (\$96 ) begin
-      \$826  = \$97 [3:0];
-    end
-    if (aclk_rst) begin
-      \$826  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$827  = r_fast_wr;
-    if (\$101 ) begin
-      \$827  = r_fast_wr_next;
-    end
-    if (aclk_rst) begin
-      \$827  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$828  = r_fast_wr_next;
-    if (\$101 ) begin
-      \$828  = \$102 [3:0];
-    end
-    if (aclk_rst) begin
-      \$828  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$829 [0] = \$113 ;
-    \$829 [1] = \$124 ;
-    \$829 [2] = \$135 ;
-    \$829 [3] = \$146 ;
-    \$829 [4] = \$157 ;
-    \$829 [5] = \$168 ;
-    \$829 [6] = \$179 ;
-    \$829 [7] = \$190 ;
-    \$829 [8] = \$201 ;
-    \$829 [9] = \$212 ;
-    if (aclk_rst) begin
-      \$829  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$830 [0] = \$218 ;
-    \$830 [1] = \$224 ;
-    \$830 [2] = \$230 ;
-    \$830 [3] = \$236 ;
-    \$830 [4] = \$242 ;
-    \$830 [5] = \$248 ;
-    \$830 [6] = \$254 ;
-    \$830 [7] = \$260 ;
-    \$830 [8] = \$266 ;
-    \$830 [9] = \$272 ;
-    \$830 [10] = \$278 ;
+    \$830 [0] = \$8 ;
+    \$830 [1] = \$16 ;
+    \$830 [2] = \$24 ;
+    \$830 [3] = \$32 ;
+    \$830 [4] = \$40 ;
+    \$830 [5] = \$48 ;
+    \$830 [6] = \$56 ;
+    \$830 [7] = \$64 ;
+    \$830 [8] = \$72 ;
+    \$830 [9] = \$80 ;
+    \$830 [10] = \$88 ;
     if (aclk_rst) begin
       \$830  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$831  = r_slow_head;
-    if (\$281 ) begin
-      \$831  = \$282 ;
-    end
+    \$831  = \$11 ;
     if (aclk_rst) begin
-      \$831  = 32'd0;
+      \$831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$832  = r_slow_rd;
-    if (\$286 ) begin
-      \$832  = r_slow_rd_next;
-    end
+    \$832  = \$19 ;
     if (aclk_rst) begin
-      \$832  = 4'h0;
+      \$832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$833  = r_slow_rd_next;
-    if (\$286 ) begin
-      \$833  = \$287 [3:0];
-    end
+    \$833  = \$27 ;
     if (aclk_rst) begin
-      \$833  = 4'h1;
+      \$833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$834  = r_slow_wr;
-    if (\$291 ) begin
-      \$834  = r_slow_wr_next;
-    end
+    \$834  = \$35 ;
     if (aclk_rst) begin
-      \$834  = 4'h0;
+      \$834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$835  = r_slow_wr_next;
-    if (\$291 ) begin
-      \$835  = \$292 [3:0];
-    end
+    \$835  = \$43 ;
     if (aclk_rst) begin
-      \$835  = 4'h1;
+      \$835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$836 [0] = \$303 ;
-    \$836 [1] = \$314 ;
-    \$836 [2] = \$325 ;
-    \$836 [3] = \$336 ;
-    \$836 [4] = \$347 ;
-    \$836 [5] = \$358 ;
-    \$836 [6] = \$369 ;
-    \$836 [7] = \$380 ;
-    \$836 [8] = \$391 ;
-    \$836 [9] = \$402 ;
+    \$836  = \$51 ;
     if (aclk_rst) begin
-      \$836  = 10'h000;
+      \$836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$837 [0] = \$408 ;
-    \$837 [1] = \$414 ;
-    \$837 [2] = \$420 ;
-    \$837 [3] = \$426 ;
-    \$837 [4] = \$432 ;
-    \$837 [5] = \$438 ;
-    \$837 [6] = \$444 ;
-    \$837 [7] = \$450 ;
-    \$837 [8] = \$456 ;
-    \$837 [9] = \$462 ;
-    \$837 [10] = \$468 ;
+    \$837  = \$59 ;
     if (aclk_rst) begin
-      \$837  = 11'h000;
+      \$837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$838  = \$signal$40 ;
+    \$838  = \$67 ;
     if (aclk_rst) begin
       \$838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$839  = bus__r_slow;
+    \$839  = \$75 ;
     if (aclk_rst) begin
       \$839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$840  = \$471 ;
+    \$840  = \$83 ;
     if (aclk_rst) begin
-      \$840  = 12'h000;
+      \$840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$841 [0] = \$476 ;
-    \$841 [1] = \$484 ;
+    \$841  = r_fast_head;
+    if (\$91 ) begin
+      \$841  = \$92 ;
+    end
     if (aclk_rst) begin
-      \$841  = 2'h0;
+      \$841  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$842  = \$479 ;
+    \$842  = r_fast_rd;
+    if (\$96 ) begin
+      \$842  = r_fast_rd_next;
+    end
     if (aclk_rst) begin
-      \$842  = 12'h000;
+      \$842  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$843  = \$487 ;
+    \$843  = r_fast_rd_next;
+    if (\$96 ) begin
+      \$843  = \$97 [3:0];
+    end
     if (aclk_rst) begin
-      \$843  = 36'h000000000;
+      \$843  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$844 [0] = \$492 ;
-    \$844 [1] = \$500 ;
+    \$844  = r_fast_wr;
+    if (\$101 ) begin
+      \$844  = r_fast_wr_next;
+    end
     if (aclk_rst) begin
-      \$844  = 2'h0;
+      \$844  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$845  = \$495 ;
+    \$845  = r_fast_wr_next;
+    if (\$101 ) begin
+      \$845  = \$102 [3:0];
+    end
     if (aclk_rst) begin
-      \$845  = 36'h000000000;
+      \$845  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$846  = \$503 ;
+    \$846 [0] = \$113 ;
+    \$846 [1] = \$124 ;
+    \$846 [2] = \$135 ;
+    \$846 [3] = \$146 ;
+    \$846 [4] = \$157 ;
+    \$846 [5] = \$168 ;
+    \$846 [6] = \$179 ;
+    \$846 [7] = \$190 ;
+    \$846 [8] = \$201 ;
+    \$846 [9] = \$212 ;
     if (aclk_rst) begin
-      \$846  = 1'h0;
+      \$846  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$847 [0] = \$508 ;
-    \$847 [1] = \$516 ;
-    \$847 [2] = \$524 ;
-    \$847 [3] = \$532 ;
-    \$847 [4] = \$540 ;
-    \$847 [5] = \$548 ;
-    \$847 [6] = \$556 ;
-    \$847 [7] = \$564 ;
-    \$847 [8] = \$572 ;
-    \$847 [9] = \$580 ;
-    \$847 [10] = \$588 ;
+    \$847 [0] = \$218 ;
+    \$847 [1] = \$224 ;
+    \$847 [2] = \$230 ;
+    \$847 [3] = \$236 ;
+    \$847 [4] = \$242 ;
+    \$847 [5] = \$248 ;
+    \$847 [6] = \$254 ;
+    \$847 [7] = \$260 ;
+    \$847 [8] = \$266 ;
+    \$847 [9] = \$272 ;
+    \$847 [10] = \$278 ;
     if (aclk_rst) begin
       \$847  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$848  = \$511 ;
+    \$848  = r_slow_head;
+    if (\$281 ) begin
+      \$848  = \$282 ;
+    end
     if (aclk_rst) begin
-      \$848  = 1'h0;
+      \$848  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$849  = \$519 ;
+    \$849  = r_slow_rd;
+    if (\$286 ) begin
+      \$849  = r_slow_rd_next;
+    end
     if (aclk_rst) begin
-      \$849  = 1'h0;
+      \$849  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$850  = \$527 ;
+    \$850  = r_slow_rd_next;
+    if (\$286 ) begin
+      \$850  = \$287 [3:0];
+    end
     if (aclk_rst) begin
-      \$850  = 1'h0;
+      \$850  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$851  = \$535 ;
+    \$851  = r_slow_wr;
+    if (\$291 ) begin
+      \$851  = r_slow_wr_next;
+    end
     if (aclk_rst) begin
-      \$851  = 1'h0;
+      \$851  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$852  = \$543 ;
+    \$852  = r_slow_wr_next;
+    if (\$291 ) begin
+      \$852  = \$292 [3:0];
+    end
     if (aclk_rst) begin
-      \$852  = 1'h0;
+      \$852  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$853  = \$551 ;
+    \$853 [0] = \$303 ;
+    \$853 [1] = \$314 ;
+    \$853 [2] = \$325 ;
+    \$853 [3] = \$336 ;
+    \$853 [4] = \$347 ;
+    \$853 [5] = \$358 ;
+    \$853 [6] = \$369 ;
+    \$853 [7] = \$380 ;
+    \$853 [8] = \$391 ;
+    \$853 [9] = \$402 ;
     if (aclk_rst) begin
-      \$853  = 1'h0;
+      \$853  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$854  = \$559 ;
+    \$854 [0] = \$408 ;
+    \$854 [1] = \$414 ;
+    \$854 [2] = \$420 ;
+    \$854 [3] = \$426 ;
+    \$854 [4] = \$432 ;
+    \$854 [5] = \$438 ;
+    \$854 [6] = \$444 ;
+    \$854 [7] = \$450 ;
+    \$854 [8] = \$456 ;
+    \$854 [9] = \$462 ;
+    \$854 [10] = \$468 ;
     if (aclk_rst) begin
-      \$854  = 1'h0;
+      \$854  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$855  = \$567 ;
+    \$855  = \$signal$40 ;
     if (aclk_rst) begin
       \$855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$856  = \$575 ;
+    \$856  = bus__r_slow;
     if (aclk_rst) begin
       \$856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$857  = \$583 ;
+    \$857  = \$482 ;
     if (aclk_rst) begin
-      \$857  = 1'h0;
+      \$857  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$858  = \$591 ;
+    \$858  = \$485 ;
     if (aclk_rst) begin
-      \$858  = 1'h0;
+      \$858  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$859 [0] = \$596 ;
-    \$859 [1] = \$604 ;
-    \$859 [2] = \$612 ;
-    \$859 [3] = \$620 ;
-    \$859 [4] = \$628 ;
-    \$859 [5] = \$636 ;
-    \$859 [6] = \$644 ;
-    \$859 [7] = \$652 ;
-    \$859 [8] = \$660 ;
-    \$859 [9] = \$668 ;
-    \$859 [10] = \$676 ;
+    \$859 [0] = \$490 ;
+    \$859 [1] = \$498 ;
     if (aclk_rst) begin
-      \$859  = 11'h000;
+      \$859  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$860  = \$599 ;
+    \$860  = \$493 ;
     if (aclk_rst) begin
-      \$860  = 1'h0;
+      \$860  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$861  = \$607 ;
+    \$861  = \$501 ;
     if (aclk_rst) begin
-      \$861  = 1'h0;
+      \$861  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$862  = \$615 ;
+    \$862 [0] = \$506 ;
+    \$862 [1] = \$514 ;
     if (aclk_rst) begin
-      \$862  = 1'h0;
+      \$862  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$863  = \$623 ;
+    \$863  = \$509 ;
     if (aclk_rst) begin
-      \$863  = 1'h0;
+      \$863  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$864  = \$631 ;
+    \$864  = \$517 ;
     if (aclk_rst) begin
       \$864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$865  = \$639 ;
+    \$865 [0] = \$522 ;
+    \$865 [1] = \$530 ;
+    \$865 [2] = \$538 ;
+    \$865 [3] = \$546 ;
+    \$865 [4] = \$554 ;
+    \$865 [5] = \$562 ;
+    \$865 [6] = \$570 ;
+    \$865 [7] = \$578 ;
+    \$865 [8] = \$586 ;
+    \$865 [9] = \$594 ;
+    \$865 [10] = \$602 ;
     if (aclk_rst) begin
-      \$865  = 1'h0;
+      \$865  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$866  = \$647 ;
+    \$866  = \$525 ;
     if (aclk_rst) begin
       \$866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$867  = \$655 ;
+    \$867  = \$533 ;
     if (aclk_rst) begin
       \$867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$868  = \$663 ;
+    \$868  = \$541 ;
     if (aclk_rst) begin
       \$868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$869  = \$671 ;
+    \$869  = \$549 ;
     if (aclk_rst) begin
       \$869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$870  = \$679 ;
+    \$870  = \$557 ;
     if (aclk_rst) begin
       \$870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$871 [0] = \$684 ;
-    \$871 [1] = \$692 ;
-    \$871 [2] = \$700 ;
-    \$871 [3] = \$708 ;
-    \$871 [4] = \$716 ;
-    \$871 [5] = \$724 ;
-    \$871 [6] = \$732 ;
-    \$871 [7] = \$740 ;
-    \$871 [8] = \$748 ;
-    \$871 [9] = \$756 ;
-    \$871 [10] = \$764 ;
+    \$871  = \$565 ;
     if (aclk_rst) begin
-      \$871  = 11'h000;
+      \$871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$872  = \$687 ;
+    \$872  = \$573 ;
     if (aclk_rst) begin
       \$872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$873  = \$695 ;
+    \$873  = \$581 ;
     if (aclk_rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$874  = \$703 ;
+    \$874  = \$589 ;
     if (aclk_rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$875  = \$711 ;
+    \$875  = \$597 ;
     if (aclk_rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$876  = \$719 ;
+    \$876  = \$605 ;
     if (aclk_rst) begin
       \$876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$877  = \$727 ;
+    \$877 [0] = \$610 ;
+    \$877 [1] = \$618 ;
+    \$877 [2] = \$626 ;
+    \$877 [3] = \$634 ;
+    \$877 [4] = \$642 ;
+    \$877 [5] = \$650 ;
+    \$877 [6] = \$658 ;
+    \$877 [7] = \$666 ;
+    \$877 [8] = \$674 ;
+    \$877 [9] = \$682 ;
+    \$877 [10] = \$690 ;
     if (aclk_rst) begin
-      \$877  = 1'h0;
+      \$877  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$878  = \$735 ;
+    \$878  = \$613 ;
     if (aclk_rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$879  = \$743 ;
+    \$879  = \$621 ;
     if (aclk_rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$880  = \$751 ;
+    \$880  = \$629 ;
     if (aclk_rst) begin
       \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$881  = \$759 ;
+    \$881  = \$637 ;
     if (aclk_rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
-    \$882  = \$signal$101 ;
+    \$882  = \$645 ;
     if (aclk_rst) begin
       \$882  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$883  = \$653 ;
+    if (aclk_rst) begin
+      \$883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$884  = \$661 ;
+    if (aclk_rst) begin
+      \$884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$885  = \$669 ;
+    if (aclk_rst) begin
+      \$885  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$886  = \$677 ;
+    if (aclk_rst) begin
+      \$886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$887  = \$685 ;
+    if (aclk_rst) begin
+      \$887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$888  = \$693 ;
+    if (aclk_rst) begin
+      \$888  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$889 [0] = \$698 ;
+    \$889 [1] = \$706 ;
+    \$889 [2] = \$714 ;
+    \$889 [3] = \$722 ;
+    \$889 [4] = \$730 ;
+    \$889 [5] = \$738 ;
+    \$889 [6] = \$746 ;
+    \$889 [7] = \$754 ;
+    \$889 [8] = \$762 ;
+    \$889 [9] = \$770 ;
+    \$889 [10] = \$778 ;
+    if (aclk_rst) begin
+      \$889  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$890  = \$701 ;
+    if (aclk_rst) begin
+      \$890  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$891  = \$709 ;
+    if (aclk_rst) begin
+      \$891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$892  = \$717 ;
+    if (aclk_rst) begin
+      \$892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$893  = \$725 ;
+    if (aclk_rst) begin
+      \$893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$894  = \$733 ;
+    if (aclk_rst) begin
+      \$894  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$895  = \$741 ;
+    if (aclk_rst) begin
+      \$895  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$896  = \$749 ;
+    if (aclk_rst) begin
+      \$896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$897  = \$757 ;
+    if (aclk_rst) begin
+      \$897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$898  = \$765 ;
+    if (aclk_rst) begin
+      \$898  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$899  = \$773 ;
+    if (aclk_rst) begin
+      \$899  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$900  = \$signal$103 ;
+    if (aclk_rst) begin
+      \$900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    \$901  = \$792 ;
+    if (aclk_rst) begin
+      \$901  = 1'h1;
+    end
+  end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 , 11'h000, \port$4459$7  };
+  assign r_slow_w_data = { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 , 11'h000, \port$4475$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
+  assign r_fire = r_kinds_pop;
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
+  assign \$signal$105  = w_kinds_pop;
   assign read__addr = r_fast_rd;
   assign \$signature__addr  = r_fast_wr;
   assign \$signature__data  = { bus__r_err, bus__r_data };
-  assign \read__addr$106  = r_slow_rd;
-  assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 , 11'h000, \port$4459$7  };
+  assign \read__addr$110  = r_slow_rd;
+  assign \$signature__addr$111  = r_slow_wr;
+  assign \$signature__data$112  = { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 , 11'h000, \port$4475$7  };
+  assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
-  assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 , 11'h000, \port$4459$7  };
+  assign bus__r_slow_data = { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 , 11'h000, \port$4475$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3304,39 +3362,38 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign bus__w_data_queued = w_datas_data0[31:0];
   assign bus__w_strb_queued = w_datas_data0[35:32];
   assign bus__w_slow = w_kinds_w_data;
-  assign \$signal$146  = w_kinds_pop;
   assign bus__w_ack = w_fast_push;
   assign bus__w_err = w_fast_w_data;
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
   assign bus__r_req = \$signal$40 ;
-  assign bus__w_req = \$signal$101 ;
+  assign bus__w_req = \$signal$103 ;
   assign bus__w_addr_from_queue = w_addrs_full[0];
   assign bus__w_beat_from_queue = w_datas_full[0];
   assign \$6  = r_kinds_push;
   assign \$81  = r_kinds_w_data;
   assign \$85  = \$84 ;
-  assign \$796  = w_addrs_full[0];
-  assign \$474  = w_addrs_push;
-  assign \$477  = w_addrs_w_data;
-  assign \$481  = \$480 ;
-  assign \$801  = w_datas_full[0];
-  assign \$490  = w_datas_push;
-  assign \$493  = { s_axil_wstrb, s_axil_wdata };
-  assign \$497  = \$496 ;
-  assign \$506  = w_kinds_push;
-  assign \$581  = w_kinds_w_data;
-  assign \$585  = \$584 ;
-  assign \$594  = w_fast_push;
-  assign \$669  = w_fast_w_data;
-  assign \$673  = \$672 ;
-  assign \$682  = w_slow_push;
-  assign \$757  = w_slow_w_data;
-  assign \$761  = \$760 ;
+  assign \$813  = w_addrs_full[0];
+  assign \$488  = w_addrs_push;
+  assign \$491  = w_addrs_w_data;
+  assign \$495  = \$494 ;
+  assign \$818  = w_datas_full[0];
+  assign \$504  = w_datas_push;
+  assign \$507  = { s_axil_wstrb, s_axil_wdata };
+  assign \$511  = \$510 ;
+  assign \$520  = w_kinds_push;
+  assign \$595  = w_kinds_w_data;
+  assign \$599  = \$598 ;
+  assign \$608  = w_fast_push;
+  assign \$683  = w_fast_w_data;
+  assign \$687  = \$686 ;
+  assign \$696  = w_slow_push;
+  assign \$771  = w_slow_w_data;
+  assign \$775  = \$774 ;
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4045$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$4061$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$165  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5025,8 +5082,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_next_tag;
-  input [5:0] \port$4045$52 ;
-  wire [5:0] \port$4045$52 ;
+  input [5:0] \port$4061$52 ;
+  wire [5:0] \port$4061$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   wire [7:0] \r__addr$405 ;
@@ -5357,10 +5414,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4045$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4061$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4045$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4061$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5490,19 +5547,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$173  = free_port_addr - 37'h1000004000;
   assign \$174  = ~ \$173 [40];
   assign \$176  = \$172  & \$175 ;
-  assign \$177  = free_src ? \port$4045$52 [0] : \$176 ;
+  assign \$177  = free_src ? \port$4061$52 [0] : \$176 ;
   assign \$178  = free_port_addr - 37'h1000010000;
   assign \$179  = ~ \$178 [40];
   assign \$180  = free_port_addr - 37'h1000020000;
   assign \$181  = ~ \$180 [40];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4045$52 [1] : \$183 ;
+  assign \$184  = free_src ? \port$4061$52 [1] : \$183 ;
   assign \$185  = free_port_addr - 37'h1000100000;
   assign \$186  = ~ \$185 [40];
   assign \$187  = free_port_addr - 37'h1000130000;
   assign \$188  = ~ \$187 [40];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4045$52 [2] : \$190 ;
+  assign \$191  = free_src ? \port$4061$52 [2] : \$190 ;
   assign \$192  = f0_addr[2:0] == f2_addr[2:0];
   assign \$193  = f0_addr[5:3] == f2_addr[5:3];
   assign \$194  = f0_addr[8:6] == f2_addr[8:6];
@@ -7981,7 +8038,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign small_grant_waddr = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign medium_grant_waddr = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign large_grant_waddr = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign flush_reg_select = \port$4045$52 [5:3];
+  assign flush_reg_select = \port$4061$52 [5:3];
   assign small_fresh_slot = \$660 [7:0];
   assign small_tail = small_queue_waddr;
   assign medium_fresh_slot = \$666 [6:0];
@@ -7993,7 +8050,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$signal  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
   assign next_next_tag = \$980 [7:0];
   assign fetched_snap = \$745 [6];
-  assign free_reg_hit = \port$4045$52 [2:0];
+  assign free_reg_hit = \port$4061$52 [2:0];
   assign \$signal$272  = \$997 [11];
   assign hit_a3 = \$1001 [11];
   assign \$signal$291  = \$1005 [11];
@@ -8393,9 +8450,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign { \$992 [36], \$992 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3606$0 , \port$3607$0 , \port$3609$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4045$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4459$0 , \port$4459$55 , rsp_freed_valid, \port$4465$0 , rsp_flushed_valid, \port$4480$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4512$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4599$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$4771$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5043$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3622$0 , \port$3623$0 , \port$3625$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4061$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4475$0 , \port$4475$55 , rsp_freed_valid, \port$4481$0 , rsp_flushed_valid, \port$4496$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4528$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4617$0 
+, bus__w_beat_from_queue, e1_exhausted, \port$4791$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5063$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$166  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -10671,32 +10728,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
-  output \port$3606$0 ;
-  wire \port$3606$0 ;
-  output \port$3607$0 ;
-  wire \port$3607$0 ;
-  output \port$3609$0 ;
-  wire \port$3609$0 ;
-  output [56:0] \port$4045$1 ;
-  wire [56:0] \port$4045$1 ;
-  input [14:0] \port$4459$0 ;
-  wire [14:0] \port$4459$0 ;
-  input [23:0] \port$4459$55 ;
-  wire [23:0] \port$4459$55 ;
-  input [23:0] \port$4465$0 ;
-  wire [23:0] \port$4465$0 ;
-  input [22:0] \port$4480$0 ;
-  wire [22:0] \port$4480$0 ;
-  input [40:0] \port$4512$0 ;
-  wire [40:0] \port$4512$0 ;
-  input [35:0] \port$4599$0 ;
-  wire [35:0] \port$4599$0 ;
+  output \port$3622$0 ;
+  wire \port$3622$0 ;
+  output \port$3623$0 ;
+  wire \port$3623$0 ;
+  output \port$3625$0 ;
+  wire \port$3625$0 ;
+  output [56:0] \port$4061$1 ;
+  wire [56:0] \port$4061$1 ;
+  input [14:0] \port$4475$0 ;
+  wire [14:0] \port$4475$0 ;
+  input [23:0] \port$4475$55 ;
+  wire [23:0] \port$4475$55 ;
+  input [23:0] \port$4481$0 ;
+  wire [23:0] \port$4481$0 ;
+  input [22:0] \port$4496$0 ;
+  wire [22:0] \port$4496$0 ;
+  input [40:0] \port$4528$0 ;
+  wire [40:0] \port$4528$0 ;
+  input [35:0] \port$4617$0 ;
+  wire [35:0] \port$4617$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4771$0 ;
-  wire [4:0] \port$4771$0 ;
+  output [4:0] \port$4791$0 ;
+  wire [4:0] \port$4791$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5043$0 ;
-  wire [4:0] \port$5043$0 ;
+  output [4:0] \port$5063$0 ;
+  wire [4:0] \port$5063$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10980,59 +11037,59 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$100  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4465$0 [23] ? { 6'h00, \port$4465$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4481$0 [23] ? { 6'h00, \port$4481$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4480$0 [20:5], 46'h000000000000, \port$4480$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4480$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4459$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4459$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4459$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4465$0 [20:5], \port$4512$0 [32:1], \port$4512$0 [40:33], \$2 , 1'h0, \port$4512$0 [0], 3'h1, \port$4465$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4496$0 [20:5], 46'h000000000000, \port$4496$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4496$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4475$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4475$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4475$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4481$0 [20:5], \port$4528$0 [32:1], \port$4528$0 [40:33], \$2 , 1'h0, \port$4528$0 [0], 3'h1, \port$4481$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4480$0 [20:5], 46'h000000000000, \port$4480$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4480$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4459$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4459$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4459$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4496$0 [20:5], 46'h000000000000, \port$4496$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4496$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4475$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4475$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4475$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4459$0 [4:1] == 1'h1;
+  assign \$15  = \port$4475$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4459$0 [0];
-  assign \$18  = ! \port$4459$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4475$0 [0];
+  assign \$18  = ! \port$4475$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4465$0 [0];
-  assign \$21  = ! \port$4465$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4481$0 [0];
+  assign \$21  = ! \port$4481$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4480$0 [0];
-  assign \$24  = ! \port$4480$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4496$0 [0];
+  assign \$24  = ! \port$4496$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4459$0 [4:1] == 1'h1;
+  assign \$26  = \port$4475$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4459$0 [6:5];
+  assign \$28  = ! \port$4475$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4459$0 [0];
-  assign \$31  = \port$4459$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4475$0 [0];
+  assign \$31  = \port$4475$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4465$0 [0];
-  assign \$34  = \port$4465$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4481$0 [0];
+  assign \$34  = \port$4481$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4480$0 [0];
-  assign \$37  = \port$4480$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4496$0 [0];
+  assign \$37  = \port$4496$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4459$0 [4:1] == 1'h1;
+  assign \$39  = \port$4475$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4459$0 [6:5] == 1'h1;
+  assign \$41  = \port$4475$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4459$0 [0];
-  assign \$44  = \port$4459$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4475$0 [0];
+  assign \$44  = \port$4475$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4465$0 [0];
-  assign \$47  = \port$4465$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4481$0 [0];
+  assign \$47  = \port$4481$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4480$0 [0];
-  assign \$50  = \port$4480$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4496$0 [0];
+  assign \$50  = \port$4496$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4459$0 [4:1] == 1'h1;
+  assign \$52  = \port$4475$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4459$0 [6:5] == 2'h2;
+  assign \$54  = \port$4475$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
@@ -11653,7 +11710,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$798  = \$797  | r1_sel_pool2_low_water;
   assign \$799  = \$796  | \$798 ;
   assign \$800  = \$793  | \$799 ;
-  assign \$801  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$801  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
   assign \$802  = \$801  == 4'hf;
   assign \$803  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$805  = ~ \$804 ;
@@ -11671,7 +11728,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$819  = \$818 [5:0] == 3'h4;
   assign \$820  = \$817  & \$819 ;
   assign \$821  = bus__w_req & \$820 ;
-  assign \$822  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$822  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
   assign \$823  = \$822  == 4'hf;
   assign \$824  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$826  = ~ \$825 ;
@@ -11689,7 +11746,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$840  = \$839 [5:0] == 6'h30;
   assign \$841  = \$838  & \$840 ;
   assign \$842  = bus__w_req & \$841 ;
-  assign \$843  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$843  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
   assign \$844  = \$843  == 4'hf;
   assign \$845  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$847  = ~ \$846 ;
@@ -11706,7 +11763,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$860  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$861  = \$860 [5:0] == 3'h4;
   assign \$862  = \$859  & \$861 ;
-  assign \$863  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$863  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
   assign \$864  = \$863  == 4'hf;
   assign \$865  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$867  = ~ \$866 ;
@@ -11725,7 +11782,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$882  = \$879  & \$881 ;
   assign \$883  = \$862  | \$882 ;
   assign \$884  = bus__w_req & \$883 ;
-  assign \$885  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$885  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
   assign \$886  = \$885  == 4'hf;
   assign \$887  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$889  = ~ \$888 ;
@@ -11747,12 +11804,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$907  = w0_small_is & w0_small_slot_ok;
   assign \$908  = w0_medium_is & w0_medium_slot_ok;
   assign \$909  = w0_large_is & w0_large_slot_ok;
-  assign \$910  = bus__w_beat_from_queue ? \port$4599$0 [31:0] : bus__w_data;
-  assign \$911  = bus__w_beat_from_queue ? \port$4599$0 [31:0] : bus__w_data;
+  assign \$910  = bus__w_beat_from_queue ? \port$4617$0 [31:0] : bus__w_data;
+  assign \$911  = bus__w_beat_from_queue ? \port$4617$0 [31:0] : bus__w_data;
   assign \$913  = 37'h1000000000 + \$912 ;
-  assign \$914  = bus__w_beat_from_queue ? \port$4599$0 [31:0] : bus__w_data;
+  assign \$914  = bus__w_beat_from_queue ? \port$4617$0 [31:0] : bus__w_data;
   assign \$916  = 37'h1000010000 + \$915 ;
-  assign \$917  = bus__w_beat_from_queue ? \port$4599$0 [31:0] : bus__w_data;
+  assign \$917  = bus__w_beat_from_queue ? \port$4617$0 [31:0] : bus__w_data;
   assign \$919  = 37'h1000100000 + \$918 ;
   assign \$920  = ~ command_queue_pop;
   assign \$921  = command_queue_count[0] & \$920 ;
@@ -11955,10 +12012,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1118  = 1'h1 << \$1117 [7:5];
   assign \$1119  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1120  = 1'h1 << \$1119 [11:8];
-  assign \$1121  = bus__w_beat_from_queue ? \port$4599$0 [31:0] : bus__w_data;
-  assign \$1122  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$1121  = bus__w_beat_from_queue ? \port$4617$0 [31:0] : bus__w_data;
+  assign \$1122  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
   assign \$1123  = \$1122  == 4'hf;
-  assign \$1124  = bus__w_beat_from_queue ? \port$4599$0 [35:32] : bus__w_strb;
+  assign \$1124  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
   assign \$1125  = ~ \$signal$234 ;
   assign \$1126  = \$signal$280  & \$1125 ;
   assign \$1127  = ~ new_flush;
@@ -12201,13 +12258,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1364  = \$1363  & \$signal$286 [1];
   assign \$1365  = \$signal$284  & w2_is_pool2_low_water;
   assign \$1366  = \$1365  & \$signal$286 [2];
-  assign \$1367  = | \port$4465$0 [4:1];
+  assign \$1367  = | \port$4481$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1367 ;
-  assign \$1368  = | \port$4480$0 [4:1];
+  assign \$1368  = | \port$4496$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1368 ;
-  assign \$1369  = ~ \port$4459$0 [0];
+  assign \$1369  = ~ \port$4475$0 [0];
   assign \$1370  = rsp_grant_valid & \$1369 ;
-  assign \$1371  = \port$4459$0 [4:1] != 1'h1;
+  assign \$1371  = \port$4475$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1370  & \$1371 ;
   assign \$1372  = \$signal$28  > 2'h2;
   assign \$1373  = \$1372  ? 2'h2 : \$signal$28 ;
@@ -12301,17 +12358,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1451  = ~ \$1450 ;
   assign \$1452  = \$1451  + 1'h1;
   assign w0_large_is = bus__w_addr_from_queue ? \$1449 [6] : \$1452 [6];
-  assign \$1453  = \port$4599$0 [18:0] - 9'h100;
+  assign \$1453  = \port$4617$0 [18:0] - 9'h100;
   assign \$1454  = ~ \$1453 [19];
   assign \$1455  = bus__w_data[18:0] - 9'h100;
   assign \$1456  = ~ \$1455 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1457  = \port$4599$0 [18:0] - 8'h80;
+  assign \$1457  = \port$4617$0 [18:0] - 8'h80;
   assign \$1458  = ~ \$1457 [19];
   assign \$1459  = bus__w_data[18:0] - 8'h80;
   assign \$1460  = ~ \$1459 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1461  = \port$4599$0 [18:0] - 6'h30;
+  assign \$1461  = \port$4617$0 [18:0] - 6'h30;
   assign \$1462  = ~ \$1461 [19];
   assign \$1463  = bus__w_data[18:0] - 6'h30;
   assign \$1464  = ~ \$1463 [19];
@@ -12674,11 +12731,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1814  = \$signal$301  & \$signal$285 ;
   assign \$1815  = ~ \$1814 ;
   assign bus__w_err = \$1813  & \$1815 ;
-  assign \$1816  = rsp_freed_valid & \port$4512$0 [0];
+  assign \$1816  = rsp_freed_valid & \port$4528$0 [0];
   assign \$1817  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1816  | \$1817 ;
-  assign \$1818  = rsp_freed_valid & \port$4512$0 [0];
-  assign \$1819  = \$1818  ? \port$4465$0 [0] : \port$4480$0 [0];
+  assign \$1818  = rsp_freed_valid & \port$4528$0 [0];
+  assign \$1819  = \$1818  ? \port$4481$0 [0] : \port$4496$0 [0];
   assign bus__w_slow_err = ~ \$1819 ;
   always @(posedge aclk_clk)
     cycle <= \$1820 ;
@@ -13420,7 +13477,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1825  = { \$12 [31:0], 16'h0000, \port$4459$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4459$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4459$0 [4:1] };
+    \$1825  = { \$12 [31:0], 16'h0000, \port$4475$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4475$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4475$0 [4:1] };
     if (aclk_rst) begin
       \$1825  = 121'h0000000000000000000000000000000;
     end
@@ -14633,22 +14690,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1969  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4459$0 [4:1];
-  assign rsp_grant_pool = \port$4459$0 [6:5];
-  assign rsp_grant_user = \port$4459$55 [23:8];
-  assign rsp_flushed_err = \port$4480$0 [4:1];
-  assign rsp_flushed_pool = \port$4480$0 [22:21];
-  assign rsp_flushed_user = \port$4480$0 [20:5];
-  assign rsp_freed_err = \port$4465$0 [4:1];
-  assign rsp_freed_src = \port$4512$0 [0];
-  assign rsp_freed_in_pool = \port$4465$0 [23];
-  assign rsp_freed_pool = \port$4465$0 [22:21];
-  assign rsp_freed_tag = \port$4512$0 [40:33];
-  assign rsp_freed_addr = \port$4512$0 [32:1];
-  assign rsp_freed_user = \port$4465$0 [20:5];
-  assign rsp_grant_ok = \port$4459$0 [0];
-  assign rsp_freed_ok = \port$4465$0 [0];
-  assign rsp_flushed_ok = \port$4480$0 [0];
+  assign rsp_grant_err = \port$4475$0 [4:1];
+  assign rsp_grant_pool = \port$4475$0 [6:5];
+  assign rsp_grant_user = \port$4475$55 [23:8];
+  assign rsp_flushed_err = \port$4496$0 [4:1];
+  assign rsp_flushed_pool = \port$4496$0 [22:21];
+  assign rsp_flushed_user = \port$4496$0 [20:5];
+  assign rsp_freed_err = \port$4481$0 [4:1];
+  assign rsp_freed_src = \port$4528$0 [0];
+  assign rsp_freed_in_pool = \port$4481$0 [23];
+  assign rsp_freed_pool = \port$4481$0 [22:21];
+  assign rsp_freed_tag = \port$4528$0 [40:33];
+  assign rsp_freed_addr = \port$4528$0 [32:1];
+  assign rsp_freed_user = \port$4481$0 [20:5];
+  assign rsp_grant_ok = \port$4475$0 [0];
+  assign rsp_freed_ok = \port$4481$0 [0];
+  assign rsp_flushed_ok = \port$4496$0 [0];
   assign log_bank0_k = \$1382 [1:0];
   assign log_bank1_k = \$1383 [1:0];
   assign log_bank2_k = \$1384 [1:0];
@@ -14656,8 +14713,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$1398 [5], \$1398  };
   assign \$signal$103  = { low_water_hit, \$1403 , \$1401 , e1_exhausted, \$1400  };
   assign \$signal$163  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4599$0 [35:32];
-  assign bus__w_data_queued = \port$4599$0 [31:0];
+  assign bus__w_strb_queued = \port$4617$0 [35:32];
+  assign bus__w_data_queued = \port$4617$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1630 , \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], \$1587 [3], \$1583 [3], \$1579 [3], \$1575 [3], \$1571 [3], \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], new_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$305  = log_bank0_wdata;
@@ -14683,10 +14740,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$328  = alloc_queue_wr;
   assign \$signature__data$329  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 [7:0], 11'h000, \port$4459$0 [14:7] };
-  assign rsp_grant_slot = \port$4459$0 [14:7];
-  assign rsp_grant_tag = \port$4459$55 [7:0];
-  assign bus__r_slow_data = { \port$4459$0 [0], \port$4459$0 [4:1], \port$4459$55 [7:0], 11'h000, \port$4459$0 [14:7] };
+  assign handle = { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 [7:0], 11'h000, \port$4475$0 [14:7] };
+  assign rsp_grant_slot = \port$4475$0 [14:7];
+  assign rsp_grant_tag = \port$4475$55 [7:0];
+  assign bus__r_slow_data = { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 [7:0], 11'h000, \port$4475$0 [14:7] };
   assign w0_small_is_queued = \$1437 [6];
   assign w0_small_is_pins = \$1440 [6];
   assign w0_medium_is_queued = \$1443 [6];
@@ -14703,13 +14760,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1812 [54:52];
   assign req_flush_select = \$1812 [57:55];
   assign req_flush_pool = \$1812 [43:42];
-  assign \port$3606$0  = \$1400 ;
-  assign \port$3607$0  = \$1401 ;
-  assign \port$3609$0  = \$1403 ;
-  assign \port$4045$1  = \$1812 [57:1];
-  assign \port$4771$0  = \$signal$101 ;
+  assign \port$3622$0  = \$1400 ;
+  assign \port$3623$0  = \$1401 ;
+  assign \port$3625$0  = \$1403 ;
+  assign \port$4061$1  = \$1812 [57:1];
+  assign \port$4791$0  = \$signal$101 ;
   assign bus__w_ack = \$signal$284 ;
-  assign \port$5043$0  = \$signal$102 ;
+  assign \port$5063$0  = \$signal$102 ;
   assign \$1402  = 1'h0;
   assign \$1403  = 1'h0;
   assign \$113  = 1'h1;
