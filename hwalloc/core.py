@@ -463,7 +463,7 @@ class AllocatorCore(_Timing, wiring.Component):
                 # folded in after: no compare waits for the choice)
                 a3_hit_a1.eq(any_of([same_slot(a3_valid & a3_fwd_ok, a3_pool, a3_fresh_slot,
                                                a2_pool, a2_fresh_slot)] +
-                                    [select & same_slot(a3_valid, a3_pool, head.slot, a2_pool, a2_fresh_slot)
+                                    [same_slot(a3_valid & select, a3_pool, head.slot, a2_pool, a2_fresh_slot)
                                      for select, head in head_parts])),
                 a3_older_hit.eq(fresh_hit_a2 | same_slot(a5_valid & a5_ok, a5_pool, a5_slot,
                                                          a2_pool, a2_fresh_slot)),
@@ -632,6 +632,17 @@ class AllocatorCore(_Timing, wiring.Component):
             return [(bank, parity == record.snap, record)
                     for (bank, record), (_, parity) in zip(st.grant_r.parts, st.parity_r.parts,
                                                            strict=True)]
+        def mem_parts(st):
+            # (bank chosen, parity, grant record) of pool p's memories, a bank at a time
+            return [(bank, parity, record)
+                    for (bank, record), (_, parity) in zip(st.grant_r.parts, st.parity_r.parts,
+                                                           strict=True)]
+
+        def held_as(record, parity, tag, select):
+            # select, the slot held (parity == snapshot) and its tag matching, on one chain
+            if not T:
+                return select & (parity == record.snap)
+            return equal(Cat(tag_of(record), parity, select), Cat(tag, record.snap, Const(1)))
         # a never-granted slot is free, whatever its (never written) memories hold
         may_hold = ~f3_never_granted
         views = [(f3_in[pool.index] & bank, held, record)
@@ -655,8 +666,10 @@ class AllocatorCore(_Timing, wiring.Component):
             f4_by_older.eq(f3_go & may_hold & ~hit_a1 & older_hit &
                            Mux(f3_hit_a2, f3_a2_tag_ok, f3_a3_tag_ok)),
             f4_by_mem.eq(by_mem_next),
-            f4_mem_ok.eq(Cat(any_of(may_hold & bank & held & tag_ok(tag_of(record), f3_tag)
-                                    for bank, held, record in mem_banks(st))
+            # (the bank's select and the parity folded into the tag's compare:
+            # each bank's term is the carry out of its chain, with no LUT after it)
+            f4_mem_ok.eq(Cat(any_of(held_as(record, parity, f3_tag, may_hold & bank)
+                                    for bank, parity, record in mem_parts(st))
                              for st in state)),
         ]
 

@@ -423,7 +423,7 @@ class RegisterFile(wiring.Component):
                                Signal(name=f"{pool.name}_hw_grow"), Signal(name=f"{pool.name}_in_use_rose"))
             m.d.sync += [was.eq(in_use),
                          rose.eq(Mux(ev["flush"], added & ~any_of(in_use), added & ~ev["free"])),
-                         grow.eq(~clear & Mux(grow, rose, in_use > c["HIGH_WATER"]))]
+                         grow.eq(~clear & Mux(grow, rose, ~at_least(c["HIGH_WATER"], in_use)))]
             with m.If(clear):
                 m.d.sync += [c["HIGH_WATER"].eq(in_use), c["ALLOCS"].eq(0),
                              c["FAILS"].eq(0), c["FREES"].eq(0), c["FLUSHES"].eq(0)]

@@ -338,9 +338,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$3652$0 (\$11 [4:0]),
-    .\port$3652$48 (\$11 [53:48]),
-    .\port$3652$6 (\$11 [15:6]),
+    .\port$3651$0 (\$11 [4:0]),
+    .\port$3651$48 (\$11 [53:48]),
+    .\port$3651$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3339$41 (\$19 [41:40]),
+    .\port$3338$41 (\$19 [41:40]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,17 +430,17 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3196$0 (\$16 ),
-    .\port$3197$0 (\$17 ),
-    .\port$3339$1 (\$19 ),
-    .\port$3652$0 (\$11 [15:0]),
-    .\port$3652$48 (\$11 [63:48]),
-    .\port$3655$0 (\$12 ),
-    .\port$3667$0 (\$13 ),
-    .\port$3695$0 (\$14 ),
-    .\port$3776$0 (\$15 ),
-    .\port$3928$0 (\$signal ),
-    .\port$4098$0 (\$signal$58 ),
+    .\port$3195$0 (\$16 ),
+    .\port$3196$0 (\$17 ),
+    .\port$3338$1 (\$19 ),
+    .\port$3651$0 (\$11 [15:0]),
+    .\port$3651$48 (\$11 [63:48]),
+    .\port$3654$0 (\$12 ),
+    .\port$3666$0 (\$13 ),
+    .\port$3694$0 (\$14 ),
+    .\port$3775$0 (\$15 ),
+    .\port$3927$0 (\$signal ),
+    .\port$4097$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -598,7 +598,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
 endmodule
 
 module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3652$0 , \port$3652$6 , \port$3652$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3651$0 , \port$3651$6 , \port$3651$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$124  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3652$0 ;
-  wire [4:0] \port$3652$0 ;
-  input [5:0] \port$3652$48 ;
-  wire [5:0] \port$3652$48 ;
-  input [9:0] \port$3652$6 ;
-  wire [9:0] \port$3652$6 ;
+  input [4:0] \port$3651$0 ;
+  wire [4:0] \port$3651$0 ;
+  input [5:0] \port$3651$48 ;
+  wire [5:0] \port$3651$48 ;
+  input [9:0] \port$3651$6 ;
+  wire [9:0] \port$3651$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$3652$0 [0], \port$3652$0 [4:1], 2'h0, \port$3652$48 , 9'h000, \port$3652$6  };
+      r_slow_ring[r_slow_wr] <= { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 , 9'h000, \port$3651$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3652$0 [0], \port$3652$0 [4:1], 2'h0, \port$3652$48 , 9'h000, \port$3652$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 , 9'h000, \port$3651$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3150,7 +3150,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3652$0 [0], \port$3652$0 [4:1], 2'h0, \port$3652$48 , 9'h000, \port$3652$6  };
+  assign r_slow_w_data = { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 , 9'h000, \port$3651$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$3652$0 [0], \port$3652$0 [4:1], 2'h0, \port$3652$48 , 9'h000, \port$3652$6  };
+  assign \$signature__data$108  = { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 , 9'h000, \port$3651$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3652$0 [0], \port$3652$0 [4:1], 2'h0, \port$3652$48 , 9'h000, \port$3652$6  };
+  assign bus__r_slow_data = { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 , 9'h000, \port$3651$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3184,7 +3184,6 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign bus__w_req = \$signal$99 ;
   assign bus__w_addr_from_queue = w_addrs_full[0];
   assign bus__w_beat_from_queue = w_datas_full[0];
-  assign \$545  = w_kinds_w_data;
   assign \$6  = r_kinds_push;
   assign \$73  = r_kinds_w_data;
   assign \$77  = \$76 ;
@@ -3197,6 +3196,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$465  = { s_axil_wstrb, s_axil_wdata };
   assign \$469  = \$468 ;
   assign \$478  = w_kinds_push;
+  assign \$545  = w_kinds_w_data;
   assign \$549  = \$548 ;
   assign \$558  = w_fast_push;
   assign \$625  = w_fast_w_data;
@@ -3207,7 +3207,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
 endmodule
 
 module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3339$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$3338$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$125  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
@@ -3471,49 +3471,49 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$1231 ;
   wire \$1232 ;
   wire \$1233 ;
-  wire \$1234 ;
-  wire \$1235 ;
+  wire [6:0] \$1234 ;
+  wire [6:0] \$1235 ;
   wire \$1236 ;
-  wire [6:0] \$1237 ;
-  wire [6:0] \$1238 ;
-  wire \$1239 ;
+  wire \$1237 ;
+  wire [24:0] \$1238 ;
+  wire [30:0] \$1239 ;
   wire \$124 ;
   wire \$1240 ;
-  wire [24:0] \$1241 ;
-  wire [30:0] \$1242 ;
-  wire \$1243 ;
-  wire \$1244 ;
-  wire [11:0] \$1245 ;
+  wire \$1241 ;
+  wire [11:0] \$1242 ;
+  wire [11:0] \$1243 ;
+  wire [12:0] \$1244 ;
+  wire \$1245 ;
   wire [11:0] \$1246 ;
-  wire [12:0] \$1247 ;
-  wire \$1248 ;
-  wire [11:0] \$1249 ;
+  wire [11:0] \$1247 ;
+  wire [12:0] \$1248 ;
+  wire \$1249 ;
   wire \$125 ;
   wire [11:0] \$1250 ;
-  wire [12:0] \$1251 ;
-  wire \$1252 ;
-  wire [11:0] \$1253 ;
-  wire [11:0] \$1254 ;
-  wire [12:0] \$1255 ;
+  wire [11:0] \$1251 ;
+  wire [12:0] \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
   wire \$1256 ;
   wire \$1257 ;
-  wire \$1258 ;
-  wire \$1259 ;
+  wire [1:0] \$1258 ;
+  wire [1:0] \$1259 ;
   wire [3:0] \$126 ;
-  wire \$1260 ;
-  wire [1:0] \$1261 ;
-  wire [1:0] \$1262 ;
-  wire [1:0] \$1263 ;
+  wire [1:0] \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
   wire \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
   wire \$1268 ;
-  wire \$1269 ;
+  wire [3:0] \$1269 ;
   wire [3:0] \$127 ;
   wire \$1270 ;
   wire \$1271 ;
-  wire [3:0] \$1272 ;
+  wire \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
@@ -3529,38 +3529,38 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$1284 ;
   wire \$1285 ;
   wire \$1286 ;
-  wire \$1287 ;
+  wire [5:0] \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
   wire [12:0] \$129 ;
-  wire [5:0] \$1290 ;
+  wire \$1290 ;
   wire \$1291 ;
-  wire \$1292 ;
-  wire \$1293 ;
-  wire \$1294 ;
+  reg \$1292 ;
+  reg [9:0] \$1293 ;
+  reg [6:0] \$1294 ;
   reg \$1295 ;
   reg [9:0] \$1296 ;
-  reg [6:0] \$1297 ;
+  reg [16:0] \$1297 ;
   reg \$1298 ;
-  reg [9:0] \$1299 ;
+  reg \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg [16:0] \$1300 ;
+  reg \$1300 ;
   reg \$1301 ;
   reg \$1302 ;
   reg \$1303 ;
   reg \$1304 ;
   reg \$1305 ;
   reg \$1306 ;
-  reg \$1307 ;
-  reg \$1308 ;
-  reg \$1309 ;
+  reg [10:0] \$1307 ;
+  reg [10:0] \$1308 ;
+  reg [10:0] \$1309 ;
   wire \$131 ;
-  reg [10:0] \$1310 ;
-  reg [10:0] \$1311 ;
-  reg [10:0] \$1312 ;
+  reg \$1310 ;
+  reg [9:0] \$1311 ;
+  reg \$1312 ;
   reg \$1313 ;
-  reg [9:0] \$1314 ;
+  reg \$1314 ;
   reg \$1315 ;
   reg \$1316 ;
   reg \$1317 ;
@@ -3603,15 +3603,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$1350 ;
   reg \$1351 ;
   reg \$1352 ;
-  reg \$1353 ;
+  reg [9:0] \$1353 ;
   reg \$1354 ;
   reg \$1355 ;
-  reg [9:0] \$1356 ;
-  reg \$1357 ;
+  reg [10:0] \$1356 ;
+  reg [2:0] \$1357 ;
   reg \$1358 ;
-  reg [10:0] \$1359 ;
+  reg \$1359 ;
   wire \$136 ;
-  reg [2:0] \$1360 ;
+  reg \$1360 ;
   reg \$1361 ;
   reg \$1362 ;
   reg \$1363 ;
@@ -3625,9 +3625,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$1370 ;
   reg \$1371 ;
   reg \$1372 ;
-  reg \$1373 ;
-  reg \$1374 ;
-  reg \$1375 ;
   wire \$138 ;
   wire \$139 ;
   wire [3:0] \$14 ;
@@ -3746,36 +3743,36 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire [5:0] \$246 ;
-  wire [5:0] \$247 ;
-  wire [6:0] \$248 ;
+  wire [7:0] \$244 ;
+  wire [7:0] \$245 ;
+  wire [8:0] \$246 ;
+  wire \$247 ;
+  wire \$248 ;
   wire \$249 ;
   wire [10:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire [1:0] \$257 ;
-  wire [1:0] \$258 ;
-  wire [1:0] \$259 ;
+  wire [1:0] \$254 ;
+  wire [1:0] \$255 ;
+  wire [1:0] \$256 ;
+  wire \$257 ;
+  wire [11:0] \$258 ;
+  wire [11:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire [11:0] \$261 ;
+  wire [12:0] \$260 ;
+  wire \$261 ;
   wire [11:0] \$262 ;
-  wire [12:0] \$263 ;
-  wire \$264 ;
+  wire [11:0] \$263 ;
+  wire [12:0] \$264 ;
   wire [11:0] \$265 ;
   wire [11:0] \$266 ;
   wire [12:0] \$267 ;
-  wire [11:0] \$268 ;
-  wire [11:0] \$269 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [12:0] \$270 ;
+  wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
@@ -3791,16 +3788,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
+  wire [10:0] \$285 ;
+  wire [10:0] \$286 ;
   wire \$287 ;
   wire [10:0] \$288 ;
   wire [10:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire [10:0] \$291 ;
-  wire [10:0] \$292 ;
-  wire [12:0] \$293 ;
+  wire [12:0] \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
@@ -3829,13 +3826,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire \$319 ;
+  wire [11:0] \$319 ;
   wire [3:0] \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire [11:0] \$322 ;
-  wire [11:0] \$323 ;
-  wire [12:0] \$324 ;
+  wire [11:0] \$320 ;
+  wire [12:0] \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
@@ -3850,11 +3847,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire \$338 ;
+  wire [10:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
-  wire [10:0] \$341 ;
+  wire \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
@@ -4196,7 +4193,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
-  wire [11:0] \$65 ;
+  wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
@@ -4218,7 +4215,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire [12:0] \$67 ;
+  wire [11:0] \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
@@ -4229,7 +4226,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire \$68 ;
+  wire [12:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
@@ -4446,15 +4443,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire \$875 ;
+  wire [5:0] \$875 ;
   wire \$876 ;
-  wire \$877 ;
-  wire [5:0] \$878 ;
-  wire \$879 ;
+  wire [6:0] \$877 ;
+  wire \$878 ;
+  wire [6:0] \$879 ;
   wire \$88 ;
-  wire [6:0] \$880 ;
+  wire \$880 ;
   wire \$881 ;
-  wire [6:0] \$882 ;
+  wire \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
@@ -4916,8 +4913,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire grant_valid;
   wire hit_a3;
   wire [5:0] next_next_tag;
-  input [1:0] \port$3339$41 ;
-  wire [1:0] \port$3339$41 ;
+  input [1:0] \port$3338$41 ;
+  wire [1:0] \port$3338$41 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   wire [9:0] \r__addr$310 ;
@@ -5060,7 +5057,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg [6:0] _0_;
   reg [6:0] _1_;
   always @(posedge aclk_clk) begin
-    _0_ <= samples_grant[\$341 [9:0]];
+    _0_ <= samples_grant[\$338 [9:0]];
     _1_ <= samples_grant[f1_samples_slot];
   end
   assign \r__data$11  = _0_;
@@ -5075,7 +5072,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge aclk_clk) begin
-    _2_ <= samples_parity[\$341 [9:0]];
+    _2_ <= samples_parity[\$338 [9:0]];
     _3_ <= samples_parity[f1_samples_slot];
   end
   assign \r__data$15  = _2_;
@@ -5102,16 +5099,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$3339$41 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$3338$41 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
-  assign \$17  = \$341 [9:0] - samples_seen;
+  assign \$17  = \$338 [9:0] - samples_seen;
   assign \$18  = ~ \$17 [11];
   assign \$19  = samples_take_fresh & \$18 ;
-  assign \$20  = \$341 [9:0] + 1'h1;
-  assign \$21  = \$341 [9:0] + 1'h1;
-  assign \$22  = \$341 [9:0] != 10'h3ff;
+  assign \$20  = \$338 [9:0] + 1'h1;
+  assign \$21  = \$338 [9:0] + 1'h1;
+  assign \$22  = \$338 [9:0] != 10'h3ff;
   assign \$23  = samples_head == 10'h3ff;
   assign \$24  = samples_head + 1'h1;
   assign \$25  = \$23  ? 11'h000 : \$24 ;
@@ -5123,7 +5120,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$32  = a1_bad_pool ? 4'h2 : \$31 ;
   assign \$33  = samples_has_fresh | x1_select;
   assign \$34  = a1_in & \$33 ;
-  assign \$35  = a1_in ? \$341 [9:0] : 10'h000;
+  assign \$35  = a1_in ? \$338 [9:0] : 10'h000;
   assign \$36  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$37  = ~ a2_from_fresh;
   assign \$38  = a2_ok & \$37 ;
@@ -5143,17 +5140,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$54  = a2_ok & a2_from_fresh;
   assign \$55  = \$54  ? a2_in : 1'h0;
   assign \$56  = a2_ok & a2_from_fresh;
-  assign \$58  = a3_ok ? { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  } : 10'h000;
+  assign \$58  = a3_ok ? { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  } : 10'h000;
   assign \$59  = a4_ok ? grant_addr : 32'd0;
   assign \$60  = a3_valid & a3_fwd_ok;
   assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$62  = ~ \$61 ;
   assign \$63  = \$62  + 1'h1;
-  assign \$65  = { a3_valid, a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$66  + 1'h1;
-  assign \$68  = \$64  & \$67 [12];
-  assign \$69  = \$63 [12] | \$68 ;
+  assign \$65  = a3_valid & \$64 ;
+  assign \$66  = { \$65 , a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$67  = ~ \$66 ;
+  assign \$68  = \$67  + 1'h1;
+  assign \$69  = \$63 [12] | \$68 [12];
   assign \$70  = a4_valid & a4_ok;
   assign \$71  = { \$70 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$72  = ~ \$71 ;
@@ -5174,7 +5171,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$87  = free_port_addr - 31'h40040000;
   assign \$88  = ~ \$87 [32];
   assign \$90  = \$86  & \$89 ;
-  assign \$91  = free_src ? \port$3339$41 [0] : \$90 ;
+  assign \$91  = free_src ? \port$3338$41 [0] : \$90 ;
   assign \$92  = f0_addr[2:0] == f2_addr[2:0];
   assign \$93  = f0_addr[5:3] == f2_addr[5:3];
   assign \$94  = f0_addr[8:6] == f2_addr[8:6];
@@ -5262,12 +5259,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$180  = a5_tag ^ f2_tag;
   assign \$181  = ~ \$180 ;
   assign \$182  = \$181  + 1'h1;
-  assign \$183  = \$1247 [12] ? a4_tag : a5_tag;
-  assign \$184  = \$1247 [12] ? a4_snap : a5_snap;
+  assign \$183  = \$1244 [12] ? a4_tag : a5_tag;
+  assign \$184  = \$1244 [12] ? a4_snap : a5_snap;
   assign \$185  = f2_same_third & f5_ok;
-  assign \$186  = ~ \$1247 [12];
+  assign \$186  = ~ \$1244 [12];
   assign \$187  = \$signal$187  & \$186 ;
-  assign \$188  = ~ \$1251 [12];
+  assign \$188  = ~ \$1248 [12];
   assign \$189  = \$187  & \$188 ;
   assign \$190  = f2_same_third & f5_ok;
   assign \$191  = ~ \$190 ;
@@ -5293,14 +5290,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$218  = f3_hit_a2 | f3_hit_a3;
   assign \$220  = \$219  & samples_grant_r0_b0[0];
   assign \$221  = \$218  ? f3_older_snap : \$220 ;
-  assign \$222  = f3_go & \$1255 [12];
+  assign \$222  = f3_go & \$1252 [12];
   assign \$223  = a4_tag ^ f3_tag;
   assign \$224  = ~ \$223 ;
   assign \$225  = \$224  + 1'h1;
   assign \$226  = \$222  & \$225 [6];
   assign \$227  = ~ f3_never_granted;
   assign \$228  = f3_go & \$227 ;
-  assign \$229  = ~ \$1255 [12];
+  assign \$229  = ~ \$1252 [12];
   assign \$230  = \$228  & \$229 ;
   assign \$231  = ~ rel_f2;
   assign \$232  = \$231  & f3_hit_a3;
@@ -5310,944 +5307,941 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$236  = \$234  & \$235 ;
   assign \$237  = ~ rel_f2;
   assign \$238  = f3_quiet & \$237 ;
-  assign \$239  = ~ \$1255 [12];
+  assign \$239  = ~ \$1252 [12];
   assign \$240  = \$238  & \$239 ;
   assign \$241  = \$240  ? f3_in : 1'h0;
   assign \$242  = ~ f3_never_granted;
-  assign \$244  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = samples_grant_r0_b0[6:1] ^ f3_tag;
-  assign \$247  = ~ \$246 ;
-  assign \$248  = \$247  + 1'h1;
-  assign \$249  = \$245  & \$248 [6];
-  assign \$250  = x1_select & f1_hit;
-  assign \$252  = x1_select & f2_in;
-  assign \$254  = f2_flushed | \$253 ;
-  assign \$255  = x1_select | x0_select;
-  assign \$256  = ~ \$255 ;
-  assign \$257  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$258  = { 1'h0, \$256  } & \$257 ;
-  assign \$259  = { 1'h0, f3_in } & \$258 ;
-  assign \$260  = \$1255 [12] ? 1'h0 : \$1263 [0];
-  assign \$261  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$262  = ~ \$261 ;
-  assign \$263  = \$262  + 1'h1;
-  assign \$264  = \release  & \$263 [12];
-  assign \$265  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$244  = { \$243 , samples_parity_r0_b0, samples_grant_r0_b0[6:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_tag };
+  assign \$245  = ~ \$244 ;
+  assign \$246  = \$245  + 1'h1;
+  assign \$247  = x1_select & f1_hit;
+  assign \$249  = x1_select & f2_in;
+  assign \$251  = f2_flushed | \$250 ;
+  assign \$252  = x1_select | x0_select;
+  assign \$253  = ~ \$252 ;
+  assign \$254  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$255  = { 1'h0, \$253  } & \$254 ;
+  assign \$256  = { 1'h0, f3_in } & \$255 ;
+  assign \$257  = \$1252 [12] ? 1'h0 : \$1260 [0];
+  assign \$258  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$259  = ~ \$258 ;
+  assign \$260  = \$259  + 1'h1;
+  assign \$261  = \release  & \$260 [12];
+  assign \$262  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$263  = ~ \$262 ;
+  assign \$264  = \$263  + 1'h1;
+  assign \$265  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$266  = ~ \$265 ;
   assign \$267  = \$266  + 1'h1;
-  assign \$268  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$269  = ~ \$268 ;
-  assign \$270  = \$269  + 1'h1;
-  assign \$271  = ~ f4_prev_released;
-  assign \$272  = \$271  & f4_by_older;
-  assign \$273  = f4_by_a1 | \$272 ;
-  assign \$274  = f4_live & \$273 ;
-  assign \$275  = ~ f4_prev_released;
-  assign \$276  = \$275  & f4_by_mem_live;
-  assign \$277  = \$276  & f4_mem_ok;
-  assign \$278  = \$274  | \$277 ;
-  assign \$279  = ~ f4_prev_released;
-  assign \$280  = \$279  & f4_by_older;
-  assign \$281  = f4_by_a1 | \$280 ;
-  assign \$282  = f4_live & \$281 ;
-  assign \$283  = ~ f4_prev_released;
-  assign \$284  = \$283  & f4_by_mem_live;
-  assign \$285  = \$284  & f4_mem_ok;
-  assign \$286  = \$282  | \$285 ;
-  assign \$287  = samples_queue_waddr == 10'h3ff;
-  assign \$288  = samples_queue_waddr + 1'h1;
+  assign \$268  = ~ f4_prev_released;
+  assign \$269  = \$268  & f4_by_older;
+  assign \$270  = f4_by_a1 | \$269 ;
+  assign \$271  = f4_live & \$270 ;
+  assign \$272  = ~ f4_prev_released;
+  assign \$273  = \$272  & f4_by_mem_live;
+  assign \$274  = \$273  & f4_mem_ok;
+  assign \$275  = \$271  | \$274 ;
+  assign \$276  = ~ f4_prev_released;
+  assign \$277  = \$276  & f4_by_older;
+  assign \$278  = f4_by_a1 | \$277 ;
+  assign \$279  = f4_live & \$278 ;
+  assign \$280  = ~ f4_prev_released;
+  assign \$281  = \$280  & f4_by_mem_live;
+  assign \$282  = \$281  & f4_mem_ok;
+  assign \$283  = \$279  | \$282 ;
+  assign \$284  = samples_queue_waddr == 10'h3ff;
+  assign \$285  = samples_queue_waddr + 1'h1;
+  assign \$286  = \$284  ? 11'h000 : \$285 ;
+  assign \$287  = samples_pushed == samples_popped;
+  assign \$288  = samples_pushed ? 11'h001 : 11'h7ff;
   assign \$289  = \$287  ? 11'h000 : \$288 ;
-  assign \$290  = samples_pushed == samples_popped;
-  assign \$291  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$292  = \$290  ? 11'h000 : \$291 ;
-  assign \$293  = $signed({ 1'h0, samples_count }) + $signed(\$292 );
-  assign \$294  = ! samples_pushed;
-  assign \$295  = ! samples_popped;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$298  = ~ \$297 ;
-  assign \$299  = samples_push | \$298 ;
-  assign \$300  = ! samples_pushed;
-  assign \$302  = \$300  & \$301 ;
-  assign \$303  = samples_count == 2'h3;
-  assign \$304  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$305  = ~ \$304 ;
-  assign \$306  = samples_push | \$305 ;
-  assign \$308  = ! samples_popped;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$311  = ~ \$310 ;
-  assign \$312  = samples_push | \$311 ;
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$290  = $signed({ 1'h0, samples_count }) + $signed(\$289 );
+  assign \$291  = ! samples_pushed;
+  assign \$292  = ! samples_popped;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$295  = ~ \$294 ;
+  assign \$296  = samples_push | \$295 ;
+  assign \$297  = ! samples_pushed;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = samples_count == 2'h3;
+  assign \$301  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$302  = ~ \$301 ;
+  assign \$303  = samples_push | \$302 ;
+  assign \$305  = ! samples_popped;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = samples_push | \$308 ;
+  assign \$312  = \$310  & \$311 ;
+  assign \$313  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$314  = ~ \$313 ;
+  assign \$315  = samples_push | \$314 ;
+  assign \$316  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$317  = ~ \$316 ;
-  assign \$318  = samples_push | \$317 ;
-  assign \$319  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$318  = f5_wrote & a2_ring;
+  assign \$319  = { \$318 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$320  = ~ \$319 ;
-  assign \$321  = f5_wrote & a2_ring;
-  assign \$322  = { \$321 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$323  = ~ \$322 ;
-  assign \$324  = \$323  + 1'h1;
-  assign \$325  = \release  & f4_taken_a2;
-  assign \$326  = a3_ring & a3_lapped;
-  assign \$328  = \release  & f4_taken_a3;
-  assign \$329  = a3_released | \$328 ;
-  assign \$330  = ~ a4_released;
-  assign \$331  = a4_prev_held & \$330 ;
-  assign \$332  = \release  & f4_taken_a4;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = \$331  & \$333 ;
-  assign \$335  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
-  assign \$336  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$337  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$338  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$339  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$340  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$341  = x1_select ? 11'h000 : samples_fresh;
-  assign \$342  = samples_has_fresh | x1_select;
-  assign samples_take_fresh = a1_select & \$342 ;
-  assign \$343  = ~ x1_select;
-  assign \$344  = a1_select & \$343 ;
-  assign \$345  = ~ samples_has_fresh;
-  assign \$346  = \$344  & \$345 ;
-  assign samples_pop = \$346  & samples_nonempty;
-  assign \$347  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$349  = \$348  & samples_queue_r0_b0[0];
-  assign \$350  = \$347  | \$349 ;
-  assign \$351  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$353  = \$352  & samples_queue_r0_b0[1];
-  assign \$354  = \$351  | \$353 ;
-  assign \$355  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$357  = \$356  & samples_queue_r0_b0[2];
-  assign \$358  = \$355  | \$357 ;
-  assign \$359  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$361  = \$360  & samples_queue_r0_b0[3];
-  assign \$362  = \$359  | \$361 ;
-  assign \$363  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$365  = \$364  & samples_queue_r0_b0[4];
-  assign \$366  = \$363  | \$365 ;
-  assign \$367  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$369  = \$368  & samples_queue_r0_b0[5];
-  assign \$370  = \$367  | \$369 ;
-  assign \$371  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$373  = \$372  & samples_queue_r0_b0[6];
-  assign \$374  = \$371  | \$373 ;
-  assign \$375  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$377  = \$376  & samples_queue_r0_b0[7];
-  assign \$378  = \$375  | \$377 ;
-  assign \$379  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$381  = \$380  & samples_queue_r0_b0[8];
-  assign \$382  = \$379  | \$381 ;
-  assign \$383  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$385  = \$384  & samples_queue_r0_b0[9];
-  assign \$386  = \$383  | \$385 ;
-  assign \$387  = a3_sel_fresh & samples_parity_r1_b0;
-  assign \$389  = \$388  & samples_queue_r0_b0[10];
-  assign fetched_snap = \$387  | \$389 ;
-  assign \$390  = a3_fwd_ok & a3_hit_a1;
-  assign \$391  = a3_fwd_ok & a3_older_hit;
+  assign \$321  = \$320  + 1'h1;
+  assign \$322  = \release  & f4_taken_a2;
+  assign \$323  = a3_ring & a3_lapped;
+  assign \$325  = \release  & f4_taken_a3;
+  assign \$326  = a3_released | \$325 ;
+  assign \$327  = ~ a4_released;
+  assign \$328  = a4_prev_held & \$327 ;
+  assign \$329  = \release  & f4_taken_a4;
+  assign \$330  = ~ \$329 ;
+  assign \$331  = \$328  & \$330 ;
+  assign \$332  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$333  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$334  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$335  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$336  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$337  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$338  = x1_select ? 11'h000 : samples_fresh;
+  assign \$339  = samples_has_fresh | x1_select;
+  assign samples_take_fresh = a1_select & \$339 ;
+  assign \$340  = ~ x1_select;
+  assign \$341  = a1_select & \$340 ;
+  assign \$342  = ~ samples_has_fresh;
+  assign \$343  = \$341  & \$342 ;
+  assign samples_pop = \$343  & samples_nonempty;
+  assign \$344  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$346  = \$345  & samples_queue_r0_b0[0];
+  assign \$347  = \$344  | \$346 ;
+  assign \$348  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$350  = \$349  & samples_queue_r0_b0[1];
+  assign \$351  = \$348  | \$350 ;
+  assign \$352  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$354  = \$353  & samples_queue_r0_b0[2];
+  assign \$355  = \$352  | \$354 ;
+  assign \$356  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$358  = \$357  & samples_queue_r0_b0[3];
+  assign \$359  = \$356  | \$358 ;
+  assign \$360  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$362  = \$361  & samples_queue_r0_b0[4];
+  assign \$363  = \$360  | \$362 ;
+  assign \$364  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$366  = \$365  & samples_queue_r0_b0[5];
+  assign \$367  = \$364  | \$366 ;
+  assign \$368  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$370  = \$369  & samples_queue_r0_b0[6];
+  assign \$371  = \$368  | \$370 ;
+  assign \$372  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$374  = \$373  & samples_queue_r0_b0[7];
+  assign \$375  = \$372  | \$374 ;
+  assign \$376  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$378  = \$377  & samples_queue_r0_b0[8];
+  assign \$379  = \$376  | \$378 ;
+  assign \$380  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$382  = \$381  & samples_queue_r0_b0[9];
+  assign \$383  = \$380  | \$382 ;
+  assign \$384  = a3_sel_fresh & samples_parity_r1_b0;
+  assign \$386  = \$385  & samples_queue_r0_b0[10];
+  assign fetched_snap = \$384  | \$386 ;
+  assign \$387  = a3_fwd_ok & a3_hit_a1;
+  assign \$388  = a3_fwd_ok & a3_older_hit;
+  assign \$393  = ~ samples_grant_r1_b0[1];
+  assign \$395  = samples_grant_r1_b0[2] ^ \$394 ;
   assign \$396  = ~ samples_grant_r1_b0[1];
-  assign \$398  = samples_grant_r1_b0[2] ^ \$397 ;
-  assign \$399  = ~ samples_grant_r1_b0[1];
-  assign \$400  = ~ samples_grant_r1_b0[2];
-  assign \$401  = \$399  | \$400 ;
-  assign \$402  = ~ \$401 ;
-  assign \$403  = samples_grant_r1_b0[3] ^ \$402 ;
-  assign \$404  = ~ samples_grant_r1_b0[1];
-  assign \$405  = ~ samples_grant_r1_b0[2];
-  assign \$406  = \$404  | \$405 ;
-  assign \$407  = ~ samples_grant_r1_b0[3];
-  assign \$408  = \$406  | \$407 ;
-  assign \$409  = ~ \$408 ;
-  assign \$410  = samples_grant_r1_b0[4] ^ \$409 ;
-  assign \$411  = ~ samples_grant_r1_b0[1];
-  assign \$412  = ~ samples_grant_r1_b0[2];
+  assign \$397  = ~ samples_grant_r1_b0[2];
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = samples_grant_r1_b0[3] ^ \$399 ;
+  assign \$401  = ~ samples_grant_r1_b0[1];
+  assign \$402  = ~ samples_grant_r1_b0[2];
+  assign \$403  = \$401  | \$402 ;
+  assign \$404  = ~ samples_grant_r1_b0[3];
+  assign \$405  = \$403  | \$404 ;
+  assign \$406  = ~ \$405 ;
+  assign \$407  = samples_grant_r1_b0[4] ^ \$406 ;
+  assign \$408  = ~ samples_grant_r1_b0[1];
+  assign \$409  = ~ samples_grant_r1_b0[2];
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = ~ samples_grant_r1_b0[3];
+  assign \$412  = ~ samples_grant_r1_b0[4];
   assign \$413  = \$411  | \$412 ;
-  assign \$414  = ~ samples_grant_r1_b0[3];
-  assign \$415  = ~ samples_grant_r1_b0[4];
-  assign \$416  = \$414  | \$415 ;
-  assign \$417  = \$413  | \$416 ;
-  assign \$418  = ~ \$417 ;
-  assign \$419  = samples_grant_r1_b0[5] ^ \$418 ;
-  assign \$420  = ~ samples_grant_r1_b0[1];
-  assign \$421  = ~ samples_grant_r1_b0[2];
+  assign \$414  = \$410  | \$413 ;
+  assign \$415  = ~ \$414 ;
+  assign \$416  = samples_grant_r1_b0[5] ^ \$415 ;
+  assign \$417  = ~ samples_grant_r1_b0[1];
+  assign \$418  = ~ samples_grant_r1_b0[2];
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = ~ samples_grant_r1_b0[3];
+  assign \$421  = ~ samples_grant_r1_b0[4];
   assign \$422  = \$420  | \$421 ;
-  assign \$423  = ~ samples_grant_r1_b0[3];
-  assign \$424  = ~ samples_grant_r1_b0[4];
+  assign \$423  = \$419  | \$422 ;
+  assign \$424  = ~ samples_grant_r1_b0[5];
   assign \$425  = \$423  | \$424 ;
-  assign \$426  = \$422  | \$425 ;
-  assign \$427  = ~ samples_grant_r1_b0[5];
-  assign \$428  = \$426  | \$427 ;
-  assign \$429  = ~ \$428 ;
-  assign \$430  = samples_grant_r1_b0[6] ^ \$429 ;
-  assign \$431  = \$393  & \$395 ;
-  assign \$432  = \$392  | \$431 ;
+  assign \$426  = ~ \$425 ;
+  assign \$427  = samples_grant_r1_b0[6] ^ \$426 ;
+  assign \$428  = \$390  & \$392 ;
+  assign \$429  = \$389  | \$428 ;
+  assign \$433  = ~ samples_queue_r0_b0[11];
+  assign \$435  = samples_queue_r0_b0[12] ^ \$434 ;
   assign \$436  = ~ samples_queue_r0_b0[11];
-  assign \$438  = samples_queue_r0_b0[12] ^ \$437 ;
-  assign \$439  = ~ samples_queue_r0_b0[11];
-  assign \$440  = ~ samples_queue_r0_b0[12];
-  assign \$441  = \$439  | \$440 ;
-  assign \$442  = ~ \$441 ;
-  assign \$443  = samples_queue_r0_b0[13] ^ \$442 ;
-  assign \$444  = ~ samples_queue_r0_b0[11];
-  assign \$445  = ~ samples_queue_r0_b0[12];
-  assign \$446  = \$444  | \$445 ;
-  assign \$447  = ~ samples_queue_r0_b0[13];
-  assign \$448  = \$446  | \$447 ;
-  assign \$449  = ~ \$448 ;
-  assign \$450  = samples_queue_r0_b0[14] ^ \$449 ;
-  assign \$451  = ~ samples_queue_r0_b0[11];
-  assign \$452  = ~ samples_queue_r0_b0[12];
+  assign \$437  = ~ samples_queue_r0_b0[12];
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = samples_queue_r0_b0[13] ^ \$439 ;
+  assign \$441  = ~ samples_queue_r0_b0[11];
+  assign \$442  = ~ samples_queue_r0_b0[12];
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = ~ samples_queue_r0_b0[13];
+  assign \$445  = \$443  | \$444 ;
+  assign \$446  = ~ \$445 ;
+  assign \$447  = samples_queue_r0_b0[14] ^ \$446 ;
+  assign \$448  = ~ samples_queue_r0_b0[11];
+  assign \$449  = ~ samples_queue_r0_b0[12];
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = ~ samples_queue_r0_b0[13];
+  assign \$452  = ~ samples_queue_r0_b0[14];
   assign \$453  = \$451  | \$452 ;
-  assign \$454  = ~ samples_queue_r0_b0[13];
-  assign \$455  = ~ samples_queue_r0_b0[14];
-  assign \$456  = \$454  | \$455 ;
-  assign \$457  = \$453  | \$456 ;
-  assign \$458  = ~ \$457 ;
-  assign \$459  = samples_queue_r0_b0[15] ^ \$458 ;
-  assign \$460  = ~ samples_queue_r0_b0[11];
-  assign \$461  = ~ samples_queue_r0_b0[12];
+  assign \$454  = \$450  | \$453 ;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = samples_queue_r0_b0[15] ^ \$455 ;
+  assign \$457  = ~ samples_queue_r0_b0[11];
+  assign \$458  = ~ samples_queue_r0_b0[12];
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = ~ samples_queue_r0_b0[13];
+  assign \$461  = ~ samples_queue_r0_b0[14];
   assign \$462  = \$460  | \$461 ;
-  assign \$463  = ~ samples_queue_r0_b0[13];
-  assign \$464  = ~ samples_queue_r0_b0[14];
+  assign \$463  = \$459  | \$462 ;
+  assign \$464  = ~ samples_queue_r0_b0[15];
   assign \$465  = \$463  | \$464 ;
-  assign \$466  = \$462  | \$465 ;
-  assign \$467  = ~ samples_queue_r0_b0[15];
-  assign \$468  = \$466  | \$467 ;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = samples_queue_r0_b0[16] ^ \$469 ;
-  assign \$471  = \$433  & \$435 ;
-  assign \$472  = \$432  | \$471 ;
+  assign \$466  = ~ \$465 ;
+  assign \$467  = samples_queue_r0_b0[16] ^ \$466 ;
+  assign \$468  = \$430  & \$432 ;
+  assign \$469  = \$429  | \$468 ;
+  assign \$474  = ~ samples_grant_r1_b0[1];
+  assign \$476  = samples_grant_r1_b0[2] ^ \$475 ;
   assign \$477  = ~ samples_grant_r1_b0[1];
-  assign \$479  = samples_grant_r1_b0[2] ^ \$478 ;
-  assign \$480  = ~ samples_grant_r1_b0[1];
-  assign \$481  = ~ samples_grant_r1_b0[2];
-  assign \$482  = \$480  | \$481 ;
-  assign \$483  = ~ \$482 ;
-  assign \$484  = samples_grant_r1_b0[3] ^ \$483 ;
-  assign \$485  = ~ samples_grant_r1_b0[1];
-  assign \$486  = ~ samples_grant_r1_b0[2];
-  assign \$487  = \$485  | \$486 ;
-  assign \$488  = ~ samples_grant_r1_b0[3];
-  assign \$489  = \$487  | \$488 ;
-  assign \$490  = ~ \$489 ;
-  assign \$491  = samples_grant_r1_b0[4] ^ \$490 ;
-  assign \$492  = ~ samples_grant_r1_b0[1];
-  assign \$493  = ~ samples_grant_r1_b0[2];
+  assign \$478  = ~ samples_grant_r1_b0[2];
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = samples_grant_r1_b0[3] ^ \$480 ;
+  assign \$482  = ~ samples_grant_r1_b0[1];
+  assign \$483  = ~ samples_grant_r1_b0[2];
+  assign \$484  = \$482  | \$483 ;
+  assign \$485  = ~ samples_grant_r1_b0[3];
+  assign \$486  = \$484  | \$485 ;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = samples_grant_r1_b0[4] ^ \$487 ;
+  assign \$489  = ~ samples_grant_r1_b0[1];
+  assign \$490  = ~ samples_grant_r1_b0[2];
+  assign \$491  = \$489  | \$490 ;
+  assign \$492  = ~ samples_grant_r1_b0[3];
+  assign \$493  = ~ samples_grant_r1_b0[4];
   assign \$494  = \$492  | \$493 ;
-  assign \$495  = ~ samples_grant_r1_b0[3];
-  assign \$496  = ~ samples_grant_r1_b0[4];
-  assign \$497  = \$495  | \$496 ;
-  assign \$498  = \$494  | \$497 ;
-  assign \$499  = ~ \$498 ;
-  assign \$500  = samples_grant_r1_b0[5] ^ \$499 ;
-  assign \$501  = ~ samples_grant_r1_b0[1];
-  assign \$502  = ~ samples_grant_r1_b0[2];
+  assign \$495  = \$491  | \$494 ;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = samples_grant_r1_b0[5] ^ \$496 ;
+  assign \$498  = ~ samples_grant_r1_b0[1];
+  assign \$499  = ~ samples_grant_r1_b0[2];
+  assign \$500  = \$498  | \$499 ;
+  assign \$501  = ~ samples_grant_r1_b0[3];
+  assign \$502  = ~ samples_grant_r1_b0[4];
   assign \$503  = \$501  | \$502 ;
-  assign \$504  = ~ samples_grant_r1_b0[3];
-  assign \$505  = ~ samples_grant_r1_b0[4];
+  assign \$504  = \$500  | \$503 ;
+  assign \$505  = ~ samples_grant_r1_b0[5];
   assign \$506  = \$504  | \$505 ;
-  assign \$507  = \$503  | \$506 ;
-  assign \$508  = ~ samples_grant_r1_b0[5];
-  assign \$509  = \$507  | \$508 ;
-  assign \$510  = ~ \$509 ;
-  assign \$511  = samples_grant_r1_b0[6] ^ \$510 ;
-  assign \$512  = \$474  & \$479 ;
+  assign \$507  = ~ \$506 ;
+  assign \$508  = samples_grant_r1_b0[6] ^ \$507 ;
+  assign \$509  = \$471  & \$476 ;
+  assign \$514  = ~ samples_queue_r0_b0[11];
+  assign \$516  = samples_queue_r0_b0[12] ^ \$515 ;
   assign \$517  = ~ samples_queue_r0_b0[11];
-  assign \$519  = samples_queue_r0_b0[12] ^ \$518 ;
-  assign \$520  = ~ samples_queue_r0_b0[11];
-  assign \$521  = ~ samples_queue_r0_b0[12];
-  assign \$522  = \$520  | \$521 ;
-  assign \$523  = ~ \$522 ;
-  assign \$524  = samples_queue_r0_b0[13] ^ \$523 ;
-  assign \$525  = ~ samples_queue_r0_b0[11];
-  assign \$526  = ~ samples_queue_r0_b0[12];
-  assign \$527  = \$525  | \$526 ;
-  assign \$528  = ~ samples_queue_r0_b0[13];
-  assign \$529  = \$527  | \$528 ;
-  assign \$530  = ~ \$529 ;
-  assign \$531  = samples_queue_r0_b0[14] ^ \$530 ;
-  assign \$532  = ~ samples_queue_r0_b0[11];
-  assign \$533  = ~ samples_queue_r0_b0[12];
+  assign \$518  = ~ samples_queue_r0_b0[12];
+  assign \$519  = \$517  | \$518 ;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = samples_queue_r0_b0[13] ^ \$520 ;
+  assign \$522  = ~ samples_queue_r0_b0[11];
+  assign \$523  = ~ samples_queue_r0_b0[12];
+  assign \$524  = \$522  | \$523 ;
+  assign \$525  = ~ samples_queue_r0_b0[13];
+  assign \$526  = \$524  | \$525 ;
+  assign \$527  = ~ \$526 ;
+  assign \$528  = samples_queue_r0_b0[14] ^ \$527 ;
+  assign \$529  = ~ samples_queue_r0_b0[11];
+  assign \$530  = ~ samples_queue_r0_b0[12];
+  assign \$531  = \$529  | \$530 ;
+  assign \$532  = ~ samples_queue_r0_b0[13];
+  assign \$533  = ~ samples_queue_r0_b0[14];
   assign \$534  = \$532  | \$533 ;
-  assign \$535  = ~ samples_queue_r0_b0[13];
-  assign \$536  = ~ samples_queue_r0_b0[14];
-  assign \$537  = \$535  | \$536 ;
-  assign \$538  = \$534  | \$537 ;
-  assign \$539  = ~ \$538 ;
-  assign \$540  = samples_queue_r0_b0[15] ^ \$539 ;
-  assign \$541  = ~ samples_queue_r0_b0[11];
-  assign \$542  = ~ samples_queue_r0_b0[12];
+  assign \$535  = \$531  | \$534 ;
+  assign \$536  = ~ \$535 ;
+  assign \$537  = samples_queue_r0_b0[15] ^ \$536 ;
+  assign \$538  = ~ samples_queue_r0_b0[11];
+  assign \$539  = ~ samples_queue_r0_b0[12];
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = ~ samples_queue_r0_b0[13];
+  assign \$542  = ~ samples_queue_r0_b0[14];
   assign \$543  = \$541  | \$542 ;
-  assign \$544  = ~ samples_queue_r0_b0[13];
-  assign \$545  = ~ samples_queue_r0_b0[14];
+  assign \$544  = \$540  | \$543 ;
+  assign \$545  = ~ samples_queue_r0_b0[15];
   assign \$546  = \$544  | \$545 ;
-  assign \$547  = \$543  | \$546 ;
-  assign \$548  = ~ samples_queue_r0_b0[15];
-  assign \$549  = \$547  | \$548 ;
-  assign \$550  = ~ \$549 ;
-  assign \$551  = samples_queue_r0_b0[16] ^ \$550 ;
-  assign \$552  = \$514  & \$519 ;
-  assign \$553  = \$513  | \$552 ;
+  assign \$547  = ~ \$546 ;
+  assign \$548  = samples_queue_r0_b0[16] ^ \$547 ;
+  assign \$549  = \$511  & \$516 ;
+  assign \$550  = \$510  | \$549 ;
+  assign \$555  = ~ samples_grant_r1_b0[1];
+  assign \$557  = samples_grant_r1_b0[2] ^ \$556 ;
   assign \$558  = ~ samples_grant_r1_b0[1];
-  assign \$560  = samples_grant_r1_b0[2] ^ \$559 ;
-  assign \$561  = ~ samples_grant_r1_b0[1];
-  assign \$562  = ~ samples_grant_r1_b0[2];
-  assign \$563  = \$561  | \$562 ;
-  assign \$564  = ~ \$563 ;
-  assign \$565  = samples_grant_r1_b0[3] ^ \$564 ;
-  assign \$566  = ~ samples_grant_r1_b0[1];
-  assign \$567  = ~ samples_grant_r1_b0[2];
-  assign \$568  = \$566  | \$567 ;
-  assign \$569  = ~ samples_grant_r1_b0[3];
-  assign \$570  = \$568  | \$569 ;
-  assign \$571  = ~ \$570 ;
-  assign \$572  = samples_grant_r1_b0[4] ^ \$571 ;
-  assign \$573  = ~ samples_grant_r1_b0[1];
-  assign \$574  = ~ samples_grant_r1_b0[2];
+  assign \$559  = ~ samples_grant_r1_b0[2];
+  assign \$560  = \$558  | \$559 ;
+  assign \$561  = ~ \$560 ;
+  assign \$562  = samples_grant_r1_b0[3] ^ \$561 ;
+  assign \$563  = ~ samples_grant_r1_b0[1];
+  assign \$564  = ~ samples_grant_r1_b0[2];
+  assign \$565  = \$563  | \$564 ;
+  assign \$566  = ~ samples_grant_r1_b0[3];
+  assign \$567  = \$565  | \$566 ;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = samples_grant_r1_b0[4] ^ \$568 ;
+  assign \$570  = ~ samples_grant_r1_b0[1];
+  assign \$571  = ~ samples_grant_r1_b0[2];
+  assign \$572  = \$570  | \$571 ;
+  assign \$573  = ~ samples_grant_r1_b0[3];
+  assign \$574  = ~ samples_grant_r1_b0[4];
   assign \$575  = \$573  | \$574 ;
-  assign \$576  = ~ samples_grant_r1_b0[3];
-  assign \$577  = ~ samples_grant_r1_b0[4];
-  assign \$578  = \$576  | \$577 ;
-  assign \$579  = \$575  | \$578 ;
-  assign \$580  = ~ \$579 ;
-  assign \$581  = samples_grant_r1_b0[5] ^ \$580 ;
-  assign \$582  = ~ samples_grant_r1_b0[1];
-  assign \$583  = ~ samples_grant_r1_b0[2];
+  assign \$576  = \$572  | \$575 ;
+  assign \$577  = ~ \$576 ;
+  assign \$578  = samples_grant_r1_b0[5] ^ \$577 ;
+  assign \$579  = ~ samples_grant_r1_b0[1];
+  assign \$580  = ~ samples_grant_r1_b0[2];
+  assign \$581  = \$579  | \$580 ;
+  assign \$582  = ~ samples_grant_r1_b0[3];
+  assign \$583  = ~ samples_grant_r1_b0[4];
   assign \$584  = \$582  | \$583 ;
-  assign \$585  = ~ samples_grant_r1_b0[3];
-  assign \$586  = ~ samples_grant_r1_b0[4];
+  assign \$585  = \$581  | \$584 ;
+  assign \$586  = ~ samples_grant_r1_b0[5];
   assign \$587  = \$585  | \$586 ;
-  assign \$588  = \$584  | \$587 ;
-  assign \$589  = ~ samples_grant_r1_b0[5];
-  assign \$590  = \$588  | \$589 ;
-  assign \$591  = ~ \$590 ;
-  assign \$592  = samples_grant_r1_b0[6] ^ \$591 ;
-  assign \$593  = \$555  & \$565 ;
+  assign \$588  = ~ \$587 ;
+  assign \$589  = samples_grant_r1_b0[6] ^ \$588 ;
+  assign \$590  = \$552  & \$562 ;
+  assign \$595  = ~ samples_queue_r0_b0[11];
+  assign \$597  = samples_queue_r0_b0[12] ^ \$596 ;
   assign \$598  = ~ samples_queue_r0_b0[11];
-  assign \$600  = samples_queue_r0_b0[12] ^ \$599 ;
-  assign \$601  = ~ samples_queue_r0_b0[11];
-  assign \$602  = ~ samples_queue_r0_b0[12];
-  assign \$603  = \$601  | \$602 ;
-  assign \$604  = ~ \$603 ;
-  assign \$605  = samples_queue_r0_b0[13] ^ \$604 ;
-  assign \$606  = ~ samples_queue_r0_b0[11];
-  assign \$607  = ~ samples_queue_r0_b0[12];
-  assign \$608  = \$606  | \$607 ;
-  assign \$609  = ~ samples_queue_r0_b0[13];
-  assign \$610  = \$608  | \$609 ;
-  assign \$611  = ~ \$610 ;
-  assign \$612  = samples_queue_r0_b0[14] ^ \$611 ;
-  assign \$613  = ~ samples_queue_r0_b0[11];
-  assign \$614  = ~ samples_queue_r0_b0[12];
+  assign \$599  = ~ samples_queue_r0_b0[12];
+  assign \$600  = \$598  | \$599 ;
+  assign \$601  = ~ \$600 ;
+  assign \$602  = samples_queue_r0_b0[13] ^ \$601 ;
+  assign \$603  = ~ samples_queue_r0_b0[11];
+  assign \$604  = ~ samples_queue_r0_b0[12];
+  assign \$605  = \$603  | \$604 ;
+  assign \$606  = ~ samples_queue_r0_b0[13];
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = ~ \$607 ;
+  assign \$609  = samples_queue_r0_b0[14] ^ \$608 ;
+  assign \$610  = ~ samples_queue_r0_b0[11];
+  assign \$611  = ~ samples_queue_r0_b0[12];
+  assign \$612  = \$610  | \$611 ;
+  assign \$613  = ~ samples_queue_r0_b0[13];
+  assign \$614  = ~ samples_queue_r0_b0[14];
   assign \$615  = \$613  | \$614 ;
-  assign \$616  = ~ samples_queue_r0_b0[13];
-  assign \$617  = ~ samples_queue_r0_b0[14];
-  assign \$618  = \$616  | \$617 ;
-  assign \$619  = \$615  | \$618 ;
-  assign \$620  = ~ \$619 ;
-  assign \$621  = samples_queue_r0_b0[15] ^ \$620 ;
-  assign \$622  = ~ samples_queue_r0_b0[11];
-  assign \$623  = ~ samples_queue_r0_b0[12];
+  assign \$616  = \$612  | \$615 ;
+  assign \$617  = ~ \$616 ;
+  assign \$618  = samples_queue_r0_b0[15] ^ \$617 ;
+  assign \$619  = ~ samples_queue_r0_b0[11];
+  assign \$620  = ~ samples_queue_r0_b0[12];
+  assign \$621  = \$619  | \$620 ;
+  assign \$622  = ~ samples_queue_r0_b0[13];
+  assign \$623  = ~ samples_queue_r0_b0[14];
   assign \$624  = \$622  | \$623 ;
-  assign \$625  = ~ samples_queue_r0_b0[13];
-  assign \$626  = ~ samples_queue_r0_b0[14];
+  assign \$625  = \$621  | \$624 ;
+  assign \$626  = ~ samples_queue_r0_b0[15];
   assign \$627  = \$625  | \$626 ;
-  assign \$628  = \$624  | \$627 ;
-  assign \$629  = ~ samples_queue_r0_b0[15];
-  assign \$630  = \$628  | \$629 ;
-  assign \$631  = ~ \$630 ;
-  assign \$632  = samples_queue_r0_b0[16] ^ \$631 ;
-  assign \$633  = \$595  & \$605 ;
-  assign \$634  = \$594  | \$633 ;
+  assign \$628  = ~ \$627 ;
+  assign \$629  = samples_queue_r0_b0[16] ^ \$628 ;
+  assign \$630  = \$592  & \$602 ;
+  assign \$631  = \$591  | \$630 ;
+  assign \$636  = ~ samples_grant_r1_b0[1];
+  assign \$638  = samples_grant_r1_b0[2] ^ \$637 ;
   assign \$639  = ~ samples_grant_r1_b0[1];
-  assign \$641  = samples_grant_r1_b0[2] ^ \$640 ;
-  assign \$642  = ~ samples_grant_r1_b0[1];
-  assign \$643  = ~ samples_grant_r1_b0[2];
-  assign \$644  = \$642  | \$643 ;
-  assign \$645  = ~ \$644 ;
-  assign \$646  = samples_grant_r1_b0[3] ^ \$645 ;
-  assign \$647  = ~ samples_grant_r1_b0[1];
-  assign \$648  = ~ samples_grant_r1_b0[2];
-  assign \$649  = \$647  | \$648 ;
-  assign \$650  = ~ samples_grant_r1_b0[3];
-  assign \$651  = \$649  | \$650 ;
-  assign \$652  = ~ \$651 ;
-  assign \$653  = samples_grant_r1_b0[4] ^ \$652 ;
-  assign \$654  = ~ samples_grant_r1_b0[1];
-  assign \$655  = ~ samples_grant_r1_b0[2];
+  assign \$640  = ~ samples_grant_r1_b0[2];
+  assign \$641  = \$639  | \$640 ;
+  assign \$642  = ~ \$641 ;
+  assign \$643  = samples_grant_r1_b0[3] ^ \$642 ;
+  assign \$644  = ~ samples_grant_r1_b0[1];
+  assign \$645  = ~ samples_grant_r1_b0[2];
+  assign \$646  = \$644  | \$645 ;
+  assign \$647  = ~ samples_grant_r1_b0[3];
+  assign \$648  = \$646  | \$647 ;
+  assign \$649  = ~ \$648 ;
+  assign \$650  = samples_grant_r1_b0[4] ^ \$649 ;
+  assign \$651  = ~ samples_grant_r1_b0[1];
+  assign \$652  = ~ samples_grant_r1_b0[2];
+  assign \$653  = \$651  | \$652 ;
+  assign \$654  = ~ samples_grant_r1_b0[3];
+  assign \$655  = ~ samples_grant_r1_b0[4];
   assign \$656  = \$654  | \$655 ;
-  assign \$657  = ~ samples_grant_r1_b0[3];
-  assign \$658  = ~ samples_grant_r1_b0[4];
-  assign \$659  = \$657  | \$658 ;
-  assign \$660  = \$656  | \$659 ;
-  assign \$661  = ~ \$660 ;
-  assign \$662  = samples_grant_r1_b0[5] ^ \$661 ;
-  assign \$663  = ~ samples_grant_r1_b0[1];
-  assign \$664  = ~ samples_grant_r1_b0[2];
+  assign \$657  = \$653  | \$656 ;
+  assign \$658  = ~ \$657 ;
+  assign \$659  = samples_grant_r1_b0[5] ^ \$658 ;
+  assign \$660  = ~ samples_grant_r1_b0[1];
+  assign \$661  = ~ samples_grant_r1_b0[2];
+  assign \$662  = \$660  | \$661 ;
+  assign \$663  = ~ samples_grant_r1_b0[3];
+  assign \$664  = ~ samples_grant_r1_b0[4];
   assign \$665  = \$663  | \$664 ;
-  assign \$666  = ~ samples_grant_r1_b0[3];
-  assign \$667  = ~ samples_grant_r1_b0[4];
+  assign \$666  = \$662  | \$665 ;
+  assign \$667  = ~ samples_grant_r1_b0[5];
   assign \$668  = \$666  | \$667 ;
-  assign \$669  = \$665  | \$668 ;
-  assign \$670  = ~ samples_grant_r1_b0[5];
-  assign \$671  = \$669  | \$670 ;
-  assign \$672  = ~ \$671 ;
-  assign \$673  = samples_grant_r1_b0[6] ^ \$672 ;
-  assign \$674  = \$636  & \$653 ;
+  assign \$669  = ~ \$668 ;
+  assign \$670  = samples_grant_r1_b0[6] ^ \$669 ;
+  assign \$671  = \$633  & \$650 ;
+  assign \$676  = ~ samples_queue_r0_b0[11];
+  assign \$678  = samples_queue_r0_b0[12] ^ \$677 ;
   assign \$679  = ~ samples_queue_r0_b0[11];
-  assign \$681  = samples_queue_r0_b0[12] ^ \$680 ;
-  assign \$682  = ~ samples_queue_r0_b0[11];
-  assign \$683  = ~ samples_queue_r0_b0[12];
-  assign \$684  = \$682  | \$683 ;
-  assign \$685  = ~ \$684 ;
-  assign \$686  = samples_queue_r0_b0[13] ^ \$685 ;
-  assign \$687  = ~ samples_queue_r0_b0[11];
-  assign \$688  = ~ samples_queue_r0_b0[12];
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = ~ samples_queue_r0_b0[13];
-  assign \$691  = \$689  | \$690 ;
-  assign \$692  = ~ \$691 ;
-  assign \$693  = samples_queue_r0_b0[14] ^ \$692 ;
-  assign \$694  = ~ samples_queue_r0_b0[11];
-  assign \$695  = ~ samples_queue_r0_b0[12];
+  assign \$680  = ~ samples_queue_r0_b0[12];
+  assign \$681  = \$679  | \$680 ;
+  assign \$682  = ~ \$681 ;
+  assign \$683  = samples_queue_r0_b0[13] ^ \$682 ;
+  assign \$684  = ~ samples_queue_r0_b0[11];
+  assign \$685  = ~ samples_queue_r0_b0[12];
+  assign \$686  = \$684  | \$685 ;
+  assign \$687  = ~ samples_queue_r0_b0[13];
+  assign \$688  = \$686  | \$687 ;
+  assign \$689  = ~ \$688 ;
+  assign \$690  = samples_queue_r0_b0[14] ^ \$689 ;
+  assign \$691  = ~ samples_queue_r0_b0[11];
+  assign \$692  = ~ samples_queue_r0_b0[12];
+  assign \$693  = \$691  | \$692 ;
+  assign \$694  = ~ samples_queue_r0_b0[13];
+  assign \$695  = ~ samples_queue_r0_b0[14];
   assign \$696  = \$694  | \$695 ;
-  assign \$697  = ~ samples_queue_r0_b0[13];
-  assign \$698  = ~ samples_queue_r0_b0[14];
-  assign \$699  = \$697  | \$698 ;
-  assign \$700  = \$696  | \$699 ;
-  assign \$701  = ~ \$700 ;
-  assign \$702  = samples_queue_r0_b0[15] ^ \$701 ;
-  assign \$703  = ~ samples_queue_r0_b0[11];
-  assign \$704  = ~ samples_queue_r0_b0[12];
+  assign \$697  = \$693  | \$696 ;
+  assign \$698  = ~ \$697 ;
+  assign \$699  = samples_queue_r0_b0[15] ^ \$698 ;
+  assign \$700  = ~ samples_queue_r0_b0[11];
+  assign \$701  = ~ samples_queue_r0_b0[12];
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = ~ samples_queue_r0_b0[13];
+  assign \$704  = ~ samples_queue_r0_b0[14];
   assign \$705  = \$703  | \$704 ;
-  assign \$706  = ~ samples_queue_r0_b0[13];
-  assign \$707  = ~ samples_queue_r0_b0[14];
+  assign \$706  = \$702  | \$705 ;
+  assign \$707  = ~ samples_queue_r0_b0[15];
   assign \$708  = \$706  | \$707 ;
-  assign \$709  = \$705  | \$708 ;
-  assign \$710  = ~ samples_queue_r0_b0[15];
-  assign \$711  = \$709  | \$710 ;
-  assign \$712  = ~ \$711 ;
-  assign \$713  = samples_queue_r0_b0[16] ^ \$712 ;
-  assign \$714  = \$676  & \$693 ;
-  assign \$715  = \$675  | \$714 ;
+  assign \$709  = ~ \$708 ;
+  assign \$710  = samples_queue_r0_b0[16] ^ \$709 ;
+  assign \$711  = \$673  & \$690 ;
+  assign \$712  = \$672  | \$711 ;
+  assign \$717  = ~ samples_grant_r1_b0[1];
+  assign \$719  = samples_grant_r1_b0[2] ^ \$718 ;
   assign \$720  = ~ samples_grant_r1_b0[1];
-  assign \$722  = samples_grant_r1_b0[2] ^ \$721 ;
-  assign \$723  = ~ samples_grant_r1_b0[1];
-  assign \$724  = ~ samples_grant_r1_b0[2];
-  assign \$725  = \$723  | \$724 ;
-  assign \$726  = ~ \$725 ;
-  assign \$727  = samples_grant_r1_b0[3] ^ \$726 ;
-  assign \$728  = ~ samples_grant_r1_b0[1];
-  assign \$729  = ~ samples_grant_r1_b0[2];
-  assign \$730  = \$728  | \$729 ;
-  assign \$731  = ~ samples_grant_r1_b0[3];
-  assign \$732  = \$730  | \$731 ;
-  assign \$733  = ~ \$732 ;
-  assign \$734  = samples_grant_r1_b0[4] ^ \$733 ;
-  assign \$735  = ~ samples_grant_r1_b0[1];
-  assign \$736  = ~ samples_grant_r1_b0[2];
+  assign \$721  = ~ samples_grant_r1_b0[2];
+  assign \$722  = \$720  | \$721 ;
+  assign \$723  = ~ \$722 ;
+  assign \$724  = samples_grant_r1_b0[3] ^ \$723 ;
+  assign \$725  = ~ samples_grant_r1_b0[1];
+  assign \$726  = ~ samples_grant_r1_b0[2];
+  assign \$727  = \$725  | \$726 ;
+  assign \$728  = ~ samples_grant_r1_b0[3];
+  assign \$729  = \$727  | \$728 ;
+  assign \$730  = ~ \$729 ;
+  assign \$731  = samples_grant_r1_b0[4] ^ \$730 ;
+  assign \$732  = ~ samples_grant_r1_b0[1];
+  assign \$733  = ~ samples_grant_r1_b0[2];
+  assign \$734  = \$732  | \$733 ;
+  assign \$735  = ~ samples_grant_r1_b0[3];
+  assign \$736  = ~ samples_grant_r1_b0[4];
   assign \$737  = \$735  | \$736 ;
-  assign \$738  = ~ samples_grant_r1_b0[3];
-  assign \$739  = ~ samples_grant_r1_b0[4];
-  assign \$740  = \$738  | \$739 ;
-  assign \$741  = \$737  | \$740 ;
-  assign \$742  = ~ \$741 ;
-  assign \$743  = samples_grant_r1_b0[5] ^ \$742 ;
-  assign \$744  = ~ samples_grant_r1_b0[1];
-  assign \$745  = ~ samples_grant_r1_b0[2];
+  assign \$738  = \$734  | \$737 ;
+  assign \$739  = ~ \$738 ;
+  assign \$740  = samples_grant_r1_b0[5] ^ \$739 ;
+  assign \$741  = ~ samples_grant_r1_b0[1];
+  assign \$742  = ~ samples_grant_r1_b0[2];
+  assign \$743  = \$741  | \$742 ;
+  assign \$744  = ~ samples_grant_r1_b0[3];
+  assign \$745  = ~ samples_grant_r1_b0[4];
   assign \$746  = \$744  | \$745 ;
-  assign \$747  = ~ samples_grant_r1_b0[3];
-  assign \$748  = ~ samples_grant_r1_b0[4];
+  assign \$747  = \$743  | \$746 ;
+  assign \$748  = ~ samples_grant_r1_b0[5];
   assign \$749  = \$747  | \$748 ;
-  assign \$750  = \$746  | \$749 ;
-  assign \$751  = ~ samples_grant_r1_b0[5];
-  assign \$752  = \$750  | \$751 ;
-  assign \$753  = ~ \$752 ;
-  assign \$754  = samples_grant_r1_b0[6] ^ \$753 ;
-  assign \$755  = \$717  & \$743 ;
+  assign \$750  = ~ \$749 ;
+  assign \$751  = samples_grant_r1_b0[6] ^ \$750 ;
+  assign \$752  = \$714  & \$740 ;
+  assign \$757  = ~ samples_queue_r0_b0[11];
+  assign \$759  = samples_queue_r0_b0[12] ^ \$758 ;
   assign \$760  = ~ samples_queue_r0_b0[11];
-  assign \$762  = samples_queue_r0_b0[12] ^ \$761 ;
-  assign \$763  = ~ samples_queue_r0_b0[11];
-  assign \$764  = ~ samples_queue_r0_b0[12];
-  assign \$765  = \$763  | \$764 ;
-  assign \$766  = ~ \$765 ;
-  assign \$767  = samples_queue_r0_b0[13] ^ \$766 ;
-  assign \$768  = ~ samples_queue_r0_b0[11];
-  assign \$769  = ~ samples_queue_r0_b0[12];
-  assign \$770  = \$768  | \$769 ;
-  assign \$771  = ~ samples_queue_r0_b0[13];
-  assign \$772  = \$770  | \$771 ;
-  assign \$773  = ~ \$772 ;
-  assign \$774  = samples_queue_r0_b0[14] ^ \$773 ;
-  assign \$775  = ~ samples_queue_r0_b0[11];
-  assign \$776  = ~ samples_queue_r0_b0[12];
+  assign \$761  = ~ samples_queue_r0_b0[12];
+  assign \$762  = \$760  | \$761 ;
+  assign \$763  = ~ \$762 ;
+  assign \$764  = samples_queue_r0_b0[13] ^ \$763 ;
+  assign \$765  = ~ samples_queue_r0_b0[11];
+  assign \$766  = ~ samples_queue_r0_b0[12];
+  assign \$767  = \$765  | \$766 ;
+  assign \$768  = ~ samples_queue_r0_b0[13];
+  assign \$769  = \$767  | \$768 ;
+  assign \$770  = ~ \$769 ;
+  assign \$771  = samples_queue_r0_b0[14] ^ \$770 ;
+  assign \$772  = ~ samples_queue_r0_b0[11];
+  assign \$773  = ~ samples_queue_r0_b0[12];
+  assign \$774  = \$772  | \$773 ;
+  assign \$775  = ~ samples_queue_r0_b0[13];
+  assign \$776  = ~ samples_queue_r0_b0[14];
   assign \$777  = \$775  | \$776 ;
-  assign \$778  = ~ samples_queue_r0_b0[13];
-  assign \$779  = ~ samples_queue_r0_b0[14];
-  assign \$780  = \$778  | \$779 ;
-  assign \$781  = \$777  | \$780 ;
-  assign \$782  = ~ \$781 ;
-  assign \$783  = samples_queue_r0_b0[15] ^ \$782 ;
-  assign \$784  = ~ samples_queue_r0_b0[11];
-  assign \$785  = ~ samples_queue_r0_b0[12];
+  assign \$778  = \$774  | \$777 ;
+  assign \$779  = ~ \$778 ;
+  assign \$780  = samples_queue_r0_b0[15] ^ \$779 ;
+  assign \$781  = ~ samples_queue_r0_b0[11];
+  assign \$782  = ~ samples_queue_r0_b0[12];
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = ~ samples_queue_r0_b0[13];
+  assign \$785  = ~ samples_queue_r0_b0[14];
   assign \$786  = \$784  | \$785 ;
-  assign \$787  = ~ samples_queue_r0_b0[13];
-  assign \$788  = ~ samples_queue_r0_b0[14];
+  assign \$787  = \$783  | \$786 ;
+  assign \$788  = ~ samples_queue_r0_b0[15];
   assign \$789  = \$787  | \$788 ;
-  assign \$790  = \$786  | \$789 ;
-  assign \$791  = ~ samples_queue_r0_b0[15];
-  assign \$792  = \$790  | \$791 ;
-  assign \$793  = ~ \$792 ;
-  assign \$794  = samples_queue_r0_b0[16] ^ \$793 ;
-  assign \$795  = \$757  & \$783 ;
-  assign \$796  = \$756  | \$795 ;
+  assign \$790  = ~ \$789 ;
+  assign \$791  = samples_queue_r0_b0[16] ^ \$790 ;
+  assign \$792  = \$754  & \$780 ;
+  assign \$793  = \$753  | \$792 ;
+  assign \$798  = ~ samples_grant_r1_b0[1];
+  assign \$800  = samples_grant_r1_b0[2] ^ \$799 ;
   assign \$801  = ~ samples_grant_r1_b0[1];
-  assign \$803  = samples_grant_r1_b0[2] ^ \$802 ;
-  assign \$804  = ~ samples_grant_r1_b0[1];
-  assign \$805  = ~ samples_grant_r1_b0[2];
-  assign \$806  = \$804  | \$805 ;
-  assign \$807  = ~ \$806 ;
-  assign \$808  = samples_grant_r1_b0[3] ^ \$807 ;
-  assign \$809  = ~ samples_grant_r1_b0[1];
-  assign \$810  = ~ samples_grant_r1_b0[2];
-  assign \$811  = \$809  | \$810 ;
-  assign \$812  = ~ samples_grant_r1_b0[3];
-  assign \$813  = \$811  | \$812 ;
-  assign \$814  = ~ \$813 ;
-  assign \$815  = samples_grant_r1_b0[4] ^ \$814 ;
-  assign \$816  = ~ samples_grant_r1_b0[1];
-  assign \$817  = ~ samples_grant_r1_b0[2];
+  assign \$802  = ~ samples_grant_r1_b0[2];
+  assign \$803  = \$801  | \$802 ;
+  assign \$804  = ~ \$803 ;
+  assign \$805  = samples_grant_r1_b0[3] ^ \$804 ;
+  assign \$806  = ~ samples_grant_r1_b0[1];
+  assign \$807  = ~ samples_grant_r1_b0[2];
+  assign \$808  = \$806  | \$807 ;
+  assign \$809  = ~ samples_grant_r1_b0[3];
+  assign \$810  = \$808  | \$809 ;
+  assign \$811  = ~ \$810 ;
+  assign \$812  = samples_grant_r1_b0[4] ^ \$811 ;
+  assign \$813  = ~ samples_grant_r1_b0[1];
+  assign \$814  = ~ samples_grant_r1_b0[2];
+  assign \$815  = \$813  | \$814 ;
+  assign \$816  = ~ samples_grant_r1_b0[3];
+  assign \$817  = ~ samples_grant_r1_b0[4];
   assign \$818  = \$816  | \$817 ;
-  assign \$819  = ~ samples_grant_r1_b0[3];
-  assign \$820  = ~ samples_grant_r1_b0[4];
-  assign \$821  = \$819  | \$820 ;
-  assign \$822  = \$818  | \$821 ;
-  assign \$823  = ~ \$822 ;
-  assign \$824  = samples_grant_r1_b0[5] ^ \$823 ;
-  assign \$825  = ~ samples_grant_r1_b0[1];
-  assign \$826  = ~ samples_grant_r1_b0[2];
+  assign \$819  = \$815  | \$818 ;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = samples_grant_r1_b0[5] ^ \$820 ;
+  assign \$822  = ~ samples_grant_r1_b0[1];
+  assign \$823  = ~ samples_grant_r1_b0[2];
+  assign \$824  = \$822  | \$823 ;
+  assign \$825  = ~ samples_grant_r1_b0[3];
+  assign \$826  = ~ samples_grant_r1_b0[4];
   assign \$827  = \$825  | \$826 ;
-  assign \$828  = ~ samples_grant_r1_b0[3];
-  assign \$829  = ~ samples_grant_r1_b0[4];
+  assign \$828  = \$824  | \$827 ;
+  assign \$829  = ~ samples_grant_r1_b0[5];
   assign \$830  = \$828  | \$829 ;
-  assign \$831  = \$827  | \$830 ;
-  assign \$832  = ~ samples_grant_r1_b0[5];
-  assign \$833  = \$831  | \$832 ;
-  assign \$834  = ~ \$833 ;
-  assign \$835  = samples_grant_r1_b0[6] ^ \$834 ;
-  assign \$836  = \$798  & \$835 ;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = samples_grant_r1_b0[6] ^ \$831 ;
+  assign \$833  = \$795  & \$832 ;
+  assign \$838  = ~ samples_queue_r0_b0[11];
+  assign \$840  = samples_queue_r0_b0[12] ^ \$839 ;
   assign \$841  = ~ samples_queue_r0_b0[11];
-  assign \$843  = samples_queue_r0_b0[12] ^ \$842 ;
-  assign \$844  = ~ samples_queue_r0_b0[11];
-  assign \$845  = ~ samples_queue_r0_b0[12];
-  assign \$846  = \$844  | \$845 ;
-  assign \$847  = ~ \$846 ;
-  assign \$848  = samples_queue_r0_b0[13] ^ \$847 ;
-  assign \$849  = ~ samples_queue_r0_b0[11];
-  assign \$850  = ~ samples_queue_r0_b0[12];
-  assign \$851  = \$849  | \$850 ;
-  assign \$852  = ~ samples_queue_r0_b0[13];
-  assign \$853  = \$851  | \$852 ;
-  assign \$854  = ~ \$853 ;
-  assign \$855  = samples_queue_r0_b0[14] ^ \$854 ;
-  assign \$856  = ~ samples_queue_r0_b0[11];
-  assign \$857  = ~ samples_queue_r0_b0[12];
+  assign \$842  = ~ samples_queue_r0_b0[12];
+  assign \$843  = \$841  | \$842 ;
+  assign \$844  = ~ \$843 ;
+  assign \$845  = samples_queue_r0_b0[13] ^ \$844 ;
+  assign \$846  = ~ samples_queue_r0_b0[11];
+  assign \$847  = ~ samples_queue_r0_b0[12];
+  assign \$848  = \$846  | \$847 ;
+  assign \$849  = ~ samples_queue_r0_b0[13];
+  assign \$850  = \$848  | \$849 ;
+  assign \$851  = ~ \$850 ;
+  assign \$852  = samples_queue_r0_b0[14] ^ \$851 ;
+  assign \$853  = ~ samples_queue_r0_b0[11];
+  assign \$854  = ~ samples_queue_r0_b0[12];
+  assign \$855  = \$853  | \$854 ;
+  assign \$856  = ~ samples_queue_r0_b0[13];
+  assign \$857  = ~ samples_queue_r0_b0[14];
   assign \$858  = \$856  | \$857 ;
-  assign \$859  = ~ samples_queue_r0_b0[13];
-  assign \$860  = ~ samples_queue_r0_b0[14];
-  assign \$861  = \$859  | \$860 ;
-  assign \$862  = \$858  | \$861 ;
-  assign \$863  = ~ \$862 ;
-  assign \$864  = samples_queue_r0_b0[15] ^ \$863 ;
-  assign \$865  = ~ samples_queue_r0_b0[11];
-  assign \$866  = ~ samples_queue_r0_b0[12];
+  assign \$859  = \$855  | \$858 ;
+  assign \$860  = ~ \$859 ;
+  assign \$861  = samples_queue_r0_b0[15] ^ \$860 ;
+  assign \$862  = ~ samples_queue_r0_b0[11];
+  assign \$863  = ~ samples_queue_r0_b0[12];
+  assign \$864  = \$862  | \$863 ;
+  assign \$865  = ~ samples_queue_r0_b0[13];
+  assign \$866  = ~ samples_queue_r0_b0[14];
   assign \$867  = \$865  | \$866 ;
-  assign \$868  = ~ samples_queue_r0_b0[13];
-  assign \$869  = ~ samples_queue_r0_b0[14];
+  assign \$868  = \$864  | \$867 ;
+  assign \$869  = ~ samples_queue_r0_b0[15];
   assign \$870  = \$868  | \$869 ;
-  assign \$871  = \$867  | \$870 ;
-  assign \$872  = ~ samples_queue_r0_b0[15];
-  assign \$873  = \$871  | \$872 ;
-  assign \$874  = ~ \$873 ;
-  assign \$875  = samples_queue_r0_b0[16] ^ \$874 ;
-  assign \$876  = \$838  & \$875 ;
-  assign \$877  = \$837  | \$876 ;
-  assign \$878  = \$391  ? a3_older_next : { \$877 , \$796 , \$715 , \$634 , \$553 , \$472  };
-  assign \$signal$106  = \$390  ? a4_tag_next : \$878 ;
-  assign \$879  = a3_fwd_ok & a3_hit_a1;
-  assign \$880  = a4_tag_next + 1'h1;
-  assign \$881  = a3_fwd_ok & a3_older_hit;
-  assign \$882  = a3_older_next + 1'h1;
+  assign \$871  = ~ \$870 ;
+  assign \$872  = samples_queue_r0_b0[16] ^ \$871 ;
+  assign \$873  = \$835  & \$872 ;
+  assign \$874  = \$834  | \$873 ;
+  assign \$875  = \$388  ? a3_older_next : { \$874 , \$793 , \$712 , \$631 , \$550 , \$469  };
+  assign \$signal$106  = \$387  ? a4_tag_next : \$875 ;
+  assign \$876  = a3_fwd_ok & a3_hit_a1;
+  assign \$877  = a4_tag_next + 1'h1;
+  assign \$878  = a3_fwd_ok & a3_older_hit;
+  assign \$879  = a3_older_next + 1'h1;
+  assign \$884  = ~ samples_grant_r1_b0[2];
+  assign \$886  = samples_grant_r1_b0[3] ^ \$885 ;
   assign \$887  = ~ samples_grant_r1_b0[2];
-  assign \$889  = samples_grant_r1_b0[3] ^ \$888 ;
-  assign \$890  = ~ samples_grant_r1_b0[2];
-  assign \$891  = ~ samples_grant_r1_b0[3];
-  assign \$892  = \$890  | \$891 ;
-  assign \$893  = ~ \$892 ;
-  assign \$894  = samples_grant_r1_b0[4] ^ \$893 ;
-  assign \$895  = ~ samples_grant_r1_b0[2];
-  assign \$896  = ~ samples_grant_r1_b0[3];
-  assign \$897  = \$895  | \$896 ;
-  assign \$898  = ~ samples_grant_r1_b0[4];
-  assign \$899  = \$897  | \$898 ;
-  assign \$900  = ~ \$899 ;
-  assign \$901  = samples_grant_r1_b0[5] ^ \$900 ;
-  assign \$902  = ~ samples_grant_r1_b0[2];
-  assign \$903  = ~ samples_grant_r1_b0[3];
+  assign \$888  = ~ samples_grant_r1_b0[3];
+  assign \$889  = \$887  | \$888 ;
+  assign \$890  = ~ \$889 ;
+  assign \$891  = samples_grant_r1_b0[4] ^ \$890 ;
+  assign \$892  = ~ samples_grant_r1_b0[2];
+  assign \$893  = ~ samples_grant_r1_b0[3];
+  assign \$894  = \$892  | \$893 ;
+  assign \$895  = ~ samples_grant_r1_b0[4];
+  assign \$896  = \$894  | \$895 ;
+  assign \$897  = ~ \$896 ;
+  assign \$898  = samples_grant_r1_b0[5] ^ \$897 ;
+  assign \$899  = ~ samples_grant_r1_b0[2];
+  assign \$900  = ~ samples_grant_r1_b0[3];
+  assign \$901  = \$899  | \$900 ;
+  assign \$902  = ~ samples_grant_r1_b0[4];
+  assign \$903  = ~ samples_grant_r1_b0[5];
   assign \$904  = \$902  | \$903 ;
-  assign \$905  = ~ samples_grant_r1_b0[4];
-  assign \$906  = ~ samples_grant_r1_b0[5];
-  assign \$907  = \$905  | \$906 ;
-  assign \$908  = \$904  | \$907 ;
-  assign \$909  = ~ \$908 ;
-  assign \$910  = samples_grant_r1_b0[6] ^ \$909 ;
-  assign \$911  = \$884  & samples_grant_r1_b0[1];
+  assign \$905  = \$901  | \$904 ;
+  assign \$906  = ~ \$905 ;
+  assign \$907  = samples_grant_r1_b0[6] ^ \$906 ;
+  assign \$908  = \$881  & samples_grant_r1_b0[1];
+  assign \$913  = ~ samples_queue_r0_b0[12];
+  assign \$915  = samples_queue_r0_b0[13] ^ \$914 ;
   assign \$916  = ~ samples_queue_r0_b0[12];
-  assign \$918  = samples_queue_r0_b0[13] ^ \$917 ;
-  assign \$919  = ~ samples_queue_r0_b0[12];
-  assign \$920  = ~ samples_queue_r0_b0[13];
-  assign \$921  = \$919  | \$920 ;
-  assign \$922  = ~ \$921 ;
-  assign \$923  = samples_queue_r0_b0[14] ^ \$922 ;
-  assign \$924  = ~ samples_queue_r0_b0[12];
-  assign \$925  = ~ samples_queue_r0_b0[13];
-  assign \$926  = \$924  | \$925 ;
-  assign \$927  = ~ samples_queue_r0_b0[14];
-  assign \$928  = \$926  | \$927 ;
-  assign \$929  = ~ \$928 ;
-  assign \$930  = samples_queue_r0_b0[15] ^ \$929 ;
-  assign \$931  = ~ samples_queue_r0_b0[12];
-  assign \$932  = ~ samples_queue_r0_b0[13];
+  assign \$917  = ~ samples_queue_r0_b0[13];
+  assign \$918  = \$916  | \$917 ;
+  assign \$919  = ~ \$918 ;
+  assign \$920  = samples_queue_r0_b0[14] ^ \$919 ;
+  assign \$921  = ~ samples_queue_r0_b0[12];
+  assign \$922  = ~ samples_queue_r0_b0[13];
+  assign \$923  = \$921  | \$922 ;
+  assign \$924  = ~ samples_queue_r0_b0[14];
+  assign \$925  = \$923  | \$924 ;
+  assign \$926  = ~ \$925 ;
+  assign \$927  = samples_queue_r0_b0[15] ^ \$926 ;
+  assign \$928  = ~ samples_queue_r0_b0[12];
+  assign \$929  = ~ samples_queue_r0_b0[13];
+  assign \$930  = \$928  | \$929 ;
+  assign \$931  = ~ samples_queue_r0_b0[14];
+  assign \$932  = ~ samples_queue_r0_b0[15];
   assign \$933  = \$931  | \$932 ;
-  assign \$934  = ~ samples_queue_r0_b0[14];
-  assign \$935  = ~ samples_queue_r0_b0[15];
-  assign \$936  = \$934  | \$935 ;
-  assign \$937  = \$933  | \$936 ;
-  assign \$938  = ~ \$937 ;
-  assign \$939  = samples_queue_r0_b0[16] ^ \$938 ;
-  assign \$940  = \$913  & samples_queue_r0_b0[11];
-  assign \$941  = \$912  | \$940 ;
+  assign \$934  = \$930  | \$933 ;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = samples_queue_r0_b0[16] ^ \$935 ;
+  assign \$937  = \$910  & samples_queue_r0_b0[11];
+  assign \$938  = \$909  | \$937 ;
+  assign \$943  = ~ samples_grant_r1_b0[2];
+  assign \$945  = samples_grant_r1_b0[3] ^ \$944 ;
   assign \$946  = ~ samples_grant_r1_b0[2];
-  assign \$948  = samples_grant_r1_b0[3] ^ \$947 ;
-  assign \$949  = ~ samples_grant_r1_b0[2];
-  assign \$950  = ~ samples_grant_r1_b0[3];
-  assign \$951  = \$949  | \$950 ;
-  assign \$952  = ~ \$951 ;
-  assign \$953  = samples_grant_r1_b0[4] ^ \$952 ;
-  assign \$954  = ~ samples_grant_r1_b0[2];
-  assign \$955  = ~ samples_grant_r1_b0[3];
-  assign \$956  = \$954  | \$955 ;
-  assign \$957  = ~ samples_grant_r1_b0[4];
-  assign \$958  = \$956  | \$957 ;
-  assign \$959  = ~ \$958 ;
-  assign \$960  = samples_grant_r1_b0[5] ^ \$959 ;
-  assign \$961  = ~ samples_grant_r1_b0[2];
-  assign \$962  = ~ samples_grant_r1_b0[3];
+  assign \$947  = ~ samples_grant_r1_b0[3];
+  assign \$948  = \$946  | \$947 ;
+  assign \$949  = ~ \$948 ;
+  assign \$950  = samples_grant_r1_b0[4] ^ \$949 ;
+  assign \$951  = ~ samples_grant_r1_b0[2];
+  assign \$952  = ~ samples_grant_r1_b0[3];
+  assign \$953  = \$951  | \$952 ;
+  assign \$954  = ~ samples_grant_r1_b0[4];
+  assign \$955  = \$953  | \$954 ;
+  assign \$956  = ~ \$955 ;
+  assign \$957  = samples_grant_r1_b0[5] ^ \$956 ;
+  assign \$958  = ~ samples_grant_r1_b0[2];
+  assign \$959  = ~ samples_grant_r1_b0[3];
+  assign \$960  = \$958  | \$959 ;
+  assign \$961  = ~ samples_grant_r1_b0[4];
+  assign \$962  = ~ samples_grant_r1_b0[5];
   assign \$963  = \$961  | \$962 ;
-  assign \$964  = ~ samples_grant_r1_b0[4];
-  assign \$965  = ~ samples_grant_r1_b0[5];
-  assign \$966  = \$964  | \$965 ;
-  assign \$967  = \$963  | \$966 ;
-  assign \$968  = ~ \$967 ;
-  assign \$969  = samples_grant_r1_b0[6] ^ \$968 ;
-  assign \$970  = \$943  & \$945 ;
-  assign \$971  = \$942  | \$970 ;
+  assign \$964  = \$960  | \$963 ;
+  assign \$965  = ~ \$964 ;
+  assign \$966  = samples_grant_r1_b0[6] ^ \$965 ;
+  assign \$967  = \$940  & \$942 ;
+  assign \$968  = \$939  | \$967 ;
+  assign \$972  = ~ samples_queue_r0_b0[12];
+  assign \$974  = samples_queue_r0_b0[13] ^ \$973 ;
   assign \$975  = ~ samples_queue_r0_b0[12];
-  assign \$977  = samples_queue_r0_b0[13] ^ \$976 ;
-  assign \$978  = ~ samples_queue_r0_b0[12];
-  assign \$979  = ~ samples_queue_r0_b0[13];
-  assign \$980  = \$978  | \$979 ;
-  assign \$981  = ~ \$980 ;
-  assign \$982  = samples_queue_r0_b0[14] ^ \$981 ;
-  assign \$983  = ~ samples_queue_r0_b0[12];
-  assign \$984  = ~ samples_queue_r0_b0[13];
-  assign \$985  = \$983  | \$984 ;
-  assign \$986  = ~ samples_queue_r0_b0[14];
-  assign \$987  = \$985  | \$986 ;
-  assign \$988  = ~ \$987 ;
-  assign \$989  = samples_queue_r0_b0[15] ^ \$988 ;
-  assign \$990  = ~ samples_queue_r0_b0[12];
-  assign \$991  = ~ samples_queue_r0_b0[13];
+  assign \$976  = ~ samples_queue_r0_b0[13];
+  assign \$977  = \$975  | \$976 ;
+  assign \$978  = ~ \$977 ;
+  assign \$979  = samples_queue_r0_b0[14] ^ \$978 ;
+  assign \$980  = ~ samples_queue_r0_b0[12];
+  assign \$981  = ~ samples_queue_r0_b0[13];
+  assign \$982  = \$980  | \$981 ;
+  assign \$983  = ~ samples_queue_r0_b0[14];
+  assign \$984  = \$982  | \$983 ;
+  assign \$985  = ~ \$984 ;
+  assign \$986  = samples_queue_r0_b0[15] ^ \$985 ;
+  assign \$987  = ~ samples_queue_r0_b0[12];
+  assign \$988  = ~ samples_queue_r0_b0[13];
+  assign \$989  = \$987  | \$988 ;
+  assign \$990  = ~ samples_queue_r0_b0[14];
+  assign \$991  = ~ samples_queue_r0_b0[15];
   assign \$992  = \$990  | \$991 ;
-  assign \$993  = ~ samples_queue_r0_b0[14];
-  assign \$994  = ~ samples_queue_r0_b0[15];
-  assign \$995  = \$993  | \$994 ;
-  assign \$996  = \$992  | \$995 ;
-  assign \$997  = ~ \$996 ;
-  assign \$998  = samples_queue_r0_b0[16] ^ \$997 ;
-  assign \$999  = \$972  & \$974 ;
-  assign \$1000  = \$971  | \$999 ;
+  assign \$993  = \$989  | \$992 ;
+  assign \$994  = ~ \$993 ;
+  assign \$995  = samples_queue_r0_b0[16] ^ \$994 ;
+  assign \$996  = \$969  & \$971 ;
+  assign \$997  = \$968  | \$996 ;
+  assign \$1002  = ~ samples_grant_r1_b0[2];
+  assign \$1004  = samples_grant_r1_b0[3] ^ \$1003 ;
   assign \$1005  = ~ samples_grant_r1_b0[2];
-  assign \$1007  = samples_grant_r1_b0[3] ^ \$1006 ;
-  assign \$1008  = ~ samples_grant_r1_b0[2];
-  assign \$1009  = ~ samples_grant_r1_b0[3];
-  assign \$1010  = \$1008  | \$1009 ;
-  assign \$1011  = ~ \$1010 ;
-  assign \$1012  = samples_grant_r1_b0[4] ^ \$1011 ;
-  assign \$1013  = ~ samples_grant_r1_b0[2];
-  assign \$1014  = ~ samples_grant_r1_b0[3];
-  assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = ~ samples_grant_r1_b0[4];
-  assign \$1017  = \$1015  | \$1016 ;
-  assign \$1018  = ~ \$1017 ;
-  assign \$1019  = samples_grant_r1_b0[5] ^ \$1018 ;
-  assign \$1020  = ~ samples_grant_r1_b0[2];
-  assign \$1021  = ~ samples_grant_r1_b0[3];
+  assign \$1006  = ~ samples_grant_r1_b0[3];
+  assign \$1007  = \$1005  | \$1006 ;
+  assign \$1008  = ~ \$1007 ;
+  assign \$1009  = samples_grant_r1_b0[4] ^ \$1008 ;
+  assign \$1010  = ~ samples_grant_r1_b0[2];
+  assign \$1011  = ~ samples_grant_r1_b0[3];
+  assign \$1012  = \$1010  | \$1011 ;
+  assign \$1013  = ~ samples_grant_r1_b0[4];
+  assign \$1014  = \$1012  | \$1013 ;
+  assign \$1015  = ~ \$1014 ;
+  assign \$1016  = samples_grant_r1_b0[5] ^ \$1015 ;
+  assign \$1017  = ~ samples_grant_r1_b0[2];
+  assign \$1018  = ~ samples_grant_r1_b0[3];
+  assign \$1019  = \$1017  | \$1018 ;
+  assign \$1020  = ~ samples_grant_r1_b0[4];
+  assign \$1021  = ~ samples_grant_r1_b0[5];
   assign \$1022  = \$1020  | \$1021 ;
-  assign \$1023  = ~ samples_grant_r1_b0[4];
-  assign \$1024  = ~ samples_grant_r1_b0[5];
-  assign \$1025  = \$1023  | \$1024 ;
-  assign \$1026  = \$1022  | \$1025 ;
-  assign \$1027  = ~ \$1026 ;
-  assign \$1028  = samples_grant_r1_b0[6] ^ \$1027 ;
-  assign \$1029  = \$1002  & \$1007 ;
+  assign \$1023  = \$1019  | \$1022 ;
+  assign \$1024  = ~ \$1023 ;
+  assign \$1025  = samples_grant_r1_b0[6] ^ \$1024 ;
+  assign \$1026  = \$999  & \$1004 ;
+  assign \$1031  = ~ samples_queue_r0_b0[12];
+  assign \$1033  = samples_queue_r0_b0[13] ^ \$1032 ;
   assign \$1034  = ~ samples_queue_r0_b0[12];
-  assign \$1036  = samples_queue_r0_b0[13] ^ \$1035 ;
-  assign \$1037  = ~ samples_queue_r0_b0[12];
-  assign \$1038  = ~ samples_queue_r0_b0[13];
-  assign \$1039  = \$1037  | \$1038 ;
-  assign \$1040  = ~ \$1039 ;
-  assign \$1041  = samples_queue_r0_b0[14] ^ \$1040 ;
-  assign \$1042  = ~ samples_queue_r0_b0[12];
-  assign \$1043  = ~ samples_queue_r0_b0[13];
-  assign \$1044  = \$1042  | \$1043 ;
-  assign \$1045  = ~ samples_queue_r0_b0[14];
-  assign \$1046  = \$1044  | \$1045 ;
-  assign \$1047  = ~ \$1046 ;
-  assign \$1048  = samples_queue_r0_b0[15] ^ \$1047 ;
-  assign \$1049  = ~ samples_queue_r0_b0[12];
-  assign \$1050  = ~ samples_queue_r0_b0[13];
+  assign \$1035  = ~ samples_queue_r0_b0[13];
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \$1037  = ~ \$1036 ;
+  assign \$1038  = samples_queue_r0_b0[14] ^ \$1037 ;
+  assign \$1039  = ~ samples_queue_r0_b0[12];
+  assign \$1040  = ~ samples_queue_r0_b0[13];
+  assign \$1041  = \$1039  | \$1040 ;
+  assign \$1042  = ~ samples_queue_r0_b0[14];
+  assign \$1043  = \$1041  | \$1042 ;
+  assign \$1044  = ~ \$1043 ;
+  assign \$1045  = samples_queue_r0_b0[15] ^ \$1044 ;
+  assign \$1046  = ~ samples_queue_r0_b0[12];
+  assign \$1047  = ~ samples_queue_r0_b0[13];
+  assign \$1048  = \$1046  | \$1047 ;
+  assign \$1049  = ~ samples_queue_r0_b0[14];
+  assign \$1050  = ~ samples_queue_r0_b0[15];
   assign \$1051  = \$1049  | \$1050 ;
-  assign \$1052  = ~ samples_queue_r0_b0[14];
-  assign \$1053  = ~ samples_queue_r0_b0[15];
-  assign \$1054  = \$1052  | \$1053 ;
-  assign \$1055  = \$1051  | \$1054 ;
-  assign \$1056  = ~ \$1055 ;
-  assign \$1057  = samples_queue_r0_b0[16] ^ \$1056 ;
-  assign \$1058  = \$1031  & \$1036 ;
-  assign \$1059  = \$1030  | \$1058 ;
+  assign \$1052  = \$1048  | \$1051 ;
+  assign \$1053  = ~ \$1052 ;
+  assign \$1054  = samples_queue_r0_b0[16] ^ \$1053 ;
+  assign \$1055  = \$1028  & \$1033 ;
+  assign \$1056  = \$1027  | \$1055 ;
+  assign \$1061  = ~ samples_grant_r1_b0[2];
+  assign \$1063  = samples_grant_r1_b0[3] ^ \$1062 ;
   assign \$1064  = ~ samples_grant_r1_b0[2];
-  assign \$1066  = samples_grant_r1_b0[3] ^ \$1065 ;
-  assign \$1067  = ~ samples_grant_r1_b0[2];
-  assign \$1068  = ~ samples_grant_r1_b0[3];
-  assign \$1069  = \$1067  | \$1068 ;
-  assign \$1070  = ~ \$1069 ;
-  assign \$1071  = samples_grant_r1_b0[4] ^ \$1070 ;
-  assign \$1072  = ~ samples_grant_r1_b0[2];
-  assign \$1073  = ~ samples_grant_r1_b0[3];
-  assign \$1074  = \$1072  | \$1073 ;
-  assign \$1075  = ~ samples_grant_r1_b0[4];
-  assign \$1076  = \$1074  | \$1075 ;
-  assign \$1077  = ~ \$1076 ;
-  assign \$1078  = samples_grant_r1_b0[5] ^ \$1077 ;
-  assign \$1079  = ~ samples_grant_r1_b0[2];
-  assign \$1080  = ~ samples_grant_r1_b0[3];
+  assign \$1065  = ~ samples_grant_r1_b0[3];
+  assign \$1066  = \$1064  | \$1065 ;
+  assign \$1067  = ~ \$1066 ;
+  assign \$1068  = samples_grant_r1_b0[4] ^ \$1067 ;
+  assign \$1069  = ~ samples_grant_r1_b0[2];
+  assign \$1070  = ~ samples_grant_r1_b0[3];
+  assign \$1071  = \$1069  | \$1070 ;
+  assign \$1072  = ~ samples_grant_r1_b0[4];
+  assign \$1073  = \$1071  | \$1072 ;
+  assign \$1074  = ~ \$1073 ;
+  assign \$1075  = samples_grant_r1_b0[5] ^ \$1074 ;
+  assign \$1076  = ~ samples_grant_r1_b0[2];
+  assign \$1077  = ~ samples_grant_r1_b0[3];
+  assign \$1078  = \$1076  | \$1077 ;
+  assign \$1079  = ~ samples_grant_r1_b0[4];
+  assign \$1080  = ~ samples_grant_r1_b0[5];
   assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = ~ samples_grant_r1_b0[4];
-  assign \$1083  = ~ samples_grant_r1_b0[5];
-  assign \$1084  = \$1082  | \$1083 ;
-  assign \$1085  = \$1081  | \$1084 ;
-  assign \$1086  = ~ \$1085 ;
-  assign \$1087  = samples_grant_r1_b0[6] ^ \$1086 ;
-  assign \$1088  = \$1061  & \$1071 ;
+  assign \$1082  = \$1078  | \$1081 ;
+  assign \$1083  = ~ \$1082 ;
+  assign \$1084  = samples_grant_r1_b0[6] ^ \$1083 ;
+  assign \$1085  = \$1058  & \$1068 ;
+  assign \$1090  = ~ samples_queue_r0_b0[12];
+  assign \$1092  = samples_queue_r0_b0[13] ^ \$1091 ;
   assign \$1093  = ~ samples_queue_r0_b0[12];
-  assign \$1095  = samples_queue_r0_b0[13] ^ \$1094 ;
-  assign \$1096  = ~ samples_queue_r0_b0[12];
-  assign \$1097  = ~ samples_queue_r0_b0[13];
-  assign \$1098  = \$1096  | \$1097 ;
-  assign \$1099  = ~ \$1098 ;
-  assign \$1100  = samples_queue_r0_b0[14] ^ \$1099 ;
-  assign \$1101  = ~ samples_queue_r0_b0[12];
-  assign \$1102  = ~ samples_queue_r0_b0[13];
-  assign \$1103  = \$1101  | \$1102 ;
-  assign \$1104  = ~ samples_queue_r0_b0[14];
-  assign \$1105  = \$1103  | \$1104 ;
-  assign \$1106  = ~ \$1105 ;
-  assign \$1107  = samples_queue_r0_b0[15] ^ \$1106 ;
-  assign \$1108  = ~ samples_queue_r0_b0[12];
-  assign \$1109  = ~ samples_queue_r0_b0[13];
+  assign \$1094  = ~ samples_queue_r0_b0[13];
+  assign \$1095  = \$1093  | \$1094 ;
+  assign \$1096  = ~ \$1095 ;
+  assign \$1097  = samples_queue_r0_b0[14] ^ \$1096 ;
+  assign \$1098  = ~ samples_queue_r0_b0[12];
+  assign \$1099  = ~ samples_queue_r0_b0[13];
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = ~ samples_queue_r0_b0[14];
+  assign \$1102  = \$1100  | \$1101 ;
+  assign \$1103  = ~ \$1102 ;
+  assign \$1104  = samples_queue_r0_b0[15] ^ \$1103 ;
+  assign \$1105  = ~ samples_queue_r0_b0[12];
+  assign \$1106  = ~ samples_queue_r0_b0[13];
+  assign \$1107  = \$1105  | \$1106 ;
+  assign \$1108  = ~ samples_queue_r0_b0[14];
+  assign \$1109  = ~ samples_queue_r0_b0[15];
   assign \$1110  = \$1108  | \$1109 ;
-  assign \$1111  = ~ samples_queue_r0_b0[14];
-  assign \$1112  = ~ samples_queue_r0_b0[15];
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = \$1110  | \$1113 ;
-  assign \$1115  = ~ \$1114 ;
-  assign \$1116  = samples_queue_r0_b0[16] ^ \$1115 ;
-  assign \$1117  = \$1090  & \$1100 ;
-  assign \$1118  = \$1089  | \$1117 ;
+  assign \$1111  = \$1107  | \$1110 ;
+  assign \$1112  = ~ \$1111 ;
+  assign \$1113  = samples_queue_r0_b0[16] ^ \$1112 ;
+  assign \$1114  = \$1087  & \$1097 ;
+  assign \$1115  = \$1086  | \$1114 ;
+  assign \$1120  = ~ samples_grant_r1_b0[2];
+  assign \$1122  = samples_grant_r1_b0[3] ^ \$1121 ;
   assign \$1123  = ~ samples_grant_r1_b0[2];
-  assign \$1125  = samples_grant_r1_b0[3] ^ \$1124 ;
-  assign \$1126  = ~ samples_grant_r1_b0[2];
-  assign \$1127  = ~ samples_grant_r1_b0[3];
-  assign \$1128  = \$1126  | \$1127 ;
-  assign \$1129  = ~ \$1128 ;
-  assign \$1130  = samples_grant_r1_b0[4] ^ \$1129 ;
-  assign \$1131  = ~ samples_grant_r1_b0[2];
-  assign \$1132  = ~ samples_grant_r1_b0[3];
-  assign \$1133  = \$1131  | \$1132 ;
-  assign \$1134  = ~ samples_grant_r1_b0[4];
-  assign \$1135  = \$1133  | \$1134 ;
-  assign \$1136  = ~ \$1135 ;
-  assign \$1137  = samples_grant_r1_b0[5] ^ \$1136 ;
-  assign \$1138  = ~ samples_grant_r1_b0[2];
-  assign \$1139  = ~ samples_grant_r1_b0[3];
+  assign \$1124  = ~ samples_grant_r1_b0[3];
+  assign \$1125  = \$1123  | \$1124 ;
+  assign \$1126  = ~ \$1125 ;
+  assign \$1127  = samples_grant_r1_b0[4] ^ \$1126 ;
+  assign \$1128  = ~ samples_grant_r1_b0[2];
+  assign \$1129  = ~ samples_grant_r1_b0[3];
+  assign \$1130  = \$1128  | \$1129 ;
+  assign \$1131  = ~ samples_grant_r1_b0[4];
+  assign \$1132  = \$1130  | \$1131 ;
+  assign \$1133  = ~ \$1132 ;
+  assign \$1134  = samples_grant_r1_b0[5] ^ \$1133 ;
+  assign \$1135  = ~ samples_grant_r1_b0[2];
+  assign \$1136  = ~ samples_grant_r1_b0[3];
+  assign \$1137  = \$1135  | \$1136 ;
+  assign \$1138  = ~ samples_grant_r1_b0[4];
+  assign \$1139  = ~ samples_grant_r1_b0[5];
   assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = ~ samples_grant_r1_b0[4];
-  assign \$1142  = ~ samples_grant_r1_b0[5];
-  assign \$1143  = \$1141  | \$1142 ;
-  assign \$1144  = \$1140  | \$1143 ;
-  assign \$1145  = ~ \$1144 ;
-  assign \$1146  = samples_grant_r1_b0[6] ^ \$1145 ;
-  assign \$1147  = \$1120  & \$1137 ;
+  assign \$1141  = \$1137  | \$1140 ;
+  assign \$1142  = ~ \$1141 ;
+  assign \$1143  = samples_grant_r1_b0[6] ^ \$1142 ;
+  assign \$1144  = \$1117  & \$1134 ;
+  assign \$1149  = ~ samples_queue_r0_b0[12];
+  assign \$1151  = samples_queue_r0_b0[13] ^ \$1150 ;
   assign \$1152  = ~ samples_queue_r0_b0[12];
-  assign \$1154  = samples_queue_r0_b0[13] ^ \$1153 ;
-  assign \$1155  = ~ samples_queue_r0_b0[12];
-  assign \$1156  = ~ samples_queue_r0_b0[13];
-  assign \$1157  = \$1155  | \$1156 ;
-  assign \$1158  = ~ \$1157 ;
-  assign \$1159  = samples_queue_r0_b0[14] ^ \$1158 ;
-  assign \$1160  = ~ samples_queue_r0_b0[12];
-  assign \$1161  = ~ samples_queue_r0_b0[13];
-  assign \$1162  = \$1160  | \$1161 ;
-  assign \$1163  = ~ samples_queue_r0_b0[14];
-  assign \$1164  = \$1162  | \$1163 ;
-  assign \$1165  = ~ \$1164 ;
-  assign \$1166  = samples_queue_r0_b0[15] ^ \$1165 ;
-  assign \$1167  = ~ samples_queue_r0_b0[12];
-  assign \$1168  = ~ samples_queue_r0_b0[13];
+  assign \$1153  = ~ samples_queue_r0_b0[13];
+  assign \$1154  = \$1152  | \$1153 ;
+  assign \$1155  = ~ \$1154 ;
+  assign \$1156  = samples_queue_r0_b0[14] ^ \$1155 ;
+  assign \$1157  = ~ samples_queue_r0_b0[12];
+  assign \$1158  = ~ samples_queue_r0_b0[13];
+  assign \$1159  = \$1157  | \$1158 ;
+  assign \$1160  = ~ samples_queue_r0_b0[14];
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = ~ \$1161 ;
+  assign \$1163  = samples_queue_r0_b0[15] ^ \$1162 ;
+  assign \$1164  = ~ samples_queue_r0_b0[12];
+  assign \$1165  = ~ samples_queue_r0_b0[13];
+  assign \$1166  = \$1164  | \$1165 ;
+  assign \$1167  = ~ samples_queue_r0_b0[14];
+  assign \$1168  = ~ samples_queue_r0_b0[15];
   assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = ~ samples_queue_r0_b0[14];
-  assign \$1171  = ~ samples_queue_r0_b0[15];
-  assign \$1172  = \$1170  | \$1171 ;
-  assign \$1173  = \$1169  | \$1172 ;
-  assign \$1174  = ~ \$1173 ;
-  assign \$1175  = samples_queue_r0_b0[16] ^ \$1174 ;
-  assign \$1176  = \$1149  & \$1166 ;
-  assign \$1177  = \$1148  | \$1176 ;
+  assign \$1170  = \$1166  | \$1169 ;
+  assign \$1171  = ~ \$1170 ;
+  assign \$1172  = samples_queue_r0_b0[16] ^ \$1171 ;
+  assign \$1173  = \$1146  & \$1163 ;
+  assign \$1174  = \$1145  | \$1173 ;
+  assign \$1179  = ~ samples_grant_r1_b0[2];
+  assign \$1181  = samples_grant_r1_b0[3] ^ \$1180 ;
   assign \$1182  = ~ samples_grant_r1_b0[2];
-  assign \$1184  = samples_grant_r1_b0[3] ^ \$1183 ;
-  assign \$1185  = ~ samples_grant_r1_b0[2];
-  assign \$1186  = ~ samples_grant_r1_b0[3];
-  assign \$1187  = \$1185  | \$1186 ;
-  assign \$1188  = ~ \$1187 ;
-  assign \$1189  = samples_grant_r1_b0[4] ^ \$1188 ;
-  assign \$1190  = ~ samples_grant_r1_b0[2];
-  assign \$1191  = ~ samples_grant_r1_b0[3];
-  assign \$1192  = \$1190  | \$1191 ;
-  assign \$1193  = ~ samples_grant_r1_b0[4];
-  assign \$1194  = \$1192  | \$1193 ;
-  assign \$1195  = ~ \$1194 ;
-  assign \$1196  = samples_grant_r1_b0[5] ^ \$1195 ;
-  assign \$1197  = ~ samples_grant_r1_b0[2];
-  assign \$1198  = ~ samples_grant_r1_b0[3];
+  assign \$1183  = ~ samples_grant_r1_b0[3];
+  assign \$1184  = \$1182  | \$1183 ;
+  assign \$1185  = ~ \$1184 ;
+  assign \$1186  = samples_grant_r1_b0[4] ^ \$1185 ;
+  assign \$1187  = ~ samples_grant_r1_b0[2];
+  assign \$1188  = ~ samples_grant_r1_b0[3];
+  assign \$1189  = \$1187  | \$1188 ;
+  assign \$1190  = ~ samples_grant_r1_b0[4];
+  assign \$1191  = \$1189  | \$1190 ;
+  assign \$1192  = ~ \$1191 ;
+  assign \$1193  = samples_grant_r1_b0[5] ^ \$1192 ;
+  assign \$1194  = ~ samples_grant_r1_b0[2];
+  assign \$1195  = ~ samples_grant_r1_b0[3];
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = ~ samples_grant_r1_b0[4];
+  assign \$1198  = ~ samples_grant_r1_b0[5];
   assign \$1199  = \$1197  | \$1198 ;
-  assign \$1200  = ~ samples_grant_r1_b0[4];
-  assign \$1201  = ~ samples_grant_r1_b0[5];
-  assign \$1202  = \$1200  | \$1201 ;
-  assign \$1203  = \$1199  | \$1202 ;
-  assign \$1204  = ~ \$1203 ;
-  assign \$1205  = samples_grant_r1_b0[6] ^ \$1204 ;
-  assign \$1206  = \$1179  & \$1205 ;
+  assign \$1200  = \$1196  | \$1199 ;
+  assign \$1201  = ~ \$1200 ;
+  assign \$1202  = samples_grant_r1_b0[6] ^ \$1201 ;
+  assign \$1203  = \$1176  & \$1202 ;
+  assign \$1208  = ~ samples_queue_r0_b0[12];
+  assign \$1210  = samples_queue_r0_b0[13] ^ \$1209 ;
   assign \$1211  = ~ samples_queue_r0_b0[12];
-  assign \$1213  = samples_queue_r0_b0[13] ^ \$1212 ;
-  assign \$1214  = ~ samples_queue_r0_b0[12];
-  assign \$1215  = ~ samples_queue_r0_b0[13];
-  assign \$1216  = \$1214  | \$1215 ;
-  assign \$1217  = ~ \$1216 ;
-  assign \$1218  = samples_queue_r0_b0[14] ^ \$1217 ;
-  assign \$1219  = ~ samples_queue_r0_b0[12];
-  assign \$1220  = ~ samples_queue_r0_b0[13];
-  assign \$1221  = \$1219  | \$1220 ;
-  assign \$1222  = ~ samples_queue_r0_b0[14];
-  assign \$1223  = \$1221  | \$1222 ;
-  assign \$1224  = ~ \$1223 ;
-  assign \$1225  = samples_queue_r0_b0[15] ^ \$1224 ;
-  assign \$1226  = ~ samples_queue_r0_b0[12];
-  assign \$1227  = ~ samples_queue_r0_b0[13];
+  assign \$1212  = ~ samples_queue_r0_b0[13];
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = ~ \$1213 ;
+  assign \$1215  = samples_queue_r0_b0[14] ^ \$1214 ;
+  assign \$1216  = ~ samples_queue_r0_b0[12];
+  assign \$1217  = ~ samples_queue_r0_b0[13];
+  assign \$1218  = \$1216  | \$1217 ;
+  assign \$1219  = ~ samples_queue_r0_b0[14];
+  assign \$1220  = \$1218  | \$1219 ;
+  assign \$1221  = ~ \$1220 ;
+  assign \$1222  = samples_queue_r0_b0[15] ^ \$1221 ;
+  assign \$1223  = ~ samples_queue_r0_b0[12];
+  assign \$1224  = ~ samples_queue_r0_b0[13];
+  assign \$1225  = \$1223  | \$1224 ;
+  assign \$1226  = ~ samples_queue_r0_b0[14];
+  assign \$1227  = ~ samples_queue_r0_b0[15];
   assign \$1228  = \$1226  | \$1227 ;
-  assign \$1229  = ~ samples_queue_r0_b0[14];
-  assign \$1230  = ~ samples_queue_r0_b0[15];
-  assign \$1231  = \$1229  | \$1230 ;
-  assign \$1232  = \$1228  | \$1231 ;
-  assign \$1233  = ~ \$1232 ;
-  assign \$1234  = samples_queue_r0_b0[16] ^ \$1233 ;
-  assign \$1235  = \$1208  & \$1234 ;
-  assign \$1236  = \$1207  | \$1235 ;
-  assign \$1237  = \$881  ? \$882  : { 1'h0, \$1236 , \$1177 , \$1118 , \$1059 , \$1000 , \$941  };
-  assign \$1238  = \$879  ? \$880  : \$1237 ;
-  assign \$1239  = a3_valid & a3_ok;
-  assign \$1240  = ! a3_pool;
-  assign samples_grant_wen = \$1239  & \$1240 ;
-  assign \$1243  = ! f2_err;
-  assign \$signal$187  = f2_valid & \$1243 ;
-  assign \$1244  = a4_valid & a4_ok;
-  assign \$1245  = { \$1244 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1246  = ~ \$1245 ;
-  assign \$1247  = \$1246  + 1'h1;
-  assign \$1248  = a5_valid & a5_ok;
-  assign \$1249  = { \$1248 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1250  = ~ \$1249 ;
-  assign \$1251  = \$1250  + 1'h1;
-  assign \$1252  = a4_valid & a4_ok;
-  assign \$1253  = { \$1252 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1254  = ~ \$1253 ;
-  assign \$1255  = \$1254  + 1'h1;
+  assign \$1229  = \$1225  | \$1228 ;
+  assign \$1230  = ~ \$1229 ;
+  assign \$1231  = samples_queue_r0_b0[16] ^ \$1230 ;
+  assign \$1232  = \$1205  & \$1231 ;
+  assign \$1233  = \$1204  | \$1232 ;
+  assign \$1234  = \$878  ? \$879  : { 1'h0, \$1233 , \$1174 , \$1115 , \$1056 , \$997 , \$938  };
+  assign \$1235  = \$876  ? \$877  : \$1234 ;
+  assign \$1236  = a3_valid & a3_ok;
+  assign \$1237  = ! a3_pool;
+  assign samples_grant_wen = \$1236  & \$1237 ;
+  assign \$1240  = ! f2_err;
+  assign \$signal$187  = f2_valid & \$1240 ;
+  assign \$1241  = a4_valid & a4_ok;
+  assign \$1242  = { \$1241 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1243  = ~ \$1242 ;
+  assign \$1244  = \$1243  + 1'h1;
+  assign \$1245  = a5_valid & a5_ok;
+  assign \$1246  = { \$1245 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1247  = ~ \$1246 ;
+  assign \$1248  = \$1247  + 1'h1;
+  assign \$1249  = a4_valid & a4_ok;
+  assign \$1250  = { \$1249 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1251  = ~ \$1250 ;
+  assign \$1252  = \$1251  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1256  = ~ rel_f2;
-  assign \$1257  = f3_quiet & \$1256 ;
-  assign \$1258  = \$1257  ? f3_in : 1'h0;
-  assign \$1259  = x1_select | x0_select;
-  assign \$1260  = ~ \$1259 ;
-  assign \$1261  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$1262  = { 1'h0, \$1260  } & \$1261 ;
-  assign \$1263  = { 1'h0, \$1258  } & \$1262 ;
-  assign \$1264  = ~ f4_prev_released;
-  assign \$1265  = \$1264  & f4_rest_held;
-  assign \$signal$332  = f4_hit_a1 | \$1265 ;
-  assign \$1266  = ~ f4_prev_released;
-  assign \$1267  = f4_by_mem & f4_mem_ok;
-  assign \$1268  = f4_by_older | \$1267 ;
-  assign \$1269  = \$1266  & \$1268 ;
-  assign \release  = f4_by_a1 | \$1269 ;
-  assign \$1270  = ~ f4_go;
-  assign \$1271  = ~ \$signal$332 ;
-  assign \$1272  = \$signal$332  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1272  : f4_err;
+  assign \$1253  = ~ rel_f2;
+  assign \$1254  = f3_quiet & \$1253 ;
+  assign \$1255  = \$1254  ? f3_in : 1'h0;
+  assign \$1256  = x1_select | x0_select;
+  assign \$1257  = ~ \$1256 ;
+  assign \$1258  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$1259  = { 1'h0, \$1257  } & \$1258 ;
+  assign \$1260  = { 1'h0, \$1255  } & \$1259 ;
+  assign \$1261  = ~ f4_prev_released;
+  assign \$1262  = \$1261  & f4_rest_held;
+  assign \$signal$332  = f4_hit_a1 | \$1262 ;
+  assign \$1263  = ~ f4_prev_released;
+  assign \$1264  = f4_by_mem & f4_mem_ok;
+  assign \$1265  = f4_by_older | \$1264 ;
+  assign \$1266  = \$1263  & \$1265 ;
+  assign \release  = f4_by_a1 | \$1266 ;
+  assign \$1267  = ~ f4_go;
+  assign \$1268  = ~ \$signal$332 ;
+  assign \$1269  = \$signal$332  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1269  : f4_err;
   assign \$signal$245  = \release  ? 4'h0 : unreleased_err;
-  assign \$1273  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$318  = ~ \$1273 ;
-  assign \$1274  = ~ f4_prev_released;
-  assign \$1275  = \$1274  & f4_by_older;
-  assign \$1276  = f4_by_a1 | \$1275 ;
-  assign \$1277  = f4_live & \$1276 ;
-  assign \$1278  = ~ f4_prev_released;
-  assign \$1279  = \$1278  & f4_by_mem_live;
-  assign \$1280  = \$1279  & f4_mem_ok;
-  assign \w__en$316  = \$1277  | \$1280 ;
-  assign \$1281  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1282  = ~ \$1281 ;
-  assign \$1283  = ~ f4_prev_released;
-  assign \$1284  = \$1283  & f4_by_older;
-  assign \$1285  = f4_by_a1 | \$1284 ;
-  assign \$1286  = f4_live & \$1285 ;
-  assign \$1287  = ~ f4_prev_released;
-  assign \$1288  = \$1287  & f4_by_mem_live;
-  assign \$1289  = \$1288  & f4_mem_ok;
-  assign samples_queue_wen = \$1286  | \$1289 ;
-  assign \$1290  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1291  = busy_0 | busy_6;
-  assign \$1292  = busy_12 | busy_18;
-  assign \$1293  = \$1291  | \$1292 ;
-  assign \$1294  = busy_24 | busy_30;
-  assign busy = \$1293  | \$1294 ;
+  assign \$1270  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$318  = ~ \$1270 ;
+  assign \$1271  = ~ f4_prev_released;
+  assign \$1272  = \$1271  & f4_by_older;
+  assign \$1273  = f4_by_a1 | \$1272 ;
+  assign \$1274  = f4_live & \$1273 ;
+  assign \$1275  = ~ f4_prev_released;
+  assign \$1276  = \$1275  & f4_by_mem_live;
+  assign \$1277  = \$1276  & f4_mem_ok;
+  assign \w__en$316  = \$1274  | \$1277 ;
+  assign \$1278  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1279  = ~ \$1278 ;
+  assign \$1280  = ~ f4_prev_released;
+  assign \$1281  = \$1280  & f4_by_older;
+  assign \$1282  = f4_by_a1 | \$1281 ;
+  assign \$1283  = f4_live & \$1282 ;
+  assign \$1284  = ~ f4_prev_released;
+  assign \$1285  = \$1284  & f4_by_mem_live;
+  assign \$1286  = \$1285  & f4_mem_ok;
+  assign samples_queue_wen = \$1283  | \$1286 ;
+  assign \$1287  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1288  = busy_0 | busy_6;
+  assign \$1289  = busy_12 | busy_18;
+  assign \$1290  = \$1288  | \$1289 ;
+  assign \$1291  = busy_24 | busy_30;
+  assign busy = \$1290  | \$1291 ;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$1295 ;
+    samples_grant_w_en <= \$1292 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$1296 ;
+    samples_grant_w_addr <= \$1293 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$1297 ;
+    samples_grant_w_data <= \$1294 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6257,15 +6251,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     samples_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$1298 ;
+    samples_queue_w_en <= \$1295 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$1299 ;
+    samples_queue_w_addr <= \$1296 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$1300 ;
+    samples_queue_w_data <= \$1297 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1301 ;
+    a0_valid <= \$1298 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6275,7 +6269,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a0_fits <= \$4 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$1302 ;
+    a1_valid <= \$1299 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6287,17 +6281,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a1_in <= \$6 ;
   always @(posedge aclk_clk)
-    a1_select <= \$1303 ;
+    a1_select <= \$1300 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1304 ;
+    x0_valid <= \$1301 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1305 ;
+    x0_select <= \$1302 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1306 ;
+    x1_valid <= \$1303 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6305,9 +6299,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     x1_err <= \$15 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1307 ;
+    x1_select <= \$1304 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1308 ;
+    x2_valid <= \$1305 ;
   always @(posedge aclk_clk)
     x2_ok <= \$16 ;
   always @(posedge aclk_clk)
@@ -6319,23 +6313,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1309 ;
+    a2_valid <= \$1306 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$1310 ;
+    samples_seen <= \$1307 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$1311 ;
+    samples_seen_prev <= \$1308 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$1312 ;
+    samples_fresh <= \$1309 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$1313 ;
+    samples_has_fresh <= \$1310 ;
   always @(posedge aclk_clk)
-    samples_head <= \$1314 ;
+    samples_head <= \$1311 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1315 ;
+    a2_ring <= \$1312 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6347,7 +6341,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$35 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1316 ;
+    a3_valid <= \$1313 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6359,7 +6353,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1317 ;
+    a3_ring <= \$1314 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6375,7 +6369,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$57 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1318 ;
+    a4_valid <= \$1315 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6389,11 +6383,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a4_tag <= \$signal$106 ;
   always @(posedge aclk_clk)
-    a4_tag_next <= \$1238 [5:0];
+    a4_tag_next <= \$1235 [5:0];
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$1319 ;
+    a5_valid <= \$1316 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6417,7 +6411,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_older_next <= \$84 [5:0];
   always @(posedge aclk_clk)
-    f0_valid <= \$1320 ;
+    f0_valid <= \$1317 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6433,7 +6427,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$1321 ;
+    f1_valid <= \$1318 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6449,49 +6443,49 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1322 ;
+    f1_same_second_eq0 <= \$1319 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1323 ;
+    f1_same_second_eq3 <= \$1320 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1324 ;
+    f1_same_second_eq6 <= \$1321 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1325 ;
+    f1_same_second_eq9 <= \$1322 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1326 ;
+    f1_same_second_eq12 <= \$1323 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1327 ;
+    f1_same_second_eq15 <= \$1324 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1328 ;
+    f1_same_second_eq18 <= \$1325 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1329 ;
+    f1_same_second_eq21 <= \$1326 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1330 ;
+    f1_same_second_eq24 <= \$1327 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1331 ;
+    f1_same_second_eq27 <= \$1328 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1332 ;
+    f1_same_second_eq30 <= \$1329 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1333 ;
+    f1_same_third_eq0 <= \$1330 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1334 ;
+    f1_same_third_eq3 <= \$1331 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1335 ;
+    f1_same_third_eq6 <= \$1332 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1336 ;
+    f1_same_third_eq9 <= \$1333 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1337 ;
+    f1_same_third_eq12 <= \$1334 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1338 ;
+    f1_same_third_eq15 <= \$1335 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1339 ;
+    f1_same_third_eq18 <= \$1336 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1340 ;
+    f1_same_third_eq21 <= \$1337 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1341 ;
+    f1_same_third_eq24 <= \$1338 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1342 ;
+    f1_same_third_eq27 <= \$1339 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1343 ;
+    f1_same_third_eq30 <= \$1340 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
@@ -6499,7 +6493,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f1_samples_slot <= \$115 [9:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1344 ;
+    f2_valid <= \$1341 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6521,9 +6515,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f2_same_third <= \$175 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1345 ;
+    f3_valid <= \$1342 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1346 ;
+    f3_go <= \$1343 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6543,11 +6537,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1247 [12];
+    f3_hit_a2 <= \$1244 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$179 [6];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1251 [12];
+    f3_hit_a3 <= \$1248 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$182 [6];
   always @(posedge aclk_clk)
@@ -6557,11 +6551,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$185 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1347 ;
+    f3_quiet <= \$1344 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1348 ;
+    f4_valid <= \$1345 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1349 ;
+    f4_go <= \$1346 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6575,7 +6569,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1255 [12];
+    f4_hit_a1 <= \$1252 [12];
   always @(posedge aclk_clk)
     f4_a1_tag <= a4_tag;
   always @(posedge aclk_clk)
@@ -6587,47 +6581,47 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_rest_snap <= \$221 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1350 ;
+    f4_by_a1 <= \$1347 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1351 ;
+    f4_by_older <= \$1348 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1352 ;
+    f4_by_mem <= \$1349 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= \$249 ;
+    f4_mem_ok <= \$246 [8];
   always @(posedge aclk_clk)
-    f2_flushed <= \$251 ;
+    f2_flushed <= \$248 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$254 ;
+    f3_flushed <= \$251 ;
   always @(posedge aclk_clk)
-    f4_live <= \$259 [0];
+    f4_live <= \$256 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1353 ;
+    f4_by_mem_live <= \$1350 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$1354 ;
+    f4_prev_released <= \$1351 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$267 [12];
+    f4_taken_a4 <= \$264 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$270 [12];
+    f4_taken_a3 <= \$267 [12];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    samples_push <= \$1355 ;
+    samples_push <= \$1352 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$1356 ;
+    samples_queue_waddr <= \$1353 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$1357 ;
+    samples_pushed <= \$1354 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$1358 ;
+    samples_popped <= \$1355 ;
   always @(posedge aclk_clk)
-    samples_count <= \$1359 ;
+    samples_count <= \$1356 ;
   always @(posedge aclk_clk)
-    samples_at <= \$1360 ;
+    samples_at <= \$1357 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$1361 ;
+    samples_nonempty <= \$1358 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1362 ;
+    f5_valid <= \$1359 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1363 ;
+    f5_ok <= \$1360 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$245 ;
   always @(posedge aclk_clk)
@@ -6643,41 +6637,41 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$320 ;
+    f5_wparity <= \$317 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$324 [12];
+    a3_flip <= \$321 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$325 ;
+    a3_released <= \$322 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$329 ;
+    a4_released <= \$326 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$334 ;
+    a5_overwrite <= \$331 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1364 ;
+    a6_valid <= \$1361 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1365 ;
+    f6_valid <= \$1362 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1366 ;
+    x3_valid <= \$1363 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1367 ;
+    x4_valid <= \$1364 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1368 ;
+    x5_valid <= \$1365 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1369 ;
+    x6_valid <= \$1366 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -6737,17 +6731,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1370 ;
+    busy_0 <= \$1367 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1371 ;
+    busy_6 <= \$1368 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1372 ;
+    busy_12 <= \$1369 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1373 ;
+    busy_18 <= \$1370 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1374 ;
+    busy_24 <= \$1371 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1375 ;
+    busy_30 <= \$1372 ;
   assign \$auto$rtlil.cc:2739:Not$102  = ~ samples_queue_r0_b0[12];
   assign \$auto$rtlil.cc:2739:Not$104  = ~ samples_grant_r1_b0[2];
   assign \$auto$rtlil.cc:2739:Not$106  = ~ samples_queue_r0_b0[12];
@@ -6774,473 +6768,535 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$auto$rtlil.cc:2739:Not$100  = ~ samples_grant_r1_b0[2];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1295  = samples_grant_wen;
+    \$1292  = samples_grant_wen;
+    if (aclk_rst) begin
+      \$1292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$1293  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$1293  = { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$1294  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$1294  = samples_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$1295  = samples_queue_wen;
     if (aclk_rst) begin
       \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1296  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$1296  = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
+    \$1296  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$1296  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1297  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$1297  = samples_grant_wdata;
+    \$1297  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$1297  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1298  = samples_queue_wen;
+    \$1298  = alloc_valid;
     if (aclk_rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1299  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$1299  = samples_queue_waddr;
+    \$1299  = a0_valid;
+    if (aclk_rst) begin
+      \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1300  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$1300  = samples_queue_wdata;
+    \$1300  = \$9 ;
+    if (aclk_rst) begin
+      \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1301  = alloc_valid;
+    \$1301  = flush_valid;
     if (aclk_rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1302  = a0_valid;
+    \$1302  = \$12 ;
     if (aclk_rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1303  = \$9 ;
+    \$1303  = x0_valid;
     if (aclk_rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1304  = flush_valid;
+    \$1304  = x0_select;
     if (aclk_rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1305  = \$12 ;
+    \$1305  = x1_valid;
     if (aclk_rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1306  = x0_valid;
+    \$1306  = a1_valid;
     if (aclk_rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1307  = x0_select;
-    if (aclk_rst) begin
-      \$1307  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1308  = x1_valid;
-    if (aclk_rst) begin
-      \$1308  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1309  = a1_valid;
-    if (aclk_rst) begin
-      \$1309  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1310  = samples_seen;
+    \$1307  = samples_seen;
     if (\$19 ) begin
-      \$1310  = \$20 ;
+      \$1307  = \$20 ;
     end
     if (aclk_rst) begin
-      \$1310  = 11'h000;
+      \$1307  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1311  = samples_seen;
+    \$1308  = samples_seen;
     if (aclk_rst) begin
-      \$1311  = 11'h000;
+      \$1308  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1312  = samples_fresh;
+    \$1309  = samples_fresh;
     if (samples_take_fresh) begin
-      \$1312  = \$21 ;
+      \$1309  = \$21 ;
     end else if (x1_select) begin
-      \$1312  = 11'h000;
+      \$1309  = 11'h000;
     end
     if (aclk_rst) begin
-      \$1312  = 11'h000;
+      \$1309  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1313  = samples_has_fresh;
+    \$1310  = samples_has_fresh;
     if (samples_take_fresh) begin
-      \$1313  = \$22 ;
+      \$1310  = \$22 ;
     end else if (x1_select) begin
-      \$1313  = 1'h1;
+      \$1310  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1313  = 1'h1;
+      \$1310  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1314  = samples_head;
+    \$1311  = samples_head;
     if (samples_pop) begin
-      \$1314  = \$25 [9:0];
+      \$1311  = \$25 [9:0];
     end
     if (x1_select) begin
-      \$1314  = samples_queue_waddr;
+      \$1311  = samples_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1314  = 10'h000;
+      \$1311  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1315  = 1'h0;
+    \$1312  = 1'h0;
+    if (aclk_rst) begin
+      \$1312  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$1313  = a2_valid;
+    if (aclk_rst) begin
+      \$1313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$1314  = a2_ring;
+    if (aclk_rst) begin
+      \$1314  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$1315  = a3_valid;
     if (aclk_rst) begin
       \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1316  = a2_valid;
+    \$1316  = a4_valid;
     if (aclk_rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1317  = a2_ring;
+    \$1317  = free_valid;
     if (aclk_rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1318  = a3_valid;
+    \$1318  = f0_valid;
     if (aclk_rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1319  = a4_valid;
+    \$1319  = \$92 ;
     if (aclk_rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1320  = free_valid;
+    \$1320  = \$93 ;
     if (aclk_rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1321  = f0_valid;
+    \$1321  = \$94 ;
     if (aclk_rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1322  = \$92 ;
+    \$1322  = \$95 ;
     if (aclk_rst) begin
       \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1323  = \$93 ;
+    \$1323  = \$96 ;
     if (aclk_rst) begin
       \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1324  = \$94 ;
+    \$1324  = \$97 ;
     if (aclk_rst) begin
       \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1325  = \$95 ;
+    \$1325  = \$98 ;
     if (aclk_rst) begin
       \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1326  = \$96 ;
+    \$1326  = \$99 ;
     if (aclk_rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1327  = \$97 ;
+    \$1327  = \$100 ;
     if (aclk_rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1328  = \$98 ;
+    \$1328  = \$101 ;
     if (aclk_rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1329  = \$99 ;
+    \$1329  = \$102 ;
     if (aclk_rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1330  = \$100 ;
+    \$1330  = \$103 ;
     if (aclk_rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1331  = \$101 ;
+    \$1331  = \$104 ;
     if (aclk_rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1332  = \$102 ;
+    \$1332  = \$105 ;
     if (aclk_rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1333  = \$103 ;
+    \$1333  = \$106 ;
     if (aclk_rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1334  = \$104 ;
+    \$1334  = \$107 ;
     if (aclk_rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1335  = \$105 ;
+    \$1335  = \$108 ;
     if (aclk_rst) begin
       \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1336  = \$106 ;
+    \$1336  = \$109 ;
     if (aclk_rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1337  = \$107 ;
+    \$1337  = \$110 ;
     if (aclk_rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1338  = \$108 ;
+    \$1338  = \$111 ;
     if (aclk_rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1339  = \$109 ;
+    \$1339  = \$112 ;
     if (aclk_rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1340  = \$110 ;
+    \$1340  = \$113 ;
     if (aclk_rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1341  = \$111 ;
+    \$1341  = f1_valid;
     if (aclk_rst) begin
       \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1342  = \$112 ;
+    \$1342  = f2_valid;
     if (aclk_rst) begin
       \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1343  = \$113 ;
+    \$1343  = \$signal$187 ;
     if (aclk_rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1344  = f1_valid;
+    \$1344  = \$192 ;
     if (aclk_rst) begin
       \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1345  = f2_valid;
+    \$1345  = f3_valid;
     if (aclk_rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1346  = \$signal$187 ;
+    \$1346  = f3_go;
     if (aclk_rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1347  = \$192 ;
+    \$1347  = \$226 ;
     if (aclk_rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1348  = f3_valid;
+    \$1348  = \$236 ;
     if (aclk_rst) begin
       \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1349  = f3_go;
+    \$1349  = \$241 ;
     if (aclk_rst) begin
       \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1350  = \$226 ;
+    \$1350  = \$257 ;
     if (aclk_rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1351  = \$236 ;
+    \$1351  = \$261 ;
     if (aclk_rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1352  = \$241 ;
+    \$1352  = \$275 ;
     if (aclk_rst) begin
       \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1353  = \$260 ;
+    \$1353  = samples_queue_waddr;
+    if (\$283 ) begin
+      \$1353  = \$286 [9:0];
+    end
     if (aclk_rst) begin
-      \$1353  = 1'h0;
+      \$1353  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1354  = \$264 ;
+    \$1354  = samples_push;
+    if (x1_select) begin
+      \$1354  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1355  = \$278 ;
+    \$1355  = samples_pop;
+    if (x1_select) begin
+      \$1355  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1356  = samples_queue_waddr;
-    if (\$286 ) begin
-      \$1356  = \$289 [9:0];
-    end
-    if (aclk_rst) begin
-      \$1356  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1357  = samples_push;
+    \$1356  = \$290 [10:0];
     if (x1_select) begin
-      \$1357  = 1'h0;
+      \$1356  = 11'h000;
     end
     if (aclk_rst) begin
-      \$1357  = 1'h0;
+      \$1356  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1358  = samples_pop;
+    \$1357  = samples_at;
+    if (\$293 ) begin
+      \$1357 [0] = samples_at[0];
+      \$1357 [1] = samples_at[1];
+      \$1357 [2] = samples_at[2];
+    end
+    if (\$299 ) begin
+      \$1357 [0] = samples_at[1];
+      \$1357 [1] = samples_at[2];
+      \$1357 [2] = \$300 ;
+    end
+    if (\$306 ) begin
+      \$1357 [0] = 1'h0;
+      \$1357 [1] = samples_at[0];
+      \$1357 [2] = samples_at[1];
+    end
+    if (\$312 ) begin
+      \$1357 [0] = samples_at[0];
+      \$1357 [1] = samples_at[1];
+      \$1357 [2] = samples_at[2];
+    end
+    if (x1_select) begin
+      \$1357  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1357  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$1358  = samples_nonempty;
+    if (\$293 ) begin
+      \$1358  = \$296 ;
+    end
+    if (\$299 ) begin
+      \$1358  = \$303 ;
+    end
+    if (\$306 ) begin
+      \$1358  = \$309 ;
+    end
+    if (\$312 ) begin
+      \$1358  = \$315 ;
+    end
     if (x1_select) begin
       \$1358  = 1'h0;
     end
@@ -7250,118 +7306,77 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1359  = \$293 [10:0];
-    if (x1_select) begin
-      \$1359  = 11'h000;
-    end
+    \$1359  = f4_valid;
     if (aclk_rst) begin
-      \$1359  = 11'h000;
+      \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1360  = samples_at;
-    if (\$296 ) begin
-      \$1360 [0] = samples_at[0];
-      \$1360 [1] = samples_at[1];
-      \$1360 [2] = samples_at[2];
-    end
-    if (\$302 ) begin
-      \$1360 [0] = samples_at[1];
-      \$1360 [1] = samples_at[2];
-      \$1360 [2] = \$303 ;
-    end
-    if (\$309 ) begin
-      \$1360 [0] = 1'h0;
-      \$1360 [1] = samples_at[0];
-      \$1360 [2] = samples_at[1];
-    end
-    if (\$315 ) begin
-      \$1360 [0] = samples_at[0];
-      \$1360 [1] = samples_at[1];
-      \$1360 [2] = samples_at[2];
-    end
-    if (x1_select) begin
-      \$1360  = 3'h1;
-    end
+    \$1360  = \release ;
     if (aclk_rst) begin
-      \$1360  = 3'h1;
+      \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1361  = samples_nonempty;
-    if (\$296 ) begin
-      \$1361  = \$299 ;
-    end
-    if (\$302 ) begin
-      \$1361  = \$306 ;
-    end
-    if (\$309 ) begin
-      \$1361  = \$312 ;
-    end
-    if (\$315 ) begin
-      \$1361  = \$318 ;
-    end
-    if (x1_select) begin
-      \$1361  = 1'h0;
-    end
+    \$1361  = a5_valid;
     if (aclk_rst) begin
       \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1362  = f4_valid;
+    \$1362  = f5_valid;
     if (aclk_rst) begin
       \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1363  = \release ;
+    \$1363  = x2_valid;
     if (aclk_rst) begin
       \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1364  = a5_valid;
+    \$1364  = x3_valid;
     if (aclk_rst) begin
       \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1365  = f5_valid;
+    \$1365  = x4_valid;
     if (aclk_rst) begin
       \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1366  = x2_valid;
+    \$1366  = x5_valid;
     if (aclk_rst) begin
       \$1366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1367  = x3_valid;
+    \$1367  = \$332 ;
     if (aclk_rst) begin
       \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1368  = x4_valid;
+    \$1368  = \$333 ;
     if (aclk_rst) begin
       \$1368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1369  = x5_valid;
+    \$1369  = \$334 ;
     if (aclk_rst) begin
       \$1369  = 1'h0;
     end
@@ -7389,52 +7404,31 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1373  = \$338 ;
-    if (aclk_rst) begin
-      \$1373  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1374  = \$339 ;
-    if (aclk_rst) begin
-      \$1374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1375  = \$340 ;
-    if (aclk_rst) begin
-      \$1375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$1242  };
+          grant_addr = { 1'h0, \$1239  };
     endcase
   end
-  assign samples_grant_waddr = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
-  assign flush_reg_select = \port$3339$41 [1];
-  assign samples_fresh_slot = \$341 [9:0];
+  assign samples_grant_waddr = { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  };
+  assign flush_reg_select = \port$3338$41 [1];
+  assign samples_fresh_slot = \$338 [9:0];
   assign samples_tail = samples_queue_waddr;
   assign samples_flushing = x1_select;
-  assign \$signal  = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
-  assign next_next_tag = \$1238 [5:0];
-  assign free_reg_hit = \port$3339$41 [0];
-  assign \$signal$198  = \$1247 [12];
-  assign hit_a3 = \$1251 [12];
-  assign \$signal$217  = \$1255 [12];
-  assign f3_by_mem_base = \$1263 [0];
+  assign \$signal  = { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  };
+  assign next_next_tag = \$1235 [5:0];
+  assign free_reg_hit = \port$3338$41 [0];
+  assign \$signal$198  = \$1244 [12];
+  assign hit_a3 = \$1248 [12];
+  assign \$signal$217  = \$1252 [12];
+  assign f3_by_mem_base = \$1260 [0];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
   assign w__data = samples_grant_w_data;
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$310  = \$341 [9:0];
-  assign \samples_grant_addr$311  = \$341 [9:0];
+  assign \r__addr$310  = \$338 [9:0];
+  assign \samples_grant_addr$311  = \$338 [9:0];
   assign samples_grant_data = samples_grant_r0_b0;
   assign \samples_grant_data$313  = samples_grant_r1_b0;
   assign \w__addr$314  = f4_slot;
@@ -7443,8 +7437,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign samples_parity_wdata = \w__data$318 ;
   assign \r__addr$320  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$322  = \$341 [9:0];
-  assign \samples_parity_addr$323  = \$341 [9:0];
+  assign \r__addr$322  = \$338 [9:0];
+  assign \samples_parity_addr$323  = \$338 [9:0];
   assign samples_parity_data = samples_parity_r0_b0;
   assign \samples_parity_data$325  = samples_parity_r1_b0;
   assign \w__addr$326  = samples_queue_w_addr;
@@ -7498,8 +7492,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.tag  = samples_queue_r0_b0[16:11];
-  assign samples_queue_wdata[16:11] = \$1290 ;
-  assign samples_queue_wdata[10] = \$1282 ;
+  assign samples_queue_wdata[16:11] = \$1287 ;
+  assign samples_queue_wdata[10] = \$1279 ;
   assign samples_queue_wdata[9:0] = f4_slot;
   assign samples_grant_wdata[6:1] = \$signal$106 ;
   assign samples_grant_wdata[0] = fetched_snap;
@@ -7509,16 +7503,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$43  = \$41 [11];
   assign \$49  = \$47 [11];
   assign \$57  = \$56 ;
-  assign \$348  = a3_sel_head;
-  assign \$352  = a3_sel_head;
-  assign \$356  = a3_sel_head;
-  assign \$360  = a3_sel_head;
-  assign \$364  = a3_sel_head;
-  assign \$368  = a3_sel_head;
-  assign \$372  = a3_sel_head;
-  assign \$376  = a3_sel_head;
-  assign \$380  = a3_sel_head;
-  assign \$384  = a3_sel_head;
+  assign \$345  = a3_sel_head;
+  assign \$349  = a3_sel_head;
+  assign \$353  = a3_sel_head;
+  assign \$357  = a3_sel_head;
+  assign \$361  = a3_sel_head;
+  assign \$365  = a3_sel_head;
+  assign \$369  = a3_sel_head;
+  assign \$373  = a3_sel_head;
+  assign \$377  = a3_sel_head;
+  assign \$381  = a3_sel_head;
   assign \$64  = a3_sel_head;
   assign \$89  = \$87 [32];
   assign \$116  = 1'h0;
@@ -7534,140 +7528,140 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$215  = f3_in;
   assign \$219  = f3_in;
   assign \$243  = \$242 ;
-  assign \$251  = \$250 ;
-  assign \$253  = \$252 ;
-  assign \$301  = samples_popped;
-  assign \$307  = samples_pushed;
-  assign \$313  = samples_pushed;
-  assign \$314  = samples_popped;
-  assign \$327  = 1'h0;
-  assign \$388  = a3_sel_head;
-  assign \$392  = a3_sel_new;
-  assign \$393  = a3_sel_last;
-  assign \$394  = 1'h1;
-  assign \$395  = \$auto$rtlil.cc:2739:Not$76 ;
-  assign \$397  = samples_grant_r1_b0[1];
-  assign \$433  = a3_sel_head;
-  assign \$434  = 1'h1;
-  assign \$435  = \$auto$rtlil.cc:2739:Not$78 ;
-  assign \$437  = samples_queue_r0_b0[11];
-  assign \$473  = 1'h0;
-  assign \$474  = a3_sel_last;
-  assign \$475  = 1'h1;
-  assign \$476  = \$auto$rtlil.cc:2739:Not$80 ;
-  assign \$478  = samples_grant_r1_b0[1];
-  assign \$513  = \$512 ;
-  assign \$514  = a3_sel_head;
-  assign \$515  = 1'h1;
-  assign \$516  = \$auto$rtlil.cc:2739:Not$82 ;
-  assign \$518  = samples_queue_r0_b0[11];
-  assign \$554  = 1'h0;
-  assign \$555  = a3_sel_last;
-  assign \$556  = 1'h1;
-  assign \$557  = \$auto$rtlil.cc:2739:Not$84 ;
-  assign \$559  = samples_grant_r1_b0[1];
-  assign \$594  = \$593 ;
-  assign \$595  = a3_sel_head;
-  assign \$596  = 1'h1;
-  assign \$597  = \$auto$rtlil.cc:2739:Not$86 ;
-  assign \$599  = samples_queue_r0_b0[11];
-  assign \$635  = 1'h0;
-  assign \$636  = a3_sel_last;
-  assign \$637  = 1'h1;
-  assign \$638  = \$auto$rtlil.cc:2739:Not$88 ;
-  assign \$640  = samples_grant_r1_b0[1];
-  assign \$675  = \$674 ;
-  assign \$676  = a3_sel_head;
-  assign \$677  = 1'h1;
-  assign \$678  = \$auto$rtlil.cc:2739:Not$90 ;
-  assign \$680  = samples_queue_r0_b0[11];
-  assign \$716  = 1'h0;
-  assign \$717  = a3_sel_last;
-  assign \$718  = 1'h1;
-  assign \$719  = \$auto$rtlil.cc:2739:Not$92 ;
-  assign \$721  = samples_grant_r1_b0[1];
-  assign \$756  = \$755 ;
-  assign \$757  = a3_sel_head;
-  assign \$758  = 1'h1;
-  assign \$759  = \$auto$rtlil.cc:2739:Not$94 ;
-  assign \$761  = samples_queue_r0_b0[11];
-  assign \$797  = 1'h0;
-  assign \$798  = a3_sel_last;
-  assign \$799  = 1'h1;
-  assign \$800  = \$auto$rtlil.cc:2739:Not$96 ;
-  assign \$802  = samples_grant_r1_b0[1];
-  assign \$837  = \$836 ;
-  assign \$838  = a3_sel_head;
-  assign \$839  = 1'h1;
-  assign \$840  = \$auto$rtlil.cc:2739:Not$98 ;
-  assign \$842  = samples_queue_r0_b0[11];
-  assign \$883  = 1'h0;
-  assign \$884  = a3_sel_last;
-  assign \$885  = 1'h1;
-  assign \$886  = \$auto$rtlil.cc:2739:Not$100 ;
-  assign \$888  = samples_grant_r1_b0[2];
-  assign \$912  = \$911 ;
-  assign \$913  = a3_sel_head;
-  assign \$914  = 1'h1;
-  assign \$915  = \$auto$rtlil.cc:2739:Not$102 ;
-  assign \$917  = samples_queue_r0_b0[12];
-  assign \$942  = a3_sel_new;
-  assign \$943  = a3_sel_last;
-  assign \$944  = 1'h1;
-  assign \$945  = \$auto$rtlil.cc:2739:Not$104 ;
-  assign \$947  = samples_grant_r1_b0[2];
-  assign \$972  = a3_sel_head;
-  assign \$973  = 1'h1;
-  assign \$974  = \$auto$rtlil.cc:2739:Not$106 ;
-  assign \$976  = samples_queue_r0_b0[12];
-  assign \$1001  = 1'h0;
-  assign \$1002  = a3_sel_last;
-  assign \$1003  = 1'h1;
-  assign \$1004  = \$auto$rtlil.cc:2739:Not$108 ;
-  assign \$1006  = samples_grant_r1_b0[2];
-  assign \$1030  = \$1029 ;
-  assign \$1031  = a3_sel_head;
-  assign \$1032  = 1'h1;
-  assign \$1033  = \$auto$rtlil.cc:2739:Not$110 ;
-  assign \$1035  = samples_queue_r0_b0[12];
-  assign \$1060  = 1'h0;
-  assign \$1061  = a3_sel_last;
-  assign \$1062  = 1'h1;
-  assign \$1063  = \$auto$rtlil.cc:2739:Not$112 ;
-  assign \$1065  = samples_grant_r1_b0[2];
-  assign \$1089  = \$1088 ;
-  assign \$1090  = a3_sel_head;
-  assign \$1091  = 1'h1;
-  assign \$1092  = \$auto$rtlil.cc:2739:Not$114 ;
-  assign \$1094  = samples_queue_r0_b0[12];
-  assign \$1119  = 1'h0;
-  assign \$1120  = a3_sel_last;
-  assign \$1121  = 1'h1;
-  assign \$1122  = \$auto$rtlil.cc:2739:Not$116 ;
-  assign \$1124  = samples_grant_r1_b0[2];
-  assign \$1148  = \$1147 ;
-  assign \$1149  = a3_sel_head;
-  assign \$1150  = 1'h1;
-  assign \$1151  = \$auto$rtlil.cc:2739:Not$118 ;
-  assign \$1153  = samples_queue_r0_b0[12];
-  assign \$1178  = 1'h0;
-  assign \$1179  = a3_sel_last;
-  assign \$1180  = 1'h1;
-  assign \$1181  = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$1183  = samples_grant_r1_b0[2];
-  assign \$1207  = \$1206 ;
-  assign \$1208  = a3_sel_head;
-  assign \$1209  = 1'h1;
-  assign \$1210  = \$auto$rtlil.cc:2739:Not$122 ;
-  assign \$1212  = samples_queue_r0_b0[12];
-  assign \$1241  = { 7'h00, a4_slot, 8'h00 };
-  assign \$1242 [29:0] = { 5'h00, \$1241  };
-  assign \$1242 [30] = 1'h1;
+  assign \$248  = \$247 ;
+  assign \$250  = \$249 ;
+  assign \$298  = samples_popped;
+  assign \$304  = samples_pushed;
+  assign \$310  = samples_pushed;
+  assign \$311  = samples_popped;
+  assign \$324  = 1'h0;
+  assign \$385  = a3_sel_head;
+  assign \$389  = a3_sel_new;
+  assign \$390  = a3_sel_last;
+  assign \$391  = 1'h1;
+  assign \$392  = \$auto$rtlil.cc:2739:Not$76 ;
+  assign \$394  = samples_grant_r1_b0[1];
+  assign \$430  = a3_sel_head;
+  assign \$431  = 1'h1;
+  assign \$432  = \$auto$rtlil.cc:2739:Not$78 ;
+  assign \$434  = samples_queue_r0_b0[11];
+  assign \$470  = 1'h0;
+  assign \$471  = a3_sel_last;
+  assign \$472  = 1'h1;
+  assign \$473  = \$auto$rtlil.cc:2739:Not$80 ;
+  assign \$475  = samples_grant_r1_b0[1];
+  assign \$510  = \$509 ;
+  assign \$511  = a3_sel_head;
+  assign \$512  = 1'h1;
+  assign \$513  = \$auto$rtlil.cc:2739:Not$82 ;
+  assign \$515  = samples_queue_r0_b0[11];
+  assign \$551  = 1'h0;
+  assign \$552  = a3_sel_last;
+  assign \$553  = 1'h1;
+  assign \$554  = \$auto$rtlil.cc:2739:Not$84 ;
+  assign \$556  = samples_grant_r1_b0[1];
+  assign \$591  = \$590 ;
+  assign \$592  = a3_sel_head;
+  assign \$593  = 1'h1;
+  assign \$594  = \$auto$rtlil.cc:2739:Not$86 ;
+  assign \$596  = samples_queue_r0_b0[11];
+  assign \$632  = 1'h0;
+  assign \$633  = a3_sel_last;
+  assign \$634  = 1'h1;
+  assign \$635  = \$auto$rtlil.cc:2739:Not$88 ;
+  assign \$637  = samples_grant_r1_b0[1];
+  assign \$672  = \$671 ;
+  assign \$673  = a3_sel_head;
+  assign \$674  = 1'h1;
+  assign \$675  = \$auto$rtlil.cc:2739:Not$90 ;
+  assign \$677  = samples_queue_r0_b0[11];
+  assign \$713  = 1'h0;
+  assign \$714  = a3_sel_last;
+  assign \$715  = 1'h1;
+  assign \$716  = \$auto$rtlil.cc:2739:Not$92 ;
+  assign \$718  = samples_grant_r1_b0[1];
+  assign \$753  = \$752 ;
+  assign \$754  = a3_sel_head;
+  assign \$755  = 1'h1;
+  assign \$756  = \$auto$rtlil.cc:2739:Not$94 ;
+  assign \$758  = samples_queue_r0_b0[11];
+  assign \$794  = 1'h0;
+  assign \$795  = a3_sel_last;
+  assign \$796  = 1'h1;
+  assign \$797  = \$auto$rtlil.cc:2739:Not$96 ;
+  assign \$799  = samples_grant_r1_b0[1];
+  assign \$834  = \$833 ;
+  assign \$835  = a3_sel_head;
+  assign \$836  = 1'h1;
+  assign \$837  = \$auto$rtlil.cc:2739:Not$98 ;
+  assign \$839  = samples_queue_r0_b0[11];
+  assign \$880  = 1'h0;
+  assign \$881  = a3_sel_last;
+  assign \$882  = 1'h1;
+  assign \$883  = \$auto$rtlil.cc:2739:Not$100 ;
+  assign \$885  = samples_grant_r1_b0[2];
+  assign \$909  = \$908 ;
+  assign \$910  = a3_sel_head;
+  assign \$911  = 1'h1;
+  assign \$912  = \$auto$rtlil.cc:2739:Not$102 ;
+  assign \$914  = samples_queue_r0_b0[12];
+  assign \$939  = a3_sel_new;
+  assign \$940  = a3_sel_last;
+  assign \$941  = 1'h1;
+  assign \$942  = \$auto$rtlil.cc:2739:Not$104 ;
+  assign \$944  = samples_grant_r1_b0[2];
+  assign \$969  = a3_sel_head;
+  assign \$970  = 1'h1;
+  assign \$971  = \$auto$rtlil.cc:2739:Not$106 ;
+  assign \$973  = samples_queue_r0_b0[12];
+  assign \$998  = 1'h0;
+  assign \$999  = a3_sel_last;
+  assign \$1000  = 1'h1;
+  assign \$1001  = \$auto$rtlil.cc:2739:Not$108 ;
+  assign \$1003  = samples_grant_r1_b0[2];
+  assign \$1027  = \$1026 ;
+  assign \$1028  = a3_sel_head;
+  assign \$1029  = 1'h1;
+  assign \$1030  = \$auto$rtlil.cc:2739:Not$110 ;
+  assign \$1032  = samples_queue_r0_b0[12];
+  assign \$1057  = 1'h0;
+  assign \$1058  = a3_sel_last;
+  assign \$1059  = 1'h1;
+  assign \$1060  = \$auto$rtlil.cc:2739:Not$112 ;
+  assign \$1062  = samples_grant_r1_b0[2];
+  assign \$1086  = \$1085 ;
+  assign \$1087  = a3_sel_head;
+  assign \$1088  = 1'h1;
+  assign \$1089  = \$auto$rtlil.cc:2739:Not$114 ;
+  assign \$1091  = samples_queue_r0_b0[12];
+  assign \$1116  = 1'h0;
+  assign \$1117  = a3_sel_last;
+  assign \$1118  = 1'h1;
+  assign \$1119  = \$auto$rtlil.cc:2739:Not$116 ;
+  assign \$1121  = samples_grant_r1_b0[2];
+  assign \$1145  = \$1144 ;
+  assign \$1146  = a3_sel_head;
+  assign \$1147  = 1'h1;
+  assign \$1148  = \$auto$rtlil.cc:2739:Not$118 ;
+  assign \$1150  = samples_queue_r0_b0[12];
+  assign \$1175  = 1'h0;
+  assign \$1176  = a3_sel_last;
+  assign \$1177  = 1'h1;
+  assign \$1178  = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$1180  = samples_grant_r1_b0[2];
+  assign \$1204  = \$1203 ;
+  assign \$1205  = a3_sel_head;
+  assign \$1206  = 1'h1;
+  assign \$1207  = \$auto$rtlil.cc:2739:Not$122 ;
+  assign \$1209  = samples_queue_r0_b0[12];
+  assign \$1238  = { 7'h00, a4_slot, 8'h00 };
+  assign \$1239 [29:0] = { 5'h00, \$1238  };
+  assign \$1239 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3196$0 , \port$3197$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
-, req_flush, \port$3339$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3652$0 , \port$3652$48 , rsp_freed_valid, \port$3655$0 , rsp_flushed_valid, \port$3667$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3695$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3776$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$3928$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4098$0 , aclk_clk);
+module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3195$0 , \port$3196$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+, req_flush, \port$3338$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3651$0 , \port$3651$48 , rsp_freed_valid, \port$3654$0 , rsp_flushed_valid, \port$3666$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3694$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3775$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$3927$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4097$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$126  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -7739,24 +7733,24 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$1059 ;
   wire \$106 ;
   wire \$1060 ;
-  wire [42:0] \$1061 ;
+  wire \$1061 ;
   wire \$1062 ;
-  wire \$1063 ;
+  wire [42:0] \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
   wire \$1067 ;
   wire \$1068 ;
-  reg [31:0] \$1069 ;
+  wire \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
-  reg \$1071 ;
-  reg [120:0] \$1072 ;
-  reg [120:0] \$1073 ;
+  wire \$1070 ;
+  reg [31:0] \$1071 ;
+  reg \$1072 ;
+  reg \$1073 ;
   reg [120:0] \$1074 ;
-  reg [1:0] \$1075 ;
-  reg \$1076 ;
-  reg \$1077 ;
+  reg [120:0] \$1075 ;
+  reg [120:0] \$1076 ;
+  reg [1:0] \$1077 ;
   reg \$1078 ;
   reg \$1079 ;
   wire \$108 ;
@@ -7770,86 +7764,86 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg \$1087 ;
   reg \$1088 ;
   reg \$1089 ;
-  wire \$109 ;
+  wire [12:0] \$109 ;
   reg \$1090 ;
-  reg [5:0] \$1091 ;
-  reg [4:0] \$1092 ;
-  reg [31:0] \$1093 ;
-  reg [1:0] \$1094 ;
+  reg \$1091 ;
+  reg \$1092 ;
+  reg [5:0] \$1093 ;
+  reg [4:0] \$1094 ;
   reg [31:0] \$1095 ;
-  reg [2:0] \$1096 ;
-  reg [2:0] \$1097 ;
-  reg [4:0] \$1098 ;
-  reg \$1099 ;
+  reg [1:0] \$1096 ;
+  reg [31:0] \$1097 ;
+  reg [2:0] \$1098 ;
+  reg [2:0] \$1099 ;
   wire [120:0] \$11 ;
   wire \$110 ;
-  reg [1:0] \$1100 ;
-  reg [120:0] \$1101 ;
-  reg [4:0] \$1102 ;
-  reg [17:0] \$1103 ;
-  reg \$1104 ;
-  reg \$1105 ;
+  reg [4:0] \$1100 ;
+  reg \$1101 ;
+  reg [1:0] \$1102 ;
+  reg [120:0] \$1103 ;
+  reg [4:0] \$1104 ;
+  reg [17:0] \$1105 ;
   reg \$1106 ;
-  reg [10:0] \$1107 ;
-  reg [10:0] \$1108 ;
-  reg \$1109 ;
+  reg \$1107 ;
+  reg \$1108 ;
+  reg [10:0] \$1109 ;
   wire \$111 ;
-  reg \$1110 ;
-  reg [10:0] \$1111 ;
-  reg [31:0] \$1112 ;
-  reg [31:0] \$1113 ;
+  reg [10:0] \$1110 ;
+  reg \$1111 ;
+  reg \$1112 ;
+  reg [10:0] \$1113 ;
   reg [31:0] \$1114 ;
   reg [31:0] \$1115 ;
-  reg \$1116 ;
-  reg [10:0] \$1117 ;
-  reg [3:0] \$1118 ;
-  reg [3:0] \$1119 ;
-  wire [32:0] \$112 ;
+  reg [31:0] \$1116 ;
+  reg [31:0] \$1117 ;
+  reg \$1118 ;
+  reg [10:0] \$1119 ;
+  wire \$112 ;
   reg [3:0] \$1120 ;
   reg [3:0] \$1121 ;
-  reg [8:0] \$1122 ;
-  reg [9:0] \$1123 ;
-  reg \$1124 ;
-  reg \$1125 ;
-  reg [10:0] \$1126 ;
+  reg [3:0] \$1122 ;
+  reg [3:0] \$1123 ;
+  reg [8:0] \$1124 ;
+  reg [9:0] \$1125 ;
+  reg \$1126 ;
   reg \$1127 ;
-  reg [9:0] \$1128 ;
+  reg [10:0] \$1128 ;
   reg \$1129 ;
-  wire [32:0] \$113 ;
-  reg [31:0] \$1130 ;
-  reg [1:0] \$1131 ;
+  wire \$113 ;
+  reg [9:0] \$1130 ;
+  reg \$1131 ;
   reg [31:0] \$1132 ;
-  reg \$1133 ;
-  reg \$1134 ;
+  reg [1:0] \$1133 ;
+  reg [31:0] \$1134 ;
   reg \$1135 ;
   reg \$1136 ;
-  reg [5:0] \$1137 ;
-  reg [31:0] \$1138 ;
-  reg [42:0] \$1139 ;
+  reg \$1137 ;
+  reg \$1138 ;
+  reg [5:0] \$1139 ;
   wire [32:0] \$114 ;
-  reg [3:0] \$1140 ;
-  reg [3:0] \$1141 ;
+  reg [31:0] \$1140 ;
+  reg [42:0] \$1141 ;
   reg [3:0] \$1142 ;
   reg [3:0] \$1143 ;
-  reg [8:0] \$1144 ;
-  reg [9:0] \$1145 ;
-  reg \$1146 ;
-  reg [3:0] \$1147 ;
-  reg [7:0] \$1148 ;
-  reg [7:0] \$1149 ;
+  reg [3:0] \$1144 ;
+  reg [3:0] \$1145 ;
+  reg [8:0] \$1146 ;
+  reg [9:0] \$1147 ;
+  reg \$1148 ;
+  reg [3:0] \$1149 ;
   wire [32:0] \$115 ;
-  reg [15:0] \$1150 ;
-  reg \$1151 ;
-  reg [31:0] \$1152 ;
+  reg [7:0] \$1150 ;
+  reg [7:0] \$1151 ;
+  reg [15:0] \$1152 ;
   reg \$1153 ;
-  reg [3:0] \$1154 ;
+  reg [31:0] \$1154 ;
   reg \$1155 ;
-  reg \$1156 ;
-  reg [3:0] \$1157 ;
-  reg [31:0] \$1158 ;
-  reg \$1159 ;
-  wire \$116 ;
-  reg \$1160 ;
+  reg [3:0] \$1156 ;
+  reg \$1157 ;
+  reg \$1158 ;
+  reg [3:0] \$1159 ;
+  wire [32:0] \$116 ;
+  reg [31:0] \$1160 ;
   reg \$1161 ;
   reg \$1162 ;
   reg \$1163 ;
@@ -7859,10 +7853,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg \$1167 ;
   reg \$1168 ;
   reg \$1169 ;
-  wire \$117 ;
-  reg [4:0] \$1170 ;
-  reg [4:0] \$1171 ;
-  reg [16:0] \$1172 ;
+  wire [32:0] \$117 ;
+  reg \$1170 ;
+  reg \$1171 ;
+  reg [4:0] \$1172 ;
+  reg [4:0] \$1173 ;
+  reg [16:0] \$1174 ;
   wire \$118 ;
   wire \$119 ;
   wire [32:0] \$12 ;
@@ -7872,20 +7868,20 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [10:0] \$126 ;
+  wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [10:0] \$128 ;
   wire \$129 ;
   wire [1:0] \$13 ;
   wire \$130 ;
-  wire [4:0] \$131 ;
+  wire \$131 ;
   wire \$132 ;
-  wire \$133 ;
+  wire [4:0] \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire [4:0] \$136 ;
+  wire \$136 ;
   wire \$137 ;
-  wire \$138 ;
+  wire [4:0] \$138 ;
   wire \$139 ;
   wire [2:0] \$14 ;
   wire \$140 ;
@@ -8099,134 +8095,134 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire [6:0] \$330 ;
-  wire [6:0] \$331 ;
-  reg [9:0] \$332 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire [6:0] \$332 ;
   wire [6:0] \$333 ;
-  wire [6:0] \$334 ;
-  reg [9:0] \$335 ;
-  wire [10:0] \$336 ;
-  wire [10:0] \$337 ;
-  wire [11:0] \$338 ;
-  wire [11:0] \$339 ;
+  reg [9:0] \$334 ;
+  wire [6:0] \$335 ;
+  wire [6:0] \$336 ;
+  reg [9:0] \$337 ;
+  wire [10:0] \$338 ;
+  wire [10:0] \$339 ;
   wire [120:0] \$34 ;
-  wire [12:0] \$340 ;
+  wire [11:0] \$340 ;
   wire [11:0] \$341 ;
-  wire [11:0] \$342 ;
-  wire [12:0] \$343 ;
+  wire [12:0] \$342 ;
+  wire [11:0] \$343 ;
   wire [11:0] \$344 ;
-  wire [11:0] \$345 ;
-  wire [12:0] \$346 ;
+  wire [12:0] \$345 ;
+  wire [11:0] \$346 ;
   wire [11:0] \$347 ;
-  wire [11:0] \$348 ;
-  wire [12:0] \$349 ;
+  wire [12:0] \$348 ;
+  wire [11:0] \$349 ;
   wire [120:0] \$35 ;
   wire [11:0] \$350 ;
-  wire [11:0] \$351 ;
-  wire [12:0] \$352 ;
+  wire [12:0] \$351 ;
+  wire [11:0] \$352 ;
   wire [11:0] \$353 ;
-  wire [11:0] \$354 ;
-  wire [12:0] \$355 ;
+  wire [12:0] \$354 ;
+  wire [11:0] \$355 ;
   wire [11:0] \$356 ;
-  wire [11:0] \$357 ;
-  wire [12:0] \$358 ;
+  wire [12:0] \$357 ;
+  wire [11:0] \$358 ;
   wire [11:0] \$359 ;
   reg \$36 ;
-  wire [11:0] \$360 ;
-  wire [12:0] \$361 ;
+  wire [12:0] \$360 ;
+  wire [11:0] \$361 ;
   wire [11:0] \$362 ;
-  wire [11:0] \$363 ;
-  wire [12:0] \$364 ;
+  wire [12:0] \$363 ;
+  wire [11:0] \$364 ;
   wire [11:0] \$365 ;
-  wire [11:0] \$366 ;
-  wire [12:0] \$367 ;
+  wire [12:0] \$366 ;
+  wire [11:0] \$367 ;
   wire [11:0] \$368 ;
-  wire [11:0] \$369 ;
+  wire [12:0] \$369 ;
   wire \$37 ;
-  wire [12:0] \$370 ;
+  wire [11:0] \$370 ;
   wire [11:0] \$371 ;
-  wire [11:0] \$372 ;
-  wire [12:0] \$373 ;
+  wire [12:0] \$372 ;
+  wire [11:0] \$373 ;
   wire [11:0] \$374 ;
-  wire [11:0] \$375 ;
-  wire [12:0] \$376 ;
+  wire [12:0] \$375 ;
+  wire [11:0] \$376 ;
   wire [11:0] \$377 ;
-  wire [11:0] \$378 ;
-  wire [12:0] \$379 ;
+  wire [12:0] \$378 ;
+  wire [11:0] \$379 ;
   wire [2:0] \$38 ;
   wire [11:0] \$380 ;
-  wire [11:0] \$381 ;
-  wire [12:0] \$382 ;
+  wire [12:0] \$381 ;
+  wire [11:0] \$382 ;
   wire [11:0] \$383 ;
-  wire [11:0] \$384 ;
-  wire [12:0] \$385 ;
+  wire [12:0] \$384 ;
+  wire [11:0] \$385 ;
   wire [11:0] \$386 ;
-  wire [11:0] \$387 ;
-  wire [12:0] \$388 ;
+  wire [12:0] \$387 ;
+  wire [11:0] \$388 ;
   wire [11:0] \$389 ;
   wire \$39 ;
-  wire [11:0] \$390 ;
-  wire [12:0] \$391 ;
+  wire [12:0] \$390 ;
+  wire [11:0] \$391 ;
   wire [11:0] \$392 ;
-  wire [11:0] \$393 ;
-  wire [12:0] \$394 ;
+  wire [12:0] \$393 ;
+  wire [11:0] \$394 ;
   wire [11:0] \$395 ;
-  wire [11:0] \$396 ;
-  wire [12:0] \$397 ;
+  wire [12:0] \$396 ;
+  wire [11:0] \$397 ;
   wire [11:0] \$398 ;
-  wire [11:0] \$399 ;
+  wire [12:0] \$399 ;
   wire [32:0] \$4 ;
   wire \$40 ;
-  wire [12:0] \$400 ;
+  wire [11:0] \$400 ;
   wire [11:0] \$401 ;
-  wire [11:0] \$402 ;
-  wire [12:0] \$403 ;
+  wire [12:0] \$402 ;
+  wire [11:0] \$403 ;
   wire [11:0] \$404 ;
-  wire [11:0] \$405 ;
-  wire [12:0] \$406 ;
+  wire [12:0] \$405 ;
+  wire [11:0] \$406 ;
   wire [11:0] \$407 ;
-  wire [11:0] \$408 ;
-  wire [12:0] \$409 ;
+  wire [12:0] \$408 ;
+  wire [11:0] \$409 ;
   wire [120:0] \$41 ;
   wire [11:0] \$410 ;
-  wire [11:0] \$411 ;
-  wire [12:0] \$412 ;
+  wire [12:0] \$411 ;
+  wire [11:0] \$412 ;
   wire [11:0] \$413 ;
-  wire [11:0] \$414 ;
-  wire [12:0] \$415 ;
+  wire [12:0] \$414 ;
+  wire [11:0] \$415 ;
   wire [11:0] \$416 ;
-  wire [11:0] \$417 ;
-  wire [12:0] \$418 ;
+  wire [12:0] \$417 ;
+  wire [11:0] \$418 ;
   wire [11:0] \$419 ;
   wire [120:0] \$42 ;
-  wire [11:0] \$420 ;
-  wire [12:0] \$421 ;
+  wire [12:0] \$420 ;
+  wire [11:0] \$421 ;
   wire [11:0] \$422 ;
-  wire [11:0] \$423 ;
-  wire [12:0] \$424 ;
+  wire [12:0] \$423 ;
+  wire [11:0] \$424 ;
   wire [11:0] \$425 ;
-  wire [11:0] \$426 ;
-  wire [12:0] \$427 ;
+  wire [12:0] \$426 ;
+  wire [11:0] \$427 ;
   wire [11:0] \$428 ;
-  wire [11:0] \$429 ;
+  wire [12:0] \$429 ;
   reg \$43 ;
-  wire [12:0] \$430 ;
-  wire [31:0] \$431 ;
-  wire [31:0] \$432 ;
+  wire [11:0] \$430 ;
+  wire [11:0] \$431 ;
+  wire [12:0] \$432 ;
   wire [31:0] \$433 ;
   wire [31:0] \$434 ;
   wire [31:0] \$435 ;
   wire [31:0] \$436 ;
   wire [31:0] \$437 ;
   wire [31:0] \$438 ;
-  wire [1:0] \$439 ;
+  wire [31:0] \$439 ;
   wire \$44 ;
   wire [31:0] \$440 ;
-  wire [4:0] \$441 ;
-  wire [4:0] \$442 ;
+  wire [1:0] \$441 ;
+  wire [31:0] \$442 ;
   wire [4:0] \$443 ;
-  wire [31:0] \$444 ;
-  wire [31:0] \$445 ;
+  wire [4:0] \$444 ;
+  wire [4:0] \$445 ;
   wire [31:0] \$446 ;
   wire [31:0] \$447 ;
   wire [31:0] \$448 ;
@@ -8245,8 +8241,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$46 ;
   wire [31:0] \$460 ;
   wire [31:0] \$461 ;
-  wire \$462 ;
-  wire \$463 ;
+  wire [31:0] \$462 ;
+  wire [31:0] \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
@@ -8261,8 +8257,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
-  wire [31:0] \$477 ;
-  wire [31:0] \$478 ;
+  wire \$477 ;
+  wire \$478 ;
   wire [31:0] \$479 ;
   wire [120:0] \$48 ;
   wire [31:0] \$480 ;
@@ -8270,11 +8266,11 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [31:0] \$482 ;
   wire [31:0] \$483 ;
   wire [31:0] \$484 ;
-  wire [10:0] \$485 ;
+  wire [31:0] \$485 ;
   wire [31:0] \$486 ;
   wire [10:0] \$487 ;
   wire [31:0] \$488 ;
-  wire [31:0] \$489 ;
+  wire [10:0] \$489 ;
   wire [120:0] \$49 ;
   wire [31:0] \$490 ;
   wire [31:0] \$491 ;
@@ -8290,12 +8286,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg \$50 ;
   wire [31:0] \$500 ;
   wire [31:0] \$501 ;
-  wire [16:0] \$502 ;
+  wire [31:0] \$502 ;
   wire [31:0] \$503 ;
-  wire [31:0] \$504 ;
+  wire [16:0] \$504 ;
   wire [31:0] \$505 ;
-  wire \$506 ;
-  wire \$507 ;
+  wire [31:0] \$506 ;
+  wire [31:0] \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
@@ -8310,90 +8306,90 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$518 ;
   wire \$519 ;
   wire \$52 ;
-  wire [3:0] \$520 ;
+  wire \$520 ;
   wire \$521 ;
-  wire [11:0] \$522 ;
-  wire [5:0] \$523 ;
-  wire [5:0] \$524 ;
-  wire [6:0] \$525 ;
-  wire \$526 ;
-  wire [11:0] \$527 ;
+  wire [3:0] \$522 ;
+  wire \$523 ;
+  wire [11:0] \$524 ;
+  wire [5:0] \$525 ;
+  wire [5:0] \$526 ;
+  wire [6:0] \$527 ;
   wire \$528 ;
-  wire \$529 ;
+  wire [11:0] \$529 ;
   wire [120:0] \$53 ;
   wire \$530 ;
-  wire [3:0] \$531 ;
+  wire \$531 ;
   wire \$532 ;
-  wire [11:0] \$533 ;
-  wire [5:0] \$534 ;
-  wire [5:0] \$535 ;
-  wire [6:0] \$536 ;
-  wire \$537 ;
-  wire [11:0] \$538 ;
+  wire [3:0] \$533 ;
+  wire \$534 ;
+  wire [11:0] \$535 ;
+  wire [5:0] \$536 ;
+  wire [5:0] \$537 ;
+  wire [6:0] \$538 ;
   wire \$539 ;
   wire [120:0] \$54 ;
-  wire \$540 ;
+  wire [11:0] \$540 ;
   wire \$541 ;
-  wire [3:0] \$542 ;
+  wire \$542 ;
   wire \$543 ;
-  wire [11:0] \$544 ;
-  wire [5:0] \$545 ;
-  wire [5:0] \$546 ;
-  wire [6:0] \$547 ;
-  wire \$548 ;
-  wire [11:0] \$549 ;
+  wire [3:0] \$544 ;
+  wire \$545 ;
+  wire [11:0] \$546 ;
+  wire [5:0] \$547 ;
+  wire [5:0] \$548 ;
+  wire [6:0] \$549 ;
   reg \$55 ;
   wire \$550 ;
-  wire \$551 ;
-  wire [3:0] \$552 ;
+  wire [11:0] \$551 ;
+  wire \$552 ;
   wire \$553 ;
-  wire [11:0] \$554 ;
-  wire [5:0] \$555 ;
-  wire [5:0] \$556 ;
-  wire [6:0] \$557 ;
-  wire \$558 ;
-  wire [11:0] \$559 ;
+  wire [3:0] \$554 ;
+  wire \$555 ;
+  wire [11:0] \$556 ;
+  wire [5:0] \$557 ;
+  wire [5:0] \$558 ;
+  wire [6:0] \$559 ;
   wire \$56 ;
   wire \$560 ;
-  wire \$561 ;
+  wire [11:0] \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire [3:0] \$564 ;
+  wire \$564 ;
   wire \$565 ;
-  wire [11:0] \$566 ;
-  wire [5:0] \$567 ;
-  wire [5:0] \$568 ;
-  wire [6:0] \$569 ;
+  wire [3:0] \$566 ;
+  wire \$567 ;
+  wire [11:0] \$568 ;
+  wire [5:0] \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire [11:0] \$571 ;
+  wire [5:0] \$570 ;
+  wire [6:0] \$571 ;
   wire \$572 ;
-  wire \$573 ;
-  wire [11:0] \$574 ;
-  wire [6:0] \$575 ;
-  wire \$576 ;
-  wire [31:0] \$577 ;
-  wire [31:0] \$578 ;
-  wire [33:0] \$579 ;
+  wire [11:0] \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire [11:0] \$576 ;
+  wire [6:0] \$577 ;
+  wire \$578 ;
+  wire [31:0] \$579 ;
   wire \$58 ;
-  wire [34:0] \$580 ;
-  wire \$581 ;
-  wire \$582 ;
+  wire [31:0] \$580 ;
+  wire [33:0] \$581 ;
+  wire [34:0] \$582 ;
   wire \$583 ;
-  wire [42:0] \$584 ;
+  wire \$584 ;
   wire \$585 ;
-  wire \$586 ;
+  wire [42:0] \$586 ;
   wire \$587 ;
   wire \$588 ;
-  wire [4:0] \$589 ;
+  wire \$589 ;
   wire \$59 ;
   wire \$590 ;
-  wire \$591 ;
+  wire [4:0] \$591 ;
   wire \$592 ;
   wire \$593 ;
-  wire [4:0] \$594 ;
+  wire \$594 ;
   wire \$595 ;
-  wire \$596 ;
+  wire [4:0] \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
@@ -8572,22 +8568,22 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
-  wire [11:0] \$757 ;
-  wire [3:0] \$758 ;
+  wire \$757 ;
+  wire \$758 ;
   wire [11:0] \$759 ;
   wire [5:0] \$76 ;
-  wire [7:0] \$760 ;
+  wire [3:0] \$760 ;
   wire [11:0] \$761 ;
   wire [7:0] \$762 ;
   wire [11:0] \$763 ;
-  wire [15:0] \$764 ;
-  wire [31:0] \$765 ;
-  wire [3:0] \$766 ;
-  wire \$767 ;
+  wire [7:0] \$764 ;
+  wire [11:0] \$765 ;
+  wire [15:0] \$766 ;
+  wire [31:0] \$767 ;
   wire [3:0] \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
+  wire [3:0] \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
@@ -8688,9 +8684,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$859 ;
   wire \$86 ;
   wire \$860 ;
-  wire [4:0] \$861 ;
+  wire \$861 ;
   wire \$862 ;
-  wire \$863 ;
+  wire [4:0] \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
@@ -8725,9 +8721,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire [4:0] \$895 ;
+  wire \$895 ;
   wire \$896 ;
-  wire \$897 ;
+  wire [4:0] \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire [32:0] \$9 ;
@@ -8743,22 +8739,22 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
-  wire [1:0] \$910 ;
+  wire \$910 ;
   wire \$911 ;
-  wire \$912 ;
+  wire [1:0] \$912 ;
   wire \$913 ;
-  wire [1:0] \$914 ;
+  wire \$914 ;
   wire \$915 ;
-  wire \$916 ;
+  wire [1:0] \$916 ;
   wire \$917 ;
   wire \$918 ;
-  wire [2:0] \$919 ;
+  wire \$919 ;
   wire \$92 ;
-  wire [2:0] \$920 ;
+  wire \$920 ;
   wire [2:0] \$921 ;
   wire [2:0] \$922 ;
-  wire [7:0] \$923 ;
-  wire \$924 ;
+  wire [2:0] \$923 ;
+  wire [2:0] \$924 ;
   wire [7:0] \$925 ;
   wire \$926 ;
   wire [7:0] \$927 ;
@@ -8770,14 +8766,14 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$932 ;
   wire [7:0] \$933 ;
   wire \$934 ;
-  wire [6:0] \$935 ;
-  wire [6:0] \$936 ;
-  wire \$937 ;
-  wire \$938 ;
-  wire [4:0] \$939 ;
+  wire [7:0] \$935 ;
+  wire \$936 ;
+  wire [6:0] \$937 ;
+  wire [6:0] \$938 ;
+  wire \$939 ;
   wire [10:0] \$94 ;
   wire \$940 ;
-  wire \$941 ;
+  wire [4:0] \$941 ;
   wire \$942 ;
   wire \$943 ;
   wire \$944 ;
@@ -8802,18 +8798,18 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$961 ;
   wire \$962 ;
   wire \$963 ;
-  wire [5:0] \$964 ;
-  wire [5:0] \$965 ;
-  wire [6:0] \$966 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire [5:0] \$966 ;
   wire [5:0] \$967 ;
-  wire [5:0] \$968 ;
-  wire [6:0] \$969 ;
+  wire [6:0] \$968 ;
+  wire [5:0] \$969 ;
   wire [12:0] \$97 ;
-  wire [20:0] \$970 ;
-  wire \$971 ;
+  wire [5:0] \$970 ;
+  wire [6:0] \$971 ;
   wire [20:0] \$972 ;
   wire \$973 ;
-  wire \$974 ;
+  wire [20:0] \$974 ;
   wire \$975 ;
   wire \$976 ;
   wire \$977 ;
@@ -9066,30 +9062,30 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
+  output \port$3195$0 ;
+  wire \port$3195$0 ;
   output \port$3196$0 ;
   wire \port$3196$0 ;
-  output \port$3197$0 ;
-  wire \port$3197$0 ;
-  output [41:0] \port$3339$1 ;
-  wire [41:0] \port$3339$1 ;
-  input [15:0] \port$3652$0 ;
-  wire [15:0] \port$3652$0 ;
-  input [15:0] \port$3652$48 ;
-  wire [15:0] \port$3652$48 ;
-  input [16:0] \port$3655$0 ;
-  wire [16:0] \port$3655$0 ;
-  input [15:0] \port$3667$0 ;
-  wire [15:0] \port$3667$0 ;
-  input [38:0] \port$3695$0 ;
-  wire [38:0] \port$3695$0 ;
-  input [35:0] \port$3776$0 ;
-  wire [35:0] \port$3776$0 ;
+  output [41:0] \port$3338$1 ;
+  wire [41:0] \port$3338$1 ;
+  input [15:0] \port$3651$0 ;
+  wire [15:0] \port$3651$0 ;
+  input [15:0] \port$3651$48 ;
+  wire [15:0] \port$3651$48 ;
+  input [16:0] \port$3654$0 ;
+  wire [16:0] \port$3654$0 ;
+  input [15:0] \port$3666$0 ;
+  wire [15:0] \port$3666$0 ;
+  input [38:0] \port$3694$0 ;
+  wire [38:0] \port$3694$0 ;
+  input [35:0] \port$3775$0 ;
+  wire [35:0] \port$3775$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3928$0 ;
-  wire [4:0] \port$3928$0 ;
+  output [4:0] \port$3927$0 ;
+  wire [4:0] \port$3927$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4098$0 ;
-  wire [4:0] \port$4098$0 ;
+  output [4:0] \port$4097$0 ;
+  wire [4:0] \port$4097$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -9265,7 +9261,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [42:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$267 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , new_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , new_flush };
   end
   assign \read__data$191  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [7:0];
@@ -9309,54 +9305,54 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   assign \$signature__data$92  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3655$0 [16] ? { 7'h00, \port$3655$0 [15] } : 8'hff;
+  assign \$2  = \port$3654$0 [16] ? { 7'h00, \port$3654$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3667$0 [14:5], 47'h000000000000, \port$3667$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3667$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3652$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3652$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3652$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3655$0 [14:5], \port$3695$0 [32:1], 2'h0, \port$3695$0 [38:33], \$2 , 1'h0, \port$3695$0 [0], 3'h1, \port$3655$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3666$0 [14:5], 47'h000000000000, \port$3666$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3666$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3651$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3651$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3651$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3654$0 [14:5], \port$3694$0 [32:1], 2'h0, \port$3694$0 [38:33], \$2 , 1'h0, \port$3694$0 [0], 3'h1, \port$3654$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3667$0 [14:5], 47'h000000000000, \port$3667$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3667$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3652$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3652$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3652$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3666$0 [14:5], 47'h000000000000, \port$3666$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3666$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3651$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3651$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3651$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3652$0 [4:1] == 1'h1;
+  assign \$15  = \port$3651$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3652$0 [0];
-  assign \$18  = ! \port$3652$0 [5];
+  assign \$17  = rsp_grant_valid & \port$3651$0 [0];
+  assign \$18  = ! \port$3651$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3655$0 [0];
-  assign \$21  = ! \port$3655$0 [15];
+  assign \$20  = rsp_freed_valid & \port$3654$0 [0];
+  assign \$21  = ! \port$3654$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3667$0 [0];
-  assign \$24  = ! \port$3667$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$3666$0 [0];
+  assign \$24  = ! \port$3666$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3652$0 [4:1] == 1'h1;
+  assign \$26  = \port$3651$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3652$0 [5];
+  assign \$28  = ! \port$3651$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
-  assign \$32  = ! \$919 [1:0];
-  assign \$33  = \$919 [1:0] == 1'h1;
+  assign \$32  = ! \$921 [1:0];
+  assign \$33  = \$921 [1:0] == 1'h1;
   assign \$34  = \$33  ? e1_new1 : e1_new2;
   assign \$35  = \$32  ? e1_new0 : \$34 ;
   assign \$37  = tail[1:0] > 1'h1;
   assign \$38  = \$37  ? tail_next_row : tail_row;
-  assign \$39  = ! \$920 [1:0];
-  assign \$40  = \$920 [1:0] == 1'h1;
+  assign \$39  = ! \$922 [1:0];
+  assign \$40  = \$922 [1:0] == 1'h1;
   assign \$41  = \$40  ? e1_new1 : e1_new2;
   assign \$42  = \$39  ? e1_new0 : \$41 ;
   assign \$44  = tail[1:0] > 2'h2;
   assign \$45  = \$44  ? tail_next_row : tail_row;
-  assign \$46  = ! \$921 [1:0];
-  assign \$47  = \$921 [1:0] == 1'h1;
+  assign \$46  = ! \$923 [1:0];
+  assign \$47  = \$923 [1:0] == 1'h1;
   assign \$48  = \$47  ? e1_new1 : e1_new2;
   assign \$49  = \$46  ? e1_new0 : \$48 ;
-  assign \$51  = ! \$922 [1:0];
-  assign \$52  = \$922 [1:0] == 1'h1;
+  assign \$51  = ! \$924 [1:0];
+  assign \$52  = \$924 [1:0] == 1'h1;
   assign \$53  = \$52  ? e1_new1 : e1_new2;
   assign \$54  = \$51  ? e1_new0 : \$53 ;
   assign \$56  = popped ? 1'h1 : space_plus_all_ge1;
@@ -9366,7 +9362,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$60  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$61  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$62  = space_short ? 6'h01 : space_over[5:0];
-  assign \$63  = space_short ? 6'h00 : \$935 [5:0];
+  assign \$63  = space_short ? 6'h00 : \$937 [5:0];
   assign \$64  = popped ? \$62  : \$63 ;
   assign \$65  = tail + 2'h3;
   assign \$66  = tail + 2'h2;
@@ -9386,7 +9382,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$81  = \$signal$86  ? \$80  : 121'h0000000000000000000000000000000;
   assign \$82  = ~ \$signal$94 ;
   assign \$83  = \$signal$93  & \$82 ;
-  assign \$84  = \$83  | { low_water_hit, 1'h0, \$938 , e1_exhausted, \$937  };
+  assign \$84  = \$83  | { low_water_hit, 1'h0, \$940 , e1_exhausted, \$939  };
   assign \$85  = 11'h400 - samples_low_water;
   assign \$86  = $signed({ 1'h0, samples_in_use }) > $signed(samples_lw_limit);
   assign \$91  = \$90  == samples_ev_free;
@@ -9401,1233 +9397,1234 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$106  = \$104  & \$105 ;
   assign \$107  = samples_ev_flush ? \$102  : \$106 ;
   assign \$108  = ~ \$signal$85 ;
-  assign \$109  = samples_in_use > samples_high_water;
-  assign \$110  = samples_hw_grow ? samples_in_use_rose : \$109 ;
-  assign \$111  = \$108  & \$110 ;
-  assign \$112  = samples_allocs + samples_ev_grant;
-  assign \$113  = samples_fails + samples_ev_fail;
-  assign \$114  = samples_frees + samples_ev_free;
-  assign \$115  = samples_flushes + samples_ev_flush;
-  assign \$116  = ! bus__r_addr[5:0];
-  assign \$117  = bus__r_addr[11:6] >= 3'h4;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = bus__r_addr[11:6] < 3'h5;
+  assign \$109  = samples_high_water - samples_in_use;
+  assign \$110  = ~ \$109 [11];
+  assign \$112  = samples_hw_grow ? samples_in_use_rose : \$111 ;
+  assign \$113  = \$108  & \$112 ;
+  assign \$114  = samples_allocs + samples_ev_grant;
+  assign \$115  = samples_fails + samples_ev_fail;
+  assign \$116  = samples_frees + samples_ev_free;
+  assign \$117  = samples_flushes + samples_ev_flush;
+  assign \$118  = ! bus__r_addr[5:0];
+  assign \$119  = bus__r_addr[11:6] >= 3'h4;
   assign \$120  = \$118  & \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = bus__r_req & \$121 ;
-  assign \$123  = ~ alloc_queue_pop;
-  assign \$124  = alloc_queue_count[0] & \$123 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$127  = ~ alloc_queue_pop;
-  assign \$128  = alloc_queue_count[0] & \$127 ;
-  assign \$129  = ~ \$128 ;
-  assign \$130  = \$129  & alloc_queue_held[0];
-  assign \$131  = alloc_queue_rd_next + 1'h1;
-  assign \$132  = ~ alloc_queue_pop;
-  assign \$133  = alloc_queue_count[0] & \$132 ;
-  assign \$134  = alloc_queue_held[0] | \$133 ;
-  assign \$135  = alloc_queue_push & \$134 ;
-  assign \$136  = alloc_queue_wr_next + 1'h1;
-  assign \$137  = ~ alloc_queue_pop;
-  assign \$138  = alloc_queue_count[0] & \$137 ;
-  assign \$139  = alloc_queue_push & \$138 ;
-  assign \$140  = ~ alloc_queue_pop;
-  assign \$141  = alloc_queue_count[0] & \$140 ;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$142  & alloc_queue_held[0];
-  assign \$144  = ~ alloc_queue_push;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = \$145  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$147  = \$139  ? 1'h1 : \$146 ;
-  assign \$148  = ~ alloc_queue_pop;
-  assign \$149  = alloc_queue_count[0] & \$148 ;
-  assign \$150  = alloc_queue_push & \$149 ;
-  assign \$151  = ~ alloc_queue_pop;
-  assign \$152  = alloc_queue_count[0] & \$151 ;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$153  & alloc_queue_held[0];
-  assign \$155  = ~ alloc_queue_push;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = \$156  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$158  = \$150  ? alloc_queue_held[0] : \$157 ;
-  assign \$159  = ~ alloc_queue_pop;
-  assign \$160  = alloc_queue_count[0] & \$159 ;
-  assign \$161  = alloc_queue_push & \$160 ;
-  assign \$162  = ~ alloc_queue_pop;
-  assign \$163  = alloc_queue_count[0] & \$162 ;
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$164  & alloc_queue_held[0];
-  assign \$166  = ~ alloc_queue_push;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$167  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$169  = \$161  ? alloc_queue_held[1] : \$168 ;
-  assign \$170  = ~ alloc_queue_pop;
-  assign \$171  = alloc_queue_count[0] & \$170 ;
-  assign \$172  = alloc_queue_push & \$171 ;
-  assign \$173  = ~ alloc_queue_pop;
-  assign \$174  = alloc_queue_count[0] & \$173 ;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = \$175  & alloc_queue_held[0];
-  assign \$177  = ~ alloc_queue_push;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = \$178  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$180  = \$172  ? alloc_queue_held[2] : \$179 ;
-  assign \$181  = ~ alloc_queue_pop;
-  assign \$182  = alloc_queue_count[0] & \$181 ;
-  assign \$183  = alloc_queue_push & \$182 ;
-  assign \$184  = ~ alloc_queue_pop;
-  assign \$185  = alloc_queue_count[0] & \$184 ;
-  assign \$186  = ~ \$185 ;
-  assign \$187  = \$186  & alloc_queue_held[0];
-  assign \$188  = ~ alloc_queue_push;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = \$189  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$191  = \$183  ? alloc_queue_held[3] : \$190 ;
-  assign \$192  = ~ alloc_queue_pop;
-  assign \$193  = alloc_queue_count[0] & \$192 ;
-  assign \$194  = alloc_queue_push & \$193 ;
-  assign \$195  = ~ alloc_queue_pop;
-  assign \$196  = alloc_queue_count[0] & \$195 ;
-  assign \$197  = ~ \$196 ;
-  assign \$198  = \$197  & alloc_queue_held[0];
-  assign \$199  = ~ alloc_queue_push;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = \$200  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$202  = \$194  ? alloc_queue_held[4] : \$201 ;
-  assign \$203  = ~ alloc_queue_pop;
-  assign \$204  = alloc_queue_count[0] & \$203 ;
-  assign \$205  = alloc_queue_push & \$204 ;
-  assign \$206  = ~ alloc_queue_pop;
-  assign \$207  = alloc_queue_count[0] & \$206 ;
-  assign \$208  = ~ \$207 ;
-  assign \$209  = \$208  & alloc_queue_held[0];
-  assign \$210  = ~ alloc_queue_push;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = \$211  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$213  = \$205  ? alloc_queue_held[5] : \$212 ;
-  assign \$214  = ~ alloc_queue_pop;
-  assign \$215  = alloc_queue_count[0] & \$214 ;
-  assign \$216  = alloc_queue_push & \$215 ;
-  assign \$217  = ~ alloc_queue_pop;
-  assign \$218  = alloc_queue_count[0] & \$217 ;
-  assign \$219  = ~ \$218 ;
-  assign \$220  = \$219  & alloc_queue_held[0];
-  assign \$221  = ~ alloc_queue_push;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = \$222  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$224  = \$216  ? alloc_queue_held[6] : \$223 ;
-  assign \$225  = ~ alloc_queue_pop;
-  assign \$226  = alloc_queue_count[0] & \$225 ;
-  assign \$227  = alloc_queue_push & \$226 ;
-  assign \$228  = ~ alloc_queue_pop;
-  assign \$229  = alloc_queue_count[0] & \$228 ;
-  assign \$230  = ~ \$229 ;
-  assign \$231  = \$230  & alloc_queue_held[0];
-  assign \$232  = ~ alloc_queue_push;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = \$233  ? 1'h0 : alloc_queue_held[8];
-  assign \$235  = \$227  ? alloc_queue_held[7] : \$234 ;
-  assign \$236  = ~ alloc_queue_pop;
-  assign \$237  = alloc_queue_push & \$236 ;
-  assign \$238  = ~ alloc_queue_push;
-  assign \$239  = alloc_queue_pop & \$238 ;
-  assign \$240  = \$239  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$241  = \$237  ? 1'h1 : \$240 ;
-  assign \$242  = ~ alloc_queue_pop;
-  assign \$243  = alloc_queue_push & \$242 ;
-  assign \$244  = ~ alloc_queue_push;
-  assign \$245  = alloc_queue_pop & \$244 ;
-  assign \$246  = \$245  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$247  = \$243  ? alloc_queue_count[0] : \$246 ;
-  assign \$248  = ~ alloc_queue_pop;
-  assign \$249  = alloc_queue_push & \$248 ;
-  assign \$250  = ~ alloc_queue_push;
-  assign \$251  = alloc_queue_pop & \$250 ;
-  assign \$252  = \$251  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$253  = \$249  ? alloc_queue_count[1] : \$252 ;
-  assign \$254  = ~ alloc_queue_pop;
-  assign \$255  = alloc_queue_push & \$254 ;
-  assign \$256  = ~ alloc_queue_push;
-  assign \$257  = alloc_queue_pop & \$256 ;
-  assign \$258  = \$257  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$259  = \$255  ? alloc_queue_count[2] : \$258 ;
-  assign \$260  = ~ alloc_queue_pop;
-  assign \$261  = alloc_queue_push & \$260 ;
-  assign \$262  = ~ alloc_queue_push;
-  assign \$263  = alloc_queue_pop & \$262 ;
-  assign \$264  = \$263  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$265  = \$261  ? alloc_queue_count[3] : \$264 ;
-  assign \$266  = ~ alloc_queue_pop;
-  assign \$267  = alloc_queue_push & \$266 ;
-  assign \$268  = ~ alloc_queue_push;
-  assign \$269  = alloc_queue_pop & \$268 ;
-  assign \$270  = \$269  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$271  = \$267  ? alloc_queue_count[4] : \$270 ;
-  assign \$272  = ~ alloc_queue_pop;
-  assign \$273  = alloc_queue_push & \$272 ;
-  assign \$274  = ~ alloc_queue_push;
-  assign \$275  = alloc_queue_pop & \$274 ;
-  assign \$276  = \$275  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$277  = \$273  ? alloc_queue_count[5] : \$276 ;
-  assign \$278  = ~ alloc_queue_pop;
-  assign \$279  = alloc_queue_push & \$278 ;
-  assign \$280  = ~ alloc_queue_push;
-  assign \$281  = alloc_queue_pop & \$280 ;
-  assign \$282  = \$281  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$283  = \$279  ? alloc_queue_count[6] : \$282 ;
-  assign \$284  = ~ alloc_queue_pop;
-  assign \$285  = alloc_queue_push & \$284 ;
-  assign \$286  = ~ alloc_queue_push;
-  assign \$287  = alloc_queue_pop & \$286 ;
-  assign \$288  = \$287  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$289  = \$285  ? alloc_queue_count[7] : \$288 ;
-  assign \$290  = ~ alloc_queue_pop;
-  assign \$291  = alloc_queue_push & \$290 ;
-  assign \$292  = ~ alloc_queue_push;
-  assign \$293  = alloc_queue_pop & \$292 ;
-  assign \$294  = \$293  ? 1'h0 : alloc_queue_count[9];
-  assign \$295  = \$291  ? alloc_queue_count[8] : \$294 ;
-  assign \$296  = alloc_queue_count[0] | staged_valid;
-  assign \$297  = ! bus__r_addr[5:0];
-  assign \$298  = bus__r_addr[11:6] >= 3'h4;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = bus__r_addr[11:6] < 3'h5;
+  assign \$121  = bus__r_addr[11:6] < 3'h5;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = bus__r_req & \$123 ;
+  assign \$125  = ~ alloc_queue_pop;
+  assign \$126  = alloc_queue_count[0] & \$125 ;
+  assign \$127  = ~ \$126 ;
+  assign \$128  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$129  = ~ alloc_queue_pop;
+  assign \$130  = alloc_queue_count[0] & \$129 ;
+  assign \$131  = ~ \$130 ;
+  assign \$132  = \$131  & alloc_queue_held[0];
+  assign \$133  = alloc_queue_rd_next + 1'h1;
+  assign \$134  = ~ alloc_queue_pop;
+  assign \$135  = alloc_queue_count[0] & \$134 ;
+  assign \$136  = alloc_queue_held[0] | \$135 ;
+  assign \$137  = alloc_queue_push & \$136 ;
+  assign \$138  = alloc_queue_wr_next + 1'h1;
+  assign \$139  = ~ alloc_queue_pop;
+  assign \$140  = alloc_queue_count[0] & \$139 ;
+  assign \$141  = alloc_queue_push & \$140 ;
+  assign \$142  = ~ alloc_queue_pop;
+  assign \$143  = alloc_queue_count[0] & \$142 ;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = \$144  & alloc_queue_held[0];
+  assign \$146  = ~ alloc_queue_push;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = \$147  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$149  = \$141  ? 1'h1 : \$148 ;
+  assign \$150  = ~ alloc_queue_pop;
+  assign \$151  = alloc_queue_count[0] & \$150 ;
+  assign \$152  = alloc_queue_push & \$151 ;
+  assign \$153  = ~ alloc_queue_pop;
+  assign \$154  = alloc_queue_count[0] & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$155  & alloc_queue_held[0];
+  assign \$157  = ~ alloc_queue_push;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = \$158  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$160  = \$152  ? alloc_queue_held[0] : \$159 ;
+  assign \$161  = ~ alloc_queue_pop;
+  assign \$162  = alloc_queue_count[0] & \$161 ;
+  assign \$163  = alloc_queue_push & \$162 ;
+  assign \$164  = ~ alloc_queue_pop;
+  assign \$165  = alloc_queue_count[0] & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$166  & alloc_queue_held[0];
+  assign \$168  = ~ alloc_queue_push;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = \$169  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$171  = \$163  ? alloc_queue_held[1] : \$170 ;
+  assign \$172  = ~ alloc_queue_pop;
+  assign \$173  = alloc_queue_count[0] & \$172 ;
+  assign \$174  = alloc_queue_push & \$173 ;
+  assign \$175  = ~ alloc_queue_pop;
+  assign \$176  = alloc_queue_count[0] & \$175 ;
+  assign \$177  = ~ \$176 ;
+  assign \$178  = \$177  & alloc_queue_held[0];
+  assign \$179  = ~ alloc_queue_push;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = \$180  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$182  = \$174  ? alloc_queue_held[2] : \$181 ;
+  assign \$183  = ~ alloc_queue_pop;
+  assign \$184  = alloc_queue_count[0] & \$183 ;
+  assign \$185  = alloc_queue_push & \$184 ;
+  assign \$186  = ~ alloc_queue_pop;
+  assign \$187  = alloc_queue_count[0] & \$186 ;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$188  & alloc_queue_held[0];
+  assign \$190  = ~ alloc_queue_push;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = \$191  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$193  = \$185  ? alloc_queue_held[3] : \$192 ;
+  assign \$194  = ~ alloc_queue_pop;
+  assign \$195  = alloc_queue_count[0] & \$194 ;
+  assign \$196  = alloc_queue_push & \$195 ;
+  assign \$197  = ~ alloc_queue_pop;
+  assign \$198  = alloc_queue_count[0] & \$197 ;
+  assign \$199  = ~ \$198 ;
+  assign \$200  = \$199  & alloc_queue_held[0];
+  assign \$201  = ~ alloc_queue_push;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = \$202  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$204  = \$196  ? alloc_queue_held[4] : \$203 ;
+  assign \$205  = ~ alloc_queue_pop;
+  assign \$206  = alloc_queue_count[0] & \$205 ;
+  assign \$207  = alloc_queue_push & \$206 ;
+  assign \$208  = ~ alloc_queue_pop;
+  assign \$209  = alloc_queue_count[0] & \$208 ;
+  assign \$210  = ~ \$209 ;
+  assign \$211  = \$210  & alloc_queue_held[0];
+  assign \$212  = ~ alloc_queue_push;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = \$213  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$215  = \$207  ? alloc_queue_held[5] : \$214 ;
+  assign \$216  = ~ alloc_queue_pop;
+  assign \$217  = alloc_queue_count[0] & \$216 ;
+  assign \$218  = alloc_queue_push & \$217 ;
+  assign \$219  = ~ alloc_queue_pop;
+  assign \$220  = alloc_queue_count[0] & \$219 ;
+  assign \$221  = ~ \$220 ;
+  assign \$222  = \$221  & alloc_queue_held[0];
+  assign \$223  = ~ alloc_queue_push;
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = \$224  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$226  = \$218  ? alloc_queue_held[6] : \$225 ;
+  assign \$227  = ~ alloc_queue_pop;
+  assign \$228  = alloc_queue_count[0] & \$227 ;
+  assign \$229  = alloc_queue_push & \$228 ;
+  assign \$230  = ~ alloc_queue_pop;
+  assign \$231  = alloc_queue_count[0] & \$230 ;
+  assign \$232  = ~ \$231 ;
+  assign \$233  = \$232  & alloc_queue_held[0];
+  assign \$234  = ~ alloc_queue_push;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = \$235  ? 1'h0 : alloc_queue_held[8];
+  assign \$237  = \$229  ? alloc_queue_held[7] : \$236 ;
+  assign \$238  = ~ alloc_queue_pop;
+  assign \$239  = alloc_queue_push & \$238 ;
+  assign \$240  = ~ alloc_queue_push;
+  assign \$241  = alloc_queue_pop & \$240 ;
+  assign \$242  = \$241  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$243  = \$239  ? 1'h1 : \$242 ;
+  assign \$244  = ~ alloc_queue_pop;
+  assign \$245  = alloc_queue_push & \$244 ;
+  assign \$246  = ~ alloc_queue_push;
+  assign \$247  = alloc_queue_pop & \$246 ;
+  assign \$248  = \$247  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$249  = \$245  ? alloc_queue_count[0] : \$248 ;
+  assign \$250  = ~ alloc_queue_pop;
+  assign \$251  = alloc_queue_push & \$250 ;
+  assign \$252  = ~ alloc_queue_push;
+  assign \$253  = alloc_queue_pop & \$252 ;
+  assign \$254  = \$253  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$255  = \$251  ? alloc_queue_count[1] : \$254 ;
+  assign \$256  = ~ alloc_queue_pop;
+  assign \$257  = alloc_queue_push & \$256 ;
+  assign \$258  = ~ alloc_queue_push;
+  assign \$259  = alloc_queue_pop & \$258 ;
+  assign \$260  = \$259  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$261  = \$257  ? alloc_queue_count[2] : \$260 ;
+  assign \$262  = ~ alloc_queue_pop;
+  assign \$263  = alloc_queue_push & \$262 ;
+  assign \$264  = ~ alloc_queue_push;
+  assign \$265  = alloc_queue_pop & \$264 ;
+  assign \$266  = \$265  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$267  = \$263  ? alloc_queue_count[3] : \$266 ;
+  assign \$268  = ~ alloc_queue_pop;
+  assign \$269  = alloc_queue_push & \$268 ;
+  assign \$270  = ~ alloc_queue_push;
+  assign \$271  = alloc_queue_pop & \$270 ;
+  assign \$272  = \$271  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$273  = \$269  ? alloc_queue_count[4] : \$272 ;
+  assign \$274  = ~ alloc_queue_pop;
+  assign \$275  = alloc_queue_push & \$274 ;
+  assign \$276  = ~ alloc_queue_push;
+  assign \$277  = alloc_queue_pop & \$276 ;
+  assign \$278  = \$277  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$279  = \$275  ? alloc_queue_count[5] : \$278 ;
+  assign \$280  = ~ alloc_queue_pop;
+  assign \$281  = alloc_queue_push & \$280 ;
+  assign \$282  = ~ alloc_queue_push;
+  assign \$283  = alloc_queue_pop & \$282 ;
+  assign \$284  = \$283  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$285  = \$281  ? alloc_queue_count[6] : \$284 ;
+  assign \$286  = ~ alloc_queue_pop;
+  assign \$287  = alloc_queue_push & \$286 ;
+  assign \$288  = ~ alloc_queue_push;
+  assign \$289  = alloc_queue_pop & \$288 ;
+  assign \$290  = \$289  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$291  = \$287  ? alloc_queue_count[7] : \$290 ;
+  assign \$292  = ~ alloc_queue_pop;
+  assign \$293  = alloc_queue_push & \$292 ;
+  assign \$294  = ~ alloc_queue_push;
+  assign \$295  = alloc_queue_pop & \$294 ;
+  assign \$296  = \$295  ? 1'h0 : alloc_queue_count[9];
+  assign \$297  = \$293  ? alloc_queue_count[8] : \$296 ;
+  assign \$298  = alloc_queue_count[0] | staged_valid;
+  assign \$299  = ! bus__r_addr[5:0];
+  assign \$300  = bus__r_addr[11:6] >= 3'h4;
   assign \$301  = \$299  & \$300 ;
-  assign \$302  = bus__r_req & \$301 ;
-  assign \$303  = \$296  | \$302 ;
-  assign \$304  = req_alloc & native_alloc_valid;
-  assign \$305  = ~ \$304 ;
-  assign \$306  = \$303  & \$305 ;
-  assign \$307  = ! bus__r_addr[5:0];
-  assign \$308  = bus__r_addr[11:6] >= 3'h4;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = bus__r_addr[11:6] < 3'h5;
+  assign \$302  = bus__r_addr[11:6] < 3'h5;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = bus__r_req & \$303 ;
+  assign \$305  = \$298  | \$304 ;
+  assign \$306  = req_alloc & native_alloc_valid;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = \$305  & \$307 ;
+  assign \$309  = ! bus__r_addr[5:0];
+  assign \$310  = bus__r_addr[11:6] >= 3'h4;
   assign \$311  = \$309  & \$310 ;
-  assign \$312  = bus__r_req & \$311 ;
-  assign \$313  = alloc_queue_count[0] | staged_valid;
-  assign \$314  = ! bus__r_addr[5:0];
-  assign \$315  = bus__r_addr[11:6] >= 3'h4;
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = bus__r_addr[11:6] < 3'h5;
+  assign \$312  = bus__r_addr[11:6] < 3'h5;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = bus__r_req & \$313 ;
+  assign \$315  = alloc_queue_count[0] | staged_valid;
+  assign \$316  = ! bus__r_addr[5:0];
+  assign \$317  = bus__r_addr[11:6] >= 3'h4;
   assign \$318  = \$316  & \$317 ;
-  assign \$319  = bus__r_req & \$318 ;
-  assign \$320  = \$313  | \$319 ;
-  assign \$321  = req_alloc & native_alloc_valid;
-  assign \$322  = ~ \$321 ;
-  assign \$323  = \$320  & \$322 ;
-  assign \$324  = ~ alloc_queue_count[0];
-  assign \$325  = ~ staged_valid;
-  assign \$326  = \$324  & \$325 ;
-  assign \$327  = \$323  & \$326 ;
-  assign \$328  = ~ \$327 ;
-  assign \$329  = \$312  & \$328 ;
-  assign \$330  = bus__r_addr[11:6] - 3'h4;
-  assign \$331  = bus__r_addr[11:6] - 3'h4;
+  assign \$319  = bus__r_addr[11:6] < 3'h5;
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = bus__r_req & \$320 ;
+  assign \$322  = \$315  | \$321 ;
+  assign \$323  = req_alloc & native_alloc_valid;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = \$322  & \$324 ;
+  assign \$326  = ~ alloc_queue_count[0];
+  assign \$327  = ~ staged_valid;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = \$325  & \$328 ;
+  assign \$330  = ~ \$329 ;
+  assign \$331  = \$314  & \$330 ;
+  assign \$332  = bus__r_addr[11:6] - 3'h4;
   assign \$333  = bus__r_addr[11:6] - 3'h4;
-  assign \$334  = bus__r_addr[11:6] - 3'h4;
-  assign \$336  = staged_valid ? alloc_queue_w_data : { \$335 , \$333 [0] };
-  assign \$337  = alloc_queue_count[0] ? alloc_queue_head : \$336 ;
-  assign \$339  = ~ \$338 ;
-  assign \$340  = \$339  + 1'h1;
-  assign \$342  = ~ \$341 ;
-  assign \$343  = \$342  + 1'h1;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = \$345  + 1'h1;
-  assign \$348  = ~ \$347 ;
-  assign \$349  = \$348  + 1'h1;
-  assign \$351  = ~ \$350 ;
-  assign \$352  = \$351  + 1'h1;
-  assign \$354  = ~ \$353 ;
-  assign \$355  = \$354  + 1'h1;
-  assign \$357  = ~ \$356 ;
-  assign \$358  = \$357  + 1'h1;
-  assign \$360  = ~ \$359 ;
-  assign \$361  = \$360  + 1'h1;
-  assign \$363  = ~ \$362 ;
-  assign \$364  = \$363  + 1'h1;
-  assign \$366  = ~ \$365 ;
-  assign \$367  = \$366  + 1'h1;
-  assign \$369  = ~ \$368 ;
-  assign \$370  = \$369  + 1'h1;
-  assign \$372  = ~ \$371 ;
-  assign \$373  = \$372  + 1'h1;
-  assign \$375  = ~ \$374 ;
-  assign \$376  = \$375  + 1'h1;
-  assign \$378  = ~ \$377 ;
-  assign \$379  = \$378  + 1'h1;
-  assign \$381  = ~ \$380 ;
-  assign \$382  = \$381  + 1'h1;
-  assign \$384  = ~ \$383 ;
-  assign \$385  = \$384  + 1'h1;
-  assign \$387  = ~ \$386 ;
-  assign \$388  = \$387  + 1'h1;
-  assign \$390  = ~ \$389 ;
-  assign \$391  = \$390  + 1'h1;
-  assign \$393  = ~ \$392 ;
-  assign \$394  = \$393  + 1'h1;
-  assign \$396  = ~ \$395 ;
-  assign \$397  = \$396  + 1'h1;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = \$399  + 1'h1;
-  assign \$402  = ~ \$401 ;
-  assign \$403  = \$402  + 1'h1;
-  assign \$405  = ~ \$404 ;
-  assign \$406  = \$405  + 1'h1;
-  assign \$408  = ~ \$407 ;
-  assign \$409  = \$408  + 1'h1;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = \$411  + 1'h1;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = \$414  + 1'h1;
-  assign \$417  = ~ \$416 ;
-  assign \$418  = \$417  + 1'h1;
-  assign \$420  = ~ \$419 ;
-  assign \$421  = \$420  + 1'h1;
-  assign \$423  = ~ \$422 ;
-  assign \$424  = \$423  + 1'h1;
-  assign \$426  = ~ \$425 ;
-  assign \$427  = \$426  + 1'h1;
-  assign \$429  = ~ \$428 ;
-  assign \$430  = \$429  + 1'h1;
-  assign \$431  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$432  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$433  = \$431  | \$432 ;
-  assign \$434  = r1_sel_config ? 32'd169215239 : 32'd0;
-  assign \$435  = r1_sel_config2 ? 32'd167845920 : 32'd0;
-  assign \$436  = \$434  | \$435 ;
-  assign \$437  = \$433  | \$436 ;
-  assign \$439  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$441  = r1_sel_irq_status ? \$signal$93  : 5'h00;
-  assign \$442  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = \$440  | { 27'h0000000, \$443  };
-  assign \$445  = \$437  | \$444 ;
-  assign \$446  = r1_sel_err_count ? \$signal$80  : 32'd0;
-  assign \$447  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$448  = \$446  | \$447 ;
-  assign \$449  = r1_sel_err_head0 ? { \$signal$86 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$450  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$451  = \$449  | \$450 ;
-  assign \$452  = \$448  | \$451 ;
-  assign \$453  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$454  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$455  = \$453  | \$454 ;
-  assign \$457  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$459  = \$455  | \$458 ;
-  assign \$460  = \$452  | \$459 ;
-  assign \$461  = \$445  | \$460 ;
-  assign \$462  = r1_sel_id | r1_sel_version;
-  assign \$463  = r1_sel_config | r1_sel_config2;
-  assign \$464  = \$462  | \$463 ;
-  assign \$465  = r1_sel_ctrl | r1_sel_status;
-  assign \$466  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$467  = \$465  | \$466 ;
-  assign \$468  = \$464  | \$467 ;
-  assign \$469  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$470  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$471  = \$469  | \$470 ;
-  assign \$472  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$473  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$474  = \$472  | \$473 ;
-  assign \$475  = \$471  | \$474 ;
-  assign \$476  = \$468  | \$475 ;
-  assign \$478  = r1_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
-  assign \$481  = r1_sel_pool0_slot_size ? 32'd256 : 32'd0;
-  assign \$483  = \$479  | \$482 ;
-  assign \$484  = r1_sel_pool0_slots ? 32'd1024 : 32'd0;
-  assign \$485  = r1_sel_pool0_in_use ? samples_in_use : 11'h000;
-  assign \$486  = \$484  | { 21'h000000, \$485  };
-  assign \$487  = r1_sel_pool0_high_water ? samples_high_water : 11'h000;
-  assign \$488  = r1_sel_pool0_allocs ? samples_allocs : 32'd0;
-  assign \$489  = { 21'h000000, \$487  } | \$488 ;
-  assign \$490  = \$486  | \$489 ;
-  assign \$491  = \$483  | \$490 ;
-  assign \$492  = r1_sel_pool0_fails ? samples_fails : 32'd0;
-  assign \$493  = r1_sel_pool0_frees ? samples_frees : 32'd0;
-  assign \$494  = \$492  | \$493 ;
-  assign \$499  = r1_sel_pool0_flushes ? samples_flushes : 32'd0;
-  assign \$502  = r1_sel_pool0_low_water ? samples_low_water : 17'h00000;
-  assign \$503  = \$501  | { 15'h0000, \$502  };
-  assign \$504  = \$498  | \$503 ;
-  assign \$505  = \$491  | \$504 ;
-  assign \$506  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$507  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$508  = \$506  | \$507 ;
-  assign \$509  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$510  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$511  = \$509  | \$510 ;
-  assign \$512  = \$508  | \$511 ;
-  assign \$513  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$514  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$515  = \$513  | \$514 ;
-  assign \$516  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$517  = \$516  | r1_sel_pool0_low_water;
-  assign \$518  = \$515  | \$517 ;
-  assign \$519  = \$512  | \$518 ;
-  assign \$520  = bus__w_beat_from_queue ? \port$3776$0 [35:32] : bus__w_strb;
-  assign \$521  = \$520  == 4'hf;
-  assign \$522  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$524  = ~ \$523 ;
-  assign \$525  = \$524  + 1'h1;
-  assign \$526  = \$521  & \$525 [6];
-  assign \$527  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$528  = \$527 [5:0] == 3'h4;
-  assign \$529  = \$526  & \$528 ;
-  assign \$530  = bus__w_req & \$529 ;
-  assign \$531  = bus__w_beat_from_queue ? \port$3776$0 [35:32] : bus__w_strb;
-  assign \$532  = \$531  == 4'hf;
-  assign \$533  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$535  = ~ \$534 ;
-  assign \$536  = \$535  + 1'h1;
-  assign \$537  = \$532  & \$536 [6];
-  assign \$538  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$539  = \$538 [5:0] == 6'h30;
-  assign \$540  = \$537  & \$539 ;
-  assign \$541  = bus__w_req & \$540 ;
-  assign \$542  = bus__w_beat_from_queue ? \port$3776$0 [35:32] : bus__w_strb;
-  assign \$543  = \$542  == 4'hf;
-  assign \$544  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$546  = ~ \$545 ;
-  assign \$547  = \$546  + 1'h1;
-  assign \$548  = \$543  & \$547 [6];
-  assign \$549  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$550  = \$549 [5:0] == 3'h4;
-  assign \$551  = \$548  & \$550 ;
-  assign \$552  = bus__w_beat_from_queue ? \port$3776$0 [35:32] : bus__w_strb;
-  assign \$553  = \$552  == 4'hf;
-  assign \$554  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$556  = ~ \$555 ;
-  assign \$557  = \$556  + 1'h1;
-  assign \$558  = \$553  & \$557 [6];
-  assign \$559  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$560  = \$559 [5:0] == 6'h30;
-  assign \$561  = \$558  & \$560 ;
-  assign \$562  = \$551  | \$561 ;
-  assign \$563  = bus__w_req & \$562 ;
-  assign \$564  = bus__w_beat_from_queue ? \port$3776$0 [35:32] : bus__w_strb;
-  assign \$565  = \$564  == 4'hf;
-  assign \$566  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$568  = ~ \$567 ;
-  assign \$569  = \$568  + 1'h1;
-  assign \$570  = \$565  & \$569 [6];
-  assign \$571  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$572  = \$571 [5:0] == 6'h30;
-  assign \$573  = \$570  & \$572 ;
-  assign \$574  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$575  = \$574 [11:6] - 3'h4;
-  assign \$576  = w0_samples_is & w0_samples_slot_ok;
-  assign \$577  = bus__w_beat_from_queue ? \port$3776$0 [31:0] : bus__w_data;
-  assign \$578  = bus__w_beat_from_queue ? \port$3776$0 [31:0] : bus__w_data;
-  assign \$580  = 31'h40000000 + \$579 ;
-  assign \$581  = ~ command_queue_pop;
-  assign \$582  = command_queue_count[0] & \$581 ;
-  assign \$583  = ~ \$582 ;
-  assign \$584  = command_queue_held[0] ? \read__data$191  : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , new_flush };
-  assign \$585  = ~ command_queue_pop;
-  assign \$586  = command_queue_count[0] & \$585 ;
-  assign \$587  = ~ \$586 ;
-  assign \$588  = \$587  & command_queue_held[0];
-  assign \$589  = command_queue_rd_next + 1'h1;
-  assign \$590  = ~ command_queue_pop;
-  assign \$591  = command_queue_count[0] & \$590 ;
-  assign \$592  = command_queue_held[0] | \$591 ;
-  assign \$593  = command_queue_push & \$592 ;
-  assign \$594  = command_queue_wr_next + 1'h1;
-  assign \$595  = ~ command_queue_pop;
-  assign \$596  = command_queue_count[0] & \$595 ;
-  assign \$597  = command_queue_push & \$596 ;
-  assign \$598  = ~ command_queue_pop;
-  assign \$599  = command_queue_count[0] & \$598 ;
-  assign \$600  = ~ \$599 ;
-  assign \$601  = \$600  & command_queue_held[0];
-  assign \$602  = ~ command_queue_push;
-  assign \$603  = \$601  & \$602 ;
-  assign \$604  = \$603  ? command_queue_held[1] : command_queue_held[0];
-  assign \$605  = \$597  ? 1'h1 : \$604 ;
-  assign \$606  = ~ command_queue_pop;
-  assign \$607  = command_queue_count[0] & \$606 ;
-  assign \$608  = command_queue_push & \$607 ;
-  assign \$609  = ~ command_queue_pop;
-  assign \$610  = command_queue_count[0] & \$609 ;
-  assign \$611  = ~ \$610 ;
-  assign \$612  = \$611  & command_queue_held[0];
-  assign \$613  = ~ command_queue_push;
-  assign \$614  = \$612  & \$613 ;
-  assign \$615  = \$614  ? command_queue_held[2] : command_queue_held[1];
-  assign \$616  = \$608  ? command_queue_held[0] : \$615 ;
-  assign \$617  = ~ command_queue_pop;
-  assign \$618  = command_queue_count[0] & \$617 ;
-  assign \$619  = command_queue_push & \$618 ;
-  assign \$620  = ~ command_queue_pop;
-  assign \$621  = command_queue_count[0] & \$620 ;
-  assign \$622  = ~ \$621 ;
-  assign \$623  = \$622  & command_queue_held[0];
-  assign \$624  = ~ command_queue_push;
-  assign \$625  = \$623  & \$624 ;
-  assign \$626  = \$625  ? command_queue_held[3] : command_queue_held[2];
-  assign \$627  = \$619  ? command_queue_held[1] : \$626 ;
-  assign \$628  = ~ command_queue_pop;
-  assign \$629  = command_queue_count[0] & \$628 ;
-  assign \$630  = command_queue_push & \$629 ;
-  assign \$631  = ~ command_queue_pop;
-  assign \$632  = command_queue_count[0] & \$631 ;
-  assign \$633  = ~ \$632 ;
-  assign \$634  = \$633  & command_queue_held[0];
-  assign \$635  = ~ command_queue_push;
-  assign \$636  = \$634  & \$635 ;
-  assign \$637  = \$636  ? command_queue_held[4] : command_queue_held[3];
-  assign \$638  = \$630  ? command_queue_held[2] : \$637 ;
-  assign \$639  = ~ command_queue_pop;
-  assign \$640  = command_queue_count[0] & \$639 ;
-  assign \$641  = command_queue_push & \$640 ;
-  assign \$642  = ~ command_queue_pop;
-  assign \$643  = command_queue_count[0] & \$642 ;
-  assign \$644  = ~ \$643 ;
-  assign \$645  = \$644  & command_queue_held[0];
-  assign \$646  = ~ command_queue_push;
-  assign \$647  = \$645  & \$646 ;
-  assign \$648  = \$647  ? command_queue_held[5] : command_queue_held[4];
-  assign \$649  = \$641  ? command_queue_held[3] : \$648 ;
-  assign \$650  = ~ command_queue_pop;
-  assign \$651  = command_queue_count[0] & \$650 ;
-  assign \$652  = command_queue_push & \$651 ;
-  assign \$653  = ~ command_queue_pop;
-  assign \$654  = command_queue_count[0] & \$653 ;
-  assign \$655  = ~ \$654 ;
-  assign \$656  = \$655  & command_queue_held[0];
-  assign \$657  = ~ command_queue_push;
-  assign \$658  = \$656  & \$657 ;
-  assign \$659  = \$658  ? command_queue_held[6] : command_queue_held[5];
-  assign \$660  = \$652  ? command_queue_held[4] : \$659 ;
-  assign \$661  = ~ command_queue_pop;
-  assign \$662  = command_queue_count[0] & \$661 ;
-  assign \$663  = command_queue_push & \$662 ;
-  assign \$664  = ~ command_queue_pop;
-  assign \$665  = command_queue_count[0] & \$664 ;
-  assign \$666  = ~ \$665 ;
-  assign \$667  = \$666  & command_queue_held[0];
-  assign \$668  = ~ command_queue_push;
-  assign \$669  = \$667  & \$668 ;
-  assign \$670  = \$669  ? command_queue_held[7] : command_queue_held[6];
-  assign \$671  = \$663  ? command_queue_held[5] : \$670 ;
-  assign \$672  = ~ command_queue_pop;
-  assign \$673  = command_queue_count[0] & \$672 ;
-  assign \$674  = command_queue_push & \$673 ;
-  assign \$675  = ~ command_queue_pop;
-  assign \$676  = command_queue_count[0] & \$675 ;
-  assign \$677  = ~ \$676 ;
-  assign \$678  = \$677  & command_queue_held[0];
-  assign \$679  = ~ command_queue_push;
-  assign \$680  = \$678  & \$679 ;
-  assign \$681  = \$680  ? command_queue_held[8] : command_queue_held[7];
-  assign \$682  = \$674  ? command_queue_held[6] : \$681 ;
-  assign \$683  = ~ command_queue_pop;
-  assign \$684  = command_queue_count[0] & \$683 ;
-  assign \$685  = command_queue_push & \$684 ;
-  assign \$686  = ~ command_queue_pop;
-  assign \$687  = command_queue_count[0] & \$686 ;
-  assign \$688  = ~ \$687 ;
-  assign \$689  = \$688  & command_queue_held[0];
-  assign \$690  = ~ command_queue_push;
-  assign \$691  = \$689  & \$690 ;
-  assign \$692  = \$691  ? 1'h0 : command_queue_held[8];
-  assign \$693  = \$685  ? command_queue_held[7] : \$692 ;
-  assign \$694  = ~ command_queue_pop;
-  assign \$695  = command_queue_push & \$694 ;
-  assign \$696  = ~ command_queue_push;
-  assign \$697  = command_queue_pop & \$696 ;
-  assign \$698  = \$697  ? command_queue_count[1] : command_queue_count[0];
-  assign \$699  = \$695  ? 1'h1 : \$698 ;
-  assign \$700  = ~ command_queue_pop;
-  assign \$701  = command_queue_push & \$700 ;
-  assign \$702  = ~ command_queue_push;
-  assign \$703  = command_queue_pop & \$702 ;
-  assign \$704  = \$703  ? command_queue_count[2] : command_queue_count[1];
-  assign \$705  = \$701  ? command_queue_count[0] : \$704 ;
-  assign \$706  = ~ command_queue_pop;
-  assign \$707  = command_queue_push & \$706 ;
-  assign \$708  = ~ command_queue_push;
-  assign \$709  = command_queue_pop & \$708 ;
-  assign \$710  = \$709  ? command_queue_count[3] : command_queue_count[2];
-  assign \$711  = \$707  ? command_queue_count[1] : \$710 ;
-  assign \$712  = ~ command_queue_pop;
-  assign \$713  = command_queue_push & \$712 ;
-  assign \$714  = ~ command_queue_push;
-  assign \$715  = command_queue_pop & \$714 ;
-  assign \$716  = \$715  ? command_queue_count[4] : command_queue_count[3];
-  assign \$717  = \$713  ? command_queue_count[2] : \$716 ;
-  assign \$718  = ~ command_queue_pop;
-  assign \$719  = command_queue_push & \$718 ;
-  assign \$720  = ~ command_queue_push;
-  assign \$721  = command_queue_pop & \$720 ;
-  assign \$722  = \$721  ? command_queue_count[5] : command_queue_count[4];
-  assign \$723  = \$719  ? command_queue_count[3] : \$722 ;
-  assign \$724  = ~ command_queue_pop;
-  assign \$725  = command_queue_push & \$724 ;
-  assign \$726  = ~ command_queue_push;
-  assign \$727  = command_queue_pop & \$726 ;
-  assign \$728  = \$727  ? command_queue_count[6] : command_queue_count[5];
-  assign \$729  = \$725  ? command_queue_count[4] : \$728 ;
-  assign \$730  = ~ command_queue_pop;
-  assign \$731  = command_queue_push & \$730 ;
-  assign \$732  = ~ command_queue_push;
-  assign \$733  = command_queue_pop & \$732 ;
-  assign \$734  = \$733  ? command_queue_count[7] : command_queue_count[6];
-  assign \$735  = \$731  ? command_queue_count[5] : \$734 ;
-  assign \$736  = ~ command_queue_pop;
-  assign \$737  = command_queue_push & \$736 ;
-  assign \$738  = ~ command_queue_push;
-  assign \$739  = command_queue_pop & \$738 ;
-  assign \$740  = \$739  ? command_queue_count[8] : command_queue_count[7];
-  assign \$741  = \$737  ? command_queue_count[6] : \$740 ;
-  assign \$742  = ~ command_queue_pop;
-  assign \$743  = command_queue_push & \$742 ;
-  assign \$744  = ~ command_queue_push;
-  assign \$745  = command_queue_pop & \$744 ;
-  assign \$746  = \$745  ? command_queue_count[9] : command_queue_count[8];
-  assign \$747  = \$743  ? command_queue_count[7] : \$746 ;
-  assign \$748  = ~ command_queue_pop;
-  assign \$749  = command_queue_push & \$748 ;
-  assign \$750  = ~ command_queue_push;
-  assign \$751  = command_queue_pop & \$750 ;
-  assign \$752  = \$751  ? 1'h0 : command_queue_count[9];
-  assign \$753  = \$749  ? command_queue_count[8] : \$752 ;
-  assign \$754  = req_free & native_free_valid;
-  assign \$755  = req_flush & native_flush_valid;
-  assign \$756  = \$754  | \$755 ;
-  assign \$757  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$758  = 1'h1 << \$757 [1:0];
+  assign \$335  = bus__r_addr[11:6] - 3'h4;
+  assign \$336  = bus__r_addr[11:6] - 3'h4;
+  assign \$338  = staged_valid ? alloc_queue_w_data : { \$337 , \$335 [0] };
+  assign \$339  = alloc_queue_count[0] ? alloc_queue_head : \$338 ;
+  assign \$341  = ~ \$340 ;
+  assign \$342  = \$341  + 1'h1;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = \$344  + 1'h1;
+  assign \$347  = ~ \$346 ;
+  assign \$348  = \$347  + 1'h1;
+  assign \$350  = ~ \$349 ;
+  assign \$351  = \$350  + 1'h1;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = \$353  + 1'h1;
+  assign \$356  = ~ \$355 ;
+  assign \$357  = \$356  + 1'h1;
+  assign \$359  = ~ \$358 ;
+  assign \$360  = \$359  + 1'h1;
+  assign \$362  = ~ \$361 ;
+  assign \$363  = \$362  + 1'h1;
+  assign \$365  = ~ \$364 ;
+  assign \$366  = \$365  + 1'h1;
+  assign \$368  = ~ \$367 ;
+  assign \$369  = \$368  + 1'h1;
+  assign \$371  = ~ \$370 ;
+  assign \$372  = \$371  + 1'h1;
+  assign \$374  = ~ \$373 ;
+  assign \$375  = \$374  + 1'h1;
+  assign \$377  = ~ \$376 ;
+  assign \$378  = \$377  + 1'h1;
+  assign \$380  = ~ \$379 ;
+  assign \$381  = \$380  + 1'h1;
+  assign \$383  = ~ \$382 ;
+  assign \$384  = \$383  + 1'h1;
+  assign \$386  = ~ \$385 ;
+  assign \$387  = \$386  + 1'h1;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = \$389  + 1'h1;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = \$392  + 1'h1;
+  assign \$395  = ~ \$394 ;
+  assign \$396  = \$395  + 1'h1;
+  assign \$398  = ~ \$397 ;
+  assign \$399  = \$398  + 1'h1;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = \$401  + 1'h1;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = \$404  + 1'h1;
+  assign \$407  = ~ \$406 ;
+  assign \$408  = \$407  + 1'h1;
+  assign \$410  = ~ \$409 ;
+  assign \$411  = \$410  + 1'h1;
+  assign \$413  = ~ \$412 ;
+  assign \$414  = \$413  + 1'h1;
+  assign \$416  = ~ \$415 ;
+  assign \$417  = \$416  + 1'h1;
+  assign \$419  = ~ \$418 ;
+  assign \$420  = \$419  + 1'h1;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = \$422  + 1'h1;
+  assign \$425  = ~ \$424 ;
+  assign \$426  = \$425  + 1'h1;
+  assign \$428  = ~ \$427 ;
+  assign \$429  = \$428  + 1'h1;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = \$431  + 1'h1;
+  assign \$433  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$434  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = r1_sel_config ? 32'd169215239 : 32'd0;
+  assign \$437  = r1_sel_config2 ? 32'd167845920 : 32'd0;
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = \$435  | \$438 ;
+  assign \$441  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$443  = r1_sel_irq_status ? \$signal$93  : 5'h00;
+  assign \$444  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$445  = \$443  | \$444 ;
+  assign \$446  = \$442  | { 27'h0000000, \$445  };
+  assign \$447  = \$439  | \$446 ;
+  assign \$448  = r1_sel_err_count ? \$signal$80  : 32'd0;
+  assign \$449  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = r1_sel_err_head0 ? { \$signal$86 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$452  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$453  = \$451  | \$452 ;
+  assign \$454  = \$450  | \$453 ;
+  assign \$455  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$456  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$457  = \$455  | \$456 ;
+  assign \$459  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$461  = \$457  | \$460 ;
+  assign \$462  = \$454  | \$461 ;
+  assign \$463  = \$447  | \$462 ;
+  assign \$464  = r1_sel_id | r1_sel_version;
+  assign \$465  = r1_sel_config | r1_sel_config2;
+  assign \$466  = \$464  | \$465 ;
+  assign \$467  = r1_sel_ctrl | r1_sel_status;
+  assign \$468  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$469  = \$467  | \$468 ;
+  assign \$470  = \$466  | \$469 ;
+  assign \$471  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$472  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$473  = \$471  | \$472 ;
+  assign \$474  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$475  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$476  = \$474  | \$475 ;
+  assign \$477  = \$473  | \$476 ;
+  assign \$478  = \$470  | \$477 ;
+  assign \$480  = r1_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
+  assign \$483  = r1_sel_pool0_slot_size ? 32'd256 : 32'd0;
+  assign \$485  = \$481  | \$484 ;
+  assign \$486  = r1_sel_pool0_slots ? 32'd1024 : 32'd0;
+  assign \$487  = r1_sel_pool0_in_use ? samples_in_use : 11'h000;
+  assign \$488  = \$486  | { 21'h000000, \$487  };
+  assign \$489  = r1_sel_pool0_high_water ? samples_high_water : 11'h000;
+  assign \$490  = r1_sel_pool0_allocs ? samples_allocs : 32'd0;
+  assign \$491  = { 21'h000000, \$489  } | \$490 ;
+  assign \$492  = \$488  | \$491 ;
+  assign \$493  = \$485  | \$492 ;
+  assign \$494  = r1_sel_pool0_fails ? samples_fails : 32'd0;
+  assign \$495  = r1_sel_pool0_frees ? samples_frees : 32'd0;
+  assign \$496  = \$494  | \$495 ;
+  assign \$501  = r1_sel_pool0_flushes ? samples_flushes : 32'd0;
+  assign \$504  = r1_sel_pool0_low_water ? samples_low_water : 17'h00000;
+  assign \$505  = \$503  | { 15'h0000, \$504  };
+  assign \$506  = \$500  | \$505 ;
+  assign \$507  = \$493  | \$506 ;
+  assign \$508  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$509  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$510  = \$508  | \$509 ;
+  assign \$511  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$512  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$513  = \$511  | \$512 ;
+  assign \$514  = \$510  | \$513 ;
+  assign \$515  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$516  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$517  = \$515  | \$516 ;
+  assign \$518  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$519  = \$518  | r1_sel_pool0_low_water;
+  assign \$520  = \$517  | \$519 ;
+  assign \$521  = \$514  | \$520 ;
+  assign \$522  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$523  = \$522  == 4'hf;
+  assign \$524  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$526  = ~ \$525 ;
+  assign \$527  = \$526  + 1'h1;
+  assign \$528  = \$523  & \$527 [6];
+  assign \$529  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$530  = \$529 [5:0] == 3'h4;
+  assign \$531  = \$528  & \$530 ;
+  assign \$532  = bus__w_req & \$531 ;
+  assign \$533  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$534  = \$533  == 4'hf;
+  assign \$535  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = \$537  + 1'h1;
+  assign \$539  = \$534  & \$538 [6];
+  assign \$540  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$541  = \$540 [5:0] == 6'h30;
+  assign \$542  = \$539  & \$541 ;
+  assign \$543  = bus__w_req & \$542 ;
+  assign \$544  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$545  = \$544  == 4'hf;
+  assign \$546  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = \$548  + 1'h1;
+  assign \$550  = \$545  & \$549 [6];
+  assign \$551  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$552  = \$551 [5:0] == 3'h4;
+  assign \$553  = \$550  & \$552 ;
+  assign \$554  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$555  = \$554  == 4'hf;
+  assign \$556  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$558  = ~ \$557 ;
+  assign \$559  = \$558  + 1'h1;
+  assign \$560  = \$555  & \$559 [6];
+  assign \$561  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$562  = \$561 [5:0] == 6'h30;
+  assign \$563  = \$560  & \$562 ;
+  assign \$564  = \$553  | \$563 ;
+  assign \$565  = bus__w_req & \$564 ;
+  assign \$566  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$567  = \$566  == 4'hf;
+  assign \$568  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$570  = ~ \$569 ;
+  assign \$571  = \$570  + 1'h1;
+  assign \$572  = \$567  & \$571 [6];
+  assign \$573  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$574  = \$573 [5:0] == 6'h30;
+  assign \$575  = \$572  & \$574 ;
+  assign \$576  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$577  = \$576 [11:6] - 3'h4;
+  assign \$578  = w0_samples_is & w0_samples_slot_ok;
+  assign \$579  = bus__w_beat_from_queue ? \port$3775$0 [31:0] : bus__w_data;
+  assign \$580  = bus__w_beat_from_queue ? \port$3775$0 [31:0] : bus__w_data;
+  assign \$582  = 31'h40000000 + \$581 ;
+  assign \$583  = ~ command_queue_pop;
+  assign \$584  = command_queue_count[0] & \$583 ;
+  assign \$585  = ~ \$584 ;
+  assign \$586  = command_queue_held[0] ? \read__data$191  : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , new_flush };
+  assign \$587  = ~ command_queue_pop;
+  assign \$588  = command_queue_count[0] & \$587 ;
+  assign \$589  = ~ \$588 ;
+  assign \$590  = \$589  & command_queue_held[0];
+  assign \$591  = command_queue_rd_next + 1'h1;
+  assign \$592  = ~ command_queue_pop;
+  assign \$593  = command_queue_count[0] & \$592 ;
+  assign \$594  = command_queue_held[0] | \$593 ;
+  assign \$595  = command_queue_push & \$594 ;
+  assign \$596  = command_queue_wr_next + 1'h1;
+  assign \$597  = ~ command_queue_pop;
+  assign \$598  = command_queue_count[0] & \$597 ;
+  assign \$599  = command_queue_push & \$598 ;
+  assign \$600  = ~ command_queue_pop;
+  assign \$601  = command_queue_count[0] & \$600 ;
+  assign \$602  = ~ \$601 ;
+  assign \$603  = \$602  & command_queue_held[0];
+  assign \$604  = ~ command_queue_push;
+  assign \$605  = \$603  & \$604 ;
+  assign \$606  = \$605  ? command_queue_held[1] : command_queue_held[0];
+  assign \$607  = \$599  ? 1'h1 : \$606 ;
+  assign \$608  = ~ command_queue_pop;
+  assign \$609  = command_queue_count[0] & \$608 ;
+  assign \$610  = command_queue_push & \$609 ;
+  assign \$611  = ~ command_queue_pop;
+  assign \$612  = command_queue_count[0] & \$611 ;
+  assign \$613  = ~ \$612 ;
+  assign \$614  = \$613  & command_queue_held[0];
+  assign \$615  = ~ command_queue_push;
+  assign \$616  = \$614  & \$615 ;
+  assign \$617  = \$616  ? command_queue_held[2] : command_queue_held[1];
+  assign \$618  = \$610  ? command_queue_held[0] : \$617 ;
+  assign \$619  = ~ command_queue_pop;
+  assign \$620  = command_queue_count[0] & \$619 ;
+  assign \$621  = command_queue_push & \$620 ;
+  assign \$622  = ~ command_queue_pop;
+  assign \$623  = command_queue_count[0] & \$622 ;
+  assign \$624  = ~ \$623 ;
+  assign \$625  = \$624  & command_queue_held[0];
+  assign \$626  = ~ command_queue_push;
+  assign \$627  = \$625  & \$626 ;
+  assign \$628  = \$627  ? command_queue_held[3] : command_queue_held[2];
+  assign \$629  = \$621  ? command_queue_held[1] : \$628 ;
+  assign \$630  = ~ command_queue_pop;
+  assign \$631  = command_queue_count[0] & \$630 ;
+  assign \$632  = command_queue_push & \$631 ;
+  assign \$633  = ~ command_queue_pop;
+  assign \$634  = command_queue_count[0] & \$633 ;
+  assign \$635  = ~ \$634 ;
+  assign \$636  = \$635  & command_queue_held[0];
+  assign \$637  = ~ command_queue_push;
+  assign \$638  = \$636  & \$637 ;
+  assign \$639  = \$638  ? command_queue_held[4] : command_queue_held[3];
+  assign \$640  = \$632  ? command_queue_held[2] : \$639 ;
+  assign \$641  = ~ command_queue_pop;
+  assign \$642  = command_queue_count[0] & \$641 ;
+  assign \$643  = command_queue_push & \$642 ;
+  assign \$644  = ~ command_queue_pop;
+  assign \$645  = command_queue_count[0] & \$644 ;
+  assign \$646  = ~ \$645 ;
+  assign \$647  = \$646  & command_queue_held[0];
+  assign \$648  = ~ command_queue_push;
+  assign \$649  = \$647  & \$648 ;
+  assign \$650  = \$649  ? command_queue_held[5] : command_queue_held[4];
+  assign \$651  = \$643  ? command_queue_held[3] : \$650 ;
+  assign \$652  = ~ command_queue_pop;
+  assign \$653  = command_queue_count[0] & \$652 ;
+  assign \$654  = command_queue_push & \$653 ;
+  assign \$655  = ~ command_queue_pop;
+  assign \$656  = command_queue_count[0] & \$655 ;
+  assign \$657  = ~ \$656 ;
+  assign \$658  = \$657  & command_queue_held[0];
+  assign \$659  = ~ command_queue_push;
+  assign \$660  = \$658  & \$659 ;
+  assign \$661  = \$660  ? command_queue_held[6] : command_queue_held[5];
+  assign \$662  = \$654  ? command_queue_held[4] : \$661 ;
+  assign \$663  = ~ command_queue_pop;
+  assign \$664  = command_queue_count[0] & \$663 ;
+  assign \$665  = command_queue_push & \$664 ;
+  assign \$666  = ~ command_queue_pop;
+  assign \$667  = command_queue_count[0] & \$666 ;
+  assign \$668  = ~ \$667 ;
+  assign \$669  = \$668  & command_queue_held[0];
+  assign \$670  = ~ command_queue_push;
+  assign \$671  = \$669  & \$670 ;
+  assign \$672  = \$671  ? command_queue_held[7] : command_queue_held[6];
+  assign \$673  = \$665  ? command_queue_held[5] : \$672 ;
+  assign \$674  = ~ command_queue_pop;
+  assign \$675  = command_queue_count[0] & \$674 ;
+  assign \$676  = command_queue_push & \$675 ;
+  assign \$677  = ~ command_queue_pop;
+  assign \$678  = command_queue_count[0] & \$677 ;
+  assign \$679  = ~ \$678 ;
+  assign \$680  = \$679  & command_queue_held[0];
+  assign \$681  = ~ command_queue_push;
+  assign \$682  = \$680  & \$681 ;
+  assign \$683  = \$682  ? command_queue_held[8] : command_queue_held[7];
+  assign \$684  = \$676  ? command_queue_held[6] : \$683 ;
+  assign \$685  = ~ command_queue_pop;
+  assign \$686  = command_queue_count[0] & \$685 ;
+  assign \$687  = command_queue_push & \$686 ;
+  assign \$688  = ~ command_queue_pop;
+  assign \$689  = command_queue_count[0] & \$688 ;
+  assign \$690  = ~ \$689 ;
+  assign \$691  = \$690  & command_queue_held[0];
+  assign \$692  = ~ command_queue_push;
+  assign \$693  = \$691  & \$692 ;
+  assign \$694  = \$693  ? 1'h0 : command_queue_held[8];
+  assign \$695  = \$687  ? command_queue_held[7] : \$694 ;
+  assign \$696  = ~ command_queue_pop;
+  assign \$697  = command_queue_push & \$696 ;
+  assign \$698  = ~ command_queue_push;
+  assign \$699  = command_queue_pop & \$698 ;
+  assign \$700  = \$699  ? command_queue_count[1] : command_queue_count[0];
+  assign \$701  = \$697  ? 1'h1 : \$700 ;
+  assign \$702  = ~ command_queue_pop;
+  assign \$703  = command_queue_push & \$702 ;
+  assign \$704  = ~ command_queue_push;
+  assign \$705  = command_queue_pop & \$704 ;
+  assign \$706  = \$705  ? command_queue_count[2] : command_queue_count[1];
+  assign \$707  = \$703  ? command_queue_count[0] : \$706 ;
+  assign \$708  = ~ command_queue_pop;
+  assign \$709  = command_queue_push & \$708 ;
+  assign \$710  = ~ command_queue_push;
+  assign \$711  = command_queue_pop & \$710 ;
+  assign \$712  = \$711  ? command_queue_count[3] : command_queue_count[2];
+  assign \$713  = \$709  ? command_queue_count[1] : \$712 ;
+  assign \$714  = ~ command_queue_pop;
+  assign \$715  = command_queue_push & \$714 ;
+  assign \$716  = ~ command_queue_push;
+  assign \$717  = command_queue_pop & \$716 ;
+  assign \$718  = \$717  ? command_queue_count[4] : command_queue_count[3];
+  assign \$719  = \$715  ? command_queue_count[2] : \$718 ;
+  assign \$720  = ~ command_queue_pop;
+  assign \$721  = command_queue_push & \$720 ;
+  assign \$722  = ~ command_queue_push;
+  assign \$723  = command_queue_pop & \$722 ;
+  assign \$724  = \$723  ? command_queue_count[5] : command_queue_count[4];
+  assign \$725  = \$721  ? command_queue_count[3] : \$724 ;
+  assign \$726  = ~ command_queue_pop;
+  assign \$727  = command_queue_push & \$726 ;
+  assign \$728  = ~ command_queue_push;
+  assign \$729  = command_queue_pop & \$728 ;
+  assign \$730  = \$729  ? command_queue_count[6] : command_queue_count[5];
+  assign \$731  = \$727  ? command_queue_count[4] : \$730 ;
+  assign \$732  = ~ command_queue_pop;
+  assign \$733  = command_queue_push & \$732 ;
+  assign \$734  = ~ command_queue_push;
+  assign \$735  = command_queue_pop & \$734 ;
+  assign \$736  = \$735  ? command_queue_count[7] : command_queue_count[6];
+  assign \$737  = \$733  ? command_queue_count[5] : \$736 ;
+  assign \$738  = ~ command_queue_pop;
+  assign \$739  = command_queue_push & \$738 ;
+  assign \$740  = ~ command_queue_push;
+  assign \$741  = command_queue_pop & \$740 ;
+  assign \$742  = \$741  ? command_queue_count[8] : command_queue_count[7];
+  assign \$743  = \$739  ? command_queue_count[6] : \$742 ;
+  assign \$744  = ~ command_queue_pop;
+  assign \$745  = command_queue_push & \$744 ;
+  assign \$746  = ~ command_queue_push;
+  assign \$747  = command_queue_pop & \$746 ;
+  assign \$748  = \$747  ? command_queue_count[9] : command_queue_count[8];
+  assign \$749  = \$745  ? command_queue_count[7] : \$748 ;
+  assign \$750  = ~ command_queue_pop;
+  assign \$751  = command_queue_push & \$750 ;
+  assign \$752  = ~ command_queue_push;
+  assign \$753  = command_queue_pop & \$752 ;
+  assign \$754  = \$753  ? 1'h0 : command_queue_count[9];
+  assign \$755  = \$751  ? command_queue_count[8] : \$754 ;
+  assign \$756  = req_free & native_free_valid;
+  assign \$757  = req_flush & native_flush_valid;
+  assign \$758  = \$756  | \$757 ;
   assign \$759  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$760  = 1'h1 << \$759 [4:2];
+  assign \$760  = 1'h1 << \$759 [1:0];
   assign \$761  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$762  = 1'h1 << \$761 [7:5];
+  assign \$762  = 1'h1 << \$761 [4:2];
   assign \$763  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$764  = 1'h1 << \$763 [11:8];
-  assign \$765  = bus__w_beat_from_queue ? \port$3776$0 [31:0] : bus__w_data;
-  assign \$766  = bus__w_beat_from_queue ? \port$3776$0 [35:32] : bus__w_strb;
-  assign \$767  = \$766  == 4'hf;
-  assign \$768  = bus__w_beat_from_queue ? \port$3776$0 [35:32] : bus__w_strb;
-  assign \$769  = ~ \$signal$166 ;
-  assign \$770  = \$signal$206  & \$769 ;
-  assign \$771  = ~ new_flush;
-  assign \$772  = \$770  & \$771 ;
-  assign \$773  = ~ w1_a1_0[0];
-  assign \$774  = ~ w1_a4_2[4];
-  assign \$775  = \$773  | \$774 ;
-  assign \$776  = ~ w1_a7_5[0];
-  assign \$777  = ~ w1_a11_8[0];
-  assign \$778  = \$776  | \$777 ;
-  assign \$779  = \$775  | \$778 ;
-  assign \$780  = ~ \$779 ;
-  assign \$781  = ~ w1_a1_0[0];
-  assign \$782  = ~ w1_a4_2[6];
-  assign \$783  = \$781  | \$782 ;
-  assign \$784  = ~ w1_a7_5[0];
-  assign \$785  = ~ w1_a11_8[0];
-  assign \$786  = \$784  | \$785 ;
-  assign \$787  = \$783  | \$786 ;
-  assign \$788  = ~ \$787 ;
-  assign \$789  = ~ w1_a1_0[0];
-  assign \$790  = ~ w1_a4_2[7];
-  assign \$791  = \$789  | \$790 ;
-  assign \$792  = ~ w1_a7_5[0];
-  assign \$793  = ~ w1_a11_8[0];
-  assign \$794  = \$792  | \$793 ;
-  assign \$795  = \$791  | \$794 ;
-  assign \$796  = ~ \$795 ;
-  assign \$797  = ~ w1_a1_0[0];
-  assign \$798  = ~ w1_a4_2[6];
-  assign \$799  = \$797  | \$798 ;
-  assign \$800  = ~ w1_a7_5[1];
-  assign \$801  = ~ w1_a11_8[0];
-  assign \$802  = \$800  | \$801 ;
-  assign \$803  = \$799  | \$802 ;
-  assign \$804  = ~ \$803 ;
-  assign \$805  = ~ w1_a1_0[0];
-  assign \$806  = ~ w1_a4_2[1];
-  assign \$807  = \$805  | \$806 ;
-  assign \$808  = ~ w1_a7_5[0];
-  assign \$809  = ~ w1_a11_8[1];
-  assign \$810  = \$808  | \$809 ;
-  assign \$811  = \$807  | \$810 ;
-  assign \$812  = ~ \$811 ;
-  assign \$813  = ~ w1_a1_0[0];
-  assign \$814  = ~ w1_a4_2[4];
-  assign \$815  = \$813  | \$814 ;
-  assign \$816  = ~ w1_a7_5[1];
-  assign \$817  = ~ w1_a11_8[1];
-  assign \$818  = \$816  | \$817 ;
-  assign \$819  = \$815  | \$818 ;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = ~ w1_a1_0[0];
-  assign \$822  = ~ w1_a4_2[7];
-  assign \$823  = \$821  | \$822 ;
-  assign \$824  = ~ w1_a7_5[1];
-  assign \$825  = ~ w1_a11_8[1];
-  assign \$826  = \$824  | \$825 ;
-  assign \$827  = \$823  | \$826 ;
-  assign \$828  = ~ \$827 ;
-  assign \$829  = ~ w1_a1_0[0];
-  assign \$830  = ~ w1_a4_2[4];
-  assign \$831  = \$829  | \$830 ;
-  assign \$832  = ~ w1_a7_5[0];
-  assign \$833  = ~ w1_a11_8[0];
-  assign \$834  = \$832  | \$833 ;
-  assign \$835  = \$831  | \$834 ;
-  assign \$836  = ~ \$835 ;
-  assign \$837  = ~ w1_a1_0[0];
-  assign \$838  = ~ w1_a4_2[6];
-  assign \$839  = \$837  | \$838 ;
-  assign \$840  = ~ w1_a7_5[1];
-  assign \$841  = ~ w1_a11_8[0];
-  assign \$842  = \$840  | \$841 ;
-  assign \$843  = \$839  | \$842 ;
-  assign \$844  = ~ \$843 ;
-  assign \$845  = ~ w1_a1_0[0];
-  assign \$846  = ~ w1_a4_2[1];
-  assign \$847  = \$845  | \$846 ;
-  assign \$848  = ~ w1_a7_5[0];
-  assign \$849  = ~ w1_a11_8[1];
-  assign \$850  = \$848  | \$849 ;
-  assign \$851  = \$847  | \$850 ;
-  assign \$852  = ~ \$851 ;
-  assign \$853  = ~ w1_a1_0[0];
-  assign \$854  = ~ w1_a4_2[4];
-  assign \$855  = \$853  | \$854 ;
-  assign \$856  = ~ w1_a7_5[1];
-  assign \$857  = ~ w1_a11_8[1];
-  assign \$858  = \$856  | \$857 ;
-  assign \$859  = \$855  | \$858 ;
-  assign \$860  = ~ \$859 ;
-  assign \$861  = { \$860 , \$852 , \$844 , \$836  } + 4'hf;
-  assign \$862  = ~ w1_a1_0[0];
-  assign \$863  = ~ w1_a4_2[6];
-  assign \$864  = \$862  | \$863 ;
-  assign \$865  = ~ w1_a7_5[0];
-  assign \$866  = ~ w1_a11_8[0];
-  assign \$867  = \$865  | \$866 ;
-  assign \$868  = \$864  | \$867 ;
-  assign \$869  = ~ \$868 ;
-  assign \$870  = ~ w1_a1_0[0];
-  assign \$871  = ~ w1_a4_2[7];
-  assign \$872  = \$870  | \$871 ;
-  assign \$873  = ~ w1_a7_5[0];
-  assign \$874  = ~ w1_a11_8[0];
-  assign \$875  = \$873  | \$874 ;
-  assign \$876  = \$872  | \$875 ;
-  assign \$877  = ~ \$876 ;
-  assign \$878  = \$869  | \$877 ;
-  assign \$879  = ~ w1_a1_0[0];
-  assign \$880  = ~ w1_a4_2[7];
-  assign \$881  = \$879  | \$880 ;
-  assign \$882  = ~ w1_a7_5[1];
-  assign \$883  = ~ w1_a11_8[1];
-  assign \$884  = \$882  | \$883 ;
-  assign \$885  = \$881  | \$884 ;
-  assign \$886  = ~ \$885 ;
-  assign \$887  = \$878  | \$886 ;
-  assign \$888  = \$signal$210  & \$signal$211 ;
-  assign \$889  = \$888  & w2_is_ctrl;
-  assign \$890  = \$889  & \$signal$213 [0];
-  assign \$891  = \$signal$210  & \$signal$211 ;
-  assign \$892  = \$891  & w2_is_err_pop;
-  assign \$893  = \$signal$210  & w2_is_irq_status;
-  assign \$894  = \$893  & \$signal$212 [0];
-  assign \$895  = \$894  ? \$signal$213 [4:0] : 5'h00;
-  assign \$896  = \$signal$210  & w2_is_irq_enable;
-  assign \$897  = \$896  & \$signal$212 [0];
-  assign \$898  = \$signal$210  & w2_is_pool0_low_water;
+  assign \$764  = 1'h1 << \$763 [7:5];
+  assign \$765  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$766  = 1'h1 << \$765 [11:8];
+  assign \$767  = bus__w_beat_from_queue ? \port$3775$0 [31:0] : bus__w_data;
+  assign \$768  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$769  = \$768  == 4'hf;
+  assign \$770  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$771  = ~ \$signal$166 ;
+  assign \$772  = \$signal$206  & \$771 ;
+  assign \$773  = ~ new_flush;
+  assign \$774  = \$772  & \$773 ;
+  assign \$775  = ~ w1_a1_0[0];
+  assign \$776  = ~ w1_a4_2[4];
+  assign \$777  = \$775  | \$776 ;
+  assign \$778  = ~ w1_a7_5[0];
+  assign \$779  = ~ w1_a11_8[0];
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = \$777  | \$780 ;
+  assign \$782  = ~ \$781 ;
+  assign \$783  = ~ w1_a1_0[0];
+  assign \$784  = ~ w1_a4_2[6];
+  assign \$785  = \$783  | \$784 ;
+  assign \$786  = ~ w1_a7_5[0];
+  assign \$787  = ~ w1_a11_8[0];
+  assign \$788  = \$786  | \$787 ;
+  assign \$789  = \$785  | \$788 ;
+  assign \$790  = ~ \$789 ;
+  assign \$791  = ~ w1_a1_0[0];
+  assign \$792  = ~ w1_a4_2[7];
+  assign \$793  = \$791  | \$792 ;
+  assign \$794  = ~ w1_a7_5[0];
+  assign \$795  = ~ w1_a11_8[0];
+  assign \$796  = \$794  | \$795 ;
+  assign \$797  = \$793  | \$796 ;
+  assign \$798  = ~ \$797 ;
+  assign \$799  = ~ w1_a1_0[0];
+  assign \$800  = ~ w1_a4_2[6];
+  assign \$801  = \$799  | \$800 ;
+  assign \$802  = ~ w1_a7_5[1];
+  assign \$803  = ~ w1_a11_8[0];
+  assign \$804  = \$802  | \$803 ;
+  assign \$805  = \$801  | \$804 ;
+  assign \$806  = ~ \$805 ;
+  assign \$807  = ~ w1_a1_0[0];
+  assign \$808  = ~ w1_a4_2[1];
+  assign \$809  = \$807  | \$808 ;
+  assign \$810  = ~ w1_a7_5[0];
+  assign \$811  = ~ w1_a11_8[1];
+  assign \$812  = \$810  | \$811 ;
+  assign \$813  = \$809  | \$812 ;
+  assign \$814  = ~ \$813 ;
+  assign \$815  = ~ w1_a1_0[0];
+  assign \$816  = ~ w1_a4_2[4];
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = ~ w1_a7_5[1];
+  assign \$819  = ~ w1_a11_8[1];
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = \$817  | \$820 ;
+  assign \$822  = ~ \$821 ;
+  assign \$823  = ~ w1_a1_0[0];
+  assign \$824  = ~ w1_a4_2[7];
+  assign \$825  = \$823  | \$824 ;
+  assign \$826  = ~ w1_a7_5[1];
+  assign \$827  = ~ w1_a11_8[1];
+  assign \$828  = \$826  | \$827 ;
+  assign \$829  = \$825  | \$828 ;
+  assign \$830  = ~ \$829 ;
+  assign \$831  = ~ w1_a1_0[0];
+  assign \$832  = ~ w1_a4_2[4];
+  assign \$833  = \$831  | \$832 ;
+  assign \$834  = ~ w1_a7_5[0];
+  assign \$835  = ~ w1_a11_8[0];
+  assign \$836  = \$834  | \$835 ;
+  assign \$837  = \$833  | \$836 ;
+  assign \$838  = ~ \$837 ;
+  assign \$839  = ~ w1_a1_0[0];
+  assign \$840  = ~ w1_a4_2[6];
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = ~ w1_a7_5[1];
+  assign \$843  = ~ w1_a11_8[0];
+  assign \$844  = \$842  | \$843 ;
+  assign \$845  = \$841  | \$844 ;
+  assign \$846  = ~ \$845 ;
+  assign \$847  = ~ w1_a1_0[0];
+  assign \$848  = ~ w1_a4_2[1];
+  assign \$849  = \$847  | \$848 ;
+  assign \$850  = ~ w1_a7_5[0];
+  assign \$851  = ~ w1_a11_8[1];
+  assign \$852  = \$850  | \$851 ;
+  assign \$853  = \$849  | \$852 ;
+  assign \$854  = ~ \$853 ;
+  assign \$855  = ~ w1_a1_0[0];
+  assign \$856  = ~ w1_a4_2[4];
+  assign \$857  = \$855  | \$856 ;
+  assign \$858  = ~ w1_a7_5[1];
+  assign \$859  = ~ w1_a11_8[1];
+  assign \$860  = \$858  | \$859 ;
+  assign \$861  = \$857  | \$860 ;
+  assign \$862  = ~ \$861 ;
+  assign \$863  = { \$862 , \$854 , \$846 , \$838  } + 4'hf;
+  assign \$864  = ~ w1_a1_0[0];
+  assign \$865  = ~ w1_a4_2[6];
+  assign \$866  = \$864  | \$865 ;
+  assign \$867  = ~ w1_a7_5[0];
+  assign \$868  = ~ w1_a11_8[0];
+  assign \$869  = \$867  | \$868 ;
+  assign \$870  = \$866  | \$869 ;
+  assign \$871  = ~ \$870 ;
+  assign \$872  = ~ w1_a1_0[0];
+  assign \$873  = ~ w1_a4_2[7];
+  assign \$874  = \$872  | \$873 ;
+  assign \$875  = ~ w1_a7_5[0];
+  assign \$876  = ~ w1_a11_8[0];
+  assign \$877  = \$875  | \$876 ;
+  assign \$878  = \$874  | \$877 ;
+  assign \$879  = ~ \$878 ;
+  assign \$880  = \$871  | \$879 ;
+  assign \$881  = ~ w1_a1_0[0];
+  assign \$882  = ~ w1_a4_2[7];
+  assign \$883  = \$881  | \$882 ;
+  assign \$884  = ~ w1_a7_5[1];
+  assign \$885  = ~ w1_a11_8[1];
+  assign \$886  = \$884  | \$885 ;
+  assign \$887  = \$883  | \$886 ;
+  assign \$888  = ~ \$887 ;
+  assign \$889  = \$880  | \$888 ;
+  assign \$890  = \$signal$210  & \$signal$211 ;
+  assign \$891  = \$890  & w2_is_ctrl;
+  assign \$892  = \$891  & \$signal$213 [0];
+  assign \$893  = \$signal$210  & \$signal$211 ;
+  assign \$894  = \$893  & w2_is_err_pop;
+  assign \$895  = \$signal$210  & w2_is_irq_status;
+  assign \$896  = \$895  & \$signal$212 [0];
+  assign \$897  = \$896  ? \$signal$213 [4:0] : 5'h00;
+  assign \$898  = \$signal$210  & w2_is_irq_enable;
   assign \$899  = \$898  & \$signal$212 [0];
   assign \$900  = \$signal$210  & w2_is_pool0_low_water;
-  assign \$901  = \$900  & \$signal$212 [1];
+  assign \$901  = \$900  & \$signal$212 [0];
   assign \$902  = \$signal$210  & w2_is_pool0_low_water;
-  assign \$903  = \$902  & \$signal$212 [2];
-  assign \$904  = | \port$3655$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$904 ;
-  assign \$905  = | \port$3667$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$905 ;
-  assign \$906  = ~ \port$3652$0 [0];
-  assign \$907  = rsp_grant_valid & \$906 ;
-  assign \$908  = \port$3652$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$907  & \$908 ;
-  assign \$909  = \$signal$28  > 2'h2;
-  assign \$910  = \$909  ? 2'h2 : \$signal$28 ;
-  assign \$911  = | \$signal$28 ;
-  assign \$912  = space_ge1 & \$911 ;
-  assign \$913  = \$912  ? 1'h1 : 1'h0;
-  assign \$914  = space_ge2 ? \$910  : { 1'h0, \$913  };
-  assign \$signal$81  = space_ge3 ? \$signal$28  : \$914 ;
-  assign \$915  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$915  & space_ge1;
-  assign \$916  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$916  & space_ge2;
-  assign \$917  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$917  & space_ge3;
-  assign \$918  = ~ space[5];
-  assign popped = w1c & \$918 ;
-  assign \$919  = 1'h0 - tail[1:0];
-  assign \$920  = 1'h1 - tail[1:0];
-  assign \$921  = 2'h2 - tail[1:0];
-  assign \$922  = 2'h3 - tail[1:0];
-  assign \$923  = space - 3'h7;
-  assign \$924  = ~ \$923 [6];
+  assign \$903  = \$902  & \$signal$212 [1];
+  assign \$904  = \$signal$210  & w2_is_pool0_low_water;
+  assign \$905  = \$904  & \$signal$212 [2];
+  assign \$906  = | \port$3654$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$906 ;
+  assign \$907  = | \port$3666$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$907 ;
+  assign \$908  = ~ \port$3651$0 [0];
+  assign \$909  = rsp_grant_valid & \$908 ;
+  assign \$910  = \port$3651$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$909  & \$910 ;
+  assign \$911  = \$signal$28  > 2'h2;
+  assign \$912  = \$911  ? 2'h2 : \$signal$28 ;
+  assign \$913  = | \$signal$28 ;
+  assign \$914  = space_ge1 & \$913 ;
+  assign \$915  = \$914  ? 1'h1 : 1'h0;
+  assign \$916  = space_ge2 ? \$912  : { 1'h0, \$915  };
+  assign \$signal$81  = space_ge3 ? \$signal$28  : \$916 ;
+  assign \$917  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$917  & space_ge1;
+  assign \$918  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$918  & space_ge2;
+  assign \$919  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$919  & space_ge3;
+  assign \$920  = ~ space[5];
+  assign popped = w1c & \$920 ;
+  assign \$921  = 1'h0 - tail[1:0];
+  assign \$922  = 1'h1 - tail[1:0];
+  assign \$923  = 2'h2 - tail[1:0];
+  assign \$924  = 2'h3 - tail[1:0];
   assign \$925  = space - 3'h7;
   assign \$926  = ~ \$925 [6];
-  assign \$927  = space - 4'h8;
+  assign \$927  = space - 3'h7;
   assign \$928  = ~ \$927 [6];
-  assign \$929  = space - 3'h7;
+  assign \$929  = space - 4'h8;
   assign \$930  = ~ \$929 [6];
-  assign \$931  = space - 4'h8;
+  assign \$931  = space - 3'h7;
   assign \$932  = ~ \$931 [6];
-  assign \$933  = space - 4'h9;
+  assign \$933  = space - 4'h8;
   assign \$934  = ~ \$933 [6];
-  assign \$935  = space - \$signal$28 ;
-  assign \$936  = space + 1'h1;
-  assign space_over = \$936  - \$signal$28 ;
-  assign space_short = $signed(\$935 ) < $signed(1'h0);
-  assign \$937  = | \$signal$28 ;
-  assign \$938  = \$signal$81  != \$signal$28 ;
-  assign \$939  = \$signal$93  & irq_enable;
-  assign irq = | \$939 ;
+  assign \$935  = space - 4'h9;
+  assign \$936  = ~ \$935 [6];
+  assign \$937  = space - \$signal$28 ;
+  assign \$938  = space + 1'h1;
+  assign space_over = \$938  - \$signal$28 ;
+  assign space_short = $signed(\$937 ) < $signed(1'h0);
+  assign \$939  = | \$signal$28 ;
+  assign \$940  = \$signal$81  != \$signal$28 ;
+  assign \$941  = \$signal$93  & irq_enable;
+  assign irq = | \$941 ;
   assign low_water_hit = samples_lw_granted_2 & samples_lw_short;
-  assign \$940  = ! bus__r_addr[5:0];
-  assign \$941  = bus__r_addr[11:6] >= 3'h4;
-  assign \$942  = \$940  & \$941 ;
-  assign \$943  = bus__r_addr[11:6] < 3'h5;
-  assign bus__r_slow = \$942  & \$943 ;
-  assign \$944  = ~ alloc_queue_pop;
-  assign \$945  = alloc_queue_count[0] & \$944 ;
-  assign \$946  = alloc_queue_held[0] | \$945 ;
-  assign \$signature__en$250  = alloc_queue_push & \$946 ;
-  assign \$947  = req_alloc & native_alloc_valid;
-  assign \$948  = ~ \$947 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$948 ;
-  assign \$949  = alloc_queue_count[0] | staged_valid;
-  assign \$950  = ! bus__r_addr[5:0];
-  assign \$951  = bus__r_addr[11:6] >= 3'h4;
-  assign \$952  = \$950  & \$951 ;
-  assign \$953  = bus__r_addr[11:6] < 3'h5;
+  assign \$942  = ! bus__r_addr[5:0];
+  assign \$943  = bus__r_addr[11:6] >= 3'h4;
+  assign \$944  = \$942  & \$943 ;
+  assign \$945  = bus__r_addr[11:6] < 3'h5;
+  assign bus__r_slow = \$944  & \$945 ;
+  assign \$946  = ~ alloc_queue_pop;
+  assign \$947  = alloc_queue_count[0] & \$946 ;
+  assign \$948  = alloc_queue_held[0] | \$947 ;
+  assign \$signature__en$250  = alloc_queue_push & \$948 ;
+  assign \$949  = req_alloc & native_alloc_valid;
+  assign \$950  = ~ \$949 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$950 ;
+  assign \$951  = alloc_queue_count[0] | staged_valid;
+  assign \$952  = ! bus__r_addr[5:0];
+  assign \$953  = bus__r_addr[11:6] >= 3'h4;
   assign \$954  = \$952  & \$953 ;
-  assign \$955  = bus__r_req & \$954 ;
-  assign \$956  = \$949  | \$955 ;
-  assign \$957  = req_alloc & native_alloc_valid;
-  assign \$958  = ~ \$957 ;
-  assign \$959  = \$956  & \$958 ;
-  assign \$960  = ~ alloc_queue_count[0];
-  assign \$961  = \$959  & \$960 ;
-  assign \$962  = ~ \$961 ;
-  assign alloc_queue_push = staged_valid & \$962 ;
+  assign \$955  = bus__r_addr[11:6] < 3'h5;
+  assign \$956  = \$954  & \$955 ;
+  assign \$957  = bus__r_req & \$956 ;
+  assign \$958  = \$951  | \$957 ;
+  assign \$959  = req_alloc & native_alloc_valid;
+  assign \$960  = ~ \$959 ;
+  assign \$961  = \$958  & \$960 ;
+  assign \$962  = ~ alloc_queue_count[0];
+  assign \$963  = \$961  & \$962 ;
+  assign \$964  = ~ \$963 ;
+  assign alloc_queue_push = staged_valid & \$964 ;
   assign bus__r_data = r2_block0 | r2_block4;
-  assign \$963  = | r2_found_in;
-  assign bus__r_err = ~ \$963 ;
+  assign \$965  = | r2_found_in;
+  assign bus__r_err = ~ \$965 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$965  = ~ \$964 ;
-  assign \$966  = \$965  + 1'h1;
-  assign \$968  = ~ \$967 ;
-  assign \$969  = \$968  + 1'h1;
-  assign w0_samples_is = bus__w_addr_from_queue ? \$966 [6] : \$969 [6];
-  assign \$970  = \port$3776$0 [18:0] - 11'h400;
-  assign \$971  = ~ \$970 [19];
-  assign \$972  = bus__w_data[18:0] - 11'h400;
+  assign \$967  = ~ \$966 ;
+  assign \$968  = \$967  + 1'h1;
+  assign \$970  = ~ \$969 ;
+  assign \$971  = \$970  + 1'h1;
+  assign w0_samples_is = bus__w_addr_from_queue ? \$968 [6] : \$971 [6];
+  assign \$972  = \port$3775$0 [18:0] - 11'h400;
   assign \$973  = ~ \$972 [19];
+  assign \$974  = bus__w_data[18:0] - 11'h400;
+  assign \$975  = ~ \$974 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
   assign bus__w_slow = \$signal$166  | new_flush;
-  assign \$974  = ~ command_queue_pop;
-  assign \$975  = command_queue_count[0] & \$974 ;
-  assign \$976  = command_queue_held[0] | \$975 ;
-  assign \$signature__en$267  = command_queue_push & \$976 ;
-  assign \$977  = w1_pool_is & w1_samples_addr[0];
-  assign \$978  = w1_pool_is & w1_samples_addr[1];
-  assign \$979  = w1_pool_is & w1_samples_addr[2];
-  assign \$980  = w1_pool_is & w1_samples_addr[3];
-  assign \$981  = w1_pool_is & w1_samples_addr[4];
-  assign \$982  = w1_pool_is & w1_samples_addr[5];
-  assign \$983  = w1_pool_is & w1_samples_addr[6];
-  assign \$984  = w1_pool_is & w1_samples_addr[7];
-  assign \$985  = w1_pool_is & w1_samples_addr[8];
-  assign \$986  = w1_pool_is & w1_samples_addr[9];
-  assign \$987  = w1_pool_is & w1_samples_addr[10];
-  assign \$988  = w1_pool_is & w1_samples_addr[11];
-  assign \$989  = w1_pool_is & w1_samples_addr[12];
-  assign \$990  = w1_pool_is & w1_samples_addr[13];
-  assign \$991  = w1_pool_is & w1_samples_addr[14];
-  assign \$992  = w1_pool_is & w1_samples_addr[15];
-  assign \$993  = w1_pool_is & w1_samples_addr[16];
-  assign \$994  = w1_pool_is & w1_samples_addr[17];
-  assign \$995  = w1_pool_is & w1_samples_addr[18];
-  assign \$996  = w1_pool_is & w1_samples_addr[19];
-  assign \$997  = w1_pool_is & w1_samples_addr[20];
-  assign \$998  = w1_pool_is & w1_samples_addr[21];
-  assign \$999  = w1_pool_is & w1_samples_addr[22];
-  assign \$1000  = w1_pool_is & w1_samples_addr[23];
-  assign \$1001  = w1_pool_is & w1_samples_addr[24];
-  assign \$1002  = w1_pool_is & w1_samples_addr[25];
-  assign \$1003  = w1_pool_is & w1_samples_addr[26];
-  assign \$1004  = w1_pool_is & w1_samples_addr[27];
-  assign \$1005  = w1_pool_is & w1_samples_addr[28];
-  assign \$1006  = w1_pool_is & w1_samples_addr[29];
-  assign \$1007  = w1_pool_is & w1_samples_addr[30];
-  assign \$1008  = w1_pool_is & w1_samples_addr[31];
-  assign \$1009  = ~ w1_hit;
-  assign \$1010  = command_queue_count[0] | \$signal$175 ;
-  assign \$1011  = ~ native_turn;
-  assign \$1012  = \$1010  & \$1011 ;
-  assign command_queue_pop = \$1012  & command_queue_count[0];
-  assign \$1013  = command_queue_count[0] | \$signal$175 ;
-  assign \$1014  = ~ native_turn;
-  assign \$1015  = \$1013  & \$1014 ;
-  assign \$1016  = ~ command_queue_count[0];
+  assign \$976  = ~ command_queue_pop;
+  assign \$977  = command_queue_count[0] & \$976 ;
+  assign \$978  = command_queue_held[0] | \$977 ;
+  assign \$signature__en$267  = command_queue_push & \$978 ;
+  assign \$979  = w1_pool_is & w1_samples_addr[0];
+  assign \$980  = w1_pool_is & w1_samples_addr[1];
+  assign \$981  = w1_pool_is & w1_samples_addr[2];
+  assign \$982  = w1_pool_is & w1_samples_addr[3];
+  assign \$983  = w1_pool_is & w1_samples_addr[4];
+  assign \$984  = w1_pool_is & w1_samples_addr[5];
+  assign \$985  = w1_pool_is & w1_samples_addr[6];
+  assign \$986  = w1_pool_is & w1_samples_addr[7];
+  assign \$987  = w1_pool_is & w1_samples_addr[8];
+  assign \$988  = w1_pool_is & w1_samples_addr[9];
+  assign \$989  = w1_pool_is & w1_samples_addr[10];
+  assign \$990  = w1_pool_is & w1_samples_addr[11];
+  assign \$991  = w1_pool_is & w1_samples_addr[12];
+  assign \$992  = w1_pool_is & w1_samples_addr[13];
+  assign \$993  = w1_pool_is & w1_samples_addr[14];
+  assign \$994  = w1_pool_is & w1_samples_addr[15];
+  assign \$995  = w1_pool_is & w1_samples_addr[16];
+  assign \$996  = w1_pool_is & w1_samples_addr[17];
+  assign \$997  = w1_pool_is & w1_samples_addr[18];
+  assign \$998  = w1_pool_is & w1_samples_addr[19];
+  assign \$999  = w1_pool_is & w1_samples_addr[20];
+  assign \$1000  = w1_pool_is & w1_samples_addr[21];
+  assign \$1001  = w1_pool_is & w1_samples_addr[22];
+  assign \$1002  = w1_pool_is & w1_samples_addr[23];
+  assign \$1003  = w1_pool_is & w1_samples_addr[24];
+  assign \$1004  = w1_pool_is & w1_samples_addr[25];
+  assign \$1005  = w1_pool_is & w1_samples_addr[26];
+  assign \$1006  = w1_pool_is & w1_samples_addr[27];
+  assign \$1007  = w1_pool_is & w1_samples_addr[28];
+  assign \$1008  = w1_pool_is & w1_samples_addr[29];
+  assign \$1009  = w1_pool_is & w1_samples_addr[30];
+  assign \$1010  = w1_pool_is & w1_samples_addr[31];
+  assign \$1011  = ~ w1_hit;
+  assign \$1012  = command_queue_count[0] | \$signal$175 ;
+  assign \$1013  = ~ native_turn;
+  assign \$1014  = \$1012  & \$1013 ;
+  assign command_queue_pop = \$1014  & command_queue_count[0];
+  assign \$1015  = command_queue_count[0] | \$signal$175 ;
+  assign \$1016  = ~ native_turn;
   assign \$1017  = \$1015  & \$1016 ;
-  assign \$1018  = ~ \$1017 ;
-  assign command_queue_push = \$signal$175  & \$1018 ;
-  assign \$1019  = command_queue_count[0] | \$signal$175 ;
-  assign \$1020  = ~ native_turn;
-  assign \$1021  = \$1019  & \$1020 ;
-  assign \$1022  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign \$1023  = ~ \$1022 ;
-  assign req_free = \$1021  & \$1023 ;
-  assign \$1024  = command_queue_count[0] | \$signal$175 ;
-  assign \$1025  = ~ native_turn;
-  assign \$1026  = \$1024  & \$1025 ;
-  assign \$1027  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign req_flush = \$1026  & \$1027 ;
-  assign \$1028  = w1_pool_is & w1_samples_addr[0];
-  assign \$1029  = w1_pool_is & w1_samples_addr[1];
-  assign \$1030  = w1_pool_is & w1_samples_addr[2];
-  assign \$1031  = w1_pool_is & w1_samples_addr[3];
-  assign \$1032  = w1_pool_is & w1_samples_addr[4];
-  assign \$1033  = w1_pool_is & w1_samples_addr[5];
-  assign \$1034  = w1_pool_is & w1_samples_addr[6];
-  assign \$1035  = w1_pool_is & w1_samples_addr[7];
-  assign \$1036  = w1_pool_is & w1_samples_addr[8];
-  assign \$1037  = w1_pool_is & w1_samples_addr[9];
-  assign \$1038  = w1_pool_is & w1_samples_addr[10];
-  assign \$1039  = w1_pool_is & w1_samples_addr[11];
-  assign \$1040  = w1_pool_is & w1_samples_addr[12];
-  assign \$1041  = w1_pool_is & w1_samples_addr[13];
-  assign \$1042  = w1_pool_is & w1_samples_addr[14];
-  assign \$1043  = w1_pool_is & w1_samples_addr[15];
-  assign \$1044  = w1_pool_is & w1_samples_addr[16];
-  assign \$1045  = w1_pool_is & w1_samples_addr[17];
-  assign \$1046  = w1_pool_is & w1_samples_addr[18];
-  assign \$1047  = w1_pool_is & w1_samples_addr[19];
-  assign \$1048  = w1_pool_is & w1_samples_addr[20];
-  assign \$1049  = w1_pool_is & w1_samples_addr[21];
-  assign \$1050  = w1_pool_is & w1_samples_addr[22];
-  assign \$1051  = w1_pool_is & w1_samples_addr[23];
-  assign \$1052  = w1_pool_is & w1_samples_addr[24];
-  assign \$1053  = w1_pool_is & w1_samples_addr[25];
-  assign \$1054  = w1_pool_is & w1_samples_addr[26];
-  assign \$1055  = w1_pool_is & w1_samples_addr[27];
-  assign \$1056  = w1_pool_is & w1_samples_addr[28];
-  assign \$1057  = w1_pool_is & w1_samples_addr[29];
-  assign \$1058  = w1_pool_is & w1_samples_addr[30];
-  assign \$1059  = w1_pool_is & w1_samples_addr[31];
-  assign \$1060  = ~ w1_hit;
-  assign \$1061  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1060 , \$1059 , \$1058 , \$1057 , \$1056 , \$1055 , \$1054 , \$1053 , \$1052 , \$1051 , \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , \$1029 , \$1028 , new_flush };
-  assign \$1062  = ~ w2_plain;
-  assign \$1063  = \$signal$221  & \$signal$211 ;
-  assign \$1064  = ~ \$1063 ;
-  assign bus__w_err = \$1062  & \$1064 ;
-  assign \$1065  = rsp_freed_valid & \port$3695$0 [0];
-  assign \$1066  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1065  | \$1066 ;
-  assign \$1067  = rsp_freed_valid & \port$3695$0 [0];
-  assign \$1068  = \$1067  ? \port$3655$0 [0] : \port$3667$0 [0];
-  assign bus__w_slow_err = ~ \$1068 ;
+  assign \$1018  = ~ command_queue_count[0];
+  assign \$1019  = \$1017  & \$1018 ;
+  assign \$1020  = ~ \$1019 ;
+  assign command_queue_push = \$signal$175  & \$1020 ;
+  assign \$1021  = command_queue_count[0] | \$signal$175 ;
+  assign \$1022  = ~ native_turn;
+  assign \$1023  = \$1021  & \$1022 ;
+  assign \$1024  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign \$1025  = ~ \$1024 ;
+  assign req_free = \$1023  & \$1025 ;
+  assign \$1026  = command_queue_count[0] | \$signal$175 ;
+  assign \$1027  = ~ native_turn;
+  assign \$1028  = \$1026  & \$1027 ;
+  assign \$1029  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign req_flush = \$1028  & \$1029 ;
+  assign \$1030  = w1_pool_is & w1_samples_addr[0];
+  assign \$1031  = w1_pool_is & w1_samples_addr[1];
+  assign \$1032  = w1_pool_is & w1_samples_addr[2];
+  assign \$1033  = w1_pool_is & w1_samples_addr[3];
+  assign \$1034  = w1_pool_is & w1_samples_addr[4];
+  assign \$1035  = w1_pool_is & w1_samples_addr[5];
+  assign \$1036  = w1_pool_is & w1_samples_addr[6];
+  assign \$1037  = w1_pool_is & w1_samples_addr[7];
+  assign \$1038  = w1_pool_is & w1_samples_addr[8];
+  assign \$1039  = w1_pool_is & w1_samples_addr[9];
+  assign \$1040  = w1_pool_is & w1_samples_addr[10];
+  assign \$1041  = w1_pool_is & w1_samples_addr[11];
+  assign \$1042  = w1_pool_is & w1_samples_addr[12];
+  assign \$1043  = w1_pool_is & w1_samples_addr[13];
+  assign \$1044  = w1_pool_is & w1_samples_addr[14];
+  assign \$1045  = w1_pool_is & w1_samples_addr[15];
+  assign \$1046  = w1_pool_is & w1_samples_addr[16];
+  assign \$1047  = w1_pool_is & w1_samples_addr[17];
+  assign \$1048  = w1_pool_is & w1_samples_addr[18];
+  assign \$1049  = w1_pool_is & w1_samples_addr[19];
+  assign \$1050  = w1_pool_is & w1_samples_addr[20];
+  assign \$1051  = w1_pool_is & w1_samples_addr[21];
+  assign \$1052  = w1_pool_is & w1_samples_addr[22];
+  assign \$1053  = w1_pool_is & w1_samples_addr[23];
+  assign \$1054  = w1_pool_is & w1_samples_addr[24];
+  assign \$1055  = w1_pool_is & w1_samples_addr[25];
+  assign \$1056  = w1_pool_is & w1_samples_addr[26];
+  assign \$1057  = w1_pool_is & w1_samples_addr[27];
+  assign \$1058  = w1_pool_is & w1_samples_addr[28];
+  assign \$1059  = w1_pool_is & w1_samples_addr[29];
+  assign \$1060  = w1_pool_is & w1_samples_addr[30];
+  assign \$1061  = w1_pool_is & w1_samples_addr[31];
+  assign \$1062  = ~ w1_hit;
+  assign \$1063  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1062 , \$1061 , \$1060 , \$1059 , \$1058 , \$1057 , \$1056 , \$1055 , \$1054 , \$1053 , \$1052 , \$1051 , \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , new_flush };
+  assign \$1064  = ~ w2_plain;
+  assign \$1065  = \$signal$221  & \$signal$211 ;
+  assign \$1066  = ~ \$1065 ;
+  assign bus__w_err = \$1064  & \$1066 ;
+  assign \$1067  = rsp_freed_valid & \port$3694$0 [0];
+  assign \$1068  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1067  | \$1068 ;
+  assign \$1069  = rsp_freed_valid & \port$3694$0 [0];
+  assign \$1070  = \$1069  ? \port$3654$0 [0] : \port$3666$0 [0];
+  assign bus__w_slow_err = ~ \$1070 ;
   always @(posedge aclk_clk)
-    cycle <= \$1069 ;
+    cycle <= \$1071 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1070 ;
+    \$signal  <= \$1072 ;
   always @(posedge aclk_clk)
-    ready <= \$1071 ;
+    ready <= \$1073 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$1072 ;
+    e1_new0 <= \$1074 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$1073 ;
+    e1_new1 <= \$1075 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$1074 ;
+    e1_new2 <= \$1076 ;
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1075 ;
+    \$signal$28  <= \$1077 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1076 ;
+    e1_exhausted <= \$1078 ;
   always @(posedge aclk_clk)
-    samples_ev_grant <= \$1077 ;
+    samples_ev_grant <= \$1079 ;
   always @(posedge aclk_clk)
-    samples_ev_free <= \$1078 ;
+    samples_ev_free <= \$1080 ;
   always @(posedge aclk_clk)
-    samples_ev_flush <= \$1079 ;
+    samples_ev_flush <= \$1081 ;
   always @(posedge aclk_clk)
-    samples_ev_fail <= \$1080 ;
+    samples_ev_fail <= \$1082 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$31 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$35 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1081 ;
+    log_bank0_wen <= \$1083 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$38 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$42 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1082 ;
+    log_bank1_wen <= \$1084 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$45 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$49 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1083 ;
+    log_bank2_wen <= \$1085 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$54 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1084 ;
+    log_bank3_wen <= \$1086 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1085 ;
+    space_ge1 <= \$1087 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1086 ;
+    space_ge2 <= \$1088 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1087 ;
+    space_ge3 <= \$1089 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1088 ;
+    space_ge4 <= \$1090 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1089 ;
+    space_ge5 <= \$1091 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1090 ;
+    space_ge6 <= \$1092 ;
   always @(posedge aclk_clk)
-    space <= \$1091 ;
+    space <= \$1093 ;
   always @(posedge aclk_clk)
-    tail <= \$1092 ;
+    tail <= \$1094 ;
   always @(posedge aclk_clk)
-    \$signal$80  <= \$1093 ;
+    \$signal$80  <= \$1095 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1094 ;
+    n_dropped <= \$1096 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1095 ;
+    err_dropped <= \$1097 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1096 ;
+    tail_row <= \$1098 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1097 ;
+    tail_next_row <= \$1099 ;
   always @(posedge aclk_clk)
-    head <= \$1098 ;
+    head <= \$1100 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1099 ;
+    \$signal$86  <= \$1101 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1100 ;
+    head_bank <= \$1102 ;
   always @(posedge aclk_clk)
-    head_entry <= \$1101 ;
+    head_entry <= \$1103 ;
   always @(posedge aclk_clk)
-    \$signal$93  <= \$1102 ;
+    \$signal$93  <= \$1104 ;
   always @(posedge aclk_clk)
-    samples_lw_limit <= \$1103 ;
+    samples_lw_limit <= \$1105 ;
   always @(posedge aclk_clk)
-    samples_lw_short <= \$1104 ;
+    samples_lw_short <= \$1106 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_1 <= \$1105 ;
+    samples_lw_granted_1 <= \$1107 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_2 <= \$1106 ;
+    samples_lw_granted_2 <= \$1108 ;
   always @(posedge aclk_clk)
-    samples_in_use <= \$1107 ;
+    samples_in_use <= \$1109 ;
   always @(posedge aclk_clk)
-    samples_in_use_was <= \$1108 ;
+    samples_in_use_was <= \$1110 ;
   always @(posedge aclk_clk)
-    samples_in_use_rose <= \$1109 ;
+    samples_in_use_rose <= \$1111 ;
   always @(posedge aclk_clk)
-    samples_hw_grow <= \$1110 ;
+    samples_hw_grow <= \$1112 ;
   always @(posedge aclk_clk)
-    samples_high_water <= \$1111 ;
+    samples_high_water <= \$1113 ;
   always @(posedge aclk_clk)
-    samples_allocs <= \$1112 ;
+    samples_allocs <= \$1114 ;
   always @(posedge aclk_clk)
-    samples_fails <= \$1113 ;
+    samples_fails <= \$1115 ;
   always @(posedge aclk_clk)
-    samples_frees <= \$1114 ;
+    samples_frees <= \$1116 ;
   always @(posedge aclk_clk)
-    samples_flushes <= \$1115 ;
+    samples_flushes <= \$1117 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1116 ;
+    r1_valid <= \$1118 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1117 ;
+    alloc_queue_head <= \$1119 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1118 ;
+    alloc_queue_rd <= \$1120 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1119 ;
+    alloc_queue_rd_next <= \$1121 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1120 ;
+    alloc_queue_wr <= \$1122 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1121 ;
+    alloc_queue_wr_next <= \$1123 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1122 ;
+    alloc_queue_held <= \$1124 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1123 ;
+    alloc_queue_count <= \$1125 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1124 ;
+    req_alloc <= \$1126 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1125 ;
+    staged_valid <= \$1127 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1126 ;
+    alloc_queue_w_data <= \$1128 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1127 ;
+    req_alloc_pool <= \$1129 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1128 ;
+    req_alloc_size <= \$1130 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$340 [12];
+    r1_sel_id <= \$342 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$343 [12];
+    r1_sel_version <= \$345 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$346 [12];
+    r1_sel_config <= \$348 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$349 [12];
+    r1_sel_config2 <= \$351 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$352 [12];
+    r1_sel_ctrl <= \$354 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$355 [12];
+    r1_sel_status <= \$357 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$358 [12];
+    r1_sel_irq_status <= \$360 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$361 [12];
+    r1_sel_irq_enable <= \$363 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$364 [12];
+    r1_sel_err_count <= \$366 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$367 [12];
+    r1_sel_err_dropped <= \$369 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$370 [12];
+    r1_sel_err_head0 <= \$372 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$373 [12];
+    r1_sel_err_head1 <= \$375 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$376 [12];
+    r1_sel_err_head2 <= \$378 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$379 [12];
+    r1_sel_err_head3 <= \$381 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$382 [12];
+    r1_sel_err_pop <= \$384 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$385 [12];
+    r1_sel_cycle <= \$387 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$388 [12];
+    r1_sel_pool0_free <= \$390 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$391 [12];
+    r1_sel_pool0_base_lo <= \$393 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$394 [12];
+    r1_sel_pool0_base_hi <= \$396 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$397 [12];
+    r1_sel_pool0_slot_size <= \$399 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$400 [12];
+    r1_sel_pool0_slots <= \$402 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$403 [12];
+    r1_sel_pool0_in_use <= \$405 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$406 [12];
+    r1_sel_pool0_high_water <= \$408 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$409 [12];
+    r1_sel_pool0_allocs <= \$411 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$412 [12];
+    r1_sel_pool0_fails <= \$414 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$415 [12];
+    r1_sel_pool0_frees <= \$417 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$418 [12];
+    r1_sel_pool0_info <= \$420 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$421 [12];
+    r1_sel_pool0_flush <= \$423 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$424 [12];
+    r1_sel_pool0_flushes <= \$426 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$427 [12];
+    r1_sel_pool0_overwrites <= \$429 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$430 [12];
+    r1_sel_pool0_low_water <= \$432 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1129 ;
+    r2_valid <= \$1131 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1130 ;
+    r2_block0 <= \$1132 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1131 ;
+    r2_found_in <= \$1133 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1132 ;
+    r2_block4 <= \$1134 ;
   always @(posedge aclk_clk)
-    \$signal$166  <= \$530 ;
+    \$signal$166  <= \$532 ;
   always @(posedge aclk_clk)
-    new_flush <= \$541 ;
+    new_flush <= \$543 ;
   always @(posedge aclk_clk)
-    \$signal$175  <= \$1133 ;
+    \$signal$175  <= \$1135 ;
   always @(posedge aclk_clk)
-    new_is_flush <= \$573 ;
+    new_is_flush <= \$575 ;
   always @(posedge aclk_clk)
-    \$signal$177  <= \$1134 ;
+    \$signal$177  <= \$1136 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1135 ;
+    w1_pool_is <= \$1137 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1136 ;
+    w1_hit <= \$1138 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1137 ;
+    w1_tag <= \$1139 ;
   always @(posedge aclk_clk)
-    w1_samples_addr <= \$1138 ;
+    w1_samples_addr <= \$1140 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1139 ;
+    command_queue_head <= \$1141 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1140 ;
+    command_queue_rd <= \$1142 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1141 ;
+    command_queue_rd_next <= \$1143 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1142 ;
+    command_queue_wr <= \$1144 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1143 ;
+    command_queue_wr_next <= \$1145 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1144 ;
+    command_queue_held <= \$1146 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1145 ;
+    command_queue_count <= \$1147 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1146 ;
+    native_turn <= \$1148 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1147 ;
+    w1_a1_0 <= \$1149 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1148 ;
+    w1_a4_2 <= \$1150 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1149 ;
+    w1_a7_5 <= \$1151 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1150 ;
+    w1_a11_8 <= \$1152 ;
   always @(posedge aclk_clk)
-    \$signal$206  <= \$1151 ;
+    \$signal$206  <= \$1153 ;
   always @(posedge aclk_clk)
-    \$signal$207  <= \$1152 ;
+    \$signal$207  <= \$1154 ;
   always @(posedge aclk_clk)
-    \$signal$208  <= \$1153 ;
+    \$signal$208  <= \$1155 ;
   always @(posedge aclk_clk)
-    \$signal$209  <= \$1154 ;
+    \$signal$209  <= \$1156 ;
   always @(posedge aclk_clk)
-    \$signal$210  <= \$1155 ;
+    \$signal$210  <= \$1157 ;
   always @(posedge aclk_clk)
-    \$signal$211  <= \$1156 ;
+    \$signal$211  <= \$1158 ;
   always @(posedge aclk_clk)
-    \$signal$212  <= \$1157 ;
+    \$signal$212  <= \$1159 ;
   always @(posedge aclk_clk)
-    \$signal$213  <= \$1158 ;
+    \$signal$213  <= \$1160 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1159 ;
+    w2_is_ctrl <= \$1161 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1160 ;
+    w2_is_irq_status <= \$1162 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1161 ;
+    w2_is_irq_enable <= \$1163 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1162 ;
+    w2_is_err_pop <= \$1164 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1163 ;
+    w2_is_pool0_free <= \$1165 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1164 ;
+    w2_is_pool0_flush <= \$1166 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1165 ;
+    w2_is_pool0_low_water <= \$1167 ;
   always @(posedge aclk_clk)
-    \$signal$221  <= \$1166 ;
+    \$signal$221  <= \$1168 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1167 ;
+    w2_plain <= \$1169 ;
   always @(posedge aclk_clk)
-    \$signal$85  <= \$1168 ;
+    \$signal$85  <= \$1170 ;
   always @(posedge aclk_clk)
-    w1c <= \$1169 ;
+    w1c <= \$1171 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1170 ;
+    \$signal$94  <= \$1172 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1171 ;
+    irq_enable <= \$1173 ;
   always @(posedge aclk_clk)
-    samples_low_water <= \$1172 ;
+    samples_low_water <= \$1174 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
@@ -10656,11 +10653,11 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$62  = ~ \$522 [8];
-  assign \$auto$rtlil.cc:2739:Not$64  = ~ \$533 [8];
-  assign \$auto$rtlil.cc:2739:Not$66  = ~ \$544 [8];
-  assign \$auto$rtlil.cc:2739:Not$68  = ~ \$554 [8];
-  assign \$auto$rtlil.cc:2739:Not$70  = ~ \$566 [8];
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ \$524 [8];
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ \$535 [8];
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ \$546 [8];
+  assign \$auto$rtlil.cc:2739:Not$68  = ~ \$556 [8];
+  assign \$auto$rtlil.cc:2739:Not$70  = ~ \$568 [8];
   assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
   assign \$auto$rtlil.cc:2739:Not$72  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$74  = ~ bus__w_addr[8];
@@ -10668,7 +10665,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$919 [1:0])
+    casez (\$921 [1:0])
       2'h0:
           \$36  = log_kept_ge1;
       2'h1:
@@ -10682,7 +10679,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$920 [1:0])
+    casez (\$922 [1:0])
       2'h0:
           \$43  = log_kept_ge1;
       2'h1:
@@ -10696,7 +10693,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$921 [1:0])
+    casez (\$923 [1:0])
       2'h0:
           \$50  = log_kept_ge1;
       2'h1:
@@ -10710,7 +10707,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$922 [1:0])
+    casez (\$924 [1:0])
       2'h0:
           \$55  = log_kept_ge1;
       2'h1:
@@ -10737,18 +10734,18 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$332  = 10'h000;
-    casez (\$331 [0])
+    \$334  = 10'h000;
+    casez (\$333 [0])
       1'h0:
-          \$332  = 10'h100;
+          \$334  = 10'h100;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$335  = 10'h000;
-    casez (\$334 [0])
+    \$337  = 10'h000;
+    casez (\$336 [0])
       1'h0:
-          \$335  = 10'h100;
+          \$337  = 10'h100;
     endcase
   end
   always @* begin
@@ -10804,7 +10801,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$924 ;
+          space_plus_all_ge4 = \$926 ;
     endcase
   end
   always @* begin
@@ -10816,9 +10813,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$926 ;
-      2'h3:
           space_plus_all_ge5 = \$928 ;
+      2'h3:
+          space_plus_all_ge5 = \$930 ;
     endcase
   end
   always @* begin
@@ -10828,201 +10825,184 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$930 ;
-      2'h2:
           space_plus_all_ge6 = \$932 ;
-      2'h3:
+      2'h2:
           space_plus_all_ge6 = \$934 ;
+      2'h3:
+          space_plus_all_ge6 = \$936 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1069  = \$1 [31:0];
+    \$1071  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1069  = 32'd0;
+      \$1071  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1070  = busy;
+    \$1072  = busy;
     if (aclk_rst) begin
-      \$1070  = 1'h0;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1071  = \ready$6 ;
+    \$1073  = \ready$6 ;
     if (aclk_rst) begin
-      \$1071  = 1'h0;
+      \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1072  = \$7 ;
-    if (aclk_rst) begin
-      \$1072  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1073  = \$11 ;
-    if (aclk_rst) begin
-      \$1073  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1074  = { \$12 [31:0], 22'h000000, \port$3652$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3652$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3652$0 [4:1] };
+    \$1074  = \$7 ;
     if (aclk_rst) begin
       \$1074  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1075  = \$14 [1:0];
+    \$1075  = \$11 ;
     if (aclk_rst) begin
-      \$1075  = 2'h0;
+      \$1075  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1076  = \$16 ;
+    \$1076  = { \$12 [31:0], 22'h000000, \port$3651$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3651$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3651$0 [4:1] };
     if (aclk_rst) begin
-      \$1076  = 1'h0;
+      \$1076  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1077  = \$19 ;
+    \$1077  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1077  = 1'h0;
+      \$1077  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1078  = \$22 ;
+    \$1078  = \$16 ;
     if (aclk_rst) begin
       \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1079  = \$25 ;
+    \$1079  = \$19 ;
     if (aclk_rst) begin
       \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1080  = \$29 ;
+    \$1080  = \$22 ;
     if (aclk_rst) begin
       \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1081  = \$36 ;
+    \$1081  = \$25 ;
     if (aclk_rst) begin
       \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1082  = \$43 ;
+    \$1082  = \$29 ;
     if (aclk_rst) begin
       \$1082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1083  = \$50 ;
+    \$1083  = \$36 ;
     if (aclk_rst) begin
       \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1084  = \$55 ;
+    \$1084  = \$43 ;
     if (aclk_rst) begin
       \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1085  = \$56 ;
+    \$1085  = \$50 ;
     if (aclk_rst) begin
-      \$1085  = 1'h1;
+      \$1085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1086  = \$57 ;
+    \$1086  = \$55 ;
     if (aclk_rst) begin
-      \$1086  = 1'h1;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1087  = \$58 ;
+    \$1087  = \$56 ;
     if (aclk_rst) begin
       \$1087  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1088  = \$59 ;
+    \$1088  = \$57 ;
     if (aclk_rst) begin
       \$1088  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1089  = \$60 ;
+    \$1089  = \$58 ;
     if (aclk_rst) begin
       \$1089  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1090  = \$61 ;
+    \$1090  = \$59 ;
     if (aclk_rst) begin
       \$1090  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1091  = \$64 ;
+    \$1091  = \$60 ;
     if (aclk_rst) begin
-      \$1091  = 6'h20;
+      \$1091  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1092  = \$70 ;
+    \$1092  = \$61 ;
     if (aclk_rst) begin
-      \$1092  = 5'h00;
+      \$1092  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1093  = \$71 [31:0];
-    if (\$signal$85 ) begin
-      \$1093  = 32'd0;
-    end
+    \$1093  = \$64 ;
     if (aclk_rst) begin
-      \$1093  = 32'd0;
+      \$1093  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1094  = \$72 [1:0];
+    \$1094  = \$70 ;
     if (aclk_rst) begin
-      \$1094  = 2'h0;
+      \$1094  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1095  = \$73 [31:0];
+    \$1095  = \$71 [31:0];
     if (\$signal$85 ) begin
       \$1095  = 32'd0;
     end
@@ -11032,155 +11012,148 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1096  = tail_row;
-    if (\$74 ) begin
-      \$1096  = tail_next_row;
-    end
+    \$1096  = \$72 [1:0];
     if (aclk_rst) begin
-      \$1096  = 3'h0;
+      \$1096  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1097  = tail_next_row;
-    if (\$74 ) begin
-      \$1097  = \$75 [2:0];
+    \$1097  = \$73 [31:0];
+    if (\$signal$85 ) begin
+      \$1097  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1097  = 3'h1;
+      \$1097  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1098  = head;
+    \$1098  = tail_row;
+    if (\$74 ) begin
+      \$1098  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1098  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    \$1099  = tail_next_row;
+    if (\$74 ) begin
+      \$1099  = \$75 [2:0];
+    end
+    if (aclk_rst) begin
+      \$1099  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    \$1100  = head;
     if (popped) begin
-      \$1098  = \$76 [4:0];
+      \$1100  = \$76 [4:0];
     end
     if (aclk_rst) begin
-      \$1098  = 5'h00;
+      \$1100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1099  = \$77 ;
+    \$1101  = \$77 ;
     if (aclk_rst) begin
-      \$1099  = 1'h0;
+      \$1101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1100  = head[1:0];
+    \$1102  = head[1:0];
     if (aclk_rst) begin
-      \$1100  = 2'h0;
+      \$1102  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1101  = \$81 ;
+    \$1103  = \$81 ;
     if (aclk_rst) begin
-      \$1101  = 121'h0000000000000000000000000000000;
+      \$1103  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1102  = \$84 ;
+    \$1104  = \$84 ;
     if (aclk_rst) begin
-      \$1102  = 5'h00;
+      \$1104  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1103  = \$85 ;
+    \$1105  = \$85 ;
     if (aclk_rst) begin
-      \$1103  = 18'h00000;
+      \$1105  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1104  = \$86 ;
-    if (aclk_rst) begin
-      \$1104  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1105  = samples_ev_grant;
-    if (aclk_rst) begin
-      \$1105  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1106  = samples_lw_granted_1;
+    \$1106  = \$86 ;
     if (aclk_rst) begin
       \$1106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1107  = \$97 [10:0];
+    \$1107  = samples_ev_grant;
     if (aclk_rst) begin
-      \$1107  = 11'h000;
+      \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1108  = samples_in_use;
+    \$1108  = samples_lw_granted_1;
     if (aclk_rst) begin
-      \$1108  = 11'h000;
+      \$1108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1109  = \$107 ;
+    \$1109  = \$97 [10:0];
     if (aclk_rst) begin
-      \$1109  = 1'h0;
+      \$1109  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1110  = \$111 ;
+    \$1110  = samples_in_use;
     if (aclk_rst) begin
-      \$1110  = 1'h0;
+      \$1110  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1111  = samples_high_water;
+    \$1111  = \$107 ;
+    if (aclk_rst) begin
+      \$1111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    \$1112  = \$113 ;
+    if (aclk_rst) begin
+      \$1112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    \$1113  = samples_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
-      \$1111  = samples_in_use;
+      \$1113  = samples_in_use;
     end else begin
       if (samples_hw_grow) begin
-        \$1111  = samples_in_use_was;
+        \$1113  = samples_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1111  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1112  = 32'd0;
-    end else begin
-      \$1112  = \$112 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1112  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1113  = 32'd0;
-    end else begin
-      \$1113  = \$113 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1113  = 32'd0;
+      \$1113  = 11'h000;
     end
   end
   always @* begin
@@ -11209,46 +11182,50 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1116  = \$122 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1116  = 32'd0;
+    end else begin
+      \$1116  = \$116 [31:0];
+    end
     if (aclk_rst) begin
-      \$1116  = 1'h0;
+      \$1116  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1117  = alloc_queue_head;
-    if (\$125 ) begin
-      \$1117  = \$126 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1117  = 32'd0;
+    end else begin
+      \$1117  = \$117 [31:0];
     end
     if (aclk_rst) begin
-      \$1117  = 11'h000;
+      \$1117  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1118  = alloc_queue_rd;
-    if (\$130 ) begin
-      \$1118  = alloc_queue_rd_next;
-    end
+    \$1118  = \$124 ;
     if (aclk_rst) begin
-      \$1118  = 4'h0;
+      \$1118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1119  = alloc_queue_rd_next;
-    if (\$130 ) begin
-      \$1119  = \$131 [3:0];
+    \$1119  = alloc_queue_head;
+    if (\$127 ) begin
+      \$1119  = \$128 ;
     end
     if (aclk_rst) begin
-      \$1119  = 4'h1;
+      \$1119  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1120  = alloc_queue_wr;
-    if (\$135 ) begin
-      \$1120  = alloc_queue_wr_next;
+    \$1120  = alloc_queue_rd;
+    if (\$132 ) begin
+      \$1120  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
       \$1120  = 4'h0;
@@ -11256,9 +11233,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1121  = alloc_queue_wr_next;
-    if (\$135 ) begin
-      \$1121  = \$136 [3:0];
+    \$1121  = alloc_queue_rd_next;
+    if (\$132 ) begin
+      \$1121  = \$133 [3:0];
     end
     if (aclk_rst) begin
       \$1121  = 4'h1;
@@ -11266,176 +11243,176 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1122 [0] = \$147 ;
-    \$1122 [1] = \$158 ;
-    \$1122 [2] = \$169 ;
-    \$1122 [3] = \$180 ;
-    \$1122 [4] = \$191 ;
-    \$1122 [5] = \$202 ;
-    \$1122 [6] = \$213 ;
-    \$1122 [7] = \$224 ;
-    \$1122 [8] = \$235 ;
+    \$1122  = alloc_queue_wr;
+    if (\$137 ) begin
+      \$1122  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1122  = 9'h000;
+      \$1122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1123 [0] = \$241 ;
-    \$1123 [1] = \$247 ;
-    \$1123 [2] = \$253 ;
-    \$1123 [3] = \$259 ;
-    \$1123 [4] = \$265 ;
-    \$1123 [5] = \$271 ;
-    \$1123 [6] = \$277 ;
-    \$1123 [7] = \$283 ;
-    \$1123 [8] = \$289 ;
-    \$1123 [9] = \$295 ;
+    \$1123  = alloc_queue_wr_next;
+    if (\$137 ) begin
+      \$1123  = \$138 [3:0];
+    end
     if (aclk_rst) begin
-      \$1123  = 10'h000;
+      \$1123  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1124  = \$306 ;
+    \$1124 [0] = \$149 ;
+    \$1124 [1] = \$160 ;
+    \$1124 [2] = \$171 ;
+    \$1124 [3] = \$182 ;
+    \$1124 [4] = \$193 ;
+    \$1124 [5] = \$204 ;
+    \$1124 [6] = \$215 ;
+    \$1124 [7] = \$226 ;
+    \$1124 [8] = \$237 ;
     if (aclk_rst) begin
-      \$1124  = 1'h0;
+      \$1124  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1125  = \$329 ;
+    \$1125 [0] = \$243 ;
+    \$1125 [1] = \$249 ;
+    \$1125 [2] = \$255 ;
+    \$1125 [3] = \$261 ;
+    \$1125 [4] = \$267 ;
+    \$1125 [5] = \$273 ;
+    \$1125 [6] = \$279 ;
+    \$1125 [7] = \$285 ;
+    \$1125 [8] = \$291 ;
+    \$1125 [9] = \$297 ;
     if (aclk_rst) begin
-      \$1125  = 1'h0;
+      \$1125  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1126  = { \$332 , \$330 [0] };
+    \$1126  = \$308 ;
     if (aclk_rst) begin
-      \$1126  = 11'h000;
+      \$1126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1127  = \$337 [0];
+    \$1127  = \$331 ;
     if (aclk_rst) begin
       \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1128  = \$337 [10:1];
+    \$1128  = { \$334 , \$332 [0] };
     if (aclk_rst) begin
-      \$1128  = 10'h000;
+      \$1128  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1129  = r1_valid;
+    \$1129  = \$339 [0];
     if (aclk_rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1130  = \$461 ;
+    \$1130  = \$339 [10:1];
     if (aclk_rst) begin
-      \$1130  = 32'd0;
+      \$1130  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1131 [0] = \$476 ;
-    \$1131 [1] = \$519 ;
+    \$1131  = r1_valid;
     if (aclk_rst) begin
-      \$1131  = 2'h0;
+      \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1132  = \$505 ;
+    \$1132  = \$463 ;
     if (aclk_rst) begin
       \$1132  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1133  = \$563 ;
+    \$1133 [0] = \$478 ;
+    \$1133 [1] = \$521 ;
     if (aclk_rst) begin
-      \$1133  = 1'h0;
+      \$1133  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1134  = \$575 [0];
+    \$1134  = \$507 ;
     if (aclk_rst) begin
-      \$1134  = 1'h0;
+      \$1134  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1135  = w0_samples_is;
+    \$1135  = \$565 ;
     if (aclk_rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1136  = \$576 ;
+    \$1136  = \$577 [0];
     if (aclk_rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1137  = \$577 [24:19];
+    \$1137  = w0_samples_is;
     if (aclk_rst) begin
-      \$1137  = 6'h00;
+      \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1138  = \$580 [31:0];
+    \$1138  = \$578 ;
     if (aclk_rst) begin
-      \$1138  = 32'd0;
+      \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1139  = command_queue_head;
-    if (\$583 ) begin
-      \$1139  = \$584 ;
-    end
+    \$1139  = \$579 [24:19];
     if (aclk_rst) begin
-      \$1139  = 43'h00000000000;
+      \$1139  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1140  = command_queue_rd;
-    if (\$588 ) begin
-      \$1140  = command_queue_rd_next;
-    end
+    \$1140  = \$582 [31:0];
     if (aclk_rst) begin
-      \$1140  = 4'h0;
+      \$1140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1141  = command_queue_rd_next;
-    if (\$588 ) begin
-      \$1141  = \$589 [3:0];
+    \$1141  = command_queue_head;
+    if (\$585 ) begin
+      \$1141  = \$586 ;
     end
     if (aclk_rst) begin
-      \$1141  = 4'h1;
+      \$1141  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1142  = command_queue_wr;
-    if (\$593 ) begin
-      \$1142  = command_queue_wr_next;
+    \$1142  = command_queue_rd;
+    if (\$590 ) begin
+      \$1142  = command_queue_rd_next;
     end
     if (aclk_rst) begin
       \$1142  = 4'h0;
@@ -11443,9 +11420,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1143  = command_queue_wr_next;
-    if (\$593 ) begin
-      \$1143  = \$594 [3:0];
+    \$1143  = command_queue_rd_next;
+    if (\$590 ) begin
+      \$1143  = \$591 [3:0];
     end
     if (aclk_rst) begin
       \$1143  = 4'h1;
@@ -11453,262 +11430,282 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1144 [0] = \$605 ;
-    \$1144 [1] = \$616 ;
-    \$1144 [2] = \$627 ;
-    \$1144 [3] = \$638 ;
-    \$1144 [4] = \$649 ;
-    \$1144 [5] = \$660 ;
-    \$1144 [6] = \$671 ;
-    \$1144 [7] = \$682 ;
-    \$1144 [8] = \$693 ;
+    \$1144  = command_queue_wr;
+    if (\$595 ) begin
+      \$1144  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1144  = 9'h000;
+      \$1144  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1145 [0] = \$699 ;
-    \$1145 [1] = \$705 ;
-    \$1145 [2] = \$711 ;
-    \$1145 [3] = \$717 ;
-    \$1145 [4] = \$723 ;
-    \$1145 [5] = \$729 ;
-    \$1145 [6] = \$735 ;
-    \$1145 [7] = \$741 ;
-    \$1145 [8] = \$747 ;
-    \$1145 [9] = \$753 ;
+    \$1145  = command_queue_wr_next;
+    if (\$595 ) begin
+      \$1145  = \$596 [3:0];
+    end
     if (aclk_rst) begin
-      \$1145  = 10'h000;
+      \$1145  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1146  = \$756 ;
+    \$1146 [0] = \$607 ;
+    \$1146 [1] = \$618 ;
+    \$1146 [2] = \$629 ;
+    \$1146 [3] = \$640 ;
+    \$1146 [4] = \$651 ;
+    \$1146 [5] = \$662 ;
+    \$1146 [6] = \$673 ;
+    \$1146 [7] = \$684 ;
+    \$1146 [8] = \$695 ;
     if (aclk_rst) begin
-      \$1146  = 1'h0;
+      \$1146  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1147  = \$758 ;
+    \$1147 [0] = \$701 ;
+    \$1147 [1] = \$707 ;
+    \$1147 [2] = \$713 ;
+    \$1147 [3] = \$719 ;
+    \$1147 [4] = \$725 ;
+    \$1147 [5] = \$731 ;
+    \$1147 [6] = \$737 ;
+    \$1147 [7] = \$743 ;
+    \$1147 [8] = \$749 ;
+    \$1147 [9] = \$755 ;
     if (aclk_rst) begin
-      \$1147  = 4'h0;
+      \$1147  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1148  = \$760 ;
+    \$1148  = \$758 ;
     if (aclk_rst) begin
-      \$1148  = 8'h00;
+      \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1149  = \$762 ;
+    \$1149  = \$760 ;
     if (aclk_rst) begin
-      \$1149  = 8'h00;
+      \$1149  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1150  = \$764 ;
+    \$1150  = \$762 ;
     if (aclk_rst) begin
-      \$1150  = 16'h0000;
+      \$1150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1151  = bus__w_req;
+    \$1151  = \$764 ;
     if (aclk_rst) begin
-      \$1151  = 1'h0;
+      \$1151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1152  = \$765 ;
+    \$1152  = \$766 ;
     if (aclk_rst) begin
-      \$1152  = 32'd0;
+      \$1152  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1153  = \$767 ;
+    \$1153  = bus__w_req;
     if (aclk_rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1154  = \$768 ;
+    \$1154  = \$767 ;
     if (aclk_rst) begin
-      \$1154  = 4'h0;
+      \$1154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1155  = \$772 ;
+    \$1155  = \$769 ;
     if (aclk_rst) begin
       \$1155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1156  = \$signal$208 ;
+    \$1156  = \$770 ;
     if (aclk_rst) begin
-      \$1156  = 1'h0;
+      \$1156  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1157  = \$signal$209 ;
+    \$1157  = \$774 ;
     if (aclk_rst) begin
-      \$1157  = 4'h0;
+      \$1157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1158  = \$signal$207 ;
+    \$1158  = \$signal$208 ;
     if (aclk_rst) begin
-      \$1158  = 32'd0;
+      \$1158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1159  = \$780 ;
+    \$1159  = \$signal$209 ;
     if (aclk_rst) begin
-      \$1159  = 1'h0;
+      \$1159  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1160  = \$788 ;
+    \$1160  = \$signal$207 ;
     if (aclk_rst) begin
-      \$1160  = 1'h0;
+      \$1160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1161  = \$796 ;
+    \$1161  = \$782 ;
     if (aclk_rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1162  = \$804 ;
+    \$1162  = \$790 ;
     if (aclk_rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1163  = \$812 ;
+    \$1163  = \$798 ;
     if (aclk_rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1164  = \$820 ;
+    \$1164  = \$806 ;
     if (aclk_rst) begin
       \$1164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1165  = \$828 ;
+    \$1165  = \$814 ;
     if (aclk_rst) begin
       \$1165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1166  = \$861 [4];
+    \$1166  = \$822 ;
     if (aclk_rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1167  = \$887 ;
+    \$1167  = \$830 ;
     if (aclk_rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1168  = \$890 ;
+    \$1168  = \$863 [4];
     if (aclk_rst) begin
       \$1168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1169  = \$892 ;
+    \$1169  = \$889 ;
     if (aclk_rst) begin
       \$1169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1170  = \$895 ;
+    \$1170  = \$892 ;
     if (aclk_rst) begin
-      \$1170  = 5'h00;
+      \$1170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1171  = irq_enable;
-    if (\$897 ) begin
-      \$1171  = \$signal$213 [4:0];
-    end
+    \$1171  = \$894 ;
     if (aclk_rst) begin
-      \$1171  = 5'h00;
+      \$1171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1172  = samples_low_water;
+    \$1172  = \$897 ;
+    if (aclk_rst) begin
+      \$1172  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    \$1173  = irq_enable;
     if (\$899 ) begin
-      \$1172 [7:0] = \$signal$213 [7:0];
+      \$1173  = \$signal$213 [4:0];
     end
+    if (aclk_rst) begin
+      \$1173  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    \$1174  = samples_low_water;
     if (\$901 ) begin
-      \$1172 [15:8] = \$signal$213 [15:8];
+      \$1174 [7:0] = \$signal$213 [7:0];
     end
     if (\$903 ) begin
-      \$1172 [16] = \$signal$213 [16];
+      \$1174 [15:8] = \$signal$213 [15:8];
+    end
+    if (\$905 ) begin
+      \$1174 [16] = \$signal$213 [16];
     end
     if (aclk_rst) begin
-      \$1172  = 17'h00000;
+      \$1174  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$3652$0 [4:1];
-  assign rsp_grant_pool = \port$3652$0 [5];
-  assign rsp_grant_user = \port$3652$48 [15:6];
-  assign rsp_flushed_err = \port$3667$0 [4:1];
-  assign rsp_flushed_pool = \port$3667$0 [15];
-  assign rsp_flushed_user = \port$3667$0 [14:5];
-  assign rsp_freed_err = \port$3655$0 [4:1];
-  assign rsp_freed_src = \port$3695$0 [0];
-  assign rsp_freed_in_pool = \port$3655$0 [16];
-  assign rsp_freed_pool = \port$3655$0 [15];
-  assign rsp_freed_tag = \port$3695$0 [38:33];
-  assign rsp_freed_addr = \port$3695$0 [32:1];
-  assign rsp_freed_user = \port$3655$0 [14:5];
-  assign rsp_grant_ok = \port$3652$0 [0];
-  assign rsp_freed_ok = \port$3655$0 [0];
-  assign rsp_flushed_ok = \port$3667$0 [0];
-  assign log_bank0_k = \$919 [1:0];
-  assign log_bank1_k = \$920 [1:0];
-  assign log_bank2_k = \$921 [1:0];
-  assign log_bank3_k = \$922 [1:0];
-  assign space_under = { \$935 [6], \$935  };
-  assign \$signal$95  = { low_water_hit, 1'h0, \$938 , e1_exhausted, \$937  };
+  assign rsp_grant_err = \port$3651$0 [4:1];
+  assign rsp_grant_pool = \port$3651$0 [5];
+  assign rsp_grant_user = \port$3651$48 [15:6];
+  assign rsp_flushed_err = \port$3666$0 [4:1];
+  assign rsp_flushed_pool = \port$3666$0 [15];
+  assign rsp_flushed_user = \port$3666$0 [14:5];
+  assign rsp_freed_err = \port$3654$0 [4:1];
+  assign rsp_freed_src = \port$3694$0 [0];
+  assign rsp_freed_in_pool = \port$3654$0 [16];
+  assign rsp_freed_pool = \port$3654$0 [15];
+  assign rsp_freed_tag = \port$3694$0 [38:33];
+  assign rsp_freed_addr = \port$3694$0 [32:1];
+  assign rsp_freed_user = \port$3654$0 [14:5];
+  assign rsp_grant_ok = \port$3651$0 [0];
+  assign rsp_freed_ok = \port$3654$0 [0];
+  assign rsp_flushed_ok = \port$3666$0 [0];
+  assign log_bank0_k = \$921 [1:0];
+  assign log_bank1_k = \$922 [1:0];
+  assign log_bank2_k = \$923 [1:0];
+  assign log_bank3_k = \$924 [1:0];
+  assign space_under = { \$937 [6], \$937  };
+  assign \$signal$95  = { low_water_hit, 1'h0, \$940 , e1_exhausted, \$939  };
   assign \$signal$127  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$3776$0 [35:32];
-  assign bus__w_data_queued = \port$3776$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , new_flush };
+  assign bus__w_strb_queued = \port$3775$0 [35:32];
+  assign bus__w_data_queued = \port$3775$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , new_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$225  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -11733,28 +11730,28 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__addr$248  = alloc_queue_wr;
   assign \$signature__data$249  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3652$0 [0], \port$3652$0 [4:1], 2'h0, \port$3652$48 [5:0], 9'h000, \port$3652$0 [15:6] };
-  assign rsp_grant_slot = \port$3652$0 [15:6];
-  assign rsp_grant_tag = \port$3652$48 [5:0];
-  assign bus__r_slow_data = { \port$3652$0 [0], \port$3652$0 [4:1], 2'h0, \port$3652$48 [5:0], 9'h000, \port$3652$0 [15:6] };
-  assign w0_samples_is_queued = \$966 [6];
-  assign w0_samples_is_pins = \$969 [6];
+  assign handle = { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 [5:0], 9'h000, \port$3651$0 [15:6] };
+  assign rsp_grant_slot = \port$3651$0 [15:6];
+  assign rsp_grant_tag = \port$3651$48 [5:0];
+  assign bus__r_slow_data = { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 [5:0], 9'h000, \port$3651$0 [15:6] };
+  assign w0_samples_is_queued = \$968 [6];
+  assign w0_samples_is_pins = \$971 [6];
   assign \read__addr$264  = command_queue_rd;
   assign \$signature__addr$265  = command_queue_wr;
-  assign \$signature__data$266  = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , new_flush };
-  assign req_free_addr = \$1061 [32:1];
-  assign req_free_oor = \$1061 [33];
-  assign req_free_pool = \$1061 [34];
-  assign req_free_tag = \$1061 [40:35];
-  assign req_free_hit = \$1061 [41];
-  assign req_flush_select = \$1061 [42];
-  assign req_flush_pool = \$1061 [34];
-  assign \port$3196$0  = \$937 ;
-  assign \port$3197$0  = \$938 ;
-  assign \port$3339$1  = \$1061 [42:1];
-  assign \port$3928$0  = \$signal$93 ;
+  assign \$signature__data$266  = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , new_flush };
+  assign req_free_addr = \$1063 [32:1];
+  assign req_free_oor = \$1063 [33];
+  assign req_free_pool = \$1063 [34];
+  assign req_free_tag = \$1063 [40:35];
+  assign req_free_hit = \$1063 [41];
+  assign req_flush_select = \$1063 [42];
+  assign req_flush_pool = \$1063 [34];
+  assign \port$3195$0  = \$939 ;
+  assign \port$3196$0  = \$940 ;
+  assign \port$3338$1  = \$1063 [42:1];
+  assign \port$3927$0  = \$signal$93 ;
   assign bus__w_ack = \$signal$210 ;
-  assign \port$4098$0  = \$signal$94 ;
+  assign \port$4097$0  = \$signal$94 ;
   assign \$87  = 1'h1;
   assign \$88  = samples_ev_grant;
   assign \$89  = 1'h1;
@@ -11765,96 +11762,97 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$99  = samples_ev_grant;
   assign \$103  = 1'h1;
   assign \$104  = samples_ev_grant;
-  assign \$338  = bus__r_addr;
-  assign { \$341 [11:3], \$341 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$341 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$344 [11:4], \$344 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$344 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$347 [11:4], \$347 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$347 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$350 [11:5], \$350 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$350 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$353 [11:5], \$353 [3], \$353 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$353 [4], \$353 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$356 [11:5], \$356 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$356 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$359 [11:5], \$359 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$359 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$362 [11:6], \$362 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$362 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$365 [11:6], \$365 [4:3], \$365 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$365 [5], \$365 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$368 [11:6], \$368 [4], \$368 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$368 [5], \$368 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$371 [11:6], \$371 [4], \$371 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$371 [5], \$371 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$374 [11:6], \$374 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$374 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$377 [11:6], \$377 [3], \$377 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$377 [5:4], \$377 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$380 [11:6], \$380 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$380 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$383 [11:6], \$383 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$383 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$386 [11:9], \$386 [7:3], \$386 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$386 [8], \$386 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$389 [11:9], \$389 [7:4], \$389 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$389 [8], \$389 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$392 [11:9], \$392 [7:4], \$392 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$392 [8], \$392 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$395 [11:9], \$395 [7:5], \$395 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$395 [8], \$395 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$398 [11:9], \$398 [7:5], \$398 [3], \$398 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$398 [8], \$398 [4], \$398 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$401 [11:9], \$401 [7:5], \$401 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$401 [8], \$401 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$404 [11:9], \$404 [7:5], \$404 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$404 [8], \$404 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$407 [11:9], \$407 [7:6], \$407 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$407 [8], \$407 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$410 [11:9], \$410 [7:6], \$410 [4:3], \$410 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$410 [8], \$410 [5], \$410 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$413 [11:9], \$413 [7:6], \$413 [4], \$413 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$413 [8], \$413 [5], \$413 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$416 [11:9], \$416 [7:6], \$416 [4], \$416 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$416 [8], \$416 [5], \$416 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$419 [11:9], \$419 [7:6], \$419 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$419 [8], \$419 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$422 [11:9], \$422 [7:6], \$422 [3], \$422 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$422 [8], \$422 [5:4], \$422 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$425 [11:9], \$425 [7:6], \$425 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$425 [8], \$425 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$428 [11:9], \$428 [7:6], \$428 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$428 [8], \$428 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign \$438  = 32'd0;
-  assign \$440  = { 30'h00000000, \$439  };
-  assign \$456  = 32'd0;
-  assign \$458  = \$457 ;
-  assign \$477  = 32'd0;
-  assign \$479  = \$478 ;
-  assign \$480  = 32'd0;
-  assign \$482  = \$481 ;
-  assign \$495  = 32'd0;
-  assign \$496  = 32'd0;
+  assign \$111  = \$109 [11];
+  assign \$340  = bus__r_addr;
+  assign { \$343 [11:3], \$343 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$343 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$346 [11:4], \$346 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$346 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$349 [11:4], \$349 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$349 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$352 [11:5], \$352 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$352 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$355 [11:5], \$355 [3], \$355 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$355 [4], \$355 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$358 [11:5], \$358 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$358 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$361 [11:5], \$361 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$361 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$364 [11:6], \$364 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$364 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$367 [11:6], \$367 [4:3], \$367 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$367 [5], \$367 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$370 [11:6], \$370 [4], \$370 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$370 [5], \$370 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$373 [11:6], \$373 [4], \$373 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$373 [5], \$373 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$376 [11:6], \$376 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$376 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$379 [11:6], \$379 [3], \$379 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$379 [5:4], \$379 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$382 [11:6], \$382 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$382 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$385 [11:6], \$385 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$385 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$388 [11:9], \$388 [7:3], \$388 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$388 [8], \$388 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$391 [11:9], \$391 [7:4], \$391 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$391 [8], \$391 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$394 [11:9], \$394 [7:4], \$394 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$394 [8], \$394 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$397 [11:9], \$397 [7:5], \$397 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$397 [8], \$397 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$400 [11:9], \$400 [7:5], \$400 [3], \$400 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$400 [8], \$400 [4], \$400 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$403 [11:9], \$403 [7:5], \$403 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$403 [8], \$403 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$406 [11:9], \$406 [7:5], \$406 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$406 [8], \$406 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$409 [11:9], \$409 [7:6], \$409 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$409 [8], \$409 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$412 [11:9], \$412 [7:6], \$412 [4:3], \$412 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$412 [8], \$412 [5], \$412 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$415 [11:9], \$415 [7:6], \$415 [4], \$415 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$415 [8], \$415 [5], \$415 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$418 [11:9], \$418 [7:6], \$418 [4], \$418 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$418 [8], \$418 [5], \$418 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$421 [11:9], \$421 [7:6], \$421 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$421 [8], \$421 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$424 [11:9], \$424 [7:6], \$424 [3], \$424 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$424 [8], \$424 [5:4], \$424 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$427 [11:9], \$427 [7:6], \$427 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$427 [8], \$427 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$430 [11:9], \$430 [7:6], \$430 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$430 [8], \$430 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign \$440  = 32'd0;
+  assign \$442  = { 30'h00000000, \$441  };
+  assign \$458  = 32'd0;
+  assign \$460  = \$459 ;
+  assign \$479  = 32'd0;
+  assign \$481  = \$480 ;
+  assign \$482  = 32'd0;
+  assign \$484  = \$483 ;
   assign \$497  = 32'd0;
-  assign \$498  = \$494 ;
-  assign \$500  = 32'd0;
-  assign \$501  = \$499 ;
-  assign { \$523 [5:3], \$523 [1:0] } = { \$522 [11:9], \$522 [7:6] };
-  assign \$523 [2] = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$534 [5:3], \$534 [1:0] } = { \$533 [11:9], \$533 [7:6] };
-  assign \$534 [2] = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$545 [5:3], \$545 [1:0] } = { \$544 [11:9], \$544 [7:6] };
-  assign \$545 [2] = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$555 [5:3], \$555 [1:0] } = { \$554 [11:9], \$554 [7:6] };
-  assign \$555 [2] = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$567 [5:3], \$567 [1:0] } = { \$566 [11:9], \$566 [7:6] };
-  assign \$567 [2] = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$964 [5:3], \$964 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$964 [2] = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$967 [5:3], \$967 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$967 [2] = \$auto$rtlil.cc:2739:Not$74 ;
-  assign w0_samples_slot_ok_queued = \$970 [19];
-  assign w0_samples_slot_ok_pins = \$972 [19];
-  assign \$579  = { 7'h00, \$578 [18:0], 8'h00 };
+  assign \$498  = 32'd0;
+  assign \$499  = 32'd0;
+  assign \$500  = \$496 ;
+  assign \$502  = 32'd0;
+  assign \$503  = \$501 ;
+  assign { \$525 [5:3], \$525 [1:0] } = { \$524 [11:9], \$524 [7:6] };
+  assign \$525 [2] = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$536 [5:3], \$536 [1:0] } = { \$535 [11:9], \$535 [7:6] };
+  assign \$536 [2] = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$547 [5:3], \$547 [1:0] } = { \$546 [11:9], \$546 [7:6] };
+  assign \$547 [2] = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$557 [5:3], \$557 [1:0] } = { \$556 [11:9], \$556 [7:6] };
+  assign \$557 [2] = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$569 [5:3], \$569 [1:0] } = { \$568 [11:9], \$568 [7:6] };
+  assign \$569 [2] = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$966 [5:3], \$966 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$966 [2] = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$969 [5:3], \$969 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$969 [2] = \$auto$rtlil.cc:2739:Not$74 ;
+  assign w0_samples_slot_ok_queued = \$972 [19];
+  assign w0_samples_slot_ok_pins = \$974 [19];
+  assign \$581  = { 7'h00, \$580 [18:0], 8'h00 };
 endmodule

@@ -621,9 +621,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$12053$0 (\$11 [4:0]),
-    .\port$12053$48 (\$11 [51:48]),
-    .\port$12053$6 (\$11 [15:6]),
+    .\port$12051$0 (\$11 [4:0]),
+    .\port$12051$48 (\$11 [51:48]),
+    .\port$12051$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -681,7 +681,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$354 ),
     .free_user(\free_user$335 ),
     .free_valid(\free_valid$331 ),
-    .\port$10265$39 (\$20 [41:38]),
+    .\port$10263$39 (\$20 [41:38]),
     .view_ar_held2(view_ar_held),
     .view_ar_pool(view_ar_pool),
     .view_ar_slot(view_ar_slot),
@@ -733,8 +733,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$12712$1 (\$23 ),
-    .\port$12757$1 (\$24 ),
+    .\port$12710$1 (\$23 ),
+    .\port$12755$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -819,19 +819,19 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$10265$1 (\$20 ),
-    .\port$12053$0 (\$11 [15:0]),
-    .\port$12053$48 (\$11 [61:48]),
-    .\port$12056$0 (\$12 ),
-    .\port$12068$0 (\$13 ),
-    .\port$12096$0 (\$14 ),
-    .\port$12181$0 (\$15 ),
-    .\port$12285$0 (\$22 ),
-    .\port$12433$0 (\$signal ),
-    .\port$12668$0 (\$signal$132 ),
-    .\port$9973$0 (\$16 ),
-    .\port$9974$0 (\$17 ),
-    .\port$9975$0 (\$18 ),
+    .\port$10263$1 (\$20 ),
+    .\port$12051$0 (\$11 [15:0]),
+    .\port$12051$48 (\$11 [61:48]),
+    .\port$12054$0 (\$12 ),
+    .\port$12066$0 (\$13 ),
+    .\port$12094$0 (\$14 ),
+    .\port$12179$0 (\$15 ),
+    .\port$12283$0 (\$22 ),
+    .\port$12431$0 (\$signal ),
+    .\port$12666$0 (\$signal$132 ),
+    .\port$9971$0 (\$16 ),
+    .\port$9972$0 (\$17 ),
+    .\port$9973$0 (\$18 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1115,7 +1115,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$12053$0 , \port$12053$6 , \port$12053$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$12051$0 , \port$12051$6 , \port$12051$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$192  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2004,12 +2004,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$12053$0 ;
-  wire [4:0] \port$12053$0 ;
-  input [3:0] \port$12053$48 ;
-  wire [3:0] \port$12053$48 ;
-  input [9:0] \port$12053$6 ;
-  wire [9:0] \port$12053$6 ;
+  input [4:0] \port$12051$0 ;
+  wire [4:0] \port$12051$0 ;
+  input [3:0] \port$12051$48 ;
+  wire [3:0] \port$12051$48 ;
+  input [9:0] \port$12051$6 ;
+  wire [9:0] \port$12051$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -2175,7 +2175,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$12053$0 [0], \port$12053$0 [4:1], 4'h0, \port$12053$48 , 9'h000, \port$12053$6  };
+      r_slow_ring[r_slow_wr] <= { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 , 9'h000, \port$12051$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -2266,7 +2266,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$12053$0 [0], \port$12053$0 [4:1], 4'h0, \port$12053$48 , 9'h000, \port$12053$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 , 9'h000, \port$12051$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3667,7 +3667,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$12053$0 [0], \port$12053$0 [4:1], 4'h0, \port$12053$48 , 9'h000, \port$12053$6  };
+  assign r_slow_w_data = { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 , 9'h000, \port$12051$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3679,12 +3679,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$12053$0 [0], \port$12053$0 [4:1], 4'h0, \port$12053$48 , 9'h000, \port$12053$6  };
+  assign \$signature__data$108  = { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 , 9'h000, \port$12051$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$12053$0 [0], \port$12053$0 [4:1], 4'h0, \port$12053$48 , 9'h000, \port$12053$6  };
+  assign bus__r_slow_data = { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 , 9'h000, \port$12051$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3724,7 +3724,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$10265$39 , view_ar_held2, view_ar_tag2, view_aw_held2, view_aw_tag2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
+, \port$10263$39 , view_ar_held2, view_ar_tag2, view_aw_held2, view_aw_tag2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$193  = 0;
   wire [12:0] \$1 ;
@@ -3744,13 +3744,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
-  wire \$1013 ;
+  wire [6:0] \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
   wire \$1017 ;
   wire \$1018 ;
-  wire [6:0] \$1019 ;
+  wire \$1019 ;
   wire \$102 ;
   wire \$1020 ;
   wire \$1021 ;
@@ -3800,14 +3800,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1061 ;
   wire \$1062 ;
   wire \$1063 ;
-  wire \$1064 ;
+  wire [6:0] \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
   wire \$1067 ;
   wire \$1068 ;
   wire \$1069 ;
   wire [3:0] \$107 ;
-  wire [6:0] \$1070 ;
+  wire \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
   wire \$1073 ;
@@ -3857,60 +3857,60 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1112 ;
   wire \$1113 ;
   wire \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire \$1117 ;
+  wire [6:0] \$1115 ;
+  wire [4:0] \$1116 ;
+  wire [4:0] \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
   wire \$112 ;
   wire \$1120 ;
-  wire [6:0] \$1121 ;
-  wire [4:0] \$1122 ;
-  wire [4:0] \$1123 ;
-  wire \$1124 ;
-  wire \$1125 ;
+  wire \$1121 ;
+  wire [24:0] \$1122 ;
+  wire [30:0] \$1123 ;
+  wire [18:0] \$1124 ;
+  wire [30:0] \$1125 ;
   wire \$1126 ;
   wire \$1127 ;
-  wire [24:0] \$1128 ;
-  wire [30:0] \$1129 ;
+  wire [11:0] \$1128 ;
+  wire [11:0] \$1129 ;
   wire \$113 ;
-  wire [18:0] \$1130 ;
-  wire [30:0] \$1131 ;
-  wire \$1132 ;
-  wire \$1133 ;
-  wire [11:0] \$1134 ;
-  wire [11:0] \$1135 ;
-  wire [12:0] \$1136 ;
-  wire \$1137 ;
-  wire [11:0] \$1138 ;
-  wire [11:0] \$1139 ;
+  wire [12:0] \$1130 ;
+  wire \$1131 ;
+  wire [11:0] \$1132 ;
+  wire [11:0] \$1133 ;
+  wire [12:0] \$1134 ;
+  wire \$1135 ;
+  wire [11:0] \$1136 ;
+  wire [11:0] \$1137 ;
+  wire [12:0] \$1138 ;
+  wire \$1139 ;
   wire [9:0] \$114 ;
-  wire [12:0] \$1140 ;
-  wire \$1141 ;
-  wire [11:0] \$1142 ;
-  wire [11:0] \$1143 ;
-  wire [12:0] \$1144 ;
-  wire \$1145 ;
-  wire \$1146 ;
-  wire [1:0] \$1147 ;
-  wire [1:0] \$1148 ;
-  wire [1:0] \$1149 ;
+  wire \$1140 ;
+  wire [1:0] \$1141 ;
+  wire [1:0] \$1142 ;
+  wire [1:0] \$1143 ;
+  wire [1:0] \$1144 ;
+  wire [2:0] \$1145 ;
+  wire [2:0] \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
   wire [3:0] \$115 ;
   wire [1:0] \$1150 ;
-  wire [2:0] \$1151 ;
-  wire [2:0] \$1152 ;
+  wire [1:0] \$1151 ;
+  wire \$1152 ;
   wire \$1153 ;
   wire \$1154 ;
   wire \$1155 ;
-  wire [1:0] \$1156 ;
-  wire [1:0] \$1157 ;
+  wire \$1156 ;
+  wire [3:0] \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
   wire [9:0] \$116 ;
   wire \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
-  wire [3:0] \$1163 ;
+  wire \$1163 ;
   wire \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
@@ -3923,14 +3923,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
-  wire \$1175 ;
+  wire [3:0] \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
   wire \$118 ;
   wire \$1180 ;
-  wire [3:0] \$1181 ;
+  wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
@@ -3943,76 +3943,76 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
-  wire \$1193 ;
+  wire [3:0] \$1193 ;
   wire \$1194 ;
   wire \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
-  wire [3:0] \$1199 ;
+  reg \$1199 ;
   wire \$12 ;
   wire [1:0] \$120 ;
-  wire \$1200 ;
-  wire \$1201 ;
-  wire \$1202 ;
-  wire \$1203 ;
-  wire \$1204 ;
+  reg [9:0] \$1200 ;
+  reg [4:0] \$1201 ;
+  reg \$1202 ;
+  reg [9:0] \$1203 ;
+  reg [14:0] \$1204 ;
   reg \$1205 ;
-  reg [9:0] \$1206 ;
+  reg [3:0] \$1206 ;
   reg [4:0] \$1207 ;
   reg \$1208 ;
-  reg [9:0] \$1209 ;
+  reg [3:0] \$1209 ;
   wire \$121 ;
-  reg [14:0] \$1210 ;
-  reg \$1211 ;
-  reg [3:0] \$1212 ;
-  reg [4:0] \$1213 ;
-  reg \$1214 ;
-  reg [3:0] \$1215 ;
-  reg [8:0] \$1216 ;
-  reg [1:0] \$1217 ;
+  reg [8:0] \$1210 ;
+  reg [1:0] \$1211 ;
+  reg [1:0] \$1212 ;
+  reg [1:0] \$1213 ;
+  reg [10:0] \$1214 ;
+  reg [10:0] \$1215 ;
+  reg [10:0] \$1216 ;
+  reg [10:0] \$1217 ;
   reg [1:0] \$1218 ;
-  reg [1:0] \$1219 ;
+  reg [4:0] \$1219 ;
   wire [12:0] \$122 ;
-  reg [10:0] \$1220 ;
-  reg [10:0] \$1221 ;
-  reg [10:0] \$1222 ;
-  reg [10:0] \$1223 ;
-  reg [1:0] \$1224 ;
-  reg [4:0] \$1225 ;
-  reg [4:0] \$1226 ;
-  reg [4:0] \$1227 ;
-  reg [4:0] \$1228 ;
+  reg [4:0] \$1220 ;
+  reg [4:0] \$1221 ;
+  reg [4:0] \$1222 ;
+  reg \$1223 ;
+  reg [3:0] \$1224 ;
+  reg [1:0] \$1225 ;
+  reg [1:0] \$1226 ;
+  reg [1:0] \$1227 ;
+  reg [1:0] \$1228 ;
   reg \$1229 ;
   wire \$123 ;
   reg [3:0] \$1230 ;
-  reg [1:0] \$1231 ;
-  reg [1:0] \$1232 ;
+  reg \$1231 ;
+  reg \$1232 ;
   reg [1:0] \$1233 ;
-  reg [1:0] \$1234 ;
-  reg \$1235 ;
-  reg [3:0] \$1236 ;
-  reg \$1237 ;
+  reg \$1234 ;
+  reg [1:0] \$1235 ;
+  reg \$1236 ;
+  reg [1:0] \$1237 ;
   reg \$1238 ;
-  reg [1:0] \$1239 ;
+  reg \$1239 ;
   wire \$124 ;
-  reg \$1240 ;
-  reg [1:0] \$1241 ;
-  reg \$1242 ;
-  reg [1:0] \$1243 ;
-  reg \$1244 ;
-  reg \$1245 ;
-  reg [10:0] \$1246 ;
-  reg [10:0] \$1247 ;
-  reg [10:0] \$1248 ;
-  reg \$1249 ;
+  reg [10:0] \$1240 ;
+  reg [10:0] \$1241 ;
+  reg [10:0] \$1242 ;
+  reg \$1243 ;
+  reg [9:0] \$1244 ;
+  reg [4:0] \$1245 ;
+  reg [4:0] \$1246 ;
+  reg [4:0] \$1247 ;
+  reg \$1248 ;
+  reg [3:0] \$1249 ;
   wire [6:0] \$125 ;
-  reg [9:0] \$1250 ;
-  reg [4:0] \$1251 ;
-  reg [4:0] \$1252 ;
-  reg [4:0] \$1253 ;
+  reg \$1250 ;
+  reg \$1251 ;
+  reg \$1252 ;
+  reg \$1253 ;
   reg \$1254 ;
-  reg [3:0] \$1255 ;
+  reg \$1255 ;
   reg \$1256 ;
   reg \$1257 ;
   reg \$1258 ;
@@ -4038,43 +4038,43 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1276 ;
   reg \$1277 ;
   reg \$1278 ;
-  reg \$1279 ;
+  wire [1:0] \$1279 ;
   wire [1:0] \$128 ;
-  reg \$1280 ;
+  wire [1:0] \$1280 ;
   reg \$1281 ;
   reg \$1282 ;
   reg \$1283 ;
   reg \$1284 ;
-  wire [1:0] \$1285 ;
-  wire [1:0] \$1286 ;
+  reg \$1285 ;
+  reg \$1286 ;
   reg \$1287 ;
   reg \$1288 ;
-  reg \$1289 ;
+  reg [1:0] \$1289 ;
   wire [1:0] \$129 ;
-  reg \$1290 ;
+  reg [1:0] \$1290 ;
   reg \$1291 ;
   reg \$1292 ;
-  reg \$1293 ;
+  reg [9:0] \$1293 ;
   reg \$1294 ;
-  reg [1:0] \$1295 ;
-  reg [1:0] \$1296 ;
-  reg \$1297 ;
+  reg \$1295 ;
+  reg [10:0] \$1296 ;
+  reg [2:0] \$1297 ;
   reg \$1298 ;
-  reg [9:0] \$1299 ;
+  reg \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg \$1300 ;
+  reg [3:0] \$1300 ;
   reg \$1301 ;
-  reg [10:0] \$1302 ;
-  reg [2:0] \$1303 ;
-  reg \$1304 ;
+  reg \$1302 ;
+  reg [4:0] \$1303 ;
+  reg [2:0] \$1304 ;
   reg \$1305 ;
-  reg [3:0] \$1306 ;
+  reg \$1306 ;
   reg \$1307 ;
   reg \$1308 ;
-  reg [4:0] \$1309 ;
+  reg \$1309 ;
   wire [12:0] \$131 ;
-  reg [2:0] \$1310 ;
+  reg \$1310 ;
   reg \$1311 ;
   reg \$1312 ;
   reg \$1313 ;
@@ -4086,12 +4086,6 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1319 ;
   wire \$132 ;
   reg \$1320 ;
-  reg \$1321 ;
-  reg \$1322 ;
-  reg \$1323 ;
-  reg \$1324 ;
-  reg \$1325 ;
-  reg \$1326 ;
   wire \$133 ;
   wire [6:0] \$134 ;
   wire \$135 ;
@@ -4113,17 +4107,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$15 ;
   wire [12:0] \$150 ;
   wire \$151 ;
-  wire [11:0] \$152 ;
+  wire \$152 ;
   wire [11:0] \$153 ;
-  wire [12:0] \$154 ;
-  wire \$155 ;
+  wire [11:0] \$154 ;
+  wire [12:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [11:0] \$158 ;
+  wire \$158 ;
   wire [11:0] \$159 ;
   wire \$16 ;
-  wire [12:0] \$160 ;
-  wire \$161 ;
+  wire [11:0] \$160 ;
+  wire [12:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire [11:0] \$164 ;
@@ -4355,45 +4349,45 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire [3:0] \$372 ;
-  wire [3:0] \$373 ;
-  wire [4:0] \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
+  wire [5:0] \$370 ;
+  wire [5:0] \$371 ;
+  wire [6:0] \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire [5:0] \$375 ;
+  wire [5:0] \$376 ;
+  wire [6:0] \$377 ;
+  wire [1:0] \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire [3:0] \$380 ;
-  wire [3:0] \$381 ;
-  wire [4:0] \$382 ;
-  wire \$383 ;
+  wire [1:0] \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire [1:0] \$383 ;
   wire [1:0] \$384 ;
-  wire \$385 ;
-  wire [1:0] \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire [1:0] \$389 ;
+  wire [1:0] \$385 ;
+  wire [2:0] \$386 ;
+  wire [2:0] \$387 ;
+  wire [1:0] \$388 ;
+  wire [11:0] \$389 ;
   wire \$39 ;
-  wire [1:0] \$390 ;
-  wire [1:0] \$391 ;
-  wire [2:0] \$392 ;
-  wire [2:0] \$393 ;
-  wire [1:0] \$394 ;
-  wire [11:0] \$395 ;
+  wire [11:0] \$390 ;
+  wire [12:0] \$391 ;
+  wire \$392 ;
+  wire [11:0] \$393 ;
+  wire [11:0] \$394 ;
+  wire [12:0] \$395 ;
   wire [11:0] \$396 ;
-  wire [12:0] \$397 ;
-  wire \$398 ;
-  wire [11:0] \$399 ;
+  wire [11:0] \$397 ;
+  wire [12:0] \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [11:0] \$400 ;
-  wire [12:0] \$401 ;
-  wire [11:0] \$402 ;
-  wire [11:0] \$403 ;
-  wire [12:0] \$404 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
@@ -4406,19 +4400,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
+  wire [10:0] \$416 ;
+  wire [10:0] \$417 ;
   wire \$418 ;
-  wire \$419 ;
+  wire [10:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire [10:0] \$422 ;
-  wire [10:0] \$423 ;
+  wire [10:0] \$420 ;
+  wire [12:0] \$421 ;
+  wire \$422 ;
+  wire \$423 ;
   wire \$424 ;
-  wire [10:0] \$425 ;
-  wire [10:0] \$426 ;
-  wire [12:0] \$427 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
@@ -4459,19 +4453,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$461 ;
   wire \$462 ;
   wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
+  wire [4:0] \$464 ;
+  wire [4:0] \$465 ;
   wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [4:0] \$467 ;
+  wire [4:0] \$468 ;
+  wire [6:0] \$469 ;
   wire \$47 ;
-  wire [4:0] \$470 ;
-  wire [4:0] \$471 ;
+  wire \$470 ;
+  wire \$471 ;
   wire \$472 ;
-  wire [4:0] \$473 ;
-  wire [4:0] \$474 ;
-  wire [6:0] \$475 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
@@ -4496,17 +4490,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$495 ;
   wire \$496 ;
   wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [11:0] \$498 ;
+  wire [11:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
+  wire [12:0] \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
-  wire [11:0] \$504 ;
-  wire [11:0] \$505 ;
-  wire [12:0] \$506 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
   wire \$507 ;
   wire \$508 ;
   wire \$509 ;
@@ -4519,21 +4513,21 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
-  wire \$518 ;
+  wire [10:0] \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire [10:0] \$524 ;
+  wire [4:0] \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire \$53 ;
-  wire [4:0] \$530 ;
+  wire \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
@@ -4596,14 +4590,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire \$588 ;
+  wire [4:0] \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
-  wire [4:0] \$594 ;
+  wire \$594 ;
   wire \$595 ;
   wire \$596 ;
   wire \$597 ;
@@ -4686,14 +4680,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire \$669 ;
+  wire [6:0] \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire [6:0] \$675 ;
+  wire \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
@@ -4774,14 +4768,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$745 ;
   wire \$746 ;
   wire \$747 ;
-  wire \$748 ;
+  wire [6:0] \$748 ;
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire [6:0] \$754 ;
+  wire \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
@@ -4862,14 +4856,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
-  wire \$827 ;
+  wire [6:0] \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire [10:0] \$83 ;
   wire \$830 ;
   wire \$831 ;
   wire \$832 ;
-  wire [6:0] \$833 ;
+  wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
@@ -4950,19 +4944,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$903 ;
   wire \$904 ;
   wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
+  wire [6:0] \$906 ;
+  wire [3:0] \$907 ;
   wire \$908 ;
-  wire \$909 ;
+  wire [4:0] \$909 ;
   wire \$91 ;
   wire \$910 ;
-  wire \$911 ;
-  wire [6:0] \$912 ;
-  wire [3:0] \$913 ;
+  wire [4:0] \$911 ;
+  wire \$912 ;
+  wire \$913 ;
   wire \$914 ;
-  wire [4:0] \$915 ;
+  wire \$915 ;
   wire \$916 ;
-  wire [4:0] \$917 ;
+  wire \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire [4:0] \$92 ;
@@ -5012,13 +5006,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$96 ;
   wire \$960 ;
   wire \$961 ;
-  wire \$962 ;
+  wire [6:0] \$962 ;
   wire \$963 ;
   wire \$964 ;
   wire \$965 ;
   wire \$966 ;
   wire \$967 ;
-  wire [6:0] \$968 ;
+  wire \$968 ;
   wire \$969 ;
   wire \$97 ;
   wire \$970 ;
@@ -5497,8 +5491,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_next_tag;
-  input [3:0] \port$10265$39 ;
-  wire [3:0] \port$10265$39 ;
+  input [3:0] \port$10263$39 ;
+  wire [3:0] \port$10263$39 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   wire [9:0] \r__addr$398 ;
@@ -5747,7 +5741,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk) begin
     _0_ <= calibration_grant[view_aw_slot[3:0]];
     _1_ <= calibration_grant[view_ar_slot[3:0]];
-    _2_ <= calibration_grant[\$530 [3:0]];
+    _2_ <= calibration_grant[\$524 [3:0]];
     _3_ <= calibration_grant[f1_calibration_slot];
   end
   assign \r__data$45  = _0_;
@@ -5767,7 +5761,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk) begin
     _4_ <= calibration_parity[view_aw_slot[3:0]];
     _5_ <= calibration_parity[view_ar_slot[3:0]];
-    _6_ <= calibration_parity[\$530 [3:0]];
+    _6_ <= calibration_parity[\$524 [3:0]];
     _7_ <= calibration_parity[f1_calibration_slot];
   end
   assign \r__data$53  = _4_;
@@ -5799,7 +5793,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk) begin
     _9_ <= samples_grant[view_aw_slot];
     _10_ <= samples_grant[view_ar_slot];
-    _11_ <= samples_grant[\$524 [9:0]];
+    _11_ <= samples_grant[\$518 [9:0]];
     _12_ <= samples_grant[f1_samples_slot];
   end
   assign \r__data$15  = _9_;
@@ -5820,7 +5814,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk) begin
     _13_ <= samples_parity[view_aw_slot];
     _14_ <= samples_parity[view_ar_slot];
-    _15_ <= samples_parity[\$524 [9:0]];
+    _15_ <= samples_parity[\$518 [9:0]];
     _16_ <= samples_parity[f1_samples_slot];
   end
   assign \r__data$23  = _13_;
@@ -5904,26 +5898,26 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$67  = \$66  & a0_fits[1];
   assign \$68  = ! flush_port_pool;
   assign \$69  = flush_port_valid & \$68 ;
-  assign \$70  = flush_src ? \port$10265$39 [2] : \$69 ;
+  assign \$70  = flush_src ? \port$10263$39 [2] : \$69 ;
   assign \$71  = x0_pool >= 2'h2;
   assign \$73  = \$72  ? 4'h8 : 4'h0;
   assign \$74  = \$71  ? 4'h2 : \$73 ;
   assign \$75  = ! x1_err;
-  assign \$76  = \$524 [9:0] - samples_seen;
+  assign \$76  = \$518 [9:0] - samples_seen;
   assign \$77  = ~ \$76 [11];
   assign \$78  = samples_take_fresh & \$77 ;
-  assign \$79  = \$524 [9:0] + 1'h1;
-  assign \$80  = \$524 [9:0] + 1'h1;
-  assign \$81  = \$524 [9:0] != 10'h3ff;
+  assign \$79  = \$518 [9:0] + 1'h1;
+  assign \$80  = \$518 [9:0] + 1'h1;
+  assign \$81  = \$518 [9:0] != 10'h3ff;
   assign \$82  = samples_head == 10'h3ff;
   assign \$83  = samples_head + 1'h1;
   assign \$84  = \$82  ? 11'h000 : \$83 ;
-  assign \$85  = \$530 [3:0] - calibration_seen;
+  assign \$85  = \$524 [3:0] - calibration_seen;
   assign \$86  = ~ \$85 [5];
   assign \$87  = calibration_take_fresh & \$86 ;
-  assign \$88  = \$530 [3:0] + 1'h1;
-  assign \$89  = \$530 [3:0] + 1'h1;
-  assign \$90  = \$530 [3:0] != 4'hf;
+  assign \$88  = \$524 [3:0] + 1'h1;
+  assign \$89  = \$524 [3:0] + 1'h1;
+  assign \$90  = \$524 [3:0] != 4'hf;
   assign \$91  = calibration_head == 4'hf;
   assign \$92  = calibration_head + 1'h1;
   assign \$93  = \$91  ? 5'h00 : \$92 ;
@@ -5944,8 +5938,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$111  = calibration_has_fresh | x1_select[1];
   assign \$112  = a1_in[1] & \$111 ;
   assign \$113  = \$110  | \$112 ;
-  assign \$114  = a1_in[0] ? \$524 [9:0] : 10'h000;
-  assign \$115  = a1_in[1] ? \$530 [3:0] : 4'h0;
+  assign \$114  = a1_in[0] ? \$518 [9:0] : 10'h000;
+  assign \$115  = a1_in[1] ? \$524 [3:0] : 4'h0;
   assign \$116  = \$114  | { 6'h00, \$115  };
   assign \$117  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$118  = ~ a2_from_fresh;
@@ -5970,22 +5964,22 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$141  = a2_ok & a2_from_fresh;
   assign \$142  = \$141  ? a2_in : 2'h0;
   assign \$143  = a2_ok & a2_from_fresh;
-  assign \$145  = a3_ok ? { \$587 , \$583 , \$579 , \$575 , \$571 , \$567 , \$563 , \$556 , \$549 , \$542  } : 10'h000;
+  assign \$145  = a3_ok ? { \$581 , \$577 , \$573 , \$569 , \$565 , \$561 , \$557 , \$550 , \$543 , \$536  } : 10'h000;
   assign \$146  = a4_ok ? grant_addr : 32'd0;
   assign \$147  = a3_valid & a3_fwd_ok;
   assign \$148  = { \$147 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$149  = ~ \$148 ;
   assign \$150  = \$149  + 1'h1;
-  assign \$152  = { a3_valid, a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$153  + 1'h1;
-  assign \$155  = \$151  & \$154 [12];
-  assign \$156  = \$150 [12] | \$155 ;
-  assign \$158  = { a3_valid, a3_pool, 6'h00, calibration_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$159  + 1'h1;
-  assign \$161  = \$157  & \$160 [12];
-  assign \$162  = \$156  | \$161 ;
+  assign \$152  = a3_valid & \$151 ;
+  assign \$153  = { \$152 , a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$154  + 1'h1;
+  assign \$156  = \$150 [12] | \$155 [12];
+  assign \$158  = a3_valid & \$157 ;
+  assign \$159  = { \$158 , a3_pool, 6'h00, calibration_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$160  + 1'h1;
+  assign \$162  = \$156  | \$161 [12];
   assign \$163  = a4_valid & a4_ok;
   assign \$164  = { \$163 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$165  = ~ \$164 ;
@@ -6006,13 +6000,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$180  = free_port_addr - 31'h40040000;
   assign \$181  = ~ \$180 [32];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$10265$39 [0] : \$183 ;
+  assign \$184  = free_src ? \port$10263$39 [0] : \$183 ;
   assign \$185  = free_port_addr - 31'h40100000;
   assign \$186  = ~ \$185 [32];
   assign \$187  = free_port_addr - 31'h40104000;
   assign \$188  = ~ \$187 [32];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$10265$39 [1] : \$190 ;
+  assign \$191  = free_src ? \port$10263$39 [1] : \$190 ;
   assign \$192  = f0_addr[2:0] == f2_addr[2:0];
   assign \$193  = f0_addr[5:3] == f2_addr[5:3];
   assign \$194  = f0_addr[8:6] == f2_addr[8:6];
@@ -6112,12 +6106,12 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$291  = a5_tag ^ f2_tag;
   assign \$292  = ~ \$291 ;
   assign \$293  = \$292  + 1'h1;
-  assign \$294  = \$1136 [12] ? a4_tag : a5_tag;
-  assign \$295  = \$1136 [12] ? a4_snap : a5_snap;
+  assign \$294  = \$1130 [12] ? a4_tag : a5_tag;
+  assign \$295  = \$1130 [12] ? a4_snap : a5_snap;
   assign \$296  = f2_same_third & f5_ok;
-  assign \$297  = ~ \$1136 [12];
+  assign \$297  = ~ \$1130 [12];
   assign \$298  = \$signal$269  & \$297 ;
-  assign \$299  = ~ \$1140 [12];
+  assign \$299  = ~ \$1134 [12];
   assign \$300  = \$298  & \$299 ;
   assign \$301  = f2_same_third & f5_ok;
   assign \$302  = ~ \$301 ;
@@ -6154,14 +6148,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$345  = \$344  & calibration_grant_r0_b0[0];
   assign \$346  = \$343  | \$345 ;
   assign \$347  = \$341  ? f3_older_snap : \$346 ;
-  assign \$348  = f3_go & \$1144 [12];
+  assign \$348  = f3_go & \$1138 [12];
   assign \$349  = a4_tag ^ f3_tag;
   assign \$350  = ~ \$349 ;
   assign \$351  = \$350  + 1'h1;
   assign \$352  = \$348  & \$351 [4];
   assign \$353  = ~ f3_never_granted;
   assign \$354  = f3_go & \$353 ;
-  assign \$355  = ~ \$1144 [12];
+  assign \$355  = ~ \$1138 [12];
   assign \$356  = \$354  & \$355 ;
   assign \$357  = ~ rel_f2;
   assign \$358  = \$357  & f3_hit_a3;
@@ -6171,695 +6165,689 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$362  = \$360  & \$361 ;
   assign \$363  = ~ rel_f2;
   assign \$364  = f3_quiet & \$363 ;
-  assign \$365  = ~ \$1144 [12];
+  assign \$365  = ~ \$1138 [12];
   assign \$366  = \$364  & \$365 ;
   assign \$367  = \$366  ? f3_in : 2'h0;
   assign \$368  = ~ f3_never_granted;
-  assign \$370  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$371  = \$369  & \$370 ;
-  assign \$372  = samples_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = \$373  + 1'h1;
-  assign \$375  = \$371  & \$374 [4];
-  assign \$376  = ~ f3_never_granted;
-  assign \$378  = calibration_parity_r0_b0 == calibration_grant_r0_b0[0];
-  assign \$379  = \$377  & \$378 ;
-  assign \$380  = calibration_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$381  = ~ \$380 ;
-  assign \$382  = \$381  + 1'h1;
-  assign \$383  = \$379  & \$382 [4];
-  assign \$384  = x1_select & f1_hit;
-  assign \$385  = | \$384 ;
-  assign \$386  = x1_select & f2_in;
-  assign \$387  = | \$386 ;
-  assign \$388  = f2_flushed | \$387 ;
-  assign \$389  = x1_select | x0_select;
+  assign \$370  = { \$369 , samples_parity_r0_b0, samples_grant_r0_b0[4:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_tag };
+  assign \$371  = ~ \$370 ;
+  assign \$372  = \$371  + 1'h1;
+  assign \$373  = ~ f3_never_granted;
+  assign \$375  = { \$374 , calibration_parity_r0_b0, calibration_grant_r0_b0[4:1] } ^ { 1'h1, calibration_grant_r0_b0[0], f3_tag };
+  assign \$376  = ~ \$375 ;
+  assign \$377  = \$376  + 1'h1;
+  assign \$378  = x1_select & f1_hit;
+  assign \$379  = | \$378 ;
+  assign \$380  = x1_select & f2_in;
+  assign \$381  = | \$380 ;
+  assign \$382  = f2_flushed | \$381 ;
+  assign \$383  = x1_select | x0_select;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$386  = { 1'h0, \$384  } & { \$385 [1], \$385  };
+  assign \$387  = { 1'h0, f3_in } & \$386 ;
+  assign \$388  = \$1138 [12] ? 2'h0 : \$1146 [1:0];
+  assign \$389  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$390  = ~ \$389 ;
-  assign \$391  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$392  = { 1'h0, \$390  } & { \$391 [1], \$391  };
-  assign \$393  = { 1'h0, f3_in } & \$392 ;
-  assign \$394  = \$1144 [12] ? 2'h0 : \$1152 [1:0];
-  assign \$395  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$396  = ~ \$395 ;
-  assign \$397  = \$396  + 1'h1;
-  assign \$398  = \release  & \$397 [12];
-  assign \$399  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$400  = ~ \$399 ;
-  assign \$401  = \$400  + 1'h1;
-  assign \$402  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$403  = ~ \$402 ;
-  assign \$404  = \$403  + 1'h1;
-  assign \$405  = ~ f4_prev_released;
-  assign \$406  = \$405  & f4_by_older;
-  assign \$407  = f4_by_a1 | \$406 ;
-  assign \$408  = f4_live[0] & \$407 ;
-  assign \$409  = ~ f4_prev_released;
-  assign \$410  = \$409  & f4_by_mem_live[0];
-  assign \$411  = \$410  & f4_mem_ok[0];
-  assign \$412  = \$408  | \$411 ;
-  assign \$413  = ~ f4_prev_released;
-  assign \$414  = \$413  & f4_by_older;
-  assign \$415  = f4_by_a1 | \$414 ;
-  assign \$416  = f4_live[0] & \$415 ;
-  assign \$417  = ~ f4_prev_released;
-  assign \$418  = \$417  & f4_by_mem_live[0];
-  assign \$419  = \$418  & f4_mem_ok[0];
-  assign \$420  = \$416  | \$419 ;
-  assign \$421  = samples_queue_waddr == 10'h3ff;
-  assign \$422  = samples_queue_waddr + 1'h1;
-  assign \$423  = \$421  ? 11'h000 : \$422 ;
-  assign \$424  = samples_pushed == samples_popped;
-  assign \$425  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$426  = \$424  ? 11'h000 : \$425 ;
-  assign \$427  = $signed({ 1'h0, samples_count }) + $signed(\$426 );
+  assign \$391  = \$390  + 1'h1;
+  assign \$392  = \release  & \$391 [12];
+  assign \$393  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$394  = ~ \$393 ;
+  assign \$395  = \$394  + 1'h1;
+  assign \$396  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$397  + 1'h1;
+  assign \$399  = ~ f4_prev_released;
+  assign \$400  = \$399  & f4_by_older;
+  assign \$401  = f4_by_a1 | \$400 ;
+  assign \$402  = f4_live[0] & \$401 ;
+  assign \$403  = ~ f4_prev_released;
+  assign \$404  = \$403  & f4_by_mem_live[0];
+  assign \$405  = \$404  & f4_mem_ok[0];
+  assign \$406  = \$402  | \$405 ;
+  assign \$407  = ~ f4_prev_released;
+  assign \$408  = \$407  & f4_by_older;
+  assign \$409  = f4_by_a1 | \$408 ;
+  assign \$410  = f4_live[0] & \$409 ;
+  assign \$411  = ~ f4_prev_released;
+  assign \$412  = \$411  & f4_by_mem_live[0];
+  assign \$413  = \$412  & f4_mem_ok[0];
+  assign \$414  = \$410  | \$413 ;
+  assign \$415  = samples_queue_waddr == 10'h3ff;
+  assign \$416  = samples_queue_waddr + 1'h1;
+  assign \$417  = \$415  ? 11'h000 : \$416 ;
+  assign \$418  = samples_pushed == samples_popped;
+  assign \$419  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$420  = \$418  ? 11'h000 : \$419 ;
+  assign \$421  = $signed({ 1'h0, samples_count }) + $signed(\$420 );
+  assign \$422  = ! samples_pushed;
+  assign \$423  = ! samples_popped;
+  assign \$424  = \$422  & \$423 ;
+  assign \$425  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$426  = ~ \$425 ;
+  assign \$427  = samples_push | \$426 ;
   assign \$428  = ! samples_pushed;
-  assign \$429  = ! samples_popped;
   assign \$430  = \$428  & \$429 ;
-  assign \$431  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$432  = ~ \$431 ;
-  assign \$433  = samples_push | \$432 ;
-  assign \$434  = ! samples_pushed;
-  assign \$436  = \$434  & \$435 ;
-  assign \$437  = samples_count == 2'h3;
-  assign \$438  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$431  = samples_count == 2'h3;
+  assign \$432  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$433  = ~ \$432 ;
+  assign \$434  = samples_push | \$433 ;
+  assign \$436  = ! samples_popped;
+  assign \$437  = \$435  & \$436 ;
+  assign \$438  = samples_pop ? samples_at[0] : 1'h0;
   assign \$439  = ~ \$438 ;
   assign \$440  = samples_push | \$439 ;
-  assign \$442  = ! samples_popped;
   assign \$443  = \$441  & \$442 ;
-  assign \$444  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$444  = samples_pop ? samples_at[1] : samples_at[0];
   assign \$445  = ~ \$444 ;
   assign \$446  = samples_push | \$445 ;
-  assign \$449  = \$447  & \$448 ;
-  assign \$450  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$451  = ~ \$450 ;
-  assign \$452  = samples_push | \$451 ;
-  assign \$453  = ~ f4_prev_released;
-  assign \$454  = \$453  & f4_by_older;
-  assign \$455  = f4_by_a1 | \$454 ;
-  assign \$456  = f4_live[1] & \$455 ;
-  assign \$457  = ~ f4_prev_released;
-  assign \$458  = \$457  & f4_by_mem_live[1];
-  assign \$459  = \$458  & f4_mem_ok[1];
-  assign \$460  = \$456  | \$459 ;
-  assign \$461  = ~ f4_prev_released;
-  assign \$462  = \$461  & f4_by_older;
-  assign \$463  = f4_by_a1 | \$462 ;
-  assign \$464  = f4_live[1] & \$463 ;
-  assign \$465  = ~ f4_prev_released;
-  assign \$466  = \$465  & f4_by_mem_live[1];
-  assign \$467  = \$466  & f4_mem_ok[1];
-  assign \$468  = \$464  | \$467 ;
-  assign \$469  = calibration_queue_waddr == 4'hf;
-  assign \$470  = calibration_queue_waddr + 1'h1;
-  assign \$471  = \$469  ? 5'h00 : \$470 ;
-  assign \$472  = calibration_pushed == calibration_popped;
-  assign \$473  = calibration_pushed ? 5'h01 : 5'h1f;
-  assign \$474  = \$472  ? 5'h00 : \$473 ;
-  assign \$475  = $signed({ 1'h0, calibration_count }) + $signed(\$474 );
+  assign \$447  = ~ f4_prev_released;
+  assign \$448  = \$447  & f4_by_older;
+  assign \$449  = f4_by_a1 | \$448 ;
+  assign \$450  = f4_live[1] & \$449 ;
+  assign \$451  = ~ f4_prev_released;
+  assign \$452  = \$451  & f4_by_mem_live[1];
+  assign \$453  = \$452  & f4_mem_ok[1];
+  assign \$454  = \$450  | \$453 ;
+  assign \$455  = ~ f4_prev_released;
+  assign \$456  = \$455  & f4_by_older;
+  assign \$457  = f4_by_a1 | \$456 ;
+  assign \$458  = f4_live[1] & \$457 ;
+  assign \$459  = ~ f4_prev_released;
+  assign \$460  = \$459  & f4_by_mem_live[1];
+  assign \$461  = \$460  & f4_mem_ok[1];
+  assign \$462  = \$458  | \$461 ;
+  assign \$463  = calibration_queue_waddr == 4'hf;
+  assign \$464  = calibration_queue_waddr + 1'h1;
+  assign \$465  = \$463  ? 5'h00 : \$464 ;
+  assign \$466  = calibration_pushed == calibration_popped;
+  assign \$467  = calibration_pushed ? 5'h01 : 5'h1f;
+  assign \$468  = \$466  ? 5'h00 : \$467 ;
+  assign \$469  = $signed({ 1'h0, calibration_count }) + $signed(\$468 );
+  assign \$470  = ! calibration_pushed;
+  assign \$471  = ! calibration_popped;
+  assign \$472  = \$470  & \$471 ;
+  assign \$473  = calibration_pop ? calibration_at[1] : calibration_at[0];
+  assign \$474  = ~ \$473 ;
+  assign \$475  = calibration_push | \$474 ;
   assign \$476  = ! calibration_pushed;
-  assign \$477  = ! calibration_popped;
   assign \$478  = \$476  & \$477 ;
-  assign \$479  = calibration_pop ? calibration_at[1] : calibration_at[0];
-  assign \$480  = ~ \$479 ;
-  assign \$481  = calibration_push | \$480 ;
-  assign \$482  = ! calibration_pushed;
-  assign \$484  = \$482  & \$483 ;
-  assign \$485  = calibration_count == 2'h3;
-  assign \$486  = calibration_pop ? calibration_at[2] : calibration_at[1];
+  assign \$479  = calibration_count == 2'h3;
+  assign \$480  = calibration_pop ? calibration_at[2] : calibration_at[1];
+  assign \$481  = ~ \$480 ;
+  assign \$482  = calibration_push | \$481 ;
+  assign \$484  = ! calibration_popped;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = calibration_pop ? calibration_at[0] : 1'h0;
   assign \$487  = ~ \$486 ;
   assign \$488  = calibration_push | \$487 ;
-  assign \$490  = ! calibration_popped;
   assign \$491  = \$489  & \$490 ;
-  assign \$492  = calibration_pop ? calibration_at[0] : 1'h0;
+  assign \$492  = calibration_pop ? calibration_at[1] : calibration_at[0];
   assign \$493  = ~ \$492 ;
   assign \$494  = calibration_push | \$493 ;
-  assign \$497  = \$495  & \$496 ;
-  assign \$498  = calibration_pop ? calibration_at[1] : calibration_at[0];
+  assign \$495  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = f5_wrote & a2_ring;
+  assign \$498  = { \$497 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$499  = ~ \$498 ;
-  assign \$500  = calibration_push | \$499 ;
-  assign \$501  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = f5_wrote & a2_ring;
-  assign \$504  = { \$503 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$505  + 1'h1;
-  assign \$507  = \release  & f4_taken_a2;
-  assign \$508  = a3_ring & a3_lapped;
-  assign \$510  = \release  & f4_taken_a3;
-  assign \$511  = a3_released | \$510 ;
-  assign \$512  = ~ a4_released;
-  assign \$513  = a4_prev_held & \$512 ;
-  assign \$514  = \release  & f4_taken_a4;
-  assign \$515  = ~ \$514 ;
-  assign \$516  = \$513  & \$515 ;
-  assign \$517  = | { x0_valid, a1_select, a1_valid, a0_valid, calibration_push, samples_push };
-  assign \$518  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$519  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$520  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$521  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
-  assign \$522  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$524  = x1_select[0] ? 11'h000 : samples_fresh;
-  assign \$525  = samples_has_fresh | x1_select[0];
-  assign samples_take_fresh = a1_select[0] & \$525 ;
-  assign \$526  = ~ x1_select[0];
-  assign \$527  = a1_select[0] & \$526 ;
-  assign \$528  = ~ samples_has_fresh;
+  assign \$500  = \$499  + 1'h1;
+  assign \$501  = \release  & f4_taken_a2;
+  assign \$502  = a3_ring & a3_lapped;
+  assign \$504  = \release  & f4_taken_a3;
+  assign \$505  = a3_released | \$504 ;
+  assign \$506  = ~ a4_released;
+  assign \$507  = a4_prev_held & \$506 ;
+  assign \$508  = \release  & f4_taken_a4;
+  assign \$509  = ~ \$508 ;
+  assign \$510  = \$507  & \$509 ;
+  assign \$511  = | { x0_valid, a1_select, a1_valid, a0_valid, calibration_push, samples_push };
+  assign \$512  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$513  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$514  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$515  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
+  assign \$516  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$518  = x1_select[0] ? 11'h000 : samples_fresh;
+  assign \$519  = samples_has_fresh | x1_select[0];
+  assign samples_take_fresh = a1_select[0] & \$519 ;
+  assign \$520  = ~ x1_select[0];
+  assign \$521  = a1_select[0] & \$520 ;
+  assign \$522  = ~ samples_has_fresh;
+  assign \$523  = \$521  & \$522 ;
+  assign samples_pop = \$523  & samples_nonempty;
+  assign \$524  = x1_select[1] ? 5'h00 : calibration_fresh;
+  assign \$525  = calibration_has_fresh | x1_select[1];
+  assign calibration_take_fresh = a1_select[1] & \$525 ;
+  assign \$526  = ~ x1_select[1];
+  assign \$527  = a1_select[1] & \$526 ;
+  assign \$528  = ~ calibration_has_fresh;
   assign \$529  = \$527  & \$528 ;
-  assign samples_pop = \$529  & samples_nonempty;
-  assign \$530  = x1_select[1] ? 5'h00 : calibration_fresh;
-  assign \$531  = calibration_has_fresh | x1_select[1];
-  assign calibration_take_fresh = a1_select[1] & \$531 ;
-  assign \$532  = ~ x1_select[1];
-  assign \$533  = a1_select[1] & \$532 ;
-  assign \$534  = ~ calibration_has_fresh;
-  assign \$535  = \$533  & \$534 ;
-  assign calibration_pop = \$535  & calibration_nonempty;
-  assign \$536  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$538  = \$537  & samples_queue_r0_b0[0];
-  assign \$539  = \$536  | \$538 ;
-  assign \$541  = \$540  & calibration_queue_r0_b0[0];
-  assign \$542  = \$539  | \$541 ;
-  assign \$543  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$545  = \$544  & samples_queue_r0_b0[1];
-  assign \$546  = \$543  | \$545 ;
-  assign \$548  = \$547  & calibration_queue_r0_b0[1];
-  assign \$549  = \$546  | \$548 ;
-  assign \$550  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$552  = \$551  & samples_queue_r0_b0[2];
-  assign \$553  = \$550  | \$552 ;
-  assign \$555  = \$554  & calibration_queue_r0_b0[2];
-  assign \$556  = \$553  | \$555 ;
-  assign \$557  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$559  = \$558  & samples_queue_r0_b0[3];
-  assign \$560  = \$557  | \$559 ;
-  assign \$562  = \$561  & calibration_queue_r0_b0[3];
-  assign \$563  = \$560  | \$562 ;
-  assign \$564  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$566  = \$565  & samples_queue_r0_b0[4];
-  assign \$567  = \$564  | \$566 ;
-  assign \$568  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$570  = \$569  & samples_queue_r0_b0[5];
-  assign \$571  = \$568  | \$570 ;
-  assign \$572  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$574  = \$573  & samples_queue_r0_b0[6];
-  assign \$575  = \$572  | \$574 ;
-  assign \$576  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$578  = \$577  & samples_queue_r0_b0[7];
-  assign \$579  = \$576  | \$578 ;
-  assign \$580  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$582  = \$581  & samples_queue_r0_b0[8];
-  assign \$583  = \$580  | \$582 ;
-  assign \$584  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$586  = \$585  & samples_queue_r0_b0[9];
-  assign \$587  = \$584  | \$586 ;
-  assign \$588  = a3_sel_fresh[0] & samples_parity_r1_b0;
-  assign \$589  = a3_sel_fresh[1] & calibration_parity_r1_b0;
-  assign \$591  = \$590  & samples_queue_r0_b0[10];
-  assign \$593  = \$592  & calibration_queue_r0_b0[4];
-  assign \$594  = { \$593 , \$591 , \$589 , \$588  } + 4'hf;
-  assign \$595  = a3_fwd_ok & a3_hit_a1;
-  assign \$596  = a3_fwd_ok & a3_older_hit;
-  assign \$602  = ~ samples_grant_r1_b0[1];
-  assign \$604  = samples_grant_r1_b0[2] ^ \$603 ;
-  assign \$605  = ~ samples_grant_r1_b0[1];
-  assign \$606  = ~ samples_grant_r1_b0[2];
-  assign \$607  = \$605  | \$606 ;
-  assign \$608  = ~ \$607 ;
-  assign \$609  = samples_grant_r1_b0[3] ^ \$608 ;
-  assign \$610  = ~ samples_grant_r1_b0[1];
-  assign \$611  = ~ samples_grant_r1_b0[2];
-  assign \$612  = \$610  | \$611 ;
-  assign \$613  = ~ samples_grant_r1_b0[3];
-  assign \$614  = \$612  | \$613 ;
-  assign \$615  = ~ \$614 ;
-  assign \$616  = samples_grant_r1_b0[4] ^ \$615 ;
-  assign \$617  = \$599  & \$601 ;
-  assign \$621  = ~ calibration_grant_r1_b0[1];
-  assign \$623  = calibration_grant_r1_b0[2] ^ \$622 ;
-  assign \$624  = ~ calibration_grant_r1_b0[1];
-  assign \$625  = ~ calibration_grant_r1_b0[2];
-  assign \$626  = \$624  | \$625 ;
-  assign \$627  = ~ \$626 ;
-  assign \$628  = calibration_grant_r1_b0[3] ^ \$627 ;
-  assign \$629  = ~ calibration_grant_r1_b0[1];
-  assign \$630  = ~ calibration_grant_r1_b0[2];
-  assign \$631  = \$629  | \$630 ;
-  assign \$632  = ~ calibration_grant_r1_b0[3];
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = ~ \$633 ;
-  assign \$635  = calibration_grant_r1_b0[4] ^ \$634 ;
-  assign \$636  = \$618  & \$620 ;
-  assign \$640  = ~ samples_queue_r0_b0[11];
-  assign \$642  = samples_queue_r0_b0[12] ^ \$641 ;
-  assign \$643  = ~ samples_queue_r0_b0[11];
-  assign \$644  = ~ samples_queue_r0_b0[12];
-  assign \$645  = \$643  | \$644 ;
-  assign \$646  = ~ \$645 ;
-  assign \$647  = samples_queue_r0_b0[13] ^ \$646 ;
-  assign \$648  = ~ samples_queue_r0_b0[11];
-  assign \$649  = ~ samples_queue_r0_b0[12];
-  assign \$650  = \$648  | \$649 ;
-  assign \$651  = ~ samples_queue_r0_b0[13];
-  assign \$652  = \$650  | \$651 ;
-  assign \$653  = ~ \$652 ;
-  assign \$654  = samples_queue_r0_b0[14] ^ \$653 ;
-  assign \$655  = \$637  & \$639 ;
-  assign \$659  = ~ calibration_queue_r0_b0[5];
-  assign \$661  = calibration_queue_r0_b0[6] ^ \$660 ;
-  assign \$662  = ~ calibration_queue_r0_b0[5];
-  assign \$663  = ~ calibration_queue_r0_b0[6];
-  assign \$664  = \$662  | \$663 ;
-  assign \$665  = ~ \$664 ;
-  assign \$666  = calibration_queue_r0_b0[7] ^ \$665 ;
-  assign \$667  = ~ calibration_queue_r0_b0[5];
-  assign \$668  = ~ calibration_queue_r0_b0[6];
-  assign \$669  = \$667  | \$668 ;
-  assign \$670  = ~ calibration_queue_r0_b0[7];
-  assign \$671  = \$669  | \$670 ;
-  assign \$672  = ~ \$671 ;
-  assign \$673  = calibration_queue_r0_b0[8] ^ \$672 ;
-  assign \$674  = \$656  & \$658 ;
-  assign \$675  = { \$674 , \$655 , \$636 , \$617 , \$598 , \$597  } + 6'h3f;
-  assign \$681  = ~ samples_grant_r1_b0[1];
-  assign \$683  = samples_grant_r1_b0[2] ^ \$682 ;
-  assign \$684  = ~ samples_grant_r1_b0[1];
-  assign \$685  = ~ samples_grant_r1_b0[2];
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = ~ \$686 ;
-  assign \$688  = samples_grant_r1_b0[3] ^ \$687 ;
-  assign \$689  = ~ samples_grant_r1_b0[1];
-  assign \$690  = ~ samples_grant_r1_b0[2];
-  assign \$691  = \$689  | \$690 ;
-  assign \$692  = ~ samples_grant_r1_b0[3];
-  assign \$693  = \$691  | \$692 ;
-  assign \$694  = ~ \$693 ;
-  assign \$695  = samples_grant_r1_b0[4] ^ \$694 ;
-  assign \$696  = \$678  & \$683 ;
-  assign \$700  = ~ calibration_grant_r1_b0[1];
-  assign \$702  = calibration_grant_r1_b0[2] ^ \$701 ;
-  assign \$703  = ~ calibration_grant_r1_b0[1];
-  assign \$704  = ~ calibration_grant_r1_b0[2];
-  assign \$705  = \$703  | \$704 ;
-  assign \$706  = ~ \$705 ;
-  assign \$707  = calibration_grant_r1_b0[3] ^ \$706 ;
-  assign \$708  = ~ calibration_grant_r1_b0[1];
-  assign \$709  = ~ calibration_grant_r1_b0[2];
-  assign \$710  = \$708  | \$709 ;
-  assign \$711  = ~ calibration_grant_r1_b0[3];
-  assign \$712  = \$710  | \$711 ;
-  assign \$713  = ~ \$712 ;
-  assign \$714  = calibration_grant_r1_b0[4] ^ \$713 ;
-  assign \$715  = \$697  & \$702 ;
-  assign \$719  = ~ samples_queue_r0_b0[11];
-  assign \$721  = samples_queue_r0_b0[12] ^ \$720 ;
-  assign \$722  = ~ samples_queue_r0_b0[11];
-  assign \$723  = ~ samples_queue_r0_b0[12];
-  assign \$724  = \$722  | \$723 ;
-  assign \$725  = ~ \$724 ;
-  assign \$726  = samples_queue_r0_b0[13] ^ \$725 ;
-  assign \$727  = ~ samples_queue_r0_b0[11];
-  assign \$728  = ~ samples_queue_r0_b0[12];
-  assign \$729  = \$727  | \$728 ;
-  assign \$730  = ~ samples_queue_r0_b0[13];
-  assign \$731  = \$729  | \$730 ;
-  assign \$732  = ~ \$731 ;
-  assign \$733  = samples_queue_r0_b0[14] ^ \$732 ;
-  assign \$734  = \$716  & \$721 ;
-  assign \$738  = ~ calibration_queue_r0_b0[5];
-  assign \$740  = calibration_queue_r0_b0[6] ^ \$739 ;
-  assign \$741  = ~ calibration_queue_r0_b0[5];
-  assign \$742  = ~ calibration_queue_r0_b0[6];
-  assign \$743  = \$741  | \$742 ;
-  assign \$744  = ~ \$743 ;
-  assign \$745  = calibration_queue_r0_b0[7] ^ \$744 ;
-  assign \$746  = ~ calibration_queue_r0_b0[5];
-  assign \$747  = ~ calibration_queue_r0_b0[6];
-  assign \$748  = \$746  | \$747 ;
-  assign \$749  = ~ calibration_queue_r0_b0[7];
-  assign \$750  = \$748  | \$749 ;
-  assign \$751  = ~ \$750 ;
-  assign \$752  = calibration_queue_r0_b0[8] ^ \$751 ;
-  assign \$753  = \$735  & \$740 ;
-  assign \$754  = { \$753 , \$734 , \$715 , \$696 , \$677 , \$676  } + 6'h3f;
-  assign \$760  = ~ samples_grant_r1_b0[1];
-  assign \$762  = samples_grant_r1_b0[2] ^ \$761 ;
-  assign \$763  = ~ samples_grant_r1_b0[1];
-  assign \$764  = ~ samples_grant_r1_b0[2];
-  assign \$765  = \$763  | \$764 ;
-  assign \$766  = ~ \$765 ;
-  assign \$767  = samples_grant_r1_b0[3] ^ \$766 ;
-  assign \$768  = ~ samples_grant_r1_b0[1];
-  assign \$769  = ~ samples_grant_r1_b0[2];
-  assign \$770  = \$768  | \$769 ;
-  assign \$771  = ~ samples_grant_r1_b0[3];
-  assign \$772  = \$770  | \$771 ;
-  assign \$773  = ~ \$772 ;
-  assign \$774  = samples_grant_r1_b0[4] ^ \$773 ;
-  assign \$775  = \$757  & \$767 ;
-  assign \$779  = ~ calibration_grant_r1_b0[1];
-  assign \$781  = calibration_grant_r1_b0[2] ^ \$780 ;
-  assign \$782  = ~ calibration_grant_r1_b0[1];
-  assign \$783  = ~ calibration_grant_r1_b0[2];
-  assign \$784  = \$782  | \$783 ;
-  assign \$785  = ~ \$784 ;
-  assign \$786  = calibration_grant_r1_b0[3] ^ \$785 ;
-  assign \$787  = ~ calibration_grant_r1_b0[1];
-  assign \$788  = ~ calibration_grant_r1_b0[2];
-  assign \$789  = \$787  | \$788 ;
-  assign \$790  = ~ calibration_grant_r1_b0[3];
-  assign \$791  = \$789  | \$790 ;
-  assign \$792  = ~ \$791 ;
-  assign \$793  = calibration_grant_r1_b0[4] ^ \$792 ;
-  assign \$794  = \$776  & \$786 ;
-  assign \$798  = ~ samples_queue_r0_b0[11];
-  assign \$800  = samples_queue_r0_b0[12] ^ \$799 ;
-  assign \$801  = ~ samples_queue_r0_b0[11];
-  assign \$802  = ~ samples_queue_r0_b0[12];
-  assign \$803  = \$801  | \$802 ;
-  assign \$804  = ~ \$803 ;
-  assign \$805  = samples_queue_r0_b0[13] ^ \$804 ;
-  assign \$806  = ~ samples_queue_r0_b0[11];
-  assign \$807  = ~ samples_queue_r0_b0[12];
-  assign \$808  = \$806  | \$807 ;
-  assign \$809  = ~ samples_queue_r0_b0[13];
-  assign \$810  = \$808  | \$809 ;
-  assign \$811  = ~ \$810 ;
-  assign \$812  = samples_queue_r0_b0[14] ^ \$811 ;
-  assign \$813  = \$795  & \$805 ;
-  assign \$817  = ~ calibration_queue_r0_b0[5];
-  assign \$819  = calibration_queue_r0_b0[6] ^ \$818 ;
-  assign \$820  = ~ calibration_queue_r0_b0[5];
-  assign \$821  = ~ calibration_queue_r0_b0[6];
-  assign \$822  = \$820  | \$821 ;
-  assign \$823  = ~ \$822 ;
-  assign \$824  = calibration_queue_r0_b0[7] ^ \$823 ;
-  assign \$825  = ~ calibration_queue_r0_b0[5];
-  assign \$826  = ~ calibration_queue_r0_b0[6];
-  assign \$827  = \$825  | \$826 ;
-  assign \$828  = ~ calibration_queue_r0_b0[7];
-  assign \$829  = \$827  | \$828 ;
-  assign \$830  = ~ \$829 ;
-  assign \$831  = calibration_queue_r0_b0[8] ^ \$830 ;
-  assign \$832  = \$814  & \$824 ;
-  assign \$833  = { \$832 , \$813 , \$794 , \$775 , \$756 , \$755  } + 6'h3f;
-  assign \$839  = ~ samples_grant_r1_b0[1];
-  assign \$841  = samples_grant_r1_b0[2] ^ \$840 ;
-  assign \$842  = ~ samples_grant_r1_b0[1];
-  assign \$843  = ~ samples_grant_r1_b0[2];
-  assign \$844  = \$842  | \$843 ;
-  assign \$845  = ~ \$844 ;
-  assign \$846  = samples_grant_r1_b0[3] ^ \$845 ;
-  assign \$847  = ~ samples_grant_r1_b0[1];
-  assign \$848  = ~ samples_grant_r1_b0[2];
-  assign \$849  = \$847  | \$848 ;
-  assign \$850  = ~ samples_grant_r1_b0[3];
-  assign \$851  = \$849  | \$850 ;
-  assign \$852  = ~ \$851 ;
-  assign \$853  = samples_grant_r1_b0[4] ^ \$852 ;
-  assign \$854  = \$836  & \$853 ;
-  assign \$858  = ~ calibration_grant_r1_b0[1];
-  assign \$860  = calibration_grant_r1_b0[2] ^ \$859 ;
-  assign \$861  = ~ calibration_grant_r1_b0[1];
-  assign \$862  = ~ calibration_grant_r1_b0[2];
-  assign \$863  = \$861  | \$862 ;
-  assign \$864  = ~ \$863 ;
-  assign \$865  = calibration_grant_r1_b0[3] ^ \$864 ;
-  assign \$866  = ~ calibration_grant_r1_b0[1];
-  assign \$867  = ~ calibration_grant_r1_b0[2];
-  assign \$868  = \$866  | \$867 ;
-  assign \$869  = ~ calibration_grant_r1_b0[3];
-  assign \$870  = \$868  | \$869 ;
-  assign \$871  = ~ \$870 ;
-  assign \$872  = calibration_grant_r1_b0[4] ^ \$871 ;
-  assign \$873  = \$855  & \$872 ;
-  assign \$877  = ~ samples_queue_r0_b0[11];
-  assign \$879  = samples_queue_r0_b0[12] ^ \$878 ;
-  assign \$880  = ~ samples_queue_r0_b0[11];
-  assign \$881  = ~ samples_queue_r0_b0[12];
-  assign \$882  = \$880  | \$881 ;
-  assign \$883  = ~ \$882 ;
-  assign \$884  = samples_queue_r0_b0[13] ^ \$883 ;
-  assign \$885  = ~ samples_queue_r0_b0[11];
-  assign \$886  = ~ samples_queue_r0_b0[12];
-  assign \$887  = \$885  | \$886 ;
-  assign \$888  = ~ samples_queue_r0_b0[13];
-  assign \$889  = \$887  | \$888 ;
-  assign \$890  = ~ \$889 ;
-  assign \$891  = samples_queue_r0_b0[14] ^ \$890 ;
-  assign \$892  = \$874  & \$891 ;
-  assign \$896  = ~ calibration_queue_r0_b0[5];
-  assign \$898  = calibration_queue_r0_b0[6] ^ \$897 ;
-  assign \$899  = ~ calibration_queue_r0_b0[5];
-  assign \$900  = ~ calibration_queue_r0_b0[6];
-  assign \$901  = \$899  | \$900 ;
-  assign \$902  = ~ \$901 ;
-  assign \$903  = calibration_queue_r0_b0[7] ^ \$902 ;
-  assign \$904  = ~ calibration_queue_r0_b0[5];
-  assign \$905  = ~ calibration_queue_r0_b0[6];
-  assign \$906  = \$904  | \$905 ;
-  assign \$907  = ~ calibration_queue_r0_b0[7];
-  assign \$908  = \$906  | \$907 ;
-  assign \$909  = ~ \$908 ;
-  assign \$910  = calibration_queue_r0_b0[8] ^ \$909 ;
-  assign \$911  = \$893  & \$910 ;
-  assign \$912  = { \$911 , \$892 , \$873 , \$854 , \$835 , \$834  } + 6'h3f;
-  assign \$913  = \$596  ? a3_older_next : { \$912 [6], \$833 [6], \$754 [6], \$675 [6] };
-  assign \$signal$187  = \$595  ? a4_tag_next : \$913 ;
-  assign \$914  = a3_fwd_ok & a3_hit_a1;
-  assign \$915  = a4_tag_next + 1'h1;
-  assign \$916  = a3_fwd_ok & a3_older_hit;
-  assign \$917  = a3_older_next + 1'h1;
-  assign \$923  = ~ samples_grant_r1_b0[2];
-  assign \$925  = samples_grant_r1_b0[3] ^ \$924 ;
-  assign \$926  = ~ samples_grant_r1_b0[2];
-  assign \$927  = ~ samples_grant_r1_b0[3];
-  assign \$928  = \$926  | \$927 ;
-  assign \$929  = ~ \$928 ;
-  assign \$930  = samples_grant_r1_b0[4] ^ \$929 ;
-  assign \$931  = \$920  & samples_grant_r1_b0[1];
-  assign \$935  = ~ calibration_grant_r1_b0[2];
-  assign \$937  = calibration_grant_r1_b0[3] ^ \$936 ;
-  assign \$938  = ~ calibration_grant_r1_b0[2];
-  assign \$939  = ~ calibration_grant_r1_b0[3];
-  assign \$940  = \$938  | \$939 ;
-  assign \$941  = ~ \$940 ;
-  assign \$942  = calibration_grant_r1_b0[4] ^ \$941 ;
-  assign \$943  = \$932  & calibration_grant_r1_b0[1];
-  assign \$947  = ~ samples_queue_r0_b0[12];
-  assign \$949  = samples_queue_r0_b0[13] ^ \$948 ;
-  assign \$950  = ~ samples_queue_r0_b0[12];
-  assign \$951  = ~ samples_queue_r0_b0[13];
-  assign \$952  = \$950  | \$951 ;
-  assign \$953  = ~ \$952 ;
-  assign \$954  = samples_queue_r0_b0[14] ^ \$953 ;
-  assign \$955  = \$944  & samples_queue_r0_b0[11];
-  assign \$959  = ~ calibration_queue_r0_b0[6];
-  assign \$961  = calibration_queue_r0_b0[7] ^ \$960 ;
-  assign \$962  = ~ calibration_queue_r0_b0[6];
-  assign \$963  = ~ calibration_queue_r0_b0[7];
-  assign \$964  = \$962  | \$963 ;
-  assign \$965  = ~ \$964 ;
-  assign \$966  = calibration_queue_r0_b0[8] ^ \$965 ;
-  assign \$967  = \$956  & calibration_queue_r0_b0[5];
-  assign \$968  = { \$967 , \$955 , \$943 , \$931 , \$919 , \$918  } + 6'h3f;
-  assign \$974  = ~ samples_grant_r1_b0[2];
-  assign \$976  = samples_grant_r1_b0[3] ^ \$975 ;
-  assign \$977  = ~ samples_grant_r1_b0[2];
-  assign \$978  = ~ samples_grant_r1_b0[3];
-  assign \$979  = \$977  | \$978 ;
-  assign \$980  = ~ \$979 ;
-  assign \$981  = samples_grant_r1_b0[4] ^ \$980 ;
-  assign \$982  = \$971  & \$973 ;
-  assign \$986  = ~ calibration_grant_r1_b0[2];
-  assign \$988  = calibration_grant_r1_b0[3] ^ \$987 ;
-  assign \$989  = ~ calibration_grant_r1_b0[2];
-  assign \$990  = ~ calibration_grant_r1_b0[3];
-  assign \$991  = \$989  | \$990 ;
-  assign \$992  = ~ \$991 ;
-  assign \$993  = calibration_grant_r1_b0[4] ^ \$992 ;
-  assign \$994  = \$983  & \$985 ;
-  assign \$998  = ~ samples_queue_r0_b0[12];
-  assign \$1000  = samples_queue_r0_b0[13] ^ \$999 ;
-  assign \$1001  = ~ samples_queue_r0_b0[12];
-  assign \$1002  = ~ samples_queue_r0_b0[13];
-  assign \$1003  = \$1001  | \$1002 ;
-  assign \$1004  = ~ \$1003 ;
-  assign \$1005  = samples_queue_r0_b0[14] ^ \$1004 ;
-  assign \$1006  = \$995  & \$997 ;
-  assign \$1010  = ~ calibration_queue_r0_b0[6];
-  assign \$1012  = calibration_queue_r0_b0[7] ^ \$1011 ;
-  assign \$1013  = ~ calibration_queue_r0_b0[6];
-  assign \$1014  = ~ calibration_queue_r0_b0[7];
-  assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = ~ \$1015 ;
-  assign \$1017  = calibration_queue_r0_b0[8] ^ \$1016 ;
-  assign \$1018  = \$1007  & \$1009 ;
-  assign \$1019  = { \$1018 , \$1006 , \$994 , \$982 , \$970 , \$969  } + 6'h3f;
-  assign \$1025  = ~ samples_grant_r1_b0[2];
-  assign \$1027  = samples_grant_r1_b0[3] ^ \$1026 ;
-  assign \$1028  = ~ samples_grant_r1_b0[2];
-  assign \$1029  = ~ samples_grant_r1_b0[3];
-  assign \$1030  = \$1028  | \$1029 ;
-  assign \$1031  = ~ \$1030 ;
-  assign \$1032  = samples_grant_r1_b0[4] ^ \$1031 ;
-  assign \$1033  = \$1022  & \$1027 ;
-  assign \$1037  = ~ calibration_grant_r1_b0[2];
-  assign \$1039  = calibration_grant_r1_b0[3] ^ \$1038 ;
-  assign \$1040  = ~ calibration_grant_r1_b0[2];
-  assign \$1041  = ~ calibration_grant_r1_b0[3];
-  assign \$1042  = \$1040  | \$1041 ;
-  assign \$1043  = ~ \$1042 ;
-  assign \$1044  = calibration_grant_r1_b0[4] ^ \$1043 ;
-  assign \$1045  = \$1034  & \$1039 ;
-  assign \$1049  = ~ samples_queue_r0_b0[12];
-  assign \$1051  = samples_queue_r0_b0[13] ^ \$1050 ;
-  assign \$1052  = ~ samples_queue_r0_b0[12];
-  assign \$1053  = ~ samples_queue_r0_b0[13];
-  assign \$1054  = \$1052  | \$1053 ;
-  assign \$1055  = ~ \$1054 ;
-  assign \$1056  = samples_queue_r0_b0[14] ^ \$1055 ;
-  assign \$1057  = \$1046  & \$1051 ;
-  assign \$1061  = ~ calibration_queue_r0_b0[6];
-  assign \$1063  = calibration_queue_r0_b0[7] ^ \$1062 ;
-  assign \$1064  = ~ calibration_queue_r0_b0[6];
-  assign \$1065  = ~ calibration_queue_r0_b0[7];
-  assign \$1066  = \$1064  | \$1065 ;
-  assign \$1067  = ~ \$1066 ;
-  assign \$1068  = calibration_queue_r0_b0[8] ^ \$1067 ;
-  assign \$1069  = \$1058  & \$1063 ;
-  assign \$1070  = { \$1069 , \$1057 , \$1045 , \$1033 , \$1021 , \$1020  } + 6'h3f;
-  assign \$1076  = ~ samples_grant_r1_b0[2];
-  assign \$1078  = samples_grant_r1_b0[3] ^ \$1077 ;
-  assign \$1079  = ~ samples_grant_r1_b0[2];
-  assign \$1080  = ~ samples_grant_r1_b0[3];
-  assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = ~ \$1081 ;
-  assign \$1083  = samples_grant_r1_b0[4] ^ \$1082 ;
-  assign \$1084  = \$1073  & \$1083 ;
-  assign \$1088  = ~ calibration_grant_r1_b0[2];
-  assign \$1090  = calibration_grant_r1_b0[3] ^ \$1089 ;
-  assign \$1091  = ~ calibration_grant_r1_b0[2];
-  assign \$1092  = ~ calibration_grant_r1_b0[3];
-  assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = ~ \$1093 ;
-  assign \$1095  = calibration_grant_r1_b0[4] ^ \$1094 ;
-  assign \$1096  = \$1085  & \$1095 ;
-  assign \$1100  = ~ samples_queue_r0_b0[12];
-  assign \$1102  = samples_queue_r0_b0[13] ^ \$1101 ;
-  assign \$1103  = ~ samples_queue_r0_b0[12];
-  assign \$1104  = ~ samples_queue_r0_b0[13];
-  assign \$1105  = \$1103  | \$1104 ;
-  assign \$1106  = ~ \$1105 ;
-  assign \$1107  = samples_queue_r0_b0[14] ^ \$1106 ;
-  assign \$1108  = \$1097  & \$1107 ;
-  assign \$1112  = ~ calibration_queue_r0_b0[6];
-  assign \$1114  = calibration_queue_r0_b0[7] ^ \$1113 ;
-  assign \$1115  = ~ calibration_queue_r0_b0[6];
-  assign \$1116  = ~ calibration_queue_r0_b0[7];
-  assign \$1117  = \$1115  | \$1116 ;
-  assign \$1118  = ~ \$1117 ;
-  assign \$1119  = calibration_queue_r0_b0[8] ^ \$1118 ;
-  assign \$1120  = \$1109  & \$1119 ;
-  assign \$1121  = { \$1120 , \$1108 , \$1096 , \$1084 , \$1072 , \$1071  } + 6'h3f;
-  assign \$1122  = \$916  ? \$917  : { 1'h0, \$1121 [6], \$1070 [6], \$1019 [6], \$968 [6] };
-  assign \$1123  = \$914  ? \$915  : \$1122 ;
-  assign \$1124  = a3_valid & a3_ok;
-  assign \$1125  = ! a3_pool;
-  assign samples_grant_wen = \$1124  & \$1125 ;
-  assign \$1126  = a3_valid & a3_ok;
-  assign calibration_grant_wen = \$1126  & \$1127 ;
-  assign \$1132  = ! f2_err;
-  assign \$signal$269  = f2_valid & \$1132 ;
-  assign \$1133  = a4_valid & a4_ok;
-  assign \$1134  = { \$1133 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1135  = ~ \$1134 ;
-  assign \$1136  = \$1135  + 1'h1;
-  assign \$1137  = a5_valid & a5_ok;
-  assign \$1138  = { \$1137 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1139  = ~ \$1138 ;
-  assign \$1140  = \$1139  + 1'h1;
-  assign \$1141  = a4_valid & a4_ok;
-  assign \$1142  = { \$1141 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1143  = ~ \$1142 ;
-  assign \$1144  = \$1143  + 1'h1;
+  assign calibration_pop = \$529  & calibration_nonempty;
+  assign \$530  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$532  = \$531  & samples_queue_r0_b0[0];
+  assign \$533  = \$530  | \$532 ;
+  assign \$535  = \$534  & calibration_queue_r0_b0[0];
+  assign \$536  = \$533  | \$535 ;
+  assign \$537  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$539  = \$538  & samples_queue_r0_b0[1];
+  assign \$540  = \$537  | \$539 ;
+  assign \$542  = \$541  & calibration_queue_r0_b0[1];
+  assign \$543  = \$540  | \$542 ;
+  assign \$544  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$546  = \$545  & samples_queue_r0_b0[2];
+  assign \$547  = \$544  | \$546 ;
+  assign \$549  = \$548  & calibration_queue_r0_b0[2];
+  assign \$550  = \$547  | \$549 ;
+  assign \$551  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$553  = \$552  & samples_queue_r0_b0[3];
+  assign \$554  = \$551  | \$553 ;
+  assign \$556  = \$555  & calibration_queue_r0_b0[3];
+  assign \$557  = \$554  | \$556 ;
+  assign \$558  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$560  = \$559  & samples_queue_r0_b0[4];
+  assign \$561  = \$558  | \$560 ;
+  assign \$562  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$564  = \$563  & samples_queue_r0_b0[5];
+  assign \$565  = \$562  | \$564 ;
+  assign \$566  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$568  = \$567  & samples_queue_r0_b0[6];
+  assign \$569  = \$566  | \$568 ;
+  assign \$570  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$572  = \$571  & samples_queue_r0_b0[7];
+  assign \$573  = \$570  | \$572 ;
+  assign \$574  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$576  = \$575  & samples_queue_r0_b0[8];
+  assign \$577  = \$574  | \$576 ;
+  assign \$578  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$580  = \$579  & samples_queue_r0_b0[9];
+  assign \$581  = \$578  | \$580 ;
+  assign \$582  = a3_sel_fresh[0] & samples_parity_r1_b0;
+  assign \$583  = a3_sel_fresh[1] & calibration_parity_r1_b0;
+  assign \$585  = \$584  & samples_queue_r0_b0[10];
+  assign \$587  = \$586  & calibration_queue_r0_b0[4];
+  assign \$588  = { \$587 , \$585 , \$583 , \$582  } + 4'hf;
+  assign \$589  = a3_fwd_ok & a3_hit_a1;
+  assign \$590  = a3_fwd_ok & a3_older_hit;
+  assign \$596  = ~ samples_grant_r1_b0[1];
+  assign \$598  = samples_grant_r1_b0[2] ^ \$597 ;
+  assign \$599  = ~ samples_grant_r1_b0[1];
+  assign \$600  = ~ samples_grant_r1_b0[2];
+  assign \$601  = \$599  | \$600 ;
+  assign \$602  = ~ \$601 ;
+  assign \$603  = samples_grant_r1_b0[3] ^ \$602 ;
+  assign \$604  = ~ samples_grant_r1_b0[1];
+  assign \$605  = ~ samples_grant_r1_b0[2];
+  assign \$606  = \$604  | \$605 ;
+  assign \$607  = ~ samples_grant_r1_b0[3];
+  assign \$608  = \$606  | \$607 ;
+  assign \$609  = ~ \$608 ;
+  assign \$610  = samples_grant_r1_b0[4] ^ \$609 ;
+  assign \$611  = \$593  & \$595 ;
+  assign \$615  = ~ calibration_grant_r1_b0[1];
+  assign \$617  = calibration_grant_r1_b0[2] ^ \$616 ;
+  assign \$618  = ~ calibration_grant_r1_b0[1];
+  assign \$619  = ~ calibration_grant_r1_b0[2];
+  assign \$620  = \$618  | \$619 ;
+  assign \$621  = ~ \$620 ;
+  assign \$622  = calibration_grant_r1_b0[3] ^ \$621 ;
+  assign \$623  = ~ calibration_grant_r1_b0[1];
+  assign \$624  = ~ calibration_grant_r1_b0[2];
+  assign \$625  = \$623  | \$624 ;
+  assign \$626  = ~ calibration_grant_r1_b0[3];
+  assign \$627  = \$625  | \$626 ;
+  assign \$628  = ~ \$627 ;
+  assign \$629  = calibration_grant_r1_b0[4] ^ \$628 ;
+  assign \$630  = \$612  & \$614 ;
+  assign \$634  = ~ samples_queue_r0_b0[11];
+  assign \$636  = samples_queue_r0_b0[12] ^ \$635 ;
+  assign \$637  = ~ samples_queue_r0_b0[11];
+  assign \$638  = ~ samples_queue_r0_b0[12];
+  assign \$639  = \$637  | \$638 ;
+  assign \$640  = ~ \$639 ;
+  assign \$641  = samples_queue_r0_b0[13] ^ \$640 ;
+  assign \$642  = ~ samples_queue_r0_b0[11];
+  assign \$643  = ~ samples_queue_r0_b0[12];
+  assign \$644  = \$642  | \$643 ;
+  assign \$645  = ~ samples_queue_r0_b0[13];
+  assign \$646  = \$644  | \$645 ;
+  assign \$647  = ~ \$646 ;
+  assign \$648  = samples_queue_r0_b0[14] ^ \$647 ;
+  assign \$649  = \$631  & \$633 ;
+  assign \$653  = ~ calibration_queue_r0_b0[5];
+  assign \$655  = calibration_queue_r0_b0[6] ^ \$654 ;
+  assign \$656  = ~ calibration_queue_r0_b0[5];
+  assign \$657  = ~ calibration_queue_r0_b0[6];
+  assign \$658  = \$656  | \$657 ;
+  assign \$659  = ~ \$658 ;
+  assign \$660  = calibration_queue_r0_b0[7] ^ \$659 ;
+  assign \$661  = ~ calibration_queue_r0_b0[5];
+  assign \$662  = ~ calibration_queue_r0_b0[6];
+  assign \$663  = \$661  | \$662 ;
+  assign \$664  = ~ calibration_queue_r0_b0[7];
+  assign \$665  = \$663  | \$664 ;
+  assign \$666  = ~ \$665 ;
+  assign \$667  = calibration_queue_r0_b0[8] ^ \$666 ;
+  assign \$668  = \$650  & \$652 ;
+  assign \$669  = { \$668 , \$649 , \$630 , \$611 , \$592 , \$591  } + 6'h3f;
+  assign \$675  = ~ samples_grant_r1_b0[1];
+  assign \$677  = samples_grant_r1_b0[2] ^ \$676 ;
+  assign \$678  = ~ samples_grant_r1_b0[1];
+  assign \$679  = ~ samples_grant_r1_b0[2];
+  assign \$680  = \$678  | \$679 ;
+  assign \$681  = ~ \$680 ;
+  assign \$682  = samples_grant_r1_b0[3] ^ \$681 ;
+  assign \$683  = ~ samples_grant_r1_b0[1];
+  assign \$684  = ~ samples_grant_r1_b0[2];
+  assign \$685  = \$683  | \$684 ;
+  assign \$686  = ~ samples_grant_r1_b0[3];
+  assign \$687  = \$685  | \$686 ;
+  assign \$688  = ~ \$687 ;
+  assign \$689  = samples_grant_r1_b0[4] ^ \$688 ;
+  assign \$690  = \$672  & \$677 ;
+  assign \$694  = ~ calibration_grant_r1_b0[1];
+  assign \$696  = calibration_grant_r1_b0[2] ^ \$695 ;
+  assign \$697  = ~ calibration_grant_r1_b0[1];
+  assign \$698  = ~ calibration_grant_r1_b0[2];
+  assign \$699  = \$697  | \$698 ;
+  assign \$700  = ~ \$699 ;
+  assign \$701  = calibration_grant_r1_b0[3] ^ \$700 ;
+  assign \$702  = ~ calibration_grant_r1_b0[1];
+  assign \$703  = ~ calibration_grant_r1_b0[2];
+  assign \$704  = \$702  | \$703 ;
+  assign \$705  = ~ calibration_grant_r1_b0[3];
+  assign \$706  = \$704  | \$705 ;
+  assign \$707  = ~ \$706 ;
+  assign \$708  = calibration_grant_r1_b0[4] ^ \$707 ;
+  assign \$709  = \$691  & \$696 ;
+  assign \$713  = ~ samples_queue_r0_b0[11];
+  assign \$715  = samples_queue_r0_b0[12] ^ \$714 ;
+  assign \$716  = ~ samples_queue_r0_b0[11];
+  assign \$717  = ~ samples_queue_r0_b0[12];
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = ~ \$718 ;
+  assign \$720  = samples_queue_r0_b0[13] ^ \$719 ;
+  assign \$721  = ~ samples_queue_r0_b0[11];
+  assign \$722  = ~ samples_queue_r0_b0[12];
+  assign \$723  = \$721  | \$722 ;
+  assign \$724  = ~ samples_queue_r0_b0[13];
+  assign \$725  = \$723  | \$724 ;
+  assign \$726  = ~ \$725 ;
+  assign \$727  = samples_queue_r0_b0[14] ^ \$726 ;
+  assign \$728  = \$710  & \$715 ;
+  assign \$732  = ~ calibration_queue_r0_b0[5];
+  assign \$734  = calibration_queue_r0_b0[6] ^ \$733 ;
+  assign \$735  = ~ calibration_queue_r0_b0[5];
+  assign \$736  = ~ calibration_queue_r0_b0[6];
+  assign \$737  = \$735  | \$736 ;
+  assign \$738  = ~ \$737 ;
+  assign \$739  = calibration_queue_r0_b0[7] ^ \$738 ;
+  assign \$740  = ~ calibration_queue_r0_b0[5];
+  assign \$741  = ~ calibration_queue_r0_b0[6];
+  assign \$742  = \$740  | \$741 ;
+  assign \$743  = ~ calibration_queue_r0_b0[7];
+  assign \$744  = \$742  | \$743 ;
+  assign \$745  = ~ \$744 ;
+  assign \$746  = calibration_queue_r0_b0[8] ^ \$745 ;
+  assign \$747  = \$729  & \$734 ;
+  assign \$748  = { \$747 , \$728 , \$709 , \$690 , \$671 , \$670  } + 6'h3f;
+  assign \$754  = ~ samples_grant_r1_b0[1];
+  assign \$756  = samples_grant_r1_b0[2] ^ \$755 ;
+  assign \$757  = ~ samples_grant_r1_b0[1];
+  assign \$758  = ~ samples_grant_r1_b0[2];
+  assign \$759  = \$757  | \$758 ;
+  assign \$760  = ~ \$759 ;
+  assign \$761  = samples_grant_r1_b0[3] ^ \$760 ;
+  assign \$762  = ~ samples_grant_r1_b0[1];
+  assign \$763  = ~ samples_grant_r1_b0[2];
+  assign \$764  = \$762  | \$763 ;
+  assign \$765  = ~ samples_grant_r1_b0[3];
+  assign \$766  = \$764  | \$765 ;
+  assign \$767  = ~ \$766 ;
+  assign \$768  = samples_grant_r1_b0[4] ^ \$767 ;
+  assign \$769  = \$751  & \$761 ;
+  assign \$773  = ~ calibration_grant_r1_b0[1];
+  assign \$775  = calibration_grant_r1_b0[2] ^ \$774 ;
+  assign \$776  = ~ calibration_grant_r1_b0[1];
+  assign \$777  = ~ calibration_grant_r1_b0[2];
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = ~ \$778 ;
+  assign \$780  = calibration_grant_r1_b0[3] ^ \$779 ;
+  assign \$781  = ~ calibration_grant_r1_b0[1];
+  assign \$782  = ~ calibration_grant_r1_b0[2];
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = ~ calibration_grant_r1_b0[3];
+  assign \$785  = \$783  | \$784 ;
+  assign \$786  = ~ \$785 ;
+  assign \$787  = calibration_grant_r1_b0[4] ^ \$786 ;
+  assign \$788  = \$770  & \$780 ;
+  assign \$792  = ~ samples_queue_r0_b0[11];
+  assign \$794  = samples_queue_r0_b0[12] ^ \$793 ;
+  assign \$795  = ~ samples_queue_r0_b0[11];
+  assign \$796  = ~ samples_queue_r0_b0[12];
+  assign \$797  = \$795  | \$796 ;
+  assign \$798  = ~ \$797 ;
+  assign \$799  = samples_queue_r0_b0[13] ^ \$798 ;
+  assign \$800  = ~ samples_queue_r0_b0[11];
+  assign \$801  = ~ samples_queue_r0_b0[12];
+  assign \$802  = \$800  | \$801 ;
+  assign \$803  = ~ samples_queue_r0_b0[13];
+  assign \$804  = \$802  | \$803 ;
+  assign \$805  = ~ \$804 ;
+  assign \$806  = samples_queue_r0_b0[14] ^ \$805 ;
+  assign \$807  = \$789  & \$799 ;
+  assign \$811  = ~ calibration_queue_r0_b0[5];
+  assign \$813  = calibration_queue_r0_b0[6] ^ \$812 ;
+  assign \$814  = ~ calibration_queue_r0_b0[5];
+  assign \$815  = ~ calibration_queue_r0_b0[6];
+  assign \$816  = \$814  | \$815 ;
+  assign \$817  = ~ \$816 ;
+  assign \$818  = calibration_queue_r0_b0[7] ^ \$817 ;
+  assign \$819  = ~ calibration_queue_r0_b0[5];
+  assign \$820  = ~ calibration_queue_r0_b0[6];
+  assign \$821  = \$819  | \$820 ;
+  assign \$822  = ~ calibration_queue_r0_b0[7];
+  assign \$823  = \$821  | \$822 ;
+  assign \$824  = ~ \$823 ;
+  assign \$825  = calibration_queue_r0_b0[8] ^ \$824 ;
+  assign \$826  = \$808  & \$818 ;
+  assign \$827  = { \$826 , \$807 , \$788 , \$769 , \$750 , \$749  } + 6'h3f;
+  assign \$833  = ~ samples_grant_r1_b0[1];
+  assign \$835  = samples_grant_r1_b0[2] ^ \$834 ;
+  assign \$836  = ~ samples_grant_r1_b0[1];
+  assign \$837  = ~ samples_grant_r1_b0[2];
+  assign \$838  = \$836  | \$837 ;
+  assign \$839  = ~ \$838 ;
+  assign \$840  = samples_grant_r1_b0[3] ^ \$839 ;
+  assign \$841  = ~ samples_grant_r1_b0[1];
+  assign \$842  = ~ samples_grant_r1_b0[2];
+  assign \$843  = \$841  | \$842 ;
+  assign \$844  = ~ samples_grant_r1_b0[3];
+  assign \$845  = \$843  | \$844 ;
+  assign \$846  = ~ \$845 ;
+  assign \$847  = samples_grant_r1_b0[4] ^ \$846 ;
+  assign \$848  = \$830  & \$847 ;
+  assign \$852  = ~ calibration_grant_r1_b0[1];
+  assign \$854  = calibration_grant_r1_b0[2] ^ \$853 ;
+  assign \$855  = ~ calibration_grant_r1_b0[1];
+  assign \$856  = ~ calibration_grant_r1_b0[2];
+  assign \$857  = \$855  | \$856 ;
+  assign \$858  = ~ \$857 ;
+  assign \$859  = calibration_grant_r1_b0[3] ^ \$858 ;
+  assign \$860  = ~ calibration_grant_r1_b0[1];
+  assign \$861  = ~ calibration_grant_r1_b0[2];
+  assign \$862  = \$860  | \$861 ;
+  assign \$863  = ~ calibration_grant_r1_b0[3];
+  assign \$864  = \$862  | \$863 ;
+  assign \$865  = ~ \$864 ;
+  assign \$866  = calibration_grant_r1_b0[4] ^ \$865 ;
+  assign \$867  = \$849  & \$866 ;
+  assign \$871  = ~ samples_queue_r0_b0[11];
+  assign \$873  = samples_queue_r0_b0[12] ^ \$872 ;
+  assign \$874  = ~ samples_queue_r0_b0[11];
+  assign \$875  = ~ samples_queue_r0_b0[12];
+  assign \$876  = \$874  | \$875 ;
+  assign \$877  = ~ \$876 ;
+  assign \$878  = samples_queue_r0_b0[13] ^ \$877 ;
+  assign \$879  = ~ samples_queue_r0_b0[11];
+  assign \$880  = ~ samples_queue_r0_b0[12];
+  assign \$881  = \$879  | \$880 ;
+  assign \$882  = ~ samples_queue_r0_b0[13];
+  assign \$883  = \$881  | \$882 ;
+  assign \$884  = ~ \$883 ;
+  assign \$885  = samples_queue_r0_b0[14] ^ \$884 ;
+  assign \$886  = \$868  & \$885 ;
+  assign \$890  = ~ calibration_queue_r0_b0[5];
+  assign \$892  = calibration_queue_r0_b0[6] ^ \$891 ;
+  assign \$893  = ~ calibration_queue_r0_b0[5];
+  assign \$894  = ~ calibration_queue_r0_b0[6];
+  assign \$895  = \$893  | \$894 ;
+  assign \$896  = ~ \$895 ;
+  assign \$897  = calibration_queue_r0_b0[7] ^ \$896 ;
+  assign \$898  = ~ calibration_queue_r0_b0[5];
+  assign \$899  = ~ calibration_queue_r0_b0[6];
+  assign \$900  = \$898  | \$899 ;
+  assign \$901  = ~ calibration_queue_r0_b0[7];
+  assign \$902  = \$900  | \$901 ;
+  assign \$903  = ~ \$902 ;
+  assign \$904  = calibration_queue_r0_b0[8] ^ \$903 ;
+  assign \$905  = \$887  & \$904 ;
+  assign \$906  = { \$905 , \$886 , \$867 , \$848 , \$829 , \$828  } + 6'h3f;
+  assign \$907  = \$590  ? a3_older_next : { \$906 [6], \$827 [6], \$748 [6], \$669 [6] };
+  assign \$signal$187  = \$589  ? a4_tag_next : \$907 ;
+  assign \$908  = a3_fwd_ok & a3_hit_a1;
+  assign \$909  = a4_tag_next + 1'h1;
+  assign \$910  = a3_fwd_ok & a3_older_hit;
+  assign \$911  = a3_older_next + 1'h1;
+  assign \$917  = ~ samples_grant_r1_b0[2];
+  assign \$919  = samples_grant_r1_b0[3] ^ \$918 ;
+  assign \$920  = ~ samples_grant_r1_b0[2];
+  assign \$921  = ~ samples_grant_r1_b0[3];
+  assign \$922  = \$920  | \$921 ;
+  assign \$923  = ~ \$922 ;
+  assign \$924  = samples_grant_r1_b0[4] ^ \$923 ;
+  assign \$925  = \$914  & samples_grant_r1_b0[1];
+  assign \$929  = ~ calibration_grant_r1_b0[2];
+  assign \$931  = calibration_grant_r1_b0[3] ^ \$930 ;
+  assign \$932  = ~ calibration_grant_r1_b0[2];
+  assign \$933  = ~ calibration_grant_r1_b0[3];
+  assign \$934  = \$932  | \$933 ;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = calibration_grant_r1_b0[4] ^ \$935 ;
+  assign \$937  = \$926  & calibration_grant_r1_b0[1];
+  assign \$941  = ~ samples_queue_r0_b0[12];
+  assign \$943  = samples_queue_r0_b0[13] ^ \$942 ;
+  assign \$944  = ~ samples_queue_r0_b0[12];
+  assign \$945  = ~ samples_queue_r0_b0[13];
+  assign \$946  = \$944  | \$945 ;
+  assign \$947  = ~ \$946 ;
+  assign \$948  = samples_queue_r0_b0[14] ^ \$947 ;
+  assign \$949  = \$938  & samples_queue_r0_b0[11];
+  assign \$953  = ~ calibration_queue_r0_b0[6];
+  assign \$955  = calibration_queue_r0_b0[7] ^ \$954 ;
+  assign \$956  = ~ calibration_queue_r0_b0[6];
+  assign \$957  = ~ calibration_queue_r0_b0[7];
+  assign \$958  = \$956  | \$957 ;
+  assign \$959  = ~ \$958 ;
+  assign \$960  = calibration_queue_r0_b0[8] ^ \$959 ;
+  assign \$961  = \$950  & calibration_queue_r0_b0[5];
+  assign \$962  = { \$961 , \$949 , \$937 , \$925 , \$913 , \$912  } + 6'h3f;
+  assign \$968  = ~ samples_grant_r1_b0[2];
+  assign \$970  = samples_grant_r1_b0[3] ^ \$969 ;
+  assign \$971  = ~ samples_grant_r1_b0[2];
+  assign \$972  = ~ samples_grant_r1_b0[3];
+  assign \$973  = \$971  | \$972 ;
+  assign \$974  = ~ \$973 ;
+  assign \$975  = samples_grant_r1_b0[4] ^ \$974 ;
+  assign \$976  = \$965  & \$967 ;
+  assign \$980  = ~ calibration_grant_r1_b0[2];
+  assign \$982  = calibration_grant_r1_b0[3] ^ \$981 ;
+  assign \$983  = ~ calibration_grant_r1_b0[2];
+  assign \$984  = ~ calibration_grant_r1_b0[3];
+  assign \$985  = \$983  | \$984 ;
+  assign \$986  = ~ \$985 ;
+  assign \$987  = calibration_grant_r1_b0[4] ^ \$986 ;
+  assign \$988  = \$977  & \$979 ;
+  assign \$992  = ~ samples_queue_r0_b0[12];
+  assign \$994  = samples_queue_r0_b0[13] ^ \$993 ;
+  assign \$995  = ~ samples_queue_r0_b0[12];
+  assign \$996  = ~ samples_queue_r0_b0[13];
+  assign \$997  = \$995  | \$996 ;
+  assign \$998  = ~ \$997 ;
+  assign \$999  = samples_queue_r0_b0[14] ^ \$998 ;
+  assign \$1000  = \$989  & \$991 ;
+  assign \$1004  = ~ calibration_queue_r0_b0[6];
+  assign \$1006  = calibration_queue_r0_b0[7] ^ \$1005 ;
+  assign \$1007  = ~ calibration_queue_r0_b0[6];
+  assign \$1008  = ~ calibration_queue_r0_b0[7];
+  assign \$1009  = \$1007  | \$1008 ;
+  assign \$1010  = ~ \$1009 ;
+  assign \$1011  = calibration_queue_r0_b0[8] ^ \$1010 ;
+  assign \$1012  = \$1001  & \$1003 ;
+  assign \$1013  = { \$1012 , \$1000 , \$988 , \$976 , \$964 , \$963  } + 6'h3f;
+  assign \$1019  = ~ samples_grant_r1_b0[2];
+  assign \$1021  = samples_grant_r1_b0[3] ^ \$1020 ;
+  assign \$1022  = ~ samples_grant_r1_b0[2];
+  assign \$1023  = ~ samples_grant_r1_b0[3];
+  assign \$1024  = \$1022  | \$1023 ;
+  assign \$1025  = ~ \$1024 ;
+  assign \$1026  = samples_grant_r1_b0[4] ^ \$1025 ;
+  assign \$1027  = \$1016  & \$1021 ;
+  assign \$1031  = ~ calibration_grant_r1_b0[2];
+  assign \$1033  = calibration_grant_r1_b0[3] ^ \$1032 ;
+  assign \$1034  = ~ calibration_grant_r1_b0[2];
+  assign \$1035  = ~ calibration_grant_r1_b0[3];
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \$1037  = ~ \$1036 ;
+  assign \$1038  = calibration_grant_r1_b0[4] ^ \$1037 ;
+  assign \$1039  = \$1028  & \$1033 ;
+  assign \$1043  = ~ samples_queue_r0_b0[12];
+  assign \$1045  = samples_queue_r0_b0[13] ^ \$1044 ;
+  assign \$1046  = ~ samples_queue_r0_b0[12];
+  assign \$1047  = ~ samples_queue_r0_b0[13];
+  assign \$1048  = \$1046  | \$1047 ;
+  assign \$1049  = ~ \$1048 ;
+  assign \$1050  = samples_queue_r0_b0[14] ^ \$1049 ;
+  assign \$1051  = \$1040  & \$1045 ;
+  assign \$1055  = ~ calibration_queue_r0_b0[6];
+  assign \$1057  = calibration_queue_r0_b0[7] ^ \$1056 ;
+  assign \$1058  = ~ calibration_queue_r0_b0[6];
+  assign \$1059  = ~ calibration_queue_r0_b0[7];
+  assign \$1060  = \$1058  | \$1059 ;
+  assign \$1061  = ~ \$1060 ;
+  assign \$1062  = calibration_queue_r0_b0[8] ^ \$1061 ;
+  assign \$1063  = \$1052  & \$1057 ;
+  assign \$1064  = { \$1063 , \$1051 , \$1039 , \$1027 , \$1015 , \$1014  } + 6'h3f;
+  assign \$1070  = ~ samples_grant_r1_b0[2];
+  assign \$1072  = samples_grant_r1_b0[3] ^ \$1071 ;
+  assign \$1073  = ~ samples_grant_r1_b0[2];
+  assign \$1074  = ~ samples_grant_r1_b0[3];
+  assign \$1075  = \$1073  | \$1074 ;
+  assign \$1076  = ~ \$1075 ;
+  assign \$1077  = samples_grant_r1_b0[4] ^ \$1076 ;
+  assign \$1078  = \$1067  & \$1077 ;
+  assign \$1082  = ~ calibration_grant_r1_b0[2];
+  assign \$1084  = calibration_grant_r1_b0[3] ^ \$1083 ;
+  assign \$1085  = ~ calibration_grant_r1_b0[2];
+  assign \$1086  = ~ calibration_grant_r1_b0[3];
+  assign \$1087  = \$1085  | \$1086 ;
+  assign \$1088  = ~ \$1087 ;
+  assign \$1089  = calibration_grant_r1_b0[4] ^ \$1088 ;
+  assign \$1090  = \$1079  & \$1089 ;
+  assign \$1094  = ~ samples_queue_r0_b0[12];
+  assign \$1096  = samples_queue_r0_b0[13] ^ \$1095 ;
+  assign \$1097  = ~ samples_queue_r0_b0[12];
+  assign \$1098  = ~ samples_queue_r0_b0[13];
+  assign \$1099  = \$1097  | \$1098 ;
+  assign \$1100  = ~ \$1099 ;
+  assign \$1101  = samples_queue_r0_b0[14] ^ \$1100 ;
+  assign \$1102  = \$1091  & \$1101 ;
+  assign \$1106  = ~ calibration_queue_r0_b0[6];
+  assign \$1108  = calibration_queue_r0_b0[7] ^ \$1107 ;
+  assign \$1109  = ~ calibration_queue_r0_b0[6];
+  assign \$1110  = ~ calibration_queue_r0_b0[7];
+  assign \$1111  = \$1109  | \$1110 ;
+  assign \$1112  = ~ \$1111 ;
+  assign \$1113  = calibration_queue_r0_b0[8] ^ \$1112 ;
+  assign \$1114  = \$1103  & \$1113 ;
+  assign \$1115  = { \$1114 , \$1102 , \$1090 , \$1078 , \$1066 , \$1065  } + 6'h3f;
+  assign \$1116  = \$910  ? \$911  : { 1'h0, \$1115 [6], \$1064 [6], \$1013 [6], \$962 [6] };
+  assign \$1117  = \$908  ? \$909  : \$1116 ;
+  assign \$1118  = a3_valid & a3_ok;
+  assign \$1119  = ! a3_pool;
+  assign samples_grant_wen = \$1118  & \$1119 ;
+  assign \$1120  = a3_valid & a3_ok;
+  assign calibration_grant_wen = \$1120  & \$1121 ;
+  assign \$1126  = ! f2_err;
+  assign \$signal$269  = f2_valid & \$1126 ;
+  assign \$1127  = a4_valid & a4_ok;
+  assign \$1128  = { \$1127 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1129  = ~ \$1128 ;
+  assign \$1130  = \$1129  + 1'h1;
+  assign \$1131  = a5_valid & a5_ok;
+  assign \$1132  = { \$1131 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1133  = ~ \$1132 ;
+  assign \$1134  = \$1133  + 1'h1;
+  assign \$1135  = a4_valid & a4_ok;
+  assign \$1136  = { \$1135 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1137  = ~ \$1136 ;
+  assign \$1138  = \$1137  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1145  = ~ rel_f2;
-  assign \$1146  = f3_quiet & \$1145 ;
-  assign \$1147  = \$1146  ? f3_in : 2'h0;
-  assign \$1148  = x1_select | x0_select;
-  assign \$1149  = ~ \$1148 ;
-  assign \$1150  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$1151  = { 1'h0, \$1149  } & { \$1150 [1], \$1150  };
-  assign \$1152  = { 1'h0, \$1147  } & \$1151 ;
-  assign \$1153  = ~ f4_prev_released;
-  assign \$1154  = \$1153  & f4_rest_held;
-  assign \$signal$467  = f4_hit_a1 | \$1154 ;
-  assign \$1155  = ~ f4_prev_released;
-  assign \$1156  = f4_by_mem & f4_mem_ok;
-  assign \$1157  = f4_by_mem & f4_mem_ok;
-  assign \$1158  = \$1156 [0] | \$1157 [1];
-  assign \$1159  = f4_by_older | \$1158 ;
-  assign \$1160  = \$1155  & \$1159 ;
-  assign \release  = f4_by_a1 | \$1160 ;
-  assign \$1161  = ~ f4_go;
-  assign \$1162  = ~ \$signal$467 ;
-  assign \$1163  = \$signal$467  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1163  : f4_err;
+  assign \$1139  = ~ rel_f2;
+  assign \$1140  = f3_quiet & \$1139 ;
+  assign \$1141  = \$1140  ? f3_in : 2'h0;
+  assign \$1142  = x1_select | x0_select;
+  assign \$1143  = ~ \$1142 ;
+  assign \$1144  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$1145  = { 1'h0, \$1143  } & { \$1144 [1], \$1144  };
+  assign \$1146  = { 1'h0, \$1141  } & \$1145 ;
+  assign \$1147  = ~ f4_prev_released;
+  assign \$1148  = \$1147  & f4_rest_held;
+  assign \$signal$467  = f4_hit_a1 | \$1148 ;
+  assign \$1149  = ~ f4_prev_released;
+  assign \$1150  = f4_by_mem & f4_mem_ok;
+  assign \$1151  = f4_by_mem & f4_mem_ok;
+  assign \$1152  = \$1150 [0] | \$1151 [1];
+  assign \$1153  = f4_by_older | \$1152 ;
+  assign \$1154  = \$1149  & \$1153 ;
+  assign \release  = f4_by_a1 | \$1154 ;
+  assign \$1155  = ~ f4_go;
+  assign \$1156  = ~ \$signal$467 ;
+  assign \$1157  = \$signal$467  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1157  : f4_err;
   assign \$signal$332  = \release  ? 4'h0 : unreleased_err;
-  assign \$1164  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$410  = ~ \$1164 ;
-  assign \$1165  = ~ f4_prev_released;
-  assign \$1166  = \$1165  & f4_by_older;
-  assign \$1167  = f4_by_a1 | \$1166 ;
-  assign \$1168  = f4_live[0] & \$1167 ;
-  assign \$1169  = ~ f4_prev_released;
-  assign \$1170  = \$1169  & f4_by_mem_live[0];
-  assign \$1171  = \$1170  & f4_mem_ok[0];
-  assign \w__en$408  = \$1168  | \$1171 ;
-  assign \$1172  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1173  = ~ \$1172 ;
-  assign \$1174  = ~ f4_prev_released;
-  assign \$1175  = \$1174  & f4_by_older;
-  assign \$1176  = f4_by_a1 | \$1175 ;
-  assign \$1177  = f4_live[0] & \$1176 ;
-  assign \$1178  = ~ f4_prev_released;
-  assign \$1179  = \$1178  & f4_by_mem_live[0];
-  assign \$1180  = \$1179  & f4_mem_ok[0];
-  assign samples_queue_wen = \$1177  | \$1180 ;
-  assign \$1181  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1182  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$445  = ~ \$1182 ;
-  assign \$1183  = ~ f4_prev_released;
-  assign \$1184  = \$1183  & f4_by_older;
-  assign \$1185  = f4_by_a1 | \$1184 ;
-  assign \$1186  = f4_live[1] & \$1185 ;
-  assign \$1187  = ~ f4_prev_released;
-  assign \$1188  = \$1187  & f4_by_mem_live[1];
-  assign \$1189  = \$1188  & f4_mem_ok[1];
-  assign \w__en$443  = \$1186  | \$1189 ;
-  assign \$1190  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1191  = ~ \$1190 ;
-  assign \$1192  = ~ f4_prev_released;
-  assign \$1193  = \$1192  & f4_by_older;
-  assign \$1194  = f4_by_a1 | \$1193 ;
-  assign \$1195  = f4_live[1] & \$1194 ;
-  assign \$1196  = ~ f4_prev_released;
-  assign \$1197  = \$1196  & f4_by_mem_live[1];
-  assign \$1198  = \$1197  & f4_mem_ok[1];
-  assign calibration_queue_wen = \$1195  | \$1198 ;
-  assign \$1199  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1200  = busy_0 | busy_6;
-  assign \$1201  = busy_12 | busy_18;
-  assign \$1202  = \$1200  | \$1201 ;
-  assign \$1203  = busy_24 | busy_30;
-  assign \$1204  = \$1203  | busy_36;
-  assign busy = \$1202  | \$1204 ;
+  assign \$1158  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$410  = ~ \$1158 ;
+  assign \$1159  = ~ f4_prev_released;
+  assign \$1160  = \$1159  & f4_by_older;
+  assign \$1161  = f4_by_a1 | \$1160 ;
+  assign \$1162  = f4_live[0] & \$1161 ;
+  assign \$1163  = ~ f4_prev_released;
+  assign \$1164  = \$1163  & f4_by_mem_live[0];
+  assign \$1165  = \$1164  & f4_mem_ok[0];
+  assign \w__en$408  = \$1162  | \$1165 ;
+  assign \$1166  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1167  = ~ \$1166 ;
+  assign \$1168  = ~ f4_prev_released;
+  assign \$1169  = \$1168  & f4_by_older;
+  assign \$1170  = f4_by_a1 | \$1169 ;
+  assign \$1171  = f4_live[0] & \$1170 ;
+  assign \$1172  = ~ f4_prev_released;
+  assign \$1173  = \$1172  & f4_by_mem_live[0];
+  assign \$1174  = \$1173  & f4_mem_ok[0];
+  assign samples_queue_wen = \$1171  | \$1174 ;
+  assign \$1175  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1176  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$445  = ~ \$1176 ;
+  assign \$1177  = ~ f4_prev_released;
+  assign \$1178  = \$1177  & f4_by_older;
+  assign \$1179  = f4_by_a1 | \$1178 ;
+  assign \$1180  = f4_live[1] & \$1179 ;
+  assign \$1181  = ~ f4_prev_released;
+  assign \$1182  = \$1181  & f4_by_mem_live[1];
+  assign \$1183  = \$1182  & f4_mem_ok[1];
+  assign \w__en$443  = \$1180  | \$1183 ;
+  assign \$1184  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1185  = ~ \$1184 ;
+  assign \$1186  = ~ f4_prev_released;
+  assign \$1187  = \$1186  & f4_by_older;
+  assign \$1188  = f4_by_a1 | \$1187 ;
+  assign \$1189  = f4_live[1] & \$1188 ;
+  assign \$1190  = ~ f4_prev_released;
+  assign \$1191  = \$1190  & f4_by_mem_live[1];
+  assign \$1192  = \$1191  & f4_mem_ok[1];
+  assign calibration_queue_wen = \$1189  | \$1192 ;
+  assign \$1193  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1194  = busy_0 | busy_6;
+  assign \$1195  = busy_12 | busy_18;
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = busy_24 | busy_30;
+  assign \$1198  = \$1197  | busy_36;
+  assign busy = \$1196  | \$1198 ;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$1205 ;
+    samples_grant_w_en <= \$1199 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$1206 ;
+    samples_grant_w_addr <= \$1200 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$1207 ;
+    samples_grant_w_data <= \$1201 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6877,19 +6865,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     samples_parity_r3_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$1208 ;
+    samples_queue_w_en <= \$1202 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$1209 ;
+    samples_queue_w_addr <= \$1203 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$1210 ;
+    samples_queue_w_data <= \$1204 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_en <= \$1211 ;
+    calibration_grant_w_en <= \$1205 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_addr <= \$1212 ;
+    calibration_grant_w_addr <= \$1206 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_data <= \$1213 ;
+    calibration_grant_w_data <= \$1207 ;
   always @(posedge aclk_clk)
     calibration_grant_r0_b0 <= \r__data$39 ;
   always @(posedge aclk_clk)
@@ -6907,55 +6895,55 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     calibration_parity_r3_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_en <= \$1214 ;
+    calibration_queue_w_en <= \$1208 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_addr <= \$1215 ;
+    calibration_queue_w_addr <= \$1209 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_data <= \$1216 ;
+    calibration_queue_w_data <= \$1210 ;
   always @(posedge aclk_clk)
     calibration_queue_r0_b0 <= \r__data$61 ;
   always @(posedge aclk_clk)
-    view_ar_pool0 <= \$1217 ;
+    view_ar_pool0 <= \$1211 ;
   always @(posedge aclk_clk)
-    view_ar_pool1 <= \$1218 ;
+    view_ar_pool1 <= \$1212 ;
   always @(posedge aclk_clk)
-    view_ar_never1 <= \$1219 ;
+    view_ar_never1 <= \$1213 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1 <= \$1220 ;
+    samples_fresh_view1 <= \$1214 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2 <= \$1221 ;
+    samples_fresh_view1_view2 <= \$1215 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3 <= \$1222 ;
+    samples_fresh_view1_view2_view3 <= \$1216 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3_view4 <= \$1223 ;
+    samples_fresh_view1_view2_view3_view4 <= \$1217 ;
   always @(posedge aclk_clk)
-    view_ar_never0 <= \$1224 ;
+    view_ar_never0 <= \$1218 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1 <= \$1225 ;
+    calibration_fresh_view1 <= \$1219 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2 <= \$1226 ;
+    calibration_fresh_view1_view2 <= \$1220 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3 <= \$1227 ;
+    calibration_fresh_view1_view2_view3 <= \$1221 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3_view4 <= \$1228 ;
+    calibration_fresh_view1_view2_view3_view4 <= \$1222 ;
   always @(posedge aclk_clk)
-    view_ar_held2 <= \$1229 ;
+    view_ar_held2 <= \$1223 ;
   always @(posedge aclk_clk)
-    view_ar_tag2 <= \$1230 ;
+    view_ar_tag2 <= \$1224 ;
   always @(posedge aclk_clk)
-    view_aw_pool0 <= \$1231 ;
+    view_aw_pool0 <= \$1225 ;
   always @(posedge aclk_clk)
-    view_aw_pool1 <= \$1232 ;
+    view_aw_pool1 <= \$1226 ;
   always @(posedge aclk_clk)
-    view_aw_never1 <= \$1233 ;
+    view_aw_never1 <= \$1227 ;
   always @(posedge aclk_clk)
-    view_aw_never0 <= \$1234 ;
+    view_aw_never0 <= \$1228 ;
   always @(posedge aclk_clk)
-    view_aw_held2 <= \$1235 ;
+    view_aw_held2 <= \$1229 ;
   always @(posedge aclk_clk)
-    view_aw_tag2 <= \$1236 ;
+    view_aw_tag2 <= \$1230 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1237 ;
+    a0_valid <= \$1231 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6965,7 +6953,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$58 , \$54  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1238 ;
+    a1_valid <= \$1232 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6977,17 +6965,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$61 , \$60  };
   always @(posedge aclk_clk)
-    a1_select <= \$1239 ;
+    a1_select <= \$1233 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1240 ;
+    x0_valid <= \$1234 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1241 ;
+    x0_select <= \$1235 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1242 ;
+    x1_valid <= \$1236 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6995,9 +6983,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$74 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1243 ;
+    x1_select <= \$1237 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1244 ;
+    x2_valid <= \$1238 ;
   always @(posedge aclk_clk)
     x2_ok <= \$75 ;
   always @(posedge aclk_clk)
@@ -7009,33 +6997,33 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1245 ;
+    a2_valid <= \$1239 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$1246 ;
+    samples_seen <= \$1240 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$1247 ;
+    samples_seen_prev <= \$1241 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$1248 ;
+    samples_fresh <= \$1242 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$1249 ;
+    samples_has_fresh <= \$1243 ;
   always @(posedge aclk_clk)
-    samples_head <= \$1250 ;
+    samples_head <= \$1244 ;
   always @(posedge aclk_clk)
-    calibration_seen <= \$1251 ;
+    calibration_seen <= \$1245 ;
   always @(posedge aclk_clk)
-    calibration_seen_prev <= \$1252 ;
+    calibration_seen_prev <= \$1246 ;
   always @(posedge aclk_clk)
-    calibration_fresh <= \$1253 ;
+    calibration_fresh <= \$1247 ;
   always @(posedge aclk_clk)
-    calibration_has_fresh <= \$1254 ;
+    calibration_has_fresh <= \$1248 ;
   always @(posedge aclk_clk)
-    calibration_head <= \$1255 ;
+    calibration_head <= \$1249 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1256 ;
+    a2_ring <= \$1250 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -7047,7 +7035,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$116 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1257 ;
+    a3_valid <= \$1251 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -7059,7 +7047,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1258 ;
+    a3_ring <= \$1252 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -7075,7 +7063,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$144 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1259 ;
+    a4_valid <= \$1253 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -7089,11 +7077,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_tag <= \$signal$187 ;
   always @(posedge aclk_clk)
-    a4_tag_next <= \$1123 [3:0];
+    a4_tag_next <= \$1117 [3:0];
   always @(posedge aclk_clk)
-    a4_snap <= \$594 [4];
+    a4_snap <= \$588 [4];
   always @(posedge aclk_clk)
-    a5_valid <= \$1260 ;
+    a5_valid <= \$1254 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -7117,7 +7105,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_older_next <= \$177 [3:0];
   always @(posedge aclk_clk)
-    f0_valid <= \$1261 ;
+    f0_valid <= \$1255 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -7133,7 +7121,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[1];
   always @(posedge aclk_clk)
-    f1_valid <= \$1262 ;
+    f1_valid <= \$1256 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -7149,59 +7137,59 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1263 ;
+    f1_same_second_eq0 <= \$1257 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1264 ;
+    f1_same_second_eq3 <= \$1258 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1265 ;
+    f1_same_second_eq6 <= \$1259 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1266 ;
+    f1_same_second_eq9 <= \$1260 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1267 ;
+    f1_same_second_eq12 <= \$1261 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1268 ;
+    f1_same_second_eq15 <= \$1262 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1269 ;
+    f1_same_second_eq18 <= \$1263 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1270 ;
+    f1_same_second_eq21 <= \$1264 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1271 ;
+    f1_same_second_eq24 <= \$1265 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1272 ;
+    f1_same_second_eq27 <= \$1266 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1273 ;
+    f1_same_second_eq30 <= \$1267 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1274 ;
+    f1_same_third_eq0 <= \$1268 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1275 ;
+    f1_same_third_eq3 <= \$1269 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1276 ;
+    f1_same_third_eq6 <= \$1270 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1277 ;
+    f1_same_third_eq9 <= \$1271 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1278 ;
+    f1_same_third_eq12 <= \$1272 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1279 ;
+    f1_same_third_eq15 <= \$1273 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1280 ;
+    f1_same_third_eq18 <= \$1274 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1281 ;
+    f1_same_third_eq21 <= \$1275 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1282 ;
+    f1_same_third_eq24 <= \$1276 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1283 ;
+    f1_same_third_eq27 <= \$1277 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1284 ;
+    f1_same_third_eq30 <= \$1278 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1285 ;
+    f1_hit <= \$1279 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1286 ;
+    f1_misaligned <= \$1280 ;
   always @(posedge aclk_clk)
     f1_samples_slot <= \$215 [9:0];
   always @(posedge aclk_clk)
     f1_calibration_slot <= \$217 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1287 ;
+    f2_valid <= \$1281 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -7223,9 +7211,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f2_same_third <= \$285 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1288 ;
+    f3_valid <= \$1282 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1289 ;
+    f3_go <= \$1283 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -7245,11 +7233,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1136 [12];
+    f3_hit_a2 <= \$1130 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$290 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1140 [12];
+    f3_hit_a3 <= \$1134 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$293 [4];
   always @(posedge aclk_clk)
@@ -7259,11 +7247,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$296 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1290 ;
+    f3_quiet <= \$1284 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1291 ;
+    f4_valid <= \$1285 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1292 ;
+    f4_go <= \$1286 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -7277,7 +7265,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1144 [12];
+    f4_hit_a1 <= \$1138 [12];
   always @(posedge aclk_clk)
     f4_a1_tag <= a4_tag;
   always @(posedge aclk_clk)
@@ -7289,61 +7277,61 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_rest_snap <= \$347 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1293 ;
+    f4_by_a1 <= \$1287 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1294 ;
+    f4_by_older <= \$1288 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1295 ;
+    f4_by_mem <= \$1289 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$383 , \$375  };
+    f4_mem_ok <= { \$377 [6], \$372 [6] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$385 ;
+    f2_flushed <= \$379 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$388 ;
+    f3_flushed <= \$382 ;
   always @(posedge aclk_clk)
-    f4_live <= \$393 [1:0];
+    f4_live <= \$387 [1:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1296 ;
+    f4_by_mem_live <= \$1290 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$1297 ;
+    f4_prev_released <= \$1291 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$401 [12];
+    f4_taken_a4 <= \$395 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$404 [12];
+    f4_taken_a3 <= \$398 [12];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    samples_push <= \$1298 ;
+    samples_push <= \$1292 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$1299 ;
+    samples_queue_waddr <= \$1293 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$1300 ;
+    samples_pushed <= \$1294 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$1301 ;
+    samples_popped <= \$1295 ;
   always @(posedge aclk_clk)
-    samples_count <= \$1302 ;
+    samples_count <= \$1296 ;
   always @(posedge aclk_clk)
-    samples_at <= \$1303 ;
+    samples_at <= \$1297 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$1304 ;
+    samples_nonempty <= \$1298 ;
   always @(posedge aclk_clk)
-    calibration_push <= \$1305 ;
+    calibration_push <= \$1299 ;
   always @(posedge aclk_clk)
-    calibration_queue_waddr <= \$1306 ;
+    calibration_queue_waddr <= \$1300 ;
   always @(posedge aclk_clk)
-    calibration_pushed <= \$1307 ;
+    calibration_pushed <= \$1301 ;
   always @(posedge aclk_clk)
-    calibration_popped <= \$1308 ;
+    calibration_popped <= \$1302 ;
   always @(posedge aclk_clk)
-    calibration_count <= \$1309 ;
+    calibration_count <= \$1303 ;
   always @(posedge aclk_clk)
-    calibration_at <= \$1310 ;
+    calibration_at <= \$1304 ;
   always @(posedge aclk_clk)
-    calibration_nonempty <= \$1311 ;
+    calibration_nonempty <= \$1305 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1312 ;
+    f5_valid <= \$1306 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1313 ;
+    f5_ok <= \$1307 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$332 ;
   always @(posedge aclk_clk)
@@ -7359,41 +7347,41 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$502 ;
+    f5_wparity <= \$496 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$506 [12];
+    a3_flip <= \$500 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$507 ;
+    a3_released <= \$501 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$511 ;
+    a4_released <= \$505 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$516 ;
+    a5_overwrite <= \$510 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1314 ;
+    a6_valid <= \$1308 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1315 ;
+    f6_valid <= \$1309 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1316 ;
+    x3_valid <= \$1310 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1317 ;
+    x4_valid <= \$1311 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1318 ;
+    x5_valid <= \$1312 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1319 ;
+    x6_valid <= \$1313 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -7453,19 +7441,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1320 ;
+    busy_0 <= \$1314 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1321 ;
+    busy_6 <= \$1315 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1322 ;
+    busy_12 <= \$1316 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1323 ;
+    busy_18 <= \$1317 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1324 ;
+    busy_24 <= \$1318 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1325 ;
+    busy_30 <= \$1319 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1326 ;
+    busy_36 <= \$1320 ;
   assign \$auto$rtlil.cc:2739:Not$128  = ~ samples_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$130  = ~ calibration_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$132  = ~ samples_queue_r0_b0[11];
@@ -7500,712 +7488,801 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$auto$rtlil.cc:2739:Not$190  = ~ calibration_queue_r0_b0[6];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1205  = samples_grant_wen;
+    \$1199  = samples_grant_wen;
+    if (aclk_rst) begin
+      \$1199  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1200  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$1200  = { \$581 , \$577 , \$573 , \$569 , \$565 , \$561 , \$557 , \$550 , \$543 , \$536  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1201  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$1201  = samples_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1202  = samples_queue_wen;
+    if (aclk_rst) begin
+      \$1202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1203  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$1203  = samples_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1204  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$1204  = samples_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1205  = calibration_grant_wen;
     if (aclk_rst) begin
       \$1205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1206  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$1206  = { \$587 , \$583 , \$579 , \$575 , \$571 , \$567 , \$563 , \$556 , \$549 , \$542  };
+    \$1206  = calibration_grant_w_addr;
+    if (calibration_grant_wen) begin
+      \$1206  = { \$557 , \$550 , \$543 , \$536  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1207  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$1207  = samples_grant_wdata;
+    \$1207  = calibration_grant_w_data;
+    if (calibration_grant_wen) begin
+      \$1207  = calibration_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1208  = samples_queue_wen;
+    \$1208  = calibration_queue_wen;
     if (aclk_rst) begin
       \$1208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1209  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$1209  = samples_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1210  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$1210  = samples_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1211  = calibration_grant_wen;
-    if (aclk_rst) begin
-      \$1211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1212  = calibration_grant_w_addr;
-    if (calibration_grant_wen) begin
-      \$1212  = { \$563 , \$556 , \$549 , \$542  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1213  = calibration_grant_w_data;
-    if (calibration_grant_wen) begin
-      \$1213  = calibration_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1214  = calibration_queue_wen;
-    if (aclk_rst) begin
-      \$1214  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1215  = calibration_queue_w_addr;
+    \$1209  = calibration_queue_w_addr;
     if (calibration_queue_wen) begin
-      \$1215  = calibration_queue_waddr;
+      \$1209  = calibration_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1216  = calibration_queue_w_data;
+    \$1210  = calibration_queue_w_data;
     if (calibration_queue_wen) begin
-      \$1216  = calibration_queue_wdata;
+      \$1210  = calibration_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1217  = view_ar_pool;
+    \$1211  = view_ar_pool;
     if (aclk_rst) begin
-      \$1217  = 2'h0;
+      \$1211  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1218  = view_ar_pool0;
+    \$1212  = view_ar_pool0;
+    if (aclk_rst) begin
+      \$1212  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1213  = view_ar_never0;
+    if (aclk_rst) begin
+      \$1213  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1214  = samples_fresh;
+    if (aclk_rst) begin
+      \$1214  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1215  = samples_fresh_view1;
+    if (aclk_rst) begin
+      \$1215  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1216  = samples_fresh_view1_view2;
+    if (aclk_rst) begin
+      \$1216  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1217  = samples_fresh_view1_view2_view3;
+    if (aclk_rst) begin
+      \$1217  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1218 [0] = \$2 ;
+    \$1218 [1] = \$4 ;
     if (aclk_rst) begin
       \$1218  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1219  = view_ar_never0;
+    \$1219  = calibration_fresh;
     if (aclk_rst) begin
-      \$1219  = 2'h0;
+      \$1219  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1220  = samples_fresh;
+    \$1220  = calibration_fresh_view1;
     if (aclk_rst) begin
-      \$1220  = 11'h000;
+      \$1220  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1221  = samples_fresh_view1;
+    \$1221  = calibration_fresh_view1_view2;
     if (aclk_rst) begin
-      \$1221  = 11'h000;
+      \$1221  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1222  = samples_fresh_view1_view2;
+    \$1222  = calibration_fresh_view1_view2_view3;
     if (aclk_rst) begin
-      \$1222  = 11'h000;
+      \$1222  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1223  = samples_fresh_view1_view2_view3;
+    \$1223  = \$13 ;
     if (aclk_rst) begin
-      \$1223  = 11'h000;
+      \$1223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1224 [0] = \$2 ;
-    \$1224 [1] = \$4 ;
+    \$1224  = { \$25 , \$22 , \$19 , \$16  };
     if (aclk_rst) begin
-      \$1224  = 2'h0;
+      \$1224  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1225  = calibration_fresh;
+    \$1225  = view_aw_pool;
     if (aclk_rst) begin
-      \$1225  = 5'h00;
+      \$1225  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1226  = calibration_fresh_view1;
+    \$1226  = view_aw_pool0;
     if (aclk_rst) begin
-      \$1226  = 5'h00;
+      \$1226  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1227  = calibration_fresh_view1_view2;
+    \$1227  = view_aw_never0;
     if (aclk_rst) begin
-      \$1227  = 5'h00;
+      \$1227  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1228  = calibration_fresh_view1_view2_view3;
+    \$1228 [0] = \$27 ;
+    \$1228 [1] = \$29 ;
     if (aclk_rst) begin
-      \$1228  = 5'h00;
+      \$1228  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1229  = \$13 ;
+    \$1229  = \$38 ;
     if (aclk_rst) begin
       \$1229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1230  = { \$25 , \$22 , \$19 , \$16  };
+    \$1230  = { \$50 , \$47 , \$44 , \$41  };
     if (aclk_rst) begin
       \$1230  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1231  = view_aw_pool;
+    \$1231  = alloc_valid;
     if (aclk_rst) begin
-      \$1231  = 2'h0;
+      \$1231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1232  = view_aw_pool0;
+    \$1232  = a0_valid;
     if (aclk_rst) begin
-      \$1232  = 2'h0;
+      \$1232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1233  = view_aw_never0;
+    \$1233  = { \$67 , \$64  };
     if (aclk_rst) begin
       \$1233  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1234 [0] = \$27 ;
-    \$1234 [1] = \$29 ;
+    \$1234  = flush_valid;
     if (aclk_rst) begin
-      \$1234  = 2'h0;
+      \$1234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1235  = \$38 ;
+    \$1235  = { 1'h0, \$70  };
     if (aclk_rst) begin
-      \$1235  = 1'h0;
+      \$1235  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1236  = { \$50 , \$47 , \$44 , \$41  };
+    \$1236  = x0_valid;
     if (aclk_rst) begin
-      \$1236  = 4'h0;
+      \$1236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1237  = alloc_valid;
+    \$1237  = x0_select;
     if (aclk_rst) begin
-      \$1237  = 1'h0;
+      \$1237  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1238  = a0_valid;
+    \$1238  = x1_valid;
     if (aclk_rst) begin
       \$1238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1239  = { \$67 , \$64  };
+    \$1239  = a1_valid;
     if (aclk_rst) begin
-      \$1239  = 2'h0;
+      \$1239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1240  = flush_valid;
-    if (aclk_rst) begin
-      \$1240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1241  = { 1'h0, \$70  };
-    if (aclk_rst) begin
-      \$1241  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1242  = x0_valid;
-    if (aclk_rst) begin
-      \$1242  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1243  = x0_select;
-    if (aclk_rst) begin
-      \$1243  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1244  = x1_valid;
-    if (aclk_rst) begin
-      \$1244  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1245  = a1_valid;
-    if (aclk_rst) begin
-      \$1245  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1246  = samples_seen;
+    \$1240  = samples_seen;
     if (\$78 ) begin
-      \$1246  = \$79 ;
+      \$1240  = \$79 ;
     end
     if (aclk_rst) begin
-      \$1246  = 11'h000;
+      \$1240  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1247  = samples_seen;
+    \$1241  = samples_seen;
     if (aclk_rst) begin
-      \$1247  = 11'h000;
+      \$1241  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1248  = samples_fresh;
+    \$1242  = samples_fresh;
     if (samples_take_fresh) begin
-      \$1248  = \$80 ;
+      \$1242  = \$80 ;
     end else if (x1_select[0]) begin
-      \$1248  = 11'h000;
+      \$1242  = 11'h000;
     end
     if (aclk_rst) begin
-      \$1248  = 11'h000;
+      \$1242  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1249  = samples_has_fresh;
+    \$1243  = samples_has_fresh;
     if (samples_take_fresh) begin
-      \$1249  = \$81 ;
+      \$1243  = \$81 ;
     end else if (x1_select[0]) begin
-      \$1249  = 1'h1;
+      \$1243  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1249  = 1'h1;
+      \$1243  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1250  = samples_head;
+    \$1244  = samples_head;
     if (samples_pop) begin
-      \$1250  = \$84 [9:0];
+      \$1244  = \$84 [9:0];
     end
     if (x1_select[0]) begin
-      \$1250  = samples_queue_waddr;
+      \$1244  = samples_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1250  = 10'h000;
+      \$1244  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1251  = calibration_seen;
+    \$1245  = calibration_seen;
     if (\$87 ) begin
-      \$1251  = \$88 ;
+      \$1245  = \$88 ;
     end
     if (aclk_rst) begin
-      \$1251  = 5'h00;
+      \$1245  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1252  = calibration_seen;
+    \$1246  = calibration_seen;
     if (aclk_rst) begin
-      \$1252  = 5'h00;
+      \$1246  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1253  = calibration_fresh;
+    \$1247  = calibration_fresh;
     if (calibration_take_fresh) begin
-      \$1253  = \$89 ;
+      \$1247  = \$89 ;
     end else if (x1_select[1]) begin
-      \$1253  = 5'h00;
+      \$1247  = 5'h00;
     end
     if (aclk_rst) begin
-      \$1253  = 5'h00;
+      \$1247  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1254  = calibration_has_fresh;
+    \$1248  = calibration_has_fresh;
     if (calibration_take_fresh) begin
-      \$1254  = \$90 ;
+      \$1248  = \$90 ;
     end else if (x1_select[1]) begin
-      \$1254  = 1'h1;
+      \$1248  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1254  = 1'h1;
+      \$1248  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1255  = calibration_head;
+    \$1249  = calibration_head;
     if (calibration_pop) begin
-      \$1255  = \$93 [3:0];
+      \$1249  = \$93 [3:0];
     end
     if (x1_select[1]) begin
-      \$1255  = calibration_queue_waddr;
+      \$1249  = calibration_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1255  = 4'h0;
+      \$1249  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1256  = 1'h0;
+    \$1250  = 1'h0;
+    if (aclk_rst) begin
+      \$1250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1251  = a2_valid;
+    if (aclk_rst) begin
+      \$1251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1252  = a2_ring;
+    if (aclk_rst) begin
+      \$1252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1253  = a3_valid;
+    if (aclk_rst) begin
+      \$1253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1254  = a4_valid;
+    if (aclk_rst) begin
+      \$1254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1255  = free_valid;
+    if (aclk_rst) begin
+      \$1255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1256  = f0_valid;
     if (aclk_rst) begin
       \$1256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1257  = a2_valid;
+    \$1257  = \$192 ;
     if (aclk_rst) begin
       \$1257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1258  = a2_ring;
+    \$1258  = \$193 ;
     if (aclk_rst) begin
       \$1258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1259  = a3_valid;
+    \$1259  = \$194 ;
     if (aclk_rst) begin
       \$1259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1260  = a4_valid;
+    \$1260  = \$195 ;
     if (aclk_rst) begin
       \$1260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1261  = free_valid;
+    \$1261  = \$196 ;
     if (aclk_rst) begin
       \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1262  = f0_valid;
+    \$1262  = \$197 ;
     if (aclk_rst) begin
       \$1262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1263  = \$192 ;
+    \$1263  = \$198 ;
     if (aclk_rst) begin
       \$1263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1264  = \$193 ;
+    \$1264  = \$199 ;
     if (aclk_rst) begin
       \$1264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1265  = \$194 ;
+    \$1265  = \$200 ;
     if (aclk_rst) begin
       \$1265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1266  = \$195 ;
+    \$1266  = \$201 ;
     if (aclk_rst) begin
       \$1266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1267  = \$196 ;
+    \$1267  = \$202 ;
     if (aclk_rst) begin
       \$1267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1268  = \$197 ;
+    \$1268  = \$203 ;
     if (aclk_rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1269  = \$198 ;
+    \$1269  = \$204 ;
     if (aclk_rst) begin
       \$1269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1270  = \$199 ;
+    \$1270  = \$205 ;
     if (aclk_rst) begin
       \$1270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1271  = \$200 ;
+    \$1271  = \$206 ;
     if (aclk_rst) begin
       \$1271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1272  = \$201 ;
+    \$1272  = \$207 ;
     if (aclk_rst) begin
       \$1272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1273  = \$202 ;
+    \$1273  = \$208 ;
     if (aclk_rst) begin
       \$1273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1274  = \$203 ;
+    \$1274  = \$209 ;
     if (aclk_rst) begin
       \$1274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1275  = \$204 ;
+    \$1275  = \$210 ;
     if (aclk_rst) begin
       \$1275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1276  = \$205 ;
+    \$1276  = \$211 ;
     if (aclk_rst) begin
       \$1276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1277  = \$206 ;
+    \$1277  = \$212 ;
     if (aclk_rst) begin
       \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1278  = \$207 ;
+    \$1278  = \$213 ;
     if (aclk_rst) begin
       \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1279  = \$208 ;
-    if (aclk_rst) begin
-      \$1279  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1280  = \$209 ;
-    if (aclk_rst) begin
-      \$1280  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1281  = \$210 ;
+    \$1281  = f1_valid;
     if (aclk_rst) begin
       \$1281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1282  = \$211 ;
+    \$1282  = f2_valid;
     if (aclk_rst) begin
       \$1282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1283  = \$212 ;
+    \$1283  = \$signal$269 ;
     if (aclk_rst) begin
       \$1283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1284  = \$213 ;
+    \$1284  = \$303 ;
     if (aclk_rst) begin
       \$1284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1287  = f1_valid;
+    \$1285  = f3_valid;
+    if (aclk_rst) begin
+      \$1285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1286  = f3_go;
+    if (aclk_rst) begin
+      \$1286  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    \$1287  = \$352 ;
     if (aclk_rst) begin
       \$1287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1288  = f2_valid;
+    \$1288  = \$362 ;
     if (aclk_rst) begin
       \$1288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1289  = \$signal$269 ;
+    \$1289  = \$367 ;
     if (aclk_rst) begin
-      \$1289  = 1'h0;
+      \$1289  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1290  = \$303 ;
+    \$1290  = \$388 ;
     if (aclk_rst) begin
-      \$1290  = 1'h0;
+      \$1290  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1291  = f3_valid;
+    \$1291  = \$392 ;
     if (aclk_rst) begin
       \$1291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1292  = f3_go;
+    \$1292  = \$406 ;
     if (aclk_rst) begin
       \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1293  = \$352 ;
+    \$1293  = samples_queue_waddr;
+    if (\$414 ) begin
+      \$1293  = \$417 [9:0];
+    end
     if (aclk_rst) begin
-      \$1293  = 1'h0;
+      \$1293  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1294  = \$362 ;
+    \$1294  = samples_push;
+    if (x1_select[0]) begin
+      \$1294  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1295  = \$367 ;
+    \$1295  = samples_pop;
+    if (x1_select[0]) begin
+      \$1295  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$1295  = 2'h0;
+      \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1296  = \$394 ;
+    \$1296  = \$421 [10:0];
+    if (x1_select[0]) begin
+      \$1296  = 11'h000;
+    end
     if (aclk_rst) begin
-      \$1296  = 2'h0;
+      \$1296  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1297  = \$398 ;
+    \$1297  = samples_at;
+    if (\$424 ) begin
+      \$1297 [0] = samples_at[0];
+      \$1297 [1] = samples_at[1];
+      \$1297 [2] = samples_at[2];
+    end
+    if (\$430 ) begin
+      \$1297 [0] = samples_at[1];
+      \$1297 [1] = samples_at[2];
+      \$1297 [2] = \$431 ;
+    end
+    if (\$437 ) begin
+      \$1297 [0] = 1'h0;
+      \$1297 [1] = samples_at[0];
+      \$1297 [2] = samples_at[1];
+    end
+    if (\$443 ) begin
+      \$1297 [0] = samples_at[0];
+      \$1297 [1] = samples_at[1];
+      \$1297 [2] = samples_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1297  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1297  = 1'h0;
+      \$1297  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1298  = \$412 ;
+    \$1298  = samples_nonempty;
+    if (\$424 ) begin
+      \$1298  = \$427 ;
+    end
+    if (\$430 ) begin
+      \$1298  = \$434 ;
+    end
+    if (\$437 ) begin
+      \$1298  = \$440 ;
+    end
+    if (\$443 ) begin
+      \$1298  = \$446 ;
+    end
+    if (x1_select[0]) begin
+      \$1298  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1299  = samples_queue_waddr;
-    if (\$420 ) begin
-      \$1299  = \$423 [9:0];
-    end
+    \$1299  = \$454 ;
     if (aclk_rst) begin
-      \$1299  = 10'h000;
+      \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1300  = samples_push;
-    if (x1_select[0]) begin
-      \$1300  = 1'h0;
+    \$1300  = calibration_queue_waddr;
+    if (\$462 ) begin
+      \$1300  = \$465 [3:0];
     end
     if (aclk_rst) begin
-      \$1300  = 1'h0;
+      \$1300  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1301  = samples_pop;
-    if (x1_select[0]) begin
+    \$1301  = calibration_push;
+    if (x1_select[1]) begin
       \$1301  = 1'h0;
     end
     if (aclk_rst) begin
@@ -8214,217 +8291,170 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1302  = \$427 [10:0];
-    if (x1_select[0]) begin
-      \$1302  = 11'h000;
+    \$1302  = calibration_pop;
+    if (x1_select[1]) begin
+      \$1302  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1302  = 11'h000;
+      \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1303  = samples_at;
-    if (\$430 ) begin
-      \$1303 [0] = samples_at[0];
-      \$1303 [1] = samples_at[1];
-      \$1303 [2] = samples_at[2];
-    end
-    if (\$436 ) begin
-      \$1303 [0] = samples_at[1];
-      \$1303 [1] = samples_at[2];
-      \$1303 [2] = \$437 ;
-    end
-    if (\$443 ) begin
-      \$1303 [0] = 1'h0;
-      \$1303 [1] = samples_at[0];
-      \$1303 [2] = samples_at[1];
-    end
-    if (\$449 ) begin
-      \$1303 [0] = samples_at[0];
-      \$1303 [1] = samples_at[1];
-      \$1303 [2] = samples_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1303  = 3'h1;
+    \$1303  = \$469 [4:0];
+    if (x1_select[1]) begin
+      \$1303  = 5'h00;
     end
     if (aclk_rst) begin
-      \$1303  = 3'h1;
+      \$1303  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1304  = samples_nonempty;
-    if (\$430 ) begin
-      \$1304  = \$433 ;
+    \$1304  = calibration_at;
+    if (\$472 ) begin
+      \$1304 [0] = calibration_at[0];
+      \$1304 [1] = calibration_at[1];
+      \$1304 [2] = calibration_at[2];
     end
-    if (\$436 ) begin
-      \$1304  = \$440 ;
+    if (\$478 ) begin
+      \$1304 [0] = calibration_at[1];
+      \$1304 [1] = calibration_at[2];
+      \$1304 [2] = \$479 ;
     end
-    if (\$443 ) begin
-      \$1304  = \$446 ;
+    if (\$485 ) begin
+      \$1304 [0] = 1'h0;
+      \$1304 [1] = calibration_at[0];
+      \$1304 [2] = calibration_at[1];
     end
-    if (\$449 ) begin
-      \$1304  = \$452 ;
+    if (\$491 ) begin
+      \$1304 [0] = calibration_at[0];
+      \$1304 [1] = calibration_at[1];
+      \$1304 [2] = calibration_at[2];
     end
-    if (x1_select[0]) begin
-      \$1304  = 1'h0;
+    if (x1_select[1]) begin
+      \$1304  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1304  = 1'h0;
+      \$1304  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1305  = \$460 ;
+    \$1305  = calibration_nonempty;
+    if (\$472 ) begin
+      \$1305  = \$475 ;
+    end
+    if (\$478 ) begin
+      \$1305  = \$482 ;
+    end
+    if (\$485 ) begin
+      \$1305  = \$488 ;
+    end
+    if (\$491 ) begin
+      \$1305  = \$494 ;
+    end
+    if (x1_select[1]) begin
+      \$1305  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1306  = calibration_queue_waddr;
-    if (\$468 ) begin
-      \$1306  = \$471 [3:0];
-    end
+    \$1306  = f4_valid;
     if (aclk_rst) begin
-      \$1306  = 4'h0;
+      \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1307  = calibration_push;
-    if (x1_select[1]) begin
-      \$1307  = 1'h0;
-    end
+    \$1307  = \release ;
     if (aclk_rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1308  = calibration_pop;
-    if (x1_select[1]) begin
-      \$1308  = 1'h0;
-    end
+    \$1308  = a5_valid;
     if (aclk_rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1309  = \$475 [4:0];
-    if (x1_select[1]) begin
-      \$1309  = 5'h00;
-    end
+    \$1309  = f5_valid;
     if (aclk_rst) begin
-      \$1309  = 5'h00;
+      \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1310  = calibration_at;
-    if (\$478 ) begin
-      \$1310 [0] = calibration_at[0];
-      \$1310 [1] = calibration_at[1];
-      \$1310 [2] = calibration_at[2];
-    end
-    if (\$484 ) begin
-      \$1310 [0] = calibration_at[1];
-      \$1310 [1] = calibration_at[2];
-      \$1310 [2] = \$485 ;
-    end
-    if (\$491 ) begin
-      \$1310 [0] = 1'h0;
-      \$1310 [1] = calibration_at[0];
-      \$1310 [2] = calibration_at[1];
-    end
-    if (\$497 ) begin
-      \$1310 [0] = calibration_at[0];
-      \$1310 [1] = calibration_at[1];
-      \$1310 [2] = calibration_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1310  = 3'h1;
-    end
+    \$1310  = x2_valid;
     if (aclk_rst) begin
-      \$1310  = 3'h1;
+      \$1310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1311  = calibration_nonempty;
-    if (\$478 ) begin
-      \$1311  = \$481 ;
-    end
-    if (\$484 ) begin
-      \$1311  = \$488 ;
-    end
-    if (\$491 ) begin
-      \$1311  = \$494 ;
-    end
-    if (\$497 ) begin
-      \$1311  = \$500 ;
-    end
-    if (x1_select[1]) begin
-      \$1311  = 1'h0;
-    end
+    \$1311  = x3_valid;
     if (aclk_rst) begin
       \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1312  = f4_valid;
+    \$1312  = x4_valid;
     if (aclk_rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1313  = \release ;
+    \$1313  = x5_valid;
     if (aclk_rst) begin
       \$1313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1314  = a5_valid;
+    \$1314  = \$511 ;
     if (aclk_rst) begin
       \$1314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1315  = f5_valid;
+    \$1315  = \$512 ;
     if (aclk_rst) begin
       \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1316  = x2_valid;
+    \$1316  = \$513 ;
     if (aclk_rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1317  = x3_valid;
+    \$1317  = \$514 ;
     if (aclk_rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1318  = x4_valid;
+    \$1318  = \$515 ;
     if (aclk_rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1319  = x5_valid;
+    \$1319  = \$516 ;
     if (aclk_rst) begin
       \$1319  = 1'h0;
     end
@@ -8438,58 +8468,16 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1321  = \$518 ;
-    if (aclk_rst) begin
-      \$1321  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1322  = \$519 ;
-    if (aclk_rst) begin
-      \$1322  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1323  = \$520 ;
-    if (aclk_rst) begin
-      \$1323  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1324  = \$521 ;
-    if (aclk_rst) begin
-      \$1324  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1325  = \$522 ;
-    if (aclk_rst) begin
-      \$1325  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1326  = \$523 ;
-    if (aclk_rst) begin
-      \$1326  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
     (* full_case = 32'd1 *)
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$1129  };
+          grant_addr = { 1'h0, \$1123  };
       1'h1:
-          grant_addr = { 1'h0, \$1131  };
+          grant_addr = { 1'h0, \$1125  };
     endcase
   end
-  assign samples_grant_waddr = { \$587 , \$583 , \$579 , \$575 , \$571 , \$567 , \$563 , \$556 , \$549 , \$542  };
-  assign calibration_grant_waddr = { \$563 , \$556 , \$549 , \$542  };
+  assign samples_grant_waddr = { \$581 , \$577 , \$573 , \$569 , \$565 , \$561 , \$557 , \$550 , \$543 , \$536  };
+  assign calibration_grant_waddr = { \$557 , \$550 , \$543 , \$536  };
   assign samples_parity_data = samples_parity_r2_b0;
   assign samples_grant_data = samples_grant_r2_b0;
   assign calibration_parity_data = calibration_parity_r2_b0;
@@ -8498,28 +8486,28 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$92  = samples_grant_r3_b0;
   assign \calibration_parity_data$93  = calibration_parity_r3_b0;
   assign \calibration_grant_data$94  = calibration_grant_r3_b0;
-  assign flush_reg_select = \port$10265$39 [3:2];
-  assign samples_fresh_slot = \$524 [9:0];
+  assign flush_reg_select = \port$10263$39 [3:2];
+  assign samples_fresh_slot = \$518 [9:0];
   assign samples_tail = samples_queue_waddr;
-  assign calibration_fresh_slot = \$530 [3:0];
+  assign calibration_fresh_slot = \$524 [3:0];
   assign calibration_tail = calibration_queue_waddr;
   assign samples_flushing = x1_select[0];
   assign calibration_flushing = x1_select[1];
-  assign \$signal  = { \$587 , \$583 , \$579 , \$575 , \$571 , \$567 , \$563 , \$556 , \$549 , \$542  };
-  assign next_next_tag = \$1123 [3:0];
-  assign fetched_snap = \$594 [4];
-  assign free_reg_hit = \port$10265$39 [1:0];
-  assign \$signal$280  = \$1136 [12];
-  assign hit_a3 = \$1140 [12];
-  assign \$signal$299  = \$1144 [12];
-  assign f3_by_mem_base = \$1152 [1:0];
+  assign \$signal  = { \$581 , \$577 , \$573 , \$569 , \$565 , \$561 , \$557 , \$550 , \$543 , \$536  };
+  assign next_next_tag = \$1117 [3:0];
+  assign fetched_snap = \$588 [4];
+  assign free_reg_hit = \port$10263$39 [1:0];
+  assign \$signal$280  = \$1130 [12];
+  assign hit_a3 = \$1134 [12];
+  assign \$signal$299  = \$1138 [12];
+  assign f3_by_mem_base = \$1146 [1:0];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
   assign w__data = samples_grant_w_data;
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$398  = \$524 [9:0];
-  assign \samples_grant_addr$399  = \$524 [9:0];
+  assign \r__addr$398  = \$518 [9:0];
+  assign \samples_grant_addr$399  = \$518 [9:0];
   assign \r__addr$400  = view_ar_slot;
   assign \samples_grant_addr$401  = view_ar_slot;
   assign \r__addr$402  = view_aw_slot;
@@ -8532,8 +8520,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign samples_parity_wdata = \w__data$410 ;
   assign \r__addr$412  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$414  = \$524 [9:0];
-  assign \samples_parity_addr$415  = \$524 [9:0];
+  assign \r__addr$414  = \$518 [9:0];
+  assign \samples_parity_addr$415  = \$518 [9:0];
   assign \r__addr$416  = view_ar_slot;
   assign \samples_parity_addr$417  = view_ar_slot;
   assign \r__addr$418  = view_aw_slot;
@@ -8551,8 +8539,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \w__data$430  = calibration_grant_w_data;
   assign \r__addr$431  = f1_calibration_slot;
   assign calibration_grant_addr = f1_calibration_slot;
-  assign \r__addr$433  = \$530 [3:0];
-  assign \calibration_grant_addr$434  = \$530 [3:0];
+  assign \r__addr$433  = \$524 [3:0];
+  assign \calibration_grant_addr$434  = \$524 [3:0];
   assign \r__addr$435  = view_ar_slot[3:0];
   assign \calibration_grant_addr$436  = view_ar_slot[3:0];
   assign \r__addr$437  = view_aw_slot[3:0];
@@ -8565,8 +8553,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign calibration_parity_wdata = \w__data$445 ;
   assign \r__addr$447  = f1_calibration_slot;
   assign calibration_parity_addr = f1_calibration_slot;
-  assign \r__addr$449  = \$530 [3:0];
-  assign \calibration_parity_addr$450  = \$530 [3:0];
+  assign \r__addr$449  = \$524 [3:0];
+  assign \calibration_parity_addr$450  = \$524 [3:0];
   assign \r__addr$451  = view_ar_slot[3:0];
   assign \calibration_parity_addr$452  = view_ar_slot[3:0];
   assign \r__addr$453  = view_aw_slot[3:0];
@@ -8663,20 +8651,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \calibration_queue_data.slot  = calibration_queue_r0_b0[3:0];
   assign \calibration_queue_data.snap  = calibration_queue_r0_b0[4];
   assign \calibration_queue_data.tag  = calibration_queue_r0_b0[8:5];
-  assign calibration_queue_wdata[8:5] = \$1199 ;
-  assign calibration_queue_wdata[4] = \$1191 ;
+  assign calibration_queue_wdata[8:5] = \$1193 ;
+  assign calibration_queue_wdata[4] = \$1185 ;
   assign calibration_queue_wdata[3:0] = f4_slot[3:0];
-  assign samples_queue_wdata[14:11] = \$1181 ;
-  assign samples_queue_wdata[10] = \$1173 ;
+  assign samples_queue_wdata[14:11] = \$1175 ;
+  assign samples_queue_wdata[10] = \$1167 ;
   assign samples_queue_wdata[9:0] = f4_slot;
   assign calibration_grant_wdata[4:1] = \$signal$187 ;
-  assign calibration_grant_wdata[0] = \$594 [4];
+  assign calibration_grant_wdata[0] = \$588 [4];
   assign samples_grant_wdata[4:1] = \$signal$187 ;
-  assign samples_grant_wdata[0] = \$594 [4];
-  assign \$1286 [1] = \$216 ;
-  assign \$1286 [0] = \$214 ;
-  assign \$1285 [1] = f0_hit[1];
-  assign \$1285 [0] = f0_hit[0];
+  assign samples_grant_wdata[0] = \$588 [4];
+  assign \$1280 [1] = \$216 ;
+  assign \$1280 [0] = \$214 ;
+  assign \$1279 [1] = f0_hit[1];
+  assign \$1279 [0] = f0_hit[0];
   assign \$53  = \$51 [12];
   assign \$57  = \$55 [12];
   assign \$61  = a0_pool;
@@ -8690,20 +8678,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$133  = \$131 [11];
   assign \$136  = \$134 [5];
   assign \$144  = \$143 ;
-  assign \$537  = a3_sel_head[0];
-  assign \$540  = a3_sel_head[1];
-  assign \$544  = a3_sel_head[0];
-  assign \$547  = a3_sel_head[1];
-  assign \$551  = a3_sel_head[0];
-  assign \$554  = a3_sel_head[1];
-  assign \$558  = a3_sel_head[0];
-  assign \$561  = a3_sel_head[1];
-  assign \$565  = a3_sel_head[0];
-  assign \$569  = a3_sel_head[0];
-  assign \$573  = a3_sel_head[0];
-  assign \$577  = a3_sel_head[0];
-  assign \$581  = a3_sel_head[0];
-  assign \$585  = a3_sel_head[0];
+  assign \$531  = a3_sel_head[0];
+  assign \$534  = a3_sel_head[1];
+  assign \$538  = a3_sel_head[0];
+  assign \$541  = a3_sel_head[1];
+  assign \$545  = a3_sel_head[0];
+  assign \$548  = a3_sel_head[1];
+  assign \$552  = a3_sel_head[0];
+  assign \$555  = a3_sel_head[1];
+  assign \$559  = a3_sel_head[0];
+  assign \$563  = a3_sel_head[0];
+  assign \$567  = a3_sel_head[0];
+  assign \$571  = a3_sel_head[0];
+  assign \$575  = a3_sel_head[0];
+  assign \$579  = a3_sel_head[0];
   assign \$151  = a3_sel_head[0];
   assign \$157  = a3_sel_head[1];
   assign \$182  = \$180 [32];
@@ -8724,175 +8712,175 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$342  = f3_in[0];
   assign \$344  = f3_in[1];
   assign \$369  = \$368 ;
-  assign \$377  = \$376 ;
-  assign \$435  = samples_popped;
+  assign \$374  = \$373 ;
+  assign \$429  = samples_popped;
+  assign \$435  = samples_pushed;
   assign \$441  = samples_pushed;
-  assign \$447  = samples_pushed;
-  assign \$448  = samples_popped;
-  assign \$483  = calibration_popped;
+  assign \$442  = samples_popped;
+  assign \$477  = calibration_popped;
+  assign \$483  = calibration_pushed;
   assign \$489  = calibration_pushed;
-  assign \$495  = calibration_pushed;
-  assign \$496  = calibration_popped;
-  assign \$509  = 1'h0;
-  assign \$523  = x6_valid;
-  assign \$590  = a3_sel_head[0];
-  assign \$592  = a3_sel_head[1];
-  assign \$597  = a3_sel_new[0];
-  assign \$598  = a3_sel_new[1];
-  assign \$599  = a3_sel_last[0];
-  assign \$600  = 1'h1;
-  assign \$601  = \$auto$rtlil.cc:2739:Not$128 ;
-  assign \$603  = samples_grant_r1_b0[1];
-  assign \$618  = a3_sel_last[1];
-  assign \$619  = 1'h1;
-  assign \$620  = \$auto$rtlil.cc:2739:Not$130 ;
-  assign \$622  = calibration_grant_r1_b0[1];
-  assign \$637  = a3_sel_head[0];
-  assign \$638  = 1'h1;
-  assign \$639  = \$auto$rtlil.cc:2739:Not$132 ;
-  assign \$641  = samples_queue_r0_b0[11];
-  assign \$656  = a3_sel_head[1];
-  assign \$657  = 1'h1;
-  assign \$658  = \$auto$rtlil.cc:2739:Not$134 ;
-  assign \$660  = calibration_queue_r0_b0[5];
-  assign \$676  = 1'h0;
-  assign \$677  = 1'h0;
-  assign \$678  = a3_sel_last[0];
-  assign \$679  = 1'h1;
-  assign \$680  = \$auto$rtlil.cc:2739:Not$136 ;
-  assign \$682  = samples_grant_r1_b0[1];
-  assign \$697  = a3_sel_last[1];
-  assign \$698  = 1'h1;
-  assign \$699  = \$auto$rtlil.cc:2739:Not$138 ;
-  assign \$701  = calibration_grant_r1_b0[1];
-  assign \$716  = a3_sel_head[0];
-  assign \$717  = 1'h1;
-  assign \$718  = \$auto$rtlil.cc:2739:Not$140 ;
-  assign \$720  = samples_queue_r0_b0[11];
-  assign \$735  = a3_sel_head[1];
-  assign \$736  = 1'h1;
-  assign \$737  = \$auto$rtlil.cc:2739:Not$142 ;
-  assign \$739  = calibration_queue_r0_b0[5];
-  assign \$755  = 1'h0;
-  assign \$756  = 1'h0;
-  assign \$757  = a3_sel_last[0];
-  assign \$758  = 1'h1;
-  assign \$759  = \$auto$rtlil.cc:2739:Not$144 ;
-  assign \$761  = samples_grant_r1_b0[1];
-  assign \$776  = a3_sel_last[1];
-  assign \$777  = 1'h1;
-  assign \$778  = \$auto$rtlil.cc:2739:Not$146 ;
-  assign \$780  = calibration_grant_r1_b0[1];
-  assign \$795  = a3_sel_head[0];
-  assign \$796  = 1'h1;
-  assign \$797  = \$auto$rtlil.cc:2739:Not$148 ;
-  assign \$799  = samples_queue_r0_b0[11];
-  assign \$814  = a3_sel_head[1];
-  assign \$815  = 1'h1;
-  assign \$816  = \$auto$rtlil.cc:2739:Not$150 ;
-  assign \$818  = calibration_queue_r0_b0[5];
-  assign \$834  = 1'h0;
-  assign \$835  = 1'h0;
-  assign \$836  = a3_sel_last[0];
-  assign \$837  = 1'h1;
-  assign \$838  = \$auto$rtlil.cc:2739:Not$152 ;
-  assign \$840  = samples_grant_r1_b0[1];
-  assign \$855  = a3_sel_last[1];
-  assign \$856  = 1'h1;
-  assign \$857  = \$auto$rtlil.cc:2739:Not$154 ;
-  assign \$859  = calibration_grant_r1_b0[1];
-  assign \$874  = a3_sel_head[0];
-  assign \$875  = 1'h1;
-  assign \$876  = \$auto$rtlil.cc:2739:Not$156 ;
-  assign \$878  = samples_queue_r0_b0[11];
-  assign \$893  = a3_sel_head[1];
-  assign \$894  = 1'h1;
-  assign \$895  = \$auto$rtlil.cc:2739:Not$158 ;
-  assign \$897  = calibration_queue_r0_b0[5];
-  assign \$918  = 1'h0;
-  assign \$919  = 1'h0;
-  assign \$920  = a3_sel_last[0];
-  assign \$921  = 1'h1;
-  assign \$922  = \$auto$rtlil.cc:2739:Not$160 ;
-  assign \$924  = samples_grant_r1_b0[2];
-  assign \$932  = a3_sel_last[1];
-  assign \$933  = 1'h1;
-  assign \$934  = \$auto$rtlil.cc:2739:Not$162 ;
-  assign \$936  = calibration_grant_r1_b0[2];
-  assign \$944  = a3_sel_head[0];
-  assign \$945  = 1'h1;
-  assign \$946  = \$auto$rtlil.cc:2739:Not$164 ;
-  assign \$948  = samples_queue_r0_b0[12];
-  assign \$956  = a3_sel_head[1];
-  assign \$957  = 1'h1;
-  assign \$958  = \$auto$rtlil.cc:2739:Not$166 ;
-  assign \$960  = calibration_queue_r0_b0[6];
-  assign \$969  = a3_sel_new[0];
-  assign \$970  = a3_sel_new[1];
-  assign \$971  = a3_sel_last[0];
-  assign \$972  = 1'h1;
-  assign \$973  = \$auto$rtlil.cc:2739:Not$168 ;
-  assign \$975  = samples_grant_r1_b0[2];
-  assign \$983  = a3_sel_last[1];
-  assign \$984  = 1'h1;
-  assign \$985  = \$auto$rtlil.cc:2739:Not$170 ;
-  assign \$987  = calibration_grant_r1_b0[2];
-  assign \$995  = a3_sel_head[0];
-  assign \$996  = 1'h1;
-  assign \$997  = \$auto$rtlil.cc:2739:Not$172 ;
-  assign \$999  = samples_queue_r0_b0[12];
-  assign \$1007  = a3_sel_head[1];
-  assign \$1008  = 1'h1;
-  assign \$1009  = \$auto$rtlil.cc:2739:Not$174 ;
-  assign \$1011  = calibration_queue_r0_b0[6];
-  assign \$1020  = 1'h0;
-  assign \$1021  = 1'h0;
-  assign \$1022  = a3_sel_last[0];
-  assign \$1023  = 1'h1;
-  assign \$1024  = \$auto$rtlil.cc:2739:Not$176 ;
-  assign \$1026  = samples_grant_r1_b0[2];
-  assign \$1034  = a3_sel_last[1];
-  assign \$1035  = 1'h1;
-  assign \$1036  = \$auto$rtlil.cc:2739:Not$178 ;
-  assign \$1038  = calibration_grant_r1_b0[2];
-  assign \$1046  = a3_sel_head[0];
-  assign \$1047  = 1'h1;
-  assign \$1048  = \$auto$rtlil.cc:2739:Not$180 ;
-  assign \$1050  = samples_queue_r0_b0[12];
-  assign \$1058  = a3_sel_head[1];
-  assign \$1059  = 1'h1;
-  assign \$1060  = \$auto$rtlil.cc:2739:Not$182 ;
-  assign \$1062  = calibration_queue_r0_b0[6];
-  assign \$1071  = 1'h0;
-  assign \$1072  = 1'h0;
-  assign \$1073  = a3_sel_last[0];
-  assign \$1074  = 1'h1;
-  assign \$1075  = \$auto$rtlil.cc:2739:Not$184 ;
-  assign \$1077  = samples_grant_r1_b0[2];
-  assign \$1085  = a3_sel_last[1];
-  assign \$1086  = 1'h1;
-  assign \$1087  = \$auto$rtlil.cc:2739:Not$186 ;
-  assign \$1089  = calibration_grant_r1_b0[2];
-  assign \$1097  = a3_sel_head[0];
-  assign \$1098  = 1'h1;
-  assign \$1099  = \$auto$rtlil.cc:2739:Not$188 ;
-  assign \$1101  = samples_queue_r0_b0[12];
-  assign \$1109  = a3_sel_head[1];
-  assign \$1110  = 1'h1;
-  assign \$1111  = \$auto$rtlil.cc:2739:Not$190 ;
-  assign \$1113  = calibration_queue_r0_b0[6];
-  assign \$1127  = a3_pool;
-  assign \$1128  = { 7'h00, a4_slot, 8'h00 };
-  assign \$1129 [29:0] = { 5'h00, \$1128  };
-  assign \$1129 [30] = 1'h1;
-  assign \$1130  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1131 [29:21], \$1131 [19:0] } = { 10'h000, \$1130  };
-  assign { \$1131 [30], \$1131 [20] } = 2'h3;
+  assign \$490  = calibration_popped;
+  assign \$503  = 1'h0;
+  assign \$517  = x6_valid;
+  assign \$584  = a3_sel_head[0];
+  assign \$586  = a3_sel_head[1];
+  assign \$591  = a3_sel_new[0];
+  assign \$592  = a3_sel_new[1];
+  assign \$593  = a3_sel_last[0];
+  assign \$594  = 1'h1;
+  assign \$595  = \$auto$rtlil.cc:2739:Not$128 ;
+  assign \$597  = samples_grant_r1_b0[1];
+  assign \$612  = a3_sel_last[1];
+  assign \$613  = 1'h1;
+  assign \$614  = \$auto$rtlil.cc:2739:Not$130 ;
+  assign \$616  = calibration_grant_r1_b0[1];
+  assign \$631  = a3_sel_head[0];
+  assign \$632  = 1'h1;
+  assign \$633  = \$auto$rtlil.cc:2739:Not$132 ;
+  assign \$635  = samples_queue_r0_b0[11];
+  assign \$650  = a3_sel_head[1];
+  assign \$651  = 1'h1;
+  assign \$652  = \$auto$rtlil.cc:2739:Not$134 ;
+  assign \$654  = calibration_queue_r0_b0[5];
+  assign \$670  = 1'h0;
+  assign \$671  = 1'h0;
+  assign \$672  = a3_sel_last[0];
+  assign \$673  = 1'h1;
+  assign \$674  = \$auto$rtlil.cc:2739:Not$136 ;
+  assign \$676  = samples_grant_r1_b0[1];
+  assign \$691  = a3_sel_last[1];
+  assign \$692  = 1'h1;
+  assign \$693  = \$auto$rtlil.cc:2739:Not$138 ;
+  assign \$695  = calibration_grant_r1_b0[1];
+  assign \$710  = a3_sel_head[0];
+  assign \$711  = 1'h1;
+  assign \$712  = \$auto$rtlil.cc:2739:Not$140 ;
+  assign \$714  = samples_queue_r0_b0[11];
+  assign \$729  = a3_sel_head[1];
+  assign \$730  = 1'h1;
+  assign \$731  = \$auto$rtlil.cc:2739:Not$142 ;
+  assign \$733  = calibration_queue_r0_b0[5];
+  assign \$749  = 1'h0;
+  assign \$750  = 1'h0;
+  assign \$751  = a3_sel_last[0];
+  assign \$752  = 1'h1;
+  assign \$753  = \$auto$rtlil.cc:2739:Not$144 ;
+  assign \$755  = samples_grant_r1_b0[1];
+  assign \$770  = a3_sel_last[1];
+  assign \$771  = 1'h1;
+  assign \$772  = \$auto$rtlil.cc:2739:Not$146 ;
+  assign \$774  = calibration_grant_r1_b0[1];
+  assign \$789  = a3_sel_head[0];
+  assign \$790  = 1'h1;
+  assign \$791  = \$auto$rtlil.cc:2739:Not$148 ;
+  assign \$793  = samples_queue_r0_b0[11];
+  assign \$808  = a3_sel_head[1];
+  assign \$809  = 1'h1;
+  assign \$810  = \$auto$rtlil.cc:2739:Not$150 ;
+  assign \$812  = calibration_queue_r0_b0[5];
+  assign \$828  = 1'h0;
+  assign \$829  = 1'h0;
+  assign \$830  = a3_sel_last[0];
+  assign \$831  = 1'h1;
+  assign \$832  = \$auto$rtlil.cc:2739:Not$152 ;
+  assign \$834  = samples_grant_r1_b0[1];
+  assign \$849  = a3_sel_last[1];
+  assign \$850  = 1'h1;
+  assign \$851  = \$auto$rtlil.cc:2739:Not$154 ;
+  assign \$853  = calibration_grant_r1_b0[1];
+  assign \$868  = a3_sel_head[0];
+  assign \$869  = 1'h1;
+  assign \$870  = \$auto$rtlil.cc:2739:Not$156 ;
+  assign \$872  = samples_queue_r0_b0[11];
+  assign \$887  = a3_sel_head[1];
+  assign \$888  = 1'h1;
+  assign \$889  = \$auto$rtlil.cc:2739:Not$158 ;
+  assign \$891  = calibration_queue_r0_b0[5];
+  assign \$912  = 1'h0;
+  assign \$913  = 1'h0;
+  assign \$914  = a3_sel_last[0];
+  assign \$915  = 1'h1;
+  assign \$916  = \$auto$rtlil.cc:2739:Not$160 ;
+  assign \$918  = samples_grant_r1_b0[2];
+  assign \$926  = a3_sel_last[1];
+  assign \$927  = 1'h1;
+  assign \$928  = \$auto$rtlil.cc:2739:Not$162 ;
+  assign \$930  = calibration_grant_r1_b0[2];
+  assign \$938  = a3_sel_head[0];
+  assign \$939  = 1'h1;
+  assign \$940  = \$auto$rtlil.cc:2739:Not$164 ;
+  assign \$942  = samples_queue_r0_b0[12];
+  assign \$950  = a3_sel_head[1];
+  assign \$951  = 1'h1;
+  assign \$952  = \$auto$rtlil.cc:2739:Not$166 ;
+  assign \$954  = calibration_queue_r0_b0[6];
+  assign \$963  = a3_sel_new[0];
+  assign \$964  = a3_sel_new[1];
+  assign \$965  = a3_sel_last[0];
+  assign \$966  = 1'h1;
+  assign \$967  = \$auto$rtlil.cc:2739:Not$168 ;
+  assign \$969  = samples_grant_r1_b0[2];
+  assign \$977  = a3_sel_last[1];
+  assign \$978  = 1'h1;
+  assign \$979  = \$auto$rtlil.cc:2739:Not$170 ;
+  assign \$981  = calibration_grant_r1_b0[2];
+  assign \$989  = a3_sel_head[0];
+  assign \$990  = 1'h1;
+  assign \$991  = \$auto$rtlil.cc:2739:Not$172 ;
+  assign \$993  = samples_queue_r0_b0[12];
+  assign \$1001  = a3_sel_head[1];
+  assign \$1002  = 1'h1;
+  assign \$1003  = \$auto$rtlil.cc:2739:Not$174 ;
+  assign \$1005  = calibration_queue_r0_b0[6];
+  assign \$1014  = 1'h0;
+  assign \$1015  = 1'h0;
+  assign \$1016  = a3_sel_last[0];
+  assign \$1017  = 1'h1;
+  assign \$1018  = \$auto$rtlil.cc:2739:Not$176 ;
+  assign \$1020  = samples_grant_r1_b0[2];
+  assign \$1028  = a3_sel_last[1];
+  assign \$1029  = 1'h1;
+  assign \$1030  = \$auto$rtlil.cc:2739:Not$178 ;
+  assign \$1032  = calibration_grant_r1_b0[2];
+  assign \$1040  = a3_sel_head[0];
+  assign \$1041  = 1'h1;
+  assign \$1042  = \$auto$rtlil.cc:2739:Not$180 ;
+  assign \$1044  = samples_queue_r0_b0[12];
+  assign \$1052  = a3_sel_head[1];
+  assign \$1053  = 1'h1;
+  assign \$1054  = \$auto$rtlil.cc:2739:Not$182 ;
+  assign \$1056  = calibration_queue_r0_b0[6];
+  assign \$1065  = 1'h0;
+  assign \$1066  = 1'h0;
+  assign \$1067  = a3_sel_last[0];
+  assign \$1068  = 1'h1;
+  assign \$1069  = \$auto$rtlil.cc:2739:Not$184 ;
+  assign \$1071  = samples_grant_r1_b0[2];
+  assign \$1079  = a3_sel_last[1];
+  assign \$1080  = 1'h1;
+  assign \$1081  = \$auto$rtlil.cc:2739:Not$186 ;
+  assign \$1083  = calibration_grant_r1_b0[2];
+  assign \$1091  = a3_sel_head[0];
+  assign \$1092  = 1'h1;
+  assign \$1093  = \$auto$rtlil.cc:2739:Not$188 ;
+  assign \$1095  = samples_queue_r0_b0[12];
+  assign \$1103  = a3_sel_head[1];
+  assign \$1104  = 1'h1;
+  assign \$1105  = \$auto$rtlil.cc:2739:Not$190 ;
+  assign \$1107  = calibration_queue_r0_b0[6];
+  assign \$1121  = a3_pool;
+  assign \$1122  = { 7'h00, a4_slot, 8'h00 };
+  assign \$1123 [29:0] = { 5'h00, \$1122  };
+  assign \$1123 [30] = 1'h1;
+  assign \$1124  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$1125 [29:21], \$1125 [19:0] } = { 10'h000, \$1124  };
+  assign { \$1125 [30], \$1125 [20] } = 2'h3;
 endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_tag, view_aw_held, view_aw_tag, lock_on, unlock, \port$12712$1 , \port$12757$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
+, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_tag, view_aw_held, view_aw_tag, lock_on, unlock, \port$12710$1 , \port$12755$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
 , aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$194  = 0;
   wire \$1 ;
@@ -9654,10 +9642,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire [9:0] \out_slot$31 ;
   wire out_valid;
   wire \out_valid$197 ;
-  output [60:0] \port$12712$1 ;
-  wire [60:0] \port$12712$1 ;
-  output [60:0] \port$12757$1 ;
-  wire [60:0] \port$12757$1 ;
+  output [60:0] \port$12710$1 ;
+  wire [60:0] \port$12710$1 ;
+  output [60:0] \port$12755$1 ;
+  wire [60:0] \port$12755$1 ;
   reg r_refusal_busy = 1'h0;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
@@ -11904,8 +11892,8 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$12712$1  = ar_queue_data0[61:1];
-  assign \port$12757$1  = aw_queue_data0[61:1];
+  assign \port$12710$1  = ar_queue_data0[61:1];
+  assign \port$12755$1  = aw_queue_data0[61:1];
   assign \$72  = ar_queue_push;
   assign \$155  = { ar_v1_carried[60:0], \$1  };
   assign \$159  = \$158 ;
@@ -13761,9 +13749,9 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
   assign \$220  = \$218 ;
 endmodule
 
-module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$9973$0 , \port$9974$0 , \port$9975$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$10265$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$12053$0 , \port$12053$48 , rsp_freed_valid, \port$12056$0 , rsp_flushed_valid, \port$12068$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$12096$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$12181$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$12285$0 , \port$12433$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$12668$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
+module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$9971$0 , \port$9972$0 , \port$9973$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$10263$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$12051$0 , \port$12051$48 , rsp_freed_valid, \port$12054$0 , rsp_flushed_valid, \port$12066$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$12094$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$12179$0 
+, bus__w_beat_from_queue, e1_exhausted, \port$12283$0 , \port$12431$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$12666$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
 , guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$197  = 0;
   wire [32:0] \$1 ;
@@ -19542,18 +19530,18 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$6195 ;
   wire \$6196 ;
   wire \$6197 ;
-  wire \$6198 ;
+  wire [12:0] \$6198 ;
   wire \$6199 ;
   wire \$62 ;
   wire \$620 ;
   wire \$6200 ;
-  wire [32:0] \$6201 ;
-  wire [32:0] \$6202 ;
+  wire \$6201 ;
+  wire \$6202 ;
   wire [32:0] \$6203 ;
   wire [32:0] \$6204 ;
-  wire [17:0] \$6205 ;
-  wire \$6206 ;
-  wire \$6207 ;
+  wire [32:0] \$6205 ;
+  wire [32:0] \$6206 ;
+  wire [17:0] \$6207 ;
   wire \$6208 ;
   wire \$6209 ;
   wire \$621 ;
@@ -19561,16 +19549,16 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$6211 ;
   wire \$6212 ;
   wire \$6213 ;
-  wire [4:0] \$6214 ;
-  wire [4:0] \$6215 ;
-  wire [6:0] \$6216 ;
-  wire [6:0] \$6217 ;
-  wire \$6218 ;
-  wire \$6219 ;
+  wire \$6214 ;
+  wire \$6215 ;
+  wire [4:0] \$6216 ;
+  wire [4:0] \$6217 ;
+  wire [6:0] \$6218 ;
+  wire [6:0] \$6219 ;
   wire \$622 ;
-  wire [5:0] \$6220 ;
+  wire \$6220 ;
   wire \$6221 ;
-  wire \$6222 ;
+  wire [5:0] \$6222 ;
   wire \$6223 ;
   wire \$6224 ;
   wire \$6225 ;
@@ -19580,22 +19568,22 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$6229 ;
   wire \$623 ;
   wire \$6230 ;
-  wire \$6231 ;
-  wire [32:0] \$6232 ;
-  wire [32:0] \$6233 ;
-  wire [32:0] \$6234 ;
-  wire [32:0] \$6235 ;
-  wire \$6236 ;
-  wire \$6237 ;
+  wire [6:0] \$6231 ;
+  wire \$6232 ;
+  wire \$6233 ;
+  wire \$6234 ;
+  wire \$6235 ;
+  wire [32:0] \$6236 ;
+  wire [32:0] \$6237 ;
   wire [32:0] \$6238 ;
-  wire \$6239 ;
+  wire [32:0] \$6239 ;
   wire \$624 ;
   wire \$6240 ;
-  wire [32:0] \$6241 ;
-  wire \$6242 ;
+  wire \$6241 ;
+  wire [32:0] \$6242 ;
   wire \$6243 ;
   wire \$6244 ;
-  wire \$6245 ;
+  wire [32:0] \$6245 ;
   wire \$6246 ;
   wire \$6247 ;
   wire \$6248 ;
@@ -19603,22 +19591,22 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [5:0] \$625 ;
   wire \$6250 ;
   wire \$6251 ;
-  wire [12:0] \$6252 ;
+  wire \$6252 ;
   wire \$6253 ;
   wire \$6254 ;
   wire \$6255 ;
-  wire \$6256 ;
-  wire [4:0] \$6257 ;
+  wire [12:0] \$6256 ;
+  wire \$6257 ;
   wire \$6258 ;
   wire \$6259 ;
   wire \$626 ;
   wire \$6260 ;
-  wire \$6261 ;
-  wire [4:0] \$6262 ;
+  wire [4:0] \$6261 ;
+  wire \$6262 ;
   wire \$6263 ;
   wire \$6264 ;
   wire \$6265 ;
-  wire \$6266 ;
+  wire [4:0] \$6266 ;
   wire \$6267 ;
   wire \$6268 ;
   wire \$6269 ;
@@ -19829,201 +19817,201 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$6453 ;
   wire \$6454 ;
   wire \$6455 ;
-  wire [6:0] \$6456 ;
-  wire [6:0] \$6457 ;
-  reg [11:0] \$6458 ;
-  wire [6:0] \$6459 ;
+  wire \$6456 ;
+  wire \$6457 ;
+  wire \$6458 ;
+  wire \$6459 ;
   wire \$646 ;
   wire [6:0] \$6460 ;
-  reg [11:0] \$6461 ;
-  wire [12:0] \$6462 ;
-  wire [12:0] \$6463 ;
-  wire [11:0] \$6464 ;
-  wire [11:0] \$6465 ;
+  wire [6:0] \$6461 ;
+  reg [11:0] \$6462 ;
+  wire [6:0] \$6463 ;
+  wire [6:0] \$6464 ;
+  reg [11:0] \$6465 ;
   wire [12:0] \$6466 ;
-  wire [11:0] \$6467 ;
+  wire [12:0] \$6467 ;
   wire [11:0] \$6468 ;
-  wire [12:0] \$6469 ;
+  wire [11:0] \$6469 ;
   wire \$647 ;
-  wire [11:0] \$6470 ;
+  wire [12:0] \$6470 ;
   wire [11:0] \$6471 ;
-  wire [12:0] \$6472 ;
-  wire [11:0] \$6473 ;
+  wire [11:0] \$6472 ;
+  wire [12:0] \$6473 ;
   wire [11:0] \$6474 ;
-  wire [12:0] \$6475 ;
-  wire [11:0] \$6476 ;
+  wire [11:0] \$6475 ;
+  wire [12:0] \$6476 ;
   wire [11:0] \$6477 ;
-  wire [12:0] \$6478 ;
-  wire [11:0] \$6479 ;
+  wire [11:0] \$6478 ;
+  wire [12:0] \$6479 ;
   wire \$648 ;
   wire [11:0] \$6480 ;
-  wire [12:0] \$6481 ;
-  wire [11:0] \$6482 ;
+  wire [11:0] \$6481 ;
+  wire [12:0] \$6482 ;
   wire [11:0] \$6483 ;
-  wire [12:0] \$6484 ;
-  wire [11:0] \$6485 ;
+  wire [11:0] \$6484 ;
+  wire [12:0] \$6485 ;
   wire [11:0] \$6486 ;
-  wire [12:0] \$6487 ;
-  wire [11:0] \$6488 ;
+  wire [11:0] \$6487 ;
+  wire [12:0] \$6488 ;
   wire [11:0] \$6489 ;
   wire [5:0] \$649 ;
-  wire [12:0] \$6490 ;
-  wire [11:0] \$6491 ;
+  wire [11:0] \$6490 ;
+  wire [12:0] \$6491 ;
   wire [11:0] \$6492 ;
-  wire [12:0] \$6493 ;
-  wire [11:0] \$6494 ;
+  wire [11:0] \$6493 ;
+  wire [12:0] \$6494 ;
   wire [11:0] \$6495 ;
-  wire [12:0] \$6496 ;
-  wire [11:0] \$6497 ;
+  wire [11:0] \$6496 ;
+  wire [12:0] \$6497 ;
   wire [11:0] \$6498 ;
-  wire [12:0] \$6499 ;
+  wire [11:0] \$6499 ;
   wire \$65 ;
   wire \$650 ;
-  wire [11:0] \$6500 ;
+  wire [12:0] \$6500 ;
   wire [11:0] \$6501 ;
-  wire [12:0] \$6502 ;
-  wire [11:0] \$6503 ;
+  wire [11:0] \$6502 ;
+  wire [12:0] \$6503 ;
   wire [11:0] \$6504 ;
-  wire [12:0] \$6505 ;
-  wire [11:0] \$6506 ;
+  wire [11:0] \$6505 ;
+  wire [12:0] \$6506 ;
   wire [11:0] \$6507 ;
-  wire [12:0] \$6508 ;
-  wire [11:0] \$6509 ;
+  wire [11:0] \$6508 ;
+  wire [12:0] \$6509 ;
   wire \$651 ;
   wire [11:0] \$6510 ;
-  wire [12:0] \$6511 ;
-  wire [11:0] \$6512 ;
+  wire [11:0] \$6511 ;
+  wire [12:0] \$6512 ;
   wire [11:0] \$6513 ;
-  wire [12:0] \$6514 ;
-  wire [11:0] \$6515 ;
+  wire [11:0] \$6514 ;
+  wire [12:0] \$6515 ;
   wire [11:0] \$6516 ;
-  wire [12:0] \$6517 ;
-  wire [11:0] \$6518 ;
+  wire [11:0] \$6517 ;
+  wire [12:0] \$6518 ;
   wire [11:0] \$6519 ;
   wire \$652 ;
-  wire [12:0] \$6520 ;
-  wire [11:0] \$6521 ;
+  wire [11:0] \$6520 ;
+  wire [12:0] \$6521 ;
   wire [11:0] \$6522 ;
-  wire [12:0] \$6523 ;
-  wire [11:0] \$6524 ;
+  wire [11:0] \$6523 ;
+  wire [12:0] \$6524 ;
   wire [11:0] \$6525 ;
-  wire [12:0] \$6526 ;
-  wire [11:0] \$6527 ;
+  wire [11:0] \$6526 ;
+  wire [12:0] \$6527 ;
   wire [11:0] \$6528 ;
-  wire [12:0] \$6529 ;
+  wire [11:0] \$6529 ;
   wire \$653 ;
-  wire [11:0] \$6530 ;
+  wire [12:0] \$6530 ;
   wire [11:0] \$6531 ;
-  wire [12:0] \$6532 ;
-  wire [11:0] \$6533 ;
+  wire [11:0] \$6532 ;
+  wire [12:0] \$6533 ;
   wire [11:0] \$6534 ;
-  wire [12:0] \$6535 ;
-  wire [11:0] \$6536 ;
+  wire [11:0] \$6535 ;
+  wire [12:0] \$6536 ;
   wire [11:0] \$6537 ;
-  wire [12:0] \$6538 ;
-  wire [11:0] \$6539 ;
+  wire [11:0] \$6538 ;
+  wire [12:0] \$6539 ;
   wire \$654 ;
   wire [11:0] \$6540 ;
-  wire [12:0] \$6541 ;
-  wire [11:0] \$6542 ;
+  wire [11:0] \$6541 ;
+  wire [12:0] \$6542 ;
   wire [11:0] \$6543 ;
-  wire [12:0] \$6544 ;
-  wire [11:0] \$6545 ;
+  wire [11:0] \$6544 ;
+  wire [12:0] \$6545 ;
   wire [11:0] \$6546 ;
-  wire [12:0] \$6547 ;
-  wire [11:0] \$6548 ;
+  wire [11:0] \$6547 ;
+  wire [12:0] \$6548 ;
   wire [11:0] \$6549 ;
   wire [5:0] \$655 ;
-  wire [12:0] \$6550 ;
-  wire [11:0] \$6551 ;
+  wire [11:0] \$6550 ;
+  wire [12:0] \$6551 ;
   wire [11:0] \$6552 ;
-  wire [12:0] \$6553 ;
-  wire [11:0] \$6554 ;
+  wire [11:0] \$6553 ;
+  wire [12:0] \$6554 ;
   wire [11:0] \$6555 ;
-  wire [12:0] \$6556 ;
-  wire [11:0] \$6557 ;
+  wire [11:0] \$6556 ;
+  wire [12:0] \$6557 ;
   wire [11:0] \$6558 ;
-  wire [12:0] \$6559 ;
+  wire [11:0] \$6559 ;
   wire \$656 ;
-  wire [11:0] \$6560 ;
+  wire [12:0] \$6560 ;
   wire [11:0] \$6561 ;
-  wire [12:0] \$6562 ;
-  wire [11:0] \$6563 ;
+  wire [11:0] \$6562 ;
+  wire [12:0] \$6563 ;
   wire [11:0] \$6564 ;
-  wire [12:0] \$6565 ;
-  wire [11:0] \$6566 ;
+  wire [11:0] \$6565 ;
+  wire [12:0] \$6566 ;
   wire [11:0] \$6567 ;
-  wire [12:0] \$6568 ;
-  wire [11:0] \$6569 ;
+  wire [11:0] \$6568 ;
+  wire [12:0] \$6569 ;
   wire \$657 ;
   wire [11:0] \$6570 ;
-  wire [12:0] \$6571 ;
-  wire [11:0] \$6572 ;
+  wire [11:0] \$6571 ;
+  wire [12:0] \$6572 ;
   wire [11:0] \$6573 ;
-  wire [12:0] \$6574 ;
-  wire [11:0] \$6575 ;
+  wire [11:0] \$6574 ;
+  wire [12:0] \$6575 ;
   wire [11:0] \$6576 ;
-  wire [12:0] \$6577 ;
-  wire [11:0] \$6578 ;
+  wire [11:0] \$6577 ;
+  wire [12:0] \$6578 ;
   wire [11:0] \$6579 ;
   wire \$658 ;
-  wire [12:0] \$6580 ;
-  wire [11:0] \$6581 ;
+  wire [11:0] \$6580 ;
+  wire [12:0] \$6581 ;
   wire [11:0] \$6582 ;
-  wire [12:0] \$6583 ;
-  wire [11:0] \$6584 ;
+  wire [11:0] \$6583 ;
+  wire [12:0] \$6584 ;
   wire [11:0] \$6585 ;
-  wire [12:0] \$6586 ;
-  wire [11:0] \$6587 ;
+  wire [11:0] \$6586 ;
+  wire [12:0] \$6587 ;
   wire [11:0] \$6588 ;
-  wire [12:0] \$6589 ;
+  wire [11:0] \$6589 ;
   wire \$659 ;
-  wire [11:0] \$6590 ;
+  wire [12:0] \$6590 ;
   wire [11:0] \$6591 ;
-  wire [12:0] \$6592 ;
-  wire [11:0] \$6593 ;
+  wire [11:0] \$6592 ;
+  wire [12:0] \$6593 ;
   wire [11:0] \$6594 ;
-  wire [12:0] \$6595 ;
-  wire [11:0] \$6596 ;
+  wire [11:0] \$6595 ;
+  wire [12:0] \$6596 ;
   wire [11:0] \$6597 ;
-  wire [12:0] \$6598 ;
-  wire [11:0] \$6599 ;
+  wire [11:0] \$6598 ;
+  wire [12:0] \$6599 ;
   wire \$66 ;
   wire \$660 ;
   wire [11:0] \$6600 ;
-  wire [12:0] \$6601 ;
-  wire [11:0] \$6602 ;
+  wire [11:0] \$6601 ;
+  wire [12:0] \$6602 ;
   wire [11:0] \$6603 ;
-  wire [12:0] \$6604 ;
-  wire [11:0] \$6605 ;
+  wire [11:0] \$6604 ;
+  wire [12:0] \$6605 ;
   wire [11:0] \$6606 ;
-  wire [12:0] \$6607 ;
-  wire [11:0] \$6608 ;
+  wire [11:0] \$6607 ;
+  wire [12:0] \$6608 ;
   wire [11:0] \$6609 ;
   wire [5:0] \$661 ;
-  wire [12:0] \$6610 ;
-  wire [11:0] \$6611 ;
+  wire [11:0] \$6610 ;
+  wire [12:0] \$6611 ;
   wire [11:0] \$6612 ;
-  wire [12:0] \$6613 ;
-  wire [31:0] \$6614 ;
-  wire [31:0] \$6615 ;
-  wire [31:0] \$6616 ;
-  wire [31:0] \$6617 ;
+  wire [11:0] \$6613 ;
+  wire [12:0] \$6614 ;
+  wire [11:0] \$6615 ;
+  wire [11:0] \$6616 ;
+  wire [12:0] \$6617 ;
   wire [31:0] \$6618 ;
   wire [31:0] \$6619 ;
   wire \$662 ;
   wire [31:0] \$6620 ;
   wire [31:0] \$6621 ;
-  wire [1:0] \$6622 ;
+  wire [31:0] \$6622 ;
   wire [31:0] \$6623 ;
-  wire [5:0] \$6624 ;
-  wire [5:0] \$6625 ;
-  wire [5:0] \$6626 ;
+  wire [31:0] \$6624 ;
+  wire [31:0] \$6625 ;
+  wire [1:0] \$6626 ;
   wire [31:0] \$6627 ;
-  wire [31:0] \$6628 ;
-  wire [31:0] \$6629 ;
+  wire [5:0] \$6628 ;
+  wire [5:0] \$6629 ;
   wire \$663 ;
-  wire [31:0] \$6630 ;
+  wire [5:0] \$6630 ;
   wire [31:0] \$6631 ;
   wire [31:0] \$6632 ;
   wire [31:0] \$6633 ;
@@ -20039,10 +20027,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$6642 ;
   wire [31:0] \$6643 ;
   wire [31:0] \$6644 ;
-  wire \$6645 ;
-  wire \$6646 ;
-  wire \$6647 ;
-  wire \$6648 ;
+  wire [31:0] \$6645 ;
+  wire [31:0] \$6646 ;
+  wire [31:0] \$6647 ;
+  wire [31:0] \$6648 ;
   wire \$6649 ;
   wire \$665 ;
   wire \$6650 ;
@@ -20059,30 +20047,30 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$6660 ;
   wire \$6661 ;
   wire \$6662 ;
-  wire [31:0] \$6663 ;
-  wire [31:0] \$6664 ;
-  wire [31:0] \$6665 ;
-  wire [31:0] \$6666 ;
-  wire \$6667 ;
-  wire \$6668 ;
-  wire \$6669 ;
+  wire \$6663 ;
+  wire \$6664 ;
+  wire \$6665 ;
+  wire \$6666 ;
+  wire [31:0] \$6667 ;
+  wire [31:0] \$6668 ;
+  wire [31:0] \$6669 ;
   wire [5:0] \$667 ;
   wire [31:0] \$6670 ;
-  wire [31:0] \$6671 ;
-  wire [31:0] \$6672 ;
-  wire [31:0] \$6673 ;
+  wire \$6671 ;
+  wire \$6672 ;
+  wire \$6673 ;
   wire [31:0] \$6674 ;
   wire [31:0] \$6675 ;
   wire [31:0] \$6676 ;
   wire [31:0] \$6677 ;
-  wire [10:0] \$6678 ;
+  wire [31:0] \$6678 ;
   wire [31:0] \$6679 ;
   wire \$668 ;
-  wire [10:0] \$6680 ;
+  wire [31:0] \$6680 ;
   wire [31:0] \$6681 ;
-  wire [31:0] \$6682 ;
+  wire [10:0] \$6682 ;
   wire [31:0] \$6683 ;
-  wire [31:0] \$6684 ;
+  wire [10:0] \$6684 ;
   wire [31:0] \$6685 ;
   wire [31:0] \$6686 ;
   wire [31:0] \$6687 ;
@@ -20094,16 +20082,16 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$6692 ;
   wire [31:0] \$6693 ;
   wire [31:0] \$6694 ;
-  wire [16:0] \$6695 ;
+  wire [31:0] \$6695 ;
   wire [31:0] \$6696 ;
   wire [31:0] \$6697 ;
   wire [31:0] \$6698 ;
-  wire \$6699 ;
+  wire [16:0] \$6699 ;
   wire [5:0] \$67 ;
   wire \$670 ;
-  wire \$6700 ;
-  wire \$6701 ;
-  wire \$6702 ;
+  wire [31:0] \$6700 ;
+  wire [31:0] \$6701 ;
+  wire [31:0] \$6702 ;
   wire \$6703 ;
   wire \$6704 ;
   wire \$6705 ;
@@ -20115,22 +20103,22 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$6710 ;
   wire \$6711 ;
   wire \$6712 ;
-  wire [31:0] \$6713 ;
-  wire [31:0] \$6714 ;
-  wire [31:0] \$6715 ;
-  wire [31:0] \$6716 ;
+  wire \$6713 ;
+  wire \$6714 ;
+  wire \$6715 ;
+  wire \$6716 ;
   wire [31:0] \$6717 ;
   wire [31:0] \$6718 ;
   wire [31:0] \$6719 ;
   wire \$672 ;
   wire [31:0] \$6720 ;
-  wire [4:0] \$6721 ;
+  wire [31:0] \$6721 ;
   wire [31:0] \$6722 ;
-  wire [4:0] \$6723 ;
+  wire [31:0] \$6723 ;
   wire [31:0] \$6724 ;
-  wire [31:0] \$6725 ;
+  wire [4:0] \$6725 ;
   wire [31:0] \$6726 ;
-  wire [31:0] \$6727 ;
+  wire [4:0] \$6727 ;
   wire [31:0] \$6728 ;
   wire [31:0] \$6729 ;
   wire [5:0] \$673 ;
@@ -20142,15 +20130,15 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$6735 ;
   wire [31:0] \$6736 ;
   wire [31:0] \$6737 ;
-  wire [16:0] \$6738 ;
+  wire [31:0] \$6738 ;
   wire [31:0] \$6739 ;
   wire \$674 ;
   wire [31:0] \$6740 ;
   wire [31:0] \$6741 ;
-  wire \$6742 ;
-  wire \$6743 ;
-  wire \$6744 ;
-  wire \$6745 ;
+  wire [16:0] \$6742 ;
+  wire [31:0] \$6743 ;
+  wire [31:0] \$6744 ;
+  wire [31:0] \$6745 ;
   wire \$6746 ;
   wire \$6747 ;
   wire \$6748 ;
@@ -20162,126 +20150,126 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$6753 ;
   wire \$6754 ;
   wire \$6755 ;
-  wire [3:0] \$6756 ;
+  wire \$6756 ;
   wire \$6757 ;
-  wire [11:0] \$6758 ;
-  wire [5:0] \$6759 ;
+  wire \$6758 ;
+  wire \$6759 ;
   wire \$676 ;
-  wire [5:0] \$6760 ;
-  wire [6:0] \$6761 ;
+  wire [3:0] \$6760 ;
+  wire \$6761 ;
   wire [11:0] \$6762 ;
   wire [5:0] \$6763 ;
   wire [5:0] \$6764 ;
   wire [6:0] \$6765 ;
-  wire \$6766 ;
-  wire \$6767 ;
-  wire [11:0] \$6768 ;
-  wire \$6769 ;
+  wire [11:0] \$6766 ;
+  wire [5:0] \$6767 ;
+  wire [5:0] \$6768 ;
+  wire [6:0] \$6769 ;
   wire \$677 ;
   wire \$6770 ;
   wire \$6771 ;
-  wire [3:0] \$6772 ;
+  wire [11:0] \$6772 ;
   wire \$6773 ;
-  wire [11:0] \$6774 ;
-  wire [5:0] \$6775 ;
-  wire [5:0] \$6776 ;
-  wire [6:0] \$6777 ;
+  wire \$6774 ;
+  wire \$6775 ;
+  wire [3:0] \$6776 ;
+  wire \$6777 ;
   wire [11:0] \$6778 ;
   wire [5:0] \$6779 ;
   wire \$678 ;
   wire [5:0] \$6780 ;
   wire [6:0] \$6781 ;
-  wire \$6782 ;
-  wire \$6783 ;
-  wire [11:0] \$6784 ;
-  wire \$6785 ;
+  wire [11:0] \$6782 ;
+  wire [5:0] \$6783 ;
+  wire [5:0] \$6784 ;
+  wire [6:0] \$6785 ;
   wire \$6786 ;
   wire \$6787 ;
-  wire [3:0] \$6788 ;
+  wire [11:0] \$6788 ;
   wire \$6789 ;
   wire [5:0] \$679 ;
-  wire [11:0] \$6790 ;
-  wire [5:0] \$6791 ;
-  wire [5:0] \$6792 ;
-  wire [6:0] \$6793 ;
+  wire \$6790 ;
+  wire \$6791 ;
+  wire [3:0] \$6792 ;
+  wire \$6793 ;
   wire [11:0] \$6794 ;
   wire [5:0] \$6795 ;
   wire [5:0] \$6796 ;
   wire [6:0] \$6797 ;
-  wire \$6798 ;
-  wire \$6799 ;
+  wire [11:0] \$6798 ;
+  wire [5:0] \$6799 ;
   wire \$68 ;
   wire \$680 ;
-  wire [11:0] \$6800 ;
-  wire \$6801 ;
+  wire [5:0] \$6800 ;
+  wire [6:0] \$6801 ;
   wire \$6802 ;
-  wire [3:0] \$6803 ;
-  wire \$6804 ;
-  wire [11:0] \$6805 ;
-  wire [5:0] \$6806 ;
-  wire [5:0] \$6807 ;
-  wire [6:0] \$6808 ;
+  wire \$6803 ;
+  wire [11:0] \$6804 ;
+  wire \$6805 ;
+  wire \$6806 ;
+  wire [3:0] \$6807 ;
+  wire \$6808 ;
   wire [11:0] \$6809 ;
   wire \$681 ;
   wire [5:0] \$6810 ;
   wire [5:0] \$6811 ;
   wire [6:0] \$6812 ;
-  wire \$6813 ;
-  wire \$6814 ;
-  wire [11:0] \$6815 ;
-  wire \$6816 ;
+  wire [11:0] \$6813 ;
+  wire [5:0] \$6814 ;
+  wire [5:0] \$6815 ;
+  wire [6:0] \$6816 ;
   wire \$6817 ;
   wire \$6818 ;
-  wire \$6819 ;
+  wire [11:0] \$6819 ;
   wire \$682 ;
-  wire [3:0] \$6820 ;
+  wire \$6820 ;
   wire \$6821 ;
-  wire [11:0] \$6822 ;
-  wire [5:0] \$6823 ;
-  wire [5:0] \$6824 ;
-  wire [6:0] \$6825 ;
+  wire \$6822 ;
+  wire \$6823 ;
+  wire [3:0] \$6824 ;
+  wire \$6825 ;
   wire [11:0] \$6826 ;
   wire [5:0] \$6827 ;
   wire [5:0] \$6828 ;
   wire [6:0] \$6829 ;
   wire \$683 ;
-  wire \$6830 ;
-  wire \$6831 ;
-  wire [11:0] \$6832 ;
-  wire \$6833 ;
+  wire [11:0] \$6830 ;
+  wire [5:0] \$6831 ;
+  wire [5:0] \$6832 ;
+  wire [6:0] \$6833 ;
   wire \$6834 ;
-  wire [11:0] \$6835 ;
-  wire [6:0] \$6836 ;
+  wire \$6835 ;
+  wire [11:0] \$6836 ;
   wire \$6837 ;
   wire \$6838 ;
-  wire [31:0] \$6839 ;
+  wire [11:0] \$6839 ;
   wire \$684 ;
-  wire [31:0] \$6840 ;
-  wire [33:0] \$6841 ;
-  wire [34:0] \$6842 ;
+  wire [6:0] \$6840 ;
+  wire \$6841 ;
+  wire \$6842 ;
   wire [31:0] \$6843 ;
-  wire [33:0] \$6844 ;
-  wire [34:0] \$6845 ;
-  wire \$6846 ;
-  wire \$6847 ;
-  wire \$6848 ;
-  wire [42:0] \$6849 ;
+  wire [31:0] \$6844 ;
+  wire [33:0] \$6845 ;
+  wire [34:0] \$6846 ;
+  wire [31:0] \$6847 ;
+  wire [33:0] \$6848 ;
+  wire [34:0] \$6849 ;
   wire [5:0] \$685 ;
   wire \$6850 ;
   wire \$6851 ;
   wire \$6852 ;
-  wire \$6853 ;
-  wire [4:0] \$6854 ;
+  wire [42:0] \$6853 ;
+  wire \$6854 ;
   wire \$6855 ;
   wire \$6856 ;
   wire \$6857 ;
-  wire \$6858 ;
-  wire [4:0] \$6859 ;
+  wire [4:0] \$6858 ;
+  wire \$6859 ;
   wire \$686 ;
   wire \$6860 ;
   wire \$6861 ;
   wire \$6862 ;
-  wire \$6863 ;
+  wire [4:0] \$6863 ;
   wire \$6864 ;
   wire \$6865 ;
   wire \$6866 ;
@@ -20459,23 +20447,23 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$702 ;
   wire \$7020 ;
   wire \$7021 ;
-  wire [11:0] \$7022 ;
-  wire [3:0] \$7023 ;
-  wire [11:0] \$7024 ;
-  wire [7:0] \$7025 ;
+  wire \$7022 ;
+  wire \$7023 ;
+  wire \$7024 ;
+  wire \$7025 ;
   wire [11:0] \$7026 ;
-  wire [7:0] \$7027 ;
+  wire [3:0] \$7027 ;
   wire [11:0] \$7028 ;
-  wire [15:0] \$7029 ;
+  wire [7:0] \$7029 ;
   wire [5:0] \$703 ;
-  wire [31:0] \$7030 ;
-  wire [3:0] \$7031 ;
-  wire \$7032 ;
-  wire [3:0] \$7033 ;
-  wire \$7034 ;
-  wire \$7035 ;
+  wire [11:0] \$7030 ;
+  wire [7:0] \$7031 ;
+  wire [11:0] \$7032 ;
+  wire [15:0] \$7033 ;
+  wire [31:0] \$7034 ;
+  wire [3:0] \$7035 ;
   wire \$7036 ;
-  wire \$7037 ;
+  wire [3:0] \$7037 ;
   wire \$7038 ;
   wire \$7039 ;
   wire \$704 ;
@@ -20636,11 +20624,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$718 ;
   wire \$7180 ;
   wire \$7181 ;
-  wire [6:0] \$7182 ;
+  wire \$7182 ;
   wire \$7183 ;
   wire \$7184 ;
   wire \$7185 ;
-  wire \$7186 ;
+  wire [6:0] \$7186 ;
   wire \$7187 ;
   wire \$7188 ;
   wire \$7189 ;
@@ -20691,20 +20679,20 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$7229 ;
   wire \$723 ;
   wire \$7230 ;
-  wire [6:0] \$7231 ;
+  wire \$7231 ;
   wire \$7232 ;
   wire \$7233 ;
   wire \$7234 ;
-  wire \$7235 ;
+  wire [6:0] \$7235 ;
   wire \$7236 ;
   wire \$7237 ;
   wire \$7238 ;
-  wire [5:0] \$7239 ;
+  wire \$7239 ;
   wire \$724 ;
   wire \$7240 ;
   wire \$7241 ;
   wire \$7242 ;
-  wire \$7243 ;
+  wire [5:0] \$7243 ;
   wire \$7244 ;
   wire \$7245 ;
   wire \$7246 ;
@@ -21065,17 +21053,17 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$7566 ;
   wire \$7567 ;
   wire \$7568 ;
-  wire [6:0] \$7569 ;
+  wire \$7569 ;
   wire [5:0] \$757 ;
-  wire [6:0] \$7570 ;
+  wire \$7570 ;
   wire \$7571 ;
   wire \$7572 ;
-  wire \$7573 ;
-  wire [5:0] \$7574 ;
+  wire [6:0] \$7573 ;
+  wire [6:0] \$7574 ;
   wire \$7575 ;
   wire \$7576 ;
   wire \$7577 ;
-  wire \$7578 ;
+  wire [5:0] \$7578 ;
   wire \$7579 ;
   wire \$758 ;
   wire \$7580 ;
@@ -21101,145 +21089,145 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$7599 ;
   wire \$76 ;
   wire \$760 ;
-  wire [31:0] \$7600 ;
-  wire [31:0] \$7601 ;
+  wire \$7600 ;
+  wire \$7601 ;
   wire \$7602 ;
-  wire [5:0] \$7603 ;
-  wire [5:0] \$7604 ;
-  wire [6:0] \$7605 ;
-  wire [5:0] \$7606 ;
+  wire \$7603 ;
+  wire [31:0] \$7604 ;
+  wire [31:0] \$7605 ;
+  wire \$7606 ;
   wire [5:0] \$7607 ;
-  wire [6:0] \$7608 ;
-  wire [5:0] \$7609 ;
+  wire [5:0] \$7608 ;
+  wire [6:0] \$7609 ;
   wire \$761 ;
   wire [5:0] \$7610 ;
-  wire [6:0] \$7611 ;
-  wire [5:0] \$7612 ;
+  wire [5:0] \$7611 ;
+  wire [6:0] \$7612 ;
   wire [5:0] \$7613 ;
-  wire [6:0] \$7614 ;
-  wire [20:0] \$7615 ;
-  wire \$7616 ;
-  wire [20:0] \$7617 ;
-  wire \$7618 ;
+  wire [5:0] \$7614 ;
+  wire [6:0] \$7615 ;
+  wire [5:0] \$7616 ;
+  wire [5:0] \$7617 ;
+  wire [6:0] \$7618 ;
   wire [20:0] \$7619 ;
   wire \$762 ;
   wire \$7620 ;
   wire [20:0] \$7621 ;
   wire \$7622 ;
-  wire \$7623 ;
+  wire [20:0] \$7623 ;
   wire \$7624 ;
-  wire \$7625 ;
+  wire [20:0] \$7625 ;
   wire \$7626 ;
   wire \$7627 ;
-  wire [2:0] \$7628 ;
+  wire \$7628 ;
   wire \$7629 ;
   wire [5:0] \$763 ;
   wire \$7630 ;
-  wire [2:0] \$7631 ;
-  wire \$7632 ;
+  wire \$7631 ;
+  wire [2:0] \$7632 ;
   wire \$7633 ;
-  wire [2:0] \$7634 ;
-  wire \$7635 ;
+  wire \$7634 ;
+  wire [2:0] \$7635 ;
   wire \$7636 ;
-  wire [2:0] \$7637 ;
-  wire \$7638 ;
+  wire \$7637 ;
+  wire [2:0] \$7638 ;
   wire \$7639 ;
   wire \$764 ;
-  wire [2:0] \$7640 ;
-  wire \$7641 ;
+  wire \$7640 ;
+  wire [2:0] \$7641 ;
   wire \$7642 ;
-  wire [2:0] \$7643 ;
-  wire \$7644 ;
+  wire \$7643 ;
+  wire [2:0] \$7644 ;
   wire \$7645 ;
-  wire [2:0] \$7646 ;
-  wire \$7647 ;
+  wire \$7646 ;
+  wire [2:0] \$7647 ;
   wire \$7648 ;
-  wire [2:0] \$7649 ;
+  wire \$7649 ;
   wire \$765 ;
-  wire \$7650 ;
+  wire [2:0] \$7650 ;
   wire \$7651 ;
-  wire [2:0] \$7652 ;
-  wire \$7653 ;
+  wire \$7652 ;
+  wire [2:0] \$7653 ;
   wire \$7654 ;
-  wire [2:0] \$7655 ;
-  wire \$7656 ;
+  wire \$7655 ;
+  wire [2:0] \$7656 ;
   wire \$7657 ;
-  wire [2:0] \$7658 ;
-  wire \$7659 ;
+  wire \$7658 ;
+  wire [2:0] \$7659 ;
   wire \$766 ;
   wire \$7660 ;
-  wire [2:0] \$7661 ;
-  wire \$7662 ;
+  wire \$7661 ;
+  wire [2:0] \$7662 ;
   wire \$7663 ;
-  wire [2:0] \$7664 ;
-  wire \$7665 ;
+  wire \$7664 ;
+  wire [2:0] \$7665 ;
   wire \$7666 ;
-  wire [2:0] \$7667 ;
-  wire \$7668 ;
+  wire \$7667 ;
+  wire [2:0] \$7668 ;
   wire \$7669 ;
   wire \$767 ;
-  wire [2:0] \$7670 ;
-  wire \$7671 ;
+  wire \$7670 ;
+  wire [2:0] \$7671 ;
   wire \$7672 ;
-  wire [2:0] \$7673 ;
-  wire \$7674 ;
+  wire \$7673 ;
+  wire [2:0] \$7674 ;
   wire \$7675 ;
-  wire [2:0] \$7676 ;
-  wire \$7677 ;
+  wire \$7676 ;
+  wire [2:0] \$7677 ;
   wire \$7678 ;
-  wire [2:0] \$7679 ;
+  wire \$7679 ;
   wire \$768 ;
-  wire \$7680 ;
+  wire [2:0] \$7680 ;
   wire \$7681 ;
-  wire [2:0] \$7682 ;
-  wire \$7683 ;
+  wire \$7682 ;
+  wire [2:0] \$7683 ;
   wire \$7684 ;
-  wire [2:0] \$7685 ;
-  wire \$7686 ;
+  wire \$7685 ;
+  wire [2:0] \$7686 ;
   wire \$7687 ;
-  wire [2:0] \$7688 ;
-  wire \$7689 ;
+  wire \$7688 ;
+  wire [2:0] \$7689 ;
   wire [5:0] \$769 ;
   wire \$7690 ;
-  wire [2:0] \$7691 ;
-  wire \$7692 ;
+  wire \$7691 ;
+  wire [2:0] \$7692 ;
   wire \$7693 ;
-  wire [2:0] \$7694 ;
-  wire \$7695 ;
+  wire \$7694 ;
+  wire [2:0] \$7695 ;
   wire \$7696 ;
-  wire [2:0] \$7697 ;
-  wire \$7698 ;
+  wire \$7697 ;
+  wire [2:0] \$7698 ;
   wire \$7699 ;
   wire \$77 ;
   wire \$770 ;
-  wire [2:0] \$7700 ;
-  wire \$7701 ;
+  wire \$7700 ;
+  wire [2:0] \$7701 ;
   wire \$7702 ;
-  wire [2:0] \$7703 ;
-  wire \$7704 ;
+  wire \$7703 ;
+  wire [2:0] \$7704 ;
   wire \$7705 ;
-  wire [2:0] \$7706 ;
-  wire \$7707 ;
+  wire \$7706 ;
+  wire [2:0] \$7707 ;
   wire \$7708 ;
-  wire [2:0] \$7709 ;
+  wire \$7709 ;
   wire \$771 ;
-  wire \$7710 ;
+  wire [2:0] \$7710 ;
   wire \$7711 ;
-  wire [2:0] \$7712 ;
-  wire \$7713 ;
+  wire \$7712 ;
+  wire [2:0] \$7713 ;
   wire \$7714 ;
-  wire [2:0] \$7715 ;
-  wire \$7716 ;
+  wire \$7715 ;
+  wire [2:0] \$7716 ;
   wire \$7717 ;
-  wire [2:0] \$7718 ;
-  wire \$7719 ;
+  wire \$7718 ;
+  wire [2:0] \$7719 ;
   wire \$772 ;
   wire \$7720 ;
-  wire [2:0] \$7721 ;
-  wire \$7722 ;
+  wire \$7721 ;
+  wire [2:0] \$7722 ;
   wire \$7723 ;
   wire \$7724 ;
-  wire \$7725 ;
+  wire [2:0] \$7725 ;
   wire \$7726 ;
   wire \$7727 ;
   wire \$7728 ;
@@ -21260,149 +21248,149 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$7741 ;
   wire \$7742 ;
   wire \$7743 ;
-  wire [2:0] \$7744 ;
+  wire \$7744 ;
   wire \$7745 ;
   wire \$7746 ;
-  wire [2:0] \$7747 ;
-  wire \$7748 ;
+  wire \$7747 ;
+  wire [2:0] \$7748 ;
   wire \$7749 ;
   wire [5:0] \$775 ;
-  wire [2:0] \$7750 ;
-  wire \$7751 ;
+  wire \$7750 ;
+  wire [2:0] \$7751 ;
   wire \$7752 ;
-  wire [2:0] \$7753 ;
-  wire \$7754 ;
+  wire \$7753 ;
+  wire [2:0] \$7754 ;
   wire \$7755 ;
-  wire [2:0] \$7756 ;
-  wire \$7757 ;
+  wire \$7756 ;
+  wire [2:0] \$7757 ;
   wire \$7758 ;
-  wire [2:0] \$7759 ;
+  wire \$7759 ;
   wire \$776 ;
-  wire \$7760 ;
+  wire [2:0] \$7760 ;
   wire \$7761 ;
-  wire [2:0] \$7762 ;
-  wire \$7763 ;
+  wire \$7762 ;
+  wire [2:0] \$7763 ;
   wire \$7764 ;
-  wire [2:0] \$7765 ;
-  wire \$7766 ;
+  wire \$7765 ;
+  wire [2:0] \$7766 ;
   wire \$7767 ;
-  wire [2:0] \$7768 ;
-  wire \$7769 ;
+  wire \$7768 ;
+  wire [2:0] \$7769 ;
   wire \$777 ;
   wire \$7770 ;
-  wire [2:0] \$7771 ;
-  wire \$7772 ;
+  wire \$7771 ;
+  wire [2:0] \$7772 ;
   wire \$7773 ;
-  wire [2:0] \$7774 ;
-  wire \$7775 ;
+  wire \$7774 ;
+  wire [2:0] \$7775 ;
   wire \$7776 ;
-  wire [2:0] \$7777 ;
-  wire \$7778 ;
+  wire \$7777 ;
+  wire [2:0] \$7778 ;
   wire \$7779 ;
   wire \$778 ;
-  wire [2:0] \$7780 ;
-  wire \$7781 ;
+  wire \$7780 ;
+  wire [2:0] \$7781 ;
   wire \$7782 ;
-  wire [2:0] \$7783 ;
-  wire \$7784 ;
+  wire \$7783 ;
+  wire [2:0] \$7784 ;
   wire \$7785 ;
-  wire [2:0] \$7786 ;
-  wire \$7787 ;
+  wire \$7786 ;
+  wire [2:0] \$7787 ;
   wire \$7788 ;
-  wire [2:0] \$7789 ;
+  wire \$7789 ;
   wire \$779 ;
-  wire \$7790 ;
+  wire [2:0] \$7790 ;
   wire \$7791 ;
-  wire [2:0] \$7792 ;
-  wire \$7793 ;
+  wire \$7792 ;
+  wire [2:0] \$7793 ;
   wire \$7794 ;
-  wire [2:0] \$7795 ;
-  wire \$7796 ;
+  wire \$7795 ;
+  wire [2:0] \$7796 ;
   wire \$7797 ;
-  wire [2:0] \$7798 ;
-  wire \$7799 ;
+  wire \$7798 ;
+  wire [2:0] \$7799 ;
   wire \$78 ;
   wire \$780 ;
   wire \$7800 ;
-  wire [2:0] \$7801 ;
-  wire \$7802 ;
+  wire \$7801 ;
+  wire [2:0] \$7802 ;
   wire \$7803 ;
-  wire [2:0] \$7804 ;
-  wire \$7805 ;
+  wire \$7804 ;
+  wire [2:0] \$7805 ;
   wire \$7806 ;
-  wire [2:0] \$7807 ;
-  wire \$7808 ;
+  wire \$7807 ;
+  wire [2:0] \$7808 ;
   wire \$7809 ;
   wire [5:0] \$781 ;
-  wire [2:0] \$7810 ;
-  wire \$7811 ;
+  wire \$7810 ;
+  wire [2:0] \$7811 ;
   wire \$7812 ;
-  wire [2:0] \$7813 ;
-  wire \$7814 ;
+  wire \$7813 ;
+  wire [2:0] \$7814 ;
   wire \$7815 ;
-  wire [2:0] \$7816 ;
-  wire \$7817 ;
+  wire \$7816 ;
+  wire [2:0] \$7817 ;
   wire \$7818 ;
-  wire [2:0] \$7819 ;
+  wire \$7819 ;
   wire [2:0] \$782 ;
-  wire \$7820 ;
+  wire [2:0] \$7820 ;
   wire \$7821 ;
-  wire [2:0] \$7822 ;
-  wire \$7823 ;
+  wire \$7822 ;
+  wire [2:0] \$7823 ;
   wire \$7824 ;
-  wire [2:0] \$7825 ;
-  wire \$7826 ;
+  wire \$7825 ;
+  wire [2:0] \$7826 ;
   wire \$7827 ;
-  wire [2:0] \$7828 ;
-  wire \$7829 ;
+  wire \$7828 ;
+  wire [2:0] \$7829 ;
   wire \$783 ;
   wire \$7830 ;
-  wire [2:0] \$7831 ;
-  wire \$7832 ;
+  wire \$7831 ;
+  wire [2:0] \$7832 ;
   wire \$7833 ;
-  wire [2:0] \$7834 ;
-  wire \$7835 ;
+  wire \$7834 ;
+  wire [2:0] \$7835 ;
   wire \$7836 ;
-  wire [2:0] \$7837 ;
-  wire \$7838 ;
+  wire \$7837 ;
+  wire [2:0] \$7838 ;
   wire \$7839 ;
   wire \$784 ;
-  wire [42:0] \$7840 ;
-  wire \$7841 ;
+  wire \$7840 ;
+  wire [2:0] \$7841 ;
   wire \$7842 ;
   wire \$7843 ;
-  wire \$7844 ;
+  wire [42:0] \$7844 ;
   wire \$7845 ;
   wire \$7846 ;
   wire \$7847 ;
-  reg [31:0] \$7848 ;
-  reg \$7849 ;
+  wire \$7848 ;
+  wire \$7849 ;
   wire \$785 ;
-  reg \$7850 ;
-  reg [120:0] \$7851 ;
-  reg [120:0] \$7852 ;
-  reg [120:0] \$7853 ;
-  reg [1:0] \$7854 ;
-  reg \$7855 ;
+  wire \$7850 ;
+  wire \$7851 ;
+  reg [31:0] \$7852 ;
+  reg \$7853 ;
+  reg \$7854 ;
+  reg [120:0] \$7855 ;
   reg [120:0] \$7856 ;
   reg [120:0] \$7857 ;
   reg [1:0] \$7858 ;
-  reg [2:0] \$7859 ;
+  reg \$7859 ;
   wire \$786 ;
-  reg [4:0] \$7860 ;
-  reg \$7861 ;
-  reg \$7862 ;
-  reg \$7863 ;
-  reg \$7864 ;
+  reg [120:0] \$7860 ;
+  reg [120:0] \$7861 ;
+  reg [1:0] \$7862 ;
+  reg [2:0] \$7863 ;
+  reg [4:0] \$7864 ;
   reg \$7865 ;
   reg \$7866 ;
   reg \$7867 ;
   reg \$7868 ;
   reg \$7869 ;
   wire \$787 ;
-  reg [1:0] \$7870 ;
+  reg \$7870 ;
   reg \$7871 ;
-  reg [1:0] \$7872 ;
+  reg \$7872 ;
   reg \$7873 ;
   reg [1:0] \$7874 ;
   reg \$7875 ;
@@ -21417,9 +21405,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$7883 ;
   reg [1:0] \$7884 ;
   reg \$7885 ;
-  reg \$7886 ;
+  reg [1:0] \$7886 ;
   reg \$7887 ;
-  reg \$7888 ;
+  reg [1:0] \$7888 ;
   reg \$7889 ;
   wire \$789 ;
   reg \$7890 ;
@@ -21453,105 +21441,105 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$7915 ;
   reg \$7916 ;
   reg \$7917 ;
-  reg [7:0] \$7918 ;
-  reg [5:0] \$7919 ;
+  reg \$7918 ;
+  reg \$7919 ;
   wire \$792 ;
-  reg [31:0] \$7920 ;
-  reg [2:0] \$7921 ;
-  reg [31:0] \$7922 ;
-  reg [4:0] \$7923 ;
-  reg \$7924 ;
+  reg \$7920 ;
+  reg \$7921 ;
+  reg [7:0] \$7922 ;
+  reg [5:0] \$7923 ;
+  reg [31:0] \$7924 ;
   reg [2:0] \$7925 ;
-  reg [120:0] \$7926 ;
-  reg [5:0] \$7927 ;
-  reg [17:0] \$7928 ;
-  reg \$7929 ;
+  reg [31:0] \$7926 ;
+  reg [4:0] \$7927 ;
+  reg \$7928 ;
+  reg [2:0] \$7929 ;
   wire \$793 ;
-  reg \$7930 ;
-  reg \$7931 ;
-  reg [10:0] \$7932 ;
-  reg [10:0] \$7933 ;
+  reg [120:0] \$7930 ;
+  reg [5:0] \$7931 ;
+  reg [17:0] \$7932 ;
+  reg \$7933 ;
   reg \$7934 ;
   reg \$7935 ;
   reg [10:0] \$7936 ;
-  reg [31:0] \$7937 ;
-  reg [31:0] \$7938 ;
-  reg [31:0] \$7939 ;
+  reg [10:0] \$7937 ;
+  reg \$7938 ;
+  reg \$7939 ;
   wire [5:0] \$794 ;
-  reg [31:0] \$7940 ;
-  reg [17:0] \$7941 ;
-  reg \$7942 ;
-  reg \$7943 ;
-  reg \$7944 ;
-  reg [4:0] \$7945 ;
-  reg [4:0] \$7946 ;
+  reg [10:0] \$7940 ;
+  reg [31:0] \$7941 ;
+  reg [31:0] \$7942 ;
+  reg [31:0] \$7943 ;
+  reg [31:0] \$7944 ;
+  reg [17:0] \$7945 ;
+  reg \$7946 ;
   reg \$7947 ;
   reg \$7948 ;
   reg [4:0] \$7949 ;
   wire \$795 ;
-  reg [31:0] \$7950 ;
-  reg [31:0] \$7951 ;
-  reg [31:0] \$7952 ;
-  reg [31:0] \$7953 ;
+  reg [4:0] \$7950 ;
+  reg \$7951 ;
+  reg \$7952 ;
+  reg [4:0] \$7953 ;
   reg [31:0] \$7954 ;
   reg [31:0] \$7955 ;
-  reg \$7956 ;
-  reg [12:0] \$7957 ;
-  reg [3:0] \$7958 ;
-  reg [3:0] \$7959 ;
+  reg [31:0] \$7956 ;
+  reg [31:0] \$7957 ;
+  reg [31:0] \$7958 ;
+  reg [31:0] \$7959 ;
   wire \$796 ;
-  reg [3:0] \$7960 ;
-  reg [3:0] \$7961 ;
-  reg [8:0] \$7962 ;
-  reg [9:0] \$7963 ;
-  reg \$7964 ;
-  reg \$7965 ;
-  reg [12:0] \$7966 ;
-  reg \$7967 ;
-  reg [11:0] \$7968 ;
+  reg \$7960 ;
+  reg [12:0] \$7961 ;
+  reg [3:0] \$7962 ;
+  reg [3:0] \$7963 ;
+  reg [3:0] \$7964 ;
+  reg [3:0] \$7965 ;
+  reg [8:0] \$7966 ;
+  reg [9:0] \$7967 ;
+  reg \$7968 ;
   reg \$7969 ;
   wire \$797 ;
-  reg [31:0] \$7970 ;
-  reg [3:0] \$7971 ;
-  reg [31:0] \$7972 ;
-  reg [31:0] \$7973 ;
+  reg [12:0] \$7970 ;
+  reg \$7971 ;
+  reg [11:0] \$7972 ;
+  reg \$7973 ;
   reg [31:0] \$7974 ;
-  reg \$7975 ;
-  reg \$7976 ;
-  reg [1:0] \$7977 ;
-  reg [1:0] \$7978 ;
-  reg [3:0] \$7979 ;
+  reg [3:0] \$7975 ;
+  reg [31:0] \$7976 ;
+  reg [31:0] \$7977 ;
+  reg [31:0] \$7978 ;
+  reg \$7979 ;
   wire \$798 ;
-  reg [31:0] \$7980 ;
-  reg [31:0] \$7981 ;
-  reg [42:0] \$7982 ;
+  reg \$7980 ;
+  reg [1:0] \$7981 ;
+  reg [1:0] \$7982 ;
   reg [3:0] \$7983 ;
-  reg [3:0] \$7984 ;
-  reg [3:0] \$7985 ;
-  reg [3:0] \$7986 ;
-  reg [8:0] \$7987 ;
-  reg [9:0] \$7988 ;
-  reg \$7989 ;
+  reg [31:0] \$7984 ;
+  reg [31:0] \$7985 ;
+  reg [42:0] \$7986 ;
+  reg [3:0] \$7987 ;
+  reg [3:0] \$7988 ;
+  reg [3:0] \$7989 ;
   wire \$799 ;
   reg [3:0] \$7990 ;
-  reg [7:0] \$7991 ;
-  reg [7:0] \$7992 ;
-  reg [15:0] \$7993 ;
-  reg \$7994 ;
-  reg [31:0] \$7995 ;
-  reg \$7996 ;
-  reg [3:0] \$7997 ;
+  reg [8:0] \$7991 ;
+  reg [9:0] \$7992 ;
+  reg \$7993 ;
+  reg [3:0] \$7994 ;
+  reg [7:0] \$7995 ;
+  reg [7:0] \$7996 ;
+  reg [15:0] \$7997 ;
   reg \$7998 ;
-  reg \$7999 ;
+  reg [31:0] \$7999 ;
   wire \$8 ;
   wire \$80 ;
   wire [5:0] \$800 ;
-  reg [3:0] \$8000 ;
-  reg [31:0] \$8001 ;
+  reg \$8000 ;
+  reg [3:0] \$8001 ;
   reg \$8002 ;
   reg \$8003 ;
-  reg \$8004 ;
-  reg \$8005 ;
+  reg [3:0] \$8004 ;
+  reg [31:0] \$8005 ;
   reg \$8006 ;
   reg \$8007 ;
   reg \$8008 ;
@@ -21565,13 +21553,17 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$8015 ;
   reg \$8016 ;
   reg \$8017 ;
-  reg [5:0] \$8018 ;
-  reg [5:0] \$8019 ;
+  reg \$8018 ;
+  reg \$8019 ;
   wire \$802 ;
   reg \$8020 ;
   reg \$8021 ;
-  reg [16:0] \$8022 ;
-  reg [16:0] \$8023 ;
+  reg [5:0] \$8022 ;
+  reg [5:0] \$8023 ;
+  reg \$8024 ;
+  reg \$8025 ;
+  reg [16:0] \$8026 ;
+  reg [16:0] \$8027 ;
   wire \$803 ;
   wire \$804 ;
   wire \$805 ;
@@ -22244,35 +22236,35 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
-  output [41:0] \port$10265$1 ;
-  wire [41:0] \port$10265$1 ;
-  input [15:0] \port$12053$0 ;
-  wire [15:0] \port$12053$0 ;
-  input [13:0] \port$12053$48 ;
-  wire [13:0] \port$12053$48 ;
-  input [16:0] \port$12056$0 ;
-  wire [16:0] \port$12056$0 ;
-  input [15:0] \port$12068$0 ;
-  wire [15:0] \port$12068$0 ;
-  input [36:0] \port$12096$0 ;
-  wire [36:0] \port$12096$0 ;
-  input [35:0] \port$12181$0 ;
-  wire [35:0] \port$12181$0 ;
+  output [41:0] \port$10263$1 ;
+  wire [41:0] \port$10263$1 ;
+  input [15:0] \port$12051$0 ;
+  wire [15:0] \port$12051$0 ;
+  input [13:0] \port$12051$48 ;
+  wire [13:0] \port$12051$48 ;
+  input [16:0] \port$12054$0 ;
+  wire [16:0] \port$12054$0 ;
+  input [15:0] \port$12066$0 ;
+  wire [15:0] \port$12066$0 ;
+  input [36:0] \port$12094$0 ;
+  wire [36:0] \port$12094$0 ;
+  input [35:0] \port$12179$0 ;
+  wire [35:0] \port$12179$0 ;
   (* init = 1'h0 *)
-  output \port$12285$0 ;
-  wire \port$12285$0 ;
+  output \port$12283$0 ;
+  wire \port$12283$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$12433$0 ;
-  wire [5:0] \port$12433$0 ;
+  output [5:0] \port$12431$0 ;
+  wire [5:0] \port$12431$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$12668$0 ;
-  wire [5:0] \port$12668$0 ;
+  output [5:0] \port$12666$0 ;
+  wire [5:0] \port$12666$0 ;
+  output \port$9971$0 ;
+  wire \port$9971$0 ;
+  output \port$9972$0 ;
+  wire \port$9972$0 ;
   output \port$9973$0 ;
   wire \port$9973$0 ;
-  output \port$9974$0 ;
-  wire \port$9974$0 ;
-  output \port$9975$0 ;
-  wire \port$9975$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -22564,7 +22556,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg [42:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$478 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$355 , \$7723 , \$7721 [2], \$7718 [2], \$7715 [2], \$7712 [2], \$7709 [2], \$7706 [2], \$7703 [2], \$7700 [2], \$7697 [2], \$7694 [2], \$7691 [2], \$7688 [2], \$7685 [2], \$7682 [2], \$7679 [2], \$7676 [2], \$7673 [2], \$7670 [2], \$7667 [2], \$7664 [2], \$7661 [2], \$7658 [2], \$7655 [2], \$7652 [2], \$7649 [2], \$7646 [2], \$7643 [2], \$7640 [2], \$7637 [2], \$7634 [2], \$7631 [2], \$7628 [2], new_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$355 , \$7727 , \$7725 [2], \$7722 [2], \$7719 [2], \$7716 [2], \$7713 [2], \$7710 [2], \$7707 [2], \$7704 [2], \$7701 [2], \$7698 [2], \$7695 [2], \$7692 [2], \$7689 [2], \$7686 [2], \$7683 [2], \$7680 [2], \$7677 [2], \$7674 [2], \$7671 [2], \$7668 [2], \$7665 [2], \$7662 [2], \$7659 [2], \$7656 [2], \$7653 [2], \$7650 [2], \$7647 [2], \$7644 [2], \$7641 [2], \$7638 [2], \$7635 [2], \$7632 [2], new_flush };
   end
   assign \read__data$372  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -22647,6 +22639,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     _7_ <= head[4:3];
   end
   assign \$signature__data$229  = log_bank7[_7_];
+  assign \$1973  = log_bank2_select1 & e1_new1[77];
+  assign \$1974  = log_bank2_select2 & e1_new2[77];
+  assign \$1975  = log_bank2_select3 & e1_guard0[77];
+  assign \$1976  = log_bank2_select4 & e1_guard1[77];
   assign \$1977  = { \$1976 , \$1975 , \$1974 , \$1973 , \$1972  } + 5'h1f;
   assign \$1978  = log_bank2_select0 & e1_new0[78];
   assign \$1979  = log_bank2_select1 & e1_new1[78];
@@ -26814,9 +26810,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$6149  = \$6146  | \$6148 ;
   assign \$6150  = \$6141  | \$6149 ;
   assign \$6151  = space_short ? 6'h01 : space_over[5:0];
-  assign \$6152  = space_short ? 6'h00 : \$7569 [5:0];
+  assign \$6152  = space_short ? 6'h00 : \$7573 [5:0];
   assign \$6153  = popped ? \$6151  : \$6152 ;
-  assign \$6154  = \$signal$213  + { \$7279 , \$7278 , \$7274  };
+  assign \$6154  = \$signal$213  + { \$7283 , \$7282 , \$7278  };
   assign \$6155  = ~ space_ge1;
   assign \$6156  = e1_n_at_least[0] & \$6155 ;
   assign \$6157  = ~ space_ge2;
@@ -26833,7 +26829,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$6170  = \$signal$219  ? \$6169  : 121'h0000000000000000000000000000000;
   assign \$6171  = ~ \$signal$231 ;
   assign \$6172  = \$signal$230  & \$6171 ;
-  assign \$6173  = \$6172  | { \$signal$49 , low_water_hit, \$7573 , \$7572 , e1_exhausted, \$7571  };
+  assign \$6173  = \$6172  | { \$signal$49 , low_water_hit, \$7577 , \$7576 , e1_exhausted, \$7575  };
   assign \$6174  = 11'h400 - samples_low_water;
   assign \$6175  = $signed({ 1'h0, samples_in_use }) > $signed(samples_lw_limit);
   assign \$6180  = \$6179  == samples_ev_free;
@@ -26848,2136 +26844,2138 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$6195  = \$6193  & \$6194 ;
   assign \$6196  = samples_ev_flush ? \$6191  : \$6195 ;
   assign \$6197  = ~ \$signal$218 ;
-  assign \$6198  = samples_in_use > samples_high_water;
-  assign \$6199  = samples_hw_grow ? samples_in_use_rose : \$6198 ;
-  assign \$6200  = \$6197  & \$6199 ;
-  assign \$6201  = samples_allocs + samples_ev_grant;
-  assign \$6202  = samples_fails + samples_ev_fail;
-  assign \$6203  = samples_frees + samples_ev_free;
-  assign \$6204  = samples_flushes + samples_ev_flush;
-  assign \$6205  = 5'h10 - calibration_low_water;
-  assign \$6206  = $signed({ 1'h0, calibration_in_use }) > $signed(calibration_lw_limit);
-  assign \$6211  = \$6210  == calibration_ev_free;
-  assign \$6214  = \$6213  ? 5'h01 : 5'h1f;
-  assign \$6215  = \$6211  ? 5'h00 : \$6214 ;
-  assign \$6216  = $signed({ 1'h0, calibration_in_use }) + $signed(\$6215 );
-  assign \$6217  = calibration_ev_flush ? { 6'h00, \$6208  } : \$6216 ;
-  assign \$6220  = calibration_in_use + 5'h1f;
-  assign \$6221  = ~ \$6220 [5];
-  assign \$6222  = \$6219  & \$6221 ;
-  assign \$6225  = ~ calibration_ev_free;
-  assign \$6226  = \$6224  & \$6225 ;
-  assign \$6227  = calibration_ev_flush ? \$6222  : \$6226 ;
-  assign \$6228  = ~ \$signal$218 ;
-  assign \$6229  = calibration_in_use > calibration_high_water;
-  assign \$6230  = calibration_hw_grow ? calibration_in_use_rose : \$6229 ;
-  assign \$6231  = \$6228  & \$6230 ;
-  assign \$6232  = calibration_allocs + calibration_ev_grant;
-  assign \$6233  = calibration_fails + calibration_ev_fail;
-  assign \$6234  = calibration_frees + calibration_ev_free;
-  assign \$6235  = calibration_flushes + calibration_ev_flush;
-  assign \$6236  = guard_ar_checked ^ guard_aw_checked;
-  assign \$6237  = guard_ar_checked & guard_aw_checked;
-  assign \$6238  = \$signal$261  + { \$6237 , \$6236  };
-  assign \$6239  = guard_ar_refused ^ guard_aw_refused;
-  assign \$6240  = guard_ar_refused & guard_aw_refused;
-  assign \$6241  = refused + { \$6240 , \$6239  };
-  assign \$6242  = ! bus__r_addr[5:0];
-  assign \$6243  = bus__r_addr[11:6] >= 3'h4;
-  assign \$6244  = \$6242  & \$6243 ;
-  assign \$6245  = bus__r_addr[11:6] < 3'h6;
-  assign \$6246  = \$6244  & \$6245 ;
-  assign \$6247  = ~ \$6246 ;
-  assign \$6248  = bus__r_req & \$6247 ;
-  assign \$6249  = ~ alloc_queue_pop;
-  assign \$6250  = alloc_queue_count[0] & \$6249 ;
+  assign \$6198  = samples_high_water - samples_in_use;
+  assign \$6199  = ~ \$6198 [11];
+  assign \$6201  = samples_hw_grow ? samples_in_use_rose : \$6200 ;
+  assign \$6202  = \$6197  & \$6201 ;
+  assign \$6203  = samples_allocs + samples_ev_grant;
+  assign \$6204  = samples_fails + samples_ev_fail;
+  assign \$6205  = samples_frees + samples_ev_free;
+  assign \$6206  = samples_flushes + samples_ev_flush;
+  assign \$6207  = 5'h10 - calibration_low_water;
+  assign \$6208  = $signed({ 1'h0, calibration_in_use }) > $signed(calibration_lw_limit);
+  assign \$6213  = \$6212  == calibration_ev_free;
+  assign \$6216  = \$6215  ? 5'h01 : 5'h1f;
+  assign \$6217  = \$6213  ? 5'h00 : \$6216 ;
+  assign \$6218  = $signed({ 1'h0, calibration_in_use }) + $signed(\$6217 );
+  assign \$6219  = calibration_ev_flush ? { 6'h00, \$6210  } : \$6218 ;
+  assign \$6222  = calibration_in_use + 5'h1f;
+  assign \$6223  = ~ \$6222 [5];
+  assign \$6224  = \$6221  & \$6223 ;
+  assign \$6227  = ~ calibration_ev_free;
+  assign \$6228  = \$6226  & \$6227 ;
+  assign \$6229  = calibration_ev_flush ? \$6224  : \$6228 ;
+  assign \$6230  = ~ \$signal$218 ;
+  assign \$6231  = calibration_high_water - calibration_in_use;
+  assign \$6232  = ~ \$6231 [5];
+  assign \$6234  = calibration_hw_grow ? calibration_in_use_rose : \$6233 ;
+  assign \$6235  = \$6230  & \$6234 ;
+  assign \$6236  = calibration_allocs + calibration_ev_grant;
+  assign \$6237  = calibration_fails + calibration_ev_fail;
+  assign \$6238  = calibration_frees + calibration_ev_free;
+  assign \$6239  = calibration_flushes + calibration_ev_flush;
+  assign \$6240  = guard_ar_checked ^ guard_aw_checked;
+  assign \$6241  = guard_ar_checked & guard_aw_checked;
+  assign \$6242  = \$signal$261  + { \$6241 , \$6240  };
+  assign \$6243  = guard_ar_refused ^ guard_aw_refused;
+  assign \$6244  = guard_ar_refused & guard_aw_refused;
+  assign \$6245  = refused + { \$6244 , \$6243  };
+  assign \$6246  = ! bus__r_addr[5:0];
+  assign \$6247  = bus__r_addr[11:6] >= 3'h4;
+  assign \$6248  = \$6246  & \$6247 ;
+  assign \$6249  = bus__r_addr[11:6] < 3'h6;
+  assign \$6250  = \$6248  & \$6249 ;
   assign \$6251  = ~ \$6250 ;
-  assign \$6252  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$6252  = bus__r_req & \$6251 ;
   assign \$6253  = ~ alloc_queue_pop;
   assign \$6254  = alloc_queue_count[0] & \$6253 ;
   assign \$6255  = ~ \$6254 ;
-  assign \$6256  = \$6255  & alloc_queue_held[0];
-  assign \$6257  = alloc_queue_rd_next + 1'h1;
-  assign \$6258  = ~ alloc_queue_pop;
-  assign \$6259  = alloc_queue_count[0] & \$6258 ;
-  assign \$6260  = alloc_queue_held[0] | \$6259 ;
-  assign \$6261  = alloc_queue_push & \$6260 ;
-  assign \$6262  = alloc_queue_wr_next + 1'h1;
-  assign \$6263  = ~ alloc_queue_pop;
-  assign \$6264  = alloc_queue_count[0] & \$6263 ;
+  assign \$6256  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$6257  = ~ alloc_queue_pop;
+  assign \$6258  = alloc_queue_count[0] & \$6257 ;
+  assign \$6259  = ~ \$6258 ;
+  assign \$6260  = \$6259  & alloc_queue_held[0];
+  assign \$6261  = alloc_queue_rd_next + 1'h1;
+  assign \$6262  = ~ alloc_queue_pop;
+  assign \$6263  = alloc_queue_count[0] & \$6262 ;
+  assign \$6264  = alloc_queue_held[0] | \$6263 ;
   assign \$6265  = alloc_queue_push & \$6264 ;
-  assign \$6266  = ~ alloc_queue_pop;
-  assign \$6267  = alloc_queue_count[0] & \$6266 ;
-  assign \$6268  = ~ \$6267 ;
-  assign \$6269  = \$6268  & alloc_queue_held[0];
-  assign \$6270  = ~ alloc_queue_push;
-  assign \$6271  = \$6269  & \$6270 ;
-  assign \$6272  = \$6271  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$6273  = \$6265  ? 1'h1 : \$6272 ;
-  assign \$6274  = ~ alloc_queue_pop;
-  assign \$6275  = alloc_queue_count[0] & \$6274 ;
-  assign \$6276  = alloc_queue_push & \$6275 ;
-  assign \$6277  = ~ alloc_queue_pop;
-  assign \$6278  = alloc_queue_count[0] & \$6277 ;
-  assign \$6279  = ~ \$6278 ;
-  assign \$6280  = \$6279  & alloc_queue_held[0];
-  assign \$6281  = ~ alloc_queue_push;
-  assign \$6282  = \$6280  & \$6281 ;
-  assign \$6283  = \$6282  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$6284  = \$6276  ? alloc_queue_held[0] : \$6283 ;
-  assign \$6285  = ~ alloc_queue_pop;
-  assign \$6286  = alloc_queue_count[0] & \$6285 ;
-  assign \$6287  = alloc_queue_push & \$6286 ;
-  assign \$6288  = ~ alloc_queue_pop;
-  assign \$6289  = alloc_queue_count[0] & \$6288 ;
-  assign \$6290  = ~ \$6289 ;
-  assign \$6291  = \$6290  & alloc_queue_held[0];
-  assign \$6292  = ~ alloc_queue_push;
-  assign \$6293  = \$6291  & \$6292 ;
-  assign \$6294  = \$6293  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$6295  = \$6287  ? alloc_queue_held[1] : \$6294 ;
-  assign \$6296  = ~ alloc_queue_pop;
-  assign \$6297  = alloc_queue_count[0] & \$6296 ;
-  assign \$6298  = alloc_queue_push & \$6297 ;
-  assign \$6299  = ~ alloc_queue_pop;
-  assign \$6300  = alloc_queue_count[0] & \$6299 ;
-  assign \$6301  = ~ \$6300 ;
-  assign \$6302  = \$6301  & alloc_queue_held[0];
-  assign \$6303  = ~ alloc_queue_push;
-  assign \$6304  = \$6302  & \$6303 ;
-  assign \$6305  = \$6304  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$6306  = \$6298  ? alloc_queue_held[2] : \$6305 ;
-  assign \$6307  = ~ alloc_queue_pop;
-  assign \$6308  = alloc_queue_count[0] & \$6307 ;
-  assign \$6309  = alloc_queue_push & \$6308 ;
-  assign \$6310  = ~ alloc_queue_pop;
-  assign \$6311  = alloc_queue_count[0] & \$6310 ;
-  assign \$6312  = ~ \$6311 ;
-  assign \$6313  = \$6312  & alloc_queue_held[0];
-  assign \$6314  = ~ alloc_queue_push;
-  assign \$6315  = \$6313  & \$6314 ;
-  assign \$6316  = \$6315  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$6317  = \$6309  ? alloc_queue_held[3] : \$6316 ;
-  assign \$6318  = ~ alloc_queue_pop;
-  assign \$6319  = alloc_queue_count[0] & \$6318 ;
-  assign \$6320  = alloc_queue_push & \$6319 ;
-  assign \$6321  = ~ alloc_queue_pop;
-  assign \$6322  = alloc_queue_count[0] & \$6321 ;
-  assign \$6323  = ~ \$6322 ;
-  assign \$6324  = \$6323  & alloc_queue_held[0];
-  assign \$6325  = ~ alloc_queue_push;
-  assign \$6326  = \$6324  & \$6325 ;
-  assign \$6327  = \$6326  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$6328  = \$6320  ? alloc_queue_held[4] : \$6327 ;
-  assign \$6329  = ~ alloc_queue_pop;
-  assign \$6330  = alloc_queue_count[0] & \$6329 ;
-  assign \$6331  = alloc_queue_push & \$6330 ;
-  assign \$6332  = ~ alloc_queue_pop;
-  assign \$6333  = alloc_queue_count[0] & \$6332 ;
-  assign \$6334  = ~ \$6333 ;
-  assign \$6335  = \$6334  & alloc_queue_held[0];
-  assign \$6336  = ~ alloc_queue_push;
-  assign \$6337  = \$6335  & \$6336 ;
-  assign \$6338  = \$6337  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$6339  = \$6331  ? alloc_queue_held[5] : \$6338 ;
-  assign \$6340  = ~ alloc_queue_pop;
-  assign \$6341  = alloc_queue_count[0] & \$6340 ;
-  assign \$6342  = alloc_queue_push & \$6341 ;
-  assign \$6343  = ~ alloc_queue_pop;
-  assign \$6344  = alloc_queue_count[0] & \$6343 ;
-  assign \$6345  = ~ \$6344 ;
-  assign \$6346  = \$6345  & alloc_queue_held[0];
-  assign \$6347  = ~ alloc_queue_push;
-  assign \$6348  = \$6346  & \$6347 ;
-  assign \$6349  = \$6348  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$6350  = \$6342  ? alloc_queue_held[6] : \$6349 ;
-  assign \$6351  = ~ alloc_queue_pop;
-  assign \$6352  = alloc_queue_count[0] & \$6351 ;
-  assign \$6353  = alloc_queue_push & \$6352 ;
-  assign \$6354  = ~ alloc_queue_pop;
-  assign \$6355  = alloc_queue_count[0] & \$6354 ;
-  assign \$6356  = ~ \$6355 ;
-  assign \$6357  = \$6356  & alloc_queue_held[0];
-  assign \$6358  = ~ alloc_queue_push;
-  assign \$6359  = \$6357  & \$6358 ;
-  assign \$6360  = \$6359  ? 1'h0 : alloc_queue_held[8];
-  assign \$6361  = \$6353  ? alloc_queue_held[7] : \$6360 ;
-  assign \$6362  = ~ alloc_queue_pop;
-  assign \$6363  = alloc_queue_push & \$6362 ;
-  assign \$6364  = ~ alloc_queue_push;
-  assign \$6365  = alloc_queue_pop & \$6364 ;
-  assign \$6366  = \$6365  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$6367  = \$6363  ? 1'h1 : \$6366 ;
-  assign \$6368  = ~ alloc_queue_pop;
-  assign \$6369  = alloc_queue_push & \$6368 ;
-  assign \$6370  = ~ alloc_queue_push;
-  assign \$6371  = alloc_queue_pop & \$6370 ;
-  assign \$6372  = \$6371  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$6373  = \$6369  ? alloc_queue_count[0] : \$6372 ;
-  assign \$6374  = ~ alloc_queue_pop;
-  assign \$6375  = alloc_queue_push & \$6374 ;
-  assign \$6376  = ~ alloc_queue_push;
-  assign \$6377  = alloc_queue_pop & \$6376 ;
-  assign \$6378  = \$6377  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$6379  = \$6375  ? alloc_queue_count[1] : \$6378 ;
-  assign \$6380  = ~ alloc_queue_pop;
-  assign \$6381  = alloc_queue_push & \$6380 ;
-  assign \$6382  = ~ alloc_queue_push;
-  assign \$6383  = alloc_queue_pop & \$6382 ;
-  assign \$6384  = \$6383  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$6385  = \$6381  ? alloc_queue_count[2] : \$6384 ;
-  assign \$6386  = ~ alloc_queue_pop;
-  assign \$6387  = alloc_queue_push & \$6386 ;
-  assign \$6388  = ~ alloc_queue_push;
-  assign \$6389  = alloc_queue_pop & \$6388 ;
-  assign \$6390  = \$6389  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$6391  = \$6387  ? alloc_queue_count[3] : \$6390 ;
-  assign \$6392  = ~ alloc_queue_pop;
-  assign \$6393  = alloc_queue_push & \$6392 ;
-  assign \$6394  = ~ alloc_queue_push;
-  assign \$6395  = alloc_queue_pop & \$6394 ;
-  assign \$6396  = \$6395  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$6397  = \$6393  ? alloc_queue_count[4] : \$6396 ;
-  assign \$6398  = ~ alloc_queue_pop;
-  assign \$6399  = alloc_queue_push & \$6398 ;
-  assign \$6400  = ~ alloc_queue_push;
-  assign \$6401  = alloc_queue_pop & \$6400 ;
-  assign \$6402  = \$6401  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$6403  = \$6399  ? alloc_queue_count[5] : \$6402 ;
-  assign \$6404  = ~ alloc_queue_pop;
-  assign \$6405  = alloc_queue_push & \$6404 ;
-  assign \$6406  = ~ alloc_queue_push;
-  assign \$6407  = alloc_queue_pop & \$6406 ;
-  assign \$6408  = \$6407  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$6409  = \$6405  ? alloc_queue_count[6] : \$6408 ;
-  assign \$6410  = ~ alloc_queue_pop;
-  assign \$6411  = alloc_queue_push & \$6410 ;
-  assign \$6412  = ~ alloc_queue_push;
-  assign \$6413  = alloc_queue_pop & \$6412 ;
-  assign \$6414  = \$6413  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$6415  = \$6411  ? alloc_queue_count[7] : \$6414 ;
-  assign \$6416  = ~ alloc_queue_pop;
-  assign \$6417  = alloc_queue_push & \$6416 ;
-  assign \$6418  = ~ alloc_queue_push;
-  assign \$6419  = alloc_queue_pop & \$6418 ;
-  assign \$6420  = \$6419  ? 1'h0 : alloc_queue_count[9];
-  assign \$6421  = \$6417  ? alloc_queue_count[8] : \$6420 ;
-  assign \$6422  = alloc_queue_count[0] | staged_valid;
-  assign \$6423  = ! bus__r_addr[5:0];
-  assign \$6424  = bus__r_addr[11:6] >= 3'h4;
-  assign \$6425  = \$6423  & \$6424 ;
-  assign \$6426  = bus__r_addr[11:6] < 3'h6;
-  assign \$6427  = \$6425  & \$6426 ;
-  assign \$6428  = bus__r_req & \$6427 ;
-  assign \$6429  = \$6422  | \$6428 ;
-  assign \$6430  = req_alloc & native_alloc_valid;
-  assign \$6431  = ~ \$6430 ;
-  assign \$6432  = \$6429  & \$6431 ;
-  assign \$6433  = ! bus__r_addr[5:0];
-  assign \$6434  = bus__r_addr[11:6] >= 3'h4;
-  assign \$6435  = \$6433  & \$6434 ;
-  assign \$6436  = bus__r_addr[11:6] < 3'h6;
-  assign \$6437  = \$6435  & \$6436 ;
-  assign \$6438  = bus__r_req & \$6437 ;
-  assign \$6439  = alloc_queue_count[0] | staged_valid;
-  assign \$6440  = ! bus__r_addr[5:0];
-  assign \$6441  = bus__r_addr[11:6] >= 3'h4;
-  assign \$6442  = \$6440  & \$6441 ;
-  assign \$6443  = bus__r_addr[11:6] < 3'h6;
-  assign \$6444  = \$6442  & \$6443 ;
-  assign \$6445  = bus__r_req & \$6444 ;
-  assign \$6446  = \$6439  | \$6445 ;
-  assign \$6447  = req_alloc & native_alloc_valid;
-  assign \$6448  = ~ \$6447 ;
-  assign \$6449  = \$6446  & \$6448 ;
-  assign \$6450  = ~ alloc_queue_count[0];
-  assign \$6451  = ~ staged_valid;
-  assign \$6452  = \$6450  & \$6451 ;
-  assign \$6453  = \$6449  & \$6452 ;
-  assign \$6454  = ~ \$6453 ;
-  assign \$6455  = \$6438  & \$6454 ;
-  assign \$6456  = bus__r_addr[11:6] - 3'h4;
-  assign \$6457  = bus__r_addr[11:6] - 3'h4;
-  assign \$6459  = bus__r_addr[11:6] - 3'h4;
+  assign \$6266  = alloc_queue_wr_next + 1'h1;
+  assign \$6267  = ~ alloc_queue_pop;
+  assign \$6268  = alloc_queue_count[0] & \$6267 ;
+  assign \$6269  = alloc_queue_push & \$6268 ;
+  assign \$6270  = ~ alloc_queue_pop;
+  assign \$6271  = alloc_queue_count[0] & \$6270 ;
+  assign \$6272  = ~ \$6271 ;
+  assign \$6273  = \$6272  & alloc_queue_held[0];
+  assign \$6274  = ~ alloc_queue_push;
+  assign \$6275  = \$6273  & \$6274 ;
+  assign \$6276  = \$6275  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$6277  = \$6269  ? 1'h1 : \$6276 ;
+  assign \$6278  = ~ alloc_queue_pop;
+  assign \$6279  = alloc_queue_count[0] & \$6278 ;
+  assign \$6280  = alloc_queue_push & \$6279 ;
+  assign \$6281  = ~ alloc_queue_pop;
+  assign \$6282  = alloc_queue_count[0] & \$6281 ;
+  assign \$6283  = ~ \$6282 ;
+  assign \$6284  = \$6283  & alloc_queue_held[0];
+  assign \$6285  = ~ alloc_queue_push;
+  assign \$6286  = \$6284  & \$6285 ;
+  assign \$6287  = \$6286  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$6288  = \$6280  ? alloc_queue_held[0] : \$6287 ;
+  assign \$6289  = ~ alloc_queue_pop;
+  assign \$6290  = alloc_queue_count[0] & \$6289 ;
+  assign \$6291  = alloc_queue_push & \$6290 ;
+  assign \$6292  = ~ alloc_queue_pop;
+  assign \$6293  = alloc_queue_count[0] & \$6292 ;
+  assign \$6294  = ~ \$6293 ;
+  assign \$6295  = \$6294  & alloc_queue_held[0];
+  assign \$6296  = ~ alloc_queue_push;
+  assign \$6297  = \$6295  & \$6296 ;
+  assign \$6298  = \$6297  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$6299  = \$6291  ? alloc_queue_held[1] : \$6298 ;
+  assign \$6300  = ~ alloc_queue_pop;
+  assign \$6301  = alloc_queue_count[0] & \$6300 ;
+  assign \$6302  = alloc_queue_push & \$6301 ;
+  assign \$6303  = ~ alloc_queue_pop;
+  assign \$6304  = alloc_queue_count[0] & \$6303 ;
+  assign \$6305  = ~ \$6304 ;
+  assign \$6306  = \$6305  & alloc_queue_held[0];
+  assign \$6307  = ~ alloc_queue_push;
+  assign \$6308  = \$6306  & \$6307 ;
+  assign \$6309  = \$6308  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$6310  = \$6302  ? alloc_queue_held[2] : \$6309 ;
+  assign \$6311  = ~ alloc_queue_pop;
+  assign \$6312  = alloc_queue_count[0] & \$6311 ;
+  assign \$6313  = alloc_queue_push & \$6312 ;
+  assign \$6314  = ~ alloc_queue_pop;
+  assign \$6315  = alloc_queue_count[0] & \$6314 ;
+  assign \$6316  = ~ \$6315 ;
+  assign \$6317  = \$6316  & alloc_queue_held[0];
+  assign \$6318  = ~ alloc_queue_push;
+  assign \$6319  = \$6317  & \$6318 ;
+  assign \$6320  = \$6319  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$6321  = \$6313  ? alloc_queue_held[3] : \$6320 ;
+  assign \$6322  = ~ alloc_queue_pop;
+  assign \$6323  = alloc_queue_count[0] & \$6322 ;
+  assign \$6324  = alloc_queue_push & \$6323 ;
+  assign \$6325  = ~ alloc_queue_pop;
+  assign \$6326  = alloc_queue_count[0] & \$6325 ;
+  assign \$6327  = ~ \$6326 ;
+  assign \$6328  = \$6327  & alloc_queue_held[0];
+  assign \$6329  = ~ alloc_queue_push;
+  assign \$6330  = \$6328  & \$6329 ;
+  assign \$6331  = \$6330  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$6332  = \$6324  ? alloc_queue_held[4] : \$6331 ;
+  assign \$6333  = ~ alloc_queue_pop;
+  assign \$6334  = alloc_queue_count[0] & \$6333 ;
+  assign \$6335  = alloc_queue_push & \$6334 ;
+  assign \$6336  = ~ alloc_queue_pop;
+  assign \$6337  = alloc_queue_count[0] & \$6336 ;
+  assign \$6338  = ~ \$6337 ;
+  assign \$6339  = \$6338  & alloc_queue_held[0];
+  assign \$6340  = ~ alloc_queue_push;
+  assign \$6341  = \$6339  & \$6340 ;
+  assign \$6342  = \$6341  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$6343  = \$6335  ? alloc_queue_held[5] : \$6342 ;
+  assign \$6344  = ~ alloc_queue_pop;
+  assign \$6345  = alloc_queue_count[0] & \$6344 ;
+  assign \$6346  = alloc_queue_push & \$6345 ;
+  assign \$6347  = ~ alloc_queue_pop;
+  assign \$6348  = alloc_queue_count[0] & \$6347 ;
+  assign \$6349  = ~ \$6348 ;
+  assign \$6350  = \$6349  & alloc_queue_held[0];
+  assign \$6351  = ~ alloc_queue_push;
+  assign \$6352  = \$6350  & \$6351 ;
+  assign \$6353  = \$6352  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$6354  = \$6346  ? alloc_queue_held[6] : \$6353 ;
+  assign \$6355  = ~ alloc_queue_pop;
+  assign \$6356  = alloc_queue_count[0] & \$6355 ;
+  assign \$6357  = alloc_queue_push & \$6356 ;
+  assign \$6358  = ~ alloc_queue_pop;
+  assign \$6359  = alloc_queue_count[0] & \$6358 ;
+  assign \$6360  = ~ \$6359 ;
+  assign \$6361  = \$6360  & alloc_queue_held[0];
+  assign \$6362  = ~ alloc_queue_push;
+  assign \$6363  = \$6361  & \$6362 ;
+  assign \$6364  = \$6363  ? 1'h0 : alloc_queue_held[8];
+  assign \$6365  = \$6357  ? alloc_queue_held[7] : \$6364 ;
+  assign \$6366  = ~ alloc_queue_pop;
+  assign \$6367  = alloc_queue_push & \$6366 ;
+  assign \$6368  = ~ alloc_queue_push;
+  assign \$6369  = alloc_queue_pop & \$6368 ;
+  assign \$6370  = \$6369  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$6371  = \$6367  ? 1'h1 : \$6370 ;
+  assign \$6372  = ~ alloc_queue_pop;
+  assign \$6373  = alloc_queue_push & \$6372 ;
+  assign \$6374  = ~ alloc_queue_push;
+  assign \$6375  = alloc_queue_pop & \$6374 ;
+  assign \$6376  = \$6375  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$6377  = \$6373  ? alloc_queue_count[0] : \$6376 ;
+  assign \$6378  = ~ alloc_queue_pop;
+  assign \$6379  = alloc_queue_push & \$6378 ;
+  assign \$6380  = ~ alloc_queue_push;
+  assign \$6381  = alloc_queue_pop & \$6380 ;
+  assign \$6382  = \$6381  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$6383  = \$6379  ? alloc_queue_count[1] : \$6382 ;
+  assign \$6384  = ~ alloc_queue_pop;
+  assign \$6385  = alloc_queue_push & \$6384 ;
+  assign \$6386  = ~ alloc_queue_push;
+  assign \$6387  = alloc_queue_pop & \$6386 ;
+  assign \$6388  = \$6387  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$6389  = \$6385  ? alloc_queue_count[2] : \$6388 ;
+  assign \$6390  = ~ alloc_queue_pop;
+  assign \$6391  = alloc_queue_push & \$6390 ;
+  assign \$6392  = ~ alloc_queue_push;
+  assign \$6393  = alloc_queue_pop & \$6392 ;
+  assign \$6394  = \$6393  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$6395  = \$6391  ? alloc_queue_count[3] : \$6394 ;
+  assign \$6396  = ~ alloc_queue_pop;
+  assign \$6397  = alloc_queue_push & \$6396 ;
+  assign \$6398  = ~ alloc_queue_push;
+  assign \$6399  = alloc_queue_pop & \$6398 ;
+  assign \$6400  = \$6399  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$6401  = \$6397  ? alloc_queue_count[4] : \$6400 ;
+  assign \$6402  = ~ alloc_queue_pop;
+  assign \$6403  = alloc_queue_push & \$6402 ;
+  assign \$6404  = ~ alloc_queue_push;
+  assign \$6405  = alloc_queue_pop & \$6404 ;
+  assign \$6406  = \$6405  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$6407  = \$6403  ? alloc_queue_count[5] : \$6406 ;
+  assign \$6408  = ~ alloc_queue_pop;
+  assign \$6409  = alloc_queue_push & \$6408 ;
+  assign \$6410  = ~ alloc_queue_push;
+  assign \$6411  = alloc_queue_pop & \$6410 ;
+  assign \$6412  = \$6411  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$6413  = \$6409  ? alloc_queue_count[6] : \$6412 ;
+  assign \$6414  = ~ alloc_queue_pop;
+  assign \$6415  = alloc_queue_push & \$6414 ;
+  assign \$6416  = ~ alloc_queue_push;
+  assign \$6417  = alloc_queue_pop & \$6416 ;
+  assign \$6418  = \$6417  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$6419  = \$6415  ? alloc_queue_count[7] : \$6418 ;
+  assign \$6420  = ~ alloc_queue_pop;
+  assign \$6421  = alloc_queue_push & \$6420 ;
+  assign \$6422  = ~ alloc_queue_push;
+  assign \$6423  = alloc_queue_pop & \$6422 ;
+  assign \$6424  = \$6423  ? 1'h0 : alloc_queue_count[9];
+  assign \$6425  = \$6421  ? alloc_queue_count[8] : \$6424 ;
+  assign \$6426  = alloc_queue_count[0] | staged_valid;
+  assign \$6427  = ! bus__r_addr[5:0];
+  assign \$6428  = bus__r_addr[11:6] >= 3'h4;
+  assign \$6429  = \$6427  & \$6428 ;
+  assign \$6430  = bus__r_addr[11:6] < 3'h6;
+  assign \$6431  = \$6429  & \$6430 ;
+  assign \$6432  = bus__r_req & \$6431 ;
+  assign \$6433  = \$6426  | \$6432 ;
+  assign \$6434  = req_alloc & native_alloc_valid;
+  assign \$6435  = ~ \$6434 ;
+  assign \$6436  = \$6433  & \$6435 ;
+  assign \$6437  = ! bus__r_addr[5:0];
+  assign \$6438  = bus__r_addr[11:6] >= 3'h4;
+  assign \$6439  = \$6437  & \$6438 ;
+  assign \$6440  = bus__r_addr[11:6] < 3'h6;
+  assign \$6441  = \$6439  & \$6440 ;
+  assign \$6442  = bus__r_req & \$6441 ;
+  assign \$6443  = alloc_queue_count[0] | staged_valid;
+  assign \$6444  = ! bus__r_addr[5:0];
+  assign \$6445  = bus__r_addr[11:6] >= 3'h4;
+  assign \$6446  = \$6444  & \$6445 ;
+  assign \$6447  = bus__r_addr[11:6] < 3'h6;
+  assign \$6448  = \$6446  & \$6447 ;
+  assign \$6449  = bus__r_req & \$6448 ;
+  assign \$6450  = \$6443  | \$6449 ;
+  assign \$6451  = req_alloc & native_alloc_valid;
+  assign \$6452  = ~ \$6451 ;
+  assign \$6453  = \$6450  & \$6452 ;
+  assign \$6454  = ~ alloc_queue_count[0];
+  assign \$6455  = ~ staged_valid;
+  assign \$6456  = \$6454  & \$6455 ;
+  assign \$6457  = \$6453  & \$6456 ;
+  assign \$6458  = ~ \$6457 ;
+  assign \$6459  = \$6442  & \$6458 ;
   assign \$6460  = bus__r_addr[11:6] - 3'h4;
-  assign \$6462  = staged_valid ? alloc_queue_w_data : { \$6461 , \$6459 [0] };
-  assign \$6463  = alloc_queue_count[0] ? alloc_queue_head : \$6462 ;
-  assign \$6465  = ~ \$6464 ;
-  assign \$6466  = \$6465  + 1'h1;
-  assign \$6468  = ~ \$6467 ;
-  assign \$6469  = \$6468  + 1'h1;
-  assign \$6471  = ~ \$6470 ;
-  assign \$6472  = \$6471  + 1'h1;
-  assign \$6474  = ~ \$6473 ;
-  assign \$6475  = \$6474  + 1'h1;
-  assign \$6477  = ~ \$6476 ;
-  assign \$6478  = \$6477  + 1'h1;
-  assign \$6480  = ~ \$6479 ;
-  assign \$6481  = \$6480  + 1'h1;
-  assign \$6483  = ~ \$6482 ;
-  assign \$6484  = \$6483  + 1'h1;
-  assign \$6486  = ~ \$6485 ;
-  assign \$6487  = \$6486  + 1'h1;
-  assign \$6489  = ~ \$6488 ;
-  assign \$6490  = \$6489  + 1'h1;
-  assign \$6492  = ~ \$6491 ;
-  assign \$6493  = \$6492  + 1'h1;
-  assign \$6495  = ~ \$6494 ;
-  assign \$6496  = \$6495  + 1'h1;
-  assign \$6498  = ~ \$6497 ;
-  assign \$6499  = \$6498  + 1'h1;
-  assign \$6501  = ~ \$6500 ;
-  assign \$6502  = \$6501  + 1'h1;
-  assign \$6504  = ~ \$6503 ;
-  assign \$6505  = \$6504  + 1'h1;
-  assign \$6507  = ~ \$6506 ;
-  assign \$6508  = \$6507  + 1'h1;
-  assign \$6510  = ~ \$6509 ;
-  assign \$6511  = \$6510  + 1'h1;
-  assign \$6513  = ~ \$6512 ;
-  assign \$6514  = \$6513  + 1'h1;
-  assign \$6516  = ~ \$6515 ;
-  assign \$6517  = \$6516  + 1'h1;
-  assign \$6519  = ~ \$6518 ;
-  assign \$6520  = \$6519  + 1'h1;
-  assign \$6522  = ~ \$6521 ;
-  assign \$6523  = \$6522  + 1'h1;
-  assign \$6525  = ~ \$6524 ;
-  assign \$6526  = \$6525  + 1'h1;
-  assign \$6528  = ~ \$6527 ;
-  assign \$6529  = \$6528  + 1'h1;
-  assign \$6531  = ~ \$6530 ;
-  assign \$6532  = \$6531  + 1'h1;
-  assign \$6534  = ~ \$6533 ;
-  assign \$6535  = \$6534  + 1'h1;
-  assign \$6537  = ~ \$6536 ;
-  assign \$6538  = \$6537  + 1'h1;
-  assign \$6540  = ~ \$6539 ;
-  assign \$6541  = \$6540  + 1'h1;
-  assign \$6543  = ~ \$6542 ;
-  assign \$6544  = \$6543  + 1'h1;
-  assign \$6546  = ~ \$6545 ;
-  assign \$6547  = \$6546  + 1'h1;
-  assign \$6549  = ~ \$6548 ;
-  assign \$6550  = \$6549  + 1'h1;
-  assign \$6552  = ~ \$6551 ;
-  assign \$6553  = \$6552  + 1'h1;
-  assign \$6555  = ~ \$6554 ;
-  assign \$6556  = \$6555  + 1'h1;
-  assign \$6558  = ~ \$6557 ;
-  assign \$6559  = \$6558  + 1'h1;
-  assign \$6561  = ~ \$6560 ;
-  assign \$6562  = \$6561  + 1'h1;
-  assign \$6564  = ~ \$6563 ;
-  assign \$6565  = \$6564  + 1'h1;
-  assign \$6567  = ~ \$6566 ;
-  assign \$6568  = \$6567  + 1'h1;
-  assign \$6570  = ~ \$6569 ;
-  assign \$6571  = \$6570  + 1'h1;
-  assign \$6573  = ~ \$6572 ;
-  assign \$6574  = \$6573  + 1'h1;
-  assign \$6576  = ~ \$6575 ;
-  assign \$6577  = \$6576  + 1'h1;
-  assign \$6579  = ~ \$6578 ;
-  assign \$6580  = \$6579  + 1'h1;
-  assign \$6582  = ~ \$6581 ;
-  assign \$6583  = \$6582  + 1'h1;
-  assign \$6585  = ~ \$6584 ;
-  assign \$6586  = \$6585  + 1'h1;
-  assign \$6588  = ~ \$6587 ;
-  assign \$6589  = \$6588  + 1'h1;
-  assign \$6591  = ~ \$6590 ;
-  assign \$6592  = \$6591  + 1'h1;
-  assign \$6594  = ~ \$6593 ;
-  assign \$6595  = \$6594  + 1'h1;
-  assign \$6597  = ~ \$6596 ;
-  assign \$6598  = \$6597  + 1'h1;
-  assign \$6600  = ~ \$6599 ;
-  assign \$6601  = \$6600  + 1'h1;
-  assign \$6603  = ~ \$6602 ;
-  assign \$6604  = \$6603  + 1'h1;
-  assign \$6606  = ~ \$6605 ;
-  assign \$6607  = \$6606  + 1'h1;
-  assign \$6609  = ~ \$6608 ;
-  assign \$6610  = \$6609  + 1'h1;
-  assign \$6612  = ~ \$6611 ;
-  assign \$6613  = \$6612  + 1'h1;
-  assign \$6614  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$6615  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$6616  = \$6614  | \$6615 ;
-  assign \$6617  = r1_sel_config ? 32'd170132743 : 32'd0;
-  assign \$6618  = r1_sel_config2 ? 32'd167845920 : 32'd0;
-  assign \$6619  = \$6617  | \$6618 ;
-  assign \$6620  = \$6616  | \$6619 ;
-  assign \$6622  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$6624  = r1_sel_irq_status ? \$signal$230  : 6'h00;
-  assign \$6625  = r1_sel_irq_enable ? irq_enable : 6'h00;
-  assign \$6626  = \$6624  | \$6625 ;
-  assign \$6627  = \$6623  | { 26'h0000000, \$6626  };
-  assign \$6628  = \$6620  | \$6627 ;
-  assign \$6629  = r1_sel_err_count ? \$signal$213  : 32'd0;
-  assign \$6630  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$6631  = \$6629  | \$6630 ;
-  assign \$6632  = r1_sel_err_head0 ? { \$signal$219 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$6633  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$6634  = \$6632  | \$6633 ;
-  assign \$6635  = \$6631  | \$6634 ;
-  assign \$6636  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$6637  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$6461  = bus__r_addr[11:6] - 3'h4;
+  assign \$6463  = bus__r_addr[11:6] - 3'h4;
+  assign \$6464  = bus__r_addr[11:6] - 3'h4;
+  assign \$6466  = staged_valid ? alloc_queue_w_data : { \$6465 , \$6463 [0] };
+  assign \$6467  = alloc_queue_count[0] ? alloc_queue_head : \$6466 ;
+  assign \$6469  = ~ \$6468 ;
+  assign \$6470  = \$6469  + 1'h1;
+  assign \$6472  = ~ \$6471 ;
+  assign \$6473  = \$6472  + 1'h1;
+  assign \$6475  = ~ \$6474 ;
+  assign \$6476  = \$6475  + 1'h1;
+  assign \$6478  = ~ \$6477 ;
+  assign \$6479  = \$6478  + 1'h1;
+  assign \$6481  = ~ \$6480 ;
+  assign \$6482  = \$6481  + 1'h1;
+  assign \$6484  = ~ \$6483 ;
+  assign \$6485  = \$6484  + 1'h1;
+  assign \$6487  = ~ \$6486 ;
+  assign \$6488  = \$6487  + 1'h1;
+  assign \$6490  = ~ \$6489 ;
+  assign \$6491  = \$6490  + 1'h1;
+  assign \$6493  = ~ \$6492 ;
+  assign \$6494  = \$6493  + 1'h1;
+  assign \$6496  = ~ \$6495 ;
+  assign \$6497  = \$6496  + 1'h1;
+  assign \$6499  = ~ \$6498 ;
+  assign \$6500  = \$6499  + 1'h1;
+  assign \$6502  = ~ \$6501 ;
+  assign \$6503  = \$6502  + 1'h1;
+  assign \$6505  = ~ \$6504 ;
+  assign \$6506  = \$6505  + 1'h1;
+  assign \$6508  = ~ \$6507 ;
+  assign \$6509  = \$6508  + 1'h1;
+  assign \$6511  = ~ \$6510 ;
+  assign \$6512  = \$6511  + 1'h1;
+  assign \$6514  = ~ \$6513 ;
+  assign \$6515  = \$6514  + 1'h1;
+  assign \$6517  = ~ \$6516 ;
+  assign \$6518  = \$6517  + 1'h1;
+  assign \$6520  = ~ \$6519 ;
+  assign \$6521  = \$6520  + 1'h1;
+  assign \$6523  = ~ \$6522 ;
+  assign \$6524  = \$6523  + 1'h1;
+  assign \$6526  = ~ \$6525 ;
+  assign \$6527  = \$6526  + 1'h1;
+  assign \$6529  = ~ \$6528 ;
+  assign \$6530  = \$6529  + 1'h1;
+  assign \$6532  = ~ \$6531 ;
+  assign \$6533  = \$6532  + 1'h1;
+  assign \$6535  = ~ \$6534 ;
+  assign \$6536  = \$6535  + 1'h1;
+  assign \$6538  = ~ \$6537 ;
+  assign \$6539  = \$6538  + 1'h1;
+  assign \$6541  = ~ \$6540 ;
+  assign \$6542  = \$6541  + 1'h1;
+  assign \$6544  = ~ \$6543 ;
+  assign \$6545  = \$6544  + 1'h1;
+  assign \$6547  = ~ \$6546 ;
+  assign \$6548  = \$6547  + 1'h1;
+  assign \$6550  = ~ \$6549 ;
+  assign \$6551  = \$6550  + 1'h1;
+  assign \$6553  = ~ \$6552 ;
+  assign \$6554  = \$6553  + 1'h1;
+  assign \$6556  = ~ \$6555 ;
+  assign \$6557  = \$6556  + 1'h1;
+  assign \$6559  = ~ \$6558 ;
+  assign \$6560  = \$6559  + 1'h1;
+  assign \$6562  = ~ \$6561 ;
+  assign \$6563  = \$6562  + 1'h1;
+  assign \$6565  = ~ \$6564 ;
+  assign \$6566  = \$6565  + 1'h1;
+  assign \$6568  = ~ \$6567 ;
+  assign \$6569  = \$6568  + 1'h1;
+  assign \$6571  = ~ \$6570 ;
+  assign \$6572  = \$6571  + 1'h1;
+  assign \$6574  = ~ \$6573 ;
+  assign \$6575  = \$6574  + 1'h1;
+  assign \$6577  = ~ \$6576 ;
+  assign \$6578  = \$6577  + 1'h1;
+  assign \$6580  = ~ \$6579 ;
+  assign \$6581  = \$6580  + 1'h1;
+  assign \$6583  = ~ \$6582 ;
+  assign \$6584  = \$6583  + 1'h1;
+  assign \$6586  = ~ \$6585 ;
+  assign \$6587  = \$6586  + 1'h1;
+  assign \$6589  = ~ \$6588 ;
+  assign \$6590  = \$6589  + 1'h1;
+  assign \$6592  = ~ \$6591 ;
+  assign \$6593  = \$6592  + 1'h1;
+  assign \$6595  = ~ \$6594 ;
+  assign \$6596  = \$6595  + 1'h1;
+  assign \$6598  = ~ \$6597 ;
+  assign \$6599  = \$6598  + 1'h1;
+  assign \$6601  = ~ \$6600 ;
+  assign \$6602  = \$6601  + 1'h1;
+  assign \$6604  = ~ \$6603 ;
+  assign \$6605  = \$6604  + 1'h1;
+  assign \$6607  = ~ \$6606 ;
+  assign \$6608  = \$6607  + 1'h1;
+  assign \$6610  = ~ \$6609 ;
+  assign \$6611  = \$6610  + 1'h1;
+  assign \$6613  = ~ \$6612 ;
+  assign \$6614  = \$6613  + 1'h1;
+  assign \$6616  = ~ \$6615 ;
+  assign \$6617  = \$6616  + 1'h1;
+  assign \$6618  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$6619  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$6620  = \$6618  | \$6619 ;
+  assign \$6621  = r1_sel_config ? 32'd170132743 : 32'd0;
+  assign \$6622  = r1_sel_config2 ? 32'd167845920 : 32'd0;
+  assign \$6623  = \$6621  | \$6622 ;
+  assign \$6624  = \$6620  | \$6623 ;
+  assign \$6626  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$6628  = r1_sel_irq_status ? \$signal$230  : 6'h00;
+  assign \$6629  = r1_sel_irq_enable ? irq_enable : 6'h00;
+  assign \$6630  = \$6628  | \$6629 ;
+  assign \$6631  = \$6627  | { 26'h0000000, \$6630  };
+  assign \$6632  = \$6624  | \$6631 ;
+  assign \$6633  = r1_sel_err_count ? \$signal$213  : 32'd0;
+  assign \$6634  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$6635  = \$6633  | \$6634 ;
+  assign \$6636  = r1_sel_err_head0 ? { \$signal$219 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$6637  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$6638  = \$6636  | \$6637 ;
-  assign \$6640  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$6642  = \$6638  | \$6641 ;
-  assign \$6643  = \$6635  | \$6642 ;
-  assign \$6644  = \$6628  | \$6643 ;
-  assign \$6645  = r1_sel_id | r1_sel_version;
-  assign \$6646  = r1_sel_config | r1_sel_config2;
-  assign \$6647  = \$6645  | \$6646 ;
-  assign \$6648  = r1_sel_ctrl | r1_sel_status;
-  assign \$6649  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$6650  = \$6648  | \$6649 ;
-  assign \$6651  = \$6647  | \$6650 ;
-  assign \$6652  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$6653  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$6639  = \$6635  | \$6638 ;
+  assign \$6640  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$6641  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$6642  = \$6640  | \$6641 ;
+  assign \$6644  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$6646  = \$6642  | \$6645 ;
+  assign \$6647  = \$6639  | \$6646 ;
+  assign \$6648  = \$6632  | \$6647 ;
+  assign \$6649  = r1_sel_id | r1_sel_version;
+  assign \$6650  = r1_sel_config | r1_sel_config2;
+  assign \$6651  = \$6649  | \$6650 ;
+  assign \$6652  = r1_sel_ctrl | r1_sel_status;
+  assign \$6653  = r1_sel_irq_status | r1_sel_irq_enable;
   assign \$6654  = \$6652  | \$6653 ;
-  assign \$6655  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$6656  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$6657  = \$6655  | \$6656 ;
-  assign \$6658  = \$6654  | \$6657 ;
-  assign \$6659  = \$6651  | \$6658 ;
-  assign \$6660  = r1_sel_guard_ctrl ? guard_lock_on : 1'h0;
-  assign \$6661  = r1_sel_guard_status ? guard_locked : 1'h0;
-  assign \$6662  = \$6660  | \$6661 ;
-  assign \$6663  = r1_sel_guard_checks ? \$signal$261  : 32'd0;
-  assign \$6664  = r1_sel_guard_refused ? refused : 32'd0;
-  assign \$6665  = \$6663  | \$6664 ;
-  assign \$6666  = { 31'h00000000, \$6662  } | \$6665 ;
-  assign \$6667  = r1_sel_guard_ctrl | r1_sel_guard_status;
-  assign \$6668  = r1_sel_guard_checks | r1_sel_guard_refused;
+  assign \$6655  = \$6651  | \$6654 ;
+  assign \$6656  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$6657  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$6658  = \$6656  | \$6657 ;
+  assign \$6659  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$6660  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$6661  = \$6659  | \$6660 ;
+  assign \$6662  = \$6658  | \$6661 ;
+  assign \$6663  = \$6655  | \$6662 ;
+  assign \$6664  = r1_sel_guard_ctrl ? guard_lock_on : 1'h0;
+  assign \$6665  = r1_sel_guard_status ? guard_locked : 1'h0;
+  assign \$6666  = \$6664  | \$6665 ;
+  assign \$6667  = r1_sel_guard_checks ? \$signal$261  : 32'd0;
+  assign \$6668  = r1_sel_guard_refused ? refused : 32'd0;
   assign \$6669  = \$6667  | \$6668 ;
-  assign \$6671  = r1_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
-  assign \$6674  = r1_sel_pool0_slot_size ? 32'd256 : 32'd0;
-  assign \$6676  = \$6672  | \$6675 ;
-  assign \$6677  = r1_sel_pool0_slots ? 32'd1024 : 32'd0;
-  assign \$6678  = r1_sel_pool0_in_use ? samples_in_use : 11'h000;
-  assign \$6679  = \$6677  | { 21'h000000, \$6678  };
-  assign \$6680  = r1_sel_pool0_high_water ? samples_high_water : 11'h000;
-  assign \$6681  = r1_sel_pool0_allocs ? samples_allocs : 32'd0;
-  assign \$6682  = { 21'h000000, \$6680  } | \$6681 ;
-  assign \$6683  = \$6679  | \$6682 ;
-  assign \$6684  = \$6676  | \$6683 ;
-  assign \$6685  = r1_sel_pool0_fails ? samples_fails : 32'd0;
-  assign \$6686  = r1_sel_pool0_frees ? samples_frees : 32'd0;
-  assign \$6687  = \$6685  | \$6686 ;
-  assign \$6692  = r1_sel_pool0_flushes ? samples_flushes : 32'd0;
-  assign \$6695  = r1_sel_pool0_low_water ? samples_low_water : 17'h00000;
-  assign \$6696  = \$6694  | { 15'h0000, \$6695  };
-  assign \$6697  = \$6691  | \$6696 ;
-  assign \$6698  = \$6684  | \$6697 ;
-  assign \$6699  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$6700  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$6701  = \$6699  | \$6700 ;
-  assign \$6702  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$6703  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$6704  = \$6702  | \$6703 ;
-  assign \$6705  = \$6701  | \$6704 ;
-  assign \$6706  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$6707  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$6670  = { 31'h00000000, \$6666  } | \$6669 ;
+  assign \$6671  = r1_sel_guard_ctrl | r1_sel_guard_status;
+  assign \$6672  = r1_sel_guard_checks | r1_sel_guard_refused;
+  assign \$6673  = \$6671  | \$6672 ;
+  assign \$6675  = r1_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
+  assign \$6678  = r1_sel_pool0_slot_size ? 32'd256 : 32'd0;
+  assign \$6680  = \$6676  | \$6679 ;
+  assign \$6681  = r1_sel_pool0_slots ? 32'd1024 : 32'd0;
+  assign \$6682  = r1_sel_pool0_in_use ? samples_in_use : 11'h000;
+  assign \$6683  = \$6681  | { 21'h000000, \$6682  };
+  assign \$6684  = r1_sel_pool0_high_water ? samples_high_water : 11'h000;
+  assign \$6685  = r1_sel_pool0_allocs ? samples_allocs : 32'd0;
+  assign \$6686  = { 21'h000000, \$6684  } | \$6685 ;
+  assign \$6687  = \$6683  | \$6686 ;
+  assign \$6688  = \$6680  | \$6687 ;
+  assign \$6689  = r1_sel_pool0_fails ? samples_fails : 32'd0;
+  assign \$6690  = r1_sel_pool0_frees ? samples_frees : 32'd0;
+  assign \$6691  = \$6689  | \$6690 ;
+  assign \$6696  = r1_sel_pool0_flushes ? samples_flushes : 32'd0;
+  assign \$6699  = r1_sel_pool0_low_water ? samples_low_water : 17'h00000;
+  assign \$6700  = \$6698  | { 15'h0000, \$6699  };
+  assign \$6701  = \$6695  | \$6700 ;
+  assign \$6702  = \$6688  | \$6701 ;
+  assign \$6703  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$6704  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$6705  = \$6703  | \$6704 ;
+  assign \$6706  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$6707  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
   assign \$6708  = \$6706  | \$6707 ;
-  assign \$6709  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$6710  = \$6709  | r1_sel_pool0_low_water;
-  assign \$6711  = \$6708  | \$6710 ;
-  assign \$6712  = \$6705  | \$6711 ;
-  assign \$6714  = r1_sel_pool1_base_lo ? 32'd1074790400 : 32'd0;
-  assign \$6717  = r1_sel_pool1_slot_size ? 32'd1024 : 32'd0;
-  assign \$6719  = \$6715  | \$6718 ;
-  assign \$6720  = r1_sel_pool1_slots ? 32'd16 : 32'd0;
-  assign \$6721  = r1_sel_pool1_in_use ? calibration_in_use : 5'h00;
-  assign \$6722  = \$6720  | { 27'h0000000, \$6721  };
-  assign \$6723  = r1_sel_pool1_high_water ? calibration_high_water : 5'h00;
-  assign \$6724  = r1_sel_pool1_allocs ? calibration_allocs : 32'd0;
-  assign \$6725  = { 27'h0000000, \$6723  } | \$6724 ;
-  assign \$6726  = \$6722  | \$6725 ;
-  assign \$6727  = \$6719  | \$6726 ;
-  assign \$6728  = r1_sel_pool1_fails ? calibration_fails : 32'd0;
-  assign \$6729  = r1_sel_pool1_frees ? calibration_frees : 32'd0;
-  assign \$6730  = \$6728  | \$6729 ;
-  assign \$6731  = r1_sel_pool1_info ? 32'd12 : 32'd0;
-  assign \$6734  = \$6730  | \$6733 ;
-  assign \$6735  = r1_sel_pool1_flushes ? calibration_flushes : 32'd0;
-  assign \$6738  = r1_sel_pool1_low_water ? calibration_low_water : 17'h00000;
-  assign \$6739  = \$6737  | { 15'h0000, \$6738  };
-  assign \$6740  = \$6734  | \$6739 ;
-  assign \$6741  = \$6727  | \$6740 ;
-  assign \$6742  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$6743  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$6744  = \$6742  | \$6743 ;
-  assign \$6745  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$6746  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$6747  = \$6745  | \$6746 ;
-  assign \$6748  = \$6744  | \$6747 ;
-  assign \$6749  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$6750  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$6709  = \$6705  | \$6708 ;
+  assign \$6710  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$6711  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$6712  = \$6710  | \$6711 ;
+  assign \$6713  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$6714  = \$6713  | r1_sel_pool0_low_water;
+  assign \$6715  = \$6712  | \$6714 ;
+  assign \$6716  = \$6709  | \$6715 ;
+  assign \$6718  = r1_sel_pool1_base_lo ? 32'd1074790400 : 32'd0;
+  assign \$6721  = r1_sel_pool1_slot_size ? 32'd1024 : 32'd0;
+  assign \$6723  = \$6719  | \$6722 ;
+  assign \$6724  = r1_sel_pool1_slots ? 32'd16 : 32'd0;
+  assign \$6725  = r1_sel_pool1_in_use ? calibration_in_use : 5'h00;
+  assign \$6726  = \$6724  | { 27'h0000000, \$6725  };
+  assign \$6727  = r1_sel_pool1_high_water ? calibration_high_water : 5'h00;
+  assign \$6728  = r1_sel_pool1_allocs ? calibration_allocs : 32'd0;
+  assign \$6729  = { 27'h0000000, \$6727  } | \$6728 ;
+  assign \$6730  = \$6726  | \$6729 ;
+  assign \$6731  = \$6723  | \$6730 ;
+  assign \$6732  = r1_sel_pool1_fails ? calibration_fails : 32'd0;
+  assign \$6733  = r1_sel_pool1_frees ? calibration_frees : 32'd0;
+  assign \$6734  = \$6732  | \$6733 ;
+  assign \$6735  = r1_sel_pool1_info ? 32'd12 : 32'd0;
+  assign \$6738  = \$6734  | \$6737 ;
+  assign \$6739  = r1_sel_pool1_flushes ? calibration_flushes : 32'd0;
+  assign \$6742  = r1_sel_pool1_low_water ? calibration_low_water : 17'h00000;
+  assign \$6743  = \$6741  | { 15'h0000, \$6742  };
+  assign \$6744  = \$6738  | \$6743 ;
+  assign \$6745  = \$6731  | \$6744 ;
+  assign \$6746  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$6747  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$6748  = \$6746  | \$6747 ;
+  assign \$6749  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$6750  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
   assign \$6751  = \$6749  | \$6750 ;
-  assign \$6752  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$6753  = \$6752  | r1_sel_pool1_low_water;
-  assign \$6754  = \$6751  | \$6753 ;
-  assign \$6755  = \$6748  | \$6754 ;
-  assign \$6756  = bus__w_beat_from_queue ? \port$12181$0 [35:32] : bus__w_strb;
-  assign \$6757  = \$6756  == 4'hf;
-  assign \$6758  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$6760  = ~ \$6759 ;
-  assign \$6761  = \$6760  + 1'h1;
+  assign \$6752  = \$6748  | \$6751 ;
+  assign \$6753  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$6754  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$6755  = \$6753  | \$6754 ;
+  assign \$6756  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$6757  = \$6756  | r1_sel_pool1_low_water;
+  assign \$6758  = \$6755  | \$6757 ;
+  assign \$6759  = \$6752  | \$6758 ;
+  assign \$6760  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$6761  = \$6760  == 4'hf;
   assign \$6762  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$6764  = ~ \$6763 ;
   assign \$6765  = \$6764  + 1'h1;
-  assign \$6766  = \$6761 [6] | \$6765 [6];
-  assign \$6767  = \$6757  & \$6766 ;
-  assign \$6768  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$6769  = \$6768 [5:0] == 3'h4;
-  assign \$6770  = \$6767  & \$6769 ;
-  assign \$6771  = bus__w_req & \$6770 ;
-  assign \$6772  = bus__w_beat_from_queue ? \port$12181$0 [35:32] : bus__w_strb;
-  assign \$6773  = \$6772  == 4'hf;
-  assign \$6774  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$6776  = ~ \$6775 ;
-  assign \$6777  = \$6776  + 1'h1;
+  assign \$6766  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$6768  = ~ \$6767 ;
+  assign \$6769  = \$6768  + 1'h1;
+  assign \$6770  = \$6765 [6] | \$6769 [6];
+  assign \$6771  = \$6761  & \$6770 ;
+  assign \$6772  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$6773  = \$6772 [5:0] == 3'h4;
+  assign \$6774  = \$6771  & \$6773 ;
+  assign \$6775  = bus__w_req & \$6774 ;
+  assign \$6776  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$6777  = \$6776  == 4'hf;
   assign \$6778  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$6780  = ~ \$6779 ;
   assign \$6781  = \$6780  + 1'h1;
-  assign \$6782  = \$6777 [6] | \$6781 [6];
-  assign \$6783  = \$6773  & \$6782 ;
-  assign \$6784  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$6785  = \$6784 [5:0] == 6'h30;
-  assign \$6786  = \$6783  & \$6785 ;
-  assign \$6787  = bus__w_req & \$6786 ;
-  assign \$6788  = bus__w_beat_from_queue ? \port$12181$0 [35:32] : bus__w_strb;
-  assign \$6789  = \$6788  == 4'hf;
-  assign \$6790  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$6792  = ~ \$6791 ;
-  assign \$6793  = \$6792  + 1'h1;
+  assign \$6782  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$6784  = ~ \$6783 ;
+  assign \$6785  = \$6784  + 1'h1;
+  assign \$6786  = \$6781 [6] | \$6785 [6];
+  assign \$6787  = \$6777  & \$6786 ;
+  assign \$6788  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$6789  = \$6788 [5:0] == 6'h30;
+  assign \$6790  = \$6787  & \$6789 ;
+  assign \$6791  = bus__w_req & \$6790 ;
+  assign \$6792  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$6793  = \$6792  == 4'hf;
   assign \$6794  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$6796  = ~ \$6795 ;
   assign \$6797  = \$6796  + 1'h1;
-  assign \$6798  = \$6793 [6] | \$6797 [6];
-  assign \$6799  = \$6789  & \$6798 ;
-  assign \$6800  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$6801  = \$6800 [5:0] == 3'h4;
-  assign \$6802  = \$6799  & \$6801 ;
-  assign \$6803  = bus__w_beat_from_queue ? \port$12181$0 [35:32] : bus__w_strb;
-  assign \$6804  = \$6803  == 4'hf;
-  assign \$6805  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$6807  = ~ \$6806 ;
-  assign \$6808  = \$6807  + 1'h1;
+  assign \$6798  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$6800  = ~ \$6799 ;
+  assign \$6801  = \$6800  + 1'h1;
+  assign \$6802  = \$6797 [6] | \$6801 [6];
+  assign \$6803  = \$6793  & \$6802 ;
+  assign \$6804  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$6805  = \$6804 [5:0] == 3'h4;
+  assign \$6806  = \$6803  & \$6805 ;
+  assign \$6807  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$6808  = \$6807  == 4'hf;
   assign \$6809  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$6811  = ~ \$6810 ;
   assign \$6812  = \$6811  + 1'h1;
-  assign \$6813  = \$6808 [6] | \$6812 [6];
-  assign \$6814  = \$6804  & \$6813 ;
-  assign \$6815  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$6816  = \$6815 [5:0] == 6'h30;
-  assign \$6817  = \$6814  & \$6816 ;
-  assign \$6818  = \$6802  | \$6817 ;
-  assign \$6819  = bus__w_req & \$6818 ;
-  assign \$6820  = bus__w_beat_from_queue ? \port$12181$0 [35:32] : bus__w_strb;
-  assign \$6821  = \$6820  == 4'hf;
-  assign \$6822  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$6824  = ~ \$6823 ;
-  assign \$6825  = \$6824  + 1'h1;
+  assign \$6813  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$6815  = ~ \$6814 ;
+  assign \$6816  = \$6815  + 1'h1;
+  assign \$6817  = \$6812 [6] | \$6816 [6];
+  assign \$6818  = \$6808  & \$6817 ;
+  assign \$6819  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$6820  = \$6819 [5:0] == 6'h30;
+  assign \$6821  = \$6818  & \$6820 ;
+  assign \$6822  = \$6806  | \$6821 ;
+  assign \$6823  = bus__w_req & \$6822 ;
+  assign \$6824  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$6825  = \$6824  == 4'hf;
   assign \$6826  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$6828  = ~ \$6827 ;
   assign \$6829  = \$6828  + 1'h1;
-  assign \$6830  = \$6825 [6] | \$6829 [6];
-  assign \$6831  = \$6821  & \$6830 ;
-  assign \$6832  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$6833  = \$6832 [5:0] == 6'h30;
-  assign \$6834  = \$6831  & \$6833 ;
-  assign \$6835  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$6836  = \$6835 [11:6] - 3'h4;
-  assign \$6837  = w0_samples_is & w0_samples_slot_ok;
-  assign \$6838  = w0_calibration_is & w0_calibration_slot_ok;
-  assign \$6839  = bus__w_beat_from_queue ? \port$12181$0 [31:0] : bus__w_data;
-  assign \$6840  = bus__w_beat_from_queue ? \port$12181$0 [31:0] : bus__w_data;
-  assign \$6842  = 31'h40000000 + \$6841 ;
-  assign \$6843  = bus__w_beat_from_queue ? \port$12181$0 [31:0] : bus__w_data;
-  assign \$6845  = 31'h40100000 + \$6844 ;
-  assign \$6846  = ~ command_queue_pop;
-  assign \$6847  = command_queue_count[0] & \$6846 ;
-  assign \$6848  = ~ \$6847 ;
-  assign \$6849  = command_queue_held[0] ? \read__data$372  : { w1_pool_is, w1_hit, w1_tag, \$signal$355 , \$7723 , \$7721 [2], \$7718 [2], \$7715 [2], \$7712 [2], \$7709 [2], \$7706 [2], \$7703 [2], \$7700 [2], \$7697 [2], \$7694 [2], \$7691 [2], \$7688 [2], \$7685 [2], \$7682 [2], \$7679 [2], \$7676 [2], \$7673 [2], \$7670 [2], \$7667 [2], \$7664 [2], \$7661 [2], \$7658 [2], \$7655 [2], \$7652 [2], \$7649 [2], \$7646 [2], \$7643 [2], \$7640 [2], \$7637 [2], \$7634 [2], \$7631 [2], \$7628 [2], new_flush };
+  assign \$6830  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$6832  = ~ \$6831 ;
+  assign \$6833  = \$6832  + 1'h1;
+  assign \$6834  = \$6829 [6] | \$6833 [6];
+  assign \$6835  = \$6825  & \$6834 ;
+  assign \$6836  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$6837  = \$6836 [5:0] == 6'h30;
+  assign \$6838  = \$6835  & \$6837 ;
+  assign \$6839  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$6840  = \$6839 [11:6] - 3'h4;
+  assign \$6841  = w0_samples_is & w0_samples_slot_ok;
+  assign \$6842  = w0_calibration_is & w0_calibration_slot_ok;
+  assign \$6843  = bus__w_beat_from_queue ? \port$12179$0 [31:0] : bus__w_data;
+  assign \$6844  = bus__w_beat_from_queue ? \port$12179$0 [31:0] : bus__w_data;
+  assign \$6846  = 31'h40000000 + \$6845 ;
+  assign \$6847  = bus__w_beat_from_queue ? \port$12179$0 [31:0] : bus__w_data;
+  assign \$6849  = 31'h40100000 + \$6848 ;
   assign \$6850  = ~ command_queue_pop;
   assign \$6851  = command_queue_count[0] & \$6850 ;
   assign \$6852  = ~ \$6851 ;
-  assign \$6853  = \$6852  & command_queue_held[0];
-  assign \$6854  = command_queue_rd_next + 1'h1;
-  assign \$6855  = ~ command_queue_pop;
-  assign \$6856  = command_queue_count[0] & \$6855 ;
-  assign \$6857  = command_queue_held[0] | \$6856 ;
-  assign \$6858  = command_queue_push & \$6857 ;
-  assign \$6859  = command_queue_wr_next + 1'h1;
-  assign \$6860  = ~ command_queue_pop;
-  assign \$6861  = command_queue_count[0] & \$6860 ;
+  assign \$6853  = command_queue_held[0] ? \read__data$372  : { w1_pool_is, w1_hit, w1_tag, \$signal$355 , \$7727 , \$7725 [2], \$7722 [2], \$7719 [2], \$7716 [2], \$7713 [2], \$7710 [2], \$7707 [2], \$7704 [2], \$7701 [2], \$7698 [2], \$7695 [2], \$7692 [2], \$7689 [2], \$7686 [2], \$7683 [2], \$7680 [2], \$7677 [2], \$7674 [2], \$7671 [2], \$7668 [2], \$7665 [2], \$7662 [2], \$7659 [2], \$7656 [2], \$7653 [2], \$7650 [2], \$7647 [2], \$7644 [2], \$7641 [2], \$7638 [2], \$7635 [2], \$7632 [2], new_flush };
+  assign \$6854  = ~ command_queue_pop;
+  assign \$6855  = command_queue_count[0] & \$6854 ;
+  assign \$6856  = ~ \$6855 ;
+  assign \$6857  = \$6856  & command_queue_held[0];
+  assign \$6858  = command_queue_rd_next + 1'h1;
+  assign \$6859  = ~ command_queue_pop;
+  assign \$6860  = command_queue_count[0] & \$6859 ;
+  assign \$6861  = command_queue_held[0] | \$6860 ;
   assign \$6862  = command_queue_push & \$6861 ;
-  assign \$6863  = ~ command_queue_pop;
-  assign \$6864  = command_queue_count[0] & \$6863 ;
-  assign \$6865  = ~ \$6864 ;
-  assign \$6866  = \$6865  & command_queue_held[0];
-  assign \$6867  = ~ command_queue_push;
-  assign \$6868  = \$6866  & \$6867 ;
-  assign \$6869  = \$6868  ? command_queue_held[1] : command_queue_held[0];
-  assign \$6870  = \$6862  ? 1'h1 : \$6869 ;
-  assign \$6871  = ~ command_queue_pop;
-  assign \$6872  = command_queue_count[0] & \$6871 ;
-  assign \$6873  = command_queue_push & \$6872 ;
-  assign \$6874  = ~ command_queue_pop;
-  assign \$6875  = command_queue_count[0] & \$6874 ;
-  assign \$6876  = ~ \$6875 ;
-  assign \$6877  = \$6876  & command_queue_held[0];
-  assign \$6878  = ~ command_queue_push;
-  assign \$6879  = \$6877  & \$6878 ;
-  assign \$6880  = \$6879  ? command_queue_held[2] : command_queue_held[1];
-  assign \$6881  = \$6873  ? command_queue_held[0] : \$6880 ;
-  assign \$6882  = ~ command_queue_pop;
-  assign \$6883  = command_queue_count[0] & \$6882 ;
-  assign \$6884  = command_queue_push & \$6883 ;
-  assign \$6885  = ~ command_queue_pop;
-  assign \$6886  = command_queue_count[0] & \$6885 ;
-  assign \$6887  = ~ \$6886 ;
-  assign \$6888  = \$6887  & command_queue_held[0];
-  assign \$6889  = ~ command_queue_push;
-  assign \$6890  = \$6888  & \$6889 ;
-  assign \$6891  = \$6890  ? command_queue_held[3] : command_queue_held[2];
-  assign \$6892  = \$6884  ? command_queue_held[1] : \$6891 ;
-  assign \$6893  = ~ command_queue_pop;
-  assign \$6894  = command_queue_count[0] & \$6893 ;
-  assign \$6895  = command_queue_push & \$6894 ;
-  assign \$6896  = ~ command_queue_pop;
-  assign \$6897  = command_queue_count[0] & \$6896 ;
-  assign \$6898  = ~ \$6897 ;
-  assign \$6899  = \$6898  & command_queue_held[0];
-  assign \$6900  = ~ command_queue_push;
-  assign \$6901  = \$6899  & \$6900 ;
-  assign \$6902  = \$6901  ? command_queue_held[4] : command_queue_held[3];
-  assign \$6903  = \$6895  ? command_queue_held[2] : \$6902 ;
-  assign \$6904  = ~ command_queue_pop;
-  assign \$6905  = command_queue_count[0] & \$6904 ;
-  assign \$6906  = command_queue_push & \$6905 ;
-  assign \$6907  = ~ command_queue_pop;
-  assign \$6908  = command_queue_count[0] & \$6907 ;
-  assign \$6909  = ~ \$6908 ;
-  assign \$6910  = \$6909  & command_queue_held[0];
-  assign \$6911  = ~ command_queue_push;
-  assign \$6912  = \$6910  & \$6911 ;
-  assign \$6913  = \$6912  ? command_queue_held[5] : command_queue_held[4];
-  assign \$6914  = \$6906  ? command_queue_held[3] : \$6913 ;
-  assign \$6915  = ~ command_queue_pop;
-  assign \$6916  = command_queue_count[0] & \$6915 ;
-  assign \$6917  = command_queue_push & \$6916 ;
-  assign \$6918  = ~ command_queue_pop;
-  assign \$6919  = command_queue_count[0] & \$6918 ;
-  assign \$6920  = ~ \$6919 ;
-  assign \$6921  = \$6920  & command_queue_held[0];
-  assign \$6922  = ~ command_queue_push;
-  assign \$6923  = \$6921  & \$6922 ;
-  assign \$6924  = \$6923  ? command_queue_held[6] : command_queue_held[5];
-  assign \$6925  = \$6917  ? command_queue_held[4] : \$6924 ;
-  assign \$6926  = ~ command_queue_pop;
-  assign \$6927  = command_queue_count[0] & \$6926 ;
-  assign \$6928  = command_queue_push & \$6927 ;
-  assign \$6929  = ~ command_queue_pop;
-  assign \$6930  = command_queue_count[0] & \$6929 ;
-  assign \$6931  = ~ \$6930 ;
-  assign \$6932  = \$6931  & command_queue_held[0];
-  assign \$6933  = ~ command_queue_push;
-  assign \$6934  = \$6932  & \$6933 ;
-  assign \$6935  = \$6934  ? command_queue_held[7] : command_queue_held[6];
-  assign \$6936  = \$6928  ? command_queue_held[5] : \$6935 ;
-  assign \$6937  = ~ command_queue_pop;
-  assign \$6938  = command_queue_count[0] & \$6937 ;
-  assign \$6939  = command_queue_push & \$6938 ;
-  assign \$6940  = ~ command_queue_pop;
-  assign \$6941  = command_queue_count[0] & \$6940 ;
-  assign \$6942  = ~ \$6941 ;
-  assign \$6943  = \$6942  & command_queue_held[0];
-  assign \$6944  = ~ command_queue_push;
-  assign \$6945  = \$6943  & \$6944 ;
-  assign \$6946  = \$6945  ? command_queue_held[8] : command_queue_held[7];
-  assign \$6947  = \$6939  ? command_queue_held[6] : \$6946 ;
-  assign \$6948  = ~ command_queue_pop;
-  assign \$6949  = command_queue_count[0] & \$6948 ;
-  assign \$6950  = command_queue_push & \$6949 ;
-  assign \$6951  = ~ command_queue_pop;
-  assign \$6952  = command_queue_count[0] & \$6951 ;
-  assign \$6953  = ~ \$6952 ;
-  assign \$6954  = \$6953  & command_queue_held[0];
-  assign \$6955  = ~ command_queue_push;
-  assign \$6956  = \$6954  & \$6955 ;
-  assign \$6957  = \$6956  ? 1'h0 : command_queue_held[8];
-  assign \$6958  = \$6950  ? command_queue_held[7] : \$6957 ;
-  assign \$6959  = ~ command_queue_pop;
-  assign \$6960  = command_queue_push & \$6959 ;
-  assign \$6961  = ~ command_queue_push;
-  assign \$6962  = command_queue_pop & \$6961 ;
-  assign \$6963  = \$6962  ? command_queue_count[1] : command_queue_count[0];
-  assign \$6964  = \$6960  ? 1'h1 : \$6963 ;
-  assign \$6965  = ~ command_queue_pop;
-  assign \$6966  = command_queue_push & \$6965 ;
-  assign \$6967  = ~ command_queue_push;
-  assign \$6968  = command_queue_pop & \$6967 ;
-  assign \$6969  = \$6968  ? command_queue_count[2] : command_queue_count[1];
-  assign \$6970  = \$6966  ? command_queue_count[0] : \$6969 ;
-  assign \$6971  = ~ command_queue_pop;
-  assign \$6972  = command_queue_push & \$6971 ;
-  assign \$6973  = ~ command_queue_push;
-  assign \$6974  = command_queue_pop & \$6973 ;
-  assign \$6975  = \$6974  ? command_queue_count[3] : command_queue_count[2];
-  assign \$6976  = \$6972  ? command_queue_count[1] : \$6975 ;
-  assign \$6977  = ~ command_queue_pop;
-  assign \$6978  = command_queue_push & \$6977 ;
-  assign \$6979  = ~ command_queue_push;
-  assign \$6980  = command_queue_pop & \$6979 ;
-  assign \$6981  = \$6980  ? command_queue_count[4] : command_queue_count[3];
-  assign \$6982  = \$6978  ? command_queue_count[2] : \$6981 ;
-  assign \$6983  = ~ command_queue_pop;
-  assign \$6984  = command_queue_push & \$6983 ;
-  assign \$6985  = ~ command_queue_push;
-  assign \$6986  = command_queue_pop & \$6985 ;
-  assign \$6987  = \$6986  ? command_queue_count[5] : command_queue_count[4];
-  assign \$6988  = \$6984  ? command_queue_count[3] : \$6987 ;
-  assign \$6989  = ~ command_queue_pop;
-  assign \$6990  = command_queue_push & \$6989 ;
-  assign \$6991  = ~ command_queue_push;
-  assign \$6992  = command_queue_pop & \$6991 ;
-  assign \$6993  = \$6992  ? command_queue_count[6] : command_queue_count[5];
-  assign \$6994  = \$6990  ? command_queue_count[4] : \$6993 ;
-  assign \$6995  = ~ command_queue_pop;
-  assign \$6996  = command_queue_push & \$6995 ;
-  assign \$6997  = ~ command_queue_push;
-  assign \$6998  = command_queue_pop & \$6997 ;
-  assign \$6999  = \$6998  ? command_queue_count[7] : command_queue_count[6];
-  assign \$7000  = \$6996  ? command_queue_count[5] : \$6999 ;
-  assign \$7001  = ~ command_queue_pop;
-  assign \$7002  = command_queue_push & \$7001 ;
-  assign \$7003  = ~ command_queue_push;
-  assign \$7004  = command_queue_pop & \$7003 ;
-  assign \$7005  = \$7004  ? command_queue_count[8] : command_queue_count[7];
-  assign \$7006  = \$7002  ? command_queue_count[6] : \$7005 ;
-  assign \$7007  = ~ command_queue_pop;
-  assign \$7008  = command_queue_push & \$7007 ;
-  assign \$7009  = ~ command_queue_push;
-  assign \$7010  = command_queue_pop & \$7009 ;
-  assign \$7011  = \$7010  ? command_queue_count[9] : command_queue_count[8];
-  assign \$7012  = \$7008  ? command_queue_count[7] : \$7011 ;
-  assign \$7013  = ~ command_queue_pop;
-  assign \$7014  = command_queue_push & \$7013 ;
-  assign \$7015  = ~ command_queue_push;
-  assign \$7016  = command_queue_pop & \$7015 ;
-  assign \$7017  = \$7016  ? 1'h0 : command_queue_count[9];
-  assign \$7018  = \$7014  ? command_queue_count[8] : \$7017 ;
-  assign \$7019  = req_free & native_free_valid;
-  assign \$7020  = req_flush & native_flush_valid;
-  assign \$7021  = \$7019  | \$7020 ;
-  assign \$7022  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$7023  = 1'h1 << \$7022 [1:0];
-  assign \$7024  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$7025  = 1'h1 << \$7024 [4:2];
+  assign \$6863  = command_queue_wr_next + 1'h1;
+  assign \$6864  = ~ command_queue_pop;
+  assign \$6865  = command_queue_count[0] & \$6864 ;
+  assign \$6866  = command_queue_push & \$6865 ;
+  assign \$6867  = ~ command_queue_pop;
+  assign \$6868  = command_queue_count[0] & \$6867 ;
+  assign \$6869  = ~ \$6868 ;
+  assign \$6870  = \$6869  & command_queue_held[0];
+  assign \$6871  = ~ command_queue_push;
+  assign \$6872  = \$6870  & \$6871 ;
+  assign \$6873  = \$6872  ? command_queue_held[1] : command_queue_held[0];
+  assign \$6874  = \$6866  ? 1'h1 : \$6873 ;
+  assign \$6875  = ~ command_queue_pop;
+  assign \$6876  = command_queue_count[0] & \$6875 ;
+  assign \$6877  = command_queue_push & \$6876 ;
+  assign \$6878  = ~ command_queue_pop;
+  assign \$6879  = command_queue_count[0] & \$6878 ;
+  assign \$6880  = ~ \$6879 ;
+  assign \$6881  = \$6880  & command_queue_held[0];
+  assign \$6882  = ~ command_queue_push;
+  assign \$6883  = \$6881  & \$6882 ;
+  assign \$6884  = \$6883  ? command_queue_held[2] : command_queue_held[1];
+  assign \$6885  = \$6877  ? command_queue_held[0] : \$6884 ;
+  assign \$6886  = ~ command_queue_pop;
+  assign \$6887  = command_queue_count[0] & \$6886 ;
+  assign \$6888  = command_queue_push & \$6887 ;
+  assign \$6889  = ~ command_queue_pop;
+  assign \$6890  = command_queue_count[0] & \$6889 ;
+  assign \$6891  = ~ \$6890 ;
+  assign \$6892  = \$6891  & command_queue_held[0];
+  assign \$6893  = ~ command_queue_push;
+  assign \$6894  = \$6892  & \$6893 ;
+  assign \$6895  = \$6894  ? command_queue_held[3] : command_queue_held[2];
+  assign \$6896  = \$6888  ? command_queue_held[1] : \$6895 ;
+  assign \$6897  = ~ command_queue_pop;
+  assign \$6898  = command_queue_count[0] & \$6897 ;
+  assign \$6899  = command_queue_push & \$6898 ;
+  assign \$6900  = ~ command_queue_pop;
+  assign \$6901  = command_queue_count[0] & \$6900 ;
+  assign \$6902  = ~ \$6901 ;
+  assign \$6903  = \$6902  & command_queue_held[0];
+  assign \$6904  = ~ command_queue_push;
+  assign \$6905  = \$6903  & \$6904 ;
+  assign \$6906  = \$6905  ? command_queue_held[4] : command_queue_held[3];
+  assign \$6907  = \$6899  ? command_queue_held[2] : \$6906 ;
+  assign \$6908  = ~ command_queue_pop;
+  assign \$6909  = command_queue_count[0] & \$6908 ;
+  assign \$6910  = command_queue_push & \$6909 ;
+  assign \$6911  = ~ command_queue_pop;
+  assign \$6912  = command_queue_count[0] & \$6911 ;
+  assign \$6913  = ~ \$6912 ;
+  assign \$6914  = \$6913  & command_queue_held[0];
+  assign \$6915  = ~ command_queue_push;
+  assign \$6916  = \$6914  & \$6915 ;
+  assign \$6917  = \$6916  ? command_queue_held[5] : command_queue_held[4];
+  assign \$6918  = \$6910  ? command_queue_held[3] : \$6917 ;
+  assign \$6919  = ~ command_queue_pop;
+  assign \$6920  = command_queue_count[0] & \$6919 ;
+  assign \$6921  = command_queue_push & \$6920 ;
+  assign \$6922  = ~ command_queue_pop;
+  assign \$6923  = command_queue_count[0] & \$6922 ;
+  assign \$6924  = ~ \$6923 ;
+  assign \$6925  = \$6924  & command_queue_held[0];
+  assign \$6926  = ~ command_queue_push;
+  assign \$6927  = \$6925  & \$6926 ;
+  assign \$6928  = \$6927  ? command_queue_held[6] : command_queue_held[5];
+  assign \$6929  = \$6921  ? command_queue_held[4] : \$6928 ;
+  assign \$6930  = ~ command_queue_pop;
+  assign \$6931  = command_queue_count[0] & \$6930 ;
+  assign \$6932  = command_queue_push & \$6931 ;
+  assign \$6933  = ~ command_queue_pop;
+  assign \$6934  = command_queue_count[0] & \$6933 ;
+  assign \$6935  = ~ \$6934 ;
+  assign \$6936  = \$6935  & command_queue_held[0];
+  assign \$6937  = ~ command_queue_push;
+  assign \$6938  = \$6936  & \$6937 ;
+  assign \$6939  = \$6938  ? command_queue_held[7] : command_queue_held[6];
+  assign \$6940  = \$6932  ? command_queue_held[5] : \$6939 ;
+  assign \$6941  = ~ command_queue_pop;
+  assign \$6942  = command_queue_count[0] & \$6941 ;
+  assign \$6943  = command_queue_push & \$6942 ;
+  assign \$6944  = ~ command_queue_pop;
+  assign \$6945  = command_queue_count[0] & \$6944 ;
+  assign \$6946  = ~ \$6945 ;
+  assign \$6947  = \$6946  & command_queue_held[0];
+  assign \$6948  = ~ command_queue_push;
+  assign \$6949  = \$6947  & \$6948 ;
+  assign \$6950  = \$6949  ? command_queue_held[8] : command_queue_held[7];
+  assign \$6951  = \$6943  ? command_queue_held[6] : \$6950 ;
+  assign \$6952  = ~ command_queue_pop;
+  assign \$6953  = command_queue_count[0] & \$6952 ;
+  assign \$6954  = command_queue_push & \$6953 ;
+  assign \$6955  = ~ command_queue_pop;
+  assign \$6956  = command_queue_count[0] & \$6955 ;
+  assign \$6957  = ~ \$6956 ;
+  assign \$6958  = \$6957  & command_queue_held[0];
+  assign \$6959  = ~ command_queue_push;
+  assign \$6960  = \$6958  & \$6959 ;
+  assign \$6961  = \$6960  ? 1'h0 : command_queue_held[8];
+  assign \$6962  = \$6954  ? command_queue_held[7] : \$6961 ;
+  assign \$6963  = ~ command_queue_pop;
+  assign \$6964  = command_queue_push & \$6963 ;
+  assign \$6965  = ~ command_queue_push;
+  assign \$6966  = command_queue_pop & \$6965 ;
+  assign \$6967  = \$6966  ? command_queue_count[1] : command_queue_count[0];
+  assign \$6968  = \$6964  ? 1'h1 : \$6967 ;
+  assign \$6969  = ~ command_queue_pop;
+  assign \$6970  = command_queue_push & \$6969 ;
+  assign \$6971  = ~ command_queue_push;
+  assign \$6972  = command_queue_pop & \$6971 ;
+  assign \$6973  = \$6972  ? command_queue_count[2] : command_queue_count[1];
+  assign \$6974  = \$6970  ? command_queue_count[0] : \$6973 ;
+  assign \$6975  = ~ command_queue_pop;
+  assign \$6976  = command_queue_push & \$6975 ;
+  assign \$6977  = ~ command_queue_push;
+  assign \$6978  = command_queue_pop & \$6977 ;
+  assign \$6979  = \$6978  ? command_queue_count[3] : command_queue_count[2];
+  assign \$6980  = \$6976  ? command_queue_count[1] : \$6979 ;
+  assign \$6981  = ~ command_queue_pop;
+  assign \$6982  = command_queue_push & \$6981 ;
+  assign \$6983  = ~ command_queue_push;
+  assign \$6984  = command_queue_pop & \$6983 ;
+  assign \$6985  = \$6984  ? command_queue_count[4] : command_queue_count[3];
+  assign \$6986  = \$6982  ? command_queue_count[2] : \$6985 ;
+  assign \$6987  = ~ command_queue_pop;
+  assign \$6988  = command_queue_push & \$6987 ;
+  assign \$6989  = ~ command_queue_push;
+  assign \$6990  = command_queue_pop & \$6989 ;
+  assign \$6991  = \$6990  ? command_queue_count[5] : command_queue_count[4];
+  assign \$6992  = \$6988  ? command_queue_count[3] : \$6991 ;
+  assign \$6993  = ~ command_queue_pop;
+  assign \$6994  = command_queue_push & \$6993 ;
+  assign \$6995  = ~ command_queue_push;
+  assign \$6996  = command_queue_pop & \$6995 ;
+  assign \$6997  = \$6996  ? command_queue_count[6] : command_queue_count[5];
+  assign \$6998  = \$6994  ? command_queue_count[4] : \$6997 ;
+  assign \$6999  = ~ command_queue_pop;
+  assign \$7000  = command_queue_push & \$6999 ;
+  assign \$7001  = ~ command_queue_push;
+  assign \$7002  = command_queue_pop & \$7001 ;
+  assign \$7003  = \$7002  ? command_queue_count[7] : command_queue_count[6];
+  assign \$7004  = \$7000  ? command_queue_count[5] : \$7003 ;
+  assign \$7005  = ~ command_queue_pop;
+  assign \$7006  = command_queue_push & \$7005 ;
+  assign \$7007  = ~ command_queue_push;
+  assign \$7008  = command_queue_pop & \$7007 ;
+  assign \$7009  = \$7008  ? command_queue_count[8] : command_queue_count[7];
+  assign \$7010  = \$7006  ? command_queue_count[6] : \$7009 ;
+  assign \$7011  = ~ command_queue_pop;
+  assign \$7012  = command_queue_push & \$7011 ;
+  assign \$7013  = ~ command_queue_push;
+  assign \$7014  = command_queue_pop & \$7013 ;
+  assign \$7015  = \$7014  ? command_queue_count[9] : command_queue_count[8];
+  assign \$7016  = \$7012  ? command_queue_count[7] : \$7015 ;
+  assign \$7017  = ~ command_queue_pop;
+  assign \$7018  = command_queue_push & \$7017 ;
+  assign \$7019  = ~ command_queue_push;
+  assign \$7020  = command_queue_pop & \$7019 ;
+  assign \$7021  = \$7020  ? 1'h0 : command_queue_count[9];
+  assign \$7022  = \$7018  ? command_queue_count[8] : \$7021 ;
+  assign \$7023  = req_free & native_free_valid;
+  assign \$7024  = req_flush & native_flush_valid;
+  assign \$7025  = \$7023  | \$7024 ;
   assign \$7026  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$7027  = 1'h1 << \$7026 [7:5];
+  assign \$7027  = 1'h1 << \$7026 [1:0];
   assign \$7028  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$7029  = 1'h1 << \$7028 [11:8];
-  assign \$7030  = bus__w_beat_from_queue ? \port$12181$0 [31:0] : bus__w_data;
-  assign \$7031  = bus__w_beat_from_queue ? \port$12181$0 [35:32] : bus__w_strb;
-  assign \$7032  = \$7031  == 4'hf;
-  assign \$7033  = bus__w_beat_from_queue ? \port$12181$0 [35:32] : bus__w_strb;
-  assign \$7034  = ~ \$signal$344 ;
-  assign \$7035  = \$signal$387  & \$7034 ;
-  assign \$7036  = ~ new_flush;
-  assign \$7037  = \$7035  & \$7036 ;
-  assign \$7038  = ~ w1_a1_0[0];
-  assign \$7039  = ~ w1_a4_2[4];
-  assign \$7040  = \$7038  | \$7039 ;
-  assign \$7041  = ~ w1_a7_5[0];
-  assign \$7042  = ~ w1_a11_8[0];
-  assign \$7043  = \$7041  | \$7042 ;
-  assign \$7044  = \$7040  | \$7043 ;
-  assign \$7045  = ~ \$7044 ;
-  assign \$7046  = ~ w1_a1_0[0];
-  assign \$7047  = ~ w1_a4_2[6];
-  assign \$7048  = \$7046  | \$7047 ;
-  assign \$7049  = ~ w1_a7_5[0];
-  assign \$7050  = ~ w1_a11_8[0];
-  assign \$7051  = \$7049  | \$7050 ;
-  assign \$7052  = \$7048  | \$7051 ;
-  assign \$7053  = ~ \$7052 ;
-  assign \$7054  = ~ w1_a1_0[0];
-  assign \$7055  = ~ w1_a4_2[7];
-  assign \$7056  = \$7054  | \$7055 ;
-  assign \$7057  = ~ w1_a7_5[0];
-  assign \$7058  = ~ w1_a11_8[0];
-  assign \$7059  = \$7057  | \$7058 ;
-  assign \$7060  = \$7056  | \$7059 ;
-  assign \$7061  = ~ \$7060 ;
-  assign \$7062  = ~ w1_a1_0[0];
-  assign \$7063  = ~ w1_a4_2[6];
-  assign \$7064  = \$7062  | \$7063 ;
-  assign \$7065  = ~ w1_a7_5[1];
-  assign \$7066  = ~ w1_a11_8[0];
-  assign \$7067  = \$7065  | \$7066 ;
-  assign \$7068  = \$7064  | \$7067 ;
-  assign \$7069  = ~ \$7068 ;
-  assign \$7070  = ~ w1_a1_0[0];
-  assign \$7071  = ~ w1_a4_2[0];
-  assign \$7072  = \$7070  | \$7071 ;
-  assign \$7073  = ~ w1_a7_5[2];
-  assign \$7074  = ~ w1_a11_8[0];
-  assign \$7075  = \$7073  | \$7074 ;
-  assign \$7076  = \$7072  | \$7075 ;
-  assign \$7077  = ~ \$7076 ;
-  assign \$7078  = ~ w1_a1_0[0];
-  assign \$7079  = ~ w1_a4_2[1];
-  assign \$7080  = \$7078  | \$7079 ;
-  assign \$7081  = ~ w1_a7_5[2];
-  assign \$7082  = ~ w1_a11_8[0];
-  assign \$7083  = \$7081  | \$7082 ;
-  assign \$7084  = \$7080  | \$7083 ;
-  assign \$7085  = ~ \$7084 ;
-  assign \$7086  = ~ w1_a1_0[0];
-  assign \$7087  = ~ w1_a4_2[1];
-  assign \$7088  = \$7086  | \$7087 ;
-  assign \$7089  = ~ w1_a7_5[0];
-  assign \$7090  = ~ w1_a11_8[1];
-  assign \$7091  = \$7089  | \$7090 ;
-  assign \$7092  = \$7088  | \$7091 ;
-  assign \$7093  = ~ \$7092 ;
-  assign \$7094  = ~ w1_a1_0[0];
-  assign \$7095  = ~ w1_a4_2[4];
-  assign \$7096  = \$7094  | \$7095 ;
-  assign \$7097  = ~ w1_a7_5[1];
-  assign \$7098  = ~ w1_a11_8[1];
-  assign \$7099  = \$7097  | \$7098 ;
-  assign \$7100  = \$7096  | \$7099 ;
-  assign \$7101  = ~ \$7100 ;
-  assign \$7102  = ~ w1_a1_0[0];
-  assign \$7103  = ~ w1_a4_2[7];
-  assign \$7104  = \$7102  | \$7103 ;
-  assign \$7105  = ~ w1_a7_5[1];
-  assign \$7106  = ~ w1_a11_8[1];
-  assign \$7107  = \$7105  | \$7106 ;
-  assign \$7108  = \$7104  | \$7107 ;
-  assign \$7109  = ~ \$7108 ;
-  assign \$7110  = ~ w1_a1_0[0];
-  assign \$7111  = ~ w1_a4_2[1];
-  assign \$7112  = \$7110  | \$7111 ;
-  assign \$7113  = ~ w1_a7_5[2];
-  assign \$7114  = ~ w1_a11_8[1];
-  assign \$7115  = \$7113  | \$7114 ;
-  assign \$7116  = \$7112  | \$7115 ;
-  assign \$7117  = ~ \$7116 ;
-  assign \$7118  = ~ w1_a1_0[0];
-  assign \$7119  = ~ w1_a4_2[4];
-  assign \$7120  = \$7118  | \$7119 ;
-  assign \$7121  = ~ w1_a7_5[3];
-  assign \$7122  = ~ w1_a11_8[1];
-  assign \$7123  = \$7121  | \$7122 ;
-  assign \$7124  = \$7120  | \$7123 ;
-  assign \$7125  = ~ \$7124 ;
-  assign \$7126  = ~ w1_a1_0[0];
-  assign \$7127  = ~ w1_a4_2[7];
-  assign \$7128  = \$7126  | \$7127 ;
-  assign \$7129  = ~ w1_a7_5[3];
-  assign \$7130  = ~ w1_a11_8[1];
-  assign \$7131  = \$7129  | \$7130 ;
-  assign \$7132  = \$7128  | \$7131 ;
-  assign \$7133  = ~ \$7132 ;
-  assign \$7134  = ~ w1_a1_0[0];
-  assign \$7135  = ~ w1_a4_2[4];
-  assign \$7136  = \$7134  | \$7135 ;
-  assign \$7137  = ~ w1_a7_5[0];
-  assign \$7138  = ~ w1_a11_8[0];
-  assign \$7139  = \$7137  | \$7138 ;
-  assign \$7140  = \$7136  | \$7139 ;
-  assign \$7141  = ~ \$7140 ;
-  assign \$7142  = ~ w1_a1_0[0];
-  assign \$7143  = ~ w1_a4_2[6];
-  assign \$7144  = \$7142  | \$7143 ;
-  assign \$7145  = ~ w1_a7_5[1];
-  assign \$7146  = ~ w1_a11_8[0];
-  assign \$7147  = \$7145  | \$7146 ;
-  assign \$7148  = \$7144  | \$7147 ;
-  assign \$7149  = ~ \$7148 ;
-  assign \$7150  = ~ w1_a1_0[0];
-  assign \$7151  = ~ w1_a4_2[1];
-  assign \$7152  = \$7150  | \$7151 ;
-  assign \$7153  = ~ w1_a7_5[0];
-  assign \$7154  = ~ w1_a11_8[1];
-  assign \$7155  = \$7153  | \$7154 ;
-  assign \$7156  = \$7152  | \$7155 ;
-  assign \$7157  = ~ \$7156 ;
-  assign \$7158  = ~ w1_a1_0[0];
-  assign \$7159  = ~ w1_a4_2[4];
-  assign \$7160  = \$7158  | \$7159 ;
-  assign \$7161  = ~ w1_a7_5[1];
-  assign \$7162  = ~ w1_a11_8[1];
-  assign \$7163  = \$7161  | \$7162 ;
-  assign \$7164  = \$7160  | \$7163 ;
-  assign \$7165  = ~ \$7164 ;
-  assign \$7166  = ~ w1_a1_0[0];
-  assign \$7167  = ~ w1_a4_2[1];
-  assign \$7168  = \$7166  | \$7167 ;
-  assign \$7169  = ~ w1_a7_5[2];
-  assign \$7170  = ~ w1_a11_8[1];
-  assign \$7171  = \$7169  | \$7170 ;
-  assign \$7172  = \$7168  | \$7171 ;
-  assign \$7173  = ~ \$7172 ;
-  assign \$7174  = ~ w1_a1_0[0];
-  assign \$7175  = ~ w1_a4_2[4];
-  assign \$7176  = \$7174  | \$7175 ;
-  assign \$7177  = ~ w1_a7_5[3];
-  assign \$7178  = ~ w1_a11_8[1];
-  assign \$7179  = \$7177  | \$7178 ;
-  assign \$7180  = \$7176  | \$7179 ;
-  assign \$7181  = ~ \$7180 ;
-  assign \$7182  = { \$7181 , \$7173 , \$7165 , \$7157 , \$7149 , \$7141  } + 6'h3f;
-  assign \$7183  = ~ w1_a1_0[0];
-  assign \$7184  = ~ w1_a4_2[6];
-  assign \$7185  = \$7183  | \$7184 ;
-  assign \$7186  = ~ w1_a7_5[0];
-  assign \$7187  = ~ w1_a11_8[0];
-  assign \$7188  = \$7186  | \$7187 ;
-  assign \$7189  = \$7185  | \$7188 ;
-  assign \$7190  = ~ \$7189 ;
-  assign \$7191  = ~ w1_a1_0[0];
-  assign \$7192  = ~ w1_a4_2[7];
-  assign \$7193  = \$7191  | \$7192 ;
-  assign \$7194  = ~ w1_a7_5[0];
-  assign \$7195  = ~ w1_a11_8[0];
-  assign \$7196  = \$7194  | \$7195 ;
-  assign \$7197  = \$7193  | \$7196 ;
-  assign \$7198  = ~ \$7197 ;
-  assign \$7199  = ~ w1_a1_0[0];
-  assign \$7200  = ~ w1_a4_2[0];
-  assign \$7201  = \$7199  | \$7200 ;
-  assign \$7202  = ~ w1_a7_5[2];
-  assign \$7203  = ~ w1_a11_8[0];
-  assign \$7204  = \$7202  | \$7203 ;
-  assign \$7205  = \$7201  | \$7204 ;
-  assign \$7206  = ~ \$7205 ;
-  assign \$7207  = ~ w1_a1_0[0];
-  assign \$7208  = ~ w1_a4_2[1];
-  assign \$7209  = \$7207  | \$7208 ;
-  assign \$7210  = ~ w1_a7_5[2];
-  assign \$7211  = ~ w1_a11_8[0];
-  assign \$7212  = \$7210  | \$7211 ;
-  assign \$7213  = \$7209  | \$7212 ;
-  assign \$7214  = ~ \$7213 ;
-  assign \$7215  = ~ w1_a1_0[0];
-  assign \$7216  = ~ w1_a4_2[7];
-  assign \$7217  = \$7215  | \$7216 ;
-  assign \$7218  = ~ w1_a7_5[1];
-  assign \$7219  = ~ w1_a11_8[1];
-  assign \$7220  = \$7218  | \$7219 ;
-  assign \$7221  = \$7217  | \$7220 ;
-  assign \$7222  = ~ \$7221 ;
-  assign \$7223  = ~ w1_a1_0[0];
-  assign \$7224  = ~ w1_a4_2[7];
-  assign \$7225  = \$7223  | \$7224 ;
-  assign \$7226  = ~ w1_a7_5[3];
-  assign \$7227  = ~ w1_a11_8[1];
-  assign \$7228  = \$7226  | \$7227 ;
-  assign \$7229  = \$7225  | \$7228 ;
-  assign \$7230  = ~ \$7229 ;
-  assign \$7231  = { \$7230 , \$7222 , \$7214 , \$7206 , \$7198 , \$7190  } + 6'h3f;
-  assign \$7232  = \$signal$391  & \$signal$392 ;
-  assign \$7233  = \$7232  & w2_is_ctrl;
-  assign \$7234  = \$7233  & \$signal$394 [0];
-  assign \$7235  = \$signal$391  & \$signal$392 ;
-  assign \$7236  = \$7235  & w2_is_err_pop;
-  assign \$7237  = \$signal$391  & w2_is_irq_status;
-  assign \$7238  = \$7237  & \$signal$393 [0];
-  assign \$7239  = \$7238  ? \$signal$394 [5:0] : 6'h00;
-  assign \$7240  = \$signal$391  & w2_is_irq_enable;
-  assign \$7241  = \$7240  & \$signal$393 [0];
-  assign \$7242  = \$signal$391  & w2_is_guard_ctrl;
-  assign \$7243  = \$7242  & \$signal$393 [0];
-  assign \$7244  = \$signal$391  & w2_is_guard_status;
+  assign \$7029  = 1'h1 << \$7028 [4:2];
+  assign \$7030  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$7031  = 1'h1 << \$7030 [7:5];
+  assign \$7032  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$7033  = 1'h1 << \$7032 [11:8];
+  assign \$7034  = bus__w_beat_from_queue ? \port$12179$0 [31:0] : bus__w_data;
+  assign \$7035  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$7036  = \$7035  == 4'hf;
+  assign \$7037  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$7038  = ~ \$signal$344 ;
+  assign \$7039  = \$signal$387  & \$7038 ;
+  assign \$7040  = ~ new_flush;
+  assign \$7041  = \$7039  & \$7040 ;
+  assign \$7042  = ~ w1_a1_0[0];
+  assign \$7043  = ~ w1_a4_2[4];
+  assign \$7044  = \$7042  | \$7043 ;
+  assign \$7045  = ~ w1_a7_5[0];
+  assign \$7046  = ~ w1_a11_8[0];
+  assign \$7047  = \$7045  | \$7046 ;
+  assign \$7048  = \$7044  | \$7047 ;
+  assign \$7049  = ~ \$7048 ;
+  assign \$7050  = ~ w1_a1_0[0];
+  assign \$7051  = ~ w1_a4_2[6];
+  assign \$7052  = \$7050  | \$7051 ;
+  assign \$7053  = ~ w1_a7_5[0];
+  assign \$7054  = ~ w1_a11_8[0];
+  assign \$7055  = \$7053  | \$7054 ;
+  assign \$7056  = \$7052  | \$7055 ;
+  assign \$7057  = ~ \$7056 ;
+  assign \$7058  = ~ w1_a1_0[0];
+  assign \$7059  = ~ w1_a4_2[7];
+  assign \$7060  = \$7058  | \$7059 ;
+  assign \$7061  = ~ w1_a7_5[0];
+  assign \$7062  = ~ w1_a11_8[0];
+  assign \$7063  = \$7061  | \$7062 ;
+  assign \$7064  = \$7060  | \$7063 ;
+  assign \$7065  = ~ \$7064 ;
+  assign \$7066  = ~ w1_a1_0[0];
+  assign \$7067  = ~ w1_a4_2[6];
+  assign \$7068  = \$7066  | \$7067 ;
+  assign \$7069  = ~ w1_a7_5[1];
+  assign \$7070  = ~ w1_a11_8[0];
+  assign \$7071  = \$7069  | \$7070 ;
+  assign \$7072  = \$7068  | \$7071 ;
+  assign \$7073  = ~ \$7072 ;
+  assign \$7074  = ~ w1_a1_0[0];
+  assign \$7075  = ~ w1_a4_2[0];
+  assign \$7076  = \$7074  | \$7075 ;
+  assign \$7077  = ~ w1_a7_5[2];
+  assign \$7078  = ~ w1_a11_8[0];
+  assign \$7079  = \$7077  | \$7078 ;
+  assign \$7080  = \$7076  | \$7079 ;
+  assign \$7081  = ~ \$7080 ;
+  assign \$7082  = ~ w1_a1_0[0];
+  assign \$7083  = ~ w1_a4_2[1];
+  assign \$7084  = \$7082  | \$7083 ;
+  assign \$7085  = ~ w1_a7_5[2];
+  assign \$7086  = ~ w1_a11_8[0];
+  assign \$7087  = \$7085  | \$7086 ;
+  assign \$7088  = \$7084  | \$7087 ;
+  assign \$7089  = ~ \$7088 ;
+  assign \$7090  = ~ w1_a1_0[0];
+  assign \$7091  = ~ w1_a4_2[1];
+  assign \$7092  = \$7090  | \$7091 ;
+  assign \$7093  = ~ w1_a7_5[0];
+  assign \$7094  = ~ w1_a11_8[1];
+  assign \$7095  = \$7093  | \$7094 ;
+  assign \$7096  = \$7092  | \$7095 ;
+  assign \$7097  = ~ \$7096 ;
+  assign \$7098  = ~ w1_a1_0[0];
+  assign \$7099  = ~ w1_a4_2[4];
+  assign \$7100  = \$7098  | \$7099 ;
+  assign \$7101  = ~ w1_a7_5[1];
+  assign \$7102  = ~ w1_a11_8[1];
+  assign \$7103  = \$7101  | \$7102 ;
+  assign \$7104  = \$7100  | \$7103 ;
+  assign \$7105  = ~ \$7104 ;
+  assign \$7106  = ~ w1_a1_0[0];
+  assign \$7107  = ~ w1_a4_2[7];
+  assign \$7108  = \$7106  | \$7107 ;
+  assign \$7109  = ~ w1_a7_5[1];
+  assign \$7110  = ~ w1_a11_8[1];
+  assign \$7111  = \$7109  | \$7110 ;
+  assign \$7112  = \$7108  | \$7111 ;
+  assign \$7113  = ~ \$7112 ;
+  assign \$7114  = ~ w1_a1_0[0];
+  assign \$7115  = ~ w1_a4_2[1];
+  assign \$7116  = \$7114  | \$7115 ;
+  assign \$7117  = ~ w1_a7_5[2];
+  assign \$7118  = ~ w1_a11_8[1];
+  assign \$7119  = \$7117  | \$7118 ;
+  assign \$7120  = \$7116  | \$7119 ;
+  assign \$7121  = ~ \$7120 ;
+  assign \$7122  = ~ w1_a1_0[0];
+  assign \$7123  = ~ w1_a4_2[4];
+  assign \$7124  = \$7122  | \$7123 ;
+  assign \$7125  = ~ w1_a7_5[3];
+  assign \$7126  = ~ w1_a11_8[1];
+  assign \$7127  = \$7125  | \$7126 ;
+  assign \$7128  = \$7124  | \$7127 ;
+  assign \$7129  = ~ \$7128 ;
+  assign \$7130  = ~ w1_a1_0[0];
+  assign \$7131  = ~ w1_a4_2[7];
+  assign \$7132  = \$7130  | \$7131 ;
+  assign \$7133  = ~ w1_a7_5[3];
+  assign \$7134  = ~ w1_a11_8[1];
+  assign \$7135  = \$7133  | \$7134 ;
+  assign \$7136  = \$7132  | \$7135 ;
+  assign \$7137  = ~ \$7136 ;
+  assign \$7138  = ~ w1_a1_0[0];
+  assign \$7139  = ~ w1_a4_2[4];
+  assign \$7140  = \$7138  | \$7139 ;
+  assign \$7141  = ~ w1_a7_5[0];
+  assign \$7142  = ~ w1_a11_8[0];
+  assign \$7143  = \$7141  | \$7142 ;
+  assign \$7144  = \$7140  | \$7143 ;
+  assign \$7145  = ~ \$7144 ;
+  assign \$7146  = ~ w1_a1_0[0];
+  assign \$7147  = ~ w1_a4_2[6];
+  assign \$7148  = \$7146  | \$7147 ;
+  assign \$7149  = ~ w1_a7_5[1];
+  assign \$7150  = ~ w1_a11_8[0];
+  assign \$7151  = \$7149  | \$7150 ;
+  assign \$7152  = \$7148  | \$7151 ;
+  assign \$7153  = ~ \$7152 ;
+  assign \$7154  = ~ w1_a1_0[0];
+  assign \$7155  = ~ w1_a4_2[1];
+  assign \$7156  = \$7154  | \$7155 ;
+  assign \$7157  = ~ w1_a7_5[0];
+  assign \$7158  = ~ w1_a11_8[1];
+  assign \$7159  = \$7157  | \$7158 ;
+  assign \$7160  = \$7156  | \$7159 ;
+  assign \$7161  = ~ \$7160 ;
+  assign \$7162  = ~ w1_a1_0[0];
+  assign \$7163  = ~ w1_a4_2[4];
+  assign \$7164  = \$7162  | \$7163 ;
+  assign \$7165  = ~ w1_a7_5[1];
+  assign \$7166  = ~ w1_a11_8[1];
+  assign \$7167  = \$7165  | \$7166 ;
+  assign \$7168  = \$7164  | \$7167 ;
+  assign \$7169  = ~ \$7168 ;
+  assign \$7170  = ~ w1_a1_0[0];
+  assign \$7171  = ~ w1_a4_2[1];
+  assign \$7172  = \$7170  | \$7171 ;
+  assign \$7173  = ~ w1_a7_5[2];
+  assign \$7174  = ~ w1_a11_8[1];
+  assign \$7175  = \$7173  | \$7174 ;
+  assign \$7176  = \$7172  | \$7175 ;
+  assign \$7177  = ~ \$7176 ;
+  assign \$7178  = ~ w1_a1_0[0];
+  assign \$7179  = ~ w1_a4_2[4];
+  assign \$7180  = \$7178  | \$7179 ;
+  assign \$7181  = ~ w1_a7_5[3];
+  assign \$7182  = ~ w1_a11_8[1];
+  assign \$7183  = \$7181  | \$7182 ;
+  assign \$7184  = \$7180  | \$7183 ;
+  assign \$7185  = ~ \$7184 ;
+  assign \$7186  = { \$7185 , \$7177 , \$7169 , \$7161 , \$7153 , \$7145  } + 6'h3f;
+  assign \$7187  = ~ w1_a1_0[0];
+  assign \$7188  = ~ w1_a4_2[6];
+  assign \$7189  = \$7187  | \$7188 ;
+  assign \$7190  = ~ w1_a7_5[0];
+  assign \$7191  = ~ w1_a11_8[0];
+  assign \$7192  = \$7190  | \$7191 ;
+  assign \$7193  = \$7189  | \$7192 ;
+  assign \$7194  = ~ \$7193 ;
+  assign \$7195  = ~ w1_a1_0[0];
+  assign \$7196  = ~ w1_a4_2[7];
+  assign \$7197  = \$7195  | \$7196 ;
+  assign \$7198  = ~ w1_a7_5[0];
+  assign \$7199  = ~ w1_a11_8[0];
+  assign \$7200  = \$7198  | \$7199 ;
+  assign \$7201  = \$7197  | \$7200 ;
+  assign \$7202  = ~ \$7201 ;
+  assign \$7203  = ~ w1_a1_0[0];
+  assign \$7204  = ~ w1_a4_2[0];
+  assign \$7205  = \$7203  | \$7204 ;
+  assign \$7206  = ~ w1_a7_5[2];
+  assign \$7207  = ~ w1_a11_8[0];
+  assign \$7208  = \$7206  | \$7207 ;
+  assign \$7209  = \$7205  | \$7208 ;
+  assign \$7210  = ~ \$7209 ;
+  assign \$7211  = ~ w1_a1_0[0];
+  assign \$7212  = ~ w1_a4_2[1];
+  assign \$7213  = \$7211  | \$7212 ;
+  assign \$7214  = ~ w1_a7_5[2];
+  assign \$7215  = ~ w1_a11_8[0];
+  assign \$7216  = \$7214  | \$7215 ;
+  assign \$7217  = \$7213  | \$7216 ;
+  assign \$7218  = ~ \$7217 ;
+  assign \$7219  = ~ w1_a1_0[0];
+  assign \$7220  = ~ w1_a4_2[7];
+  assign \$7221  = \$7219  | \$7220 ;
+  assign \$7222  = ~ w1_a7_5[1];
+  assign \$7223  = ~ w1_a11_8[1];
+  assign \$7224  = \$7222  | \$7223 ;
+  assign \$7225  = \$7221  | \$7224 ;
+  assign \$7226  = ~ \$7225 ;
+  assign \$7227  = ~ w1_a1_0[0];
+  assign \$7228  = ~ w1_a4_2[7];
+  assign \$7229  = \$7227  | \$7228 ;
+  assign \$7230  = ~ w1_a7_5[3];
+  assign \$7231  = ~ w1_a11_8[1];
+  assign \$7232  = \$7230  | \$7231 ;
+  assign \$7233  = \$7229  | \$7232 ;
+  assign \$7234  = ~ \$7233 ;
+  assign \$7235  = { \$7234 , \$7226 , \$7218 , \$7210 , \$7202 , \$7194  } + 6'h3f;
+  assign \$7236  = \$signal$391  & \$signal$392 ;
+  assign \$7237  = \$7236  & w2_is_ctrl;
+  assign \$7238  = \$7237  & \$signal$394 [0];
+  assign \$7239  = \$signal$391  & \$signal$392 ;
+  assign \$7240  = \$7239  & w2_is_err_pop;
+  assign \$7241  = \$signal$391  & w2_is_irq_status;
+  assign \$7242  = \$7241  & \$signal$393 [0];
+  assign \$7243  = \$7242  ? \$signal$394 [5:0] : 6'h00;
+  assign \$7244  = \$signal$391  & w2_is_irq_enable;
   assign \$7245  = \$7244  & \$signal$393 [0];
-  assign \$7246  = \$7245  & \$signal$394 [0];
-  assign \$7247  = \$signal$391  & w2_is_pool0_low_water;
-  assign \$7248  = \$7247  & \$signal$393 [0];
-  assign \$7249  = \$signal$391  & w2_is_pool0_low_water;
-  assign \$7250  = \$7249  & \$signal$393 [1];
+  assign \$7246  = \$signal$391  & w2_is_guard_ctrl;
+  assign \$7247  = \$7246  & \$signal$393 [0];
+  assign \$7248  = \$signal$391  & w2_is_guard_status;
+  assign \$7249  = \$7248  & \$signal$393 [0];
+  assign \$7250  = \$7249  & \$signal$394 [0];
   assign \$7251  = \$signal$391  & w2_is_pool0_low_water;
-  assign \$7252  = \$7251  & \$signal$393 [2];
-  assign \$7253  = \$signal$391  & w2_is_pool1_low_water;
-  assign \$7254  = \$7253  & \$signal$393 [0];
-  assign \$7255  = \$signal$391  & w2_is_pool1_low_water;
-  assign \$7256  = \$7255  & \$signal$393 [1];
+  assign \$7252  = \$7251  & \$signal$393 [0];
+  assign \$7253  = \$signal$391  & w2_is_pool0_low_water;
+  assign \$7254  = \$7253  & \$signal$393 [1];
+  assign \$7255  = \$signal$391  & w2_is_pool0_low_water;
+  assign \$7256  = \$7255  & \$signal$393 [2];
   assign \$7257  = \$signal$391  & w2_is_pool1_low_water;
-  assign \$7258  = \$7257  & \$signal$393 [2];
-  assign \$7259  = | \port$12056$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$7259 ;
-  assign \$7260  = | \port$12068$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$7260 ;
-  assign \$7261  = ~ \port$12053$0 [0];
-  assign \$7262  = rsp_grant_valid & \$7261 ;
-  assign \$7263  = \port$12053$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$7262  & \$7263 ;
-  assign \$7264  = e1_n_at_least[0] & space_ge1;
-  assign \$7265  = e1_n_at_least[1] & space_ge2;
-  assign \$7266  = ~ \$7265 ;
-  assign \$7267  = \$7264  & \$7266 ;
-  assign \$7268  = e1_n_at_least[2] & space_ge3;
-  assign \$7269  = e1_n_at_least[3] & space_ge4;
+  assign \$7258  = \$7257  & \$signal$393 [0];
+  assign \$7259  = \$signal$391  & w2_is_pool1_low_water;
+  assign \$7260  = \$7259  & \$signal$393 [1];
+  assign \$7261  = \$signal$391  & w2_is_pool1_low_water;
+  assign \$7262  = \$7261  & \$signal$393 [2];
+  assign \$7263  = | \port$12054$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$7263 ;
+  assign \$7264  = | \port$12066$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$7264 ;
+  assign \$7265  = ~ \port$12051$0 [0];
+  assign \$7266  = rsp_grant_valid & \$7265 ;
+  assign \$7267  = \port$12051$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$7266  & \$7267 ;
+  assign \$7268  = e1_n_at_least[0] & space_ge1;
+  assign \$7269  = e1_n_at_least[1] & space_ge2;
   assign \$7270  = ~ \$7269 ;
   assign \$7271  = \$7268  & \$7270 ;
-  assign \$7272  = \$7267  | \$7271 ;
-  assign \$7273  = e1_n_at_least[4] & space_ge5;
-  assign \$7274  = \$7272  | \$7273 ;
-  assign \$7275  = e1_n_at_least[1] & space_ge2;
-  assign \$7276  = e1_n_at_least[3] & space_ge4;
-  assign \$7277  = ~ \$7276 ;
-  assign \$7278  = \$7275  & \$7277 ;
-  assign \$7279  = e1_n_at_least[3] & space_ge4;
-  assign \$7280  = ~ space_ge32;
-  assign popped = w1c & \$7280 ;
-  assign \$7281  = \$signal$28  > 1'h0;
-  assign log_bank0_select0 = tail_bank[0] & \$7281 ;
-  assign \$7282  = \$signal$28  > 1'h1;
-  assign log_bank0_select1 = tail_bank[7] & \$7282 ;
-  assign \$7283  = \$signal$28  > 2'h2;
-  assign log_bank0_select2 = tail_bank[6] & \$7283 ;
-  assign \$7284  = ! \$signal$28 ;
-  assign \$7285  = \$7284  & tail_bank[0];
-  assign \$7286  = \$signal$28  == 1'h1;
-  assign \$7287  = \$7286  & tail_bank[7];
-  assign \$7288  = \$7285  | \$7287 ;
-  assign \$7289  = \$signal$28  == 2'h2;
-  assign \$7290  = \$7289  & tail_bank[6];
-  assign \$7291  = \$signal$28  == 2'h3;
-  assign \$7292  = \$7291  & tail_bank[5];
-  assign \$7293  = \$7290  | \$7292 ;
-  assign log_bank0_select3 = \$7288  | \$7293 ;
-  assign \$7294  = ! \$signal$28 ;
-  assign \$7295  = \$7294  & tail_bank[7];
-  assign \$7296  = \$signal$28  == 1'h1;
-  assign \$7297  = \$7296  & tail_bank[6];
-  assign \$7298  = \$7295  | \$7297 ;
-  assign \$7299  = \$signal$28  == 2'h2;
-  assign \$7300  = \$7299  & tail_bank[5];
-  assign \$7301  = \$signal$28  == 2'h3;
-  assign \$7302  = \$7301  & tail_bank[4];
-  assign \$7303  = \$7300  | \$7302 ;
-  assign log_bank0_select4 = \$7298  | \$7303 ;
-  assign \$7304  = e1_n_at_least[0] & space_ge1;
-  assign \$7305  = tail_bank[0] & \$7304 ;
-  assign \$7306  = e1_n_at_least[1] & space_ge2;
-  assign \$7307  = tail_bank[7] & \$7306 ;
-  assign \$7308  = \$7305  | \$7307 ;
-  assign \$7309  = e1_n_at_least[2] & space_ge3;
-  assign \$7310  = tail_bank[6] & \$7309 ;
-  assign \$7311  = e1_n_at_least[3] & space_ge4;
-  assign \$7312  = tail_bank[5] & \$7311 ;
-  assign \$7313  = \$7310  | \$7312 ;
-  assign \$7314  = \$7308  | \$7313 ;
-  assign \$7315  = e1_n_at_least[4] & space_ge5;
-  assign \$7316  = tail_bank[4] & \$7315 ;
-  assign log_bank0_enable = \$7314  | \$7316 ;
-  assign \$7317  = \$signal$28  > 1'h0;
-  assign log_bank1_select0 = tail_bank[1] & \$7317 ;
-  assign \$7318  = \$signal$28  > 1'h1;
-  assign log_bank1_select1 = tail_bank[0] & \$7318 ;
-  assign \$7319  = \$signal$28  > 2'h2;
-  assign log_bank1_select2 = tail_bank[7] & \$7319 ;
-  assign \$7320  = ! \$signal$28 ;
-  assign \$7321  = \$7320  & tail_bank[1];
-  assign \$7322  = \$signal$28  == 1'h1;
-  assign \$7323  = \$7322  & tail_bank[0];
-  assign \$7324  = \$7321  | \$7323 ;
-  assign \$7325  = \$signal$28  == 2'h2;
-  assign \$7326  = \$7325  & tail_bank[7];
-  assign \$7327  = \$signal$28  == 2'h3;
-  assign \$7328  = \$7327  & tail_bank[6];
-  assign \$7329  = \$7326  | \$7328 ;
-  assign log_bank1_select3 = \$7324  | \$7329 ;
-  assign \$7330  = ! \$signal$28 ;
-  assign \$7331  = \$7330  & tail_bank[0];
-  assign \$7332  = \$signal$28  == 1'h1;
-  assign \$7333  = \$7332  & tail_bank[7];
-  assign \$7334  = \$7331  | \$7333 ;
-  assign \$7335  = \$signal$28  == 2'h2;
-  assign \$7336  = \$7335  & tail_bank[6];
-  assign \$7337  = \$signal$28  == 2'h3;
-  assign \$7338  = \$7337  & tail_bank[5];
-  assign \$7339  = \$7336  | \$7338 ;
-  assign log_bank1_select4 = \$7334  | \$7339 ;
-  assign \$7340  = e1_n_at_least[0] & space_ge1;
-  assign \$7341  = tail_bank[1] & \$7340 ;
-  assign \$7342  = e1_n_at_least[1] & space_ge2;
-  assign \$7343  = tail_bank[0] & \$7342 ;
-  assign \$7344  = \$7341  | \$7343 ;
-  assign \$7345  = e1_n_at_least[2] & space_ge3;
-  assign \$7346  = tail_bank[7] & \$7345 ;
-  assign \$7347  = e1_n_at_least[3] & space_ge4;
-  assign \$7348  = tail_bank[6] & \$7347 ;
-  assign \$7349  = \$7346  | \$7348 ;
-  assign \$7350  = \$7344  | \$7349 ;
-  assign \$7351  = e1_n_at_least[4] & space_ge5;
-  assign \$7352  = tail_bank[5] & \$7351 ;
-  assign log_bank1_enable = \$7350  | \$7352 ;
-  assign \$7353  = \$signal$28  > 1'h0;
-  assign log_bank2_select0 = tail_bank[2] & \$7353 ;
-  assign \$7354  = \$signal$28  > 1'h1;
-  assign log_bank2_select1 = tail_bank[1] & \$7354 ;
-  assign \$7355  = \$signal$28  > 2'h2;
-  assign log_bank2_select2 = tail_bank[0] & \$7355 ;
-  assign \$7356  = ! \$signal$28 ;
-  assign \$7357  = \$7356  & tail_bank[2];
-  assign \$7358  = \$signal$28  == 1'h1;
-  assign \$7359  = \$7358  & tail_bank[1];
-  assign \$7360  = \$7357  | \$7359 ;
-  assign \$7361  = \$signal$28  == 2'h2;
-  assign \$7362  = \$7361  & tail_bank[0];
-  assign \$7363  = \$signal$28  == 2'h3;
-  assign \$7364  = \$7363  & tail_bank[7];
-  assign \$7365  = \$7362  | \$7364 ;
-  assign log_bank2_select3 = \$7360  | \$7365 ;
-  assign \$7366  = ! \$signal$28 ;
-  assign \$7367  = \$7366  & tail_bank[1];
-  assign \$7368  = \$signal$28  == 1'h1;
-  assign \$7369  = \$7368  & tail_bank[0];
-  assign \$7370  = \$7367  | \$7369 ;
-  assign \$7371  = \$signal$28  == 2'h2;
-  assign \$7372  = \$7371  & tail_bank[7];
-  assign \$7373  = \$signal$28  == 2'h3;
-  assign \$7374  = \$7373  & tail_bank[6];
-  assign \$7375  = \$7372  | \$7374 ;
-  assign log_bank2_select4 = \$7370  | \$7375 ;
-  assign \$7376  = e1_n_at_least[0] & space_ge1;
-  assign \$7377  = tail_bank[2] & \$7376 ;
-  assign \$7378  = e1_n_at_least[1] & space_ge2;
-  assign \$7379  = tail_bank[1] & \$7378 ;
-  assign \$7380  = \$7377  | \$7379 ;
-  assign \$7381  = e1_n_at_least[2] & space_ge3;
-  assign \$7382  = tail_bank[0] & \$7381 ;
-  assign \$7383  = e1_n_at_least[3] & space_ge4;
-  assign \$7384  = tail_bank[7] & \$7383 ;
-  assign \$7385  = \$7382  | \$7384 ;
-  assign \$7386  = \$7380  | \$7385 ;
-  assign \$7387  = e1_n_at_least[4] & space_ge5;
-  assign \$7388  = tail_bank[6] & \$7387 ;
-  assign log_bank2_enable = \$7386  | \$7388 ;
-  assign \$7389  = \$signal$28  > 1'h0;
-  assign log_bank3_select0 = tail_bank[3] & \$7389 ;
-  assign \$7390  = \$signal$28  > 1'h1;
-  assign log_bank3_select1 = tail_bank[2] & \$7390 ;
-  assign \$7391  = \$signal$28  > 2'h2;
-  assign log_bank3_select2 = tail_bank[1] & \$7391 ;
-  assign \$7392  = ! \$signal$28 ;
-  assign \$7393  = \$7392  & tail_bank[3];
-  assign \$7394  = \$signal$28  == 1'h1;
-  assign \$7395  = \$7394  & tail_bank[2];
-  assign \$7396  = \$7393  | \$7395 ;
-  assign \$7397  = \$signal$28  == 2'h2;
-  assign \$7398  = \$7397  & tail_bank[1];
-  assign \$7399  = \$signal$28  == 2'h3;
-  assign \$7400  = \$7399  & tail_bank[0];
-  assign \$7401  = \$7398  | \$7400 ;
-  assign log_bank3_select3 = \$7396  | \$7401 ;
-  assign \$7402  = ! \$signal$28 ;
-  assign \$7403  = \$7402  & tail_bank[2];
-  assign \$7404  = \$signal$28  == 1'h1;
-  assign \$7405  = \$7404  & tail_bank[1];
-  assign \$7406  = \$7403  | \$7405 ;
-  assign \$7407  = \$signal$28  == 2'h2;
-  assign \$7408  = \$7407  & tail_bank[0];
-  assign \$7409  = \$signal$28  == 2'h3;
-  assign \$7410  = \$7409  & tail_bank[7];
-  assign \$7411  = \$7408  | \$7410 ;
-  assign log_bank3_select4 = \$7406  | \$7411 ;
-  assign \$7412  = e1_n_at_least[0] & space_ge1;
-  assign \$7413  = tail_bank[3] & \$7412 ;
-  assign \$7414  = e1_n_at_least[1] & space_ge2;
-  assign \$7415  = tail_bank[2] & \$7414 ;
-  assign \$7416  = \$7413  | \$7415 ;
-  assign \$7417  = e1_n_at_least[2] & space_ge3;
-  assign \$7418  = tail_bank[1] & \$7417 ;
-  assign \$7419  = e1_n_at_least[3] & space_ge4;
-  assign \$7420  = tail_bank[0] & \$7419 ;
-  assign \$7421  = \$7418  | \$7420 ;
-  assign \$7422  = \$7416  | \$7421 ;
-  assign \$7423  = e1_n_at_least[4] & space_ge5;
-  assign \$7424  = tail_bank[7] & \$7423 ;
-  assign log_bank3_enable = \$7422  | \$7424 ;
-  assign \$7425  = \$signal$28  > 1'h0;
-  assign log_bank4_select0 = tail_bank[4] & \$7425 ;
-  assign \$7426  = \$signal$28  > 1'h1;
-  assign log_bank4_select1 = tail_bank[3] & \$7426 ;
-  assign \$7427  = \$signal$28  > 2'h2;
-  assign log_bank4_select2 = tail_bank[2] & \$7427 ;
-  assign \$7428  = ! \$signal$28 ;
-  assign \$7429  = \$7428  & tail_bank[4];
-  assign \$7430  = \$signal$28  == 1'h1;
-  assign \$7431  = \$7430  & tail_bank[3];
-  assign \$7432  = \$7429  | \$7431 ;
-  assign \$7433  = \$signal$28  == 2'h2;
-  assign \$7434  = \$7433  & tail_bank[2];
-  assign \$7435  = \$signal$28  == 2'h3;
-  assign \$7436  = \$7435  & tail_bank[1];
-  assign \$7437  = \$7434  | \$7436 ;
-  assign log_bank4_select3 = \$7432  | \$7437 ;
-  assign \$7438  = ! \$signal$28 ;
-  assign \$7439  = \$7438  & tail_bank[3];
-  assign \$7440  = \$signal$28  == 1'h1;
-  assign \$7441  = \$7440  & tail_bank[2];
-  assign \$7442  = \$7439  | \$7441 ;
-  assign \$7443  = \$signal$28  == 2'h2;
-  assign \$7444  = \$7443  & tail_bank[1];
-  assign \$7445  = \$signal$28  == 2'h3;
-  assign \$7446  = \$7445  & tail_bank[0];
-  assign \$7447  = \$7444  | \$7446 ;
-  assign log_bank4_select4 = \$7442  | \$7447 ;
-  assign \$7448  = e1_n_at_least[0] & space_ge1;
-  assign \$7449  = tail_bank[4] & \$7448 ;
-  assign \$7450  = e1_n_at_least[1] & space_ge2;
-  assign \$7451  = tail_bank[3] & \$7450 ;
-  assign \$7452  = \$7449  | \$7451 ;
-  assign \$7453  = e1_n_at_least[2] & space_ge3;
-  assign \$7454  = tail_bank[2] & \$7453 ;
-  assign \$7455  = e1_n_at_least[3] & space_ge4;
-  assign \$7456  = tail_bank[1] & \$7455 ;
-  assign \$7457  = \$7454  | \$7456 ;
-  assign \$7458  = \$7452  | \$7457 ;
-  assign \$7459  = e1_n_at_least[4] & space_ge5;
-  assign \$7460  = tail_bank[0] & \$7459 ;
-  assign log_bank4_enable = \$7458  | \$7460 ;
-  assign \$7461  = \$signal$28  > 1'h0;
-  assign log_bank5_select0 = tail_bank[5] & \$7461 ;
-  assign \$7462  = \$signal$28  > 1'h1;
-  assign log_bank5_select1 = tail_bank[4] & \$7462 ;
-  assign \$7463  = \$signal$28  > 2'h2;
-  assign log_bank5_select2 = tail_bank[3] & \$7463 ;
-  assign \$7464  = ! \$signal$28 ;
-  assign \$7465  = \$7464  & tail_bank[5];
-  assign \$7466  = \$signal$28  == 1'h1;
-  assign \$7467  = \$7466  & tail_bank[4];
-  assign \$7468  = \$7465  | \$7467 ;
-  assign \$7469  = \$signal$28  == 2'h2;
-  assign \$7470  = \$7469  & tail_bank[3];
-  assign \$7471  = \$signal$28  == 2'h3;
-  assign \$7472  = \$7471  & tail_bank[2];
-  assign \$7473  = \$7470  | \$7472 ;
-  assign log_bank5_select3 = \$7468  | \$7473 ;
-  assign \$7474  = ! \$signal$28 ;
-  assign \$7475  = \$7474  & tail_bank[4];
-  assign \$7476  = \$signal$28  == 1'h1;
-  assign \$7477  = \$7476  & tail_bank[3];
-  assign \$7478  = \$7475  | \$7477 ;
-  assign \$7479  = \$signal$28  == 2'h2;
-  assign \$7480  = \$7479  & tail_bank[2];
-  assign \$7481  = \$signal$28  == 2'h3;
-  assign \$7482  = \$7481  & tail_bank[1];
-  assign \$7483  = \$7480  | \$7482 ;
-  assign log_bank5_select4 = \$7478  | \$7483 ;
-  assign \$7484  = e1_n_at_least[0] & space_ge1;
-  assign \$7485  = tail_bank[5] & \$7484 ;
-  assign \$7486  = e1_n_at_least[1] & space_ge2;
-  assign \$7487  = tail_bank[4] & \$7486 ;
-  assign \$7488  = \$7485  | \$7487 ;
-  assign \$7489  = e1_n_at_least[2] & space_ge3;
-  assign \$7490  = tail_bank[3] & \$7489 ;
-  assign \$7491  = e1_n_at_least[3] & space_ge4;
-  assign \$7492  = tail_bank[2] & \$7491 ;
-  assign \$7493  = \$7490  | \$7492 ;
-  assign \$7494  = \$7488  | \$7493 ;
-  assign \$7495  = e1_n_at_least[4] & space_ge5;
-  assign \$7496  = tail_bank[1] & \$7495 ;
-  assign log_bank5_enable = \$7494  | \$7496 ;
-  assign \$7497  = \$signal$28  > 1'h0;
-  assign log_bank6_select0 = tail_bank[6] & \$7497 ;
-  assign \$7498  = \$signal$28  > 1'h1;
-  assign log_bank6_select1 = tail_bank[5] & \$7498 ;
-  assign \$7499  = \$signal$28  > 2'h2;
-  assign log_bank6_select2 = tail_bank[4] & \$7499 ;
-  assign \$7500  = ! \$signal$28 ;
-  assign \$7501  = \$7500  & tail_bank[6];
-  assign \$7502  = \$signal$28  == 1'h1;
-  assign \$7503  = \$7502  & tail_bank[5];
-  assign \$7504  = \$7501  | \$7503 ;
-  assign \$7505  = \$signal$28  == 2'h2;
-  assign \$7506  = \$7505  & tail_bank[4];
-  assign \$7507  = \$signal$28  == 2'h3;
-  assign \$7508  = \$7507  & tail_bank[3];
-  assign \$7509  = \$7506  | \$7508 ;
-  assign log_bank6_select3 = \$7504  | \$7509 ;
-  assign \$7510  = ! \$signal$28 ;
-  assign \$7511  = \$7510  & tail_bank[5];
-  assign \$7512  = \$signal$28  == 1'h1;
-  assign \$7513  = \$7512  & tail_bank[4];
-  assign \$7514  = \$7511  | \$7513 ;
-  assign \$7515  = \$signal$28  == 2'h2;
-  assign \$7516  = \$7515  & tail_bank[3];
-  assign \$7517  = \$signal$28  == 2'h3;
-  assign \$7518  = \$7517  & tail_bank[2];
-  assign \$7519  = \$7516  | \$7518 ;
-  assign log_bank6_select4 = \$7514  | \$7519 ;
-  assign \$7520  = e1_n_at_least[0] & space_ge1;
-  assign \$7521  = tail_bank[6] & \$7520 ;
-  assign \$7522  = e1_n_at_least[1] & space_ge2;
-  assign \$7523  = tail_bank[5] & \$7522 ;
-  assign \$7524  = \$7521  | \$7523 ;
-  assign \$7525  = e1_n_at_least[2] & space_ge3;
-  assign \$7526  = tail_bank[4] & \$7525 ;
-  assign \$7527  = e1_n_at_least[3] & space_ge4;
-  assign \$7528  = tail_bank[3] & \$7527 ;
-  assign \$7529  = \$7526  | \$7528 ;
-  assign \$7530  = \$7524  | \$7529 ;
-  assign \$7531  = e1_n_at_least[4] & space_ge5;
-  assign \$7532  = tail_bank[2] & \$7531 ;
-  assign log_bank6_enable = \$7530  | \$7532 ;
-  assign \$7533  = \$signal$28  > 1'h0;
-  assign log_bank7_select0 = tail_bank[7] & \$7533 ;
-  assign \$7534  = \$signal$28  > 1'h1;
-  assign log_bank7_select1 = tail_bank[6] & \$7534 ;
-  assign \$7535  = \$signal$28  > 2'h2;
-  assign log_bank7_select2 = tail_bank[5] & \$7535 ;
-  assign \$7536  = ! \$signal$28 ;
-  assign \$7537  = \$7536  & tail_bank[7];
-  assign \$7538  = \$signal$28  == 1'h1;
-  assign \$7539  = \$7538  & tail_bank[6];
-  assign \$7540  = \$7537  | \$7539 ;
-  assign \$7541  = \$signal$28  == 2'h2;
-  assign \$7542  = \$7541  & tail_bank[5];
-  assign \$7543  = \$signal$28  == 2'h3;
-  assign \$7544  = \$7543  & tail_bank[4];
-  assign \$7545  = \$7542  | \$7544 ;
-  assign log_bank7_select3 = \$7540  | \$7545 ;
-  assign \$7546  = ! \$signal$28 ;
-  assign \$7547  = \$7546  & tail_bank[6];
-  assign \$7548  = \$signal$28  == 1'h1;
-  assign \$7549  = \$7548  & tail_bank[5];
-  assign \$7550  = \$7547  | \$7549 ;
-  assign \$7551  = \$signal$28  == 2'h2;
-  assign \$7552  = \$7551  & tail_bank[4];
-  assign \$7553  = \$signal$28  == 2'h3;
-  assign \$7554  = \$7553  & tail_bank[3];
-  assign \$7555  = \$7552  | \$7554 ;
-  assign log_bank7_select4 = \$7550  | \$7555 ;
-  assign \$7556  = e1_n_at_least[0] & space_ge1;
-  assign \$7557  = tail_bank[7] & \$7556 ;
-  assign \$7558  = e1_n_at_least[1] & space_ge2;
-  assign \$7559  = tail_bank[6] & \$7558 ;
-  assign \$7560  = \$7557  | \$7559 ;
-  assign \$7561  = e1_n_at_least[2] & space_ge3;
-  assign \$7562  = tail_bank[5] & \$7561 ;
-  assign \$7563  = e1_n_at_least[3] & space_ge4;
-  assign \$7564  = tail_bank[4] & \$7563 ;
-  assign \$7565  = \$7562  | \$7564 ;
-  assign \$7566  = \$7560  | \$7565 ;
-  assign \$7567  = e1_n_at_least[4] & space_ge5;
-  assign \$7568  = tail_bank[3] & \$7567 ;
-  assign log_bank7_enable = \$7566  | \$7568 ;
-  assign \$7569  = space - \$signal$47 ;
-  assign \$7570  = space + 1'h1;
-  assign space_over = \$7570  - \$signal$47 ;
-  assign space_short = $signed(\$7569 ) < $signed(1'h0);
-  assign \$7571  = | \$signal$47 ;
-  assign \$7572  = { \$7279 , \$7278 , \$7274  } != \$signal$47 ;
-  assign \$7574  = \$signal$230  & irq_enable;
-  assign irq = | \$7574 ;
-  assign \$7575  = samples_lw_granted_2 & samples_lw_short;
-  assign \$7576  = calibration_lw_granted_2 & calibration_lw_short;
-  assign low_water_hit = \$7575  | \$7576 ;
-  assign \$7577  = ! bus__r_addr[5:0];
-  assign \$7578  = bus__r_addr[11:6] >= 3'h4;
-  assign \$7579  = \$7577  & \$7578 ;
-  assign \$7580  = bus__r_addr[11:6] < 3'h6;
-  assign bus__r_slow = \$7579  & \$7580 ;
-  assign \$7581  = ~ alloc_queue_pop;
-  assign \$7582  = alloc_queue_count[0] & \$7581 ;
-  assign \$7583  = alloc_queue_held[0] | \$7582 ;
-  assign \$signature__en$457  = alloc_queue_push & \$7583 ;
-  assign \$7584  = req_alloc & native_alloc_valid;
-  assign \$7585  = ~ \$7584 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$7585 ;
-  assign \$7586  = alloc_queue_count[0] | staged_valid;
-  assign \$7587  = ! bus__r_addr[5:0];
-  assign \$7588  = bus__r_addr[11:6] >= 3'h4;
-  assign \$7589  = \$7587  & \$7588 ;
-  assign \$7590  = bus__r_addr[11:6] < 3'h6;
-  assign \$7591  = \$7589  & \$7590 ;
-  assign \$7592  = bus__r_req & \$7591 ;
-  assign \$7593  = \$7586  | \$7592 ;
-  assign \$7594  = req_alloc & native_alloc_valid;
-  assign \$7595  = ~ \$7594 ;
-  assign \$7596  = \$7593  & \$7595 ;
-  assign \$7597  = ~ alloc_queue_count[0];
-  assign \$7598  = \$7596  & \$7597 ;
+  assign \$7272  = e1_n_at_least[2] & space_ge3;
+  assign \$7273  = e1_n_at_least[3] & space_ge4;
+  assign \$7274  = ~ \$7273 ;
+  assign \$7275  = \$7272  & \$7274 ;
+  assign \$7276  = \$7271  | \$7275 ;
+  assign \$7277  = e1_n_at_least[4] & space_ge5;
+  assign \$7278  = \$7276  | \$7277 ;
+  assign \$7279  = e1_n_at_least[1] & space_ge2;
+  assign \$7280  = e1_n_at_least[3] & space_ge4;
+  assign \$7281  = ~ \$7280 ;
+  assign \$7282  = \$7279  & \$7281 ;
+  assign \$7283  = e1_n_at_least[3] & space_ge4;
+  assign \$7284  = ~ space_ge32;
+  assign popped = w1c & \$7284 ;
+  assign \$7285  = \$signal$28  > 1'h0;
+  assign log_bank0_select0 = tail_bank[0] & \$7285 ;
+  assign \$7286  = \$signal$28  > 1'h1;
+  assign log_bank0_select1 = tail_bank[7] & \$7286 ;
+  assign \$7287  = \$signal$28  > 2'h2;
+  assign log_bank0_select2 = tail_bank[6] & \$7287 ;
+  assign \$7288  = ! \$signal$28 ;
+  assign \$7289  = \$7288  & tail_bank[0];
+  assign \$7290  = \$signal$28  == 1'h1;
+  assign \$7291  = \$7290  & tail_bank[7];
+  assign \$7292  = \$7289  | \$7291 ;
+  assign \$7293  = \$signal$28  == 2'h2;
+  assign \$7294  = \$7293  & tail_bank[6];
+  assign \$7295  = \$signal$28  == 2'h3;
+  assign \$7296  = \$7295  & tail_bank[5];
+  assign \$7297  = \$7294  | \$7296 ;
+  assign log_bank0_select3 = \$7292  | \$7297 ;
+  assign \$7298  = ! \$signal$28 ;
+  assign \$7299  = \$7298  & tail_bank[7];
+  assign \$7300  = \$signal$28  == 1'h1;
+  assign \$7301  = \$7300  & tail_bank[6];
+  assign \$7302  = \$7299  | \$7301 ;
+  assign \$7303  = \$signal$28  == 2'h2;
+  assign \$7304  = \$7303  & tail_bank[5];
+  assign \$7305  = \$signal$28  == 2'h3;
+  assign \$7306  = \$7305  & tail_bank[4];
+  assign \$7307  = \$7304  | \$7306 ;
+  assign log_bank0_select4 = \$7302  | \$7307 ;
+  assign \$7308  = e1_n_at_least[0] & space_ge1;
+  assign \$7309  = tail_bank[0] & \$7308 ;
+  assign \$7310  = e1_n_at_least[1] & space_ge2;
+  assign \$7311  = tail_bank[7] & \$7310 ;
+  assign \$7312  = \$7309  | \$7311 ;
+  assign \$7313  = e1_n_at_least[2] & space_ge3;
+  assign \$7314  = tail_bank[6] & \$7313 ;
+  assign \$7315  = e1_n_at_least[3] & space_ge4;
+  assign \$7316  = tail_bank[5] & \$7315 ;
+  assign \$7317  = \$7314  | \$7316 ;
+  assign \$7318  = \$7312  | \$7317 ;
+  assign \$7319  = e1_n_at_least[4] & space_ge5;
+  assign \$7320  = tail_bank[4] & \$7319 ;
+  assign log_bank0_enable = \$7318  | \$7320 ;
+  assign \$7321  = \$signal$28  > 1'h0;
+  assign log_bank1_select0 = tail_bank[1] & \$7321 ;
+  assign \$7322  = \$signal$28  > 1'h1;
+  assign log_bank1_select1 = tail_bank[0] & \$7322 ;
+  assign \$7323  = \$signal$28  > 2'h2;
+  assign log_bank1_select2 = tail_bank[7] & \$7323 ;
+  assign \$7324  = ! \$signal$28 ;
+  assign \$7325  = \$7324  & tail_bank[1];
+  assign \$7326  = \$signal$28  == 1'h1;
+  assign \$7327  = \$7326  & tail_bank[0];
+  assign \$7328  = \$7325  | \$7327 ;
+  assign \$7329  = \$signal$28  == 2'h2;
+  assign \$7330  = \$7329  & tail_bank[7];
+  assign \$7331  = \$signal$28  == 2'h3;
+  assign \$7332  = \$7331  & tail_bank[6];
+  assign \$7333  = \$7330  | \$7332 ;
+  assign log_bank1_select3 = \$7328  | \$7333 ;
+  assign \$7334  = ! \$signal$28 ;
+  assign \$7335  = \$7334  & tail_bank[0];
+  assign \$7336  = \$signal$28  == 1'h1;
+  assign \$7337  = \$7336  & tail_bank[7];
+  assign \$7338  = \$7335  | \$7337 ;
+  assign \$7339  = \$signal$28  == 2'h2;
+  assign \$7340  = \$7339  & tail_bank[6];
+  assign \$7341  = \$signal$28  == 2'h3;
+  assign \$7342  = \$7341  & tail_bank[5];
+  assign \$7343  = \$7340  | \$7342 ;
+  assign log_bank1_select4 = \$7338  | \$7343 ;
+  assign \$7344  = e1_n_at_least[0] & space_ge1;
+  assign \$7345  = tail_bank[1] & \$7344 ;
+  assign \$7346  = e1_n_at_least[1] & space_ge2;
+  assign \$7347  = tail_bank[0] & \$7346 ;
+  assign \$7348  = \$7345  | \$7347 ;
+  assign \$7349  = e1_n_at_least[2] & space_ge3;
+  assign \$7350  = tail_bank[7] & \$7349 ;
+  assign \$7351  = e1_n_at_least[3] & space_ge4;
+  assign \$7352  = tail_bank[6] & \$7351 ;
+  assign \$7353  = \$7350  | \$7352 ;
+  assign \$7354  = \$7348  | \$7353 ;
+  assign \$7355  = e1_n_at_least[4] & space_ge5;
+  assign \$7356  = tail_bank[5] & \$7355 ;
+  assign log_bank1_enable = \$7354  | \$7356 ;
+  assign \$7357  = \$signal$28  > 1'h0;
+  assign log_bank2_select0 = tail_bank[2] & \$7357 ;
+  assign \$7358  = \$signal$28  > 1'h1;
+  assign log_bank2_select1 = tail_bank[1] & \$7358 ;
+  assign \$7359  = \$signal$28  > 2'h2;
+  assign log_bank2_select2 = tail_bank[0] & \$7359 ;
+  assign \$7360  = ! \$signal$28 ;
+  assign \$7361  = \$7360  & tail_bank[2];
+  assign \$7362  = \$signal$28  == 1'h1;
+  assign \$7363  = \$7362  & tail_bank[1];
+  assign \$7364  = \$7361  | \$7363 ;
+  assign \$7365  = \$signal$28  == 2'h2;
+  assign \$7366  = \$7365  & tail_bank[0];
+  assign \$7367  = \$signal$28  == 2'h3;
+  assign \$7368  = \$7367  & tail_bank[7];
+  assign \$7369  = \$7366  | \$7368 ;
+  assign log_bank2_select3 = \$7364  | \$7369 ;
+  assign \$7370  = ! \$signal$28 ;
+  assign \$7371  = \$7370  & tail_bank[1];
+  assign \$7372  = \$signal$28  == 1'h1;
+  assign \$7373  = \$7372  & tail_bank[0];
+  assign \$7374  = \$7371  | \$7373 ;
+  assign \$7375  = \$signal$28  == 2'h2;
+  assign \$7376  = \$7375  & tail_bank[7];
+  assign \$7377  = \$signal$28  == 2'h3;
+  assign \$7378  = \$7377  & tail_bank[6];
+  assign \$7379  = \$7376  | \$7378 ;
+  assign log_bank2_select4 = \$7374  | \$7379 ;
+  assign \$7380  = e1_n_at_least[0] & space_ge1;
+  assign \$7381  = tail_bank[2] & \$7380 ;
+  assign \$7382  = e1_n_at_least[1] & space_ge2;
+  assign \$7383  = tail_bank[1] & \$7382 ;
+  assign \$7384  = \$7381  | \$7383 ;
+  assign \$7385  = e1_n_at_least[2] & space_ge3;
+  assign \$7386  = tail_bank[0] & \$7385 ;
+  assign \$7387  = e1_n_at_least[3] & space_ge4;
+  assign \$7388  = tail_bank[7] & \$7387 ;
+  assign \$7389  = \$7386  | \$7388 ;
+  assign \$7390  = \$7384  | \$7389 ;
+  assign \$7391  = e1_n_at_least[4] & space_ge5;
+  assign \$7392  = tail_bank[6] & \$7391 ;
+  assign log_bank2_enable = \$7390  | \$7392 ;
+  assign \$7393  = \$signal$28  > 1'h0;
+  assign log_bank3_select0 = tail_bank[3] & \$7393 ;
+  assign \$7394  = \$signal$28  > 1'h1;
+  assign log_bank3_select1 = tail_bank[2] & \$7394 ;
+  assign \$7395  = \$signal$28  > 2'h2;
+  assign log_bank3_select2 = tail_bank[1] & \$7395 ;
+  assign \$7396  = ! \$signal$28 ;
+  assign \$7397  = \$7396  & tail_bank[3];
+  assign \$7398  = \$signal$28  == 1'h1;
+  assign \$7399  = \$7398  & tail_bank[2];
+  assign \$7400  = \$7397  | \$7399 ;
+  assign \$7401  = \$signal$28  == 2'h2;
+  assign \$7402  = \$7401  & tail_bank[1];
+  assign \$7403  = \$signal$28  == 2'h3;
+  assign \$7404  = \$7403  & tail_bank[0];
+  assign \$7405  = \$7402  | \$7404 ;
+  assign log_bank3_select3 = \$7400  | \$7405 ;
+  assign \$7406  = ! \$signal$28 ;
+  assign \$7407  = \$7406  & tail_bank[2];
+  assign \$7408  = \$signal$28  == 1'h1;
+  assign \$7409  = \$7408  & tail_bank[1];
+  assign \$7410  = \$7407  | \$7409 ;
+  assign \$7411  = \$signal$28  == 2'h2;
+  assign \$7412  = \$7411  & tail_bank[0];
+  assign \$7413  = \$signal$28  == 2'h3;
+  assign \$7414  = \$7413  & tail_bank[7];
+  assign \$7415  = \$7412  | \$7414 ;
+  assign log_bank3_select4 = \$7410  | \$7415 ;
+  assign \$7416  = e1_n_at_least[0] & space_ge1;
+  assign \$7417  = tail_bank[3] & \$7416 ;
+  assign \$7418  = e1_n_at_least[1] & space_ge2;
+  assign \$7419  = tail_bank[2] & \$7418 ;
+  assign \$7420  = \$7417  | \$7419 ;
+  assign \$7421  = e1_n_at_least[2] & space_ge3;
+  assign \$7422  = tail_bank[1] & \$7421 ;
+  assign \$7423  = e1_n_at_least[3] & space_ge4;
+  assign \$7424  = tail_bank[0] & \$7423 ;
+  assign \$7425  = \$7422  | \$7424 ;
+  assign \$7426  = \$7420  | \$7425 ;
+  assign \$7427  = e1_n_at_least[4] & space_ge5;
+  assign \$7428  = tail_bank[7] & \$7427 ;
+  assign log_bank3_enable = \$7426  | \$7428 ;
+  assign \$7429  = \$signal$28  > 1'h0;
+  assign log_bank4_select0 = tail_bank[4] & \$7429 ;
+  assign \$7430  = \$signal$28  > 1'h1;
+  assign log_bank4_select1 = tail_bank[3] & \$7430 ;
+  assign \$7431  = \$signal$28  > 2'h2;
+  assign log_bank4_select2 = tail_bank[2] & \$7431 ;
+  assign \$7432  = ! \$signal$28 ;
+  assign \$7433  = \$7432  & tail_bank[4];
+  assign \$7434  = \$signal$28  == 1'h1;
+  assign \$7435  = \$7434  & tail_bank[3];
+  assign \$7436  = \$7433  | \$7435 ;
+  assign \$7437  = \$signal$28  == 2'h2;
+  assign \$7438  = \$7437  & tail_bank[2];
+  assign \$7439  = \$signal$28  == 2'h3;
+  assign \$7440  = \$7439  & tail_bank[1];
+  assign \$7441  = \$7438  | \$7440 ;
+  assign log_bank4_select3 = \$7436  | \$7441 ;
+  assign \$7442  = ! \$signal$28 ;
+  assign \$7443  = \$7442  & tail_bank[3];
+  assign \$7444  = \$signal$28  == 1'h1;
+  assign \$7445  = \$7444  & tail_bank[2];
+  assign \$7446  = \$7443  | \$7445 ;
+  assign \$7447  = \$signal$28  == 2'h2;
+  assign \$7448  = \$7447  & tail_bank[1];
+  assign \$7449  = \$signal$28  == 2'h3;
+  assign \$7450  = \$7449  & tail_bank[0];
+  assign \$7451  = \$7448  | \$7450 ;
+  assign log_bank4_select4 = \$7446  | \$7451 ;
+  assign \$7452  = e1_n_at_least[0] & space_ge1;
+  assign \$7453  = tail_bank[4] & \$7452 ;
+  assign \$7454  = e1_n_at_least[1] & space_ge2;
+  assign \$7455  = tail_bank[3] & \$7454 ;
+  assign \$7456  = \$7453  | \$7455 ;
+  assign \$7457  = e1_n_at_least[2] & space_ge3;
+  assign \$7458  = tail_bank[2] & \$7457 ;
+  assign \$7459  = e1_n_at_least[3] & space_ge4;
+  assign \$7460  = tail_bank[1] & \$7459 ;
+  assign \$7461  = \$7458  | \$7460 ;
+  assign \$7462  = \$7456  | \$7461 ;
+  assign \$7463  = e1_n_at_least[4] & space_ge5;
+  assign \$7464  = tail_bank[0] & \$7463 ;
+  assign log_bank4_enable = \$7462  | \$7464 ;
+  assign \$7465  = \$signal$28  > 1'h0;
+  assign log_bank5_select0 = tail_bank[5] & \$7465 ;
+  assign \$7466  = \$signal$28  > 1'h1;
+  assign log_bank5_select1 = tail_bank[4] & \$7466 ;
+  assign \$7467  = \$signal$28  > 2'h2;
+  assign log_bank5_select2 = tail_bank[3] & \$7467 ;
+  assign \$7468  = ! \$signal$28 ;
+  assign \$7469  = \$7468  & tail_bank[5];
+  assign \$7470  = \$signal$28  == 1'h1;
+  assign \$7471  = \$7470  & tail_bank[4];
+  assign \$7472  = \$7469  | \$7471 ;
+  assign \$7473  = \$signal$28  == 2'h2;
+  assign \$7474  = \$7473  & tail_bank[3];
+  assign \$7475  = \$signal$28  == 2'h3;
+  assign \$7476  = \$7475  & tail_bank[2];
+  assign \$7477  = \$7474  | \$7476 ;
+  assign log_bank5_select3 = \$7472  | \$7477 ;
+  assign \$7478  = ! \$signal$28 ;
+  assign \$7479  = \$7478  & tail_bank[4];
+  assign \$7480  = \$signal$28  == 1'h1;
+  assign \$7481  = \$7480  & tail_bank[3];
+  assign \$7482  = \$7479  | \$7481 ;
+  assign \$7483  = \$signal$28  == 2'h2;
+  assign \$7484  = \$7483  & tail_bank[2];
+  assign \$7485  = \$signal$28  == 2'h3;
+  assign \$7486  = \$7485  & tail_bank[1];
+  assign \$7487  = \$7484  | \$7486 ;
+  assign log_bank5_select4 = \$7482  | \$7487 ;
+  assign \$7488  = e1_n_at_least[0] & space_ge1;
+  assign \$7489  = tail_bank[5] & \$7488 ;
+  assign \$7490  = e1_n_at_least[1] & space_ge2;
+  assign \$7491  = tail_bank[4] & \$7490 ;
+  assign \$7492  = \$7489  | \$7491 ;
+  assign \$7493  = e1_n_at_least[2] & space_ge3;
+  assign \$7494  = tail_bank[3] & \$7493 ;
+  assign \$7495  = e1_n_at_least[3] & space_ge4;
+  assign \$7496  = tail_bank[2] & \$7495 ;
+  assign \$7497  = \$7494  | \$7496 ;
+  assign \$7498  = \$7492  | \$7497 ;
+  assign \$7499  = e1_n_at_least[4] & space_ge5;
+  assign \$7500  = tail_bank[1] & \$7499 ;
+  assign log_bank5_enable = \$7498  | \$7500 ;
+  assign \$7501  = \$signal$28  > 1'h0;
+  assign log_bank6_select0 = tail_bank[6] & \$7501 ;
+  assign \$7502  = \$signal$28  > 1'h1;
+  assign log_bank6_select1 = tail_bank[5] & \$7502 ;
+  assign \$7503  = \$signal$28  > 2'h2;
+  assign log_bank6_select2 = tail_bank[4] & \$7503 ;
+  assign \$7504  = ! \$signal$28 ;
+  assign \$7505  = \$7504  & tail_bank[6];
+  assign \$7506  = \$signal$28  == 1'h1;
+  assign \$7507  = \$7506  & tail_bank[5];
+  assign \$7508  = \$7505  | \$7507 ;
+  assign \$7509  = \$signal$28  == 2'h2;
+  assign \$7510  = \$7509  & tail_bank[4];
+  assign \$7511  = \$signal$28  == 2'h3;
+  assign \$7512  = \$7511  & tail_bank[3];
+  assign \$7513  = \$7510  | \$7512 ;
+  assign log_bank6_select3 = \$7508  | \$7513 ;
+  assign \$7514  = ! \$signal$28 ;
+  assign \$7515  = \$7514  & tail_bank[5];
+  assign \$7516  = \$signal$28  == 1'h1;
+  assign \$7517  = \$7516  & tail_bank[4];
+  assign \$7518  = \$7515  | \$7517 ;
+  assign \$7519  = \$signal$28  == 2'h2;
+  assign \$7520  = \$7519  & tail_bank[3];
+  assign \$7521  = \$signal$28  == 2'h3;
+  assign \$7522  = \$7521  & tail_bank[2];
+  assign \$7523  = \$7520  | \$7522 ;
+  assign log_bank6_select4 = \$7518  | \$7523 ;
+  assign \$7524  = e1_n_at_least[0] & space_ge1;
+  assign \$7525  = tail_bank[6] & \$7524 ;
+  assign \$7526  = e1_n_at_least[1] & space_ge2;
+  assign \$7527  = tail_bank[5] & \$7526 ;
+  assign \$7528  = \$7525  | \$7527 ;
+  assign \$7529  = e1_n_at_least[2] & space_ge3;
+  assign \$7530  = tail_bank[4] & \$7529 ;
+  assign \$7531  = e1_n_at_least[3] & space_ge4;
+  assign \$7532  = tail_bank[3] & \$7531 ;
+  assign \$7533  = \$7530  | \$7532 ;
+  assign \$7534  = \$7528  | \$7533 ;
+  assign \$7535  = e1_n_at_least[4] & space_ge5;
+  assign \$7536  = tail_bank[2] & \$7535 ;
+  assign log_bank6_enable = \$7534  | \$7536 ;
+  assign \$7537  = \$signal$28  > 1'h0;
+  assign log_bank7_select0 = tail_bank[7] & \$7537 ;
+  assign \$7538  = \$signal$28  > 1'h1;
+  assign log_bank7_select1 = tail_bank[6] & \$7538 ;
+  assign \$7539  = \$signal$28  > 2'h2;
+  assign log_bank7_select2 = tail_bank[5] & \$7539 ;
+  assign \$7540  = ! \$signal$28 ;
+  assign \$7541  = \$7540  & tail_bank[7];
+  assign \$7542  = \$signal$28  == 1'h1;
+  assign \$7543  = \$7542  & tail_bank[6];
+  assign \$7544  = \$7541  | \$7543 ;
+  assign \$7545  = \$signal$28  == 2'h2;
+  assign \$7546  = \$7545  & tail_bank[5];
+  assign \$7547  = \$signal$28  == 2'h3;
+  assign \$7548  = \$7547  & tail_bank[4];
+  assign \$7549  = \$7546  | \$7548 ;
+  assign log_bank7_select3 = \$7544  | \$7549 ;
+  assign \$7550  = ! \$signal$28 ;
+  assign \$7551  = \$7550  & tail_bank[6];
+  assign \$7552  = \$signal$28  == 1'h1;
+  assign \$7553  = \$7552  & tail_bank[5];
+  assign \$7554  = \$7551  | \$7553 ;
+  assign \$7555  = \$signal$28  == 2'h2;
+  assign \$7556  = \$7555  & tail_bank[4];
+  assign \$7557  = \$signal$28  == 2'h3;
+  assign \$7558  = \$7557  & tail_bank[3];
+  assign \$7559  = \$7556  | \$7558 ;
+  assign log_bank7_select4 = \$7554  | \$7559 ;
+  assign \$7560  = e1_n_at_least[0] & space_ge1;
+  assign \$7561  = tail_bank[7] & \$7560 ;
+  assign \$7562  = e1_n_at_least[1] & space_ge2;
+  assign \$7563  = tail_bank[6] & \$7562 ;
+  assign \$7564  = \$7561  | \$7563 ;
+  assign \$7565  = e1_n_at_least[2] & space_ge3;
+  assign \$7566  = tail_bank[5] & \$7565 ;
+  assign \$7567  = e1_n_at_least[3] & space_ge4;
+  assign \$7568  = tail_bank[4] & \$7567 ;
+  assign \$7569  = \$7566  | \$7568 ;
+  assign \$7570  = \$7564  | \$7569 ;
+  assign \$7571  = e1_n_at_least[4] & space_ge5;
+  assign \$7572  = tail_bank[3] & \$7571 ;
+  assign log_bank7_enable = \$7570  | \$7572 ;
+  assign \$7573  = space - \$signal$47 ;
+  assign \$7574  = space + 1'h1;
+  assign space_over = \$7574  - \$signal$47 ;
+  assign space_short = $signed(\$7573 ) < $signed(1'h0);
+  assign \$7575  = | \$signal$47 ;
+  assign \$7576  = { \$7283 , \$7282 , \$7278  } != \$signal$47 ;
+  assign \$7578  = \$signal$230  & irq_enable;
+  assign irq = | \$7578 ;
+  assign \$7579  = samples_lw_granted_2 & samples_lw_short;
+  assign \$7580  = calibration_lw_granted_2 & calibration_lw_short;
+  assign low_water_hit = \$7579  | \$7580 ;
+  assign \$7581  = ! bus__r_addr[5:0];
+  assign \$7582  = bus__r_addr[11:6] >= 3'h4;
+  assign \$7583  = \$7581  & \$7582 ;
+  assign \$7584  = bus__r_addr[11:6] < 3'h6;
+  assign bus__r_slow = \$7583  & \$7584 ;
+  assign \$7585  = ~ alloc_queue_pop;
+  assign \$7586  = alloc_queue_count[0] & \$7585 ;
+  assign \$7587  = alloc_queue_held[0] | \$7586 ;
+  assign \$signature__en$457  = alloc_queue_push & \$7587 ;
+  assign \$7588  = req_alloc & native_alloc_valid;
+  assign \$7589  = ~ \$7588 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$7589 ;
+  assign \$7590  = alloc_queue_count[0] | staged_valid;
+  assign \$7591  = ! bus__r_addr[5:0];
+  assign \$7592  = bus__r_addr[11:6] >= 3'h4;
+  assign \$7593  = \$7591  & \$7592 ;
+  assign \$7594  = bus__r_addr[11:6] < 3'h6;
+  assign \$7595  = \$7593  & \$7594 ;
+  assign \$7596  = bus__r_req & \$7595 ;
+  assign \$7597  = \$7590  | \$7596 ;
+  assign \$7598  = req_alloc & native_alloc_valid;
   assign \$7599  = ~ \$7598 ;
-  assign alloc_queue_push = staged_valid & \$7599 ;
-  assign \$7600  = r2_block0 | r2_block1;
-  assign \$7601  = r2_block4 | r2_block5;
-  assign bus__r_data = \$7600  | \$7601 ;
-  assign \$7602  = | r2_found_in;
-  assign bus__r_err = ~ \$7602 ;
+  assign \$7600  = \$7597  & \$7599 ;
+  assign \$7601  = ~ alloc_queue_count[0];
+  assign \$7602  = \$7600  & \$7601 ;
+  assign \$7603  = ~ \$7602 ;
+  assign alloc_queue_push = staged_valid & \$7603 ;
+  assign \$7604  = r2_block0 | r2_block1;
+  assign \$7605  = r2_block4 | r2_block5;
+  assign bus__r_data = \$7604  | \$7605 ;
+  assign \$7606  = | r2_found_in;
+  assign bus__r_err = ~ \$7606 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$7604  = ~ \$7603 ;
-  assign \$7605  = \$7604  + 1'h1;
-  assign \$7607  = ~ \$7606 ;
-  assign \$7608  = \$7607  + 1'h1;
-  assign w0_samples_is = bus__w_addr_from_queue ? \$7605 [6] : \$7608 [6];
-  assign \$7610  = ~ \$7609 ;
-  assign \$7611  = \$7610  + 1'h1;
-  assign \$7613  = ~ \$7612 ;
-  assign \$7614  = \$7613  + 1'h1;
-  assign w0_calibration_is = bus__w_addr_from_queue ? \$7611 [6] : \$7614 [6];
-  assign \$7615  = \port$12181$0 [18:0] - 11'h400;
-  assign \$7616  = ~ \$7615 [19];
-  assign \$7617  = bus__w_data[18:0] - 11'h400;
-  assign \$7618  = ~ \$7617 [19];
-  assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$7619  = \port$12181$0 [18:0] - 5'h10;
+  assign \$7608  = ~ \$7607 ;
+  assign \$7609  = \$7608  + 1'h1;
+  assign \$7611  = ~ \$7610 ;
+  assign \$7612  = \$7611  + 1'h1;
+  assign w0_samples_is = bus__w_addr_from_queue ? \$7609 [6] : \$7612 [6];
+  assign \$7614  = ~ \$7613 ;
+  assign \$7615  = \$7614  + 1'h1;
+  assign \$7617  = ~ \$7616 ;
+  assign \$7618  = \$7617  + 1'h1;
+  assign w0_calibration_is = bus__w_addr_from_queue ? \$7615 [6] : \$7618 [6];
+  assign \$7619  = \port$12179$0 [18:0] - 11'h400;
   assign \$7620  = ~ \$7619 [19];
-  assign \$7621  = bus__w_data[18:0] - 5'h10;
+  assign \$7621  = bus__w_data[18:0] - 11'h400;
   assign \$7622  = ~ \$7621 [19];
+  assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
+  assign \$7623  = \port$12179$0 [18:0] - 5'h10;
+  assign \$7624  = ~ \$7623 [19];
+  assign \$7625  = bus__w_data[18:0] - 5'h10;
+  assign \$7626  = ~ \$7625 [19];
   assign w0_calibration_slot_ok = bus__w_beat_from_queue ? w0_calibration_slot_ok_queued : w0_calibration_slot_ok_pins;
   assign bus__w_slow = \$signal$344  | new_flush;
-  assign \$7623  = ~ command_queue_pop;
-  assign \$7624  = command_queue_count[0] & \$7623 ;
-  assign \$7625  = command_queue_held[0] | \$7624 ;
-  assign \$signature__en$478  = command_queue_push & \$7625 ;
-  assign \$7626  = w1_pool_is[0] & w1_samples_addr[0];
-  assign \$7627  = w1_pool_is[1] & w1_calibration_addr[0];
-  assign \$7628  = { \$7627 , \$7626  } + 2'h3;
-  assign \$7629  = w1_pool_is[0] & w1_samples_addr[1];
-  assign \$7630  = w1_pool_is[1] & w1_calibration_addr[1];
-  assign \$7631  = { \$7630 , \$7629  } + 2'h3;
-  assign \$7632  = w1_pool_is[0] & w1_samples_addr[2];
-  assign \$7633  = w1_pool_is[1] & w1_calibration_addr[2];
-  assign \$7634  = { \$7633 , \$7632  } + 2'h3;
-  assign \$7635  = w1_pool_is[0] & w1_samples_addr[3];
-  assign \$7636  = w1_pool_is[1] & w1_calibration_addr[3];
-  assign \$7637  = { \$7636 , \$7635  } + 2'h3;
-  assign \$7638  = w1_pool_is[0] & w1_samples_addr[4];
-  assign \$7639  = w1_pool_is[1] & w1_calibration_addr[4];
-  assign \$7640  = { \$7639 , \$7638  } + 2'h3;
-  assign \$7641  = w1_pool_is[0] & w1_samples_addr[5];
-  assign \$7642  = w1_pool_is[1] & w1_calibration_addr[5];
-  assign \$7643  = { \$7642 , \$7641  } + 2'h3;
-  assign \$7644  = w1_pool_is[0] & w1_samples_addr[6];
-  assign \$7645  = w1_pool_is[1] & w1_calibration_addr[6];
-  assign \$7646  = { \$7645 , \$7644  } + 2'h3;
-  assign \$7647  = w1_pool_is[0] & w1_samples_addr[7];
-  assign \$7648  = w1_pool_is[1] & w1_calibration_addr[7];
-  assign \$7649  = { \$7648 , \$7647  } + 2'h3;
-  assign \$7650  = w1_pool_is[0] & w1_samples_addr[8];
-  assign \$7651  = w1_pool_is[1] & w1_calibration_addr[8];
-  assign \$7652  = { \$7651 , \$7650  } + 2'h3;
-  assign \$7653  = w1_pool_is[0] & w1_samples_addr[9];
-  assign \$7654  = w1_pool_is[1] & w1_calibration_addr[9];
-  assign \$7655  = { \$7654 , \$7653  } + 2'h3;
-  assign \$7656  = w1_pool_is[0] & w1_samples_addr[10];
-  assign \$7657  = w1_pool_is[1] & w1_calibration_addr[10];
-  assign \$7658  = { \$7657 , \$7656  } + 2'h3;
-  assign \$7659  = w1_pool_is[0] & w1_samples_addr[11];
-  assign \$7660  = w1_pool_is[1] & w1_calibration_addr[11];
-  assign \$7661  = { \$7660 , \$7659  } + 2'h3;
-  assign \$7662  = w1_pool_is[0] & w1_samples_addr[12];
-  assign \$7663  = w1_pool_is[1] & w1_calibration_addr[12];
-  assign \$7664  = { \$7663 , \$7662  } + 2'h3;
-  assign \$7665  = w1_pool_is[0] & w1_samples_addr[13];
-  assign \$7666  = w1_pool_is[1] & w1_calibration_addr[13];
-  assign \$7667  = { \$7666 , \$7665  } + 2'h3;
-  assign \$7668  = w1_pool_is[0] & w1_samples_addr[14];
-  assign \$7669  = w1_pool_is[1] & w1_calibration_addr[14];
-  assign \$7670  = { \$7669 , \$7668  } + 2'h3;
-  assign \$7671  = w1_pool_is[0] & w1_samples_addr[15];
-  assign \$7672  = w1_pool_is[1] & w1_calibration_addr[15];
-  assign \$7673  = { \$7672 , \$7671  } + 2'h3;
-  assign \$7674  = w1_pool_is[0] & w1_samples_addr[16];
-  assign \$7675  = w1_pool_is[1] & w1_calibration_addr[16];
-  assign \$7676  = { \$7675 , \$7674  } + 2'h3;
-  assign \$7677  = w1_pool_is[0] & w1_samples_addr[17];
-  assign \$7678  = w1_pool_is[1] & w1_calibration_addr[17];
-  assign \$7679  = { \$7678 , \$7677  } + 2'h3;
-  assign \$7680  = w1_pool_is[0] & w1_samples_addr[18];
-  assign \$7681  = w1_pool_is[1] & w1_calibration_addr[18];
-  assign \$7682  = { \$7681 , \$7680  } + 2'h3;
-  assign \$7683  = w1_pool_is[0] & w1_samples_addr[19];
-  assign \$7684  = w1_pool_is[1] & w1_calibration_addr[19];
-  assign \$7685  = { \$7684 , \$7683  } + 2'h3;
-  assign \$7686  = w1_pool_is[0] & w1_samples_addr[20];
-  assign \$7687  = w1_pool_is[1] & w1_calibration_addr[20];
-  assign \$7688  = { \$7687 , \$7686  } + 2'h3;
-  assign \$7689  = w1_pool_is[0] & w1_samples_addr[21];
-  assign \$7690  = w1_pool_is[1] & w1_calibration_addr[21];
-  assign \$7691  = { \$7690 , \$7689  } + 2'h3;
-  assign \$7692  = w1_pool_is[0] & w1_samples_addr[22];
-  assign \$7693  = w1_pool_is[1] & w1_calibration_addr[22];
-  assign \$7694  = { \$7693 , \$7692  } + 2'h3;
-  assign \$7695  = w1_pool_is[0] & w1_samples_addr[23];
-  assign \$7696  = w1_pool_is[1] & w1_calibration_addr[23];
-  assign \$7697  = { \$7696 , \$7695  } + 2'h3;
-  assign \$7698  = w1_pool_is[0] & w1_samples_addr[24];
-  assign \$7699  = w1_pool_is[1] & w1_calibration_addr[24];
-  assign \$7700  = { \$7699 , \$7698  } + 2'h3;
-  assign \$7701  = w1_pool_is[0] & w1_samples_addr[25];
-  assign \$7702  = w1_pool_is[1] & w1_calibration_addr[25];
-  assign \$7703  = { \$7702 , \$7701  } + 2'h3;
-  assign \$7704  = w1_pool_is[0] & w1_samples_addr[26];
-  assign \$7705  = w1_pool_is[1] & w1_calibration_addr[26];
-  assign \$7706  = { \$7705 , \$7704  } + 2'h3;
-  assign \$7707  = w1_pool_is[0] & w1_samples_addr[27];
-  assign \$7708  = w1_pool_is[1] & w1_calibration_addr[27];
-  assign \$7709  = { \$7708 , \$7707  } + 2'h3;
-  assign \$7710  = w1_pool_is[0] & w1_samples_addr[28];
-  assign \$7711  = w1_pool_is[1] & w1_calibration_addr[28];
-  assign \$7712  = { \$7711 , \$7710  } + 2'h3;
-  assign \$7713  = w1_pool_is[0] & w1_samples_addr[29];
-  assign \$7714  = w1_pool_is[1] & w1_calibration_addr[29];
-  assign \$7715  = { \$7714 , \$7713  } + 2'h3;
-  assign \$7716  = w1_pool_is[0] & w1_samples_addr[30];
-  assign \$7717  = w1_pool_is[1] & w1_calibration_addr[30];
-  assign \$7718  = { \$7717 , \$7716  } + 2'h3;
-  assign \$7719  = w1_pool_is[0] & w1_samples_addr[31];
-  assign \$7720  = w1_pool_is[1] & w1_calibration_addr[31];
-  assign \$7721  = { \$7720 , \$7719  } + 2'h3;
-  assign \$7722  = w1_hit[0] | w1_hit[1];
-  assign \$7723  = ~ \$7722 ;
-  assign \$7724  = command_queue_count[0] | \$signal$353 ;
-  assign \$7725  = ~ native_turn;
-  assign \$7726  = \$7724  & \$7725 ;
-  assign command_queue_pop = \$7726  & command_queue_count[0];
-  assign \$7727  = command_queue_count[0] | \$signal$353 ;
-  assign \$7728  = ~ native_turn;
-  assign \$7729  = \$7727  & \$7728 ;
-  assign \$7730  = ~ command_queue_count[0];
-  assign \$7731  = \$7729  & \$7730 ;
-  assign \$7732  = ~ \$7731 ;
-  assign command_queue_push = \$signal$353  & \$7732 ;
-  assign \$7733  = command_queue_count[0] | \$signal$353 ;
-  assign \$7734  = ~ native_turn;
+  assign \$7627  = ~ command_queue_pop;
+  assign \$7628  = command_queue_count[0] & \$7627 ;
+  assign \$7629  = command_queue_held[0] | \$7628 ;
+  assign \$signature__en$478  = command_queue_push & \$7629 ;
+  assign \$7630  = w1_pool_is[0] & w1_samples_addr[0];
+  assign \$7631  = w1_pool_is[1] & w1_calibration_addr[0];
+  assign \$7632  = { \$7631 , \$7630  } + 2'h3;
+  assign \$7633  = w1_pool_is[0] & w1_samples_addr[1];
+  assign \$7634  = w1_pool_is[1] & w1_calibration_addr[1];
+  assign \$7635  = { \$7634 , \$7633  } + 2'h3;
+  assign \$7636  = w1_pool_is[0] & w1_samples_addr[2];
+  assign \$7637  = w1_pool_is[1] & w1_calibration_addr[2];
+  assign \$7638  = { \$7637 , \$7636  } + 2'h3;
+  assign \$7639  = w1_pool_is[0] & w1_samples_addr[3];
+  assign \$7640  = w1_pool_is[1] & w1_calibration_addr[3];
+  assign \$7641  = { \$7640 , \$7639  } + 2'h3;
+  assign \$7642  = w1_pool_is[0] & w1_samples_addr[4];
+  assign \$7643  = w1_pool_is[1] & w1_calibration_addr[4];
+  assign \$7644  = { \$7643 , \$7642  } + 2'h3;
+  assign \$7645  = w1_pool_is[0] & w1_samples_addr[5];
+  assign \$7646  = w1_pool_is[1] & w1_calibration_addr[5];
+  assign \$7647  = { \$7646 , \$7645  } + 2'h3;
+  assign \$7648  = w1_pool_is[0] & w1_samples_addr[6];
+  assign \$7649  = w1_pool_is[1] & w1_calibration_addr[6];
+  assign \$7650  = { \$7649 , \$7648  } + 2'h3;
+  assign \$7651  = w1_pool_is[0] & w1_samples_addr[7];
+  assign \$7652  = w1_pool_is[1] & w1_calibration_addr[7];
+  assign \$7653  = { \$7652 , \$7651  } + 2'h3;
+  assign \$7654  = w1_pool_is[0] & w1_samples_addr[8];
+  assign \$7655  = w1_pool_is[1] & w1_calibration_addr[8];
+  assign \$7656  = { \$7655 , \$7654  } + 2'h3;
+  assign \$7657  = w1_pool_is[0] & w1_samples_addr[9];
+  assign \$7658  = w1_pool_is[1] & w1_calibration_addr[9];
+  assign \$7659  = { \$7658 , \$7657  } + 2'h3;
+  assign \$7660  = w1_pool_is[0] & w1_samples_addr[10];
+  assign \$7661  = w1_pool_is[1] & w1_calibration_addr[10];
+  assign \$7662  = { \$7661 , \$7660  } + 2'h3;
+  assign \$7663  = w1_pool_is[0] & w1_samples_addr[11];
+  assign \$7664  = w1_pool_is[1] & w1_calibration_addr[11];
+  assign \$7665  = { \$7664 , \$7663  } + 2'h3;
+  assign \$7666  = w1_pool_is[0] & w1_samples_addr[12];
+  assign \$7667  = w1_pool_is[1] & w1_calibration_addr[12];
+  assign \$7668  = { \$7667 , \$7666  } + 2'h3;
+  assign \$7669  = w1_pool_is[0] & w1_samples_addr[13];
+  assign \$7670  = w1_pool_is[1] & w1_calibration_addr[13];
+  assign \$7671  = { \$7670 , \$7669  } + 2'h3;
+  assign \$7672  = w1_pool_is[0] & w1_samples_addr[14];
+  assign \$7673  = w1_pool_is[1] & w1_calibration_addr[14];
+  assign \$7674  = { \$7673 , \$7672  } + 2'h3;
+  assign \$7675  = w1_pool_is[0] & w1_samples_addr[15];
+  assign \$7676  = w1_pool_is[1] & w1_calibration_addr[15];
+  assign \$7677  = { \$7676 , \$7675  } + 2'h3;
+  assign \$7678  = w1_pool_is[0] & w1_samples_addr[16];
+  assign \$7679  = w1_pool_is[1] & w1_calibration_addr[16];
+  assign \$7680  = { \$7679 , \$7678  } + 2'h3;
+  assign \$7681  = w1_pool_is[0] & w1_samples_addr[17];
+  assign \$7682  = w1_pool_is[1] & w1_calibration_addr[17];
+  assign \$7683  = { \$7682 , \$7681  } + 2'h3;
+  assign \$7684  = w1_pool_is[0] & w1_samples_addr[18];
+  assign \$7685  = w1_pool_is[1] & w1_calibration_addr[18];
+  assign \$7686  = { \$7685 , \$7684  } + 2'h3;
+  assign \$7687  = w1_pool_is[0] & w1_samples_addr[19];
+  assign \$7688  = w1_pool_is[1] & w1_calibration_addr[19];
+  assign \$7689  = { \$7688 , \$7687  } + 2'h3;
+  assign \$7690  = w1_pool_is[0] & w1_samples_addr[20];
+  assign \$7691  = w1_pool_is[1] & w1_calibration_addr[20];
+  assign \$7692  = { \$7691 , \$7690  } + 2'h3;
+  assign \$7693  = w1_pool_is[0] & w1_samples_addr[21];
+  assign \$7694  = w1_pool_is[1] & w1_calibration_addr[21];
+  assign \$7695  = { \$7694 , \$7693  } + 2'h3;
+  assign \$7696  = w1_pool_is[0] & w1_samples_addr[22];
+  assign \$7697  = w1_pool_is[1] & w1_calibration_addr[22];
+  assign \$7698  = { \$7697 , \$7696  } + 2'h3;
+  assign \$7699  = w1_pool_is[0] & w1_samples_addr[23];
+  assign \$7700  = w1_pool_is[1] & w1_calibration_addr[23];
+  assign \$7701  = { \$7700 , \$7699  } + 2'h3;
+  assign \$7702  = w1_pool_is[0] & w1_samples_addr[24];
+  assign \$7703  = w1_pool_is[1] & w1_calibration_addr[24];
+  assign \$7704  = { \$7703 , \$7702  } + 2'h3;
+  assign \$7705  = w1_pool_is[0] & w1_samples_addr[25];
+  assign \$7706  = w1_pool_is[1] & w1_calibration_addr[25];
+  assign \$7707  = { \$7706 , \$7705  } + 2'h3;
+  assign \$7708  = w1_pool_is[0] & w1_samples_addr[26];
+  assign \$7709  = w1_pool_is[1] & w1_calibration_addr[26];
+  assign \$7710  = { \$7709 , \$7708  } + 2'h3;
+  assign \$7711  = w1_pool_is[0] & w1_samples_addr[27];
+  assign \$7712  = w1_pool_is[1] & w1_calibration_addr[27];
+  assign \$7713  = { \$7712 , \$7711  } + 2'h3;
+  assign \$7714  = w1_pool_is[0] & w1_samples_addr[28];
+  assign \$7715  = w1_pool_is[1] & w1_calibration_addr[28];
+  assign \$7716  = { \$7715 , \$7714  } + 2'h3;
+  assign \$7717  = w1_pool_is[0] & w1_samples_addr[29];
+  assign \$7718  = w1_pool_is[1] & w1_calibration_addr[29];
+  assign \$7719  = { \$7718 , \$7717  } + 2'h3;
+  assign \$7720  = w1_pool_is[0] & w1_samples_addr[30];
+  assign \$7721  = w1_pool_is[1] & w1_calibration_addr[30];
+  assign \$7722  = { \$7721 , \$7720  } + 2'h3;
+  assign \$7723  = w1_pool_is[0] & w1_samples_addr[31];
+  assign \$7724  = w1_pool_is[1] & w1_calibration_addr[31];
+  assign \$7725  = { \$7724 , \$7723  } + 2'h3;
+  assign \$7726  = w1_hit[0] | w1_hit[1];
+  assign \$7727  = ~ \$7726 ;
+  assign \$7728  = command_queue_count[0] | \$signal$353 ;
+  assign \$7729  = ~ native_turn;
+  assign \$7730  = \$7728  & \$7729 ;
+  assign command_queue_pop = \$7730  & command_queue_count[0];
+  assign \$7731  = command_queue_count[0] | \$signal$353 ;
+  assign \$7732  = ~ native_turn;
+  assign \$7733  = \$7731  & \$7732 ;
+  assign \$7734  = ~ command_queue_count[0];
   assign \$7735  = \$7733  & \$7734 ;
-  assign \$7736  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign \$7737  = ~ \$7736 ;
-  assign req_free = \$7735  & \$7737 ;
-  assign \$7738  = command_queue_count[0] | \$signal$353 ;
-  assign \$7739  = ~ native_turn;
-  assign \$7740  = \$7738  & \$7739 ;
-  assign \$7741  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign req_flush = \$7740  & \$7741 ;
-  assign \$7742  = w1_pool_is[0] & w1_samples_addr[0];
-  assign \$7743  = w1_pool_is[1] & w1_calibration_addr[0];
-  assign \$7744  = { \$7743 , \$7742  } + 2'h3;
-  assign \$7745  = w1_pool_is[0] & w1_samples_addr[1];
-  assign \$7746  = w1_pool_is[1] & w1_calibration_addr[1];
-  assign \$7747  = { \$7746 , \$7745  } + 2'h3;
-  assign \$7748  = w1_pool_is[0] & w1_samples_addr[2];
-  assign \$7749  = w1_pool_is[1] & w1_calibration_addr[2];
-  assign \$7750  = { \$7749 , \$7748  } + 2'h3;
-  assign \$7751  = w1_pool_is[0] & w1_samples_addr[3];
-  assign \$7752  = w1_pool_is[1] & w1_calibration_addr[3];
-  assign \$7753  = { \$7752 , \$7751  } + 2'h3;
-  assign \$7754  = w1_pool_is[0] & w1_samples_addr[4];
-  assign \$7755  = w1_pool_is[1] & w1_calibration_addr[4];
-  assign \$7756  = { \$7755 , \$7754  } + 2'h3;
-  assign \$7757  = w1_pool_is[0] & w1_samples_addr[5];
-  assign \$7758  = w1_pool_is[1] & w1_calibration_addr[5];
-  assign \$7759  = { \$7758 , \$7757  } + 2'h3;
-  assign \$7760  = w1_pool_is[0] & w1_samples_addr[6];
-  assign \$7761  = w1_pool_is[1] & w1_calibration_addr[6];
-  assign \$7762  = { \$7761 , \$7760  } + 2'h3;
-  assign \$7763  = w1_pool_is[0] & w1_samples_addr[7];
-  assign \$7764  = w1_pool_is[1] & w1_calibration_addr[7];
-  assign \$7765  = { \$7764 , \$7763  } + 2'h3;
-  assign \$7766  = w1_pool_is[0] & w1_samples_addr[8];
-  assign \$7767  = w1_pool_is[1] & w1_calibration_addr[8];
-  assign \$7768  = { \$7767 , \$7766  } + 2'h3;
-  assign \$7769  = w1_pool_is[0] & w1_samples_addr[9];
-  assign \$7770  = w1_pool_is[1] & w1_calibration_addr[9];
-  assign \$7771  = { \$7770 , \$7769  } + 2'h3;
-  assign \$7772  = w1_pool_is[0] & w1_samples_addr[10];
-  assign \$7773  = w1_pool_is[1] & w1_calibration_addr[10];
-  assign \$7774  = { \$7773 , \$7772  } + 2'h3;
-  assign \$7775  = w1_pool_is[0] & w1_samples_addr[11];
-  assign \$7776  = w1_pool_is[1] & w1_calibration_addr[11];
-  assign \$7777  = { \$7776 , \$7775  } + 2'h3;
-  assign \$7778  = w1_pool_is[0] & w1_samples_addr[12];
-  assign \$7779  = w1_pool_is[1] & w1_calibration_addr[12];
-  assign \$7780  = { \$7779 , \$7778  } + 2'h3;
-  assign \$7781  = w1_pool_is[0] & w1_samples_addr[13];
-  assign \$7782  = w1_pool_is[1] & w1_calibration_addr[13];
-  assign \$7783  = { \$7782 , \$7781  } + 2'h3;
-  assign \$7784  = w1_pool_is[0] & w1_samples_addr[14];
-  assign \$7785  = w1_pool_is[1] & w1_calibration_addr[14];
-  assign \$7786  = { \$7785 , \$7784  } + 2'h3;
-  assign \$7787  = w1_pool_is[0] & w1_samples_addr[15];
-  assign \$7788  = w1_pool_is[1] & w1_calibration_addr[15];
-  assign \$7789  = { \$7788 , \$7787  } + 2'h3;
-  assign \$7790  = w1_pool_is[0] & w1_samples_addr[16];
-  assign \$7791  = w1_pool_is[1] & w1_calibration_addr[16];
-  assign \$7792  = { \$7791 , \$7790  } + 2'h3;
-  assign \$7793  = w1_pool_is[0] & w1_samples_addr[17];
-  assign \$7794  = w1_pool_is[1] & w1_calibration_addr[17];
-  assign \$7795  = { \$7794 , \$7793  } + 2'h3;
-  assign \$7796  = w1_pool_is[0] & w1_samples_addr[18];
-  assign \$7797  = w1_pool_is[1] & w1_calibration_addr[18];
-  assign \$7798  = { \$7797 , \$7796  } + 2'h3;
-  assign \$7799  = w1_pool_is[0] & w1_samples_addr[19];
-  assign \$7800  = w1_pool_is[1] & w1_calibration_addr[19];
-  assign \$7801  = { \$7800 , \$7799  } + 2'h3;
-  assign \$7802  = w1_pool_is[0] & w1_samples_addr[20];
-  assign \$7803  = w1_pool_is[1] & w1_calibration_addr[20];
-  assign \$7804  = { \$7803 , \$7802  } + 2'h3;
-  assign \$7805  = w1_pool_is[0] & w1_samples_addr[21];
-  assign \$7806  = w1_pool_is[1] & w1_calibration_addr[21];
-  assign \$7807  = { \$7806 , \$7805  } + 2'h3;
-  assign \$7808  = w1_pool_is[0] & w1_samples_addr[22];
-  assign \$7809  = w1_pool_is[1] & w1_calibration_addr[22];
-  assign \$7810  = { \$7809 , \$7808  } + 2'h3;
-  assign \$7811  = w1_pool_is[0] & w1_samples_addr[23];
-  assign \$7812  = w1_pool_is[1] & w1_calibration_addr[23];
-  assign \$7813  = { \$7812 , \$7811  } + 2'h3;
-  assign \$7814  = w1_pool_is[0] & w1_samples_addr[24];
-  assign \$7815  = w1_pool_is[1] & w1_calibration_addr[24];
-  assign \$7816  = { \$7815 , \$7814  } + 2'h3;
-  assign \$7817  = w1_pool_is[0] & w1_samples_addr[25];
-  assign \$7818  = w1_pool_is[1] & w1_calibration_addr[25];
-  assign \$7819  = { \$7818 , \$7817  } + 2'h3;
-  assign \$7820  = w1_pool_is[0] & w1_samples_addr[26];
-  assign \$7821  = w1_pool_is[1] & w1_calibration_addr[26];
-  assign \$7822  = { \$7821 , \$7820  } + 2'h3;
-  assign \$7823  = w1_pool_is[0] & w1_samples_addr[27];
-  assign \$7824  = w1_pool_is[1] & w1_calibration_addr[27];
-  assign \$7825  = { \$7824 , \$7823  } + 2'h3;
-  assign \$7826  = w1_pool_is[0] & w1_samples_addr[28];
-  assign \$7827  = w1_pool_is[1] & w1_calibration_addr[28];
-  assign \$7828  = { \$7827 , \$7826  } + 2'h3;
-  assign \$7829  = w1_pool_is[0] & w1_samples_addr[29];
-  assign \$7830  = w1_pool_is[1] & w1_calibration_addr[29];
-  assign \$7831  = { \$7830 , \$7829  } + 2'h3;
-  assign \$7832  = w1_pool_is[0] & w1_samples_addr[30];
-  assign \$7833  = w1_pool_is[1] & w1_calibration_addr[30];
-  assign \$7834  = { \$7833 , \$7832  } + 2'h3;
-  assign \$7835  = w1_pool_is[0] & w1_samples_addr[31];
-  assign \$7836  = w1_pool_is[1] & w1_calibration_addr[31];
-  assign \$7837  = { \$7836 , \$7835  } + 2'h3;
-  assign \$7838  = w1_hit[0] | w1_hit[1];
-  assign \$7839  = ~ \$7838 ;
-  assign \$7840  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$355 , \$7839 , \$7837 [2], \$7834 [2], \$7831 [2], \$7828 [2], \$7825 [2], \$7822 [2], \$7819 [2], \$7816 [2], \$7813 [2], \$7810 [2], \$7807 [2], \$7804 [2], \$7801 [2], \$7798 [2], \$7795 [2], \$7792 [2], \$7789 [2], \$7786 [2], \$7783 [2], \$7780 [2], \$7777 [2], \$7774 [2], \$7771 [2], \$7768 [2], \$7765 [2], \$7762 [2], \$7759 [2], \$7756 [2], \$7753 [2], \$7750 [2], \$7747 [2], \$7744 [2], new_flush };
-  assign \$7841  = ~ w2_plain;
-  assign \$7842  = \$signal$407  & \$signal$392 ;
+  assign \$7736  = ~ \$7735 ;
+  assign command_queue_push = \$signal$353  & \$7736 ;
+  assign \$7737  = command_queue_count[0] | \$signal$353 ;
+  assign \$7738  = ~ native_turn;
+  assign \$7739  = \$7737  & \$7738 ;
+  assign \$7740  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign \$7741  = ~ \$7740 ;
+  assign req_free = \$7739  & \$7741 ;
+  assign \$7742  = command_queue_count[0] | \$signal$353 ;
+  assign \$7743  = ~ native_turn;
+  assign \$7744  = \$7742  & \$7743 ;
+  assign \$7745  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign req_flush = \$7744  & \$7745 ;
+  assign \$7746  = w1_pool_is[0] & w1_samples_addr[0];
+  assign \$7747  = w1_pool_is[1] & w1_calibration_addr[0];
+  assign \$7748  = { \$7747 , \$7746  } + 2'h3;
+  assign \$7749  = w1_pool_is[0] & w1_samples_addr[1];
+  assign \$7750  = w1_pool_is[1] & w1_calibration_addr[1];
+  assign \$7751  = { \$7750 , \$7749  } + 2'h3;
+  assign \$7752  = w1_pool_is[0] & w1_samples_addr[2];
+  assign \$7753  = w1_pool_is[1] & w1_calibration_addr[2];
+  assign \$7754  = { \$7753 , \$7752  } + 2'h3;
+  assign \$7755  = w1_pool_is[0] & w1_samples_addr[3];
+  assign \$7756  = w1_pool_is[1] & w1_calibration_addr[3];
+  assign \$7757  = { \$7756 , \$7755  } + 2'h3;
+  assign \$7758  = w1_pool_is[0] & w1_samples_addr[4];
+  assign \$7759  = w1_pool_is[1] & w1_calibration_addr[4];
+  assign \$7760  = { \$7759 , \$7758  } + 2'h3;
+  assign \$7761  = w1_pool_is[0] & w1_samples_addr[5];
+  assign \$7762  = w1_pool_is[1] & w1_calibration_addr[5];
+  assign \$7763  = { \$7762 , \$7761  } + 2'h3;
+  assign \$7764  = w1_pool_is[0] & w1_samples_addr[6];
+  assign \$7765  = w1_pool_is[1] & w1_calibration_addr[6];
+  assign \$7766  = { \$7765 , \$7764  } + 2'h3;
+  assign \$7767  = w1_pool_is[0] & w1_samples_addr[7];
+  assign \$7768  = w1_pool_is[1] & w1_calibration_addr[7];
+  assign \$7769  = { \$7768 , \$7767  } + 2'h3;
+  assign \$7770  = w1_pool_is[0] & w1_samples_addr[8];
+  assign \$7771  = w1_pool_is[1] & w1_calibration_addr[8];
+  assign \$7772  = { \$7771 , \$7770  } + 2'h3;
+  assign \$7773  = w1_pool_is[0] & w1_samples_addr[9];
+  assign \$7774  = w1_pool_is[1] & w1_calibration_addr[9];
+  assign \$7775  = { \$7774 , \$7773  } + 2'h3;
+  assign \$7776  = w1_pool_is[0] & w1_samples_addr[10];
+  assign \$7777  = w1_pool_is[1] & w1_calibration_addr[10];
+  assign \$7778  = { \$7777 , \$7776  } + 2'h3;
+  assign \$7779  = w1_pool_is[0] & w1_samples_addr[11];
+  assign \$7780  = w1_pool_is[1] & w1_calibration_addr[11];
+  assign \$7781  = { \$7780 , \$7779  } + 2'h3;
+  assign \$7782  = w1_pool_is[0] & w1_samples_addr[12];
+  assign \$7783  = w1_pool_is[1] & w1_calibration_addr[12];
+  assign \$7784  = { \$7783 , \$7782  } + 2'h3;
+  assign \$7785  = w1_pool_is[0] & w1_samples_addr[13];
+  assign \$7786  = w1_pool_is[1] & w1_calibration_addr[13];
+  assign \$7787  = { \$7786 , \$7785  } + 2'h3;
+  assign \$7788  = w1_pool_is[0] & w1_samples_addr[14];
+  assign \$7789  = w1_pool_is[1] & w1_calibration_addr[14];
+  assign \$7790  = { \$7789 , \$7788  } + 2'h3;
+  assign \$7791  = w1_pool_is[0] & w1_samples_addr[15];
+  assign \$7792  = w1_pool_is[1] & w1_calibration_addr[15];
+  assign \$7793  = { \$7792 , \$7791  } + 2'h3;
+  assign \$7794  = w1_pool_is[0] & w1_samples_addr[16];
+  assign \$7795  = w1_pool_is[1] & w1_calibration_addr[16];
+  assign \$7796  = { \$7795 , \$7794  } + 2'h3;
+  assign \$7797  = w1_pool_is[0] & w1_samples_addr[17];
+  assign \$7798  = w1_pool_is[1] & w1_calibration_addr[17];
+  assign \$7799  = { \$7798 , \$7797  } + 2'h3;
+  assign \$7800  = w1_pool_is[0] & w1_samples_addr[18];
+  assign \$7801  = w1_pool_is[1] & w1_calibration_addr[18];
+  assign \$7802  = { \$7801 , \$7800  } + 2'h3;
+  assign \$7803  = w1_pool_is[0] & w1_samples_addr[19];
+  assign \$7804  = w1_pool_is[1] & w1_calibration_addr[19];
+  assign \$7805  = { \$7804 , \$7803  } + 2'h3;
+  assign \$7806  = w1_pool_is[0] & w1_samples_addr[20];
+  assign \$7807  = w1_pool_is[1] & w1_calibration_addr[20];
+  assign \$7808  = { \$7807 , \$7806  } + 2'h3;
+  assign \$7809  = w1_pool_is[0] & w1_samples_addr[21];
+  assign \$7810  = w1_pool_is[1] & w1_calibration_addr[21];
+  assign \$7811  = { \$7810 , \$7809  } + 2'h3;
+  assign \$7812  = w1_pool_is[0] & w1_samples_addr[22];
+  assign \$7813  = w1_pool_is[1] & w1_calibration_addr[22];
+  assign \$7814  = { \$7813 , \$7812  } + 2'h3;
+  assign \$7815  = w1_pool_is[0] & w1_samples_addr[23];
+  assign \$7816  = w1_pool_is[1] & w1_calibration_addr[23];
+  assign \$7817  = { \$7816 , \$7815  } + 2'h3;
+  assign \$7818  = w1_pool_is[0] & w1_samples_addr[24];
+  assign \$7819  = w1_pool_is[1] & w1_calibration_addr[24];
+  assign \$7820  = { \$7819 , \$7818  } + 2'h3;
+  assign \$7821  = w1_pool_is[0] & w1_samples_addr[25];
+  assign \$7822  = w1_pool_is[1] & w1_calibration_addr[25];
+  assign \$7823  = { \$7822 , \$7821  } + 2'h3;
+  assign \$7824  = w1_pool_is[0] & w1_samples_addr[26];
+  assign \$7825  = w1_pool_is[1] & w1_calibration_addr[26];
+  assign \$7826  = { \$7825 , \$7824  } + 2'h3;
+  assign \$7827  = w1_pool_is[0] & w1_samples_addr[27];
+  assign \$7828  = w1_pool_is[1] & w1_calibration_addr[27];
+  assign \$7829  = { \$7828 , \$7827  } + 2'h3;
+  assign \$7830  = w1_pool_is[0] & w1_samples_addr[28];
+  assign \$7831  = w1_pool_is[1] & w1_calibration_addr[28];
+  assign \$7832  = { \$7831 , \$7830  } + 2'h3;
+  assign \$7833  = w1_pool_is[0] & w1_samples_addr[29];
+  assign \$7834  = w1_pool_is[1] & w1_calibration_addr[29];
+  assign \$7835  = { \$7834 , \$7833  } + 2'h3;
+  assign \$7836  = w1_pool_is[0] & w1_samples_addr[30];
+  assign \$7837  = w1_pool_is[1] & w1_calibration_addr[30];
+  assign \$7838  = { \$7837 , \$7836  } + 2'h3;
+  assign \$7839  = w1_pool_is[0] & w1_samples_addr[31];
+  assign \$7840  = w1_pool_is[1] & w1_calibration_addr[31];
+  assign \$7841  = { \$7840 , \$7839  } + 2'h3;
+  assign \$7842  = w1_hit[0] | w1_hit[1];
   assign \$7843  = ~ \$7842 ;
-  assign bus__w_err = \$7841  & \$7843 ;
-  assign \$7844  = rsp_freed_valid & \port$12096$0 [0];
-  assign \$7845  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$7844  | \$7845 ;
-  assign \$7846  = rsp_freed_valid & \port$12096$0 [0];
-  assign \$7847  = \$7846  ? \port$12056$0 [0] : \port$12068$0 [0];
-  assign bus__w_slow_err = ~ \$7847 ;
+  assign \$7844  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$355 , \$7843 , \$7841 [2], \$7838 [2], \$7835 [2], \$7832 [2], \$7829 [2], \$7826 [2], \$7823 [2], \$7820 [2], \$7817 [2], \$7814 [2], \$7811 [2], \$7808 [2], \$7805 [2], \$7802 [2], \$7799 [2], \$7796 [2], \$7793 [2], \$7790 [2], \$7787 [2], \$7784 [2], \$7781 [2], \$7778 [2], \$7775 [2], \$7772 [2], \$7769 [2], \$7766 [2], \$7763 [2], \$7760 [2], \$7757 [2], \$7754 [2], \$7751 [2], \$7748 [2], new_flush };
+  assign \$7845  = ~ w2_plain;
+  assign \$7846  = \$signal$407  & \$signal$392 ;
+  assign \$7847  = ~ \$7846 ;
+  assign bus__w_err = \$7845  & \$7847 ;
+  assign \$7848  = rsp_freed_valid & \port$12094$0 [0];
+  assign \$7849  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$7848  | \$7849 ;
+  assign \$7850  = rsp_freed_valid & \port$12094$0 [0];
+  assign \$7851  = \$7850  ? \port$12054$0 [0] : \port$12066$0 [0];
+  assign bus__w_slow_err = ~ \$7851 ;
   always @(posedge aclk_clk)
-    cycle <= \$7848 ;
+    cycle <= \$7852 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$7849 ;
+    \$signal  <= \$7853 ;
   always @(posedge aclk_clk)
-    ready <= \$7850 ;
+    ready <= \$7854 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$7851 ;
+    e1_new0 <= \$7855 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$7852 ;
+    e1_new1 <= \$7856 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$7853 ;
+    e1_new2 <= \$7857 ;
   always @(posedge aclk_clk)
-    \$signal$28  <= \$7854 ;
+    \$signal$28  <= \$7858 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$7855 ;
+    e1_exhausted <= \$7859 ;
   always @(posedge aclk_clk)
-    e1_guard0 <= \$7856 ;
+    e1_guard0 <= \$7860 ;
   always @(posedge aclk_clk)
-    e1_guard1 <= \$7857 ;
+    e1_guard1 <= \$7861 ;
   always @(posedge aclk_clk)
-    \$signal$45  <= \$7858 ;
+    \$signal$45  <= \$7862 ;
   always @(posedge aclk_clk)
-    \$signal$47  <= \$7859 ;
+    \$signal$47  <= \$7863 ;
   always @(posedge aclk_clk)
-    e1_n_at_least <= \$7860 ;
+    e1_n_at_least <= \$7864 ;
   always @(posedge aclk_clk)
-    \$signal$49  <= \$7861 ;
+    \$signal$49  <= \$7865 ;
   always @(posedge aclk_clk)
-    samples_ev_grant <= \$7862 ;
+    samples_ev_grant <= \$7866 ;
   always @(posedge aclk_clk)
-    samples_ev_free <= \$7863 ;
+    samples_ev_free <= \$7867 ;
   always @(posedge aclk_clk)
-    samples_ev_flush <= \$7864 ;
+    samples_ev_flush <= \$7868 ;
   always @(posedge aclk_clk)
-    samples_ev_fail <= \$7865 ;
+    samples_ev_fail <= \$7869 ;
   always @(posedge aclk_clk)
-    calibration_ev_grant <= \$7866 ;
+    calibration_ev_grant <= \$7870 ;
   always @(posedge aclk_clk)
-    calibration_ev_free <= \$7867 ;
+    calibration_ev_free <= \$7871 ;
   always @(posedge aclk_clk)
-    calibration_ev_flush <= \$7868 ;
+    calibration_ev_flush <= \$7872 ;
   always @(posedge aclk_clk)
-    calibration_ev_fail <= \$7869 ;
+    calibration_ev_fail <= \$7873 ;
   always @(posedge aclk_clk)
-    log_bank0_row <= \$7870 ;
+    log_bank0_row <= \$7874 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= log_bank0_row;
   always @(posedge aclk_clk)
     log_bank0_wdata <= { \$781 [5], \$775 [5], \$769 [5], \$763 [5], \$757 [5], \$751 [5], \$745 [5], \$739 [5], \$733 [5], \$727 [5], \$721 [5], \$715 [5], \$709 [5], \$703 [5], \$697 [5], \$691 [5], \$685 [5], \$679 [5], \$673 [5], \$667 [5], \$661 [5], \$655 [5], \$649 [5], \$643 [5], \$637 [5], \$631 [5], \$625 [5], \$619 [5], \$613 [5], \$607 [5], \$601 [5], \$595 [5], \$589 [5], \$583 [5], \$577 [5], \$571 [5], \$565 [5], \$559 [5], \$553 [5], \$547 [5], \$541 [5], \$535 [5], \$529 [5], \$523 [5], \$517 [5], \$511 [5], \$505 [5], \$499 [5], \$493 [5], \$487 [5], \$481 [5], \$475 [5], \$469 [5], \$463 [5], \$457 [5], \$451 [5], \$445 [5], \$439 [5], \$433 [5], \$427 [5], \$421 [5], \$415 [5], \$409 [5], \$403 [5], \$397 [5], \$391 [5], \$385 [5], \$379 [5], \$373 [5], \$367 [5], \$361 [5], \$355 [5], \$349 [5], \$343 [5], \$337 [5], \$331 [5], \$325 [5], \$319 [5], \$313 [5], \$307 [5], \$301 [5], \$295 [5], \$289 [5], \$283 [5], \$277 [5], \$271 [5], \$265 [5], \$259 [5], \$253 [5], \$247 [5], \$241 [5], \$235 [5], \$229 [5], \$223 [5], \$217 [5], \$211 [5], \$205 [5], \$199 [5], \$193 [5], \$187 [5], \$181 [5], \$175 [5], \$169 [5], \$163 [5], \$157 [5], \$151 [5], \$145 [5], \$139 [5], \$133 [5], \$127 [5], \$121 [5], \$115 [5], \$109 [5], \$103 [5], \$97 [5], \$91 [5], \$85 [5], \$79 [5], \$73 [5], \$67 [5], \$61 [5] };
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$7871 ;
+    log_bank0_wen <= \$7875 ;
   always @(posedge aclk_clk)
-    log_bank1_row <= \$7872 ;
+    log_bank1_row <= \$7876 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= log_bank1_row;
   always @(posedge aclk_clk)
     log_bank1_wdata <= { \$1508 [5], \$1502 [5], \$1496 [5], \$1490 [5], \$1484 [5], \$1478 [5], \$1472 [5], \$1466 [5], \$1460 [5], \$1454 [5], \$1448 [5], \$1442 [5], \$1436 [5], \$1430 [5], \$1424 [5], \$1418 [5], \$1412 [5], \$1406 [5], \$1400 [5], \$1394 [5], \$1388 [5], \$1382 [5], \$1376 [5], \$1370 [5], \$1364 [5], \$1358 [5], \$1352 [5], \$1346 [5], \$1340 [5], \$1334 [5], \$1328 [5], \$1322 [5], \$1316 [5], \$1310 [5], \$1304 [5], \$1298 [5], \$1292 [5], \$1286 [5], \$1280 [5], \$1274 [5], \$1268 [5], \$1262 [5], \$1256 [5], \$1250 [5], \$1244 [5], \$1238 [5], \$1232 [5], \$1226 [5], \$1220 [5], \$1214 [5], \$1208 [5], \$1202 [5], \$1196 [5], \$1190 [5], \$1184 [5], \$1178 [5], \$1172 [5], \$1166 [5], \$1160 [5], \$1154 [5], \$1148 [5], \$1142 [5], \$1136 [5], \$1130 [5], \$1124 [5], \$1118 [5], \$1112 [5], \$1106 [5], \$1100 [5], \$1094 [5], \$1088 [5], \$1082 [5], \$1076 [5], \$1070 [5], \$1064 [5], \$1058 [5], \$1052 [5], \$1046 [5], \$1040 [5], \$1034 [5], \$1028 [5], \$1022 [5], \$1016 [5], \$1010 [5], \$1004 [5], \$998 [5], \$992 [5], \$986 [5], \$980 [5], \$974 [5], \$968 [5], \$962 [5], \$956 [5], \$950 [5], \$944 [5], \$938 [5], \$932 [5], \$926 [5], \$920 [5], \$914 [5], \$908 [5], \$902 [5], \$896 [5], \$890 [5], \$884 [5], \$878 [5], \$872 [5], \$866 [5], \$860 [5], \$854 [5], \$848 [5], \$842 [5], \$836 [5], \$830 [5], \$824 [5], \$818 [5], \$812 [5], \$806 [5], \$800 [5], \$794 [5], \$788 [5] };
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$7873 ;
+    log_bank1_wen <= \$7877 ;
   always @(posedge aclk_clk)
-    log_bank2_row <= \$7874 ;
+    log_bank2_row <= \$7878 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= log_bank2_row;
   always @(posedge aclk_clk)
     log_bank2_wdata <= { \$2235 [5], \$2229 [5], \$2223 [5], \$2217 [5], \$2211 [5], \$2205 [5], \$2199 [5], \$2193 [5], \$2187 [5], \$2181 [5], \$2175 [5], \$2169 [5], \$2163 [5], \$2157 [5], \$2151 [5], \$2145 [5], \$2139 [5], \$2133 [5], \$2127 [5], \$2121 [5], \$2115 [5], \$2109 [5], \$2103 [5], \$2097 [5], \$2091 [5], \$2085 [5], \$2079 [5], \$2073 [5], \$2067 [5], \$2061 [5], \$2055 [5], \$2049 [5], \$2043 [5], \$2037 [5], \$2031 [5], \$2025 [5], \$2019 [5], \$2013 [5], \$2007 [5], \$2001 [5], \$1995 [5], \$1989 [5], \$1983 [5], \$1977 [5], \$1971 [5], \$1965 [5], \$1959 [5], \$1953 [5], \$1947 [5], \$1941 [5], \$1935 [5], \$1929 [5], \$1923 [5], \$1917 [5], \$1911 [5], \$1905 [5], \$1899 [5], \$1893 [5], \$1887 [5], \$1881 [5], \$1875 [5], \$1869 [5], \$1863 [5], \$1857 [5], \$1851 [5], \$1845 [5], \$1839 [5], \$1833 [5], \$1827 [5], \$1821 [5], \$1815 [5], \$1809 [5], \$1803 [5], \$1797 [5], \$1791 [5], \$1785 [5], \$1779 [5], \$1773 [5], \$1767 [5], \$1761 [5], \$1755 [5], \$1749 [5], \$1743 [5], \$1737 [5], \$1731 [5], \$1725 [5], \$1719 [5], \$1713 [5], \$1707 [5], \$1701 [5], \$1695 [5], \$1689 [5], \$1683 [5], \$1677 [5], \$1671 [5], \$1665 [5], \$1659 [5], \$1653 [5], \$1647 [5], \$1641 [5], \$1635 [5], \$1629 [5], \$1623 [5], \$1617 [5], \$1611 [5], \$1605 [5], \$1599 [5], \$1593 [5], \$1587 [5], \$1581 [5], \$1575 [5], \$1569 [5], \$1563 [5], \$1557 [5], \$1551 [5], \$1545 [5], \$1539 [5], \$1533 [5], \$1527 [5], \$1521 [5], \$1515 [5] };
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$7875 ;
+    log_bank2_wen <= \$7879 ;
   always @(posedge aclk_clk)
-    log_bank3_row <= \$7876 ;
+    log_bank3_row <= \$7880 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= log_bank3_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= { \$2962 [5], \$2956 [5], \$2950 [5], \$2944 [5], \$2938 [5], \$2932 [5], \$2926 [5], \$2920 [5], \$2914 [5], \$2908 [5], \$2902 [5], \$2896 [5], \$2890 [5], \$2884 [5], \$2878 [5], \$2872 [5], \$2866 [5], \$2860 [5], \$2854 [5], \$2848 [5], \$2842 [5], \$2836 [5], \$2830 [5], \$2824 [5], \$2818 [5], \$2812 [5], \$2806 [5], \$2800 [5], \$2794 [5], \$2788 [5], \$2782 [5], \$2776 [5], \$2770 [5], \$2764 [5], \$2758 [5], \$2752 [5], \$2746 [5], \$2740 [5], \$2734 [5], \$2728 [5], \$2722 [5], \$2716 [5], \$2710 [5], \$2704 [5], \$2698 [5], \$2692 [5], \$2686 [5], \$2680 [5], \$2674 [5], \$2668 [5], \$2662 [5], \$2656 [5], \$2650 [5], \$2644 [5], \$2638 [5], \$2632 [5], \$2626 [5], \$2620 [5], \$2614 [5], \$2608 [5], \$2602 [5], \$2596 [5], \$2590 [5], \$2584 [5], \$2578 [5], \$2572 [5], \$2566 [5], \$2560 [5], \$2554 [5], \$2548 [5], \$2542 [5], \$2536 [5], \$2530 [5], \$2524 [5], \$2518 [5], \$2512 [5], \$2506 [5], \$2500 [5], \$2494 [5], \$2488 [5], \$2482 [5], \$2476 [5], \$2470 [5], \$2464 [5], \$2458 [5], \$2452 [5], \$2446 [5], \$2440 [5], \$2434 [5], \$2428 [5], \$2422 [5], \$2416 [5], \$2410 [5], \$2404 [5], \$2398 [5], \$2392 [5], \$2386 [5], \$2380 [5], \$2374 [5], \$2368 [5], \$2362 [5], \$2356 [5], \$2350 [5], \$2344 [5], \$2338 [5], \$2332 [5], \$2326 [5], \$2320 [5], \$2314 [5], \$2308 [5], \$2302 [5], \$2296 [5], \$2290 [5], \$2284 [5], \$2278 [5], \$2272 [5], \$2266 [5], \$2260 [5], \$2254 [5], \$2248 [5], \$2242 [5] };
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$7877 ;
+    log_bank3_wen <= \$7881 ;
   always @(posedge aclk_clk)
-    log_bank4_row <= \$7878 ;
+    log_bank4_row <= \$7882 ;
   always @(posedge aclk_clk)
     log_bank4_wrow <= log_bank4_row;
   always @(posedge aclk_clk)
     log_bank4_wdata <= { \$3689 [5], \$3683 [5], \$3677 [5], \$3671 [5], \$3665 [5], \$3659 [5], \$3653 [5], \$3647 [5], \$3641 [5], \$3635 [5], \$3629 [5], \$3623 [5], \$3617 [5], \$3611 [5], \$3605 [5], \$3599 [5], \$3593 [5], \$3587 [5], \$3581 [5], \$3575 [5], \$3569 [5], \$3563 [5], \$3557 [5], \$3551 [5], \$3545 [5], \$3539 [5], \$3533 [5], \$3527 [5], \$3521 [5], \$3515 [5], \$3509 [5], \$3503 [5], \$3497 [5], \$3491 [5], \$3485 [5], \$3479 [5], \$3473 [5], \$3467 [5], \$3461 [5], \$3455 [5], \$3449 [5], \$3443 [5], \$3437 [5], \$3431 [5], \$3425 [5], \$3419 [5], \$3413 [5], \$3407 [5], \$3401 [5], \$3395 [5], \$3389 [5], \$3383 [5], \$3377 [5], \$3371 [5], \$3365 [5], \$3359 [5], \$3353 [5], \$3347 [5], \$3341 [5], \$3335 [5], \$3329 [5], \$3323 [5], \$3317 [5], \$3311 [5], \$3305 [5], \$3299 [5], \$3293 [5], \$3287 [5], \$3281 [5], \$3275 [5], \$3269 [5], \$3263 [5], \$3257 [5], \$3251 [5], \$3245 [5], \$3239 [5], \$3233 [5], \$3227 [5], \$3221 [5], \$3215 [5], \$3209 [5], \$3203 [5], \$3197 [5], \$3191 [5], \$3185 [5], \$3179 [5], \$3173 [5], \$3167 [5], \$3161 [5], \$3155 [5], \$3149 [5], \$3143 [5], \$3137 [5], \$3131 [5], \$3125 [5], \$3119 [5], \$3113 [5], \$3107 [5], \$3101 [5], \$3095 [5], \$3089 [5], \$3083 [5], \$3077 [5], \$3071 [5], \$3065 [5], \$3059 [5], \$3053 [5], \$3047 [5], \$3041 [5], \$3035 [5], \$3029 [5], \$3023 [5], \$3017 [5], \$3011 [5], \$3005 [5], \$2999 [5], \$2993 [5], \$2987 [5], \$2981 [5], \$2975 [5], \$2969 [5] };
   always @(posedge aclk_clk)
-    log_bank4_wen <= \$7879 ;
+    log_bank4_wen <= \$7883 ;
   always @(posedge aclk_clk)
-    log_bank5_row <= \$7880 ;
+    log_bank5_row <= \$7884 ;
   always @(posedge aclk_clk)
     log_bank5_wrow <= log_bank5_row;
   always @(posedge aclk_clk)
     log_bank5_wdata <= { \$4416 [5], \$4410 [5], \$4404 [5], \$4398 [5], \$4392 [5], \$4386 [5], \$4380 [5], \$4374 [5], \$4368 [5], \$4362 [5], \$4356 [5], \$4350 [5], \$4344 [5], \$4338 [5], \$4332 [5], \$4326 [5], \$4320 [5], \$4314 [5], \$4308 [5], \$4302 [5], \$4296 [5], \$4290 [5], \$4284 [5], \$4278 [5], \$4272 [5], \$4266 [5], \$4260 [5], \$4254 [5], \$4248 [5], \$4242 [5], \$4236 [5], \$4230 [5], \$4224 [5], \$4218 [5], \$4212 [5], \$4206 [5], \$4200 [5], \$4194 [5], \$4188 [5], \$4182 [5], \$4176 [5], \$4170 [5], \$4164 [5], \$4158 [5], \$4152 [5], \$4146 [5], \$4140 [5], \$4134 [5], \$4128 [5], \$4122 [5], \$4116 [5], \$4110 [5], \$4104 [5], \$4098 [5], \$4092 [5], \$4086 [5], \$4080 [5], \$4074 [5], \$4068 [5], \$4062 [5], \$4056 [5], \$4050 [5], \$4044 [5], \$4038 [5], \$4032 [5], \$4026 [5], \$4020 [5], \$4014 [5], \$4008 [5], \$4002 [5], \$3996 [5], \$3990 [5], \$3984 [5], \$3978 [5], \$3972 [5], \$3966 [5], \$3960 [5], \$3954 [5], \$3948 [5], \$3942 [5], \$3936 [5], \$3930 [5], \$3924 [5], \$3918 [5], \$3912 [5], \$3906 [5], \$3900 [5], \$3894 [5], \$3888 [5], \$3882 [5], \$3876 [5], \$3870 [5], \$3864 [5], \$3858 [5], \$3852 [5], \$3846 [5], \$3840 [5], \$3834 [5], \$3828 [5], \$3822 [5], \$3816 [5], \$3810 [5], \$3804 [5], \$3798 [5], \$3792 [5], \$3786 [5], \$3780 [5], \$3774 [5], \$3768 [5], \$3762 [5], \$3756 [5], \$3750 [5], \$3744 [5], \$3738 [5], \$3732 [5], \$3726 [5], \$3720 [5], \$3714 [5], \$3708 [5], \$3702 [5], \$3696 [5] };
   always @(posedge aclk_clk)
-    log_bank5_wen <= \$7881 ;
+    log_bank5_wen <= \$7885 ;
   always @(posedge aclk_clk)
-    log_bank6_row <= \$7882 ;
+    log_bank6_row <= \$7886 ;
   always @(posedge aclk_clk)
     log_bank6_wrow <= log_bank6_row;
   always @(posedge aclk_clk)
     log_bank6_wdata <= { \$5143 [5], \$5137 [5], \$5131 [5], \$5125 [5], \$5119 [5], \$5113 [5], \$5107 [5], \$5101 [5], \$5095 [5], \$5089 [5], \$5083 [5], \$5077 [5], \$5071 [5], \$5065 [5], \$5059 [5], \$5053 [5], \$5047 [5], \$5041 [5], \$5035 [5], \$5029 [5], \$5023 [5], \$5017 [5], \$5011 [5], \$5005 [5], \$4999 [5], \$4993 [5], \$4987 [5], \$4981 [5], \$4975 [5], \$4969 [5], \$4963 [5], \$4957 [5], \$4951 [5], \$4945 [5], \$4939 [5], \$4933 [5], \$4927 [5], \$4921 [5], \$4915 [5], \$4909 [5], \$4903 [5], \$4897 [5], \$4891 [5], \$4885 [5], \$4879 [5], \$4873 [5], \$4867 [5], \$4861 [5], \$4855 [5], \$4849 [5], \$4843 [5], \$4837 [5], \$4831 [5], \$4825 [5], \$4819 [5], \$4813 [5], \$4807 [5], \$4801 [5], \$4795 [5], \$4789 [5], \$4783 [5], \$4777 [5], \$4771 [5], \$4765 [5], \$4759 [5], \$4753 [5], \$4747 [5], \$4741 [5], \$4735 [5], \$4729 [5], \$4723 [5], \$4717 [5], \$4711 [5], \$4705 [5], \$4699 [5], \$4693 [5], \$4687 [5], \$4681 [5], \$4675 [5], \$4669 [5], \$4663 [5], \$4657 [5], \$4651 [5], \$4645 [5], \$4639 [5], \$4633 [5], \$4627 [5], \$4621 [5], \$4615 [5], \$4609 [5], \$4603 [5], \$4597 [5], \$4591 [5], \$4585 [5], \$4579 [5], \$4573 [5], \$4567 [5], \$4561 [5], \$4555 [5], \$4549 [5], \$4543 [5], \$4537 [5], \$4531 [5], \$4525 [5], \$4519 [5], \$4513 [5], \$4507 [5], \$4501 [5], \$4495 [5], \$4489 [5], \$4483 [5], \$4477 [5], \$4471 [5], \$4465 [5], \$4459 [5], \$4453 [5], \$4447 [5], \$4441 [5], \$4435 [5], \$4429 [5], \$4423 [5] };
   always @(posedge aclk_clk)
-    log_bank6_wen <= \$7883 ;
+    log_bank6_wen <= \$7887 ;
   always @(posedge aclk_clk)
-    log_bank7_row <= \$7884 ;
+    log_bank7_row <= \$7888 ;
   always @(posedge aclk_clk)
     log_bank7_wrow <= log_bank7_row;
   always @(posedge aclk_clk)
     log_bank7_wdata <= { \$5870 [5], \$5864 [5], \$5858 [5], \$5852 [5], \$5846 [5], \$5840 [5], \$5834 [5], \$5828 [5], \$5822 [5], \$5816 [5], \$5810 [5], \$5804 [5], \$5798 [5], \$5792 [5], \$5786 [5], \$5780 [5], \$5774 [5], \$5768 [5], \$5762 [5], \$5756 [5], \$5750 [5], \$5744 [5], \$5738 [5], \$5732 [5], \$5726 [5], \$5720 [5], \$5714 [5], \$5708 [5], \$5702 [5], \$5696 [5], \$5690 [5], \$5684 [5], \$5678 [5], \$5672 [5], \$5666 [5], \$5660 [5], \$5654 [5], \$5648 [5], \$5642 [5], \$5636 [5], \$5630 [5], \$5624 [5], \$5618 [5], \$5612 [5], \$5606 [5], \$5600 [5], \$5594 [5], \$5588 [5], \$5582 [5], \$5576 [5], \$5570 [5], \$5564 [5], \$5558 [5], \$5552 [5], \$5546 [5], \$5540 [5], \$5534 [5], \$5528 [5], \$5522 [5], \$5516 [5], \$5510 [5], \$5504 [5], \$5498 [5], \$5492 [5], \$5486 [5], \$5480 [5], \$5474 [5], \$5468 [5], \$5462 [5], \$5456 [5], \$5450 [5], \$5444 [5], \$5438 [5], \$5432 [5], \$5426 [5], \$5420 [5], \$5414 [5], \$5408 [5], \$5402 [5], \$5396 [5], \$5390 [5], \$5384 [5], \$5378 [5], \$5372 [5], \$5366 [5], \$5360 [5], \$5354 [5], \$5348 [5], \$5342 [5], \$5336 [5], \$5330 [5], \$5324 [5], \$5318 [5], \$5312 [5], \$5306 [5], \$5300 [5], \$5294 [5], \$5288 [5], \$5282 [5], \$5276 [5], \$5270 [5], \$5264 [5], \$5258 [5], \$5252 [5], \$5246 [5], \$5240 [5], \$5234 [5], \$5228 [5], \$5222 [5], \$5216 [5], \$5210 [5], \$5204 [5], \$5198 [5], \$5192 [5], \$5186 [5], \$5180 [5], \$5174 [5], \$5168 [5], \$5162 [5], \$5156 [5], \$5150 [5] };
   always @(posedge aclk_clk)
-    log_bank7_wen <= \$7885 ;
+    log_bank7_wen <= \$7889 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$7886 ;
+    space_ge1 <= \$7890 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$7887 ;
+    space_ge2 <= \$7891 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$7888 ;
+    space_ge3 <= \$7892 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$7889 ;
+    space_ge4 <= \$7893 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$7890 ;
+    space_ge5 <= \$7894 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$7891 ;
+    space_ge6 <= \$7895 ;
   always @(posedge aclk_clk)
-    space_ge7 <= \$7892 ;
+    space_ge7 <= \$7896 ;
   always @(posedge aclk_clk)
-    space_ge8 <= \$7893 ;
+    space_ge8 <= \$7897 ;
   always @(posedge aclk_clk)
-    space_ge9 <= \$7894 ;
+    space_ge9 <= \$7898 ;
   always @(posedge aclk_clk)
-    space_ge10 <= \$7895 ;
+    space_ge10 <= \$7899 ;
   always @(posedge aclk_clk)
-    space_ge11 <= \$7896 ;
+    space_ge11 <= \$7900 ;
   always @(posedge aclk_clk)
-    space_ge12 <= \$7897 ;
+    space_ge12 <= \$7901 ;
   always @(posedge aclk_clk)
-    space_ge13 <= \$7898 ;
+    space_ge13 <= \$7902 ;
   always @(posedge aclk_clk)
-    space_ge14 <= \$7899 ;
+    space_ge14 <= \$7903 ;
   always @(posedge aclk_clk)
-    space_ge15 <= \$7900 ;
+    space_ge15 <= \$7904 ;
   always @(posedge aclk_clk)
-    space_ge16 <= \$7901 ;
+    space_ge16 <= \$7905 ;
   always @(posedge aclk_clk)
-    space_ge17 <= \$7902 ;
+    space_ge17 <= \$7906 ;
   always @(posedge aclk_clk)
-    space_ge18 <= \$7903 ;
+    space_ge18 <= \$7907 ;
   always @(posedge aclk_clk)
-    space_ge19 <= \$7904 ;
+    space_ge19 <= \$7908 ;
   always @(posedge aclk_clk)
-    space_ge20 <= \$7905 ;
+    space_ge20 <= \$7909 ;
   always @(posedge aclk_clk)
-    space_ge21 <= \$7906 ;
+    space_ge21 <= \$7910 ;
   always @(posedge aclk_clk)
-    space_ge22 <= \$7907 ;
+    space_ge22 <= \$7911 ;
   always @(posedge aclk_clk)
-    space_ge23 <= \$7908 ;
+    space_ge23 <= \$7912 ;
   always @(posedge aclk_clk)
-    space_ge24 <= \$7909 ;
+    space_ge24 <= \$7913 ;
   always @(posedge aclk_clk)
-    space_ge25 <= \$7910 ;
+    space_ge25 <= \$7914 ;
   always @(posedge aclk_clk)
-    space_ge26 <= \$7911 ;
+    space_ge26 <= \$7915 ;
   always @(posedge aclk_clk)
-    space_ge27 <= \$7912 ;
+    space_ge27 <= \$7916 ;
   always @(posedge aclk_clk)
-    space_ge28 <= \$7913 ;
+    space_ge28 <= \$7917 ;
   always @(posedge aclk_clk)
-    space_ge29 <= \$7914 ;
+    space_ge29 <= \$7918 ;
   always @(posedge aclk_clk)
-    space_ge30 <= \$7915 ;
+    space_ge30 <= \$7919 ;
   always @(posedge aclk_clk)
-    space_ge31 <= \$7916 ;
+    space_ge31 <= \$7920 ;
   always @(posedge aclk_clk)
-    space_ge32 <= \$7917 ;
+    space_ge32 <= \$7921 ;
   always @(posedge aclk_clk)
-    tail_bank <= \$7918 ;
+    tail_bank <= \$7922 ;
   always @(posedge aclk_clk)
-    space <= \$7919 ;
+    space <= \$7923 ;
   always @(posedge aclk_clk)
-    \$signal$213  <= \$7920 ;
+    \$signal$213  <= \$7924 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$7921 ;
+    n_dropped <= \$7925 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$7922 ;
+    err_dropped <= \$7926 ;
   always @(posedge aclk_clk)
-    head <= \$7923 ;
+    head <= \$7927 ;
   always @(posedge aclk_clk)
-    \$signal$219  <= \$7924 ;
+    \$signal$219  <= \$7928 ;
   always @(posedge aclk_clk)
-    head_bank <= \$7925 ;
+    head_bank <= \$7929 ;
   always @(posedge aclk_clk)
-    head_entry <= \$7926 ;
+    head_entry <= \$7930 ;
   always @(posedge aclk_clk)
-    \$signal$230  <= \$7927 ;
+    \$signal$230  <= \$7931 ;
   always @(posedge aclk_clk)
-    samples_lw_limit <= \$7928 ;
+    samples_lw_limit <= \$7932 ;
   always @(posedge aclk_clk)
-    samples_lw_short <= \$7929 ;
+    samples_lw_short <= \$7933 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_1 <= \$7930 ;
+    samples_lw_granted_1 <= \$7934 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_2 <= \$7931 ;
+    samples_lw_granted_2 <= \$7935 ;
   always @(posedge aclk_clk)
-    samples_in_use <= \$7932 ;
+    samples_in_use <= \$7936 ;
   always @(posedge aclk_clk)
-    samples_in_use_was <= \$7933 ;
+    samples_in_use_was <= \$7937 ;
   always @(posedge aclk_clk)
-    samples_in_use_rose <= \$7934 ;
+    samples_in_use_rose <= \$7938 ;
   always @(posedge aclk_clk)
-    samples_hw_grow <= \$7935 ;
+    samples_hw_grow <= \$7939 ;
   always @(posedge aclk_clk)
-    samples_high_water <= \$7936 ;
+    samples_high_water <= \$7940 ;
   always @(posedge aclk_clk)
-    samples_allocs <= \$7937 ;
+    samples_allocs <= \$7941 ;
   always @(posedge aclk_clk)
-    samples_fails <= \$7938 ;
+    samples_fails <= \$7942 ;
   always @(posedge aclk_clk)
-    samples_frees <= \$7939 ;
+    samples_frees <= \$7943 ;
   always @(posedge aclk_clk)
-    samples_flushes <= \$7940 ;
+    samples_flushes <= \$7944 ;
   always @(posedge aclk_clk)
-    calibration_lw_limit <= \$7941 ;
+    calibration_lw_limit <= \$7945 ;
   always @(posedge aclk_clk)
-    calibration_lw_short <= \$7942 ;
+    calibration_lw_short <= \$7946 ;
   always @(posedge aclk_clk)
-    calibration_lw_granted_1 <= \$7943 ;
+    calibration_lw_granted_1 <= \$7947 ;
   always @(posedge aclk_clk)
-    calibration_lw_granted_2 <= \$7944 ;
+    calibration_lw_granted_2 <= \$7948 ;
   always @(posedge aclk_clk)
-    calibration_in_use <= \$7945 ;
+    calibration_in_use <= \$7949 ;
   always @(posedge aclk_clk)
-    calibration_in_use_was <= \$7946 ;
+    calibration_in_use_was <= \$7950 ;
   always @(posedge aclk_clk)
-    calibration_in_use_rose <= \$7947 ;
+    calibration_in_use_rose <= \$7951 ;
   always @(posedge aclk_clk)
-    calibration_hw_grow <= \$7948 ;
+    calibration_hw_grow <= \$7952 ;
   always @(posedge aclk_clk)
-    calibration_high_water <= \$7949 ;
+    calibration_high_water <= \$7953 ;
   always @(posedge aclk_clk)
-    calibration_allocs <= \$7950 ;
+    calibration_allocs <= \$7954 ;
   always @(posedge aclk_clk)
-    calibration_fails <= \$7951 ;
+    calibration_fails <= \$7955 ;
   always @(posedge aclk_clk)
-    calibration_frees <= \$7952 ;
+    calibration_frees <= \$7956 ;
   always @(posedge aclk_clk)
-    calibration_flushes <= \$7953 ;
+    calibration_flushes <= \$7957 ;
   always @(posedge aclk_clk)
-    \$signal$261  <= \$7954 ;
+    \$signal$261  <= \$7958 ;
   always @(posedge aclk_clk)
-    refused <= \$7955 ;
+    refused <= \$7959 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$7956 ;
+    r1_valid <= \$7960 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$7957 ;
+    alloc_queue_head <= \$7961 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$7958 ;
+    alloc_queue_rd <= \$7962 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$7959 ;
+    alloc_queue_rd_next <= \$7963 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$7960 ;
+    alloc_queue_wr <= \$7964 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$7961 ;
+    alloc_queue_wr_next <= \$7965 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$7962 ;
+    alloc_queue_held <= \$7966 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$7963 ;
+    alloc_queue_count <= \$7967 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$7964 ;
+    req_alloc <= \$7968 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$7965 ;
+    staged_valid <= \$7969 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$7966 ;
+    alloc_queue_w_data <= \$7970 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$7967 ;
+    req_alloc_pool <= \$7971 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$7968 ;
+    req_alloc_size <= \$7972 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$6466 [12];
+    r1_sel_id <= \$6470 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$6469 [12];
+    r1_sel_version <= \$6473 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$6472 [12];
+    r1_sel_config <= \$6476 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$6475 [12];
+    r1_sel_config2 <= \$6479 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$6478 [12];
+    r1_sel_ctrl <= \$6482 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$6481 [12];
+    r1_sel_status <= \$6485 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$6484 [12];
+    r1_sel_irq_status <= \$6488 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$6487 [12];
+    r1_sel_irq_enable <= \$6491 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$6490 [12];
+    r1_sel_err_count <= \$6494 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$6493 [12];
+    r1_sel_err_dropped <= \$6497 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$6496 [12];
+    r1_sel_err_head0 <= \$6500 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$6499 [12];
+    r1_sel_err_head1 <= \$6503 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$6502 [12];
+    r1_sel_err_head2 <= \$6506 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$6505 [12];
+    r1_sel_err_head3 <= \$6509 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$6508 [12];
+    r1_sel_err_pop <= \$6512 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$6511 [12];
+    r1_sel_cycle <= \$6515 [12];
   always @(posedge aclk_clk)
-    r1_sel_guard_ctrl <= \$6514 [12];
+    r1_sel_guard_ctrl <= \$6518 [12];
   always @(posedge aclk_clk)
-    r1_sel_guard_status <= \$6517 [12];
+    r1_sel_guard_status <= \$6521 [12];
   always @(posedge aclk_clk)
-    r1_sel_guard_checks <= \$6520 [12];
+    r1_sel_guard_checks <= \$6524 [12];
   always @(posedge aclk_clk)
-    r1_sel_guard_refused <= \$6523 [12];
+    r1_sel_guard_refused <= \$6527 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$6526 [12];
+    r1_sel_pool0_free <= \$6530 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$6529 [12];
+    r1_sel_pool0_base_lo <= \$6533 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$6532 [12];
+    r1_sel_pool0_base_hi <= \$6536 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$6535 [12];
+    r1_sel_pool0_slot_size <= \$6539 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$6538 [12];
+    r1_sel_pool0_slots <= \$6542 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$6541 [12];
+    r1_sel_pool0_in_use <= \$6545 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$6544 [12];
+    r1_sel_pool0_high_water <= \$6548 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$6547 [12];
+    r1_sel_pool0_allocs <= \$6551 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$6550 [12];
+    r1_sel_pool0_fails <= \$6554 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$6553 [12];
+    r1_sel_pool0_frees <= \$6557 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$6556 [12];
+    r1_sel_pool0_info <= \$6560 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$6559 [12];
+    r1_sel_pool0_flush <= \$6563 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$6562 [12];
+    r1_sel_pool0_flushes <= \$6566 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$6565 [12];
+    r1_sel_pool0_overwrites <= \$6569 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$6568 [12];
+    r1_sel_pool0_low_water <= \$6572 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$6571 [12];
+    r1_sel_pool1_free <= \$6575 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$6574 [12];
+    r1_sel_pool1_base_lo <= \$6578 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$6577 [12];
+    r1_sel_pool1_base_hi <= \$6581 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$6580 [12];
+    r1_sel_pool1_slot_size <= \$6584 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$6583 [12];
+    r1_sel_pool1_slots <= \$6587 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$6586 [12];
+    r1_sel_pool1_in_use <= \$6590 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$6589 [12];
+    r1_sel_pool1_high_water <= \$6593 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$6592 [12];
+    r1_sel_pool1_allocs <= \$6596 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$6595 [12];
+    r1_sel_pool1_fails <= \$6599 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$6598 [12];
+    r1_sel_pool1_frees <= \$6602 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$6601 [12];
+    r1_sel_pool1_info <= \$6605 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$6604 [12];
+    r1_sel_pool1_flush <= \$6608 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$6607 [12];
+    r1_sel_pool1_flushes <= \$6611 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$6610 [12];
+    r1_sel_pool1_overwrites <= \$6614 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$6613 [12];
+    r1_sel_pool1_low_water <= \$6617 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$7969 ;
+    r2_valid <= \$7973 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$7970 ;
+    r2_block0 <= \$7974 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$7971 ;
+    r2_found_in <= \$7975 ;
   always @(posedge aclk_clk)
-    r2_block1 <= \$7972 ;
+    r2_block1 <= \$7976 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$7973 ;
+    r2_block4 <= \$7977 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$7974 ;
+    r2_block5 <= \$7978 ;
   always @(posedge aclk_clk)
-    \$signal$344  <= \$6771 ;
+    \$signal$344  <= \$6775 ;
   always @(posedge aclk_clk)
-    new_flush <= \$6787 ;
+    new_flush <= \$6791 ;
   always @(posedge aclk_clk)
-    \$signal$353  <= \$7975 ;
+    \$signal$353  <= \$7979 ;
   always @(posedge aclk_clk)
-    new_is_flush <= \$6834 ;
+    new_is_flush <= \$6838 ;
   always @(posedge aclk_clk)
-    \$signal$355  <= \$7976 ;
+    \$signal$355  <= \$7980 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$7977 ;
+    w1_pool_is <= \$7981 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$7978 ;
+    w1_hit <= \$7982 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$7979 ;
+    w1_tag <= \$7983 ;
   always @(posedge aclk_clk)
-    w1_samples_addr <= \$7980 ;
+    w1_samples_addr <= \$7984 ;
   always @(posedge aclk_clk)
-    w1_calibration_addr <= \$7981 ;
+    w1_calibration_addr <= \$7985 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$7982 ;
+    command_queue_head <= \$7986 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$7983 ;
+    command_queue_rd <= \$7987 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$7984 ;
+    command_queue_rd_next <= \$7988 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$7985 ;
+    command_queue_wr <= \$7989 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$7986 ;
+    command_queue_wr_next <= \$7990 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$7987 ;
+    command_queue_held <= \$7991 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$7988 ;
+    command_queue_count <= \$7992 ;
   always @(posedge aclk_clk)
-    native_turn <= \$7989 ;
+    native_turn <= \$7993 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$7990 ;
+    w1_a1_0 <= \$7994 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$7991 ;
+    w1_a4_2 <= \$7995 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$7992 ;
+    w1_a7_5 <= \$7996 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$7993 ;
+    w1_a11_8 <= \$7997 ;
   always @(posedge aclk_clk)
-    \$signal$387  <= \$7994 ;
+    \$signal$387  <= \$7998 ;
   always @(posedge aclk_clk)
-    \$signal$388  <= \$7995 ;
+    \$signal$388  <= \$7999 ;
   always @(posedge aclk_clk)
-    \$signal$389  <= \$7996 ;
+    \$signal$389  <= \$8000 ;
   always @(posedge aclk_clk)
-    \$signal$390  <= \$7997 ;
+    \$signal$390  <= \$8001 ;
   always @(posedge aclk_clk)
-    \$signal$391  <= \$7998 ;
+    \$signal$391  <= \$8002 ;
   always @(posedge aclk_clk)
-    \$signal$392  <= \$7999 ;
+    \$signal$392  <= \$8003 ;
   always @(posedge aclk_clk)
-    \$signal$393  <= \$8000 ;
+    \$signal$393  <= \$8004 ;
   always @(posedge aclk_clk)
-    \$signal$394  <= \$8001 ;
+    \$signal$394  <= \$8005 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$8002 ;
+    w2_is_ctrl <= \$8006 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$8003 ;
+    w2_is_irq_status <= \$8007 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$8004 ;
+    w2_is_irq_enable <= \$8008 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$8005 ;
+    w2_is_err_pop <= \$8009 ;
   always @(posedge aclk_clk)
-    w2_is_guard_ctrl <= \$8006 ;
+    w2_is_guard_ctrl <= \$8010 ;
   always @(posedge aclk_clk)
-    w2_is_guard_status <= \$8007 ;
+    w2_is_guard_status <= \$8011 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$8008 ;
+    w2_is_pool0_free <= \$8012 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$8009 ;
+    w2_is_pool0_flush <= \$8013 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$8010 ;
+    w2_is_pool0_low_water <= \$8014 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$8011 ;
+    w2_is_pool1_free <= \$8015 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$8012 ;
+    w2_is_pool1_flush <= \$8016 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$8013 ;
+    w2_is_pool1_low_water <= \$8017 ;
   always @(posedge aclk_clk)
-    \$signal$407  <= \$8014 ;
+    \$signal$407  <= \$8018 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$8015 ;
+    w2_plain <= \$8019 ;
   always @(posedge aclk_clk)
-    \$signal$218  <= \$8016 ;
+    \$signal$218  <= \$8020 ;
   always @(posedge aclk_clk)
-    w1c <= \$8017 ;
+    w1c <= \$8021 ;
   always @(posedge aclk_clk)
-    \$signal$231  <= \$8018 ;
+    \$signal$231  <= \$8022 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$8019 ;
+    irq_enable <= \$8023 ;
   always @(posedge aclk_clk)
-    guard_lock_on <= \$8020 ;
+    guard_lock_on <= \$8024 ;
   always @(posedge aclk_clk)
-    guard_unlock <= \$8021 ;
+    guard_unlock <= \$8025 ;
   always @(posedge aclk_clk)
-    samples_low_water <= \$8022 ;
+    samples_low_water <= \$8026 ;
   always @(posedge aclk_clk)
-    calibration_low_water <= \$8023 ;
+    calibration_low_water <= \$8027 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$12056$0 [16] ? { 7'h00, \port$12056$0 [15] } : 8'hff;
+  assign \$2  = \port$12054$0 [16] ? { 7'h00, \port$12054$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$12068$0 [14:5], 47'h000000000000, \port$12068$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$12068$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$12053$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$12053$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$12053$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$12056$0 [14:5], \port$12096$0 [32:1], 4'h0, \port$12096$0 [36:33], \$2 , 1'h0, \port$12096$0 [0], 3'h1, \port$12056$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$12066$0 [14:5], 47'h000000000000, \port$12066$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$12066$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$12051$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$12051$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$12051$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$12054$0 [14:5], \port$12094$0 [32:1], 4'h0, \port$12094$0 [36:33], \$2 , 1'h0, \port$12094$0 [0], 3'h1, \port$12054$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$12068$0 [14:5], 47'h000000000000, \port$12068$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$12068$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$12053$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$12053$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$12053$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$12066$0 [14:5], 47'h000000000000, \port$12066$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$12066$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$12051$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$12051$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$12051$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$12053$0 [4:1] == 1'h1;
+  assign \$15  = \port$12051$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
   assign \$17  = cycle - 4'ha;
   assign \$18  = cycle - 4'ha;
@@ -28985,26 +28983,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$20  = cycle - 4'ha;
   assign \$21  = guard_ar_refused + guard_aw_refused;
   assign \$28  = guard_ar_refused | guard_aw_refused;
-  assign \$29  = rsp_grant_valid & \port$12053$0 [0];
-  assign \$30  = ! \port$12053$0 [5];
+  assign \$29  = rsp_grant_valid & \port$12051$0 [0];
+  assign \$30  = ! \port$12051$0 [5];
   assign \$31  = \$29  & \$30 ;
-  assign \$32  = rsp_freed_valid & \port$12056$0 [0];
-  assign \$33  = ! \port$12056$0 [15];
+  assign \$32  = rsp_freed_valid & \port$12054$0 [0];
+  assign \$33  = ! \port$12054$0 [15];
   assign \$34  = \$32  & \$33 ;
-  assign \$35  = rsp_flushed_valid & \port$12068$0 [0];
-  assign \$36  = ! \port$12068$0 [15];
+  assign \$35  = rsp_flushed_valid & \port$12066$0 [0];
+  assign \$36  = ! \port$12066$0 [15];
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = \port$12053$0 [4:1] == 1'h1;
+  assign \$38  = \port$12051$0 [4:1] == 1'h1;
   assign \$39  = rsp_grant_valid & \$38 ;
-  assign \$40  = ! \port$12053$0 [5];
+  assign \$40  = ! \port$12051$0 [5];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = rsp_grant_valid & \port$12053$0 [0];
+  assign \$42  = rsp_grant_valid & \port$12051$0 [0];
   assign \$44  = \$42  & \$43 ;
-  assign \$45  = rsp_freed_valid & \port$12056$0 [0];
+  assign \$45  = rsp_freed_valid & \port$12054$0 [0];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = rsp_flushed_valid & \port$12068$0 [0];
+  assign \$48  = rsp_flushed_valid & \port$12066$0 [0];
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = \port$12053$0 [4:1] == 1'h1;
+  assign \$51  = \port$12051$0 [4:1] == 1'h1;
   assign \$52  = rsp_grant_valid & \$51 ;
   assign \$54  = \$52  & \$53 ;
   assign \$55  = log_bank0_row + 1'h1;
@@ -30925,21 +30923,17 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1970  = log_bank2_select4 & e1_guard1[76];
   assign \$1971  = { \$1970 , \$1969 , \$1968 , \$1967 , \$1966  } + 5'h1f;
   assign \$1972  = log_bank2_select0 & e1_new0[77];
-  assign \$1973  = log_bank2_select1 & e1_new1[77];
-  assign \$1974  = log_bank2_select2 & e1_new2[77];
-  assign \$1975  = log_bank2_select3 & e1_guard0[77];
-  assign \$1976  = log_bank2_select4 & e1_guard1[77];
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
-  assign \$auto$rtlil.cc:2739:Not$102  = ~ { \$6762 [8], \$6762 [6] };
-  assign \$auto$rtlil.cc:2739:Not$104  = ~ \$6774 [8];
-  assign \$auto$rtlil.cc:2739:Not$106  = ~ { \$6778 [8], \$6778 [6] };
-  assign \$auto$rtlil.cc:2739:Not$108  = ~ \$6790 [8];
-  assign \$auto$rtlil.cc:2739:Not$110  = ~ { \$6794 [8], \$6794 [6] };
+  assign \$auto$rtlil.cc:2739:Not$102  = ~ { \$6766 [8], \$6766 [6] };
+  assign \$auto$rtlil.cc:2739:Not$104  = ~ \$6778 [8];
+  assign \$auto$rtlil.cc:2739:Not$106  = ~ { \$6782 [8], \$6782 [6] };
+  assign \$auto$rtlil.cc:2739:Not$108  = ~ \$6794 [8];
+  assign \$auto$rtlil.cc:2739:Not$110  = ~ { \$6798 [8], \$6798 [6] };
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
-  assign \$auto$rtlil.cc:2739:Not$112  = ~ \$6805 [8];
-  assign \$auto$rtlil.cc:2739:Not$114  = ~ { \$6809 [8], \$6809 [6] };
-  assign \$auto$rtlil.cc:2739:Not$116  = ~ \$6822 [8];
-  assign \$auto$rtlil.cc:2739:Not$118  = ~ { \$6826 [8], \$6826 [6] };
+  assign \$auto$rtlil.cc:2739:Not$112  = ~ \$6809 [8];
+  assign \$auto$rtlil.cc:2739:Not$114  = ~ { \$6813 [8], \$6813 [6] };
+  assign \$auto$rtlil.cc:2739:Not$116  = ~ \$6826 [8];
+  assign \$auto$rtlil.cc:2739:Not$118  = ~ { \$6830 [8], \$6830 [6] };
   assign \$auto$rtlil.cc:2739:Not$120  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$122  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$124  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
@@ -30991,7 +30985,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$94  = ~ { bus__r_addr[8], bus__r_addr[6:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$96  = ~ { bus__r_addr[8], bus__r_addr[6:3] };
   assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8], bus__r_addr[6:2] };
-  assign \$auto$rtlil.cc:2739:Not$100  = ~ \$6758 [8];
+  assign \$auto$rtlil.cc:2739:Not$100  = ~ \$6762 [8];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
     (* full_case = 32'd1 *)
@@ -31087,21 +31081,21 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$6457 [0])
+    casez (\$6461 [0])
       1'h0:
-          \$6458  = 12'h100;
+          \$6462  = 12'h100;
       1'h1:
-          \$6458  = 12'h400;
+          \$6462  = 12'h400;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$6460 [0])
+    casez (\$6464 [0])
       1'h0:
-          \$6461  = 12'h100;
+          \$6465  = 12'h100;
       1'h1:
-          \$6461  = 12'h400;
+          \$6465  = 12'h400;
     endcase
   end
   always @* begin
@@ -31682,197 +31676,163 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7848  = \$1 [31:0];
+    \$7852  = \$1 [31:0];
     if (aclk_rst) begin
-      \$7848  = 32'd0;
+      \$7852  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7849  = busy;
+    \$7853  = busy;
     if (aclk_rst) begin
-      \$7849  = 1'h0;
+      \$7853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7850  = \ready$6 ;
+    \$7854  = \ready$6 ;
     if (aclk_rst) begin
-      \$7850  = 1'h0;
+      \$7854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7851  = \$7 ;
+    \$7855  = \$7 ;
     if (aclk_rst) begin
-      \$7851  = 121'h0000000000000000000000000000000;
+      \$7855  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7852  = \$11 ;
-    if (aclk_rst) begin
-      \$7852  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7853  = { \$12 [31:0], 22'h000000, \port$12053$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$12053$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$12053$0 [4:1] };
-    if (aclk_rst) begin
-      \$7853  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7854  = \$14 [1:0];
-    if (aclk_rst) begin
-      \$7854  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7855  = \$16 ;
-    if (aclk_rst) begin
-      \$7855  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7856  = \$19 ;
+    \$7856  = \$11 ;
     if (aclk_rst) begin
       \$7856  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7857  = { \$20 [31:0], 28'h0000000, guard_aw_id, guard_aw_addr, 4'h0, guard_aw_tag, guard_aw_pool, 5'h14, guard_aw_err };
+    \$7857  = { \$12 [31:0], 22'h000000, \port$12051$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$12051$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$12051$0 [4:1] };
     if (aclk_rst) begin
       \$7857  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7858  = \$21 ;
+    \$7858  = \$14 [1:0];
     if (aclk_rst) begin
       \$7858  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7859  = \$22 ;
+    \$7859  = \$16 ;
     if (aclk_rst) begin
-      \$7859  = 3'h0;
+      \$7859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7860  = { \$27 , \$26 , \$25 , \$24 , \$23  };
+    \$7860  = \$19 ;
     if (aclk_rst) begin
-      \$7860  = 5'h00;
+      \$7860  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7861  = \$28 ;
+    \$7861  = { \$20 [31:0], 28'h0000000, guard_aw_id, guard_aw_addr, 4'h0, guard_aw_tag, guard_aw_pool, 5'h14, guard_aw_err };
     if (aclk_rst) begin
-      \$7861  = 1'h0;
+      \$7861  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7862  = \$31 ;
+    \$7862  = \$21 ;
     if (aclk_rst) begin
-      \$7862  = 1'h0;
+      \$7862  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7863  = \$34 ;
+    \$7863  = \$22 ;
     if (aclk_rst) begin
-      \$7863  = 1'h0;
+      \$7863  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7864  = \$37 ;
+    \$7864  = { \$27 , \$26 , \$25 , \$24 , \$23  };
     if (aclk_rst) begin
-      \$7864  = 1'h0;
+      \$7864  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7865  = \$41 ;
+    \$7865  = \$28 ;
     if (aclk_rst) begin
       \$7865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7866  = \$44 ;
+    \$7866  = \$31 ;
     if (aclk_rst) begin
       \$7866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7867  = \$47 ;
+    \$7867  = \$34 ;
     if (aclk_rst) begin
       \$7867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7868  = \$50 ;
+    \$7868  = \$37 ;
     if (aclk_rst) begin
       \$7868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7869  = \$54 ;
+    \$7869  = \$41 ;
     if (aclk_rst) begin
       \$7869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7870  = log_bank0_row;
-    if (log_bank0_enable) begin
-      \$7870  = \$55 [1:0];
-    end
+    \$7870  = \$44 ;
     if (aclk_rst) begin
-      \$7870  = 2'h0;
+      \$7870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7871  = log_bank0_enable;
+    \$7871  = \$47 ;
     if (aclk_rst) begin
       \$7871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7872  = log_bank1_row;
-    if (log_bank1_enable) begin
-      \$7872  = \$782 [1:0];
-    end
+    \$7872  = \$50 ;
     if (aclk_rst) begin
-      \$7872  = 2'h0;
+      \$7872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7873  = log_bank1_enable;
+    \$7873  = \$54 ;
     if (aclk_rst) begin
       \$7873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7874  = log_bank2_row;
-    if (log_bank2_enable) begin
-      \$7874  = \$1509 [1:0];
+    \$7874  = log_bank0_row;
+    if (log_bank0_enable) begin
+      \$7874  = \$55 [1:0];
     end
     if (aclk_rst) begin
       \$7874  = 2'h0;
@@ -31880,16 +31840,16 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7875  = log_bank2_enable;
+    \$7875  = log_bank0_enable;
     if (aclk_rst) begin
       \$7875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7876  = log_bank3_row;
-    if (log_bank3_enable) begin
-      \$7876  = \$2236 [1:0];
+    \$7876  = log_bank1_row;
+    if (log_bank1_enable) begin
+      \$7876  = \$782 [1:0];
     end
     if (aclk_rst) begin
       \$7876  = 2'h0;
@@ -31897,16 +31857,16 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7877  = log_bank3_enable;
+    \$7877  = log_bank1_enable;
     if (aclk_rst) begin
       \$7877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7878  = log_bank4_row;
-    if (log_bank4_enable) begin
-      \$7878  = \$2963 [1:0];
+    \$7878  = log_bank2_row;
+    if (log_bank2_enable) begin
+      \$7878  = \$1509 [1:0];
     end
     if (aclk_rst) begin
       \$7878  = 2'h0;
@@ -31914,16 +31874,16 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7879  = log_bank4_enable;
+    \$7879  = log_bank2_enable;
     if (aclk_rst) begin
       \$7879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7880  = log_bank5_row;
-    if (log_bank5_enable) begin
-      \$7880  = \$3690 [1:0];
+    \$7880  = log_bank3_row;
+    if (log_bank3_enable) begin
+      \$7880  = \$2236 [1:0];
     end
     if (aclk_rst) begin
       \$7880  = 2'h0;
@@ -31931,16 +31891,16 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7881  = log_bank5_enable;
+    \$7881  = log_bank3_enable;
     if (aclk_rst) begin
       \$7881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7882  = log_bank6_row;
-    if (log_bank6_enable) begin
-      \$7882  = \$4417 [1:0];
+    \$7882  = log_bank4_row;
+    if (log_bank4_enable) begin
+      \$7882  = \$2963 [1:0];
     end
     if (aclk_rst) begin
       \$7882  = 2'h0;
@@ -31948,16 +31908,16 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7883  = log_bank6_enable;
+    \$7883  = log_bank4_enable;
     if (aclk_rst) begin
       \$7883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7884  = log_bank7_row;
-    if (log_bank7_enable) begin
-      \$7884  = \$5144 [1:0];
+    \$7884  = log_bank5_row;
+    if (log_bank5_enable) begin
+      \$7884  = \$3690 [1:0];
     end
     if (aclk_rst) begin
       \$7884  = 2'h0;
@@ -31965,550 +31925,536 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7885  = log_bank7_enable;
+    \$7885  = log_bank5_enable;
     if (aclk_rst) begin
       \$7885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7886  = \$5871 ;
+    \$7886  = log_bank6_row;
+    if (log_bank6_enable) begin
+      \$7886  = \$4417 [1:0];
+    end
     if (aclk_rst) begin
-      \$7886  = 1'h1;
+      \$7886  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7887  = \$5872 ;
+    \$7887  = log_bank6_enable;
     if (aclk_rst) begin
-      \$7887  = 1'h1;
+      \$7887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7888  = \$5873 ;
+    \$7888  = log_bank7_row;
+    if (log_bank7_enable) begin
+      \$7888  = \$5144 [1:0];
+    end
     if (aclk_rst) begin
-      \$7888  = 1'h1;
+      \$7888  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7889  = \$5874 ;
+    \$7889  = log_bank7_enable;
     if (aclk_rst) begin
-      \$7889  = 1'h1;
+      \$7889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7890  = \$5875 ;
+    \$7890  = \$5871 ;
     if (aclk_rst) begin
       \$7890  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7891  = \$5876 ;
+    \$7891  = \$5872 ;
     if (aclk_rst) begin
       \$7891  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7892  = \$5877 ;
+    \$7892  = \$5873 ;
     if (aclk_rst) begin
       \$7892  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7893  = \$5878 ;
+    \$7893  = \$5874 ;
     if (aclk_rst) begin
       \$7893  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7894  = \$5879 ;
+    \$7894  = \$5875 ;
     if (aclk_rst) begin
       \$7894  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7895  = \$5880 ;
+    \$7895  = \$5876 ;
     if (aclk_rst) begin
       \$7895  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7896  = \$5881 ;
+    \$7896  = \$5877 ;
     if (aclk_rst) begin
       \$7896  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7897  = \$5882 ;
+    \$7897  = \$5878 ;
     if (aclk_rst) begin
       \$7897  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7898  = \$5883 ;
+    \$7898  = \$5879 ;
     if (aclk_rst) begin
       \$7898  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7899  = \$5884 ;
+    \$7899  = \$5880 ;
     if (aclk_rst) begin
       \$7899  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7900  = \$5885 ;
+    \$7900  = \$5881 ;
     if (aclk_rst) begin
       \$7900  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7901  = \$5886 ;
+    \$7901  = \$5882 ;
     if (aclk_rst) begin
       \$7901  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7902  = \$5887 ;
+    \$7902  = \$5883 ;
     if (aclk_rst) begin
       \$7902  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7903  = \$5888 ;
+    \$7903  = \$5884 ;
     if (aclk_rst) begin
       \$7903  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7904  = \$5889 ;
+    \$7904  = \$5885 ;
     if (aclk_rst) begin
       \$7904  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7905  = \$5890 ;
+    \$7905  = \$5886 ;
     if (aclk_rst) begin
       \$7905  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7906  = \$5891 ;
+    \$7906  = \$5887 ;
     if (aclk_rst) begin
       \$7906  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7907  = \$5892 ;
+    \$7907  = \$5888 ;
     if (aclk_rst) begin
       \$7907  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7908  = \$5893 ;
+    \$7908  = \$5889 ;
     if (aclk_rst) begin
       \$7908  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7909  = \$5894 ;
+    \$7909  = \$5890 ;
     if (aclk_rst) begin
       \$7909  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7910  = \$5895 ;
+    \$7910  = \$5891 ;
     if (aclk_rst) begin
       \$7910  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7911  = \$5896 ;
+    \$7911  = \$5892 ;
     if (aclk_rst) begin
       \$7911  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7912  = \$5897 ;
+    \$7912  = \$5893 ;
     if (aclk_rst) begin
       \$7912  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7913  = \$5898 ;
+    \$7913  = \$5894 ;
     if (aclk_rst) begin
       \$7913  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7914  = \$5899 ;
+    \$7914  = \$5895 ;
     if (aclk_rst) begin
       \$7914  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7915  = \$5900 ;
+    \$7915  = \$5896 ;
     if (aclk_rst) begin
       \$7915  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7916  = \$5901 ;
+    \$7916  = \$5897 ;
     if (aclk_rst) begin
       \$7916  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7917  = \$5902 ;
+    \$7917  = \$5898 ;
     if (aclk_rst) begin
       \$7917  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7918  = { \$6150 , \$6119 , \$6088 , \$6057 , \$6026 , \$5995 , \$5964 , \$5933  };
+    \$7918  = \$5899 ;
     if (aclk_rst) begin
-      \$7918  = 8'h01;
+      \$7918  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7919  = \$6153 ;
+    \$7919  = \$5900 ;
     if (aclk_rst) begin
-      \$7919  = 6'h20;
+      \$7919  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7920  = \$6154 [31:0];
+    \$7920  = \$5901 ;
+    if (aclk_rst) begin
+      \$7920  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$7921  = \$5902 ;
+    if (aclk_rst) begin
+      \$7921  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$7922  = { \$6150 , \$6119 , \$6088 , \$6057 , \$6026 , \$5995 , \$5964 , \$5933  };
+    if (aclk_rst) begin
+      \$7922  = 8'h01;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$7923  = \$6153 ;
+    if (aclk_rst) begin
+      \$7923  = 6'h20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$7924  = \$6154 [31:0];
     if (\$signal$218 ) begin
-      \$7920  = 32'd0;
+      \$7924  = 32'd0;
     end
     if (aclk_rst) begin
-      \$7920  = 32'd0;
+      \$7924  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7921  = \$6165 ;
-    if (aclk_rst) begin
-      \$7921  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7922  = \$6166 [31:0];
-    if (\$signal$218 ) begin
-      \$7922  = 32'd0;
-    end
-    if (aclk_rst) begin
-      \$7922  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7923  = head;
-    if (popped) begin
-      \$7923  = \$6167 [4:0];
-    end
-    if (aclk_rst) begin
-      \$7923  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7924  = \$6168 ;
-    if (aclk_rst) begin
-      \$7924  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7925  = head[2:0];
+    \$7925  = \$6165 ;
     if (aclk_rst) begin
       \$7925  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7926  = \$6170 ;
+    \$7926  = \$6166 [31:0];
+    if (\$signal$218 ) begin
+      \$7926  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$7926  = 121'h0000000000000000000000000000000;
+      \$7926  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7927  = \$6173 ;
+    \$7927  = head;
+    if (popped) begin
+      \$7927  = \$6167 [4:0];
+    end
     if (aclk_rst) begin
-      \$7927  = 6'h00;
+      \$7927  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7928  = \$6174 ;
+    \$7928  = \$6168 ;
     if (aclk_rst) begin
-      \$7928  = 18'h00000;
+      \$7928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7929  = \$6175 ;
+    \$7929  = head[2:0];
     if (aclk_rst) begin
-      \$7929  = 1'h0;
+      \$7929  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7930  = samples_ev_grant;
+    \$7930  = \$6170 ;
     if (aclk_rst) begin
-      \$7930  = 1'h0;
+      \$7930  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7931  = samples_lw_granted_1;
+    \$7931  = \$6173 ;
     if (aclk_rst) begin
-      \$7931  = 1'h0;
+      \$7931  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7932  = \$6186 [10:0];
+    \$7932  = \$6174 ;
     if (aclk_rst) begin
-      \$7932  = 11'h000;
+      \$7932  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7933  = samples_in_use;
+    \$7933  = \$6175 ;
     if (aclk_rst) begin
-      \$7933  = 11'h000;
+      \$7933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7934  = \$6196 ;
+    \$7934  = samples_ev_grant;
     if (aclk_rst) begin
       \$7934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7935  = \$6200 ;
+    \$7935  = samples_lw_granted_1;
     if (aclk_rst) begin
       \$7935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7936  = samples_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$218 ) begin
-      \$7936  = samples_in_use;
-    end else begin
-      if (samples_hw_grow) begin
-        \$7936  = samples_in_use_was;
-      end
-    end
+    \$7936  = \$6186 [10:0];
     if (aclk_rst) begin
       \$7936  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$7937  = samples_in_use;
+    if (aclk_rst) begin
+      \$7937  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$7938  = \$6196 ;
+    if (aclk_rst) begin
+      \$7938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$7939  = \$6202 ;
+    if (aclk_rst) begin
+      \$7939  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$7940  = samples_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
-      \$7937  = 32'd0;
+      \$7940  = samples_in_use;
     end else begin
-      \$7937  = \$6201 [31:0];
+      if (samples_hw_grow) begin
+        \$7940  = samples_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$7937  = 32'd0;
+      \$7940  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
-      \$7938  = 32'd0;
+      \$7941  = 32'd0;
     end else begin
-      \$7938  = \$6202 [31:0];
+      \$7941  = \$6203 [31:0];
     end
     if (aclk_rst) begin
-      \$7938  = 32'd0;
+      \$7941  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
-      \$7939  = 32'd0;
+      \$7942  = 32'd0;
     end else begin
-      \$7939  = \$6203 [31:0];
+      \$7942  = \$6204 [31:0];
     end
     if (aclk_rst) begin
-      \$7939  = 32'd0;
+      \$7942  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
-      \$7940  = 32'd0;
+      \$7943  = 32'd0;
     end else begin
-      \$7940  = \$6204 [31:0];
+      \$7943  = \$6205 [31:0];
     end
     if (aclk_rst) begin
-      \$7940  = 32'd0;
+      \$7943  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7941  = \$6205 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$218 ) begin
+      \$7944  = 32'd0;
+    end else begin
+      \$7944  = \$6206 [31:0];
+    end
     if (aclk_rst) begin
-      \$7941  = 18'h00000;
+      \$7944  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7942  = \$6206 ;
+    \$7945  = \$6207 ;
     if (aclk_rst) begin
-      \$7942  = 1'h0;
+      \$7945  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7943  = calibration_ev_grant;
+    \$7946  = \$6208 ;
     if (aclk_rst) begin
-      \$7943  = 1'h0;
+      \$7946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7944  = calibration_lw_granted_1;
-    if (aclk_rst) begin
-      \$7944  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7945  = \$6217 [4:0];
-    if (aclk_rst) begin
-      \$7945  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7946  = calibration_in_use;
-    if (aclk_rst) begin
-      \$7946  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7947  = \$6227 ;
+    \$7947  = calibration_ev_grant;
     if (aclk_rst) begin
       \$7947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7948  = \$6231 ;
+    \$7948  = calibration_lw_granted_1;
     if (aclk_rst) begin
       \$7948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7949  = calibration_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$218 ) begin
-      \$7949  = calibration_in_use;
-    end else begin
-      if (calibration_hw_grow) begin
-        \$7949  = calibration_in_use_was;
-      end
-    end
+    \$7949  = \$6219 [4:0];
     if (aclk_rst) begin
       \$7949  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$218 ) begin
-      \$7950  = 32'd0;
-    end else begin
-      \$7950  = \$6232 [31:0];
-    end
+    \$7950  = calibration_in_use;
     if (aclk_rst) begin
-      \$7950  = 32'd0;
+      \$7950  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$218 ) begin
-      \$7951  = 32'd0;
-    end else begin
-      \$7951  = \$6233 [31:0];
-    end
+    \$7951  = \$6229 ;
     if (aclk_rst) begin
-      \$7951  = 32'd0;
+      \$7951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$218 ) begin
-      \$7952  = 32'd0;
-    end else begin
-      \$7952  = \$6234 [31:0];
-    end
+    \$7952  = \$6235 ;
     if (aclk_rst) begin
-      \$7952  = 32'd0;
+      \$7952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$7953  = calibration_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
-      \$7953  = 32'd0;
+      \$7953  = calibration_in_use;
     end else begin
-      \$7953  = \$6235 [31:0];
+      if (calibration_hw_grow) begin
+        \$7953  = calibration_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$7953  = 32'd0;
+      \$7953  = 5'h00;
     end
   end
   always @* begin
@@ -32517,7 +32463,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$218 ) begin
       \$7954  = 32'd0;
     end else begin
-      \$7954  = \$6238 [31:0];
+      \$7954  = \$6236 [31:0];
     end
     if (aclk_rst) begin
       \$7954  = 32'd0;
@@ -32529,7 +32475,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$218 ) begin
       \$7955  = 32'd0;
     end else begin
-      \$7955  = \$6241 [31:0];
+      \$7955  = \$6237 [31:0];
     end
     if (aclk_rst) begin
       \$7955  = 32'd0;
@@ -32537,569 +32483,617 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7956  = \$6248 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$218 ) begin
+      \$7956  = 32'd0;
+    end else begin
+      \$7956  = \$6238 [31:0];
+    end
     if (aclk_rst) begin
-      \$7956  = 1'h0;
+      \$7956  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7957  = alloc_queue_head;
-    if (\$6251 ) begin
-      \$7957  = \$6252 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$218 ) begin
+      \$7957  = 32'd0;
+    end else begin
+      \$7957  = \$6239 [31:0];
     end
     if (aclk_rst) begin
-      \$7957  = 13'h0000;
+      \$7957  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7958  = alloc_queue_rd;
-    if (\$6256 ) begin
-      \$7958  = alloc_queue_rd_next;
+    (* full_case = 32'd1 *)
+    if (\$signal$218 ) begin
+      \$7958  = 32'd0;
+    end else begin
+      \$7958  = \$6242 [31:0];
     end
     if (aclk_rst) begin
-      \$7958  = 4'h0;
+      \$7958  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7959  = alloc_queue_rd_next;
-    if (\$6256 ) begin
-      \$7959  = \$6257 [3:0];
+    (* full_case = 32'd1 *)
+    if (\$signal$218 ) begin
+      \$7959  = 32'd0;
+    end else begin
+      \$7959  = \$6245 [31:0];
     end
     if (aclk_rst) begin
-      \$7959  = 4'h1;
+      \$7959  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7960  = alloc_queue_wr;
-    if (\$6261 ) begin
-      \$7960  = alloc_queue_wr_next;
-    end
+    \$7960  = \$6252 ;
     if (aclk_rst) begin
-      \$7960  = 4'h0;
+      \$7960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7961  = alloc_queue_wr_next;
-    if (\$6261 ) begin
-      \$7961  = \$6262 [3:0];
+    \$7961  = alloc_queue_head;
+    if (\$6255 ) begin
+      \$7961  = \$6256 ;
     end
     if (aclk_rst) begin
-      \$7961  = 4'h1;
+      \$7961  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7962 [0] = \$6273 ;
-    \$7962 [1] = \$6284 ;
-    \$7962 [2] = \$6295 ;
-    \$7962 [3] = \$6306 ;
-    \$7962 [4] = \$6317 ;
-    \$7962 [5] = \$6328 ;
-    \$7962 [6] = \$6339 ;
-    \$7962 [7] = \$6350 ;
-    \$7962 [8] = \$6361 ;
+    \$7962  = alloc_queue_rd;
+    if (\$6260 ) begin
+      \$7962  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$7962  = 9'h000;
+      \$7962  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7963 [0] = \$6367 ;
-    \$7963 [1] = \$6373 ;
-    \$7963 [2] = \$6379 ;
-    \$7963 [3] = \$6385 ;
-    \$7963 [4] = \$6391 ;
-    \$7963 [5] = \$6397 ;
-    \$7963 [6] = \$6403 ;
-    \$7963 [7] = \$6409 ;
-    \$7963 [8] = \$6415 ;
-    \$7963 [9] = \$6421 ;
+    \$7963  = alloc_queue_rd_next;
+    if (\$6260 ) begin
+      \$7963  = \$6261 [3:0];
+    end
     if (aclk_rst) begin
-      \$7963  = 10'h000;
+      \$7963  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7964  = \$6432 ;
+    \$7964  = alloc_queue_wr;
+    if (\$6265 ) begin
+      \$7964  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$7964  = 1'h0;
+      \$7964  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7965  = \$6455 ;
+    \$7965  = alloc_queue_wr_next;
+    if (\$6265 ) begin
+      \$7965  = \$6266 [3:0];
+    end
     if (aclk_rst) begin
-      \$7965  = 1'h0;
+      \$7965  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7966  = { \$6458 , \$6456 [0] };
+    \$7966 [0] = \$6277 ;
+    \$7966 [1] = \$6288 ;
+    \$7966 [2] = \$6299 ;
+    \$7966 [3] = \$6310 ;
+    \$7966 [4] = \$6321 ;
+    \$7966 [5] = \$6332 ;
+    \$7966 [6] = \$6343 ;
+    \$7966 [7] = \$6354 ;
+    \$7966 [8] = \$6365 ;
     if (aclk_rst) begin
-      \$7966  = 13'h0000;
+      \$7966  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7967  = \$6463 [0];
+    \$7967 [0] = \$6371 ;
+    \$7967 [1] = \$6377 ;
+    \$7967 [2] = \$6383 ;
+    \$7967 [3] = \$6389 ;
+    \$7967 [4] = \$6395 ;
+    \$7967 [5] = \$6401 ;
+    \$7967 [6] = \$6407 ;
+    \$7967 [7] = \$6413 ;
+    \$7967 [8] = \$6419 ;
+    \$7967 [9] = \$6425 ;
     if (aclk_rst) begin
-      \$7967  = 1'h0;
+      \$7967  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7968  = \$6463 [12:1];
+    \$7968  = \$6436 ;
     if (aclk_rst) begin
-      \$7968  = 12'h000;
+      \$7968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7969  = r1_valid;
+    \$7969  = \$6459 ;
     if (aclk_rst) begin
       \$7969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7970  = \$6644 ;
+    \$7970  = { \$6462 , \$6460 [0] };
     if (aclk_rst) begin
-      \$7970  = 32'd0;
+      \$7970  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7971 [0] = \$6659 ;
-    \$7971 [1] = \$6669 ;
-    \$7971 [2] = \$6712 ;
-    \$7971 [3] = \$6755 ;
+    \$7971  = \$6467 [0];
     if (aclk_rst) begin
-      \$7971  = 4'h0;
+      \$7971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7972  = \$6666 ;
+    \$7972  = \$6467 [12:1];
     if (aclk_rst) begin
-      \$7972  = 32'd0;
+      \$7972  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7973  = \$6698 ;
+    \$7973  = r1_valid;
     if (aclk_rst) begin
-      \$7973  = 32'd0;
+      \$7973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7974  = \$6741 ;
+    \$7974  = \$6648 ;
     if (aclk_rst) begin
       \$7974  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7975  = \$6819 ;
+    \$7975 [0] = \$6663 ;
+    \$7975 [1] = \$6673 ;
+    \$7975 [2] = \$6716 ;
+    \$7975 [3] = \$6759 ;
     if (aclk_rst) begin
-      \$7975  = 1'h0;
+      \$7975  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7976  = \$6836 [0];
+    \$7976  = \$6670 ;
     if (aclk_rst) begin
-      \$7976  = 1'h0;
+      \$7976  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7977  = { w0_calibration_is, w0_samples_is };
+    \$7977  = \$6702 ;
     if (aclk_rst) begin
-      \$7977  = 2'h0;
+      \$7977  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7978  = { \$6838 , \$6837  };
+    \$7978  = \$6745 ;
     if (aclk_rst) begin
-      \$7978  = 2'h0;
+      \$7978  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7979  = \$6839 [22:19];
+    \$7979  = \$6823 ;
     if (aclk_rst) begin
-      \$7979  = 4'h0;
+      \$7979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7980  = \$6842 [31:0];
+    \$7980  = \$6840 [0];
     if (aclk_rst) begin
-      \$7980  = 32'd0;
+      \$7980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7981  = \$6845 [31:0];
+    \$7981  = { w0_calibration_is, w0_samples_is };
     if (aclk_rst) begin
-      \$7981  = 32'd0;
+      \$7981  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7982  = command_queue_head;
-    if (\$6848 ) begin
-      \$7982  = \$6849 ;
-    end
+    \$7982  = { \$6842 , \$6841  };
     if (aclk_rst) begin
-      \$7982  = 43'h00000000000;
+      \$7982  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7983  = command_queue_rd;
-    if (\$6853 ) begin
-      \$7983  = command_queue_rd_next;
-    end
+    \$7983  = \$6843 [22:19];
     if (aclk_rst) begin
       \$7983  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7984  = command_queue_rd_next;
-    if (\$6853 ) begin
-      \$7984  = \$6854 [3:0];
-    end
+    \$7984  = \$6846 [31:0];
     if (aclk_rst) begin
-      \$7984  = 4'h1;
+      \$7984  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7985  = command_queue_wr;
-    if (\$6858 ) begin
-      \$7985  = command_queue_wr_next;
-    end
+    \$7985  = \$6849 [31:0];
     if (aclk_rst) begin
-      \$7985  = 4'h0;
+      \$7985  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7986  = command_queue_wr_next;
-    if (\$6858 ) begin
-      \$7986  = \$6859 [3:0];
+    \$7986  = command_queue_head;
+    if (\$6852 ) begin
+      \$7986  = \$6853 ;
     end
     if (aclk_rst) begin
-      \$7986  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7987 [0] = \$6870 ;
-    \$7987 [1] = \$6881 ;
-    \$7987 [2] = \$6892 ;
-    \$7987 [3] = \$6903 ;
-    \$7987 [4] = \$6914 ;
-    \$7987 [5] = \$6925 ;
-    \$7987 [6] = \$6936 ;
-    \$7987 [7] = \$6947 ;
-    \$7987 [8] = \$6958 ;
-    if (aclk_rst) begin
-      \$7987  = 9'h000;
+      \$7986  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7988 [0] = \$6964 ;
-    \$7988 [1] = \$6970 ;
-    \$7988 [2] = \$6976 ;
-    \$7988 [3] = \$6982 ;
-    \$7988 [4] = \$6988 ;
-    \$7988 [5] = \$6994 ;
-    \$7988 [6] = \$7000 ;
-    \$7988 [7] = \$7006 ;
-    \$7988 [8] = \$7012 ;
-    \$7988 [9] = \$7018 ;
+    \$7987  = command_queue_rd;
+    if (\$6857 ) begin
+      \$7987  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$7988  = 10'h000;
+      \$7987  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7989  = \$7021 ;
+    \$7988  = command_queue_rd_next;
+    if (\$6857 ) begin
+      \$7988  = \$6858 [3:0];
+    end
     if (aclk_rst) begin
-      \$7989  = 1'h0;
+      \$7988  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7990  = \$7023 ;
+    \$7989  = command_queue_wr;
+    if (\$6862 ) begin
+      \$7989  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$7990  = 4'h0;
+      \$7989  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7991  = \$7025 ;
+    \$7990  = command_queue_wr_next;
+    if (\$6862 ) begin
+      \$7990  = \$6863 [3:0];
+    end
     if (aclk_rst) begin
-      \$7991  = 8'h00;
+      \$7990  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7992  = \$7027 ;
+    \$7991 [0] = \$6874 ;
+    \$7991 [1] = \$6885 ;
+    \$7991 [2] = \$6896 ;
+    \$7991 [3] = \$6907 ;
+    \$7991 [4] = \$6918 ;
+    \$7991 [5] = \$6929 ;
+    \$7991 [6] = \$6940 ;
+    \$7991 [7] = \$6951 ;
+    \$7991 [8] = \$6962 ;
     if (aclk_rst) begin
-      \$7992  = 8'h00;
+      \$7991  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7993  = \$7029 ;
+    \$7992 [0] = \$6968 ;
+    \$7992 [1] = \$6974 ;
+    \$7992 [2] = \$6980 ;
+    \$7992 [3] = \$6986 ;
+    \$7992 [4] = \$6992 ;
+    \$7992 [5] = \$6998 ;
+    \$7992 [6] = \$7004 ;
+    \$7992 [7] = \$7010 ;
+    \$7992 [8] = \$7016 ;
+    \$7992 [9] = \$7022 ;
     if (aclk_rst) begin
-      \$7993  = 16'h0000;
+      \$7992  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7994  = bus__w_req;
+    \$7993  = \$7025 ;
     if (aclk_rst) begin
-      \$7994  = 1'h0;
+      \$7993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7995  = \$7030 ;
+    \$7994  = \$7027 ;
     if (aclk_rst) begin
-      \$7995  = 32'd0;
+      \$7994  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7996  = \$7032 ;
+    \$7995  = \$7029 ;
     if (aclk_rst) begin
-      \$7996  = 1'h0;
+      \$7995  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$7996  = \$7031 ;
+    if (aclk_rst) begin
+      \$7996  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
     \$7997  = \$7033 ;
     if (aclk_rst) begin
-      \$7997  = 4'h0;
+      \$7997  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7998  = \$7037 ;
+    \$7998  = bus__w_req;
     if (aclk_rst) begin
       \$7998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7999  = \$signal$389 ;
+    \$7999  = \$7034 ;
     if (aclk_rst) begin
-      \$7999  = 1'h0;
+      \$7999  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8000  = \$signal$390 ;
+    \$8000  = \$7036 ;
     if (aclk_rst) begin
-      \$8000  = 4'h0;
+      \$8000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8001  = \$signal$388 ;
+    \$8001  = \$7037 ;
     if (aclk_rst) begin
-      \$8001  = 32'd0;
+      \$8001  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8002  = \$7045 ;
+    \$8002  = \$7041 ;
     if (aclk_rst) begin
       \$8002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8003  = \$7053 ;
+    \$8003  = \$signal$389 ;
     if (aclk_rst) begin
       \$8003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8004  = \$7061 ;
+    \$8004  = \$signal$390 ;
     if (aclk_rst) begin
-      \$8004  = 1'h0;
+      \$8004  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8005  = \$7069 ;
+    \$8005  = \$signal$388 ;
     if (aclk_rst) begin
-      \$8005  = 1'h0;
+      \$8005  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8006  = \$7077 ;
+    \$8006  = \$7049 ;
     if (aclk_rst) begin
       \$8006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8007  = \$7085 ;
+    \$8007  = \$7057 ;
     if (aclk_rst) begin
       \$8007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8008  = \$7093 ;
+    \$8008  = \$7065 ;
     if (aclk_rst) begin
       \$8008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8009  = \$7101 ;
+    \$8009  = \$7073 ;
     if (aclk_rst) begin
       \$8009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8010  = \$7109 ;
+    \$8010  = \$7081 ;
     if (aclk_rst) begin
       \$8010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8011  = \$7117 ;
+    \$8011  = \$7089 ;
     if (aclk_rst) begin
       \$8011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8012  = \$7125 ;
+    \$8012  = \$7097 ;
     if (aclk_rst) begin
       \$8012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8013  = \$7133 ;
+    \$8013  = \$7105 ;
     if (aclk_rst) begin
       \$8013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8014  = \$7182 [6];
+    \$8014  = \$7113 ;
     if (aclk_rst) begin
       \$8014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8015  = \$7231 [6];
+    \$8015  = \$7121 ;
     if (aclk_rst) begin
       \$8015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8016  = \$7234 ;
+    \$8016  = \$7129 ;
     if (aclk_rst) begin
       \$8016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8017  = \$7236 ;
+    \$8017  = \$7137 ;
     if (aclk_rst) begin
       \$8017  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8018  = \$7239 ;
+    \$8018  = \$7186 [6];
     if (aclk_rst) begin
-      \$8018  = 6'h00;
+      \$8018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8019  = irq_enable;
-    if (\$7241 ) begin
-      \$8019  = \$signal$394 [5:0];
-    end
+    \$8019  = \$7235 [6];
     if (aclk_rst) begin
-      \$8019  = 6'h00;
+      \$8019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8020  = guard_lock_on;
-    if (\$7243 ) begin
-      \$8020  = \$signal$394 [0];
-    end
+    \$8020  = \$7238 ;
     if (aclk_rst) begin
       \$8020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8021  = \$7246 ;
+    \$8021  = \$7240 ;
     if (aclk_rst) begin
       \$8021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8022  = samples_low_water;
-    if (\$7248 ) begin
-      \$8022 [7:0] = \$signal$394 [7:0];
-    end
-    if (\$7250 ) begin
-      \$8022 [15:8] = \$signal$394 [15:8];
-    end
-    if (\$7252 ) begin
-      \$8022 [16] = \$signal$394 [16];
-    end
+    \$8022  = \$7243 ;
     if (aclk_rst) begin
-      \$8022  = 17'h00000;
+      \$8022  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$8023  = calibration_low_water;
-    if (\$7254 ) begin
-      \$8023 [7:0] = \$signal$394 [7:0];
-    end
-    if (\$7256 ) begin
-      \$8023 [15:8] = \$signal$394 [15:8];
-    end
-    if (\$7258 ) begin
-      \$8023 [16] = \$signal$394 [16];
+    \$8023  = irq_enable;
+    if (\$7245 ) begin
+      \$8023  = \$signal$394 [5:0];
     end
     if (aclk_rst) begin
-      \$8023  = 17'h00000;
+      \$8023  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$8024  = guard_lock_on;
+    if (\$7247 ) begin
+      \$8024  = \$signal$394 [0];
+    end
+    if (aclk_rst) begin
+      \$8024  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$8025  = \$7250 ;
+    if (aclk_rst) begin
+      \$8025  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$8026  = samples_low_water;
+    if (\$7252 ) begin
+      \$8026 [7:0] = \$signal$394 [7:0];
+    end
+    if (\$7254 ) begin
+      \$8026 [15:8] = \$signal$394 [15:8];
+    end
+    if (\$7256 ) begin
+      \$8026 [16] = \$signal$394 [16];
+    end
+    if (aclk_rst) begin
+      \$8026  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    \$8027  = calibration_low_water;
+    if (\$7258 ) begin
+      \$8027 [7:0] = \$signal$394 [7:0];
+    end
+    if (\$7260 ) begin
+      \$8027 [15:8] = \$signal$394 [15:8];
+    end
+    if (\$7262 ) begin
+      \$8027 [16] = \$signal$394 [16];
+    end
+    if (aclk_rst) begin
+      \$8027  = 17'h00000;
     end
   end
   always @* begin
@@ -33522,29 +33516,29 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
           \$27  = 1'h1;
     endcase
   end
-  assign rsp_grant_err = \port$12053$0 [4:1];
-  assign rsp_grant_pool = \port$12053$0 [5];
-  assign rsp_grant_user = \port$12053$48 [13:4];
-  assign rsp_flushed_err = \port$12068$0 [4:1];
-  assign rsp_flushed_pool = \port$12068$0 [15];
-  assign rsp_flushed_user = \port$12068$0 [14:5];
-  assign rsp_freed_err = \port$12056$0 [4:1];
-  assign rsp_freed_src = \port$12096$0 [0];
-  assign rsp_freed_in_pool = \port$12056$0 [16];
-  assign rsp_freed_pool = \port$12056$0 [15];
-  assign rsp_freed_tag = \port$12096$0 [36:33];
-  assign rsp_freed_addr = \port$12096$0 [32:1];
-  assign rsp_freed_user = \port$12056$0 [14:5];
-  assign rsp_grant_ok = \port$12053$0 [0];
-  assign rsp_freed_ok = \port$12056$0 [0];
-  assign rsp_flushed_ok = \port$12068$0 [0];
-  assign space_under = { \$7569 [6], \$7569  };
-  assign \$signal$214  = { \$7279 , \$7278 , \$7274  };
-  assign \$signal$232  = { \$signal$49 , low_water_hit, \$7573 , \$7572 , e1_exhausted, \$7571  };
+  assign rsp_grant_err = \port$12051$0 [4:1];
+  assign rsp_grant_pool = \port$12051$0 [5];
+  assign rsp_grant_user = \port$12051$48 [13:4];
+  assign rsp_flushed_err = \port$12066$0 [4:1];
+  assign rsp_flushed_pool = \port$12066$0 [15];
+  assign rsp_flushed_user = \port$12066$0 [14:5];
+  assign rsp_freed_err = \port$12054$0 [4:1];
+  assign rsp_freed_src = \port$12094$0 [0];
+  assign rsp_freed_in_pool = \port$12054$0 [16];
+  assign rsp_freed_pool = \port$12054$0 [15];
+  assign rsp_freed_tag = \port$12094$0 [36:33];
+  assign rsp_freed_addr = \port$12094$0 [32:1];
+  assign rsp_freed_user = \port$12054$0 [14:5];
+  assign rsp_grant_ok = \port$12051$0 [0];
+  assign rsp_freed_ok = \port$12054$0 [0];
+  assign rsp_flushed_ok = \port$12066$0 [0];
+  assign space_under = { \$7573 [6], \$7573  };
+  assign \$signal$214  = { \$7283 , \$7282 , \$7278  };
+  assign \$signal$232  = { \$signal$49 , low_water_hit, \$7577 , \$7576 , e1_exhausted, \$7575  };
   assign \$signal$282  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$12181$0 [35:32];
-  assign bus__w_data_queued = \port$12181$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$355 , \$7723 , \$7721 [2], \$7718 [2], \$7715 [2], \$7712 [2], \$7709 [2], \$7706 [2], \$7703 [2], \$7700 [2], \$7697 [2], \$7694 [2], \$7691 [2], \$7688 [2], \$7685 [2], \$7682 [2], \$7679 [2], \$7676 [2], \$7673 [2], \$7670 [2], \$7667 [2], \$7664 [2], \$7661 [2], \$7658 [2], \$7655 [2], \$7652 [2], \$7649 [2], \$7646 [2], \$7643 [2], \$7640 [2], \$7637 [2], \$7634 [2], \$7631 [2], \$7628 [2], new_flush };
+  assign bus__w_strb_queued = \port$12179$0 [35:32];
+  assign bus__w_data_queued = \port$12179$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$355 , \$7727 , \$7725 [2], \$7722 [2], \$7719 [2], \$7716 [2], \$7713 [2], \$7710 [2], \$7707 [2], \$7704 [2], \$7701 [2], \$7698 [2], \$7695 [2], \$7692 [2], \$7689 [2], \$7686 [2], \$7683 [2], \$7680 [2], \$7677 [2], \$7674 [2], \$7671 [2], \$7668 [2], \$7665 [2], \$7662 [2], \$7659 [2], \$7656 [2], \$7653 [2], \$7650 [2], \$7647 [2], \$7644 [2], \$7641 [2], \$7638 [2], \$7635 [2], \$7632 [2], new_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$412  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -33589,36 +33583,36 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$455  = alloc_queue_wr;
   assign \$signature__data$456  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$12053$0 [0], \port$12053$0 [4:1], 4'h0, \port$12053$48 [3:0], 9'h000, \port$12053$0 [15:6] };
-  assign rsp_grant_slot = \port$12053$0 [15:6];
-  assign rsp_grant_tag = \port$12053$48 [3:0];
-  assign bus__r_slow_data = { \port$12053$0 [0], \port$12053$0 [4:1], 4'h0, \port$12053$48 [3:0], 9'h000, \port$12053$0 [15:6] };
-  assign w0_samples_is_queued = \$7605 [6];
-  assign w0_samples_is_pins = \$7608 [6];
-  assign w0_calibration_is_queued = \$7611 [6];
-  assign w0_calibration_is_pins = \$7614 [6];
+  assign handle = { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 [3:0], 9'h000, \port$12051$0 [15:6] };
+  assign rsp_grant_slot = \port$12051$0 [15:6];
+  assign rsp_grant_tag = \port$12051$48 [3:0];
+  assign bus__r_slow_data = { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 [3:0], 9'h000, \port$12051$0 [15:6] };
+  assign w0_samples_is_queued = \$7609 [6];
+  assign w0_samples_is_pins = \$7612 [6];
+  assign w0_calibration_is_queued = \$7615 [6];
+  assign w0_calibration_is_pins = \$7618 [6];
   assign \read__addr$475  = command_queue_rd;
   assign \$signature__addr$476  = command_queue_wr;
-  assign \$signature__data$477  = { w1_pool_is, w1_hit, w1_tag, \$signal$355 , \$7723 , \$7721 [2], \$7718 [2], \$7715 [2], \$7712 [2], \$7709 [2], \$7706 [2], \$7703 [2], \$7700 [2], \$7697 [2], \$7694 [2], \$7691 [2], \$7688 [2], \$7685 [2], \$7682 [2], \$7679 [2], \$7676 [2], \$7673 [2], \$7670 [2], \$7667 [2], \$7664 [2], \$7661 [2], \$7658 [2], \$7655 [2], \$7652 [2], \$7649 [2], \$7646 [2], \$7643 [2], \$7640 [2], \$7637 [2], \$7634 [2], \$7631 [2], \$7628 [2], new_flush };
-  assign req_free_addr = \$7840 [32:1];
-  assign req_free_oor = \$7840 [33];
-  assign req_free_pool = \$7840 [34];
-  assign req_free_tag = \$7840 [38:35];
-  assign req_free_hit = \$7840 [40:39];
-  assign req_flush_select = \$7840 [42:41];
-  assign req_flush_pool = \$7840 [34];
-  assign \port$9973$0  = \$7571 ;
-  assign \port$9974$0  = \$7572 ;
-  assign \port$9975$0  = \$7573 ;
-  assign \port$10265$1  = \$7840 [42:1];
-  assign \port$12285$0  = \$signal$49 ;
-  assign \port$12433$0  = \$signal$230 ;
+  assign \$signature__data$477  = { w1_pool_is, w1_hit, w1_tag, \$signal$355 , \$7727 , \$7725 [2], \$7722 [2], \$7719 [2], \$7716 [2], \$7713 [2], \$7710 [2], \$7707 [2], \$7704 [2], \$7701 [2], \$7698 [2], \$7695 [2], \$7692 [2], \$7689 [2], \$7686 [2], \$7683 [2], \$7680 [2], \$7677 [2], \$7674 [2], \$7671 [2], \$7668 [2], \$7665 [2], \$7662 [2], \$7659 [2], \$7656 [2], \$7653 [2], \$7650 [2], \$7647 [2], \$7644 [2], \$7641 [2], \$7638 [2], \$7635 [2], \$7632 [2], new_flush };
+  assign req_free_addr = \$7844 [32:1];
+  assign req_free_oor = \$7844 [33];
+  assign req_free_pool = \$7844 [34];
+  assign req_free_tag = \$7844 [38:35];
+  assign req_free_hit = \$7844 [40:39];
+  assign req_flush_select = \$7844 [42:41];
+  assign req_flush_pool = \$7844 [34];
+  assign \port$9971$0  = \$7575 ;
+  assign \port$9972$0  = \$7576 ;
+  assign \port$9973$0  = \$7577 ;
+  assign \port$10263$1  = \$7844 [42:1];
+  assign \port$12283$0  = \$signal$49 ;
+  assign \port$12431$0  = \$signal$230 ;
   assign bus__w_ack = \$signal$391 ;
-  assign \port$12668$0  = \$signal$231 ;
-  assign \$43  = \port$12053$0 [5];
-  assign \$46  = \port$12056$0 [15];
-  assign \$49  = \port$12068$0 [15];
-  assign \$53  = \port$12053$0 [5];
+  assign \port$12666$0  = \$signal$231 ;
+  assign \$43  = \port$12051$0 [5];
+  assign \$46  = \port$12054$0 [15];
+  assign \$49  = \port$12066$0 [15];
+  assign \$53  = \port$12051$0 [5];
   assign \$5905  = \$5904 ;
   assign \$5936  = \$5935 ;
   assign \$5967  = \$5966 ;
@@ -33627,7 +33621,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$6060  = \$6059 ;
   assign \$6091  = \$6090 ;
   assign \$6122  = \$6121 ;
-  assign \$7573  = 1'h0;
+  assign \$7577  = 1'h0;
   assign \$6176  = 1'h1;
   assign \$6177  = samples_ev_grant;
   assign \$6178  = 1'h1;
@@ -33638,169 +33632,171 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$6188  = samples_ev_grant;
   assign \$6192  = 1'h1;
   assign \$6193  = samples_ev_grant;
-  assign \$6207  = 1'h1;
-  assign \$6208  = calibration_ev_grant;
+  assign \$6200  = \$6198 [11];
   assign \$6209  = 1'h1;
   assign \$6210  = calibration_ev_grant;
-  assign \$6212  = 1'h1;
-  assign \$6213  = calibration_ev_grant;
-  assign \$6218  = 1'h1;
-  assign \$6219  = calibration_ev_grant;
-  assign \$6223  = 1'h1;
-  assign \$6224  = calibration_ev_grant;
-  assign \$6464  = bus__r_addr;
-  assign { \$6467 [11:3], \$6467 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$6467 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$6470 [11:4], \$6470 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$6470 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$6473 [11:4], \$6473 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$6473 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$6476 [11:5], \$6476 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$6476 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$6479 [11:5], \$6479 [3], \$6479 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$6479 [4], \$6479 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$6482 [11:5], \$6482 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$6482 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$6485 [11:5], \$6485 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$6485 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$6488 [11:6], \$6488 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$6488 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$6491 [11:6], \$6491 [4:3], \$6491 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$6491 [5], \$6491 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$6494 [11:6], \$6494 [4], \$6494 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$6494 [5], \$6494 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$6497 [11:6], \$6497 [4], \$6497 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$6497 [5], \$6497 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$6500 [11:6], \$6500 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$6500 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$6503 [11:6], \$6503 [3], \$6503 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$6503 [5:4], \$6503 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$6506 [11:6], \$6506 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$6506 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$6509 [11:6], \$6509 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$6509 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$6512 [11:7], \$6512 [5:0] } = { bus__r_addr[11:7], bus__r_addr[5:0] };
-  assign \$6512 [6] = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$6515 [11:7], \$6515 [5:3], \$6515 [1:0] } = { bus__r_addr[11:7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$6515 [6], \$6515 [2] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$6518 [11:7], \$6518 [5:4], \$6518 [2:0] } = { bus__r_addr[11:7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$6518 [6], \$6518 [3] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$6521 [11:7], \$6521 [5:4], \$6521 [1:0] } = { bus__r_addr[11:7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$6521 [6], \$6521 [3:2] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$6524 [11:9], \$6524 [7:3], \$6524 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$6524 [8], \$6524 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$6527 [11:9], \$6527 [7:4], \$6527 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$6527 [8], \$6527 [3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$6530 [11:9], \$6530 [7:4], \$6530 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$6530 [8], \$6530 [3:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$6533 [11:9], \$6533 [7:5], \$6533 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$6533 [8], \$6533 [4] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$6536 [11:9], \$6536 [7:5], \$6536 [3], \$6536 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$6536 [8], \$6536 [4], \$6536 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$6539 [11:9], \$6539 [7:5], \$6539 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$6539 [8], \$6539 [4:3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$6542 [11:9], \$6542 [7:5], \$6542 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$6542 [8], \$6542 [4:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$6545 [11:9], \$6545 [7:6], \$6545 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$6545 [8], \$6545 [5] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$6548 [11:9], \$6548 [7:6], \$6548 [4:3], \$6548 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$6548 [8], \$6548 [5], \$6548 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$6551 [11:9], \$6551 [7:6], \$6551 [4], \$6551 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$6551 [8], \$6551 [5], \$6551 [3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$6554 [11:9], \$6554 [7:6], \$6554 [4], \$6554 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$6554 [8], \$6554 [5], \$6554 [3:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$6557 [11:9], \$6557 [7:6], \$6557 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$6557 [8], \$6557 [5:4] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$6560 [11:9], \$6560 [7:6], \$6560 [3], \$6560 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$6560 [8], \$6560 [5:4], \$6560 [2] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$6563 [11:9], \$6563 [7:6], \$6563 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$6563 [8], \$6563 [5:3] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$6566 [11:9], \$6566 [7:6], \$6566 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$6566 [8], \$6566 [5:2] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$6569 [11:9], \$6569 [7], \$6569 [5:3], \$6569 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$6569 [8], \$6569 [6], \$6569 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$6572 [11:9], \$6572 [7], \$6572 [5:4], \$6572 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$6572 [8], \$6572 [6], \$6572 [3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$6575 [11:9], \$6575 [7], \$6575 [5:4], \$6575 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$6575 [8], \$6575 [6], \$6575 [3:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$6578 [11:9], \$6578 [7], \$6578 [5], \$6578 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$6578 [8], \$6578 [6], \$6578 [4] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$6581 [11:9], \$6581 [7], \$6581 [5], \$6581 [3], \$6581 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$6581 [8], \$6581 [6], \$6581 [4], \$6581 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$6584 [11:9], \$6584 [7], \$6584 [5], \$6584 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$6584 [8], \$6584 [6], \$6584 [4:3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$6587 [11:9], \$6587 [7], \$6587 [5], \$6587 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$6587 [8], \$6587 [6], \$6587 [4:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$6590 [11:9], \$6590 [7], \$6590 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$6590 [8], \$6590 [6:5] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$6593 [11:9], \$6593 [7], \$6593 [4:3], \$6593 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$6593 [8], \$6593 [6:5], \$6593 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$6596 [11:9], \$6596 [7], \$6596 [4], \$6596 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$6596 [8], \$6596 [6:5], \$6596 [3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$6599 [11:9], \$6599 [7], \$6599 [4], \$6599 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$6599 [8], \$6599 [6:5], \$6599 [3:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$6602 [11:9], \$6602 [7], \$6602 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$6602 [8], \$6602 [6:4] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$6605 [11:9], \$6605 [7], \$6605 [3], \$6605 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$6605 [8], \$6605 [6:4], \$6605 [2] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$6608 [11:9], \$6608 [7], \$6608 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$6608 [8], \$6608 [6:3] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$6611 [11:9], \$6611 [7], \$6611 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$6611 [8], \$6611 [6:2] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign \$6621  = 32'd0;
-  assign \$6623  = { 30'h00000000, \$6622  };
-  assign \$6639  = 32'd0;
-  assign \$6641  = \$6640 ;
-  assign \$6670  = 32'd0;
-  assign \$6672  = \$6671 ;
-  assign \$6673  = 32'd0;
-  assign \$6675  = \$6674 ;
-  assign \$6688  = 32'd0;
-  assign \$6689  = 32'd0;
-  assign \$6690  = 32'd0;
-  assign \$6691  = \$6687 ;
+  assign \$6211  = 1'h1;
+  assign \$6212  = calibration_ev_grant;
+  assign \$6214  = 1'h1;
+  assign \$6215  = calibration_ev_grant;
+  assign \$6220  = 1'h1;
+  assign \$6221  = calibration_ev_grant;
+  assign \$6225  = 1'h1;
+  assign \$6226  = calibration_ev_grant;
+  assign \$6233  = \$6231 [5];
+  assign \$6468  = bus__r_addr;
+  assign { \$6471 [11:3], \$6471 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$6471 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$6474 [11:4], \$6474 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$6474 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$6477 [11:4], \$6477 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$6477 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$6480 [11:5], \$6480 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$6480 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$6483 [11:5], \$6483 [3], \$6483 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$6483 [4], \$6483 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$6486 [11:5], \$6486 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$6486 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$6489 [11:5], \$6489 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$6489 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$6492 [11:6], \$6492 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$6492 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$6495 [11:6], \$6495 [4:3], \$6495 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$6495 [5], \$6495 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$6498 [11:6], \$6498 [4], \$6498 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$6498 [5], \$6498 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$6501 [11:6], \$6501 [4], \$6501 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$6501 [5], \$6501 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$6504 [11:6], \$6504 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$6504 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$6507 [11:6], \$6507 [3], \$6507 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$6507 [5:4], \$6507 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$6510 [11:6], \$6510 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$6510 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$6513 [11:6], \$6513 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$6513 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$6516 [11:7], \$6516 [5:0] } = { bus__r_addr[11:7], bus__r_addr[5:0] };
+  assign \$6516 [6] = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$6519 [11:7], \$6519 [5:3], \$6519 [1:0] } = { bus__r_addr[11:7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$6519 [6], \$6519 [2] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$6522 [11:7], \$6522 [5:4], \$6522 [2:0] } = { bus__r_addr[11:7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$6522 [6], \$6522 [3] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$6525 [11:7], \$6525 [5:4], \$6525 [1:0] } = { bus__r_addr[11:7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$6525 [6], \$6525 [3:2] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$6528 [11:9], \$6528 [7:3], \$6528 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$6528 [8], \$6528 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$6531 [11:9], \$6531 [7:4], \$6531 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$6531 [8], \$6531 [3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$6534 [11:9], \$6534 [7:4], \$6534 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$6534 [8], \$6534 [3:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$6537 [11:9], \$6537 [7:5], \$6537 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$6537 [8], \$6537 [4] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$6540 [11:9], \$6540 [7:5], \$6540 [3], \$6540 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$6540 [8], \$6540 [4], \$6540 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$6543 [11:9], \$6543 [7:5], \$6543 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$6543 [8], \$6543 [4:3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$6546 [11:9], \$6546 [7:5], \$6546 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$6546 [8], \$6546 [4:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$6549 [11:9], \$6549 [7:6], \$6549 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$6549 [8], \$6549 [5] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$6552 [11:9], \$6552 [7:6], \$6552 [4:3], \$6552 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$6552 [8], \$6552 [5], \$6552 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$6555 [11:9], \$6555 [7:6], \$6555 [4], \$6555 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$6555 [8], \$6555 [5], \$6555 [3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$6558 [11:9], \$6558 [7:6], \$6558 [4], \$6558 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$6558 [8], \$6558 [5], \$6558 [3:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$6561 [11:9], \$6561 [7:6], \$6561 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$6561 [8], \$6561 [5:4] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$6564 [11:9], \$6564 [7:6], \$6564 [3], \$6564 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$6564 [8], \$6564 [5:4], \$6564 [2] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$6567 [11:9], \$6567 [7:6], \$6567 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$6567 [8], \$6567 [5:3] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$6570 [11:9], \$6570 [7:6], \$6570 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$6570 [8], \$6570 [5:2] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$6573 [11:9], \$6573 [7], \$6573 [5:3], \$6573 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$6573 [8], \$6573 [6], \$6573 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$6576 [11:9], \$6576 [7], \$6576 [5:4], \$6576 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$6576 [8], \$6576 [6], \$6576 [3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$6579 [11:9], \$6579 [7], \$6579 [5:4], \$6579 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$6579 [8], \$6579 [6], \$6579 [3:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$6582 [11:9], \$6582 [7], \$6582 [5], \$6582 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$6582 [8], \$6582 [6], \$6582 [4] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$6585 [11:9], \$6585 [7], \$6585 [5], \$6585 [3], \$6585 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$6585 [8], \$6585 [6], \$6585 [4], \$6585 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$6588 [11:9], \$6588 [7], \$6588 [5], \$6588 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$6588 [8], \$6588 [6], \$6588 [4:3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$6591 [11:9], \$6591 [7], \$6591 [5], \$6591 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$6591 [8], \$6591 [6], \$6591 [4:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$6594 [11:9], \$6594 [7], \$6594 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$6594 [8], \$6594 [6:5] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$6597 [11:9], \$6597 [7], \$6597 [4:3], \$6597 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$6597 [8], \$6597 [6:5], \$6597 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$6600 [11:9], \$6600 [7], \$6600 [4], \$6600 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$6600 [8], \$6600 [6:5], \$6600 [3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$6603 [11:9], \$6603 [7], \$6603 [4], \$6603 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$6603 [8], \$6603 [6:5], \$6603 [3:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$6606 [11:9], \$6606 [7], \$6606 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$6606 [8], \$6606 [6:4] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$6609 [11:9], \$6609 [7], \$6609 [3], \$6609 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$6609 [8], \$6609 [6:4], \$6609 [2] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$6612 [11:9], \$6612 [7], \$6612 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$6612 [8], \$6612 [6:3] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$6615 [11:9], \$6615 [7], \$6615 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$6615 [8], \$6615 [6:2] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign \$6625  = 32'd0;
+  assign \$6627  = { 30'h00000000, \$6626  };
+  assign \$6643  = 32'd0;
+  assign \$6645  = \$6644 ;
+  assign \$6674  = 32'd0;
+  assign \$6676  = \$6675 ;
+  assign \$6677  = 32'd0;
+  assign \$6679  = \$6678 ;
+  assign \$6692  = 32'd0;
   assign \$6693  = 32'd0;
-  assign \$6694  = \$6692 ;
-  assign \$6713  = 32'd0;
-  assign \$6715  = \$6714 ;
-  assign \$6716  = 32'd0;
-  assign \$6718  = \$6717 ;
-  assign \$6732  = 32'd0;
-  assign \$6733  = \$6731 ;
+  assign \$6694  = 32'd0;
+  assign \$6695  = \$6691 ;
+  assign \$6697  = 32'd0;
+  assign \$6698  = \$6696 ;
+  assign \$6717  = 32'd0;
+  assign \$6719  = \$6718 ;
+  assign \$6720  = 32'd0;
+  assign \$6722  = \$6721 ;
   assign \$6736  = 32'd0;
   assign \$6737  = \$6735 ;
-  assign { \$6759 [5:3], \$6759 [1:0] } = { \$6758 [11:9], \$6758 [7:6] };
-  assign \$6759 [2] = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$6763 [5:3], \$6763 [1] } = { \$6762 [11:9], \$6762 [7] };
-  assign { \$6763 [2], \$6763 [0] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$6775 [5:3], \$6775 [1:0] } = { \$6774 [11:9], \$6774 [7:6] };
-  assign \$6775 [2] = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$6779 [5:3], \$6779 [1] } = { \$6778 [11:9], \$6778 [7] };
-  assign { \$6779 [2], \$6779 [0] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$6791 [5:3], \$6791 [1:0] } = { \$6790 [11:9], \$6790 [7:6] };
-  assign \$6791 [2] = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$6795 [5:3], \$6795 [1] } = { \$6794 [11:9], \$6794 [7] };
-  assign { \$6795 [2], \$6795 [0] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$6806 [5:3], \$6806 [1:0] } = { \$6805 [11:9], \$6805 [7:6] };
-  assign \$6806 [2] = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$6810 [5:3], \$6810 [1] } = { \$6809 [11:9], \$6809 [7] };
-  assign { \$6810 [2], \$6810 [0] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$6823 [5:3], \$6823 [1:0] } = { \$6822 [11:9], \$6822 [7:6] };
-  assign \$6823 [2] = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$6827 [5:3], \$6827 [1] } = { \$6826 [11:9], \$6826 [7] };
-  assign { \$6827 [2], \$6827 [0] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$7603 [5:3], \$7603 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$7603 [2] = \$auto$rtlil.cc:2739:Not$120 ;
-  assign { \$7606 [5:3], \$7606 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$7606 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign w0_samples_slot_ok_queued = \$7615 [19];
-  assign w0_samples_slot_ok_pins = \$7617 [19];
-  assign { \$7609 [5:3], \$7609 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$7609 [2], \$7609 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$7612 [5:3], \$7612 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$7612 [2], \$7612 [0] } = \$auto$rtlil.cc:2739:Not$126 ;
-  assign w0_calibration_slot_ok_queued = \$7619 [19];
-  assign w0_calibration_slot_ok_pins = \$7621 [19];
-  assign \$6841  = { 7'h00, \$6840 [18:0], 8'h00 };
-  assign \$6844  = { 5'h00, \$6843 [18:0], 10'h000 };
+  assign \$6740  = 32'd0;
+  assign \$6741  = \$6739 ;
+  assign { \$6763 [5:3], \$6763 [1:0] } = { \$6762 [11:9], \$6762 [7:6] };
+  assign \$6763 [2] = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$6767 [5:3], \$6767 [1] } = { \$6766 [11:9], \$6766 [7] };
+  assign { \$6767 [2], \$6767 [0] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$6779 [5:3], \$6779 [1:0] } = { \$6778 [11:9], \$6778 [7:6] };
+  assign \$6779 [2] = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$6783 [5:3], \$6783 [1] } = { \$6782 [11:9], \$6782 [7] };
+  assign { \$6783 [2], \$6783 [0] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$6795 [5:3], \$6795 [1:0] } = { \$6794 [11:9], \$6794 [7:6] };
+  assign \$6795 [2] = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$6799 [5:3], \$6799 [1] } = { \$6798 [11:9], \$6798 [7] };
+  assign { \$6799 [2], \$6799 [0] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$6810 [5:3], \$6810 [1:0] } = { \$6809 [11:9], \$6809 [7:6] };
+  assign \$6810 [2] = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$6814 [5:3], \$6814 [1] } = { \$6813 [11:9], \$6813 [7] };
+  assign { \$6814 [2], \$6814 [0] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$6827 [5:3], \$6827 [1:0] } = { \$6826 [11:9], \$6826 [7:6] };
+  assign \$6827 [2] = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$6831 [5:3], \$6831 [1] } = { \$6830 [11:9], \$6830 [7] };
+  assign { \$6831 [2], \$6831 [0] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$7607 [5:3], \$7607 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$7607 [2] = \$auto$rtlil.cc:2739:Not$120 ;
+  assign { \$7610 [5:3], \$7610 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$7610 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign w0_samples_slot_ok_queued = \$7619 [19];
+  assign w0_samples_slot_ok_pins = \$7621 [19];
+  assign { \$7613 [5:3], \$7613 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$7613 [2], \$7613 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$7616 [5:3], \$7616 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$7616 [2], \$7616 [0] } = \$auto$rtlil.cc:2739:Not$126 ;
+  assign w0_calibration_slot_ok_queued = \$7623 [19];
+  assign w0_calibration_slot_ok_pins = \$7625 [19];
+  assign \$6845  = { 7'h00, \$6844 [18:0], 8'h00 };
+  assign \$6848  = { 5'h00, \$6847 [18:0], 10'h000 };
 endmodule

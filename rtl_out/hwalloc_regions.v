@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4574$0 (\$11 [4:0]),
-    .\port$4574$48 (\$11 [51:48]),
-    .\port$4574$7 (\$11 [15:7]),
+    .\port$4571$0 (\$11 [4:0]),
+    .\port$4571$48 (\$11 [51:48]),
+    .\port$4571$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4196$40 (\$20 [44:39]),
+    .\port$4193$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -431,18 +431,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3821$0 (\$16 ),
-    .\port$3822$0 (\$17 ),
-    .\port$3824$0 (\$18 ),
-    .\port$4196$1 (\$20 ),
-    .\port$4574$0 (\$11 [15:0]),
-    .\port$4574$48 (\$11 [60:48]),
-    .\port$4577$0 (\$12 ),
-    .\port$4589$0 (\$13 ),
-    .\port$4617$0 (\$14 ),
-    .\port$4703$0 (\$15 ),
-    .\port$4873$0 (\$signal ),
-    .\port$5147$0 (\$signal$58 ),
+    .\port$3818$0 (\$16 ),
+    .\port$3819$0 (\$17 ),
+    .\port$3821$0 (\$18 ),
+    .\port$4193$1 (\$20 ),
+    .\port$4571$0 (\$11 [15:0]),
+    .\port$4571$48 (\$11 [60:48]),
+    .\port$4574$0 (\$12 ),
+    .\port$4586$0 (\$13 ),
+    .\port$4614$0 (\$14 ),
+    .\port$4700$0 (\$15 ),
+    .\port$4870$0 (\$signal ),
+    .\port$5144$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4574$0 , \port$4574$7 , \port$4574$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4571$0 , \port$4571$7 , \port$4571$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$244  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4574$0 ;
-  wire [4:0] \port$4574$0 ;
-  input [3:0] \port$4574$48 ;
-  wire [3:0] \port$4574$48 ;
-  input [8:0] \port$4574$7 ;
-  wire [8:0] \port$4574$7 ;
+  input [4:0] \port$4571$0 ;
+  wire [4:0] \port$4571$0 ;
+  input [3:0] \port$4571$48 ;
+  wire [3:0] \port$4571$48 ;
+  input [8:0] \port$4571$7 ;
+  wire [8:0] \port$4571$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$4574$0 [0], \port$4574$0 [4:1], 4'h0, \port$4574$48 , 10'h000, \port$4574$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 , 10'h000, \port$4571$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4574$0 [0], \port$4574$0 [4:1], 4'h0, \port$4574$48 , 10'h000, \port$4574$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 , 10'h000, \port$4571$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3152,7 +3152,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4574$0 [0], \port$4574$0 [4:1], 4'h0, \port$4574$48 , 10'h000, \port$4574$7  };
+  assign r_slow_w_data = { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 , 10'h000, \port$4571$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$4574$0 [0], \port$4574$0 [4:1], 4'h0, \port$4574$48 , 10'h000, \port$4574$7  };
+  assign \$signature__data$108  = { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 , 10'h000, \port$4571$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4574$0 [0], \port$4574$0 [4:1], 4'h0, \port$4574$48 , 10'h000, \port$4574$7  };
+  assign bus__r_slow_data = { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 , 10'h000, \port$4571$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,7 +3209,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4196$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$4193$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$245  = 0;
   wire [14:0] \$1 ;
   wire \$10 ;
@@ -3249,22 +3249,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$103 ;
   wire \$1030 ;
   wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
+  wire [8:0] \$1032 ;
+  wire [3:0] \$1033 ;
   wire \$1034 ;
-  wire \$1035 ;
+  wire [4:0] \$1035 ;
   wire \$1036 ;
-  wire \$1037 ;
+  wire [4:0] \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
   wire \$104 ;
   wire \$1040 ;
-  wire [8:0] \$1041 ;
-  wire [3:0] \$1042 ;
+  wire \$1041 ;
+  wire \$1042 ;
   wire \$1043 ;
-  wire [4:0] \$1044 ;
+  wire \$1044 ;
   wire \$1045 ;
-  wire [4:0] \$1046 ;
+  wire \$1046 ;
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
@@ -3326,7 +3326,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$11 ;
   wire [8:0] \$110 ;
   wire \$1100 ;
-  wire \$1101 ;
+  wire [8:0] \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
   wire \$1104 ;
@@ -3336,7 +3336,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1108 ;
   wire \$1109 ;
   wire [3:0] \$111 ;
-  wire [8:0] \$1110 ;
+  wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
   wire \$1113 ;
@@ -3396,7 +3396,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1162 ;
   wire \$1163 ;
   wire \$1164 ;
-  wire \$1165 ;
+  wire [8:0] \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
   wire \$1168 ;
@@ -3406,7 +3406,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
-  wire [8:0] \$1174 ;
+  wire \$1174 ;
   wire \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
@@ -3467,7 +3467,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1226 ;
   wire \$1227 ;
   wire \$1228 ;
-  wire \$1229 ;
+  wire [8:0] \$1229 ;
   wire \$123 ;
   wire \$1230 ;
   wire \$1231 ;
@@ -3477,7 +3477,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1235 ;
   wire \$1236 ;
   wire \$1237 ;
-  wire [8:0] \$1238 ;
+  wire \$1238 ;
   wire \$1239 ;
   wire \$124 ;
   wire \$1240 ;
@@ -3538,9 +3538,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
-  wire \$1293 ;
-  wire \$1294 ;
-  wire \$1295 ;
+  wire [8:0] \$1293 ;
+  wire [4:0] \$1294 ;
+  wire [4:0] \$1295 ;
   wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
@@ -3549,60 +3549,60 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$130 ;
   wire \$1300 ;
   wire \$1301 ;
-  wire [8:0] \$1302 ;
-  wire [4:0] \$1303 ;
-  wire [4:0] \$1304 ;
-  wire \$1305 ;
-  wire \$1306 ;
-  wire \$1307 ;
+  wire [21:0] \$1302 ;
+  wire [31:0] \$1303 ;
+  wire [23:0] \$1304 ;
+  wire [31:0] \$1305 ;
+  wire [18:0] \$1306 ;
+  wire [31:0] \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
   wire [11:0] \$131 ;
-  wire \$1310 ;
-  wire [21:0] \$1311 ;
-  wire [31:0] \$1312 ;
-  wire [23:0] \$1313 ;
-  wire [31:0] \$1314 ;
-  wire [18:0] \$1315 ;
-  wire [31:0] \$1316 ;
+  wire [11:0] \$1310 ;
+  wire [11:0] \$1311 ;
+  wire [12:0] \$1312 ;
+  wire \$1313 ;
+  wire [11:0] \$1314 ;
+  wire [11:0] \$1315 ;
+  wire [12:0] \$1316 ;
   wire \$1317 ;
-  wire \$1318 ;
+  wire [11:0] \$1318 ;
   wire [11:0] \$1319 ;
   wire \$132 ;
-  wire [11:0] \$1320 ;
-  wire [12:0] \$1321 ;
+  wire [12:0] \$1320 ;
+  wire \$1321 ;
   wire \$1322 ;
-  wire [11:0] \$1323 ;
-  wire [11:0] \$1324 ;
-  wire [12:0] \$1325 ;
-  wire \$1326 ;
-  wire [11:0] \$1327 ;
-  wire [11:0] \$1328 ;
-  wire [12:0] \$1329 ;
+  wire [2:0] \$1323 ;
+  wire [2:0] \$1324 ;
+  wire [2:0] \$1325 ;
+  wire [2:0] \$1326 ;
+  wire [3:0] \$1327 ;
+  wire [3:0] \$1328 ;
+  wire \$1329 ;
   wire \$133 ;
   wire \$1330 ;
   wire \$1331 ;
   wire [2:0] \$1332 ;
   wire [2:0] \$1333 ;
-  wire [2:0] \$1334 ;
+  wire \$1334 ;
   wire [2:0] \$1335 ;
-  wire [3:0] \$1336 ;
-  wire [3:0] \$1337 ;
+  wire \$1336 ;
+  wire \$1337 ;
   wire \$1338 ;
   wire \$1339 ;
   wire [6:0] \$134 ;
   wire \$1340 ;
-  wire [2:0] \$1341 ;
-  wire [2:0] \$1342 ;
+  wire [3:0] \$1341 ;
+  wire \$1342 ;
   wire \$1343 ;
-  wire [2:0] \$1344 ;
+  wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
-  wire [3:0] \$1350 ;
+  wire \$1350 ;
   wire \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
@@ -3611,7 +3611,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1356 ;
   wire \$1357 ;
   wire \$1358 ;
-  wire \$1359 ;
+  wire [3:0] \$1359 ;
   wire \$136 ;
   wire \$1360 ;
   wire \$1361 ;
@@ -3621,7 +3621,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
-  wire [3:0] \$1368 ;
+  wire \$1368 ;
   wire \$1369 ;
   wire [2:0] \$137 ;
   wire \$1370 ;
@@ -3644,67 +3644,67 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
-  wire \$1389 ;
+  wire [3:0] \$1389 ;
   wire [2:0] \$139 ;
   wire \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
   wire \$1394 ;
-  wire \$1395 ;
-  wire \$1396 ;
-  wire \$1397 ;
-  wire [3:0] \$1398 ;
-  wire \$1399 ;
+  reg \$1395 ;
+  reg [6:0] \$1396 ;
+  reg [4:0] \$1397 ;
+  reg \$1398 ;
+  reg [6:0] \$1399 ;
   wire \$14 ;
   wire \$140 ;
-  wire \$1400 ;
-  wire \$1401 ;
-  wire \$1402 ;
-  wire \$1403 ;
+  reg [11:0] \$1400 ;
+  reg \$1401 ;
+  reg [8:0] \$1402 ;
+  reg [4:0] \$1403 ;
   reg \$1404 ;
-  reg [6:0] \$1405 ;
+  reg [3:0] \$1405 ;
   reg [4:0] \$1406 ;
   reg \$1407 ;
-  reg [6:0] \$1408 ;
-  reg [11:0] \$1409 ;
+  reg [3:0] \$1408 ;
+  reg [8:0] \$1409 ;
   wire \$141 ;
   reg \$1410 ;
-  reg [8:0] \$1411 ;
-  reg [4:0] \$1412 ;
+  reg \$1411 ;
+  reg [2:0] \$1412 ;
   reg \$1413 ;
-  reg [3:0] \$1414 ;
-  reg [4:0] \$1415 ;
-  reg \$1416 ;
-  reg [3:0] \$1417 ;
-  reg [8:0] \$1418 ;
-  reg \$1419 ;
+  reg [2:0] \$1414 ;
+  reg \$1415 ;
+  reg [2:0] \$1416 ;
+  reg \$1417 ;
+  reg \$1418 ;
+  reg [7:0] \$1419 ;
   wire [2:0] \$142 ;
-  reg \$1420 ;
-  reg [2:0] \$1421 ;
+  reg [7:0] \$1420 ;
+  reg [7:0] \$1421 ;
   reg \$1422 ;
-  reg [2:0] \$1423 ;
-  reg \$1424 ;
-  reg [2:0] \$1425 ;
-  reg \$1426 ;
+  reg [6:0] \$1423 ;
+  reg [9:0] \$1424 ;
+  reg [9:0] \$1425 ;
+  reg [9:0] \$1426 ;
   reg \$1427 ;
-  reg [7:0] \$1428 ;
-  reg [7:0] \$1429 ;
+  reg \$1428 ;
+  reg [4:0] \$1429 ;
   wire \$143 ;
-  reg [7:0] \$1430 ;
-  reg \$1431 ;
-  reg [6:0] \$1432 ;
-  reg [9:0] \$1433 ;
-  reg [9:0] \$1434 ;
-  reg [9:0] \$1435 ;
+  reg [4:0] \$1430 ;
+  reg [4:0] \$1431 ;
+  reg \$1432 ;
+  reg [3:0] \$1433 ;
+  reg \$1434 ;
+  reg \$1435 ;
   reg \$1436 ;
   reg \$1437 ;
-  reg [4:0] \$1438 ;
-  reg [4:0] \$1439 ;
+  reg \$1438 ;
+  reg \$1439 ;
   wire \$144 ;
-  reg [4:0] \$1440 ;
+  reg \$1440 ;
   reg \$1441 ;
-  reg [3:0] \$1442 ;
+  reg \$1442 ;
   reg \$1443 ;
   reg \$1444 ;
   reg \$1445 ;
@@ -3727,8 +3727,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1460 ;
   reg \$1461 ;
   reg \$1462 ;
-  reg \$1463 ;
-  reg \$1464 ;
+  wire [2:0] \$1463 ;
+  wire [2:0] \$1464 ;
   reg \$1465 ;
   reg \$1466 ;
   reg \$1467 ;
@@ -3737,34 +3737,34 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$147 ;
   reg \$1470 ;
   reg \$1471 ;
-  wire [2:0] \$1472 ;
-  wire [2:0] \$1473 ;
-  reg \$1474 ;
+  reg \$1472 ;
+  reg [2:0] \$1473 ;
+  reg [2:0] \$1474 ;
   reg \$1475 ;
   reg \$1476 ;
-  reg \$1477 ;
+  reg [6:0] \$1477 ;
   reg \$1478 ;
   reg \$1479 ;
   wire [11:0] \$148 ;
-  reg \$1480 ;
-  reg \$1481 ;
-  reg [2:0] \$1482 ;
-  reg [2:0] \$1483 ;
-  reg \$1484 ;
+  reg [7:0] \$1480 ;
+  reg [2:0] \$1481 ;
+  reg \$1482 ;
+  reg \$1483 ;
+  reg [3:0] \$1484 ;
   reg \$1485 ;
-  reg [6:0] \$1486 ;
-  reg \$1487 ;
-  reg \$1488 ;
-  reg [7:0] \$1489 ;
+  reg \$1486 ;
+  reg [4:0] \$1487 ;
+  reg [2:0] \$1488 ;
+  reg \$1489 ;
   wire [11:0] \$149 ;
-  reg [2:0] \$1490 ;
+  reg \$1490 ;
   reg \$1491 ;
   reg \$1492 ;
-  reg [3:0] \$1493 ;
+  reg \$1493 ;
   reg \$1494 ;
   reg \$1495 ;
-  reg [4:0] \$1496 ;
-  reg [2:0] \$1497 ;
+  reg \$1496 ;
+  reg \$1497 ;
   reg \$1498 ;
   reg \$1499 ;
   wire \$15 ;
@@ -3774,27 +3774,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1502 ;
   reg \$1503 ;
   reg \$1504 ;
-  reg \$1505 ;
-  reg \$1506 ;
-  reg \$1507 ;
-  reg \$1508 ;
-  reg \$1509 ;
   wire \$151 ;
-  reg \$1510 ;
-  reg \$1511 ;
-  reg \$1512 ;
-  reg \$1513 ;
-  wire [11:0] \$152 ;
+  wire \$152 ;
   wire [11:0] \$153 ;
-  wire [12:0] \$154 ;
-  wire \$155 ;
+  wire [11:0] \$154 ;
+  wire [12:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [11:0] \$158 ;
+  wire \$158 ;
   wire [11:0] \$159 ;
   wire \$16 ;
-  wire [12:0] \$160 ;
-  wire \$161 ;
+  wire [11:0] \$160 ;
+  wire [12:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire [11:0] \$164 ;
@@ -4069,58 +4060,58 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [2:0] \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire \$409 ;
+  wire [5:0] \$409 ;
   wire [7:0] \$41 ;
-  wire \$410 ;
-  wire [3:0] \$411 ;
-  wire [3:0] \$412 ;
-  wire [4:0] \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
+  wire [5:0] \$410 ;
+  wire [6:0] \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire [5:0] \$414 ;
+  wire [5:0] \$415 ;
+  wire [6:0] \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire [3:0] \$419 ;
+  wire [5:0] \$419 ;
   wire \$42 ;
-  wire [3:0] \$420 ;
-  wire [4:0] \$421 ;
-  wire \$422 ;
+  wire [5:0] \$420 ;
+  wire [6:0] \$421 ;
+  wire [2:0] \$422 ;
   wire \$423 ;
-  wire \$424 ;
+  wire [2:0] \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [3:0] \$427 ;
-  wire [3:0] \$428 ;
-  wire [4:0] \$429 ;
+  wire [2:0] \$427 ;
+  wire [2:0] \$428 ;
+  wire [2:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire [2:0] \$431 ;
-  wire \$432 ;
-  wire [2:0] \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire [2:0] \$436 ;
-  wire [2:0] \$437 ;
-  wire [2:0] \$438 ;
-  wire [3:0] \$439 ;
+  wire [3:0] \$430 ;
+  wire [3:0] \$431 ;
+  wire [2:0] \$432 ;
+  wire [11:0] \$433 ;
+  wire [11:0] \$434 ;
+  wire [12:0] \$435 ;
+  wire \$436 ;
+  wire [11:0] \$437 ;
+  wire [11:0] \$438 ;
+  wire [12:0] \$439 ;
   wire [7:0] \$44 ;
-  wire [3:0] \$440 ;
-  wire [2:0] \$441 ;
-  wire [11:0] \$442 ;
-  wire [11:0] \$443 ;
-  wire [12:0] \$444 ;
-  wire \$445 ;
-  wire [11:0] \$446 ;
-  wire [11:0] \$447 ;
-  wire [12:0] \$448 ;
-  wire [11:0] \$449 ;
+  wire [11:0] \$440 ;
+  wire [11:0] \$441 ;
+  wire [12:0] \$442 ;
+  wire \$443 ;
+  wire [8:0] \$444 ;
+  wire [8:0] \$445 ;
+  wire [9:0] \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire [7:0] \$45 ;
-  wire [11:0] \$450 ;
-  wire [12:0] \$451 ;
+  wire \$450 ;
+  wire \$451 ;
   wire \$452 ;
-  wire [8:0] \$453 ;
-  wire [8:0] \$454 ;
-  wire [9:0] \$455 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
@@ -4131,22 +4122,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
+  wire [7:0] \$465 ;
+  wire [7:0] \$466 ;
   wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [7:0] \$468 ;
+  wire [7:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
+  wire [9:0] \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
-  wire [7:0] \$474 ;
-  wire [7:0] \$475 ;
+  wire \$474 ;
+  wire \$475 ;
   wire \$476 ;
-  wire [7:0] \$477 ;
-  wire [7:0] \$478 ;
-  wire [9:0] \$479 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
@@ -4185,22 +4176,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
+  wire [4:0] \$513 ;
+  wire [4:0] \$514 ;
   wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
+  wire [4:0] \$516 ;
+  wire [4:0] \$517 ;
+  wire [6:0] \$518 ;
   wire \$519 ;
   wire [10:0] \$52 ;
   wire \$520 ;
   wire \$521 ;
-  wire [4:0] \$522 ;
-  wire [4:0] \$523 ;
+  wire \$522 ;
+  wire \$523 ;
   wire \$524 ;
-  wire [4:0] \$525 ;
-  wire [4:0] \$526 ;
-  wire [6:0] \$527 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire [10:0] \$53 ;
@@ -4222,9 +4213,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$544 ;
   wire \$545 ;
   wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  wire [11:0] \$547 ;
+  wire [11:0] \$548 ;
+  wire [12:0] \$549 ;
   wire \$55 ;
   wire \$550 ;
   wire \$551 ;
@@ -4232,9 +4223,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
-  wire [11:0] \$556 ;
-  wire [11:0] \$557 ;
-  wire [12:0] \$558 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
   wire \$559 ;
   wire \$56 ;
   wire \$560 ;
@@ -4248,25 +4239,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
+  wire [7:0] \$570 ;
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
-  wire \$576 ;
+  wire [9:0] \$576 ;
   wire \$577 ;
-  wire \$578 ;
-  wire [7:0] \$579 ;
+  wire [4:0] \$578 ;
+  wire \$579 ;
   wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
   wire \$584 ;
-  wire [9:0] \$585 ;
+  wire \$585 ;
   wire \$586 ;
-  wire [4:0] \$587 ;
+  wire \$587 ;
   wire \$588 ;
   wire \$589 ;
   wire \$59 ;
@@ -4319,7 +4310,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire \$634 ;
+  wire [5:0] \$634 ;
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
@@ -4329,7 +4320,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
-  wire [5:0] \$643 ;
+  wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
@@ -4431,7 +4422,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$732 ;
   wire \$733 ;
   wire \$734 ;
-  wire \$735 ;
+  wire [8:0] \$735 ;
   wire \$736 ;
   wire \$737 ;
   wire \$738 ;
@@ -4441,7 +4432,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$741 ;
   wire \$742 ;
   wire \$743 ;
-  wire [8:0] \$744 ;
+  wire \$744 ;
   wire \$745 ;
   wire \$746 ;
   wire \$747 ;
@@ -4541,7 +4532,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$831 ;
   wire \$832 ;
   wire \$833 ;
-  wire \$834 ;
+  wire [8:0] \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
@@ -4551,7 +4542,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire [8:0] \$843 ;
+  wire \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
@@ -4651,7 +4642,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
-  wire \$933 ;
+  wire [8:0] \$933 ;
   wire \$934 ;
   wire \$935 ;
   wire \$936 ;
@@ -4661,7 +4652,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$94 ;
   wire \$940 ;
   wire \$941 ;
-  wire [8:0] \$942 ;
+  wire \$942 ;
   wire \$943 ;
   wire \$944 ;
   wire \$945 ;
@@ -5269,8 +5260,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_next_tag;
-  input [5:0] \port$4196$40 ;
-  wire [5:0] \port$4196$40 ;
+  input [5:0] \port$4193$40 ;
+  wire [5:0] \port$4193$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   wire [6:0] \r__addr$376 ;
@@ -5383,7 +5374,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge aclk_clk) begin
-    _0_ <= config_grant[\$587 [3:0]];
+    _0_ <= config_grant[\$578 [3:0]];
     _1_ <= config_grant[f1_config_slot];
   end
   assign \r__data$47  = _0_;
@@ -5397,7 +5388,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge aclk_clk) begin
-    _2_ <= config_parity[\$587 [3:0]];
+    _2_ <= config_parity[\$578 [3:0]];
     _3_ <= config_parity[f1_config_slot];
   end
   assign \r__data$51  = _2_;
@@ -5422,7 +5413,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] _5_;
   reg [4:0] _6_;
   always @(posedge aclk_clk) begin
-    _5_ <= event_grant[\$579 [6:0]];
+    _5_ <= event_grant[\$570 [6:0]];
     _6_ <= event_grant[f1_event_slot];
   end
   assign \r__data$11  = _5_;
@@ -5436,7 +5427,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge aclk_clk) begin
-    _7_ <= event_parity[\$579 [6:0]];
+    _7_ <= event_parity[\$570 [6:0]];
     _8_ <= event_parity[f1_event_slot];
   end
   assign \r__data$15  = _7_;
@@ -5462,7 +5453,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] _10_;
   reg [4:0] _11_;
   always @(posedge aclk_clk) begin
-    _10_ <= log_grant[\$585 [8:0]];
+    _10_ <= log_grant[\$576 [8:0]];
     _11_ <= log_grant[f1_log_slot];
   end
   assign \r__data$33  = _10_;
@@ -5477,7 +5468,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge aclk_clk) begin
-    _12_ <= log_parity[\$585 [8:0]];
+    _12_ <= log_parity[\$576 [8:0]];
     _13_ <= log_parity[f1_log_slot];
   end
   assign \r__data$37  = _12_;
@@ -5506,28 +5497,28 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4196$40 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4193$40 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4196$40 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4193$40 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
   assign \$35  = \$32  ? 4'h2 : \$34 ;
   assign \$36  = ! x1_err;
-  assign \$37  = \$579 [6:0] - event_seen;
+  assign \$37  = \$570 [6:0] - event_seen;
   assign \$38  = ~ \$37 [8];
   assign \$39  = event_take_fresh & \$38 ;
-  assign \$40  = \$579 [6:0] + 1'h1;
-  assign \$41  = \$579 [6:0] + 1'h1;
-  assign \$42  = \$579 [6:0] != 7'h7f;
+  assign \$40  = \$570 [6:0] + 1'h1;
+  assign \$41  = \$570 [6:0] + 1'h1;
+  assign \$42  = \$570 [6:0] != 7'h7f;
   assign \$43  = event_head == 7'h7f;
   assign \$44  = event_head + 1'h1;
   assign \$45  = \$43  ? 8'h00 : \$44 ;
-  assign \$46  = \$585 [8:0] - log_seen;
+  assign \$46  = \$576 [8:0] - log_seen;
   assign \$47  = ~ \$46 [10];
   assign \$48  = log_take_fresh & \$47 ;
-  assign \$49  = \$585 [8:0] + 1'h1;
+  assign \$49  = \$576 [8:0] + 1'h1;
   assign \$50  = ~ x1_select[1];
   assign \$51  = \$50  & log_at_last;
   assign \$52  = log_fresh + 1'h1;
@@ -5543,12 +5534,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$62  = ~ x1_select[1];
   assign \$63  = \$62  & log_at_last;
   assign \$64  = \$61  | \$63 ;
-  assign \$65  = \$587 [3:0] - config_seen;
+  assign \$65  = \$578 [3:0] - config_seen;
   assign \$66  = ~ \$65 [5];
   assign \$67  = config_take_fresh & \$66 ;
-  assign \$68  = \$587 [3:0] + 1'h1;
-  assign \$69  = \$587 [3:0] + 1'h1;
-  assign \$70  = \$587 [3:0] != 4'hf;
+  assign \$68  = \$578 [3:0] + 1'h1;
+  assign \$69  = \$578 [3:0] + 1'h1;
+  assign \$70  = \$578 [3:0] != 4'hf;
   assign \$71  = config_head == 4'hf;
   assign \$72  = config_head + 1'h1;
   assign \$73  = \$71  ? 5'h00 : \$72 ;
@@ -5576,10 +5567,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$103  = config_has_fresh | x1_select[2];
   assign \$104  = a1_in[2] & \$103 ;
   assign \$105  = \$102  | \$104 ;
-  assign \$106  = a1_in[0] ? \$579 [6:0] : 7'h00;
-  assign \$107  = a1_in[1] ? \$585 [8:0] : 9'h000;
+  assign \$106  = a1_in[0] ? \$570 [6:0] : 7'h00;
+  assign \$107  = a1_in[1] ? \$576 [8:0] : 9'h000;
   assign \$108  = { 2'h0, \$106  } | \$107 ;
-  assign \$109  = a1_in[2] ? \$587 [3:0] : 4'h0;
+  assign \$109  = a1_in[2] ? \$578 [3:0] : 4'h0;
   assign \$110  = \$108  | { 5'h00, \$109  };
   assign \$111  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$112  = ~ a2_from_fresh;
@@ -5608,22 +5599,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$141  = a2_ok & a2_from_fresh;
   assign \$142  = \$141  ? a2_in : 3'h0;
   assign \$143  = a2_ok & a2_from_fresh;
-  assign \$145  = a3_ok ? { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  } : 9'h000;
+  assign \$145  = a3_ok ? { \$625 , \$624 , \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  } : 9'h000;
   assign \$146  = a4_ok ? grant_addr : 32'd0;
   assign \$147  = a3_valid & a3_fwd_ok;
   assign \$148  = { \$147 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$149  = ~ \$148 ;
   assign \$150  = \$149  + 1'h1;
-  assign \$152  = { a3_valid, a3_pool, 2'h0, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$153  + 1'h1;
-  assign \$155  = \$151  & \$154 [12];
-  assign \$156  = \$150 [12] | \$155 ;
-  assign \$158  = { a3_valid, a3_pool, 5'h00, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$159  + 1'h1;
-  assign \$161  = \$157  & \$160 [12];
-  assign \$162  = \$156  | \$161 ;
+  assign \$152  = a3_valid & \$151 ;
+  assign \$153  = { \$152 , a3_pool, 2'h0, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$154  + 1'h1;
+  assign \$156  = \$150 [12] | \$155 [12];
+  assign \$158  = a3_valid & \$157 ;
+  assign \$159  = { \$158 , a3_pool, 5'h00, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$160  + 1'h1;
+  assign \$162  = \$156  | \$161 [12];
   assign \$163  = a4_valid & a4_ok;
   assign \$164  = { \$163 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$165  = ~ \$164 ;
@@ -5644,19 +5635,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$180  = free_port_addr - 32'd2147745792;
   assign \$181  = ~ \$180 [32];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4196$40 [0] : \$183 ;
+  assign \$184  = free_src ? \port$4193$40 [0] : \$183 ;
   assign \$185  = free_port_addr - 32'd2148532224;
   assign \$186  = ~ \$185 [32];
   assign \$187  = free_port_addr - 32'd2148663296;
   assign \$188  = ~ \$187 [32];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4196$40 [1] : \$190 ;
+  assign \$191  = free_src ? \port$4193$40 [1] : \$190 ;
   assign \$192  = free_port_addr - 32'd2149580800;
   assign \$193  = ~ \$192 [32];
   assign \$194  = free_port_addr - 32'd2149597184;
   assign \$195  = ~ \$194 [32];
   assign \$197  = \$193  & \$196 ;
-  assign \$198  = free_src ? \port$4196$40 [2] : \$197 ;
+  assign \$198  = free_src ? \port$4193$40 [2] : \$197 ;
   assign \$199  = f0_addr[2:0] == f2_addr[2:0];
   assign \$200  = f0_addr[5:3] == f2_addr[5:3];
   assign \$201  = f0_addr[8:6] == f2_addr[8:6];
@@ -5770,12 +5761,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$311  = a5_tag ^ f2_tag;
   assign \$312  = ~ \$311 ;
   assign \$313  = \$312  + 1'h1;
-  assign \$314  = \$1321 [12] ? a4_tag : a5_tag;
-  assign \$315  = \$1321 [12] ? a4_snap : a5_snap;
+  assign \$314  = \$1312 [12] ? a4_tag : a5_tag;
+  assign \$315  = \$1312 [12] ? a4_snap : a5_snap;
   assign \$316  = f2_same_third & f5_ok;
-  assign \$317  = ~ \$1321 [12];
+  assign \$317  = ~ \$1312 [12];
   assign \$318  = \$signal$244  & \$317 ;
-  assign \$319  = ~ \$1325 [12];
+  assign \$319  = ~ \$1316 [12];
   assign \$320  = \$318  & \$319 ;
   assign \$321  = f2_same_third & f5_ok;
   assign \$322  = ~ \$321 ;
@@ -5825,14 +5816,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$384  = \$383  & config_grant_r0_b0[0];
   assign \$385  = \$382  | \$384 ;
   assign \$386  = \$377  ? f3_older_snap : \$385 ;
-  assign \$387  = f3_go & \$1329 [12];
+  assign \$387  = f3_go & \$1320 [12];
   assign \$388  = a4_tag ^ f3_tag;
   assign \$389  = ~ \$388 ;
   assign \$390  = \$389  + 1'h1;
   assign \$391  = \$387  & \$390 [4];
   assign \$392  = ~ f3_never_granted;
   assign \$393  = f3_go & \$392 ;
-  assign \$394  = ~ \$1329 [12];
+  assign \$394  = ~ \$1320 [12];
   assign \$395  = \$393  & \$394 ;
   assign \$396  = ~ rel_f2;
   assign \$397  = \$396  & f3_hit_a3;
@@ -5842,753 +5833,754 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$401  = \$399  & \$400 ;
   assign \$402  = ~ rel_f2;
   assign \$403  = f3_quiet & \$402 ;
-  assign \$404  = ~ \$1329 [12];
+  assign \$404  = ~ \$1320 [12];
   assign \$405  = \$403  & \$404 ;
   assign \$406  = \$405  ? f3_in : 3'h0;
   assign \$407  = ~ f3_never_granted;
-  assign \$409  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$410  = \$408  & \$409 ;
-  assign \$411  = event_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$412  = ~ \$411 ;
-  assign \$413  = \$412  + 1'h1;
-  assign \$414  = \$410  & \$413 [4];
-  assign \$415  = ~ f3_never_granted;
-  assign \$417  = log_parity_r0_b0 == log_grant_r0_b0[0];
-  assign \$418  = \$416  & \$417 ;
-  assign \$419  = log_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$409  = { \$408 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_tag };
+  assign \$410  = ~ \$409 ;
+  assign \$411  = \$410  + 1'h1;
+  assign \$412  = ~ f3_never_granted;
+  assign \$414  = { \$413 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_tag };
+  assign \$415  = ~ \$414 ;
+  assign \$416  = \$415  + 1'h1;
+  assign \$417  = ~ f3_never_granted;
+  assign \$419  = { \$418 , config_parity_r0_b0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_tag };
   assign \$420  = ~ \$419 ;
   assign \$421  = \$420  + 1'h1;
-  assign \$422  = \$418  & \$421 [4];
-  assign \$423  = ~ f3_never_granted;
-  assign \$425  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$426  = \$424  & \$425 ;
-  assign \$427  = config_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$422  = x1_select & f1_hit;
+  assign \$423  = | \$422 ;
+  assign \$424  = x1_select & f2_in;
+  assign \$425  = | \$424 ;
+  assign \$426  = f2_flushed | \$425 ;
+  assign \$427  = x1_select | x0_select;
   assign \$428  = ~ \$427 ;
-  assign \$429  = \$428  + 1'h1;
-  assign \$430  = \$426  & \$429 [4];
-  assign \$431  = x1_select & f1_hit;
-  assign \$432  = | \$431 ;
-  assign \$433  = x1_select & f2_in;
-  assign \$434  = | \$433 ;
-  assign \$435  = f2_flushed | \$434 ;
-  assign \$436  = x1_select | x0_select;
-  assign \$437  = ~ \$436 ;
-  assign \$438  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$439  = { 1'h0, \$437  } & { \$438 [2], \$438  };
-  assign \$440  = { 1'h0, f3_in } & \$439 ;
-  assign \$441  = \$1329 [12] ? 3'h0 : \$1337 [2:0];
-  assign \$442  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$443  = ~ \$442 ;
-  assign \$444  = \$443  + 1'h1;
-  assign \$445  = \release  & \$444 [12];
-  assign \$446  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$447  = ~ \$446 ;
-  assign \$448  = \$447  + 1'h1;
-  assign \$449  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$450  = ~ \$449 ;
-  assign \$451  = \$450  + 1'h1;
-  assign \$452  = a1_select[1] & f3_in[1];
-  assign \$453  = f3_slot ^ log_fresh[8:0];
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$454  + 1'h1;
-  assign \$456  = \$452  & \$455 [9];
-  assign \$457  = ~ f4_prev_released;
-  assign \$458  = \$457  & f4_by_older;
-  assign \$459  = f4_by_a1 | \$458 ;
-  assign \$460  = f4_live[0] & \$459 ;
-  assign \$461  = ~ f4_prev_released;
-  assign \$462  = \$461  & f4_by_mem_live[0];
-  assign \$463  = \$462  & f4_mem_ok[0];
-  assign \$464  = \$460  | \$463 ;
-  assign \$465  = ~ f4_prev_released;
-  assign \$466  = \$465  & f4_by_older;
-  assign \$467  = f4_by_a1 | \$466 ;
-  assign \$468  = f4_live[0] & \$467 ;
-  assign \$469  = ~ f4_prev_released;
-  assign \$470  = \$469  & f4_by_mem_live[0];
-  assign \$471  = \$470  & f4_mem_ok[0];
-  assign \$472  = \$468  | \$471 ;
-  assign \$473  = event_queue_waddr == 7'h7f;
-  assign \$474  = event_queue_waddr + 1'h1;
-  assign \$475  = \$473  ? 8'h00 : \$474 ;
-  assign \$476  = event_pushed == event_popped;
-  assign \$477  = event_pushed ? 8'h01 : 8'hff;
-  assign \$478  = \$476  ? 8'h00 : \$477 ;
-  assign \$479  = $signed({ 1'h0, event_count }) + $signed(\$478 );
-  assign \$480  = ! event_pushed;
-  assign \$481  = ! event_popped;
-  assign \$482  = \$480  & \$481 ;
-  assign \$483  = event_pop ? event_at[1] : event_at[0];
-  assign \$484  = ~ \$483 ;
-  assign \$485  = event_push | \$484 ;
-  assign \$486  = ! event_pushed;
-  assign \$488  = \$486  & \$487 ;
-  assign \$489  = event_count == 2'h3;
-  assign \$490  = event_pop ? event_at[2] : event_at[1];
-  assign \$491  = ~ \$490 ;
-  assign \$492  = event_push | \$491 ;
-  assign \$494  = ! event_popped;
-  assign \$495  = \$493  & \$494 ;
-  assign \$496  = event_pop ? event_at[0] : 1'h0;
-  assign \$497  = ~ \$496 ;
-  assign \$498  = event_push | \$497 ;
-  assign \$501  = \$499  & \$500 ;
-  assign \$502  = event_pop ? event_at[1] : event_at[0];
-  assign \$503  = ~ \$502 ;
-  assign \$504  = event_push | \$503 ;
-  assign \$505  = ~ f4_prev_released;
-  assign \$506  = \$505  & f4_by_older;
-  assign \$507  = f4_by_a1 | \$506 ;
-  assign \$508  = f4_live[2] & \$507 ;
-  assign \$509  = ~ f4_prev_released;
-  assign \$510  = \$509  & f4_by_mem_live[2];
-  assign \$511  = \$510  & f4_mem_ok[2];
-  assign \$512  = \$508  | \$511 ;
-  assign \$513  = ~ f4_prev_released;
-  assign \$514  = \$513  & f4_by_older;
-  assign \$515  = f4_by_a1 | \$514 ;
-  assign \$516  = f4_live[2] & \$515 ;
-  assign \$517  = ~ f4_prev_released;
-  assign \$518  = \$517  & f4_by_mem_live[2];
-  assign \$519  = \$518  & f4_mem_ok[2];
-  assign \$520  = \$516  | \$519 ;
-  assign \$521  = config_queue_waddr == 4'hf;
-  assign \$522  = config_queue_waddr + 1'h1;
-  assign \$523  = \$521  ? 5'h00 : \$522 ;
-  assign \$524  = config_pushed == config_popped;
-  assign \$525  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$526  = \$524  ? 5'h00 : \$525 ;
-  assign \$527  = $signed({ 1'h0, config_count }) + $signed(\$526 );
-  assign \$528  = ! config_pushed;
-  assign \$529  = ! config_popped;
-  assign \$530  = \$528  & \$529 ;
-  assign \$531  = config_pop ? config_at[1] : config_at[0];
-  assign \$532  = ~ \$531 ;
-  assign \$533  = config_push | \$532 ;
-  assign \$534  = ! config_pushed;
-  assign \$536  = \$534  & \$535 ;
-  assign \$537  = config_count == 2'h3;
-  assign \$538  = config_pop ? config_at[2] : config_at[1];
-  assign \$539  = ~ \$538 ;
-  assign \$540  = config_push | \$539 ;
-  assign \$542  = ! config_popped;
-  assign \$543  = \$541  & \$542 ;
-  assign \$544  = config_pop ? config_at[0] : 1'h0;
+  assign \$429  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$430  = { 1'h0, \$428  } & { \$429 [2], \$429  };
+  assign \$431  = { 1'h0, f3_in } & \$430 ;
+  assign \$432  = \$1320 [12] ? 3'h0 : \$1328 [2:0];
+  assign \$433  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$434  = ~ \$433 ;
+  assign \$435  = \$434  + 1'h1;
+  assign \$436  = \release  & \$435 [12];
+  assign \$437  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$438  = ~ \$437 ;
+  assign \$439  = \$438  + 1'h1;
+  assign \$440  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$441  = ~ \$440 ;
+  assign \$442  = \$441  + 1'h1;
+  assign \$443  = a1_select[1] & f3_in[1];
+  assign \$444  = f3_slot ^ log_fresh[8:0];
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  + 1'h1;
+  assign \$447  = \$443  & \$446 [9];
+  assign \$448  = ~ f4_prev_released;
+  assign \$449  = \$448  & f4_by_older;
+  assign \$450  = f4_by_a1 | \$449 ;
+  assign \$451  = f4_live[0] & \$450 ;
+  assign \$452  = ~ f4_prev_released;
+  assign \$453  = \$452  & f4_by_mem_live[0];
+  assign \$454  = \$453  & f4_mem_ok[0];
+  assign \$455  = \$451  | \$454 ;
+  assign \$456  = ~ f4_prev_released;
+  assign \$457  = \$456  & f4_by_older;
+  assign \$458  = f4_by_a1 | \$457 ;
+  assign \$459  = f4_live[0] & \$458 ;
+  assign \$460  = ~ f4_prev_released;
+  assign \$461  = \$460  & f4_by_mem_live[0];
+  assign \$462  = \$461  & f4_mem_ok[0];
+  assign \$463  = \$459  | \$462 ;
+  assign \$464  = event_queue_waddr == 7'h7f;
+  assign \$465  = event_queue_waddr + 1'h1;
+  assign \$466  = \$464  ? 8'h00 : \$465 ;
+  assign \$467  = event_pushed == event_popped;
+  assign \$468  = event_pushed ? 8'h01 : 8'hff;
+  assign \$469  = \$467  ? 8'h00 : \$468 ;
+  assign \$470  = $signed({ 1'h0, event_count }) + $signed(\$469 );
+  assign \$471  = ! event_pushed;
+  assign \$472  = ! event_popped;
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = event_pop ? event_at[1] : event_at[0];
+  assign \$475  = ~ \$474 ;
+  assign \$476  = event_push | \$475 ;
+  assign \$477  = ! event_pushed;
+  assign \$479  = \$477  & \$478 ;
+  assign \$480  = event_count == 2'h3;
+  assign \$481  = event_pop ? event_at[2] : event_at[1];
+  assign \$482  = ~ \$481 ;
+  assign \$483  = event_push | \$482 ;
+  assign \$485  = ! event_popped;
+  assign \$486  = \$484  & \$485 ;
+  assign \$487  = event_pop ? event_at[0] : 1'h0;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = event_push | \$488 ;
+  assign \$492  = \$490  & \$491 ;
+  assign \$493  = event_pop ? event_at[1] : event_at[0];
+  assign \$494  = ~ \$493 ;
+  assign \$495  = event_push | \$494 ;
+  assign \$496  = ~ f4_prev_released;
+  assign \$497  = \$496  & f4_by_older;
+  assign \$498  = f4_by_a1 | \$497 ;
+  assign \$499  = f4_live[2] & \$498 ;
+  assign \$500  = ~ f4_prev_released;
+  assign \$501  = \$500  & f4_by_mem_live[2];
+  assign \$502  = \$501  & f4_mem_ok[2];
+  assign \$503  = \$499  | \$502 ;
+  assign \$504  = ~ f4_prev_released;
+  assign \$505  = \$504  & f4_by_older;
+  assign \$506  = f4_by_a1 | \$505 ;
+  assign \$507  = f4_live[2] & \$506 ;
+  assign \$508  = ~ f4_prev_released;
+  assign \$509  = \$508  & f4_by_mem_live[2];
+  assign \$510  = \$509  & f4_mem_ok[2];
+  assign \$511  = \$507  | \$510 ;
+  assign \$512  = config_queue_waddr == 4'hf;
+  assign \$513  = config_queue_waddr + 1'h1;
+  assign \$514  = \$512  ? 5'h00 : \$513 ;
+  assign \$515  = config_pushed == config_popped;
+  assign \$516  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$517  = \$515  ? 5'h00 : \$516 ;
+  assign \$518  = $signed({ 1'h0, config_count }) + $signed(\$517 );
+  assign \$519  = ! config_pushed;
+  assign \$520  = ! config_popped;
+  assign \$521  = \$519  & \$520 ;
+  assign \$522  = config_pop ? config_at[1] : config_at[0];
+  assign \$523  = ~ \$522 ;
+  assign \$524  = config_push | \$523 ;
+  assign \$525  = ! config_pushed;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = config_count == 2'h3;
+  assign \$529  = config_pop ? config_at[2] : config_at[1];
+  assign \$530  = ~ \$529 ;
+  assign \$531  = config_push | \$530 ;
+  assign \$533  = ! config_popped;
+  assign \$534  = \$532  & \$533 ;
+  assign \$535  = config_pop ? config_at[0] : 1'h0;
+  assign \$536  = ~ \$535 ;
+  assign \$537  = config_push | \$536 ;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = config_pop ? config_at[1] : config_at[0];
+  assign \$542  = ~ \$541 ;
+  assign \$543  = config_push | \$542 ;
+  assign \$544  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$545  = ~ \$544 ;
-  assign \$546  = config_push | \$545 ;
-  assign \$549  = \$547  & \$548 ;
-  assign \$550  = config_pop ? config_at[1] : config_at[0];
-  assign \$551  = ~ \$550 ;
-  assign \$552  = config_push | \$551 ;
-  assign \$553  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$554  = ~ \$553 ;
-  assign \$555  = f5_wrote & a2_ring;
-  assign \$556  = { \$555 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$557  = ~ \$556 ;
-  assign \$558  = \$557  + 1'h1;
-  assign \$559  = \release  & f4_taken_a2;
-  assign \$560  = a3_ring & a3_lapped;
-  assign \$561  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$562  = \$561  == log_grant_r1_b0[0];
-  assign \$563  = a3_sel_fresh[1] & \$562 ;
-  assign \$564  = \$560  & \$563 ;
-  assign \$565  = \release  & f4_taken_a3;
-  assign \$566  = a3_released | \$565 ;
-  assign \$567  = ~ a4_released;
-  assign \$568  = a4_prev_held & \$567 ;
-  assign \$569  = \release  & f4_taken_a4;
-  assign \$570  = ~ \$569 ;
-  assign \$571  = \$568  & \$570 ;
-  assign \$572  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
-  assign \$573  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$574  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$575  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$576  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
-  assign \$577  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$579  = x1_select[0] ? 8'h00 : event_fresh;
-  assign \$580  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$580 ;
-  assign \$581  = ~ x1_select[0];
-  assign \$582  = a1_select[0] & \$581 ;
-  assign \$583  = ~ event_has_fresh;
-  assign \$584  = \$582  & \$583 ;
-  assign event_pop = \$584  & event_nonempty;
-  assign \$585  = x1_select[1] ? 10'h000 : log_fresh;
-  assign \$587  = x1_select[2] ? 5'h00 : config_fresh;
-  assign \$588  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$588 ;
-  assign \$589  = ~ x1_select[2];
-  assign \$590  = a1_select[2] & \$589 ;
-  assign \$591  = ~ config_has_fresh;
-  assign \$592  = \$590  & \$591 ;
-  assign config_pop = \$592  & config_nonempty;
-  assign \$593  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$595  = \$594  & event_queue_r0_b0[0];
-  assign \$596  = \$593  | \$595 ;
-  assign \$598  = \$597  & config_queue_r0_b0[0];
-  assign \$599  = \$596  | \$598 ;
-  assign \$600  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$602  = \$601  & event_queue_r0_b0[1];
-  assign \$603  = \$600  | \$602 ;
-  assign \$605  = \$604  & config_queue_r0_b0[1];
-  assign \$606  = \$603  | \$605 ;
-  assign \$607  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$609  = \$608  & event_queue_r0_b0[2];
-  assign \$610  = \$607  | \$609 ;
-  assign \$612  = \$611  & config_queue_r0_b0[2];
-  assign \$613  = \$610  | \$612 ;
-  assign \$614  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$616  = \$615  & event_queue_r0_b0[3];
-  assign \$617  = \$614  | \$616 ;
-  assign \$619  = \$618  & config_queue_r0_b0[3];
-  assign \$620  = \$617  | \$619 ;
-  assign \$621  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$623  = \$622  & event_queue_r0_b0[4];
-  assign \$624  = \$621  | \$623 ;
-  assign \$625  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$627  = \$626  & event_queue_r0_b0[5];
-  assign \$628  = \$625  | \$627 ;
-  assign \$629  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$631  = \$630  & event_queue_r0_b0[6];
-  assign \$632  = \$629  | \$631 ;
-  assign \$633  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$634  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$635  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$636  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$637  = a3_sel_fresh[1] & \$636 ;
-  assign \$638  = a3_sel_fresh[2] & config_parity_r1_b0;
-  assign \$640  = \$639  & event_queue_r0_b0[7];
-  assign \$642  = \$641  & config_queue_r0_b0[4];
-  assign \$643  = { \$642 , \$640 , \$638 , \$637 , \$635  } + 5'h1f;
-  assign \$644  = a3_fwd_ok & a3_hit_a1;
-  assign \$645  = a3_fwd_ok & a3_older_hit;
-  assign \$652  = ~ event_grant_r1_b0[1];
-  assign \$654  = event_grant_r1_b0[2] ^ \$653 ;
-  assign \$655  = ~ event_grant_r1_b0[1];
-  assign \$656  = ~ event_grant_r1_b0[2];
-  assign \$657  = \$655  | \$656 ;
-  assign \$658  = ~ \$657 ;
-  assign \$659  = event_grant_r1_b0[3] ^ \$658 ;
-  assign \$660  = ~ event_grant_r1_b0[1];
-  assign \$661  = ~ event_grant_r1_b0[2];
-  assign \$662  = \$660  | \$661 ;
-  assign \$663  = ~ event_grant_r1_b0[3];
-  assign \$664  = \$662  | \$663 ;
-  assign \$665  = ~ \$664 ;
-  assign \$666  = event_grant_r1_b0[4] ^ \$665 ;
-  assign \$667  = \$649  & \$651 ;
-  assign \$671  = ~ log_grant_r1_b0[1];
-  assign \$673  = log_grant_r1_b0[2] ^ \$672 ;
-  assign \$674  = ~ log_grant_r1_b0[1];
-  assign \$675  = ~ log_grant_r1_b0[2];
-  assign \$676  = \$674  | \$675 ;
-  assign \$677  = ~ \$676 ;
-  assign \$678  = log_grant_r1_b0[3] ^ \$677 ;
-  assign \$679  = ~ log_grant_r1_b0[1];
-  assign \$680  = ~ log_grant_r1_b0[2];
-  assign \$681  = \$679  | \$680 ;
-  assign \$682  = ~ log_grant_r1_b0[3];
-  assign \$683  = \$681  | \$682 ;
-  assign \$684  = ~ \$683 ;
-  assign \$685  = log_grant_r1_b0[4] ^ \$684 ;
-  assign \$686  = \$668  & \$670 ;
-  assign \$690  = ~ config_grant_r1_b0[1];
-  assign \$692  = config_grant_r1_b0[2] ^ \$691 ;
-  assign \$693  = ~ config_grant_r1_b0[1];
-  assign \$694  = ~ config_grant_r1_b0[2];
-  assign \$695  = \$693  | \$694 ;
-  assign \$696  = ~ \$695 ;
-  assign \$697  = config_grant_r1_b0[3] ^ \$696 ;
-  assign \$698  = ~ config_grant_r1_b0[1];
-  assign \$699  = ~ config_grant_r1_b0[2];
-  assign \$700  = \$698  | \$699 ;
-  assign \$701  = ~ config_grant_r1_b0[3];
-  assign \$702  = \$700  | \$701 ;
-  assign \$703  = ~ \$702 ;
-  assign \$704  = config_grant_r1_b0[4] ^ \$703 ;
-  assign \$705  = \$687  & \$689 ;
-  assign \$709  = ~ event_queue_r0_b0[8];
-  assign \$711  = event_queue_r0_b0[9] ^ \$710 ;
-  assign \$712  = ~ event_queue_r0_b0[8];
-  assign \$713  = ~ event_queue_r0_b0[9];
-  assign \$714  = \$712  | \$713 ;
-  assign \$715  = ~ \$714 ;
-  assign \$716  = event_queue_r0_b0[10] ^ \$715 ;
-  assign \$717  = ~ event_queue_r0_b0[8];
-  assign \$718  = ~ event_queue_r0_b0[9];
-  assign \$719  = \$717  | \$718 ;
-  assign \$720  = ~ event_queue_r0_b0[10];
-  assign \$721  = \$719  | \$720 ;
-  assign \$722  = ~ \$721 ;
-  assign \$723  = event_queue_r0_b0[11] ^ \$722 ;
-  assign \$724  = \$706  & \$708 ;
-  assign \$728  = ~ config_queue_r0_b0[5];
-  assign \$730  = config_queue_r0_b0[6] ^ \$729 ;
-  assign \$731  = ~ config_queue_r0_b0[5];
-  assign \$732  = ~ config_queue_r0_b0[6];
-  assign \$733  = \$731  | \$732 ;
-  assign \$734  = ~ \$733 ;
-  assign \$735  = config_queue_r0_b0[7] ^ \$734 ;
-  assign \$736  = ~ config_queue_r0_b0[5];
-  assign \$737  = ~ config_queue_r0_b0[6];
-  assign \$738  = \$736  | \$737 ;
-  assign \$739  = ~ config_queue_r0_b0[7];
-  assign \$740  = \$738  | \$739 ;
-  assign \$741  = ~ \$740 ;
-  assign \$742  = config_queue_r0_b0[8] ^ \$741 ;
-  assign \$743  = \$725  & \$727 ;
-  assign \$744  = { \$743 , \$724 , \$705 , \$686 , \$667 , \$648 , \$647 , \$646  } + 8'hff;
-  assign \$751  = ~ event_grant_r1_b0[1];
-  assign \$753  = event_grant_r1_b0[2] ^ \$752 ;
-  assign \$754  = ~ event_grant_r1_b0[1];
-  assign \$755  = ~ event_grant_r1_b0[2];
-  assign \$756  = \$754  | \$755 ;
-  assign \$757  = ~ \$756 ;
-  assign \$758  = event_grant_r1_b0[3] ^ \$757 ;
-  assign \$759  = ~ event_grant_r1_b0[1];
-  assign \$760  = ~ event_grant_r1_b0[2];
-  assign \$761  = \$759  | \$760 ;
-  assign \$762  = ~ event_grant_r1_b0[3];
-  assign \$763  = \$761  | \$762 ;
-  assign \$764  = ~ \$763 ;
-  assign \$765  = event_grant_r1_b0[4] ^ \$764 ;
-  assign \$766  = \$748  & \$753 ;
-  assign \$770  = ~ log_grant_r1_b0[1];
-  assign \$772  = log_grant_r1_b0[2] ^ \$771 ;
-  assign \$773  = ~ log_grant_r1_b0[1];
-  assign \$774  = ~ log_grant_r1_b0[2];
-  assign \$775  = \$773  | \$774 ;
-  assign \$776  = ~ \$775 ;
-  assign \$777  = log_grant_r1_b0[3] ^ \$776 ;
-  assign \$778  = ~ log_grant_r1_b0[1];
-  assign \$779  = ~ log_grant_r1_b0[2];
-  assign \$780  = \$778  | \$779 ;
-  assign \$781  = ~ log_grant_r1_b0[3];
-  assign \$782  = \$780  | \$781 ;
-  assign \$783  = ~ \$782 ;
-  assign \$784  = log_grant_r1_b0[4] ^ \$783 ;
-  assign \$785  = \$767  & \$772 ;
-  assign \$789  = ~ config_grant_r1_b0[1];
-  assign \$791  = config_grant_r1_b0[2] ^ \$790 ;
-  assign \$792  = ~ config_grant_r1_b0[1];
-  assign \$793  = ~ config_grant_r1_b0[2];
-  assign \$794  = \$792  | \$793 ;
-  assign \$795  = ~ \$794 ;
-  assign \$796  = config_grant_r1_b0[3] ^ \$795 ;
-  assign \$797  = ~ config_grant_r1_b0[1];
-  assign \$798  = ~ config_grant_r1_b0[2];
-  assign \$799  = \$797  | \$798 ;
-  assign \$800  = ~ config_grant_r1_b0[3];
-  assign \$801  = \$799  | \$800 ;
-  assign \$802  = ~ \$801 ;
-  assign \$803  = config_grant_r1_b0[4] ^ \$802 ;
-  assign \$804  = \$786  & \$791 ;
-  assign \$808  = ~ event_queue_r0_b0[8];
-  assign \$810  = event_queue_r0_b0[9] ^ \$809 ;
-  assign \$811  = ~ event_queue_r0_b0[8];
-  assign \$812  = ~ event_queue_r0_b0[9];
-  assign \$813  = \$811  | \$812 ;
-  assign \$814  = ~ \$813 ;
-  assign \$815  = event_queue_r0_b0[10] ^ \$814 ;
-  assign \$816  = ~ event_queue_r0_b0[8];
-  assign \$817  = ~ event_queue_r0_b0[9];
-  assign \$818  = \$816  | \$817 ;
-  assign \$819  = ~ event_queue_r0_b0[10];
-  assign \$820  = \$818  | \$819 ;
-  assign \$821  = ~ \$820 ;
-  assign \$822  = event_queue_r0_b0[11] ^ \$821 ;
-  assign \$823  = \$805  & \$810 ;
-  assign \$827  = ~ config_queue_r0_b0[5];
-  assign \$829  = config_queue_r0_b0[6] ^ \$828 ;
-  assign \$830  = ~ config_queue_r0_b0[5];
-  assign \$831  = ~ config_queue_r0_b0[6];
-  assign \$832  = \$830  | \$831 ;
-  assign \$833  = ~ \$832 ;
-  assign \$834  = config_queue_r0_b0[7] ^ \$833 ;
-  assign \$835  = ~ config_queue_r0_b0[5];
-  assign \$836  = ~ config_queue_r0_b0[6];
-  assign \$837  = \$835  | \$836 ;
-  assign \$838  = ~ config_queue_r0_b0[7];
-  assign \$839  = \$837  | \$838 ;
-  assign \$840  = ~ \$839 ;
-  assign \$841  = config_queue_r0_b0[8] ^ \$840 ;
-  assign \$842  = \$824  & \$829 ;
-  assign \$843  = { \$842 , \$823 , \$804 , \$785 , \$766 , \$747 , \$746 , \$745  } + 8'hff;
-  assign \$850  = ~ event_grant_r1_b0[1];
-  assign \$852  = event_grant_r1_b0[2] ^ \$851 ;
-  assign \$853  = ~ event_grant_r1_b0[1];
-  assign \$854  = ~ event_grant_r1_b0[2];
-  assign \$855  = \$853  | \$854 ;
-  assign \$856  = ~ \$855 ;
-  assign \$857  = event_grant_r1_b0[3] ^ \$856 ;
-  assign \$858  = ~ event_grant_r1_b0[1];
-  assign \$859  = ~ event_grant_r1_b0[2];
-  assign \$860  = \$858  | \$859 ;
-  assign \$861  = ~ event_grant_r1_b0[3];
-  assign \$862  = \$860  | \$861 ;
-  assign \$863  = ~ \$862 ;
-  assign \$864  = event_grant_r1_b0[4] ^ \$863 ;
-  assign \$865  = \$847  & \$857 ;
-  assign \$869  = ~ log_grant_r1_b0[1];
-  assign \$871  = log_grant_r1_b0[2] ^ \$870 ;
-  assign \$872  = ~ log_grant_r1_b0[1];
-  assign \$873  = ~ log_grant_r1_b0[2];
-  assign \$874  = \$872  | \$873 ;
-  assign \$875  = ~ \$874 ;
-  assign \$876  = log_grant_r1_b0[3] ^ \$875 ;
-  assign \$877  = ~ log_grant_r1_b0[1];
-  assign \$878  = ~ log_grant_r1_b0[2];
-  assign \$879  = \$877  | \$878 ;
-  assign \$880  = ~ log_grant_r1_b0[3];
-  assign \$881  = \$879  | \$880 ;
-  assign \$882  = ~ \$881 ;
-  assign \$883  = log_grant_r1_b0[4] ^ \$882 ;
-  assign \$884  = \$866  & \$876 ;
-  assign \$888  = ~ config_grant_r1_b0[1];
-  assign \$890  = config_grant_r1_b0[2] ^ \$889 ;
-  assign \$891  = ~ config_grant_r1_b0[1];
-  assign \$892  = ~ config_grant_r1_b0[2];
-  assign \$893  = \$891  | \$892 ;
-  assign \$894  = ~ \$893 ;
-  assign \$895  = config_grant_r1_b0[3] ^ \$894 ;
-  assign \$896  = ~ config_grant_r1_b0[1];
-  assign \$897  = ~ config_grant_r1_b0[2];
-  assign \$898  = \$896  | \$897 ;
-  assign \$899  = ~ config_grant_r1_b0[3];
-  assign \$900  = \$898  | \$899 ;
-  assign \$901  = ~ \$900 ;
-  assign \$902  = config_grant_r1_b0[4] ^ \$901 ;
-  assign \$903  = \$885  & \$895 ;
-  assign \$907  = ~ event_queue_r0_b0[8];
-  assign \$909  = event_queue_r0_b0[9] ^ \$908 ;
-  assign \$910  = ~ event_queue_r0_b0[8];
-  assign \$911  = ~ event_queue_r0_b0[9];
-  assign \$912  = \$910  | \$911 ;
-  assign \$913  = ~ \$912 ;
-  assign \$914  = event_queue_r0_b0[10] ^ \$913 ;
-  assign \$915  = ~ event_queue_r0_b0[8];
-  assign \$916  = ~ event_queue_r0_b0[9];
-  assign \$917  = \$915  | \$916 ;
-  assign \$918  = ~ event_queue_r0_b0[10];
-  assign \$919  = \$917  | \$918 ;
-  assign \$920  = ~ \$919 ;
-  assign \$921  = event_queue_r0_b0[11] ^ \$920 ;
-  assign \$922  = \$904  & \$914 ;
-  assign \$926  = ~ config_queue_r0_b0[5];
-  assign \$928  = config_queue_r0_b0[6] ^ \$927 ;
-  assign \$929  = ~ config_queue_r0_b0[5];
-  assign \$930  = ~ config_queue_r0_b0[6];
-  assign \$931  = \$929  | \$930 ;
-  assign \$932  = ~ \$931 ;
-  assign \$933  = config_queue_r0_b0[7] ^ \$932 ;
-  assign \$934  = ~ config_queue_r0_b0[5];
-  assign \$935  = ~ config_queue_r0_b0[6];
-  assign \$936  = \$934  | \$935 ;
-  assign \$937  = ~ config_queue_r0_b0[7];
-  assign \$938  = \$936  | \$937 ;
-  assign \$939  = ~ \$938 ;
-  assign \$940  = config_queue_r0_b0[8] ^ \$939 ;
-  assign \$941  = \$923  & \$933 ;
-  assign \$942  = { \$941 , \$922 , \$903 , \$884 , \$865 , \$846 , \$845 , \$844  } + 8'hff;
-  assign \$949  = ~ event_grant_r1_b0[1];
-  assign \$951  = event_grant_r1_b0[2] ^ \$950 ;
-  assign \$952  = ~ event_grant_r1_b0[1];
-  assign \$953  = ~ event_grant_r1_b0[2];
-  assign \$954  = \$952  | \$953 ;
-  assign \$955  = ~ \$954 ;
-  assign \$956  = event_grant_r1_b0[3] ^ \$955 ;
-  assign \$957  = ~ event_grant_r1_b0[1];
-  assign \$958  = ~ event_grant_r1_b0[2];
-  assign \$959  = \$957  | \$958 ;
-  assign \$960  = ~ event_grant_r1_b0[3];
-  assign \$961  = \$959  | \$960 ;
-  assign \$962  = ~ \$961 ;
-  assign \$963  = event_grant_r1_b0[4] ^ \$962 ;
-  assign \$964  = \$946  & \$963 ;
-  assign \$968  = ~ log_grant_r1_b0[1];
-  assign \$970  = log_grant_r1_b0[2] ^ \$969 ;
-  assign \$971  = ~ log_grant_r1_b0[1];
-  assign \$972  = ~ log_grant_r1_b0[2];
-  assign \$973  = \$971  | \$972 ;
-  assign \$974  = ~ \$973 ;
-  assign \$975  = log_grant_r1_b0[3] ^ \$974 ;
-  assign \$976  = ~ log_grant_r1_b0[1];
-  assign \$977  = ~ log_grant_r1_b0[2];
-  assign \$978  = \$976  | \$977 ;
-  assign \$979  = ~ log_grant_r1_b0[3];
-  assign \$980  = \$978  | \$979 ;
-  assign \$981  = ~ \$980 ;
-  assign \$982  = log_grant_r1_b0[4] ^ \$981 ;
-  assign \$983  = \$965  & \$982 ;
-  assign \$987  = ~ config_grant_r1_b0[1];
-  assign \$989  = config_grant_r1_b0[2] ^ \$988 ;
-  assign \$990  = ~ config_grant_r1_b0[1];
-  assign \$991  = ~ config_grant_r1_b0[2];
-  assign \$992  = \$990  | \$991 ;
-  assign \$993  = ~ \$992 ;
-  assign \$994  = config_grant_r1_b0[3] ^ \$993 ;
-  assign \$995  = ~ config_grant_r1_b0[1];
-  assign \$996  = ~ config_grant_r1_b0[2];
-  assign \$997  = \$995  | \$996 ;
-  assign \$998  = ~ config_grant_r1_b0[3];
-  assign \$999  = \$997  | \$998 ;
-  assign \$1000  = ~ \$999 ;
-  assign \$1001  = config_grant_r1_b0[4] ^ \$1000 ;
-  assign \$1002  = \$984  & \$1001 ;
-  assign \$1006  = ~ event_queue_r0_b0[8];
-  assign \$1008  = event_queue_r0_b0[9] ^ \$1007 ;
-  assign \$1009  = ~ event_queue_r0_b0[8];
-  assign \$1010  = ~ event_queue_r0_b0[9];
-  assign \$1011  = \$1009  | \$1010 ;
-  assign \$1012  = ~ \$1011 ;
-  assign \$1013  = event_queue_r0_b0[10] ^ \$1012 ;
-  assign \$1014  = ~ event_queue_r0_b0[8];
-  assign \$1015  = ~ event_queue_r0_b0[9];
-  assign \$1016  = \$1014  | \$1015 ;
-  assign \$1017  = ~ event_queue_r0_b0[10];
-  assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = ~ \$1018 ;
-  assign \$1020  = event_queue_r0_b0[11] ^ \$1019 ;
-  assign \$1021  = \$1003  & \$1020 ;
-  assign \$1025  = ~ config_queue_r0_b0[5];
-  assign \$1027  = config_queue_r0_b0[6] ^ \$1026 ;
-  assign \$1028  = ~ config_queue_r0_b0[5];
-  assign \$1029  = ~ config_queue_r0_b0[6];
-  assign \$1030  = \$1028  | \$1029 ;
-  assign \$1031  = ~ \$1030 ;
-  assign \$1032  = config_queue_r0_b0[7] ^ \$1031 ;
-  assign \$1033  = ~ config_queue_r0_b0[5];
-  assign \$1034  = ~ config_queue_r0_b0[6];
-  assign \$1035  = \$1033  | \$1034 ;
-  assign \$1036  = ~ config_queue_r0_b0[7];
-  assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = ~ \$1037 ;
-  assign \$1039  = config_queue_r0_b0[8] ^ \$1038 ;
-  assign \$1040  = \$1022  & \$1039 ;
-  assign \$1041  = { \$1040 , \$1021 , \$1002 , \$983 , \$964 , \$945 , \$944 , \$943  } + 8'hff;
-  assign \$1042  = \$645  ? a3_older_next : { \$1041 [8], \$942 [8], \$843 [8], \$744 [8] };
-  assign \$signal$161  = \$644  ? a4_tag_next : \$1042 ;
-  assign \$1043  = a3_fwd_ok & a3_hit_a1;
-  assign \$1044  = a4_tag_next + 1'h1;
-  assign \$1045  = a3_fwd_ok & a3_older_hit;
-  assign \$1046  = a3_older_next + 1'h1;
-  assign \$1053  = ~ event_grant_r1_b0[2];
-  assign \$1055  = event_grant_r1_b0[3] ^ \$1054 ;
-  assign \$1056  = ~ event_grant_r1_b0[2];
-  assign \$1057  = ~ event_grant_r1_b0[3];
-  assign \$1058  = \$1056  | \$1057 ;
-  assign \$1059  = ~ \$1058 ;
-  assign \$1060  = event_grant_r1_b0[4] ^ \$1059 ;
-  assign \$1061  = \$1050  & event_grant_r1_b0[1];
-  assign \$1065  = ~ log_grant_r1_b0[2];
-  assign \$1067  = log_grant_r1_b0[3] ^ \$1066 ;
-  assign \$1068  = ~ log_grant_r1_b0[2];
-  assign \$1069  = ~ log_grant_r1_b0[3];
-  assign \$1070  = \$1068  | \$1069 ;
-  assign \$1071  = ~ \$1070 ;
-  assign \$1072  = log_grant_r1_b0[4] ^ \$1071 ;
-  assign \$1073  = \$1062  & log_grant_r1_b0[1];
-  assign \$1077  = ~ config_grant_r1_b0[2];
-  assign \$1079  = config_grant_r1_b0[3] ^ \$1078 ;
-  assign \$1080  = ~ config_grant_r1_b0[2];
-  assign \$1081  = ~ config_grant_r1_b0[3];
-  assign \$1082  = \$1080  | \$1081 ;
-  assign \$1083  = ~ \$1082 ;
-  assign \$1084  = config_grant_r1_b0[4] ^ \$1083 ;
-  assign \$1085  = \$1074  & config_grant_r1_b0[1];
-  assign \$1089  = ~ event_queue_r0_b0[9];
-  assign \$1091  = event_queue_r0_b0[10] ^ \$1090 ;
-  assign \$1092  = ~ event_queue_r0_b0[9];
-  assign \$1093  = ~ event_queue_r0_b0[10];
-  assign \$1094  = \$1092  | \$1093 ;
-  assign \$1095  = ~ \$1094 ;
-  assign \$1096  = event_queue_r0_b0[11] ^ \$1095 ;
-  assign \$1097  = \$1086  & event_queue_r0_b0[8];
-  assign \$1101  = ~ config_queue_r0_b0[6];
-  assign \$1103  = config_queue_r0_b0[7] ^ \$1102 ;
-  assign \$1104  = ~ config_queue_r0_b0[6];
-  assign \$1105  = ~ config_queue_r0_b0[7];
-  assign \$1106  = \$1104  | \$1105 ;
-  assign \$1107  = ~ \$1106 ;
-  assign \$1108  = config_queue_r0_b0[8] ^ \$1107 ;
-  assign \$1109  = \$1098  & config_queue_r0_b0[5];
-  assign \$1110  = { \$1109 , \$1097 , \$1085 , \$1073 , \$1061 , \$1049 , \$1048 , \$1047  } + 8'hff;
-  assign \$1117  = ~ event_grant_r1_b0[2];
-  assign \$1119  = event_grant_r1_b0[3] ^ \$1118 ;
-  assign \$1120  = ~ event_grant_r1_b0[2];
-  assign \$1121  = ~ event_grant_r1_b0[3];
-  assign \$1122  = \$1120  | \$1121 ;
-  assign \$1123  = ~ \$1122 ;
-  assign \$1124  = event_grant_r1_b0[4] ^ \$1123 ;
-  assign \$1125  = \$1114  & \$1116 ;
-  assign \$1129  = ~ log_grant_r1_b0[2];
-  assign \$1131  = log_grant_r1_b0[3] ^ \$1130 ;
-  assign \$1132  = ~ log_grant_r1_b0[2];
-  assign \$1133  = ~ log_grant_r1_b0[3];
-  assign \$1134  = \$1132  | \$1133 ;
-  assign \$1135  = ~ \$1134 ;
-  assign \$1136  = log_grant_r1_b0[4] ^ \$1135 ;
-  assign \$1137  = \$1126  & \$1128 ;
-  assign \$1141  = ~ config_grant_r1_b0[2];
-  assign \$1143  = config_grant_r1_b0[3] ^ \$1142 ;
-  assign \$1144  = ~ config_grant_r1_b0[2];
-  assign \$1145  = ~ config_grant_r1_b0[3];
-  assign \$1146  = \$1144  | \$1145 ;
-  assign \$1147  = ~ \$1146 ;
-  assign \$1148  = config_grant_r1_b0[4] ^ \$1147 ;
-  assign \$1149  = \$1138  & \$1140 ;
-  assign \$1153  = ~ event_queue_r0_b0[9];
-  assign \$1155  = event_queue_r0_b0[10] ^ \$1154 ;
-  assign \$1156  = ~ event_queue_r0_b0[9];
-  assign \$1157  = ~ event_queue_r0_b0[10];
-  assign \$1158  = \$1156  | \$1157 ;
-  assign \$1159  = ~ \$1158 ;
-  assign \$1160  = event_queue_r0_b0[11] ^ \$1159 ;
-  assign \$1161  = \$1150  & \$1152 ;
-  assign \$1165  = ~ config_queue_r0_b0[6];
-  assign \$1167  = config_queue_r0_b0[7] ^ \$1166 ;
-  assign \$1168  = ~ config_queue_r0_b0[6];
-  assign \$1169  = ~ config_queue_r0_b0[7];
-  assign \$1170  = \$1168  | \$1169 ;
-  assign \$1171  = ~ \$1170 ;
-  assign \$1172  = config_queue_r0_b0[8] ^ \$1171 ;
-  assign \$1173  = \$1162  & \$1164 ;
-  assign \$1174  = { \$1173 , \$1161 , \$1149 , \$1137 , \$1125 , \$1113 , \$1112 , \$1111  } + 8'hff;
-  assign \$1181  = ~ event_grant_r1_b0[2];
-  assign \$1183  = event_grant_r1_b0[3] ^ \$1182 ;
-  assign \$1184  = ~ event_grant_r1_b0[2];
-  assign \$1185  = ~ event_grant_r1_b0[3];
-  assign \$1186  = \$1184  | \$1185 ;
-  assign \$1187  = ~ \$1186 ;
-  assign \$1188  = event_grant_r1_b0[4] ^ \$1187 ;
-  assign \$1189  = \$1178  & \$1183 ;
-  assign \$1193  = ~ log_grant_r1_b0[2];
-  assign \$1195  = log_grant_r1_b0[3] ^ \$1194 ;
-  assign \$1196  = ~ log_grant_r1_b0[2];
-  assign \$1197  = ~ log_grant_r1_b0[3];
-  assign \$1198  = \$1196  | \$1197 ;
-  assign \$1199  = ~ \$1198 ;
-  assign \$1200  = log_grant_r1_b0[4] ^ \$1199 ;
-  assign \$1201  = \$1190  & \$1195 ;
-  assign \$1205  = ~ config_grant_r1_b0[2];
-  assign \$1207  = config_grant_r1_b0[3] ^ \$1206 ;
-  assign \$1208  = ~ config_grant_r1_b0[2];
-  assign \$1209  = ~ config_grant_r1_b0[3];
-  assign \$1210  = \$1208  | \$1209 ;
-  assign \$1211  = ~ \$1210 ;
-  assign \$1212  = config_grant_r1_b0[4] ^ \$1211 ;
-  assign \$1213  = \$1202  & \$1207 ;
-  assign \$1217  = ~ event_queue_r0_b0[9];
-  assign \$1219  = event_queue_r0_b0[10] ^ \$1218 ;
-  assign \$1220  = ~ event_queue_r0_b0[9];
-  assign \$1221  = ~ event_queue_r0_b0[10];
-  assign \$1222  = \$1220  | \$1221 ;
-  assign \$1223  = ~ \$1222 ;
-  assign \$1224  = event_queue_r0_b0[11] ^ \$1223 ;
-  assign \$1225  = \$1214  & \$1219 ;
-  assign \$1229  = ~ config_queue_r0_b0[6];
-  assign \$1231  = config_queue_r0_b0[7] ^ \$1230 ;
-  assign \$1232  = ~ config_queue_r0_b0[6];
-  assign \$1233  = ~ config_queue_r0_b0[7];
-  assign \$1234  = \$1232  | \$1233 ;
-  assign \$1235  = ~ \$1234 ;
-  assign \$1236  = config_queue_r0_b0[8] ^ \$1235 ;
-  assign \$1237  = \$1226  & \$1231 ;
-  assign \$1238  = { \$1237 , \$1225 , \$1213 , \$1201 , \$1189 , \$1177 , \$1176 , \$1175  } + 8'hff;
-  assign \$1245  = ~ event_grant_r1_b0[2];
-  assign \$1247  = event_grant_r1_b0[3] ^ \$1246 ;
-  assign \$1248  = ~ event_grant_r1_b0[2];
-  assign \$1249  = ~ event_grant_r1_b0[3];
-  assign \$1250  = \$1248  | \$1249 ;
-  assign \$1251  = ~ \$1250 ;
-  assign \$1252  = event_grant_r1_b0[4] ^ \$1251 ;
-  assign \$1253  = \$1242  & \$1252 ;
-  assign \$1257  = ~ log_grant_r1_b0[2];
-  assign \$1259  = log_grant_r1_b0[3] ^ \$1258 ;
-  assign \$1260  = ~ log_grant_r1_b0[2];
-  assign \$1261  = ~ log_grant_r1_b0[3];
-  assign \$1262  = \$1260  | \$1261 ;
-  assign \$1263  = ~ \$1262 ;
-  assign \$1264  = log_grant_r1_b0[4] ^ \$1263 ;
-  assign \$1265  = \$1254  & \$1264 ;
-  assign \$1269  = ~ config_grant_r1_b0[2];
-  assign \$1271  = config_grant_r1_b0[3] ^ \$1270 ;
-  assign \$1272  = ~ config_grant_r1_b0[2];
-  assign \$1273  = ~ config_grant_r1_b0[3];
-  assign \$1274  = \$1272  | \$1273 ;
-  assign \$1275  = ~ \$1274 ;
-  assign \$1276  = config_grant_r1_b0[4] ^ \$1275 ;
-  assign \$1277  = \$1266  & \$1276 ;
-  assign \$1281  = ~ event_queue_r0_b0[9];
-  assign \$1283  = event_queue_r0_b0[10] ^ \$1282 ;
-  assign \$1284  = ~ event_queue_r0_b0[9];
-  assign \$1285  = ~ event_queue_r0_b0[10];
-  assign \$1286  = \$1284  | \$1285 ;
-  assign \$1287  = ~ \$1286 ;
-  assign \$1288  = event_queue_r0_b0[11] ^ \$1287 ;
-  assign \$1289  = \$1278  & \$1288 ;
-  assign \$1293  = ~ config_queue_r0_b0[6];
-  assign \$1295  = config_queue_r0_b0[7] ^ \$1294 ;
-  assign \$1296  = ~ config_queue_r0_b0[6];
-  assign \$1297  = ~ config_queue_r0_b0[7];
-  assign \$1298  = \$1296  | \$1297 ;
-  assign \$1299  = ~ \$1298 ;
-  assign \$1300  = config_queue_r0_b0[8] ^ \$1299 ;
-  assign \$1301  = \$1290  & \$1300 ;
-  assign \$1302  = { \$1301 , \$1289 , \$1277 , \$1265 , \$1253 , \$1241 , \$1240 , \$1239  } + 8'hff;
-  assign \$1303  = \$1045  ? \$1046  : { 1'h0, \$1302 [8], \$1238 [8], \$1174 [8], \$1110 [8] };
-  assign \$1304  = \$1043  ? \$1044  : \$1303 ;
-  assign \$1305  = a3_valid & a3_ok;
-  assign \$1306  = ! a3_pool;
-  assign event_grant_wen = \$1305  & \$1306 ;
-  assign \$1307  = a3_valid & a3_ok;
-  assign \$1308  = a3_pool == 1'h1;
-  assign log_grant_wen = \$1307  & \$1308 ;
-  assign \$1309  = a3_valid & a3_ok;
-  assign \$1310  = a3_pool == 2'h2;
-  assign config_grant_wen = \$1309  & \$1310 ;
-  assign \$1317  = ! f2_err;
-  assign \$signal$244  = f2_valid & \$1317 ;
-  assign \$1318  = a4_valid & a4_ok;
-  assign \$1319  = { \$1318 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1320  = ~ \$1319 ;
-  assign \$1321  = \$1320  + 1'h1;
-  assign \$1322  = a5_valid & a5_ok;
-  assign \$1323  = { \$1322 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1324  = ~ \$1323 ;
-  assign \$1325  = \$1324  + 1'h1;
-  assign \$1326  = a4_valid & a4_ok;
-  assign \$1327  = { \$1326 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1328  = ~ \$1327 ;
-  assign \$1329  = \$1328  + 1'h1;
+  assign \$546  = f5_wrote & a2_ring;
+  assign \$547  = { \$546 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$548  = ~ \$547 ;
+  assign \$549  = \$548  + 1'h1;
+  assign \$550  = \release  & f4_taken_a2;
+  assign \$551  = a3_ring & a3_lapped;
+  assign \$552  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$553  = \$552  == log_grant_r1_b0[0];
+  assign \$554  = a3_sel_fresh[1] & \$553 ;
+  assign \$555  = \$551  & \$554 ;
+  assign \$556  = \release  & f4_taken_a3;
+  assign \$557  = a3_released | \$556 ;
+  assign \$558  = ~ a4_released;
+  assign \$559  = a4_prev_held & \$558 ;
+  assign \$560  = \release  & f4_taken_a4;
+  assign \$561  = ~ \$560 ;
+  assign \$562  = \$559  & \$561 ;
+  assign \$563  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
+  assign \$564  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$565  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$566  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$567  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
+  assign \$568  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$570  = x1_select[0] ? 8'h00 : event_fresh;
+  assign \$571  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$571 ;
+  assign \$572  = ~ x1_select[0];
+  assign \$573  = a1_select[0] & \$572 ;
+  assign \$574  = ~ event_has_fresh;
+  assign \$575  = \$573  & \$574 ;
+  assign event_pop = \$575  & event_nonempty;
+  assign \$576  = x1_select[1] ? 10'h000 : log_fresh;
+  assign \$578  = x1_select[2] ? 5'h00 : config_fresh;
+  assign \$579  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$579 ;
+  assign \$580  = ~ x1_select[2];
+  assign \$581  = a1_select[2] & \$580 ;
+  assign \$582  = ~ config_has_fresh;
+  assign \$583  = \$581  & \$582 ;
+  assign config_pop = \$583  & config_nonempty;
+  assign \$584  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$586  = \$585  & event_queue_r0_b0[0];
+  assign \$587  = \$584  | \$586 ;
+  assign \$589  = \$588  & config_queue_r0_b0[0];
+  assign \$590  = \$587  | \$589 ;
+  assign \$591  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$593  = \$592  & event_queue_r0_b0[1];
+  assign \$594  = \$591  | \$593 ;
+  assign \$596  = \$595  & config_queue_r0_b0[1];
+  assign \$597  = \$594  | \$596 ;
+  assign \$598  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$600  = \$599  & event_queue_r0_b0[2];
+  assign \$601  = \$598  | \$600 ;
+  assign \$603  = \$602  & config_queue_r0_b0[2];
+  assign \$604  = \$601  | \$603 ;
+  assign \$605  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$607  = \$606  & event_queue_r0_b0[3];
+  assign \$608  = \$605  | \$607 ;
+  assign \$610  = \$609  & config_queue_r0_b0[3];
+  assign \$611  = \$608  | \$610 ;
+  assign \$612  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$614  = \$613  & event_queue_r0_b0[4];
+  assign \$615  = \$612  | \$614 ;
+  assign \$616  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$618  = \$617  & event_queue_r0_b0[5];
+  assign \$619  = \$616  | \$618 ;
+  assign \$620  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$622  = \$621  & event_queue_r0_b0[6];
+  assign \$623  = \$620  | \$622 ;
+  assign \$624  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$625  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$626  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$627  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$628  = a3_sel_fresh[1] & \$627 ;
+  assign \$629  = a3_sel_fresh[2] & config_parity_r1_b0;
+  assign \$631  = \$630  & event_queue_r0_b0[7];
+  assign \$633  = \$632  & config_queue_r0_b0[4];
+  assign \$634  = { \$633 , \$631 , \$629 , \$628 , \$626  } + 5'h1f;
+  assign \$635  = a3_fwd_ok & a3_hit_a1;
+  assign \$636  = a3_fwd_ok & a3_older_hit;
+  assign \$643  = ~ event_grant_r1_b0[1];
+  assign \$645  = event_grant_r1_b0[2] ^ \$644 ;
+  assign \$646  = ~ event_grant_r1_b0[1];
+  assign \$647  = ~ event_grant_r1_b0[2];
+  assign \$648  = \$646  | \$647 ;
+  assign \$649  = ~ \$648 ;
+  assign \$650  = event_grant_r1_b0[3] ^ \$649 ;
+  assign \$651  = ~ event_grant_r1_b0[1];
+  assign \$652  = ~ event_grant_r1_b0[2];
+  assign \$653  = \$651  | \$652 ;
+  assign \$654  = ~ event_grant_r1_b0[3];
+  assign \$655  = \$653  | \$654 ;
+  assign \$656  = ~ \$655 ;
+  assign \$657  = event_grant_r1_b0[4] ^ \$656 ;
+  assign \$658  = \$640  & \$642 ;
+  assign \$662  = ~ log_grant_r1_b0[1];
+  assign \$664  = log_grant_r1_b0[2] ^ \$663 ;
+  assign \$665  = ~ log_grant_r1_b0[1];
+  assign \$666  = ~ log_grant_r1_b0[2];
+  assign \$667  = \$665  | \$666 ;
+  assign \$668  = ~ \$667 ;
+  assign \$669  = log_grant_r1_b0[3] ^ \$668 ;
+  assign \$670  = ~ log_grant_r1_b0[1];
+  assign \$671  = ~ log_grant_r1_b0[2];
+  assign \$672  = \$670  | \$671 ;
+  assign \$673  = ~ log_grant_r1_b0[3];
+  assign \$674  = \$672  | \$673 ;
+  assign \$675  = ~ \$674 ;
+  assign \$676  = log_grant_r1_b0[4] ^ \$675 ;
+  assign \$677  = \$659  & \$661 ;
+  assign \$681  = ~ config_grant_r1_b0[1];
+  assign \$683  = config_grant_r1_b0[2] ^ \$682 ;
+  assign \$684  = ~ config_grant_r1_b0[1];
+  assign \$685  = ~ config_grant_r1_b0[2];
+  assign \$686  = \$684  | \$685 ;
+  assign \$687  = ~ \$686 ;
+  assign \$688  = config_grant_r1_b0[3] ^ \$687 ;
+  assign \$689  = ~ config_grant_r1_b0[1];
+  assign \$690  = ~ config_grant_r1_b0[2];
+  assign \$691  = \$689  | \$690 ;
+  assign \$692  = ~ config_grant_r1_b0[3];
+  assign \$693  = \$691  | \$692 ;
+  assign \$694  = ~ \$693 ;
+  assign \$695  = config_grant_r1_b0[4] ^ \$694 ;
+  assign \$696  = \$678  & \$680 ;
+  assign \$700  = ~ event_queue_r0_b0[8];
+  assign \$702  = event_queue_r0_b0[9] ^ \$701 ;
+  assign \$703  = ~ event_queue_r0_b0[8];
+  assign \$704  = ~ event_queue_r0_b0[9];
+  assign \$705  = \$703  | \$704 ;
+  assign \$706  = ~ \$705 ;
+  assign \$707  = event_queue_r0_b0[10] ^ \$706 ;
+  assign \$708  = ~ event_queue_r0_b0[8];
+  assign \$709  = ~ event_queue_r0_b0[9];
+  assign \$710  = \$708  | \$709 ;
+  assign \$711  = ~ event_queue_r0_b0[10];
+  assign \$712  = \$710  | \$711 ;
+  assign \$713  = ~ \$712 ;
+  assign \$714  = event_queue_r0_b0[11] ^ \$713 ;
+  assign \$715  = \$697  & \$699 ;
+  assign \$719  = ~ config_queue_r0_b0[5];
+  assign \$721  = config_queue_r0_b0[6] ^ \$720 ;
+  assign \$722  = ~ config_queue_r0_b0[5];
+  assign \$723  = ~ config_queue_r0_b0[6];
+  assign \$724  = \$722  | \$723 ;
+  assign \$725  = ~ \$724 ;
+  assign \$726  = config_queue_r0_b0[7] ^ \$725 ;
+  assign \$727  = ~ config_queue_r0_b0[5];
+  assign \$728  = ~ config_queue_r0_b0[6];
+  assign \$729  = \$727  | \$728 ;
+  assign \$730  = ~ config_queue_r0_b0[7];
+  assign \$731  = \$729  | \$730 ;
+  assign \$732  = ~ \$731 ;
+  assign \$733  = config_queue_r0_b0[8] ^ \$732 ;
+  assign \$734  = \$716  & \$718 ;
+  assign \$735  = { \$734 , \$715 , \$696 , \$677 , \$658 , \$639 , \$638 , \$637  } + 8'hff;
+  assign \$742  = ~ event_grant_r1_b0[1];
+  assign \$744  = event_grant_r1_b0[2] ^ \$743 ;
+  assign \$745  = ~ event_grant_r1_b0[1];
+  assign \$746  = ~ event_grant_r1_b0[2];
+  assign \$747  = \$745  | \$746 ;
+  assign \$748  = ~ \$747 ;
+  assign \$749  = event_grant_r1_b0[3] ^ \$748 ;
+  assign \$750  = ~ event_grant_r1_b0[1];
+  assign \$751  = ~ event_grant_r1_b0[2];
+  assign \$752  = \$750  | \$751 ;
+  assign \$753  = ~ event_grant_r1_b0[3];
+  assign \$754  = \$752  | \$753 ;
+  assign \$755  = ~ \$754 ;
+  assign \$756  = event_grant_r1_b0[4] ^ \$755 ;
+  assign \$757  = \$739  & \$744 ;
+  assign \$761  = ~ log_grant_r1_b0[1];
+  assign \$763  = log_grant_r1_b0[2] ^ \$762 ;
+  assign \$764  = ~ log_grant_r1_b0[1];
+  assign \$765  = ~ log_grant_r1_b0[2];
+  assign \$766  = \$764  | \$765 ;
+  assign \$767  = ~ \$766 ;
+  assign \$768  = log_grant_r1_b0[3] ^ \$767 ;
+  assign \$769  = ~ log_grant_r1_b0[1];
+  assign \$770  = ~ log_grant_r1_b0[2];
+  assign \$771  = \$769  | \$770 ;
+  assign \$772  = ~ log_grant_r1_b0[3];
+  assign \$773  = \$771  | \$772 ;
+  assign \$774  = ~ \$773 ;
+  assign \$775  = log_grant_r1_b0[4] ^ \$774 ;
+  assign \$776  = \$758  & \$763 ;
+  assign \$780  = ~ config_grant_r1_b0[1];
+  assign \$782  = config_grant_r1_b0[2] ^ \$781 ;
+  assign \$783  = ~ config_grant_r1_b0[1];
+  assign \$784  = ~ config_grant_r1_b0[2];
+  assign \$785  = \$783  | \$784 ;
+  assign \$786  = ~ \$785 ;
+  assign \$787  = config_grant_r1_b0[3] ^ \$786 ;
+  assign \$788  = ~ config_grant_r1_b0[1];
+  assign \$789  = ~ config_grant_r1_b0[2];
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = ~ config_grant_r1_b0[3];
+  assign \$792  = \$790  | \$791 ;
+  assign \$793  = ~ \$792 ;
+  assign \$794  = config_grant_r1_b0[4] ^ \$793 ;
+  assign \$795  = \$777  & \$782 ;
+  assign \$799  = ~ event_queue_r0_b0[8];
+  assign \$801  = event_queue_r0_b0[9] ^ \$800 ;
+  assign \$802  = ~ event_queue_r0_b0[8];
+  assign \$803  = ~ event_queue_r0_b0[9];
+  assign \$804  = \$802  | \$803 ;
+  assign \$805  = ~ \$804 ;
+  assign \$806  = event_queue_r0_b0[10] ^ \$805 ;
+  assign \$807  = ~ event_queue_r0_b0[8];
+  assign \$808  = ~ event_queue_r0_b0[9];
+  assign \$809  = \$807  | \$808 ;
+  assign \$810  = ~ event_queue_r0_b0[10];
+  assign \$811  = \$809  | \$810 ;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = event_queue_r0_b0[11] ^ \$812 ;
+  assign \$814  = \$796  & \$801 ;
+  assign \$818  = ~ config_queue_r0_b0[5];
+  assign \$820  = config_queue_r0_b0[6] ^ \$819 ;
+  assign \$821  = ~ config_queue_r0_b0[5];
+  assign \$822  = ~ config_queue_r0_b0[6];
+  assign \$823  = \$821  | \$822 ;
+  assign \$824  = ~ \$823 ;
+  assign \$825  = config_queue_r0_b0[7] ^ \$824 ;
+  assign \$826  = ~ config_queue_r0_b0[5];
+  assign \$827  = ~ config_queue_r0_b0[6];
+  assign \$828  = \$826  | \$827 ;
+  assign \$829  = ~ config_queue_r0_b0[7];
+  assign \$830  = \$828  | \$829 ;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = config_queue_r0_b0[8] ^ \$831 ;
+  assign \$833  = \$815  & \$820 ;
+  assign \$834  = { \$833 , \$814 , \$795 , \$776 , \$757 , \$738 , \$737 , \$736  } + 8'hff;
+  assign \$841  = ~ event_grant_r1_b0[1];
+  assign \$843  = event_grant_r1_b0[2] ^ \$842 ;
+  assign \$844  = ~ event_grant_r1_b0[1];
+  assign \$845  = ~ event_grant_r1_b0[2];
+  assign \$846  = \$844  | \$845 ;
+  assign \$847  = ~ \$846 ;
+  assign \$848  = event_grant_r1_b0[3] ^ \$847 ;
+  assign \$849  = ~ event_grant_r1_b0[1];
+  assign \$850  = ~ event_grant_r1_b0[2];
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = ~ event_grant_r1_b0[3];
+  assign \$853  = \$851  | \$852 ;
+  assign \$854  = ~ \$853 ;
+  assign \$855  = event_grant_r1_b0[4] ^ \$854 ;
+  assign \$856  = \$838  & \$848 ;
+  assign \$860  = ~ log_grant_r1_b0[1];
+  assign \$862  = log_grant_r1_b0[2] ^ \$861 ;
+  assign \$863  = ~ log_grant_r1_b0[1];
+  assign \$864  = ~ log_grant_r1_b0[2];
+  assign \$865  = \$863  | \$864 ;
+  assign \$866  = ~ \$865 ;
+  assign \$867  = log_grant_r1_b0[3] ^ \$866 ;
+  assign \$868  = ~ log_grant_r1_b0[1];
+  assign \$869  = ~ log_grant_r1_b0[2];
+  assign \$870  = \$868  | \$869 ;
+  assign \$871  = ~ log_grant_r1_b0[3];
+  assign \$872  = \$870  | \$871 ;
+  assign \$873  = ~ \$872 ;
+  assign \$874  = log_grant_r1_b0[4] ^ \$873 ;
+  assign \$875  = \$857  & \$867 ;
+  assign \$879  = ~ config_grant_r1_b0[1];
+  assign \$881  = config_grant_r1_b0[2] ^ \$880 ;
+  assign \$882  = ~ config_grant_r1_b0[1];
+  assign \$883  = ~ config_grant_r1_b0[2];
+  assign \$884  = \$882  | \$883 ;
+  assign \$885  = ~ \$884 ;
+  assign \$886  = config_grant_r1_b0[3] ^ \$885 ;
+  assign \$887  = ~ config_grant_r1_b0[1];
+  assign \$888  = ~ config_grant_r1_b0[2];
+  assign \$889  = \$887  | \$888 ;
+  assign \$890  = ~ config_grant_r1_b0[3];
+  assign \$891  = \$889  | \$890 ;
+  assign \$892  = ~ \$891 ;
+  assign \$893  = config_grant_r1_b0[4] ^ \$892 ;
+  assign \$894  = \$876  & \$886 ;
+  assign \$898  = ~ event_queue_r0_b0[8];
+  assign \$900  = event_queue_r0_b0[9] ^ \$899 ;
+  assign \$901  = ~ event_queue_r0_b0[8];
+  assign \$902  = ~ event_queue_r0_b0[9];
+  assign \$903  = \$901  | \$902 ;
+  assign \$904  = ~ \$903 ;
+  assign \$905  = event_queue_r0_b0[10] ^ \$904 ;
+  assign \$906  = ~ event_queue_r0_b0[8];
+  assign \$907  = ~ event_queue_r0_b0[9];
+  assign \$908  = \$906  | \$907 ;
+  assign \$909  = ~ event_queue_r0_b0[10];
+  assign \$910  = \$908  | \$909 ;
+  assign \$911  = ~ \$910 ;
+  assign \$912  = event_queue_r0_b0[11] ^ \$911 ;
+  assign \$913  = \$895  & \$905 ;
+  assign \$917  = ~ config_queue_r0_b0[5];
+  assign \$919  = config_queue_r0_b0[6] ^ \$918 ;
+  assign \$920  = ~ config_queue_r0_b0[5];
+  assign \$921  = ~ config_queue_r0_b0[6];
+  assign \$922  = \$920  | \$921 ;
+  assign \$923  = ~ \$922 ;
+  assign \$924  = config_queue_r0_b0[7] ^ \$923 ;
+  assign \$925  = ~ config_queue_r0_b0[5];
+  assign \$926  = ~ config_queue_r0_b0[6];
+  assign \$927  = \$925  | \$926 ;
+  assign \$928  = ~ config_queue_r0_b0[7];
+  assign \$929  = \$927  | \$928 ;
+  assign \$930  = ~ \$929 ;
+  assign \$931  = config_queue_r0_b0[8] ^ \$930 ;
+  assign \$932  = \$914  & \$924 ;
+  assign \$933  = { \$932 , \$913 , \$894 , \$875 , \$856 , \$837 , \$836 , \$835  } + 8'hff;
+  assign \$940  = ~ event_grant_r1_b0[1];
+  assign \$942  = event_grant_r1_b0[2] ^ \$941 ;
+  assign \$943  = ~ event_grant_r1_b0[1];
+  assign \$944  = ~ event_grant_r1_b0[2];
+  assign \$945  = \$943  | \$944 ;
+  assign \$946  = ~ \$945 ;
+  assign \$947  = event_grant_r1_b0[3] ^ \$946 ;
+  assign \$948  = ~ event_grant_r1_b0[1];
+  assign \$949  = ~ event_grant_r1_b0[2];
+  assign \$950  = \$948  | \$949 ;
+  assign \$951  = ~ event_grant_r1_b0[3];
+  assign \$952  = \$950  | \$951 ;
+  assign \$953  = ~ \$952 ;
+  assign \$954  = event_grant_r1_b0[4] ^ \$953 ;
+  assign \$955  = \$937  & \$954 ;
+  assign \$959  = ~ log_grant_r1_b0[1];
+  assign \$961  = log_grant_r1_b0[2] ^ \$960 ;
+  assign \$962  = ~ log_grant_r1_b0[1];
+  assign \$963  = ~ log_grant_r1_b0[2];
+  assign \$964  = \$962  | \$963 ;
+  assign \$965  = ~ \$964 ;
+  assign \$966  = log_grant_r1_b0[3] ^ \$965 ;
+  assign \$967  = ~ log_grant_r1_b0[1];
+  assign \$968  = ~ log_grant_r1_b0[2];
+  assign \$969  = \$967  | \$968 ;
+  assign \$970  = ~ log_grant_r1_b0[3];
+  assign \$971  = \$969  | \$970 ;
+  assign \$972  = ~ \$971 ;
+  assign \$973  = log_grant_r1_b0[4] ^ \$972 ;
+  assign \$974  = \$956  & \$973 ;
+  assign \$978  = ~ config_grant_r1_b0[1];
+  assign \$980  = config_grant_r1_b0[2] ^ \$979 ;
+  assign \$981  = ~ config_grant_r1_b0[1];
+  assign \$982  = ~ config_grant_r1_b0[2];
+  assign \$983  = \$981  | \$982 ;
+  assign \$984  = ~ \$983 ;
+  assign \$985  = config_grant_r1_b0[3] ^ \$984 ;
+  assign \$986  = ~ config_grant_r1_b0[1];
+  assign \$987  = ~ config_grant_r1_b0[2];
+  assign \$988  = \$986  | \$987 ;
+  assign \$989  = ~ config_grant_r1_b0[3];
+  assign \$990  = \$988  | \$989 ;
+  assign \$991  = ~ \$990 ;
+  assign \$992  = config_grant_r1_b0[4] ^ \$991 ;
+  assign \$993  = \$975  & \$992 ;
+  assign \$997  = ~ event_queue_r0_b0[8];
+  assign \$999  = event_queue_r0_b0[9] ^ \$998 ;
+  assign \$1000  = ~ event_queue_r0_b0[8];
+  assign \$1001  = ~ event_queue_r0_b0[9];
+  assign \$1002  = \$1000  | \$1001 ;
+  assign \$1003  = ~ \$1002 ;
+  assign \$1004  = event_queue_r0_b0[10] ^ \$1003 ;
+  assign \$1005  = ~ event_queue_r0_b0[8];
+  assign \$1006  = ~ event_queue_r0_b0[9];
+  assign \$1007  = \$1005  | \$1006 ;
+  assign \$1008  = ~ event_queue_r0_b0[10];
+  assign \$1009  = \$1007  | \$1008 ;
+  assign \$1010  = ~ \$1009 ;
+  assign \$1011  = event_queue_r0_b0[11] ^ \$1010 ;
+  assign \$1012  = \$994  & \$1011 ;
+  assign \$1016  = ~ config_queue_r0_b0[5];
+  assign \$1018  = config_queue_r0_b0[6] ^ \$1017 ;
+  assign \$1019  = ~ config_queue_r0_b0[5];
+  assign \$1020  = ~ config_queue_r0_b0[6];
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \$1022  = ~ \$1021 ;
+  assign \$1023  = config_queue_r0_b0[7] ^ \$1022 ;
+  assign \$1024  = ~ config_queue_r0_b0[5];
+  assign \$1025  = ~ config_queue_r0_b0[6];
+  assign \$1026  = \$1024  | \$1025 ;
+  assign \$1027  = ~ config_queue_r0_b0[7];
+  assign \$1028  = \$1026  | \$1027 ;
+  assign \$1029  = ~ \$1028 ;
+  assign \$1030  = config_queue_r0_b0[8] ^ \$1029 ;
+  assign \$1031  = \$1013  & \$1030 ;
+  assign \$1032  = { \$1031 , \$1012 , \$993 , \$974 , \$955 , \$936 , \$935 , \$934  } + 8'hff;
+  assign \$1033  = \$636  ? a3_older_next : { \$1032 [8], \$933 [8], \$834 [8], \$735 [8] };
+  assign \$signal$161  = \$635  ? a4_tag_next : \$1033 ;
+  assign \$1034  = a3_fwd_ok & a3_hit_a1;
+  assign \$1035  = a4_tag_next + 1'h1;
+  assign \$1036  = a3_fwd_ok & a3_older_hit;
+  assign \$1037  = a3_older_next + 1'h1;
+  assign \$1044  = ~ event_grant_r1_b0[2];
+  assign \$1046  = event_grant_r1_b0[3] ^ \$1045 ;
+  assign \$1047  = ~ event_grant_r1_b0[2];
+  assign \$1048  = ~ event_grant_r1_b0[3];
+  assign \$1049  = \$1047  | \$1048 ;
+  assign \$1050  = ~ \$1049 ;
+  assign \$1051  = event_grant_r1_b0[4] ^ \$1050 ;
+  assign \$1052  = \$1041  & event_grant_r1_b0[1];
+  assign \$1056  = ~ log_grant_r1_b0[2];
+  assign \$1058  = log_grant_r1_b0[3] ^ \$1057 ;
+  assign \$1059  = ~ log_grant_r1_b0[2];
+  assign \$1060  = ~ log_grant_r1_b0[3];
+  assign \$1061  = \$1059  | \$1060 ;
+  assign \$1062  = ~ \$1061 ;
+  assign \$1063  = log_grant_r1_b0[4] ^ \$1062 ;
+  assign \$1064  = \$1053  & log_grant_r1_b0[1];
+  assign \$1068  = ~ config_grant_r1_b0[2];
+  assign \$1070  = config_grant_r1_b0[3] ^ \$1069 ;
+  assign \$1071  = ~ config_grant_r1_b0[2];
+  assign \$1072  = ~ config_grant_r1_b0[3];
+  assign \$1073  = \$1071  | \$1072 ;
+  assign \$1074  = ~ \$1073 ;
+  assign \$1075  = config_grant_r1_b0[4] ^ \$1074 ;
+  assign \$1076  = \$1065  & config_grant_r1_b0[1];
+  assign \$1080  = ~ event_queue_r0_b0[9];
+  assign \$1082  = event_queue_r0_b0[10] ^ \$1081 ;
+  assign \$1083  = ~ event_queue_r0_b0[9];
+  assign \$1084  = ~ event_queue_r0_b0[10];
+  assign \$1085  = \$1083  | \$1084 ;
+  assign \$1086  = ~ \$1085 ;
+  assign \$1087  = event_queue_r0_b0[11] ^ \$1086 ;
+  assign \$1088  = \$1077  & event_queue_r0_b0[8];
+  assign \$1092  = ~ config_queue_r0_b0[6];
+  assign \$1094  = config_queue_r0_b0[7] ^ \$1093 ;
+  assign \$1095  = ~ config_queue_r0_b0[6];
+  assign \$1096  = ~ config_queue_r0_b0[7];
+  assign \$1097  = \$1095  | \$1096 ;
+  assign \$1098  = ~ \$1097 ;
+  assign \$1099  = config_queue_r0_b0[8] ^ \$1098 ;
+  assign \$1100  = \$1089  & config_queue_r0_b0[5];
+  assign \$1101  = { \$1100 , \$1088 , \$1076 , \$1064 , \$1052 , \$1040 , \$1039 , \$1038  } + 8'hff;
+  assign \$1108  = ~ event_grant_r1_b0[2];
+  assign \$1110  = event_grant_r1_b0[3] ^ \$1109 ;
+  assign \$1111  = ~ event_grant_r1_b0[2];
+  assign \$1112  = ~ event_grant_r1_b0[3];
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = ~ \$1113 ;
+  assign \$1115  = event_grant_r1_b0[4] ^ \$1114 ;
+  assign \$1116  = \$1105  & \$1107 ;
+  assign \$1120  = ~ log_grant_r1_b0[2];
+  assign \$1122  = log_grant_r1_b0[3] ^ \$1121 ;
+  assign \$1123  = ~ log_grant_r1_b0[2];
+  assign \$1124  = ~ log_grant_r1_b0[3];
+  assign \$1125  = \$1123  | \$1124 ;
+  assign \$1126  = ~ \$1125 ;
+  assign \$1127  = log_grant_r1_b0[4] ^ \$1126 ;
+  assign \$1128  = \$1117  & \$1119 ;
+  assign \$1132  = ~ config_grant_r1_b0[2];
+  assign \$1134  = config_grant_r1_b0[3] ^ \$1133 ;
+  assign \$1135  = ~ config_grant_r1_b0[2];
+  assign \$1136  = ~ config_grant_r1_b0[3];
+  assign \$1137  = \$1135  | \$1136 ;
+  assign \$1138  = ~ \$1137 ;
+  assign \$1139  = config_grant_r1_b0[4] ^ \$1138 ;
+  assign \$1140  = \$1129  & \$1131 ;
+  assign \$1144  = ~ event_queue_r0_b0[9];
+  assign \$1146  = event_queue_r0_b0[10] ^ \$1145 ;
+  assign \$1147  = ~ event_queue_r0_b0[9];
+  assign \$1148  = ~ event_queue_r0_b0[10];
+  assign \$1149  = \$1147  | \$1148 ;
+  assign \$1150  = ~ \$1149 ;
+  assign \$1151  = event_queue_r0_b0[11] ^ \$1150 ;
+  assign \$1152  = \$1141  & \$1143 ;
+  assign \$1156  = ~ config_queue_r0_b0[6];
+  assign \$1158  = config_queue_r0_b0[7] ^ \$1157 ;
+  assign \$1159  = ~ config_queue_r0_b0[6];
+  assign \$1160  = ~ config_queue_r0_b0[7];
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = ~ \$1161 ;
+  assign \$1163  = config_queue_r0_b0[8] ^ \$1162 ;
+  assign \$1164  = \$1153  & \$1155 ;
+  assign \$1165  = { \$1164 , \$1152 , \$1140 , \$1128 , \$1116 , \$1104 , \$1103 , \$1102  } + 8'hff;
+  assign \$1172  = ~ event_grant_r1_b0[2];
+  assign \$1174  = event_grant_r1_b0[3] ^ \$1173 ;
+  assign \$1175  = ~ event_grant_r1_b0[2];
+  assign \$1176  = ~ event_grant_r1_b0[3];
+  assign \$1177  = \$1175  | \$1176 ;
+  assign \$1178  = ~ \$1177 ;
+  assign \$1179  = event_grant_r1_b0[4] ^ \$1178 ;
+  assign \$1180  = \$1169  & \$1174 ;
+  assign \$1184  = ~ log_grant_r1_b0[2];
+  assign \$1186  = log_grant_r1_b0[3] ^ \$1185 ;
+  assign \$1187  = ~ log_grant_r1_b0[2];
+  assign \$1188  = ~ log_grant_r1_b0[3];
+  assign \$1189  = \$1187  | \$1188 ;
+  assign \$1190  = ~ \$1189 ;
+  assign \$1191  = log_grant_r1_b0[4] ^ \$1190 ;
+  assign \$1192  = \$1181  & \$1186 ;
+  assign \$1196  = ~ config_grant_r1_b0[2];
+  assign \$1198  = config_grant_r1_b0[3] ^ \$1197 ;
+  assign \$1199  = ~ config_grant_r1_b0[2];
+  assign \$1200  = ~ config_grant_r1_b0[3];
+  assign \$1201  = \$1199  | \$1200 ;
+  assign \$1202  = ~ \$1201 ;
+  assign \$1203  = config_grant_r1_b0[4] ^ \$1202 ;
+  assign \$1204  = \$1193  & \$1198 ;
+  assign \$1208  = ~ event_queue_r0_b0[9];
+  assign \$1210  = event_queue_r0_b0[10] ^ \$1209 ;
+  assign \$1211  = ~ event_queue_r0_b0[9];
+  assign \$1212  = ~ event_queue_r0_b0[10];
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = ~ \$1213 ;
+  assign \$1215  = event_queue_r0_b0[11] ^ \$1214 ;
+  assign \$1216  = \$1205  & \$1210 ;
+  assign \$1220  = ~ config_queue_r0_b0[6];
+  assign \$1222  = config_queue_r0_b0[7] ^ \$1221 ;
+  assign \$1223  = ~ config_queue_r0_b0[6];
+  assign \$1224  = ~ config_queue_r0_b0[7];
+  assign \$1225  = \$1223  | \$1224 ;
+  assign \$1226  = ~ \$1225 ;
+  assign \$1227  = config_queue_r0_b0[8] ^ \$1226 ;
+  assign \$1228  = \$1217  & \$1222 ;
+  assign \$1229  = { \$1228 , \$1216 , \$1204 , \$1192 , \$1180 , \$1168 , \$1167 , \$1166  } + 8'hff;
+  assign \$1236  = ~ event_grant_r1_b0[2];
+  assign \$1238  = event_grant_r1_b0[3] ^ \$1237 ;
+  assign \$1239  = ~ event_grant_r1_b0[2];
+  assign \$1240  = ~ event_grant_r1_b0[3];
+  assign \$1241  = \$1239  | \$1240 ;
+  assign \$1242  = ~ \$1241 ;
+  assign \$1243  = event_grant_r1_b0[4] ^ \$1242 ;
+  assign \$1244  = \$1233  & \$1243 ;
+  assign \$1248  = ~ log_grant_r1_b0[2];
+  assign \$1250  = log_grant_r1_b0[3] ^ \$1249 ;
+  assign \$1251  = ~ log_grant_r1_b0[2];
+  assign \$1252  = ~ log_grant_r1_b0[3];
+  assign \$1253  = \$1251  | \$1252 ;
+  assign \$1254  = ~ \$1253 ;
+  assign \$1255  = log_grant_r1_b0[4] ^ \$1254 ;
+  assign \$1256  = \$1245  & \$1255 ;
+  assign \$1260  = ~ config_grant_r1_b0[2];
+  assign \$1262  = config_grant_r1_b0[3] ^ \$1261 ;
+  assign \$1263  = ~ config_grant_r1_b0[2];
+  assign \$1264  = ~ config_grant_r1_b0[3];
+  assign \$1265  = \$1263  | \$1264 ;
+  assign \$1266  = ~ \$1265 ;
+  assign \$1267  = config_grant_r1_b0[4] ^ \$1266 ;
+  assign \$1268  = \$1257  & \$1267 ;
+  assign \$1272  = ~ event_queue_r0_b0[9];
+  assign \$1274  = event_queue_r0_b0[10] ^ \$1273 ;
+  assign \$1275  = ~ event_queue_r0_b0[9];
+  assign \$1276  = ~ event_queue_r0_b0[10];
+  assign \$1277  = \$1275  | \$1276 ;
+  assign \$1278  = ~ \$1277 ;
+  assign \$1279  = event_queue_r0_b0[11] ^ \$1278 ;
+  assign \$1280  = \$1269  & \$1279 ;
+  assign \$1284  = ~ config_queue_r0_b0[6];
+  assign \$1286  = config_queue_r0_b0[7] ^ \$1285 ;
+  assign \$1287  = ~ config_queue_r0_b0[6];
+  assign \$1288  = ~ config_queue_r0_b0[7];
+  assign \$1289  = \$1287  | \$1288 ;
+  assign \$1290  = ~ \$1289 ;
+  assign \$1291  = config_queue_r0_b0[8] ^ \$1290 ;
+  assign \$1292  = \$1281  & \$1291 ;
+  assign \$1293  = { \$1292 , \$1280 , \$1268 , \$1256 , \$1244 , \$1232 , \$1231 , \$1230  } + 8'hff;
+  assign \$1294  = \$1036  ? \$1037  : { 1'h0, \$1293 [8], \$1229 [8], \$1165 [8], \$1101 [8] };
+  assign \$1295  = \$1034  ? \$1035  : \$1294 ;
+  assign \$1296  = a3_valid & a3_ok;
+  assign \$1297  = ! a3_pool;
+  assign event_grant_wen = \$1296  & \$1297 ;
+  assign \$1298  = a3_valid & a3_ok;
+  assign \$1299  = a3_pool == 1'h1;
+  assign log_grant_wen = \$1298  & \$1299 ;
+  assign \$1300  = a3_valid & a3_ok;
+  assign \$1301  = a3_pool == 2'h2;
+  assign config_grant_wen = \$1300  & \$1301 ;
+  assign \$1308  = ! f2_err;
+  assign \$signal$244  = f2_valid & \$1308 ;
+  assign \$1309  = a4_valid & a4_ok;
+  assign \$1310  = { \$1309 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1311  = ~ \$1310 ;
+  assign \$1312  = \$1311  + 1'h1;
+  assign \$1313  = a5_valid & a5_ok;
+  assign \$1314  = { \$1313 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1315  = ~ \$1314 ;
+  assign \$1316  = \$1315  + 1'h1;
+  assign \$1317  = a4_valid & a4_ok;
+  assign \$1318  = { \$1317 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1319  = ~ \$1318 ;
+  assign \$1320  = \$1319  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1330  = ~ rel_f2;
-  assign \$1331  = f3_quiet & \$1330 ;
-  assign \$1332  = \$1331  ? f3_in : 3'h0;
-  assign \$1333  = x1_select | x0_select;
-  assign \$1334  = ~ \$1333 ;
-  assign \$1335  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1336  = { 1'h0, \$1334  } & { \$1335 [2], \$1335  };
-  assign \$1337  = { 1'h0, \$1332  } & \$1336 ;
-  assign \$1338  = ~ f4_prev_released;
-  assign \$1339  = \$1338  & f4_rest_held;
-  assign \$signal$443  = f4_hit_a1 | \$1339 ;
-  assign \$1340  = ~ f4_prev_released;
-  assign \$1341  = f4_by_mem & f4_mem_ok;
-  assign \$1342  = f4_by_mem & f4_mem_ok;
-  assign \$1343  = \$1341 [0] | \$1342 [1];
-  assign \$1344  = f4_by_mem & f4_mem_ok;
-  assign \$1345  = \$1343  | \$1344 [2];
-  assign \$1346  = f4_by_older | \$1345 ;
-  assign \$1347  = \$1340  & \$1346 ;
-  assign \release  = f4_by_a1 | \$1347 ;
-  assign \$1348  = ~ f4_go;
-  assign \$1349  = ~ \$signal$443 ;
-  assign \$1350  = \$signal$443  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1350  : f4_err;
+  assign \$1321  = ~ rel_f2;
+  assign \$1322  = f3_quiet & \$1321 ;
+  assign \$1323  = \$1322  ? f3_in : 3'h0;
+  assign \$1324  = x1_select | x0_select;
+  assign \$1325  = ~ \$1324 ;
+  assign \$1326  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1327  = { 1'h0, \$1325  } & { \$1326 [2], \$1326  };
+  assign \$1328  = { 1'h0, \$1323  } & \$1327 ;
+  assign \$1329  = ~ f4_prev_released;
+  assign \$1330  = \$1329  & f4_rest_held;
+  assign \$signal$443  = f4_hit_a1 | \$1330 ;
+  assign \$1331  = ~ f4_prev_released;
+  assign \$1332  = f4_by_mem & f4_mem_ok;
+  assign \$1333  = f4_by_mem & f4_mem_ok;
+  assign \$1334  = \$1332 [0] | \$1333 [1];
+  assign \$1335  = f4_by_mem & f4_mem_ok;
+  assign \$1336  = \$1334  | \$1335 [2];
+  assign \$1337  = f4_by_older | \$1336 ;
+  assign \$1338  = \$1331  & \$1337 ;
+  assign \release  = f4_by_a1 | \$1338 ;
+  assign \$1339  = ~ f4_go;
+  assign \$1340  = ~ \$signal$443 ;
+  assign \$1341  = \$signal$443  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1341  : f4_err;
   assign \$signal$307  = \release  ? 4'h0 : unreleased_err;
-  assign \$1351  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$384  = ~ \$1351 ;
+  assign \$1342  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$384  = ~ \$1342 ;
+  assign \$1343  = ~ f4_prev_released;
+  assign \$1344  = \$1343  & f4_by_older;
+  assign \$1345  = f4_by_a1 | \$1344 ;
+  assign \$1346  = f4_live[0] & \$1345 ;
+  assign \$1347  = ~ f4_prev_released;
+  assign \$1348  = \$1347  & f4_by_mem_live[0];
+  assign \$1349  = \$1348  & f4_mem_ok[0];
+  assign \w__en$382  = \$1346  | \$1349 ;
+  assign \$1350  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1351  = ~ \$1350 ;
   assign \$1352  = ~ f4_prev_released;
   assign \$1353  = \$1352  & f4_by_older;
   assign \$1354  = f4_by_a1 | \$1353 ;
@@ -6596,34 +6588,34 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$1356  = ~ f4_prev_released;
   assign \$1357  = \$1356  & f4_by_mem_live[0];
   assign \$1358  = \$1357  & f4_mem_ok[0];
-  assign \w__en$382  = \$1355  | \$1358 ;
-  assign \$1359  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1360  = ~ \$1359 ;
+  assign event_queue_wen = \$1355  | \$1358 ;
+  assign \$1359  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1360  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$409  = ~ \$1360 ;
   assign \$1361  = ~ f4_prev_released;
   assign \$1362  = \$1361  & f4_by_older;
   assign \$1363  = f4_by_a1 | \$1362 ;
-  assign \$1364  = f4_live[0] & \$1363 ;
+  assign \$1364  = f4_live[1] & \$1363 ;
   assign \$1365  = ~ f4_prev_released;
-  assign \$1366  = \$1365  & f4_by_mem_live[0];
-  assign \$1367  = \$1366  & f4_mem_ok[0];
-  assign event_queue_wen = \$1364  | \$1367 ;
-  assign \$1368  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1369  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$409  = ~ \$1369 ;
-  assign \$1370  = ~ f4_prev_released;
-  assign \$1371  = \$1370  & f4_by_older;
-  assign \$1372  = f4_by_a1 | \$1371 ;
-  assign \$1373  = f4_live[1] & \$1372 ;
-  assign \$1374  = ~ f4_prev_released;
-  assign \$1375  = \$1374  & f4_by_mem_live[1];
-  assign \$1376  = \$1375  & f4_mem_ok[1];
-  assign \$1377  = \$1373  | \$1376 ;
-  assign \$1378  = f4_taken_a4 | f4_taken_a3;
-  assign \$1379  = \$1378  | f4_taken_a2;
-  assign \$1380  = ~ \$1379 ;
-  assign log_parity_wen = \$1377  & \$1380 ;
-  assign \$1381  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$429  = ~ \$1381 ;
+  assign \$1366  = \$1365  & f4_by_mem_live[1];
+  assign \$1367  = \$1366  & f4_mem_ok[1];
+  assign \$1368  = \$1364  | \$1367 ;
+  assign \$1369  = f4_taken_a4 | f4_taken_a3;
+  assign \$1370  = \$1369  | f4_taken_a2;
+  assign \$1371  = ~ \$1370 ;
+  assign log_parity_wen = \$1368  & \$1371 ;
+  assign \$1372  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$429  = ~ \$1372 ;
+  assign \$1373  = ~ f4_prev_released;
+  assign \$1374  = \$1373  & f4_by_older;
+  assign \$1375  = f4_by_a1 | \$1374 ;
+  assign \$1376  = f4_live[2] & \$1375 ;
+  assign \$1377  = ~ f4_prev_released;
+  assign \$1378  = \$1377  & f4_by_mem_live[2];
+  assign \$1379  = \$1378  & f4_mem_ok[2];
+  assign \w__en$427  = \$1376  | \$1379 ;
+  assign \$1380  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1381  = ~ \$1380 ;
   assign \$1382  = ~ f4_prev_released;
   assign \$1383  = \$1382  & f4_by_older;
   assign \$1384  = f4_by_a1 | \$1383 ;
@@ -6631,30 +6623,20 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$1386  = ~ f4_prev_released;
   assign \$1387  = \$1386  & f4_by_mem_live[2];
   assign \$1388  = \$1387  & f4_mem_ok[2];
-  assign \w__en$427  = \$1385  | \$1388 ;
-  assign \$1389  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1390  = ~ \$1389 ;
-  assign \$1391  = ~ f4_prev_released;
-  assign \$1392  = \$1391  & f4_by_older;
-  assign \$1393  = f4_by_a1 | \$1392 ;
-  assign \$1394  = f4_live[2] & \$1393 ;
-  assign \$1395  = ~ f4_prev_released;
-  assign \$1396  = \$1395  & f4_by_mem_live[2];
-  assign \$1397  = \$1396  & f4_mem_ok[2];
-  assign config_queue_wen = \$1394  | \$1397 ;
-  assign \$1398  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1399  = busy_0 | busy_6;
-  assign \$1400  = busy_12 | busy_18;
-  assign \$1401  = \$1399  | \$1400 ;
-  assign \$1402  = busy_24 | busy_30;
-  assign \$1403  = \$1402  | busy_36;
-  assign busy = \$1401  | \$1403 ;
+  assign config_queue_wen = \$1385  | \$1388 ;
+  assign \$1389  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1390  = busy_0 | busy_6;
+  assign \$1391  = busy_12 | busy_18;
+  assign \$1392  = \$1390  | \$1391 ;
+  assign \$1393  = busy_24 | busy_30;
+  assign \$1394  = \$1393  | busy_36;
+  assign busy = \$1392  | \$1394 ;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$1404 ;
+    event_grant_w_en <= \$1395 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$1405 ;
+    event_grant_w_addr <= \$1396 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$1406 ;
+    event_grant_w_data <= \$1397 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6664,19 +6646,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$1407 ;
+    event_queue_w_en <= \$1398 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$1408 ;
+    event_queue_w_addr <= \$1399 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$1409 ;
+    event_queue_w_data <= \$1400 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    log_grant_w_en <= \$1410 ;
+    log_grant_w_en <= \$1401 ;
   always @(posedge aclk_clk)
-    log_grant_w_addr <= \$1411 ;
+    log_grant_w_addr <= \$1402 ;
   always @(posedge aclk_clk)
-    log_grant_w_data <= \$1412 ;
+    log_grant_w_data <= \$1403 ;
   always @(posedge aclk_clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6686,11 +6668,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    config_grant_w_en <= \$1413 ;
+    config_grant_w_en <= \$1404 ;
   always @(posedge aclk_clk)
-    config_grant_w_addr <= \$1414 ;
+    config_grant_w_addr <= \$1405 ;
   always @(posedge aclk_clk)
-    config_grant_w_data <= \$1415 ;
+    config_grant_w_data <= \$1406 ;
   always @(posedge aclk_clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
@@ -6700,15 +6682,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_r1_b0 <= \r__data$51 ;
   always @(posedge aclk_clk)
-    config_queue_w_en <= \$1416 ;
+    config_queue_w_en <= \$1407 ;
   always @(posedge aclk_clk)
-    config_queue_w_addr <= \$1417 ;
+    config_queue_w_addr <= \$1408 ;
   always @(posedge aclk_clk)
-    config_queue_w_data <= \$1418 ;
+    config_queue_w_data <= \$1409 ;
   always @(posedge aclk_clk)
     config_queue_r0_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1419 ;
+    a0_valid <= \$1410 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6718,7 +6700,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1420 ;
+    a1_valid <= \$1411 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6730,17 +6712,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1421 ;
+    a1_select <= \$1412 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1422 ;
+    x0_valid <= \$1413 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1423 ;
+    x0_select <= \$1414 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1424 ;
+    x1_valid <= \$1415 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6748,9 +6730,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1425 ;
+    x1_select <= \$1416 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1426 ;
+    x2_valid <= \$1417 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -6762,43 +6744,43 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1427 ;
+    a2_valid <= \$1418 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$1428 ;
+    event_seen <= \$1419 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$1429 ;
+    event_seen_prev <= \$1420 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$1430 ;
+    event_fresh <= \$1421 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$1431 ;
+    event_has_fresh <= \$1422 ;
   always @(posedge aclk_clk)
-    event_head <= \$1432 ;
+    event_head <= \$1423 ;
   always @(posedge aclk_clk)
-    log_seen <= \$1433 ;
+    log_seen <= \$1424 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$1434 ;
+    log_seen_prev <= \$1425 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$1435 ;
+    log_fresh <= \$1426 ;
   always @(posedge aclk_clk)
-    log_at_last <= \$1436 ;
+    log_at_last <= \$1427 ;
   always @(posedge aclk_clk)
-    log_lapped <= \$1437 ;
+    log_lapped <= \$1428 ;
   always @(posedge aclk_clk)
-    config_seen <= \$1438 ;
+    config_seen <= \$1429 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$1439 ;
+    config_seen_prev <= \$1430 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$1440 ;
+    config_fresh <= \$1431 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$1441 ;
+    config_has_fresh <= \$1432 ;
   always @(posedge aclk_clk)
-    config_head <= \$1442 ;
+    config_head <= \$1433 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1443 ;
+    a2_ring <= \$1434 ;
   always @(posedge aclk_clk)
     a2_lapped <= \$80 ;
   always @(posedge aclk_clk)
@@ -6810,7 +6792,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$110 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1444 ;
+    a3_valid <= \$1435 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6822,7 +6804,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1445 ;
+    a3_ring <= \$1436 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6838,7 +6820,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$144 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1446 ;
+    a4_valid <= \$1437 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6852,11 +6834,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_tag <= \$signal$161 ;
   always @(posedge aclk_clk)
-    a4_tag_next <= \$1304 [3:0];
+    a4_tag_next <= \$1295 [3:0];
   always @(posedge aclk_clk)
-    a4_snap <= \$643 [5];
+    a4_snap <= \$634 [5];
   always @(posedge aclk_clk)
-    a5_valid <= \$1447 ;
+    a5_valid <= \$1438 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6880,7 +6862,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_older_next <= \$177 [3:0];
   always @(posedge aclk_clk)
-    f0_valid <= \$1448 ;
+    f0_valid <= \$1439 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6896,7 +6878,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1449 ;
+    f1_valid <= \$1440 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6912,53 +6894,53 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1450 ;
+    f1_same_second_eq0 <= \$1441 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1451 ;
+    f1_same_second_eq3 <= \$1442 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1452 ;
+    f1_same_second_eq6 <= \$1443 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1453 ;
+    f1_same_second_eq9 <= \$1444 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1454 ;
+    f1_same_second_eq12 <= \$1445 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1455 ;
+    f1_same_second_eq15 <= \$1446 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1456 ;
+    f1_same_second_eq18 <= \$1447 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1457 ;
+    f1_same_second_eq21 <= \$1448 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1458 ;
+    f1_same_second_eq24 <= \$1449 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1459 ;
+    f1_same_second_eq27 <= \$1450 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1460 ;
+    f1_same_second_eq30 <= \$1451 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1461 ;
+    f1_same_third_eq0 <= \$1452 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1462 ;
+    f1_same_third_eq3 <= \$1453 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1463 ;
+    f1_same_third_eq6 <= \$1454 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1464 ;
+    f1_same_third_eq9 <= \$1455 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1465 ;
+    f1_same_third_eq12 <= \$1456 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1466 ;
+    f1_same_third_eq15 <= \$1457 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1467 ;
+    f1_same_third_eq18 <= \$1458 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1468 ;
+    f1_same_third_eq21 <= \$1459 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1469 ;
+    f1_same_third_eq24 <= \$1460 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1470 ;
+    f1_same_third_eq27 <= \$1461 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1471 ;
+    f1_same_third_eq30 <= \$1462 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1472 ;
+    f1_hit <= \$1463 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1473 ;
+    f1_misaligned <= \$1464 ;
   always @(posedge aclk_clk)
     f1_event_slot <= \$222 [6:0];
   always @(posedge aclk_clk)
@@ -6966,7 +6948,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_config_slot <= \$226 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1474 ;
+    f2_valid <= \$1465 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6988,9 +6970,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f2_same_third <= \$304 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1475 ;
+    f3_valid <= \$1466 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1476 ;
+    f3_go <= \$1467 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -7010,11 +6992,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1321 [12];
+    f3_hit_a2 <= \$1312 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$310 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1325 [12];
+    f3_hit_a3 <= \$1316 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$313 [4];
   always @(posedge aclk_clk)
@@ -7024,11 +7006,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$316 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1477 ;
+    f3_quiet <= \$1468 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1478 ;
+    f4_valid <= \$1469 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1479 ;
+    f4_go <= \$1470 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -7042,7 +7024,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1329 [12];
+    f4_hit_a1 <= \$1320 [12];
   always @(posedge aclk_clk)
     f4_a1_tag <= a4_tag;
   always @(posedge aclk_clk)
@@ -7054,61 +7036,61 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_rest_snap <= \$386 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1480 ;
+    f4_by_a1 <= \$1471 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1481 ;
+    f4_by_older <= \$1472 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1482 ;
+    f4_by_mem <= \$1473 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$430 , \$422 , \$414  };
+    f4_mem_ok <= { \$421 [6], \$416 [6], \$411 [6] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$432 ;
+    f2_flushed <= \$423 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$435 ;
+    f3_flushed <= \$426 ;
   always @(posedge aclk_clk)
-    f4_live <= \$440 [2:0];
+    f4_live <= \$431 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1483 ;
+    f4_by_mem_live <= \$1474 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$1484 ;
+    f4_prev_released <= \$1475 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$448 [12];
+    f4_taken_a4 <= \$439 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$451 [12];
+    f4_taken_a3 <= \$442 [12];
   always @(posedge aclk_clk)
-    f4_taken_a2 <= \$456 ;
+    f4_taken_a2 <= \$447 ;
   always @(posedge aclk_clk)
-    event_push <= \$1485 ;
+    event_push <= \$1476 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$1486 ;
+    event_queue_waddr <= \$1477 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$1487 ;
+    event_pushed <= \$1478 ;
   always @(posedge aclk_clk)
-    event_popped <= \$1488 ;
+    event_popped <= \$1479 ;
   always @(posedge aclk_clk)
-    event_count <= \$1489 ;
+    event_count <= \$1480 ;
   always @(posedge aclk_clk)
-    event_at <= \$1490 ;
+    event_at <= \$1481 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$1491 ;
+    event_nonempty <= \$1482 ;
   always @(posedge aclk_clk)
-    config_push <= \$1492 ;
+    config_push <= \$1483 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$1493 ;
+    config_queue_waddr <= \$1484 ;
   always @(posedge aclk_clk)
-    config_pushed <= \$1494 ;
+    config_pushed <= \$1485 ;
   always @(posedge aclk_clk)
-    config_popped <= \$1495 ;
+    config_popped <= \$1486 ;
   always @(posedge aclk_clk)
-    config_count <= \$1496 ;
+    config_count <= \$1487 ;
   always @(posedge aclk_clk)
-    config_at <= \$1497 ;
+    config_at <= \$1488 ;
   always @(posedge aclk_clk)
-    config_nonempty <= \$1498 ;
+    config_nonempty <= \$1489 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1499 ;
+    f5_valid <= \$1490 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1500 ;
+    f5_ok <= \$1491 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$307 ;
   always @(posedge aclk_clk)
@@ -7124,41 +7106,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$554 ;
+    f5_wparity <= \$545 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$558 [12];
+    a3_flip <= \$549 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$559 ;
+    a3_released <= \$550 ;
   always @(posedge aclk_clk)
-    a4_prev_held <= \$564 ;
+    a4_prev_held <= \$555 ;
   always @(posedge aclk_clk)
-    a4_released <= \$566 ;
+    a4_released <= \$557 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$571 ;
+    a5_overwrite <= \$562 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1501 ;
+    a6_valid <= \$1492 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1502 ;
+    f6_valid <= \$1493 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1503 ;
+    x3_valid <= \$1494 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1504 ;
+    x4_valid <= \$1495 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1505 ;
+    x5_valid <= \$1496 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1506 ;
+    x6_valid <= \$1497 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -7218,19 +7200,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1507 ;
+    busy_0 <= \$1498 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1508 ;
+    busy_6 <= \$1499 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1509 ;
+    busy_12 <= \$1500 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1510 ;
+    busy_18 <= \$1501 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1511 ;
+    busy_24 <= \$1502 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1512 ;
+    busy_30 <= \$1503 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1513 ;
+    busy_36 <= \$1504 ;
   assign \$auto$rtlil.cc:2739:Not$164  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$166  = ~ log_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$168  = ~ config_grant_r1_b0[1];
@@ -7273,914 +7255,914 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$auto$rtlil.cc:2739:Not$242  = ~ config_queue_r0_b0[6];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1404  = event_grant_wen;
+    \$1395  = event_grant_wen;
+    if (aclk_rst) begin
+      \$1395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1396  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$1396  = { \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1397  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$1397  = event_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1398  = event_queue_wen;
+    if (aclk_rst) begin
+      \$1398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1399  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$1399  = event_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1400  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$1400  = event_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1401  = log_grant_wen;
+    if (aclk_rst) begin
+      \$1401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1402  = log_grant_w_addr;
+    if (log_grant_wen) begin
+      \$1402  = { \$625 , \$624 , \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1403  = log_grant_w_data;
+    if (log_grant_wen) begin
+      \$1403  = log_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1404  = config_grant_wen;
     if (aclk_rst) begin
       \$1404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1405  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$1405  = { \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
+    \$1405  = config_grant_w_addr;
+    if (config_grant_wen) begin
+      \$1405  = { \$611 , \$604 , \$597 , \$590  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1406  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$1406  = event_grant_wdata;
+    \$1406  = config_grant_w_data;
+    if (config_grant_wen) begin
+      \$1406  = config_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1407  = event_queue_wen;
+    \$1407  = config_queue_wen;
     if (aclk_rst) begin
       \$1407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1408  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$1408  = event_queue_waddr;
+    \$1408  = config_queue_w_addr;
+    if (config_queue_wen) begin
+      \$1408  = config_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1409  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$1409  = event_queue_wdata;
+    \$1409  = config_queue_w_data;
+    if (config_queue_wen) begin
+      \$1409  = config_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1410  = log_grant_wen;
+    \$1410  = alloc_valid;
     if (aclk_rst) begin
       \$1410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1411  = log_grant_w_addr;
-    if (log_grant_wen) begin
-      \$1411  = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
+    \$1411  = a0_valid;
+    if (aclk_rst) begin
+      \$1411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1412  = log_grant_w_data;
-    if (log_grant_wen) begin
-      \$1412  = log_grant_wdata;
+    \$1412  = { \$25 , \$22 , \$19  };
+    if (aclk_rst) begin
+      \$1412  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1413  = config_grant_wen;
+    \$1413  = flush_valid;
     if (aclk_rst) begin
       \$1413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1414  = config_grant_w_addr;
-    if (config_grant_wen) begin
-      \$1414  = { \$620 , \$613 , \$606 , \$599  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1415  = config_grant_w_data;
-    if (config_grant_wen) begin
-      \$1415  = config_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1416  = config_queue_wen;
+    \$1414  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
-      \$1416  = 1'h0;
+      \$1414  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1417  = config_queue_w_addr;
-    if (config_queue_wen) begin
-      \$1417  = config_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1418  = config_queue_w_data;
-    if (config_queue_wen) begin
-      \$1418  = config_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1419  = alloc_valid;
+    \$1415  = x0_valid;
     if (aclk_rst) begin
-      \$1419  = 1'h0;
+      \$1415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1420  = a0_valid;
+    \$1416  = x0_select;
     if (aclk_rst) begin
-      \$1420  = 1'h0;
+      \$1416  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1421  = { \$25 , \$22 , \$19  };
+    \$1417  = x1_valid;
     if (aclk_rst) begin
-      \$1421  = 3'h0;
+      \$1417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1422  = flush_valid;
+    \$1418  = a1_valid;
     if (aclk_rst) begin
-      \$1422  = 1'h0;
+      \$1418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1423  = { 1'h0, \$31 , \$28  };
+    \$1419  = event_seen;
+    if (\$39 ) begin
+      \$1419  = \$40 ;
+    end
     if (aclk_rst) begin
-      \$1423  = 3'h0;
+      \$1419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1424  = x0_valid;
+    \$1420  = event_seen;
     if (aclk_rst) begin
-      \$1424  = 1'h0;
+      \$1420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1425  = x0_select;
+    \$1421  = event_fresh;
+    if (event_take_fresh) begin
+      \$1421  = \$41 ;
+    end else if (x1_select[0]) begin
+      \$1421  = 8'h00;
+    end
     if (aclk_rst) begin
-      \$1425  = 3'h0;
+      \$1421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1426  = x1_valid;
+    \$1422  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$1422  = \$42 ;
+    end else if (x1_select[0]) begin
+      \$1422  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1426  = 1'h0;
+      \$1422  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1427  = a1_valid;
+    \$1423  = event_head;
+    if (event_pop) begin
+      \$1423  = \$45 [6:0];
+    end
+    if (x1_select[0]) begin
+      \$1423  = event_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1423  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1424  = log_seen;
+    if (\$48 ) begin
+      \$1424  = \$49 ;
+    end
+    if (aclk_rst) begin
+      \$1424  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1425  = log_seen;
+    if (aclk_rst) begin
+      \$1425  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1426  = log_fresh;
+    if (log_take_fresh) begin
+      \$1426  = \$54 [9:0];
+    end else if (x1_select[1]) begin
+      \$1426  = 10'h000;
+    end
+    if (aclk_rst) begin
+      \$1426  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1427  = log_at_last;
+    if (log_take_fresh) begin
+      \$1427  = \$59 ;
+    end else if (x1_select[1]) begin
+      \$1427  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1428  = event_seen;
-    if (\$39 ) begin
-      \$1428  = \$40 ;
-    end
-    if (aclk_rst) begin
-      \$1428  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1429  = event_seen;
-    if (aclk_rst) begin
-      \$1429  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1430  = event_fresh;
-    if (event_take_fresh) begin
-      \$1430  = \$41 ;
-    end else if (x1_select[0]) begin
-      \$1430  = 8'h00;
-    end
-    if (aclk_rst) begin
-      \$1430  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1431  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$1431  = \$42 ;
-    end else if (x1_select[0]) begin
-      \$1431  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1431  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1432  = event_head;
-    if (event_pop) begin
-      \$1432  = \$45 [6:0];
-    end
-    if (x1_select[0]) begin
-      \$1432  = event_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1432  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1433  = log_seen;
-    if (\$48 ) begin
-      \$1433  = \$49 ;
-    end
-    if (aclk_rst) begin
-      \$1433  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1434  = log_seen;
-    if (aclk_rst) begin
-      \$1434  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1435  = log_fresh;
+    \$1428  = log_lapped;
     if (log_take_fresh) begin
-      \$1435  = \$54 [9:0];
+      \$1428  = \$64 ;
     end else if (x1_select[1]) begin
-      \$1435  = 10'h000;
+      \$1428  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1435  = 10'h000;
+      \$1428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1436  = log_at_last;
-    if (log_take_fresh) begin
-      \$1436  = \$59 ;
-    end else if (x1_select[1]) begin
-      \$1436  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1437  = log_lapped;
-    if (log_take_fresh) begin
-      \$1437  = \$64 ;
-    end else if (x1_select[1]) begin
-      \$1437  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1438  = config_seen;
+    \$1429  = config_seen;
     if (\$67 ) begin
-      \$1438  = \$68 ;
+      \$1429  = \$68 ;
     end
     if (aclk_rst) begin
-      \$1438  = 5'h00;
+      \$1429  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1439  = config_seen;
+    \$1430  = config_seen;
     if (aclk_rst) begin
-      \$1439  = 5'h00;
+      \$1430  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1440  = config_fresh;
+    \$1431  = config_fresh;
     if (config_take_fresh) begin
-      \$1440  = \$69 ;
+      \$1431  = \$69 ;
     end else if (x1_select[2]) begin
-      \$1440  = 5'h00;
+      \$1431  = 5'h00;
     end
     if (aclk_rst) begin
-      \$1440  = 5'h00;
+      \$1431  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1441  = config_has_fresh;
+    \$1432  = config_has_fresh;
     if (config_take_fresh) begin
-      \$1441  = \$70 ;
+      \$1432  = \$70 ;
     end else if (x1_select[2]) begin
-      \$1441  = 1'h1;
+      \$1432  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1441  = 1'h1;
+      \$1432  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1442  = config_head;
+    \$1433  = config_head;
     if (config_pop) begin
-      \$1442  = \$73 [3:0];
+      \$1433  = \$73 [3:0];
     end
     if (x1_select[2]) begin
-      \$1442  = config_queue_waddr;
+      \$1433  = config_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1442  = 4'h0;
+      \$1433  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1443  = a1_select[1];
+    \$1434  = a1_select[1];
+    if (aclk_rst) begin
+      \$1434  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1435  = a2_valid;
+    if (aclk_rst) begin
+      \$1435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1436  = a2_ring;
+    if (aclk_rst) begin
+      \$1436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1437  = a3_valid;
+    if (aclk_rst) begin
+      \$1437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1438  = a4_valid;
+    if (aclk_rst) begin
+      \$1438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1439  = free_valid;
+    if (aclk_rst) begin
+      \$1439  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1440  = f0_valid;
+    if (aclk_rst) begin
+      \$1440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1441  = \$199 ;
+    if (aclk_rst) begin
+      \$1441  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1442  = \$200 ;
+    if (aclk_rst) begin
+      \$1442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1443  = \$201 ;
     if (aclk_rst) begin
       \$1443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1444  = a2_valid;
+    \$1444  = \$202 ;
     if (aclk_rst) begin
       \$1444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1445  = a2_ring;
+    \$1445  = \$203 ;
     if (aclk_rst) begin
       \$1445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1446  = a3_valid;
+    \$1446  = \$204 ;
     if (aclk_rst) begin
       \$1446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1447  = a4_valid;
+    \$1447  = \$205 ;
     if (aclk_rst) begin
       \$1447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1448  = free_valid;
+    \$1448  = \$206 ;
     if (aclk_rst) begin
       \$1448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1449  = f0_valid;
+    \$1449  = \$207 ;
     if (aclk_rst) begin
       \$1449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1450  = \$199 ;
+    \$1450  = \$208 ;
     if (aclk_rst) begin
       \$1450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1451  = \$200 ;
+    \$1451  = \$209 ;
     if (aclk_rst) begin
       \$1451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1452  = \$201 ;
+    \$1452  = \$210 ;
     if (aclk_rst) begin
       \$1452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1453  = \$202 ;
+    \$1453  = \$211 ;
     if (aclk_rst) begin
       \$1453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1454  = \$203 ;
+    \$1454  = \$212 ;
     if (aclk_rst) begin
       \$1454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1455  = \$204 ;
+    \$1455  = \$213 ;
     if (aclk_rst) begin
       \$1455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1456  = \$205 ;
+    \$1456  = \$214 ;
     if (aclk_rst) begin
       \$1456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1457  = \$206 ;
+    \$1457  = \$215 ;
     if (aclk_rst) begin
       \$1457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1458  = \$207 ;
+    \$1458  = \$216 ;
     if (aclk_rst) begin
       \$1458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1459  = \$208 ;
+    \$1459  = \$217 ;
     if (aclk_rst) begin
       \$1459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1460  = \$209 ;
+    \$1460  = \$218 ;
     if (aclk_rst) begin
       \$1460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1461  = \$210 ;
+    \$1461  = \$219 ;
     if (aclk_rst) begin
       \$1461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1462  = \$211 ;
+    \$1462  = \$220 ;
     if (aclk_rst) begin
       \$1462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1463  = \$212 ;
-    if (aclk_rst) begin
-      \$1463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1464  = \$213 ;
-    if (aclk_rst) begin
-      \$1464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1465  = \$214 ;
+    \$1465  = f1_valid;
     if (aclk_rst) begin
       \$1465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1466  = \$215 ;
+    \$1466  = f2_valid;
     if (aclk_rst) begin
       \$1466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1467  = \$216 ;
+    \$1467  = \$signal$244 ;
     if (aclk_rst) begin
       \$1467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1468  = \$217 ;
+    \$1468  = \$323 ;
     if (aclk_rst) begin
       \$1468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1469  = \$218 ;
+    \$1469  = f3_valid;
     if (aclk_rst) begin
       \$1469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1470  = \$219 ;
+    \$1470  = f3_go;
     if (aclk_rst) begin
       \$1470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1471  = \$220 ;
+    \$1471  = \$391 ;
     if (aclk_rst) begin
       \$1471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1474  = f1_valid;
+    \$1472  = \$401 ;
     if (aclk_rst) begin
-      \$1474  = 1'h0;
+      \$1472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1475  = f2_valid;
+    \$1473  = \$406 ;
+    if (aclk_rst) begin
+      \$1473  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1474  = \$432 ;
+    if (aclk_rst) begin
+      \$1474  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    \$1475  = \$436 ;
     if (aclk_rst) begin
       \$1475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1476  = \$signal$244 ;
+    \$1476  = \$455 ;
     if (aclk_rst) begin
       \$1476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1477  = \$323 ;
+    \$1477  = event_queue_waddr;
+    if (\$463 ) begin
+      \$1477  = \$466 [6:0];
+    end
     if (aclk_rst) begin
-      \$1477  = 1'h0;
+      \$1477  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1478  = f3_valid;
+    \$1478  = event_push;
+    if (x1_select[0]) begin
+      \$1478  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1479  = f3_go;
+    \$1479  = event_pop;
+    if (x1_select[0]) begin
+      \$1479  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1480  = \$391 ;
+    \$1480  = \$470 [7:0];
+    if (x1_select[0]) begin
+      \$1480  = 8'h00;
+    end
     if (aclk_rst) begin
-      \$1480  = 1'h0;
+      \$1480  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1481  = \$401 ;
+    \$1481  = event_at;
+    if (\$473 ) begin
+      \$1481 [0] = event_at[0];
+      \$1481 [1] = event_at[1];
+      \$1481 [2] = event_at[2];
+    end
+    if (\$479 ) begin
+      \$1481 [0] = event_at[1];
+      \$1481 [1] = event_at[2];
+      \$1481 [2] = \$480 ;
+    end
+    if (\$486 ) begin
+      \$1481 [0] = 1'h0;
+      \$1481 [1] = event_at[0];
+      \$1481 [2] = event_at[1];
+    end
+    if (\$492 ) begin
+      \$1481 [0] = event_at[0];
+      \$1481 [1] = event_at[1];
+      \$1481 [2] = event_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1481  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1481  = 1'h0;
+      \$1481  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1482  = \$406 ;
+    \$1482  = event_nonempty;
+    if (\$473 ) begin
+      \$1482  = \$476 ;
+    end
+    if (\$479 ) begin
+      \$1482  = \$483 ;
+    end
+    if (\$486 ) begin
+      \$1482  = \$489 ;
+    end
+    if (\$492 ) begin
+      \$1482  = \$495 ;
+    end
+    if (x1_select[0]) begin
+      \$1482  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$1482  = 3'h0;
+      \$1482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1483  = \$441 ;
+    \$1483  = \$503 ;
     if (aclk_rst) begin
-      \$1483  = 3'h0;
+      \$1483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1484  = \$445 ;
+    \$1484  = config_queue_waddr;
+    if (\$511 ) begin
+      \$1484  = \$514 [3:0];
+    end
     if (aclk_rst) begin
-      \$1484  = 1'h0;
+      \$1484  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1485  = \$464 ;
+    \$1485  = config_push;
+    if (x1_select[2]) begin
+      \$1485  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1486  = event_queue_waddr;
-    if (\$472 ) begin
-      \$1486  = \$475 [6:0];
+    \$1486  = config_pop;
+    if (x1_select[2]) begin
+      \$1486  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1486  = 7'h00;
+      \$1486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1487  = event_push;
-    if (x1_select[0]) begin
-      \$1487  = 1'h0;
+    \$1487  = \$518 [4:0];
+    if (x1_select[2]) begin
+      \$1487  = 5'h00;
     end
     if (aclk_rst) begin
-      \$1487  = 1'h0;
+      \$1487  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1488  = event_pop;
-    if (x1_select[0]) begin
-      \$1488  = 1'h0;
+    \$1488  = config_at;
+    if (\$521 ) begin
+      \$1488 [0] = config_at[0];
+      \$1488 [1] = config_at[1];
+      \$1488 [2] = config_at[2];
+    end
+    if (\$527 ) begin
+      \$1488 [0] = config_at[1];
+      \$1488 [1] = config_at[2];
+      \$1488 [2] = \$528 ;
+    end
+    if (\$534 ) begin
+      \$1488 [0] = 1'h0;
+      \$1488 [1] = config_at[0];
+      \$1488 [2] = config_at[1];
+    end
+    if (\$540 ) begin
+      \$1488 [0] = config_at[0];
+      \$1488 [1] = config_at[1];
+      \$1488 [2] = config_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1488  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1488  = 1'h0;
+      \$1488  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1489  = \$479 [7:0];
-    if (x1_select[0]) begin
-      \$1489  = 8'h00;
+    \$1489  = config_nonempty;
+    if (\$521 ) begin
+      \$1489  = \$524 ;
+    end
+    if (\$527 ) begin
+      \$1489  = \$531 ;
+    end
+    if (\$534 ) begin
+      \$1489  = \$537 ;
+    end
+    if (\$540 ) begin
+      \$1489  = \$543 ;
+    end
+    if (x1_select[2]) begin
+      \$1489  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1489  = 8'h00;
+      \$1489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1490  = event_at;
-    if (\$482 ) begin
-      \$1490 [0] = event_at[0];
-      \$1490 [1] = event_at[1];
-      \$1490 [2] = event_at[2];
-    end
-    if (\$488 ) begin
-      \$1490 [0] = event_at[1];
-      \$1490 [1] = event_at[2];
-      \$1490 [2] = \$489 ;
-    end
-    if (\$495 ) begin
-      \$1490 [0] = 1'h0;
-      \$1490 [1] = event_at[0];
-      \$1490 [2] = event_at[1];
-    end
-    if (\$501 ) begin
-      \$1490 [0] = event_at[0];
-      \$1490 [1] = event_at[1];
-      \$1490 [2] = event_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1490  = 3'h1;
-    end
+    \$1490  = f4_valid;
     if (aclk_rst) begin
-      \$1490  = 3'h1;
+      \$1490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1491  = event_nonempty;
-    if (\$482 ) begin
-      \$1491  = \$485 ;
-    end
-    if (\$488 ) begin
-      \$1491  = \$492 ;
-    end
-    if (\$495 ) begin
-      \$1491  = \$498 ;
-    end
-    if (\$501 ) begin
-      \$1491  = \$504 ;
-    end
-    if (x1_select[0]) begin
-      \$1491  = 1'h0;
-    end
+    \$1491  = \release ;
     if (aclk_rst) begin
       \$1491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1492  = \$512 ;
+    \$1492  = a5_valid;
     if (aclk_rst) begin
       \$1492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1493  = config_queue_waddr;
-    if (\$520 ) begin
-      \$1493  = \$523 [3:0];
-    end
+    \$1493  = f5_valid;
     if (aclk_rst) begin
-      \$1493  = 4'h0;
+      \$1493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1494  = config_push;
-    if (x1_select[2]) begin
-      \$1494  = 1'h0;
-    end
+    \$1494  = x2_valid;
     if (aclk_rst) begin
       \$1494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1495  = config_pop;
-    if (x1_select[2]) begin
-      \$1495  = 1'h0;
-    end
+    \$1495  = x3_valid;
     if (aclk_rst) begin
       \$1495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1496  = \$527 [4:0];
-    if (x1_select[2]) begin
-      \$1496  = 5'h00;
-    end
+    \$1496  = x4_valid;
     if (aclk_rst) begin
-      \$1496  = 5'h00;
+      \$1496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1497  = config_at;
-    if (\$530 ) begin
-      \$1497 [0] = config_at[0];
-      \$1497 [1] = config_at[1];
-      \$1497 [2] = config_at[2];
-    end
-    if (\$536 ) begin
-      \$1497 [0] = config_at[1];
-      \$1497 [1] = config_at[2];
-      \$1497 [2] = \$537 ;
-    end
-    if (\$543 ) begin
-      \$1497 [0] = 1'h0;
-      \$1497 [1] = config_at[0];
-      \$1497 [2] = config_at[1];
-    end
-    if (\$549 ) begin
-      \$1497 [0] = config_at[0];
-      \$1497 [1] = config_at[1];
-      \$1497 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1497  = 3'h1;
-    end
+    \$1497  = x5_valid;
     if (aclk_rst) begin
-      \$1497  = 3'h1;
+      \$1497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1498  = config_nonempty;
-    if (\$530 ) begin
-      \$1498  = \$533 ;
-    end
-    if (\$536 ) begin
-      \$1498  = \$540 ;
-    end
-    if (\$543 ) begin
-      \$1498  = \$546 ;
-    end
-    if (\$549 ) begin
-      \$1498  = \$552 ;
-    end
-    if (x1_select[2]) begin
-      \$1498  = 1'h0;
-    end
+    \$1498  = \$563 ;
     if (aclk_rst) begin
       \$1498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1499  = f4_valid;
+    \$1499  = \$564 ;
     if (aclk_rst) begin
       \$1499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1500  = \release ;
+    \$1500  = \$565 ;
     if (aclk_rst) begin
       \$1500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1501  = a5_valid;
+    \$1501  = \$566 ;
     if (aclk_rst) begin
       \$1501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1502  = f5_valid;
+    \$1502  = \$567 ;
     if (aclk_rst) begin
       \$1502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1503  = x2_valid;
+    \$1503  = \$568 ;
     if (aclk_rst) begin
       \$1503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1504  = x3_valid;
+    \$1504  = \$569 ;
     if (aclk_rst) begin
       \$1504  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1505  = x4_valid;
-    if (aclk_rst) begin
-      \$1505  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1506  = x5_valid;
-    if (aclk_rst) begin
-      \$1506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1507  = \$572 ;
-    if (aclk_rst) begin
-      \$1507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1508  = \$573 ;
-    if (aclk_rst) begin
-      \$1508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1509  = \$574 ;
-    if (aclk_rst) begin
-      \$1509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1510  = \$575 ;
-    if (aclk_rst) begin
-      \$1510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1511  = \$576 ;
-    if (aclk_rst) begin
-      \$1511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1512  = \$577 ;
-    if (aclk_rst) begin
-      \$1512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1513  = \$578 ;
-    if (aclk_rst) begin
-      \$1513  = 1'h0;
     end
   end
   always @* begin
@@ -8188,33 +8170,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$1312 ;
+          grant_addr = \$1303 ;
       2'h1:
-          grant_addr = \$1314 ;
+          grant_addr = \$1305 ;
       2'h2:
-          grant_addr = \$1316 ;
+          grant_addr = \$1307 ;
     endcase
   end
-  assign event_grant_waddr = { \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
-  assign log_grant_waddr = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
-  assign config_grant_waddr = { \$620 , \$613 , \$606 , \$599  };
-  assign flush_reg_select = \port$4196$40 [5:3];
-  assign event_fresh_slot = \$579 [6:0];
+  assign event_grant_waddr = { \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  };
+  assign log_grant_waddr = { \$625 , \$624 , \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  };
+  assign config_grant_waddr = { \$611 , \$604 , \$597 , \$590  };
+  assign flush_reg_select = \port$4193$40 [5:3];
+  assign event_fresh_slot = \$570 [6:0];
   assign event_tail = event_queue_waddr;
-  assign log_fresh_slot = \$585 [8:0];
-  assign config_fresh_slot = \$587 [3:0];
+  assign log_fresh_slot = \$576 [8:0];
+  assign config_fresh_slot = \$578 [3:0];
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$634 , \$633 , \$632 , \$628 , \$624 , \$620 , \$613 , \$606 , \$599  };
-  assign next_next_tag = \$1304 [3:0];
-  assign fetched_snap = \$643 [5];
-  assign free_reg_hit = \port$4196$40 [2:0];
-  assign \$signal$255  = \$1321 [12];
-  assign hit_a3 = \$1325 [12];
-  assign \$signal$274  = \$1329 [12];
-  assign f3_by_mem_base = \$1337 [2:0];
+  assign \$signal  = { \$625 , \$624 , \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  };
+  assign next_next_tag = \$1295 [3:0];
+  assign fetched_snap = \$634 [5];
+  assign free_reg_hit = \port$4193$40 [2:0];
+  assign \$signal$255  = \$1312 [12];
+  assign hit_a3 = \$1316 [12];
+  assign \$signal$274  = \$1320 [12];
+  assign f3_by_mem_base = \$1328 [2:0];
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
@@ -8222,8 +8204,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign w__data = event_grant_w_data;
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$376  = \$579 [6:0];
-  assign \event_grant_addr$377  = \$579 [6:0];
+  assign \r__addr$376  = \$570 [6:0];
+  assign \event_grant_addr$377  = \$570 [6:0];
   assign event_grant_data = event_grant_r0_b0;
   assign \event_grant_data$379  = event_grant_r1_b0;
   assign \w__addr$380  = f4_slot[6:0];
@@ -8232,8 +8214,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign event_parity_wdata = \w__data$384 ;
   assign \r__addr$386  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$388  = \$579 [6:0];
-  assign \event_parity_addr$389  = \$579 [6:0];
+  assign \r__addr$388  = \$570 [6:0];
+  assign \event_parity_addr$389  = \$570 [6:0];
   assign event_parity_data = event_parity_r0_b0;
   assign \event_parity_data$391  = event_parity_r1_b0;
   assign \w__addr$392  = event_queue_w_addr;
@@ -8247,8 +8229,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \w__data$400  = log_grant_w_data;
   assign \r__addr$401  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$403  = \$585 [8:0];
-  assign \log_grant_addr$404  = \$585 [8:0];
+  assign \r__addr$403  = \$576 [8:0];
+  assign \log_grant_addr$404  = \$576 [8:0];
   assign \log_grant_data$405  = log_grant_r0_b0;
   assign \w__addr$406  = f4_slot;
   assign log_parity_waddr = f4_slot;
@@ -8256,16 +8238,16 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign log_parity_wdata = \w__data$409 ;
   assign \r__addr$411  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$413  = \$585 [8:0];
-  assign \log_parity_addr$414  = \$585 [8:0];
+  assign \r__addr$413  = \$576 [8:0];
+  assign \log_parity_addr$414  = \$576 [8:0];
   assign \log_parity_data$415  = log_parity_r0_b0;
   assign \w__addr$416  = config_grant_w_addr;
   assign \w__en$417  = config_grant_w_en;
   assign \w__data$418  = config_grant_w_data;
   assign \r__addr$419  = f1_config_slot;
   assign config_grant_addr = f1_config_slot;
-  assign \r__addr$421  = \$587 [3:0];
-  assign \config_grant_addr$422  = \$587 [3:0];
+  assign \r__addr$421  = \$578 [3:0];
+  assign \config_grant_addr$422  = \$578 [3:0];
   assign config_grant_data = config_grant_r0_b0;
   assign \config_grant_data$424  = config_grant_r1_b0;
   assign \w__addr$425  = f4_slot[3:0];
@@ -8274,8 +8256,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign config_parity_wdata = \w__data$429 ;
   assign \r__addr$431  = f1_config_slot;
   assign config_parity_addr = f1_config_slot;
-  assign \r__addr$433  = \$587 [3:0];
-  assign \config_parity_addr$434  = \$587 [3:0];
+  assign \r__addr$433  = \$578 [3:0];
+  assign \config_parity_addr$434  = \$578 [3:0];
   assign config_parity_data = config_parity_r0_b0;
   assign \config_parity_data$436  = config_parity_r1_b0;
   assign \w__addr$437  = config_queue_w_addr;
@@ -8358,28 +8340,28 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.tag  = config_queue_r0_b0[8:5];
-  assign config_queue_wdata[8:5] = \$1398 ;
-  assign config_queue_wdata[4] = \$1390 ;
+  assign config_queue_wdata[8:5] = \$1389 ;
+  assign config_queue_wdata[4] = \$1381 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[11:8] = \$1368 ;
-  assign event_queue_wdata[7] = \$1360 ;
+  assign event_queue_wdata[11:8] = \$1359 ;
+  assign event_queue_wdata[7] = \$1351 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
   assign config_grant_wdata[4:1] = \$signal$161 ;
-  assign config_grant_wdata[0] = \$643 [5];
+  assign config_grant_wdata[0] = \$634 [5];
   assign log_grant_wdata[4:1] = \$signal$161 ;
-  assign log_grant_wdata[0] = \$643 [5];
+  assign log_grant_wdata[0] = \$634 [5];
   assign event_grant_wdata[4:1] = \$signal$161 ;
-  assign event_grant_wdata[0] = \$643 [5];
-  assign \$1473 [2] = \$225 ;
-  assign \$1473 [1] = \$223 ;
-  assign \$1473 [0] = \$221 ;
-  assign \$1472 [2] = f0_hit[2];
-  assign \$1472 [1] = f0_hit[1];
-  assign \$1472 [0] = f0_hit[0];
+  assign event_grant_wdata[0] = \$634 [5];
+  assign \$1464 [2] = \$225 ;
+  assign \$1464 [1] = \$223 ;
+  assign \$1464 [0] = \$221 ;
+  assign \$1463 [2] = f0_hit[2];
+  assign \$1463 [1] = f0_hit[1];
+  assign \$1463 [0] = f0_hit[0];
   assign \$3  = \$1 [13];
   assign \$7  = \$5 [13];
   assign \$11  = \$9 [13];
-  assign \$586  = 1'h1;
+  assign \$577  = 1'h1;
   assign log_take_fresh = a1_select[1];
   assign \$74  = 1'h0;
   assign \$78  = \$77 ;
@@ -8396,17 +8378,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$133  = \$131 [10];
   assign \$136  = \$134 [5];
   assign \$144  = \$143 ;
-  assign \$594  = a3_sel_head[0];
-  assign \$597  = a3_sel_head[2];
-  assign \$601  = a3_sel_head[0];
-  assign \$604  = a3_sel_head[2];
-  assign \$608  = a3_sel_head[0];
-  assign \$611  = a3_sel_head[2];
-  assign \$615  = a3_sel_head[0];
-  assign \$618  = a3_sel_head[2];
-  assign \$622  = a3_sel_head[0];
-  assign \$626  = a3_sel_head[0];
-  assign \$630  = a3_sel_head[0];
+  assign \$585  = a3_sel_head[0];
+  assign \$588  = a3_sel_head[2];
+  assign \$592  = a3_sel_head[0];
+  assign \$595  = a3_sel_head[2];
+  assign \$599  = a3_sel_head[0];
+  assign \$602  = a3_sel_head[2];
+  assign \$606  = a3_sel_head[0];
+  assign \$609  = a3_sel_head[2];
+  assign \$613  = a3_sel_head[0];
+  assign \$617  = a3_sel_head[0];
+  assign \$621  = a3_sel_head[0];
   assign \$151  = a3_sel_head[0];
   assign \$157  = a3_sel_head[2];
   assign \$182  = \$180 [32];
@@ -8433,217 +8415,217 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$380  = f3_in[1];
   assign \$383  = f3_in[2];
   assign \$408  = \$407 ;
-  assign \$416  = \$415 ;
-  assign \$424  = \$423 ;
-  assign \$487  = event_popped;
-  assign \$493  = event_pushed;
-  assign \$499  = event_pushed;
-  assign \$500  = event_popped;
-  assign \$535  = config_popped;
-  assign \$541  = config_pushed;
-  assign \$547  = config_pushed;
-  assign \$548  = config_popped;
-  assign \$578  = x6_valid;
-  assign \$639  = a3_sel_head[0];
-  assign \$641  = a3_sel_head[2];
-  assign \$646  = a3_sel_new[0];
-  assign \$647  = a3_sel_new[1];
-  assign \$648  = a3_sel_new[2];
-  assign \$649  = a3_sel_last[0];
-  assign \$650  = 1'h1;
-  assign \$651  = \$auto$rtlil.cc:2739:Not$164 ;
-  assign \$653  = event_grant_r1_b0[1];
-  assign \$668  = a3_sel_last[1];
-  assign \$669  = 1'h1;
-  assign \$670  = \$auto$rtlil.cc:2739:Not$166 ;
-  assign \$672  = log_grant_r1_b0[1];
-  assign \$687  = a3_sel_last[2];
-  assign \$688  = 1'h1;
-  assign \$689  = \$auto$rtlil.cc:2739:Not$168 ;
-  assign \$691  = config_grant_r1_b0[1];
-  assign \$706  = a3_sel_head[0];
-  assign \$707  = 1'h1;
-  assign \$708  = \$auto$rtlil.cc:2739:Not$170 ;
-  assign \$710  = event_queue_r0_b0[8];
-  assign \$725  = a3_sel_head[2];
-  assign \$726  = 1'h1;
-  assign \$727  = \$auto$rtlil.cc:2739:Not$172 ;
-  assign \$729  = config_queue_r0_b0[5];
-  assign \$745  = 1'h0;
-  assign \$746  = 1'h0;
-  assign \$747  = 1'h0;
-  assign \$748  = a3_sel_last[0];
-  assign \$749  = 1'h1;
-  assign \$750  = \$auto$rtlil.cc:2739:Not$174 ;
-  assign \$752  = event_grant_r1_b0[1];
-  assign \$767  = a3_sel_last[1];
-  assign \$768  = 1'h1;
-  assign \$769  = \$auto$rtlil.cc:2739:Not$176 ;
-  assign \$771  = log_grant_r1_b0[1];
-  assign \$786  = a3_sel_last[2];
-  assign \$787  = 1'h1;
-  assign \$788  = \$auto$rtlil.cc:2739:Not$178 ;
-  assign \$790  = config_grant_r1_b0[1];
-  assign \$805  = a3_sel_head[0];
-  assign \$806  = 1'h1;
-  assign \$807  = \$auto$rtlil.cc:2739:Not$180 ;
-  assign \$809  = event_queue_r0_b0[8];
-  assign \$824  = a3_sel_head[2];
-  assign \$825  = 1'h1;
-  assign \$826  = \$auto$rtlil.cc:2739:Not$182 ;
-  assign \$828  = config_queue_r0_b0[5];
-  assign \$844  = 1'h0;
-  assign \$845  = 1'h0;
-  assign \$846  = 1'h0;
-  assign \$847  = a3_sel_last[0];
-  assign \$848  = 1'h1;
-  assign \$849  = \$auto$rtlil.cc:2739:Not$184 ;
-  assign \$851  = event_grant_r1_b0[1];
-  assign \$866  = a3_sel_last[1];
-  assign \$867  = 1'h1;
-  assign \$868  = \$auto$rtlil.cc:2739:Not$186 ;
-  assign \$870  = log_grant_r1_b0[1];
-  assign \$885  = a3_sel_last[2];
-  assign \$886  = 1'h1;
-  assign \$887  = \$auto$rtlil.cc:2739:Not$188 ;
-  assign \$889  = config_grant_r1_b0[1];
-  assign \$904  = a3_sel_head[0];
-  assign \$905  = 1'h1;
-  assign \$906  = \$auto$rtlil.cc:2739:Not$190 ;
-  assign \$908  = event_queue_r0_b0[8];
-  assign \$923  = a3_sel_head[2];
-  assign \$924  = 1'h1;
-  assign \$925  = \$auto$rtlil.cc:2739:Not$192 ;
-  assign \$927  = config_queue_r0_b0[5];
-  assign \$943  = 1'h0;
-  assign \$944  = 1'h0;
-  assign \$945  = 1'h0;
-  assign \$946  = a3_sel_last[0];
-  assign \$947  = 1'h1;
-  assign \$948  = \$auto$rtlil.cc:2739:Not$194 ;
-  assign \$950  = event_grant_r1_b0[1];
-  assign \$965  = a3_sel_last[1];
-  assign \$966  = 1'h1;
-  assign \$967  = \$auto$rtlil.cc:2739:Not$196 ;
-  assign \$969  = log_grant_r1_b0[1];
-  assign \$984  = a3_sel_last[2];
-  assign \$985  = 1'h1;
-  assign \$986  = \$auto$rtlil.cc:2739:Not$198 ;
-  assign \$988  = config_grant_r1_b0[1];
-  assign \$1003  = a3_sel_head[0];
-  assign \$1004  = 1'h1;
-  assign \$1005  = \$auto$rtlil.cc:2739:Not$200 ;
-  assign \$1007  = event_queue_r0_b0[8];
-  assign \$1022  = a3_sel_head[2];
-  assign \$1023  = 1'h1;
-  assign \$1024  = \$auto$rtlil.cc:2739:Not$202 ;
-  assign \$1026  = config_queue_r0_b0[5];
-  assign \$1047  = 1'h0;
-  assign \$1048  = 1'h0;
-  assign \$1049  = 1'h0;
-  assign \$1050  = a3_sel_last[0];
-  assign \$1051  = 1'h1;
-  assign \$1052  = \$auto$rtlil.cc:2739:Not$204 ;
-  assign \$1054  = event_grant_r1_b0[2];
-  assign \$1062  = a3_sel_last[1];
-  assign \$1063  = 1'h1;
-  assign \$1064  = \$auto$rtlil.cc:2739:Not$206 ;
-  assign \$1066  = log_grant_r1_b0[2];
-  assign \$1074  = a3_sel_last[2];
-  assign \$1075  = 1'h1;
-  assign \$1076  = \$auto$rtlil.cc:2739:Not$208 ;
-  assign \$1078  = config_grant_r1_b0[2];
-  assign \$1086  = a3_sel_head[0];
-  assign \$1087  = 1'h1;
-  assign \$1088  = \$auto$rtlil.cc:2739:Not$210 ;
-  assign \$1090  = event_queue_r0_b0[9];
-  assign \$1098  = a3_sel_head[2];
-  assign \$1099  = 1'h1;
-  assign \$1100  = \$auto$rtlil.cc:2739:Not$212 ;
-  assign \$1102  = config_queue_r0_b0[6];
-  assign \$1111  = a3_sel_new[0];
-  assign \$1112  = a3_sel_new[1];
-  assign \$1113  = a3_sel_new[2];
-  assign \$1114  = a3_sel_last[0];
-  assign \$1115  = 1'h1;
-  assign \$1116  = \$auto$rtlil.cc:2739:Not$214 ;
-  assign \$1118  = event_grant_r1_b0[2];
-  assign \$1126  = a3_sel_last[1];
-  assign \$1127  = 1'h1;
-  assign \$1128  = \$auto$rtlil.cc:2739:Not$216 ;
-  assign \$1130  = log_grant_r1_b0[2];
-  assign \$1138  = a3_sel_last[2];
-  assign \$1139  = 1'h1;
-  assign \$1140  = \$auto$rtlil.cc:2739:Not$218 ;
-  assign \$1142  = config_grant_r1_b0[2];
-  assign \$1150  = a3_sel_head[0];
-  assign \$1151  = 1'h1;
-  assign \$1152  = \$auto$rtlil.cc:2739:Not$220 ;
-  assign \$1154  = event_queue_r0_b0[9];
-  assign \$1162  = a3_sel_head[2];
-  assign \$1163  = 1'h1;
-  assign \$1164  = \$auto$rtlil.cc:2739:Not$222 ;
-  assign \$1166  = config_queue_r0_b0[6];
-  assign \$1175  = 1'h0;
-  assign \$1176  = 1'h0;
-  assign \$1177  = 1'h0;
-  assign \$1178  = a3_sel_last[0];
-  assign \$1179  = 1'h1;
-  assign \$1180  = \$auto$rtlil.cc:2739:Not$224 ;
-  assign \$1182  = event_grant_r1_b0[2];
-  assign \$1190  = a3_sel_last[1];
-  assign \$1191  = 1'h1;
-  assign \$1192  = \$auto$rtlil.cc:2739:Not$226 ;
-  assign \$1194  = log_grant_r1_b0[2];
-  assign \$1202  = a3_sel_last[2];
-  assign \$1203  = 1'h1;
-  assign \$1204  = \$auto$rtlil.cc:2739:Not$228 ;
-  assign \$1206  = config_grant_r1_b0[2];
-  assign \$1214  = a3_sel_head[0];
-  assign \$1215  = 1'h1;
-  assign \$1216  = \$auto$rtlil.cc:2739:Not$230 ;
-  assign \$1218  = event_queue_r0_b0[9];
-  assign \$1226  = a3_sel_head[2];
-  assign \$1227  = 1'h1;
-  assign \$1228  = \$auto$rtlil.cc:2739:Not$232 ;
-  assign \$1230  = config_queue_r0_b0[6];
-  assign \$1239  = 1'h0;
-  assign \$1240  = 1'h0;
-  assign \$1241  = 1'h0;
-  assign \$1242  = a3_sel_last[0];
-  assign \$1243  = 1'h1;
-  assign \$1244  = \$auto$rtlil.cc:2739:Not$234 ;
-  assign \$1246  = event_grant_r1_b0[2];
-  assign \$1254  = a3_sel_last[1];
-  assign \$1255  = 1'h1;
-  assign \$1256  = \$auto$rtlil.cc:2739:Not$236 ;
-  assign \$1258  = log_grant_r1_b0[2];
-  assign \$1266  = a3_sel_last[2];
-  assign \$1267  = 1'h1;
-  assign \$1268  = \$auto$rtlil.cc:2739:Not$238 ;
-  assign \$1270  = config_grant_r1_b0[2];
-  assign \$1278  = a3_sel_head[0];
-  assign \$1279  = 1'h1;
-  assign \$1280  = \$auto$rtlil.cc:2739:Not$240 ;
-  assign \$1282  = event_queue_r0_b0[9];
-  assign \$1290  = a3_sel_head[2];
-  assign \$1291  = 1'h1;
-  assign \$1292  = \$auto$rtlil.cc:2739:Not$242 ;
-  assign \$1294  = config_queue_r0_b0[6];
-  assign \$1311  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$1312 [30:0] = { 9'h000, \$1311  };
-  assign \$1312 [31] = 1'h1;
-  assign \$1313  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$1314 [30:21], \$1314 [19:0] } = { 7'h00, \$1313 [23:21], \$1313 [19:0] };
-  assign { \$1314 [31], \$1314 [20] } = 2'h3;
-  assign \$1315  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1316 [30:22], \$1316 [20:0] } = { 11'h000, \$1315  };
-  assign { \$1316 [31], \$1316 [21] } = 2'h3;
+  assign \$413  = \$412 ;
+  assign \$418  = \$417 ;
+  assign \$478  = event_popped;
+  assign \$484  = event_pushed;
+  assign \$490  = event_pushed;
+  assign \$491  = event_popped;
+  assign \$526  = config_popped;
+  assign \$532  = config_pushed;
+  assign \$538  = config_pushed;
+  assign \$539  = config_popped;
+  assign \$569  = x6_valid;
+  assign \$630  = a3_sel_head[0];
+  assign \$632  = a3_sel_head[2];
+  assign \$637  = a3_sel_new[0];
+  assign \$638  = a3_sel_new[1];
+  assign \$639  = a3_sel_new[2];
+  assign \$640  = a3_sel_last[0];
+  assign \$641  = 1'h1;
+  assign \$642  = \$auto$rtlil.cc:2739:Not$164 ;
+  assign \$644  = event_grant_r1_b0[1];
+  assign \$659  = a3_sel_last[1];
+  assign \$660  = 1'h1;
+  assign \$661  = \$auto$rtlil.cc:2739:Not$166 ;
+  assign \$663  = log_grant_r1_b0[1];
+  assign \$678  = a3_sel_last[2];
+  assign \$679  = 1'h1;
+  assign \$680  = \$auto$rtlil.cc:2739:Not$168 ;
+  assign \$682  = config_grant_r1_b0[1];
+  assign \$697  = a3_sel_head[0];
+  assign \$698  = 1'h1;
+  assign \$699  = \$auto$rtlil.cc:2739:Not$170 ;
+  assign \$701  = event_queue_r0_b0[8];
+  assign \$716  = a3_sel_head[2];
+  assign \$717  = 1'h1;
+  assign \$718  = \$auto$rtlil.cc:2739:Not$172 ;
+  assign \$720  = config_queue_r0_b0[5];
+  assign \$736  = 1'h0;
+  assign \$737  = 1'h0;
+  assign \$738  = 1'h0;
+  assign \$739  = a3_sel_last[0];
+  assign \$740  = 1'h1;
+  assign \$741  = \$auto$rtlil.cc:2739:Not$174 ;
+  assign \$743  = event_grant_r1_b0[1];
+  assign \$758  = a3_sel_last[1];
+  assign \$759  = 1'h1;
+  assign \$760  = \$auto$rtlil.cc:2739:Not$176 ;
+  assign \$762  = log_grant_r1_b0[1];
+  assign \$777  = a3_sel_last[2];
+  assign \$778  = 1'h1;
+  assign \$779  = \$auto$rtlil.cc:2739:Not$178 ;
+  assign \$781  = config_grant_r1_b0[1];
+  assign \$796  = a3_sel_head[0];
+  assign \$797  = 1'h1;
+  assign \$798  = \$auto$rtlil.cc:2739:Not$180 ;
+  assign \$800  = event_queue_r0_b0[8];
+  assign \$815  = a3_sel_head[2];
+  assign \$816  = 1'h1;
+  assign \$817  = \$auto$rtlil.cc:2739:Not$182 ;
+  assign \$819  = config_queue_r0_b0[5];
+  assign \$835  = 1'h0;
+  assign \$836  = 1'h0;
+  assign \$837  = 1'h0;
+  assign \$838  = a3_sel_last[0];
+  assign \$839  = 1'h1;
+  assign \$840  = \$auto$rtlil.cc:2739:Not$184 ;
+  assign \$842  = event_grant_r1_b0[1];
+  assign \$857  = a3_sel_last[1];
+  assign \$858  = 1'h1;
+  assign \$859  = \$auto$rtlil.cc:2739:Not$186 ;
+  assign \$861  = log_grant_r1_b0[1];
+  assign \$876  = a3_sel_last[2];
+  assign \$877  = 1'h1;
+  assign \$878  = \$auto$rtlil.cc:2739:Not$188 ;
+  assign \$880  = config_grant_r1_b0[1];
+  assign \$895  = a3_sel_head[0];
+  assign \$896  = 1'h1;
+  assign \$897  = \$auto$rtlil.cc:2739:Not$190 ;
+  assign \$899  = event_queue_r0_b0[8];
+  assign \$914  = a3_sel_head[2];
+  assign \$915  = 1'h1;
+  assign \$916  = \$auto$rtlil.cc:2739:Not$192 ;
+  assign \$918  = config_queue_r0_b0[5];
+  assign \$934  = 1'h0;
+  assign \$935  = 1'h0;
+  assign \$936  = 1'h0;
+  assign \$937  = a3_sel_last[0];
+  assign \$938  = 1'h1;
+  assign \$939  = \$auto$rtlil.cc:2739:Not$194 ;
+  assign \$941  = event_grant_r1_b0[1];
+  assign \$956  = a3_sel_last[1];
+  assign \$957  = 1'h1;
+  assign \$958  = \$auto$rtlil.cc:2739:Not$196 ;
+  assign \$960  = log_grant_r1_b0[1];
+  assign \$975  = a3_sel_last[2];
+  assign \$976  = 1'h1;
+  assign \$977  = \$auto$rtlil.cc:2739:Not$198 ;
+  assign \$979  = config_grant_r1_b0[1];
+  assign \$994  = a3_sel_head[0];
+  assign \$995  = 1'h1;
+  assign \$996  = \$auto$rtlil.cc:2739:Not$200 ;
+  assign \$998  = event_queue_r0_b0[8];
+  assign \$1013  = a3_sel_head[2];
+  assign \$1014  = 1'h1;
+  assign \$1015  = \$auto$rtlil.cc:2739:Not$202 ;
+  assign \$1017  = config_queue_r0_b0[5];
+  assign \$1038  = 1'h0;
+  assign \$1039  = 1'h0;
+  assign \$1040  = 1'h0;
+  assign \$1041  = a3_sel_last[0];
+  assign \$1042  = 1'h1;
+  assign \$1043  = \$auto$rtlil.cc:2739:Not$204 ;
+  assign \$1045  = event_grant_r1_b0[2];
+  assign \$1053  = a3_sel_last[1];
+  assign \$1054  = 1'h1;
+  assign \$1055  = \$auto$rtlil.cc:2739:Not$206 ;
+  assign \$1057  = log_grant_r1_b0[2];
+  assign \$1065  = a3_sel_last[2];
+  assign \$1066  = 1'h1;
+  assign \$1067  = \$auto$rtlil.cc:2739:Not$208 ;
+  assign \$1069  = config_grant_r1_b0[2];
+  assign \$1077  = a3_sel_head[0];
+  assign \$1078  = 1'h1;
+  assign \$1079  = \$auto$rtlil.cc:2739:Not$210 ;
+  assign \$1081  = event_queue_r0_b0[9];
+  assign \$1089  = a3_sel_head[2];
+  assign \$1090  = 1'h1;
+  assign \$1091  = \$auto$rtlil.cc:2739:Not$212 ;
+  assign \$1093  = config_queue_r0_b0[6];
+  assign \$1102  = a3_sel_new[0];
+  assign \$1103  = a3_sel_new[1];
+  assign \$1104  = a3_sel_new[2];
+  assign \$1105  = a3_sel_last[0];
+  assign \$1106  = 1'h1;
+  assign \$1107  = \$auto$rtlil.cc:2739:Not$214 ;
+  assign \$1109  = event_grant_r1_b0[2];
+  assign \$1117  = a3_sel_last[1];
+  assign \$1118  = 1'h1;
+  assign \$1119  = \$auto$rtlil.cc:2739:Not$216 ;
+  assign \$1121  = log_grant_r1_b0[2];
+  assign \$1129  = a3_sel_last[2];
+  assign \$1130  = 1'h1;
+  assign \$1131  = \$auto$rtlil.cc:2739:Not$218 ;
+  assign \$1133  = config_grant_r1_b0[2];
+  assign \$1141  = a3_sel_head[0];
+  assign \$1142  = 1'h1;
+  assign \$1143  = \$auto$rtlil.cc:2739:Not$220 ;
+  assign \$1145  = event_queue_r0_b0[9];
+  assign \$1153  = a3_sel_head[2];
+  assign \$1154  = 1'h1;
+  assign \$1155  = \$auto$rtlil.cc:2739:Not$222 ;
+  assign \$1157  = config_queue_r0_b0[6];
+  assign \$1166  = 1'h0;
+  assign \$1167  = 1'h0;
+  assign \$1168  = 1'h0;
+  assign \$1169  = a3_sel_last[0];
+  assign \$1170  = 1'h1;
+  assign \$1171  = \$auto$rtlil.cc:2739:Not$224 ;
+  assign \$1173  = event_grant_r1_b0[2];
+  assign \$1181  = a3_sel_last[1];
+  assign \$1182  = 1'h1;
+  assign \$1183  = \$auto$rtlil.cc:2739:Not$226 ;
+  assign \$1185  = log_grant_r1_b0[2];
+  assign \$1193  = a3_sel_last[2];
+  assign \$1194  = 1'h1;
+  assign \$1195  = \$auto$rtlil.cc:2739:Not$228 ;
+  assign \$1197  = config_grant_r1_b0[2];
+  assign \$1205  = a3_sel_head[0];
+  assign \$1206  = 1'h1;
+  assign \$1207  = \$auto$rtlil.cc:2739:Not$230 ;
+  assign \$1209  = event_queue_r0_b0[9];
+  assign \$1217  = a3_sel_head[2];
+  assign \$1218  = 1'h1;
+  assign \$1219  = \$auto$rtlil.cc:2739:Not$232 ;
+  assign \$1221  = config_queue_r0_b0[6];
+  assign \$1230  = 1'h0;
+  assign \$1231  = 1'h0;
+  assign \$1232  = 1'h0;
+  assign \$1233  = a3_sel_last[0];
+  assign \$1234  = 1'h1;
+  assign \$1235  = \$auto$rtlil.cc:2739:Not$234 ;
+  assign \$1237  = event_grant_r1_b0[2];
+  assign \$1245  = a3_sel_last[1];
+  assign \$1246  = 1'h1;
+  assign \$1247  = \$auto$rtlil.cc:2739:Not$236 ;
+  assign \$1249  = log_grant_r1_b0[2];
+  assign \$1257  = a3_sel_last[2];
+  assign \$1258  = 1'h1;
+  assign \$1259  = \$auto$rtlil.cc:2739:Not$238 ;
+  assign \$1261  = config_grant_r1_b0[2];
+  assign \$1269  = a3_sel_head[0];
+  assign \$1270  = 1'h1;
+  assign \$1271  = \$auto$rtlil.cc:2739:Not$240 ;
+  assign \$1273  = event_queue_r0_b0[9];
+  assign \$1281  = a3_sel_head[2];
+  assign \$1282  = 1'h1;
+  assign \$1283  = \$auto$rtlil.cc:2739:Not$242 ;
+  assign \$1285  = config_queue_r0_b0[6];
+  assign \$1302  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$1303 [30:0] = { 9'h000, \$1302  };
+  assign \$1303 [31] = 1'h1;
+  assign \$1304  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$1305 [30:21], \$1305 [19:0] } = { 7'h00, \$1304 [23:21], \$1304 [19:0] };
+  assign { \$1305 [31], \$1305 [20] } = 2'h3;
+  assign \$1306  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$1307 [30:22], \$1307 [20:0] } = { 11'h000, \$1306  };
+  assign { \$1307 [31], \$1307 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3821$0 , \port$3822$0 , \port$3824$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4196$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4574$0 , \port$4574$48 , rsp_freed_valid, \port$4577$0 , rsp_flushed_valid, \port$4589$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4617$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4703$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$4873$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5147$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3818$0 , \port$3819$0 , \port$3821$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4193$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4571$0 , \port$4571$48 , rsp_freed_valid, \port$4574$0 , rsp_flushed_valid, \port$4586$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4614$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4700$0 
+, bus__w_beat_from_queue, e1_exhausted, \port$4870$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5144$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$246  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -8740,27 +8722,27 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1081 ;
   wire \$1082 ;
   wire \$1083 ;
-  wire [11:0] \$1084 ;
-  wire [3:0] \$1085 ;
-  wire [11:0] \$1086 ;
-  wire [7:0] \$1087 ;
-  wire [11:0] \$1088 ;
-  wire [7:0] \$1089 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire [120:0] \$109 ;
   wire [11:0] \$1090 ;
-  wire [15:0] \$1091 ;
-  wire [31:0] \$1092 ;
-  wire [3:0] \$1093 ;
-  wire \$1094 ;
-  wire [3:0] \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
+  wire [3:0] \$1091 ;
+  wire [11:0] \$1092 ;
+  wire [7:0] \$1093 ;
+  wire [11:0] \$1094 ;
+  wire [7:0] \$1095 ;
+  wire [11:0] \$1096 ;
+  wire [15:0] \$1097 ;
+  wire [31:0] \$1098 ;
+  wire [3:0] \$1099 ;
   wire [120:0] \$11 ;
   wire [120:0] \$110 ;
   wire \$1100 ;
-  wire \$1101 ;
+  wire [3:0] \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
   wire \$1104 ;
@@ -8944,14 +8926,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
-  wire [8:0] \$1268 ;
+  wire \$1268 ;
   wire \$1269 ;
   wire [9:0] \$127 ;
   wire \$1270 ;
   wire \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
-  wire \$1274 ;
+  wire [8:0] \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
   wire \$1277 ;
@@ -8990,23 +8972,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
-  wire [5:0] \$1309 ;
+  wire \$1309 ;
   wire \$131 ;
   wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
-  wire \$1315 ;
+  wire [5:0] \$1315 ;
   wire \$1316 ;
-  wire [4:0] \$1317 ;
+  wire \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
   wire \$132 ;
   wire \$1320 ;
   wire \$1321 ;
   wire \$1322 ;
-  wire \$1323 ;
+  wire [4:0] \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
@@ -9029,48 +9011,48 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1341 ;
   wire \$1342 ;
   wire \$1343 ;
-  wire [1:0] \$1344 ;
+  wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
-  wire [1:0] \$1348 ;
+  wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
-  wire \$1350 ;
+  wire [1:0] \$1350 ;
   wire \$1351 ;
   wire \$1352 ;
-  wire [2:0] \$1353 ;
-  wire [2:0] \$1354 ;
-  wire [2:0] \$1355 ;
-  wire [2:0] \$1356 ;
-  wire [6:0] \$1357 ;
+  wire \$1353 ;
+  wire [1:0] \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
   wire \$1358 ;
-  wire [6:0] \$1359 ;
+  wire [2:0] \$1359 ;
   wire \$136 ;
-  wire \$1360 ;
-  wire [6:0] \$1361 ;
-  wire \$1362 ;
+  wire [2:0] \$1360 ;
+  wire [2:0] \$1361 ;
+  wire [2:0] \$1362 ;
   wire [6:0] \$1363 ;
   wire \$1364 ;
   wire [6:0] \$1365 ;
   wire \$1366 ;
   wire [6:0] \$1367 ;
   wire \$1368 ;
-  wire [5:0] \$1369 ;
+  wire [6:0] \$1369 ;
   wire \$137 ;
-  wire [5:0] \$1370 ;
-  wire \$1371 ;
+  wire \$1370 ;
+  wire [6:0] \$1371 ;
   wire \$1372 ;
-  wire \$1373 ;
+  wire [6:0] \$1373 ;
   wire \$1374 ;
-  wire [4:0] \$1375 ;
-  wire \$1376 ;
+  wire [5:0] \$1375 ;
+  wire [5:0] \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
   wire \$138 ;
   wire \$1380 ;
-  wire \$1381 ;
+  wire [4:0] \$1381 ;
   wire \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
@@ -9079,7 +9061,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
-  wire \$139 ;
+  wire [9:0] \$139 ;
   wire \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
@@ -9095,16 +9077,16 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
-  wire [31:0] \$1403 ;
-  wire [31:0] \$1404 ;
+  wire \$1403 ;
+  wire \$1404 ;
   wire \$1405 ;
-  wire [5:0] \$1406 ;
-  wire [5:0] \$1407 ;
-  wire [6:0] \$1408 ;
-  wire [5:0] \$1409 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire [31:0] \$1409 ;
   wire \$141 ;
-  wire [5:0] \$1410 ;
-  wire [6:0] \$1411 ;
+  wire [31:0] \$1410 ;
+  wire \$1411 ;
   wire [5:0] \$1412 ;
   wire [5:0] \$1413 ;
   wire [6:0] \$1414 ;
@@ -9113,176 +9095,176 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [6:0] \$1417 ;
   wire [5:0] \$1418 ;
   wire [5:0] \$1419 ;
-  wire [32:0] \$142 ;
+  wire \$142 ;
   wire [6:0] \$1420 ;
   wire [5:0] \$1421 ;
   wire [5:0] \$1422 ;
   wire [6:0] \$1423 ;
-  wire [20:0] \$1424 ;
-  wire \$1425 ;
-  wire [20:0] \$1426 ;
-  wire \$1427 ;
-  wire [20:0] \$1428 ;
-  wire \$1429 ;
-  wire [32:0] \$143 ;
+  wire [5:0] \$1424 ;
+  wire [5:0] \$1425 ;
+  wire [6:0] \$1426 ;
+  wire [5:0] \$1427 ;
+  wire [5:0] \$1428 ;
+  wire [6:0] \$1429 ;
+  wire \$143 ;
   wire [20:0] \$1430 ;
   wire \$1431 ;
   wire [20:0] \$1432 ;
   wire \$1433 ;
   wire [20:0] \$1434 ;
   wire \$1435 ;
-  wire \$1436 ;
+  wire [20:0] \$1436 ;
   wire \$1437 ;
-  wire \$1438 ;
+  wire [20:0] \$1438 ;
   wire \$1439 ;
   wire [32:0] \$144 ;
-  wire \$1440 ;
+  wire [20:0] \$1440 ;
   wire \$1441 ;
-  wire [3:0] \$1442 ;
+  wire \$1442 ;
   wire \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
-  wire [3:0] \$1446 ;
+  wire \$1446 ;
   wire \$1447 ;
-  wire \$1448 ;
+  wire [3:0] \$1448 ;
   wire \$1449 ;
   wire [32:0] \$145 ;
-  wire [3:0] \$1450 ;
+  wire \$1450 ;
   wire \$1451 ;
-  wire \$1452 ;
+  wire [3:0] \$1452 ;
   wire \$1453 ;
-  wire [3:0] \$1454 ;
+  wire \$1454 ;
   wire \$1455 ;
-  wire \$1456 ;
+  wire [3:0] \$1456 ;
   wire \$1457 ;
-  wire [3:0] \$1458 ;
+  wire \$1458 ;
   wire \$1459 ;
-  wire [17:0] \$146 ;
-  wire \$1460 ;
+  wire [32:0] \$146 ;
+  wire [3:0] \$1460 ;
   wire \$1461 ;
-  wire [3:0] \$1462 ;
+  wire \$1462 ;
   wire \$1463 ;
-  wire \$1464 ;
+  wire [3:0] \$1464 ;
   wire \$1465 ;
-  wire [3:0] \$1466 ;
+  wire \$1466 ;
   wire \$1467 ;
-  wire \$1468 ;
+  wire [3:0] \$1468 ;
   wire \$1469 ;
-  wire \$147 ;
-  wire [3:0] \$1470 ;
+  wire [32:0] \$147 ;
+  wire \$1470 ;
   wire \$1471 ;
-  wire \$1472 ;
+  wire [3:0] \$1472 ;
   wire \$1473 ;
-  wire [3:0] \$1474 ;
+  wire \$1474 ;
   wire \$1475 ;
-  wire \$1476 ;
+  wire [3:0] \$1476 ;
   wire \$1477 ;
-  wire [3:0] \$1478 ;
+  wire \$1478 ;
   wire \$1479 ;
-  wire \$148 ;
-  wire \$1480 ;
+  wire [17:0] \$148 ;
+  wire [3:0] \$1480 ;
   wire \$1481 ;
-  wire [3:0] \$1482 ;
+  wire \$1482 ;
   wire \$1483 ;
-  wire \$1484 ;
+  wire [3:0] \$1484 ;
   wire \$1485 ;
-  wire [3:0] \$1486 ;
+  wire \$1486 ;
   wire \$1487 ;
-  wire \$1488 ;
+  wire [3:0] \$1488 ;
   wire \$1489 ;
   wire \$149 ;
-  wire [3:0] \$1490 ;
+  wire \$1490 ;
   wire \$1491 ;
-  wire \$1492 ;
+  wire [3:0] \$1492 ;
   wire \$1493 ;
-  wire [3:0] \$1494 ;
+  wire \$1494 ;
   wire \$1495 ;
-  wire \$1496 ;
+  wire [3:0] \$1496 ;
   wire \$1497 ;
-  wire [3:0] \$1498 ;
+  wire \$1498 ;
   wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$1500 ;
+  wire [3:0] \$1500 ;
   wire \$1501 ;
-  wire [3:0] \$1502 ;
+  wire \$1502 ;
   wire \$1503 ;
-  wire \$1504 ;
+  wire [3:0] \$1504 ;
   wire \$1505 ;
-  wire [3:0] \$1506 ;
+  wire \$1506 ;
   wire \$1507 ;
-  wire \$1508 ;
+  wire [3:0] \$1508 ;
   wire \$1509 ;
   wire \$151 ;
-  wire [3:0] \$1510 ;
+  wire \$1510 ;
   wire \$1511 ;
-  wire \$1512 ;
+  wire [3:0] \$1512 ;
   wire \$1513 ;
-  wire [3:0] \$1514 ;
+  wire \$1514 ;
   wire \$1515 ;
-  wire \$1516 ;
+  wire [3:0] \$1516 ;
   wire \$1517 ;
-  wire [3:0] \$1518 ;
+  wire \$1518 ;
   wire \$1519 ;
   wire \$152 ;
-  wire \$1520 ;
+  wire [3:0] \$1520 ;
   wire \$1521 ;
-  wire [3:0] \$1522 ;
+  wire \$1522 ;
   wire \$1523 ;
-  wire \$1524 ;
+  wire [3:0] \$1524 ;
   wire \$1525 ;
-  wire [3:0] \$1526 ;
+  wire \$1526 ;
   wire \$1527 ;
-  wire \$1528 ;
+  wire [3:0] \$1528 ;
   wire \$1529 ;
   wire \$153 ;
-  wire [3:0] \$1530 ;
+  wire \$1530 ;
   wire \$1531 ;
-  wire \$1532 ;
+  wire [3:0] \$1532 ;
   wire \$1533 ;
-  wire [3:0] \$1534 ;
+  wire \$1534 ;
   wire \$1535 ;
-  wire \$1536 ;
+  wire [3:0] \$1536 ;
   wire \$1537 ;
-  wire [3:0] \$1538 ;
+  wire \$1538 ;
   wire \$1539 ;
   wire \$154 ;
-  wire \$1540 ;
+  wire [3:0] \$1540 ;
   wire \$1541 ;
-  wire [3:0] \$1542 ;
+  wire \$1542 ;
   wire \$1543 ;
-  wire \$1544 ;
+  wire [3:0] \$1544 ;
   wire \$1545 ;
-  wire [3:0] \$1546 ;
+  wire \$1546 ;
   wire \$1547 ;
-  wire \$1548 ;
+  wire [3:0] \$1548 ;
   wire \$1549 ;
-  wire [9:0] \$155 ;
-  wire [3:0] \$1550 ;
+  wire \$155 ;
+  wire \$1550 ;
   wire \$1551 ;
-  wire \$1552 ;
+  wire [3:0] \$1552 ;
   wire \$1553 ;
-  wire [3:0] \$1554 ;
+  wire \$1554 ;
   wire \$1555 ;
-  wire \$1556 ;
+  wire [3:0] \$1556 ;
   wire \$1557 ;
-  wire [3:0] \$1558 ;
+  wire \$1558 ;
   wire \$1559 ;
-  wire [9:0] \$156 ;
-  wire \$1560 ;
+  wire \$156 ;
+  wire [3:0] \$1560 ;
   wire \$1561 ;
-  wire [3:0] \$1562 ;
+  wire \$1562 ;
   wire \$1563 ;
-  wire \$1564 ;
+  wire [3:0] \$1564 ;
   wire \$1565 ;
-  wire [3:0] \$1566 ;
+  wire \$1566 ;
   wire \$1567 ;
-  wire \$1568 ;
+  wire [3:0] \$1568 ;
   wire \$1569 ;
-  wire [11:0] \$157 ;
+  wire [9:0] \$157 ;
   wire \$1570 ;
   wire \$1571 ;
-  wire \$1572 ;
+  wire [3:0] \$1572 ;
   wire \$1573 ;
   wire \$1574 ;
   wire \$1575 ;
@@ -9290,7 +9272,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
-  wire [11:0] \$158 ;
+  wire [9:0] \$158 ;
   wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
@@ -9301,174 +9283,174 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1587 ;
   wire \$1588 ;
   wire \$1589 ;
-  wire \$159 ;
+  wire [11:0] \$159 ;
   wire \$1590 ;
-  wire [3:0] \$1591 ;
+  wire \$1591 ;
   wire \$1592 ;
   wire \$1593 ;
   wire \$1594 ;
-  wire [3:0] \$1595 ;
+  wire \$1595 ;
   wire \$1596 ;
-  wire \$1597 ;
+  wire [3:0] \$1597 ;
   wire \$1598 ;
-  wire [3:0] \$1599 ;
+  wire \$1599 ;
   wire \$16 ;
-  wire \$160 ;
+  wire [11:0] \$160 ;
   wire \$1600 ;
-  wire \$1601 ;
+  wire [3:0] \$1601 ;
   wire \$1602 ;
-  wire [3:0] \$1603 ;
+  wire \$1603 ;
   wire \$1604 ;
-  wire \$1605 ;
+  wire [3:0] \$1605 ;
   wire \$1606 ;
-  wire [3:0] \$1607 ;
+  wire \$1607 ;
   wire \$1608 ;
-  wire \$1609 ;
-  wire [10:0] \$161 ;
+  wire [3:0] \$1609 ;
+  wire \$161 ;
   wire \$1610 ;
-  wire [3:0] \$1611 ;
+  wire \$1611 ;
   wire \$1612 ;
-  wire \$1613 ;
+  wire [3:0] \$1613 ;
   wire \$1614 ;
-  wire [3:0] \$1615 ;
+  wire \$1615 ;
   wire \$1616 ;
-  wire \$1617 ;
+  wire [3:0] \$1617 ;
   wire \$1618 ;
-  wire [3:0] \$1619 ;
+  wire \$1619 ;
   wire \$162 ;
   wire \$1620 ;
-  wire \$1621 ;
+  wire [3:0] \$1621 ;
   wire \$1622 ;
-  wire [3:0] \$1623 ;
+  wire \$1623 ;
   wire \$1624 ;
-  wire \$1625 ;
+  wire [3:0] \$1625 ;
   wire \$1626 ;
-  wire [3:0] \$1627 ;
+  wire \$1627 ;
   wire \$1628 ;
-  wire \$1629 ;
-  wire \$163 ;
+  wire [3:0] \$1629 ;
+  wire [10:0] \$163 ;
   wire \$1630 ;
-  wire [3:0] \$1631 ;
+  wire \$1631 ;
   wire \$1632 ;
-  wire \$1633 ;
+  wire [3:0] \$1633 ;
   wire \$1634 ;
-  wire [3:0] \$1635 ;
+  wire \$1635 ;
   wire \$1636 ;
-  wire \$1637 ;
+  wire [3:0] \$1637 ;
   wire \$1638 ;
-  wire [3:0] \$1639 ;
+  wire \$1639 ;
   wire \$164 ;
   wire \$1640 ;
-  wire \$1641 ;
+  wire [3:0] \$1641 ;
   wire \$1642 ;
-  wire [3:0] \$1643 ;
+  wire \$1643 ;
   wire \$1644 ;
-  wire \$1645 ;
+  wire [3:0] \$1645 ;
   wire \$1646 ;
-  wire [3:0] \$1647 ;
+  wire \$1647 ;
   wire \$1648 ;
-  wire \$1649 ;
+  wire [3:0] \$1649 ;
   wire \$165 ;
   wire \$1650 ;
-  wire [3:0] \$1651 ;
+  wire \$1651 ;
   wire \$1652 ;
-  wire \$1653 ;
+  wire [3:0] \$1653 ;
   wire \$1654 ;
-  wire [3:0] \$1655 ;
+  wire \$1655 ;
   wire \$1656 ;
-  wire \$1657 ;
+  wire [3:0] \$1657 ;
   wire \$1658 ;
-  wire [3:0] \$1659 ;
+  wire \$1659 ;
   wire \$166 ;
   wire \$1660 ;
-  wire \$1661 ;
+  wire [3:0] \$1661 ;
   wire \$1662 ;
-  wire [3:0] \$1663 ;
+  wire \$1663 ;
   wire \$1664 ;
-  wire \$1665 ;
+  wire [3:0] \$1665 ;
   wire \$1666 ;
-  wire [3:0] \$1667 ;
+  wire \$1667 ;
   wire \$1668 ;
-  wire \$1669 ;
+  wire [3:0] \$1669 ;
   wire \$167 ;
   wire \$1670 ;
-  wire [3:0] \$1671 ;
+  wire \$1671 ;
   wire \$1672 ;
-  wire \$1673 ;
+  wire [3:0] \$1673 ;
   wire \$1674 ;
-  wire [3:0] \$1675 ;
+  wire \$1675 ;
   wire \$1676 ;
-  wire \$1677 ;
+  wire [3:0] \$1677 ;
   wire \$1678 ;
-  wire [3:0] \$1679 ;
+  wire \$1679 ;
   wire \$168 ;
   wire \$1680 ;
-  wire \$1681 ;
+  wire [3:0] \$1681 ;
   wire \$1682 ;
-  wire [3:0] \$1683 ;
+  wire \$1683 ;
   wire \$1684 ;
-  wire \$1685 ;
+  wire [3:0] \$1685 ;
   wire \$1686 ;
-  wire [3:0] \$1687 ;
+  wire \$1687 ;
   wire \$1688 ;
-  wire \$1689 ;
+  wire [3:0] \$1689 ;
   wire \$169 ;
   wire \$1690 ;
-  wire [3:0] \$1691 ;
+  wire \$1691 ;
   wire \$1692 ;
-  wire \$1693 ;
+  wire [3:0] \$1693 ;
   wire \$1694 ;
-  wire [3:0] \$1695 ;
+  wire \$1695 ;
   wire \$1696 ;
-  wire \$1697 ;
+  wire [3:0] \$1697 ;
   wire \$1698 ;
-  wire [3:0] \$1699 ;
+  wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
   wire \$1700 ;
-  wire \$1701 ;
+  wire [3:0] \$1701 ;
   wire \$1702 ;
-  wire [3:0] \$1703 ;
+  wire \$1703 ;
   wire \$1704 ;
-  wire \$1705 ;
+  wire [3:0] \$1705 ;
   wire \$1706 ;
-  wire [3:0] \$1707 ;
+  wire \$1707 ;
   wire \$1708 ;
-  wire \$1709 ;
+  wire [3:0] \$1709 ;
   wire \$171 ;
   wire \$1710 ;
-  wire [3:0] \$1711 ;
+  wire \$1711 ;
   wire \$1712 ;
-  wire \$1713 ;
+  wire [3:0] \$1713 ;
   wire \$1714 ;
-  wire [3:0] \$1715 ;
+  wire \$1715 ;
   wire \$1716 ;
-  wire \$1717 ;
+  wire [3:0] \$1717 ;
   wire \$1718 ;
-  wire [45:0] \$1719 ;
-  wire \$172 ;
+  wire \$1719 ;
+  wire [11:0] \$172 ;
   wire \$1720 ;
-  wire \$1721 ;
+  wire [3:0] \$1721 ;
   wire \$1722 ;
   wire \$1723 ;
   wire \$1724 ;
-  wire \$1725 ;
+  wire [45:0] \$1725 ;
   wire \$1726 ;
-  reg [31:0] \$1727 ;
-  reg \$1728 ;
-  reg \$1729 ;
-  wire [32:0] \$173 ;
-  reg [120:0] \$1730 ;
-  reg [120:0] \$1731 ;
-  reg [120:0] \$1732 ;
-  reg [1:0] \$1733 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
+  wire \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  reg [31:0] \$1733 ;
   reg \$1734 ;
   reg \$1735 ;
-  reg \$1736 ;
-  reg \$1737 ;
-  reg \$1738 ;
-  reg \$1739 ;
-  wire [32:0] \$174 ;
+  reg [120:0] \$1736 ;
+  reg [120:0] \$1737 ;
+  reg [120:0] \$1738 ;
+  reg [1:0] \$1739 ;
+  wire \$174 ;
   reg \$1740 ;
   reg \$1741 ;
   reg \$1742 ;
@@ -9479,7 +9461,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1747 ;
   reg \$1748 ;
   reg \$1749 ;
-  wire [32:0] \$175 ;
+  wire \$175 ;
   reg \$1750 ;
   reg \$1751 ;
   reg \$1752 ;
@@ -9488,123 +9470,123 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1755 ;
   reg \$1756 ;
   reg \$1757 ;
-  reg [4:0] \$1758 ;
-  reg [3:0] \$1759 ;
-  wire [32:0] \$176 ;
-  reg [31:0] \$1760 ;
-  reg [1:0] \$1761 ;
-  reg [31:0] \$1762 ;
-  reg [1:0] \$1763 ;
-  reg [1:0] \$1764 ;
+  reg \$1758 ;
+  reg \$1759 ;
+  wire \$176 ;
+  reg \$1760 ;
+  reg \$1761 ;
+  reg \$1762 ;
+  reg \$1763 ;
+  reg [4:0] \$1764 ;
   reg [3:0] \$1765 ;
-  reg \$1766 ;
+  reg [31:0] \$1766 ;
   reg [1:0] \$1767 ;
-  reg [120:0] \$1768 ;
-  reg [4:0] \$1769 ;
+  reg [31:0] \$1768 ;
+  reg [1:0] \$1769 ;
   wire [32:0] \$177 ;
-  reg [17:0] \$1770 ;
-  reg \$1771 ;
+  reg [1:0] \$1770 ;
+  reg [3:0] \$1771 ;
   reg \$1772 ;
-  reg \$1773 ;
-  reg [7:0] \$1774 ;
-  reg [7:0] \$1775 ;
-  reg \$1776 ;
+  reg [1:0] \$1773 ;
+  reg [120:0] \$1774 ;
+  reg [4:0] \$1775 ;
+  reg [17:0] \$1776 ;
   reg \$1777 ;
-  reg [7:0] \$1778 ;
-  reg [31:0] \$1779 ;
-  wire [17:0] \$178 ;
-  reg [31:0] \$1780 ;
-  reg [31:0] \$1781 ;
-  reg [31:0] \$1782 ;
-  reg [17:0] \$1783 ;
-  reg \$1784 ;
-  reg \$1785 ;
-  reg \$1786 ;
-  reg [9:0] \$1787 ;
-  reg [9:0] \$1788 ;
-  reg \$1789 ;
-  wire \$179 ;
+  reg \$1778 ;
+  reg \$1779 ;
+  wire [32:0] \$178 ;
+  reg [7:0] \$1780 ;
+  reg [7:0] \$1781 ;
+  reg \$1782 ;
+  reg \$1783 ;
+  reg [7:0] \$1784 ;
+  reg [31:0] \$1785 ;
+  reg [31:0] \$1786 ;
+  reg [31:0] \$1787 ;
+  reg [31:0] \$1788 ;
+  reg [17:0] \$1789 ;
+  wire [32:0] \$179 ;
   reg \$1790 ;
-  reg [9:0] \$1791 ;
-  reg [31:0] \$1792 ;
-  reg [31:0] \$1793 ;
-  reg [31:0] \$1794 ;
-  reg [31:0] \$1795 ;
-  reg [31:0] \$1796 ;
-  reg [17:0] \$1797 ;
-  reg \$1798 ;
-  reg \$1799 ;
+  reg \$1791 ;
+  reg \$1792 ;
+  reg [9:0] \$1793 ;
+  reg [9:0] \$1794 ;
+  reg \$1795 ;
+  reg \$1796 ;
+  reg [9:0] \$1797 ;
+  reg [31:0] \$1798 ;
+  reg [31:0] \$1799 ;
   wire \$18 ;
-  wire \$180 ;
-  reg \$1800 ;
-  reg [4:0] \$1801 ;
-  reg [4:0] \$1802 ;
-  reg \$1803 ;
+  wire [32:0] \$180 ;
+  reg [31:0] \$1800 ;
+  reg [31:0] \$1801 ;
+  reg [31:0] \$1802 ;
+  reg [17:0] \$1803 ;
   reg \$1804 ;
-  reg [4:0] \$1805 ;
-  reg [31:0] \$1806 ;
-  reg [31:0] \$1807 ;
-  reg [31:0] \$1808 ;
-  reg [31:0] \$1809 ;
-  wire \$181 ;
+  reg \$1805 ;
+  reg \$1806 ;
+  reg [4:0] \$1807 ;
+  reg [4:0] \$1808 ;
+  reg \$1809 ;
+  wire [32:0] \$181 ;
   reg \$1810 ;
-  reg [14:0] \$1811 ;
-  reg [3:0] \$1812 ;
-  reg [3:0] \$1813 ;
-  reg [3:0] \$1814 ;
-  reg [3:0] \$1815 ;
-  reg [8:0] \$1816 ;
-  reg [9:0] \$1817 ;
-  reg \$1818 ;
-  reg \$1819 ;
-  wire \$182 ;
-  reg [14:0] \$1820 ;
-  reg [1:0] \$1821 ;
-  reg [12:0] \$1822 ;
-  reg \$1823 ;
-  reg [31:0] \$1824 ;
-  reg [3:0] \$1825 ;
-  reg [31:0] \$1826 ;
-  reg [31:0] \$1827 ;
-  reg [31:0] \$1828 ;
+  reg [4:0] \$1811 ;
+  reg [31:0] \$1812 ;
+  reg [31:0] \$1813 ;
+  reg [31:0] \$1814 ;
+  reg [31:0] \$1815 ;
+  reg \$1816 ;
+  reg [14:0] \$1817 ;
+  reg [3:0] \$1818 ;
+  reg [3:0] \$1819 ;
+  wire [17:0] \$182 ;
+  reg [3:0] \$1820 ;
+  reg [3:0] \$1821 ;
+  reg [8:0] \$1822 ;
+  reg [9:0] \$1823 ;
+  reg \$1824 ;
+  reg \$1825 ;
+  reg [14:0] \$1826 ;
+  reg [1:0] \$1827 ;
+  reg [12:0] \$1828 ;
   reg \$1829 ;
   wire \$183 ;
-  reg [1:0] \$1830 ;
-  reg [2:0] \$1831 ;
-  reg [2:0] \$1832 ;
-  reg [3:0] \$1833 ;
+  reg [31:0] \$1830 ;
+  reg [3:0] \$1831 ;
+  reg [31:0] \$1832 ;
+  reg [31:0] \$1833 ;
   reg [31:0] \$1834 ;
-  reg [31:0] \$1835 ;
-  reg [31:0] \$1836 ;
-  reg [45:0] \$1837 ;
-  reg [3:0] \$1838 ;
+  reg \$1835 ;
+  reg [1:0] \$1836 ;
+  reg [2:0] \$1837 ;
+  reg [2:0] \$1838 ;
   reg [3:0] \$1839 ;
   wire \$184 ;
-  reg [3:0] \$1840 ;
-  reg [3:0] \$1841 ;
-  reg [8:0] \$1842 ;
-  reg [9:0] \$1843 ;
-  reg \$1844 ;
+  reg [31:0] \$1840 ;
+  reg [31:0] \$1841 ;
+  reg [31:0] \$1842 ;
+  reg [45:0] \$1843 ;
+  reg [3:0] \$1844 ;
   reg [3:0] \$1845 ;
-  reg [7:0] \$1846 ;
-  reg [7:0] \$1847 ;
-  reg [15:0] \$1848 ;
-  reg \$1849 ;
+  reg [3:0] \$1846 ;
+  reg [3:0] \$1847 ;
+  reg [8:0] \$1848 ;
+  reg [9:0] \$1849 ;
   wire \$185 ;
-  reg [31:0] \$1850 ;
-  reg \$1851 ;
-  reg [3:0] \$1852 ;
-  reg \$1853 ;
-  reg \$1854 ;
-  reg [3:0] \$1855 ;
+  reg \$1850 ;
+  reg [3:0] \$1851 ;
+  reg [7:0] \$1852 ;
+  reg [7:0] \$1853 ;
+  reg [15:0] \$1854 ;
+  reg \$1855 ;
   reg [31:0] \$1856 ;
   reg \$1857 ;
-  reg \$1858 ;
+  reg [3:0] \$1858 ;
   reg \$1859 ;
   wire \$186 ;
   reg \$1860 ;
-  reg \$1861 ;
-  reg \$1862 ;
+  reg [3:0] \$1861 ;
+  reg [31:0] \$1862 ;
   reg \$1863 ;
   reg \$1864 ;
   reg \$1865 ;
@@ -9612,27 +9594,33 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1867 ;
   reg \$1868 ;
   reg \$1869 ;
-  wire [4:0] \$187 ;
+  wire \$187 ;
   reg \$1870 ;
   reg \$1871 ;
   reg \$1872 ;
   reg \$1873 ;
-  reg [4:0] \$1874 ;
-  reg [4:0] \$1875 ;
-  reg [16:0] \$1876 ;
-  reg [16:0] \$1877 ;
-  reg [16:0] \$1878 ;
-  wire [4:0] \$188 ;
-  wire [6:0] \$189 ;
+  reg \$1874 ;
+  reg \$1875 ;
+  reg \$1876 ;
+  reg \$1877 ;
+  reg \$1878 ;
+  reg \$1879 ;
+  wire \$188 ;
+  reg [4:0] \$1880 ;
+  reg [4:0] \$1881 ;
+  reg [16:0] \$1882 ;
+  reg [16:0] \$1883 ;
+  reg [16:0] \$1884 ;
+  wire \$189 ;
   wire \$19 ;
-  wire [6:0] \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire [5:0] \$193 ;
-  wire \$194 ;
+  wire \$190 ;
+  wire [4:0] \$191 ;
+  wire [4:0] \$192 ;
+  wire [6:0] \$193 ;
+  wire [6:0] \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire \$197 ;
+  wire [5:0] \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
@@ -9642,40 +9630,40 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
-  wire [32:0] \$205 ;
-  wire [32:0] \$206 ;
-  wire [32:0] \$207 ;
-  wire [32:0] \$208 ;
+  wire \$205 ;
+  wire [6:0] \$206 ;
+  wire \$207 ;
+  wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
+  wire [32:0] \$211 ;
+  wire [32:0] \$212 ;
+  wire [32:0] \$213 ;
+  wire [32:0] \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [14:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [4:0] \$224 ;
-  wire \$225 ;
+  wire \$224 ;
+  wire [14:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire [4:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [4:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [4:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
@@ -9884,21 +9872,21 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
-  wire [6:0] \$423 ;
-  wire [6:0] \$424 ;
-  reg [12:0] \$425 ;
-  wire [6:0] \$426 ;
-  wire [6:0] \$427 ;
-  reg [12:0] \$428 ;
-  wire [14:0] \$429 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire [6:0] \$429 ;
   wire \$43 ;
-  wire [14:0] \$430 ;
-  wire [11:0] \$431 ;
-  wire [11:0] \$432 ;
-  wire [12:0] \$433 ;
-  wire [11:0] \$434 ;
-  wire [11:0] \$435 ;
-  wire [12:0] \$436 ;
+  wire [6:0] \$430 ;
+  reg [12:0] \$431 ;
+  wire [6:0] \$432 ;
+  wire [6:0] \$433 ;
+  reg [12:0] \$434 ;
+  wire [14:0] \$435 ;
+  wire [14:0] \$436 ;
   wire [11:0] \$437 ;
   wire [11:0] \$438 ;
   wire [12:0] \$439 ;
@@ -10096,27 +10084,27 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [11:0] \$611 ;
   wire [11:0] \$612 ;
   wire [12:0] \$613 ;
-  wire [31:0] \$614 ;
-  wire [31:0] \$615 ;
-  wire [31:0] \$616 ;
-  wire [31:0] \$617 ;
-  wire [31:0] \$618 ;
-  wire [31:0] \$619 ;
+  wire [11:0] \$614 ;
+  wire [11:0] \$615 ;
+  wire [12:0] \$616 ;
+  wire [11:0] \$617 ;
+  wire [11:0] \$618 ;
+  wire [12:0] \$619 ;
   wire \$62 ;
   wire [31:0] \$620 ;
   wire [31:0] \$621 ;
-  wire [1:0] \$622 ;
+  wire [31:0] \$622 ;
   wire [31:0] \$623 ;
-  wire [4:0] \$624 ;
-  wire [4:0] \$625 ;
-  wire [4:0] \$626 ;
+  wire [31:0] \$624 ;
+  wire [31:0] \$625 ;
+  wire [31:0] \$626 ;
   wire [31:0] \$627 ;
-  wire [31:0] \$628 ;
+  wire [1:0] \$628 ;
   wire [31:0] \$629 ;
   wire \$63 ;
-  wire [31:0] \$630 ;
-  wire [31:0] \$631 ;
-  wire [31:0] \$632 ;
+  wire [4:0] \$630 ;
+  wire [4:0] \$631 ;
+  wire [4:0] \$632 ;
   wire [31:0] \$633 ;
   wire [31:0] \$634 ;
   wire [31:0] \$635 ;
@@ -10130,13 +10118,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$642 ;
   wire [31:0] \$643 ;
   wire [31:0] \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire [31:0] \$645 ;
+  wire [31:0] \$646 ;
+  wire [31:0] \$647 ;
+  wire [31:0] \$648 ;
+  wire [31:0] \$649 ;
   wire [120:0] \$65 ;
-  wire \$650 ;
+  wire [31:0] \$650 ;
   wire \$651 ;
   wire \$652 ;
   wire \$653 ;
@@ -10147,24 +10135,24 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$658 ;
   wire \$659 ;
   reg \$66 ;
-  wire [31:0] \$660 ;
-  wire [31:0] \$661 ;
-  wire [31:0] \$662 ;
-  wire [31:0] \$663 ;
-  wire [31:0] \$664 ;
-  wire [31:0] \$665 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
   wire [31:0] \$666 ;
   wire [31:0] \$667 ;
-  wire [7:0] \$668 ;
+  wire [31:0] \$668 ;
   wire [31:0] \$669 ;
   wire \$67 ;
-  wire [7:0] \$670 ;
+  wire [31:0] \$670 ;
   wire [31:0] \$671 ;
   wire [31:0] \$672 ;
   wire [31:0] \$673 ;
-  wire [31:0] \$674 ;
+  wire [7:0] \$674 ;
   wire [31:0] \$675 ;
-  wire [31:0] \$676 ;
+  wire [7:0] \$676 ;
   wire [31:0] \$677 ;
   wire [31:0] \$678 ;
   wire [31:0] \$679 ;
@@ -10174,17 +10162,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$682 ;
   wire [31:0] \$683 ;
   wire [31:0] \$684 ;
-  wire [16:0] \$685 ;
+  wire [31:0] \$685 ;
   wire [31:0] \$686 ;
   wire [31:0] \$687 ;
   wire [31:0] \$688 ;
-  wire \$689 ;
+  wire [31:0] \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
+  wire [31:0] \$690 ;
+  wire [16:0] \$691 ;
+  wire [31:0] \$692 ;
+  wire [31:0] \$693 ;
+  wire [31:0] \$694 ;
   wire \$695 ;
   wire \$696 ;
   wire \$697 ;
@@ -10195,24 +10183,24 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$700 ;
   wire \$701 ;
   wire \$702 ;
-  wire [31:0] \$703 ;
-  wire [31:0] \$704 ;
-  wire [31:0] \$705 ;
-  wire [31:0] \$706 ;
-  wire [31:0] \$707 ;
-  wire [31:0] \$708 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
   wire [31:0] \$709 ;
   wire [120:0] \$71 ;
   wire [31:0] \$710 ;
-  wire [9:0] \$711 ;
+  wire [31:0] \$711 ;
   wire [31:0] \$712 ;
-  wire [9:0] \$713 ;
+  wire [31:0] \$713 ;
   wire [31:0] \$714 ;
   wire [31:0] \$715 ;
   wire [31:0] \$716 ;
-  wire [31:0] \$717 ;
+  wire [9:0] \$717 ;
   wire [31:0] \$718 ;
-  wire [31:0] \$719 ;
+  wire [9:0] \$719 ;
   wire [120:0] \$72 ;
   wire [31:0] \$720 ;
   wire [31:0] \$721 ;
@@ -10222,17 +10210,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$725 ;
   wire [31:0] \$726 ;
   wire [31:0] \$727 ;
-  wire [16:0] \$728 ;
+  wire [31:0] \$728 ;
   wire [31:0] \$729 ;
   reg \$73 ;
   wire [31:0] \$730 ;
   wire [31:0] \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
+  wire [31:0] \$732 ;
+  wire [31:0] \$733 ;
+  wire [16:0] \$734 ;
+  wire [31:0] \$735 ;
+  wire [31:0] \$736 ;
+  wire [31:0] \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
@@ -10242,25 +10230,25 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
-  wire [31:0] \$746 ;
-  wire [31:0] \$747 ;
-  wire [31:0] \$748 ;
-  wire [31:0] \$749 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire [1:0] \$75 ;
-  wire [31:0] \$750 ;
-  wire [31:0] \$751 ;
+  wire \$750 ;
+  wire \$751 ;
   wire [31:0] \$752 ;
   wire [31:0] \$753 ;
-  wire [4:0] \$754 ;
+  wire [31:0] \$754 ;
   wire [31:0] \$755 ;
-  wire [4:0] \$756 ;
+  wire [31:0] \$756 ;
   wire [31:0] \$757 ;
   wire [31:0] \$758 ;
   wire [31:0] \$759 ;
   wire \$76 ;
-  wire [31:0] \$760 ;
+  wire [4:0] \$760 ;
   wire [31:0] \$761 ;
-  wire [31:0] \$762 ;
+  wire [4:0] \$762 ;
   wire [31:0] \$763 ;
   wire [31:0] \$764 ;
   wire [31:0] \$765 ;
@@ -10270,17 +10258,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$769 ;
   wire \$77 ;
   wire [31:0] \$770 ;
-  wire [16:0] \$771 ;
+  wire [31:0] \$771 ;
   wire [31:0] \$772 ;
   wire [31:0] \$773 ;
   wire [31:0] \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
+  wire [31:0] \$775 ;
+  wire [31:0] \$776 ;
+  wire [16:0] \$777 ;
+  wire [31:0] \$778 ;
+  wire [31:0] \$779 ;
   wire [120:0] \$78 ;
-  wire \$780 ;
+  wire [31:0] \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
@@ -10289,161 +10277,161 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
-  wire [3:0] \$789 ;
+  wire \$789 ;
   wire [120:0] \$79 ;
   wire \$790 ;
-  wire [11:0] \$791 ;
-  wire [5:0] \$792 ;
-  wire [5:0] \$793 ;
-  wire [6:0] \$794 ;
-  wire [11:0] \$795 ;
-  wire [5:0] \$796 ;
-  wire [5:0] \$797 ;
-  wire [6:0] \$798 ;
-  wire \$799 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire [3:0] \$795 ;
+  wire \$796 ;
+  wire [11:0] \$797 ;
+  wire [5:0] \$798 ;
+  wire [5:0] \$799 ;
   wire \$8 ;
   reg \$80 ;
-  wire [11:0] \$800 ;
-  wire [5:0] \$801 ;
+  wire [6:0] \$800 ;
+  wire [11:0] \$801 ;
   wire [5:0] \$802 ;
-  wire [6:0] \$803 ;
-  wire \$804 ;
+  wire [5:0] \$803 ;
+  wire [6:0] \$804 ;
   wire \$805 ;
   wire [11:0] \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire [5:0] \$807 ;
+  wire [5:0] \$808 ;
+  wire [6:0] \$809 ;
   wire \$81 ;
-  wire [3:0] \$810 ;
+  wire \$810 ;
   wire \$811 ;
   wire [11:0] \$812 ;
-  wire [5:0] \$813 ;
-  wire [5:0] \$814 ;
-  wire [6:0] \$815 ;
-  wire [11:0] \$816 ;
-  wire [5:0] \$817 ;
-  wire [5:0] \$818 ;
-  wire [6:0] \$819 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire [3:0] \$816 ;
+  wire \$817 ;
+  wire [11:0] \$818 ;
+  wire [5:0] \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire [11:0] \$821 ;
-  wire [5:0] \$822 ;
+  wire [5:0] \$820 ;
+  wire [6:0] \$821 ;
+  wire [11:0] \$822 ;
   wire [5:0] \$823 ;
-  wire [6:0] \$824 ;
-  wire \$825 ;
+  wire [5:0] \$824 ;
+  wire [6:0] \$825 ;
   wire \$826 ;
   wire [11:0] \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  wire [5:0] \$828 ;
+  wire [5:0] \$829 ;
   wire [120:0] \$83 ;
-  wire \$830 ;
-  wire [3:0] \$831 ;
+  wire [6:0] \$830 ;
+  wire \$831 ;
   wire \$832 ;
   wire [11:0] \$833 ;
-  wire [5:0] \$834 ;
-  wire [5:0] \$835 ;
-  wire [6:0] \$836 ;
-  wire [11:0] \$837 ;
-  wire [5:0] \$838 ;
-  wire [5:0] \$839 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire [3:0] \$837 ;
+  wire \$838 ;
+  wire [11:0] \$839 ;
   wire [120:0] \$84 ;
-  wire [6:0] \$840 ;
-  wire \$841 ;
-  wire [11:0] \$842 ;
-  wire [5:0] \$843 ;
+  wire [5:0] \$840 ;
+  wire [5:0] \$841 ;
+  wire [6:0] \$842 ;
+  wire [11:0] \$843 ;
   wire [5:0] \$844 ;
-  wire [6:0] \$845 ;
-  wire \$846 ;
+  wire [5:0] \$845 ;
+  wire [6:0] \$846 ;
   wire \$847 ;
   wire [11:0] \$848 ;
-  wire \$849 ;
+  wire [5:0] \$849 ;
   reg \$85 ;
-  wire \$850 ;
-  wire [3:0] \$851 ;
+  wire [5:0] \$850 ;
+  wire [6:0] \$851 ;
   wire \$852 ;
-  wire [11:0] \$853 ;
-  wire [5:0] \$854 ;
-  wire [5:0] \$855 ;
-  wire [6:0] \$856 ;
-  wire [11:0] \$857 ;
-  wire [5:0] \$858 ;
-  wire [5:0] \$859 ;
+  wire \$853 ;
+  wire [11:0] \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire [3:0] \$857 ;
+  wire \$858 ;
+  wire [11:0] \$859 ;
   wire \$86 ;
-  wire [6:0] \$860 ;
-  wire \$861 ;
-  wire [11:0] \$862 ;
-  wire [5:0] \$863 ;
+  wire [5:0] \$860 ;
+  wire [5:0] \$861 ;
+  wire [6:0] \$862 ;
+  wire [11:0] \$863 ;
   wire [5:0] \$864 ;
-  wire [6:0] \$865 ;
-  wire \$866 ;
+  wire [5:0] \$865 ;
+  wire [6:0] \$866 ;
   wire \$867 ;
   wire [11:0] \$868 ;
-  wire \$869 ;
+  wire [5:0] \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
+  wire [5:0] \$870 ;
+  wire [6:0] \$871 ;
   wire \$872 ;
-  wire [3:0] \$873 ;
-  wire \$874 ;
-  wire [11:0] \$875 ;
-  wire [5:0] \$876 ;
-  wire [5:0] \$877 ;
-  wire [6:0] \$878 ;
-  wire [11:0] \$879 ;
+  wire \$873 ;
+  wire [11:0] \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire [3:0] \$879 ;
   wire \$88 ;
-  wire [5:0] \$880 ;
-  wire [5:0] \$881 ;
-  wire [6:0] \$882 ;
-  wire \$883 ;
-  wire [11:0] \$884 ;
-  wire [5:0] \$885 ;
+  wire \$880 ;
+  wire [11:0] \$881 ;
+  wire [5:0] \$882 ;
+  wire [5:0] \$883 ;
+  wire [6:0] \$884 ;
+  wire [11:0] \$885 ;
   wire [5:0] \$886 ;
-  wire [6:0] \$887 ;
-  wire \$888 ;
+  wire [5:0] \$887 ;
+  wire [6:0] \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire [11:0] \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire [11:0] \$893 ;
-  wire [6:0] \$894 ;
+  wire [5:0] \$891 ;
+  wire [5:0] \$892 ;
+  wire [6:0] \$893 ;
+  wire \$894 ;
   wire \$895 ;
-  wire \$896 ;
+  wire [11:0] \$896 ;
   wire \$897 ;
-  wire [31:0] \$898 ;
-  wire [31:0] \$899 ;
+  wire \$898 ;
+  wire [11:0] \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
-  wire [33:0] \$900 ;
-  wire [34:0] \$901 ;
-  wire [31:0] \$902 ;
-  wire [33:0] \$903 ;
-  wire [34:0] \$904 ;
+  wire [6:0] \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire [31:0] \$904 ;
   wire [31:0] \$905 ;
   wire [33:0] \$906 ;
   wire [34:0] \$907 ;
-  wire \$908 ;
-  wire \$909 ;
+  wire [31:0] \$908 ;
+  wire [33:0] \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire [45:0] \$911 ;
-  wire \$912 ;
-  wire \$913 ;
+  wire [34:0] \$910 ;
+  wire [31:0] \$911 ;
+  wire [33:0] \$912 ;
+  wire [34:0] \$913 ;
   wire \$914 ;
   wire \$915 ;
-  wire [4:0] \$916 ;
-  wire \$917 ;
+  wire \$916 ;
+  wire [45:0] \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire [4:0] \$92 ;
   wire \$920 ;
-  wire [4:0] \$921 ;
-  wire \$922 ;
+  wire \$921 ;
+  wire [4:0] \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
-  wire \$927 ;
+  wire [4:0] \$927 ;
   wire \$928 ;
   wire \$929 ;
   wire [4:0] \$93 ;
@@ -10848,32 +10836,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
+  output \port$3818$0 ;
+  wire \port$3818$0 ;
+  output \port$3819$0 ;
+  wire \port$3819$0 ;
   output \port$3821$0 ;
   wire \port$3821$0 ;
-  output \port$3822$0 ;
-  wire \port$3822$0 ;
-  output \port$3824$0 ;
-  wire \port$3824$0 ;
-  output [44:0] \port$4196$1 ;
-  wire [44:0] \port$4196$1 ;
+  output [44:0] \port$4193$1 ;
+  wire [44:0] \port$4193$1 ;
+  input [15:0] \port$4571$0 ;
+  wire [15:0] \port$4571$0 ;
+  input [12:0] \port$4571$48 ;
+  wire [12:0] \port$4571$48 ;
   input [15:0] \port$4574$0 ;
   wire [15:0] \port$4574$0 ;
-  input [12:0] \port$4574$48 ;
-  wire [12:0] \port$4574$48 ;
-  input [15:0] \port$4577$0 ;
-  wire [15:0] \port$4577$0 ;
-  input [14:0] \port$4589$0 ;
-  wire [14:0] \port$4589$0 ;
-  input [36:0] \port$4617$0 ;
-  wire [36:0] \port$4617$0 ;
-  input [35:0] \port$4703$0 ;
-  wire [35:0] \port$4703$0 ;
+  input [14:0] \port$4586$0 ;
+  wire [14:0] \port$4586$0 ;
+  input [36:0] \port$4614$0 ;
+  wire [36:0] \port$4614$0 ;
+  input [35:0] \port$4700$0 ;
+  wire [35:0] \port$4700$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4873$0 ;
-  wire [4:0] \port$4873$0 ;
+  output [4:0] \port$4870$0 ;
+  wire [4:0] \port$4870$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5147$0 ;
-  wire [4:0] \port$5147$0 ;
+  output [4:0] \port$5144$0 ;
+  wire [4:0] \port$5144$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -11096,7 +11084,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$358 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1569 , \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], \$1542 [3], \$1538 [3], \$1534 [3], \$1530 [3], \$1526 [3], \$1522 [3], \$1518 [3], \$1514 [3], \$1510 [3], \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], new_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1575 , \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], new_flush };
   end
   assign \read__data$268  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -11140,84 +11128,84 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$102  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4577$0 [15] ? { 6'h00, \port$4577$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4574$0 [15] ? { 6'h00, \port$4574$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4589$0 [12:5], 46'h000000000000, \port$4589$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4589$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4574$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4574$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4574$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4577$0 [12:5], \port$4617$0 [32:1], 4'h0, \port$4617$0 [36:33], \$2 , 1'h0, \port$4617$0 [0], 3'h1, \port$4577$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4586$0 [12:5], 46'h000000000000, \port$4586$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4586$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4571$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4571$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4571$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4574$0 [12:5], \port$4614$0 [32:1], 4'h0, \port$4614$0 [36:33], \$2 , 1'h0, \port$4614$0 [0], 3'h1, \port$4574$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4589$0 [12:5], 46'h000000000000, \port$4589$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4589$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4574$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4574$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4574$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4586$0 [12:5], 46'h000000000000, \port$4586$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4586$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4571$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4571$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4571$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4574$0 [4:1] == 1'h1;
+  assign \$15  = \port$4571$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4574$0 [0];
-  assign \$18  = ! \port$4574$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4571$0 [0];
+  assign \$18  = ! \port$4571$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4577$0 [0];
-  assign \$21  = ! \port$4577$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4574$0 [0];
+  assign \$21  = ! \port$4574$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4589$0 [0];
-  assign \$24  = ! \port$4589$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4586$0 [0];
+  assign \$24  = ! \port$4586$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4574$0 [4:1] == 1'h1;
+  assign \$26  = \port$4571$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4574$0 [6:5];
+  assign \$28  = ! \port$4571$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4574$0 [0];
-  assign \$31  = \port$4574$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4571$0 [0];
+  assign \$31  = \port$4571$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4577$0 [0];
-  assign \$34  = \port$4577$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4574$0 [0];
+  assign \$34  = \port$4574$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4589$0 [0];
-  assign \$37  = \port$4589$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4586$0 [0];
+  assign \$37  = \port$4586$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4574$0 [4:1] == 1'h1;
+  assign \$39  = \port$4571$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4574$0 [6:5] == 1'h1;
+  assign \$41  = \port$4571$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4574$0 [0];
-  assign \$44  = \port$4574$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4571$0 [0];
+  assign \$44  = \port$4571$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4574$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4574$0 [0];
-  assign \$48  = \port$4574$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4571$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4571$0 [0];
+  assign \$48  = \port$4571$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4577$0 [0];
-  assign \$51  = \port$4577$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4574$0 [0];
+  assign \$51  = \port$4574$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4589$0 [0];
-  assign \$54  = \port$4589$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4586$0 [0];
+  assign \$54  = \port$4586$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4574$0 [4:1] == 1'h1;
+  assign \$56  = \port$4571$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4574$0 [6:5] == 2'h2;
+  assign \$58  = \port$4571$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
-  assign \$62  = ! \$1353 [1:0];
-  assign \$63  = \$1353 [1:0] == 1'h1;
+  assign \$62  = ! \$1359 [1:0];
+  assign \$63  = \$1359 [1:0] == 1'h1;
   assign \$64  = \$63  ? e1_new1 : e1_new2;
   assign \$65  = \$62  ? e1_new0 : \$64 ;
   assign \$67  = tail[1:0] > 1'h1;
   assign \$68  = \$67  ? tail_next_row : tail_row;
-  assign \$69  = ! \$1354 [1:0];
-  assign \$70  = \$1354 [1:0] == 1'h1;
+  assign \$69  = ! \$1360 [1:0];
+  assign \$70  = \$1360 [1:0] == 1'h1;
   assign \$71  = \$70  ? e1_new1 : e1_new2;
   assign \$72  = \$69  ? e1_new0 : \$71 ;
   assign \$74  = tail[1:0] > 2'h2;
   assign \$75  = \$74  ? tail_next_row : tail_row;
-  assign \$76  = ! \$1355 [1:0];
-  assign \$77  = \$1355 [1:0] == 1'h1;
+  assign \$76  = ! \$1361 [1:0];
+  assign \$77  = \$1361 [1:0] == 1'h1;
   assign \$78  = \$77  ? e1_new1 : e1_new2;
   assign \$79  = \$76  ? e1_new0 : \$78 ;
-  assign \$81  = ! \$1356 [1:0];
-  assign \$82  = \$1356 [1:0] == 1'h1;
+  assign \$81  = ! \$1362 [1:0];
+  assign \$82  = \$1362 [1:0] == 1'h1;
   assign \$83  = \$82  ? e1_new1 : e1_new2;
   assign \$84  = \$81  ? e1_new0 : \$83 ;
   assign \$86  = popped ? 1'h1 : space_plus_all_ge1;
@@ -11227,7 +11215,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$90  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$91  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$92  = space_short ? 5'h01 : space_over[4:0];
-  assign \$93  = space_short ? 5'h00 : \$1369 [4:0];
+  assign \$93  = space_short ? 5'h00 : \$1375 [4:0];
   assign \$94  = popped ? \$92  : \$93 ;
   assign \$95  = tail + 2'h3;
   assign \$96  = tail + 2'h2;
@@ -11247,7 +11235,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$111  = \$signal$96  ? \$110  : 121'h0000000000000000000000000000000;
   assign \$112  = ~ \$signal$104 ;
   assign \$113  = \$signal$103  & \$112 ;
-  assign \$114  = \$113  | { low_water_hit, \$1374 , \$1372 , e1_exhausted, \$1371  };
+  assign \$114  = \$113  | { low_water_hit, \$1380 , \$1378 , e1_exhausted, \$1377  };
   assign \$115  = 8'h80 - event_low_water;
   assign \$116  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$121  = \$120  == event_ev_free;
@@ -11262,290 +11250,289 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$136  = \$134  & \$135 ;
   assign \$137  = event_ev_flush ? \$132  : \$136 ;
   assign \$138  = ~ \$signal$95 ;
-  assign \$139  = event_in_use > event_high_water;
-  assign \$140  = event_hw_grow ? event_in_use_rose : \$139 ;
-  assign \$141  = \$138  & \$140 ;
-  assign \$142  = event_allocs + event_ev_grant;
-  assign \$143  = event_fails + event_ev_fail;
-  assign \$144  = event_frees + event_ev_free;
-  assign \$145  = event_flushes + event_ev_flush;
-  assign \$146  = 10'h200 - log_low_water;
-  assign \$147  = $signed({ 1'h0, log_in_use }) > $signed(log_lw_limit);
-  assign \$148  = ~ log_ev_overwrite;
-  assign \$149  = log_ev_grant & \$148 ;
+  assign \$139  = event_high_water - event_in_use;
+  assign \$140  = ~ \$139 [8];
+  assign \$142  = event_hw_grow ? event_in_use_rose : \$141 ;
+  assign \$143  = \$138  & \$142 ;
+  assign \$144  = event_allocs + event_ev_grant;
+  assign \$145  = event_fails + event_ev_fail;
+  assign \$146  = event_frees + event_ev_free;
+  assign \$147  = event_flushes + event_ev_flush;
+  assign \$148  = 10'h200 - log_low_water;
+  assign \$149  = $signed({ 1'h0, log_in_use }) > $signed(log_lw_limit);
   assign \$150  = ~ log_ev_overwrite;
   assign \$151  = log_ev_grant & \$150 ;
-  assign \$152  = \$151  == log_ev_free;
-  assign \$153  = ~ log_ev_overwrite;
-  assign \$154  = log_ev_grant & \$153 ;
-  assign \$155  = \$154  ? 10'h001 : 10'h3ff;
-  assign \$156  = \$152  ? 10'h000 : \$155 ;
-  assign \$157  = $signed({ 1'h0, log_in_use }) + $signed(\$156 );
-  assign \$158  = log_ev_flush ? { 11'h000, \$149  } : \$157 ;
-  assign \$159  = ~ log_ev_overwrite;
-  assign \$160  = log_ev_grant & \$159 ;
-  assign \$161  = log_in_use + 10'h3ff;
-  assign \$162  = ~ \$161 [10];
-  assign \$163  = \$160  & \$162 ;
-  assign \$164  = ~ log_ev_overwrite;
-  assign \$165  = log_ev_grant & \$164 ;
-  assign \$166  = ~ log_ev_free;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = log_ev_flush ? \$163  : \$167 ;
-  assign \$169  = ~ \$signal$95 ;
-  assign \$170  = log_in_use > log_high_water;
-  assign \$171  = log_hw_grow ? log_in_use_rose : \$170 ;
-  assign \$172  = \$169  & \$171 ;
-  assign \$173  = log_allocs + log_ev_grant;
-  assign \$174  = log_fails + log_ev_fail;
-  assign \$175  = log_frees + log_ev_free;
-  assign \$176  = log_flushes + log_ev_flush;
-  assign \$177  = log_overwrites + log_ev_overwrite;
-  assign \$178  = 5'h10 - config_low_water;
-  assign \$179  = $signed({ 1'h0, config_in_use }) > $signed(config_lw_limit);
-  assign \$184  = \$183  == config_ev_free;
-  assign \$187  = \$186  ? 5'h01 : 5'h1f;
-  assign \$188  = \$184  ? 5'h00 : \$187 ;
-  assign \$189  = $signed({ 1'h0, config_in_use }) + $signed(\$188 );
-  assign \$190  = config_ev_flush ? { 6'h00, \$181  } : \$189 ;
-  assign \$193  = config_in_use + 5'h1f;
-  assign \$194  = ~ \$193 [5];
-  assign \$195  = \$192  & \$194 ;
-  assign \$198  = ~ config_ev_free;
-  assign \$199  = \$197  & \$198 ;
-  assign \$200  = config_ev_flush ? \$195  : \$199 ;
-  assign \$201  = ~ \$signal$95 ;
-  assign \$202  = config_in_use > config_high_water;
-  assign \$203  = config_hw_grow ? config_in_use_rose : \$202 ;
-  assign \$204  = \$201  & \$203 ;
-  assign \$205  = config_allocs + config_ev_grant;
-  assign \$206  = config_fails + config_ev_fail;
-  assign \$207  = config_frees + config_ev_free;
-  assign \$208  = config_flushes + config_ev_flush;
-  assign \$209  = ! bus__r_addr[5:0];
-  assign \$210  = bus__r_addr[11:6] >= 3'h4;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = bus__r_addr[11:6] < 3'h7;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = ~ \$213 ;
-  assign \$215  = bus__r_req & \$214 ;
-  assign \$216  = ~ alloc_queue_pop;
-  assign \$217  = alloc_queue_count[0] & \$216 ;
-  assign \$218  = ~ \$217 ;
-  assign \$219  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$220  = ~ alloc_queue_pop;
-  assign \$221  = alloc_queue_count[0] & \$220 ;
-  assign \$222  = ~ \$221 ;
-  assign \$223  = \$222  & alloc_queue_held[0];
-  assign \$224  = alloc_queue_rd_next + 1'h1;
-  assign \$225  = ~ alloc_queue_pop;
-  assign \$226  = alloc_queue_count[0] & \$225 ;
-  assign \$227  = alloc_queue_held[0] | \$226 ;
-  assign \$228  = alloc_queue_push & \$227 ;
-  assign \$229  = alloc_queue_wr_next + 1'h1;
-  assign \$230  = ~ alloc_queue_pop;
-  assign \$231  = alloc_queue_count[0] & \$230 ;
-  assign \$232  = alloc_queue_push & \$231 ;
-  assign \$233  = ~ alloc_queue_pop;
-  assign \$234  = alloc_queue_count[0] & \$233 ;
-  assign \$235  = ~ \$234 ;
-  assign \$236  = \$235  & alloc_queue_held[0];
-  assign \$237  = ~ alloc_queue_push;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = \$238  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$240  = \$232  ? 1'h1 : \$239 ;
-  assign \$241  = ~ alloc_queue_pop;
-  assign \$242  = alloc_queue_count[0] & \$241 ;
-  assign \$243  = alloc_queue_push & \$242 ;
-  assign \$244  = ~ alloc_queue_pop;
-  assign \$245  = alloc_queue_count[0] & \$244 ;
-  assign \$246  = ~ \$245 ;
-  assign \$247  = \$246  & alloc_queue_held[0];
-  assign \$248  = ~ alloc_queue_push;
-  assign \$249  = \$247  & \$248 ;
-  assign \$250  = \$249  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$251  = \$243  ? alloc_queue_held[0] : \$250 ;
-  assign \$252  = ~ alloc_queue_pop;
-  assign \$253  = alloc_queue_count[0] & \$252 ;
-  assign \$254  = alloc_queue_push & \$253 ;
-  assign \$255  = ~ alloc_queue_pop;
-  assign \$256  = alloc_queue_count[0] & \$255 ;
-  assign \$257  = ~ \$256 ;
-  assign \$258  = \$257  & alloc_queue_held[0];
-  assign \$259  = ~ alloc_queue_push;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = \$260  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$262  = \$254  ? alloc_queue_held[1] : \$261 ;
-  assign \$263  = ~ alloc_queue_pop;
-  assign \$264  = alloc_queue_count[0] & \$263 ;
-  assign \$265  = alloc_queue_push & \$264 ;
-  assign \$266  = ~ alloc_queue_pop;
-  assign \$267  = alloc_queue_count[0] & \$266 ;
-  assign \$268  = ~ \$267 ;
-  assign \$269  = \$268  & alloc_queue_held[0];
-  assign \$270  = ~ alloc_queue_push;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = \$271  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$273  = \$265  ? alloc_queue_held[2] : \$272 ;
-  assign \$274  = ~ alloc_queue_pop;
-  assign \$275  = alloc_queue_count[0] & \$274 ;
-  assign \$276  = alloc_queue_push & \$275 ;
-  assign \$277  = ~ alloc_queue_pop;
-  assign \$278  = alloc_queue_count[0] & \$277 ;
-  assign \$279  = ~ \$278 ;
-  assign \$280  = \$279  & alloc_queue_held[0];
-  assign \$281  = ~ alloc_queue_push;
-  assign \$282  = \$280  & \$281 ;
-  assign \$283  = \$282  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$284  = \$276  ? alloc_queue_held[3] : \$283 ;
-  assign \$285  = ~ alloc_queue_pop;
-  assign \$286  = alloc_queue_count[0] & \$285 ;
-  assign \$287  = alloc_queue_push & \$286 ;
-  assign \$288  = ~ alloc_queue_pop;
-  assign \$289  = alloc_queue_count[0] & \$288 ;
-  assign \$290  = ~ \$289 ;
-  assign \$291  = \$290  & alloc_queue_held[0];
-  assign \$292  = ~ alloc_queue_push;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = \$293  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$295  = \$287  ? alloc_queue_held[4] : \$294 ;
-  assign \$296  = ~ alloc_queue_pop;
-  assign \$297  = alloc_queue_count[0] & \$296 ;
-  assign \$298  = alloc_queue_push & \$297 ;
-  assign \$299  = ~ alloc_queue_pop;
-  assign \$300  = alloc_queue_count[0] & \$299 ;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = \$301  & alloc_queue_held[0];
-  assign \$303  = ~ alloc_queue_push;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = \$304  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$306  = \$298  ? alloc_queue_held[5] : \$305 ;
-  assign \$307  = ~ alloc_queue_pop;
-  assign \$308  = alloc_queue_count[0] & \$307 ;
-  assign \$309  = alloc_queue_push & \$308 ;
-  assign \$310  = ~ alloc_queue_pop;
-  assign \$311  = alloc_queue_count[0] & \$310 ;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = \$312  & alloc_queue_held[0];
-  assign \$314  = ~ alloc_queue_push;
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = \$315  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$317  = \$309  ? alloc_queue_held[6] : \$316 ;
-  assign \$318  = ~ alloc_queue_pop;
-  assign \$319  = alloc_queue_count[0] & \$318 ;
-  assign \$320  = alloc_queue_push & \$319 ;
-  assign \$321  = ~ alloc_queue_pop;
-  assign \$322  = alloc_queue_count[0] & \$321 ;
-  assign \$323  = ~ \$322 ;
-  assign \$324  = \$323  & alloc_queue_held[0];
-  assign \$325  = ~ alloc_queue_push;
-  assign \$326  = \$324  & \$325 ;
-  assign \$327  = \$326  ? 1'h0 : alloc_queue_held[8];
-  assign \$328  = \$320  ? alloc_queue_held[7] : \$327 ;
-  assign \$329  = ~ alloc_queue_pop;
-  assign \$330  = alloc_queue_push & \$329 ;
+  assign \$152  = ~ log_ev_overwrite;
+  assign \$153  = log_ev_grant & \$152 ;
+  assign \$154  = \$153  == log_ev_free;
+  assign \$155  = ~ log_ev_overwrite;
+  assign \$156  = log_ev_grant & \$155 ;
+  assign \$157  = \$156  ? 10'h001 : 10'h3ff;
+  assign \$158  = \$154  ? 10'h000 : \$157 ;
+  assign \$159  = $signed({ 1'h0, log_in_use }) + $signed(\$158 );
+  assign \$160  = log_ev_flush ? { 11'h000, \$151  } : \$159 ;
+  assign \$161  = ~ log_ev_overwrite;
+  assign \$162  = log_ev_grant & \$161 ;
+  assign \$163  = log_in_use + 10'h3ff;
+  assign \$164  = ~ \$163 [10];
+  assign \$165  = \$162  & \$164 ;
+  assign \$166  = ~ log_ev_overwrite;
+  assign \$167  = log_ev_grant & \$166 ;
+  assign \$168  = ~ log_ev_free;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = log_ev_flush ? \$165  : \$169 ;
+  assign \$171  = ~ \$signal$95 ;
+  assign \$172  = log_high_water - log_in_use;
+  assign \$173  = ~ \$172 [10];
+  assign \$175  = log_hw_grow ? log_in_use_rose : \$174 ;
+  assign \$176  = \$171  & \$175 ;
+  assign \$177  = log_allocs + log_ev_grant;
+  assign \$178  = log_fails + log_ev_fail;
+  assign \$179  = log_frees + log_ev_free;
+  assign \$180  = log_flushes + log_ev_flush;
+  assign \$181  = log_overwrites + log_ev_overwrite;
+  assign \$182  = 5'h10 - config_low_water;
+  assign \$183  = $signed({ 1'h0, config_in_use }) > $signed(config_lw_limit);
+  assign \$188  = \$187  == config_ev_free;
+  assign \$191  = \$190  ? 5'h01 : 5'h1f;
+  assign \$192  = \$188  ? 5'h00 : \$191 ;
+  assign \$193  = $signed({ 1'h0, config_in_use }) + $signed(\$192 );
+  assign \$194  = config_ev_flush ? { 6'h00, \$185  } : \$193 ;
+  assign \$197  = config_in_use + 5'h1f;
+  assign \$198  = ~ \$197 [5];
+  assign \$199  = \$196  & \$198 ;
+  assign \$202  = ~ config_ev_free;
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = config_ev_flush ? \$199  : \$203 ;
+  assign \$205  = ~ \$signal$95 ;
+  assign \$206  = config_high_water - config_in_use;
+  assign \$207  = ~ \$206 [5];
+  assign \$209  = config_hw_grow ? config_in_use_rose : \$208 ;
+  assign \$210  = \$205  & \$209 ;
+  assign \$211  = config_allocs + config_ev_grant;
+  assign \$212  = config_fails + config_ev_fail;
+  assign \$213  = config_frees + config_ev_free;
+  assign \$214  = config_flushes + config_ev_flush;
+  assign \$215  = ! bus__r_addr[5:0];
+  assign \$216  = bus__r_addr[11:6] >= 3'h4;
+  assign \$217  = \$215  & \$216 ;
+  assign \$218  = bus__r_addr[11:6] < 3'h7;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = ~ \$219 ;
+  assign \$221  = bus__r_req & \$220 ;
+  assign \$222  = ~ alloc_queue_pop;
+  assign \$223  = alloc_queue_count[0] & \$222 ;
+  assign \$224  = ~ \$223 ;
+  assign \$225  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$226  = ~ alloc_queue_pop;
+  assign \$227  = alloc_queue_count[0] & \$226 ;
+  assign \$228  = ~ \$227 ;
+  assign \$229  = \$228  & alloc_queue_held[0];
+  assign \$230  = alloc_queue_rd_next + 1'h1;
+  assign \$231  = ~ alloc_queue_pop;
+  assign \$232  = alloc_queue_count[0] & \$231 ;
+  assign \$233  = alloc_queue_held[0] | \$232 ;
+  assign \$234  = alloc_queue_push & \$233 ;
+  assign \$235  = alloc_queue_wr_next + 1'h1;
+  assign \$236  = ~ alloc_queue_pop;
+  assign \$237  = alloc_queue_count[0] & \$236 ;
+  assign \$238  = alloc_queue_push & \$237 ;
+  assign \$239  = ~ alloc_queue_pop;
+  assign \$240  = alloc_queue_count[0] & \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = \$241  & alloc_queue_held[0];
+  assign \$243  = ~ alloc_queue_push;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = \$244  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$246  = \$238  ? 1'h1 : \$245 ;
+  assign \$247  = ~ alloc_queue_pop;
+  assign \$248  = alloc_queue_count[0] & \$247 ;
+  assign \$249  = alloc_queue_push & \$248 ;
+  assign \$250  = ~ alloc_queue_pop;
+  assign \$251  = alloc_queue_count[0] & \$250 ;
+  assign \$252  = ~ \$251 ;
+  assign \$253  = \$252  & alloc_queue_held[0];
+  assign \$254  = ~ alloc_queue_push;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = \$255  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$257  = \$249  ? alloc_queue_held[0] : \$256 ;
+  assign \$258  = ~ alloc_queue_pop;
+  assign \$259  = alloc_queue_count[0] & \$258 ;
+  assign \$260  = alloc_queue_push & \$259 ;
+  assign \$261  = ~ alloc_queue_pop;
+  assign \$262  = alloc_queue_count[0] & \$261 ;
+  assign \$263  = ~ \$262 ;
+  assign \$264  = \$263  & alloc_queue_held[0];
+  assign \$265  = ~ alloc_queue_push;
+  assign \$266  = \$264  & \$265 ;
+  assign \$267  = \$266  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$268  = \$260  ? alloc_queue_held[1] : \$267 ;
+  assign \$269  = ~ alloc_queue_pop;
+  assign \$270  = alloc_queue_count[0] & \$269 ;
+  assign \$271  = alloc_queue_push & \$270 ;
+  assign \$272  = ~ alloc_queue_pop;
+  assign \$273  = alloc_queue_count[0] & \$272 ;
+  assign \$274  = ~ \$273 ;
+  assign \$275  = \$274  & alloc_queue_held[0];
+  assign \$276  = ~ alloc_queue_push;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = \$277  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$279  = \$271  ? alloc_queue_held[2] : \$278 ;
+  assign \$280  = ~ alloc_queue_pop;
+  assign \$281  = alloc_queue_count[0] & \$280 ;
+  assign \$282  = alloc_queue_push & \$281 ;
+  assign \$283  = ~ alloc_queue_pop;
+  assign \$284  = alloc_queue_count[0] & \$283 ;
+  assign \$285  = ~ \$284 ;
+  assign \$286  = \$285  & alloc_queue_held[0];
+  assign \$287  = ~ alloc_queue_push;
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = \$288  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$290  = \$282  ? alloc_queue_held[3] : \$289 ;
+  assign \$291  = ~ alloc_queue_pop;
+  assign \$292  = alloc_queue_count[0] & \$291 ;
+  assign \$293  = alloc_queue_push & \$292 ;
+  assign \$294  = ~ alloc_queue_pop;
+  assign \$295  = alloc_queue_count[0] & \$294 ;
+  assign \$296  = ~ \$295 ;
+  assign \$297  = \$296  & alloc_queue_held[0];
+  assign \$298  = ~ alloc_queue_push;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = \$299  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$301  = \$293  ? alloc_queue_held[4] : \$300 ;
+  assign \$302  = ~ alloc_queue_pop;
+  assign \$303  = alloc_queue_count[0] & \$302 ;
+  assign \$304  = alloc_queue_push & \$303 ;
+  assign \$305  = ~ alloc_queue_pop;
+  assign \$306  = alloc_queue_count[0] & \$305 ;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = \$307  & alloc_queue_held[0];
+  assign \$309  = ~ alloc_queue_push;
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = \$310  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$312  = \$304  ? alloc_queue_held[5] : \$311 ;
+  assign \$313  = ~ alloc_queue_pop;
+  assign \$314  = alloc_queue_count[0] & \$313 ;
+  assign \$315  = alloc_queue_push & \$314 ;
+  assign \$316  = ~ alloc_queue_pop;
+  assign \$317  = alloc_queue_count[0] & \$316 ;
+  assign \$318  = ~ \$317 ;
+  assign \$319  = \$318  & alloc_queue_held[0];
+  assign \$320  = ~ alloc_queue_push;
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = \$321  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$323  = \$315  ? alloc_queue_held[6] : \$322 ;
+  assign \$324  = ~ alloc_queue_pop;
+  assign \$325  = alloc_queue_count[0] & \$324 ;
+  assign \$326  = alloc_queue_push & \$325 ;
+  assign \$327  = ~ alloc_queue_pop;
+  assign \$328  = alloc_queue_count[0] & \$327 ;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = \$329  & alloc_queue_held[0];
   assign \$331  = ~ alloc_queue_push;
-  assign \$332  = alloc_queue_pop & \$331 ;
-  assign \$333  = \$332  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$334  = \$330  ? 1'h1 : \$333 ;
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = \$332  ? 1'h0 : alloc_queue_held[8];
+  assign \$334  = \$326  ? alloc_queue_held[7] : \$333 ;
   assign \$335  = ~ alloc_queue_pop;
   assign \$336  = alloc_queue_push & \$335 ;
   assign \$337  = ~ alloc_queue_push;
   assign \$338  = alloc_queue_pop & \$337 ;
-  assign \$339  = \$338  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$340  = \$336  ? alloc_queue_count[0] : \$339 ;
+  assign \$339  = \$338  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$340  = \$336  ? 1'h1 : \$339 ;
   assign \$341  = ~ alloc_queue_pop;
   assign \$342  = alloc_queue_push & \$341 ;
   assign \$343  = ~ alloc_queue_push;
   assign \$344  = alloc_queue_pop & \$343 ;
-  assign \$345  = \$344  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$346  = \$342  ? alloc_queue_count[1] : \$345 ;
+  assign \$345  = \$344  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$346  = \$342  ? alloc_queue_count[0] : \$345 ;
   assign \$347  = ~ alloc_queue_pop;
   assign \$348  = alloc_queue_push & \$347 ;
   assign \$349  = ~ alloc_queue_push;
   assign \$350  = alloc_queue_pop & \$349 ;
-  assign \$351  = \$350  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$352  = \$348  ? alloc_queue_count[2] : \$351 ;
+  assign \$351  = \$350  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$352  = \$348  ? alloc_queue_count[1] : \$351 ;
   assign \$353  = ~ alloc_queue_pop;
   assign \$354  = alloc_queue_push & \$353 ;
   assign \$355  = ~ alloc_queue_push;
   assign \$356  = alloc_queue_pop & \$355 ;
-  assign \$357  = \$356  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$358  = \$354  ? alloc_queue_count[3] : \$357 ;
+  assign \$357  = \$356  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$358  = \$354  ? alloc_queue_count[2] : \$357 ;
   assign \$359  = ~ alloc_queue_pop;
   assign \$360  = alloc_queue_push & \$359 ;
   assign \$361  = ~ alloc_queue_push;
   assign \$362  = alloc_queue_pop & \$361 ;
-  assign \$363  = \$362  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$364  = \$360  ? alloc_queue_count[4] : \$363 ;
+  assign \$363  = \$362  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$364  = \$360  ? alloc_queue_count[3] : \$363 ;
   assign \$365  = ~ alloc_queue_pop;
   assign \$366  = alloc_queue_push & \$365 ;
   assign \$367  = ~ alloc_queue_push;
   assign \$368  = alloc_queue_pop & \$367 ;
-  assign \$369  = \$368  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$370  = \$366  ? alloc_queue_count[5] : \$369 ;
+  assign \$369  = \$368  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$370  = \$366  ? alloc_queue_count[4] : \$369 ;
   assign \$371  = ~ alloc_queue_pop;
   assign \$372  = alloc_queue_push & \$371 ;
   assign \$373  = ~ alloc_queue_push;
   assign \$374  = alloc_queue_pop & \$373 ;
-  assign \$375  = \$374  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$376  = \$372  ? alloc_queue_count[6] : \$375 ;
+  assign \$375  = \$374  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$376  = \$372  ? alloc_queue_count[5] : \$375 ;
   assign \$377  = ~ alloc_queue_pop;
   assign \$378  = alloc_queue_push & \$377 ;
   assign \$379  = ~ alloc_queue_push;
   assign \$380  = alloc_queue_pop & \$379 ;
-  assign \$381  = \$380  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$382  = \$378  ? alloc_queue_count[7] : \$381 ;
+  assign \$381  = \$380  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$382  = \$378  ? alloc_queue_count[6] : \$381 ;
   assign \$383  = ~ alloc_queue_pop;
   assign \$384  = alloc_queue_push & \$383 ;
   assign \$385  = ~ alloc_queue_push;
   assign \$386  = alloc_queue_pop & \$385 ;
-  assign \$387  = \$386  ? 1'h0 : alloc_queue_count[9];
-  assign \$388  = \$384  ? alloc_queue_count[8] : \$387 ;
-  assign \$389  = alloc_queue_count[0] | staged_valid;
-  assign \$390  = ! bus__r_addr[5:0];
-  assign \$391  = bus__r_addr[11:6] >= 3'h4;
-  assign \$392  = \$390  & \$391 ;
-  assign \$393  = bus__r_addr[11:6] < 3'h7;
-  assign \$394  = \$392  & \$393 ;
-  assign \$395  = bus__r_req & \$394 ;
-  assign \$396  = \$389  | \$395 ;
-  assign \$397  = req_alloc & native_alloc_valid;
-  assign \$398  = ~ \$397 ;
-  assign \$399  = \$396  & \$398 ;
-  assign \$400  = ! bus__r_addr[5:0];
-  assign \$401  = bus__r_addr[11:6] >= 3'h4;
-  assign \$402  = \$400  & \$401 ;
-  assign \$403  = bus__r_addr[11:6] < 3'h7;
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = bus__r_req & \$404 ;
-  assign \$406  = alloc_queue_count[0] | staged_valid;
-  assign \$407  = ! bus__r_addr[5:0];
-  assign \$408  = bus__r_addr[11:6] >= 3'h4;
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = bus__r_addr[11:6] < 3'h7;
-  assign \$411  = \$409  & \$410 ;
-  assign \$412  = bus__r_req & \$411 ;
-  assign \$413  = \$406  | \$412 ;
-  assign \$414  = req_alloc & native_alloc_valid;
-  assign \$415  = ~ \$414 ;
-  assign \$416  = \$413  & \$415 ;
-  assign \$417  = ~ alloc_queue_count[0];
-  assign \$418  = ~ staged_valid;
-  assign \$419  = \$417  & \$418 ;
-  assign \$420  = \$416  & \$419 ;
+  assign \$387  = \$386  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$388  = \$384  ? alloc_queue_count[7] : \$387 ;
+  assign \$389  = ~ alloc_queue_pop;
+  assign \$390  = alloc_queue_push & \$389 ;
+  assign \$391  = ~ alloc_queue_push;
+  assign \$392  = alloc_queue_pop & \$391 ;
+  assign \$393  = \$392  ? 1'h0 : alloc_queue_count[9];
+  assign \$394  = \$390  ? alloc_queue_count[8] : \$393 ;
+  assign \$395  = alloc_queue_count[0] | staged_valid;
+  assign \$396  = ! bus__r_addr[5:0];
+  assign \$397  = bus__r_addr[11:6] >= 3'h4;
+  assign \$398  = \$396  & \$397 ;
+  assign \$399  = bus__r_addr[11:6] < 3'h7;
+  assign \$400  = \$398  & \$399 ;
+  assign \$401  = bus__r_req & \$400 ;
+  assign \$402  = \$395  | \$401 ;
+  assign \$403  = req_alloc & native_alloc_valid;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = \$402  & \$404 ;
+  assign \$406  = ! bus__r_addr[5:0];
+  assign \$407  = bus__r_addr[11:6] >= 3'h4;
+  assign \$408  = \$406  & \$407 ;
+  assign \$409  = bus__r_addr[11:6] < 3'h7;
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = bus__r_req & \$410 ;
+  assign \$412  = alloc_queue_count[0] | staged_valid;
+  assign \$413  = ! bus__r_addr[5:0];
+  assign \$414  = bus__r_addr[11:6] >= 3'h4;
+  assign \$415  = \$413  & \$414 ;
+  assign \$416  = bus__r_addr[11:6] < 3'h7;
+  assign \$417  = \$415  & \$416 ;
+  assign \$418  = bus__r_req & \$417 ;
+  assign \$419  = \$412  | \$418 ;
+  assign \$420  = req_alloc & native_alloc_valid;
   assign \$421  = ~ \$420 ;
-  assign \$422  = \$405  & \$421 ;
-  assign \$423  = bus__r_addr[11:6] - 3'h4;
-  assign \$424  = bus__r_addr[11:6] - 3'h4;
-  assign \$426  = bus__r_addr[11:6] - 3'h4;
-  assign \$427  = bus__r_addr[11:6] - 3'h4;
-  assign \$429  = staged_valid ? alloc_queue_w_data : { \$428 , \$426 [1:0] };
-  assign \$430  = alloc_queue_count[0] ? alloc_queue_head : \$429 ;
-  assign \$432  = ~ \$431 ;
-  assign \$433  = \$432  + 1'h1;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = \$435  + 1'h1;
+  assign \$422  = \$419  & \$421 ;
+  assign \$423  = ~ alloc_queue_count[0];
+  assign \$424  = ~ staged_valid;
+  assign \$425  = \$423  & \$424 ;
+  assign \$426  = \$422  & \$425 ;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \$411  & \$427 ;
+  assign \$429  = bus__r_addr[11:6] - 3'h4;
+  assign \$430  = bus__r_addr[11:6] - 3'h4;
+  assign \$432  = bus__r_addr[11:6] - 3'h4;
+  assign \$433  = bus__r_addr[11:6] - 3'h4;
+  assign \$435  = staged_valid ? alloc_queue_w_data : { \$434 , \$432 [1:0] };
+  assign \$436  = alloc_queue_count[0] ? alloc_queue_head : \$435 ;
   assign \$438  = ~ \$437 ;
   assign \$439  = \$438  + 1'h1;
   assign \$441  = ~ \$440 ;
@@ -11664,1547 +11651,1551 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$610  = \$609  + 1'h1;
   assign \$612  = ~ \$611 ;
   assign \$613  = \$612  + 1'h1;
-  assign \$614  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$615  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$616  = \$614  | \$615 ;
-  assign \$617  = r1_sel_config ? 32'd137626887 : 32'd0;
-  assign \$618  = r1_sel_config2 ? 32'd151130144 : 32'd0;
-  assign \$619  = \$617  | \$618 ;
-  assign \$620  = \$616  | \$619 ;
-  assign \$622  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$624  = r1_sel_irq_status ? \$signal$103  : 5'h00;
-  assign \$625  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$626  = \$624  | \$625 ;
-  assign \$627  = \$623  | { 27'h0000000, \$626  };
-  assign \$628  = \$620  | \$627 ;
-  assign \$629  = r1_sel_err_count ? \$signal$90  : 32'd0;
-  assign \$630  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$631  = \$629  | \$630 ;
-  assign \$632  = r1_sel_err_head0 ? { \$signal$96 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$633  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$634  = \$632  | \$633 ;
-  assign \$635  = \$631  | \$634 ;
-  assign \$636  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$637  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$638  = \$636  | \$637 ;
-  assign \$640  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$642  = \$638  | \$641 ;
-  assign \$643  = \$635  | \$642 ;
-  assign \$644  = \$628  | \$643 ;
-  assign \$645  = r1_sel_id | r1_sel_version;
-  assign \$646  = r1_sel_config | r1_sel_config2;
-  assign \$647  = \$645  | \$646 ;
-  assign \$648  = r1_sel_ctrl | r1_sel_status;
-  assign \$649  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$650  = \$648  | \$649 ;
-  assign \$651  = \$647  | \$650 ;
-  assign \$652  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$653  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$656  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$657  = \$655  | \$656 ;
-  assign \$658  = \$654  | \$657 ;
-  assign \$659  = \$651  | \$658 ;
-  assign \$661  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$664  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
-  assign \$666  = \$662  | \$665 ;
-  assign \$667  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
-  assign \$668  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
-  assign \$669  = \$667  | { 24'h000000, \$668  };
-  assign \$670  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
-  assign \$671  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$672  = { 24'h000000, \$670  } | \$671 ;
-  assign \$673  = \$669  | \$672 ;
-  assign \$674  = \$666  | \$673 ;
-  assign \$675  = r1_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$676  = r1_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$677  = \$675  | \$676 ;
-  assign \$682  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$685  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$686  = \$684  | { 15'h0000, \$685  };
-  assign \$687  = \$681  | \$686 ;
-  assign \$688  = \$674  | \$687 ;
-  assign \$689  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$690  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$691  = \$689  | \$690 ;
-  assign \$692  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$693  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$694  = \$692  | \$693 ;
-  assign \$695  = \$691  | \$694 ;
-  assign \$696  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$697  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$700  = \$699  | r1_sel_pool0_low_water;
-  assign \$701  = \$698  | \$700 ;
-  assign \$702  = \$695  | \$701 ;
-  assign \$704  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
-  assign \$707  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
-  assign \$709  = \$705  | \$708 ;
-  assign \$710  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
-  assign \$711  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
-  assign \$712  = \$710  | { 22'h000000, \$711  };
-  assign \$713  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
-  assign \$714  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
-  assign \$715  = { 22'h000000, \$713  } | \$714 ;
-  assign \$716  = \$712  | \$715 ;
-  assign \$717  = \$709  | \$716 ;
-  assign \$718  = r1_sel_pool1_fails ? log_fails : 32'd0;
-  assign \$719  = r1_sel_pool1_frees ? log_frees : 32'd0;
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = r1_sel_pool1_info ? 32'd1 : 32'd0;
-  assign \$724  = \$720  | \$723 ;
-  assign \$725  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
-  assign \$726  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
-  assign \$727  = \$725  | \$726 ;
-  assign \$728  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
-  assign \$729  = \$727  | { 15'h0000, \$728  };
-  assign \$730  = \$724  | \$729 ;
-  assign \$731  = \$717  | \$730 ;
-  assign \$732  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$733  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$734  = \$732  | \$733 ;
-  assign \$735  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$736  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$737  = \$735  | \$736 ;
-  assign \$738  = \$734  | \$737 ;
-  assign \$739  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$740  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$741  = \$739  | \$740 ;
-  assign \$742  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$743  = \$742  | r1_sel_pool1_low_water;
-  assign \$744  = \$741  | \$743 ;
-  assign \$745  = \$738  | \$744 ;
-  assign \$747  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
-  assign \$750  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
-  assign \$752  = \$748  | \$751 ;
-  assign \$753  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
-  assign \$754  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
-  assign \$755  = \$753  | { 27'h0000000, \$754  };
-  assign \$756  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
-  assign \$757  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
-  assign \$758  = { 27'h0000000, \$756  } | \$757 ;
-  assign \$759  = \$755  | \$758 ;
-  assign \$760  = \$752  | \$759 ;
-  assign \$761  = r1_sel_pool2_fails ? config_fails : 32'd0;
-  assign \$762  = r1_sel_pool2_frees ? config_frees : 32'd0;
-  assign \$763  = \$761  | \$762 ;
-  assign \$764  = r1_sel_pool2_info ? 32'd8 : 32'd0;
-  assign \$767  = \$763  | \$766 ;
-  assign \$768  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
-  assign \$771  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
-  assign \$772  = \$770  | { 15'h0000, \$771  };
-  assign \$773  = \$767  | \$772 ;
-  assign \$774  = \$760  | \$773 ;
-  assign \$775  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$776  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$777  = \$775  | \$776 ;
-  assign \$778  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$779  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
-  assign \$780  = \$778  | \$779 ;
-  assign \$781  = \$777  | \$780 ;
-  assign \$782  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$783  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$784  = \$782  | \$783 ;
-  assign \$785  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$786  = \$785  | r1_sel_pool2_low_water;
-  assign \$787  = \$784  | \$786 ;
-  assign \$788  = \$781  | \$787 ;
-  assign \$789  = bus__w_beat_from_queue ? \port$4703$0 [35:32] : bus__w_strb;
-  assign \$790  = \$789  == 4'hf;
-  assign \$791  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$793  = ~ \$792 ;
-  assign \$794  = \$793  + 1'h1;
-  assign \$795  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$797  = ~ \$796 ;
-  assign \$798  = \$797  + 1'h1;
-  assign \$799  = \$794 [6] | \$798 [6];
-  assign \$800  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$802  = ~ \$801 ;
-  assign \$803  = \$802  + 1'h1;
-  assign \$804  = \$799  | \$803 [6];
-  assign \$805  = \$790  & \$804 ;
+  assign \$615  = ~ \$614 ;
+  assign \$616  = \$615  + 1'h1;
+  assign \$618  = ~ \$617 ;
+  assign \$619  = \$618  + 1'h1;
+  assign \$620  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$621  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$622  = \$620  | \$621 ;
+  assign \$623  = r1_sel_config ? 32'd137626887 : 32'd0;
+  assign \$624  = r1_sel_config2 ? 32'd151130144 : 32'd0;
+  assign \$625  = \$623  | \$624 ;
+  assign \$626  = \$622  | \$625 ;
+  assign \$628  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$630  = r1_sel_irq_status ? \$signal$103  : 5'h00;
+  assign \$631  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$632  = \$630  | \$631 ;
+  assign \$633  = \$629  | { 27'h0000000, \$632  };
+  assign \$634  = \$626  | \$633 ;
+  assign \$635  = r1_sel_err_count ? \$signal$90  : 32'd0;
+  assign \$636  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$637  = \$635  | \$636 ;
+  assign \$638  = r1_sel_err_head0 ? { \$signal$96 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$639  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$640  = \$638  | \$639 ;
+  assign \$641  = \$637  | \$640 ;
+  assign \$642  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$643  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$644  = \$642  | \$643 ;
+  assign \$646  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$648  = \$644  | \$647 ;
+  assign \$649  = \$641  | \$648 ;
+  assign \$650  = \$634  | \$649 ;
+  assign \$651  = r1_sel_id | r1_sel_version;
+  assign \$652  = r1_sel_config | r1_sel_config2;
+  assign \$653  = \$651  | \$652 ;
+  assign \$654  = r1_sel_ctrl | r1_sel_status;
+  assign \$655  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = \$653  | \$656 ;
+  assign \$658  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$659  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$660  = \$658  | \$659 ;
+  assign \$661  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$662  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$663  = \$661  | \$662 ;
+  assign \$664  = \$660  | \$663 ;
+  assign \$665  = \$657  | \$664 ;
+  assign \$667  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$670  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
+  assign \$672  = \$668  | \$671 ;
+  assign \$673  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
+  assign \$674  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
+  assign \$675  = \$673  | { 24'h000000, \$674  };
+  assign \$676  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
+  assign \$677  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$678  = { 24'h000000, \$676  } | \$677 ;
+  assign \$679  = \$675  | \$678 ;
+  assign \$680  = \$672  | \$679 ;
+  assign \$681  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$682  = r1_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$683  = \$681  | \$682 ;
+  assign \$688  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$691  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$692  = \$690  | { 15'h0000, \$691  };
+  assign \$693  = \$687  | \$692 ;
+  assign \$694  = \$680  | \$693 ;
+  assign \$695  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$696  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$697  = \$695  | \$696 ;
+  assign \$698  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$699  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = \$697  | \$700 ;
+  assign \$702  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$703  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$704  = \$702  | \$703 ;
+  assign \$705  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$706  = \$705  | r1_sel_pool0_low_water;
+  assign \$707  = \$704  | \$706 ;
+  assign \$708  = \$701  | \$707 ;
+  assign \$710  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
+  assign \$713  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
+  assign \$715  = \$711  | \$714 ;
+  assign \$716  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
+  assign \$717  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
+  assign \$718  = \$716  | { 22'h000000, \$717  };
+  assign \$719  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
+  assign \$720  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
+  assign \$721  = { 22'h000000, \$719  } | \$720 ;
+  assign \$722  = \$718  | \$721 ;
+  assign \$723  = \$715  | \$722 ;
+  assign \$724  = r1_sel_pool1_fails ? log_fails : 32'd0;
+  assign \$725  = r1_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$726  = \$724  | \$725 ;
+  assign \$727  = r1_sel_pool1_info ? 32'd1 : 32'd0;
+  assign \$730  = \$726  | \$729 ;
+  assign \$731  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
+  assign \$732  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
+  assign \$733  = \$731  | \$732 ;
+  assign \$734  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
+  assign \$735  = \$733  | { 15'h0000, \$734  };
+  assign \$736  = \$730  | \$735 ;
+  assign \$737  = \$723  | \$736 ;
+  assign \$738  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$739  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$740  = \$738  | \$739 ;
+  assign \$741  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$742  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$743  = \$741  | \$742 ;
+  assign \$744  = \$740  | \$743 ;
+  assign \$745  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$746  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$747  = \$745  | \$746 ;
+  assign \$748  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$749  = \$748  | r1_sel_pool1_low_water;
+  assign \$750  = \$747  | \$749 ;
+  assign \$751  = \$744  | \$750 ;
+  assign \$753  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
+  assign \$756  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
+  assign \$758  = \$754  | \$757 ;
+  assign \$759  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
+  assign \$760  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
+  assign \$761  = \$759  | { 27'h0000000, \$760  };
+  assign \$762  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
+  assign \$763  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
+  assign \$764  = { 27'h0000000, \$762  } | \$763 ;
+  assign \$765  = \$761  | \$764 ;
+  assign \$766  = \$758  | \$765 ;
+  assign \$767  = r1_sel_pool2_fails ? config_fails : 32'd0;
+  assign \$768  = r1_sel_pool2_frees ? config_frees : 32'd0;
+  assign \$769  = \$767  | \$768 ;
+  assign \$770  = r1_sel_pool2_info ? 32'd8 : 32'd0;
+  assign \$773  = \$769  | \$772 ;
+  assign \$774  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
+  assign \$777  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
+  assign \$778  = \$776  | { 15'h0000, \$777  };
+  assign \$779  = \$773  | \$778 ;
+  assign \$780  = \$766  | \$779 ;
+  assign \$781  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$782  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$785  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$786  = \$784  | \$785 ;
+  assign \$787  = \$783  | \$786 ;
+  assign \$788  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$789  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$792  = \$791  | r1_sel_pool2_low_water;
+  assign \$793  = \$790  | \$792 ;
+  assign \$794  = \$787  | \$793 ;
+  assign \$795  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$796  = \$795  == 4'hf;
+  assign \$797  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$799  = ~ \$798 ;
+  assign \$800  = \$799  + 1'h1;
+  assign \$801  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$803  = ~ \$802 ;
+  assign \$804  = \$803  + 1'h1;
+  assign \$805  = \$800 [6] | \$804 [6];
   assign \$806  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$807  = \$806 [5:0] == 3'h4;
-  assign \$808  = \$805  & \$807 ;
-  assign \$809  = bus__w_req & \$808 ;
-  assign \$810  = bus__w_beat_from_queue ? \port$4703$0 [35:32] : bus__w_strb;
-  assign \$811  = \$810  == 4'hf;
+  assign \$808  = ~ \$807 ;
+  assign \$809  = \$808  + 1'h1;
+  assign \$810  = \$805  | \$809 [6];
+  assign \$811  = \$796  & \$810 ;
   assign \$812  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$814  = ~ \$813 ;
-  assign \$815  = \$814  + 1'h1;
-  assign \$816  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$818  = ~ \$817 ;
-  assign \$819  = \$818  + 1'h1;
-  assign \$820  = \$815 [6] | \$819 [6];
-  assign \$821  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$823  = ~ \$822 ;
-  assign \$824  = \$823  + 1'h1;
-  assign \$825  = \$820  | \$824 [6];
-  assign \$826  = \$811  & \$825 ;
+  assign \$813  = \$812 [5:0] == 3'h4;
+  assign \$814  = \$811  & \$813 ;
+  assign \$815  = bus__w_req & \$814 ;
+  assign \$816  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$817  = \$816  == 4'hf;
+  assign \$818  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = \$820  + 1'h1;
+  assign \$822  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$824  = ~ \$823 ;
+  assign \$825  = \$824  + 1'h1;
+  assign \$826  = \$821 [6] | \$825 [6];
   assign \$827  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$828  = \$827 [5:0] == 6'h30;
-  assign \$829  = \$826  & \$828 ;
-  assign \$830  = bus__w_req & \$829 ;
-  assign \$831  = bus__w_beat_from_queue ? \port$4703$0 [35:32] : bus__w_strb;
-  assign \$832  = \$831  == 4'hf;
+  assign \$829  = ~ \$828 ;
+  assign \$830  = \$829  + 1'h1;
+  assign \$831  = \$826  | \$830 [6];
+  assign \$832  = \$817  & \$831 ;
   assign \$833  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$835  = ~ \$834 ;
-  assign \$836  = \$835  + 1'h1;
-  assign \$837  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$839  = ~ \$838 ;
-  assign \$840  = \$839  + 1'h1;
-  assign \$841  = \$836 [6] | \$840 [6];
-  assign \$842  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$844  = ~ \$843 ;
-  assign \$845  = \$844  + 1'h1;
-  assign \$846  = \$841  | \$845 [6];
-  assign \$847  = \$832  & \$846 ;
+  assign \$834  = \$833 [5:0] == 6'h30;
+  assign \$835  = \$832  & \$834 ;
+  assign \$836  = bus__w_req & \$835 ;
+  assign \$837  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$838  = \$837  == 4'hf;
+  assign \$839  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$841  = ~ \$840 ;
+  assign \$842  = \$841  + 1'h1;
+  assign \$843  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$845  = ~ \$844 ;
+  assign \$846  = \$845  + 1'h1;
+  assign \$847  = \$842 [6] | \$846 [6];
   assign \$848  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$849  = \$848 [5:0] == 3'h4;
-  assign \$850  = \$847  & \$849 ;
-  assign \$851  = bus__w_beat_from_queue ? \port$4703$0 [35:32] : bus__w_strb;
-  assign \$852  = \$851  == 4'hf;
-  assign \$853  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$855  = ~ \$854 ;
-  assign \$856  = \$855  + 1'h1;
-  assign \$857  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$859  = ~ \$858 ;
-  assign \$860  = \$859  + 1'h1;
-  assign \$861  = \$856 [6] | \$860 [6];
-  assign \$862  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$864  = ~ \$863 ;
-  assign \$865  = \$864  + 1'h1;
-  assign \$866  = \$861  | \$865 [6];
-  assign \$867  = \$852  & \$866 ;
+  assign \$850  = ~ \$849 ;
+  assign \$851  = \$850  + 1'h1;
+  assign \$852  = \$847  | \$851 [6];
+  assign \$853  = \$838  & \$852 ;
+  assign \$854  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$855  = \$854 [5:0] == 3'h4;
+  assign \$856  = \$853  & \$855 ;
+  assign \$857  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$858  = \$857  == 4'hf;
+  assign \$859  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$861  = ~ \$860 ;
+  assign \$862  = \$861  + 1'h1;
+  assign \$863  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$865  = ~ \$864 ;
+  assign \$866  = \$865  + 1'h1;
+  assign \$867  = \$862 [6] | \$866 [6];
   assign \$868  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$869  = \$868 [5:0] == 6'h30;
-  assign \$870  = \$867  & \$869 ;
-  assign \$871  = \$850  | \$870 ;
-  assign \$872  = bus__w_req & \$871 ;
-  assign \$873  = bus__w_beat_from_queue ? \port$4703$0 [35:32] : bus__w_strb;
-  assign \$874  = \$873  == 4'hf;
-  assign \$875  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$877  = ~ \$876 ;
-  assign \$878  = \$877  + 1'h1;
-  assign \$879  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$881  = ~ \$880 ;
-  assign \$882  = \$881  + 1'h1;
-  assign \$883  = \$878 [6] | \$882 [6];
-  assign \$884  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$886  = ~ \$885 ;
-  assign \$887  = \$886  + 1'h1;
-  assign \$888  = \$883  | \$887 [6];
-  assign \$889  = \$874  & \$888 ;
+  assign \$870  = ~ \$869 ;
+  assign \$871  = \$870  + 1'h1;
+  assign \$872  = \$867  | \$871 [6];
+  assign \$873  = \$858  & \$872 ;
+  assign \$874  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$875  = \$874 [5:0] == 6'h30;
+  assign \$876  = \$873  & \$875 ;
+  assign \$877  = \$856  | \$876 ;
+  assign \$878  = bus__w_req & \$877 ;
+  assign \$879  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$880  = \$879  == 4'hf;
+  assign \$881  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$883  = ~ \$882 ;
+  assign \$884  = \$883  + 1'h1;
+  assign \$885  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$887  = ~ \$886 ;
+  assign \$888  = \$887  + 1'h1;
+  assign \$889  = \$884 [6] | \$888 [6];
   assign \$890  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$891  = \$890 [5:0] == 6'h30;
-  assign \$892  = \$889  & \$891 ;
-  assign \$893  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$894  = \$893 [11:6] - 3'h4;
-  assign \$895  = w0_event_is & w0_event_slot_ok;
-  assign \$896  = w0_log_is & w0_log_slot_ok;
-  assign \$897  = w0_config_is & w0_config_slot_ok;
-  assign \$898  = bus__w_beat_from_queue ? \port$4703$0 [31:0] : bus__w_data;
-  assign \$899  = bus__w_beat_from_queue ? \port$4703$0 [31:0] : bus__w_data;
-  assign \$901  = 32'd2147483648 + \$900 ;
-  assign \$902  = bus__w_beat_from_queue ? \port$4703$0 [31:0] : bus__w_data;
-  assign \$904  = 32'd2148532224 + \$903 ;
-  assign \$905  = bus__w_beat_from_queue ? \port$4703$0 [31:0] : bus__w_data;
-  assign \$907  = 32'd2149580800 + \$906 ;
-  assign \$908  = ~ command_queue_pop;
-  assign \$909  = command_queue_count[0] & \$908 ;
-  assign \$910  = ~ \$909 ;
-  assign \$911  = command_queue_held[0] ? \read__data$268  : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1569 , \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], \$1542 [3], \$1538 [3], \$1534 [3], \$1530 [3], \$1526 [3], \$1522 [3], \$1518 [3], \$1514 [3], \$1510 [3], \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], new_flush };
-  assign \$912  = ~ command_queue_pop;
-  assign \$913  = command_queue_count[0] & \$912 ;
-  assign \$914  = ~ \$913 ;
-  assign \$915  = \$914  & command_queue_held[0];
-  assign \$916  = command_queue_rd_next + 1'h1;
-  assign \$917  = ~ command_queue_pop;
-  assign \$918  = command_queue_count[0] & \$917 ;
-  assign \$919  = command_queue_held[0] | \$918 ;
-  assign \$920  = command_queue_push & \$919 ;
-  assign \$921  = command_queue_wr_next + 1'h1;
-  assign \$922  = ~ command_queue_pop;
-  assign \$923  = command_queue_count[0] & \$922 ;
-  assign \$924  = command_queue_push & \$923 ;
-  assign \$925  = ~ command_queue_pop;
-  assign \$926  = command_queue_count[0] & \$925 ;
-  assign \$927  = ~ \$926 ;
-  assign \$928  = \$927  & command_queue_held[0];
-  assign \$929  = ~ command_queue_push;
-  assign \$930  = \$928  & \$929 ;
-  assign \$931  = \$930  ? command_queue_held[1] : command_queue_held[0];
-  assign \$932  = \$924  ? 1'h1 : \$931 ;
-  assign \$933  = ~ command_queue_pop;
-  assign \$934  = command_queue_count[0] & \$933 ;
-  assign \$935  = command_queue_push & \$934 ;
-  assign \$936  = ~ command_queue_pop;
-  assign \$937  = command_queue_count[0] & \$936 ;
-  assign \$938  = ~ \$937 ;
-  assign \$939  = \$938  & command_queue_held[0];
-  assign \$940  = ~ command_queue_push;
-  assign \$941  = \$939  & \$940 ;
-  assign \$942  = \$941  ? command_queue_held[2] : command_queue_held[1];
-  assign \$943  = \$935  ? command_queue_held[0] : \$942 ;
-  assign \$944  = ~ command_queue_pop;
-  assign \$945  = command_queue_count[0] & \$944 ;
-  assign \$946  = command_queue_push & \$945 ;
-  assign \$947  = ~ command_queue_pop;
-  assign \$948  = command_queue_count[0] & \$947 ;
-  assign \$949  = ~ \$948 ;
-  assign \$950  = \$949  & command_queue_held[0];
-  assign \$951  = ~ command_queue_push;
-  assign \$952  = \$950  & \$951 ;
-  assign \$953  = \$952  ? command_queue_held[3] : command_queue_held[2];
-  assign \$954  = \$946  ? command_queue_held[1] : \$953 ;
-  assign \$955  = ~ command_queue_pop;
-  assign \$956  = command_queue_count[0] & \$955 ;
-  assign \$957  = command_queue_push & \$956 ;
-  assign \$958  = ~ command_queue_pop;
-  assign \$959  = command_queue_count[0] & \$958 ;
-  assign \$960  = ~ \$959 ;
-  assign \$961  = \$960  & command_queue_held[0];
-  assign \$962  = ~ command_queue_push;
-  assign \$963  = \$961  & \$962 ;
-  assign \$964  = \$963  ? command_queue_held[4] : command_queue_held[3];
-  assign \$965  = \$957  ? command_queue_held[2] : \$964 ;
-  assign \$966  = ~ command_queue_pop;
-  assign \$967  = command_queue_count[0] & \$966 ;
-  assign \$968  = command_queue_push & \$967 ;
-  assign \$969  = ~ command_queue_pop;
-  assign \$970  = command_queue_count[0] & \$969 ;
-  assign \$971  = ~ \$970 ;
-  assign \$972  = \$971  & command_queue_held[0];
-  assign \$973  = ~ command_queue_push;
-  assign \$974  = \$972  & \$973 ;
-  assign \$975  = \$974  ? command_queue_held[5] : command_queue_held[4];
-  assign \$976  = \$968  ? command_queue_held[3] : \$975 ;
-  assign \$977  = ~ command_queue_pop;
-  assign \$978  = command_queue_count[0] & \$977 ;
-  assign \$979  = command_queue_push & \$978 ;
-  assign \$980  = ~ command_queue_pop;
-  assign \$981  = command_queue_count[0] & \$980 ;
-  assign \$982  = ~ \$981 ;
-  assign \$983  = \$982  & command_queue_held[0];
-  assign \$984  = ~ command_queue_push;
-  assign \$985  = \$983  & \$984 ;
-  assign \$986  = \$985  ? command_queue_held[6] : command_queue_held[5];
-  assign \$987  = \$979  ? command_queue_held[4] : \$986 ;
-  assign \$988  = ~ command_queue_pop;
-  assign \$989  = command_queue_count[0] & \$988 ;
-  assign \$990  = command_queue_push & \$989 ;
-  assign \$991  = ~ command_queue_pop;
-  assign \$992  = command_queue_count[0] & \$991 ;
-  assign \$993  = ~ \$992 ;
-  assign \$994  = \$993  & command_queue_held[0];
-  assign \$995  = ~ command_queue_push;
-  assign \$996  = \$994  & \$995 ;
-  assign \$997  = \$996  ? command_queue_held[7] : command_queue_held[6];
-  assign \$998  = \$990  ? command_queue_held[5] : \$997 ;
-  assign \$999  = ~ command_queue_pop;
-  assign \$1000  = command_queue_count[0] & \$999 ;
-  assign \$1001  = command_queue_push & \$1000 ;
-  assign \$1002  = ~ command_queue_pop;
-  assign \$1003  = command_queue_count[0] & \$1002 ;
-  assign \$1004  = ~ \$1003 ;
-  assign \$1005  = \$1004  & command_queue_held[0];
-  assign \$1006  = ~ command_queue_push;
-  assign \$1007  = \$1005  & \$1006 ;
-  assign \$1008  = \$1007  ? command_queue_held[8] : command_queue_held[7];
-  assign \$1009  = \$1001  ? command_queue_held[6] : \$1008 ;
-  assign \$1010  = ~ command_queue_pop;
-  assign \$1011  = command_queue_count[0] & \$1010 ;
-  assign \$1012  = command_queue_push & \$1011 ;
-  assign \$1013  = ~ command_queue_pop;
-  assign \$1014  = command_queue_count[0] & \$1013 ;
-  assign \$1015  = ~ \$1014 ;
-  assign \$1016  = \$1015  & command_queue_held[0];
-  assign \$1017  = ~ command_queue_push;
-  assign \$1018  = \$1016  & \$1017 ;
-  assign \$1019  = \$1018  ? 1'h0 : command_queue_held[8];
-  assign \$1020  = \$1012  ? command_queue_held[7] : \$1019 ;
-  assign \$1021  = ~ command_queue_pop;
-  assign \$1022  = command_queue_push & \$1021 ;
+  assign \$892  = ~ \$891 ;
+  assign \$893  = \$892  + 1'h1;
+  assign \$894  = \$889  | \$893 [6];
+  assign \$895  = \$880  & \$894 ;
+  assign \$896  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$897  = \$896 [5:0] == 6'h30;
+  assign \$898  = \$895  & \$897 ;
+  assign \$899  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$900  = \$899 [11:6] - 3'h4;
+  assign \$901  = w0_event_is & w0_event_slot_ok;
+  assign \$902  = w0_log_is & w0_log_slot_ok;
+  assign \$903  = w0_config_is & w0_config_slot_ok;
+  assign \$904  = bus__w_beat_from_queue ? \port$4700$0 [31:0] : bus__w_data;
+  assign \$905  = bus__w_beat_from_queue ? \port$4700$0 [31:0] : bus__w_data;
+  assign \$907  = 32'd2147483648 + \$906 ;
+  assign \$908  = bus__w_beat_from_queue ? \port$4700$0 [31:0] : bus__w_data;
+  assign \$910  = 32'd2148532224 + \$909 ;
+  assign \$911  = bus__w_beat_from_queue ? \port$4700$0 [31:0] : bus__w_data;
+  assign \$913  = 32'd2149580800 + \$912 ;
+  assign \$914  = ~ command_queue_pop;
+  assign \$915  = command_queue_count[0] & \$914 ;
+  assign \$916  = ~ \$915 ;
+  assign \$917  = command_queue_held[0] ? \read__data$268  : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1575 , \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], new_flush };
+  assign \$918  = ~ command_queue_pop;
+  assign \$919  = command_queue_count[0] & \$918 ;
+  assign \$920  = ~ \$919 ;
+  assign \$921  = \$920  & command_queue_held[0];
+  assign \$922  = command_queue_rd_next + 1'h1;
+  assign \$923  = ~ command_queue_pop;
+  assign \$924  = command_queue_count[0] & \$923 ;
+  assign \$925  = command_queue_held[0] | \$924 ;
+  assign \$926  = command_queue_push & \$925 ;
+  assign \$927  = command_queue_wr_next + 1'h1;
+  assign \$928  = ~ command_queue_pop;
+  assign \$929  = command_queue_count[0] & \$928 ;
+  assign \$930  = command_queue_push & \$929 ;
+  assign \$931  = ~ command_queue_pop;
+  assign \$932  = command_queue_count[0] & \$931 ;
+  assign \$933  = ~ \$932 ;
+  assign \$934  = \$933  & command_queue_held[0];
+  assign \$935  = ~ command_queue_push;
+  assign \$936  = \$934  & \$935 ;
+  assign \$937  = \$936  ? command_queue_held[1] : command_queue_held[0];
+  assign \$938  = \$930  ? 1'h1 : \$937 ;
+  assign \$939  = ~ command_queue_pop;
+  assign \$940  = command_queue_count[0] & \$939 ;
+  assign \$941  = command_queue_push & \$940 ;
+  assign \$942  = ~ command_queue_pop;
+  assign \$943  = command_queue_count[0] & \$942 ;
+  assign \$944  = ~ \$943 ;
+  assign \$945  = \$944  & command_queue_held[0];
+  assign \$946  = ~ command_queue_push;
+  assign \$947  = \$945  & \$946 ;
+  assign \$948  = \$947  ? command_queue_held[2] : command_queue_held[1];
+  assign \$949  = \$941  ? command_queue_held[0] : \$948 ;
+  assign \$950  = ~ command_queue_pop;
+  assign \$951  = command_queue_count[0] & \$950 ;
+  assign \$952  = command_queue_push & \$951 ;
+  assign \$953  = ~ command_queue_pop;
+  assign \$954  = command_queue_count[0] & \$953 ;
+  assign \$955  = ~ \$954 ;
+  assign \$956  = \$955  & command_queue_held[0];
+  assign \$957  = ~ command_queue_push;
+  assign \$958  = \$956  & \$957 ;
+  assign \$959  = \$958  ? command_queue_held[3] : command_queue_held[2];
+  assign \$960  = \$952  ? command_queue_held[1] : \$959 ;
+  assign \$961  = ~ command_queue_pop;
+  assign \$962  = command_queue_count[0] & \$961 ;
+  assign \$963  = command_queue_push & \$962 ;
+  assign \$964  = ~ command_queue_pop;
+  assign \$965  = command_queue_count[0] & \$964 ;
+  assign \$966  = ~ \$965 ;
+  assign \$967  = \$966  & command_queue_held[0];
+  assign \$968  = ~ command_queue_push;
+  assign \$969  = \$967  & \$968 ;
+  assign \$970  = \$969  ? command_queue_held[4] : command_queue_held[3];
+  assign \$971  = \$963  ? command_queue_held[2] : \$970 ;
+  assign \$972  = ~ command_queue_pop;
+  assign \$973  = command_queue_count[0] & \$972 ;
+  assign \$974  = command_queue_push & \$973 ;
+  assign \$975  = ~ command_queue_pop;
+  assign \$976  = command_queue_count[0] & \$975 ;
+  assign \$977  = ~ \$976 ;
+  assign \$978  = \$977  & command_queue_held[0];
+  assign \$979  = ~ command_queue_push;
+  assign \$980  = \$978  & \$979 ;
+  assign \$981  = \$980  ? command_queue_held[5] : command_queue_held[4];
+  assign \$982  = \$974  ? command_queue_held[3] : \$981 ;
+  assign \$983  = ~ command_queue_pop;
+  assign \$984  = command_queue_count[0] & \$983 ;
+  assign \$985  = command_queue_push & \$984 ;
+  assign \$986  = ~ command_queue_pop;
+  assign \$987  = command_queue_count[0] & \$986 ;
+  assign \$988  = ~ \$987 ;
+  assign \$989  = \$988  & command_queue_held[0];
+  assign \$990  = ~ command_queue_push;
+  assign \$991  = \$989  & \$990 ;
+  assign \$992  = \$991  ? command_queue_held[6] : command_queue_held[5];
+  assign \$993  = \$985  ? command_queue_held[4] : \$992 ;
+  assign \$994  = ~ command_queue_pop;
+  assign \$995  = command_queue_count[0] & \$994 ;
+  assign \$996  = command_queue_push & \$995 ;
+  assign \$997  = ~ command_queue_pop;
+  assign \$998  = command_queue_count[0] & \$997 ;
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = \$999  & command_queue_held[0];
+  assign \$1001  = ~ command_queue_push;
+  assign \$1002  = \$1000  & \$1001 ;
+  assign \$1003  = \$1002  ? command_queue_held[7] : command_queue_held[6];
+  assign \$1004  = \$996  ? command_queue_held[5] : \$1003 ;
+  assign \$1005  = ~ command_queue_pop;
+  assign \$1006  = command_queue_count[0] & \$1005 ;
+  assign \$1007  = command_queue_push & \$1006 ;
+  assign \$1008  = ~ command_queue_pop;
+  assign \$1009  = command_queue_count[0] & \$1008 ;
+  assign \$1010  = ~ \$1009 ;
+  assign \$1011  = \$1010  & command_queue_held[0];
+  assign \$1012  = ~ command_queue_push;
+  assign \$1013  = \$1011  & \$1012 ;
+  assign \$1014  = \$1013  ? command_queue_held[8] : command_queue_held[7];
+  assign \$1015  = \$1007  ? command_queue_held[6] : \$1014 ;
+  assign \$1016  = ~ command_queue_pop;
+  assign \$1017  = command_queue_count[0] & \$1016 ;
+  assign \$1018  = command_queue_push & \$1017 ;
+  assign \$1019  = ~ command_queue_pop;
+  assign \$1020  = command_queue_count[0] & \$1019 ;
+  assign \$1021  = ~ \$1020 ;
+  assign \$1022  = \$1021  & command_queue_held[0];
   assign \$1023  = ~ command_queue_push;
-  assign \$1024  = command_queue_pop & \$1023 ;
-  assign \$1025  = \$1024  ? command_queue_count[1] : command_queue_count[0];
-  assign \$1026  = \$1022  ? 1'h1 : \$1025 ;
+  assign \$1024  = \$1022  & \$1023 ;
+  assign \$1025  = \$1024  ? 1'h0 : command_queue_held[8];
+  assign \$1026  = \$1018  ? command_queue_held[7] : \$1025 ;
   assign \$1027  = ~ command_queue_pop;
   assign \$1028  = command_queue_push & \$1027 ;
   assign \$1029  = ~ command_queue_push;
   assign \$1030  = command_queue_pop & \$1029 ;
-  assign \$1031  = \$1030  ? command_queue_count[2] : command_queue_count[1];
-  assign \$1032  = \$1028  ? command_queue_count[0] : \$1031 ;
+  assign \$1031  = \$1030  ? command_queue_count[1] : command_queue_count[0];
+  assign \$1032  = \$1028  ? 1'h1 : \$1031 ;
   assign \$1033  = ~ command_queue_pop;
   assign \$1034  = command_queue_push & \$1033 ;
   assign \$1035  = ~ command_queue_push;
   assign \$1036  = command_queue_pop & \$1035 ;
-  assign \$1037  = \$1036  ? command_queue_count[3] : command_queue_count[2];
-  assign \$1038  = \$1034  ? command_queue_count[1] : \$1037 ;
+  assign \$1037  = \$1036  ? command_queue_count[2] : command_queue_count[1];
+  assign \$1038  = \$1034  ? command_queue_count[0] : \$1037 ;
   assign \$1039  = ~ command_queue_pop;
   assign \$1040  = command_queue_push & \$1039 ;
   assign \$1041  = ~ command_queue_push;
   assign \$1042  = command_queue_pop & \$1041 ;
-  assign \$1043  = \$1042  ? command_queue_count[4] : command_queue_count[3];
-  assign \$1044  = \$1040  ? command_queue_count[2] : \$1043 ;
+  assign \$1043  = \$1042  ? command_queue_count[3] : command_queue_count[2];
+  assign \$1044  = \$1040  ? command_queue_count[1] : \$1043 ;
   assign \$1045  = ~ command_queue_pop;
   assign \$1046  = command_queue_push & \$1045 ;
   assign \$1047  = ~ command_queue_push;
   assign \$1048  = command_queue_pop & \$1047 ;
-  assign \$1049  = \$1048  ? command_queue_count[5] : command_queue_count[4];
-  assign \$1050  = \$1046  ? command_queue_count[3] : \$1049 ;
+  assign \$1049  = \$1048  ? command_queue_count[4] : command_queue_count[3];
+  assign \$1050  = \$1046  ? command_queue_count[2] : \$1049 ;
   assign \$1051  = ~ command_queue_pop;
   assign \$1052  = command_queue_push & \$1051 ;
   assign \$1053  = ~ command_queue_push;
   assign \$1054  = command_queue_pop & \$1053 ;
-  assign \$1055  = \$1054  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1056  = \$1052  ? command_queue_count[4] : \$1055 ;
+  assign \$1055  = \$1054  ? command_queue_count[5] : command_queue_count[4];
+  assign \$1056  = \$1052  ? command_queue_count[3] : \$1055 ;
   assign \$1057  = ~ command_queue_pop;
   assign \$1058  = command_queue_push & \$1057 ;
   assign \$1059  = ~ command_queue_push;
   assign \$1060  = command_queue_pop & \$1059 ;
-  assign \$1061  = \$1060  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1062  = \$1058  ? command_queue_count[5] : \$1061 ;
+  assign \$1061  = \$1060  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1062  = \$1058  ? command_queue_count[4] : \$1061 ;
   assign \$1063  = ~ command_queue_pop;
   assign \$1064  = command_queue_push & \$1063 ;
   assign \$1065  = ~ command_queue_push;
   assign \$1066  = command_queue_pop & \$1065 ;
-  assign \$1067  = \$1066  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1068  = \$1064  ? command_queue_count[6] : \$1067 ;
+  assign \$1067  = \$1066  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1068  = \$1064  ? command_queue_count[5] : \$1067 ;
   assign \$1069  = ~ command_queue_pop;
   assign \$1070  = command_queue_push & \$1069 ;
   assign \$1071  = ~ command_queue_push;
   assign \$1072  = command_queue_pop & \$1071 ;
-  assign \$1073  = \$1072  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1074  = \$1070  ? command_queue_count[7] : \$1073 ;
+  assign \$1073  = \$1072  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1074  = \$1070  ? command_queue_count[6] : \$1073 ;
   assign \$1075  = ~ command_queue_pop;
   assign \$1076  = command_queue_push & \$1075 ;
   assign \$1077  = ~ command_queue_push;
   assign \$1078  = command_queue_pop & \$1077 ;
-  assign \$1079  = \$1078  ? 1'h0 : command_queue_count[9];
-  assign \$1080  = \$1076  ? command_queue_count[8] : \$1079 ;
-  assign \$1081  = req_free & native_free_valid;
-  assign \$1082  = req_flush & native_flush_valid;
-  assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1085  = 1'h1 << \$1084 [1:0];
-  assign \$1086  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1087  = 1'h1 << \$1086 [4:2];
-  assign \$1088  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1089  = 1'h1 << \$1088 [7:5];
+  assign \$1079  = \$1078  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1080  = \$1076  ? command_queue_count[7] : \$1079 ;
+  assign \$1081  = ~ command_queue_pop;
+  assign \$1082  = command_queue_push & \$1081 ;
+  assign \$1083  = ~ command_queue_push;
+  assign \$1084  = command_queue_pop & \$1083 ;
+  assign \$1085  = \$1084  ? 1'h0 : command_queue_count[9];
+  assign \$1086  = \$1082  ? command_queue_count[8] : \$1085 ;
+  assign \$1087  = req_free & native_free_valid;
+  assign \$1088  = req_flush & native_flush_valid;
+  assign \$1089  = \$1087  | \$1088 ;
   assign \$1090  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1091  = 1'h1 << \$1090 [11:8];
-  assign \$1092  = bus__w_beat_from_queue ? \port$4703$0 [31:0] : bus__w_data;
-  assign \$1093  = bus__w_beat_from_queue ? \port$4703$0 [35:32] : bus__w_strb;
-  assign \$1094  = \$1093  == 4'hf;
-  assign \$1095  = bus__w_beat_from_queue ? \port$4703$0 [35:32] : bus__w_strb;
-  assign \$1096  = ~ \$signal$237 ;
-  assign \$1097  = \$signal$283  & \$1096 ;
-  assign \$1098  = ~ new_flush;
-  assign \$1099  = \$1097  & \$1098 ;
-  assign \$1100  = ~ w1_a1_0[0];
-  assign \$1101  = ~ w1_a4_2[4];
-  assign \$1102  = \$1100  | \$1101 ;
-  assign \$1103  = ~ w1_a7_5[0];
-  assign \$1104  = ~ w1_a11_8[0];
-  assign \$1105  = \$1103  | \$1104 ;
-  assign \$1106  = \$1102  | \$1105 ;
-  assign \$1107  = ~ \$1106 ;
-  assign \$1108  = ~ w1_a1_0[0];
-  assign \$1109  = ~ w1_a4_2[6];
-  assign \$1110  = \$1108  | \$1109 ;
-  assign \$1111  = ~ w1_a7_5[0];
-  assign \$1112  = ~ w1_a11_8[0];
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = \$1110  | \$1113 ;
-  assign \$1115  = ~ \$1114 ;
-  assign \$1116  = ~ w1_a1_0[0];
-  assign \$1117  = ~ w1_a4_2[7];
-  assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = ~ w1_a7_5[0];
-  assign \$1120  = ~ w1_a11_8[0];
-  assign \$1121  = \$1119  | \$1120 ;
-  assign \$1122  = \$1118  | \$1121 ;
-  assign \$1123  = ~ \$1122 ;
-  assign \$1124  = ~ w1_a1_0[0];
-  assign \$1125  = ~ w1_a4_2[6];
-  assign \$1126  = \$1124  | \$1125 ;
-  assign \$1127  = ~ w1_a7_5[1];
-  assign \$1128  = ~ w1_a11_8[0];
-  assign \$1129  = \$1127  | \$1128 ;
-  assign \$1130  = \$1126  | \$1129 ;
-  assign \$1131  = ~ \$1130 ;
-  assign \$1132  = ~ w1_a1_0[0];
-  assign \$1133  = ~ w1_a4_2[1];
-  assign \$1134  = \$1132  | \$1133 ;
-  assign \$1135  = ~ w1_a7_5[0];
-  assign \$1136  = ~ w1_a11_8[1];
-  assign \$1137  = \$1135  | \$1136 ;
-  assign \$1138  = \$1134  | \$1137 ;
-  assign \$1139  = ~ \$1138 ;
-  assign \$1140  = ~ w1_a1_0[0];
-  assign \$1141  = ~ w1_a4_2[4];
-  assign \$1142  = \$1140  | \$1141 ;
-  assign \$1143  = ~ w1_a7_5[1];
-  assign \$1144  = ~ w1_a11_8[1];
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = \$1142  | \$1145 ;
-  assign \$1147  = ~ \$1146 ;
-  assign \$1148  = ~ w1_a1_0[0];
-  assign \$1149  = ~ w1_a4_2[7];
-  assign \$1150  = \$1148  | \$1149 ;
-  assign \$1151  = ~ w1_a7_5[1];
-  assign \$1152  = ~ w1_a11_8[1];
-  assign \$1153  = \$1151  | \$1152 ;
-  assign \$1154  = \$1150  | \$1153 ;
-  assign \$1155  = ~ \$1154 ;
-  assign \$1156  = ~ w1_a1_0[0];
-  assign \$1157  = ~ w1_a4_2[1];
-  assign \$1158  = \$1156  | \$1157 ;
-  assign \$1159  = ~ w1_a7_5[2];
-  assign \$1160  = ~ w1_a11_8[1];
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = \$1158  | \$1161 ;
-  assign \$1163  = ~ \$1162 ;
-  assign \$1164  = ~ w1_a1_0[0];
-  assign \$1165  = ~ w1_a4_2[4];
-  assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = ~ w1_a7_5[3];
-  assign \$1168  = ~ w1_a11_8[1];
-  assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = \$1166  | \$1169 ;
-  assign \$1171  = ~ \$1170 ;
-  assign \$1172  = ~ w1_a1_0[0];
-  assign \$1173  = ~ w1_a4_2[7];
-  assign \$1174  = \$1172  | \$1173 ;
-  assign \$1175  = ~ w1_a7_5[3];
-  assign \$1176  = ~ w1_a11_8[1];
-  assign \$1177  = \$1175  | \$1176 ;
-  assign \$1178  = \$1174  | \$1177 ;
-  assign \$1179  = ~ \$1178 ;
-  assign \$1180  = ~ w1_a1_0[0];
-  assign \$1181  = ~ w1_a4_2[1];
-  assign \$1182  = \$1180  | \$1181 ;
-  assign \$1183  = ~ w1_a7_5[4];
-  assign \$1184  = ~ w1_a11_8[1];
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = \$1182  | \$1185 ;
-  assign \$1187  = ~ \$1186 ;
-  assign \$1188  = ~ w1_a1_0[0];
-  assign \$1189  = ~ w1_a4_2[4];
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = ~ w1_a7_5[5];
-  assign \$1192  = ~ w1_a11_8[1];
-  assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = \$1190  | \$1193 ;
-  assign \$1195  = ~ \$1194 ;
-  assign \$1196  = ~ w1_a1_0[0];
-  assign \$1197  = ~ w1_a4_2[7];
-  assign \$1198  = \$1196  | \$1197 ;
-  assign \$1199  = ~ w1_a7_5[5];
-  assign \$1200  = ~ w1_a11_8[1];
-  assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = \$1198  | \$1201 ;
-  assign \$1203  = ~ \$1202 ;
-  assign \$1204  = ~ w1_a1_0[0];
-  assign \$1205  = ~ w1_a4_2[4];
-  assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = ~ w1_a7_5[0];
-  assign \$1208  = ~ w1_a11_8[0];
-  assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = \$1206  | \$1209 ;
-  assign \$1211  = ~ \$1210 ;
-  assign \$1212  = ~ w1_a1_0[0];
-  assign \$1213  = ~ w1_a4_2[6];
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = ~ w1_a7_5[1];
-  assign \$1216  = ~ w1_a11_8[0];
-  assign \$1217  = \$1215  | \$1216 ;
-  assign \$1218  = \$1214  | \$1217 ;
-  assign \$1219  = ~ \$1218 ;
-  assign \$1220  = ~ w1_a1_0[0];
-  assign \$1221  = ~ w1_a4_2[1];
-  assign \$1222  = \$1220  | \$1221 ;
-  assign \$1223  = ~ w1_a7_5[0];
-  assign \$1224  = ~ w1_a11_8[1];
-  assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = \$1222  | \$1225 ;
-  assign \$1227  = ~ \$1226 ;
-  assign \$1228  = ~ w1_a1_0[0];
-  assign \$1229  = ~ w1_a4_2[4];
-  assign \$1230  = \$1228  | \$1229 ;
-  assign \$1231  = ~ w1_a7_5[1];
-  assign \$1232  = ~ w1_a11_8[1];
-  assign \$1233  = \$1231  | \$1232 ;
-  assign \$1234  = \$1230  | \$1233 ;
-  assign \$1235  = ~ \$1234 ;
-  assign \$1236  = ~ w1_a1_0[0];
-  assign \$1237  = ~ w1_a4_2[1];
-  assign \$1238  = \$1236  | \$1237 ;
-  assign \$1239  = ~ w1_a7_5[2];
-  assign \$1240  = ~ w1_a11_8[1];
-  assign \$1241  = \$1239  | \$1240 ;
-  assign \$1242  = \$1238  | \$1241 ;
-  assign \$1243  = ~ \$1242 ;
-  assign \$1244  = ~ w1_a1_0[0];
-  assign \$1245  = ~ w1_a4_2[4];
-  assign \$1246  = \$1244  | \$1245 ;
-  assign \$1247  = ~ w1_a7_5[3];
-  assign \$1248  = ~ w1_a11_8[1];
-  assign \$1249  = \$1247  | \$1248 ;
-  assign \$1250  = \$1246  | \$1249 ;
-  assign \$1251  = ~ \$1250 ;
-  assign \$1252  = ~ w1_a1_0[0];
-  assign \$1253  = ~ w1_a4_2[1];
-  assign \$1254  = \$1252  | \$1253 ;
-  assign \$1255  = ~ w1_a7_5[4];
-  assign \$1256  = ~ w1_a11_8[1];
-  assign \$1257  = \$1255  | \$1256 ;
-  assign \$1258  = \$1254  | \$1257 ;
-  assign \$1259  = ~ \$1258 ;
-  assign \$1260  = ~ w1_a1_0[0];
-  assign \$1261  = ~ w1_a4_2[4];
-  assign \$1262  = \$1260  | \$1261 ;
-  assign \$1263  = ~ w1_a7_5[5];
-  assign \$1264  = ~ w1_a11_8[1];
-  assign \$1265  = \$1263  | \$1264 ;
-  assign \$1266  = \$1262  | \$1265 ;
-  assign \$1267  = ~ \$1266 ;
-  assign \$1268  = { \$1267 , \$1259 , \$1251 , \$1243 , \$1235 , \$1227 , \$1219 , \$1211  } + 8'hff;
-  assign \$1269  = ~ w1_a1_0[0];
-  assign \$1270  = ~ w1_a4_2[6];
+  assign \$1091  = 1'h1 << \$1090 [1:0];
+  assign \$1092  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1093  = 1'h1 << \$1092 [4:2];
+  assign \$1094  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1095  = 1'h1 << \$1094 [7:5];
+  assign \$1096  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1097  = 1'h1 << \$1096 [11:8];
+  assign \$1098  = bus__w_beat_from_queue ? \port$4700$0 [31:0] : bus__w_data;
+  assign \$1099  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$1100  = \$1099  == 4'hf;
+  assign \$1101  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$1102  = ~ \$signal$237 ;
+  assign \$1103  = \$signal$283  & \$1102 ;
+  assign \$1104  = ~ new_flush;
+  assign \$1105  = \$1103  & \$1104 ;
+  assign \$1106  = ~ w1_a1_0[0];
+  assign \$1107  = ~ w1_a4_2[4];
+  assign \$1108  = \$1106  | \$1107 ;
+  assign \$1109  = ~ w1_a7_5[0];
+  assign \$1110  = ~ w1_a11_8[0];
+  assign \$1111  = \$1109  | \$1110 ;
+  assign \$1112  = \$1108  | \$1111 ;
+  assign \$1113  = ~ \$1112 ;
+  assign \$1114  = ~ w1_a1_0[0];
+  assign \$1115  = ~ w1_a4_2[6];
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = ~ w1_a7_5[0];
+  assign \$1118  = ~ w1_a11_8[0];
+  assign \$1119  = \$1117  | \$1118 ;
+  assign \$1120  = \$1116  | \$1119 ;
+  assign \$1121  = ~ \$1120 ;
+  assign \$1122  = ~ w1_a1_0[0];
+  assign \$1123  = ~ w1_a4_2[7];
+  assign \$1124  = \$1122  | \$1123 ;
+  assign \$1125  = ~ w1_a7_5[0];
+  assign \$1126  = ~ w1_a11_8[0];
+  assign \$1127  = \$1125  | \$1126 ;
+  assign \$1128  = \$1124  | \$1127 ;
+  assign \$1129  = ~ \$1128 ;
+  assign \$1130  = ~ w1_a1_0[0];
+  assign \$1131  = ~ w1_a4_2[6];
+  assign \$1132  = \$1130  | \$1131 ;
+  assign \$1133  = ~ w1_a7_5[1];
+  assign \$1134  = ~ w1_a11_8[0];
+  assign \$1135  = \$1133  | \$1134 ;
+  assign \$1136  = \$1132  | \$1135 ;
+  assign \$1137  = ~ \$1136 ;
+  assign \$1138  = ~ w1_a1_0[0];
+  assign \$1139  = ~ w1_a4_2[1];
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = ~ w1_a7_5[0];
+  assign \$1142  = ~ w1_a11_8[1];
+  assign \$1143  = \$1141  | \$1142 ;
+  assign \$1144  = \$1140  | \$1143 ;
+  assign \$1145  = ~ \$1144 ;
+  assign \$1146  = ~ w1_a1_0[0];
+  assign \$1147  = ~ w1_a4_2[4];
+  assign \$1148  = \$1146  | \$1147 ;
+  assign \$1149  = ~ w1_a7_5[1];
+  assign \$1150  = ~ w1_a11_8[1];
+  assign \$1151  = \$1149  | \$1150 ;
+  assign \$1152  = \$1148  | \$1151 ;
+  assign \$1153  = ~ \$1152 ;
+  assign \$1154  = ~ w1_a1_0[0];
+  assign \$1155  = ~ w1_a4_2[7];
+  assign \$1156  = \$1154  | \$1155 ;
+  assign \$1157  = ~ w1_a7_5[1];
+  assign \$1158  = ~ w1_a11_8[1];
+  assign \$1159  = \$1157  | \$1158 ;
+  assign \$1160  = \$1156  | \$1159 ;
+  assign \$1161  = ~ \$1160 ;
+  assign \$1162  = ~ w1_a1_0[0];
+  assign \$1163  = ~ w1_a4_2[1];
+  assign \$1164  = \$1162  | \$1163 ;
+  assign \$1165  = ~ w1_a7_5[2];
+  assign \$1166  = ~ w1_a11_8[1];
+  assign \$1167  = \$1165  | \$1166 ;
+  assign \$1168  = \$1164  | \$1167 ;
+  assign \$1169  = ~ \$1168 ;
+  assign \$1170  = ~ w1_a1_0[0];
+  assign \$1171  = ~ w1_a4_2[4];
+  assign \$1172  = \$1170  | \$1171 ;
+  assign \$1173  = ~ w1_a7_5[3];
+  assign \$1174  = ~ w1_a11_8[1];
+  assign \$1175  = \$1173  | \$1174 ;
+  assign \$1176  = \$1172  | \$1175 ;
+  assign \$1177  = ~ \$1176 ;
+  assign \$1178  = ~ w1_a1_0[0];
+  assign \$1179  = ~ w1_a4_2[7];
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = ~ w1_a7_5[3];
+  assign \$1182  = ~ w1_a11_8[1];
+  assign \$1183  = \$1181  | \$1182 ;
+  assign \$1184  = \$1180  | \$1183 ;
+  assign \$1185  = ~ \$1184 ;
+  assign \$1186  = ~ w1_a1_0[0];
+  assign \$1187  = ~ w1_a4_2[1];
+  assign \$1188  = \$1186  | \$1187 ;
+  assign \$1189  = ~ w1_a7_5[4];
+  assign \$1190  = ~ w1_a11_8[1];
+  assign \$1191  = \$1189  | \$1190 ;
+  assign \$1192  = \$1188  | \$1191 ;
+  assign \$1193  = ~ \$1192 ;
+  assign \$1194  = ~ w1_a1_0[0];
+  assign \$1195  = ~ w1_a4_2[4];
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = ~ w1_a7_5[5];
+  assign \$1198  = ~ w1_a11_8[1];
+  assign \$1199  = \$1197  | \$1198 ;
+  assign \$1200  = \$1196  | \$1199 ;
+  assign \$1201  = ~ \$1200 ;
+  assign \$1202  = ~ w1_a1_0[0];
+  assign \$1203  = ~ w1_a4_2[7];
+  assign \$1204  = \$1202  | \$1203 ;
+  assign \$1205  = ~ w1_a7_5[5];
+  assign \$1206  = ~ w1_a11_8[1];
+  assign \$1207  = \$1205  | \$1206 ;
+  assign \$1208  = \$1204  | \$1207 ;
+  assign \$1209  = ~ \$1208 ;
+  assign \$1210  = ~ w1_a1_0[0];
+  assign \$1211  = ~ w1_a4_2[4];
+  assign \$1212  = \$1210  | \$1211 ;
+  assign \$1213  = ~ w1_a7_5[0];
+  assign \$1214  = ~ w1_a11_8[0];
+  assign \$1215  = \$1213  | \$1214 ;
+  assign \$1216  = \$1212  | \$1215 ;
+  assign \$1217  = ~ \$1216 ;
+  assign \$1218  = ~ w1_a1_0[0];
+  assign \$1219  = ~ w1_a4_2[6];
+  assign \$1220  = \$1218  | \$1219 ;
+  assign \$1221  = ~ w1_a7_5[1];
+  assign \$1222  = ~ w1_a11_8[0];
+  assign \$1223  = \$1221  | \$1222 ;
+  assign \$1224  = \$1220  | \$1223 ;
+  assign \$1225  = ~ \$1224 ;
+  assign \$1226  = ~ w1_a1_0[0];
+  assign \$1227  = ~ w1_a4_2[1];
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = ~ w1_a7_5[0];
+  assign \$1230  = ~ w1_a11_8[1];
+  assign \$1231  = \$1229  | \$1230 ;
+  assign \$1232  = \$1228  | \$1231 ;
+  assign \$1233  = ~ \$1232 ;
+  assign \$1234  = ~ w1_a1_0[0];
+  assign \$1235  = ~ w1_a4_2[4];
+  assign \$1236  = \$1234  | \$1235 ;
+  assign \$1237  = ~ w1_a7_5[1];
+  assign \$1238  = ~ w1_a11_8[1];
+  assign \$1239  = \$1237  | \$1238 ;
+  assign \$1240  = \$1236  | \$1239 ;
+  assign \$1241  = ~ \$1240 ;
+  assign \$1242  = ~ w1_a1_0[0];
+  assign \$1243  = ~ w1_a4_2[1];
+  assign \$1244  = \$1242  | \$1243 ;
+  assign \$1245  = ~ w1_a7_5[2];
+  assign \$1246  = ~ w1_a11_8[1];
+  assign \$1247  = \$1245  | \$1246 ;
+  assign \$1248  = \$1244  | \$1247 ;
+  assign \$1249  = ~ \$1248 ;
+  assign \$1250  = ~ w1_a1_0[0];
+  assign \$1251  = ~ w1_a4_2[4];
+  assign \$1252  = \$1250  | \$1251 ;
+  assign \$1253  = ~ w1_a7_5[3];
+  assign \$1254  = ~ w1_a11_8[1];
+  assign \$1255  = \$1253  | \$1254 ;
+  assign \$1256  = \$1252  | \$1255 ;
+  assign \$1257  = ~ \$1256 ;
+  assign \$1258  = ~ w1_a1_0[0];
+  assign \$1259  = ~ w1_a4_2[1];
+  assign \$1260  = \$1258  | \$1259 ;
+  assign \$1261  = ~ w1_a7_5[4];
+  assign \$1262  = ~ w1_a11_8[1];
+  assign \$1263  = \$1261  | \$1262 ;
+  assign \$1264  = \$1260  | \$1263 ;
+  assign \$1265  = ~ \$1264 ;
+  assign \$1266  = ~ w1_a1_0[0];
+  assign \$1267  = ~ w1_a4_2[4];
+  assign \$1268  = \$1266  | \$1267 ;
+  assign \$1269  = ~ w1_a7_5[5];
+  assign \$1270  = ~ w1_a11_8[1];
   assign \$1271  = \$1269  | \$1270 ;
-  assign \$1272  = ~ w1_a7_5[0];
-  assign \$1273  = ~ w1_a11_8[0];
-  assign \$1274  = \$1272  | \$1273 ;
-  assign \$1275  = \$1271  | \$1274 ;
-  assign \$1276  = ~ \$1275 ;
-  assign \$1277  = ~ w1_a1_0[0];
-  assign \$1278  = ~ w1_a4_2[7];
-  assign \$1279  = \$1277  | \$1278 ;
-  assign \$1280  = ~ w1_a7_5[0];
-  assign \$1281  = ~ w1_a11_8[0];
-  assign \$1282  = \$1280  | \$1281 ;
-  assign \$1283  = \$1279  | \$1282 ;
-  assign \$1284  = ~ \$1283 ;
-  assign \$1285  = ~ w1_a1_0[0];
-  assign \$1286  = ~ w1_a4_2[7];
-  assign \$1287  = \$1285  | \$1286 ;
-  assign \$1288  = ~ w1_a7_5[1];
-  assign \$1289  = ~ w1_a11_8[1];
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = \$1287  | \$1290 ;
-  assign \$1292  = ~ \$1291 ;
-  assign \$1293  = ~ w1_a1_0[0];
-  assign \$1294  = ~ w1_a4_2[7];
-  assign \$1295  = \$1293  | \$1294 ;
-  assign \$1296  = ~ w1_a7_5[3];
-  assign \$1297  = ~ w1_a11_8[1];
-  assign \$1298  = \$1296  | \$1297 ;
-  assign \$1299  = \$1295  | \$1298 ;
-  assign \$1300  = ~ \$1299 ;
-  assign \$1301  = ~ w1_a1_0[0];
-  assign \$1302  = ~ w1_a4_2[7];
-  assign \$1303  = \$1301  | \$1302 ;
-  assign \$1304  = ~ w1_a7_5[5];
-  assign \$1305  = ~ w1_a11_8[1];
-  assign \$1306  = \$1304  | \$1305 ;
-  assign \$1307  = \$1303  | \$1306 ;
-  assign \$1308  = ~ \$1307 ;
-  assign \$1309  = { \$1308 , \$1300 , \$1292 , \$1284 , \$1276  } + 5'h1f;
-  assign \$1310  = \$signal$287  & \$signal$288 ;
-  assign \$1311  = \$1310  & w2_is_ctrl;
-  assign \$1312  = \$1311  & \$signal$290 [0];
-  assign \$1313  = \$signal$287  & \$signal$288 ;
-  assign \$1314  = \$1313  & w2_is_err_pop;
-  assign \$1315  = \$signal$287  & w2_is_irq_status;
-  assign \$1316  = \$1315  & \$signal$289 [0];
-  assign \$1317  = \$1316  ? \$signal$290 [4:0] : 5'h00;
-  assign \$1318  = \$signal$287  & w2_is_irq_enable;
-  assign \$1319  = \$1318  & \$signal$289 [0];
-  assign \$1320  = \$signal$287  & w2_is_pool0_low_water;
-  assign \$1321  = \$1320  & \$signal$289 [0];
-  assign \$1322  = \$signal$287  & w2_is_pool0_low_water;
-  assign \$1323  = \$1322  & \$signal$289 [1];
-  assign \$1324  = \$signal$287  & w2_is_pool0_low_water;
-  assign \$1325  = \$1324  & \$signal$289 [2];
-  assign \$1326  = \$signal$287  & w2_is_pool1_low_water;
+  assign \$1272  = \$1268  | \$1271 ;
+  assign \$1273  = ~ \$1272 ;
+  assign \$1274  = { \$1273 , \$1265 , \$1257 , \$1249 , \$1241 , \$1233 , \$1225 , \$1217  } + 8'hff;
+  assign \$1275  = ~ w1_a1_0[0];
+  assign \$1276  = ~ w1_a4_2[6];
+  assign \$1277  = \$1275  | \$1276 ;
+  assign \$1278  = ~ w1_a7_5[0];
+  assign \$1279  = ~ w1_a11_8[0];
+  assign \$1280  = \$1278  | \$1279 ;
+  assign \$1281  = \$1277  | \$1280 ;
+  assign \$1282  = ~ \$1281 ;
+  assign \$1283  = ~ w1_a1_0[0];
+  assign \$1284  = ~ w1_a4_2[7];
+  assign \$1285  = \$1283  | \$1284 ;
+  assign \$1286  = ~ w1_a7_5[0];
+  assign \$1287  = ~ w1_a11_8[0];
+  assign \$1288  = \$1286  | \$1287 ;
+  assign \$1289  = \$1285  | \$1288 ;
+  assign \$1290  = ~ \$1289 ;
+  assign \$1291  = ~ w1_a1_0[0];
+  assign \$1292  = ~ w1_a4_2[7];
+  assign \$1293  = \$1291  | \$1292 ;
+  assign \$1294  = ~ w1_a7_5[1];
+  assign \$1295  = ~ w1_a11_8[1];
+  assign \$1296  = \$1294  | \$1295 ;
+  assign \$1297  = \$1293  | \$1296 ;
+  assign \$1298  = ~ \$1297 ;
+  assign \$1299  = ~ w1_a1_0[0];
+  assign \$1300  = ~ w1_a4_2[7];
+  assign \$1301  = \$1299  | \$1300 ;
+  assign \$1302  = ~ w1_a7_5[3];
+  assign \$1303  = ~ w1_a11_8[1];
+  assign \$1304  = \$1302  | \$1303 ;
+  assign \$1305  = \$1301  | \$1304 ;
+  assign \$1306  = ~ \$1305 ;
+  assign \$1307  = ~ w1_a1_0[0];
+  assign \$1308  = ~ w1_a4_2[7];
+  assign \$1309  = \$1307  | \$1308 ;
+  assign \$1310  = ~ w1_a7_5[5];
+  assign \$1311  = ~ w1_a11_8[1];
+  assign \$1312  = \$1310  | \$1311 ;
+  assign \$1313  = \$1309  | \$1312 ;
+  assign \$1314  = ~ \$1313 ;
+  assign \$1315  = { \$1314 , \$1306 , \$1298 , \$1290 , \$1282  } + 5'h1f;
+  assign \$1316  = \$signal$287  & \$signal$288 ;
+  assign \$1317  = \$1316  & w2_is_ctrl;
+  assign \$1318  = \$1317  & \$signal$290 [0];
+  assign \$1319  = \$signal$287  & \$signal$288 ;
+  assign \$1320  = \$1319  & w2_is_err_pop;
+  assign \$1321  = \$signal$287  & w2_is_irq_status;
+  assign \$1322  = \$1321  & \$signal$289 [0];
+  assign \$1323  = \$1322  ? \$signal$290 [4:0] : 5'h00;
+  assign \$1324  = \$signal$287  & w2_is_irq_enable;
+  assign \$1325  = \$1324  & \$signal$289 [0];
+  assign \$1326  = \$signal$287  & w2_is_pool0_low_water;
   assign \$1327  = \$1326  & \$signal$289 [0];
-  assign \$1328  = \$signal$287  & w2_is_pool1_low_water;
+  assign \$1328  = \$signal$287  & w2_is_pool0_low_water;
   assign \$1329  = \$1328  & \$signal$289 [1];
-  assign \$1330  = \$signal$287  & w2_is_pool1_low_water;
+  assign \$1330  = \$signal$287  & w2_is_pool0_low_water;
   assign \$1331  = \$1330  & \$signal$289 [2];
-  assign \$1332  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1332  = \$signal$287  & w2_is_pool1_low_water;
   assign \$1333  = \$1332  & \$signal$289 [0];
-  assign \$1334  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1334  = \$signal$287  & w2_is_pool1_low_water;
   assign \$1335  = \$1334  & \$signal$289 [1];
-  assign \$1336  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1336  = \$signal$287  & w2_is_pool1_low_water;
   assign \$1337  = \$1336  & \$signal$289 [2];
-  assign \$1338  = | \port$4577$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1338 ;
-  assign \$1339  = | \port$4589$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1339 ;
-  assign \$1340  = ~ \port$4574$0 [0];
-  assign \$1341  = rsp_grant_valid & \$1340 ;
-  assign \$1342  = \port$4574$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1341  & \$1342 ;
-  assign \$1343  = \$signal$28  > 2'h2;
-  assign \$1344  = \$1343  ? 2'h2 : \$signal$28 ;
-  assign \$1345  = | \$signal$28 ;
-  assign \$1346  = space_ge1 & \$1345 ;
-  assign \$1347  = \$1346  ? 1'h1 : 1'h0;
-  assign \$1348  = space_ge2 ? \$1344  : { 1'h0, \$1347  };
-  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1348 ;
-  assign \$1349  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1349  & space_ge1;
-  assign \$1350  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1350  & space_ge2;
-  assign \$1351  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1351  & space_ge3;
-  assign \$1352  = ~ space[4];
-  assign popped = w1c & \$1352 ;
-  assign \$1353  = 1'h0 - tail[1:0];
-  assign \$1354  = 1'h1 - tail[1:0];
-  assign \$1355  = 2'h2 - tail[1:0];
-  assign \$1356  = 2'h3 - tail[1:0];
-  assign \$1357  = space - 3'h7;
-  assign \$1358  = ~ \$1357 [5];
-  assign \$1359  = space - 3'h7;
-  assign \$1360  = ~ \$1359 [5];
-  assign \$1361  = space - 4'h8;
-  assign \$1362  = ~ \$1361 [5];
+  assign \$1338  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1339  = \$1338  & \$signal$289 [0];
+  assign \$1340  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1341  = \$1340  & \$signal$289 [1];
+  assign \$1342  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1343  = \$1342  & \$signal$289 [2];
+  assign \$1344  = | \port$4574$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1344 ;
+  assign \$1345  = | \port$4586$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1345 ;
+  assign \$1346  = ~ \port$4571$0 [0];
+  assign \$1347  = rsp_grant_valid & \$1346 ;
+  assign \$1348  = \port$4571$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1347  & \$1348 ;
+  assign \$1349  = \$signal$28  > 2'h2;
+  assign \$1350  = \$1349  ? 2'h2 : \$signal$28 ;
+  assign \$1351  = | \$signal$28 ;
+  assign \$1352  = space_ge1 & \$1351 ;
+  assign \$1353  = \$1352  ? 1'h1 : 1'h0;
+  assign \$1354  = space_ge2 ? \$1350  : { 1'h0, \$1353  };
+  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1354 ;
+  assign \$1355  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1355  & space_ge1;
+  assign \$1356  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1356  & space_ge2;
+  assign \$1357  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1357  & space_ge3;
+  assign \$1358  = ~ space[4];
+  assign popped = w1c & \$1358 ;
+  assign \$1359  = 1'h0 - tail[1:0];
+  assign \$1360  = 1'h1 - tail[1:0];
+  assign \$1361  = 2'h2 - tail[1:0];
+  assign \$1362  = 2'h3 - tail[1:0];
   assign \$1363  = space - 3'h7;
   assign \$1364  = ~ \$1363 [5];
-  assign \$1365  = space - 4'h8;
+  assign \$1365  = space - 3'h7;
   assign \$1366  = ~ \$1365 [5];
-  assign \$1367  = space - 4'h9;
+  assign \$1367  = space - 4'h8;
   assign \$1368  = ~ \$1367 [5];
-  assign \$1369  = space - \$signal$28 ;
-  assign \$1370  = space + 1'h1;
-  assign space_over = \$1370  - \$signal$28 ;
-  assign space_short = $signed(\$1369 ) < $signed(1'h0);
-  assign \$1371  = | \$signal$28 ;
-  assign \$1372  = \$signal$91  != \$signal$28 ;
-  assign \$1375  = \$signal$103  & irq_enable;
-  assign irq = | \$1375 ;
-  assign \$1376  = event_lw_granted_2 & event_lw_short;
-  assign \$1377  = log_lw_granted_2 & log_lw_short;
-  assign \$1378  = \$1376  | \$1377 ;
-  assign \$1379  = config_lw_granted_2 & config_lw_short;
-  assign low_water_hit = \$1378  | \$1379 ;
-  assign \$1380  = ! bus__r_addr[5:0];
-  assign \$1381  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1382  = \$1380  & \$1381 ;
-  assign \$1383  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1382  & \$1383 ;
-  assign \$1384  = ~ alloc_queue_pop;
-  assign \$1385  = alloc_queue_count[0] & \$1384 ;
-  assign \$1386  = alloc_queue_held[0] | \$1385 ;
-  assign \$signature__en$333  = alloc_queue_push & \$1386 ;
-  assign \$1387  = req_alloc & native_alloc_valid;
-  assign \$1388  = ~ \$1387 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1388 ;
-  assign \$1389  = alloc_queue_count[0] | staged_valid;
-  assign \$1390  = ! bus__r_addr[5:0];
-  assign \$1391  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1392  = \$1390  & \$1391 ;
-  assign \$1393  = bus__r_addr[11:6] < 3'h7;
-  assign \$1394  = \$1392  & \$1393 ;
-  assign \$1395  = bus__r_req & \$1394 ;
-  assign \$1396  = \$1389  | \$1395 ;
-  assign \$1397  = req_alloc & native_alloc_valid;
-  assign \$1398  = ~ \$1397 ;
-  assign \$1399  = \$1396  & \$1398 ;
-  assign \$1400  = ~ alloc_queue_count[0];
-  assign \$1401  = \$1399  & \$1400 ;
-  assign \$1402  = ~ \$1401 ;
-  assign alloc_queue_push = staged_valid & \$1402 ;
-  assign \$1403  = r2_block0 | r2_block4;
-  assign \$1404  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1403  | \$1404 ;
-  assign \$1405  = | r2_found_in;
-  assign bus__r_err = ~ \$1405 ;
+  assign \$1369  = space - 3'h7;
+  assign \$1370  = ~ \$1369 [5];
+  assign \$1371  = space - 4'h8;
+  assign \$1372  = ~ \$1371 [5];
+  assign \$1373  = space - 4'h9;
+  assign \$1374  = ~ \$1373 [5];
+  assign \$1375  = space - \$signal$28 ;
+  assign \$1376  = space + 1'h1;
+  assign space_over = \$1376  - \$signal$28 ;
+  assign space_short = $signed(\$1375 ) < $signed(1'h0);
+  assign \$1377  = | \$signal$28 ;
+  assign \$1378  = \$signal$91  != \$signal$28 ;
+  assign \$1381  = \$signal$103  & irq_enable;
+  assign irq = | \$1381 ;
+  assign \$1382  = event_lw_granted_2 & event_lw_short;
+  assign \$1383  = log_lw_granted_2 & log_lw_short;
+  assign \$1384  = \$1382  | \$1383 ;
+  assign \$1385  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1384  | \$1385 ;
+  assign \$1386  = ! bus__r_addr[5:0];
+  assign \$1387  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1388  = \$1386  & \$1387 ;
+  assign \$1389  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1388  & \$1389 ;
+  assign \$1390  = ~ alloc_queue_pop;
+  assign \$1391  = alloc_queue_count[0] & \$1390 ;
+  assign \$1392  = alloc_queue_held[0] | \$1391 ;
+  assign \$signature__en$333  = alloc_queue_push & \$1392 ;
+  assign \$1393  = req_alloc & native_alloc_valid;
+  assign \$1394  = ~ \$1393 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1394 ;
+  assign \$1395  = alloc_queue_count[0] | staged_valid;
+  assign \$1396  = ! bus__r_addr[5:0];
+  assign \$1397  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1398  = \$1396  & \$1397 ;
+  assign \$1399  = bus__r_addr[11:6] < 3'h7;
+  assign \$1400  = \$1398  & \$1399 ;
+  assign \$1401  = bus__r_req & \$1400 ;
+  assign \$1402  = \$1395  | \$1401 ;
+  assign \$1403  = req_alloc & native_alloc_valid;
+  assign \$1404  = ~ \$1403 ;
+  assign \$1405  = \$1402  & \$1404 ;
+  assign \$1406  = ~ alloc_queue_count[0];
+  assign \$1407  = \$1405  & \$1406 ;
+  assign \$1408  = ~ \$1407 ;
+  assign alloc_queue_push = staged_valid & \$1408 ;
+  assign \$1409  = r2_block0 | r2_block4;
+  assign \$1410  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1409  | \$1410 ;
+  assign \$1411  = | r2_found_in;
+  assign bus__r_err = ~ \$1411 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1407  = ~ \$1406 ;
-  assign \$1408  = \$1407  + 1'h1;
-  assign \$1410  = ~ \$1409 ;
-  assign \$1411  = \$1410  + 1'h1;
-  assign w0_event_is = bus__w_addr_from_queue ? \$1408 [6] : \$1411 [6];
   assign \$1413  = ~ \$1412 ;
   assign \$1414  = \$1413  + 1'h1;
   assign \$1416  = ~ \$1415 ;
   assign \$1417  = \$1416  + 1'h1;
-  assign w0_log_is = bus__w_addr_from_queue ? \$1414 [6] : \$1417 [6];
+  assign w0_event_is = bus__w_addr_from_queue ? \$1414 [6] : \$1417 [6];
   assign \$1419  = ~ \$1418 ;
   assign \$1420  = \$1419  + 1'h1;
   assign \$1422  = ~ \$1421 ;
   assign \$1423  = \$1422  + 1'h1;
-  assign w0_config_is = bus__w_addr_from_queue ? \$1420 [6] : \$1423 [6];
-  assign \$1424  = \port$4703$0 [18:0] - 8'h80;
-  assign \$1425  = ~ \$1424 [19];
-  assign \$1426  = bus__w_data[18:0] - 8'h80;
-  assign \$1427  = ~ \$1426 [19];
-  assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1428  = \port$4703$0 [18:0] - 10'h200;
-  assign \$1429  = ~ \$1428 [19];
-  assign \$1430  = bus__w_data[18:0] - 10'h200;
+  assign w0_log_is = bus__w_addr_from_queue ? \$1420 [6] : \$1423 [6];
+  assign \$1425  = ~ \$1424 ;
+  assign \$1426  = \$1425  + 1'h1;
+  assign \$1428  = ~ \$1427 ;
+  assign \$1429  = \$1428  + 1'h1;
+  assign w0_config_is = bus__w_addr_from_queue ? \$1426 [6] : \$1429 [6];
+  assign \$1430  = \port$4700$0 [18:0] - 8'h80;
   assign \$1431  = ~ \$1430 [19];
-  assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1432  = \port$4703$0 [18:0] - 5'h10;
+  assign \$1432  = bus__w_data[18:0] - 8'h80;
   assign \$1433  = ~ \$1432 [19];
-  assign \$1434  = bus__w_data[18:0] - 5'h10;
+  assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
+  assign \$1434  = \port$4700$0 [18:0] - 10'h200;
   assign \$1435  = ~ \$1434 [19];
+  assign \$1436  = bus__w_data[18:0] - 10'h200;
+  assign \$1437  = ~ \$1436 [19];
+  assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
+  assign \$1438  = \port$4700$0 [18:0] - 5'h10;
+  assign \$1439  = ~ \$1438 [19];
+  assign \$1440  = bus__w_data[18:0] - 5'h10;
+  assign \$1441  = ~ \$1440 [19];
   assign w0_config_slot_ok = bus__w_beat_from_queue ? w0_config_slot_ok_queued : w0_config_slot_ok_pins;
   assign bus__w_slow = \$signal$237  | new_flush;
-  assign \$1436  = ~ command_queue_pop;
-  assign \$1437  = command_queue_count[0] & \$1436 ;
-  assign \$1438  = command_queue_held[0] | \$1437 ;
-  assign \$signature__en$358  = command_queue_push & \$1438 ;
-  assign \$1439  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1440  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1441  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1442  = { \$1441 , \$1440 , \$1439  } + 3'h7;
-  assign \$1443  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1444  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1445  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1446  = { \$1445 , \$1444 , \$1443  } + 3'h7;
-  assign \$1447  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1448  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1449  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1450  = { \$1449 , \$1448 , \$1447  } + 3'h7;
-  assign \$1451  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1452  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1453  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1454  = { \$1453 , \$1452 , \$1451  } + 3'h7;
-  assign \$1455  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1456  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1457  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1458  = { \$1457 , \$1456 , \$1455  } + 3'h7;
-  assign \$1459  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1460  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1461  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1462  = { \$1461 , \$1460 , \$1459  } + 3'h7;
-  assign \$1463  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1464  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1465  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1466  = { \$1465 , \$1464 , \$1463  } + 3'h7;
-  assign \$1467  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1468  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1469  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1470  = { \$1469 , \$1468 , \$1467  } + 3'h7;
-  assign \$1471  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1472  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1473  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1474  = { \$1473 , \$1472 , \$1471  } + 3'h7;
-  assign \$1475  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1476  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1477  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1478  = { \$1477 , \$1476 , \$1475  } + 3'h7;
-  assign \$1479  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1480  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1481  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1482  = { \$1481 , \$1480 , \$1479  } + 3'h7;
-  assign \$1483  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1484  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1485  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1486  = { \$1485 , \$1484 , \$1483  } + 3'h7;
-  assign \$1487  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1488  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1489  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1490  = { \$1489 , \$1488 , \$1487  } + 3'h7;
-  assign \$1491  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1492  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1493  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1494  = { \$1493 , \$1492 , \$1491  } + 3'h7;
-  assign \$1495  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1496  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1497  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1498  = { \$1497 , \$1496 , \$1495  } + 3'h7;
-  assign \$1499  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1500  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1501  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1502  = { \$1501 , \$1500 , \$1499  } + 3'h7;
-  assign \$1503  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1504  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1505  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1506  = { \$1505 , \$1504 , \$1503  } + 3'h7;
-  assign \$1507  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1508  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1509  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1510  = { \$1509 , \$1508 , \$1507  } + 3'h7;
-  assign \$1511  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1512  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1513  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1514  = { \$1513 , \$1512 , \$1511  } + 3'h7;
-  assign \$1515  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1516  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1517  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1518  = { \$1517 , \$1516 , \$1515  } + 3'h7;
-  assign \$1519  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1520  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1521  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1522  = { \$1521 , \$1520 , \$1519  } + 3'h7;
-  assign \$1523  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1524  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1525  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1526  = { \$1525 , \$1524 , \$1523  } + 3'h7;
-  assign \$1527  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1528  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1529  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1530  = { \$1529 , \$1528 , \$1527  } + 3'h7;
-  assign \$1531  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1532  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1533  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1534  = { \$1533 , \$1532 , \$1531  } + 3'h7;
-  assign \$1535  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1536  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1537  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1538  = { \$1537 , \$1536 , \$1535  } + 3'h7;
-  assign \$1539  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1540  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1541  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1542  = { \$1541 , \$1540 , \$1539  } + 3'h7;
-  assign \$1543  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1544  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1545  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1546  = { \$1545 , \$1544 , \$1543  } + 3'h7;
-  assign \$1547  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1548  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1549  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1550  = { \$1549 , \$1548 , \$1547  } + 3'h7;
-  assign \$1551  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1552  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1553  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1554  = { \$1553 , \$1552 , \$1551  } + 3'h7;
-  assign \$1555  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1556  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1557  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1558  = { \$1557 , \$1556 , \$1555  } + 3'h7;
-  assign \$1559  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1560  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1561  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1562  = { \$1561 , \$1560 , \$1559  } + 3'h7;
-  assign \$1563  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1564  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1565  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1566  = { \$1565 , \$1564 , \$1563  } + 3'h7;
-  assign \$1567  = w1_hit[0] | w1_hit[1];
-  assign \$1568  = \$1567  | w1_hit[2];
-  assign \$1569  = ~ \$1568 ;
-  assign \$1570  = command_queue_count[0] | \$signal$246 ;
-  assign \$1571  = ~ native_turn;
-  assign \$1572  = \$1570  & \$1571 ;
-  assign command_queue_pop = \$1572  & command_queue_count[0];
-  assign \$1573  = command_queue_count[0] | \$signal$246 ;
-  assign \$1574  = ~ native_turn;
-  assign \$1575  = \$1573  & \$1574 ;
-  assign \$1576  = ~ command_queue_count[0];
-  assign \$1577  = \$1575  & \$1576 ;
-  assign \$1578  = ~ \$1577 ;
-  assign command_queue_push = \$signal$246  & \$1578 ;
+  assign \$1442  = ~ command_queue_pop;
+  assign \$1443  = command_queue_count[0] & \$1442 ;
+  assign \$1444  = command_queue_held[0] | \$1443 ;
+  assign \$signature__en$358  = command_queue_push & \$1444 ;
+  assign \$1445  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1446  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1447  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1448  = { \$1447 , \$1446 , \$1445  } + 3'h7;
+  assign \$1449  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1450  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1451  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1452  = { \$1451 , \$1450 , \$1449  } + 3'h7;
+  assign \$1453  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1454  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1455  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1456  = { \$1455 , \$1454 , \$1453  } + 3'h7;
+  assign \$1457  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1458  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1459  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1460  = { \$1459 , \$1458 , \$1457  } + 3'h7;
+  assign \$1461  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1462  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1463  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1464  = { \$1463 , \$1462 , \$1461  } + 3'h7;
+  assign \$1465  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1466  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1467  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
+  assign \$1469  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1470  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1471  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
+  assign \$1473  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1474  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1475  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
+  assign \$1477  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1478  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1479  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
+  assign \$1481  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1482  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1483  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
+  assign \$1485  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1486  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1487  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
+  assign \$1489  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1490  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1491  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
+  assign \$1493  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1494  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1495  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
+  assign \$1497  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1498  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1499  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
+  assign \$1501  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1502  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1503  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
+  assign \$1505  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1506  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1507  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
+  assign \$1509  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1510  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1511  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
+  assign \$1513  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1514  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1515  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
+  assign \$1517  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1518  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1519  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
+  assign \$1521  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1522  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1523  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
+  assign \$1525  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1526  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1527  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
+  assign \$1529  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1530  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1531  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
+  assign \$1533  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1534  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1535  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
+  assign \$1537  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1538  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1539  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
+  assign \$1541  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1542  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1543  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
+  assign \$1545  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1546  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1547  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
+  assign \$1549  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1550  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1551  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
+  assign \$1553  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1554  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1555  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
+  assign \$1557  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1558  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1559  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
+  assign \$1561  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1562  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1563  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
+  assign \$1565  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1566  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1567  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
+  assign \$1569  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1570  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1571  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
+  assign \$1573  = w1_hit[0] | w1_hit[1];
+  assign \$1574  = \$1573  | w1_hit[2];
+  assign \$1575  = ~ \$1574 ;
+  assign \$1576  = command_queue_count[0] | \$signal$246 ;
+  assign \$1577  = ~ native_turn;
+  assign \$1578  = \$1576  & \$1577 ;
+  assign command_queue_pop = \$1578  & command_queue_count[0];
   assign \$1579  = command_queue_count[0] | \$signal$246 ;
   assign \$1580  = ~ native_turn;
   assign \$1581  = \$1579  & \$1580 ;
-  assign \$1582  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign \$1583  = ~ \$1582 ;
-  assign req_free = \$1581  & \$1583 ;
-  assign \$1584  = command_queue_count[0] | \$signal$246 ;
-  assign \$1585  = ~ native_turn;
-  assign \$1586  = \$1584  & \$1585 ;
-  assign \$1587  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign req_flush = \$1586  & \$1587 ;
-  assign \$1588  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1589  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1590  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1591  = { \$1590 , \$1589 , \$1588  } + 3'h7;
-  assign \$1592  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1593  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1594  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1595  = { \$1594 , \$1593 , \$1592  } + 3'h7;
-  assign \$1596  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1597  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1598  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1599  = { \$1598 , \$1597 , \$1596  } + 3'h7;
-  assign \$1600  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1601  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1602  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1603  = { \$1602 , \$1601 , \$1600  } + 3'h7;
-  assign \$1604  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1605  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1606  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1607  = { \$1606 , \$1605 , \$1604  } + 3'h7;
-  assign \$1608  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1609  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1610  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1611  = { \$1610 , \$1609 , \$1608  } + 3'h7;
-  assign \$1612  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1613  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1614  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1615  = { \$1614 , \$1613 , \$1612  } + 3'h7;
-  assign \$1616  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1617  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1618  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1619  = { \$1618 , \$1617 , \$1616  } + 3'h7;
-  assign \$1620  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1621  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1622  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1623  = { \$1622 , \$1621 , \$1620  } + 3'h7;
-  assign \$1624  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1625  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1626  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1627  = { \$1626 , \$1625 , \$1624  } + 3'h7;
-  assign \$1628  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1629  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1630  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1631  = { \$1630 , \$1629 , \$1628  } + 3'h7;
-  assign \$1632  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1633  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1634  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1635  = { \$1634 , \$1633 , \$1632  } + 3'h7;
-  assign \$1636  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1637  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1638  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1639  = { \$1638 , \$1637 , \$1636  } + 3'h7;
-  assign \$1640  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1641  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1642  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1643  = { \$1642 , \$1641 , \$1640  } + 3'h7;
-  assign \$1644  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1645  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1646  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1647  = { \$1646 , \$1645 , \$1644  } + 3'h7;
-  assign \$1648  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1649  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1650  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1651  = { \$1650 , \$1649 , \$1648  } + 3'h7;
-  assign \$1652  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1653  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1654  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1655  = { \$1654 , \$1653 , \$1652  } + 3'h7;
-  assign \$1656  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1657  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1658  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1659  = { \$1658 , \$1657 , \$1656  } + 3'h7;
-  assign \$1660  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1661  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1662  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1663  = { \$1662 , \$1661 , \$1660  } + 3'h7;
-  assign \$1664  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1665  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1666  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1667  = { \$1666 , \$1665 , \$1664  } + 3'h7;
-  assign \$1668  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1669  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1670  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1671  = { \$1670 , \$1669 , \$1668  } + 3'h7;
-  assign \$1672  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1673  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1674  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1675  = { \$1674 , \$1673 , \$1672  } + 3'h7;
-  assign \$1676  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1677  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1678  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1679  = { \$1678 , \$1677 , \$1676  } + 3'h7;
-  assign \$1680  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1681  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1682  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1683  = { \$1682 , \$1681 , \$1680  } + 3'h7;
-  assign \$1684  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1685  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1686  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1687  = { \$1686 , \$1685 , \$1684  } + 3'h7;
-  assign \$1688  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1689  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1690  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1691  = { \$1690 , \$1689 , \$1688  } + 3'h7;
-  assign \$1692  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1693  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1694  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1695  = { \$1694 , \$1693 , \$1692  } + 3'h7;
-  assign \$1696  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1697  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1698  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1699  = { \$1698 , \$1697 , \$1696  } + 3'h7;
-  assign \$1700  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1701  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1702  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1703  = { \$1702 , \$1701 , \$1700  } + 3'h7;
-  assign \$1704  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1705  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1706  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1707  = { \$1706 , \$1705 , \$1704  } + 3'h7;
-  assign \$1708  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1709  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1710  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1711  = { \$1710 , \$1709 , \$1708  } + 3'h7;
-  assign \$1712  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1713  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1714  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1715  = { \$1714 , \$1713 , \$1712  } + 3'h7;
-  assign \$1716  = w1_hit[0] | w1_hit[1];
-  assign \$1717  = \$1716  | w1_hit[2];
-  assign \$1718  = ~ \$1717 ;
-  assign \$1719  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1718 , \$1715 [3], \$1711 [3], \$1707 [3], \$1703 [3], \$1699 [3], \$1695 [3], \$1691 [3], \$1687 [3], \$1683 [3], \$1679 [3], \$1675 [3], \$1671 [3], \$1667 [3], \$1663 [3], \$1659 [3], \$1655 [3], \$1651 [3], \$1647 [3], \$1643 [3], \$1639 [3], \$1635 [3], \$1631 [3], \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], new_flush };
-  assign \$1720  = ~ w2_plain;
-  assign \$1721  = \$signal$304  & \$signal$288 ;
-  assign \$1722  = ~ \$1721 ;
-  assign bus__w_err = \$1720  & \$1722 ;
-  assign \$1723  = rsp_freed_valid & \port$4617$0 [0];
-  assign \$1724  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1723  | \$1724 ;
-  assign \$1725  = rsp_freed_valid & \port$4617$0 [0];
-  assign \$1726  = \$1725  ? \port$4577$0 [0] : \port$4589$0 [0];
-  assign bus__w_slow_err = ~ \$1726 ;
+  assign \$1582  = ~ command_queue_count[0];
+  assign \$1583  = \$1581  & \$1582 ;
+  assign \$1584  = ~ \$1583 ;
+  assign command_queue_push = \$signal$246  & \$1584 ;
+  assign \$1585  = command_queue_count[0] | \$signal$246 ;
+  assign \$1586  = ~ native_turn;
+  assign \$1587  = \$1585  & \$1586 ;
+  assign \$1588  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign \$1589  = ~ \$1588 ;
+  assign req_free = \$1587  & \$1589 ;
+  assign \$1590  = command_queue_count[0] | \$signal$246 ;
+  assign \$1591  = ~ native_turn;
+  assign \$1592  = \$1590  & \$1591 ;
+  assign \$1593  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign req_flush = \$1592  & \$1593 ;
+  assign \$1594  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1595  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1596  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1597  = { \$1596 , \$1595 , \$1594  } + 3'h7;
+  assign \$1598  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1599  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1600  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1601  = { \$1600 , \$1599 , \$1598  } + 3'h7;
+  assign \$1602  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1603  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1604  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1605  = { \$1604 , \$1603 , \$1602  } + 3'h7;
+  assign \$1606  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1607  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1608  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1609  = { \$1608 , \$1607 , \$1606  } + 3'h7;
+  assign \$1610  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1611  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1612  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1613  = { \$1612 , \$1611 , \$1610  } + 3'h7;
+  assign \$1614  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1615  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1616  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1617  = { \$1616 , \$1615 , \$1614  } + 3'h7;
+  assign \$1618  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1619  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1620  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1621  = { \$1620 , \$1619 , \$1618  } + 3'h7;
+  assign \$1622  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1623  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1624  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1625  = { \$1624 , \$1623 , \$1622  } + 3'h7;
+  assign \$1626  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1627  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1628  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1629  = { \$1628 , \$1627 , \$1626  } + 3'h7;
+  assign \$1630  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1631  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1632  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1633  = { \$1632 , \$1631 , \$1630  } + 3'h7;
+  assign \$1634  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1635  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1636  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1637  = { \$1636 , \$1635 , \$1634  } + 3'h7;
+  assign \$1638  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1639  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1640  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1641  = { \$1640 , \$1639 , \$1638  } + 3'h7;
+  assign \$1642  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1643  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1644  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1645  = { \$1644 , \$1643 , \$1642  } + 3'h7;
+  assign \$1646  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1647  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1648  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1649  = { \$1648 , \$1647 , \$1646  } + 3'h7;
+  assign \$1650  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1651  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1652  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1653  = { \$1652 , \$1651 , \$1650  } + 3'h7;
+  assign \$1654  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1655  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1656  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1657  = { \$1656 , \$1655 , \$1654  } + 3'h7;
+  assign \$1658  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1659  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1660  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1661  = { \$1660 , \$1659 , \$1658  } + 3'h7;
+  assign \$1662  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1663  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1664  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1665  = { \$1664 , \$1663 , \$1662  } + 3'h7;
+  assign \$1666  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1667  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1668  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1669  = { \$1668 , \$1667 , \$1666  } + 3'h7;
+  assign \$1670  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1671  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1672  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1673  = { \$1672 , \$1671 , \$1670  } + 3'h7;
+  assign \$1674  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1675  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1676  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1677  = { \$1676 , \$1675 , \$1674  } + 3'h7;
+  assign \$1678  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1679  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1680  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1681  = { \$1680 , \$1679 , \$1678  } + 3'h7;
+  assign \$1682  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1683  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1684  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1685  = { \$1684 , \$1683 , \$1682  } + 3'h7;
+  assign \$1686  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1687  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1688  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1689  = { \$1688 , \$1687 , \$1686  } + 3'h7;
+  assign \$1690  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1691  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1692  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1693  = { \$1692 , \$1691 , \$1690  } + 3'h7;
+  assign \$1694  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1695  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1696  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1697  = { \$1696 , \$1695 , \$1694  } + 3'h7;
+  assign \$1698  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1699  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1700  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1701  = { \$1700 , \$1699 , \$1698  } + 3'h7;
+  assign \$1702  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1703  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1704  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1705  = { \$1704 , \$1703 , \$1702  } + 3'h7;
+  assign \$1706  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1707  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1708  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1709  = { \$1708 , \$1707 , \$1706  } + 3'h7;
+  assign \$1710  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1711  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1712  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1713  = { \$1712 , \$1711 , \$1710  } + 3'h7;
+  assign \$1714  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1715  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1716  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1717  = { \$1716 , \$1715 , \$1714  } + 3'h7;
+  assign \$1718  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1719  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1720  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1721  = { \$1720 , \$1719 , \$1718  } + 3'h7;
+  assign \$1722  = w1_hit[0] | w1_hit[1];
+  assign \$1723  = \$1722  | w1_hit[2];
+  assign \$1724  = ~ \$1723 ;
+  assign \$1725  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1724 , \$1721 [3], \$1717 [3], \$1713 [3], \$1709 [3], \$1705 [3], \$1701 [3], \$1697 [3], \$1693 [3], \$1689 [3], \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], new_flush };
+  assign \$1726  = ~ w2_plain;
+  assign \$1727  = \$signal$304  & \$signal$288 ;
+  assign \$1728  = ~ \$1727 ;
+  assign bus__w_err = \$1726  & \$1728 ;
+  assign \$1729  = rsp_freed_valid & \port$4614$0 [0];
+  assign \$1730  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1729  | \$1730 ;
+  assign \$1731  = rsp_freed_valid & \port$4614$0 [0];
+  assign \$1732  = \$1731  ? \port$4574$0 [0] : \port$4586$0 [0];
+  assign bus__w_slow_err = ~ \$1732 ;
   always @(posedge aclk_clk)
-    cycle <= \$1727 ;
+    cycle <= \$1733 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1728 ;
+    \$signal  <= \$1734 ;
   always @(posedge aclk_clk)
-    ready <= \$1729 ;
+    ready <= \$1735 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$1730 ;
+    e1_new0 <= \$1736 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$1731 ;
+    e1_new1 <= \$1737 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$1732 ;
+    e1_new2 <= \$1738 ;
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1733 ;
+    \$signal$28  <= \$1739 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1734 ;
+    e1_exhausted <= \$1740 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1735 ;
+    event_ev_grant <= \$1741 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1736 ;
+    event_ev_free <= \$1742 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1737 ;
+    event_ev_flush <= \$1743 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1738 ;
+    event_ev_fail <= \$1744 ;
   always @(posedge aclk_clk)
-    log_ev_grant <= \$1739 ;
+    log_ev_grant <= \$1745 ;
   always @(posedge aclk_clk)
-    log_ev_free <= \$1740 ;
+    log_ev_free <= \$1746 ;
   always @(posedge aclk_clk)
-    log_ev_flush <= \$1741 ;
+    log_ev_flush <= \$1747 ;
   always @(posedge aclk_clk)
-    log_ev_fail <= \$1742 ;
+    log_ev_fail <= \$1748 ;
   always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1743 ;
+    log_ev_overwrite <= \$1749 ;
   always @(posedge aclk_clk)
-    config_ev_grant <= \$1744 ;
+    config_ev_grant <= \$1750 ;
   always @(posedge aclk_clk)
-    config_ev_free <= \$1745 ;
+    config_ev_free <= \$1751 ;
   always @(posedge aclk_clk)
-    config_ev_flush <= \$1746 ;
+    config_ev_flush <= \$1752 ;
   always @(posedge aclk_clk)
-    config_ev_fail <= \$1747 ;
+    config_ev_fail <= \$1753 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$61 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$65 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1748 ;
+    log_bank0_wen <= \$1754 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$68 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$72 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1749 ;
+    log_bank1_wen <= \$1755 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$75 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$79 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1750 ;
+    log_bank2_wen <= \$1756 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$84 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1751 ;
+    log_bank3_wen <= \$1757 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1752 ;
+    space_ge1 <= \$1758 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1753 ;
+    space_ge2 <= \$1759 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1754 ;
+    space_ge3 <= \$1760 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1755 ;
+    space_ge4 <= \$1761 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1756 ;
+    space_ge5 <= \$1762 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1757 ;
+    space_ge6 <= \$1763 ;
   always @(posedge aclk_clk)
-    space <= \$1758 ;
+    space <= \$1764 ;
   always @(posedge aclk_clk)
-    tail <= \$1759 ;
+    tail <= \$1765 ;
   always @(posedge aclk_clk)
-    \$signal$90  <= \$1760 ;
+    \$signal$90  <= \$1766 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1761 ;
+    n_dropped <= \$1767 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1762 ;
+    err_dropped <= \$1768 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1763 ;
+    tail_row <= \$1769 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1764 ;
+    tail_next_row <= \$1770 ;
   always @(posedge aclk_clk)
-    head <= \$1765 ;
+    head <= \$1771 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1766 ;
+    \$signal$96  <= \$1772 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1767 ;
+    head_bank <= \$1773 ;
   always @(posedge aclk_clk)
-    head_entry <= \$1768 ;
+    head_entry <= \$1774 ;
   always @(posedge aclk_clk)
-    \$signal$103  <= \$1769 ;
+    \$signal$103  <= \$1775 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1770 ;
+    event_lw_limit <= \$1776 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1771 ;
+    event_lw_short <= \$1777 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1772 ;
+    event_lw_granted_1 <= \$1778 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1773 ;
+    event_lw_granted_2 <= \$1779 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1774 ;
+    event_in_use <= \$1780 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1775 ;
+    event_in_use_was <= \$1781 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1776 ;
+    event_in_use_rose <= \$1782 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1777 ;
+    event_hw_grow <= \$1783 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1778 ;
+    event_high_water <= \$1784 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1779 ;
+    event_allocs <= \$1785 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1780 ;
+    event_fails <= \$1786 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1781 ;
+    event_frees <= \$1787 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1782 ;
+    event_flushes <= \$1788 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1783 ;
+    log_lw_limit <= \$1789 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1784 ;
+    log_lw_short <= \$1790 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1785 ;
+    log_lw_granted_1 <= \$1791 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1786 ;
+    log_lw_granted_2 <= \$1792 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1787 ;
+    log_in_use <= \$1793 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1788 ;
+    log_in_use_was <= \$1794 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1789 ;
+    log_in_use_rose <= \$1795 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1790 ;
+    log_hw_grow <= \$1796 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1791 ;
+    log_high_water <= \$1797 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1792 ;
+    log_allocs <= \$1798 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1793 ;
+    log_fails <= \$1799 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1794 ;
+    log_frees <= \$1800 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1795 ;
+    log_flushes <= \$1801 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1796 ;
+    log_overwrites <= \$1802 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$1797 ;
+    config_lw_limit <= \$1803 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$1798 ;
+    config_lw_short <= \$1804 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1799 ;
+    config_lw_granted_1 <= \$1805 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1800 ;
+    config_lw_granted_2 <= \$1806 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$1801 ;
+    config_in_use <= \$1807 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$1802 ;
+    config_in_use_was <= \$1808 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$1803 ;
+    config_in_use_rose <= \$1809 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$1804 ;
+    config_hw_grow <= \$1810 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$1805 ;
+    config_high_water <= \$1811 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$1806 ;
+    config_allocs <= \$1812 ;
   always @(posedge aclk_clk)
-    config_fails <= \$1807 ;
+    config_fails <= \$1813 ;
   always @(posedge aclk_clk)
-    config_frees <= \$1808 ;
+    config_frees <= \$1814 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$1809 ;
+    config_flushes <= \$1815 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1810 ;
+    r1_valid <= \$1816 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1811 ;
+    alloc_queue_head <= \$1817 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1812 ;
+    alloc_queue_rd <= \$1818 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1813 ;
+    alloc_queue_rd_next <= \$1819 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1814 ;
+    alloc_queue_wr <= \$1820 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1815 ;
+    alloc_queue_wr_next <= \$1821 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1816 ;
+    alloc_queue_held <= \$1822 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1817 ;
+    alloc_queue_count <= \$1823 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1818 ;
+    req_alloc <= \$1824 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1819 ;
+    staged_valid <= \$1825 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1820 ;
+    alloc_queue_w_data <= \$1826 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1821 ;
+    req_alloc_pool <= \$1827 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1822 ;
+    req_alloc_size <= \$1828 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$433 [12];
+    r1_sel_id <= \$439 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$436 [12];
+    r1_sel_version <= \$442 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$439 [12];
+    r1_sel_config <= \$445 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$442 [12];
+    r1_sel_config2 <= \$448 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$445 [12];
+    r1_sel_ctrl <= \$451 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$448 [12];
+    r1_sel_status <= \$454 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$451 [12];
+    r1_sel_irq_status <= \$457 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$454 [12];
+    r1_sel_irq_enable <= \$460 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$457 [12];
+    r1_sel_err_count <= \$463 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$460 [12];
+    r1_sel_err_dropped <= \$466 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$463 [12];
+    r1_sel_err_head0 <= \$469 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$466 [12];
+    r1_sel_err_head1 <= \$472 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$469 [12];
+    r1_sel_err_head2 <= \$475 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$472 [12];
+    r1_sel_err_head3 <= \$478 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$475 [12];
+    r1_sel_err_pop <= \$481 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$478 [12];
+    r1_sel_cycle <= \$484 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$481 [12];
+    r1_sel_pool0_free <= \$487 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$484 [12];
+    r1_sel_pool0_base_lo <= \$490 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$487 [12];
+    r1_sel_pool0_base_hi <= \$493 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$490 [12];
+    r1_sel_pool0_slot_size <= \$496 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$493 [12];
+    r1_sel_pool0_slots <= \$499 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$496 [12];
+    r1_sel_pool0_in_use <= \$502 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$499 [12];
+    r1_sel_pool0_high_water <= \$505 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$502 [12];
+    r1_sel_pool0_allocs <= \$508 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$505 [12];
+    r1_sel_pool0_fails <= \$511 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$508 [12];
+    r1_sel_pool0_frees <= \$514 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$511 [12];
+    r1_sel_pool0_info <= \$517 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$514 [12];
+    r1_sel_pool0_flush <= \$520 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$517 [12];
+    r1_sel_pool0_flushes <= \$523 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$520 [12];
+    r1_sel_pool0_overwrites <= \$526 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$523 [12];
+    r1_sel_pool0_low_water <= \$529 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$526 [12];
+    r1_sel_pool1_free <= \$532 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$529 [12];
+    r1_sel_pool1_base_lo <= \$535 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$532 [12];
+    r1_sel_pool1_base_hi <= \$538 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$535 [12];
+    r1_sel_pool1_slot_size <= \$541 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$538 [12];
+    r1_sel_pool1_slots <= \$544 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$541 [12];
+    r1_sel_pool1_in_use <= \$547 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$544 [12];
+    r1_sel_pool1_high_water <= \$550 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$547 [12];
+    r1_sel_pool1_allocs <= \$553 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$550 [12];
+    r1_sel_pool1_fails <= \$556 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$553 [12];
+    r1_sel_pool1_frees <= \$559 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$556 [12];
+    r1_sel_pool1_info <= \$562 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$559 [12];
+    r1_sel_pool1_flush <= \$565 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$562 [12];
+    r1_sel_pool1_flushes <= \$568 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$565 [12];
+    r1_sel_pool1_overwrites <= \$571 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$568 [12];
+    r1_sel_pool1_low_water <= \$574 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$571 [12];
+    r1_sel_pool2_free <= \$577 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$574 [12];
+    r1_sel_pool2_base_lo <= \$580 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$577 [12];
+    r1_sel_pool2_base_hi <= \$583 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$580 [12];
+    r1_sel_pool2_slot_size <= \$586 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$583 [12];
+    r1_sel_pool2_slots <= \$589 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$586 [12];
+    r1_sel_pool2_in_use <= \$592 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$589 [12];
+    r1_sel_pool2_high_water <= \$595 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$592 [12];
+    r1_sel_pool2_allocs <= \$598 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$595 [12];
+    r1_sel_pool2_fails <= \$601 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$598 [12];
+    r1_sel_pool2_frees <= \$604 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$601 [12];
+    r1_sel_pool2_info <= \$607 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$604 [12];
+    r1_sel_pool2_flush <= \$610 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$607 [12];
+    r1_sel_pool2_flushes <= \$613 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$610 [12];
+    r1_sel_pool2_overwrites <= \$616 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$613 [12];
+    r1_sel_pool2_low_water <= \$619 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1823 ;
+    r2_valid <= \$1829 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1824 ;
+    r2_block0 <= \$1830 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1825 ;
+    r2_found_in <= \$1831 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1826 ;
+    r2_block4 <= \$1832 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1827 ;
+    r2_block5 <= \$1833 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1828 ;
+    r2_block6 <= \$1834 ;
   always @(posedge aclk_clk)
-    \$signal$237  <= \$809 ;
+    \$signal$237  <= \$815 ;
   always @(posedge aclk_clk)
-    new_flush <= \$830 ;
+    new_flush <= \$836 ;
   always @(posedge aclk_clk)
-    \$signal$246  <= \$1829 ;
+    \$signal$246  <= \$1835 ;
   always @(posedge aclk_clk)
-    new_is_flush <= \$892 ;
+    new_is_flush <= \$898 ;
   always @(posedge aclk_clk)
-    \$signal$248  <= \$1830 ;
+    \$signal$248  <= \$1836 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1831 ;
+    w1_pool_is <= \$1837 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1832 ;
+    w1_hit <= \$1838 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1833 ;
+    w1_tag <= \$1839 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1834 ;
+    w1_event_addr <= \$1840 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$1835 ;
+    w1_log_addr <= \$1841 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$1836 ;
+    w1_config_addr <= \$1842 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1837 ;
+    command_queue_head <= \$1843 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1838 ;
+    command_queue_rd <= \$1844 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1839 ;
+    command_queue_rd_next <= \$1845 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1840 ;
+    command_queue_wr <= \$1846 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1841 ;
+    command_queue_wr_next <= \$1847 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1842 ;
+    command_queue_held <= \$1848 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1843 ;
+    command_queue_count <= \$1849 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1844 ;
+    native_turn <= \$1850 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1845 ;
+    w1_a1_0 <= \$1851 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1846 ;
+    w1_a4_2 <= \$1852 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1847 ;
+    w1_a7_5 <= \$1853 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1848 ;
+    w1_a11_8 <= \$1854 ;
   always @(posedge aclk_clk)
-    \$signal$283  <= \$1849 ;
+    \$signal$283  <= \$1855 ;
   always @(posedge aclk_clk)
-    \$signal$284  <= \$1850 ;
+    \$signal$284  <= \$1856 ;
   always @(posedge aclk_clk)
-    \$signal$285  <= \$1851 ;
+    \$signal$285  <= \$1857 ;
   always @(posedge aclk_clk)
-    \$signal$286  <= \$1852 ;
+    \$signal$286  <= \$1858 ;
   always @(posedge aclk_clk)
-    \$signal$287  <= \$1853 ;
+    \$signal$287  <= \$1859 ;
   always @(posedge aclk_clk)
-    \$signal$288  <= \$1854 ;
+    \$signal$288  <= \$1860 ;
   always @(posedge aclk_clk)
-    \$signal$289  <= \$1855 ;
+    \$signal$289  <= \$1861 ;
   always @(posedge aclk_clk)
-    \$signal$290  <= \$1856 ;
+    \$signal$290  <= \$1862 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1857 ;
+    w2_is_ctrl <= \$1863 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1858 ;
+    w2_is_irq_status <= \$1864 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1859 ;
+    w2_is_irq_enable <= \$1865 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1860 ;
+    w2_is_err_pop <= \$1866 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1861 ;
+    w2_is_pool0_free <= \$1867 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1862 ;
+    w2_is_pool0_flush <= \$1868 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1863 ;
+    w2_is_pool0_low_water <= \$1869 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1864 ;
+    w2_is_pool1_free <= \$1870 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1865 ;
+    w2_is_pool1_flush <= \$1871 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1866 ;
+    w2_is_pool1_low_water <= \$1872 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1867 ;
+    w2_is_pool2_free <= \$1873 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1868 ;
+    w2_is_pool2_flush <= \$1874 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1869 ;
+    w2_is_pool2_low_water <= \$1875 ;
   always @(posedge aclk_clk)
-    \$signal$304  <= \$1870 ;
+    \$signal$304  <= \$1876 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1871 ;
+    w2_plain <= \$1877 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1872 ;
+    \$signal$95  <= \$1878 ;
   always @(posedge aclk_clk)
-    w1c <= \$1873 ;
+    w1c <= \$1879 ;
   always @(posedge aclk_clk)
-    \$signal$104  <= \$1874 ;
+    \$signal$104  <= \$1880 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1875 ;
+    irq_enable <= \$1881 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1876 ;
+    event_low_water <= \$1882 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$1877 ;
+    log_low_water <= \$1883 ;
   always @(posedge aclk_clk)
-    config_low_water <= \$1878 ;
+    config_low_water <= \$1884 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13217,22 +13208,22 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$791 [8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$795 [8], \$795 [6] };
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$800 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$812 [8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$816 [8], \$816 [6] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$797 [8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$801 [8], \$801 [6] };
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$806 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$818 [8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$822 [8], \$822 [6] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$821 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$833 [8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$837 [8], \$837 [6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$842 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$853 [8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$857 [8], \$857 [6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$862 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$875 [8];
-  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$879 [8], \$879 [6] };
-  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$884 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$827 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$839 [8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$843 [8], \$843 [6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$848 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$859 [8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$863 [8], \$863 [6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$868 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$881 [8];
+  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$885 [8], \$885 [6] };
+  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$890 [8:7];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
   assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr[8];
@@ -13289,7 +13280,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1353 [1:0])
+    casez (\$1359 [1:0])
       2'h0:
           \$66  = log_kept_ge1;
       2'h1:
@@ -13303,7 +13294,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1354 [1:0])
+    casez (\$1360 [1:0])
       2'h0:
           \$73  = log_kept_ge1;
       2'h1:
@@ -13317,7 +13308,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1355 [1:0])
+    casez (\$1361 [1:0])
       2'h0:
           \$80  = log_kept_ge1;
       2'h1:
@@ -13331,7 +13322,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1356 [1:0])
+    casez (\$1362 [1:0])
       2'h0:
           \$85  = log_kept_ge1;
       2'h1:
@@ -13358,26 +13349,26 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$425  = 13'h0000;
-    casez (\$424 [1:0])
+    \$431  = 13'h0000;
+    casez (\$430 [1:0])
       2'h0:
-          \$425  = 13'h0800;
+          \$431  = 13'h0800;
       2'h1:
-          \$425  = 13'h0100;
+          \$431  = 13'h0100;
       2'h2:
-          \$425  = 13'h0400;
+          \$431  = 13'h0400;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$428  = 13'h0000;
-    casez (\$427 [1:0])
+    \$434  = 13'h0000;
+    casez (\$433 [1:0])
       2'h0:
-          \$428  = 13'h0800;
+          \$434  = 13'h0800;
       2'h1:
-          \$428  = 13'h0100;
+          \$434  = 13'h0100;
       2'h2:
-          \$428  = 13'h0400;
+          \$434  = 13'h0400;
     endcase
   end
   always @* begin
@@ -13433,7 +13424,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1358 ;
+          space_plus_all_ge4 = \$1364 ;
     endcase
   end
   always @* begin
@@ -13445,9 +13436,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1360 ;
+          space_plus_all_ge5 = \$1366 ;
       2'h3:
-          space_plus_all_ge5 = \$1362 ;
+          space_plus_all_ge5 = \$1368 ;
     endcase
   end
   always @* begin
@@ -13457,1305 +13448,1305 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1364 ;
+          space_plus_all_ge6 = \$1370 ;
       2'h2:
-          space_plus_all_ge6 = \$1366 ;
+          space_plus_all_ge6 = \$1372 ;
       2'h3:
-          space_plus_all_ge6 = \$1368 ;
+          space_plus_all_ge6 = \$1374 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1727  = \$1 [31:0];
+    \$1733  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1727  = 32'd0;
+      \$1733  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1728  = busy;
-    if (aclk_rst) begin
-      \$1728  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1729  = \ready$6 ;
-    if (aclk_rst) begin
-      \$1729  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1730  = \$7 ;
-    if (aclk_rst) begin
-      \$1730  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1731  = \$11 ;
-    if (aclk_rst) begin
-      \$1731  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1732  = { \$12 [31:0], 24'h000000, \port$4574$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4574$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4574$0 [4:1] };
-    if (aclk_rst) begin
-      \$1732  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1733  = \$14 [1:0];
-    if (aclk_rst) begin
-      \$1733  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1734  = \$16 ;
+    \$1734  = busy;
     if (aclk_rst) begin
       \$1734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1735  = \$19 ;
+    \$1735  = \ready$6 ;
     if (aclk_rst) begin
       \$1735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1736  = \$22 ;
+    \$1736  = \$7 ;
     if (aclk_rst) begin
-      \$1736  = 1'h0;
+      \$1736  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1737  = \$25 ;
+    \$1737  = \$11 ;
     if (aclk_rst) begin
-      \$1737  = 1'h0;
+      \$1737  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1738  = \$29 ;
+    \$1738  = { \$12 [31:0], 24'h000000, \port$4571$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4571$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4571$0 [4:1] };
     if (aclk_rst) begin
-      \$1738  = 1'h0;
+      \$1738  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1739  = \$32 ;
+    \$1739  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1739  = 1'h0;
+      \$1739  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1740  = \$35 ;
+    \$1740  = \$16 ;
     if (aclk_rst) begin
       \$1740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1741  = \$38 ;
+    \$1741  = \$19 ;
     if (aclk_rst) begin
       \$1741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1742  = \$42 ;
+    \$1742  = \$22 ;
     if (aclk_rst) begin
       \$1742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1743  = \$46 ;
+    \$1743  = \$25 ;
     if (aclk_rst) begin
       \$1743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1744  = \$49 ;
+    \$1744  = \$29 ;
     if (aclk_rst) begin
       \$1744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1745  = \$52 ;
+    \$1745  = \$32 ;
     if (aclk_rst) begin
       \$1745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1746  = \$55 ;
+    \$1746  = \$35 ;
     if (aclk_rst) begin
       \$1746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1747  = \$59 ;
+    \$1747  = \$38 ;
     if (aclk_rst) begin
       \$1747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1748  = \$66 ;
+    \$1748  = \$42 ;
     if (aclk_rst) begin
       \$1748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1749  = \$73 ;
+    \$1749  = \$46 ;
     if (aclk_rst) begin
       \$1749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1750  = \$80 ;
+    \$1750  = \$49 ;
     if (aclk_rst) begin
       \$1750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1751  = \$85 ;
+    \$1751  = \$52 ;
     if (aclk_rst) begin
       \$1751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1752  = \$86 ;
+    \$1752  = \$55 ;
     if (aclk_rst) begin
-      \$1752  = 1'h1;
+      \$1752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1753  = \$87 ;
+    \$1753  = \$59 ;
     if (aclk_rst) begin
-      \$1753  = 1'h1;
+      \$1753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1754  = \$88 ;
+    \$1754  = \$66 ;
     if (aclk_rst) begin
-      \$1754  = 1'h1;
+      \$1754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1755  = \$89 ;
+    \$1755  = \$73 ;
     if (aclk_rst) begin
-      \$1755  = 1'h1;
+      \$1755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1756  = \$90 ;
+    \$1756  = \$80 ;
     if (aclk_rst) begin
-      \$1756  = 1'h1;
+      \$1756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1757  = \$91 ;
+    \$1757  = \$85 ;
     if (aclk_rst) begin
-      \$1757  = 1'h1;
+      \$1757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1758  = \$94 ;
+    \$1758  = \$86 ;
     if (aclk_rst) begin
-      \$1758  = 5'h10;
+      \$1758  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1759  = \$100 ;
+    \$1759  = \$87 ;
     if (aclk_rst) begin
-      \$1759  = 4'h0;
+      \$1759  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1760  = \$101 [31:0];
-    if (\$signal$95 ) begin
-      \$1760  = 32'd0;
-    end
+    \$1760  = \$88 ;
     if (aclk_rst) begin
-      \$1760  = 32'd0;
+      \$1760  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1761  = \$102 [1:0];
+    \$1761  = \$89 ;
     if (aclk_rst) begin
-      \$1761  = 2'h0;
+      \$1761  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1762  = \$103 [31:0];
-    if (\$signal$95 ) begin
-      \$1762  = 32'd0;
-    end
+    \$1762  = \$90 ;
     if (aclk_rst) begin
-      \$1762  = 32'd0;
+      \$1762  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1763  = tail_row;
-    if (\$104 ) begin
-      \$1763  = tail_next_row;
-    end
+    \$1763  = \$91 ;
     if (aclk_rst) begin
-      \$1763  = 2'h0;
+      \$1763  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1764  = tail_next_row;
-    if (\$104 ) begin
-      \$1764  = \$105 [1:0];
-    end
+    \$1764  = \$94 ;
     if (aclk_rst) begin
-      \$1764  = 2'h1;
+      \$1764  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1765  = head;
-    if (popped) begin
-      \$1765  = \$106 [3:0];
-    end
+    \$1765  = \$100 ;
     if (aclk_rst) begin
       \$1765  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1766  = \$107 ;
+    \$1766  = \$101 [31:0];
+    if (\$signal$95 ) begin
+      \$1766  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$1766  = 1'h0;
+      \$1766  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1767  = head[1:0];
+    \$1767  = \$102 [1:0];
     if (aclk_rst) begin
       \$1767  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1768  = \$111 ;
+    \$1768  = \$103 [31:0];
+    if (\$signal$95 ) begin
+      \$1768  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$1768  = 121'h0000000000000000000000000000000;
+      \$1768  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1769  = \$114 ;
+    \$1769  = tail_row;
+    if (\$104 ) begin
+      \$1769  = tail_next_row;
+    end
     if (aclk_rst) begin
-      \$1769  = 5'h00;
+      \$1769  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1770  = \$115 ;
+    \$1770  = tail_next_row;
+    if (\$104 ) begin
+      \$1770  = \$105 [1:0];
+    end
     if (aclk_rst) begin
-      \$1770  = 18'h00000;
+      \$1770  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1771  = \$116 ;
+    \$1771  = head;
+    if (popped) begin
+      \$1771  = \$106 [3:0];
+    end
     if (aclk_rst) begin
-      \$1771  = 1'h0;
+      \$1771  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1772  = event_ev_grant;
+    \$1772  = \$107 ;
     if (aclk_rst) begin
       \$1772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1773  = event_lw_granted_1;
+    \$1773  = head[1:0];
     if (aclk_rst) begin
-      \$1773  = 1'h0;
+      \$1773  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1774  = \$127 [7:0];
+    \$1774  = \$111 ;
     if (aclk_rst) begin
-      \$1774  = 8'h00;
+      \$1774  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1775  = event_in_use;
+    \$1775  = \$114 ;
     if (aclk_rst) begin
-      \$1775  = 8'h00;
+      \$1775  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1776  = \$137 ;
+    \$1776  = \$115 ;
     if (aclk_rst) begin
-      \$1776  = 1'h0;
+      \$1776  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1777  = \$141 ;
+    \$1777  = \$116 ;
     if (aclk_rst) begin
       \$1777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1778  = event_high_water;
+    \$1778  = event_ev_grant;
+    if (aclk_rst) begin
+      \$1778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1779  = event_lw_granted_1;
+    if (aclk_rst) begin
+      \$1779  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1780  = \$127 [7:0];
+    if (aclk_rst) begin
+      \$1780  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1781  = event_in_use;
+    if (aclk_rst) begin
+      \$1781  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1782  = \$137 ;
+    if (aclk_rst) begin
+      \$1782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1783  = \$143 ;
+    if (aclk_rst) begin
+      \$1783  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1784  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1778  = event_in_use;
+      \$1784  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$1778  = event_in_use_was;
+        \$1784  = event_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1778  = 8'h00;
+      \$1784  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1779  = 32'd0;
+      \$1785  = 32'd0;
     end else begin
-      \$1779  = \$142 [31:0];
+      \$1785  = \$144 [31:0];
     end
     if (aclk_rst) begin
-      \$1779  = 32'd0;
+      \$1785  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1780  = 32'd0;
+      \$1786  = 32'd0;
     end else begin
-      \$1780  = \$143 [31:0];
+      \$1786  = \$145 [31:0];
     end
     if (aclk_rst) begin
-      \$1780  = 32'd0;
+      \$1786  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1781  = 32'd0;
+      \$1787  = 32'd0;
     end else begin
-      \$1781  = \$144 [31:0];
+      \$1787  = \$146 [31:0];
     end
     if (aclk_rst) begin
-      \$1781  = 32'd0;
+      \$1787  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1782  = 32'd0;
+      \$1788  = 32'd0;
     end else begin
-      \$1782  = \$145 [31:0];
+      \$1788  = \$147 [31:0];
     end
     if (aclk_rst) begin
-      \$1782  = 32'd0;
+      \$1788  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1783  = \$146 ;
+    \$1789  = \$148 ;
     if (aclk_rst) begin
-      \$1783  = 18'h00000;
+      \$1789  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1784  = \$147 ;
-    if (aclk_rst) begin
-      \$1784  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1785  = log_ev_grant;
-    if (aclk_rst) begin
-      \$1785  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1786  = log_lw_granted_1;
-    if (aclk_rst) begin
-      \$1786  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1787  = \$158 [9:0];
-    if (aclk_rst) begin
-      \$1787  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1788  = log_in_use;
-    if (aclk_rst) begin
-      \$1788  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1789  = \$168 ;
-    if (aclk_rst) begin
-      \$1789  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1790  = \$172 ;
+    \$1790  = \$149 ;
     if (aclk_rst) begin
       \$1790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1791  = log_high_water;
+    \$1791  = log_ev_grant;
+    if (aclk_rst) begin
+      \$1791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1792  = log_lw_granted_1;
+    if (aclk_rst) begin
+      \$1792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1793  = \$160 [9:0];
+    if (aclk_rst) begin
+      \$1793  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1794  = log_in_use;
+    if (aclk_rst) begin
+      \$1794  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1795  = \$170 ;
+    if (aclk_rst) begin
+      \$1795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1796  = \$176 ;
+    if (aclk_rst) begin
+      \$1796  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1797  = log_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1791  = log_in_use;
+      \$1797  = log_in_use;
     end else begin
       if (log_hw_grow) begin
-        \$1791  = log_in_use_was;
+        \$1797  = log_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1791  = 10'h000;
+      \$1797  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1792  = 32'd0;
+      \$1798  = 32'd0;
     end else begin
-      \$1792  = \$173 [31:0];
+      \$1798  = \$177 [31:0];
     end
     if (aclk_rst) begin
-      \$1792  = 32'd0;
+      \$1798  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1793  = 32'd0;
+      \$1799  = 32'd0;
     end else begin
-      \$1793  = \$174 [31:0];
+      \$1799  = \$178 [31:0];
     end
     if (aclk_rst) begin
-      \$1793  = 32'd0;
+      \$1799  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1794  = 32'd0;
+      \$1800  = 32'd0;
     end else begin
-      \$1794  = \$175 [31:0];
+      \$1800  = \$179 [31:0];
     end
     if (aclk_rst) begin
-      \$1794  = 32'd0;
+      \$1800  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1795  = 32'd0;
+      \$1801  = 32'd0;
     end else begin
-      \$1795  = \$176 [31:0];
+      \$1801  = \$180 [31:0];
     end
     if (aclk_rst) begin
-      \$1795  = 32'd0;
+      \$1801  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1796  = 32'd0;
+      \$1802  = 32'd0;
     end else begin
-      \$1796  = \$177 [31:0];
+      \$1802  = \$181 [31:0];
     end
     if (aclk_rst) begin
-      \$1796  = 32'd0;
+      \$1802  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1797  = \$178 ;
+    \$1803  = \$182 ;
     if (aclk_rst) begin
-      \$1797  = 18'h00000;
+      \$1803  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1798  = \$179 ;
-    if (aclk_rst) begin
-      \$1798  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1799  = config_ev_grant;
-    if (aclk_rst) begin
-      \$1799  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1800  = config_lw_granted_1;
-    if (aclk_rst) begin
-      \$1800  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1801  = \$190 [4:0];
-    if (aclk_rst) begin
-      \$1801  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1802  = config_in_use;
-    if (aclk_rst) begin
-      \$1802  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1803  = \$200 ;
-    if (aclk_rst) begin
-      \$1803  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1804  = \$204 ;
+    \$1804  = \$183 ;
     if (aclk_rst) begin
       \$1804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1805  = config_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1805  = config_in_use;
-    end else begin
-      if (config_hw_grow) begin
-        \$1805  = config_in_use_was;
-      end
-    end
+    \$1805  = config_ev_grant;
     if (aclk_rst) begin
-      \$1805  = 5'h00;
+      \$1805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1806  = 32'd0;
-    end else begin
-      \$1806  = \$205 [31:0];
-    end
+    \$1806  = config_lw_granted_1;
     if (aclk_rst) begin
-      \$1806  = 32'd0;
+      \$1806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1807  = 32'd0;
-    end else begin
-      \$1807  = \$206 [31:0];
-    end
+    \$1807  = \$194 [4:0];
     if (aclk_rst) begin
-      \$1807  = 32'd0;
+      \$1807  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1808  = 32'd0;
-    end else begin
-      \$1808  = \$207 [31:0];
-    end
+    \$1808  = config_in_use;
     if (aclk_rst) begin
-      \$1808  = 32'd0;
+      \$1808  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1809  = 32'd0;
-    end else begin
-      \$1809  = \$208 [31:0];
-    end
+    \$1809  = \$204 ;
     if (aclk_rst) begin
-      \$1809  = 32'd0;
+      \$1809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1810  = \$215 ;
+    \$1810  = \$210 ;
     if (aclk_rst) begin
       \$1810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1811  = alloc_queue_head;
-    if (\$218 ) begin
-      \$1811  = \$219 ;
+    \$1811  = config_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1811  = config_in_use;
+    end else begin
+      if (config_hw_grow) begin
+        \$1811  = config_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1811  = 15'h0000;
+      \$1811  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1812  = alloc_queue_rd;
-    if (\$223 ) begin
-      \$1812  = alloc_queue_rd_next;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1812  = 32'd0;
+    end else begin
+      \$1812  = \$211 [31:0];
     end
     if (aclk_rst) begin
-      \$1812  = 4'h0;
+      \$1812  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1813  = alloc_queue_rd_next;
-    if (\$223 ) begin
-      \$1813  = \$224 [3:0];
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1813  = 32'd0;
+    end else begin
+      \$1813  = \$212 [31:0];
     end
     if (aclk_rst) begin
-      \$1813  = 4'h1;
+      \$1813  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1814  = alloc_queue_wr;
-    if (\$228 ) begin
-      \$1814  = alloc_queue_wr_next;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1814  = 32'd0;
+    end else begin
+      \$1814  = \$213 [31:0];
     end
     if (aclk_rst) begin
-      \$1814  = 4'h0;
+      \$1814  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1815  = alloc_queue_wr_next;
-    if (\$228 ) begin
-      \$1815  = \$229 [3:0];
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1815  = 32'd0;
+    end else begin
+      \$1815  = \$214 [31:0];
     end
     if (aclk_rst) begin
-      \$1815  = 4'h1;
+      \$1815  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1816 [0] = \$240 ;
-    \$1816 [1] = \$251 ;
-    \$1816 [2] = \$262 ;
-    \$1816 [3] = \$273 ;
-    \$1816 [4] = \$284 ;
-    \$1816 [5] = \$295 ;
-    \$1816 [6] = \$306 ;
-    \$1816 [7] = \$317 ;
-    \$1816 [8] = \$328 ;
+    \$1816  = \$221 ;
     if (aclk_rst) begin
-      \$1816  = 9'h000;
+      \$1816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1817 [0] = \$334 ;
-    \$1817 [1] = \$340 ;
-    \$1817 [2] = \$346 ;
-    \$1817 [3] = \$352 ;
-    \$1817 [4] = \$358 ;
-    \$1817 [5] = \$364 ;
-    \$1817 [6] = \$370 ;
-    \$1817 [7] = \$376 ;
-    \$1817 [8] = \$382 ;
-    \$1817 [9] = \$388 ;
+    \$1817  = alloc_queue_head;
+    if (\$224 ) begin
+      \$1817  = \$225 ;
+    end
     if (aclk_rst) begin
-      \$1817  = 10'h000;
+      \$1817  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1818  = \$399 ;
+    \$1818  = alloc_queue_rd;
+    if (\$229 ) begin
+      \$1818  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1818  = 1'h0;
+      \$1818  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1819  = \$422 ;
+    \$1819  = alloc_queue_rd_next;
+    if (\$229 ) begin
+      \$1819  = \$230 [3:0];
+    end
     if (aclk_rst) begin
-      \$1819  = 1'h0;
+      \$1819  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1820  = { \$425 , \$423 [1:0] };
+    \$1820  = alloc_queue_wr;
+    if (\$234 ) begin
+      \$1820  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1820  = 15'h0000;
+      \$1820  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1821  = \$430 [1:0];
+    \$1821  = alloc_queue_wr_next;
+    if (\$234 ) begin
+      \$1821  = \$235 [3:0];
+    end
     if (aclk_rst) begin
-      \$1821  = 2'h0;
+      \$1821  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1822  = \$430 [14:2];
+    \$1822 [0] = \$246 ;
+    \$1822 [1] = \$257 ;
+    \$1822 [2] = \$268 ;
+    \$1822 [3] = \$279 ;
+    \$1822 [4] = \$290 ;
+    \$1822 [5] = \$301 ;
+    \$1822 [6] = \$312 ;
+    \$1822 [7] = \$323 ;
+    \$1822 [8] = \$334 ;
     if (aclk_rst) begin
-      \$1822  = 13'h0000;
+      \$1822  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1823  = r1_valid;
+    \$1823 [0] = \$340 ;
+    \$1823 [1] = \$346 ;
+    \$1823 [2] = \$352 ;
+    \$1823 [3] = \$358 ;
+    \$1823 [4] = \$364 ;
+    \$1823 [5] = \$370 ;
+    \$1823 [6] = \$376 ;
+    \$1823 [7] = \$382 ;
+    \$1823 [8] = \$388 ;
+    \$1823 [9] = \$394 ;
     if (aclk_rst) begin
-      \$1823  = 1'h0;
+      \$1823  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1824  = \$644 ;
+    \$1824  = \$405 ;
     if (aclk_rst) begin
-      \$1824  = 32'd0;
+      \$1824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1825 [0] = \$659 ;
-    \$1825 [1] = \$702 ;
-    \$1825 [2] = \$745 ;
-    \$1825 [3] = \$788 ;
+    \$1825  = \$428 ;
     if (aclk_rst) begin
-      \$1825  = 4'h0;
+      \$1825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1826  = \$688 ;
+    \$1826  = { \$431 , \$429 [1:0] };
     if (aclk_rst) begin
-      \$1826  = 32'd0;
+      \$1826  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1827  = \$731 ;
+    \$1827  = \$436 [1:0];
     if (aclk_rst) begin
-      \$1827  = 32'd0;
+      \$1827  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1828  = \$774 ;
+    \$1828  = \$436 [14:2];
     if (aclk_rst) begin
-      \$1828  = 32'd0;
+      \$1828  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1829  = \$872 ;
+    \$1829  = r1_valid;
     if (aclk_rst) begin
       \$1829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1830  = \$894 [1:0];
+    \$1830  = \$650 ;
     if (aclk_rst) begin
-      \$1830  = 2'h0;
+      \$1830  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1831  = { w0_config_is, w0_log_is, w0_event_is };
+    \$1831 [0] = \$665 ;
+    \$1831 [1] = \$708 ;
+    \$1831 [2] = \$751 ;
+    \$1831 [3] = \$794 ;
     if (aclk_rst) begin
-      \$1831  = 3'h0;
+      \$1831  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1832  = { \$897 , \$896 , \$895  };
+    \$1832  = \$694 ;
     if (aclk_rst) begin
-      \$1832  = 3'h0;
+      \$1832  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1833  = \$898 [22:19];
+    \$1833  = \$737 ;
     if (aclk_rst) begin
-      \$1833  = 4'h0;
+      \$1833  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1834  = \$901 [31:0];
+    \$1834  = \$780 ;
     if (aclk_rst) begin
       \$1834  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1835  = \$904 [31:0];
+    \$1835  = \$878 ;
     if (aclk_rst) begin
-      \$1835  = 32'd0;
+      \$1835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1836  = \$907 [31:0];
+    \$1836  = \$900 [1:0];
     if (aclk_rst) begin
-      \$1836  = 32'd0;
+      \$1836  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1837  = command_queue_head;
-    if (\$910 ) begin
-      \$1837  = \$911 ;
-    end
+    \$1837  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
-      \$1837  = 46'h000000000000;
+      \$1837  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1838  = command_queue_rd;
-    if (\$915 ) begin
-      \$1838  = command_queue_rd_next;
-    end
+    \$1838  = { \$903 , \$902 , \$901  };
     if (aclk_rst) begin
-      \$1838  = 4'h0;
+      \$1838  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1839  = command_queue_rd_next;
-    if (\$915 ) begin
-      \$1839  = \$916 [3:0];
-    end
+    \$1839  = \$904 [22:19];
     if (aclk_rst) begin
-      \$1839  = 4'h1;
+      \$1839  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1840  = command_queue_wr;
-    if (\$920 ) begin
-      \$1840  = command_queue_wr_next;
-    end
+    \$1840  = \$907 [31:0];
     if (aclk_rst) begin
-      \$1840  = 4'h0;
+      \$1840  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1841  = command_queue_wr_next;
-    if (\$920 ) begin
-      \$1841  = \$921 [3:0];
-    end
+    \$1841  = \$910 [31:0];
     if (aclk_rst) begin
-      \$1841  = 4'h1;
+      \$1841  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1842 [0] = \$932 ;
-    \$1842 [1] = \$943 ;
-    \$1842 [2] = \$954 ;
-    \$1842 [3] = \$965 ;
-    \$1842 [4] = \$976 ;
-    \$1842 [5] = \$987 ;
-    \$1842 [6] = \$998 ;
-    \$1842 [7] = \$1009 ;
-    \$1842 [8] = \$1020 ;
+    \$1842  = \$913 [31:0];
     if (aclk_rst) begin
-      \$1842  = 9'h000;
+      \$1842  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1843 [0] = \$1026 ;
-    \$1843 [1] = \$1032 ;
-    \$1843 [2] = \$1038 ;
-    \$1843 [3] = \$1044 ;
-    \$1843 [4] = \$1050 ;
-    \$1843 [5] = \$1056 ;
-    \$1843 [6] = \$1062 ;
-    \$1843 [7] = \$1068 ;
-    \$1843 [8] = \$1074 ;
-    \$1843 [9] = \$1080 ;
+    \$1843  = command_queue_head;
+    if (\$916 ) begin
+      \$1843  = \$917 ;
+    end
     if (aclk_rst) begin
-      \$1843  = 10'h000;
+      \$1843  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1844  = \$1083 ;
+    \$1844  = command_queue_rd;
+    if (\$921 ) begin
+      \$1844  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1844  = 1'h0;
+      \$1844  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1845  = \$1085 ;
+    \$1845  = command_queue_rd_next;
+    if (\$921 ) begin
+      \$1845  = \$922 [3:0];
+    end
     if (aclk_rst) begin
-      \$1845  = 4'h0;
+      \$1845  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1846  = \$1087 ;
+    \$1846  = command_queue_wr;
+    if (\$926 ) begin
+      \$1846  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1846  = 8'h00;
+      \$1846  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1847  = \$1089 ;
+    \$1847  = command_queue_wr_next;
+    if (\$926 ) begin
+      \$1847  = \$927 [3:0];
+    end
     if (aclk_rst) begin
-      \$1847  = 8'h00;
+      \$1847  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1848  = \$1091 ;
+    \$1848 [0] = \$938 ;
+    \$1848 [1] = \$949 ;
+    \$1848 [2] = \$960 ;
+    \$1848 [3] = \$971 ;
+    \$1848 [4] = \$982 ;
+    \$1848 [5] = \$993 ;
+    \$1848 [6] = \$1004 ;
+    \$1848 [7] = \$1015 ;
+    \$1848 [8] = \$1026 ;
     if (aclk_rst) begin
-      \$1848  = 16'h0000;
+      \$1848  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1849  = bus__w_req;
+    \$1849 [0] = \$1032 ;
+    \$1849 [1] = \$1038 ;
+    \$1849 [2] = \$1044 ;
+    \$1849 [3] = \$1050 ;
+    \$1849 [4] = \$1056 ;
+    \$1849 [5] = \$1062 ;
+    \$1849 [6] = \$1068 ;
+    \$1849 [7] = \$1074 ;
+    \$1849 [8] = \$1080 ;
+    \$1849 [9] = \$1086 ;
     if (aclk_rst) begin
-      \$1849  = 1'h0;
+      \$1849  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1850  = \$1092 ;
+    \$1850  = \$1089 ;
     if (aclk_rst) begin
-      \$1850  = 32'd0;
+      \$1850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1851  = \$1094 ;
+    \$1851  = \$1091 ;
     if (aclk_rst) begin
-      \$1851  = 1'h0;
+      \$1851  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1852  = \$1095 ;
+    \$1852  = \$1093 ;
     if (aclk_rst) begin
-      \$1852  = 4'h0;
+      \$1852  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1853  = \$1099 ;
+    \$1853  = \$1095 ;
     if (aclk_rst) begin
-      \$1853  = 1'h0;
+      \$1853  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1854  = \$signal$285 ;
+    \$1854  = \$1097 ;
     if (aclk_rst) begin
-      \$1854  = 1'h0;
+      \$1854  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1855  = \$signal$286 ;
+    \$1855  = bus__w_req;
     if (aclk_rst) begin
-      \$1855  = 4'h0;
+      \$1855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1856  = \$signal$284 ;
+    \$1856  = \$1098 ;
     if (aclk_rst) begin
       \$1856  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1857  = \$1107 ;
+    \$1857  = \$1100 ;
     if (aclk_rst) begin
       \$1857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1858  = \$1115 ;
+    \$1858  = \$1101 ;
     if (aclk_rst) begin
-      \$1858  = 1'h0;
+      \$1858  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1859  = \$1123 ;
+    \$1859  = \$1105 ;
     if (aclk_rst) begin
       \$1859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1860  = \$1131 ;
+    \$1860  = \$signal$285 ;
     if (aclk_rst) begin
       \$1860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1861  = \$1139 ;
+    \$1861  = \$signal$286 ;
     if (aclk_rst) begin
-      \$1861  = 1'h0;
+      \$1861  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1862  = \$1147 ;
+    \$1862  = \$signal$284 ;
     if (aclk_rst) begin
-      \$1862  = 1'h0;
+      \$1862  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1863  = \$1155 ;
+    \$1863  = \$1113 ;
     if (aclk_rst) begin
       \$1863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1864  = \$1163 ;
+    \$1864  = \$1121 ;
     if (aclk_rst) begin
       \$1864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1865  = \$1171 ;
+    \$1865  = \$1129 ;
     if (aclk_rst) begin
       \$1865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1866  = \$1179 ;
+    \$1866  = \$1137 ;
     if (aclk_rst) begin
       \$1866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1867  = \$1187 ;
+    \$1867  = \$1145 ;
     if (aclk_rst) begin
       \$1867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1868  = \$1195 ;
+    \$1868  = \$1153 ;
     if (aclk_rst) begin
       \$1868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1869  = \$1203 ;
+    \$1869  = \$1161 ;
     if (aclk_rst) begin
       \$1869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1870  = \$1268 [8];
+    \$1870  = \$1169 ;
     if (aclk_rst) begin
       \$1870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1871  = \$1309 [5];
+    \$1871  = \$1177 ;
     if (aclk_rst) begin
       \$1871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1872  = \$1312 ;
+    \$1872  = \$1185 ;
     if (aclk_rst) begin
       \$1872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1873  = \$1314 ;
+    \$1873  = \$1193 ;
     if (aclk_rst) begin
       \$1873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1874  = \$1317 ;
+    \$1874  = \$1201 ;
     if (aclk_rst) begin
-      \$1874  = 5'h00;
+      \$1874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1875  = irq_enable;
-    if (\$1319 ) begin
-      \$1875  = \$signal$290 [4:0];
-    end
+    \$1875  = \$1209 ;
     if (aclk_rst) begin
-      \$1875  = 5'h00;
+      \$1875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1876  = event_low_water;
-    if (\$1321 ) begin
-      \$1876 [7:0] = \$signal$290 [7:0];
+    \$1876  = \$1274 [8];
+    if (aclk_rst) begin
+      \$1876  = 1'h0;
     end
-    if (\$1323 ) begin
-      \$1876 [15:8] = \$signal$290 [15:8];
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1877  = \$1315 [5];
+    if (aclk_rst) begin
+      \$1877  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1878  = \$1318 ;
+    if (aclk_rst) begin
+      \$1878  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1879  = \$1320 ;
+    if (aclk_rst) begin
+      \$1879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1880  = \$1323 ;
+    if (aclk_rst) begin
+      \$1880  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1881  = irq_enable;
     if (\$1325 ) begin
-      \$1876 [16] = \$signal$290 [16];
+      \$1881  = \$signal$290 [4:0];
     end
     if (aclk_rst) begin
-      \$1876  = 17'h00000;
+      \$1881  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1877  = log_low_water;
+    \$1882  = event_low_water;
     if (\$1327 ) begin
-      \$1877 [7:0] = \$signal$290 [7:0];
+      \$1882 [7:0] = \$signal$290 [7:0];
     end
     if (\$1329 ) begin
-      \$1877 [15:8] = \$signal$290 [15:8];
+      \$1882 [15:8] = \$signal$290 [15:8];
     end
     if (\$1331 ) begin
-      \$1877 [16] = \$signal$290 [16];
+      \$1882 [16] = \$signal$290 [16];
     end
     if (aclk_rst) begin
-      \$1877  = 17'h00000;
+      \$1882  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1878  = config_low_water;
+    \$1883  = log_low_water;
     if (\$1333 ) begin
-      \$1878 [7:0] = \$signal$290 [7:0];
+      \$1883 [7:0] = \$signal$290 [7:0];
     end
     if (\$1335 ) begin
-      \$1878 [15:8] = \$signal$290 [15:8];
+      \$1883 [15:8] = \$signal$290 [15:8];
     end
     if (\$1337 ) begin
-      \$1878 [16] = \$signal$290 [16];
+      \$1883 [16] = \$signal$290 [16];
     end
     if (aclk_rst) begin
-      \$1878  = 17'h00000;
+      \$1883  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4574$0 [4:1];
-  assign rsp_grant_pool = \port$4574$0 [6:5];
-  assign rsp_grant_user = \port$4574$48 [11:4];
-  assign rsp_flushed_err = \port$4589$0 [4:1];
-  assign rsp_flushed_pool = \port$4589$0 [14:13];
-  assign rsp_flushed_user = \port$4589$0 [12:5];
-  assign rsp_freed_err = \port$4577$0 [4:1];
-  assign rsp_freed_src = \port$4617$0 [0];
-  assign rsp_freed_in_pool = \port$4577$0 [15];
-  assign rsp_freed_pool = \port$4577$0 [14:13];
-  assign rsp_freed_tag = \port$4617$0 [36:33];
-  assign rsp_freed_addr = \port$4617$0 [32:1];
-  assign rsp_freed_user = \port$4577$0 [12:5];
-  assign rsp_grant_ok = \port$4574$0 [0];
-  assign rsp_freed_ok = \port$4577$0 [0];
-  assign rsp_flushed_ok = \port$4589$0 [0];
-  assign rsp_grant_overwrite = \port$4574$48 [12];
-  assign log_bank0_k = \$1353 [1:0];
-  assign log_bank1_k = \$1354 [1:0];
-  assign log_bank2_k = \$1355 [1:0];
-  assign log_bank3_k = \$1356 [1:0];
-  assign space_under = { \$1369 [5], \$1369  };
-  assign \$signal$105  = { low_water_hit, \$1374 , \$1372 , e1_exhausted, \$1371  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    \$1884  = config_low_water;
+    if (\$1339 ) begin
+      \$1884 [7:0] = \$signal$290 [7:0];
+    end
+    if (\$1341 ) begin
+      \$1884 [15:8] = \$signal$290 [15:8];
+    end
+    if (\$1343 ) begin
+      \$1884 [16] = \$signal$290 [16];
+    end
+    if (aclk_rst) begin
+      \$1884  = 17'h00000;
+    end
+  end
+  assign rsp_grant_err = \port$4571$0 [4:1];
+  assign rsp_grant_pool = \port$4571$0 [6:5];
+  assign rsp_grant_user = \port$4571$48 [11:4];
+  assign rsp_flushed_err = \port$4586$0 [4:1];
+  assign rsp_flushed_pool = \port$4586$0 [14:13];
+  assign rsp_flushed_user = \port$4586$0 [12:5];
+  assign rsp_freed_err = \port$4574$0 [4:1];
+  assign rsp_freed_src = \port$4614$0 [0];
+  assign rsp_freed_in_pool = \port$4574$0 [15];
+  assign rsp_freed_pool = \port$4574$0 [14:13];
+  assign rsp_freed_tag = \port$4614$0 [36:33];
+  assign rsp_freed_addr = \port$4614$0 [32:1];
+  assign rsp_freed_user = \port$4574$0 [12:5];
+  assign rsp_grant_ok = \port$4571$0 [0];
+  assign rsp_freed_ok = \port$4574$0 [0];
+  assign rsp_flushed_ok = \port$4586$0 [0];
+  assign rsp_grant_overwrite = \port$4571$48 [12];
+  assign log_bank0_k = \$1359 [1:0];
+  assign log_bank1_k = \$1360 [1:0];
+  assign log_bank2_k = \$1361 [1:0];
+  assign log_bank3_k = \$1362 [1:0];
+  assign space_under = { \$1375 [5], \$1375  };
+  assign \$signal$105  = { low_water_hit, \$1380 , \$1378 , e1_exhausted, \$1377  };
   assign \$signal$166  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4703$0 [35:32];
-  assign bus__w_data_queued = \port$4703$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1569 , \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], \$1542 [3], \$1538 [3], \$1534 [3], \$1530 [3], \$1526 [3], \$1522 [3], \$1518 [3], \$1514 [3], \$1510 [3], \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], new_flush };
+  assign bus__w_strb_queued = \port$4700$0 [35:32];
+  assign bus__w_data_queued = \port$4700$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1575 , \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], new_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$308  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -14780,35 +14771,35 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$331  = alloc_queue_wr;
   assign \$signature__data$332  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4574$0 [0], \port$4574$0 [4:1], 4'h0, \port$4574$48 [3:0], 10'h000, \port$4574$0 [15:7] };
-  assign rsp_grant_slot = \port$4574$0 [15:7];
-  assign rsp_grant_tag = \port$4574$48 [3:0];
-  assign bus__r_slow_data = { \port$4574$0 [0], \port$4574$0 [4:1], 4'h0, \port$4574$48 [3:0], 10'h000, \port$4574$0 [15:7] };
-  assign w0_event_is_queued = \$1408 [6];
-  assign w0_event_is_pins = \$1411 [6];
-  assign w0_log_is_queued = \$1414 [6];
-  assign w0_log_is_pins = \$1417 [6];
-  assign w0_config_is_queued = \$1420 [6];
-  assign w0_config_is_pins = \$1423 [6];
+  assign handle = { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 [3:0], 10'h000, \port$4571$0 [15:7] };
+  assign rsp_grant_slot = \port$4571$0 [15:7];
+  assign rsp_grant_tag = \port$4571$48 [3:0];
+  assign bus__r_slow_data = { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 [3:0], 10'h000, \port$4571$0 [15:7] };
+  assign w0_event_is_queued = \$1414 [6];
+  assign w0_event_is_pins = \$1417 [6];
+  assign w0_log_is_queued = \$1420 [6];
+  assign w0_log_is_pins = \$1423 [6];
+  assign w0_config_is_queued = \$1426 [6];
+  assign w0_config_is_pins = \$1429 [6];
   assign \read__addr$355  = command_queue_rd;
   assign \$signature__addr$356  = command_queue_wr;
-  assign \$signature__data$357  = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1569 , \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], \$1542 [3], \$1538 [3], \$1534 [3], \$1530 [3], \$1526 [3], \$1522 [3], \$1518 [3], \$1514 [3], \$1510 [3], \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], new_flush };
-  assign req_free_addr = \$1719 [32:1];
-  assign req_free_oor = \$1719 [33];
-  assign req_free_pool = \$1719 [35:34];
-  assign req_free_tag = \$1719 [39:36];
-  assign req_free_hit = \$1719 [42:40];
-  assign req_flush_select = \$1719 [45:43];
-  assign req_flush_pool = \$1719 [35:34];
-  assign \port$3821$0  = \$1371 ;
-  assign \port$3822$0  = \$1372 ;
-  assign \port$3824$0  = \$1374 ;
-  assign \port$4196$1  = \$1719 [45:1];
-  assign \port$4873$0  = \$signal$103 ;
+  assign \$signature__data$357  = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1575 , \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], new_flush };
+  assign req_free_addr = \$1725 [32:1];
+  assign req_free_oor = \$1725 [33];
+  assign req_free_pool = \$1725 [35:34];
+  assign req_free_tag = \$1725 [39:36];
+  assign req_free_hit = \$1725 [42:40];
+  assign req_flush_select = \$1725 [45:43];
+  assign req_flush_pool = \$1725 [35:34];
+  assign \port$3818$0  = \$1377 ;
+  assign \port$3819$0  = \$1378 ;
+  assign \port$3821$0  = \$1380 ;
+  assign \port$4193$1  = \$1725 [45:1];
+  assign \port$4870$0  = \$signal$103 ;
   assign bus__w_ack = \$signal$287 ;
-  assign \port$5147$0  = \$signal$104 ;
-  assign \$1373  = log_ev_overwrite;
-  assign \$1374  = log_ev_overwrite;
+  assign \port$5144$0  = \$signal$104 ;
+  assign \$1379  = log_ev_overwrite;
+  assign \$1380  = log_ev_overwrite;
   assign \$117  = 1'h1;
   assign \$118  = event_ev_grant;
   assign \$119  = 1'h1;
@@ -14819,214 +14810,217 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$129  = event_ev_grant;
   assign \$133  = 1'h1;
   assign \$134  = event_ev_grant;
-  assign \$180  = 1'h1;
-  assign \$181  = config_ev_grant;
-  assign \$182  = 1'h1;
-  assign \$183  = config_ev_grant;
-  assign \$185  = 1'h1;
-  assign \$186  = config_ev_grant;
-  assign \$191  = 1'h1;
-  assign \$192  = config_ev_grant;
-  assign \$196  = 1'h1;
-  assign \$197  = config_ev_grant;
-  assign \$431  = bus__r_addr;
-  assign { \$434 [11:3], \$434 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$434 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$437 [11:4], \$437 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$437 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$440 [11:4], \$440 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$440 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$443 [11:5], \$443 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$443 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$446 [11:5], \$446 [3], \$446 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$446 [4], \$446 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$449 [11:5], \$449 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$449 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$452 [11:5], \$452 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$452 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$455 [11:6], \$455 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$455 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$458 [11:6], \$458 [4:3], \$458 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$458 [5], \$458 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$461 [11:6], \$461 [4], \$461 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$461 [5], \$461 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$464 [11:6], \$464 [4], \$464 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$464 [5], \$464 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$467 [11:6], \$467 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$467 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$470 [11:6], \$470 [3], \$470 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$470 [5:4], \$470 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$473 [11:6], \$473 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$473 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$476 [11:6], \$476 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$476 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$479 [11:9], \$479 [7:3], \$479 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$479 [8], \$479 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$482 [11:9], \$482 [7:4], \$482 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$482 [8], \$482 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$485 [11:9], \$485 [7:4], \$485 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$485 [8], \$485 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$488 [11:9], \$488 [7:5], \$488 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$488 [8], \$488 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$491 [11:9], \$491 [7:5], \$491 [3], \$491 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$491 [8], \$491 [4], \$491 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$494 [11:9], \$494 [7:5], \$494 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$494 [8], \$494 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$497 [11:9], \$497 [7:5], \$497 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$497 [8], \$497 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$500 [11:9], \$500 [7:6], \$500 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$500 [8], \$500 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$503 [11:9], \$503 [7:6], \$503 [4:3], \$503 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$503 [8], \$503 [5], \$503 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$506 [11:9], \$506 [7:6], \$506 [4], \$506 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$506 [8], \$506 [5], \$506 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$509 [11:9], \$509 [7:6], \$509 [4], \$509 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$509 [8], \$509 [5], \$509 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$512 [11:9], \$512 [7:6], \$512 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$512 [8], \$512 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$515 [11:9], \$515 [7:6], \$515 [3], \$515 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$515 [8], \$515 [5:4], \$515 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$518 [11:9], \$518 [7:6], \$518 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$518 [8], \$518 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$521 [11:9], \$521 [7:6], \$521 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$521 [8], \$521 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$524 [11:9], \$524 [7], \$524 [5:3], \$524 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$524 [8], \$524 [6], \$524 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$527 [11:9], \$527 [7], \$527 [5:4], \$527 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$527 [8], \$527 [6], \$527 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$530 [11:9], \$530 [7], \$530 [5:4], \$530 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$530 [8], \$530 [6], \$530 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$533 [11:9], \$533 [7], \$533 [5], \$533 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$533 [8], \$533 [6], \$533 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$536 [11:9], \$536 [7], \$536 [5], \$536 [3], \$536 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$536 [8], \$536 [6], \$536 [4], \$536 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$539 [11:9], \$539 [7], \$539 [5], \$539 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$539 [8], \$539 [6], \$539 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$542 [11:9], \$542 [7], \$542 [5], \$542 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$542 [8], \$542 [6], \$542 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$545 [11:9], \$545 [7], \$545 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$545 [8], \$545 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$548 [11:9], \$548 [7], \$548 [4:3], \$548 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$548 [8], \$548 [6:5], \$548 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$551 [11:9], \$551 [7], \$551 [4], \$551 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$551 [8], \$551 [6:5], \$551 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$554 [11:9], \$554 [7], \$554 [4], \$554 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$554 [8], \$554 [6:5], \$554 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$557 [11:9], \$557 [7], \$557 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$557 [8], \$557 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$560 [11:9], \$560 [7], \$560 [3], \$560 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$560 [8], \$560 [6:4], \$560 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$563 [11:9], \$563 [7], \$563 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$563 [8], \$563 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$566 [11:9], \$566 [7], \$566 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$566 [8], \$566 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$569 [11:9], \$569 [6:3], \$569 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$569 [8:7], \$569 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$572 [11:9], \$572 [6:4], \$572 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$572 [8:7], \$572 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$575 [11:9], \$575 [6:4], \$575 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$575 [8:7], \$575 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$578 [11:9], \$578 [6:5], \$578 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$578 [8:7], \$578 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$581 [11:9], \$581 [6:5], \$581 [3], \$581 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$581 [8:7], \$581 [4], \$581 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$584 [11:9], \$584 [6:5], \$584 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$584 [8:7], \$584 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$587 [11:9], \$587 [6:5], \$587 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$587 [8:7], \$587 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$590 [11:9], \$590 [6], \$590 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$590 [8:7], \$590 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$593 [11:9], \$593 [6], \$593 [4:3], \$593 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$593 [8:7], \$593 [5], \$593 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$596 [11:9], \$596 [6], \$596 [4], \$596 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$596 [8:7], \$596 [5], \$596 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$599 [11:9], \$599 [6], \$599 [4], \$599 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$599 [8:7], \$599 [5], \$599 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$602 [11:9], \$602 [6], \$602 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$602 [8:7], \$602 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$605 [11:9], \$605 [6], \$605 [3], \$605 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$605 [8:7], \$605 [5:4], \$605 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$608 [11:9], \$608 [6], \$608 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$608 [8:7], \$608 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$611 [11:9], \$611 [6], \$611 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$611 [8:7], \$611 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$621  = 32'd0;
-  assign \$623  = { 30'h00000000, \$622  };
-  assign \$639  = 32'd0;
-  assign \$641  = \$640 ;
-  assign \$660  = 32'd0;
-  assign \$662  = \$661 ;
-  assign \$663  = 32'd0;
-  assign \$665  = \$664 ;
-  assign \$678  = 32'd0;
-  assign \$679  = 32'd0;
-  assign \$680  = 32'd0;
-  assign \$681  = \$677 ;
-  assign \$683  = 32'd0;
-  assign \$684  = \$682 ;
-  assign \$703  = 32'd0;
-  assign \$705  = \$704 ;
-  assign \$706  = 32'd0;
-  assign \$708  = \$707 ;
-  assign \$722  = 32'd0;
-  assign \$723  = \$721 ;
-  assign \$746  = 32'd0;
-  assign \$748  = \$747 ;
-  assign \$749  = 32'd0;
-  assign \$751  = \$750 ;
-  assign \$765  = 32'd0;
-  assign \$766  = \$764 ;
-  assign \$769  = 32'd0;
-  assign \$770  = \$768 ;
-  assign { \$792 [5:3], \$792 [1:0] } = { \$791 [11:9], \$791 [7:6] };
-  assign \$792 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$796 [5:3], \$796 [1] } = { \$795 [11:9], \$795 [7] };
-  assign { \$796 [2], \$796 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$801 [5:3], \$801 [0] } = { \$800 [11:9], \$800 [6] };
-  assign \$801 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$813 [5:3], \$813 [1:0] } = { \$812 [11:9], \$812 [7:6] };
-  assign \$813 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$817 [5:3], \$817 [1] } = { \$816 [11:9], \$816 [7] };
-  assign { \$817 [2], \$817 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$822 [5:3], \$822 [0] } = { \$821 [11:9], \$821 [6] };
-  assign \$822 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$834 [5:3], \$834 [1:0] } = { \$833 [11:9], \$833 [7:6] };
-  assign \$834 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$838 [5:3], \$838 [1] } = { \$837 [11:9], \$837 [7] };
-  assign { \$838 [2], \$838 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$843 [5:3], \$843 [0] } = { \$842 [11:9], \$842 [6] };
-  assign \$843 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$854 [5:3], \$854 [1:0] } = { \$853 [11:9], \$853 [7:6] };
-  assign \$854 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign { \$858 [5:3], \$858 [1] } = { \$857 [11:9], \$857 [7] };
-  assign { \$858 [2], \$858 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign { \$863 [5:3], \$863 [0] } = { \$862 [11:9], \$862 [6] };
-  assign \$863 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign { \$876 [5:3], \$876 [1:0] } = { \$875 [11:9], \$875 [7:6] };
-  assign \$876 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$880 [5:3], \$880 [1] } = { \$879 [11:9], \$879 [7] };
-  assign { \$880 [2], \$880 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$885 [5:3], \$885 [0] } = { \$884 [11:9], \$884 [6] };
-  assign \$885 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1406 [5:3], \$1406 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1406 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$1409 [5:3], \$1409 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1409 [2] = \$auto$rtlil.cc:2739:Not$154 ;
-  assign w0_event_slot_ok_queued = \$1424 [19];
-  assign w0_event_slot_ok_pins = \$1426 [19];
-  assign { \$1412 [5:3], \$1412 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1412 [2], \$1412 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
-  assign { \$1415 [5:3], \$1415 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1415 [2], \$1415 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
-  assign w0_log_slot_ok_queued = \$1428 [19];
-  assign w0_log_slot_ok_pins = \$1430 [19];
-  assign { \$1418 [5:3], \$1418 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1418 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
-  assign { \$1421 [5:3], \$1421 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1421 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
-  assign w0_config_slot_ok_queued = \$1432 [19];
-  assign w0_config_slot_ok_pins = \$1434 [19];
-  assign \$900  = { 4'h0, \$899 [18:0], 11'h000 };
-  assign \$903  = { 7'h00, \$902 [18:0], 8'h00 };
-  assign \$906  = { 5'h00, \$905 [18:0], 10'h000 };
+  assign \$141  = \$139 [8];
+  assign \$174  = \$172 [10];
+  assign \$184  = 1'h1;
+  assign \$185  = config_ev_grant;
+  assign \$186  = 1'h1;
+  assign \$187  = config_ev_grant;
+  assign \$189  = 1'h1;
+  assign \$190  = config_ev_grant;
+  assign \$195  = 1'h1;
+  assign \$196  = config_ev_grant;
+  assign \$200  = 1'h1;
+  assign \$201  = config_ev_grant;
+  assign \$208  = \$206 [5];
+  assign \$437  = bus__r_addr;
+  assign { \$440 [11:3], \$440 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$440 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$443 [11:4], \$443 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$443 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$446 [11:4], \$446 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$446 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$449 [11:5], \$449 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$449 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$452 [11:5], \$452 [3], \$452 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$452 [4], \$452 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$455 [11:5], \$455 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$455 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$458 [11:5], \$458 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$458 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$461 [11:6], \$461 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$461 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$464 [11:6], \$464 [4:3], \$464 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$464 [5], \$464 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$467 [11:6], \$467 [4], \$467 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$467 [5], \$467 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$470 [11:6], \$470 [4], \$470 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$470 [5], \$470 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$473 [11:6], \$473 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$473 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$476 [11:6], \$476 [3], \$476 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$476 [5:4], \$476 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$479 [11:6], \$479 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$479 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$482 [11:6], \$482 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$482 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$485 [11:9], \$485 [7:3], \$485 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$485 [8], \$485 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$488 [11:9], \$488 [7:4], \$488 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$488 [8], \$488 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$491 [11:9], \$491 [7:4], \$491 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$491 [8], \$491 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$494 [11:9], \$494 [7:5], \$494 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$494 [8], \$494 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$497 [11:9], \$497 [7:5], \$497 [3], \$497 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$497 [8], \$497 [4], \$497 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$500 [11:9], \$500 [7:5], \$500 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$500 [8], \$500 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$503 [11:9], \$503 [7:5], \$503 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$503 [8], \$503 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$506 [11:9], \$506 [7:6], \$506 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$506 [8], \$506 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$509 [11:9], \$509 [7:6], \$509 [4:3], \$509 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$509 [8], \$509 [5], \$509 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$512 [11:9], \$512 [7:6], \$512 [4], \$512 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$512 [8], \$512 [5], \$512 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$515 [11:9], \$515 [7:6], \$515 [4], \$515 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$515 [8], \$515 [5], \$515 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$518 [11:9], \$518 [7:6], \$518 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$518 [8], \$518 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$521 [11:9], \$521 [7:6], \$521 [3], \$521 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$521 [8], \$521 [5:4], \$521 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$524 [11:9], \$524 [7:6], \$524 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$524 [8], \$524 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$527 [11:9], \$527 [7:6], \$527 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$527 [8], \$527 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$530 [11:9], \$530 [7], \$530 [5:3], \$530 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$530 [8], \$530 [6], \$530 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$533 [11:9], \$533 [7], \$533 [5:4], \$533 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$533 [8], \$533 [6], \$533 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$536 [11:9], \$536 [7], \$536 [5:4], \$536 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$536 [8], \$536 [6], \$536 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$539 [11:9], \$539 [7], \$539 [5], \$539 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$539 [8], \$539 [6], \$539 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$542 [11:9], \$542 [7], \$542 [5], \$542 [3], \$542 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$542 [8], \$542 [6], \$542 [4], \$542 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$545 [11:9], \$545 [7], \$545 [5], \$545 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$545 [8], \$545 [6], \$545 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$548 [11:9], \$548 [7], \$548 [5], \$548 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$548 [8], \$548 [6], \$548 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$551 [11:9], \$551 [7], \$551 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$551 [8], \$551 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$554 [11:9], \$554 [7], \$554 [4:3], \$554 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$554 [8], \$554 [6:5], \$554 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$557 [11:9], \$557 [7], \$557 [4], \$557 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$557 [8], \$557 [6:5], \$557 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$560 [11:9], \$560 [7], \$560 [4], \$560 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$560 [8], \$560 [6:5], \$560 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$563 [11:9], \$563 [7], \$563 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$563 [8], \$563 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$566 [11:9], \$566 [7], \$566 [3], \$566 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$566 [8], \$566 [6:4], \$566 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$569 [11:9], \$569 [7], \$569 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$569 [8], \$569 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$572 [11:9], \$572 [7], \$572 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$572 [8], \$572 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$575 [11:9], \$575 [6:3], \$575 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$575 [8:7], \$575 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$578 [11:9], \$578 [6:4], \$578 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$578 [8:7], \$578 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$581 [11:9], \$581 [6:4], \$581 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$581 [8:7], \$581 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$584 [11:9], \$584 [6:5], \$584 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$584 [8:7], \$584 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$587 [11:9], \$587 [6:5], \$587 [3], \$587 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$587 [8:7], \$587 [4], \$587 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$590 [11:9], \$590 [6:5], \$590 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$590 [8:7], \$590 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$593 [11:9], \$593 [6:5], \$593 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$593 [8:7], \$593 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$596 [11:9], \$596 [6], \$596 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$596 [8:7], \$596 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$599 [11:9], \$599 [6], \$599 [4:3], \$599 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$599 [8:7], \$599 [5], \$599 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$602 [11:9], \$602 [6], \$602 [4], \$602 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$602 [8:7], \$602 [5], \$602 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$605 [11:9], \$605 [6], \$605 [4], \$605 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$605 [8:7], \$605 [5], \$605 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$608 [11:9], \$608 [6], \$608 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$608 [8:7], \$608 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$611 [11:9], \$611 [6], \$611 [3], \$611 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$611 [8:7], \$611 [5:4], \$611 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$614 [11:9], \$614 [6], \$614 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$614 [8:7], \$614 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$617 [11:9], \$617 [6], \$617 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$617 [8:7], \$617 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$627  = 32'd0;
+  assign \$629  = { 30'h00000000, \$628  };
+  assign \$645  = 32'd0;
+  assign \$647  = \$646 ;
+  assign \$666  = 32'd0;
+  assign \$668  = \$667 ;
+  assign \$669  = 32'd0;
+  assign \$671  = \$670 ;
+  assign \$684  = 32'd0;
+  assign \$685  = 32'd0;
+  assign \$686  = 32'd0;
+  assign \$687  = \$683 ;
+  assign \$689  = 32'd0;
+  assign \$690  = \$688 ;
+  assign \$709  = 32'd0;
+  assign \$711  = \$710 ;
+  assign \$712  = 32'd0;
+  assign \$714  = \$713 ;
+  assign \$728  = 32'd0;
+  assign \$729  = \$727 ;
+  assign \$752  = 32'd0;
+  assign \$754  = \$753 ;
+  assign \$755  = 32'd0;
+  assign \$757  = \$756 ;
+  assign \$771  = 32'd0;
+  assign \$772  = \$770 ;
+  assign \$775  = 32'd0;
+  assign \$776  = \$774 ;
+  assign { \$798 [5:3], \$798 [1:0] } = { \$797 [11:9], \$797 [7:6] };
+  assign \$798 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$802 [5:3], \$802 [1] } = { \$801 [11:9], \$801 [7] };
+  assign { \$802 [2], \$802 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$807 [5:3], \$807 [0] } = { \$806 [11:9], \$806 [6] };
+  assign \$807 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$819 [5:3], \$819 [1:0] } = { \$818 [11:9], \$818 [7:6] };
+  assign \$819 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$823 [5:3], \$823 [1] } = { \$822 [11:9], \$822 [7] };
+  assign { \$823 [2], \$823 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$828 [5:3], \$828 [0] } = { \$827 [11:9], \$827 [6] };
+  assign \$828 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$840 [5:3], \$840 [1:0] } = { \$839 [11:9], \$839 [7:6] };
+  assign \$840 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$844 [5:3], \$844 [1] } = { \$843 [11:9], \$843 [7] };
+  assign { \$844 [2], \$844 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$849 [5:3], \$849 [0] } = { \$848 [11:9], \$848 [6] };
+  assign \$849 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$860 [5:3], \$860 [1:0] } = { \$859 [11:9], \$859 [7:6] };
+  assign \$860 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign { \$864 [5:3], \$864 [1] } = { \$863 [11:9], \$863 [7] };
+  assign { \$864 [2], \$864 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign { \$869 [5:3], \$869 [0] } = { \$868 [11:9], \$868 [6] };
+  assign \$869 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign { \$882 [5:3], \$882 [1:0] } = { \$881 [11:9], \$881 [7:6] };
+  assign \$882 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$886 [5:3], \$886 [1] } = { \$885 [11:9], \$885 [7] };
+  assign { \$886 [2], \$886 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$891 [5:3], \$891 [0] } = { \$890 [11:9], \$890 [6] };
+  assign \$891 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1412 [5:3], \$1412 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1412 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$1415 [5:3], \$1415 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1415 [2] = \$auto$rtlil.cc:2739:Not$154 ;
+  assign w0_event_slot_ok_queued = \$1430 [19];
+  assign w0_event_slot_ok_pins = \$1432 [19];
+  assign { \$1418 [5:3], \$1418 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1418 [2], \$1418 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
+  assign { \$1421 [5:3], \$1421 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1421 [2], \$1421 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
+  assign w0_log_slot_ok_queued = \$1434 [19];
+  assign w0_log_slot_ok_pins = \$1436 [19];
+  assign { \$1424 [5:3], \$1424 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1424 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
+  assign { \$1427 [5:3], \$1427 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1427 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
+  assign w0_config_slot_ok_queued = \$1438 [19];
+  assign w0_config_slot_ok_pins = \$1440 [19];
+  assign \$906  = { 4'h0, \$905 [18:0], 11'h000 };
+  assign \$909  = { 7'h00, \$908 [18:0], 8'h00 };
+  assign \$912  = { 5'h00, \$911 [18:0], 10'h000 };
 endmodule

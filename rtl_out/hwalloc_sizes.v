@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4475$0 (\$11 [4:0]),
-    .\port$4475$55 (\$11 [62:55]),
-    .\port$4475$7 (\$11 [14:7]),
+    .\port$4472$0 (\$11 [4:0]),
+    .\port$4472$55 (\$11 [62:55]),
+    .\port$4472$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4061$52 (\$20 [56:51]),
+    .\port$4058$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -431,18 +431,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3622$0 (\$16 ),
-    .\port$3623$0 (\$17 ),
-    .\port$3625$0 (\$18 ),
-    .\port$4061$1 (\$20 ),
-    .\port$4475$0 (\$11 [14:0]),
-    .\port$4475$55 (\$11 [78:55]),
-    .\port$4481$0 (\$12 ),
-    .\port$4496$0 (\$13 ),
-    .\port$4528$0 (\$14 ),
-    .\port$4617$0 (\$15 ),
-    .\port$4791$0 (\$signal ),
-    .\port$5063$0 (\$signal$58 ),
+    .\port$3619$0 (\$16 ),
+    .\port$3620$0 (\$17 ),
+    .\port$3622$0 (\$18 ),
+    .\port$4058$1 (\$20 ),
+    .\port$4472$0 (\$11 [14:0]),
+    .\port$4472$55 (\$11 [78:55]),
+    .\port$4478$0 (\$12 ),
+    .\port$4493$0 (\$13 ),
+    .\port$4525$0 (\$14 ),
+    .\port$4614$0 (\$15 ),
+    .\port$4788$0 (\$signal ),
+    .\port$5060$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4475$0 , \port$4475$7 , \port$4475$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4472$0 , \port$4472$7 , \port$4472$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$164  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1559,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4475$0 ;
-  wire [4:0] \port$4475$0 ;
-  input [7:0] \port$4475$55 ;
-  wire [7:0] \port$4475$55 ;
-  input [7:0] \port$4475$7 ;
-  wire [7:0] \port$4475$7 ;
+  input [4:0] \port$4472$0 ;
+  wire [4:0] \port$4472$0 ;
+  input [7:0] \port$4472$55 ;
+  wire [7:0] \port$4472$55 ;
+  input [7:0] \port$4472$7 ;
+  wire [7:0] \port$4472$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1734,7 +1734,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 , 11'h000, \port$4475$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 , 11'h000, \port$4472$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$99  = r_fast_count[0] & \$98 ;
@@ -1920,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 , 11'h000, \port$4475$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 , 11'h000, \port$4472$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -3336,7 +3336,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 , 11'h000, \port$4475$7  };
+  assign r_slow_w_data = { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 , 11'h000, \port$4472$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3348,12 +3348,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$110  = r_slow_rd;
   assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 , 11'h000, \port$4475$7  };
+  assign \$signature__data$112  = { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 , 11'h000, \port$4472$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 , 11'h000, \port$4475$7  };
+  assign bus__r_slow_data = { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 , 11'h000, \port$4472$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3393,40 +3393,40 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4061$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$4058$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$165  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire [3:0] \$100 ;
-  wire [10:0] \$1000 ;
-  wire [11:0] \$1001 ;
-  wire \$1002 ;
-  wire [10:0] \$1003 ;
-  wire [10:0] \$1004 ;
-  wire [11:0] \$1005 ;
+  wire [2:0] \$1000 ;
+  wire [2:0] \$1001 ;
+  wire [2:0] \$1002 ;
+  wire [3:0] \$1003 ;
+  wire [3:0] \$1004 ;
+  wire \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
   wire [2:0] \$1008 ;
   wire [2:0] \$1009 ;
   wire \$101 ;
-  wire [2:0] \$1010 ;
+  wire \$1010 ;
   wire [2:0] \$1011 ;
-  wire [3:0] \$1012 ;
-  wire [3:0] \$1013 ;
+  wire \$1012 ;
+  wire \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
-  wire [2:0] \$1017 ;
-  wire [2:0] \$1018 ;
+  wire [3:0] \$1017 ;
+  wire \$1018 ;
   wire \$1019 ;
   wire \$102 ;
-  wire [2:0] \$1020 ;
+  wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
   wire \$1025 ;
-  wire [3:0] \$1026 ;
+  wire \$1026 ;
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
@@ -3436,7 +3436,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1032 ;
   wire \$1033 ;
   wire \$1034 ;
-  wire \$1035 ;
+  wire [7:0] \$1035 ;
   wire \$1036 ;
   wire \$1037 ;
   wire \$1038 ;
@@ -3446,7 +3446,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1041 ;
   wire \$1042 ;
   wire \$1043 ;
-  wire [7:0] \$1044 ;
+  wire \$1044 ;
   wire \$1045 ;
   wire \$1046 ;
   wire \$1047 ;
@@ -3456,7 +3456,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
-  wire \$1053 ;
+  wire [7:0] \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
   wire \$1056 ;
@@ -3466,7 +3466,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$106 ;
   wire \$1060 ;
   wire \$1061 ;
-  wire [7:0] \$1062 ;
+  wire \$1062 ;
   wire \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
@@ -3476,69 +3476,69 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1069 ;
   wire \$107 ;
   wire \$1070 ;
-  wire \$1071 ;
+  wire [7:0] \$1071 ;
   wire \$1072 ;
   wire \$1073 ;
   wire \$1074 ;
   wire \$1075 ;
   wire \$1076 ;
-  wire \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
+  reg \$1077 ;
+  reg [7:0] \$1078 ;
+  reg [8:0] \$1079 ;
   wire [9:0] \$108 ;
-  wire [7:0] \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
+  reg \$1080 ;
+  reg [7:0] \$1081 ;
+  reg [16:0] \$1082 ;
+  reg \$1083 ;
+  reg [6:0] \$1084 ;
+  reg [8:0] \$1085 ;
   reg \$1086 ;
-  reg [7:0] \$1087 ;
-  reg [8:0] \$1088 ;
+  reg [6:0] \$1087 ;
+  reg [15:0] \$1088 ;
   reg \$1089 ;
   wire \$109 ;
-  reg [7:0] \$1090 ;
-  reg [16:0] \$1091 ;
+  reg [5:0] \$1090 ;
+  reg [8:0] \$1091 ;
   reg \$1092 ;
-  reg [6:0] \$1093 ;
-  reg [8:0] \$1094 ;
+  reg [5:0] \$1093 ;
+  reg [14:0] \$1094 ;
   reg \$1095 ;
-  reg [6:0] \$1096 ;
-  reg [15:0] \$1097 ;
+  reg \$1096 ;
+  reg [2:0] \$1097 ;
   reg \$1098 ;
-  reg [5:0] \$1099 ;
+  reg [2:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [8:0] \$1100 ;
-  reg \$1101 ;
-  reg [5:0] \$1102 ;
-  reg [14:0] \$1103 ;
-  reg \$1104 ;
-  reg \$1105 ;
-  reg [2:0] \$1106 ;
+  reg \$1100 ;
+  reg [2:0] \$1101 ;
+  reg \$1102 ;
+  reg \$1103 ;
+  reg [8:0] \$1104 ;
+  reg [8:0] \$1105 ;
+  reg [8:0] \$1106 ;
   reg \$1107 ;
-  reg [2:0] \$1108 ;
-  reg \$1109 ;
+  reg [7:0] \$1108 ;
+  reg [7:0] \$1109 ;
   wire [7:0] \$111 ;
-  reg [2:0] \$1110 ;
-  reg \$1111 ;
+  reg [7:0] \$1110 ;
+  reg [7:0] \$1111 ;
   reg \$1112 ;
-  reg [8:0] \$1113 ;
-  reg [8:0] \$1114 ;
-  reg [8:0] \$1115 ;
-  reg \$1116 ;
-  reg [7:0] \$1117 ;
-  reg [7:0] \$1118 ;
-  reg [7:0] \$1119 ;
+  reg [6:0] \$1113 ;
+  reg [5:0] \$1114 ;
+  reg [5:0] \$1115 ;
+  reg [5:0] \$1116 ;
+  reg \$1117 ;
+  reg [5:0] \$1118 ;
+  reg \$1119 ;
   wire \$112 ;
-  reg [7:0] \$1120 ;
+  reg \$1120 ;
   reg \$1121 ;
-  reg [6:0] \$1122 ;
-  reg [5:0] \$1123 ;
-  reg [5:0] \$1124 ;
-  reg [5:0] \$1125 ;
+  reg \$1122 ;
+  reg \$1123 ;
+  reg \$1124 ;
+  reg \$1125 ;
   reg \$1126 ;
-  reg [5:0] \$1127 ;
+  reg \$1127 ;
   reg \$1128 ;
   reg \$1129 ;
   wire \$113 ;
@@ -3568,8 +3568,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1151 ;
   reg \$1152 ;
   reg \$1153 ;
-  reg \$1154 ;
-  reg \$1155 ;
+  wire [2:0] \$1154 ;
+  wire [2:0] \$1155 ;
   reg \$1156 ;
   reg \$1157 ;
   reg \$1158 ;
@@ -3578,42 +3578,42 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1160 ;
   reg \$1161 ;
   reg \$1162 ;
-  wire [2:0] \$1163 ;
-  wire [2:0] \$1164 ;
-  reg \$1165 ;
+  reg \$1163 ;
+  reg [2:0] \$1164 ;
+  reg [2:0] \$1165 ;
   reg \$1166 ;
   reg \$1167 ;
-  reg \$1168 ;
+  reg [7:0] \$1168 ;
   reg \$1169 ;
   wire [10:0] \$117 ;
   reg \$1170 ;
-  reg \$1171 ;
-  reg \$1172 ;
-  reg [2:0] \$1173 ;
-  reg [2:0] \$1174 ;
-  reg \$1175 ;
+  reg [8:0] \$1171 ;
+  reg [2:0] \$1172 ;
+  reg \$1173 ;
+  reg \$1174 ;
+  reg [6:0] \$1175 ;
   reg \$1176 ;
-  reg [7:0] \$1177 ;
-  reg \$1178 ;
-  reg \$1179 ;
+  reg \$1177 ;
+  reg [7:0] \$1178 ;
+  reg [2:0] \$1179 ;
   wire \$118 ;
-  reg [8:0] \$1180 ;
-  reg [2:0] \$1181 ;
-  reg \$1182 ;
+  reg \$1180 ;
+  reg \$1181 ;
+  reg [5:0] \$1182 ;
   reg \$1183 ;
-  reg [6:0] \$1184 ;
-  reg \$1185 ;
-  reg \$1186 ;
-  reg [7:0] \$1187 ;
-  reg [2:0] \$1188 ;
+  reg \$1184 ;
+  reg [5:0] \$1185 ;
+  reg [2:0] \$1186 ;
+  reg \$1187 ;
+  reg \$1188 ;
   reg \$1189 ;
   wire \$119 ;
   reg \$1190 ;
-  reg [5:0] \$1191 ;
+  reg \$1191 ;
   reg \$1192 ;
   reg \$1193 ;
-  reg [5:0] \$1194 ;
-  reg [2:0] \$1195 ;
+  reg \$1194 ;
+  reg \$1195 ;
   reg \$1196 ;
   reg \$1197 ;
   reg \$1198 ;
@@ -3626,16 +3626,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1203 ;
   reg \$1204 ;
   reg \$1205 ;
-  reg \$1206 ;
-  reg \$1207 ;
-  reg \$1208 ;
-  reg \$1209 ;
   wire \$121 ;
-  reg \$1210 ;
-  reg \$1211 ;
-  reg \$1212 ;
-  reg \$1213 ;
-  reg \$1214 ;
   wire \$122 ;
   wire [7:0] \$123 ;
   wire \$124 ;
@@ -3657,21 +3648,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [11:0] \$139 ;
   wire \$14 ;
   wire \$140 ;
-  wire [10:0] \$141 ;
+  wire \$141 ;
   wire [10:0] \$142 ;
-  wire [11:0] \$143 ;
-  wire \$144 ;
+  wire [10:0] \$143 ;
+  wire [11:0] \$144 ;
   wire \$145 ;
-  wire [10:0] \$146 ;
+  wire \$146 ;
   wire [10:0] \$147 ;
-  wire [11:0] \$148 ;
-  wire \$149 ;
+  wire [10:0] \$148 ;
+  wire [11:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [10:0] \$151 ;
+  wire \$151 ;
   wire [10:0] \$152 ;
-  wire [11:0] \$153 ;
-  wire \$154 ;
+  wire [10:0] \$153 ;
+  wire [11:0] \$154 ;
   wire [4:0] \$155 ;
   wire \$156 ;
   wire [10:0] \$157 ;
@@ -4000,53 +3991,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$448 ;
   wire \$449 ;
   wire [8:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [7:0] \$452 ;
-  wire [7:0] \$453 ;
-  wire [8:0] \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
+  wire [9:0] \$450 ;
+  wire [9:0] \$451 ;
+  wire [10:0] \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire [9:0] \$455 ;
+  wire [9:0] \$456 ;
+  wire [10:0] \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire [9:0] \$46 ;
-  wire [7:0] \$460 ;
-  wire [7:0] \$461 ;
-  wire [8:0] \$462 ;
-  wire \$463 ;
+  wire [9:0] \$460 ;
+  wire [9:0] \$461 ;
+  wire [10:0] \$462 ;
+  wire [2:0] \$463 ;
   wire \$464 ;
-  wire \$465 ;
+  wire [2:0] \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire [7:0] \$468 ;
-  wire [7:0] \$469 ;
+  wire [2:0] \$468 ;
+  wire [2:0] \$469 ;
   wire \$47 ;
-  wire [8:0] \$470 ;
-  wire \$471 ;
-  wire [2:0] \$472 ;
-  wire \$473 ;
-  wire [2:0] \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire [2:0] \$477 ;
-  wire [2:0] \$478 ;
-  wire [2:0] \$479 ;
+  wire [2:0] \$470 ;
+  wire [3:0] \$471 ;
+  wire [3:0] \$472 ;
+  wire [2:0] \$473 ;
+  wire [10:0] \$474 ;
+  wire [10:0] \$475 ;
+  wire [11:0] \$476 ;
+  wire \$477 ;
+  wire [10:0] \$478 ;
+  wire [10:0] \$479 ;
   wire \$48 ;
-  wire [3:0] \$480 ;
-  wire [3:0] \$481 ;
-  wire [2:0] \$482 ;
-  wire [10:0] \$483 ;
-  wire [10:0] \$484 ;
-  wire [11:0] \$485 ;
+  wire [11:0] \$480 ;
+  wire [10:0] \$481 ;
+  wire [10:0] \$482 ;
+  wire [11:0] \$483 ;
+  wire \$484 ;
+  wire \$485 ;
   wire \$486 ;
-  wire [10:0] \$487 ;
-  wire [10:0] \$488 ;
-  wire [11:0] \$489 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire [7:0] \$49 ;
-  wire [10:0] \$490 ;
-  wire [10:0] \$491 ;
-  wire [11:0] \$492 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
@@ -4057,22 +4048,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [15:0] \$5 ;
   wire [7:0] \$50 ;
   wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
+  wire [8:0] \$501 ;
+  wire [8:0] \$502 ;
   wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
+  wire [8:0] \$504 ;
+  wire [8:0] \$505 ;
+  wire [10:0] \$506 ;
   wire \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire [8:0] \$510 ;
-  wire [8:0] \$511 ;
+  wire \$510 ;
+  wire \$511 ;
   wire \$512 ;
-  wire [8:0] \$513 ;
-  wire [8:0] \$514 ;
-  wire [10:0] \$515 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
@@ -4109,23 +4100,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire \$549 ;
+  wire [7:0] \$549 ;
   wire [7:0] \$55 ;
-  wire \$550 ;
+  wire [7:0] \$550 ;
   wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
+  wire [7:0] \$552 ;
+  wire [7:0] \$553 ;
+  wire [9:0] \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire [7:0] \$558 ;
-  wire [7:0] \$559 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
   wire \$560 ;
-  wire [7:0] \$561 ;
-  wire [7:0] \$562 ;
-  wire [9:0] \$563 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
   wire \$564 ;
   wire \$565 ;
   wire \$566 ;
@@ -4162,24 +4153,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$594 ;
   wire \$595 ;
   wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
+  wire [6:0] \$597 ;
+  wire [6:0] \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
+  wire [5:0] \$600 ;
+  wire [5:0] \$601 ;
+  wire [7:0] \$602 ;
   wire \$603 ;
   wire \$604 ;
   wire \$605 ;
-  wire [6:0] \$606 ;
-  wire [6:0] \$607 ;
+  wire \$606 ;
+  wire \$607 ;
   wire \$608 ;
-  wire [5:0] \$609 ;
+  wire \$609 ;
   wire \$61 ;
-  wire [5:0] \$610 ;
-  wire [7:0] \$611 ;
+  wire \$610 ;
+  wire \$611 ;
   wire \$612 ;
   wire \$613 ;
   wire \$614 ;
@@ -4201,9 +4192,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$629 ;
   wire [6:0] \$63 ;
   wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
+  wire [10:0] \$631 ;
+  wire [10:0] \$632 ;
+  wire [11:0] \$633 ;
   wire \$634 ;
   wire \$635 ;
   wire \$636 ;
@@ -4211,9 +4202,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
-  wire [10:0] \$640 ;
-  wire [10:0] \$641 ;
-  wire [11:0] \$642 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
   wire \$643 ;
   wire \$644 ;
   wire \$645 ;
@@ -4223,23 +4214,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$649 ;
   wire \$65 ;
   wire \$650 ;
-  wire \$651 ;
+  wire [8:0] \$651 ;
   wire \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire \$657 ;
+  wire [7:0] \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
-  wire [8:0] \$660 ;
+  wire \$660 ;
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire [7:0] \$666 ;
+  wire \$666 ;
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
@@ -4249,7 +4240,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire \$675 ;
+  wire [4:0] \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
@@ -4258,8 +4249,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire \$683 ;
-  wire [4:0] \$684 ;
+  wire [4:0] \$683 ;
+  wire \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
@@ -4267,26 +4258,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$689 ;
   wire \$69 ;
   wire \$690 ;
-  wire \$691 ;
-  wire [4:0] \$692 ;
+  wire [4:0] \$691 ;
+  wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
-  wire \$699 ;
+  wire [4:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [4:0] \$700 ;
+  wire \$700 ;
   wire \$701 ;
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
-  wire \$707 ;
-  wire [4:0] \$708 ;
+  wire [4:0] \$707 ;
+  wire \$708 ;
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
@@ -4294,8 +4285,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire \$715 ;
-  wire [4:0] \$716 ;
+  wire [4:0] \$715 ;
+  wire \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
@@ -4304,7 +4295,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire [4:0] \$724 ;
+  wire \$724 ;
   wire \$725 ;
   wire \$726 ;
   wire \$727 ;
@@ -4317,7 +4308,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$733 ;
   wire \$734 ;
   wire \$735 ;
-  wire \$736 ;
+  wire [6:0] \$736 ;
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
@@ -4327,7 +4318,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$742 ;
   wire \$743 ;
   wire \$744 ;
-  wire [6:0] \$745 ;
+  wire \$745 ;
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
@@ -4335,7 +4326,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$75 ;
   wire \$750 ;
   wire \$751 ;
-  wire \$752 ;
+  wire [7:0] \$752 ;
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
@@ -4345,12 +4336,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire [7:0] \$761 ;
+  wire \$761 ;
   wire \$762 ;
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
-  wire \$766 ;
+  wire [7:0] \$766 ;
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
@@ -4360,13 +4351,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
-  wire [7:0] \$775 ;
+  wire \$775 ;
   wire \$776 ;
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire \$780 ;
+  wire [7:0] \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
@@ -4375,13 +4366,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
-  wire [7:0] \$789 ;
+  wire \$789 ;
   wire \$79 ;
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
   wire \$793 ;
-  wire \$794 ;
+  wire [7:0] \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
@@ -4392,12 +4383,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire [7:0] \$803 ;
+  wire \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire \$806 ;
   wire \$807 ;
-  wire \$808 ;
+  wire [7:0] \$808 ;
   wire \$809 ;
   wire \$81 ;
   wire \$810 ;
@@ -4407,13 +4398,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
-  wire [7:0] \$817 ;
+  wire \$817 ;
   wire \$818 ;
   wire \$819 ;
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
-  wire \$822 ;
+  wire [7:0] \$822 ;
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
@@ -4423,12 +4414,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$829 ;
   wire \$83 ;
   wire \$830 ;
-  wire [7:0] \$831 ;
+  wire \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
-  wire \$836 ;
+  wire [7:0] \$836 ;
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
@@ -4438,35 +4429,35 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
-  wire [7:0] \$845 ;
+  wire \$845 ;
   wire \$846 ;
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
   wire [3:0] \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
+  wire [7:0] \$850 ;
+  wire [8:0] \$851 ;
+  wire [7:0] \$852 ;
   wire \$853 ;
-  wire \$854 ;
+  wire [8:0] \$854 ;
   wire \$855 ;
-  wire \$856 ;
+  wire [8:0] \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire [7:0] \$859 ;
+  wire \$859 ;
   wire [3:0] \$86 ;
-  wire [8:0] \$860 ;
-  wire [7:0] \$861 ;
+  wire \$860 ;
+  wire \$861 ;
   wire \$862 ;
-  wire [8:0] \$863 ;
+  wire \$863 ;
   wire \$864 ;
-  wire [8:0] \$865 ;
+  wire \$865 ;
   wire \$866 ;
   wire \$867 ;
   wire \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
+  wire [7:0] \$870 ;
   wire \$871 ;
   wire \$872 ;
   wire \$873 ;
@@ -4475,13 +4466,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire [7:0] \$879 ;
+  wire \$879 ;
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
   wire \$882 ;
   wire \$883 ;
-  wire \$884 ;
+  wire [7:0] \$884 ;
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
@@ -4491,12 +4482,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
-  wire [7:0] \$893 ;
+  wire \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
   wire \$897 ;
-  wire \$898 ;
+  wire [7:0] \$898 ;
   wire \$899 ;
   wire [15:0] \$9 ;
   wire \$90 ;
@@ -4507,13 +4498,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
-  wire [7:0] \$907 ;
+  wire \$907 ;
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
-  wire \$912 ;
+  wire [7:0] \$912 ;
   wire \$913 ;
   wire \$914 ;
   wire \$915 ;
@@ -4523,12 +4514,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
-  wire [7:0] \$921 ;
+  wire \$921 ;
   wire \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
-  wire \$926 ;
+  wire [7:0] \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
@@ -4538,13 +4529,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$932 ;
   wire \$933 ;
   wire \$934 ;
-  wire [7:0] \$935 ;
+  wire \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire \$94 ;
-  wire \$940 ;
+  wire [7:0] \$940 ;
   wire \$941 ;
   wire \$942 ;
   wire \$943 ;
@@ -4553,13 +4544,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$946 ;
   wire \$947 ;
   wire \$948 ;
-  wire [7:0] \$949 ;
+  wire \$949 ;
   wire [7:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
   wire \$953 ;
-  wire \$954 ;
+  wire [7:0] \$954 ;
   wire \$955 ;
   wire \$956 ;
   wire \$957 ;
@@ -4569,46 +4560,46 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
-  wire [7:0] \$963 ;
+  wire \$963 ;
   wire \$964 ;
   wire \$965 ;
   wire \$966 ;
   wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
+  wire [7:0] \$968 ;
+  wire [8:0] \$969 ;
   wire [7:0] \$97 ;
-  wire \$970 ;
-  wire \$971 ;
+  wire [8:0] \$970 ;
+  wire [8:0] \$971 ;
   wire \$972 ;
   wire \$973 ;
   wire \$974 ;
   wire \$975 ;
   wire \$976 ;
-  wire [7:0] \$977 ;
-  wire [8:0] \$978 ;
-  wire [8:0] \$979 ;
+  wire \$977 ;
+  wire [14:0] \$978 ;
+  wire [36:0] \$979 ;
   wire [5:0] \$98 ;
-  wire [8:0] \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
+  wire [21:0] \$980 ;
+  wire [36:0] \$981 ;
+  wire [20:0] \$982 ;
+  wire [36:0] \$983 ;
   wire \$984 ;
   wire \$985 ;
-  wire \$986 ;
-  wire [14:0] \$987 ;
-  wire [36:0] \$988 ;
-  wire [21:0] \$989 ;
+  wire [10:0] \$986 ;
+  wire [10:0] \$987 ;
+  wire [11:0] \$988 ;
+  wire \$989 ;
   wire [7:0] \$99 ;
-  wire [36:0] \$990 ;
-  wire [20:0] \$991 ;
-  wire [36:0] \$992 ;
+  wire [10:0] \$990 ;
+  wire [10:0] \$991 ;
+  wire [11:0] \$992 ;
   wire \$993 ;
-  wire \$994 ;
+  wire [10:0] \$994 ;
   wire [10:0] \$995 ;
-  wire [10:0] \$996 ;
-  wire [11:0] \$997 ;
+  wire [11:0] \$996 ;
+  wire \$997 ;
   wire \$998 ;
-  wire [10:0] \$999 ;
+  wire [2:0] \$999 ;
   wire [7:0] \$signal ;
   wire [7:0] \$signal$172 ;
   wire \$signal$261 ;
@@ -5082,8 +5073,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_next_tag;
-  input [5:0] \port$4061$52 ;
-  wire [5:0] \port$4061$52 ;
+  input [5:0] \port$4058$52 ;
+  wire [5:0] \port$4058$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   wire [7:0] \r__addr$405 ;
@@ -5321,7 +5312,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] _5_;
   reg [8:0] _6_;
   always @(posedge aclk_clk) begin
-    _5_ <= medium_grant[\$666 [6:0]];
+    _5_ <= medium_grant[\$657 [6:0]];
     _6_ <= medium_grant[f1_medium_slot];
   end
   assign \r__data$33  = _5_;
@@ -5335,7 +5326,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge aclk_clk) begin
-    _7_ <= medium_parity[\$666 [6:0]];
+    _7_ <= medium_parity[\$657 [6:0]];
     _8_ <= medium_parity[f1_medium_slot];
   end
   assign \r__data$37  = _7_;
@@ -5360,7 +5351,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] _10_;
   reg [8:0] _11_;
   always @(posedge aclk_clk) begin
-    _10_ <= small_grant[\$660 [7:0]];
+    _10_ <= small_grant[\$651 [7:0]];
     _11_ <= small_grant[f1_small_slot];
   end
   assign \r__data$11  = _10_;
@@ -5374,7 +5365,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge aclk_clk) begin
-    _12_ <= small_parity[\$660 [7:0]];
+    _12_ <= small_parity[\$651 [7:0]];
     _13_ <= small_parity[f1_small_slot];
   end
   assign \r__data$15  = _12_;
@@ -5414,30 +5405,30 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4061$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4058$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4061$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4058$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
   assign \$35  = \$32  ? 4'h2 : \$34 ;
   assign \$36  = ! x1_err;
-  assign \$37  = \$660 [7:0] - small_seen;
+  assign \$37  = \$651 [7:0] - small_seen;
   assign \$38  = ~ \$37 [9];
   assign \$39  = small_take_fresh & \$38 ;
-  assign \$40  = \$660 [7:0] + 1'h1;
-  assign \$41  = \$660 [7:0] + 1'h1;
-  assign \$42  = \$660 [7:0] != 8'hff;
+  assign \$40  = \$651 [7:0] + 1'h1;
+  assign \$41  = \$651 [7:0] + 1'h1;
+  assign \$42  = \$651 [7:0] != 8'hff;
   assign \$43  = small_head == 8'hff;
   assign \$44  = small_head + 1'h1;
   assign \$45  = \$43  ? 9'h000 : \$44 ;
-  assign \$46  = \$666 [6:0] - medium_seen;
+  assign \$46  = \$657 [6:0] - medium_seen;
   assign \$47  = ~ \$46 [8];
   assign \$48  = medium_take_fresh & \$47 ;
-  assign \$49  = \$666 [6:0] + 1'h1;
-  assign \$50  = \$666 [6:0] + 1'h1;
-  assign \$51  = \$666 [6:0] != 7'h7f;
+  assign \$49  = \$657 [6:0] + 1'h1;
+  assign \$50  = \$657 [6:0] + 1'h1;
+  assign \$51  = \$657 [6:0] != 7'h7f;
   assign \$52  = medium_head == 7'h7f;
   assign \$53  = medium_head + 1'h1;
   assign \$54  = \$52  ? 8'h00 : \$53 ;
@@ -5476,8 +5467,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$92  = large_has_fresh | x1_select[2];
   assign \$93  = a1_in[2] & \$92 ;
   assign \$94  = \$91  | \$93 ;
-  assign \$95  = a1_in[0] ? \$660 [7:0] : 8'h00;
-  assign \$96  = a1_in[1] ? \$666 [6:0] : 7'h00;
+  assign \$95  = a1_in[0] ? \$651 [7:0] : 8'h00;
+  assign \$96  = a1_in[1] ? \$657 [6:0] : 7'h00;
   assign \$97  = \$95  | { 1'h0, \$96  };
   assign \$98  = a1_in[2] ? large_fresh_slot : 6'h00;
   assign \$99  = \$97  | { 2'h0, \$98  };
@@ -5508,25 +5499,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$130  = a2_ok & a2_from_fresh;
   assign \$131  = \$130  ? a2_in : 3'h0;
   assign \$132  = a2_ok & a2_from_fresh;
-  assign \$134  = a3_ok ? { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] } : 8'h00;
+  assign \$134  = a3_ok ? { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] } : 8'h00;
   assign \$135  = a4_ok ? grant_addr : 40'h0000000000;
   assign \$136  = a3_valid & a3_fwd_ok;
   assign \$137  = { \$136 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$138  = ~ \$137 ;
   assign \$139  = \$138  + 1'h1;
-  assign \$141  = { a3_valid, a3_pool, small_queue_r0_b0[7:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$142  + 1'h1;
-  assign \$144  = \$140  & \$143 [11];
-  assign \$146  = { a3_valid, a3_pool, 1'h0, medium_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$147  + 1'h1;
-  assign \$149  = \$145  & \$148 [11];
-  assign \$151  = { a3_valid, a3_pool, 2'h0, large_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$152  = ~ \$151 ;
-  assign \$153  = \$152  + 1'h1;
-  assign \$154  = \$150  & \$153 [11];
-  assign \$155  = { \$154 , \$149 , \$144 , \$139 [11] } + 4'hf;
+  assign \$141  = a3_valid & \$140 ;
+  assign \$142  = { \$141 , a3_pool, small_queue_r0_b0[7:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$143  = ~ \$142 ;
+  assign \$144  = \$143  + 1'h1;
+  assign \$146  = a3_valid & \$145 ;
+  assign \$147  = { \$146 , a3_pool, 1'h0, medium_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$148  = ~ \$147 ;
+  assign \$149  = \$148  + 1'h1;
+  assign \$151  = a3_valid & \$150 ;
+  assign \$152  = { \$151 , a3_pool, 2'h0, large_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$153  + 1'h1;
+  assign \$155  = { \$154 [11], \$149 [11], \$144 [11], \$139 [11] } + 4'hf;
   assign \$156  = a4_valid & a4_ok;
   assign \$157  = { \$156 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$158  = ~ \$157 ;
@@ -5547,19 +5538,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$173  = free_port_addr - 37'h1000004000;
   assign \$174  = ~ \$173 [40];
   assign \$176  = \$172  & \$175 ;
-  assign \$177  = free_src ? \port$4061$52 [0] : \$176 ;
+  assign \$177  = free_src ? \port$4058$52 [0] : \$176 ;
   assign \$178  = free_port_addr - 37'h1000010000;
   assign \$179  = ~ \$178 [40];
   assign \$180  = free_port_addr - 37'h1000020000;
   assign \$181  = ~ \$180 [40];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4061$52 [1] : \$183 ;
+  assign \$184  = free_src ? \port$4058$52 [1] : \$183 ;
   assign \$185  = free_port_addr - 37'h1000100000;
   assign \$186  = ~ \$185 [40];
   assign \$187  = free_port_addr - 37'h1000130000;
   assign \$188  = ~ \$187 [40];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4061$52 [2] : \$190 ;
+  assign \$191  = free_src ? \port$4058$52 [2] : \$190 ;
   assign \$192  = f0_addr[2:0] == f2_addr[2:0];
   assign \$193  = f0_addr[5:3] == f2_addr[5:3];
   assign \$194  = f0_addr[8:6] == f2_addr[8:6];
@@ -5689,12 +5680,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$320  = a5_tag ^ f2_tag;
   assign \$321  = ~ \$320 ;
   assign \$322  = \$321  + 1'h1;
-  assign \$323  = \$997 [11] ? a4_tag : a5_tag;
-  assign \$324  = \$997 [11] ? a4_snap : a5_snap;
+  assign \$323  = \$988 [11] ? a4_tag : a5_tag;
+  assign \$324  = \$988 [11] ? a4_snap : a5_snap;
   assign \$325  = f2_same_third & f5_ok;
-  assign \$326  = ~ \$997 [11];
+  assign \$326  = ~ \$988 [11];
   assign \$327  = \$signal$261  & \$326 ;
-  assign \$328  = ~ \$1001 [11];
+  assign \$328  = ~ \$992 [11];
   assign \$329  = \$327  & \$328 ;
   assign \$330  = f2_same_third & f5_ok;
   assign \$331  = ~ \$330 ;
@@ -5764,14 +5755,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$425  = \$424  & large_grant_r0_b0[0];
   assign \$426  = \$423  | \$425 ;
   assign \$427  = \$418  ? f3_older_snap : \$426 ;
-  assign \$428  = f3_go & \$1005 [11];
+  assign \$428  = f3_go & \$996 [11];
   assign \$429  = a4_tag ^ f3_tag;
   assign \$430  = ~ \$429 ;
   assign \$431  = \$430  + 1'h1;
   assign \$432  = \$428  & \$431 [8];
   assign \$433  = ~ f3_never_granted;
   assign \$434  = f3_go & \$433 ;
-  assign \$435  = ~ \$1005 [11];
+  assign \$435  = ~ \$996 [11];
   assign \$436  = \$434  & \$435 ;
   assign \$437  = ~ rel_f2;
   assign \$438  = \$437  & f3_hit_a3;
@@ -5781,449 +5772,450 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$442  = \$440  & \$441 ;
   assign \$443  = ~ rel_f2;
   assign \$444  = f3_quiet & \$443 ;
-  assign \$445  = ~ \$1005 [11];
+  assign \$445  = ~ \$996 [11];
   assign \$446  = \$444  & \$445 ;
   assign \$447  = \$446  ? f3_in : 3'h0;
   assign \$448  = ~ f3_never_granted;
-  assign \$450  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$451  = \$449  & \$450 ;
-  assign \$452  = small_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$453  = ~ \$452 ;
-  assign \$454  = \$453  + 1'h1;
-  assign \$455  = \$451  & \$454 [8];
-  assign \$456  = ~ f3_never_granted;
-  assign \$458  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$459  = \$457  & \$458 ;
-  assign \$460  = medium_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$450  = { \$449 , small_parity_r0_b0, small_grant_r0_b0[8:1] } ^ { 1'h1, small_grant_r0_b0[0], f3_tag };
+  assign \$451  = ~ \$450 ;
+  assign \$452  = \$451  + 1'h1;
+  assign \$453  = ~ f3_never_granted;
+  assign \$455  = { \$454 , medium_parity_r0_b0, medium_grant_r0_b0[8:1] } ^ { 1'h1, medium_grant_r0_b0[0], f3_tag };
+  assign \$456  = ~ \$455 ;
+  assign \$457  = \$456  + 1'h1;
+  assign \$458  = ~ f3_never_granted;
+  assign \$460  = { \$459 , large_parity_r0_b0, large_grant_r0_b0[8:1] } ^ { 1'h1, large_grant_r0_b0[0], f3_tag };
   assign \$461  = ~ \$460 ;
   assign \$462  = \$461  + 1'h1;
-  assign \$463  = \$459  & \$462 [8];
-  assign \$464  = ~ f3_never_granted;
-  assign \$466  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = large_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$463  = x1_select & f1_hit;
+  assign \$464  = | \$463 ;
+  assign \$465  = x1_select & f2_in;
+  assign \$466  = | \$465 ;
+  assign \$467  = f2_flushed | \$466 ;
+  assign \$468  = x1_select | x0_select;
   assign \$469  = ~ \$468 ;
-  assign \$470  = \$469  + 1'h1;
-  assign \$471  = \$467  & \$470 [8];
-  assign \$472  = x1_select & f1_hit;
-  assign \$473  = | \$472 ;
-  assign \$474  = x1_select & f2_in;
-  assign \$475  = | \$474 ;
-  assign \$476  = f2_flushed | \$475 ;
-  assign \$477  = x1_select | x0_select;
-  assign \$478  = ~ \$477 ;
-  assign \$479  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$480  = { 1'h0, \$478  } & { \$479 [2], \$479  };
-  assign \$481  = { 1'h0, f3_in } & \$480 ;
-  assign \$482  = \$1005 [11] ? 3'h0 : \$1013 [2:0];
-  assign \$483  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$484  = ~ \$483 ;
-  assign \$485  = \$484  + 1'h1;
-  assign \$486  = \release  & \$485 [11];
-  assign \$487  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$488  = ~ \$487 ;
-  assign \$489  = \$488  + 1'h1;
-  assign \$490  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$491  = ~ \$490 ;
-  assign \$492  = \$491  + 1'h1;
-  assign \$493  = ~ f4_prev_released;
-  assign \$494  = \$493  & f4_by_older;
-  assign \$495  = f4_by_a1 | \$494 ;
-  assign \$496  = f4_live[0] & \$495 ;
-  assign \$497  = ~ f4_prev_released;
-  assign \$498  = \$497  & f4_by_mem_live[0];
-  assign \$499  = \$498  & f4_mem_ok[0];
-  assign \$500  = \$496  | \$499 ;
-  assign \$501  = ~ f4_prev_released;
-  assign \$502  = \$501  & f4_by_older;
-  assign \$503  = f4_by_a1 | \$502 ;
-  assign \$504  = f4_live[0] & \$503 ;
-  assign \$505  = ~ f4_prev_released;
-  assign \$506  = \$505  & f4_by_mem_live[0];
-  assign \$507  = \$506  & f4_mem_ok[0];
-  assign \$508  = \$504  | \$507 ;
-  assign \$509  = small_queue_waddr == 8'hff;
-  assign \$510  = small_queue_waddr + 1'h1;
-  assign \$511  = \$509  ? 9'h000 : \$510 ;
-  assign \$512  = small_pushed == small_popped;
-  assign \$513  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$514  = \$512  ? 9'h000 : \$513 ;
-  assign \$515  = $signed({ 1'h0, small_count }) + $signed(\$514 );
-  assign \$516  = ! small_pushed;
-  assign \$517  = ! small_popped;
-  assign \$518  = \$516  & \$517 ;
-  assign \$519  = small_pop ? small_at[1] : small_at[0];
-  assign \$520  = ~ \$519 ;
-  assign \$521  = small_push | \$520 ;
-  assign \$522  = ! small_pushed;
-  assign \$524  = \$522  & \$523 ;
-  assign \$525  = small_count == 2'h3;
-  assign \$526  = small_pop ? small_at[2] : small_at[1];
-  assign \$527  = ~ \$526 ;
-  assign \$528  = small_push | \$527 ;
-  assign \$530  = ! small_popped;
-  assign \$531  = \$529  & \$530 ;
-  assign \$532  = small_pop ? small_at[0] : 1'h0;
-  assign \$533  = ~ \$532 ;
-  assign \$534  = small_push | \$533 ;
-  assign \$537  = \$535  & \$536 ;
-  assign \$538  = small_pop ? small_at[1] : small_at[0];
-  assign \$539  = ~ \$538 ;
-  assign \$540  = small_push | \$539 ;
-  assign \$541  = ~ f4_prev_released;
-  assign \$542  = \$541  & f4_by_older;
-  assign \$543  = f4_by_a1 | \$542 ;
-  assign \$544  = f4_live[1] & \$543 ;
-  assign \$545  = ~ f4_prev_released;
-  assign \$546  = \$545  & f4_by_mem_live[1];
-  assign \$547  = \$546  & f4_mem_ok[1];
-  assign \$548  = \$544  | \$547 ;
-  assign \$549  = ~ f4_prev_released;
-  assign \$550  = \$549  & f4_by_older;
-  assign \$551  = f4_by_a1 | \$550 ;
-  assign \$552  = f4_live[1] & \$551 ;
-  assign \$553  = ~ f4_prev_released;
-  assign \$554  = \$553  & f4_by_mem_live[1];
-  assign \$555  = \$554  & f4_mem_ok[1];
-  assign \$556  = \$552  | \$555 ;
-  assign \$557  = medium_queue_waddr == 7'h7f;
-  assign \$558  = medium_queue_waddr + 1'h1;
-  assign \$559  = \$557  ? 8'h00 : \$558 ;
-  assign \$560  = medium_pushed == medium_popped;
-  assign \$561  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$562  = \$560  ? 8'h00 : \$561 ;
-  assign \$563  = $signed({ 1'h0, medium_count }) + $signed(\$562 );
-  assign \$564  = ! medium_pushed;
-  assign \$565  = ! medium_popped;
-  assign \$566  = \$564  & \$565 ;
-  assign \$567  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$568  = ~ \$567 ;
-  assign \$569  = medium_push | \$568 ;
-  assign \$570  = ! medium_pushed;
-  assign \$572  = \$570  & \$571 ;
-  assign \$573  = medium_count == 2'h3;
-  assign \$574  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$575  = ~ \$574 ;
-  assign \$576  = medium_push | \$575 ;
-  assign \$578  = ! medium_popped;
-  assign \$579  = \$577  & \$578 ;
-  assign \$580  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = medium_push | \$581 ;
-  assign \$585  = \$583  & \$584 ;
-  assign \$586  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$587  = ~ \$586 ;
-  assign \$588  = medium_push | \$587 ;
-  assign \$589  = ~ f4_prev_released;
-  assign \$590  = \$589  & f4_by_older;
-  assign \$591  = f4_by_a1 | \$590 ;
-  assign \$592  = f4_live[2] & \$591 ;
-  assign \$593  = ~ f4_prev_released;
-  assign \$594  = \$593  & f4_by_mem_live[2];
-  assign \$595  = \$594  & f4_mem_ok[2];
-  assign \$596  = \$592  | \$595 ;
-  assign \$597  = ~ f4_prev_released;
-  assign \$598  = \$597  & f4_by_older;
-  assign \$599  = f4_by_a1 | \$598 ;
-  assign \$600  = f4_live[2] & \$599 ;
-  assign \$601  = ~ f4_prev_released;
-  assign \$602  = \$601  & f4_by_mem_live[2];
-  assign \$603  = \$602  & f4_mem_ok[2];
-  assign \$604  = \$600  | \$603 ;
-  assign \$605  = large_queue_waddr == 6'h2f;
-  assign \$606  = large_queue_waddr + 1'h1;
-  assign \$607  = \$605  ? 7'h00 : \$606 ;
-  assign \$608  = large_pushed == large_popped;
-  assign \$609  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$610  = \$608  ? 6'h00 : \$609 ;
-  assign \$611  = $signed({ 1'h0, large_count }) + $signed(\$610 );
-  assign \$612  = ! large_pushed;
-  assign \$613  = ! large_popped;
-  assign \$614  = \$612  & \$613 ;
-  assign \$615  = large_pop ? large_at[1] : large_at[0];
-  assign \$616  = ~ \$615 ;
-  assign \$617  = large_push | \$616 ;
-  assign \$618  = ! large_pushed;
-  assign \$620  = \$618  & \$619 ;
-  assign \$621  = large_count == 2'h3;
-  assign \$622  = large_pop ? large_at[2] : large_at[1];
-  assign \$623  = ~ \$622 ;
-  assign \$624  = large_push | \$623 ;
-  assign \$626  = ! large_popped;
-  assign \$627  = \$625  & \$626 ;
-  assign \$628  = large_pop ? large_at[0] : 1'h0;
+  assign \$470  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$471  = { 1'h0, \$469  } & { \$470 [2], \$470  };
+  assign \$472  = { 1'h0, f3_in } & \$471 ;
+  assign \$473  = \$996 [11] ? 3'h0 : \$1004 [2:0];
+  assign \$474  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$475  = ~ \$474 ;
+  assign \$476  = \$475  + 1'h1;
+  assign \$477  = \release  & \$476 [11];
+  assign \$478  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$479  = ~ \$478 ;
+  assign \$480  = \$479  + 1'h1;
+  assign \$481  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$482  = ~ \$481 ;
+  assign \$483  = \$482  + 1'h1;
+  assign \$484  = ~ f4_prev_released;
+  assign \$485  = \$484  & f4_by_older;
+  assign \$486  = f4_by_a1 | \$485 ;
+  assign \$487  = f4_live[0] & \$486 ;
+  assign \$488  = ~ f4_prev_released;
+  assign \$489  = \$488  & f4_by_mem_live[0];
+  assign \$490  = \$489  & f4_mem_ok[0];
+  assign \$491  = \$487  | \$490 ;
+  assign \$492  = ~ f4_prev_released;
+  assign \$493  = \$492  & f4_by_older;
+  assign \$494  = f4_by_a1 | \$493 ;
+  assign \$495  = f4_live[0] & \$494 ;
+  assign \$496  = ~ f4_prev_released;
+  assign \$497  = \$496  & f4_by_mem_live[0];
+  assign \$498  = \$497  & f4_mem_ok[0];
+  assign \$499  = \$495  | \$498 ;
+  assign \$500  = small_queue_waddr == 8'hff;
+  assign \$501  = small_queue_waddr + 1'h1;
+  assign \$502  = \$500  ? 9'h000 : \$501 ;
+  assign \$503  = small_pushed == small_popped;
+  assign \$504  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$505  = \$503  ? 9'h000 : \$504 ;
+  assign \$506  = $signed({ 1'h0, small_count }) + $signed(\$505 );
+  assign \$507  = ! small_pushed;
+  assign \$508  = ! small_popped;
+  assign \$509  = \$507  & \$508 ;
+  assign \$510  = small_pop ? small_at[1] : small_at[0];
+  assign \$511  = ~ \$510 ;
+  assign \$512  = small_push | \$511 ;
+  assign \$513  = ! small_pushed;
+  assign \$515  = \$513  & \$514 ;
+  assign \$516  = small_count == 2'h3;
+  assign \$517  = small_pop ? small_at[2] : small_at[1];
+  assign \$518  = ~ \$517 ;
+  assign \$519  = small_push | \$518 ;
+  assign \$521  = ! small_popped;
+  assign \$522  = \$520  & \$521 ;
+  assign \$523  = small_pop ? small_at[0] : 1'h0;
+  assign \$524  = ~ \$523 ;
+  assign \$525  = small_push | \$524 ;
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = small_pop ? small_at[1] : small_at[0];
+  assign \$530  = ~ \$529 ;
+  assign \$531  = small_push | \$530 ;
+  assign \$532  = ~ f4_prev_released;
+  assign \$533  = \$532  & f4_by_older;
+  assign \$534  = f4_by_a1 | \$533 ;
+  assign \$535  = f4_live[1] & \$534 ;
+  assign \$536  = ~ f4_prev_released;
+  assign \$537  = \$536  & f4_by_mem_live[1];
+  assign \$538  = \$537  & f4_mem_ok[1];
+  assign \$539  = \$535  | \$538 ;
+  assign \$540  = ~ f4_prev_released;
+  assign \$541  = \$540  & f4_by_older;
+  assign \$542  = f4_by_a1 | \$541 ;
+  assign \$543  = f4_live[1] & \$542 ;
+  assign \$544  = ~ f4_prev_released;
+  assign \$545  = \$544  & f4_by_mem_live[1];
+  assign \$546  = \$545  & f4_mem_ok[1];
+  assign \$547  = \$543  | \$546 ;
+  assign \$548  = medium_queue_waddr == 7'h7f;
+  assign \$549  = medium_queue_waddr + 1'h1;
+  assign \$550  = \$548  ? 8'h00 : \$549 ;
+  assign \$551  = medium_pushed == medium_popped;
+  assign \$552  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$553  = \$551  ? 8'h00 : \$552 ;
+  assign \$554  = $signed({ 1'h0, medium_count }) + $signed(\$553 );
+  assign \$555  = ! medium_pushed;
+  assign \$556  = ! medium_popped;
+  assign \$557  = \$555  & \$556 ;
+  assign \$558  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$559  = ~ \$558 ;
+  assign \$560  = medium_push | \$559 ;
+  assign \$561  = ! medium_pushed;
+  assign \$563  = \$561  & \$562 ;
+  assign \$564  = medium_count == 2'h3;
+  assign \$565  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$566  = ~ \$565 ;
+  assign \$567  = medium_push | \$566 ;
+  assign \$569  = ! medium_popped;
+  assign \$570  = \$568  & \$569 ;
+  assign \$571  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$572  = ~ \$571 ;
+  assign \$573  = medium_push | \$572 ;
+  assign \$576  = \$574  & \$575 ;
+  assign \$577  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$578  = ~ \$577 ;
+  assign \$579  = medium_push | \$578 ;
+  assign \$580  = ~ f4_prev_released;
+  assign \$581  = \$580  & f4_by_older;
+  assign \$582  = f4_by_a1 | \$581 ;
+  assign \$583  = f4_live[2] & \$582 ;
+  assign \$584  = ~ f4_prev_released;
+  assign \$585  = \$584  & f4_by_mem_live[2];
+  assign \$586  = \$585  & f4_mem_ok[2];
+  assign \$587  = \$583  | \$586 ;
+  assign \$588  = ~ f4_prev_released;
+  assign \$589  = \$588  & f4_by_older;
+  assign \$590  = f4_by_a1 | \$589 ;
+  assign \$591  = f4_live[2] & \$590 ;
+  assign \$592  = ~ f4_prev_released;
+  assign \$593  = \$592  & f4_by_mem_live[2];
+  assign \$594  = \$593  & f4_mem_ok[2];
+  assign \$595  = \$591  | \$594 ;
+  assign \$596  = large_queue_waddr == 6'h2f;
+  assign \$597  = large_queue_waddr + 1'h1;
+  assign \$598  = \$596  ? 7'h00 : \$597 ;
+  assign \$599  = large_pushed == large_popped;
+  assign \$600  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$601  = \$599  ? 6'h00 : \$600 ;
+  assign \$602  = $signed({ 1'h0, large_count }) + $signed(\$601 );
+  assign \$603  = ! large_pushed;
+  assign \$604  = ! large_popped;
+  assign \$605  = \$603  & \$604 ;
+  assign \$606  = large_pop ? large_at[1] : large_at[0];
+  assign \$607  = ~ \$606 ;
+  assign \$608  = large_push | \$607 ;
+  assign \$609  = ! large_pushed;
+  assign \$611  = \$609  & \$610 ;
+  assign \$612  = large_count == 2'h3;
+  assign \$613  = large_pop ? large_at[2] : large_at[1];
+  assign \$614  = ~ \$613 ;
+  assign \$615  = large_push | \$614 ;
+  assign \$617  = ! large_popped;
+  assign \$618  = \$616  & \$617 ;
+  assign \$619  = large_pop ? large_at[0] : 1'h0;
+  assign \$620  = ~ \$619 ;
+  assign \$621  = large_push | \$620 ;
+  assign \$624  = \$622  & \$623 ;
+  assign \$625  = large_pop ? large_at[1] : large_at[0];
+  assign \$626  = ~ \$625 ;
+  assign \$627  = large_push | \$626 ;
+  assign \$628  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$629  = ~ \$628 ;
-  assign \$630  = large_push | \$629 ;
-  assign \$633  = \$631  & \$632 ;
-  assign \$634  = large_pop ? large_at[1] : large_at[0];
-  assign \$635  = ~ \$634 ;
-  assign \$636  = large_push | \$635 ;
-  assign \$637  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$638  = ~ \$637 ;
-  assign \$639  = f5_wrote & a2_ring;
-  assign \$640  = { \$639 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$641  = ~ \$640 ;
-  assign \$642  = \$641  + 1'h1;
-  assign \$643  = \release  & f4_taken_a2;
-  assign \$644  = a3_ring & a3_lapped;
-  assign \$646  = \release  & f4_taken_a3;
-  assign \$647  = a3_released | \$646 ;
-  assign \$648  = ~ a4_released;
-  assign \$649  = a4_prev_held & \$648 ;
-  assign \$650  = \release  & f4_taken_a4;
-  assign \$651  = ~ \$650 ;
-  assign \$652  = \$649  & \$651 ;
-  assign \$653  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$654  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$655  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$656  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$657  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
-  assign \$658  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
-  assign \$659  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
-  assign \$660  = x1_select[0] ? 9'h000 : small_fresh;
-  assign \$661  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$661 ;
-  assign \$662  = ~ x1_select[0];
-  assign \$663  = a1_select[0] & \$662 ;
-  assign \$664  = ~ small_has_fresh;
-  assign \$665  = \$663  & \$664 ;
-  assign small_pop = \$665  & small_nonempty;
-  assign \$666  = x1_select[1] ? 8'h00 : medium_fresh;
-  assign \$667  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$667 ;
-  assign \$668  = ~ x1_select[1];
-  assign \$669  = a1_select[1] & \$668 ;
-  assign \$670  = ~ medium_has_fresh;
-  assign \$671  = \$669  & \$670 ;
-  assign medium_pop = \$671  & medium_nonempty;
+  assign \$630  = f5_wrote & a2_ring;
+  assign \$631  = { \$630 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$632  = ~ \$631 ;
+  assign \$633  = \$632  + 1'h1;
+  assign \$634  = \release  & f4_taken_a2;
+  assign \$635  = a3_ring & a3_lapped;
+  assign \$637  = \release  & f4_taken_a3;
+  assign \$638  = a3_released | \$637 ;
+  assign \$639  = ~ a4_released;
+  assign \$640  = a4_prev_held & \$639 ;
+  assign \$641  = \release  & f4_taken_a4;
+  assign \$642  = ~ \$641 ;
+  assign \$643  = \$640  & \$642 ;
+  assign \$644  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$645  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
+  assign \$646  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$647  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$648  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
+  assign \$649  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
+  assign \$650  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
+  assign \$651  = x1_select[0] ? 9'h000 : small_fresh;
+  assign \$652  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$652 ;
+  assign \$653  = ~ x1_select[0];
+  assign \$654  = a1_select[0] & \$653 ;
+  assign \$655  = ~ small_has_fresh;
+  assign \$656  = \$654  & \$655 ;
+  assign small_pop = \$656  & small_nonempty;
+  assign \$657  = x1_select[1] ? 8'h00 : medium_fresh;
+  assign \$658  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$658 ;
+  assign \$659  = ~ x1_select[1];
+  assign \$660  = a1_select[1] & \$659 ;
+  assign \$661  = ~ medium_has_fresh;
+  assign \$662  = \$660  & \$661 ;
+  assign medium_pop = \$662  & medium_nonempty;
   assign large_fresh_slot = x1_select[2] ? 6'h00 : large_fresh;
-  assign \$672  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$672 ;
-  assign \$673  = ~ x1_select[2];
-  assign \$674  = a1_select[2] & \$673 ;
-  assign \$675  = ~ large_has_fresh;
-  assign \$676  = \$674  & \$675 ;
-  assign large_pop = \$676  & large_nonempty;
-  assign \$677  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$679  = \$678  & small_queue_r0_b0[0];
-  assign \$681  = \$680  & medium_queue_r0_b0[0];
-  assign \$683  = \$682  & large_queue_r0_b0[0];
-  assign \$684  = { \$683 , \$681 , \$679 , \$677  } + 4'hf;
-  assign \$685  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$687  = \$686  & small_queue_r0_b0[1];
-  assign \$689  = \$688  & medium_queue_r0_b0[1];
-  assign \$691  = \$690  & large_queue_r0_b0[1];
-  assign \$692  = { \$691 , \$689 , \$687 , \$685  } + 4'hf;
-  assign \$693  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$695  = \$694  & small_queue_r0_b0[2];
-  assign \$697  = \$696  & medium_queue_r0_b0[2];
-  assign \$699  = \$698  & large_queue_r0_b0[2];
-  assign \$700  = { \$699 , \$697 , \$695 , \$693  } + 4'hf;
-  assign \$701  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$703  = \$702  & small_queue_r0_b0[3];
-  assign \$705  = \$704  & medium_queue_r0_b0[3];
-  assign \$707  = \$706  & large_queue_r0_b0[3];
-  assign \$708  = { \$707 , \$705 , \$703 , \$701  } + 4'hf;
-  assign \$709  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$711  = \$710  & small_queue_r0_b0[4];
-  assign \$713  = \$712  & medium_queue_r0_b0[4];
-  assign \$715  = \$714  & large_queue_r0_b0[4];
-  assign \$716  = { \$715 , \$713 , \$711 , \$709  } + 4'hf;
-  assign \$717  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$719  = \$718  & small_queue_r0_b0[5];
-  assign \$721  = \$720  & medium_queue_r0_b0[5];
-  assign \$723  = \$722  & large_queue_r0_b0[5];
-  assign \$724  = { \$723 , \$721 , \$719 , \$717  } + 4'hf;
-  assign \$725  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$727  = \$726  & small_queue_r0_b0[6];
-  assign \$728  = \$725  | \$727 ;
-  assign \$730  = \$729  & medium_queue_r0_b0[6];
-  assign \$731  = \$728  | \$730 ;
-  assign \$732  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$734  = \$733  & small_queue_r0_b0[7];
-  assign \$735  = \$732  | \$734 ;
-  assign \$736  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$737  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$738  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$740  = \$739  & small_queue_r0_b0[8];
-  assign \$742  = \$741  & medium_queue_r0_b0[7];
-  assign \$744  = \$743  & large_queue_r0_b0[6];
-  assign \$745  = { \$744 , \$742 , \$740 , \$738 , \$737 , \$736  } + 6'h3f;
-  assign \$746  = a3_fwd_ok & a3_hit_a1;
-  assign \$747  = a3_fwd_ok & a3_older_hit;
-  assign \$750  = \$749  & small_grant_r1_b0[1];
-  assign \$752  = \$751  & medium_grant_r1_b0[1];
-  assign \$754  = \$753  & large_grant_r1_b0[1];
-  assign \$756  = \$755  & small_queue_r0_b0[9];
-  assign \$758  = \$757  & medium_queue_r0_b0[8];
-  assign \$760  = \$759  & large_queue_r0_b0[7];
-  assign \$761  = { \$760 , \$758 , \$756 , \$754 , \$752 , \$750 , \$748  } + 7'h7f;
-  assign \$764  = \$763  & small_grant_r1_b0[2];
-  assign \$766  = \$765  & medium_grant_r1_b0[2];
-  assign \$768  = \$767  & large_grant_r1_b0[2];
-  assign \$770  = \$769  & small_queue_r0_b0[10];
-  assign \$772  = \$771  & medium_queue_r0_b0[9];
-  assign \$774  = \$773  & large_queue_r0_b0[8];
-  assign \$775  = { \$774 , \$772 , \$770 , \$768 , \$766 , \$764 , \$762  } + 7'h7f;
-  assign \$778  = \$777  & small_grant_r1_b0[3];
-  assign \$780  = \$779  & medium_grant_r1_b0[3];
-  assign \$782  = \$781  & large_grant_r1_b0[3];
-  assign \$784  = \$783  & small_queue_r0_b0[11];
-  assign \$786  = \$785  & medium_queue_r0_b0[10];
-  assign \$788  = \$787  & large_queue_r0_b0[9];
-  assign \$789  = { \$788 , \$786 , \$784 , \$782 , \$780 , \$778 , \$776  } + 7'h7f;
-  assign \$792  = \$791  & small_grant_r1_b0[4];
-  assign \$794  = \$793  & medium_grant_r1_b0[4];
-  assign \$796  = \$795  & large_grant_r1_b0[4];
-  assign \$798  = \$797  & small_queue_r0_b0[12];
-  assign \$800  = \$799  & medium_queue_r0_b0[11];
-  assign \$802  = \$801  & large_queue_r0_b0[10];
-  assign \$803  = { \$802 , \$800 , \$798 , \$796 , \$794 , \$792 , \$790  } + 7'h7f;
-  assign \$806  = \$805  & small_grant_r1_b0[5];
-  assign \$808  = \$807  & medium_grant_r1_b0[5];
-  assign \$810  = \$809  & large_grant_r1_b0[5];
-  assign \$812  = \$811  & small_queue_r0_b0[13];
-  assign \$814  = \$813  & medium_queue_r0_b0[12];
-  assign \$816  = \$815  & large_queue_r0_b0[11];
-  assign \$817  = { \$816 , \$814 , \$812 , \$810 , \$808 , \$806 , \$804  } + 7'h7f;
-  assign \$820  = \$819  & small_grant_r1_b0[6];
-  assign \$822  = \$821  & medium_grant_r1_b0[6];
-  assign \$824  = \$823  & large_grant_r1_b0[6];
-  assign \$826  = \$825  & small_queue_r0_b0[14];
-  assign \$828  = \$827  & medium_queue_r0_b0[13];
-  assign \$830  = \$829  & large_queue_r0_b0[12];
-  assign \$831  = { \$830 , \$828 , \$826 , \$824 , \$822 , \$820 , \$818  } + 7'h7f;
-  assign \$834  = \$833  & small_grant_r1_b0[7];
-  assign \$836  = \$835  & medium_grant_r1_b0[7];
-  assign \$838  = \$837  & large_grant_r1_b0[7];
-  assign \$840  = \$839  & small_queue_r0_b0[15];
-  assign \$842  = \$841  & medium_queue_r0_b0[14];
-  assign \$844  = \$843  & large_queue_r0_b0[13];
-  assign \$845  = { \$844 , \$842 , \$840 , \$838 , \$836 , \$834 , \$832  } + 7'h7f;
-  assign \$848  = \$847  & small_grant_r1_b0[8];
-  assign \$850  = \$849  & medium_grant_r1_b0[8];
-  assign \$852  = \$851  & large_grant_r1_b0[8];
-  assign \$854  = \$853  & small_queue_r0_b0[16];
-  assign \$856  = \$855  & medium_queue_r0_b0[15];
-  assign \$858  = \$857  & large_queue_r0_b0[14];
-  assign \$859  = { \$858 , \$856 , \$854 , \$852 , \$850 , \$848 , \$846  } + 7'h7f;
-  assign \$860  = { \$859 [7], \$845 [7], \$831 [7], \$817 [7], \$803 [7], \$789 [7], \$775 [7], \$761 [7] } + 1'h1;
-  assign \$861  = \$747  ? a3_older_next : \$860 [7:0];
-  assign \$signal$172  = \$746  ? a4_tag_next : \$861 ;
-  assign \$862  = a3_fwd_ok & a3_hit_a1;
-  assign \$863  = a4_tag_next + 1'h1;
-  assign \$864  = a3_fwd_ok & a3_older_hit;
-  assign \$865  = a3_older_next + 1'h1;
-  assign \$868  = \$867  & small_grant_r1_b0[1];
-  assign \$870  = \$869  & medium_grant_r1_b0[1];
-  assign \$872  = \$871  & large_grant_r1_b0[1];
-  assign \$874  = \$873  & small_queue_r0_b0[9];
-  assign \$876  = \$875  & medium_queue_r0_b0[8];
-  assign \$878  = \$877  & large_queue_r0_b0[7];
-  assign \$879  = { \$878 , \$876 , \$874 , \$872 , \$870 , \$868 , \$866  } + 7'h7f;
-  assign \$882  = \$881  & small_grant_r1_b0[2];
-  assign \$884  = \$883  & medium_grant_r1_b0[2];
-  assign \$886  = \$885  & large_grant_r1_b0[2];
-  assign \$888  = \$887  & small_queue_r0_b0[10];
-  assign \$890  = \$889  & medium_queue_r0_b0[9];
-  assign \$892  = \$891  & large_queue_r0_b0[8];
-  assign \$893  = { \$892 , \$890 , \$888 , \$886 , \$884 , \$882 , \$880  } + 7'h7f;
-  assign \$896  = \$895  & small_grant_r1_b0[3];
-  assign \$898  = \$897  & medium_grant_r1_b0[3];
-  assign \$900  = \$899  & large_grant_r1_b0[3];
-  assign \$902  = \$901  & small_queue_r0_b0[11];
-  assign \$904  = \$903  & medium_queue_r0_b0[10];
-  assign \$906  = \$905  & large_queue_r0_b0[9];
-  assign \$907  = { \$906 , \$904 , \$902 , \$900 , \$898 , \$896 , \$894  } + 7'h7f;
-  assign \$910  = \$909  & small_grant_r1_b0[4];
-  assign \$912  = \$911  & medium_grant_r1_b0[4];
-  assign \$914  = \$913  & large_grant_r1_b0[4];
-  assign \$916  = \$915  & small_queue_r0_b0[12];
-  assign \$918  = \$917  & medium_queue_r0_b0[11];
-  assign \$920  = \$919  & large_queue_r0_b0[10];
-  assign \$921  = { \$920 , \$918 , \$916 , \$914 , \$912 , \$910 , \$908  } + 7'h7f;
-  assign \$924  = \$923  & small_grant_r1_b0[5];
-  assign \$926  = \$925  & medium_grant_r1_b0[5];
-  assign \$928  = \$927  & large_grant_r1_b0[5];
-  assign \$930  = \$929  & small_queue_r0_b0[13];
-  assign \$932  = \$931  & medium_queue_r0_b0[12];
-  assign \$934  = \$933  & large_queue_r0_b0[11];
-  assign \$935  = { \$934 , \$932 , \$930 , \$928 , \$926 , \$924 , \$922  } + 7'h7f;
-  assign \$938  = \$937  & small_grant_r1_b0[6];
-  assign \$940  = \$939  & medium_grant_r1_b0[6];
-  assign \$942  = \$941  & large_grant_r1_b0[6];
-  assign \$944  = \$943  & small_queue_r0_b0[14];
-  assign \$946  = \$945  & medium_queue_r0_b0[13];
-  assign \$948  = \$947  & large_queue_r0_b0[12];
-  assign \$949  = { \$948 , \$946 , \$944 , \$942 , \$940 , \$938 , \$936  } + 7'h7f;
-  assign \$952  = \$951  & small_grant_r1_b0[7];
-  assign \$954  = \$953  & medium_grant_r1_b0[7];
-  assign \$956  = \$955  & large_grant_r1_b0[7];
-  assign \$958  = \$957  & small_queue_r0_b0[15];
-  assign \$960  = \$959  & medium_queue_r0_b0[14];
-  assign \$962  = \$961  & large_queue_r0_b0[13];
-  assign \$963  = { \$962 , \$960 , \$958 , \$956 , \$954 , \$952 , \$950  } + 7'h7f;
-  assign \$966  = \$965  & small_grant_r1_b0[8];
-  assign \$968  = \$967  & medium_grant_r1_b0[8];
-  assign \$970  = \$969  & large_grant_r1_b0[8];
-  assign \$972  = \$971  & small_queue_r0_b0[16];
-  assign \$974  = \$973  & medium_queue_r0_b0[15];
-  assign \$976  = \$975  & large_queue_r0_b0[14];
-  assign \$977  = { \$976 , \$974 , \$972 , \$970 , \$968 , \$966 , \$964  } + 7'h7f;
-  assign \$978  = { \$977 [7], \$963 [7], \$949 [7], \$935 [7], \$921 [7], \$907 [7], \$893 [7], \$879 [7] } + 2'h2;
-  assign \$979  = \$864  ? \$865  : { 1'h0, \$978 [7:0] };
-  assign \$980  = \$862  ? \$863  : \$979 ;
-  assign \$981  = a3_valid & a3_ok;
-  assign \$982  = ! a3_pool;
-  assign small_grant_wen = \$981  & \$982 ;
-  assign \$983  = a3_valid & a3_ok;
-  assign \$984  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$983  & \$984 ;
-  assign \$985  = a3_valid & a3_ok;
-  assign \$986  = a3_pool == 2'h2;
-  assign large_grant_wen = \$985  & \$986 ;
-  assign \$993  = ! f2_err;
-  assign \$signal$261  = f2_valid & \$993 ;
-  assign \$994  = a4_valid & a4_ok;
-  assign \$995  = { \$994 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$996  = ~ \$995 ;
-  assign \$997  = \$996  + 1'h1;
-  assign \$998  = a5_valid & a5_ok;
-  assign \$999  = { \$998 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1000  = ~ \$999 ;
-  assign \$1001  = \$1000  + 1'h1;
-  assign \$1002  = a4_valid & a4_ok;
-  assign \$1003  = { \$1002 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1004  = ~ \$1003 ;
-  assign \$1005  = \$1004  + 1'h1;
+  assign \$663  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$663 ;
+  assign \$664  = ~ x1_select[2];
+  assign \$665  = a1_select[2] & \$664 ;
+  assign \$666  = ~ large_has_fresh;
+  assign \$667  = \$665  & \$666 ;
+  assign large_pop = \$667  & large_nonempty;
+  assign \$668  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$670  = \$669  & small_queue_r0_b0[0];
+  assign \$672  = \$671  & medium_queue_r0_b0[0];
+  assign \$674  = \$673  & large_queue_r0_b0[0];
+  assign \$675  = { \$674 , \$672 , \$670 , \$668  } + 4'hf;
+  assign \$676  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$678  = \$677  & small_queue_r0_b0[1];
+  assign \$680  = \$679  & medium_queue_r0_b0[1];
+  assign \$682  = \$681  & large_queue_r0_b0[1];
+  assign \$683  = { \$682 , \$680 , \$678 , \$676  } + 4'hf;
+  assign \$684  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$686  = \$685  & small_queue_r0_b0[2];
+  assign \$688  = \$687  & medium_queue_r0_b0[2];
+  assign \$690  = \$689  & large_queue_r0_b0[2];
+  assign \$691  = { \$690 , \$688 , \$686 , \$684  } + 4'hf;
+  assign \$692  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$694  = \$693  & small_queue_r0_b0[3];
+  assign \$696  = \$695  & medium_queue_r0_b0[3];
+  assign \$698  = \$697  & large_queue_r0_b0[3];
+  assign \$699  = { \$698 , \$696 , \$694 , \$692  } + 4'hf;
+  assign \$700  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$702  = \$701  & small_queue_r0_b0[4];
+  assign \$704  = \$703  & medium_queue_r0_b0[4];
+  assign \$706  = \$705  & large_queue_r0_b0[4];
+  assign \$707  = { \$706 , \$704 , \$702 , \$700  } + 4'hf;
+  assign \$708  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$710  = \$709  & small_queue_r0_b0[5];
+  assign \$712  = \$711  & medium_queue_r0_b0[5];
+  assign \$714  = \$713  & large_queue_r0_b0[5];
+  assign \$715  = { \$714 , \$712 , \$710 , \$708  } + 4'hf;
+  assign \$716  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$718  = \$717  & small_queue_r0_b0[6];
+  assign \$719  = \$716  | \$718 ;
+  assign \$721  = \$720  & medium_queue_r0_b0[6];
+  assign \$722  = \$719  | \$721 ;
+  assign \$723  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$725  = \$724  & small_queue_r0_b0[7];
+  assign \$726  = \$723  | \$725 ;
+  assign \$727  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$728  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$729  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$731  = \$730  & small_queue_r0_b0[8];
+  assign \$733  = \$732  & medium_queue_r0_b0[7];
+  assign \$735  = \$734  & large_queue_r0_b0[6];
+  assign \$736  = { \$735 , \$733 , \$731 , \$729 , \$728 , \$727  } + 6'h3f;
+  assign \$737  = a3_fwd_ok & a3_hit_a1;
+  assign \$738  = a3_fwd_ok & a3_older_hit;
+  assign \$741  = \$740  & small_grant_r1_b0[1];
+  assign \$743  = \$742  & medium_grant_r1_b0[1];
+  assign \$745  = \$744  & large_grant_r1_b0[1];
+  assign \$747  = \$746  & small_queue_r0_b0[9];
+  assign \$749  = \$748  & medium_queue_r0_b0[8];
+  assign \$751  = \$750  & large_queue_r0_b0[7];
+  assign \$752  = { \$751 , \$749 , \$747 , \$745 , \$743 , \$741 , \$739  } + 7'h7f;
+  assign \$755  = \$754  & small_grant_r1_b0[2];
+  assign \$757  = \$756  & medium_grant_r1_b0[2];
+  assign \$759  = \$758  & large_grant_r1_b0[2];
+  assign \$761  = \$760  & small_queue_r0_b0[10];
+  assign \$763  = \$762  & medium_queue_r0_b0[9];
+  assign \$765  = \$764  & large_queue_r0_b0[8];
+  assign \$766  = { \$765 , \$763 , \$761 , \$759 , \$757 , \$755 , \$753  } + 7'h7f;
+  assign \$769  = \$768  & small_grant_r1_b0[3];
+  assign \$771  = \$770  & medium_grant_r1_b0[3];
+  assign \$773  = \$772  & large_grant_r1_b0[3];
+  assign \$775  = \$774  & small_queue_r0_b0[11];
+  assign \$777  = \$776  & medium_queue_r0_b0[10];
+  assign \$779  = \$778  & large_queue_r0_b0[9];
+  assign \$780  = { \$779 , \$777 , \$775 , \$773 , \$771 , \$769 , \$767  } + 7'h7f;
+  assign \$783  = \$782  & small_grant_r1_b0[4];
+  assign \$785  = \$784  & medium_grant_r1_b0[4];
+  assign \$787  = \$786  & large_grant_r1_b0[4];
+  assign \$789  = \$788  & small_queue_r0_b0[12];
+  assign \$791  = \$790  & medium_queue_r0_b0[11];
+  assign \$793  = \$792  & large_queue_r0_b0[10];
+  assign \$794  = { \$793 , \$791 , \$789 , \$787 , \$785 , \$783 , \$781  } + 7'h7f;
+  assign \$797  = \$796  & small_grant_r1_b0[5];
+  assign \$799  = \$798  & medium_grant_r1_b0[5];
+  assign \$801  = \$800  & large_grant_r1_b0[5];
+  assign \$803  = \$802  & small_queue_r0_b0[13];
+  assign \$805  = \$804  & medium_queue_r0_b0[12];
+  assign \$807  = \$806  & large_queue_r0_b0[11];
+  assign \$808  = { \$807 , \$805 , \$803 , \$801 , \$799 , \$797 , \$795  } + 7'h7f;
+  assign \$811  = \$810  & small_grant_r1_b0[6];
+  assign \$813  = \$812  & medium_grant_r1_b0[6];
+  assign \$815  = \$814  & large_grant_r1_b0[6];
+  assign \$817  = \$816  & small_queue_r0_b0[14];
+  assign \$819  = \$818  & medium_queue_r0_b0[13];
+  assign \$821  = \$820  & large_queue_r0_b0[12];
+  assign \$822  = { \$821 , \$819 , \$817 , \$815 , \$813 , \$811 , \$809  } + 7'h7f;
+  assign \$825  = \$824  & small_grant_r1_b0[7];
+  assign \$827  = \$826  & medium_grant_r1_b0[7];
+  assign \$829  = \$828  & large_grant_r1_b0[7];
+  assign \$831  = \$830  & small_queue_r0_b0[15];
+  assign \$833  = \$832  & medium_queue_r0_b0[14];
+  assign \$835  = \$834  & large_queue_r0_b0[13];
+  assign \$836  = { \$835 , \$833 , \$831 , \$829 , \$827 , \$825 , \$823  } + 7'h7f;
+  assign \$839  = \$838  & small_grant_r1_b0[8];
+  assign \$841  = \$840  & medium_grant_r1_b0[8];
+  assign \$843  = \$842  & large_grant_r1_b0[8];
+  assign \$845  = \$844  & small_queue_r0_b0[16];
+  assign \$847  = \$846  & medium_queue_r0_b0[15];
+  assign \$849  = \$848  & large_queue_r0_b0[14];
+  assign \$850  = { \$849 , \$847 , \$845 , \$843 , \$841 , \$839 , \$837  } + 7'h7f;
+  assign \$851  = { \$850 [7], \$836 [7], \$822 [7], \$808 [7], \$794 [7], \$780 [7], \$766 [7], \$752 [7] } + 1'h1;
+  assign \$852  = \$738  ? a3_older_next : \$851 [7:0];
+  assign \$signal$172  = \$737  ? a4_tag_next : \$852 ;
+  assign \$853  = a3_fwd_ok & a3_hit_a1;
+  assign \$854  = a4_tag_next + 1'h1;
+  assign \$855  = a3_fwd_ok & a3_older_hit;
+  assign \$856  = a3_older_next + 1'h1;
+  assign \$859  = \$858  & small_grant_r1_b0[1];
+  assign \$861  = \$860  & medium_grant_r1_b0[1];
+  assign \$863  = \$862  & large_grant_r1_b0[1];
+  assign \$865  = \$864  & small_queue_r0_b0[9];
+  assign \$867  = \$866  & medium_queue_r0_b0[8];
+  assign \$869  = \$868  & large_queue_r0_b0[7];
+  assign \$870  = { \$869 , \$867 , \$865 , \$863 , \$861 , \$859 , \$857  } + 7'h7f;
+  assign \$873  = \$872  & small_grant_r1_b0[2];
+  assign \$875  = \$874  & medium_grant_r1_b0[2];
+  assign \$877  = \$876  & large_grant_r1_b0[2];
+  assign \$879  = \$878  & small_queue_r0_b0[10];
+  assign \$881  = \$880  & medium_queue_r0_b0[9];
+  assign \$883  = \$882  & large_queue_r0_b0[8];
+  assign \$884  = { \$883 , \$881 , \$879 , \$877 , \$875 , \$873 , \$871  } + 7'h7f;
+  assign \$887  = \$886  & small_grant_r1_b0[3];
+  assign \$889  = \$888  & medium_grant_r1_b0[3];
+  assign \$891  = \$890  & large_grant_r1_b0[3];
+  assign \$893  = \$892  & small_queue_r0_b0[11];
+  assign \$895  = \$894  & medium_queue_r0_b0[10];
+  assign \$897  = \$896  & large_queue_r0_b0[9];
+  assign \$898  = { \$897 , \$895 , \$893 , \$891 , \$889 , \$887 , \$885  } + 7'h7f;
+  assign \$901  = \$900  & small_grant_r1_b0[4];
+  assign \$903  = \$902  & medium_grant_r1_b0[4];
+  assign \$905  = \$904  & large_grant_r1_b0[4];
+  assign \$907  = \$906  & small_queue_r0_b0[12];
+  assign \$909  = \$908  & medium_queue_r0_b0[11];
+  assign \$911  = \$910  & large_queue_r0_b0[10];
+  assign \$912  = { \$911 , \$909 , \$907 , \$905 , \$903 , \$901 , \$899  } + 7'h7f;
+  assign \$915  = \$914  & small_grant_r1_b0[5];
+  assign \$917  = \$916  & medium_grant_r1_b0[5];
+  assign \$919  = \$918  & large_grant_r1_b0[5];
+  assign \$921  = \$920  & small_queue_r0_b0[13];
+  assign \$923  = \$922  & medium_queue_r0_b0[12];
+  assign \$925  = \$924  & large_queue_r0_b0[11];
+  assign \$926  = { \$925 , \$923 , \$921 , \$919 , \$917 , \$915 , \$913  } + 7'h7f;
+  assign \$929  = \$928  & small_grant_r1_b0[6];
+  assign \$931  = \$930  & medium_grant_r1_b0[6];
+  assign \$933  = \$932  & large_grant_r1_b0[6];
+  assign \$935  = \$934  & small_queue_r0_b0[14];
+  assign \$937  = \$936  & medium_queue_r0_b0[13];
+  assign \$939  = \$938  & large_queue_r0_b0[12];
+  assign \$940  = { \$939 , \$937 , \$935 , \$933 , \$931 , \$929 , \$927  } + 7'h7f;
+  assign \$943  = \$942  & small_grant_r1_b0[7];
+  assign \$945  = \$944  & medium_grant_r1_b0[7];
+  assign \$947  = \$946  & large_grant_r1_b0[7];
+  assign \$949  = \$948  & small_queue_r0_b0[15];
+  assign \$951  = \$950  & medium_queue_r0_b0[14];
+  assign \$953  = \$952  & large_queue_r0_b0[13];
+  assign \$954  = { \$953 , \$951 , \$949 , \$947 , \$945 , \$943 , \$941  } + 7'h7f;
+  assign \$957  = \$956  & small_grant_r1_b0[8];
+  assign \$959  = \$958  & medium_grant_r1_b0[8];
+  assign \$961  = \$960  & large_grant_r1_b0[8];
+  assign \$963  = \$962  & small_queue_r0_b0[16];
+  assign \$965  = \$964  & medium_queue_r0_b0[15];
+  assign \$967  = \$966  & large_queue_r0_b0[14];
+  assign \$968  = { \$967 , \$965 , \$963 , \$961 , \$959 , \$957 , \$955  } + 7'h7f;
+  assign \$969  = { \$968 [7], \$954 [7], \$940 [7], \$926 [7], \$912 [7], \$898 [7], \$884 [7], \$870 [7] } + 2'h2;
+  assign \$970  = \$855  ? \$856  : { 1'h0, \$969 [7:0] };
+  assign \$971  = \$853  ? \$854  : \$970 ;
+  assign \$972  = a3_valid & a3_ok;
+  assign \$973  = ! a3_pool;
+  assign small_grant_wen = \$972  & \$973 ;
+  assign \$974  = a3_valid & a3_ok;
+  assign \$975  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$974  & \$975 ;
+  assign \$976  = a3_valid & a3_ok;
+  assign \$977  = a3_pool == 2'h2;
+  assign large_grant_wen = \$976  & \$977 ;
+  assign \$984  = ! f2_err;
+  assign \$signal$261  = f2_valid & \$984 ;
+  assign \$985  = a4_valid & a4_ok;
+  assign \$986  = { \$985 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$987  = ~ \$986 ;
+  assign \$988  = \$987  + 1'h1;
+  assign \$989  = a5_valid & a5_ok;
+  assign \$990  = { \$989 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$991  = ~ \$990 ;
+  assign \$992  = \$991  + 1'h1;
+  assign \$993  = a4_valid & a4_ok;
+  assign \$994  = { \$993 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$995  = ~ \$994 ;
+  assign \$996  = \$995  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1006  = ~ rel_f2;
-  assign \$1007  = f3_quiet & \$1006 ;
-  assign \$1008  = \$1007  ? f3_in : 3'h0;
-  assign \$1009  = x1_select | x0_select;
-  assign \$1010  = ~ \$1009 ;
-  assign \$1011  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1012  = { 1'h0, \$1010  } & { \$1011 [2], \$1011  };
-  assign \$1013  = { 1'h0, \$1008  } & \$1012 ;
-  assign \$1014  = ~ f4_prev_released;
-  assign \$1015  = \$1014  & f4_rest_held;
-  assign \$signal$481  = f4_hit_a1 | \$1015 ;
-  assign \$1016  = ~ f4_prev_released;
-  assign \$1017  = f4_by_mem & f4_mem_ok;
-  assign \$1018  = f4_by_mem & f4_mem_ok;
-  assign \$1019  = \$1017 [0] | \$1018 [1];
-  assign \$1020  = f4_by_mem & f4_mem_ok;
-  assign \$1021  = \$1019  | \$1020 [2];
-  assign \$1022  = f4_by_older | \$1021 ;
-  assign \$1023  = \$1016  & \$1022 ;
-  assign \release  = f4_by_a1 | \$1023 ;
-  assign \$1024  = ~ f4_go;
-  assign \$1025  = ~ \$signal$481 ;
-  assign \$1026  = \$signal$481  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1026  : f4_err;
+  assign \$997  = ~ rel_f2;
+  assign \$998  = f3_quiet & \$997 ;
+  assign \$999  = \$998  ? f3_in : 3'h0;
+  assign \$1000  = x1_select | x0_select;
+  assign \$1001  = ~ \$1000 ;
+  assign \$1002  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1003  = { 1'h0, \$1001  } & { \$1002 [2], \$1002  };
+  assign \$1004  = { 1'h0, \$999  } & \$1003 ;
+  assign \$1005  = ~ f4_prev_released;
+  assign \$1006  = \$1005  & f4_rest_held;
+  assign \$signal$481  = f4_hit_a1 | \$1006 ;
+  assign \$1007  = ~ f4_prev_released;
+  assign \$1008  = f4_by_mem & f4_mem_ok;
+  assign \$1009  = f4_by_mem & f4_mem_ok;
+  assign \$1010  = \$1008 [0] | \$1009 [1];
+  assign \$1011  = f4_by_mem & f4_mem_ok;
+  assign \$1012  = \$1010  | \$1011 [2];
+  assign \$1013  = f4_by_older | \$1012 ;
+  assign \$1014  = \$1007  & \$1013 ;
+  assign \release  = f4_by_a1 | \$1014 ;
+  assign \$1015  = ~ f4_go;
+  assign \$1016  = ~ \$signal$481 ;
+  assign \$1017  = \$signal$481  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1017  : f4_err;
   assign \$signal$329  = \release  ? 4'h0 : unreleased_err;
-  assign \$1027  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$413  = ~ \$1027 ;
+  assign \$1018  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$413  = ~ \$1018 ;
+  assign \$1019  = ~ f4_prev_released;
+  assign \$1020  = \$1019  & f4_by_older;
+  assign \$1021  = f4_by_a1 | \$1020 ;
+  assign \$1022  = f4_live[0] & \$1021 ;
+  assign \$1023  = ~ f4_prev_released;
+  assign \$1024  = \$1023  & f4_by_mem_live[0];
+  assign \$1025  = \$1024  & f4_mem_ok[0];
+  assign \w__en$411  = \$1022  | \$1025 ;
+  assign \$1026  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1027  = ~ \$1026 ;
   assign \$1028  = ~ f4_prev_released;
   assign \$1029  = \$1028  & f4_by_older;
   assign \$1030  = f4_by_a1 | \$1029 ;
@@ -6231,20 +6223,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$1032  = ~ f4_prev_released;
   assign \$1033  = \$1032  & f4_by_mem_live[0];
   assign \$1034  = \$1033  & f4_mem_ok[0];
-  assign \w__en$411  = \$1031  | \$1034 ;
-  assign \$1035  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1036  = ~ \$1035 ;
+  assign small_queue_wen = \$1031  | \$1034 ;
+  assign \$1035  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1036  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$440  = ~ \$1036 ;
   assign \$1037  = ~ f4_prev_released;
   assign \$1038  = \$1037  & f4_by_older;
   assign \$1039  = f4_by_a1 | \$1038 ;
-  assign \$1040  = f4_live[0] & \$1039 ;
+  assign \$1040  = f4_live[1] & \$1039 ;
   assign \$1041  = ~ f4_prev_released;
-  assign \$1042  = \$1041  & f4_by_mem_live[0];
-  assign \$1043  = \$1042  & f4_mem_ok[0];
-  assign small_queue_wen = \$1040  | \$1043 ;
-  assign \$1044  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1045  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$440  = ~ \$1045 ;
+  assign \$1042  = \$1041  & f4_by_mem_live[1];
+  assign \$1043  = \$1042  & f4_mem_ok[1];
+  assign \w__en$438  = \$1040  | \$1043 ;
+  assign \$1044  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1045  = ~ \$1044 ;
   assign \$1046  = ~ f4_prev_released;
   assign \$1047  = \$1046  & f4_by_older;
   assign \$1048  = f4_by_a1 | \$1047 ;
@@ -6252,20 +6244,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$1050  = ~ f4_prev_released;
   assign \$1051  = \$1050  & f4_by_mem_live[1];
   assign \$1052  = \$1051  & f4_mem_ok[1];
-  assign \w__en$438  = \$1049  | \$1052 ;
-  assign \$1053  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1054  = ~ \$1053 ;
+  assign medium_queue_wen = \$1049  | \$1052 ;
+  assign \$1053  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1054  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$467  = ~ \$1054 ;
   assign \$1055  = ~ f4_prev_released;
   assign \$1056  = \$1055  & f4_by_older;
   assign \$1057  = f4_by_a1 | \$1056 ;
-  assign \$1058  = f4_live[1] & \$1057 ;
+  assign \$1058  = f4_live[2] & \$1057 ;
   assign \$1059  = ~ f4_prev_released;
-  assign \$1060  = \$1059  & f4_by_mem_live[1];
-  assign \$1061  = \$1060  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1058  | \$1061 ;
-  assign \$1062  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1063  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$467  = ~ \$1063 ;
+  assign \$1060  = \$1059  & f4_by_mem_live[2];
+  assign \$1061  = \$1060  & f4_mem_ok[2];
+  assign \w__en$465  = \$1058  | \$1061 ;
+  assign \$1062  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1063  = ~ \$1062 ;
   assign \$1064  = ~ f4_prev_released;
   assign \$1065  = \$1064  & f4_by_older;
   assign \$1066  = f4_by_a1 | \$1065 ;
@@ -6273,30 +6265,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$1068  = ~ f4_prev_released;
   assign \$1069  = \$1068  & f4_by_mem_live[2];
   assign \$1070  = \$1069  & f4_mem_ok[2];
-  assign \w__en$465  = \$1067  | \$1070 ;
-  assign \$1071  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1072  = ~ \$1071 ;
-  assign \$1073  = ~ f4_prev_released;
-  assign \$1074  = \$1073  & f4_by_older;
-  assign \$1075  = f4_by_a1 | \$1074 ;
-  assign \$1076  = f4_live[2] & \$1075 ;
-  assign \$1077  = ~ f4_prev_released;
-  assign \$1078  = \$1077  & f4_by_mem_live[2];
-  assign \$1079  = \$1078  & f4_mem_ok[2];
-  assign large_queue_wen = \$1076  | \$1079 ;
-  assign \$1080  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1081  = busy_0 | busy_6;
-  assign \$1082  = busy_12 | busy_18;
-  assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = busy_24 | busy_30;
-  assign \$1085  = \$1084  | busy_36;
-  assign busy = \$1083  | \$1085 ;
+  assign large_queue_wen = \$1067  | \$1070 ;
+  assign \$1071  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1072  = busy_0 | busy_6;
+  assign \$1073  = busy_12 | busy_18;
+  assign \$1074  = \$1072  | \$1073 ;
+  assign \$1075  = busy_24 | busy_30;
+  assign \$1076  = \$1075  | busy_36;
+  assign busy = \$1074  | \$1076 ;
   always @(posedge aclk_clk)
-    small_grant_w_en <= \$1086 ;
+    small_grant_w_en <= \$1077 ;
   always @(posedge aclk_clk)
-    small_grant_w_addr <= \$1087 ;
+    small_grant_w_addr <= \$1078 ;
   always @(posedge aclk_clk)
-    small_grant_w_data <= \$1088 ;
+    small_grant_w_data <= \$1079 ;
   always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6306,19 +6288,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    small_queue_w_en <= \$1089 ;
+    small_queue_w_en <= \$1080 ;
   always @(posedge aclk_clk)
-    small_queue_w_addr <= \$1090 ;
+    small_queue_w_addr <= \$1081 ;
   always @(posedge aclk_clk)
-    small_queue_w_data <= \$1091 ;
+    small_queue_w_data <= \$1082 ;
   always @(posedge aclk_clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    medium_grant_w_en <= \$1092 ;
+    medium_grant_w_en <= \$1083 ;
   always @(posedge aclk_clk)
-    medium_grant_w_addr <= \$1093 ;
+    medium_grant_w_addr <= \$1084 ;
   always @(posedge aclk_clk)
-    medium_grant_w_data <= \$1094 ;
+    medium_grant_w_data <= \$1085 ;
   always @(posedge aclk_clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6328,19 +6310,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    medium_queue_w_en <= \$1095 ;
+    medium_queue_w_en <= \$1086 ;
   always @(posedge aclk_clk)
-    medium_queue_w_addr <= \$1096 ;
+    medium_queue_w_addr <= \$1087 ;
   always @(posedge aclk_clk)
-    medium_queue_w_data <= \$1097 ;
+    medium_queue_w_data <= \$1088 ;
   always @(posedge aclk_clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    large_grant_w_en <= \$1098 ;
+    large_grant_w_en <= \$1089 ;
   always @(posedge aclk_clk)
-    large_grant_w_addr <= \$1099 ;
+    large_grant_w_addr <= \$1090 ;
   always @(posedge aclk_clk)
-    large_grant_w_data <= \$1100 ;
+    large_grant_w_data <= \$1091 ;
   always @(posedge aclk_clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
@@ -6350,15 +6332,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    large_queue_w_en <= \$1101 ;
+    large_queue_w_en <= \$1092 ;
   always @(posedge aclk_clk)
-    large_queue_w_addr <= \$1102 ;
+    large_queue_w_addr <= \$1093 ;
   always @(posedge aclk_clk)
-    large_queue_w_data <= \$1103 ;
+    large_queue_w_data <= \$1094 ;
   always @(posedge aclk_clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1104 ;
+    a0_valid <= \$1095 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6368,7 +6350,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1105 ;
+    a1_valid <= \$1096 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6380,17 +6362,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1106 ;
+    a1_select <= \$1097 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1107 ;
+    x0_valid <= \$1098 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1108 ;
+    x0_select <= \$1099 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1109 ;
+    x1_valid <= \$1100 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6398,9 +6380,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1110 ;
+    x1_select <= \$1101 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1111 ;
+    x2_valid <= \$1102 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -6412,43 +6394,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1112 ;
+    a2_valid <= \$1103 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    small_seen <= \$1113 ;
+    small_seen <= \$1104 ;
   always @(posedge aclk_clk)
-    small_seen_prev <= \$1114 ;
+    small_seen_prev <= \$1105 ;
   always @(posedge aclk_clk)
-    small_fresh <= \$1115 ;
+    small_fresh <= \$1106 ;
   always @(posedge aclk_clk)
-    small_has_fresh <= \$1116 ;
+    small_has_fresh <= \$1107 ;
   always @(posedge aclk_clk)
-    small_head <= \$1117 ;
+    small_head <= \$1108 ;
   always @(posedge aclk_clk)
-    medium_seen <= \$1118 ;
+    medium_seen <= \$1109 ;
   always @(posedge aclk_clk)
-    medium_seen_prev <= \$1119 ;
+    medium_seen_prev <= \$1110 ;
   always @(posedge aclk_clk)
-    medium_fresh <= \$1120 ;
+    medium_fresh <= \$1111 ;
   always @(posedge aclk_clk)
-    medium_has_fresh <= \$1121 ;
+    medium_has_fresh <= \$1112 ;
   always @(posedge aclk_clk)
-    medium_head <= \$1122 ;
+    medium_head <= \$1113 ;
   always @(posedge aclk_clk)
-    large_seen <= \$1123 ;
+    large_seen <= \$1114 ;
   always @(posedge aclk_clk)
-    large_seen_prev <= \$1124 ;
+    large_seen_prev <= \$1115 ;
   always @(posedge aclk_clk)
-    large_fresh <= \$1125 ;
+    large_fresh <= \$1116 ;
   always @(posedge aclk_clk)
-    large_has_fresh <= \$1126 ;
+    large_has_fresh <= \$1117 ;
   always @(posedge aclk_clk)
-    large_head <= \$1127 ;
+    large_head <= \$1118 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1128 ;
+    a2_ring <= \$1119 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6460,7 +6442,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$99 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1129 ;
+    a3_valid <= \$1120 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6472,7 +6454,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1130 ;
+    a3_ring <= \$1121 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6488,7 +6470,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$133 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1131 ;
+    a4_valid <= \$1122 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6502,11 +6484,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_tag <= \$signal$172 ;
   always @(posedge aclk_clk)
-    a4_tag_next <= \$980 [7:0];
+    a4_tag_next <= \$971 [7:0];
   always @(posedge aclk_clk)
-    a4_snap <= \$745 [6];
+    a4_snap <= \$736 [6];
   always @(posedge aclk_clk)
-    a5_valid <= \$1132 ;
+    a5_valid <= \$1123 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6530,7 +6512,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_next <= \$170 [7:0];
   always @(posedge aclk_clk)
-    f0_valid <= \$1133 ;
+    f0_valid <= \$1124 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6546,7 +6528,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1134 ;
+    f1_valid <= \$1125 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6562,65 +6544,65 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1135 ;
+    f1_same_second_eq0 <= \$1126 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1136 ;
+    f1_same_second_eq3 <= \$1127 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1137 ;
+    f1_same_second_eq6 <= \$1128 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1138 ;
+    f1_same_second_eq9 <= \$1129 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1139 ;
+    f1_same_second_eq12 <= \$1130 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1140 ;
+    f1_same_second_eq15 <= \$1131 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1141 ;
+    f1_same_second_eq18 <= \$1132 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1142 ;
+    f1_same_second_eq21 <= \$1133 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1143 ;
+    f1_same_second_eq24 <= \$1134 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1144 ;
+    f1_same_second_eq27 <= \$1135 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1145 ;
+    f1_same_second_eq30 <= \$1136 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq33 <= \$1146 ;
+    f1_same_second_eq33 <= \$1137 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq36 <= \$1147 ;
+    f1_same_second_eq36 <= \$1138 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq39 <= \$1148 ;
+    f1_same_second_eq39 <= \$1139 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1149 ;
+    f1_same_third_eq0 <= \$1140 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1150 ;
+    f1_same_third_eq3 <= \$1141 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1151 ;
+    f1_same_third_eq6 <= \$1142 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1152 ;
+    f1_same_third_eq9 <= \$1143 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1153 ;
+    f1_same_third_eq12 <= \$1144 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1154 ;
+    f1_same_third_eq15 <= \$1145 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1155 ;
+    f1_same_third_eq18 <= \$1146 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1156 ;
+    f1_same_third_eq21 <= \$1147 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1157 ;
+    f1_same_third_eq24 <= \$1148 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1158 ;
+    f1_same_third_eq27 <= \$1149 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1159 ;
+    f1_same_third_eq30 <= \$1150 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq33 <= \$1160 ;
+    f1_same_third_eq33 <= \$1151 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq36 <= \$1161 ;
+    f1_same_third_eq36 <= \$1152 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq39 <= \$1162 ;
+    f1_same_third_eq39 <= \$1153 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1163 ;
+    f1_hit <= \$1154 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1164 ;
+    f1_misaligned <= \$1155 ;
   always @(posedge aclk_clk)
     f1_small_slot <= \$221 [7:0];
   always @(posedge aclk_clk)
@@ -6628,7 +6610,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_large_slot <= \$225 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1165 ;
+    f2_valid <= \$1156 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6650,9 +6632,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f2_same_third <= \$313 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1166 ;
+    f3_valid <= \$1157 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1167 ;
+    f3_go <= \$1158 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6672,11 +6654,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$997 [11];
+    f3_hit_a2 <= \$988 [11];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$319 [8];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1001 [11];
+    f3_hit_a3 <= \$992 [11];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$322 [8];
   always @(posedge aclk_clk)
@@ -6686,11 +6668,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$325 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1168 ;
+    f3_quiet <= \$1159 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1169 ;
+    f4_valid <= \$1160 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1170 ;
+    f4_go <= \$1161 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6704,7 +6686,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1005 [11];
+    f4_hit_a1 <= \$996 [11];
   always @(posedge aclk_clk)
     f4_a1_tag <= a4_tag;
   always @(posedge aclk_clk)
@@ -6716,75 +6698,75 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_rest_snap <= \$427 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1171 ;
+    f4_by_a1 <= \$1162 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1172 ;
+    f4_by_older <= \$1163 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1173 ;
+    f4_by_mem <= \$1164 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$471 , \$463 , \$455  };
+    f4_mem_ok <= { \$462 [10], \$457 [10], \$452 [10] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$473 ;
+    f2_flushed <= \$464 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$476 ;
+    f3_flushed <= \$467 ;
   always @(posedge aclk_clk)
-    f4_live <= \$481 [2:0];
+    f4_live <= \$472 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1174 ;
+    f4_by_mem_live <= \$1165 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$1175 ;
+    f4_prev_released <= \$1166 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$489 [11];
+    f4_taken_a4 <= \$480 [11];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$492 [11];
+    f4_taken_a3 <= \$483 [11];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    small_push <= \$1176 ;
+    small_push <= \$1167 ;
   always @(posedge aclk_clk)
-    small_queue_waddr <= \$1177 ;
+    small_queue_waddr <= \$1168 ;
   always @(posedge aclk_clk)
-    small_pushed <= \$1178 ;
+    small_pushed <= \$1169 ;
   always @(posedge aclk_clk)
-    small_popped <= \$1179 ;
+    small_popped <= \$1170 ;
   always @(posedge aclk_clk)
-    small_count <= \$1180 ;
+    small_count <= \$1171 ;
   always @(posedge aclk_clk)
-    small_at <= \$1181 ;
+    small_at <= \$1172 ;
   always @(posedge aclk_clk)
-    small_nonempty <= \$1182 ;
+    small_nonempty <= \$1173 ;
   always @(posedge aclk_clk)
-    medium_push <= \$1183 ;
+    medium_push <= \$1174 ;
   always @(posedge aclk_clk)
-    medium_queue_waddr <= \$1184 ;
+    medium_queue_waddr <= \$1175 ;
   always @(posedge aclk_clk)
-    medium_pushed <= \$1185 ;
+    medium_pushed <= \$1176 ;
   always @(posedge aclk_clk)
-    medium_popped <= \$1186 ;
+    medium_popped <= \$1177 ;
   always @(posedge aclk_clk)
-    medium_count <= \$1187 ;
+    medium_count <= \$1178 ;
   always @(posedge aclk_clk)
-    medium_at <= \$1188 ;
+    medium_at <= \$1179 ;
   always @(posedge aclk_clk)
-    medium_nonempty <= \$1189 ;
+    medium_nonempty <= \$1180 ;
   always @(posedge aclk_clk)
-    large_push <= \$1190 ;
+    large_push <= \$1181 ;
   always @(posedge aclk_clk)
-    large_queue_waddr <= \$1191 ;
+    large_queue_waddr <= \$1182 ;
   always @(posedge aclk_clk)
-    large_pushed <= \$1192 ;
+    large_pushed <= \$1183 ;
   always @(posedge aclk_clk)
-    large_popped <= \$1193 ;
+    large_popped <= \$1184 ;
   always @(posedge aclk_clk)
-    large_count <= \$1194 ;
+    large_count <= \$1185 ;
   always @(posedge aclk_clk)
-    large_at <= \$1195 ;
+    large_at <= \$1186 ;
   always @(posedge aclk_clk)
-    large_nonempty <= \$1196 ;
+    large_nonempty <= \$1187 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1197 ;
+    f5_valid <= \$1188 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1198 ;
+    f5_ok <= \$1189 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$329 ;
   always @(posedge aclk_clk)
@@ -6800,53 +6782,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$638 ;
+    f5_wparity <= \$629 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$642 [11];
+    a3_flip <= \$633 [11];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$643 ;
+    a3_released <= \$634 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$647 ;
+    a4_released <= \$638 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$652 ;
+    a5_overwrite <= \$643 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1199 ;
+    a6_valid <= \$1190 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    a7_valid <= \$1200 ;
+    a7_valid <= \$1191 ;
   always @(posedge aclk_clk)
     a7_payload <= a6_payload;
   always @(posedge aclk_clk)
-    f6_valid <= \$1201 ;
+    f6_valid <= \$1192 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    f7_valid <= \$1202 ;
+    f7_valid <= \$1193 ;
   always @(posedge aclk_clk)
     f7_payload <= f6_payload;
   always @(posedge aclk_clk)
-    x3_valid <= \$1203 ;
+    x3_valid <= \$1194 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1204 ;
+    x4_valid <= \$1195 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1205 ;
+    x5_valid <= \$1196 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1206 ;
+    x6_valid <= \$1197 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
-    x7_valid <= \$1207 ;
+    x7_valid <= \$1198 ;
   always @(posedge aclk_clk)
     x7_payload <= x6_payload;
   always @(posedge aclk_clk)
@@ -6914,1113 +6896,1113 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
   always @(posedge aclk_clk)
-    busy_0 <= \$1208 ;
+    busy_0 <= \$1199 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1209 ;
+    busy_6 <= \$1200 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1210 ;
+    busy_12 <= \$1201 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1211 ;
+    busy_18 <= \$1202 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1212 ;
+    busy_24 <= \$1203 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1213 ;
+    busy_30 <= \$1204 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1214 ;
+    busy_36 <= \$1205 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1086  = small_grant_wen;
+    \$1077  = small_grant_wen;
+    if (aclk_rst) begin
+      \$1077  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1078  = small_grant_w_addr;
+    if (small_grant_wen) begin
+      \$1078  = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1079  = small_grant_w_data;
+    if (small_grant_wen) begin
+      \$1079  = small_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1080  = small_queue_wen;
+    if (aclk_rst) begin
+      \$1080  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1081  = small_queue_w_addr;
+    if (small_queue_wen) begin
+      \$1081  = small_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1082  = small_queue_w_data;
+    if (small_queue_wen) begin
+      \$1082  = small_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1083  = medium_grant_wen;
+    if (aclk_rst) begin
+      \$1083  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1084  = medium_grant_w_addr;
+    if (medium_grant_wen) begin
+      \$1084  = { \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1085  = medium_grant_w_data;
+    if (medium_grant_wen) begin
+      \$1085  = medium_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1086  = medium_queue_wen;
     if (aclk_rst) begin
       \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1087  = small_grant_w_addr;
-    if (small_grant_wen) begin
-      \$1087  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+    \$1087  = medium_queue_w_addr;
+    if (medium_queue_wen) begin
+      \$1087  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1088  = small_grant_w_data;
-    if (small_grant_wen) begin
-      \$1088  = small_grant_wdata;
+    \$1088  = medium_queue_w_data;
+    if (medium_queue_wen) begin
+      \$1088  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1089  = small_queue_wen;
+    \$1089  = large_grant_wen;
     if (aclk_rst) begin
       \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1090  = small_queue_w_addr;
-    if (small_queue_wen) begin
-      \$1090  = small_queue_waddr;
+    \$1090  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$1090  = { \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1091  = small_queue_w_data;
-    if (small_queue_wen) begin
-      \$1091  = small_queue_wdata;
+    \$1091  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$1091  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1092  = medium_grant_wen;
+    \$1092  = large_queue_wen;
     if (aclk_rst) begin
       \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1093  = medium_grant_w_addr;
-    if (medium_grant_wen) begin
-      \$1093  = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+    \$1093  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$1093  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1094  = medium_grant_w_data;
-    if (medium_grant_wen) begin
-      \$1094  = medium_grant_wdata;
+    \$1094  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$1094  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1095  = medium_queue_wen;
+    \$1095  = alloc_valid;
     if (aclk_rst) begin
       \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1096  = medium_queue_w_addr;
-    if (medium_queue_wen) begin
-      \$1096  = medium_queue_waddr;
+    \$1096  = a0_valid;
+    if (aclk_rst) begin
+      \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1097  = medium_queue_w_data;
-    if (medium_queue_wen) begin
-      \$1097  = medium_queue_wdata;
+    \$1097  = { \$25 , \$22 , \$19  };
+    if (aclk_rst) begin
+      \$1097  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1098  = large_grant_wen;
+    \$1098  = flush_valid;
     if (aclk_rst) begin
       \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1099  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$1099  = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1100  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$1100  = large_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1101  = large_queue_wen;
+    \$1099  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
-      \$1101  = 1'h0;
+      \$1099  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1102  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$1102  = large_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1103  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$1103  = large_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1104  = alloc_valid;
+    \$1100  = x0_valid;
     if (aclk_rst) begin
-      \$1104  = 1'h0;
+      \$1100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1105  = a0_valid;
+    \$1101  = x0_select;
     if (aclk_rst) begin
-      \$1105  = 1'h0;
+      \$1101  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1106  = { \$25 , \$22 , \$19  };
+    \$1102  = x1_valid;
     if (aclk_rst) begin
-      \$1106  = 3'h0;
+      \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1107  = flush_valid;
+    \$1103  = a1_valid;
     if (aclk_rst) begin
-      \$1107  = 1'h0;
+      \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1108  = { 1'h0, \$31 , \$28  };
-    if (aclk_rst) begin
-      \$1108  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1109  = x0_valid;
-    if (aclk_rst) begin
-      \$1109  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1110  = x0_select;
-    if (aclk_rst) begin
-      \$1110  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1111  = x1_valid;
-    if (aclk_rst) begin
-      \$1111  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1112  = a1_valid;
-    if (aclk_rst) begin
-      \$1112  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1113  = small_seen;
+    \$1104  = small_seen;
     if (\$39 ) begin
-      \$1113  = \$40 ;
+      \$1104  = \$40 ;
     end
     if (aclk_rst) begin
-      \$1113  = 9'h000;
+      \$1104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1114  = small_seen;
+    \$1105  = small_seen;
     if (aclk_rst) begin
-      \$1114  = 9'h000;
+      \$1105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1115  = small_fresh;
+    \$1106  = small_fresh;
     if (small_take_fresh) begin
-      \$1115  = \$41 ;
+      \$1106  = \$41 ;
     end else if (x1_select[0]) begin
-      \$1115  = 9'h000;
+      \$1106  = 9'h000;
     end
     if (aclk_rst) begin
-      \$1115  = 9'h000;
+      \$1106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1116  = small_has_fresh;
+    \$1107  = small_has_fresh;
     if (small_take_fresh) begin
-      \$1116  = \$42 ;
+      \$1107  = \$42 ;
     end else if (x1_select[0]) begin
-      \$1116  = 1'h1;
+      \$1107  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1116  = 1'h1;
+      \$1107  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1117  = small_head;
+    \$1108  = small_head;
     if (small_pop) begin
-      \$1117  = \$45 [7:0];
+      \$1108  = \$45 [7:0];
     end
     if (x1_select[0]) begin
-      \$1117  = small_queue_waddr;
+      \$1108  = small_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1117  = 8'h00;
+      \$1108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1118  = medium_seen;
+    \$1109  = medium_seen;
     if (\$48 ) begin
-      \$1118  = \$49 ;
+      \$1109  = \$49 ;
     end
     if (aclk_rst) begin
-      \$1118  = 8'h00;
+      \$1109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1119  = medium_seen;
+    \$1110  = medium_seen;
     if (aclk_rst) begin
-      \$1119  = 8'h00;
+      \$1110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1120  = medium_fresh;
+    \$1111  = medium_fresh;
     if (medium_take_fresh) begin
-      \$1120  = \$50 ;
+      \$1111  = \$50 ;
     end else if (x1_select[1]) begin
-      \$1120  = 8'h00;
+      \$1111  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1120  = 8'h00;
+      \$1111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1121  = medium_has_fresh;
+    \$1112  = medium_has_fresh;
     if (medium_take_fresh) begin
-      \$1121  = \$51 ;
+      \$1112  = \$51 ;
     end else if (x1_select[1]) begin
-      \$1121  = 1'h1;
+      \$1112  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1121  = 1'h1;
+      \$1112  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1122  = medium_head;
+    \$1113  = medium_head;
     if (medium_pop) begin
-      \$1122  = \$54 [6:0];
+      \$1113  = \$54 [6:0];
     end
     if (x1_select[1]) begin
-      \$1122  = medium_queue_waddr;
+      \$1113  = medium_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1122  = 7'h00;
+      \$1113  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1123  = large_seen;
+    \$1114  = large_seen;
     if (\$57 ) begin
-      \$1123  = \$58 [5:0];
+      \$1114  = \$58 [5:0];
     end
     if (aclk_rst) begin
-      \$1123  = 6'h00;
+      \$1114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1124  = large_seen;
+    \$1115  = large_seen;
     if (aclk_rst) begin
-      \$1124  = 6'h00;
+      \$1115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1125  = large_fresh;
+    \$1116  = large_fresh;
     if (large_take_fresh) begin
-      \$1125  = \$59 [5:0];
+      \$1116  = \$59 [5:0];
     end else if (x1_select[2]) begin
-      \$1125  = 6'h00;
+      \$1116  = 6'h00;
     end
     if (aclk_rst) begin
-      \$1125  = 6'h00;
+      \$1116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1126  = large_has_fresh;
+    \$1117  = large_has_fresh;
     if (large_take_fresh) begin
-      \$1126  = \$60 ;
+      \$1117  = \$60 ;
     end else if (x1_select[2]) begin
-      \$1126  = 1'h1;
+      \$1117  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1126  = 1'h1;
+      \$1117  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1127  = large_head;
+    \$1118  = large_head;
     if (large_pop) begin
-      \$1127  = \$63 [5:0];
+      \$1118  = \$63 [5:0];
     end
     if (x1_select[2]) begin
-      \$1127  = large_queue_waddr;
+      \$1118  = large_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1127  = 6'h00;
+      \$1118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1128  = 1'h0;
+    \$1119  = 1'h0;
+    if (aclk_rst) begin
+      \$1119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1120  = a2_valid;
+    if (aclk_rst) begin
+      \$1120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1121  = a2_ring;
+    if (aclk_rst) begin
+      \$1121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1122  = a3_valid;
+    if (aclk_rst) begin
+      \$1122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1123  = a4_valid;
+    if (aclk_rst) begin
+      \$1123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1124  = free_valid;
+    if (aclk_rst) begin
+      \$1124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1125  = f0_valid;
+    if (aclk_rst) begin
+      \$1125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1126  = \$192 ;
+    if (aclk_rst) begin
+      \$1126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1127  = \$193 ;
+    if (aclk_rst) begin
+      \$1127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1128  = \$194 ;
     if (aclk_rst) begin
       \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1129  = a2_valid;
+    \$1129  = \$195 ;
     if (aclk_rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1130  = a2_ring;
+    \$1130  = \$196 ;
     if (aclk_rst) begin
       \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1131  = a3_valid;
+    \$1131  = \$197 ;
     if (aclk_rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1132  = a4_valid;
+    \$1132  = \$198 ;
     if (aclk_rst) begin
       \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1133  = free_valid;
+    \$1133  = \$199 ;
     if (aclk_rst) begin
       \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1134  = f0_valid;
+    \$1134  = \$200 ;
     if (aclk_rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1135  = \$192 ;
+    \$1135  = \$201 ;
     if (aclk_rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1136  = \$193 ;
+    \$1136  = \$202 ;
     if (aclk_rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1137  = \$194 ;
+    \$1137  = \$203 ;
     if (aclk_rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1138  = \$195 ;
+    \$1138  = \$204 ;
     if (aclk_rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1139  = \$196 ;
+    \$1139  = \$205 ;
     if (aclk_rst) begin
       \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1140  = \$197 ;
+    \$1140  = \$206 ;
     if (aclk_rst) begin
       \$1140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1141  = \$198 ;
+    \$1141  = \$207 ;
     if (aclk_rst) begin
       \$1141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1142  = \$199 ;
+    \$1142  = \$208 ;
     if (aclk_rst) begin
       \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1143  = \$200 ;
+    \$1143  = \$209 ;
     if (aclk_rst) begin
       \$1143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1144  = \$201 ;
+    \$1144  = \$210 ;
     if (aclk_rst) begin
       \$1144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1145  = \$202 ;
+    \$1145  = \$211 ;
     if (aclk_rst) begin
       \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1146  = \$203 ;
+    \$1146  = \$212 ;
     if (aclk_rst) begin
       \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1147  = \$204 ;
+    \$1147  = \$213 ;
     if (aclk_rst) begin
       \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1148  = \$205 ;
+    \$1148  = \$214 ;
     if (aclk_rst) begin
       \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1149  = \$206 ;
+    \$1149  = \$215 ;
     if (aclk_rst) begin
       \$1149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1150  = \$207 ;
+    \$1150  = \$216 ;
     if (aclk_rst) begin
       \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1151  = \$208 ;
+    \$1151  = \$217 ;
     if (aclk_rst) begin
       \$1151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1152  = \$209 ;
+    \$1152  = \$218 ;
     if (aclk_rst) begin
       \$1152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1153  = \$210 ;
+    \$1153  = \$219 ;
     if (aclk_rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1154  = \$211 ;
-    if (aclk_rst) begin
-      \$1154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1155  = \$212 ;
-    if (aclk_rst) begin
-      \$1155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1156  = \$213 ;
+    \$1156  = f1_valid;
     if (aclk_rst) begin
       \$1156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1157  = \$214 ;
+    \$1157  = f2_valid;
     if (aclk_rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1158  = \$215 ;
+    \$1158  = \$signal$261 ;
     if (aclk_rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1159  = \$216 ;
+    \$1159  = \$332 ;
     if (aclk_rst) begin
       \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1160  = \$217 ;
+    \$1160  = f3_valid;
     if (aclk_rst) begin
       \$1160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1161  = \$218 ;
+    \$1161  = f3_go;
     if (aclk_rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1162  = \$219 ;
+    \$1162  = \$432 ;
     if (aclk_rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1165  = f1_valid;
+    \$1163  = \$442 ;
     if (aclk_rst) begin
-      \$1165  = 1'h0;
+      \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1166  = f2_valid;
+    \$1164  = \$447 ;
+    if (aclk_rst) begin
+      \$1164  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1165  = \$473 ;
+    if (aclk_rst) begin
+      \$1165  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1166  = \$477 ;
     if (aclk_rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1167  = \$signal$261 ;
+    \$1167  = \$491 ;
     if (aclk_rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1168  = \$332 ;
+    \$1168  = small_queue_waddr;
+    if (\$499 ) begin
+      \$1168  = \$502 [7:0];
+    end
     if (aclk_rst) begin
-      \$1168  = 1'h0;
+      \$1168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1169  = f3_valid;
+    \$1169  = small_push;
+    if (x1_select[0]) begin
+      \$1169  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1170  = f3_go;
+    \$1170  = small_pop;
+    if (x1_select[0]) begin
+      \$1170  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1171  = \$432 ;
+    \$1171  = \$506 [8:0];
+    if (x1_select[0]) begin
+      \$1171  = 9'h000;
+    end
     if (aclk_rst) begin
-      \$1171  = 1'h0;
+      \$1171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1172  = \$442 ;
+    \$1172  = small_at;
+    if (\$509 ) begin
+      \$1172 [0] = small_at[0];
+      \$1172 [1] = small_at[1];
+      \$1172 [2] = small_at[2];
+    end
+    if (\$515 ) begin
+      \$1172 [0] = small_at[1];
+      \$1172 [1] = small_at[2];
+      \$1172 [2] = \$516 ;
+    end
+    if (\$522 ) begin
+      \$1172 [0] = 1'h0;
+      \$1172 [1] = small_at[0];
+      \$1172 [2] = small_at[1];
+    end
+    if (\$528 ) begin
+      \$1172 [0] = small_at[0];
+      \$1172 [1] = small_at[1];
+      \$1172 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1172  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1172  = 1'h0;
+      \$1172  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1173  = \$447 ;
+    \$1173  = small_nonempty;
+    if (\$509 ) begin
+      \$1173  = \$512 ;
+    end
+    if (\$515 ) begin
+      \$1173  = \$519 ;
+    end
+    if (\$522 ) begin
+      \$1173  = \$525 ;
+    end
+    if (\$528 ) begin
+      \$1173  = \$531 ;
+    end
+    if (x1_select[0]) begin
+      \$1173  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$1173  = 3'h0;
+      \$1173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1174  = \$482 ;
+    \$1174  = \$539 ;
     if (aclk_rst) begin
-      \$1174  = 3'h0;
+      \$1174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1175  = \$486 ;
+    \$1175  = medium_queue_waddr;
+    if (\$547 ) begin
+      \$1175  = \$550 [6:0];
+    end
     if (aclk_rst) begin
-      \$1175  = 1'h0;
+      \$1175  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1176  = \$500 ;
+    \$1176  = medium_push;
+    if (x1_select[1]) begin
+      \$1176  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1177  = small_queue_waddr;
-    if (\$508 ) begin
-      \$1177  = \$511 [7:0];
+    \$1177  = medium_pop;
+    if (x1_select[1]) begin
+      \$1177  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1177  = 8'h00;
+      \$1177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1178  = small_push;
-    if (x1_select[0]) begin
-      \$1178  = 1'h0;
+    \$1178  = \$554 [7:0];
+    if (x1_select[1]) begin
+      \$1178  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1178  = 1'h0;
+      \$1178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1179  = small_pop;
-    if (x1_select[0]) begin
-      \$1179  = 1'h0;
+    \$1179  = medium_at;
+    if (\$557 ) begin
+      \$1179 [0] = medium_at[0];
+      \$1179 [1] = medium_at[1];
+      \$1179 [2] = medium_at[2];
+    end
+    if (\$563 ) begin
+      \$1179 [0] = medium_at[1];
+      \$1179 [1] = medium_at[2];
+      \$1179 [2] = \$564 ;
+    end
+    if (\$570 ) begin
+      \$1179 [0] = 1'h0;
+      \$1179 [1] = medium_at[0];
+      \$1179 [2] = medium_at[1];
+    end
+    if (\$576 ) begin
+      \$1179 [0] = medium_at[0];
+      \$1179 [1] = medium_at[1];
+      \$1179 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1179  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1179  = 1'h0;
+      \$1179  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1180  = \$515 [8:0];
-    if (x1_select[0]) begin
-      \$1180  = 9'h000;
+    \$1180  = medium_nonempty;
+    if (\$557 ) begin
+      \$1180  = \$560 ;
+    end
+    if (\$563 ) begin
+      \$1180  = \$567 ;
+    end
+    if (\$570 ) begin
+      \$1180  = \$573 ;
+    end
+    if (\$576 ) begin
+      \$1180  = \$579 ;
+    end
+    if (x1_select[1]) begin
+      \$1180  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1180  = 9'h000;
+      \$1180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1181  = small_at;
-    if (\$518 ) begin
-      \$1181 [0] = small_at[0];
-      \$1181 [1] = small_at[1];
-      \$1181 [2] = small_at[2];
-    end
-    if (\$524 ) begin
-      \$1181 [0] = small_at[1];
-      \$1181 [1] = small_at[2];
-      \$1181 [2] = \$525 ;
-    end
-    if (\$531 ) begin
-      \$1181 [0] = 1'h0;
-      \$1181 [1] = small_at[0];
-      \$1181 [2] = small_at[1];
-    end
-    if (\$537 ) begin
-      \$1181 [0] = small_at[0];
-      \$1181 [1] = small_at[1];
-      \$1181 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1181  = 3'h1;
-    end
+    \$1181  = \$587 ;
     if (aclk_rst) begin
-      \$1181  = 3'h1;
+      \$1181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1182  = small_nonempty;
-    if (\$518 ) begin
-      \$1182  = \$521 ;
-    end
-    if (\$524 ) begin
-      \$1182  = \$528 ;
-    end
-    if (\$531 ) begin
-      \$1182  = \$534 ;
-    end
-    if (\$537 ) begin
-      \$1182  = \$540 ;
-    end
-    if (x1_select[0]) begin
-      \$1182  = 1'h0;
+    \$1182  = large_queue_waddr;
+    if (\$595 ) begin
+      \$1182  = \$598 [5:0];
     end
     if (aclk_rst) begin
-      \$1182  = 1'h0;
+      \$1182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1183  = \$548 ;
+    \$1183  = large_push;
+    if (x1_select[2]) begin
+      \$1183  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1184  = medium_queue_waddr;
-    if (\$556 ) begin
-      \$1184  = \$559 [6:0];
+    \$1184  = large_pop;
+    if (x1_select[2]) begin
+      \$1184  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1184  = 7'h00;
+      \$1184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1185  = medium_push;
-    if (x1_select[1]) begin
-      \$1185  = 1'h0;
+    \$1185  = \$602 [5:0];
+    if (x1_select[2]) begin
+      \$1185  = 6'h00;
     end
     if (aclk_rst) begin
-      \$1185  = 1'h0;
+      \$1185  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1186  = medium_pop;
-    if (x1_select[1]) begin
-      \$1186  = 1'h0;
+    \$1186  = large_at;
+    if (\$605 ) begin
+      \$1186 [0] = large_at[0];
+      \$1186 [1] = large_at[1];
+      \$1186 [2] = large_at[2];
+    end
+    if (\$611 ) begin
+      \$1186 [0] = large_at[1];
+      \$1186 [1] = large_at[2];
+      \$1186 [2] = \$612 ;
+    end
+    if (\$618 ) begin
+      \$1186 [0] = 1'h0;
+      \$1186 [1] = large_at[0];
+      \$1186 [2] = large_at[1];
+    end
+    if (\$624 ) begin
+      \$1186 [0] = large_at[0];
+      \$1186 [1] = large_at[1];
+      \$1186 [2] = large_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1186  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1186  = 1'h0;
+      \$1186  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1187  = \$563 [7:0];
-    if (x1_select[1]) begin
-      \$1187  = 8'h00;
+    \$1187  = large_nonempty;
+    if (\$605 ) begin
+      \$1187  = \$608 ;
+    end
+    if (\$611 ) begin
+      \$1187  = \$615 ;
+    end
+    if (\$618 ) begin
+      \$1187  = \$621 ;
+    end
+    if (\$624 ) begin
+      \$1187  = \$627 ;
+    end
+    if (x1_select[2]) begin
+      \$1187  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1187  = 8'h00;
+      \$1187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1188  = medium_at;
-    if (\$566 ) begin
-      \$1188 [0] = medium_at[0];
-      \$1188 [1] = medium_at[1];
-      \$1188 [2] = medium_at[2];
-    end
-    if (\$572 ) begin
-      \$1188 [0] = medium_at[1];
-      \$1188 [1] = medium_at[2];
-      \$1188 [2] = \$573 ;
-    end
-    if (\$579 ) begin
-      \$1188 [0] = 1'h0;
-      \$1188 [1] = medium_at[0];
-      \$1188 [2] = medium_at[1];
-    end
-    if (\$585 ) begin
-      \$1188 [0] = medium_at[0];
-      \$1188 [1] = medium_at[1];
-      \$1188 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1188  = 3'h1;
-    end
+    \$1188  = f4_valid;
     if (aclk_rst) begin
-      \$1188  = 3'h1;
+      \$1188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1189  = medium_nonempty;
-    if (\$566 ) begin
-      \$1189  = \$569 ;
-    end
-    if (\$572 ) begin
-      \$1189  = \$576 ;
-    end
-    if (\$579 ) begin
-      \$1189  = \$582 ;
-    end
-    if (\$585 ) begin
-      \$1189  = \$588 ;
-    end
-    if (x1_select[1]) begin
-      \$1189  = 1'h0;
-    end
+    \$1189  = \release ;
     if (aclk_rst) begin
       \$1189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1190  = \$596 ;
+    \$1190  = a5_valid;
     if (aclk_rst) begin
       \$1190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1191  = large_queue_waddr;
-    if (\$604 ) begin
-      \$1191  = \$607 [5:0];
-    end
+    \$1191  = a6_valid;
     if (aclk_rst) begin
-      \$1191  = 6'h00;
+      \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1192  = large_push;
-    if (x1_select[2]) begin
-      \$1192  = 1'h0;
-    end
+    \$1192  = f5_valid;
     if (aclk_rst) begin
       \$1192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1193  = large_pop;
-    if (x1_select[2]) begin
-      \$1193  = 1'h0;
-    end
+    \$1193  = f6_valid;
     if (aclk_rst) begin
       \$1193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1194  = \$611 [5:0];
-    if (x1_select[2]) begin
-      \$1194  = 6'h00;
-    end
+    \$1194  = x2_valid;
     if (aclk_rst) begin
-      \$1194  = 6'h00;
+      \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1195  = large_at;
-    if (\$614 ) begin
-      \$1195 [0] = large_at[0];
-      \$1195 [1] = large_at[1];
-      \$1195 [2] = large_at[2];
-    end
-    if (\$620 ) begin
-      \$1195 [0] = large_at[1];
-      \$1195 [1] = large_at[2];
-      \$1195 [2] = \$621 ;
-    end
-    if (\$627 ) begin
-      \$1195 [0] = 1'h0;
-      \$1195 [1] = large_at[0];
-      \$1195 [2] = large_at[1];
-    end
-    if (\$633 ) begin
-      \$1195 [0] = large_at[0];
-      \$1195 [1] = large_at[1];
-      \$1195 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1195  = 3'h1;
-    end
+    \$1195  = x3_valid;
     if (aclk_rst) begin
-      \$1195  = 3'h1;
+      \$1195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1196  = large_nonempty;
-    if (\$614 ) begin
-      \$1196  = \$617 ;
-    end
-    if (\$620 ) begin
-      \$1196  = \$624 ;
-    end
-    if (\$627 ) begin
-      \$1196  = \$630 ;
-    end
-    if (\$633 ) begin
-      \$1196  = \$636 ;
-    end
-    if (x1_select[2]) begin
-      \$1196  = 1'h0;
-    end
+    \$1196  = x4_valid;
     if (aclk_rst) begin
       \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1197  = f4_valid;
+    \$1197  = x5_valid;
     if (aclk_rst) begin
       \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1198  = \release ;
+    \$1198  = x6_valid;
     if (aclk_rst) begin
       \$1198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1199  = a5_valid;
+    \$1199  = \$644 ;
     if (aclk_rst) begin
       \$1199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1200  = a6_valid;
+    \$1200  = \$645 ;
     if (aclk_rst) begin
       \$1200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1201  = f5_valid;
+    \$1201  = \$646 ;
     if (aclk_rst) begin
       \$1201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1202  = f6_valid;
+    \$1202  = \$647 ;
     if (aclk_rst) begin
       \$1202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1203  = x2_valid;
+    \$1203  = \$648 ;
     if (aclk_rst) begin
       \$1203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1204  = x3_valid;
+    \$1204  = \$649 ;
     if (aclk_rst) begin
       \$1204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1205  = x4_valid;
+    \$1205  = \$650 ;
     if (aclk_rst) begin
       \$1205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1206  = x5_valid;
-    if (aclk_rst) begin
-      \$1206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1207  = x6_valid;
-    if (aclk_rst) begin
-      \$1207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1208  = \$653 ;
-    if (aclk_rst) begin
-      \$1208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1209  = \$654 ;
-    if (aclk_rst) begin
-      \$1209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1210  = \$655 ;
-    if (aclk_rst) begin
-      \$1210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1211  = \$656 ;
-    if (aclk_rst) begin
-      \$1211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1212  = \$657 ;
-    if (aclk_rst) begin
-      \$1212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1213  = \$658 ;
-    if (aclk_rst) begin
-      \$1213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1214  = \$659 ;
-    if (aclk_rst) begin
-      \$1214  = 1'h0;
     end
   end
   always @* begin
@@ -8028,40 +8010,40 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$988  };
+          grant_addr = { 3'h0, \$979  };
       2'h1:
-          grant_addr = { 3'h0, \$990  };
+          grant_addr = { 3'h0, \$981  };
       2'h2:
-          grant_addr = { 3'h0, \$992  };
+          grant_addr = { 3'h0, \$983  };
     endcase
   end
-  assign small_grant_waddr = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign medium_grant_waddr = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign large_grant_waddr = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign flush_reg_select = \port$4061$52 [5:3];
-  assign small_fresh_slot = \$660 [7:0];
+  assign small_grant_waddr = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+  assign medium_grant_waddr = { \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+  assign large_grant_waddr = { \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+  assign flush_reg_select = \port$4058$52 [5:3];
+  assign small_fresh_slot = \$651 [7:0];
   assign small_tail = small_queue_waddr;
-  assign medium_fresh_slot = \$666 [6:0];
+  assign medium_fresh_slot = \$657 [6:0];
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign next_next_tag = \$980 [7:0];
-  assign fetched_snap = \$745 [6];
-  assign free_reg_hit = \port$4061$52 [2:0];
-  assign \$signal$272  = \$997 [11];
-  assign hit_a3 = \$1001 [11];
-  assign \$signal$291  = \$1005 [11];
-  assign f3_by_mem_base = \$1013 [2:0];
+  assign \$signal  = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+  assign next_next_tag = \$971 [7:0];
+  assign fetched_snap = \$736 [6];
+  assign free_reg_hit = \port$4058$52 [2:0];
+  assign \$signal$272  = \$988 [11];
+  assign hit_a3 = \$992 [11];
+  assign \$signal$291  = \$996 [11];
+  assign f3_by_mem_base = \$1004 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
   assign w__data = small_grant_w_data;
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$405  = \$660 [7:0];
-  assign \small_grant_addr$406  = \$660 [7:0];
+  assign \r__addr$405  = \$651 [7:0];
+  assign \small_grant_addr$406  = \$651 [7:0];
   assign small_grant_data = small_grant_r0_b0;
   assign \small_grant_data$408  = small_grant_r1_b0;
   assign \w__addr$409  = f4_slot;
@@ -8070,8 +8052,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign small_parity_wdata = \w__data$413 ;
   assign \r__addr$415  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$417  = \$660 [7:0];
-  assign \small_parity_addr$418  = \$660 [7:0];
+  assign \r__addr$417  = \$651 [7:0];
+  assign \small_parity_addr$418  = \$651 [7:0];
   assign small_parity_data = small_parity_r0_b0;
   assign \small_parity_data$420  = small_parity_r1_b0;
   assign \w__addr$421  = small_queue_w_addr;
@@ -8085,8 +8067,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \w__data$429  = medium_grant_w_data;
   assign \r__addr$430  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$432  = \$666 [6:0];
-  assign \medium_grant_addr$433  = \$666 [6:0];
+  assign \r__addr$432  = \$657 [6:0];
+  assign \medium_grant_addr$433  = \$657 [6:0];
   assign medium_grant_data = medium_grant_r0_b0;
   assign \medium_grant_data$435  = medium_grant_r1_b0;
   assign \w__addr$436  = f4_slot[6:0];
@@ -8095,8 +8077,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign medium_parity_wdata = \w__data$440 ;
   assign \r__addr$442  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$444  = \$666 [6:0];
-  assign \medium_parity_addr$445  = \$666 [6:0];
+  assign \r__addr$444  = \$657 [6:0];
+  assign \medium_parity_addr$445  = \$657 [6:0];
   assign medium_parity_data = medium_parity_r0_b0;
   assign \medium_parity_data$447  = medium_parity_r1_b0;
   assign \w__addr$448  = medium_queue_w_addr;
@@ -8213,27 +8195,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
-  assign large_queue_wdata[14:7] = \$1080 ;
-  assign large_queue_wdata[6] = \$1072 ;
+  assign large_queue_wdata[14:7] = \$1071 ;
+  assign large_queue_wdata[6] = \$1063 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$1062 ;
-  assign medium_queue_wdata[7] = \$1054 ;
+  assign medium_queue_wdata[15:8] = \$1053 ;
+  assign medium_queue_wdata[7] = \$1045 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$1044 ;
-  assign small_queue_wdata[8] = \$1036 ;
+  assign small_queue_wdata[16:9] = \$1035 ;
+  assign small_queue_wdata[8] = \$1027 ;
   assign small_queue_wdata[7:0] = f4_slot;
   assign large_grant_wdata[8:1] = \$signal$172 ;
-  assign large_grant_wdata[0] = \$745 [6];
+  assign large_grant_wdata[0] = \$736 [6];
   assign medium_grant_wdata[8:1] = \$signal$172 ;
-  assign medium_grant_wdata[0] = \$745 [6];
+  assign medium_grant_wdata[0] = \$736 [6];
   assign small_grant_wdata[8:1] = \$signal$172 ;
-  assign small_grant_wdata[0] = \$745 [6];
-  assign \$1164 [2] = \$224 ;
-  assign \$1164 [1] = \$222 ;
-  assign \$1164 [0] = \$220 ;
-  assign \$1163 [2] = f0_hit[2];
-  assign \$1163 [1] = f0_hit[1];
-  assign \$1163 [0] = f0_hit[0];
+  assign small_grant_wdata[0] = \$736 [6];
+  assign \$1155 [2] = \$224 ;
+  assign \$1155 [1] = \$222 ;
+  assign \$1155 [0] = \$220 ;
+  assign \$1154 [2] = f0_hit[2];
+  assign \$1154 [1] = f0_hit[1];
+  assign \$1154 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -8249,27 +8231,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$122  = \$120 [8];
   assign \$125  = \$123 [6];
   assign \$133  = \$132 ;
-  assign \$678  = a3_sel_head[0];
-  assign \$680  = a3_sel_head[1];
-  assign \$682  = a3_sel_head[2];
-  assign \$686  = a3_sel_head[0];
-  assign \$688  = a3_sel_head[1];
-  assign \$690  = a3_sel_head[2];
-  assign \$694  = a3_sel_head[0];
-  assign \$696  = a3_sel_head[1];
-  assign \$698  = a3_sel_head[2];
-  assign \$702  = a3_sel_head[0];
-  assign \$704  = a3_sel_head[1];
-  assign \$706  = a3_sel_head[2];
-  assign \$710  = a3_sel_head[0];
-  assign \$712  = a3_sel_head[1];
-  assign \$714  = a3_sel_head[2];
-  assign \$718  = a3_sel_head[0];
+  assign \$669  = a3_sel_head[0];
+  assign \$671  = a3_sel_head[1];
+  assign \$673  = a3_sel_head[2];
+  assign \$677  = a3_sel_head[0];
+  assign \$679  = a3_sel_head[1];
+  assign \$681  = a3_sel_head[2];
+  assign \$685  = a3_sel_head[0];
+  assign \$687  = a3_sel_head[1];
+  assign \$689  = a3_sel_head[2];
+  assign \$693  = a3_sel_head[0];
+  assign \$695  = a3_sel_head[1];
+  assign \$697  = a3_sel_head[2];
+  assign \$701  = a3_sel_head[0];
+  assign \$703  = a3_sel_head[1];
+  assign \$705  = a3_sel_head[2];
+  assign \$709  = a3_sel_head[0];
+  assign \$711  = a3_sel_head[1];
+  assign \$713  = a3_sel_head[2];
+  assign \$717  = a3_sel_head[0];
   assign \$720  = a3_sel_head[1];
-  assign \$722  = a3_sel_head[2];
-  assign \$726  = a3_sel_head[0];
-  assign \$729  = a3_sel_head[1];
-  assign \$733  = a3_sel_head[0];
+  assign \$724  = a3_sel_head[0];
   assign \$140  = a3_sel_head[0];
   assign \$145  = a3_sel_head[1];
   assign \$150  = a3_sel_head[2];
@@ -8309,150 +8291,150 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$421  = f3_in[1];
   assign \$424  = f3_in[2];
   assign \$449  = \$448 ;
-  assign \$457  = \$456 ;
-  assign \$465  = \$464 ;
-  assign \$523  = small_popped;
-  assign \$529  = small_pushed;
-  assign \$535  = small_pushed;
-  assign \$536  = small_popped;
-  assign \$571  = medium_popped;
-  assign \$577  = medium_pushed;
-  assign \$583  = medium_pushed;
-  assign \$584  = medium_popped;
-  assign \$619  = large_popped;
-  assign \$625  = large_pushed;
-  assign \$631  = large_pushed;
-  assign \$632  = large_popped;
-  assign \$645  = 1'h0;
-  assign \$739  = a3_sel_head[0];
-  assign \$741  = a3_sel_head[1];
-  assign \$743  = a3_sel_head[2];
-  assign \$748  = a3_fail;
-  assign \$749  = a3_sel_last[0];
-  assign \$751  = a3_sel_last[1];
-  assign \$753  = a3_sel_last[2];
-  assign \$755  = a3_sel_head[0];
-  assign \$757  = a3_sel_head[1];
-  assign \$759  = a3_sel_head[2];
-  assign \$762  = a3_fail;
-  assign \$763  = a3_sel_last[0];
-  assign \$765  = a3_sel_last[1];
-  assign \$767  = a3_sel_last[2];
-  assign \$769  = a3_sel_head[0];
-  assign \$771  = a3_sel_head[1];
-  assign \$773  = a3_sel_head[2];
-  assign \$776  = a3_fail;
-  assign \$777  = a3_sel_last[0];
-  assign \$779  = a3_sel_last[1];
-  assign \$781  = a3_sel_last[2];
-  assign \$783  = a3_sel_head[0];
-  assign \$785  = a3_sel_head[1];
-  assign \$787  = a3_sel_head[2];
-  assign \$790  = a3_fail;
-  assign \$791  = a3_sel_last[0];
-  assign \$793  = a3_sel_last[1];
-  assign \$795  = a3_sel_last[2];
-  assign \$797  = a3_sel_head[0];
-  assign \$799  = a3_sel_head[1];
-  assign \$801  = a3_sel_head[2];
-  assign \$804  = a3_fail;
-  assign \$805  = a3_sel_last[0];
-  assign \$807  = a3_sel_last[1];
-  assign \$809  = a3_sel_last[2];
-  assign \$811  = a3_sel_head[0];
-  assign \$813  = a3_sel_head[1];
-  assign \$815  = a3_sel_head[2];
-  assign \$818  = a3_fail;
-  assign \$819  = a3_sel_last[0];
-  assign \$821  = a3_sel_last[1];
-  assign \$823  = a3_sel_last[2];
-  assign \$825  = a3_sel_head[0];
-  assign \$827  = a3_sel_head[1];
-  assign \$829  = a3_sel_head[2];
-  assign \$832  = a3_fail;
-  assign \$833  = a3_sel_last[0];
-  assign \$835  = a3_sel_last[1];
-  assign \$837  = a3_sel_last[2];
-  assign \$839  = a3_sel_head[0];
-  assign \$841  = a3_sel_head[1];
-  assign \$843  = a3_sel_head[2];
-  assign \$846  = a3_fail;
-  assign \$847  = a3_sel_last[0];
-  assign \$849  = a3_sel_last[1];
-  assign \$851  = a3_sel_last[2];
-  assign \$853  = a3_sel_head[0];
-  assign \$855  = a3_sel_head[1];
-  assign \$857  = a3_sel_head[2];
-  assign \$866  = a3_fail;
-  assign \$867  = a3_sel_last[0];
-  assign \$869  = a3_sel_last[1];
-  assign \$871  = a3_sel_last[2];
-  assign \$873  = a3_sel_head[0];
-  assign \$875  = a3_sel_head[1];
-  assign \$877  = a3_sel_head[2];
-  assign \$880  = a3_fail;
-  assign \$881  = a3_sel_last[0];
-  assign \$883  = a3_sel_last[1];
-  assign \$885  = a3_sel_last[2];
-  assign \$887  = a3_sel_head[0];
-  assign \$889  = a3_sel_head[1];
-  assign \$891  = a3_sel_head[2];
-  assign \$894  = a3_fail;
-  assign \$895  = a3_sel_last[0];
-  assign \$897  = a3_sel_last[1];
-  assign \$899  = a3_sel_last[2];
-  assign \$901  = a3_sel_head[0];
-  assign \$903  = a3_sel_head[1];
-  assign \$905  = a3_sel_head[2];
-  assign \$908  = a3_fail;
-  assign \$909  = a3_sel_last[0];
-  assign \$911  = a3_sel_last[1];
-  assign \$913  = a3_sel_last[2];
-  assign \$915  = a3_sel_head[0];
-  assign \$917  = a3_sel_head[1];
-  assign \$919  = a3_sel_head[2];
-  assign \$922  = a3_fail;
-  assign \$923  = a3_sel_last[0];
-  assign \$925  = a3_sel_last[1];
-  assign \$927  = a3_sel_last[2];
-  assign \$929  = a3_sel_head[0];
-  assign \$931  = a3_sel_head[1];
-  assign \$933  = a3_sel_head[2];
-  assign \$936  = a3_fail;
-  assign \$937  = a3_sel_last[0];
-  assign \$939  = a3_sel_last[1];
-  assign \$941  = a3_sel_last[2];
-  assign \$943  = a3_sel_head[0];
-  assign \$945  = a3_sel_head[1];
-  assign \$947  = a3_sel_head[2];
-  assign \$950  = a3_fail;
-  assign \$951  = a3_sel_last[0];
-  assign \$953  = a3_sel_last[1];
-  assign \$955  = a3_sel_last[2];
-  assign \$957  = a3_sel_head[0];
-  assign \$959  = a3_sel_head[1];
-  assign \$961  = a3_sel_head[2];
-  assign \$964  = a3_fail;
-  assign \$965  = a3_sel_last[0];
-  assign \$967  = a3_sel_last[1];
-  assign \$969  = a3_sel_last[2];
-  assign \$971  = a3_sel_head[0];
-  assign \$973  = a3_sel_head[1];
-  assign \$975  = a3_sel_head[2];
-  assign \$987  = { 1'h0, a4_slot, 6'h00 };
-  assign \$988 [35:0] = { 21'h000000, \$987  };
-  assign \$988 [36] = 1'h1;
-  assign \$989  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$990 [35:17], \$990 [15:0] } = { 14'h0000, \$989 [21:17], \$989 [15:0] };
-  assign { \$990 [36], \$990 [16] } = 2'h3;
-  assign \$991  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$992 [35:21], \$992 [19:0] } = { 15'h0000, \$991 [19:0] };
-  assign { \$992 [36], \$992 [20] } = 2'h3;
+  assign \$454  = \$453 ;
+  assign \$459  = \$458 ;
+  assign \$514  = small_popped;
+  assign \$520  = small_pushed;
+  assign \$526  = small_pushed;
+  assign \$527  = small_popped;
+  assign \$562  = medium_popped;
+  assign \$568  = medium_pushed;
+  assign \$574  = medium_pushed;
+  assign \$575  = medium_popped;
+  assign \$610  = large_popped;
+  assign \$616  = large_pushed;
+  assign \$622  = large_pushed;
+  assign \$623  = large_popped;
+  assign \$636  = 1'h0;
+  assign \$730  = a3_sel_head[0];
+  assign \$732  = a3_sel_head[1];
+  assign \$734  = a3_sel_head[2];
+  assign \$739  = a3_fail;
+  assign \$740  = a3_sel_last[0];
+  assign \$742  = a3_sel_last[1];
+  assign \$744  = a3_sel_last[2];
+  assign \$746  = a3_sel_head[0];
+  assign \$748  = a3_sel_head[1];
+  assign \$750  = a3_sel_head[2];
+  assign \$753  = a3_fail;
+  assign \$754  = a3_sel_last[0];
+  assign \$756  = a3_sel_last[1];
+  assign \$758  = a3_sel_last[2];
+  assign \$760  = a3_sel_head[0];
+  assign \$762  = a3_sel_head[1];
+  assign \$764  = a3_sel_head[2];
+  assign \$767  = a3_fail;
+  assign \$768  = a3_sel_last[0];
+  assign \$770  = a3_sel_last[1];
+  assign \$772  = a3_sel_last[2];
+  assign \$774  = a3_sel_head[0];
+  assign \$776  = a3_sel_head[1];
+  assign \$778  = a3_sel_head[2];
+  assign \$781  = a3_fail;
+  assign \$782  = a3_sel_last[0];
+  assign \$784  = a3_sel_last[1];
+  assign \$786  = a3_sel_last[2];
+  assign \$788  = a3_sel_head[0];
+  assign \$790  = a3_sel_head[1];
+  assign \$792  = a3_sel_head[2];
+  assign \$795  = a3_fail;
+  assign \$796  = a3_sel_last[0];
+  assign \$798  = a3_sel_last[1];
+  assign \$800  = a3_sel_last[2];
+  assign \$802  = a3_sel_head[0];
+  assign \$804  = a3_sel_head[1];
+  assign \$806  = a3_sel_head[2];
+  assign \$809  = a3_fail;
+  assign \$810  = a3_sel_last[0];
+  assign \$812  = a3_sel_last[1];
+  assign \$814  = a3_sel_last[2];
+  assign \$816  = a3_sel_head[0];
+  assign \$818  = a3_sel_head[1];
+  assign \$820  = a3_sel_head[2];
+  assign \$823  = a3_fail;
+  assign \$824  = a3_sel_last[0];
+  assign \$826  = a3_sel_last[1];
+  assign \$828  = a3_sel_last[2];
+  assign \$830  = a3_sel_head[0];
+  assign \$832  = a3_sel_head[1];
+  assign \$834  = a3_sel_head[2];
+  assign \$837  = a3_fail;
+  assign \$838  = a3_sel_last[0];
+  assign \$840  = a3_sel_last[1];
+  assign \$842  = a3_sel_last[2];
+  assign \$844  = a3_sel_head[0];
+  assign \$846  = a3_sel_head[1];
+  assign \$848  = a3_sel_head[2];
+  assign \$857  = a3_fail;
+  assign \$858  = a3_sel_last[0];
+  assign \$860  = a3_sel_last[1];
+  assign \$862  = a3_sel_last[2];
+  assign \$864  = a3_sel_head[0];
+  assign \$866  = a3_sel_head[1];
+  assign \$868  = a3_sel_head[2];
+  assign \$871  = a3_fail;
+  assign \$872  = a3_sel_last[0];
+  assign \$874  = a3_sel_last[1];
+  assign \$876  = a3_sel_last[2];
+  assign \$878  = a3_sel_head[0];
+  assign \$880  = a3_sel_head[1];
+  assign \$882  = a3_sel_head[2];
+  assign \$885  = a3_fail;
+  assign \$886  = a3_sel_last[0];
+  assign \$888  = a3_sel_last[1];
+  assign \$890  = a3_sel_last[2];
+  assign \$892  = a3_sel_head[0];
+  assign \$894  = a3_sel_head[1];
+  assign \$896  = a3_sel_head[2];
+  assign \$899  = a3_fail;
+  assign \$900  = a3_sel_last[0];
+  assign \$902  = a3_sel_last[1];
+  assign \$904  = a3_sel_last[2];
+  assign \$906  = a3_sel_head[0];
+  assign \$908  = a3_sel_head[1];
+  assign \$910  = a3_sel_head[2];
+  assign \$913  = a3_fail;
+  assign \$914  = a3_sel_last[0];
+  assign \$916  = a3_sel_last[1];
+  assign \$918  = a3_sel_last[2];
+  assign \$920  = a3_sel_head[0];
+  assign \$922  = a3_sel_head[1];
+  assign \$924  = a3_sel_head[2];
+  assign \$927  = a3_fail;
+  assign \$928  = a3_sel_last[0];
+  assign \$930  = a3_sel_last[1];
+  assign \$932  = a3_sel_last[2];
+  assign \$934  = a3_sel_head[0];
+  assign \$936  = a3_sel_head[1];
+  assign \$938  = a3_sel_head[2];
+  assign \$941  = a3_fail;
+  assign \$942  = a3_sel_last[0];
+  assign \$944  = a3_sel_last[1];
+  assign \$946  = a3_sel_last[2];
+  assign \$948  = a3_sel_head[0];
+  assign \$950  = a3_sel_head[1];
+  assign \$952  = a3_sel_head[2];
+  assign \$955  = a3_fail;
+  assign \$956  = a3_sel_last[0];
+  assign \$958  = a3_sel_last[1];
+  assign \$960  = a3_sel_last[2];
+  assign \$962  = a3_sel_head[0];
+  assign \$964  = a3_sel_head[1];
+  assign \$966  = a3_sel_head[2];
+  assign \$978  = { 1'h0, a4_slot, 6'h00 };
+  assign \$979 [35:0] = { 21'h000000, \$978  };
+  assign \$979 [36] = 1'h1;
+  assign \$980  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$981 [35:17], \$981 [15:0] } = { 14'h0000, \$980 [21:17], \$980 [15:0] };
+  assign { \$981 [36], \$981 [16] } = 2'h3;
+  assign \$982  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$983 [35:21], \$983 [19:0] } = { 15'h0000, \$982 [19:0] };
+  assign { \$983 [36], \$983 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3622$0 , \port$3623$0 , \port$3625$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4061$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4475$0 , \port$4475$55 , rsp_freed_valid, \port$4481$0 , rsp_flushed_valid, \port$4496$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4528$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4617$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$4791$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5063$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3619$0 , \port$3620$0 , \port$3622$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4058$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4472$0 , \port$4472$55 , rsp_freed_valid, \port$4478$0 , rsp_flushed_valid, \port$4493$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4525$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4614$0 
+, bus__w_beat_from_queue, e1_exhausted, \port$4788$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5060$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$166  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -8582,26 +8564,26 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
-  wire [11:0] \$1113 ;
-  wire [3:0] \$1114 ;
-  wire [11:0] \$1115 ;
-  wire [7:0] \$1116 ;
-  wire [11:0] \$1117 ;
-  wire [7:0] \$1118 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
   wire [11:0] \$1119 ;
   wire \$112 ;
-  wire [15:0] \$1120 ;
-  wire [31:0] \$1121 ;
-  wire [3:0] \$1122 ;
-  wire \$1123 ;
-  wire [3:0] \$1124 ;
-  wire \$1125 ;
-  wire \$1126 ;
-  wire \$1127 ;
-  wire \$1128 ;
+  wire [3:0] \$1120 ;
+  wire [11:0] \$1121 ;
+  wire [7:0] \$1122 ;
+  wire [11:0] \$1123 ;
+  wire [7:0] \$1124 ;
+  wire [11:0] \$1125 ;
+  wire [15:0] \$1126 ;
+  wire [31:0] \$1127 ;
+  wire [3:0] \$1128 ;
   wire \$1129 ;
   wire \$113 ;
-  wire \$1130 ;
+  wire [3:0] \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
@@ -8785,7 +8767,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1294 ;
   wire \$1295 ;
   wire \$1296 ;
-  wire [8:0] \$1297 ;
+  wire \$1297 ;
   wire \$1298 ;
   wire \$1299 ;
   wire [1:0] \$13 ;
@@ -8793,7 +8775,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
-  wire \$1303 ;
+  wire [8:0] \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
   wire \$1306 ;
@@ -8831,23 +8813,23 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
-  wire [5:0] \$1338 ;
+  wire \$1338 ;
   wire \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
   wire \$1343 ;
-  wire \$1344 ;
+  wire [5:0] \$1344 ;
   wire \$1345 ;
-  wire [4:0] \$1346 ;
+  wire \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
-  wire \$135 ;
+  wire [10:0] \$135 ;
   wire \$1350 ;
   wire \$1351 ;
-  wire \$1352 ;
+  wire [4:0] \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
@@ -8870,49 +8852,49 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1370 ;
   wire \$1371 ;
   wire \$1372 ;
-  wire [1:0] \$1373 ;
+  wire \$1373 ;
   wire \$1374 ;
   wire \$1375 ;
   wire \$1376 ;
-  wire [1:0] \$1377 ;
+  wire \$1377 ;
   wire \$1378 ;
-  wire \$1379 ;
-  wire [32:0] \$138 ;
+  wire [1:0] \$1379 ;
+  wire \$138 ;
   wire \$1380 ;
   wire \$1381 ;
-  wire [2:0] \$1382 ;
-  wire [2:0] \$1383 ;
-  wire [2:0] \$1384 ;
-  wire [2:0] \$1385 ;
-  wire [6:0] \$1386 ;
+  wire \$1382 ;
+  wire [1:0] \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
   wire \$1387 ;
-  wire [6:0] \$1388 ;
-  wire \$1389 ;
-  wire [32:0] \$139 ;
-  wire [6:0] \$1390 ;
-  wire \$1391 ;
+  wire [2:0] \$1388 ;
+  wire [2:0] \$1389 ;
+  wire \$139 ;
+  wire [2:0] \$1390 ;
+  wire [2:0] \$1391 ;
   wire [6:0] \$1392 ;
   wire \$1393 ;
   wire [6:0] \$1394 ;
   wire \$1395 ;
   wire [6:0] \$1396 ;
   wire \$1397 ;
-  wire [5:0] \$1398 ;
-  wire [5:0] \$1399 ;
+  wire [6:0] \$1398 ;
+  wire \$1399 ;
   wire [2:0] \$14 ;
   wire [32:0] \$140 ;
-  wire \$1400 ;
+  wire [6:0] \$1400 ;
   wire \$1401 ;
-  wire \$1402 ;
+  wire [6:0] \$1402 ;
   wire \$1403 ;
-  wire [4:0] \$1404 ;
-  wire \$1405 ;
+  wire [5:0] \$1404 ;
+  wire [5:0] \$1405 ;
   wire \$1406 ;
   wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
   wire [32:0] \$141 ;
-  wire \$1410 ;
+  wire [4:0] \$1410 ;
   wire \$1411 ;
   wire \$1412 ;
   wire \$1413 ;
@@ -8922,7 +8904,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1417 ;
   wire \$1418 ;
   wire \$1419 ;
-  wire [17:0] \$142 ;
+  wire [32:0] \$142 ;
   wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
@@ -8933,19 +8915,19 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
-  wire \$143 ;
+  wire [32:0] \$143 ;
   wire \$1430 ;
   wire \$1431 ;
-  wire [31:0] \$1432 ;
-  wire [31:0] \$1433 ;
+  wire \$1432 ;
+  wire \$1433 ;
   wire \$1434 ;
-  wire [5:0] \$1435 ;
-  wire [5:0] \$1436 ;
-  wire [6:0] \$1437 ;
-  wire [5:0] \$1438 ;
-  wire [5:0] \$1439 ;
-  wire \$144 ;
-  wire [6:0] \$1440 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire [31:0] \$1438 ;
+  wire [31:0] \$1439 ;
+  wire [17:0] \$144 ;
+  wire \$1440 ;
   wire [5:0] \$1441 ;
   wire [5:0] \$1442 ;
   wire [6:0] \$1443 ;
@@ -8959,12 +8941,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [5:0] \$1450 ;
   wire [5:0] \$1451 ;
   wire [6:0] \$1452 ;
-  wire [20:0] \$1453 ;
-  wire \$1454 ;
-  wire [20:0] \$1455 ;
-  wire \$1456 ;
-  wire [20:0] \$1457 ;
-  wire \$1458 ;
+  wire [5:0] \$1453 ;
+  wire [5:0] \$1454 ;
+  wire [6:0] \$1455 ;
+  wire [5:0] \$1456 ;
+  wire [5:0] \$1457 ;
+  wire [6:0] \$1458 ;
   wire [20:0] \$1459 ;
   wire \$146 ;
   wire \$1460 ;
@@ -8972,194 +8954,194 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1462 ;
   wire [20:0] \$1463 ;
   wire \$1464 ;
-  wire \$1465 ;
+  wire [20:0] \$1465 ;
   wire \$1466 ;
-  wire \$1467 ;
+  wire [20:0] \$1467 ;
   wire \$1468 ;
-  wire \$1469 ;
+  wire [20:0] \$1469 ;
   wire \$147 ;
   wire \$1470 ;
-  wire [3:0] \$1471 ;
+  wire \$1471 ;
   wire \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
-  wire [3:0] \$1475 ;
+  wire \$1475 ;
   wire \$1476 ;
-  wire \$1477 ;
+  wire [3:0] \$1477 ;
   wire \$1478 ;
-  wire [3:0] \$1479 ;
+  wire \$1479 ;
   wire \$148 ;
   wire \$1480 ;
-  wire \$1481 ;
+  wire [3:0] \$1481 ;
   wire \$1482 ;
-  wire [3:0] \$1483 ;
+  wire \$1483 ;
   wire \$1484 ;
-  wire \$1485 ;
+  wire [3:0] \$1485 ;
   wire \$1486 ;
-  wire [3:0] \$1487 ;
+  wire \$1487 ;
   wire \$1488 ;
-  wire \$1489 ;
+  wire [3:0] \$1489 ;
   wire \$149 ;
   wire \$1490 ;
-  wire [3:0] \$1491 ;
+  wire \$1491 ;
   wire \$1492 ;
-  wire \$1493 ;
+  wire [3:0] \$1493 ;
   wire \$1494 ;
-  wire [3:0] \$1495 ;
+  wire \$1495 ;
   wire \$1496 ;
-  wire \$1497 ;
+  wire [3:0] \$1497 ;
   wire \$1498 ;
-  wire [3:0] \$1499 ;
+  wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
   wire \$1500 ;
-  wire \$1501 ;
+  wire [3:0] \$1501 ;
   wire \$1502 ;
-  wire [3:0] \$1503 ;
+  wire \$1503 ;
   wire \$1504 ;
-  wire \$1505 ;
+  wire [3:0] \$1505 ;
   wire \$1506 ;
-  wire [3:0] \$1507 ;
+  wire \$1507 ;
   wire \$1508 ;
-  wire \$1509 ;
-  wire [7:0] \$151 ;
+  wire [3:0] \$1509 ;
+  wire \$151 ;
   wire \$1510 ;
-  wire [3:0] \$1511 ;
+  wire \$1511 ;
   wire \$1512 ;
-  wire \$1513 ;
+  wire [3:0] \$1513 ;
   wire \$1514 ;
-  wire [3:0] \$1515 ;
+  wire \$1515 ;
   wire \$1516 ;
-  wire \$1517 ;
+  wire [3:0] \$1517 ;
   wire \$1518 ;
-  wire [3:0] \$1519 ;
-  wire [7:0] \$152 ;
+  wire \$1519 ;
+  wire \$152 ;
   wire \$1520 ;
-  wire \$1521 ;
+  wire [3:0] \$1521 ;
   wire \$1522 ;
-  wire [3:0] \$1523 ;
+  wire \$1523 ;
   wire \$1524 ;
-  wire \$1525 ;
+  wire [3:0] \$1525 ;
   wire \$1526 ;
-  wire [3:0] \$1527 ;
+  wire \$1527 ;
   wire \$1528 ;
-  wire \$1529 ;
-  wire [9:0] \$153 ;
+  wire [3:0] \$1529 ;
+  wire [7:0] \$153 ;
   wire \$1530 ;
-  wire [3:0] \$1531 ;
+  wire \$1531 ;
   wire \$1532 ;
-  wire \$1533 ;
+  wire [3:0] \$1533 ;
   wire \$1534 ;
-  wire [3:0] \$1535 ;
+  wire \$1535 ;
   wire \$1536 ;
-  wire \$1537 ;
+  wire [3:0] \$1537 ;
   wire \$1538 ;
-  wire [3:0] \$1539 ;
-  wire [9:0] \$154 ;
+  wire \$1539 ;
+  wire [7:0] \$154 ;
   wire \$1540 ;
-  wire \$1541 ;
+  wire [3:0] \$1541 ;
   wire \$1542 ;
-  wire [3:0] \$1543 ;
+  wire \$1543 ;
   wire \$1544 ;
-  wire \$1545 ;
+  wire [3:0] \$1545 ;
   wire \$1546 ;
-  wire [3:0] \$1547 ;
+  wire \$1547 ;
   wire \$1548 ;
-  wire \$1549 ;
-  wire \$155 ;
+  wire [3:0] \$1549 ;
+  wire [9:0] \$155 ;
   wire \$1550 ;
-  wire [3:0] \$1551 ;
+  wire \$1551 ;
   wire \$1552 ;
-  wire \$1553 ;
+  wire [3:0] \$1553 ;
   wire \$1554 ;
-  wire [3:0] \$1555 ;
+  wire \$1555 ;
   wire \$1556 ;
-  wire \$1557 ;
+  wire [3:0] \$1557 ;
   wire \$1558 ;
-  wire [3:0] \$1559 ;
-  wire \$156 ;
+  wire \$1559 ;
+  wire [9:0] \$156 ;
   wire \$1560 ;
-  wire \$1561 ;
+  wire [3:0] \$1561 ;
   wire \$1562 ;
-  wire [3:0] \$1563 ;
+  wire \$1563 ;
   wire \$1564 ;
-  wire \$1565 ;
+  wire [3:0] \$1565 ;
   wire \$1566 ;
-  wire [3:0] \$1567 ;
+  wire \$1567 ;
   wire \$1568 ;
-  wire \$1569 ;
-  wire [8:0] \$157 ;
+  wire [3:0] \$1569 ;
+  wire \$157 ;
   wire \$1570 ;
-  wire [3:0] \$1571 ;
+  wire \$1571 ;
   wire \$1572 ;
-  wire \$1573 ;
+  wire [3:0] \$1573 ;
   wire \$1574 ;
-  wire [3:0] \$1575 ;
+  wire \$1575 ;
   wire \$1576 ;
-  wire \$1577 ;
+  wire [3:0] \$1577 ;
   wire \$1578 ;
-  wire [3:0] \$1579 ;
+  wire \$1579 ;
   wire \$158 ;
   wire \$1580 ;
-  wire \$1581 ;
+  wire [3:0] \$1581 ;
   wire \$1582 ;
-  wire [3:0] \$1583 ;
+  wire \$1583 ;
   wire \$1584 ;
-  wire \$1585 ;
+  wire [3:0] \$1585 ;
   wire \$1586 ;
-  wire [3:0] \$1587 ;
+  wire \$1587 ;
   wire \$1588 ;
-  wire \$1589 ;
-  wire \$159 ;
+  wire [3:0] \$1589 ;
+  wire [8:0] \$159 ;
   wire \$1590 ;
-  wire [3:0] \$1591 ;
+  wire \$1591 ;
   wire \$1592 ;
-  wire \$1593 ;
+  wire [3:0] \$1593 ;
   wire \$1594 ;
-  wire [3:0] \$1595 ;
+  wire \$1595 ;
   wire \$1596 ;
-  wire \$1597 ;
+  wire [3:0] \$1597 ;
   wire \$1598 ;
-  wire [3:0] \$1599 ;
+  wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
   wire \$1600 ;
-  wire \$1601 ;
+  wire [3:0] \$1601 ;
   wire \$1602 ;
-  wire [3:0] \$1603 ;
+  wire \$1603 ;
   wire \$1604 ;
-  wire \$1605 ;
+  wire [3:0] \$1605 ;
   wire \$1606 ;
-  wire [3:0] \$1607 ;
+  wire \$1607 ;
   wire \$1608 ;
-  wire \$1609 ;
+  wire [3:0] \$1609 ;
   wire \$161 ;
   wire \$1610 ;
-  wire [3:0] \$1611 ;
+  wire \$1611 ;
   wire \$1612 ;
-  wire \$1613 ;
+  wire [3:0] \$1613 ;
   wire \$1614 ;
-  wire [3:0] \$1615 ;
+  wire \$1615 ;
   wire \$1616 ;
-  wire \$1617 ;
+  wire [3:0] \$1617 ;
   wire \$1618 ;
-  wire [3:0] \$1619 ;
+  wire \$1619 ;
   wire \$162 ;
   wire \$1620 ;
-  wire \$1621 ;
+  wire [3:0] \$1621 ;
   wire \$1622 ;
-  wire [3:0] \$1623 ;
+  wire \$1623 ;
   wire \$1624 ;
-  wire \$1625 ;
+  wire [3:0] \$1625 ;
   wire \$1626 ;
-  wire [3:0] \$1627 ;
+  wire \$1627 ;
   wire \$1628 ;
-  wire \$1629 ;
+  wire [3:0] \$1629 ;
   wire \$163 ;
   wire \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
-  wire \$1633 ;
+  wire [3:0] \$1633 ;
   wire \$1634 ;
   wire \$1635 ;
   wire \$1636 ;
@@ -9180,207 +9162,207 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$165 ;
   wire \$1650 ;
   wire \$1651 ;
-  wire [3:0] \$1652 ;
+  wire \$1652 ;
   wire \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
-  wire [3:0] \$1656 ;
+  wire \$1656 ;
   wire \$1657 ;
-  wire \$1658 ;
+  wire [3:0] \$1658 ;
   wire \$1659 ;
   wire \$166 ;
-  wire [3:0] \$1660 ;
+  wire \$1660 ;
   wire \$1661 ;
-  wire \$1662 ;
+  wire [3:0] \$1662 ;
   wire \$1663 ;
-  wire [3:0] \$1664 ;
+  wire \$1664 ;
   wire \$1665 ;
-  wire \$1666 ;
+  wire [3:0] \$1666 ;
   wire \$1667 ;
-  wire [3:0] \$1668 ;
+  wire \$1668 ;
   wire \$1669 ;
   wire \$167 ;
-  wire \$1670 ;
+  wire [3:0] \$1670 ;
   wire \$1671 ;
-  wire [3:0] \$1672 ;
+  wire \$1672 ;
   wire \$1673 ;
-  wire \$1674 ;
+  wire [3:0] \$1674 ;
   wire \$1675 ;
-  wire [3:0] \$1676 ;
+  wire \$1676 ;
   wire \$1677 ;
-  wire \$1678 ;
+  wire [3:0] \$1678 ;
   wire \$1679 ;
-  wire \$168 ;
-  wire [3:0] \$1680 ;
+  wire [9:0] \$168 ;
+  wire \$1680 ;
   wire \$1681 ;
-  wire \$1682 ;
+  wire [3:0] \$1682 ;
   wire \$1683 ;
-  wire [3:0] \$1684 ;
+  wire \$1684 ;
   wire \$1685 ;
-  wire \$1686 ;
+  wire [3:0] \$1686 ;
   wire \$1687 ;
-  wire [3:0] \$1688 ;
+  wire \$1688 ;
   wire \$1689 ;
-  wire [32:0] \$169 ;
-  wire \$1690 ;
+  wire \$169 ;
+  wire [3:0] \$1690 ;
   wire \$1691 ;
-  wire [3:0] \$1692 ;
+  wire \$1692 ;
   wire \$1693 ;
-  wire \$1694 ;
+  wire [3:0] \$1694 ;
   wire \$1695 ;
-  wire [3:0] \$1696 ;
+  wire \$1696 ;
   wire \$1697 ;
-  wire \$1698 ;
+  wire [3:0] \$1698 ;
   wire \$1699 ;
   wire \$17 ;
-  wire [32:0] \$170 ;
-  wire [3:0] \$1700 ;
+  wire \$170 ;
+  wire \$1700 ;
   wire \$1701 ;
-  wire \$1702 ;
+  wire [3:0] \$1702 ;
   wire \$1703 ;
-  wire [3:0] \$1704 ;
+  wire \$1704 ;
   wire \$1705 ;
-  wire \$1706 ;
+  wire [3:0] \$1706 ;
   wire \$1707 ;
-  wire [3:0] \$1708 ;
+  wire \$1708 ;
   wire \$1709 ;
-  wire [32:0] \$171 ;
-  wire \$1710 ;
+  wire \$171 ;
+  wire [3:0] \$1710 ;
   wire \$1711 ;
-  wire [3:0] \$1712 ;
+  wire \$1712 ;
   wire \$1713 ;
-  wire \$1714 ;
+  wire [3:0] \$1714 ;
   wire \$1715 ;
-  wire [3:0] \$1716 ;
+  wire \$1716 ;
   wire \$1717 ;
-  wire \$1718 ;
+  wire [3:0] \$1718 ;
   wire \$1719 ;
-  wire [32:0] \$172 ;
-  wire [3:0] \$1720 ;
+  wire \$172 ;
+  wire \$1720 ;
   wire \$1721 ;
-  wire \$1722 ;
+  wire [3:0] \$1722 ;
   wire \$1723 ;
-  wire [3:0] \$1724 ;
+  wire \$1724 ;
   wire \$1725 ;
-  wire \$1726 ;
+  wire [3:0] \$1726 ;
   wire \$1727 ;
-  wire [3:0] \$1728 ;
+  wire \$1728 ;
   wire \$1729 ;
-  wire [17:0] \$173 ;
-  wire \$1730 ;
+  wire [32:0] \$173 ;
+  wire [3:0] \$1730 ;
   wire \$1731 ;
-  wire [3:0] \$1732 ;
+  wire \$1732 ;
   wire \$1733 ;
-  wire \$1734 ;
+  wire [3:0] \$1734 ;
   wire \$1735 ;
-  wire [3:0] \$1736 ;
+  wire \$1736 ;
   wire \$1737 ;
-  wire \$1738 ;
+  wire [3:0] \$1738 ;
   wire \$1739 ;
-  wire \$174 ;
-  wire [3:0] \$1740 ;
+  wire [32:0] \$174 ;
+  wire \$1740 ;
   wire \$1741 ;
-  wire \$1742 ;
+  wire [3:0] \$1742 ;
   wire \$1743 ;
-  wire [3:0] \$1744 ;
+  wire \$1744 ;
   wire \$1745 ;
-  wire \$1746 ;
+  wire [3:0] \$1746 ;
   wire \$1747 ;
-  wire [3:0] \$1748 ;
+  wire \$1748 ;
   wire \$1749 ;
-  wire \$175 ;
-  wire \$1750 ;
+  wire [32:0] \$175 ;
+  wire [3:0] \$1750 ;
   wire \$1751 ;
-  wire [3:0] \$1752 ;
+  wire \$1752 ;
   wire \$1753 ;
-  wire \$1754 ;
+  wire [3:0] \$1754 ;
   wire \$1755 ;
-  wire [3:0] \$1756 ;
+  wire \$1756 ;
   wire \$1757 ;
-  wire \$1758 ;
+  wire [3:0] \$1758 ;
   wire \$1759 ;
-  wire \$176 ;
-  wire [3:0] \$1760 ;
+  wire [32:0] \$176 ;
+  wire \$1760 ;
   wire \$1761 ;
-  wire \$1762 ;
+  wire [3:0] \$1762 ;
   wire \$1763 ;
-  wire [3:0] \$1764 ;
+  wire \$1764 ;
   wire \$1765 ;
-  wire \$1766 ;
+  wire [3:0] \$1766 ;
   wire \$1767 ;
-  wire [3:0] \$1768 ;
+  wire \$1768 ;
   wire \$1769 ;
-  wire \$177 ;
-  wire \$1770 ;
+  wire [17:0] \$177 ;
+  wire [3:0] \$1770 ;
   wire \$1771 ;
-  wire [3:0] \$1772 ;
+  wire \$1772 ;
   wire \$1773 ;
-  wire \$1774 ;
+  wire [3:0] \$1774 ;
   wire \$1775 ;
-  wire [3:0] \$1776 ;
+  wire \$1776 ;
   wire \$1777 ;
-  wire \$1778 ;
+  wire [3:0] \$1778 ;
   wire \$1779 ;
   wire \$178 ;
-  wire [3:0] \$1780 ;
+  wire \$1780 ;
   wire \$1781 ;
-  wire \$1782 ;
+  wire [3:0] \$1782 ;
   wire \$1783 ;
-  wire [3:0] \$1784 ;
+  wire \$1784 ;
   wire \$1785 ;
-  wire \$1786 ;
+  wire [3:0] \$1786 ;
   wire \$1787 ;
-  wire [3:0] \$1788 ;
+  wire \$1788 ;
   wire \$1789 ;
   wire \$179 ;
-  wire \$1790 ;
+  wire [3:0] \$1790 ;
   wire \$1791 ;
-  wire [3:0] \$1792 ;
+  wire \$1792 ;
   wire \$1793 ;
-  wire \$1794 ;
+  wire [3:0] \$1794 ;
   wire \$1795 ;
-  wire [3:0] \$1796 ;
+  wire \$1796 ;
   wire \$1797 ;
-  wire \$1798 ;
+  wire [3:0] \$1798 ;
   wire \$1799 ;
   wire \$18 ;
   wire \$180 ;
-  wire [3:0] \$1800 ;
+  wire \$1800 ;
   wire \$1801 ;
-  wire \$1802 ;
+  wire [3:0] \$1802 ;
   wire \$1803 ;
-  wire [3:0] \$1804 ;
+  wire \$1804 ;
   wire \$1805 ;
-  wire \$1806 ;
+  wire [3:0] \$1806 ;
   wire \$1807 ;
-  wire [3:0] \$1808 ;
+  wire \$1808 ;
   wire \$1809 ;
   wire \$181 ;
-  wire \$1810 ;
+  wire [3:0] \$1810 ;
   wire \$1811 ;
-  wire [57:0] \$1812 ;
+  wire \$1812 ;
   wire \$1813 ;
-  wire \$1814 ;
+  wire [3:0] \$1814 ;
   wire \$1815 ;
   wire \$1816 ;
   wire \$1817 ;
-  wire \$1818 ;
+  wire [57:0] \$1818 ;
   wire \$1819 ;
-  wire [5:0] \$182 ;
-  reg [31:0] \$1820 ;
-  reg \$1821 ;
-  reg \$1822 ;
-  reg [120:0] \$1823 ;
-  reg [120:0] \$1824 ;
-  reg [120:0] \$1825 ;
-  reg [1:0] \$1826 ;
+  wire \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  reg [31:0] \$1826 ;
   reg \$1827 ;
   reg \$1828 ;
-  reg \$1829 ;
-  wire [5:0] \$183 ;
-  reg \$1830 ;
-  reg \$1831 ;
-  reg \$1832 ;
+  reg [120:0] \$1829 ;
+  wire \$183 ;
+  reg [120:0] \$1830 ;
+  reg [120:0] \$1831 ;
+  reg [1:0] \$1832 ;
   reg \$1833 ;
   reg \$1834 ;
   reg \$1835 ;
@@ -9388,7 +9370,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1837 ;
   reg \$1838 ;
   reg \$1839 ;
-  wire [7:0] \$184 ;
+  wire \$184 ;
   reg \$1840 ;
   reg \$1841 ;
   reg \$1842 ;
@@ -9399,122 +9381,122 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1847 ;
   reg \$1848 ;
   reg \$1849 ;
-  wire [7:0] \$185 ;
-  reg [4:0] \$1850 ;
-  reg [3:0] \$1851 ;
-  reg [31:0] \$1852 ;
-  reg [1:0] \$1853 ;
-  reg [31:0] \$1854 ;
-  reg [1:0] \$1855 ;
-  reg [1:0] \$1856 ;
+  wire \$185 ;
+  reg \$1850 ;
+  reg \$1851 ;
+  reg \$1852 ;
+  reg \$1853 ;
+  reg \$1854 ;
+  reg \$1855 ;
+  reg [4:0] \$1856 ;
   reg [3:0] \$1857 ;
-  reg \$1858 ;
+  reg [31:0] \$1858 ;
   reg [1:0] \$1859 ;
-  wire \$186 ;
-  reg [120:0] \$1860 ;
-  reg [4:0] \$1861 ;
-  reg [17:0] \$1862 ;
-  reg \$1863 ;
+  wire [5:0] \$186 ;
+  reg [31:0] \$1860 ;
+  reg [1:0] \$1861 ;
+  reg [1:0] \$1862 ;
+  reg [3:0] \$1863 ;
   reg \$1864 ;
-  reg \$1865 ;
-  reg [8:0] \$1866 ;
-  reg [8:0] \$1867 ;
-  reg \$1868 ;
+  reg [1:0] \$1865 ;
+  reg [120:0] \$1866 ;
+  reg [4:0] \$1867 ;
+  reg [17:0] \$1868 ;
   reg \$1869 ;
-  wire \$187 ;
-  reg [8:0] \$1870 ;
-  reg [31:0] \$1871 ;
-  reg [31:0] \$1872 ;
-  reg [31:0] \$1873 ;
-  reg [31:0] \$1874 ;
-  reg [17:0] \$1875 ;
-  reg \$1876 ;
-  reg \$1877 ;
-  reg \$1878 ;
-  reg [7:0] \$1879 ;
-  wire [6:0] \$188 ;
-  reg [7:0] \$1880 ;
-  reg \$1881 ;
+  wire [5:0] \$187 ;
+  reg \$1870 ;
+  reg \$1871 ;
+  reg [8:0] \$1872 ;
+  reg [8:0] \$1873 ;
+  reg \$1874 ;
+  reg \$1875 ;
+  reg [8:0] \$1876 ;
+  reg [31:0] \$1877 ;
+  reg [31:0] \$1878 ;
+  reg [31:0] \$1879 ;
+  wire [7:0] \$188 ;
+  reg [31:0] \$1880 ;
+  reg [17:0] \$1881 ;
   reg \$1882 ;
-  reg [7:0] \$1883 ;
-  reg [31:0] \$1884 ;
-  reg [31:0] \$1885 ;
-  reg [31:0] \$1886 ;
-  reg [31:0] \$1887 ;
-  reg [17:0] \$1888 ;
-  reg \$1889 ;
-  wire \$189 ;
-  reg \$1890 ;
-  reg \$1891 ;
-  reg [5:0] \$1892 ;
-  reg [5:0] \$1893 ;
-  reg \$1894 ;
+  reg \$1883 ;
+  reg \$1884 ;
+  reg [7:0] \$1885 ;
+  reg [7:0] \$1886 ;
+  reg \$1887 ;
+  reg \$1888 ;
+  reg [7:0] \$1889 ;
+  wire [7:0] \$189 ;
+  reg [31:0] \$1890 ;
+  reg [31:0] \$1891 ;
+  reg [31:0] \$1892 ;
+  reg [31:0] \$1893 ;
+  reg [17:0] \$1894 ;
   reg \$1895 ;
-  reg [5:0] \$1896 ;
-  reg [31:0] \$1897 ;
-  reg [31:0] \$1898 ;
-  reg [31:0] \$1899 ;
+  reg \$1896 ;
+  reg \$1897 ;
+  reg [5:0] \$1898 ;
+  reg [5:0] \$1899 ;
   wire \$19 ;
   wire \$190 ;
-  reg [31:0] \$1900 ;
+  reg \$1900 ;
   reg \$1901 ;
-  reg [15:0] \$1902 ;
-  reg [3:0] \$1903 ;
-  reg [3:0] \$1904 ;
-  reg [3:0] \$1905 ;
-  reg [3:0] \$1906 ;
-  reg [9:0] \$1907 ;
-  reg [10:0] \$1908 ;
-  reg \$1909 ;
+  reg [5:0] \$1902 ;
+  reg [31:0] \$1903 ;
+  reg [31:0] \$1904 ;
+  reg [31:0] \$1905 ;
+  reg [31:0] \$1906 ;
+  reg \$1907 ;
+  reg [15:0] \$1908 ;
+  reg [3:0] \$1909 ;
   wire \$191 ;
-  reg \$1910 ;
-  reg [15:0] \$1911 ;
-  reg [1:0] \$1912 ;
-  reg [13:0] \$1913 ;
-  reg \$1914 ;
-  reg [31:0] \$1915 ;
-  reg [3:0] \$1916 ;
-  reg [31:0] \$1917 ;
-  reg [31:0] \$1918 ;
-  reg [31:0] \$1919 ;
-  wire \$192 ;
+  reg [3:0] \$1910 ;
+  reg [3:0] \$1911 ;
+  reg [3:0] \$1912 ;
+  reg [9:0] \$1913 ;
+  reg [10:0] \$1914 ;
+  reg \$1915 ;
+  reg \$1916 ;
+  reg [15:0] \$1917 ;
+  reg [1:0] \$1918 ;
+  reg [13:0] \$1919 ;
+  wire [6:0] \$192 ;
   reg \$1920 ;
-  reg [1:0] \$1921 ;
-  reg [2:0] \$1922 ;
-  reg [2:0] \$1923 ;
-  reg [7:0] \$1924 ;
-  reg [39:0] \$1925 ;
-  reg [39:0] \$1926 ;
-  reg [39:0] \$1927 ;
-  reg [57:0] \$1928 ;
-  reg [3:0] \$1929 ;
+  reg [31:0] \$1921 ;
+  reg [3:0] \$1922 ;
+  reg [31:0] \$1923 ;
+  reg [31:0] \$1924 ;
+  reg [31:0] \$1925 ;
+  reg \$1926 ;
+  reg [1:0] \$1927 ;
+  reg [2:0] \$1928 ;
+  reg [2:0] \$1929 ;
   wire \$193 ;
-  reg [3:0] \$1930 ;
-  reg [3:0] \$1931 ;
-  reg [3:0] \$1932 ;
-  reg [9:0] \$1933 ;
-  reg [10:0] \$1934 ;
-  reg \$1935 ;
+  reg [7:0] \$1930 ;
+  reg [39:0] \$1931 ;
+  reg [39:0] \$1932 ;
+  reg [39:0] \$1933 ;
+  reg [57:0] \$1934 ;
+  reg [3:0] \$1935 ;
   reg [3:0] \$1936 ;
-  reg [7:0] \$1937 ;
-  reg [7:0] \$1938 ;
-  reg [15:0] \$1939 ;
+  reg [3:0] \$1937 ;
+  reg [3:0] \$1938 ;
+  reg [9:0] \$1939 ;
   wire \$194 ;
-  reg \$1940 ;
-  reg [31:0] \$1941 ;
-  reg \$1942 ;
-  reg [3:0] \$1943 ;
-  reg \$1944 ;
-  reg \$1945 ;
-  reg [3:0] \$1946 ;
+  reg [10:0] \$1940 ;
+  reg \$1941 ;
+  reg [3:0] \$1942 ;
+  reg [7:0] \$1943 ;
+  reg [7:0] \$1944 ;
+  reg [15:0] \$1945 ;
+  reg \$1946 ;
   reg [31:0] \$1947 ;
   reg \$1948 ;
-  reg \$1949 ;
+  reg [3:0] \$1949 ;
   wire \$195 ;
   reg \$1950 ;
   reg \$1951 ;
-  reg \$1952 ;
-  reg \$1953 ;
+  reg [3:0] \$1952 ;
+  reg [31:0] \$1953 ;
   reg \$1954 ;
   reg \$1955 ;
   reg \$1956 ;
@@ -9527,50 +9509,56 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1962 ;
   reg \$1963 ;
   reg \$1964 ;
-  reg [4:0] \$1965 ;
-  reg [4:0] \$1966 ;
-  reg [16:0] \$1967 ;
-  reg [16:0] \$1968 ;
-  reg [16:0] \$1969 ;
+  reg \$1965 ;
+  reg \$1966 ;
+  reg \$1967 ;
+  reg \$1968 ;
+  reg \$1969 ;
   wire \$197 ;
+  reg \$1970 ;
+  reg [4:0] \$1971 ;
+  reg [4:0] \$1972 ;
+  reg [16:0] \$1973 ;
+  reg [16:0] \$1974 ;
+  reg [16:0] \$1975 ;
   wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
   wire \$20 ;
-  wire [32:0] \$200 ;
-  wire [32:0] \$201 ;
-  wire [32:0] \$202 ;
-  wire [32:0] \$203 ;
+  wire \$200 ;
+  wire [7:0] \$201 ;
+  wire \$202 ;
+  wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [32:0] \$206 ;
+  wire [32:0] \$207 ;
+  wire [32:0] \$208 ;
+  wire [32:0] \$209 ;
   wire \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire [15:0] \$214 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [4:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
+  wire [15:0] \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [4:0] \$224 ;
-  wire \$225 ;
+  wire \$224 ;
+  wire [4:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [4:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
@@ -9797,21 +9785,21 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire [6:0] \$435 ;
-  wire [6:0] \$436 ;
-  reg [13:0] \$437 ;
-  wire [6:0] \$438 ;
-  wire [6:0] \$439 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
-  reg [13:0] \$440 ;
-  wire [15:0] \$441 ;
-  wire [15:0] \$442 ;
-  wire [11:0] \$443 ;
-  wire [11:0] \$444 ;
-  wire [12:0] \$445 ;
-  wire [11:0] \$446 ;
-  wire [11:0] \$447 ;
-  wire [12:0] \$448 ;
+  wire \$440 ;
+  wire [6:0] \$441 ;
+  wire [6:0] \$442 ;
+  reg [13:0] \$443 ;
+  wire [6:0] \$444 ;
+  wire [6:0] \$445 ;
+  reg [13:0] \$446 ;
+  wire [15:0] \$447 ;
+  wire [15:0] \$448 ;
   wire [11:0] \$449 ;
   wire \$45 ;
   wire [11:0] \$450 ;
@@ -10009,27 +9997,27 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [11:0] \$623 ;
   wire [11:0] \$624 ;
   wire [12:0] \$625 ;
-  wire [31:0] \$626 ;
-  wire [31:0] \$627 ;
-  wire [31:0] \$628 ;
-  wire [31:0] \$629 ;
+  wire [11:0] \$626 ;
+  wire [11:0] \$627 ;
+  wire [12:0] \$628 ;
+  wire [11:0] \$629 ;
   wire \$63 ;
-  wire [31:0] \$630 ;
-  wire [31:0] \$631 ;
+  wire [11:0] \$630 ;
+  wire [12:0] \$631 ;
   wire [31:0] \$632 ;
   wire [31:0] \$633 ;
-  wire [1:0] \$634 ;
+  wire [31:0] \$634 ;
   wire [31:0] \$635 ;
-  wire [4:0] \$636 ;
-  wire [4:0] \$637 ;
-  wire [4:0] \$638 ;
+  wire [31:0] \$636 ;
+  wire [31:0] \$637 ;
+  wire [31:0] \$638 ;
   wire [31:0] \$639 ;
   wire [1:0] \$64 ;
-  wire [31:0] \$640 ;
+  wire [1:0] \$640 ;
   wire [31:0] \$641 ;
-  wire [31:0] \$642 ;
-  wire [31:0] \$643 ;
-  wire [31:0] \$644 ;
+  wire [4:0] \$642 ;
+  wire [4:0] \$643 ;
+  wire [4:0] \$644 ;
   wire [31:0] \$645 ;
   wire [31:0] \$646 ;
   wire [31:0] \$647 ;
@@ -10043,13 +10031,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$654 ;
   wire [31:0] \$655 ;
   wire [31:0] \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [31:0] \$657 ;
+  wire [31:0] \$658 ;
+  wire [31:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
+  wire [31:0] \$660 ;
+  wire [31:0] \$661 ;
+  wire [31:0] \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
@@ -10060,24 +10048,24 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [120:0] \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire [31:0] \$672 ;
-  wire [31:0] \$673 ;
-  wire [31:0] \$674 ;
-  wire [31:0] \$675 ;
-  wire [31:0] \$676 ;
-  wire [31:0] \$677 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
   wire [31:0] \$678 ;
   wire [31:0] \$679 ;
   wire [120:0] \$68 ;
-  wire [8:0] \$680 ;
+  wire [31:0] \$680 ;
   wire [31:0] \$681 ;
-  wire [8:0] \$682 ;
+  wire [31:0] \$682 ;
   wire [31:0] \$683 ;
   wire [31:0] \$684 ;
   wire [31:0] \$685 ;
-  wire [31:0] \$686 ;
+  wire [8:0] \$686 ;
   wire [31:0] \$687 ;
-  wire [31:0] \$688 ;
+  wire [8:0] \$688 ;
   wire [31:0] \$689 ;
   reg \$69 ;
   wire [31:0] \$690 ;
@@ -10087,18 +10075,18 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$694 ;
   wire [31:0] \$695 ;
   wire [31:0] \$696 ;
-  wire [16:0] \$697 ;
+  wire [31:0] \$697 ;
   wire [31:0] \$698 ;
   wire [31:0] \$699 ;
   wire [120:0] \$7 ;
   wire \$70 ;
   wire [31:0] \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
+  wire [31:0] \$701 ;
+  wire [31:0] \$702 ;
+  wire [16:0] \$703 ;
+  wire [31:0] \$704 ;
+  wire [31:0] \$705 ;
+  wire [31:0] \$706 ;
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
@@ -10108,25 +10096,25 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire [31:0] \$715 ;
-  wire [31:0] \$716 ;
-  wire [31:0] \$717 ;
-  wire [31:0] \$718 ;
-  wire [31:0] \$719 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
-  wire [31:0] \$720 ;
+  wire \$720 ;
   wire [31:0] \$721 ;
   wire [31:0] \$722 ;
-  wire [7:0] \$723 ;
+  wire [31:0] \$723 ;
   wire [31:0] \$724 ;
-  wire [7:0] \$725 ;
+  wire [31:0] \$725 ;
   wire [31:0] \$726 ;
   wire [31:0] \$727 ;
   wire [31:0] \$728 ;
-  wire [31:0] \$729 ;
+  wire [7:0] \$729 ;
   wire \$73 ;
   wire [31:0] \$730 ;
-  wire [31:0] \$731 ;
+  wire [7:0] \$731 ;
   wire [31:0] \$732 ;
   wire [31:0] \$733 ;
   wire [31:0] \$734 ;
@@ -10136,16 +10124,16 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$738 ;
   wire [31:0] \$739 ;
   wire [120:0] \$74 ;
-  wire [16:0] \$740 ;
+  wire [31:0] \$740 ;
   wire [31:0] \$741 ;
   wire [31:0] \$742 ;
   wire [31:0] \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
+  wire [31:0] \$744 ;
+  wire [31:0] \$745 ;
+  wire [16:0] \$746 ;
+  wire [31:0] \$747 ;
+  wire [31:0] \$748 ;
+  wire [31:0] \$749 ;
   wire [120:0] \$75 ;
   wire \$750 ;
   wire \$751 ;
@@ -10155,25 +10143,25 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
-  wire [31:0] \$758 ;
-  wire [31:0] \$759 ;
+  wire \$758 ;
+  wire \$759 ;
   reg \$76 ;
-  wire [31:0] \$760 ;
-  wire [31:0] \$761 ;
-  wire [31:0] \$762 ;
-  wire [31:0] \$763 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
   wire [31:0] \$764 ;
   wire [31:0] \$765 ;
-  wire [5:0] \$766 ;
+  wire [31:0] \$766 ;
   wire [31:0] \$767 ;
-  wire [5:0] \$768 ;
+  wire [31:0] \$768 ;
   wire [31:0] \$769 ;
   wire \$77 ;
   wire [31:0] \$770 ;
   wire [31:0] \$771 ;
-  wire [31:0] \$772 ;
+  wire [5:0] \$772 ;
   wire [31:0] \$773 ;
-  wire [31:0] \$774 ;
+  wire [5:0] \$774 ;
   wire [31:0] \$775 ;
   wire [31:0] \$776 ;
   wire [31:0] \$777 ;
@@ -10183,17 +10171,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$780 ;
   wire [31:0] \$781 ;
   wire [31:0] \$782 ;
-  wire [16:0] \$783 ;
+  wire [31:0] \$783 ;
   wire [31:0] \$784 ;
   wire [31:0] \$785 ;
   wire [31:0] \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
+  wire [31:0] \$787 ;
+  wire [31:0] \$788 ;
+  wire [16:0] \$789 ;
   wire [120:0] \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
+  wire [31:0] \$790 ;
+  wire [31:0] \$791 ;
+  wire [31:0] \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
@@ -10204,159 +10192,159 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$8 ;
   wire [120:0] \$80 ;
   wire \$800 ;
-  wire [3:0] \$801 ;
+  wire \$801 ;
   wire \$802 ;
-  wire [11:0] \$803 ;
-  wire [5:0] \$804 ;
-  wire [5:0] \$805 ;
-  wire [6:0] \$806 ;
-  wire [11:0] \$807 ;
-  wire [5:0] \$808 ;
-  wire [5:0] \$809 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire [3:0] \$807 ;
+  wire \$808 ;
+  wire [11:0] \$809 ;
   reg \$81 ;
-  wire [6:0] \$810 ;
-  wire \$811 ;
-  wire [11:0] \$812 ;
-  wire [5:0] \$813 ;
+  wire [5:0] \$810 ;
+  wire [5:0] \$811 ;
+  wire [6:0] \$812 ;
+  wire [11:0] \$813 ;
   wire [5:0] \$814 ;
-  wire [6:0] \$815 ;
-  wire \$816 ;
+  wire [5:0] \$815 ;
+  wire [6:0] \$816 ;
   wire \$817 ;
   wire [11:0] \$818 ;
-  wire \$819 ;
+  wire [5:0] \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire [3:0] \$822 ;
+  wire [5:0] \$820 ;
+  wire [6:0] \$821 ;
+  wire \$822 ;
   wire \$823 ;
   wire [11:0] \$824 ;
-  wire [5:0] \$825 ;
-  wire [5:0] \$826 ;
-  wire [6:0] \$827 ;
-  wire [11:0] \$828 ;
-  wire [5:0] \$829 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire [3:0] \$828 ;
+  wire \$829 ;
   wire \$83 ;
-  wire [5:0] \$830 ;
-  wire [6:0] \$831 ;
-  wire \$832 ;
-  wire [11:0] \$833 ;
-  wire [5:0] \$834 ;
+  wire [11:0] \$830 ;
+  wire [5:0] \$831 ;
+  wire [5:0] \$832 ;
+  wire [6:0] \$833 ;
+  wire [11:0] \$834 ;
   wire [5:0] \$835 ;
-  wire [6:0] \$836 ;
-  wire \$837 ;
+  wire [5:0] \$836 ;
+  wire [6:0] \$837 ;
   wire \$838 ;
   wire [11:0] \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire [3:0] \$843 ;
+  wire [5:0] \$840 ;
+  wire [5:0] \$841 ;
+  wire [6:0] \$842 ;
+  wire \$843 ;
   wire \$844 ;
   wire [11:0] \$845 ;
-  wire [5:0] \$846 ;
-  wire [5:0] \$847 ;
-  wire [6:0] \$848 ;
-  wire [11:0] \$849 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire [3:0] \$849 ;
   wire \$85 ;
-  wire [5:0] \$850 ;
-  wire [5:0] \$851 ;
-  wire [6:0] \$852 ;
-  wire \$853 ;
-  wire [11:0] \$854 ;
-  wire [5:0] \$855 ;
+  wire \$850 ;
+  wire [11:0] \$851 ;
+  wire [5:0] \$852 ;
+  wire [5:0] \$853 ;
+  wire [6:0] \$854 ;
+  wire [11:0] \$855 ;
   wire [5:0] \$856 ;
-  wire [6:0] \$857 ;
-  wire \$858 ;
+  wire [5:0] \$857 ;
+  wire [6:0] \$858 ;
   wire \$859 ;
   wire \$86 ;
   wire [11:0] \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire [3:0] \$863 ;
+  wire [5:0] \$861 ;
+  wire [5:0] \$862 ;
+  wire [6:0] \$863 ;
   wire \$864 ;
-  wire [11:0] \$865 ;
-  wire [5:0] \$866 ;
-  wire [5:0] \$867 ;
-  wire [6:0] \$868 ;
-  wire [11:0] \$869 ;
+  wire \$865 ;
+  wire [11:0] \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire [3:0] \$869 ;
   wire \$87 ;
-  wire [5:0] \$870 ;
-  wire [5:0] \$871 ;
-  wire [6:0] \$872 ;
-  wire \$873 ;
-  wire [11:0] \$874 ;
-  wire [5:0] \$875 ;
+  wire \$870 ;
+  wire [11:0] \$871 ;
+  wire [5:0] \$872 ;
+  wire [5:0] \$873 ;
+  wire [6:0] \$874 ;
+  wire [11:0] \$875 ;
   wire [5:0] \$876 ;
-  wire [6:0] \$877 ;
-  wire \$878 ;
+  wire [5:0] \$877 ;
+  wire [6:0] \$878 ;
   wire \$879 ;
   wire [4:0] \$88 ;
   wire [11:0] \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
+  wire [5:0] \$881 ;
+  wire [5:0] \$882 ;
+  wire [6:0] \$883 ;
   wire \$884 ;
-  wire [3:0] \$885 ;
-  wire \$886 ;
-  wire [11:0] \$887 ;
-  wire [5:0] \$888 ;
-  wire [5:0] \$889 ;
+  wire \$885 ;
+  wire [11:0] \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire [4:0] \$89 ;
-  wire [6:0] \$890 ;
-  wire [11:0] \$891 ;
-  wire [5:0] \$892 ;
-  wire [5:0] \$893 ;
-  wire [6:0] \$894 ;
-  wire \$895 ;
-  wire [11:0] \$896 ;
-  wire [5:0] \$897 ;
+  wire \$890 ;
+  wire [3:0] \$891 ;
+  wire \$892 ;
+  wire [11:0] \$893 ;
+  wire [5:0] \$894 ;
+  wire [5:0] \$895 ;
+  wire [6:0] \$896 ;
+  wire [11:0] \$897 ;
   wire [5:0] \$898 ;
-  wire [6:0] \$899 ;
+  wire [5:0] \$899 ;
   wire [32:0] \$9 ;
   wire [4:0] \$90 ;
-  wire \$900 ;
+  wire [6:0] \$900 ;
   wire \$901 ;
   wire [11:0] \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire [11:0] \$905 ;
-  wire [6:0] \$906 ;
+  wire [5:0] \$903 ;
+  wire [5:0] \$904 ;
+  wire [6:0] \$905 ;
+  wire \$906 ;
   wire \$907 ;
-  wire \$908 ;
+  wire [11:0] \$908 ;
   wire \$909 ;
   wire [4:0] \$91 ;
-  wire [31:0] \$910 ;
-  wire [31:0] \$911 ;
-  wire [25:0] \$912 ;
-  wire [40:0] \$913 ;
-  wire [31:0] \$914 ;
-  wire [33:0] \$915 ;
-  wire [40:0] \$916 ;
+  wire \$910 ;
+  wire [11:0] \$911 ;
+  wire [6:0] \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire [31:0] \$916 ;
   wire [31:0] \$917 ;
-  wire [33:0] \$918 ;
+  wire [25:0] \$918 ;
   wire [40:0] \$919 ;
   wire [4:0] \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire [57:0] \$923 ;
-  wire \$924 ;
-  wire \$925 ;
+  wire [31:0] \$920 ;
+  wire [33:0] \$921 ;
+  wire [40:0] \$922 ;
+  wire [31:0] \$923 ;
+  wire [33:0] \$924 ;
+  wire [40:0] \$925 ;
   wire \$926 ;
   wire \$927 ;
-  wire [4:0] \$928 ;
-  wire \$929 ;
+  wire \$928 ;
+  wire [57:0] \$929 ;
   wire [4:0] \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
-  wire [4:0] \$933 ;
-  wire \$934 ;
+  wire \$933 ;
+  wire [4:0] \$934 ;
   wire \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
-  wire \$939 ;
+  wire [4:0] \$939 ;
   wire [3:0] \$94 ;
   wire \$940 ;
   wire \$941 ;
@@ -10728,32 +10716,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
+  output \port$3619$0 ;
+  wire \port$3619$0 ;
+  output \port$3620$0 ;
+  wire \port$3620$0 ;
   output \port$3622$0 ;
   wire \port$3622$0 ;
-  output \port$3623$0 ;
-  wire \port$3623$0 ;
-  output \port$3625$0 ;
-  wire \port$3625$0 ;
-  output [56:0] \port$4061$1 ;
-  wire [56:0] \port$4061$1 ;
-  input [14:0] \port$4475$0 ;
-  wire [14:0] \port$4475$0 ;
-  input [23:0] \port$4475$55 ;
-  wire [23:0] \port$4475$55 ;
-  input [23:0] \port$4481$0 ;
-  wire [23:0] \port$4481$0 ;
-  input [22:0] \port$4496$0 ;
-  wire [22:0] \port$4496$0 ;
-  input [40:0] \port$4528$0 ;
-  wire [40:0] \port$4528$0 ;
-  input [35:0] \port$4617$0 ;
-  wire [35:0] \port$4617$0 ;
+  output [56:0] \port$4058$1 ;
+  wire [56:0] \port$4058$1 ;
+  input [14:0] \port$4472$0 ;
+  wire [14:0] \port$4472$0 ;
+  input [23:0] \port$4472$55 ;
+  wire [23:0] \port$4472$55 ;
+  input [23:0] \port$4478$0 ;
+  wire [23:0] \port$4478$0 ;
+  input [22:0] \port$4493$0 ;
+  wire [22:0] \port$4493$0 ;
+  input [40:0] \port$4525$0 ;
+  wire [40:0] \port$4525$0 ;
+  input [35:0] \port$4614$0 ;
+  wire [35:0] \port$4614$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4791$0 ;
-  wire [4:0] \port$4791$0 ;
+  output [4:0] \port$4788$0 ;
+  wire [4:0] \port$4788$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5063$0 ;
-  wire [4:0] \port$5063$0 ;
+  output [4:0] \port$5060$0 ;
+  wire [4:0] \port$5060$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10993,7 +10981,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$355 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1630 , \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], \$1587 [3], \$1583 [3], \$1579 [3], \$1575 [3], \$1571 [3], \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], new_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1636 , \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], new_flush };
   end
   assign \read__data$265  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -11037,80 +11025,80 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$100  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4481$0 [23] ? { 6'h00, \port$4481$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4478$0 [23] ? { 6'h00, \port$4478$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4496$0 [20:5], 46'h000000000000, \port$4496$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4496$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4475$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4475$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4475$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4481$0 [20:5], \port$4528$0 [32:1], \port$4528$0 [40:33], \$2 , 1'h0, \port$4528$0 [0], 3'h1, \port$4481$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4493$0 [20:5], 46'h000000000000, \port$4493$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4493$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4472$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4472$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4472$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4478$0 [20:5], \port$4525$0 [32:1], \port$4525$0 [40:33], \$2 , 1'h0, \port$4525$0 [0], 3'h1, \port$4478$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4496$0 [20:5], 46'h000000000000, \port$4496$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4496$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4475$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4475$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4475$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4493$0 [20:5], 46'h000000000000, \port$4493$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4493$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4472$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4472$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4472$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4475$0 [4:1] == 1'h1;
+  assign \$15  = \port$4472$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4475$0 [0];
-  assign \$18  = ! \port$4475$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4472$0 [0];
+  assign \$18  = ! \port$4472$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4481$0 [0];
-  assign \$21  = ! \port$4481$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4478$0 [0];
+  assign \$21  = ! \port$4478$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4496$0 [0];
-  assign \$24  = ! \port$4496$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4493$0 [0];
+  assign \$24  = ! \port$4493$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4475$0 [4:1] == 1'h1;
+  assign \$26  = \port$4472$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4475$0 [6:5];
+  assign \$28  = ! \port$4472$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4475$0 [0];
-  assign \$31  = \port$4475$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4472$0 [0];
+  assign \$31  = \port$4472$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4481$0 [0];
-  assign \$34  = \port$4481$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4478$0 [0];
+  assign \$34  = \port$4478$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4496$0 [0];
-  assign \$37  = \port$4496$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4493$0 [0];
+  assign \$37  = \port$4493$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4475$0 [4:1] == 1'h1;
+  assign \$39  = \port$4472$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4475$0 [6:5] == 1'h1;
+  assign \$41  = \port$4472$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4475$0 [0];
-  assign \$44  = \port$4475$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4472$0 [0];
+  assign \$44  = \port$4472$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4481$0 [0];
-  assign \$47  = \port$4481$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4478$0 [0];
+  assign \$47  = \port$4478$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4496$0 [0];
-  assign \$50  = \port$4496$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4493$0 [0];
+  assign \$50  = \port$4493$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4475$0 [4:1] == 1'h1;
+  assign \$52  = \port$4472$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4475$0 [6:5] == 2'h2;
+  assign \$54  = \port$4472$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
-  assign \$58  = ! \$1382 [1:0];
-  assign \$59  = \$1382 [1:0] == 1'h1;
+  assign \$58  = ! \$1388 [1:0];
+  assign \$59  = \$1388 [1:0] == 1'h1;
   assign \$60  = \$59  ? e1_new1 : e1_new2;
   assign \$61  = \$58  ? e1_new0 : \$60 ;
   assign \$63  = tail[1:0] > 1'h1;
   assign \$64  = \$63  ? tail_next_row : tail_row;
-  assign \$65  = ! \$1383 [1:0];
-  assign \$66  = \$1383 [1:0] == 1'h1;
+  assign \$65  = ! \$1389 [1:0];
+  assign \$66  = \$1389 [1:0] == 1'h1;
   assign \$67  = \$66  ? e1_new1 : e1_new2;
   assign \$68  = \$65  ? e1_new0 : \$67 ;
   assign \$70  = tail[1:0] > 2'h2;
   assign \$71  = \$70  ? tail_next_row : tail_row;
-  assign \$72  = ! \$1384 [1:0];
-  assign \$73  = \$1384 [1:0] == 1'h1;
+  assign \$72  = ! \$1390 [1:0];
+  assign \$73  = \$1390 [1:0] == 1'h1;
   assign \$74  = \$73  ? e1_new1 : e1_new2;
   assign \$75  = \$72  ? e1_new0 : \$74 ;
-  assign \$77  = ! \$1385 [1:0];
-  assign \$78  = \$1385 [1:0] == 1'h1;
+  assign \$77  = ! \$1391 [1:0];
+  assign \$78  = \$1391 [1:0] == 1'h1;
   assign \$79  = \$78  ? e1_new1 : e1_new2;
   assign \$80  = \$77  ? e1_new0 : \$79 ;
   assign \$82  = popped ? 1'h1 : space_plus_all_ge1;
@@ -11120,7 +11108,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$86  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$87  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$88  = space_short ? 5'h01 : space_over[4:0];
-  assign \$89  = space_short ? 5'h00 : \$1398 [4:0];
+  assign \$89  = space_short ? 5'h00 : \$1404 [4:0];
   assign \$90  = popped ? \$88  : \$89 ;
   assign \$91  = tail + 2'h3;
   assign \$92  = tail + 2'h2;
@@ -11140,7 +11128,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$107  = \$signal$94  ? \$106  : 121'h0000000000000000000000000000000;
   assign \$108  = ~ \$signal$102 ;
   assign \$109  = \$signal$101  & \$108 ;
-  assign \$110  = \$109  | { low_water_hit, \$1403 , \$1401 , e1_exhausted, \$1400  };
+  assign \$110  = \$109  | { low_water_hit, \$1409 , \$1407 , e1_exhausted, \$1406  };
   assign \$111  = 9'h100 - small_low_water;
   assign \$112  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
   assign \$117  = \$116  == small_ev_free;
@@ -11155,296 +11143,295 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$132  = \$130  & \$131 ;
   assign \$133  = small_ev_flush ? \$128  : \$132 ;
   assign \$134  = ~ \$signal$93 ;
-  assign \$135  = small_in_use > small_high_water;
-  assign \$136  = small_hw_grow ? small_in_use_rose : \$135 ;
-  assign \$137  = \$134  & \$136 ;
-  assign \$138  = small_allocs + small_ev_grant;
-  assign \$139  = small_fails + small_ev_fail;
-  assign \$140  = small_frees + small_ev_free;
-  assign \$141  = small_flushes + small_ev_flush;
-  assign \$142  = 8'h80 - medium_low_water;
-  assign \$143  = $signed({ 1'h0, medium_in_use }) > $signed(medium_lw_limit);
-  assign \$148  = \$147  == medium_ev_free;
-  assign \$151  = \$150  ? 8'h01 : 8'hff;
-  assign \$152  = \$148  ? 8'h00 : \$151 ;
-  assign \$153  = $signed({ 1'h0, medium_in_use }) + $signed(\$152 );
-  assign \$154  = medium_ev_flush ? { 9'h000, \$145  } : \$153 ;
-  assign \$157  = medium_in_use + 8'hff;
-  assign \$158  = ~ \$157 [8];
-  assign \$159  = \$156  & \$158 ;
-  assign \$162  = ~ medium_ev_free;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = medium_ev_flush ? \$159  : \$163 ;
-  assign \$165  = ~ \$signal$93 ;
-  assign \$166  = medium_in_use > medium_high_water;
-  assign \$167  = medium_hw_grow ? medium_in_use_rose : \$166 ;
-  assign \$168  = \$165  & \$167 ;
-  assign \$169  = medium_allocs + medium_ev_grant;
-  assign \$170  = medium_fails + medium_ev_fail;
-  assign \$171  = medium_frees + medium_ev_free;
-  assign \$172  = medium_flushes + medium_ev_flush;
-  assign \$173  = 6'h30 - large_low_water;
-  assign \$174  = $signed({ 1'h0, large_in_use }) > $signed(large_lw_limit);
-  assign \$179  = \$178  == large_ev_free;
-  assign \$182  = \$181  ? 6'h01 : 6'h3f;
-  assign \$183  = \$179  ? 6'h00 : \$182 ;
-  assign \$184  = $signed({ 1'h0, large_in_use }) + $signed(\$183 );
-  assign \$185  = large_ev_flush ? { 7'h00, \$176  } : \$184 ;
-  assign \$188  = large_in_use + 6'h3f;
-  assign \$189  = ~ \$188 [6];
-  assign \$190  = \$187  & \$189 ;
-  assign \$193  = ~ large_ev_free;
-  assign \$194  = \$192  & \$193 ;
-  assign \$195  = large_ev_flush ? \$190  : \$194 ;
-  assign \$196  = ~ \$signal$93 ;
-  assign \$197  = large_in_use > large_high_water;
-  assign \$198  = large_hw_grow ? large_in_use_rose : \$197 ;
-  assign \$199  = \$196  & \$198 ;
-  assign \$200  = large_allocs + large_ev_grant;
-  assign \$201  = large_fails + large_ev_fail;
-  assign \$202  = large_frees + large_ev_free;
-  assign \$203  = large_flushes + large_ev_flush;
-  assign \$204  = ! bus__r_addr[5:0];
-  assign \$205  = bus__r_addr[11:6] >= 3'h4;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = bus__r_addr[11:6] < 3'h7;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = ~ \$208 ;
-  assign \$210  = bus__r_req & \$209 ;
-  assign \$211  = ~ alloc_queue_pop;
-  assign \$212  = alloc_queue_count[0] & \$211 ;
-  assign \$213  = ~ \$212 ;
-  assign \$214  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$215  = ~ alloc_queue_pop;
-  assign \$216  = alloc_queue_count[0] & \$215 ;
-  assign \$217  = ~ \$216 ;
-  assign \$218  = \$217  & alloc_queue_held[0];
-  assign \$219  = alloc_queue_rd_next + 1'h1;
-  assign \$220  = ~ alloc_queue_pop;
-  assign \$221  = alloc_queue_count[0] & \$220 ;
-  assign \$222  = alloc_queue_held[0] | \$221 ;
-  assign \$223  = alloc_queue_push & \$222 ;
-  assign \$224  = alloc_queue_wr_next + 1'h1;
-  assign \$225  = ~ alloc_queue_pop;
-  assign \$226  = alloc_queue_count[0] & \$225 ;
-  assign \$227  = alloc_queue_push & \$226 ;
-  assign \$228  = ~ alloc_queue_pop;
-  assign \$229  = alloc_queue_count[0] & \$228 ;
-  assign \$230  = ~ \$229 ;
-  assign \$231  = \$230  & alloc_queue_held[0];
-  assign \$232  = ~ alloc_queue_push;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = \$233  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$235  = \$227  ? 1'h1 : \$234 ;
-  assign \$236  = ~ alloc_queue_pop;
-  assign \$237  = alloc_queue_count[0] & \$236 ;
-  assign \$238  = alloc_queue_push & \$237 ;
-  assign \$239  = ~ alloc_queue_pop;
-  assign \$240  = alloc_queue_count[0] & \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = \$241  & alloc_queue_held[0];
-  assign \$243  = ~ alloc_queue_push;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = \$244  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$246  = \$238  ? alloc_queue_held[0] : \$245 ;
-  assign \$247  = ~ alloc_queue_pop;
-  assign \$248  = alloc_queue_count[0] & \$247 ;
-  assign \$249  = alloc_queue_push & \$248 ;
-  assign \$250  = ~ alloc_queue_pop;
-  assign \$251  = alloc_queue_count[0] & \$250 ;
-  assign \$252  = ~ \$251 ;
-  assign \$253  = \$252  & alloc_queue_held[0];
-  assign \$254  = ~ alloc_queue_push;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = \$255  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$257  = \$249  ? alloc_queue_held[1] : \$256 ;
-  assign \$258  = ~ alloc_queue_pop;
-  assign \$259  = alloc_queue_count[0] & \$258 ;
-  assign \$260  = alloc_queue_push & \$259 ;
-  assign \$261  = ~ alloc_queue_pop;
-  assign \$262  = alloc_queue_count[0] & \$261 ;
-  assign \$263  = ~ \$262 ;
-  assign \$264  = \$263  & alloc_queue_held[0];
-  assign \$265  = ~ alloc_queue_push;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = \$266  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$268  = \$260  ? alloc_queue_held[2] : \$267 ;
-  assign \$269  = ~ alloc_queue_pop;
-  assign \$270  = alloc_queue_count[0] & \$269 ;
-  assign \$271  = alloc_queue_push & \$270 ;
-  assign \$272  = ~ alloc_queue_pop;
-  assign \$273  = alloc_queue_count[0] & \$272 ;
-  assign \$274  = ~ \$273 ;
-  assign \$275  = \$274  & alloc_queue_held[0];
-  assign \$276  = ~ alloc_queue_push;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = \$277  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$279  = \$271  ? alloc_queue_held[3] : \$278 ;
-  assign \$280  = ~ alloc_queue_pop;
-  assign \$281  = alloc_queue_count[0] & \$280 ;
-  assign \$282  = alloc_queue_push & \$281 ;
-  assign \$283  = ~ alloc_queue_pop;
-  assign \$284  = alloc_queue_count[0] & \$283 ;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = \$285  & alloc_queue_held[0];
-  assign \$287  = ~ alloc_queue_push;
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = \$288  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$290  = \$282  ? alloc_queue_held[4] : \$289 ;
-  assign \$291  = ~ alloc_queue_pop;
-  assign \$292  = alloc_queue_count[0] & \$291 ;
-  assign \$293  = alloc_queue_push & \$292 ;
-  assign \$294  = ~ alloc_queue_pop;
-  assign \$295  = alloc_queue_count[0] & \$294 ;
-  assign \$296  = ~ \$295 ;
-  assign \$297  = \$296  & alloc_queue_held[0];
-  assign \$298  = ~ alloc_queue_push;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = \$299  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$301  = \$293  ? alloc_queue_held[5] : \$300 ;
-  assign \$302  = ~ alloc_queue_pop;
-  assign \$303  = alloc_queue_count[0] & \$302 ;
-  assign \$304  = alloc_queue_push & \$303 ;
-  assign \$305  = ~ alloc_queue_pop;
-  assign \$306  = alloc_queue_count[0] & \$305 ;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = \$307  & alloc_queue_held[0];
-  assign \$309  = ~ alloc_queue_push;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = \$310  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$312  = \$304  ? alloc_queue_held[6] : \$311 ;
-  assign \$313  = ~ alloc_queue_pop;
-  assign \$314  = alloc_queue_count[0] & \$313 ;
-  assign \$315  = alloc_queue_push & \$314 ;
-  assign \$316  = ~ alloc_queue_pop;
-  assign \$317  = alloc_queue_count[0] & \$316 ;
-  assign \$318  = ~ \$317 ;
-  assign \$319  = \$318  & alloc_queue_held[0];
-  assign \$320  = ~ alloc_queue_push;
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = \$321  ? alloc_queue_held[9] : alloc_queue_held[8];
-  assign \$323  = \$315  ? alloc_queue_held[7] : \$322 ;
-  assign \$324  = ~ alloc_queue_pop;
-  assign \$325  = alloc_queue_count[0] & \$324 ;
-  assign \$326  = alloc_queue_push & \$325 ;
-  assign \$327  = ~ alloc_queue_pop;
-  assign \$328  = alloc_queue_count[0] & \$327 ;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = \$329  & alloc_queue_held[0];
-  assign \$331  = ~ alloc_queue_push;
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = \$332  ? 1'h0 : alloc_queue_held[9];
-  assign \$334  = \$326  ? alloc_queue_held[8] : \$333 ;
-  assign \$335  = ~ alloc_queue_pop;
-  assign \$336  = alloc_queue_push & \$335 ;
+  assign \$135  = small_high_water - small_in_use;
+  assign \$136  = ~ \$135 [9];
+  assign \$138  = small_hw_grow ? small_in_use_rose : \$137 ;
+  assign \$139  = \$134  & \$138 ;
+  assign \$140  = small_allocs + small_ev_grant;
+  assign \$141  = small_fails + small_ev_fail;
+  assign \$142  = small_frees + small_ev_free;
+  assign \$143  = small_flushes + small_ev_flush;
+  assign \$144  = 8'h80 - medium_low_water;
+  assign \$145  = $signed({ 1'h0, medium_in_use }) > $signed(medium_lw_limit);
+  assign \$150  = \$149  == medium_ev_free;
+  assign \$153  = \$152  ? 8'h01 : 8'hff;
+  assign \$154  = \$150  ? 8'h00 : \$153 ;
+  assign \$155  = $signed({ 1'h0, medium_in_use }) + $signed(\$154 );
+  assign \$156  = medium_ev_flush ? { 9'h000, \$147  } : \$155 ;
+  assign \$159  = medium_in_use + 8'hff;
+  assign \$160  = ~ \$159 [8];
+  assign \$161  = \$158  & \$160 ;
+  assign \$164  = ~ medium_ev_free;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = medium_ev_flush ? \$161  : \$165 ;
+  assign \$167  = ~ \$signal$93 ;
+  assign \$168  = medium_high_water - medium_in_use;
+  assign \$169  = ~ \$168 [8];
+  assign \$171  = medium_hw_grow ? medium_in_use_rose : \$170 ;
+  assign \$172  = \$167  & \$171 ;
+  assign \$173  = medium_allocs + medium_ev_grant;
+  assign \$174  = medium_fails + medium_ev_fail;
+  assign \$175  = medium_frees + medium_ev_free;
+  assign \$176  = medium_flushes + medium_ev_flush;
+  assign \$177  = 6'h30 - large_low_water;
+  assign \$178  = $signed({ 1'h0, large_in_use }) > $signed(large_lw_limit);
+  assign \$183  = \$182  == large_ev_free;
+  assign \$186  = \$185  ? 6'h01 : 6'h3f;
+  assign \$187  = \$183  ? 6'h00 : \$186 ;
+  assign \$188  = $signed({ 1'h0, large_in_use }) + $signed(\$187 );
+  assign \$189  = large_ev_flush ? { 7'h00, \$180  } : \$188 ;
+  assign \$192  = large_in_use + 6'h3f;
+  assign \$193  = ~ \$192 [6];
+  assign \$194  = \$191  & \$193 ;
+  assign \$197  = ~ large_ev_free;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = large_ev_flush ? \$194  : \$198 ;
+  assign \$200  = ~ \$signal$93 ;
+  assign \$201  = large_high_water - large_in_use;
+  assign \$202  = ~ \$201 [6];
+  assign \$204  = large_hw_grow ? large_in_use_rose : \$203 ;
+  assign \$205  = \$200  & \$204 ;
+  assign \$206  = large_allocs + large_ev_grant;
+  assign \$207  = large_fails + large_ev_fail;
+  assign \$208  = large_frees + large_ev_free;
+  assign \$209  = large_flushes + large_ev_flush;
+  assign \$210  = ! bus__r_addr[5:0];
+  assign \$211  = bus__r_addr[11:6] >= 3'h4;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = bus__r_addr[11:6] < 3'h7;
+  assign \$214  = \$212  & \$213 ;
+  assign \$215  = ~ \$214 ;
+  assign \$216  = bus__r_req & \$215 ;
+  assign \$217  = ~ alloc_queue_pop;
+  assign \$218  = alloc_queue_count[0] & \$217 ;
+  assign \$219  = ~ \$218 ;
+  assign \$220  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$221  = ~ alloc_queue_pop;
+  assign \$222  = alloc_queue_count[0] & \$221 ;
+  assign \$223  = ~ \$222 ;
+  assign \$224  = \$223  & alloc_queue_held[0];
+  assign \$225  = alloc_queue_rd_next + 1'h1;
+  assign \$226  = ~ alloc_queue_pop;
+  assign \$227  = alloc_queue_count[0] & \$226 ;
+  assign \$228  = alloc_queue_held[0] | \$227 ;
+  assign \$229  = alloc_queue_push & \$228 ;
+  assign \$230  = alloc_queue_wr_next + 1'h1;
+  assign \$231  = ~ alloc_queue_pop;
+  assign \$232  = alloc_queue_count[0] & \$231 ;
+  assign \$233  = alloc_queue_push & \$232 ;
+  assign \$234  = ~ alloc_queue_pop;
+  assign \$235  = alloc_queue_count[0] & \$234 ;
+  assign \$236  = ~ \$235 ;
+  assign \$237  = \$236  & alloc_queue_held[0];
+  assign \$238  = ~ alloc_queue_push;
+  assign \$239  = \$237  & \$238 ;
+  assign \$240  = \$239  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$241  = \$233  ? 1'h1 : \$240 ;
+  assign \$242  = ~ alloc_queue_pop;
+  assign \$243  = alloc_queue_count[0] & \$242 ;
+  assign \$244  = alloc_queue_push & \$243 ;
+  assign \$245  = ~ alloc_queue_pop;
+  assign \$246  = alloc_queue_count[0] & \$245 ;
+  assign \$247  = ~ \$246 ;
+  assign \$248  = \$247  & alloc_queue_held[0];
+  assign \$249  = ~ alloc_queue_push;
+  assign \$250  = \$248  & \$249 ;
+  assign \$251  = \$250  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$252  = \$244  ? alloc_queue_held[0] : \$251 ;
+  assign \$253  = ~ alloc_queue_pop;
+  assign \$254  = alloc_queue_count[0] & \$253 ;
+  assign \$255  = alloc_queue_push & \$254 ;
+  assign \$256  = ~ alloc_queue_pop;
+  assign \$257  = alloc_queue_count[0] & \$256 ;
+  assign \$258  = ~ \$257 ;
+  assign \$259  = \$258  & alloc_queue_held[0];
+  assign \$260  = ~ alloc_queue_push;
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = \$261  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$263  = \$255  ? alloc_queue_held[1] : \$262 ;
+  assign \$264  = ~ alloc_queue_pop;
+  assign \$265  = alloc_queue_count[0] & \$264 ;
+  assign \$266  = alloc_queue_push & \$265 ;
+  assign \$267  = ~ alloc_queue_pop;
+  assign \$268  = alloc_queue_count[0] & \$267 ;
+  assign \$269  = ~ \$268 ;
+  assign \$270  = \$269  & alloc_queue_held[0];
+  assign \$271  = ~ alloc_queue_push;
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = \$272  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$274  = \$266  ? alloc_queue_held[2] : \$273 ;
+  assign \$275  = ~ alloc_queue_pop;
+  assign \$276  = alloc_queue_count[0] & \$275 ;
+  assign \$277  = alloc_queue_push & \$276 ;
+  assign \$278  = ~ alloc_queue_pop;
+  assign \$279  = alloc_queue_count[0] & \$278 ;
+  assign \$280  = ~ \$279 ;
+  assign \$281  = \$280  & alloc_queue_held[0];
+  assign \$282  = ~ alloc_queue_push;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = \$283  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$285  = \$277  ? alloc_queue_held[3] : \$284 ;
+  assign \$286  = ~ alloc_queue_pop;
+  assign \$287  = alloc_queue_count[0] & \$286 ;
+  assign \$288  = alloc_queue_push & \$287 ;
+  assign \$289  = ~ alloc_queue_pop;
+  assign \$290  = alloc_queue_count[0] & \$289 ;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = \$291  & alloc_queue_held[0];
+  assign \$293  = ~ alloc_queue_push;
+  assign \$294  = \$292  & \$293 ;
+  assign \$295  = \$294  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$296  = \$288  ? alloc_queue_held[4] : \$295 ;
+  assign \$297  = ~ alloc_queue_pop;
+  assign \$298  = alloc_queue_count[0] & \$297 ;
+  assign \$299  = alloc_queue_push & \$298 ;
+  assign \$300  = ~ alloc_queue_pop;
+  assign \$301  = alloc_queue_count[0] & \$300 ;
+  assign \$302  = ~ \$301 ;
+  assign \$303  = \$302  & alloc_queue_held[0];
+  assign \$304  = ~ alloc_queue_push;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = \$305  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$307  = \$299  ? alloc_queue_held[5] : \$306 ;
+  assign \$308  = ~ alloc_queue_pop;
+  assign \$309  = alloc_queue_count[0] & \$308 ;
+  assign \$310  = alloc_queue_push & \$309 ;
+  assign \$311  = ~ alloc_queue_pop;
+  assign \$312  = alloc_queue_count[0] & \$311 ;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = \$313  & alloc_queue_held[0];
+  assign \$315  = ~ alloc_queue_push;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = \$316  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$318  = \$310  ? alloc_queue_held[6] : \$317 ;
+  assign \$319  = ~ alloc_queue_pop;
+  assign \$320  = alloc_queue_count[0] & \$319 ;
+  assign \$321  = alloc_queue_push & \$320 ;
+  assign \$322  = ~ alloc_queue_pop;
+  assign \$323  = alloc_queue_count[0] & \$322 ;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = \$324  & alloc_queue_held[0];
+  assign \$326  = ~ alloc_queue_push;
+  assign \$327  = \$325  & \$326 ;
+  assign \$328  = \$327  ? alloc_queue_held[9] : alloc_queue_held[8];
+  assign \$329  = \$321  ? alloc_queue_held[7] : \$328 ;
+  assign \$330  = ~ alloc_queue_pop;
+  assign \$331  = alloc_queue_count[0] & \$330 ;
+  assign \$332  = alloc_queue_push & \$331 ;
+  assign \$333  = ~ alloc_queue_pop;
+  assign \$334  = alloc_queue_count[0] & \$333 ;
+  assign \$335  = ~ \$334 ;
+  assign \$336  = \$335  & alloc_queue_held[0];
   assign \$337  = ~ alloc_queue_push;
-  assign \$338  = alloc_queue_pop & \$337 ;
-  assign \$339  = \$338  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$340  = \$336  ? 1'h1 : \$339 ;
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = \$338  ? 1'h0 : alloc_queue_held[9];
+  assign \$340  = \$332  ? alloc_queue_held[8] : \$339 ;
   assign \$341  = ~ alloc_queue_pop;
   assign \$342  = alloc_queue_push & \$341 ;
   assign \$343  = ~ alloc_queue_push;
   assign \$344  = alloc_queue_pop & \$343 ;
-  assign \$345  = \$344  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$346  = \$342  ? alloc_queue_count[0] : \$345 ;
+  assign \$345  = \$344  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$346  = \$342  ? 1'h1 : \$345 ;
   assign \$347  = ~ alloc_queue_pop;
   assign \$348  = alloc_queue_push & \$347 ;
   assign \$349  = ~ alloc_queue_push;
   assign \$350  = alloc_queue_pop & \$349 ;
-  assign \$351  = \$350  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$352  = \$348  ? alloc_queue_count[1] : \$351 ;
+  assign \$351  = \$350  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$352  = \$348  ? alloc_queue_count[0] : \$351 ;
   assign \$353  = ~ alloc_queue_pop;
   assign \$354  = alloc_queue_push & \$353 ;
   assign \$355  = ~ alloc_queue_push;
   assign \$356  = alloc_queue_pop & \$355 ;
-  assign \$357  = \$356  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$358  = \$354  ? alloc_queue_count[2] : \$357 ;
+  assign \$357  = \$356  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$358  = \$354  ? alloc_queue_count[1] : \$357 ;
   assign \$359  = ~ alloc_queue_pop;
   assign \$360  = alloc_queue_push & \$359 ;
   assign \$361  = ~ alloc_queue_push;
   assign \$362  = alloc_queue_pop & \$361 ;
-  assign \$363  = \$362  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$364  = \$360  ? alloc_queue_count[3] : \$363 ;
+  assign \$363  = \$362  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$364  = \$360  ? alloc_queue_count[2] : \$363 ;
   assign \$365  = ~ alloc_queue_pop;
   assign \$366  = alloc_queue_push & \$365 ;
   assign \$367  = ~ alloc_queue_push;
   assign \$368  = alloc_queue_pop & \$367 ;
-  assign \$369  = \$368  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$370  = \$366  ? alloc_queue_count[4] : \$369 ;
+  assign \$369  = \$368  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$370  = \$366  ? alloc_queue_count[3] : \$369 ;
   assign \$371  = ~ alloc_queue_pop;
   assign \$372  = alloc_queue_push & \$371 ;
   assign \$373  = ~ alloc_queue_push;
   assign \$374  = alloc_queue_pop & \$373 ;
-  assign \$375  = \$374  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$376  = \$372  ? alloc_queue_count[5] : \$375 ;
+  assign \$375  = \$374  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$376  = \$372  ? alloc_queue_count[4] : \$375 ;
   assign \$377  = ~ alloc_queue_pop;
   assign \$378  = alloc_queue_push & \$377 ;
   assign \$379  = ~ alloc_queue_push;
   assign \$380  = alloc_queue_pop & \$379 ;
-  assign \$381  = \$380  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$382  = \$378  ? alloc_queue_count[6] : \$381 ;
+  assign \$381  = \$380  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$382  = \$378  ? alloc_queue_count[5] : \$381 ;
   assign \$383  = ~ alloc_queue_pop;
   assign \$384  = alloc_queue_push & \$383 ;
   assign \$385  = ~ alloc_queue_push;
   assign \$386  = alloc_queue_pop & \$385 ;
-  assign \$387  = \$386  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$388  = \$384  ? alloc_queue_count[7] : \$387 ;
+  assign \$387  = \$386  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$388  = \$384  ? alloc_queue_count[6] : \$387 ;
   assign \$389  = ~ alloc_queue_pop;
   assign \$390  = alloc_queue_push & \$389 ;
   assign \$391  = ~ alloc_queue_push;
   assign \$392  = alloc_queue_pop & \$391 ;
-  assign \$393  = \$392  ? alloc_queue_count[10] : alloc_queue_count[9];
-  assign \$394  = \$390  ? alloc_queue_count[8] : \$393 ;
+  assign \$393  = \$392  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$394  = \$390  ? alloc_queue_count[7] : \$393 ;
   assign \$395  = ~ alloc_queue_pop;
   assign \$396  = alloc_queue_push & \$395 ;
   assign \$397  = ~ alloc_queue_push;
   assign \$398  = alloc_queue_pop & \$397 ;
-  assign \$399  = \$398  ? 1'h0 : alloc_queue_count[10];
-  assign \$400  = \$396  ? alloc_queue_count[9] : \$399 ;
-  assign \$401  = alloc_queue_count[0] | staged_valid;
-  assign \$402  = ! bus__r_addr[5:0];
-  assign \$403  = bus__r_addr[11:6] >= 3'h4;
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = bus__r_addr[11:6] < 3'h7;
-  assign \$406  = \$404  & \$405 ;
-  assign \$407  = bus__r_req & \$406 ;
-  assign \$408  = \$401  | \$407 ;
-  assign \$409  = req_alloc & native_alloc_valid;
-  assign \$410  = ~ \$409 ;
-  assign \$411  = \$408  & \$410 ;
-  assign \$412  = ! bus__r_addr[5:0];
-  assign \$413  = bus__r_addr[11:6] >= 3'h4;
-  assign \$414  = \$412  & \$413 ;
-  assign \$415  = bus__r_addr[11:6] < 3'h7;
-  assign \$416  = \$414  & \$415 ;
-  assign \$417  = bus__r_req & \$416 ;
-  assign \$418  = alloc_queue_count[0] | staged_valid;
-  assign \$419  = ! bus__r_addr[5:0];
-  assign \$420  = bus__r_addr[11:6] >= 3'h4;
-  assign \$421  = \$419  & \$420 ;
-  assign \$422  = bus__r_addr[11:6] < 3'h7;
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = bus__r_req & \$423 ;
-  assign \$425  = \$418  | \$424 ;
-  assign \$426  = req_alloc & native_alloc_valid;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \$425  & \$427 ;
-  assign \$429  = ~ alloc_queue_count[0];
-  assign \$430  = ~ staged_valid;
-  assign \$431  = \$429  & \$430 ;
-  assign \$432  = \$428  & \$431 ;
+  assign \$399  = \$398  ? alloc_queue_count[10] : alloc_queue_count[9];
+  assign \$400  = \$396  ? alloc_queue_count[8] : \$399 ;
+  assign \$401  = ~ alloc_queue_pop;
+  assign \$402  = alloc_queue_push & \$401 ;
+  assign \$403  = ~ alloc_queue_push;
+  assign \$404  = alloc_queue_pop & \$403 ;
+  assign \$405  = \$404  ? 1'h0 : alloc_queue_count[10];
+  assign \$406  = \$402  ? alloc_queue_count[9] : \$405 ;
+  assign \$407  = alloc_queue_count[0] | staged_valid;
+  assign \$408  = ! bus__r_addr[5:0];
+  assign \$409  = bus__r_addr[11:6] >= 3'h4;
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = bus__r_addr[11:6] < 3'h7;
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = bus__r_req & \$412 ;
+  assign \$414  = \$407  | \$413 ;
+  assign \$415  = req_alloc & native_alloc_valid;
+  assign \$416  = ~ \$415 ;
+  assign \$417  = \$414  & \$416 ;
+  assign \$418  = ! bus__r_addr[5:0];
+  assign \$419  = bus__r_addr[11:6] >= 3'h4;
+  assign \$420  = \$418  & \$419 ;
+  assign \$421  = bus__r_addr[11:6] < 3'h7;
+  assign \$422  = \$420  & \$421 ;
+  assign \$423  = bus__r_req & \$422 ;
+  assign \$424  = alloc_queue_count[0] | staged_valid;
+  assign \$425  = ! bus__r_addr[5:0];
+  assign \$426  = bus__r_addr[11:6] >= 3'h4;
+  assign \$427  = \$425  & \$426 ;
+  assign \$428  = bus__r_addr[11:6] < 3'h7;
+  assign \$429  = \$427  & \$428 ;
+  assign \$430  = bus__r_req & \$429 ;
+  assign \$431  = \$424  | \$430 ;
+  assign \$432  = req_alloc & native_alloc_valid;
   assign \$433  = ~ \$432 ;
-  assign \$434  = \$417  & \$433 ;
-  assign \$435  = bus__r_addr[11:6] - 3'h4;
-  assign \$436  = bus__r_addr[11:6] - 3'h4;
-  assign \$438  = bus__r_addr[11:6] - 3'h4;
-  assign \$439  = bus__r_addr[11:6] - 3'h4;
-  assign \$441  = staged_valid ? alloc_queue_w_data : { \$440 , \$438 [1:0] };
-  assign \$442  = alloc_queue_count[0] ? alloc_queue_head : \$441 ;
-  assign \$444  = ~ \$443 ;
-  assign \$445  = \$444  + 1'h1;
-  assign \$447  = ~ \$446 ;
-  assign \$448  = \$447  + 1'h1;
+  assign \$434  = \$431  & \$433 ;
+  assign \$435  = ~ alloc_queue_count[0];
+  assign \$436  = ~ staged_valid;
+  assign \$437  = \$435  & \$436 ;
+  assign \$438  = \$434  & \$437 ;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \$423  & \$439 ;
+  assign \$441  = bus__r_addr[11:6] - 3'h4;
+  assign \$442  = bus__r_addr[11:6] - 3'h4;
+  assign \$444  = bus__r_addr[11:6] - 3'h4;
+  assign \$445  = bus__r_addr[11:6] - 3'h4;
+  assign \$447  = staged_valid ? alloc_queue_w_data : { \$446 , \$444 [1:0] };
+  assign \$448  = alloc_queue_count[0] ? alloc_queue_head : \$447 ;
   assign \$450  = ~ \$449 ;
   assign \$451  = \$450  + 1'h1;
   assign \$453  = ~ \$452 ;
@@ -11563,1624 +11550,1628 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$622  = \$621  + 1'h1;
   assign \$624  = ~ \$623 ;
   assign \$625  = \$624  + 1'h1;
-  assign \$626  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$627  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$628  = \$626  | \$627 ;
-  assign \$629  = r1_sel_config ? 32'd272106760 : 32'd0;
-  assign \$630  = r1_sel_config2 ? 32'd134352936 : 32'd0;
-  assign \$631  = \$629  | \$630 ;
-  assign \$632  = \$628  | \$631 ;
-  assign \$634  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$636  = r1_sel_irq_status ? \$signal$101  : 5'h00;
-  assign \$637  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$638  = \$636  | \$637 ;
-  assign \$639  = \$635  | { 27'h0000000, \$638  };
-  assign \$640  = \$632  | \$639 ;
-  assign \$641  = r1_sel_err_count ? \$signal$88  : 32'd0;
-  assign \$642  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$643  = \$641  | \$642 ;
-  assign \$644  = r1_sel_err_head0 ? { \$signal$94 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$645  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = \$643  | \$646 ;
-  assign \$648  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$649  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$650  = \$648  | \$649 ;
-  assign \$652  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$654  = \$650  | \$653 ;
-  assign \$655  = \$647  | \$654 ;
-  assign \$656  = \$640  | \$655 ;
-  assign \$657  = r1_sel_id | r1_sel_version;
-  assign \$658  = r1_sel_config | r1_sel_config2;
-  assign \$659  = \$657  | \$658 ;
-  assign \$660  = r1_sel_ctrl | r1_sel_status;
-  assign \$661  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$662  = \$660  | \$661 ;
-  assign \$663  = \$659  | \$662 ;
-  assign \$664  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$665  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$666  = \$664  | \$665 ;
-  assign \$667  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$668  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$669  = \$667  | \$668 ;
-  assign \$670  = \$666  | \$669 ;
-  assign \$671  = \$663  | \$670 ;
-  assign \$675  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$676  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
-  assign \$677  = \$675  | \$676 ;
-  assign \$679  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$680  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
-  assign \$681  = \$679  | { 23'h000000, \$680  };
-  assign \$682  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
-  assign \$683  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
-  assign \$684  = { 23'h000000, \$682  } | \$683 ;
-  assign \$685  = \$681  | \$684 ;
-  assign \$686  = \$678  | \$685 ;
-  assign \$687  = r1_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$688  = r1_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$689  = \$687  | \$688 ;
-  assign \$694  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
-  assign \$697  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
-  assign \$698  = \$696  | { 15'h0000, \$697  };
-  assign \$699  = \$693  | \$698 ;
-  assign \$700  = \$686  | \$699 ;
-  assign \$701  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$702  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$703  = \$701  | \$702 ;
-  assign \$704  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$705  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$706  = \$704  | \$705 ;
-  assign \$707  = \$703  | \$706 ;
-  assign \$708  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$709  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$710  = \$708  | \$709 ;
-  assign \$711  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$712  = \$711  | r1_sel_pool0_low_water;
-  assign \$713  = \$710  | \$712 ;
-  assign \$714  = \$707  | \$713 ;
-  assign \$716  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$718  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$719  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = \$717  | \$720 ;
-  assign \$722  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$723  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
-  assign \$724  = \$722  | { 24'h000000, \$723  };
-  assign \$725  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
-  assign \$726  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$727  = { 24'h000000, \$725  } | \$726 ;
-  assign \$728  = \$724  | \$727 ;
-  assign \$729  = \$721  | \$728 ;
-  assign \$730  = r1_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$731  = r1_sel_pool1_frees ? medium_frees : 32'd0;
-  assign \$732  = \$730  | \$731 ;
-  assign \$737  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
-  assign \$740  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
-  assign \$741  = \$739  | { 15'h0000, \$740  };
-  assign \$742  = \$736  | \$741 ;
-  assign \$743  = \$729  | \$742 ;
-  assign \$744  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$745  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$746  = \$744  | \$745 ;
-  assign \$747  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$748  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$749  = \$747  | \$748 ;
-  assign \$750  = \$746  | \$749 ;
-  assign \$751  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$752  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$753  = \$751  | \$752 ;
-  assign \$754  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$755  = \$754  | r1_sel_pool1_low_water;
-  assign \$756  = \$753  | \$755 ;
-  assign \$757  = \$750  | \$756 ;
-  assign \$759  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$761  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$762  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$763  = \$761  | \$762 ;
-  assign \$764  = \$760  | \$763 ;
-  assign \$765  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$766  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
-  assign \$767  = \$765  | { 26'h0000000, \$766  };
-  assign \$768  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
-  assign \$769  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$770  = { 26'h0000000, \$768  } | \$769 ;
-  assign \$771  = \$767  | \$770 ;
-  assign \$772  = \$764  | \$771 ;
-  assign \$773  = r1_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$774  = r1_sel_pool2_frees ? large_frees : 32'd0;
-  assign \$775  = \$773  | \$774 ;
-  assign \$776  = r1_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$779  = \$775  | \$778 ;
-  assign \$780  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
-  assign \$783  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
-  assign \$784  = \$782  | { 15'h0000, \$783  };
-  assign \$785  = \$779  | \$784 ;
-  assign \$786  = \$772  | \$785 ;
-  assign \$787  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$788  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$789  = \$787  | \$788 ;
-  assign \$790  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$791  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
-  assign \$792  = \$790  | \$791 ;
-  assign \$793  = \$789  | \$792 ;
-  assign \$794  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$795  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$796  = \$794  | \$795 ;
-  assign \$797  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$798  = \$797  | r1_sel_pool2_low_water;
-  assign \$799  = \$796  | \$798 ;
-  assign \$800  = \$793  | \$799 ;
-  assign \$801  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
-  assign \$802  = \$801  == 4'hf;
-  assign \$803  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$805  = ~ \$804 ;
-  assign \$806  = \$805  + 1'h1;
-  assign \$807  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$809  = ~ \$808 ;
-  assign \$810  = \$809  + 1'h1;
-  assign \$811  = \$806 [6] | \$810 [6];
-  assign \$812  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$814  = ~ \$813 ;
-  assign \$815  = \$814  + 1'h1;
-  assign \$816  = \$811  | \$815 [6];
-  assign \$817  = \$802  & \$816 ;
+  assign \$627  = ~ \$626 ;
+  assign \$628  = \$627  + 1'h1;
+  assign \$630  = ~ \$629 ;
+  assign \$631  = \$630  + 1'h1;
+  assign \$632  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$633  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$634  = \$632  | \$633 ;
+  assign \$635  = r1_sel_config ? 32'd272106760 : 32'd0;
+  assign \$636  = r1_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$637  = \$635  | \$636 ;
+  assign \$638  = \$634  | \$637 ;
+  assign \$640  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$642  = r1_sel_irq_status ? \$signal$101  : 5'h00;
+  assign \$643  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$644  = \$642  | \$643 ;
+  assign \$645  = \$641  | { 27'h0000000, \$644  };
+  assign \$646  = \$638  | \$645 ;
+  assign \$647  = r1_sel_err_count ? \$signal$88  : 32'd0;
+  assign \$648  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = r1_sel_err_head0 ? { \$signal$94 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$651  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$652  = \$650  | \$651 ;
+  assign \$653  = \$649  | \$652 ;
+  assign \$654  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$655  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$656  = \$654  | \$655 ;
+  assign \$658  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$660  = \$656  | \$659 ;
+  assign \$661  = \$653  | \$660 ;
+  assign \$662  = \$646  | \$661 ;
+  assign \$663  = r1_sel_id | r1_sel_version;
+  assign \$664  = r1_sel_config | r1_sel_config2;
+  assign \$665  = \$663  | \$664 ;
+  assign \$666  = r1_sel_ctrl | r1_sel_status;
+  assign \$667  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$668  = \$666  | \$667 ;
+  assign \$669  = \$665  | \$668 ;
+  assign \$670  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$671  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$672  = \$670  | \$671 ;
+  assign \$673  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$674  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$675  = \$673  | \$674 ;
+  assign \$676  = \$672  | \$675 ;
+  assign \$677  = \$669  | \$676 ;
+  assign \$681  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$682  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
+  assign \$683  = \$681  | \$682 ;
+  assign \$685  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$686  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$687  = \$685  | { 23'h000000, \$686  };
+  assign \$688  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$689  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$690  = { 23'h000000, \$688  } | \$689 ;
+  assign \$691  = \$687  | \$690 ;
+  assign \$692  = \$684  | \$691 ;
+  assign \$693  = r1_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$694  = r1_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$695  = \$693  | \$694 ;
+  assign \$700  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
+  assign \$703  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
+  assign \$704  = \$702  | { 15'h0000, \$703  };
+  assign \$705  = \$699  | \$704 ;
+  assign \$706  = \$692  | \$705 ;
+  assign \$707  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$708  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$709  = \$707  | \$708 ;
+  assign \$710  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$711  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$712  = \$710  | \$711 ;
+  assign \$713  = \$709  | \$712 ;
+  assign \$714  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$715  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$716  = \$714  | \$715 ;
+  assign \$717  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$718  = \$717  | r1_sel_pool0_low_water;
+  assign \$719  = \$716  | \$718 ;
+  assign \$720  = \$713  | \$719 ;
+  assign \$722  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$724  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$725  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$726  = \$724  | \$725 ;
+  assign \$727  = \$723  | \$726 ;
+  assign \$728  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$729  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$730  = \$728  | { 24'h000000, \$729  };
+  assign \$731  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$732  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$733  = { 24'h000000, \$731  } | \$732 ;
+  assign \$734  = \$730  | \$733 ;
+  assign \$735  = \$727  | \$734 ;
+  assign \$736  = r1_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$737  = r1_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$738  = \$736  | \$737 ;
+  assign \$743  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$746  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
+  assign \$747  = \$745  | { 15'h0000, \$746  };
+  assign \$748  = \$742  | \$747 ;
+  assign \$749  = \$735  | \$748 ;
+  assign \$750  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$751  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$752  = \$750  | \$751 ;
+  assign \$753  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$754  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$755  = \$753  | \$754 ;
+  assign \$756  = \$752  | \$755 ;
+  assign \$757  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$758  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$759  = \$757  | \$758 ;
+  assign \$760  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$761  = \$760  | r1_sel_pool1_low_water;
+  assign \$762  = \$759  | \$761 ;
+  assign \$763  = \$756  | \$762 ;
+  assign \$765  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$767  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$768  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$769  = \$767  | \$768 ;
+  assign \$770  = \$766  | \$769 ;
+  assign \$771  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$772  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$773  = \$771  | { 26'h0000000, \$772  };
+  assign \$774  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$775  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$776  = { 26'h0000000, \$774  } | \$775 ;
+  assign \$777  = \$773  | \$776 ;
+  assign \$778  = \$770  | \$777 ;
+  assign \$779  = r1_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$780  = r1_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$781  = \$779  | \$780 ;
+  assign \$782  = r1_sel_pool2_info ? 32'd12 : 32'd0;
+  assign \$785  = \$781  | \$784 ;
+  assign \$786  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$789  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
+  assign \$790  = \$788  | { 15'h0000, \$789  };
+  assign \$791  = \$785  | \$790 ;
+  assign \$792  = \$778  | \$791 ;
+  assign \$793  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$794  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$795  = \$793  | \$794 ;
+  assign \$796  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$797  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$798  = \$796  | \$797 ;
+  assign \$799  = \$795  | \$798 ;
+  assign \$800  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$801  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$802  = \$800  | \$801 ;
+  assign \$803  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$804  = \$803  | r1_sel_pool2_low_water;
+  assign \$805  = \$802  | \$804 ;
+  assign \$806  = \$799  | \$805 ;
+  assign \$807  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$808  = \$807  == 4'hf;
+  assign \$809  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$811  = ~ \$810 ;
+  assign \$812  = \$811  + 1'h1;
+  assign \$813  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = \$815  + 1'h1;
+  assign \$817  = \$812 [6] | \$816 [6];
   assign \$818  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$819  = \$818 [5:0] == 3'h4;
-  assign \$820  = \$817  & \$819 ;
-  assign \$821  = bus__w_req & \$820 ;
-  assign \$822  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
-  assign \$823  = \$822  == 4'hf;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = \$820  + 1'h1;
+  assign \$822  = \$817  | \$821 [6];
+  assign \$823  = \$808  & \$822 ;
   assign \$824  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$826  = ~ \$825 ;
-  assign \$827  = \$826  + 1'h1;
-  assign \$828  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$830  = ~ \$829 ;
-  assign \$831  = \$830  + 1'h1;
-  assign \$832  = \$827 [6] | \$831 [6];
-  assign \$833  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$835  = ~ \$834 ;
-  assign \$836  = \$835  + 1'h1;
-  assign \$837  = \$832  | \$836 [6];
-  assign \$838  = \$823  & \$837 ;
+  assign \$825  = \$824 [5:0] == 3'h4;
+  assign \$826  = \$823  & \$825 ;
+  assign \$827  = bus__w_req & \$826 ;
+  assign \$828  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$829  = \$828  == 4'hf;
+  assign \$830  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$832  = ~ \$831 ;
+  assign \$833  = \$832  + 1'h1;
+  assign \$834  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$836  = ~ \$835 ;
+  assign \$837  = \$836  + 1'h1;
+  assign \$838  = \$833 [6] | \$837 [6];
   assign \$839  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$840  = \$839 [5:0] == 6'h30;
-  assign \$841  = \$838  & \$840 ;
-  assign \$842  = bus__w_req & \$841 ;
-  assign \$843  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
-  assign \$844  = \$843  == 4'hf;
+  assign \$841  = ~ \$840 ;
+  assign \$842  = \$841  + 1'h1;
+  assign \$843  = \$838  | \$842 [6];
+  assign \$844  = \$829  & \$843 ;
   assign \$845  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$847  = ~ \$846 ;
-  assign \$848  = \$847  + 1'h1;
-  assign \$849  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$851  = ~ \$850 ;
-  assign \$852  = \$851  + 1'h1;
-  assign \$853  = \$848 [6] | \$852 [6];
-  assign \$854  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$856  = ~ \$855 ;
-  assign \$857  = \$856  + 1'h1;
-  assign \$858  = \$853  | \$857 [6];
-  assign \$859  = \$844  & \$858 ;
+  assign \$846  = \$845 [5:0] == 6'h30;
+  assign \$847  = \$844  & \$846 ;
+  assign \$848  = bus__w_req & \$847 ;
+  assign \$849  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$850  = \$849  == 4'hf;
+  assign \$851  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$853  = ~ \$852 ;
+  assign \$854  = \$853  + 1'h1;
+  assign \$855  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$857  = ~ \$856 ;
+  assign \$858  = \$857  + 1'h1;
+  assign \$859  = \$854 [6] | \$858 [6];
   assign \$860  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$861  = \$860 [5:0] == 3'h4;
-  assign \$862  = \$859  & \$861 ;
-  assign \$863  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
-  assign \$864  = \$863  == 4'hf;
-  assign \$865  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$867  = ~ \$866 ;
-  assign \$868  = \$867  + 1'h1;
-  assign \$869  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$871  = ~ \$870 ;
-  assign \$872  = \$871  + 1'h1;
-  assign \$873  = \$868 [6] | \$872 [6];
-  assign \$874  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$876  = ~ \$875 ;
-  assign \$877  = \$876  + 1'h1;
-  assign \$878  = \$873  | \$877 [6];
-  assign \$879  = \$864  & \$878 ;
+  assign \$862  = ~ \$861 ;
+  assign \$863  = \$862  + 1'h1;
+  assign \$864  = \$859  | \$863 [6];
+  assign \$865  = \$850  & \$864 ;
+  assign \$866  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$867  = \$866 [5:0] == 3'h4;
+  assign \$868  = \$865  & \$867 ;
+  assign \$869  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$870  = \$869  == 4'hf;
+  assign \$871  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$873  = ~ \$872 ;
+  assign \$874  = \$873  + 1'h1;
+  assign \$875  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$877  = ~ \$876 ;
+  assign \$878  = \$877  + 1'h1;
+  assign \$879  = \$874 [6] | \$878 [6];
   assign \$880  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$881  = \$880 [5:0] == 6'h30;
-  assign \$882  = \$879  & \$881 ;
-  assign \$883  = \$862  | \$882 ;
-  assign \$884  = bus__w_req & \$883 ;
-  assign \$885  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
-  assign \$886  = \$885  == 4'hf;
-  assign \$887  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$889  = ~ \$888 ;
-  assign \$890  = \$889  + 1'h1;
-  assign \$891  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$893  = ~ \$892 ;
-  assign \$894  = \$893  + 1'h1;
-  assign \$895  = \$890 [6] | \$894 [6];
-  assign \$896  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$898  = ~ \$897 ;
-  assign \$899  = \$898  + 1'h1;
-  assign \$900  = \$895  | \$899 [6];
-  assign \$901  = \$886  & \$900 ;
+  assign \$882  = ~ \$881 ;
+  assign \$883  = \$882  + 1'h1;
+  assign \$884  = \$879  | \$883 [6];
+  assign \$885  = \$870  & \$884 ;
+  assign \$886  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$887  = \$886 [5:0] == 6'h30;
+  assign \$888  = \$885  & \$887 ;
+  assign \$889  = \$868  | \$888 ;
+  assign \$890  = bus__w_req & \$889 ;
+  assign \$891  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$892  = \$891  == 4'hf;
+  assign \$893  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$895  = ~ \$894 ;
+  assign \$896  = \$895  + 1'h1;
+  assign \$897  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$899  = ~ \$898 ;
+  assign \$900  = \$899  + 1'h1;
+  assign \$901  = \$896 [6] | \$900 [6];
   assign \$902  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$903  = \$902 [5:0] == 6'h30;
-  assign \$904  = \$901  & \$903 ;
-  assign \$905  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$906  = \$905 [11:6] - 3'h4;
-  assign \$907  = w0_small_is & w0_small_slot_ok;
-  assign \$908  = w0_medium_is & w0_medium_slot_ok;
-  assign \$909  = w0_large_is & w0_large_slot_ok;
-  assign \$910  = bus__w_beat_from_queue ? \port$4617$0 [31:0] : bus__w_data;
-  assign \$911  = bus__w_beat_from_queue ? \port$4617$0 [31:0] : bus__w_data;
-  assign \$913  = 37'h1000000000 + \$912 ;
-  assign \$914  = bus__w_beat_from_queue ? \port$4617$0 [31:0] : bus__w_data;
-  assign \$916  = 37'h1000010000 + \$915 ;
-  assign \$917  = bus__w_beat_from_queue ? \port$4617$0 [31:0] : bus__w_data;
-  assign \$919  = 37'h1000100000 + \$918 ;
-  assign \$920  = ~ command_queue_pop;
-  assign \$921  = command_queue_count[0] & \$920 ;
-  assign \$922  = ~ \$921 ;
-  assign \$923  = command_queue_held[0] ? \read__data$265  : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1630 , \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], \$1587 [3], \$1583 [3], \$1579 [3], \$1575 [3], \$1571 [3], \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], new_flush };
-  assign \$924  = ~ command_queue_pop;
-  assign \$925  = command_queue_count[0] & \$924 ;
-  assign \$926  = ~ \$925 ;
-  assign \$927  = \$926  & command_queue_held[0];
-  assign \$928  = command_queue_rd_next + 1'h1;
-  assign \$929  = ~ command_queue_pop;
-  assign \$930  = command_queue_count[0] & \$929 ;
-  assign \$931  = command_queue_held[0] | \$930 ;
-  assign \$932  = command_queue_push & \$931 ;
-  assign \$933  = command_queue_wr_next + 1'h1;
-  assign \$934  = ~ command_queue_pop;
-  assign \$935  = command_queue_count[0] & \$934 ;
-  assign \$936  = command_queue_push & \$935 ;
-  assign \$937  = ~ command_queue_pop;
-  assign \$938  = command_queue_count[0] & \$937 ;
-  assign \$939  = ~ \$938 ;
-  assign \$940  = \$939  & command_queue_held[0];
-  assign \$941  = ~ command_queue_push;
-  assign \$942  = \$940  & \$941 ;
-  assign \$943  = \$942  ? command_queue_held[1] : command_queue_held[0];
-  assign \$944  = \$936  ? 1'h1 : \$943 ;
-  assign \$945  = ~ command_queue_pop;
-  assign \$946  = command_queue_count[0] & \$945 ;
-  assign \$947  = command_queue_push & \$946 ;
-  assign \$948  = ~ command_queue_pop;
-  assign \$949  = command_queue_count[0] & \$948 ;
-  assign \$950  = ~ \$949 ;
-  assign \$951  = \$950  & command_queue_held[0];
-  assign \$952  = ~ command_queue_push;
-  assign \$953  = \$951  & \$952 ;
-  assign \$954  = \$953  ? command_queue_held[2] : command_queue_held[1];
-  assign \$955  = \$947  ? command_queue_held[0] : \$954 ;
-  assign \$956  = ~ command_queue_pop;
-  assign \$957  = command_queue_count[0] & \$956 ;
-  assign \$958  = command_queue_push & \$957 ;
-  assign \$959  = ~ command_queue_pop;
-  assign \$960  = command_queue_count[0] & \$959 ;
-  assign \$961  = ~ \$960 ;
-  assign \$962  = \$961  & command_queue_held[0];
-  assign \$963  = ~ command_queue_push;
-  assign \$964  = \$962  & \$963 ;
-  assign \$965  = \$964  ? command_queue_held[3] : command_queue_held[2];
-  assign \$966  = \$958  ? command_queue_held[1] : \$965 ;
-  assign \$967  = ~ command_queue_pop;
-  assign \$968  = command_queue_count[0] & \$967 ;
-  assign \$969  = command_queue_push & \$968 ;
-  assign \$970  = ~ command_queue_pop;
-  assign \$971  = command_queue_count[0] & \$970 ;
-  assign \$972  = ~ \$971 ;
-  assign \$973  = \$972  & command_queue_held[0];
-  assign \$974  = ~ command_queue_push;
-  assign \$975  = \$973  & \$974 ;
-  assign \$976  = \$975  ? command_queue_held[4] : command_queue_held[3];
-  assign \$977  = \$969  ? command_queue_held[2] : \$976 ;
-  assign \$978  = ~ command_queue_pop;
-  assign \$979  = command_queue_count[0] & \$978 ;
-  assign \$980  = command_queue_push & \$979 ;
-  assign \$981  = ~ command_queue_pop;
-  assign \$982  = command_queue_count[0] & \$981 ;
-  assign \$983  = ~ \$982 ;
-  assign \$984  = \$983  & command_queue_held[0];
-  assign \$985  = ~ command_queue_push;
-  assign \$986  = \$984  & \$985 ;
-  assign \$987  = \$986  ? command_queue_held[5] : command_queue_held[4];
-  assign \$988  = \$980  ? command_queue_held[3] : \$987 ;
-  assign \$989  = ~ command_queue_pop;
-  assign \$990  = command_queue_count[0] & \$989 ;
-  assign \$991  = command_queue_push & \$990 ;
-  assign \$992  = ~ command_queue_pop;
-  assign \$993  = command_queue_count[0] & \$992 ;
-  assign \$994  = ~ \$993 ;
-  assign \$995  = \$994  & command_queue_held[0];
-  assign \$996  = ~ command_queue_push;
-  assign \$997  = \$995  & \$996 ;
-  assign \$998  = \$997  ? command_queue_held[6] : command_queue_held[5];
-  assign \$999  = \$991  ? command_queue_held[4] : \$998 ;
-  assign \$1000  = ~ command_queue_pop;
-  assign \$1001  = command_queue_count[0] & \$1000 ;
-  assign \$1002  = command_queue_push & \$1001 ;
-  assign \$1003  = ~ command_queue_pop;
-  assign \$1004  = command_queue_count[0] & \$1003 ;
-  assign \$1005  = ~ \$1004 ;
-  assign \$1006  = \$1005  & command_queue_held[0];
-  assign \$1007  = ~ command_queue_push;
-  assign \$1008  = \$1006  & \$1007 ;
-  assign \$1009  = \$1008  ? command_queue_held[7] : command_queue_held[6];
-  assign \$1010  = \$1002  ? command_queue_held[5] : \$1009 ;
-  assign \$1011  = ~ command_queue_pop;
-  assign \$1012  = command_queue_count[0] & \$1011 ;
-  assign \$1013  = command_queue_push & \$1012 ;
-  assign \$1014  = ~ command_queue_pop;
-  assign \$1015  = command_queue_count[0] & \$1014 ;
-  assign \$1016  = ~ \$1015 ;
-  assign \$1017  = \$1016  & command_queue_held[0];
-  assign \$1018  = ~ command_queue_push;
-  assign \$1019  = \$1017  & \$1018 ;
-  assign \$1020  = \$1019  ? command_queue_held[8] : command_queue_held[7];
-  assign \$1021  = \$1013  ? command_queue_held[6] : \$1020 ;
-  assign \$1022  = ~ command_queue_pop;
-  assign \$1023  = command_queue_count[0] & \$1022 ;
-  assign \$1024  = command_queue_push & \$1023 ;
-  assign \$1025  = ~ command_queue_pop;
-  assign \$1026  = command_queue_count[0] & \$1025 ;
-  assign \$1027  = ~ \$1026 ;
-  assign \$1028  = \$1027  & command_queue_held[0];
-  assign \$1029  = ~ command_queue_push;
-  assign \$1030  = \$1028  & \$1029 ;
-  assign \$1031  = \$1030  ? command_queue_held[9] : command_queue_held[8];
-  assign \$1032  = \$1024  ? command_queue_held[7] : \$1031 ;
-  assign \$1033  = ~ command_queue_pop;
-  assign \$1034  = command_queue_count[0] & \$1033 ;
-  assign \$1035  = command_queue_push & \$1034 ;
-  assign \$1036  = ~ command_queue_pop;
-  assign \$1037  = command_queue_count[0] & \$1036 ;
-  assign \$1038  = ~ \$1037 ;
-  assign \$1039  = \$1038  & command_queue_held[0];
-  assign \$1040  = ~ command_queue_push;
-  assign \$1041  = \$1039  & \$1040 ;
-  assign \$1042  = \$1041  ? 1'h0 : command_queue_held[9];
-  assign \$1043  = \$1035  ? command_queue_held[8] : \$1042 ;
-  assign \$1044  = ~ command_queue_pop;
-  assign \$1045  = command_queue_push & \$1044 ;
+  assign \$904  = ~ \$903 ;
+  assign \$905  = \$904  + 1'h1;
+  assign \$906  = \$901  | \$905 [6];
+  assign \$907  = \$892  & \$906 ;
+  assign \$908  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$909  = \$908 [5:0] == 6'h30;
+  assign \$910  = \$907  & \$909 ;
+  assign \$911  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$912  = \$911 [11:6] - 3'h4;
+  assign \$913  = w0_small_is & w0_small_slot_ok;
+  assign \$914  = w0_medium_is & w0_medium_slot_ok;
+  assign \$915  = w0_large_is & w0_large_slot_ok;
+  assign \$916  = bus__w_beat_from_queue ? \port$4614$0 [31:0] : bus__w_data;
+  assign \$917  = bus__w_beat_from_queue ? \port$4614$0 [31:0] : bus__w_data;
+  assign \$919  = 37'h1000000000 + \$918 ;
+  assign \$920  = bus__w_beat_from_queue ? \port$4614$0 [31:0] : bus__w_data;
+  assign \$922  = 37'h1000010000 + \$921 ;
+  assign \$923  = bus__w_beat_from_queue ? \port$4614$0 [31:0] : bus__w_data;
+  assign \$925  = 37'h1000100000 + \$924 ;
+  assign \$926  = ~ command_queue_pop;
+  assign \$927  = command_queue_count[0] & \$926 ;
+  assign \$928  = ~ \$927 ;
+  assign \$929  = command_queue_held[0] ? \read__data$265  : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1636 , \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], new_flush };
+  assign \$930  = ~ command_queue_pop;
+  assign \$931  = command_queue_count[0] & \$930 ;
+  assign \$932  = ~ \$931 ;
+  assign \$933  = \$932  & command_queue_held[0];
+  assign \$934  = command_queue_rd_next + 1'h1;
+  assign \$935  = ~ command_queue_pop;
+  assign \$936  = command_queue_count[0] & \$935 ;
+  assign \$937  = command_queue_held[0] | \$936 ;
+  assign \$938  = command_queue_push & \$937 ;
+  assign \$939  = command_queue_wr_next + 1'h1;
+  assign \$940  = ~ command_queue_pop;
+  assign \$941  = command_queue_count[0] & \$940 ;
+  assign \$942  = command_queue_push & \$941 ;
+  assign \$943  = ~ command_queue_pop;
+  assign \$944  = command_queue_count[0] & \$943 ;
+  assign \$945  = ~ \$944 ;
+  assign \$946  = \$945  & command_queue_held[0];
+  assign \$947  = ~ command_queue_push;
+  assign \$948  = \$946  & \$947 ;
+  assign \$949  = \$948  ? command_queue_held[1] : command_queue_held[0];
+  assign \$950  = \$942  ? 1'h1 : \$949 ;
+  assign \$951  = ~ command_queue_pop;
+  assign \$952  = command_queue_count[0] & \$951 ;
+  assign \$953  = command_queue_push & \$952 ;
+  assign \$954  = ~ command_queue_pop;
+  assign \$955  = command_queue_count[0] & \$954 ;
+  assign \$956  = ~ \$955 ;
+  assign \$957  = \$956  & command_queue_held[0];
+  assign \$958  = ~ command_queue_push;
+  assign \$959  = \$957  & \$958 ;
+  assign \$960  = \$959  ? command_queue_held[2] : command_queue_held[1];
+  assign \$961  = \$953  ? command_queue_held[0] : \$960 ;
+  assign \$962  = ~ command_queue_pop;
+  assign \$963  = command_queue_count[0] & \$962 ;
+  assign \$964  = command_queue_push & \$963 ;
+  assign \$965  = ~ command_queue_pop;
+  assign \$966  = command_queue_count[0] & \$965 ;
+  assign \$967  = ~ \$966 ;
+  assign \$968  = \$967  & command_queue_held[0];
+  assign \$969  = ~ command_queue_push;
+  assign \$970  = \$968  & \$969 ;
+  assign \$971  = \$970  ? command_queue_held[3] : command_queue_held[2];
+  assign \$972  = \$964  ? command_queue_held[1] : \$971 ;
+  assign \$973  = ~ command_queue_pop;
+  assign \$974  = command_queue_count[0] & \$973 ;
+  assign \$975  = command_queue_push & \$974 ;
+  assign \$976  = ~ command_queue_pop;
+  assign \$977  = command_queue_count[0] & \$976 ;
+  assign \$978  = ~ \$977 ;
+  assign \$979  = \$978  & command_queue_held[0];
+  assign \$980  = ~ command_queue_push;
+  assign \$981  = \$979  & \$980 ;
+  assign \$982  = \$981  ? command_queue_held[4] : command_queue_held[3];
+  assign \$983  = \$975  ? command_queue_held[2] : \$982 ;
+  assign \$984  = ~ command_queue_pop;
+  assign \$985  = command_queue_count[0] & \$984 ;
+  assign \$986  = command_queue_push & \$985 ;
+  assign \$987  = ~ command_queue_pop;
+  assign \$988  = command_queue_count[0] & \$987 ;
+  assign \$989  = ~ \$988 ;
+  assign \$990  = \$989  & command_queue_held[0];
+  assign \$991  = ~ command_queue_push;
+  assign \$992  = \$990  & \$991 ;
+  assign \$993  = \$992  ? command_queue_held[5] : command_queue_held[4];
+  assign \$994  = \$986  ? command_queue_held[3] : \$993 ;
+  assign \$995  = ~ command_queue_pop;
+  assign \$996  = command_queue_count[0] & \$995 ;
+  assign \$997  = command_queue_push & \$996 ;
+  assign \$998  = ~ command_queue_pop;
+  assign \$999  = command_queue_count[0] & \$998 ;
+  assign \$1000  = ~ \$999 ;
+  assign \$1001  = \$1000  & command_queue_held[0];
+  assign \$1002  = ~ command_queue_push;
+  assign \$1003  = \$1001  & \$1002 ;
+  assign \$1004  = \$1003  ? command_queue_held[6] : command_queue_held[5];
+  assign \$1005  = \$997  ? command_queue_held[4] : \$1004 ;
+  assign \$1006  = ~ command_queue_pop;
+  assign \$1007  = command_queue_count[0] & \$1006 ;
+  assign \$1008  = command_queue_push & \$1007 ;
+  assign \$1009  = ~ command_queue_pop;
+  assign \$1010  = command_queue_count[0] & \$1009 ;
+  assign \$1011  = ~ \$1010 ;
+  assign \$1012  = \$1011  & command_queue_held[0];
+  assign \$1013  = ~ command_queue_push;
+  assign \$1014  = \$1012  & \$1013 ;
+  assign \$1015  = \$1014  ? command_queue_held[7] : command_queue_held[6];
+  assign \$1016  = \$1008  ? command_queue_held[5] : \$1015 ;
+  assign \$1017  = ~ command_queue_pop;
+  assign \$1018  = command_queue_count[0] & \$1017 ;
+  assign \$1019  = command_queue_push & \$1018 ;
+  assign \$1020  = ~ command_queue_pop;
+  assign \$1021  = command_queue_count[0] & \$1020 ;
+  assign \$1022  = ~ \$1021 ;
+  assign \$1023  = \$1022  & command_queue_held[0];
+  assign \$1024  = ~ command_queue_push;
+  assign \$1025  = \$1023  & \$1024 ;
+  assign \$1026  = \$1025  ? command_queue_held[8] : command_queue_held[7];
+  assign \$1027  = \$1019  ? command_queue_held[6] : \$1026 ;
+  assign \$1028  = ~ command_queue_pop;
+  assign \$1029  = command_queue_count[0] & \$1028 ;
+  assign \$1030  = command_queue_push & \$1029 ;
+  assign \$1031  = ~ command_queue_pop;
+  assign \$1032  = command_queue_count[0] & \$1031 ;
+  assign \$1033  = ~ \$1032 ;
+  assign \$1034  = \$1033  & command_queue_held[0];
+  assign \$1035  = ~ command_queue_push;
+  assign \$1036  = \$1034  & \$1035 ;
+  assign \$1037  = \$1036  ? command_queue_held[9] : command_queue_held[8];
+  assign \$1038  = \$1030  ? command_queue_held[7] : \$1037 ;
+  assign \$1039  = ~ command_queue_pop;
+  assign \$1040  = command_queue_count[0] & \$1039 ;
+  assign \$1041  = command_queue_push & \$1040 ;
+  assign \$1042  = ~ command_queue_pop;
+  assign \$1043  = command_queue_count[0] & \$1042 ;
+  assign \$1044  = ~ \$1043 ;
+  assign \$1045  = \$1044  & command_queue_held[0];
   assign \$1046  = ~ command_queue_push;
-  assign \$1047  = command_queue_pop & \$1046 ;
-  assign \$1048  = \$1047  ? command_queue_count[1] : command_queue_count[0];
-  assign \$1049  = \$1045  ? 1'h1 : \$1048 ;
+  assign \$1047  = \$1045  & \$1046 ;
+  assign \$1048  = \$1047  ? 1'h0 : command_queue_held[9];
+  assign \$1049  = \$1041  ? command_queue_held[8] : \$1048 ;
   assign \$1050  = ~ command_queue_pop;
   assign \$1051  = command_queue_push & \$1050 ;
   assign \$1052  = ~ command_queue_push;
   assign \$1053  = command_queue_pop & \$1052 ;
-  assign \$1054  = \$1053  ? command_queue_count[2] : command_queue_count[1];
-  assign \$1055  = \$1051  ? command_queue_count[0] : \$1054 ;
+  assign \$1054  = \$1053  ? command_queue_count[1] : command_queue_count[0];
+  assign \$1055  = \$1051  ? 1'h1 : \$1054 ;
   assign \$1056  = ~ command_queue_pop;
   assign \$1057  = command_queue_push & \$1056 ;
   assign \$1058  = ~ command_queue_push;
   assign \$1059  = command_queue_pop & \$1058 ;
-  assign \$1060  = \$1059  ? command_queue_count[3] : command_queue_count[2];
-  assign \$1061  = \$1057  ? command_queue_count[1] : \$1060 ;
+  assign \$1060  = \$1059  ? command_queue_count[2] : command_queue_count[1];
+  assign \$1061  = \$1057  ? command_queue_count[0] : \$1060 ;
   assign \$1062  = ~ command_queue_pop;
   assign \$1063  = command_queue_push & \$1062 ;
   assign \$1064  = ~ command_queue_push;
   assign \$1065  = command_queue_pop & \$1064 ;
-  assign \$1066  = \$1065  ? command_queue_count[4] : command_queue_count[3];
-  assign \$1067  = \$1063  ? command_queue_count[2] : \$1066 ;
+  assign \$1066  = \$1065  ? command_queue_count[3] : command_queue_count[2];
+  assign \$1067  = \$1063  ? command_queue_count[1] : \$1066 ;
   assign \$1068  = ~ command_queue_pop;
   assign \$1069  = command_queue_push & \$1068 ;
   assign \$1070  = ~ command_queue_push;
   assign \$1071  = command_queue_pop & \$1070 ;
-  assign \$1072  = \$1071  ? command_queue_count[5] : command_queue_count[4];
-  assign \$1073  = \$1069  ? command_queue_count[3] : \$1072 ;
+  assign \$1072  = \$1071  ? command_queue_count[4] : command_queue_count[3];
+  assign \$1073  = \$1069  ? command_queue_count[2] : \$1072 ;
   assign \$1074  = ~ command_queue_pop;
   assign \$1075  = command_queue_push & \$1074 ;
   assign \$1076  = ~ command_queue_push;
   assign \$1077  = command_queue_pop & \$1076 ;
-  assign \$1078  = \$1077  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1079  = \$1075  ? command_queue_count[4] : \$1078 ;
+  assign \$1078  = \$1077  ? command_queue_count[5] : command_queue_count[4];
+  assign \$1079  = \$1075  ? command_queue_count[3] : \$1078 ;
   assign \$1080  = ~ command_queue_pop;
   assign \$1081  = command_queue_push & \$1080 ;
   assign \$1082  = ~ command_queue_push;
   assign \$1083  = command_queue_pop & \$1082 ;
-  assign \$1084  = \$1083  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1085  = \$1081  ? command_queue_count[5] : \$1084 ;
+  assign \$1084  = \$1083  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1085  = \$1081  ? command_queue_count[4] : \$1084 ;
   assign \$1086  = ~ command_queue_pop;
   assign \$1087  = command_queue_push & \$1086 ;
   assign \$1088  = ~ command_queue_push;
   assign \$1089  = command_queue_pop & \$1088 ;
-  assign \$1090  = \$1089  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1091  = \$1087  ? command_queue_count[6] : \$1090 ;
+  assign \$1090  = \$1089  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1091  = \$1087  ? command_queue_count[5] : \$1090 ;
   assign \$1092  = ~ command_queue_pop;
   assign \$1093  = command_queue_push & \$1092 ;
   assign \$1094  = ~ command_queue_push;
   assign \$1095  = command_queue_pop & \$1094 ;
-  assign \$1096  = \$1095  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1097  = \$1093  ? command_queue_count[7] : \$1096 ;
+  assign \$1096  = \$1095  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1097  = \$1093  ? command_queue_count[6] : \$1096 ;
   assign \$1098  = ~ command_queue_pop;
   assign \$1099  = command_queue_push & \$1098 ;
   assign \$1100  = ~ command_queue_push;
   assign \$1101  = command_queue_pop & \$1100 ;
-  assign \$1102  = \$1101  ? command_queue_count[10] : command_queue_count[9];
-  assign \$1103  = \$1099  ? command_queue_count[8] : \$1102 ;
+  assign \$1102  = \$1101  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1103  = \$1099  ? command_queue_count[7] : \$1102 ;
   assign \$1104  = ~ command_queue_pop;
   assign \$1105  = command_queue_push & \$1104 ;
   assign \$1106  = ~ command_queue_push;
   assign \$1107  = command_queue_pop & \$1106 ;
-  assign \$1108  = \$1107  ? 1'h0 : command_queue_count[10];
-  assign \$1109  = \$1105  ? command_queue_count[9] : \$1108 ;
-  assign \$1110  = req_free & native_free_valid;
-  assign \$1111  = req_flush & native_flush_valid;
-  assign \$1112  = \$1110  | \$1111 ;
-  assign \$1113  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1114  = 1'h1 << \$1113 [1:0];
-  assign \$1115  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1116  = 1'h1 << \$1115 [4:2];
-  assign \$1117  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1118  = 1'h1 << \$1117 [7:5];
+  assign \$1108  = \$1107  ? command_queue_count[10] : command_queue_count[9];
+  assign \$1109  = \$1105  ? command_queue_count[8] : \$1108 ;
+  assign \$1110  = ~ command_queue_pop;
+  assign \$1111  = command_queue_push & \$1110 ;
+  assign \$1112  = ~ command_queue_push;
+  assign \$1113  = command_queue_pop & \$1112 ;
+  assign \$1114  = \$1113  ? 1'h0 : command_queue_count[10];
+  assign \$1115  = \$1111  ? command_queue_count[9] : \$1114 ;
+  assign \$1116  = req_free & native_free_valid;
+  assign \$1117  = req_flush & native_flush_valid;
+  assign \$1118  = \$1116  | \$1117 ;
   assign \$1119  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1120  = 1'h1 << \$1119 [11:8];
-  assign \$1121  = bus__w_beat_from_queue ? \port$4617$0 [31:0] : bus__w_data;
-  assign \$1122  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
-  assign \$1123  = \$1122  == 4'hf;
-  assign \$1124  = bus__w_beat_from_queue ? \port$4617$0 [35:32] : bus__w_strb;
-  assign \$1125  = ~ \$signal$234 ;
-  assign \$1126  = \$signal$280  & \$1125 ;
-  assign \$1127  = ~ new_flush;
-  assign \$1128  = \$1126  & \$1127 ;
-  assign \$1129  = ~ w1_a1_0[0];
-  assign \$1130  = ~ w1_a4_2[4];
-  assign \$1131  = \$1129  | \$1130 ;
-  assign \$1132  = ~ w1_a7_5[0];
-  assign \$1133  = ~ w1_a11_8[0];
-  assign \$1134  = \$1132  | \$1133 ;
-  assign \$1135  = \$1131  | \$1134 ;
-  assign \$1136  = ~ \$1135 ;
-  assign \$1137  = ~ w1_a1_0[0];
-  assign \$1138  = ~ w1_a4_2[6];
-  assign \$1139  = \$1137  | \$1138 ;
-  assign \$1140  = ~ w1_a7_5[0];
-  assign \$1141  = ~ w1_a11_8[0];
-  assign \$1142  = \$1140  | \$1141 ;
-  assign \$1143  = \$1139  | \$1142 ;
-  assign \$1144  = ~ \$1143 ;
-  assign \$1145  = ~ w1_a1_0[0];
-  assign \$1146  = ~ w1_a4_2[7];
-  assign \$1147  = \$1145  | \$1146 ;
-  assign \$1148  = ~ w1_a7_5[0];
-  assign \$1149  = ~ w1_a11_8[0];
-  assign \$1150  = \$1148  | \$1149 ;
-  assign \$1151  = \$1147  | \$1150 ;
-  assign \$1152  = ~ \$1151 ;
-  assign \$1153  = ~ w1_a1_0[0];
-  assign \$1154  = ~ w1_a4_2[6];
-  assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = ~ w1_a7_5[1];
-  assign \$1157  = ~ w1_a11_8[0];
-  assign \$1158  = \$1156  | \$1157 ;
-  assign \$1159  = \$1155  | \$1158 ;
-  assign \$1160  = ~ \$1159 ;
-  assign \$1161  = ~ w1_a1_0[0];
-  assign \$1162  = ~ w1_a4_2[1];
-  assign \$1163  = \$1161  | \$1162 ;
-  assign \$1164  = ~ w1_a7_5[0];
-  assign \$1165  = ~ w1_a11_8[1];
-  assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = \$1163  | \$1166 ;
-  assign \$1168  = ~ \$1167 ;
-  assign \$1169  = ~ w1_a1_0[0];
-  assign \$1170  = ~ w1_a4_2[4];
-  assign \$1171  = \$1169  | \$1170 ;
-  assign \$1172  = ~ w1_a7_5[1];
-  assign \$1173  = ~ w1_a11_8[1];
-  assign \$1174  = \$1172  | \$1173 ;
-  assign \$1175  = \$1171  | \$1174 ;
-  assign \$1176  = ~ \$1175 ;
-  assign \$1177  = ~ w1_a1_0[0];
-  assign \$1178  = ~ w1_a4_2[7];
-  assign \$1179  = \$1177  | \$1178 ;
-  assign \$1180  = ~ w1_a7_5[1];
-  assign \$1181  = ~ w1_a11_8[1];
-  assign \$1182  = \$1180  | \$1181 ;
-  assign \$1183  = \$1179  | \$1182 ;
-  assign \$1184  = ~ \$1183 ;
-  assign \$1185  = ~ w1_a1_0[0];
-  assign \$1186  = ~ w1_a4_2[1];
-  assign \$1187  = \$1185  | \$1186 ;
-  assign \$1188  = ~ w1_a7_5[2];
-  assign \$1189  = ~ w1_a11_8[1];
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = \$1187  | \$1190 ;
-  assign \$1192  = ~ \$1191 ;
-  assign \$1193  = ~ w1_a1_0[0];
-  assign \$1194  = ~ w1_a4_2[4];
-  assign \$1195  = \$1193  | \$1194 ;
-  assign \$1196  = ~ w1_a7_5[3];
-  assign \$1197  = ~ w1_a11_8[1];
-  assign \$1198  = \$1196  | \$1197 ;
-  assign \$1199  = \$1195  | \$1198 ;
-  assign \$1200  = ~ \$1199 ;
-  assign \$1201  = ~ w1_a1_0[0];
-  assign \$1202  = ~ w1_a4_2[7];
-  assign \$1203  = \$1201  | \$1202 ;
-  assign \$1204  = ~ w1_a7_5[3];
-  assign \$1205  = ~ w1_a11_8[1];
-  assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = \$1203  | \$1206 ;
-  assign \$1208  = ~ \$1207 ;
-  assign \$1209  = ~ w1_a1_0[0];
-  assign \$1210  = ~ w1_a4_2[1];
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = ~ w1_a7_5[4];
-  assign \$1213  = ~ w1_a11_8[1];
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = \$1211  | \$1214 ;
-  assign \$1216  = ~ \$1215 ;
-  assign \$1217  = ~ w1_a1_0[0];
-  assign \$1218  = ~ w1_a4_2[4];
-  assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = ~ w1_a7_5[5];
-  assign \$1221  = ~ w1_a11_8[1];
-  assign \$1222  = \$1220  | \$1221 ;
-  assign \$1223  = \$1219  | \$1222 ;
-  assign \$1224  = ~ \$1223 ;
-  assign \$1225  = ~ w1_a1_0[0];
-  assign \$1226  = ~ w1_a4_2[7];
-  assign \$1227  = \$1225  | \$1226 ;
-  assign \$1228  = ~ w1_a7_5[5];
-  assign \$1229  = ~ w1_a11_8[1];
-  assign \$1230  = \$1228  | \$1229 ;
-  assign \$1231  = \$1227  | \$1230 ;
-  assign \$1232  = ~ \$1231 ;
-  assign \$1233  = ~ w1_a1_0[0];
-  assign \$1234  = ~ w1_a4_2[4];
-  assign \$1235  = \$1233  | \$1234 ;
-  assign \$1236  = ~ w1_a7_5[0];
-  assign \$1237  = ~ w1_a11_8[0];
-  assign \$1238  = \$1236  | \$1237 ;
-  assign \$1239  = \$1235  | \$1238 ;
-  assign \$1240  = ~ \$1239 ;
-  assign \$1241  = ~ w1_a1_0[0];
-  assign \$1242  = ~ w1_a4_2[6];
-  assign \$1243  = \$1241  | \$1242 ;
-  assign \$1244  = ~ w1_a7_5[1];
-  assign \$1245  = ~ w1_a11_8[0];
-  assign \$1246  = \$1244  | \$1245 ;
-  assign \$1247  = \$1243  | \$1246 ;
-  assign \$1248  = ~ \$1247 ;
-  assign \$1249  = ~ w1_a1_0[0];
-  assign \$1250  = ~ w1_a4_2[1];
-  assign \$1251  = \$1249  | \$1250 ;
-  assign \$1252  = ~ w1_a7_5[0];
-  assign \$1253  = ~ w1_a11_8[1];
-  assign \$1254  = \$1252  | \$1253 ;
-  assign \$1255  = \$1251  | \$1254 ;
-  assign \$1256  = ~ \$1255 ;
-  assign \$1257  = ~ w1_a1_0[0];
-  assign \$1258  = ~ w1_a4_2[4];
-  assign \$1259  = \$1257  | \$1258 ;
-  assign \$1260  = ~ w1_a7_5[1];
-  assign \$1261  = ~ w1_a11_8[1];
-  assign \$1262  = \$1260  | \$1261 ;
-  assign \$1263  = \$1259  | \$1262 ;
-  assign \$1264  = ~ \$1263 ;
-  assign \$1265  = ~ w1_a1_0[0];
-  assign \$1266  = ~ w1_a4_2[1];
-  assign \$1267  = \$1265  | \$1266 ;
-  assign \$1268  = ~ w1_a7_5[2];
-  assign \$1269  = ~ w1_a11_8[1];
-  assign \$1270  = \$1268  | \$1269 ;
-  assign \$1271  = \$1267  | \$1270 ;
-  assign \$1272  = ~ \$1271 ;
-  assign \$1273  = ~ w1_a1_0[0];
-  assign \$1274  = ~ w1_a4_2[4];
-  assign \$1275  = \$1273  | \$1274 ;
-  assign \$1276  = ~ w1_a7_5[3];
-  assign \$1277  = ~ w1_a11_8[1];
-  assign \$1278  = \$1276  | \$1277 ;
-  assign \$1279  = \$1275  | \$1278 ;
-  assign \$1280  = ~ \$1279 ;
-  assign \$1281  = ~ w1_a1_0[0];
-  assign \$1282  = ~ w1_a4_2[1];
-  assign \$1283  = \$1281  | \$1282 ;
-  assign \$1284  = ~ w1_a7_5[4];
-  assign \$1285  = ~ w1_a11_8[1];
-  assign \$1286  = \$1284  | \$1285 ;
-  assign \$1287  = \$1283  | \$1286 ;
-  assign \$1288  = ~ \$1287 ;
-  assign \$1289  = ~ w1_a1_0[0];
-  assign \$1290  = ~ w1_a4_2[4];
-  assign \$1291  = \$1289  | \$1290 ;
-  assign \$1292  = ~ w1_a7_5[5];
-  assign \$1293  = ~ w1_a11_8[1];
-  assign \$1294  = \$1292  | \$1293 ;
-  assign \$1295  = \$1291  | \$1294 ;
-  assign \$1296  = ~ \$1295 ;
-  assign \$1297  = { \$1296 , \$1288 , \$1280 , \$1272 , \$1264 , \$1256 , \$1248 , \$1240  } + 8'hff;
-  assign \$1298  = ~ w1_a1_0[0];
-  assign \$1299  = ~ w1_a4_2[6];
+  assign \$1120  = 1'h1 << \$1119 [1:0];
+  assign \$1121  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1122  = 1'h1 << \$1121 [4:2];
+  assign \$1123  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1124  = 1'h1 << \$1123 [7:5];
+  assign \$1125  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1126  = 1'h1 << \$1125 [11:8];
+  assign \$1127  = bus__w_beat_from_queue ? \port$4614$0 [31:0] : bus__w_data;
+  assign \$1128  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$1129  = \$1128  == 4'hf;
+  assign \$1130  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$1131  = ~ \$signal$234 ;
+  assign \$1132  = \$signal$280  & \$1131 ;
+  assign \$1133  = ~ new_flush;
+  assign \$1134  = \$1132  & \$1133 ;
+  assign \$1135  = ~ w1_a1_0[0];
+  assign \$1136  = ~ w1_a4_2[4];
+  assign \$1137  = \$1135  | \$1136 ;
+  assign \$1138  = ~ w1_a7_5[0];
+  assign \$1139  = ~ w1_a11_8[0];
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = \$1137  | \$1140 ;
+  assign \$1142  = ~ \$1141 ;
+  assign \$1143  = ~ w1_a1_0[0];
+  assign \$1144  = ~ w1_a4_2[6];
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = ~ w1_a7_5[0];
+  assign \$1147  = ~ w1_a11_8[0];
+  assign \$1148  = \$1146  | \$1147 ;
+  assign \$1149  = \$1145  | \$1148 ;
+  assign \$1150  = ~ \$1149 ;
+  assign \$1151  = ~ w1_a1_0[0];
+  assign \$1152  = ~ w1_a4_2[7];
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = ~ w1_a7_5[0];
+  assign \$1155  = ~ w1_a11_8[0];
+  assign \$1156  = \$1154  | \$1155 ;
+  assign \$1157  = \$1153  | \$1156 ;
+  assign \$1158  = ~ \$1157 ;
+  assign \$1159  = ~ w1_a1_0[0];
+  assign \$1160  = ~ w1_a4_2[6];
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = ~ w1_a7_5[1];
+  assign \$1163  = ~ w1_a11_8[0];
+  assign \$1164  = \$1162  | \$1163 ;
+  assign \$1165  = \$1161  | \$1164 ;
+  assign \$1166  = ~ \$1165 ;
+  assign \$1167  = ~ w1_a1_0[0];
+  assign \$1168  = ~ w1_a4_2[1];
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = ~ w1_a7_5[0];
+  assign \$1171  = ~ w1_a11_8[1];
+  assign \$1172  = \$1170  | \$1171 ;
+  assign \$1173  = \$1169  | \$1172 ;
+  assign \$1174  = ~ \$1173 ;
+  assign \$1175  = ~ w1_a1_0[0];
+  assign \$1176  = ~ w1_a4_2[4];
+  assign \$1177  = \$1175  | \$1176 ;
+  assign \$1178  = ~ w1_a7_5[1];
+  assign \$1179  = ~ w1_a11_8[1];
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = \$1177  | \$1180 ;
+  assign \$1182  = ~ \$1181 ;
+  assign \$1183  = ~ w1_a1_0[0];
+  assign \$1184  = ~ w1_a4_2[7];
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = ~ w1_a7_5[1];
+  assign \$1187  = ~ w1_a11_8[1];
+  assign \$1188  = \$1186  | \$1187 ;
+  assign \$1189  = \$1185  | \$1188 ;
+  assign \$1190  = ~ \$1189 ;
+  assign \$1191  = ~ w1_a1_0[0];
+  assign \$1192  = ~ w1_a4_2[1];
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = ~ w1_a7_5[2];
+  assign \$1195  = ~ w1_a11_8[1];
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = \$1193  | \$1196 ;
+  assign \$1198  = ~ \$1197 ;
+  assign \$1199  = ~ w1_a1_0[0];
+  assign \$1200  = ~ w1_a4_2[4];
+  assign \$1201  = \$1199  | \$1200 ;
+  assign \$1202  = ~ w1_a7_5[3];
+  assign \$1203  = ~ w1_a11_8[1];
+  assign \$1204  = \$1202  | \$1203 ;
+  assign \$1205  = \$1201  | \$1204 ;
+  assign \$1206  = ~ \$1205 ;
+  assign \$1207  = ~ w1_a1_0[0];
+  assign \$1208  = ~ w1_a4_2[7];
+  assign \$1209  = \$1207  | \$1208 ;
+  assign \$1210  = ~ w1_a7_5[3];
+  assign \$1211  = ~ w1_a11_8[1];
+  assign \$1212  = \$1210  | \$1211 ;
+  assign \$1213  = \$1209  | \$1212 ;
+  assign \$1214  = ~ \$1213 ;
+  assign \$1215  = ~ w1_a1_0[0];
+  assign \$1216  = ~ w1_a4_2[1];
+  assign \$1217  = \$1215  | \$1216 ;
+  assign \$1218  = ~ w1_a7_5[4];
+  assign \$1219  = ~ w1_a11_8[1];
+  assign \$1220  = \$1218  | \$1219 ;
+  assign \$1221  = \$1217  | \$1220 ;
+  assign \$1222  = ~ \$1221 ;
+  assign \$1223  = ~ w1_a1_0[0];
+  assign \$1224  = ~ w1_a4_2[4];
+  assign \$1225  = \$1223  | \$1224 ;
+  assign \$1226  = ~ w1_a7_5[5];
+  assign \$1227  = ~ w1_a11_8[1];
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = \$1225  | \$1228 ;
+  assign \$1230  = ~ \$1229 ;
+  assign \$1231  = ~ w1_a1_0[0];
+  assign \$1232  = ~ w1_a4_2[7];
+  assign \$1233  = \$1231  | \$1232 ;
+  assign \$1234  = ~ w1_a7_5[5];
+  assign \$1235  = ~ w1_a11_8[1];
+  assign \$1236  = \$1234  | \$1235 ;
+  assign \$1237  = \$1233  | \$1236 ;
+  assign \$1238  = ~ \$1237 ;
+  assign \$1239  = ~ w1_a1_0[0];
+  assign \$1240  = ~ w1_a4_2[4];
+  assign \$1241  = \$1239  | \$1240 ;
+  assign \$1242  = ~ w1_a7_5[0];
+  assign \$1243  = ~ w1_a11_8[0];
+  assign \$1244  = \$1242  | \$1243 ;
+  assign \$1245  = \$1241  | \$1244 ;
+  assign \$1246  = ~ \$1245 ;
+  assign \$1247  = ~ w1_a1_0[0];
+  assign \$1248  = ~ w1_a4_2[6];
+  assign \$1249  = \$1247  | \$1248 ;
+  assign \$1250  = ~ w1_a7_5[1];
+  assign \$1251  = ~ w1_a11_8[0];
+  assign \$1252  = \$1250  | \$1251 ;
+  assign \$1253  = \$1249  | \$1252 ;
+  assign \$1254  = ~ \$1253 ;
+  assign \$1255  = ~ w1_a1_0[0];
+  assign \$1256  = ~ w1_a4_2[1];
+  assign \$1257  = \$1255  | \$1256 ;
+  assign \$1258  = ~ w1_a7_5[0];
+  assign \$1259  = ~ w1_a11_8[1];
+  assign \$1260  = \$1258  | \$1259 ;
+  assign \$1261  = \$1257  | \$1260 ;
+  assign \$1262  = ~ \$1261 ;
+  assign \$1263  = ~ w1_a1_0[0];
+  assign \$1264  = ~ w1_a4_2[4];
+  assign \$1265  = \$1263  | \$1264 ;
+  assign \$1266  = ~ w1_a7_5[1];
+  assign \$1267  = ~ w1_a11_8[1];
+  assign \$1268  = \$1266  | \$1267 ;
+  assign \$1269  = \$1265  | \$1268 ;
+  assign \$1270  = ~ \$1269 ;
+  assign \$1271  = ~ w1_a1_0[0];
+  assign \$1272  = ~ w1_a4_2[1];
+  assign \$1273  = \$1271  | \$1272 ;
+  assign \$1274  = ~ w1_a7_5[2];
+  assign \$1275  = ~ w1_a11_8[1];
+  assign \$1276  = \$1274  | \$1275 ;
+  assign \$1277  = \$1273  | \$1276 ;
+  assign \$1278  = ~ \$1277 ;
+  assign \$1279  = ~ w1_a1_0[0];
+  assign \$1280  = ~ w1_a4_2[4];
+  assign \$1281  = \$1279  | \$1280 ;
+  assign \$1282  = ~ w1_a7_5[3];
+  assign \$1283  = ~ w1_a11_8[1];
+  assign \$1284  = \$1282  | \$1283 ;
+  assign \$1285  = \$1281  | \$1284 ;
+  assign \$1286  = ~ \$1285 ;
+  assign \$1287  = ~ w1_a1_0[0];
+  assign \$1288  = ~ w1_a4_2[1];
+  assign \$1289  = \$1287  | \$1288 ;
+  assign \$1290  = ~ w1_a7_5[4];
+  assign \$1291  = ~ w1_a11_8[1];
+  assign \$1292  = \$1290  | \$1291 ;
+  assign \$1293  = \$1289  | \$1292 ;
+  assign \$1294  = ~ \$1293 ;
+  assign \$1295  = ~ w1_a1_0[0];
+  assign \$1296  = ~ w1_a4_2[4];
+  assign \$1297  = \$1295  | \$1296 ;
+  assign \$1298  = ~ w1_a7_5[5];
+  assign \$1299  = ~ w1_a11_8[1];
   assign \$1300  = \$1298  | \$1299 ;
-  assign \$1301  = ~ w1_a7_5[0];
-  assign \$1302  = ~ w1_a11_8[0];
-  assign \$1303  = \$1301  | \$1302 ;
-  assign \$1304  = \$1300  | \$1303 ;
-  assign \$1305  = ~ \$1304 ;
-  assign \$1306  = ~ w1_a1_0[0];
-  assign \$1307  = ~ w1_a4_2[7];
-  assign \$1308  = \$1306  | \$1307 ;
-  assign \$1309  = ~ w1_a7_5[0];
-  assign \$1310  = ~ w1_a11_8[0];
-  assign \$1311  = \$1309  | \$1310 ;
-  assign \$1312  = \$1308  | \$1311 ;
-  assign \$1313  = ~ \$1312 ;
-  assign \$1314  = ~ w1_a1_0[0];
-  assign \$1315  = ~ w1_a4_2[7];
-  assign \$1316  = \$1314  | \$1315 ;
-  assign \$1317  = ~ w1_a7_5[1];
-  assign \$1318  = ~ w1_a11_8[1];
-  assign \$1319  = \$1317  | \$1318 ;
-  assign \$1320  = \$1316  | \$1319 ;
-  assign \$1321  = ~ \$1320 ;
-  assign \$1322  = ~ w1_a1_0[0];
-  assign \$1323  = ~ w1_a4_2[7];
-  assign \$1324  = \$1322  | \$1323 ;
-  assign \$1325  = ~ w1_a7_5[3];
-  assign \$1326  = ~ w1_a11_8[1];
-  assign \$1327  = \$1325  | \$1326 ;
-  assign \$1328  = \$1324  | \$1327 ;
-  assign \$1329  = ~ \$1328 ;
-  assign \$1330  = ~ w1_a1_0[0];
-  assign \$1331  = ~ w1_a4_2[7];
-  assign \$1332  = \$1330  | \$1331 ;
-  assign \$1333  = ~ w1_a7_5[5];
-  assign \$1334  = ~ w1_a11_8[1];
-  assign \$1335  = \$1333  | \$1334 ;
-  assign \$1336  = \$1332  | \$1335 ;
-  assign \$1337  = ~ \$1336 ;
-  assign \$1338  = { \$1337 , \$1329 , \$1321 , \$1313 , \$1305  } + 5'h1f;
-  assign \$1339  = \$signal$284  & \$signal$285 ;
-  assign \$1340  = \$1339  & w2_is_ctrl;
-  assign \$1341  = \$1340  & \$signal$287 [0];
-  assign \$1342  = \$signal$284  & \$signal$285 ;
-  assign \$1343  = \$1342  & w2_is_err_pop;
-  assign \$1344  = \$signal$284  & w2_is_irq_status;
-  assign \$1345  = \$1344  & \$signal$286 [0];
-  assign \$1346  = \$1345  ? \$signal$287 [4:0] : 5'h00;
-  assign \$1347  = \$signal$284  & w2_is_irq_enable;
-  assign \$1348  = \$1347  & \$signal$286 [0];
-  assign \$1349  = \$signal$284  & w2_is_pool0_low_water;
-  assign \$1350  = \$1349  & \$signal$286 [0];
-  assign \$1351  = \$signal$284  & w2_is_pool0_low_water;
-  assign \$1352  = \$1351  & \$signal$286 [1];
-  assign \$1353  = \$signal$284  & w2_is_pool0_low_water;
-  assign \$1354  = \$1353  & \$signal$286 [2];
-  assign \$1355  = \$signal$284  & w2_is_pool1_low_water;
+  assign \$1301  = \$1297  | \$1300 ;
+  assign \$1302  = ~ \$1301 ;
+  assign \$1303  = { \$1302 , \$1294 , \$1286 , \$1278 , \$1270 , \$1262 , \$1254 , \$1246  } + 8'hff;
+  assign \$1304  = ~ w1_a1_0[0];
+  assign \$1305  = ~ w1_a4_2[6];
+  assign \$1306  = \$1304  | \$1305 ;
+  assign \$1307  = ~ w1_a7_5[0];
+  assign \$1308  = ~ w1_a11_8[0];
+  assign \$1309  = \$1307  | \$1308 ;
+  assign \$1310  = \$1306  | \$1309 ;
+  assign \$1311  = ~ \$1310 ;
+  assign \$1312  = ~ w1_a1_0[0];
+  assign \$1313  = ~ w1_a4_2[7];
+  assign \$1314  = \$1312  | \$1313 ;
+  assign \$1315  = ~ w1_a7_5[0];
+  assign \$1316  = ~ w1_a11_8[0];
+  assign \$1317  = \$1315  | \$1316 ;
+  assign \$1318  = \$1314  | \$1317 ;
+  assign \$1319  = ~ \$1318 ;
+  assign \$1320  = ~ w1_a1_0[0];
+  assign \$1321  = ~ w1_a4_2[7];
+  assign \$1322  = \$1320  | \$1321 ;
+  assign \$1323  = ~ w1_a7_5[1];
+  assign \$1324  = ~ w1_a11_8[1];
+  assign \$1325  = \$1323  | \$1324 ;
+  assign \$1326  = \$1322  | \$1325 ;
+  assign \$1327  = ~ \$1326 ;
+  assign \$1328  = ~ w1_a1_0[0];
+  assign \$1329  = ~ w1_a4_2[7];
+  assign \$1330  = \$1328  | \$1329 ;
+  assign \$1331  = ~ w1_a7_5[3];
+  assign \$1332  = ~ w1_a11_8[1];
+  assign \$1333  = \$1331  | \$1332 ;
+  assign \$1334  = \$1330  | \$1333 ;
+  assign \$1335  = ~ \$1334 ;
+  assign \$1336  = ~ w1_a1_0[0];
+  assign \$1337  = ~ w1_a4_2[7];
+  assign \$1338  = \$1336  | \$1337 ;
+  assign \$1339  = ~ w1_a7_5[5];
+  assign \$1340  = ~ w1_a11_8[1];
+  assign \$1341  = \$1339  | \$1340 ;
+  assign \$1342  = \$1338  | \$1341 ;
+  assign \$1343  = ~ \$1342 ;
+  assign \$1344  = { \$1343 , \$1335 , \$1327 , \$1319 , \$1311  } + 5'h1f;
+  assign \$1345  = \$signal$284  & \$signal$285 ;
+  assign \$1346  = \$1345  & w2_is_ctrl;
+  assign \$1347  = \$1346  & \$signal$287 [0];
+  assign \$1348  = \$signal$284  & \$signal$285 ;
+  assign \$1349  = \$1348  & w2_is_err_pop;
+  assign \$1350  = \$signal$284  & w2_is_irq_status;
+  assign \$1351  = \$1350  & \$signal$286 [0];
+  assign \$1352  = \$1351  ? \$signal$287 [4:0] : 5'h00;
+  assign \$1353  = \$signal$284  & w2_is_irq_enable;
+  assign \$1354  = \$1353  & \$signal$286 [0];
+  assign \$1355  = \$signal$284  & w2_is_pool0_low_water;
   assign \$1356  = \$1355  & \$signal$286 [0];
-  assign \$1357  = \$signal$284  & w2_is_pool1_low_water;
+  assign \$1357  = \$signal$284  & w2_is_pool0_low_water;
   assign \$1358  = \$1357  & \$signal$286 [1];
-  assign \$1359  = \$signal$284  & w2_is_pool1_low_water;
+  assign \$1359  = \$signal$284  & w2_is_pool0_low_water;
   assign \$1360  = \$1359  & \$signal$286 [2];
-  assign \$1361  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1361  = \$signal$284  & w2_is_pool1_low_water;
   assign \$1362  = \$1361  & \$signal$286 [0];
-  assign \$1363  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1363  = \$signal$284  & w2_is_pool1_low_water;
   assign \$1364  = \$1363  & \$signal$286 [1];
-  assign \$1365  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1365  = \$signal$284  & w2_is_pool1_low_water;
   assign \$1366  = \$1365  & \$signal$286 [2];
-  assign \$1367  = | \port$4481$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1367 ;
-  assign \$1368  = | \port$4496$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1368 ;
-  assign \$1369  = ~ \port$4475$0 [0];
-  assign \$1370  = rsp_grant_valid & \$1369 ;
-  assign \$1371  = \port$4475$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1370  & \$1371 ;
-  assign \$1372  = \$signal$28  > 2'h2;
-  assign \$1373  = \$1372  ? 2'h2 : \$signal$28 ;
-  assign \$1374  = | \$signal$28 ;
-  assign \$1375  = space_ge1 & \$1374 ;
-  assign \$1376  = \$1375  ? 1'h1 : 1'h0;
-  assign \$1377  = space_ge2 ? \$1373  : { 1'h0, \$1376  };
-  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1377 ;
-  assign \$1378  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1378  & space_ge1;
-  assign \$1379  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1379  & space_ge2;
-  assign \$1380  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1380  & space_ge3;
-  assign \$1381  = ~ space[4];
-  assign popped = w1c & \$1381 ;
-  assign \$1382  = 1'h0 - tail[1:0];
-  assign \$1383  = 1'h1 - tail[1:0];
-  assign \$1384  = 2'h2 - tail[1:0];
-  assign \$1385  = 2'h3 - tail[1:0];
-  assign \$1386  = space - 3'h7;
-  assign \$1387  = ~ \$1386 [5];
-  assign \$1388  = space - 3'h7;
-  assign \$1389  = ~ \$1388 [5];
-  assign \$1390  = space - 4'h8;
-  assign \$1391  = ~ \$1390 [5];
+  assign \$1367  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1368  = \$1367  & \$signal$286 [0];
+  assign \$1369  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1370  = \$1369  & \$signal$286 [1];
+  assign \$1371  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1372  = \$1371  & \$signal$286 [2];
+  assign \$1373  = | \port$4478$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1373 ;
+  assign \$1374  = | \port$4493$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1374 ;
+  assign \$1375  = ~ \port$4472$0 [0];
+  assign \$1376  = rsp_grant_valid & \$1375 ;
+  assign \$1377  = \port$4472$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1376  & \$1377 ;
+  assign \$1378  = \$signal$28  > 2'h2;
+  assign \$1379  = \$1378  ? 2'h2 : \$signal$28 ;
+  assign \$1380  = | \$signal$28 ;
+  assign \$1381  = space_ge1 & \$1380 ;
+  assign \$1382  = \$1381  ? 1'h1 : 1'h0;
+  assign \$1383  = space_ge2 ? \$1379  : { 1'h0, \$1382  };
+  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1383 ;
+  assign \$1384  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1384  & space_ge1;
+  assign \$1385  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1385  & space_ge2;
+  assign \$1386  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1386  & space_ge3;
+  assign \$1387  = ~ space[4];
+  assign popped = w1c & \$1387 ;
+  assign \$1388  = 1'h0 - tail[1:0];
+  assign \$1389  = 1'h1 - tail[1:0];
+  assign \$1390  = 2'h2 - tail[1:0];
+  assign \$1391  = 2'h3 - tail[1:0];
   assign \$1392  = space - 3'h7;
   assign \$1393  = ~ \$1392 [5];
-  assign \$1394  = space - 4'h8;
+  assign \$1394  = space - 3'h7;
   assign \$1395  = ~ \$1394 [5];
-  assign \$1396  = space - 4'h9;
+  assign \$1396  = space - 4'h8;
   assign \$1397  = ~ \$1396 [5];
-  assign \$1398  = space - \$signal$28 ;
-  assign \$1399  = space + 1'h1;
-  assign space_over = \$1399  - \$signal$28 ;
-  assign space_short = $signed(\$1398 ) < $signed(1'h0);
-  assign \$1400  = | \$signal$28 ;
-  assign \$1401  = \$signal$89  != \$signal$28 ;
-  assign \$1404  = \$signal$101  & irq_enable;
-  assign irq = | \$1404 ;
-  assign \$1405  = small_lw_granted_2 & small_lw_short;
-  assign \$1406  = medium_lw_granted_2 & medium_lw_short;
-  assign \$1407  = \$1405  | \$1406 ;
-  assign \$1408  = large_lw_granted_2 & large_lw_short;
-  assign low_water_hit = \$1407  | \$1408 ;
-  assign \$1409  = ! bus__r_addr[5:0];
-  assign \$1410  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1411  = \$1409  & \$1410 ;
-  assign \$1412  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1411  & \$1412 ;
-  assign \$1413  = ~ alloc_queue_pop;
-  assign \$1414  = alloc_queue_count[0] & \$1413 ;
-  assign \$1415  = alloc_queue_held[0] | \$1414 ;
-  assign \$signature__en$330  = alloc_queue_push & \$1415 ;
-  assign \$1416  = req_alloc & native_alloc_valid;
-  assign \$1417  = ~ \$1416 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1417 ;
-  assign \$1418  = alloc_queue_count[0] | staged_valid;
-  assign \$1419  = ! bus__r_addr[5:0];
-  assign \$1420  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1421  = \$1419  & \$1420 ;
-  assign \$1422  = bus__r_addr[11:6] < 3'h7;
-  assign \$1423  = \$1421  & \$1422 ;
-  assign \$1424  = bus__r_req & \$1423 ;
-  assign \$1425  = \$1418  | \$1424 ;
-  assign \$1426  = req_alloc & native_alloc_valid;
-  assign \$1427  = ~ \$1426 ;
-  assign \$1428  = \$1425  & \$1427 ;
-  assign \$1429  = ~ alloc_queue_count[0];
-  assign \$1430  = \$1428  & \$1429 ;
-  assign \$1431  = ~ \$1430 ;
-  assign alloc_queue_push = staged_valid & \$1431 ;
-  assign \$1432  = r2_block0 | r2_block4;
-  assign \$1433  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1432  | \$1433 ;
-  assign \$1434  = | r2_found_in;
-  assign bus__r_err = ~ \$1434 ;
+  assign \$1398  = space - 3'h7;
+  assign \$1399  = ~ \$1398 [5];
+  assign \$1400  = space - 4'h8;
+  assign \$1401  = ~ \$1400 [5];
+  assign \$1402  = space - 4'h9;
+  assign \$1403  = ~ \$1402 [5];
+  assign \$1404  = space - \$signal$28 ;
+  assign \$1405  = space + 1'h1;
+  assign space_over = \$1405  - \$signal$28 ;
+  assign space_short = $signed(\$1404 ) < $signed(1'h0);
+  assign \$1406  = | \$signal$28 ;
+  assign \$1407  = \$signal$89  != \$signal$28 ;
+  assign \$1410  = \$signal$101  & irq_enable;
+  assign irq = | \$1410 ;
+  assign \$1411  = small_lw_granted_2 & small_lw_short;
+  assign \$1412  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1413  = \$1411  | \$1412 ;
+  assign \$1414  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1413  | \$1414 ;
+  assign \$1415  = ! bus__r_addr[5:0];
+  assign \$1416  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1417  = \$1415  & \$1416 ;
+  assign \$1418  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1417  & \$1418 ;
+  assign \$1419  = ~ alloc_queue_pop;
+  assign \$1420  = alloc_queue_count[0] & \$1419 ;
+  assign \$1421  = alloc_queue_held[0] | \$1420 ;
+  assign \$signature__en$330  = alloc_queue_push & \$1421 ;
+  assign \$1422  = req_alloc & native_alloc_valid;
+  assign \$1423  = ~ \$1422 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1423 ;
+  assign \$1424  = alloc_queue_count[0] | staged_valid;
+  assign \$1425  = ! bus__r_addr[5:0];
+  assign \$1426  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1427  = \$1425  & \$1426 ;
+  assign \$1428  = bus__r_addr[11:6] < 3'h7;
+  assign \$1429  = \$1427  & \$1428 ;
+  assign \$1430  = bus__r_req & \$1429 ;
+  assign \$1431  = \$1424  | \$1430 ;
+  assign \$1432  = req_alloc & native_alloc_valid;
+  assign \$1433  = ~ \$1432 ;
+  assign \$1434  = \$1431  & \$1433 ;
+  assign \$1435  = ~ alloc_queue_count[0];
+  assign \$1436  = \$1434  & \$1435 ;
+  assign \$1437  = ~ \$1436 ;
+  assign alloc_queue_push = staged_valid & \$1437 ;
+  assign \$1438  = r2_block0 | r2_block4;
+  assign \$1439  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1438  | \$1439 ;
+  assign \$1440  = | r2_found_in;
+  assign bus__r_err = ~ \$1440 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1436  = ~ \$1435 ;
-  assign \$1437  = \$1436  + 1'h1;
-  assign \$1439  = ~ \$1438 ;
-  assign \$1440  = \$1439  + 1'h1;
-  assign w0_small_is = bus__w_addr_from_queue ? \$1437 [6] : \$1440 [6];
   assign \$1442  = ~ \$1441 ;
   assign \$1443  = \$1442  + 1'h1;
   assign \$1445  = ~ \$1444 ;
   assign \$1446  = \$1445  + 1'h1;
-  assign w0_medium_is = bus__w_addr_from_queue ? \$1443 [6] : \$1446 [6];
+  assign w0_small_is = bus__w_addr_from_queue ? \$1443 [6] : \$1446 [6];
   assign \$1448  = ~ \$1447 ;
   assign \$1449  = \$1448  + 1'h1;
   assign \$1451  = ~ \$1450 ;
   assign \$1452  = \$1451  + 1'h1;
-  assign w0_large_is = bus__w_addr_from_queue ? \$1449 [6] : \$1452 [6];
-  assign \$1453  = \port$4617$0 [18:0] - 9'h100;
-  assign \$1454  = ~ \$1453 [19];
-  assign \$1455  = bus__w_data[18:0] - 9'h100;
-  assign \$1456  = ~ \$1455 [19];
-  assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1457  = \port$4617$0 [18:0] - 8'h80;
-  assign \$1458  = ~ \$1457 [19];
-  assign \$1459  = bus__w_data[18:0] - 8'h80;
+  assign w0_medium_is = bus__w_addr_from_queue ? \$1449 [6] : \$1452 [6];
+  assign \$1454  = ~ \$1453 ;
+  assign \$1455  = \$1454  + 1'h1;
+  assign \$1457  = ~ \$1456 ;
+  assign \$1458  = \$1457  + 1'h1;
+  assign w0_large_is = bus__w_addr_from_queue ? \$1455 [6] : \$1458 [6];
+  assign \$1459  = \port$4614$0 [18:0] - 9'h100;
   assign \$1460  = ~ \$1459 [19];
-  assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1461  = \port$4617$0 [18:0] - 6'h30;
+  assign \$1461  = bus__w_data[18:0] - 9'h100;
   assign \$1462  = ~ \$1461 [19];
-  assign \$1463  = bus__w_data[18:0] - 6'h30;
+  assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
+  assign \$1463  = \port$4614$0 [18:0] - 8'h80;
   assign \$1464  = ~ \$1463 [19];
+  assign \$1465  = bus__w_data[18:0] - 8'h80;
+  assign \$1466  = ~ \$1465 [19];
+  assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
+  assign \$1467  = \port$4614$0 [18:0] - 6'h30;
+  assign \$1468  = ~ \$1467 [19];
+  assign \$1469  = bus__w_data[18:0] - 6'h30;
+  assign \$1470  = ~ \$1469 [19];
   assign w0_large_slot_ok = bus__w_beat_from_queue ? w0_large_slot_ok_queued : w0_large_slot_ok_pins;
   assign bus__w_slow = \$signal$234  | new_flush;
-  assign \$1465  = ~ command_queue_pop;
-  assign \$1466  = command_queue_count[0] & \$1465 ;
-  assign \$1467  = command_queue_held[0] | \$1466 ;
-  assign \$signature__en$355  = command_queue_push & \$1467 ;
-  assign \$1468  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1469  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1470  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1471  = { \$1470 , \$1469 , \$1468  } + 3'h7;
-  assign \$1472  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1473  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1474  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1475  = { \$1474 , \$1473 , \$1472  } + 3'h7;
-  assign \$1476  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1477  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1478  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1479  = { \$1478 , \$1477 , \$1476  } + 3'h7;
-  assign \$1480  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1481  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1482  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1483  = { \$1482 , \$1481 , \$1480  } + 3'h7;
-  assign \$1484  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1485  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1486  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1487  = { \$1486 , \$1485 , \$1484  } + 3'h7;
-  assign \$1488  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1489  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1490  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1491  = { \$1490 , \$1489 , \$1488  } + 3'h7;
-  assign \$1492  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1493  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1494  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1495  = { \$1494 , \$1493 , \$1492  } + 3'h7;
-  assign \$1496  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1497  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1498  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1499  = { \$1498 , \$1497 , \$1496  } + 3'h7;
-  assign \$1500  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1501  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1502  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1503  = { \$1502 , \$1501 , \$1500  } + 3'h7;
-  assign \$1504  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1505  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1506  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1507  = { \$1506 , \$1505 , \$1504  } + 3'h7;
-  assign \$1508  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1509  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1510  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1511  = { \$1510 , \$1509 , \$1508  } + 3'h7;
-  assign \$1512  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1513  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1514  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1515  = { \$1514 , \$1513 , \$1512  } + 3'h7;
-  assign \$1516  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1517  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1518  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1519  = { \$1518 , \$1517 , \$1516  } + 3'h7;
-  assign \$1520  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1521  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1522  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1523  = { \$1522 , \$1521 , \$1520  } + 3'h7;
-  assign \$1524  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1525  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1526  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1527  = { \$1526 , \$1525 , \$1524  } + 3'h7;
-  assign \$1528  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1529  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1530  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1531  = { \$1530 , \$1529 , \$1528  } + 3'h7;
-  assign \$1532  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1533  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1534  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1535  = { \$1534 , \$1533 , \$1532  } + 3'h7;
-  assign \$1536  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1537  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1538  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1539  = { \$1538 , \$1537 , \$1536  } + 3'h7;
-  assign \$1540  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1541  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1542  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1543  = { \$1542 , \$1541 , \$1540  } + 3'h7;
-  assign \$1544  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1545  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1546  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1547  = { \$1546 , \$1545 , \$1544  } + 3'h7;
-  assign \$1548  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1549  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1550  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1551  = { \$1550 , \$1549 , \$1548  } + 3'h7;
-  assign \$1552  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1553  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1554  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1555  = { \$1554 , \$1553 , \$1552  } + 3'h7;
-  assign \$1556  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1557  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1558  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1559  = { \$1558 , \$1557 , \$1556  } + 3'h7;
-  assign \$1560  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1561  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1562  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1563  = { \$1562 , \$1561 , \$1560  } + 3'h7;
-  assign \$1564  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1565  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1566  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1567  = { \$1566 , \$1565 , \$1564  } + 3'h7;
-  assign \$1568  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1569  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1570  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1571  = { \$1570 , \$1569 , \$1568  } + 3'h7;
-  assign \$1572  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1573  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1574  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1575  = { \$1574 , \$1573 , \$1572  } + 3'h7;
-  assign \$1576  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1577  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1578  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1579  = { \$1578 , \$1577 , \$1576  } + 3'h7;
-  assign \$1580  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1581  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1582  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1583  = { \$1582 , \$1581 , \$1580  } + 3'h7;
-  assign \$1584  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1585  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1586  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1587  = { \$1586 , \$1585 , \$1584  } + 3'h7;
-  assign \$1588  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1589  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1590  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1591  = { \$1590 , \$1589 , \$1588  } + 3'h7;
-  assign \$1592  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1593  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1594  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1595  = { \$1594 , \$1593 , \$1592  } + 3'h7;
-  assign \$1596  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1597  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1598  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1599  = { \$1598 , \$1597 , \$1596  } + 3'h7;
-  assign \$1600  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1601  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1602  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1603  = { \$1602 , \$1601 , \$1600  } + 3'h7;
-  assign \$1604  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1605  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1606  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1607  = { \$1606 , \$1605 , \$1604  } + 3'h7;
-  assign \$1608  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1609  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1610  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1611  = { \$1610 , \$1609 , \$1608  } + 3'h7;
-  assign \$1612  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1613  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1614  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1615  = { \$1614 , \$1613 , \$1612  } + 3'h7;
-  assign \$1616  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1617  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1618  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1619  = { \$1618 , \$1617 , \$1616  } + 3'h7;
-  assign \$1620  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1621  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1622  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1623  = { \$1622 , \$1621 , \$1620  } + 3'h7;
-  assign \$1624  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1625  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1626  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1627  = { \$1626 , \$1625 , \$1624  } + 3'h7;
-  assign \$1628  = w1_hit[0] | w1_hit[1];
-  assign \$1629  = \$1628  | w1_hit[2];
-  assign \$1630  = ~ \$1629 ;
-  assign \$1631  = command_queue_count[0] | \$signal$243 ;
-  assign \$1632  = ~ native_turn;
-  assign \$1633  = \$1631  & \$1632 ;
-  assign command_queue_pop = \$1633  & command_queue_count[0];
-  assign \$1634  = command_queue_count[0] | \$signal$243 ;
-  assign \$1635  = ~ native_turn;
-  assign \$1636  = \$1634  & \$1635 ;
-  assign \$1637  = ~ command_queue_count[0];
-  assign \$1638  = \$1636  & \$1637 ;
-  assign \$1639  = ~ \$1638 ;
-  assign command_queue_push = \$signal$243  & \$1639 ;
+  assign \$1471  = ~ command_queue_pop;
+  assign \$1472  = command_queue_count[0] & \$1471 ;
+  assign \$1473  = command_queue_held[0] | \$1472 ;
+  assign \$signature__en$355  = command_queue_push & \$1473 ;
+  assign \$1474  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1475  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1476  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1477  = { \$1476 , \$1475 , \$1474  } + 3'h7;
+  assign \$1478  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1479  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1480  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1481  = { \$1480 , \$1479 , \$1478  } + 3'h7;
+  assign \$1482  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1483  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1484  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1485  = { \$1484 , \$1483 , \$1482  } + 3'h7;
+  assign \$1486  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1487  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1488  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1489  = { \$1488 , \$1487 , \$1486  } + 3'h7;
+  assign \$1490  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1491  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1492  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1493  = { \$1492 , \$1491 , \$1490  } + 3'h7;
+  assign \$1494  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1495  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1496  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1497  = { \$1496 , \$1495 , \$1494  } + 3'h7;
+  assign \$1498  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1499  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1500  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1501  = { \$1500 , \$1499 , \$1498  } + 3'h7;
+  assign \$1502  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1503  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1504  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1505  = { \$1504 , \$1503 , \$1502  } + 3'h7;
+  assign \$1506  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1507  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1508  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1509  = { \$1508 , \$1507 , \$1506  } + 3'h7;
+  assign \$1510  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1511  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1512  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1513  = { \$1512 , \$1511 , \$1510  } + 3'h7;
+  assign \$1514  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1515  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1516  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1517  = { \$1516 , \$1515 , \$1514  } + 3'h7;
+  assign \$1518  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1519  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1520  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1521  = { \$1520 , \$1519 , \$1518  } + 3'h7;
+  assign \$1522  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1523  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1524  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1525  = { \$1524 , \$1523 , \$1522  } + 3'h7;
+  assign \$1526  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1527  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1528  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1529  = { \$1528 , \$1527 , \$1526  } + 3'h7;
+  assign \$1530  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1531  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1532  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1533  = { \$1532 , \$1531 , \$1530  } + 3'h7;
+  assign \$1534  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1535  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1536  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1537  = { \$1536 , \$1535 , \$1534  } + 3'h7;
+  assign \$1538  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1539  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1540  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1541  = { \$1540 , \$1539 , \$1538  } + 3'h7;
+  assign \$1542  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1543  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1544  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1545  = { \$1544 , \$1543 , \$1542  } + 3'h7;
+  assign \$1546  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1547  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1548  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1549  = { \$1548 , \$1547 , \$1546  } + 3'h7;
+  assign \$1550  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1551  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1552  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1553  = { \$1552 , \$1551 , \$1550  } + 3'h7;
+  assign \$1554  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1555  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1556  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1557  = { \$1556 , \$1555 , \$1554  } + 3'h7;
+  assign \$1558  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1559  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1560  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1561  = { \$1560 , \$1559 , \$1558  } + 3'h7;
+  assign \$1562  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1563  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1564  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1565  = { \$1564 , \$1563 , \$1562  } + 3'h7;
+  assign \$1566  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1567  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1568  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1569  = { \$1568 , \$1567 , \$1566  } + 3'h7;
+  assign \$1570  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1571  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1572  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1573  = { \$1572 , \$1571 , \$1570  } + 3'h7;
+  assign \$1574  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1575  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1576  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1577  = { \$1576 , \$1575 , \$1574  } + 3'h7;
+  assign \$1578  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1579  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1580  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1581  = { \$1580 , \$1579 , \$1578  } + 3'h7;
+  assign \$1582  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1583  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1584  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1585  = { \$1584 , \$1583 , \$1582  } + 3'h7;
+  assign \$1586  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1587  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1588  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1589  = { \$1588 , \$1587 , \$1586  } + 3'h7;
+  assign \$1590  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1591  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1592  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1593  = { \$1592 , \$1591 , \$1590  } + 3'h7;
+  assign \$1594  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1595  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1596  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1597  = { \$1596 , \$1595 , \$1594  } + 3'h7;
+  assign \$1598  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1599  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1600  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1601  = { \$1600 , \$1599 , \$1598  } + 3'h7;
+  assign \$1602  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1603  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1604  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1605  = { \$1604 , \$1603 , \$1602  } + 3'h7;
+  assign \$1606  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1607  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1608  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1609  = { \$1608 , \$1607 , \$1606  } + 3'h7;
+  assign \$1610  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1611  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1612  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1613  = { \$1612 , \$1611 , \$1610  } + 3'h7;
+  assign \$1614  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1615  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1616  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1617  = { \$1616 , \$1615 , \$1614  } + 3'h7;
+  assign \$1618  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1619  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1620  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1621  = { \$1620 , \$1619 , \$1618  } + 3'h7;
+  assign \$1622  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1623  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1624  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1625  = { \$1624 , \$1623 , \$1622  } + 3'h7;
+  assign \$1626  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1627  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1628  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1629  = { \$1628 , \$1627 , \$1626  } + 3'h7;
+  assign \$1630  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1631  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1632  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1633  = { \$1632 , \$1631 , \$1630  } + 3'h7;
+  assign \$1634  = w1_hit[0] | w1_hit[1];
+  assign \$1635  = \$1634  | w1_hit[2];
+  assign \$1636  = ~ \$1635 ;
+  assign \$1637  = command_queue_count[0] | \$signal$243 ;
+  assign \$1638  = ~ native_turn;
+  assign \$1639  = \$1637  & \$1638 ;
+  assign command_queue_pop = \$1639  & command_queue_count[0];
   assign \$1640  = command_queue_count[0] | \$signal$243 ;
   assign \$1641  = ~ native_turn;
   assign \$1642  = \$1640  & \$1641 ;
-  assign \$1643  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign \$1644  = ~ \$1643 ;
-  assign req_free = \$1642  & \$1644 ;
-  assign \$1645  = command_queue_count[0] | \$signal$243 ;
-  assign \$1646  = ~ native_turn;
-  assign \$1647  = \$1645  & \$1646 ;
-  assign \$1648  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign req_flush = \$1647  & \$1648 ;
-  assign \$1649  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1650  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1651  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1652  = { \$1651 , \$1650 , \$1649  } + 3'h7;
-  assign \$1653  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1654  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1655  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1656  = { \$1655 , \$1654 , \$1653  } + 3'h7;
-  assign \$1657  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1658  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1659  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1660  = { \$1659 , \$1658 , \$1657  } + 3'h7;
-  assign \$1661  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1662  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1663  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1664  = { \$1663 , \$1662 , \$1661  } + 3'h7;
-  assign \$1665  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1666  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1667  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1668  = { \$1667 , \$1666 , \$1665  } + 3'h7;
-  assign \$1669  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1670  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1671  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1672  = { \$1671 , \$1670 , \$1669  } + 3'h7;
-  assign \$1673  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1674  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1675  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1676  = { \$1675 , \$1674 , \$1673  } + 3'h7;
-  assign \$1677  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1678  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1679  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1680  = { \$1679 , \$1678 , \$1677  } + 3'h7;
-  assign \$1681  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1682  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1683  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1684  = { \$1683 , \$1682 , \$1681  } + 3'h7;
-  assign \$1685  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1686  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1687  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1688  = { \$1687 , \$1686 , \$1685  } + 3'h7;
-  assign \$1689  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1690  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1691  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1692  = { \$1691 , \$1690 , \$1689  } + 3'h7;
-  assign \$1693  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1694  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1695  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1696  = { \$1695 , \$1694 , \$1693  } + 3'h7;
-  assign \$1697  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1698  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1699  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1700  = { \$1699 , \$1698 , \$1697  } + 3'h7;
-  assign \$1701  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1702  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1703  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1704  = { \$1703 , \$1702 , \$1701  } + 3'h7;
-  assign \$1705  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1706  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1707  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1708  = { \$1707 , \$1706 , \$1705  } + 3'h7;
-  assign \$1709  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1710  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1711  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1712  = { \$1711 , \$1710 , \$1709  } + 3'h7;
-  assign \$1713  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1714  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1715  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1716  = { \$1715 , \$1714 , \$1713  } + 3'h7;
-  assign \$1717  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1718  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1719  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1720  = { \$1719 , \$1718 , \$1717  } + 3'h7;
-  assign \$1721  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1722  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1723  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1724  = { \$1723 , \$1722 , \$1721  } + 3'h7;
-  assign \$1725  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1726  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1727  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1728  = { \$1727 , \$1726 , \$1725  } + 3'h7;
-  assign \$1729  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1730  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1731  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1732  = { \$1731 , \$1730 , \$1729  } + 3'h7;
-  assign \$1733  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1734  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1735  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1736  = { \$1735 , \$1734 , \$1733  } + 3'h7;
-  assign \$1737  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1738  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1739  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1740  = { \$1739 , \$1738 , \$1737  } + 3'h7;
-  assign \$1741  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1742  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1743  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1744  = { \$1743 , \$1742 , \$1741  } + 3'h7;
-  assign \$1745  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1746  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1747  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1748  = { \$1747 , \$1746 , \$1745  } + 3'h7;
-  assign \$1749  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1750  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1751  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1752  = { \$1751 , \$1750 , \$1749  } + 3'h7;
-  assign \$1753  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1754  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1755  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1756  = { \$1755 , \$1754 , \$1753  } + 3'h7;
-  assign \$1757  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1758  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1759  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1760  = { \$1759 , \$1758 , \$1757  } + 3'h7;
-  assign \$1761  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1762  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1763  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1764  = { \$1763 , \$1762 , \$1761  } + 3'h7;
-  assign \$1765  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1766  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1767  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1768  = { \$1767 , \$1766 , \$1765  } + 3'h7;
-  assign \$1769  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1770  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1771  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1772  = { \$1771 , \$1770 , \$1769  } + 3'h7;
-  assign \$1773  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1774  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1775  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1776  = { \$1775 , \$1774 , \$1773  } + 3'h7;
-  assign \$1777  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1778  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1779  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1780  = { \$1779 , \$1778 , \$1777  } + 3'h7;
-  assign \$1781  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1782  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1783  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1784  = { \$1783 , \$1782 , \$1781  } + 3'h7;
-  assign \$1785  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1786  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1787  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1788  = { \$1787 , \$1786 , \$1785  } + 3'h7;
-  assign \$1789  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1790  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1791  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1792  = { \$1791 , \$1790 , \$1789  } + 3'h7;
-  assign \$1793  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1794  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1795  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1796  = { \$1795 , \$1794 , \$1793  } + 3'h7;
-  assign \$1797  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1798  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1799  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1800  = { \$1799 , \$1798 , \$1797  } + 3'h7;
-  assign \$1801  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1802  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1803  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1804  = { \$1803 , \$1802 , \$1801  } + 3'h7;
-  assign \$1805  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1806  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1807  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1808  = { \$1807 , \$1806 , \$1805  } + 3'h7;
-  assign \$1809  = w1_hit[0] | w1_hit[1];
-  assign \$1810  = \$1809  | w1_hit[2];
-  assign \$1811  = ~ \$1810 ;
-  assign \$1812  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1811 , \$1808 [3], \$1804 [3], \$1800 [3], \$1796 [3], \$1792 [3], \$1788 [3], \$1784 [3], \$1780 [3], \$1776 [3], \$1772 [3], \$1768 [3], \$1764 [3], \$1760 [3], \$1756 [3], \$1752 [3], \$1748 [3], \$1744 [3], \$1740 [3], \$1736 [3], \$1732 [3], \$1728 [3], \$1724 [3], \$1720 [3], \$1716 [3], \$1712 [3], \$1708 [3], \$1704 [3], \$1700 [3], \$1696 [3], \$1692 [3], \$1688 [3], \$1684 [3], \$1680 [3], \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], new_flush };
-  assign \$1813  = ~ w2_plain;
-  assign \$1814  = \$signal$301  & \$signal$285 ;
-  assign \$1815  = ~ \$1814 ;
-  assign bus__w_err = \$1813  & \$1815 ;
-  assign \$1816  = rsp_freed_valid & \port$4528$0 [0];
-  assign \$1817  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1816  | \$1817 ;
-  assign \$1818  = rsp_freed_valid & \port$4528$0 [0];
-  assign \$1819  = \$1818  ? \port$4481$0 [0] : \port$4496$0 [0];
-  assign bus__w_slow_err = ~ \$1819 ;
+  assign \$1643  = ~ command_queue_count[0];
+  assign \$1644  = \$1642  & \$1643 ;
+  assign \$1645  = ~ \$1644 ;
+  assign command_queue_push = \$signal$243  & \$1645 ;
+  assign \$1646  = command_queue_count[0] | \$signal$243 ;
+  assign \$1647  = ~ native_turn;
+  assign \$1648  = \$1646  & \$1647 ;
+  assign \$1649  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign \$1650  = ~ \$1649 ;
+  assign req_free = \$1648  & \$1650 ;
+  assign \$1651  = command_queue_count[0] | \$signal$243 ;
+  assign \$1652  = ~ native_turn;
+  assign \$1653  = \$1651  & \$1652 ;
+  assign \$1654  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
+  assign req_flush = \$1653  & \$1654 ;
+  assign \$1655  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1656  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1657  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1658  = { \$1657 , \$1656 , \$1655  } + 3'h7;
+  assign \$1659  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1660  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1661  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1662  = { \$1661 , \$1660 , \$1659  } + 3'h7;
+  assign \$1663  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1664  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1665  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1666  = { \$1665 , \$1664 , \$1663  } + 3'h7;
+  assign \$1667  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1668  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1669  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1670  = { \$1669 , \$1668 , \$1667  } + 3'h7;
+  assign \$1671  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1672  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1673  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1674  = { \$1673 , \$1672 , \$1671  } + 3'h7;
+  assign \$1675  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1676  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1677  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1678  = { \$1677 , \$1676 , \$1675  } + 3'h7;
+  assign \$1679  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1680  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1681  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1682  = { \$1681 , \$1680 , \$1679  } + 3'h7;
+  assign \$1683  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1684  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1685  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1686  = { \$1685 , \$1684 , \$1683  } + 3'h7;
+  assign \$1687  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1688  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1689  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1690  = { \$1689 , \$1688 , \$1687  } + 3'h7;
+  assign \$1691  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1692  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1693  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1694  = { \$1693 , \$1692 , \$1691  } + 3'h7;
+  assign \$1695  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1696  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1697  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1698  = { \$1697 , \$1696 , \$1695  } + 3'h7;
+  assign \$1699  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1700  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1701  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1702  = { \$1701 , \$1700 , \$1699  } + 3'h7;
+  assign \$1703  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1704  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1705  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1706  = { \$1705 , \$1704 , \$1703  } + 3'h7;
+  assign \$1707  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1708  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1709  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1710  = { \$1709 , \$1708 , \$1707  } + 3'h7;
+  assign \$1711  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1712  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1713  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1714  = { \$1713 , \$1712 , \$1711  } + 3'h7;
+  assign \$1715  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1716  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1717  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1718  = { \$1717 , \$1716 , \$1715  } + 3'h7;
+  assign \$1719  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1720  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1721  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1722  = { \$1721 , \$1720 , \$1719  } + 3'h7;
+  assign \$1723  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1724  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1725  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1726  = { \$1725 , \$1724 , \$1723  } + 3'h7;
+  assign \$1727  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1728  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1729  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1730  = { \$1729 , \$1728 , \$1727  } + 3'h7;
+  assign \$1731  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1732  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1733  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1734  = { \$1733 , \$1732 , \$1731  } + 3'h7;
+  assign \$1735  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1736  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1737  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1738  = { \$1737 , \$1736 , \$1735  } + 3'h7;
+  assign \$1739  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1740  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1741  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1742  = { \$1741 , \$1740 , \$1739  } + 3'h7;
+  assign \$1743  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1744  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1745  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1746  = { \$1745 , \$1744 , \$1743  } + 3'h7;
+  assign \$1747  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1748  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1749  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1750  = { \$1749 , \$1748 , \$1747  } + 3'h7;
+  assign \$1751  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1752  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1753  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1754  = { \$1753 , \$1752 , \$1751  } + 3'h7;
+  assign \$1755  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1756  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1757  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1758  = { \$1757 , \$1756 , \$1755  } + 3'h7;
+  assign \$1759  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1760  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1761  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1762  = { \$1761 , \$1760 , \$1759  } + 3'h7;
+  assign \$1763  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1764  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1765  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1766  = { \$1765 , \$1764 , \$1763  } + 3'h7;
+  assign \$1767  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1768  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1769  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1770  = { \$1769 , \$1768 , \$1767  } + 3'h7;
+  assign \$1771  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1772  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1773  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1774  = { \$1773 , \$1772 , \$1771  } + 3'h7;
+  assign \$1775  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1776  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1777  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1778  = { \$1777 , \$1776 , \$1775  } + 3'h7;
+  assign \$1779  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1780  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1781  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1782  = { \$1781 , \$1780 , \$1779  } + 3'h7;
+  assign \$1783  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1784  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1785  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1786  = { \$1785 , \$1784 , \$1783  } + 3'h7;
+  assign \$1787  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1788  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1789  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1790  = { \$1789 , \$1788 , \$1787  } + 3'h7;
+  assign \$1791  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1792  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1793  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1794  = { \$1793 , \$1792 , \$1791  } + 3'h7;
+  assign \$1795  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1796  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1797  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1798  = { \$1797 , \$1796 , \$1795  } + 3'h7;
+  assign \$1799  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1800  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1801  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1802  = { \$1801 , \$1800 , \$1799  } + 3'h7;
+  assign \$1803  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1804  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1805  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1806  = { \$1805 , \$1804 , \$1803  } + 3'h7;
+  assign \$1807  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1808  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1809  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1810  = { \$1809 , \$1808 , \$1807  } + 3'h7;
+  assign \$1811  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1812  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1813  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1814  = { \$1813 , \$1812 , \$1811  } + 3'h7;
+  assign \$1815  = w1_hit[0] | w1_hit[1];
+  assign \$1816  = \$1815  | w1_hit[2];
+  assign \$1817  = ~ \$1816 ;
+  assign \$1818  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1817 , \$1814 [3], \$1810 [3], \$1806 [3], \$1802 [3], \$1798 [3], \$1794 [3], \$1790 [3], \$1786 [3], \$1782 [3], \$1778 [3], \$1774 [3], \$1770 [3], \$1766 [3], \$1762 [3], \$1758 [3], \$1754 [3], \$1750 [3], \$1746 [3], \$1742 [3], \$1738 [3], \$1734 [3], \$1730 [3], \$1726 [3], \$1722 [3], \$1718 [3], \$1714 [3], \$1710 [3], \$1706 [3], \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], new_flush };
+  assign \$1819  = ~ w2_plain;
+  assign \$1820  = \$signal$301  & \$signal$285 ;
+  assign \$1821  = ~ \$1820 ;
+  assign bus__w_err = \$1819  & \$1821 ;
+  assign \$1822  = rsp_freed_valid & \port$4525$0 [0];
+  assign \$1823  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1822  | \$1823 ;
+  assign \$1824  = rsp_freed_valid & \port$4525$0 [0];
+  assign \$1825  = \$1824  ? \port$4478$0 [0] : \port$4493$0 [0];
+  assign bus__w_slow_err = ~ \$1825 ;
   always @(posedge aclk_clk)
-    cycle <= \$1820 ;
+    cycle <= \$1826 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1821 ;
+    \$signal  <= \$1827 ;
   always @(posedge aclk_clk)
-    ready <= \$1822 ;
+    ready <= \$1828 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$1823 ;
+    e1_new0 <= \$1829 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$1824 ;
+    e1_new1 <= \$1830 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$1825 ;
+    e1_new2 <= \$1831 ;
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1826 ;
+    \$signal$28  <= \$1832 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1827 ;
+    e1_exhausted <= \$1833 ;
   always @(posedge aclk_clk)
-    small_ev_grant <= \$1828 ;
+    small_ev_grant <= \$1834 ;
   always @(posedge aclk_clk)
-    small_ev_free <= \$1829 ;
+    small_ev_free <= \$1835 ;
   always @(posedge aclk_clk)
-    small_ev_flush <= \$1830 ;
+    small_ev_flush <= \$1836 ;
   always @(posedge aclk_clk)
-    small_ev_fail <= \$1831 ;
+    small_ev_fail <= \$1837 ;
   always @(posedge aclk_clk)
-    medium_ev_grant <= \$1832 ;
+    medium_ev_grant <= \$1838 ;
   always @(posedge aclk_clk)
-    medium_ev_free <= \$1833 ;
+    medium_ev_free <= \$1839 ;
   always @(posedge aclk_clk)
-    medium_ev_flush <= \$1834 ;
+    medium_ev_flush <= \$1840 ;
   always @(posedge aclk_clk)
-    medium_ev_fail <= \$1835 ;
+    medium_ev_fail <= \$1841 ;
   always @(posedge aclk_clk)
-    large_ev_grant <= \$1836 ;
+    large_ev_grant <= \$1842 ;
   always @(posedge aclk_clk)
-    large_ev_free <= \$1837 ;
+    large_ev_free <= \$1843 ;
   always @(posedge aclk_clk)
-    large_ev_flush <= \$1838 ;
+    large_ev_flush <= \$1844 ;
   always @(posedge aclk_clk)
-    large_ev_fail <= \$1839 ;
+    large_ev_fail <= \$1845 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$57 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$61 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1840 ;
+    log_bank0_wen <= \$1846 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$64 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$68 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1841 ;
+    log_bank1_wen <= \$1847 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$71 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$75 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1842 ;
+    log_bank2_wen <= \$1848 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$80 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1843 ;
+    log_bank3_wen <= \$1849 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1844 ;
+    space_ge1 <= \$1850 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1845 ;
+    space_ge2 <= \$1851 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1846 ;
+    space_ge3 <= \$1852 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1847 ;
+    space_ge4 <= \$1853 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1848 ;
+    space_ge5 <= \$1854 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1849 ;
+    space_ge6 <= \$1855 ;
   always @(posedge aclk_clk)
-    space <= \$1850 ;
+    space <= \$1856 ;
   always @(posedge aclk_clk)
-    tail <= \$1851 ;
+    tail <= \$1857 ;
   always @(posedge aclk_clk)
-    \$signal$88  <= \$1852 ;
+    \$signal$88  <= \$1858 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1853 ;
+    n_dropped <= \$1859 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1854 ;
+    err_dropped <= \$1860 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1855 ;
+    tail_row <= \$1861 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1856 ;
+    tail_next_row <= \$1862 ;
   always @(posedge aclk_clk)
-    head <= \$1857 ;
+    head <= \$1863 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1858 ;
+    \$signal$94  <= \$1864 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1859 ;
+    head_bank <= \$1865 ;
   always @(posedge aclk_clk)
-    head_entry <= \$1860 ;
+    head_entry <= \$1866 ;
   always @(posedge aclk_clk)
-    \$signal$101  <= \$1861 ;
+    \$signal$101  <= \$1867 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$1862 ;
+    small_lw_limit <= \$1868 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$1863 ;
+    small_lw_short <= \$1869 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1864 ;
+    small_lw_granted_1 <= \$1870 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1865 ;
+    small_lw_granted_2 <= \$1871 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$1866 ;
+    small_in_use <= \$1872 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$1867 ;
+    small_in_use_was <= \$1873 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$1868 ;
+    small_in_use_rose <= \$1874 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$1869 ;
+    small_hw_grow <= \$1875 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$1870 ;
+    small_high_water <= \$1876 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$1871 ;
+    small_allocs <= \$1877 ;
   always @(posedge aclk_clk)
-    small_fails <= \$1872 ;
+    small_fails <= \$1878 ;
   always @(posedge aclk_clk)
-    small_frees <= \$1873 ;
+    small_frees <= \$1879 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$1874 ;
+    small_flushes <= \$1880 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$1875 ;
+    medium_lw_limit <= \$1881 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$1876 ;
+    medium_lw_short <= \$1882 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1877 ;
+    medium_lw_granted_1 <= \$1883 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1878 ;
+    medium_lw_granted_2 <= \$1884 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$1879 ;
+    medium_in_use <= \$1885 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$1880 ;
+    medium_in_use_was <= \$1886 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1881 ;
+    medium_in_use_rose <= \$1887 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$1882 ;
+    medium_hw_grow <= \$1888 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$1883 ;
+    medium_high_water <= \$1889 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$1884 ;
+    medium_allocs <= \$1890 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$1885 ;
+    medium_fails <= \$1891 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$1886 ;
+    medium_frees <= \$1892 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$1887 ;
+    medium_flushes <= \$1893 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$1888 ;
+    large_lw_limit <= \$1894 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$1889 ;
+    large_lw_short <= \$1895 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1890 ;
+    large_lw_granted_1 <= \$1896 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1891 ;
+    large_lw_granted_2 <= \$1897 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$1892 ;
+    large_in_use <= \$1898 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$1893 ;
+    large_in_use_was <= \$1899 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$1894 ;
+    large_in_use_rose <= \$1900 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$1895 ;
+    large_hw_grow <= \$1901 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$1896 ;
+    large_high_water <= \$1902 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$1897 ;
+    large_allocs <= \$1903 ;
   always @(posedge aclk_clk)
-    large_fails <= \$1898 ;
+    large_fails <= \$1904 ;
   always @(posedge aclk_clk)
-    large_frees <= \$1899 ;
+    large_frees <= \$1905 ;
   always @(posedge aclk_clk)
-    large_flushes <= \$1900 ;
+    large_flushes <= \$1906 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1901 ;
+    r1_valid <= \$1907 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1902 ;
+    alloc_queue_head <= \$1908 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1903 ;
+    alloc_queue_rd <= \$1909 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1904 ;
+    alloc_queue_rd_next <= \$1910 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1905 ;
+    alloc_queue_wr <= \$1911 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1906 ;
+    alloc_queue_wr_next <= \$1912 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1907 ;
+    alloc_queue_held <= \$1913 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1908 ;
+    alloc_queue_count <= \$1914 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1909 ;
+    req_alloc <= \$1915 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1910 ;
+    staged_valid <= \$1916 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1911 ;
+    alloc_queue_w_data <= \$1917 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1912 ;
+    req_alloc_pool <= \$1918 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1913 ;
+    req_alloc_size <= \$1919 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$445 [12];
+    r1_sel_id <= \$451 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$448 [12];
+    r1_sel_version <= \$454 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$451 [12];
+    r1_sel_config <= \$457 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$454 [12];
+    r1_sel_config2 <= \$460 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$457 [12];
+    r1_sel_ctrl <= \$463 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$460 [12];
+    r1_sel_status <= \$466 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$463 [12];
+    r1_sel_irq_status <= \$469 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$466 [12];
+    r1_sel_irq_enable <= \$472 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$469 [12];
+    r1_sel_err_count <= \$475 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$472 [12];
+    r1_sel_err_dropped <= \$478 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$475 [12];
+    r1_sel_err_head0 <= \$481 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$478 [12];
+    r1_sel_err_head1 <= \$484 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$481 [12];
+    r1_sel_err_head2 <= \$487 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$484 [12];
+    r1_sel_err_head3 <= \$490 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$487 [12];
+    r1_sel_err_pop <= \$493 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$490 [12];
+    r1_sel_cycle <= \$496 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$493 [12];
+    r1_sel_pool0_free <= \$499 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$496 [12];
+    r1_sel_pool0_base_lo <= \$502 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$499 [12];
+    r1_sel_pool0_base_hi <= \$505 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$502 [12];
+    r1_sel_pool0_slot_size <= \$508 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$505 [12];
+    r1_sel_pool0_slots <= \$511 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$508 [12];
+    r1_sel_pool0_in_use <= \$514 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$511 [12];
+    r1_sel_pool0_high_water <= \$517 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$514 [12];
+    r1_sel_pool0_allocs <= \$520 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$517 [12];
+    r1_sel_pool0_fails <= \$523 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$520 [12];
+    r1_sel_pool0_frees <= \$526 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$523 [12];
+    r1_sel_pool0_info <= \$529 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$526 [12];
+    r1_sel_pool0_flush <= \$532 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$529 [12];
+    r1_sel_pool0_flushes <= \$535 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$532 [12];
+    r1_sel_pool0_overwrites <= \$538 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$535 [12];
+    r1_sel_pool0_low_water <= \$541 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$538 [12];
+    r1_sel_pool1_free <= \$544 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$541 [12];
+    r1_sel_pool1_base_lo <= \$547 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$544 [12];
+    r1_sel_pool1_base_hi <= \$550 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$547 [12];
+    r1_sel_pool1_slot_size <= \$553 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$550 [12];
+    r1_sel_pool1_slots <= \$556 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$553 [12];
+    r1_sel_pool1_in_use <= \$559 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$556 [12];
+    r1_sel_pool1_high_water <= \$562 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$559 [12];
+    r1_sel_pool1_allocs <= \$565 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$562 [12];
+    r1_sel_pool1_fails <= \$568 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$565 [12];
+    r1_sel_pool1_frees <= \$571 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$568 [12];
+    r1_sel_pool1_info <= \$574 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$571 [12];
+    r1_sel_pool1_flush <= \$577 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$574 [12];
+    r1_sel_pool1_flushes <= \$580 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$577 [12];
+    r1_sel_pool1_overwrites <= \$583 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$580 [12];
+    r1_sel_pool1_low_water <= \$586 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$583 [12];
+    r1_sel_pool2_free <= \$589 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$586 [12];
+    r1_sel_pool2_base_lo <= \$592 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$589 [12];
+    r1_sel_pool2_base_hi <= \$595 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$592 [12];
+    r1_sel_pool2_slot_size <= \$598 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$595 [12];
+    r1_sel_pool2_slots <= \$601 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$598 [12];
+    r1_sel_pool2_in_use <= \$604 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$601 [12];
+    r1_sel_pool2_high_water <= \$607 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$604 [12];
+    r1_sel_pool2_allocs <= \$610 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$607 [12];
+    r1_sel_pool2_fails <= \$613 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$610 [12];
+    r1_sel_pool2_frees <= \$616 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$613 [12];
+    r1_sel_pool2_info <= \$619 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$616 [12];
+    r1_sel_pool2_flush <= \$622 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$619 [12];
+    r1_sel_pool2_flushes <= \$625 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$622 [12];
+    r1_sel_pool2_overwrites <= \$628 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$625 [12];
+    r1_sel_pool2_low_water <= \$631 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1914 ;
+    r2_valid <= \$1920 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1915 ;
+    r2_block0 <= \$1921 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1916 ;
+    r2_found_in <= \$1922 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1917 ;
+    r2_block4 <= \$1923 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1918 ;
+    r2_block5 <= \$1924 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1919 ;
+    r2_block6 <= \$1925 ;
   always @(posedge aclk_clk)
-    \$signal$234  <= \$821 ;
+    \$signal$234  <= \$827 ;
   always @(posedge aclk_clk)
-    new_flush <= \$842 ;
+    new_flush <= \$848 ;
   always @(posedge aclk_clk)
-    \$signal$243  <= \$1920 ;
+    \$signal$243  <= \$1926 ;
   always @(posedge aclk_clk)
-    new_is_flush <= \$904 ;
+    new_is_flush <= \$910 ;
   always @(posedge aclk_clk)
-    \$signal$245  <= \$1921 ;
+    \$signal$245  <= \$1927 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1922 ;
+    w1_pool_is <= \$1928 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1923 ;
+    w1_hit <= \$1929 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1924 ;
+    w1_tag <= \$1930 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1925 ;
+    w1_small_addr <= \$1931 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1926 ;
+    w1_medium_addr <= \$1932 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1927 ;
+    w1_large_addr <= \$1933 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1928 ;
+    command_queue_head <= \$1934 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1929 ;
+    command_queue_rd <= \$1935 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1930 ;
+    command_queue_rd_next <= \$1936 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1931 ;
+    command_queue_wr <= \$1937 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1932 ;
+    command_queue_wr_next <= \$1938 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1933 ;
+    command_queue_held <= \$1939 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1934 ;
+    command_queue_count <= \$1940 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1935 ;
+    native_turn <= \$1941 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1936 ;
+    w1_a1_0 <= \$1942 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1937 ;
+    w1_a4_2 <= \$1943 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1938 ;
+    w1_a7_5 <= \$1944 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1939 ;
+    w1_a11_8 <= \$1945 ;
   always @(posedge aclk_clk)
-    \$signal$280  <= \$1940 ;
+    \$signal$280  <= \$1946 ;
   always @(posedge aclk_clk)
-    \$signal$281  <= \$1941 ;
+    \$signal$281  <= \$1947 ;
   always @(posedge aclk_clk)
-    \$signal$282  <= \$1942 ;
+    \$signal$282  <= \$1948 ;
   always @(posedge aclk_clk)
-    \$signal$283  <= \$1943 ;
+    \$signal$283  <= \$1949 ;
   always @(posedge aclk_clk)
-    \$signal$284  <= \$1944 ;
+    \$signal$284  <= \$1950 ;
   always @(posedge aclk_clk)
-    \$signal$285  <= \$1945 ;
+    \$signal$285  <= \$1951 ;
   always @(posedge aclk_clk)
-    \$signal$286  <= \$1946 ;
+    \$signal$286  <= \$1952 ;
   always @(posedge aclk_clk)
-    \$signal$287  <= \$1947 ;
+    \$signal$287  <= \$1953 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1948 ;
+    w2_is_ctrl <= \$1954 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1949 ;
+    w2_is_irq_status <= \$1955 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1950 ;
+    w2_is_irq_enable <= \$1956 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1951 ;
+    w2_is_err_pop <= \$1957 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1952 ;
+    w2_is_pool0_free <= \$1958 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1953 ;
+    w2_is_pool0_flush <= \$1959 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1954 ;
+    w2_is_pool0_low_water <= \$1960 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1955 ;
+    w2_is_pool1_free <= \$1961 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1956 ;
+    w2_is_pool1_flush <= \$1962 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1957 ;
+    w2_is_pool1_low_water <= \$1963 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1958 ;
+    w2_is_pool2_free <= \$1964 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1959 ;
+    w2_is_pool2_flush <= \$1965 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1960 ;
+    w2_is_pool2_low_water <= \$1966 ;
   always @(posedge aclk_clk)
-    \$signal$301  <= \$1961 ;
+    \$signal$301  <= \$1967 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1962 ;
+    w2_plain <= \$1968 ;
   always @(posedge aclk_clk)
-    \$signal$93  <= \$1963 ;
+    \$signal$93  <= \$1969 ;
   always @(posedge aclk_clk)
-    w1c <= \$1964 ;
+    w1c <= \$1970 ;
   always @(posedge aclk_clk)
-    \$signal$102  <= \$1965 ;
+    \$signal$102  <= \$1971 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1966 ;
+    irq_enable <= \$1972 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$1967 ;
+    small_low_water <= \$1973 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$1968 ;
+    medium_low_water <= \$1974 ;
   always @(posedge aclk_clk)
-    large_low_water <= \$1969 ;
+    large_low_water <= \$1975 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13193,22 +13184,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$803 [8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$807 [8], \$807 [6] };
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$812 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$824 [8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$828 [8], \$828 [6] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$809 [8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$813 [8], \$813 [6] };
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$818 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$830 [8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$834 [8], \$834 [6] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$833 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$845 [8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$849 [8], \$849 [6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$854 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$865 [8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$869 [8], \$869 [6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$874 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$887 [8];
-  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$891 [8], \$891 [6] };
-  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$896 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$839 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$851 [8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$855 [8], \$855 [6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$860 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$871 [8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$875 [8], \$875 [6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$880 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$893 [8];
+  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$897 [8], \$897 [6] };
+  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$902 [8:7];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
   assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr[8];
@@ -13265,7 +13256,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1382 [1:0])
+    casez (\$1388 [1:0])
       2'h0:
           \$62  = log_kept_ge1;
       2'h1:
@@ -13279,7 +13270,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1383 [1:0])
+    casez (\$1389 [1:0])
       2'h0:
           \$69  = log_kept_ge1;
       2'h1:
@@ -13293,7 +13284,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1384 [1:0])
+    casez (\$1390 [1:0])
       2'h0:
           \$76  = log_kept_ge1;
       2'h1:
@@ -13307,7 +13298,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1385 [1:0])
+    casez (\$1391 [1:0])
       2'h0:
           \$81  = log_kept_ge1;
       2'h1:
@@ -13334,26 +13325,26 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$437  = 14'h0000;
-    casez (\$436 [1:0])
+    \$443  = 14'h0000;
+    casez (\$442 [1:0])
       2'h0:
-          \$437  = 14'h0040;
+          \$443  = 14'h0040;
       2'h1:
-          \$437  = 14'h0200;
+          \$443  = 14'h0200;
       2'h2:
-          \$437  = 14'h1000;
+          \$443  = 14'h1000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$440  = 14'h0000;
-    casez (\$439 [1:0])
+    \$446  = 14'h0000;
+    casez (\$445 [1:0])
       2'h0:
-          \$440  = 14'h0040;
+          \$446  = 14'h0040;
       2'h1:
-          \$440  = 14'h0200;
+          \$446  = 14'h0200;
       2'h2:
-          \$440  = 14'h1000;
+          \$446  = 14'h1000;
     endcase
   end
   always @* begin
@@ -13409,7 +13400,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1387 ;
+          space_plus_all_ge4 = \$1393 ;
     endcase
   end
   always @* begin
@@ -13421,9 +13412,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1389 ;
+          space_plus_all_ge5 = \$1395 ;
       2'h3:
-          space_plus_all_ge5 = \$1391 ;
+          space_plus_all_ge5 = \$1397 ;
     endcase
   end
   always @* begin
@@ -13433,1289 +13424,1289 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1393 ;
+          space_plus_all_ge6 = \$1399 ;
       2'h2:
-          space_plus_all_ge6 = \$1395 ;
+          space_plus_all_ge6 = \$1401 ;
       2'h3:
-          space_plus_all_ge6 = \$1397 ;
+          space_plus_all_ge6 = \$1403 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1820  = \$1 [31:0];
+    \$1826  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1820  = 32'd0;
+      \$1826  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1821  = busy;
-    if (aclk_rst) begin
-      \$1821  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1822  = \ready$6 ;
-    if (aclk_rst) begin
-      \$1822  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1823  = \$7 ;
-    if (aclk_rst) begin
-      \$1823  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1824  = \$11 ;
-    if (aclk_rst) begin
-      \$1824  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1825  = { \$12 [31:0], 16'h0000, \port$4475$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4475$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4475$0 [4:1] };
-    if (aclk_rst) begin
-      \$1825  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1826  = \$14 [1:0];
-    if (aclk_rst) begin
-      \$1826  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1827  = \$16 ;
+    \$1827  = busy;
     if (aclk_rst) begin
       \$1827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1828  = \$19 ;
+    \$1828  = \ready$6 ;
     if (aclk_rst) begin
       \$1828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1829  = \$22 ;
+    \$1829  = \$7 ;
     if (aclk_rst) begin
-      \$1829  = 1'h0;
+      \$1829  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1830  = \$25 ;
+    \$1830  = \$11 ;
     if (aclk_rst) begin
-      \$1830  = 1'h0;
+      \$1830  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1831  = \$29 ;
+    \$1831  = { \$12 [31:0], 16'h0000, \port$4472$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4472$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4472$0 [4:1] };
     if (aclk_rst) begin
-      \$1831  = 1'h0;
+      \$1831  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1832  = \$32 ;
+    \$1832  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1832  = 1'h0;
+      \$1832  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1833  = \$35 ;
+    \$1833  = \$16 ;
     if (aclk_rst) begin
       \$1833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1834  = \$38 ;
+    \$1834  = \$19 ;
     if (aclk_rst) begin
       \$1834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1835  = \$42 ;
+    \$1835  = \$22 ;
     if (aclk_rst) begin
       \$1835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1836  = \$45 ;
+    \$1836  = \$25 ;
     if (aclk_rst) begin
       \$1836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1837  = \$48 ;
+    \$1837  = \$29 ;
     if (aclk_rst) begin
       \$1837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1838  = \$51 ;
+    \$1838  = \$32 ;
     if (aclk_rst) begin
       \$1838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1839  = \$55 ;
+    \$1839  = \$35 ;
     if (aclk_rst) begin
       \$1839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1840  = \$62 ;
+    \$1840  = \$38 ;
     if (aclk_rst) begin
       \$1840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1841  = \$69 ;
+    \$1841  = \$42 ;
     if (aclk_rst) begin
       \$1841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1842  = \$76 ;
+    \$1842  = \$45 ;
     if (aclk_rst) begin
       \$1842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1843  = \$81 ;
+    \$1843  = \$48 ;
     if (aclk_rst) begin
       \$1843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1844  = \$82 ;
+    \$1844  = \$51 ;
     if (aclk_rst) begin
-      \$1844  = 1'h1;
+      \$1844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1845  = \$83 ;
+    \$1845  = \$55 ;
     if (aclk_rst) begin
-      \$1845  = 1'h1;
+      \$1845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1846  = \$84 ;
+    \$1846  = \$62 ;
     if (aclk_rst) begin
-      \$1846  = 1'h1;
+      \$1846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1847  = \$85 ;
+    \$1847  = \$69 ;
     if (aclk_rst) begin
-      \$1847  = 1'h1;
+      \$1847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1848  = \$86 ;
+    \$1848  = \$76 ;
     if (aclk_rst) begin
-      \$1848  = 1'h1;
+      \$1848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1849  = \$87 ;
+    \$1849  = \$81 ;
     if (aclk_rst) begin
-      \$1849  = 1'h1;
+      \$1849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1850  = \$90 ;
+    \$1850  = \$82 ;
     if (aclk_rst) begin
-      \$1850  = 5'h10;
+      \$1850  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1851  = \$96 ;
+    \$1851  = \$83 ;
     if (aclk_rst) begin
-      \$1851  = 4'h0;
+      \$1851  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1852  = \$97 [31:0];
-    if (\$signal$93 ) begin
-      \$1852  = 32'd0;
-    end
+    \$1852  = \$84 ;
     if (aclk_rst) begin
-      \$1852  = 32'd0;
+      \$1852  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1853  = \$98 [1:0];
+    \$1853  = \$85 ;
     if (aclk_rst) begin
-      \$1853  = 2'h0;
+      \$1853  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1854  = \$99 [31:0];
-    if (\$signal$93 ) begin
-      \$1854  = 32'd0;
-    end
+    \$1854  = \$86 ;
     if (aclk_rst) begin
-      \$1854  = 32'd0;
+      \$1854  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1855  = tail_row;
-    if (\$100 ) begin
-      \$1855  = tail_next_row;
-    end
+    \$1855  = \$87 ;
     if (aclk_rst) begin
-      \$1855  = 2'h0;
+      \$1855  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1856  = tail_next_row;
-    if (\$100 ) begin
-      \$1856  = \$101 [1:0];
-    end
+    \$1856  = \$90 ;
     if (aclk_rst) begin
-      \$1856  = 2'h1;
+      \$1856  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1857  = head;
-    if (popped) begin
-      \$1857  = \$102 [3:0];
-    end
+    \$1857  = \$96 ;
     if (aclk_rst) begin
       \$1857  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1858  = \$103 ;
+    \$1858  = \$97 [31:0];
+    if (\$signal$93 ) begin
+      \$1858  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$1858  = 1'h0;
+      \$1858  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1859  = head[1:0];
+    \$1859  = \$98 [1:0];
     if (aclk_rst) begin
       \$1859  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1860  = \$107 ;
+    \$1860  = \$99 [31:0];
+    if (\$signal$93 ) begin
+      \$1860  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$1860  = 121'h0000000000000000000000000000000;
+      \$1860  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1861  = \$110 ;
+    \$1861  = tail_row;
+    if (\$100 ) begin
+      \$1861  = tail_next_row;
+    end
     if (aclk_rst) begin
-      \$1861  = 5'h00;
+      \$1861  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1862  = \$111 ;
+    \$1862  = tail_next_row;
+    if (\$100 ) begin
+      \$1862  = \$101 [1:0];
+    end
     if (aclk_rst) begin
-      \$1862  = 18'h00000;
+      \$1862  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1863  = \$112 ;
+    \$1863  = head;
+    if (popped) begin
+      \$1863  = \$102 [3:0];
+    end
     if (aclk_rst) begin
-      \$1863  = 1'h0;
+      \$1863  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1864  = small_ev_grant;
+    \$1864  = \$103 ;
     if (aclk_rst) begin
       \$1864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1865  = small_lw_granted_1;
+    \$1865  = head[1:0];
     if (aclk_rst) begin
-      \$1865  = 1'h0;
+      \$1865  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1866  = \$123 [8:0];
+    \$1866  = \$107 ;
     if (aclk_rst) begin
-      \$1866  = 9'h000;
+      \$1866  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1867  = small_in_use;
+    \$1867  = \$110 ;
     if (aclk_rst) begin
-      \$1867  = 9'h000;
+      \$1867  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1868  = \$133 ;
+    \$1868  = \$111 ;
     if (aclk_rst) begin
-      \$1868  = 1'h0;
+      \$1868  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1869  = \$137 ;
+    \$1869  = \$112 ;
     if (aclk_rst) begin
       \$1869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1870  = small_high_water;
+    \$1870  = small_ev_grant;
+    if (aclk_rst) begin
+      \$1870  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1871  = small_lw_granted_1;
+    if (aclk_rst) begin
+      \$1871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1872  = \$123 [8:0];
+    if (aclk_rst) begin
+      \$1872  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1873  = small_in_use;
+    if (aclk_rst) begin
+      \$1873  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1874  = \$133 ;
+    if (aclk_rst) begin
+      \$1874  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1875  = \$139 ;
+    if (aclk_rst) begin
+      \$1875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1876  = small_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1870  = small_in_use;
+      \$1876  = small_in_use;
     end else begin
       if (small_hw_grow) begin
-        \$1870  = small_in_use_was;
+        \$1876  = small_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1870  = 9'h000;
+      \$1876  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1871  = 32'd0;
+      \$1877  = 32'd0;
     end else begin
-      \$1871  = \$138 [31:0];
+      \$1877  = \$140 [31:0];
     end
     if (aclk_rst) begin
-      \$1871  = 32'd0;
+      \$1877  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1872  = 32'd0;
+      \$1878  = 32'd0;
     end else begin
-      \$1872  = \$139 [31:0];
+      \$1878  = \$141 [31:0];
     end
     if (aclk_rst) begin
-      \$1872  = 32'd0;
+      \$1878  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1873  = 32'd0;
+      \$1879  = 32'd0;
     end else begin
-      \$1873  = \$140 [31:0];
+      \$1879  = \$142 [31:0];
     end
     if (aclk_rst) begin
-      \$1873  = 32'd0;
+      \$1879  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1874  = 32'd0;
+      \$1880  = 32'd0;
     end else begin
-      \$1874  = \$141 [31:0];
+      \$1880  = \$143 [31:0];
     end
     if (aclk_rst) begin
-      \$1874  = 32'd0;
+      \$1880  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1875  = \$142 ;
+    \$1881  = \$144 ;
     if (aclk_rst) begin
-      \$1875  = 18'h00000;
+      \$1881  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1876  = \$143 ;
-    if (aclk_rst) begin
-      \$1876  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1877  = medium_ev_grant;
-    if (aclk_rst) begin
-      \$1877  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1878  = medium_lw_granted_1;
-    if (aclk_rst) begin
-      \$1878  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1879  = \$154 [7:0];
-    if (aclk_rst) begin
-      \$1879  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1880  = medium_in_use;
-    if (aclk_rst) begin
-      \$1880  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1881  = \$164 ;
-    if (aclk_rst) begin
-      \$1881  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1882  = \$168 ;
+    \$1882  = \$145 ;
     if (aclk_rst) begin
       \$1882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1883  = medium_high_water;
+    \$1883  = medium_ev_grant;
+    if (aclk_rst) begin
+      \$1883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1884  = medium_lw_granted_1;
+    if (aclk_rst) begin
+      \$1884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1885  = \$156 [7:0];
+    if (aclk_rst) begin
+      \$1885  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1886  = medium_in_use;
+    if (aclk_rst) begin
+      \$1886  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1887  = \$166 ;
+    if (aclk_rst) begin
+      \$1887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1888  = \$172 ;
+    if (aclk_rst) begin
+      \$1888  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1889  = medium_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1883  = medium_in_use;
+      \$1889  = medium_in_use;
     end else begin
       if (medium_hw_grow) begin
-        \$1883  = medium_in_use_was;
+        \$1889  = medium_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1883  = 8'h00;
+      \$1889  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1884  = 32'd0;
+      \$1890  = 32'd0;
     end else begin
-      \$1884  = \$169 [31:0];
+      \$1890  = \$173 [31:0];
     end
     if (aclk_rst) begin
-      \$1884  = 32'd0;
+      \$1890  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1885  = 32'd0;
+      \$1891  = 32'd0;
     end else begin
-      \$1885  = \$170 [31:0];
+      \$1891  = \$174 [31:0];
     end
     if (aclk_rst) begin
-      \$1885  = 32'd0;
+      \$1891  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1886  = 32'd0;
+      \$1892  = 32'd0;
     end else begin
-      \$1886  = \$171 [31:0];
+      \$1892  = \$175 [31:0];
     end
     if (aclk_rst) begin
-      \$1886  = 32'd0;
+      \$1892  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1887  = 32'd0;
+      \$1893  = 32'd0;
     end else begin
-      \$1887  = \$172 [31:0];
+      \$1893  = \$176 [31:0];
     end
     if (aclk_rst) begin
-      \$1887  = 32'd0;
+      \$1893  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1888  = \$173 ;
+    \$1894  = \$177 ;
     if (aclk_rst) begin
-      \$1888  = 18'h00000;
+      \$1894  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1889  = \$174 ;
-    if (aclk_rst) begin
-      \$1889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1890  = large_ev_grant;
-    if (aclk_rst) begin
-      \$1890  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1891  = large_lw_granted_1;
-    if (aclk_rst) begin
-      \$1891  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1892  = \$185 [5:0];
-    if (aclk_rst) begin
-      \$1892  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1893  = large_in_use;
-    if (aclk_rst) begin
-      \$1893  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1894  = \$195 ;
-    if (aclk_rst) begin
-      \$1894  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1895  = \$199 ;
+    \$1895  = \$178 ;
     if (aclk_rst) begin
       \$1895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1896  = large_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1896  = large_in_use;
-    end else begin
-      if (large_hw_grow) begin
-        \$1896  = large_in_use_was;
-      end
-    end
+    \$1896  = large_ev_grant;
     if (aclk_rst) begin
-      \$1896  = 6'h00;
+      \$1896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1897  = 32'd0;
-    end else begin
-      \$1897  = \$200 [31:0];
-    end
+    \$1897  = large_lw_granted_1;
     if (aclk_rst) begin
-      \$1897  = 32'd0;
+      \$1897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1898  = 32'd0;
-    end else begin
-      \$1898  = \$201 [31:0];
-    end
+    \$1898  = \$189 [5:0];
     if (aclk_rst) begin
-      \$1898  = 32'd0;
+      \$1898  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1899  = 32'd0;
-    end else begin
-      \$1899  = \$202 [31:0];
-    end
+    \$1899  = large_in_use;
     if (aclk_rst) begin
-      \$1899  = 32'd0;
+      \$1899  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1900  = 32'd0;
-    end else begin
-      \$1900  = \$203 [31:0];
-    end
+    \$1900  = \$199 ;
     if (aclk_rst) begin
-      \$1900  = 32'd0;
+      \$1900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1901  = \$210 ;
+    \$1901  = \$205 ;
     if (aclk_rst) begin
       \$1901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1902  = alloc_queue_head;
-    if (\$213 ) begin
-      \$1902  = \$214 ;
+    \$1902  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1902  = large_in_use;
+    end else begin
+      if (large_hw_grow) begin
+        \$1902  = large_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1902  = 16'h0000;
+      \$1902  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1903  = alloc_queue_rd;
-    if (\$218 ) begin
-      \$1903  = alloc_queue_rd_next;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1903  = 32'd0;
+    end else begin
+      \$1903  = \$206 [31:0];
     end
     if (aclk_rst) begin
-      \$1903  = 4'h0;
+      \$1903  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1904  = alloc_queue_rd_next;
-    if (\$218 ) begin
-      \$1904  = \$219 [3:0];
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1904  = 32'd0;
+    end else begin
+      \$1904  = \$207 [31:0];
     end
     if (aclk_rst) begin
-      \$1904  = 4'h1;
+      \$1904  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1905  = alloc_queue_wr;
-    if (\$223 ) begin
-      \$1905  = alloc_queue_wr_next;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1905  = 32'd0;
+    end else begin
+      \$1905  = \$208 [31:0];
     end
     if (aclk_rst) begin
-      \$1905  = 4'h0;
+      \$1905  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1906  = alloc_queue_wr_next;
-    if (\$223 ) begin
-      \$1906  = \$224 [3:0];
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1906  = 32'd0;
+    end else begin
+      \$1906  = \$209 [31:0];
     end
     if (aclk_rst) begin
-      \$1906  = 4'h1;
+      \$1906  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1907 [0] = \$235 ;
-    \$1907 [1] = \$246 ;
-    \$1907 [2] = \$257 ;
-    \$1907 [3] = \$268 ;
-    \$1907 [4] = \$279 ;
-    \$1907 [5] = \$290 ;
-    \$1907 [6] = \$301 ;
-    \$1907 [7] = \$312 ;
-    \$1907 [8] = \$323 ;
-    \$1907 [9] = \$334 ;
+    \$1907  = \$216 ;
     if (aclk_rst) begin
-      \$1907  = 10'h000;
+      \$1907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1908 [0] = \$340 ;
-    \$1908 [1] = \$346 ;
-    \$1908 [2] = \$352 ;
-    \$1908 [3] = \$358 ;
-    \$1908 [4] = \$364 ;
-    \$1908 [5] = \$370 ;
-    \$1908 [6] = \$376 ;
-    \$1908 [7] = \$382 ;
-    \$1908 [8] = \$388 ;
-    \$1908 [9] = \$394 ;
-    \$1908 [10] = \$400 ;
+    \$1908  = alloc_queue_head;
+    if (\$219 ) begin
+      \$1908  = \$220 ;
+    end
     if (aclk_rst) begin
-      \$1908  = 11'h000;
+      \$1908  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1909  = \$411 ;
+    \$1909  = alloc_queue_rd;
+    if (\$224 ) begin
+      \$1909  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1909  = 1'h0;
+      \$1909  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1910  = \$434 ;
+    \$1910  = alloc_queue_rd_next;
+    if (\$224 ) begin
+      \$1910  = \$225 [3:0];
+    end
     if (aclk_rst) begin
-      \$1910  = 1'h0;
+      \$1910  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1911  = { \$437 , \$435 [1:0] };
+    \$1911  = alloc_queue_wr;
+    if (\$229 ) begin
+      \$1911  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1911  = 16'h0000;
+      \$1911  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1912  = \$442 [1:0];
+    \$1912  = alloc_queue_wr_next;
+    if (\$229 ) begin
+      \$1912  = \$230 [3:0];
+    end
     if (aclk_rst) begin
-      \$1912  = 2'h0;
+      \$1912  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1913  = \$442 [15:2];
+    \$1913 [0] = \$241 ;
+    \$1913 [1] = \$252 ;
+    \$1913 [2] = \$263 ;
+    \$1913 [3] = \$274 ;
+    \$1913 [4] = \$285 ;
+    \$1913 [5] = \$296 ;
+    \$1913 [6] = \$307 ;
+    \$1913 [7] = \$318 ;
+    \$1913 [8] = \$329 ;
+    \$1913 [9] = \$340 ;
     if (aclk_rst) begin
-      \$1913  = 14'h0000;
+      \$1913  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1914  = r1_valid;
+    \$1914 [0] = \$346 ;
+    \$1914 [1] = \$352 ;
+    \$1914 [2] = \$358 ;
+    \$1914 [3] = \$364 ;
+    \$1914 [4] = \$370 ;
+    \$1914 [5] = \$376 ;
+    \$1914 [6] = \$382 ;
+    \$1914 [7] = \$388 ;
+    \$1914 [8] = \$394 ;
+    \$1914 [9] = \$400 ;
+    \$1914 [10] = \$406 ;
     if (aclk_rst) begin
-      \$1914  = 1'h0;
+      \$1914  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1915  = \$656 ;
+    \$1915  = \$417 ;
     if (aclk_rst) begin
-      \$1915  = 32'd0;
+      \$1915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1916 [0] = \$671 ;
-    \$1916 [1] = \$714 ;
-    \$1916 [2] = \$757 ;
-    \$1916 [3] = \$800 ;
+    \$1916  = \$440 ;
     if (aclk_rst) begin
-      \$1916  = 4'h0;
+      \$1916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1917  = \$700 ;
+    \$1917  = { \$443 , \$441 [1:0] };
     if (aclk_rst) begin
-      \$1917  = 32'd0;
+      \$1917  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1918  = \$743 ;
+    \$1918  = \$448 [1:0];
     if (aclk_rst) begin
-      \$1918  = 32'd0;
+      \$1918  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1919  = \$786 ;
+    \$1919  = \$448 [15:2];
     if (aclk_rst) begin
-      \$1919  = 32'd0;
+      \$1919  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1920  = \$884 ;
+    \$1920  = r1_valid;
     if (aclk_rst) begin
       \$1920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1921  = \$906 [1:0];
+    \$1921  = \$662 ;
     if (aclk_rst) begin
-      \$1921  = 2'h0;
+      \$1921  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1922  = { w0_large_is, w0_medium_is, w0_small_is };
+    \$1922 [0] = \$677 ;
+    \$1922 [1] = \$720 ;
+    \$1922 [2] = \$763 ;
+    \$1922 [3] = \$806 ;
     if (aclk_rst) begin
-      \$1922  = 3'h0;
+      \$1922  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1923  = { \$909 , \$908 , \$907  };
+    \$1923  = \$706 ;
     if (aclk_rst) begin
-      \$1923  = 3'h0;
+      \$1923  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1924  = \$910 [26:19];
+    \$1924  = \$749 ;
     if (aclk_rst) begin
-      \$1924  = 8'h00;
+      \$1924  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1925  = \$913 [39:0];
+    \$1925  = \$792 ;
     if (aclk_rst) begin
-      \$1925  = 40'h0000000000;
+      \$1925  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1926  = \$916 [39:0];
+    \$1926  = \$890 ;
     if (aclk_rst) begin
-      \$1926  = 40'h0000000000;
+      \$1926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1927  = \$919 [39:0];
+    \$1927  = \$912 [1:0];
     if (aclk_rst) begin
-      \$1927  = 40'h0000000000;
+      \$1927  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1928  = command_queue_head;
-    if (\$922 ) begin
-      \$1928  = \$923 ;
-    end
+    \$1928  = { w0_large_is, w0_medium_is, w0_small_is };
     if (aclk_rst) begin
-      \$1928  = 58'h000000000000000;
+      \$1928  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1929  = command_queue_rd;
-    if (\$927 ) begin
-      \$1929  = command_queue_rd_next;
-    end
+    \$1929  = { \$915 , \$914 , \$913  };
     if (aclk_rst) begin
-      \$1929  = 4'h0;
+      \$1929  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1930  = command_queue_rd_next;
-    if (\$927 ) begin
-      \$1930  = \$928 [3:0];
-    end
+    \$1930  = \$916 [26:19];
     if (aclk_rst) begin
-      \$1930  = 4'h1;
+      \$1930  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1931  = command_queue_wr;
-    if (\$932 ) begin
-      \$1931  = command_queue_wr_next;
-    end
+    \$1931  = \$919 [39:0];
     if (aclk_rst) begin
-      \$1931  = 4'h0;
+      \$1931  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1932  = command_queue_wr_next;
-    if (\$932 ) begin
-      \$1932  = \$933 [3:0];
-    end
+    \$1932  = \$922 [39:0];
     if (aclk_rst) begin
-      \$1932  = 4'h1;
+      \$1932  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1933 [0] = \$944 ;
-    \$1933 [1] = \$955 ;
-    \$1933 [2] = \$966 ;
-    \$1933 [3] = \$977 ;
-    \$1933 [4] = \$988 ;
-    \$1933 [5] = \$999 ;
-    \$1933 [6] = \$1010 ;
-    \$1933 [7] = \$1021 ;
-    \$1933 [8] = \$1032 ;
-    \$1933 [9] = \$1043 ;
+    \$1933  = \$925 [39:0];
     if (aclk_rst) begin
-      \$1933  = 10'h000;
+      \$1933  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1934 [0] = \$1049 ;
-    \$1934 [1] = \$1055 ;
-    \$1934 [2] = \$1061 ;
-    \$1934 [3] = \$1067 ;
-    \$1934 [4] = \$1073 ;
-    \$1934 [5] = \$1079 ;
-    \$1934 [6] = \$1085 ;
-    \$1934 [7] = \$1091 ;
-    \$1934 [8] = \$1097 ;
-    \$1934 [9] = \$1103 ;
-    \$1934 [10] = \$1109 ;
+    \$1934  = command_queue_head;
+    if (\$928 ) begin
+      \$1934  = \$929 ;
+    end
     if (aclk_rst) begin
-      \$1934  = 11'h000;
+      \$1934  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1935  = \$1112 ;
+    \$1935  = command_queue_rd;
+    if (\$933 ) begin
+      \$1935  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1935  = 1'h0;
+      \$1935  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1936  = \$1114 ;
+    \$1936  = command_queue_rd_next;
+    if (\$933 ) begin
+      \$1936  = \$934 [3:0];
+    end
     if (aclk_rst) begin
-      \$1936  = 4'h0;
+      \$1936  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1937  = \$1116 ;
+    \$1937  = command_queue_wr;
+    if (\$938 ) begin
+      \$1937  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1937  = 8'h00;
+      \$1937  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1938  = \$1118 ;
+    \$1938  = command_queue_wr_next;
+    if (\$938 ) begin
+      \$1938  = \$939 [3:0];
+    end
     if (aclk_rst) begin
-      \$1938  = 8'h00;
+      \$1938  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1939  = \$1120 ;
+    \$1939 [0] = \$950 ;
+    \$1939 [1] = \$961 ;
+    \$1939 [2] = \$972 ;
+    \$1939 [3] = \$983 ;
+    \$1939 [4] = \$994 ;
+    \$1939 [5] = \$1005 ;
+    \$1939 [6] = \$1016 ;
+    \$1939 [7] = \$1027 ;
+    \$1939 [8] = \$1038 ;
+    \$1939 [9] = \$1049 ;
     if (aclk_rst) begin
-      \$1939  = 16'h0000;
+      \$1939  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1940  = bus__w_req;
+    \$1940 [0] = \$1055 ;
+    \$1940 [1] = \$1061 ;
+    \$1940 [2] = \$1067 ;
+    \$1940 [3] = \$1073 ;
+    \$1940 [4] = \$1079 ;
+    \$1940 [5] = \$1085 ;
+    \$1940 [6] = \$1091 ;
+    \$1940 [7] = \$1097 ;
+    \$1940 [8] = \$1103 ;
+    \$1940 [9] = \$1109 ;
+    \$1940 [10] = \$1115 ;
     if (aclk_rst) begin
-      \$1940  = 1'h0;
+      \$1940  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1941  = \$1121 ;
+    \$1941  = \$1118 ;
     if (aclk_rst) begin
-      \$1941  = 32'd0;
+      \$1941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1942  = \$1123 ;
+    \$1942  = \$1120 ;
     if (aclk_rst) begin
-      \$1942  = 1'h0;
+      \$1942  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1943  = \$1124 ;
+    \$1943  = \$1122 ;
     if (aclk_rst) begin
-      \$1943  = 4'h0;
+      \$1943  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1944  = \$1128 ;
+    \$1944  = \$1124 ;
     if (aclk_rst) begin
-      \$1944  = 1'h0;
+      \$1944  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1945  = \$signal$282 ;
+    \$1945  = \$1126 ;
     if (aclk_rst) begin
-      \$1945  = 1'h0;
+      \$1945  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1946  = \$signal$283 ;
+    \$1946  = bus__w_req;
     if (aclk_rst) begin
-      \$1946  = 4'h0;
+      \$1946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1947  = \$signal$281 ;
+    \$1947  = \$1127 ;
     if (aclk_rst) begin
       \$1947  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1948  = \$1136 ;
+    \$1948  = \$1129 ;
     if (aclk_rst) begin
       \$1948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1949  = \$1144 ;
+    \$1949  = \$1130 ;
     if (aclk_rst) begin
-      \$1949  = 1'h0;
+      \$1949  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1950  = \$1152 ;
+    \$1950  = \$1134 ;
     if (aclk_rst) begin
       \$1950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1951  = \$1160 ;
+    \$1951  = \$signal$282 ;
     if (aclk_rst) begin
       \$1951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1952  = \$1168 ;
+    \$1952  = \$signal$283 ;
     if (aclk_rst) begin
-      \$1952  = 1'h0;
+      \$1952  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1953  = \$1176 ;
+    \$1953  = \$signal$281 ;
     if (aclk_rst) begin
-      \$1953  = 1'h0;
+      \$1953  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1954  = \$1184 ;
+    \$1954  = \$1142 ;
     if (aclk_rst) begin
       \$1954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1955  = \$1192 ;
+    \$1955  = \$1150 ;
     if (aclk_rst) begin
       \$1955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1956  = \$1200 ;
+    \$1956  = \$1158 ;
     if (aclk_rst) begin
       \$1956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1957  = \$1208 ;
+    \$1957  = \$1166 ;
     if (aclk_rst) begin
       \$1957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1958  = \$1216 ;
+    \$1958  = \$1174 ;
     if (aclk_rst) begin
       \$1958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1959  = \$1224 ;
+    \$1959  = \$1182 ;
     if (aclk_rst) begin
       \$1959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1960  = \$1232 ;
+    \$1960  = \$1190 ;
     if (aclk_rst) begin
       \$1960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1961  = \$1297 [8];
+    \$1961  = \$1198 ;
     if (aclk_rst) begin
       \$1961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1962  = \$1338 [5];
+    \$1962  = \$1206 ;
     if (aclk_rst) begin
       \$1962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1963  = \$1341 ;
+    \$1963  = \$1214 ;
     if (aclk_rst) begin
       \$1963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1964  = \$1343 ;
+    \$1964  = \$1222 ;
     if (aclk_rst) begin
       \$1964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1965  = \$1346 ;
+    \$1965  = \$1230 ;
     if (aclk_rst) begin
-      \$1965  = 5'h00;
+      \$1965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1966  = irq_enable;
-    if (\$1348 ) begin
-      \$1966  = \$signal$287 [4:0];
-    end
+    \$1966  = \$1238 ;
     if (aclk_rst) begin
-      \$1966  = 5'h00;
+      \$1966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1967  = small_low_water;
-    if (\$1350 ) begin
-      \$1967 [7:0] = \$signal$287 [7:0];
+    \$1967  = \$1303 [8];
+    if (aclk_rst) begin
+      \$1967  = 1'h0;
     end
-    if (\$1352 ) begin
-      \$1967 [15:8] = \$signal$287 [15:8];
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1968  = \$1344 [5];
+    if (aclk_rst) begin
+      \$1968  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1969  = \$1347 ;
+    if (aclk_rst) begin
+      \$1969  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1970  = \$1349 ;
+    if (aclk_rst) begin
+      \$1970  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1971  = \$1352 ;
+    if (aclk_rst) begin
+      \$1971  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1972  = irq_enable;
     if (\$1354 ) begin
-      \$1967 [16] = \$signal$287 [16];
+      \$1972  = \$signal$287 [4:0];
     end
     if (aclk_rst) begin
-      \$1967  = 17'h00000;
+      \$1972  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1968  = medium_low_water;
+    \$1973  = small_low_water;
     if (\$1356 ) begin
-      \$1968 [7:0] = \$signal$287 [7:0];
+      \$1973 [7:0] = \$signal$287 [7:0];
     end
     if (\$1358 ) begin
-      \$1968 [15:8] = \$signal$287 [15:8];
+      \$1973 [15:8] = \$signal$287 [15:8];
     end
     if (\$1360 ) begin
-      \$1968 [16] = \$signal$287 [16];
+      \$1973 [16] = \$signal$287 [16];
     end
     if (aclk_rst) begin
-      \$1968  = 17'h00000;
+      \$1973  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1969  = large_low_water;
+    \$1974  = medium_low_water;
     if (\$1362 ) begin
-      \$1969 [7:0] = \$signal$287 [7:0];
+      \$1974 [7:0] = \$signal$287 [7:0];
     end
     if (\$1364 ) begin
-      \$1969 [15:8] = \$signal$287 [15:8];
+      \$1974 [15:8] = \$signal$287 [15:8];
     end
     if (\$1366 ) begin
-      \$1969 [16] = \$signal$287 [16];
+      \$1974 [16] = \$signal$287 [16];
     end
     if (aclk_rst) begin
-      \$1969  = 17'h00000;
+      \$1974  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4475$0 [4:1];
-  assign rsp_grant_pool = \port$4475$0 [6:5];
-  assign rsp_grant_user = \port$4475$55 [23:8];
-  assign rsp_flushed_err = \port$4496$0 [4:1];
-  assign rsp_flushed_pool = \port$4496$0 [22:21];
-  assign rsp_flushed_user = \port$4496$0 [20:5];
-  assign rsp_freed_err = \port$4481$0 [4:1];
-  assign rsp_freed_src = \port$4528$0 [0];
-  assign rsp_freed_in_pool = \port$4481$0 [23];
-  assign rsp_freed_pool = \port$4481$0 [22:21];
-  assign rsp_freed_tag = \port$4528$0 [40:33];
-  assign rsp_freed_addr = \port$4528$0 [32:1];
-  assign rsp_freed_user = \port$4481$0 [20:5];
-  assign rsp_grant_ok = \port$4475$0 [0];
-  assign rsp_freed_ok = \port$4481$0 [0];
-  assign rsp_flushed_ok = \port$4496$0 [0];
-  assign log_bank0_k = \$1382 [1:0];
-  assign log_bank1_k = \$1383 [1:0];
-  assign log_bank2_k = \$1384 [1:0];
-  assign log_bank3_k = \$1385 [1:0];
-  assign space_under = { \$1398 [5], \$1398  };
-  assign \$signal$103  = { low_water_hit, \$1403 , \$1401 , e1_exhausted, \$1400  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1975  = large_low_water;
+    if (\$1368 ) begin
+      \$1975 [7:0] = \$signal$287 [7:0];
+    end
+    if (\$1370 ) begin
+      \$1975 [15:8] = \$signal$287 [15:8];
+    end
+    if (\$1372 ) begin
+      \$1975 [16] = \$signal$287 [16];
+    end
+    if (aclk_rst) begin
+      \$1975  = 17'h00000;
+    end
+  end
+  assign rsp_grant_err = \port$4472$0 [4:1];
+  assign rsp_grant_pool = \port$4472$0 [6:5];
+  assign rsp_grant_user = \port$4472$55 [23:8];
+  assign rsp_flushed_err = \port$4493$0 [4:1];
+  assign rsp_flushed_pool = \port$4493$0 [22:21];
+  assign rsp_flushed_user = \port$4493$0 [20:5];
+  assign rsp_freed_err = \port$4478$0 [4:1];
+  assign rsp_freed_src = \port$4525$0 [0];
+  assign rsp_freed_in_pool = \port$4478$0 [23];
+  assign rsp_freed_pool = \port$4478$0 [22:21];
+  assign rsp_freed_tag = \port$4525$0 [40:33];
+  assign rsp_freed_addr = \port$4525$0 [32:1];
+  assign rsp_freed_user = \port$4478$0 [20:5];
+  assign rsp_grant_ok = \port$4472$0 [0];
+  assign rsp_freed_ok = \port$4478$0 [0];
+  assign rsp_flushed_ok = \port$4493$0 [0];
+  assign log_bank0_k = \$1388 [1:0];
+  assign log_bank1_k = \$1389 [1:0];
+  assign log_bank2_k = \$1390 [1:0];
+  assign log_bank3_k = \$1391 [1:0];
+  assign space_under = { \$1404 [5], \$1404  };
+  assign \$signal$103  = { low_water_hit, \$1409 , \$1407 , e1_exhausted, \$1406  };
   assign \$signal$163  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4617$0 [35:32];
-  assign bus__w_data_queued = \port$4617$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1630 , \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], \$1587 [3], \$1583 [3], \$1579 [3], \$1575 [3], \$1571 [3], \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], new_flush };
+  assign bus__w_strb_queued = \port$4614$0 [35:32];
+  assign bus__w_data_queued = \port$4614$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1636 , \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], new_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$305  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -14740,35 +14731,35 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$328  = alloc_queue_wr;
   assign \$signature__data$329  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 [7:0], 11'h000, \port$4475$0 [14:7] };
-  assign rsp_grant_slot = \port$4475$0 [14:7];
-  assign rsp_grant_tag = \port$4475$55 [7:0];
-  assign bus__r_slow_data = { \port$4475$0 [0], \port$4475$0 [4:1], \port$4475$55 [7:0], 11'h000, \port$4475$0 [14:7] };
-  assign w0_small_is_queued = \$1437 [6];
-  assign w0_small_is_pins = \$1440 [6];
-  assign w0_medium_is_queued = \$1443 [6];
-  assign w0_medium_is_pins = \$1446 [6];
-  assign w0_large_is_queued = \$1449 [6];
-  assign w0_large_is_pins = \$1452 [6];
+  assign handle = { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 [7:0], 11'h000, \port$4472$0 [14:7] };
+  assign rsp_grant_slot = \port$4472$0 [14:7];
+  assign rsp_grant_tag = \port$4472$55 [7:0];
+  assign bus__r_slow_data = { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 [7:0], 11'h000, \port$4472$0 [14:7] };
+  assign w0_small_is_queued = \$1443 [6];
+  assign w0_small_is_pins = \$1446 [6];
+  assign w0_medium_is_queued = \$1449 [6];
+  assign w0_medium_is_pins = \$1452 [6];
+  assign w0_large_is_queued = \$1455 [6];
+  assign w0_large_is_pins = \$1458 [6];
   assign \read__addr$352  = command_queue_rd;
   assign \$signature__addr$353  = command_queue_wr;
-  assign \$signature__data$354  = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1630 , \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], \$1587 [3], \$1583 [3], \$1579 [3], \$1575 [3], \$1571 [3], \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], new_flush };
-  assign req_free_addr = \$1812 [40:1];
-  assign req_free_oor = \$1812 [41];
-  assign req_free_pool = \$1812 [43:42];
-  assign req_free_tag = \$1812 [51:44];
-  assign req_free_hit = \$1812 [54:52];
-  assign req_flush_select = \$1812 [57:55];
-  assign req_flush_pool = \$1812 [43:42];
-  assign \port$3622$0  = \$1400 ;
-  assign \port$3623$0  = \$1401 ;
-  assign \port$3625$0  = \$1403 ;
-  assign \port$4061$1  = \$1812 [57:1];
-  assign \port$4791$0  = \$signal$101 ;
+  assign \$signature__data$354  = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1636 , \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], new_flush };
+  assign req_free_addr = \$1818 [40:1];
+  assign req_free_oor = \$1818 [41];
+  assign req_free_pool = \$1818 [43:42];
+  assign req_free_tag = \$1818 [51:44];
+  assign req_free_hit = \$1818 [54:52];
+  assign req_flush_select = \$1818 [57:55];
+  assign req_flush_pool = \$1818 [43:42];
+  assign \port$3619$0  = \$1406 ;
+  assign \port$3620$0  = \$1407 ;
+  assign \port$3622$0  = \$1409 ;
+  assign \port$4058$1  = \$1818 [57:1];
+  assign \port$4788$0  = \$signal$101 ;
   assign bus__w_ack = \$signal$284 ;
-  assign \port$5063$0  = \$signal$102 ;
-  assign \$1402  = 1'h0;
-  assign \$1403  = 1'h0;
+  assign \port$5060$0  = \$signal$102 ;
+  assign \$1408  = 1'h0;
+  assign \$1409  = 1'h0;
   assign \$113  = 1'h1;
   assign \$114  = small_ev_grant;
   assign \$115  = 1'h1;
@@ -14779,224 +14770,227 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$125  = small_ev_grant;
   assign \$129  = 1'h1;
   assign \$130  = small_ev_grant;
-  assign \$144  = 1'h1;
-  assign \$145  = medium_ev_grant;
+  assign \$137  = \$135 [9];
   assign \$146  = 1'h1;
   assign \$147  = medium_ev_grant;
-  assign \$149  = 1'h1;
-  assign \$150  = medium_ev_grant;
-  assign \$155  = 1'h1;
-  assign \$156  = medium_ev_grant;
-  assign \$160  = 1'h1;
-  assign \$161  = medium_ev_grant;
-  assign \$175  = 1'h1;
-  assign \$176  = large_ev_grant;
-  assign \$177  = 1'h1;
-  assign \$178  = large_ev_grant;
-  assign \$180  = 1'h1;
-  assign \$181  = large_ev_grant;
-  assign \$186  = 1'h1;
-  assign \$187  = large_ev_grant;
-  assign \$191  = 1'h1;
-  assign \$192  = large_ev_grant;
-  assign \$443  = bus__r_addr;
-  assign { \$446 [11:3], \$446 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$446 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$449 [11:4], \$449 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$449 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$452 [11:4], \$452 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$452 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$455 [11:5], \$455 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$455 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$458 [11:5], \$458 [3], \$458 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$458 [4], \$458 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$461 [11:5], \$461 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$461 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$464 [11:5], \$464 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$464 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$467 [11:6], \$467 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$467 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$470 [11:6], \$470 [4:3], \$470 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$470 [5], \$470 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$473 [11:6], \$473 [4], \$473 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$473 [5], \$473 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$476 [11:6], \$476 [4], \$476 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$476 [5], \$476 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$479 [11:6], \$479 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$479 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$482 [11:6], \$482 [3], \$482 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$482 [5:4], \$482 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$485 [11:6], \$485 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$485 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$488 [11:6], \$488 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$488 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$491 [11:9], \$491 [7:3], \$491 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$491 [8], \$491 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$494 [11:9], \$494 [7:4], \$494 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$494 [8], \$494 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$497 [11:9], \$497 [7:4], \$497 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$497 [8], \$497 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$500 [11:9], \$500 [7:5], \$500 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$500 [8], \$500 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$503 [11:9], \$503 [7:5], \$503 [3], \$503 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$503 [8], \$503 [4], \$503 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$506 [11:9], \$506 [7:5], \$506 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$506 [8], \$506 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$509 [11:9], \$509 [7:5], \$509 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$509 [8], \$509 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$512 [11:9], \$512 [7:6], \$512 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$512 [8], \$512 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$515 [11:9], \$515 [7:6], \$515 [4:3], \$515 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$515 [8], \$515 [5], \$515 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$518 [11:9], \$518 [7:6], \$518 [4], \$518 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$518 [8], \$518 [5], \$518 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$521 [11:9], \$521 [7:6], \$521 [4], \$521 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$521 [8], \$521 [5], \$521 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$524 [11:9], \$524 [7:6], \$524 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$524 [8], \$524 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$527 [11:9], \$527 [7:6], \$527 [3], \$527 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$527 [8], \$527 [5:4], \$527 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$530 [11:9], \$530 [7:6], \$530 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$530 [8], \$530 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$533 [11:9], \$533 [7:6], \$533 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$533 [8], \$533 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$536 [11:9], \$536 [7], \$536 [5:3], \$536 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$536 [8], \$536 [6], \$536 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$539 [11:9], \$539 [7], \$539 [5:4], \$539 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$539 [8], \$539 [6], \$539 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$542 [11:9], \$542 [7], \$542 [5:4], \$542 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$542 [8], \$542 [6], \$542 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$545 [11:9], \$545 [7], \$545 [5], \$545 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$545 [8], \$545 [6], \$545 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$548 [11:9], \$548 [7], \$548 [5], \$548 [3], \$548 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$548 [8], \$548 [6], \$548 [4], \$548 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$551 [11:9], \$551 [7], \$551 [5], \$551 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$551 [8], \$551 [6], \$551 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$554 [11:9], \$554 [7], \$554 [5], \$554 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$554 [8], \$554 [6], \$554 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$557 [11:9], \$557 [7], \$557 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$557 [8], \$557 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$560 [11:9], \$560 [7], \$560 [4:3], \$560 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$560 [8], \$560 [6:5], \$560 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$563 [11:9], \$563 [7], \$563 [4], \$563 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$563 [8], \$563 [6:5], \$563 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$566 [11:9], \$566 [7], \$566 [4], \$566 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$566 [8], \$566 [6:5], \$566 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$569 [11:9], \$569 [7], \$569 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$569 [8], \$569 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$572 [11:9], \$572 [7], \$572 [3], \$572 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$572 [8], \$572 [6:4], \$572 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$575 [11:9], \$575 [7], \$575 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$575 [8], \$575 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$578 [11:9], \$578 [7], \$578 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$578 [8], \$578 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$581 [11:9], \$581 [6:3], \$581 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$581 [8:7], \$581 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$584 [11:9], \$584 [6:4], \$584 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$584 [8:7], \$584 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$587 [11:9], \$587 [6:4], \$587 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$587 [8:7], \$587 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$590 [11:9], \$590 [6:5], \$590 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$590 [8:7], \$590 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$593 [11:9], \$593 [6:5], \$593 [3], \$593 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$593 [8:7], \$593 [4], \$593 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$596 [11:9], \$596 [6:5], \$596 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$596 [8:7], \$596 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$599 [11:9], \$599 [6:5], \$599 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$599 [8:7], \$599 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$602 [11:9], \$602 [6], \$602 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$602 [8:7], \$602 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$605 [11:9], \$605 [6], \$605 [4:3], \$605 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$605 [8:7], \$605 [5], \$605 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$608 [11:9], \$608 [6], \$608 [4], \$608 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$608 [8:7], \$608 [5], \$608 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$611 [11:9], \$611 [6], \$611 [4], \$611 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$611 [8:7], \$611 [5], \$611 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$614 [11:9], \$614 [6], \$614 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$614 [8:7], \$614 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$617 [11:9], \$617 [6], \$617 [3], \$617 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$617 [8:7], \$617 [5:4], \$617 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$620 [11:9], \$620 [6], \$620 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$620 [8:7], \$620 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$623 [11:9], \$623 [6], \$623 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$623 [8:7], \$623 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$633  = 32'd0;
-  assign \$635  = { 30'h00000000, \$634  };
-  assign \$651  = 32'd0;
-  assign \$653  = \$652 ;
-  assign \$672  = 32'd0;
-  assign \$673  = 32'd0;
-  assign \$674  = 32'd0;
-  assign \$678  = \$677 ;
-  assign \$690  = 32'd0;
-  assign \$691  = 32'd0;
-  assign \$692  = 32'd0;
-  assign \$693  = \$689 ;
-  assign \$695  = 32'd0;
-  assign \$696  = \$694 ;
-  assign \$715  = 32'd0;
-  assign \$717  = \$716 ;
-  assign \$733  = 32'd0;
-  assign \$734  = 32'd0;
-  assign \$735  = 32'd0;
-  assign \$736  = \$732 ;
-  assign \$738  = 32'd0;
-  assign \$739  = \$737 ;
-  assign \$758  = 32'd0;
-  assign \$760  = \$759 ;
-  assign \$777  = 32'd0;
-  assign \$778  = \$776 ;
-  assign \$781  = 32'd0;
-  assign \$782  = \$780 ;
-  assign { \$804 [5:3], \$804 [1:0] } = { \$803 [11:9], \$803 [7:6] };
-  assign \$804 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$808 [5:3], \$808 [1] } = { \$807 [11:9], \$807 [7] };
-  assign { \$808 [2], \$808 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$813 [5:3], \$813 [0] } = { \$812 [11:9], \$812 [6] };
-  assign \$813 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$825 [5:3], \$825 [1:0] } = { \$824 [11:9], \$824 [7:6] };
-  assign \$825 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$829 [5:3], \$829 [1] } = { \$828 [11:9], \$828 [7] };
-  assign { \$829 [2], \$829 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$834 [5:3], \$834 [0] } = { \$833 [11:9], \$833 [6] };
-  assign \$834 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$846 [5:3], \$846 [1:0] } = { \$845 [11:9], \$845 [7:6] };
-  assign \$846 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$850 [5:3], \$850 [1] } = { \$849 [11:9], \$849 [7] };
-  assign { \$850 [2], \$850 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$855 [5:3], \$855 [0] } = { \$854 [11:9], \$854 [6] };
-  assign \$855 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$866 [5:3], \$866 [1:0] } = { \$865 [11:9], \$865 [7:6] };
-  assign \$866 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign { \$870 [5:3], \$870 [1] } = { \$869 [11:9], \$869 [7] };
-  assign { \$870 [2], \$870 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign { \$875 [5:3], \$875 [0] } = { \$874 [11:9], \$874 [6] };
-  assign \$875 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign { \$888 [5:3], \$888 [1:0] } = { \$887 [11:9], \$887 [7:6] };
-  assign \$888 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$892 [5:3], \$892 [1] } = { \$891 [11:9], \$891 [7] };
-  assign { \$892 [2], \$892 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$897 [5:3], \$897 [0] } = { \$896 [11:9], \$896 [6] };
-  assign \$897 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1435 [5:3], \$1435 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1435 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$1438 [5:3], \$1438 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1438 [2] = \$auto$rtlil.cc:2739:Not$154 ;
-  assign w0_small_slot_ok_queued = \$1453 [19];
-  assign w0_small_slot_ok_pins = \$1455 [19];
-  assign { \$1441 [5:3], \$1441 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1441 [2], \$1441 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
-  assign { \$1444 [5:3], \$1444 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1444 [2], \$1444 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
-  assign w0_medium_slot_ok_queued = \$1457 [19];
-  assign w0_medium_slot_ok_pins = \$1459 [19];
-  assign { \$1447 [5:3], \$1447 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1447 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
-  assign { \$1450 [5:3], \$1450 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1450 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
-  assign w0_large_slot_ok_queued = \$1461 [19];
-  assign w0_large_slot_ok_pins = \$1463 [19];
-  assign \$912  = { 1'h0, \$911 [18:0], 6'h00 };
-  assign \$915  = { 6'h00, \$914 [18:0], 9'h000 };
-  assign \$918  = { 3'h0, \$917 [18:0], 12'h000 };
+  assign \$148  = 1'h1;
+  assign \$149  = medium_ev_grant;
+  assign \$151  = 1'h1;
+  assign \$152  = medium_ev_grant;
+  assign \$157  = 1'h1;
+  assign \$158  = medium_ev_grant;
+  assign \$162  = 1'h1;
+  assign \$163  = medium_ev_grant;
+  assign \$170  = \$168 [8];
+  assign \$179  = 1'h1;
+  assign \$180  = large_ev_grant;
+  assign \$181  = 1'h1;
+  assign \$182  = large_ev_grant;
+  assign \$184  = 1'h1;
+  assign \$185  = large_ev_grant;
+  assign \$190  = 1'h1;
+  assign \$191  = large_ev_grant;
+  assign \$195  = 1'h1;
+  assign \$196  = large_ev_grant;
+  assign \$203  = \$201 [6];
+  assign \$449  = bus__r_addr;
+  assign { \$452 [11:3], \$452 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$452 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$455 [11:4], \$455 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$455 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$458 [11:4], \$458 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$458 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$461 [11:5], \$461 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$461 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$464 [11:5], \$464 [3], \$464 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$464 [4], \$464 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$467 [11:5], \$467 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$467 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$470 [11:5], \$470 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$470 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$473 [11:6], \$473 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$473 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$476 [11:6], \$476 [4:3], \$476 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$476 [5], \$476 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$479 [11:6], \$479 [4], \$479 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$479 [5], \$479 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$482 [11:6], \$482 [4], \$482 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$482 [5], \$482 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$485 [11:6], \$485 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$485 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$488 [11:6], \$488 [3], \$488 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$488 [5:4], \$488 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$491 [11:6], \$491 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$491 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$494 [11:6], \$494 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$494 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$497 [11:9], \$497 [7:3], \$497 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$497 [8], \$497 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$500 [11:9], \$500 [7:4], \$500 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$500 [8], \$500 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$503 [11:9], \$503 [7:4], \$503 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$503 [8], \$503 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$506 [11:9], \$506 [7:5], \$506 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$506 [8], \$506 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$509 [11:9], \$509 [7:5], \$509 [3], \$509 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$509 [8], \$509 [4], \$509 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$512 [11:9], \$512 [7:5], \$512 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$512 [8], \$512 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$515 [11:9], \$515 [7:5], \$515 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$515 [8], \$515 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$518 [11:9], \$518 [7:6], \$518 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$518 [8], \$518 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$521 [11:9], \$521 [7:6], \$521 [4:3], \$521 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$521 [8], \$521 [5], \$521 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$524 [11:9], \$524 [7:6], \$524 [4], \$524 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$524 [8], \$524 [5], \$524 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$527 [11:9], \$527 [7:6], \$527 [4], \$527 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$527 [8], \$527 [5], \$527 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$530 [11:9], \$530 [7:6], \$530 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$530 [8], \$530 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$533 [11:9], \$533 [7:6], \$533 [3], \$533 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$533 [8], \$533 [5:4], \$533 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$536 [11:9], \$536 [7:6], \$536 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$536 [8], \$536 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$539 [11:9], \$539 [7:6], \$539 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$539 [8], \$539 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$542 [11:9], \$542 [7], \$542 [5:3], \$542 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$542 [8], \$542 [6], \$542 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$545 [11:9], \$545 [7], \$545 [5:4], \$545 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$545 [8], \$545 [6], \$545 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$548 [11:9], \$548 [7], \$548 [5:4], \$548 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$548 [8], \$548 [6], \$548 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$551 [11:9], \$551 [7], \$551 [5], \$551 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$551 [8], \$551 [6], \$551 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$554 [11:9], \$554 [7], \$554 [5], \$554 [3], \$554 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$554 [8], \$554 [6], \$554 [4], \$554 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$557 [11:9], \$557 [7], \$557 [5], \$557 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$557 [8], \$557 [6], \$557 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$560 [11:9], \$560 [7], \$560 [5], \$560 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$560 [8], \$560 [6], \$560 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$563 [11:9], \$563 [7], \$563 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$563 [8], \$563 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$566 [11:9], \$566 [7], \$566 [4:3], \$566 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$566 [8], \$566 [6:5], \$566 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$569 [11:9], \$569 [7], \$569 [4], \$569 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$569 [8], \$569 [6:5], \$569 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$572 [11:9], \$572 [7], \$572 [4], \$572 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$572 [8], \$572 [6:5], \$572 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$575 [11:9], \$575 [7], \$575 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$575 [8], \$575 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$578 [11:9], \$578 [7], \$578 [3], \$578 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$578 [8], \$578 [6:4], \$578 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$581 [11:9], \$581 [7], \$581 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$581 [8], \$581 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$584 [11:9], \$584 [7], \$584 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$584 [8], \$584 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$587 [11:9], \$587 [6:3], \$587 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$587 [8:7], \$587 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$590 [11:9], \$590 [6:4], \$590 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$590 [8:7], \$590 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$593 [11:9], \$593 [6:4], \$593 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$593 [8:7], \$593 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$596 [11:9], \$596 [6:5], \$596 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$596 [8:7], \$596 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$599 [11:9], \$599 [6:5], \$599 [3], \$599 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$599 [8:7], \$599 [4], \$599 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$602 [11:9], \$602 [6:5], \$602 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$602 [8:7], \$602 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$605 [11:9], \$605 [6:5], \$605 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$605 [8:7], \$605 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$608 [11:9], \$608 [6], \$608 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$608 [8:7], \$608 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$611 [11:9], \$611 [6], \$611 [4:3], \$611 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$611 [8:7], \$611 [5], \$611 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$614 [11:9], \$614 [6], \$614 [4], \$614 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$614 [8:7], \$614 [5], \$614 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$617 [11:9], \$617 [6], \$617 [4], \$617 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$617 [8:7], \$617 [5], \$617 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$620 [11:9], \$620 [6], \$620 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$620 [8:7], \$620 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$623 [11:9], \$623 [6], \$623 [3], \$623 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$623 [8:7], \$623 [5:4], \$623 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$626 [11:9], \$626 [6], \$626 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$626 [8:7], \$626 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$629 [11:9], \$629 [6], \$629 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$629 [8:7], \$629 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$639  = 32'd0;
+  assign \$641  = { 30'h00000000, \$640  };
+  assign \$657  = 32'd0;
+  assign \$659  = \$658 ;
+  assign \$678  = 32'd0;
+  assign \$679  = 32'd0;
+  assign \$680  = 32'd0;
+  assign \$684  = \$683 ;
+  assign \$696  = 32'd0;
+  assign \$697  = 32'd0;
+  assign \$698  = 32'd0;
+  assign \$699  = \$695 ;
+  assign \$701  = 32'd0;
+  assign \$702  = \$700 ;
+  assign \$721  = 32'd0;
+  assign \$723  = \$722 ;
+  assign \$739  = 32'd0;
+  assign \$740  = 32'd0;
+  assign \$741  = 32'd0;
+  assign \$742  = \$738 ;
+  assign \$744  = 32'd0;
+  assign \$745  = \$743 ;
+  assign \$764  = 32'd0;
+  assign \$766  = \$765 ;
+  assign \$783  = 32'd0;
+  assign \$784  = \$782 ;
+  assign \$787  = 32'd0;
+  assign \$788  = \$786 ;
+  assign { \$810 [5:3], \$810 [1:0] } = { \$809 [11:9], \$809 [7:6] };
+  assign \$810 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$814 [5:3], \$814 [1] } = { \$813 [11:9], \$813 [7] };
+  assign { \$814 [2], \$814 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$819 [5:3], \$819 [0] } = { \$818 [11:9], \$818 [6] };
+  assign \$819 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$831 [5:3], \$831 [1:0] } = { \$830 [11:9], \$830 [7:6] };
+  assign \$831 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$835 [5:3], \$835 [1] } = { \$834 [11:9], \$834 [7] };
+  assign { \$835 [2], \$835 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$840 [5:3], \$840 [0] } = { \$839 [11:9], \$839 [6] };
+  assign \$840 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$852 [5:3], \$852 [1:0] } = { \$851 [11:9], \$851 [7:6] };
+  assign \$852 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$856 [5:3], \$856 [1] } = { \$855 [11:9], \$855 [7] };
+  assign { \$856 [2], \$856 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$861 [5:3], \$861 [0] } = { \$860 [11:9], \$860 [6] };
+  assign \$861 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$872 [5:3], \$872 [1:0] } = { \$871 [11:9], \$871 [7:6] };
+  assign \$872 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign { \$876 [5:3], \$876 [1] } = { \$875 [11:9], \$875 [7] };
+  assign { \$876 [2], \$876 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign { \$881 [5:3], \$881 [0] } = { \$880 [11:9], \$880 [6] };
+  assign \$881 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign { \$894 [5:3], \$894 [1:0] } = { \$893 [11:9], \$893 [7:6] };
+  assign \$894 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$898 [5:3], \$898 [1] } = { \$897 [11:9], \$897 [7] };
+  assign { \$898 [2], \$898 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$903 [5:3], \$903 [0] } = { \$902 [11:9], \$902 [6] };
+  assign \$903 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1441 [5:3], \$1441 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1441 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$1444 [5:3], \$1444 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1444 [2] = \$auto$rtlil.cc:2739:Not$154 ;
+  assign w0_small_slot_ok_queued = \$1459 [19];
+  assign w0_small_slot_ok_pins = \$1461 [19];
+  assign { \$1447 [5:3], \$1447 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1447 [2], \$1447 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
+  assign { \$1450 [5:3], \$1450 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1450 [2], \$1450 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
+  assign w0_medium_slot_ok_queued = \$1463 [19];
+  assign w0_medium_slot_ok_pins = \$1465 [19];
+  assign { \$1453 [5:3], \$1453 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1453 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
+  assign { \$1456 [5:3], \$1456 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1456 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
+  assign w0_large_slot_ok_queued = \$1467 [19];
+  assign w0_large_slot_ok_pins = \$1469 [19];
+  assign \$918  = { 1'h0, \$917 [18:0], 6'h00 };
+  assign \$921  = { 6'h00, \$920 [18:0], 9'h000 };
+  assign \$924  = { 3'h0, \$923 [18:0], 12'h000 };
 endmodule
