@@ -625,18 +625,17 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.comb += [hit_a1.eq(same_slot(a4_valid & a4_ok, a4_pool, a4_slot, f3_pool, f3_slot)),
                      rel_f2.eq(f3_same_second & f5_ok)]
 
-        def mem_banks(st):
+        def mem_parts(st):
             # pool p's memories, a bank at a time (the parity and the grant record
             # are read at one address: their banks are chosen alike):
-            # (bank chosen, held (parity == snapshot), grant record)
-            return [(bank, parity == record.snap, record)
-                    for (bank, record), (_, parity) in zip(st.grant_r.parts, st.parity_r.parts,
-                                                           strict=True)]
-        def mem_parts(st):
-            # (bank chosen, parity, grant record) of pool p's memories, a bank at a time
+            # (bank chosen, parity, grant record)
             return [(bank, parity, record)
                     for (bank, record), (_, parity) in zip(st.grant_r.parts, st.parity_r.parts,
                                                            strict=True)]
+
+        def mem_banks(st):
+            # the same, with whether the slot is held (parity == snapshot)
+            return [(bank, parity == record.snap, record) for bank, parity, record in mem_parts(st)]
 
         def held_as(record, parity, tag, select):
             # select, the slot held (parity == snapshot) and its tag matching, on one chain
