@@ -14,7 +14,7 @@ from amaranth import Cat, Const, Mux, Signal, Value
 from amaranth.lib.memory import Memory
 
 __all__ = ["or_all", "and_all", "any_of", "predecode", "eq_chunks", "equal", "at_least",
-           "plus_small", "choose_one_hot", "ShiftQueue", "RamQueue"]
+           "choose_one_hot", "ShiftQueue", "RamQueue"]
 
 #: Bits of a value compared in one LUT.
 CHUNK = 6
@@ -109,18 +109,6 @@ def at_least(a, b):
         return a >= b
     a, b = (Cat(v, Const(0, width + 1 - len(v))) for v in (a, b))
     return ~(a - b)[width]
-
-
-def plus_small(value, k):
-    """``value + k`` (mod its width) for k = 1 or 2, as plain logic, no adder:
-    bit i is a function of bits up to i only, one LUT each for the widths of a
-    tag, which the mapper can fold into the logic that uses it. An adder would
-    be a carry chain of its own, a level that cannot be shared."""
-    assert k in (1, 2)
-    bits = [value[i] for i in range(len(value))]
-    # bit i flips when every bit from k-1 below it is 1 (k == 2: bit 0 stays);
-    # each carry is its own AND of the bits below, not a chain of them
-    return Cat(*bits[:k - 1], *(bits[i] ^ and_all(bits[k - 1:i]) for i in range(k - 1, len(bits))))
 
 
 def choose_one_hot(choices, width, *, chain=False):

@@ -55,7 +55,7 @@ from amaranth import Cat, ClockDomain, Const, DomainRenamer, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ._rtl import any_of, at_least, choose_one_hot, eq_chunks, equal, or_all, plus_small
+from ._rtl import any_of, at_least, choose_one_hot, eq_chunks, equal, or_all
 from .axil import AxiLiteAdapter, axil_members
 from .config import MIN_LATENCY, RECYCLE_DELAY
 from .kinds import KINDS
@@ -69,9 +69,6 @@ __all__ = ["AllocatorCore", "HwallocTop"]
 #: Cycles after which an accepted request reaches the response register's input
 #: for allocs and frees (stage 4 both); the rest of the latency is delay.
 _ALLOC_DONE_STAGE = 5
-#: Tags this wide or narrower are incremented in LUTs before the choice of the
-#: pool (a LUT a bit); wider ones after it, on a carry chain.
-LUT_INCREMENT_BITS = 6
 _FREE_DONE_STAGE = 5
 #: Edges from an alloc's commit to its grant record in the memories: the
 #: guard's view of the never-used slots runs this late (hwalloc.pool).
@@ -130,10 +127,11 @@ def _core_members(config):
     })
     if config.guard is not None:
         # the guard's views of a slot (VIEW_STAGES edges after it is asked): one
-        # for its reads (AR), one for its writes (AW)
+        # for its reads (AR), one for its writes (AW); whether it is held, and
+        # the tag after the one it is held under (as its grant record keeps it)
         for view in VIEWS:
             members.update({f"{view}_pool": In(len(config.pools)), f"{view}_slot": In(config.slot_bits),
-                            f"{view}_held": Out(1), f"{view}_tag": Out(max(T, 1))})
+                            f"{view}_held": Out(1), f"{view}_next": Out(max(T, 1))})
     return members
 
 
@@ -204,8 +202,13 @@ class AllocatorCore(_Timing, wiring.Component):
         # no zero-width signal reaches the Verilog; memories store tags only if T > 0.
         TR = max(T, 1)
 
-        def tag_of(view):
-            return view.tag if T else Const(0, 1)
+        def next_of(view):
+            # what a grant record or queue entry holds: the tag the slot's next
+            # grant takes (its last tag + 1, added behind the write's registers)
+            return view.next if T else Const(0, 1)
+
+        def plus_one(tag):
+            return (tag + 1)[:TR]
 
         valids = []
 
@@ -379,7 +382,6 @@ class AllocatorCore(_Timing, wiring.Component):
         a4_valid = reg("a4_valid", valid=True)
         a4_ok, a4_err, a4_pool, a4_user = reg("a4_ok"), reg("a4_err", 4), reg("a4_pool", P), reg("a4_user", U)
         a4_slot, a4_tag, a4_snap = reg("a4_slot", S), reg("a4_tag", TR), reg("a4_snap")
-        a4_tag_next = reg("a4_tag_next", TR)    # a4_tag + 1, for the forwarding of stage 3
         fetched_slot, fetched_snap = Signal(S), Signal()
         # The slot and its parity snapshot, chosen by the registered one-hot
         # selects like the tag: a released slot of pool p (the queue's head), or
@@ -400,32 +402,25 @@ class AllocatorCore(_Timing, wiring.Component):
         # a ring's slot is held under its last grant
         ring_held = any_of(a3_sel_fresh[st.index] & (parity[st.index] == st.last_r.data.snap)
                            for st in state if st.overwrites)
-        def fetched_plus(k):
-            # The tag the slot had, plus k; 0 for no grant. Tags of up to
-            # LUT_INCREMENT_BITS: each memory output incremented (a LUT a bit),
-            # then chosen by the registered selects (an OR a bit on a carry
-            # chain). Wider: chosen first, then one adder (a carry chain), where
-            # an increment in LUTs would be two levels deep.
-            sources = [(select, tag_of(entry)) for select, entry in last_parts + head_parts]
-            if T <= LUT_INCREMENT_BITS:
-                return choose_one_hot([(a3_sel_new[st.index], Const(k, TR)) for st in state] +
-                                      [(select, plus_small(tag, k)) for select, tag in sources], TR)
-            # a never-granted slot (no select set) had tag 0; no grant: all ones, so
-            # that the increment answers 0
-            return (choose_one_hot([(a3_fail, Const(-1, TR))] + sources, TR) + k)[:TR]
-        next_tag, next_next_tag = Signal(TR), Signal(TR)
+        # The tag granted: what the slot's record or queue entry holds (its last
+        # tag + 1, stored so), chosen by the registered selects (an OR a bit on a
+        # carry chain); 1 for a never-granted slot, 0 for no grant (no select
+        # set). No adder follows the memories: place and route showed one (a
+        # tag wider than a LUT's inputs, chosen then incremented) after the
+        # choice, a second carry chain on the worst path of SIZE_CLASSES.
+        fetched_next = choose_one_hot([(a3_sel_new[st.index], Const(1, TR)) for st in state] +
+                                      [(select, next_of(entry)) for select, entry in last_parts + head_parts],
+                                      TR)
+        next_tag = Signal(TR)
         if T:
             # the youngest grant of the slot still on its way to the record wins
-            def choose(forward_1, forward_2, fetched):
-                return Mux(a3_fwd_ok & a3_hit_a1, forward_1,
-                           Mux(a3_fwd_ok & a3_older_hit, forward_2, fetched))
-            m.d.comb += [next_tag.eq(choose(a4_tag_next, a3_older_next, fetched_plus(1))),
-                         next_next_tag.eq(choose(a4_tag_next + 1, a3_older_next + 1, fetched_plus(2)))]
+            # (its tag + 1 formed from a register, beside the memories' choice)
+            m.d.comb += next_tag.eq(Mux(a3_fwd_ok & a3_hit_a1, plus_one(a4_tag),
+                                        Mux(a3_fwd_ok & a3_older_hit, a3_older_next, fetched_next)))
         m.d.sync += [a4_valid.eq(a3_valid), a4_ok.eq(a3_ok), a4_err.eq(a3_err),
                      a4_pool.eq(a3_pool), a4_user.eq(a3_user),
                      a4_slot.eq(Mux(a3_ok, fetched_slot, 0)),
                      a4_tag.eq(next_tag),
-                     a4_tag_next.eq(next_next_tag),
                      a4_snap.eq(fetched_snap)]
         # The grant record is written at edge t+5, by the memory's own registers
         # loaded at this edge with what a4 is loaded with (a registered write).
@@ -436,7 +431,8 @@ class AllocatorCore(_Timing, wiring.Component):
                 st.grant_w.en.eq(a3_valid & a3_ok & (a3_pool == st.index)),
             ]
             if T:
-                m.d.comb += st.grant_w.data.tag.eq(next_tag)
+                # (the record holds next_tag + 1: the memory adds it, behind its registers)
+                m.d.comb += st.grant_w.data.next.eq(next_tag)
 
         # ---- alloc stage 5: the grant recorded; form the address ---------------
         a5_valid = reg("a5_valid", valid=True)
@@ -467,8 +463,8 @@ class AllocatorCore(_Timing, wiring.Component):
                                      for select, head in head_parts])),
                 a3_older_hit.eq(fresh_hit_a2 | same_slot(a5_valid & a5_ok, a5_pool, a5_slot,
                                                          a2_pool, a2_fresh_slot)),
-                # t-2's tag + 1 is a4_tag_next; t-3's is a5_tag + 1
-                a3_older_next.eq(Mux(fresh_hit_a2, a4_tag_next, a5_tag + 1)),
+                # t-2's tag + 1, or t-3's (each added from its register, the compare chosen after)
+                a3_older_next.eq(Mux(fresh_hit_a2, plus_one(a4_tag), plus_one(a5_tag))),
             ]
 
         # ---- free stage 0: capture the handshake --------------------------------
@@ -568,12 +564,13 @@ class AllocatorCore(_Timing, wiring.Component):
         f3_go, f3_err, f3_user = reg("f3_go", valid=True), reg("f3_err", 4), reg("f3_user", U)
         f3_pool, f3_slot, f3_tag, f3_in_pool = reg("f3_pool", P), reg("f3_slot", S), reg("f3_tag", TR), \
             reg("f3_in_pool")
+        f3_next = reg("f3_next", TR)            # f3_tag + 1, as the memories hold a held slot's tag
         f3_in = reg("f3_in", len(pools))        # bit p: f3_pool == p
         f3_never_granted, f3_same_second = reg("f3_never_granted"), reg("f3_same_second")
         # alloc t-2 (a4) or t-3 (a5) granted this slot: the younger one's tag and parity snapshot
         f3_hit_a2, f3_a2_tag_ok = reg("f3_hit_a2"), reg("f3_a2_tag_ok")
         f3_hit_a3, f3_a3_tag_ok = reg("f3_hit_a3"), reg("f3_a3_tag_ok")
-        f3_older_tag, f3_older_snap = reg("f3_older_tag", TR), reg("f3_older_snap")
+        f3_older_next, f3_older_snap = reg("f3_older_next", TR), reg("f3_older_snap")
         f3_rel_f3 = reg("f3_rel_f3")            # free t-3 released this slot
         go, hit_a2, hit_a3 = Signal(), Signal(), Signal()
         m.d.comb += [
@@ -584,11 +581,13 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.sync += [
             f3_valid.eq(f2_valid), f3_go.eq(go), f3_err.eq(f2_err), f3_user.eq(f2_user),
             f3_pool.eq(f2_pool), f3_slot.eq(f2_slot), f3_tag.eq(f2_tag), f3_in_pool.eq(f2_in_pool),
+            f3_next.eq(plus_one(f2_tag)),
             f3_in.eq(Cat(f2_pool == pool.index for pool in pools)),
             f3_never_granted.eq(f2_never_granted), f3_same_second.eq(f2_same_second),
             f3_hit_a2.eq(hit_a2), f3_a2_tag_ok.eq(tag_ok(a4_tag, f2_tag)),
             f3_hit_a3.eq(hit_a3), f3_a3_tag_ok.eq(tag_ok(a5_tag, f2_tag)),
-            f3_older_tag.eq(Mux(hit_a2, a4_tag, a5_tag)), f3_older_snap.eq(Mux(hit_a2, a4_snap, a5_snap)),
+            f3_older_next.eq(Mux(hit_a2, plus_one(a4_tag), plus_one(a5_tag))),
+            f3_older_snap.eq(Mux(hit_a2, a4_snap, a5_snap)),
         ]
         f5_ok = reg("f5_ok", valid=True)        # a free's decision, registered (stage 5, below)
         m.d.sync += f3_rel_f3.eq(f2_same_third & f5_ok)
@@ -613,8 +612,9 @@ class AllocatorCore(_Timing, wiring.Component):
         # held (and the tag and snapshot it is held under) as every request but
         # alloc t-1 and free t-1 leaves it
         f4_hit_a1, f4_rest_held = reg("f4_hit_a1"), reg("f4_rest_held")
-        f4_a1_tag, f4_a1_snap = reg("f4_a1_tag", TR), reg("f4_a1_snap")
-        f4_rest_tag, f4_rest_snap = reg("f4_rest_tag", TR), reg("f4_rest_snap")
+        # (tags as the queue stores a released slot's: + 1, the tag its next grant takes)
+        f4_a1_next, f4_a1_snap = reg("f4_a1_next", TR), reg("f4_a1_snap")
+        f4_rest_next, f4_rest_snap = reg("f4_rest_next", TR), reg("f4_rest_snap")
         # which grant a release would rest on: alloc t-1's, an older in-flight
         # alloc's, or pool p's memories'
         f4_by_a1, f4_by_older = reg("f4_by_a1", valid=True), reg("f4_by_older", valid=True)
@@ -641,25 +641,25 @@ class AllocatorCore(_Timing, wiring.Component):
             # select, the slot held (parity == snapshot) and its tag matching, on one chain
             if not T:
                 return select & (parity == record.snap)
-            return equal(Cat(tag_of(record), parity, select), Cat(tag, record.snap, Const(1)))
+            return equal(Cat(next_of(record), parity, select), Cat(tag, record.snap, Const(1)))
         # a never-granted slot is free, whatever its (never written) memories hold
         may_hold = ~f3_never_granted
         views = [(f3_in[pool.index] & bank, held, record)
                  for pool, st in zip(pools, state, strict=True) for bank, held, record in mem_banks(st)]
         chosen_held = any_of(select & held for select, held, _ in views)
-        mem_tag = choose_one_hot([(select, tag_of(record)) for select, _, record in views], TR)
+        mem_next = choose_one_hot([(select, next_of(record)) for select, _, record in views], TR)
         mem_snap = any_of(select & record.snap for select, _, record in views)
         older_hit = f3_hit_a2 | (~rel_f2 & f3_hit_a3)
         by_mem_next = Mux(f3_quiet & ~rel_f2 & ~hit_a1, f3_in, 0)
         m.d.sync += [
             f4_valid.eq(f3_valid), f4_go.eq(f3_go), f4_err.eq(f3_err), f4_user.eq(f3_user),
             f4_pool.eq(f3_pool), f4_slot.eq(f3_slot), f4_in_pool.eq(f3_in_pool), f4_in.eq(f3_in),
-            f4_hit_a1.eq(hit_a1), f4_a1_tag.eq(a4_tag), f4_a1_snap.eq(a4_snap),
+            f4_hit_a1.eq(hit_a1), f4_a1_next.eq(plus_one(a4_tag)), f4_a1_snap.eq(a4_snap),
             # youngest first: alloc t-2, free t-2, alloc t-3, free t-3, the memories.
             # A slot at or above the fresh counter is free whatever an older alloc
             # did: a flush since then restarted the order.
             f4_rest_held.eq(may_hold & (f3_hit_a2 | (~rel_f2 & (f3_hit_a3 | (~f3_rel_f3 & chosen_held))))),
-            f4_rest_tag.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_tag, mem_tag)),
+            f4_rest_next.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_next, mem_next)),
             f4_rest_snap.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_snap, mem_snap)),
             f4_by_a1.eq(f3_go & hit_a1 & tag_ok(a4_tag, f3_tag)),
             f4_by_older.eq(f3_go & may_hold & ~hit_a1 & older_hit &
@@ -667,7 +667,7 @@ class AllocatorCore(_Timing, wiring.Component):
             f4_by_mem.eq(by_mem_next),
             # (the bank's select and the parity folded into the tag's compare:
             # each bank's term is the carry out of its chain, with no LUT after it)
-            f4_mem_ok.eq(Cat(any_of(held_as(record, parity, f3_tag, may_hold & bank)
+            f4_mem_ok.eq(Cat(any_of(held_as(record, parity, f3_next, may_hold & bank)
                                     for bank, parity, record in mem_parts(st))
                              for st in state)),
         ]
@@ -707,7 +707,7 @@ class AllocatorCore(_Timing, wiring.Component):
             held.eq(f4_hit_a1 | (~prev_released & f4_rest_held)),
             release.eq(f4_by_a1 | (~prev_released & (f4_by_older | any_of(f4_by_mem & f4_mem_ok)))),
         ]
-        cur_tag = Mux(f4_hit_a1, f4_a1_tag, f4_rest_tag)
+        cur_next = Mux(f4_hit_a1, f4_a1_next, f4_rest_next)
         cur_snap = Mux(f4_hit_a1, f4_a1_snap, f4_rest_snap)
         # A release implies go and held, so it is asked last: the code without it
         # is one LUT of registered flags, and the release (behind the pools' OR
@@ -741,7 +741,7 @@ class AllocatorCore(_Timing, wiring.Component):
             # overtook it; what it writes is the pool's (hwalloc.pool)
             st.release(m, (f4_live[st.index] & (f4_by_a1 | (~prev_released & f4_by_older))) |
                        (~prev_released & f4_by_mem_live[st.index] & f4_mem_ok[st.index]),
-                       f4_slot, cur_snap, cur_tag, f4_taken)
+                       f4_slot, cur_snap, cur_next, f4_taken)
         m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
                      f5_user.eq(f4_user), f5_pool.eq(f4_pool), f5_in_pool.eq(f4_in_pool)]
 
@@ -838,9 +838,9 @@ class AllocatorCore(_Timing, wiring.Component):
         never0, pool0, never1, pool1 = (Signal(n, name=f"{view}_{part}")
                                         for part in ("never0", "pool0", "never1", "pool1"))
         m.d.sync += [pool0.eq(ask_pool), pool1.eq(pool0), never1.eq(never0)]
-        held2, tag2 = Signal(name=f"{view}_held2"), Signal(len(getattr(self, f"{view}_tag")),
-                                                         name=f"{view}_tag2")
-        held_by, tag_by = [], []
+        held2, next2 = Signal(name=f"{view}_held2"), Signal(len(getattr(self, f"{view}_next")),
+                                                         name=f"{view}_next2")
+        held_by, next_by = [], []
         for st in state:
             sb = st.pool.slot_bits
             grant_r, parity_r = st.view_grant_r[k], st.view_parity_r[k]
@@ -849,10 +849,10 @@ class AllocatorCore(_Timing, wiring.Component):
             record = grant_r.data
             held_by.append(pool1[st.index] & ~never1[st.index] & (parity_r.data == record.snap))
             if st.tag_bits:
-                tag_by.append((pool1[st.index], record.tag))
+                next_by.append((pool1[st.index], record.next))
         m.d.sync += [held2.eq(or_all(held_by)),
-                     tag2.eq(choose_one_hot(tag_by, len(tag2)) if tag_by else 0)]
-        m.d.comb += [getattr(self, f"{view}_held").eq(held2), getattr(self, f"{view}_tag").eq(tag2)]
+                     next2.eq(choose_one_hot(next_by, len(next2)) if next_by else 0)]
+        m.d.comb += [getattr(self, f"{view}_held").eq(held2), getattr(self, f"{view}_next").eq(next2)]
 
 
 class HwallocTop(_Timing, wiring.Component):
@@ -927,7 +927,7 @@ class HwallocTop(_Timing, wiring.Component):
         for d in ("ar", "aw"):
             for part in ("pool", "slot"):
                 m.d.comb += getattr(core, f"view_{d}_{part}").eq(getattr(guard, f"view_{d}_{part}"))
-            for part in ("held", "tag"):
+            for part in ("held", "next"):
                 m.d.comb += getattr(guard, f"view_{d}_{part}").eq(getattr(core, f"view_{d}_{part}"))
             for part in ("checked", "refused", "err", "id", "addr", "tag", "pool"):
                 m.d.comb += getattr(regs, f"guard_{d}_{part}").eq(getattr(guard, f"{d}_{part}"))

@@ -1,7 +1,8 @@
 """Freelist pools (SPEC §4.1): never-used slots in index order, then released
 slots in the order they were released (a FIFO), EXHAUSTED when neither is left.
 
-``queue``   FIFO of released slots: ``{slot, tag, snap}``; written by the free
+``queue``   FIFO of released slots: ``{slot, next, snap}`` (``next``: the tag
+            the slot's next grant takes, its last + 1); written by the free
             decision (through registers, an edge later), read by the alloc
             commit. A released slot is in the queue from the edge after its
             decision (``push``), which makes the recycle delay R = 5.
@@ -23,7 +24,7 @@ class FreelistPool(PoolState):
     def __init__(self, m, pool, config, reg):
         super().__init__(m, pool, config, reg)
         n, name, T = pool.slots, pool.name, config.tag_bits
-        entry = data.StructLayout({"slot": pool.slot_bits, "snap": 1, **({"tag": T} if T else {})})
+        entry = data.StructLayout({"slot": pool.slot_bits, "snap": 1, **({"next": T} if T else {})})
         self.queue_w, (self.queue_r,) = memory(m, f"{name}_queue", entry, n, reads=1, registered_write=True)
         self.head = Signal(range(n), name=f"{name}_head")
         self.tail = Signal(range(n), name=f"{name}_tail")
@@ -69,9 +70,9 @@ class FreelistPool(PoolState):
             # the flush and is not pushed (the core kills it), so the tail stays
             m.d.sync += self.head.eq(self.tail)
 
-    def release(self, m, release, slot, snap, tag, raced):
-        # toggle the parity, and queue the slot with the tag its next grant increments
-        super().release(m, release, slot, snap, tag, raced)
+    def release(self, m, release, slot, snap, next_tag, raced):
+        # toggle the parity, and queue the slot with the tag its next grant takes
+        super().release(m, release, slot, snap, next_tag, raced)
         n = self.pool.slots
         m.d.comb += [
             self.queue_w.addr.eq(self.tail),
@@ -80,7 +81,7 @@ class FreelistPool(PoolState):
             self.queue_w.en.eq(release),
         ]
         if self.tag_bits:
-            m.d.comb += self.queue_w.data.tag.eq(tag)
+            m.d.comb += self.queue_w.data.next.eq(next_tag)
         m.d.sync += self.push.eq(release)
         with m.If(release):
             m.d.sync += self.tail.eq(Mux(self.tail == n - 1, 0, self.tail + 1))

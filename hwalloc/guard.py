@@ -277,7 +277,7 @@ class AccessGuard(wiring.Component):
         for d in ("ar", "aw"):
             members.update({
                 f"view_{d}_pool": Out(len(config.pools)), f"view_{d}_slot": Out(config.slot_bits),
-                f"view_{d}_held": In(1), f"view_{d}_tag": In(max(T, 1)),
+                f"view_{d}_held": In(1), f"view_{d}_next": In(max(T, 1)),
                 f"{d}_checked": Out(1), f"{d}_refused": Out(1), f"{d}_err": Out(4),
                 f"{d}_id": Out(g.id_width), f"{d}_addr": Out(min(A, 32)), f"{d}_tag": Out(max(T, 1)),
                 f"{d}_pool": Out(8),
@@ -337,7 +337,12 @@ class AccessGuard(wiring.Component):
         # address without tag bits, the tag
         fields = Cat(*(port[name] for name in _PASSED))
         carried = Cat(fields, port["addr"][:A], port["addr"][A:] if T else Const(0, 1))
-        carried = delayed(carried, DECODE_STAGES + VIEW_STAGES + 1, "carried")
+        carried = delayed(carried, 1, "carried_in")
+        # the presented tag + 1, as the view shows a held slot's (the tag of its
+        # next grant), formed from a register and carried beside the rest
+        presented_next = delayed((carried[len(fields) + A:] + 1)[:len(carried) - len(fields) - A],
+                                 DECODE_STAGES + VIEW_STAGES, "presented_next")
+        carried = delayed(carried, DECODE_STAGES + VIEW_STAGES, "carried")
         # the view is asked straight from the decode's registers
         m.d.comb += [getattr(self, f"view_{d}_pool").eq(decode.out_pool),
                      getattr(self, f"view_{d}_slot").eq(decode.out_slot)]
@@ -358,9 +363,8 @@ class AccessGuard(wiring.Component):
         out.refuses = Signal(name=f"{d}_v1_refuses")     # valid, and err != OK: a flag
         out.carried = Signal(len(carried), name=f"{d}_v1_carried", reset_less=True)
         out.log_pool = Signal(8, name=f"{d}_v1_log_pool", reset_less=True)
-        held, view_tag = getattr(self, f"view_{d}_held"), getattr(self, f"view_{d}_tag")
-        tag = carried[len(fields) + A:]
-        mismatch = Const(0) if not T else ~equal(tag, view_tag[:T])
+        held, view_next = getattr(self, f"view_{d}_held"), getattr(self, f"view_{d}_next")
+        mismatch = Const(0) if not T else ~equal(presented_next[:T], view_next[:T])
         m.d.sync += [out.valid.eq(valid), out.carried.eq(carried), out.log_pool.eq(log_pool_d),
                      out.err.eq(Mux(err_d != Err.OK, err_d,
                                     Mux(in_pool_d & ~held, Err.ACCESS_FREE,

@@ -29,7 +29,7 @@ BANK_DEPTH = 16384
 BRAM_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 
 
-def memory(m, name, shape, depth, *, reads, registered_write=False):
+def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None):
     """A memory of ``depth`` entries with one write port (a namespace of ``addr``,
     ``en`` and ``data``) and ``reads`` registered, non-transparent read ports (a
     namespace of ``addr`` and ``data`` each).
@@ -45,7 +45,10 @@ def memory(m, name, shape, depth, *, reads, registered_write=False):
     RAM's output is loaded straight into a register, with no logic in front of
     it (on Xilinx the block RAM's own output register; on ECP5 the DP16KD's, see
     :mod:`hwalloc.pnr`). ``data`` is that register's content: the memory as
-    written before edge e. Read ports are always enabled: a read enable would
+    written before edge e. ``stored``, if given, maps what the write port is
+    given to what the memory holds (a small function, such as an increment of
+    a field), applied behind the write's registers, between them and the RAMs,
+    where it delays no logic in front of them. Read ports are always enabled: a read enable would
     cost a hold multiplexer between the RAM and that register.
 
     Up to LUTRAM_DEPTH entries it is one memory, left to synthesis. Deeper, it is
@@ -91,6 +94,8 @@ def memory(m, name, shape, depth, *, reads, registered_write=False):
             with m.If(bank_en):
                 m.d.sync += [addr_q.eq(bank_addr), data_q.eq(bank_data)]
             bank_en, bank_addr, bank_data = en_q, addr_q, data_q
+        if stored is not None:
+            bank_data = Value.cast(stored(bank_data))
         bank_rows = min(BANK_DEPTH, depth - b * BANK_DEPTH)
         for i, (lo, hi) in enumerate(slices):
             memory = Memory(shape=hi - lo, depth=bank_rows, init=[], attrs=attrs)

@@ -11,10 +11,11 @@ subclass of :class:`PoolState`, and one entry in that table.
 
 Every kind keeps the per-slot records the free check reads (SPEC §4.4):
 
-``grant``   per slot ``{tag, snap}`` of its latest grant; written by the alloc
-            (three cycles after its commit; ``grant_w``), read by the free check
-            (``grant_r``) and by the commit for the slot it takes (``last_r``:
-            the tag a grant goes on from).
+``grant``   per slot ``{next, snap}`` of its latest grant (``next``: its tag
+            + 1, the tag the slot's next grant takes); written by the alloc
+            (three cycles after its commit; ``grant_w``, given the granted tag),
+            read by the free check (``grant_r``) and by the commit for the slot
+            it takes (``last_r``: the tag a grant goes on from).
 ``parity``  per slot, one bit toggled by every successful free (``parity_w``);
             read by the free check (``parity_r``) and by the commit for the slot
             it takes (``copy_r``: the grant's snapshot).
@@ -24,7 +25,7 @@ or above the ``fresh`` counter are free (never granted since reset or the last
 flush) whatever the memories hold, which makes reset and flush O(1).
 """
 
-from amaranth import Const, Mux, Signal
+from amaranth import Cat, Const, Mux, Signal
 from amaranth.lib import data
 
 from ._rtl import at_least
@@ -67,13 +68,17 @@ class PoolState:
         self.index = pool.index
         self.tag_bits = T = config.tag_bits
         n, name = pool.slots, pool.name
-        latest = data.StructLayout({"snap": 1, **({"tag": T} if T else {})})
+        # a grant record holds the tag the slot's next grant takes (its last
+        # tag + 1): the alloc reads it with no adder after the memory. The write
+        # port is given the granted tag, the memory adds one behind its registers.
+        latest = data.StructLayout({"snap": 1, **({"next": T} if T else {})})
         # with a guard, two more read ports of each (a copy of each RAM each):
         # the guard's own views of the slots, for its reads and its writes (see
         # :meth:`view_never_granted`)
         reads = 4 if config.guard is not None else 2
         self.grant_w, (self.grant_r, self.last_r, *view_grant) = memory(
-            m, f"{name}_grant", latest, n, reads=reads, registered_write=True)
+            m, f"{name}_grant", latest, n, reads=reads, registered_write=True,
+            stored=self._record_stored(latest) if T else None)
         self.parity_w, (self.parity_r, self.copy_r, *view_parity) = memory(
             m, f"{name}_parity", 1, n, reads=reads)
         self.view_grant_r, self.view_parity_r = view_grant, view_parity
@@ -81,12 +86,22 @@ class PoolState:
         # never-used slots are fresh..n-1 (a ring: the slot its next alloc takes)
         self.fresh = Signal(range(n + 1), name=f"{name}_fresh")
         # slots 0..seen-1 were granted since reset: their grant records hold
-        # their last tag, which a grant after a flush goes on from
+        # the tag after their last, which a grant after a flush goes on from
         self.seen = Signal(range(n + 1), name=f"{name}_seen")
         self.seen_prev = Signal(range(n + 1), name=f"{name}_seen_prev")     # a cycle late
         self.flushing = Signal(name=f"{name}_flushing")     # a flush commits at this edge
         self.fresh_slot = Signal(range(n), name=f"{name}_fresh_slot")
         self.take_fresh = Signal(name=f"{name}_take_fresh")
+
+    @staticmethod
+    def _record_stored(layout):
+        # what a grant record holds for what its write port is given: the tag + 1
+        field = layout["next"]
+        lo, hi = field.offset, field.offset + field.width
+
+        def stored(bits):
+            return Cat(bits[:lo], (bits[lo:hi] + 1)[:hi - lo], bits[hi:])
+        return stored
 
     # ---- what the kind says (overridden) -------------------------------------
     @property
@@ -165,9 +180,11 @@ class PoolState:
     def _commit(self, m, selected, flushing):
         raise NotImplementedError
 
-    def release(self, m, release, slot, snap, tag, raced):
+    def release(self, m, release, slot, snap, next_tag, raced):
         """Free stage 5, the decision edge: ``release`` says a free releases
-        ``slot`` of this pool, whose grant had ``snap`` and ``tag``; ``raced``
+        ``slot`` of this pool, whose grant had ``snap`` and a tag whose
+        successor is ``next_tag`` (what the queue keeps, the tag of the slot's next
+        grant); ``raced``
         that an alloc younger than the free already took the slot (see
         :attr:`overwrites`). A release toggles the slot's parity."""
         m.d.comb += [

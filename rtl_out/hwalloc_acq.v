@@ -5,7 +5,7 @@
 module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$123  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$75  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [64:0] \$11 ;
@@ -338,9 +338,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$3651$0 (\$11 [4:0]),
-    .\port$3651$48 (\$11 [53:48]),
-    .\port$3651$6 (\$11 [15:6]),
+    .\port$2854$0 (\$11 [4:0]),
+    .\port$2854$48 (\$11 [53:48]),
+    .\port$2854$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3338$41 (\$19 [41:40]),
+    .\port$2541$41 (\$19 [41:40]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,17 +430,17 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3195$0 (\$16 ),
-    .\port$3196$0 (\$17 ),
-    .\port$3338$1 (\$19 ),
-    .\port$3651$0 (\$11 [15:0]),
-    .\port$3651$48 (\$11 [63:48]),
-    .\port$3654$0 (\$12 ),
-    .\port$3666$0 (\$13 ),
-    .\port$3694$0 (\$14 ),
-    .\port$3775$0 (\$15 ),
-    .\port$3927$0 (\$signal ),
-    .\port$4097$0 (\$signal$58 ),
+    .\port$2398$0 (\$16 ),
+    .\port$2399$0 (\$17 ),
+    .\port$2541$1 (\$19 ),
+    .\port$2854$0 (\$11 [15:0]),
+    .\port$2854$48 (\$11 [63:48]),
+    .\port$2857$0 (\$12 ),
+    .\port$2869$0 (\$13 ),
+    .\port$2897$0 (\$14 ),
+    .\port$2978$0 (\$15 ),
+    .\port$3130$0 (\$signal ),
+    .\port$3300$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -456,7 +456,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .rsp_grant_valid(\grant_valid$171 )
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$123 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -598,8 +598,8 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
 endmodule
 
 module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3651$0 , \port$3651$6 , \port$3651$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$124  = 0;
+, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2854$0 , \port$2854$6 , \port$2854$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$76  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3651$0 ;
-  wire [4:0] \port$3651$0 ;
-  input [5:0] \port$3651$48 ;
-  wire [5:0] \port$3651$48 ;
-  input [9:0] \port$3651$6 ;
-  wire [9:0] \port$3651$6 ;
+  input [4:0] \port$2854$0 ;
+  wire [4:0] \port$2854$0 ;
+  input [5:0] \port$2854$48 ;
+  wire [5:0] \port$2854$48 ;
+  input [9:0] \port$2854$6 ;
+  wire [9:0] \port$2854$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 , 9'h000, \port$3651$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2854$0 [0], \port$2854$0 [4:1], 2'h0, \port$2854$48 , 9'h000, \port$2854$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 , 9'h000, \port$3651$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2854$0 [0], \port$2854$0 [4:1], 2'h0, \port$2854$48 , 9'h000, \port$2854$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2565,14 +2565,14 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$167  = \$166  & r_fast_held[0];
   assign \$168  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$763  = \$3 ;
     if (aclk_rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$764 [0] = \$8 ;
     \$764 [1] = \$16 ;
     \$764 [2] = \$24 ;
@@ -2588,70 +2588,70 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$765  = \$11 ;
     if (aclk_rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$766  = \$19 ;
     if (aclk_rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$767  = \$27 ;
     if (aclk_rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$768  = \$35 ;
     if (aclk_rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$769  = \$43 ;
     if (aclk_rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$770  = \$51 ;
     if (aclk_rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$771  = \$59 ;
     if (aclk_rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$772  = \$67 ;
     if (aclk_rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$773  = \$75 ;
     if (aclk_rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$774  = r_fast_head;
     if (\$83 ) begin
       \$774  = \$84 ;
@@ -2661,7 +2661,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$775  = r_fast_rd;
     if (\$88 ) begin
       \$775  = r_fast_rd_next;
@@ -2671,7 +2671,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$776  = r_fast_rd_next;
     if (\$88 ) begin
       \$776  = \$89 [3:0];
@@ -2681,7 +2681,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$777  = r_fast_wr;
     if (\$93 ) begin
       \$777  = r_fast_wr_next;
@@ -2691,7 +2691,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$778  = r_fast_wr_next;
     if (\$93 ) begin
       \$778  = \$94 [3:0];
@@ -2701,7 +2701,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$779 [0] = \$105 ;
     \$779 [1] = \$116 ;
     \$779 [2] = \$127 ;
@@ -2716,7 +2716,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$780 [0] = \$199 ;
     \$780 [1] = \$205 ;
     \$780 [2] = \$211 ;
@@ -2732,7 +2732,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$781  = r_slow_head;
     if (\$256 ) begin
       \$781  = \$257 ;
@@ -2742,7 +2742,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$782  = r_slow_rd;
     if (\$261 ) begin
       \$782  = r_slow_rd_next;
@@ -2752,7 +2752,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$783  = r_slow_rd_next;
     if (\$261 ) begin
       \$783  = \$262 [3:0];
@@ -2762,7 +2762,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$784  = r_slow_wr;
     if (\$266 ) begin
       \$784  = r_slow_wr_next;
@@ -2772,7 +2772,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$785  = r_slow_wr_next;
     if (\$266 ) begin
       \$785  = \$267 [3:0];
@@ -2782,7 +2782,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$786 [0] = \$278 ;
     \$786 [1] = \$289 ;
     \$786 [2] = \$300 ;
@@ -2797,7 +2797,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$787 [0] = \$372 ;
     \$787 [1] = \$378 ;
     \$787 [2] = \$384 ;
@@ -2813,35 +2813,35 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$788  = \$signal$39 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$789  = bus__r_slow;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$790  = \$440 ;
     if (aclk_rst) begin
       \$790  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$791  = \$443 ;
     if (aclk_rst) begin
       \$791  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$792 [0] = \$448 ;
     \$792 [1] = \$456 ;
     if (aclk_rst) begin
@@ -2849,21 +2849,21 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$793  = \$451 ;
     if (aclk_rst) begin
       \$793  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$794  = \$459 ;
     if (aclk_rst) begin
       \$794  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$795 [0] = \$464 ;
     \$795 [1] = \$472 ;
     if (aclk_rst) begin
@@ -2871,21 +2871,21 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$796  = \$467 ;
     if (aclk_rst) begin
       \$796  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$797  = \$475 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$798 [0] = \$480 ;
     \$798 [1] = \$488 ;
     \$798 [2] = \$496 ;
@@ -2901,77 +2901,77 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$799  = \$483 ;
     if (aclk_rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$800  = \$491 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$801  = \$499 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$802  = \$507 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$803  = \$515 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$804  = \$523 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$805  = \$531 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$806  = \$539 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$807  = \$547 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$808  = \$555 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$809 [0] = \$560 ;
     \$809 [1] = \$568 ;
     \$809 [2] = \$576 ;
@@ -2987,77 +2987,77 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$810  = \$563 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$811  = \$571 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$812  = \$579 ;
     if (aclk_rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$813  = \$587 ;
     if (aclk_rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$814  = \$595 ;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$815  = \$603 ;
     if (aclk_rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$816  = \$611 ;
     if (aclk_rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$817  = \$619 ;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$818  = \$627 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$819  = \$635 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$820 [0] = \$640 ;
     \$820 [1] = \$648 ;
     \$820 [2] = \$656 ;
@@ -3073,84 +3073,84 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$821  = \$643 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$822  = \$651 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$823  = \$659 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$824  = \$667 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$825  = \$675 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$826  = \$683 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$827  = \$691 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$828  = \$699 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$829  = \$707 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$830  = \$signal$99 ;
     if (aclk_rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$831  = \$726 ;
     if (aclk_rst) begin
       \$831  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 , 9'h000, \port$3651$6  };
+  assign r_slow_w_data = { \port$2854$0 [0], \port$2854$0 [4:1], 2'h0, \port$2854$48 , 9'h000, \port$2854$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 , 9'h000, \port$3651$6  };
+  assign \$signature__data$108  = { \port$2854$0 [0], \port$2854$0 [4:1], 2'h0, \port$2854$48 , 9'h000, \port$2854$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 , 9'h000, \port$3651$6  };
+  assign bus__r_slow_data = { \port$2854$0 [0], \port$2854$0 [4:1], 2'h0, \port$2854$48 , 9'h000, \port$2854$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,424 +3207,51 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
 endmodule
 
 module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3338$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$125  = 0;
+, \port$2541$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$77  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
   wire \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
   wire \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$1100 ;
-  wire \$1101 ;
-  wire \$1102 ;
-  wire \$1103 ;
-  wire \$1104 ;
-  wire \$1105 ;
-  wire \$1106 ;
-  wire \$1107 ;
-  wire \$1108 ;
-  wire \$1109 ;
   wire \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
-  wire \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire \$1117 ;
-  wire \$1118 ;
-  wire \$1119 ;
   wire \$112 ;
-  wire \$1120 ;
-  wire \$1121 ;
-  wire \$1122 ;
-  wire \$1123 ;
-  wire \$1124 ;
-  wire \$1125 ;
-  wire \$1126 ;
-  wire \$1127 ;
-  wire \$1128 ;
-  wire \$1129 ;
   wire \$113 ;
-  wire \$1130 ;
-  wire \$1131 ;
-  wire \$1132 ;
-  wire \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
-  wire \$1136 ;
-  wire \$1137 ;
-  wire \$1138 ;
-  wire \$1139 ;
   wire \$114 ;
-  wire \$1140 ;
-  wire \$1141 ;
-  wire \$1142 ;
-  wire \$1143 ;
-  wire \$1144 ;
-  wire \$1145 ;
-  wire \$1146 ;
-  wire \$1147 ;
-  wire \$1148 ;
-  wire \$1149 ;
-  wire [24:0] \$115 ;
-  wire \$1150 ;
-  wire \$1151 ;
-  wire \$1152 ;
-  wire \$1153 ;
-  wire \$1154 ;
-  wire \$1155 ;
-  wire \$1156 ;
-  wire \$1157 ;
-  wire \$1158 ;
-  wire \$1159 ;
-  wire \$116 ;
-  wire \$1160 ;
-  wire \$1161 ;
-  wire \$1162 ;
-  wire \$1163 ;
-  wire \$1164 ;
-  wire \$1165 ;
-  wire \$1166 ;
-  wire \$1167 ;
-  wire \$1168 ;
-  wire \$1169 ;
+  wire \$115 ;
+  wire [24:0] \$116 ;
   wire \$117 ;
-  wire \$1170 ;
-  wire \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
-  wire \$1174 ;
-  wire \$1175 ;
-  wire \$1176 ;
-  wire \$1177 ;
-  wire \$1178 ;
-  wire \$1179 ;
-  wire [9:0] \$118 ;
-  wire \$1180 ;
-  wire \$1181 ;
-  wire \$1182 ;
-  wire \$1183 ;
-  wire \$1184 ;
-  wire \$1185 ;
-  wire \$1186 ;
-  wire \$1187 ;
-  wire \$1188 ;
-  wire \$1189 ;
-  wire \$119 ;
-  wire \$1190 ;
-  wire \$1191 ;
-  wire \$1192 ;
-  wire \$1193 ;
-  wire \$1194 ;
-  wire \$1195 ;
-  wire \$1196 ;
-  wire \$1197 ;
-  wire \$1198 ;
-  wire \$1199 ;
+  wire \$118 ;
+  wire [9:0] \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$1200 ;
-  wire \$1201 ;
-  wire \$1202 ;
-  wire \$1203 ;
-  wire \$1204 ;
-  wire \$1205 ;
-  wire \$1206 ;
-  wire \$1207 ;
-  wire \$1208 ;
-  wire \$1209 ;
   wire \$121 ;
-  wire \$1210 ;
-  wire \$1211 ;
-  wire \$1212 ;
-  wire \$1213 ;
-  wire \$1214 ;
-  wire \$1215 ;
-  wire \$1216 ;
-  wire \$1217 ;
-  wire \$1218 ;
-  wire \$1219 ;
   wire \$122 ;
-  wire \$1220 ;
-  wire \$1221 ;
-  wire \$1222 ;
-  wire \$1223 ;
-  wire \$1224 ;
-  wire \$1225 ;
-  wire \$1226 ;
-  wire \$1227 ;
-  wire \$1228 ;
-  wire \$1229 ;
   wire \$123 ;
-  wire \$1230 ;
-  wire \$1231 ;
-  wire \$1232 ;
-  wire \$1233 ;
-  wire [6:0] \$1234 ;
-  wire [6:0] \$1235 ;
-  wire \$1236 ;
-  wire \$1237 ;
-  wire [24:0] \$1238 ;
-  wire [30:0] \$1239 ;
   wire \$124 ;
-  wire \$1240 ;
-  wire \$1241 ;
-  wire [11:0] \$1242 ;
-  wire [11:0] \$1243 ;
-  wire [12:0] \$1244 ;
-  wire \$1245 ;
-  wire [11:0] \$1246 ;
-  wire [11:0] \$1247 ;
-  wire [12:0] \$1248 ;
-  wire \$1249 ;
   wire \$125 ;
-  wire [11:0] \$1250 ;
-  wire [11:0] \$1251 ;
-  wire [12:0] \$1252 ;
-  wire \$1253 ;
-  wire \$1254 ;
-  wire \$1255 ;
-  wire \$1256 ;
-  wire \$1257 ;
-  wire [1:0] \$1258 ;
-  wire [1:0] \$1259 ;
-  wire [3:0] \$126 ;
-  wire [1:0] \$1260 ;
-  wire \$1261 ;
-  wire \$1262 ;
-  wire \$1263 ;
-  wire \$1264 ;
-  wire \$1265 ;
-  wire \$1266 ;
-  wire \$1267 ;
-  wire \$1268 ;
-  wire [3:0] \$1269 ;
+  wire \$126 ;
   wire [3:0] \$127 ;
-  wire \$1270 ;
-  wire \$1271 ;
-  wire \$1272 ;
-  wire \$1273 ;
-  wire \$1274 ;
-  wire \$1275 ;
-  wire \$1276 ;
-  wire \$1277 ;
-  wire \$1278 ;
-  wire \$1279 ;
   wire [3:0] \$128 ;
-  wire \$1280 ;
-  wire \$1281 ;
-  wire \$1282 ;
-  wire \$1283 ;
-  wire \$1284 ;
-  wire \$1285 ;
-  wire \$1286 ;
-  wire [5:0] \$1287 ;
-  wire \$1288 ;
-  wire \$1289 ;
-  wire [12:0] \$129 ;
-  wire \$1290 ;
-  wire \$1291 ;
-  reg \$1292 ;
-  reg [9:0] \$1293 ;
-  reg [6:0] \$1294 ;
-  reg \$1295 ;
-  reg [9:0] \$1296 ;
-  reg [16:0] \$1297 ;
-  reg \$1298 ;
-  reg \$1299 ;
+  wire [3:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  reg \$1300 ;
-  reg \$1301 ;
-  reg \$1302 ;
-  reg \$1303 ;
-  reg \$1304 ;
-  reg \$1305 ;
-  reg \$1306 ;
-  reg [10:0] \$1307 ;
-  reg [10:0] \$1308 ;
-  reg [10:0] \$1309 ;
+  wire [12:0] \$130 ;
   wire \$131 ;
-  reg \$1310 ;
-  reg [9:0] \$1311 ;
-  reg \$1312 ;
-  reg \$1313 ;
-  reg \$1314 ;
-  reg \$1315 ;
-  reg \$1316 ;
-  reg \$1317 ;
-  reg \$1318 ;
-  reg \$1319 ;
   wire \$132 ;
-  reg \$1320 ;
-  reg \$1321 ;
-  reg \$1322 ;
-  reg \$1323 ;
-  reg \$1324 ;
-  reg \$1325 ;
-  reg \$1326 ;
-  reg \$1327 ;
-  reg \$1328 ;
-  reg \$1329 ;
   wire \$133 ;
-  reg \$1330 ;
-  reg \$1331 ;
-  reg \$1332 ;
-  reg \$1333 ;
-  reg \$1334 ;
-  reg \$1335 ;
-  reg \$1336 ;
-  reg \$1337 ;
-  reg \$1338 ;
-  reg \$1339 ;
   wire \$134 ;
-  reg \$1340 ;
-  reg \$1341 ;
-  reg \$1342 ;
-  reg \$1343 ;
-  reg \$1344 ;
-  reg \$1345 ;
-  reg \$1346 ;
-  reg \$1347 ;
-  reg \$1348 ;
-  reg \$1349 ;
   wire \$135 ;
-  reg \$1350 ;
-  reg \$1351 ;
-  reg \$1352 ;
-  reg [9:0] \$1353 ;
-  reg \$1354 ;
-  reg \$1355 ;
-  reg [10:0] \$1356 ;
-  reg [2:0] \$1357 ;
-  reg \$1358 ;
-  reg \$1359 ;
   wire \$136 ;
-  reg \$1360 ;
-  reg \$1361 ;
-  reg \$1362 ;
-  reg \$1363 ;
-  reg \$1364 ;
-  reg \$1365 ;
-  reg \$1366 ;
-  reg \$1367 ;
-  reg \$1368 ;
-  reg \$1369 ;
   wire \$137 ;
-  reg \$1370 ;
-  reg \$1371 ;
-  reg \$1372 ;
   wire \$138 ;
   wire \$139 ;
   wire [3:0] \$14 ;
@@ -3668,18 +3295,18 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [5:0] \$177 ;
-  wire [5:0] \$178 ;
-  wire [6:0] \$179 ;
+  wire [6:0] \$177 ;
+  wire \$178 ;
+  wire [5:0] \$179 ;
   wire \$18 ;
   wire [5:0] \$180 ;
-  wire [5:0] \$181 ;
-  wire [6:0] \$182 ;
+  wire [6:0] \$181 ;
+  wire [5:0] \$182 ;
   wire [5:0] \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
+  wire [6:0] \$184 ;
+  wire [6:0] \$185 ;
+  wire [6:0] \$186 ;
+  wire [5:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
@@ -3690,7 +3317,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire \$197 ;
+  wire [6:0] \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
@@ -3713,22 +3340,22 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [5:0] \$217 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire \$222 ;
-  wire [5:0] \$223 ;
-  wire [5:0] \$224 ;
-  wire [6:0] \$225 ;
+  wire [5:0] \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [5:0] \$228 ;
+  wire [5:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [6:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
@@ -3743,38 +3370,38 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [7:0] \$244 ;
-  wire [7:0] \$245 ;
-  wire [8:0] \$246 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [7:0] \$249 ;
   wire [10:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
+  wire [7:0] \$250 ;
+  wire [8:0] \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire [1:0] \$254 ;
-  wire [1:0] \$255 ;
-  wire [1:0] \$256 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
   wire \$257 ;
-  wire [11:0] \$258 ;
-  wire [11:0] \$259 ;
+  wire \$258 ;
+  wire [1:0] \$259 ;
   wire \$26 ;
-  wire [12:0] \$260 ;
-  wire \$261 ;
-  wire [11:0] \$262 ;
+  wire [1:0] \$260 ;
+  wire [1:0] \$261 ;
+  wire \$262 ;
   wire [11:0] \$263 ;
-  wire [12:0] \$264 ;
-  wire [11:0] \$265 ;
-  wire [11:0] \$266 ;
-  wire [12:0] \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [11:0] \$264 ;
+  wire [12:0] \$265 ;
+  wire \$266 ;
+  wire [11:0] \$267 ;
+  wire [11:0] \$268 ;
+  wire [12:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
+  wire [11:0] \$270 ;
+  wire [11:0] \$271 ;
+  wire [12:0] \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
@@ -3788,18 +3415,18 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire [10:0] \$285 ;
-  wire [10:0] \$286 ;
+  wire \$285 ;
+  wire \$286 ;
   wire \$287 ;
-  wire [10:0] \$288 ;
-  wire [10:0] \$289 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [12:0] \$290 ;
-  wire \$291 ;
+  wire [10:0] \$290 ;
+  wire [10:0] \$291 ;
   wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
+  wire [10:0] \$293 ;
+  wire [10:0] \$294 ;
+  wire [12:0] \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
@@ -3826,15 +3453,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire [11:0] \$319 ;
+  wire \$319 ;
   wire [3:0] \$32 ;
-  wire [11:0] \$320 ;
-  wire [12:0] \$321 ;
+  wire \$320 ;
+  wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
+  wire [11:0] \$324 ;
+  wire [11:0] \$325 ;
+  wire [12:0] \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
@@ -3847,14 +3474,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire [10:0] \$338 ;
+  wire \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
+  wire [6:0] \$343 ;
+  wire [10:0] \$344 ;
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
@@ -3909,7 +3536,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire \$394 ;
+  wire [6:0] \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
@@ -3958,35 +3585,35 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
-  wire \$438 ;
+  wire [5:0] \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
+  wire [24:0] \$441 ;
+  wire [30:0] \$442 ;
   wire \$443 ;
   wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
+  wire [11:0] \$445 ;
+  wire [11:0] \$446 ;
+  wire [12:0] \$447 ;
   wire \$448 ;
-  wire \$449 ;
+  wire [11:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
+  wire [11:0] \$450 ;
+  wire [12:0] \$451 ;
   wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
+  wire [11:0] \$453 ;
+  wire [11:0] \$454 ;
+  wire [12:0] \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
+  wire [1:0] \$461 ;
+  wire [1:0] \$462 ;
+  wire [1:0] \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
@@ -3996,7 +3623,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire [12:0] \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire \$472 ;
+  wire [3:0] \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
@@ -4016,602 +3643,153 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [5:0] \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  reg \$495 ;
+  reg [9:0] \$496 ;
+  reg [6:0] \$497 ;
+  reg \$498 ;
+  reg [9:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  reg [16:0] \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  reg [10:0] \$510 ;
+  reg [10:0] \$511 ;
+  reg [10:0] \$512 ;
+  reg \$513 ;
+  reg [9:0] \$514 ;
+  reg \$515 ;
+  reg \$516 ;
+  reg \$517 ;
+  reg \$518 ;
+  reg \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
+  reg \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg \$523 ;
+  reg \$524 ;
+  reg \$525 ;
+  reg \$526 ;
+  reg \$527 ;
+  reg \$528 ;
+  reg \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  reg \$530 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg \$537 ;
+  reg \$538 ;
+  reg \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg [9:0] \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg [10:0] \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
+  reg [2:0] \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg \$572 ;
+  reg \$573 ;
+  reg \$574 ;
+  reg \$575 ;
   wire [9:0] \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
   wire [31:0] \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
   wire [11:0] \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
   wire [11:0] \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
   wire [12:0] \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
   wire [11:0] \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
   wire [11:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
   wire [12:0] \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
   wire [11:0] \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
   wire [11:0] \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
   wire [12:0] \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
   wire [11:0] \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
   wire [11:0] \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
   wire [12:0] \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
   wire \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
   wire \$8 ;
   wire [11:0] \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
   wire [11:0] \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
   wire [12:0] \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
   wire [6:0] \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
   wire [6:0] \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
-  wire [33:0] \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
-  wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
-  wire [33:0] \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire [5:0] \$875 ;
-  wire \$876 ;
-  wire [6:0] \$877 ;
-  wire \$878 ;
-  wire [6:0] \$879 ;
-  wire \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
+  wire [5:0] \$85 ;
+  wire [33:0] \$86 ;
+  wire \$87 ;
+  wire [33:0] \$88 ;
   wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
-  wire \$915 ;
-  wire \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
   wire \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire \$929 ;
   wire \$93 ;
-  wire \$930 ;
-  wire \$931 ;
-  wire \$932 ;
-  wire \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire \$937 ;
-  wire \$938 ;
-  wire \$939 ;
   wire \$94 ;
-  wire \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire \$943 ;
-  wire \$944 ;
-  wire \$945 ;
-  wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  wire \$949 ;
   wire \$95 ;
-  wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
   wire \$96 ;
-  wire \$960 ;
-  wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
   wire \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
   wire \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire \$988 ;
-  wire \$989 ;
   wire \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
-  wire \$auto$rtlil.cc:2739:Not$100 ;
-  wire \$auto$rtlil.cc:2739:Not$102 ;
-  wire \$auto$rtlil.cc:2739:Not$104 ;
-  wire \$auto$rtlil.cc:2739:Not$106 ;
-  wire \$auto$rtlil.cc:2739:Not$108 ;
-  wire \$auto$rtlil.cc:2739:Not$110 ;
-  wire \$auto$rtlil.cc:2739:Not$112 ;
-  wire \$auto$rtlil.cc:2739:Not$114 ;
-  wire \$auto$rtlil.cc:2739:Not$116 ;
-  wire \$auto$rtlil.cc:2739:Not$118 ;
-  wire \$auto$rtlil.cc:2739:Not$120 ;
-  wire \$auto$rtlil.cc:2739:Not$122 ;
-  wire \$auto$rtlil.cc:2739:Not$76 ;
-  wire \$auto$rtlil.cc:2739:Not$78 ;
-  wire \$auto$rtlil.cc:2739:Not$80 ;
-  wire \$auto$rtlil.cc:2739:Not$82 ;
-  wire \$auto$rtlil.cc:2739:Not$84 ;
-  wire \$auto$rtlil.cc:2739:Not$86 ;
-  wire \$auto$rtlil.cc:2739:Not$88 ;
-  wire \$auto$rtlil.cc:2739:Not$90 ;
-  wire \$auto$rtlil.cc:2739:Not$92 ;
-  wire \$auto$rtlil.cc:2739:Not$94 ;
-  wire \$auto$rtlil.cc:2739:Not$96 ;
-  wire \$auto$rtlil.cc:2739:Not$98 ;
   wire [9:0] \$signal ;
-  wire [5:0] \$signal$106 ;
-  wire \$signal$187 ;
-  wire \$signal$198 ;
-  wire \$signal$217 ;
-  wire [3:0] \$signal$245 ;
-  wire \$signal$332 ;
+  wire \$signal$185 ;
+  wire \$signal$197 ;
+  wire \$signal$216 ;
+  wire [3:0] \$signal$244 ;
+  wire \$signal$331 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
@@ -4662,7 +3840,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg [9:0] a4_slot = 10'h000;
   reg a4_snap = 1'h0;
   reg [5:0] a4_tag = 6'h00;
-  reg [5:0] a4_tag_next = 6'h00;
   reg [9:0] a4_user = 10'h000;
   reg a4_valid = 1'h0;
   reg [31:0] a5_addr = 32'd0;
@@ -4783,8 +3960,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg f3_in = 1'h0;
   reg f3_in_pool = 1'h0;
   reg f3_never_granted = 1'h0;
+  reg [5:0] f3_next = 6'h00;
+  reg [5:0] f3_older_next = 6'h00;
   reg f3_older_snap = 1'h0;
-  reg [5:0] f3_older_tag = 6'h00;
   reg f3_pool = 1'h0;
   reg f3_quiet = 1'h0;
   reg f3_rel_f3 = 1'h0;
@@ -4793,8 +3971,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg [5:0] f3_tag = 6'h00;
   reg [9:0] f3_user = 10'h000;
   reg f3_valid = 1'h0;
+  reg [5:0] f4_a1_next = 6'h00;
   reg f4_a1_snap = 1'h0;
-  reg [5:0] f4_a1_tag = 6'h00;
   reg f4_by_a1 = 1'h0;
   reg f4_by_mem = 1'h0;
   reg f4_by_mem_live = 1'h0;
@@ -4809,8 +3987,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg f4_pool = 1'h0;
   reg f4_prev_released = 1'h0;
   reg f4_rest_held = 1'h0;
+  reg [5:0] f4_rest_next = 6'h00;
   reg f4_rest_snap = 1'h0;
-  reg [5:0] f4_rest_tag = 6'h00;
   reg [9:0] f4_slot = 10'h000;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
@@ -4897,7 +4075,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$344 ;
+  wire [31:0] \grant_addr$343 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4912,17 +4090,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* init = 1'h0 *)
   wire grant_valid;
   wire hit_a3;
-  wire [5:0] next_next_tag;
-  input [1:0] \port$3338$41 ;
-  wire [1:0] \port$3338$41 ;
+  wire [5:0] next_tag;
+  input [1:0] \port$2541$41 ;
+  wire [1:0] \port$2541$41 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
-  wire [9:0] \r__addr$310 ;
+  wire [9:0] \r__addr$309 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$320 ;
-  wire [9:0] \r__addr$322 ;
+  wire [9:0] \r__addr$319 ;
+  wire [9:0] \r__addr$321 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$329 ;
+  wire [9:0] \r__addr$328 ;
   wire [6:0] r__data;
   wire [6:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4938,39 +4116,39 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire [9:0] samples_fresh_slot;
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
-  wire [9:0] \samples_grant_addr$311 ;
+  wire [9:0] \samples_grant_addr$310 ;
   (* init = 7'h00 *)
   wire [6:0] samples_grant_data;
   (* init = 7'h00 *)
-  wire [6:0] \samples_grant_data$313 ;
-  wire \samples_grant_data$313.snap ;
-  wire [5:0] \samples_grant_data$313.tag ;
+  wire [6:0] \samples_grant_data$312 ;
+  wire [5:0] \samples_grant_data$312.next ;
+  wire \samples_grant_data$312.snap ;
+  wire [5:0] \samples_grant_data.next ;
   wire \samples_grant_data.snap ;
-  wire [5:0] \samples_grant_data.tag ;
   reg [6:0] samples_grant_r0_b0 = 7'h00;
+  wire [5:0] \samples_grant_r0_b0.next ;
   wire \samples_grant_r0_b0.snap ;
-  wire [5:0] \samples_grant_r0_b0.tag ;
   reg [6:0] samples_grant_r1_b0 = 7'h00;
+  wire [5:0] \samples_grant_r1_b0.next ;
   wire \samples_grant_r1_b0.snap ;
-  wire [5:0] \samples_grant_r1_b0.tag ;
   reg [9:0] samples_grant_w_addr = 10'h000;
   reg [6:0] samples_grant_w_data = 7'h00;
   reg samples_grant_w_en = 1'h0;
   wire [9:0] samples_grant_waddr;
   wire [6:0] samples_grant_wdata;
+  wire [5:0] \samples_grant_wdata.next ;
   wire \samples_grant_wdata.snap ;
-  wire [5:0] \samples_grant_wdata.tag ;
   wire samples_grant_wen;
   reg samples_has_fresh = 1'h1;
   reg [9:0] samples_head = 10'h000;
   reg samples_nonempty = 1'h0;
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
-  wire [9:0] \samples_parity_addr$323 ;
+  wire [9:0] \samples_parity_addr$322 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
-  wire \samples_parity_data$325 ;
+  wire \samples_parity_data$324 ;
   reg samples_parity_r0_b0 = 1'h0;
   reg samples_parity_r1_b0 = 1'h0;
   (* init = 10'h000 *)
@@ -4985,21 +4163,21 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire [9:0] samples_queue_addr;
   (* init = 17'h00000 *)
   wire [16:0] samples_queue_data;
+  wire [5:0] \samples_queue_data.next ;
   wire [9:0] \samples_queue_data.slot ;
   wire \samples_queue_data.snap ;
-  wire [5:0] \samples_queue_data.tag ;
   reg [16:0] samples_queue_r0_b0 = 17'h00000;
+  wire [5:0] \samples_queue_r0_b0.next ;
   wire [9:0] \samples_queue_r0_b0.slot ;
   wire \samples_queue_r0_b0.snap ;
-  wire [5:0] \samples_queue_r0_b0.tag ;
   reg [9:0] samples_queue_w_addr = 10'h000;
   reg [16:0] samples_queue_w_data = 17'h00000;
   reg samples_queue_w_en = 1'h0;
   reg [9:0] samples_queue_waddr = 10'h000;
   wire [16:0] samples_queue_wdata;
+  wire [5:0] \samples_queue_wdata.next ;
   wire [9:0] \samples_queue_wdata.slot ;
   wire \samples_queue_wdata.snap ;
-  wire [5:0] \samples_queue_wdata.tag ;
   wire samples_queue_wen;
   reg [10:0] samples_seen = 11'h000;
   reg [10:0] samples_seen_prev = 11'h000;
@@ -5010,19 +4188,18 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$314 ;
+  wire [9:0] \w__addr$313 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$326 ;
-  (* init = 7'h00 *)
+  wire [9:0] \w__addr$325 ;
   wire [6:0] w__data;
-  wire \w__data$318 ;
+  wire \w__data$317 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$328 ;
+  wire [16:0] \w__data$327 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$316 ;
+  wire \w__en$315 ;
   (* init = 1'h0 *)
-  wire \w__en$327 ;
+  wire \w__en$326 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -5052,12 +4229,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg [6:0] samples_grant [1023:0];
   always @(posedge aclk_clk) begin
     if (samples_grant_w_en)
-      samples_grant[samples_grant_w_addr] <= samples_grant_w_data;
+      samples_grant[samples_grant_w_addr] <= { \$343 [5:0], samples_grant_w_data[0] };
   end
   reg [6:0] _0_;
   reg [6:0] _1_;
   always @(posedge aclk_clk) begin
-    _0_ <= samples_grant[\$338 [9:0]];
+    _0_ <= samples_grant[\$344 [9:0]];
     _1_ <= samples_grant[f1_samples_slot];
   end
   assign \r__data$11  = _0_;
@@ -5066,13 +4243,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$316 )
-      samples_parity[f4_slot] <= \w__data$318 ;
+    if (\w__en$315 )
+      samples_parity[f4_slot] <= \w__data$317 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge aclk_clk) begin
-    _2_ <= samples_parity[\$338 [9:0]];
+    _2_ <= samples_parity[\$344 [9:0]];
     _3_ <= samples_parity[f1_samples_slot];
   end
   assign \r__data$15  = _2_;
@@ -5089,1159 +4266,87 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
     _4_ <= samples_queue[samples_head];
   end
   assign \r__data$23  = _4_;
-  assign \$1  = alloc_port_size - 9'h101;
-  assign \$2  = ~ \$1 [10];
-  assign \$4  = alloc_src | \$3 ;
-  assign \$5  = a0_pool >= 1'h1;
-  assign \$6  = ! a0_pool;
-  assign \$7  = ! a0_pool;
-  assign \$8  = a0_valid & \$7 ;
-  assign \$9  = \$8  & a0_fits;
-  assign \$10  = ! flush_port_pool;
-  assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$3338$41 [1] : \$11 ;
-  assign \$13  = x0_pool >= 1'h1;
-  assign \$15  = \$13  ? 4'h2 : 4'h0;
-  assign \$16  = ! x1_err;
-  assign \$17  = \$338 [9:0] - samples_seen;
-  assign \$18  = ~ \$17 [11];
-  assign \$19  = samples_take_fresh & \$18 ;
-  assign \$20  = \$338 [9:0] + 1'h1;
-  assign \$21  = \$338 [9:0] + 1'h1;
-  assign \$22  = \$338 [9:0] != 10'h3ff;
-  assign \$23  = samples_head == 10'h3ff;
-  assign \$24  = samples_head + 1'h1;
-  assign \$25  = \$23  ? 11'h000 : \$24 ;
-  assign \$27  = samples_has_fresh | samples_nonempty;
-  assign \$28  = \$27  | x1_select;
-  assign \$29  = a1_select & \$28 ;
-  assign \$30  = a1_in & a1_fits;
-  assign \$31  = \$30  ? 4'h1 : 4'h3;
-  assign \$32  = a1_bad_pool ? 4'h2 : \$31 ;
-  assign \$33  = samples_has_fresh | x1_select;
-  assign \$34  = a1_in & \$33 ;
-  assign \$35  = a1_in ? \$338 [9:0] : 10'h000;
-  assign \$36  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$37  = ~ a2_from_fresh;
-  assign \$38  = a2_ok & \$37 ;
-  assign \$39  = \$38  ? a2_in : 1'h0;
-  assign \$40  = a2_ok & a2_from_fresh;
-  assign \$41  = a2_fresh_slot - samples_seen_prev;
-  assign \$42  = ~ \$41 [11];
-  assign \$44  = a2_in & \$43 ;
-  assign \$45  = \$40  ? \$44  : 1'h0;
-  assign \$46  = a2_ok & a2_from_fresh;
-  assign \$47  = a2_fresh_slot - samples_seen_prev;
-  assign \$48  = ~ \$47 [11];
-  assign \$50  = ~ \$49 ;
-  assign \$51  = a2_in & \$50 ;
-  assign \$52  = \$46  ? \$51  : 1'h0;
-  assign \$53  = ~ a2_ok;
-  assign \$54  = a2_ok & a2_from_fresh;
-  assign \$55  = \$54  ? a2_in : 1'h0;
-  assign \$56  = a2_ok & a2_from_fresh;
-  assign \$58  = a3_ok ? { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  } : 10'h000;
-  assign \$59  = a4_ok ? grant_addr : 32'd0;
-  assign \$60  = a3_valid & a3_fwd_ok;
-  assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$62  + 1'h1;
-  assign \$65  = a3_valid & \$64 ;
-  assign \$66  = { \$65 , a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$67  = ~ \$66 ;
-  assign \$68  = \$67  + 1'h1;
-  assign \$69  = \$63 [12] | \$68 [12];
-  assign \$70  = a4_valid & a4_ok;
-  assign \$71  = { \$70 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$72  + 1'h1;
-  assign \$74  = a5_valid & a5_ok;
-  assign \$75  = { \$74 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$76  = ~ \$75 ;
-  assign \$77  = \$76  + 1'h1;
-  assign \$78  = \$73 [12] | \$77 [12];
-  assign \$79  = a4_valid & a4_ok;
-  assign \$80  = { \$79 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$81  + 1'h1;
-  assign \$83  = a5_tag + 1'h1;
-  assign \$84  = \$82 [12] ? { 1'h0, a4_tag_next } : \$83 ;
-  assign \$85  = free_port_addr - 31'h40000000;
-  assign \$86  = ~ \$85 [32];
-  assign \$87  = free_port_addr - 31'h40040000;
-  assign \$88  = ~ \$87 [32];
-  assign \$90  = \$86  & \$89 ;
-  assign \$91  = free_src ? \port$3338$41 [0] : \$90 ;
-  assign \$92  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$93  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$94  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$95  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$96  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$97  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$98  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$99  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$100  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$101  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$102  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$103  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$104  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$105  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$106  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$107  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$108  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$109  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$110  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$111  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$112  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$113  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$114  = | f0_addr[7:0];
-  assign \$115  = f0_addr[31:8] - 23'h400000;
-  assign \$117  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$118  = f1_hit ? f1_samples_slot : 10'h000;
-  assign \$120  = f1_oor | \$119 ;
-  assign \$122  = ~ \$121 ;
-  assign \$123  = f1_oor | \$122 ;
-  assign \$124  = f1_hit & f1_misaligned;
-  assign \$126  = f1_contract ? 4'h8 : 4'h0;
-  assign \$127  = \$125  ? 4'h5 : \$126 ;
-  assign \$128  = \$123  ? 4'h4 : \$127 ;
-  assign \$129  = f1_samples_slot - samples_fresh;
-  assign \$130  = ~ \$129 [11];
-  assign \$131  = f1_hit & \$130 ;
-  assign \$132  = ~ f1_same_second_eq0;
-  assign \$133  = ~ f1_same_second_eq3;
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = ~ f1_same_second_eq6;
-  assign \$136  = ~ f1_same_second_eq9;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$134  | \$137 ;
-  assign \$139  = ~ f1_same_second_eq12;
-  assign \$140  = ~ f1_same_second_eq15;
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = ~ f1_same_second_eq18;
-  assign \$143  = ~ f1_same_second_eq21;
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = \$141  | \$144 ;
-  assign \$146  = \$138  | \$145 ;
-  assign \$147  = ~ f1_same_second_eq24;
-  assign \$148  = ~ f1_same_second_eq27;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = ~ f1_same_second_eq30;
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = \$146  | \$151 ;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = ~ f1_same_third_eq0;
-  assign \$155  = ~ f1_same_third_eq3;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = ~ f1_same_third_eq6;
-  assign \$158  = ~ f1_same_third_eq9;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$156  | \$159 ;
-  assign \$161  = ~ f1_same_third_eq12;
-  assign \$162  = ~ f1_same_third_eq15;
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = ~ f1_same_third_eq18;
-  assign \$165  = ~ f1_same_third_eq21;
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = \$163  | \$166 ;
-  assign \$168  = \$160  | \$167 ;
-  assign \$169  = ~ f1_same_third_eq24;
-  assign \$170  = ~ f1_same_third_eq27;
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = ~ f1_same_third_eq30;
-  assign \$173  = \$171  | \$172 ;
-  assign \$174  = \$168  | \$173 ;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = ! f2_pool;
-  assign \$177  = a4_tag ^ f2_tag;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = \$178  + 1'h1;
-  assign \$180  = a5_tag ^ f2_tag;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = \$181  + 1'h1;
-  assign \$183  = \$1244 [12] ? a4_tag : a5_tag;
-  assign \$184  = \$1244 [12] ? a4_snap : a5_snap;
-  assign \$185  = f2_same_third & f5_ok;
-  assign \$186  = ~ \$1244 [12];
-  assign \$187  = \$signal$187  & \$186 ;
-  assign \$188  = ~ \$1248 [12];
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = f2_same_third & f5_ok;
-  assign \$191  = ~ \$190 ;
-  assign \$192  = \$189  & \$191 ;
-  assign \$193  = ~ f3_never_granted;
-  assign \$194  = ~ rel_f2;
-  assign \$195  = ~ f3_rel_f3;
-  assign \$197  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = \$195  & \$198 ;
-  assign \$200  = f3_hit_a3 | \$199 ;
-  assign \$201  = \$194  & \$200 ;
-  assign \$202  = f3_hit_a2 | \$201 ;
-  assign \$203  = \$193  & \$202 ;
-  assign \$204  = f3_hit_a2 | f3_hit_a3;
-  assign \$206  = \$205  & samples_grant_r0_b0[1];
-  assign \$208  = \$207  & samples_grant_r0_b0[2];
-  assign \$210  = \$209  & samples_grant_r0_b0[3];
-  assign \$212  = \$211  & samples_grant_r0_b0[4];
-  assign \$214  = \$213  & samples_grant_r0_b0[5];
-  assign \$216  = \$215  & samples_grant_r0_b0[6];
-  assign \$217  = \$204  ? f3_older_tag : { \$216 , \$214 , \$212 , \$210 , \$208 , \$206  };
-  assign \$218  = f3_hit_a2 | f3_hit_a3;
-  assign \$220  = \$219  & samples_grant_r0_b0[0];
-  assign \$221  = \$218  ? f3_older_snap : \$220 ;
-  assign \$222  = f3_go & \$1252 [12];
-  assign \$223  = a4_tag ^ f3_tag;
-  assign \$224  = ~ \$223 ;
-  assign \$225  = \$224  + 1'h1;
-  assign \$226  = \$222  & \$225 [6];
-  assign \$227  = ~ f3_never_granted;
-  assign \$228  = f3_go & \$227 ;
-  assign \$229  = ~ \$1252 [12];
-  assign \$230  = \$228  & \$229 ;
-  assign \$231  = ~ rel_f2;
-  assign \$232  = \$231  & f3_hit_a3;
-  assign \$233  = f3_hit_a2 | \$232 ;
-  assign \$234  = \$230  & \$233 ;
-  assign \$235  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = ~ rel_f2;
-  assign \$238  = f3_quiet & \$237 ;
-  assign \$239  = ~ \$1252 [12];
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = \$240  ? f3_in : 1'h0;
-  assign \$242  = ~ f3_never_granted;
-  assign \$244  = { \$243 , samples_parity_r0_b0, samples_grant_r0_b0[6:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_tag };
-  assign \$245  = ~ \$244 ;
-  assign \$246  = \$245  + 1'h1;
-  assign \$247  = x1_select & f1_hit;
-  assign \$249  = x1_select & f2_in;
-  assign \$251  = f2_flushed | \$250 ;
-  assign \$252  = x1_select | x0_select;
-  assign \$253  = ~ \$252 ;
-  assign \$254  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$255  = { 1'h0, \$253  } & \$254 ;
-  assign \$256  = { 1'h0, f3_in } & \$255 ;
-  assign \$257  = \$1252 [12] ? 1'h0 : \$1260 [0];
-  assign \$258  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$259  = ~ \$258 ;
-  assign \$260  = \$259  + 1'h1;
-  assign \$261  = \release  & \$260 [12];
-  assign \$262  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$263  = ~ \$262 ;
-  assign \$264  = \$263  + 1'h1;
-  assign \$265  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$266  = ~ \$265 ;
-  assign \$267  = \$266  + 1'h1;
-  assign \$268  = ~ f4_prev_released;
-  assign \$269  = \$268  & f4_by_older;
-  assign \$270  = f4_by_a1 | \$269 ;
-  assign \$271  = f4_live & \$270 ;
-  assign \$272  = ~ f4_prev_released;
-  assign \$273  = \$272  & f4_by_mem_live;
-  assign \$274  = \$273  & f4_mem_ok;
-  assign \$275  = \$271  | \$274 ;
-  assign \$276  = ~ f4_prev_released;
-  assign \$277  = \$276  & f4_by_older;
-  assign \$278  = f4_by_a1 | \$277 ;
-  assign \$279  = f4_live & \$278 ;
-  assign \$280  = ~ f4_prev_released;
-  assign \$281  = \$280  & f4_by_mem_live;
-  assign \$282  = \$281  & f4_mem_ok;
-  assign \$283  = \$279  | \$282 ;
-  assign \$284  = samples_queue_waddr == 10'h3ff;
-  assign \$285  = samples_queue_waddr + 1'h1;
-  assign \$286  = \$284  ? 11'h000 : \$285 ;
-  assign \$287  = samples_pushed == samples_popped;
-  assign \$288  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$289  = \$287  ? 11'h000 : \$288 ;
-  assign \$290  = $signed({ 1'h0, samples_count }) + $signed(\$289 );
-  assign \$291  = ! samples_pushed;
-  assign \$292  = ! samples_popped;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$295  = ~ \$294 ;
-  assign \$296  = samples_push | \$295 ;
-  assign \$297  = ! samples_pushed;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = samples_count == 2'h3;
-  assign \$301  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$302  = ~ \$301 ;
-  assign \$303  = samples_push | \$302 ;
-  assign \$305  = ! samples_popped;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$308  = ~ \$307 ;
-  assign \$309  = samples_push | \$308 ;
-  assign \$312  = \$310  & \$311 ;
-  assign \$313  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$314  = ~ \$313 ;
-  assign \$315  = samples_push | \$314 ;
-  assign \$316  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = f5_wrote & a2_ring;
-  assign \$319  = { \$318 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$320  = ~ \$319 ;
-  assign \$321  = \$320  + 1'h1;
-  assign \$322  = \release  & f4_taken_a2;
-  assign \$323  = a3_ring & a3_lapped;
-  assign \$325  = \release  & f4_taken_a3;
-  assign \$326  = a3_released | \$325 ;
-  assign \$327  = ~ a4_released;
-  assign \$328  = a4_prev_held & \$327 ;
-  assign \$329  = \release  & f4_taken_a4;
-  assign \$330  = ~ \$329 ;
-  assign \$331  = \$328  & \$330 ;
-  assign \$332  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
-  assign \$333  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$334  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$335  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$336  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$337  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$338  = x1_select ? 11'h000 : samples_fresh;
-  assign \$339  = samples_has_fresh | x1_select;
-  assign samples_take_fresh = a1_select & \$339 ;
-  assign \$340  = ~ x1_select;
-  assign \$341  = a1_select & \$340 ;
-  assign \$342  = ~ samples_has_fresh;
-  assign \$343  = \$341  & \$342 ;
-  assign samples_pop = \$343  & samples_nonempty;
-  assign \$344  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$346  = \$345  & samples_queue_r0_b0[0];
-  assign \$347  = \$344  | \$346 ;
-  assign \$348  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$350  = \$349  & samples_queue_r0_b0[1];
-  assign \$351  = \$348  | \$350 ;
-  assign \$352  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$354  = \$353  & samples_queue_r0_b0[2];
-  assign \$355  = \$352  | \$354 ;
-  assign \$356  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$358  = \$357  & samples_queue_r0_b0[3];
-  assign \$359  = \$356  | \$358 ;
-  assign \$360  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$362  = \$361  & samples_queue_r0_b0[4];
-  assign \$363  = \$360  | \$362 ;
-  assign \$364  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$366  = \$365  & samples_queue_r0_b0[5];
-  assign \$367  = \$364  | \$366 ;
-  assign \$368  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$370  = \$369  & samples_queue_r0_b0[6];
-  assign \$371  = \$368  | \$370 ;
-  assign \$372  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$374  = \$373  & samples_queue_r0_b0[7];
-  assign \$375  = \$372  | \$374 ;
-  assign \$376  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$378  = \$377  & samples_queue_r0_b0[8];
-  assign \$379  = \$376  | \$378 ;
-  assign \$380  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$382  = \$381  & samples_queue_r0_b0[9];
-  assign \$383  = \$380  | \$382 ;
-  assign \$384  = a3_sel_fresh & samples_parity_r1_b0;
-  assign \$386  = \$385  & samples_queue_r0_b0[10];
-  assign fetched_snap = \$384  | \$386 ;
-  assign \$387  = a3_fwd_ok & a3_hit_a1;
-  assign \$388  = a3_fwd_ok & a3_older_hit;
-  assign \$393  = ~ samples_grant_r1_b0[1];
-  assign \$395  = samples_grant_r1_b0[2] ^ \$394 ;
-  assign \$396  = ~ samples_grant_r1_b0[1];
-  assign \$397  = ~ samples_grant_r1_b0[2];
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = samples_grant_r1_b0[3] ^ \$399 ;
-  assign \$401  = ~ samples_grant_r1_b0[1];
-  assign \$402  = ~ samples_grant_r1_b0[2];
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = ~ samples_grant_r1_b0[3];
-  assign \$405  = \$403  | \$404 ;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = samples_grant_r1_b0[4] ^ \$406 ;
-  assign \$408  = ~ samples_grant_r1_b0[1];
-  assign \$409  = ~ samples_grant_r1_b0[2];
-  assign \$410  = \$408  | \$409 ;
-  assign \$411  = ~ samples_grant_r1_b0[3];
-  assign \$412  = ~ samples_grant_r1_b0[4];
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = \$410  | \$413 ;
-  assign \$415  = ~ \$414 ;
-  assign \$416  = samples_grant_r1_b0[5] ^ \$415 ;
-  assign \$417  = ~ samples_grant_r1_b0[1];
-  assign \$418  = ~ samples_grant_r1_b0[2];
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = ~ samples_grant_r1_b0[3];
-  assign \$421  = ~ samples_grant_r1_b0[4];
-  assign \$422  = \$420  | \$421 ;
-  assign \$423  = \$419  | \$422 ;
-  assign \$424  = ~ samples_grant_r1_b0[5];
-  assign \$425  = \$423  | \$424 ;
-  assign \$426  = ~ \$425 ;
-  assign \$427  = samples_grant_r1_b0[6] ^ \$426 ;
-  assign \$428  = \$390  & \$392 ;
-  assign \$429  = \$389  | \$428 ;
-  assign \$433  = ~ samples_queue_r0_b0[11];
-  assign \$435  = samples_queue_r0_b0[12] ^ \$434 ;
-  assign \$436  = ~ samples_queue_r0_b0[11];
-  assign \$437  = ~ samples_queue_r0_b0[12];
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = samples_queue_r0_b0[13] ^ \$439 ;
-  assign \$441  = ~ samples_queue_r0_b0[11];
-  assign \$442  = ~ samples_queue_r0_b0[12];
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = ~ samples_queue_r0_b0[13];
-  assign \$445  = \$443  | \$444 ;
+  assign \$422  = \$421  & samples_queue_r0_b0[14];
+  assign \$423  = \$420  | \$422 ;
+  assign \$426  = \$425  & samples_grant_r1_b0[5];
+  assign \$429  = \$428  & samples_queue_r0_b0[15];
+  assign \$430  = \$427  | \$429 ;
+  assign \$433  = \$432  & samples_grant_r1_b0[6];
+  assign \$436  = \$435  & samples_queue_r0_b0[16];
+  assign \$437  = \$434  | \$436 ;
+  assign \$438  = \$395  ? a3_older_next : { \$437 , \$430 , \$423 , \$416 , \$409 , \$402  };
+  assign next_tag = \$393  ? \$394 [5:0] : \$438 ;
+  assign \$439  = a3_valid & a3_ok;
+  assign \$440  = ! a3_pool;
+  assign samples_grant_wen = \$439  & \$440 ;
+  assign \$443  = ! f2_err;
+  assign \$signal$185  = f2_valid & \$443 ;
+  assign \$444  = a4_valid & a4_ok;
+  assign \$445  = { \$444 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
   assign \$446  = ~ \$445 ;
-  assign \$447  = samples_queue_r0_b0[14] ^ \$446 ;
-  assign \$448  = ~ samples_queue_r0_b0[11];
-  assign \$449  = ~ samples_queue_r0_b0[12];
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = ~ samples_queue_r0_b0[13];
-  assign \$452  = ~ samples_queue_r0_b0[14];
-  assign \$453  = \$451  | \$452 ;
-  assign \$454  = \$450  | \$453 ;
-  assign \$455  = ~ \$454 ;
-  assign \$456  = samples_queue_r0_b0[15] ^ \$455 ;
-  assign \$457  = ~ samples_queue_r0_b0[11];
-  assign \$458  = ~ samples_queue_r0_b0[12];
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = ~ samples_queue_r0_b0[13];
-  assign \$461  = ~ samples_queue_r0_b0[14];
-  assign \$462  = \$460  | \$461 ;
-  assign \$463  = \$459  | \$462 ;
-  assign \$464  = ~ samples_queue_r0_b0[15];
-  assign \$465  = \$463  | \$464 ;
-  assign \$466  = ~ \$465 ;
-  assign \$467  = samples_queue_r0_b0[16] ^ \$466 ;
-  assign \$468  = \$430  & \$432 ;
-  assign \$469  = \$429  | \$468 ;
-  assign \$474  = ~ samples_grant_r1_b0[1];
-  assign \$476  = samples_grant_r1_b0[2] ^ \$475 ;
-  assign \$477  = ~ samples_grant_r1_b0[1];
-  assign \$478  = ~ samples_grant_r1_b0[2];
-  assign \$479  = \$477  | \$478 ;
-  assign \$480  = ~ \$479 ;
-  assign \$481  = samples_grant_r1_b0[3] ^ \$480 ;
-  assign \$482  = ~ samples_grant_r1_b0[1];
-  assign \$483  = ~ samples_grant_r1_b0[2];
-  assign \$484  = \$482  | \$483 ;
-  assign \$485  = ~ samples_grant_r1_b0[3];
-  assign \$486  = \$484  | \$485 ;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = samples_grant_r1_b0[4] ^ \$487 ;
-  assign \$489  = ~ samples_grant_r1_b0[1];
-  assign \$490  = ~ samples_grant_r1_b0[2];
-  assign \$491  = \$489  | \$490 ;
-  assign \$492  = ~ samples_grant_r1_b0[3];
-  assign \$493  = ~ samples_grant_r1_b0[4];
-  assign \$494  = \$492  | \$493 ;
-  assign \$495  = \$491  | \$494 ;
-  assign \$496  = ~ \$495 ;
-  assign \$497  = samples_grant_r1_b0[5] ^ \$496 ;
-  assign \$498  = ~ samples_grant_r1_b0[1];
-  assign \$499  = ~ samples_grant_r1_b0[2];
-  assign \$500  = \$498  | \$499 ;
-  assign \$501  = ~ samples_grant_r1_b0[3];
-  assign \$502  = ~ samples_grant_r1_b0[4];
-  assign \$503  = \$501  | \$502 ;
-  assign \$504  = \$500  | \$503 ;
-  assign \$505  = ~ samples_grant_r1_b0[5];
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = ~ \$506 ;
-  assign \$508  = samples_grant_r1_b0[6] ^ \$507 ;
-  assign \$509  = \$471  & \$476 ;
-  assign \$514  = ~ samples_queue_r0_b0[11];
-  assign \$516  = samples_queue_r0_b0[12] ^ \$515 ;
-  assign \$517  = ~ samples_queue_r0_b0[11];
-  assign \$518  = ~ samples_queue_r0_b0[12];
-  assign \$519  = \$517  | \$518 ;
-  assign \$520  = ~ \$519 ;
-  assign \$521  = samples_queue_r0_b0[13] ^ \$520 ;
-  assign \$522  = ~ samples_queue_r0_b0[11];
-  assign \$523  = ~ samples_queue_r0_b0[12];
-  assign \$524  = \$522  | \$523 ;
-  assign \$525  = ~ samples_queue_r0_b0[13];
-  assign \$526  = \$524  | \$525 ;
-  assign \$527  = ~ \$526 ;
-  assign \$528  = samples_queue_r0_b0[14] ^ \$527 ;
-  assign \$529  = ~ samples_queue_r0_b0[11];
-  assign \$530  = ~ samples_queue_r0_b0[12];
-  assign \$531  = \$529  | \$530 ;
-  assign \$532  = ~ samples_queue_r0_b0[13];
-  assign \$533  = ~ samples_queue_r0_b0[14];
-  assign \$534  = \$532  | \$533 ;
-  assign \$535  = \$531  | \$534 ;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = samples_queue_r0_b0[15] ^ \$536 ;
-  assign \$538  = ~ samples_queue_r0_b0[11];
-  assign \$539  = ~ samples_queue_r0_b0[12];
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = ~ samples_queue_r0_b0[13];
-  assign \$542  = ~ samples_queue_r0_b0[14];
-  assign \$543  = \$541  | \$542 ;
-  assign \$544  = \$540  | \$543 ;
-  assign \$545  = ~ samples_queue_r0_b0[15];
-  assign \$546  = \$544  | \$545 ;
-  assign \$547  = ~ \$546 ;
-  assign \$548  = samples_queue_r0_b0[16] ^ \$547 ;
-  assign \$549  = \$511  & \$516 ;
-  assign \$550  = \$510  | \$549 ;
-  assign \$555  = ~ samples_grant_r1_b0[1];
-  assign \$557  = samples_grant_r1_b0[2] ^ \$556 ;
-  assign \$558  = ~ samples_grant_r1_b0[1];
-  assign \$559  = ~ samples_grant_r1_b0[2];
-  assign \$560  = \$558  | \$559 ;
-  assign \$561  = ~ \$560 ;
-  assign \$562  = samples_grant_r1_b0[3] ^ \$561 ;
-  assign \$563  = ~ samples_grant_r1_b0[1];
-  assign \$564  = ~ samples_grant_r1_b0[2];
-  assign \$565  = \$563  | \$564 ;
-  assign \$566  = ~ samples_grant_r1_b0[3];
-  assign \$567  = \$565  | \$566 ;
-  assign \$568  = ~ \$567 ;
-  assign \$569  = samples_grant_r1_b0[4] ^ \$568 ;
-  assign \$570  = ~ samples_grant_r1_b0[1];
-  assign \$571  = ~ samples_grant_r1_b0[2];
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = ~ samples_grant_r1_b0[3];
-  assign \$574  = ~ samples_grant_r1_b0[4];
-  assign \$575  = \$573  | \$574 ;
-  assign \$576  = \$572  | \$575 ;
-  assign \$577  = ~ \$576 ;
-  assign \$578  = samples_grant_r1_b0[5] ^ \$577 ;
-  assign \$579  = ~ samples_grant_r1_b0[1];
-  assign \$580  = ~ samples_grant_r1_b0[2];
-  assign \$581  = \$579  | \$580 ;
-  assign \$582  = ~ samples_grant_r1_b0[3];
-  assign \$583  = ~ samples_grant_r1_b0[4];
-  assign \$584  = \$582  | \$583 ;
-  assign \$585  = \$581  | \$584 ;
-  assign \$586  = ~ samples_grant_r1_b0[5];
-  assign \$587  = \$585  | \$586 ;
-  assign \$588  = ~ \$587 ;
-  assign \$589  = samples_grant_r1_b0[6] ^ \$588 ;
-  assign \$590  = \$552  & \$562 ;
-  assign \$595  = ~ samples_queue_r0_b0[11];
-  assign \$597  = samples_queue_r0_b0[12] ^ \$596 ;
-  assign \$598  = ~ samples_queue_r0_b0[11];
-  assign \$599  = ~ samples_queue_r0_b0[12];
-  assign \$600  = \$598  | \$599 ;
-  assign \$601  = ~ \$600 ;
-  assign \$602  = samples_queue_r0_b0[13] ^ \$601 ;
-  assign \$603  = ~ samples_queue_r0_b0[11];
-  assign \$604  = ~ samples_queue_r0_b0[12];
-  assign \$605  = \$603  | \$604 ;
-  assign \$606  = ~ samples_queue_r0_b0[13];
-  assign \$607  = \$605  | \$606 ;
-  assign \$608  = ~ \$607 ;
-  assign \$609  = samples_queue_r0_b0[14] ^ \$608 ;
-  assign \$610  = ~ samples_queue_r0_b0[11];
-  assign \$611  = ~ samples_queue_r0_b0[12];
-  assign \$612  = \$610  | \$611 ;
-  assign \$613  = ~ samples_queue_r0_b0[13];
-  assign \$614  = ~ samples_queue_r0_b0[14];
-  assign \$615  = \$613  | \$614 ;
-  assign \$616  = \$612  | \$615 ;
-  assign \$617  = ~ \$616 ;
-  assign \$618  = samples_queue_r0_b0[15] ^ \$617 ;
-  assign \$619  = ~ samples_queue_r0_b0[11];
-  assign \$620  = ~ samples_queue_r0_b0[12];
-  assign \$621  = \$619  | \$620 ;
-  assign \$622  = ~ samples_queue_r0_b0[13];
-  assign \$623  = ~ samples_queue_r0_b0[14];
-  assign \$624  = \$622  | \$623 ;
-  assign \$625  = \$621  | \$624 ;
-  assign \$626  = ~ samples_queue_r0_b0[15];
-  assign \$627  = \$625  | \$626 ;
-  assign \$628  = ~ \$627 ;
-  assign \$629  = samples_queue_r0_b0[16] ^ \$628 ;
-  assign \$630  = \$592  & \$602 ;
-  assign \$631  = \$591  | \$630 ;
-  assign \$636  = ~ samples_grant_r1_b0[1];
-  assign \$638  = samples_grant_r1_b0[2] ^ \$637 ;
-  assign \$639  = ~ samples_grant_r1_b0[1];
-  assign \$640  = ~ samples_grant_r1_b0[2];
-  assign \$641  = \$639  | \$640 ;
-  assign \$642  = ~ \$641 ;
-  assign \$643  = samples_grant_r1_b0[3] ^ \$642 ;
-  assign \$644  = ~ samples_grant_r1_b0[1];
-  assign \$645  = ~ samples_grant_r1_b0[2];
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = ~ samples_grant_r1_b0[3];
-  assign \$648  = \$646  | \$647 ;
-  assign \$649  = ~ \$648 ;
-  assign \$650  = samples_grant_r1_b0[4] ^ \$649 ;
-  assign \$651  = ~ samples_grant_r1_b0[1];
-  assign \$652  = ~ samples_grant_r1_b0[2];
-  assign \$653  = \$651  | \$652 ;
-  assign \$654  = ~ samples_grant_r1_b0[3];
-  assign \$655  = ~ samples_grant_r1_b0[4];
-  assign \$656  = \$654  | \$655 ;
-  assign \$657  = \$653  | \$656 ;
-  assign \$658  = ~ \$657 ;
-  assign \$659  = samples_grant_r1_b0[5] ^ \$658 ;
-  assign \$660  = ~ samples_grant_r1_b0[1];
-  assign \$661  = ~ samples_grant_r1_b0[2];
-  assign \$662  = \$660  | \$661 ;
-  assign \$663  = ~ samples_grant_r1_b0[3];
-  assign \$664  = ~ samples_grant_r1_b0[4];
-  assign \$665  = \$663  | \$664 ;
-  assign \$666  = \$662  | \$665 ;
-  assign \$667  = ~ samples_grant_r1_b0[5];
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = ~ \$668 ;
-  assign \$670  = samples_grant_r1_b0[6] ^ \$669 ;
-  assign \$671  = \$633  & \$650 ;
-  assign \$676  = ~ samples_queue_r0_b0[11];
-  assign \$678  = samples_queue_r0_b0[12] ^ \$677 ;
-  assign \$679  = ~ samples_queue_r0_b0[11];
-  assign \$680  = ~ samples_queue_r0_b0[12];
-  assign \$681  = \$679  | \$680 ;
-  assign \$682  = ~ \$681 ;
-  assign \$683  = samples_queue_r0_b0[13] ^ \$682 ;
-  assign \$684  = ~ samples_queue_r0_b0[11];
-  assign \$685  = ~ samples_queue_r0_b0[12];
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = ~ samples_queue_r0_b0[13];
-  assign \$688  = \$686  | \$687 ;
-  assign \$689  = ~ \$688 ;
-  assign \$690  = samples_queue_r0_b0[14] ^ \$689 ;
-  assign \$691  = ~ samples_queue_r0_b0[11];
-  assign \$692  = ~ samples_queue_r0_b0[12];
-  assign \$693  = \$691  | \$692 ;
-  assign \$694  = ~ samples_queue_r0_b0[13];
-  assign \$695  = ~ samples_queue_r0_b0[14];
-  assign \$696  = \$694  | \$695 ;
-  assign \$697  = \$693  | \$696 ;
-  assign \$698  = ~ \$697 ;
-  assign \$699  = samples_queue_r0_b0[15] ^ \$698 ;
-  assign \$700  = ~ samples_queue_r0_b0[11];
-  assign \$701  = ~ samples_queue_r0_b0[12];
-  assign \$702  = \$700  | \$701 ;
-  assign \$703  = ~ samples_queue_r0_b0[13];
-  assign \$704  = ~ samples_queue_r0_b0[14];
-  assign \$705  = \$703  | \$704 ;
-  assign \$706  = \$702  | \$705 ;
-  assign \$707  = ~ samples_queue_r0_b0[15];
-  assign \$708  = \$706  | \$707 ;
-  assign \$709  = ~ \$708 ;
-  assign \$710  = samples_queue_r0_b0[16] ^ \$709 ;
-  assign \$711  = \$673  & \$690 ;
-  assign \$712  = \$672  | \$711 ;
-  assign \$717  = ~ samples_grant_r1_b0[1];
-  assign \$719  = samples_grant_r1_b0[2] ^ \$718 ;
-  assign \$720  = ~ samples_grant_r1_b0[1];
-  assign \$721  = ~ samples_grant_r1_b0[2];
-  assign \$722  = \$720  | \$721 ;
-  assign \$723  = ~ \$722 ;
-  assign \$724  = samples_grant_r1_b0[3] ^ \$723 ;
-  assign \$725  = ~ samples_grant_r1_b0[1];
-  assign \$726  = ~ samples_grant_r1_b0[2];
-  assign \$727  = \$725  | \$726 ;
-  assign \$728  = ~ samples_grant_r1_b0[3];
-  assign \$729  = \$727  | \$728 ;
-  assign \$730  = ~ \$729 ;
-  assign \$731  = samples_grant_r1_b0[4] ^ \$730 ;
-  assign \$732  = ~ samples_grant_r1_b0[1];
-  assign \$733  = ~ samples_grant_r1_b0[2];
-  assign \$734  = \$732  | \$733 ;
-  assign \$735  = ~ samples_grant_r1_b0[3];
-  assign \$736  = ~ samples_grant_r1_b0[4];
-  assign \$737  = \$735  | \$736 ;
-  assign \$738  = \$734  | \$737 ;
-  assign \$739  = ~ \$738 ;
-  assign \$740  = samples_grant_r1_b0[5] ^ \$739 ;
-  assign \$741  = ~ samples_grant_r1_b0[1];
-  assign \$742  = ~ samples_grant_r1_b0[2];
-  assign \$743  = \$741  | \$742 ;
-  assign \$744  = ~ samples_grant_r1_b0[3];
-  assign \$745  = ~ samples_grant_r1_b0[4];
-  assign \$746  = \$744  | \$745 ;
-  assign \$747  = \$743  | \$746 ;
-  assign \$748  = ~ samples_grant_r1_b0[5];
-  assign \$749  = \$747  | \$748 ;
-  assign \$750  = ~ \$749 ;
-  assign \$751  = samples_grant_r1_b0[6] ^ \$750 ;
-  assign \$752  = \$714  & \$740 ;
-  assign \$757  = ~ samples_queue_r0_b0[11];
-  assign \$759  = samples_queue_r0_b0[12] ^ \$758 ;
-  assign \$760  = ~ samples_queue_r0_b0[11];
-  assign \$761  = ~ samples_queue_r0_b0[12];
-  assign \$762  = \$760  | \$761 ;
-  assign \$763  = ~ \$762 ;
-  assign \$764  = samples_queue_r0_b0[13] ^ \$763 ;
-  assign \$765  = ~ samples_queue_r0_b0[11];
-  assign \$766  = ~ samples_queue_r0_b0[12];
-  assign \$767  = \$765  | \$766 ;
-  assign \$768  = ~ samples_queue_r0_b0[13];
-  assign \$769  = \$767  | \$768 ;
-  assign \$770  = ~ \$769 ;
-  assign \$771  = samples_queue_r0_b0[14] ^ \$770 ;
-  assign \$772  = ~ samples_queue_r0_b0[11];
-  assign \$773  = ~ samples_queue_r0_b0[12];
-  assign \$774  = \$772  | \$773 ;
-  assign \$775  = ~ samples_queue_r0_b0[13];
-  assign \$776  = ~ samples_queue_r0_b0[14];
-  assign \$777  = \$775  | \$776 ;
-  assign \$778  = \$774  | \$777 ;
-  assign \$779  = ~ \$778 ;
-  assign \$780  = samples_queue_r0_b0[15] ^ \$779 ;
-  assign \$781  = ~ samples_queue_r0_b0[11];
-  assign \$782  = ~ samples_queue_r0_b0[12];
-  assign \$783  = \$781  | \$782 ;
-  assign \$784  = ~ samples_queue_r0_b0[13];
-  assign \$785  = ~ samples_queue_r0_b0[14];
-  assign \$786  = \$784  | \$785 ;
-  assign \$787  = \$783  | \$786 ;
-  assign \$788  = ~ samples_queue_r0_b0[15];
-  assign \$789  = \$787  | \$788 ;
-  assign \$790  = ~ \$789 ;
-  assign \$791  = samples_queue_r0_b0[16] ^ \$790 ;
-  assign \$792  = \$754  & \$780 ;
-  assign \$793  = \$753  | \$792 ;
-  assign \$798  = ~ samples_grant_r1_b0[1];
-  assign \$800  = samples_grant_r1_b0[2] ^ \$799 ;
-  assign \$801  = ~ samples_grant_r1_b0[1];
-  assign \$802  = ~ samples_grant_r1_b0[2];
-  assign \$803  = \$801  | \$802 ;
-  assign \$804  = ~ \$803 ;
-  assign \$805  = samples_grant_r1_b0[3] ^ \$804 ;
-  assign \$806  = ~ samples_grant_r1_b0[1];
-  assign \$807  = ~ samples_grant_r1_b0[2];
-  assign \$808  = \$806  | \$807 ;
-  assign \$809  = ~ samples_grant_r1_b0[3];
-  assign \$810  = \$808  | \$809 ;
-  assign \$811  = ~ \$810 ;
-  assign \$812  = samples_grant_r1_b0[4] ^ \$811 ;
-  assign \$813  = ~ samples_grant_r1_b0[1];
-  assign \$814  = ~ samples_grant_r1_b0[2];
-  assign \$815  = \$813  | \$814 ;
-  assign \$816  = ~ samples_grant_r1_b0[3];
-  assign \$817  = ~ samples_grant_r1_b0[4];
-  assign \$818  = \$816  | \$817 ;
-  assign \$819  = \$815  | \$818 ;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = samples_grant_r1_b0[5] ^ \$820 ;
-  assign \$822  = ~ samples_grant_r1_b0[1];
-  assign \$823  = ~ samples_grant_r1_b0[2];
-  assign \$824  = \$822  | \$823 ;
-  assign \$825  = ~ samples_grant_r1_b0[3];
-  assign \$826  = ~ samples_grant_r1_b0[4];
-  assign \$827  = \$825  | \$826 ;
-  assign \$828  = \$824  | \$827 ;
-  assign \$829  = ~ samples_grant_r1_b0[5];
-  assign \$830  = \$828  | \$829 ;
-  assign \$831  = ~ \$830 ;
-  assign \$832  = samples_grant_r1_b0[6] ^ \$831 ;
-  assign \$833  = \$795  & \$832 ;
-  assign \$838  = ~ samples_queue_r0_b0[11];
-  assign \$840  = samples_queue_r0_b0[12] ^ \$839 ;
-  assign \$841  = ~ samples_queue_r0_b0[11];
-  assign \$842  = ~ samples_queue_r0_b0[12];
-  assign \$843  = \$841  | \$842 ;
-  assign \$844  = ~ \$843 ;
-  assign \$845  = samples_queue_r0_b0[13] ^ \$844 ;
-  assign \$846  = ~ samples_queue_r0_b0[11];
-  assign \$847  = ~ samples_queue_r0_b0[12];
-  assign \$848  = \$846  | \$847 ;
-  assign \$849  = ~ samples_queue_r0_b0[13];
-  assign \$850  = \$848  | \$849 ;
-  assign \$851  = ~ \$850 ;
-  assign \$852  = samples_queue_r0_b0[14] ^ \$851 ;
-  assign \$853  = ~ samples_queue_r0_b0[11];
-  assign \$854  = ~ samples_queue_r0_b0[12];
-  assign \$855  = \$853  | \$854 ;
-  assign \$856  = ~ samples_queue_r0_b0[13];
-  assign \$857  = ~ samples_queue_r0_b0[14];
-  assign \$858  = \$856  | \$857 ;
-  assign \$859  = \$855  | \$858 ;
-  assign \$860  = ~ \$859 ;
-  assign \$861  = samples_queue_r0_b0[15] ^ \$860 ;
-  assign \$862  = ~ samples_queue_r0_b0[11];
-  assign \$863  = ~ samples_queue_r0_b0[12];
-  assign \$864  = \$862  | \$863 ;
-  assign \$865  = ~ samples_queue_r0_b0[13];
-  assign \$866  = ~ samples_queue_r0_b0[14];
-  assign \$867  = \$865  | \$866 ;
-  assign \$868  = \$864  | \$867 ;
-  assign \$869  = ~ samples_queue_r0_b0[15];
-  assign \$870  = \$868  | \$869 ;
-  assign \$871  = ~ \$870 ;
-  assign \$872  = samples_queue_r0_b0[16] ^ \$871 ;
-  assign \$873  = \$835  & \$872 ;
-  assign \$874  = \$834  | \$873 ;
-  assign \$875  = \$388  ? a3_older_next : { \$874 , \$793 , \$712 , \$631 , \$550 , \$469  };
-  assign \$signal$106  = \$387  ? a4_tag_next : \$875 ;
-  assign \$876  = a3_fwd_ok & a3_hit_a1;
-  assign \$877  = a4_tag_next + 1'h1;
-  assign \$878  = a3_fwd_ok & a3_older_hit;
-  assign \$879  = a3_older_next + 1'h1;
-  assign \$884  = ~ samples_grant_r1_b0[2];
-  assign \$886  = samples_grant_r1_b0[3] ^ \$885 ;
-  assign \$887  = ~ samples_grant_r1_b0[2];
-  assign \$888  = ~ samples_grant_r1_b0[3];
-  assign \$889  = \$887  | \$888 ;
-  assign \$890  = ~ \$889 ;
-  assign \$891  = samples_grant_r1_b0[4] ^ \$890 ;
-  assign \$892  = ~ samples_grant_r1_b0[2];
-  assign \$893  = ~ samples_grant_r1_b0[3];
-  assign \$894  = \$892  | \$893 ;
-  assign \$895  = ~ samples_grant_r1_b0[4];
-  assign \$896  = \$894  | \$895 ;
-  assign \$897  = ~ \$896 ;
-  assign \$898  = samples_grant_r1_b0[5] ^ \$897 ;
-  assign \$899  = ~ samples_grant_r1_b0[2];
-  assign \$900  = ~ samples_grant_r1_b0[3];
-  assign \$901  = \$899  | \$900 ;
-  assign \$902  = ~ samples_grant_r1_b0[4];
-  assign \$903  = ~ samples_grant_r1_b0[5];
-  assign \$904  = \$902  | \$903 ;
-  assign \$905  = \$901  | \$904 ;
-  assign \$906  = ~ \$905 ;
-  assign \$907  = samples_grant_r1_b0[6] ^ \$906 ;
-  assign \$908  = \$881  & samples_grant_r1_b0[1];
-  assign \$913  = ~ samples_queue_r0_b0[12];
-  assign \$915  = samples_queue_r0_b0[13] ^ \$914 ;
-  assign \$916  = ~ samples_queue_r0_b0[12];
-  assign \$917  = ~ samples_queue_r0_b0[13];
-  assign \$918  = \$916  | \$917 ;
-  assign \$919  = ~ \$918 ;
-  assign \$920  = samples_queue_r0_b0[14] ^ \$919 ;
-  assign \$921  = ~ samples_queue_r0_b0[12];
-  assign \$922  = ~ samples_queue_r0_b0[13];
-  assign \$923  = \$921  | \$922 ;
-  assign \$924  = ~ samples_queue_r0_b0[14];
-  assign \$925  = \$923  | \$924 ;
-  assign \$926  = ~ \$925 ;
-  assign \$927  = samples_queue_r0_b0[15] ^ \$926 ;
-  assign \$928  = ~ samples_queue_r0_b0[12];
-  assign \$929  = ~ samples_queue_r0_b0[13];
-  assign \$930  = \$928  | \$929 ;
-  assign \$931  = ~ samples_queue_r0_b0[14];
-  assign \$932  = ~ samples_queue_r0_b0[15];
-  assign \$933  = \$931  | \$932 ;
-  assign \$934  = \$930  | \$933 ;
-  assign \$935  = ~ \$934 ;
-  assign \$936  = samples_queue_r0_b0[16] ^ \$935 ;
-  assign \$937  = \$910  & samples_queue_r0_b0[11];
-  assign \$938  = \$909  | \$937 ;
-  assign \$943  = ~ samples_grant_r1_b0[2];
-  assign \$945  = samples_grant_r1_b0[3] ^ \$944 ;
-  assign \$946  = ~ samples_grant_r1_b0[2];
-  assign \$947  = ~ samples_grant_r1_b0[3];
-  assign \$948  = \$946  | \$947 ;
-  assign \$949  = ~ \$948 ;
-  assign \$950  = samples_grant_r1_b0[4] ^ \$949 ;
-  assign \$951  = ~ samples_grant_r1_b0[2];
-  assign \$952  = ~ samples_grant_r1_b0[3];
-  assign \$953  = \$951  | \$952 ;
-  assign \$954  = ~ samples_grant_r1_b0[4];
-  assign \$955  = \$953  | \$954 ;
-  assign \$956  = ~ \$955 ;
-  assign \$957  = samples_grant_r1_b0[5] ^ \$956 ;
-  assign \$958  = ~ samples_grant_r1_b0[2];
-  assign \$959  = ~ samples_grant_r1_b0[3];
-  assign \$960  = \$958  | \$959 ;
-  assign \$961  = ~ samples_grant_r1_b0[4];
-  assign \$962  = ~ samples_grant_r1_b0[5];
-  assign \$963  = \$961  | \$962 ;
-  assign \$964  = \$960  | \$963 ;
-  assign \$965  = ~ \$964 ;
-  assign \$966  = samples_grant_r1_b0[6] ^ \$965 ;
-  assign \$967  = \$940  & \$942 ;
-  assign \$968  = \$939  | \$967 ;
-  assign \$972  = ~ samples_queue_r0_b0[12];
-  assign \$974  = samples_queue_r0_b0[13] ^ \$973 ;
-  assign \$975  = ~ samples_queue_r0_b0[12];
-  assign \$976  = ~ samples_queue_r0_b0[13];
-  assign \$977  = \$975  | \$976 ;
-  assign \$978  = ~ \$977 ;
-  assign \$979  = samples_queue_r0_b0[14] ^ \$978 ;
-  assign \$980  = ~ samples_queue_r0_b0[12];
-  assign \$981  = ~ samples_queue_r0_b0[13];
-  assign \$982  = \$980  | \$981 ;
-  assign \$983  = ~ samples_queue_r0_b0[14];
-  assign \$984  = \$982  | \$983 ;
-  assign \$985  = ~ \$984 ;
-  assign \$986  = samples_queue_r0_b0[15] ^ \$985 ;
-  assign \$987  = ~ samples_queue_r0_b0[12];
-  assign \$988  = ~ samples_queue_r0_b0[13];
-  assign \$989  = \$987  | \$988 ;
-  assign \$990  = ~ samples_queue_r0_b0[14];
-  assign \$991  = ~ samples_queue_r0_b0[15];
-  assign \$992  = \$990  | \$991 ;
-  assign \$993  = \$989  | \$992 ;
-  assign \$994  = ~ \$993 ;
-  assign \$995  = samples_queue_r0_b0[16] ^ \$994 ;
-  assign \$996  = \$969  & \$971 ;
-  assign \$997  = \$968  | \$996 ;
-  assign \$1002  = ~ samples_grant_r1_b0[2];
-  assign \$1004  = samples_grant_r1_b0[3] ^ \$1003 ;
-  assign \$1005  = ~ samples_grant_r1_b0[2];
-  assign \$1006  = ~ samples_grant_r1_b0[3];
-  assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = ~ \$1007 ;
-  assign \$1009  = samples_grant_r1_b0[4] ^ \$1008 ;
-  assign \$1010  = ~ samples_grant_r1_b0[2];
-  assign \$1011  = ~ samples_grant_r1_b0[3];
-  assign \$1012  = \$1010  | \$1011 ;
-  assign \$1013  = ~ samples_grant_r1_b0[4];
-  assign \$1014  = \$1012  | \$1013 ;
-  assign \$1015  = ~ \$1014 ;
-  assign \$1016  = samples_grant_r1_b0[5] ^ \$1015 ;
-  assign \$1017  = ~ samples_grant_r1_b0[2];
-  assign \$1018  = ~ samples_grant_r1_b0[3];
-  assign \$1019  = \$1017  | \$1018 ;
-  assign \$1020  = ~ samples_grant_r1_b0[4];
-  assign \$1021  = ~ samples_grant_r1_b0[5];
-  assign \$1022  = \$1020  | \$1021 ;
-  assign \$1023  = \$1019  | \$1022 ;
-  assign \$1024  = ~ \$1023 ;
-  assign \$1025  = samples_grant_r1_b0[6] ^ \$1024 ;
-  assign \$1026  = \$999  & \$1004 ;
-  assign \$1031  = ~ samples_queue_r0_b0[12];
-  assign \$1033  = samples_queue_r0_b0[13] ^ \$1032 ;
-  assign \$1034  = ~ samples_queue_r0_b0[12];
-  assign \$1035  = ~ samples_queue_r0_b0[13];
-  assign \$1036  = \$1034  | \$1035 ;
-  assign \$1037  = ~ \$1036 ;
-  assign \$1038  = samples_queue_r0_b0[14] ^ \$1037 ;
-  assign \$1039  = ~ samples_queue_r0_b0[12];
-  assign \$1040  = ~ samples_queue_r0_b0[13];
-  assign \$1041  = \$1039  | \$1040 ;
-  assign \$1042  = ~ samples_queue_r0_b0[14];
-  assign \$1043  = \$1041  | \$1042 ;
-  assign \$1044  = ~ \$1043 ;
-  assign \$1045  = samples_queue_r0_b0[15] ^ \$1044 ;
-  assign \$1046  = ~ samples_queue_r0_b0[12];
-  assign \$1047  = ~ samples_queue_r0_b0[13];
-  assign \$1048  = \$1046  | \$1047 ;
-  assign \$1049  = ~ samples_queue_r0_b0[14];
-  assign \$1050  = ~ samples_queue_r0_b0[15];
-  assign \$1051  = \$1049  | \$1050 ;
-  assign \$1052  = \$1048  | \$1051 ;
-  assign \$1053  = ~ \$1052 ;
-  assign \$1054  = samples_queue_r0_b0[16] ^ \$1053 ;
-  assign \$1055  = \$1028  & \$1033 ;
-  assign \$1056  = \$1027  | \$1055 ;
-  assign \$1061  = ~ samples_grant_r1_b0[2];
-  assign \$1063  = samples_grant_r1_b0[3] ^ \$1062 ;
-  assign \$1064  = ~ samples_grant_r1_b0[2];
-  assign \$1065  = ~ samples_grant_r1_b0[3];
-  assign \$1066  = \$1064  | \$1065 ;
-  assign \$1067  = ~ \$1066 ;
-  assign \$1068  = samples_grant_r1_b0[4] ^ \$1067 ;
-  assign \$1069  = ~ samples_grant_r1_b0[2];
-  assign \$1070  = ~ samples_grant_r1_b0[3];
-  assign \$1071  = \$1069  | \$1070 ;
-  assign \$1072  = ~ samples_grant_r1_b0[4];
-  assign \$1073  = \$1071  | \$1072 ;
-  assign \$1074  = ~ \$1073 ;
-  assign \$1075  = samples_grant_r1_b0[5] ^ \$1074 ;
-  assign \$1076  = ~ samples_grant_r1_b0[2];
-  assign \$1077  = ~ samples_grant_r1_b0[3];
-  assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = ~ samples_grant_r1_b0[4];
-  assign \$1080  = ~ samples_grant_r1_b0[5];
-  assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = \$1078  | \$1081 ;
-  assign \$1083  = ~ \$1082 ;
-  assign \$1084  = samples_grant_r1_b0[6] ^ \$1083 ;
-  assign \$1085  = \$1058  & \$1068 ;
-  assign \$1090  = ~ samples_queue_r0_b0[12];
-  assign \$1092  = samples_queue_r0_b0[13] ^ \$1091 ;
-  assign \$1093  = ~ samples_queue_r0_b0[12];
-  assign \$1094  = ~ samples_queue_r0_b0[13];
-  assign \$1095  = \$1093  | \$1094 ;
-  assign \$1096  = ~ \$1095 ;
-  assign \$1097  = samples_queue_r0_b0[14] ^ \$1096 ;
-  assign \$1098  = ~ samples_queue_r0_b0[12];
-  assign \$1099  = ~ samples_queue_r0_b0[13];
-  assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = ~ samples_queue_r0_b0[14];
-  assign \$1102  = \$1100  | \$1101 ;
-  assign \$1103  = ~ \$1102 ;
-  assign \$1104  = samples_queue_r0_b0[15] ^ \$1103 ;
-  assign \$1105  = ~ samples_queue_r0_b0[12];
-  assign \$1106  = ~ samples_queue_r0_b0[13];
-  assign \$1107  = \$1105  | \$1106 ;
-  assign \$1108  = ~ samples_queue_r0_b0[14];
-  assign \$1109  = ~ samples_queue_r0_b0[15];
-  assign \$1110  = \$1108  | \$1109 ;
-  assign \$1111  = \$1107  | \$1110 ;
-  assign \$1112  = ~ \$1111 ;
-  assign \$1113  = samples_queue_r0_b0[16] ^ \$1112 ;
-  assign \$1114  = \$1087  & \$1097 ;
-  assign \$1115  = \$1086  | \$1114 ;
-  assign \$1120  = ~ samples_grant_r1_b0[2];
-  assign \$1122  = samples_grant_r1_b0[3] ^ \$1121 ;
-  assign \$1123  = ~ samples_grant_r1_b0[2];
-  assign \$1124  = ~ samples_grant_r1_b0[3];
-  assign \$1125  = \$1123  | \$1124 ;
-  assign \$1126  = ~ \$1125 ;
-  assign \$1127  = samples_grant_r1_b0[4] ^ \$1126 ;
-  assign \$1128  = ~ samples_grant_r1_b0[2];
-  assign \$1129  = ~ samples_grant_r1_b0[3];
-  assign \$1130  = \$1128  | \$1129 ;
-  assign \$1131  = ~ samples_grant_r1_b0[4];
-  assign \$1132  = \$1130  | \$1131 ;
-  assign \$1133  = ~ \$1132 ;
-  assign \$1134  = samples_grant_r1_b0[5] ^ \$1133 ;
-  assign \$1135  = ~ samples_grant_r1_b0[2];
-  assign \$1136  = ~ samples_grant_r1_b0[3];
-  assign \$1137  = \$1135  | \$1136 ;
-  assign \$1138  = ~ samples_grant_r1_b0[4];
-  assign \$1139  = ~ samples_grant_r1_b0[5];
-  assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = \$1137  | \$1140 ;
-  assign \$1142  = ~ \$1141 ;
-  assign \$1143  = samples_grant_r1_b0[6] ^ \$1142 ;
-  assign \$1144  = \$1117  & \$1134 ;
-  assign \$1149  = ~ samples_queue_r0_b0[12];
-  assign \$1151  = samples_queue_r0_b0[13] ^ \$1150 ;
-  assign \$1152  = ~ samples_queue_r0_b0[12];
-  assign \$1153  = ~ samples_queue_r0_b0[13];
-  assign \$1154  = \$1152  | \$1153 ;
-  assign \$1155  = ~ \$1154 ;
-  assign \$1156  = samples_queue_r0_b0[14] ^ \$1155 ;
-  assign \$1157  = ~ samples_queue_r0_b0[12];
-  assign \$1158  = ~ samples_queue_r0_b0[13];
-  assign \$1159  = \$1157  | \$1158 ;
-  assign \$1160  = ~ samples_queue_r0_b0[14];
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = ~ \$1161 ;
-  assign \$1163  = samples_queue_r0_b0[15] ^ \$1162 ;
-  assign \$1164  = ~ samples_queue_r0_b0[12];
-  assign \$1165  = ~ samples_queue_r0_b0[13];
-  assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = ~ samples_queue_r0_b0[14];
-  assign \$1168  = ~ samples_queue_r0_b0[15];
-  assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = \$1166  | \$1169 ;
-  assign \$1171  = ~ \$1170 ;
-  assign \$1172  = samples_queue_r0_b0[16] ^ \$1171 ;
-  assign \$1173  = \$1146  & \$1163 ;
-  assign \$1174  = \$1145  | \$1173 ;
-  assign \$1179  = ~ samples_grant_r1_b0[2];
-  assign \$1181  = samples_grant_r1_b0[3] ^ \$1180 ;
-  assign \$1182  = ~ samples_grant_r1_b0[2];
-  assign \$1183  = ~ samples_grant_r1_b0[3];
-  assign \$1184  = \$1182  | \$1183 ;
-  assign \$1185  = ~ \$1184 ;
-  assign \$1186  = samples_grant_r1_b0[4] ^ \$1185 ;
-  assign \$1187  = ~ samples_grant_r1_b0[2];
-  assign \$1188  = ~ samples_grant_r1_b0[3];
-  assign \$1189  = \$1187  | \$1188 ;
-  assign \$1190  = ~ samples_grant_r1_b0[4];
-  assign \$1191  = \$1189  | \$1190 ;
-  assign \$1192  = ~ \$1191 ;
-  assign \$1193  = samples_grant_r1_b0[5] ^ \$1192 ;
-  assign \$1194  = ~ samples_grant_r1_b0[2];
-  assign \$1195  = ~ samples_grant_r1_b0[3];
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = ~ samples_grant_r1_b0[4];
-  assign \$1198  = ~ samples_grant_r1_b0[5];
-  assign \$1199  = \$1197  | \$1198 ;
-  assign \$1200  = \$1196  | \$1199 ;
-  assign \$1201  = ~ \$1200 ;
-  assign \$1202  = samples_grant_r1_b0[6] ^ \$1201 ;
-  assign \$1203  = \$1176  & \$1202 ;
-  assign \$1208  = ~ samples_queue_r0_b0[12];
-  assign \$1210  = samples_queue_r0_b0[13] ^ \$1209 ;
-  assign \$1211  = ~ samples_queue_r0_b0[12];
-  assign \$1212  = ~ samples_queue_r0_b0[13];
-  assign \$1213  = \$1211  | \$1212 ;
-  assign \$1214  = ~ \$1213 ;
-  assign \$1215  = samples_queue_r0_b0[14] ^ \$1214 ;
-  assign \$1216  = ~ samples_queue_r0_b0[12];
-  assign \$1217  = ~ samples_queue_r0_b0[13];
-  assign \$1218  = \$1216  | \$1217 ;
-  assign \$1219  = ~ samples_queue_r0_b0[14];
-  assign \$1220  = \$1218  | \$1219 ;
-  assign \$1221  = ~ \$1220 ;
-  assign \$1222  = samples_queue_r0_b0[15] ^ \$1221 ;
-  assign \$1223  = ~ samples_queue_r0_b0[12];
-  assign \$1224  = ~ samples_queue_r0_b0[13];
-  assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = ~ samples_queue_r0_b0[14];
-  assign \$1227  = ~ samples_queue_r0_b0[15];
-  assign \$1228  = \$1226  | \$1227 ;
-  assign \$1229  = \$1225  | \$1228 ;
-  assign \$1230  = ~ \$1229 ;
-  assign \$1231  = samples_queue_r0_b0[16] ^ \$1230 ;
-  assign \$1232  = \$1205  & \$1231 ;
-  assign \$1233  = \$1204  | \$1232 ;
-  assign \$1234  = \$878  ? \$879  : { 1'h0, \$1233 , \$1174 , \$1115 , \$1056 , \$997 , \$938  };
-  assign \$1235  = \$876  ? \$877  : \$1234 ;
-  assign \$1236  = a3_valid & a3_ok;
-  assign \$1237  = ! a3_pool;
-  assign samples_grant_wen = \$1236  & \$1237 ;
-  assign \$1240  = ! f2_err;
-  assign \$signal$187  = f2_valid & \$1240 ;
-  assign \$1241  = a4_valid & a4_ok;
-  assign \$1242  = { \$1241 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1243  = ~ \$1242 ;
-  assign \$1244  = \$1243  + 1'h1;
-  assign \$1245  = a5_valid & a5_ok;
-  assign \$1246  = { \$1245 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1247  = ~ \$1246 ;
-  assign \$1248  = \$1247  + 1'h1;
-  assign \$1249  = a4_valid & a4_ok;
-  assign \$1250  = { \$1249 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1251  = ~ \$1250 ;
-  assign \$1252  = \$1251  + 1'h1;
+  assign \$447  = \$446  + 1'h1;
+  assign \$448  = a5_valid & a5_ok;
+  assign \$449  = { \$448 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$450  = ~ \$449 ;
+  assign \$451  = \$450  + 1'h1;
+  assign \$452  = a4_valid & a4_ok;
+  assign \$453  = { \$452 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1253  = ~ rel_f2;
-  assign \$1254  = f3_quiet & \$1253 ;
-  assign \$1255  = \$1254  ? f3_in : 1'h0;
-  assign \$1256  = x1_select | x0_select;
-  assign \$1257  = ~ \$1256 ;
-  assign \$1258  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$1259  = { 1'h0, \$1257  } & \$1258 ;
-  assign \$1260  = { 1'h0, \$1255  } & \$1259 ;
-  assign \$1261  = ~ f4_prev_released;
-  assign \$1262  = \$1261  & f4_rest_held;
-  assign \$signal$332  = f4_hit_a1 | \$1262 ;
-  assign \$1263  = ~ f4_prev_released;
-  assign \$1264  = f4_by_mem & f4_mem_ok;
-  assign \$1265  = f4_by_older | \$1264 ;
-  assign \$1266  = \$1263  & \$1265 ;
-  assign \release  = f4_by_a1 | \$1266 ;
-  assign \$1267  = ~ f4_go;
-  assign \$1268  = ~ \$signal$332 ;
-  assign \$1269  = \$signal$332  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1269  : f4_err;
-  assign \$signal$245  = \release  ? 4'h0 : unreleased_err;
-  assign \$1270  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$318  = ~ \$1270 ;
-  assign \$1271  = ~ f4_prev_released;
-  assign \$1272  = \$1271  & f4_by_older;
-  assign \$1273  = f4_by_a1 | \$1272 ;
-  assign \$1274  = f4_live & \$1273 ;
-  assign \$1275  = ~ f4_prev_released;
-  assign \$1276  = \$1275  & f4_by_mem_live;
-  assign \$1277  = \$1276  & f4_mem_ok;
-  assign \w__en$316  = \$1274  | \$1277 ;
-  assign \$1278  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1279  = ~ \$1278 ;
-  assign \$1280  = ~ f4_prev_released;
-  assign \$1281  = \$1280  & f4_by_older;
-  assign \$1282  = f4_by_a1 | \$1281 ;
-  assign \$1283  = f4_live & \$1282 ;
-  assign \$1284  = ~ f4_prev_released;
-  assign \$1285  = \$1284  & f4_by_mem_live;
-  assign \$1286  = \$1285  & f4_mem_ok;
-  assign samples_queue_wen = \$1283  | \$1286 ;
-  assign \$1287  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1288  = busy_0 | busy_6;
-  assign \$1289  = busy_12 | busy_18;
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = busy_24 | busy_30;
-  assign busy = \$1290  | \$1291 ;
+  assign \$456  = ~ rel_f2;
+  assign \$457  = f3_quiet & \$456 ;
+  assign \$458  = \$457  ? f3_in : 1'h0;
+  assign \$459  = x1_select | x0_select;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$462  = { 1'h0, \$460  } & \$461 ;
+  assign \$463  = { 1'h0, \$458  } & \$462 ;
+  assign \$464  = ~ f4_prev_released;
+  assign \$465  = \$464  & f4_rest_held;
+  assign \$signal$331  = f4_hit_a1 | \$465 ;
+  assign \$466  = ~ f4_prev_released;
+  assign \$467  = f4_by_mem & f4_mem_ok;
+  assign \$468  = f4_by_older | \$467 ;
+  assign \$469  = \$466  & \$468 ;
+  assign \release  = f4_by_a1 | \$469 ;
+  assign \$470  = ~ f4_go;
+  assign \$471  = ~ \$signal$331 ;
+  assign \$472  = \$signal$331  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$472  : f4_err;
+  assign \$signal$244  = \release  ? 4'h0 : unreleased_err;
+  assign \$473  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$317  = ~ \$473 ;
+  assign \$474  = ~ f4_prev_released;
+  assign \$475  = \$474  & f4_by_older;
+  assign \$476  = f4_by_a1 | \$475 ;
+  assign \$477  = f4_live & \$476 ;
+  assign \$478  = ~ f4_prev_released;
+  assign \$479  = \$478  & f4_by_mem_live;
+  assign \$480  = \$479  & f4_mem_ok;
+  assign \w__en$315  = \$477  | \$480 ;
+  assign \$481  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$482  = ~ \$481 ;
+  assign \$483  = ~ f4_prev_released;
+  assign \$484  = \$483  & f4_by_older;
+  assign \$485  = f4_by_a1 | \$484 ;
+  assign \$486  = f4_live & \$485 ;
+  assign \$487  = ~ f4_prev_released;
+  assign \$488  = \$487  & f4_by_mem_live;
+  assign \$489  = \$488  & f4_mem_ok;
+  assign samples_queue_wen = \$486  | \$489 ;
+  assign \$490  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$491  = busy_0 | busy_6;
+  assign \$492  = busy_12 | busy_18;
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = busy_24 | busy_30;
+  assign busy = \$493  | \$494 ;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$1292 ;
+    samples_grant_w_en <= \$495 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$1293 ;
+    samples_grant_w_addr <= \$496 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$1294 ;
+    samples_grant_w_data <= \$497 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6251,15 +4356,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     samples_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$1295 ;
+    samples_queue_w_en <= \$498 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$1296 ;
+    samples_queue_w_addr <= \$499 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$1297 ;
+    samples_queue_w_data <= \$500 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1298 ;
+    a0_valid <= \$501 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6269,7 +4374,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a0_fits <= \$4 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$1299 ;
+    a1_valid <= \$502 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6281,17 +4386,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a1_in <= \$6 ;
   always @(posedge aclk_clk)
-    a1_select <= \$1300 ;
+    a1_select <= \$503 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1301 ;
+    x0_valid <= \$504 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1302 ;
+    x0_select <= \$505 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1303 ;
+    x1_valid <= \$506 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6299,9 +4404,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     x1_err <= \$15 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1304 ;
+    x1_select <= \$507 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1305 ;
+    x2_valid <= \$508 ;
   always @(posedge aclk_clk)
     x2_ok <= \$16 ;
   always @(posedge aclk_clk)
@@ -6313,23 +4418,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1306 ;
+    a2_valid <= \$509 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$1307 ;
+    samples_seen <= \$510 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$1308 ;
+    samples_seen_prev <= \$511 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$1309 ;
+    samples_fresh <= \$512 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$1310 ;
+    samples_has_fresh <= \$513 ;
   always @(posedge aclk_clk)
-    samples_head <= \$1311 ;
+    samples_head <= \$514 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1312 ;
+    a2_ring <= \$515 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6341,7 +4446,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$35 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1313 ;
+    a3_valid <= \$516 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6353,7 +4458,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1314 ;
+    a3_ring <= \$517 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6369,7 +4474,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$57 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1315 ;
+    a4_valid <= \$518 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6381,13 +4486,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a4_slot <= \$58 ;
   always @(posedge aclk_clk)
-    a4_tag <= \$signal$106 ;
-  always @(posedge aclk_clk)
-    a4_tag_next <= \$1235 [5:0];
+    a4_tag <= next_tag;
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$1316 ;
+    a5_valid <= \$519 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6409,9 +4512,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_older_hit <= \$78 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$84 [5:0];
+    a3_older_next <= \$85 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1317 ;
+    f0_valid <= \$520 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6423,11 +4526,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= \$91 ;
+    f0_hit <= \$92 ;
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$1318 ;
+    f1_valid <= \$521 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6443,81 +4546,81 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1319 ;
+    f1_same_second_eq0 <= \$522 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1320 ;
+    f1_same_second_eq3 <= \$523 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1321 ;
+    f1_same_second_eq6 <= \$524 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1322 ;
+    f1_same_second_eq9 <= \$525 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1323 ;
+    f1_same_second_eq12 <= \$526 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1324 ;
+    f1_same_second_eq15 <= \$527 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1325 ;
+    f1_same_second_eq18 <= \$528 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1326 ;
+    f1_same_second_eq21 <= \$529 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1327 ;
+    f1_same_second_eq24 <= \$530 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1328 ;
+    f1_same_second_eq27 <= \$531 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1329 ;
+    f1_same_second_eq30 <= \$532 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1330 ;
+    f1_same_third_eq0 <= \$533 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1331 ;
+    f1_same_third_eq3 <= \$534 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1332 ;
+    f1_same_third_eq6 <= \$535 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1333 ;
+    f1_same_third_eq9 <= \$536 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1334 ;
+    f1_same_third_eq12 <= \$537 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1335 ;
+    f1_same_third_eq15 <= \$538 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1336 ;
+    f1_same_third_eq18 <= \$539 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1337 ;
+    f1_same_third_eq21 <= \$540 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1338 ;
+    f1_same_third_eq24 <= \$541 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1339 ;
+    f1_same_third_eq27 <= \$542 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1340 ;
+    f1_same_third_eq30 <= \$543 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$114 ;
+    f1_misaligned <= \$115 ;
   always @(posedge aclk_clk)
-    f1_samples_slot <= \$115 [9:0];
+    f1_samples_slot <= \$116 [9:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1341 ;
+    f2_valid <= \$544 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$117 ;
+    f2_pool <= \$118 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$118 ;
+    f2_slot <= \$119 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$120 ;
+    f2_in_pool <= \$121 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$128 ;
+    f2_err <= \$129 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= \$131 ;
+    f2_never_granted <= \$132 ;
   always @(posedge aclk_clk)
-    f2_same_second <= \$153 ;
+    f2_same_second <= \$154 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$175 ;
+    f2_same_third <= \$176 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1342 ;
+    f3_valid <= \$545 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1343 ;
+    f3_go <= \$546 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6531,31 +4634,33 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_in <= \$176 ;
+    f3_next <= \$177 [5:0];
+  always @(posedge aclk_clk)
+    f3_in <= \$178 ;
   always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1244 [12];
+    f3_hit_a2 <= \$447 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$179 [6];
+    f3_a2_tag_ok <= \$181 [6];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1248 [12];
+    f3_hit_a3 <= \$451 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$182 [6];
+    f3_a3_tag_ok <= \$184 [6];
   always @(posedge aclk_clk)
-    f3_older_tag <= \$183 ;
+    f3_older_next <= \$187 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$184 ;
+    f3_older_snap <= \$188 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$185 ;
+    f3_rel_f3 <= \$189 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1344 ;
+    f3_quiet <= \$547 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1345 ;
+    f4_valid <= \$548 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1346 ;
+    f4_go <= \$549 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6569,61 +4674,61 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1252 [12];
+    f4_hit_a1 <= \$455 [12];
   always @(posedge aclk_clk)
-    f4_a1_tag <= a4_tag;
+    f4_a1_next <= \$197 [5:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$203 ;
+    f4_rest_held <= \$208 ;
   always @(posedge aclk_clk)
-    f4_rest_tag <= \$217 ;
+    f4_rest_next <= \$222 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$221 ;
+    f4_rest_snap <= \$226 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1347 ;
+    f4_by_a1 <= \$550 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1348 ;
+    f4_by_older <= \$551 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1349 ;
+    f4_by_mem <= \$552 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= \$246 [8];
+    f4_mem_ok <= \$251 [8];
   always @(posedge aclk_clk)
-    f2_flushed <= \$248 ;
+    f2_flushed <= \$253 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$251 ;
+    f3_flushed <= \$256 ;
   always @(posedge aclk_clk)
-    f4_live <= \$256 [0];
+    f4_live <= \$261 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1350 ;
+    f4_by_mem_live <= \$553 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$1351 ;
+    f4_prev_released <= \$554 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$264 [12];
+    f4_taken_a4 <= \$269 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$267 [12];
+    f4_taken_a3 <= \$272 [12];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    samples_push <= \$1352 ;
+    samples_push <= \$555 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$1353 ;
+    samples_queue_waddr <= \$556 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$1354 ;
+    samples_pushed <= \$557 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$1355 ;
+    samples_popped <= \$558 ;
   always @(posedge aclk_clk)
-    samples_count <= \$1356 ;
+    samples_count <= \$559 ;
   always @(posedge aclk_clk)
-    samples_at <= \$1357 ;
+    samples_at <= \$560 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$1358 ;
+    samples_nonempty <= \$561 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1359 ;
+    f5_valid <= \$562 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1360 ;
+    f5_ok <= \$563 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$245 ;
+    f5_err <= \$signal$244 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -6637,41 +4742,41 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$317 ;
+    f5_wparity <= \$322 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$321 [12];
+    a3_flip <= \$326 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$322 ;
+    a3_released <= \$327 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$326 ;
+    a4_released <= \$331 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$331 ;
+    a5_overwrite <= \$336 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1361 ;
+    a6_valid <= \$564 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1362 ;
+    f6_valid <= \$565 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1363 ;
+    x3_valid <= \$566 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1364 ;
+    x4_valid <= \$567 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1365 ;
+    x5_valid <= \$568 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1366 ;
+    x6_valid <= \$569 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -6731,720 +4836,1065 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1367 ;
+    busy_0 <= \$570 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1368 ;
+    busy_6 <= \$571 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1369 ;
+    busy_12 <= \$572 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1370 ;
+    busy_18 <= \$573 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1371 ;
+    busy_24 <= \$574 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1372 ;
-  assign \$auto$rtlil.cc:2739:Not$102  = ~ samples_queue_r0_b0[12];
-  assign \$auto$rtlil.cc:2739:Not$104  = ~ samples_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$106  = ~ samples_queue_r0_b0[12];
-  assign \$auto$rtlil.cc:2739:Not$108  = ~ samples_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$110  = ~ samples_queue_r0_b0[12];
-  assign \$auto$rtlil.cc:2739:Not$112  = ~ samples_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$114  = ~ samples_queue_r0_b0[12];
-  assign \$auto$rtlil.cc:2739:Not$116  = ~ samples_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$118  = ~ samples_queue_r0_b0[12];
-  assign \$auto$rtlil.cc:2739:Not$120  = ~ samples_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ samples_queue_r0_b0[12];
-  assign \$auto$rtlil.cc:2739:Not$76  = ~ samples_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$78  = ~ samples_queue_r0_b0[11];
-  assign \$auto$rtlil.cc:2739:Not$80  = ~ samples_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$82  = ~ samples_queue_r0_b0[11];
-  assign \$auto$rtlil.cc:2739:Not$84  = ~ samples_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$86  = ~ samples_queue_r0_b0[11];
-  assign \$auto$rtlil.cc:2739:Not$88  = ~ samples_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$90  = ~ samples_queue_r0_b0[11];
-  assign \$auto$rtlil.cc:2739:Not$92  = ~ samples_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$94  = ~ samples_queue_r0_b0[11];
-  assign \$auto$rtlil.cc:2739:Not$96  = ~ samples_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$98  = ~ samples_queue_r0_b0[11];
-  assign \$auto$rtlil.cc:2739:Not$100  = ~ samples_grant_r1_b0[2];
+    busy_30 <= \$575 ;
+  assign \$1  = alloc_port_size - 9'h101;
+  assign \$2  = ~ \$1 [10];
+  assign \$4  = alloc_src | \$3 ;
+  assign \$5  = a0_pool >= 1'h1;
+  assign \$6  = ! a0_pool;
+  assign \$7  = ! a0_pool;
+  assign \$8  = a0_valid & \$7 ;
+  assign \$9  = \$8  & a0_fits;
+  assign \$10  = ! flush_port_pool;
+  assign \$11  = flush_port_valid & \$10 ;
+  assign \$12  = flush_src ? \port$2541$41 [1] : \$11 ;
+  assign \$13  = x0_pool >= 1'h1;
+  assign \$15  = \$13  ? 4'h2 : 4'h0;
+  assign \$16  = ! x1_err;
+  assign \$17  = \$344 [9:0] - samples_seen;
+  assign \$18  = ~ \$17 [11];
+  assign \$19  = samples_take_fresh & \$18 ;
+  assign \$20  = \$344 [9:0] + 1'h1;
+  assign \$21  = \$344 [9:0] + 1'h1;
+  assign \$22  = \$344 [9:0] != 10'h3ff;
+  assign \$23  = samples_head == 10'h3ff;
+  assign \$24  = samples_head + 1'h1;
+  assign \$25  = \$23  ? 11'h000 : \$24 ;
+  assign \$27  = samples_has_fresh | samples_nonempty;
+  assign \$28  = \$27  | x1_select;
+  assign \$29  = a1_select & \$28 ;
+  assign \$30  = a1_in & a1_fits;
+  assign \$31  = \$30  ? 4'h1 : 4'h3;
+  assign \$32  = a1_bad_pool ? 4'h2 : \$31 ;
+  assign \$33  = samples_has_fresh | x1_select;
+  assign \$34  = a1_in & \$33 ;
+  assign \$35  = a1_in ? \$344 [9:0] : 10'h000;
+  assign \$36  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$37  = ~ a2_from_fresh;
+  assign \$38  = a2_ok & \$37 ;
+  assign \$39  = \$38  ? a2_in : 1'h0;
+  assign \$40  = a2_ok & a2_from_fresh;
+  assign \$41  = a2_fresh_slot - samples_seen_prev;
+  assign \$42  = ~ \$41 [11];
+  assign \$44  = a2_in & \$43 ;
+  assign \$45  = \$40  ? \$44  : 1'h0;
+  assign \$46  = a2_ok & a2_from_fresh;
+  assign \$47  = a2_fresh_slot - samples_seen_prev;
+  assign \$48  = ~ \$47 [11];
+  assign \$50  = ~ \$49 ;
+  assign \$51  = a2_in & \$50 ;
+  assign \$52  = \$46  ? \$51  : 1'h0;
+  assign \$53  = ~ a2_ok;
+  assign \$54  = a2_ok & a2_from_fresh;
+  assign \$55  = \$54  ? a2_in : 1'h0;
+  assign \$56  = a2_ok & a2_from_fresh;
+  assign \$58  = a3_ok ? { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  } : 10'h000;
+  assign \$59  = a4_ok ? grant_addr : 32'd0;
+  assign \$60  = a3_valid & a3_fwd_ok;
+  assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$62  + 1'h1;
+  assign \$65  = a3_valid & \$64 ;
+  assign \$66  = { \$65 , a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$67  = ~ \$66 ;
+  assign \$68  = \$67  + 1'h1;
+  assign \$69  = \$63 [12] | \$68 [12];
+  assign \$70  = a4_valid & a4_ok;
+  assign \$71  = { \$70 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$72  + 1'h1;
+  assign \$74  = a5_valid & a5_ok;
+  assign \$75  = { \$74 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$76  = ~ \$75 ;
+  assign \$77  = \$76  + 1'h1;
+  assign \$78  = \$73 [12] | \$77 [12];
+  assign \$79  = a4_valid & a4_ok;
+  assign \$80  = { \$79 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$81  = ~ \$80 ;
+  assign \$82  = \$81  + 1'h1;
+  assign \$83  = a4_tag + 1'h1;
+  assign \$84  = a5_tag + 1'h1;
+  assign \$85  = \$82 [12] ? \$83 [5:0] : \$84 [5:0];
+  assign \$86  = free_port_addr - 31'h40000000;
+  assign \$87  = ~ \$86 [32];
+  assign \$88  = free_port_addr - 31'h40040000;
+  assign \$89  = ~ \$88 [32];
+  assign \$91  = \$87  & \$90 ;
+  assign \$92  = free_src ? \port$2541$41 [0] : \$91 ;
+  assign \$93  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$94  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$95  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$96  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$97  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$98  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$99  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$100  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$101  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$102  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$103  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$104  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$105  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$106  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$107  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$108  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$109  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$110  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$111  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$112  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$113  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$114  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$115  = | f0_addr[7:0];
+  assign \$116  = f0_addr[31:8] - 23'h400000;
+  assign \$118  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$119  = f1_hit ? f1_samples_slot : 10'h000;
+  assign \$121  = f1_oor | \$120 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = f1_oor | \$123 ;
+  assign \$125  = f1_hit & f1_misaligned;
+  assign \$127  = f1_contract ? 4'h8 : 4'h0;
+  assign \$128  = \$126  ? 4'h5 : \$127 ;
+  assign \$129  = \$124  ? 4'h4 : \$128 ;
+  assign \$130  = f1_samples_slot - samples_fresh;
+  assign \$131  = ~ \$130 [11];
+  assign \$132  = f1_hit & \$131 ;
+  assign \$133  = ~ f1_same_second_eq0;
+  assign \$134  = ~ f1_same_second_eq3;
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = ~ f1_same_second_eq6;
+  assign \$137  = ~ f1_same_second_eq9;
+  assign \$138  = \$136  | \$137 ;
+  assign \$139  = \$135  | \$138 ;
+  assign \$140  = ~ f1_same_second_eq12;
+  assign \$141  = ~ f1_same_second_eq15;
+  assign \$142  = \$140  | \$141 ;
+  assign \$143  = ~ f1_same_second_eq18;
+  assign \$144  = ~ f1_same_second_eq21;
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = \$142  | \$145 ;
+  assign \$147  = \$139  | \$146 ;
+  assign \$148  = ~ f1_same_second_eq24;
+  assign \$149  = ~ f1_same_second_eq27;
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = ~ f1_same_second_eq30;
+  assign \$152  = \$150  | \$151 ;
+  assign \$153  = \$147  | \$152 ;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = ~ f1_same_third_eq0;
+  assign \$156  = ~ f1_same_third_eq3;
+  assign \$157  = \$155  | \$156 ;
+  assign \$158  = ~ f1_same_third_eq6;
+  assign \$159  = ~ f1_same_third_eq9;
+  assign \$160  = \$158  | \$159 ;
+  assign \$161  = \$157  | \$160 ;
+  assign \$162  = ~ f1_same_third_eq12;
+  assign \$163  = ~ f1_same_third_eq15;
+  assign \$164  = \$162  | \$163 ;
+  assign \$165  = ~ f1_same_third_eq18;
+  assign \$166  = ~ f1_same_third_eq21;
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = \$164  | \$167 ;
+  assign \$169  = \$161  | \$168 ;
+  assign \$170  = ~ f1_same_third_eq24;
+  assign \$171  = ~ f1_same_third_eq27;
+  assign \$172  = \$170  | \$171 ;
+  assign \$173  = ~ f1_same_third_eq30;
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = \$169  | \$174 ;
+  assign \$176  = ~ \$175 ;
+  assign \$177  = f2_tag + 1'h1;
+  assign \$178  = ! f2_pool;
+  assign \$179  = a4_tag ^ f2_tag;
+  assign \$180  = ~ \$179 ;
+  assign \$181  = \$180  + 1'h1;
+  assign \$182  = a5_tag ^ f2_tag;
+  assign \$183  = ~ \$182 ;
+  assign \$184  = \$183  + 1'h1;
+  assign \$185  = a4_tag + 1'h1;
+  assign \$186  = a5_tag + 1'h1;
+  assign \$187  = \$447 [12] ? \$185 [5:0] : \$186 [5:0];
+  assign \$188  = \$447 [12] ? a4_snap : a5_snap;
+  assign \$189  = f2_same_third & f5_ok;
+  assign \$190  = ~ \$447 [12];
+  assign \$191  = \$signal$185  & \$190 ;
+  assign \$192  = ~ \$451 [12];
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = f2_same_third & f5_ok;
+  assign \$195  = ~ \$194 ;
+  assign \$196  = \$193  & \$195 ;
+  assign \$197  = a4_tag + 1'h1;
+  assign \$198  = ~ f3_never_granted;
+  assign \$199  = ~ rel_f2;
+  assign \$200  = ~ f3_rel_f3;
+  assign \$202  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = \$200  & \$203 ;
+  assign \$205  = f3_hit_a3 | \$204 ;
+  assign \$206  = \$199  & \$205 ;
+  assign \$207  = f3_hit_a2 | \$206 ;
+  assign \$208  = \$198  & \$207 ;
+  assign \$209  = f3_hit_a2 | f3_hit_a3;
+  assign \$211  = \$210  & samples_grant_r0_b0[1];
+  assign \$213  = \$212  & samples_grant_r0_b0[2];
+  assign \$215  = \$214  & samples_grant_r0_b0[3];
+  assign \$217  = \$216  & samples_grant_r0_b0[4];
+  assign \$219  = \$218  & samples_grant_r0_b0[5];
+  assign \$221  = \$220  & samples_grant_r0_b0[6];
+  assign \$222  = \$209  ? f3_older_next : { \$221 , \$219 , \$217 , \$215 , \$213 , \$211  };
+  assign \$223  = f3_hit_a2 | f3_hit_a3;
+  assign \$225  = \$224  & samples_grant_r0_b0[0];
+  assign \$226  = \$223  ? f3_older_snap : \$225 ;
+  assign \$227  = f3_go & \$455 [12];
+  assign \$228  = a4_tag ^ f3_tag;
+  assign \$229  = ~ \$228 ;
+  assign \$230  = \$229  + 1'h1;
+  assign \$231  = \$227  & \$230 [6];
+  assign \$232  = ~ f3_never_granted;
+  assign \$233  = f3_go & \$232 ;
+  assign \$234  = ~ \$455 [12];
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = ~ rel_f2;
+  assign \$237  = \$236  & f3_hit_a3;
+  assign \$238  = f3_hit_a2 | \$237 ;
+  assign \$239  = \$235  & \$238 ;
+  assign \$240  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = ~ rel_f2;
+  assign \$243  = f3_quiet & \$242 ;
+  assign \$244  = ~ \$455 [12];
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = \$245  ? f3_in : 1'h0;
+  assign \$247  = ~ f3_never_granted;
+  assign \$249  = { \$248 , samples_parity_r0_b0, samples_grant_r0_b0[6:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
+  assign \$250  = ~ \$249 ;
+  assign \$251  = \$250  + 1'h1;
+  assign \$252  = x1_select & f1_hit;
+  assign \$254  = x1_select & f2_in;
+  assign \$256  = f2_flushed | \$255 ;
+  assign \$257  = x1_select | x0_select;
+  assign \$258  = ~ \$257 ;
+  assign \$259  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$260  = { 1'h0, \$258  } & \$259 ;
+  assign \$261  = { 1'h0, f3_in } & \$260 ;
+  assign \$262  = \$455 [12] ? 1'h0 : \$463 [0];
+  assign \$263  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$264  = ~ \$263 ;
+  assign \$265  = \$264  + 1'h1;
+  assign \$266  = \release  & \$265 [12];
+  assign \$267  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$268  = ~ \$267 ;
+  assign \$269  = \$268  + 1'h1;
+  assign \$270  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$271  = ~ \$270 ;
+  assign \$272  = \$271  + 1'h1;
+  assign \$273  = ~ f4_prev_released;
+  assign \$274  = \$273  & f4_by_older;
+  assign \$275  = f4_by_a1 | \$274 ;
+  assign \$276  = f4_live & \$275 ;
+  assign \$277  = ~ f4_prev_released;
+  assign \$278  = \$277  & f4_by_mem_live;
+  assign \$279  = \$278  & f4_mem_ok;
+  assign \$280  = \$276  | \$279 ;
+  assign \$281  = ~ f4_prev_released;
+  assign \$282  = \$281  & f4_by_older;
+  assign \$283  = f4_by_a1 | \$282 ;
+  assign \$284  = f4_live & \$283 ;
+  assign \$285  = ~ f4_prev_released;
+  assign \$286  = \$285  & f4_by_mem_live;
+  assign \$287  = \$286  & f4_mem_ok;
+  assign \$288  = \$284  | \$287 ;
+  assign \$289  = samples_queue_waddr == 10'h3ff;
+  assign \$290  = samples_queue_waddr + 1'h1;
+  assign \$291  = \$289  ? 11'h000 : \$290 ;
+  assign \$292  = samples_pushed == samples_popped;
+  assign \$293  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$294  = \$292  ? 11'h000 : \$293 ;
+  assign \$295  = $signed({ 1'h0, samples_count }) + $signed(\$294 );
+  assign \$296  = ! samples_pushed;
+  assign \$297  = ! samples_popped;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$300  = ~ \$299 ;
+  assign \$301  = samples_push | \$300 ;
+  assign \$302  = ! samples_pushed;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = samples_count == 2'h3;
+  assign \$306  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$307  = ~ \$306 ;
+  assign \$308  = samples_push | \$307 ;
+  assign \$310  = ! samples_popped;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = samples_push | \$313 ;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$319  = ~ \$318 ;
+  assign \$320  = samples_push | \$319 ;
+  assign \$321  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = f5_wrote & a2_ring;
+  assign \$324  = { \$323 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$325  = ~ \$324 ;
+  assign \$326  = \$325  + 1'h1;
+  assign \$327  = \release  & f4_taken_a2;
+  assign \$328  = a3_ring & a3_lapped;
+  assign \$330  = \release  & f4_taken_a3;
+  assign \$331  = a3_released | \$330 ;
+  assign \$332  = ~ a4_released;
+  assign \$333  = a4_prev_held & \$332 ;
+  assign \$334  = \release  & f4_taken_a4;
+  assign \$335  = ~ \$334 ;
+  assign \$336  = \$333  & \$335 ;
+  assign \$337  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$338  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$339  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$340  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$341  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$342  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$343  = samples_grant_w_data[6:1] + 1'h1;
+  assign \$344  = x1_select ? 11'h000 : samples_fresh;
+  assign \$345  = samples_has_fresh | x1_select;
+  assign samples_take_fresh = a1_select & \$345 ;
+  assign \$346  = ~ x1_select;
+  assign \$347  = a1_select & \$346 ;
+  assign \$348  = ~ samples_has_fresh;
+  assign \$349  = \$347  & \$348 ;
+  assign samples_pop = \$349  & samples_nonempty;
+  assign \$350  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$352  = \$351  & samples_queue_r0_b0[0];
+  assign \$353  = \$350  | \$352 ;
+  assign \$354  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$356  = \$355  & samples_queue_r0_b0[1];
+  assign \$357  = \$354  | \$356 ;
+  assign \$358  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$360  = \$359  & samples_queue_r0_b0[2];
+  assign \$361  = \$358  | \$360 ;
+  assign \$362  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$364  = \$363  & samples_queue_r0_b0[3];
+  assign \$365  = \$362  | \$364 ;
+  assign \$366  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$368  = \$367  & samples_queue_r0_b0[4];
+  assign \$369  = \$366  | \$368 ;
+  assign \$370  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$372  = \$371  & samples_queue_r0_b0[5];
+  assign \$373  = \$370  | \$372 ;
+  assign \$374  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$376  = \$375  & samples_queue_r0_b0[6];
+  assign \$377  = \$374  | \$376 ;
+  assign \$378  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$380  = \$379  & samples_queue_r0_b0[7];
+  assign \$381  = \$378  | \$380 ;
+  assign \$382  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$384  = \$383  & samples_queue_r0_b0[8];
+  assign \$385  = \$382  | \$384 ;
+  assign \$386  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$388  = \$387  & samples_queue_r0_b0[9];
+  assign \$389  = \$386  | \$388 ;
+  assign \$390  = a3_sel_fresh & samples_parity_r1_b0;
+  assign \$392  = \$391  & samples_queue_r0_b0[10];
+  assign fetched_snap = \$390  | \$392 ;
+  assign \$393  = a3_fwd_ok & a3_hit_a1;
+  assign \$394  = a4_tag + 1'h1;
+  assign \$395  = a3_fwd_ok & a3_older_hit;
+  assign \$398  = \$397  & samples_grant_r1_b0[1];
+  assign \$399  = \$396  | \$398 ;
+  assign \$401  = \$400  & samples_queue_r0_b0[11];
+  assign \$402  = \$399  | \$401 ;
+  assign \$405  = \$404  & samples_grant_r1_b0[2];
+  assign \$408  = \$407  & samples_queue_r0_b0[12];
+  assign \$409  = \$406  | \$408 ;
+  assign \$412  = \$411  & samples_grant_r1_b0[3];
+  assign \$415  = \$414  & samples_queue_r0_b0[13];
+  assign \$416  = \$413  | \$415 ;
+  assign \$419  = \$418  & samples_grant_r1_b0[4];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1292  = samples_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$495  = samples_grant_wen;
     if (aclk_rst) begin
-      \$1292  = 1'h0;
+      \$495  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1293  = samples_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$496  = samples_grant_w_addr;
     if (samples_grant_wen) begin
-      \$1293  = { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  };
+      \$496  = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1294  = samples_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$497  = samples_grant_w_data;
     if (samples_grant_wen) begin
-      \$1294  = samples_grant_wdata;
+      \$497  = samples_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1295  = samples_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$498  = samples_queue_wen;
     if (aclk_rst) begin
-      \$1295  = 1'h0;
+      \$498  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1296  = samples_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$499  = samples_queue_w_addr;
     if (samples_queue_wen) begin
-      \$1296  = samples_queue_waddr;
+      \$499  = samples_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1297  = samples_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$500  = samples_queue_w_data;
     if (samples_queue_wen) begin
-      \$1297  = samples_queue_wdata;
+      \$500  = samples_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1298  = alloc_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$501  = alloc_valid;
     if (aclk_rst) begin
-      \$1298  = 1'h0;
+      \$501  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1299  = a0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$502  = a0_valid;
     if (aclk_rst) begin
-      \$1299  = 1'h0;
+      \$502  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1300  = \$9 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$503  = \$9 ;
     if (aclk_rst) begin
-      \$1300  = 1'h0;
+      \$503  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1301  = flush_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$504  = flush_valid;
     if (aclk_rst) begin
-      \$1301  = 1'h0;
+      \$504  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1302  = \$12 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$505  = \$12 ;
     if (aclk_rst) begin
-      \$1302  = 1'h0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1303  = x0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$506  = x0_valid;
     if (aclk_rst) begin
-      \$1303  = 1'h0;
+      \$506  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1304  = x0_select;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$507  = x0_select;
     if (aclk_rst) begin
-      \$1304  = 1'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1305  = x1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$508  = x1_valid;
     if (aclk_rst) begin
-      \$1305  = 1'h0;
+      \$508  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1306  = a1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$509  = a1_valid;
     if (aclk_rst) begin
-      \$1306  = 1'h0;
+      \$509  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1307  = samples_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$510  = samples_seen;
     if (\$19 ) begin
-      \$1307  = \$20 ;
+      \$510  = \$20 ;
     end
     if (aclk_rst) begin
-      \$1307  = 11'h000;
+      \$510  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1308  = samples_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$511  = samples_seen;
     if (aclk_rst) begin
-      \$1308  = 11'h000;
+      \$511  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1309  = samples_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$512  = samples_fresh;
     if (samples_take_fresh) begin
-      \$1309  = \$21 ;
+      \$512  = \$21 ;
     end else if (x1_select) begin
-      \$1309  = 11'h000;
+      \$512  = 11'h000;
     end
     if (aclk_rst) begin
-      \$1309  = 11'h000;
+      \$512  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1310  = samples_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$513  = samples_has_fresh;
     if (samples_take_fresh) begin
-      \$1310  = \$22 ;
+      \$513  = \$22 ;
     end else if (x1_select) begin
-      \$1310  = 1'h1;
+      \$513  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1310  = 1'h1;
+      \$513  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1311  = samples_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$514  = samples_head;
     if (samples_pop) begin
-      \$1311  = \$25 [9:0];
+      \$514  = \$25 [9:0];
     end
     if (x1_select) begin
-      \$1311  = samples_queue_waddr;
+      \$514  = samples_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1311  = 10'h000;
+      \$514  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1312  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$515  = 1'h0;
     if (aclk_rst) begin
-      \$1312  = 1'h0;
+      \$515  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1313  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$516  = a2_valid;
     if (aclk_rst) begin
-      \$1313  = 1'h0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1314  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$517  = a2_ring;
     if (aclk_rst) begin
-      \$1314  = 1'h0;
+      \$517  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1315  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$518  = a3_valid;
     if (aclk_rst) begin
-      \$1315  = 1'h0;
+      \$518  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1316  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$519  = a4_valid;
     if (aclk_rst) begin
-      \$1316  = 1'h0;
+      \$519  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1317  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$520  = free_valid;
     if (aclk_rst) begin
-      \$1317  = 1'h0;
+      \$520  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1318  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$521  = f0_valid;
     if (aclk_rst) begin
-      \$1318  = 1'h0;
+      \$521  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1319  = \$92 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$522  = \$93 ;
     if (aclk_rst) begin
-      \$1319  = 1'h0;
+      \$522  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1320  = \$93 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$523  = \$94 ;
     if (aclk_rst) begin
-      \$1320  = 1'h0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1321  = \$94 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$524  = \$95 ;
     if (aclk_rst) begin
-      \$1321  = 1'h0;
+      \$524  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1322  = \$95 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$525  = \$96 ;
     if (aclk_rst) begin
-      \$1322  = 1'h0;
+      \$525  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1323  = \$96 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$526  = \$97 ;
     if (aclk_rst) begin
-      \$1323  = 1'h0;
+      \$526  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1324  = \$97 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$527  = \$98 ;
     if (aclk_rst) begin
-      \$1324  = 1'h0;
+      \$527  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1325  = \$98 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$528  = \$99 ;
     if (aclk_rst) begin
-      \$1325  = 1'h0;
+      \$528  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1326  = \$99 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$529  = \$100 ;
     if (aclk_rst) begin
-      \$1326  = 1'h0;
+      \$529  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1327  = \$100 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$530  = \$101 ;
     if (aclk_rst) begin
-      \$1327  = 1'h0;
+      \$530  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1328  = \$101 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$531  = \$102 ;
     if (aclk_rst) begin
-      \$1328  = 1'h0;
+      \$531  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1329  = \$102 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$532  = \$103 ;
     if (aclk_rst) begin
-      \$1329  = 1'h0;
+      \$532  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1330  = \$103 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$533  = \$104 ;
     if (aclk_rst) begin
-      \$1330  = 1'h0;
+      \$533  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1331  = \$104 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$534  = \$105 ;
     if (aclk_rst) begin
-      \$1331  = 1'h0;
+      \$534  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1332  = \$105 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$535  = \$106 ;
     if (aclk_rst) begin
-      \$1332  = 1'h0;
+      \$535  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1333  = \$106 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$536  = \$107 ;
     if (aclk_rst) begin
-      \$1333  = 1'h0;
+      \$536  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1334  = \$107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$537  = \$108 ;
     if (aclk_rst) begin
-      \$1334  = 1'h0;
+      \$537  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1335  = \$108 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$538  = \$109 ;
     if (aclk_rst) begin
-      \$1335  = 1'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1336  = \$109 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$539  = \$110 ;
     if (aclk_rst) begin
-      \$1336  = 1'h0;
+      \$539  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1337  = \$110 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$540  = \$111 ;
     if (aclk_rst) begin
-      \$1337  = 1'h0;
+      \$540  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1338  = \$111 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$541  = \$112 ;
     if (aclk_rst) begin
-      \$1338  = 1'h0;
+      \$541  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1339  = \$112 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$542  = \$113 ;
     if (aclk_rst) begin
-      \$1339  = 1'h0;
+      \$542  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1340  = \$113 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$543  = \$114 ;
     if (aclk_rst) begin
-      \$1340  = 1'h0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1341  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$544  = f1_valid;
     if (aclk_rst) begin
-      \$1341  = 1'h0;
+      \$544  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1342  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$545  = f2_valid;
     if (aclk_rst) begin
-      \$1342  = 1'h0;
+      \$545  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1343  = \$signal$187 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$546  = \$signal$185 ;
     if (aclk_rst) begin
-      \$1343  = 1'h0;
+      \$546  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1344  = \$192 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$547  = \$196 ;
     if (aclk_rst) begin
-      \$1344  = 1'h0;
+      \$547  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1345  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$548  = f3_valid;
     if (aclk_rst) begin
-      \$1345  = 1'h0;
+      \$548  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1346  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$549  = f3_go;
     if (aclk_rst) begin
-      \$1346  = 1'h0;
+      \$549  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1347  = \$226 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$550  = \$231 ;
     if (aclk_rst) begin
-      \$1347  = 1'h0;
+      \$550  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1348  = \$236 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$551  = \$241 ;
     if (aclk_rst) begin
-      \$1348  = 1'h0;
+      \$551  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1349  = \$241 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$552  = \$246 ;
     if (aclk_rst) begin
-      \$1349  = 1'h0;
+      \$552  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1350  = \$257 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$553  = \$262 ;
     if (aclk_rst) begin
-      \$1350  = 1'h0;
+      \$553  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1351  = \$261 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$554  = \$266 ;
     if (aclk_rst) begin
-      \$1351  = 1'h0;
+      \$554  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1352  = \$275 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$555  = \$280 ;
     if (aclk_rst) begin
-      \$1352  = 1'h0;
+      \$555  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1353  = samples_queue_waddr;
-    if (\$283 ) begin
-      \$1353  = \$286 [9:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$556  = samples_queue_waddr;
+    if (\$288 ) begin
+      \$556  = \$291 [9:0];
     end
     if (aclk_rst) begin
-      \$1353  = 10'h000;
+      \$556  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1354  = samples_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$557  = samples_push;
     if (x1_select) begin
-      \$1354  = 1'h0;
+      \$557  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1354  = 1'h0;
+      \$557  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1355  = samples_pop;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$558  = samples_pop;
     if (x1_select) begin
-      \$1355  = 1'h0;
+      \$558  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1355  = 1'h0;
+      \$558  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1356  = \$290 [10:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$559  = \$295 [10:0];
     if (x1_select) begin
-      \$1356  = 11'h000;
+      \$559  = 11'h000;
     end
     if (aclk_rst) begin
-      \$1356  = 11'h000;
+      \$559  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1357  = samples_at;
-    if (\$293 ) begin
-      \$1357 [0] = samples_at[0];
-      \$1357 [1] = samples_at[1];
-      \$1357 [2] = samples_at[2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$560  = samples_at;
+    if (\$298 ) begin
+      \$560 [0] = samples_at[0];
+      \$560 [1] = samples_at[1];
+      \$560 [2] = samples_at[2];
     end
-    if (\$299 ) begin
-      \$1357 [0] = samples_at[1];
-      \$1357 [1] = samples_at[2];
-      \$1357 [2] = \$300 ;
+    if (\$304 ) begin
+      \$560 [0] = samples_at[1];
+      \$560 [1] = samples_at[2];
+      \$560 [2] = \$305 ;
     end
-    if (\$306 ) begin
-      \$1357 [0] = 1'h0;
-      \$1357 [1] = samples_at[0];
-      \$1357 [2] = samples_at[1];
+    if (\$311 ) begin
+      \$560 [0] = 1'h0;
+      \$560 [1] = samples_at[0];
+      \$560 [2] = samples_at[1];
     end
-    if (\$312 ) begin
-      \$1357 [0] = samples_at[0];
-      \$1357 [1] = samples_at[1];
-      \$1357 [2] = samples_at[2];
-    end
-    if (x1_select) begin
-      \$1357  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1357  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1358  = samples_nonempty;
-    if (\$293 ) begin
-      \$1358  = \$296 ;
-    end
-    if (\$299 ) begin
-      \$1358  = \$303 ;
-    end
-    if (\$306 ) begin
-      \$1358  = \$309 ;
-    end
-    if (\$312 ) begin
-      \$1358  = \$315 ;
+    if (\$317 ) begin
+      \$560 [0] = samples_at[0];
+      \$560 [1] = samples_at[1];
+      \$560 [2] = samples_at[2];
     end
     if (x1_select) begin
-      \$1358  = 1'h0;
+      \$560  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1358  = 1'h0;
+      \$560  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1359  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$561  = samples_nonempty;
+    if (\$298 ) begin
+      \$561  = \$301 ;
+    end
+    if (\$304 ) begin
+      \$561  = \$308 ;
+    end
+    if (\$311 ) begin
+      \$561  = \$314 ;
+    end
+    if (\$317 ) begin
+      \$561  = \$320 ;
+    end
+    if (x1_select) begin
+      \$561  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$1359  = 1'h0;
+      \$561  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1360  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$562  = f4_valid;
     if (aclk_rst) begin
-      \$1360  = 1'h0;
+      \$562  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1361  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$563  = \release ;
     if (aclk_rst) begin
-      \$1361  = 1'h0;
+      \$563  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1362  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$564  = a5_valid;
     if (aclk_rst) begin
-      \$1362  = 1'h0;
+      \$564  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1363  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$565  = f5_valid;
     if (aclk_rst) begin
-      \$1363  = 1'h0;
+      \$565  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1364  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$566  = x2_valid;
     if (aclk_rst) begin
-      \$1364  = 1'h0;
+      \$566  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1365  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$567  = x3_valid;
     if (aclk_rst) begin
-      \$1365  = 1'h0;
+      \$567  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1366  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$568  = x4_valid;
     if (aclk_rst) begin
-      \$1366  = 1'h0;
+      \$568  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1367  = \$332 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$569  = x5_valid;
     if (aclk_rst) begin
-      \$1367  = 1'h0;
+      \$569  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1368  = \$333 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$570  = \$337 ;
     if (aclk_rst) begin
-      \$1368  = 1'h0;
+      \$570  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1369  = \$334 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$571  = \$338 ;
     if (aclk_rst) begin
-      \$1369  = 1'h0;
+      \$571  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1370  = \$335 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$572  = \$339 ;
     if (aclk_rst) begin
-      \$1370  = 1'h0;
+      \$572  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1371  = \$336 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$573  = \$340 ;
     if (aclk_rst) begin
-      \$1371  = 1'h0;
+      \$573  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$1372  = \$337 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$574  = \$341 ;
     if (aclk_rst) begin
-      \$1372  = 1'h0;
+      \$574  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$575  = \$342 ;
+    if (aclk_rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$1239  };
+          grant_addr = { 1'h0, \$442  };
     endcase
   end
-  assign samples_grant_waddr = { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  };
-  assign flush_reg_select = \port$3338$41 [1];
-  assign samples_fresh_slot = \$338 [9:0];
+  assign samples_grant_waddr = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
+  assign flush_reg_select = \port$2541$41 [1];
+  assign samples_fresh_slot = \$344 [9:0];
   assign samples_tail = samples_queue_waddr;
   assign samples_flushing = x1_select;
-  assign \$signal  = { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  };
-  assign next_next_tag = \$1235 [5:0];
-  assign free_reg_hit = \port$3338$41 [0];
-  assign \$signal$198  = \$1244 [12];
-  assign hit_a3 = \$1248 [12];
-  assign \$signal$217  = \$1252 [12];
-  assign f3_by_mem_base = \$1260 [0];
+  assign \$signal  = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
+  assign free_reg_hit = \port$2541$41 [0];
+  assign \$signal$197  = \$447 [12];
+  assign hit_a3 = \$451 [12];
+  assign \$signal$216  = \$455 [12];
+  assign f3_by_mem_base = \$463 [0];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
-  assign w__data = samples_grant_w_data;
+  assign w__data = { \$343 [5:0], samples_grant_w_data[0] };
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$310  = \$338 [9:0];
-  assign \samples_grant_addr$311  = \$338 [9:0];
+  assign \r__addr$309  = \$344 [9:0];
+  assign \samples_grant_addr$310  = \$344 [9:0];
   assign samples_grant_data = samples_grant_r0_b0;
-  assign \samples_grant_data$313  = samples_grant_r1_b0;
-  assign \w__addr$314  = f4_slot;
+  assign \samples_grant_data$312  = samples_grant_r1_b0;
+  assign \w__addr$313  = f4_slot;
   assign samples_parity_waddr = f4_slot;
-  assign samples_parity_wen = \w__en$316 ;
-  assign samples_parity_wdata = \w__data$318 ;
-  assign \r__addr$320  = f1_samples_slot;
+  assign samples_parity_wen = \w__en$315 ;
+  assign samples_parity_wdata = \w__data$317 ;
+  assign \r__addr$319  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$322  = \$338 [9:0];
-  assign \samples_parity_addr$323  = \$338 [9:0];
+  assign \r__addr$321  = \$344 [9:0];
+  assign \samples_parity_addr$322  = \$344 [9:0];
   assign samples_parity_data = samples_parity_r0_b0;
-  assign \samples_parity_data$325  = samples_parity_r1_b0;
-  assign \w__addr$326  = samples_queue_w_addr;
-  assign \w__en$327  = samples_queue_w_en;
-  assign \w__data$328  = samples_queue_w_data;
-  assign \r__addr$329  = samples_head;
+  assign \samples_parity_data$324  = samples_parity_r1_b0;
+  assign \w__addr$325  = samples_queue_w_addr;
+  assign \w__en$326  = samples_queue_w_en;
+  assign \w__data$327  = samples_queue_w_data;
+  assign \r__addr$328  = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -7457,7 +5907,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$344  = a6_payload[47:16];
+  assign \grant_addr$343  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
   assign grant_overwrite = a6_payload[64];
@@ -7474,28 +5924,28 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[38:33];
   assign \samples_grant_wdata.snap  = samples_grant_wdata[0];
-  assign \samples_grant_wdata.tag  = samples_grant_wdata[6:1];
+  assign \samples_grant_wdata.next  = samples_grant_wdata[6:1];
   assign \samples_grant_r0_b0.snap  = samples_grant_r0_b0[0];
-  assign \samples_grant_r0_b0.tag  = samples_grant_r0_b0[6:1];
+  assign \samples_grant_r0_b0.next  = samples_grant_r0_b0[6:1];
   assign \samples_grant_r1_b0.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_r1_b0.tag  = samples_grant_r1_b0[6:1];
+  assign \samples_grant_r1_b0.next  = samples_grant_r1_b0[6:1];
   assign \samples_queue_wdata.slot  = samples_queue_wdata[9:0];
   assign \samples_queue_wdata.snap  = samples_queue_wdata[10];
-  assign \samples_queue_wdata.tag  = samples_queue_wdata[16:11];
+  assign \samples_queue_wdata.next  = samples_queue_wdata[16:11];
   assign \samples_queue_r0_b0.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_r0_b0.snap  = samples_queue_r0_b0[10];
-  assign \samples_queue_r0_b0.tag  = samples_queue_r0_b0[16:11];
+  assign \samples_queue_r0_b0.next  = samples_queue_r0_b0[16:11];
   assign \samples_grant_data.snap  = samples_grant_r0_b0[0];
-  assign \samples_grant_data.tag  = samples_grant_r0_b0[6:1];
-  assign \samples_grant_data$313.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_data$313.tag  = samples_grant_r1_b0[6:1];
+  assign \samples_grant_data.next  = samples_grant_r0_b0[6:1];
+  assign \samples_grant_data$312.snap  = samples_grant_r1_b0[0];
+  assign \samples_grant_data$312.next  = samples_grant_r1_b0[6:1];
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
-  assign \samples_queue_data.tag  = samples_queue_r0_b0[16:11];
-  assign samples_queue_wdata[16:11] = \$1287 ;
-  assign samples_queue_wdata[10] = \$1279 ;
+  assign \samples_queue_data.next  = samples_queue_r0_b0[16:11];
+  assign samples_queue_wdata[16:11] = \$490 ;
+  assign samples_queue_wdata[10] = \$482 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign samples_grant_wdata[6:1] = \$signal$106 ;
+  assign samples_grant_wdata[6:1] = next_tag;
   assign samples_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [10];
   assign \$14  = 4'h0;
@@ -7503,166 +5953,71 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$43  = \$41 [11];
   assign \$49  = \$47 [11];
   assign \$57  = \$56 ;
-  assign \$345  = a3_sel_head;
-  assign \$349  = a3_sel_head;
-  assign \$353  = a3_sel_head;
-  assign \$357  = a3_sel_head;
-  assign \$361  = a3_sel_head;
-  assign \$365  = a3_sel_head;
-  assign \$369  = a3_sel_head;
-  assign \$373  = a3_sel_head;
-  assign \$377  = a3_sel_head;
-  assign \$381  = a3_sel_head;
+  assign \$351  = a3_sel_head;
+  assign \$355  = a3_sel_head;
+  assign \$359  = a3_sel_head;
+  assign \$363  = a3_sel_head;
+  assign \$367  = a3_sel_head;
+  assign \$371  = a3_sel_head;
+  assign \$375  = a3_sel_head;
+  assign \$379  = a3_sel_head;
+  assign \$383  = a3_sel_head;
+  assign \$387  = a3_sel_head;
   assign \$64  = a3_sel_head;
-  assign \$89  = \$87 [32];
-  assign \$116  = 1'h0;
-  assign \$119  = f1_hit;
-  assign \$121  = f1_hit;
-  assign \$125  = \$124 ;
-  assign \$196  = f3_in;
-  assign \$205  = f3_in;
-  assign \$207  = f3_in;
-  assign \$209  = f3_in;
-  assign \$211  = f3_in;
-  assign \$213  = f3_in;
-  assign \$215  = f3_in;
-  assign \$219  = f3_in;
-  assign \$243  = \$242 ;
+  assign \$90  = \$88 [32];
+  assign \$117  = 1'h0;
+  assign \$120  = f1_hit;
+  assign \$122  = f1_hit;
+  assign \$126  = \$125 ;
+  assign \$201  = f3_in;
+  assign \$210  = f3_in;
+  assign \$212  = f3_in;
+  assign \$214  = f3_in;
+  assign \$216  = f3_in;
+  assign \$218  = f3_in;
+  assign \$220  = f3_in;
+  assign \$224  = f3_in;
   assign \$248  = \$247 ;
-  assign \$250  = \$249 ;
-  assign \$298  = samples_popped;
-  assign \$304  = samples_pushed;
-  assign \$310  = samples_pushed;
-  assign \$311  = samples_popped;
-  assign \$324  = 1'h0;
-  assign \$385  = a3_sel_head;
-  assign \$389  = a3_sel_new;
-  assign \$390  = a3_sel_last;
-  assign \$391  = 1'h1;
-  assign \$392  = \$auto$rtlil.cc:2739:Not$76 ;
-  assign \$394  = samples_grant_r1_b0[1];
-  assign \$430  = a3_sel_head;
-  assign \$431  = 1'h1;
-  assign \$432  = \$auto$rtlil.cc:2739:Not$78 ;
-  assign \$434  = samples_queue_r0_b0[11];
-  assign \$470  = 1'h0;
-  assign \$471  = a3_sel_last;
-  assign \$472  = 1'h1;
-  assign \$473  = \$auto$rtlil.cc:2739:Not$80 ;
-  assign \$475  = samples_grant_r1_b0[1];
-  assign \$510  = \$509 ;
-  assign \$511  = a3_sel_head;
-  assign \$512  = 1'h1;
-  assign \$513  = \$auto$rtlil.cc:2739:Not$82 ;
-  assign \$515  = samples_queue_r0_b0[11];
-  assign \$551  = 1'h0;
-  assign \$552  = a3_sel_last;
-  assign \$553  = 1'h1;
-  assign \$554  = \$auto$rtlil.cc:2739:Not$84 ;
-  assign \$556  = samples_grant_r1_b0[1];
-  assign \$591  = \$590 ;
-  assign \$592  = a3_sel_head;
-  assign \$593  = 1'h1;
-  assign \$594  = \$auto$rtlil.cc:2739:Not$86 ;
-  assign \$596  = samples_queue_r0_b0[11];
-  assign \$632  = 1'h0;
-  assign \$633  = a3_sel_last;
-  assign \$634  = 1'h1;
-  assign \$635  = \$auto$rtlil.cc:2739:Not$88 ;
-  assign \$637  = samples_grant_r1_b0[1];
-  assign \$672  = \$671 ;
-  assign \$673  = a3_sel_head;
-  assign \$674  = 1'h1;
-  assign \$675  = \$auto$rtlil.cc:2739:Not$90 ;
-  assign \$677  = samples_queue_r0_b0[11];
-  assign \$713  = 1'h0;
-  assign \$714  = a3_sel_last;
-  assign \$715  = 1'h1;
-  assign \$716  = \$auto$rtlil.cc:2739:Not$92 ;
-  assign \$718  = samples_grant_r1_b0[1];
-  assign \$753  = \$752 ;
-  assign \$754  = a3_sel_head;
-  assign \$755  = 1'h1;
-  assign \$756  = \$auto$rtlil.cc:2739:Not$94 ;
-  assign \$758  = samples_queue_r0_b0[11];
-  assign \$794  = 1'h0;
-  assign \$795  = a3_sel_last;
-  assign \$796  = 1'h1;
-  assign \$797  = \$auto$rtlil.cc:2739:Not$96 ;
-  assign \$799  = samples_grant_r1_b0[1];
-  assign \$834  = \$833 ;
-  assign \$835  = a3_sel_head;
-  assign \$836  = 1'h1;
-  assign \$837  = \$auto$rtlil.cc:2739:Not$98 ;
-  assign \$839  = samples_queue_r0_b0[11];
-  assign \$880  = 1'h0;
-  assign \$881  = a3_sel_last;
-  assign \$882  = 1'h1;
-  assign \$883  = \$auto$rtlil.cc:2739:Not$100 ;
-  assign \$885  = samples_grant_r1_b0[2];
-  assign \$909  = \$908 ;
-  assign \$910  = a3_sel_head;
-  assign \$911  = 1'h1;
-  assign \$912  = \$auto$rtlil.cc:2739:Not$102 ;
-  assign \$914  = samples_queue_r0_b0[12];
-  assign \$939  = a3_sel_new;
-  assign \$940  = a3_sel_last;
-  assign \$941  = 1'h1;
-  assign \$942  = \$auto$rtlil.cc:2739:Not$104 ;
-  assign \$944  = samples_grant_r1_b0[2];
-  assign \$969  = a3_sel_head;
-  assign \$970  = 1'h1;
-  assign \$971  = \$auto$rtlil.cc:2739:Not$106 ;
-  assign \$973  = samples_queue_r0_b0[12];
-  assign \$998  = 1'h0;
-  assign \$999  = a3_sel_last;
-  assign \$1000  = 1'h1;
-  assign \$1001  = \$auto$rtlil.cc:2739:Not$108 ;
-  assign \$1003  = samples_grant_r1_b0[2];
-  assign \$1027  = \$1026 ;
-  assign \$1028  = a3_sel_head;
-  assign \$1029  = 1'h1;
-  assign \$1030  = \$auto$rtlil.cc:2739:Not$110 ;
-  assign \$1032  = samples_queue_r0_b0[12];
-  assign \$1057  = 1'h0;
-  assign \$1058  = a3_sel_last;
-  assign \$1059  = 1'h1;
-  assign \$1060  = \$auto$rtlil.cc:2739:Not$112 ;
-  assign \$1062  = samples_grant_r1_b0[2];
-  assign \$1086  = \$1085 ;
-  assign \$1087  = a3_sel_head;
-  assign \$1088  = 1'h1;
-  assign \$1089  = \$auto$rtlil.cc:2739:Not$114 ;
-  assign \$1091  = samples_queue_r0_b0[12];
-  assign \$1116  = 1'h0;
-  assign \$1117  = a3_sel_last;
-  assign \$1118  = 1'h1;
-  assign \$1119  = \$auto$rtlil.cc:2739:Not$116 ;
-  assign \$1121  = samples_grant_r1_b0[2];
-  assign \$1145  = \$1144 ;
-  assign \$1146  = a3_sel_head;
-  assign \$1147  = 1'h1;
-  assign \$1148  = \$auto$rtlil.cc:2739:Not$118 ;
-  assign \$1150  = samples_queue_r0_b0[12];
-  assign \$1175  = 1'h0;
-  assign \$1176  = a3_sel_last;
-  assign \$1177  = 1'h1;
-  assign \$1178  = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$1180  = samples_grant_r1_b0[2];
-  assign \$1204  = \$1203 ;
-  assign \$1205  = a3_sel_head;
-  assign \$1206  = 1'h1;
-  assign \$1207  = \$auto$rtlil.cc:2739:Not$122 ;
-  assign \$1209  = samples_queue_r0_b0[12];
-  assign \$1238  = { 7'h00, a4_slot, 8'h00 };
-  assign \$1239 [29:0] = { 5'h00, \$1238  };
-  assign \$1239 [30] = 1'h1;
+  assign \$253  = \$252 ;
+  assign \$255  = \$254 ;
+  assign \$303  = samples_popped;
+  assign \$309  = samples_pushed;
+  assign \$315  = samples_pushed;
+  assign \$316  = samples_popped;
+  assign \$329  = 1'h0;
+  assign \$391  = a3_sel_head;
+  assign \$396  = a3_sel_new;
+  assign \$397  = a3_sel_last;
+  assign \$400  = a3_sel_head;
+  assign \$403  = 1'h0;
+  assign \$404  = a3_sel_last;
+  assign \$406  = \$405 ;
+  assign \$407  = a3_sel_head;
+  assign \$410  = 1'h0;
+  assign \$411  = a3_sel_last;
+  assign \$413  = \$412 ;
+  assign \$414  = a3_sel_head;
+  assign \$417  = 1'h0;
+  assign \$418  = a3_sel_last;
+  assign \$420  = \$419 ;
+  assign \$421  = a3_sel_head;
+  assign \$424  = 1'h0;
+  assign \$425  = a3_sel_last;
+  assign \$427  = \$426 ;
+  assign \$428  = a3_sel_head;
+  assign \$431  = 1'h0;
+  assign \$432  = a3_sel_last;
+  assign \$434  = \$433 ;
+  assign \$435  = a3_sel_head;
+  assign \$441  = { 7'h00, a4_slot, 8'h00 };
+  assign \$442 [29:0] = { 5'h00, \$441  };
+  assign \$442 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3195$0 , \port$3196$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
-, req_flush, \port$3338$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3651$0 , \port$3651$48 , rsp_freed_valid, \port$3654$0 , rsp_flushed_valid, \port$3666$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3694$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3775$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$3927$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4097$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$126  = 0;
+module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2398$0 , \port$2399$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+, req_flush, \port$2541$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2854$0 , \port$2854$48 , rsp_freed_valid, \port$2857$0 , rsp_flushed_valid, \port$2869$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2897$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2978$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$3130$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$3300$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$78  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [11:0] \$100 ;
@@ -9062,30 +7417,30 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
-  output \port$3195$0 ;
-  wire \port$3195$0 ;
-  output \port$3196$0 ;
-  wire \port$3196$0 ;
-  output [41:0] \port$3338$1 ;
-  wire [41:0] \port$3338$1 ;
-  input [15:0] \port$3651$0 ;
-  wire [15:0] \port$3651$0 ;
-  input [15:0] \port$3651$48 ;
-  wire [15:0] \port$3651$48 ;
-  input [16:0] \port$3654$0 ;
-  wire [16:0] \port$3654$0 ;
-  input [15:0] \port$3666$0 ;
-  wire [15:0] \port$3666$0 ;
-  input [38:0] \port$3694$0 ;
-  wire [38:0] \port$3694$0 ;
-  input [35:0] \port$3775$0 ;
-  wire [35:0] \port$3775$0 ;
+  output \port$2398$0 ;
+  wire \port$2398$0 ;
+  output \port$2399$0 ;
+  wire \port$2399$0 ;
+  output [41:0] \port$2541$1 ;
+  wire [41:0] \port$2541$1 ;
+  input [15:0] \port$2854$0 ;
+  wire [15:0] \port$2854$0 ;
+  input [15:0] \port$2854$48 ;
+  wire [15:0] \port$2854$48 ;
+  input [16:0] \port$2857$0 ;
+  wire [16:0] \port$2857$0 ;
+  input [15:0] \port$2869$0 ;
+  wire [15:0] \port$2869$0 ;
+  input [38:0] \port$2897$0 ;
+  wire [38:0] \port$2897$0 ;
+  input [35:0] \port$2978$0 ;
+  wire [35:0] \port$2978$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3927$0 ;
-  wire [4:0] \port$3927$0 ;
+  output [4:0] \port$3130$0 ;
+  wire [4:0] \port$3130$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4097$0 ;
-  wire [4:0] \port$4097$0 ;
+  output [4:0] \port$3300$0 ;
+  wire [4:0] \port$3300$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -9305,33 +7660,33 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   assign \$signature__data$92  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3654$0 [16] ? { 7'h00, \port$3654$0 [15] } : 8'hff;
+  assign \$2  = \port$2857$0 [16] ? { 7'h00, \port$2857$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3666$0 [14:5], 47'h000000000000, \port$3666$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3666$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3651$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3651$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3651$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3654$0 [14:5], \port$3694$0 [32:1], 2'h0, \port$3694$0 [38:33], \$2 , 1'h0, \port$3694$0 [0], 3'h1, \port$3654$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2869$0 [14:5], 47'h000000000000, \port$2869$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2869$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2854$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2854$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2854$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2857$0 [14:5], \port$2897$0 [32:1], 2'h0, \port$2897$0 [38:33], \$2 , 1'h0, \port$2897$0 [0], 3'h1, \port$2857$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3666$0 [14:5], 47'h000000000000, \port$3666$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3666$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3651$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3651$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3651$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2869$0 [14:5], 47'h000000000000, \port$2869$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2869$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2854$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2854$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2854$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3651$0 [4:1] == 1'h1;
+  assign \$15  = \port$2854$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3651$0 [0];
-  assign \$18  = ! \port$3651$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2854$0 [0];
+  assign \$18  = ! \port$2854$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3654$0 [0];
-  assign \$21  = ! \port$3654$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2857$0 [0];
+  assign \$21  = ! \port$2857$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3666$0 [0];
-  assign \$24  = ! \port$3666$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2869$0 [0];
+  assign \$24  = ! \port$2869$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3651$0 [4:1] == 1'h1;
+  assign \$26  = \port$2854$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3651$0 [5];
+  assign \$28  = ! \port$2854$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -9762,7 +8117,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$519  = \$518  | r1_sel_pool0_low_water;
   assign \$520  = \$517  | \$519 ;
   assign \$521  = \$514  | \$520 ;
-  assign \$522  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$522  = bus__w_beat_from_queue ? \port$2978$0 [35:32] : bus__w_strb;
   assign \$523  = \$522  == 4'hf;
   assign \$524  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$526  = ~ \$525 ;
@@ -9772,7 +8127,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$530  = \$529 [5:0] == 3'h4;
   assign \$531  = \$528  & \$530 ;
   assign \$532  = bus__w_req & \$531 ;
-  assign \$533  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$533  = bus__w_beat_from_queue ? \port$2978$0 [35:32] : bus__w_strb;
   assign \$534  = \$533  == 4'hf;
   assign \$535  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$537  = ~ \$536 ;
@@ -9782,7 +8137,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$541  = \$540 [5:0] == 6'h30;
   assign \$542  = \$539  & \$541 ;
   assign \$543  = bus__w_req & \$542 ;
-  assign \$544  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$544  = bus__w_beat_from_queue ? \port$2978$0 [35:32] : bus__w_strb;
   assign \$545  = \$544  == 4'hf;
   assign \$546  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$548  = ~ \$547 ;
@@ -9791,7 +8146,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$551  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$552  = \$551 [5:0] == 3'h4;
   assign \$553  = \$550  & \$552 ;
-  assign \$554  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$554  = bus__w_beat_from_queue ? \port$2978$0 [35:32] : bus__w_strb;
   assign \$555  = \$554  == 4'hf;
   assign \$556  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$558  = ~ \$557 ;
@@ -9802,7 +8157,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$563  = \$560  & \$562 ;
   assign \$564  = \$553  | \$563 ;
   assign \$565  = bus__w_req & \$564 ;
-  assign \$566  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$566  = bus__w_beat_from_queue ? \port$2978$0 [35:32] : bus__w_strb;
   assign \$567  = \$566  == 4'hf;
   assign \$568  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$570  = ~ \$569 ;
@@ -9814,8 +8169,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$576  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$577  = \$576 [11:6] - 3'h4;
   assign \$578  = w0_samples_is & w0_samples_slot_ok;
-  assign \$579  = bus__w_beat_from_queue ? \port$3775$0 [31:0] : bus__w_data;
-  assign \$580  = bus__w_beat_from_queue ? \port$3775$0 [31:0] : bus__w_data;
+  assign \$579  = bus__w_beat_from_queue ? \port$2978$0 [31:0] : bus__w_data;
+  assign \$580  = bus__w_beat_from_queue ? \port$2978$0 [31:0] : bus__w_data;
   assign \$582  = 31'h40000000 + \$581 ;
   assign \$583  = ~ command_queue_pop;
   assign \$584  = command_queue_count[0] & \$583 ;
@@ -10001,10 +8356,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$764  = 1'h1 << \$763 [7:5];
   assign \$765  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$766  = 1'h1 << \$765 [11:8];
-  assign \$767  = bus__w_beat_from_queue ? \port$3775$0 [31:0] : bus__w_data;
-  assign \$768  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$767  = bus__w_beat_from_queue ? \port$2978$0 [31:0] : bus__w_data;
+  assign \$768  = bus__w_beat_from_queue ? \port$2978$0 [35:32] : bus__w_strb;
   assign \$769  = \$768  == 4'hf;
-  assign \$770  = bus__w_beat_from_queue ? \port$3775$0 [35:32] : bus__w_strb;
+  assign \$770  = bus__w_beat_from_queue ? \port$2978$0 [35:32] : bus__w_strb;
   assign \$771  = ~ \$signal$166 ;
   assign \$772  = \$signal$206  & \$771 ;
   assign \$773  = ~ new_flush;
@@ -10140,13 +8495,13 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$903  = \$902  & \$signal$212 [1];
   assign \$904  = \$signal$210  & w2_is_pool0_low_water;
   assign \$905  = \$904  & \$signal$212 [2];
-  assign \$906  = | \port$3654$0 [4:1];
+  assign \$906  = | \port$2857$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$906 ;
-  assign \$907  = | \port$3666$0 [4:1];
+  assign \$907  = | \port$2869$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$907 ;
-  assign \$908  = ~ \port$3651$0 [0];
+  assign \$908  = ~ \port$2854$0 [0];
   assign \$909  = rsp_grant_valid & \$908 ;
-  assign \$910  = \port$3651$0 [4:1] != 1'h1;
+  assign \$910  = \port$2854$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$909  & \$910 ;
   assign \$911  = \$signal$28  > 2'h2;
   assign \$912  = \$911  ? 2'h2 : \$signal$28 ;
@@ -10224,7 +8579,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$970  = ~ \$969 ;
   assign \$971  = \$970  + 1'h1;
   assign w0_samples_is = bus__w_addr_from_queue ? \$968 [6] : \$971 [6];
-  assign \$972  = \port$3775$0 [18:0] - 11'h400;
+  assign \$972  = \port$2978$0 [18:0] - 11'h400;
   assign \$973  = ~ \$972 [19];
   assign \$974  = bus__w_data[18:0] - 11'h400;
   assign \$975  = ~ \$974 [19];
@@ -10327,11 +8682,11 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$1065  = \$signal$221  & \$signal$211 ;
   assign \$1066  = ~ \$1065 ;
   assign bus__w_err = \$1064  & \$1066 ;
-  assign \$1067  = rsp_freed_valid & \port$3694$0 [0];
+  assign \$1067  = rsp_freed_valid & \port$2897$0 [0];
   assign \$1068  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1067  | \$1068 ;
-  assign \$1069  = rsp_freed_valid & \port$3694$0 [0];
-  assign \$1070  = \$1069  ? \port$3654$0 [0] : \port$3666$0 [0];
+  assign \$1069  = rsp_freed_valid & \port$2897$0 [0];
+  assign \$1070  = \$1069  ? \port$2857$0 [0] : \port$2869$0 [0];
   assign bus__w_slow_err = ~ \$1070 ;
   always @(posedge aclk_clk)
     cycle <= \$1071 ;
@@ -10663,7 +9018,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$auto$rtlil.cc:2739:Not$74  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$921 [1:0])
       2'h0:
@@ -10677,7 +9032,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$922 [1:0])
       2'h0:
@@ -10691,7 +9046,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$923 [1:0])
       2'h0:
@@ -10705,7 +9060,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$924 [1:0])
       2'h0:
@@ -10719,7 +9074,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -10733,7 +9088,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$334  = 10'h000;
     casez (\$333 [0])
       1'h0:
@@ -10741,7 +9096,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$337  = 10'h000;
     casez (\$336 [0])
       1'h0:
@@ -10749,7 +9104,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -10763,7 +9118,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -10777,7 +9132,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -10791,7 +9146,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -10805,7 +9160,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -10819,7 +9174,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -10833,175 +9188,175 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1071  = \$1 [31:0];
     if (aclk_rst) begin
       \$1071  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1072  = busy;
     if (aclk_rst) begin
       \$1072  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1073  = \ready$6 ;
     if (aclk_rst) begin
       \$1073  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1074  = \$7 ;
     if (aclk_rst) begin
       \$1074  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1075  = \$11 ;
     if (aclk_rst) begin
       \$1075  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
-    \$1076  = { \$12 [31:0], 22'h000000, \port$3651$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$3651$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3651$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1076  = { \$12 [31:0], 22'h000000, \port$2854$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2854$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2854$0 [4:1] };
     if (aclk_rst) begin
       \$1076  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1077  = \$14 [1:0];
     if (aclk_rst) begin
       \$1077  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1078  = \$16 ;
     if (aclk_rst) begin
       \$1078  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1079  = \$19 ;
     if (aclk_rst) begin
       \$1079  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1080  = \$22 ;
     if (aclk_rst) begin
       \$1080  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1081  = \$25 ;
     if (aclk_rst) begin
       \$1081  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1082  = \$29 ;
     if (aclk_rst) begin
       \$1082  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1083  = \$36 ;
     if (aclk_rst) begin
       \$1083  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1084  = \$43 ;
     if (aclk_rst) begin
       \$1084  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1085  = \$50 ;
     if (aclk_rst) begin
       \$1085  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1086  = \$55 ;
     if (aclk_rst) begin
       \$1086  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1087  = \$56 ;
     if (aclk_rst) begin
       \$1087  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1088  = \$57 ;
     if (aclk_rst) begin
       \$1088  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1089  = \$58 ;
     if (aclk_rst) begin
       \$1089  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1090  = \$59 ;
     if (aclk_rst) begin
       \$1090  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1091  = \$60 ;
     if (aclk_rst) begin
       \$1091  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1092  = \$61 ;
     if (aclk_rst) begin
       \$1092  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1093  = \$64 ;
     if (aclk_rst) begin
       \$1093  = 6'h20;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1094  = \$70 ;
     if (aclk_rst) begin
       \$1094  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1095  = \$71 [31:0];
     if (\$signal$85 ) begin
       \$1095  = 32'd0;
@@ -11011,14 +9366,14 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1096  = \$72 [1:0];
     if (aclk_rst) begin
       \$1096  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1097  = \$73 [31:0];
     if (\$signal$85 ) begin
       \$1097  = 32'd0;
@@ -11028,7 +9383,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1098  = tail_row;
     if (\$74 ) begin
       \$1098  = tail_next_row;
@@ -11038,7 +9393,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1099  = tail_next_row;
     if (\$74 ) begin
       \$1099  = \$75 [2:0];
@@ -11048,7 +9403,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1100  = head;
     if (popped) begin
       \$1100  = \$76 [4:0];
@@ -11058,91 +9413,91 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1101  = \$77 ;
     if (aclk_rst) begin
       \$1101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1102  = head[1:0];
     if (aclk_rst) begin
       \$1102  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1103  = \$81 ;
     if (aclk_rst) begin
       \$1103  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1104  = \$84 ;
     if (aclk_rst) begin
       \$1104  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1105  = \$85 ;
     if (aclk_rst) begin
       \$1105  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1106  = \$86 ;
     if (aclk_rst) begin
       \$1106  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1107  = samples_ev_grant;
     if (aclk_rst) begin
       \$1107  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1108  = samples_lw_granted_1;
     if (aclk_rst) begin
       \$1108  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1109  = \$97 [10:0];
     if (aclk_rst) begin
       \$1109  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1110  = samples_in_use;
     if (aclk_rst) begin
       \$1110  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1111  = \$107 ;
     if (aclk_rst) begin
       \$1111  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1112  = \$113 ;
     if (aclk_rst) begin
       \$1112  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1113  = samples_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
@@ -11157,7 +9512,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
       \$1114  = 32'd0;
@@ -11169,7 +9524,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
       \$1115  = 32'd0;
@@ -11181,7 +9536,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
       \$1116  = 32'd0;
@@ -11193,7 +9548,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
       \$1117  = 32'd0;
@@ -11205,14 +9560,14 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1118  = \$124 ;
     if (aclk_rst) begin
       \$1118  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1119  = alloc_queue_head;
     if (\$127 ) begin
       \$1119  = \$128 ;
@@ -11222,7 +9577,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1120  = alloc_queue_rd;
     if (\$132 ) begin
       \$1120  = alloc_queue_rd_next;
@@ -11232,7 +9587,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1121  = alloc_queue_rd_next;
     if (\$132 ) begin
       \$1121  = \$133 [3:0];
@@ -11242,7 +9597,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1122  = alloc_queue_wr;
     if (\$137 ) begin
       \$1122  = alloc_queue_wr_next;
@@ -11252,7 +9607,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1123  = alloc_queue_wr_next;
     if (\$137 ) begin
       \$1123  = \$138 [3:0];
@@ -11262,7 +9617,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1124 [0] = \$149 ;
     \$1124 [1] = \$160 ;
     \$1124 [2] = \$171 ;
@@ -11277,7 +9632,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1125 [0] = \$243 ;
     \$1125 [1] = \$249 ;
     \$1125 [2] = \$255 ;
@@ -11293,56 +9648,56 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1126  = \$308 ;
     if (aclk_rst) begin
       \$1126  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1127  = \$331 ;
     if (aclk_rst) begin
       \$1127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1128  = { \$334 , \$332 [0] };
     if (aclk_rst) begin
       \$1128  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1129  = \$339 [0];
     if (aclk_rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1130  = \$339 [10:1];
     if (aclk_rst) begin
       \$1130  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1131  = r1_valid;
     if (aclk_rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1132  = \$463 ;
     if (aclk_rst) begin
       \$1132  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1133 [0] = \$478 ;
     \$1133 [1] = \$521 ;
     if (aclk_rst) begin
@@ -11350,56 +9705,56 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1134  = \$507 ;
     if (aclk_rst) begin
       \$1134  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1135  = \$565 ;
     if (aclk_rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1136  = \$577 [0];
     if (aclk_rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1137  = w0_samples_is;
     if (aclk_rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1138  = \$578 ;
     if (aclk_rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1139  = \$579 [24:19];
     if (aclk_rst) begin
       \$1139  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1140  = \$582 [31:0];
     if (aclk_rst) begin
       \$1140  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1141  = command_queue_head;
     if (\$585 ) begin
       \$1141  = \$586 ;
@@ -11409,7 +9764,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1142  = command_queue_rd;
     if (\$590 ) begin
       \$1142  = command_queue_rd_next;
@@ -11419,7 +9774,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1143  = command_queue_rd_next;
     if (\$590 ) begin
       \$1143  = \$591 [3:0];
@@ -11429,7 +9784,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1144  = command_queue_wr;
     if (\$595 ) begin
       \$1144  = command_queue_wr_next;
@@ -11439,7 +9794,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1145  = command_queue_wr_next;
     if (\$595 ) begin
       \$1145  = \$596 [3:0];
@@ -11449,7 +9804,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1146 [0] = \$607 ;
     \$1146 [1] = \$618 ;
     \$1146 [2] = \$629 ;
@@ -11464,7 +9819,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1147 [0] = \$701 ;
     \$1147 [1] = \$707 ;
     \$1147 [2] = \$713 ;
@@ -11480,182 +9835,182 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1148  = \$758 ;
     if (aclk_rst) begin
       \$1148  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1149  = \$760 ;
     if (aclk_rst) begin
       \$1149  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1150  = \$762 ;
     if (aclk_rst) begin
       \$1150  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1151  = \$764 ;
     if (aclk_rst) begin
       \$1151  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1152  = \$766 ;
     if (aclk_rst) begin
       \$1152  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1153  = bus__w_req;
     if (aclk_rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1154  = \$767 ;
     if (aclk_rst) begin
       \$1154  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1155  = \$769 ;
     if (aclk_rst) begin
       \$1155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1156  = \$770 ;
     if (aclk_rst) begin
       \$1156  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1157  = \$774 ;
     if (aclk_rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1158  = \$signal$208 ;
     if (aclk_rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1159  = \$signal$209 ;
     if (aclk_rst) begin
       \$1159  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1160  = \$signal$207 ;
     if (aclk_rst) begin
       \$1160  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1161  = \$782 ;
     if (aclk_rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1162  = \$790 ;
     if (aclk_rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1163  = \$798 ;
     if (aclk_rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1164  = \$806 ;
     if (aclk_rst) begin
       \$1164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1165  = \$814 ;
     if (aclk_rst) begin
       \$1165  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1166  = \$822 ;
     if (aclk_rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1167  = \$830 ;
     if (aclk_rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1168  = \$863 [4];
     if (aclk_rst) begin
       \$1168  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1169  = \$889 ;
     if (aclk_rst) begin
       \$1169  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1170  = \$892 ;
     if (aclk_rst) begin
       \$1170  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1171  = \$894 ;
     if (aclk_rst) begin
       \$1171  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1172  = \$897 ;
     if (aclk_rst) begin
       \$1172  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1173  = irq_enable;
     if (\$899 ) begin
       \$1173  = \$signal$213 [4:0];
@@ -11665,7 +10020,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$126 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1174  = samples_low_water;
     if (\$901 ) begin
       \$1174 [7:0] = \$signal$213 [7:0];
@@ -11680,22 +10035,22 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       \$1174  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$3651$0 [4:1];
-  assign rsp_grant_pool = \port$3651$0 [5];
-  assign rsp_grant_user = \port$3651$48 [15:6];
-  assign rsp_flushed_err = \port$3666$0 [4:1];
-  assign rsp_flushed_pool = \port$3666$0 [15];
-  assign rsp_flushed_user = \port$3666$0 [14:5];
-  assign rsp_freed_err = \port$3654$0 [4:1];
-  assign rsp_freed_src = \port$3694$0 [0];
-  assign rsp_freed_in_pool = \port$3654$0 [16];
-  assign rsp_freed_pool = \port$3654$0 [15];
-  assign rsp_freed_tag = \port$3694$0 [38:33];
-  assign rsp_freed_addr = \port$3694$0 [32:1];
-  assign rsp_freed_user = \port$3654$0 [14:5];
-  assign rsp_grant_ok = \port$3651$0 [0];
-  assign rsp_freed_ok = \port$3654$0 [0];
-  assign rsp_flushed_ok = \port$3666$0 [0];
+  assign rsp_grant_err = \port$2854$0 [4:1];
+  assign rsp_grant_pool = \port$2854$0 [5];
+  assign rsp_grant_user = \port$2854$48 [15:6];
+  assign rsp_flushed_err = \port$2869$0 [4:1];
+  assign rsp_flushed_pool = \port$2869$0 [15];
+  assign rsp_flushed_user = \port$2869$0 [14:5];
+  assign rsp_freed_err = \port$2857$0 [4:1];
+  assign rsp_freed_src = \port$2897$0 [0];
+  assign rsp_freed_in_pool = \port$2857$0 [16];
+  assign rsp_freed_pool = \port$2857$0 [15];
+  assign rsp_freed_tag = \port$2897$0 [38:33];
+  assign rsp_freed_addr = \port$2897$0 [32:1];
+  assign rsp_freed_user = \port$2857$0 [14:5];
+  assign rsp_grant_ok = \port$2854$0 [0];
+  assign rsp_freed_ok = \port$2857$0 [0];
+  assign rsp_flushed_ok = \port$2869$0 [0];
   assign log_bank0_k = \$921 [1:0];
   assign log_bank1_k = \$922 [1:0];
   assign log_bank2_k = \$923 [1:0];
@@ -11703,8 +10058,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign space_under = { \$937 [6], \$937  };
   assign \$signal$95  = { low_water_hit, 1'h0, \$940 , e1_exhausted, \$939  };
   assign \$signal$127  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$3775$0 [35:32];
-  assign bus__w_data_queued = \port$3775$0 [31:0];
+  assign bus__w_strb_queued = \port$2978$0 [35:32];
+  assign bus__w_data_queued = \port$2978$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , new_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$225  = log_bank0_wdata;
@@ -11730,10 +10085,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__addr$248  = alloc_queue_wr;
   assign \$signature__data$249  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 [5:0], 9'h000, \port$3651$0 [15:6] };
-  assign rsp_grant_slot = \port$3651$0 [15:6];
-  assign rsp_grant_tag = \port$3651$48 [5:0];
-  assign bus__r_slow_data = { \port$3651$0 [0], \port$3651$0 [4:1], 2'h0, \port$3651$48 [5:0], 9'h000, \port$3651$0 [15:6] };
+  assign handle = { \port$2854$0 [0], \port$2854$0 [4:1], 2'h0, \port$2854$48 [5:0], 9'h000, \port$2854$0 [15:6] };
+  assign rsp_grant_slot = \port$2854$0 [15:6];
+  assign rsp_grant_tag = \port$2854$48 [5:0];
+  assign bus__r_slow_data = { \port$2854$0 [0], \port$2854$0 [4:1], 2'h0, \port$2854$48 [5:0], 9'h000, \port$2854$0 [15:6] };
   assign w0_samples_is_queued = \$968 [6];
   assign w0_samples_is_pins = \$971 [6];
   assign \read__addr$264  = command_queue_rd;
@@ -11746,12 +10101,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign req_free_hit = \$1063 [41];
   assign req_flush_select = \$1063 [42];
   assign req_flush_pool = \$1063 [34];
-  assign \port$3195$0  = \$939 ;
-  assign \port$3196$0  = \$940 ;
-  assign \port$3338$1  = \$1063 [42:1];
-  assign \port$3927$0  = \$signal$93 ;
+  assign \port$2398$0  = \$939 ;
+  assign \port$2399$0  = \$940 ;
+  assign \port$2541$1  = \$1063 [42:1];
+  assign \port$3130$0  = \$signal$93 ;
   assign bus__w_ack = \$signal$210 ;
-  assign \port$4097$0  = \$signal$94 ;
+  assign \port$3300$0  = \$signal$94 ;
   assign \$87  = 1'h1;
   assign \$88  = samples_ev_grant;
   assign \$89  = 1'h1;

@@ -5,7 +5,7 @@
 module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$107  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$75  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [58:0] \$11 ;
@@ -338,9 +338,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$3063$0 (\$11 [4:0]),
-    .\port$3063$44 (\$11 [47:44]),
-    .\port$3063$6 (\$11 [11:6]),
+    .\port$2820$0 (\$11 [4:0]),
+    .\port$2820$44 (\$11 [47:44]),
+    .\port$2820$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2750$39 (\$19 [39:38]),
+    .\port$2507$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,17 +430,17 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2607$0 (\$16 ),
-    .\port$2608$0 (\$17 ),
-    .\port$2750$1 (\$19 ),
-    .\port$3063$0 (\$11 [11:0]),
-    .\port$3063$44 (\$11 [57:44]),
-    .\port$3066$0 (\$12 ),
-    .\port$3078$0 (\$13 ),
-    .\port$3106$0 (\$14 ),
-    .\port$3187$0 (\$15 ),
-    .\port$3339$0 (\$signal ),
-    .\port$3509$0 (\$signal$58 ),
+    .\port$2364$0 (\$16 ),
+    .\port$2365$0 (\$17 ),
+    .\port$2507$1 (\$19 ),
+    .\port$2820$0 (\$11 [11:0]),
+    .\port$2820$44 (\$11 [57:44]),
+    .\port$2823$0 (\$12 ),
+    .\port$2835$0 (\$13 ),
+    .\port$2863$0 (\$14 ),
+    .\port$2944$0 (\$15 ),
+    .\port$3096$0 (\$signal ),
+    .\port$3266$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -456,7 +456,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .rsp_grant_valid(\grant_valid$171 )
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -598,8 +598,8 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3063$0 , \port$3063$6 , \port$3063$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$108  = 0;
+, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2820$0 , \port$2820$6 , \port$2820$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$76  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3063$0 ;
-  wire [4:0] \port$3063$0 ;
-  input [3:0] \port$3063$44 ;
-  wire [3:0] \port$3063$44 ;
-  input [5:0] \port$3063$6 ;
-  wire [5:0] \port$3063$6 ;
+  input [4:0] \port$2820$0 ;
+  wire [4:0] \port$2820$0 ;
+  input [3:0] \port$2820$44 ;
+  wire [3:0] \port$2820$44 ;
+  input [5:0] \port$2820$6 ;
+  wire [5:0] \port$2820$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$3063$0 [0], \port$3063$0 [4:1], 4'h0, \port$3063$44 , 13'h0000, \port$3063$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 , 13'h0000, \port$2820$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3063$0 [0], \port$3063$0 [4:1], 4'h0, \port$3063$44 , 13'h0000, \port$3063$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 , 13'h0000, \port$2820$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2565,14 +2565,14 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$167  = \$166  & r_fast_held[0];
   assign \$168  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$763  = \$3 ;
     if (aclk_rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$764 [0] = \$8 ;
     \$764 [1] = \$16 ;
     \$764 [2] = \$24 ;
@@ -2588,70 +2588,70 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$765  = \$11 ;
     if (aclk_rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$766  = \$19 ;
     if (aclk_rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$767  = \$27 ;
     if (aclk_rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$768  = \$35 ;
     if (aclk_rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$769  = \$43 ;
     if (aclk_rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$770  = \$51 ;
     if (aclk_rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$771  = \$59 ;
     if (aclk_rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$772  = \$67 ;
     if (aclk_rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$773  = \$75 ;
     if (aclk_rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$774  = r_fast_head;
     if (\$83 ) begin
       \$774  = \$84 ;
@@ -2661,7 +2661,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$775  = r_fast_rd;
     if (\$88 ) begin
       \$775  = r_fast_rd_next;
@@ -2671,7 +2671,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$776  = r_fast_rd_next;
     if (\$88 ) begin
       \$776  = \$89 [3:0];
@@ -2681,7 +2681,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$777  = r_fast_wr;
     if (\$93 ) begin
       \$777  = r_fast_wr_next;
@@ -2691,7 +2691,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$778  = r_fast_wr_next;
     if (\$93 ) begin
       \$778  = \$94 [3:0];
@@ -2701,7 +2701,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$779 [0] = \$105 ;
     \$779 [1] = \$116 ;
     \$779 [2] = \$127 ;
@@ -2716,7 +2716,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$780 [0] = \$199 ;
     \$780 [1] = \$205 ;
     \$780 [2] = \$211 ;
@@ -2732,7 +2732,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$781  = r_slow_head;
     if (\$256 ) begin
       \$781  = \$257 ;
@@ -2742,7 +2742,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$782  = r_slow_rd;
     if (\$261 ) begin
       \$782  = r_slow_rd_next;
@@ -2752,7 +2752,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$783  = r_slow_rd_next;
     if (\$261 ) begin
       \$783  = \$262 [3:0];
@@ -2762,7 +2762,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$784  = r_slow_wr;
     if (\$266 ) begin
       \$784  = r_slow_wr_next;
@@ -2772,7 +2772,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$785  = r_slow_wr_next;
     if (\$266 ) begin
       \$785  = \$267 [3:0];
@@ -2782,7 +2782,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$786 [0] = \$278 ;
     \$786 [1] = \$289 ;
     \$786 [2] = \$300 ;
@@ -2797,7 +2797,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$787 [0] = \$372 ;
     \$787 [1] = \$378 ;
     \$787 [2] = \$384 ;
@@ -2813,35 +2813,35 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$788  = \$signal$39 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$789  = bus__r_slow;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$790  = \$440 ;
     if (aclk_rst) begin
       \$790  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$791  = \$443 ;
     if (aclk_rst) begin
       \$791  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$792 [0] = \$448 ;
     \$792 [1] = \$456 ;
     if (aclk_rst) begin
@@ -2849,21 +2849,21 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$793  = \$451 ;
     if (aclk_rst) begin
       \$793  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$794  = \$459 ;
     if (aclk_rst) begin
       \$794  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$795 [0] = \$464 ;
     \$795 [1] = \$472 ;
     if (aclk_rst) begin
@@ -2871,21 +2871,21 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$796  = \$467 ;
     if (aclk_rst) begin
       \$796  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$797  = \$475 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$798 [0] = \$480 ;
     \$798 [1] = \$488 ;
     \$798 [2] = \$496 ;
@@ -2901,77 +2901,77 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$799  = \$483 ;
     if (aclk_rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$800  = \$491 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$801  = \$499 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$802  = \$507 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$803  = \$515 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$804  = \$523 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$805  = \$531 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$806  = \$539 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$807  = \$547 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$808  = \$555 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$809 [0] = \$560 ;
     \$809 [1] = \$568 ;
     \$809 [2] = \$576 ;
@@ -2987,77 +2987,77 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$810  = \$563 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$811  = \$571 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$812  = \$579 ;
     if (aclk_rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$813  = \$587 ;
     if (aclk_rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$814  = \$595 ;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$815  = \$603 ;
     if (aclk_rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$816  = \$611 ;
     if (aclk_rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$817  = \$619 ;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$818  = \$627 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$819  = \$635 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$820 [0] = \$640 ;
     \$820 [1] = \$648 ;
     \$820 [2] = \$656 ;
@@ -3073,84 +3073,84 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$821  = \$643 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$822  = \$651 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$823  = \$659 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$824  = \$667 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$825  = \$675 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$826  = \$683 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$827  = \$691 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$828  = \$699 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$829  = \$707 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$830  = \$signal$99 ;
     if (aclk_rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$831  = \$726 ;
     if (aclk_rst) begin
       \$831  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3063$0 [0], \port$3063$0 [4:1], 4'h0, \port$3063$44 , 13'h0000, \port$3063$6  };
+  assign r_slow_w_data = { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 , 13'h0000, \port$2820$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$3063$0 [0], \port$3063$0 [4:1], 4'h0, \port$3063$44 , 13'h0000, \port$3063$6  };
+  assign \$signature__data$108  = { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 , 13'h0000, \port$2820$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3063$0 [0], \port$3063$0 [4:1], 4'h0, \port$3063$44 , 13'h0000, \port$3063$6  };
+  assign bus__r_slow_data = { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 , 13'h0000, \port$2820$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,8 +3207,8 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2750$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$109  = 0;
+, \port$2507$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$77  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -3227,11 +3227,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [20:0] \$115 ;
-  wire \$116 ;
+  wire \$115 ;
+  wire [20:0] \$116 ;
   wire \$117 ;
-  wire [5:0] \$118 ;
-  wire \$119 ;
+  wire \$118 ;
+  wire [5:0] \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
@@ -3239,12 +3239,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [3:0] \$126 ;
+  wire \$126 ;
   wire [3:0] \$127 ;
   wire [3:0] \$128 ;
-  wire [8:0] \$129 ;
+  wire [3:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [8:0] \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
@@ -3295,18 +3295,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [3:0] \$177 ;
-  wire [3:0] \$178 ;
-  wire [4:0] \$179 ;
+  wire [4:0] \$177 ;
+  wire \$178 ;
+  wire [3:0] \$179 ;
   wire \$18 ;
   wire [3:0] \$180 ;
-  wire [3:0] \$181 ;
-  wire [4:0] \$182 ;
+  wire [4:0] \$181 ;
+  wire [3:0] \$182 ;
   wire [3:0] \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
+  wire [4:0] \$184 ;
+  wire [4:0] \$185 ;
+  wire [4:0] \$186 ;
+  wire [3:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
@@ -3317,7 +3317,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire \$197 ;
+  wire [4:0] \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
@@ -3336,21 +3336,21 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire [3:0] \$213 ;
+  wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire \$218 ;
-  wire [3:0] \$219 ;
+  wire [3:0] \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [3:0] \$220 ;
-  wire [4:0] \$221 ;
+  wire \$220 ;
+  wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
+  wire [3:0] \$224 ;
+  wire [3:0] \$225 ;
+  wire [4:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
@@ -3366,37 +3366,37 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$238 ;
   wire \$239 ;
   wire [6:0] \$24 ;
-  wire [5:0] \$240 ;
-  wire [5:0] \$241 ;
-  wire [6:0] \$242 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
+  wire [5:0] \$245 ;
+  wire [5:0] \$246 ;
+  wire [6:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire [6:0] \$25 ;
-  wire [1:0] \$250 ;
-  wire [1:0] \$251 ;
-  wire [1:0] \$252 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
   wire \$253 ;
-  wire [7:0] \$254 ;
-  wire [7:0] \$255 ;
-  wire [8:0] \$256 ;
-  wire \$257 ;
-  wire [7:0] \$258 ;
+  wire \$254 ;
+  wire [1:0] \$255 ;
+  wire [1:0] \$256 ;
+  wire [1:0] \$257 ;
+  wire \$258 ;
   wire [7:0] \$259 ;
   wire \$26 ;
-  wire [8:0] \$260 ;
-  wire [7:0] \$261 ;
-  wire [7:0] \$262 ;
-  wire [8:0] \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
+  wire [7:0] \$260 ;
+  wire [8:0] \$261 ;
+  wire \$262 ;
+  wire [7:0] \$263 ;
+  wire [7:0] \$264 ;
+  wire [8:0] \$265 ;
+  wire [7:0] \$266 ;
+  wire [7:0] \$267 ;
+  wire [8:0] \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
@@ -3411,18 +3411,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire [6:0] \$281 ;
-  wire [6:0] \$282 ;
+  wire \$281 ;
+  wire \$282 ;
   wire \$283 ;
-  wire [6:0] \$284 ;
-  wire [6:0] \$285 ;
-  wire [8:0] \$286 ;
-  wire \$287 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire [6:0] \$286 ;
+  wire [6:0] \$287 ;
   wire \$288 ;
-  wire \$289 ;
+  wire [6:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
+  wire [6:0] \$290 ;
+  wire [8:0] \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
@@ -3449,15 +3449,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
-  wire [7:0] \$315 ;
-  wire [7:0] \$316 ;
-  wire [8:0] \$317 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire [3:0] \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
+  wire [7:0] \$320 ;
+  wire [7:0] \$321 ;
+  wire [8:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
@@ -3470,14 +3470,14 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [6:0] \$334 ;
+  wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
+  wire [4:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [6:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
@@ -3514,7 +3514,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$371 ;
   wire \$372 ;
   wire \$373 ;
-  wire \$374 ;
+  wire [4:0] \$374 ;
   wire \$375 ;
   wire \$376 ;
   wire \$377 ;
@@ -3548,34 +3548,34 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire \$404 ;
+  wire [3:0] \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
+  wire [20:0] \$407 ;
+  wire [31:0] \$408 ;
   wire \$409 ;
   wire [8:0] \$41 ;
   wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
+  wire [7:0] \$411 ;
+  wire [7:0] \$412 ;
+  wire [8:0] \$413 ;
   wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
+  wire [7:0] \$415 ;
+  wire [7:0] \$416 ;
+  wire [8:0] \$417 ;
   wire \$418 ;
-  wire \$419 ;
+  wire [7:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
+  wire [7:0] \$420 ;
+  wire [8:0] \$421 ;
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [1:0] \$427 ;
+  wire [1:0] \$428 ;
+  wire [1:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
@@ -3585,7 +3585,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
-  wire \$438 ;
+  wire [3:0] \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
@@ -3605,371 +3605,128 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
-  wire \$456 ;
+  wire [3:0] \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  reg \$461 ;
+  reg [5:0] \$462 ;
+  reg [4:0] \$463 ;
+  reg \$464 ;
+  reg [5:0] \$465 ;
+  reg [10:0] \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire [8:0] \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  reg \$470 ;
+  reg \$471 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg \$475 ;
+  reg [6:0] \$476 ;
+  reg [6:0] \$477 ;
+  reg [6:0] \$478 ;
+  reg \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
+  reg [5:0] \$480 ;
+  reg \$481 ;
+  reg \$482 ;
+  reg \$483 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg \$494 ;
+  reg \$495 ;
+  reg \$496 ;
+  reg \$497 ;
+  reg \$498 ;
+  reg \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  reg \$510 ;
+  reg \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg \$515 ;
+  reg \$516 ;
+  reg \$517 ;
+  reg \$518 ;
+  reg \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
+  reg \$520 ;
+  reg \$521 ;
+  reg [5:0] \$522 ;
+  reg \$523 ;
+  reg \$524 ;
+  reg [6:0] \$525 ;
+  reg [2:0] \$526 ;
+  reg \$527 ;
+  reg \$528 ;
+  reg \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire [3:0] \$533 ;
-  wire \$534 ;
-  wire [4:0] \$535 ;
-  wire \$536 ;
-  wire [4:0] \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  reg \$530 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg \$537 ;
+  reg \$538 ;
+  reg \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  reg \$540 ;
+  reg \$541 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
   wire [5:0] \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
   wire [31:0] \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
   wire [7:0] \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
   wire [7:0] \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
   wire [8:0] \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire [4:0] \$646 ;
-  wire [4:0] \$647 ;
-  wire \$648 ;
-  wire \$649 ;
   wire \$65 ;
-  wire [20:0] \$650 ;
-  wire [31:0] \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire [7:0] \$654 ;
-  wire [7:0] \$655 ;
-  wire [8:0] \$656 ;
-  wire \$657 ;
-  wire [7:0] \$658 ;
-  wire [7:0] \$659 ;
   wire [7:0] \$66 ;
-  wire [8:0] \$660 ;
-  wire \$661 ;
-  wire [7:0] \$662 ;
-  wire [7:0] \$663 ;
-  wire [8:0] \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
   wire [7:0] \$67 ;
-  wire [1:0] \$670 ;
-  wire [1:0] \$671 ;
-  wire [1:0] \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
   wire [8:0] \$68 ;
-  wire \$680 ;
-  wire [3:0] \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire [3:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  reg \$704 ;
-  reg [5:0] \$705 ;
-  reg [4:0] \$706 ;
-  reg \$707 ;
-  reg [5:0] \$708 ;
-  reg [10:0] \$709 ;
   wire [7:0] \$71 ;
-  reg \$710 ;
-  reg \$711 ;
-  reg \$712 ;
-  reg \$713 ;
-  reg \$714 ;
-  reg \$715 ;
-  reg \$716 ;
-  reg \$717 ;
-  reg \$718 ;
-  reg [6:0] \$719 ;
   wire [7:0] \$72 ;
-  reg [6:0] \$720 ;
-  reg [6:0] \$721 ;
-  reg \$722 ;
-  reg [5:0] \$723 ;
-  reg \$724 ;
-  reg \$725 ;
-  reg \$726 ;
-  reg \$727 ;
-  reg \$728 ;
-  reg \$729 ;
   wire [8:0] \$73 ;
-  reg \$730 ;
-  reg \$731 ;
-  reg \$732 ;
-  reg \$733 ;
-  reg \$734 ;
-  reg \$735 ;
-  reg \$736 ;
-  reg \$737 ;
-  reg \$738 ;
-  reg \$739 ;
   wire \$74 ;
-  reg \$740 ;
-  reg \$741 ;
-  reg \$742 ;
-  reg \$743 ;
-  reg \$744 ;
-  reg \$745 ;
-  reg \$746 ;
-  reg \$747 ;
-  reg \$748 ;
-  reg \$749 ;
   wire [7:0] \$75 ;
-  reg \$750 ;
-  reg \$751 ;
-  reg \$752 ;
-  reg \$753 ;
-  reg \$754 ;
-  reg \$755 ;
-  reg \$756 ;
-  reg \$757 ;
-  reg \$758 ;
-  reg \$759 ;
   wire [7:0] \$76 ;
-  reg \$760 ;
-  reg \$761 ;
-  reg \$762 ;
-  reg \$763 ;
-  reg \$764 ;
-  reg [5:0] \$765 ;
-  reg \$766 ;
-  reg \$767 ;
-  reg [6:0] \$768 ;
-  reg [2:0] \$769 ;
   wire [8:0] \$77 ;
-  reg \$770 ;
-  reg \$771 ;
-  reg \$772 ;
-  reg \$773 ;
-  reg \$774 ;
-  reg \$775 ;
-  reg \$776 ;
-  reg \$777 ;
-  reg \$778 ;
-  reg \$779 ;
   wire \$78 ;
-  reg \$780 ;
-  reg \$781 ;
-  reg \$782 ;
-  reg \$783 ;
-  reg \$784 ;
   wire \$79 ;
   wire \$8 ;
   wire [7:0] \$80 ;
@@ -3977,10 +3734,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [8:0] \$82 ;
   wire [4:0] \$83 ;
   wire [4:0] \$84 ;
-  wire [33:0] \$85 ;
-  wire \$86 ;
-  wire [33:0] \$87 ;
-  wire \$88 ;
+  wire [3:0] \$85 ;
+  wire [33:0] \$86 ;
+  wire \$87 ;
+  wire [33:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
@@ -3993,29 +3750,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  wire \$auto$rtlil.cc:2739:Not$100 ;
-  wire \$auto$rtlil.cc:2739:Not$102 ;
-  wire \$auto$rtlil.cc:2739:Not$104 ;
-  wire \$auto$rtlil.cc:2739:Not$106 ;
-  wire \$auto$rtlil.cc:2739:Not$76 ;
-  wire \$auto$rtlil.cc:2739:Not$78 ;
-  wire \$auto$rtlil.cc:2739:Not$80 ;
-  wire \$auto$rtlil.cc:2739:Not$82 ;
-  wire \$auto$rtlil.cc:2739:Not$84 ;
-  wire \$auto$rtlil.cc:2739:Not$86 ;
-  wire \$auto$rtlil.cc:2739:Not$88 ;
-  wire \$auto$rtlil.cc:2739:Not$90 ;
-  wire \$auto$rtlil.cc:2739:Not$92 ;
-  wire \$auto$rtlil.cc:2739:Not$94 ;
-  wire \$auto$rtlil.cc:2739:Not$96 ;
-  wire \$auto$rtlil.cc:2739:Not$98 ;
   wire [5:0] \$signal ;
-  wire [3:0] \$signal$106 ;
-  wire \$signal$187 ;
-  wire \$signal$198 ;
-  wire \$signal$217 ;
-  wire [3:0] \$signal$245 ;
-  wire \$signal$332 ;
+  wire \$signal$185 ;
+  wire \$signal$197 ;
+  wire \$signal$216 ;
+  wire [3:0] \$signal$244 ;
+  wire \$signal$331 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -4066,7 +3806,6 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [5:0] a4_slot = 6'h00;
   reg a4_snap = 1'h0;
   reg [3:0] a4_tag = 4'h0;
-  reg [3:0] a4_tag_next = 4'h0;
   reg [9:0] a4_user = 10'h000;
   reg a4_valid = 1'h0;
   reg [31:0] a5_addr = 32'd0;
@@ -4131,39 +3870,39 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [5:0] event_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] event_grant_addr;
-  wire [5:0] \event_grant_addr$311 ;
+  wire [5:0] \event_grant_addr$310 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$313 ;
-  wire \event_grant_data$313.snap ;
-  wire [3:0] \event_grant_data$313.tag ;
+  wire [4:0] \event_grant_data$312 ;
+  wire [3:0] \event_grant_data$312.next ;
+  wire \event_grant_data$312.snap ;
+  wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
-  wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
+  wire [3:0] \event_grant_r0_b0.next ;
   wire \event_grant_r0_b0.snap ;
-  wire [3:0] \event_grant_r0_b0.tag ;
   reg [4:0] event_grant_r1_b0 = 5'h00;
+  wire [3:0] \event_grant_r1_b0.next ;
   wire \event_grant_r1_b0.snap ;
-  wire [3:0] \event_grant_r1_b0.tag ;
   reg [5:0] event_grant_w_addr = 6'h00;
   reg [4:0] event_grant_w_data = 5'h00;
   reg event_grant_w_en = 1'h0;
   wire [5:0] event_grant_waddr;
   wire [4:0] event_grant_wdata;
+  wire [3:0] \event_grant_wdata.next ;
   wire \event_grant_wdata.snap ;
-  wire [3:0] \event_grant_wdata.tag ;
   wire event_grant_wen;
   reg event_has_fresh = 1'h1;
   reg [5:0] event_head = 6'h00;
   reg event_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] event_parity_addr;
-  wire [5:0] \event_parity_addr$323 ;
+  wire [5:0] \event_parity_addr$322 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$325 ;
+  wire \event_parity_data$324 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   (* init = 6'h00 *)
@@ -4178,21 +3917,21 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [5:0] event_queue_addr;
   (* init = 11'h000 *)
   wire [10:0] event_queue_data;
+  wire [3:0] \event_queue_data.next ;
   wire [5:0] \event_queue_data.slot ;
   wire \event_queue_data.snap ;
-  wire [3:0] \event_queue_data.tag ;
   reg [10:0] event_queue_r0_b0 = 11'h000;
+  wire [3:0] \event_queue_r0_b0.next ;
   wire [5:0] \event_queue_r0_b0.slot ;
   wire \event_queue_r0_b0.snap ;
-  wire [3:0] \event_queue_r0_b0.tag ;
   reg [5:0] event_queue_w_addr = 6'h00;
   reg [10:0] event_queue_w_data = 11'h000;
   reg event_queue_w_en = 1'h0;
   reg [5:0] event_queue_waddr = 6'h00;
   wire [10:0] event_queue_wdata;
+  wire [3:0] \event_queue_wdata.next ;
   wire [5:0] \event_queue_wdata.slot ;
   wire \event_queue_wdata.snap ;
-  wire [3:0] \event_queue_wdata.tag ;
   wire event_queue_wen;
   reg [6:0] event_seen = 7'h00;
   reg [6:0] event_seen_prev = 7'h00;
@@ -4263,8 +4002,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg f3_in = 1'h0;
   reg f3_in_pool = 1'h0;
   reg f3_never_granted = 1'h0;
+  reg [3:0] f3_next = 4'h0;
+  reg [3:0] f3_older_next = 4'h0;
   reg f3_older_snap = 1'h0;
-  reg [3:0] f3_older_tag = 4'h0;
   reg f3_pool = 1'h0;
   reg f3_quiet = 1'h0;
   reg f3_rel_f3 = 1'h0;
@@ -4273,8 +4013,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [3:0] f3_tag = 4'h0;
   reg [9:0] f3_user = 10'h000;
   reg f3_valid = 1'h0;
+  reg [3:0] f4_a1_next = 4'h0;
   reg f4_a1_snap = 1'h0;
-  reg [3:0] f4_a1_tag = 4'h0;
   reg f4_by_a1 = 1'h0;
   reg f4_by_mem = 1'h0;
   reg f4_by_mem_live = 1'h0;
@@ -4289,8 +4029,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg f4_pool = 1'h0;
   reg f4_prev_released = 1'h0;
   reg f4_rest_held = 1'h0;
+  reg [3:0] f4_rest_next = 4'h0;
   reg f4_rest_snap = 1'h0;
-  reg [3:0] f4_rest_tag = 4'h0;
   reg [5:0] f4_slot = 6'h00;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
@@ -4377,7 +4117,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$344 ;
+  wire [31:0] \grant_addr$343 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4392,17 +4132,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire grant_valid;
   wire hit_a3;
-  wire [3:0] next_next_tag;
-  input [1:0] \port$2750$39 ;
-  wire [1:0] \port$2750$39 ;
+  wire [3:0] next_tag;
+  input [1:0] \port$2507$39 ;
+  wire [1:0] \port$2507$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
-  wire [5:0] \r__addr$310 ;
+  wire [5:0] \r__addr$309 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$320 ;
-  wire [5:0] \r__addr$322 ;
+  wire [5:0] \r__addr$319 ;
+  wire [5:0] \r__addr$321 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$329 ;
+  wire [5:0] \r__addr$328 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4414,19 +4154,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] w__addr;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$314 ;
+  wire [5:0] \w__addr$313 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$326 ;
-  (* init = 5'h00 *)
+  wire [5:0] \w__addr$325 ;
   wire [4:0] w__data;
-  wire \w__data$318 ;
+  wire \w__data$317 ;
   (* init = 11'h000 *)
-  wire [10:0] \w__data$328 ;
+  wire [10:0] \w__data$327 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$316 ;
+  wire \w__en$315 ;
   (* init = 1'h0 *)
-  wire \w__en$327 ;
+  wire \w__en$326 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -4455,12 +4194,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [4:0] event_grant [63:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= event_grant_w_data;
+      event_grant[event_grant_w_addr] <= { \$339 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge aclk_clk) begin
-    _0_ <= event_grant[\$334 [5:0]];
+    _0_ <= event_grant[\$340 [5:0]];
     _1_ <= event_grant[f1_event_slot];
   end
   assign \r__data$11  = _0_;
@@ -4468,13 +4207,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [63:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$316 )
-      event_parity[f4_slot] <= \w__data$318 ;
+    if (\w__en$315 )
+      event_parity[f4_slot] <= \w__data$317 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge aclk_clk) begin
-    _2_ <= event_parity[\$334 [5:0]];
+    _2_ <= event_parity[\$340 [5:0]];
     _3_ <= event_parity[f1_event_slot];
   end
   assign \r__data$15  = _2_;
@@ -4490,420 +4229,29 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     _4_ <= event_queue[event_head];
   end
   assign \r__data$23  = _4_;
-  assign \$216  = \$215  & event_grant_r0_b0[0];
-  assign \$217  = \$214  ? f3_older_snap : \$216 ;
-  assign \$218  = f3_go & \$664 [8];
-  assign \$219  = a4_tag ^ f3_tag;
-  assign \$220  = ~ \$219 ;
-  assign \$221  = \$220  + 1'h1;
-  assign \$222  = \$218  & \$221 [4];
-  assign \$223  = ~ f3_never_granted;
-  assign \$224  = f3_go & \$223 ;
-  assign \$225  = ~ \$664 [8];
-  assign \$226  = \$224  & \$225 ;
-  assign \$227  = ~ rel_f2;
-  assign \$228  = \$227  & f3_hit_a3;
-  assign \$229  = f3_hit_a2 | \$228 ;
-  assign \$230  = \$226  & \$229 ;
-  assign \$231  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = ~ rel_f2;
-  assign \$234  = f3_quiet & \$233 ;
-  assign \$235  = ~ \$664 [8];
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = \$236  ? f3_in : 1'h0;
-  assign \$238  = ~ f3_never_granted;
-  assign \$240  = { \$239 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_tag };
-  assign \$241  = ~ \$240 ;
-  assign \$242  = \$241  + 1'h1;
-  assign \$243  = x1_select & f1_hit;
-  assign \$245  = x1_select & f2_in;
-  assign \$247  = f2_flushed | \$246 ;
-  assign \$248  = x1_select | x0_select;
-  assign \$249  = ~ \$248 ;
-  assign \$250  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$251  = { 1'h0, \$249  } & \$250 ;
-  assign \$252  = { 1'h0, f3_in } & \$251 ;
-  assign \$253  = \$664 [8] ? 1'h0 : \$672 [0];
-  assign \$254  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$255  = ~ \$254 ;
-  assign \$256  = \$255  + 1'h1;
-  assign \$257  = \release  & \$256 [8];
-  assign \$258  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$259  = ~ \$258 ;
-  assign \$260  = \$259  + 1'h1;
-  assign \$261  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$262  = ~ \$261 ;
-  assign \$263  = \$262  + 1'h1;
-  assign \$264  = ~ f4_prev_released;
-  assign \$265  = \$264  & f4_by_older;
-  assign \$266  = f4_by_a1 | \$265 ;
-  assign \$267  = f4_live & \$266 ;
-  assign \$268  = ~ f4_prev_released;
-  assign \$269  = \$268  & f4_by_mem_live;
-  assign \$270  = \$269  & f4_mem_ok;
-  assign \$271  = \$267  | \$270 ;
-  assign \$272  = ~ f4_prev_released;
-  assign \$273  = \$272  & f4_by_older;
-  assign \$274  = f4_by_a1 | \$273 ;
-  assign \$275  = f4_live & \$274 ;
-  assign \$276  = ~ f4_prev_released;
-  assign \$277  = \$276  & f4_by_mem_live;
-  assign \$278  = \$277  & f4_mem_ok;
-  assign \$279  = \$275  | \$278 ;
-  assign \$280  = event_queue_waddr == 6'h3f;
-  assign \$281  = event_queue_waddr + 1'h1;
-  assign \$282  = \$280  ? 7'h00 : \$281 ;
-  assign \$283  = event_pushed == event_popped;
-  assign \$284  = event_pushed ? 7'h01 : 7'h7f;
-  assign \$285  = \$283  ? 7'h00 : \$284 ;
-  assign \$286  = $signed({ 1'h0, event_count }) + $signed(\$285 );
-  assign \$287  = ! event_pushed;
-  assign \$288  = ! event_popped;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = event_pop ? event_at[1] : event_at[0];
-  assign \$291  = ~ \$290 ;
-  assign \$292  = event_push | \$291 ;
-  assign \$293  = ! event_pushed;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = event_count == 2'h3;
-  assign \$297  = event_pop ? event_at[2] : event_at[1];
-  assign \$298  = ~ \$297 ;
-  assign \$299  = event_push | \$298 ;
-  assign \$301  = ! event_popped;
-  assign \$302  = \$300  & \$301 ;
-  assign \$303  = event_pop ? event_at[0] : 1'h0;
-  assign \$304  = ~ \$303 ;
-  assign \$305  = event_push | \$304 ;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = event_pop ? event_at[1] : event_at[0];
-  assign \$310  = ~ \$309 ;
-  assign \$311  = event_push | \$310 ;
-  assign \$312  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = f5_wrote & a2_ring;
-  assign \$315  = { \$314 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$316  = ~ \$315 ;
-  assign \$317  = \$316  + 1'h1;
-  assign \$318  = \release  & f4_taken_a2;
-  assign \$319  = a3_ring & a3_lapped;
-  assign \$321  = \release  & f4_taken_a3;
-  assign \$322  = a3_released | \$321 ;
-  assign \$323  = ~ a4_released;
-  assign \$324  = a4_prev_held & \$323 ;
-  assign \$325  = \release  & f4_taken_a4;
-  assign \$326  = ~ \$325 ;
-  assign \$327  = \$324  & \$326 ;
-  assign \$328  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
-  assign \$329  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$330  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$331  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$332  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$333  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$334  = x1_select ? 7'h00 : event_fresh;
-  assign \$335  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$335 ;
-  assign \$336  = ~ x1_select;
-  assign \$337  = a1_select & \$336 ;
-  assign \$338  = ~ event_has_fresh;
-  assign \$339  = \$337  & \$338 ;
-  assign event_pop = \$339  & event_nonempty;
-  assign \$340  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$342  = \$341  & event_queue_r0_b0[0];
-  assign \$343  = \$340  | \$342 ;
-  assign \$344  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$346  = \$345  & event_queue_r0_b0[1];
-  assign \$347  = \$344  | \$346 ;
-  assign \$348  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$350  = \$349  & event_queue_r0_b0[2];
-  assign \$351  = \$348  | \$350 ;
-  assign \$352  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$354  = \$353  & event_queue_r0_b0[3];
-  assign \$355  = \$352  | \$354 ;
-  assign \$356  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$358  = \$357  & event_queue_r0_b0[4];
-  assign \$359  = \$356  | \$358 ;
-  assign \$360  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$362  = \$361  & event_queue_r0_b0[5];
-  assign \$363  = \$360  | \$362 ;
-  assign \$364  = a3_sel_fresh & event_parity_r1_b0;
-  assign \$366  = \$365  & event_queue_r0_b0[6];
-  assign fetched_snap = \$364  | \$366 ;
-  assign \$367  = a3_fwd_ok & a3_hit_a1;
-  assign \$368  = a3_fwd_ok & a3_older_hit;
-  assign \$373  = ~ event_grant_r1_b0[1];
-  assign \$375  = event_grant_r1_b0[2] ^ \$374 ;
-  assign \$376  = ~ event_grant_r1_b0[1];
-  assign \$377  = ~ event_grant_r1_b0[2];
-  assign \$378  = \$376  | \$377 ;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = event_grant_r1_b0[3] ^ \$379 ;
-  assign \$381  = ~ event_grant_r1_b0[1];
-  assign \$382  = ~ event_grant_r1_b0[2];
-  assign \$383  = \$381  | \$382 ;
-  assign \$384  = ~ event_grant_r1_b0[3];
-  assign \$385  = \$383  | \$384 ;
-  assign \$386  = ~ \$385 ;
-  assign \$387  = event_grant_r1_b0[4] ^ \$386 ;
-  assign \$388  = \$370  & \$372 ;
-  assign \$389  = \$369  | \$388 ;
-  assign \$393  = ~ event_queue_r0_b0[7];
-  assign \$395  = event_queue_r0_b0[8] ^ \$394 ;
-  assign \$396  = ~ event_queue_r0_b0[7];
-  assign \$397  = ~ event_queue_r0_b0[8];
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = event_queue_r0_b0[9] ^ \$399 ;
-  assign \$401  = ~ event_queue_r0_b0[7];
-  assign \$402  = ~ event_queue_r0_b0[8];
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = ~ event_queue_r0_b0[9];
-  assign \$405  = \$403  | \$404 ;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = event_queue_r0_b0[10] ^ \$406 ;
-  assign \$408  = \$390  & \$392 ;
-  assign \$409  = \$389  | \$408 ;
-  assign \$414  = ~ event_grant_r1_b0[1];
-  assign \$416  = event_grant_r1_b0[2] ^ \$415 ;
-  assign \$417  = ~ event_grant_r1_b0[1];
-  assign \$418  = ~ event_grant_r1_b0[2];
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = ~ \$419 ;
-  assign \$421  = event_grant_r1_b0[3] ^ \$420 ;
-  assign \$422  = ~ event_grant_r1_b0[1];
-  assign \$423  = ~ event_grant_r1_b0[2];
-  assign \$424  = \$422  | \$423 ;
-  assign \$425  = ~ event_grant_r1_b0[3];
-  assign \$426  = \$424  | \$425 ;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = event_grant_r1_b0[4] ^ \$427 ;
-  assign \$429  = \$411  & \$416 ;
-  assign \$434  = ~ event_queue_r0_b0[7];
-  assign \$436  = event_queue_r0_b0[8] ^ \$435 ;
-  assign \$437  = ~ event_queue_r0_b0[7];
-  assign \$438  = ~ event_queue_r0_b0[8];
-  assign \$439  = \$437  | \$438 ;
-  assign \$440  = ~ \$439 ;
-  assign \$441  = event_queue_r0_b0[9] ^ \$440 ;
-  assign \$442  = ~ event_queue_r0_b0[7];
-  assign \$443  = ~ event_queue_r0_b0[8];
-  assign \$444  = \$442  | \$443 ;
-  assign \$445  = ~ event_queue_r0_b0[9];
-  assign \$446  = \$444  | \$445 ;
-  assign \$447  = ~ \$446 ;
-  assign \$448  = event_queue_r0_b0[10] ^ \$447 ;
-  assign \$449  = \$431  & \$436 ;
-  assign \$450  = \$430  | \$449 ;
-  assign \$455  = ~ event_grant_r1_b0[1];
-  assign \$457  = event_grant_r1_b0[2] ^ \$456 ;
-  assign \$458  = ~ event_grant_r1_b0[1];
-  assign \$459  = ~ event_grant_r1_b0[2];
-  assign \$460  = \$458  | \$459 ;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = event_grant_r1_b0[3] ^ \$461 ;
-  assign \$463  = ~ event_grant_r1_b0[1];
-  assign \$464  = ~ event_grant_r1_b0[2];
-  assign \$465  = \$463  | \$464 ;
-  assign \$466  = ~ event_grant_r1_b0[3];
-  assign \$467  = \$465  | \$466 ;
-  assign \$468  = ~ \$467 ;
-  assign \$469  = event_grant_r1_b0[4] ^ \$468 ;
-  assign \$470  = \$452  & \$462 ;
-  assign \$475  = ~ event_queue_r0_b0[7];
-  assign \$477  = event_queue_r0_b0[8] ^ \$476 ;
-  assign \$478  = ~ event_queue_r0_b0[7];
-  assign \$479  = ~ event_queue_r0_b0[8];
-  assign \$480  = \$478  | \$479 ;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = event_queue_r0_b0[9] ^ \$481 ;
-  assign \$483  = ~ event_queue_r0_b0[7];
-  assign \$484  = ~ event_queue_r0_b0[8];
-  assign \$485  = \$483  | \$484 ;
-  assign \$486  = ~ event_queue_r0_b0[9];
-  assign \$487  = \$485  | \$486 ;
-  assign \$488  = ~ \$487 ;
-  assign \$489  = event_queue_r0_b0[10] ^ \$488 ;
-  assign \$490  = \$472  & \$482 ;
-  assign \$491  = \$471  | \$490 ;
-  assign \$496  = ~ event_grant_r1_b0[1];
-  assign \$498  = event_grant_r1_b0[2] ^ \$497 ;
-  assign \$499  = ~ event_grant_r1_b0[1];
-  assign \$500  = ~ event_grant_r1_b0[2];
-  assign \$501  = \$499  | \$500 ;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = event_grant_r1_b0[3] ^ \$502 ;
-  assign \$504  = ~ event_grant_r1_b0[1];
-  assign \$505  = ~ event_grant_r1_b0[2];
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = ~ event_grant_r1_b0[3];
-  assign \$508  = \$506  | \$507 ;
-  assign \$509  = ~ \$508 ;
-  assign \$510  = event_grant_r1_b0[4] ^ \$509 ;
-  assign \$511  = \$493  & \$510 ;
-  assign \$516  = ~ event_queue_r0_b0[7];
-  assign \$518  = event_queue_r0_b0[8] ^ \$517 ;
-  assign \$519  = ~ event_queue_r0_b0[7];
-  assign \$520  = ~ event_queue_r0_b0[8];
-  assign \$521  = \$519  | \$520 ;
-  assign \$522  = ~ \$521 ;
-  assign \$523  = event_queue_r0_b0[9] ^ \$522 ;
-  assign \$524  = ~ event_queue_r0_b0[7];
-  assign \$525  = ~ event_queue_r0_b0[8];
-  assign \$526  = \$524  | \$525 ;
-  assign \$527  = ~ event_queue_r0_b0[9];
-  assign \$528  = \$526  | \$527 ;
-  assign \$529  = ~ \$528 ;
-  assign \$530  = event_queue_r0_b0[10] ^ \$529 ;
-  assign \$531  = \$513  & \$530 ;
-  assign \$532  = \$512  | \$531 ;
-  assign \$533  = \$368  ? a3_older_next : { \$532 , \$491 , \$450 , \$409  };
-  assign \$signal$106  = \$367  ? a4_tag_next : \$533 ;
-  assign \$534  = a3_fwd_ok & a3_hit_a1;
-  assign \$535  = a4_tag_next + 1'h1;
-  assign \$536  = a3_fwd_ok & a3_older_hit;
-  assign \$537  = a3_older_next + 1'h1;
-  assign \$542  = ~ event_grant_r1_b0[2];
-  assign \$544  = event_grant_r1_b0[3] ^ \$543 ;
-  assign \$545  = ~ event_grant_r1_b0[2];
-  assign \$546  = ~ event_grant_r1_b0[3];
-  assign \$547  = \$545  | \$546 ;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = event_grant_r1_b0[4] ^ \$548 ;
-  assign \$550  = \$539  & event_grant_r1_b0[1];
-  assign \$555  = ~ event_queue_r0_b0[8];
-  assign \$557  = event_queue_r0_b0[9] ^ \$556 ;
-  assign \$558  = ~ event_queue_r0_b0[8];
-  assign \$559  = ~ event_queue_r0_b0[9];
-  assign \$560  = \$558  | \$559 ;
-  assign \$561  = ~ \$560 ;
-  assign \$562  = event_queue_r0_b0[10] ^ \$561 ;
-  assign \$563  = \$552  & event_queue_r0_b0[7];
-  assign \$564  = \$551  | \$563 ;
-  assign \$569  = ~ event_grant_r1_b0[2];
-  assign \$571  = event_grant_r1_b0[3] ^ \$570 ;
-  assign \$572  = ~ event_grant_r1_b0[2];
-  assign \$573  = ~ event_grant_r1_b0[3];
-  assign \$574  = \$572  | \$573 ;
-  assign \$575  = ~ \$574 ;
-  assign \$576  = event_grant_r1_b0[4] ^ \$575 ;
-  assign \$577  = \$566  & \$568 ;
-  assign \$578  = \$565  | \$577 ;
-  assign \$582  = ~ event_queue_r0_b0[8];
-  assign \$584  = event_queue_r0_b0[9] ^ \$583 ;
-  assign \$585  = ~ event_queue_r0_b0[8];
-  assign \$586  = ~ event_queue_r0_b0[9];
-  assign \$587  = \$585  | \$586 ;
-  assign \$588  = ~ \$587 ;
-  assign \$589  = event_queue_r0_b0[10] ^ \$588 ;
-  assign \$590  = \$579  & \$581 ;
-  assign \$591  = \$578  | \$590 ;
-  assign \$596  = ~ event_grant_r1_b0[2];
-  assign \$598  = event_grant_r1_b0[3] ^ \$597 ;
-  assign \$599  = ~ event_grant_r1_b0[2];
-  assign \$600  = ~ event_grant_r1_b0[3];
-  assign \$601  = \$599  | \$600 ;
-  assign \$602  = ~ \$601 ;
-  assign \$603  = event_grant_r1_b0[4] ^ \$602 ;
-  assign \$604  = \$593  & \$598 ;
-  assign \$609  = ~ event_queue_r0_b0[8];
-  assign \$611  = event_queue_r0_b0[9] ^ \$610 ;
-  assign \$612  = ~ event_queue_r0_b0[8];
-  assign \$613  = ~ event_queue_r0_b0[9];
-  assign \$614  = \$612  | \$613 ;
-  assign \$615  = ~ \$614 ;
-  assign \$616  = event_queue_r0_b0[10] ^ \$615 ;
-  assign \$617  = \$606  & \$611 ;
-  assign \$618  = \$605  | \$617 ;
-  assign \$623  = ~ event_grant_r1_b0[2];
-  assign \$625  = event_grant_r1_b0[3] ^ \$624 ;
-  assign \$626  = ~ event_grant_r1_b0[2];
-  assign \$627  = ~ event_grant_r1_b0[3];
-  assign \$628  = \$626  | \$627 ;
-  assign \$629  = ~ \$628 ;
-  assign \$630  = event_grant_r1_b0[4] ^ \$629 ;
-  assign \$631  = \$620  & \$630 ;
-  assign \$636  = ~ event_queue_r0_b0[8];
-  assign \$638  = event_queue_r0_b0[9] ^ \$637 ;
-  assign \$639  = ~ event_queue_r0_b0[8];
-  assign \$640  = ~ event_queue_r0_b0[9];
-  assign \$641  = \$639  | \$640 ;
-  assign \$642  = ~ \$641 ;
-  assign \$643  = event_queue_r0_b0[10] ^ \$642 ;
-  assign \$644  = \$633  & \$643 ;
-  assign \$645  = \$632  | \$644 ;
-  assign \$646  = \$536  ? \$537  : { 1'h0, \$645 , \$618 , \$591 , \$564  };
-  assign \$647  = \$534  ? \$535  : \$646 ;
-  assign \$648  = a3_valid & a3_ok;
-  assign \$649  = ! a3_pool;
-  assign event_grant_wen = \$648  & \$649 ;
-  assign \$652  = ! f2_err;
-  assign \$signal$187  = f2_valid & \$652 ;
-  assign \$653  = a4_valid & a4_ok;
-  assign \$654  = { \$653 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$655  = ~ \$654 ;
-  assign \$656  = \$655  + 1'h1;
-  assign \$657  = a5_valid & a5_ok;
-  assign \$658  = { \$657 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$659  = ~ \$658 ;
-  assign \$660  = \$659  + 1'h1;
-  assign \$661  = a4_valid & a4_ok;
-  assign \$662  = { \$661 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$663  = ~ \$662 ;
-  assign \$664  = \$663  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$665  = ~ rel_f2;
-  assign \$666  = f3_quiet & \$665 ;
-  assign \$667  = \$666  ? f3_in : 1'h0;
-  assign \$668  = x1_select | x0_select;
-  assign \$669  = ~ \$668 ;
-  assign \$670  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$671  = { 1'h0, \$669  } & \$670 ;
-  assign \$672  = { 1'h0, \$667  } & \$671 ;
-  assign \$673  = ~ f4_prev_released;
-  assign \$674  = \$673  & f4_rest_held;
-  assign \$signal$332  = f4_hit_a1 | \$674 ;
-  assign \$675  = ~ f4_prev_released;
-  assign \$676  = f4_by_mem & f4_mem_ok;
-  assign \$677  = f4_by_older | \$676 ;
-  assign \$678  = \$675  & \$677 ;
-  assign \release  = f4_by_a1 | \$678 ;
-  assign \$679  = ~ f4_go;
-  assign \$680  = ~ \$signal$332 ;
-  assign \$681  = \$signal$332  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$681  : f4_err;
-  assign \$signal$245  = \release  ? 4'h0 : unreleased_err;
-  assign \$682  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$318  = ~ \$682 ;
-  assign \$683  = ~ f4_prev_released;
-  assign \$684  = \$683  & f4_by_older;
-  assign \$685  = f4_by_a1 | \$684 ;
-  assign \$686  = f4_live & \$685 ;
-  assign \$687  = ~ f4_prev_released;
-  assign \$688  = \$687  & f4_by_mem_live;
-  assign \$689  = \$688  & f4_mem_ok;
-  assign \w__en$316  = \$686  | \$689 ;
-  assign \$690  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$691  = ~ \$690 ;
-  assign \$692  = ~ f4_prev_released;
-  assign \$693  = \$692  & f4_by_older;
-  assign \$694  = f4_by_a1 | \$693 ;
-  assign \$695  = f4_live & \$694 ;
-  assign \$696  = ~ f4_prev_released;
-  assign \$697  = \$696  & f4_by_mem_live;
-  assign \$698  = \$697  & f4_mem_ok;
-  assign event_queue_wen = \$695  | \$698 ;
-  assign \$699  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$700  = busy_0 | busy_6;
-  assign \$701  = busy_12 | busy_18;
-  assign \$702  = \$700  | \$701 ;
-  assign \$703  = busy_24 | busy_30;
-  assign busy = \$702  | \$703 ;
+  assign \w__en$315  = \$443  | \$446 ;
+  assign \$447  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = ~ f4_prev_released;
+  assign \$450  = \$449  & f4_by_older;
+  assign \$451  = f4_by_a1 | \$450 ;
+  assign \$452  = f4_live & \$451 ;
+  assign \$453  = ~ f4_prev_released;
+  assign \$454  = \$453  & f4_by_mem_live;
+  assign \$455  = \$454  & f4_mem_ok;
+  assign event_queue_wen = \$452  | \$455 ;
+  assign \$456  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$457  = busy_0 | busy_6;
+  assign \$458  = busy_12 | busy_18;
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = busy_24 | busy_30;
+  assign busy = \$459  | \$460 ;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$704 ;
+    event_grant_w_en <= \$461 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$705 ;
+    event_grant_w_addr <= \$462 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$706 ;
+    event_grant_w_data <= \$463 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -4913,15 +4261,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$707 ;
+    event_queue_w_en <= \$464 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$708 ;
+    event_queue_w_addr <= \$465 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$709 ;
+    event_queue_w_data <= \$466 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$710 ;
+    a0_valid <= \$467 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -4931,7 +4279,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= \$4 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$711 ;
+    a1_valid <= \$468 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -4943,17 +4291,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= \$6 ;
   always @(posedge aclk_clk)
-    a1_select <= \$712 ;
+    a1_select <= \$469 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$713 ;
+    x0_valid <= \$470 ;
   always @(posedge aclk_clk)
-    x0_select <= \$714 ;
+    x0_select <= \$471 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$715 ;
+    x1_valid <= \$472 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -4961,9 +4309,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$15 ;
   always @(posedge aclk_clk)
-    x1_select <= \$716 ;
+    x1_select <= \$473 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$717 ;
+    x2_valid <= \$474 ;
   always @(posedge aclk_clk)
     x2_ok <= \$16 ;
   always @(posedge aclk_clk)
@@ -4975,23 +4323,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$718 ;
+    a2_valid <= \$475 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$719 ;
+    event_seen <= \$476 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$720 ;
+    event_seen_prev <= \$477 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$721 ;
+    event_fresh <= \$478 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$722 ;
+    event_has_fresh <= \$479 ;
   always @(posedge aclk_clk)
-    event_head <= \$723 ;
+    event_head <= \$480 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$724 ;
+    a2_ring <= \$481 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -5003,7 +4351,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$35 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$725 ;
+    a3_valid <= \$482 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -5015,7 +4363,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$726 ;
+    a3_ring <= \$483 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -5031,7 +4379,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$57 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$727 ;
+    a4_valid <= \$484 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -5043,13 +4391,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_slot <= \$58 ;
   always @(posedge aclk_clk)
-    a4_tag <= \$signal$106 ;
-  always @(posedge aclk_clk)
-    a4_tag_next <= \$647 [3:0];
+    a4_tag <= next_tag;
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$728 ;
+    a5_valid <= \$485 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -5071,9 +4417,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_hit <= \$78 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$84 [3:0];
+    a3_older_next <= \$85 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$729 ;
+    f0_valid <= \$486 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -5085,11 +4431,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= \$91 ;
+    f0_hit <= \$92 ;
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$730 ;
+    f1_valid <= \$487 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -5105,81 +4451,81 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$731 ;
+    f1_same_second_eq0 <= \$488 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$732 ;
+    f1_same_second_eq3 <= \$489 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$733 ;
+    f1_same_second_eq6 <= \$490 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$734 ;
+    f1_same_second_eq9 <= \$491 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$735 ;
+    f1_same_second_eq12 <= \$492 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$736 ;
+    f1_same_second_eq15 <= \$493 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$737 ;
+    f1_same_second_eq18 <= \$494 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$738 ;
+    f1_same_second_eq21 <= \$495 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$739 ;
+    f1_same_second_eq24 <= \$496 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$740 ;
+    f1_same_second_eq27 <= \$497 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$741 ;
+    f1_same_second_eq30 <= \$498 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$742 ;
+    f1_same_third_eq0 <= \$499 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$743 ;
+    f1_same_third_eq3 <= \$500 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$744 ;
+    f1_same_third_eq6 <= \$501 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$745 ;
+    f1_same_third_eq9 <= \$502 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$746 ;
+    f1_same_third_eq12 <= \$503 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$747 ;
+    f1_same_third_eq15 <= \$504 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$748 ;
+    f1_same_third_eq18 <= \$505 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$749 ;
+    f1_same_third_eq21 <= \$506 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$750 ;
+    f1_same_third_eq24 <= \$507 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$751 ;
+    f1_same_third_eq27 <= \$508 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$752 ;
+    f1_same_third_eq30 <= \$509 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$114 ;
+    f1_misaligned <= \$115 ;
   always @(posedge aclk_clk)
-    f1_event_slot <= \$115 [5:0];
+    f1_event_slot <= \$116 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$753 ;
+    f2_valid <= \$510 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$117 ;
+    f2_pool <= \$118 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$118 ;
+    f2_slot <= \$119 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$120 ;
+    f2_in_pool <= \$121 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$128 ;
+    f2_err <= \$129 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= \$131 ;
+    f2_never_granted <= \$132 ;
   always @(posedge aclk_clk)
-    f2_same_second <= \$153 ;
+    f2_same_second <= \$154 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$175 ;
+    f2_same_third <= \$176 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$754 ;
+    f3_valid <= \$511 ;
   always @(posedge aclk_clk)
-    f3_go <= \$755 ;
+    f3_go <= \$512 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -5193,31 +4539,33 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_in <= \$176 ;
+    f3_next <= \$177 [3:0];
+  always @(posedge aclk_clk)
+    f3_in <= \$178 ;
   always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$656 [8];
+    f3_hit_a2 <= \$413 [8];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$179 [4];
+    f3_a2_tag_ok <= \$181 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$660 [8];
+    f3_hit_a3 <= \$417 [8];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$182 [4];
+    f3_a3_tag_ok <= \$184 [4];
   always @(posedge aclk_clk)
-    f3_older_tag <= \$183 ;
+    f3_older_next <= \$187 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$184 ;
+    f3_older_snap <= \$188 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$185 ;
+    f3_rel_f3 <= \$189 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$756 ;
+    f3_quiet <= \$513 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$757 ;
+    f4_valid <= \$514 ;
   always @(posedge aclk_clk)
-    f4_go <= \$758 ;
+    f4_go <= \$515 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -5231,61 +4579,61 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$664 [8];
+    f4_hit_a1 <= \$421 [8];
   always @(posedge aclk_clk)
-    f4_a1_tag <= a4_tag;
+    f4_a1_next <= \$197 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$203 ;
+    f4_rest_held <= \$208 ;
   always @(posedge aclk_clk)
-    f4_rest_tag <= \$213 ;
+    f4_rest_next <= \$218 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$217 ;
+    f4_rest_snap <= \$222 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$759 ;
+    f4_by_a1 <= \$516 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$760 ;
+    f4_by_older <= \$517 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$761 ;
+    f4_by_mem <= \$518 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= \$242 [6];
+    f4_mem_ok <= \$247 [6];
   always @(posedge aclk_clk)
-    f2_flushed <= \$244 ;
+    f2_flushed <= \$249 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$247 ;
+    f3_flushed <= \$252 ;
   always @(posedge aclk_clk)
-    f4_live <= \$252 [0];
+    f4_live <= \$257 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$762 ;
+    f4_by_mem_live <= \$519 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$763 ;
+    f4_prev_released <= \$520 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$260 [8];
+    f4_taken_a4 <= \$265 [8];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$263 [8];
+    f4_taken_a3 <= \$268 [8];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    event_push <= \$764 ;
+    event_push <= \$521 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$765 ;
+    event_queue_waddr <= \$522 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$766 ;
+    event_pushed <= \$523 ;
   always @(posedge aclk_clk)
-    event_popped <= \$767 ;
+    event_popped <= \$524 ;
   always @(posedge aclk_clk)
-    event_count <= \$768 ;
+    event_count <= \$525 ;
   always @(posedge aclk_clk)
-    event_at <= \$769 ;
+    event_at <= \$526 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$770 ;
+    event_nonempty <= \$527 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$771 ;
+    f5_valid <= \$528 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$772 ;
+    f5_ok <= \$529 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$245 ;
+    f5_err <= \$signal$244 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -5299,41 +4647,41 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$313 ;
+    f5_wparity <= \$318 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$317 [8];
+    a3_flip <= \$322 [8];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$318 ;
+    a3_released <= \$323 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$322 ;
+    a4_released <= \$327 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$327 ;
+    a5_overwrite <= \$332 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$773 ;
+    a6_valid <= \$530 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$774 ;
+    f6_valid <= \$531 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$775 ;
+    x3_valid <= \$532 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$776 ;
+    x4_valid <= \$533 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$777 ;
+    x5_valid <= \$534 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$778 ;
+    x6_valid <= \$535 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -5393,17 +4741,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$779 ;
+    busy_0 <= \$536 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$780 ;
+    busy_6 <= \$537 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$781 ;
+    busy_12 <= \$538 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$782 ;
+    busy_18 <= \$539 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$783 ;
+    busy_24 <= \$540 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$784 ;
+    busy_30 <= \$541 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -5414,16 +4762,16 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2750$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2507$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
-  assign \$17  = \$334 [5:0] - event_seen;
+  assign \$17  = \$340 [5:0] - event_seen;
   assign \$18  = ~ \$17 [7];
   assign \$19  = event_take_fresh & \$18 ;
-  assign \$20  = \$334 [5:0] + 1'h1;
-  assign \$21  = \$334 [5:0] + 1'h1;
-  assign \$22  = \$334 [5:0] != 6'h3f;
+  assign \$20  = \$340 [5:0] + 1'h1;
+  assign \$21  = \$340 [5:0] + 1'h1;
+  assign \$22  = \$340 [5:0] != 6'h3f;
   assign \$23  = event_head == 6'h3f;
   assign \$24  = event_head + 1'h1;
   assign \$25  = \$23  ? 7'h00 : \$24 ;
@@ -5435,7 +4783,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$32  = a1_bad_pool ? 4'h2 : \$31 ;
   assign \$33  = event_has_fresh | x1_select;
   assign \$34  = a1_in & \$33 ;
-  assign \$35  = a1_in ? \$334 [5:0] : 6'h00;
+  assign \$35  = a1_in ? \$340 [5:0] : 6'h00;
   assign \$36  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$37  = ~ a2_from_fresh;
   assign \$38  = a2_ok & \$37 ;
@@ -5455,7 +4803,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$54  = a2_ok & a2_from_fresh;
   assign \$55  = \$54  ? a2_in : 1'h0;
   assign \$56  = a2_ok & a2_from_fresh;
-  assign \$58  = a3_ok ? { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  } : 6'h00;
+  assign \$58  = a3_ok ? { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  } : 6'h00;
   assign \$59  = a4_ok ? grant_addr : 32'd0;
   assign \$60  = a3_valid & a3_fwd_ok;
   assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
@@ -5479,823 +4827,1017 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$80  = { \$79 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$81  = ~ \$80 ;
   assign \$82  = \$81  + 1'h1;
-  assign \$83  = a5_tag + 1'h1;
-  assign \$84  = \$82 [8] ? { 1'h0, a4_tag_next } : \$83 ;
-  assign \$85  = free_port_addr - 32'd2147483648;
-  assign \$86  = ~ \$85 [32];
-  assign \$87  = free_port_addr - 32'd2147745792;
-  assign \$88  = ~ \$87 [32];
-  assign \$90  = \$86  & \$89 ;
-  assign \$91  = free_src ? \port$2750$39 [0] : \$90 ;
-  assign \$92  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$93  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$94  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$95  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$96  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$97  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$98  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$99  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$100  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$101  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$102  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$103  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$104  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$105  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$106  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$107  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$108  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$109  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$110  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$111  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$112  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$113  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$114  = | f0_addr[11:0];
-  assign \$115  = f0_addr[31:12] - 20'h80000;
-  assign \$117  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$118  = f1_hit ? f1_event_slot : 6'h00;
-  assign \$120  = f1_oor | \$119 ;
-  assign \$122  = ~ \$121 ;
-  assign \$123  = f1_oor | \$122 ;
-  assign \$124  = f1_hit & f1_misaligned;
-  assign \$126  = f1_contract ? 4'h8 : 4'h0;
-  assign \$127  = \$125  ? 4'h5 : \$126 ;
-  assign \$128  = \$123  ? 4'h4 : \$127 ;
-  assign \$129  = f1_event_slot - event_fresh;
-  assign \$130  = ~ \$129 [7];
-  assign \$131  = f1_hit & \$130 ;
-  assign \$132  = ~ f1_same_second_eq0;
-  assign \$133  = ~ f1_same_second_eq3;
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = ~ f1_same_second_eq6;
-  assign \$136  = ~ f1_same_second_eq9;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$134  | \$137 ;
-  assign \$139  = ~ f1_same_second_eq12;
-  assign \$140  = ~ f1_same_second_eq15;
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = ~ f1_same_second_eq18;
-  assign \$143  = ~ f1_same_second_eq21;
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = \$141  | \$144 ;
-  assign \$146  = \$138  | \$145 ;
-  assign \$147  = ~ f1_same_second_eq24;
-  assign \$148  = ~ f1_same_second_eq27;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = ~ f1_same_second_eq30;
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = \$146  | \$151 ;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = ~ f1_same_third_eq0;
-  assign \$155  = ~ f1_same_third_eq3;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = ~ f1_same_third_eq6;
-  assign \$158  = ~ f1_same_third_eq9;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$156  | \$159 ;
-  assign \$161  = ~ f1_same_third_eq12;
-  assign \$162  = ~ f1_same_third_eq15;
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = ~ f1_same_third_eq18;
-  assign \$165  = ~ f1_same_third_eq21;
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = \$163  | \$166 ;
-  assign \$168  = \$160  | \$167 ;
-  assign \$169  = ~ f1_same_third_eq24;
-  assign \$170  = ~ f1_same_third_eq27;
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = ~ f1_same_third_eq30;
-  assign \$173  = \$171  | \$172 ;
-  assign \$174  = \$168  | \$173 ;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = ! f2_pool;
-  assign \$177  = a4_tag ^ f2_tag;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = \$178  + 1'h1;
-  assign \$180  = a5_tag ^ f2_tag;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = \$181  + 1'h1;
-  assign \$183  = \$656 [8] ? a4_tag : a5_tag;
-  assign \$184  = \$656 [8] ? a4_snap : a5_snap;
-  assign \$185  = f2_same_third & f5_ok;
-  assign \$186  = ~ \$656 [8];
-  assign \$187  = \$signal$187  & \$186 ;
-  assign \$188  = ~ \$660 [8];
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = f2_same_third & f5_ok;
-  assign \$191  = ~ \$190 ;
-  assign \$192  = \$189  & \$191 ;
-  assign \$193  = ~ f3_never_granted;
-  assign \$194  = ~ rel_f2;
-  assign \$195  = ~ f3_rel_f3;
-  assign \$197  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = \$195  & \$198 ;
-  assign \$200  = f3_hit_a3 | \$199 ;
-  assign \$201  = \$194  & \$200 ;
-  assign \$202  = f3_hit_a2 | \$201 ;
-  assign \$203  = \$193  & \$202 ;
-  assign \$204  = f3_hit_a2 | f3_hit_a3;
-  assign \$206  = \$205  & event_grant_r0_b0[1];
-  assign \$208  = \$207  & event_grant_r0_b0[2];
-  assign \$210  = \$209  & event_grant_r0_b0[3];
-  assign \$212  = \$211  & event_grant_r0_b0[4];
-  assign \$213  = \$204  ? f3_older_tag : { \$212 , \$210 , \$208 , \$206  };
-  assign \$214  = f3_hit_a2 | f3_hit_a3;
-  assign \$auto$rtlil.cc:2739:Not$102  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$104  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$106  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$76  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$78  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$80  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$82  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$84  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$86  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$88  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$90  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$92  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$94  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$96  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$98  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$100  = ~ event_grant_r1_b0[2];
+  assign \$83  = a4_tag + 1'h1;
+  assign \$84  = a5_tag + 1'h1;
+  assign \$85  = \$82 [8] ? \$83 [3:0] : \$84 [3:0];
+  assign \$86  = free_port_addr - 32'd2147483648;
+  assign \$87  = ~ \$86 [32];
+  assign \$88  = free_port_addr - 32'd2147745792;
+  assign \$89  = ~ \$88 [32];
+  assign \$91  = \$87  & \$90 ;
+  assign \$92  = free_src ? \port$2507$39 [0] : \$91 ;
+  assign \$93  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$94  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$95  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$96  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$97  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$98  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$99  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$100  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$101  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$102  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$103  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$104  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$105  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$106  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$107  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$108  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$109  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$110  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$111  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$112  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$113  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$114  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$115  = | f0_addr[11:0];
+  assign \$116  = f0_addr[31:12] - 20'h80000;
+  assign \$118  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$119  = f1_hit ? f1_event_slot : 6'h00;
+  assign \$121  = f1_oor | \$120 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = f1_oor | \$123 ;
+  assign \$125  = f1_hit & f1_misaligned;
+  assign \$127  = f1_contract ? 4'h8 : 4'h0;
+  assign \$128  = \$126  ? 4'h5 : \$127 ;
+  assign \$129  = \$124  ? 4'h4 : \$128 ;
+  assign \$130  = f1_event_slot - event_fresh;
+  assign \$131  = ~ \$130 [7];
+  assign \$132  = f1_hit & \$131 ;
+  assign \$133  = ~ f1_same_second_eq0;
+  assign \$134  = ~ f1_same_second_eq3;
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = ~ f1_same_second_eq6;
+  assign \$137  = ~ f1_same_second_eq9;
+  assign \$138  = \$136  | \$137 ;
+  assign \$139  = \$135  | \$138 ;
+  assign \$140  = ~ f1_same_second_eq12;
+  assign \$141  = ~ f1_same_second_eq15;
+  assign \$142  = \$140  | \$141 ;
+  assign \$143  = ~ f1_same_second_eq18;
+  assign \$144  = ~ f1_same_second_eq21;
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = \$142  | \$145 ;
+  assign \$147  = \$139  | \$146 ;
+  assign \$148  = ~ f1_same_second_eq24;
+  assign \$149  = ~ f1_same_second_eq27;
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = ~ f1_same_second_eq30;
+  assign \$152  = \$150  | \$151 ;
+  assign \$153  = \$147  | \$152 ;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = ~ f1_same_third_eq0;
+  assign \$156  = ~ f1_same_third_eq3;
+  assign \$157  = \$155  | \$156 ;
+  assign \$158  = ~ f1_same_third_eq6;
+  assign \$159  = ~ f1_same_third_eq9;
+  assign \$160  = \$158  | \$159 ;
+  assign \$161  = \$157  | \$160 ;
+  assign \$162  = ~ f1_same_third_eq12;
+  assign \$163  = ~ f1_same_third_eq15;
+  assign \$164  = \$162  | \$163 ;
+  assign \$165  = ~ f1_same_third_eq18;
+  assign \$166  = ~ f1_same_third_eq21;
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = \$164  | \$167 ;
+  assign \$169  = \$161  | \$168 ;
+  assign \$170  = ~ f1_same_third_eq24;
+  assign \$171  = ~ f1_same_third_eq27;
+  assign \$172  = \$170  | \$171 ;
+  assign \$173  = ~ f1_same_third_eq30;
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = \$169  | \$174 ;
+  assign \$176  = ~ \$175 ;
+  assign \$177  = f2_tag + 1'h1;
+  assign \$178  = ! f2_pool;
+  assign \$179  = a4_tag ^ f2_tag;
+  assign \$180  = ~ \$179 ;
+  assign \$181  = \$180  + 1'h1;
+  assign \$182  = a5_tag ^ f2_tag;
+  assign \$183  = ~ \$182 ;
+  assign \$184  = \$183  + 1'h1;
+  assign \$185  = a4_tag + 1'h1;
+  assign \$186  = a5_tag + 1'h1;
+  assign \$187  = \$413 [8] ? \$185 [3:0] : \$186 [3:0];
+  assign \$188  = \$413 [8] ? a4_snap : a5_snap;
+  assign \$189  = f2_same_third & f5_ok;
+  assign \$190  = ~ \$413 [8];
+  assign \$191  = \$signal$185  & \$190 ;
+  assign \$192  = ~ \$417 [8];
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = f2_same_third & f5_ok;
+  assign \$195  = ~ \$194 ;
+  assign \$196  = \$193  & \$195 ;
+  assign \$197  = a4_tag + 1'h1;
+  assign \$198  = ~ f3_never_granted;
+  assign \$199  = ~ rel_f2;
+  assign \$200  = ~ f3_rel_f3;
+  assign \$202  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = \$200  & \$203 ;
+  assign \$205  = f3_hit_a3 | \$204 ;
+  assign \$206  = \$199  & \$205 ;
+  assign \$207  = f3_hit_a2 | \$206 ;
+  assign \$208  = \$198  & \$207 ;
+  assign \$209  = f3_hit_a2 | f3_hit_a3;
+  assign \$211  = \$210  & event_grant_r0_b0[1];
+  assign \$213  = \$212  & event_grant_r0_b0[2];
+  assign \$215  = \$214  & event_grant_r0_b0[3];
+  assign \$217  = \$216  & event_grant_r0_b0[4];
+  assign \$218  = \$209  ? f3_older_next : { \$217 , \$215 , \$213 , \$211  };
+  assign \$219  = f3_hit_a2 | f3_hit_a3;
+  assign \$221  = \$220  & event_grant_r0_b0[0];
+  assign \$222  = \$219  ? f3_older_snap : \$221 ;
+  assign \$223  = f3_go & \$421 [8];
+  assign \$224  = a4_tag ^ f3_tag;
+  assign \$225  = ~ \$224 ;
+  assign \$226  = \$225  + 1'h1;
+  assign \$227  = \$223  & \$226 [4];
+  assign \$228  = ~ f3_never_granted;
+  assign \$229  = f3_go & \$228 ;
+  assign \$230  = ~ \$421 [8];
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = ~ rel_f2;
+  assign \$233  = \$232  & f3_hit_a3;
+  assign \$234  = f3_hit_a2 | \$233 ;
+  assign \$235  = \$231  & \$234 ;
+  assign \$236  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = ~ rel_f2;
+  assign \$239  = f3_quiet & \$238 ;
+  assign \$240  = ~ \$421 [8];
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = \$241  ? f3_in : 1'h0;
+  assign \$243  = ~ f3_never_granted;
+  assign \$245  = { \$244 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
+  assign \$246  = ~ \$245 ;
+  assign \$247  = \$246  + 1'h1;
+  assign \$248  = x1_select & f1_hit;
+  assign \$250  = x1_select & f2_in;
+  assign \$252  = f2_flushed | \$251 ;
+  assign \$253  = x1_select | x0_select;
+  assign \$254  = ~ \$253 ;
+  assign \$255  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$256  = { 1'h0, \$254  } & \$255 ;
+  assign \$257  = { 1'h0, f3_in } & \$256 ;
+  assign \$258  = \$421 [8] ? 1'h0 : \$429 [0];
+  assign \$259  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$260  = ~ \$259 ;
+  assign \$261  = \$260  + 1'h1;
+  assign \$262  = \release  & \$261 [8];
+  assign \$263  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$264  = ~ \$263 ;
+  assign \$265  = \$264  + 1'h1;
+  assign \$266  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$267  = ~ \$266 ;
+  assign \$268  = \$267  + 1'h1;
+  assign \$269  = ~ f4_prev_released;
+  assign \$270  = \$269  & f4_by_older;
+  assign \$271  = f4_by_a1 | \$270 ;
+  assign \$272  = f4_live & \$271 ;
+  assign \$273  = ~ f4_prev_released;
+  assign \$274  = \$273  & f4_by_mem_live;
+  assign \$275  = \$274  & f4_mem_ok;
+  assign \$276  = \$272  | \$275 ;
+  assign \$277  = ~ f4_prev_released;
+  assign \$278  = \$277  & f4_by_older;
+  assign \$279  = f4_by_a1 | \$278 ;
+  assign \$280  = f4_live & \$279 ;
+  assign \$281  = ~ f4_prev_released;
+  assign \$282  = \$281  & f4_by_mem_live;
+  assign \$283  = \$282  & f4_mem_ok;
+  assign \$284  = \$280  | \$283 ;
+  assign \$285  = event_queue_waddr == 6'h3f;
+  assign \$286  = event_queue_waddr + 1'h1;
+  assign \$287  = \$285  ? 7'h00 : \$286 ;
+  assign \$288  = event_pushed == event_popped;
+  assign \$289  = event_pushed ? 7'h01 : 7'h7f;
+  assign \$290  = \$288  ? 7'h00 : \$289 ;
+  assign \$291  = $signed({ 1'h0, event_count }) + $signed(\$290 );
+  assign \$292  = ! event_pushed;
+  assign \$293  = ! event_popped;
+  assign \$294  = \$292  & \$293 ;
+  assign \$295  = event_pop ? event_at[1] : event_at[0];
+  assign \$296  = ~ \$295 ;
+  assign \$297  = event_push | \$296 ;
+  assign \$298  = ! event_pushed;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = event_count == 2'h3;
+  assign \$302  = event_pop ? event_at[2] : event_at[1];
+  assign \$303  = ~ \$302 ;
+  assign \$304  = event_push | \$303 ;
+  assign \$306  = ! event_popped;
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = event_pop ? event_at[0] : 1'h0;
+  assign \$309  = ~ \$308 ;
+  assign \$310  = event_push | \$309 ;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = event_pop ? event_at[1] : event_at[0];
+  assign \$315  = ~ \$314 ;
+  assign \$316  = event_push | \$315 ;
+  assign \$317  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$318  = ~ \$317 ;
+  assign \$319  = f5_wrote & a2_ring;
+  assign \$320  = { \$319 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$321  = ~ \$320 ;
+  assign \$322  = \$321  + 1'h1;
+  assign \$323  = \release  & f4_taken_a2;
+  assign \$324  = a3_ring & a3_lapped;
+  assign \$326  = \release  & f4_taken_a3;
+  assign \$327  = a3_released | \$326 ;
+  assign \$328  = ~ a4_released;
+  assign \$329  = a4_prev_held & \$328 ;
+  assign \$330  = \release  & f4_taken_a4;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = \$329  & \$331 ;
+  assign \$333  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
+  assign \$334  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$335  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$336  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$337  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$338  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$339  = event_grant_w_data[4:1] + 1'h1;
+  assign \$340  = x1_select ? 7'h00 : event_fresh;
+  assign \$341  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$341 ;
+  assign \$342  = ~ x1_select;
+  assign \$343  = a1_select & \$342 ;
+  assign \$344  = ~ event_has_fresh;
+  assign \$345  = \$343  & \$344 ;
+  assign event_pop = \$345  & event_nonempty;
+  assign \$346  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$348  = \$347  & event_queue_r0_b0[0];
+  assign \$349  = \$346  | \$348 ;
+  assign \$350  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$352  = \$351  & event_queue_r0_b0[1];
+  assign \$353  = \$350  | \$352 ;
+  assign \$354  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$356  = \$355  & event_queue_r0_b0[2];
+  assign \$357  = \$354  | \$356 ;
+  assign \$358  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$360  = \$359  & event_queue_r0_b0[3];
+  assign \$361  = \$358  | \$360 ;
+  assign \$362  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$364  = \$363  & event_queue_r0_b0[4];
+  assign \$365  = \$362  | \$364 ;
+  assign \$366  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$368  = \$367  & event_queue_r0_b0[5];
+  assign \$369  = \$366  | \$368 ;
+  assign \$370  = a3_sel_fresh & event_parity_r1_b0;
+  assign \$372  = \$371  & event_queue_r0_b0[6];
+  assign fetched_snap = \$370  | \$372 ;
+  assign \$373  = a3_fwd_ok & a3_hit_a1;
+  assign \$374  = a4_tag + 1'h1;
+  assign \$375  = a3_fwd_ok & a3_older_hit;
+  assign \$378  = \$377  & event_grant_r1_b0[1];
+  assign \$379  = \$376  | \$378 ;
+  assign \$381  = \$380  & event_queue_r0_b0[7];
+  assign \$382  = \$379  | \$381 ;
+  assign \$385  = \$384  & event_grant_r1_b0[2];
+  assign \$388  = \$387  & event_queue_r0_b0[8];
+  assign \$389  = \$386  | \$388 ;
+  assign \$392  = \$391  & event_grant_r1_b0[3];
+  assign \$395  = \$394  & event_queue_r0_b0[9];
+  assign \$396  = \$393  | \$395 ;
+  assign \$399  = \$398  & event_grant_r1_b0[4];
+  assign \$402  = \$401  & event_queue_r0_b0[10];
+  assign \$403  = \$400  | \$402 ;
+  assign \$404  = \$375  ? a3_older_next : { \$403 , \$396 , \$389 , \$382  };
+  assign next_tag = \$373  ? \$374 [3:0] : \$404 ;
+  assign \$405  = a3_valid & a3_ok;
+  assign \$406  = ! a3_pool;
+  assign event_grant_wen = \$405  & \$406 ;
+  assign \$409  = ! f2_err;
+  assign \$signal$185  = f2_valid & \$409 ;
+  assign \$410  = a4_valid & a4_ok;
+  assign \$411  = { \$410 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$412  = ~ \$411 ;
+  assign \$413  = \$412  + 1'h1;
+  assign \$414  = a5_valid & a5_ok;
+  assign \$415  = { \$414 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$416  = ~ \$415 ;
+  assign \$417  = \$416  + 1'h1;
+  assign \$418  = a4_valid & a4_ok;
+  assign \$419  = { \$418 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$420  = ~ \$419 ;
+  assign \$421  = \$420  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$422  = ~ rel_f2;
+  assign \$423  = f3_quiet & \$422 ;
+  assign \$424  = \$423  ? f3_in : 1'h0;
+  assign \$425  = x1_select | x0_select;
+  assign \$426  = ~ \$425 ;
+  assign \$427  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$428  = { 1'h0, \$426  } & \$427 ;
+  assign \$429  = { 1'h0, \$424  } & \$428 ;
+  assign \$430  = ~ f4_prev_released;
+  assign \$431  = \$430  & f4_rest_held;
+  assign \$signal$331  = f4_hit_a1 | \$431 ;
+  assign \$432  = ~ f4_prev_released;
+  assign \$433  = f4_by_mem & f4_mem_ok;
+  assign \$434  = f4_by_older | \$433 ;
+  assign \$435  = \$432  & \$434 ;
+  assign \release  = f4_by_a1 | \$435 ;
+  assign \$436  = ~ f4_go;
+  assign \$437  = ~ \$signal$331 ;
+  assign \$438  = \$signal$331  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$438  : f4_err;
+  assign \$signal$244  = \release  ? 4'h0 : unreleased_err;
+  assign \$439  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$317  = ~ \$439 ;
+  assign \$440  = ~ f4_prev_released;
+  assign \$441  = \$440  & f4_by_older;
+  assign \$442  = f4_by_a1 | \$441 ;
+  assign \$443  = f4_live & \$442 ;
+  assign \$444  = ~ f4_prev_released;
+  assign \$445  = \$444  & f4_by_mem_live;
+  assign \$446  = \$445  & f4_mem_ok;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$704  = event_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$461  = event_grant_wen;
     if (aclk_rst) begin
-      \$704  = 1'h0;
+      \$461  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$705  = event_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$462  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$705  = { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  };
+      \$462  = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$706  = event_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$463  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$706  = event_grant_wdata;
+      \$463  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$707  = event_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$464  = event_queue_wen;
     if (aclk_rst) begin
-      \$707  = 1'h0;
+      \$464  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$708  = event_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$465  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$708  = event_queue_waddr;
+      \$465  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$709  = event_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$466  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$709  = event_queue_wdata;
+      \$466  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$710  = alloc_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$467  = alloc_valid;
     if (aclk_rst) begin
-      \$710  = 1'h0;
+      \$467  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$711  = a0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$468  = a0_valid;
     if (aclk_rst) begin
-      \$711  = 1'h0;
+      \$468  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$712  = \$9 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$469  = \$9 ;
     if (aclk_rst) begin
-      \$712  = 1'h0;
+      \$469  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$713  = flush_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$470  = flush_valid;
     if (aclk_rst) begin
-      \$713  = 1'h0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$714  = \$12 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$471  = \$12 ;
     if (aclk_rst) begin
-      \$714  = 1'h0;
+      \$471  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$715  = x0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$472  = x0_valid;
     if (aclk_rst) begin
-      \$715  = 1'h0;
+      \$472  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$716  = x0_select;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$473  = x0_select;
     if (aclk_rst) begin
-      \$716  = 1'h0;
+      \$473  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$717  = x1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$474  = x1_valid;
     if (aclk_rst) begin
-      \$717  = 1'h0;
+      \$474  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$718  = a1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$475  = a1_valid;
     if (aclk_rst) begin
-      \$718  = 1'h0;
+      \$475  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$719  = event_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$476  = event_seen;
     if (\$19 ) begin
-      \$719  = \$20 ;
+      \$476  = \$20 ;
     end
     if (aclk_rst) begin
-      \$719  = 7'h00;
+      \$476  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$720  = event_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$477  = event_seen;
     if (aclk_rst) begin
-      \$720  = 7'h00;
+      \$477  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$721  = event_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$478  = event_fresh;
     if (event_take_fresh) begin
-      \$721  = \$21 ;
+      \$478  = \$21 ;
     end else if (x1_select) begin
-      \$721  = 7'h00;
+      \$478  = 7'h00;
     end
     if (aclk_rst) begin
-      \$721  = 7'h00;
+      \$478  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$722  = event_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$479  = event_has_fresh;
     if (event_take_fresh) begin
-      \$722  = \$22 ;
+      \$479  = \$22 ;
     end else if (x1_select) begin
-      \$722  = 1'h1;
+      \$479  = 1'h1;
     end
     if (aclk_rst) begin
-      \$722  = 1'h1;
+      \$479  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$723  = event_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$480  = event_head;
     if (event_pop) begin
-      \$723  = \$25 [5:0];
+      \$480  = \$25 [5:0];
     end
     if (x1_select) begin
-      \$723  = event_queue_waddr;
+      \$480  = event_queue_waddr;
     end
     if (aclk_rst) begin
-      \$723  = 6'h00;
+      \$480  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$724  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$481  = 1'h0;
     if (aclk_rst) begin
-      \$724  = 1'h0;
+      \$481  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$725  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$482  = a2_valid;
     if (aclk_rst) begin
-      \$725  = 1'h0;
+      \$482  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$726  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$483  = a2_ring;
     if (aclk_rst) begin
-      \$726  = 1'h0;
+      \$483  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$727  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$484  = a3_valid;
     if (aclk_rst) begin
-      \$727  = 1'h0;
+      \$484  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$728  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$485  = a4_valid;
     if (aclk_rst) begin
-      \$728  = 1'h0;
+      \$485  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$729  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$486  = free_valid;
     if (aclk_rst) begin
-      \$729  = 1'h0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$730  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$487  = f0_valid;
     if (aclk_rst) begin
-      \$730  = 1'h0;
+      \$487  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$731  = \$92 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$488  = \$93 ;
     if (aclk_rst) begin
-      \$731  = 1'h0;
+      \$488  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$732  = \$93 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$489  = \$94 ;
     if (aclk_rst) begin
-      \$732  = 1'h0;
+      \$489  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$733  = \$94 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$490  = \$95 ;
     if (aclk_rst) begin
-      \$733  = 1'h0;
+      \$490  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$734  = \$95 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$491  = \$96 ;
     if (aclk_rst) begin
-      \$734  = 1'h0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$735  = \$96 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$492  = \$97 ;
     if (aclk_rst) begin
-      \$735  = 1'h0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$736  = \$97 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$493  = \$98 ;
     if (aclk_rst) begin
-      \$736  = 1'h0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$737  = \$98 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$494  = \$99 ;
     if (aclk_rst) begin
-      \$737  = 1'h0;
+      \$494  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$738  = \$99 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$495  = \$100 ;
     if (aclk_rst) begin
-      \$738  = 1'h0;
+      \$495  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$739  = \$100 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$496  = \$101 ;
     if (aclk_rst) begin
-      \$739  = 1'h0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$740  = \$101 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$497  = \$102 ;
     if (aclk_rst) begin
-      \$740  = 1'h0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$741  = \$102 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$498  = \$103 ;
     if (aclk_rst) begin
-      \$741  = 1'h0;
+      \$498  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$742  = \$103 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$499  = \$104 ;
     if (aclk_rst) begin
-      \$742  = 1'h0;
+      \$499  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$743  = \$104 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$500  = \$105 ;
     if (aclk_rst) begin
-      \$743  = 1'h0;
+      \$500  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$744  = \$105 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$501  = \$106 ;
     if (aclk_rst) begin
-      \$744  = 1'h0;
+      \$501  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$745  = \$106 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$502  = \$107 ;
     if (aclk_rst) begin
-      \$745  = 1'h0;
+      \$502  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$746  = \$107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$503  = \$108 ;
     if (aclk_rst) begin
-      \$746  = 1'h0;
+      \$503  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$747  = \$108 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$504  = \$109 ;
     if (aclk_rst) begin
-      \$747  = 1'h0;
+      \$504  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$748  = \$109 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$505  = \$110 ;
     if (aclk_rst) begin
-      \$748  = 1'h0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$749  = \$110 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$506  = \$111 ;
     if (aclk_rst) begin
-      \$749  = 1'h0;
+      \$506  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$750  = \$111 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$507  = \$112 ;
     if (aclk_rst) begin
-      \$750  = 1'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$751  = \$112 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$508  = \$113 ;
     if (aclk_rst) begin
-      \$751  = 1'h0;
+      \$508  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$752  = \$113 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$509  = \$114 ;
     if (aclk_rst) begin
-      \$752  = 1'h0;
+      \$509  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$753  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$510  = f1_valid;
     if (aclk_rst) begin
-      \$753  = 1'h0;
+      \$510  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$754  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$511  = f2_valid;
     if (aclk_rst) begin
-      \$754  = 1'h0;
+      \$511  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$755  = \$signal$187 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$512  = \$signal$185 ;
     if (aclk_rst) begin
-      \$755  = 1'h0;
+      \$512  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$756  = \$192 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$513  = \$196 ;
     if (aclk_rst) begin
-      \$756  = 1'h0;
+      \$513  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$757  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$514  = f3_valid;
     if (aclk_rst) begin
-      \$757  = 1'h0;
+      \$514  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$758  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$515  = f3_go;
     if (aclk_rst) begin
-      \$758  = 1'h0;
+      \$515  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$759  = \$222 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$516  = \$227 ;
     if (aclk_rst) begin
-      \$759  = 1'h0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$760  = \$232 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$517  = \$237 ;
     if (aclk_rst) begin
-      \$760  = 1'h0;
+      \$517  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$761  = \$237 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$518  = \$242 ;
     if (aclk_rst) begin
-      \$761  = 1'h0;
+      \$518  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$762  = \$253 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$519  = \$258 ;
     if (aclk_rst) begin
-      \$762  = 1'h0;
+      \$519  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$763  = \$257 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$520  = \$262 ;
     if (aclk_rst) begin
-      \$763  = 1'h0;
+      \$520  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$764  = \$271 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$521  = \$276 ;
     if (aclk_rst) begin
-      \$764  = 1'h0;
+      \$521  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$765  = event_queue_waddr;
-    if (\$279 ) begin
-      \$765  = \$282 [5:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$522  = event_queue_waddr;
+    if (\$284 ) begin
+      \$522  = \$287 [5:0];
     end
     if (aclk_rst) begin
-      \$765  = 6'h00;
+      \$522  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$766  = event_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$523  = event_push;
     if (x1_select) begin
-      \$766  = 1'h0;
+      \$523  = 1'h0;
     end
     if (aclk_rst) begin
-      \$766  = 1'h0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$767  = event_pop;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$524  = event_pop;
     if (x1_select) begin
-      \$767  = 1'h0;
+      \$524  = 1'h0;
     end
     if (aclk_rst) begin
-      \$767  = 1'h0;
+      \$524  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$768  = \$286 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$525  = \$291 [6:0];
     if (x1_select) begin
-      \$768  = 7'h00;
+      \$525  = 7'h00;
     end
     if (aclk_rst) begin
-      \$768  = 7'h00;
+      \$525  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$769  = event_at;
-    if (\$289 ) begin
-      \$769 [0] = event_at[0];
-      \$769 [1] = event_at[1];
-      \$769 [2] = event_at[2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$526  = event_at;
+    if (\$294 ) begin
+      \$526 [0] = event_at[0];
+      \$526 [1] = event_at[1];
+      \$526 [2] = event_at[2];
     end
-    if (\$295 ) begin
-      \$769 [0] = event_at[1];
-      \$769 [1] = event_at[2];
-      \$769 [2] = \$296 ;
+    if (\$300 ) begin
+      \$526 [0] = event_at[1];
+      \$526 [1] = event_at[2];
+      \$526 [2] = \$301 ;
     end
-    if (\$302 ) begin
-      \$769 [0] = 1'h0;
-      \$769 [1] = event_at[0];
-      \$769 [2] = event_at[1];
+    if (\$307 ) begin
+      \$526 [0] = 1'h0;
+      \$526 [1] = event_at[0];
+      \$526 [2] = event_at[1];
     end
-    if (\$308 ) begin
-      \$769 [0] = event_at[0];
-      \$769 [1] = event_at[1];
-      \$769 [2] = event_at[2];
-    end
-    if (x1_select) begin
-      \$769  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$769  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$770  = event_nonempty;
-    if (\$289 ) begin
-      \$770  = \$292 ;
-    end
-    if (\$295 ) begin
-      \$770  = \$299 ;
-    end
-    if (\$302 ) begin
-      \$770  = \$305 ;
-    end
-    if (\$308 ) begin
-      \$770  = \$311 ;
+    if (\$313 ) begin
+      \$526 [0] = event_at[0];
+      \$526 [1] = event_at[1];
+      \$526 [2] = event_at[2];
     end
     if (x1_select) begin
-      \$770  = 1'h0;
+      \$526  = 3'h1;
     end
     if (aclk_rst) begin
-      \$770  = 1'h0;
+      \$526  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$771  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$527  = event_nonempty;
+    if (\$294 ) begin
+      \$527  = \$297 ;
+    end
+    if (\$300 ) begin
+      \$527  = \$304 ;
+    end
+    if (\$307 ) begin
+      \$527  = \$310 ;
+    end
+    if (\$313 ) begin
+      \$527  = \$316 ;
+    end
+    if (x1_select) begin
+      \$527  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$771  = 1'h0;
+      \$527  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$772  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$528  = f4_valid;
     if (aclk_rst) begin
-      \$772  = 1'h0;
+      \$528  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$773  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$529  = \release ;
     if (aclk_rst) begin
-      \$773  = 1'h0;
+      \$529  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$774  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$530  = a5_valid;
     if (aclk_rst) begin
-      \$774  = 1'h0;
+      \$530  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$775  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$531  = f5_valid;
     if (aclk_rst) begin
-      \$775  = 1'h0;
+      \$531  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$776  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$532  = x2_valid;
     if (aclk_rst) begin
-      \$776  = 1'h0;
+      \$532  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$777  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$533  = x3_valid;
     if (aclk_rst) begin
-      \$777  = 1'h0;
+      \$533  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$778  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$534  = x4_valid;
     if (aclk_rst) begin
-      \$778  = 1'h0;
+      \$534  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$779  = \$328 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$535  = x5_valid;
     if (aclk_rst) begin
-      \$779  = 1'h0;
+      \$535  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$780  = \$329 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$536  = \$333 ;
     if (aclk_rst) begin
-      \$780  = 1'h0;
+      \$536  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$781  = \$330 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$537  = \$334 ;
     if (aclk_rst) begin
-      \$781  = 1'h0;
+      \$537  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$782  = \$331 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$538  = \$335 ;
     if (aclk_rst) begin
-      \$782  = 1'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$783  = \$332 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$539  = \$336 ;
     if (aclk_rst) begin
-      \$783  = 1'h0;
+      \$539  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$784  = \$333 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$540  = \$337 ;
     if (aclk_rst) begin
-      \$784  = 1'h0;
+      \$540  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    \$541  = \$338 ;
+    if (aclk_rst) begin
+      \$541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$651 ;
+          grant_addr = \$408 ;
     endcase
   end
-  assign event_grant_waddr = { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  };
-  assign flush_reg_select = \port$2750$39 [1];
-  assign event_fresh_slot = \$334 [5:0];
+  assign event_grant_waddr = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
+  assign flush_reg_select = \port$2507$39 [1];
+  assign event_fresh_slot = \$340 [5:0];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
-  assign \$signal  = { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  };
-  assign next_next_tag = \$647 [3:0];
-  assign free_reg_hit = \port$2750$39 [0];
-  assign \$signal$198  = \$656 [8];
-  assign hit_a3 = \$660 [8];
-  assign \$signal$217  = \$664 [8];
-  assign f3_by_mem_base = \$672 [0];
+  assign \$signal  = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
+  assign free_reg_hit = \port$2507$39 [0];
+  assign \$signal$197  = \$413 [8];
+  assign hit_a3 = \$417 [8];
+  assign \$signal$216  = \$421 [8];
+  assign f3_by_mem_base = \$429 [0];
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = event_grant_w_data;
+  assign w__data = { \$339 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$310  = \$334 [5:0];
-  assign \event_grant_addr$311  = \$334 [5:0];
+  assign \r__addr$309  = \$340 [5:0];
+  assign \event_grant_addr$310  = \$340 [5:0];
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$313  = event_grant_r1_b0;
-  assign \w__addr$314  = f4_slot;
+  assign \event_grant_data$312  = event_grant_r1_b0;
+  assign \w__addr$313  = f4_slot;
   assign event_parity_waddr = f4_slot;
-  assign event_parity_wen = \w__en$316 ;
-  assign event_parity_wdata = \w__data$318 ;
-  assign \r__addr$320  = f1_event_slot;
+  assign event_parity_wen = \w__en$315 ;
+  assign event_parity_wdata = \w__data$317 ;
+  assign \r__addr$319  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$322  = \$334 [5:0];
-  assign \event_parity_addr$323  = \$334 [5:0];
+  assign \r__addr$321  = \$340 [5:0];
+  assign \event_parity_addr$322  = \$340 [5:0];
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$325  = event_parity_r1_b0;
-  assign \w__addr$326  = event_queue_w_addr;
-  assign \w__en$327  = event_queue_w_en;
-  assign \w__data$328  = event_queue_w_data;
-  assign \r__addr$329  = event_head;
+  assign \event_parity_data$324  = event_parity_r1_b0;
+  assign \w__addr$325  = event_queue_w_addr;
+  assign \w__en$326  = event_queue_w_en;
+  assign \w__data$327  = event_queue_w_data;
+  assign \r__addr$328  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -6308,7 +5850,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[11:6];
-  assign \grant_addr$344  = a6_payload[43:12];
+  assign \grant_addr$343  = a6_payload[43:12];
   assign grant_tag = a6_payload[47:44];
   assign grant_user = a6_payload[57:48];
   assign grant_overwrite = a6_payload[58];
@@ -6325,28 +5867,28 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
-  assign \event_grant_wdata.tag  = event_grant_wdata[4:1];
+  assign \event_grant_wdata.next  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
-  assign \event_grant_r0_b0.tag  = event_grant_r0_b0[4:1];
+  assign \event_grant_r0_b0.next  = event_grant_r0_b0[4:1];
   assign \event_grant_r1_b0.snap  = event_grant_r1_b0[0];
-  assign \event_grant_r1_b0.tag  = event_grant_r1_b0[4:1];
+  assign \event_grant_r1_b0.next  = event_grant_r1_b0[4:1];
   assign \event_queue_wdata.slot  = event_queue_wdata[5:0];
   assign \event_queue_wdata.snap  = event_queue_wdata[6];
-  assign \event_queue_wdata.tag  = event_queue_wdata[10:7];
+  assign \event_queue_wdata.next  = event_queue_wdata[10:7];
   assign \event_queue_r0_b0.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_r0_b0.snap  = event_queue_r0_b0[6];
-  assign \event_queue_r0_b0.tag  = event_queue_r0_b0[10:7];
+  assign \event_queue_r0_b0.next  = event_queue_r0_b0[10:7];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
-  assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$313.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$313.tag  = event_grant_r1_b0[4:1];
+  assign \event_grant_data.next  = event_grant_r0_b0[4:1];
+  assign \event_grant_data$312.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$312.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
-  assign \event_queue_data.tag  = event_queue_r0_b0[10:7];
-  assign event_queue_wdata[10:7] = \$699 ;
-  assign event_queue_wdata[6] = \$691 ;
+  assign \event_queue_data.next  = event_queue_r0_b0[10:7];
+  assign event_queue_wdata[10:7] = \$456 ;
+  assign event_queue_wdata[6] = \$448 ;
   assign event_queue_wdata[5:0] = f4_slot;
-  assign event_grant_wdata[4:1] = \$signal$106 ;
+  assign event_grant_wdata[4:1] = next_tag;
   assign event_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [14];
   assign \$14  = 4'h0;
@@ -6354,120 +5896,57 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$43  = \$41 [7];
   assign \$49  = \$47 [7];
   assign \$57  = \$56 ;
-  assign \$341  = a3_sel_head;
-  assign \$345  = a3_sel_head;
-  assign \$349  = a3_sel_head;
-  assign \$353  = a3_sel_head;
-  assign \$357  = a3_sel_head;
-  assign \$361  = a3_sel_head;
+  assign \$347  = a3_sel_head;
+  assign \$351  = a3_sel_head;
+  assign \$355  = a3_sel_head;
+  assign \$359  = a3_sel_head;
+  assign \$363  = a3_sel_head;
+  assign \$367  = a3_sel_head;
   assign \$64  = a3_sel_head;
-  assign \$89  = \$87 [32];
-  assign \$116  = 1'h0;
-  assign \$119  = f1_hit;
-  assign \$121  = f1_hit;
-  assign \$125  = \$124 ;
-  assign \$196  = f3_in;
-  assign \$205  = f3_in;
-  assign \$207  = f3_in;
-  assign \$209  = f3_in;
-  assign \$211  = f3_in;
-  assign \$215  = f3_in;
-  assign \$239  = \$238 ;
+  assign \$90  = \$88 [32];
+  assign \$117  = 1'h0;
+  assign \$120  = f1_hit;
+  assign \$122  = f1_hit;
+  assign \$126  = \$125 ;
+  assign \$201  = f3_in;
+  assign \$210  = f3_in;
+  assign \$212  = f3_in;
+  assign \$214  = f3_in;
+  assign \$216  = f3_in;
+  assign \$220  = f3_in;
   assign \$244  = \$243 ;
-  assign \$246  = \$245 ;
-  assign \$294  = event_popped;
-  assign \$300  = event_pushed;
-  assign \$306  = event_pushed;
-  assign \$307  = event_popped;
-  assign \$320  = 1'h0;
-  assign \$365  = a3_sel_head;
-  assign \$369  = a3_sel_new;
-  assign \$370  = a3_sel_last;
-  assign \$371  = 1'h1;
-  assign \$372  = \$auto$rtlil.cc:2739:Not$76 ;
-  assign \$374  = event_grant_r1_b0[1];
-  assign \$390  = a3_sel_head;
-  assign \$391  = 1'h1;
-  assign \$392  = \$auto$rtlil.cc:2739:Not$78 ;
-  assign \$394  = event_queue_r0_b0[7];
-  assign \$410  = 1'h0;
-  assign \$411  = a3_sel_last;
-  assign \$412  = 1'h1;
-  assign \$413  = \$auto$rtlil.cc:2739:Not$80 ;
-  assign \$415  = event_grant_r1_b0[1];
-  assign \$430  = \$429 ;
-  assign \$431  = a3_sel_head;
-  assign \$432  = 1'h1;
-  assign \$433  = \$auto$rtlil.cc:2739:Not$82 ;
-  assign \$435  = event_queue_r0_b0[7];
-  assign \$451  = 1'h0;
-  assign \$452  = a3_sel_last;
-  assign \$453  = 1'h1;
-  assign \$454  = \$auto$rtlil.cc:2739:Not$84 ;
-  assign \$456  = event_grant_r1_b0[1];
-  assign \$471  = \$470 ;
-  assign \$472  = a3_sel_head;
-  assign \$473  = 1'h1;
-  assign \$474  = \$auto$rtlil.cc:2739:Not$86 ;
-  assign \$476  = event_queue_r0_b0[7];
-  assign \$492  = 1'h0;
-  assign \$493  = a3_sel_last;
-  assign \$494  = 1'h1;
-  assign \$495  = \$auto$rtlil.cc:2739:Not$88 ;
-  assign \$497  = event_grant_r1_b0[1];
-  assign \$512  = \$511 ;
-  assign \$513  = a3_sel_head;
-  assign \$514  = 1'h1;
-  assign \$515  = \$auto$rtlil.cc:2739:Not$90 ;
-  assign \$517  = event_queue_r0_b0[7];
-  assign \$538  = 1'h0;
-  assign \$539  = a3_sel_last;
-  assign \$540  = 1'h1;
-  assign \$541  = \$auto$rtlil.cc:2739:Not$92 ;
-  assign \$543  = event_grant_r1_b0[2];
-  assign \$551  = \$550 ;
-  assign \$552  = a3_sel_head;
-  assign \$553  = 1'h1;
-  assign \$554  = \$auto$rtlil.cc:2739:Not$94 ;
-  assign \$556  = event_queue_r0_b0[8];
-  assign \$565  = a3_sel_new;
-  assign \$566  = a3_sel_last;
-  assign \$567  = 1'h1;
-  assign \$568  = \$auto$rtlil.cc:2739:Not$96 ;
-  assign \$570  = event_grant_r1_b0[2];
-  assign \$579  = a3_sel_head;
-  assign \$580  = 1'h1;
-  assign \$581  = \$auto$rtlil.cc:2739:Not$98 ;
-  assign \$583  = event_queue_r0_b0[8];
-  assign \$592  = 1'h0;
-  assign \$593  = a3_sel_last;
-  assign \$594  = 1'h1;
-  assign \$595  = \$auto$rtlil.cc:2739:Not$100 ;
-  assign \$597  = event_grant_r1_b0[2];
-  assign \$605  = \$604 ;
-  assign \$606  = a3_sel_head;
-  assign \$607  = 1'h1;
-  assign \$608  = \$auto$rtlil.cc:2739:Not$102 ;
-  assign \$610  = event_queue_r0_b0[8];
-  assign \$619  = 1'h0;
-  assign \$620  = a3_sel_last;
-  assign \$621  = 1'h1;
-  assign \$622  = \$auto$rtlil.cc:2739:Not$104 ;
-  assign \$624  = event_grant_r1_b0[2];
-  assign \$632  = \$631 ;
-  assign \$633  = a3_sel_head;
-  assign \$634  = 1'h1;
-  assign \$635  = \$auto$rtlil.cc:2739:Not$106 ;
-  assign \$637  = event_queue_r0_b0[8];
-  assign \$650  = { 3'h0, a4_slot, 12'h000 };
-  assign \$651 [30:0] = { 10'h000, \$650  };
-  assign \$651 [31] = 1'h1;
+  assign \$249  = \$248 ;
+  assign \$251  = \$250 ;
+  assign \$299  = event_popped;
+  assign \$305  = event_pushed;
+  assign \$311  = event_pushed;
+  assign \$312  = event_popped;
+  assign \$325  = 1'h0;
+  assign \$371  = a3_sel_head;
+  assign \$376  = a3_sel_new;
+  assign \$377  = a3_sel_last;
+  assign \$380  = a3_sel_head;
+  assign \$383  = 1'h0;
+  assign \$384  = a3_sel_last;
+  assign \$386  = \$385 ;
+  assign \$387  = a3_sel_head;
+  assign \$390  = 1'h0;
+  assign \$391  = a3_sel_last;
+  assign \$393  = \$392 ;
+  assign \$394  = a3_sel_head;
+  assign \$397  = 1'h0;
+  assign \$398  = a3_sel_last;
+  assign \$400  = \$399 ;
+  assign \$401  = a3_sel_head;
+  assign \$407  = { 3'h0, a4_slot, 12'h000 };
+  assign \$408 [30:0] = { 10'h000, \$407  };
+  assign \$408 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2607$0 , \port$2608$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
-, req_flush, \port$2750$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3063$0 , \port$3063$44 , rsp_freed_valid, \port$3066$0 , rsp_flushed_valid, \port$3078$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3106$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3187$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$3339$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$3509$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2364$0 , \port$2365$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+, req_flush, \port$2507$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2820$0 , \port$2820$44 , rsp_freed_valid, \port$2823$0 , rsp_flushed_valid, \port$2835$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2863$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2944$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$3096$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$3266$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$78  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [7:0] \$100 ;
@@ -7885,30 +7364,30 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
-  output \port$2607$0 ;
-  wire \port$2607$0 ;
-  output \port$2608$0 ;
-  wire \port$2608$0 ;
-  output [39:0] \port$2750$1 ;
-  wire [39:0] \port$2750$1 ;
-  input [11:0] \port$3063$0 ;
-  wire [11:0] \port$3063$0 ;
-  input [13:0] \port$3063$44 ;
-  wire [13:0] \port$3063$44 ;
-  input [16:0] \port$3066$0 ;
-  wire [16:0] \port$3066$0 ;
-  input [15:0] \port$3078$0 ;
-  wire [15:0] \port$3078$0 ;
-  input [36:0] \port$3106$0 ;
-  wire [36:0] \port$3106$0 ;
-  input [35:0] \port$3187$0 ;
-  wire [35:0] \port$3187$0 ;
+  output \port$2364$0 ;
+  wire \port$2364$0 ;
+  output \port$2365$0 ;
+  wire \port$2365$0 ;
+  output [39:0] \port$2507$1 ;
+  wire [39:0] \port$2507$1 ;
+  input [11:0] \port$2820$0 ;
+  wire [11:0] \port$2820$0 ;
+  input [13:0] \port$2820$44 ;
+  wire [13:0] \port$2820$44 ;
+  input [16:0] \port$2823$0 ;
+  wire [16:0] \port$2823$0 ;
+  input [15:0] \port$2835$0 ;
+  wire [15:0] \port$2835$0 ;
+  input [36:0] \port$2863$0 ;
+  wire [36:0] \port$2863$0 ;
+  input [35:0] \port$2944$0 ;
+  wire [35:0] \port$2944$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3339$0 ;
-  wire [4:0] \port$3339$0 ;
+  output [4:0] \port$3096$0 ;
+  wire [4:0] \port$3096$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3509$0 ;
-  wire [4:0] \port$3509$0 ;
+  output [4:0] \port$3266$0 ;
+  wire [4:0] \port$3266$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -8110,33 +7589,33 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$92  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3066$0 [16] ? { 7'h00, \port$3066$0 [15] } : 8'hff;
+  assign \$2  = \port$2823$0 [16] ? { 7'h00, \port$2823$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$3078$0 [14:5], 47'h000000000000, \port$3078$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3078$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$3063$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3063$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3063$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$3066$0 [14:5], \port$3106$0 [32:1], 4'h0, \port$3106$0 [36:33], \$2 , 1'h0, \port$3106$0 [0], 3'h1, \port$3066$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2835$0 [14:5], 47'h000000000000, \port$2835$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2835$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2820$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2820$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2820$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2823$0 [14:5], \port$2863$0 [32:1], 4'h0, \port$2863$0 [36:33], \$2 , 1'h0, \port$2863$0 [0], 3'h1, \port$2823$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$3078$0 [14:5], 47'h000000000000, \port$3078$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$3078$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$3063$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3063$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3063$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2835$0 [14:5], 47'h000000000000, \port$2835$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2835$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2820$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2820$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2820$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3063$0 [4:1] == 1'h1;
+  assign \$15  = \port$2820$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3063$0 [0];
-  assign \$18  = ! \port$3063$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2820$0 [0];
+  assign \$18  = ! \port$2820$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3066$0 [0];
-  assign \$21  = ! \port$3066$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2823$0 [0];
+  assign \$21  = ! \port$2823$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3078$0 [0];
-  assign \$24  = ! \port$3078$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2835$0 [0];
+  assign \$24  = ! \port$2835$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3063$0 [4:1] == 1'h1;
+  assign \$26  = \port$2820$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3063$0 [5];
+  assign \$28  = ! \port$2820$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -8567,7 +8046,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$519  = \$518  | r1_sel_pool0_low_water;
   assign \$520  = \$517  | \$519 ;
   assign \$521  = \$514  | \$520 ;
-  assign \$522  = bus__w_beat_from_queue ? \port$3187$0 [35:32] : bus__w_strb;
+  assign \$522  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
   assign \$523  = \$522  == 4'hf;
   assign \$524  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$526  = ~ \$525 ;
@@ -8577,7 +8056,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$530  = \$529 [5:0] == 3'h4;
   assign \$531  = \$528  & \$530 ;
   assign \$532  = bus__w_req & \$531 ;
-  assign \$533  = bus__w_beat_from_queue ? \port$3187$0 [35:32] : bus__w_strb;
+  assign \$533  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
   assign \$534  = \$533  == 4'hf;
   assign \$535  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$537  = ~ \$536 ;
@@ -8587,7 +8066,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$541  = \$540 [5:0] == 6'h30;
   assign \$542  = \$539  & \$541 ;
   assign \$543  = bus__w_req & \$542 ;
-  assign \$544  = bus__w_beat_from_queue ? \port$3187$0 [35:32] : bus__w_strb;
+  assign \$544  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
   assign \$545  = \$544  == 4'hf;
   assign \$546  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$548  = ~ \$547 ;
@@ -8596,7 +8075,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$551  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$552  = \$551 [5:0] == 3'h4;
   assign \$553  = \$550  & \$552 ;
-  assign \$554  = bus__w_beat_from_queue ? \port$3187$0 [35:32] : bus__w_strb;
+  assign \$554  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
   assign \$555  = \$554  == 4'hf;
   assign \$556  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$558  = ~ \$557 ;
@@ -8607,7 +8086,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$563  = \$560  & \$562 ;
   assign \$564  = \$553  | \$563 ;
   assign \$565  = bus__w_req & \$564 ;
-  assign \$566  = bus__w_beat_from_queue ? \port$3187$0 [35:32] : bus__w_strb;
+  assign \$566  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
   assign \$567  = \$566  == 4'hf;
   assign \$568  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$570  = ~ \$569 ;
@@ -8619,8 +8098,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$576  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$577  = \$576 [11:6] - 3'h4;
   assign \$578  = w0_event_is & w0_event_slot_ok;
-  assign \$579  = bus__w_beat_from_queue ? \port$3187$0 [31:0] : bus__w_data;
-  assign \$580  = bus__w_beat_from_queue ? \port$3187$0 [31:0] : bus__w_data;
+  assign \$579  = bus__w_beat_from_queue ? \port$2944$0 [31:0] : bus__w_data;
+  assign \$580  = bus__w_beat_from_queue ? \port$2944$0 [31:0] : bus__w_data;
   assign \$582  = 32'd2147483648 + \$581 ;
   assign \$583  = ~ command_queue_pop;
   assign \$584  = command_queue_count[0] & \$583 ;
@@ -8806,10 +8285,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$764  = 1'h1 << \$763 [7:5];
   assign \$765  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$766  = 1'h1 << \$765 [11:8];
-  assign \$767  = bus__w_beat_from_queue ? \port$3187$0 [31:0] : bus__w_data;
-  assign \$768  = bus__w_beat_from_queue ? \port$3187$0 [35:32] : bus__w_strb;
+  assign \$767  = bus__w_beat_from_queue ? \port$2944$0 [31:0] : bus__w_data;
+  assign \$768  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
   assign \$769  = \$768  == 4'hf;
-  assign \$770  = bus__w_beat_from_queue ? \port$3187$0 [35:32] : bus__w_strb;
+  assign \$770  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
   assign \$771  = ~ \$signal$166 ;
   assign \$772  = \$signal$206  & \$771 ;
   assign \$773  = ~ new_flush;
@@ -8945,13 +8424,13 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$903  = \$902  & \$signal$212 [1];
   assign \$904  = \$signal$210  & w2_is_pool0_low_water;
   assign \$905  = \$904  & \$signal$212 [2];
-  assign \$906  = | \port$3066$0 [4:1];
+  assign \$906  = | \port$2823$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$906 ;
-  assign \$907  = | \port$3078$0 [4:1];
+  assign \$907  = | \port$2835$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$907 ;
-  assign \$908  = ~ \port$3063$0 [0];
+  assign \$908  = ~ \port$2820$0 [0];
   assign \$909  = rsp_grant_valid & \$908 ;
-  assign \$910  = \port$3063$0 [4:1] != 1'h1;
+  assign \$910  = \port$2820$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$909  & \$910 ;
   assign \$911  = \$signal$28  > 2'h2;
   assign \$912  = \$911  ? 2'h2 : \$signal$28 ;
@@ -9029,7 +8508,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$970  = ~ \$969 ;
   assign \$971  = \$970  + 1'h1;
   assign w0_event_is = bus__w_addr_from_queue ? \$968 [6] : \$971 [6];
-  assign \$972  = \port$3187$0 [18:0] - 7'h40;
+  assign \$972  = \port$2944$0 [18:0] - 7'h40;
   assign \$973  = ~ \$972 [19];
   assign \$974  = bus__w_data[18:0] - 7'h40;
   assign \$975  = ~ \$974 [19];
@@ -9132,11 +8611,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1065  = \$signal$221  & \$signal$211 ;
   assign \$1066  = ~ \$1065 ;
   assign bus__w_err = \$1064  & \$1066 ;
-  assign \$1067  = rsp_freed_valid & \port$3106$0 [0];
+  assign \$1067  = rsp_freed_valid & \port$2863$0 [0];
   assign \$1068  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1067  | \$1068 ;
-  assign \$1069  = rsp_freed_valid & \port$3106$0 [0];
-  assign \$1070  = \$1069  ? \port$3066$0 [0] : \port$3078$0 [0];
+  assign \$1069  = rsp_freed_valid & \port$2863$0 [0];
+  assign \$1070  = \$1069  ? \port$2823$0 [0] : \port$2835$0 [0];
   assign bus__w_slow_err = ~ \$1070 ;
   always @(posedge aclk_clk)
     cycle <= \$1071 ;
@@ -9468,7 +8947,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$74  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$921 [1:0])
       2'h0:
@@ -9482,7 +8961,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$922 [1:0])
       2'h0:
@@ -9496,7 +8975,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$923 [1:0])
       2'h0:
@@ -9510,7 +8989,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$924 [1:0])
       2'h0:
@@ -9524,7 +9003,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -9538,7 +9017,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$334  = 14'h0000;
     casez (\$333 [0])
       1'h0:
@@ -9546,7 +9025,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$337  = 14'h0000;
     casez (\$336 [0])
       1'h0:
@@ -9554,7 +9033,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9568,7 +9047,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9582,7 +9061,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9596,7 +9075,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9610,7 +9089,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9624,7 +9103,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9638,175 +9117,175 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1071  = \$1 [31:0];
     if (aclk_rst) begin
       \$1071  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1072  = busy;
     if (aclk_rst) begin
       \$1072  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1073  = \ready$6 ;
     if (aclk_rst) begin
       \$1073  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1074  = \$7 ;
     if (aclk_rst) begin
       \$1074  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1075  = \$11 ;
     if (aclk_rst) begin
       \$1075  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$1076  = { \$12 [31:0], 22'h000000, \port$3063$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$3063$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$3063$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1076  = { \$12 [31:0], 22'h000000, \port$2820$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2820$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2820$0 [4:1] };
     if (aclk_rst) begin
       \$1076  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1077  = \$14 [1:0];
     if (aclk_rst) begin
       \$1077  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1078  = \$16 ;
     if (aclk_rst) begin
       \$1078  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1079  = \$19 ;
     if (aclk_rst) begin
       \$1079  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1080  = \$22 ;
     if (aclk_rst) begin
       \$1080  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1081  = \$25 ;
     if (aclk_rst) begin
       \$1081  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1082  = \$29 ;
     if (aclk_rst) begin
       \$1082  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1083  = \$36 ;
     if (aclk_rst) begin
       \$1083  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1084  = \$43 ;
     if (aclk_rst) begin
       \$1084  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1085  = \$50 ;
     if (aclk_rst) begin
       \$1085  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1086  = \$55 ;
     if (aclk_rst) begin
       \$1086  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1087  = \$56 ;
     if (aclk_rst) begin
       \$1087  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1088  = \$57 ;
     if (aclk_rst) begin
       \$1088  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1089  = \$58 ;
     if (aclk_rst) begin
       \$1089  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1090  = \$59 ;
     if (aclk_rst) begin
       \$1090  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1091  = \$60 ;
     if (aclk_rst) begin
       \$1091  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1092  = \$61 ;
     if (aclk_rst) begin
       \$1092  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1093  = \$64 ;
     if (aclk_rst) begin
       \$1093  = 5'h10;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1094  = \$70 ;
     if (aclk_rst) begin
       \$1094  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1095  = \$71 [31:0];
     if (\$signal$85 ) begin
       \$1095  = 32'd0;
@@ -9816,14 +9295,14 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1096  = \$72 [1:0];
     if (aclk_rst) begin
       \$1096  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1097  = \$73 [31:0];
     if (\$signal$85 ) begin
       \$1097  = 32'd0;
@@ -9833,7 +9312,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1098  = tail_row;
     if (\$74 ) begin
       \$1098  = tail_next_row;
@@ -9843,7 +9322,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1099  = tail_next_row;
     if (\$74 ) begin
       \$1099  = \$75 [1:0];
@@ -9853,7 +9332,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1100  = head;
     if (popped) begin
       \$1100  = \$76 [3:0];
@@ -9863,91 +9342,91 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1101  = \$77 ;
     if (aclk_rst) begin
       \$1101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1102  = head[1:0];
     if (aclk_rst) begin
       \$1102  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1103  = \$81 ;
     if (aclk_rst) begin
       \$1103  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1104  = \$84 ;
     if (aclk_rst) begin
       \$1104  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1105  = \$85 ;
     if (aclk_rst) begin
       \$1105  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1106  = \$86 ;
     if (aclk_rst) begin
       \$1106  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1107  = event_ev_grant;
     if (aclk_rst) begin
       \$1107  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1108  = event_lw_granted_1;
     if (aclk_rst) begin
       \$1108  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1109  = \$97 [6:0];
     if (aclk_rst) begin
       \$1109  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1110  = event_in_use;
     if (aclk_rst) begin
       \$1110  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1111  = \$107 ;
     if (aclk_rst) begin
       \$1111  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1112  = \$113 ;
     if (aclk_rst) begin
       \$1112  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1113  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
@@ -9962,7 +9441,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
       \$1114  = 32'd0;
@@ -9974,7 +9453,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
       \$1115  = 32'd0;
@@ -9986,7 +9465,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
       \$1116  = 32'd0;
@@ -9998,7 +9477,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
       \$1117  = 32'd0;
@@ -10010,14 +9489,14 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1118  = \$124 ;
     if (aclk_rst) begin
       \$1118  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1119  = alloc_queue_head;
     if (\$127 ) begin
       \$1119  = \$128 ;
@@ -10027,7 +9506,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1120  = alloc_queue_rd;
     if (\$132 ) begin
       \$1120  = alloc_queue_rd_next;
@@ -10037,7 +9516,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1121  = alloc_queue_rd_next;
     if (\$132 ) begin
       \$1121  = \$133 [3:0];
@@ -10047,7 +9526,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1122  = alloc_queue_wr;
     if (\$137 ) begin
       \$1122  = alloc_queue_wr_next;
@@ -10057,7 +9536,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1123  = alloc_queue_wr_next;
     if (\$137 ) begin
       \$1123  = \$138 [3:0];
@@ -10067,7 +9546,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1124 [0] = \$149 ;
     \$1124 [1] = \$160 ;
     \$1124 [2] = \$171 ;
@@ -10082,7 +9561,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1125 [0] = \$243 ;
     \$1125 [1] = \$249 ;
     \$1125 [2] = \$255 ;
@@ -10098,56 +9577,56 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1126  = \$308 ;
     if (aclk_rst) begin
       \$1126  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1127  = \$331 ;
     if (aclk_rst) begin
       \$1127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1128  = { \$334 , \$332 [0] };
     if (aclk_rst) begin
       \$1128  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1129  = \$339 [0];
     if (aclk_rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1130  = \$339 [14:1];
     if (aclk_rst) begin
       \$1130  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1131  = r1_valid;
     if (aclk_rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1132  = \$463 ;
     if (aclk_rst) begin
       \$1132  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1133 [0] = \$478 ;
     \$1133 [1] = \$521 ;
     if (aclk_rst) begin
@@ -10155,56 +9634,56 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1134  = \$507 ;
     if (aclk_rst) begin
       \$1134  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1135  = \$565 ;
     if (aclk_rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1136  = \$577 [0];
     if (aclk_rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1137  = w0_event_is;
     if (aclk_rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1138  = \$578 ;
     if (aclk_rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1139  = \$579 [22:19];
     if (aclk_rst) begin
       \$1139  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1140  = \$582 [31:0];
     if (aclk_rst) begin
       \$1140  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1141  = command_queue_head;
     if (\$585 ) begin
       \$1141  = \$586 ;
@@ -10214,7 +9693,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1142  = command_queue_rd;
     if (\$590 ) begin
       \$1142  = command_queue_rd_next;
@@ -10224,7 +9703,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1143  = command_queue_rd_next;
     if (\$590 ) begin
       \$1143  = \$591 [3:0];
@@ -10234,7 +9713,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1144  = command_queue_wr;
     if (\$595 ) begin
       \$1144  = command_queue_wr_next;
@@ -10244,7 +9723,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1145  = command_queue_wr_next;
     if (\$595 ) begin
       \$1145  = \$596 [3:0];
@@ -10254,7 +9733,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1146 [0] = \$607 ;
     \$1146 [1] = \$618 ;
     \$1146 [2] = \$629 ;
@@ -10269,7 +9748,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1147 [0] = \$701 ;
     \$1147 [1] = \$707 ;
     \$1147 [2] = \$713 ;
@@ -10285,182 +9764,182 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1148  = \$758 ;
     if (aclk_rst) begin
       \$1148  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1149  = \$760 ;
     if (aclk_rst) begin
       \$1149  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1150  = \$762 ;
     if (aclk_rst) begin
       \$1150  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1151  = \$764 ;
     if (aclk_rst) begin
       \$1151  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1152  = \$766 ;
     if (aclk_rst) begin
       \$1152  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1153  = bus__w_req;
     if (aclk_rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1154  = \$767 ;
     if (aclk_rst) begin
       \$1154  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1155  = \$769 ;
     if (aclk_rst) begin
       \$1155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1156  = \$770 ;
     if (aclk_rst) begin
       \$1156  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1157  = \$774 ;
     if (aclk_rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1158  = \$signal$208 ;
     if (aclk_rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1159  = \$signal$209 ;
     if (aclk_rst) begin
       \$1159  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1160  = \$signal$207 ;
     if (aclk_rst) begin
       \$1160  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1161  = \$782 ;
     if (aclk_rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1162  = \$790 ;
     if (aclk_rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1163  = \$798 ;
     if (aclk_rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1164  = \$806 ;
     if (aclk_rst) begin
       \$1164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1165  = \$814 ;
     if (aclk_rst) begin
       \$1165  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1166  = \$822 ;
     if (aclk_rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1167  = \$830 ;
     if (aclk_rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1168  = \$863 [4];
     if (aclk_rst) begin
       \$1168  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1169  = \$889 ;
     if (aclk_rst) begin
       \$1169  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1170  = \$892 ;
     if (aclk_rst) begin
       \$1170  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1171  = \$894 ;
     if (aclk_rst) begin
       \$1171  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1172  = \$897 ;
     if (aclk_rst) begin
       \$1172  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1173  = irq_enable;
     if (\$899 ) begin
       \$1173  = \$signal$213 [4:0];
@@ -10470,7 +9949,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     \$1174  = event_low_water;
     if (\$901 ) begin
       \$1174 [7:0] = \$signal$213 [7:0];
@@ -10485,22 +9964,22 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1174  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$3063$0 [4:1];
-  assign rsp_grant_pool = \port$3063$0 [5];
-  assign rsp_grant_user = \port$3063$44 [13:4];
-  assign rsp_flushed_err = \port$3078$0 [4:1];
-  assign rsp_flushed_pool = \port$3078$0 [15];
-  assign rsp_flushed_user = \port$3078$0 [14:5];
-  assign rsp_freed_err = \port$3066$0 [4:1];
-  assign rsp_freed_src = \port$3106$0 [0];
-  assign rsp_freed_in_pool = \port$3066$0 [16];
-  assign rsp_freed_pool = \port$3066$0 [15];
-  assign rsp_freed_tag = \port$3106$0 [36:33];
-  assign rsp_freed_addr = \port$3106$0 [32:1];
-  assign rsp_freed_user = \port$3066$0 [14:5];
-  assign rsp_grant_ok = \port$3063$0 [0];
-  assign rsp_freed_ok = \port$3066$0 [0];
-  assign rsp_flushed_ok = \port$3078$0 [0];
+  assign rsp_grant_err = \port$2820$0 [4:1];
+  assign rsp_grant_pool = \port$2820$0 [5];
+  assign rsp_grant_user = \port$2820$44 [13:4];
+  assign rsp_flushed_err = \port$2835$0 [4:1];
+  assign rsp_flushed_pool = \port$2835$0 [15];
+  assign rsp_flushed_user = \port$2835$0 [14:5];
+  assign rsp_freed_err = \port$2823$0 [4:1];
+  assign rsp_freed_src = \port$2863$0 [0];
+  assign rsp_freed_in_pool = \port$2823$0 [16];
+  assign rsp_freed_pool = \port$2823$0 [15];
+  assign rsp_freed_tag = \port$2863$0 [36:33];
+  assign rsp_freed_addr = \port$2863$0 [32:1];
+  assign rsp_freed_user = \port$2823$0 [14:5];
+  assign rsp_grant_ok = \port$2820$0 [0];
+  assign rsp_freed_ok = \port$2823$0 [0];
+  assign rsp_flushed_ok = \port$2835$0 [0];
   assign log_bank0_k = \$921 [1:0];
   assign log_bank1_k = \$922 [1:0];
   assign log_bank2_k = \$923 [1:0];
@@ -10508,8 +9987,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$937 [5], \$937  };
   assign \$signal$95  = { low_water_hit, 1'h0, \$940 , e1_exhausted, \$939  };
   assign \$signal$127  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$3187$0 [35:32];
-  assign bus__w_data_queued = \port$3187$0 [31:0];
+  assign bus__w_strb_queued = \port$2944$0 [35:32];
+  assign bus__w_data_queued = \port$2944$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , new_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$225  = log_bank0_wdata;
@@ -10535,10 +10014,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$248  = alloc_queue_wr;
   assign \$signature__data$249  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3063$0 [0], \port$3063$0 [4:1], 4'h0, \port$3063$44 [3:0], 13'h0000, \port$3063$0 [11:6] };
-  assign rsp_grant_slot = \port$3063$0 [11:6];
-  assign rsp_grant_tag = \port$3063$44 [3:0];
-  assign bus__r_slow_data = { \port$3063$0 [0], \port$3063$0 [4:1], 4'h0, \port$3063$44 [3:0], 13'h0000, \port$3063$0 [11:6] };
+  assign handle = { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 [3:0], 13'h0000, \port$2820$0 [11:6] };
+  assign rsp_grant_slot = \port$2820$0 [11:6];
+  assign rsp_grant_tag = \port$2820$44 [3:0];
+  assign bus__r_slow_data = { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 [3:0], 13'h0000, \port$2820$0 [11:6] };
   assign w0_event_is_queued = \$968 [6];
   assign w0_event_is_pins = \$971 [6];
   assign \read__addr$264  = command_queue_rd;
@@ -10551,12 +10030,12 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1063 [39];
   assign req_flush_select = \$1063 [40];
   assign req_flush_pool = \$1063 [34];
-  assign \port$2607$0  = \$939 ;
-  assign \port$2608$0  = \$940 ;
-  assign \port$2750$1  = \$1063 [40:1];
-  assign \port$3339$0  = \$signal$93 ;
+  assign \port$2364$0  = \$939 ;
+  assign \port$2365$0  = \$940 ;
+  assign \port$2507$1  = \$1063 [40:1];
+  assign \port$3096$0  = \$signal$93 ;
   assign bus__w_ack = \$signal$210 ;
-  assign \port$3509$0  = \$signal$94 ;
+  assign \port$3266$0  = \$signal$94 ;
   assign \$87  = 1'h1;
   assign \$88  = event_ev_grant;
   assign \$89  = 1'h1;

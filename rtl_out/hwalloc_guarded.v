@@ -9,7 +9,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 , s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, s_axi_awready, s_axi_wready, s_axi_bid, s_axi_bresp, s_axi_bvalid, s_axi_arready, s_axi_rid, s_axi_rdata, s_axi_rresp, s_axi_rlast, s_axi_rvalid, m_axi_awid, m_axi_awaddr, m_axi_awlen, m_axi_awsize, m_axi_awburst, m_axi_awlock
 , m_axi_awcache, m_axi_awprot, m_axi_awqos, m_axi_awvalid, m_axi_wdata, m_axi_wstrb, m_axi_wlast, m_axi_wvalid, m_axi_bready, m_axi_arid, m_axi_araddr, m_axi_arlen, m_axi_arsize, m_axi_arburst, m_axi_arlock, m_axi_arcache, m_axi_arprot, m_axi_arqos, m_axi_arvalid, m_axi_rready, aclk
 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$191  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$127  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [62:0] \$11 ;
@@ -564,20 +564,20 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire unlock;
   wire view_ar_held;
   wire \view_ar_held$276 ;
+  wire [3:0] view_ar_next;
+  wire [3:0] \view_ar_next$278 ;
   wire [1:0] view_ar_pool;
   wire [1:0] \view_ar_pool$272 ;
   wire [9:0] view_ar_slot;
   wire [9:0] \view_ar_slot$274 ;
-  wire [3:0] view_ar_tag;
-  wire [3:0] \view_ar_tag$278 ;
   wire view_aw_held;
   wire \view_aw_held$298 ;
+  wire [3:0] view_aw_next;
+  wire [3:0] \view_aw_next$300 ;
   wire [1:0] view_aw_pool;
   wire [1:0] \view_aw_pool$294 ;
   wire [9:0] view_aw_slot;
   wire [9:0] \view_aw_slot$296 ;
-  wire [3:0] view_aw_tag;
-  wire [3:0] \view_aw_tag$300 ;
   assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
@@ -621,9 +621,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$12051$0 (\$11 [4:0]),
-    .\port$12051$48 (\$11 [51:48]),
-    .\port$12051$6 (\$11 [15:6]),
+    .\port$11579$0 (\$11 [4:0]),
+    .\port$11579$48 (\$11 [51:48]),
+    .\port$11579$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -681,15 +681,15 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$354 ),
     .free_user(\free_user$335 ),
     .free_valid(\free_valid$331 ),
-    .\port$10263$39 (\$20 [41:38]),
+    .\port$9789$39 (\$20 [41:38]),
     .view_ar_held2(view_ar_held),
+    .view_ar_next2(view_ar_next),
     .view_ar_pool(view_ar_pool),
     .view_ar_slot(view_ar_slot),
-    .view_ar_tag2(view_ar_tag),
     .view_aw_held2(view_aw_held),
+    .view_aw_next2(view_aw_next),
     .view_aw_pool(view_aw_pool),
     .view_aw_slot(view_aw_slot),
-    .view_aw_tag2(view_aw_tag),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$373 )
   );
@@ -733,8 +733,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$12710$1 (\$23 ),
-    .\port$12755$1 (\$24 ),
+    .\port$12245$1 (\$23 ),
+    .\port$12297$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -764,13 +764,13 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .\size$23 (s_axi_awsize),
     .unlock(unlock),
     .view_ar_held(view_ar_held),
+    .view_ar_next(view_ar_next),
     .view_ar_pool(view_ar_pool),
     .view_ar_slot(view_ar_slot),
-    .view_ar_tag(view_ar_tag),
     .view_aw_held(view_aw_held),
+    .view_aw_next(view_aw_next),
     .view_aw_pool(view_aw_pool),
     .view_aw_slot(view_aw_slot),
-    .view_aw_tag(view_aw_tag),
     .w_skid_out_data(\$26 ),
     .w_skid_out_ready(m_axi_wready)
   );
@@ -819,19 +819,19 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$10263$1 (\$20 ),
-    .\port$12051$0 (\$11 [15:0]),
-    .\port$12051$48 (\$11 [61:48]),
-    .\port$12054$0 (\$12 ),
-    .\port$12066$0 (\$13 ),
-    .\port$12094$0 (\$14 ),
-    .\port$12179$0 (\$15 ),
-    .\port$12283$0 (\$22 ),
-    .\port$12431$0 (\$signal ),
-    .\port$12666$0 (\$signal$132 ),
-    .\port$9971$0 (\$16 ),
-    .\port$9972$0 (\$17 ),
-    .\port$9973$0 (\$18 ),
+    .\port$11579$0 (\$11 [15:0]),
+    .\port$11579$48 (\$11 [61:48]),
+    .\port$11582$0 (\$12 ),
+    .\port$11594$0 (\$13 ),
+    .\port$11622$0 (\$14 ),
+    .\port$11707$0 (\$15 ),
+    .\port$11811$0 (\$22 ),
+    .\port$11959$0 (\$signal ),
+    .\port$12194$0 (\$signal$132 ),
+    .\port$9497$0 (\$16 ),
+    .\port$9498$0 (\$17 ),
+    .\port$9499$0 (\$18 ),
+    .\port$9789$1 (\$20 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -847,7 +847,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .rsp_grant_valid(\grant_valid$369 )
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$191 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$127 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -983,7 +983,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign \view_ar_pool$272  = view_ar_pool;
   assign \view_ar_slot$274  = view_ar_slot;
   assign \view_ar_held$276  = view_ar_held;
-  assign \view_ar_tag$278  = view_ar_tag;
+  assign \view_ar_next$278  = view_ar_next;
   assign ar_checked = guard_ar_checked;
   assign ar_refused = guard_ar_refused;
   assign ar_err = guard_ar_err;
@@ -994,7 +994,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign \view_aw_pool$294  = view_aw_pool;
   assign \view_aw_slot$296  = view_aw_slot;
   assign \view_aw_held$298  = view_aw_held;
-  assign \view_aw_tag$300  = view_aw_tag;
+  assign \view_aw_next$300  = view_aw_next;
   assign aw_checked = guard_aw_checked;
   assign aw_refused = guard_aw_refused;
   assign aw_err = guard_aw_err;
@@ -1115,8 +1115,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$12051$0 , \port$12051$6 , \port$12051$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$192  = 0;
+, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$11579$0 , \port$11579$6 , \port$11579$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$128  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -2004,12 +2004,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$12051$0 ;
-  wire [4:0] \port$12051$0 ;
-  input [3:0] \port$12051$48 ;
-  wire [3:0] \port$12051$48 ;
-  input [9:0] \port$12051$6 ;
-  wire [9:0] \port$12051$6 ;
+  input [4:0] \port$11579$0 ;
+  wire [4:0] \port$11579$0 ;
+  input [3:0] \port$11579$48 ;
+  wire [3:0] \port$11579$48 ;
+  input [9:0] \port$11579$6 ;
+  wire [9:0] \port$11579$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -2175,7 +2175,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 , 9'h000, \port$12051$6  };
+      r_slow_ring[r_slow_wr] <= { \port$11579$0 [0], \port$11579$0 [4:1], 4'h0, \port$11579$48 , 9'h000, \port$11579$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -2266,7 +2266,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 , 9'h000, \port$12051$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$11579$0 [0], \port$11579$0 [4:1], 4'h0, \port$11579$48 , 9'h000, \port$11579$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3082,14 +3082,14 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$167  = \$166  & r_fast_held[0];
   assign \$168  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$763  = \$3 ;
     if (aclk_rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$764 [0] = \$8 ;
     \$764 [1] = \$16 ;
     \$764 [2] = \$24 ;
@@ -3105,70 +3105,70 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$765  = \$11 ;
     if (aclk_rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$766  = \$19 ;
     if (aclk_rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$767  = \$27 ;
     if (aclk_rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$768  = \$35 ;
     if (aclk_rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$769  = \$43 ;
     if (aclk_rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$770  = \$51 ;
     if (aclk_rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$771  = \$59 ;
     if (aclk_rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$772  = \$67 ;
     if (aclk_rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$773  = \$75 ;
     if (aclk_rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$774  = r_fast_head;
     if (\$83 ) begin
       \$774  = \$84 ;
@@ -3178,7 +3178,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$775  = r_fast_rd;
     if (\$88 ) begin
       \$775  = r_fast_rd_next;
@@ -3188,7 +3188,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$776  = r_fast_rd_next;
     if (\$88 ) begin
       \$776  = \$89 [3:0];
@@ -3198,7 +3198,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$777  = r_fast_wr;
     if (\$93 ) begin
       \$777  = r_fast_wr_next;
@@ -3208,7 +3208,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$778  = r_fast_wr_next;
     if (\$93 ) begin
       \$778  = \$94 [3:0];
@@ -3218,7 +3218,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$779 [0] = \$105 ;
     \$779 [1] = \$116 ;
     \$779 [2] = \$127 ;
@@ -3233,7 +3233,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$780 [0] = \$199 ;
     \$780 [1] = \$205 ;
     \$780 [2] = \$211 ;
@@ -3249,7 +3249,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$781  = r_slow_head;
     if (\$256 ) begin
       \$781  = \$257 ;
@@ -3259,7 +3259,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$782  = r_slow_rd;
     if (\$261 ) begin
       \$782  = r_slow_rd_next;
@@ -3269,7 +3269,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$783  = r_slow_rd_next;
     if (\$261 ) begin
       \$783  = \$262 [3:0];
@@ -3279,7 +3279,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$784  = r_slow_wr;
     if (\$266 ) begin
       \$784  = r_slow_wr_next;
@@ -3289,7 +3289,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$785  = r_slow_wr_next;
     if (\$266 ) begin
       \$785  = \$267 [3:0];
@@ -3299,7 +3299,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$786 [0] = \$278 ;
     \$786 [1] = \$289 ;
     \$786 [2] = \$300 ;
@@ -3314,7 +3314,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$787 [0] = \$372 ;
     \$787 [1] = \$378 ;
     \$787 [2] = \$384 ;
@@ -3330,35 +3330,35 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$788  = \$signal$39 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$789  = bus__r_slow;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$790  = \$440 ;
     if (aclk_rst) begin
       \$790  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$791  = \$443 ;
     if (aclk_rst) begin
       \$791  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$792 [0] = \$448 ;
     \$792 [1] = \$456 ;
     if (aclk_rst) begin
@@ -3366,21 +3366,21 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$793  = \$451 ;
     if (aclk_rst) begin
       \$793  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$794  = \$459 ;
     if (aclk_rst) begin
       \$794  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$795 [0] = \$464 ;
     \$795 [1] = \$472 ;
     if (aclk_rst) begin
@@ -3388,21 +3388,21 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$796  = \$467 ;
     if (aclk_rst) begin
       \$796  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$797  = \$475 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$798 [0] = \$480 ;
     \$798 [1] = \$488 ;
     \$798 [2] = \$496 ;
@@ -3418,77 +3418,77 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$799  = \$483 ;
     if (aclk_rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$800  = \$491 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$801  = \$499 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$802  = \$507 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$803  = \$515 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$804  = \$523 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$805  = \$531 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$806  = \$539 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$807  = \$547 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$808  = \$555 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$809 [0] = \$560 ;
     \$809 [1] = \$568 ;
     \$809 [2] = \$576 ;
@@ -3504,77 +3504,77 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$810  = \$563 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$811  = \$571 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$812  = \$579 ;
     if (aclk_rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$813  = \$587 ;
     if (aclk_rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$814  = \$595 ;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$815  = \$603 ;
     if (aclk_rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$816  = \$611 ;
     if (aclk_rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$817  = \$619 ;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$818  = \$627 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$819  = \$635 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$820 [0] = \$640 ;
     \$820 [1] = \$648 ;
     \$820 [2] = \$656 ;
@@ -3590,84 +3590,84 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$821  = \$643 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$822  = \$651 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$823  = \$659 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$824  = \$667 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$825  = \$675 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$826  = \$683 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$827  = \$691 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$828  = \$699 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$829  = \$707 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$830  = \$signal$99 ;
     if (aclk_rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$192 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$128 ) begin end
     \$831  = \$726 ;
     if (aclk_rst) begin
       \$831  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 , 9'h000, \port$12051$6  };
+  assign r_slow_w_data = { \port$11579$0 [0], \port$11579$0 [4:1], 4'h0, \port$11579$48 , 9'h000, \port$11579$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3679,12 +3679,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 , 9'h000, \port$12051$6  };
+  assign \$signature__data$108  = { \port$11579$0 [0], \port$11579$0 [4:1], 4'h0, \port$11579$48 , 9'h000, \port$11579$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 , 9'h000, \port$12051$6  };
+  assign bus__r_slow_data = { \port$11579$0 [0], \port$11579$0 [4:1], 4'h0, \port$11579$48 , 9'h000, \port$11579$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3724,368 +3724,47 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$10263$39 , view_ar_held2, view_ar_tag2, view_aw_held2, view_aw_tag2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
+, \port$9789$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$193  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$129  = 0;
   wire [12:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
-  wire \$1012 ;
-  wire [6:0] \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire [6:0] \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
   wire [3:0] \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
   wire [3:0] \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$1100 ;
-  wire \$1101 ;
-  wire \$1102 ;
-  wire \$1103 ;
-  wire \$1104 ;
-  wire \$1105 ;
-  wire \$1106 ;
-  wire \$1107 ;
-  wire \$1108 ;
-  wire \$1109 ;
   wire \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
-  wire \$1114 ;
-  wire [6:0] \$1115 ;
-  wire [4:0] \$1116 ;
-  wire [4:0] \$1117 ;
-  wire \$1118 ;
-  wire \$1119 ;
   wire \$112 ;
-  wire \$1120 ;
-  wire \$1121 ;
-  wire [24:0] \$1122 ;
-  wire [30:0] \$1123 ;
-  wire [18:0] \$1124 ;
-  wire [30:0] \$1125 ;
-  wire \$1126 ;
-  wire \$1127 ;
-  wire [11:0] \$1128 ;
-  wire [11:0] \$1129 ;
   wire \$113 ;
-  wire [12:0] \$1130 ;
-  wire \$1131 ;
-  wire [11:0] \$1132 ;
-  wire [11:0] \$1133 ;
-  wire [12:0] \$1134 ;
-  wire \$1135 ;
-  wire [11:0] \$1136 ;
-  wire [11:0] \$1137 ;
-  wire [12:0] \$1138 ;
-  wire \$1139 ;
   wire [9:0] \$114 ;
-  wire \$1140 ;
-  wire [1:0] \$1141 ;
-  wire [1:0] \$1142 ;
-  wire [1:0] \$1143 ;
-  wire [1:0] \$1144 ;
-  wire [2:0] \$1145 ;
-  wire [2:0] \$1146 ;
-  wire \$1147 ;
-  wire \$1148 ;
-  wire \$1149 ;
   wire [3:0] \$115 ;
-  wire [1:0] \$1150 ;
-  wire [1:0] \$1151 ;
-  wire \$1152 ;
-  wire \$1153 ;
-  wire \$1154 ;
-  wire \$1155 ;
-  wire \$1156 ;
-  wire [3:0] \$1157 ;
-  wire \$1158 ;
-  wire \$1159 ;
   wire [9:0] \$116 ;
-  wire \$1160 ;
-  wire \$1161 ;
-  wire \$1162 ;
-  wire \$1163 ;
-  wire \$1164 ;
-  wire \$1165 ;
-  wire \$1166 ;
-  wire \$1167 ;
-  wire \$1168 ;
-  wire \$1169 ;
   wire [3:0] \$117 ;
-  wire \$1170 ;
-  wire \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
-  wire \$1174 ;
-  wire [3:0] \$1175 ;
-  wire \$1176 ;
-  wire \$1177 ;
-  wire \$1178 ;
-  wire \$1179 ;
   wire \$118 ;
-  wire \$1180 ;
-  wire \$1181 ;
-  wire \$1182 ;
-  wire \$1183 ;
-  wire \$1184 ;
-  wire \$1185 ;
-  wire \$1186 ;
-  wire \$1187 ;
-  wire \$1188 ;
-  wire \$1189 ;
   wire \$119 ;
-  wire \$1190 ;
-  wire \$1191 ;
-  wire \$1192 ;
-  wire [3:0] \$1193 ;
-  wire \$1194 ;
-  wire \$1195 ;
-  wire \$1196 ;
-  wire \$1197 ;
-  wire \$1198 ;
-  reg \$1199 ;
   wire \$12 ;
   wire [1:0] \$120 ;
-  reg [9:0] \$1200 ;
-  reg [4:0] \$1201 ;
-  reg \$1202 ;
-  reg [9:0] \$1203 ;
-  reg [14:0] \$1204 ;
-  reg \$1205 ;
-  reg [3:0] \$1206 ;
-  reg [4:0] \$1207 ;
-  reg \$1208 ;
-  reg [3:0] \$1209 ;
   wire \$121 ;
-  reg [8:0] \$1210 ;
-  reg [1:0] \$1211 ;
-  reg [1:0] \$1212 ;
-  reg [1:0] \$1213 ;
-  reg [10:0] \$1214 ;
-  reg [10:0] \$1215 ;
-  reg [10:0] \$1216 ;
-  reg [10:0] \$1217 ;
-  reg [1:0] \$1218 ;
-  reg [4:0] \$1219 ;
   wire [12:0] \$122 ;
-  reg [4:0] \$1220 ;
-  reg [4:0] \$1221 ;
-  reg [4:0] \$1222 ;
-  reg \$1223 ;
-  reg [3:0] \$1224 ;
-  reg [1:0] \$1225 ;
-  reg [1:0] \$1226 ;
-  reg [1:0] \$1227 ;
-  reg [1:0] \$1228 ;
-  reg \$1229 ;
   wire \$123 ;
-  reg [3:0] \$1230 ;
-  reg \$1231 ;
-  reg \$1232 ;
-  reg [1:0] \$1233 ;
-  reg \$1234 ;
-  reg [1:0] \$1235 ;
-  reg \$1236 ;
-  reg [1:0] \$1237 ;
-  reg \$1238 ;
-  reg \$1239 ;
   wire \$124 ;
-  reg [10:0] \$1240 ;
-  reg [10:0] \$1241 ;
-  reg [10:0] \$1242 ;
-  reg \$1243 ;
-  reg [9:0] \$1244 ;
-  reg [4:0] \$1245 ;
-  reg [4:0] \$1246 ;
-  reg [4:0] \$1247 ;
-  reg \$1248 ;
-  reg [3:0] \$1249 ;
   wire [6:0] \$125 ;
-  reg \$1250 ;
-  reg \$1251 ;
-  reg \$1252 ;
-  reg \$1253 ;
-  reg \$1254 ;
-  reg \$1255 ;
-  reg \$1256 ;
-  reg \$1257 ;
-  reg \$1258 ;
-  reg \$1259 ;
   wire \$126 ;
-  reg \$1260 ;
-  reg \$1261 ;
-  reg \$1262 ;
-  reg \$1263 ;
-  reg \$1264 ;
-  reg \$1265 ;
-  reg \$1266 ;
-  reg \$1267 ;
-  reg \$1268 ;
-  reg \$1269 ;
   wire \$127 ;
-  reg \$1270 ;
-  reg \$1271 ;
-  reg \$1272 ;
-  reg \$1273 ;
-  reg \$1274 ;
-  reg \$1275 ;
-  reg \$1276 ;
-  reg \$1277 ;
-  reg \$1278 ;
-  wire [1:0] \$1279 ;
   wire [1:0] \$128 ;
-  wire [1:0] \$1280 ;
-  reg \$1281 ;
-  reg \$1282 ;
-  reg \$1283 ;
-  reg \$1284 ;
-  reg \$1285 ;
-  reg \$1286 ;
-  reg \$1287 ;
-  reg \$1288 ;
-  reg [1:0] \$1289 ;
   wire [1:0] \$129 ;
-  reg [1:0] \$1290 ;
-  reg \$1291 ;
-  reg \$1292 ;
-  reg [9:0] \$1293 ;
-  reg \$1294 ;
-  reg \$1295 ;
-  reg [10:0] \$1296 ;
-  reg [2:0] \$1297 ;
-  reg \$1298 ;
-  reg \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg [3:0] \$1300 ;
-  reg \$1301 ;
-  reg \$1302 ;
-  reg [4:0] \$1303 ;
-  reg [2:0] \$1304 ;
-  reg \$1305 ;
-  reg \$1306 ;
-  reg \$1307 ;
-  reg \$1308 ;
-  reg \$1309 ;
   wire [12:0] \$131 ;
-  reg \$1310 ;
-  reg \$1311 ;
-  reg \$1312 ;
-  reg \$1313 ;
-  reg \$1314 ;
-  reg \$1315 ;
-  reg \$1316 ;
-  reg \$1317 ;
-  reg \$1318 ;
-  reg \$1319 ;
   wire \$132 ;
-  reg \$1320 ;
   wire \$133 ;
   wire [6:0] \$134 ;
   wire \$135 ;
@@ -4135,18 +3814,18 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [12:0] \$175 ;
   wire [4:0] \$176 ;
   wire [4:0] \$177 ;
-  wire [33:0] \$178 ;
-  wire \$179 ;
+  wire [3:0] \$178 ;
+  wire [33:0] \$179 ;
   wire \$18 ;
-  wire [33:0] \$180 ;
-  wire \$181 ;
+  wire \$180 ;
+  wire [33:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [33:0] \$185 ;
-  wire \$186 ;
-  wire [33:0] \$187 ;
-  wire \$188 ;
+  wire \$185 ;
+  wire [33:0] \$186 ;
+  wire \$187 ;
+  wire [33:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
@@ -4177,33 +3856,33 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [24:0] \$215 ;
-  wire \$216 ;
-  wire [22:0] \$217 ;
-  wire \$218 ;
+  wire \$215 ;
+  wire [24:0] \$216 ;
+  wire \$217 ;
+  wire [22:0] \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [9:0] \$222 ;
-  wire [3:0] \$223 ;
-  wire [9:0] \$224 ;
-  wire \$225 ;
+  wire \$222 ;
+  wire [9:0] \$223 ;
+  wire [3:0] \$224 ;
+  wire [9:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire [1:0] \$230 ;
-  wire \$231 ;
-  wire [3:0] \$232 ;
+  wire \$230 ;
+  wire [1:0] \$231 ;
+  wire \$232 ;
   wire [3:0] \$233 ;
   wire [3:0] \$234 ;
-  wire [12:0] \$235 ;
-  wire \$236 ;
+  wire [3:0] \$235 ;
+  wire [12:0] \$236 ;
   wire \$237 ;
-  wire [6:0] \$238 ;
-  wire \$239 ;
+  wire \$238 ;
+  wire [6:0] \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
@@ -4256,19 +3935,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire \$287 ;
-  wire [3:0] \$288 ;
-  wire [3:0] \$289 ;
+  wire [4:0] \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [4:0] \$290 ;
+  wire [3:0] \$290 ;
   wire [3:0] \$291 ;
-  wire [3:0] \$292 ;
-  wire [4:0] \$293 ;
+  wire [4:0] \$292 ;
+  wire [3:0] \$293 ;
   wire [3:0] \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
+  wire [4:0] \$295 ;
+  wire [4:0] \$296 ;
+  wire [4:0] \$297 ;
+  wire [3:0] \$298 ;
   wire \$299 ;
   wire [11:0] \$3 ;
   wire \$30 ;
@@ -4280,7 +3959,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire \$308 ;
+  wire [4:0] \$308 ;
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
@@ -4316,24 +3995,24 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire [3:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
-  wire \$345 ;
+  wire [3:0] \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire [3:0] \$349 ;
+  wire \$349 ;
   wire \$35 ;
-  wire [3:0] \$350 ;
-  wire [4:0] \$351 ;
+  wire \$350 ;
+  wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
+  wire [3:0] \$354 ;
+  wire [3:0] \$355 ;
+  wire [4:0] \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
@@ -4345,48 +4024,48 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$364 ;
   wire \$365 ;
   wire \$366 ;
-  wire [1:0] \$367 ;
+  wire \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire [5:0] \$370 ;
-  wire [5:0] \$371 ;
-  wire [6:0] \$372 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire [1:0] \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire [5:0] \$375 ;
   wire [5:0] \$376 ;
   wire [6:0] \$377 ;
-  wire [1:0] \$378 ;
+  wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire [1:0] \$380 ;
-  wire \$381 ;
-  wire \$382 ;
+  wire [5:0] \$380 ;
+  wire [5:0] \$381 ;
+  wire [6:0] \$382 ;
   wire [1:0] \$383 ;
-  wire [1:0] \$384 ;
+  wire \$384 ;
   wire [1:0] \$385 ;
-  wire [2:0] \$386 ;
-  wire [2:0] \$387 ;
+  wire \$386 ;
+  wire \$387 ;
   wire [1:0] \$388 ;
-  wire [11:0] \$389 ;
+  wire [1:0] \$389 ;
   wire \$39 ;
-  wire [11:0] \$390 ;
-  wire [12:0] \$391 ;
-  wire \$392 ;
-  wire [11:0] \$393 ;
+  wire [1:0] \$390 ;
+  wire [2:0] \$391 ;
+  wire [2:0] \$392 ;
+  wire [1:0] \$393 ;
   wire [11:0] \$394 ;
-  wire [12:0] \$395 ;
-  wire [11:0] \$396 ;
-  wire [11:0] \$397 ;
-  wire [12:0] \$398 ;
-  wire \$399 ;
+  wire [11:0] \$395 ;
+  wire [12:0] \$396 ;
+  wire \$397 ;
+  wire [11:0] \$398 ;
+  wire [11:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
+  wire [12:0] \$400 ;
+  wire [11:0] \$401 ;
+  wire [11:0] \$402 ;
+  wire [12:0] \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
@@ -4400,18 +4079,18 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire [10:0] \$416 ;
-  wire [10:0] \$417 ;
+  wire \$416 ;
+  wire \$417 ;
   wire \$418 ;
-  wire [10:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [10:0] \$420 ;
-  wire [12:0] \$421 ;
-  wire \$422 ;
+  wire \$420 ;
+  wire [10:0] \$421 ;
+  wire [10:0] \$422 ;
   wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
+  wire [10:0] \$424 ;
+  wire [10:0] \$425 ;
+  wire [12:0] \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
@@ -4453,18 +4132,18 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$461 ;
   wire \$462 ;
   wire \$463 ;
-  wire [4:0] \$464 ;
-  wire [4:0] \$465 ;
+  wire \$464 ;
+  wire \$465 ;
   wire \$466 ;
-  wire [4:0] \$467 ;
-  wire [4:0] \$468 ;
-  wire [6:0] \$469 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire [4:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
+  wire [4:0] \$470 ;
   wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
+  wire [4:0] \$472 ;
+  wire [4:0] \$473 ;
+  wire [6:0] \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
@@ -4490,16 +4169,16 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$495 ;
   wire \$496 ;
   wire \$497 ;
-  wire [11:0] \$498 ;
-  wire [11:0] \$499 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [12:0] \$500 ;
+  wire \$500 ;
   wire \$501 ;
   wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
+  wire [11:0] \$503 ;
+  wire [11:0] \$504 ;
+  wire [12:0] \$505 ;
   wire \$506 ;
   wire \$507 ;
   wire \$508 ;
@@ -4513,22 +4192,22 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
-  wire [10:0] \$518 ;
+  wire \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
-  wire \$523 ;
+  wire [4:0] \$523 ;
   wire [4:0] \$524 ;
-  wire \$525 ;
+  wire [10:0] \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire \$531 ;
+  wire [4:0] \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
@@ -4590,7 +4269,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire [4:0] \$588 ;
+  wire \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
@@ -4598,9 +4277,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire \$595 ;
+  wire [4:0] \$595 ;
   wire \$596 ;
-  wire \$597 ;
+  wire [4:0] \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
@@ -4614,7 +4293,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
-  wire \$609 ;
+  wire [6:0] \$609 ;
   wire \$61 ;
   wire \$610 ;
   wire \$611 ;
@@ -4627,7 +4306,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$618 ;
   wire \$619 ;
   wire \$62 ;
-  wire \$620 ;
+  wire [6:0] \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
@@ -4639,7 +4318,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$629 ;
   wire \$63 ;
   wire \$630 ;
-  wire \$631 ;
+  wire [6:0] \$631 ;
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
@@ -4651,52 +4330,52 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
+  wire [6:0] \$642 ;
+  wire [3:0] \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
   wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire [24:0] \$648 ;
+  wire [30:0] \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
+  wire [18:0] \$650 ;
+  wire [30:0] \$651 ;
   wire \$652 ;
   wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
+  wire [11:0] \$654 ;
+  wire [11:0] \$655 ;
+  wire [12:0] \$656 ;
   wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [11:0] \$658 ;
+  wire [11:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
+  wire [12:0] \$660 ;
   wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
+  wire [11:0] \$662 ;
+  wire [11:0] \$663 ;
+  wire [12:0] \$664 ;
   wire \$665 ;
   wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire [6:0] \$669 ;
+  wire [1:0] \$667 ;
+  wire [1:0] \$668 ;
+  wire [1:0] \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
+  wire [1:0] \$670 ;
+  wire [2:0] \$671 ;
+  wire [2:0] \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
+  wire [1:0] \$676 ;
+  wire [1:0] \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire \$683 ;
+  wire [3:0] \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
@@ -4717,7 +4396,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire \$701 ;
+  wire [3:0] \$701 ;
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
@@ -4736,356 +4415,170 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
-  wire \$719 ;
+  wire [3:0] \$719 ;
   wire \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
+  reg \$725 ;
+  reg [9:0] \$726 ;
+  reg [4:0] \$727 ;
+  reg \$728 ;
+  reg [9:0] \$729 ;
   wire [3:0] \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  reg [14:0] \$730 ;
+  reg \$731 ;
+  reg [3:0] \$732 ;
+  reg [4:0] \$733 ;
+  reg \$734 ;
+  reg [3:0] \$735 ;
+  reg [8:0] \$736 ;
+  reg [1:0] \$737 ;
+  reg [1:0] \$738 ;
+  reg [1:0] \$739 ;
   wire [3:0] \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire [6:0] \$748 ;
-  wire \$749 ;
+  reg [10:0] \$740 ;
+  reg [10:0] \$741 ;
+  reg [10:0] \$742 ;
+  reg [10:0] \$743 ;
+  reg [1:0] \$744 ;
+  reg [4:0] \$745 ;
+  reg [4:0] \$746 ;
+  reg [4:0] \$747 ;
+  reg [4:0] \$748 ;
+  reg \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
+  reg [3:0] \$750 ;
+  reg [1:0] \$751 ;
+  reg [1:0] \$752 ;
+  reg [1:0] \$753 ;
+  reg [1:0] \$754 ;
+  reg \$755 ;
+  reg [3:0] \$756 ;
+  reg \$757 ;
+  reg \$758 ;
+  reg [1:0] \$759 ;
   wire [12:0] \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
+  reg \$760 ;
+  reg [1:0] \$761 ;
+  reg \$762 ;
+  reg [1:0] \$763 ;
+  reg \$764 ;
+  reg \$765 ;
+  reg [10:0] \$766 ;
+  reg [10:0] \$767 ;
+  reg [10:0] \$768 ;
+  reg \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
+  reg [9:0] \$770 ;
+  reg [4:0] \$771 ;
+  reg [4:0] \$772 ;
+  reg [4:0] \$773 ;
+  reg \$774 ;
+  reg [3:0] \$775 ;
+  reg \$776 ;
+  reg \$777 ;
+  reg \$778 ;
+  reg \$779 ;
   wire \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
+  reg \$780 ;
+  reg \$781 ;
+  reg \$782 ;
+  reg \$783 ;
+  reg \$784 ;
+  reg \$785 ;
+  reg \$786 ;
+  reg \$787 ;
+  reg \$788 ;
+  reg \$789 ;
   wire [10:0] \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg \$793 ;
+  reg \$794 ;
+  reg \$795 ;
+  reg \$796 ;
+  reg \$797 ;
+  reg \$798 ;
+  reg \$799 ;
   wire \$8 ;
   wire [10:0] \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  reg \$800 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg \$803 ;
+  reg \$804 ;
+  wire [1:0] \$805 ;
+  wire [1:0] \$806 ;
+  reg \$807 ;
+  reg \$808 ;
+  reg \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
+  reg \$810 ;
+  reg \$811 ;
+  reg \$812 ;
+  reg \$813 ;
+  reg \$814 ;
+  reg [1:0] \$815 ;
+  reg [1:0] \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg [9:0] \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire [6:0] \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  reg \$820 ;
+  reg \$821 ;
+  reg [10:0] \$822 ;
+  reg [2:0] \$823 ;
+  reg \$824 ;
+  reg \$825 ;
+  reg [3:0] \$826 ;
+  reg \$827 ;
+  reg \$828 ;
+  reg [4:0] \$829 ;
   wire [10:0] \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
+  reg [2:0] \$830 ;
+  reg \$831 ;
+  reg \$832 ;
+  reg \$833 ;
+  reg \$834 ;
+  reg \$835 ;
+  reg \$836 ;
+  reg \$837 ;
+  reg \$838 ;
+  reg \$839 ;
   wire [10:0] \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  reg \$840 ;
+  reg \$841 ;
+  reg \$842 ;
+  reg \$843 ;
+  reg \$844 ;
+  reg \$845 ;
+  reg \$846 ;
   wire [6:0] \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
   wire [4:0] \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
   wire [4:0] \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire [6:0] \$906 ;
-  wire [3:0] \$907 ;
-  wire \$908 ;
-  wire [4:0] \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire [4:0] \$911 ;
-  wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
-  wire \$915 ;
-  wire \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
   wire [4:0] \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire \$929 ;
   wire [4:0] \$93 ;
-  wire \$930 ;
-  wire \$931 ;
-  wire \$932 ;
-  wire \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire \$937 ;
-  wire \$938 ;
-  wire \$939 ;
   wire \$94 ;
-  wire \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire \$943 ;
-  wire \$944 ;
-  wire \$945 ;
-  wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  wire \$949 ;
   wire \$95 ;
-  wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
   wire \$96 ;
-  wire \$960 ;
-  wire \$961 ;
-  wire [6:0] \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
   wire \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
   wire \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire \$988 ;
-  wire \$989 ;
   wire \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
-  wire \$auto$rtlil.cc:2739:Not$128 ;
-  wire \$auto$rtlil.cc:2739:Not$130 ;
-  wire \$auto$rtlil.cc:2739:Not$132 ;
-  wire \$auto$rtlil.cc:2739:Not$134 ;
-  wire \$auto$rtlil.cc:2739:Not$136 ;
-  wire \$auto$rtlil.cc:2739:Not$138 ;
-  wire \$auto$rtlil.cc:2739:Not$140 ;
-  wire \$auto$rtlil.cc:2739:Not$142 ;
-  wire \$auto$rtlil.cc:2739:Not$144 ;
-  wire \$auto$rtlil.cc:2739:Not$146 ;
-  wire \$auto$rtlil.cc:2739:Not$148 ;
-  wire \$auto$rtlil.cc:2739:Not$150 ;
-  wire \$auto$rtlil.cc:2739:Not$152 ;
-  wire \$auto$rtlil.cc:2739:Not$154 ;
-  wire \$auto$rtlil.cc:2739:Not$156 ;
-  wire \$auto$rtlil.cc:2739:Not$158 ;
-  wire \$auto$rtlil.cc:2739:Not$160 ;
-  wire \$auto$rtlil.cc:2739:Not$162 ;
-  wire \$auto$rtlil.cc:2739:Not$164 ;
-  wire \$auto$rtlil.cc:2739:Not$166 ;
-  wire \$auto$rtlil.cc:2739:Not$168 ;
-  wire \$auto$rtlil.cc:2739:Not$170 ;
-  wire \$auto$rtlil.cc:2739:Not$172 ;
-  wire \$auto$rtlil.cc:2739:Not$174 ;
-  wire \$auto$rtlil.cc:2739:Not$176 ;
-  wire \$auto$rtlil.cc:2739:Not$178 ;
-  wire \$auto$rtlil.cc:2739:Not$180 ;
-  wire \$auto$rtlil.cc:2739:Not$182 ;
-  wire \$auto$rtlil.cc:2739:Not$184 ;
-  wire \$auto$rtlil.cc:2739:Not$186 ;
-  wire \$auto$rtlil.cc:2739:Not$188 ;
-  wire \$auto$rtlil.cc:2739:Not$190 ;
   wire [9:0] \$signal ;
-  wire [3:0] \$signal$187 ;
-  wire \$signal$269 ;
-  wire \$signal$280 ;
-  wire \$signal$299 ;
-  wire [3:0] \$signal$332 ;
-  wire \$signal$467 ;
+  wire \$signal$267 ;
+  wire \$signal$279 ;
+  wire \$signal$298 ;
+  wire [3:0] \$signal$331 ;
+  wire \$signal$466 ;
   reg [1:0] a0_fits = 2'h0;
   reg a0_pool = 1'h0;
   reg [11:0] a0_size = 12'h000;
@@ -5136,7 +4629,6 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] a4_slot = 10'h000;
   reg a4_snap = 1'h0;
   reg [3:0] a4_tag = 4'h0;
-  reg [3:0] a4_tag_next = 4'h0;
   reg [9:0] a4_user = 10'h000;
   reg a4_valid = 1'h0;
   reg [31:0] a5_addr = 32'd0;
@@ -5205,59 +4697,59 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] calibration_fresh_view1_view2_view3_view4 = 5'h00;
   (* init = 4'h0 *)
   wire [3:0] calibration_grant_addr;
-  wire [3:0] \calibration_grant_addr$434 ;
-  wire [3:0] \calibration_grant_addr$436 ;
-  wire [3:0] \calibration_grant_addr$438 ;
+  wire [3:0] \calibration_grant_addr$433 ;
+  wire [3:0] \calibration_grant_addr$435 ;
+  wire [3:0] \calibration_grant_addr$437 ;
   (* init = 5'h00 *)
   wire [4:0] calibration_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \calibration_grant_data$439 ;
-  wire \calibration_grant_data$439.snap ;
-  wire [3:0] \calibration_grant_data$439.tag ;
+  wire [4:0] \calibration_grant_data$438 ;
+  wire [3:0] \calibration_grant_data$438.next ;
+  wire \calibration_grant_data$438.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \calibration_grant_data$440 ;
-  wire \calibration_grant_data$440.snap ;
-  wire [3:0] \calibration_grant_data$440.tag ;
+  wire [4:0] \calibration_grant_data$439 ;
+  wire [3:0] \calibration_grant_data$439.next ;
+  wire \calibration_grant_data$439.snap ;
   (* init = 5'h00 *)
   wire [4:0] \calibration_grant_data$94 ;
+  wire [3:0] \calibration_grant_data$94.next ;
   wire \calibration_grant_data$94.snap ;
-  wire [3:0] \calibration_grant_data$94.tag ;
+  wire [3:0] \calibration_grant_data.next ;
   wire \calibration_grant_data.snap ;
-  wire [3:0] \calibration_grant_data.tag ;
   reg [4:0] calibration_grant_r0_b0 = 5'h00;
+  wire [3:0] \calibration_grant_r0_b0.next ;
   wire \calibration_grant_r0_b0.snap ;
-  wire [3:0] \calibration_grant_r0_b0.tag ;
   reg [4:0] calibration_grant_r1_b0 = 5'h00;
+  wire [3:0] \calibration_grant_r1_b0.next ;
   wire \calibration_grant_r1_b0.snap ;
-  wire [3:0] \calibration_grant_r1_b0.tag ;
   reg [4:0] calibration_grant_r2_b0 = 5'h00;
+  wire [3:0] \calibration_grant_r2_b0.next ;
   wire \calibration_grant_r2_b0.snap ;
-  wire [3:0] \calibration_grant_r2_b0.tag ;
   reg [4:0] calibration_grant_r3_b0 = 5'h00;
+  wire [3:0] \calibration_grant_r3_b0.next ;
   wire \calibration_grant_r3_b0.snap ;
-  wire [3:0] \calibration_grant_r3_b0.tag ;
   reg [3:0] calibration_grant_w_addr = 4'h0;
   reg [4:0] calibration_grant_w_data = 5'h00;
   reg calibration_grant_w_en = 1'h0;
   wire [3:0] calibration_grant_waddr;
   wire [4:0] calibration_grant_wdata;
+  wire [3:0] \calibration_grant_wdata.next ;
   wire \calibration_grant_wdata.snap ;
-  wire [3:0] \calibration_grant_wdata.tag ;
   wire calibration_grant_wen;
   reg calibration_has_fresh = 1'h1;
   reg [3:0] calibration_head = 4'h0;
   reg calibration_nonempty = 1'h0;
   (* init = 4'h0 *)
   wire [3:0] calibration_parity_addr;
-  wire [3:0] \calibration_parity_addr$450 ;
-  wire [3:0] \calibration_parity_addr$452 ;
-  wire [3:0] \calibration_parity_addr$454 ;
+  wire [3:0] \calibration_parity_addr$449 ;
+  wire [3:0] \calibration_parity_addr$451 ;
+  wire [3:0] \calibration_parity_addr$453 ;
   (* init = 1'h0 *)
   wire calibration_parity_data;
   (* init = 1'h0 *)
-  wire \calibration_parity_data$455 ;
+  wire \calibration_parity_data$454 ;
   (* init = 1'h0 *)
-  wire \calibration_parity_data$456 ;
+  wire \calibration_parity_data$455 ;
   (* init = 1'h0 *)
   wire \calibration_parity_data$93 ;
   reg calibration_parity_r0_b0 = 1'h0;
@@ -5275,21 +4767,21 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] calibration_queue_addr;
   (* init = 9'h000 *)
   wire [8:0] calibration_queue_data;
+  wire [3:0] \calibration_queue_data.next ;
   wire [3:0] \calibration_queue_data.slot ;
   wire \calibration_queue_data.snap ;
-  wire [3:0] \calibration_queue_data.tag ;
   reg [8:0] calibration_queue_r0_b0 = 9'h000;
+  wire [3:0] \calibration_queue_r0_b0.next ;
   wire [3:0] \calibration_queue_r0_b0.slot ;
   wire \calibration_queue_r0_b0.snap ;
-  wire [3:0] \calibration_queue_r0_b0.tag ;
   reg [3:0] calibration_queue_w_addr = 4'h0;
   reg [8:0] calibration_queue_w_data = 9'h000;
   reg calibration_queue_w_en = 1'h0;
   reg [3:0] calibration_queue_waddr = 4'h0;
   wire [8:0] calibration_queue_wdata;
+  wire [3:0] \calibration_queue_wdata.next ;
   wire [3:0] \calibration_queue_wdata.slot ;
   wire \calibration_queue_wdata.snap ;
-  wire [3:0] \calibration_queue_wdata.tag ;
   wire calibration_queue_wen;
   reg [4:0] calibration_seen = 5'h00;
   reg [4:0] calibration_seen_prev = 5'h00;
@@ -5361,8 +4853,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [1:0] f3_in = 2'h0;
   reg f3_in_pool = 1'h0;
   reg f3_never_granted = 1'h0;
+  reg [3:0] f3_next = 4'h0;
+  reg [3:0] f3_older_next = 4'h0;
   reg f3_older_snap = 1'h0;
-  reg [3:0] f3_older_tag = 4'h0;
   reg f3_pool = 1'h0;
   reg f3_quiet = 1'h0;
   reg f3_rel_f3 = 1'h0;
@@ -5371,8 +4864,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [3:0] f3_tag = 4'h0;
   reg [9:0] f3_user = 10'h000;
   reg f3_valid = 1'h0;
+  reg [3:0] f4_a1_next = 4'h0;
   reg f4_a1_snap = 1'h0;
-  reg [3:0] f4_a1_tag = 4'h0;
   reg f4_by_a1 = 1'h0;
   reg [1:0] f4_by_mem = 2'h0;
   reg [1:0] f4_by_mem_live = 2'h0;
@@ -5387,8 +4880,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg f4_pool = 1'h0;
   reg f4_prev_released = 1'h0;
   reg f4_rest_held = 1'h0;
+  reg [3:0] f4_rest_next = 4'h0;
   reg f4_rest_snap = 1'h0;
-  reg [3:0] f4_rest_tag = 4'h0;
   reg [9:0] f4_slot = 10'h000;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
@@ -5475,7 +4968,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$479 ;
+  wire [31:0] \grant_addr$478 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5490,33 +4983,33 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire grant_valid;
   wire hit_a3;
-  wire [3:0] next_next_tag;
-  input [3:0] \port$10263$39 ;
-  wire [3:0] \port$10263$39 ;
+  wire [3:0] next_tag;
+  input [3:0] \port$9789$39 ;
+  wire [3:0] \port$9789$39 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
-  wire [9:0] \r__addr$398 ;
-  wire [9:0] \r__addr$400 ;
-  wire [9:0] \r__addr$402 ;
+  wire [9:0] \r__addr$397 ;
+  wire [9:0] \r__addr$399 ;
+  wire [9:0] \r__addr$401 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$412 ;
-  wire [9:0] \r__addr$414 ;
-  wire [9:0] \r__addr$416 ;
-  wire [9:0] \r__addr$418 ;
+  wire [9:0] \r__addr$411 ;
+  wire [9:0] \r__addr$413 ;
+  wire [9:0] \r__addr$415 ;
+  wire [9:0] \r__addr$417 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$425 ;
+  wire [9:0] \r__addr$424 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$431 ;
-  wire [3:0] \r__addr$433 ;
-  wire [3:0] \r__addr$435 ;
-  wire [3:0] \r__addr$437 ;
+  wire [3:0] \r__addr$430 ;
+  wire [3:0] \r__addr$432 ;
+  wire [3:0] \r__addr$434 ;
+  wire [3:0] \r__addr$436 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$447 ;
-  wire [3:0] \r__addr$449 ;
-  wire [3:0] \r__addr$451 ;
-  wire [3:0] \r__addr$453 ;
+  wire [3:0] \r__addr$446 ;
+  wire [3:0] \r__addr$448 ;
+  wire [3:0] \r__addr$450 ;
+  wire [3:0] \r__addr$452 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$460 ;
+  wire [3:0] \r__addr$459 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire [4:0] \r__data$13 ;
@@ -5548,59 +5041,59 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [10:0] samples_fresh_view1_view2_view3_view4 = 11'h000;
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
-  wire [9:0] \samples_grant_addr$399 ;
-  wire [9:0] \samples_grant_addr$401 ;
-  wire [9:0] \samples_grant_addr$403 ;
+  wire [9:0] \samples_grant_addr$398 ;
+  wire [9:0] \samples_grant_addr$400 ;
+  wire [9:0] \samples_grant_addr$402 ;
   (* init = 5'h00 *)
   wire [4:0] samples_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \samples_grant_data$404 ;
-  wire \samples_grant_data$404.snap ;
-  wire [3:0] \samples_grant_data$404.tag ;
+  wire [4:0] \samples_grant_data$403 ;
+  wire [3:0] \samples_grant_data$403.next ;
+  wire \samples_grant_data$403.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \samples_grant_data$405 ;
-  wire \samples_grant_data$405.snap ;
-  wire [3:0] \samples_grant_data$405.tag ;
+  wire [4:0] \samples_grant_data$404 ;
+  wire [3:0] \samples_grant_data$404.next ;
+  wire \samples_grant_data$404.snap ;
   (* init = 5'h00 *)
   wire [4:0] \samples_grant_data$92 ;
+  wire [3:0] \samples_grant_data$92.next ;
   wire \samples_grant_data$92.snap ;
-  wire [3:0] \samples_grant_data$92.tag ;
+  wire [3:0] \samples_grant_data.next ;
   wire \samples_grant_data.snap ;
-  wire [3:0] \samples_grant_data.tag ;
   reg [4:0] samples_grant_r0_b0 = 5'h00;
+  wire [3:0] \samples_grant_r0_b0.next ;
   wire \samples_grant_r0_b0.snap ;
-  wire [3:0] \samples_grant_r0_b0.tag ;
   reg [4:0] samples_grant_r1_b0 = 5'h00;
+  wire [3:0] \samples_grant_r1_b0.next ;
   wire \samples_grant_r1_b0.snap ;
-  wire [3:0] \samples_grant_r1_b0.tag ;
   reg [4:0] samples_grant_r2_b0 = 5'h00;
+  wire [3:0] \samples_grant_r2_b0.next ;
   wire \samples_grant_r2_b0.snap ;
-  wire [3:0] \samples_grant_r2_b0.tag ;
   reg [4:0] samples_grant_r3_b0 = 5'h00;
+  wire [3:0] \samples_grant_r3_b0.next ;
   wire \samples_grant_r3_b0.snap ;
-  wire [3:0] \samples_grant_r3_b0.tag ;
   reg [9:0] samples_grant_w_addr = 10'h000;
   reg [4:0] samples_grant_w_data = 5'h00;
   reg samples_grant_w_en = 1'h0;
   wire [9:0] samples_grant_waddr;
   wire [4:0] samples_grant_wdata;
+  wire [3:0] \samples_grant_wdata.next ;
   wire \samples_grant_wdata.snap ;
-  wire [3:0] \samples_grant_wdata.tag ;
   wire samples_grant_wen;
   reg samples_has_fresh = 1'h1;
   reg [9:0] samples_head = 10'h000;
   reg samples_nonempty = 1'h0;
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
-  wire [9:0] \samples_parity_addr$415 ;
-  wire [9:0] \samples_parity_addr$417 ;
-  wire [9:0] \samples_parity_addr$419 ;
+  wire [9:0] \samples_parity_addr$414 ;
+  wire [9:0] \samples_parity_addr$416 ;
+  wire [9:0] \samples_parity_addr$418 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
-  wire \samples_parity_data$420 ;
+  wire \samples_parity_data$419 ;
   (* init = 1'h0 *)
-  wire \samples_parity_data$421 ;
+  wire \samples_parity_data$420 ;
   (* init = 1'h0 *)
   wire \samples_parity_data$91 ;
   reg samples_parity_r0_b0 = 1'h0;
@@ -5619,21 +5112,21 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [9:0] samples_queue_addr;
   (* init = 15'h0000 *)
   wire [14:0] samples_queue_data;
+  wire [3:0] \samples_queue_data.next ;
   wire [9:0] \samples_queue_data.slot ;
   wire \samples_queue_data.snap ;
-  wire [3:0] \samples_queue_data.tag ;
   reg [14:0] samples_queue_r0_b0 = 15'h0000;
+  wire [3:0] \samples_queue_r0_b0.next ;
   wire [9:0] \samples_queue_r0_b0.slot ;
   wire \samples_queue_r0_b0.snap ;
-  wire [3:0] \samples_queue_r0_b0.tag ;
   reg [9:0] samples_queue_w_addr = 10'h000;
   reg [14:0] samples_queue_w_data = 15'h0000;
   reg samples_queue_w_en = 1'h0;
   reg [9:0] samples_queue_waddr = 10'h000;
   wire [14:0] samples_queue_wdata;
+  wire [3:0] \samples_queue_wdata.next ;
   wire [9:0] \samples_queue_wdata.slot ;
   wire \samples_queue_wdata.snap ;
-  wire [3:0] \samples_queue_wdata.tag ;
   wire samples_queue_wen;
   reg [10:0] samples_seen = 11'h000;
   reg [10:0] samples_seen_prev = 11'h000;
@@ -5647,63 +5140,61 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg view_ar_held2 = 1'h0;
   reg [1:0] view_ar_never0 = 2'h0;
   reg [1:0] view_ar_never1 = 2'h0;
+  (* init = 4'h0 *)
+  wire [3:0] view_ar_next;
+  output [3:0] view_ar_next2;
+  reg [3:0] view_ar_next2 = 4'h0;
   input [1:0] view_ar_pool;
   wire [1:0] view_ar_pool;
   reg [1:0] view_ar_pool0 = 2'h0;
   reg [1:0] view_ar_pool1 = 2'h0;
   input [9:0] view_ar_slot;
   wire [9:0] view_ar_slot;
-  (* init = 4'h0 *)
-  wire [3:0] view_ar_tag;
-  output [3:0] view_ar_tag2;
-  reg [3:0] view_ar_tag2 = 4'h0;
   (* init = 1'h0 *)
   wire view_aw_held;
   output view_aw_held2;
   reg view_aw_held2 = 1'h0;
   reg [1:0] view_aw_never0 = 2'h0;
   reg [1:0] view_aw_never1 = 2'h0;
+  (* init = 4'h0 *)
+  wire [3:0] view_aw_next;
+  output [3:0] view_aw_next2;
+  reg [3:0] view_aw_next2 = 4'h0;
   input [1:0] view_aw_pool;
   wire [1:0] view_aw_pool;
   reg [1:0] view_aw_pool0 = 2'h0;
   reg [1:0] view_aw_pool1 = 2'h0;
   input [9:0] view_aw_slot;
   wire [9:0] view_aw_slot;
-  (* init = 4'h0 *)
-  wire [3:0] view_aw_tag;
-  output [3:0] view_aw_tag2;
-  reg [3:0] view_aw_tag2 = 4'h0;
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$406 ;
+  wire [9:0] \w__addr$405 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$422 ;
+  wire [9:0] \w__addr$421 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$428 ;
-  wire [3:0] \w__addr$441 ;
+  wire [3:0] \w__addr$427 ;
+  wire [3:0] \w__addr$440 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$457 ;
-  (* init = 5'h00 *)
+  wire [3:0] \w__addr$456 ;
   wire [4:0] w__data;
-  wire \w__data$410 ;
+  wire \w__data$409 ;
   (* init = 15'h0000 *)
-  wire [14:0] \w__data$424 ;
-  (* init = 5'h00 *)
-  wire [4:0] \w__data$430 ;
-  wire \w__data$445 ;
+  wire [14:0] \w__data$423 ;
+  wire [4:0] \w__data$429 ;
+  wire \w__data$444 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$459 ;
+  wire [8:0] \w__data$458 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$408 ;
+  wire \w__en$407 ;
   (* init = 1'h0 *)
-  wire \w__en$423 ;
+  wire \w__en$422 ;
   (* init = 1'h0 *)
-  wire \w__en$429 ;
-  wire \w__en$443 ;
+  wire \w__en$428 ;
+  wire \w__en$442 ;
   (* init = 1'h0 *)
-  wire \w__en$458 ;
+  wire \w__en$457 ;
   reg x0_pool = 1'h0;
   reg [1:0] x0_select = 2'h0;
   reg [9:0] x0_user = 10'h000;
@@ -5732,7 +5223,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] calibration_grant [15:0];
   always @(posedge aclk_clk) begin
     if (calibration_grant_w_en)
-      calibration_grant[calibration_grant_w_addr] <= calibration_grant_w_data;
+      calibration_grant[calibration_grant_w_addr] <= { \$524 [3:0], calibration_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -5741,7 +5232,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk) begin
     _0_ <= calibration_grant[view_aw_slot[3:0]];
     _1_ <= calibration_grant[view_ar_slot[3:0]];
-    _2_ <= calibration_grant[\$524 [3:0]];
+    _2_ <= calibration_grant[\$531 [3:0]];
     _3_ <= calibration_grant[f1_calibration_slot];
   end
   assign \r__data$45  = _0_;
@@ -5751,8 +5242,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* no_rw_check = 32'd1 *)
   reg [0:0] calibration_parity [15:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$443 )
-      calibration_parity[f4_slot[3:0]] <= \w__data$445 ;
+    if (\w__en$442 )
+      calibration_parity[f4_slot[3:0]] <= \w__data$444 ;
   end
   reg [0:0] _4_;
   reg [0:0] _5_;
@@ -5761,7 +5252,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk) begin
     _4_ <= calibration_parity[view_aw_slot[3:0]];
     _5_ <= calibration_parity[view_ar_slot[3:0]];
-    _6_ <= calibration_parity[\$524 [3:0]];
+    _6_ <= calibration_parity[\$531 [3:0]];
     _7_ <= calibration_parity[f1_calibration_slot];
   end
   assign \r__data$53  = _4_;
@@ -5784,7 +5275,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] samples_grant [1023:0];
   always @(posedge aclk_clk) begin
     if (samples_grant_w_en)
-      samples_grant[samples_grant_w_addr] <= samples_grant_w_data;
+      samples_grant[samples_grant_w_addr] <= { \$523 [3:0], samples_grant_w_data[0] };
   end
   reg [4:0] _9_;
   reg [4:0] _10_;
@@ -5793,7 +5284,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk) begin
     _9_ <= samples_grant[view_aw_slot];
     _10_ <= samples_grant[view_ar_slot];
-    _11_ <= samples_grant[\$518 [9:0]];
+    _11_ <= samples_grant[\$525 [9:0]];
     _12_ <= samples_grant[f1_samples_slot];
   end
   assign \r__data$15  = _9_;
@@ -5804,8 +5295,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$408 )
-      samples_parity[f4_slot] <= \w__data$410 ;
+    if (\w__en$407 )
+      samples_parity[f4_slot] <= \w__data$409 ;
   end
   reg [0:0] _13_;
   reg [0:0] _14_;
@@ -5814,7 +5305,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk) begin
     _13_ <= samples_parity[view_aw_slot];
     _14_ <= samples_parity[view_ar_slot];
-    _15_ <= samples_parity[\$518 [9:0]];
+    _15_ <= samples_parity[\$525 [9:0]];
     _16_ <= samples_parity[f1_samples_slot];
   end
   assign \r__data$23  = _13_;
@@ -5833,6 +5324,1134 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     _17_ <= samples_queue[samples_head];
   end
   assign \r__data$31  = _17_;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$154  + 1'h1;
+  assign \$156  = \$150 [12] | \$155 [12];
+  assign \$158  = a3_valid & \$157 ;
+  assign \$159  = { \$158 , a3_pool, 6'h00, calibration_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$160  + 1'h1;
+  assign \$162  = \$156  | \$161 [12];
+  assign \$163  = a4_valid & a4_ok;
+  assign \$164  = { \$163 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$165  = ~ \$164 ;
+  assign \$166  = \$165  + 1'h1;
+  assign \$167  = a5_valid & a5_ok;
+  assign \$168  = { \$167 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$169  = ~ \$168 ;
+  assign \$170  = \$169  + 1'h1;
+  assign \$171  = \$166 [12] | \$170 [12];
+  assign \$172  = a4_valid & a4_ok;
+  assign \$173  = { \$172 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$174  + 1'h1;
+  assign \$176  = a4_tag + 1'h1;
+  assign \$177  = a5_tag + 1'h1;
+  assign \$178  = \$175 [12] ? \$176 [3:0] : \$177 [3:0];
+  assign \$179  = free_port_addr - 31'h40000000;
+  assign \$180  = ~ \$179 [32];
+  assign \$181  = free_port_addr - 31'h40040000;
+  assign \$182  = ~ \$181 [32];
+  assign \$184  = \$180  & \$183 ;
+  assign \$185  = free_src ? \port$9789$39 [0] : \$184 ;
+  assign \$186  = free_port_addr - 31'h40100000;
+  assign \$187  = ~ \$186 [32];
+  assign \$188  = free_port_addr - 31'h40104000;
+  assign \$189  = ~ \$188 [32];
+  assign \$191  = \$187  & \$190 ;
+  assign \$192  = free_src ? \port$9789$39 [1] : \$191 ;
+  assign \$193  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$194  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$195  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$196  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$197  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$198  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$199  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$200  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$201  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$202  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$203  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$204  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$205  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$206  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$207  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$208  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$209  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$210  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$211  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$212  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$213  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$214  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$215  = | f0_addr[7:0];
+  assign \$216  = f0_addr[31:8] - 23'h400000;
+  assign \$217  = | f0_addr[9:0];
+  assign \$218  = f0_addr[31:10] - 21'h100400;
+  assign \$220  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$222  = f1_oor ? f1_oor_pool : \$221 ;
+  assign \$223  = f1_hit[0] ? f1_samples_slot : 10'h000;
+  assign \$224  = f1_hit[1] ? f1_calibration_slot : 4'h0;
+  assign \$225  = \$223  | { 6'h00, \$224  };
+  assign \$226  = | f1_hit;
+  assign \$227  = f1_oor | \$226 ;
+  assign \$228  = | f1_hit;
+  assign \$229  = ~ \$228 ;
+  assign \$230  = f1_oor | \$229 ;
+  assign \$231  = f1_hit & f1_misaligned;
+  assign \$232  = | \$231 ;
+  assign \$233  = f1_contract ? 4'h8 : 4'h0;
+  assign \$234  = \$232  ? 4'h5 : \$233 ;
+  assign \$235  = \$230  ? 4'h4 : \$234 ;
+  assign \$236  = f1_samples_slot - samples_fresh;
+  assign \$237  = ~ \$236 [11];
+  assign \$238  = f1_hit[0] & \$237 ;
+  assign \$239  = f1_calibration_slot - calibration_fresh;
+  assign \$240  = ~ \$239 [5];
+  assign \$241  = f1_hit[1] & \$240 ;
+  assign \$242  = \$238  | \$241 ;
+  assign \$243  = ~ f1_same_second_eq0;
+  assign \$244  = ~ f1_same_second_eq3;
+  assign \$245  = \$243  | \$244 ;
+  assign \$246  = ~ f1_same_second_eq6;
+  assign \$247  = ~ f1_same_second_eq9;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = \$245  | \$248 ;
+  assign \$250  = ~ f1_same_second_eq12;
+  assign \$251  = ~ f1_same_second_eq15;
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = ~ f1_same_second_eq18;
+  assign \$254  = ~ f1_same_second_eq21;
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = \$252  | \$255 ;
+  assign \$257  = \$249  | \$256 ;
+  assign \$258  = ~ f1_same_second_eq24;
+  assign \$259  = ~ f1_same_second_eq27;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = ~ f1_same_second_eq30;
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = \$257  | \$262 ;
+  assign \$264  = ~ \$263 ;
+  assign \$265  = ~ f1_same_third_eq0;
+  assign \$266  = ~ f1_same_third_eq3;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = ~ f1_same_third_eq6;
+  assign \$269  = ~ f1_same_third_eq9;
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = \$267  | \$270 ;
+  assign \$272  = ~ f1_same_third_eq12;
+  assign \$273  = ~ f1_same_third_eq15;
+  assign \$274  = \$272  | \$273 ;
+  assign \$275  = ~ f1_same_third_eq18;
+  assign \$276  = ~ f1_same_third_eq21;
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = \$274  | \$277 ;
+  assign \$279  = \$271  | \$278 ;
+  assign \$280  = ~ f1_same_third_eq24;
+  assign \$281  = ~ f1_same_third_eq27;
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = ~ f1_same_third_eq30;
+  assign \$284  = \$282  | \$283 ;
+  assign \$285  = \$279  | \$284 ;
+  assign \$286  = ~ \$285 ;
+  assign \$287  = f2_tag + 1'h1;
+  assign \$288  = ! f2_pool;
+  assign \$290  = a4_tag ^ f2_tag;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = \$291  + 1'h1;
+  assign \$293  = a5_tag ^ f2_tag;
+  assign \$294  = ~ \$293 ;
+  assign \$295  = \$294  + 1'h1;
+  assign \$296  = a4_tag + 1'h1;
+  assign \$297  = a5_tag + 1'h1;
+  assign \$298  = \$656 [12] ? \$296 [3:0] : \$297 [3:0];
+  assign \$299  = \$656 [12] ? a4_snap : a5_snap;
+  assign \$300  = f2_same_third & f5_ok;
+  assign \$301  = ~ \$656 [12];
+  assign \$302  = \$signal$267  & \$301 ;
+  assign \$303  = ~ \$660 [12];
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = f2_same_third & f5_ok;
+  assign \$306  = ~ \$305 ;
+  assign \$307  = \$304  & \$306 ;
+  assign \$308  = a4_tag + 1'h1;
+  assign \$309  = ~ f3_never_granted;
+  assign \$310  = ~ rel_f2;
+  assign \$311  = ~ f3_rel_f3;
+  assign \$313  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$314  = \$312  & \$313 ;
+  assign \$316  = calibration_parity_r0_b0 == calibration_grant_r0_b0[0];
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = \$314  | \$317 ;
+  assign \$319  = \$311  & \$318 ;
+  assign \$320  = f3_hit_a3 | \$319 ;
+  assign \$321  = \$310  & \$320 ;
+  assign \$322  = f3_hit_a2 | \$321 ;
+  assign \$323  = \$309  & \$322 ;
+  assign \$324  = f3_hit_a2 | f3_hit_a3;
+  assign \$326  = \$325  & samples_grant_r0_b0[1];
+  assign \$328  = \$327  & calibration_grant_r0_b0[1];
+  assign \$329  = \$326  | \$328 ;
+  assign \$331  = \$330  & samples_grant_r0_b0[2];
+  assign \$333  = \$332  & calibration_grant_r0_b0[2];
+  assign \$334  = \$331  | \$333 ;
+  assign \$336  = \$335  & samples_grant_r0_b0[3];
+  assign \$338  = \$337  & calibration_grant_r0_b0[3];
+  assign \$339  = \$336  | \$338 ;
+  assign \$341  = \$340  & samples_grant_r0_b0[4];
+  assign \$343  = \$342  & calibration_grant_r0_b0[4];
+  assign \$344  = \$341  | \$343 ;
+  assign \$345  = \$324  ? f3_older_next : { \$344 , \$339 , \$334 , \$329  };
+  assign \$346  = f3_hit_a2 | f3_hit_a3;
+  assign \$348  = \$347  & samples_grant_r0_b0[0];
+  assign \$350  = \$349  & calibration_grant_r0_b0[0];
+  assign \$351  = \$348  | \$350 ;
+  assign \$352  = \$346  ? f3_older_snap : \$351 ;
+  assign \$353  = f3_go & \$664 [12];
+  assign \$354  = a4_tag ^ f3_tag;
+  assign \$355  = ~ \$354 ;
+  assign \$356  = \$355  + 1'h1;
+  assign \$357  = \$353  & \$356 [4];
+  assign \$358  = ~ f3_never_granted;
+  assign \$359  = f3_go & \$358 ;
+  assign \$360  = ~ \$664 [12];
+  assign \$361  = \$359  & \$360 ;
+  assign \$362  = ~ rel_f2;
+  assign \$363  = \$362  & f3_hit_a3;
+  assign \$364  = f3_hit_a2 | \$363 ;
+  assign \$365  = \$361  & \$364 ;
+  assign \$366  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = ~ rel_f2;
+  assign \$369  = f3_quiet & \$368 ;
+  assign \$370  = ~ \$664 [12];
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = \$371  ? f3_in : 2'h0;
+  assign \$373  = ~ f3_never_granted;
+  assign \$375  = { \$374 , samples_parity_r0_b0, samples_grant_r0_b0[4:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
+  assign \$376  = ~ \$375 ;
+  assign \$377  = \$376  + 1'h1;
+  assign \$378  = ~ f3_never_granted;
+  assign \$380  = { \$379 , calibration_parity_r0_b0, calibration_grant_r0_b0[4:1] } ^ { 1'h1, calibration_grant_r0_b0[0], f3_next };
+  assign \$381  = ~ \$380 ;
+  assign \$382  = \$381  + 1'h1;
+  assign \$383  = x1_select & f1_hit;
+  assign \$384  = | \$383 ;
+  assign \$385  = x1_select & f2_in;
+  assign \$386  = | \$385 ;
+  assign \$387  = f2_flushed | \$386 ;
+  assign \$388  = x1_select | x0_select;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$391  = { 1'h0, \$389  } & { \$390 [1], \$390  };
+  assign \$392  = { 1'h0, f3_in } & \$391 ;
+  assign \$393  = \$664 [12] ? 2'h0 : \$672 [1:0];
+  assign \$394  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$395  = ~ \$394 ;
+  assign \$396  = \$395  + 1'h1;
+  assign \$397  = \release  & \$396 [12];
+  assign \$398  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$399  = ~ \$398 ;
+  assign \$400  = \$399  + 1'h1;
+  assign \$401  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$402  = ~ \$401 ;
+  assign \$403  = \$402  + 1'h1;
+  assign \$404  = ~ f4_prev_released;
+  assign \$405  = \$404  & f4_by_older;
+  assign \$406  = f4_by_a1 | \$405 ;
+  assign \$407  = f4_live[0] & \$406 ;
+  assign \$408  = ~ f4_prev_released;
+  assign \$409  = \$408  & f4_by_mem_live[0];
+  assign \$410  = \$409  & f4_mem_ok[0];
+  assign \$411  = \$407  | \$410 ;
+  assign \$412  = ~ f4_prev_released;
+  assign \$413  = \$412  & f4_by_older;
+  assign \$414  = f4_by_a1 | \$413 ;
+  assign \$415  = f4_live[0] & \$414 ;
+  assign \$416  = ~ f4_prev_released;
+  assign \$417  = \$416  & f4_by_mem_live[0];
+  assign \$418  = \$417  & f4_mem_ok[0];
+  assign \$419  = \$415  | \$418 ;
+  assign \$420  = samples_queue_waddr == 10'h3ff;
+  assign \$421  = samples_queue_waddr + 1'h1;
+  assign \$422  = \$420  ? 11'h000 : \$421 ;
+  assign \$423  = samples_pushed == samples_popped;
+  assign \$424  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$425  = \$423  ? 11'h000 : \$424 ;
+  assign \$426  = $signed({ 1'h0, samples_count }) + $signed(\$425 );
+  assign \$427  = ! samples_pushed;
+  assign \$428  = ! samples_popped;
+  assign \$429  = \$427  & \$428 ;
+  assign \$430  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$431  = ~ \$430 ;
+  assign \$432  = samples_push | \$431 ;
+  assign \$433  = ! samples_pushed;
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = samples_count == 2'h3;
+  assign \$437  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$438  = ~ \$437 ;
+  assign \$439  = samples_push | \$438 ;
+  assign \$441  = ! samples_popped;
+  assign \$442  = \$440  & \$441 ;
+  assign \$443  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$444  = ~ \$443 ;
+  assign \$445  = samples_push | \$444 ;
+  assign \$448  = \$446  & \$447 ;
+  assign \$449  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$450  = ~ \$449 ;
+  assign \$451  = samples_push | \$450 ;
+  assign \$452  = ~ f4_prev_released;
+  assign \$453  = \$452  & f4_by_older;
+  assign \$454  = f4_by_a1 | \$453 ;
+  assign \$455  = f4_live[1] & \$454 ;
+  assign \$456  = ~ f4_prev_released;
+  assign \$457  = \$456  & f4_by_mem_live[1];
+  assign \$458  = \$457  & f4_mem_ok[1];
+  assign \$459  = \$455  | \$458 ;
+  assign \$460  = ~ f4_prev_released;
+  assign \$461  = \$460  & f4_by_older;
+  assign \$462  = f4_by_a1 | \$461 ;
+  assign \$463  = f4_live[1] & \$462 ;
+  assign \$464  = ~ f4_prev_released;
+  assign \$465  = \$464  & f4_by_mem_live[1];
+  assign \$466  = \$465  & f4_mem_ok[1];
+  assign \$467  = \$463  | \$466 ;
+  assign \$468  = calibration_queue_waddr == 4'hf;
+  assign \$469  = calibration_queue_waddr + 1'h1;
+  assign \$470  = \$468  ? 5'h00 : \$469 ;
+  assign \$471  = calibration_pushed == calibration_popped;
+  assign \$472  = calibration_pushed ? 5'h01 : 5'h1f;
+  assign \$473  = \$471  ? 5'h00 : \$472 ;
+  assign \$474  = $signed({ 1'h0, calibration_count }) + $signed(\$473 );
+  assign \$475  = ! calibration_pushed;
+  assign \$476  = ! calibration_popped;
+  assign \$477  = \$475  & \$476 ;
+  assign \$478  = calibration_pop ? calibration_at[1] : calibration_at[0];
+  assign \$479  = ~ \$478 ;
+  assign \$480  = calibration_push | \$479 ;
+  assign \$481  = ! calibration_pushed;
+  assign \$483  = \$481  & \$482 ;
+  assign \$484  = calibration_count == 2'h3;
+  assign \$485  = calibration_pop ? calibration_at[2] : calibration_at[1];
+  assign \$486  = ~ \$485 ;
+  assign \$487  = calibration_push | \$486 ;
+  assign \$489  = ! calibration_popped;
+  assign \$490  = \$488  & \$489 ;
+  assign \$491  = calibration_pop ? calibration_at[0] : 1'h0;
+  assign \$492  = ~ \$491 ;
+  assign \$493  = calibration_push | \$492 ;
+  assign \$496  = \$494  & \$495 ;
+  assign \$497  = calibration_pop ? calibration_at[1] : calibration_at[0];
+  assign \$498  = ~ \$497 ;
+  assign \$499  = calibration_push | \$498 ;
+  assign \$500  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$501  = ~ \$500 ;
+  assign \$502  = f5_wrote & a2_ring;
+  assign \$503  = { \$502 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$504  = ~ \$503 ;
+  assign \$505  = \$504  + 1'h1;
+  assign \$506  = \release  & f4_taken_a2;
+  assign \$507  = a3_ring & a3_lapped;
+  assign \$509  = \release  & f4_taken_a3;
+  assign \$510  = a3_released | \$509 ;
+  assign \$511  = ~ a4_released;
+  assign \$512  = a4_prev_held & \$511 ;
+  assign \$513  = \release  & f4_taken_a4;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$512  & \$514 ;
+  assign \$516  = | { x0_valid, a1_select, a1_valid, a0_valid, calibration_push, samples_push };
+  assign \$517  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$518  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$519  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$520  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
+  assign \$521  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$523  = samples_grant_w_data[4:1] + 1'h1;
+  assign \$524  = calibration_grant_w_data[4:1] + 1'h1;
+  assign \$525  = x1_select[0] ? 11'h000 : samples_fresh;
+  assign \$526  = samples_has_fresh | x1_select[0];
+  assign samples_take_fresh = a1_select[0] & \$526 ;
+  assign \$527  = ~ x1_select[0];
+  assign \$528  = a1_select[0] & \$527 ;
+  assign \$529  = ~ samples_has_fresh;
+  assign \$530  = \$528  & \$529 ;
+  assign samples_pop = \$530  & samples_nonempty;
+  assign \$531  = x1_select[1] ? 5'h00 : calibration_fresh;
+  assign \$532  = calibration_has_fresh | x1_select[1];
+  assign calibration_take_fresh = a1_select[1] & \$532 ;
+  assign \$533  = ~ x1_select[1];
+  assign \$534  = a1_select[1] & \$533 ;
+  assign \$535  = ~ calibration_has_fresh;
+  assign \$536  = \$534  & \$535 ;
+  assign calibration_pop = \$536  & calibration_nonempty;
+  assign \$537  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$539  = \$538  & samples_queue_r0_b0[0];
+  assign \$540  = \$537  | \$539 ;
+  assign \$542  = \$541  & calibration_queue_r0_b0[0];
+  assign \$543  = \$540  | \$542 ;
+  assign \$544  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$546  = \$545  & samples_queue_r0_b0[1];
+  assign \$547  = \$544  | \$546 ;
+  assign \$549  = \$548  & calibration_queue_r0_b0[1];
+  assign \$550  = \$547  | \$549 ;
+  assign \$551  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$553  = \$552  & samples_queue_r0_b0[2];
+  assign \$554  = \$551  | \$553 ;
+  assign \$556  = \$555  & calibration_queue_r0_b0[2];
+  assign \$557  = \$554  | \$556 ;
+  assign \$558  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$560  = \$559  & samples_queue_r0_b0[3];
+  assign \$561  = \$558  | \$560 ;
+  assign \$563  = \$562  & calibration_queue_r0_b0[3];
+  assign \$564  = \$561  | \$563 ;
+  assign \$565  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$567  = \$566  & samples_queue_r0_b0[4];
+  assign \$568  = \$565  | \$567 ;
+  assign \$569  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$571  = \$570  & samples_queue_r0_b0[5];
+  assign \$572  = \$569  | \$571 ;
+  assign \$573  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$575  = \$574  & samples_queue_r0_b0[6];
+  assign \$576  = \$573  | \$575 ;
+  assign \$577  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$579  = \$578  & samples_queue_r0_b0[7];
+  assign \$580  = \$577  | \$579 ;
+  assign \$581  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$583  = \$582  & samples_queue_r0_b0[8];
+  assign \$584  = \$581  | \$583 ;
+  assign \$585  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$587  = \$586  & samples_queue_r0_b0[9];
+  assign \$588  = \$585  | \$587 ;
+  assign \$589  = a3_sel_fresh[0] & samples_parity_r1_b0;
+  assign \$590  = a3_sel_fresh[1] & calibration_parity_r1_b0;
+  assign \$592  = \$591  & samples_queue_r0_b0[10];
+  assign \$594  = \$593  & calibration_queue_r0_b0[4];
+  assign \$595  = { \$594 , \$592 , \$590 , \$589  } + 4'hf;
+  assign \$596  = a3_fwd_ok & a3_hit_a1;
+  assign \$597  = a4_tag + 1'h1;
+  assign \$598  = a3_fwd_ok & a3_older_hit;
+  assign \$602  = \$601  & samples_grant_r1_b0[1];
+  assign \$604  = \$603  & calibration_grant_r1_b0[1];
+  assign \$606  = \$605  & samples_queue_r0_b0[11];
+  assign \$608  = \$607  & calibration_queue_r0_b0[5];
+  assign \$609  = { \$608 , \$606 , \$604 , \$602 , \$600 , \$599  } + 6'h3f;
+  assign \$613  = \$612  & samples_grant_r1_b0[2];
+  assign \$615  = \$614  & calibration_grant_r1_b0[2];
+  assign \$617  = \$616  & samples_queue_r0_b0[12];
+  assign \$619  = \$618  & calibration_queue_r0_b0[6];
+  assign \$620  = { \$619 , \$617 , \$615 , \$613 , \$611 , \$610  } + 6'h3f;
+  assign \$624  = \$623  & samples_grant_r1_b0[3];
+  assign \$626  = \$625  & calibration_grant_r1_b0[3];
+  assign \$628  = \$627  & samples_queue_r0_b0[13];
+  assign \$630  = \$629  & calibration_queue_r0_b0[7];
+  assign \$631  = { \$630 , \$628 , \$626 , \$624 , \$622 , \$621  } + 6'h3f;
+  assign \$635  = \$634  & samples_grant_r1_b0[4];
+  assign \$637  = \$636  & calibration_grant_r1_b0[4];
+  assign \$639  = \$638  & samples_queue_r0_b0[14];
+  assign \$641  = \$640  & calibration_queue_r0_b0[8];
+  assign \$642  = { \$641 , \$639 , \$637 , \$635 , \$633 , \$632  } + 6'h3f;
+  assign \$643  = \$598  ? a3_older_next : { \$642 [6], \$631 [6], \$620 [6], \$609 [6] };
+  assign next_tag = \$596  ? \$597 [3:0] : \$643 ;
+  assign \$644  = a3_valid & a3_ok;
+  assign \$645  = ! a3_pool;
+  assign samples_grant_wen = \$644  & \$645 ;
+  assign \$646  = a3_valid & a3_ok;
+  assign calibration_grant_wen = \$646  & \$647 ;
+  assign \$652  = ! f2_err;
+  assign \$signal$267  = f2_valid & \$652 ;
+  assign \$653  = a4_valid & a4_ok;
+  assign \$654  = { \$653 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$655  = ~ \$654 ;
+  assign \$656  = \$655  + 1'h1;
+  assign \$657  = a5_valid & a5_ok;
+  assign \$658  = { \$657 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$659  = ~ \$658 ;
+  assign \$660  = \$659  + 1'h1;
+  assign \$661  = a4_valid & a4_ok;
+  assign \$662  = { \$661 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$663  = ~ \$662 ;
+  assign \$664  = \$663  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$665  = ~ rel_f2;
+  assign \$666  = f3_quiet & \$665 ;
+  assign \$667  = \$666  ? f3_in : 2'h0;
+  assign \$668  = x1_select | x0_select;
+  assign \$669  = ~ \$668 ;
+  assign \$670  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$671  = { 1'h0, \$669  } & { \$670 [1], \$670  };
+  assign \$672  = { 1'h0, \$667  } & \$671 ;
+  assign \$673  = ~ f4_prev_released;
+  assign \$674  = \$673  & f4_rest_held;
+  assign \$signal$466  = f4_hit_a1 | \$674 ;
+  assign \$675  = ~ f4_prev_released;
+  assign \$676  = f4_by_mem & f4_mem_ok;
+  assign \$677  = f4_by_mem & f4_mem_ok;
+  assign \$678  = \$676 [0] | \$677 [1];
+  assign \$679  = f4_by_older | \$678 ;
+  assign \$680  = \$675  & \$679 ;
+  assign \release  = f4_by_a1 | \$680 ;
+  assign \$681  = ~ f4_go;
+  assign \$682  = ~ \$signal$466 ;
+  assign \$683  = \$signal$466  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$683  : f4_err;
+  assign \$signal$331  = \release  ? 4'h0 : unreleased_err;
+  assign \$684  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$409  = ~ \$684 ;
+  assign \$685  = ~ f4_prev_released;
+  assign \$686  = \$685  & f4_by_older;
+  assign \$687  = f4_by_a1 | \$686 ;
+  assign \$688  = f4_live[0] & \$687 ;
+  assign \$689  = ~ f4_prev_released;
+  assign \$690  = \$689  & f4_by_mem_live[0];
+  assign \$691  = \$690  & f4_mem_ok[0];
+  assign \w__en$407  = \$688  | \$691 ;
+  assign \$692  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$693  = ~ \$692 ;
+  assign \$694  = ~ f4_prev_released;
+  assign \$695  = \$694  & f4_by_older;
+  assign \$696  = f4_by_a1 | \$695 ;
+  assign \$697  = f4_live[0] & \$696 ;
+  assign \$698  = ~ f4_prev_released;
+  assign \$699  = \$698  & f4_by_mem_live[0];
+  assign \$700  = \$699  & f4_mem_ok[0];
+  assign samples_queue_wen = \$697  | \$700 ;
+  assign \$701  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$702  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$444  = ~ \$702 ;
+  assign \$703  = ~ f4_prev_released;
+  assign \$704  = \$703  & f4_by_older;
+  assign \$705  = f4_by_a1 | \$704 ;
+  assign \$706  = f4_live[1] & \$705 ;
+  assign \$707  = ~ f4_prev_released;
+  assign \$708  = \$707  & f4_by_mem_live[1];
+  assign \$709  = \$708  & f4_mem_ok[1];
+  assign \w__en$442  = \$706  | \$709 ;
+  assign \$710  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$711  = ~ \$710 ;
+  assign \$712  = ~ f4_prev_released;
+  assign \$713  = \$712  & f4_by_older;
+  assign \$714  = f4_by_a1 | \$713 ;
+  assign \$715  = f4_live[1] & \$714 ;
+  assign \$716  = ~ f4_prev_released;
+  assign \$717  = \$716  & f4_by_mem_live[1];
+  assign \$718  = \$717  & f4_mem_ok[1];
+  assign calibration_queue_wen = \$715  | \$718 ;
+  assign \$719  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$720  = busy_0 | busy_6;
+  assign \$721  = busy_12 | busy_18;
+  assign \$722  = \$720  | \$721 ;
+  assign \$723  = busy_24 | busy_30;
+  assign \$724  = \$723  | busy_36;
+  assign busy = \$722  | \$724 ;
+  always @(posedge aclk_clk)
+    samples_grant_w_en <= \$725 ;
+  always @(posedge aclk_clk)
+    samples_grant_w_addr <= \$726 ;
+  always @(posedge aclk_clk)
+    samples_grant_w_data <= \$727 ;
+  always @(posedge aclk_clk)
+    samples_grant_r0_b0 <= r__data;
+  always @(posedge aclk_clk)
+    samples_grant_r1_b0 <= \r__data$11 ;
+  always @(posedge aclk_clk)
+    samples_grant_r2_b0 <= \r__data$13 ;
+  always @(posedge aclk_clk)
+    samples_grant_r3_b0 <= \r__data$15 ;
+  always @(posedge aclk_clk)
+    samples_parity_r0_b0 <= \r__data$17 ;
+  always @(posedge aclk_clk)
+    samples_parity_r1_b0 <= \r__data$19 ;
+  always @(posedge aclk_clk)
+    samples_parity_r2_b0 <= \r__data$21 ;
+  always @(posedge aclk_clk)
+    samples_parity_r3_b0 <= \r__data$23 ;
+  always @(posedge aclk_clk)
+    samples_queue_w_en <= \$728 ;
+  always @(posedge aclk_clk)
+    samples_queue_w_addr <= \$729 ;
+  always @(posedge aclk_clk)
+    samples_queue_w_data <= \$730 ;
+  always @(posedge aclk_clk)
+    samples_queue_r0_b0 <= \r__data$31 ;
+  always @(posedge aclk_clk)
+    calibration_grant_w_en <= \$731 ;
+  always @(posedge aclk_clk)
+    calibration_grant_w_addr <= \$732 ;
+  always @(posedge aclk_clk)
+    calibration_grant_w_data <= \$733 ;
+  always @(posedge aclk_clk)
+    calibration_grant_r0_b0 <= \r__data$39 ;
+  always @(posedge aclk_clk)
+    calibration_grant_r1_b0 <= \r__data$41 ;
+  always @(posedge aclk_clk)
+    calibration_grant_r2_b0 <= \r__data$43 ;
+  always @(posedge aclk_clk)
+    calibration_grant_r3_b0 <= \r__data$45 ;
+  always @(posedge aclk_clk)
+    calibration_parity_r0_b0 <= \r__data$47 ;
+  always @(posedge aclk_clk)
+    calibration_parity_r1_b0 <= \r__data$49 ;
+  always @(posedge aclk_clk)
+    calibration_parity_r2_b0 <= \r__data$51 ;
+  always @(posedge aclk_clk)
+    calibration_parity_r3_b0 <= \r__data$53 ;
+  always @(posedge aclk_clk)
+    calibration_queue_w_en <= \$734 ;
+  always @(posedge aclk_clk)
+    calibration_queue_w_addr <= \$735 ;
+  always @(posedge aclk_clk)
+    calibration_queue_w_data <= \$736 ;
+  always @(posedge aclk_clk)
+    calibration_queue_r0_b0 <= \r__data$61 ;
+  always @(posedge aclk_clk)
+    view_ar_pool0 <= \$737 ;
+  always @(posedge aclk_clk)
+    view_ar_pool1 <= \$738 ;
+  always @(posedge aclk_clk)
+    view_ar_never1 <= \$739 ;
+  always @(posedge aclk_clk)
+    samples_fresh_view1 <= \$740 ;
+  always @(posedge aclk_clk)
+    samples_fresh_view1_view2 <= \$741 ;
+  always @(posedge aclk_clk)
+    samples_fresh_view1_view2_view3 <= \$742 ;
+  always @(posedge aclk_clk)
+    samples_fresh_view1_view2_view3_view4 <= \$743 ;
+  always @(posedge aclk_clk)
+    view_ar_never0 <= \$744 ;
+  always @(posedge aclk_clk)
+    calibration_fresh_view1 <= \$745 ;
+  always @(posedge aclk_clk)
+    calibration_fresh_view1_view2 <= \$746 ;
+  always @(posedge aclk_clk)
+    calibration_fresh_view1_view2_view3 <= \$747 ;
+  always @(posedge aclk_clk)
+    calibration_fresh_view1_view2_view3_view4 <= \$748 ;
+  always @(posedge aclk_clk)
+    view_ar_held2 <= \$749 ;
+  always @(posedge aclk_clk)
+    view_ar_next2 <= \$750 ;
+  always @(posedge aclk_clk)
+    view_aw_pool0 <= \$751 ;
+  always @(posedge aclk_clk)
+    view_aw_pool1 <= \$752 ;
+  always @(posedge aclk_clk)
+    view_aw_never1 <= \$753 ;
+  always @(posedge aclk_clk)
+    view_aw_never0 <= \$754 ;
+  always @(posedge aclk_clk)
+    view_aw_held2 <= \$755 ;
+  always @(posedge aclk_clk)
+    view_aw_next2 <= \$756 ;
+  always @(posedge aclk_clk)
+    a0_valid <= \$757 ;
+  always @(posedge aclk_clk)
+    a0_pool <= alloc_pool;
+  always @(posedge aclk_clk)
+    a0_size <= alloc_size;
+  always @(posedge aclk_clk)
+    a0_user <= alloc_user;
+  always @(posedge aclk_clk)
+    a0_fits <= { \$58 , \$54  };
+  always @(posedge aclk_clk)
+    a1_valid <= \$758 ;
+  always @(posedge aclk_clk)
+    a1_pool <= a0_pool;
+  always @(posedge aclk_clk)
+    a1_user <= a0_user;
+  always @(posedge aclk_clk)
+    a1_bad_pool <= \$59 ;
+  always @(posedge aclk_clk)
+    a1_fits <= a0_fits;
+  always @(posedge aclk_clk)
+    a1_in <= { \$61 , \$60  };
+  always @(posedge aclk_clk)
+    a1_select <= \$759 ;
+  always @(posedge aclk_clk)
+    x0_pool <= flush_pool;
+  always @(posedge aclk_clk)
+    x0_user <= flush_user;
+  always @(posedge aclk_clk)
+    x0_valid <= \$760 ;
+  always @(posedge aclk_clk)
+    x0_select <= \$761 ;
+  always @(posedge aclk_clk)
+    x1_valid <= \$762 ;
+  always @(posedge aclk_clk)
+    x1_pool <= x0_pool;
+  always @(posedge aclk_clk)
+    x1_user <= x0_user;
+  always @(posedge aclk_clk)
+    x1_err <= \$74 ;
+  always @(posedge aclk_clk)
+    x1_select <= \$763 ;
+  always @(posedge aclk_clk)
+    x2_valid <= \$764 ;
+  always @(posedge aclk_clk)
+    x2_ok <= \$75 ;
+  always @(posedge aclk_clk)
+    x2_err <= x1_err;
+  always @(posedge aclk_clk)
+    x2_user <= x1_user;
+  always @(posedge aclk_clk)
+    x2_pool <= x1_pool;
+  always @(posedge aclk_clk)
+    a2_in <= a1_in;
+  always @(posedge aclk_clk)
+    a2_valid <= \$765 ;
+  always @(posedge aclk_clk)
+    a2_pool <= a1_pool;
+  always @(posedge aclk_clk)
+    a2_user <= a1_user;
+  always @(posedge aclk_clk)
+    samples_seen <= \$766 ;
+  always @(posedge aclk_clk)
+    samples_seen_prev <= \$767 ;
+  always @(posedge aclk_clk)
+    samples_fresh <= \$768 ;
+  always @(posedge aclk_clk)
+    samples_has_fresh <= \$769 ;
+  always @(posedge aclk_clk)
+    samples_head <= \$770 ;
+  always @(posedge aclk_clk)
+    calibration_seen <= \$771 ;
+  always @(posedge aclk_clk)
+    calibration_seen_prev <= \$772 ;
+  always @(posedge aclk_clk)
+    calibration_fresh <= \$773 ;
+  always @(posedge aclk_clk)
+    calibration_has_fresh <= \$774 ;
+  always @(posedge aclk_clk)
+    calibration_head <= \$775 ;
+  always @(posedge aclk_clk)
+    a2_ring <= \$776 ;
+  always @(posedge aclk_clk)
+    a2_lapped <= 1'h0;
+  always @(posedge aclk_clk)
+    a2_ok <= \$103 ;
+  always @(posedge aclk_clk)
+    a2_fail_err <= \$108 ;
+  always @(posedge aclk_clk)
+    a2_from_fresh <= \$113 ;
+  always @(posedge aclk_clk)
+    a2_fresh_slot <= \$116 ;
+  always @(posedge aclk_clk)
+    a3_valid <= \$777 ;
+  always @(posedge aclk_clk)
+    a3_ok <= a2_ok;
+  always @(posedge aclk_clk)
+    a3_err <= \$117 ;
+  always @(posedge aclk_clk)
+    a3_pool <= a2_pool;
+  always @(posedge aclk_clk)
+    a3_user <= a2_user;
+  always @(posedge aclk_clk)
+    a3_fresh_slot <= a2_fresh_slot;
+  always @(posedge aclk_clk)
+    a3_ring <= \$778 ;
+  always @(posedge aclk_clk)
+    a3_lapped <= a2_lapped;
+  always @(posedge aclk_clk)
+    a3_sel_head <= \$120 ;
+  always @(posedge aclk_clk)
+    a3_sel_last <= \$129 ;
+  always @(posedge aclk_clk)
+    a3_sel_new <= \$139 ;
+  always @(posedge aclk_clk)
+    a3_fail <= \$140 ;
+  always @(posedge aclk_clk)
+    a3_sel_fresh <= \$142 ;
+  always @(posedge aclk_clk)
+    a3_fwd_ok <= \$144 ;
+  always @(posedge aclk_clk)
+    a4_valid <= \$779 ;
+  always @(posedge aclk_clk)
+    a4_ok <= a3_ok;
+  always @(posedge aclk_clk)
+    a4_err <= a3_err;
+  always @(posedge aclk_clk)
+    a4_pool <= a3_pool;
+  always @(posedge aclk_clk)
+    a4_user <= a3_user;
+  always @(posedge aclk_clk)
+    a4_slot <= \$145 ;
+  always @(posedge aclk_clk)
+    a4_tag <= next_tag;
+  always @(posedge aclk_clk)
+    a4_snap <= \$595 [4];
+  always @(posedge aclk_clk)
+    a5_valid <= \$780 ;
+  always @(posedge aclk_clk)
+    a5_ok <= a4_ok;
+  always @(posedge aclk_clk)
+    a5_err <= a4_err;
+  always @(posedge aclk_clk)
+    a5_pool <= a4_pool;
+  always @(posedge aclk_clk)
+    a5_user <= a4_user;
+  always @(posedge aclk_clk)
+    a5_slot <= a4_slot;
+  always @(posedge aclk_clk)
+    a5_tag <= a4_tag;
+  always @(posedge aclk_clk)
+    a5_snap <= a4_snap;
+  always @(posedge aclk_clk)
+    a5_addr <= \$146 ;
+  always @(posedge aclk_clk)
+    a3_hit_a1 <= \$162 ;
+  always @(posedge aclk_clk)
+    a3_older_hit <= \$171 ;
+  always @(posedge aclk_clk)
+    a3_older_next <= \$178 ;
+  always @(posedge aclk_clk)
+    f0_valid <= \$781 ;
+  always @(posedge aclk_clk)
+    f0_addr <= free_addr;
+  always @(posedge aclk_clk)
+    f0_user <= free_user;
+  always @(posedge aclk_clk)
+    f0_oor <= free_oor;
+  always @(posedge aclk_clk)
+    f0_oor_pool <= free_oor_pool;
+  always @(posedge aclk_clk)
+    f0_tag <= free_tag;
+  always @(posedge aclk_clk)
+    f0_hit <= { \$192 , \$185  };
+  always @(posedge aclk_clk)
+    f1_contract <= f0_hit[1];
+  always @(posedge aclk_clk)
+    f1_valid <= \$782 ;
+  always @(posedge aclk_clk)
+    f1_tag <= f0_tag;
+  always @(posedge aclk_clk)
+    f1_user <= f0_user;
+  always @(posedge aclk_clk)
+    f1_oor <= f0_oor;
+  always @(posedge aclk_clk)
+    f1_oor_pool <= f0_oor_pool;
+  always @(posedge aclk_clk)
+    f1_addr <= f0_addr;
+  always @(posedge aclk_clk)
+    f2_addr <= f1_addr;
+  always @(posedge aclk_clk)
+    f3_addr <= f2_addr;
+  always @(posedge aclk_clk)
+    f1_same_second_eq0 <= \$783 ;
+  always @(posedge aclk_clk)
+    f1_same_second_eq3 <= \$784 ;
+  always @(posedge aclk_clk)
+    f1_same_second_eq6 <= \$785 ;
+  always @(posedge aclk_clk)
+    f1_same_second_eq9 <= \$786 ;
+  always @(posedge aclk_clk)
+    f1_same_second_eq12 <= \$787 ;
+  always @(posedge aclk_clk)
+    f1_same_second_eq15 <= \$788 ;
+  always @(posedge aclk_clk)
+    f1_same_second_eq18 <= \$789 ;
+  always @(posedge aclk_clk)
+    f1_same_second_eq21 <= \$790 ;
+  always @(posedge aclk_clk)
+    f1_same_second_eq24 <= \$791 ;
+  always @(posedge aclk_clk)
+    f1_same_second_eq27 <= \$792 ;
+  always @(posedge aclk_clk)
+    f1_same_second_eq30 <= \$793 ;
+  always @(posedge aclk_clk)
+    f1_same_third_eq0 <= \$794 ;
+  always @(posedge aclk_clk)
+    f1_same_third_eq3 <= \$795 ;
+  always @(posedge aclk_clk)
+    f1_same_third_eq6 <= \$796 ;
+  always @(posedge aclk_clk)
+    f1_same_third_eq9 <= \$797 ;
+  always @(posedge aclk_clk)
+    f1_same_third_eq12 <= \$798 ;
+  always @(posedge aclk_clk)
+    f1_same_third_eq15 <= \$799 ;
+  always @(posedge aclk_clk)
+    f1_same_third_eq18 <= \$800 ;
+  always @(posedge aclk_clk)
+    f1_same_third_eq21 <= \$801 ;
+  always @(posedge aclk_clk)
+    f1_same_third_eq24 <= \$802 ;
+  always @(posedge aclk_clk)
+    f1_same_third_eq27 <= \$803 ;
+  always @(posedge aclk_clk)
+    f1_same_third_eq30 <= \$804 ;
+  always @(posedge aclk_clk)
+    f1_hit <= \$805 ;
+  always @(posedge aclk_clk)
+    f1_misaligned <= \$806 ;
+  always @(posedge aclk_clk)
+    f1_samples_slot <= \$216 [9:0];
+  always @(posedge aclk_clk)
+    f1_calibration_slot <= \$218 [3:0];
+  always @(posedge aclk_clk)
+    f2_valid <= \$807 ;
+  always @(posedge aclk_clk)
+    f2_tag <= f1_tag;
+  always @(posedge aclk_clk)
+    f2_user <= f1_user;
+  always @(posedge aclk_clk)
+    f2_pool <= \$222 ;
+  always @(posedge aclk_clk)
+    f2_slot <= \$225 ;
+  always @(posedge aclk_clk)
+    f2_in_pool <= \$227 ;
+  always @(posedge aclk_clk)
+    f2_in <= f1_hit;
+  always @(posedge aclk_clk)
+    f2_err <= \$235 ;
+  always @(posedge aclk_clk)
+    f2_never_granted <= \$242 ;
+  always @(posedge aclk_clk)
+    f2_same_second <= \$264 ;
+  always @(posedge aclk_clk)
+    f2_same_third <= \$286 ;
+  always @(posedge aclk_clk)
+    f3_valid <= \$808 ;
+  always @(posedge aclk_clk)
+    f3_go <= \$809 ;
+  always @(posedge aclk_clk)
+    f3_err <= f2_err;
+  always @(posedge aclk_clk)
+    f3_user <= f2_user;
+  always @(posedge aclk_clk)
+    f3_pool <= f2_pool;
+  always @(posedge aclk_clk)
+    f3_slot <= f2_slot;
+  always @(posedge aclk_clk)
+    f3_tag <= f2_tag;
+  always @(posedge aclk_clk)
+    f3_in_pool <= f2_in_pool;
+  always @(posedge aclk_clk)
+    f3_next <= \$287 [3:0];
+  always @(posedge aclk_clk)
+    f3_in <= { \$289 , \$288  };
+  always @(posedge aclk_clk)
+    f3_never_granted <= f2_never_granted;
+  always @(posedge aclk_clk)
+    f3_same_second <= f2_same_second;
+  always @(posedge aclk_clk)
+    f3_hit_a2 <= \$656 [12];
+  always @(posedge aclk_clk)
+    f3_a2_tag_ok <= \$292 [4];
+  always @(posedge aclk_clk)
+    f3_hit_a3 <= \$660 [12];
+  always @(posedge aclk_clk)
+    f3_a3_tag_ok <= \$295 [4];
+  always @(posedge aclk_clk)
+    f3_older_next <= \$298 ;
+  always @(posedge aclk_clk)
+    f3_older_snap <= \$299 ;
+  always @(posedge aclk_clk)
+    f3_rel_f3 <= \$300 ;
+  always @(posedge aclk_clk)
+    f3_quiet <= \$810 ;
+  always @(posedge aclk_clk)
+    f4_valid <= \$811 ;
+  always @(posedge aclk_clk)
+    f4_go <= \$812 ;
+  always @(posedge aclk_clk)
+    f4_err <= f3_err;
+  always @(posedge aclk_clk)
+    f4_user <= f3_user;
+  always @(posedge aclk_clk)
+    f4_pool <= f3_pool;
+  always @(posedge aclk_clk)
+    f4_slot <= f3_slot;
+  always @(posedge aclk_clk)
+    f4_in_pool <= f3_in_pool;
+  always @(posedge aclk_clk)
+    f4_in <= f3_in;
+  always @(posedge aclk_clk)
+    f4_hit_a1 <= \$664 [12];
+  always @(posedge aclk_clk)
+    f4_a1_next <= \$308 [3:0];
+  always @(posedge aclk_clk)
+    f4_a1_snap <= a4_snap;
+  always @(posedge aclk_clk)
+    f4_rest_held <= \$323 ;
+  always @(posedge aclk_clk)
+    f4_rest_next <= \$345 ;
+  always @(posedge aclk_clk)
+    f4_rest_snap <= \$352 ;
+  always @(posedge aclk_clk)
+    f4_by_a1 <= \$813 ;
+  always @(posedge aclk_clk)
+    f4_by_older <= \$814 ;
+  always @(posedge aclk_clk)
+    f4_by_mem <= \$815 ;
+  always @(posedge aclk_clk)
+    f4_mem_ok <= { \$382 [6], \$377 [6] };
+  always @(posedge aclk_clk)
+    f2_flushed <= \$384 ;
+  always @(posedge aclk_clk)
+    f3_flushed <= \$387 ;
+  always @(posedge aclk_clk)
+    f4_live <= \$392 [1:0];
+  always @(posedge aclk_clk)
+    f4_by_mem_live <= \$816 ;
+  always @(posedge aclk_clk)
+    f4_prev_released <= \$817 ;
+  always @(posedge aclk_clk)
+    f4_taken_a4 <= \$400 [12];
+  always @(posedge aclk_clk)
+    f4_taken_a3 <= \$403 [12];
+  always @(posedge aclk_clk)
+    f4_taken_a2 <= 1'h0;
+  always @(posedge aclk_clk)
+    samples_push <= \$818 ;
+  always @(posedge aclk_clk)
+    samples_queue_waddr <= \$819 ;
+  always @(posedge aclk_clk)
+    samples_pushed <= \$820 ;
+  always @(posedge aclk_clk)
+    samples_popped <= \$821 ;
+  always @(posedge aclk_clk)
+    samples_count <= \$822 ;
+  always @(posedge aclk_clk)
+    samples_at <= \$823 ;
+  always @(posedge aclk_clk)
+    samples_nonempty <= \$824 ;
+  always @(posedge aclk_clk)
+    calibration_push <= \$825 ;
+  always @(posedge aclk_clk)
+    calibration_queue_waddr <= \$826 ;
+  always @(posedge aclk_clk)
+    calibration_pushed <= \$827 ;
+  always @(posedge aclk_clk)
+    calibration_popped <= \$828 ;
+  always @(posedge aclk_clk)
+    calibration_count <= \$829 ;
+  always @(posedge aclk_clk)
+    calibration_at <= \$830 ;
+  always @(posedge aclk_clk)
+    calibration_nonempty <= \$831 ;
+  always @(posedge aclk_clk)
+    f5_valid <= \$832 ;
+  always @(posedge aclk_clk)
+    f5_ok <= \$833 ;
+  always @(posedge aclk_clk)
+    f5_err <= \$signal$331 ;
+  always @(posedge aclk_clk)
+    f5_user <= f4_user;
+  always @(posedge aclk_clk)
+    f5_pool <= f4_pool;
+  always @(posedge aclk_clk)
+    f5_in_pool <= f4_in_pool;
+  always @(posedge aclk_clk)
+    f5_wrote <= 1'h0;
+  always @(posedge aclk_clk)
+    f5_wslot <= f4_slot;
+  always @(posedge aclk_clk)
+    f5_wpool <= f4_pool;
+  always @(posedge aclk_clk)
+    f5_wparity <= \$501 ;
+  always @(posedge aclk_clk)
+    a3_flip <= \$505 [12];
+  always @(posedge aclk_clk)
+    a3_flip_parity <= f5_wparity;
+  always @(posedge aclk_clk)
+    a3_released <= \$506 ;
+  always @(posedge aclk_clk)
+    a4_prev_held <= 1'h0;
+  always @(posedge aclk_clk)
+    a4_released <= \$510 ;
+  always @(posedge aclk_clk)
+    a5_overwrite <= \$515 ;
+  always @(posedge aclk_clk)
+    a6_valid <= \$834 ;
+  always @(posedge aclk_clk)
+    a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
+  always @(posedge aclk_clk)
+    f6_valid <= \$835 ;
+  always @(posedge aclk_clk)
+    f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
+  always @(posedge aclk_clk)
+    x3_valid <= \$836 ;
+  always @(posedge aclk_clk)
+    x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
+  always @(posedge aclk_clk)
+    x4_valid <= \$837 ;
+  always @(posedge aclk_clk)
+    x4_payload <= x3_payload;
+  always @(posedge aclk_clk)
+    x5_valid <= \$838 ;
+  always @(posedge aclk_clk)
+    x5_payload <= x4_payload;
+  always @(posedge aclk_clk)
+    x6_valid <= \$839 ;
+  always @(posedge aclk_clk)
+    x6_payload <= x5_payload;
+  always @(posedge aclk_clk)
+    alloc_src_d0 <= alloc_src;
+  always @(posedge aclk_clk)
+    alloc_src_d1 <= alloc_src_d0;
+  always @(posedge aclk_clk)
+    alloc_src_d2 <= alloc_src_d1;
+  always @(posedge aclk_clk)
+    alloc_src_d3 <= alloc_src_d2;
+  always @(posedge aclk_clk)
+    alloc_src_d4 <= alloc_src_d3;
+  always @(posedge aclk_clk)
+    alloc_src_d5 <= alloc_src_d4;
+  always @(posedge aclk_clk)
+    alloc_src_d6 <= alloc_src_d5;
+  always @(posedge aclk_clk)
+    alloc_size_d0 <= alloc_size;
+  always @(posedge aclk_clk)
+    alloc_size_d1 <= alloc_size_d0;
+  always @(posedge aclk_clk)
+    alloc_size_d2 <= alloc_size_d1;
+  always @(posedge aclk_clk)
+    alloc_size_d3 <= alloc_size_d2;
+  always @(posedge aclk_clk)
+    alloc_size_d4 <= alloc_size_d3;
+  always @(posedge aclk_clk)
+    alloc_size_d5 <= alloc_size_d4;
+  always @(posedge aclk_clk)
+    alloc_size_d6 <= alloc_size_d5;
+  always @(posedge aclk_clk)
+    flush_src_d0 <= flush_src;
+  always @(posedge aclk_clk)
+    flush_src_d1 <= flush_src_d0;
+  always @(posedge aclk_clk)
+    flush_src_d2 <= flush_src_d1;
+  always @(posedge aclk_clk)
+    flush_src_d3 <= flush_src_d2;
+  always @(posedge aclk_clk)
+    flush_src_d4 <= flush_src_d3;
+  always @(posedge aclk_clk)
+    flush_src_d5 <= flush_src_d4;
+  always @(posedge aclk_clk)
+    flush_src_d6 <= flush_src_d5;
+  always @(posedge aclk_clk)
+    free_info_d0 <= { free_tag, free_addr, free_src };
+  always @(posedge aclk_clk)
+    free_info_d1 <= free_info_d0;
+  always @(posedge aclk_clk)
+    free_info_d2 <= free_info_d1;
+  always @(posedge aclk_clk)
+    free_info_d3 <= free_info_d2;
+  always @(posedge aclk_clk)
+    free_info_d4 <= free_info_d3;
+  always @(posedge aclk_clk)
+    free_info_d5 <= free_info_d4;
+  always @(posedge aclk_clk)
+    free_info_d6 <= free_info_d5;
+  always @(posedge aclk_clk)
+    busy_0 <= \$840 ;
+  always @(posedge aclk_clk)
+    busy_6 <= \$841 ;
+  always @(posedge aclk_clk)
+    busy_12 <= \$842 ;
+  always @(posedge aclk_clk)
+    busy_18 <= \$843 ;
+  always @(posedge aclk_clk)
+    busy_24 <= \$844 ;
+  always @(posedge aclk_clk)
+    busy_30 <= \$845 ;
+  always @(posedge aclk_clk)
+    busy_36 <= \$846 ;
   assign \$1  = view_ar_slot - samples_fresh_view1_view2_view3_view4;
   assign \$2  = ~ \$1 [11];
   assign \$3  = view_ar_slot - calibration_fresh_view1_view2_view3_view4;
@@ -5898,26 +6517,26 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$67  = \$66  & a0_fits[1];
   assign \$68  = ! flush_port_pool;
   assign \$69  = flush_port_valid & \$68 ;
-  assign \$70  = flush_src ? \port$10263$39 [2] : \$69 ;
+  assign \$70  = flush_src ? \port$9789$39 [2] : \$69 ;
   assign \$71  = x0_pool >= 2'h2;
   assign \$73  = \$72  ? 4'h8 : 4'h0;
   assign \$74  = \$71  ? 4'h2 : \$73 ;
   assign \$75  = ! x1_err;
-  assign \$76  = \$518 [9:0] - samples_seen;
+  assign \$76  = \$525 [9:0] - samples_seen;
   assign \$77  = ~ \$76 [11];
   assign \$78  = samples_take_fresh & \$77 ;
-  assign \$79  = \$518 [9:0] + 1'h1;
-  assign \$80  = \$518 [9:0] + 1'h1;
-  assign \$81  = \$518 [9:0] != 10'h3ff;
+  assign \$79  = \$525 [9:0] + 1'h1;
+  assign \$80  = \$525 [9:0] + 1'h1;
+  assign \$81  = \$525 [9:0] != 10'h3ff;
   assign \$82  = samples_head == 10'h3ff;
   assign \$83  = samples_head + 1'h1;
   assign \$84  = \$82  ? 11'h000 : \$83 ;
-  assign \$85  = \$524 [3:0] - calibration_seen;
+  assign \$85  = \$531 [3:0] - calibration_seen;
   assign \$86  = ~ \$85 [5];
   assign \$87  = calibration_take_fresh & \$86 ;
-  assign \$88  = \$524 [3:0] + 1'h1;
-  assign \$89  = \$524 [3:0] + 1'h1;
-  assign \$90  = \$524 [3:0] != 4'hf;
+  assign \$88  = \$531 [3:0] + 1'h1;
+  assign \$89  = \$531 [3:0] + 1'h1;
+  assign \$90  = \$531 [3:0] != 4'hf;
   assign \$91  = calibration_head == 4'hf;
   assign \$92  = calibration_head + 1'h1;
   assign \$93  = \$91  ? 5'h00 : \$92 ;
@@ -5938,8 +6557,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$111  = calibration_has_fresh | x1_select[1];
   assign \$112  = a1_in[1] & \$111 ;
   assign \$113  = \$110  | \$112 ;
-  assign \$114  = a1_in[0] ? \$518 [9:0] : 10'h000;
-  assign \$115  = a1_in[1] ? \$524 [3:0] : 4'h0;
+  assign \$114  = a1_in[0] ? \$525 [9:0] : 10'h000;
+  assign \$115  = a1_in[1] ? \$531 [3:0] : 4'h0;
   assign \$116  = \$114  | { 6'h00, \$115  };
   assign \$117  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$118  = ~ a2_from_fresh;
@@ -5964,7 +6583,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$141  = a2_ok & a2_from_fresh;
   assign \$142  = \$141  ? a2_in : 2'h0;
   assign \$143  = a2_ok & a2_from_fresh;
-  assign \$145  = a3_ok ? { \$581 , \$577 , \$573 , \$569 , \$565 , \$561 , \$557 , \$550 , \$543 , \$536  } : 10'h000;
+  assign \$145  = a3_ok ? { \$588 , \$584 , \$580 , \$576 , \$572 , \$568 , \$564 , \$557 , \$550 , \$543  } : 10'h000;
   assign \$146  = a4_ok ? grant_addr : 32'd0;
   assign \$147  = a3_valid & a3_fwd_ok;
   assign \$148  = { \$147 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
@@ -5972,2512 +6591,998 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$150  = \$149  + 1'h1;
   assign \$152  = a3_valid & \$151 ;
   assign \$153  = { \$152 , a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$154  = ~ \$153 ;
-  assign \$155  = \$154  + 1'h1;
-  assign \$156  = \$150 [12] | \$155 [12];
-  assign \$158  = a3_valid & \$157 ;
-  assign \$159  = { \$158 , a3_pool, 6'h00, calibration_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$160  = ~ \$159 ;
-  assign \$161  = \$160  + 1'h1;
-  assign \$162  = \$156  | \$161 [12];
-  assign \$163  = a4_valid & a4_ok;
-  assign \$164  = { \$163 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$165  = ~ \$164 ;
-  assign \$166  = \$165  + 1'h1;
-  assign \$167  = a5_valid & a5_ok;
-  assign \$168  = { \$167 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$169  = ~ \$168 ;
-  assign \$170  = \$169  + 1'h1;
-  assign \$171  = \$166 [12] | \$170 [12];
-  assign \$172  = a4_valid & a4_ok;
-  assign \$173  = { \$172 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$174  = ~ \$173 ;
-  assign \$175  = \$174  + 1'h1;
-  assign \$176  = a5_tag + 1'h1;
-  assign \$177  = \$175 [12] ? { 1'h0, a4_tag_next } : \$176 ;
-  assign \$178  = free_port_addr - 31'h40000000;
-  assign \$179  = ~ \$178 [32];
-  assign \$180  = free_port_addr - 31'h40040000;
-  assign \$181  = ~ \$180 [32];
-  assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$10263$39 [0] : \$183 ;
-  assign \$185  = free_port_addr - 31'h40100000;
-  assign \$186  = ~ \$185 [32];
-  assign \$187  = free_port_addr - 31'h40104000;
-  assign \$188  = ~ \$187 [32];
-  assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$10263$39 [1] : \$190 ;
-  assign \$192  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$193  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$194  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$195  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$196  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$197  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$198  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$199  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$200  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$201  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$202  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$203  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$204  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$205  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$206  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$207  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$208  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$209  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$210  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$211  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$212  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$213  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$214  = | f0_addr[7:0];
-  assign \$215  = f0_addr[31:8] - 23'h400000;
-  assign \$216  = | f0_addr[9:0];
-  assign \$217  = f0_addr[31:10] - 21'h100400;
-  assign \$219  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$221  = f1_oor ? f1_oor_pool : \$220 ;
-  assign \$222  = f1_hit[0] ? f1_samples_slot : 10'h000;
-  assign \$223  = f1_hit[1] ? f1_calibration_slot : 4'h0;
-  assign \$224  = \$222  | { 6'h00, \$223  };
-  assign \$225  = | f1_hit;
-  assign \$226  = f1_oor | \$225 ;
-  assign \$227  = | f1_hit;
-  assign \$228  = ~ \$227 ;
-  assign \$229  = f1_oor | \$228 ;
-  assign \$230  = f1_hit & f1_misaligned;
-  assign \$231  = | \$230 ;
-  assign \$232  = f1_contract ? 4'h8 : 4'h0;
-  assign \$233  = \$231  ? 4'h5 : \$232 ;
-  assign \$234  = \$229  ? 4'h4 : \$233 ;
-  assign \$235  = f1_samples_slot - samples_fresh;
-  assign \$236  = ~ \$235 [11];
-  assign \$237  = f1_hit[0] & \$236 ;
-  assign \$238  = f1_calibration_slot - calibration_fresh;
-  assign \$239  = ~ \$238 [5];
-  assign \$240  = f1_hit[1] & \$239 ;
-  assign \$241  = \$237  | \$240 ;
-  assign \$242  = ~ f1_same_second_eq0;
-  assign \$243  = ~ f1_same_second_eq3;
-  assign \$244  = \$242  | \$243 ;
-  assign \$245  = ~ f1_same_second_eq6;
-  assign \$246  = ~ f1_same_second_eq9;
-  assign \$247  = \$245  | \$246 ;
-  assign \$248  = \$244  | \$247 ;
-  assign \$249  = ~ f1_same_second_eq12;
-  assign \$250  = ~ f1_same_second_eq15;
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = ~ f1_same_second_eq18;
-  assign \$253  = ~ f1_same_second_eq21;
-  assign \$254  = \$252  | \$253 ;
-  assign \$255  = \$251  | \$254 ;
-  assign \$256  = \$248  | \$255 ;
-  assign \$257  = ~ f1_same_second_eq24;
-  assign \$258  = ~ f1_same_second_eq27;
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = ~ f1_same_second_eq30;
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = \$256  | \$261 ;
-  assign \$263  = ~ \$262 ;
-  assign \$264  = ~ f1_same_third_eq0;
-  assign \$265  = ~ f1_same_third_eq3;
-  assign \$266  = \$264  | \$265 ;
-  assign \$267  = ~ f1_same_third_eq6;
-  assign \$268  = ~ f1_same_third_eq9;
-  assign \$269  = \$267  | \$268 ;
-  assign \$270  = \$266  | \$269 ;
-  assign \$271  = ~ f1_same_third_eq12;
-  assign \$272  = ~ f1_same_third_eq15;
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = ~ f1_same_third_eq18;
-  assign \$275  = ~ f1_same_third_eq21;
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = \$273  | \$276 ;
-  assign \$278  = \$270  | \$277 ;
-  assign \$279  = ~ f1_same_third_eq24;
-  assign \$280  = ~ f1_same_third_eq27;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = ~ f1_same_third_eq30;
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = \$278  | \$283 ;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = ! f2_pool;
-  assign \$288  = a4_tag ^ f2_tag;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = \$289  + 1'h1;
-  assign \$291  = a5_tag ^ f2_tag;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = \$292  + 1'h1;
-  assign \$294  = \$1130 [12] ? a4_tag : a5_tag;
-  assign \$295  = \$1130 [12] ? a4_snap : a5_snap;
-  assign \$296  = f2_same_third & f5_ok;
-  assign \$297  = ~ \$1130 [12];
-  assign \$298  = \$signal$269  & \$297 ;
-  assign \$299  = ~ \$1134 [12];
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = f2_same_third & f5_ok;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = \$300  & \$302 ;
-  assign \$304  = ~ f3_never_granted;
-  assign \$305  = ~ rel_f2;
-  assign \$306  = ~ f3_rel_f3;
-  assign \$308  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$309  = \$307  & \$308 ;
-  assign \$311  = calibration_parity_r0_b0 == calibration_grant_r0_b0[0];
-  assign \$312  = \$310  & \$311 ;
-  assign \$313  = \$309  | \$312 ;
-  assign \$314  = \$306  & \$313 ;
-  assign \$315  = f3_hit_a3 | \$314 ;
-  assign \$316  = \$305  & \$315 ;
-  assign \$317  = f3_hit_a2 | \$316 ;
-  assign \$318  = \$304  & \$317 ;
-  assign \$319  = f3_hit_a2 | f3_hit_a3;
-  assign \$321  = \$320  & samples_grant_r0_b0[1];
-  assign \$323  = \$322  & calibration_grant_r0_b0[1];
-  assign \$324  = \$321  | \$323 ;
-  assign \$326  = \$325  & samples_grant_r0_b0[2];
-  assign \$328  = \$327  & calibration_grant_r0_b0[2];
-  assign \$329  = \$326  | \$328 ;
-  assign \$331  = \$330  & samples_grant_r0_b0[3];
-  assign \$333  = \$332  & calibration_grant_r0_b0[3];
-  assign \$334  = \$331  | \$333 ;
-  assign \$336  = \$335  & samples_grant_r0_b0[4];
-  assign \$338  = \$337  & calibration_grant_r0_b0[4];
-  assign \$339  = \$336  | \$338 ;
-  assign \$340  = \$319  ? f3_older_tag : { \$339 , \$334 , \$329 , \$324  };
-  assign \$341  = f3_hit_a2 | f3_hit_a3;
-  assign \$343  = \$342  & samples_grant_r0_b0[0];
-  assign \$345  = \$344  & calibration_grant_r0_b0[0];
-  assign \$346  = \$343  | \$345 ;
-  assign \$347  = \$341  ? f3_older_snap : \$346 ;
-  assign \$348  = f3_go & \$1138 [12];
-  assign \$349  = a4_tag ^ f3_tag;
-  assign \$350  = ~ \$349 ;
-  assign \$351  = \$350  + 1'h1;
-  assign \$352  = \$348  & \$351 [4];
-  assign \$353  = ~ f3_never_granted;
-  assign \$354  = f3_go & \$353 ;
-  assign \$355  = ~ \$1138 [12];
-  assign \$356  = \$354  & \$355 ;
-  assign \$357  = ~ rel_f2;
-  assign \$358  = \$357  & f3_hit_a3;
-  assign \$359  = f3_hit_a2 | \$358 ;
-  assign \$360  = \$356  & \$359 ;
-  assign \$361  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$362  = \$360  & \$361 ;
-  assign \$363  = ~ rel_f2;
-  assign \$364  = f3_quiet & \$363 ;
-  assign \$365  = ~ \$1138 [12];
-  assign \$366  = \$364  & \$365 ;
-  assign \$367  = \$366  ? f3_in : 2'h0;
-  assign \$368  = ~ f3_never_granted;
-  assign \$370  = { \$369 , samples_parity_r0_b0, samples_grant_r0_b0[4:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_tag };
-  assign \$371  = ~ \$370 ;
-  assign \$372  = \$371  + 1'h1;
-  assign \$373  = ~ f3_never_granted;
-  assign \$375  = { \$374 , calibration_parity_r0_b0, calibration_grant_r0_b0[4:1] } ^ { 1'h1, calibration_grant_r0_b0[0], f3_tag };
-  assign \$376  = ~ \$375 ;
-  assign \$377  = \$376  + 1'h1;
-  assign \$378  = x1_select & f1_hit;
-  assign \$379  = | \$378 ;
-  assign \$380  = x1_select & f2_in;
-  assign \$381  = | \$380 ;
-  assign \$382  = f2_flushed | \$381 ;
-  assign \$383  = x1_select | x0_select;
-  assign \$384  = ~ \$383 ;
-  assign \$385  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$386  = { 1'h0, \$384  } & { \$385 [1], \$385  };
-  assign \$387  = { 1'h0, f3_in } & \$386 ;
-  assign \$388  = \$1138 [12] ? 2'h0 : \$1146 [1:0];
-  assign \$389  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$390  = ~ \$389 ;
-  assign \$391  = \$390  + 1'h1;
-  assign \$392  = \release  & \$391 [12];
-  assign \$393  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$394  = ~ \$393 ;
-  assign \$395  = \$394  + 1'h1;
-  assign \$396  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$397  = ~ \$396 ;
-  assign \$398  = \$397  + 1'h1;
-  assign \$399  = ~ f4_prev_released;
-  assign \$400  = \$399  & f4_by_older;
-  assign \$401  = f4_by_a1 | \$400 ;
-  assign \$402  = f4_live[0] & \$401 ;
-  assign \$403  = ~ f4_prev_released;
-  assign \$404  = \$403  & f4_by_mem_live[0];
-  assign \$405  = \$404  & f4_mem_ok[0];
-  assign \$406  = \$402  | \$405 ;
-  assign \$407  = ~ f4_prev_released;
-  assign \$408  = \$407  & f4_by_older;
-  assign \$409  = f4_by_a1 | \$408 ;
-  assign \$410  = f4_live[0] & \$409 ;
-  assign \$411  = ~ f4_prev_released;
-  assign \$412  = \$411  & f4_by_mem_live[0];
-  assign \$413  = \$412  & f4_mem_ok[0];
-  assign \$414  = \$410  | \$413 ;
-  assign \$415  = samples_queue_waddr == 10'h3ff;
-  assign \$416  = samples_queue_waddr + 1'h1;
-  assign \$417  = \$415  ? 11'h000 : \$416 ;
-  assign \$418  = samples_pushed == samples_popped;
-  assign \$419  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$420  = \$418  ? 11'h000 : \$419 ;
-  assign \$421  = $signed({ 1'h0, samples_count }) + $signed(\$420 );
-  assign \$422  = ! samples_pushed;
-  assign \$423  = ! samples_popped;
-  assign \$424  = \$422  & \$423 ;
-  assign \$425  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$426  = ~ \$425 ;
-  assign \$427  = samples_push | \$426 ;
-  assign \$428  = ! samples_pushed;
-  assign \$430  = \$428  & \$429 ;
-  assign \$431  = samples_count == 2'h3;
-  assign \$432  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$433  = ~ \$432 ;
-  assign \$434  = samples_push | \$433 ;
-  assign \$436  = ! samples_popped;
-  assign \$437  = \$435  & \$436 ;
-  assign \$438  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = samples_push | \$439 ;
-  assign \$443  = \$441  & \$442 ;
-  assign \$444  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$445  = ~ \$444 ;
-  assign \$446  = samples_push | \$445 ;
-  assign \$447  = ~ f4_prev_released;
-  assign \$448  = \$447  & f4_by_older;
-  assign \$449  = f4_by_a1 | \$448 ;
-  assign \$450  = f4_live[1] & \$449 ;
-  assign \$451  = ~ f4_prev_released;
-  assign \$452  = \$451  & f4_by_mem_live[1];
-  assign \$453  = \$452  & f4_mem_ok[1];
-  assign \$454  = \$450  | \$453 ;
-  assign \$455  = ~ f4_prev_released;
-  assign \$456  = \$455  & f4_by_older;
-  assign \$457  = f4_by_a1 | \$456 ;
-  assign \$458  = f4_live[1] & \$457 ;
-  assign \$459  = ~ f4_prev_released;
-  assign \$460  = \$459  & f4_by_mem_live[1];
-  assign \$461  = \$460  & f4_mem_ok[1];
-  assign \$462  = \$458  | \$461 ;
-  assign \$463  = calibration_queue_waddr == 4'hf;
-  assign \$464  = calibration_queue_waddr + 1'h1;
-  assign \$465  = \$463  ? 5'h00 : \$464 ;
-  assign \$466  = calibration_pushed == calibration_popped;
-  assign \$467  = calibration_pushed ? 5'h01 : 5'h1f;
-  assign \$468  = \$466  ? 5'h00 : \$467 ;
-  assign \$469  = $signed({ 1'h0, calibration_count }) + $signed(\$468 );
-  assign \$470  = ! calibration_pushed;
-  assign \$471  = ! calibration_popped;
-  assign \$472  = \$470  & \$471 ;
-  assign \$473  = calibration_pop ? calibration_at[1] : calibration_at[0];
-  assign \$474  = ~ \$473 ;
-  assign \$475  = calibration_push | \$474 ;
-  assign \$476  = ! calibration_pushed;
-  assign \$478  = \$476  & \$477 ;
-  assign \$479  = calibration_count == 2'h3;
-  assign \$480  = calibration_pop ? calibration_at[2] : calibration_at[1];
-  assign \$481  = ~ \$480 ;
-  assign \$482  = calibration_push | \$481 ;
-  assign \$484  = ! calibration_popped;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = calibration_pop ? calibration_at[0] : 1'h0;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = calibration_push | \$487 ;
-  assign \$491  = \$489  & \$490 ;
-  assign \$492  = calibration_pop ? calibration_at[1] : calibration_at[0];
-  assign \$493  = ~ \$492 ;
-  assign \$494  = calibration_push | \$493 ;
-  assign \$495  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$496  = ~ \$495 ;
-  assign \$497  = f5_wrote & a2_ring;
-  assign \$498  = { \$497 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$499  = ~ \$498 ;
-  assign \$500  = \$499  + 1'h1;
-  assign \$501  = \release  & f4_taken_a2;
-  assign \$502  = a3_ring & a3_lapped;
-  assign \$504  = \release  & f4_taken_a3;
-  assign \$505  = a3_released | \$504 ;
-  assign \$506  = ~ a4_released;
-  assign \$507  = a4_prev_held & \$506 ;
-  assign \$508  = \release  & f4_taken_a4;
-  assign \$509  = ~ \$508 ;
-  assign \$510  = \$507  & \$509 ;
-  assign \$511  = | { x0_valid, a1_select, a1_valid, a0_valid, calibration_push, samples_push };
-  assign \$512  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$513  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$514  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$515  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
-  assign \$516  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$518  = x1_select[0] ? 11'h000 : samples_fresh;
-  assign \$519  = samples_has_fresh | x1_select[0];
-  assign samples_take_fresh = a1_select[0] & \$519 ;
-  assign \$520  = ~ x1_select[0];
-  assign \$521  = a1_select[0] & \$520 ;
-  assign \$522  = ~ samples_has_fresh;
-  assign \$523  = \$521  & \$522 ;
-  assign samples_pop = \$523  & samples_nonempty;
-  assign \$524  = x1_select[1] ? 5'h00 : calibration_fresh;
-  assign \$525  = calibration_has_fresh | x1_select[1];
-  assign calibration_take_fresh = a1_select[1] & \$525 ;
-  assign \$526  = ~ x1_select[1];
-  assign \$527  = a1_select[1] & \$526 ;
-  assign \$528  = ~ calibration_has_fresh;
-  assign \$529  = \$527  & \$528 ;
-  assign calibration_pop = \$529  & calibration_nonempty;
-  assign \$530  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$532  = \$531  & samples_queue_r0_b0[0];
-  assign \$533  = \$530  | \$532 ;
-  assign \$535  = \$534  & calibration_queue_r0_b0[0];
-  assign \$536  = \$533  | \$535 ;
-  assign \$537  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$539  = \$538  & samples_queue_r0_b0[1];
-  assign \$540  = \$537  | \$539 ;
-  assign \$542  = \$541  & calibration_queue_r0_b0[1];
-  assign \$543  = \$540  | \$542 ;
-  assign \$544  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$546  = \$545  & samples_queue_r0_b0[2];
-  assign \$547  = \$544  | \$546 ;
-  assign \$549  = \$548  & calibration_queue_r0_b0[2];
-  assign \$550  = \$547  | \$549 ;
-  assign \$551  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$553  = \$552  & samples_queue_r0_b0[3];
-  assign \$554  = \$551  | \$553 ;
-  assign \$556  = \$555  & calibration_queue_r0_b0[3];
-  assign \$557  = \$554  | \$556 ;
-  assign \$558  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$560  = \$559  & samples_queue_r0_b0[4];
-  assign \$561  = \$558  | \$560 ;
-  assign \$562  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$564  = \$563  & samples_queue_r0_b0[5];
-  assign \$565  = \$562  | \$564 ;
-  assign \$566  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$568  = \$567  & samples_queue_r0_b0[6];
-  assign \$569  = \$566  | \$568 ;
-  assign \$570  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$572  = \$571  & samples_queue_r0_b0[7];
-  assign \$573  = \$570  | \$572 ;
-  assign \$574  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$576  = \$575  & samples_queue_r0_b0[8];
-  assign \$577  = \$574  | \$576 ;
-  assign \$578  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$580  = \$579  & samples_queue_r0_b0[9];
-  assign \$581  = \$578  | \$580 ;
-  assign \$582  = a3_sel_fresh[0] & samples_parity_r1_b0;
-  assign \$583  = a3_sel_fresh[1] & calibration_parity_r1_b0;
-  assign \$585  = \$584  & samples_queue_r0_b0[10];
-  assign \$587  = \$586  & calibration_queue_r0_b0[4];
-  assign \$588  = { \$587 , \$585 , \$583 , \$582  } + 4'hf;
-  assign \$589  = a3_fwd_ok & a3_hit_a1;
-  assign \$590  = a3_fwd_ok & a3_older_hit;
-  assign \$596  = ~ samples_grant_r1_b0[1];
-  assign \$598  = samples_grant_r1_b0[2] ^ \$597 ;
-  assign \$599  = ~ samples_grant_r1_b0[1];
-  assign \$600  = ~ samples_grant_r1_b0[2];
-  assign \$601  = \$599  | \$600 ;
-  assign \$602  = ~ \$601 ;
-  assign \$603  = samples_grant_r1_b0[3] ^ \$602 ;
-  assign \$604  = ~ samples_grant_r1_b0[1];
-  assign \$605  = ~ samples_grant_r1_b0[2];
-  assign \$606  = \$604  | \$605 ;
-  assign \$607  = ~ samples_grant_r1_b0[3];
-  assign \$608  = \$606  | \$607 ;
-  assign \$609  = ~ \$608 ;
-  assign \$610  = samples_grant_r1_b0[4] ^ \$609 ;
-  assign \$611  = \$593  & \$595 ;
-  assign \$615  = ~ calibration_grant_r1_b0[1];
-  assign \$617  = calibration_grant_r1_b0[2] ^ \$616 ;
-  assign \$618  = ~ calibration_grant_r1_b0[1];
-  assign \$619  = ~ calibration_grant_r1_b0[2];
-  assign \$620  = \$618  | \$619 ;
-  assign \$621  = ~ \$620 ;
-  assign \$622  = calibration_grant_r1_b0[3] ^ \$621 ;
-  assign \$623  = ~ calibration_grant_r1_b0[1];
-  assign \$624  = ~ calibration_grant_r1_b0[2];
-  assign \$625  = \$623  | \$624 ;
-  assign \$626  = ~ calibration_grant_r1_b0[3];
-  assign \$627  = \$625  | \$626 ;
-  assign \$628  = ~ \$627 ;
-  assign \$629  = calibration_grant_r1_b0[4] ^ \$628 ;
-  assign \$630  = \$612  & \$614 ;
-  assign \$634  = ~ samples_queue_r0_b0[11];
-  assign \$636  = samples_queue_r0_b0[12] ^ \$635 ;
-  assign \$637  = ~ samples_queue_r0_b0[11];
-  assign \$638  = ~ samples_queue_r0_b0[12];
-  assign \$639  = \$637  | \$638 ;
-  assign \$640  = ~ \$639 ;
-  assign \$641  = samples_queue_r0_b0[13] ^ \$640 ;
-  assign \$642  = ~ samples_queue_r0_b0[11];
-  assign \$643  = ~ samples_queue_r0_b0[12];
-  assign \$644  = \$642  | \$643 ;
-  assign \$645  = ~ samples_queue_r0_b0[13];
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = ~ \$646 ;
-  assign \$648  = samples_queue_r0_b0[14] ^ \$647 ;
-  assign \$649  = \$631  & \$633 ;
-  assign \$653  = ~ calibration_queue_r0_b0[5];
-  assign \$655  = calibration_queue_r0_b0[6] ^ \$654 ;
-  assign \$656  = ~ calibration_queue_r0_b0[5];
-  assign \$657  = ~ calibration_queue_r0_b0[6];
-  assign \$658  = \$656  | \$657 ;
-  assign \$659  = ~ \$658 ;
-  assign \$660  = calibration_queue_r0_b0[7] ^ \$659 ;
-  assign \$661  = ~ calibration_queue_r0_b0[5];
-  assign \$662  = ~ calibration_queue_r0_b0[6];
-  assign \$663  = \$661  | \$662 ;
-  assign \$664  = ~ calibration_queue_r0_b0[7];
-  assign \$665  = \$663  | \$664 ;
-  assign \$666  = ~ \$665 ;
-  assign \$667  = calibration_queue_r0_b0[8] ^ \$666 ;
-  assign \$668  = \$650  & \$652 ;
-  assign \$669  = { \$668 , \$649 , \$630 , \$611 , \$592 , \$591  } + 6'h3f;
-  assign \$675  = ~ samples_grant_r1_b0[1];
-  assign \$677  = samples_grant_r1_b0[2] ^ \$676 ;
-  assign \$678  = ~ samples_grant_r1_b0[1];
-  assign \$679  = ~ samples_grant_r1_b0[2];
-  assign \$680  = \$678  | \$679 ;
-  assign \$681  = ~ \$680 ;
-  assign \$682  = samples_grant_r1_b0[3] ^ \$681 ;
-  assign \$683  = ~ samples_grant_r1_b0[1];
-  assign \$684  = ~ samples_grant_r1_b0[2];
-  assign \$685  = \$683  | \$684 ;
-  assign \$686  = ~ samples_grant_r1_b0[3];
-  assign \$687  = \$685  | \$686 ;
-  assign \$688  = ~ \$687 ;
-  assign \$689  = samples_grant_r1_b0[4] ^ \$688 ;
-  assign \$690  = \$672  & \$677 ;
-  assign \$694  = ~ calibration_grant_r1_b0[1];
-  assign \$696  = calibration_grant_r1_b0[2] ^ \$695 ;
-  assign \$697  = ~ calibration_grant_r1_b0[1];
-  assign \$698  = ~ calibration_grant_r1_b0[2];
-  assign \$699  = \$697  | \$698 ;
-  assign \$700  = ~ \$699 ;
-  assign \$701  = calibration_grant_r1_b0[3] ^ \$700 ;
-  assign \$702  = ~ calibration_grant_r1_b0[1];
-  assign \$703  = ~ calibration_grant_r1_b0[2];
-  assign \$704  = \$702  | \$703 ;
-  assign \$705  = ~ calibration_grant_r1_b0[3];
-  assign \$706  = \$704  | \$705 ;
-  assign \$707  = ~ \$706 ;
-  assign \$708  = calibration_grant_r1_b0[4] ^ \$707 ;
-  assign \$709  = \$691  & \$696 ;
-  assign \$713  = ~ samples_queue_r0_b0[11];
-  assign \$715  = samples_queue_r0_b0[12] ^ \$714 ;
-  assign \$716  = ~ samples_queue_r0_b0[11];
-  assign \$717  = ~ samples_queue_r0_b0[12];
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = ~ \$718 ;
-  assign \$720  = samples_queue_r0_b0[13] ^ \$719 ;
-  assign \$721  = ~ samples_queue_r0_b0[11];
-  assign \$722  = ~ samples_queue_r0_b0[12];
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = ~ samples_queue_r0_b0[13];
-  assign \$725  = \$723  | \$724 ;
-  assign \$726  = ~ \$725 ;
-  assign \$727  = samples_queue_r0_b0[14] ^ \$726 ;
-  assign \$728  = \$710  & \$715 ;
-  assign \$732  = ~ calibration_queue_r0_b0[5];
-  assign \$734  = calibration_queue_r0_b0[6] ^ \$733 ;
-  assign \$735  = ~ calibration_queue_r0_b0[5];
-  assign \$736  = ~ calibration_queue_r0_b0[6];
-  assign \$737  = \$735  | \$736 ;
-  assign \$738  = ~ \$737 ;
-  assign \$739  = calibration_queue_r0_b0[7] ^ \$738 ;
-  assign \$740  = ~ calibration_queue_r0_b0[5];
-  assign \$741  = ~ calibration_queue_r0_b0[6];
-  assign \$742  = \$740  | \$741 ;
-  assign \$743  = ~ calibration_queue_r0_b0[7];
-  assign \$744  = \$742  | \$743 ;
-  assign \$745  = ~ \$744 ;
-  assign \$746  = calibration_queue_r0_b0[8] ^ \$745 ;
-  assign \$747  = \$729  & \$734 ;
-  assign \$748  = { \$747 , \$728 , \$709 , \$690 , \$671 , \$670  } + 6'h3f;
-  assign \$754  = ~ samples_grant_r1_b0[1];
-  assign \$756  = samples_grant_r1_b0[2] ^ \$755 ;
-  assign \$757  = ~ samples_grant_r1_b0[1];
-  assign \$758  = ~ samples_grant_r1_b0[2];
-  assign \$759  = \$757  | \$758 ;
-  assign \$760  = ~ \$759 ;
-  assign \$761  = samples_grant_r1_b0[3] ^ \$760 ;
-  assign \$762  = ~ samples_grant_r1_b0[1];
-  assign \$763  = ~ samples_grant_r1_b0[2];
-  assign \$764  = \$762  | \$763 ;
-  assign \$765  = ~ samples_grant_r1_b0[3];
-  assign \$766  = \$764  | \$765 ;
-  assign \$767  = ~ \$766 ;
-  assign \$768  = samples_grant_r1_b0[4] ^ \$767 ;
-  assign \$769  = \$751  & \$761 ;
-  assign \$773  = ~ calibration_grant_r1_b0[1];
-  assign \$775  = calibration_grant_r1_b0[2] ^ \$774 ;
-  assign \$776  = ~ calibration_grant_r1_b0[1];
-  assign \$777  = ~ calibration_grant_r1_b0[2];
-  assign \$778  = \$776  | \$777 ;
-  assign \$779  = ~ \$778 ;
-  assign \$780  = calibration_grant_r1_b0[3] ^ \$779 ;
-  assign \$781  = ~ calibration_grant_r1_b0[1];
-  assign \$782  = ~ calibration_grant_r1_b0[2];
-  assign \$783  = \$781  | \$782 ;
-  assign \$784  = ~ calibration_grant_r1_b0[3];
-  assign \$785  = \$783  | \$784 ;
-  assign \$786  = ~ \$785 ;
-  assign \$787  = calibration_grant_r1_b0[4] ^ \$786 ;
-  assign \$788  = \$770  & \$780 ;
-  assign \$792  = ~ samples_queue_r0_b0[11];
-  assign \$794  = samples_queue_r0_b0[12] ^ \$793 ;
-  assign \$795  = ~ samples_queue_r0_b0[11];
-  assign \$796  = ~ samples_queue_r0_b0[12];
-  assign \$797  = \$795  | \$796 ;
-  assign \$798  = ~ \$797 ;
-  assign \$799  = samples_queue_r0_b0[13] ^ \$798 ;
-  assign \$800  = ~ samples_queue_r0_b0[11];
-  assign \$801  = ~ samples_queue_r0_b0[12];
-  assign \$802  = \$800  | \$801 ;
-  assign \$803  = ~ samples_queue_r0_b0[13];
-  assign \$804  = \$802  | \$803 ;
-  assign \$805  = ~ \$804 ;
-  assign \$806  = samples_queue_r0_b0[14] ^ \$805 ;
-  assign \$807  = \$789  & \$799 ;
-  assign \$811  = ~ calibration_queue_r0_b0[5];
-  assign \$813  = calibration_queue_r0_b0[6] ^ \$812 ;
-  assign \$814  = ~ calibration_queue_r0_b0[5];
-  assign \$815  = ~ calibration_queue_r0_b0[6];
-  assign \$816  = \$814  | \$815 ;
-  assign \$817  = ~ \$816 ;
-  assign \$818  = calibration_queue_r0_b0[7] ^ \$817 ;
-  assign \$819  = ~ calibration_queue_r0_b0[5];
-  assign \$820  = ~ calibration_queue_r0_b0[6];
-  assign \$821  = \$819  | \$820 ;
-  assign \$822  = ~ calibration_queue_r0_b0[7];
-  assign \$823  = \$821  | \$822 ;
-  assign \$824  = ~ \$823 ;
-  assign \$825  = calibration_queue_r0_b0[8] ^ \$824 ;
-  assign \$826  = \$808  & \$818 ;
-  assign \$827  = { \$826 , \$807 , \$788 , \$769 , \$750 , \$749  } + 6'h3f;
-  assign \$833  = ~ samples_grant_r1_b0[1];
-  assign \$835  = samples_grant_r1_b0[2] ^ \$834 ;
-  assign \$836  = ~ samples_grant_r1_b0[1];
-  assign \$837  = ~ samples_grant_r1_b0[2];
-  assign \$838  = \$836  | \$837 ;
-  assign \$839  = ~ \$838 ;
-  assign \$840  = samples_grant_r1_b0[3] ^ \$839 ;
-  assign \$841  = ~ samples_grant_r1_b0[1];
-  assign \$842  = ~ samples_grant_r1_b0[2];
-  assign \$843  = \$841  | \$842 ;
-  assign \$844  = ~ samples_grant_r1_b0[3];
-  assign \$845  = \$843  | \$844 ;
-  assign \$846  = ~ \$845 ;
-  assign \$847  = samples_grant_r1_b0[4] ^ \$846 ;
-  assign \$848  = \$830  & \$847 ;
-  assign \$852  = ~ calibration_grant_r1_b0[1];
-  assign \$854  = calibration_grant_r1_b0[2] ^ \$853 ;
-  assign \$855  = ~ calibration_grant_r1_b0[1];
-  assign \$856  = ~ calibration_grant_r1_b0[2];
-  assign \$857  = \$855  | \$856 ;
-  assign \$858  = ~ \$857 ;
-  assign \$859  = calibration_grant_r1_b0[3] ^ \$858 ;
-  assign \$860  = ~ calibration_grant_r1_b0[1];
-  assign \$861  = ~ calibration_grant_r1_b0[2];
-  assign \$862  = \$860  | \$861 ;
-  assign \$863  = ~ calibration_grant_r1_b0[3];
-  assign \$864  = \$862  | \$863 ;
-  assign \$865  = ~ \$864 ;
-  assign \$866  = calibration_grant_r1_b0[4] ^ \$865 ;
-  assign \$867  = \$849  & \$866 ;
-  assign \$871  = ~ samples_queue_r0_b0[11];
-  assign \$873  = samples_queue_r0_b0[12] ^ \$872 ;
-  assign \$874  = ~ samples_queue_r0_b0[11];
-  assign \$875  = ~ samples_queue_r0_b0[12];
-  assign \$876  = \$874  | \$875 ;
-  assign \$877  = ~ \$876 ;
-  assign \$878  = samples_queue_r0_b0[13] ^ \$877 ;
-  assign \$879  = ~ samples_queue_r0_b0[11];
-  assign \$880  = ~ samples_queue_r0_b0[12];
-  assign \$881  = \$879  | \$880 ;
-  assign \$882  = ~ samples_queue_r0_b0[13];
-  assign \$883  = \$881  | \$882 ;
-  assign \$884  = ~ \$883 ;
-  assign \$885  = samples_queue_r0_b0[14] ^ \$884 ;
-  assign \$886  = \$868  & \$885 ;
-  assign \$890  = ~ calibration_queue_r0_b0[5];
-  assign \$892  = calibration_queue_r0_b0[6] ^ \$891 ;
-  assign \$893  = ~ calibration_queue_r0_b0[5];
-  assign \$894  = ~ calibration_queue_r0_b0[6];
-  assign \$895  = \$893  | \$894 ;
-  assign \$896  = ~ \$895 ;
-  assign \$897  = calibration_queue_r0_b0[7] ^ \$896 ;
-  assign \$898  = ~ calibration_queue_r0_b0[5];
-  assign \$899  = ~ calibration_queue_r0_b0[6];
-  assign \$900  = \$898  | \$899 ;
-  assign \$901  = ~ calibration_queue_r0_b0[7];
-  assign \$902  = \$900  | \$901 ;
-  assign \$903  = ~ \$902 ;
-  assign \$904  = calibration_queue_r0_b0[8] ^ \$903 ;
-  assign \$905  = \$887  & \$904 ;
-  assign \$906  = { \$905 , \$886 , \$867 , \$848 , \$829 , \$828  } + 6'h3f;
-  assign \$907  = \$590  ? a3_older_next : { \$906 [6], \$827 [6], \$748 [6], \$669 [6] };
-  assign \$signal$187  = \$589  ? a4_tag_next : \$907 ;
-  assign \$908  = a3_fwd_ok & a3_hit_a1;
-  assign \$909  = a4_tag_next + 1'h1;
-  assign \$910  = a3_fwd_ok & a3_older_hit;
-  assign \$911  = a3_older_next + 1'h1;
-  assign \$917  = ~ samples_grant_r1_b0[2];
-  assign \$919  = samples_grant_r1_b0[3] ^ \$918 ;
-  assign \$920  = ~ samples_grant_r1_b0[2];
-  assign \$921  = ~ samples_grant_r1_b0[3];
-  assign \$922  = \$920  | \$921 ;
-  assign \$923  = ~ \$922 ;
-  assign \$924  = samples_grant_r1_b0[4] ^ \$923 ;
-  assign \$925  = \$914  & samples_grant_r1_b0[1];
-  assign \$929  = ~ calibration_grant_r1_b0[2];
-  assign \$931  = calibration_grant_r1_b0[3] ^ \$930 ;
-  assign \$932  = ~ calibration_grant_r1_b0[2];
-  assign \$933  = ~ calibration_grant_r1_b0[3];
-  assign \$934  = \$932  | \$933 ;
-  assign \$935  = ~ \$934 ;
-  assign \$936  = calibration_grant_r1_b0[4] ^ \$935 ;
-  assign \$937  = \$926  & calibration_grant_r1_b0[1];
-  assign \$941  = ~ samples_queue_r0_b0[12];
-  assign \$943  = samples_queue_r0_b0[13] ^ \$942 ;
-  assign \$944  = ~ samples_queue_r0_b0[12];
-  assign \$945  = ~ samples_queue_r0_b0[13];
-  assign \$946  = \$944  | \$945 ;
-  assign \$947  = ~ \$946 ;
-  assign \$948  = samples_queue_r0_b0[14] ^ \$947 ;
-  assign \$949  = \$938  & samples_queue_r0_b0[11];
-  assign \$953  = ~ calibration_queue_r0_b0[6];
-  assign \$955  = calibration_queue_r0_b0[7] ^ \$954 ;
-  assign \$956  = ~ calibration_queue_r0_b0[6];
-  assign \$957  = ~ calibration_queue_r0_b0[7];
-  assign \$958  = \$956  | \$957 ;
-  assign \$959  = ~ \$958 ;
-  assign \$960  = calibration_queue_r0_b0[8] ^ \$959 ;
-  assign \$961  = \$950  & calibration_queue_r0_b0[5];
-  assign \$962  = { \$961 , \$949 , \$937 , \$925 , \$913 , \$912  } + 6'h3f;
-  assign \$968  = ~ samples_grant_r1_b0[2];
-  assign \$970  = samples_grant_r1_b0[3] ^ \$969 ;
-  assign \$971  = ~ samples_grant_r1_b0[2];
-  assign \$972  = ~ samples_grant_r1_b0[3];
-  assign \$973  = \$971  | \$972 ;
-  assign \$974  = ~ \$973 ;
-  assign \$975  = samples_grant_r1_b0[4] ^ \$974 ;
-  assign \$976  = \$965  & \$967 ;
-  assign \$980  = ~ calibration_grant_r1_b0[2];
-  assign \$982  = calibration_grant_r1_b0[3] ^ \$981 ;
-  assign \$983  = ~ calibration_grant_r1_b0[2];
-  assign \$984  = ~ calibration_grant_r1_b0[3];
-  assign \$985  = \$983  | \$984 ;
-  assign \$986  = ~ \$985 ;
-  assign \$987  = calibration_grant_r1_b0[4] ^ \$986 ;
-  assign \$988  = \$977  & \$979 ;
-  assign \$992  = ~ samples_queue_r0_b0[12];
-  assign \$994  = samples_queue_r0_b0[13] ^ \$993 ;
-  assign \$995  = ~ samples_queue_r0_b0[12];
-  assign \$996  = ~ samples_queue_r0_b0[13];
-  assign \$997  = \$995  | \$996 ;
-  assign \$998  = ~ \$997 ;
-  assign \$999  = samples_queue_r0_b0[14] ^ \$998 ;
-  assign \$1000  = \$989  & \$991 ;
-  assign \$1004  = ~ calibration_queue_r0_b0[6];
-  assign \$1006  = calibration_queue_r0_b0[7] ^ \$1005 ;
-  assign \$1007  = ~ calibration_queue_r0_b0[6];
-  assign \$1008  = ~ calibration_queue_r0_b0[7];
-  assign \$1009  = \$1007  | \$1008 ;
-  assign \$1010  = ~ \$1009 ;
-  assign \$1011  = calibration_queue_r0_b0[8] ^ \$1010 ;
-  assign \$1012  = \$1001  & \$1003 ;
-  assign \$1013  = { \$1012 , \$1000 , \$988 , \$976 , \$964 , \$963  } + 6'h3f;
-  assign \$1019  = ~ samples_grant_r1_b0[2];
-  assign \$1021  = samples_grant_r1_b0[3] ^ \$1020 ;
-  assign \$1022  = ~ samples_grant_r1_b0[2];
-  assign \$1023  = ~ samples_grant_r1_b0[3];
-  assign \$1024  = \$1022  | \$1023 ;
-  assign \$1025  = ~ \$1024 ;
-  assign \$1026  = samples_grant_r1_b0[4] ^ \$1025 ;
-  assign \$1027  = \$1016  & \$1021 ;
-  assign \$1031  = ~ calibration_grant_r1_b0[2];
-  assign \$1033  = calibration_grant_r1_b0[3] ^ \$1032 ;
-  assign \$1034  = ~ calibration_grant_r1_b0[2];
-  assign \$1035  = ~ calibration_grant_r1_b0[3];
-  assign \$1036  = \$1034  | \$1035 ;
-  assign \$1037  = ~ \$1036 ;
-  assign \$1038  = calibration_grant_r1_b0[4] ^ \$1037 ;
-  assign \$1039  = \$1028  & \$1033 ;
-  assign \$1043  = ~ samples_queue_r0_b0[12];
-  assign \$1045  = samples_queue_r0_b0[13] ^ \$1044 ;
-  assign \$1046  = ~ samples_queue_r0_b0[12];
-  assign \$1047  = ~ samples_queue_r0_b0[13];
-  assign \$1048  = \$1046  | \$1047 ;
-  assign \$1049  = ~ \$1048 ;
-  assign \$1050  = samples_queue_r0_b0[14] ^ \$1049 ;
-  assign \$1051  = \$1040  & \$1045 ;
-  assign \$1055  = ~ calibration_queue_r0_b0[6];
-  assign \$1057  = calibration_queue_r0_b0[7] ^ \$1056 ;
-  assign \$1058  = ~ calibration_queue_r0_b0[6];
-  assign \$1059  = ~ calibration_queue_r0_b0[7];
-  assign \$1060  = \$1058  | \$1059 ;
-  assign \$1061  = ~ \$1060 ;
-  assign \$1062  = calibration_queue_r0_b0[8] ^ \$1061 ;
-  assign \$1063  = \$1052  & \$1057 ;
-  assign \$1064  = { \$1063 , \$1051 , \$1039 , \$1027 , \$1015 , \$1014  } + 6'h3f;
-  assign \$1070  = ~ samples_grant_r1_b0[2];
-  assign \$1072  = samples_grant_r1_b0[3] ^ \$1071 ;
-  assign \$1073  = ~ samples_grant_r1_b0[2];
-  assign \$1074  = ~ samples_grant_r1_b0[3];
-  assign \$1075  = \$1073  | \$1074 ;
-  assign \$1076  = ~ \$1075 ;
-  assign \$1077  = samples_grant_r1_b0[4] ^ \$1076 ;
-  assign \$1078  = \$1067  & \$1077 ;
-  assign \$1082  = ~ calibration_grant_r1_b0[2];
-  assign \$1084  = calibration_grant_r1_b0[3] ^ \$1083 ;
-  assign \$1085  = ~ calibration_grant_r1_b0[2];
-  assign \$1086  = ~ calibration_grant_r1_b0[3];
-  assign \$1087  = \$1085  | \$1086 ;
-  assign \$1088  = ~ \$1087 ;
-  assign \$1089  = calibration_grant_r1_b0[4] ^ \$1088 ;
-  assign \$1090  = \$1079  & \$1089 ;
-  assign \$1094  = ~ samples_queue_r0_b0[12];
-  assign \$1096  = samples_queue_r0_b0[13] ^ \$1095 ;
-  assign \$1097  = ~ samples_queue_r0_b0[12];
-  assign \$1098  = ~ samples_queue_r0_b0[13];
-  assign \$1099  = \$1097  | \$1098 ;
-  assign \$1100  = ~ \$1099 ;
-  assign \$1101  = samples_queue_r0_b0[14] ^ \$1100 ;
-  assign \$1102  = \$1091  & \$1101 ;
-  assign \$1106  = ~ calibration_queue_r0_b0[6];
-  assign \$1108  = calibration_queue_r0_b0[7] ^ \$1107 ;
-  assign \$1109  = ~ calibration_queue_r0_b0[6];
-  assign \$1110  = ~ calibration_queue_r0_b0[7];
-  assign \$1111  = \$1109  | \$1110 ;
-  assign \$1112  = ~ \$1111 ;
-  assign \$1113  = calibration_queue_r0_b0[8] ^ \$1112 ;
-  assign \$1114  = \$1103  & \$1113 ;
-  assign \$1115  = { \$1114 , \$1102 , \$1090 , \$1078 , \$1066 , \$1065  } + 6'h3f;
-  assign \$1116  = \$910  ? \$911  : { 1'h0, \$1115 [6], \$1064 [6], \$1013 [6], \$962 [6] };
-  assign \$1117  = \$908  ? \$909  : \$1116 ;
-  assign \$1118  = a3_valid & a3_ok;
-  assign \$1119  = ! a3_pool;
-  assign samples_grant_wen = \$1118  & \$1119 ;
-  assign \$1120  = a3_valid & a3_ok;
-  assign calibration_grant_wen = \$1120  & \$1121 ;
-  assign \$1126  = ! f2_err;
-  assign \$signal$269  = f2_valid & \$1126 ;
-  assign \$1127  = a4_valid & a4_ok;
-  assign \$1128  = { \$1127 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1129  = ~ \$1128 ;
-  assign \$1130  = \$1129  + 1'h1;
-  assign \$1131  = a5_valid & a5_ok;
-  assign \$1132  = { \$1131 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1133  = ~ \$1132 ;
-  assign \$1134  = \$1133  + 1'h1;
-  assign \$1135  = a4_valid & a4_ok;
-  assign \$1136  = { \$1135 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1137  = ~ \$1136 ;
-  assign \$1138  = \$1137  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1139  = ~ rel_f2;
-  assign \$1140  = f3_quiet & \$1139 ;
-  assign \$1141  = \$1140  ? f3_in : 2'h0;
-  assign \$1142  = x1_select | x0_select;
-  assign \$1143  = ~ \$1142 ;
-  assign \$1144  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$1145  = { 1'h0, \$1143  } & { \$1144 [1], \$1144  };
-  assign \$1146  = { 1'h0, \$1141  } & \$1145 ;
-  assign \$1147  = ~ f4_prev_released;
-  assign \$1148  = \$1147  & f4_rest_held;
-  assign \$signal$467  = f4_hit_a1 | \$1148 ;
-  assign \$1149  = ~ f4_prev_released;
-  assign \$1150  = f4_by_mem & f4_mem_ok;
-  assign \$1151  = f4_by_mem & f4_mem_ok;
-  assign \$1152  = \$1150 [0] | \$1151 [1];
-  assign \$1153  = f4_by_older | \$1152 ;
-  assign \$1154  = \$1149  & \$1153 ;
-  assign \release  = f4_by_a1 | \$1154 ;
-  assign \$1155  = ~ f4_go;
-  assign \$1156  = ~ \$signal$467 ;
-  assign \$1157  = \$signal$467  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1157  : f4_err;
-  assign \$signal$332  = \release  ? 4'h0 : unreleased_err;
-  assign \$1158  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$410  = ~ \$1158 ;
-  assign \$1159  = ~ f4_prev_released;
-  assign \$1160  = \$1159  & f4_by_older;
-  assign \$1161  = f4_by_a1 | \$1160 ;
-  assign \$1162  = f4_live[0] & \$1161 ;
-  assign \$1163  = ~ f4_prev_released;
-  assign \$1164  = \$1163  & f4_by_mem_live[0];
-  assign \$1165  = \$1164  & f4_mem_ok[0];
-  assign \w__en$408  = \$1162  | \$1165 ;
-  assign \$1166  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1167  = ~ \$1166 ;
-  assign \$1168  = ~ f4_prev_released;
-  assign \$1169  = \$1168  & f4_by_older;
-  assign \$1170  = f4_by_a1 | \$1169 ;
-  assign \$1171  = f4_live[0] & \$1170 ;
-  assign \$1172  = ~ f4_prev_released;
-  assign \$1173  = \$1172  & f4_by_mem_live[0];
-  assign \$1174  = \$1173  & f4_mem_ok[0];
-  assign samples_queue_wen = \$1171  | \$1174 ;
-  assign \$1175  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1176  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$445  = ~ \$1176 ;
-  assign \$1177  = ~ f4_prev_released;
-  assign \$1178  = \$1177  & f4_by_older;
-  assign \$1179  = f4_by_a1 | \$1178 ;
-  assign \$1180  = f4_live[1] & \$1179 ;
-  assign \$1181  = ~ f4_prev_released;
-  assign \$1182  = \$1181  & f4_by_mem_live[1];
-  assign \$1183  = \$1182  & f4_mem_ok[1];
-  assign \w__en$443  = \$1180  | \$1183 ;
-  assign \$1184  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1185  = ~ \$1184 ;
-  assign \$1186  = ~ f4_prev_released;
-  assign \$1187  = \$1186  & f4_by_older;
-  assign \$1188  = f4_by_a1 | \$1187 ;
-  assign \$1189  = f4_live[1] & \$1188 ;
-  assign \$1190  = ~ f4_prev_released;
-  assign \$1191  = \$1190  & f4_by_mem_live[1];
-  assign \$1192  = \$1191  & f4_mem_ok[1];
-  assign calibration_queue_wen = \$1189  | \$1192 ;
-  assign \$1193  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1194  = busy_0 | busy_6;
-  assign \$1195  = busy_12 | busy_18;
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = busy_24 | busy_30;
-  assign \$1198  = \$1197  | busy_36;
-  assign busy = \$1196  | \$1198 ;
-  always @(posedge aclk_clk)
-    samples_grant_w_en <= \$1199 ;
-  always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$1200 ;
-  always @(posedge aclk_clk)
-    samples_grant_w_data <= \$1201 ;
-  always @(posedge aclk_clk)
-    samples_grant_r0_b0 <= r__data;
-  always @(posedge aclk_clk)
-    samples_grant_r1_b0 <= \r__data$11 ;
-  always @(posedge aclk_clk)
-    samples_grant_r2_b0 <= \r__data$13 ;
-  always @(posedge aclk_clk)
-    samples_grant_r3_b0 <= \r__data$15 ;
-  always @(posedge aclk_clk)
-    samples_parity_r0_b0 <= \r__data$17 ;
-  always @(posedge aclk_clk)
-    samples_parity_r1_b0 <= \r__data$19 ;
-  always @(posedge aclk_clk)
-    samples_parity_r2_b0 <= \r__data$21 ;
-  always @(posedge aclk_clk)
-    samples_parity_r3_b0 <= \r__data$23 ;
-  always @(posedge aclk_clk)
-    samples_queue_w_en <= \$1202 ;
-  always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$1203 ;
-  always @(posedge aclk_clk)
-    samples_queue_w_data <= \$1204 ;
-  always @(posedge aclk_clk)
-    samples_queue_r0_b0 <= \r__data$31 ;
-  always @(posedge aclk_clk)
-    calibration_grant_w_en <= \$1205 ;
-  always @(posedge aclk_clk)
-    calibration_grant_w_addr <= \$1206 ;
-  always @(posedge aclk_clk)
-    calibration_grant_w_data <= \$1207 ;
-  always @(posedge aclk_clk)
-    calibration_grant_r0_b0 <= \r__data$39 ;
-  always @(posedge aclk_clk)
-    calibration_grant_r1_b0 <= \r__data$41 ;
-  always @(posedge aclk_clk)
-    calibration_grant_r2_b0 <= \r__data$43 ;
-  always @(posedge aclk_clk)
-    calibration_grant_r3_b0 <= \r__data$45 ;
-  always @(posedge aclk_clk)
-    calibration_parity_r0_b0 <= \r__data$47 ;
-  always @(posedge aclk_clk)
-    calibration_parity_r1_b0 <= \r__data$49 ;
-  always @(posedge aclk_clk)
-    calibration_parity_r2_b0 <= \r__data$51 ;
-  always @(posedge aclk_clk)
-    calibration_parity_r3_b0 <= \r__data$53 ;
-  always @(posedge aclk_clk)
-    calibration_queue_w_en <= \$1208 ;
-  always @(posedge aclk_clk)
-    calibration_queue_w_addr <= \$1209 ;
-  always @(posedge aclk_clk)
-    calibration_queue_w_data <= \$1210 ;
-  always @(posedge aclk_clk)
-    calibration_queue_r0_b0 <= \r__data$61 ;
-  always @(posedge aclk_clk)
-    view_ar_pool0 <= \$1211 ;
-  always @(posedge aclk_clk)
-    view_ar_pool1 <= \$1212 ;
-  always @(posedge aclk_clk)
-    view_ar_never1 <= \$1213 ;
-  always @(posedge aclk_clk)
-    samples_fresh_view1 <= \$1214 ;
-  always @(posedge aclk_clk)
-    samples_fresh_view1_view2 <= \$1215 ;
-  always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3 <= \$1216 ;
-  always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3_view4 <= \$1217 ;
-  always @(posedge aclk_clk)
-    view_ar_never0 <= \$1218 ;
-  always @(posedge aclk_clk)
-    calibration_fresh_view1 <= \$1219 ;
-  always @(posedge aclk_clk)
-    calibration_fresh_view1_view2 <= \$1220 ;
-  always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3 <= \$1221 ;
-  always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3_view4 <= \$1222 ;
-  always @(posedge aclk_clk)
-    view_ar_held2 <= \$1223 ;
-  always @(posedge aclk_clk)
-    view_ar_tag2 <= \$1224 ;
-  always @(posedge aclk_clk)
-    view_aw_pool0 <= \$1225 ;
-  always @(posedge aclk_clk)
-    view_aw_pool1 <= \$1226 ;
-  always @(posedge aclk_clk)
-    view_aw_never1 <= \$1227 ;
-  always @(posedge aclk_clk)
-    view_aw_never0 <= \$1228 ;
-  always @(posedge aclk_clk)
-    view_aw_held2 <= \$1229 ;
-  always @(posedge aclk_clk)
-    view_aw_tag2 <= \$1230 ;
-  always @(posedge aclk_clk)
-    a0_valid <= \$1231 ;
-  always @(posedge aclk_clk)
-    a0_pool <= alloc_pool;
-  always @(posedge aclk_clk)
-    a0_size <= alloc_size;
-  always @(posedge aclk_clk)
-    a0_user <= alloc_user;
-  always @(posedge aclk_clk)
-    a0_fits <= { \$58 , \$54  };
-  always @(posedge aclk_clk)
-    a1_valid <= \$1232 ;
-  always @(posedge aclk_clk)
-    a1_pool <= a0_pool;
-  always @(posedge aclk_clk)
-    a1_user <= a0_user;
-  always @(posedge aclk_clk)
-    a1_bad_pool <= \$59 ;
-  always @(posedge aclk_clk)
-    a1_fits <= a0_fits;
-  always @(posedge aclk_clk)
-    a1_in <= { \$61 , \$60  };
-  always @(posedge aclk_clk)
-    a1_select <= \$1233 ;
-  always @(posedge aclk_clk)
-    x0_pool <= flush_pool;
-  always @(posedge aclk_clk)
-    x0_user <= flush_user;
-  always @(posedge aclk_clk)
-    x0_valid <= \$1234 ;
-  always @(posedge aclk_clk)
-    x0_select <= \$1235 ;
-  always @(posedge aclk_clk)
-    x1_valid <= \$1236 ;
-  always @(posedge aclk_clk)
-    x1_pool <= x0_pool;
-  always @(posedge aclk_clk)
-    x1_user <= x0_user;
-  always @(posedge aclk_clk)
-    x1_err <= \$74 ;
-  always @(posedge aclk_clk)
-    x1_select <= \$1237 ;
-  always @(posedge aclk_clk)
-    x2_valid <= \$1238 ;
-  always @(posedge aclk_clk)
-    x2_ok <= \$75 ;
-  always @(posedge aclk_clk)
-    x2_err <= x1_err;
-  always @(posedge aclk_clk)
-    x2_user <= x1_user;
-  always @(posedge aclk_clk)
-    x2_pool <= x1_pool;
-  always @(posedge aclk_clk)
-    a2_in <= a1_in;
-  always @(posedge aclk_clk)
-    a2_valid <= \$1239 ;
-  always @(posedge aclk_clk)
-    a2_pool <= a1_pool;
-  always @(posedge aclk_clk)
-    a2_user <= a1_user;
-  always @(posedge aclk_clk)
-    samples_seen <= \$1240 ;
-  always @(posedge aclk_clk)
-    samples_seen_prev <= \$1241 ;
-  always @(posedge aclk_clk)
-    samples_fresh <= \$1242 ;
-  always @(posedge aclk_clk)
-    samples_has_fresh <= \$1243 ;
-  always @(posedge aclk_clk)
-    samples_head <= \$1244 ;
-  always @(posedge aclk_clk)
-    calibration_seen <= \$1245 ;
-  always @(posedge aclk_clk)
-    calibration_seen_prev <= \$1246 ;
-  always @(posedge aclk_clk)
-    calibration_fresh <= \$1247 ;
-  always @(posedge aclk_clk)
-    calibration_has_fresh <= \$1248 ;
-  always @(posedge aclk_clk)
-    calibration_head <= \$1249 ;
-  always @(posedge aclk_clk)
-    a2_ring <= \$1250 ;
-  always @(posedge aclk_clk)
-    a2_lapped <= 1'h0;
-  always @(posedge aclk_clk)
-    a2_ok <= \$103 ;
-  always @(posedge aclk_clk)
-    a2_fail_err <= \$108 ;
-  always @(posedge aclk_clk)
-    a2_from_fresh <= \$113 ;
-  always @(posedge aclk_clk)
-    a2_fresh_slot <= \$116 ;
-  always @(posedge aclk_clk)
-    a3_valid <= \$1251 ;
-  always @(posedge aclk_clk)
-    a3_ok <= a2_ok;
-  always @(posedge aclk_clk)
-    a3_err <= \$117 ;
-  always @(posedge aclk_clk)
-    a3_pool <= a2_pool;
-  always @(posedge aclk_clk)
-    a3_user <= a2_user;
-  always @(posedge aclk_clk)
-    a3_fresh_slot <= a2_fresh_slot;
-  always @(posedge aclk_clk)
-    a3_ring <= \$1252 ;
-  always @(posedge aclk_clk)
-    a3_lapped <= a2_lapped;
-  always @(posedge aclk_clk)
-    a3_sel_head <= \$120 ;
-  always @(posedge aclk_clk)
-    a3_sel_last <= \$129 ;
-  always @(posedge aclk_clk)
-    a3_sel_new <= \$139 ;
-  always @(posedge aclk_clk)
-    a3_fail <= \$140 ;
-  always @(posedge aclk_clk)
-    a3_sel_fresh <= \$142 ;
-  always @(posedge aclk_clk)
-    a3_fwd_ok <= \$144 ;
-  always @(posedge aclk_clk)
-    a4_valid <= \$1253 ;
-  always @(posedge aclk_clk)
-    a4_ok <= a3_ok;
-  always @(posedge aclk_clk)
-    a4_err <= a3_err;
-  always @(posedge aclk_clk)
-    a4_pool <= a3_pool;
-  always @(posedge aclk_clk)
-    a4_user <= a3_user;
-  always @(posedge aclk_clk)
-    a4_slot <= \$145 ;
-  always @(posedge aclk_clk)
-    a4_tag <= \$signal$187 ;
-  always @(posedge aclk_clk)
-    a4_tag_next <= \$1117 [3:0];
-  always @(posedge aclk_clk)
-    a4_snap <= \$588 [4];
-  always @(posedge aclk_clk)
-    a5_valid <= \$1254 ;
-  always @(posedge aclk_clk)
-    a5_ok <= a4_ok;
-  always @(posedge aclk_clk)
-    a5_err <= a4_err;
-  always @(posedge aclk_clk)
-    a5_pool <= a4_pool;
-  always @(posedge aclk_clk)
-    a5_user <= a4_user;
-  always @(posedge aclk_clk)
-    a5_slot <= a4_slot;
-  always @(posedge aclk_clk)
-    a5_tag <= a4_tag;
-  always @(posedge aclk_clk)
-    a5_snap <= a4_snap;
-  always @(posedge aclk_clk)
-    a5_addr <= \$146 ;
-  always @(posedge aclk_clk)
-    a3_hit_a1 <= \$162 ;
-  always @(posedge aclk_clk)
-    a3_older_hit <= \$171 ;
-  always @(posedge aclk_clk)
-    a3_older_next <= \$177 [3:0];
-  always @(posedge aclk_clk)
-    f0_valid <= \$1255 ;
-  always @(posedge aclk_clk)
-    f0_addr <= free_addr;
-  always @(posedge aclk_clk)
-    f0_user <= free_user;
-  always @(posedge aclk_clk)
-    f0_oor <= free_oor;
-  always @(posedge aclk_clk)
-    f0_oor_pool <= free_oor_pool;
-  always @(posedge aclk_clk)
-    f0_tag <= free_tag;
-  always @(posedge aclk_clk)
-    f0_hit <= { \$191 , \$184  };
-  always @(posedge aclk_clk)
-    f1_contract <= f0_hit[1];
-  always @(posedge aclk_clk)
-    f1_valid <= \$1256 ;
-  always @(posedge aclk_clk)
-    f1_tag <= f0_tag;
-  always @(posedge aclk_clk)
-    f1_user <= f0_user;
-  always @(posedge aclk_clk)
-    f1_oor <= f0_oor;
-  always @(posedge aclk_clk)
-    f1_oor_pool <= f0_oor_pool;
-  always @(posedge aclk_clk)
-    f1_addr <= f0_addr;
-  always @(posedge aclk_clk)
-    f2_addr <= f1_addr;
-  always @(posedge aclk_clk)
-    f3_addr <= f2_addr;
-  always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1257 ;
-  always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1258 ;
-  always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1259 ;
-  always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1260 ;
-  always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1261 ;
-  always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1262 ;
-  always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1263 ;
-  always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1264 ;
-  always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1265 ;
-  always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1266 ;
-  always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1267 ;
-  always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1268 ;
-  always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1269 ;
-  always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1270 ;
-  always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1271 ;
-  always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1272 ;
-  always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1273 ;
-  always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1274 ;
-  always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1275 ;
-  always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1276 ;
-  always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1277 ;
-  always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1278 ;
-  always @(posedge aclk_clk)
-    f1_hit <= \$1279 ;
-  always @(posedge aclk_clk)
-    f1_misaligned <= \$1280 ;
-  always @(posedge aclk_clk)
-    f1_samples_slot <= \$215 [9:0];
-  always @(posedge aclk_clk)
-    f1_calibration_slot <= \$217 [3:0];
-  always @(posedge aclk_clk)
-    f2_valid <= \$1281 ;
-  always @(posedge aclk_clk)
-    f2_tag <= f1_tag;
-  always @(posedge aclk_clk)
-    f2_user <= f1_user;
-  always @(posedge aclk_clk)
-    f2_pool <= \$221 ;
-  always @(posedge aclk_clk)
-    f2_slot <= \$224 ;
-  always @(posedge aclk_clk)
-    f2_in_pool <= \$226 ;
-  always @(posedge aclk_clk)
-    f2_in <= f1_hit;
-  always @(posedge aclk_clk)
-    f2_err <= \$234 ;
-  always @(posedge aclk_clk)
-    f2_never_granted <= \$241 ;
-  always @(posedge aclk_clk)
-    f2_same_second <= \$263 ;
-  always @(posedge aclk_clk)
-    f2_same_third <= \$285 ;
-  always @(posedge aclk_clk)
-    f3_valid <= \$1282 ;
-  always @(posedge aclk_clk)
-    f3_go <= \$1283 ;
-  always @(posedge aclk_clk)
-    f3_err <= f2_err;
-  always @(posedge aclk_clk)
-    f3_user <= f2_user;
-  always @(posedge aclk_clk)
-    f3_pool <= f2_pool;
-  always @(posedge aclk_clk)
-    f3_slot <= f2_slot;
-  always @(posedge aclk_clk)
-    f3_tag <= f2_tag;
-  always @(posedge aclk_clk)
-    f3_in_pool <= f2_in_pool;
-  always @(posedge aclk_clk)
-    f3_in <= { \$287 , \$286  };
-  always @(posedge aclk_clk)
-    f3_never_granted <= f2_never_granted;
-  always @(posedge aclk_clk)
-    f3_same_second <= f2_same_second;
-  always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1130 [12];
-  always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$290 [4];
-  always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1134 [12];
-  always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$293 [4];
-  always @(posedge aclk_clk)
-    f3_older_tag <= \$294 ;
-  always @(posedge aclk_clk)
-    f3_older_snap <= \$295 ;
-  always @(posedge aclk_clk)
-    f3_rel_f3 <= \$296 ;
-  always @(posedge aclk_clk)
-    f3_quiet <= \$1284 ;
-  always @(posedge aclk_clk)
-    f4_valid <= \$1285 ;
-  always @(posedge aclk_clk)
-    f4_go <= \$1286 ;
-  always @(posedge aclk_clk)
-    f4_err <= f3_err;
-  always @(posedge aclk_clk)
-    f4_user <= f3_user;
-  always @(posedge aclk_clk)
-    f4_pool <= f3_pool;
-  always @(posedge aclk_clk)
-    f4_slot <= f3_slot;
-  always @(posedge aclk_clk)
-    f4_in_pool <= f3_in_pool;
-  always @(posedge aclk_clk)
-    f4_in <= f3_in;
-  always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1138 [12];
-  always @(posedge aclk_clk)
-    f4_a1_tag <= a4_tag;
-  always @(posedge aclk_clk)
-    f4_a1_snap <= a4_snap;
-  always @(posedge aclk_clk)
-    f4_rest_held <= \$318 ;
-  always @(posedge aclk_clk)
-    f4_rest_tag <= \$340 ;
-  always @(posedge aclk_clk)
-    f4_rest_snap <= \$347 ;
-  always @(posedge aclk_clk)
-    f4_by_a1 <= \$1287 ;
-  always @(posedge aclk_clk)
-    f4_by_older <= \$1288 ;
-  always @(posedge aclk_clk)
-    f4_by_mem <= \$1289 ;
-  always @(posedge aclk_clk)
-    f4_mem_ok <= { \$377 [6], \$372 [6] };
-  always @(posedge aclk_clk)
-    f2_flushed <= \$379 ;
-  always @(posedge aclk_clk)
-    f3_flushed <= \$382 ;
-  always @(posedge aclk_clk)
-    f4_live <= \$387 [1:0];
-  always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1290 ;
-  always @(posedge aclk_clk)
-    f4_prev_released <= \$1291 ;
-  always @(posedge aclk_clk)
-    f4_taken_a4 <= \$395 [12];
-  always @(posedge aclk_clk)
-    f4_taken_a3 <= \$398 [12];
-  always @(posedge aclk_clk)
-    f4_taken_a2 <= 1'h0;
-  always @(posedge aclk_clk)
-    samples_push <= \$1292 ;
-  always @(posedge aclk_clk)
-    samples_queue_waddr <= \$1293 ;
-  always @(posedge aclk_clk)
-    samples_pushed <= \$1294 ;
-  always @(posedge aclk_clk)
-    samples_popped <= \$1295 ;
-  always @(posedge aclk_clk)
-    samples_count <= \$1296 ;
-  always @(posedge aclk_clk)
-    samples_at <= \$1297 ;
-  always @(posedge aclk_clk)
-    samples_nonempty <= \$1298 ;
-  always @(posedge aclk_clk)
-    calibration_push <= \$1299 ;
-  always @(posedge aclk_clk)
-    calibration_queue_waddr <= \$1300 ;
-  always @(posedge aclk_clk)
-    calibration_pushed <= \$1301 ;
-  always @(posedge aclk_clk)
-    calibration_popped <= \$1302 ;
-  always @(posedge aclk_clk)
-    calibration_count <= \$1303 ;
-  always @(posedge aclk_clk)
-    calibration_at <= \$1304 ;
-  always @(posedge aclk_clk)
-    calibration_nonempty <= \$1305 ;
-  always @(posedge aclk_clk)
-    f5_valid <= \$1306 ;
-  always @(posedge aclk_clk)
-    f5_ok <= \$1307 ;
-  always @(posedge aclk_clk)
-    f5_err <= \$signal$332 ;
-  always @(posedge aclk_clk)
-    f5_user <= f4_user;
-  always @(posedge aclk_clk)
-    f5_pool <= f4_pool;
-  always @(posedge aclk_clk)
-    f5_in_pool <= f4_in_pool;
-  always @(posedge aclk_clk)
-    f5_wrote <= 1'h0;
-  always @(posedge aclk_clk)
-    f5_wslot <= f4_slot;
-  always @(posedge aclk_clk)
-    f5_wpool <= f4_pool;
-  always @(posedge aclk_clk)
-    f5_wparity <= \$496 ;
-  always @(posedge aclk_clk)
-    a3_flip <= \$500 [12];
-  always @(posedge aclk_clk)
-    a3_flip_parity <= f5_wparity;
-  always @(posedge aclk_clk)
-    a3_released <= \$501 ;
-  always @(posedge aclk_clk)
-    a4_prev_held <= 1'h0;
-  always @(posedge aclk_clk)
-    a4_released <= \$505 ;
-  always @(posedge aclk_clk)
-    a5_overwrite <= \$510 ;
-  always @(posedge aclk_clk)
-    a6_valid <= \$1308 ;
-  always @(posedge aclk_clk)
-    a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
-  always @(posedge aclk_clk)
-    f6_valid <= \$1309 ;
-  always @(posedge aclk_clk)
-    f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
-  always @(posedge aclk_clk)
-    x3_valid <= \$1310 ;
-  always @(posedge aclk_clk)
-    x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
-  always @(posedge aclk_clk)
-    x4_valid <= \$1311 ;
-  always @(posedge aclk_clk)
-    x4_payload <= x3_payload;
-  always @(posedge aclk_clk)
-    x5_valid <= \$1312 ;
-  always @(posedge aclk_clk)
-    x5_payload <= x4_payload;
-  always @(posedge aclk_clk)
-    x6_valid <= \$1313 ;
-  always @(posedge aclk_clk)
-    x6_payload <= x5_payload;
-  always @(posedge aclk_clk)
-    alloc_src_d0 <= alloc_src;
-  always @(posedge aclk_clk)
-    alloc_src_d1 <= alloc_src_d0;
-  always @(posedge aclk_clk)
-    alloc_src_d2 <= alloc_src_d1;
-  always @(posedge aclk_clk)
-    alloc_src_d3 <= alloc_src_d2;
-  always @(posedge aclk_clk)
-    alloc_src_d4 <= alloc_src_d3;
-  always @(posedge aclk_clk)
-    alloc_src_d5 <= alloc_src_d4;
-  always @(posedge aclk_clk)
-    alloc_src_d6 <= alloc_src_d5;
-  always @(posedge aclk_clk)
-    alloc_size_d0 <= alloc_size;
-  always @(posedge aclk_clk)
-    alloc_size_d1 <= alloc_size_d0;
-  always @(posedge aclk_clk)
-    alloc_size_d2 <= alloc_size_d1;
-  always @(posedge aclk_clk)
-    alloc_size_d3 <= alloc_size_d2;
-  always @(posedge aclk_clk)
-    alloc_size_d4 <= alloc_size_d3;
-  always @(posedge aclk_clk)
-    alloc_size_d5 <= alloc_size_d4;
-  always @(posedge aclk_clk)
-    alloc_size_d6 <= alloc_size_d5;
-  always @(posedge aclk_clk)
-    flush_src_d0 <= flush_src;
-  always @(posedge aclk_clk)
-    flush_src_d1 <= flush_src_d0;
-  always @(posedge aclk_clk)
-    flush_src_d2 <= flush_src_d1;
-  always @(posedge aclk_clk)
-    flush_src_d3 <= flush_src_d2;
-  always @(posedge aclk_clk)
-    flush_src_d4 <= flush_src_d3;
-  always @(posedge aclk_clk)
-    flush_src_d5 <= flush_src_d4;
-  always @(posedge aclk_clk)
-    flush_src_d6 <= flush_src_d5;
-  always @(posedge aclk_clk)
-    free_info_d0 <= { free_tag, free_addr, free_src };
-  always @(posedge aclk_clk)
-    free_info_d1 <= free_info_d0;
-  always @(posedge aclk_clk)
-    free_info_d2 <= free_info_d1;
-  always @(posedge aclk_clk)
-    free_info_d3 <= free_info_d2;
-  always @(posedge aclk_clk)
-    free_info_d4 <= free_info_d3;
-  always @(posedge aclk_clk)
-    free_info_d5 <= free_info_d4;
-  always @(posedge aclk_clk)
-    free_info_d6 <= free_info_d5;
-  always @(posedge aclk_clk)
-    busy_0 <= \$1314 ;
-  always @(posedge aclk_clk)
-    busy_6 <= \$1315 ;
-  always @(posedge aclk_clk)
-    busy_12 <= \$1316 ;
-  always @(posedge aclk_clk)
-    busy_18 <= \$1317 ;
-  always @(posedge aclk_clk)
-    busy_24 <= \$1318 ;
-  always @(posedge aclk_clk)
-    busy_30 <= \$1319 ;
-  always @(posedge aclk_clk)
-    busy_36 <= \$1320 ;
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ samples_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ calibration_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ samples_queue_r0_b0[11];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ calibration_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ samples_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ calibration_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ samples_queue_r0_b0[11];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ calibration_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ samples_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$146  = ~ calibration_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$148  = ~ samples_queue_r0_b0[11];
-  assign \$auto$rtlil.cc:2739:Not$150  = ~ calibration_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$152  = ~ samples_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$154  = ~ calibration_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$156  = ~ samples_queue_r0_b0[11];
-  assign \$auto$rtlil.cc:2739:Not$158  = ~ calibration_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$160  = ~ samples_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$162  = ~ calibration_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$164  = ~ samples_queue_r0_b0[12];
-  assign \$auto$rtlil.cc:2739:Not$166  = ~ calibration_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$168  = ~ samples_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$170  = ~ calibration_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$172  = ~ samples_queue_r0_b0[12];
-  assign \$auto$rtlil.cc:2739:Not$174  = ~ calibration_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$176  = ~ samples_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$178  = ~ calibration_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$180  = ~ samples_queue_r0_b0[12];
-  assign \$auto$rtlil.cc:2739:Not$182  = ~ calibration_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$184  = ~ samples_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$186  = ~ calibration_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$188  = ~ samples_queue_r0_b0[12];
-  assign \$auto$rtlil.cc:2739:Not$190  = ~ calibration_queue_r0_b0[6];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1199  = samples_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$725  = samples_grant_wen;
     if (aclk_rst) begin
-      \$1199  = 1'h0;
+      \$725  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1200  = samples_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$726  = samples_grant_w_addr;
     if (samples_grant_wen) begin
-      \$1200  = { \$581 , \$577 , \$573 , \$569 , \$565 , \$561 , \$557 , \$550 , \$543 , \$536  };
+      \$726  = { \$588 , \$584 , \$580 , \$576 , \$572 , \$568 , \$564 , \$557 , \$550 , \$543  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1201  = samples_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$727  = samples_grant_w_data;
     if (samples_grant_wen) begin
-      \$1201  = samples_grant_wdata;
+      \$727  = samples_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1202  = samples_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$728  = samples_queue_wen;
     if (aclk_rst) begin
-      \$1202  = 1'h0;
+      \$728  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1203  = samples_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$729  = samples_queue_w_addr;
     if (samples_queue_wen) begin
-      \$1203  = samples_queue_waddr;
+      \$729  = samples_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1204  = samples_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$730  = samples_queue_w_data;
     if (samples_queue_wen) begin
-      \$1204  = samples_queue_wdata;
+      \$730  = samples_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1205  = calibration_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$731  = calibration_grant_wen;
     if (aclk_rst) begin
-      \$1205  = 1'h0;
+      \$731  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1206  = calibration_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$732  = calibration_grant_w_addr;
     if (calibration_grant_wen) begin
-      \$1206  = { \$557 , \$550 , \$543 , \$536  };
+      \$732  = { \$564 , \$557 , \$550 , \$543  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1207  = calibration_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$733  = calibration_grant_w_data;
     if (calibration_grant_wen) begin
-      \$1207  = calibration_grant_wdata;
+      \$733  = calibration_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1208  = calibration_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$734  = calibration_queue_wen;
     if (aclk_rst) begin
-      \$1208  = 1'h0;
+      \$734  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1209  = calibration_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$735  = calibration_queue_w_addr;
     if (calibration_queue_wen) begin
-      \$1209  = calibration_queue_waddr;
+      \$735  = calibration_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1210  = calibration_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$736  = calibration_queue_w_data;
     if (calibration_queue_wen) begin
-      \$1210  = calibration_queue_wdata;
+      \$736  = calibration_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1211  = view_ar_pool;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$737  = view_ar_pool;
     if (aclk_rst) begin
-      \$1211  = 2'h0;
+      \$737  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1212  = view_ar_pool0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$738  = view_ar_pool0;
     if (aclk_rst) begin
-      \$1212  = 2'h0;
+      \$738  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1213  = view_ar_never0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$739  = view_ar_never0;
     if (aclk_rst) begin
-      \$1213  = 2'h0;
+      \$739  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1214  = samples_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$740  = samples_fresh;
     if (aclk_rst) begin
-      \$1214  = 11'h000;
+      \$740  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1215  = samples_fresh_view1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$741  = samples_fresh_view1;
     if (aclk_rst) begin
-      \$1215  = 11'h000;
+      \$741  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1216  = samples_fresh_view1_view2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$742  = samples_fresh_view1_view2;
     if (aclk_rst) begin
-      \$1216  = 11'h000;
+      \$742  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1217  = samples_fresh_view1_view2_view3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$743  = samples_fresh_view1_view2_view3;
     if (aclk_rst) begin
-      \$1217  = 11'h000;
+      \$743  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1218 [0] = \$2 ;
-    \$1218 [1] = \$4 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$744 [0] = \$2 ;
+    \$744 [1] = \$4 ;
     if (aclk_rst) begin
-      \$1218  = 2'h0;
+      \$744  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1219  = calibration_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$745  = calibration_fresh;
     if (aclk_rst) begin
-      \$1219  = 5'h00;
+      \$745  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1220  = calibration_fresh_view1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$746  = calibration_fresh_view1;
     if (aclk_rst) begin
-      \$1220  = 5'h00;
+      \$746  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1221  = calibration_fresh_view1_view2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$747  = calibration_fresh_view1_view2;
     if (aclk_rst) begin
-      \$1221  = 5'h00;
+      \$747  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1222  = calibration_fresh_view1_view2_view3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$748  = calibration_fresh_view1_view2_view3;
     if (aclk_rst) begin
-      \$1222  = 5'h00;
+      \$748  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1223  = \$13 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$749  = \$13 ;
     if (aclk_rst) begin
-      \$1223  = 1'h0;
+      \$749  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1224  = { \$25 , \$22 , \$19 , \$16  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$750  = { \$25 , \$22 , \$19 , \$16  };
     if (aclk_rst) begin
-      \$1224  = 4'h0;
+      \$750  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1225  = view_aw_pool;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$751  = view_aw_pool;
     if (aclk_rst) begin
-      \$1225  = 2'h0;
+      \$751  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1226  = view_aw_pool0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$752  = view_aw_pool0;
     if (aclk_rst) begin
-      \$1226  = 2'h0;
+      \$752  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1227  = view_aw_never0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$753  = view_aw_never0;
     if (aclk_rst) begin
-      \$1227  = 2'h0;
+      \$753  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1228 [0] = \$27 ;
-    \$1228 [1] = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$754 [0] = \$27 ;
+    \$754 [1] = \$29 ;
     if (aclk_rst) begin
-      \$1228  = 2'h0;
+      \$754  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1229  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$755  = \$38 ;
     if (aclk_rst) begin
-      \$1229  = 1'h0;
+      \$755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1230  = { \$50 , \$47 , \$44 , \$41  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$756  = { \$50 , \$47 , \$44 , \$41  };
     if (aclk_rst) begin
-      \$1230  = 4'h0;
+      \$756  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1231  = alloc_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$757  = alloc_valid;
     if (aclk_rst) begin
-      \$1231  = 1'h0;
+      \$757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1232  = a0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$758  = a0_valid;
     if (aclk_rst) begin
-      \$1232  = 1'h0;
+      \$758  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1233  = { \$67 , \$64  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$759  = { \$67 , \$64  };
     if (aclk_rst) begin
-      \$1233  = 2'h0;
+      \$759  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1234  = flush_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$760  = flush_valid;
     if (aclk_rst) begin
-      \$1234  = 1'h0;
+      \$760  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1235  = { 1'h0, \$70  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$761  = { 1'h0, \$70  };
     if (aclk_rst) begin
-      \$1235  = 2'h0;
+      \$761  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1236  = x0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$762  = x0_valid;
     if (aclk_rst) begin
-      \$1236  = 1'h0;
+      \$762  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1237  = x0_select;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$763  = x0_select;
     if (aclk_rst) begin
-      \$1237  = 2'h0;
+      \$763  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1238  = x1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$764  = x1_valid;
     if (aclk_rst) begin
-      \$1238  = 1'h0;
+      \$764  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1239  = a1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$765  = a1_valid;
     if (aclk_rst) begin
-      \$1239  = 1'h0;
+      \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1240  = samples_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$766  = samples_seen;
     if (\$78 ) begin
-      \$1240  = \$79 ;
+      \$766  = \$79 ;
     end
     if (aclk_rst) begin
-      \$1240  = 11'h000;
+      \$766  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1241  = samples_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$767  = samples_seen;
     if (aclk_rst) begin
-      \$1241  = 11'h000;
+      \$767  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1242  = samples_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$768  = samples_fresh;
     if (samples_take_fresh) begin
-      \$1242  = \$80 ;
+      \$768  = \$80 ;
     end else if (x1_select[0]) begin
-      \$1242  = 11'h000;
+      \$768  = 11'h000;
     end
     if (aclk_rst) begin
-      \$1242  = 11'h000;
+      \$768  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1243  = samples_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$769  = samples_has_fresh;
     if (samples_take_fresh) begin
-      \$1243  = \$81 ;
+      \$769  = \$81 ;
     end else if (x1_select[0]) begin
-      \$1243  = 1'h1;
+      \$769  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1243  = 1'h1;
+      \$769  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1244  = samples_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$770  = samples_head;
     if (samples_pop) begin
-      \$1244  = \$84 [9:0];
+      \$770  = \$84 [9:0];
     end
     if (x1_select[0]) begin
-      \$1244  = samples_queue_waddr;
+      \$770  = samples_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1244  = 10'h000;
+      \$770  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1245  = calibration_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$771  = calibration_seen;
     if (\$87 ) begin
-      \$1245  = \$88 ;
+      \$771  = \$88 ;
     end
     if (aclk_rst) begin
-      \$1245  = 5'h00;
+      \$771  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1246  = calibration_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$772  = calibration_seen;
     if (aclk_rst) begin
-      \$1246  = 5'h00;
+      \$772  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1247  = calibration_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$773  = calibration_fresh;
     if (calibration_take_fresh) begin
-      \$1247  = \$89 ;
+      \$773  = \$89 ;
     end else if (x1_select[1]) begin
-      \$1247  = 5'h00;
+      \$773  = 5'h00;
     end
     if (aclk_rst) begin
-      \$1247  = 5'h00;
+      \$773  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1248  = calibration_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$774  = calibration_has_fresh;
     if (calibration_take_fresh) begin
-      \$1248  = \$90 ;
+      \$774  = \$90 ;
     end else if (x1_select[1]) begin
-      \$1248  = 1'h1;
+      \$774  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1248  = 1'h1;
+      \$774  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1249  = calibration_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$775  = calibration_head;
     if (calibration_pop) begin
-      \$1249  = \$93 [3:0];
+      \$775  = \$93 [3:0];
     end
     if (x1_select[1]) begin
-      \$1249  = calibration_queue_waddr;
+      \$775  = calibration_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1249  = 4'h0;
+      \$775  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1250  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$776  = 1'h0;
     if (aclk_rst) begin
-      \$1250  = 1'h0;
+      \$776  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1251  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$777  = a2_valid;
     if (aclk_rst) begin
-      \$1251  = 1'h0;
+      \$777  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1252  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$778  = a2_ring;
     if (aclk_rst) begin
-      \$1252  = 1'h0;
+      \$778  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1253  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$779  = a3_valid;
     if (aclk_rst) begin
-      \$1253  = 1'h0;
+      \$779  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1254  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$780  = a4_valid;
     if (aclk_rst) begin
-      \$1254  = 1'h0;
+      \$780  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1255  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$781  = free_valid;
     if (aclk_rst) begin
-      \$1255  = 1'h0;
+      \$781  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1256  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$782  = f0_valid;
     if (aclk_rst) begin
-      \$1256  = 1'h0;
+      \$782  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1257  = \$192 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$783  = \$193 ;
     if (aclk_rst) begin
-      \$1257  = 1'h0;
+      \$783  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1258  = \$193 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$784  = \$194 ;
     if (aclk_rst) begin
-      \$1258  = 1'h0;
+      \$784  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1259  = \$194 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$785  = \$195 ;
     if (aclk_rst) begin
-      \$1259  = 1'h0;
+      \$785  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1260  = \$195 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$786  = \$196 ;
     if (aclk_rst) begin
-      \$1260  = 1'h0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1261  = \$196 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$787  = \$197 ;
     if (aclk_rst) begin
-      \$1261  = 1'h0;
+      \$787  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1262  = \$197 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$788  = \$198 ;
     if (aclk_rst) begin
-      \$1262  = 1'h0;
+      \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1263  = \$198 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$789  = \$199 ;
     if (aclk_rst) begin
-      \$1263  = 1'h0;
+      \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1264  = \$199 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$790  = \$200 ;
     if (aclk_rst) begin
-      \$1264  = 1'h0;
+      \$790  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1265  = \$200 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$791  = \$201 ;
     if (aclk_rst) begin
-      \$1265  = 1'h0;
+      \$791  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1266  = \$201 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$792  = \$202 ;
     if (aclk_rst) begin
-      \$1266  = 1'h0;
+      \$792  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1267  = \$202 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$793  = \$203 ;
     if (aclk_rst) begin
-      \$1267  = 1'h0;
+      \$793  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1268  = \$203 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$794  = \$204 ;
     if (aclk_rst) begin
-      \$1268  = 1'h0;
+      \$794  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1269  = \$204 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$795  = \$205 ;
     if (aclk_rst) begin
-      \$1269  = 1'h0;
+      \$795  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1270  = \$205 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$796  = \$206 ;
     if (aclk_rst) begin
-      \$1270  = 1'h0;
+      \$796  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1271  = \$206 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$797  = \$207 ;
     if (aclk_rst) begin
-      \$1271  = 1'h0;
+      \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1272  = \$207 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$798  = \$208 ;
     if (aclk_rst) begin
-      \$1272  = 1'h0;
+      \$798  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1273  = \$208 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$799  = \$209 ;
     if (aclk_rst) begin
-      \$1273  = 1'h0;
+      \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1274  = \$209 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$800  = \$210 ;
     if (aclk_rst) begin
-      \$1274  = 1'h0;
+      \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1275  = \$210 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$801  = \$211 ;
     if (aclk_rst) begin
-      \$1275  = 1'h0;
+      \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1276  = \$211 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$802  = \$212 ;
     if (aclk_rst) begin
-      \$1276  = 1'h0;
+      \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1277  = \$212 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$803  = \$213 ;
     if (aclk_rst) begin
-      \$1277  = 1'h0;
+      \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1278  = \$213 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$804  = \$214 ;
     if (aclk_rst) begin
-      \$1278  = 1'h0;
+      \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1281  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$807  = f1_valid;
     if (aclk_rst) begin
-      \$1281  = 1'h0;
+      \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1282  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$808  = f2_valid;
     if (aclk_rst) begin
-      \$1282  = 1'h0;
+      \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1283  = \$signal$269 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$809  = \$signal$267 ;
     if (aclk_rst) begin
-      \$1283  = 1'h0;
+      \$809  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1284  = \$303 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$810  = \$307 ;
     if (aclk_rst) begin
-      \$1284  = 1'h0;
+      \$810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1285  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$811  = f3_valid;
     if (aclk_rst) begin
-      \$1285  = 1'h0;
+      \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1286  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$812  = f3_go;
     if (aclk_rst) begin
-      \$1286  = 1'h0;
+      \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1287  = \$352 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$813  = \$357 ;
     if (aclk_rst) begin
-      \$1287  = 1'h0;
+      \$813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1288  = \$362 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$814  = \$367 ;
     if (aclk_rst) begin
-      \$1288  = 1'h0;
+      \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1289  = \$367 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$815  = \$372 ;
     if (aclk_rst) begin
-      \$1289  = 2'h0;
+      \$815  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1290  = \$388 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$816  = \$393 ;
     if (aclk_rst) begin
-      \$1290  = 2'h0;
+      \$816  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1291  = \$392 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$817  = \$397 ;
     if (aclk_rst) begin
-      \$1291  = 1'h0;
+      \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1292  = \$406 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$818  = \$411 ;
     if (aclk_rst) begin
-      \$1292  = 1'h0;
+      \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1293  = samples_queue_waddr;
-    if (\$414 ) begin
-      \$1293  = \$417 [9:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$819  = samples_queue_waddr;
+    if (\$419 ) begin
+      \$819  = \$422 [9:0];
     end
     if (aclk_rst) begin
-      \$1293  = 10'h000;
+      \$819  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1294  = samples_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$820  = samples_push;
     if (x1_select[0]) begin
-      \$1294  = 1'h0;
+      \$820  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1294  = 1'h0;
+      \$820  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1295  = samples_pop;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$821  = samples_pop;
     if (x1_select[0]) begin
-      \$1295  = 1'h0;
+      \$821  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1295  = 1'h0;
+      \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1296  = \$421 [10:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$822  = \$426 [10:0];
     if (x1_select[0]) begin
-      \$1296  = 11'h000;
+      \$822  = 11'h000;
     end
     if (aclk_rst) begin
-      \$1296  = 11'h000;
+      \$822  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1297  = samples_at;
-    if (\$424 ) begin
-      \$1297 [0] = samples_at[0];
-      \$1297 [1] = samples_at[1];
-      \$1297 [2] = samples_at[2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$823  = samples_at;
+    if (\$429 ) begin
+      \$823 [0] = samples_at[0];
+      \$823 [1] = samples_at[1];
+      \$823 [2] = samples_at[2];
     end
-    if (\$430 ) begin
-      \$1297 [0] = samples_at[1];
-      \$1297 [1] = samples_at[2];
-      \$1297 [2] = \$431 ;
+    if (\$435 ) begin
+      \$823 [0] = samples_at[1];
+      \$823 [1] = samples_at[2];
+      \$823 [2] = \$436 ;
     end
-    if (\$437 ) begin
-      \$1297 [0] = 1'h0;
-      \$1297 [1] = samples_at[0];
-      \$1297 [2] = samples_at[1];
+    if (\$442 ) begin
+      \$823 [0] = 1'h0;
+      \$823 [1] = samples_at[0];
+      \$823 [2] = samples_at[1];
     end
-    if (\$443 ) begin
-      \$1297 [0] = samples_at[0];
-      \$1297 [1] = samples_at[1];
-      \$1297 [2] = samples_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1297  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1297  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1298  = samples_nonempty;
-    if (\$424 ) begin
-      \$1298  = \$427 ;
-    end
-    if (\$430 ) begin
-      \$1298  = \$434 ;
-    end
-    if (\$437 ) begin
-      \$1298  = \$440 ;
-    end
-    if (\$443 ) begin
-      \$1298  = \$446 ;
+    if (\$448 ) begin
+      \$823 [0] = samples_at[0];
+      \$823 [1] = samples_at[1];
+      \$823 [2] = samples_at[2];
     end
     if (x1_select[0]) begin
-      \$1298  = 1'h0;
+      \$823  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1298  = 1'h0;
+      \$823  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1299  = \$454 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$824  = samples_nonempty;
+    if (\$429 ) begin
+      \$824  = \$432 ;
+    end
+    if (\$435 ) begin
+      \$824  = \$439 ;
+    end
+    if (\$442 ) begin
+      \$824  = \$445 ;
+    end
+    if (\$448 ) begin
+      \$824  = \$451 ;
+    end
+    if (x1_select[0]) begin
+      \$824  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$1299  = 1'h0;
+      \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1300  = calibration_queue_waddr;
-    if (\$462 ) begin
-      \$1300  = \$465 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$825  = \$459 ;
     if (aclk_rst) begin
-      \$1300  = 4'h0;
+      \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1301  = calibration_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$826  = calibration_queue_waddr;
+    if (\$467 ) begin
+      \$826  = \$470 [3:0];
+    end
+    if (aclk_rst) begin
+      \$826  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$827  = calibration_push;
     if (x1_select[1]) begin
-      \$1301  = 1'h0;
+      \$827  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1301  = 1'h0;
+      \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1302  = calibration_pop;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$828  = calibration_pop;
     if (x1_select[1]) begin
-      \$1302  = 1'h0;
+      \$828  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1302  = 1'h0;
+      \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1303  = \$469 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$829  = \$474 [4:0];
     if (x1_select[1]) begin
-      \$1303  = 5'h00;
+      \$829  = 5'h00;
     end
     if (aclk_rst) begin
-      \$1303  = 5'h00;
+      \$829  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1304  = calibration_at;
-    if (\$472 ) begin
-      \$1304 [0] = calibration_at[0];
-      \$1304 [1] = calibration_at[1];
-      \$1304 [2] = calibration_at[2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$830  = calibration_at;
+    if (\$477 ) begin
+      \$830 [0] = calibration_at[0];
+      \$830 [1] = calibration_at[1];
+      \$830 [2] = calibration_at[2];
     end
-    if (\$478 ) begin
-      \$1304 [0] = calibration_at[1];
-      \$1304 [1] = calibration_at[2];
-      \$1304 [2] = \$479 ;
+    if (\$483 ) begin
+      \$830 [0] = calibration_at[1];
+      \$830 [1] = calibration_at[2];
+      \$830 [2] = \$484 ;
     end
-    if (\$485 ) begin
-      \$1304 [0] = 1'h0;
-      \$1304 [1] = calibration_at[0];
-      \$1304 [2] = calibration_at[1];
+    if (\$490 ) begin
+      \$830 [0] = 1'h0;
+      \$830 [1] = calibration_at[0];
+      \$830 [2] = calibration_at[1];
     end
-    if (\$491 ) begin
-      \$1304 [0] = calibration_at[0];
-      \$1304 [1] = calibration_at[1];
-      \$1304 [2] = calibration_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1304  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1304  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1305  = calibration_nonempty;
-    if (\$472 ) begin
-      \$1305  = \$475 ;
-    end
-    if (\$478 ) begin
-      \$1305  = \$482 ;
-    end
-    if (\$485 ) begin
-      \$1305  = \$488 ;
-    end
-    if (\$491 ) begin
-      \$1305  = \$494 ;
+    if (\$496 ) begin
+      \$830 [0] = calibration_at[0];
+      \$830 [1] = calibration_at[1];
+      \$830 [2] = calibration_at[2];
     end
     if (x1_select[1]) begin
-      \$1305  = 1'h0;
+      \$830  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1305  = 1'h0;
+      \$830  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1306  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$831  = calibration_nonempty;
+    if (\$477 ) begin
+      \$831  = \$480 ;
+    end
+    if (\$483 ) begin
+      \$831  = \$487 ;
+    end
+    if (\$490 ) begin
+      \$831  = \$493 ;
+    end
+    if (\$496 ) begin
+      \$831  = \$499 ;
+    end
+    if (x1_select[1]) begin
+      \$831  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$1306  = 1'h0;
+      \$831  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1307  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$832  = f4_valid;
     if (aclk_rst) begin
-      \$1307  = 1'h0;
+      \$832  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1308  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$833  = \release ;
     if (aclk_rst) begin
-      \$1308  = 1'h0;
+      \$833  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1309  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$834  = a5_valid;
     if (aclk_rst) begin
-      \$1309  = 1'h0;
+      \$834  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1310  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$835  = f5_valid;
     if (aclk_rst) begin
-      \$1310  = 1'h0;
+      \$835  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1311  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$836  = x2_valid;
     if (aclk_rst) begin
-      \$1311  = 1'h0;
+      \$836  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1312  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$837  = x3_valid;
     if (aclk_rst) begin
-      \$1312  = 1'h0;
+      \$837  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1313  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$838  = x4_valid;
     if (aclk_rst) begin
-      \$1313  = 1'h0;
+      \$838  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1314  = \$511 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$839  = x5_valid;
     if (aclk_rst) begin
-      \$1314  = 1'h0;
+      \$839  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1315  = \$512 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$840  = \$516 ;
     if (aclk_rst) begin
-      \$1315  = 1'h0;
+      \$840  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1316  = \$513 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$841  = \$517 ;
     if (aclk_rst) begin
-      \$1316  = 1'h0;
+      \$841  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1317  = \$514 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$842  = \$518 ;
     if (aclk_rst) begin
-      \$1317  = 1'h0;
+      \$842  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1318  = \$515 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$843  = \$519 ;
     if (aclk_rst) begin
-      \$1318  = 1'h0;
+      \$843  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1319  = \$516 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$844  = \$520 ;
     if (aclk_rst) begin
-      \$1319  = 1'h0;
+      \$844  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
-    \$1320  = \$517 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$845  = \$521 ;
     if (aclk_rst) begin
-      \$1320  = 1'h0;
+      \$845  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$193 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$846  = \$522 ;
+    if (aclk_rst) begin
+      \$846  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     (* full_case = 32'd1 *)
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$1123  };
+          grant_addr = { 1'h0, \$649  };
       1'h1:
-          grant_addr = { 1'h0, \$1125  };
+          grant_addr = { 1'h0, \$651  };
     endcase
   end
-  assign samples_grant_waddr = { \$581 , \$577 , \$573 , \$569 , \$565 , \$561 , \$557 , \$550 , \$543 , \$536  };
-  assign calibration_grant_waddr = { \$557 , \$550 , \$543 , \$536  };
+  assign samples_grant_waddr = { \$588 , \$584 , \$580 , \$576 , \$572 , \$568 , \$564 , \$557 , \$550 , \$543  };
+  assign calibration_grant_waddr = { \$564 , \$557 , \$550 , \$543  };
   assign samples_parity_data = samples_parity_r2_b0;
   assign samples_grant_data = samples_grant_r2_b0;
   assign calibration_parity_data = calibration_parity_r2_b0;
@@ -8486,91 +7591,90 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$92  = samples_grant_r3_b0;
   assign \calibration_parity_data$93  = calibration_parity_r3_b0;
   assign \calibration_grant_data$94  = calibration_grant_r3_b0;
-  assign flush_reg_select = \port$10263$39 [3:2];
-  assign samples_fresh_slot = \$518 [9:0];
+  assign flush_reg_select = \port$9789$39 [3:2];
+  assign samples_fresh_slot = \$525 [9:0];
   assign samples_tail = samples_queue_waddr;
-  assign calibration_fresh_slot = \$524 [3:0];
+  assign calibration_fresh_slot = \$531 [3:0];
   assign calibration_tail = calibration_queue_waddr;
   assign samples_flushing = x1_select[0];
   assign calibration_flushing = x1_select[1];
-  assign \$signal  = { \$581 , \$577 , \$573 , \$569 , \$565 , \$561 , \$557 , \$550 , \$543 , \$536  };
-  assign next_next_tag = \$1117 [3:0];
-  assign fetched_snap = \$588 [4];
-  assign free_reg_hit = \port$10263$39 [1:0];
-  assign \$signal$280  = \$1130 [12];
-  assign hit_a3 = \$1134 [12];
-  assign \$signal$299  = \$1138 [12];
-  assign f3_by_mem_base = \$1146 [1:0];
+  assign \$signal  = { \$588 , \$584 , \$580 , \$576 , \$572 , \$568 , \$564 , \$557 , \$550 , \$543  };
+  assign fetched_snap = \$595 [4];
+  assign free_reg_hit = \port$9789$39 [1:0];
+  assign \$signal$279  = \$656 [12];
+  assign hit_a3 = \$660 [12];
+  assign \$signal$298  = \$664 [12];
+  assign f3_by_mem_base = \$672 [1:0];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
-  assign w__data = samples_grant_w_data;
+  assign w__data = { \$523 [3:0], samples_grant_w_data[0] };
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$398  = \$518 [9:0];
-  assign \samples_grant_addr$399  = \$518 [9:0];
-  assign \r__addr$400  = view_ar_slot;
-  assign \samples_grant_addr$401  = view_ar_slot;
-  assign \r__addr$402  = view_aw_slot;
-  assign \samples_grant_addr$403  = view_aw_slot;
-  assign \samples_grant_data$404  = samples_grant_r0_b0;
-  assign \samples_grant_data$405  = samples_grant_r1_b0;
-  assign \w__addr$406  = f4_slot;
+  assign \r__addr$397  = \$525 [9:0];
+  assign \samples_grant_addr$398  = \$525 [9:0];
+  assign \r__addr$399  = view_ar_slot;
+  assign \samples_grant_addr$400  = view_ar_slot;
+  assign \r__addr$401  = view_aw_slot;
+  assign \samples_grant_addr$402  = view_aw_slot;
+  assign \samples_grant_data$403  = samples_grant_r0_b0;
+  assign \samples_grant_data$404  = samples_grant_r1_b0;
+  assign \w__addr$405  = f4_slot;
   assign samples_parity_waddr = f4_slot;
-  assign samples_parity_wen = \w__en$408 ;
-  assign samples_parity_wdata = \w__data$410 ;
-  assign \r__addr$412  = f1_samples_slot;
+  assign samples_parity_wen = \w__en$407 ;
+  assign samples_parity_wdata = \w__data$409 ;
+  assign \r__addr$411  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$414  = \$518 [9:0];
-  assign \samples_parity_addr$415  = \$518 [9:0];
-  assign \r__addr$416  = view_ar_slot;
-  assign \samples_parity_addr$417  = view_ar_slot;
-  assign \r__addr$418  = view_aw_slot;
-  assign \samples_parity_addr$419  = view_aw_slot;
-  assign \samples_parity_data$420  = samples_parity_r0_b0;
-  assign \samples_parity_data$421  = samples_parity_r1_b0;
-  assign \w__addr$422  = samples_queue_w_addr;
-  assign \w__en$423  = samples_queue_w_en;
-  assign \w__data$424  = samples_queue_w_data;
-  assign \r__addr$425  = samples_head;
+  assign \r__addr$413  = \$525 [9:0];
+  assign \samples_parity_addr$414  = \$525 [9:0];
+  assign \r__addr$415  = view_ar_slot;
+  assign \samples_parity_addr$416  = view_ar_slot;
+  assign \r__addr$417  = view_aw_slot;
+  assign \samples_parity_addr$418  = view_aw_slot;
+  assign \samples_parity_data$419  = samples_parity_r0_b0;
+  assign \samples_parity_data$420  = samples_parity_r1_b0;
+  assign \w__addr$421  = samples_queue_w_addr;
+  assign \w__en$422  = samples_queue_w_en;
+  assign \w__data$423  = samples_queue_w_data;
+  assign \r__addr$424  = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
-  assign \w__addr$428  = calibration_grant_w_addr;
-  assign \w__en$429  = calibration_grant_w_en;
-  assign \w__data$430  = calibration_grant_w_data;
-  assign \r__addr$431  = f1_calibration_slot;
+  assign \w__addr$427  = calibration_grant_w_addr;
+  assign \w__en$428  = calibration_grant_w_en;
+  assign \w__data$429  = { \$524 [3:0], calibration_grant_w_data[0] };
+  assign \r__addr$430  = f1_calibration_slot;
   assign calibration_grant_addr = f1_calibration_slot;
-  assign \r__addr$433  = \$524 [3:0];
-  assign \calibration_grant_addr$434  = \$524 [3:0];
-  assign \r__addr$435  = view_ar_slot[3:0];
-  assign \calibration_grant_addr$436  = view_ar_slot[3:0];
-  assign \r__addr$437  = view_aw_slot[3:0];
-  assign \calibration_grant_addr$438  = view_aw_slot[3:0];
-  assign \calibration_grant_data$439  = calibration_grant_r0_b0;
-  assign \calibration_grant_data$440  = calibration_grant_r1_b0;
-  assign \w__addr$441  = f4_slot[3:0];
+  assign \r__addr$432  = \$531 [3:0];
+  assign \calibration_grant_addr$433  = \$531 [3:0];
+  assign \r__addr$434  = view_ar_slot[3:0];
+  assign \calibration_grant_addr$435  = view_ar_slot[3:0];
+  assign \r__addr$436  = view_aw_slot[3:0];
+  assign \calibration_grant_addr$437  = view_aw_slot[3:0];
+  assign \calibration_grant_data$438  = calibration_grant_r0_b0;
+  assign \calibration_grant_data$439  = calibration_grant_r1_b0;
+  assign \w__addr$440  = f4_slot[3:0];
   assign calibration_parity_waddr = f4_slot[3:0];
-  assign calibration_parity_wen = \w__en$443 ;
-  assign calibration_parity_wdata = \w__data$445 ;
-  assign \r__addr$447  = f1_calibration_slot;
+  assign calibration_parity_wen = \w__en$442 ;
+  assign calibration_parity_wdata = \w__data$444 ;
+  assign \r__addr$446  = f1_calibration_slot;
   assign calibration_parity_addr = f1_calibration_slot;
-  assign \r__addr$449  = \$524 [3:0];
-  assign \calibration_parity_addr$450  = \$524 [3:0];
-  assign \r__addr$451  = view_ar_slot[3:0];
-  assign \calibration_parity_addr$452  = view_ar_slot[3:0];
-  assign \r__addr$453  = view_aw_slot[3:0];
-  assign \calibration_parity_addr$454  = view_aw_slot[3:0];
-  assign \calibration_parity_data$455  = calibration_parity_r0_b0;
-  assign \calibration_parity_data$456  = calibration_parity_r1_b0;
-  assign \w__addr$457  = calibration_queue_w_addr;
-  assign \w__en$458  = calibration_queue_w_en;
-  assign \w__data$459  = calibration_queue_w_data;
-  assign \r__addr$460  = calibration_head;
+  assign \r__addr$448  = \$531 [3:0];
+  assign \calibration_parity_addr$449  = \$531 [3:0];
+  assign \r__addr$450  = view_ar_slot[3:0];
+  assign \calibration_parity_addr$451  = view_ar_slot[3:0];
+  assign \r__addr$452  = view_aw_slot[3:0];
+  assign \calibration_parity_addr$453  = view_aw_slot[3:0];
+  assign \calibration_parity_data$454  = calibration_parity_r0_b0;
+  assign \calibration_parity_data$455  = calibration_parity_r1_b0;
+  assign \w__addr$456  = calibration_queue_w_addr;
+  assign \w__en$457  = calibration_queue_w_en;
+  assign \w__data$458  = calibration_queue_w_data;
+  assign \r__addr$459  = calibration_head;
   assign calibration_queue_addr = calibration_head;
   assign calibration_queue_data = calibration_queue_r0_b0;
   assign view_ar_held = view_ar_held2;
-  assign view_ar_tag = view_ar_tag2;
+  assign view_ar_next = view_ar_next2;
   assign view_aw_held = view_aw_held2;
-  assign view_aw_tag = view_aw_tag2;
+  assign view_aw_next = view_aw_next2;
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
   assign flushed_err = x6_payload[4:1];
@@ -8581,7 +7685,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$479  = a6_payload[47:16];
+  assign \grant_addr$478  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[61:52];
   assign grant_overwrite = a6_payload[62];
@@ -8598,73 +7702,73 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
   assign \samples_grant_wdata.snap  = samples_grant_wdata[0];
-  assign \samples_grant_wdata.tag  = samples_grant_wdata[4:1];
+  assign \samples_grant_wdata.next  = samples_grant_wdata[4:1];
   assign \samples_grant_r0_b0.snap  = samples_grant_r0_b0[0];
-  assign \samples_grant_r0_b0.tag  = samples_grant_r0_b0[4:1];
+  assign \samples_grant_r0_b0.next  = samples_grant_r0_b0[4:1];
   assign \samples_grant_r1_b0.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_r1_b0.tag  = samples_grant_r1_b0[4:1];
+  assign \samples_grant_r1_b0.next  = samples_grant_r1_b0[4:1];
   assign \samples_grant_r2_b0.snap  = samples_grant_r2_b0[0];
-  assign \samples_grant_r2_b0.tag  = samples_grant_r2_b0[4:1];
+  assign \samples_grant_r2_b0.next  = samples_grant_r2_b0[4:1];
   assign \samples_grant_r3_b0.snap  = samples_grant_r3_b0[0];
-  assign \samples_grant_r3_b0.tag  = samples_grant_r3_b0[4:1];
+  assign \samples_grant_r3_b0.next  = samples_grant_r3_b0[4:1];
   assign \samples_queue_wdata.slot  = samples_queue_wdata[9:0];
   assign \samples_queue_wdata.snap  = samples_queue_wdata[10];
-  assign \samples_queue_wdata.tag  = samples_queue_wdata[14:11];
+  assign \samples_queue_wdata.next  = samples_queue_wdata[14:11];
   assign \samples_queue_r0_b0.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_r0_b0.snap  = samples_queue_r0_b0[10];
-  assign \samples_queue_r0_b0.tag  = samples_queue_r0_b0[14:11];
+  assign \samples_queue_r0_b0.next  = samples_queue_r0_b0[14:11];
   assign \calibration_grant_wdata.snap  = calibration_grant_wdata[0];
-  assign \calibration_grant_wdata.tag  = calibration_grant_wdata[4:1];
+  assign \calibration_grant_wdata.next  = calibration_grant_wdata[4:1];
   assign \calibration_grant_r0_b0.snap  = calibration_grant_r0_b0[0];
-  assign \calibration_grant_r0_b0.tag  = calibration_grant_r0_b0[4:1];
+  assign \calibration_grant_r0_b0.next  = calibration_grant_r0_b0[4:1];
   assign \calibration_grant_r1_b0.snap  = calibration_grant_r1_b0[0];
-  assign \calibration_grant_r1_b0.tag  = calibration_grant_r1_b0[4:1];
+  assign \calibration_grant_r1_b0.next  = calibration_grant_r1_b0[4:1];
   assign \calibration_grant_r2_b0.snap  = calibration_grant_r2_b0[0];
-  assign \calibration_grant_r2_b0.tag  = calibration_grant_r2_b0[4:1];
+  assign \calibration_grant_r2_b0.next  = calibration_grant_r2_b0[4:1];
   assign \calibration_grant_r3_b0.snap  = calibration_grant_r3_b0[0];
-  assign \calibration_grant_r3_b0.tag  = calibration_grant_r3_b0[4:1];
+  assign \calibration_grant_r3_b0.next  = calibration_grant_r3_b0[4:1];
   assign \calibration_queue_wdata.slot  = calibration_queue_wdata[3:0];
   assign \calibration_queue_wdata.snap  = calibration_queue_wdata[4];
-  assign \calibration_queue_wdata.tag  = calibration_queue_wdata[8:5];
+  assign \calibration_queue_wdata.next  = calibration_queue_wdata[8:5];
   assign \calibration_queue_r0_b0.slot  = calibration_queue_r0_b0[3:0];
   assign \calibration_queue_r0_b0.snap  = calibration_queue_r0_b0[4];
-  assign \calibration_queue_r0_b0.tag  = calibration_queue_r0_b0[8:5];
+  assign \calibration_queue_r0_b0.next  = calibration_queue_r0_b0[8:5];
   assign \samples_grant_data.snap  = samples_grant_r2_b0[0];
-  assign \samples_grant_data.tag  = samples_grant_r2_b0[4:1];
+  assign \samples_grant_data.next  = samples_grant_r2_b0[4:1];
   assign \calibration_grant_data.snap  = calibration_grant_r2_b0[0];
-  assign \calibration_grant_data.tag  = calibration_grant_r2_b0[4:1];
+  assign \calibration_grant_data.next  = calibration_grant_r2_b0[4:1];
   assign \samples_grant_data$92.snap  = samples_grant_r3_b0[0];
-  assign \samples_grant_data$92.tag  = samples_grant_r3_b0[4:1];
+  assign \samples_grant_data$92.next  = samples_grant_r3_b0[4:1];
   assign \calibration_grant_data$94.snap  = calibration_grant_r3_b0[0];
-  assign \calibration_grant_data$94.tag  = calibration_grant_r3_b0[4:1];
-  assign \samples_grant_data$404.snap  = samples_grant_r0_b0[0];
-  assign \samples_grant_data$404.tag  = samples_grant_r0_b0[4:1];
-  assign \samples_grant_data$405.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_data$405.tag  = samples_grant_r1_b0[4:1];
+  assign \calibration_grant_data$94.next  = calibration_grant_r3_b0[4:1];
+  assign \samples_grant_data$403.snap  = samples_grant_r0_b0[0];
+  assign \samples_grant_data$403.next  = samples_grant_r0_b0[4:1];
+  assign \samples_grant_data$404.snap  = samples_grant_r1_b0[0];
+  assign \samples_grant_data$404.next  = samples_grant_r1_b0[4:1];
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
-  assign \samples_queue_data.tag  = samples_queue_r0_b0[14:11];
-  assign \calibration_grant_data$439.snap  = calibration_grant_r0_b0[0];
-  assign \calibration_grant_data$439.tag  = calibration_grant_r0_b0[4:1];
-  assign \calibration_grant_data$440.snap  = calibration_grant_r1_b0[0];
-  assign \calibration_grant_data$440.tag  = calibration_grant_r1_b0[4:1];
+  assign \samples_queue_data.next  = samples_queue_r0_b0[14:11];
+  assign \calibration_grant_data$438.snap  = calibration_grant_r0_b0[0];
+  assign \calibration_grant_data$438.next  = calibration_grant_r0_b0[4:1];
+  assign \calibration_grant_data$439.snap  = calibration_grant_r1_b0[0];
+  assign \calibration_grant_data$439.next  = calibration_grant_r1_b0[4:1];
   assign \calibration_queue_data.slot  = calibration_queue_r0_b0[3:0];
   assign \calibration_queue_data.snap  = calibration_queue_r0_b0[4];
-  assign \calibration_queue_data.tag  = calibration_queue_r0_b0[8:5];
-  assign calibration_queue_wdata[8:5] = \$1193 ;
-  assign calibration_queue_wdata[4] = \$1185 ;
+  assign \calibration_queue_data.next  = calibration_queue_r0_b0[8:5];
+  assign calibration_queue_wdata[8:5] = \$719 ;
+  assign calibration_queue_wdata[4] = \$711 ;
   assign calibration_queue_wdata[3:0] = f4_slot[3:0];
-  assign samples_queue_wdata[14:11] = \$1175 ;
-  assign samples_queue_wdata[10] = \$1167 ;
+  assign samples_queue_wdata[14:11] = \$701 ;
+  assign samples_queue_wdata[10] = \$693 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign calibration_grant_wdata[4:1] = \$signal$187 ;
-  assign calibration_grant_wdata[0] = \$588 [4];
-  assign samples_grant_wdata[4:1] = \$signal$187 ;
-  assign samples_grant_wdata[0] = \$588 [4];
-  assign \$1280 [1] = \$216 ;
-  assign \$1280 [0] = \$214 ;
-  assign \$1279 [1] = f0_hit[1];
-  assign \$1279 [0] = f0_hit[0];
+  assign calibration_grant_wdata[4:1] = next_tag;
+  assign calibration_grant_wdata[0] = \$595 [4];
+  assign samples_grant_wdata[4:1] = next_tag;
+  assign samples_grant_wdata[0] = \$595 [4];
+  assign \$806 [1] = \$217 ;
+  assign \$806 [0] = \$215 ;
+  assign \$805 [1] = f0_hit[1];
+  assign \$805 [0] = f0_hit[0];
   assign \$53  = \$51 [12];
   assign \$57  = \$55 [12];
   assign \$61  = a0_pool;
@@ -8678,8 +7782,6 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$133  = \$131 [11];
   assign \$136  = \$134 [5];
   assign \$144  = \$143 ;
-  assign \$531  = a3_sel_head[0];
-  assign \$534  = a3_sel_head[1];
   assign \$538  = a3_sel_head[0];
   assign \$541  = a3_sel_head[1];
   assign \$545  = a3_sel_head[0];
@@ -8687,400 +7789,282 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$552  = a3_sel_head[0];
   assign \$555  = a3_sel_head[1];
   assign \$559  = a3_sel_head[0];
-  assign \$563  = a3_sel_head[0];
-  assign \$567  = a3_sel_head[0];
-  assign \$571  = a3_sel_head[0];
-  assign \$575  = a3_sel_head[0];
-  assign \$579  = a3_sel_head[0];
+  assign \$562  = a3_sel_head[1];
+  assign \$566  = a3_sel_head[0];
+  assign \$570  = a3_sel_head[0];
+  assign \$574  = a3_sel_head[0];
+  assign \$578  = a3_sel_head[0];
+  assign \$582  = a3_sel_head[0];
+  assign \$586  = a3_sel_head[0];
   assign \$151  = a3_sel_head[0];
   assign \$157  = a3_sel_head[1];
-  assign \$182  = \$180 [32];
-  assign \$189  = \$187 [32];
-  assign \$218  = 1'h0;
-  assign \$220  = \$219 ;
-  assign \$287  = f2_pool;
-  assign \$307  = f3_in[0];
-  assign \$310  = f3_in[1];
-  assign \$320  = f3_in[0];
-  assign \$322  = f3_in[1];
+  assign \$183  = \$181 [32];
+  assign \$190  = \$188 [32];
+  assign \$219  = 1'h0;
+  assign \$221  = \$220 ;
+  assign \$289  = f2_pool;
+  assign \$312  = f3_in[0];
+  assign \$315  = f3_in[1];
   assign \$325  = f3_in[0];
   assign \$327  = f3_in[1];
   assign \$330  = f3_in[0];
   assign \$332  = f3_in[1];
   assign \$335  = f3_in[0];
   assign \$337  = f3_in[1];
-  assign \$342  = f3_in[0];
-  assign \$344  = f3_in[1];
-  assign \$369  = \$368 ;
+  assign \$340  = f3_in[0];
+  assign \$342  = f3_in[1];
+  assign \$347  = f3_in[0];
+  assign \$349  = f3_in[1];
   assign \$374  = \$373 ;
-  assign \$429  = samples_popped;
-  assign \$435  = samples_pushed;
-  assign \$441  = samples_pushed;
-  assign \$442  = samples_popped;
-  assign \$477  = calibration_popped;
-  assign \$483  = calibration_pushed;
-  assign \$489  = calibration_pushed;
-  assign \$490  = calibration_popped;
-  assign \$503  = 1'h0;
-  assign \$517  = x6_valid;
-  assign \$584  = a3_sel_head[0];
-  assign \$586  = a3_sel_head[1];
-  assign \$591  = a3_sel_new[0];
-  assign \$592  = a3_sel_new[1];
-  assign \$593  = a3_sel_last[0];
-  assign \$594  = 1'h1;
-  assign \$595  = \$auto$rtlil.cc:2739:Not$128 ;
-  assign \$597  = samples_grant_r1_b0[1];
-  assign \$612  = a3_sel_last[1];
-  assign \$613  = 1'h1;
-  assign \$614  = \$auto$rtlil.cc:2739:Not$130 ;
-  assign \$616  = calibration_grant_r1_b0[1];
-  assign \$631  = a3_sel_head[0];
-  assign \$632  = 1'h1;
-  assign \$633  = \$auto$rtlil.cc:2739:Not$132 ;
-  assign \$635  = samples_queue_r0_b0[11];
-  assign \$650  = a3_sel_head[1];
-  assign \$651  = 1'h1;
-  assign \$652  = \$auto$rtlil.cc:2739:Not$134 ;
-  assign \$654  = calibration_queue_r0_b0[5];
-  assign \$670  = 1'h0;
-  assign \$671  = 1'h0;
-  assign \$672  = a3_sel_last[0];
-  assign \$673  = 1'h1;
-  assign \$674  = \$auto$rtlil.cc:2739:Not$136 ;
-  assign \$676  = samples_grant_r1_b0[1];
-  assign \$691  = a3_sel_last[1];
-  assign \$692  = 1'h1;
-  assign \$693  = \$auto$rtlil.cc:2739:Not$138 ;
-  assign \$695  = calibration_grant_r1_b0[1];
-  assign \$710  = a3_sel_head[0];
-  assign \$711  = 1'h1;
-  assign \$712  = \$auto$rtlil.cc:2739:Not$140 ;
-  assign \$714  = samples_queue_r0_b0[11];
-  assign \$729  = a3_sel_head[1];
-  assign \$730  = 1'h1;
-  assign \$731  = \$auto$rtlil.cc:2739:Not$142 ;
-  assign \$733  = calibration_queue_r0_b0[5];
-  assign \$749  = 1'h0;
-  assign \$750  = 1'h0;
-  assign \$751  = a3_sel_last[0];
-  assign \$752  = 1'h1;
-  assign \$753  = \$auto$rtlil.cc:2739:Not$144 ;
-  assign \$755  = samples_grant_r1_b0[1];
-  assign \$770  = a3_sel_last[1];
-  assign \$771  = 1'h1;
-  assign \$772  = \$auto$rtlil.cc:2739:Not$146 ;
-  assign \$774  = calibration_grant_r1_b0[1];
-  assign \$789  = a3_sel_head[0];
-  assign \$790  = 1'h1;
-  assign \$791  = \$auto$rtlil.cc:2739:Not$148 ;
-  assign \$793  = samples_queue_r0_b0[11];
-  assign \$808  = a3_sel_head[1];
-  assign \$809  = 1'h1;
-  assign \$810  = \$auto$rtlil.cc:2739:Not$150 ;
-  assign \$812  = calibration_queue_r0_b0[5];
-  assign \$828  = 1'h0;
-  assign \$829  = 1'h0;
-  assign \$830  = a3_sel_last[0];
-  assign \$831  = 1'h1;
-  assign \$832  = \$auto$rtlil.cc:2739:Not$152 ;
-  assign \$834  = samples_grant_r1_b0[1];
-  assign \$849  = a3_sel_last[1];
-  assign \$850  = 1'h1;
-  assign \$851  = \$auto$rtlil.cc:2739:Not$154 ;
-  assign \$853  = calibration_grant_r1_b0[1];
-  assign \$868  = a3_sel_head[0];
-  assign \$869  = 1'h1;
-  assign \$870  = \$auto$rtlil.cc:2739:Not$156 ;
-  assign \$872  = samples_queue_r0_b0[11];
-  assign \$887  = a3_sel_head[1];
-  assign \$888  = 1'h1;
-  assign \$889  = \$auto$rtlil.cc:2739:Not$158 ;
-  assign \$891  = calibration_queue_r0_b0[5];
-  assign \$912  = 1'h0;
-  assign \$913  = 1'h0;
-  assign \$914  = a3_sel_last[0];
-  assign \$915  = 1'h1;
-  assign \$916  = \$auto$rtlil.cc:2739:Not$160 ;
-  assign \$918  = samples_grant_r1_b0[2];
-  assign \$926  = a3_sel_last[1];
-  assign \$927  = 1'h1;
-  assign \$928  = \$auto$rtlil.cc:2739:Not$162 ;
-  assign \$930  = calibration_grant_r1_b0[2];
-  assign \$938  = a3_sel_head[0];
-  assign \$939  = 1'h1;
-  assign \$940  = \$auto$rtlil.cc:2739:Not$164 ;
-  assign \$942  = samples_queue_r0_b0[12];
-  assign \$950  = a3_sel_head[1];
-  assign \$951  = 1'h1;
-  assign \$952  = \$auto$rtlil.cc:2739:Not$166 ;
-  assign \$954  = calibration_queue_r0_b0[6];
-  assign \$963  = a3_sel_new[0];
-  assign \$964  = a3_sel_new[1];
-  assign \$965  = a3_sel_last[0];
-  assign \$966  = 1'h1;
-  assign \$967  = \$auto$rtlil.cc:2739:Not$168 ;
-  assign \$969  = samples_grant_r1_b0[2];
-  assign \$977  = a3_sel_last[1];
-  assign \$978  = 1'h1;
-  assign \$979  = \$auto$rtlil.cc:2739:Not$170 ;
-  assign \$981  = calibration_grant_r1_b0[2];
-  assign \$989  = a3_sel_head[0];
-  assign \$990  = 1'h1;
-  assign \$991  = \$auto$rtlil.cc:2739:Not$172 ;
-  assign \$993  = samples_queue_r0_b0[12];
-  assign \$1001  = a3_sel_head[1];
-  assign \$1002  = 1'h1;
-  assign \$1003  = \$auto$rtlil.cc:2739:Not$174 ;
-  assign \$1005  = calibration_queue_r0_b0[6];
-  assign \$1014  = 1'h0;
-  assign \$1015  = 1'h0;
-  assign \$1016  = a3_sel_last[0];
-  assign \$1017  = 1'h1;
-  assign \$1018  = \$auto$rtlil.cc:2739:Not$176 ;
-  assign \$1020  = samples_grant_r1_b0[2];
-  assign \$1028  = a3_sel_last[1];
-  assign \$1029  = 1'h1;
-  assign \$1030  = \$auto$rtlil.cc:2739:Not$178 ;
-  assign \$1032  = calibration_grant_r1_b0[2];
-  assign \$1040  = a3_sel_head[0];
-  assign \$1041  = 1'h1;
-  assign \$1042  = \$auto$rtlil.cc:2739:Not$180 ;
-  assign \$1044  = samples_queue_r0_b0[12];
-  assign \$1052  = a3_sel_head[1];
-  assign \$1053  = 1'h1;
-  assign \$1054  = \$auto$rtlil.cc:2739:Not$182 ;
-  assign \$1056  = calibration_queue_r0_b0[6];
-  assign \$1065  = 1'h0;
-  assign \$1066  = 1'h0;
-  assign \$1067  = a3_sel_last[0];
-  assign \$1068  = 1'h1;
-  assign \$1069  = \$auto$rtlil.cc:2739:Not$184 ;
-  assign \$1071  = samples_grant_r1_b0[2];
-  assign \$1079  = a3_sel_last[1];
-  assign \$1080  = 1'h1;
-  assign \$1081  = \$auto$rtlil.cc:2739:Not$186 ;
-  assign \$1083  = calibration_grant_r1_b0[2];
-  assign \$1091  = a3_sel_head[0];
-  assign \$1092  = 1'h1;
-  assign \$1093  = \$auto$rtlil.cc:2739:Not$188 ;
-  assign \$1095  = samples_queue_r0_b0[12];
-  assign \$1103  = a3_sel_head[1];
-  assign \$1104  = 1'h1;
-  assign \$1105  = \$auto$rtlil.cc:2739:Not$190 ;
-  assign \$1107  = calibration_queue_r0_b0[6];
-  assign \$1121  = a3_pool;
-  assign \$1122  = { 7'h00, a4_slot, 8'h00 };
-  assign \$1123 [29:0] = { 5'h00, \$1122  };
-  assign \$1123 [30] = 1'h1;
-  assign \$1124  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1125 [29:21], \$1125 [19:0] } = { 10'h000, \$1124  };
-  assign { \$1125 [30], \$1125 [20] } = 2'h3;
+  assign \$379  = \$378 ;
+  assign \$434  = samples_popped;
+  assign \$440  = samples_pushed;
+  assign \$446  = samples_pushed;
+  assign \$447  = samples_popped;
+  assign \$482  = calibration_popped;
+  assign \$488  = calibration_pushed;
+  assign \$494  = calibration_pushed;
+  assign \$495  = calibration_popped;
+  assign \$508  = 1'h0;
+  assign \$522  = x6_valid;
+  assign \$591  = a3_sel_head[0];
+  assign \$593  = a3_sel_head[1];
+  assign \$599  = a3_sel_new[0];
+  assign \$600  = a3_sel_new[1];
+  assign \$601  = a3_sel_last[0];
+  assign \$603  = a3_sel_last[1];
+  assign \$605  = a3_sel_head[0];
+  assign \$607  = a3_sel_head[1];
+  assign \$610  = 1'h0;
+  assign \$611  = 1'h0;
+  assign \$612  = a3_sel_last[0];
+  assign \$614  = a3_sel_last[1];
+  assign \$616  = a3_sel_head[0];
+  assign \$618  = a3_sel_head[1];
+  assign \$621  = 1'h0;
+  assign \$622  = 1'h0;
+  assign \$623  = a3_sel_last[0];
+  assign \$625  = a3_sel_last[1];
+  assign \$627  = a3_sel_head[0];
+  assign \$629  = a3_sel_head[1];
+  assign \$632  = 1'h0;
+  assign \$633  = 1'h0;
+  assign \$634  = a3_sel_last[0];
+  assign \$636  = a3_sel_last[1];
+  assign \$638  = a3_sel_head[0];
+  assign \$640  = a3_sel_head[1];
+  assign \$647  = a3_pool;
+  assign \$648  = { 7'h00, a4_slot, 8'h00 };
+  assign \$649 [29:0] = { 5'h00, \$648  };
+  assign \$649 [30] = 1'h1;
+  assign \$650  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$651 [29:21], \$651 [19:0] } = { 10'h000, \$650  };
+  assign { \$651 [30], \$651 [20] } = 2'h3;
 endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_tag, view_aw_held, view_aw_tag, lock_on, unlock, \port$12710$1 , \port$12755$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
+, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$12245$1 , \port$12297$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
 , aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$194  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$130  = 0;
   wire \$1 ;
   wire \$10 ;
   wire [61:0] \$100 ;
   wire [61:0] \$101 ;
-  wire \$102 ;
+  wire [61:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [61:0] \$107 ;
+  wire \$107 ;
   wire [61:0] \$108 ;
   wire [61:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [61:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [61:0] \$115 ;
+  wire \$115 ;
   wire [61:0] \$116 ;
   wire [61:0] \$117 ;
-  wire \$118 ;
+  wire [61:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire [61:0] \$123 ;
+  wire \$123 ;
   wire [61:0] \$124 ;
   wire [61:0] \$125 ;
-  wire \$126 ;
+  wire [61:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire [61:0] \$131 ;
+  wire \$131 ;
   wire [61:0] \$132 ;
   wire [61:0] \$133 ;
-  wire \$134 ;
+  wire [61:0] \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [61:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
   wire [61:0] \$140 ;
   wire [61:0] \$141 ;
-  wire \$142 ;
+  wire [61:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [61:0] \$147 ;
+  wire \$147 ;
   wire [61:0] \$148 ;
   wire [61:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  wire [61:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire [61:0] \$155 ;
+  wire \$155 ;
   wire [61:0] \$156 ;
   wire [61:0] \$157 ;
-  wire \$158 ;
+  wire [61:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
+  wire [4:0] \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire [3:0] \$167 ;
-  wire [3:0] \$168 ;
-  wire [4:0] \$169 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire [3:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire [3:0] \$172 ;
-  wire [3:0] \$173 ;
+  wire [3:0] \$170 ;
+  wire [4:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
   wire [3:0] \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire [3:0] \$177 ;
-  wire [3:0] \$178 ;
-  wire [4:0] \$179 ;
+  wire [3:0] \$175 ;
+  wire [3:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [3:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
+  wire [3:0] \$180 ;
+  wire [4:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [61:0] \$185 ;
-  wire [61:0] \$186 ;
+  wire \$185 ;
+  wire \$186 ;
   wire [61:0] \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [61:0] \$188 ;
+  wire [61:0] \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire [61:0] \$193 ;
-  wire [61:0] \$194 ;
+  wire \$193 ;
+  wire \$194 ;
   wire [61:0] \$195 ;
-  wire \$196 ;
-  wire \$197 ;
+  wire [61:0] \$196 ;
+  wire [61:0] \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [61:0] \$201 ;
-  wire [61:0] \$202 ;
+  wire \$201 ;
+  wire \$202 ;
   wire [61:0] \$203 ;
-  wire \$204 ;
-  wire \$205 ;
+  wire [61:0] \$204 ;
+  wire [61:0] \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire [61:0] \$209 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [61:0] \$210 ;
+  wire \$210 ;
   wire [61:0] \$211 ;
-  wire \$212 ;
-  wire \$213 ;
+  wire [61:0] \$212 ;
+  wire [61:0] \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [61:0] \$217 ;
-  wire [61:0] \$218 ;
+  wire \$217 ;
+  wire \$218 ;
   wire [61:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
+  wire [61:0] \$220 ;
+  wire [61:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire [61:0] \$225 ;
-  wire [61:0] \$226 ;
+  wire \$225 ;
+  wire \$226 ;
   wire [61:0] \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [61:0] \$228 ;
+  wire [61:0] \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire [61:0] \$233 ;
-  wire [61:0] \$234 ;
+  wire \$233 ;
+  wire \$234 ;
   wire [61:0] \$235 ;
-  wire \$236 ;
-  wire \$237 ;
+  wire [61:0] \$236 ;
+  wire [61:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
-  wire [61:0] \$241 ;
-  wire [61:0] \$242 ;
+  wire \$241 ;
+  wire \$242 ;
   wire [61:0] \$243 ;
-  wire \$244 ;
-  wire \$245 ;
+  wire [61:0] \$244 ;
+  wire [61:0] \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [61:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [61:0] \$250 ;
+  wire \$250 ;
   wire [61:0] \$251 ;
-  wire \$252 ;
-  wire \$253 ;
+  wire [61:0] \$252 ;
+  wire [61:0] \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [61:0] \$257 ;
-  wire [61:0] \$258 ;
+  wire \$257 ;
+  wire \$258 ;
   wire [61:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
+  wire [61:0] \$260 ;
+  wire [61:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire [61:0] \$265 ;
-  wire [61:0] \$266 ;
+  wire \$265 ;
+  wire \$266 ;
   wire [61:0] \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [61:0] \$268 ;
+  wire [61:0] \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
-  wire [61:0] \$273 ;
-  wire [61:0] \$274 ;
+  wire \$273 ;
+  wire \$274 ;
   wire [61:0] \$275 ;
-  wire \$276 ;
-  wire \$277 ;
+  wire [61:0] \$276 ;
+  wire [61:0] \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
@@ -9102,15 +8086,15 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire [3:0] \$297 ;
+  wire \$297 ;
   wire \$298 ;
-  wire \$299 ;
+  wire [3:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
-  reg [3:0] \$301 ;
+  wire \$301 ;
   wire \$302 ;
-  wire \$303 ;
+  reg [3:0] \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
@@ -9129,24 +8113,24 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  reg [3:0] \$320 ;
+  wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
+  reg [3:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire [70:0] \$326 ;
+  wire \$326 ;
   wire \$327 ;
-  wire \$328 ;
+  wire [70:0] \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [8:0] \$334 ;
+  wire \$334 ;
   wire \$335 ;
-  wire \$336 ;
+  wire [8:0] \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
@@ -9258,21 +8242,21 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
-  wire [72:0] \$437 ;
+  wire \$437 ;
   wire \$438 ;
-  wire \$439 ;
+  wire [72:0] \$439 ;
   wire \$44 ;
   wire \$440 ;
-  reg [3:0] \$441 ;
+  wire \$441 ;
   wire \$442 ;
-  wire \$443 ;
-  reg [3:0] \$444 ;
+  reg [3:0] \$443 ;
+  wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  reg [3:0] \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire \$45 ;
+  wire [4:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
@@ -9285,9 +8269,9 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
-  reg [3:0] \$461 ;
+  wire \$461 ;
   wire \$462 ;
-  wire \$463 ;
+  reg [3:0] \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
@@ -9298,16 +8282,16 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  reg [3:0] \$473 ;
+  wire \$473 ;
   wire \$474 ;
-  wire \$475 ;
+  reg [3:0] \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
-  wire [5:0] \$479 ;
+  wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire \$481 ;
+  wire [5:0] \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
@@ -9315,119 +8299,121 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
-  reg \$489 ;
-  wire [3:0] \$49 ;
-  reg \$490 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
   reg \$491 ;
   reg \$492 ;
-  reg [3:0] \$493 ;
+  reg \$493 ;
   reg \$494 ;
-  reg [11:0] \$495 ;
+  reg [3:0] \$495 ;
   reg \$496 ;
-  reg \$497 ;
+  reg [11:0] \$497 ;
   reg \$498 ;
   reg \$499 ;
   wire \$5 ;
   wire [3:0] \$50 ;
-  reg [3:0] \$500 ;
+  reg \$500 ;
   reg \$501 ;
-  reg [11:0] \$502 ;
+  reg [3:0] \$502 ;
   reg \$503 ;
-  reg \$504 ;
+  reg [11:0] \$504 ;
   reg \$505 ;
-  reg [3:0] \$506 ;
-  reg [3:0] \$507 ;
-  reg [31:0] \$508 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg [3:0] \$508 ;
   reg [3:0] \$509 ;
-  wire [4:0] \$51 ;
-  reg [7:0] \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg [3:0] \$513 ;
-  reg [3:0] \$514 ;
-  reg [31:0] \$515 ;
+  wire [3:0] \$51 ;
+  reg [31:0] \$510 ;
+  reg [3:0] \$511 ;
+  reg [7:0] \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg [3:0] \$515 ;
   reg [3:0] \$516 ;
-  reg [7:0] \$517 ;
+  reg [31:0] \$517 ;
   reg [3:0] \$518 ;
-  reg \$519 ;
-  wire \$52 ;
-  reg \$520 ;
-  reg [3:0] \$521 ;
+  reg [7:0] \$519 ;
+  wire [4:0] \$52 ;
+  reg [3:0] \$520 ;
+  reg \$521 ;
   reg \$522 ;
-  reg [70:0] \$523 ;
+  reg [3:0] \$523 ;
   reg \$524 ;
   reg [70:0] \$525 ;
   reg \$526 ;
-  reg [3:0] \$527 ;
-  reg [7:0] \$528 ;
-  reg [11:0] \$529 ;
+  reg [70:0] \$527 ;
+  reg \$528 ;
+  reg [3:0] \$529 ;
   wire \$53 ;
-  reg \$530 ;
-  reg [72:0] \$531 ;
+  reg [7:0] \$530 ;
+  reg [11:0] \$531 ;
   reg \$532 ;
   reg [72:0] \$533 ;
-  reg [3:0] \$534 ;
-  reg [3:0] \$535 ;
-  reg \$536 ;
-  reg \$537 ;
-  reg [3:0] \$538 ;
-  reg [3:0] \$539 ;
-  wire [3:0] \$54 ;
-  reg \$540 ;
-  reg [5:0] \$541 ;
+  reg \$534 ;
+  reg [72:0] \$535 ;
+  reg [3:0] \$536 ;
+  reg [3:0] \$537 ;
+  reg \$538 ;
+  reg \$539 ;
+  wire \$54 ;
+  reg [3:0] \$540 ;
+  reg [3:0] \$541 ;
   reg \$542 ;
   reg [5:0] \$543 ;
   reg \$544 ;
-  reg [3:0] \$545 ;
+  reg [5:0] \$545 ;
+  reg \$546 ;
+  reg [3:0] \$547 ;
   wire [3:0] \$55 ;
   wire [3:0] \$56 ;
-  wire \$57 ;
+  wire [3:0] \$57 ;
   wire \$58 ;
-  wire [3:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
   wire [3:0] \$60 ;
-  wire [4:0] \$61 ;
-  wire \$62 ;
+  wire [3:0] \$61 ;
+  wire [4:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [61:0] \$67 ;
+  wire \$67 ;
   wire [61:0] \$68 ;
   wire [61:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [61:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [61:0] \$75 ;
+  wire \$75 ;
   wire [61:0] \$76 ;
   wire [61:0] \$77 ;
-  wire \$78 ;
+  wire [61:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [61:0] \$83 ;
+  wire \$83 ;
   wire [61:0] \$84 ;
   wire [61:0] \$85 ;
-  wire \$86 ;
+  wire [61:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [61:0] \$91 ;
+  wire \$91 ;
   wire [61:0] \$92 ;
   wire [61:0] \$93 ;
-  wire \$94 ;
+  wire [61:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [61:0] \$99 ;
+  wire \$99 ;
   reg [3:0] \$signal  = 4'h0;
   input aclk_clk;
   wire aclk_clk;
@@ -9445,7 +8431,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [64:0] ar_carried_4 = 65'h00000000000000000;
   reg [64:0] ar_carried_5 = 65'h00000000000000000;
   reg [64:0] ar_carried_6 = 65'h00000000000000000;
-  reg [64:0] ar_carried_7 = 65'h00000000000000000;
+  reg [64:0] ar_carried_in_0 = 65'h00000000000000000;
   output ar_checked;
   reg ar_checked = 1'h0;
   reg [3:0] ar_decode_err_0 = 4'h0;
@@ -9466,6 +8452,13 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg ar_outstanding_none = 1'h1;
   output [7:0] ar_pool;
   reg [7:0] ar_pool = 8'h00;
+  reg [3:0] ar_presented_next_0 = 4'h0;
+  reg [3:0] ar_presented_next_1 = 4'h0;
+  reg [3:0] ar_presented_next_2 = 4'h0;
+  reg [3:0] ar_presented_next_3 = 4'h0;
+  reg [3:0] ar_presented_next_4 = 4'h0;
+  reg [3:0] ar_presented_next_5 = 4'h0;
+  reg [3:0] ar_presented_next_6 = 4'h0;
   reg [61:0] ar_queue_data0 = 62'h0000000000000000;
   reg [61:0] ar_queue_data1 = 62'h0000000000000000;
   reg [61:0] ar_queue_data10 = 62'h0000000000000000;
@@ -9505,7 +8498,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [64:0] aw_carried_4 = 65'h00000000000000000;
   reg [64:0] aw_carried_5 = 65'h00000000000000000;
   reg [64:0] aw_carried_6 = 65'h00000000000000000;
-  reg [64:0] aw_carried_7 = 65'h00000000000000000;
+  reg [64:0] aw_carried_in_0 = 65'h00000000000000000;
   output aw_checked;
   reg aw_checked = 1'h0;
   reg [3:0] aw_decode_err_0 = 4'h0;
@@ -9526,6 +8519,13 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg aw_outstanding_none = 1'h1;
   output [7:0] aw_pool;
   reg [7:0] aw_pool = 8'h00;
+  reg [3:0] aw_presented_next_0 = 4'h0;
+  reg [3:0] aw_presented_next_1 = 4'h0;
+  reg [3:0] aw_presented_next_2 = 4'h0;
+  reg [3:0] aw_presented_next_3 = 4'h0;
+  reg [3:0] aw_presented_next_4 = 4'h0;
+  reg [3:0] aw_presented_next_5 = 4'h0;
+  reg [3:0] aw_presented_next_6 = 4'h0;
   reg [61:0] aw_queue_data0 = 62'h0000000000000000;
   reg [61:0] aw_queue_data1 = 62'h0000000000000000;
   reg [61:0] aw_queue_data10 = 62'h0000000000000000;
@@ -9633,19 +8633,19 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   output m_axi_wvalid;
   reg m_axi_wvalid = 1'h0;
   wire [3:0] out_err;
-  wire [3:0] \out_err$201 ;
+  wire [3:0] \out_err$215 ;
   wire [7:0] out_log_pool;
-  wire [7:0] \out_log_pool$208 ;
+  wire [7:0] \out_log_pool$222 ;
   wire [1:0] out_pool;
   wire [1:0] \out_pool$29 ;
   wire [9:0] out_slot;
   wire [9:0] \out_slot$31 ;
   wire out_valid;
-  wire \out_valid$197 ;
-  output [60:0] \port$12710$1 ;
-  wire [60:0] \port$12710$1 ;
-  output [60:0] \port$12755$1 ;
-  wire [60:0] \port$12755$1 ;
+  wire \out_valid$211 ;
+  output [60:0] \port$12245$1 ;
+  wire [60:0] \port$12245$1 ;
+  output [60:0] \port$12297$1 ;
+  wire [60:0] \port$12297$1 ;
   reg r_refusal_busy = 1'h0;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
@@ -9727,20 +8727,20 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \valid$16 ;
   input view_ar_held;
   wire view_ar_held;
+  input [3:0] view_ar_next;
+  wire [3:0] view_ar_next;
   output [1:0] view_ar_pool;
   wire [1:0] view_ar_pool;
   output [9:0] view_ar_slot;
   wire [9:0] view_ar_slot;
-  input [3:0] view_ar_tag;
-  wire [3:0] view_ar_tag;
   input view_aw_held;
   wire view_aw_held;
+  input [3:0] view_aw_next;
+  wire [3:0] view_aw_next;
   output [1:0] view_aw_pool;
   wire [1:0] view_aw_pool;
   output [9:0] view_aw_slot;
   wire [9:0] view_aw_slot;
-  input [3:0] view_aw_tag;
-  wire [3:0] view_aw_tag;
   reg [3:0] w_drained = 4'h0;
   reg [3:0] w_open = 4'h0;
   wire [72:0] w_skid_in_data;
@@ -9772,56 +8772,76 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire w_verdicts_w_data;
   wire write;
   wire \write$27 ;
-  assign \$437  = w_skid_spare_valid ? w_skid_spare : { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
-  assign \$438  = s_axi_awvalid & s_axi_awready;
-  assign \$439  = s_axi_wvalid & s_axi_wready;
-  assign \$440  = \$439  & s_axi_wlast;
-  assign \$442  = m_axi_awvalid & m_axi_awready;
-  assign \$443  = m_axi_bvalid & m_axi_bready;
-  assign \$445  = m_axi_awvalid & m_axi_awready;
-  assign \$446  = m_axi_bvalid & m_axi_bready;
-  assign \$447  = \$445  == \$446 ;
-  assign \$448  = m_axi_awvalid & m_axi_awready;
-  assign \$449  = ~ \$448 ;
-  assign \$450  = aw_outstanding == 1'h1;
-  assign \$451  = \$449  & \$450 ;
-  assign \$452  = \$447  ? aw_outstanding_none : \$451 ;
-  assign \$453  = m_axi_awvalid & m_axi_awready;
-  assign \$454  = m_axi_bvalid & m_axi_bready;
-  assign \$455  = \$453  == \$454 ;
-  assign \$456  = m_axi_awvalid & m_axi_awready;
-  assign \$457  = aw_outstanding == 4'he;
-  assign \$458  = \$456  & \$457 ;
-  assign \$459  = \$455  ? aw_outstanding_full : \$458 ;
-  assign \$460  = s_axi_awvalid & s_axi_awready;
-  assign \$462  = s_axi_wvalid & s_axi_wready;
-  assign \$463  = \$462  & s_axi_wlast;
-  assign \$464  = ~ w_verdicts_data0;
-  assign \$465  = \$463  & \$464 ;
-  assign \$466  = ~ aw_queue_data0[0];
-  assign \$467  = aw_queue_full[0] & \$466 ;
-  assign \$468  = ~ b_refusal_busy;
-  assign \$469  = \$467  & \$468 ;
-  assign \$470  = \$469  & aw_outstanding_none;
-  assign \$471  = | w_drained;
-  assign \$472  = \$470  & \$471 ;
-  assign \$474  = ~ s_axi_bvalid;
-  assign \$475  = \$474  | b_skid_out_ready;
-  assign \$476  = ~ b_skid_spare_valid;
-  assign \$477  = b_skid_in_valid & \$476 ;
-  assign \$478  = b_skid_spare_valid | b_skid_in_valid;
-  assign \$479  = b_skid_spare_valid ? b_skid_spare : b_skid_in_data;
-  assign \$480  = ~ aw_queue_data0[0];
-  assign \$481  = aw_queue_full[0] & \$480 ;
-  assign \$482  = ~ b_refusal_busy;
-  assign \$483  = \$481  & \$482 ;
-  assign \$484  = \$483  & aw_outstanding_none;
-  assign \$485  = | w_drained;
-  assign \$486  = \$484  & \$485 ;
-  assign \$487  = ~ b_skid_spare_valid;
-  assign \$488  = b_refusal_busy & \$487 ;
+  assign \$435  = \$434  | w_skid_out_ready;
+  assign \$436  = ~ w_skid_spare_valid;
+  assign \$437  = w_skid_in_valid & \$436 ;
+  assign \$438  = w_skid_spare_valid | w_skid_in_valid;
+  assign \$439  = w_skid_spare_valid ? w_skid_spare : { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
+  assign \$440  = s_axi_awvalid & s_axi_awready;
+  assign \$441  = s_axi_wvalid & s_axi_wready;
+  assign \$442  = \$441  & s_axi_wlast;
+  assign \$444  = m_axi_awvalid & m_axi_awready;
+  assign \$445  = m_axi_bvalid & m_axi_bready;
+  assign \$447  = m_axi_awvalid & m_axi_awready;
+  assign \$448  = m_axi_bvalid & m_axi_bready;
+  assign \$449  = \$447  == \$448 ;
+  assign \$450  = m_axi_awvalid & m_axi_awready;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = aw_outstanding == 1'h1;
+  assign \$453  = \$451  & \$452 ;
+  assign \$454  = \$449  ? aw_outstanding_none : \$453 ;
+  assign \$455  = m_axi_awvalid & m_axi_awready;
+  assign \$456  = m_axi_bvalid & m_axi_bready;
+  assign \$457  = \$455  == \$456 ;
+  assign \$458  = m_axi_awvalid & m_axi_awready;
+  assign \$459  = aw_outstanding == 4'he;
+  assign \$460  = \$458  & \$459 ;
+  assign \$461  = \$457  ? aw_outstanding_full : \$460 ;
+  assign \$462  = s_axi_awvalid & s_axi_awready;
+  assign \$464  = s_axi_wvalid & s_axi_wready;
+  assign \$465  = \$464  & s_axi_wlast;
+  assign \$466  = ~ w_verdicts_data0;
+  assign \$467  = \$465  & \$466 ;
+  assign \$468  = ~ aw_queue_data0[0];
+  assign \$469  = aw_queue_full[0] & \$468 ;
+  assign \$470  = ~ b_refusal_busy;
+  assign \$471  = \$469  & \$470 ;
+  assign \$472  = \$471  & aw_outstanding_none;
+  assign \$473  = | w_drained;
+  assign \$474  = \$472  & \$473 ;
+  assign \$476  = ~ s_axi_bvalid;
+  assign \$477  = \$476  | b_skid_out_ready;
+  assign \$478  = ~ b_skid_spare_valid;
+  assign \$479  = b_skid_in_valid & \$478 ;
+  assign \$480  = b_skid_spare_valid | b_skid_in_valid;
+  assign \$481  = b_skid_spare_valid ? b_skid_spare : b_skid_in_data;
+  assign \$482  = ~ aw_queue_data0[0];
+  assign \$483  = aw_queue_full[0] & \$482 ;
+  assign \$484  = ~ b_refusal_busy;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = \$485  & aw_outstanding_none;
+  assign \$487  = | w_drained;
+  assign \$488  = \$486  & \$487 ;
+  assign \$489  = ~ b_skid_spare_valid;
+  assign \$490  = b_refusal_busy & \$489 ;
   always @(posedge aclk_clk)
-    ar_carried_0 <= { s_axi_araddr, s_axi_arqos, s_axi_arprot, s_axi_arcache, s_axi_arlock, burst, size, len, s_axi_arid };
+    ar_carried_in_0 <= { s_axi_araddr, s_axi_arqos, s_axi_arprot, s_axi_arcache, s_axi_arlock, burst, size, len, s_axi_arid };
+  always @(posedge aclk_clk)
+    ar_presented_next_0 <= \$45 [3:0];
+  always @(posedge aclk_clk)
+    ar_presented_next_1 <= ar_presented_next_0;
+  always @(posedge aclk_clk)
+    ar_presented_next_2 <= ar_presented_next_1;
+  always @(posedge aclk_clk)
+    ar_presented_next_3 <= ar_presented_next_2;
+  always @(posedge aclk_clk)
+    ar_presented_next_4 <= ar_presented_next_3;
+  always @(posedge aclk_clk)
+    ar_presented_next_5 <= ar_presented_next_4;
+  always @(posedge aclk_clk)
+    ar_presented_next_6 <= ar_presented_next_5;
+  always @(posedge aclk_clk)
+    ar_carried_0 <= ar_carried_in_0;
   always @(posedge aclk_clk)
     ar_carried_1 <= ar_carried_0;
   always @(posedge aclk_clk)
@@ -9835,13 +8855,11 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     ar_carried_6 <= ar_carried_5;
   always @(posedge aclk_clk)
-    ar_carried_7 <= ar_carried_6;
+    ar_valid_d0 <= \$491 ;
   always @(posedge aclk_clk)
-    ar_valid_d0 <= \$489 ;
+    ar_valid_d1 <= \$492 ;
   always @(posedge aclk_clk)
-    ar_valid_d1 <= \$490 ;
-  always @(posedge aclk_clk)
-    ar_valid_d2 <= \$491 ;
+    ar_valid_d2 <= \$493 ;
   always @(posedge aclk_clk)
     ar_decode_err_0 <= out_err;
   always @(posedge aclk_clk)
@@ -9849,7 +8867,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     ar_decode_err_2 <= ar_decode_err_1;
   always @(posedge aclk_clk)
-    ar_in_pool_0 <= \$45 ;
+    ar_in_pool_0 <= \$46 ;
   always @(posedge aclk_clk)
     ar_in_pool_1 <= ar_in_pool_0;
   always @(posedge aclk_clk)
@@ -9861,43 +8879,59 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     ar_log_pool_2 <= ar_log_pool_1;
   always @(posedge aclk_clk)
-    ar_queue_push <= \$492 ;
+    ar_queue_push <= \$494 ;
   always @(posedge aclk_clk)
-    ar_v1_carried <= ar_carried_7;
+    ar_v1_carried <= ar_carried_6;
   always @(posedge aclk_clk)
     ar_v1_log_pool <= ar_log_pool_2;
   always @(posedge aclk_clk)
-    ar_v1_err <= \$493 ;
+    ar_v1_err <= \$495 ;
   always @(posedge aclk_clk)
-    ar_v1_refuses <= \$494 ;
+    ar_v1_refuses <= \$496 ;
   always @(posedge aclk_clk)
-    ar_queue_data0 <= \$69 ;
+    ar_queue_data0 <= \$70 ;
   always @(posedge aclk_clk)
-    ar_queue_full <= \$495 ;
+    ar_queue_full <= \$497 ;
   always @(posedge aclk_clk)
-    ar_queue_data1 <= \$77 ;
+    ar_queue_data1 <= \$78 ;
   always @(posedge aclk_clk)
-    ar_queue_data2 <= \$85 ;
+    ar_queue_data2 <= \$86 ;
   always @(posedge aclk_clk)
-    ar_queue_data3 <= \$93 ;
+    ar_queue_data3 <= \$94 ;
   always @(posedge aclk_clk)
-    ar_queue_data4 <= \$101 ;
+    ar_queue_data4 <= \$102 ;
   always @(posedge aclk_clk)
-    ar_queue_data5 <= \$109 ;
+    ar_queue_data5 <= \$110 ;
   always @(posedge aclk_clk)
-    ar_queue_data6 <= \$117 ;
+    ar_queue_data6 <= \$118 ;
   always @(posedge aclk_clk)
-    ar_queue_data7 <= \$125 ;
+    ar_queue_data7 <= \$126 ;
   always @(posedge aclk_clk)
-    ar_queue_data8 <= \$133 ;
+    ar_queue_data8 <= \$134 ;
   always @(posedge aclk_clk)
-    ar_queue_data9 <= \$141 ;
+    ar_queue_data9 <= \$142 ;
   always @(posedge aclk_clk)
-    ar_queue_data10 <= \$149 ;
+    ar_queue_data10 <= \$150 ;
   always @(posedge aclk_clk)
-    ar_queue_data11 <= \$157 ;
+    ar_queue_data11 <= \$158 ;
   always @(posedge aclk_clk)
-    aw_carried_0 <= { s_axi_awaddr, s_axi_awqos, s_axi_awprot, s_axi_awcache, s_axi_awlock, \burst$25 , \size$23 , \len$21 , s_axi_awid };
+    aw_carried_in_0 <= { s_axi_awaddr, s_axi_awqos, s_axi_awprot, s_axi_awcache, s_axi_awlock, \burst$25 , \size$23 , \len$21 , s_axi_awid };
+  always @(posedge aclk_clk)
+    aw_presented_next_0 <= \$164 [3:0];
+  always @(posedge aclk_clk)
+    aw_presented_next_1 <= aw_presented_next_0;
+  always @(posedge aclk_clk)
+    aw_presented_next_2 <= aw_presented_next_1;
+  always @(posedge aclk_clk)
+    aw_presented_next_3 <= aw_presented_next_2;
+  always @(posedge aclk_clk)
+    aw_presented_next_4 <= aw_presented_next_3;
+  always @(posedge aclk_clk)
+    aw_presented_next_5 <= aw_presented_next_4;
+  always @(posedge aclk_clk)
+    aw_presented_next_6 <= aw_presented_next_5;
+  always @(posedge aclk_clk)
+    aw_carried_0 <= aw_carried_in_0;
   always @(posedge aclk_clk)
     aw_carried_1 <= aw_carried_0;
   always @(posedge aclk_clk)
@@ -9911,177 +8945,175 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     aw_carried_6 <= aw_carried_5;
   always @(posedge aclk_clk)
-    aw_carried_7 <= aw_carried_6;
+    aw_valid_d0 <= \$498 ;
   always @(posedge aclk_clk)
-    aw_valid_d0 <= \$496 ;
+    aw_valid_d1 <= \$499 ;
   always @(posedge aclk_clk)
-    aw_valid_d1 <= \$497 ;
+    aw_valid_d2 <= \$500 ;
   always @(posedge aclk_clk)
-    aw_valid_d2 <= \$498 ;
-  always @(posedge aclk_clk)
-    aw_decode_err_0 <= \out_err$201 ;
+    aw_decode_err_0 <= \out_err$215 ;
   always @(posedge aclk_clk)
     aw_decode_err_1 <= aw_decode_err_0;
   always @(posedge aclk_clk)
     aw_decode_err_2 <= aw_decode_err_1;
   always @(posedge aclk_clk)
-    aw_in_pool_0 <= \$163 ;
+    aw_in_pool_0 <= \$165 ;
   always @(posedge aclk_clk)
     aw_in_pool_1 <= aw_in_pool_0;
   always @(posedge aclk_clk)
     aw_in_pool_2 <= aw_in_pool_1;
   always @(posedge aclk_clk)
-    aw_log_pool_0 <= \out_log_pool$208 ;
+    aw_log_pool_0 <= \out_log_pool$222 ;
   always @(posedge aclk_clk)
     aw_log_pool_1 <= aw_log_pool_0;
   always @(posedge aclk_clk)
     aw_log_pool_2 <= aw_log_pool_1;
   always @(posedge aclk_clk)
-    aw_queue_push <= \$499 ;
+    aw_queue_push <= \$501 ;
   always @(posedge aclk_clk)
-    aw_v1_carried <= aw_carried_7;
+    aw_v1_carried <= aw_carried_6;
   always @(posedge aclk_clk)
     aw_v1_log_pool <= aw_log_pool_2;
   always @(posedge aclk_clk)
-    aw_v1_err <= \$500 ;
+    aw_v1_err <= \$502 ;
   always @(posedge aclk_clk)
-    aw_v1_refuses <= \$501 ;
+    aw_v1_refuses <= \$503 ;
   always @(posedge aclk_clk)
-    aw_queue_data0 <= \$187 ;
+    aw_queue_data0 <= \$189 ;
   always @(posedge aclk_clk)
-    aw_queue_full <= \$502 ;
+    aw_queue_full <= \$504 ;
   always @(posedge aclk_clk)
-    aw_queue_data1 <= \$195 ;
+    aw_queue_data1 <= \$197 ;
   always @(posedge aclk_clk)
-    aw_queue_data2 <= \$203 ;
+    aw_queue_data2 <= \$205 ;
   always @(posedge aclk_clk)
-    aw_queue_data3 <= \$211 ;
+    aw_queue_data3 <= \$213 ;
   always @(posedge aclk_clk)
-    aw_queue_data4 <= \$219 ;
+    aw_queue_data4 <= \$221 ;
   always @(posedge aclk_clk)
-    aw_queue_data5 <= \$227 ;
+    aw_queue_data5 <= \$229 ;
   always @(posedge aclk_clk)
-    aw_queue_data6 <= \$235 ;
+    aw_queue_data6 <= \$237 ;
   always @(posedge aclk_clk)
-    aw_queue_data7 <= \$243 ;
+    aw_queue_data7 <= \$245 ;
   always @(posedge aclk_clk)
-    aw_queue_data8 <= \$251 ;
+    aw_queue_data8 <= \$253 ;
   always @(posedge aclk_clk)
-    aw_queue_data9 <= \$259 ;
+    aw_queue_data9 <= \$261 ;
   always @(posedge aclk_clk)
-    aw_queue_data10 <= \$267 ;
+    aw_queue_data10 <= \$269 ;
   always @(posedge aclk_clk)
-    aw_queue_data11 <= \$275 ;
+    aw_queue_data11 <= \$277 ;
   always @(posedge aclk_clk)
-    locked <= \$503 ;
+    locked <= \$505 ;
   always @(posedge aclk_clk)
-    ar_checked <= \$504 ;
+    ar_checked <= \$506 ;
   always @(posedge aclk_clk)
-    ar_refused <= \$505 ;
+    ar_refused <= \$507 ;
   always @(posedge aclk_clk)
-    ar_err <= \$506 ;
+    ar_err <= \$508 ;
   always @(posedge aclk_clk)
-    ar_id <= \$507 ;
+    ar_id <= \$509 ;
   always @(posedge aclk_clk)
-    ar_addr <= \$508 ;
+    ar_addr <= \$510 ;
   always @(posedge aclk_clk)
-    ar_tag <= \$509 ;
+    ar_tag <= \$511 ;
   always @(posedge aclk_clk)
-    ar_pool <= \$510 ;
+    ar_pool <= \$512 ;
   always @(posedge aclk_clk)
-    aw_checked <= \$511 ;
+    aw_checked <= \$513 ;
   always @(posedge aclk_clk)
-    aw_refused <= \$512 ;
+    aw_refused <= \$514 ;
   always @(posedge aclk_clk)
-    aw_err <= \$513 ;
+    aw_err <= \$515 ;
   always @(posedge aclk_clk)
-    aw_id <= \$514 ;
+    aw_id <= \$516 ;
   always @(posedge aclk_clk)
-    aw_addr <= \$515 ;
+    aw_addr <= \$517 ;
   always @(posedge aclk_clk)
-    aw_tag <= \$516 ;
+    aw_tag <= \$518 ;
   always @(posedge aclk_clk)
-    aw_pool <= \$517 ;
+    aw_pool <= \$519 ;
   always @(posedge aclk_clk)
-    ar_outstanding <= \$518 ;
+    ar_outstanding <= \$520 ;
   always @(posedge aclk_clk)
-    ar_outstanding_none <= \$519 ;
+    ar_outstanding_none <= \$521 ;
   always @(posedge aclk_clk)
-    ar_outstanding_full <= \$520 ;
+    ar_outstanding_full <= \$522 ;
   always @(posedge aclk_clk)
-    ar_used <= \$521 ;
+    ar_used <= \$523 ;
   always @(posedge aclk_clk)
-    s_axi_rvalid <= \$522 ;
+    s_axi_rvalid <= \$524 ;
   always @(posedge aclk_clk)
-    r_skid_out_data <= \$523 ;
+    r_skid_out_data <= \$525 ;
   always @(posedge aclk_clk)
-    r_skid_spare_valid <= \$524 ;
+    r_skid_spare_valid <= \$526 ;
   always @(posedge aclk_clk)
-    r_skid_spare <= \$525 ;
+    r_skid_spare <= \$527 ;
   always @(posedge aclk_clk)
-    r_refusal_busy <= \$526 ;
+    r_refusal_busy <= \$528 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$527 ;
+    \$signal  <= \$529 ;
   always @(posedge aclk_clk)
-    left <= \$528 ;
+    left <= \$530 ;
   always @(posedge aclk_clk)
-    w_verdicts_data0 <= \$338 ;
+    w_verdicts_data0 <= \$340 ;
   always @(posedge aclk_clk)
-    w_verdicts_full <= \$529 ;
+    w_verdicts_full <= \$531 ;
   always @(posedge aclk_clk)
-    w_verdicts_data1 <= \$346 ;
+    w_verdicts_data1 <= \$348 ;
   always @(posedge aclk_clk)
-    w_verdicts_data2 <= \$354 ;
+    w_verdicts_data2 <= \$356 ;
   always @(posedge aclk_clk)
-    w_verdicts_data3 <= \$362 ;
+    w_verdicts_data3 <= \$364 ;
   always @(posedge aclk_clk)
-    w_verdicts_data4 <= \$370 ;
+    w_verdicts_data4 <= \$372 ;
   always @(posedge aclk_clk)
-    w_verdicts_data5 <= \$378 ;
+    w_verdicts_data5 <= \$380 ;
   always @(posedge aclk_clk)
-    w_verdicts_data6 <= \$386 ;
+    w_verdicts_data6 <= \$388 ;
   always @(posedge aclk_clk)
-    w_verdicts_data7 <= \$394 ;
+    w_verdicts_data7 <= \$396 ;
   always @(posedge aclk_clk)
-    w_verdicts_data8 <= \$402 ;
+    w_verdicts_data8 <= \$404 ;
   always @(posedge aclk_clk)
-    w_verdicts_data9 <= \$410 ;
+    w_verdicts_data9 <= \$412 ;
   always @(posedge aclk_clk)
-    w_verdicts_data10 <= \$418 ;
+    w_verdicts_data10 <= \$420 ;
   always @(posedge aclk_clk)
-    w_verdicts_data11 <= \$426 ;
+    w_verdicts_data11 <= \$428 ;
   always @(posedge aclk_clk)
-    m_axi_wvalid <= \$530 ;
+    m_axi_wvalid <= \$532 ;
   always @(posedge aclk_clk)
-    w_skid_out_data <= \$531 ;
+    w_skid_out_data <= \$533 ;
   always @(posedge aclk_clk)
-    w_skid_spare_valid <= \$532 ;
+    w_skid_spare_valid <= \$534 ;
   always @(posedge aclk_clk)
-    w_skid_spare <= \$533 ;
+    w_skid_spare <= \$535 ;
   always @(posedge aclk_clk)
-    w_open <= \$534 ;
+    w_open <= \$536 ;
   always @(posedge aclk_clk)
-    aw_outstanding <= \$535 ;
+    aw_outstanding <= \$537 ;
   always @(posedge aclk_clk)
-    aw_outstanding_none <= \$536 ;
+    aw_outstanding_none <= \$538 ;
   always @(posedge aclk_clk)
-    aw_outstanding_full <= \$537 ;
+    aw_outstanding_full <= \$539 ;
   always @(posedge aclk_clk)
-    aw_used <= \$538 ;
+    aw_used <= \$540 ;
   always @(posedge aclk_clk)
-    w_drained <= \$539 ;
+    w_drained <= \$541 ;
   always @(posedge aclk_clk)
-    s_axi_bvalid <= \$540 ;
+    s_axi_bvalid <= \$542 ;
   always @(posedge aclk_clk)
-    b_skid_out_data <= \$541 ;
+    b_skid_out_data <= \$543 ;
   always @(posedge aclk_clk)
-    b_skid_spare_valid <= \$542 ;
+    b_skid_spare_valid <= \$544 ;
   always @(posedge aclk_clk)
-    b_skid_spare <= \$543 ;
+    b_skid_spare <= \$545 ;
   always @(posedge aclk_clk)
-    b_refusal_busy <= \$544 ;
+    b_refusal_busy <= \$546 ;
   always @(posedge aclk_clk)
-    answer_id <= \$545 ;
+    answer_id <= \$547 ;
   assign valid = s_axi_arvalid & s_axi_arready;
   assign \valid$16  = s_axi_awvalid & s_axi_awready;
   assign \$1  = ~ ar_v1_refuses;
@@ -10144,387 +9176,385 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign \$43  = ~ b_skid_spare_valid;
   assign \$44  = ~ b_refusal_busy;
   assign m_axi_bready = \$43  & \$44 ;
-  assign \$45  = | view_ar_pool;
-  assign \$46  = | ar_decode_err_2;
-  assign \$47  = ~ view_ar_held;
-  assign \$48  = ar_in_pool_2 & \$47 ;
-  assign \$49  = ar_carried_7[64:61] ^ view_ar_tag;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$50  + 1'h1;
-  assign \$52  = ~ \$51 [4];
-  assign \$53  = ar_in_pool_2 & \$52 ;
-  assign \$54  = \$53  ? 4'hd : 4'h0;
-  assign \$55  = \$48  ? 4'hc : \$54 ;
-  assign \$56  = \$46  ? ar_decode_err_2 : \$55 ;
-  assign \$57  = | ar_decode_err_2;
-  assign \$58  = ~ view_ar_held;
-  assign \$59  = ar_carried_7[64:61] ^ view_ar_tag;
-  assign \$60  = ~ \$59 ;
-  assign \$61  = \$60  + 1'h1;
-  assign \$62  = ~ \$61 [4];
-  assign \$63  = \$58  | \$62 ;
-  assign \$64  = ar_in_pool_2 & \$63 ;
-  assign \$65  = \$57  | \$64 ;
-  assign \$66  = ar_valid_d2 & \$65 ;
-  assign \$67  = ar_queue_full[1] ? ar_queue_data1 : { ar_v1_carried[60:0], \$1  };
-  assign \$68  = ar_queue_full[0] ? ar_queue_data0 : { ar_v1_carried[60:0], \$1  };
-  assign \$69  = ar_queue_pop ? \$67  : \$68 ;
-  assign \$70  = ar_queue_push & ar_queue_full[0];
-  assign \$71  = ar_queue_full[1] | \$70 ;
-  assign \$73  = ar_queue_full[0] | \$72 ;
-  assign \$74  = ar_queue_pop ? \$71  : \$73 ;
-  assign \$75  = ar_queue_full[2] ? ar_queue_data2 : { ar_v1_carried[60:0], \$1  };
-  assign \$76  = ar_queue_full[1] ? ar_queue_data1 : { ar_v1_carried[60:0], \$1  };
-  assign \$77  = ar_queue_pop ? \$75  : \$76 ;
-  assign \$78  = ar_queue_push & ar_queue_full[1];
-  assign \$79  = ar_queue_full[2] | \$78 ;
-  assign \$80  = ar_queue_push & ar_queue_full[0];
-  assign \$81  = ar_queue_full[1] | \$80 ;
-  assign \$82  = ar_queue_pop ? \$79  : \$81 ;
-  assign \$83  = ar_queue_full[3] ? ar_queue_data3 : { ar_v1_carried[60:0], \$1  };
-  assign \$84  = ar_queue_full[2] ? ar_queue_data2 : { ar_v1_carried[60:0], \$1  };
-  assign \$85  = ar_queue_pop ? \$83  : \$84 ;
-  assign \$86  = ar_queue_push & ar_queue_full[2];
-  assign \$87  = ar_queue_full[3] | \$86 ;
-  assign \$88  = ar_queue_push & ar_queue_full[1];
-  assign \$89  = ar_queue_full[2] | \$88 ;
-  assign \$90  = ar_queue_pop ? \$87  : \$89 ;
-  assign \$91  = ar_queue_full[4] ? ar_queue_data4 : { ar_v1_carried[60:0], \$1  };
-  assign \$92  = ar_queue_full[3] ? ar_queue_data3 : { ar_v1_carried[60:0], \$1  };
-  assign \$93  = ar_queue_pop ? \$91  : \$92 ;
-  assign \$94  = ar_queue_push & ar_queue_full[3];
-  assign \$95  = ar_queue_full[4] | \$94 ;
-  assign \$96  = ar_queue_push & ar_queue_full[2];
-  assign \$97  = ar_queue_full[3] | \$96 ;
-  assign \$98  = ar_queue_pop ? \$95  : \$97 ;
-  assign \$99  = ar_queue_full[5] ? ar_queue_data5 : { ar_v1_carried[60:0], \$1  };
-  assign \$100  = ar_queue_full[4] ? ar_queue_data4 : { ar_v1_carried[60:0], \$1  };
-  assign \$101  = ar_queue_pop ? \$99  : \$100 ;
-  assign \$102  = ar_queue_push & ar_queue_full[4];
-  assign \$103  = ar_queue_full[5] | \$102 ;
-  assign \$104  = ar_queue_push & ar_queue_full[3];
-  assign \$105  = ar_queue_full[4] | \$104 ;
-  assign \$106  = ar_queue_pop ? \$103  : \$105 ;
-  assign \$107  = ar_queue_full[6] ? ar_queue_data6 : { ar_v1_carried[60:0], \$1  };
-  assign \$108  = ar_queue_full[5] ? ar_queue_data5 : { ar_v1_carried[60:0], \$1  };
-  assign \$109  = ar_queue_pop ? \$107  : \$108 ;
-  assign \$110  = ar_queue_push & ar_queue_full[5];
-  assign \$111  = ar_queue_full[6] | \$110 ;
-  assign \$112  = ar_queue_push & ar_queue_full[4];
-  assign \$113  = ar_queue_full[5] | \$112 ;
-  assign \$114  = ar_queue_pop ? \$111  : \$113 ;
-  assign \$115  = ar_queue_full[7] ? ar_queue_data7 : { ar_v1_carried[60:0], \$1  };
-  assign \$116  = ar_queue_full[6] ? ar_queue_data6 : { ar_v1_carried[60:0], \$1  };
-  assign \$117  = ar_queue_pop ? \$115  : \$116 ;
-  assign \$118  = ar_queue_push & ar_queue_full[6];
-  assign \$119  = ar_queue_full[7] | \$118 ;
-  assign \$120  = ar_queue_push & ar_queue_full[5];
-  assign \$121  = ar_queue_full[6] | \$120 ;
-  assign \$122  = ar_queue_pop ? \$119  : \$121 ;
-  assign \$123  = ar_queue_full[8] ? ar_queue_data8 : { ar_v1_carried[60:0], \$1  };
-  assign \$124  = ar_queue_full[7] ? ar_queue_data7 : { ar_v1_carried[60:0], \$1  };
-  assign \$125  = ar_queue_pop ? \$123  : \$124 ;
-  assign \$126  = ar_queue_push & ar_queue_full[7];
-  assign \$127  = ar_queue_full[8] | \$126 ;
-  assign \$128  = ar_queue_push & ar_queue_full[6];
-  assign \$129  = ar_queue_full[7] | \$128 ;
-  assign \$130  = ar_queue_pop ? \$127  : \$129 ;
-  assign \$131  = ar_queue_full[9] ? ar_queue_data9 : { ar_v1_carried[60:0], \$1  };
-  assign \$132  = ar_queue_full[8] ? ar_queue_data8 : { ar_v1_carried[60:0], \$1  };
-  assign \$133  = ar_queue_pop ? \$131  : \$132 ;
-  assign \$134  = ar_queue_push & ar_queue_full[8];
-  assign \$135  = ar_queue_full[9] | \$134 ;
-  assign \$136  = ar_queue_push & ar_queue_full[7];
-  assign \$137  = ar_queue_full[8] | \$136 ;
-  assign \$138  = ar_queue_pop ? \$135  : \$137 ;
-  assign \$139  = ar_queue_full[10] ? ar_queue_data10 : { ar_v1_carried[60:0], \$1  };
-  assign \$140  = ar_queue_full[9] ? ar_queue_data9 : { ar_v1_carried[60:0], \$1  };
-  assign \$141  = ar_queue_pop ? \$139  : \$140 ;
-  assign \$142  = ar_queue_push & ar_queue_full[9];
-  assign \$143  = ar_queue_full[10] | \$142 ;
-  assign \$144  = ar_queue_push & ar_queue_full[8];
-  assign \$145  = ar_queue_full[9] | \$144 ;
-  assign \$146  = ar_queue_pop ? \$143  : \$145 ;
-  assign \$147  = ar_queue_full[11] ? ar_queue_data11 : { ar_v1_carried[60:0], \$1  };
-  assign \$148  = ar_queue_full[10] ? ar_queue_data10 : { ar_v1_carried[60:0], \$1  };
-  assign \$149  = ar_queue_pop ? \$147  : \$148 ;
-  assign \$150  = ar_queue_push & ar_queue_full[10];
-  assign \$151  = ar_queue_full[11] | \$150 ;
-  assign \$152  = ar_queue_push & ar_queue_full[9];
-  assign \$153  = ar_queue_full[10] | \$152 ;
-  assign \$154  = ar_queue_pop ? \$151  : \$153 ;
-  assign \$156  = ar_queue_full[11] ? ar_queue_data11 : { ar_v1_carried[60:0], \$1  };
-  assign \$157  = ar_queue_pop ? \$155  : \$156 ;
-  assign \$158  = ar_queue_push & ar_queue_full[11];
-  assign \$160  = ar_queue_push & ar_queue_full[10];
-  assign \$161  = ar_queue_full[11] | \$160 ;
-  assign \$162  = ar_queue_pop ? \$159  : \$161 ;
-  assign \$163  = | view_aw_pool;
-  assign \$164  = | aw_decode_err_2;
-  assign \$165  = ~ view_aw_held;
-  assign \$166  = aw_in_pool_2 & \$165 ;
-  assign \$167  = aw_carried_7[64:61] ^ view_aw_tag;
-  assign \$168  = ~ \$167 ;
-  assign \$169  = \$168  + 1'h1;
-  assign \$170  = ~ \$169 [4];
-  assign \$171  = aw_in_pool_2 & \$170 ;
-  assign \$172  = \$171  ? 4'hd : 4'h0;
-  assign \$173  = \$166  ? 4'hc : \$172 ;
-  assign \$174  = \$164  ? aw_decode_err_2 : \$173 ;
-  assign \$175  = | aw_decode_err_2;
-  assign \$176  = ~ view_aw_held;
-  assign \$177  = aw_carried_7[64:61] ^ view_aw_tag;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = \$178  + 1'h1;
-  assign \$180  = ~ \$179 [4];
-  assign \$181  = \$176  | \$180 ;
-  assign \$182  = aw_in_pool_2 & \$181 ;
-  assign \$183  = \$175  | \$182 ;
-  assign \$184  = aw_valid_d2 & \$183 ;
-  assign \$185  = aw_queue_full[1] ? aw_queue_data1 : { aw_v1_carried[60:0], \$6  };
-  assign \$186  = aw_queue_full[0] ? aw_queue_data0 : { aw_v1_carried[60:0], \$6  };
-  assign \$187  = aw_queue_pop ? \$185  : \$186 ;
-  assign \$188  = aw_queue_push & aw_queue_full[0];
-  assign \$189  = aw_queue_full[1] | \$188 ;
-  assign \$191  = aw_queue_full[0] | \$190 ;
-  assign \$192  = aw_queue_pop ? \$189  : \$191 ;
-  assign \$193  = aw_queue_full[2] ? aw_queue_data2 : { aw_v1_carried[60:0], \$6  };
-  assign \$194  = aw_queue_full[1] ? aw_queue_data1 : { aw_v1_carried[60:0], \$6  };
-  assign \$195  = aw_queue_pop ? \$193  : \$194 ;
-  assign \$196  = aw_queue_push & aw_queue_full[1];
-  assign \$197  = aw_queue_full[2] | \$196 ;
-  assign \$198  = aw_queue_push & aw_queue_full[0];
-  assign \$199  = aw_queue_full[1] | \$198 ;
-  assign \$200  = aw_queue_pop ? \$197  : \$199 ;
-  assign \$201  = aw_queue_full[3] ? aw_queue_data3 : { aw_v1_carried[60:0], \$6  };
-  assign \$202  = aw_queue_full[2] ? aw_queue_data2 : { aw_v1_carried[60:0], \$6  };
-  assign \$203  = aw_queue_pop ? \$201  : \$202 ;
-  assign \$204  = aw_queue_push & aw_queue_full[2];
-  assign \$205  = aw_queue_full[3] | \$204 ;
-  assign \$206  = aw_queue_push & aw_queue_full[1];
-  assign \$207  = aw_queue_full[2] | \$206 ;
-  assign \$208  = aw_queue_pop ? \$205  : \$207 ;
-  assign \$209  = aw_queue_full[4] ? aw_queue_data4 : { aw_v1_carried[60:0], \$6  };
-  assign \$210  = aw_queue_full[3] ? aw_queue_data3 : { aw_v1_carried[60:0], \$6  };
-  assign \$211  = aw_queue_pop ? \$209  : \$210 ;
-  assign \$212  = aw_queue_push & aw_queue_full[3];
-  assign \$213  = aw_queue_full[4] | \$212 ;
-  assign \$214  = aw_queue_push & aw_queue_full[2];
-  assign \$215  = aw_queue_full[3] | \$214 ;
-  assign \$216  = aw_queue_pop ? \$213  : \$215 ;
-  assign \$217  = aw_queue_full[5] ? aw_queue_data5 : { aw_v1_carried[60:0], \$6  };
-  assign \$218  = aw_queue_full[4] ? aw_queue_data4 : { aw_v1_carried[60:0], \$6  };
-  assign \$219  = aw_queue_pop ? \$217  : \$218 ;
-  assign \$220  = aw_queue_push & aw_queue_full[4];
-  assign \$221  = aw_queue_full[5] | \$220 ;
-  assign \$222  = aw_queue_push & aw_queue_full[3];
-  assign \$223  = aw_queue_full[4] | \$222 ;
-  assign \$224  = aw_queue_pop ? \$221  : \$223 ;
-  assign \$225  = aw_queue_full[6] ? aw_queue_data6 : { aw_v1_carried[60:0], \$6  };
-  assign \$226  = aw_queue_full[5] ? aw_queue_data5 : { aw_v1_carried[60:0], \$6  };
-  assign \$227  = aw_queue_pop ? \$225  : \$226 ;
-  assign \$228  = aw_queue_push & aw_queue_full[5];
-  assign \$229  = aw_queue_full[6] | \$228 ;
-  assign \$230  = aw_queue_push & aw_queue_full[4];
-  assign \$231  = aw_queue_full[5] | \$230 ;
-  assign \$232  = aw_queue_pop ? \$229  : \$231 ;
-  assign \$233  = aw_queue_full[7] ? aw_queue_data7 : { aw_v1_carried[60:0], \$6  };
-  assign \$234  = aw_queue_full[6] ? aw_queue_data6 : { aw_v1_carried[60:0], \$6  };
-  assign \$235  = aw_queue_pop ? \$233  : \$234 ;
-  assign \$236  = aw_queue_push & aw_queue_full[6];
-  assign \$237  = aw_queue_full[7] | \$236 ;
-  assign \$238  = aw_queue_push & aw_queue_full[5];
-  assign \$239  = aw_queue_full[6] | \$238 ;
-  assign \$240  = aw_queue_pop ? \$237  : \$239 ;
-  assign \$241  = aw_queue_full[8] ? aw_queue_data8 : { aw_v1_carried[60:0], \$6  };
-  assign \$242  = aw_queue_full[7] ? aw_queue_data7 : { aw_v1_carried[60:0], \$6  };
-  assign \$243  = aw_queue_pop ? \$241  : \$242 ;
-  assign \$244  = aw_queue_push & aw_queue_full[7];
-  assign \$245  = aw_queue_full[8] | \$244 ;
-  assign \$246  = aw_queue_push & aw_queue_full[6];
-  assign \$247  = aw_queue_full[7] | \$246 ;
-  assign \$248  = aw_queue_pop ? \$245  : \$247 ;
-  assign \$249  = aw_queue_full[9] ? aw_queue_data9 : { aw_v1_carried[60:0], \$6  };
-  assign \$250  = aw_queue_full[8] ? aw_queue_data8 : { aw_v1_carried[60:0], \$6  };
-  assign \$251  = aw_queue_pop ? \$249  : \$250 ;
-  assign \$252  = aw_queue_push & aw_queue_full[8];
-  assign \$253  = aw_queue_full[9] | \$252 ;
-  assign \$254  = aw_queue_push & aw_queue_full[7];
-  assign \$255  = aw_queue_full[8] | \$254 ;
-  assign \$256  = aw_queue_pop ? \$253  : \$255 ;
-  assign \$257  = aw_queue_full[10] ? aw_queue_data10 : { aw_v1_carried[60:0], \$6  };
-  assign \$258  = aw_queue_full[9] ? aw_queue_data9 : { aw_v1_carried[60:0], \$6  };
-  assign \$259  = aw_queue_pop ? \$257  : \$258 ;
-  assign \$260  = aw_queue_push & aw_queue_full[9];
-  assign \$261  = aw_queue_full[10] | \$260 ;
-  assign \$262  = aw_queue_push & aw_queue_full[8];
-  assign \$263  = aw_queue_full[9] | \$262 ;
-  assign \$264  = aw_queue_pop ? \$261  : \$263 ;
-  assign \$265  = aw_queue_full[11] ? aw_queue_data11 : { aw_v1_carried[60:0], \$6  };
-  assign \$266  = aw_queue_full[10] ? aw_queue_data10 : { aw_v1_carried[60:0], \$6  };
-  assign \$267  = aw_queue_pop ? \$265  : \$266 ;
-  assign \$268  = aw_queue_push & aw_queue_full[10];
-  assign \$269  = aw_queue_full[11] | \$268 ;
-  assign \$270  = aw_queue_push & aw_queue_full[9];
-  assign \$271  = aw_queue_full[10] | \$270 ;
-  assign \$272  = aw_queue_pop ? \$269  : \$271 ;
-  assign \$274  = aw_queue_full[11] ? aw_queue_data11 : { aw_v1_carried[60:0], \$6  };
-  assign \$275  = aw_queue_pop ? \$273  : \$274 ;
-  assign \$276  = aw_queue_push & aw_queue_full[11];
-  assign \$278  = aw_queue_push & aw_queue_full[10];
-  assign \$279  = aw_queue_full[11] | \$278 ;
-  assign \$280  = aw_queue_pop ? \$277  : \$279 ;
-  assign \$281  = ~ unlock;
-  assign \$282  = locked & \$281 ;
-  assign \$283  = lock_on & ar_v1_refuses;
-  assign \$284  = locked | \$283 ;
-  assign \$285  = aw_queue_push & \$284 ;
-  assign \$286  = \$285  | aw_v1_refuses;
-  assign \$287  = ar_v1_refuses | \$286 ;
-  assign \$288  = lock_on & \$287 ;
-  assign \$289  = \$282  | \$288 ;
-  assign \$290  = lock_on & ar_v1_refuses;
-  assign \$291  = locked | \$290 ;
-  assign \$292  = aw_queue_push & \$291 ;
-  assign \$293  = \$292  | aw_v1_refuses;
-  assign \$294  = lock_on & ar_v1_refuses;
-  assign \$295  = locked | \$294 ;
-  assign \$296  = aw_queue_push & \$295 ;
-  assign \$297  = \$296  ? 4'he : aw_v1_err;
-  assign \$298  = m_axi_arvalid & m_axi_arready;
-  assign \$299  = m_axi_rvalid & m_axi_rready;
-  assign \$300  = \$299  & m_axi_rlast;
-  assign \$302  = m_axi_arvalid & m_axi_arready;
-  assign \$303  = m_axi_rvalid & m_axi_rready;
-  assign \$304  = \$303  & m_axi_rlast;
-  assign \$305  = \$302  == \$304 ;
-  assign \$306  = m_axi_arvalid & m_axi_arready;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = ar_outstanding == 1'h1;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = \$305  ? ar_outstanding_none : \$309 ;
-  assign \$311  = m_axi_arvalid & m_axi_arready;
-  assign \$312  = m_axi_rvalid & m_axi_rready;
-  assign \$313  = \$312  & m_axi_rlast;
-  assign \$314  = \$311  == \$313 ;
-  assign \$315  = m_axi_arvalid & m_axi_arready;
-  assign \$316  = ar_outstanding == 4'he;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = \$314  ? ar_outstanding_full : \$317 ;
-  assign \$319  = s_axi_arvalid & s_axi_arready;
-  assign \$321  = ~ s_axi_rvalid;
-  assign \$322  = \$321  | r_skid_out_ready;
-  assign \$323  = ~ r_skid_spare_valid;
-  assign \$324  = r_skid_in_valid & \$323 ;
-  assign \$325  = r_skid_spare_valid | r_skid_in_valid;
-  assign \$326  = r_skid_spare_valid ? r_skid_spare : r_skid_in_data;
-  assign \$327  = ~ ar_queue_data0[0];
-  assign \$328  = ar_queue_full[0] & \$327 ;
-  assign \$329  = ~ r_refusal_busy;
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = \$330  & ar_outstanding_none;
-  assign \$332  = ~ r_skid_spare_valid;
-  assign \$333  = r_refusal_busy & \$332 ;
-  assign \$334  = left - 1'h1;
-  assign \$335  = ! left;
-  assign \$336  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
-  assign \$337  = w_verdicts_full[0] ? w_verdicts_data0 : w_verdicts_w_data;
-  assign \$338  = w_verdicts_pop ? \$336  : \$337 ;
-  assign \$339  = aw_queue_push & w_verdicts_full[0];
-  assign \$340  = w_verdicts_full[1] | \$339 ;
-  assign \$342  = w_verdicts_full[0] | \$341 ;
-  assign \$343  = w_verdicts_pop ? \$340  : \$342 ;
-  assign \$344  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
-  assign \$345  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
-  assign \$346  = w_verdicts_pop ? \$344  : \$345 ;
-  assign \$347  = aw_queue_push & w_verdicts_full[1];
-  assign \$348  = w_verdicts_full[2] | \$347 ;
-  assign \$349  = aw_queue_push & w_verdicts_full[0];
-  assign \$350  = w_verdicts_full[1] | \$349 ;
-  assign \$351  = w_verdicts_pop ? \$348  : \$350 ;
-  assign \$352  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
-  assign \$353  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
-  assign \$354  = w_verdicts_pop ? \$352  : \$353 ;
-  assign \$355  = aw_queue_push & w_verdicts_full[2];
-  assign \$356  = w_verdicts_full[3] | \$355 ;
-  assign \$357  = aw_queue_push & w_verdicts_full[1];
-  assign \$358  = w_verdicts_full[2] | \$357 ;
-  assign \$359  = w_verdicts_pop ? \$356  : \$358 ;
-  assign \$360  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
-  assign \$361  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
-  assign \$362  = w_verdicts_pop ? \$360  : \$361 ;
-  assign \$363  = aw_queue_push & w_verdicts_full[3];
-  assign \$364  = w_verdicts_full[4] | \$363 ;
-  assign \$365  = aw_queue_push & w_verdicts_full[2];
-  assign \$366  = w_verdicts_full[3] | \$365 ;
-  assign \$367  = w_verdicts_pop ? \$364  : \$366 ;
-  assign \$368  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
-  assign \$369  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
-  assign \$370  = w_verdicts_pop ? \$368  : \$369 ;
-  assign \$371  = aw_queue_push & w_verdicts_full[4];
-  assign \$372  = w_verdicts_full[5] | \$371 ;
-  assign \$373  = aw_queue_push & w_verdicts_full[3];
-  assign \$374  = w_verdicts_full[4] | \$373 ;
-  assign \$375  = w_verdicts_pop ? \$372  : \$374 ;
-  assign \$376  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
-  assign \$377  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
-  assign \$378  = w_verdicts_pop ? \$376  : \$377 ;
-  assign \$379  = aw_queue_push & w_verdicts_full[5];
-  assign \$380  = w_verdicts_full[6] | \$379 ;
-  assign \$381  = aw_queue_push & w_verdicts_full[4];
-  assign \$382  = w_verdicts_full[5] | \$381 ;
-  assign \$383  = w_verdicts_pop ? \$380  : \$382 ;
-  assign \$384  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
-  assign \$385  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
-  assign \$386  = w_verdicts_pop ? \$384  : \$385 ;
-  assign \$387  = aw_queue_push & w_verdicts_full[6];
-  assign \$388  = w_verdicts_full[7] | \$387 ;
-  assign \$389  = aw_queue_push & w_verdicts_full[5];
-  assign \$390  = w_verdicts_full[6] | \$389 ;
-  assign \$391  = w_verdicts_pop ? \$388  : \$390 ;
-  assign \$392  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
-  assign \$393  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
-  assign \$394  = w_verdicts_pop ? \$392  : \$393 ;
-  assign \$395  = aw_queue_push & w_verdicts_full[7];
-  assign \$396  = w_verdicts_full[8] | \$395 ;
-  assign \$397  = aw_queue_push & w_verdicts_full[6];
-  assign \$398  = w_verdicts_full[7] | \$397 ;
-  assign \$399  = w_verdicts_pop ? \$396  : \$398 ;
-  assign \$400  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
-  assign \$401  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
-  assign \$402  = w_verdicts_pop ? \$400  : \$401 ;
-  assign \$403  = aw_queue_push & w_verdicts_full[8];
-  assign \$404  = w_verdicts_full[9] | \$403 ;
-  assign \$405  = aw_queue_push & w_verdicts_full[7];
-  assign \$406  = w_verdicts_full[8] | \$405 ;
-  assign \$407  = w_verdicts_pop ? \$404  : \$406 ;
-  assign \$408  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
-  assign \$409  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
-  assign \$410  = w_verdicts_pop ? \$408  : \$409 ;
-  assign \$411  = aw_queue_push & w_verdicts_full[9];
-  assign \$412  = w_verdicts_full[10] | \$411 ;
-  assign \$413  = aw_queue_push & w_verdicts_full[8];
-  assign \$414  = w_verdicts_full[9] | \$413 ;
-  assign \$415  = w_verdicts_pop ? \$412  : \$414 ;
-  assign \$416  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
-  assign \$417  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
-  assign \$418  = w_verdicts_pop ? \$416  : \$417 ;
-  assign \$419  = aw_queue_push & w_verdicts_full[10];
-  assign \$420  = w_verdicts_full[11] | \$419 ;
-  assign \$421  = aw_queue_push & w_verdicts_full[9];
-  assign \$422  = w_verdicts_full[10] | \$421 ;
-  assign \$423  = w_verdicts_pop ? \$420  : \$422 ;
-  assign \$425  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
-  assign \$426  = w_verdicts_pop ? \$424  : \$425 ;
-  assign \$427  = aw_queue_push & w_verdicts_full[11];
-  assign \$429  = aw_queue_push & w_verdicts_full[10];
-  assign \$430  = w_verdicts_full[11] | \$429 ;
-  assign \$431  = w_verdicts_pop ? \$428  : \$430 ;
-  assign \$432  = ~ m_axi_wvalid;
-  assign \$433  = \$432  | w_skid_out_ready;
-  assign \$434  = ~ w_skid_spare_valid;
-  assign \$435  = w_skid_in_valid & \$434 ;
-  assign \$436  = w_skid_spare_valid | w_skid_in_valid;
+  assign \$45  = ar_carried_in_0[64:61] + 1'h1;
+  assign \$46  = | view_ar_pool;
+  assign \$47  = | ar_decode_err_2;
+  assign \$48  = ~ view_ar_held;
+  assign \$49  = ar_in_pool_2 & \$48 ;
+  assign \$50  = ar_presented_next_6 ^ view_ar_next;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$51  + 1'h1;
+  assign \$53  = ~ \$52 [4];
+  assign \$54  = ar_in_pool_2 & \$53 ;
+  assign \$55  = \$54  ? 4'hd : 4'h0;
+  assign \$56  = \$49  ? 4'hc : \$55 ;
+  assign \$57  = \$47  ? ar_decode_err_2 : \$56 ;
+  assign \$58  = | ar_decode_err_2;
+  assign \$59  = ~ view_ar_held;
+  assign \$60  = ar_presented_next_6 ^ view_ar_next;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$61  + 1'h1;
+  assign \$63  = ~ \$62 [4];
+  assign \$64  = \$59  | \$63 ;
+  assign \$65  = ar_in_pool_2 & \$64 ;
+  assign \$66  = \$58  | \$65 ;
+  assign \$67  = ar_valid_d2 & \$66 ;
+  assign \$68  = ar_queue_full[1] ? ar_queue_data1 : { ar_v1_carried[60:0], \$1  };
+  assign \$69  = ar_queue_full[0] ? ar_queue_data0 : { ar_v1_carried[60:0], \$1  };
+  assign \$70  = ar_queue_pop ? \$68  : \$69 ;
+  assign \$71  = ar_queue_push & ar_queue_full[0];
+  assign \$72  = ar_queue_full[1] | \$71 ;
+  assign \$74  = ar_queue_full[0] | \$73 ;
+  assign \$75  = ar_queue_pop ? \$72  : \$74 ;
+  assign \$76  = ar_queue_full[2] ? ar_queue_data2 : { ar_v1_carried[60:0], \$1  };
+  assign \$77  = ar_queue_full[1] ? ar_queue_data1 : { ar_v1_carried[60:0], \$1  };
+  assign \$78  = ar_queue_pop ? \$76  : \$77 ;
+  assign \$79  = ar_queue_push & ar_queue_full[1];
+  assign \$80  = ar_queue_full[2] | \$79 ;
+  assign \$81  = ar_queue_push & ar_queue_full[0];
+  assign \$82  = ar_queue_full[1] | \$81 ;
+  assign \$83  = ar_queue_pop ? \$80  : \$82 ;
+  assign \$84  = ar_queue_full[3] ? ar_queue_data3 : { ar_v1_carried[60:0], \$1  };
+  assign \$85  = ar_queue_full[2] ? ar_queue_data2 : { ar_v1_carried[60:0], \$1  };
+  assign \$86  = ar_queue_pop ? \$84  : \$85 ;
+  assign \$87  = ar_queue_push & ar_queue_full[2];
+  assign \$88  = ar_queue_full[3] | \$87 ;
+  assign \$89  = ar_queue_push & ar_queue_full[1];
+  assign \$90  = ar_queue_full[2] | \$89 ;
+  assign \$91  = ar_queue_pop ? \$88  : \$90 ;
+  assign \$92  = ar_queue_full[4] ? ar_queue_data4 : { ar_v1_carried[60:0], \$1  };
+  assign \$93  = ar_queue_full[3] ? ar_queue_data3 : { ar_v1_carried[60:0], \$1  };
+  assign \$94  = ar_queue_pop ? \$92  : \$93 ;
+  assign \$95  = ar_queue_push & ar_queue_full[3];
+  assign \$96  = ar_queue_full[4] | \$95 ;
+  assign \$97  = ar_queue_push & ar_queue_full[2];
+  assign \$98  = ar_queue_full[3] | \$97 ;
+  assign \$99  = ar_queue_pop ? \$96  : \$98 ;
+  assign \$100  = ar_queue_full[5] ? ar_queue_data5 : { ar_v1_carried[60:0], \$1  };
+  assign \$101  = ar_queue_full[4] ? ar_queue_data4 : { ar_v1_carried[60:0], \$1  };
+  assign \$102  = ar_queue_pop ? \$100  : \$101 ;
+  assign \$103  = ar_queue_push & ar_queue_full[4];
+  assign \$104  = ar_queue_full[5] | \$103 ;
+  assign \$105  = ar_queue_push & ar_queue_full[3];
+  assign \$106  = ar_queue_full[4] | \$105 ;
+  assign \$107  = ar_queue_pop ? \$104  : \$106 ;
+  assign \$108  = ar_queue_full[6] ? ar_queue_data6 : { ar_v1_carried[60:0], \$1  };
+  assign \$109  = ar_queue_full[5] ? ar_queue_data5 : { ar_v1_carried[60:0], \$1  };
+  assign \$110  = ar_queue_pop ? \$108  : \$109 ;
+  assign \$111  = ar_queue_push & ar_queue_full[5];
+  assign \$112  = ar_queue_full[6] | \$111 ;
+  assign \$113  = ar_queue_push & ar_queue_full[4];
+  assign \$114  = ar_queue_full[5] | \$113 ;
+  assign \$115  = ar_queue_pop ? \$112  : \$114 ;
+  assign \$116  = ar_queue_full[7] ? ar_queue_data7 : { ar_v1_carried[60:0], \$1  };
+  assign \$117  = ar_queue_full[6] ? ar_queue_data6 : { ar_v1_carried[60:0], \$1  };
+  assign \$118  = ar_queue_pop ? \$116  : \$117 ;
+  assign \$119  = ar_queue_push & ar_queue_full[6];
+  assign \$120  = ar_queue_full[7] | \$119 ;
+  assign \$121  = ar_queue_push & ar_queue_full[5];
+  assign \$122  = ar_queue_full[6] | \$121 ;
+  assign \$123  = ar_queue_pop ? \$120  : \$122 ;
+  assign \$124  = ar_queue_full[8] ? ar_queue_data8 : { ar_v1_carried[60:0], \$1  };
+  assign \$125  = ar_queue_full[7] ? ar_queue_data7 : { ar_v1_carried[60:0], \$1  };
+  assign \$126  = ar_queue_pop ? \$124  : \$125 ;
+  assign \$127  = ar_queue_push & ar_queue_full[7];
+  assign \$128  = ar_queue_full[8] | \$127 ;
+  assign \$129  = ar_queue_push & ar_queue_full[6];
+  assign \$130  = ar_queue_full[7] | \$129 ;
+  assign \$131  = ar_queue_pop ? \$128  : \$130 ;
+  assign \$132  = ar_queue_full[9] ? ar_queue_data9 : { ar_v1_carried[60:0], \$1  };
+  assign \$133  = ar_queue_full[8] ? ar_queue_data8 : { ar_v1_carried[60:0], \$1  };
+  assign \$134  = ar_queue_pop ? \$132  : \$133 ;
+  assign \$135  = ar_queue_push & ar_queue_full[8];
+  assign \$136  = ar_queue_full[9] | \$135 ;
+  assign \$137  = ar_queue_push & ar_queue_full[7];
+  assign \$138  = ar_queue_full[8] | \$137 ;
+  assign \$139  = ar_queue_pop ? \$136  : \$138 ;
+  assign \$140  = ar_queue_full[10] ? ar_queue_data10 : { ar_v1_carried[60:0], \$1  };
+  assign \$141  = ar_queue_full[9] ? ar_queue_data9 : { ar_v1_carried[60:0], \$1  };
+  assign \$142  = ar_queue_pop ? \$140  : \$141 ;
+  assign \$143  = ar_queue_push & ar_queue_full[9];
+  assign \$144  = ar_queue_full[10] | \$143 ;
+  assign \$145  = ar_queue_push & ar_queue_full[8];
+  assign \$146  = ar_queue_full[9] | \$145 ;
+  assign \$147  = ar_queue_pop ? \$144  : \$146 ;
+  assign \$148  = ar_queue_full[11] ? ar_queue_data11 : { ar_v1_carried[60:0], \$1  };
+  assign \$149  = ar_queue_full[10] ? ar_queue_data10 : { ar_v1_carried[60:0], \$1  };
+  assign \$150  = ar_queue_pop ? \$148  : \$149 ;
+  assign \$151  = ar_queue_push & ar_queue_full[10];
+  assign \$152  = ar_queue_full[11] | \$151 ;
+  assign \$153  = ar_queue_push & ar_queue_full[9];
+  assign \$154  = ar_queue_full[10] | \$153 ;
+  assign \$155  = ar_queue_pop ? \$152  : \$154 ;
+  assign \$157  = ar_queue_full[11] ? ar_queue_data11 : { ar_v1_carried[60:0], \$1  };
+  assign \$158  = ar_queue_pop ? \$156  : \$157 ;
+  assign \$159  = ar_queue_push & ar_queue_full[11];
+  assign \$161  = ar_queue_push & ar_queue_full[10];
+  assign \$162  = ar_queue_full[11] | \$161 ;
+  assign \$163  = ar_queue_pop ? \$160  : \$162 ;
+  assign \$164  = aw_carried_in_0[64:61] + 1'h1;
+  assign \$165  = | view_aw_pool;
+  assign \$166  = | aw_decode_err_2;
+  assign \$167  = ~ view_aw_held;
+  assign \$168  = aw_in_pool_2 & \$167 ;
+  assign \$169  = aw_presented_next_6 ^ view_aw_next;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$170  + 1'h1;
+  assign \$172  = ~ \$171 [4];
+  assign \$173  = aw_in_pool_2 & \$172 ;
+  assign \$174  = \$173  ? 4'hd : 4'h0;
+  assign \$175  = \$168  ? 4'hc : \$174 ;
+  assign \$176  = \$166  ? aw_decode_err_2 : \$175 ;
+  assign \$177  = | aw_decode_err_2;
+  assign \$178  = ~ view_aw_held;
+  assign \$179  = aw_presented_next_6 ^ view_aw_next;
+  assign \$180  = ~ \$179 ;
+  assign \$181  = \$180  + 1'h1;
+  assign \$182  = ~ \$181 [4];
+  assign \$183  = \$178  | \$182 ;
+  assign \$184  = aw_in_pool_2 & \$183 ;
+  assign \$185  = \$177  | \$184 ;
+  assign \$186  = aw_valid_d2 & \$185 ;
+  assign \$187  = aw_queue_full[1] ? aw_queue_data1 : { aw_v1_carried[60:0], \$6  };
+  assign \$188  = aw_queue_full[0] ? aw_queue_data0 : { aw_v1_carried[60:0], \$6  };
+  assign \$189  = aw_queue_pop ? \$187  : \$188 ;
+  assign \$190  = aw_queue_push & aw_queue_full[0];
+  assign \$191  = aw_queue_full[1] | \$190 ;
+  assign \$193  = aw_queue_full[0] | \$192 ;
+  assign \$194  = aw_queue_pop ? \$191  : \$193 ;
+  assign \$195  = aw_queue_full[2] ? aw_queue_data2 : { aw_v1_carried[60:0], \$6  };
+  assign \$196  = aw_queue_full[1] ? aw_queue_data1 : { aw_v1_carried[60:0], \$6  };
+  assign \$197  = aw_queue_pop ? \$195  : \$196 ;
+  assign \$198  = aw_queue_push & aw_queue_full[1];
+  assign \$199  = aw_queue_full[2] | \$198 ;
+  assign \$200  = aw_queue_push & aw_queue_full[0];
+  assign \$201  = aw_queue_full[1] | \$200 ;
+  assign \$202  = aw_queue_pop ? \$199  : \$201 ;
+  assign \$203  = aw_queue_full[3] ? aw_queue_data3 : { aw_v1_carried[60:0], \$6  };
+  assign \$204  = aw_queue_full[2] ? aw_queue_data2 : { aw_v1_carried[60:0], \$6  };
+  assign \$205  = aw_queue_pop ? \$203  : \$204 ;
+  assign \$206  = aw_queue_push & aw_queue_full[2];
+  assign \$207  = aw_queue_full[3] | \$206 ;
+  assign \$208  = aw_queue_push & aw_queue_full[1];
+  assign \$209  = aw_queue_full[2] | \$208 ;
+  assign \$210  = aw_queue_pop ? \$207  : \$209 ;
+  assign \$211  = aw_queue_full[4] ? aw_queue_data4 : { aw_v1_carried[60:0], \$6  };
+  assign \$212  = aw_queue_full[3] ? aw_queue_data3 : { aw_v1_carried[60:0], \$6  };
+  assign \$213  = aw_queue_pop ? \$211  : \$212 ;
+  assign \$214  = aw_queue_push & aw_queue_full[3];
+  assign \$215  = aw_queue_full[4] | \$214 ;
+  assign \$216  = aw_queue_push & aw_queue_full[2];
+  assign \$217  = aw_queue_full[3] | \$216 ;
+  assign \$218  = aw_queue_pop ? \$215  : \$217 ;
+  assign \$219  = aw_queue_full[5] ? aw_queue_data5 : { aw_v1_carried[60:0], \$6  };
+  assign \$220  = aw_queue_full[4] ? aw_queue_data4 : { aw_v1_carried[60:0], \$6  };
+  assign \$221  = aw_queue_pop ? \$219  : \$220 ;
+  assign \$222  = aw_queue_push & aw_queue_full[4];
+  assign \$223  = aw_queue_full[5] | \$222 ;
+  assign \$224  = aw_queue_push & aw_queue_full[3];
+  assign \$225  = aw_queue_full[4] | \$224 ;
+  assign \$226  = aw_queue_pop ? \$223  : \$225 ;
+  assign \$227  = aw_queue_full[6] ? aw_queue_data6 : { aw_v1_carried[60:0], \$6  };
+  assign \$228  = aw_queue_full[5] ? aw_queue_data5 : { aw_v1_carried[60:0], \$6  };
+  assign \$229  = aw_queue_pop ? \$227  : \$228 ;
+  assign \$230  = aw_queue_push & aw_queue_full[5];
+  assign \$231  = aw_queue_full[6] | \$230 ;
+  assign \$232  = aw_queue_push & aw_queue_full[4];
+  assign \$233  = aw_queue_full[5] | \$232 ;
+  assign \$234  = aw_queue_pop ? \$231  : \$233 ;
+  assign \$235  = aw_queue_full[7] ? aw_queue_data7 : { aw_v1_carried[60:0], \$6  };
+  assign \$236  = aw_queue_full[6] ? aw_queue_data6 : { aw_v1_carried[60:0], \$6  };
+  assign \$237  = aw_queue_pop ? \$235  : \$236 ;
+  assign \$238  = aw_queue_push & aw_queue_full[6];
+  assign \$239  = aw_queue_full[7] | \$238 ;
+  assign \$240  = aw_queue_push & aw_queue_full[5];
+  assign \$241  = aw_queue_full[6] | \$240 ;
+  assign \$242  = aw_queue_pop ? \$239  : \$241 ;
+  assign \$243  = aw_queue_full[8] ? aw_queue_data8 : { aw_v1_carried[60:0], \$6  };
+  assign \$244  = aw_queue_full[7] ? aw_queue_data7 : { aw_v1_carried[60:0], \$6  };
+  assign \$245  = aw_queue_pop ? \$243  : \$244 ;
+  assign \$246  = aw_queue_push & aw_queue_full[7];
+  assign \$247  = aw_queue_full[8] | \$246 ;
+  assign \$248  = aw_queue_push & aw_queue_full[6];
+  assign \$249  = aw_queue_full[7] | \$248 ;
+  assign \$250  = aw_queue_pop ? \$247  : \$249 ;
+  assign \$251  = aw_queue_full[9] ? aw_queue_data9 : { aw_v1_carried[60:0], \$6  };
+  assign \$252  = aw_queue_full[8] ? aw_queue_data8 : { aw_v1_carried[60:0], \$6  };
+  assign \$253  = aw_queue_pop ? \$251  : \$252 ;
+  assign \$254  = aw_queue_push & aw_queue_full[8];
+  assign \$255  = aw_queue_full[9] | \$254 ;
+  assign \$256  = aw_queue_push & aw_queue_full[7];
+  assign \$257  = aw_queue_full[8] | \$256 ;
+  assign \$258  = aw_queue_pop ? \$255  : \$257 ;
+  assign \$259  = aw_queue_full[10] ? aw_queue_data10 : { aw_v1_carried[60:0], \$6  };
+  assign \$260  = aw_queue_full[9] ? aw_queue_data9 : { aw_v1_carried[60:0], \$6  };
+  assign \$261  = aw_queue_pop ? \$259  : \$260 ;
+  assign \$262  = aw_queue_push & aw_queue_full[9];
+  assign \$263  = aw_queue_full[10] | \$262 ;
+  assign \$264  = aw_queue_push & aw_queue_full[8];
+  assign \$265  = aw_queue_full[9] | \$264 ;
+  assign \$266  = aw_queue_pop ? \$263  : \$265 ;
+  assign \$267  = aw_queue_full[11] ? aw_queue_data11 : { aw_v1_carried[60:0], \$6  };
+  assign \$268  = aw_queue_full[10] ? aw_queue_data10 : { aw_v1_carried[60:0], \$6  };
+  assign \$269  = aw_queue_pop ? \$267  : \$268 ;
+  assign \$270  = aw_queue_push & aw_queue_full[10];
+  assign \$271  = aw_queue_full[11] | \$270 ;
+  assign \$272  = aw_queue_push & aw_queue_full[9];
+  assign \$273  = aw_queue_full[10] | \$272 ;
+  assign \$274  = aw_queue_pop ? \$271  : \$273 ;
+  assign \$276  = aw_queue_full[11] ? aw_queue_data11 : { aw_v1_carried[60:0], \$6  };
+  assign \$277  = aw_queue_pop ? \$275  : \$276 ;
+  assign \$278  = aw_queue_push & aw_queue_full[11];
+  assign \$280  = aw_queue_push & aw_queue_full[10];
+  assign \$281  = aw_queue_full[11] | \$280 ;
+  assign \$282  = aw_queue_pop ? \$279  : \$281 ;
+  assign \$283  = ~ unlock;
+  assign \$284  = locked & \$283 ;
+  assign \$285  = lock_on & ar_v1_refuses;
+  assign \$286  = locked | \$285 ;
+  assign \$287  = aw_queue_push & \$286 ;
+  assign \$288  = \$287  | aw_v1_refuses;
+  assign \$289  = ar_v1_refuses | \$288 ;
+  assign \$290  = lock_on & \$289 ;
+  assign \$291  = \$284  | \$290 ;
+  assign \$292  = lock_on & ar_v1_refuses;
+  assign \$293  = locked | \$292 ;
+  assign \$294  = aw_queue_push & \$293 ;
+  assign \$295  = \$294  | aw_v1_refuses;
+  assign \$296  = lock_on & ar_v1_refuses;
+  assign \$297  = locked | \$296 ;
+  assign \$298  = aw_queue_push & \$297 ;
+  assign \$299  = \$298  ? 4'he : aw_v1_err;
+  assign \$300  = m_axi_arvalid & m_axi_arready;
+  assign \$301  = m_axi_rvalid & m_axi_rready;
+  assign \$302  = \$301  & m_axi_rlast;
+  assign \$304  = m_axi_arvalid & m_axi_arready;
+  assign \$305  = m_axi_rvalid & m_axi_rready;
+  assign \$306  = \$305  & m_axi_rlast;
+  assign \$307  = \$304  == \$306 ;
+  assign \$308  = m_axi_arvalid & m_axi_arready;
+  assign \$309  = ~ \$308 ;
+  assign \$310  = ar_outstanding == 1'h1;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = \$307  ? ar_outstanding_none : \$311 ;
+  assign \$313  = m_axi_arvalid & m_axi_arready;
+  assign \$314  = m_axi_rvalid & m_axi_rready;
+  assign \$315  = \$314  & m_axi_rlast;
+  assign \$316  = \$313  == \$315 ;
+  assign \$317  = m_axi_arvalid & m_axi_arready;
+  assign \$318  = ar_outstanding == 4'he;
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = \$316  ? ar_outstanding_full : \$319 ;
+  assign \$321  = s_axi_arvalid & s_axi_arready;
+  assign \$323  = ~ s_axi_rvalid;
+  assign \$324  = \$323  | r_skid_out_ready;
+  assign \$325  = ~ r_skid_spare_valid;
+  assign \$326  = r_skid_in_valid & \$325 ;
+  assign \$327  = r_skid_spare_valid | r_skid_in_valid;
+  assign \$328  = r_skid_spare_valid ? r_skid_spare : r_skid_in_data;
+  assign \$329  = ~ ar_queue_data0[0];
+  assign \$330  = ar_queue_full[0] & \$329 ;
+  assign \$331  = ~ r_refusal_busy;
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = \$332  & ar_outstanding_none;
+  assign \$334  = ~ r_skid_spare_valid;
+  assign \$335  = r_refusal_busy & \$334 ;
+  assign \$336  = left - 1'h1;
+  assign \$337  = ! left;
+  assign \$338  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
+  assign \$339  = w_verdicts_full[0] ? w_verdicts_data0 : w_verdicts_w_data;
+  assign \$340  = w_verdicts_pop ? \$338  : \$339 ;
+  assign \$341  = aw_queue_push & w_verdicts_full[0];
+  assign \$342  = w_verdicts_full[1] | \$341 ;
+  assign \$344  = w_verdicts_full[0] | \$343 ;
+  assign \$345  = w_verdicts_pop ? \$342  : \$344 ;
+  assign \$346  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
+  assign \$347  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
+  assign \$348  = w_verdicts_pop ? \$346  : \$347 ;
+  assign \$349  = aw_queue_push & w_verdicts_full[1];
+  assign \$350  = w_verdicts_full[2] | \$349 ;
+  assign \$351  = aw_queue_push & w_verdicts_full[0];
+  assign \$352  = w_verdicts_full[1] | \$351 ;
+  assign \$353  = w_verdicts_pop ? \$350  : \$352 ;
+  assign \$354  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
+  assign \$355  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
+  assign \$356  = w_verdicts_pop ? \$354  : \$355 ;
+  assign \$357  = aw_queue_push & w_verdicts_full[2];
+  assign \$358  = w_verdicts_full[3] | \$357 ;
+  assign \$359  = aw_queue_push & w_verdicts_full[1];
+  assign \$360  = w_verdicts_full[2] | \$359 ;
+  assign \$361  = w_verdicts_pop ? \$358  : \$360 ;
+  assign \$362  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
+  assign \$363  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
+  assign \$364  = w_verdicts_pop ? \$362  : \$363 ;
+  assign \$365  = aw_queue_push & w_verdicts_full[3];
+  assign \$366  = w_verdicts_full[4] | \$365 ;
+  assign \$367  = aw_queue_push & w_verdicts_full[2];
+  assign \$368  = w_verdicts_full[3] | \$367 ;
+  assign \$369  = w_verdicts_pop ? \$366  : \$368 ;
+  assign \$370  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
+  assign \$371  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
+  assign \$372  = w_verdicts_pop ? \$370  : \$371 ;
+  assign \$373  = aw_queue_push & w_verdicts_full[4];
+  assign \$374  = w_verdicts_full[5] | \$373 ;
+  assign \$375  = aw_queue_push & w_verdicts_full[3];
+  assign \$376  = w_verdicts_full[4] | \$375 ;
+  assign \$377  = w_verdicts_pop ? \$374  : \$376 ;
+  assign \$378  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
+  assign \$379  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
+  assign \$380  = w_verdicts_pop ? \$378  : \$379 ;
+  assign \$381  = aw_queue_push & w_verdicts_full[5];
+  assign \$382  = w_verdicts_full[6] | \$381 ;
+  assign \$383  = aw_queue_push & w_verdicts_full[4];
+  assign \$384  = w_verdicts_full[5] | \$383 ;
+  assign \$385  = w_verdicts_pop ? \$382  : \$384 ;
+  assign \$386  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
+  assign \$387  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
+  assign \$388  = w_verdicts_pop ? \$386  : \$387 ;
+  assign \$389  = aw_queue_push & w_verdicts_full[6];
+  assign \$390  = w_verdicts_full[7] | \$389 ;
+  assign \$391  = aw_queue_push & w_verdicts_full[5];
+  assign \$392  = w_verdicts_full[6] | \$391 ;
+  assign \$393  = w_verdicts_pop ? \$390  : \$392 ;
+  assign \$394  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
+  assign \$395  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
+  assign \$396  = w_verdicts_pop ? \$394  : \$395 ;
+  assign \$397  = aw_queue_push & w_verdicts_full[7];
+  assign \$398  = w_verdicts_full[8] | \$397 ;
+  assign \$399  = aw_queue_push & w_verdicts_full[6];
+  assign \$400  = w_verdicts_full[7] | \$399 ;
+  assign \$401  = w_verdicts_pop ? \$398  : \$400 ;
+  assign \$402  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
+  assign \$403  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
+  assign \$404  = w_verdicts_pop ? \$402  : \$403 ;
+  assign \$405  = aw_queue_push & w_verdicts_full[8];
+  assign \$406  = w_verdicts_full[9] | \$405 ;
+  assign \$407  = aw_queue_push & w_verdicts_full[7];
+  assign \$408  = w_verdicts_full[8] | \$407 ;
+  assign \$409  = w_verdicts_pop ? \$406  : \$408 ;
+  assign \$410  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
+  assign \$411  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
+  assign \$412  = w_verdicts_pop ? \$410  : \$411 ;
+  assign \$413  = aw_queue_push & w_verdicts_full[9];
+  assign \$414  = w_verdicts_full[10] | \$413 ;
+  assign \$415  = aw_queue_push & w_verdicts_full[8];
+  assign \$416  = w_verdicts_full[9] | \$415 ;
+  assign \$417  = w_verdicts_pop ? \$414  : \$416 ;
+  assign \$418  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
+  assign \$419  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
+  assign \$420  = w_verdicts_pop ? \$418  : \$419 ;
+  assign \$421  = aw_queue_push & w_verdicts_full[10];
+  assign \$422  = w_verdicts_full[11] | \$421 ;
+  assign \$423  = aw_queue_push & w_verdicts_full[9];
+  assign \$424  = w_verdicts_full[10] | \$423 ;
+  assign \$425  = w_verdicts_pop ? \$422  : \$424 ;
+  assign \$427  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
+  assign \$428  = w_verdicts_pop ? \$426  : \$427 ;
+  assign \$429  = aw_queue_push & w_verdicts_full[11];
+  assign \$431  = aw_queue_push & w_verdicts_full[10];
+  assign \$432  = w_verdicts_full[11] | \$431 ;
+  assign \$433  = w_verdicts_pop ? \$430  : \$432 ;
+  assign \$434  = ~ m_axi_wvalid;
   \hwalloc_guarded.guard.ar_decode  ar_decode (
     .aclk_clk(aclk_clk),
     .aclk_rst(aclk_rst),
@@ -10545,1298 +9575,1298 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     .addr(s_axi_awaddr[31:0]),
     .burst(\burst$25 ),
     .len(\len$21 ),
-    .out_err(\out_err$201 ),
-    .out_log_pool(\out_log_pool$208 ),
+    .out_err(\out_err$215 ),
+    .out_log_pool(\out_log_pool$222 ),
     .out_pool(view_aw_pool),
     .out_slot(view_aw_slot),
-    .out_valid(\out_valid$197 ),
+    .out_valid(\out_valid$211 ),
     .size(\size$23 ),
     .valid(\valid$16 )
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$440 , \$438 , w_open })
+    casez ({ \$442 , \$440 , w_open })
       6'h00:
-          \$441  = 4'h0;
+          \$443  = 4'h0;
       6'h01:
-          \$441  = 4'h1;
+          \$443  = 4'h1;
       6'h02:
-          \$441  = 4'h2;
+          \$443  = 4'h2;
       6'h03:
-          \$441  = 4'h3;
+          \$443  = 4'h3;
       6'h04:
-          \$441  = 4'h4;
+          \$443  = 4'h4;
       6'h05:
-          \$441  = 4'h5;
+          \$443  = 4'h5;
       6'h06:
-          \$441  = 4'h6;
+          \$443  = 4'h6;
       6'h07:
-          \$441  = 4'h7;
+          \$443  = 4'h7;
       6'h08:
-          \$441  = 4'h8;
+          \$443  = 4'h8;
       6'h09:
-          \$441  = 4'h9;
+          \$443  = 4'h9;
       6'h0a:
-          \$441  = 4'ha;
+          \$443  = 4'ha;
       6'h0b:
-          \$441  = 4'hb;
+          \$443  = 4'hb;
       6'h0c:
-          \$441  = 4'hc;
+          \$443  = 4'hc;
       6'h0d:
-          \$441  = 4'hd;
+          \$443  = 4'hd;
       6'h0e:
-          \$441  = 4'he;
+          \$443  = 4'he;
       6'h0f:
-          \$441  = 4'hf;
+          \$443  = 4'hf;
       6'h10:
-          \$441  = 4'h1;
+          \$443  = 4'h1;
       6'h11:
-          \$441  = 4'h2;
+          \$443  = 4'h2;
       6'h12:
-          \$441  = 4'h3;
+          \$443  = 4'h3;
       6'h13:
-          \$441  = 4'h4;
+          \$443  = 4'h4;
       6'h14:
-          \$441  = 4'h5;
+          \$443  = 4'h5;
       6'h15:
-          \$441  = 4'h6;
+          \$443  = 4'h6;
       6'h16:
-          \$441  = 4'h7;
+          \$443  = 4'h7;
       6'h17:
-          \$441  = 4'h8;
+          \$443  = 4'h8;
       6'h18:
-          \$441  = 4'h9;
+          \$443  = 4'h9;
       6'h19:
-          \$441  = 4'ha;
+          \$443  = 4'ha;
       6'h1a:
-          \$441  = 4'hb;
+          \$443  = 4'hb;
       6'h1b:
-          \$441  = 4'hc;
+          \$443  = 4'hc;
       6'h1c:
-          \$441  = 4'hd;
+          \$443  = 4'hd;
       6'h1d:
-          \$441  = 4'he;
+          \$443  = 4'he;
       6'h1e:
-          \$441  = 4'hf;
+          \$443  = 4'hf;
       6'h1f:
-          \$441  = 4'h0;
+          \$443  = 4'h0;
       6'h20:
-          \$441  = 4'hf;
+          \$443  = 4'hf;
       6'h21:
-          \$441  = 4'h0;
+          \$443  = 4'h0;
       6'h22:
-          \$441  = 4'h1;
+          \$443  = 4'h1;
       6'h23:
-          \$441  = 4'h2;
+          \$443  = 4'h2;
       6'h24:
-          \$441  = 4'h3;
+          \$443  = 4'h3;
       6'h25:
-          \$441  = 4'h4;
+          \$443  = 4'h4;
       6'h26:
-          \$441  = 4'h5;
+          \$443  = 4'h5;
       6'h27:
-          \$441  = 4'h6;
+          \$443  = 4'h6;
       6'h28:
-          \$441  = 4'h7;
+          \$443  = 4'h7;
       6'h29:
-          \$441  = 4'h8;
+          \$443  = 4'h8;
       6'h2a:
-          \$441  = 4'h9;
+          \$443  = 4'h9;
       6'h2b:
-          \$441  = 4'ha;
+          \$443  = 4'ha;
       6'h2c:
-          \$441  = 4'hb;
+          \$443  = 4'hb;
       6'h2d:
-          \$441  = 4'hc;
+          \$443  = 4'hc;
       6'h2e:
-          \$441  = 4'hd;
+          \$443  = 4'hd;
       6'h2f:
-          \$441  = 4'he;
+          \$443  = 4'he;
       6'h30:
-          \$441  = 4'h0;
+          \$443  = 4'h0;
       6'h31:
-          \$441  = 4'h1;
+          \$443  = 4'h1;
       6'h32:
-          \$441  = 4'h2;
+          \$443  = 4'h2;
       6'h33:
-          \$441  = 4'h3;
+          \$443  = 4'h3;
       6'h34:
-          \$441  = 4'h4;
+          \$443  = 4'h4;
       6'h35:
-          \$441  = 4'h5;
+          \$443  = 4'h5;
       6'h36:
-          \$441  = 4'h6;
+          \$443  = 4'h6;
       6'h37:
-          \$441  = 4'h7;
+          \$443  = 4'h7;
       6'h38:
-          \$441  = 4'h8;
+          \$443  = 4'h8;
       6'h39:
-          \$441  = 4'h9;
+          \$443  = 4'h9;
       6'h3a:
-          \$441  = 4'ha;
+          \$443  = 4'ha;
       6'h3b:
-          \$441  = 4'hb;
+          \$443  = 4'hb;
       6'h3c:
-          \$441  = 4'hc;
+          \$443  = 4'hc;
       6'h3d:
-          \$441  = 4'hd;
+          \$443  = 4'hd;
       6'h3e:
-          \$441  = 4'he;
+          \$443  = 4'he;
       6'h3f:
-          \$441  = 4'hf;
+          \$443  = 4'hf;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$443 , \$442 , aw_outstanding })
+    casez ({ \$445 , \$444 , aw_outstanding })
       6'h00:
-          \$444  = 4'h0;
+          \$446  = 4'h0;
       6'h01:
-          \$444  = 4'h1;
+          \$446  = 4'h1;
       6'h02:
-          \$444  = 4'h2;
+          \$446  = 4'h2;
       6'h03:
-          \$444  = 4'h3;
+          \$446  = 4'h3;
       6'h04:
-          \$444  = 4'h4;
+          \$446  = 4'h4;
       6'h05:
-          \$444  = 4'h5;
+          \$446  = 4'h5;
       6'h06:
-          \$444  = 4'h6;
+          \$446  = 4'h6;
       6'h07:
-          \$444  = 4'h7;
+          \$446  = 4'h7;
       6'h08:
-          \$444  = 4'h8;
+          \$446  = 4'h8;
       6'h09:
-          \$444  = 4'h9;
+          \$446  = 4'h9;
       6'h0a:
-          \$444  = 4'ha;
+          \$446  = 4'ha;
       6'h0b:
-          \$444  = 4'hb;
+          \$446  = 4'hb;
       6'h0c:
-          \$444  = 4'hc;
+          \$446  = 4'hc;
       6'h0d:
-          \$444  = 4'hd;
+          \$446  = 4'hd;
       6'h0e:
-          \$444  = 4'he;
+          \$446  = 4'he;
       6'h0f:
-          \$444  = 4'hf;
+          \$446  = 4'hf;
       6'h10:
-          \$444  = 4'h1;
+          \$446  = 4'h1;
       6'h11:
-          \$444  = 4'h2;
+          \$446  = 4'h2;
       6'h12:
-          \$444  = 4'h3;
+          \$446  = 4'h3;
       6'h13:
-          \$444  = 4'h4;
+          \$446  = 4'h4;
       6'h14:
-          \$444  = 4'h5;
+          \$446  = 4'h5;
       6'h15:
-          \$444  = 4'h6;
+          \$446  = 4'h6;
       6'h16:
-          \$444  = 4'h7;
+          \$446  = 4'h7;
       6'h17:
-          \$444  = 4'h8;
+          \$446  = 4'h8;
       6'h18:
-          \$444  = 4'h9;
+          \$446  = 4'h9;
       6'h19:
-          \$444  = 4'ha;
+          \$446  = 4'ha;
       6'h1a:
-          \$444  = 4'hb;
+          \$446  = 4'hb;
       6'h1b:
-          \$444  = 4'hc;
+          \$446  = 4'hc;
       6'h1c:
-          \$444  = 4'hd;
+          \$446  = 4'hd;
       6'h1d:
-          \$444  = 4'he;
+          \$446  = 4'he;
       6'h1e:
-          \$444  = 4'hf;
+          \$446  = 4'hf;
       6'h1f:
-          \$444  = 4'h0;
+          \$446  = 4'h0;
       6'h20:
-          \$444  = 4'hf;
+          \$446  = 4'hf;
       6'h21:
-          \$444  = 4'h0;
+          \$446  = 4'h0;
       6'h22:
-          \$444  = 4'h1;
+          \$446  = 4'h1;
       6'h23:
-          \$444  = 4'h2;
+          \$446  = 4'h2;
       6'h24:
-          \$444  = 4'h3;
+          \$446  = 4'h3;
       6'h25:
-          \$444  = 4'h4;
+          \$446  = 4'h4;
       6'h26:
-          \$444  = 4'h5;
+          \$446  = 4'h5;
       6'h27:
-          \$444  = 4'h6;
+          \$446  = 4'h6;
       6'h28:
-          \$444  = 4'h7;
+          \$446  = 4'h7;
       6'h29:
-          \$444  = 4'h8;
+          \$446  = 4'h8;
       6'h2a:
-          \$444  = 4'h9;
+          \$446  = 4'h9;
       6'h2b:
-          \$444  = 4'ha;
+          \$446  = 4'ha;
       6'h2c:
-          \$444  = 4'hb;
+          \$446  = 4'hb;
       6'h2d:
-          \$444  = 4'hc;
+          \$446  = 4'hc;
       6'h2e:
-          \$444  = 4'hd;
+          \$446  = 4'hd;
       6'h2f:
-          \$444  = 4'he;
+          \$446  = 4'he;
       6'h30:
-          \$444  = 4'h0;
+          \$446  = 4'h0;
       6'h31:
-          \$444  = 4'h1;
+          \$446  = 4'h1;
       6'h32:
-          \$444  = 4'h2;
+          \$446  = 4'h2;
       6'h33:
-          \$444  = 4'h3;
+          \$446  = 4'h3;
       6'h34:
-          \$444  = 4'h4;
+          \$446  = 4'h4;
       6'h35:
-          \$444  = 4'h5;
+          \$446  = 4'h5;
       6'h36:
-          \$444  = 4'h6;
+          \$446  = 4'h6;
       6'h37:
-          \$444  = 4'h7;
+          \$446  = 4'h7;
       6'h38:
-          \$444  = 4'h8;
+          \$446  = 4'h8;
       6'h39:
-          \$444  = 4'h9;
+          \$446  = 4'h9;
       6'h3a:
-          \$444  = 4'ha;
+          \$446  = 4'ha;
       6'h3b:
-          \$444  = 4'hb;
+          \$446  = 4'hb;
       6'h3c:
-          \$444  = 4'hc;
+          \$446  = 4'hc;
       6'h3d:
-          \$444  = 4'hd;
+          \$446  = 4'hd;
       6'h3e:
-          \$444  = 4'he;
+          \$446  = 4'he;
       6'h3f:
-          \$444  = 4'hf;
+          \$446  = 4'hf;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ aw_queue_pop, \$460 , aw_used })
+    casez ({ aw_queue_pop, \$462 , aw_used })
       6'h00:
-          \$461  = 4'h0;
+          \$463  = 4'h0;
       6'h01:
-          \$461  = 4'h1;
+          \$463  = 4'h1;
       6'h02:
-          \$461  = 4'h2;
+          \$463  = 4'h2;
       6'h03:
-          \$461  = 4'h3;
+          \$463  = 4'h3;
       6'h04:
-          \$461  = 4'h4;
+          \$463  = 4'h4;
       6'h05:
-          \$461  = 4'h5;
+          \$463  = 4'h5;
       6'h06:
-          \$461  = 4'h6;
+          \$463  = 4'h6;
       6'h07:
-          \$461  = 4'h7;
+          \$463  = 4'h7;
       6'h08:
-          \$461  = 4'h8;
+          \$463  = 4'h8;
       6'h09:
-          \$461  = 4'h9;
+          \$463  = 4'h9;
       6'h0a:
-          \$461  = 4'ha;
+          \$463  = 4'ha;
       6'h0b:
-          \$461  = 4'hb;
+          \$463  = 4'hb;
       6'h0c:
-          \$461  = 4'hc;
+          \$463  = 4'hc;
       6'h0d:
-          \$461  = 4'hd;
+          \$463  = 4'hd;
       6'h0e:
-          \$461  = 4'he;
+          \$463  = 4'he;
       6'h0f:
-          \$461  = 4'hf;
+          \$463  = 4'hf;
       6'h10:
-          \$461  = 4'h1;
+          \$463  = 4'h1;
       6'h11:
-          \$461  = 4'h2;
+          \$463  = 4'h2;
       6'h12:
-          \$461  = 4'h3;
+          \$463  = 4'h3;
       6'h13:
-          \$461  = 4'h4;
+          \$463  = 4'h4;
       6'h14:
-          \$461  = 4'h5;
+          \$463  = 4'h5;
       6'h15:
-          \$461  = 4'h6;
+          \$463  = 4'h6;
       6'h16:
-          \$461  = 4'h7;
+          \$463  = 4'h7;
       6'h17:
-          \$461  = 4'h8;
+          \$463  = 4'h8;
       6'h18:
-          \$461  = 4'h9;
+          \$463  = 4'h9;
       6'h19:
-          \$461  = 4'ha;
+          \$463  = 4'ha;
       6'h1a:
-          \$461  = 4'hb;
+          \$463  = 4'hb;
       6'h1b:
-          \$461  = 4'hc;
+          \$463  = 4'hc;
       6'h1c:
-          \$461  = 4'hd;
+          \$463  = 4'hd;
       6'h1d:
-          \$461  = 4'he;
+          \$463  = 4'he;
       6'h1e:
-          \$461  = 4'hf;
+          \$463  = 4'hf;
       6'h1f:
-          \$461  = 4'h0;
+          \$463  = 4'h0;
       6'h20:
-          \$461  = 4'hf;
+          \$463  = 4'hf;
       6'h21:
-          \$461  = 4'h0;
+          \$463  = 4'h0;
       6'h22:
-          \$461  = 4'h1;
+          \$463  = 4'h1;
       6'h23:
-          \$461  = 4'h2;
+          \$463  = 4'h2;
       6'h24:
-          \$461  = 4'h3;
+          \$463  = 4'h3;
       6'h25:
-          \$461  = 4'h4;
+          \$463  = 4'h4;
       6'h26:
-          \$461  = 4'h5;
+          \$463  = 4'h5;
       6'h27:
-          \$461  = 4'h6;
+          \$463  = 4'h6;
       6'h28:
-          \$461  = 4'h7;
+          \$463  = 4'h7;
       6'h29:
-          \$461  = 4'h8;
+          \$463  = 4'h8;
       6'h2a:
-          \$461  = 4'h9;
+          \$463  = 4'h9;
       6'h2b:
-          \$461  = 4'ha;
+          \$463  = 4'ha;
       6'h2c:
-          \$461  = 4'hb;
+          \$463  = 4'hb;
       6'h2d:
-          \$461  = 4'hc;
+          \$463  = 4'hc;
       6'h2e:
-          \$461  = 4'hd;
+          \$463  = 4'hd;
       6'h2f:
-          \$461  = 4'he;
+          \$463  = 4'he;
       6'h30:
-          \$461  = 4'h0;
+          \$463  = 4'h0;
       6'h31:
-          \$461  = 4'h1;
+          \$463  = 4'h1;
       6'h32:
-          \$461  = 4'h2;
+          \$463  = 4'h2;
       6'h33:
-          \$461  = 4'h3;
+          \$463  = 4'h3;
       6'h34:
-          \$461  = 4'h4;
+          \$463  = 4'h4;
       6'h35:
-          \$461  = 4'h5;
+          \$463  = 4'h5;
       6'h36:
-          \$461  = 4'h6;
+          \$463  = 4'h6;
       6'h37:
-          \$461  = 4'h7;
+          \$463  = 4'h7;
       6'h38:
-          \$461  = 4'h8;
+          \$463  = 4'h8;
       6'h39:
-          \$461  = 4'h9;
+          \$463  = 4'h9;
       6'h3a:
-          \$461  = 4'ha;
+          \$463  = 4'ha;
       6'h3b:
-          \$461  = 4'hb;
+          \$463  = 4'hb;
       6'h3c:
-          \$461  = 4'hc;
+          \$463  = 4'hc;
       6'h3d:
-          \$461  = 4'hd;
+          \$463  = 4'hd;
       6'h3e:
-          \$461  = 4'he;
+          \$463  = 4'he;
       6'h3f:
-          \$461  = 4'hf;
+          \$463  = 4'hf;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$472 , \$465 , w_drained })
+    casez ({ \$474 , \$467 , w_drained })
       6'h00:
-          \$473  = 4'h0;
+          \$475  = 4'h0;
       6'h01:
-          \$473  = 4'h1;
+          \$475  = 4'h1;
       6'h02:
-          \$473  = 4'h2;
+          \$475  = 4'h2;
       6'h03:
-          \$473  = 4'h3;
+          \$475  = 4'h3;
       6'h04:
-          \$473  = 4'h4;
+          \$475  = 4'h4;
       6'h05:
-          \$473  = 4'h5;
+          \$475  = 4'h5;
       6'h06:
-          \$473  = 4'h6;
+          \$475  = 4'h6;
       6'h07:
-          \$473  = 4'h7;
+          \$475  = 4'h7;
       6'h08:
-          \$473  = 4'h8;
+          \$475  = 4'h8;
       6'h09:
-          \$473  = 4'h9;
+          \$475  = 4'h9;
       6'h0a:
-          \$473  = 4'ha;
+          \$475  = 4'ha;
       6'h0b:
-          \$473  = 4'hb;
+          \$475  = 4'hb;
       6'h0c:
-          \$473  = 4'hc;
+          \$475  = 4'hc;
       6'h0d:
-          \$473  = 4'hd;
+          \$475  = 4'hd;
       6'h0e:
-          \$473  = 4'he;
+          \$475  = 4'he;
       6'h0f:
-          \$473  = 4'hf;
+          \$475  = 4'hf;
       6'h10:
-          \$473  = 4'h1;
+          \$475  = 4'h1;
       6'h11:
-          \$473  = 4'h2;
+          \$475  = 4'h2;
       6'h12:
-          \$473  = 4'h3;
+          \$475  = 4'h3;
       6'h13:
-          \$473  = 4'h4;
+          \$475  = 4'h4;
       6'h14:
-          \$473  = 4'h5;
+          \$475  = 4'h5;
       6'h15:
-          \$473  = 4'h6;
+          \$475  = 4'h6;
       6'h16:
-          \$473  = 4'h7;
+          \$475  = 4'h7;
       6'h17:
-          \$473  = 4'h8;
+          \$475  = 4'h8;
       6'h18:
-          \$473  = 4'h9;
+          \$475  = 4'h9;
       6'h19:
-          \$473  = 4'ha;
+          \$475  = 4'ha;
       6'h1a:
-          \$473  = 4'hb;
+          \$475  = 4'hb;
       6'h1b:
-          \$473  = 4'hc;
+          \$475  = 4'hc;
       6'h1c:
-          \$473  = 4'hd;
+          \$475  = 4'hd;
       6'h1d:
-          \$473  = 4'he;
+          \$475  = 4'he;
       6'h1e:
-          \$473  = 4'hf;
+          \$475  = 4'hf;
       6'h1f:
-          \$473  = 4'h0;
+          \$475  = 4'h0;
       6'h20:
-          \$473  = 4'hf;
+          \$475  = 4'hf;
       6'h21:
-          \$473  = 4'h0;
+          \$475  = 4'h0;
       6'h22:
-          \$473  = 4'h1;
+          \$475  = 4'h1;
       6'h23:
-          \$473  = 4'h2;
+          \$475  = 4'h2;
       6'h24:
-          \$473  = 4'h3;
+          \$475  = 4'h3;
       6'h25:
-          \$473  = 4'h4;
+          \$475  = 4'h4;
       6'h26:
-          \$473  = 4'h5;
+          \$475  = 4'h5;
       6'h27:
-          \$473  = 4'h6;
+          \$475  = 4'h6;
       6'h28:
-          \$473  = 4'h7;
+          \$475  = 4'h7;
       6'h29:
-          \$473  = 4'h8;
+          \$475  = 4'h8;
       6'h2a:
-          \$473  = 4'h9;
+          \$475  = 4'h9;
       6'h2b:
-          \$473  = 4'ha;
+          \$475  = 4'ha;
       6'h2c:
-          \$473  = 4'hb;
+          \$475  = 4'hb;
       6'h2d:
-          \$473  = 4'hc;
+          \$475  = 4'hc;
       6'h2e:
-          \$473  = 4'hd;
+          \$475  = 4'hd;
       6'h2f:
-          \$473  = 4'he;
+          \$475  = 4'he;
       6'h30:
-          \$473  = 4'h0;
+          \$475  = 4'h0;
       6'h31:
-          \$473  = 4'h1;
+          \$475  = 4'h1;
       6'h32:
-          \$473  = 4'h2;
+          \$475  = 4'h2;
       6'h33:
-          \$473  = 4'h3;
+          \$475  = 4'h3;
       6'h34:
-          \$473  = 4'h4;
+          \$475  = 4'h4;
       6'h35:
-          \$473  = 4'h5;
+          \$475  = 4'h5;
       6'h36:
-          \$473  = 4'h6;
+          \$475  = 4'h6;
       6'h37:
-          \$473  = 4'h7;
+          \$475  = 4'h7;
       6'h38:
-          \$473  = 4'h8;
+          \$475  = 4'h8;
       6'h39:
-          \$473  = 4'h9;
+          \$475  = 4'h9;
       6'h3a:
-          \$473  = 4'ha;
+          \$475  = 4'ha;
       6'h3b:
-          \$473  = 4'hb;
+          \$475  = 4'hb;
       6'h3c:
-          \$473  = 4'hc;
+          \$475  = 4'hc;
       6'h3d:
-          \$473  = 4'hd;
+          \$475  = 4'hd;
       6'h3e:
-          \$473  = 4'he;
+          \$475  = 4'he;
       6'h3f:
-          \$473  = 4'hf;
+          \$475  = 4'hf;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$489  = out_valid;
-    if (aclk_rst) begin
-      \$489  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$490  = ar_valid_d0;
-    if (aclk_rst) begin
-      \$490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$491  = ar_valid_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$491  = out_valid;
     if (aclk_rst) begin
       \$491  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$492  = ar_valid_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$492  = ar_valid_d0;
     if (aclk_rst) begin
       \$492  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$493  = \$56 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$493  = ar_valid_d1;
     if (aclk_rst) begin
-      \$493  = 4'h0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$494  = \$66 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$494  = ar_valid_d2;
     if (aclk_rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$495 [0] = \$74 ;
-    \$495 [1] = \$82 ;
-    \$495 [2] = \$90 ;
-    \$495 [3] = \$98 ;
-    \$495 [4] = \$106 ;
-    \$495 [5] = \$114 ;
-    \$495 [6] = \$122 ;
-    \$495 [7] = \$130 ;
-    \$495 [8] = \$138 ;
-    \$495 [9] = \$146 ;
-    \$495 [10] = \$154 ;
-    \$495 [11] = \$162 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$495  = \$57 ;
     if (aclk_rst) begin
-      \$495  = 12'h000;
+      \$495  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$496  = \out_valid$197 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$496  = \$67 ;
     if (aclk_rst) begin
       \$496  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$497  = aw_valid_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$497 [0] = \$75 ;
+    \$497 [1] = \$83 ;
+    \$497 [2] = \$91 ;
+    \$497 [3] = \$99 ;
+    \$497 [4] = \$107 ;
+    \$497 [5] = \$115 ;
+    \$497 [6] = \$123 ;
+    \$497 [7] = \$131 ;
+    \$497 [8] = \$139 ;
+    \$497 [9] = \$147 ;
+    \$497 [10] = \$155 ;
+    \$497 [11] = \$163 ;
     if (aclk_rst) begin
-      \$497  = 1'h0;
+      \$497  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$498  = aw_valid_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$498  = \out_valid$211 ;
     if (aclk_rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$499  = aw_valid_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$499  = aw_valid_d0;
     if (aclk_rst) begin
       \$499  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$500  = \$174 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$500  = aw_valid_d1;
     if (aclk_rst) begin
-      \$500  = 4'h0;
+      \$500  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$501  = \$184 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$501  = aw_valid_d2;
     if (aclk_rst) begin
       \$501  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$502 [0] = \$192 ;
-    \$502 [1] = \$200 ;
-    \$502 [2] = \$208 ;
-    \$502 [3] = \$216 ;
-    \$502 [4] = \$224 ;
-    \$502 [5] = \$232 ;
-    \$502 [6] = \$240 ;
-    \$502 [7] = \$248 ;
-    \$502 [8] = \$256 ;
-    \$502 [9] = \$264 ;
-    \$502 [10] = \$272 ;
-    \$502 [11] = \$280 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$502  = \$176 ;
     if (aclk_rst) begin
-      \$502  = 12'h000;
+      \$502  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$503  = \$289 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$503  = \$186 ;
     if (aclk_rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$504  = ar_queue_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$504 [0] = \$194 ;
+    \$504 [1] = \$202 ;
+    \$504 [2] = \$210 ;
+    \$504 [3] = \$218 ;
+    \$504 [4] = \$226 ;
+    \$504 [5] = \$234 ;
+    \$504 [6] = \$242 ;
+    \$504 [7] = \$250 ;
+    \$504 [8] = \$258 ;
+    \$504 [9] = \$266 ;
+    \$504 [10] = \$274 ;
+    \$504 [11] = \$282 ;
     if (aclk_rst) begin
-      \$504  = 1'h0;
+      \$504  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$505  = ar_v1_refuses;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$505  = \$291 ;
     if (aclk_rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$506  = ar_v1_err;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$506  = ar_queue_push;
     if (aclk_rst) begin
-      \$506  = 4'h0;
+      \$506  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$507  = ar_v1_carried[3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$507  = ar_v1_refuses;
     if (aclk_rst) begin
-      \$507  = 4'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$508  = ar_v1_carried[60:29];
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$508  = ar_v1_err;
     if (aclk_rst) begin
-      \$508  = 32'd0;
+      \$508  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$509  = ar_v1_carried[64:61];
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$509  = ar_v1_carried[3:0];
     if (aclk_rst) begin
       \$509  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$510  = ar_v1_log_pool;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$510  = ar_v1_carried[60:29];
     if (aclk_rst) begin
-      \$510  = 8'h00;
+      \$510  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$511  = aw_queue_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$511  = ar_v1_carried[64:61];
     if (aclk_rst) begin
-      \$511  = 1'h0;
+      \$511  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$512  = \$293 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$512  = ar_v1_log_pool;
     if (aclk_rst) begin
-      \$512  = 1'h0;
+      \$512  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$513  = \$297 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$513  = aw_queue_push;
     if (aclk_rst) begin
-      \$513  = 4'h0;
+      \$513  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$514  = aw_v1_carried[3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$514  = \$295 ;
     if (aclk_rst) begin
-      \$514  = 4'h0;
+      \$514  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$515  = aw_v1_carried[60:29];
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$515  = \$299 ;
     if (aclk_rst) begin
-      \$515  = 32'd0;
+      \$515  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$516  = aw_v1_carried[64:61];
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$516  = aw_v1_carried[3:0];
     if (aclk_rst) begin
       \$516  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$517  = aw_v1_log_pool;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$517  = aw_v1_carried[60:29];
     if (aclk_rst) begin
-      \$517  = 8'h00;
+      \$517  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$518  = \$301 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$518  = aw_v1_carried[64:61];
     if (aclk_rst) begin
       \$518  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$519  = \$310 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$519  = aw_v1_log_pool;
     if (aclk_rst) begin
-      \$519  = 1'h1;
+      \$519  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$520  = \$318 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$520  = \$303 ;
     if (aclk_rst) begin
-      \$520  = 1'h0;
+      \$520  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$521  = \$320 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$521  = \$312 ;
     if (aclk_rst) begin
-      \$521  = 4'h0;
+      \$521  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$522  = s_axi_rvalid;
-    if (\$322 ) begin
-      \$522  = \$325 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$522  = \$320 ;
     if (aclk_rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$523  = r_skid_out_data;
-    if (\$322 ) begin
-      \$523  = \$326 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$523  = \$322 ;
+    if (aclk_rst) begin
+      \$523  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$524  = r_skid_spare_valid;
-    if (\$322 ) begin
-      \$524  = 1'h0;
-    end else if (\$324 ) begin
-      \$524  = 1'h1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$524  = s_axi_rvalid;
+    if (\$324 ) begin
+      \$524  = \$327 ;
     end
     if (aclk_rst) begin
       \$524  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$525  = r_skid_spare;
-    if (\$322 ) begin
-    end else if (\$324 ) begin
-      \$525  = r_skid_in_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$525  = r_skid_out_data;
+    if (\$324 ) begin
+      \$525  = \$328 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$526  = r_refusal_busy;
-    if (\$331 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$526  = r_skid_spare_valid;
+    if (\$324 ) begin
+      \$526  = 1'h0;
+    end else if (\$326 ) begin
       \$526  = 1'h1;
-    end else if (\$333 ) begin
-      if (\$335 ) begin
-        \$526  = 1'h0;
-      end
     end
     if (aclk_rst) begin
       \$526  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$527  = \$signal ;
-    if (\$331 ) begin
-      \$527  = ar_queue_data0[4:1];
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$527  = r_skid_spare;
+    if (\$324 ) begin
+    end else if (\$326 ) begin
+      \$527  = r_skid_in_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$528  = r_refusal_busy;
+    if (\$333 ) begin
+      \$528  = 1'h1;
+    end else if (\$335 ) begin
+      if (\$337 ) begin
+        \$528  = 1'h0;
+      end
     end
     if (aclk_rst) begin
-      \$527  = 4'h0;
+      \$528  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$528  = left;
-    if (\$331 ) begin
-      \$528  = ar_queue_data0[12:5];
-    end else if (\$333 ) begin
-      \$528  = \$334 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$529  = \$signal ;
+    if (\$333 ) begin
+      \$529  = ar_queue_data0[4:1];
     end
     if (aclk_rst) begin
-      \$528  = 8'h00;
+      \$529  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$529 [0] = \$343 ;
-    \$529 [1] = \$351 ;
-    \$529 [2] = \$359 ;
-    \$529 [3] = \$367 ;
-    \$529 [4] = \$375 ;
-    \$529 [5] = \$383 ;
-    \$529 [6] = \$391 ;
-    \$529 [7] = \$399 ;
-    \$529 [8] = \$407 ;
-    \$529 [9] = \$415 ;
-    \$529 [10] = \$423 ;
-    \$529 [11] = \$431 ;
-    if (aclk_rst) begin
-      \$529  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$530  = m_axi_wvalid;
-    if (\$433 ) begin
-      \$530  = \$436 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$530  = left;
+    if (\$333 ) begin
+      \$530  = ar_queue_data0[12:5];
+    end else if (\$335 ) begin
+      \$530  = \$336 [7:0];
     end
     if (aclk_rst) begin
-      \$530  = 1'h0;
+      \$530  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$531  = w_skid_out_data;
-    if (\$433 ) begin
-      \$531  = \$437 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$531 [0] = \$345 ;
+    \$531 [1] = \$353 ;
+    \$531 [2] = \$361 ;
+    \$531 [3] = \$369 ;
+    \$531 [4] = \$377 ;
+    \$531 [5] = \$385 ;
+    \$531 [6] = \$393 ;
+    \$531 [7] = \$401 ;
+    \$531 [8] = \$409 ;
+    \$531 [9] = \$417 ;
+    \$531 [10] = \$425 ;
+    \$531 [11] = \$433 ;
+    if (aclk_rst) begin
+      \$531  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$532  = w_skid_spare_valid;
-    if (\$433 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$532  = m_axi_wvalid;
+    if (\$435 ) begin
+      \$532  = \$438 ;
+    end
+    if (aclk_rst) begin
       \$532  = 1'h0;
-    end else if (\$435 ) begin
-      \$532  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$533  = w_skid_out_data;
+    if (\$435 ) begin
+      \$533  = \$439 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$534  = w_skid_spare_valid;
+    if (\$435 ) begin
+      \$534  = 1'h0;
+    end else if (\$437 ) begin
+      \$534  = 1'h1;
     end
     if (aclk_rst) begin
-      \$532  = 1'h0;
+      \$534  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$533  = w_skid_spare;
-    if (\$433 ) begin
-    end else if (\$435 ) begin
-      \$533  = { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$535  = w_skid_spare;
+    if (\$435 ) begin
+    end else if (\$437 ) begin
+      \$535  = { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$534  = \$441 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$536  = \$443 ;
     if (aclk_rst) begin
-      \$534  = 4'h0;
+      \$536  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$535  = \$444 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$537  = \$446 ;
     if (aclk_rst) begin
-      \$535  = 4'h0;
+      \$537  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$536  = \$452 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$538  = \$454 ;
     if (aclk_rst) begin
-      \$536  = 1'h1;
+      \$538  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$537  = \$459 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$539  = \$461 ;
     if (aclk_rst) begin
-      \$537  = 1'h0;
+      \$539  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$538  = \$461 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$540  = \$463 ;
     if (aclk_rst) begin
-      \$538  = 4'h0;
+      \$540  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$539  = \$473 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$541  = \$475 ;
     if (aclk_rst) begin
-      \$539  = 4'h0;
+      \$541  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$540  = s_axi_bvalid;
-    if (\$475 ) begin
-      \$540  = \$478 ;
-    end
-    if (aclk_rst) begin
-      \$540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$541  = b_skid_out_data;
-    if (\$475 ) begin
-      \$541  = \$479 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$542  = b_skid_spare_valid;
-    if (\$475 ) begin
-      \$542  = 1'h0;
-    end else if (\$477 ) begin
-      \$542  = 1'h1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$542  = s_axi_bvalid;
+    if (\$477 ) begin
+      \$542  = \$480 ;
     end
     if (aclk_rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$543  = b_skid_spare;
-    if (\$475 ) begin
-    end else if (\$477 ) begin
-      \$543  = b_skid_in_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$543  = b_skid_out_data;
+    if (\$477 ) begin
+      \$543  = \$481 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$544  = b_refusal_busy;
-    if (\$486 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$544  = b_skid_spare_valid;
+    if (\$477 ) begin
+      \$544  = 1'h0;
+    end else if (\$479 ) begin
       \$544  = 1'h1;
-    end else if (\$488 ) begin
-      \$544  = 1'h0;
     end
     if (aclk_rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
-    \$545  = answer_id;
-    if (\$486 ) begin
-      \$545  = aw_queue_data0[4:1];
-    end
-    if (aclk_rst) begin
-      \$545  = 4'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$545  = b_skid_spare;
+    if (\$477 ) begin
+    end else if (\$479 ) begin
+      \$545  = b_skid_in_data;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$546  = b_refusal_busy;
+    if (\$488 ) begin
+      \$546  = 1'h1;
+    end else if (\$490 ) begin
+      \$546  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
+    \$547  = answer_id;
+    if (\$488 ) begin
+      \$547  = aw_queue_data0[4:1];
+    end
+    if (aclk_rst) begin
+      \$547  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$300 , \$298 , ar_outstanding })
+    casez ({ \$302 , \$300 , ar_outstanding })
       6'h00:
-          \$301  = 4'h0;
+          \$303  = 4'h0;
       6'h01:
-          \$301  = 4'h1;
+          \$303  = 4'h1;
       6'h02:
-          \$301  = 4'h2;
+          \$303  = 4'h2;
       6'h03:
-          \$301  = 4'h3;
+          \$303  = 4'h3;
       6'h04:
-          \$301  = 4'h4;
+          \$303  = 4'h4;
       6'h05:
-          \$301  = 4'h5;
+          \$303  = 4'h5;
       6'h06:
-          \$301  = 4'h6;
+          \$303  = 4'h6;
       6'h07:
-          \$301  = 4'h7;
+          \$303  = 4'h7;
       6'h08:
-          \$301  = 4'h8;
+          \$303  = 4'h8;
       6'h09:
-          \$301  = 4'h9;
+          \$303  = 4'h9;
       6'h0a:
-          \$301  = 4'ha;
+          \$303  = 4'ha;
       6'h0b:
-          \$301  = 4'hb;
+          \$303  = 4'hb;
       6'h0c:
-          \$301  = 4'hc;
+          \$303  = 4'hc;
       6'h0d:
-          \$301  = 4'hd;
+          \$303  = 4'hd;
       6'h0e:
-          \$301  = 4'he;
+          \$303  = 4'he;
       6'h0f:
-          \$301  = 4'hf;
+          \$303  = 4'hf;
       6'h10:
-          \$301  = 4'h1;
+          \$303  = 4'h1;
       6'h11:
-          \$301  = 4'h2;
+          \$303  = 4'h2;
       6'h12:
-          \$301  = 4'h3;
+          \$303  = 4'h3;
       6'h13:
-          \$301  = 4'h4;
+          \$303  = 4'h4;
       6'h14:
-          \$301  = 4'h5;
+          \$303  = 4'h5;
       6'h15:
-          \$301  = 4'h6;
+          \$303  = 4'h6;
       6'h16:
-          \$301  = 4'h7;
+          \$303  = 4'h7;
       6'h17:
-          \$301  = 4'h8;
+          \$303  = 4'h8;
       6'h18:
-          \$301  = 4'h9;
+          \$303  = 4'h9;
       6'h19:
-          \$301  = 4'ha;
+          \$303  = 4'ha;
       6'h1a:
-          \$301  = 4'hb;
+          \$303  = 4'hb;
       6'h1b:
-          \$301  = 4'hc;
+          \$303  = 4'hc;
       6'h1c:
-          \$301  = 4'hd;
+          \$303  = 4'hd;
       6'h1d:
-          \$301  = 4'he;
+          \$303  = 4'he;
       6'h1e:
-          \$301  = 4'hf;
+          \$303  = 4'hf;
       6'h1f:
-          \$301  = 4'h0;
+          \$303  = 4'h0;
       6'h20:
-          \$301  = 4'hf;
+          \$303  = 4'hf;
       6'h21:
-          \$301  = 4'h0;
+          \$303  = 4'h0;
       6'h22:
-          \$301  = 4'h1;
+          \$303  = 4'h1;
       6'h23:
-          \$301  = 4'h2;
+          \$303  = 4'h2;
       6'h24:
-          \$301  = 4'h3;
+          \$303  = 4'h3;
       6'h25:
-          \$301  = 4'h4;
+          \$303  = 4'h4;
       6'h26:
-          \$301  = 4'h5;
+          \$303  = 4'h5;
       6'h27:
-          \$301  = 4'h6;
+          \$303  = 4'h6;
       6'h28:
-          \$301  = 4'h7;
+          \$303  = 4'h7;
       6'h29:
-          \$301  = 4'h8;
+          \$303  = 4'h8;
       6'h2a:
-          \$301  = 4'h9;
+          \$303  = 4'h9;
       6'h2b:
-          \$301  = 4'ha;
+          \$303  = 4'ha;
       6'h2c:
-          \$301  = 4'hb;
+          \$303  = 4'hb;
       6'h2d:
-          \$301  = 4'hc;
+          \$303  = 4'hc;
       6'h2e:
-          \$301  = 4'hd;
+          \$303  = 4'hd;
       6'h2f:
-          \$301  = 4'he;
+          \$303  = 4'he;
       6'h30:
-          \$301  = 4'h0;
+          \$303  = 4'h0;
       6'h31:
-          \$301  = 4'h1;
+          \$303  = 4'h1;
       6'h32:
-          \$301  = 4'h2;
+          \$303  = 4'h2;
       6'h33:
-          \$301  = 4'h3;
+          \$303  = 4'h3;
       6'h34:
-          \$301  = 4'h4;
+          \$303  = 4'h4;
       6'h35:
-          \$301  = 4'h5;
+          \$303  = 4'h5;
       6'h36:
-          \$301  = 4'h6;
+          \$303  = 4'h6;
       6'h37:
-          \$301  = 4'h7;
+          \$303  = 4'h7;
       6'h38:
-          \$301  = 4'h8;
+          \$303  = 4'h8;
       6'h39:
-          \$301  = 4'h9;
+          \$303  = 4'h9;
       6'h3a:
-          \$301  = 4'ha;
+          \$303  = 4'ha;
       6'h3b:
-          \$301  = 4'hb;
+          \$303  = 4'hb;
       6'h3c:
-          \$301  = 4'hc;
+          \$303  = 4'hc;
       6'h3d:
-          \$301  = 4'hd;
+          \$303  = 4'hd;
       6'h3e:
-          \$301  = 4'he;
+          \$303  = 4'he;
       6'h3f:
-          \$301  = 4'hf;
+          \$303  = 4'hf;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$194 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$130 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ ar_queue_pop, \$319 , ar_used })
+    casez ({ ar_queue_pop, \$321 , ar_used })
       6'h00:
-          \$320  = 4'h0;
+          \$322  = 4'h0;
       6'h01:
-          \$320  = 4'h1;
+          \$322  = 4'h1;
       6'h02:
-          \$320  = 4'h2;
+          \$322  = 4'h2;
       6'h03:
-          \$320  = 4'h3;
+          \$322  = 4'h3;
       6'h04:
-          \$320  = 4'h4;
+          \$322  = 4'h4;
       6'h05:
-          \$320  = 4'h5;
+          \$322  = 4'h5;
       6'h06:
-          \$320  = 4'h6;
+          \$322  = 4'h6;
       6'h07:
-          \$320  = 4'h7;
+          \$322  = 4'h7;
       6'h08:
-          \$320  = 4'h8;
+          \$322  = 4'h8;
       6'h09:
-          \$320  = 4'h9;
+          \$322  = 4'h9;
       6'h0a:
-          \$320  = 4'ha;
+          \$322  = 4'ha;
       6'h0b:
-          \$320  = 4'hb;
+          \$322  = 4'hb;
       6'h0c:
-          \$320  = 4'hc;
+          \$322  = 4'hc;
       6'h0d:
-          \$320  = 4'hd;
+          \$322  = 4'hd;
       6'h0e:
-          \$320  = 4'he;
+          \$322  = 4'he;
       6'h0f:
-          \$320  = 4'hf;
+          \$322  = 4'hf;
       6'h10:
-          \$320  = 4'h1;
+          \$322  = 4'h1;
       6'h11:
-          \$320  = 4'h2;
+          \$322  = 4'h2;
       6'h12:
-          \$320  = 4'h3;
+          \$322  = 4'h3;
       6'h13:
-          \$320  = 4'h4;
+          \$322  = 4'h4;
       6'h14:
-          \$320  = 4'h5;
+          \$322  = 4'h5;
       6'h15:
-          \$320  = 4'h6;
+          \$322  = 4'h6;
       6'h16:
-          \$320  = 4'h7;
+          \$322  = 4'h7;
       6'h17:
-          \$320  = 4'h8;
+          \$322  = 4'h8;
       6'h18:
-          \$320  = 4'h9;
+          \$322  = 4'h9;
       6'h19:
-          \$320  = 4'ha;
+          \$322  = 4'ha;
       6'h1a:
-          \$320  = 4'hb;
+          \$322  = 4'hb;
       6'h1b:
-          \$320  = 4'hc;
+          \$322  = 4'hc;
       6'h1c:
-          \$320  = 4'hd;
+          \$322  = 4'hd;
       6'h1d:
-          \$320  = 4'he;
+          \$322  = 4'he;
       6'h1e:
-          \$320  = 4'hf;
+          \$322  = 4'hf;
       6'h1f:
-          \$320  = 4'h0;
+          \$322  = 4'h0;
       6'h20:
-          \$320  = 4'hf;
+          \$322  = 4'hf;
       6'h21:
-          \$320  = 4'h0;
+          \$322  = 4'h0;
       6'h22:
-          \$320  = 4'h1;
+          \$322  = 4'h1;
       6'h23:
-          \$320  = 4'h2;
+          \$322  = 4'h2;
       6'h24:
-          \$320  = 4'h3;
+          \$322  = 4'h3;
       6'h25:
-          \$320  = 4'h4;
+          \$322  = 4'h4;
       6'h26:
-          \$320  = 4'h5;
+          \$322  = 4'h5;
       6'h27:
-          \$320  = 4'h6;
+          \$322  = 4'h6;
       6'h28:
-          \$320  = 4'h7;
+          \$322  = 4'h7;
       6'h29:
-          \$320  = 4'h8;
+          \$322  = 4'h8;
       6'h2a:
-          \$320  = 4'h9;
+          \$322  = 4'h9;
       6'h2b:
-          \$320  = 4'ha;
+          \$322  = 4'ha;
       6'h2c:
-          \$320  = 4'hb;
+          \$322  = 4'hb;
       6'h2d:
-          \$320  = 4'hc;
+          \$322  = 4'hc;
       6'h2e:
-          \$320  = 4'hd;
+          \$322  = 4'hd;
       6'h2f:
-          \$320  = 4'he;
+          \$322  = 4'he;
       6'h30:
-          \$320  = 4'h0;
+          \$322  = 4'h0;
       6'h31:
-          \$320  = 4'h1;
+          \$322  = 4'h1;
       6'h32:
-          \$320  = 4'h2;
+          \$322  = 4'h2;
       6'h33:
-          \$320  = 4'h3;
+          \$322  = 4'h3;
       6'h34:
-          \$320  = 4'h4;
+          \$322  = 4'h4;
       6'h35:
-          \$320  = 4'h5;
+          \$322  = 4'h5;
       6'h36:
-          \$320  = 4'h6;
+          \$322  = 4'h6;
       6'h37:
-          \$320  = 4'h7;
+          \$322  = 4'h7;
       6'h38:
-          \$320  = 4'h8;
+          \$322  = 4'h8;
       6'h39:
-          \$320  = 4'h9;
+          \$322  = 4'h9;
       6'h3a:
-          \$320  = 4'ha;
+          \$322  = 4'ha;
       6'h3b:
-          \$320  = 4'hb;
+          \$322  = 4'hb;
       6'h3c:
-          \$320  = 4'hc;
+          \$322  = 4'hc;
       6'h3d:
-          \$320  = 4'hd;
+          \$322  = 4'hd;
       6'h3e:
-          \$320  = 4'he;
+          \$322  = 4'he;
       6'h3f:
-          \$320  = 4'hf;
+          \$322  = 4'hf;
     endcase
   end
   assign addr = s_axi_araddr[31:0];
@@ -11892,21 +10922,21 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$12710$1  = ar_queue_data0[61:1];
-  assign \port$12755$1  = aw_queue_data0[61:1];
-  assign \$72  = ar_queue_push;
-  assign \$155  = { ar_v1_carried[60:0], \$1  };
-  assign \$159  = \$158 ;
-  assign \$190  = aw_queue_push;
-  assign \$273  = { aw_v1_carried[60:0], \$6  };
-  assign \$277  = \$276 ;
-  assign \$341  = aw_queue_push;
-  assign \$424  = w_verdicts_w_data;
-  assign \$428  = \$427 ;
+  assign \port$12245$1  = ar_queue_data0[61:1];
+  assign \port$12297$1  = aw_queue_data0[61:1];
+  assign \$279  = \$278 ;
+  assign \$73  = ar_queue_push;
+  assign \$156  = { ar_v1_carried[60:0], \$1  };
+  assign \$160  = \$159 ;
+  assign \$192  = aw_queue_push;
+  assign \$275  = { aw_v1_carried[60:0], \$6  };
+  assign \$343  = aw_queue_push;
+  assign \$426  = w_verdicts_w_data;
+  assign \$430  = \$429 ;
 endmodule
 
 module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid, out_valid, out_pool, out_slot, out_log_pool, out_err, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$195  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$131  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -12487,42 +11517,42 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid
   always @(posedge aclk_clk)
     \$signal$50  <= \$256 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$223  = valid;
     if (aclk_rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$224  = \$signal$6 ;
     if (aclk_rst) begin
       \$224  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$225  = v0;
     if (aclk_rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$226  = \$signal ;
     if (aclk_rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$227  = \$34 ;
     if (aclk_rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     (* full_case = 32'd1 *)
     casez (burst0)
       2'h0:
@@ -12537,7 +11567,7 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     (* full_case = 32'd1 *)
     casez (burst0)
       2'h0:
@@ -12552,28 +11582,28 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$230  = \$signal$19 ;
     if (aclk_rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$231  = \$signal$20 ;
     if (aclk_rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$232  = \$50 ;
     if (aclk_rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$233 [0] = \$56 ;
     \$233 [1] = \$74 ;
     \$233 [2] = \$90 ;
@@ -12582,7 +11612,7 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$234 [0] = \$62 ;
     \$234 [1] = \$80 ;
     \$234 [2] = \$94 ;
@@ -12591,7 +11621,7 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$235 [0] = \$68 ;
     \$235 [1] = \$86 ;
     \$235 [2] = \$98 ;
@@ -12600,7 +11630,7 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$236 [0] = \$104 ;
     \$236 [1] = \$110 ;
     if (aclk_rst) begin
@@ -12608,14 +11638,14 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$237  = \$111 [9:0];
     if (aclk_rst) begin
       \$237  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$238 [0] = \$114 [25];
     \$238 [1] = \$118 [23];
     if (aclk_rst) begin
@@ -12623,126 +11653,126 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$239  = \$115 [9:0];
     if (aclk_rst) begin
       \$239  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$240  = \$signal$24 ;
     if (aclk_rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$241  = \$signal$25 ;
     if (aclk_rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$242  = ok2;
     if (aclk_rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$243  = \$119 ;
     if (aclk_rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$244  = \$121 ;
     if (aclk_rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$245  = \$122 ;
     if (aclk_rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$246  = \$124 ;
     if (aclk_rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$247  = \$127 ;
     if (aclk_rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$248  = first_in[1:0];
     if (aclk_rst) begin
       \$248  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$249  = { \$183 , \$176 , \$169 , \$162 , \$155 , \$148 , \$141 , \$134  };
     if (aclk_rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$250  = { \$213 , \$210 , \$207 , \$204 , \$201 , \$198 , \$195 , \$192 , \$189 , \$186  };
     if (aclk_rst) begin
       \$250  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$251  = \$signal$34 ;
     if (aclk_rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$252  = \$signal$35 ;
     if (aclk_rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$253  = \$signal$42 ;
     if (aclk_rst) begin
       \$253  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$254  = \$signal$44 ;
     if (aclk_rst) begin
       \$254  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     \$255  = log_pool3;
     if (aclk_rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$195 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$131 ) begin end
     (* full_case = 32'd1 *)
     if (\$221 ) begin
       \$256  = 4'h9;
@@ -12828,7 +11858,7 @@ module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid
 endmodule
 
 module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid, out_valid, out_pool, out_slot, out_log_pool, out_err, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$196  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$132  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -13409,42 +12439,42 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
   always @(posedge aclk_clk)
     \$signal$50  <= \$256 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$223  = valid;
     if (aclk_rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$224  = \$signal$6 ;
     if (aclk_rst) begin
       \$224  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$225  = v0;
     if (aclk_rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$226  = \$signal ;
     if (aclk_rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$227  = \$34 ;
     if (aclk_rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     (* full_case = 32'd1 *)
     casez (burst0)
       2'h0:
@@ -13459,7 +12489,7 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     (* full_case = 32'd1 *)
     casez (burst0)
       2'h0:
@@ -13474,28 +12504,28 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$230  = \$signal$19 ;
     if (aclk_rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$231  = \$signal$20 ;
     if (aclk_rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$232  = \$50 ;
     if (aclk_rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$233 [0] = \$56 ;
     \$233 [1] = \$74 ;
     \$233 [2] = \$90 ;
@@ -13504,7 +12534,7 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$234 [0] = \$62 ;
     \$234 [1] = \$80 ;
     \$234 [2] = \$94 ;
@@ -13513,7 +12543,7 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$235 [0] = \$68 ;
     \$235 [1] = \$86 ;
     \$235 [2] = \$98 ;
@@ -13522,7 +12552,7 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$236 [0] = \$104 ;
     \$236 [1] = \$110 ;
     if (aclk_rst) begin
@@ -13530,14 +12560,14 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$237  = \$111 [9:0];
     if (aclk_rst) begin
       \$237  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$238 [0] = \$114 [25];
     \$238 [1] = \$118 [23];
     if (aclk_rst) begin
@@ -13545,126 +12575,126 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$239  = \$115 [9:0];
     if (aclk_rst) begin
       \$239  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$240  = \$signal$24 ;
     if (aclk_rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$241  = \$signal$25 ;
     if (aclk_rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$242  = ok2;
     if (aclk_rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$243  = \$119 ;
     if (aclk_rst) begin
       \$243  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$244  = \$121 ;
     if (aclk_rst) begin
       \$244  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$245  = \$122 ;
     if (aclk_rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$246  = \$124 ;
     if (aclk_rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$247  = \$127 ;
     if (aclk_rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$248  = first_in[1:0];
     if (aclk_rst) begin
       \$248  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$249  = { \$183 , \$176 , \$169 , \$162 , \$155 , \$148 , \$141 , \$134  };
     if (aclk_rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$250  = { \$213 , \$210 , \$207 , \$204 , \$201 , \$198 , \$195 , \$192 , \$189 , \$186  };
     if (aclk_rst) begin
       \$250  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$251  = \$signal$34 ;
     if (aclk_rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$252  = \$signal$35 ;
     if (aclk_rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$253  = \$signal$42 ;
     if (aclk_rst) begin
       \$253  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$254  = \$signal$44 ;
     if (aclk_rst) begin
       \$254  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     \$255  = log_pool3;
     if (aclk_rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$196 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$132 ) begin end
     (* full_case = 32'd1 *)
     if (\$221 ) begin
       \$256  = 4'h9;
@@ -13749,11 +12779,11 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
   assign \$220  = \$218 ;
 endmodule
 
-module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$9971$0 , \port$9972$0 , \port$9973$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$10263$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$12051$0 , \port$12051$48 , rsp_freed_valid, \port$12054$0 , rsp_flushed_valid, \port$12066$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$12094$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$12179$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$12283$0 , \port$12431$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$12666$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
+module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$9497$0 , \port$9498$0 , \port$9499$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$9789$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$11579$0 , \port$11579$48 , rsp_freed_valid, \port$11582$0 , rsp_flushed_valid, \port$11594$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$11622$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$11707$0 
+, bus__w_beat_from_queue, e1_exhausted, \port$11811$0 , \port$11959$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$12194$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
 , guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$197  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$133  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire \$100 ;
@@ -22236,35 +21266,35 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
-  output [41:0] \port$10263$1 ;
-  wire [41:0] \port$10263$1 ;
-  input [15:0] \port$12051$0 ;
-  wire [15:0] \port$12051$0 ;
-  input [13:0] \port$12051$48 ;
-  wire [13:0] \port$12051$48 ;
-  input [16:0] \port$12054$0 ;
-  wire [16:0] \port$12054$0 ;
-  input [15:0] \port$12066$0 ;
-  wire [15:0] \port$12066$0 ;
-  input [36:0] \port$12094$0 ;
-  wire [36:0] \port$12094$0 ;
-  input [35:0] \port$12179$0 ;
-  wire [35:0] \port$12179$0 ;
+  input [15:0] \port$11579$0 ;
+  wire [15:0] \port$11579$0 ;
+  input [13:0] \port$11579$48 ;
+  wire [13:0] \port$11579$48 ;
+  input [16:0] \port$11582$0 ;
+  wire [16:0] \port$11582$0 ;
+  input [15:0] \port$11594$0 ;
+  wire [15:0] \port$11594$0 ;
+  input [36:0] \port$11622$0 ;
+  wire [36:0] \port$11622$0 ;
+  input [35:0] \port$11707$0 ;
+  wire [35:0] \port$11707$0 ;
   (* init = 1'h0 *)
-  output \port$12283$0 ;
-  wire \port$12283$0 ;
+  output \port$11811$0 ;
+  wire \port$11811$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$12431$0 ;
-  wire [5:0] \port$12431$0 ;
+  output [5:0] \port$11959$0 ;
+  wire [5:0] \port$11959$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$12666$0 ;
-  wire [5:0] \port$12666$0 ;
-  output \port$9971$0 ;
-  wire \port$9971$0 ;
-  output \port$9972$0 ;
-  wire \port$9972$0 ;
-  output \port$9973$0 ;
-  wire \port$9973$0 ;
+  output [5:0] \port$12194$0 ;
+  wire [5:0] \port$12194$0 ;
+  output \port$9497$0 ;
+  wire \port$9497$0 ;
+  output \port$9498$0 ;
+  wire \port$9498$0 ;
+  output \port$9499$0 ;
+  wire \port$9499$0 ;
+  output [41:0] \port$9789$1 ;
+  wire [41:0] \port$9789$1 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -27320,7 +26350,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$6757  = \$6756  | r1_sel_pool1_low_water;
   assign \$6758  = \$6755  | \$6757 ;
   assign \$6759  = \$6752  | \$6758 ;
-  assign \$6760  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$6760  = bus__w_beat_from_queue ? \port$11707$0 [35:32] : bus__w_strb;
   assign \$6761  = \$6760  == 4'hf;
   assign \$6762  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$6764  = ~ \$6763 ;
@@ -27334,7 +26364,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$6773  = \$6772 [5:0] == 3'h4;
   assign \$6774  = \$6771  & \$6773 ;
   assign \$6775  = bus__w_req & \$6774 ;
-  assign \$6776  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$6776  = bus__w_beat_from_queue ? \port$11707$0 [35:32] : bus__w_strb;
   assign \$6777  = \$6776  == 4'hf;
   assign \$6778  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$6780  = ~ \$6779 ;
@@ -27348,7 +26378,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$6789  = \$6788 [5:0] == 6'h30;
   assign \$6790  = \$6787  & \$6789 ;
   assign \$6791  = bus__w_req & \$6790 ;
-  assign \$6792  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$6792  = bus__w_beat_from_queue ? \port$11707$0 [35:32] : bus__w_strb;
   assign \$6793  = \$6792  == 4'hf;
   assign \$6794  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$6796  = ~ \$6795 ;
@@ -27361,7 +26391,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$6804  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$6805  = \$6804 [5:0] == 3'h4;
   assign \$6806  = \$6803  & \$6805 ;
-  assign \$6807  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$6807  = bus__w_beat_from_queue ? \port$11707$0 [35:32] : bus__w_strb;
   assign \$6808  = \$6807  == 4'hf;
   assign \$6809  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$6811  = ~ \$6810 ;
@@ -27376,7 +26406,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$6821  = \$6818  & \$6820 ;
   assign \$6822  = \$6806  | \$6821 ;
   assign \$6823  = bus__w_req & \$6822 ;
-  assign \$6824  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$6824  = bus__w_beat_from_queue ? \port$11707$0 [35:32] : bus__w_strb;
   assign \$6825  = \$6824  == 4'hf;
   assign \$6826  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$6828  = ~ \$6827 ;
@@ -27393,10 +26423,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$6840  = \$6839 [11:6] - 3'h4;
   assign \$6841  = w0_samples_is & w0_samples_slot_ok;
   assign \$6842  = w0_calibration_is & w0_calibration_slot_ok;
-  assign \$6843  = bus__w_beat_from_queue ? \port$12179$0 [31:0] : bus__w_data;
-  assign \$6844  = bus__w_beat_from_queue ? \port$12179$0 [31:0] : bus__w_data;
+  assign \$6843  = bus__w_beat_from_queue ? \port$11707$0 [31:0] : bus__w_data;
+  assign \$6844  = bus__w_beat_from_queue ? \port$11707$0 [31:0] : bus__w_data;
   assign \$6846  = 31'h40000000 + \$6845 ;
-  assign \$6847  = bus__w_beat_from_queue ? \port$12179$0 [31:0] : bus__w_data;
+  assign \$6847  = bus__w_beat_from_queue ? \port$11707$0 [31:0] : bus__w_data;
   assign \$6849  = 31'h40100000 + \$6848 ;
   assign \$6850  = ~ command_queue_pop;
   assign \$6851  = command_queue_count[0] & \$6850 ;
@@ -27582,10 +26612,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$7031  = 1'h1 << \$7030 [7:5];
   assign \$7032  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$7033  = 1'h1 << \$7032 [11:8];
-  assign \$7034  = bus__w_beat_from_queue ? \port$12179$0 [31:0] : bus__w_data;
-  assign \$7035  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$7034  = bus__w_beat_from_queue ? \port$11707$0 [31:0] : bus__w_data;
+  assign \$7035  = bus__w_beat_from_queue ? \port$11707$0 [35:32] : bus__w_strb;
   assign \$7036  = \$7035  == 4'hf;
-  assign \$7037  = bus__w_beat_from_queue ? \port$12179$0 [35:32] : bus__w_strb;
+  assign \$7037  = bus__w_beat_from_queue ? \port$11707$0 [35:32] : bus__w_strb;
   assign \$7038  = ~ \$signal$344 ;
   assign \$7039  = \$signal$387  & \$7038 ;
   assign \$7040  = ~ new_flush;
@@ -27811,13 +26841,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$7260  = \$7259  & \$signal$393 [1];
   assign \$7261  = \$signal$391  & w2_is_pool1_low_water;
   assign \$7262  = \$7261  & \$signal$393 [2];
-  assign \$7263  = | \port$12054$0 [4:1];
+  assign \$7263  = | \port$11582$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$7263 ;
-  assign \$7264  = | \port$12066$0 [4:1];
+  assign \$7264  = | \port$11594$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$7264 ;
-  assign \$7265  = ~ \port$12051$0 [0];
+  assign \$7265  = ~ \port$11579$0 [0];
   assign \$7266  = rsp_grant_valid & \$7265 ;
-  assign \$7267  = \port$12051$0 [4:1] != 1'h1;
+  assign \$7267  = \port$11579$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$7266  & \$7267 ;
   assign \$7268  = e1_n_at_least[0] & space_ge1;
   assign \$7269  = e1_n_at_least[1] & space_ge2;
@@ -28227,12 +27257,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$7617  = ~ \$7616 ;
   assign \$7618  = \$7617  + 1'h1;
   assign w0_calibration_is = bus__w_addr_from_queue ? \$7615 [6] : \$7618 [6];
-  assign \$7619  = \port$12179$0 [18:0] - 11'h400;
+  assign \$7619  = \port$11707$0 [18:0] - 11'h400;
   assign \$7620  = ~ \$7619 [19];
   assign \$7621  = bus__w_data[18:0] - 11'h400;
   assign \$7622  = ~ \$7621 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$7623  = \port$12179$0 [18:0] - 5'h10;
+  assign \$7623  = \port$11707$0 [18:0] - 5'h10;
   assign \$7624  = ~ \$7623 [19];
   assign \$7625  = bus__w_data[18:0] - 5'h10;
   assign \$7626  = ~ \$7625 [19];
@@ -28465,11 +27495,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$7846  = \$signal$407  & \$signal$392 ;
   assign \$7847  = ~ \$7846 ;
   assign bus__w_err = \$7845  & \$7847 ;
-  assign \$7848  = rsp_freed_valid & \port$12094$0 [0];
+  assign \$7848  = rsp_freed_valid & \port$11622$0 [0];
   assign \$7849  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$7848  | \$7849 ;
-  assign \$7850  = rsp_freed_valid & \port$12094$0 [0];
-  assign \$7851  = \$7850  ? \port$12054$0 [0] : \port$12066$0 [0];
+  assign \$7850  = rsp_freed_valid & \port$11622$0 [0];
+  assign \$7851  = \$7850  ? \port$11582$0 [0] : \port$11594$0 [0];
   assign bus__w_slow_err = ~ \$7851 ;
   always @(posedge aclk_clk)
     cycle <= \$7852 ;
@@ -28962,20 +27992,20 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     calibration_low_water <= \$8027 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$12054$0 [16] ? { 7'h00, \port$12054$0 [15] } : 8'hff;
+  assign \$2  = \port$11582$0 [16] ? { 7'h00, \port$11582$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$12066$0 [14:5], 47'h000000000000, \port$12066$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$12066$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$12051$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$12051$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$12051$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$12054$0 [14:5], \port$12094$0 [32:1], 4'h0, \port$12094$0 [36:33], \$2 , 1'h0, \port$12094$0 [0], 3'h1, \port$12054$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$11594$0 [14:5], 47'h000000000000, \port$11594$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$11594$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$11579$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$11579$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$11579$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$11582$0 [14:5], \port$11622$0 [32:1], 4'h0, \port$11622$0 [36:33], \$2 , 1'h0, \port$11622$0 [0], 3'h1, \port$11582$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$12066$0 [14:5], 47'h000000000000, \port$12066$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$12066$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$12051$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$12051$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$12051$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$11594$0 [14:5], 47'h000000000000, \port$11594$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$11594$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$11579$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$11579$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$11579$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$12051$0 [4:1] == 1'h1;
+  assign \$15  = \port$11579$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
   assign \$17  = cycle - 4'ha;
   assign \$18  = cycle - 4'ha;
@@ -28983,26 +28013,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$20  = cycle - 4'ha;
   assign \$21  = guard_ar_refused + guard_aw_refused;
   assign \$28  = guard_ar_refused | guard_aw_refused;
-  assign \$29  = rsp_grant_valid & \port$12051$0 [0];
-  assign \$30  = ! \port$12051$0 [5];
+  assign \$29  = rsp_grant_valid & \port$11579$0 [0];
+  assign \$30  = ! \port$11579$0 [5];
   assign \$31  = \$29  & \$30 ;
-  assign \$32  = rsp_freed_valid & \port$12054$0 [0];
-  assign \$33  = ! \port$12054$0 [15];
+  assign \$32  = rsp_freed_valid & \port$11582$0 [0];
+  assign \$33  = ! \port$11582$0 [15];
   assign \$34  = \$32  & \$33 ;
-  assign \$35  = rsp_flushed_valid & \port$12066$0 [0];
-  assign \$36  = ! \port$12066$0 [15];
+  assign \$35  = rsp_flushed_valid & \port$11594$0 [0];
+  assign \$36  = ! \port$11594$0 [15];
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = \port$12051$0 [4:1] == 1'h1;
+  assign \$38  = \port$11579$0 [4:1] == 1'h1;
   assign \$39  = rsp_grant_valid & \$38 ;
-  assign \$40  = ! \port$12051$0 [5];
+  assign \$40  = ! \port$11579$0 [5];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = rsp_grant_valid & \port$12051$0 [0];
+  assign \$42  = rsp_grant_valid & \port$11579$0 [0];
   assign \$44  = \$42  & \$43 ;
-  assign \$45  = rsp_freed_valid & \port$12054$0 [0];
+  assign \$45  = rsp_freed_valid & \port$11582$0 [0];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = rsp_flushed_valid & \port$12066$0 [0];
+  assign \$48  = rsp_flushed_valid & \port$11594$0 [0];
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = \port$12051$0 [4:1] == 1'h1;
+  assign \$51  = \port$11579$0 [4:1] == 1'h1;
   assign \$52  = rsp_grant_valid & \$51 ;
   assign \$54  = \$52  & \$53 ;
   assign \$55  = log_bank0_row + 1'h1;
@@ -30987,7 +30017,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8], bus__r_addr[6:2] };
   assign \$auto$rtlil.cc:2739:Not$100  = ~ \$6762 [8];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$6164 , \$6162 , \$6160 , \$6158 , \$6156  })
       5'h00:
@@ -31057,7 +30087,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     casez (head_bank)
       3'h0:
@@ -31079,7 +30109,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     casez (\$6461 [0])
       1'h0:
@@ -31089,7 +30119,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     casez (\$6464 [0])
       1'h0:
@@ -31099,7 +30129,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge1 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31117,7 +30147,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge2 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31135,7 +30165,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge3 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31153,7 +30183,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge4 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31171,7 +30201,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge5 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31189,7 +30219,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge6 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31207,7 +30237,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge7 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31225,7 +30255,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge8 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31243,7 +30273,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge9 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31261,7 +30291,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge10 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31279,7 +30309,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge11 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31297,7 +30327,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge12 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31315,7 +30345,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge13 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31333,7 +30363,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge14 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31351,7 +30381,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge15 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31369,7 +30399,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge16 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31387,7 +30417,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge17 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31405,7 +30435,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge18 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31423,7 +30453,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge19 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31441,7 +30471,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge20 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31459,7 +30489,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge21 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31477,7 +30507,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge22 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31495,7 +30525,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge23 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31513,7 +30543,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge24 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31531,7 +30561,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge25 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31549,7 +30579,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge26 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31567,7 +30597,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge27 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31585,7 +30615,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge28 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31603,7 +30633,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge29 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31621,7 +30651,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge30 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31639,7 +30669,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge31 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31657,7 +30687,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     space_plus_all_ge32 = 1'h0;
     casez (\$signal$47 )
       3'h0:
@@ -31675,161 +30705,161 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7852  = \$1 [31:0];
     if (aclk_rst) begin
       \$7852  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7853  = busy;
     if (aclk_rst) begin
       \$7853  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7854  = \ready$6 ;
     if (aclk_rst) begin
       \$7854  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7855  = \$7 ;
     if (aclk_rst) begin
       \$7855  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7856  = \$11 ;
     if (aclk_rst) begin
       \$7856  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
-    \$7857  = { \$12 [31:0], 22'h000000, \port$12051$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$12051$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$12051$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    \$7857  = { \$12 [31:0], 22'h000000, \port$11579$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$11579$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$11579$0 [4:1] };
     if (aclk_rst) begin
       \$7857  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7858  = \$14 [1:0];
     if (aclk_rst) begin
       \$7858  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7859  = \$16 ;
     if (aclk_rst) begin
       \$7859  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7860  = \$19 ;
     if (aclk_rst) begin
       \$7860  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7861  = { \$20 [31:0], 28'h0000000, guard_aw_id, guard_aw_addr, 4'h0, guard_aw_tag, guard_aw_pool, 5'h14, guard_aw_err };
     if (aclk_rst) begin
       \$7861  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7862  = \$21 ;
     if (aclk_rst) begin
       \$7862  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7863  = \$22 ;
     if (aclk_rst) begin
       \$7863  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7864  = { \$27 , \$26 , \$25 , \$24 , \$23  };
     if (aclk_rst) begin
       \$7864  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7865  = \$28 ;
     if (aclk_rst) begin
       \$7865  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7866  = \$31 ;
     if (aclk_rst) begin
       \$7866  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7867  = \$34 ;
     if (aclk_rst) begin
       \$7867  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7868  = \$37 ;
     if (aclk_rst) begin
       \$7868  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7869  = \$41 ;
     if (aclk_rst) begin
       \$7869  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7870  = \$44 ;
     if (aclk_rst) begin
       \$7870  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7871  = \$47 ;
     if (aclk_rst) begin
       \$7871  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7872  = \$50 ;
     if (aclk_rst) begin
       \$7872  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7873  = \$54 ;
     if (aclk_rst) begin
       \$7873  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7874  = log_bank0_row;
     if (log_bank0_enable) begin
       \$7874  = \$55 [1:0];
@@ -31839,14 +30869,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7875  = log_bank0_enable;
     if (aclk_rst) begin
       \$7875  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7876  = log_bank1_row;
     if (log_bank1_enable) begin
       \$7876  = \$782 [1:0];
@@ -31856,14 +30886,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7877  = log_bank1_enable;
     if (aclk_rst) begin
       \$7877  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7878  = log_bank2_row;
     if (log_bank2_enable) begin
       \$7878  = \$1509 [1:0];
@@ -31873,14 +30903,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7879  = log_bank2_enable;
     if (aclk_rst) begin
       \$7879  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7880  = log_bank3_row;
     if (log_bank3_enable) begin
       \$7880  = \$2236 [1:0];
@@ -31890,14 +30920,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7881  = log_bank3_enable;
     if (aclk_rst) begin
       \$7881  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7882  = log_bank4_row;
     if (log_bank4_enable) begin
       \$7882  = \$2963 [1:0];
@@ -31907,14 +30937,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7883  = log_bank4_enable;
     if (aclk_rst) begin
       \$7883  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7884  = log_bank5_row;
     if (log_bank5_enable) begin
       \$7884  = \$3690 [1:0];
@@ -31924,14 +30954,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7885  = log_bank5_enable;
     if (aclk_rst) begin
       \$7885  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7886  = log_bank6_row;
     if (log_bank6_enable) begin
       \$7886  = \$4417 [1:0];
@@ -31941,14 +30971,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7887  = log_bank6_enable;
     if (aclk_rst) begin
       \$7887  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7888  = log_bank7_row;
     if (log_bank7_enable) begin
       \$7888  = \$5144 [1:0];
@@ -31958,252 +30988,252 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7889  = log_bank7_enable;
     if (aclk_rst) begin
       \$7889  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7890  = \$5871 ;
     if (aclk_rst) begin
       \$7890  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7891  = \$5872 ;
     if (aclk_rst) begin
       \$7891  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7892  = \$5873 ;
     if (aclk_rst) begin
       \$7892  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7893  = \$5874 ;
     if (aclk_rst) begin
       \$7893  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7894  = \$5875 ;
     if (aclk_rst) begin
       \$7894  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7895  = \$5876 ;
     if (aclk_rst) begin
       \$7895  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7896  = \$5877 ;
     if (aclk_rst) begin
       \$7896  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7897  = \$5878 ;
     if (aclk_rst) begin
       \$7897  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7898  = \$5879 ;
     if (aclk_rst) begin
       \$7898  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7899  = \$5880 ;
     if (aclk_rst) begin
       \$7899  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7900  = \$5881 ;
     if (aclk_rst) begin
       \$7900  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7901  = \$5882 ;
     if (aclk_rst) begin
       \$7901  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7902  = \$5883 ;
     if (aclk_rst) begin
       \$7902  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7903  = \$5884 ;
     if (aclk_rst) begin
       \$7903  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7904  = \$5885 ;
     if (aclk_rst) begin
       \$7904  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7905  = \$5886 ;
     if (aclk_rst) begin
       \$7905  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7906  = \$5887 ;
     if (aclk_rst) begin
       \$7906  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7907  = \$5888 ;
     if (aclk_rst) begin
       \$7907  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7908  = \$5889 ;
     if (aclk_rst) begin
       \$7908  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7909  = \$5890 ;
     if (aclk_rst) begin
       \$7909  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7910  = \$5891 ;
     if (aclk_rst) begin
       \$7910  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7911  = \$5892 ;
     if (aclk_rst) begin
       \$7911  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7912  = \$5893 ;
     if (aclk_rst) begin
       \$7912  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7913  = \$5894 ;
     if (aclk_rst) begin
       \$7913  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7914  = \$5895 ;
     if (aclk_rst) begin
       \$7914  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7915  = \$5896 ;
     if (aclk_rst) begin
       \$7915  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7916  = \$5897 ;
     if (aclk_rst) begin
       \$7916  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7917  = \$5898 ;
     if (aclk_rst) begin
       \$7917  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7918  = \$5899 ;
     if (aclk_rst) begin
       \$7918  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7919  = \$5900 ;
     if (aclk_rst) begin
       \$7919  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7920  = \$5901 ;
     if (aclk_rst) begin
       \$7920  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7921  = \$5902 ;
     if (aclk_rst) begin
       \$7921  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7922  = { \$6150 , \$6119 , \$6088 , \$6057 , \$6026 , \$5995 , \$5964 , \$5933  };
     if (aclk_rst) begin
       \$7922  = 8'h01;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7923  = \$6153 ;
     if (aclk_rst) begin
       \$7923  = 6'h20;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7924  = \$6154 [31:0];
     if (\$signal$218 ) begin
       \$7924  = 32'd0;
@@ -32213,14 +31243,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7925  = \$6165 ;
     if (aclk_rst) begin
       \$7925  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7926  = \$6166 [31:0];
     if (\$signal$218 ) begin
       \$7926  = 32'd0;
@@ -32230,7 +31260,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7927  = head;
     if (popped) begin
       \$7927  = \$6167 [4:0];
@@ -32240,91 +31270,91 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7928  = \$6168 ;
     if (aclk_rst) begin
       \$7928  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7929  = head[2:0];
     if (aclk_rst) begin
       \$7929  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7930  = \$6170 ;
     if (aclk_rst) begin
       \$7930  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7931  = \$6173 ;
     if (aclk_rst) begin
       \$7931  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7932  = \$6174 ;
     if (aclk_rst) begin
       \$7932  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7933  = \$6175 ;
     if (aclk_rst) begin
       \$7933  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7934  = samples_ev_grant;
     if (aclk_rst) begin
       \$7934  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7935  = samples_lw_granted_1;
     if (aclk_rst) begin
       \$7935  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7936  = \$6186 [10:0];
     if (aclk_rst) begin
       \$7936  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7937  = samples_in_use;
     if (aclk_rst) begin
       \$7937  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7938  = \$6196 ;
     if (aclk_rst) begin
       \$7938  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7939  = \$6202 ;
     if (aclk_rst) begin
       \$7939  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7940  = samples_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
@@ -32339,7 +31369,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
       \$7941  = 32'd0;
@@ -32351,7 +31381,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
       \$7942  = 32'd0;
@@ -32363,7 +31393,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
       \$7943  = 32'd0;
@@ -32375,7 +31405,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
       \$7944  = 32'd0;
@@ -32387,63 +31417,63 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7945  = \$6207 ;
     if (aclk_rst) begin
       \$7945  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7946  = \$6208 ;
     if (aclk_rst) begin
       \$7946  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7947  = calibration_ev_grant;
     if (aclk_rst) begin
       \$7947  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7948  = calibration_lw_granted_1;
     if (aclk_rst) begin
       \$7948  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7949  = \$6219 [4:0];
     if (aclk_rst) begin
       \$7949  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7950  = calibration_in_use;
     if (aclk_rst) begin
       \$7950  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7951  = \$6229 ;
     if (aclk_rst) begin
       \$7951  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7952  = \$6235 ;
     if (aclk_rst) begin
       \$7952  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7953  = calibration_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
@@ -32458,7 +31488,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
       \$7954  = 32'd0;
@@ -32470,7 +31500,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
       \$7955  = 32'd0;
@@ -32482,7 +31512,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
       \$7956  = 32'd0;
@@ -32494,7 +31524,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
       \$7957  = 32'd0;
@@ -32506,7 +31536,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
       \$7958  = 32'd0;
@@ -32518,7 +31548,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$218 ) begin
       \$7959  = 32'd0;
@@ -32530,14 +31560,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7960  = \$6252 ;
     if (aclk_rst) begin
       \$7960  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7961  = alloc_queue_head;
     if (\$6255 ) begin
       \$7961  = \$6256 ;
@@ -32547,7 +31577,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7962  = alloc_queue_rd;
     if (\$6260 ) begin
       \$7962  = alloc_queue_rd_next;
@@ -32557,7 +31587,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7963  = alloc_queue_rd_next;
     if (\$6260 ) begin
       \$7963  = \$6261 [3:0];
@@ -32567,7 +31597,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7964  = alloc_queue_wr;
     if (\$6265 ) begin
       \$7964  = alloc_queue_wr_next;
@@ -32577,7 +31607,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7965  = alloc_queue_wr_next;
     if (\$6265 ) begin
       \$7965  = \$6266 [3:0];
@@ -32587,7 +31617,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7966 [0] = \$6277 ;
     \$7966 [1] = \$6288 ;
     \$7966 [2] = \$6299 ;
@@ -32602,7 +31632,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7967 [0] = \$6371 ;
     \$7967 [1] = \$6377 ;
     \$7967 [2] = \$6383 ;
@@ -32618,56 +31648,56 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7968  = \$6436 ;
     if (aclk_rst) begin
       \$7968  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7969  = \$6459 ;
     if (aclk_rst) begin
       \$7969  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7970  = { \$6462 , \$6460 [0] };
     if (aclk_rst) begin
       \$7970  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7971  = \$6467 [0];
     if (aclk_rst) begin
       \$7971  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7972  = \$6467 [12:1];
     if (aclk_rst) begin
       \$7972  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7973  = r1_valid;
     if (aclk_rst) begin
       \$7973  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7974  = \$6648 ;
     if (aclk_rst) begin
       \$7974  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7975 [0] = \$6663 ;
     \$7975 [1] = \$6673 ;
     \$7975 [2] = \$6716 ;
@@ -32677,77 +31707,77 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7976  = \$6670 ;
     if (aclk_rst) begin
       \$7976  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7977  = \$6702 ;
     if (aclk_rst) begin
       \$7977  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7978  = \$6745 ;
     if (aclk_rst) begin
       \$7978  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7979  = \$6823 ;
     if (aclk_rst) begin
       \$7979  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7980  = \$6840 [0];
     if (aclk_rst) begin
       \$7980  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7981  = { w0_calibration_is, w0_samples_is };
     if (aclk_rst) begin
       \$7981  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7982  = { \$6842 , \$6841  };
     if (aclk_rst) begin
       \$7982  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7983  = \$6843 [22:19];
     if (aclk_rst) begin
       \$7983  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7984  = \$6846 [31:0];
     if (aclk_rst) begin
       \$7984  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7985  = \$6849 [31:0];
     if (aclk_rst) begin
       \$7985  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7986  = command_queue_head;
     if (\$6852 ) begin
       \$7986  = \$6853 ;
@@ -32757,7 +31787,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7987  = command_queue_rd;
     if (\$6857 ) begin
       \$7987  = command_queue_rd_next;
@@ -32767,7 +31797,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7988  = command_queue_rd_next;
     if (\$6857 ) begin
       \$7988  = \$6858 [3:0];
@@ -32777,7 +31807,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7989  = command_queue_wr;
     if (\$6862 ) begin
       \$7989  = command_queue_wr_next;
@@ -32787,7 +31817,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7990  = command_queue_wr_next;
     if (\$6862 ) begin
       \$7990  = \$6863 [3:0];
@@ -32797,7 +31827,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7991 [0] = \$6874 ;
     \$7991 [1] = \$6885 ;
     \$7991 [2] = \$6896 ;
@@ -32812,7 +31842,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7992 [0] = \$6968 ;
     \$7992 [1] = \$6974 ;
     \$7992 [2] = \$6980 ;
@@ -32828,217 +31858,217 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7993  = \$7025 ;
     if (aclk_rst) begin
       \$7993  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7994  = \$7027 ;
     if (aclk_rst) begin
       \$7994  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7995  = \$7029 ;
     if (aclk_rst) begin
       \$7995  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7996  = \$7031 ;
     if (aclk_rst) begin
       \$7996  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7997  = \$7033 ;
     if (aclk_rst) begin
       \$7997  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7998  = bus__w_req;
     if (aclk_rst) begin
       \$7998  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$7999  = \$7034 ;
     if (aclk_rst) begin
       \$7999  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8000  = \$7036 ;
     if (aclk_rst) begin
       \$8000  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8001  = \$7037 ;
     if (aclk_rst) begin
       \$8001  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8002  = \$7041 ;
     if (aclk_rst) begin
       \$8002  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8003  = \$signal$389 ;
     if (aclk_rst) begin
       \$8003  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8004  = \$signal$390 ;
     if (aclk_rst) begin
       \$8004  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8005  = \$signal$388 ;
     if (aclk_rst) begin
       \$8005  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8006  = \$7049 ;
     if (aclk_rst) begin
       \$8006  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8007  = \$7057 ;
     if (aclk_rst) begin
       \$8007  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8008  = \$7065 ;
     if (aclk_rst) begin
       \$8008  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8009  = \$7073 ;
     if (aclk_rst) begin
       \$8009  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8010  = \$7081 ;
     if (aclk_rst) begin
       \$8010  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8011  = \$7089 ;
     if (aclk_rst) begin
       \$8011  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8012  = \$7097 ;
     if (aclk_rst) begin
       \$8012  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8013  = \$7105 ;
     if (aclk_rst) begin
       \$8013  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8014  = \$7113 ;
     if (aclk_rst) begin
       \$8014  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8015  = \$7121 ;
     if (aclk_rst) begin
       \$8015  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8016  = \$7129 ;
     if (aclk_rst) begin
       \$8016  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8017  = \$7137 ;
     if (aclk_rst) begin
       \$8017  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8018  = \$7186 [6];
     if (aclk_rst) begin
       \$8018  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8019  = \$7235 [6];
     if (aclk_rst) begin
       \$8019  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8020  = \$7238 ;
     if (aclk_rst) begin
       \$8020  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8021  = \$7240 ;
     if (aclk_rst) begin
       \$8021  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8022  = \$7243 ;
     if (aclk_rst) begin
       \$8022  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8023  = irq_enable;
     if (\$7245 ) begin
       \$8023  = \$signal$394 [5:0];
@@ -33048,7 +32078,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8024  = guard_lock_on;
     if (\$7247 ) begin
       \$8024  = \$signal$394 [0];
@@ -33058,14 +32088,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8025  = \$7250 ;
     if (aclk_rst) begin
       \$8025  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8026  = samples_low_water;
     if (\$7252 ) begin
       \$8026 [7:0] = \$signal$394 [7:0];
@@ -33081,7 +32111,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$8027  = calibration_low_water;
     if (\$7258 ) begin
       \$8027 [7:0] = \$signal$394 [7:0];
@@ -33097,7 +32127,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     casez ({ guard_aw_refused, guard_ar_refused, e0_alloc_err, e0_flush_err, e0_free_err })
       5'h00:
@@ -33167,7 +32197,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     casez ({ guard_aw_refused, guard_ar_refused, e0_alloc_err, e0_flush_err, e0_free_err })
       5'h00:
@@ -33237,7 +32267,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     casez ({ guard_aw_refused, guard_ar_refused, e0_alloc_err, e0_flush_err, e0_free_err })
       5'h00:
@@ -33307,7 +32337,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     casez ({ guard_aw_refused, guard_ar_refused, e0_alloc_err, e0_flush_err, e0_free_err })
       5'h00:
@@ -33377,7 +32407,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     casez ({ guard_aw_refused, guard_ar_refused, e0_alloc_err, e0_flush_err, e0_free_err })
       5'h00:
@@ -33447,7 +32477,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$197 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     (* full_case = 32'd1 *)
     casez ({ guard_aw_refused, guard_ar_refused, e0_alloc_err, e0_flush_err, e0_free_err })
       5'h00:
@@ -33516,28 +32546,28 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
           \$27  = 1'h1;
     endcase
   end
-  assign rsp_grant_err = \port$12051$0 [4:1];
-  assign rsp_grant_pool = \port$12051$0 [5];
-  assign rsp_grant_user = \port$12051$48 [13:4];
-  assign rsp_flushed_err = \port$12066$0 [4:1];
-  assign rsp_flushed_pool = \port$12066$0 [15];
-  assign rsp_flushed_user = \port$12066$0 [14:5];
-  assign rsp_freed_err = \port$12054$0 [4:1];
-  assign rsp_freed_src = \port$12094$0 [0];
-  assign rsp_freed_in_pool = \port$12054$0 [16];
-  assign rsp_freed_pool = \port$12054$0 [15];
-  assign rsp_freed_tag = \port$12094$0 [36:33];
-  assign rsp_freed_addr = \port$12094$0 [32:1];
-  assign rsp_freed_user = \port$12054$0 [14:5];
-  assign rsp_grant_ok = \port$12051$0 [0];
-  assign rsp_freed_ok = \port$12054$0 [0];
-  assign rsp_flushed_ok = \port$12066$0 [0];
+  assign rsp_grant_err = \port$11579$0 [4:1];
+  assign rsp_grant_pool = \port$11579$0 [5];
+  assign rsp_grant_user = \port$11579$48 [13:4];
+  assign rsp_flushed_err = \port$11594$0 [4:1];
+  assign rsp_flushed_pool = \port$11594$0 [15];
+  assign rsp_flushed_user = \port$11594$0 [14:5];
+  assign rsp_freed_err = \port$11582$0 [4:1];
+  assign rsp_freed_src = \port$11622$0 [0];
+  assign rsp_freed_in_pool = \port$11582$0 [16];
+  assign rsp_freed_pool = \port$11582$0 [15];
+  assign rsp_freed_tag = \port$11622$0 [36:33];
+  assign rsp_freed_addr = \port$11622$0 [32:1];
+  assign rsp_freed_user = \port$11582$0 [14:5];
+  assign rsp_grant_ok = \port$11579$0 [0];
+  assign rsp_freed_ok = \port$11582$0 [0];
+  assign rsp_flushed_ok = \port$11594$0 [0];
   assign space_under = { \$7573 [6], \$7573  };
   assign \$signal$214  = { \$7283 , \$7282 , \$7278  };
   assign \$signal$232  = { \$signal$49 , low_water_hit, \$7577 , \$7576 , e1_exhausted, \$7575  };
   assign \$signal$282  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$12179$0 [35:32];
-  assign bus__w_data_queued = \port$12179$0 [31:0];
+  assign bus__w_strb_queued = \port$11707$0 [35:32];
+  assign bus__w_data_queued = \port$11707$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$355 , \$7727 , \$7725 [2], \$7722 [2], \$7719 [2], \$7716 [2], \$7713 [2], \$7710 [2], \$7707 [2], \$7704 [2], \$7701 [2], \$7698 [2], \$7695 [2], \$7692 [2], \$7689 [2], \$7686 [2], \$7683 [2], \$7680 [2], \$7677 [2], \$7674 [2], \$7671 [2], \$7668 [2], \$7665 [2], \$7662 [2], \$7659 [2], \$7656 [2], \$7653 [2], \$7650 [2], \$7647 [2], \$7644 [2], \$7641 [2], \$7638 [2], \$7635 [2], \$7632 [2], new_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$412  = log_bank0_wdata;
@@ -33583,10 +32613,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$455  = alloc_queue_wr;
   assign \$signature__data$456  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 [3:0], 9'h000, \port$12051$0 [15:6] };
-  assign rsp_grant_slot = \port$12051$0 [15:6];
-  assign rsp_grant_tag = \port$12051$48 [3:0];
-  assign bus__r_slow_data = { \port$12051$0 [0], \port$12051$0 [4:1], 4'h0, \port$12051$48 [3:0], 9'h000, \port$12051$0 [15:6] };
+  assign handle = { \port$11579$0 [0], \port$11579$0 [4:1], 4'h0, \port$11579$48 [3:0], 9'h000, \port$11579$0 [15:6] };
+  assign rsp_grant_slot = \port$11579$0 [15:6];
+  assign rsp_grant_tag = \port$11579$48 [3:0];
+  assign bus__r_slow_data = { \port$11579$0 [0], \port$11579$0 [4:1], 4'h0, \port$11579$48 [3:0], 9'h000, \port$11579$0 [15:6] };
   assign w0_samples_is_queued = \$7609 [6];
   assign w0_samples_is_pins = \$7612 [6];
   assign w0_calibration_is_queued = \$7615 [6];
@@ -33601,18 +32631,18 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$7844 [40:39];
   assign req_flush_select = \$7844 [42:41];
   assign req_flush_pool = \$7844 [34];
-  assign \port$9971$0  = \$7575 ;
-  assign \port$9972$0  = \$7576 ;
-  assign \port$9973$0  = \$7577 ;
-  assign \port$10263$1  = \$7844 [42:1];
-  assign \port$12283$0  = \$signal$49 ;
-  assign \port$12431$0  = \$signal$230 ;
+  assign \port$9497$0  = \$7575 ;
+  assign \port$9498$0  = \$7576 ;
+  assign \port$9499$0  = \$7577 ;
+  assign \port$9789$1  = \$7844 [42:1];
+  assign \port$11811$0  = \$signal$49 ;
+  assign \port$11959$0  = \$signal$230 ;
   assign bus__w_ack = \$signal$391 ;
-  assign \port$12666$0  = \$signal$231 ;
-  assign \$43  = \port$12051$0 [5];
-  assign \$46  = \port$12054$0 [15];
-  assign \$49  = \port$12066$0 [15];
-  assign \$53  = \port$12051$0 [5];
+  assign \port$12194$0  = \$signal$231 ;
+  assign \$43  = \port$11579$0 [5];
+  assign \$46  = \port$11582$0 [15];
+  assign \$49  = \port$11594$0 [15];
+  assign \$53  = \port$11579$0 [5];
   assign \$5905  = \$5904 ;
   assign \$5936  = \$5935 ;
   assign \$5967  = \$5966 ;

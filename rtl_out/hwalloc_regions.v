@@ -5,7 +5,7 @@
 module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$243  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$163  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [60:0] \$11 ;
@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4571$0 (\$11 [4:0]),
-    .\port$4571$48 (\$11 [51:48]),
-    .\port$4571$7 (\$11 [15:7]),
+    .\port$3978$0 (\$11 [4:0]),
+    .\port$3978$48 (\$11 [51:48]),
+    .\port$3978$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4193$40 (\$20 [44:39]),
+    .\port$3600$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -431,18 +431,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3818$0 (\$16 ),
-    .\port$3819$0 (\$17 ),
-    .\port$3821$0 (\$18 ),
-    .\port$4193$1 (\$20 ),
-    .\port$4571$0 (\$11 [15:0]),
-    .\port$4571$48 (\$11 [60:48]),
-    .\port$4574$0 (\$12 ),
-    .\port$4586$0 (\$13 ),
-    .\port$4614$0 (\$14 ),
-    .\port$4700$0 (\$15 ),
-    .\port$4870$0 (\$signal ),
-    .\port$5144$0 (\$signal$58 ),
+    .\port$3225$0 (\$16 ),
+    .\port$3226$0 (\$17 ),
+    .\port$3228$0 (\$18 ),
+    .\port$3600$1 (\$20 ),
+    .\port$3978$0 (\$11 [15:0]),
+    .\port$3978$48 (\$11 [60:48]),
+    .\port$3981$0 (\$12 ),
+    .\port$3993$0 (\$13 ),
+    .\port$4021$0 (\$14 ),
+    .\port$4107$0 (\$15 ),
+    .\port$4277$0 (\$signal ),
+    .\port$4551$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -458,7 +458,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .rsp_grant_valid(\grant_valid$171 )
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$243 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$163 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -600,8 +600,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4571$0 , \port$4571$7 , \port$4571$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$244  = 0;
+, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3978$0 , \port$3978$7 , \port$3978$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$164  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4571$0 ;
-  wire [4:0] \port$4571$0 ;
-  input [3:0] \port$4571$48 ;
-  wire [3:0] \port$4571$48 ;
-  input [8:0] \port$4571$7 ;
-  wire [8:0] \port$4571$7 ;
+  input [4:0] \port$3978$0 ;
+  wire [4:0] \port$3978$0 ;
+  input [3:0] \port$3978$48 ;
+  wire [3:0] \port$3978$48 ;
+  input [8:0] \port$3978$7 ;
+  wire [8:0] \port$3978$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 , 10'h000, \port$4571$7  };
+      r_slow_ring[r_slow_wr] <= { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 , 10'h000, \port$3978$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 , 10'h000, \port$4571$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 , 10'h000, \port$3978$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2567,14 +2567,14 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$167  = \$166  & r_fast_held[0];
   assign \$168  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$763  = \$3 ;
     if (aclk_rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$764 [0] = \$8 ;
     \$764 [1] = \$16 ;
     \$764 [2] = \$24 ;
@@ -2590,70 +2590,70 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$765  = \$11 ;
     if (aclk_rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$766  = \$19 ;
     if (aclk_rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$767  = \$27 ;
     if (aclk_rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$768  = \$35 ;
     if (aclk_rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$769  = \$43 ;
     if (aclk_rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$770  = \$51 ;
     if (aclk_rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$771  = \$59 ;
     if (aclk_rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$772  = \$67 ;
     if (aclk_rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$773  = \$75 ;
     if (aclk_rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$774  = r_fast_head;
     if (\$83 ) begin
       \$774  = \$84 ;
@@ -2663,7 +2663,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$775  = r_fast_rd;
     if (\$88 ) begin
       \$775  = r_fast_rd_next;
@@ -2673,7 +2673,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$776  = r_fast_rd_next;
     if (\$88 ) begin
       \$776  = \$89 [3:0];
@@ -2683,7 +2683,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$777  = r_fast_wr;
     if (\$93 ) begin
       \$777  = r_fast_wr_next;
@@ -2693,7 +2693,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$778  = r_fast_wr_next;
     if (\$93 ) begin
       \$778  = \$94 [3:0];
@@ -2703,7 +2703,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$779 [0] = \$105 ;
     \$779 [1] = \$116 ;
     \$779 [2] = \$127 ;
@@ -2718,7 +2718,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$780 [0] = \$199 ;
     \$780 [1] = \$205 ;
     \$780 [2] = \$211 ;
@@ -2734,7 +2734,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$781  = r_slow_head;
     if (\$256 ) begin
       \$781  = \$257 ;
@@ -2744,7 +2744,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$782  = r_slow_rd;
     if (\$261 ) begin
       \$782  = r_slow_rd_next;
@@ -2754,7 +2754,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$783  = r_slow_rd_next;
     if (\$261 ) begin
       \$783  = \$262 [3:0];
@@ -2764,7 +2764,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$784  = r_slow_wr;
     if (\$266 ) begin
       \$784  = r_slow_wr_next;
@@ -2774,7 +2774,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$785  = r_slow_wr_next;
     if (\$266 ) begin
       \$785  = \$267 [3:0];
@@ -2784,7 +2784,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$786 [0] = \$278 ;
     \$786 [1] = \$289 ;
     \$786 [2] = \$300 ;
@@ -2799,7 +2799,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$787 [0] = \$372 ;
     \$787 [1] = \$378 ;
     \$787 [2] = \$384 ;
@@ -2815,35 +2815,35 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$788  = \$signal$39 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$789  = bus__r_slow;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$790  = \$440 ;
     if (aclk_rst) begin
       \$790  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$791  = \$443 ;
     if (aclk_rst) begin
       \$791  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$792 [0] = \$448 ;
     \$792 [1] = \$456 ;
     if (aclk_rst) begin
@@ -2851,21 +2851,21 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$793  = \$451 ;
     if (aclk_rst) begin
       \$793  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$794  = \$459 ;
     if (aclk_rst) begin
       \$794  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$795 [0] = \$464 ;
     \$795 [1] = \$472 ;
     if (aclk_rst) begin
@@ -2873,21 +2873,21 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$796  = \$467 ;
     if (aclk_rst) begin
       \$796  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$797  = \$475 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$798 [0] = \$480 ;
     \$798 [1] = \$488 ;
     \$798 [2] = \$496 ;
@@ -2903,77 +2903,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$799  = \$483 ;
     if (aclk_rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$800  = \$491 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$801  = \$499 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$802  = \$507 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$803  = \$515 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$804  = \$523 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$805  = \$531 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$806  = \$539 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$807  = \$547 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$808  = \$555 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$809 [0] = \$560 ;
     \$809 [1] = \$568 ;
     \$809 [2] = \$576 ;
@@ -2989,77 +2989,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$810  = \$563 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$811  = \$571 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$812  = \$579 ;
     if (aclk_rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$813  = \$587 ;
     if (aclk_rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$814  = \$595 ;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$815  = \$603 ;
     if (aclk_rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$816  = \$611 ;
     if (aclk_rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$817  = \$619 ;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$818  = \$627 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$819  = \$635 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$820 [0] = \$640 ;
     \$820 [1] = \$648 ;
     \$820 [2] = \$656 ;
@@ -3075,84 +3075,84 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$821  = \$643 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$822  = \$651 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$823  = \$659 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$824  = \$667 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$825  = \$675 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$826  = \$683 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$827  = \$691 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$828  = \$699 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$829  = \$707 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$830  = \$signal$99 ;
     if (aclk_rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$244 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
     \$831  = \$726 ;
     if (aclk_rst) begin
       \$831  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 , 10'h000, \port$4571$7  };
+  assign r_slow_w_data = { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 , 10'h000, \port$3978$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 , 10'h000, \port$4571$7  };
+  assign \$signature__data$108  = { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 , 10'h000, \port$3978$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 , 10'h000, \port$4571$7  };
+  assign bus__r_slow_data = { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 , 10'h000, \port$3978$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,571 +3209,66 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4193$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$245  = 0;
+, \port$3600$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$165  = 0;
   wire [14:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire [8:0] \$1032 ;
-  wire [3:0] \$1033 ;
-  wire \$1034 ;
-  wire [4:0] \$1035 ;
-  wire \$1036 ;
-  wire [4:0] \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
   wire [6:0] \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
   wire [8:0] \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
   wire [8:0] \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
   wire [3:0] \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
   wire \$11 ;
   wire [8:0] \$110 ;
-  wire \$1100 ;
-  wire [8:0] \$1101 ;
-  wire \$1102 ;
-  wire \$1103 ;
-  wire \$1104 ;
-  wire \$1105 ;
-  wire \$1106 ;
-  wire \$1107 ;
-  wire \$1108 ;
-  wire \$1109 ;
   wire [3:0] \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
-  wire \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire \$1117 ;
-  wire \$1118 ;
-  wire \$1119 ;
   wire \$112 ;
-  wire \$1120 ;
-  wire \$1121 ;
-  wire \$1122 ;
-  wire \$1123 ;
-  wire \$1124 ;
-  wire \$1125 ;
-  wire \$1126 ;
-  wire \$1127 ;
-  wire \$1128 ;
-  wire \$1129 ;
   wire \$113 ;
-  wire \$1130 ;
-  wire \$1131 ;
-  wire \$1132 ;
-  wire \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
-  wire \$1136 ;
-  wire \$1137 ;
-  wire \$1138 ;
-  wire \$1139 ;
   wire [2:0] \$114 ;
-  wire \$1140 ;
-  wire \$1141 ;
-  wire \$1142 ;
-  wire \$1143 ;
-  wire \$1144 ;
-  wire \$1145 ;
-  wire \$1146 ;
-  wire \$1147 ;
-  wire \$1148 ;
-  wire \$1149 ;
   wire \$115 ;
-  wire \$1150 ;
-  wire \$1151 ;
-  wire \$1152 ;
-  wire \$1153 ;
-  wire \$1154 ;
-  wire \$1155 ;
-  wire \$1156 ;
-  wire \$1157 ;
-  wire \$1158 ;
-  wire \$1159 ;
   wire [9:0] \$116 ;
-  wire \$1160 ;
-  wire \$1161 ;
-  wire \$1162 ;
-  wire \$1163 ;
-  wire \$1164 ;
-  wire [8:0] \$1165 ;
-  wire \$1166 ;
-  wire \$1167 ;
-  wire \$1168 ;
-  wire \$1169 ;
   wire \$117 ;
-  wire \$1170 ;
-  wire \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
-  wire \$1174 ;
-  wire \$1175 ;
-  wire \$1176 ;
-  wire \$1177 ;
-  wire \$1178 ;
-  wire \$1179 ;
   wire \$118 ;
-  wire \$1180 ;
-  wire \$1181 ;
-  wire \$1182 ;
-  wire \$1183 ;
-  wire \$1184 ;
-  wire \$1185 ;
-  wire \$1186 ;
-  wire \$1187 ;
-  wire \$1188 ;
-  wire \$1189 ;
   wire [11:0] \$119 ;
-  wire \$1190 ;
-  wire \$1191 ;
-  wire \$1192 ;
-  wire \$1193 ;
-  wire \$1194 ;
-  wire \$1195 ;
-  wire \$1196 ;
-  wire \$1197 ;
-  wire \$1198 ;
-  wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$1200 ;
-  wire \$1201 ;
-  wire \$1202 ;
-  wire \$1203 ;
-  wire \$1204 ;
-  wire \$1205 ;
-  wire \$1206 ;
-  wire \$1207 ;
-  wire \$1208 ;
-  wire \$1209 ;
   wire \$121 ;
-  wire \$1210 ;
-  wire \$1211 ;
-  wire \$1212 ;
-  wire \$1213 ;
-  wire \$1214 ;
-  wire \$1215 ;
-  wire \$1216 ;
-  wire \$1217 ;
-  wire \$1218 ;
-  wire \$1219 ;
   wire [6:0] \$122 ;
-  wire \$1220 ;
-  wire \$1221 ;
-  wire \$1222 ;
-  wire \$1223 ;
-  wire \$1224 ;
-  wire \$1225 ;
-  wire \$1226 ;
-  wire \$1227 ;
-  wire \$1228 ;
-  wire [8:0] \$1229 ;
   wire \$123 ;
-  wire \$1230 ;
-  wire \$1231 ;
-  wire \$1232 ;
-  wire \$1233 ;
-  wire \$1234 ;
-  wire \$1235 ;
-  wire \$1236 ;
-  wire \$1237 ;
-  wire \$1238 ;
-  wire \$1239 ;
   wire \$124 ;
-  wire \$1240 ;
-  wire \$1241 ;
-  wire \$1242 ;
-  wire \$1243 ;
-  wire \$1244 ;
-  wire \$1245 ;
-  wire \$1246 ;
-  wire \$1247 ;
-  wire \$1248 ;
-  wire \$1249 ;
   wire [2:0] \$125 ;
-  wire \$1250 ;
-  wire \$1251 ;
-  wire \$1252 ;
-  wire \$1253 ;
-  wire \$1254 ;
-  wire \$1255 ;
-  wire \$1256 ;
-  wire \$1257 ;
-  wire \$1258 ;
-  wire \$1259 ;
   wire [2:0] \$126 ;
-  wire \$1260 ;
-  wire \$1261 ;
-  wire \$1262 ;
-  wire \$1263 ;
-  wire \$1264 ;
-  wire \$1265 ;
-  wire \$1266 ;
-  wire \$1267 ;
-  wire \$1268 ;
-  wire \$1269 ;
   wire \$127 ;
-  wire \$1270 ;
-  wire \$1271 ;
-  wire \$1272 ;
-  wire \$1273 ;
-  wire \$1274 ;
-  wire \$1275 ;
-  wire \$1276 ;
-  wire \$1277 ;
-  wire \$1278 ;
-  wire \$1279 ;
   wire [9:0] \$128 ;
-  wire \$1280 ;
-  wire \$1281 ;
-  wire \$1282 ;
-  wire \$1283 ;
-  wire \$1284 ;
-  wire \$1285 ;
-  wire \$1286 ;
-  wire \$1287 ;
-  wire \$1288 ;
-  wire \$1289 ;
   wire \$129 ;
-  wire \$1290 ;
-  wire \$1291 ;
-  wire \$1292 ;
-  wire [8:0] \$1293 ;
-  wire [4:0] \$1294 ;
-  wire [4:0] \$1295 ;
-  wire \$1296 ;
-  wire \$1297 ;
-  wire \$1298 ;
-  wire \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  wire \$1300 ;
-  wire \$1301 ;
-  wire [21:0] \$1302 ;
-  wire [31:0] \$1303 ;
-  wire [23:0] \$1304 ;
-  wire [31:0] \$1305 ;
-  wire [18:0] \$1306 ;
-  wire [31:0] \$1307 ;
-  wire \$1308 ;
-  wire \$1309 ;
   wire [11:0] \$131 ;
-  wire [11:0] \$1310 ;
-  wire [11:0] \$1311 ;
-  wire [12:0] \$1312 ;
-  wire \$1313 ;
-  wire [11:0] \$1314 ;
-  wire [11:0] \$1315 ;
-  wire [12:0] \$1316 ;
-  wire \$1317 ;
-  wire [11:0] \$1318 ;
-  wire [11:0] \$1319 ;
   wire \$132 ;
-  wire [12:0] \$1320 ;
-  wire \$1321 ;
-  wire \$1322 ;
-  wire [2:0] \$1323 ;
-  wire [2:0] \$1324 ;
-  wire [2:0] \$1325 ;
-  wire [2:0] \$1326 ;
-  wire [3:0] \$1327 ;
-  wire [3:0] \$1328 ;
-  wire \$1329 ;
   wire \$133 ;
-  wire \$1330 ;
-  wire \$1331 ;
-  wire [2:0] \$1332 ;
-  wire [2:0] \$1333 ;
-  wire \$1334 ;
-  wire [2:0] \$1335 ;
-  wire \$1336 ;
-  wire \$1337 ;
-  wire \$1338 ;
-  wire \$1339 ;
   wire [6:0] \$134 ;
-  wire \$1340 ;
-  wire [3:0] \$1341 ;
-  wire \$1342 ;
-  wire \$1343 ;
-  wire \$1344 ;
-  wire \$1345 ;
-  wire \$1346 ;
-  wire \$1347 ;
-  wire \$1348 ;
-  wire \$1349 ;
   wire \$135 ;
-  wire \$1350 ;
-  wire \$1351 ;
-  wire \$1352 ;
-  wire \$1353 ;
-  wire \$1354 ;
-  wire \$1355 ;
-  wire \$1356 ;
-  wire \$1357 ;
-  wire \$1358 ;
-  wire [3:0] \$1359 ;
   wire \$136 ;
-  wire \$1360 ;
-  wire \$1361 ;
-  wire \$1362 ;
-  wire \$1363 ;
-  wire \$1364 ;
-  wire \$1365 ;
-  wire \$1366 ;
-  wire \$1367 ;
-  wire \$1368 ;
-  wire \$1369 ;
   wire [2:0] \$137 ;
-  wire \$1370 ;
-  wire \$1371 ;
-  wire \$1372 ;
-  wire \$1373 ;
-  wire \$1374 ;
-  wire \$1375 ;
-  wire \$1376 ;
-  wire \$1377 ;
-  wire \$1378 ;
-  wire \$1379 ;
   wire [2:0] \$138 ;
-  wire \$1380 ;
-  wire \$1381 ;
-  wire \$1382 ;
-  wire \$1383 ;
-  wire \$1384 ;
-  wire \$1385 ;
-  wire \$1386 ;
-  wire \$1387 ;
-  wire \$1388 ;
-  wire [3:0] \$1389 ;
   wire [2:0] \$139 ;
-  wire \$1390 ;
-  wire \$1391 ;
-  wire \$1392 ;
-  wire \$1393 ;
-  wire \$1394 ;
-  reg \$1395 ;
-  reg [6:0] \$1396 ;
-  reg [4:0] \$1397 ;
-  reg \$1398 ;
-  reg [6:0] \$1399 ;
   wire \$14 ;
   wire \$140 ;
-  reg [11:0] \$1400 ;
-  reg \$1401 ;
-  reg [8:0] \$1402 ;
-  reg [4:0] \$1403 ;
-  reg \$1404 ;
-  reg [3:0] \$1405 ;
-  reg [4:0] \$1406 ;
-  reg \$1407 ;
-  reg [3:0] \$1408 ;
-  reg [8:0] \$1409 ;
   wire \$141 ;
-  reg \$1410 ;
-  reg \$1411 ;
-  reg [2:0] \$1412 ;
-  reg \$1413 ;
-  reg [2:0] \$1414 ;
-  reg \$1415 ;
-  reg [2:0] \$1416 ;
-  reg \$1417 ;
-  reg \$1418 ;
-  reg [7:0] \$1419 ;
   wire [2:0] \$142 ;
-  reg [7:0] \$1420 ;
-  reg [7:0] \$1421 ;
-  reg \$1422 ;
-  reg [6:0] \$1423 ;
-  reg [9:0] \$1424 ;
-  reg [9:0] \$1425 ;
-  reg [9:0] \$1426 ;
-  reg \$1427 ;
-  reg \$1428 ;
-  reg [4:0] \$1429 ;
   wire \$143 ;
-  reg [4:0] \$1430 ;
-  reg [4:0] \$1431 ;
-  reg \$1432 ;
-  reg [3:0] \$1433 ;
-  reg \$1434 ;
-  reg \$1435 ;
-  reg \$1436 ;
-  reg \$1437 ;
-  reg \$1438 ;
-  reg \$1439 ;
   wire \$144 ;
-  reg \$1440 ;
-  reg \$1441 ;
-  reg \$1442 ;
-  reg \$1443 ;
-  reg \$1444 ;
-  reg \$1445 ;
-  reg \$1446 ;
-  reg \$1447 ;
-  reg \$1448 ;
-  reg \$1449 ;
   wire [8:0] \$145 ;
-  reg \$1450 ;
-  reg \$1451 ;
-  reg \$1452 ;
-  reg \$1453 ;
-  reg \$1454 ;
-  reg \$1455 ;
-  reg \$1456 ;
-  reg \$1457 ;
-  reg \$1458 ;
-  reg \$1459 ;
   wire [31:0] \$146 ;
-  reg \$1460 ;
-  reg \$1461 ;
-  reg \$1462 ;
-  wire [2:0] \$1463 ;
-  wire [2:0] \$1464 ;
-  reg \$1465 ;
-  reg \$1466 ;
-  reg \$1467 ;
-  reg \$1468 ;
-  reg \$1469 ;
   wire \$147 ;
-  reg \$1470 ;
-  reg \$1471 ;
-  reg \$1472 ;
-  reg [2:0] \$1473 ;
-  reg [2:0] \$1474 ;
-  reg \$1475 ;
-  reg \$1476 ;
-  reg [6:0] \$1477 ;
-  reg \$1478 ;
-  reg \$1479 ;
   wire [11:0] \$148 ;
-  reg [7:0] \$1480 ;
-  reg [2:0] \$1481 ;
-  reg \$1482 ;
-  reg \$1483 ;
-  reg [3:0] \$1484 ;
-  reg \$1485 ;
-  reg \$1486 ;
-  reg [4:0] \$1487 ;
-  reg [2:0] \$1488 ;
-  reg \$1489 ;
   wire [11:0] \$149 ;
-  reg \$1490 ;
-  reg \$1491 ;
-  reg \$1492 ;
-  reg \$1493 ;
-  reg \$1494 ;
-  reg \$1495 ;
-  reg \$1496 ;
-  reg \$1497 ;
-  reg \$1498 ;
-  reg \$1499 ;
   wire \$15 ;
   wire [12:0] \$150 ;
-  reg \$1500 ;
-  reg \$1501 ;
-  reg \$1502 ;
-  reg \$1503 ;
-  reg \$1504 ;
   wire \$151 ;
   wire \$152 ;
   wire [11:0] \$153 ;
@@ -3803,26 +3298,26 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [12:0] \$175 ;
   wire [4:0] \$176 ;
   wire [4:0] \$177 ;
-  wire [33:0] \$178 ;
-  wire \$179 ;
+  wire [3:0] \$178 ;
+  wire [33:0] \$179 ;
   wire \$18 ;
-  wire [33:0] \$180 ;
-  wire \$181 ;
+  wire \$180 ;
+  wire [33:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [33:0] \$185 ;
-  wire \$186 ;
-  wire [33:0] \$187 ;
-  wire \$188 ;
+  wire \$185 ;
+  wire [33:0] \$186 ;
+  wire \$187 ;
+  wire [33:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [33:0] \$192 ;
-  wire \$193 ;
-  wire [33:0] \$194 ;
-  wire \$195 ;
+  wire \$192 ;
+  wire [33:0] \$193 ;
+  wire \$194 ;
+  wire [33:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -3853,46 +3348,46 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [21:0] \$222 ;
-  wire \$223 ;
-  wire [24:0] \$224 ;
-  wire \$225 ;
-  wire [22:0] \$226 ;
-  wire \$227 ;
+  wire \$222 ;
+  wire [21:0] \$223 ;
+  wire \$224 ;
+  wire [24:0] \$225 ;
+  wire \$226 ;
+  wire [22:0] \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire [1:0] \$230 ;
+  wire \$230 ;
   wire [1:0] \$231 ;
   wire [1:0] \$232 ;
-  wire [6:0] \$233 ;
-  wire [8:0] \$234 ;
+  wire [1:0] \$233 ;
+  wire [6:0] \$234 ;
   wire [8:0] \$235 ;
-  wire [3:0] \$236 ;
-  wire [8:0] \$237 ;
-  wire \$238 ;
+  wire [8:0] \$236 ;
+  wire [3:0] \$237 ;
+  wire [8:0] \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [2:0] \$243 ;
-  wire \$244 ;
-  wire [3:0] \$245 ;
+  wire \$243 ;
+  wire [2:0] \$244 ;
+  wire \$245 ;
   wire [3:0] \$246 ;
   wire [3:0] \$247 ;
-  wire [9:0] \$248 ;
-  wire \$249 ;
+  wire [3:0] \$248 ;
+  wire [9:0] \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire [11:0] \$251 ;
-  wire \$252 ;
+  wire \$251 ;
+  wire [11:0] \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [6:0] \$257 ;
-  wire \$258 ;
+  wire \$257 ;
+  wire [6:0] \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
@@ -3946,20 +3441,20 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire \$306 ;
+  wire [4:0] \$306 ;
   wire \$307 ;
-  wire [3:0] \$308 ;
-  wire [3:0] \$309 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [4:0] \$310 ;
+  wire [3:0] \$310 ;
   wire [3:0] \$311 ;
-  wire [3:0] \$312 ;
-  wire [4:0] \$313 ;
+  wire [4:0] \$312 ;
+  wire [3:0] \$313 ;
   wire [3:0] \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
+  wire [4:0] \$315 ;
+  wire [4:0] \$316 ;
+  wire [4:0] \$317 ;
+  wire [3:0] \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
@@ -3970,7 +3465,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire \$328 ;
+  wire [4:0] \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
@@ -4023,28 +3518,28 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire [3:0] \$376 ;
+  wire \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
   wire \$380 ;
-  wire \$381 ;
+  wire [3:0] \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [3:0] \$388 ;
-  wire [3:0] \$389 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [4:0] \$390 ;
+  wire \$390 ;
   wire \$391 ;
   wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
+  wire [3:0] \$393 ;
+  wire [3:0] \$394 ;
+  wire [4:0] \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
@@ -4057,13 +3552,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
-  wire [2:0] \$406 ;
+  wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire [5:0] \$409 ;
+  wire \$409 ;
   wire [7:0] \$41 ;
-  wire [5:0] \$410 ;
-  wire [6:0] \$411 ;
+  wire \$410 ;
+  wire [2:0] \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire [5:0] \$414 ;
@@ -4075,39 +3570,39 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$42 ;
   wire [5:0] \$420 ;
   wire [6:0] \$421 ;
-  wire [2:0] \$422 ;
+  wire \$422 ;
   wire \$423 ;
-  wire [2:0] \$424 ;
-  wire \$425 ;
-  wire \$426 ;
+  wire [5:0] \$424 ;
+  wire [5:0] \$425 ;
+  wire [6:0] \$426 ;
   wire [2:0] \$427 ;
-  wire [2:0] \$428 ;
+  wire \$428 ;
   wire [2:0] \$429 ;
   wire \$43 ;
-  wire [3:0] \$430 ;
-  wire [3:0] \$431 ;
+  wire \$430 ;
+  wire \$431 ;
   wire [2:0] \$432 ;
-  wire [11:0] \$433 ;
-  wire [11:0] \$434 ;
-  wire [12:0] \$435 ;
-  wire \$436 ;
-  wire [11:0] \$437 ;
+  wire [2:0] \$433 ;
+  wire [2:0] \$434 ;
+  wire [3:0] \$435 ;
+  wire [3:0] \$436 ;
+  wire [2:0] \$437 ;
   wire [11:0] \$438 ;
-  wire [12:0] \$439 ;
+  wire [11:0] \$439 ;
   wire [7:0] \$44 ;
-  wire [11:0] \$440 ;
-  wire [11:0] \$441 ;
-  wire [12:0] \$442 ;
-  wire \$443 ;
-  wire [8:0] \$444 ;
-  wire [8:0] \$445 ;
-  wire [9:0] \$446 ;
-  wire \$447 ;
+  wire [12:0] \$440 ;
+  wire \$441 ;
+  wire [11:0] \$442 ;
+  wire [11:0] \$443 ;
+  wire [12:0] \$444 ;
+  wire [11:0] \$445 ;
+  wire [11:0] \$446 ;
+  wire [12:0] \$447 ;
   wire \$448 ;
-  wire \$449 ;
+  wire [8:0] \$449 ;
   wire [7:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
+  wire [8:0] \$450 ;
+  wire [9:0] \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
@@ -4122,18 +3617,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire [7:0] \$465 ;
-  wire [7:0] \$466 ;
+  wire \$465 ;
+  wire \$466 ;
   wire \$467 ;
-  wire [7:0] \$468 ;
-  wire [7:0] \$469 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  wire [9:0] \$470 ;
-  wire \$471 ;
+  wire [7:0] \$470 ;
+  wire [7:0] \$471 ;
   wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
+  wire [7:0] \$473 ;
+  wire [7:0] \$474 ;
+  wire [9:0] \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
@@ -4176,18 +3671,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
-  wire [4:0] \$513 ;
-  wire [4:0] \$514 ;
+  wire \$513 ;
+  wire \$514 ;
   wire \$515 ;
-  wire [4:0] \$516 ;
-  wire [4:0] \$517 ;
-  wire [6:0] \$518 ;
-  wire \$519 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire [4:0] \$518 ;
+  wire [4:0] \$519 ;
   wire [10:0] \$52 ;
   wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
+  wire [4:0] \$521 ;
+  wire [4:0] \$522 ;
+  wire [6:0] \$523 ;
   wire \$524 ;
   wire \$525 ;
   wire \$526 ;
@@ -4213,15 +3708,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$544 ;
   wire \$545 ;
   wire \$546 ;
-  wire [11:0] \$547 ;
-  wire [11:0] \$548 ;
-  wire [12:0] \$549 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
   wire \$550 ;
   wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
+  wire [11:0] \$552 ;
+  wire [11:0] \$553 ;
+  wire [12:0] \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
@@ -4239,24 +3734,24 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
-  wire [7:0] \$570 ;
+  wire \$570 ;
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
   wire \$574 ;
-  wire \$575 ;
-  wire [9:0] \$576 ;
-  wire \$577 ;
-  wire [4:0] \$578 ;
+  wire [4:0] \$575 ;
+  wire [4:0] \$576 ;
+  wire [4:0] \$577 ;
+  wire [7:0] \$578 ;
   wire \$579 ;
   wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire \$584 ;
+  wire [9:0] \$584 ;
   wire \$585 ;
-  wire \$586 ;
+  wire [4:0] \$586 ;
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
@@ -4310,7 +3805,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire [5:0] \$634 ;
+  wire \$634 ;
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
@@ -4319,9 +3814,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
-  wire \$642 ;
+  wire [5:0] \$642 ;
   wire \$643 ;
-  wire \$644 ;
+  wire [4:0] \$644 ;
   wire \$645 ;
   wire \$646 ;
   wire \$647 ;
@@ -4337,7 +3832,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$656 ;
   wire \$657 ;
   wire \$658 ;
-  wire \$659 ;
+  wire [8:0] \$659 ;
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
@@ -4353,7 +3848,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire \$673 ;
+  wire [8:0] \$673 ;
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
@@ -4368,7 +3863,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire \$687 ;
+  wire [8:0] \$687 ;
   wire \$688 ;
   wire \$689 ;
   wire [4:0] \$69 ;
@@ -4385,58 +3880,58 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
+  wire [8:0] \$701 ;
+  wire [3:0] \$702 ;
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire \$709 ;
+  wire [21:0] \$709 ;
   wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
+  wire [31:0] \$710 ;
+  wire [23:0] \$711 ;
+  wire [31:0] \$712 ;
+  wire [18:0] \$713 ;
+  wire [31:0] \$714 ;
   wire \$715 ;
   wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
+  wire [11:0] \$717 ;
+  wire [11:0] \$718 ;
+  wire [12:0] \$719 ;
   wire [4:0] \$72 ;
   wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
+  wire [11:0] \$721 ;
+  wire [11:0] \$722 ;
+  wire [12:0] \$723 ;
   wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
+  wire [11:0] \$725 ;
+  wire [11:0] \$726 ;
+  wire [12:0] \$727 ;
   wire \$728 ;
   wire \$729 ;
   wire [4:0] \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire [8:0] \$735 ;
+  wire [2:0] \$730 ;
+  wire [2:0] \$731 ;
+  wire [2:0] \$732 ;
+  wire [2:0] \$733 ;
+  wire [3:0] \$734 ;
+  wire [3:0] \$735 ;
   wire \$736 ;
   wire \$737 ;
   wire \$738 ;
-  wire \$739 ;
+  wire [2:0] \$739 ;
   wire \$74 ;
-  wire \$740 ;
+  wire [2:0] \$740 ;
   wire \$741 ;
-  wire \$742 ;
+  wire [2:0] \$742 ;
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
   wire \$747 ;
-  wire \$748 ;
+  wire [3:0] \$748 ;
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
@@ -4456,7 +3951,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
-  wire \$766 ;
+  wire [3:0] \$766 ;
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
@@ -4489,7 +3984,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
-  wire \$796 ;
+  wire [3:0] \$796 ;
   wire \$797 ;
   wire \$798 ;
   wire \$799 ;
@@ -4497,271 +3992,142 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  reg \$802 ;
+  reg [6:0] \$803 ;
+  reg [4:0] \$804 ;
+  reg \$805 ;
+  reg [6:0] \$806 ;
+  reg [11:0] \$807 ;
+  reg \$808 ;
+  reg [8:0] \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
+  reg [4:0] \$810 ;
+  reg \$811 ;
+  reg [3:0] \$812 ;
+  reg [4:0] \$813 ;
+  reg \$814 ;
+  reg [3:0] \$815 ;
+  reg [8:0] \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg [2:0] \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  reg \$820 ;
+  reg [2:0] \$821 ;
+  reg \$822 ;
+  reg [2:0] \$823 ;
+  reg \$824 ;
+  reg \$825 ;
+  reg [7:0] \$826 ;
+  reg [7:0] \$827 ;
+  reg [7:0] \$828 ;
+  reg \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire [8:0] \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
+  reg [6:0] \$830 ;
+  reg [9:0] \$831 ;
+  reg [9:0] \$832 ;
+  reg [9:0] \$833 ;
+  reg \$834 ;
+  reg \$835 ;
+  reg [4:0] \$836 ;
+  reg [4:0] \$837 ;
+  reg [4:0] \$838 ;
+  reg \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  reg [3:0] \$840 ;
+  reg \$841 ;
+  reg \$842 ;
+  reg \$843 ;
+  reg \$844 ;
+  reg \$845 ;
+  reg \$846 ;
+  reg \$847 ;
+  reg \$848 ;
+  reg \$849 ;
   wire \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
+  reg \$850 ;
+  reg \$851 ;
+  reg \$852 ;
+  reg \$853 ;
+  reg \$854 ;
+  reg \$855 ;
+  reg \$856 ;
+  reg \$857 ;
+  reg \$858 ;
+  reg \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
+  reg \$860 ;
+  reg \$861 ;
+  reg \$862 ;
+  reg \$863 ;
+  reg \$864 ;
+  reg \$865 ;
+  reg \$866 ;
+  reg \$867 ;
+  reg \$868 ;
+  reg \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
+  wire [2:0] \$870 ;
+  wire [2:0] \$871 ;
+  reg \$872 ;
+  reg \$873 ;
+  reg \$874 ;
+  reg \$875 ;
+  reg \$876 ;
+  reg \$877 ;
+  reg \$878 ;
+  reg \$879 ;
   wire \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
+  reg [2:0] \$880 ;
+  reg [2:0] \$881 ;
+  reg \$882 ;
+  reg \$883 ;
+  reg [6:0] \$884 ;
+  reg \$885 ;
+  reg \$886 ;
+  reg [7:0] \$887 ;
+  reg [2:0] \$888 ;
+  reg \$889 ;
   wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  reg \$890 ;
+  reg [3:0] \$891 ;
+  reg \$892 ;
+  reg \$893 ;
+  reg [4:0] \$894 ;
+  reg [2:0] \$895 ;
+  reg \$896 ;
+  reg \$897 ;
+  reg \$898 ;
+  reg \$899 ;
   wire [14:0] \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
+  reg \$900 ;
+  reg \$901 ;
+  reg \$902 ;
+  reg \$903 ;
+  reg \$904 ;
+  reg \$905 ;
+  reg \$906 ;
+  reg \$907 ;
+  reg \$908 ;
+  reg \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
-  wire \$915 ;
-  wire \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
+  reg \$910 ;
+  reg \$911 ;
   wire \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire \$929 ;
   wire \$93 ;
-  wire \$930 ;
-  wire \$931 ;
-  wire \$932 ;
-  wire [8:0] \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire \$937 ;
-  wire \$938 ;
-  wire \$939 ;
   wire \$94 ;
-  wire \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire \$943 ;
-  wire \$944 ;
-  wire \$945 ;
-  wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  wire \$949 ;
   wire \$95 ;
-  wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
   wire [3:0] \$96 ;
-  wire \$960 ;
-  wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
   wire [3:0] \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
   wire \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire \$988 ;
-  wire \$989 ;
   wire \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
-  wire \$auto$rtlil.cc:2739:Not$164 ;
-  wire \$auto$rtlil.cc:2739:Not$166 ;
-  wire \$auto$rtlil.cc:2739:Not$168 ;
-  wire \$auto$rtlil.cc:2739:Not$170 ;
-  wire \$auto$rtlil.cc:2739:Not$172 ;
-  wire \$auto$rtlil.cc:2739:Not$174 ;
-  wire \$auto$rtlil.cc:2739:Not$176 ;
-  wire \$auto$rtlil.cc:2739:Not$178 ;
-  wire \$auto$rtlil.cc:2739:Not$180 ;
-  wire \$auto$rtlil.cc:2739:Not$182 ;
-  wire \$auto$rtlil.cc:2739:Not$184 ;
-  wire \$auto$rtlil.cc:2739:Not$186 ;
-  wire \$auto$rtlil.cc:2739:Not$188 ;
-  wire \$auto$rtlil.cc:2739:Not$190 ;
-  wire \$auto$rtlil.cc:2739:Not$192 ;
-  wire \$auto$rtlil.cc:2739:Not$194 ;
-  wire \$auto$rtlil.cc:2739:Not$196 ;
-  wire \$auto$rtlil.cc:2739:Not$198 ;
-  wire \$auto$rtlil.cc:2739:Not$200 ;
-  wire \$auto$rtlil.cc:2739:Not$202 ;
-  wire \$auto$rtlil.cc:2739:Not$204 ;
-  wire \$auto$rtlil.cc:2739:Not$206 ;
-  wire \$auto$rtlil.cc:2739:Not$208 ;
-  wire \$auto$rtlil.cc:2739:Not$210 ;
-  wire \$auto$rtlil.cc:2739:Not$212 ;
-  wire \$auto$rtlil.cc:2739:Not$214 ;
-  wire \$auto$rtlil.cc:2739:Not$216 ;
-  wire \$auto$rtlil.cc:2739:Not$218 ;
-  wire \$auto$rtlil.cc:2739:Not$220 ;
-  wire \$auto$rtlil.cc:2739:Not$222 ;
-  wire \$auto$rtlil.cc:2739:Not$224 ;
-  wire \$auto$rtlil.cc:2739:Not$226 ;
-  wire \$auto$rtlil.cc:2739:Not$228 ;
-  wire \$auto$rtlil.cc:2739:Not$230 ;
-  wire \$auto$rtlil.cc:2739:Not$232 ;
-  wire \$auto$rtlil.cc:2739:Not$234 ;
-  wire \$auto$rtlil.cc:2739:Not$236 ;
-  wire \$auto$rtlil.cc:2739:Not$238 ;
-  wire \$auto$rtlil.cc:2739:Not$240 ;
-  wire \$auto$rtlil.cc:2739:Not$242 ;
   wire [8:0] \$signal ;
-  wire [3:0] \$signal$161 ;
-  wire \$signal$244 ;
-  wire \$signal$255 ;
-  wire \$signal$274 ;
-  wire [3:0] \$signal$307 ;
-  wire \$signal$443 ;
+  wire \$signal$242 ;
+  wire \$signal$254 ;
+  wire \$signal$273 ;
+  wire [3:0] \$signal$306 ;
+  wire \$signal$442 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -4812,7 +4178,6 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [8:0] a4_slot = 9'h000;
   reg a4_snap = 1'h0;
   reg [3:0] a4_tag = 4'h0;
-  reg [3:0] a4_tag_next = 4'h0;
   reg [7:0] a4_user = 8'h00;
   reg a4_valid = 1'h0;
   reg [31:0] a5_addr = 32'd0;
@@ -4877,39 +4242,39 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] config_fresh_slot;
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
-  wire [3:0] \config_grant_addr$422 ;
+  wire [3:0] \config_grant_addr$421 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$424 ;
-  wire \config_grant_data$424.snap ;
-  wire [3:0] \config_grant_data$424.tag ;
+  wire [4:0] \config_grant_data$423 ;
+  wire [3:0] \config_grant_data$423.next ;
+  wire \config_grant_data$423.snap ;
+  wire [3:0] \config_grant_data.next ;
   wire \config_grant_data.snap ;
-  wire [3:0] \config_grant_data.tag ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
+  wire [3:0] \config_grant_r0_b0.next ;
   wire \config_grant_r0_b0.snap ;
-  wire [3:0] \config_grant_r0_b0.tag ;
   reg [4:0] config_grant_r1_b0 = 5'h00;
+  wire [3:0] \config_grant_r1_b0.next ;
   wire \config_grant_r1_b0.snap ;
-  wire [3:0] \config_grant_r1_b0.tag ;
   reg [3:0] config_grant_w_addr = 4'h0;
   reg [4:0] config_grant_w_data = 5'h00;
   reg config_grant_w_en = 1'h0;
   wire [3:0] config_grant_waddr;
   wire [4:0] config_grant_wdata;
+  wire [3:0] \config_grant_wdata.next ;
   wire \config_grant_wdata.snap ;
-  wire [3:0] \config_grant_wdata.tag ;
   wire config_grant_wen;
   reg config_has_fresh = 1'h1;
   reg [3:0] config_head = 4'h0;
   reg config_nonempty = 1'h0;
   (* init = 4'h0 *)
   wire [3:0] config_parity_addr;
-  wire [3:0] \config_parity_addr$434 ;
+  wire [3:0] \config_parity_addr$433 ;
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$436 ;
+  wire \config_parity_data$435 ;
   reg config_parity_r0_b0 = 1'h0;
   reg config_parity_r1_b0 = 1'h0;
   wire [3:0] config_parity_waddr;
@@ -4923,21 +4288,21 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] config_queue_addr;
   (* init = 9'h000 *)
   wire [8:0] config_queue_data;
+  wire [3:0] \config_queue_data.next ;
   wire [3:0] \config_queue_data.slot ;
   wire \config_queue_data.snap ;
-  wire [3:0] \config_queue_data.tag ;
   reg [8:0] config_queue_r0_b0 = 9'h000;
+  wire [3:0] \config_queue_r0_b0.next ;
   wire [3:0] \config_queue_r0_b0.slot ;
   wire \config_queue_r0_b0.snap ;
-  wire [3:0] \config_queue_r0_b0.tag ;
   reg [3:0] config_queue_w_addr = 4'h0;
   reg [8:0] config_queue_w_data = 9'h000;
   reg config_queue_w_en = 1'h0;
   reg [3:0] config_queue_waddr = 4'h0;
   wire [8:0] config_queue_wdata;
+  wire [3:0] \config_queue_wdata.next ;
   wire [3:0] \config_queue_wdata.slot ;
   wire \config_queue_wdata.snap ;
-  wire [3:0] \config_queue_wdata.tag ;
   wire config_queue_wen;
   reg [4:0] config_seen = 5'h00;
   reg [4:0] config_seen_prev = 5'h00;
@@ -4951,39 +4316,39 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [6:0] event_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
-  wire [6:0] \event_grant_addr$377 ;
+  wire [6:0] \event_grant_addr$376 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$379 ;
-  wire \event_grant_data$379.snap ;
-  wire [3:0] \event_grant_data$379.tag ;
+  wire [4:0] \event_grant_data$378 ;
+  wire [3:0] \event_grant_data$378.next ;
+  wire \event_grant_data$378.snap ;
+  wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
-  wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
+  wire [3:0] \event_grant_r0_b0.next ;
   wire \event_grant_r0_b0.snap ;
-  wire [3:0] \event_grant_r0_b0.tag ;
   reg [4:0] event_grant_r1_b0 = 5'h00;
+  wire [3:0] \event_grant_r1_b0.next ;
   wire \event_grant_r1_b0.snap ;
-  wire [3:0] \event_grant_r1_b0.tag ;
   reg [6:0] event_grant_w_addr = 7'h00;
   reg [4:0] event_grant_w_data = 5'h00;
   reg event_grant_w_en = 1'h0;
   wire [6:0] event_grant_waddr;
   wire [4:0] event_grant_wdata;
+  wire [3:0] \event_grant_wdata.next ;
   wire \event_grant_wdata.snap ;
-  wire [3:0] \event_grant_wdata.tag ;
   wire event_grant_wen;
   reg event_has_fresh = 1'h1;
   reg [6:0] event_head = 7'h00;
   reg event_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
-  wire [6:0] \event_parity_addr$389 ;
+  wire [6:0] \event_parity_addr$388 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$391 ;
+  wire \event_parity_data$390 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   wire [6:0] event_parity_waddr;
@@ -4997,21 +4362,21 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [6:0] event_queue_addr;
   (* init = 12'h000 *)
   wire [11:0] event_queue_data;
+  wire [3:0] \event_queue_data.next ;
   wire [6:0] \event_queue_data.slot ;
   wire \event_queue_data.snap ;
-  wire [3:0] \event_queue_data.tag ;
   reg [11:0] event_queue_r0_b0 = 12'h000;
+  wire [3:0] \event_queue_r0_b0.next ;
   wire [6:0] \event_queue_r0_b0.slot ;
   wire \event_queue_r0_b0.snap ;
-  wire [3:0] \event_queue_r0_b0.tag ;
   reg [6:0] event_queue_w_addr = 7'h00;
   reg [11:0] event_queue_w_data = 12'h000;
   reg event_queue_w_en = 1'h0;
   reg [6:0] event_queue_waddr = 7'h00;
   wire [11:0] event_queue_wdata;
+  wire [3:0] \event_queue_wdata.next ;
   wire [6:0] \event_queue_wdata.slot ;
   wire \event_queue_wdata.snap ;
-  wire [3:0] \event_queue_wdata.tag ;
   wire event_queue_wen;
   reg [7:0] event_seen = 8'h00;
   reg [7:0] event_seen_prev = 8'h00;
@@ -5084,8 +4449,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [2:0] f3_in = 3'h0;
   reg f3_in_pool = 1'h0;
   reg f3_never_granted = 1'h0;
+  reg [3:0] f3_next = 4'h0;
+  reg [3:0] f3_older_next = 4'h0;
   reg f3_older_snap = 1'h0;
-  reg [3:0] f3_older_tag = 4'h0;
   reg [1:0] f3_pool = 2'h0;
   reg f3_quiet = 1'h0;
   reg f3_rel_f3 = 1'h0;
@@ -5094,8 +4460,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [3:0] f3_tag = 4'h0;
   reg [7:0] f3_user = 8'h00;
   reg f3_valid = 1'h0;
+  reg [3:0] f4_a1_next = 4'h0;
   reg f4_a1_snap = 1'h0;
-  reg [3:0] f4_a1_tag = 4'h0;
   reg f4_by_a1 = 1'h0;
   reg [2:0] f4_by_mem = 3'h0;
   reg [2:0] f4_by_mem_live = 3'h0;
@@ -5110,8 +4476,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [1:0] f4_pool = 2'h0;
   reg f4_prev_released = 1'h0;
   reg f4_rest_held = 1'h0;
+  reg [3:0] f4_rest_next = 4'h0;
   reg f4_rest_snap = 1'h0;
-  reg [3:0] f4_rest_tag = 4'h0;
   reg [8:0] f4_slot = 9'h000;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
@@ -5198,7 +4564,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$455 ;
+  wire [31:0] \grant_addr$454 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5219,37 +4585,37 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [8:0] log_fresh_slot;
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
-  wire [8:0] \log_grant_addr$404 ;
+  wire [8:0] \log_grant_addr$403 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$405 ;
-  wire \log_grant_data$405.snap ;
-  wire [3:0] \log_grant_data$405.tag ;
+  wire [4:0] \log_grant_data$404 ;
+  wire [3:0] \log_grant_data$404.next ;
+  wire \log_grant_data$404.snap ;
+  wire [3:0] \log_grant_data.next ;
   wire \log_grant_data.snap ;
-  wire [3:0] \log_grant_data.tag ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
+  wire [3:0] \log_grant_r0_b0.next ;
   wire \log_grant_r0_b0.snap ;
-  wire [3:0] \log_grant_r0_b0.tag ;
   reg [4:0] log_grant_r1_b0 = 5'h00;
+  wire [3:0] \log_grant_r1_b0.next ;
   wire \log_grant_r1_b0.snap ;
-  wire [3:0] \log_grant_r1_b0.tag ;
   reg [8:0] log_grant_w_addr = 9'h000;
   reg [4:0] log_grant_w_data = 5'h00;
   reg log_grant_w_en = 1'h0;
   wire [8:0] log_grant_waddr;
   wire [4:0] log_grant_wdata;
+  wire [3:0] \log_grant_wdata.next ;
   wire \log_grant_wdata.snap ;
-  wire [3:0] \log_grant_wdata.tag ;
   wire log_grant_wen;
   reg log_lapped = 1'h0;
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
-  wire [8:0] \log_parity_addr$414 ;
+  wire [8:0] \log_parity_addr$413 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$415 ;
+  wire \log_parity_data$414 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
@@ -5259,31 +4625,31 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen = 10'h000;
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
-  wire [3:0] next_next_tag;
-  input [5:0] \port$4193$40 ;
-  wire [5:0] \port$4193$40 ;
+  wire [3:0] next_tag;
+  input [5:0] \port$3600$40 ;
+  wire [5:0] \port$3600$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
-  wire [6:0] \r__addr$376 ;
+  wire [6:0] \r__addr$375 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$386 ;
-  wire [6:0] \r__addr$388 ;
+  wire [6:0] \r__addr$385 ;
+  wire [6:0] \r__addr$387 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$395 ;
+  wire [6:0] \r__addr$394 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$401 ;
-  wire [8:0] \r__addr$403 ;
+  wire [8:0] \r__addr$400 ;
+  wire [8:0] \r__addr$402 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$411 ;
-  wire [8:0] \r__addr$413 ;
+  wire [8:0] \r__addr$410 ;
+  wire [8:0] \r__addr$412 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$419 ;
-  wire [3:0] \r__addr$421 ;
+  wire [3:0] \r__addr$418 ;
+  wire [3:0] \r__addr$420 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$431 ;
-  wire [3:0] \r__addr$433 ;
+  wire [3:0] \r__addr$430 ;
+  wire [3:0] \r__addr$432 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$440 ;
+  wire [3:0] \r__addr$439 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -5303,44 +4669,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
-  wire [6:0] \w__addr$380 ;
+  wire [6:0] \w__addr$379 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$392 ;
+  wire [6:0] \w__addr$391 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$398 ;
+  wire [8:0] \w__addr$397 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$406 ;
+  wire [8:0] \w__addr$405 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$416 ;
-  wire [3:0] \w__addr$425 ;
+  wire [3:0] \w__addr$415 ;
+  wire [3:0] \w__addr$424 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$437 ;
-  (* init = 5'h00 *)
+  wire [3:0] \w__addr$436 ;
   wire [4:0] w__data;
-  wire \w__data$384 ;
+  wire \w__data$383 ;
   (* init = 12'h000 *)
-  wire [11:0] \w__data$394 ;
-  (* init = 5'h00 *)
-  wire [4:0] \w__data$400 ;
-  wire \w__data$409 ;
-  (* init = 5'h00 *)
-  wire [4:0] \w__data$418 ;
-  wire \w__data$429 ;
+  wire [11:0] \w__data$393 ;
+  wire [4:0] \w__data$399 ;
+  wire \w__data$408 ;
+  wire [4:0] \w__data$417 ;
+  wire \w__data$428 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$439 ;
+  wire [8:0] \w__data$438 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$382 ;
+  wire \w__en$381 ;
   (* init = 1'h0 *)
-  wire \w__en$393 ;
+  wire \w__en$392 ;
   (* init = 1'h0 *)
-  wire \w__en$399 ;
-  wire \w__en$408 ;
+  wire \w__en$398 ;
+  wire \w__en$407 ;
   (* init = 1'h0 *)
-  wire \w__en$417 ;
-  wire \w__en$427 ;
+  wire \w__en$416 ;
+  wire \w__en$426 ;
   (* init = 1'h0 *)
-  wire \w__en$438 ;
+  wire \w__en$437 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -5369,12 +4732,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] config_grant [15:0];
   always @(posedge aclk_clk) begin
     if (config_grant_w_en)
-      config_grant[config_grant_w_addr] <= config_grant_w_data;
+      config_grant[config_grant_w_addr] <= { \$577 [3:0], config_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge aclk_clk) begin
-    _0_ <= config_grant[\$578 [3:0]];
+    _0_ <= config_grant[\$586 [3:0]];
     _1_ <= config_grant[f1_config_slot];
   end
   assign \r__data$47  = _0_;
@@ -5382,13 +4745,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* no_rw_check = 32'd1 *)
   reg [0:0] config_parity [15:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$427 )
-      config_parity[f4_slot[3:0]] <= \w__data$429 ;
+    if (\w__en$426 )
+      config_parity[f4_slot[3:0]] <= \w__data$428 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge aclk_clk) begin
-    _2_ <= config_parity[\$578 [3:0]];
+    _2_ <= config_parity[\$586 [3:0]];
     _3_ <= config_parity[f1_config_slot];
   end
   assign \r__data$51  = _2_;
@@ -5408,12 +4771,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] event_grant [127:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= event_grant_w_data;
+      event_grant[event_grant_w_addr] <= { \$575 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _5_;
   reg [4:0] _6_;
   always @(posedge aclk_clk) begin
-    _5_ <= event_grant[\$570 [6:0]];
+    _5_ <= event_grant[\$578 [6:0]];
     _6_ <= event_grant[f1_event_slot];
   end
   assign \r__data$11  = _5_;
@@ -5421,13 +4784,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$382 )
-      event_parity[f4_slot[6:0]] <= \w__data$384 ;
+    if (\w__en$381 )
+      event_parity[f4_slot[6:0]] <= \w__data$383 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge aclk_clk) begin
-    _7_ <= event_parity[\$570 [6:0]];
+    _7_ <= event_parity[\$578 [6:0]];
     _8_ <= event_parity[f1_event_slot];
   end
   assign \r__data$15  = _7_;
@@ -5448,12 +4811,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] log_grant [511:0];
   always @(posedge aclk_clk) begin
     if (log_grant_w_en)
-      log_grant[log_grant_w_addr] <= log_grant_w_data;
+      log_grant[log_grant_w_addr] <= { \$576 [3:0], log_grant_w_data[0] };
   end
   reg [4:0] _10_;
   reg [4:0] _11_;
   always @(posedge aclk_clk) begin
-    _10_ <= log_grant[\$576 [8:0]];
+    _10_ <= log_grant[\$584 [8:0]];
     _11_ <= log_grant[f1_log_slot];
   end
   assign \r__data$33  = _10_;
@@ -5463,95 +4826,16 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [0:0] log_parity [511:0];
   always @(posedge aclk_clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot] <= \w__data$409 ;
+      log_parity[f4_slot] <= \w__data$408 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge aclk_clk) begin
-    _12_ <= log_parity[\$576 [8:0]];
+    _12_ <= log_parity[\$584 [8:0]];
     _13_ <= log_parity[f1_log_slot];
   end
   assign \r__data$37  = _12_;
   assign \r__data$35  = _13_;
-  assign \$1  = alloc_port_size - 12'h801;
-  assign \$2  = ~ \$1 [13];
-  assign \$4  = alloc_src | \$3 ;
-  assign \$5  = alloc_port_size - 9'h101;
-  assign \$6  = ~ \$5 [13];
-  assign \$8  = alloc_src | \$7 ;
-  assign \$9  = alloc_port_size - 11'h401;
-  assign \$10  = ~ \$9 [13];
-  assign \$12  = alloc_src | \$11 ;
-  assign \$13  = a0_pool >= 2'h3;
-  assign \$14  = ! a0_pool;
-  assign \$15  = a0_pool == 1'h1;
-  assign \$16  = a0_pool == 2'h2;
-  assign \$17  = ! a0_pool;
-  assign \$18  = a0_valid & \$17 ;
-  assign \$19  = \$18  & a0_fits[0];
-  assign \$20  = a0_pool == 1'h1;
-  assign \$21  = a0_valid & \$20 ;
-  assign \$22  = \$21  & a0_fits[1];
-  assign \$23  = a0_pool == 2'h2;
-  assign \$24  = a0_valid & \$23 ;
-  assign \$25  = \$24  & a0_fits[2];
-  assign \$26  = ! flush_port_pool;
-  assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4193$40 [3] : \$27 ;
-  assign \$29  = flush_port_pool == 1'h1;
-  assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4193$40 [4] : \$30 ;
-  assign \$32  = x0_pool >= 2'h3;
-  assign \$33  = x0_pool == 2'h2;
-  assign \$34  = \$33  ? 4'h8 : 4'h0;
-  assign \$35  = \$32  ? 4'h2 : \$34 ;
-  assign \$36  = ! x1_err;
-  assign \$37  = \$570 [6:0] - event_seen;
-  assign \$38  = ~ \$37 [8];
-  assign \$39  = event_take_fresh & \$38 ;
-  assign \$40  = \$570 [6:0] + 1'h1;
-  assign \$41  = \$570 [6:0] + 1'h1;
-  assign \$42  = \$570 [6:0] != 7'h7f;
-  assign \$43  = event_head == 7'h7f;
-  assign \$44  = event_head + 1'h1;
-  assign \$45  = \$43  ? 8'h00 : \$44 ;
-  assign \$46  = \$576 [8:0] - log_seen;
-  assign \$47  = ~ \$46 [10];
-  assign \$48  = log_take_fresh & \$47 ;
-  assign \$49  = \$576 [8:0] + 1'h1;
-  assign \$50  = ~ x1_select[1];
-  assign \$51  = \$50  & log_at_last;
-  assign \$52  = log_fresh + 1'h1;
-  assign \$53  = x1_select[1] ? 11'h001 : \$52 ;
-  assign \$54  = \$51  ? 11'h000 : \$53 ;
-  assign \$55  = ~ x1_select[1];
-  assign \$56  = ~ log_at_last;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = log_fresh == 9'h1fe;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = ~ x1_select[1];
-  assign \$61  = log_lapped & \$60 ;
-  assign \$62  = ~ x1_select[1];
-  assign \$63  = \$62  & log_at_last;
-  assign \$64  = \$61  | \$63 ;
-  assign \$65  = \$578 [3:0] - config_seen;
-  assign \$66  = ~ \$65 [5];
-  assign \$67  = config_take_fresh & \$66 ;
-  assign \$68  = \$578 [3:0] + 1'h1;
-  assign \$69  = \$578 [3:0] + 1'h1;
-  assign \$70  = \$578 [3:0] != 4'hf;
-  assign \$71  = config_head == 4'hf;
-  assign \$72  = config_head + 1'h1;
-  assign \$73  = \$71  ? 5'h00 : \$72 ;
-  assign \$75  = ~ x1_select[1];
-  assign \$76  = log_lapped & \$75 ;
-  assign \$77  = a1_select[1] & \$76 ;
-  assign \$81  = event_has_fresh | event_nonempty;
-  assign \$82  = \$81  | x1_select[0];
-  assign \$83  = a1_select[0] & \$82 ;
-  assign \$86  = \$83  | \$85 ;
-  assign \$87  = config_has_fresh | config_nonempty;
-  assign \$88  = \$87  | x1_select[2];
   assign \$89  = a1_select[2] & \$88 ;
   assign \$90  = \$86  | \$89 ;
   assign \$91  = a1_in[0] & a1_fits[0];
@@ -5567,10 +4851,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$103  = config_has_fresh | x1_select[2];
   assign \$104  = a1_in[2] & \$103 ;
   assign \$105  = \$102  | \$104 ;
-  assign \$106  = a1_in[0] ? \$570 [6:0] : 7'h00;
-  assign \$107  = a1_in[1] ? \$576 [8:0] : 9'h000;
+  assign \$106  = a1_in[0] ? \$578 [6:0] : 7'h00;
+  assign \$107  = a1_in[1] ? \$584 [8:0] : 9'h000;
   assign \$108  = { 2'h0, \$106  } | \$107 ;
-  assign \$109  = a1_in[2] ? \$578 [3:0] : 4'h0;
+  assign \$109  = a1_in[2] ? \$586 [3:0] : 4'h0;
   assign \$110  = \$108  | { 5'h00, \$109  };
   assign \$111  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$112  = ~ a2_from_fresh;
@@ -5599,7 +4883,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$141  = a2_ok & a2_from_fresh;
   assign \$142  = \$141  ? a2_in : 3'h0;
   assign \$143  = a2_ok & a2_from_fresh;
-  assign \$145  = a3_ok ? { \$625 , \$624 , \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  } : 9'h000;
+  assign \$145  = a3_ok ? { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  } : 9'h000;
   assign \$146  = a4_ok ? grant_addr : 32'd0;
   assign \$147  = a3_valid & a3_fwd_ok;
   assign \$148  = { \$147 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
@@ -5628,1015 +4912,574 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$173  = { \$172 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$174  = ~ \$173 ;
   assign \$175  = \$174  + 1'h1;
-  assign \$176  = a5_tag + 1'h1;
-  assign \$177  = \$175 [12] ? { 1'h0, a4_tag_next } : \$176 ;
-  assign \$178  = free_port_addr - 32'd2147483648;
-  assign \$179  = ~ \$178 [32];
-  assign \$180  = free_port_addr - 32'd2147745792;
-  assign \$181  = ~ \$180 [32];
-  assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4193$40 [0] : \$183 ;
-  assign \$185  = free_port_addr - 32'd2148532224;
-  assign \$186  = ~ \$185 [32];
-  assign \$187  = free_port_addr - 32'd2148663296;
-  assign \$188  = ~ \$187 [32];
-  assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4193$40 [1] : \$190 ;
-  assign \$192  = free_port_addr - 32'd2149580800;
-  assign \$193  = ~ \$192 [32];
-  assign \$194  = free_port_addr - 32'd2149597184;
-  assign \$195  = ~ \$194 [32];
-  assign \$197  = \$193  & \$196 ;
-  assign \$198  = free_src ? \port$4193$40 [2] : \$197 ;
-  assign \$199  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$200  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$201  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$202  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$203  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$204  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$205  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$206  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$207  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$208  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$209  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$210  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$211  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$212  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$213  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$214  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$215  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$216  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$217  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$218  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$219  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$220  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$221  = | f0_addr[10:0];
-  assign \$222  = f0_addr[31:11] - 21'h100000;
-  assign \$223  = | f0_addr[7:0];
-  assign \$224  = f0_addr[31:8] - 24'h801000;
-  assign \$225  = | f0_addr[9:0];
-  assign \$226  = f0_addr[31:10] - 22'h200800;
-  assign \$228  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$230  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$231  = { 1'h0, \$229  } | \$230 ;
-  assign \$232  = f1_oor ? f1_oor_pool : \$231 ;
-  assign \$233  = f1_hit[0] ? f1_event_slot : 7'h00;
-  assign \$234  = f1_hit[1] ? f1_log_slot : 9'h000;
-  assign \$235  = { 2'h0, \$233  } | \$234 ;
-  assign \$236  = f1_hit[2] ? f1_config_slot : 4'h0;
-  assign \$237  = \$235  | { 5'h00, \$236  };
-  assign \$238  = | f1_hit;
-  assign \$239  = f1_oor | \$238 ;
-  assign \$240  = | f1_hit;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = f1_oor | \$241 ;
-  assign \$243  = f1_hit & f1_misaligned;
-  assign \$244  = | \$243 ;
-  assign \$245  = f1_contract ? 4'h8 : 4'h0;
-  assign \$246  = \$244  ? 4'h5 : \$245 ;
-  assign \$247  = \$242  ? 4'h4 : \$246 ;
-  assign \$248  = f1_event_slot - event_fresh;
-  assign \$249  = ~ \$248 [8];
-  assign \$250  = f1_hit[0] & \$249 ;
-  assign \$251  = f1_log_slot - log_fresh;
-  assign \$252  = ~ \$251 [10];
-  assign \$253  = ~ log_lapped;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = f1_hit[1] & \$254 ;
-  assign \$256  = \$250  | \$255 ;
-  assign \$257  = f1_config_slot - config_fresh;
-  assign \$258  = ~ \$257 [5];
-  assign \$259  = f1_hit[2] & \$258 ;
-  assign \$260  = \$256  | \$259 ;
-  assign \$261  = ~ f1_same_second_eq0;
-  assign \$262  = ~ f1_same_second_eq3;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = ~ f1_same_second_eq6;
-  assign \$265  = ~ f1_same_second_eq9;
-  assign \$266  = \$264  | \$265 ;
-  assign \$267  = \$263  | \$266 ;
-  assign \$268  = ~ f1_same_second_eq12;
-  assign \$269  = ~ f1_same_second_eq15;
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = ~ f1_same_second_eq18;
-  assign \$272  = ~ f1_same_second_eq21;
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = \$270  | \$273 ;
-  assign \$275  = \$267  | \$274 ;
-  assign \$276  = ~ f1_same_second_eq24;
-  assign \$277  = ~ f1_same_second_eq27;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = ~ f1_same_second_eq30;
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = \$275  | \$280 ;
-  assign \$282  = ~ \$281 ;
-  assign \$283  = ~ f1_same_third_eq0;
-  assign \$284  = ~ f1_same_third_eq3;
-  assign \$285  = \$283  | \$284 ;
-  assign \$286  = ~ f1_same_third_eq6;
-  assign \$287  = ~ f1_same_third_eq9;
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = \$285  | \$288 ;
-  assign \$290  = ~ f1_same_third_eq12;
-  assign \$291  = ~ f1_same_third_eq15;
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = ~ f1_same_third_eq18;
-  assign \$294  = ~ f1_same_third_eq21;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = \$292  | \$295 ;
-  assign \$297  = \$289  | \$296 ;
-  assign \$298  = ~ f1_same_third_eq24;
-  assign \$299  = ~ f1_same_third_eq27;
-  assign \$300  = \$298  | \$299 ;
-  assign \$301  = ~ f1_same_third_eq30;
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = \$297  | \$302 ;
-  assign \$304  = ~ \$303 ;
-  assign \$305  = ! f2_pool;
-  assign \$306  = f2_pool == 1'h1;
-  assign \$307  = f2_pool == 2'h2;
-  assign \$308  = a4_tag ^ f2_tag;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = \$309  + 1'h1;
-  assign \$311  = a5_tag ^ f2_tag;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = \$312  + 1'h1;
-  assign \$314  = \$1312 [12] ? a4_tag : a5_tag;
-  assign \$315  = \$1312 [12] ? a4_snap : a5_snap;
-  assign \$316  = f2_same_third & f5_ok;
-  assign \$317  = ~ \$1312 [12];
-  assign \$318  = \$signal$244  & \$317 ;
-  assign \$319  = ~ \$1316 [12];
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = f2_same_third & f5_ok;
-  assign \$322  = ~ \$321 ;
-  assign \$323  = \$320  & \$322 ;
-  assign \$324  = ~ f3_never_granted;
-  assign \$325  = ~ rel_f2;
-  assign \$326  = ~ f3_rel_f3;
-  assign \$328  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$329  = \$327  & \$328 ;
-  assign \$331  = log_parity_r0_b0 == log_grant_r0_b0[0];
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = \$329  | \$332 ;
-  assign \$335  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$336  = \$334  & \$335 ;
-  assign \$337  = \$333  | \$336 ;
-  assign \$338  = \$326  & \$337 ;
-  assign \$339  = f3_hit_a3 | \$338 ;
-  assign \$340  = \$325  & \$339 ;
-  assign \$341  = f3_hit_a2 | \$340 ;
-  assign \$342  = \$324  & \$341 ;
-  assign \$343  = f3_hit_a2 | f3_hit_a3;
-  assign \$345  = \$344  & event_grant_r0_b0[1];
-  assign \$347  = \$346  & log_grant_r0_b0[1];
-  assign \$348  = \$345  | \$347 ;
-  assign \$350  = \$349  & config_grant_r0_b0[1];
-  assign \$351  = \$348  | \$350 ;
-  assign \$353  = \$352  & event_grant_r0_b0[2];
-  assign \$355  = \$354  & log_grant_r0_b0[2];
+  assign \$176  = a4_tag + 1'h1;
+  assign \$177  = a5_tag + 1'h1;
+  assign \$178  = \$175 [12] ? \$176 [3:0] : \$177 [3:0];
+  assign \$179  = free_port_addr - 32'd2147483648;
+  assign \$180  = ~ \$179 [32];
+  assign \$181  = free_port_addr - 32'd2147745792;
+  assign \$182  = ~ \$181 [32];
+  assign \$184  = \$180  & \$183 ;
+  assign \$185  = free_src ? \port$3600$40 [0] : \$184 ;
+  assign \$186  = free_port_addr - 32'd2148532224;
+  assign \$187  = ~ \$186 [32];
+  assign \$188  = free_port_addr - 32'd2148663296;
+  assign \$189  = ~ \$188 [32];
+  assign \$191  = \$187  & \$190 ;
+  assign \$192  = free_src ? \port$3600$40 [1] : \$191 ;
+  assign \$193  = free_port_addr - 32'd2149580800;
+  assign \$194  = ~ \$193 [32];
+  assign \$195  = free_port_addr - 32'd2149597184;
+  assign \$196  = ~ \$195 [32];
+  assign \$198  = \$194  & \$197 ;
+  assign \$199  = free_src ? \port$3600$40 [2] : \$198 ;
+  assign \$200  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$201  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$202  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$203  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$204  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$205  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$206  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$207  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$208  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$209  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$210  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$211  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$212  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$213  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$214  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$215  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$216  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$217  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$218  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$219  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$220  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$221  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$222  = | f0_addr[10:0];
+  assign \$223  = f0_addr[31:11] - 21'h100000;
+  assign \$224  = | f0_addr[7:0];
+  assign \$225  = f0_addr[31:8] - 24'h801000;
+  assign \$226  = | f0_addr[9:0];
+  assign \$227  = f0_addr[31:10] - 22'h200800;
+  assign \$229  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$231  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$232  = { 1'h0, \$230  } | \$231 ;
+  assign \$233  = f1_oor ? f1_oor_pool : \$232 ;
+  assign \$234  = f1_hit[0] ? f1_event_slot : 7'h00;
+  assign \$235  = f1_hit[1] ? f1_log_slot : 9'h000;
+  assign \$236  = { 2'h0, \$234  } | \$235 ;
+  assign \$237  = f1_hit[2] ? f1_config_slot : 4'h0;
+  assign \$238  = \$236  | { 5'h00, \$237  };
+  assign \$239  = | f1_hit;
+  assign \$240  = f1_oor | \$239 ;
+  assign \$241  = | f1_hit;
+  assign \$242  = ~ \$241 ;
+  assign \$243  = f1_oor | \$242 ;
+  assign \$244  = f1_hit & f1_misaligned;
+  assign \$245  = | \$244 ;
+  assign \$246  = f1_contract ? 4'h8 : 4'h0;
+  assign \$247  = \$245  ? 4'h5 : \$246 ;
+  assign \$248  = \$243  ? 4'h4 : \$247 ;
+  assign \$249  = f1_event_slot - event_fresh;
+  assign \$250  = ~ \$249 [8];
+  assign \$251  = f1_hit[0] & \$250 ;
+  assign \$252  = f1_log_slot - log_fresh;
+  assign \$253  = ~ \$252 [10];
+  assign \$254  = ~ log_lapped;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = f1_hit[1] & \$255 ;
+  assign \$257  = \$251  | \$256 ;
+  assign \$258  = f1_config_slot - config_fresh;
+  assign \$259  = ~ \$258 [5];
+  assign \$260  = f1_hit[2] & \$259 ;
+  assign \$261  = \$257  | \$260 ;
+  assign \$262  = ~ f1_same_second_eq0;
+  assign \$263  = ~ f1_same_second_eq3;
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = ~ f1_same_second_eq6;
+  assign \$266  = ~ f1_same_second_eq9;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = \$264  | \$267 ;
+  assign \$269  = ~ f1_same_second_eq12;
+  assign \$270  = ~ f1_same_second_eq15;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = ~ f1_same_second_eq18;
+  assign \$273  = ~ f1_same_second_eq21;
+  assign \$274  = \$272  | \$273 ;
+  assign \$275  = \$271  | \$274 ;
+  assign \$276  = \$268  | \$275 ;
+  assign \$277  = ~ f1_same_second_eq24;
+  assign \$278  = ~ f1_same_second_eq27;
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = ~ f1_same_second_eq30;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = \$276  | \$281 ;
+  assign \$283  = ~ \$282 ;
+  assign \$284  = ~ f1_same_third_eq0;
+  assign \$285  = ~ f1_same_third_eq3;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = ~ f1_same_third_eq6;
+  assign \$288  = ~ f1_same_third_eq9;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = \$286  | \$289 ;
+  assign \$291  = ~ f1_same_third_eq12;
+  assign \$292  = ~ f1_same_third_eq15;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = ~ f1_same_third_eq18;
+  assign \$295  = ~ f1_same_third_eq21;
+  assign \$296  = \$294  | \$295 ;
+  assign \$297  = \$293  | \$296 ;
+  assign \$298  = \$290  | \$297 ;
+  assign \$299  = ~ f1_same_third_eq24;
+  assign \$300  = ~ f1_same_third_eq27;
+  assign \$301  = \$299  | \$300 ;
+  assign \$302  = ~ f1_same_third_eq30;
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = \$298  | \$303 ;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = f2_tag + 1'h1;
+  assign \$307  = ! f2_pool;
+  assign \$308  = f2_pool == 1'h1;
+  assign \$309  = f2_pool == 2'h2;
+  assign \$310  = a4_tag ^ f2_tag;
+  assign \$311  = ~ \$310 ;
+  assign \$312  = \$311  + 1'h1;
+  assign \$313  = a5_tag ^ f2_tag;
+  assign \$314  = ~ \$313 ;
+  assign \$315  = \$314  + 1'h1;
+  assign \$316  = a4_tag + 1'h1;
+  assign \$317  = a5_tag + 1'h1;
+  assign \$318  = \$719 [12] ? \$316 [3:0] : \$317 [3:0];
+  assign \$319  = \$719 [12] ? a4_snap : a5_snap;
+  assign \$320  = f2_same_third & f5_ok;
+  assign \$321  = ~ \$719 [12];
+  assign \$322  = \$signal$242  & \$321 ;
+  assign \$323  = ~ \$723 [12];
+  assign \$324  = \$322  & \$323 ;
+  assign \$325  = f2_same_third & f5_ok;
+  assign \$326  = ~ \$325 ;
+  assign \$327  = \$324  & \$326 ;
+  assign \$328  = a4_tag + 1'h1;
+  assign \$329  = ~ f3_never_granted;
+  assign \$330  = ~ rel_f2;
+  assign \$331  = ~ f3_rel_f3;
+  assign \$333  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$334  = \$332  & \$333 ;
+  assign \$336  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$337  = \$335  & \$336 ;
+  assign \$338  = \$334  | \$337 ;
+  assign \$340  = config_parity_r0_b0 == config_grant_r0_b0[0];
+  assign \$341  = \$339  & \$340 ;
+  assign \$342  = \$338  | \$341 ;
+  assign \$343  = \$331  & \$342 ;
+  assign \$344  = f3_hit_a3 | \$343 ;
+  assign \$345  = \$330  & \$344 ;
+  assign \$346  = f3_hit_a2 | \$345 ;
+  assign \$347  = \$329  & \$346 ;
+  assign \$348  = f3_hit_a2 | f3_hit_a3;
+  assign \$350  = \$349  & event_grant_r0_b0[1];
+  assign \$352  = \$351  & log_grant_r0_b0[1];
+  assign \$353  = \$350  | \$352 ;
+  assign \$355  = \$354  & config_grant_r0_b0[1];
   assign \$356  = \$353  | \$355 ;
-  assign \$358  = \$357  & config_grant_r0_b0[2];
-  assign \$359  = \$356  | \$358 ;
-  assign \$361  = \$360  & event_grant_r0_b0[3];
-  assign \$363  = \$362  & log_grant_r0_b0[3];
+  assign \$358  = \$357  & event_grant_r0_b0[2];
+  assign \$360  = \$359  & log_grant_r0_b0[2];
+  assign \$361  = \$358  | \$360 ;
+  assign \$363  = \$362  & config_grant_r0_b0[2];
   assign \$364  = \$361  | \$363 ;
-  assign \$366  = \$365  & config_grant_r0_b0[3];
-  assign \$367  = \$364  | \$366 ;
-  assign \$369  = \$368  & event_grant_r0_b0[4];
-  assign \$371  = \$370  & log_grant_r0_b0[4];
+  assign \$366  = \$365  & event_grant_r0_b0[3];
+  assign \$368  = \$367  & log_grant_r0_b0[3];
+  assign \$369  = \$366  | \$368 ;
+  assign \$371  = \$370  & config_grant_r0_b0[3];
   assign \$372  = \$369  | \$371 ;
-  assign \$374  = \$373  & config_grant_r0_b0[4];
-  assign \$375  = \$372  | \$374 ;
-  assign \$376  = \$343  ? f3_older_tag : { \$375 , \$367 , \$359 , \$351  };
-  assign \$377  = f3_hit_a2 | f3_hit_a3;
-  assign \$379  = \$378  & event_grant_r0_b0[0];
-  assign \$381  = \$380  & log_grant_r0_b0[0];
-  assign \$382  = \$379  | \$381 ;
-  assign \$384  = \$383  & config_grant_r0_b0[0];
-  assign \$385  = \$382  | \$384 ;
-  assign \$386  = \$377  ? f3_older_snap : \$385 ;
-  assign \$387  = f3_go & \$1320 [12];
-  assign \$388  = a4_tag ^ f3_tag;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = \$389  + 1'h1;
-  assign \$391  = \$387  & \$390 [4];
-  assign \$392  = ~ f3_never_granted;
-  assign \$393  = f3_go & \$392 ;
-  assign \$394  = ~ \$1320 [12];
-  assign \$395  = \$393  & \$394 ;
-  assign \$396  = ~ rel_f2;
-  assign \$397  = \$396  & f3_hit_a3;
-  assign \$398  = f3_hit_a2 | \$397 ;
-  assign \$399  = \$395  & \$398 ;
-  assign \$400  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$401  = \$399  & \$400 ;
-  assign \$402  = ~ rel_f2;
-  assign \$403  = f3_quiet & \$402 ;
-  assign \$404  = ~ \$1320 [12];
-  assign \$405  = \$403  & \$404 ;
-  assign \$406  = \$405  ? f3_in : 3'h0;
-  assign \$407  = ~ f3_never_granted;
-  assign \$409  = { \$408 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_tag };
-  assign \$410  = ~ \$409 ;
-  assign \$411  = \$410  + 1'h1;
+  assign \$374  = \$373  & event_grant_r0_b0[4];
+  assign \$376  = \$375  & log_grant_r0_b0[4];
+  assign \$377  = \$374  | \$376 ;
+  assign \$379  = \$378  & config_grant_r0_b0[4];
+  assign \$380  = \$377  | \$379 ;
+  assign \$381  = \$348  ? f3_older_next : { \$380 , \$372 , \$364 , \$356  };
+  assign \$382  = f3_hit_a2 | f3_hit_a3;
+  assign \$384  = \$383  & event_grant_r0_b0[0];
+  assign \$386  = \$385  & log_grant_r0_b0[0];
+  assign \$387  = \$384  | \$386 ;
+  assign \$389  = \$388  & config_grant_r0_b0[0];
+  assign \$390  = \$387  | \$389 ;
+  assign \$391  = \$382  ? f3_older_snap : \$390 ;
+  assign \$392  = f3_go & \$727 [12];
+  assign \$393  = a4_tag ^ f3_tag;
+  assign \$394  = ~ \$393 ;
+  assign \$395  = \$394  + 1'h1;
+  assign \$396  = \$392  & \$395 [4];
+  assign \$397  = ~ f3_never_granted;
+  assign \$398  = f3_go & \$397 ;
+  assign \$399  = ~ \$727 [12];
+  assign \$400  = \$398  & \$399 ;
+  assign \$401  = ~ rel_f2;
+  assign \$402  = \$401  & f3_hit_a3;
+  assign \$403  = f3_hit_a2 | \$402 ;
+  assign \$404  = \$400  & \$403 ;
+  assign \$405  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$406  = \$404  & \$405 ;
+  assign \$407  = ~ rel_f2;
+  assign \$408  = f3_quiet & \$407 ;
+  assign \$409  = ~ \$727 [12];
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = \$410  ? f3_in : 3'h0;
   assign \$412  = ~ f3_never_granted;
-  assign \$414  = { \$413 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_tag };
+  assign \$414  = { \$413 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
   assign \$415  = ~ \$414 ;
   assign \$416  = \$415  + 1'h1;
   assign \$417  = ~ f3_never_granted;
-  assign \$419  = { \$418 , config_parity_r0_b0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_tag };
+  assign \$419  = { \$418 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
   assign \$420  = ~ \$419 ;
   assign \$421  = \$420  + 1'h1;
-  assign \$422  = x1_select & f1_hit;
-  assign \$423  = | \$422 ;
-  assign \$424  = x1_select & f2_in;
-  assign \$425  = | \$424 ;
-  assign \$426  = f2_flushed | \$425 ;
-  assign \$427  = x1_select | x0_select;
-  assign \$428  = ~ \$427 ;
-  assign \$429  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$430  = { 1'h0, \$428  } & { \$429 [2], \$429  };
-  assign \$431  = { 1'h0, f3_in } & \$430 ;
-  assign \$432  = \$1320 [12] ? 3'h0 : \$1328 [2:0];
-  assign \$433  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$434  = ~ \$433 ;
-  assign \$435  = \$434  + 1'h1;
-  assign \$436  = \release  & \$435 [12];
-  assign \$437  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$438  = ~ \$437 ;
-  assign \$439  = \$438  + 1'h1;
-  assign \$440  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$441  = ~ \$440 ;
-  assign \$442  = \$441  + 1'h1;
-  assign \$443  = a1_select[1] & f3_in[1];
-  assign \$444  = f3_slot ^ log_fresh[8:0];
-  assign \$445  = ~ \$444 ;
-  assign \$446  = \$445  + 1'h1;
-  assign \$447  = \$443  & \$446 [9];
-  assign \$448  = ~ f4_prev_released;
-  assign \$449  = \$448  & f4_by_older;
-  assign \$450  = f4_by_a1 | \$449 ;
-  assign \$451  = f4_live[0] & \$450 ;
-  assign \$452  = ~ f4_prev_released;
-  assign \$453  = \$452  & f4_by_mem_live[0];
-  assign \$454  = \$453  & f4_mem_ok[0];
-  assign \$455  = \$451  | \$454 ;
-  assign \$456  = ~ f4_prev_released;
-  assign \$457  = \$456  & f4_by_older;
-  assign \$458  = f4_by_a1 | \$457 ;
-  assign \$459  = f4_live[0] & \$458 ;
-  assign \$460  = ~ f4_prev_released;
-  assign \$461  = \$460  & f4_by_mem_live[0];
-  assign \$462  = \$461  & f4_mem_ok[0];
-  assign \$463  = \$459  | \$462 ;
-  assign \$464  = event_queue_waddr == 7'h7f;
-  assign \$465  = event_queue_waddr + 1'h1;
-  assign \$466  = \$464  ? 8'h00 : \$465 ;
-  assign \$467  = event_pushed == event_popped;
-  assign \$468  = event_pushed ? 8'h01 : 8'hff;
-  assign \$469  = \$467  ? 8'h00 : \$468 ;
-  assign \$470  = $signed({ 1'h0, event_count }) + $signed(\$469 );
-  assign \$471  = ! event_pushed;
-  assign \$472  = ! event_popped;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = event_pop ? event_at[1] : event_at[0];
-  assign \$475  = ~ \$474 ;
-  assign \$476  = event_push | \$475 ;
-  assign \$477  = ! event_pushed;
-  assign \$479  = \$477  & \$478 ;
-  assign \$480  = event_count == 2'h3;
-  assign \$481  = event_pop ? event_at[2] : event_at[1];
-  assign \$482  = ~ \$481 ;
-  assign \$483  = event_push | \$482 ;
-  assign \$485  = ! event_popped;
-  assign \$486  = \$484  & \$485 ;
-  assign \$487  = event_pop ? event_at[0] : 1'h0;
-  assign \$488  = ~ \$487 ;
-  assign \$489  = event_push | \$488 ;
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = event_pop ? event_at[1] : event_at[0];
-  assign \$494  = ~ \$493 ;
-  assign \$495  = event_push | \$494 ;
-  assign \$496  = ~ f4_prev_released;
-  assign \$497  = \$496  & f4_by_older;
-  assign \$498  = f4_by_a1 | \$497 ;
-  assign \$499  = f4_live[2] & \$498 ;
-  assign \$500  = ~ f4_prev_released;
-  assign \$501  = \$500  & f4_by_mem_live[2];
-  assign \$502  = \$501  & f4_mem_ok[2];
-  assign \$503  = \$499  | \$502 ;
-  assign \$504  = ~ f4_prev_released;
-  assign \$505  = \$504  & f4_by_older;
-  assign \$506  = f4_by_a1 | \$505 ;
-  assign \$507  = f4_live[2] & \$506 ;
-  assign \$508  = ~ f4_prev_released;
-  assign \$509  = \$508  & f4_by_mem_live[2];
-  assign \$510  = \$509  & f4_mem_ok[2];
-  assign \$511  = \$507  | \$510 ;
-  assign \$512  = config_queue_waddr == 4'hf;
-  assign \$513  = config_queue_waddr + 1'h1;
-  assign \$514  = \$512  ? 5'h00 : \$513 ;
-  assign \$515  = config_pushed == config_popped;
-  assign \$516  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$517  = \$515  ? 5'h00 : \$516 ;
-  assign \$518  = $signed({ 1'h0, config_count }) + $signed(\$517 );
-  assign \$519  = ! config_pushed;
-  assign \$520  = ! config_popped;
-  assign \$521  = \$519  & \$520 ;
-  assign \$522  = config_pop ? config_at[1] : config_at[0];
-  assign \$523  = ~ \$522 ;
-  assign \$524  = config_push | \$523 ;
-  assign \$525  = ! config_pushed;
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = config_count == 2'h3;
-  assign \$529  = config_pop ? config_at[2] : config_at[1];
-  assign \$530  = ~ \$529 ;
-  assign \$531  = config_push | \$530 ;
-  assign \$533  = ! config_popped;
-  assign \$534  = \$532  & \$533 ;
-  assign \$535  = config_pop ? config_at[0] : 1'h0;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = config_push | \$536 ;
-  assign \$540  = \$538  & \$539 ;
-  assign \$541  = config_pop ? config_at[1] : config_at[0];
-  assign \$542  = ~ \$541 ;
-  assign \$543  = config_push | \$542 ;
-  assign \$544  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$545  = ~ \$544 ;
-  assign \$546  = f5_wrote & a2_ring;
-  assign \$547  = { \$546 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$548  = ~ \$547 ;
-  assign \$549  = \$548  + 1'h1;
-  assign \$550  = \release  & f4_taken_a2;
-  assign \$551  = a3_ring & a3_lapped;
-  assign \$552  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$553  = \$552  == log_grant_r1_b0[0];
-  assign \$554  = a3_sel_fresh[1] & \$553 ;
-  assign \$555  = \$551  & \$554 ;
-  assign \$556  = \release  & f4_taken_a3;
-  assign \$557  = a3_released | \$556 ;
-  assign \$558  = ~ a4_released;
-  assign \$559  = a4_prev_held & \$558 ;
-  assign \$560  = \release  & f4_taken_a4;
-  assign \$561  = ~ \$560 ;
-  assign \$562  = \$559  & \$561 ;
-  assign \$563  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
-  assign \$564  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$565  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$566  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$567  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
-  assign \$568  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$570  = x1_select[0] ? 8'h00 : event_fresh;
-  assign \$571  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$571 ;
-  assign \$572  = ~ x1_select[0];
-  assign \$573  = a1_select[0] & \$572 ;
-  assign \$574  = ~ event_has_fresh;
-  assign \$575  = \$573  & \$574 ;
-  assign event_pop = \$575  & event_nonempty;
-  assign \$576  = x1_select[1] ? 10'h000 : log_fresh;
-  assign \$578  = x1_select[2] ? 5'h00 : config_fresh;
-  assign \$579  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$579 ;
-  assign \$580  = ~ x1_select[2];
-  assign \$581  = a1_select[2] & \$580 ;
-  assign \$582  = ~ config_has_fresh;
+  assign \$422  = ~ f3_never_granted;
+  assign \$424  = { \$423 , config_parity_r0_b0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
+  assign \$425  = ~ \$424 ;
+  assign \$426  = \$425  + 1'h1;
+  assign \$427  = x1_select & f1_hit;
+  assign \$428  = | \$427 ;
+  assign \$429  = x1_select & f2_in;
+  assign \$430  = | \$429 ;
+  assign \$431  = f2_flushed | \$430 ;
+  assign \$432  = x1_select | x0_select;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$435  = { 1'h0, \$433  } & { \$434 [2], \$434  };
+  assign \$436  = { 1'h0, f3_in } & \$435 ;
+  assign \$437  = \$727 [12] ? 3'h0 : \$735 [2:0];
+  assign \$438  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \$439  + 1'h1;
+  assign \$441  = \release  & \$440 [12];
+  assign \$442  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$443  = ~ \$442 ;
+  assign \$444  = \$443  + 1'h1;
+  assign \$445  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$446  = ~ \$445 ;
+  assign \$447  = \$446  + 1'h1;
+  assign \$448  = a1_select[1] & f3_in[1];
+  assign \$449  = f3_slot ^ log_fresh[8:0];
+  assign \$450  = ~ \$449 ;
+  assign \$451  = \$450  + 1'h1;
+  assign \$452  = \$448  & \$451 [9];
+  assign \$453  = ~ f4_prev_released;
+  assign \$454  = \$453  & f4_by_older;
+  assign \$455  = f4_by_a1 | \$454 ;
+  assign \$456  = f4_live[0] & \$455 ;
+  assign \$457  = ~ f4_prev_released;
+  assign \$458  = \$457  & f4_by_mem_live[0];
+  assign \$459  = \$458  & f4_mem_ok[0];
+  assign \$460  = \$456  | \$459 ;
+  assign \$461  = ~ f4_prev_released;
+  assign \$462  = \$461  & f4_by_older;
+  assign \$463  = f4_by_a1 | \$462 ;
+  assign \$464  = f4_live[0] & \$463 ;
+  assign \$465  = ~ f4_prev_released;
+  assign \$466  = \$465  & f4_by_mem_live[0];
+  assign \$467  = \$466  & f4_mem_ok[0];
+  assign \$468  = \$464  | \$467 ;
+  assign \$469  = event_queue_waddr == 7'h7f;
+  assign \$470  = event_queue_waddr + 1'h1;
+  assign \$471  = \$469  ? 8'h00 : \$470 ;
+  assign \$472  = event_pushed == event_popped;
+  assign \$473  = event_pushed ? 8'h01 : 8'hff;
+  assign \$474  = \$472  ? 8'h00 : \$473 ;
+  assign \$475  = $signed({ 1'h0, event_count }) + $signed(\$474 );
+  assign \$476  = ! event_pushed;
+  assign \$477  = ! event_popped;
+  assign \$478  = \$476  & \$477 ;
+  assign \$479  = event_pop ? event_at[1] : event_at[0];
+  assign \$480  = ~ \$479 ;
+  assign \$481  = event_push | \$480 ;
+  assign \$482  = ! event_pushed;
+  assign \$484  = \$482  & \$483 ;
+  assign \$485  = event_count == 2'h3;
+  assign \$486  = event_pop ? event_at[2] : event_at[1];
+  assign \$487  = ~ \$486 ;
+  assign \$488  = event_push | \$487 ;
+  assign \$490  = ! event_popped;
+  assign \$491  = \$489  & \$490 ;
+  assign \$492  = event_pop ? event_at[0] : 1'h0;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = event_push | \$493 ;
+  assign \$497  = \$495  & \$496 ;
+  assign \$498  = event_pop ? event_at[1] : event_at[0];
+  assign \$499  = ~ \$498 ;
+  assign \$500  = event_push | \$499 ;
+  assign \$501  = ~ f4_prev_released;
+  assign \$502  = \$501  & f4_by_older;
+  assign \$503  = f4_by_a1 | \$502 ;
+  assign \$504  = f4_live[2] & \$503 ;
+  assign \$505  = ~ f4_prev_released;
+  assign \$506  = \$505  & f4_by_mem_live[2];
+  assign \$507  = \$506  & f4_mem_ok[2];
+  assign \$508  = \$504  | \$507 ;
+  assign \$509  = ~ f4_prev_released;
+  assign \$510  = \$509  & f4_by_older;
+  assign \$511  = f4_by_a1 | \$510 ;
+  assign \$512  = f4_live[2] & \$511 ;
+  assign \$513  = ~ f4_prev_released;
+  assign \$514  = \$513  & f4_by_mem_live[2];
+  assign \$515  = \$514  & f4_mem_ok[2];
+  assign \$516  = \$512  | \$515 ;
+  assign \$517  = config_queue_waddr == 4'hf;
+  assign \$518  = config_queue_waddr + 1'h1;
+  assign \$519  = \$517  ? 5'h00 : \$518 ;
+  assign \$520  = config_pushed == config_popped;
+  assign \$521  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$522  = \$520  ? 5'h00 : \$521 ;
+  assign \$523  = $signed({ 1'h0, config_count }) + $signed(\$522 );
+  assign \$524  = ! config_pushed;
+  assign \$525  = ! config_popped;
+  assign \$526  = \$524  & \$525 ;
+  assign \$527  = config_pop ? config_at[1] : config_at[0];
+  assign \$528  = ~ \$527 ;
+  assign \$529  = config_push | \$528 ;
+  assign \$530  = ! config_pushed;
+  assign \$532  = \$530  & \$531 ;
+  assign \$533  = config_count == 2'h3;
+  assign \$534  = config_pop ? config_at[2] : config_at[1];
+  assign \$535  = ~ \$534 ;
+  assign \$536  = config_push | \$535 ;
+  assign \$538  = ! config_popped;
+  assign \$539  = \$537  & \$538 ;
+  assign \$540  = config_pop ? config_at[0] : 1'h0;
+  assign \$541  = ~ \$540 ;
+  assign \$542  = config_push | \$541 ;
+  assign \$545  = \$543  & \$544 ;
+  assign \$546  = config_pop ? config_at[1] : config_at[0];
+  assign \$547  = ~ \$546 ;
+  assign \$548  = config_push | \$547 ;
+  assign \$549  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$550  = ~ \$549 ;
+  assign \$551  = f5_wrote & a2_ring;
+  assign \$552  = { \$551 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$553  = ~ \$552 ;
+  assign \$554  = \$553  + 1'h1;
+  assign \$555  = \release  & f4_taken_a2;
+  assign \$556  = a3_ring & a3_lapped;
+  assign \$557  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$558  = \$557  == log_grant_r1_b0[0];
+  assign \$559  = a3_sel_fresh[1] & \$558 ;
+  assign \$560  = \$556  & \$559 ;
+  assign \$561  = \release  & f4_taken_a3;
+  assign \$562  = a3_released | \$561 ;
+  assign \$563  = ~ a4_released;
+  assign \$564  = a4_prev_held & \$563 ;
+  assign \$565  = \release  & f4_taken_a4;
+  assign \$566  = ~ \$565 ;
+  assign \$567  = \$564  & \$566 ;
+  assign \$568  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
+  assign \$569  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$570  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$571  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$572  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
+  assign \$573  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$575  = event_grant_w_data[4:1] + 1'h1;
+  assign \$576  = log_grant_w_data[4:1] + 1'h1;
+  assign \$577  = config_grant_w_data[4:1] + 1'h1;
+  assign \$578  = x1_select[0] ? 8'h00 : event_fresh;
+  assign \$579  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$579 ;
+  assign \$580  = ~ x1_select[0];
+  assign \$581  = a1_select[0] & \$580 ;
+  assign \$582  = ~ event_has_fresh;
   assign \$583  = \$581  & \$582 ;
-  assign config_pop = \$583  & config_nonempty;
-  assign \$584  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$586  = \$585  & event_queue_r0_b0[0];
-  assign \$587  = \$584  | \$586 ;
-  assign \$589  = \$588  & config_queue_r0_b0[0];
-  assign \$590  = \$587  | \$589 ;
-  assign \$591  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$593  = \$592  & event_queue_r0_b0[1];
-  assign \$594  = \$591  | \$593 ;
-  assign \$596  = \$595  & config_queue_r0_b0[1];
-  assign \$597  = \$594  | \$596 ;
-  assign \$598  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$600  = \$599  & event_queue_r0_b0[2];
-  assign \$601  = \$598  | \$600 ;
-  assign \$603  = \$602  & config_queue_r0_b0[2];
-  assign \$604  = \$601  | \$603 ;
-  assign \$605  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$607  = \$606  & event_queue_r0_b0[3];
-  assign \$608  = \$605  | \$607 ;
-  assign \$610  = \$609  & config_queue_r0_b0[3];
-  assign \$611  = \$608  | \$610 ;
-  assign \$612  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$614  = \$613  & event_queue_r0_b0[4];
-  assign \$615  = \$612  | \$614 ;
-  assign \$616  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$618  = \$617  & event_queue_r0_b0[5];
+  assign event_pop = \$583  & event_nonempty;
+  assign \$584  = x1_select[1] ? 10'h000 : log_fresh;
+  assign \$586  = x1_select[2] ? 5'h00 : config_fresh;
+  assign \$587  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$587 ;
+  assign \$588  = ~ x1_select[2];
+  assign \$589  = a1_select[2] & \$588 ;
+  assign \$590  = ~ config_has_fresh;
+  assign \$591  = \$589  & \$590 ;
+  assign config_pop = \$591  & config_nonempty;
+  assign \$592  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$594  = \$593  & event_queue_r0_b0[0];
+  assign \$595  = \$592  | \$594 ;
+  assign \$597  = \$596  & config_queue_r0_b0[0];
+  assign \$598  = \$595  | \$597 ;
+  assign \$599  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$601  = \$600  & event_queue_r0_b0[1];
+  assign \$602  = \$599  | \$601 ;
+  assign \$604  = \$603  & config_queue_r0_b0[1];
+  assign \$605  = \$602  | \$604 ;
+  assign \$606  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$608  = \$607  & event_queue_r0_b0[2];
+  assign \$609  = \$606  | \$608 ;
+  assign \$611  = \$610  & config_queue_r0_b0[2];
+  assign \$612  = \$609  | \$611 ;
+  assign \$613  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$615  = \$614  & event_queue_r0_b0[3];
+  assign \$616  = \$613  | \$615 ;
+  assign \$618  = \$617  & config_queue_r0_b0[3];
   assign \$619  = \$616  | \$618 ;
-  assign \$620  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$622  = \$621  & event_queue_r0_b0[6];
+  assign \$620  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$622  = \$621  & event_queue_r0_b0[4];
   assign \$623  = \$620  | \$622 ;
-  assign \$624  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$625  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$626  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$627  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$628  = a3_sel_fresh[1] & \$627 ;
-  assign \$629  = a3_sel_fresh[2] & config_parity_r1_b0;
-  assign \$631  = \$630  & event_queue_r0_b0[7];
-  assign \$633  = \$632  & config_queue_r0_b0[4];
-  assign \$634  = { \$633 , \$631 , \$629 , \$628 , \$626  } + 5'h1f;
-  assign \$635  = a3_fwd_ok & a3_hit_a1;
-  assign \$636  = a3_fwd_ok & a3_older_hit;
-  assign \$643  = ~ event_grant_r1_b0[1];
-  assign \$645  = event_grant_r1_b0[2] ^ \$644 ;
-  assign \$646  = ~ event_grant_r1_b0[1];
-  assign \$647  = ~ event_grant_r1_b0[2];
-  assign \$648  = \$646  | \$647 ;
-  assign \$649  = ~ \$648 ;
-  assign \$650  = event_grant_r1_b0[3] ^ \$649 ;
-  assign \$651  = ~ event_grant_r1_b0[1];
-  assign \$652  = ~ event_grant_r1_b0[2];
-  assign \$653  = \$651  | \$652 ;
-  assign \$654  = ~ event_grant_r1_b0[3];
-  assign \$655  = \$653  | \$654 ;
-  assign \$656  = ~ \$655 ;
-  assign \$657  = event_grant_r1_b0[4] ^ \$656 ;
-  assign \$658  = \$640  & \$642 ;
-  assign \$662  = ~ log_grant_r1_b0[1];
-  assign \$664  = log_grant_r1_b0[2] ^ \$663 ;
-  assign \$665  = ~ log_grant_r1_b0[1];
-  assign \$666  = ~ log_grant_r1_b0[2];
-  assign \$667  = \$665  | \$666 ;
-  assign \$668  = ~ \$667 ;
-  assign \$669  = log_grant_r1_b0[3] ^ \$668 ;
-  assign \$670  = ~ log_grant_r1_b0[1];
-  assign \$671  = ~ log_grant_r1_b0[2];
-  assign \$672  = \$670  | \$671 ;
-  assign \$673  = ~ log_grant_r1_b0[3];
-  assign \$674  = \$672  | \$673 ;
-  assign \$675  = ~ \$674 ;
-  assign \$676  = log_grant_r1_b0[4] ^ \$675 ;
-  assign \$677  = \$659  & \$661 ;
-  assign \$681  = ~ config_grant_r1_b0[1];
-  assign \$683  = config_grant_r1_b0[2] ^ \$682 ;
-  assign \$684  = ~ config_grant_r1_b0[1];
-  assign \$685  = ~ config_grant_r1_b0[2];
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = ~ \$686 ;
-  assign \$688  = config_grant_r1_b0[3] ^ \$687 ;
-  assign \$689  = ~ config_grant_r1_b0[1];
-  assign \$690  = ~ config_grant_r1_b0[2];
-  assign \$691  = \$689  | \$690 ;
-  assign \$692  = ~ config_grant_r1_b0[3];
-  assign \$693  = \$691  | \$692 ;
-  assign \$694  = ~ \$693 ;
-  assign \$695  = config_grant_r1_b0[4] ^ \$694 ;
-  assign \$696  = \$678  & \$680 ;
-  assign \$700  = ~ event_queue_r0_b0[8];
-  assign \$702  = event_queue_r0_b0[9] ^ \$701 ;
-  assign \$703  = ~ event_queue_r0_b0[8];
-  assign \$704  = ~ event_queue_r0_b0[9];
-  assign \$705  = \$703  | \$704 ;
-  assign \$706  = ~ \$705 ;
-  assign \$707  = event_queue_r0_b0[10] ^ \$706 ;
-  assign \$708  = ~ event_queue_r0_b0[8];
-  assign \$709  = ~ event_queue_r0_b0[9];
-  assign \$710  = \$708  | \$709 ;
-  assign \$711  = ~ event_queue_r0_b0[10];
-  assign \$712  = \$710  | \$711 ;
-  assign \$713  = ~ \$712 ;
-  assign \$714  = event_queue_r0_b0[11] ^ \$713 ;
-  assign \$715  = \$697  & \$699 ;
-  assign \$719  = ~ config_queue_r0_b0[5];
-  assign \$721  = config_queue_r0_b0[6] ^ \$720 ;
-  assign \$722  = ~ config_queue_r0_b0[5];
-  assign \$723  = ~ config_queue_r0_b0[6];
-  assign \$724  = \$722  | \$723 ;
-  assign \$725  = ~ \$724 ;
-  assign \$726  = config_queue_r0_b0[7] ^ \$725 ;
-  assign \$727  = ~ config_queue_r0_b0[5];
-  assign \$728  = ~ config_queue_r0_b0[6];
-  assign \$729  = \$727  | \$728 ;
-  assign \$730  = ~ config_queue_r0_b0[7];
-  assign \$731  = \$729  | \$730 ;
-  assign \$732  = ~ \$731 ;
-  assign \$733  = config_queue_r0_b0[8] ^ \$732 ;
-  assign \$734  = \$716  & \$718 ;
-  assign \$735  = { \$734 , \$715 , \$696 , \$677 , \$658 , \$639 , \$638 , \$637  } + 8'hff;
-  assign \$742  = ~ event_grant_r1_b0[1];
-  assign \$744  = event_grant_r1_b0[2] ^ \$743 ;
-  assign \$745  = ~ event_grant_r1_b0[1];
-  assign \$746  = ~ event_grant_r1_b0[2];
-  assign \$747  = \$745  | \$746 ;
-  assign \$748  = ~ \$747 ;
-  assign \$749  = event_grant_r1_b0[3] ^ \$748 ;
-  assign \$750  = ~ event_grant_r1_b0[1];
-  assign \$751  = ~ event_grant_r1_b0[2];
-  assign \$752  = \$750  | \$751 ;
-  assign \$753  = ~ event_grant_r1_b0[3];
-  assign \$754  = \$752  | \$753 ;
-  assign \$755  = ~ \$754 ;
-  assign \$756  = event_grant_r1_b0[4] ^ \$755 ;
-  assign \$757  = \$739  & \$744 ;
-  assign \$761  = ~ log_grant_r1_b0[1];
-  assign \$763  = log_grant_r1_b0[2] ^ \$762 ;
-  assign \$764  = ~ log_grant_r1_b0[1];
-  assign \$765  = ~ log_grant_r1_b0[2];
-  assign \$766  = \$764  | \$765 ;
-  assign \$767  = ~ \$766 ;
-  assign \$768  = log_grant_r1_b0[3] ^ \$767 ;
-  assign \$769  = ~ log_grant_r1_b0[1];
-  assign \$770  = ~ log_grant_r1_b0[2];
-  assign \$771  = \$769  | \$770 ;
-  assign \$772  = ~ log_grant_r1_b0[3];
-  assign \$773  = \$771  | \$772 ;
-  assign \$774  = ~ \$773 ;
-  assign \$775  = log_grant_r1_b0[4] ^ \$774 ;
-  assign \$776  = \$758  & \$763 ;
-  assign \$780  = ~ config_grant_r1_b0[1];
-  assign \$782  = config_grant_r1_b0[2] ^ \$781 ;
-  assign \$783  = ~ config_grant_r1_b0[1];
-  assign \$784  = ~ config_grant_r1_b0[2];
-  assign \$785  = \$783  | \$784 ;
-  assign \$786  = ~ \$785 ;
-  assign \$787  = config_grant_r1_b0[3] ^ \$786 ;
-  assign \$788  = ~ config_grant_r1_b0[1];
-  assign \$789  = ~ config_grant_r1_b0[2];
-  assign \$790  = \$788  | \$789 ;
-  assign \$791  = ~ config_grant_r1_b0[3];
-  assign \$792  = \$790  | \$791 ;
-  assign \$793  = ~ \$792 ;
-  assign \$794  = config_grant_r1_b0[4] ^ \$793 ;
-  assign \$795  = \$777  & \$782 ;
-  assign \$799  = ~ event_queue_r0_b0[8];
-  assign \$801  = event_queue_r0_b0[9] ^ \$800 ;
-  assign \$802  = ~ event_queue_r0_b0[8];
-  assign \$803  = ~ event_queue_r0_b0[9];
-  assign \$804  = \$802  | \$803 ;
-  assign \$805  = ~ \$804 ;
-  assign \$806  = event_queue_r0_b0[10] ^ \$805 ;
-  assign \$807  = ~ event_queue_r0_b0[8];
-  assign \$808  = ~ event_queue_r0_b0[9];
-  assign \$809  = \$807  | \$808 ;
-  assign \$810  = ~ event_queue_r0_b0[10];
-  assign \$811  = \$809  | \$810 ;
-  assign \$812  = ~ \$811 ;
-  assign \$813  = event_queue_r0_b0[11] ^ \$812 ;
-  assign \$814  = \$796  & \$801 ;
-  assign \$818  = ~ config_queue_r0_b0[5];
-  assign \$820  = config_queue_r0_b0[6] ^ \$819 ;
-  assign \$821  = ~ config_queue_r0_b0[5];
-  assign \$822  = ~ config_queue_r0_b0[6];
-  assign \$823  = \$821  | \$822 ;
-  assign \$824  = ~ \$823 ;
-  assign \$825  = config_queue_r0_b0[7] ^ \$824 ;
-  assign \$826  = ~ config_queue_r0_b0[5];
-  assign \$827  = ~ config_queue_r0_b0[6];
-  assign \$828  = \$826  | \$827 ;
-  assign \$829  = ~ config_queue_r0_b0[7];
-  assign \$830  = \$828  | \$829 ;
-  assign \$831  = ~ \$830 ;
-  assign \$832  = config_queue_r0_b0[8] ^ \$831 ;
-  assign \$833  = \$815  & \$820 ;
-  assign \$834  = { \$833 , \$814 , \$795 , \$776 , \$757 , \$738 , \$737 , \$736  } + 8'hff;
-  assign \$841  = ~ event_grant_r1_b0[1];
-  assign \$843  = event_grant_r1_b0[2] ^ \$842 ;
-  assign \$844  = ~ event_grant_r1_b0[1];
-  assign \$845  = ~ event_grant_r1_b0[2];
-  assign \$846  = \$844  | \$845 ;
-  assign \$847  = ~ \$846 ;
-  assign \$848  = event_grant_r1_b0[3] ^ \$847 ;
-  assign \$849  = ~ event_grant_r1_b0[1];
-  assign \$850  = ~ event_grant_r1_b0[2];
-  assign \$851  = \$849  | \$850 ;
-  assign \$852  = ~ event_grant_r1_b0[3];
-  assign \$853  = \$851  | \$852 ;
-  assign \$854  = ~ \$853 ;
-  assign \$855  = event_grant_r1_b0[4] ^ \$854 ;
-  assign \$856  = \$838  & \$848 ;
-  assign \$860  = ~ log_grant_r1_b0[1];
-  assign \$862  = log_grant_r1_b0[2] ^ \$861 ;
-  assign \$863  = ~ log_grant_r1_b0[1];
-  assign \$864  = ~ log_grant_r1_b0[2];
-  assign \$865  = \$863  | \$864 ;
-  assign \$866  = ~ \$865 ;
-  assign \$867  = log_grant_r1_b0[3] ^ \$866 ;
-  assign \$868  = ~ log_grant_r1_b0[1];
-  assign \$869  = ~ log_grant_r1_b0[2];
-  assign \$870  = \$868  | \$869 ;
-  assign \$871  = ~ log_grant_r1_b0[3];
-  assign \$872  = \$870  | \$871 ;
-  assign \$873  = ~ \$872 ;
-  assign \$874  = log_grant_r1_b0[4] ^ \$873 ;
-  assign \$875  = \$857  & \$867 ;
-  assign \$879  = ~ config_grant_r1_b0[1];
-  assign \$881  = config_grant_r1_b0[2] ^ \$880 ;
-  assign \$882  = ~ config_grant_r1_b0[1];
-  assign \$883  = ~ config_grant_r1_b0[2];
-  assign \$884  = \$882  | \$883 ;
-  assign \$885  = ~ \$884 ;
-  assign \$886  = config_grant_r1_b0[3] ^ \$885 ;
-  assign \$887  = ~ config_grant_r1_b0[1];
-  assign \$888  = ~ config_grant_r1_b0[2];
-  assign \$889  = \$887  | \$888 ;
-  assign \$890  = ~ config_grant_r1_b0[3];
-  assign \$891  = \$889  | \$890 ;
-  assign \$892  = ~ \$891 ;
-  assign \$893  = config_grant_r1_b0[4] ^ \$892 ;
-  assign \$894  = \$876  & \$886 ;
-  assign \$898  = ~ event_queue_r0_b0[8];
-  assign \$900  = event_queue_r0_b0[9] ^ \$899 ;
-  assign \$901  = ~ event_queue_r0_b0[8];
-  assign \$902  = ~ event_queue_r0_b0[9];
-  assign \$903  = \$901  | \$902 ;
-  assign \$904  = ~ \$903 ;
-  assign \$905  = event_queue_r0_b0[10] ^ \$904 ;
-  assign \$906  = ~ event_queue_r0_b0[8];
-  assign \$907  = ~ event_queue_r0_b0[9];
-  assign \$908  = \$906  | \$907 ;
-  assign \$909  = ~ event_queue_r0_b0[10];
-  assign \$910  = \$908  | \$909 ;
-  assign \$911  = ~ \$910 ;
-  assign \$912  = event_queue_r0_b0[11] ^ \$911 ;
-  assign \$913  = \$895  & \$905 ;
-  assign \$917  = ~ config_queue_r0_b0[5];
-  assign \$919  = config_queue_r0_b0[6] ^ \$918 ;
-  assign \$920  = ~ config_queue_r0_b0[5];
-  assign \$921  = ~ config_queue_r0_b0[6];
-  assign \$922  = \$920  | \$921 ;
-  assign \$923  = ~ \$922 ;
-  assign \$924  = config_queue_r0_b0[7] ^ \$923 ;
-  assign \$925  = ~ config_queue_r0_b0[5];
-  assign \$926  = ~ config_queue_r0_b0[6];
-  assign \$927  = \$925  | \$926 ;
-  assign \$928  = ~ config_queue_r0_b0[7];
-  assign \$929  = \$927  | \$928 ;
-  assign \$930  = ~ \$929 ;
-  assign \$931  = config_queue_r0_b0[8] ^ \$930 ;
-  assign \$932  = \$914  & \$924 ;
-  assign \$933  = { \$932 , \$913 , \$894 , \$875 , \$856 , \$837 , \$836 , \$835  } + 8'hff;
-  assign \$940  = ~ event_grant_r1_b0[1];
-  assign \$942  = event_grant_r1_b0[2] ^ \$941 ;
-  assign \$943  = ~ event_grant_r1_b0[1];
-  assign \$944  = ~ event_grant_r1_b0[2];
-  assign \$945  = \$943  | \$944 ;
-  assign \$946  = ~ \$945 ;
-  assign \$947  = event_grant_r1_b0[3] ^ \$946 ;
-  assign \$948  = ~ event_grant_r1_b0[1];
-  assign \$949  = ~ event_grant_r1_b0[2];
-  assign \$950  = \$948  | \$949 ;
-  assign \$951  = ~ event_grant_r1_b0[3];
-  assign \$952  = \$950  | \$951 ;
-  assign \$953  = ~ \$952 ;
-  assign \$954  = event_grant_r1_b0[4] ^ \$953 ;
-  assign \$955  = \$937  & \$954 ;
-  assign \$959  = ~ log_grant_r1_b0[1];
-  assign \$961  = log_grant_r1_b0[2] ^ \$960 ;
-  assign \$962  = ~ log_grant_r1_b0[1];
-  assign \$963  = ~ log_grant_r1_b0[2];
-  assign \$964  = \$962  | \$963 ;
-  assign \$965  = ~ \$964 ;
-  assign \$966  = log_grant_r1_b0[3] ^ \$965 ;
-  assign \$967  = ~ log_grant_r1_b0[1];
-  assign \$968  = ~ log_grant_r1_b0[2];
-  assign \$969  = \$967  | \$968 ;
-  assign \$970  = ~ log_grant_r1_b0[3];
-  assign \$971  = \$969  | \$970 ;
-  assign \$972  = ~ \$971 ;
-  assign \$973  = log_grant_r1_b0[4] ^ \$972 ;
-  assign \$974  = \$956  & \$973 ;
-  assign \$978  = ~ config_grant_r1_b0[1];
-  assign \$980  = config_grant_r1_b0[2] ^ \$979 ;
-  assign \$981  = ~ config_grant_r1_b0[1];
-  assign \$982  = ~ config_grant_r1_b0[2];
-  assign \$983  = \$981  | \$982 ;
-  assign \$984  = ~ \$983 ;
-  assign \$985  = config_grant_r1_b0[3] ^ \$984 ;
-  assign \$986  = ~ config_grant_r1_b0[1];
-  assign \$987  = ~ config_grant_r1_b0[2];
-  assign \$988  = \$986  | \$987 ;
-  assign \$989  = ~ config_grant_r1_b0[3];
-  assign \$990  = \$988  | \$989 ;
-  assign \$991  = ~ \$990 ;
-  assign \$992  = config_grant_r1_b0[4] ^ \$991 ;
-  assign \$993  = \$975  & \$992 ;
-  assign \$997  = ~ event_queue_r0_b0[8];
-  assign \$999  = event_queue_r0_b0[9] ^ \$998 ;
-  assign \$1000  = ~ event_queue_r0_b0[8];
-  assign \$1001  = ~ event_queue_r0_b0[9];
-  assign \$1002  = \$1000  | \$1001 ;
-  assign \$1003  = ~ \$1002 ;
-  assign \$1004  = event_queue_r0_b0[10] ^ \$1003 ;
-  assign \$1005  = ~ event_queue_r0_b0[8];
-  assign \$1006  = ~ event_queue_r0_b0[9];
-  assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = ~ event_queue_r0_b0[10];
-  assign \$1009  = \$1007  | \$1008 ;
-  assign \$1010  = ~ \$1009 ;
-  assign \$1011  = event_queue_r0_b0[11] ^ \$1010 ;
-  assign \$1012  = \$994  & \$1011 ;
-  assign \$1016  = ~ config_queue_r0_b0[5];
-  assign \$1018  = config_queue_r0_b0[6] ^ \$1017 ;
-  assign \$1019  = ~ config_queue_r0_b0[5];
-  assign \$1020  = ~ config_queue_r0_b0[6];
-  assign \$1021  = \$1019  | \$1020 ;
-  assign \$1022  = ~ \$1021 ;
-  assign \$1023  = config_queue_r0_b0[7] ^ \$1022 ;
-  assign \$1024  = ~ config_queue_r0_b0[5];
-  assign \$1025  = ~ config_queue_r0_b0[6];
-  assign \$1026  = \$1024  | \$1025 ;
-  assign \$1027  = ~ config_queue_r0_b0[7];
-  assign \$1028  = \$1026  | \$1027 ;
-  assign \$1029  = ~ \$1028 ;
-  assign \$1030  = config_queue_r0_b0[8] ^ \$1029 ;
-  assign \$1031  = \$1013  & \$1030 ;
-  assign \$1032  = { \$1031 , \$1012 , \$993 , \$974 , \$955 , \$936 , \$935 , \$934  } + 8'hff;
-  assign \$1033  = \$636  ? a3_older_next : { \$1032 [8], \$933 [8], \$834 [8], \$735 [8] };
-  assign \$signal$161  = \$635  ? a4_tag_next : \$1033 ;
-  assign \$1034  = a3_fwd_ok & a3_hit_a1;
-  assign \$1035  = a4_tag_next + 1'h1;
-  assign \$1036  = a3_fwd_ok & a3_older_hit;
-  assign \$1037  = a3_older_next + 1'h1;
-  assign \$1044  = ~ event_grant_r1_b0[2];
-  assign \$1046  = event_grant_r1_b0[3] ^ \$1045 ;
-  assign \$1047  = ~ event_grant_r1_b0[2];
-  assign \$1048  = ~ event_grant_r1_b0[3];
-  assign \$1049  = \$1047  | \$1048 ;
-  assign \$1050  = ~ \$1049 ;
-  assign \$1051  = event_grant_r1_b0[4] ^ \$1050 ;
-  assign \$1052  = \$1041  & event_grant_r1_b0[1];
-  assign \$1056  = ~ log_grant_r1_b0[2];
-  assign \$1058  = log_grant_r1_b0[3] ^ \$1057 ;
-  assign \$1059  = ~ log_grant_r1_b0[2];
-  assign \$1060  = ~ log_grant_r1_b0[3];
-  assign \$1061  = \$1059  | \$1060 ;
-  assign \$1062  = ~ \$1061 ;
-  assign \$1063  = log_grant_r1_b0[4] ^ \$1062 ;
-  assign \$1064  = \$1053  & log_grant_r1_b0[1];
-  assign \$1068  = ~ config_grant_r1_b0[2];
-  assign \$1070  = config_grant_r1_b0[3] ^ \$1069 ;
-  assign \$1071  = ~ config_grant_r1_b0[2];
-  assign \$1072  = ~ config_grant_r1_b0[3];
-  assign \$1073  = \$1071  | \$1072 ;
-  assign \$1074  = ~ \$1073 ;
-  assign \$1075  = config_grant_r1_b0[4] ^ \$1074 ;
-  assign \$1076  = \$1065  & config_grant_r1_b0[1];
-  assign \$1080  = ~ event_queue_r0_b0[9];
-  assign \$1082  = event_queue_r0_b0[10] ^ \$1081 ;
-  assign \$1083  = ~ event_queue_r0_b0[9];
-  assign \$1084  = ~ event_queue_r0_b0[10];
-  assign \$1085  = \$1083  | \$1084 ;
-  assign \$1086  = ~ \$1085 ;
-  assign \$1087  = event_queue_r0_b0[11] ^ \$1086 ;
-  assign \$1088  = \$1077  & event_queue_r0_b0[8];
-  assign \$1092  = ~ config_queue_r0_b0[6];
-  assign \$1094  = config_queue_r0_b0[7] ^ \$1093 ;
-  assign \$1095  = ~ config_queue_r0_b0[6];
-  assign \$1096  = ~ config_queue_r0_b0[7];
-  assign \$1097  = \$1095  | \$1096 ;
-  assign \$1098  = ~ \$1097 ;
-  assign \$1099  = config_queue_r0_b0[8] ^ \$1098 ;
-  assign \$1100  = \$1089  & config_queue_r0_b0[5];
-  assign \$1101  = { \$1100 , \$1088 , \$1076 , \$1064 , \$1052 , \$1040 , \$1039 , \$1038  } + 8'hff;
-  assign \$1108  = ~ event_grant_r1_b0[2];
-  assign \$1110  = event_grant_r1_b0[3] ^ \$1109 ;
-  assign \$1111  = ~ event_grant_r1_b0[2];
-  assign \$1112  = ~ event_grant_r1_b0[3];
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = ~ \$1113 ;
-  assign \$1115  = event_grant_r1_b0[4] ^ \$1114 ;
-  assign \$1116  = \$1105  & \$1107 ;
-  assign \$1120  = ~ log_grant_r1_b0[2];
-  assign \$1122  = log_grant_r1_b0[3] ^ \$1121 ;
-  assign \$1123  = ~ log_grant_r1_b0[2];
-  assign \$1124  = ~ log_grant_r1_b0[3];
-  assign \$1125  = \$1123  | \$1124 ;
-  assign \$1126  = ~ \$1125 ;
-  assign \$1127  = log_grant_r1_b0[4] ^ \$1126 ;
-  assign \$1128  = \$1117  & \$1119 ;
-  assign \$1132  = ~ config_grant_r1_b0[2];
-  assign \$1134  = config_grant_r1_b0[3] ^ \$1133 ;
-  assign \$1135  = ~ config_grant_r1_b0[2];
-  assign \$1136  = ~ config_grant_r1_b0[3];
-  assign \$1137  = \$1135  | \$1136 ;
-  assign \$1138  = ~ \$1137 ;
-  assign \$1139  = config_grant_r1_b0[4] ^ \$1138 ;
-  assign \$1140  = \$1129  & \$1131 ;
-  assign \$1144  = ~ event_queue_r0_b0[9];
-  assign \$1146  = event_queue_r0_b0[10] ^ \$1145 ;
-  assign \$1147  = ~ event_queue_r0_b0[9];
-  assign \$1148  = ~ event_queue_r0_b0[10];
-  assign \$1149  = \$1147  | \$1148 ;
-  assign \$1150  = ~ \$1149 ;
-  assign \$1151  = event_queue_r0_b0[11] ^ \$1150 ;
-  assign \$1152  = \$1141  & \$1143 ;
-  assign \$1156  = ~ config_queue_r0_b0[6];
-  assign \$1158  = config_queue_r0_b0[7] ^ \$1157 ;
-  assign \$1159  = ~ config_queue_r0_b0[6];
-  assign \$1160  = ~ config_queue_r0_b0[7];
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = ~ \$1161 ;
-  assign \$1163  = config_queue_r0_b0[8] ^ \$1162 ;
-  assign \$1164  = \$1153  & \$1155 ;
-  assign \$1165  = { \$1164 , \$1152 , \$1140 , \$1128 , \$1116 , \$1104 , \$1103 , \$1102  } + 8'hff;
-  assign \$1172  = ~ event_grant_r1_b0[2];
-  assign \$1174  = event_grant_r1_b0[3] ^ \$1173 ;
-  assign \$1175  = ~ event_grant_r1_b0[2];
-  assign \$1176  = ~ event_grant_r1_b0[3];
-  assign \$1177  = \$1175  | \$1176 ;
-  assign \$1178  = ~ \$1177 ;
-  assign \$1179  = event_grant_r1_b0[4] ^ \$1178 ;
-  assign \$1180  = \$1169  & \$1174 ;
-  assign \$1184  = ~ log_grant_r1_b0[2];
-  assign \$1186  = log_grant_r1_b0[3] ^ \$1185 ;
-  assign \$1187  = ~ log_grant_r1_b0[2];
-  assign \$1188  = ~ log_grant_r1_b0[3];
-  assign \$1189  = \$1187  | \$1188 ;
-  assign \$1190  = ~ \$1189 ;
-  assign \$1191  = log_grant_r1_b0[4] ^ \$1190 ;
-  assign \$1192  = \$1181  & \$1186 ;
-  assign \$1196  = ~ config_grant_r1_b0[2];
-  assign \$1198  = config_grant_r1_b0[3] ^ \$1197 ;
-  assign \$1199  = ~ config_grant_r1_b0[2];
-  assign \$1200  = ~ config_grant_r1_b0[3];
-  assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = ~ \$1201 ;
-  assign \$1203  = config_grant_r1_b0[4] ^ \$1202 ;
-  assign \$1204  = \$1193  & \$1198 ;
-  assign \$1208  = ~ event_queue_r0_b0[9];
-  assign \$1210  = event_queue_r0_b0[10] ^ \$1209 ;
-  assign \$1211  = ~ event_queue_r0_b0[9];
-  assign \$1212  = ~ event_queue_r0_b0[10];
-  assign \$1213  = \$1211  | \$1212 ;
-  assign \$1214  = ~ \$1213 ;
-  assign \$1215  = event_queue_r0_b0[11] ^ \$1214 ;
-  assign \$1216  = \$1205  & \$1210 ;
-  assign \$1220  = ~ config_queue_r0_b0[6];
-  assign \$1222  = config_queue_r0_b0[7] ^ \$1221 ;
-  assign \$1223  = ~ config_queue_r0_b0[6];
-  assign \$1224  = ~ config_queue_r0_b0[7];
-  assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = ~ \$1225 ;
-  assign \$1227  = config_queue_r0_b0[8] ^ \$1226 ;
-  assign \$1228  = \$1217  & \$1222 ;
-  assign \$1229  = { \$1228 , \$1216 , \$1204 , \$1192 , \$1180 , \$1168 , \$1167 , \$1166  } + 8'hff;
-  assign \$1236  = ~ event_grant_r1_b0[2];
-  assign \$1238  = event_grant_r1_b0[3] ^ \$1237 ;
-  assign \$1239  = ~ event_grant_r1_b0[2];
-  assign \$1240  = ~ event_grant_r1_b0[3];
-  assign \$1241  = \$1239  | \$1240 ;
-  assign \$1242  = ~ \$1241 ;
-  assign \$1243  = event_grant_r1_b0[4] ^ \$1242 ;
-  assign \$1244  = \$1233  & \$1243 ;
-  assign \$1248  = ~ log_grant_r1_b0[2];
-  assign \$1250  = log_grant_r1_b0[3] ^ \$1249 ;
-  assign \$1251  = ~ log_grant_r1_b0[2];
-  assign \$1252  = ~ log_grant_r1_b0[3];
-  assign \$1253  = \$1251  | \$1252 ;
-  assign \$1254  = ~ \$1253 ;
-  assign \$1255  = log_grant_r1_b0[4] ^ \$1254 ;
-  assign \$1256  = \$1245  & \$1255 ;
-  assign \$1260  = ~ config_grant_r1_b0[2];
-  assign \$1262  = config_grant_r1_b0[3] ^ \$1261 ;
-  assign \$1263  = ~ config_grant_r1_b0[2];
-  assign \$1264  = ~ config_grant_r1_b0[3];
-  assign \$1265  = \$1263  | \$1264 ;
-  assign \$1266  = ~ \$1265 ;
-  assign \$1267  = config_grant_r1_b0[4] ^ \$1266 ;
-  assign \$1268  = \$1257  & \$1267 ;
-  assign \$1272  = ~ event_queue_r0_b0[9];
-  assign \$1274  = event_queue_r0_b0[10] ^ \$1273 ;
-  assign \$1275  = ~ event_queue_r0_b0[9];
-  assign \$1276  = ~ event_queue_r0_b0[10];
-  assign \$1277  = \$1275  | \$1276 ;
-  assign \$1278  = ~ \$1277 ;
-  assign \$1279  = event_queue_r0_b0[11] ^ \$1278 ;
-  assign \$1280  = \$1269  & \$1279 ;
-  assign \$1284  = ~ config_queue_r0_b0[6];
-  assign \$1286  = config_queue_r0_b0[7] ^ \$1285 ;
-  assign \$1287  = ~ config_queue_r0_b0[6];
-  assign \$1288  = ~ config_queue_r0_b0[7];
-  assign \$1289  = \$1287  | \$1288 ;
-  assign \$1290  = ~ \$1289 ;
-  assign \$1291  = config_queue_r0_b0[8] ^ \$1290 ;
-  assign \$1292  = \$1281  & \$1291 ;
-  assign \$1293  = { \$1292 , \$1280 , \$1268 , \$1256 , \$1244 , \$1232 , \$1231 , \$1230  } + 8'hff;
-  assign \$1294  = \$1036  ? \$1037  : { 1'h0, \$1293 [8], \$1229 [8], \$1165 [8], \$1101 [8] };
-  assign \$1295  = \$1034  ? \$1035  : \$1294 ;
-  assign \$1296  = a3_valid & a3_ok;
-  assign \$1297  = ! a3_pool;
-  assign event_grant_wen = \$1296  & \$1297 ;
-  assign \$1298  = a3_valid & a3_ok;
-  assign \$1299  = a3_pool == 1'h1;
-  assign log_grant_wen = \$1298  & \$1299 ;
-  assign \$1300  = a3_valid & a3_ok;
-  assign \$1301  = a3_pool == 2'h2;
-  assign config_grant_wen = \$1300  & \$1301 ;
-  assign \$1308  = ! f2_err;
-  assign \$signal$244  = f2_valid & \$1308 ;
-  assign \$1309  = a4_valid & a4_ok;
-  assign \$1310  = { \$1309 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1311  = ~ \$1310 ;
-  assign \$1312  = \$1311  + 1'h1;
-  assign \$1313  = a5_valid & a5_ok;
-  assign \$1314  = { \$1313 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1315  = ~ \$1314 ;
-  assign \$1316  = \$1315  + 1'h1;
-  assign \$1317  = a4_valid & a4_ok;
-  assign \$1318  = { \$1317 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1319  = ~ \$1318 ;
-  assign \$1320  = \$1319  + 1'h1;
+  assign \$624  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$626  = \$625  & event_queue_r0_b0[5];
+  assign \$627  = \$624  | \$626 ;
+  assign \$628  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$630  = \$629  & event_queue_r0_b0[6];
+  assign \$631  = \$628  | \$630 ;
+  assign \$632  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$633  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$634  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$635  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$636  = a3_sel_fresh[1] & \$635 ;
+  assign \$637  = a3_sel_fresh[2] & config_parity_r1_b0;
+  assign \$639  = \$638  & event_queue_r0_b0[7];
+  assign \$641  = \$640  & config_queue_r0_b0[4];
+  assign \$642  = { \$641 , \$639 , \$637 , \$636 , \$634  } + 5'h1f;
+  assign \$643  = a3_fwd_ok & a3_hit_a1;
+  assign \$644  = a4_tag + 1'h1;
+  assign \$645  = a3_fwd_ok & a3_older_hit;
+  assign \$650  = \$649  & event_grant_r1_b0[1];
+  assign \$652  = \$651  & log_grant_r1_b0[1];
+  assign \$654  = \$653  & config_grant_r1_b0[1];
+  assign \$656  = \$655  & event_queue_r0_b0[8];
+  assign \$658  = \$657  & config_queue_r0_b0[5];
+  assign \$659  = { \$658 , \$656 , \$654 , \$652 , \$650 , \$648 , \$647 , \$646  } + 8'hff;
+  assign \$664  = \$663  & event_grant_r1_b0[2];
+  assign \$666  = \$665  & log_grant_r1_b0[2];
+  assign \$668  = \$667  & config_grant_r1_b0[2];
+  assign \$670  = \$669  & event_queue_r0_b0[9];
+  assign \$672  = \$671  & config_queue_r0_b0[6];
+  assign \$673  = { \$672 , \$670 , \$668 , \$666 , \$664 , \$662 , \$661 , \$660  } + 8'hff;
+  assign \$678  = \$677  & event_grant_r1_b0[3];
+  assign \$680  = \$679  & log_grant_r1_b0[3];
+  assign \$682  = \$681  & config_grant_r1_b0[3];
+  assign \$684  = \$683  & event_queue_r0_b0[10];
+  assign \$686  = \$685  & config_queue_r0_b0[7];
+  assign \$687  = { \$686 , \$684 , \$682 , \$680 , \$678 , \$676 , \$675 , \$674  } + 8'hff;
+  assign \$692  = \$691  & event_grant_r1_b0[4];
+  assign \$694  = \$693  & log_grant_r1_b0[4];
+  assign \$696  = \$695  & config_grant_r1_b0[4];
+  assign \$698  = \$697  & event_queue_r0_b0[11];
+  assign \$700  = \$699  & config_queue_r0_b0[8];
+  assign \$701  = { \$700 , \$698 , \$696 , \$694 , \$692 , \$690 , \$689 , \$688  } + 8'hff;
+  assign \$702  = \$645  ? a3_older_next : { \$701 [8], \$687 [8], \$673 [8], \$659 [8] };
+  assign next_tag = \$643  ? \$644 [3:0] : \$702 ;
+  assign \$703  = a3_valid & a3_ok;
+  assign \$704  = ! a3_pool;
+  assign event_grant_wen = \$703  & \$704 ;
+  assign \$705  = a3_valid & a3_ok;
+  assign \$706  = a3_pool == 1'h1;
+  assign log_grant_wen = \$705  & \$706 ;
+  assign \$707  = a3_valid & a3_ok;
+  assign \$708  = a3_pool == 2'h2;
+  assign config_grant_wen = \$707  & \$708 ;
+  assign \$715  = ! f2_err;
+  assign \$signal$242  = f2_valid & \$715 ;
+  assign \$716  = a4_valid & a4_ok;
+  assign \$717  = { \$716 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$718  = ~ \$717 ;
+  assign \$719  = \$718  + 1'h1;
+  assign \$720  = a5_valid & a5_ok;
+  assign \$721  = { \$720 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$722  = ~ \$721 ;
+  assign \$723  = \$722  + 1'h1;
+  assign \$724  = a4_valid & a4_ok;
+  assign \$725  = { \$724 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$726  = ~ \$725 ;
+  assign \$727  = \$726  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1321  = ~ rel_f2;
-  assign \$1322  = f3_quiet & \$1321 ;
-  assign \$1323  = \$1322  ? f3_in : 3'h0;
-  assign \$1324  = x1_select | x0_select;
-  assign \$1325  = ~ \$1324 ;
-  assign \$1326  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1327  = { 1'h0, \$1325  } & { \$1326 [2], \$1326  };
-  assign \$1328  = { 1'h0, \$1323  } & \$1327 ;
-  assign \$1329  = ~ f4_prev_released;
-  assign \$1330  = \$1329  & f4_rest_held;
-  assign \$signal$443  = f4_hit_a1 | \$1330 ;
-  assign \$1331  = ~ f4_prev_released;
-  assign \$1332  = f4_by_mem & f4_mem_ok;
-  assign \$1333  = f4_by_mem & f4_mem_ok;
-  assign \$1334  = \$1332 [0] | \$1333 [1];
-  assign \$1335  = f4_by_mem & f4_mem_ok;
-  assign \$1336  = \$1334  | \$1335 [2];
-  assign \$1337  = f4_by_older | \$1336 ;
-  assign \$1338  = \$1331  & \$1337 ;
-  assign \release  = f4_by_a1 | \$1338 ;
-  assign \$1339  = ~ f4_go;
-  assign \$1340  = ~ \$signal$443 ;
-  assign \$1341  = \$signal$443  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1341  : f4_err;
-  assign \$signal$307  = \release  ? 4'h0 : unreleased_err;
-  assign \$1342  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$384  = ~ \$1342 ;
-  assign \$1343  = ~ f4_prev_released;
-  assign \$1344  = \$1343  & f4_by_older;
-  assign \$1345  = f4_by_a1 | \$1344 ;
-  assign \$1346  = f4_live[0] & \$1345 ;
-  assign \$1347  = ~ f4_prev_released;
-  assign \$1348  = \$1347  & f4_by_mem_live[0];
-  assign \$1349  = \$1348  & f4_mem_ok[0];
-  assign \w__en$382  = \$1346  | \$1349 ;
-  assign \$1350  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1351  = ~ \$1350 ;
-  assign \$1352  = ~ f4_prev_released;
-  assign \$1353  = \$1352  & f4_by_older;
-  assign \$1354  = f4_by_a1 | \$1353 ;
-  assign \$1355  = f4_live[0] & \$1354 ;
-  assign \$1356  = ~ f4_prev_released;
-  assign \$1357  = \$1356  & f4_by_mem_live[0];
-  assign \$1358  = \$1357  & f4_mem_ok[0];
-  assign event_queue_wen = \$1355  | \$1358 ;
-  assign \$1359  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1360  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$409  = ~ \$1360 ;
-  assign \$1361  = ~ f4_prev_released;
-  assign \$1362  = \$1361  & f4_by_older;
-  assign \$1363  = f4_by_a1 | \$1362 ;
-  assign \$1364  = f4_live[1] & \$1363 ;
-  assign \$1365  = ~ f4_prev_released;
-  assign \$1366  = \$1365  & f4_by_mem_live[1];
-  assign \$1367  = \$1366  & f4_mem_ok[1];
-  assign \$1368  = \$1364  | \$1367 ;
-  assign \$1369  = f4_taken_a4 | f4_taken_a3;
-  assign \$1370  = \$1369  | f4_taken_a2;
-  assign \$1371  = ~ \$1370 ;
-  assign log_parity_wen = \$1368  & \$1371 ;
-  assign \$1372  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$429  = ~ \$1372 ;
-  assign \$1373  = ~ f4_prev_released;
-  assign \$1374  = \$1373  & f4_by_older;
-  assign \$1375  = f4_by_a1 | \$1374 ;
-  assign \$1376  = f4_live[2] & \$1375 ;
-  assign \$1377  = ~ f4_prev_released;
-  assign \$1378  = \$1377  & f4_by_mem_live[2];
-  assign \$1379  = \$1378  & f4_mem_ok[2];
-  assign \w__en$427  = \$1376  | \$1379 ;
-  assign \$1380  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1381  = ~ \$1380 ;
-  assign \$1382  = ~ f4_prev_released;
-  assign \$1383  = \$1382  & f4_by_older;
-  assign \$1384  = f4_by_a1 | \$1383 ;
-  assign \$1385  = f4_live[2] & \$1384 ;
-  assign \$1386  = ~ f4_prev_released;
-  assign \$1387  = \$1386  & f4_by_mem_live[2];
-  assign \$1388  = \$1387  & f4_mem_ok[2];
-  assign config_queue_wen = \$1385  | \$1388 ;
-  assign \$1389  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1390  = busy_0 | busy_6;
-  assign \$1391  = busy_12 | busy_18;
-  assign \$1392  = \$1390  | \$1391 ;
-  assign \$1393  = busy_24 | busy_30;
-  assign \$1394  = \$1393  | busy_36;
-  assign busy = \$1392  | \$1394 ;
+  assign \$728  = ~ rel_f2;
+  assign \$729  = f3_quiet & \$728 ;
+  assign \$730  = \$729  ? f3_in : 3'h0;
+  assign \$731  = x1_select | x0_select;
+  assign \$732  = ~ \$731 ;
+  assign \$733  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$734  = { 1'h0, \$732  } & { \$733 [2], \$733  };
+  assign \$735  = { 1'h0, \$730  } & \$734 ;
+  assign \$736  = ~ f4_prev_released;
+  assign \$737  = \$736  & f4_rest_held;
+  assign \$signal$442  = f4_hit_a1 | \$737 ;
+  assign \$738  = ~ f4_prev_released;
+  assign \$739  = f4_by_mem & f4_mem_ok;
+  assign \$740  = f4_by_mem & f4_mem_ok;
+  assign \$741  = \$739 [0] | \$740 [1];
+  assign \$742  = f4_by_mem & f4_mem_ok;
+  assign \$743  = \$741  | \$742 [2];
+  assign \$744  = f4_by_older | \$743 ;
+  assign \$745  = \$738  & \$744 ;
+  assign \release  = f4_by_a1 | \$745 ;
+  assign \$746  = ~ f4_go;
+  assign \$747  = ~ \$signal$442 ;
+  assign \$748  = \$signal$442  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$748  : f4_err;
+  assign \$signal$306  = \release  ? 4'h0 : unreleased_err;
+  assign \$749  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$383  = ~ \$749 ;
+  assign \$750  = ~ f4_prev_released;
+  assign \$751  = \$750  & f4_by_older;
+  assign \$752  = f4_by_a1 | \$751 ;
+  assign \$753  = f4_live[0] & \$752 ;
+  assign \$754  = ~ f4_prev_released;
+  assign \$755  = \$754  & f4_by_mem_live[0];
+  assign \$756  = \$755  & f4_mem_ok[0];
+  assign \w__en$381  = \$753  | \$756 ;
+  assign \$757  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$758  = ~ \$757 ;
+  assign \$759  = ~ f4_prev_released;
+  assign \$760  = \$759  & f4_by_older;
+  assign \$761  = f4_by_a1 | \$760 ;
+  assign \$762  = f4_live[0] & \$761 ;
+  assign \$763  = ~ f4_prev_released;
+  assign \$764  = \$763  & f4_by_mem_live[0];
+  assign \$765  = \$764  & f4_mem_ok[0];
+  assign event_queue_wen = \$762  | \$765 ;
+  assign \$766  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$767  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$408  = ~ \$767 ;
+  assign \$768  = ~ f4_prev_released;
+  assign \$769  = \$768  & f4_by_older;
+  assign \$770  = f4_by_a1 | \$769 ;
+  assign \$771  = f4_live[1] & \$770 ;
+  assign \$772  = ~ f4_prev_released;
+  assign \$773  = \$772  & f4_by_mem_live[1];
+  assign \$774  = \$773  & f4_mem_ok[1];
+  assign \$775  = \$771  | \$774 ;
+  assign \$776  = f4_taken_a4 | f4_taken_a3;
+  assign \$777  = \$776  | f4_taken_a2;
+  assign \$778  = ~ \$777 ;
+  assign log_parity_wen = \$775  & \$778 ;
+  assign \$779  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$428  = ~ \$779 ;
+  assign \$780  = ~ f4_prev_released;
+  assign \$781  = \$780  & f4_by_older;
+  assign \$782  = f4_by_a1 | \$781 ;
+  assign \$783  = f4_live[2] & \$782 ;
+  assign \$784  = ~ f4_prev_released;
+  assign \$785  = \$784  & f4_by_mem_live[2];
+  assign \$786  = \$785  & f4_mem_ok[2];
+  assign \w__en$426  = \$783  | \$786 ;
+  assign \$787  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$788  = ~ \$787 ;
+  assign \$789  = ~ f4_prev_released;
+  assign \$790  = \$789  & f4_by_older;
+  assign \$791  = f4_by_a1 | \$790 ;
+  assign \$792  = f4_live[2] & \$791 ;
+  assign \$793  = ~ f4_prev_released;
+  assign \$794  = \$793  & f4_by_mem_live[2];
+  assign \$795  = \$794  & f4_mem_ok[2];
+  assign config_queue_wen = \$792  | \$795 ;
+  assign \$796  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$797  = busy_0 | busy_6;
+  assign \$798  = busy_12 | busy_18;
+  assign \$799  = \$797  | \$798 ;
+  assign \$800  = busy_24 | busy_30;
+  assign \$801  = \$800  | busy_36;
+  assign busy = \$799  | \$801 ;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$1395 ;
+    event_grant_w_en <= \$802 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$1396 ;
+    event_grant_w_addr <= \$803 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$1397 ;
+    event_grant_w_data <= \$804 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6646,19 +5489,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$1398 ;
+    event_queue_w_en <= \$805 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$1399 ;
+    event_queue_w_addr <= \$806 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$1400 ;
+    event_queue_w_data <= \$807 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    log_grant_w_en <= \$1401 ;
+    log_grant_w_en <= \$808 ;
   always @(posedge aclk_clk)
-    log_grant_w_addr <= \$1402 ;
+    log_grant_w_addr <= \$809 ;
   always @(posedge aclk_clk)
-    log_grant_w_data <= \$1403 ;
+    log_grant_w_data <= \$810 ;
   always @(posedge aclk_clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6668,11 +5511,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    config_grant_w_en <= \$1404 ;
+    config_grant_w_en <= \$811 ;
   always @(posedge aclk_clk)
-    config_grant_w_addr <= \$1405 ;
+    config_grant_w_addr <= \$812 ;
   always @(posedge aclk_clk)
-    config_grant_w_data <= \$1406 ;
+    config_grant_w_data <= \$813 ;
   always @(posedge aclk_clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
@@ -6682,15 +5525,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_r1_b0 <= \r__data$51 ;
   always @(posedge aclk_clk)
-    config_queue_w_en <= \$1407 ;
+    config_queue_w_en <= \$814 ;
   always @(posedge aclk_clk)
-    config_queue_w_addr <= \$1408 ;
+    config_queue_w_addr <= \$815 ;
   always @(posedge aclk_clk)
-    config_queue_w_data <= \$1409 ;
+    config_queue_w_data <= \$816 ;
   always @(posedge aclk_clk)
     config_queue_r0_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1410 ;
+    a0_valid <= \$817 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6700,7 +5543,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1411 ;
+    a1_valid <= \$818 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6712,17 +5555,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1412 ;
+    a1_select <= \$819 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1413 ;
+    x0_valid <= \$820 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1414 ;
+    x0_select <= \$821 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1415 ;
+    x1_valid <= \$822 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6730,9 +5573,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1416 ;
+    x1_select <= \$823 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1417 ;
+    x2_valid <= \$824 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -6744,43 +5587,43 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1418 ;
+    a2_valid <= \$825 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$1419 ;
+    event_seen <= \$826 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$1420 ;
+    event_seen_prev <= \$827 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$1421 ;
+    event_fresh <= \$828 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$1422 ;
+    event_has_fresh <= \$829 ;
   always @(posedge aclk_clk)
-    event_head <= \$1423 ;
+    event_head <= \$830 ;
   always @(posedge aclk_clk)
-    log_seen <= \$1424 ;
+    log_seen <= \$831 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$1425 ;
+    log_seen_prev <= \$832 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$1426 ;
+    log_fresh <= \$833 ;
   always @(posedge aclk_clk)
-    log_at_last <= \$1427 ;
+    log_at_last <= \$834 ;
   always @(posedge aclk_clk)
-    log_lapped <= \$1428 ;
+    log_lapped <= \$835 ;
   always @(posedge aclk_clk)
-    config_seen <= \$1429 ;
+    config_seen <= \$836 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$1430 ;
+    config_seen_prev <= \$837 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$1431 ;
+    config_fresh <= \$838 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$1432 ;
+    config_has_fresh <= \$839 ;
   always @(posedge aclk_clk)
-    config_head <= \$1433 ;
+    config_head <= \$840 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1434 ;
+    a2_ring <= \$841 ;
   always @(posedge aclk_clk)
     a2_lapped <= \$80 ;
   always @(posedge aclk_clk)
@@ -6792,7 +5635,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$110 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1435 ;
+    a3_valid <= \$842 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6804,7 +5647,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1436 ;
+    a3_ring <= \$843 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6820,7 +5663,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$144 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1437 ;
+    a4_valid <= \$844 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6832,13 +5675,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_slot <= \$145 ;
   always @(posedge aclk_clk)
-    a4_tag <= \$signal$161 ;
+    a4_tag <= next_tag;
   always @(posedge aclk_clk)
-    a4_tag_next <= \$1295 [3:0];
+    a4_snap <= \$642 [5];
   always @(posedge aclk_clk)
-    a4_snap <= \$634 [5];
-  always @(posedge aclk_clk)
-    a5_valid <= \$1438 ;
+    a5_valid <= \$845 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6860,9 +5701,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_older_hit <= \$171 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$177 [3:0];
+    a3_older_next <= \$178 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1439 ;
+    f0_valid <= \$846 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6874,11 +5715,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$198 , \$191 , \$184  };
+    f0_hit <= { \$199 , \$192 , \$185  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1440 ;
+    f1_valid <= \$847 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6894,85 +5735,85 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1441 ;
+    f1_same_second_eq0 <= \$848 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1442 ;
+    f1_same_second_eq3 <= \$849 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1443 ;
+    f1_same_second_eq6 <= \$850 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1444 ;
+    f1_same_second_eq9 <= \$851 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1445 ;
+    f1_same_second_eq12 <= \$852 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1446 ;
+    f1_same_second_eq15 <= \$853 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1447 ;
+    f1_same_second_eq18 <= \$854 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1448 ;
+    f1_same_second_eq21 <= \$855 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1449 ;
+    f1_same_second_eq24 <= \$856 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1450 ;
+    f1_same_second_eq27 <= \$857 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1451 ;
+    f1_same_second_eq30 <= \$858 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1452 ;
+    f1_same_third_eq0 <= \$859 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1453 ;
+    f1_same_third_eq3 <= \$860 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1454 ;
+    f1_same_third_eq6 <= \$861 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1455 ;
+    f1_same_third_eq9 <= \$862 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1456 ;
+    f1_same_third_eq12 <= \$863 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1457 ;
+    f1_same_third_eq15 <= \$864 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1458 ;
+    f1_same_third_eq18 <= \$865 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1459 ;
+    f1_same_third_eq21 <= \$866 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1460 ;
+    f1_same_third_eq24 <= \$867 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1461 ;
+    f1_same_third_eq27 <= \$868 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1462 ;
+    f1_same_third_eq30 <= \$869 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1463 ;
+    f1_hit <= \$870 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1464 ;
+    f1_misaligned <= \$871 ;
   always @(posedge aclk_clk)
-    f1_event_slot <= \$222 [6:0];
+    f1_event_slot <= \$223 [6:0];
   always @(posedge aclk_clk)
-    f1_log_slot <= \$224 [8:0];
+    f1_log_slot <= \$225 [8:0];
   always @(posedge aclk_clk)
-    f1_config_slot <= \$226 [3:0];
+    f1_config_slot <= \$227 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1465 ;
+    f2_valid <= \$872 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$232 ;
+    f2_pool <= \$233 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$237 ;
+    f2_slot <= \$238 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$239 ;
+    f2_in_pool <= \$240 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$247 ;
+    f2_err <= \$248 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= \$260 ;
+    f2_never_granted <= \$261 ;
   always @(posedge aclk_clk)
-    f2_same_second <= \$282 ;
+    f2_same_second <= \$283 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$304 ;
+    f2_same_third <= \$305 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1466 ;
+    f3_valid <= \$873 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1467 ;
+    f3_go <= \$874 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6986,31 +5827,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_in <= { \$307 , \$306 , \$305  };
+    f3_next <= \$306 [3:0];
+  always @(posedge aclk_clk)
+    f3_in <= { \$309 , \$308 , \$307  };
   always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1312 [12];
+    f3_hit_a2 <= \$719 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$310 [4];
+    f3_a2_tag_ok <= \$312 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1316 [12];
+    f3_hit_a3 <= \$723 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$313 [4];
+    f3_a3_tag_ok <= \$315 [4];
   always @(posedge aclk_clk)
-    f3_older_tag <= \$314 ;
+    f3_older_next <= \$318 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$315 ;
+    f3_older_snap <= \$319 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$316 ;
+    f3_rel_f3 <= \$320 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1468 ;
+    f3_quiet <= \$875 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1469 ;
+    f4_valid <= \$876 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1470 ;
+    f4_go <= \$877 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -7024,75 +5867,75 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1320 [12];
+    f4_hit_a1 <= \$727 [12];
   always @(posedge aclk_clk)
-    f4_a1_tag <= a4_tag;
+    f4_a1_next <= \$328 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$342 ;
+    f4_rest_held <= \$347 ;
   always @(posedge aclk_clk)
-    f4_rest_tag <= \$376 ;
+    f4_rest_next <= \$381 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$386 ;
+    f4_rest_snap <= \$391 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1471 ;
+    f4_by_a1 <= \$878 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1472 ;
+    f4_by_older <= \$879 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1473 ;
+    f4_by_mem <= \$880 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$421 [6], \$416 [6], \$411 [6] };
+    f4_mem_ok <= { \$426 [6], \$421 [6], \$416 [6] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$423 ;
+    f2_flushed <= \$428 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$426 ;
+    f3_flushed <= \$431 ;
   always @(posedge aclk_clk)
-    f4_live <= \$431 [2:0];
+    f4_live <= \$436 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1474 ;
+    f4_by_mem_live <= \$881 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$1475 ;
+    f4_prev_released <= \$882 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$439 [12];
+    f4_taken_a4 <= \$444 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$442 [12];
+    f4_taken_a3 <= \$447 [12];
   always @(posedge aclk_clk)
-    f4_taken_a2 <= \$447 ;
+    f4_taken_a2 <= \$452 ;
   always @(posedge aclk_clk)
-    event_push <= \$1476 ;
+    event_push <= \$883 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$1477 ;
+    event_queue_waddr <= \$884 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$1478 ;
+    event_pushed <= \$885 ;
   always @(posedge aclk_clk)
-    event_popped <= \$1479 ;
+    event_popped <= \$886 ;
   always @(posedge aclk_clk)
-    event_count <= \$1480 ;
+    event_count <= \$887 ;
   always @(posedge aclk_clk)
-    event_at <= \$1481 ;
+    event_at <= \$888 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$1482 ;
+    event_nonempty <= \$889 ;
   always @(posedge aclk_clk)
-    config_push <= \$1483 ;
+    config_push <= \$890 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$1484 ;
+    config_queue_waddr <= \$891 ;
   always @(posedge aclk_clk)
-    config_pushed <= \$1485 ;
+    config_pushed <= \$892 ;
   always @(posedge aclk_clk)
-    config_popped <= \$1486 ;
+    config_popped <= \$893 ;
   always @(posedge aclk_clk)
-    config_count <= \$1487 ;
+    config_count <= \$894 ;
   always @(posedge aclk_clk)
-    config_at <= \$1488 ;
+    config_at <= \$895 ;
   always @(posedge aclk_clk)
-    config_nonempty <= \$1489 ;
+    config_nonempty <= \$896 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1490 ;
+    f5_valid <= \$897 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1491 ;
+    f5_ok <= \$898 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$307 ;
+    f5_err <= \$signal$306 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -7106,41 +5949,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$545 ;
+    f5_wparity <= \$550 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$549 [12];
+    a3_flip <= \$554 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$550 ;
+    a3_released <= \$555 ;
   always @(posedge aclk_clk)
-    a4_prev_held <= \$555 ;
+    a4_prev_held <= \$560 ;
   always @(posedge aclk_clk)
-    a4_released <= \$557 ;
+    a4_released <= \$562 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$562 ;
+    a5_overwrite <= \$567 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1492 ;
+    a6_valid <= \$899 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1493 ;
+    f6_valid <= \$900 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1494 ;
+    x3_valid <= \$901 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1495 ;
+    x4_valid <= \$902 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1496 ;
+    x5_valid <= \$903 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1497 ;
+    x6_valid <= \$904 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -7200,1070 +6043,1108 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1498 ;
+    busy_0 <= \$905 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1499 ;
+    busy_6 <= \$906 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1500 ;
+    busy_12 <= \$907 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1501 ;
+    busy_18 <= \$908 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1502 ;
+    busy_24 <= \$909 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1503 ;
+    busy_30 <= \$910 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1504 ;
-  assign \$auto$rtlil.cc:2739:Not$164  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$166  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$168  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$170  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$172  = ~ config_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$174  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$176  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$178  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$180  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$182  = ~ config_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$184  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$186  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$188  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$190  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$192  = ~ config_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$194  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$196  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$198  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$200  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$202  = ~ config_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$204  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$206  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$208  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$210  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$212  = ~ config_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$214  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$216  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$218  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$220  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$222  = ~ config_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$224  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$226  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$228  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$230  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$232  = ~ config_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$234  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$236  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$238  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$240  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$242  = ~ config_queue_r0_b0[6];
+    busy_36 <= \$911 ;
+  assign \$1  = alloc_port_size - 12'h801;
+  assign \$2  = ~ \$1 [13];
+  assign \$4  = alloc_src | \$3 ;
+  assign \$5  = alloc_port_size - 9'h101;
+  assign \$6  = ~ \$5 [13];
+  assign \$8  = alloc_src | \$7 ;
+  assign \$9  = alloc_port_size - 11'h401;
+  assign \$10  = ~ \$9 [13];
+  assign \$12  = alloc_src | \$11 ;
+  assign \$13  = a0_pool >= 2'h3;
+  assign \$14  = ! a0_pool;
+  assign \$15  = a0_pool == 1'h1;
+  assign \$16  = a0_pool == 2'h2;
+  assign \$17  = ! a0_pool;
+  assign \$18  = a0_valid & \$17 ;
+  assign \$19  = \$18  & a0_fits[0];
+  assign \$20  = a0_pool == 1'h1;
+  assign \$21  = a0_valid & \$20 ;
+  assign \$22  = \$21  & a0_fits[1];
+  assign \$23  = a0_pool == 2'h2;
+  assign \$24  = a0_valid & \$23 ;
+  assign \$25  = \$24  & a0_fits[2];
+  assign \$26  = ! flush_port_pool;
+  assign \$27  = flush_port_valid & \$26 ;
+  assign \$28  = flush_src ? \port$3600$40 [3] : \$27 ;
+  assign \$29  = flush_port_pool == 1'h1;
+  assign \$30  = flush_port_valid & \$29 ;
+  assign \$31  = flush_src ? \port$3600$40 [4] : \$30 ;
+  assign \$32  = x0_pool >= 2'h3;
+  assign \$33  = x0_pool == 2'h2;
+  assign \$34  = \$33  ? 4'h8 : 4'h0;
+  assign \$35  = \$32  ? 4'h2 : \$34 ;
+  assign \$36  = ! x1_err;
+  assign \$37  = \$578 [6:0] - event_seen;
+  assign \$38  = ~ \$37 [8];
+  assign \$39  = event_take_fresh & \$38 ;
+  assign \$40  = \$578 [6:0] + 1'h1;
+  assign \$41  = \$578 [6:0] + 1'h1;
+  assign \$42  = \$578 [6:0] != 7'h7f;
+  assign \$43  = event_head == 7'h7f;
+  assign \$44  = event_head + 1'h1;
+  assign \$45  = \$43  ? 8'h00 : \$44 ;
+  assign \$46  = \$584 [8:0] - log_seen;
+  assign \$47  = ~ \$46 [10];
+  assign \$48  = log_take_fresh & \$47 ;
+  assign \$49  = \$584 [8:0] + 1'h1;
+  assign \$50  = ~ x1_select[1];
+  assign \$51  = \$50  & log_at_last;
+  assign \$52  = log_fresh + 1'h1;
+  assign \$53  = x1_select[1] ? 11'h001 : \$52 ;
+  assign \$54  = \$51  ? 11'h000 : \$53 ;
+  assign \$55  = ~ x1_select[1];
+  assign \$56  = ~ log_at_last;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = log_fresh == 9'h1fe;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = ~ x1_select[1];
+  assign \$61  = log_lapped & \$60 ;
+  assign \$62  = ~ x1_select[1];
+  assign \$63  = \$62  & log_at_last;
+  assign \$64  = \$61  | \$63 ;
+  assign \$65  = \$586 [3:0] - config_seen;
+  assign \$66  = ~ \$65 [5];
+  assign \$67  = config_take_fresh & \$66 ;
+  assign \$68  = \$586 [3:0] + 1'h1;
+  assign \$69  = \$586 [3:0] + 1'h1;
+  assign \$70  = \$586 [3:0] != 4'hf;
+  assign \$71  = config_head == 4'hf;
+  assign \$72  = config_head + 1'h1;
+  assign \$73  = \$71  ? 5'h00 : \$72 ;
+  assign \$75  = ~ x1_select[1];
+  assign \$76  = log_lapped & \$75 ;
+  assign \$77  = a1_select[1] & \$76 ;
+  assign \$81  = event_has_fresh | event_nonempty;
+  assign \$82  = \$81  | x1_select[0];
+  assign \$83  = a1_select[0] & \$82 ;
+  assign \$86  = \$83  | \$85 ;
+  assign \$87  = config_has_fresh | config_nonempty;
+  assign \$88  = \$87  | x1_select[2];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1395  = event_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$802  = event_grant_wen;
     if (aclk_rst) begin
-      \$1395  = 1'h0;
+      \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1396  = event_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$803  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$1396  = { \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  };
+      \$803  = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1397  = event_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$804  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$1397  = event_grant_wdata;
+      \$804  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1398  = event_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$805  = event_queue_wen;
     if (aclk_rst) begin
-      \$1398  = 1'h0;
+      \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1399  = event_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$806  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$1399  = event_queue_waddr;
+      \$806  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1400  = event_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$807  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$1400  = event_queue_wdata;
+      \$807  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1401  = log_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$808  = log_grant_wen;
     if (aclk_rst) begin
-      \$1401  = 1'h0;
+      \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1402  = log_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$809  = log_grant_w_addr;
     if (log_grant_wen) begin
-      \$1402  = { \$625 , \$624 , \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  };
+      \$809  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1403  = log_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$810  = log_grant_w_data;
     if (log_grant_wen) begin
-      \$1403  = log_grant_wdata;
+      \$810  = log_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1404  = config_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$811  = config_grant_wen;
     if (aclk_rst) begin
-      \$1404  = 1'h0;
+      \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1405  = config_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$812  = config_grant_w_addr;
     if (config_grant_wen) begin
-      \$1405  = { \$611 , \$604 , \$597 , \$590  };
+      \$812  = { \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1406  = config_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$813  = config_grant_w_data;
     if (config_grant_wen) begin
-      \$1406  = config_grant_wdata;
+      \$813  = config_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1407  = config_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$814  = config_queue_wen;
     if (aclk_rst) begin
-      \$1407  = 1'h0;
+      \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1408  = config_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$815  = config_queue_w_addr;
     if (config_queue_wen) begin
-      \$1408  = config_queue_waddr;
+      \$815  = config_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1409  = config_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$816  = config_queue_w_data;
     if (config_queue_wen) begin
-      \$1409  = config_queue_wdata;
+      \$816  = config_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1410  = alloc_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$817  = alloc_valid;
     if (aclk_rst) begin
-      \$1410  = 1'h0;
+      \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1411  = a0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$818  = a0_valid;
     if (aclk_rst) begin
-      \$1411  = 1'h0;
+      \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1412  = { \$25 , \$22 , \$19  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$819  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
-      \$1412  = 3'h0;
+      \$819  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1413  = flush_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$820  = flush_valid;
     if (aclk_rst) begin
-      \$1413  = 1'h0;
+      \$820  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1414  = { 1'h0, \$31 , \$28  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$821  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
-      \$1414  = 3'h0;
+      \$821  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1415  = x0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$822  = x0_valid;
     if (aclk_rst) begin
-      \$1415  = 1'h0;
+      \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1416  = x0_select;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$823  = x0_select;
     if (aclk_rst) begin
-      \$1416  = 3'h0;
+      \$823  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1417  = x1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$824  = x1_valid;
     if (aclk_rst) begin
-      \$1417  = 1'h0;
+      \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1418  = a1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$825  = a1_valid;
     if (aclk_rst) begin
-      \$1418  = 1'h0;
+      \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1419  = event_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$826  = event_seen;
     if (\$39 ) begin
-      \$1419  = \$40 ;
+      \$826  = \$40 ;
     end
     if (aclk_rst) begin
-      \$1419  = 8'h00;
+      \$826  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1420  = event_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$827  = event_seen;
     if (aclk_rst) begin
-      \$1420  = 8'h00;
+      \$827  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1421  = event_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$828  = event_fresh;
     if (event_take_fresh) begin
-      \$1421  = \$41 ;
+      \$828  = \$41 ;
     end else if (x1_select[0]) begin
-      \$1421  = 8'h00;
+      \$828  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1421  = 8'h00;
+      \$828  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1422  = event_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$829  = event_has_fresh;
     if (event_take_fresh) begin
-      \$1422  = \$42 ;
+      \$829  = \$42 ;
     end else if (x1_select[0]) begin
-      \$1422  = 1'h1;
+      \$829  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1422  = 1'h1;
+      \$829  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1423  = event_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$830  = event_head;
     if (event_pop) begin
-      \$1423  = \$45 [6:0];
+      \$830  = \$45 [6:0];
     end
     if (x1_select[0]) begin
-      \$1423  = event_queue_waddr;
+      \$830  = event_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1423  = 7'h00;
+      \$830  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1424  = log_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$831  = log_seen;
     if (\$48 ) begin
-      \$1424  = \$49 ;
+      \$831  = \$49 ;
     end
     if (aclk_rst) begin
-      \$1424  = 10'h000;
+      \$831  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1425  = log_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$832  = log_seen;
     if (aclk_rst) begin
-      \$1425  = 10'h000;
+      \$832  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1426  = log_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$833  = log_fresh;
     if (log_take_fresh) begin
-      \$1426  = \$54 [9:0];
+      \$833  = \$54 [9:0];
     end else if (x1_select[1]) begin
-      \$1426  = 10'h000;
+      \$833  = 10'h000;
     end
     if (aclk_rst) begin
-      \$1426  = 10'h000;
+      \$833  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1427  = log_at_last;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$834  = log_at_last;
     if (log_take_fresh) begin
-      \$1427  = \$59 ;
+      \$834  = \$59 ;
     end else if (x1_select[1]) begin
-      \$1427  = 1'h0;
+      \$834  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1427  = 1'h0;
+      \$834  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1428  = log_lapped;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$835  = log_lapped;
     if (log_take_fresh) begin
-      \$1428  = \$64 ;
+      \$835  = \$64 ;
     end else if (x1_select[1]) begin
-      \$1428  = 1'h0;
+      \$835  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1428  = 1'h0;
+      \$835  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1429  = config_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$836  = config_seen;
     if (\$67 ) begin
-      \$1429  = \$68 ;
+      \$836  = \$68 ;
     end
     if (aclk_rst) begin
-      \$1429  = 5'h00;
+      \$836  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1430  = config_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$837  = config_seen;
     if (aclk_rst) begin
-      \$1430  = 5'h00;
+      \$837  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1431  = config_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$838  = config_fresh;
     if (config_take_fresh) begin
-      \$1431  = \$69 ;
+      \$838  = \$69 ;
     end else if (x1_select[2]) begin
-      \$1431  = 5'h00;
+      \$838  = 5'h00;
     end
     if (aclk_rst) begin
-      \$1431  = 5'h00;
+      \$838  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1432  = config_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$839  = config_has_fresh;
     if (config_take_fresh) begin
-      \$1432  = \$70 ;
+      \$839  = \$70 ;
     end else if (x1_select[2]) begin
-      \$1432  = 1'h1;
+      \$839  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1432  = 1'h1;
+      \$839  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1433  = config_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$840  = config_head;
     if (config_pop) begin
-      \$1433  = \$73 [3:0];
+      \$840  = \$73 [3:0];
     end
     if (x1_select[2]) begin
-      \$1433  = config_queue_waddr;
+      \$840  = config_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1433  = 4'h0;
+      \$840  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1434  = a1_select[1];
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$841  = a1_select[1];
     if (aclk_rst) begin
-      \$1434  = 1'h0;
+      \$841  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1435  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$842  = a2_valid;
     if (aclk_rst) begin
-      \$1435  = 1'h0;
+      \$842  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1436  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$843  = a2_ring;
     if (aclk_rst) begin
-      \$1436  = 1'h0;
+      \$843  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1437  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$844  = a3_valid;
     if (aclk_rst) begin
-      \$1437  = 1'h0;
+      \$844  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1438  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$845  = a4_valid;
     if (aclk_rst) begin
-      \$1438  = 1'h0;
+      \$845  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1439  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$846  = free_valid;
     if (aclk_rst) begin
-      \$1439  = 1'h0;
+      \$846  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1440  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$847  = f0_valid;
     if (aclk_rst) begin
-      \$1440  = 1'h0;
+      \$847  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1441  = \$199 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$848  = \$200 ;
     if (aclk_rst) begin
-      \$1441  = 1'h0;
+      \$848  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1442  = \$200 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$849  = \$201 ;
     if (aclk_rst) begin
-      \$1442  = 1'h0;
+      \$849  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1443  = \$201 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$850  = \$202 ;
     if (aclk_rst) begin
-      \$1443  = 1'h0;
+      \$850  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1444  = \$202 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$851  = \$203 ;
     if (aclk_rst) begin
-      \$1444  = 1'h0;
+      \$851  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1445  = \$203 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$852  = \$204 ;
     if (aclk_rst) begin
-      \$1445  = 1'h0;
+      \$852  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1446  = \$204 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$853  = \$205 ;
     if (aclk_rst) begin
-      \$1446  = 1'h0;
+      \$853  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1447  = \$205 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$854  = \$206 ;
     if (aclk_rst) begin
-      \$1447  = 1'h0;
+      \$854  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1448  = \$206 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$855  = \$207 ;
     if (aclk_rst) begin
-      \$1448  = 1'h0;
+      \$855  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1449  = \$207 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$856  = \$208 ;
     if (aclk_rst) begin
-      \$1449  = 1'h0;
+      \$856  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1450  = \$208 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$857  = \$209 ;
     if (aclk_rst) begin
-      \$1450  = 1'h0;
+      \$857  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1451  = \$209 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$858  = \$210 ;
     if (aclk_rst) begin
-      \$1451  = 1'h0;
+      \$858  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1452  = \$210 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$859  = \$211 ;
     if (aclk_rst) begin
-      \$1452  = 1'h0;
+      \$859  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1453  = \$211 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$860  = \$212 ;
     if (aclk_rst) begin
-      \$1453  = 1'h0;
+      \$860  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1454  = \$212 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$861  = \$213 ;
     if (aclk_rst) begin
-      \$1454  = 1'h0;
+      \$861  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1455  = \$213 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$862  = \$214 ;
     if (aclk_rst) begin
-      \$1455  = 1'h0;
+      \$862  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1456  = \$214 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$863  = \$215 ;
     if (aclk_rst) begin
-      \$1456  = 1'h0;
+      \$863  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1457  = \$215 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$864  = \$216 ;
     if (aclk_rst) begin
-      \$1457  = 1'h0;
+      \$864  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1458  = \$216 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$865  = \$217 ;
     if (aclk_rst) begin
-      \$1458  = 1'h0;
+      \$865  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1459  = \$217 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$866  = \$218 ;
     if (aclk_rst) begin
-      \$1459  = 1'h0;
+      \$866  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1460  = \$218 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$867  = \$219 ;
     if (aclk_rst) begin
-      \$1460  = 1'h0;
+      \$867  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1461  = \$219 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$868  = \$220 ;
     if (aclk_rst) begin
-      \$1461  = 1'h0;
+      \$868  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1462  = \$220 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$869  = \$221 ;
     if (aclk_rst) begin
-      \$1462  = 1'h0;
+      \$869  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1465  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$872  = f1_valid;
     if (aclk_rst) begin
-      \$1465  = 1'h0;
+      \$872  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1466  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$873  = f2_valid;
     if (aclk_rst) begin
-      \$1466  = 1'h0;
+      \$873  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1467  = \$signal$244 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$874  = \$signal$242 ;
     if (aclk_rst) begin
-      \$1467  = 1'h0;
+      \$874  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1468  = \$323 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$875  = \$327 ;
     if (aclk_rst) begin
-      \$1468  = 1'h0;
+      \$875  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1469  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$876  = f3_valid;
     if (aclk_rst) begin
-      \$1469  = 1'h0;
+      \$876  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1470  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$877  = f3_go;
     if (aclk_rst) begin
-      \$1470  = 1'h0;
+      \$877  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1471  = \$391 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$878  = \$396 ;
     if (aclk_rst) begin
-      \$1471  = 1'h0;
+      \$878  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1472  = \$401 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$879  = \$406 ;
     if (aclk_rst) begin
-      \$1472  = 1'h0;
+      \$879  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1473  = \$406 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$880  = \$411 ;
     if (aclk_rst) begin
-      \$1473  = 3'h0;
+      \$880  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1474  = \$432 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$881  = \$437 ;
     if (aclk_rst) begin
-      \$1474  = 3'h0;
+      \$881  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1475  = \$436 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$882  = \$441 ;
     if (aclk_rst) begin
-      \$1475  = 1'h0;
+      \$882  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1476  = \$455 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$883  = \$460 ;
     if (aclk_rst) begin
-      \$1476  = 1'h0;
+      \$883  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1477  = event_queue_waddr;
-    if (\$463 ) begin
-      \$1477  = \$466 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$884  = event_queue_waddr;
+    if (\$468 ) begin
+      \$884  = \$471 [6:0];
     end
     if (aclk_rst) begin
-      \$1477  = 7'h00;
+      \$884  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1478  = event_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$885  = event_push;
     if (x1_select[0]) begin
-      \$1478  = 1'h0;
+      \$885  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1478  = 1'h0;
+      \$885  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1479  = event_pop;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$886  = event_pop;
     if (x1_select[0]) begin
-      \$1479  = 1'h0;
+      \$886  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1479  = 1'h0;
+      \$886  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1480  = \$470 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$887  = \$475 [7:0];
     if (x1_select[0]) begin
-      \$1480  = 8'h00;
+      \$887  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1480  = 8'h00;
+      \$887  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1481  = event_at;
-    if (\$473 ) begin
-      \$1481 [0] = event_at[0];
-      \$1481 [1] = event_at[1];
-      \$1481 [2] = event_at[2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$888  = event_at;
+    if (\$478 ) begin
+      \$888 [0] = event_at[0];
+      \$888 [1] = event_at[1];
+      \$888 [2] = event_at[2];
     end
-    if (\$479 ) begin
-      \$1481 [0] = event_at[1];
-      \$1481 [1] = event_at[2];
-      \$1481 [2] = \$480 ;
+    if (\$484 ) begin
+      \$888 [0] = event_at[1];
+      \$888 [1] = event_at[2];
+      \$888 [2] = \$485 ;
     end
-    if (\$486 ) begin
-      \$1481 [0] = 1'h0;
-      \$1481 [1] = event_at[0];
-      \$1481 [2] = event_at[1];
+    if (\$491 ) begin
+      \$888 [0] = 1'h0;
+      \$888 [1] = event_at[0];
+      \$888 [2] = event_at[1];
     end
-    if (\$492 ) begin
-      \$1481 [0] = event_at[0];
-      \$1481 [1] = event_at[1];
-      \$1481 [2] = event_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1481  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1481  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1482  = event_nonempty;
-    if (\$473 ) begin
-      \$1482  = \$476 ;
-    end
-    if (\$479 ) begin
-      \$1482  = \$483 ;
-    end
-    if (\$486 ) begin
-      \$1482  = \$489 ;
-    end
-    if (\$492 ) begin
-      \$1482  = \$495 ;
+    if (\$497 ) begin
+      \$888 [0] = event_at[0];
+      \$888 [1] = event_at[1];
+      \$888 [2] = event_at[2];
     end
     if (x1_select[0]) begin
-      \$1482  = 1'h0;
+      \$888  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1482  = 1'h0;
+      \$888  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1483  = \$503 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$889  = event_nonempty;
+    if (\$478 ) begin
+      \$889  = \$481 ;
+    end
+    if (\$484 ) begin
+      \$889  = \$488 ;
+    end
+    if (\$491 ) begin
+      \$889  = \$494 ;
+    end
+    if (\$497 ) begin
+      \$889  = \$500 ;
+    end
+    if (x1_select[0]) begin
+      \$889  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$1483  = 1'h0;
+      \$889  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1484  = config_queue_waddr;
-    if (\$511 ) begin
-      \$1484  = \$514 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$890  = \$508 ;
     if (aclk_rst) begin
-      \$1484  = 4'h0;
+      \$890  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1485  = config_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$891  = config_queue_waddr;
+    if (\$516 ) begin
+      \$891  = \$519 [3:0];
+    end
+    if (aclk_rst) begin
+      \$891  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$892  = config_push;
     if (x1_select[2]) begin
-      \$1485  = 1'h0;
+      \$892  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1485  = 1'h0;
+      \$892  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1486  = config_pop;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$893  = config_pop;
     if (x1_select[2]) begin
-      \$1486  = 1'h0;
+      \$893  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1486  = 1'h0;
+      \$893  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1487  = \$518 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$894  = \$523 [4:0];
     if (x1_select[2]) begin
-      \$1487  = 5'h00;
+      \$894  = 5'h00;
     end
     if (aclk_rst) begin
-      \$1487  = 5'h00;
+      \$894  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1488  = config_at;
-    if (\$521 ) begin
-      \$1488 [0] = config_at[0];
-      \$1488 [1] = config_at[1];
-      \$1488 [2] = config_at[2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$895  = config_at;
+    if (\$526 ) begin
+      \$895 [0] = config_at[0];
+      \$895 [1] = config_at[1];
+      \$895 [2] = config_at[2];
     end
-    if (\$527 ) begin
-      \$1488 [0] = config_at[1];
-      \$1488 [1] = config_at[2];
-      \$1488 [2] = \$528 ;
+    if (\$532 ) begin
+      \$895 [0] = config_at[1];
+      \$895 [1] = config_at[2];
+      \$895 [2] = \$533 ;
     end
-    if (\$534 ) begin
-      \$1488 [0] = 1'h0;
-      \$1488 [1] = config_at[0];
-      \$1488 [2] = config_at[1];
+    if (\$539 ) begin
+      \$895 [0] = 1'h0;
+      \$895 [1] = config_at[0];
+      \$895 [2] = config_at[1];
     end
-    if (\$540 ) begin
-      \$1488 [0] = config_at[0];
-      \$1488 [1] = config_at[1];
-      \$1488 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1488  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1488  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1489  = config_nonempty;
-    if (\$521 ) begin
-      \$1489  = \$524 ;
-    end
-    if (\$527 ) begin
-      \$1489  = \$531 ;
-    end
-    if (\$534 ) begin
-      \$1489  = \$537 ;
-    end
-    if (\$540 ) begin
-      \$1489  = \$543 ;
+    if (\$545 ) begin
+      \$895 [0] = config_at[0];
+      \$895 [1] = config_at[1];
+      \$895 [2] = config_at[2];
     end
     if (x1_select[2]) begin
-      \$1489  = 1'h0;
+      \$895  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1489  = 1'h0;
+      \$895  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1490  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$896  = config_nonempty;
+    if (\$526 ) begin
+      \$896  = \$529 ;
+    end
+    if (\$532 ) begin
+      \$896  = \$536 ;
+    end
+    if (\$539 ) begin
+      \$896  = \$542 ;
+    end
+    if (\$545 ) begin
+      \$896  = \$548 ;
+    end
+    if (x1_select[2]) begin
+      \$896  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$1490  = 1'h0;
+      \$896  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1491  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$897  = f4_valid;
     if (aclk_rst) begin
-      \$1491  = 1'h0;
+      \$897  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1492  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$898  = \release ;
     if (aclk_rst) begin
-      \$1492  = 1'h0;
+      \$898  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1493  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$899  = a5_valid;
     if (aclk_rst) begin
-      \$1493  = 1'h0;
+      \$899  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1494  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$900  = f5_valid;
     if (aclk_rst) begin
-      \$1494  = 1'h0;
+      \$900  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1495  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$901  = x2_valid;
     if (aclk_rst) begin
-      \$1495  = 1'h0;
+      \$901  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1496  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$902  = x3_valid;
     if (aclk_rst) begin
-      \$1496  = 1'h0;
+      \$902  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1497  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$903  = x4_valid;
     if (aclk_rst) begin
-      \$1497  = 1'h0;
+      \$903  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1498  = \$563 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$904  = x5_valid;
     if (aclk_rst) begin
-      \$1498  = 1'h0;
+      \$904  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1499  = \$564 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$905  = \$568 ;
     if (aclk_rst) begin
-      \$1499  = 1'h0;
+      \$905  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1500  = \$565 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$906  = \$569 ;
     if (aclk_rst) begin
-      \$1500  = 1'h0;
+      \$906  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1501  = \$566 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$907  = \$570 ;
     if (aclk_rst) begin
-      \$1501  = 1'h0;
+      \$907  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1502  = \$567 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$908  = \$571 ;
     if (aclk_rst) begin
-      \$1502  = 1'h0;
+      \$908  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1503  = \$568 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$909  = \$572 ;
     if (aclk_rst) begin
-      \$1503  = 1'h0;
+      \$909  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
-    \$1504  = \$569 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$910  = \$573 ;
     if (aclk_rst) begin
-      \$1504  = 1'h0;
+      \$910  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$245 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$911  = \$574 ;
+    if (aclk_rst) begin
+      \$911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$1303 ;
+          grant_addr = \$710 ;
       2'h1:
-          grant_addr = \$1305 ;
+          grant_addr = \$712 ;
       2'h2:
-          grant_addr = \$1307 ;
+          grant_addr = \$714 ;
     endcase
   end
-  assign event_grant_waddr = { \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  };
-  assign log_grant_waddr = { \$625 , \$624 , \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  };
-  assign config_grant_waddr = { \$611 , \$604 , \$597 , \$590  };
-  assign flush_reg_select = \port$4193$40 [5:3];
-  assign event_fresh_slot = \$570 [6:0];
+  assign event_grant_waddr = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
+  assign log_grant_waddr = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
+  assign config_grant_waddr = { \$619 , \$612 , \$605 , \$598  };
+  assign flush_reg_select = \port$3600$40 [5:3];
+  assign event_fresh_slot = \$578 [6:0];
   assign event_tail = event_queue_waddr;
-  assign log_fresh_slot = \$576 [8:0];
-  assign config_fresh_slot = \$578 [3:0];
+  assign log_fresh_slot = \$584 [8:0];
+  assign config_fresh_slot = \$586 [3:0];
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$625 , \$624 , \$623 , \$619 , \$615 , \$611 , \$604 , \$597 , \$590  };
-  assign next_next_tag = \$1295 [3:0];
-  assign fetched_snap = \$634 [5];
-  assign free_reg_hit = \port$4193$40 [2:0];
-  assign \$signal$255  = \$1312 [12];
-  assign hit_a3 = \$1316 [12];
-  assign \$signal$274  = \$1320 [12];
-  assign f3_by_mem_base = \$1328 [2:0];
+  assign \$signal  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
+  assign fetched_snap = \$642 [5];
+  assign free_reg_hit = \port$3600$40 [2:0];
+  assign \$signal$254  = \$719 [12];
+  assign hit_a3 = \$723 [12];
+  assign \$signal$273  = \$727 [12];
+  assign f3_by_mem_base = \$735 [2:0];
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = event_grant_w_data;
+  assign w__data = { \$575 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$376  = \$570 [6:0];
-  assign \event_grant_addr$377  = \$570 [6:0];
+  assign \r__addr$375  = \$578 [6:0];
+  assign \event_grant_addr$376  = \$578 [6:0];
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$379  = event_grant_r1_b0;
-  assign \w__addr$380  = f4_slot[6:0];
+  assign \event_grant_data$378  = event_grant_r1_b0;
+  assign \w__addr$379  = f4_slot[6:0];
   assign event_parity_waddr = f4_slot[6:0];
-  assign event_parity_wen = \w__en$382 ;
-  assign event_parity_wdata = \w__data$384 ;
-  assign \r__addr$386  = f1_event_slot;
+  assign event_parity_wen = \w__en$381 ;
+  assign event_parity_wdata = \w__data$383 ;
+  assign \r__addr$385  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$388  = \$570 [6:0];
-  assign \event_parity_addr$389  = \$570 [6:0];
+  assign \r__addr$387  = \$578 [6:0];
+  assign \event_parity_addr$388  = \$578 [6:0];
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$391  = event_parity_r1_b0;
-  assign \w__addr$392  = event_queue_w_addr;
-  assign \w__en$393  = event_queue_w_en;
-  assign \w__data$394  = event_queue_w_data;
-  assign \r__addr$395  = event_head;
+  assign \event_parity_data$390  = event_parity_r1_b0;
+  assign \w__addr$391  = event_queue_w_addr;
+  assign \w__en$392  = event_queue_w_en;
+  assign \w__data$393  = event_queue_w_data;
+  assign \r__addr$394  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$398  = log_grant_w_addr;
-  assign \w__en$399  = log_grant_w_en;
-  assign \w__data$400  = log_grant_w_data;
-  assign \r__addr$401  = f1_log_slot;
+  assign \w__addr$397  = log_grant_w_addr;
+  assign \w__en$398  = log_grant_w_en;
+  assign \w__data$399  = { \$576 [3:0], log_grant_w_data[0] };
+  assign \r__addr$400  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$403  = \$576 [8:0];
-  assign \log_grant_addr$404  = \$576 [8:0];
-  assign \log_grant_data$405  = log_grant_r0_b0;
-  assign \w__addr$406  = f4_slot;
+  assign \r__addr$402  = \$584 [8:0];
+  assign \log_grant_addr$403  = \$584 [8:0];
+  assign \log_grant_data$404  = log_grant_r0_b0;
+  assign \w__addr$405  = f4_slot;
   assign log_parity_waddr = f4_slot;
-  assign \w__en$408  = log_parity_wen;
-  assign log_parity_wdata = \w__data$409 ;
-  assign \r__addr$411  = f1_log_slot;
+  assign \w__en$407  = log_parity_wen;
+  assign log_parity_wdata = \w__data$408 ;
+  assign \r__addr$410  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$413  = \$576 [8:0];
-  assign \log_parity_addr$414  = \$576 [8:0];
-  assign \log_parity_data$415  = log_parity_r0_b0;
-  assign \w__addr$416  = config_grant_w_addr;
-  assign \w__en$417  = config_grant_w_en;
-  assign \w__data$418  = config_grant_w_data;
-  assign \r__addr$419  = f1_config_slot;
+  assign \r__addr$412  = \$584 [8:0];
+  assign \log_parity_addr$413  = \$584 [8:0];
+  assign \log_parity_data$414  = log_parity_r0_b0;
+  assign \w__addr$415  = config_grant_w_addr;
+  assign \w__en$416  = config_grant_w_en;
+  assign \w__data$417  = { \$577 [3:0], config_grant_w_data[0] };
+  assign \r__addr$418  = f1_config_slot;
   assign config_grant_addr = f1_config_slot;
-  assign \r__addr$421  = \$578 [3:0];
-  assign \config_grant_addr$422  = \$578 [3:0];
+  assign \r__addr$420  = \$586 [3:0];
+  assign \config_grant_addr$421  = \$586 [3:0];
   assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$424  = config_grant_r1_b0;
-  assign \w__addr$425  = f4_slot[3:0];
+  assign \config_grant_data$423  = config_grant_r1_b0;
+  assign \w__addr$424  = f4_slot[3:0];
   assign config_parity_waddr = f4_slot[3:0];
-  assign config_parity_wen = \w__en$427 ;
-  assign config_parity_wdata = \w__data$429 ;
-  assign \r__addr$431  = f1_config_slot;
+  assign config_parity_wen = \w__en$426 ;
+  assign config_parity_wdata = \w__data$428 ;
+  assign \r__addr$430  = f1_config_slot;
   assign config_parity_addr = f1_config_slot;
-  assign \r__addr$433  = \$578 [3:0];
-  assign \config_parity_addr$434  = \$578 [3:0];
+  assign \r__addr$432  = \$586 [3:0];
+  assign \config_parity_addr$433  = \$586 [3:0];
   assign config_parity_data = config_parity_r0_b0;
-  assign \config_parity_data$436  = config_parity_r1_b0;
-  assign \w__addr$437  = config_queue_w_addr;
-  assign \w__en$438  = config_queue_w_en;
-  assign \w__data$439  = config_queue_w_data;
-  assign \r__addr$440  = config_head;
+  assign \config_parity_data$435  = config_parity_r1_b0;
+  assign \w__addr$436  = config_queue_w_addr;
+  assign \w__en$437  = config_queue_w_en;
+  assign \w__data$438  = config_queue_w_data;
+  assign \r__addr$439  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -8276,7 +7157,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$455  = a6_payload[47:16];
+  assign \grant_addr$454  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -8293,75 +7174,75 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
-  assign \event_grant_wdata.tag  = event_grant_wdata[4:1];
+  assign \event_grant_wdata.next  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
-  assign \event_grant_r0_b0.tag  = event_grant_r0_b0[4:1];
+  assign \event_grant_r0_b0.next  = event_grant_r0_b0[4:1];
   assign \event_grant_r1_b0.snap  = event_grant_r1_b0[0];
-  assign \event_grant_r1_b0.tag  = event_grant_r1_b0[4:1];
+  assign \event_grant_r1_b0.next  = event_grant_r1_b0[4:1];
   assign \event_queue_wdata.slot  = event_queue_wdata[6:0];
   assign \event_queue_wdata.snap  = event_queue_wdata[7];
-  assign \event_queue_wdata.tag  = event_queue_wdata[11:8];
+  assign \event_queue_wdata.next  = event_queue_wdata[11:8];
   assign \event_queue_r0_b0.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_r0_b0.snap  = event_queue_r0_b0[7];
-  assign \event_queue_r0_b0.tag  = event_queue_r0_b0[11:8];
+  assign \event_queue_r0_b0.next  = event_queue_r0_b0[11:8];
   assign \log_grant_wdata.snap  = log_grant_wdata[0];
-  assign \log_grant_wdata.tag  = log_grant_wdata[4:1];
+  assign \log_grant_wdata.next  = log_grant_wdata[4:1];
   assign \log_grant_r0_b0.snap  = log_grant_r0_b0[0];
-  assign \log_grant_r0_b0.tag  = log_grant_r0_b0[4:1];
+  assign \log_grant_r0_b0.next  = log_grant_r0_b0[4:1];
   assign \log_grant_r1_b0.snap  = log_grant_r1_b0[0];
-  assign \log_grant_r1_b0.tag  = log_grant_r1_b0[4:1];
+  assign \log_grant_r1_b0.next  = log_grant_r1_b0[4:1];
   assign \config_grant_wdata.snap  = config_grant_wdata[0];
-  assign \config_grant_wdata.tag  = config_grant_wdata[4:1];
+  assign \config_grant_wdata.next  = config_grant_wdata[4:1];
   assign \config_grant_r0_b0.snap  = config_grant_r0_b0[0];
-  assign \config_grant_r0_b0.tag  = config_grant_r0_b0[4:1];
+  assign \config_grant_r0_b0.next  = config_grant_r0_b0[4:1];
   assign \config_grant_r1_b0.snap  = config_grant_r1_b0[0];
-  assign \config_grant_r1_b0.tag  = config_grant_r1_b0[4:1];
+  assign \config_grant_r1_b0.next  = config_grant_r1_b0[4:1];
   assign \config_queue_wdata.slot  = config_queue_wdata[3:0];
   assign \config_queue_wdata.snap  = config_queue_wdata[4];
-  assign \config_queue_wdata.tag  = config_queue_wdata[8:5];
+  assign \config_queue_wdata.next  = config_queue_wdata[8:5];
   assign \config_queue_r0_b0.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_r0_b0.snap  = config_queue_r0_b0[4];
-  assign \config_queue_r0_b0.tag  = config_queue_r0_b0[8:5];
+  assign \config_queue_r0_b0.next  = config_queue_r0_b0[8:5];
   assign \log_grant_data.snap  = log_grant_r1_b0[0];
-  assign \log_grant_data.tag  = log_grant_r1_b0[4:1];
+  assign \log_grant_data.next  = log_grant_r1_b0[4:1];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
-  assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$379.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$379.tag  = event_grant_r1_b0[4:1];
+  assign \event_grant_data.next  = event_grant_r0_b0[4:1];
+  assign \event_grant_data$378.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$378.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
-  assign \event_queue_data.tag  = event_queue_r0_b0[11:8];
-  assign \log_grant_data$405.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$405.tag  = log_grant_r0_b0[4:1];
+  assign \event_queue_data.next  = event_queue_r0_b0[11:8];
+  assign \log_grant_data$404.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$404.next  = log_grant_r0_b0[4:1];
   assign \config_grant_data.snap  = config_grant_r0_b0[0];
-  assign \config_grant_data.tag  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$424.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$424.tag  = config_grant_r1_b0[4:1];
+  assign \config_grant_data.next  = config_grant_r0_b0[4:1];
+  assign \config_grant_data$423.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$423.next  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
-  assign \config_queue_data.tag  = config_queue_r0_b0[8:5];
-  assign config_queue_wdata[8:5] = \$1389 ;
-  assign config_queue_wdata[4] = \$1381 ;
+  assign \config_queue_data.next  = config_queue_r0_b0[8:5];
+  assign config_queue_wdata[8:5] = \$796 ;
+  assign config_queue_wdata[4] = \$788 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[11:8] = \$1359 ;
-  assign event_queue_wdata[7] = \$1351 ;
+  assign event_queue_wdata[11:8] = \$766 ;
+  assign event_queue_wdata[7] = \$758 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
-  assign config_grant_wdata[4:1] = \$signal$161 ;
-  assign config_grant_wdata[0] = \$634 [5];
-  assign log_grant_wdata[4:1] = \$signal$161 ;
-  assign log_grant_wdata[0] = \$634 [5];
-  assign event_grant_wdata[4:1] = \$signal$161 ;
-  assign event_grant_wdata[0] = \$634 [5];
-  assign \$1464 [2] = \$225 ;
-  assign \$1464 [1] = \$223 ;
-  assign \$1464 [0] = \$221 ;
-  assign \$1463 [2] = f0_hit[2];
-  assign \$1463 [1] = f0_hit[1];
-  assign \$1463 [0] = f0_hit[0];
+  assign config_grant_wdata[4:1] = next_tag;
+  assign config_grant_wdata[0] = \$642 [5];
+  assign log_grant_wdata[4:1] = next_tag;
+  assign log_grant_wdata[0] = \$642 [5];
+  assign event_grant_wdata[4:1] = next_tag;
+  assign event_grant_wdata[0] = \$642 [5];
+  assign \$871 [2] = \$226 ;
+  assign \$871 [1] = \$224 ;
+  assign \$871 [0] = \$222 ;
+  assign \$870 [2] = f0_hit[2];
+  assign \$870 [1] = f0_hit[1];
+  assign \$870 [0] = f0_hit[0];
   assign \$3  = \$1 [13];
   assign \$7  = \$5 [13];
   assign \$11  = \$9 [13];
-  assign \$577  = 1'h1;
+  assign \$585  = 1'h1;
   assign log_take_fresh = a1_select[1];
   assign \$74  = 1'h0;
   assign \$78  = \$77 ;
@@ -8378,255 +7259,103 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$133  = \$131 [10];
   assign \$136  = \$134 [5];
   assign \$144  = \$143 ;
-  assign \$585  = a3_sel_head[0];
-  assign \$588  = a3_sel_head[2];
-  assign \$592  = a3_sel_head[0];
-  assign \$595  = a3_sel_head[2];
-  assign \$599  = a3_sel_head[0];
-  assign \$602  = a3_sel_head[2];
-  assign \$606  = a3_sel_head[0];
-  assign \$609  = a3_sel_head[2];
-  assign \$613  = a3_sel_head[0];
-  assign \$617  = a3_sel_head[0];
+  assign \$593  = a3_sel_head[0];
+  assign \$596  = a3_sel_head[2];
+  assign \$600  = a3_sel_head[0];
+  assign \$603  = a3_sel_head[2];
+  assign \$607  = a3_sel_head[0];
+  assign \$610  = a3_sel_head[2];
+  assign \$614  = a3_sel_head[0];
+  assign \$617  = a3_sel_head[2];
   assign \$621  = a3_sel_head[0];
+  assign \$625  = a3_sel_head[0];
+  assign \$629  = a3_sel_head[0];
   assign \$151  = a3_sel_head[0];
   assign \$157  = a3_sel_head[2];
-  assign \$182  = \$180 [32];
-  assign \$189  = \$187 [32];
-  assign \$196  = \$194 [32];
-  assign \$227  = 1'h0;
-  assign \$229  = \$228 ;
-  assign \$327  = f3_in[0];
-  assign \$330  = f3_in[1];
-  assign \$334  = f3_in[2];
-  assign \$344  = f3_in[0];
-  assign \$346  = f3_in[1];
-  assign \$349  = f3_in[2];
-  assign \$352  = f3_in[0];
-  assign \$354  = f3_in[1];
-  assign \$357  = f3_in[2];
-  assign \$360  = f3_in[0];
-  assign \$362  = f3_in[1];
-  assign \$365  = f3_in[2];
-  assign \$368  = f3_in[0];
-  assign \$370  = f3_in[1];
-  assign \$373  = f3_in[2];
-  assign \$378  = f3_in[0];
-  assign \$380  = f3_in[1];
-  assign \$383  = f3_in[2];
-  assign \$408  = \$407 ;
+  assign \$183  = \$181 [32];
+  assign \$190  = \$188 [32];
+  assign \$197  = \$195 [32];
+  assign \$228  = 1'h0;
+  assign \$230  = \$229 ;
+  assign \$332  = f3_in[0];
+  assign \$335  = f3_in[1];
+  assign \$339  = f3_in[2];
+  assign \$349  = f3_in[0];
+  assign \$351  = f3_in[1];
+  assign \$354  = f3_in[2];
+  assign \$357  = f3_in[0];
+  assign \$359  = f3_in[1];
+  assign \$362  = f3_in[2];
+  assign \$365  = f3_in[0];
+  assign \$367  = f3_in[1];
+  assign \$370  = f3_in[2];
+  assign \$373  = f3_in[0];
+  assign \$375  = f3_in[1];
+  assign \$378  = f3_in[2];
+  assign \$383  = f3_in[0];
+  assign \$385  = f3_in[1];
+  assign \$388  = f3_in[2];
   assign \$413  = \$412 ;
   assign \$418  = \$417 ;
-  assign \$478  = event_popped;
-  assign \$484  = event_pushed;
-  assign \$490  = event_pushed;
-  assign \$491  = event_popped;
-  assign \$526  = config_popped;
-  assign \$532  = config_pushed;
-  assign \$538  = config_pushed;
-  assign \$539  = config_popped;
-  assign \$569  = x6_valid;
-  assign \$630  = a3_sel_head[0];
-  assign \$632  = a3_sel_head[2];
-  assign \$637  = a3_sel_new[0];
-  assign \$638  = a3_sel_new[1];
-  assign \$639  = a3_sel_new[2];
-  assign \$640  = a3_sel_last[0];
-  assign \$641  = 1'h1;
-  assign \$642  = \$auto$rtlil.cc:2739:Not$164 ;
-  assign \$644  = event_grant_r1_b0[1];
-  assign \$659  = a3_sel_last[1];
-  assign \$660  = 1'h1;
-  assign \$661  = \$auto$rtlil.cc:2739:Not$166 ;
-  assign \$663  = log_grant_r1_b0[1];
-  assign \$678  = a3_sel_last[2];
-  assign \$679  = 1'h1;
-  assign \$680  = \$auto$rtlil.cc:2739:Not$168 ;
-  assign \$682  = config_grant_r1_b0[1];
+  assign \$423  = \$422 ;
+  assign \$483  = event_popped;
+  assign \$489  = event_pushed;
+  assign \$495  = event_pushed;
+  assign \$496  = event_popped;
+  assign \$531  = config_popped;
+  assign \$537  = config_pushed;
+  assign \$543  = config_pushed;
+  assign \$544  = config_popped;
+  assign \$574  = x6_valid;
+  assign \$638  = a3_sel_head[0];
+  assign \$640  = a3_sel_head[2];
+  assign \$646  = a3_sel_new[0];
+  assign \$647  = a3_sel_new[1];
+  assign \$648  = a3_sel_new[2];
+  assign \$649  = a3_sel_last[0];
+  assign \$651  = a3_sel_last[1];
+  assign \$653  = a3_sel_last[2];
+  assign \$655  = a3_sel_head[0];
+  assign \$657  = a3_sel_head[2];
+  assign \$660  = 1'h0;
+  assign \$661  = 1'h0;
+  assign \$662  = 1'h0;
+  assign \$663  = a3_sel_last[0];
+  assign \$665  = a3_sel_last[1];
+  assign \$667  = a3_sel_last[2];
+  assign \$669  = a3_sel_head[0];
+  assign \$671  = a3_sel_head[2];
+  assign \$674  = 1'h0;
+  assign \$675  = 1'h0;
+  assign \$676  = 1'h0;
+  assign \$677  = a3_sel_last[0];
+  assign \$679  = a3_sel_last[1];
+  assign \$681  = a3_sel_last[2];
+  assign \$683  = a3_sel_head[0];
+  assign \$685  = a3_sel_head[2];
+  assign \$688  = 1'h0;
+  assign \$689  = 1'h0;
+  assign \$690  = 1'h0;
+  assign \$691  = a3_sel_last[0];
+  assign \$693  = a3_sel_last[1];
+  assign \$695  = a3_sel_last[2];
   assign \$697  = a3_sel_head[0];
-  assign \$698  = 1'h1;
-  assign \$699  = \$auto$rtlil.cc:2739:Not$170 ;
-  assign \$701  = event_queue_r0_b0[8];
-  assign \$716  = a3_sel_head[2];
-  assign \$717  = 1'h1;
-  assign \$718  = \$auto$rtlil.cc:2739:Not$172 ;
-  assign \$720  = config_queue_r0_b0[5];
-  assign \$736  = 1'h0;
-  assign \$737  = 1'h0;
-  assign \$738  = 1'h0;
-  assign \$739  = a3_sel_last[0];
-  assign \$740  = 1'h1;
-  assign \$741  = \$auto$rtlil.cc:2739:Not$174 ;
-  assign \$743  = event_grant_r1_b0[1];
-  assign \$758  = a3_sel_last[1];
-  assign \$759  = 1'h1;
-  assign \$760  = \$auto$rtlil.cc:2739:Not$176 ;
-  assign \$762  = log_grant_r1_b0[1];
-  assign \$777  = a3_sel_last[2];
-  assign \$778  = 1'h1;
-  assign \$779  = \$auto$rtlil.cc:2739:Not$178 ;
-  assign \$781  = config_grant_r1_b0[1];
-  assign \$796  = a3_sel_head[0];
-  assign \$797  = 1'h1;
-  assign \$798  = \$auto$rtlil.cc:2739:Not$180 ;
-  assign \$800  = event_queue_r0_b0[8];
-  assign \$815  = a3_sel_head[2];
-  assign \$816  = 1'h1;
-  assign \$817  = \$auto$rtlil.cc:2739:Not$182 ;
-  assign \$819  = config_queue_r0_b0[5];
-  assign \$835  = 1'h0;
-  assign \$836  = 1'h0;
-  assign \$837  = 1'h0;
-  assign \$838  = a3_sel_last[0];
-  assign \$839  = 1'h1;
-  assign \$840  = \$auto$rtlil.cc:2739:Not$184 ;
-  assign \$842  = event_grant_r1_b0[1];
-  assign \$857  = a3_sel_last[1];
-  assign \$858  = 1'h1;
-  assign \$859  = \$auto$rtlil.cc:2739:Not$186 ;
-  assign \$861  = log_grant_r1_b0[1];
-  assign \$876  = a3_sel_last[2];
-  assign \$877  = 1'h1;
-  assign \$878  = \$auto$rtlil.cc:2739:Not$188 ;
-  assign \$880  = config_grant_r1_b0[1];
-  assign \$895  = a3_sel_head[0];
-  assign \$896  = 1'h1;
-  assign \$897  = \$auto$rtlil.cc:2739:Not$190 ;
-  assign \$899  = event_queue_r0_b0[8];
-  assign \$914  = a3_sel_head[2];
-  assign \$915  = 1'h1;
-  assign \$916  = \$auto$rtlil.cc:2739:Not$192 ;
-  assign \$918  = config_queue_r0_b0[5];
-  assign \$934  = 1'h0;
-  assign \$935  = 1'h0;
-  assign \$936  = 1'h0;
-  assign \$937  = a3_sel_last[0];
-  assign \$938  = 1'h1;
-  assign \$939  = \$auto$rtlil.cc:2739:Not$194 ;
-  assign \$941  = event_grant_r1_b0[1];
-  assign \$956  = a3_sel_last[1];
-  assign \$957  = 1'h1;
-  assign \$958  = \$auto$rtlil.cc:2739:Not$196 ;
-  assign \$960  = log_grant_r1_b0[1];
-  assign \$975  = a3_sel_last[2];
-  assign \$976  = 1'h1;
-  assign \$977  = \$auto$rtlil.cc:2739:Not$198 ;
-  assign \$979  = config_grant_r1_b0[1];
-  assign \$994  = a3_sel_head[0];
-  assign \$995  = 1'h1;
-  assign \$996  = \$auto$rtlil.cc:2739:Not$200 ;
-  assign \$998  = event_queue_r0_b0[8];
-  assign \$1013  = a3_sel_head[2];
-  assign \$1014  = 1'h1;
-  assign \$1015  = \$auto$rtlil.cc:2739:Not$202 ;
-  assign \$1017  = config_queue_r0_b0[5];
-  assign \$1038  = 1'h0;
-  assign \$1039  = 1'h0;
-  assign \$1040  = 1'h0;
-  assign \$1041  = a3_sel_last[0];
-  assign \$1042  = 1'h1;
-  assign \$1043  = \$auto$rtlil.cc:2739:Not$204 ;
-  assign \$1045  = event_grant_r1_b0[2];
-  assign \$1053  = a3_sel_last[1];
-  assign \$1054  = 1'h1;
-  assign \$1055  = \$auto$rtlil.cc:2739:Not$206 ;
-  assign \$1057  = log_grant_r1_b0[2];
-  assign \$1065  = a3_sel_last[2];
-  assign \$1066  = 1'h1;
-  assign \$1067  = \$auto$rtlil.cc:2739:Not$208 ;
-  assign \$1069  = config_grant_r1_b0[2];
-  assign \$1077  = a3_sel_head[0];
-  assign \$1078  = 1'h1;
-  assign \$1079  = \$auto$rtlil.cc:2739:Not$210 ;
-  assign \$1081  = event_queue_r0_b0[9];
-  assign \$1089  = a3_sel_head[2];
-  assign \$1090  = 1'h1;
-  assign \$1091  = \$auto$rtlil.cc:2739:Not$212 ;
-  assign \$1093  = config_queue_r0_b0[6];
-  assign \$1102  = a3_sel_new[0];
-  assign \$1103  = a3_sel_new[1];
-  assign \$1104  = a3_sel_new[2];
-  assign \$1105  = a3_sel_last[0];
-  assign \$1106  = 1'h1;
-  assign \$1107  = \$auto$rtlil.cc:2739:Not$214 ;
-  assign \$1109  = event_grant_r1_b0[2];
-  assign \$1117  = a3_sel_last[1];
-  assign \$1118  = 1'h1;
-  assign \$1119  = \$auto$rtlil.cc:2739:Not$216 ;
-  assign \$1121  = log_grant_r1_b0[2];
-  assign \$1129  = a3_sel_last[2];
-  assign \$1130  = 1'h1;
-  assign \$1131  = \$auto$rtlil.cc:2739:Not$218 ;
-  assign \$1133  = config_grant_r1_b0[2];
-  assign \$1141  = a3_sel_head[0];
-  assign \$1142  = 1'h1;
-  assign \$1143  = \$auto$rtlil.cc:2739:Not$220 ;
-  assign \$1145  = event_queue_r0_b0[9];
-  assign \$1153  = a3_sel_head[2];
-  assign \$1154  = 1'h1;
-  assign \$1155  = \$auto$rtlil.cc:2739:Not$222 ;
-  assign \$1157  = config_queue_r0_b0[6];
-  assign \$1166  = 1'h0;
-  assign \$1167  = 1'h0;
-  assign \$1168  = 1'h0;
-  assign \$1169  = a3_sel_last[0];
-  assign \$1170  = 1'h1;
-  assign \$1171  = \$auto$rtlil.cc:2739:Not$224 ;
-  assign \$1173  = event_grant_r1_b0[2];
-  assign \$1181  = a3_sel_last[1];
-  assign \$1182  = 1'h1;
-  assign \$1183  = \$auto$rtlil.cc:2739:Not$226 ;
-  assign \$1185  = log_grant_r1_b0[2];
-  assign \$1193  = a3_sel_last[2];
-  assign \$1194  = 1'h1;
-  assign \$1195  = \$auto$rtlil.cc:2739:Not$228 ;
-  assign \$1197  = config_grant_r1_b0[2];
-  assign \$1205  = a3_sel_head[0];
-  assign \$1206  = 1'h1;
-  assign \$1207  = \$auto$rtlil.cc:2739:Not$230 ;
-  assign \$1209  = event_queue_r0_b0[9];
-  assign \$1217  = a3_sel_head[2];
-  assign \$1218  = 1'h1;
-  assign \$1219  = \$auto$rtlil.cc:2739:Not$232 ;
-  assign \$1221  = config_queue_r0_b0[6];
-  assign \$1230  = 1'h0;
-  assign \$1231  = 1'h0;
-  assign \$1232  = 1'h0;
-  assign \$1233  = a3_sel_last[0];
-  assign \$1234  = 1'h1;
-  assign \$1235  = \$auto$rtlil.cc:2739:Not$234 ;
-  assign \$1237  = event_grant_r1_b0[2];
-  assign \$1245  = a3_sel_last[1];
-  assign \$1246  = 1'h1;
-  assign \$1247  = \$auto$rtlil.cc:2739:Not$236 ;
-  assign \$1249  = log_grant_r1_b0[2];
-  assign \$1257  = a3_sel_last[2];
-  assign \$1258  = 1'h1;
-  assign \$1259  = \$auto$rtlil.cc:2739:Not$238 ;
-  assign \$1261  = config_grant_r1_b0[2];
-  assign \$1269  = a3_sel_head[0];
-  assign \$1270  = 1'h1;
-  assign \$1271  = \$auto$rtlil.cc:2739:Not$240 ;
-  assign \$1273  = event_queue_r0_b0[9];
-  assign \$1281  = a3_sel_head[2];
-  assign \$1282  = 1'h1;
-  assign \$1283  = \$auto$rtlil.cc:2739:Not$242 ;
-  assign \$1285  = config_queue_r0_b0[6];
-  assign \$1302  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$1303 [30:0] = { 9'h000, \$1302  };
-  assign \$1303 [31] = 1'h1;
-  assign \$1304  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$1305 [30:21], \$1305 [19:0] } = { 7'h00, \$1304 [23:21], \$1304 [19:0] };
-  assign { \$1305 [31], \$1305 [20] } = 2'h3;
-  assign \$1306  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1307 [30:22], \$1307 [20:0] } = { 11'h000, \$1306  };
-  assign { \$1307 [31], \$1307 [21] } = 2'h3;
+  assign \$699  = a3_sel_head[2];
+  assign \$709  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$710 [30:0] = { 9'h000, \$709  };
+  assign \$710 [31] = 1'h1;
+  assign \$711  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$712 [30:21], \$712 [19:0] } = { 7'h00, \$711 [23:21], \$711 [19:0] };
+  assign { \$712 [31], \$712 [20] } = 2'h3;
+  assign \$713  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$714 [30:22], \$714 [20:0] } = { 11'h000, \$713  };
+  assign { \$714 [31], \$714 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3818$0 , \port$3819$0 , \port$3821$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4193$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4571$0 , \port$4571$48 , rsp_freed_valid, \port$4574$0 , rsp_flushed_valid, \port$4586$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4614$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4700$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$4870$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5144$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$246  = 0;
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3225$0 , \port$3226$0 , \port$3228$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$3600$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3978$0 , \port$3978$48 , rsp_freed_valid, \port$3981$0 , rsp_flushed_valid, \port$3993$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4021$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4107$0 
+, bus__w_beat_from_queue, e1_exhausted, \port$4277$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4551$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$166  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [3:0] \$100 ;
@@ -10836,32 +9565,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
-  output \port$3818$0 ;
-  wire \port$3818$0 ;
-  output \port$3819$0 ;
-  wire \port$3819$0 ;
-  output \port$3821$0 ;
-  wire \port$3821$0 ;
-  output [44:0] \port$4193$1 ;
-  wire [44:0] \port$4193$1 ;
-  input [15:0] \port$4571$0 ;
-  wire [15:0] \port$4571$0 ;
-  input [12:0] \port$4571$48 ;
-  wire [12:0] \port$4571$48 ;
-  input [15:0] \port$4574$0 ;
-  wire [15:0] \port$4574$0 ;
-  input [14:0] \port$4586$0 ;
-  wire [14:0] \port$4586$0 ;
-  input [36:0] \port$4614$0 ;
-  wire [36:0] \port$4614$0 ;
-  input [35:0] \port$4700$0 ;
-  wire [35:0] \port$4700$0 ;
+  output \port$3225$0 ;
+  wire \port$3225$0 ;
+  output \port$3226$0 ;
+  wire \port$3226$0 ;
+  output \port$3228$0 ;
+  wire \port$3228$0 ;
+  output [44:0] \port$3600$1 ;
+  wire [44:0] \port$3600$1 ;
+  input [15:0] \port$3978$0 ;
+  wire [15:0] \port$3978$0 ;
+  input [12:0] \port$3978$48 ;
+  wire [12:0] \port$3978$48 ;
+  input [15:0] \port$3981$0 ;
+  wire [15:0] \port$3981$0 ;
+  input [14:0] \port$3993$0 ;
+  wire [14:0] \port$3993$0 ;
+  input [36:0] \port$4021$0 ;
+  wire [36:0] \port$4021$0 ;
+  input [35:0] \port$4107$0 ;
+  wire [35:0] \port$4107$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4870$0 ;
-  wire [4:0] \port$4870$0 ;
+  output [4:0] \port$4277$0 ;
+  wire [4:0] \port$4277$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5144$0 ;
-  wire [4:0] \port$5144$0 ;
+  output [4:0] \port$4551$0 ;
+  wire [4:0] \port$4551$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -11128,63 +9857,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$102  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4574$0 [15] ? { 6'h00, \port$4574$0 [14:13] } : 8'hff;
+  assign \$2  = \port$3981$0 [15] ? { 6'h00, \port$3981$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4586$0 [12:5], 46'h000000000000, \port$4586$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4586$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4571$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4571$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4571$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4574$0 [12:5], \port$4614$0 [32:1], 4'h0, \port$4614$0 [36:33], \$2 , 1'h0, \port$4614$0 [0], 3'h1, \port$4574$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$3993$0 [12:5], 46'h000000000000, \port$3993$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3993$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3978$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3978$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3978$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3981$0 [12:5], \port$4021$0 [32:1], 4'h0, \port$4021$0 [36:33], \$2 , 1'h0, \port$4021$0 [0], 3'h1, \port$3981$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4586$0 [12:5], 46'h000000000000, \port$4586$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4586$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4571$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4571$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4571$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$3993$0 [12:5], 46'h000000000000, \port$3993$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3993$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3978$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3978$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3978$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4571$0 [4:1] == 1'h1;
+  assign \$15  = \port$3978$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4571$0 [0];
-  assign \$18  = ! \port$4571$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$3978$0 [0];
+  assign \$18  = ! \port$3978$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4574$0 [0];
-  assign \$21  = ! \port$4574$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$3981$0 [0];
+  assign \$21  = ! \port$3981$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4586$0 [0];
-  assign \$24  = ! \port$4586$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$3993$0 [0];
+  assign \$24  = ! \port$3993$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4571$0 [4:1] == 1'h1;
+  assign \$26  = \port$3978$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4571$0 [6:5];
+  assign \$28  = ! \port$3978$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4571$0 [0];
-  assign \$31  = \port$4571$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$3978$0 [0];
+  assign \$31  = \port$3978$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4574$0 [0];
-  assign \$34  = \port$4574$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$3981$0 [0];
+  assign \$34  = \port$3981$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4586$0 [0];
-  assign \$37  = \port$4586$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$3993$0 [0];
+  assign \$37  = \port$3993$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4571$0 [4:1] == 1'h1;
+  assign \$39  = \port$3978$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4571$0 [6:5] == 1'h1;
+  assign \$41  = \port$3978$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4571$0 [0];
-  assign \$44  = \port$4571$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$3978$0 [0];
+  assign \$44  = \port$3978$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4571$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4571$0 [0];
-  assign \$48  = \port$4571$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$3978$48 [12];
+  assign \$47  = rsp_grant_valid & \port$3978$0 [0];
+  assign \$48  = \port$3978$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4574$0 [0];
-  assign \$51  = \port$4574$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$3981$0 [0];
+  assign \$51  = \port$3981$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4586$0 [0];
-  assign \$54  = \port$4586$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$3993$0 [0];
+  assign \$54  = \port$3993$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4571$0 [4:1] == 1'h1;
+  assign \$56  = \port$3978$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4571$0 [6:5] == 2'h2;
+  assign \$58  = \port$3978$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
@@ -11802,7 +10531,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$792  = \$791  | r1_sel_pool2_low_water;
   assign \$793  = \$790  | \$792 ;
   assign \$794  = \$787  | \$793 ;
-  assign \$795  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$795  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
   assign \$796  = \$795  == 4'hf;
   assign \$797  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$799  = ~ \$798 ;
@@ -11820,7 +10549,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$813  = \$812 [5:0] == 3'h4;
   assign \$814  = \$811  & \$813 ;
   assign \$815  = bus__w_req & \$814 ;
-  assign \$816  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$816  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
   assign \$817  = \$816  == 4'hf;
   assign \$818  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$820  = ~ \$819 ;
@@ -11838,7 +10567,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$834  = \$833 [5:0] == 6'h30;
   assign \$835  = \$832  & \$834 ;
   assign \$836  = bus__w_req & \$835 ;
-  assign \$837  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$837  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
   assign \$838  = \$837  == 4'hf;
   assign \$839  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$841  = ~ \$840 ;
@@ -11855,7 +10584,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$854  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$855  = \$854 [5:0] == 3'h4;
   assign \$856  = \$853  & \$855 ;
-  assign \$857  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$857  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
   assign \$858  = \$857  == 4'hf;
   assign \$859  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$861  = ~ \$860 ;
@@ -11874,7 +10603,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$876  = \$873  & \$875 ;
   assign \$877  = \$856  | \$876 ;
   assign \$878  = bus__w_req & \$877 ;
-  assign \$879  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$879  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
   assign \$880  = \$879  == 4'hf;
   assign \$881  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$883  = ~ \$882 ;
@@ -11896,12 +10625,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$901  = w0_event_is & w0_event_slot_ok;
   assign \$902  = w0_log_is & w0_log_slot_ok;
   assign \$903  = w0_config_is & w0_config_slot_ok;
-  assign \$904  = bus__w_beat_from_queue ? \port$4700$0 [31:0] : bus__w_data;
-  assign \$905  = bus__w_beat_from_queue ? \port$4700$0 [31:0] : bus__w_data;
+  assign \$904  = bus__w_beat_from_queue ? \port$4107$0 [31:0] : bus__w_data;
+  assign \$905  = bus__w_beat_from_queue ? \port$4107$0 [31:0] : bus__w_data;
   assign \$907  = 32'd2147483648 + \$906 ;
-  assign \$908  = bus__w_beat_from_queue ? \port$4700$0 [31:0] : bus__w_data;
+  assign \$908  = bus__w_beat_from_queue ? \port$4107$0 [31:0] : bus__w_data;
   assign \$910  = 32'd2148532224 + \$909 ;
-  assign \$911  = bus__w_beat_from_queue ? \port$4700$0 [31:0] : bus__w_data;
+  assign \$911  = bus__w_beat_from_queue ? \port$4107$0 [31:0] : bus__w_data;
   assign \$913  = 32'd2149580800 + \$912 ;
   assign \$914  = ~ command_queue_pop;
   assign \$915  = command_queue_count[0] & \$914 ;
@@ -12087,10 +10816,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1095  = 1'h1 << \$1094 [7:5];
   assign \$1096  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1097  = 1'h1 << \$1096 [11:8];
-  assign \$1098  = bus__w_beat_from_queue ? \port$4700$0 [31:0] : bus__w_data;
-  assign \$1099  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$1098  = bus__w_beat_from_queue ? \port$4107$0 [31:0] : bus__w_data;
+  assign \$1099  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
   assign \$1100  = \$1099  == 4'hf;
-  assign \$1101  = bus__w_beat_from_queue ? \port$4700$0 [35:32] : bus__w_strb;
+  assign \$1101  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
   assign \$1102  = ~ \$signal$237 ;
   assign \$1103  = \$signal$283  & \$1102 ;
   assign \$1104  = ~ new_flush;
@@ -12333,13 +11062,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1341  = \$1340  & \$signal$289 [1];
   assign \$1342  = \$signal$287  & w2_is_pool2_low_water;
   assign \$1343  = \$1342  & \$signal$289 [2];
-  assign \$1344  = | \port$4574$0 [4:1];
+  assign \$1344  = | \port$3981$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1344 ;
-  assign \$1345  = | \port$4586$0 [4:1];
+  assign \$1345  = | \port$3993$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1345 ;
-  assign \$1346  = ~ \port$4571$0 [0];
+  assign \$1346  = ~ \port$3978$0 [0];
   assign \$1347  = rsp_grant_valid & \$1346 ;
-  assign \$1348  = \port$4571$0 [4:1] != 1'h1;
+  assign \$1348  = \port$3978$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1347  & \$1348 ;
   assign \$1349  = \$signal$28  > 2'h2;
   assign \$1350  = \$1349  ? 2'h2 : \$signal$28 ;
@@ -12433,17 +11162,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1428  = ~ \$1427 ;
   assign \$1429  = \$1428  + 1'h1;
   assign w0_config_is = bus__w_addr_from_queue ? \$1426 [6] : \$1429 [6];
-  assign \$1430  = \port$4700$0 [18:0] - 8'h80;
+  assign \$1430  = \port$4107$0 [18:0] - 8'h80;
   assign \$1431  = ~ \$1430 [19];
   assign \$1432  = bus__w_data[18:0] - 8'h80;
   assign \$1433  = ~ \$1432 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1434  = \port$4700$0 [18:0] - 10'h200;
+  assign \$1434  = \port$4107$0 [18:0] - 10'h200;
   assign \$1435  = ~ \$1434 [19];
   assign \$1436  = bus__w_data[18:0] - 10'h200;
   assign \$1437  = ~ \$1436 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1438  = \port$4700$0 [18:0] - 5'h10;
+  assign \$1438  = \port$4107$0 [18:0] - 5'h10;
   assign \$1439  = ~ \$1438 [19];
   assign \$1440  = bus__w_data[18:0] - 5'h10;
   assign \$1441  = ~ \$1440 [19];
@@ -12742,11 +11471,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1727  = \$signal$304  & \$signal$288 ;
   assign \$1728  = ~ \$1727 ;
   assign bus__w_err = \$1726  & \$1728 ;
-  assign \$1729  = rsp_freed_valid & \port$4614$0 [0];
+  assign \$1729  = rsp_freed_valid & \port$4021$0 [0];
   assign \$1730  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1729  | \$1730 ;
-  assign \$1731  = rsp_freed_valid & \port$4614$0 [0];
-  assign \$1732  = \$1731  ? \port$4574$0 [0] : \port$4586$0 [0];
+  assign \$1731  = rsp_freed_valid & \port$4021$0 [0];
+  assign \$1732  = \$1731  ? \port$3981$0 [0] : \port$3993$0 [0];
   assign bus__w_slow_err = ~ \$1732 ;
   always @(posedge aclk_clk)
     cycle <= \$1733 ;
@@ -13278,7 +12007,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
   assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$1359 [1:0])
       2'h0:
@@ -13292,7 +12021,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$1360 [1:0])
       2'h0:
@@ -13306,7 +12035,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$1361 [1:0])
       2'h0:
@@ -13320,7 +12049,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$1362 [1:0])
       2'h0:
@@ -13334,7 +12063,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -13348,7 +12077,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$431  = 13'h0000;
     casez (\$430 [1:0])
       2'h0:
@@ -13360,7 +12089,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$434  = 13'h0000;
     casez (\$433 [1:0])
       2'h0:
@@ -13372,7 +12101,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13386,7 +12115,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13400,7 +12129,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13414,7 +12143,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13428,7 +12157,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13442,7 +12171,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13456,238 +12185,238 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1733  = \$1 [31:0];
     if (aclk_rst) begin
       \$1733  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1734  = busy;
     if (aclk_rst) begin
       \$1734  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1735  = \ready$6 ;
     if (aclk_rst) begin
       \$1735  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1736  = \$7 ;
     if (aclk_rst) begin
       \$1736  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1737  = \$11 ;
     if (aclk_rst) begin
       \$1737  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
-    \$1738  = { \$12 [31:0], 24'h000000, \port$4571$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4571$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4571$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1738  = { \$12 [31:0], 24'h000000, \port$3978$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3978$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3978$0 [4:1] };
     if (aclk_rst) begin
       \$1738  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1739  = \$14 [1:0];
     if (aclk_rst) begin
       \$1739  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1740  = \$16 ;
     if (aclk_rst) begin
       \$1740  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1741  = \$19 ;
     if (aclk_rst) begin
       \$1741  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1742  = \$22 ;
     if (aclk_rst) begin
       \$1742  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1743  = \$25 ;
     if (aclk_rst) begin
       \$1743  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1744  = \$29 ;
     if (aclk_rst) begin
       \$1744  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1745  = \$32 ;
     if (aclk_rst) begin
       \$1745  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1746  = \$35 ;
     if (aclk_rst) begin
       \$1746  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1747  = \$38 ;
     if (aclk_rst) begin
       \$1747  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1748  = \$42 ;
     if (aclk_rst) begin
       \$1748  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1749  = \$46 ;
     if (aclk_rst) begin
       \$1749  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1750  = \$49 ;
     if (aclk_rst) begin
       \$1750  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1751  = \$52 ;
     if (aclk_rst) begin
       \$1751  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1752  = \$55 ;
     if (aclk_rst) begin
       \$1752  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1753  = \$59 ;
     if (aclk_rst) begin
       \$1753  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1754  = \$66 ;
     if (aclk_rst) begin
       \$1754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1755  = \$73 ;
     if (aclk_rst) begin
       \$1755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1756  = \$80 ;
     if (aclk_rst) begin
       \$1756  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1757  = \$85 ;
     if (aclk_rst) begin
       \$1757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1758  = \$86 ;
     if (aclk_rst) begin
       \$1758  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1759  = \$87 ;
     if (aclk_rst) begin
       \$1759  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1760  = \$88 ;
     if (aclk_rst) begin
       \$1760  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1761  = \$89 ;
     if (aclk_rst) begin
       \$1761  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1762  = \$90 ;
     if (aclk_rst) begin
       \$1762  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1763  = \$91 ;
     if (aclk_rst) begin
       \$1763  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1764  = \$94 ;
     if (aclk_rst) begin
       \$1764  = 5'h10;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1765  = \$100 ;
     if (aclk_rst) begin
       \$1765  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1766  = \$101 [31:0];
     if (\$signal$95 ) begin
       \$1766  = 32'd0;
@@ -13697,14 +12426,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1767  = \$102 [1:0];
     if (aclk_rst) begin
       \$1767  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1768  = \$103 [31:0];
     if (\$signal$95 ) begin
       \$1768  = 32'd0;
@@ -13714,7 +12443,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1769  = tail_row;
     if (\$104 ) begin
       \$1769  = tail_next_row;
@@ -13724,7 +12453,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1770  = tail_next_row;
     if (\$104 ) begin
       \$1770  = \$105 [1:0];
@@ -13734,7 +12463,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1771  = head;
     if (popped) begin
       \$1771  = \$106 [3:0];
@@ -13744,91 +12473,91 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1772  = \$107 ;
     if (aclk_rst) begin
       \$1772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1773  = head[1:0];
     if (aclk_rst) begin
       \$1773  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1774  = \$111 ;
     if (aclk_rst) begin
       \$1774  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1775  = \$114 ;
     if (aclk_rst) begin
       \$1775  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1776  = \$115 ;
     if (aclk_rst) begin
       \$1776  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1777  = \$116 ;
     if (aclk_rst) begin
       \$1777  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1778  = event_ev_grant;
     if (aclk_rst) begin
       \$1778  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1779  = event_lw_granted_1;
     if (aclk_rst) begin
       \$1779  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1780  = \$127 [7:0];
     if (aclk_rst) begin
       \$1780  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1781  = event_in_use;
     if (aclk_rst) begin
       \$1781  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1782  = \$137 ;
     if (aclk_rst) begin
       \$1782  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1783  = \$143 ;
     if (aclk_rst) begin
       \$1783  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1784  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
@@ -13843,7 +12572,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1785  = 32'd0;
@@ -13855,7 +12584,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1786  = 32'd0;
@@ -13867,7 +12596,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1787  = 32'd0;
@@ -13879,7 +12608,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1788  = 32'd0;
@@ -13891,63 +12620,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1789  = \$148 ;
     if (aclk_rst) begin
       \$1789  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1790  = \$149 ;
     if (aclk_rst) begin
       \$1790  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1791  = log_ev_grant;
     if (aclk_rst) begin
       \$1791  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1792  = log_lw_granted_1;
     if (aclk_rst) begin
       \$1792  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1793  = \$160 [9:0];
     if (aclk_rst) begin
       \$1793  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1794  = log_in_use;
     if (aclk_rst) begin
       \$1794  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1795  = \$170 ;
     if (aclk_rst) begin
       \$1795  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1796  = \$176 ;
     if (aclk_rst) begin
       \$1796  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1797  = log_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
@@ -13962,7 +12691,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1798  = 32'd0;
@@ -13974,7 +12703,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1799  = 32'd0;
@@ -13986,7 +12715,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1800  = 32'd0;
@@ -13998,7 +12727,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1801  = 32'd0;
@@ -14010,7 +12739,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1802  = 32'd0;
@@ -14022,63 +12751,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1803  = \$182 ;
     if (aclk_rst) begin
       \$1803  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1804  = \$183 ;
     if (aclk_rst) begin
       \$1804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1805  = config_ev_grant;
     if (aclk_rst) begin
       \$1805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1806  = config_lw_granted_1;
     if (aclk_rst) begin
       \$1806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1807  = \$194 [4:0];
     if (aclk_rst) begin
       \$1807  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1808  = config_in_use;
     if (aclk_rst) begin
       \$1808  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1809  = \$204 ;
     if (aclk_rst) begin
       \$1809  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1810  = \$210 ;
     if (aclk_rst) begin
       \$1810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1811  = config_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
@@ -14093,7 +12822,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1812  = 32'd0;
@@ -14105,7 +12834,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1813  = 32'd0;
@@ -14117,7 +12846,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1814  = 32'd0;
@@ -14129,7 +12858,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1815  = 32'd0;
@@ -14141,14 +12870,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1816  = \$221 ;
     if (aclk_rst) begin
       \$1816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1817  = alloc_queue_head;
     if (\$224 ) begin
       \$1817  = \$225 ;
@@ -14158,7 +12887,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1818  = alloc_queue_rd;
     if (\$229 ) begin
       \$1818  = alloc_queue_rd_next;
@@ -14168,7 +12897,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1819  = alloc_queue_rd_next;
     if (\$229 ) begin
       \$1819  = \$230 [3:0];
@@ -14178,7 +12907,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1820  = alloc_queue_wr;
     if (\$234 ) begin
       \$1820  = alloc_queue_wr_next;
@@ -14188,7 +12917,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1821  = alloc_queue_wr_next;
     if (\$234 ) begin
       \$1821  = \$235 [3:0];
@@ -14198,7 +12927,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1822 [0] = \$246 ;
     \$1822 [1] = \$257 ;
     \$1822 [2] = \$268 ;
@@ -14213,7 +12942,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1823 [0] = \$340 ;
     \$1823 [1] = \$346 ;
     \$1823 [2] = \$352 ;
@@ -14229,56 +12958,56 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1824  = \$405 ;
     if (aclk_rst) begin
       \$1824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1825  = \$428 ;
     if (aclk_rst) begin
       \$1825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1826  = { \$431 , \$429 [1:0] };
     if (aclk_rst) begin
       \$1826  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1827  = \$436 [1:0];
     if (aclk_rst) begin
       \$1827  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1828  = \$436 [14:2];
     if (aclk_rst) begin
       \$1828  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1829  = r1_valid;
     if (aclk_rst) begin
       \$1829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1830  = \$650 ;
     if (aclk_rst) begin
       \$1830  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1831 [0] = \$665 ;
     \$1831 [1] = \$708 ;
     \$1831 [2] = \$751 ;
@@ -14288,84 +13017,84 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1832  = \$694 ;
     if (aclk_rst) begin
       \$1832  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1833  = \$737 ;
     if (aclk_rst) begin
       \$1833  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1834  = \$780 ;
     if (aclk_rst) begin
       \$1834  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1835  = \$878 ;
     if (aclk_rst) begin
       \$1835  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1836  = \$900 [1:0];
     if (aclk_rst) begin
       \$1836  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1837  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
       \$1837  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1838  = { \$903 , \$902 , \$901  };
     if (aclk_rst) begin
       \$1838  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1839  = \$904 [22:19];
     if (aclk_rst) begin
       \$1839  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1840  = \$907 [31:0];
     if (aclk_rst) begin
       \$1840  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1841  = \$910 [31:0];
     if (aclk_rst) begin
       \$1841  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1842  = \$913 [31:0];
     if (aclk_rst) begin
       \$1842  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1843  = command_queue_head;
     if (\$916 ) begin
       \$1843  = \$917 ;
@@ -14375,7 +13104,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1844  = command_queue_rd;
     if (\$921 ) begin
       \$1844  = command_queue_rd_next;
@@ -14385,7 +13114,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1845  = command_queue_rd_next;
     if (\$921 ) begin
       \$1845  = \$922 [3:0];
@@ -14395,7 +13124,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1846  = command_queue_wr;
     if (\$926 ) begin
       \$1846  = command_queue_wr_next;
@@ -14405,7 +13134,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1847  = command_queue_wr_next;
     if (\$926 ) begin
       \$1847  = \$927 [3:0];
@@ -14415,7 +13144,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1848 [0] = \$938 ;
     \$1848 [1] = \$949 ;
     \$1848 [2] = \$960 ;
@@ -14430,7 +13159,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1849 [0] = \$1032 ;
     \$1849 [1] = \$1038 ;
     \$1849 [2] = \$1044 ;
@@ -14446,224 +13175,224 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1850  = \$1089 ;
     if (aclk_rst) begin
       \$1850  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1851  = \$1091 ;
     if (aclk_rst) begin
       \$1851  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1852  = \$1093 ;
     if (aclk_rst) begin
       \$1852  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1853  = \$1095 ;
     if (aclk_rst) begin
       \$1853  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1854  = \$1097 ;
     if (aclk_rst) begin
       \$1854  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1855  = bus__w_req;
     if (aclk_rst) begin
       \$1855  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1856  = \$1098 ;
     if (aclk_rst) begin
       \$1856  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1857  = \$1100 ;
     if (aclk_rst) begin
       \$1857  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1858  = \$1101 ;
     if (aclk_rst) begin
       \$1858  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1859  = \$1105 ;
     if (aclk_rst) begin
       \$1859  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1860  = \$signal$285 ;
     if (aclk_rst) begin
       \$1860  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1861  = \$signal$286 ;
     if (aclk_rst) begin
       \$1861  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1862  = \$signal$284 ;
     if (aclk_rst) begin
       \$1862  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1863  = \$1113 ;
     if (aclk_rst) begin
       \$1863  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1864  = \$1121 ;
     if (aclk_rst) begin
       \$1864  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1865  = \$1129 ;
     if (aclk_rst) begin
       \$1865  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1866  = \$1137 ;
     if (aclk_rst) begin
       \$1866  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1867  = \$1145 ;
     if (aclk_rst) begin
       \$1867  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1868  = \$1153 ;
     if (aclk_rst) begin
       \$1868  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1869  = \$1161 ;
     if (aclk_rst) begin
       \$1869  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1870  = \$1169 ;
     if (aclk_rst) begin
       \$1870  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1871  = \$1177 ;
     if (aclk_rst) begin
       \$1871  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1872  = \$1185 ;
     if (aclk_rst) begin
       \$1872  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1873  = \$1193 ;
     if (aclk_rst) begin
       \$1873  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1874  = \$1201 ;
     if (aclk_rst) begin
       \$1874  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1875  = \$1209 ;
     if (aclk_rst) begin
       \$1875  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1876  = \$1274 [8];
     if (aclk_rst) begin
       \$1876  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1877  = \$1315 [5];
     if (aclk_rst) begin
       \$1877  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1878  = \$1318 ;
     if (aclk_rst) begin
       \$1878  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1879  = \$1320 ;
     if (aclk_rst) begin
       \$1879  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1880  = \$1323 ;
     if (aclk_rst) begin
       \$1880  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1881  = irq_enable;
     if (\$1325 ) begin
       \$1881  = \$signal$290 [4:0];
@@ -14673,7 +13402,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1882  = event_low_water;
     if (\$1327 ) begin
       \$1882 [7:0] = \$signal$290 [7:0];
@@ -14689,7 +13418,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1883  = log_low_water;
     if (\$1333 ) begin
       \$1883 [7:0] = \$signal$290 [7:0];
@@ -14705,7 +13434,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$246 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     \$1884  = config_low_water;
     if (\$1339 ) begin
       \$1884 [7:0] = \$signal$290 [7:0];
@@ -14720,23 +13449,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       \$1884  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4571$0 [4:1];
-  assign rsp_grant_pool = \port$4571$0 [6:5];
-  assign rsp_grant_user = \port$4571$48 [11:4];
-  assign rsp_flushed_err = \port$4586$0 [4:1];
-  assign rsp_flushed_pool = \port$4586$0 [14:13];
-  assign rsp_flushed_user = \port$4586$0 [12:5];
-  assign rsp_freed_err = \port$4574$0 [4:1];
-  assign rsp_freed_src = \port$4614$0 [0];
-  assign rsp_freed_in_pool = \port$4574$0 [15];
-  assign rsp_freed_pool = \port$4574$0 [14:13];
-  assign rsp_freed_tag = \port$4614$0 [36:33];
-  assign rsp_freed_addr = \port$4614$0 [32:1];
-  assign rsp_freed_user = \port$4574$0 [12:5];
-  assign rsp_grant_ok = \port$4571$0 [0];
-  assign rsp_freed_ok = \port$4574$0 [0];
-  assign rsp_flushed_ok = \port$4586$0 [0];
-  assign rsp_grant_overwrite = \port$4571$48 [12];
+  assign rsp_grant_err = \port$3978$0 [4:1];
+  assign rsp_grant_pool = \port$3978$0 [6:5];
+  assign rsp_grant_user = \port$3978$48 [11:4];
+  assign rsp_flushed_err = \port$3993$0 [4:1];
+  assign rsp_flushed_pool = \port$3993$0 [14:13];
+  assign rsp_flushed_user = \port$3993$0 [12:5];
+  assign rsp_freed_err = \port$3981$0 [4:1];
+  assign rsp_freed_src = \port$4021$0 [0];
+  assign rsp_freed_in_pool = \port$3981$0 [15];
+  assign rsp_freed_pool = \port$3981$0 [14:13];
+  assign rsp_freed_tag = \port$4021$0 [36:33];
+  assign rsp_freed_addr = \port$4021$0 [32:1];
+  assign rsp_freed_user = \port$3981$0 [12:5];
+  assign rsp_grant_ok = \port$3978$0 [0];
+  assign rsp_freed_ok = \port$3981$0 [0];
+  assign rsp_flushed_ok = \port$3993$0 [0];
+  assign rsp_grant_overwrite = \port$3978$48 [12];
   assign log_bank0_k = \$1359 [1:0];
   assign log_bank1_k = \$1360 [1:0];
   assign log_bank2_k = \$1361 [1:0];
@@ -14744,8 +13473,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_under = { \$1375 [5], \$1375  };
   assign \$signal$105  = { low_water_hit, \$1380 , \$1378 , e1_exhausted, \$1377  };
   assign \$signal$166  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4700$0 [35:32];
-  assign bus__w_data_queued = \port$4700$0 [31:0];
+  assign bus__w_strb_queued = \port$4107$0 [35:32];
+  assign bus__w_data_queued = \port$4107$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1575 , \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], new_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$308  = log_bank0_wdata;
@@ -14771,10 +13500,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$331  = alloc_queue_wr;
   assign \$signature__data$332  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 [3:0], 10'h000, \port$4571$0 [15:7] };
-  assign rsp_grant_slot = \port$4571$0 [15:7];
-  assign rsp_grant_tag = \port$4571$48 [3:0];
-  assign bus__r_slow_data = { \port$4571$0 [0], \port$4571$0 [4:1], 4'h0, \port$4571$48 [3:0], 10'h000, \port$4571$0 [15:7] };
+  assign handle = { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 [3:0], 10'h000, \port$3978$0 [15:7] };
+  assign rsp_grant_slot = \port$3978$0 [15:7];
+  assign rsp_grant_tag = \port$3978$48 [3:0];
+  assign bus__r_slow_data = { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 [3:0], 10'h000, \port$3978$0 [15:7] };
   assign w0_event_is_queued = \$1414 [6];
   assign w0_event_is_pins = \$1417 [6];
   assign w0_log_is_queued = \$1420 [6];
@@ -14791,13 +13520,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$1725 [42:40];
   assign req_flush_select = \$1725 [45:43];
   assign req_flush_pool = \$1725 [35:34];
-  assign \port$3818$0  = \$1377 ;
-  assign \port$3819$0  = \$1378 ;
-  assign \port$3821$0  = \$1380 ;
-  assign \port$4193$1  = \$1725 [45:1];
-  assign \port$4870$0  = \$signal$103 ;
+  assign \port$3225$0  = \$1377 ;
+  assign \port$3226$0  = \$1378 ;
+  assign \port$3228$0  = \$1380 ;
+  assign \port$3600$1  = \$1725 [45:1];
+  assign \port$4277$0  = \$signal$103 ;
   assign bus__w_ack = \$signal$287 ;
-  assign \port$5144$0  = \$signal$104 ;
+  assign \port$4551$0  = \$signal$104 ;
   assign \$1379  = log_ev_overwrite;
   assign \$1380  = log_ev_overwrite;
   assign \$117  = 1'h1;

@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4472$0 (\$11 [4:0]),
-    .\port$4472$55 (\$11 [62:55]),
-    .\port$4472$7 (\$11 [14:7]),
+    .\port$4377$0 (\$11 [4:0]),
+    .\port$4377$55 (\$11 [62:55]),
+    .\port$4377$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4058$52 (\$20 [56:51]),
+    .\port$3963$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -431,18 +431,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3619$0 (\$16 ),
-    .\port$3620$0 (\$17 ),
-    .\port$3622$0 (\$18 ),
-    .\port$4058$1 (\$20 ),
-    .\port$4472$0 (\$11 [14:0]),
-    .\port$4472$55 (\$11 [78:55]),
-    .\port$4478$0 (\$12 ),
-    .\port$4493$0 (\$13 ),
-    .\port$4525$0 (\$14 ),
-    .\port$4614$0 (\$15 ),
-    .\port$4788$0 (\$signal ),
-    .\port$5060$0 (\$signal$58 ),
+    .\port$3524$0 (\$16 ),
+    .\port$3525$0 (\$17 ),
+    .\port$3527$0 (\$18 ),
+    .\port$3963$1 (\$20 ),
+    .\port$4377$0 (\$11 [14:0]),
+    .\port$4377$55 (\$11 [78:55]),
+    .\port$4383$0 (\$12 ),
+    .\port$4398$0 (\$13 ),
+    .\port$4430$0 (\$14 ),
+    .\port$4519$0 (\$15 ),
+    .\port$4693$0 (\$signal ),
+    .\port$4965$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4472$0 , \port$4472$7 , \port$4472$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4377$0 , \port$4377$7 , \port$4377$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$164  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1559,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4472$0 ;
-  wire [4:0] \port$4472$0 ;
-  input [7:0] \port$4472$55 ;
-  wire [7:0] \port$4472$55 ;
-  input [7:0] \port$4472$7 ;
-  wire [7:0] \port$4472$7 ;
+  input [4:0] \port$4377$0 ;
+  wire [4:0] \port$4377$0 ;
+  input [7:0] \port$4377$55 ;
+  wire [7:0] \port$4377$55 ;
+  input [7:0] \port$4377$7 ;
+  wire [7:0] \port$4377$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1734,7 +1734,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 , 11'h000, \port$4472$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 , 11'h000, \port$4377$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$99  = r_fast_count[0] & \$98 ;
@@ -1920,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 , 11'h000, \port$4472$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 , 11'h000, \port$4377$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -3336,7 +3336,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 , 11'h000, \port$4472$7  };
+  assign r_slow_w_data = { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 , 11'h000, \port$4377$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3348,12 +3348,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$110  = r_slow_rd;
   assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 , 11'h000, \port$4472$7  };
+  assign \$signature__data$112  = { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 , 11'h000, \port$4377$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 , 11'h000, \port$4472$7  };
+  assign bus__r_slow_data = { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 , 11'h000, \port$4377$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3393,239 +3393,144 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4058$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$3963$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$165  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire [3:0] \$100 ;
-  wire [2:0] \$1000 ;
-  wire [2:0] \$1001 ;
-  wire [2:0] \$1002 ;
-  wire [3:0] \$1003 ;
-  wire [3:0] \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire [2:0] \$1008 ;
-  wire [2:0] \$1009 ;
+  reg \$1000 ;
+  reg \$1001 ;
+  reg [2:0] \$1002 ;
+  reg \$1003 ;
+  reg [2:0] \$1004 ;
+  reg \$1005 ;
+  reg [2:0] \$1006 ;
+  reg \$1007 ;
+  reg \$1008 ;
+  reg [8:0] \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire [2:0] \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire [3:0] \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
+  reg [8:0] \$1010 ;
+  reg [8:0] \$1011 ;
+  reg \$1012 ;
+  reg [7:0] \$1013 ;
+  reg [7:0] \$1014 ;
+  reg [7:0] \$1015 ;
+  reg [7:0] \$1016 ;
+  reg \$1017 ;
+  reg [6:0] \$1018 ;
+  reg [5:0] \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
+  reg [5:0] \$1020 ;
+  reg [5:0] \$1021 ;
+  reg \$1022 ;
+  reg [5:0] \$1023 ;
+  reg \$1024 ;
+  reg \$1025 ;
+  reg \$1026 ;
+  reg \$1027 ;
+  reg \$1028 ;
+  reg \$1029 ;
   wire [2:0] \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire [7:0] \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
+  reg \$1030 ;
+  reg \$1031 ;
+  reg \$1032 ;
+  reg \$1033 ;
+  reg \$1034 ;
+  reg \$1035 ;
+  reg \$1036 ;
+  reg \$1037 ;
+  reg \$1038 ;
+  reg \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
+  reg \$1040 ;
+  reg \$1041 ;
+  reg \$1042 ;
+  reg \$1043 ;
+  reg \$1044 ;
+  reg \$1045 ;
+  reg \$1046 ;
+  reg \$1047 ;
+  reg \$1048 ;
+  reg \$1049 ;
   wire [10:0] \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire [7:0] \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
+  reg \$1050 ;
+  reg \$1051 ;
+  reg \$1052 ;
+  reg \$1053 ;
+  reg \$1054 ;
+  reg \$1055 ;
+  reg \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  wire [2:0] \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
+  wire [2:0] \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg \$1063 ;
+  reg \$1064 ;
+  reg \$1065 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg \$1068 ;
+  reg [2:0] \$1069 ;
   wire \$107 ;
-  wire \$1070 ;
-  wire [7:0] \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  reg \$1077 ;
-  reg [7:0] \$1078 ;
-  reg [8:0] \$1079 ;
+  reg [2:0] \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
+  reg [7:0] \$1073 ;
+  reg \$1074 ;
+  reg \$1075 ;
+  reg [8:0] \$1076 ;
+  reg [2:0] \$1077 ;
+  reg \$1078 ;
+  reg \$1079 ;
   wire [9:0] \$108 ;
-  reg \$1080 ;
-  reg [7:0] \$1081 ;
-  reg [16:0] \$1082 ;
-  reg \$1083 ;
-  reg [6:0] \$1084 ;
-  reg [8:0] \$1085 ;
+  reg [6:0] \$1080 ;
+  reg \$1081 ;
+  reg \$1082 ;
+  reg [7:0] \$1083 ;
+  reg [2:0] \$1084 ;
+  reg \$1085 ;
   reg \$1086 ;
-  reg [6:0] \$1087 ;
-  reg [15:0] \$1088 ;
+  reg [5:0] \$1087 ;
+  reg \$1088 ;
   reg \$1089 ;
   wire \$109 ;
   reg [5:0] \$1090 ;
-  reg [8:0] \$1091 ;
+  reg [2:0] \$1091 ;
   reg \$1092 ;
-  reg [5:0] \$1093 ;
-  reg [14:0] \$1094 ;
+  reg \$1093 ;
+  reg \$1094 ;
   reg \$1095 ;
   reg \$1096 ;
-  reg [2:0] \$1097 ;
+  reg \$1097 ;
   reg \$1098 ;
-  reg [2:0] \$1099 ;
+  reg \$1099 ;
   wire \$11 ;
   wire \$110 ;
   reg \$1100 ;
-  reg [2:0] \$1101 ;
+  reg \$1101 ;
   reg \$1102 ;
   reg \$1103 ;
-  reg [8:0] \$1104 ;
-  reg [8:0] \$1105 ;
-  reg [8:0] \$1106 ;
+  reg \$1104 ;
+  reg \$1105 ;
+  reg \$1106 ;
   reg \$1107 ;
-  reg [7:0] \$1108 ;
-  reg [7:0] \$1109 ;
+  reg \$1108 ;
+  reg \$1109 ;
   wire [7:0] \$111 ;
-  reg [7:0] \$1110 ;
-  reg [7:0] \$1111 ;
-  reg \$1112 ;
-  reg [6:0] \$1113 ;
-  reg [5:0] \$1114 ;
-  reg [5:0] \$1115 ;
-  reg [5:0] \$1116 ;
-  reg \$1117 ;
-  reg [5:0] \$1118 ;
-  reg \$1119 ;
+  reg \$1110 ;
   wire \$112 ;
-  reg \$1120 ;
-  reg \$1121 ;
-  reg \$1122 ;
-  reg \$1123 ;
-  reg \$1124 ;
-  reg \$1125 ;
-  reg \$1126 ;
-  reg \$1127 ;
-  reg \$1128 ;
-  reg \$1129 ;
   wire \$113 ;
-  reg \$1130 ;
-  reg \$1131 ;
-  reg \$1132 ;
-  reg \$1133 ;
-  reg \$1134 ;
-  reg \$1135 ;
-  reg \$1136 ;
-  reg \$1137 ;
-  reg \$1138 ;
-  reg \$1139 ;
   wire [2:0] \$114 ;
-  reg \$1140 ;
-  reg \$1141 ;
-  reg \$1142 ;
-  reg \$1143 ;
-  reg \$1144 ;
-  reg \$1145 ;
-  reg \$1146 ;
-  reg \$1147 ;
-  reg \$1148 ;
-  reg \$1149 ;
   wire [2:0] \$115 ;
-  reg \$1150 ;
-  reg \$1151 ;
-  reg \$1152 ;
-  reg \$1153 ;
-  wire [2:0] \$1154 ;
-  wire [2:0] \$1155 ;
-  reg \$1156 ;
-  reg \$1157 ;
-  reg \$1158 ;
-  reg \$1159 ;
   wire \$116 ;
-  reg \$1160 ;
-  reg \$1161 ;
-  reg \$1162 ;
-  reg \$1163 ;
-  reg [2:0] \$1164 ;
-  reg [2:0] \$1165 ;
-  reg \$1166 ;
-  reg \$1167 ;
-  reg [7:0] \$1168 ;
-  reg \$1169 ;
   wire [10:0] \$117 ;
-  reg \$1170 ;
-  reg [8:0] \$1171 ;
-  reg [2:0] \$1172 ;
-  reg \$1173 ;
-  reg \$1174 ;
-  reg [6:0] \$1175 ;
-  reg \$1176 ;
-  reg \$1177 ;
-  reg [7:0] \$1178 ;
-  reg [2:0] \$1179 ;
   wire \$118 ;
-  reg \$1180 ;
-  reg \$1181 ;
-  reg [5:0] \$1182 ;
-  reg \$1183 ;
-  reg \$1184 ;
-  reg [5:0] \$1185 ;
-  reg [2:0] \$1186 ;
-  reg \$1187 ;
-  reg \$1188 ;
-  reg \$1189 ;
   wire \$119 ;
-  reg \$1190 ;
-  reg \$1191 ;
-  reg \$1192 ;
-  reg \$1193 ;
-  reg \$1194 ;
-  reg \$1195 ;
-  reg \$1196 ;
-  reg \$1197 ;
-  reg \$1198 ;
-  reg \$1199 ;
   wire \$12 ;
   wire [9:0] \$120 ;
-  reg \$1200 ;
-  reg \$1201 ;
-  reg \$1202 ;
-  reg \$1203 ;
-  reg \$1204 ;
-  reg \$1205 ;
   wire \$121 ;
   wire \$122 ;
   wire [7:0] \$123 ;
@@ -3681,25 +3586,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [8:0] \$169 ;
   wire \$17 ;
   wire [8:0] \$170 ;
-  wire [41:0] \$171 ;
-  wire \$172 ;
-  wire [41:0] \$173 ;
-  wire \$174 ;
+  wire [7:0] \$171 ;
+  wire [41:0] \$172 ;
+  wire \$173 ;
+  wire [41:0] \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [41:0] \$178 ;
-  wire \$179 ;
+  wire \$178 ;
+  wire [41:0] \$179 ;
   wire \$18 ;
-  wire [41:0] \$180 ;
-  wire \$181 ;
+  wire \$180 ;
+  wire [41:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [41:0] \$185 ;
-  wire \$186 ;
-  wire [41:0] \$187 ;
-  wire \$188 ;
+  wire \$185 ;
+  wire [41:0] \$186 ;
+  wire \$187 ;
+  wire [41:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
@@ -3737,44 +3642,44 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire [34:0] \$221 ;
-  wire \$222 ;
-  wire [31:0] \$223 ;
-  wire \$224 ;
-  wire [28:0] \$225 ;
-  wire \$226 ;
+  wire \$221 ;
+  wire [34:0] \$222 ;
+  wire \$223 ;
+  wire [31:0] \$224 ;
+  wire \$225 ;
+  wire [28:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire [1:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
   wire [1:0] \$230 ;
   wire [1:0] \$231 ;
-  wire [7:0] \$232 ;
-  wire [6:0] \$233 ;
-  wire [7:0] \$234 ;
-  wire [5:0] \$235 ;
-  wire [7:0] \$236 ;
-  wire \$237 ;
+  wire [1:0] \$232 ;
+  wire [7:0] \$233 ;
+  wire [6:0] \$234 ;
+  wire [7:0] \$235 ;
+  wire [5:0] \$236 ;
+  wire [7:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire [2:0] \$242 ;
-  wire \$243 ;
-  wire [3:0] \$244 ;
+  wire \$242 ;
+  wire [2:0] \$243 ;
+  wire \$244 ;
   wire [3:0] \$245 ;
   wire [3:0] \$246 ;
-  wire [10:0] \$247 ;
-  wire \$248 ;
+  wire [3:0] \$247 ;
+  wire [10:0] \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire [9:0] \$250 ;
-  wire \$251 ;
+  wire \$250 ;
+  wire [9:0] \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire [7:0] \$254 ;
-  wire \$255 ;
+  wire \$254 ;
+  wire [7:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
@@ -3841,20 +3746,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
-  wire \$315 ;
+  wire [8:0] \$315 ;
   wire \$316 ;
-  wire [7:0] \$317 ;
-  wire [7:0] \$318 ;
-  wire [8:0] \$319 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire [7:0] \$319 ;
   wire \$32 ;
   wire [7:0] \$320 ;
-  wire [7:0] \$321 ;
-  wire [8:0] \$322 ;
+  wire [8:0] \$321 ;
+  wire [7:0] \$322 ;
   wire [7:0] \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
+  wire [8:0] \$324 ;
+  wire [8:0] \$325 ;
+  wire [8:0] \$326 ;
+  wire [7:0] \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
@@ -3865,7 +3770,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
+  wire [8:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire [3:0] \$34 ;
@@ -3954,28 +3859,28 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire [7:0] \$417 ;
+  wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire \$422 ;
+  wire [7:0] \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
-  wire [7:0] \$429 ;
+  wire \$429 ;
   wire \$43 ;
-  wire [7:0] \$430 ;
-  wire [8:0] \$431 ;
+  wire \$430 ;
+  wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
+  wire [7:0] \$434 ;
+  wire [7:0] \$435 ;
+  wire [8:0] \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
@@ -3987,13 +3892,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire [2:0] \$447 ;
+  wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire [8:0] \$45 ;
-  wire [9:0] \$450 ;
-  wire [9:0] \$451 ;
-  wire [10:0] \$452 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire [2:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
   wire [9:0] \$455 ;
@@ -4005,34 +3910,34 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [9:0] \$460 ;
   wire [9:0] \$461 ;
   wire [10:0] \$462 ;
-  wire [2:0] \$463 ;
+  wire \$463 ;
   wire \$464 ;
-  wire [2:0] \$465 ;
-  wire \$466 ;
-  wire \$467 ;
+  wire [9:0] \$465 ;
+  wire [9:0] \$466 ;
+  wire [10:0] \$467 ;
   wire [2:0] \$468 ;
-  wire [2:0] \$469 ;
+  wire \$469 ;
   wire \$47 ;
   wire [2:0] \$470 ;
-  wire [3:0] \$471 ;
-  wire [3:0] \$472 ;
+  wire \$471 ;
+  wire \$472 ;
   wire [2:0] \$473 ;
-  wire [10:0] \$474 ;
-  wire [10:0] \$475 ;
-  wire [11:0] \$476 ;
-  wire \$477 ;
-  wire [10:0] \$478 ;
+  wire [2:0] \$474 ;
+  wire [2:0] \$475 ;
+  wire [3:0] \$476 ;
+  wire [3:0] \$477 ;
+  wire [2:0] \$478 ;
   wire [10:0] \$479 ;
   wire \$48 ;
-  wire [11:0] \$480 ;
-  wire [10:0] \$481 ;
-  wire [10:0] \$482 ;
-  wire [11:0] \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
+  wire [10:0] \$480 ;
+  wire [11:0] \$481 ;
+  wire \$482 ;
+  wire [10:0] \$483 ;
+  wire [10:0] \$484 ;
+  wire [11:0] \$485 ;
+  wire [10:0] \$486 ;
+  wire [10:0] \$487 ;
+  wire [11:0] \$488 ;
   wire \$489 ;
   wire [7:0] \$49 ;
   wire \$490 ;
@@ -4048,18 +3953,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [15:0] \$5 ;
   wire [7:0] \$50 ;
   wire \$500 ;
-  wire [8:0] \$501 ;
-  wire [8:0] \$502 ;
+  wire \$501 ;
+  wire \$502 ;
   wire \$503 ;
-  wire [8:0] \$504 ;
-  wire [8:0] \$505 ;
-  wire [10:0] \$506 ;
-  wire \$507 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire [8:0] \$506 ;
+  wire [8:0] \$507 ;
   wire \$508 ;
-  wire \$509 ;
+  wire [8:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
+  wire [8:0] \$510 ;
+  wire [10:0] \$511 ;
   wire \$512 ;
   wire \$513 ;
   wire \$514 ;
@@ -4100,18 +4005,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire [7:0] \$549 ;
+  wire \$549 ;
   wire [7:0] \$55 ;
-  wire [7:0] \$550 ;
+  wire \$550 ;
   wire \$551 ;
-  wire [7:0] \$552 ;
-  wire [7:0] \$553 ;
-  wire [9:0] \$554 ;
-  wire \$555 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire [7:0] \$554 ;
+  wire [7:0] \$555 ;
   wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire [7:0] \$557 ;
+  wire [7:0] \$558 ;
+  wire [9:0] \$559 ;
   wire \$56 ;
   wire \$560 ;
   wire \$561 ;
@@ -4153,19 +4058,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$594 ;
   wire \$595 ;
   wire \$596 ;
-  wire [6:0] \$597 ;
-  wire [6:0] \$598 ;
+  wire \$597 ;
+  wire \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [5:0] \$600 ;
-  wire [5:0] \$601 ;
-  wire [7:0] \$602 ;
-  wire \$603 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire [6:0] \$602 ;
+  wire [6:0] \$603 ;
   wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
+  wire [5:0] \$605 ;
+  wire [5:0] \$606 ;
+  wire [7:0] \$607 ;
   wire \$608 ;
   wire \$609 ;
   wire \$61 ;
@@ -4192,14 +4097,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$629 ;
   wire [6:0] \$63 ;
   wire \$630 ;
-  wire [10:0] \$631 ;
-  wire [10:0] \$632 ;
-  wire [11:0] \$633 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
   wire \$634 ;
   wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
+  wire [10:0] \$636 ;
+  wire [10:0] \$637 ;
+  wire [11:0] \$638 ;
   wire \$639 ;
   wire \$64 ;
   wire \$640 ;
@@ -4214,22 +4119,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$649 ;
   wire \$65 ;
   wire \$650 ;
-  wire [8:0] \$651 ;
+  wire \$651 ;
   wire \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
-  wire \$656 ;
-  wire [7:0] \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [8:0] \$656 ;
+  wire [8:0] \$657 ;
+  wire [8:0] \$658 ;
+  wire [8:0] \$659 ;
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
-  wire \$665 ;
+  wire [7:0] \$665 ;
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
@@ -4240,7 +4145,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire [4:0] \$675 ;
+  wire \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
@@ -4294,7 +4199,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
-  wire \$723 ;
+  wire [4:0] \$723 ;
   wire \$724 ;
   wire \$725 ;
   wire \$726 ;
@@ -4308,7 +4213,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$733 ;
   wire \$734 ;
   wire \$735 ;
-  wire [6:0] \$736 ;
+  wire \$736 ;
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
@@ -4317,16 +4222,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$741 ;
   wire \$742 ;
   wire \$743 ;
-  wire \$744 ;
+  wire [6:0] \$744 ;
   wire \$745 ;
-  wire \$746 ;
+  wire [8:0] \$746 ;
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
   wire \$751 ;
-  wire [7:0] \$752 ;
+  wire \$752 ;
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
@@ -4338,10 +4243,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
-  wire \$763 ;
+  wire [9:0] \$763 ;
   wire \$764 ;
   wire \$765 ;
-  wire [7:0] \$766 ;
+  wire \$766 ;
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
@@ -4355,9 +4260,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$776 ;
   wire \$777 ;
   wire \$778 ;
-  wire \$779 ;
+  wire [9:0] \$779 ;
   wire \$78 ;
-  wire [7:0] \$780 ;
+  wire \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
@@ -4372,8 +4277,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$791 ;
   wire \$792 ;
   wire \$793 ;
-  wire [7:0] \$794 ;
-  wire \$795 ;
+  wire \$794 ;
+  wire [9:0] \$795 ;
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
@@ -4388,11 +4293,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$805 ;
   wire \$806 ;
   wire \$807 ;
-  wire [7:0] \$808 ;
+  wire \$808 ;
   wire \$809 ;
   wire \$81 ;
   wire \$810 ;
-  wire \$811 ;
+  wire [9:0] \$811 ;
   wire \$812 ;
   wire \$813 ;
   wire \$814 ;
@@ -4404,12 +4309,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
-  wire [7:0] \$822 ;
+  wire \$822 ;
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
-  wire \$827 ;
+  wire [9:0] \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
@@ -4419,7 +4324,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
-  wire [7:0] \$836 ;
+  wire \$836 ;
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
@@ -4427,7 +4332,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire \$843 ;
+  wire [9:0] \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
@@ -4435,16 +4340,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$848 ;
   wire \$849 ;
   wire [3:0] \$85 ;
-  wire [7:0] \$850 ;
-  wire [8:0] \$851 ;
-  wire [7:0] \$852 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
   wire \$853 ;
-  wire [8:0] \$854 ;
+  wire \$854 ;
   wire \$855 ;
-  wire [8:0] \$856 ;
+  wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire \$859 ;
+  wire [9:0] \$859 ;
   wire [3:0] \$86 ;
   wire \$860 ;
   wire \$861 ;
@@ -4457,13 +4362,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire [7:0] \$870 ;
+  wire \$870 ;
   wire \$871 ;
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
+  wire [9:0] \$875 ;
+  wire [7:0] \$876 ;
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
@@ -4471,55 +4376,55 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$880 ;
   wire \$881 ;
   wire \$882 ;
-  wire \$883 ;
-  wire [7:0] \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
+  wire [14:0] \$883 ;
+  wire [36:0] \$884 ;
+  wire [21:0] \$885 ;
+  wire [36:0] \$886 ;
+  wire [20:0] \$887 ;
+  wire [36:0] \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
+  wire [10:0] \$891 ;
+  wire [10:0] \$892 ;
+  wire [11:0] \$893 ;
   wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire [7:0] \$898 ;
-  wire \$899 ;
+  wire [10:0] \$895 ;
+  wire [10:0] \$896 ;
+  wire [11:0] \$897 ;
+  wire \$898 ;
+  wire [10:0] \$899 ;
   wire [15:0] \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
+  wire [10:0] \$900 ;
+  wire [11:0] \$901 ;
   wire \$902 ;
   wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
+  wire [2:0] \$904 ;
+  wire [2:0] \$905 ;
+  wire [2:0] \$906 ;
+  wire [2:0] \$907 ;
+  wire [3:0] \$908 ;
+  wire [3:0] \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
-  wire [7:0] \$912 ;
-  wire \$913 ;
-  wire \$914 ;
+  wire \$912 ;
+  wire [2:0] \$913 ;
+  wire [2:0] \$914 ;
   wire \$915 ;
-  wire \$916 ;
+  wire [2:0] \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire \$922 ;
+  wire [3:0] \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
-  wire [7:0] \$926 ;
+  wire \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
@@ -4550,11 +4455,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$951 ;
   wire \$952 ;
   wire \$953 ;
-  wire [7:0] \$954 ;
+  wire \$954 ;
   wire \$955 ;
   wire \$956 ;
   wire \$957 ;
-  wire \$958 ;
+  wire [7:0] \$958 ;
   wire \$959 ;
   wire [6:0] \$96 ;
   wire \$960 ;
@@ -4565,48 +4470,47 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$965 ;
   wire \$966 ;
   wire \$967 ;
-  wire [7:0] \$968 ;
-  wire [8:0] \$969 ;
+  wire \$968 ;
+  wire \$969 ;
   wire [7:0] \$97 ;
-  wire [8:0] \$970 ;
-  wire [8:0] \$971 ;
+  wire \$970 ;
+  wire \$971 ;
   wire \$972 ;
   wire \$973 ;
   wire \$974 ;
   wire \$975 ;
-  wire \$976 ;
+  wire [7:0] \$976 ;
   wire \$977 ;
-  wire [14:0] \$978 ;
-  wire [36:0] \$979 ;
+  wire \$978 ;
+  wire \$979 ;
   wire [5:0] \$98 ;
-  wire [21:0] \$980 ;
-  wire [36:0] \$981 ;
-  wire [20:0] \$982 ;
-  wire [36:0] \$983 ;
-  wire \$984 ;
-  wire \$985 ;
-  wire [10:0] \$986 ;
-  wire [10:0] \$987 ;
-  wire [11:0] \$988 ;
-  wire \$989 ;
+  wire \$980 ;
+  wire \$981 ;
+  reg \$982 ;
+  reg [7:0] \$983 ;
+  reg [8:0] \$984 ;
+  reg \$985 ;
+  reg [7:0] \$986 ;
+  reg [16:0] \$987 ;
+  reg \$988 ;
+  reg [6:0] \$989 ;
   wire [7:0] \$99 ;
-  wire [10:0] \$990 ;
-  wire [10:0] \$991 ;
-  wire [11:0] \$992 ;
-  wire \$993 ;
-  wire [10:0] \$994 ;
-  wire [10:0] \$995 ;
-  wire [11:0] \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire [2:0] \$999 ;
+  reg [8:0] \$990 ;
+  reg \$991 ;
+  reg [6:0] \$992 ;
+  reg [15:0] \$993 ;
+  reg \$994 ;
+  reg [5:0] \$995 ;
+  reg [8:0] \$996 ;
+  reg \$997 ;
+  reg [5:0] \$998 ;
+  reg [14:0] \$999 ;
   wire [7:0] \$signal ;
-  wire [7:0] \$signal$172 ;
-  wire \$signal$261 ;
-  wire \$signal$272 ;
-  wire \$signal$291 ;
-  wire [3:0] \$signal$329 ;
-  wire \$signal$481 ;
+  wire \$signal$259 ;
+  wire \$signal$271 ;
+  wire \$signal$290 ;
+  wire [3:0] \$signal$328 ;
+  wire \$signal$480 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -4657,7 +4561,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [7:0] a4_slot = 8'h00;
   reg a4_snap = 1'h0;
   reg [7:0] a4_tag = 8'h00;
-  reg [7:0] a4_tag_next = 8'h00;
   reg [15:0] a4_user = 16'h0000;
   reg a4_valid = 1'h0;
   reg [39:0] a5_addr = 40'h0000000000;
@@ -4791,8 +4694,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [2:0] f3_in = 3'h0;
   reg f3_in_pool = 1'h0;
   reg f3_never_granted = 1'h0;
+  reg [7:0] f3_next = 8'h00;
+  reg [7:0] f3_older_next = 8'h00;
   reg f3_older_snap = 1'h0;
-  reg [7:0] f3_older_tag = 8'h00;
   reg [1:0] f3_pool = 2'h0;
   reg f3_quiet = 1'h0;
   reg f3_rel_f3 = 1'h0;
@@ -4801,8 +4705,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [7:0] f3_tag = 8'h00;
   reg [15:0] f3_user = 16'h0000;
   reg f3_valid = 1'h0;
+  reg [7:0] f4_a1_next = 8'h00;
   reg f4_a1_snap = 1'h0;
-  reg [7:0] f4_a1_tag = 8'h00;
   reg f4_by_a1 = 1'h0;
   reg [2:0] f4_by_mem = 3'h0;
   reg [2:0] f4_by_mem_live = 3'h0;
@@ -4817,8 +4721,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [1:0] f4_pool = 2'h0;
   reg f4_prev_released = 1'h0;
   reg f4_rest_held = 1'h0;
+  reg [7:0] f4_rest_next = 8'h00;
   reg f4_rest_snap = 1'h0;
-  reg [7:0] f4_rest_tag = 8'h00;
   reg [7:0] f4_slot = 8'h00;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
@@ -4909,7 +4813,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$493 ;
+  wire [39:0] \grant_addr$492 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4931,39 +4835,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [5:0] large_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
-  wire [5:0] \large_grant_addr$460 ;
+  wire [5:0] \large_grant_addr$459 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$462 ;
-  wire \large_grant_data$462.snap ;
-  wire [7:0] \large_grant_data$462.tag ;
+  wire [8:0] \large_grant_data$461 ;
+  wire [7:0] \large_grant_data$461.next ;
+  wire \large_grant_data$461.snap ;
+  wire [7:0] \large_grant_data.next ;
   wire \large_grant_data.snap ;
-  wire [7:0] \large_grant_data.tag ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
+  wire [7:0] \large_grant_r0_b0.next ;
   wire \large_grant_r0_b0.snap ;
-  wire [7:0] \large_grant_r0_b0.tag ;
   reg [8:0] large_grant_r1_b0 = 9'h000;
+  wire [7:0] \large_grant_r1_b0.next ;
   wire \large_grant_r1_b0.snap ;
-  wire [7:0] \large_grant_r1_b0.tag ;
   reg [5:0] large_grant_w_addr = 6'h00;
   reg [8:0] large_grant_w_data = 9'h000;
   reg large_grant_w_en = 1'h0;
   wire [5:0] large_grant_waddr;
   wire [8:0] large_grant_wdata;
+  wire [7:0] \large_grant_wdata.next ;
   wire \large_grant_wdata.snap ;
-  wire [7:0] \large_grant_wdata.tag ;
   wire large_grant_wen;
   reg large_has_fresh = 1'h1;
   reg [5:0] large_head = 6'h00;
   reg large_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
-  wire [5:0] \large_parity_addr$472 ;
+  wire [5:0] \large_parity_addr$471 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$474 ;
+  wire \large_parity_data$473 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   wire [5:0] large_parity_waddr;
@@ -4977,21 +4881,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [5:0] large_queue_addr;
   (* init = 15'h0000 *)
   wire [14:0] large_queue_data;
+  wire [7:0] \large_queue_data.next ;
   wire [5:0] \large_queue_data.slot ;
   wire \large_queue_data.snap ;
-  wire [7:0] \large_queue_data.tag ;
   reg [14:0] large_queue_r0_b0 = 15'h0000;
+  wire [7:0] \large_queue_r0_b0.next ;
   wire [5:0] \large_queue_r0_b0.slot ;
   wire \large_queue_r0_b0.snap ;
-  wire [7:0] \large_queue_r0_b0.tag ;
   reg [5:0] large_queue_w_addr = 6'h00;
   reg [14:0] large_queue_w_data = 15'h0000;
   reg large_queue_w_en = 1'h0;
   reg [5:0] large_queue_waddr = 6'h00;
   wire [14:0] large_queue_wdata;
+  wire [7:0] \large_queue_wdata.next ;
   wire [5:0] \large_queue_wdata.slot ;
   wire \large_queue_wdata.snap ;
-  wire [7:0] \large_queue_wdata.tag ;
   wire large_queue_wen;
   reg [5:0] large_seen = 6'h00;
   reg [5:0] large_seen_prev = 6'h00;
@@ -5005,39 +4909,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
-  wire [6:0] \medium_grant_addr$433 ;
+  wire [6:0] \medium_grant_addr$432 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$435 ;
-  wire \medium_grant_data$435.snap ;
-  wire [7:0] \medium_grant_data$435.tag ;
+  wire [8:0] \medium_grant_data$434 ;
+  wire [7:0] \medium_grant_data$434.next ;
+  wire \medium_grant_data$434.snap ;
+  wire [7:0] \medium_grant_data.next ;
   wire \medium_grant_data.snap ;
-  wire [7:0] \medium_grant_data.tag ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
+  wire [7:0] \medium_grant_r0_b0.next ;
   wire \medium_grant_r0_b0.snap ;
-  wire [7:0] \medium_grant_r0_b0.tag ;
   reg [8:0] medium_grant_r1_b0 = 9'h000;
+  wire [7:0] \medium_grant_r1_b0.next ;
   wire \medium_grant_r1_b0.snap ;
-  wire [7:0] \medium_grant_r1_b0.tag ;
   reg [6:0] medium_grant_w_addr = 7'h00;
   reg [8:0] medium_grant_w_data = 9'h000;
   reg medium_grant_w_en = 1'h0;
   wire [6:0] medium_grant_waddr;
   wire [8:0] medium_grant_wdata;
+  wire [7:0] \medium_grant_wdata.next ;
   wire \medium_grant_wdata.snap ;
-  wire [7:0] \medium_grant_wdata.tag ;
   wire medium_grant_wen;
   reg medium_has_fresh = 1'h1;
   reg [6:0] medium_head = 7'h00;
   reg medium_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
-  wire [6:0] \medium_parity_addr$445 ;
+  wire [6:0] \medium_parity_addr$444 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$447 ;
+  wire \medium_parity_data$446 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -5051,54 +4955,54 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_queue_addr;
   (* init = 16'h0000 *)
   wire [15:0] medium_queue_data;
+  wire [7:0] \medium_queue_data.next ;
   wire [6:0] \medium_queue_data.slot ;
   wire \medium_queue_data.snap ;
-  wire [7:0] \medium_queue_data.tag ;
   reg [15:0] medium_queue_r0_b0 = 16'h0000;
+  wire [7:0] \medium_queue_r0_b0.next ;
   wire [6:0] \medium_queue_r0_b0.slot ;
   wire \medium_queue_r0_b0.snap ;
-  wire [7:0] \medium_queue_r0_b0.tag ;
   reg [6:0] medium_queue_w_addr = 7'h00;
   reg [15:0] medium_queue_w_data = 16'h0000;
   reg medium_queue_w_en = 1'h0;
   reg [6:0] medium_queue_waddr = 7'h00;
   wire [15:0] medium_queue_wdata;
+  wire [7:0] \medium_queue_wdata.next ;
   wire [6:0] \medium_queue_wdata.slot ;
   wire \medium_queue_wdata.snap ;
-  wire [7:0] \medium_queue_wdata.tag ;
   wire medium_queue_wen;
   reg [7:0] medium_seen = 8'h00;
   reg [7:0] medium_seen_prev = 8'h00;
   (* init = 7'h00 *)
   wire [6:0] medium_tail;
   wire medium_take_fresh;
-  wire [7:0] next_next_tag;
-  input [5:0] \port$4058$52 ;
-  wire [5:0] \port$4058$52 ;
+  wire [7:0] next_tag;
+  input [5:0] \port$3963$52 ;
+  wire [5:0] \port$3963$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
-  wire [7:0] \r__addr$405 ;
+  wire [7:0] \r__addr$404 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$415 ;
-  wire [7:0] \r__addr$417 ;
+  wire [7:0] \r__addr$414 ;
+  wire [7:0] \r__addr$416 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$424 ;
+  wire [7:0] \r__addr$423 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$430 ;
-  wire [6:0] \r__addr$432 ;
+  wire [6:0] \r__addr$429 ;
+  wire [6:0] \r__addr$431 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$442 ;
-  wire [6:0] \r__addr$444 ;
+  wire [6:0] \r__addr$441 ;
+  wire [6:0] \r__addr$443 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$451 ;
+  wire [6:0] \r__addr$450 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$457 ;
-  wire [5:0] \r__addr$459 ;
+  wire [5:0] \r__addr$456 ;
+  wire [5:0] \r__addr$458 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$469 ;
-  wire [5:0] \r__addr$471 ;
+  wire [5:0] \r__addr$468 ;
+  wire [5:0] \r__addr$470 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$478 ;
+  wire [5:0] \r__addr$477 ;
   wire [8:0] r__data;
   wire [8:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -5123,39 +5027,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [7:0] small_fresh_slot;
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
-  wire [7:0] \small_grant_addr$406 ;
+  wire [7:0] \small_grant_addr$405 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$408 ;
-  wire \small_grant_data$408.snap ;
-  wire [7:0] \small_grant_data$408.tag ;
+  wire [8:0] \small_grant_data$407 ;
+  wire [7:0] \small_grant_data$407.next ;
+  wire \small_grant_data$407.snap ;
+  wire [7:0] \small_grant_data.next ;
   wire \small_grant_data.snap ;
-  wire [7:0] \small_grant_data.tag ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
+  wire [7:0] \small_grant_r0_b0.next ;
   wire \small_grant_r0_b0.snap ;
-  wire [7:0] \small_grant_r0_b0.tag ;
   reg [8:0] small_grant_r1_b0 = 9'h000;
+  wire [7:0] \small_grant_r1_b0.next ;
   wire \small_grant_r1_b0.snap ;
-  wire [7:0] \small_grant_r1_b0.tag ;
   reg [7:0] small_grant_w_addr = 8'h00;
   reg [8:0] small_grant_w_data = 9'h000;
   reg small_grant_w_en = 1'h0;
   wire [7:0] small_grant_waddr;
   wire [8:0] small_grant_wdata;
+  wire [7:0] \small_grant_wdata.next ;
   wire \small_grant_wdata.snap ;
-  wire [7:0] \small_grant_wdata.tag ;
   wire small_grant_wen;
   reg small_has_fresh = 1'h1;
   reg [7:0] small_head = 8'h00;
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
-  wire [7:0] \small_parity_addr$418 ;
+  wire [7:0] \small_parity_addr$417 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$420 ;
+  wire \small_parity_data$419 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -5170,21 +5074,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [7:0] small_queue_addr;
   (* init = 17'h00000 *)
   wire [16:0] small_queue_data;
+  wire [7:0] \small_queue_data.next ;
   wire [7:0] \small_queue_data.slot ;
   wire \small_queue_data.snap ;
-  wire [7:0] \small_queue_data.tag ;
   reg [16:0] small_queue_r0_b0 = 17'h00000;
+  wire [7:0] \small_queue_r0_b0.next ;
   wire [7:0] \small_queue_r0_b0.slot ;
   wire \small_queue_r0_b0.snap ;
-  wire [7:0] \small_queue_r0_b0.tag ;
   reg [7:0] small_queue_w_addr = 8'h00;
   reg [16:0] small_queue_w_data = 17'h00000;
   reg small_queue_w_en = 1'h0;
   reg [7:0] small_queue_waddr = 8'h00;
   wire [16:0] small_queue_wdata;
+  wire [7:0] \small_queue_wdata.next ;
   wire [7:0] \small_queue_wdata.slot ;
   wire \small_queue_wdata.snap ;
-  wire [7:0] \small_queue_wdata.tag ;
   wire small_queue_wen;
   reg [8:0] small_seen = 9'h000;
   reg [8:0] small_seen_prev = 9'h000;
@@ -5195,49 +5099,46 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$409 ;
+  wire [7:0] \w__addr$408 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$421 ;
+  wire [7:0] \w__addr$420 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$427 ;
-  wire [6:0] \w__addr$436 ;
+  wire [6:0] \w__addr$426 ;
+  wire [6:0] \w__addr$435 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$448 ;
+  wire [6:0] \w__addr$447 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$454 ;
-  wire [5:0] \w__addr$463 ;
+  wire [5:0] \w__addr$453 ;
+  wire [5:0] \w__addr$462 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$475 ;
-  (* init = 9'h000 *)
+  wire [5:0] \w__addr$474 ;
   wire [8:0] w__data;
-  wire \w__data$413 ;
+  wire \w__data$412 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$423 ;
-  (* init = 9'h000 *)
-  wire [8:0] \w__data$429 ;
-  wire \w__data$440 ;
+  wire [16:0] \w__data$422 ;
+  wire [8:0] \w__data$428 ;
+  wire \w__data$439 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$450 ;
-  (* init = 9'h000 *)
-  wire [8:0] \w__data$456 ;
-  wire \w__data$467 ;
+  wire [15:0] \w__data$449 ;
+  wire [8:0] \w__data$455 ;
+  wire \w__data$466 ;
   (* init = 15'h0000 *)
-  wire [14:0] \w__data$477 ;
+  wire [14:0] \w__data$476 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$411 ;
+  wire \w__en$410 ;
   (* init = 1'h0 *)
-  wire \w__en$422 ;
+  wire \w__en$421 ;
   (* init = 1'h0 *)
-  wire \w__en$428 ;
-  wire \w__en$438 ;
+  wire \w__en$427 ;
+  wire \w__en$437 ;
   (* init = 1'h0 *)
-  wire \w__en$449 ;
+  wire \w__en$448 ;
   (* init = 1'h0 *)
-  wire \w__en$455 ;
-  wire \w__en$465 ;
+  wire \w__en$454 ;
+  wire \w__en$464 ;
   (* init = 1'h0 *)
-  wire \w__en$476 ;
+  wire \w__en$475 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -5268,7 +5169,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] large_grant [47:0];
   always @(posedge aclk_clk) begin
     if (large_grant_w_en)
-      large_grant[large_grant_w_addr] <= large_grant_w_data;
+      large_grant[large_grant_w_addr] <= { \$658 [7:0], large_grant_w_data[0] };
   end
   reg [8:0] _0_;
   reg [8:0] _1_;
@@ -5281,8 +5182,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$465 )
-      large_parity[f4_slot[5:0]] <= \w__data$467 ;
+    if (\w__en$464 )
+      large_parity[f4_slot[5:0]] <= \w__data$466 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -5307,12 +5208,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] medium_grant [127:0];
   always @(posedge aclk_clk) begin
     if (medium_grant_w_en)
-      medium_grant[medium_grant_w_addr] <= medium_grant_w_data;
+      medium_grant[medium_grant_w_addr] <= { \$657 [7:0], medium_grant_w_data[0] };
   end
   reg [8:0] _5_;
   reg [8:0] _6_;
   always @(posedge aclk_clk) begin
-    _5_ <= medium_grant[\$657 [6:0]];
+    _5_ <= medium_grant[\$665 [6:0]];
     _6_ <= medium_grant[f1_medium_slot];
   end
   assign \r__data$33  = _5_;
@@ -5320,13 +5221,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$438 )
-      medium_parity[f4_slot[6:0]] <= \w__data$440 ;
+    if (\w__en$437 )
+      medium_parity[f4_slot[6:0]] <= \w__data$439 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge aclk_clk) begin
-    _7_ <= medium_parity[\$657 [6:0]];
+    _7_ <= medium_parity[\$665 [6:0]];
     _8_ <= medium_parity[f1_medium_slot];
   end
   assign \r__data$37  = _7_;
@@ -5346,12 +5247,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] small_grant [255:0];
   always @(posedge aclk_clk) begin
     if (small_grant_w_en)
-      small_grant[small_grant_w_addr] <= small_grant_w_data;
+      small_grant[small_grant_w_addr] <= { \$656 [7:0], small_grant_w_data[0] };
   end
   reg [8:0] _10_;
   reg [8:0] _11_;
   always @(posedge aclk_clk) begin
-    _10_ <= small_grant[\$651 [7:0]];
+    _10_ <= small_grant[\$659 [7:0]];
     _11_ <= small_grant[f1_small_slot];
   end
   assign \r__data$11  = _10_;
@@ -5359,13 +5260,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$411 )
-      small_parity[f4_slot] <= \w__data$413 ;
+    if (\w__en$410 )
+      small_parity[f4_slot] <= \w__data$412 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge aclk_clk) begin
-    _12_ <= small_parity[\$651 [7:0]];
+    _12_ <= small_parity[\$659 [7:0]];
     _13_ <= small_parity[f1_small_slot];
   end
   assign \r__data$15  = _12_;
@@ -5405,30 +5306,30 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4058$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$3963$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4058$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$3963$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
   assign \$35  = \$32  ? 4'h2 : \$34 ;
   assign \$36  = ! x1_err;
-  assign \$37  = \$651 [7:0] - small_seen;
+  assign \$37  = \$659 [7:0] - small_seen;
   assign \$38  = ~ \$37 [9];
   assign \$39  = small_take_fresh & \$38 ;
-  assign \$40  = \$651 [7:0] + 1'h1;
-  assign \$41  = \$651 [7:0] + 1'h1;
-  assign \$42  = \$651 [7:0] != 8'hff;
+  assign \$40  = \$659 [7:0] + 1'h1;
+  assign \$41  = \$659 [7:0] + 1'h1;
+  assign \$42  = \$659 [7:0] != 8'hff;
   assign \$43  = small_head == 8'hff;
   assign \$44  = small_head + 1'h1;
   assign \$45  = \$43  ? 9'h000 : \$44 ;
-  assign \$46  = \$657 [6:0] - medium_seen;
+  assign \$46  = \$665 [6:0] - medium_seen;
   assign \$47  = ~ \$46 [8];
   assign \$48  = medium_take_fresh & \$47 ;
-  assign \$49  = \$657 [6:0] + 1'h1;
-  assign \$50  = \$657 [6:0] + 1'h1;
-  assign \$51  = \$657 [6:0] != 7'h7f;
+  assign \$49  = \$665 [6:0] + 1'h1;
+  assign \$50  = \$665 [6:0] + 1'h1;
+  assign \$51  = \$665 [6:0] != 7'h7f;
   assign \$52  = medium_head == 7'h7f;
   assign \$53  = medium_head + 1'h1;
   assign \$54  = \$52  ? 8'h00 : \$53 ;
@@ -5467,8 +5368,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$92  = large_has_fresh | x1_select[2];
   assign \$93  = a1_in[2] & \$92 ;
   assign \$94  = \$91  | \$93 ;
-  assign \$95  = a1_in[0] ? \$651 [7:0] : 8'h00;
-  assign \$96  = a1_in[1] ? \$657 [6:0] : 7'h00;
+  assign \$95  = a1_in[0] ? \$659 [7:0] : 8'h00;
+  assign \$96  = a1_in[1] ? \$665 [6:0] : 7'h00;
   assign \$97  = \$95  | { 1'h0, \$96  };
   assign \$98  = a1_in[2] ? large_fresh_slot : 6'h00;
   assign \$99  = \$97  | { 2'h0, \$98  };
@@ -5499,7 +5400,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$130  = a2_ok & a2_from_fresh;
   assign \$131  = \$130  ? a2_in : 3'h0;
   assign \$132  = a2_ok & a2_from_fresh;
-  assign \$134  = a3_ok ? { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] } : 8'h00;
+  assign \$134  = a3_ok ? { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] } : 8'h00;
   assign \$135  = a4_ok ? grant_addr : 40'h0000000000;
   assign \$136  = a3_valid & a3_fwd_ok;
   assign \$137  = { \$136 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
@@ -5531,754 +5432,699 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$166  = { \$165 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$167  = ~ \$166 ;
   assign \$168  = \$167  + 1'h1;
-  assign \$169  = a5_tag + 1'h1;
-  assign \$170  = \$168 [11] ? { 1'h0, a4_tag_next } : \$169 ;
-  assign \$171  = free_port_addr - 37'h1000000000;
-  assign \$172  = ~ \$171 [40];
-  assign \$173  = free_port_addr - 37'h1000004000;
-  assign \$174  = ~ \$173 [40];
-  assign \$176  = \$172  & \$175 ;
-  assign \$177  = free_src ? \port$4058$52 [0] : \$176 ;
-  assign \$178  = free_port_addr - 37'h1000010000;
-  assign \$179  = ~ \$178 [40];
-  assign \$180  = free_port_addr - 37'h1000020000;
-  assign \$181  = ~ \$180 [40];
-  assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4058$52 [1] : \$183 ;
-  assign \$185  = free_port_addr - 37'h1000100000;
-  assign \$186  = ~ \$185 [40];
-  assign \$187  = free_port_addr - 37'h1000130000;
-  assign \$188  = ~ \$187 [40];
-  assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4058$52 [2] : \$190 ;
-  assign \$192  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$193  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$194  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$195  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$196  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$197  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$198  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$199  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$200  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$201  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$202  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$203  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$204  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$205  = f0_addr[39] == f2_addr[39];
-  assign \$206  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$207  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$208  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$209  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$210  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$211  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$212  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$213  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$214  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$215  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$216  = f0_addr[32:30] == f3_addr[32:30];
-  assign \$217  = f0_addr[35:33] == f3_addr[35:33];
-  assign \$218  = f0_addr[38:36] == f3_addr[38:36];
-  assign \$219  = f0_addr[39] == f3_addr[39];
-  assign \$220  = | f0_addr[5:0];
-  assign \$221  = f0_addr[39:6] - 31'h40000000;
-  assign \$222  = | f0_addr[8:0];
-  assign \$223  = f0_addr[39:9] - 28'h8000080;
-  assign \$224  = | f0_addr[11:0];
-  assign \$225  = f0_addr[39:12] - 25'h1000100;
-  assign \$227  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$229  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$230  = { 1'h0, \$228  } | \$229 ;
-  assign \$231  = f1_oor ? f1_oor_pool : \$230 ;
-  assign \$232  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$233  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$234  = \$232  | { 1'h0, \$233  };
-  assign \$235  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$236  = \$234  | { 2'h0, \$235  };
-  assign \$237  = | f1_hit;
-  assign \$238  = f1_oor | \$237 ;
-  assign \$239  = | f1_hit;
-  assign \$240  = ~ \$239 ;
-  assign \$241  = f1_oor | \$240 ;
-  assign \$242  = f1_hit & f1_misaligned;
-  assign \$243  = | \$242 ;
-  assign \$244  = f1_contract ? 4'h8 : 4'h0;
-  assign \$245  = \$243  ? 4'h5 : \$244 ;
-  assign \$246  = \$241  ? 4'h4 : \$245 ;
-  assign \$247  = f1_small_slot - small_fresh;
-  assign \$248  = ~ \$247 [9];
-  assign \$249  = f1_hit[0] & \$248 ;
-  assign \$250  = f1_medium_slot - medium_fresh;
-  assign \$251  = ~ \$250 [8];
-  assign \$252  = f1_hit[1] & \$251 ;
-  assign \$253  = \$249  | \$252 ;
-  assign \$254  = f1_large_slot - large_fresh;
-  assign \$255  = ~ \$254 [6];
-  assign \$256  = f1_hit[2] & \$255 ;
-  assign \$257  = \$253  | \$256 ;
-  assign \$258  = ~ f1_same_second_eq0;
-  assign \$259  = ~ f1_same_second_eq3;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = ~ f1_same_second_eq6;
-  assign \$262  = ~ f1_same_second_eq9;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = \$260  | \$263 ;
-  assign \$265  = ~ f1_same_second_eq12;
-  assign \$266  = ~ f1_same_second_eq15;
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = ~ f1_same_second_eq18;
-  assign \$269  = ~ f1_same_second_eq21;
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = \$267  | \$270 ;
-  assign \$272  = \$264  | \$271 ;
-  assign \$273  = ~ f1_same_second_eq24;
-  assign \$274  = ~ f1_same_second_eq27;
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = ~ f1_same_second_eq30;
-  assign \$277  = ~ f1_same_second_eq33;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = \$275  | \$278 ;
-  assign \$280  = ~ f1_same_second_eq36;
-  assign \$281  = ~ f1_same_second_eq39;
-  assign \$282  = \$280  | \$281 ;
-  assign \$283  = \$279  | \$282 ;
-  assign \$284  = \$272  | \$283 ;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = ~ f1_same_third_eq0;
-  assign \$287  = ~ f1_same_third_eq3;
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = ~ f1_same_third_eq6;
-  assign \$290  = ~ f1_same_third_eq9;
-  assign \$291  = \$289  | \$290 ;
-  assign \$292  = \$288  | \$291 ;
-  assign \$293  = ~ f1_same_third_eq12;
-  assign \$294  = ~ f1_same_third_eq15;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = ~ f1_same_third_eq18;
-  assign \$297  = ~ f1_same_third_eq21;
-  assign \$298  = \$296  | \$297 ;
-  assign \$299  = \$295  | \$298 ;
-  assign \$300  = \$292  | \$299 ;
-  assign \$301  = ~ f1_same_third_eq24;
-  assign \$302  = ~ f1_same_third_eq27;
-  assign \$303  = \$301  | \$302 ;
-  assign \$304  = ~ f1_same_third_eq30;
-  assign \$305  = ~ f1_same_third_eq33;
-  assign \$306  = \$304  | \$305 ;
-  assign \$307  = \$303  | \$306 ;
-  assign \$308  = ~ f1_same_third_eq36;
-  assign \$309  = ~ f1_same_third_eq39;
-  assign \$310  = \$308  | \$309 ;
-  assign \$311  = \$307  | \$310 ;
-  assign \$312  = \$300  | \$311 ;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = ! f2_pool;
-  assign \$315  = f2_pool == 1'h1;
-  assign \$316  = f2_pool == 2'h2;
-  assign \$317  = a4_tag ^ f2_tag;
-  assign \$318  = ~ \$317 ;
-  assign \$319  = \$318  + 1'h1;
-  assign \$320  = a5_tag ^ f2_tag;
-  assign \$321  = ~ \$320 ;
-  assign \$322  = \$321  + 1'h1;
-  assign \$323  = \$988 [11] ? a4_tag : a5_tag;
-  assign \$324  = \$988 [11] ? a4_snap : a5_snap;
-  assign \$325  = f2_same_third & f5_ok;
-  assign \$326  = ~ \$988 [11];
-  assign \$327  = \$signal$261  & \$326 ;
-  assign \$328  = ~ \$992 [11];
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = f2_same_third & f5_ok;
-  assign \$331  = ~ \$330 ;
-  assign \$332  = \$329  & \$331 ;
-  assign \$333  = ~ f3_never_granted;
-  assign \$334  = ~ rel_f2;
-  assign \$335  = ~ f3_rel_f3;
-  assign \$337  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$338  = \$336  & \$337 ;
-  assign \$340  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$341  = \$339  & \$340 ;
-  assign \$342  = \$338  | \$341 ;
-  assign \$344  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$345  = \$343  & \$344 ;
-  assign \$346  = \$342  | \$345 ;
-  assign \$347  = \$335  & \$346 ;
-  assign \$348  = f3_hit_a3 | \$347 ;
-  assign \$349  = \$334  & \$348 ;
-  assign \$350  = f3_hit_a2 | \$349 ;
-  assign \$351  = \$333  & \$350 ;
-  assign \$352  = f3_hit_a2 | f3_hit_a3;
-  assign \$354  = \$353  & small_grant_r0_b0[1];
-  assign \$356  = \$355  & medium_grant_r0_b0[1];
-  assign \$357  = \$354  | \$356 ;
-  assign \$359  = \$358  & large_grant_r0_b0[1];
-  assign \$360  = \$357  | \$359 ;
-  assign \$362  = \$361  & small_grant_r0_b0[2];
-  assign \$364  = \$363  & medium_grant_r0_b0[2];
+  assign \$169  = a4_tag + 1'h1;
+  assign \$170  = a5_tag + 1'h1;
+  assign \$171  = \$168 [11] ? \$169 [7:0] : \$170 [7:0];
+  assign \$172  = free_port_addr - 37'h1000000000;
+  assign \$173  = ~ \$172 [40];
+  assign \$174  = free_port_addr - 37'h1000004000;
+  assign \$175  = ~ \$174 [40];
+  assign \$177  = \$173  & \$176 ;
+  assign \$178  = free_src ? \port$3963$52 [0] : \$177 ;
+  assign \$179  = free_port_addr - 37'h1000010000;
+  assign \$180  = ~ \$179 [40];
+  assign \$181  = free_port_addr - 37'h1000020000;
+  assign \$182  = ~ \$181 [40];
+  assign \$184  = \$180  & \$183 ;
+  assign \$185  = free_src ? \port$3963$52 [1] : \$184 ;
+  assign \$186  = free_port_addr - 37'h1000100000;
+  assign \$187  = ~ \$186 [40];
+  assign \$188  = free_port_addr - 37'h1000130000;
+  assign \$189  = ~ \$188 [40];
+  assign \$191  = \$187  & \$190 ;
+  assign \$192  = free_src ? \port$3963$52 [2] : \$191 ;
+  assign \$193  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$194  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$195  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$196  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$197  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$198  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$199  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$200  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$201  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$202  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$203  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$204  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$205  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$206  = f0_addr[39] == f2_addr[39];
+  assign \$207  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$208  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$209  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$210  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$211  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$212  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$213  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$214  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$215  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$216  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$217  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$218  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$219  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$220  = f0_addr[39] == f3_addr[39];
+  assign \$221  = | f0_addr[5:0];
+  assign \$222  = f0_addr[39:6] - 31'h40000000;
+  assign \$223  = | f0_addr[8:0];
+  assign \$224  = f0_addr[39:9] - 28'h8000080;
+  assign \$225  = | f0_addr[11:0];
+  assign \$226  = f0_addr[39:12] - 25'h1000100;
+  assign \$228  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$230  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$231  = { 1'h0, \$229  } | \$230 ;
+  assign \$232  = f1_oor ? f1_oor_pool : \$231 ;
+  assign \$233  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$234  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$235  = \$233  | { 1'h0, \$234  };
+  assign \$236  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$237  = \$235  | { 2'h0, \$236  };
+  assign \$238  = | f1_hit;
+  assign \$239  = f1_oor | \$238 ;
+  assign \$240  = | f1_hit;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = f1_oor | \$241 ;
+  assign \$243  = f1_hit & f1_misaligned;
+  assign \$244  = | \$243 ;
+  assign \$245  = f1_contract ? 4'h8 : 4'h0;
+  assign \$246  = \$244  ? 4'h5 : \$245 ;
+  assign \$247  = \$242  ? 4'h4 : \$246 ;
+  assign \$248  = f1_small_slot - small_fresh;
+  assign \$249  = ~ \$248 [9];
+  assign \$250  = f1_hit[0] & \$249 ;
+  assign \$251  = f1_medium_slot - medium_fresh;
+  assign \$252  = ~ \$251 [8];
+  assign \$253  = f1_hit[1] & \$252 ;
+  assign \$254  = \$250  | \$253 ;
+  assign \$255  = f1_large_slot - large_fresh;
+  assign \$256  = ~ \$255 [6];
+  assign \$257  = f1_hit[2] & \$256 ;
+  assign \$258  = \$254  | \$257 ;
+  assign \$259  = ~ f1_same_second_eq0;
+  assign \$260  = ~ f1_same_second_eq3;
+  assign \$261  = \$259  | \$260 ;
+  assign \$262  = ~ f1_same_second_eq6;
+  assign \$263  = ~ f1_same_second_eq9;
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = \$261  | \$264 ;
+  assign \$266  = ~ f1_same_second_eq12;
+  assign \$267  = ~ f1_same_second_eq15;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = ~ f1_same_second_eq18;
+  assign \$270  = ~ f1_same_second_eq21;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = \$268  | \$271 ;
+  assign \$273  = \$265  | \$272 ;
+  assign \$274  = ~ f1_same_second_eq24;
+  assign \$275  = ~ f1_same_second_eq27;
+  assign \$276  = \$274  | \$275 ;
+  assign \$277  = ~ f1_same_second_eq30;
+  assign \$278  = ~ f1_same_second_eq33;
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = \$276  | \$279 ;
+  assign \$281  = ~ f1_same_second_eq36;
+  assign \$282  = ~ f1_same_second_eq39;
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = \$280  | \$283 ;
+  assign \$285  = \$273  | \$284 ;
+  assign \$286  = ~ \$285 ;
+  assign \$287  = ~ f1_same_third_eq0;
+  assign \$288  = ~ f1_same_third_eq3;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = ~ f1_same_third_eq6;
+  assign \$291  = ~ f1_same_third_eq9;
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = \$289  | \$292 ;
+  assign \$294  = ~ f1_same_third_eq12;
+  assign \$295  = ~ f1_same_third_eq15;
+  assign \$296  = \$294  | \$295 ;
+  assign \$297  = ~ f1_same_third_eq18;
+  assign \$298  = ~ f1_same_third_eq21;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = \$296  | \$299 ;
+  assign \$301  = \$293  | \$300 ;
+  assign \$302  = ~ f1_same_third_eq24;
+  assign \$303  = ~ f1_same_third_eq27;
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = ~ f1_same_third_eq30;
+  assign \$306  = ~ f1_same_third_eq33;
+  assign \$307  = \$305  | \$306 ;
+  assign \$308  = \$304  | \$307 ;
+  assign \$309  = ~ f1_same_third_eq36;
+  assign \$310  = ~ f1_same_third_eq39;
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = \$308  | \$311 ;
+  assign \$313  = \$301  | \$312 ;
+  assign \$314  = ~ \$313 ;
+  assign \$315  = f2_tag + 1'h1;
+  assign \$316  = ! f2_pool;
+  assign \$317  = f2_pool == 1'h1;
+  assign \$318  = f2_pool == 2'h2;
+  assign \$319  = a4_tag ^ f2_tag;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = \$320  + 1'h1;
+  assign \$322  = a5_tag ^ f2_tag;
+  assign \$323  = ~ \$322 ;
+  assign \$324  = \$323  + 1'h1;
+  assign \$325  = a4_tag + 1'h1;
+  assign \$326  = a5_tag + 1'h1;
+  assign \$327  = \$893 [11] ? \$325 [7:0] : \$326 [7:0];
+  assign \$328  = \$893 [11] ? a4_snap : a5_snap;
+  assign \$329  = f2_same_third & f5_ok;
+  assign \$330  = ~ \$893 [11];
+  assign \$331  = \$signal$259  & \$330 ;
+  assign \$332  = ~ \$897 [11];
+  assign \$333  = \$331  & \$332 ;
+  assign \$334  = f2_same_third & f5_ok;
+  assign \$335  = ~ \$334 ;
+  assign \$336  = \$333  & \$335 ;
+  assign \$337  = a4_tag + 1'h1;
+  assign \$338  = ~ f3_never_granted;
+  assign \$339  = ~ rel_f2;
+  assign \$340  = ~ f3_rel_f3;
+  assign \$342  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$343  = \$341  & \$342 ;
+  assign \$345  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = \$343  | \$346 ;
+  assign \$349  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = \$347  | \$350 ;
+  assign \$352  = \$340  & \$351 ;
+  assign \$353  = f3_hit_a3 | \$352 ;
+  assign \$354  = \$339  & \$353 ;
+  assign \$355  = f3_hit_a2 | \$354 ;
+  assign \$356  = \$338  & \$355 ;
+  assign \$357  = f3_hit_a2 | f3_hit_a3;
+  assign \$359  = \$358  & small_grant_r0_b0[1];
+  assign \$361  = \$360  & medium_grant_r0_b0[1];
+  assign \$362  = \$359  | \$361 ;
+  assign \$364  = \$363  & large_grant_r0_b0[1];
   assign \$365  = \$362  | \$364 ;
-  assign \$367  = \$366  & large_grant_r0_b0[2];
-  assign \$368  = \$365  | \$367 ;
-  assign \$370  = \$369  & small_grant_r0_b0[3];
-  assign \$372  = \$371  & medium_grant_r0_b0[3];
+  assign \$367  = \$366  & small_grant_r0_b0[2];
+  assign \$369  = \$368  & medium_grant_r0_b0[2];
+  assign \$370  = \$367  | \$369 ;
+  assign \$372  = \$371  & large_grant_r0_b0[2];
   assign \$373  = \$370  | \$372 ;
-  assign \$375  = \$374  & large_grant_r0_b0[3];
-  assign \$376  = \$373  | \$375 ;
-  assign \$378  = \$377  & small_grant_r0_b0[4];
-  assign \$380  = \$379  & medium_grant_r0_b0[4];
+  assign \$375  = \$374  & small_grant_r0_b0[3];
+  assign \$377  = \$376  & medium_grant_r0_b0[3];
+  assign \$378  = \$375  | \$377 ;
+  assign \$380  = \$379  & large_grant_r0_b0[3];
   assign \$381  = \$378  | \$380 ;
-  assign \$383  = \$382  & large_grant_r0_b0[4];
-  assign \$384  = \$381  | \$383 ;
-  assign \$386  = \$385  & small_grant_r0_b0[5];
-  assign \$388  = \$387  & medium_grant_r0_b0[5];
+  assign \$383  = \$382  & small_grant_r0_b0[4];
+  assign \$385  = \$384  & medium_grant_r0_b0[4];
+  assign \$386  = \$383  | \$385 ;
+  assign \$388  = \$387  & large_grant_r0_b0[4];
   assign \$389  = \$386  | \$388 ;
-  assign \$391  = \$390  & large_grant_r0_b0[5];
-  assign \$392  = \$389  | \$391 ;
-  assign \$394  = \$393  & small_grant_r0_b0[6];
-  assign \$396  = \$395  & medium_grant_r0_b0[6];
+  assign \$391  = \$390  & small_grant_r0_b0[5];
+  assign \$393  = \$392  & medium_grant_r0_b0[5];
+  assign \$394  = \$391  | \$393 ;
+  assign \$396  = \$395  & large_grant_r0_b0[5];
   assign \$397  = \$394  | \$396 ;
-  assign \$399  = \$398  & large_grant_r0_b0[6];
-  assign \$400  = \$397  | \$399 ;
-  assign \$402  = \$401  & small_grant_r0_b0[7];
-  assign \$404  = \$403  & medium_grant_r0_b0[7];
+  assign \$399  = \$398  & small_grant_r0_b0[6];
+  assign \$401  = \$400  & medium_grant_r0_b0[6];
+  assign \$402  = \$399  | \$401 ;
+  assign \$404  = \$403  & large_grant_r0_b0[6];
   assign \$405  = \$402  | \$404 ;
-  assign \$407  = \$406  & large_grant_r0_b0[7];
-  assign \$408  = \$405  | \$407 ;
-  assign \$410  = \$409  & small_grant_r0_b0[8];
-  assign \$412  = \$411  & medium_grant_r0_b0[8];
+  assign \$407  = \$406  & small_grant_r0_b0[7];
+  assign \$409  = \$408  & medium_grant_r0_b0[7];
+  assign \$410  = \$407  | \$409 ;
+  assign \$412  = \$411  & large_grant_r0_b0[7];
   assign \$413  = \$410  | \$412 ;
-  assign \$415  = \$414  & large_grant_r0_b0[8];
-  assign \$416  = \$413  | \$415 ;
-  assign \$417  = \$352  ? f3_older_tag : { \$416 , \$408 , \$400 , \$392 , \$384 , \$376 , \$368 , \$360  };
-  assign \$418  = f3_hit_a2 | f3_hit_a3;
-  assign \$420  = \$419  & small_grant_r0_b0[0];
-  assign \$422  = \$421  & medium_grant_r0_b0[0];
-  assign \$423  = \$420  | \$422 ;
-  assign \$425  = \$424  & large_grant_r0_b0[0];
-  assign \$426  = \$423  | \$425 ;
-  assign \$427  = \$418  ? f3_older_snap : \$426 ;
-  assign \$428  = f3_go & \$996 [11];
-  assign \$429  = a4_tag ^ f3_tag;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = \$430  + 1'h1;
-  assign \$432  = \$428  & \$431 [8];
-  assign \$433  = ~ f3_never_granted;
-  assign \$434  = f3_go & \$433 ;
-  assign \$435  = ~ \$996 [11];
-  assign \$436  = \$434  & \$435 ;
-  assign \$437  = ~ rel_f2;
-  assign \$438  = \$437  & f3_hit_a3;
-  assign \$439  = f3_hit_a2 | \$438 ;
-  assign \$440  = \$436  & \$439 ;
-  assign \$441  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$442  = \$440  & \$441 ;
-  assign \$443  = ~ rel_f2;
-  assign \$444  = f3_quiet & \$443 ;
-  assign \$445  = ~ \$996 [11];
-  assign \$446  = \$444  & \$445 ;
-  assign \$447  = \$446  ? f3_in : 3'h0;
-  assign \$448  = ~ f3_never_granted;
-  assign \$450  = { \$449 , small_parity_r0_b0, small_grant_r0_b0[8:1] } ^ { 1'h1, small_grant_r0_b0[0], f3_tag };
-  assign \$451  = ~ \$450 ;
-  assign \$452  = \$451  + 1'h1;
+  assign \$415  = \$414  & small_grant_r0_b0[8];
+  assign \$417  = \$416  & medium_grant_r0_b0[8];
+  assign \$418  = \$415  | \$417 ;
+  assign \$420  = \$419  & large_grant_r0_b0[8];
+  assign \$421  = \$418  | \$420 ;
+  assign \$422  = \$357  ? f3_older_next : { \$421 , \$413 , \$405 , \$397 , \$389 , \$381 , \$373 , \$365  };
+  assign \$423  = f3_hit_a2 | f3_hit_a3;
+  assign \$425  = \$424  & small_grant_r0_b0[0];
+  assign \$427  = \$426  & medium_grant_r0_b0[0];
+  assign \$428  = \$425  | \$427 ;
+  assign \$430  = \$429  & large_grant_r0_b0[0];
+  assign \$431  = \$428  | \$430 ;
+  assign \$432  = \$423  ? f3_older_snap : \$431 ;
+  assign \$433  = f3_go & \$901 [11];
+  assign \$434  = a4_tag ^ f3_tag;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = \$435  + 1'h1;
+  assign \$437  = \$433  & \$436 [8];
+  assign \$438  = ~ f3_never_granted;
+  assign \$439  = f3_go & \$438 ;
+  assign \$440  = ~ \$901 [11];
+  assign \$441  = \$439  & \$440 ;
+  assign \$442  = ~ rel_f2;
+  assign \$443  = \$442  & f3_hit_a3;
+  assign \$444  = f3_hit_a2 | \$443 ;
+  assign \$445  = \$441  & \$444 ;
+  assign \$446  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$447  = \$445  & \$446 ;
+  assign \$448  = ~ rel_f2;
+  assign \$449  = f3_quiet & \$448 ;
+  assign \$450  = ~ \$901 [11];
+  assign \$451  = \$449  & \$450 ;
+  assign \$452  = \$451  ? f3_in : 3'h0;
   assign \$453  = ~ f3_never_granted;
-  assign \$455  = { \$454 , medium_parity_r0_b0, medium_grant_r0_b0[8:1] } ^ { 1'h1, medium_grant_r0_b0[0], f3_tag };
+  assign \$455  = { \$454 , small_parity_r0_b0, small_grant_r0_b0[8:1] } ^ { 1'h1, small_grant_r0_b0[0], f3_next };
   assign \$456  = ~ \$455 ;
   assign \$457  = \$456  + 1'h1;
   assign \$458  = ~ f3_never_granted;
-  assign \$460  = { \$459 , large_parity_r0_b0, large_grant_r0_b0[8:1] } ^ { 1'h1, large_grant_r0_b0[0], f3_tag };
+  assign \$460  = { \$459 , medium_parity_r0_b0, medium_grant_r0_b0[8:1] } ^ { 1'h1, medium_grant_r0_b0[0], f3_next };
   assign \$461  = ~ \$460 ;
   assign \$462  = \$461  + 1'h1;
-  assign \$463  = x1_select & f1_hit;
-  assign \$464  = | \$463 ;
-  assign \$465  = x1_select & f2_in;
-  assign \$466  = | \$465 ;
-  assign \$467  = f2_flushed | \$466 ;
-  assign \$468  = x1_select | x0_select;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$471  = { 1'h0, \$469  } & { \$470 [2], \$470  };
-  assign \$472  = { 1'h0, f3_in } & \$471 ;
-  assign \$473  = \$996 [11] ? 3'h0 : \$1004 [2:0];
-  assign \$474  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$475  = ~ \$474 ;
-  assign \$476  = \$475  + 1'h1;
-  assign \$477  = \release  & \$476 [11];
-  assign \$478  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$479  = ~ \$478 ;
-  assign \$480  = \$479  + 1'h1;
-  assign \$481  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$482  = ~ \$481 ;
-  assign \$483  = \$482  + 1'h1;
-  assign \$484  = ~ f4_prev_released;
-  assign \$485  = \$484  & f4_by_older;
-  assign \$486  = f4_by_a1 | \$485 ;
-  assign \$487  = f4_live[0] & \$486 ;
-  assign \$488  = ~ f4_prev_released;
-  assign \$489  = \$488  & f4_by_mem_live[0];
-  assign \$490  = \$489  & f4_mem_ok[0];
-  assign \$491  = \$487  | \$490 ;
-  assign \$492  = ~ f4_prev_released;
-  assign \$493  = \$492  & f4_by_older;
-  assign \$494  = f4_by_a1 | \$493 ;
-  assign \$495  = f4_live[0] & \$494 ;
-  assign \$496  = ~ f4_prev_released;
-  assign \$497  = \$496  & f4_by_mem_live[0];
-  assign \$498  = \$497  & f4_mem_ok[0];
-  assign \$499  = \$495  | \$498 ;
-  assign \$500  = small_queue_waddr == 8'hff;
-  assign \$501  = small_queue_waddr + 1'h1;
-  assign \$502  = \$500  ? 9'h000 : \$501 ;
-  assign \$503  = small_pushed == small_popped;
-  assign \$504  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$505  = \$503  ? 9'h000 : \$504 ;
-  assign \$506  = $signed({ 1'h0, small_count }) + $signed(\$505 );
-  assign \$507  = ! small_pushed;
-  assign \$508  = ! small_popped;
-  assign \$509  = \$507  & \$508 ;
-  assign \$510  = small_pop ? small_at[1] : small_at[0];
-  assign \$511  = ~ \$510 ;
-  assign \$512  = small_push | \$511 ;
-  assign \$513  = ! small_pushed;
-  assign \$515  = \$513  & \$514 ;
-  assign \$516  = small_count == 2'h3;
-  assign \$517  = small_pop ? small_at[2] : small_at[1];
-  assign \$518  = ~ \$517 ;
-  assign \$519  = small_push | \$518 ;
-  assign \$521  = ! small_popped;
-  assign \$522  = \$520  & \$521 ;
-  assign \$523  = small_pop ? small_at[0] : 1'h0;
-  assign \$524  = ~ \$523 ;
-  assign \$525  = small_push | \$524 ;
-  assign \$528  = \$526  & \$527 ;
-  assign \$529  = small_pop ? small_at[1] : small_at[0];
-  assign \$530  = ~ \$529 ;
-  assign \$531  = small_push | \$530 ;
-  assign \$532  = ~ f4_prev_released;
-  assign \$533  = \$532  & f4_by_older;
-  assign \$534  = f4_by_a1 | \$533 ;
-  assign \$535  = f4_live[1] & \$534 ;
-  assign \$536  = ~ f4_prev_released;
-  assign \$537  = \$536  & f4_by_mem_live[1];
-  assign \$538  = \$537  & f4_mem_ok[1];
-  assign \$539  = \$535  | \$538 ;
-  assign \$540  = ~ f4_prev_released;
-  assign \$541  = \$540  & f4_by_older;
-  assign \$542  = f4_by_a1 | \$541 ;
-  assign \$543  = f4_live[1] & \$542 ;
-  assign \$544  = ~ f4_prev_released;
-  assign \$545  = \$544  & f4_by_mem_live[1];
-  assign \$546  = \$545  & f4_mem_ok[1];
-  assign \$547  = \$543  | \$546 ;
-  assign \$548  = medium_queue_waddr == 7'h7f;
-  assign \$549  = medium_queue_waddr + 1'h1;
-  assign \$550  = \$548  ? 8'h00 : \$549 ;
-  assign \$551  = medium_pushed == medium_popped;
-  assign \$552  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$553  = \$551  ? 8'h00 : \$552 ;
-  assign \$554  = $signed({ 1'h0, medium_count }) + $signed(\$553 );
-  assign \$555  = ! medium_pushed;
-  assign \$556  = ! medium_popped;
-  assign \$557  = \$555  & \$556 ;
-  assign \$558  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$559  = ~ \$558 ;
-  assign \$560  = medium_push | \$559 ;
-  assign \$561  = ! medium_pushed;
-  assign \$563  = \$561  & \$562 ;
-  assign \$564  = medium_count == 2'h3;
-  assign \$565  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$566  = ~ \$565 ;
-  assign \$567  = medium_push | \$566 ;
-  assign \$569  = ! medium_popped;
-  assign \$570  = \$568  & \$569 ;
-  assign \$571  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$572  = ~ \$571 ;
-  assign \$573  = medium_push | \$572 ;
-  assign \$576  = \$574  & \$575 ;
-  assign \$577  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$578  = ~ \$577 ;
-  assign \$579  = medium_push | \$578 ;
-  assign \$580  = ~ f4_prev_released;
-  assign \$581  = \$580  & f4_by_older;
-  assign \$582  = f4_by_a1 | \$581 ;
-  assign \$583  = f4_live[2] & \$582 ;
-  assign \$584  = ~ f4_prev_released;
-  assign \$585  = \$584  & f4_by_mem_live[2];
-  assign \$586  = \$585  & f4_mem_ok[2];
-  assign \$587  = \$583  | \$586 ;
-  assign \$588  = ~ f4_prev_released;
-  assign \$589  = \$588  & f4_by_older;
-  assign \$590  = f4_by_a1 | \$589 ;
-  assign \$591  = f4_live[2] & \$590 ;
-  assign \$592  = ~ f4_prev_released;
-  assign \$593  = \$592  & f4_by_mem_live[2];
-  assign \$594  = \$593  & f4_mem_ok[2];
-  assign \$595  = \$591  | \$594 ;
-  assign \$596  = large_queue_waddr == 6'h2f;
-  assign \$597  = large_queue_waddr + 1'h1;
-  assign \$598  = \$596  ? 7'h00 : \$597 ;
-  assign \$599  = large_pushed == large_popped;
-  assign \$600  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$601  = \$599  ? 6'h00 : \$600 ;
-  assign \$602  = $signed({ 1'h0, large_count }) + $signed(\$601 );
-  assign \$603  = ! large_pushed;
-  assign \$604  = ! large_popped;
-  assign \$605  = \$603  & \$604 ;
-  assign \$606  = large_pop ? large_at[1] : large_at[0];
-  assign \$607  = ~ \$606 ;
-  assign \$608  = large_push | \$607 ;
-  assign \$609  = ! large_pushed;
-  assign \$611  = \$609  & \$610 ;
-  assign \$612  = large_count == 2'h3;
-  assign \$613  = large_pop ? large_at[2] : large_at[1];
-  assign \$614  = ~ \$613 ;
-  assign \$615  = large_push | \$614 ;
-  assign \$617  = ! large_popped;
-  assign \$618  = \$616  & \$617 ;
-  assign \$619  = large_pop ? large_at[0] : 1'h0;
-  assign \$620  = ~ \$619 ;
-  assign \$621  = large_push | \$620 ;
-  assign \$624  = \$622  & \$623 ;
-  assign \$625  = large_pop ? large_at[1] : large_at[0];
-  assign \$626  = ~ \$625 ;
-  assign \$627  = large_push | \$626 ;
-  assign \$628  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$629  = ~ \$628 ;
-  assign \$630  = f5_wrote & a2_ring;
-  assign \$631  = { \$630 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$632  = ~ \$631 ;
-  assign \$633  = \$632  + 1'h1;
-  assign \$634  = \release  & f4_taken_a2;
-  assign \$635  = a3_ring & a3_lapped;
-  assign \$637  = \release  & f4_taken_a3;
-  assign \$638  = a3_released | \$637 ;
-  assign \$639  = ~ a4_released;
-  assign \$640  = a4_prev_held & \$639 ;
-  assign \$641  = \release  & f4_taken_a4;
-  assign \$642  = ~ \$641 ;
-  assign \$643  = \$640  & \$642 ;
-  assign \$644  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$645  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$646  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$647  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$648  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
-  assign \$649  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
-  assign \$650  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
-  assign \$651  = x1_select[0] ? 9'h000 : small_fresh;
-  assign \$652  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$652 ;
-  assign \$653  = ~ x1_select[0];
-  assign \$654  = a1_select[0] & \$653 ;
-  assign \$655  = ~ small_has_fresh;
-  assign \$656  = \$654  & \$655 ;
-  assign small_pop = \$656  & small_nonempty;
-  assign \$657  = x1_select[1] ? 8'h00 : medium_fresh;
-  assign \$658  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$658 ;
-  assign \$659  = ~ x1_select[1];
-  assign \$660  = a1_select[1] & \$659 ;
-  assign \$661  = ~ medium_has_fresh;
-  assign \$662  = \$660  & \$661 ;
-  assign medium_pop = \$662  & medium_nonempty;
+  assign \$463  = ~ f3_never_granted;
+  assign \$465  = { \$464 , large_parity_r0_b0, large_grant_r0_b0[8:1] } ^ { 1'h1, large_grant_r0_b0[0], f3_next };
+  assign \$466  = ~ \$465 ;
+  assign \$467  = \$466  + 1'h1;
+  assign \$468  = x1_select & f1_hit;
+  assign \$469  = | \$468 ;
+  assign \$470  = x1_select & f2_in;
+  assign \$471  = | \$470 ;
+  assign \$472  = f2_flushed | \$471 ;
+  assign \$473  = x1_select | x0_select;
+  assign \$474  = ~ \$473 ;
+  assign \$475  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$476  = { 1'h0, \$474  } & { \$475 [2], \$475  };
+  assign \$477  = { 1'h0, f3_in } & \$476 ;
+  assign \$478  = \$901 [11] ? 3'h0 : \$909 [2:0];
+  assign \$479  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$480  = ~ \$479 ;
+  assign \$481  = \$480  + 1'h1;
+  assign \$482  = \release  & \$481 [11];
+  assign \$483  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$484  = ~ \$483 ;
+  assign \$485  = \$484  + 1'h1;
+  assign \$486  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$487  + 1'h1;
+  assign \$489  = ~ f4_prev_released;
+  assign \$490  = \$489  & f4_by_older;
+  assign \$491  = f4_by_a1 | \$490 ;
+  assign \$492  = f4_live[0] & \$491 ;
+  assign \$493  = ~ f4_prev_released;
+  assign \$494  = \$493  & f4_by_mem_live[0];
+  assign \$495  = \$494  & f4_mem_ok[0];
+  assign \$496  = \$492  | \$495 ;
+  assign \$497  = ~ f4_prev_released;
+  assign \$498  = \$497  & f4_by_older;
+  assign \$499  = f4_by_a1 | \$498 ;
+  assign \$500  = f4_live[0] & \$499 ;
+  assign \$501  = ~ f4_prev_released;
+  assign \$502  = \$501  & f4_by_mem_live[0];
+  assign \$503  = \$502  & f4_mem_ok[0];
+  assign \$504  = \$500  | \$503 ;
+  assign \$505  = small_queue_waddr == 8'hff;
+  assign \$506  = small_queue_waddr + 1'h1;
+  assign \$507  = \$505  ? 9'h000 : \$506 ;
+  assign \$508  = small_pushed == small_popped;
+  assign \$509  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$510  = \$508  ? 9'h000 : \$509 ;
+  assign \$511  = $signed({ 1'h0, small_count }) + $signed(\$510 );
+  assign \$512  = ! small_pushed;
+  assign \$513  = ! small_popped;
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = small_pop ? small_at[1] : small_at[0];
+  assign \$516  = ~ \$515 ;
+  assign \$517  = small_push | \$516 ;
+  assign \$518  = ! small_pushed;
+  assign \$520  = \$518  & \$519 ;
+  assign \$521  = small_count == 2'h3;
+  assign \$522  = small_pop ? small_at[2] : small_at[1];
+  assign \$523  = ~ \$522 ;
+  assign \$524  = small_push | \$523 ;
+  assign \$526  = ! small_popped;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = small_pop ? small_at[0] : 1'h0;
+  assign \$529  = ~ \$528 ;
+  assign \$530  = small_push | \$529 ;
+  assign \$533  = \$531  & \$532 ;
+  assign \$534  = small_pop ? small_at[1] : small_at[0];
+  assign \$535  = ~ \$534 ;
+  assign \$536  = small_push | \$535 ;
+  assign \$537  = ~ f4_prev_released;
+  assign \$538  = \$537  & f4_by_older;
+  assign \$539  = f4_by_a1 | \$538 ;
+  assign \$540  = f4_live[1] & \$539 ;
+  assign \$541  = ~ f4_prev_released;
+  assign \$542  = \$541  & f4_by_mem_live[1];
+  assign \$543  = \$542  & f4_mem_ok[1];
+  assign \$544  = \$540  | \$543 ;
+  assign \$545  = ~ f4_prev_released;
+  assign \$546  = \$545  & f4_by_older;
+  assign \$547  = f4_by_a1 | \$546 ;
+  assign \$548  = f4_live[1] & \$547 ;
+  assign \$549  = ~ f4_prev_released;
+  assign \$550  = \$549  & f4_by_mem_live[1];
+  assign \$551  = \$550  & f4_mem_ok[1];
+  assign \$552  = \$548  | \$551 ;
+  assign \$553  = medium_queue_waddr == 7'h7f;
+  assign \$554  = medium_queue_waddr + 1'h1;
+  assign \$555  = \$553  ? 8'h00 : \$554 ;
+  assign \$556  = medium_pushed == medium_popped;
+  assign \$557  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$558  = \$556  ? 8'h00 : \$557 ;
+  assign \$559  = $signed({ 1'h0, medium_count }) + $signed(\$558 );
+  assign \$560  = ! medium_pushed;
+  assign \$561  = ! medium_popped;
+  assign \$562  = \$560  & \$561 ;
+  assign \$563  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$564  = ~ \$563 ;
+  assign \$565  = medium_push | \$564 ;
+  assign \$566  = ! medium_pushed;
+  assign \$568  = \$566  & \$567 ;
+  assign \$569  = medium_count == 2'h3;
+  assign \$570  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$571  = ~ \$570 ;
+  assign \$572  = medium_push | \$571 ;
+  assign \$574  = ! medium_popped;
+  assign \$575  = \$573  & \$574 ;
+  assign \$576  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$577  = ~ \$576 ;
+  assign \$578  = medium_push | \$577 ;
+  assign \$581  = \$579  & \$580 ;
+  assign \$582  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$583  = ~ \$582 ;
+  assign \$584  = medium_push | \$583 ;
+  assign \$585  = ~ f4_prev_released;
+  assign \$586  = \$585  & f4_by_older;
+  assign \$587  = f4_by_a1 | \$586 ;
+  assign \$588  = f4_live[2] & \$587 ;
+  assign \$589  = ~ f4_prev_released;
+  assign \$590  = \$589  & f4_by_mem_live[2];
+  assign \$591  = \$590  & f4_mem_ok[2];
+  assign \$592  = \$588  | \$591 ;
+  assign \$593  = ~ f4_prev_released;
+  assign \$594  = \$593  & f4_by_older;
+  assign \$595  = f4_by_a1 | \$594 ;
+  assign \$596  = f4_live[2] & \$595 ;
+  assign \$597  = ~ f4_prev_released;
+  assign \$598  = \$597  & f4_by_mem_live[2];
+  assign \$599  = \$598  & f4_mem_ok[2];
+  assign \$600  = \$596  | \$599 ;
+  assign \$601  = large_queue_waddr == 6'h2f;
+  assign \$602  = large_queue_waddr + 1'h1;
+  assign \$603  = \$601  ? 7'h00 : \$602 ;
+  assign \$604  = large_pushed == large_popped;
+  assign \$605  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$606  = \$604  ? 6'h00 : \$605 ;
+  assign \$607  = $signed({ 1'h0, large_count }) + $signed(\$606 );
+  assign \$608  = ! large_pushed;
+  assign \$609  = ! large_popped;
+  assign \$610  = \$608  & \$609 ;
+  assign \$611  = large_pop ? large_at[1] : large_at[0];
+  assign \$612  = ~ \$611 ;
+  assign \$613  = large_push | \$612 ;
+  assign \$614  = ! large_pushed;
+  assign \$616  = \$614  & \$615 ;
+  assign \$617  = large_count == 2'h3;
+  assign \$618  = large_pop ? large_at[2] : large_at[1];
+  assign \$619  = ~ \$618 ;
+  assign \$620  = large_push | \$619 ;
+  assign \$622  = ! large_popped;
+  assign \$623  = \$621  & \$622 ;
+  assign \$624  = large_pop ? large_at[0] : 1'h0;
+  assign \$625  = ~ \$624 ;
+  assign \$626  = large_push | \$625 ;
+  assign \$629  = \$627  & \$628 ;
+  assign \$630  = large_pop ? large_at[1] : large_at[0];
+  assign \$631  = ~ \$630 ;
+  assign \$632  = large_push | \$631 ;
+  assign \$633  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$634  = ~ \$633 ;
+  assign \$635  = f5_wrote & a2_ring;
+  assign \$636  = { \$635 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$637  = ~ \$636 ;
+  assign \$638  = \$637  + 1'h1;
+  assign \$639  = \release  & f4_taken_a2;
+  assign \$640  = a3_ring & a3_lapped;
+  assign \$642  = \release  & f4_taken_a3;
+  assign \$643  = a3_released | \$642 ;
+  assign \$644  = ~ a4_released;
+  assign \$645  = a4_prev_held & \$644 ;
+  assign \$646  = \release  & f4_taken_a4;
+  assign \$647  = ~ \$646 ;
+  assign \$648  = \$645  & \$647 ;
+  assign \$649  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$650  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
+  assign \$651  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$652  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$653  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
+  assign \$654  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
+  assign \$655  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
+  assign \$656  = small_grant_w_data[8:1] + 1'h1;
+  assign \$657  = medium_grant_w_data[8:1] + 1'h1;
+  assign \$658  = large_grant_w_data[8:1] + 1'h1;
+  assign \$659  = x1_select[0] ? 9'h000 : small_fresh;
+  assign \$660  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$660 ;
+  assign \$661  = ~ x1_select[0];
+  assign \$662  = a1_select[0] & \$661 ;
+  assign \$663  = ~ small_has_fresh;
+  assign \$664  = \$662  & \$663 ;
+  assign small_pop = \$664  & small_nonempty;
+  assign \$665  = x1_select[1] ? 8'h00 : medium_fresh;
+  assign \$666  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$666 ;
+  assign \$667  = ~ x1_select[1];
+  assign \$668  = a1_select[1] & \$667 ;
+  assign \$669  = ~ medium_has_fresh;
+  assign \$670  = \$668  & \$669 ;
+  assign medium_pop = \$670  & medium_nonempty;
   assign large_fresh_slot = x1_select[2] ? 6'h00 : large_fresh;
-  assign \$663  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$663 ;
-  assign \$664  = ~ x1_select[2];
-  assign \$665  = a1_select[2] & \$664 ;
-  assign \$666  = ~ large_has_fresh;
-  assign \$667  = \$665  & \$666 ;
-  assign large_pop = \$667  & large_nonempty;
-  assign \$668  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$670  = \$669  & small_queue_r0_b0[0];
-  assign \$672  = \$671  & medium_queue_r0_b0[0];
-  assign \$674  = \$673  & large_queue_r0_b0[0];
-  assign \$675  = { \$674 , \$672 , \$670 , \$668  } + 4'hf;
-  assign \$676  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$678  = \$677  & small_queue_r0_b0[1];
-  assign \$680  = \$679  & medium_queue_r0_b0[1];
-  assign \$682  = \$681  & large_queue_r0_b0[1];
+  assign \$671  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$671 ;
+  assign \$672  = ~ x1_select[2];
+  assign \$673  = a1_select[2] & \$672 ;
+  assign \$674  = ~ large_has_fresh;
+  assign \$675  = \$673  & \$674 ;
+  assign large_pop = \$675  & large_nonempty;
+  assign \$676  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$678  = \$677  & small_queue_r0_b0[0];
+  assign \$680  = \$679  & medium_queue_r0_b0[0];
+  assign \$682  = \$681  & large_queue_r0_b0[0];
   assign \$683  = { \$682 , \$680 , \$678 , \$676  } + 4'hf;
-  assign \$684  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$686  = \$685  & small_queue_r0_b0[2];
-  assign \$688  = \$687  & medium_queue_r0_b0[2];
-  assign \$690  = \$689  & large_queue_r0_b0[2];
+  assign \$684  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$686  = \$685  & small_queue_r0_b0[1];
+  assign \$688  = \$687  & medium_queue_r0_b0[1];
+  assign \$690  = \$689  & large_queue_r0_b0[1];
   assign \$691  = { \$690 , \$688 , \$686 , \$684  } + 4'hf;
-  assign \$692  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$694  = \$693  & small_queue_r0_b0[3];
-  assign \$696  = \$695  & medium_queue_r0_b0[3];
-  assign \$698  = \$697  & large_queue_r0_b0[3];
+  assign \$692  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$694  = \$693  & small_queue_r0_b0[2];
+  assign \$696  = \$695  & medium_queue_r0_b0[2];
+  assign \$698  = \$697  & large_queue_r0_b0[2];
   assign \$699  = { \$698 , \$696 , \$694 , \$692  } + 4'hf;
-  assign \$700  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$702  = \$701  & small_queue_r0_b0[4];
-  assign \$704  = \$703  & medium_queue_r0_b0[4];
-  assign \$706  = \$705  & large_queue_r0_b0[4];
+  assign \$700  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$702  = \$701  & small_queue_r0_b0[3];
+  assign \$704  = \$703  & medium_queue_r0_b0[3];
+  assign \$706  = \$705  & large_queue_r0_b0[3];
   assign \$707  = { \$706 , \$704 , \$702 , \$700  } + 4'hf;
-  assign \$708  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$710  = \$709  & small_queue_r0_b0[5];
-  assign \$712  = \$711  & medium_queue_r0_b0[5];
-  assign \$714  = \$713  & large_queue_r0_b0[5];
+  assign \$708  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$710  = \$709  & small_queue_r0_b0[4];
+  assign \$712  = \$711  & medium_queue_r0_b0[4];
+  assign \$714  = \$713  & large_queue_r0_b0[4];
   assign \$715  = { \$714 , \$712 , \$710 , \$708  } + 4'hf;
-  assign \$716  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$718  = \$717  & small_queue_r0_b0[6];
-  assign \$719  = \$716  | \$718 ;
-  assign \$721  = \$720  & medium_queue_r0_b0[6];
-  assign \$722  = \$719  | \$721 ;
-  assign \$723  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$725  = \$724  & small_queue_r0_b0[7];
-  assign \$726  = \$723  | \$725 ;
-  assign \$727  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$728  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$729  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$731  = \$730  & small_queue_r0_b0[8];
-  assign \$733  = \$732  & medium_queue_r0_b0[7];
-  assign \$735  = \$734  & large_queue_r0_b0[6];
-  assign \$736  = { \$735 , \$733 , \$731 , \$729 , \$728 , \$727  } + 6'h3f;
-  assign \$737  = a3_fwd_ok & a3_hit_a1;
-  assign \$738  = a3_fwd_ok & a3_older_hit;
-  assign \$741  = \$740  & small_grant_r1_b0[1];
-  assign \$743  = \$742  & medium_grant_r1_b0[1];
-  assign \$745  = \$744  & large_grant_r1_b0[1];
-  assign \$747  = \$746  & small_queue_r0_b0[9];
-  assign \$749  = \$748  & medium_queue_r0_b0[8];
-  assign \$751  = \$750  & large_queue_r0_b0[7];
-  assign \$752  = { \$751 , \$749 , \$747 , \$745 , \$743 , \$741 , \$739  } + 7'h7f;
-  assign \$755  = \$754  & small_grant_r1_b0[2];
-  assign \$757  = \$756  & medium_grant_r1_b0[2];
-  assign \$759  = \$758  & large_grant_r1_b0[2];
-  assign \$761  = \$760  & small_queue_r0_b0[10];
-  assign \$763  = \$762  & medium_queue_r0_b0[9];
-  assign \$765  = \$764  & large_queue_r0_b0[8];
-  assign \$766  = { \$765 , \$763 , \$761 , \$759 , \$757 , \$755 , \$753  } + 7'h7f;
-  assign \$769  = \$768  & small_grant_r1_b0[3];
-  assign \$771  = \$770  & medium_grant_r1_b0[3];
-  assign \$773  = \$772  & large_grant_r1_b0[3];
-  assign \$775  = \$774  & small_queue_r0_b0[11];
-  assign \$777  = \$776  & medium_queue_r0_b0[10];
-  assign \$779  = \$778  & large_queue_r0_b0[9];
-  assign \$780  = { \$779 , \$777 , \$775 , \$773 , \$771 , \$769 , \$767  } + 7'h7f;
-  assign \$783  = \$782  & small_grant_r1_b0[4];
-  assign \$785  = \$784  & medium_grant_r1_b0[4];
-  assign \$787  = \$786  & large_grant_r1_b0[4];
-  assign \$789  = \$788  & small_queue_r0_b0[12];
-  assign \$791  = \$790  & medium_queue_r0_b0[11];
-  assign \$793  = \$792  & large_queue_r0_b0[10];
-  assign \$794  = { \$793 , \$791 , \$789 , \$787 , \$785 , \$783 , \$781  } + 7'h7f;
-  assign \$797  = \$796  & small_grant_r1_b0[5];
-  assign \$799  = \$798  & medium_grant_r1_b0[5];
-  assign \$801  = \$800  & large_grant_r1_b0[5];
-  assign \$803  = \$802  & small_queue_r0_b0[13];
-  assign \$805  = \$804  & medium_queue_r0_b0[12];
-  assign \$807  = \$806  & large_queue_r0_b0[11];
-  assign \$808  = { \$807 , \$805 , \$803 , \$801 , \$799 , \$797 , \$795  } + 7'h7f;
-  assign \$811  = \$810  & small_grant_r1_b0[6];
-  assign \$813  = \$812  & medium_grant_r1_b0[6];
-  assign \$815  = \$814  & large_grant_r1_b0[6];
-  assign \$817  = \$816  & small_queue_r0_b0[14];
-  assign \$819  = \$818  & medium_queue_r0_b0[13];
-  assign \$821  = \$820  & large_queue_r0_b0[12];
-  assign \$822  = { \$821 , \$819 , \$817 , \$815 , \$813 , \$811 , \$809  } + 7'h7f;
-  assign \$825  = \$824  & small_grant_r1_b0[7];
-  assign \$827  = \$826  & medium_grant_r1_b0[7];
-  assign \$829  = \$828  & large_grant_r1_b0[7];
-  assign \$831  = \$830  & small_queue_r0_b0[15];
-  assign \$833  = \$832  & medium_queue_r0_b0[14];
-  assign \$835  = \$834  & large_queue_r0_b0[13];
-  assign \$836  = { \$835 , \$833 , \$831 , \$829 , \$827 , \$825 , \$823  } + 7'h7f;
-  assign \$839  = \$838  & small_grant_r1_b0[8];
-  assign \$841  = \$840  & medium_grant_r1_b0[8];
-  assign \$843  = \$842  & large_grant_r1_b0[8];
-  assign \$845  = \$844  & small_queue_r0_b0[16];
-  assign \$847  = \$846  & medium_queue_r0_b0[15];
-  assign \$849  = \$848  & large_queue_r0_b0[14];
-  assign \$850  = { \$849 , \$847 , \$845 , \$843 , \$841 , \$839 , \$837  } + 7'h7f;
-  assign \$851  = { \$850 [7], \$836 [7], \$822 [7], \$808 [7], \$794 [7], \$780 [7], \$766 [7], \$752 [7] } + 1'h1;
-  assign \$852  = \$738  ? a3_older_next : \$851 [7:0];
-  assign \$signal$172  = \$737  ? a4_tag_next : \$852 ;
-  assign \$853  = a3_fwd_ok & a3_hit_a1;
-  assign \$854  = a4_tag_next + 1'h1;
-  assign \$855  = a3_fwd_ok & a3_older_hit;
-  assign \$856  = a3_older_next + 1'h1;
-  assign \$859  = \$858  & small_grant_r1_b0[1];
-  assign \$861  = \$860  & medium_grant_r1_b0[1];
-  assign \$863  = \$862  & large_grant_r1_b0[1];
-  assign \$865  = \$864  & small_queue_r0_b0[9];
-  assign \$867  = \$866  & medium_queue_r0_b0[8];
-  assign \$869  = \$868  & large_queue_r0_b0[7];
-  assign \$870  = { \$869 , \$867 , \$865 , \$863 , \$861 , \$859 , \$857  } + 7'h7f;
-  assign \$873  = \$872  & small_grant_r1_b0[2];
-  assign \$875  = \$874  & medium_grant_r1_b0[2];
-  assign \$877  = \$876  & large_grant_r1_b0[2];
-  assign \$879  = \$878  & small_queue_r0_b0[10];
-  assign \$881  = \$880  & medium_queue_r0_b0[9];
-  assign \$883  = \$882  & large_queue_r0_b0[8];
-  assign \$884  = { \$883 , \$881 , \$879 , \$877 , \$875 , \$873 , \$871  } + 7'h7f;
-  assign \$887  = \$886  & small_grant_r1_b0[3];
-  assign \$889  = \$888  & medium_grant_r1_b0[3];
-  assign \$891  = \$890  & large_grant_r1_b0[3];
-  assign \$893  = \$892  & small_queue_r0_b0[11];
-  assign \$895  = \$894  & medium_queue_r0_b0[10];
-  assign \$897  = \$896  & large_queue_r0_b0[9];
-  assign \$898  = { \$897 , \$895 , \$893 , \$891 , \$889 , \$887 , \$885  } + 7'h7f;
-  assign \$901  = \$900  & small_grant_r1_b0[4];
-  assign \$903  = \$902  & medium_grant_r1_b0[4];
-  assign \$905  = \$904  & large_grant_r1_b0[4];
-  assign \$907  = \$906  & small_queue_r0_b0[12];
-  assign \$909  = \$908  & medium_queue_r0_b0[11];
-  assign \$911  = \$910  & large_queue_r0_b0[10];
-  assign \$912  = { \$911 , \$909 , \$907 , \$905 , \$903 , \$901 , \$899  } + 7'h7f;
-  assign \$915  = \$914  & small_grant_r1_b0[5];
-  assign \$917  = \$916  & medium_grant_r1_b0[5];
-  assign \$919  = \$918  & large_grant_r1_b0[5];
-  assign \$921  = \$920  & small_queue_r0_b0[13];
-  assign \$923  = \$922  & medium_queue_r0_b0[12];
-  assign \$925  = \$924  & large_queue_r0_b0[11];
-  assign \$926  = { \$925 , \$923 , \$921 , \$919 , \$917 , \$915 , \$913  } + 7'h7f;
-  assign \$929  = \$928  & small_grant_r1_b0[6];
-  assign \$931  = \$930  & medium_grant_r1_b0[6];
-  assign \$933  = \$932  & large_grant_r1_b0[6];
-  assign \$935  = \$934  & small_queue_r0_b0[14];
-  assign \$937  = \$936  & medium_queue_r0_b0[13];
-  assign \$939  = \$938  & large_queue_r0_b0[12];
-  assign \$940  = { \$939 , \$937 , \$935 , \$933 , \$931 , \$929 , \$927  } + 7'h7f;
-  assign \$943  = \$942  & small_grant_r1_b0[7];
-  assign \$945  = \$944  & medium_grant_r1_b0[7];
-  assign \$947  = \$946  & large_grant_r1_b0[7];
-  assign \$949  = \$948  & small_queue_r0_b0[15];
-  assign \$951  = \$950  & medium_queue_r0_b0[14];
-  assign \$953  = \$952  & large_queue_r0_b0[13];
-  assign \$954  = { \$953 , \$951 , \$949 , \$947 , \$945 , \$943 , \$941  } + 7'h7f;
-  assign \$957  = \$956  & small_grant_r1_b0[8];
-  assign \$959  = \$958  & medium_grant_r1_b0[8];
-  assign \$961  = \$960  & large_grant_r1_b0[8];
-  assign \$963  = \$962  & small_queue_r0_b0[16];
-  assign \$965  = \$964  & medium_queue_r0_b0[15];
-  assign \$967  = \$966  & large_queue_r0_b0[14];
-  assign \$968  = { \$967 , \$965 , \$963 , \$961 , \$959 , \$957 , \$955  } + 7'h7f;
-  assign \$969  = { \$968 [7], \$954 [7], \$940 [7], \$926 [7], \$912 [7], \$898 [7], \$884 [7], \$870 [7] } + 2'h2;
-  assign \$970  = \$855  ? \$856  : { 1'h0, \$969 [7:0] };
-  assign \$971  = \$853  ? \$854  : \$970 ;
-  assign \$972  = a3_valid & a3_ok;
-  assign \$973  = ! a3_pool;
-  assign small_grant_wen = \$972  & \$973 ;
-  assign \$974  = a3_valid & a3_ok;
-  assign \$975  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$974  & \$975 ;
-  assign \$976  = a3_valid & a3_ok;
-  assign \$977  = a3_pool == 2'h2;
-  assign large_grant_wen = \$976  & \$977 ;
-  assign \$984  = ! f2_err;
-  assign \$signal$261  = f2_valid & \$984 ;
-  assign \$985  = a4_valid & a4_ok;
-  assign \$986  = { \$985 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$987  = ~ \$986 ;
-  assign \$988  = \$987  + 1'h1;
-  assign \$989  = a5_valid & a5_ok;
-  assign \$990  = { \$989 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$991  = ~ \$990 ;
-  assign \$992  = \$991  + 1'h1;
-  assign \$993  = a4_valid & a4_ok;
-  assign \$994  = { \$993 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$995  = ~ \$994 ;
-  assign \$996  = \$995  + 1'h1;
+  assign \$716  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$718  = \$717  & small_queue_r0_b0[5];
+  assign \$720  = \$719  & medium_queue_r0_b0[5];
+  assign \$722  = \$721  & large_queue_r0_b0[5];
+  assign \$723  = { \$722 , \$720 , \$718 , \$716  } + 4'hf;
+  assign \$724  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$726  = \$725  & small_queue_r0_b0[6];
+  assign \$727  = \$724  | \$726 ;
+  assign \$729  = \$728  & medium_queue_r0_b0[6];
+  assign \$730  = \$727  | \$729 ;
+  assign \$731  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$733  = \$732  & small_queue_r0_b0[7];
+  assign \$734  = \$731  | \$733 ;
+  assign \$735  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$736  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$737  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$739  = \$738  & small_queue_r0_b0[8];
+  assign \$741  = \$740  & medium_queue_r0_b0[7];
+  assign \$743  = \$742  & large_queue_r0_b0[6];
+  assign \$744  = { \$743 , \$741 , \$739 , \$737 , \$736 , \$735  } + 6'h3f;
+  assign \$745  = a3_fwd_ok & a3_hit_a1;
+  assign \$746  = a4_tag + 1'h1;
+  assign \$747  = a3_fwd_ok & a3_older_hit;
+  assign \$752  = \$751  & small_grant_r1_b0[1];
+  assign \$754  = \$753  & medium_grant_r1_b0[1];
+  assign \$756  = \$755  & large_grant_r1_b0[1];
+  assign \$758  = \$757  & small_queue_r0_b0[9];
+  assign \$760  = \$759  & medium_queue_r0_b0[8];
+  assign \$762  = \$761  & large_queue_r0_b0[7];
+  assign \$763  = { \$762 , \$760 , \$758 , \$756 , \$754 , \$752 , \$750 , \$749 , \$748  } + 9'h1ff;
+  assign \$768  = \$767  & small_grant_r1_b0[2];
+  assign \$770  = \$769  & medium_grant_r1_b0[2];
+  assign \$772  = \$771  & large_grant_r1_b0[2];
+  assign \$774  = \$773  & small_queue_r0_b0[10];
+  assign \$776  = \$775  & medium_queue_r0_b0[9];
+  assign \$778  = \$777  & large_queue_r0_b0[8];
+  assign \$779  = { \$778 , \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$765 , \$764  } + 9'h1ff;
+  assign \$784  = \$783  & small_grant_r1_b0[3];
+  assign \$786  = \$785  & medium_grant_r1_b0[3];
+  assign \$788  = \$787  & large_grant_r1_b0[3];
+  assign \$790  = \$789  & small_queue_r0_b0[11];
+  assign \$792  = \$791  & medium_queue_r0_b0[10];
+  assign \$794  = \$793  & large_queue_r0_b0[9];
+  assign \$795  = { \$794 , \$792 , \$790 , \$788 , \$786 , \$784 , \$782 , \$781 , \$780  } + 9'h1ff;
+  assign \$800  = \$799  & small_grant_r1_b0[4];
+  assign \$802  = \$801  & medium_grant_r1_b0[4];
+  assign \$804  = \$803  & large_grant_r1_b0[4];
+  assign \$806  = \$805  & small_queue_r0_b0[12];
+  assign \$808  = \$807  & medium_queue_r0_b0[11];
+  assign \$810  = \$809  & large_queue_r0_b0[10];
+  assign \$811  = { \$810 , \$808 , \$806 , \$804 , \$802 , \$800 , \$798 , \$797 , \$796  } + 9'h1ff;
+  assign \$816  = \$815  & small_grant_r1_b0[5];
+  assign \$818  = \$817  & medium_grant_r1_b0[5];
+  assign \$820  = \$819  & large_grant_r1_b0[5];
+  assign \$822  = \$821  & small_queue_r0_b0[13];
+  assign \$824  = \$823  & medium_queue_r0_b0[12];
+  assign \$826  = \$825  & large_queue_r0_b0[11];
+  assign \$827  = { \$826 , \$824 , \$822 , \$820 , \$818 , \$816 , \$814 , \$813 , \$812  } + 9'h1ff;
+  assign \$832  = \$831  & small_grant_r1_b0[6];
+  assign \$834  = \$833  & medium_grant_r1_b0[6];
+  assign \$836  = \$835  & large_grant_r1_b0[6];
+  assign \$838  = \$837  & small_queue_r0_b0[14];
+  assign \$840  = \$839  & medium_queue_r0_b0[13];
+  assign \$842  = \$841  & large_queue_r0_b0[12];
+  assign \$843  = { \$842 , \$840 , \$838 , \$836 , \$834 , \$832 , \$830 , \$829 , \$828  } + 9'h1ff;
+  assign \$848  = \$847  & small_grant_r1_b0[7];
+  assign \$850  = \$849  & medium_grant_r1_b0[7];
+  assign \$852  = \$851  & large_grant_r1_b0[7];
+  assign \$854  = \$853  & small_queue_r0_b0[15];
+  assign \$856  = \$855  & medium_queue_r0_b0[14];
+  assign \$858  = \$857  & large_queue_r0_b0[13];
+  assign \$859  = { \$858 , \$856 , \$854 , \$852 , \$850 , \$848 , \$846 , \$845 , \$844  } + 9'h1ff;
+  assign \$864  = \$863  & small_grant_r1_b0[8];
+  assign \$866  = \$865  & medium_grant_r1_b0[8];
+  assign \$868  = \$867  & large_grant_r1_b0[8];
+  assign \$870  = \$869  & small_queue_r0_b0[16];
+  assign \$872  = \$871  & medium_queue_r0_b0[15];
+  assign \$874  = \$873  & large_queue_r0_b0[14];
+  assign \$875  = { \$874 , \$872 , \$870 , \$868 , \$866 , \$864 , \$862 , \$861 , \$860  } + 9'h1ff;
+  assign \$876  = \$747  ? a3_older_next : { \$875 [9], \$859 [9], \$843 [9], \$827 [9], \$811 [9], \$795 [9], \$779 [9], \$763 [9] };
+  assign next_tag = \$745  ? \$746 [7:0] : \$876 ;
+  assign \$877  = a3_valid & a3_ok;
+  assign \$878  = ! a3_pool;
+  assign small_grant_wen = \$877  & \$878 ;
+  assign \$879  = a3_valid & a3_ok;
+  assign \$880  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$879  & \$880 ;
+  assign \$881  = a3_valid & a3_ok;
+  assign \$882  = a3_pool == 2'h2;
+  assign large_grant_wen = \$881  & \$882 ;
+  assign \$889  = ! f2_err;
+  assign \$signal$259  = f2_valid & \$889 ;
+  assign \$890  = a4_valid & a4_ok;
+  assign \$891  = { \$890 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$892  = ~ \$891 ;
+  assign \$893  = \$892  + 1'h1;
+  assign \$894  = a5_valid & a5_ok;
+  assign \$895  = { \$894 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$896  = ~ \$895 ;
+  assign \$897  = \$896  + 1'h1;
+  assign \$898  = a4_valid & a4_ok;
+  assign \$899  = { \$898 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$900  = ~ \$899 ;
+  assign \$901  = \$900  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$997  = ~ rel_f2;
-  assign \$998  = f3_quiet & \$997 ;
-  assign \$999  = \$998  ? f3_in : 3'h0;
-  assign \$1000  = x1_select | x0_select;
-  assign \$1001  = ~ \$1000 ;
-  assign \$1002  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1003  = { 1'h0, \$1001  } & { \$1002 [2], \$1002  };
-  assign \$1004  = { 1'h0, \$999  } & \$1003 ;
-  assign \$1005  = ~ f4_prev_released;
-  assign \$1006  = \$1005  & f4_rest_held;
-  assign \$signal$481  = f4_hit_a1 | \$1006 ;
-  assign \$1007  = ~ f4_prev_released;
-  assign \$1008  = f4_by_mem & f4_mem_ok;
-  assign \$1009  = f4_by_mem & f4_mem_ok;
-  assign \$1010  = \$1008 [0] | \$1009 [1];
-  assign \$1011  = f4_by_mem & f4_mem_ok;
-  assign \$1012  = \$1010  | \$1011 [2];
-  assign \$1013  = f4_by_older | \$1012 ;
-  assign \$1014  = \$1007  & \$1013 ;
-  assign \release  = f4_by_a1 | \$1014 ;
-  assign \$1015  = ~ f4_go;
-  assign \$1016  = ~ \$signal$481 ;
-  assign \$1017  = \$signal$481  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1017  : f4_err;
-  assign \$signal$329  = \release  ? 4'h0 : unreleased_err;
-  assign \$1018  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$413  = ~ \$1018 ;
-  assign \$1019  = ~ f4_prev_released;
-  assign \$1020  = \$1019  & f4_by_older;
-  assign \$1021  = f4_by_a1 | \$1020 ;
-  assign \$1022  = f4_live[0] & \$1021 ;
-  assign \$1023  = ~ f4_prev_released;
-  assign \$1024  = \$1023  & f4_by_mem_live[0];
-  assign \$1025  = \$1024  & f4_mem_ok[0];
-  assign \w__en$411  = \$1022  | \$1025 ;
-  assign \$1026  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1027  = ~ \$1026 ;
-  assign \$1028  = ~ f4_prev_released;
-  assign \$1029  = \$1028  & f4_by_older;
-  assign \$1030  = f4_by_a1 | \$1029 ;
-  assign \$1031  = f4_live[0] & \$1030 ;
-  assign \$1032  = ~ f4_prev_released;
-  assign \$1033  = \$1032  & f4_by_mem_live[0];
-  assign \$1034  = \$1033  & f4_mem_ok[0];
-  assign small_queue_wen = \$1031  | \$1034 ;
-  assign \$1035  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1036  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$440  = ~ \$1036 ;
-  assign \$1037  = ~ f4_prev_released;
-  assign \$1038  = \$1037  & f4_by_older;
-  assign \$1039  = f4_by_a1 | \$1038 ;
-  assign \$1040  = f4_live[1] & \$1039 ;
-  assign \$1041  = ~ f4_prev_released;
-  assign \$1042  = \$1041  & f4_by_mem_live[1];
-  assign \$1043  = \$1042  & f4_mem_ok[1];
-  assign \w__en$438  = \$1040  | \$1043 ;
-  assign \$1044  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1045  = ~ \$1044 ;
-  assign \$1046  = ~ f4_prev_released;
-  assign \$1047  = \$1046  & f4_by_older;
-  assign \$1048  = f4_by_a1 | \$1047 ;
-  assign \$1049  = f4_live[1] & \$1048 ;
-  assign \$1050  = ~ f4_prev_released;
-  assign \$1051  = \$1050  & f4_by_mem_live[1];
-  assign \$1052  = \$1051  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1049  | \$1052 ;
-  assign \$1053  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1054  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$467  = ~ \$1054 ;
-  assign \$1055  = ~ f4_prev_released;
-  assign \$1056  = \$1055  & f4_by_older;
-  assign \$1057  = f4_by_a1 | \$1056 ;
-  assign \$1058  = f4_live[2] & \$1057 ;
-  assign \$1059  = ~ f4_prev_released;
-  assign \$1060  = \$1059  & f4_by_mem_live[2];
-  assign \$1061  = \$1060  & f4_mem_ok[2];
-  assign \w__en$465  = \$1058  | \$1061 ;
-  assign \$1062  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1063  = ~ \$1062 ;
-  assign \$1064  = ~ f4_prev_released;
-  assign \$1065  = \$1064  & f4_by_older;
-  assign \$1066  = f4_by_a1 | \$1065 ;
-  assign \$1067  = f4_live[2] & \$1066 ;
-  assign \$1068  = ~ f4_prev_released;
-  assign \$1069  = \$1068  & f4_by_mem_live[2];
-  assign \$1070  = \$1069  & f4_mem_ok[2];
-  assign large_queue_wen = \$1067  | \$1070 ;
-  assign \$1071  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1072  = busy_0 | busy_6;
-  assign \$1073  = busy_12 | busy_18;
-  assign \$1074  = \$1072  | \$1073 ;
-  assign \$1075  = busy_24 | busy_30;
-  assign \$1076  = \$1075  | busy_36;
-  assign busy = \$1074  | \$1076 ;
+  assign \$902  = ~ rel_f2;
+  assign \$903  = f3_quiet & \$902 ;
+  assign \$904  = \$903  ? f3_in : 3'h0;
+  assign \$905  = x1_select | x0_select;
+  assign \$906  = ~ \$905 ;
+  assign \$907  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$908  = { 1'h0, \$906  } & { \$907 [2], \$907  };
+  assign \$909  = { 1'h0, \$904  } & \$908 ;
+  assign \$910  = ~ f4_prev_released;
+  assign \$911  = \$910  & f4_rest_held;
+  assign \$signal$480  = f4_hit_a1 | \$911 ;
+  assign \$912  = ~ f4_prev_released;
+  assign \$913  = f4_by_mem & f4_mem_ok;
+  assign \$914  = f4_by_mem & f4_mem_ok;
+  assign \$915  = \$913 [0] | \$914 [1];
+  assign \$916  = f4_by_mem & f4_mem_ok;
+  assign \$917  = \$915  | \$916 [2];
+  assign \$918  = f4_by_older | \$917 ;
+  assign \$919  = \$912  & \$918 ;
+  assign \release  = f4_by_a1 | \$919 ;
+  assign \$920  = ~ f4_go;
+  assign \$921  = ~ \$signal$480 ;
+  assign \$922  = \$signal$480  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$922  : f4_err;
+  assign \$signal$328  = \release  ? 4'h0 : unreleased_err;
+  assign \$923  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$412  = ~ \$923 ;
+  assign \$924  = ~ f4_prev_released;
+  assign \$925  = \$924  & f4_by_older;
+  assign \$926  = f4_by_a1 | \$925 ;
+  assign \$927  = f4_live[0] & \$926 ;
+  assign \$928  = ~ f4_prev_released;
+  assign \$929  = \$928  & f4_by_mem_live[0];
+  assign \$930  = \$929  & f4_mem_ok[0];
+  assign \w__en$410  = \$927  | \$930 ;
+  assign \$931  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$932  = ~ \$931 ;
+  assign \$933  = ~ f4_prev_released;
+  assign \$934  = \$933  & f4_by_older;
+  assign \$935  = f4_by_a1 | \$934 ;
+  assign \$936  = f4_live[0] & \$935 ;
+  assign \$937  = ~ f4_prev_released;
+  assign \$938  = \$937  & f4_by_mem_live[0];
+  assign \$939  = \$938  & f4_mem_ok[0];
+  assign small_queue_wen = \$936  | \$939 ;
+  assign \$940  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$941  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$439  = ~ \$941 ;
+  assign \$942  = ~ f4_prev_released;
+  assign \$943  = \$942  & f4_by_older;
+  assign \$944  = f4_by_a1 | \$943 ;
+  assign \$945  = f4_live[1] & \$944 ;
+  assign \$946  = ~ f4_prev_released;
+  assign \$947  = \$946  & f4_by_mem_live[1];
+  assign \$948  = \$947  & f4_mem_ok[1];
+  assign \w__en$437  = \$945  | \$948 ;
+  assign \$949  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$950  = ~ \$949 ;
+  assign \$951  = ~ f4_prev_released;
+  assign \$952  = \$951  & f4_by_older;
+  assign \$953  = f4_by_a1 | \$952 ;
+  assign \$954  = f4_live[1] & \$953 ;
+  assign \$955  = ~ f4_prev_released;
+  assign \$956  = \$955  & f4_by_mem_live[1];
+  assign \$957  = \$956  & f4_mem_ok[1];
+  assign medium_queue_wen = \$954  | \$957 ;
+  assign \$958  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$959  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$466  = ~ \$959 ;
+  assign \$960  = ~ f4_prev_released;
+  assign \$961  = \$960  & f4_by_older;
+  assign \$962  = f4_by_a1 | \$961 ;
+  assign \$963  = f4_live[2] & \$962 ;
+  assign \$964  = ~ f4_prev_released;
+  assign \$965  = \$964  & f4_by_mem_live[2];
+  assign \$966  = \$965  & f4_mem_ok[2];
+  assign \w__en$464  = \$963  | \$966 ;
+  assign \$967  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$968  = ~ \$967 ;
+  assign \$969  = ~ f4_prev_released;
+  assign \$970  = \$969  & f4_by_older;
+  assign \$971  = f4_by_a1 | \$970 ;
+  assign \$972  = f4_live[2] & \$971 ;
+  assign \$973  = ~ f4_prev_released;
+  assign \$974  = \$973  & f4_by_mem_live[2];
+  assign \$975  = \$974  & f4_mem_ok[2];
+  assign large_queue_wen = \$972  | \$975 ;
+  assign \$976  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$977  = busy_0 | busy_6;
+  assign \$978  = busy_12 | busy_18;
+  assign \$979  = \$977  | \$978 ;
+  assign \$980  = busy_24 | busy_30;
+  assign \$981  = \$980  | busy_36;
+  assign busy = \$979  | \$981 ;
   always @(posedge aclk_clk)
-    small_grant_w_en <= \$1077 ;
+    small_grant_w_en <= \$982 ;
   always @(posedge aclk_clk)
-    small_grant_w_addr <= \$1078 ;
+    small_grant_w_addr <= \$983 ;
   always @(posedge aclk_clk)
-    small_grant_w_data <= \$1079 ;
+    small_grant_w_data <= \$984 ;
   always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6288,19 +6134,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    small_queue_w_en <= \$1080 ;
+    small_queue_w_en <= \$985 ;
   always @(posedge aclk_clk)
-    small_queue_w_addr <= \$1081 ;
+    small_queue_w_addr <= \$986 ;
   always @(posedge aclk_clk)
-    small_queue_w_data <= \$1082 ;
+    small_queue_w_data <= \$987 ;
   always @(posedge aclk_clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    medium_grant_w_en <= \$1083 ;
+    medium_grant_w_en <= \$988 ;
   always @(posedge aclk_clk)
-    medium_grant_w_addr <= \$1084 ;
+    medium_grant_w_addr <= \$989 ;
   always @(posedge aclk_clk)
-    medium_grant_w_data <= \$1085 ;
+    medium_grant_w_data <= \$990 ;
   always @(posedge aclk_clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6310,19 +6156,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    medium_queue_w_en <= \$1086 ;
+    medium_queue_w_en <= \$991 ;
   always @(posedge aclk_clk)
-    medium_queue_w_addr <= \$1087 ;
+    medium_queue_w_addr <= \$992 ;
   always @(posedge aclk_clk)
-    medium_queue_w_data <= \$1088 ;
+    medium_queue_w_data <= \$993 ;
   always @(posedge aclk_clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    large_grant_w_en <= \$1089 ;
+    large_grant_w_en <= \$994 ;
   always @(posedge aclk_clk)
-    large_grant_w_addr <= \$1090 ;
+    large_grant_w_addr <= \$995 ;
   always @(posedge aclk_clk)
-    large_grant_w_data <= \$1091 ;
+    large_grant_w_data <= \$996 ;
   always @(posedge aclk_clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
@@ -6332,15 +6178,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    large_queue_w_en <= \$1092 ;
+    large_queue_w_en <= \$997 ;
   always @(posedge aclk_clk)
-    large_queue_w_addr <= \$1093 ;
+    large_queue_w_addr <= \$998 ;
   always @(posedge aclk_clk)
-    large_queue_w_data <= \$1094 ;
+    large_queue_w_data <= \$999 ;
   always @(posedge aclk_clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1095 ;
+    a0_valid <= \$1000 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6350,7 +6196,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1096 ;
+    a1_valid <= \$1001 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6362,17 +6208,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1097 ;
+    a1_select <= \$1002 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1098 ;
+    x0_valid <= \$1003 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1099 ;
+    x0_select <= \$1004 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1100 ;
+    x1_valid <= \$1005 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6380,9 +6226,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1101 ;
+    x1_select <= \$1006 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1102 ;
+    x2_valid <= \$1007 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -6394,43 +6240,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1103 ;
+    a2_valid <= \$1008 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    small_seen <= \$1104 ;
+    small_seen <= \$1009 ;
   always @(posedge aclk_clk)
-    small_seen_prev <= \$1105 ;
+    small_seen_prev <= \$1010 ;
   always @(posedge aclk_clk)
-    small_fresh <= \$1106 ;
+    small_fresh <= \$1011 ;
   always @(posedge aclk_clk)
-    small_has_fresh <= \$1107 ;
+    small_has_fresh <= \$1012 ;
   always @(posedge aclk_clk)
-    small_head <= \$1108 ;
+    small_head <= \$1013 ;
   always @(posedge aclk_clk)
-    medium_seen <= \$1109 ;
+    medium_seen <= \$1014 ;
   always @(posedge aclk_clk)
-    medium_seen_prev <= \$1110 ;
+    medium_seen_prev <= \$1015 ;
   always @(posedge aclk_clk)
-    medium_fresh <= \$1111 ;
+    medium_fresh <= \$1016 ;
   always @(posedge aclk_clk)
-    medium_has_fresh <= \$1112 ;
+    medium_has_fresh <= \$1017 ;
   always @(posedge aclk_clk)
-    medium_head <= \$1113 ;
+    medium_head <= \$1018 ;
   always @(posedge aclk_clk)
-    large_seen <= \$1114 ;
+    large_seen <= \$1019 ;
   always @(posedge aclk_clk)
-    large_seen_prev <= \$1115 ;
+    large_seen_prev <= \$1020 ;
   always @(posedge aclk_clk)
-    large_fresh <= \$1116 ;
+    large_fresh <= \$1021 ;
   always @(posedge aclk_clk)
-    large_has_fresh <= \$1117 ;
+    large_has_fresh <= \$1022 ;
   always @(posedge aclk_clk)
-    large_head <= \$1118 ;
+    large_head <= \$1023 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1119 ;
+    a2_ring <= \$1024 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6442,7 +6288,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$99 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1120 ;
+    a3_valid <= \$1025 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6454,7 +6300,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1121 ;
+    a3_ring <= \$1026 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6470,7 +6316,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$133 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1122 ;
+    a4_valid <= \$1027 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6482,13 +6328,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_slot <= \$134 ;
   always @(posedge aclk_clk)
-    a4_tag <= \$signal$172 ;
+    a4_tag <= next_tag;
   always @(posedge aclk_clk)
-    a4_tag_next <= \$971 [7:0];
+    a4_snap <= \$744 [6];
   always @(posedge aclk_clk)
-    a4_snap <= \$736 [6];
-  always @(posedge aclk_clk)
-    a5_valid <= \$1123 ;
+    a5_valid <= \$1028 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6510,9 +6354,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_hit <= \$164 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$170 [7:0];
+    a3_older_next <= \$171 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1124 ;
+    f0_valid <= \$1029 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6524,11 +6368,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$191 , \$184 , \$177  };
+    f0_hit <= { \$192 , \$185 , \$178  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1125 ;
+    f1_valid <= \$1030 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6544,97 +6388,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1126 ;
+    f1_same_second_eq0 <= \$1031 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1127 ;
+    f1_same_second_eq3 <= \$1032 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1128 ;
+    f1_same_second_eq6 <= \$1033 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1129 ;
+    f1_same_second_eq9 <= \$1034 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1130 ;
+    f1_same_second_eq12 <= \$1035 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1131 ;
+    f1_same_second_eq15 <= \$1036 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1132 ;
+    f1_same_second_eq18 <= \$1037 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1133 ;
+    f1_same_second_eq21 <= \$1038 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1134 ;
+    f1_same_second_eq24 <= \$1039 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1135 ;
+    f1_same_second_eq27 <= \$1040 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1136 ;
+    f1_same_second_eq30 <= \$1041 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq33 <= \$1137 ;
+    f1_same_second_eq33 <= \$1042 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq36 <= \$1138 ;
+    f1_same_second_eq36 <= \$1043 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq39 <= \$1139 ;
+    f1_same_second_eq39 <= \$1044 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1140 ;
+    f1_same_third_eq0 <= \$1045 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1141 ;
+    f1_same_third_eq3 <= \$1046 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1142 ;
+    f1_same_third_eq6 <= \$1047 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1143 ;
+    f1_same_third_eq9 <= \$1048 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1144 ;
+    f1_same_third_eq12 <= \$1049 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1145 ;
+    f1_same_third_eq15 <= \$1050 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1146 ;
+    f1_same_third_eq18 <= \$1051 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1147 ;
+    f1_same_third_eq21 <= \$1052 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1148 ;
+    f1_same_third_eq24 <= \$1053 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1149 ;
+    f1_same_third_eq27 <= \$1054 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1150 ;
+    f1_same_third_eq30 <= \$1055 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq33 <= \$1151 ;
+    f1_same_third_eq33 <= \$1056 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq36 <= \$1152 ;
+    f1_same_third_eq36 <= \$1057 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq39 <= \$1153 ;
+    f1_same_third_eq39 <= \$1058 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1154 ;
+    f1_hit <= \$1059 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1155 ;
+    f1_misaligned <= \$1060 ;
   always @(posedge aclk_clk)
-    f1_small_slot <= \$221 [7:0];
+    f1_small_slot <= \$222 [7:0];
   always @(posedge aclk_clk)
-    f1_medium_slot <= \$223 [6:0];
+    f1_medium_slot <= \$224 [6:0];
   always @(posedge aclk_clk)
-    f1_large_slot <= \$225 [5:0];
+    f1_large_slot <= \$226 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1156 ;
+    f2_valid <= \$1061 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$231 ;
+    f2_pool <= \$232 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$236 ;
+    f2_slot <= \$237 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$238 ;
+    f2_in_pool <= \$239 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$246 ;
+    f2_err <= \$247 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= \$257 ;
+    f2_never_granted <= \$258 ;
   always @(posedge aclk_clk)
-    f2_same_second <= \$285 ;
+    f2_same_second <= \$286 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$313 ;
+    f2_same_third <= \$314 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1157 ;
+    f3_valid <= \$1062 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1158 ;
+    f3_go <= \$1063 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6648,31 +6492,33 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_in <= { \$316 , \$315 , \$314  };
+    f3_next <= \$315 [7:0];
+  always @(posedge aclk_clk)
+    f3_in <= { \$318 , \$317 , \$316  };
   always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$988 [11];
+    f3_hit_a2 <= \$893 [11];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$319 [8];
+    f3_a2_tag_ok <= \$321 [8];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$992 [11];
+    f3_hit_a3 <= \$897 [11];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$322 [8];
+    f3_a3_tag_ok <= \$324 [8];
   always @(posedge aclk_clk)
-    f3_older_tag <= \$323 ;
+    f3_older_next <= \$327 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$324 ;
+    f3_older_snap <= \$328 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$325 ;
+    f3_rel_f3 <= \$329 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1159 ;
+    f3_quiet <= \$1064 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1160 ;
+    f4_valid <= \$1065 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1161 ;
+    f4_go <= \$1066 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6686,89 +6532,89 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$996 [11];
+    f4_hit_a1 <= \$901 [11];
   always @(posedge aclk_clk)
-    f4_a1_tag <= a4_tag;
+    f4_a1_next <= \$337 [7:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$351 ;
+    f4_rest_held <= \$356 ;
   always @(posedge aclk_clk)
-    f4_rest_tag <= \$417 ;
+    f4_rest_next <= \$422 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$427 ;
+    f4_rest_snap <= \$432 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1162 ;
+    f4_by_a1 <= \$1067 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1163 ;
+    f4_by_older <= \$1068 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1164 ;
+    f4_by_mem <= \$1069 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$462 [10], \$457 [10], \$452 [10] };
+    f4_mem_ok <= { \$467 [10], \$462 [10], \$457 [10] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$464 ;
+    f2_flushed <= \$469 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$467 ;
+    f3_flushed <= \$472 ;
   always @(posedge aclk_clk)
-    f4_live <= \$472 [2:0];
+    f4_live <= \$477 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1165 ;
+    f4_by_mem_live <= \$1070 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$1166 ;
+    f4_prev_released <= \$1071 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$480 [11];
+    f4_taken_a4 <= \$485 [11];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$483 [11];
+    f4_taken_a3 <= \$488 [11];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    small_push <= \$1167 ;
+    small_push <= \$1072 ;
   always @(posedge aclk_clk)
-    small_queue_waddr <= \$1168 ;
+    small_queue_waddr <= \$1073 ;
   always @(posedge aclk_clk)
-    small_pushed <= \$1169 ;
+    small_pushed <= \$1074 ;
   always @(posedge aclk_clk)
-    small_popped <= \$1170 ;
+    small_popped <= \$1075 ;
   always @(posedge aclk_clk)
-    small_count <= \$1171 ;
+    small_count <= \$1076 ;
   always @(posedge aclk_clk)
-    small_at <= \$1172 ;
+    small_at <= \$1077 ;
   always @(posedge aclk_clk)
-    small_nonempty <= \$1173 ;
+    small_nonempty <= \$1078 ;
   always @(posedge aclk_clk)
-    medium_push <= \$1174 ;
+    medium_push <= \$1079 ;
   always @(posedge aclk_clk)
-    medium_queue_waddr <= \$1175 ;
+    medium_queue_waddr <= \$1080 ;
   always @(posedge aclk_clk)
-    medium_pushed <= \$1176 ;
+    medium_pushed <= \$1081 ;
   always @(posedge aclk_clk)
-    medium_popped <= \$1177 ;
+    medium_popped <= \$1082 ;
   always @(posedge aclk_clk)
-    medium_count <= \$1178 ;
+    medium_count <= \$1083 ;
   always @(posedge aclk_clk)
-    medium_at <= \$1179 ;
+    medium_at <= \$1084 ;
   always @(posedge aclk_clk)
-    medium_nonempty <= \$1180 ;
+    medium_nonempty <= \$1085 ;
   always @(posedge aclk_clk)
-    large_push <= \$1181 ;
+    large_push <= \$1086 ;
   always @(posedge aclk_clk)
-    large_queue_waddr <= \$1182 ;
+    large_queue_waddr <= \$1087 ;
   always @(posedge aclk_clk)
-    large_pushed <= \$1183 ;
+    large_pushed <= \$1088 ;
   always @(posedge aclk_clk)
-    large_popped <= \$1184 ;
+    large_popped <= \$1089 ;
   always @(posedge aclk_clk)
-    large_count <= \$1185 ;
+    large_count <= \$1090 ;
   always @(posedge aclk_clk)
-    large_at <= \$1186 ;
+    large_at <= \$1091 ;
   always @(posedge aclk_clk)
-    large_nonempty <= \$1187 ;
+    large_nonempty <= \$1092 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1188 ;
+    f5_valid <= \$1093 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1189 ;
+    f5_ok <= \$1094 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$329 ;
+    f5_err <= \$signal$328 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -6782,53 +6628,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$629 ;
+    f5_wparity <= \$634 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$633 [11];
+    a3_flip <= \$638 [11];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$634 ;
+    a3_released <= \$639 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$638 ;
+    a4_released <= \$643 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$643 ;
+    a5_overwrite <= \$648 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1190 ;
+    a6_valid <= \$1095 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    a7_valid <= \$1191 ;
+    a7_valid <= \$1096 ;
   always @(posedge aclk_clk)
     a7_payload <= a6_payload;
   always @(posedge aclk_clk)
-    f6_valid <= \$1192 ;
+    f6_valid <= \$1097 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    f7_valid <= \$1193 ;
+    f7_valid <= \$1098 ;
   always @(posedge aclk_clk)
     f7_payload <= f6_payload;
   always @(posedge aclk_clk)
-    x3_valid <= \$1194 ;
+    x3_valid <= \$1099 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1195 ;
+    x4_valid <= \$1100 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1196 ;
+    x5_valid <= \$1101 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1197 ;
+    x6_valid <= \$1102 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
-    x7_valid <= \$1198 ;
+    x7_valid <= \$1103 ;
   always @(posedge aclk_clk)
     x7_payload <= x6_payload;
   always @(posedge aclk_clk)
@@ -6896,1113 +6742,1113 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
   always @(posedge aclk_clk)
-    busy_0 <= \$1199 ;
+    busy_0 <= \$1104 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1200 ;
+    busy_6 <= \$1105 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1201 ;
+    busy_12 <= \$1106 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1202 ;
+    busy_18 <= \$1107 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1203 ;
+    busy_24 <= \$1108 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1204 ;
+    busy_30 <= \$1109 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1205 ;
+    busy_36 <= \$1110 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1077  = small_grant_wen;
+    \$982  = small_grant_wen;
     if (aclk_rst) begin
-      \$1077  = 1'h0;
+      \$982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1078  = small_grant_w_addr;
+    \$983  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$1078  = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+      \$983  = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1079  = small_grant_w_data;
+    \$984  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$1079  = small_grant_wdata;
+      \$984  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1080  = small_queue_wen;
+    \$985  = small_queue_wen;
     if (aclk_rst) begin
-      \$1080  = 1'h0;
+      \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1081  = small_queue_w_addr;
+    \$986  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$1081  = small_queue_waddr;
+      \$986  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1082  = small_queue_w_data;
+    \$987  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$1082  = small_queue_wdata;
+      \$987  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1083  = medium_grant_wen;
+    \$988  = medium_grant_wen;
     if (aclk_rst) begin
-      \$1083  = 1'h0;
+      \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1084  = medium_grant_w_addr;
+    \$989  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$1084  = { \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+      \$989  = { \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1085  = medium_grant_w_data;
+    \$990  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$1085  = medium_grant_wdata;
+      \$990  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1086  = medium_queue_wen;
+    \$991  = medium_queue_wen;
+    if (aclk_rst) begin
+      \$991  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$992  = medium_queue_w_addr;
+    if (medium_queue_wen) begin
+      \$992  = medium_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$993  = medium_queue_w_data;
+    if (medium_queue_wen) begin
+      \$993  = medium_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$994  = large_grant_wen;
+    if (aclk_rst) begin
+      \$994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$995  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$995  = { \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$996  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$996  = large_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$997  = large_queue_wen;
+    if (aclk_rst) begin
+      \$997  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$998  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$998  = large_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$999  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$999  = large_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1000  = alloc_valid;
+    if (aclk_rst) begin
+      \$1000  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1001  = a0_valid;
+    if (aclk_rst) begin
+      \$1001  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1002  = { \$25 , \$22 , \$19  };
+    if (aclk_rst) begin
+      \$1002  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1003  = flush_valid;
+    if (aclk_rst) begin
+      \$1003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1004  = { 1'h0, \$31 , \$28  };
+    if (aclk_rst) begin
+      \$1004  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1005  = x0_valid;
+    if (aclk_rst) begin
+      \$1005  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1006  = x0_select;
+    if (aclk_rst) begin
+      \$1006  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1007  = x1_valid;
+    if (aclk_rst) begin
+      \$1007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1008  = a1_valid;
+    if (aclk_rst) begin
+      \$1008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1009  = small_seen;
+    if (\$39 ) begin
+      \$1009  = \$40 ;
+    end
+    if (aclk_rst) begin
+      \$1009  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1010  = small_seen;
+    if (aclk_rst) begin
+      \$1010  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1011  = small_fresh;
+    if (small_take_fresh) begin
+      \$1011  = \$41 ;
+    end else if (x1_select[0]) begin
+      \$1011  = 9'h000;
+    end
+    if (aclk_rst) begin
+      \$1011  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1012  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$1012  = \$42 ;
+    end else if (x1_select[0]) begin
+      \$1012  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1012  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1013  = small_head;
+    if (small_pop) begin
+      \$1013  = \$45 [7:0];
+    end
+    if (x1_select[0]) begin
+      \$1013  = small_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1013  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1014  = medium_seen;
+    if (\$48 ) begin
+      \$1014  = \$49 ;
+    end
+    if (aclk_rst) begin
+      \$1014  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1015  = medium_seen;
+    if (aclk_rst) begin
+      \$1015  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1016  = medium_fresh;
+    if (medium_take_fresh) begin
+      \$1016  = \$50 ;
+    end else if (x1_select[1]) begin
+      \$1016  = 8'h00;
+    end
+    if (aclk_rst) begin
+      \$1016  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1017  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$1017  = \$51 ;
+    end else if (x1_select[1]) begin
+      \$1017  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1017  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1018  = medium_head;
+    if (medium_pop) begin
+      \$1018  = \$54 [6:0];
+    end
+    if (x1_select[1]) begin
+      \$1018  = medium_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1018  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1019  = large_seen;
+    if (\$57 ) begin
+      \$1019  = \$58 [5:0];
+    end
+    if (aclk_rst) begin
+      \$1019  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1020  = large_seen;
+    if (aclk_rst) begin
+      \$1020  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1021  = large_fresh;
+    if (large_take_fresh) begin
+      \$1021  = \$59 [5:0];
+    end else if (x1_select[2]) begin
+      \$1021  = 6'h00;
+    end
+    if (aclk_rst) begin
+      \$1021  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1022  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$1022  = \$60 ;
+    end else if (x1_select[2]) begin
+      \$1022  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1022  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1023  = large_head;
+    if (large_pop) begin
+      \$1023  = \$63 [5:0];
+    end
+    if (x1_select[2]) begin
+      \$1023  = large_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1023  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1024  = 1'h0;
+    if (aclk_rst) begin
+      \$1024  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1025  = a2_valid;
+    if (aclk_rst) begin
+      \$1025  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1026  = a2_ring;
+    if (aclk_rst) begin
+      \$1026  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1027  = a3_valid;
+    if (aclk_rst) begin
+      \$1027  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1028  = a4_valid;
+    if (aclk_rst) begin
+      \$1028  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1029  = free_valid;
+    if (aclk_rst) begin
+      \$1029  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1030  = f0_valid;
+    if (aclk_rst) begin
+      \$1030  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1031  = \$193 ;
+    if (aclk_rst) begin
+      \$1031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1032  = \$194 ;
+    if (aclk_rst) begin
+      \$1032  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1033  = \$195 ;
+    if (aclk_rst) begin
+      \$1033  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1034  = \$196 ;
+    if (aclk_rst) begin
+      \$1034  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1035  = \$197 ;
+    if (aclk_rst) begin
+      \$1035  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1036  = \$198 ;
+    if (aclk_rst) begin
+      \$1036  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1037  = \$199 ;
+    if (aclk_rst) begin
+      \$1037  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1038  = \$200 ;
+    if (aclk_rst) begin
+      \$1038  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1039  = \$201 ;
+    if (aclk_rst) begin
+      \$1039  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1040  = \$202 ;
+    if (aclk_rst) begin
+      \$1040  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1041  = \$203 ;
+    if (aclk_rst) begin
+      \$1041  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1042  = \$204 ;
+    if (aclk_rst) begin
+      \$1042  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1043  = \$205 ;
+    if (aclk_rst) begin
+      \$1043  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1044  = \$206 ;
+    if (aclk_rst) begin
+      \$1044  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1045  = \$207 ;
+    if (aclk_rst) begin
+      \$1045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1046  = \$208 ;
+    if (aclk_rst) begin
+      \$1046  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1047  = \$209 ;
+    if (aclk_rst) begin
+      \$1047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1048  = \$210 ;
+    if (aclk_rst) begin
+      \$1048  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1049  = \$211 ;
+    if (aclk_rst) begin
+      \$1049  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1050  = \$212 ;
+    if (aclk_rst) begin
+      \$1050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1051  = \$213 ;
+    if (aclk_rst) begin
+      \$1051  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1052  = \$214 ;
+    if (aclk_rst) begin
+      \$1052  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1053  = \$215 ;
+    if (aclk_rst) begin
+      \$1053  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1054  = \$216 ;
+    if (aclk_rst) begin
+      \$1054  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1055  = \$217 ;
+    if (aclk_rst) begin
+      \$1055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1056  = \$218 ;
+    if (aclk_rst) begin
+      \$1056  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1057  = \$219 ;
+    if (aclk_rst) begin
+      \$1057  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1058  = \$220 ;
+    if (aclk_rst) begin
+      \$1058  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1061  = f1_valid;
+    if (aclk_rst) begin
+      \$1061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1062  = f2_valid;
+    if (aclk_rst) begin
+      \$1062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1063  = \$signal$259 ;
+    if (aclk_rst) begin
+      \$1063  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1064  = \$336 ;
+    if (aclk_rst) begin
+      \$1064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1065  = f3_valid;
+    if (aclk_rst) begin
+      \$1065  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1066  = f3_go;
+    if (aclk_rst) begin
+      \$1066  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1067  = \$437 ;
+    if (aclk_rst) begin
+      \$1067  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1068  = \$447 ;
+    if (aclk_rst) begin
+      \$1068  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1069  = \$452 ;
+    if (aclk_rst) begin
+      \$1069  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1070  = \$478 ;
+    if (aclk_rst) begin
+      \$1070  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1071  = \$482 ;
+    if (aclk_rst) begin
+      \$1071  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1072  = \$496 ;
+    if (aclk_rst) begin
+      \$1072  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1073  = small_queue_waddr;
+    if (\$504 ) begin
+      \$1073  = \$507 [7:0];
+    end
+    if (aclk_rst) begin
+      \$1073  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1074  = small_push;
+    if (x1_select[0]) begin
+      \$1074  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1074  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1075  = small_pop;
+    if (x1_select[0]) begin
+      \$1075  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1075  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1076  = \$511 [8:0];
+    if (x1_select[0]) begin
+      \$1076  = 9'h000;
+    end
+    if (aclk_rst) begin
+      \$1076  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1077  = small_at;
+    if (\$514 ) begin
+      \$1077 [0] = small_at[0];
+      \$1077 [1] = small_at[1];
+      \$1077 [2] = small_at[2];
+    end
+    if (\$520 ) begin
+      \$1077 [0] = small_at[1];
+      \$1077 [1] = small_at[2];
+      \$1077 [2] = \$521 ;
+    end
+    if (\$527 ) begin
+      \$1077 [0] = 1'h0;
+      \$1077 [1] = small_at[0];
+      \$1077 [2] = small_at[1];
+    end
+    if (\$533 ) begin
+      \$1077 [0] = small_at[0];
+      \$1077 [1] = small_at[1];
+      \$1077 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1077  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1077  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1078  = small_nonempty;
+    if (\$514 ) begin
+      \$1078  = \$517 ;
+    end
+    if (\$520 ) begin
+      \$1078  = \$524 ;
+    end
+    if (\$527 ) begin
+      \$1078  = \$530 ;
+    end
+    if (\$533 ) begin
+      \$1078  = \$536 ;
+    end
+    if (x1_select[0]) begin
+      \$1078  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1078  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1079  = \$544 ;
+    if (aclk_rst) begin
+      \$1079  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1080  = medium_queue_waddr;
+    if (\$552 ) begin
+      \$1080  = \$555 [6:0];
+    end
+    if (aclk_rst) begin
+      \$1080  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1081  = medium_push;
+    if (x1_select[1]) begin
+      \$1081  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1082  = medium_pop;
+    if (x1_select[1]) begin
+      \$1082  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1082  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1083  = \$559 [7:0];
+    if (x1_select[1]) begin
+      \$1083  = 8'h00;
+    end
+    if (aclk_rst) begin
+      \$1083  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1084  = medium_at;
+    if (\$562 ) begin
+      \$1084 [0] = medium_at[0];
+      \$1084 [1] = medium_at[1];
+      \$1084 [2] = medium_at[2];
+    end
+    if (\$568 ) begin
+      \$1084 [0] = medium_at[1];
+      \$1084 [1] = medium_at[2];
+      \$1084 [2] = \$569 ;
+    end
+    if (\$575 ) begin
+      \$1084 [0] = 1'h0;
+      \$1084 [1] = medium_at[0];
+      \$1084 [2] = medium_at[1];
+    end
+    if (\$581 ) begin
+      \$1084 [0] = medium_at[0];
+      \$1084 [1] = medium_at[1];
+      \$1084 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1084  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1084  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1085  = medium_nonempty;
+    if (\$562 ) begin
+      \$1085  = \$565 ;
+    end
+    if (\$568 ) begin
+      \$1085  = \$572 ;
+    end
+    if (\$575 ) begin
+      \$1085  = \$578 ;
+    end
+    if (\$581 ) begin
+      \$1085  = \$584 ;
+    end
+    if (x1_select[1]) begin
+      \$1085  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    \$1086  = \$592 ;
     if (aclk_rst) begin
       \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1087  = medium_queue_w_addr;
-    if (medium_queue_wen) begin
-      \$1087  = medium_queue_waddr;
+    \$1087  = large_queue_waddr;
+    if (\$600 ) begin
+      \$1087  = \$603 [5:0];
+    end
+    if (aclk_rst) begin
+      \$1087  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1088  = medium_queue_w_data;
-    if (medium_queue_wen) begin
-      \$1088  = medium_queue_wdata;
+    \$1088  = large_push;
+    if (x1_select[2]) begin
+      \$1088  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1089  = large_grant_wen;
+    \$1089  = large_pop;
+    if (x1_select[2]) begin
+      \$1089  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1090  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$1090  = { \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+    \$1090  = \$607 [5:0];
+    if (x1_select[2]) begin
+      \$1090  = 6'h00;
+    end
+    if (aclk_rst) begin
+      \$1090  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1091  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$1091  = large_grant_wdata;
+    \$1091  = large_at;
+    if (\$610 ) begin
+      \$1091 [0] = large_at[0];
+      \$1091 [1] = large_at[1];
+      \$1091 [2] = large_at[2];
+    end
+    if (\$616 ) begin
+      \$1091 [0] = large_at[1];
+      \$1091 [1] = large_at[2];
+      \$1091 [2] = \$617 ;
+    end
+    if (\$623 ) begin
+      \$1091 [0] = 1'h0;
+      \$1091 [1] = large_at[0];
+      \$1091 [2] = large_at[1];
+    end
+    if (\$629 ) begin
+      \$1091 [0] = large_at[0];
+      \$1091 [1] = large_at[1];
+      \$1091 [2] = large_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1091  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1091  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1092  = large_queue_wen;
+    \$1092  = large_nonempty;
+    if (\$610 ) begin
+      \$1092  = \$613 ;
+    end
+    if (\$616 ) begin
+      \$1092  = \$620 ;
+    end
+    if (\$623 ) begin
+      \$1092  = \$626 ;
+    end
+    if (\$629 ) begin
+      \$1092  = \$632 ;
+    end
+    if (x1_select[2]) begin
+      \$1092  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1093  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$1093  = large_queue_waddr;
+    \$1093  = f4_valid;
+    if (aclk_rst) begin
+      \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1094  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$1094  = large_queue_wdata;
+    \$1094  = \release ;
+    if (aclk_rst) begin
+      \$1094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1095  = alloc_valid;
+    \$1095  = a5_valid;
     if (aclk_rst) begin
       \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1096  = a0_valid;
+    \$1096  = a6_valid;
     if (aclk_rst) begin
       \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1097  = { \$25 , \$22 , \$19  };
+    \$1097  = f5_valid;
     if (aclk_rst) begin
-      \$1097  = 3'h0;
+      \$1097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1098  = flush_valid;
+    \$1098  = f6_valid;
     if (aclk_rst) begin
       \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1099  = { 1'h0, \$31 , \$28  };
+    \$1099  = x2_valid;
     if (aclk_rst) begin
-      \$1099  = 3'h0;
+      \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1100  = x0_valid;
+    \$1100  = x3_valid;
     if (aclk_rst) begin
       \$1100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1101  = x0_select;
+    \$1101  = x4_valid;
     if (aclk_rst) begin
-      \$1101  = 3'h0;
+      \$1101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1102  = x1_valid;
+    \$1102  = x5_valid;
     if (aclk_rst) begin
       \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1103  = a1_valid;
+    \$1103  = x6_valid;
     if (aclk_rst) begin
       \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1104  = small_seen;
-    if (\$39 ) begin
-      \$1104  = \$40 ;
-    end
-    if (aclk_rst) begin
-      \$1104  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1105  = small_seen;
-    if (aclk_rst) begin
-      \$1105  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1106  = small_fresh;
-    if (small_take_fresh) begin
-      \$1106  = \$41 ;
-    end else if (x1_select[0]) begin
-      \$1106  = 9'h000;
-    end
-    if (aclk_rst) begin
-      \$1106  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1107  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$1107  = \$42 ;
-    end else if (x1_select[0]) begin
-      \$1107  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1107  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1108  = small_head;
-    if (small_pop) begin
-      \$1108  = \$45 [7:0];
-    end
-    if (x1_select[0]) begin
-      \$1108  = small_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1108  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1109  = medium_seen;
-    if (\$48 ) begin
-      \$1109  = \$49 ;
-    end
-    if (aclk_rst) begin
-      \$1109  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1110  = medium_seen;
-    if (aclk_rst) begin
-      \$1110  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1111  = medium_fresh;
-    if (medium_take_fresh) begin
-      \$1111  = \$50 ;
-    end else if (x1_select[1]) begin
-      \$1111  = 8'h00;
-    end
-    if (aclk_rst) begin
-      \$1111  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1112  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$1112  = \$51 ;
-    end else if (x1_select[1]) begin
-      \$1112  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1112  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1113  = medium_head;
-    if (medium_pop) begin
-      \$1113  = \$54 [6:0];
-    end
-    if (x1_select[1]) begin
-      \$1113  = medium_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1113  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1114  = large_seen;
-    if (\$57 ) begin
-      \$1114  = \$58 [5:0];
-    end
-    if (aclk_rst) begin
-      \$1114  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1115  = large_seen;
-    if (aclk_rst) begin
-      \$1115  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1116  = large_fresh;
-    if (large_take_fresh) begin
-      \$1116  = \$59 [5:0];
-    end else if (x1_select[2]) begin
-      \$1116  = 6'h00;
-    end
-    if (aclk_rst) begin
-      \$1116  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1117  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$1117  = \$60 ;
-    end else if (x1_select[2]) begin
-      \$1117  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1117  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1118  = large_head;
-    if (large_pop) begin
-      \$1118  = \$63 [5:0];
-    end
-    if (x1_select[2]) begin
-      \$1118  = large_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1118  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1119  = 1'h0;
-    if (aclk_rst) begin
-      \$1119  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1120  = a2_valid;
-    if (aclk_rst) begin
-      \$1120  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1121  = a2_ring;
-    if (aclk_rst) begin
-      \$1121  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1122  = a3_valid;
-    if (aclk_rst) begin
-      \$1122  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1123  = a4_valid;
-    if (aclk_rst) begin
-      \$1123  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1124  = free_valid;
-    if (aclk_rst) begin
-      \$1124  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1125  = f0_valid;
-    if (aclk_rst) begin
-      \$1125  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1126  = \$192 ;
-    if (aclk_rst) begin
-      \$1126  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1127  = \$193 ;
-    if (aclk_rst) begin
-      \$1127  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1128  = \$194 ;
-    if (aclk_rst) begin
-      \$1128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1129  = \$195 ;
-    if (aclk_rst) begin
-      \$1129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1130  = \$196 ;
-    if (aclk_rst) begin
-      \$1130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1131  = \$197 ;
-    if (aclk_rst) begin
-      \$1131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1132  = \$198 ;
-    if (aclk_rst) begin
-      \$1132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1133  = \$199 ;
-    if (aclk_rst) begin
-      \$1133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1134  = \$200 ;
-    if (aclk_rst) begin
-      \$1134  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1135  = \$201 ;
-    if (aclk_rst) begin
-      \$1135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1136  = \$202 ;
-    if (aclk_rst) begin
-      \$1136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1137  = \$203 ;
-    if (aclk_rst) begin
-      \$1137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1138  = \$204 ;
-    if (aclk_rst) begin
-      \$1138  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1139  = \$205 ;
-    if (aclk_rst) begin
-      \$1139  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1140  = \$206 ;
-    if (aclk_rst) begin
-      \$1140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1141  = \$207 ;
-    if (aclk_rst) begin
-      \$1141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1142  = \$208 ;
-    if (aclk_rst) begin
-      \$1142  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1143  = \$209 ;
-    if (aclk_rst) begin
-      \$1143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1144  = \$210 ;
-    if (aclk_rst) begin
-      \$1144  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1145  = \$211 ;
-    if (aclk_rst) begin
-      \$1145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1146  = \$212 ;
-    if (aclk_rst) begin
-      \$1146  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1147  = \$213 ;
-    if (aclk_rst) begin
-      \$1147  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1148  = \$214 ;
-    if (aclk_rst) begin
-      \$1148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1149  = \$215 ;
-    if (aclk_rst) begin
-      \$1149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1150  = \$216 ;
-    if (aclk_rst) begin
-      \$1150  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1151  = \$217 ;
-    if (aclk_rst) begin
-      \$1151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1152  = \$218 ;
-    if (aclk_rst) begin
-      \$1152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1153  = \$219 ;
-    if (aclk_rst) begin
-      \$1153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1156  = f1_valid;
-    if (aclk_rst) begin
-      \$1156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1157  = f2_valid;
-    if (aclk_rst) begin
-      \$1157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1158  = \$signal$261 ;
-    if (aclk_rst) begin
-      \$1158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1159  = \$332 ;
-    if (aclk_rst) begin
-      \$1159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1160  = f3_valid;
-    if (aclk_rst) begin
-      \$1160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1161  = f3_go;
-    if (aclk_rst) begin
-      \$1161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1162  = \$432 ;
-    if (aclk_rst) begin
-      \$1162  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1163  = \$442 ;
-    if (aclk_rst) begin
-      \$1163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1164  = \$447 ;
-    if (aclk_rst) begin
-      \$1164  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1165  = \$473 ;
-    if (aclk_rst) begin
-      \$1165  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1166  = \$477 ;
-    if (aclk_rst) begin
-      \$1166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1167  = \$491 ;
-    if (aclk_rst) begin
-      \$1167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1168  = small_queue_waddr;
-    if (\$499 ) begin
-      \$1168  = \$502 [7:0];
-    end
-    if (aclk_rst) begin
-      \$1168  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1169  = small_push;
-    if (x1_select[0]) begin
-      \$1169  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1170  = small_pop;
-    if (x1_select[0]) begin
-      \$1170  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1171  = \$506 [8:0];
-    if (x1_select[0]) begin
-      \$1171  = 9'h000;
-    end
-    if (aclk_rst) begin
-      \$1171  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1172  = small_at;
-    if (\$509 ) begin
-      \$1172 [0] = small_at[0];
-      \$1172 [1] = small_at[1];
-      \$1172 [2] = small_at[2];
-    end
-    if (\$515 ) begin
-      \$1172 [0] = small_at[1];
-      \$1172 [1] = small_at[2];
-      \$1172 [2] = \$516 ;
-    end
-    if (\$522 ) begin
-      \$1172 [0] = 1'h0;
-      \$1172 [1] = small_at[0];
-      \$1172 [2] = small_at[1];
-    end
-    if (\$528 ) begin
-      \$1172 [0] = small_at[0];
-      \$1172 [1] = small_at[1];
-      \$1172 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1172  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1172  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1173  = small_nonempty;
-    if (\$509 ) begin
-      \$1173  = \$512 ;
-    end
-    if (\$515 ) begin
-      \$1173  = \$519 ;
-    end
-    if (\$522 ) begin
-      \$1173  = \$525 ;
-    end
-    if (\$528 ) begin
-      \$1173  = \$531 ;
-    end
-    if (x1_select[0]) begin
-      \$1173  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1174  = \$539 ;
-    if (aclk_rst) begin
-      \$1174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1175  = medium_queue_waddr;
-    if (\$547 ) begin
-      \$1175  = \$550 [6:0];
-    end
-    if (aclk_rst) begin
-      \$1175  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1176  = medium_push;
-    if (x1_select[1]) begin
-      \$1176  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1177  = medium_pop;
-    if (x1_select[1]) begin
-      \$1177  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1178  = \$554 [7:0];
-    if (x1_select[1]) begin
-      \$1178  = 8'h00;
-    end
-    if (aclk_rst) begin
-      \$1178  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1179  = medium_at;
-    if (\$557 ) begin
-      \$1179 [0] = medium_at[0];
-      \$1179 [1] = medium_at[1];
-      \$1179 [2] = medium_at[2];
-    end
-    if (\$563 ) begin
-      \$1179 [0] = medium_at[1];
-      \$1179 [1] = medium_at[2];
-      \$1179 [2] = \$564 ;
-    end
-    if (\$570 ) begin
-      \$1179 [0] = 1'h0;
-      \$1179 [1] = medium_at[0];
-      \$1179 [2] = medium_at[1];
-    end
-    if (\$576 ) begin
-      \$1179 [0] = medium_at[0];
-      \$1179 [1] = medium_at[1];
-      \$1179 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1179  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1179  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1180  = medium_nonempty;
-    if (\$557 ) begin
-      \$1180  = \$560 ;
-    end
-    if (\$563 ) begin
-      \$1180  = \$567 ;
-    end
-    if (\$570 ) begin
-      \$1180  = \$573 ;
-    end
-    if (\$576 ) begin
-      \$1180  = \$579 ;
-    end
-    if (x1_select[1]) begin
-      \$1180  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1181  = \$587 ;
-    if (aclk_rst) begin
-      \$1181  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1182  = large_queue_waddr;
-    if (\$595 ) begin
-      \$1182  = \$598 [5:0];
-    end
-    if (aclk_rst) begin
-      \$1182  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1183  = large_push;
-    if (x1_select[2]) begin
-      \$1183  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1183  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1184  = large_pop;
-    if (x1_select[2]) begin
-      \$1184  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1185  = \$602 [5:0];
-    if (x1_select[2]) begin
-      \$1185  = 6'h00;
-    end
-    if (aclk_rst) begin
-      \$1185  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1186  = large_at;
-    if (\$605 ) begin
-      \$1186 [0] = large_at[0];
-      \$1186 [1] = large_at[1];
-      \$1186 [2] = large_at[2];
-    end
-    if (\$611 ) begin
-      \$1186 [0] = large_at[1];
-      \$1186 [1] = large_at[2];
-      \$1186 [2] = \$612 ;
-    end
-    if (\$618 ) begin
-      \$1186 [0] = 1'h0;
-      \$1186 [1] = large_at[0];
-      \$1186 [2] = large_at[1];
-    end
-    if (\$624 ) begin
-      \$1186 [0] = large_at[0];
-      \$1186 [1] = large_at[1];
-      \$1186 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1186  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1186  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1187  = large_nonempty;
-    if (\$605 ) begin
-      \$1187  = \$608 ;
-    end
-    if (\$611 ) begin
-      \$1187  = \$615 ;
-    end
-    if (\$618 ) begin
-      \$1187  = \$621 ;
-    end
-    if (\$624 ) begin
-      \$1187  = \$627 ;
-    end
-    if (x1_select[2]) begin
-      \$1187  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1187  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1188  = f4_valid;
-    if (aclk_rst) begin
-      \$1188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1189  = \release ;
-    if (aclk_rst) begin
-      \$1189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1190  = a5_valid;
-    if (aclk_rst) begin
-      \$1190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1191  = a6_valid;
-    if (aclk_rst) begin
-      \$1191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1192  = f5_valid;
-    if (aclk_rst) begin
-      \$1192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1193  = f6_valid;
-    if (aclk_rst) begin
-      \$1193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1194  = x2_valid;
-    if (aclk_rst) begin
-      \$1194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1195  = x3_valid;
-    if (aclk_rst) begin
-      \$1195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1196  = x4_valid;
-    if (aclk_rst) begin
-      \$1196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1197  = x5_valid;
-    if (aclk_rst) begin
-      \$1197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1198  = x6_valid;
-    if (aclk_rst) begin
-      \$1198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1199  = \$644 ;
+    \$1104  = \$649 ;
     if (aclk_rst) begin
-      \$1199  = 1'h0;
+      \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1200  = \$645 ;
+    \$1105  = \$650 ;
     if (aclk_rst) begin
-      \$1200  = 1'h0;
+      \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1201  = \$646 ;
+    \$1106  = \$651 ;
     if (aclk_rst) begin
-      \$1201  = 1'h0;
+      \$1106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1202  = \$647 ;
+    \$1107  = \$652 ;
     if (aclk_rst) begin
-      \$1202  = 1'h0;
+      \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1203  = \$648 ;
+    \$1108  = \$653 ;
     if (aclk_rst) begin
-      \$1203  = 1'h0;
+      \$1108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1204  = \$649 ;
+    \$1109  = \$654 ;
     if (aclk_rst) begin
-      \$1204  = 1'h0;
+      \$1109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
-    \$1205  = \$650 ;
+    \$1110  = \$655 ;
     if (aclk_rst) begin
-      \$1205  = 1'h0;
+      \$1110  = 1'h0;
     end
   end
   always @* begin
@@ -8010,106 +7856,105 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$979  };
+          grant_addr = { 3'h0, \$884  };
       2'h1:
-          grant_addr = { 3'h0, \$981  };
+          grant_addr = { 3'h0, \$886  };
       2'h2:
-          grant_addr = { 3'h0, \$983  };
+          grant_addr = { 3'h0, \$888  };
     endcase
   end
-  assign small_grant_waddr = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
-  assign medium_grant_waddr = { \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
-  assign large_grant_waddr = { \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
-  assign flush_reg_select = \port$4058$52 [5:3];
-  assign small_fresh_slot = \$651 [7:0];
+  assign small_grant_waddr = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+  assign medium_grant_waddr = { \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+  assign large_grant_waddr = { \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+  assign flush_reg_select = \port$3963$52 [5:3];
+  assign small_fresh_slot = \$659 [7:0];
   assign small_tail = small_queue_waddr;
-  assign medium_fresh_slot = \$657 [6:0];
+  assign medium_fresh_slot = \$665 [6:0];
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
-  assign next_next_tag = \$971 [7:0];
-  assign fetched_snap = \$736 [6];
-  assign free_reg_hit = \port$4058$52 [2:0];
-  assign \$signal$272  = \$988 [11];
-  assign hit_a3 = \$992 [11];
-  assign \$signal$291  = \$996 [11];
-  assign f3_by_mem_base = \$1004 [2:0];
+  assign \$signal  = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+  assign fetched_snap = \$744 [6];
+  assign free_reg_hit = \port$3963$52 [2:0];
+  assign \$signal$271  = \$893 [11];
+  assign hit_a3 = \$897 [11];
+  assign \$signal$290  = \$901 [11];
+  assign f3_by_mem_base = \$909 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
-  assign w__data = small_grant_w_data;
+  assign w__data = { \$656 [7:0], small_grant_w_data[0] };
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$405  = \$651 [7:0];
-  assign \small_grant_addr$406  = \$651 [7:0];
+  assign \r__addr$404  = \$659 [7:0];
+  assign \small_grant_addr$405  = \$659 [7:0];
   assign small_grant_data = small_grant_r0_b0;
-  assign \small_grant_data$408  = small_grant_r1_b0;
-  assign \w__addr$409  = f4_slot;
+  assign \small_grant_data$407  = small_grant_r1_b0;
+  assign \w__addr$408  = f4_slot;
   assign small_parity_waddr = f4_slot;
-  assign small_parity_wen = \w__en$411 ;
-  assign small_parity_wdata = \w__data$413 ;
-  assign \r__addr$415  = f1_small_slot;
+  assign small_parity_wen = \w__en$410 ;
+  assign small_parity_wdata = \w__data$412 ;
+  assign \r__addr$414  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$417  = \$651 [7:0];
-  assign \small_parity_addr$418  = \$651 [7:0];
+  assign \r__addr$416  = \$659 [7:0];
+  assign \small_parity_addr$417  = \$659 [7:0];
   assign small_parity_data = small_parity_r0_b0;
-  assign \small_parity_data$420  = small_parity_r1_b0;
-  assign \w__addr$421  = small_queue_w_addr;
-  assign \w__en$422  = small_queue_w_en;
-  assign \w__data$423  = small_queue_w_data;
-  assign \r__addr$424  = small_head;
+  assign \small_parity_data$419  = small_parity_r1_b0;
+  assign \w__addr$420  = small_queue_w_addr;
+  assign \w__en$421  = small_queue_w_en;
+  assign \w__data$422  = small_queue_w_data;
+  assign \r__addr$423  = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$427  = medium_grant_w_addr;
-  assign \w__en$428  = medium_grant_w_en;
-  assign \w__data$429  = medium_grant_w_data;
-  assign \r__addr$430  = f1_medium_slot;
+  assign \w__addr$426  = medium_grant_w_addr;
+  assign \w__en$427  = medium_grant_w_en;
+  assign \w__data$428  = { \$657 [7:0], medium_grant_w_data[0] };
+  assign \r__addr$429  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$432  = \$657 [6:0];
-  assign \medium_grant_addr$433  = \$657 [6:0];
+  assign \r__addr$431  = \$665 [6:0];
+  assign \medium_grant_addr$432  = \$665 [6:0];
   assign medium_grant_data = medium_grant_r0_b0;
-  assign \medium_grant_data$435  = medium_grant_r1_b0;
-  assign \w__addr$436  = f4_slot[6:0];
+  assign \medium_grant_data$434  = medium_grant_r1_b0;
+  assign \w__addr$435  = f4_slot[6:0];
   assign medium_parity_waddr = f4_slot[6:0];
-  assign medium_parity_wen = \w__en$438 ;
-  assign medium_parity_wdata = \w__data$440 ;
-  assign \r__addr$442  = f1_medium_slot;
+  assign medium_parity_wen = \w__en$437 ;
+  assign medium_parity_wdata = \w__data$439 ;
+  assign \r__addr$441  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$444  = \$657 [6:0];
-  assign \medium_parity_addr$445  = \$657 [6:0];
+  assign \r__addr$443  = \$665 [6:0];
+  assign \medium_parity_addr$444  = \$665 [6:0];
   assign medium_parity_data = medium_parity_r0_b0;
-  assign \medium_parity_data$447  = medium_parity_r1_b0;
-  assign \w__addr$448  = medium_queue_w_addr;
-  assign \w__en$449  = medium_queue_w_en;
-  assign \w__data$450  = medium_queue_w_data;
-  assign \r__addr$451  = medium_head;
+  assign \medium_parity_data$446  = medium_parity_r1_b0;
+  assign \w__addr$447  = medium_queue_w_addr;
+  assign \w__en$448  = medium_queue_w_en;
+  assign \w__data$449  = medium_queue_w_data;
+  assign \r__addr$450  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$454  = large_grant_w_addr;
-  assign \w__en$455  = large_grant_w_en;
-  assign \w__data$456  = large_grant_w_data;
-  assign \r__addr$457  = f1_large_slot;
+  assign \w__addr$453  = large_grant_w_addr;
+  assign \w__en$454  = large_grant_w_en;
+  assign \w__data$455  = { \$658 [7:0], large_grant_w_data[0] };
+  assign \r__addr$456  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$459  = large_fresh_slot;
-  assign \large_grant_addr$460  = large_fresh_slot;
+  assign \r__addr$458  = large_fresh_slot;
+  assign \large_grant_addr$459  = large_fresh_slot;
   assign large_grant_data = large_grant_r0_b0;
-  assign \large_grant_data$462  = large_grant_r1_b0;
-  assign \w__addr$463  = f4_slot[5:0];
+  assign \large_grant_data$461  = large_grant_r1_b0;
+  assign \w__addr$462  = f4_slot[5:0];
   assign large_parity_waddr = f4_slot[5:0];
-  assign large_parity_wen = \w__en$465 ;
-  assign large_parity_wdata = \w__data$467 ;
-  assign \r__addr$469  = f1_large_slot;
+  assign large_parity_wen = \w__en$464 ;
+  assign large_parity_wdata = \w__data$466 ;
+  assign \r__addr$468  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$471  = large_fresh_slot;
-  assign \large_parity_addr$472  = large_fresh_slot;
+  assign \r__addr$470  = large_fresh_slot;
+  assign \large_parity_addr$471  = large_fresh_slot;
   assign large_parity_data = large_parity_r0_b0;
-  assign \large_parity_data$474  = large_parity_r1_b0;
-  assign \w__addr$475  = large_queue_w_addr;
-  assign \w__en$476  = large_queue_w_en;
-  assign \w__data$477  = large_queue_w_data;
-  assign \r__addr$478  = large_head;
+  assign \large_parity_data$473  = large_parity_r1_b0;
+  assign \w__addr$474  = large_queue_w_addr;
+  assign \w__en$475  = large_queue_w_en;
+  assign \w__data$476  = large_queue_w_data;
+  assign \r__addr$477  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
   assign flushed_valid = x7_valid;
@@ -8122,7 +7967,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$493  = a7_payload[54:15];
+  assign \grant_addr$492  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -8139,83 +7984,83 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign freed_addr = free_info_d7[32:1];
   assign freed_tag = free_info_d7[40:33];
   assign \small_grant_wdata.snap  = small_grant_wdata[0];
-  assign \small_grant_wdata.tag  = small_grant_wdata[8:1];
+  assign \small_grant_wdata.next  = small_grant_wdata[8:1];
   assign \small_grant_r0_b0.snap  = small_grant_r0_b0[0];
-  assign \small_grant_r0_b0.tag  = small_grant_r0_b0[8:1];
+  assign \small_grant_r0_b0.next  = small_grant_r0_b0[8:1];
   assign \small_grant_r1_b0.snap  = small_grant_r1_b0[0];
-  assign \small_grant_r1_b0.tag  = small_grant_r1_b0[8:1];
+  assign \small_grant_r1_b0.next  = small_grant_r1_b0[8:1];
   assign \small_queue_wdata.slot  = small_queue_wdata[7:0];
   assign \small_queue_wdata.snap  = small_queue_wdata[8];
-  assign \small_queue_wdata.tag  = small_queue_wdata[16:9];
+  assign \small_queue_wdata.next  = small_queue_wdata[16:9];
   assign \small_queue_r0_b0.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_r0_b0.snap  = small_queue_r0_b0[8];
-  assign \small_queue_r0_b0.tag  = small_queue_r0_b0[16:9];
+  assign \small_queue_r0_b0.next  = small_queue_r0_b0[16:9];
   assign \medium_grant_wdata.snap  = medium_grant_wdata[0];
-  assign \medium_grant_wdata.tag  = medium_grant_wdata[8:1];
+  assign \medium_grant_wdata.next  = medium_grant_wdata[8:1];
   assign \medium_grant_r0_b0.snap  = medium_grant_r0_b0[0];
-  assign \medium_grant_r0_b0.tag  = medium_grant_r0_b0[8:1];
+  assign \medium_grant_r0_b0.next  = medium_grant_r0_b0[8:1];
   assign \medium_grant_r1_b0.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_r1_b0.tag  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_r1_b0.next  = medium_grant_r1_b0[8:1];
   assign \medium_queue_wdata.slot  = medium_queue_wdata[6:0];
   assign \medium_queue_wdata.snap  = medium_queue_wdata[7];
-  assign \medium_queue_wdata.tag  = medium_queue_wdata[15:8];
+  assign \medium_queue_wdata.next  = medium_queue_wdata[15:8];
   assign \medium_queue_r0_b0.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_r0_b0.snap  = medium_queue_r0_b0[7];
-  assign \medium_queue_r0_b0.tag  = medium_queue_r0_b0[15:8];
+  assign \medium_queue_r0_b0.next  = medium_queue_r0_b0[15:8];
   assign \large_grant_wdata.snap  = large_grant_wdata[0];
-  assign \large_grant_wdata.tag  = large_grant_wdata[8:1];
+  assign \large_grant_wdata.next  = large_grant_wdata[8:1];
   assign \large_grant_r0_b0.snap  = large_grant_r0_b0[0];
-  assign \large_grant_r0_b0.tag  = large_grant_r0_b0[8:1];
+  assign \large_grant_r0_b0.next  = large_grant_r0_b0[8:1];
   assign \large_grant_r1_b0.snap  = large_grant_r1_b0[0];
-  assign \large_grant_r1_b0.tag  = large_grant_r1_b0[8:1];
+  assign \large_grant_r1_b0.next  = large_grant_r1_b0[8:1];
   assign \large_queue_wdata.slot  = large_queue_wdata[5:0];
   assign \large_queue_wdata.snap  = large_queue_wdata[6];
-  assign \large_queue_wdata.tag  = large_queue_wdata[14:7];
+  assign \large_queue_wdata.next  = large_queue_wdata[14:7];
   assign \large_queue_r0_b0.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_r0_b0.snap  = large_queue_r0_b0[6];
-  assign \large_queue_r0_b0.tag  = large_queue_r0_b0[14:7];
+  assign \large_queue_r0_b0.next  = large_queue_r0_b0[14:7];
   assign \small_grant_data.snap  = small_grant_r0_b0[0];
-  assign \small_grant_data.tag  = small_grant_r0_b0[8:1];
-  assign \small_grant_data$408.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$408.tag  = small_grant_r1_b0[8:1];
+  assign \small_grant_data.next  = small_grant_r0_b0[8:1];
+  assign \small_grant_data$407.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$407.next  = small_grant_r1_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
-  assign \small_queue_data.tag  = small_queue_r0_b0[16:9];
+  assign \small_queue_data.next  = small_queue_r0_b0[16:9];
   assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
-  assign \medium_grant_data.tag  = medium_grant_r0_b0[8:1];
-  assign \medium_grant_data$435.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$435.tag  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data.next  = medium_grant_r0_b0[8:1];
+  assign \medium_grant_data$434.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$434.next  = medium_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
-  assign \medium_queue_data.tag  = medium_queue_r0_b0[15:8];
+  assign \medium_queue_data.next  = medium_queue_r0_b0[15:8];
   assign \large_grant_data.snap  = large_grant_r0_b0[0];
-  assign \large_grant_data.tag  = large_grant_r0_b0[8:1];
-  assign \large_grant_data$462.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$462.tag  = large_grant_r1_b0[8:1];
+  assign \large_grant_data.next  = large_grant_r0_b0[8:1];
+  assign \large_grant_data$461.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$461.next  = large_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
-  assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
-  assign large_queue_wdata[14:7] = \$1071 ;
-  assign large_queue_wdata[6] = \$1063 ;
+  assign \large_queue_data.next  = large_queue_r0_b0[14:7];
+  assign large_queue_wdata[14:7] = \$976 ;
+  assign large_queue_wdata[6] = \$968 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$1053 ;
-  assign medium_queue_wdata[7] = \$1045 ;
+  assign medium_queue_wdata[15:8] = \$958 ;
+  assign medium_queue_wdata[7] = \$950 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$1035 ;
-  assign small_queue_wdata[8] = \$1027 ;
+  assign small_queue_wdata[16:9] = \$940 ;
+  assign small_queue_wdata[8] = \$932 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = \$signal$172 ;
-  assign large_grant_wdata[0] = \$736 [6];
-  assign medium_grant_wdata[8:1] = \$signal$172 ;
-  assign medium_grant_wdata[0] = \$736 [6];
-  assign small_grant_wdata[8:1] = \$signal$172 ;
-  assign small_grant_wdata[0] = \$736 [6];
-  assign \$1155 [2] = \$224 ;
-  assign \$1155 [1] = \$222 ;
-  assign \$1155 [0] = \$220 ;
-  assign \$1154 [2] = f0_hit[2];
-  assign \$1154 [1] = f0_hit[1];
-  assign \$1154 [0] = f0_hit[0];
+  assign large_grant_wdata[8:1] = next_tag;
+  assign large_grant_wdata[0] = \$744 [6];
+  assign medium_grant_wdata[8:1] = next_tag;
+  assign medium_grant_wdata[0] = \$744 [6];
+  assign small_grant_wdata[8:1] = next_tag;
+  assign small_grant_wdata[0] = \$744 [6];
+  assign \$1060 [2] = \$225 ;
+  assign \$1060 [1] = \$223 ;
+  assign \$1060 [0] = \$221 ;
+  assign \$1059 [2] = f0_hit[2];
+  assign \$1059 [1] = f0_hit[1];
+  assign \$1059 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -8231,9 +8076,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$122  = \$120 [8];
   assign \$125  = \$123 [6];
   assign \$133  = \$132 ;
-  assign \$669  = a3_sel_head[0];
-  assign \$671  = a3_sel_head[1];
-  assign \$673  = a3_sel_head[2];
   assign \$677  = a3_sel_head[0];
   assign \$679  = a3_sel_head[1];
   assign \$681  = a3_sel_head[2];
@@ -8250,191 +8092,154 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$711  = a3_sel_head[1];
   assign \$713  = a3_sel_head[2];
   assign \$717  = a3_sel_head[0];
-  assign \$720  = a3_sel_head[1];
-  assign \$724  = a3_sel_head[0];
+  assign \$719  = a3_sel_head[1];
+  assign \$721  = a3_sel_head[2];
+  assign \$725  = a3_sel_head[0];
+  assign \$728  = a3_sel_head[1];
+  assign \$732  = a3_sel_head[0];
   assign \$140  = a3_sel_head[0];
   assign \$145  = a3_sel_head[1];
   assign \$150  = a3_sel_head[2];
-  assign \$175  = \$173 [40];
-  assign \$182  = \$180 [40];
-  assign \$189  = \$187 [40];
-  assign \$226  = 1'h0;
-  assign \$228  = \$227 ;
-  assign \$336  = f3_in[0];
-  assign \$339  = f3_in[1];
-  assign \$343  = f3_in[2];
-  assign \$353  = f3_in[0];
-  assign \$355  = f3_in[1];
-  assign \$358  = f3_in[2];
-  assign \$361  = f3_in[0];
-  assign \$363  = f3_in[1];
-  assign \$366  = f3_in[2];
-  assign \$369  = f3_in[0];
-  assign \$371  = f3_in[1];
-  assign \$374  = f3_in[2];
-  assign \$377  = f3_in[0];
-  assign \$379  = f3_in[1];
-  assign \$382  = f3_in[2];
-  assign \$385  = f3_in[0];
-  assign \$387  = f3_in[1];
-  assign \$390  = f3_in[2];
-  assign \$393  = f3_in[0];
-  assign \$395  = f3_in[1];
-  assign \$398  = f3_in[2];
-  assign \$401  = f3_in[0];
-  assign \$403  = f3_in[1];
-  assign \$406  = f3_in[2];
-  assign \$409  = f3_in[0];
-  assign \$411  = f3_in[1];
-  assign \$414  = f3_in[2];
-  assign \$419  = f3_in[0];
-  assign \$421  = f3_in[1];
-  assign \$424  = f3_in[2];
-  assign \$449  = \$448 ;
+  assign \$176  = \$174 [40];
+  assign \$183  = \$181 [40];
+  assign \$190  = \$188 [40];
+  assign \$227  = 1'h0;
+  assign \$229  = \$228 ;
+  assign \$341  = f3_in[0];
+  assign \$344  = f3_in[1];
+  assign \$348  = f3_in[2];
+  assign \$358  = f3_in[0];
+  assign \$360  = f3_in[1];
+  assign \$363  = f3_in[2];
+  assign \$366  = f3_in[0];
+  assign \$368  = f3_in[1];
+  assign \$371  = f3_in[2];
+  assign \$374  = f3_in[0];
+  assign \$376  = f3_in[1];
+  assign \$379  = f3_in[2];
+  assign \$382  = f3_in[0];
+  assign \$384  = f3_in[1];
+  assign \$387  = f3_in[2];
+  assign \$390  = f3_in[0];
+  assign \$392  = f3_in[1];
+  assign \$395  = f3_in[2];
+  assign \$398  = f3_in[0];
+  assign \$400  = f3_in[1];
+  assign \$403  = f3_in[2];
+  assign \$406  = f3_in[0];
+  assign \$408  = f3_in[1];
+  assign \$411  = f3_in[2];
+  assign \$414  = f3_in[0];
+  assign \$416  = f3_in[1];
+  assign \$419  = f3_in[2];
+  assign \$424  = f3_in[0];
+  assign \$426  = f3_in[1];
+  assign \$429  = f3_in[2];
   assign \$454  = \$453 ;
   assign \$459  = \$458 ;
-  assign \$514  = small_popped;
-  assign \$520  = small_pushed;
-  assign \$526  = small_pushed;
-  assign \$527  = small_popped;
-  assign \$562  = medium_popped;
-  assign \$568  = medium_pushed;
-  assign \$574  = medium_pushed;
-  assign \$575  = medium_popped;
-  assign \$610  = large_popped;
-  assign \$616  = large_pushed;
-  assign \$622  = large_pushed;
-  assign \$623  = large_popped;
-  assign \$636  = 1'h0;
-  assign \$730  = a3_sel_head[0];
-  assign \$732  = a3_sel_head[1];
-  assign \$734  = a3_sel_head[2];
-  assign \$739  = a3_fail;
-  assign \$740  = a3_sel_last[0];
-  assign \$742  = a3_sel_last[1];
-  assign \$744  = a3_sel_last[2];
-  assign \$746  = a3_sel_head[0];
-  assign \$748  = a3_sel_head[1];
-  assign \$750  = a3_sel_head[2];
-  assign \$753  = a3_fail;
-  assign \$754  = a3_sel_last[0];
-  assign \$756  = a3_sel_last[1];
-  assign \$758  = a3_sel_last[2];
-  assign \$760  = a3_sel_head[0];
-  assign \$762  = a3_sel_head[1];
-  assign \$764  = a3_sel_head[2];
-  assign \$767  = a3_fail;
-  assign \$768  = a3_sel_last[0];
-  assign \$770  = a3_sel_last[1];
-  assign \$772  = a3_sel_last[2];
-  assign \$774  = a3_sel_head[0];
-  assign \$776  = a3_sel_head[1];
-  assign \$778  = a3_sel_head[2];
-  assign \$781  = a3_fail;
-  assign \$782  = a3_sel_last[0];
-  assign \$784  = a3_sel_last[1];
-  assign \$786  = a3_sel_last[2];
-  assign \$788  = a3_sel_head[0];
-  assign \$790  = a3_sel_head[1];
-  assign \$792  = a3_sel_head[2];
-  assign \$795  = a3_fail;
-  assign \$796  = a3_sel_last[0];
-  assign \$798  = a3_sel_last[1];
-  assign \$800  = a3_sel_last[2];
-  assign \$802  = a3_sel_head[0];
-  assign \$804  = a3_sel_head[1];
-  assign \$806  = a3_sel_head[2];
-  assign \$809  = a3_fail;
-  assign \$810  = a3_sel_last[0];
-  assign \$812  = a3_sel_last[1];
-  assign \$814  = a3_sel_last[2];
-  assign \$816  = a3_sel_head[0];
-  assign \$818  = a3_sel_head[1];
-  assign \$820  = a3_sel_head[2];
-  assign \$823  = a3_fail;
-  assign \$824  = a3_sel_last[0];
-  assign \$826  = a3_sel_last[1];
-  assign \$828  = a3_sel_last[2];
-  assign \$830  = a3_sel_head[0];
-  assign \$832  = a3_sel_head[1];
-  assign \$834  = a3_sel_head[2];
-  assign \$837  = a3_fail;
-  assign \$838  = a3_sel_last[0];
-  assign \$840  = a3_sel_last[1];
-  assign \$842  = a3_sel_last[2];
-  assign \$844  = a3_sel_head[0];
-  assign \$846  = a3_sel_head[1];
-  assign \$848  = a3_sel_head[2];
-  assign \$857  = a3_fail;
-  assign \$858  = a3_sel_last[0];
-  assign \$860  = a3_sel_last[1];
-  assign \$862  = a3_sel_last[2];
-  assign \$864  = a3_sel_head[0];
-  assign \$866  = a3_sel_head[1];
-  assign \$868  = a3_sel_head[2];
-  assign \$871  = a3_fail;
-  assign \$872  = a3_sel_last[0];
-  assign \$874  = a3_sel_last[1];
-  assign \$876  = a3_sel_last[2];
-  assign \$878  = a3_sel_head[0];
-  assign \$880  = a3_sel_head[1];
-  assign \$882  = a3_sel_head[2];
-  assign \$885  = a3_fail;
-  assign \$886  = a3_sel_last[0];
-  assign \$888  = a3_sel_last[1];
-  assign \$890  = a3_sel_last[2];
-  assign \$892  = a3_sel_head[0];
-  assign \$894  = a3_sel_head[1];
-  assign \$896  = a3_sel_head[2];
-  assign \$899  = a3_fail;
-  assign \$900  = a3_sel_last[0];
-  assign \$902  = a3_sel_last[1];
-  assign \$904  = a3_sel_last[2];
-  assign \$906  = a3_sel_head[0];
-  assign \$908  = a3_sel_head[1];
-  assign \$910  = a3_sel_head[2];
-  assign \$913  = a3_fail;
-  assign \$914  = a3_sel_last[0];
-  assign \$916  = a3_sel_last[1];
-  assign \$918  = a3_sel_last[2];
-  assign \$920  = a3_sel_head[0];
-  assign \$922  = a3_sel_head[1];
-  assign \$924  = a3_sel_head[2];
-  assign \$927  = a3_fail;
-  assign \$928  = a3_sel_last[0];
-  assign \$930  = a3_sel_last[1];
-  assign \$932  = a3_sel_last[2];
-  assign \$934  = a3_sel_head[0];
-  assign \$936  = a3_sel_head[1];
-  assign \$938  = a3_sel_head[2];
-  assign \$941  = a3_fail;
-  assign \$942  = a3_sel_last[0];
-  assign \$944  = a3_sel_last[1];
-  assign \$946  = a3_sel_last[2];
-  assign \$948  = a3_sel_head[0];
-  assign \$950  = a3_sel_head[1];
-  assign \$952  = a3_sel_head[2];
-  assign \$955  = a3_fail;
-  assign \$956  = a3_sel_last[0];
-  assign \$958  = a3_sel_last[1];
-  assign \$960  = a3_sel_last[2];
-  assign \$962  = a3_sel_head[0];
-  assign \$964  = a3_sel_head[1];
-  assign \$966  = a3_sel_head[2];
-  assign \$978  = { 1'h0, a4_slot, 6'h00 };
-  assign \$979 [35:0] = { 21'h000000, \$978  };
-  assign \$979 [36] = 1'h1;
-  assign \$980  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$981 [35:17], \$981 [15:0] } = { 14'h0000, \$980 [21:17], \$980 [15:0] };
-  assign { \$981 [36], \$981 [16] } = 2'h3;
-  assign \$982  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$983 [35:21], \$983 [19:0] } = { 15'h0000, \$982 [19:0] };
-  assign { \$983 [36], \$983 [20] } = 2'h3;
+  assign \$464  = \$463 ;
+  assign \$519  = small_popped;
+  assign \$525  = small_pushed;
+  assign \$531  = small_pushed;
+  assign \$532  = small_popped;
+  assign \$567  = medium_popped;
+  assign \$573  = medium_pushed;
+  assign \$579  = medium_pushed;
+  assign \$580  = medium_popped;
+  assign \$615  = large_popped;
+  assign \$621  = large_pushed;
+  assign \$627  = large_pushed;
+  assign \$628  = large_popped;
+  assign \$641  = 1'h0;
+  assign \$738  = a3_sel_head[0];
+  assign \$740  = a3_sel_head[1];
+  assign \$742  = a3_sel_head[2];
+  assign \$748  = a3_sel_new[0];
+  assign \$749  = a3_sel_new[1];
+  assign \$750  = a3_sel_new[2];
+  assign \$751  = a3_sel_last[0];
+  assign \$753  = a3_sel_last[1];
+  assign \$755  = a3_sel_last[2];
+  assign \$757  = a3_sel_head[0];
+  assign \$759  = a3_sel_head[1];
+  assign \$761  = a3_sel_head[2];
+  assign \$764  = 1'h0;
+  assign \$765  = 1'h0;
+  assign \$766  = 1'h0;
+  assign \$767  = a3_sel_last[0];
+  assign \$769  = a3_sel_last[1];
+  assign \$771  = a3_sel_last[2];
+  assign \$773  = a3_sel_head[0];
+  assign \$775  = a3_sel_head[1];
+  assign \$777  = a3_sel_head[2];
+  assign \$780  = 1'h0;
+  assign \$781  = 1'h0;
+  assign \$782  = 1'h0;
+  assign \$783  = a3_sel_last[0];
+  assign \$785  = a3_sel_last[1];
+  assign \$787  = a3_sel_last[2];
+  assign \$789  = a3_sel_head[0];
+  assign \$791  = a3_sel_head[1];
+  assign \$793  = a3_sel_head[2];
+  assign \$796  = 1'h0;
+  assign \$797  = 1'h0;
+  assign \$798  = 1'h0;
+  assign \$799  = a3_sel_last[0];
+  assign \$801  = a3_sel_last[1];
+  assign \$803  = a3_sel_last[2];
+  assign \$805  = a3_sel_head[0];
+  assign \$807  = a3_sel_head[1];
+  assign \$809  = a3_sel_head[2];
+  assign \$812  = 1'h0;
+  assign \$813  = 1'h0;
+  assign \$814  = 1'h0;
+  assign \$815  = a3_sel_last[0];
+  assign \$817  = a3_sel_last[1];
+  assign \$819  = a3_sel_last[2];
+  assign \$821  = a3_sel_head[0];
+  assign \$823  = a3_sel_head[1];
+  assign \$825  = a3_sel_head[2];
+  assign \$828  = 1'h0;
+  assign \$829  = 1'h0;
+  assign \$830  = 1'h0;
+  assign \$831  = a3_sel_last[0];
+  assign \$833  = a3_sel_last[1];
+  assign \$835  = a3_sel_last[2];
+  assign \$837  = a3_sel_head[0];
+  assign \$839  = a3_sel_head[1];
+  assign \$841  = a3_sel_head[2];
+  assign \$844  = 1'h0;
+  assign \$845  = 1'h0;
+  assign \$846  = 1'h0;
+  assign \$847  = a3_sel_last[0];
+  assign \$849  = a3_sel_last[1];
+  assign \$851  = a3_sel_last[2];
+  assign \$853  = a3_sel_head[0];
+  assign \$855  = a3_sel_head[1];
+  assign \$857  = a3_sel_head[2];
+  assign \$860  = 1'h0;
+  assign \$861  = 1'h0;
+  assign \$862  = 1'h0;
+  assign \$863  = a3_sel_last[0];
+  assign \$865  = a3_sel_last[1];
+  assign \$867  = a3_sel_last[2];
+  assign \$869  = a3_sel_head[0];
+  assign \$871  = a3_sel_head[1];
+  assign \$873  = a3_sel_head[2];
+  assign \$883  = { 1'h0, a4_slot, 6'h00 };
+  assign \$884 [35:0] = { 21'h000000, \$883  };
+  assign \$884 [36] = 1'h1;
+  assign \$885  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$886 [35:17], \$886 [15:0] } = { 14'h0000, \$885 [21:17], \$885 [15:0] };
+  assign { \$886 [36], \$886 [16] } = 2'h3;
+  assign \$887  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$888 [35:21], \$888 [19:0] } = { 15'h0000, \$887 [19:0] };
+  assign { \$888 [36], \$888 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3619$0 , \port$3620$0 , \port$3622$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4058$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4472$0 , \port$4472$55 , rsp_freed_valid, \port$4478$0 , rsp_flushed_valid, \port$4493$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4525$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4614$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$4788$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5060$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3524$0 , \port$3525$0 , \port$3527$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$3963$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4377$0 , \port$4377$55 , rsp_freed_valid, \port$4383$0 , rsp_flushed_valid, \port$4398$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4430$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4519$0 
+, bus__w_beat_from_queue, e1_exhausted, \port$4693$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4965$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$166  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -10716,32 +10521,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg new_flush = 1'h0;
   reg new_is_flush = 1'h0;
   wire popped;
-  output \port$3619$0 ;
-  wire \port$3619$0 ;
-  output \port$3620$0 ;
-  wire \port$3620$0 ;
-  output \port$3622$0 ;
-  wire \port$3622$0 ;
-  output [56:0] \port$4058$1 ;
-  wire [56:0] \port$4058$1 ;
-  input [14:0] \port$4472$0 ;
-  wire [14:0] \port$4472$0 ;
-  input [23:0] \port$4472$55 ;
-  wire [23:0] \port$4472$55 ;
-  input [23:0] \port$4478$0 ;
-  wire [23:0] \port$4478$0 ;
-  input [22:0] \port$4493$0 ;
-  wire [22:0] \port$4493$0 ;
-  input [40:0] \port$4525$0 ;
-  wire [40:0] \port$4525$0 ;
-  input [35:0] \port$4614$0 ;
-  wire [35:0] \port$4614$0 ;
+  output \port$3524$0 ;
+  wire \port$3524$0 ;
+  output \port$3525$0 ;
+  wire \port$3525$0 ;
+  output \port$3527$0 ;
+  wire \port$3527$0 ;
+  output [56:0] \port$3963$1 ;
+  wire [56:0] \port$3963$1 ;
+  input [14:0] \port$4377$0 ;
+  wire [14:0] \port$4377$0 ;
+  input [23:0] \port$4377$55 ;
+  wire [23:0] \port$4377$55 ;
+  input [23:0] \port$4383$0 ;
+  wire [23:0] \port$4383$0 ;
+  input [22:0] \port$4398$0 ;
+  wire [22:0] \port$4398$0 ;
+  input [40:0] \port$4430$0 ;
+  wire [40:0] \port$4430$0 ;
+  input [35:0] \port$4519$0 ;
+  wire [35:0] \port$4519$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4788$0 ;
-  wire [4:0] \port$4788$0 ;
+  output [4:0] \port$4693$0 ;
+  wire [4:0] \port$4693$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5060$0 ;
-  wire [4:0] \port$5060$0 ;
+  output [4:0] \port$4965$0 ;
+  wire [4:0] \port$4965$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -11025,59 +10830,59 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$100  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4478$0 [23] ? { 6'h00, \port$4478$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4383$0 [23] ? { 6'h00, \port$4383$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4493$0 [20:5], 46'h000000000000, \port$4493$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4493$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4472$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4472$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4472$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4478$0 [20:5], \port$4525$0 [32:1], \port$4525$0 [40:33], \$2 , 1'h0, \port$4525$0 [0], 3'h1, \port$4478$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4398$0 [20:5], 46'h000000000000, \port$4398$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4398$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4377$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4377$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4377$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4383$0 [20:5], \port$4430$0 [32:1], \port$4430$0 [40:33], \$2 , 1'h0, \port$4430$0 [0], 3'h1, \port$4383$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4493$0 [20:5], 46'h000000000000, \port$4493$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4493$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4472$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4472$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4472$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4398$0 [20:5], 46'h000000000000, \port$4398$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4398$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4377$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4377$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4377$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4472$0 [4:1] == 1'h1;
+  assign \$15  = \port$4377$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4472$0 [0];
-  assign \$18  = ! \port$4472$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4377$0 [0];
+  assign \$18  = ! \port$4377$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4478$0 [0];
-  assign \$21  = ! \port$4478$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4383$0 [0];
+  assign \$21  = ! \port$4383$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4493$0 [0];
-  assign \$24  = ! \port$4493$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4398$0 [0];
+  assign \$24  = ! \port$4398$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4472$0 [4:1] == 1'h1;
+  assign \$26  = \port$4377$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4472$0 [6:5];
+  assign \$28  = ! \port$4377$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4472$0 [0];
-  assign \$31  = \port$4472$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4377$0 [0];
+  assign \$31  = \port$4377$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4478$0 [0];
-  assign \$34  = \port$4478$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4383$0 [0];
+  assign \$34  = \port$4383$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4493$0 [0];
-  assign \$37  = \port$4493$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4398$0 [0];
+  assign \$37  = \port$4398$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4472$0 [4:1] == 1'h1;
+  assign \$39  = \port$4377$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4472$0 [6:5] == 1'h1;
+  assign \$41  = \port$4377$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4472$0 [0];
-  assign \$44  = \port$4472$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4377$0 [0];
+  assign \$44  = \port$4377$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4478$0 [0];
-  assign \$47  = \port$4478$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4383$0 [0];
+  assign \$47  = \port$4383$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4493$0 [0];
-  assign \$50  = \port$4493$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4398$0 [0];
+  assign \$50  = \port$4398$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4472$0 [4:1] == 1'h1;
+  assign \$52  = \port$4377$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4472$0 [6:5] == 2'h2;
+  assign \$54  = \port$4377$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
@@ -11701,7 +11506,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$804  = \$803  | r1_sel_pool2_low_water;
   assign \$805  = \$802  | \$804 ;
   assign \$806  = \$799  | \$805 ;
-  assign \$807  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$807  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
   assign \$808  = \$807  == 4'hf;
   assign \$809  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$811  = ~ \$810 ;
@@ -11719,7 +11524,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$825  = \$824 [5:0] == 3'h4;
   assign \$826  = \$823  & \$825 ;
   assign \$827  = bus__w_req & \$826 ;
-  assign \$828  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$828  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
   assign \$829  = \$828  == 4'hf;
   assign \$830  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$832  = ~ \$831 ;
@@ -11737,7 +11542,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$846  = \$845 [5:0] == 6'h30;
   assign \$847  = \$844  & \$846 ;
   assign \$848  = bus__w_req & \$847 ;
-  assign \$849  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$849  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
   assign \$850  = \$849  == 4'hf;
   assign \$851  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$853  = ~ \$852 ;
@@ -11754,7 +11559,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$866  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$867  = \$866 [5:0] == 3'h4;
   assign \$868  = \$865  & \$867 ;
-  assign \$869  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$869  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
   assign \$870  = \$869  == 4'hf;
   assign \$871  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$873  = ~ \$872 ;
@@ -11773,7 +11578,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$888  = \$885  & \$887 ;
   assign \$889  = \$868  | \$888 ;
   assign \$890  = bus__w_req & \$889 ;
-  assign \$891  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$891  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
   assign \$892  = \$891  == 4'hf;
   assign \$893  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$895  = ~ \$894 ;
@@ -11795,12 +11600,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$913  = w0_small_is & w0_small_slot_ok;
   assign \$914  = w0_medium_is & w0_medium_slot_ok;
   assign \$915  = w0_large_is & w0_large_slot_ok;
-  assign \$916  = bus__w_beat_from_queue ? \port$4614$0 [31:0] : bus__w_data;
-  assign \$917  = bus__w_beat_from_queue ? \port$4614$0 [31:0] : bus__w_data;
+  assign \$916  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
+  assign \$917  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
   assign \$919  = 37'h1000000000 + \$918 ;
-  assign \$920  = bus__w_beat_from_queue ? \port$4614$0 [31:0] : bus__w_data;
+  assign \$920  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
   assign \$922  = 37'h1000010000 + \$921 ;
-  assign \$923  = bus__w_beat_from_queue ? \port$4614$0 [31:0] : bus__w_data;
+  assign \$923  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
   assign \$925  = 37'h1000100000 + \$924 ;
   assign \$926  = ~ command_queue_pop;
   assign \$927  = command_queue_count[0] & \$926 ;
@@ -12003,10 +11808,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1124  = 1'h1 << \$1123 [7:5];
   assign \$1125  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1126  = 1'h1 << \$1125 [11:8];
-  assign \$1127  = bus__w_beat_from_queue ? \port$4614$0 [31:0] : bus__w_data;
-  assign \$1128  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$1127  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
+  assign \$1128  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
   assign \$1129  = \$1128  == 4'hf;
-  assign \$1130  = bus__w_beat_from_queue ? \port$4614$0 [35:32] : bus__w_strb;
+  assign \$1130  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
   assign \$1131  = ~ \$signal$234 ;
   assign \$1132  = \$signal$280  & \$1131 ;
   assign \$1133  = ~ new_flush;
@@ -12249,13 +12054,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1370  = \$1369  & \$signal$286 [1];
   assign \$1371  = \$signal$284  & w2_is_pool2_low_water;
   assign \$1372  = \$1371  & \$signal$286 [2];
-  assign \$1373  = | \port$4478$0 [4:1];
+  assign \$1373  = | \port$4383$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1373 ;
-  assign \$1374  = | \port$4493$0 [4:1];
+  assign \$1374  = | \port$4398$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1374 ;
-  assign \$1375  = ~ \port$4472$0 [0];
+  assign \$1375  = ~ \port$4377$0 [0];
   assign \$1376  = rsp_grant_valid & \$1375 ;
-  assign \$1377  = \port$4472$0 [4:1] != 1'h1;
+  assign \$1377  = \port$4377$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1376  & \$1377 ;
   assign \$1378  = \$signal$28  > 2'h2;
   assign \$1379  = \$1378  ? 2'h2 : \$signal$28 ;
@@ -12349,17 +12154,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1457  = ~ \$1456 ;
   assign \$1458  = \$1457  + 1'h1;
   assign w0_large_is = bus__w_addr_from_queue ? \$1455 [6] : \$1458 [6];
-  assign \$1459  = \port$4614$0 [18:0] - 9'h100;
+  assign \$1459  = \port$4519$0 [18:0] - 9'h100;
   assign \$1460  = ~ \$1459 [19];
   assign \$1461  = bus__w_data[18:0] - 9'h100;
   assign \$1462  = ~ \$1461 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1463  = \port$4614$0 [18:0] - 8'h80;
+  assign \$1463  = \port$4519$0 [18:0] - 8'h80;
   assign \$1464  = ~ \$1463 [19];
   assign \$1465  = bus__w_data[18:0] - 8'h80;
   assign \$1466  = ~ \$1465 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1467  = \port$4614$0 [18:0] - 6'h30;
+  assign \$1467  = \port$4519$0 [18:0] - 6'h30;
   assign \$1468  = ~ \$1467 [19];
   assign \$1469  = bus__w_data[18:0] - 6'h30;
   assign \$1470  = ~ \$1469 [19];
@@ -12722,11 +12527,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1820  = \$signal$301  & \$signal$285 ;
   assign \$1821  = ~ \$1820 ;
   assign bus__w_err = \$1819  & \$1821 ;
-  assign \$1822  = rsp_freed_valid & \port$4525$0 [0];
+  assign \$1822  = rsp_freed_valid & \port$4430$0 [0];
   assign \$1823  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1822  | \$1823 ;
-  assign \$1824  = rsp_freed_valid & \port$4525$0 [0];
-  assign \$1825  = \$1824  ? \port$4478$0 [0] : \port$4493$0 [0];
+  assign \$1824  = rsp_freed_valid & \port$4430$0 [0];
+  assign \$1825  = \$1824  ? \port$4383$0 [0] : \port$4398$0 [0];
   assign bus__w_slow_err = ~ \$1825 ;
   always @(posedge aclk_clk)
     cycle <= \$1826 ;
@@ -13468,7 +13273,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1831  = { \$12 [31:0], 16'h0000, \port$4472$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4472$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4472$0 [4:1] };
+    \$1831  = { \$12 [31:0], 16'h0000, \port$4377$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4377$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4377$0 [4:1] };
     if (aclk_rst) begin
       \$1831  = 121'h0000000000000000000000000000000;
     end
@@ -14681,22 +14486,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1975  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4472$0 [4:1];
-  assign rsp_grant_pool = \port$4472$0 [6:5];
-  assign rsp_grant_user = \port$4472$55 [23:8];
-  assign rsp_flushed_err = \port$4493$0 [4:1];
-  assign rsp_flushed_pool = \port$4493$0 [22:21];
-  assign rsp_flushed_user = \port$4493$0 [20:5];
-  assign rsp_freed_err = \port$4478$0 [4:1];
-  assign rsp_freed_src = \port$4525$0 [0];
-  assign rsp_freed_in_pool = \port$4478$0 [23];
-  assign rsp_freed_pool = \port$4478$0 [22:21];
-  assign rsp_freed_tag = \port$4525$0 [40:33];
-  assign rsp_freed_addr = \port$4525$0 [32:1];
-  assign rsp_freed_user = \port$4478$0 [20:5];
-  assign rsp_grant_ok = \port$4472$0 [0];
-  assign rsp_freed_ok = \port$4478$0 [0];
-  assign rsp_flushed_ok = \port$4493$0 [0];
+  assign rsp_grant_err = \port$4377$0 [4:1];
+  assign rsp_grant_pool = \port$4377$0 [6:5];
+  assign rsp_grant_user = \port$4377$55 [23:8];
+  assign rsp_flushed_err = \port$4398$0 [4:1];
+  assign rsp_flushed_pool = \port$4398$0 [22:21];
+  assign rsp_flushed_user = \port$4398$0 [20:5];
+  assign rsp_freed_err = \port$4383$0 [4:1];
+  assign rsp_freed_src = \port$4430$0 [0];
+  assign rsp_freed_in_pool = \port$4383$0 [23];
+  assign rsp_freed_pool = \port$4383$0 [22:21];
+  assign rsp_freed_tag = \port$4430$0 [40:33];
+  assign rsp_freed_addr = \port$4430$0 [32:1];
+  assign rsp_freed_user = \port$4383$0 [20:5];
+  assign rsp_grant_ok = \port$4377$0 [0];
+  assign rsp_freed_ok = \port$4383$0 [0];
+  assign rsp_flushed_ok = \port$4398$0 [0];
   assign log_bank0_k = \$1388 [1:0];
   assign log_bank1_k = \$1389 [1:0];
   assign log_bank2_k = \$1390 [1:0];
@@ -14704,8 +14509,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$1404 [5], \$1404  };
   assign \$signal$103  = { low_water_hit, \$1409 , \$1407 , e1_exhausted, \$1406  };
   assign \$signal$163  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4614$0 [35:32];
-  assign bus__w_data_queued = \port$4614$0 [31:0];
+  assign bus__w_strb_queued = \port$4519$0 [35:32];
+  assign bus__w_data_queued = \port$4519$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1636 , \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], new_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$305  = log_bank0_wdata;
@@ -14731,10 +14536,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$328  = alloc_queue_wr;
   assign \$signature__data$329  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 [7:0], 11'h000, \port$4472$0 [14:7] };
-  assign rsp_grant_slot = \port$4472$0 [14:7];
-  assign rsp_grant_tag = \port$4472$55 [7:0];
-  assign bus__r_slow_data = { \port$4472$0 [0], \port$4472$0 [4:1], \port$4472$55 [7:0], 11'h000, \port$4472$0 [14:7] };
+  assign handle = { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 [7:0], 11'h000, \port$4377$0 [14:7] };
+  assign rsp_grant_slot = \port$4377$0 [14:7];
+  assign rsp_grant_tag = \port$4377$55 [7:0];
+  assign bus__r_slow_data = { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 [7:0], 11'h000, \port$4377$0 [14:7] };
   assign w0_small_is_queued = \$1443 [6];
   assign w0_small_is_pins = \$1446 [6];
   assign w0_medium_is_queued = \$1449 [6];
@@ -14751,13 +14556,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1818 [54:52];
   assign req_flush_select = \$1818 [57:55];
   assign req_flush_pool = \$1818 [43:42];
-  assign \port$3619$0  = \$1406 ;
-  assign \port$3620$0  = \$1407 ;
-  assign \port$3622$0  = \$1409 ;
-  assign \port$4058$1  = \$1818 [57:1];
-  assign \port$4788$0  = \$signal$101 ;
+  assign \port$3524$0  = \$1406 ;
+  assign \port$3525$0  = \$1407 ;
+  assign \port$3527$0  = \$1409 ;
+  assign \port$3963$1  = \$1818 [57:1];
+  assign \port$4693$0  = \$signal$101 ;
   assign bus__w_ack = \$signal$284 ;
-  assign \port$5060$0  = \$signal$102 ;
+  assign \port$4965$0  = \$signal$102 ;
   assign \$1408  = 1'h0;
   assign \$1409  = 1'h0;
   assign \$113  = 1'h1;

@@ -186,7 +186,8 @@ MUTANTS = [
            "answers swapped"),
     # the access guard (SPEC §8)
     Mutant("guard_tag_check_dropped", "guard",
-           "mismatch = Const(0) if not T else ~equal(tag, view_tag[:T])", "mismatch = Const(0)",
+           "mismatch = Const(0) if not T else ~equal(presented_next[:T], view_next[:T])",
+           "mismatch = Const(0)",
            "a burst with a stale or forged tag passes", guarded=True),
     Mutant("guard_held_check_dropped", "guard",
            ("Mux(in_pool_d & ~held, Err.ACCESS_FREE,", "(in_pool_d & (~held | mismatch))"),
