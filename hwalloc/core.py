@@ -342,16 +342,20 @@ class AllocatorCore(_Timing, wiring.Component):
         # record granted that slot: alloc t-1 (whose slot is chosen in this
         # cycle), t-2 or t-3. They are compared in this stage (after stage 5's
         # registers, below) and forwarded in stage 4, the youngest first.
-        # The choice is made of registered one-hot flags, so that stage 4 is
-        # each pool's increment (of its own memory's output: no choice before
-        # the adder), an AND-OR and one multiplexer: a3_sel_head[p] (a released
-        # slot of pool p: the queue entry's tag), a3_sel_last[p] (a never-used
-        # slot granted before: its record's tag), a3_sel_new[p] (a slot never
-        # granted: tag 0), a3_fail (no grant: tag 0 is answered); the
-        # forwarded tags come incremented already, a3_fwd_ok says they may apply.
+        # The choice is made of registered one-hot flags, so that stage 4 is an
+        # AND-OR of the memories' outputs (which hold the tag + 1 already) and
+        # one multiplexer: a3_sel_head[p] (a released slot of pool p: the queue
+        # entry's), a3_sel_last[p] (a never-used slot granted before: its
+        # record's), a3_sel_new[p] (a slot never granted: tag 1); none set, no
+        # grant (tag 0 is answered). The forwarded tags come incremented
+        # already, a3_fwd_ok says they may apply.
         a3_sel_head, a3_sel_last = reg("a3_sel_head", len(pools)), reg("a3_sel_last", len(pools))
         a3_sel_new = reg("a3_sel_new", len(pools))
         a3_fwd_ok, a3_hit_a1 = reg("a3_fwd_ok"), reg("a3_hit_a1")
+        # (a3_fail is read by nothing since the memories hold the tag + 1, and
+        # synthesis drops it; removing it from the source reorders Yosys' netlist
+        # enough that ABC maps GUARDED_DMA's error-log count five LUT levels deep
+        # on the Xilinx estimate: it goes when that path is made robust)
         a3_fail, a3_sel_fresh = reg("a3_fail"), reg("a3_sel_fresh", len(pools))
         a3_older_hit, a3_older_next = reg("a3_older_hit"), reg("a3_older_next", TR)
         # the never-used slot was granted since reset (then flushed): below the
@@ -637,11 +641,12 @@ class AllocatorCore(_Timing, wiring.Component):
             # the same, with whether the slot is held (parity == snapshot)
             return [(bank, parity == record.snap, record) for bank, parity, record in mem_parts(st)]
 
-        def held_as(record, parity, tag, select):
-            # select, the slot held (parity == snapshot) and its tag matching, on one chain
+        def held_as(record, parity, next_tag, select):
+            # select, the slot held (parity == snapshot) and its tag matching (the
+            # record's next tag against the presented one + 1), on one chain
             if not T:
                 return select & (parity == record.snap)
-            return equal(Cat(next_of(record), parity, select), Cat(tag, record.snap, Const(1)))
+            return equal(Cat(next_of(record), parity, select), Cat(next_tag, record.snap, Const(1)))
         # a never-granted slot is free, whatever its (never written) memories hold
         may_hold = ~f3_never_granted
         views = [(f3_in[pool.index] & bank, held, record)

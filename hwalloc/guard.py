@@ -340,8 +340,9 @@ class AccessGuard(wiring.Component):
         carried = delayed(carried, 1, "carried_in")
         # the presented tag + 1, as the view shows a held slot's (the tag of its
         # next grant), formed from a register and carried beside the rest
-        presented_next = delayed((carried[len(fields) + A:] + 1)[:len(carried) - len(fields) - A],
-                                 DECODE_STAGES + VIEW_STAGES, "presented_next")
+        presented = carried[len(fields) + A:]
+        presented_next = delayed((presented + 1)[:len(presented)], DECODE_STAGES + VIEW_STAGES,
+                                 "presented_next")
         carried = delayed(carried, DECODE_STAGES + VIEW_STAGES, "carried")
         # the view is asked straight from the decode's registers
         m.d.comb += [getattr(self, f"view_{d}_pool").eq(decode.out_pool),

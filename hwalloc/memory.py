@@ -48,8 +48,9 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None)
     written before edge e. ``stored``, if given, maps what the write port is
     given to what the memory holds (a small function, such as an increment of
     a field), applied behind the write's registers, between them and the RAMs,
-    where it delays no logic in front of them. Read ports are always enabled: a read enable would
-    cost a hold multiplexer between the RAM and that register.
+    where it delays no logic in front of them. Read ports are always enabled:
+    a read enable would cost a hold multiplexer between the RAM and that
+    register.
 
     Up to LUTRAM_DEPTH entries it is one memory, left to synthesis. Deeper, it is
     block RAM, sliced into memories as wide as one block RAM is at that depth on

@@ -183,10 +183,9 @@ class PoolState:
     def release(self, m, release, slot, snap, next_tag, raced):
         """Free stage 5, the decision edge: ``release`` says a free releases
         ``slot`` of this pool, whose grant had ``snap`` and a tag whose
-        successor is ``next_tag`` (what the queue keeps, the tag of the slot's next
-        grant); ``raced``
-        that an alloc younger than the free already took the slot (see
-        :attr:`overwrites`). A release toggles the slot's parity."""
+        successor is ``next_tag`` (what the queue keeps: the tag of the slot's
+        next grant); ``raced`` that an alloc younger than the free already took
+        the slot (see :attr:`overwrites`). A release toggles the slot's parity."""
         m.d.comb += [
             self.parity_w.addr.eq(slot), self.parity_w.data.eq(~snap),
             self.parity_w.en.eq(self.writes(release, raced)),
