@@ -7,6 +7,8 @@ core's responses (counters, the error log, interrupts). It never looks inside
 the pipeline.
 """
 
+from itertools import product
+
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -124,6 +126,8 @@ class RegisterFile(wiring.Component):
         ]
         exhausted = self.rsp_grant_valid & (self.rsp_grant_err == Err.EXHAUSTED)
         entry_bits = 4 + 3 + 2 + 8 + 8 + 32 + 32 + 32
+        # an entry in four parts of about a quarter each (see the banks' writes)
+        SLICES = [(entry_bits * c // 4, entry_bits * (c + 1) // 4) for c in range(4)]
 
         def entry(code, op, src, pool, tag, info, user, stamp):
             # code 4 | op 3 | source 2 | pool 8 | tag 8 | address or size 32 | user 32 | cycle 32
@@ -142,7 +146,9 @@ class RegisterFile(wiring.Component):
                             self.rsp_grant_user, stamp)
         # Within a cycle the free was accepted first, then the flush, then the
         # alloc: their errors are logged in that order, packed from ``new[0]``.
-        new = [Signal(entry_bits, name=f"e1_new{k}") for k in range(3)]
+        # (not reset: they are loaded every cycle, and read only as far as the
+        # count, which is, says)
+        new = [Signal(entry_bits, name=f"e1_new{k}", reset_less=True) for k in range(3)]
         n_new, e1_exhausted = Signal(2), Signal(name="e1_exhausted")
         m.d.sync += [
             new[0].eq(Mux(free_err, free_entry, Mux(flush_err, flush_entry, alloc_entry))),
@@ -164,10 +170,13 @@ class RegisterFile(wiring.Component):
                                getattr(self, f"guard_{d}_addr"), getattr(self, f"guard_{d}_id"), gstamp)
                       for d, op in (("ar", Op.READ_ACCESS), ("aw", Op.WRITE_ACCESS))}
             ar_refused, aw_refused = self.guard_ar_refused, self.guard_aw_refused
-            guard_new = [Signal(entry_bits, name=f"e1_guard{k}") for k in range(2)]
-            n_guard, n_all, e1_access = Signal(2), Signal(3), Signal()
-            # n_all >= j, j = 1..5, as registers (a thermometer of the count)
+            guard_new = [Signal(entry_bits, name=f"e1_guard{k}", reset_less=True) for k in range(2)]
+            n_guard, e1_access = Signal(2, name="e1_n_guard"), Signal(name="e1_access")
+            n_all = Signal(3, name="e1_n_all")
+            # n_all >= j, j = 1..5, and n_all == j, j = 0..5, as registers (a
+            # thermometer and a one-hot of the count)
             n_at_least = Signal(5, name="e1_n_at_least")
+            n_is = Signal(6, init=1, name="e1_n_is")
             flags = Cat(free_err, flush_err, alloc_err, ar_refused, aw_refused)
             m.d.sync += [
                 guard_new[0].eq(Mux(ar_refused, access["ar"], access["aw"])),
@@ -177,6 +186,8 @@ class RegisterFile(wiring.Component):
                 n_all.eq(_count(flags)),
                 n_at_least.eq(Cat(Array(Const(int(bin(v).count("1") >= j), 1) for v in range(32))[flags]
                                   for j in range(1, 6))),
+                n_is.eq(Cat(Array(Const(int(bin(v).count("1") == j), 1) for v in range(32))[flags]
+                            for j in range(6))),
                 e1_access.eq(ar_refused | aw_refused),
             ]
         events = []
@@ -212,16 +223,33 @@ class RegisterFile(wiring.Component):
         ring_bits = ring.bit_length() - 1       # ring is a power of two
         rows = ring // nb
         # (at least two rows a bank: a one-row memory would have a zero-width address)
-        banks = [Memory(shape=entry_bits, depth=max(rows, 2), init=[]) for _ in range(nb)]
-        for b, bank in enumerate(banks):
-            m.submodules[f"log_bank{b}"] = bank
+        if guard:
+            # each bank in four memories, a quarter of the entry each, with
+            # registers of their own (see below)
+            parts = [[Memory(shape=hi - lo, depth=max(rows, 2), init=[]) for lo, hi in SLICES]
+                     for _ in range(nb)]
+            for b, c in product(range(nb), range(len(SLICES))):
+                m.submodules[f"log_bank{b}_{c}"] = parts[b][c]
+        else:
+            banks = [Memory(shape=entry_bits, depth=max(rows, 2), init=[]) for _ in range(nb)]
+            for b, bank in enumerate(banks):
+                m.submodules[f"log_bank{b}"] = bank
         # A bank's write is registered beside it (address, data and enable from
         # registers: place and route showed the choice of an entry and its room
         # flags, chained into a LUT RAM's write pins, as the worst path of small
-        # cores), so an entry counted at edge e is in its bank at e+1. The read
+        # cores; with a guard, the data is a choice among registers by registers
+        # instead), so an entry counted at edge e is in its bank at e+1. The read
         # port is transparent to it: the head shown at e+1 is already the entry.
-        bank_w = [bank.write_port() for bank in banks]
-        bank_r = [bank.read_port(transparent_for=(w,)) for bank, w in zip(banks, bank_w, strict=True)]
+        # (With a guard, the read is asynchronous from a row register of each
+        # part's own, which is the same: one register fanned out to every LUT
+        # RAM of the eight banks was the guarded core's worst path.)
+        if guard:
+            part_w = [[part.write_port() for part in bank] for bank in parts]
+            part_r = [[part.read_port(domain="comb") for part in bank] for bank in parts]
+            bank_data = [Cat(r.data for r in bank) for bank in part_r]
+        else:
+            bank_w = [bank.write_port() for bank in banks]
+            bank_r = [bank.read_port(transparent_for=(w,)) for bank, w in zip(banks, bank_w, strict=True)]
 
         def row(value):
             return value if rows > 1 else Const(0, 1)
@@ -247,7 +275,12 @@ class RegisterFile(wiring.Component):
         if guard:
             # as many as there are, or as fit: at least j kept when n_all >= j and
             # j fit (a thermometer, a LUT a bit), then its count
-            kept = [Const(1)] + [n_at_least[j - 1] & room[j] for j in range(1, most + 1)]
+            # (each a LUT of registers of its own, which the tail's turn and the
+            # banks' enables are formed from, so that the mapper cannot fold
+            # them into deeper shared logic)
+            kept = [Const(1), *(Signal(name=f"log_kept_ge{j}", attrs={"keep": 1})
+                                for j in range(1, most + 1))]
+            m.d.comb += [kept[j].eq(n_at_least[j - 1] & room[j]) for j in range(1, most + 1)]
             m.d.comb += n_kept.eq(Cat((kept[1] & ~kept[2]) | (kept[3] & ~kept[4]) | kept[5],
                                       kept[2] & ~kept[4], kept[4]))
         else:
@@ -259,6 +292,10 @@ class RegisterFile(wiring.Component):
             kept = [Const(1)] + [Signal(name=f"log_kept_ge{j}") for j in range(1, most + 1)]
             m.d.comb += [kept[j].eq((n_new >= j) & room[j]) for j in range(1, most + 1)]
         m.d.comb += popped.eq(pop & ~empty)
+        if guard:
+            # this cycle's entries a cycle later, as the banks' writes see them
+            late_entries = [Signal(entry_bits, name=f"e2_entry{k}", reset_less=True) for k in range(most)]
+            m.d.sync += [late.eq(e) for late, e in zip(late_entries, new + guard_new, strict=True)]
         for b in range(nb):
             if guard:
                 # the allocation pipeline's first, then the guard's: entry j lands
@@ -268,12 +305,25 @@ class RegisterFile(wiring.Component):
                 selects = [tail_at[(b - j) % nb] & (n_new > j) for j in range(3)] + \
                           [or_all((n_new == v) & tail_at[(b - v - j) % nb] for v in range(4))
                            for j in range(2)]
-                kept_selects = []
-                for j, select in enumerate(selects):
-                    kept_select = Signal(name=f"log_bank{b}_select{j}", attrs={"keep": 1})
-                    m.d.comb += kept_select.eq(select)
-                    kept_selects.append(kept_select)
-                data = choose_one_hot(zip(kept_selects, new + guard_new, strict=True), entry_bits)
+                # registered beside the entries' copies: the bank's write data is
+                # then a choice among registers by registers (place and route
+                # showed a select formed from the tail, then fanned out to the
+                # entry's bits, as the guarded core's worst path)
+                # Four copies of each, a quarter of the entry's bits each (one
+                # register fanned out to all of them was the next worst path).
+                # Each copy is gated by a different flag that holds whenever any
+                # bank is written (the data of a bank not written is free), so that
+                # synthesis, which merges identical registers, keeps them apart.
+                data = []
+                for c, (lo, hi) in enumerate(SLICES):
+                    late_selects = [Signal(name=f"log_bank{b}_select{j}_{c}", reset_less=True)
+                                    for j in range(most)]
+                    gate = [Const(1), room[1], n_at_least[0], kept[1]][c]      # all set if any is kept
+                    m.d.sync += [late.eq(select & gate)
+                                 for late, select in zip(late_selects, selects, strict=True)]
+                    parts = (entry[lo:hi] for entry in late_entries)
+                    data.append(choose_one_hot(zip(late_selects, parts, strict=True), hi - lo))
+                data = Cat(*data)
                 # the j-th entry is kept and lands here
                 enable = Signal(name=f"log_bank{b}_enable", attrs={"keep": 1})
                 m.d.comb += enable.eq(or_all(tail_at[(b - j) % nb] & kept[j + 1] for j in range(most)))
@@ -290,16 +340,35 @@ class RegisterFile(wiring.Component):
                 enable = Array([*kept[1:], Const(0)])[k]
                 # a bank behind the tail's writes the next row
                 write_row = Mux(b < tail[:nbb], tail_next_row, tail_row) if b < nb - 1 else tail_row
-            w_row = Signal(len(bank_w[b].addr), name=f"log_bank{b}_wrow", reset_less=True)
-            w_data = Signal(entry_bits, name=f"log_bank{b}_wdata", reset_less=True)
-            w_en = Signal(name=f"log_bank{b}_wen")
-            m.d.sync += [w_row.eq(row(write_row)), w_data.eq(data), w_en.eq(enable)]
-            m.d.comb += [
-                bank_w[b].addr.eq(w_row),
-                bank_w[b].data.eq(w_data),
-                bank_w[b].en.eq(w_en),
-                bank_r[b].addr.eq(row(head[nbb:])), bank_r[b].en.eq(1),
-            ]
+            if guard:
+                w_en = Signal(name=f"log_bank{b}_wen")
+                m.d.sync += w_en.eq(enable)
+                # Each part's write row and read row are registers
+                # of its own, each loaded (or set) under a different condition
+                # that holds whenever it matters, so that synthesis, which merges
+                # identical registers, keeps the copies apart: the row written
+                # when the bank is, the row read when the head is in this bank.
+                for c, (w, r) in enumerate(zip(part_w[b], part_r[b], strict=True)):
+                    gate = [Const(1), room[1], n_at_least[0], kept[1]][c]
+                    w_row = Signal(len(w.addr), name=f"log_bank{b}_{c}_wrow", reset_less=True)
+                    r_row = Signal(len(r.addr), name=f"log_bank{b}_{c}_rrow", reset_less=True)
+                    with m.If(gate):
+                        m.d.sync += w_row.eq(row(write_row))
+                    with m.If((head[:nbb] == b) | (head[:nbb] == (b + c) % nb)):
+                        m.d.sync += r_row.eq(row(head[nbb:]))
+                    lo, hi = SLICES[c]
+                    m.d.comb += [w.addr.eq(w_row), w.data.eq(data[lo:hi]), w.en.eq(w_en), r.addr.eq(r_row)]
+            else:
+                w_row = Signal(len(bank_w[b].addr), name=f"log_bank{b}_wrow", reset_less=True)
+                w_data = Signal(entry_bits, name=f"log_bank{b}_wdata", reset_less=True)
+                w_en = Signal(name=f"log_bank{b}_wen")
+                m.d.sync += [w_row.eq(row(write_row)), w_data.eq(data), w_en.eq(enable)]
+                m.d.comb += [
+                    bank_w[b].addr.eq(w_row),
+                    bank_w[b].data.eq(w_data),
+                    bank_w[b].en.eq(w_en),
+                    bank_r[b].addr.eq(row(head[nbb:])), bank_r[b].en.eq(1),
+                ]
         # space changes by popped - n_kept (-5..1); the flags of the new value are
         # flags of the old one (or, past the thermometer, comparisons of it with
         # small constants on carry chains), chosen by the change: the room
@@ -317,7 +386,12 @@ class RegisterFile(wiring.Component):
         def at_least_plus_all(j):
             if j not in chosen:
                 chosen[j] = Signal(name=f"space_plus_all_ge{j}", attrs={"keep": 1})
-                m.d.comb += chosen[j].eq(Array(at_least_now(j + v) for v in range(most + 1))[n_all])
+                if guard:
+                    # (by the one-hot count: an AND-OR of registers, which the
+                    # mapper cannot fold into a decode of the count shared by all)
+                    m.d.comb += chosen[j].eq(or_all(n_is[v] & at_least_now(j + v) for v in range(most + 1)))
+                else:
+                    m.d.comb += chosen[j].eq(Array(at_least_now(j + v) for v in range(most + 1))[n_all])
             return chosen[j]
         m.d.sync += [ge[j].eq(Mux(popped, at_least_plus_all(j - 1) if j > 1 else 1,
                                   at_least_plus_all(j))) for j in ge]
@@ -361,9 +435,12 @@ class RegisterFile(wiring.Component):
         # own so that the read decode sees registers only).
         head_valid, head_bank = Signal(), Signal(nbb)
         m.d.sync += [head_valid.eq(~empty), head_bank.eq(head[:nbb])]
-        head_entry = Signal(entry_bits)
+        # (not reset: it is loaded every cycle, with 0 while head_valid, which
+        # is, is low; a reset of its own ORed with that was a LUT in front of
+        # every bit's set/reset, on the guarded core's worst path)
+        head_entry = Signal(entry_bits, reset_less=True)
         if guard:
-            shown = Array(bank.data for bank in bank_r)[head_bank]
+            shown = Array(bank_data)[head_bank]
         else:
             shown = Mux(head_bank[1], Mux(head_bank[0], bank_r[3].data, bank_r[2].data),
                         Mux(head_bank[0], bank_r[1].data, bank_r[0].data))

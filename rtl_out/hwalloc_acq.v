@@ -439,8 +439,8 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .\port$2869$0 (\$13 ),
     .\port$2897$0 (\$14 ),
     .\port$2978$0 (\$15 ),
-    .\port$3130$0 (\$signal ),
-    .\port$3300$0 (\$signal$58 ),
+    .\port$3126$0 (\$signal ),
+    .\port$3296$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -6016,7 +6016,7 @@ endmodule
 
 module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2398$0 , \port$2399$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
 , req_flush, \port$2541$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2854$0 , \port$2854$48 , rsp_freed_valid, \port$2857$0 , rsp_flushed_valid, \port$2869$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2897$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2978$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$3130$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$3300$0 , aclk_clk);
+, e1_exhausted, \port$3126$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$3296$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$78  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -6102,10 +6102,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [31:0] \$1071 ;
   reg \$1072 ;
   reg \$1073 ;
-  reg [120:0] \$1074 ;
-  reg [120:0] \$1075 ;
-  reg [120:0] \$1076 ;
-  reg [1:0] \$1077 ;
+  reg [1:0] \$1074 ;
+  reg \$1075 ;
+  reg \$1076 ;
+  reg \$1077 ;
   reg \$1078 ;
   reg \$1079 ;
   wire \$108 ;
@@ -6120,85 +6120,85 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg \$1088 ;
   reg \$1089 ;
   wire [12:0] \$109 ;
-  reg \$1090 ;
-  reg \$1091 ;
-  reg \$1092 ;
-  reg [5:0] \$1093 ;
-  reg [4:0] \$1094 ;
-  reg [31:0] \$1095 ;
-  reg [1:0] \$1096 ;
-  reg [31:0] \$1097 ;
-  reg [2:0] \$1098 ;
-  reg [2:0] \$1099 ;
+  reg [5:0] \$1090 ;
+  reg [4:0] \$1091 ;
+  reg [31:0] \$1092 ;
+  reg [1:0] \$1093 ;
+  reg [31:0] \$1094 ;
+  reg [2:0] \$1095 ;
+  reg [2:0] \$1096 ;
+  reg [4:0] \$1097 ;
+  reg \$1098 ;
+  reg [1:0] \$1099 ;
   wire [120:0] \$11 ;
   wire \$110 ;
   reg [4:0] \$1100 ;
-  reg \$1101 ;
-  reg [1:0] \$1102 ;
-  reg [120:0] \$1103 ;
-  reg [4:0] \$1104 ;
-  reg [17:0] \$1105 ;
-  reg \$1106 ;
+  reg [17:0] \$1101 ;
+  reg \$1102 ;
+  reg \$1103 ;
+  reg \$1104 ;
+  reg [10:0] \$1105 ;
+  reg [10:0] \$1106 ;
   reg \$1107 ;
   reg \$1108 ;
   reg [10:0] \$1109 ;
   wire \$111 ;
-  reg [10:0] \$1110 ;
-  reg \$1111 ;
-  reg \$1112 ;
-  reg [10:0] \$1113 ;
-  reg [31:0] \$1114 ;
-  reg [31:0] \$1115 ;
-  reg [31:0] \$1116 ;
-  reg [31:0] \$1117 ;
-  reg \$1118 ;
-  reg [10:0] \$1119 ;
+  reg [31:0] \$1110 ;
+  reg [31:0] \$1111 ;
+  reg [31:0] \$1112 ;
+  reg [31:0] \$1113 ;
+  reg \$1114 ;
+  reg [10:0] \$1115 ;
+  reg [3:0] \$1116 ;
+  reg [3:0] \$1117 ;
+  reg [3:0] \$1118 ;
+  reg [3:0] \$1119 ;
   wire \$112 ;
-  reg [3:0] \$1120 ;
-  reg [3:0] \$1121 ;
-  reg [3:0] \$1122 ;
-  reg [3:0] \$1123 ;
-  reg [8:0] \$1124 ;
-  reg [9:0] \$1125 ;
-  reg \$1126 ;
+  reg [8:0] \$1120 ;
+  reg [9:0] \$1121 ;
+  reg \$1122 ;
+  reg \$1123 ;
+  reg [10:0] \$1124 ;
+  reg \$1125 ;
+  reg [9:0] \$1126 ;
   reg \$1127 ;
-  reg [10:0] \$1128 ;
-  reg \$1129 ;
+  reg [31:0] \$1128 ;
+  reg [1:0] \$1129 ;
   wire \$113 ;
-  reg [9:0] \$1130 ;
+  reg [31:0] \$1130 ;
   reg \$1131 ;
-  reg [31:0] \$1132 ;
-  reg [1:0] \$1133 ;
-  reg [31:0] \$1134 ;
-  reg \$1135 ;
-  reg \$1136 ;
-  reg \$1137 ;
-  reg \$1138 ;
-  reg [5:0] \$1139 ;
+  reg \$1132 ;
+  reg \$1133 ;
+  reg \$1134 ;
+  reg [5:0] \$1135 ;
+  reg [31:0] \$1136 ;
+  reg [42:0] \$1137 ;
+  reg [3:0] \$1138 ;
+  reg [3:0] \$1139 ;
   wire [32:0] \$114 ;
-  reg [31:0] \$1140 ;
-  reg [42:0] \$1141 ;
-  reg [3:0] \$1142 ;
-  reg [3:0] \$1143 ;
-  reg [3:0] \$1144 ;
+  reg [3:0] \$1140 ;
+  reg [3:0] \$1141 ;
+  reg [8:0] \$1142 ;
+  reg [9:0] \$1143 ;
+  reg \$1144 ;
   reg [3:0] \$1145 ;
-  reg [8:0] \$1146 ;
-  reg [9:0] \$1147 ;
-  reg \$1148 ;
-  reg [3:0] \$1149 ;
+  reg [7:0] \$1146 ;
+  reg [7:0] \$1147 ;
+  reg [15:0] \$1148 ;
+  reg \$1149 ;
   wire [32:0] \$115 ;
-  reg [7:0] \$1150 ;
-  reg [7:0] \$1151 ;
-  reg [15:0] \$1152 ;
+  reg [31:0] \$1150 ;
+  reg \$1151 ;
+  reg [3:0] \$1152 ;
   reg \$1153 ;
-  reg [31:0] \$1154 ;
-  reg \$1155 ;
-  reg [3:0] \$1156 ;
+  reg \$1154 ;
+  reg [3:0] \$1155 ;
+  reg [31:0] \$1156 ;
   reg \$1157 ;
   reg \$1158 ;
-  reg [3:0] \$1159 ;
+  reg \$1159 ;
   wire [32:0] \$116 ;
-  reg [31:0] \$1160 ;
+  reg \$1160 ;
   reg \$1161 ;
   reg \$1162 ;
   reg \$1163 ;
@@ -6206,14 +6206,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg \$1165 ;
   reg \$1166 ;
   reg \$1167 ;
-  reg \$1168 ;
-  reg \$1169 ;
+  reg [4:0] \$1168 ;
+  reg [4:0] \$1169 ;
   wire [32:0] \$117 ;
-  reg \$1170 ;
-  reg \$1171 ;
-  reg [4:0] \$1172 ;
-  reg [4:0] \$1173 ;
-  reg [16:0] \$1174 ;
+  reg [16:0] \$1170 ;
   wire \$118 ;
   wire \$119 ;
   wire [32:0] \$12 ;
@@ -7436,11 +7432,11 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   input [35:0] \port$2978$0 ;
   wire [35:0] \port$2978$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3130$0 ;
-  wire [4:0] \port$3130$0 ;
+  output [4:0] \port$3126$0 ;
+  wire [4:0] \port$3126$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3300$0 ;
-  wire [4:0] \port$3300$0 ;
+  output [4:0] \port$3296$0 ;
+  wire [4:0] \port$3296$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -8695,135 +8691,135 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     ready <= \$1073 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$1074 ;
+    e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$1075 ;
+    e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$1076 ;
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2854$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2854$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2854$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1077 ;
+    \$signal$28  <= \$1074 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1078 ;
+    e1_exhausted <= \$1075 ;
   always @(posedge aclk_clk)
-    samples_ev_grant <= \$1079 ;
+    samples_ev_grant <= \$1076 ;
   always @(posedge aclk_clk)
-    samples_ev_free <= \$1080 ;
+    samples_ev_free <= \$1077 ;
   always @(posedge aclk_clk)
-    samples_ev_flush <= \$1081 ;
+    samples_ev_flush <= \$1078 ;
   always @(posedge aclk_clk)
-    samples_ev_fail <= \$1082 ;
+    samples_ev_fail <= \$1079 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$31 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$35 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1083 ;
+    log_bank0_wen <= \$1080 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$38 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$42 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1084 ;
+    log_bank1_wen <= \$1081 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$45 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$49 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1085 ;
+    log_bank2_wen <= \$1082 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$54 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1086 ;
+    log_bank3_wen <= \$1083 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1087 ;
+    space_ge1 <= \$1084 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1088 ;
+    space_ge2 <= \$1085 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1089 ;
+    space_ge3 <= \$1086 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1090 ;
+    space_ge4 <= \$1087 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1091 ;
+    space_ge5 <= \$1088 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1092 ;
+    space_ge6 <= \$1089 ;
   always @(posedge aclk_clk)
-    space <= \$1093 ;
+    space <= \$1090 ;
   always @(posedge aclk_clk)
-    tail <= \$1094 ;
+    tail <= \$1091 ;
   always @(posedge aclk_clk)
-    \$signal$80  <= \$1095 ;
+    \$signal$80  <= \$1092 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1096 ;
+    n_dropped <= \$1093 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1097 ;
+    err_dropped <= \$1094 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1098 ;
+    tail_row <= \$1095 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1099 ;
+    tail_next_row <= \$1096 ;
   always @(posedge aclk_clk)
-    head <= \$1100 ;
+    head <= \$1097 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1101 ;
+    \$signal$86  <= \$1098 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1102 ;
+    head_bank <= \$1099 ;
   always @(posedge aclk_clk)
-    head_entry <= \$1103 ;
+    head_entry <= \$81 ;
   always @(posedge aclk_clk)
-    \$signal$93  <= \$1104 ;
+    \$signal$93  <= \$1100 ;
   always @(posedge aclk_clk)
-    samples_lw_limit <= \$1105 ;
+    samples_lw_limit <= \$1101 ;
   always @(posedge aclk_clk)
-    samples_lw_short <= \$1106 ;
+    samples_lw_short <= \$1102 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_1 <= \$1107 ;
+    samples_lw_granted_1 <= \$1103 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_2 <= \$1108 ;
+    samples_lw_granted_2 <= \$1104 ;
   always @(posedge aclk_clk)
-    samples_in_use <= \$1109 ;
+    samples_in_use <= \$1105 ;
   always @(posedge aclk_clk)
-    samples_in_use_was <= \$1110 ;
+    samples_in_use_was <= \$1106 ;
   always @(posedge aclk_clk)
-    samples_in_use_rose <= \$1111 ;
+    samples_in_use_rose <= \$1107 ;
   always @(posedge aclk_clk)
-    samples_hw_grow <= \$1112 ;
+    samples_hw_grow <= \$1108 ;
   always @(posedge aclk_clk)
-    samples_high_water <= \$1113 ;
+    samples_high_water <= \$1109 ;
   always @(posedge aclk_clk)
-    samples_allocs <= \$1114 ;
+    samples_allocs <= \$1110 ;
   always @(posedge aclk_clk)
-    samples_fails <= \$1115 ;
+    samples_fails <= \$1111 ;
   always @(posedge aclk_clk)
-    samples_frees <= \$1116 ;
+    samples_frees <= \$1112 ;
   always @(posedge aclk_clk)
-    samples_flushes <= \$1117 ;
+    samples_flushes <= \$1113 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1118 ;
+    r1_valid <= \$1114 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1119 ;
+    alloc_queue_head <= \$1115 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1120 ;
+    alloc_queue_rd <= \$1116 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1121 ;
+    alloc_queue_rd_next <= \$1117 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1122 ;
+    alloc_queue_wr <= \$1118 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1123 ;
+    alloc_queue_wr_next <= \$1119 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1124 ;
+    alloc_queue_held <= \$1120 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1125 ;
+    alloc_queue_count <= \$1121 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1126 ;
+    req_alloc <= \$1122 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1127 ;
+    staged_valid <= \$1123 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1128 ;
+    alloc_queue_w_data <= \$1124 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1129 ;
+    req_alloc_pool <= \$1125 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1130 ;
+    req_alloc_size <= \$1126 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$342 [12];
   always @(posedge aclk_clk)
@@ -8887,99 +8883,99 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$432 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1131 ;
+    r2_valid <= \$1127 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1132 ;
+    r2_block0 <= \$1128 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1133 ;
+    r2_found_in <= \$1129 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1134 ;
+    r2_block4 <= \$1130 ;
   always @(posedge aclk_clk)
     \$signal$166  <= \$532 ;
   always @(posedge aclk_clk)
     new_flush <= \$543 ;
   always @(posedge aclk_clk)
-    \$signal$175  <= \$1135 ;
+    \$signal$175  <= \$1131 ;
   always @(posedge aclk_clk)
     new_is_flush <= \$575 ;
   always @(posedge aclk_clk)
-    \$signal$177  <= \$1136 ;
+    \$signal$177  <= \$1132 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1137 ;
+    w1_pool_is <= \$1133 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1138 ;
+    w1_hit <= \$1134 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1139 ;
+    w1_tag <= \$1135 ;
   always @(posedge aclk_clk)
-    w1_samples_addr <= \$1140 ;
+    w1_samples_addr <= \$1136 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1141 ;
+    command_queue_head <= \$1137 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1142 ;
+    command_queue_rd <= \$1138 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1143 ;
+    command_queue_rd_next <= \$1139 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1144 ;
+    command_queue_wr <= \$1140 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1145 ;
+    command_queue_wr_next <= \$1141 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1146 ;
+    command_queue_held <= \$1142 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1147 ;
+    command_queue_count <= \$1143 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1148 ;
+    native_turn <= \$1144 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1149 ;
+    w1_a1_0 <= \$1145 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1150 ;
+    w1_a4_2 <= \$1146 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1151 ;
+    w1_a7_5 <= \$1147 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1152 ;
+    w1_a11_8 <= \$1148 ;
   always @(posedge aclk_clk)
-    \$signal$206  <= \$1153 ;
+    \$signal$206  <= \$1149 ;
   always @(posedge aclk_clk)
-    \$signal$207  <= \$1154 ;
+    \$signal$207  <= \$1150 ;
   always @(posedge aclk_clk)
-    \$signal$208  <= \$1155 ;
+    \$signal$208  <= \$1151 ;
   always @(posedge aclk_clk)
-    \$signal$209  <= \$1156 ;
+    \$signal$209  <= \$1152 ;
   always @(posedge aclk_clk)
-    \$signal$210  <= \$1157 ;
+    \$signal$210  <= \$1153 ;
   always @(posedge aclk_clk)
-    \$signal$211  <= \$1158 ;
+    \$signal$211  <= \$1154 ;
   always @(posedge aclk_clk)
-    \$signal$212  <= \$1159 ;
+    \$signal$212  <= \$1155 ;
   always @(posedge aclk_clk)
-    \$signal$213  <= \$1160 ;
+    \$signal$213  <= \$1156 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1161 ;
+    w2_is_ctrl <= \$1157 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1162 ;
+    w2_is_irq_status <= \$1158 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1163 ;
+    w2_is_irq_enable <= \$1159 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1164 ;
+    w2_is_err_pop <= \$1160 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1165 ;
+    w2_is_pool0_free <= \$1161 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1166 ;
+    w2_is_pool0_flush <= \$1162 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1167 ;
+    w2_is_pool0_low_water <= \$1163 ;
   always @(posedge aclk_clk)
-    \$signal$221  <= \$1168 ;
+    \$signal$221  <= \$1164 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1169 ;
+    w2_plain <= \$1165 ;
   always @(posedge aclk_clk)
-    \$signal$85  <= \$1170 ;
+    \$signal$85  <= \$1166 ;
   always @(posedge aclk_clk)
-    w1c <= \$1171 ;
+    w1c <= \$1167 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1172 ;
+    \$signal$94  <= \$1168 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1173 ;
+    irq_enable <= \$1169 ;
   always @(posedge aclk_clk)
-    samples_low_water <= \$1174 ;
+    samples_low_water <= \$1170 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
@@ -9210,829 +9206,801 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1074  = \$7 ;
+    \$1074  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1074  = 121'h0000000000000000000000000000000;
+      \$1074  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1075  = \$11 ;
+    \$1075  = \$16 ;
     if (aclk_rst) begin
-      \$1075  = 121'h0000000000000000000000000000000;
+      \$1075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1076  = { \$12 [31:0], 22'h000000, \port$2854$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2854$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2854$0 [4:1] };
+    \$1076  = \$19 ;
     if (aclk_rst) begin
-      \$1076  = 121'h0000000000000000000000000000000;
+      \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1077  = \$14 [1:0];
+    \$1077  = \$22 ;
     if (aclk_rst) begin
-      \$1077  = 2'h0;
+      \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1078  = \$16 ;
+    \$1078  = \$25 ;
     if (aclk_rst) begin
       \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1079  = \$19 ;
+    \$1079  = \$29 ;
     if (aclk_rst) begin
       \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1080  = \$22 ;
+    \$1080  = \$36 ;
     if (aclk_rst) begin
       \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1081  = \$25 ;
+    \$1081  = \$43 ;
     if (aclk_rst) begin
       \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1082  = \$29 ;
+    \$1082  = \$50 ;
     if (aclk_rst) begin
       \$1082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1083  = \$36 ;
+    \$1083  = \$55 ;
     if (aclk_rst) begin
       \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1084  = \$43 ;
+    \$1084  = \$56 ;
     if (aclk_rst) begin
-      \$1084  = 1'h0;
+      \$1084  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1085  = \$50 ;
+    \$1085  = \$57 ;
     if (aclk_rst) begin
-      \$1085  = 1'h0;
+      \$1085  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1086  = \$55 ;
+    \$1086  = \$58 ;
     if (aclk_rst) begin
-      \$1086  = 1'h0;
+      \$1086  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1087  = \$56 ;
+    \$1087  = \$59 ;
     if (aclk_rst) begin
       \$1087  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1088  = \$57 ;
+    \$1088  = \$60 ;
     if (aclk_rst) begin
       \$1088  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1089  = \$58 ;
+    \$1089  = \$61 ;
     if (aclk_rst) begin
       \$1089  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1090  = \$59 ;
+    \$1090  = \$64 ;
     if (aclk_rst) begin
-      \$1090  = 1'h1;
+      \$1090  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1091  = \$60 ;
+    \$1091  = \$70 ;
     if (aclk_rst) begin
-      \$1091  = 1'h1;
+      \$1091  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1092  = \$61 ;
-    if (aclk_rst) begin
-      \$1092  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1093  = \$64 ;
-    if (aclk_rst) begin
-      \$1093  = 6'h20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1094  = \$70 ;
-    if (aclk_rst) begin
-      \$1094  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1095  = \$71 [31:0];
+    \$1092  = \$71 [31:0];
     if (\$signal$85 ) begin
-      \$1095  = 32'd0;
+      \$1092  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1095  = 32'd0;
+      \$1092  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1096  = \$72 [1:0];
+    \$1093  = \$72 [1:0];
     if (aclk_rst) begin
-      \$1096  = 2'h0;
+      \$1093  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1097  = \$73 [31:0];
+    \$1094  = \$73 [31:0];
     if (\$signal$85 ) begin
-      \$1097  = 32'd0;
+      \$1094  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1097  = 32'd0;
+      \$1094  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1098  = tail_row;
+    \$1095  = tail_row;
     if (\$74 ) begin
-      \$1098  = tail_next_row;
+      \$1095  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1098  = 3'h0;
+      \$1095  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1099  = tail_next_row;
+    \$1096  = tail_next_row;
     if (\$74 ) begin
-      \$1099  = \$75 [2:0];
+      \$1096  = \$75 [2:0];
     end
     if (aclk_rst) begin
-      \$1099  = 3'h1;
+      \$1096  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1100  = head;
+    \$1097  = head;
     if (popped) begin
-      \$1100  = \$76 [4:0];
+      \$1097  = \$76 [4:0];
     end
+    if (aclk_rst) begin
+      \$1097  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1098  = \$77 ;
+    if (aclk_rst) begin
+      \$1098  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1099  = head[1:0];
+    if (aclk_rst) begin
+      \$1099  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1100  = \$84 ;
     if (aclk_rst) begin
       \$1100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1101  = \$77 ;
+    \$1101  = \$85 ;
     if (aclk_rst) begin
-      \$1101  = 1'h0;
+      \$1101  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1102  = head[1:0];
+    \$1102  = \$86 ;
     if (aclk_rst) begin
-      \$1102  = 2'h0;
+      \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1103  = \$81 ;
+    \$1103  = samples_ev_grant;
     if (aclk_rst) begin
-      \$1103  = 121'h0000000000000000000000000000000;
+      \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1104  = \$84 ;
+    \$1104  = samples_lw_granted_1;
     if (aclk_rst) begin
-      \$1104  = 5'h00;
+      \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1105  = \$85 ;
+    \$1105  = \$97 [10:0];
     if (aclk_rst) begin
-      \$1105  = 18'h00000;
+      \$1105  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1106  = \$86 ;
+    \$1106  = samples_in_use;
     if (aclk_rst) begin
-      \$1106  = 1'h0;
+      \$1106  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1107  = samples_ev_grant;
+    \$1107  = \$107 ;
     if (aclk_rst) begin
       \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1108  = samples_lw_granted_1;
+    \$1108  = \$113 ;
     if (aclk_rst) begin
       \$1108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1109  = \$97 [10:0];
+    \$1109  = samples_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1109  = samples_in_use;
+    end else begin
+      if (samples_hw_grow) begin
+        \$1109  = samples_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1109  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1110  = samples_in_use;
-    if (aclk_rst) begin
-      \$1110  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1111  = \$107 ;
-    if (aclk_rst) begin
-      \$1111  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1112  = \$113 ;
-    if (aclk_rst) begin
-      \$1112  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1113  = samples_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
-      \$1113  = samples_in_use;
+      \$1110  = 32'd0;
     end else begin
-      if (samples_hw_grow) begin
-        \$1113  = samples_in_use_was;
-      end
+      \$1110  = \$114 [31:0];
     end
     if (aclk_rst) begin
-      \$1113  = 11'h000;
+      \$1110  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
-      \$1114  = 32'd0;
+      \$1111  = 32'd0;
     end else begin
-      \$1114  = \$114 [31:0];
+      \$1111  = \$115 [31:0];
     end
     if (aclk_rst) begin
-      \$1114  = 32'd0;
+      \$1111  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
-      \$1115  = 32'd0;
+      \$1112  = 32'd0;
     end else begin
-      \$1115  = \$115 [31:0];
+      \$1112  = \$116 [31:0];
     end
     if (aclk_rst) begin
-      \$1115  = 32'd0;
+      \$1112  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
-      \$1116  = 32'd0;
+      \$1113  = 32'd0;
     end else begin
-      \$1116  = \$116 [31:0];
+      \$1113  = \$117 [31:0];
     end
     if (aclk_rst) begin
-      \$1116  = 32'd0;
+      \$1113  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1117  = 32'd0;
-    end else begin
-      \$1117  = \$117 [31:0];
-    end
+    \$1114  = \$124 ;
     if (aclk_rst) begin
-      \$1117  = 32'd0;
+      \$1114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1118  = \$124 ;
-    if (aclk_rst) begin
-      \$1118  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1119  = alloc_queue_head;
+    \$1115  = alloc_queue_head;
     if (\$127 ) begin
-      \$1119  = \$128 ;
+      \$1115  = \$128 ;
     end
     if (aclk_rst) begin
-      \$1119  = 11'h000;
+      \$1115  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1120  = alloc_queue_rd;
+    \$1116  = alloc_queue_rd;
     if (\$132 ) begin
-      \$1120  = alloc_queue_rd_next;
+      \$1116  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1120  = 4'h0;
+      \$1116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1121  = alloc_queue_rd_next;
+    \$1117  = alloc_queue_rd_next;
     if (\$132 ) begin
-      \$1121  = \$133 [3:0];
+      \$1117  = \$133 [3:0];
     end
     if (aclk_rst) begin
-      \$1121  = 4'h1;
+      \$1117  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1122  = alloc_queue_wr;
+    \$1118  = alloc_queue_wr;
     if (\$137 ) begin
-      \$1122  = alloc_queue_wr_next;
+      \$1118  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1122  = 4'h0;
+      \$1118  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1123  = alloc_queue_wr_next;
+    \$1119  = alloc_queue_wr_next;
     if (\$137 ) begin
-      \$1123  = \$138 [3:0];
+      \$1119  = \$138 [3:0];
     end
     if (aclk_rst) begin
-      \$1123  = 4'h1;
+      \$1119  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1124 [0] = \$149 ;
-    \$1124 [1] = \$160 ;
-    \$1124 [2] = \$171 ;
-    \$1124 [3] = \$182 ;
-    \$1124 [4] = \$193 ;
-    \$1124 [5] = \$204 ;
-    \$1124 [6] = \$215 ;
-    \$1124 [7] = \$226 ;
-    \$1124 [8] = \$237 ;
+    \$1120 [0] = \$149 ;
+    \$1120 [1] = \$160 ;
+    \$1120 [2] = \$171 ;
+    \$1120 [3] = \$182 ;
+    \$1120 [4] = \$193 ;
+    \$1120 [5] = \$204 ;
+    \$1120 [6] = \$215 ;
+    \$1120 [7] = \$226 ;
+    \$1120 [8] = \$237 ;
     if (aclk_rst) begin
-      \$1124  = 9'h000;
+      \$1120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1125 [0] = \$243 ;
-    \$1125 [1] = \$249 ;
-    \$1125 [2] = \$255 ;
-    \$1125 [3] = \$261 ;
-    \$1125 [4] = \$267 ;
-    \$1125 [5] = \$273 ;
-    \$1125 [6] = \$279 ;
-    \$1125 [7] = \$285 ;
-    \$1125 [8] = \$291 ;
-    \$1125 [9] = \$297 ;
+    \$1121 [0] = \$243 ;
+    \$1121 [1] = \$249 ;
+    \$1121 [2] = \$255 ;
+    \$1121 [3] = \$261 ;
+    \$1121 [4] = \$267 ;
+    \$1121 [5] = \$273 ;
+    \$1121 [6] = \$279 ;
+    \$1121 [7] = \$285 ;
+    \$1121 [8] = \$291 ;
+    \$1121 [9] = \$297 ;
     if (aclk_rst) begin
-      \$1125  = 10'h000;
+      \$1121  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1126  = \$308 ;
+    \$1122  = \$308 ;
     if (aclk_rst) begin
-      \$1126  = 1'h0;
+      \$1122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1127  = \$331 ;
+    \$1123  = \$331 ;
+    if (aclk_rst) begin
+      \$1123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1124  = { \$334 , \$332 [0] };
+    if (aclk_rst) begin
+      \$1124  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1125  = \$339 [0];
+    if (aclk_rst) begin
+      \$1125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1126  = \$339 [10:1];
+    if (aclk_rst) begin
+      \$1126  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1127  = r1_valid;
     if (aclk_rst) begin
       \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1128  = { \$334 , \$332 [0] };
+    \$1128  = \$463 ;
     if (aclk_rst) begin
-      \$1128  = 11'h000;
+      \$1128  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1129  = \$339 [0];
+    \$1129 [0] = \$478 ;
+    \$1129 [1] = \$521 ;
     if (aclk_rst) begin
-      \$1129  = 1'h0;
+      \$1129  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1130  = \$339 [10:1];
+    \$1130  = \$507 ;
     if (aclk_rst) begin
-      \$1130  = 10'h000;
+      \$1130  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1131  = r1_valid;
+    \$1131  = \$565 ;
     if (aclk_rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1132  = \$463 ;
+    \$1132  = \$577 [0];
     if (aclk_rst) begin
-      \$1132  = 32'd0;
+      \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1133 [0] = \$478 ;
-    \$1133 [1] = \$521 ;
+    \$1133  = w0_samples_is;
     if (aclk_rst) begin
-      \$1133  = 2'h0;
+      \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1134  = \$507 ;
+    \$1134  = \$578 ;
     if (aclk_rst) begin
-      \$1134  = 32'd0;
+      \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1135  = \$565 ;
+    \$1135  = \$579 [24:19];
     if (aclk_rst) begin
-      \$1135  = 1'h0;
+      \$1135  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1136  = \$577 [0];
+    \$1136  = \$582 [31:0];
     if (aclk_rst) begin
-      \$1136  = 1'h0;
+      \$1136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1137  = w0_samples_is;
-    if (aclk_rst) begin
-      \$1137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1138  = \$578 ;
-    if (aclk_rst) begin
-      \$1138  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1139  = \$579 [24:19];
-    if (aclk_rst) begin
-      \$1139  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1140  = \$582 [31:0];
-    if (aclk_rst) begin
-      \$1140  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1141  = command_queue_head;
+    \$1137  = command_queue_head;
     if (\$585 ) begin
-      \$1141  = \$586 ;
+      \$1137  = \$586 ;
     end
     if (aclk_rst) begin
-      \$1141  = 43'h00000000000;
+      \$1137  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1142  = command_queue_rd;
+    \$1138  = command_queue_rd;
     if (\$590 ) begin
-      \$1142  = command_queue_rd_next;
+      \$1138  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1142  = 4'h0;
+      \$1138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1143  = command_queue_rd_next;
+    \$1139  = command_queue_rd_next;
     if (\$590 ) begin
-      \$1143  = \$591 [3:0];
+      \$1139  = \$591 [3:0];
     end
     if (aclk_rst) begin
-      \$1143  = 4'h1;
+      \$1139  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1144  = command_queue_wr;
+    \$1140  = command_queue_wr;
     if (\$595 ) begin
-      \$1144  = command_queue_wr_next;
+      \$1140  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1144  = 4'h0;
+      \$1140  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1145  = command_queue_wr_next;
+    \$1141  = command_queue_wr_next;
     if (\$595 ) begin
-      \$1145  = \$596 [3:0];
+      \$1141  = \$596 [3:0];
     end
     if (aclk_rst) begin
-      \$1145  = 4'h1;
+      \$1141  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1146 [0] = \$607 ;
-    \$1146 [1] = \$618 ;
-    \$1146 [2] = \$629 ;
-    \$1146 [3] = \$640 ;
-    \$1146 [4] = \$651 ;
-    \$1146 [5] = \$662 ;
-    \$1146 [6] = \$673 ;
-    \$1146 [7] = \$684 ;
-    \$1146 [8] = \$695 ;
+    \$1142 [0] = \$607 ;
+    \$1142 [1] = \$618 ;
+    \$1142 [2] = \$629 ;
+    \$1142 [3] = \$640 ;
+    \$1142 [4] = \$651 ;
+    \$1142 [5] = \$662 ;
+    \$1142 [6] = \$673 ;
+    \$1142 [7] = \$684 ;
+    \$1142 [8] = \$695 ;
     if (aclk_rst) begin
-      \$1146  = 9'h000;
+      \$1142  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1147 [0] = \$701 ;
-    \$1147 [1] = \$707 ;
-    \$1147 [2] = \$713 ;
-    \$1147 [3] = \$719 ;
-    \$1147 [4] = \$725 ;
-    \$1147 [5] = \$731 ;
-    \$1147 [6] = \$737 ;
-    \$1147 [7] = \$743 ;
-    \$1147 [8] = \$749 ;
-    \$1147 [9] = \$755 ;
+    \$1143 [0] = \$701 ;
+    \$1143 [1] = \$707 ;
+    \$1143 [2] = \$713 ;
+    \$1143 [3] = \$719 ;
+    \$1143 [4] = \$725 ;
+    \$1143 [5] = \$731 ;
+    \$1143 [6] = \$737 ;
+    \$1143 [7] = \$743 ;
+    \$1143 [8] = \$749 ;
+    \$1143 [9] = \$755 ;
     if (aclk_rst) begin
-      \$1147  = 10'h000;
+      \$1143  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1148  = \$758 ;
+    \$1144  = \$758 ;
     if (aclk_rst) begin
-      \$1148  = 1'h0;
+      \$1144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1149  = \$760 ;
+    \$1145  = \$760 ;
     if (aclk_rst) begin
-      \$1149  = 4'h0;
+      \$1145  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1150  = \$762 ;
+    \$1146  = \$762 ;
     if (aclk_rst) begin
-      \$1150  = 8'h00;
+      \$1146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1151  = \$764 ;
+    \$1147  = \$764 ;
     if (aclk_rst) begin
-      \$1151  = 8'h00;
+      \$1147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1152  = \$766 ;
+    \$1148  = \$766 ;
     if (aclk_rst) begin
-      \$1152  = 16'h0000;
+      \$1148  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1153  = bus__w_req;
+    \$1149  = bus__w_req;
+    if (aclk_rst) begin
+      \$1149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1150  = \$767 ;
+    if (aclk_rst) begin
+      \$1150  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1151  = \$769 ;
+    if (aclk_rst) begin
+      \$1151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1152  = \$770 ;
+    if (aclk_rst) begin
+      \$1152  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    \$1153  = \$774 ;
     if (aclk_rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1154  = \$767 ;
+    \$1154  = \$signal$208 ;
     if (aclk_rst) begin
-      \$1154  = 32'd0;
+      \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1155  = \$769 ;
+    \$1155  = \$signal$209 ;
     if (aclk_rst) begin
-      \$1155  = 1'h0;
+      \$1155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1156  = \$770 ;
+    \$1156  = \$signal$207 ;
     if (aclk_rst) begin
-      \$1156  = 4'h0;
+      \$1156  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1157  = \$774 ;
+    \$1157  = \$782 ;
     if (aclk_rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1158  = \$signal$208 ;
+    \$1158  = \$790 ;
     if (aclk_rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1159  = \$signal$209 ;
+    \$1159  = \$798 ;
     if (aclk_rst) begin
-      \$1159  = 4'h0;
+      \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1160  = \$signal$207 ;
+    \$1160  = \$806 ;
     if (aclk_rst) begin
-      \$1160  = 32'd0;
+      \$1160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1161  = \$782 ;
+    \$1161  = \$814 ;
     if (aclk_rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1162  = \$790 ;
+    \$1162  = \$822 ;
     if (aclk_rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1163  = \$798 ;
+    \$1163  = \$830 ;
     if (aclk_rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1164  = \$806 ;
+    \$1164  = \$863 [4];
     if (aclk_rst) begin
       \$1164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1165  = \$814 ;
+    \$1165  = \$889 ;
     if (aclk_rst) begin
       \$1165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1166  = \$822 ;
+    \$1166  = \$892 ;
     if (aclk_rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1167  = \$830 ;
+    \$1167  = \$894 ;
     if (aclk_rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1168  = \$863 [4];
+    \$1168  = \$897 ;
     if (aclk_rst) begin
-      \$1168  = 1'h0;
+      \$1168  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1169  = \$889 ;
-    if (aclk_rst) begin
-      \$1169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1170  = \$892 ;
-    if (aclk_rst) begin
-      \$1170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1171  = \$894 ;
-    if (aclk_rst) begin
-      \$1171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1172  = \$897 ;
-    if (aclk_rst) begin
-      \$1172  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1173  = irq_enable;
+    \$1169  = irq_enable;
     if (\$899 ) begin
-      \$1173  = \$signal$213 [4:0];
+      \$1169  = \$signal$213 [4:0];
     end
     if (aclk_rst) begin
-      \$1173  = 5'h00;
+      \$1169  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1174  = samples_low_water;
+    \$1170  = samples_low_water;
     if (\$901 ) begin
-      \$1174 [7:0] = \$signal$213 [7:0];
+      \$1170 [7:0] = \$signal$213 [7:0];
     end
     if (\$903 ) begin
-      \$1174 [15:8] = \$signal$213 [15:8];
+      \$1170 [15:8] = \$signal$213 [15:8];
     end
     if (\$905 ) begin
-      \$1174 [16] = \$signal$213 [16];
+      \$1170 [16] = \$signal$213 [16];
     end
     if (aclk_rst) begin
-      \$1174  = 17'h00000;
+      \$1170  = 17'h00000;
     end
   end
   assign rsp_grant_err = \port$2854$0 [4:1];
@@ -10104,9 +10072,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \port$2398$0  = \$939 ;
   assign \port$2399$0  = \$940 ;
   assign \port$2541$1  = \$1063 [42:1];
-  assign \port$3130$0  = \$signal$93 ;
+  assign \port$3126$0  = \$signal$93 ;
   assign bus__w_ack = \$signal$210 ;
-  assign \port$3300$0  = \$signal$94 ;
+  assign \port$3296$0  = \$signal$94 ;
   assign \$87  = 1'h1;
   assign \$88  = samples_ev_grant;
   assign \$89  = 1'h1;

@@ -441,8 +441,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .\port$3993$0 (\$13 ),
     .\port$4021$0 (\$14 ),
     .\port$4107$0 (\$15 ),
-    .\port$4277$0 (\$signal ),
-    .\port$4551$0 (\$signal$58 ),
+    .\port$4273$0 (\$signal ),
+    .\port$4547$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -7354,7 +7354,7 @@ endmodule
 
 module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3225$0 , \port$3226$0 , \port$3228$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
 , req_free, req_flush, \port$3600$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3978$0 , \port$3978$48 , rsp_freed_valid, \port$3981$0 , rsp_flushed_valid, \port$3993$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4021$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4107$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$4277$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4551$0 , aclk_clk);
+, bus__w_beat_from_queue, e1_exhausted, \port$4273$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4547$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$166  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -8175,10 +8175,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [31:0] \$1733 ;
   reg \$1734 ;
   reg \$1735 ;
-  reg [120:0] \$1736 ;
-  reg [120:0] \$1737 ;
-  reg [120:0] \$1738 ;
-  reg [1:0] \$1739 ;
+  reg [1:0] \$1736 ;
+  reg \$1737 ;
+  reg \$1738 ;
+  reg \$1739 ;
   wire \$174 ;
   reg \$1740 ;
   reg \$1741 ;
@@ -8203,119 +8203,119 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1759 ;
   wire \$176 ;
   reg \$1760 ;
-  reg \$1761 ;
-  reg \$1762 ;
-  reg \$1763 ;
-  reg [4:0] \$1764 ;
-  reg [3:0] \$1765 ;
-  reg [31:0] \$1766 ;
+  reg [4:0] \$1761 ;
+  reg [3:0] \$1762 ;
+  reg [31:0] \$1763 ;
+  reg [1:0] \$1764 ;
+  reg [31:0] \$1765 ;
+  reg [1:0] \$1766 ;
   reg [1:0] \$1767 ;
-  reg [31:0] \$1768 ;
-  reg [1:0] \$1769 ;
+  reg [3:0] \$1768 ;
+  reg \$1769 ;
   wire [32:0] \$177 ;
   reg [1:0] \$1770 ;
-  reg [3:0] \$1771 ;
-  reg \$1772 ;
-  reg [1:0] \$1773 ;
-  reg [120:0] \$1774 ;
-  reg [4:0] \$1775 ;
-  reg [17:0] \$1776 ;
-  reg \$1777 ;
+  reg [4:0] \$1771 ;
+  reg [17:0] \$1772 ;
+  reg \$1773 ;
+  reg \$1774 ;
+  reg \$1775 ;
+  reg [7:0] \$1776 ;
+  reg [7:0] \$1777 ;
   reg \$1778 ;
   reg \$1779 ;
   wire [32:0] \$178 ;
   reg [7:0] \$1780 ;
-  reg [7:0] \$1781 ;
-  reg \$1782 ;
-  reg \$1783 ;
-  reg [7:0] \$1784 ;
-  reg [31:0] \$1785 ;
-  reg [31:0] \$1786 ;
-  reg [31:0] \$1787 ;
-  reg [31:0] \$1788 ;
-  reg [17:0] \$1789 ;
+  reg [31:0] \$1781 ;
+  reg [31:0] \$1782 ;
+  reg [31:0] \$1783 ;
+  reg [31:0] \$1784 ;
+  reg [17:0] \$1785 ;
+  reg \$1786 ;
+  reg \$1787 ;
+  reg \$1788 ;
+  reg [9:0] \$1789 ;
   wire [32:0] \$179 ;
-  reg \$1790 ;
+  reg [9:0] \$1790 ;
   reg \$1791 ;
   reg \$1792 ;
   reg [9:0] \$1793 ;
-  reg [9:0] \$1794 ;
-  reg \$1795 ;
-  reg \$1796 ;
-  reg [9:0] \$1797 ;
+  reg [31:0] \$1794 ;
+  reg [31:0] \$1795 ;
+  reg [31:0] \$1796 ;
+  reg [31:0] \$1797 ;
   reg [31:0] \$1798 ;
-  reg [31:0] \$1799 ;
+  reg [17:0] \$1799 ;
   wire \$18 ;
   wire [32:0] \$180 ;
-  reg [31:0] \$1800 ;
-  reg [31:0] \$1801 ;
-  reg [31:0] \$1802 ;
-  reg [17:0] \$1803 ;
-  reg \$1804 ;
+  reg \$1800 ;
+  reg \$1801 ;
+  reg \$1802 ;
+  reg [4:0] \$1803 ;
+  reg [4:0] \$1804 ;
   reg \$1805 ;
   reg \$1806 ;
   reg [4:0] \$1807 ;
-  reg [4:0] \$1808 ;
-  reg \$1809 ;
+  reg [31:0] \$1808 ;
+  reg [31:0] \$1809 ;
   wire [32:0] \$181 ;
-  reg \$1810 ;
-  reg [4:0] \$1811 ;
-  reg [31:0] \$1812 ;
-  reg [31:0] \$1813 ;
-  reg [31:0] \$1814 ;
-  reg [31:0] \$1815 ;
-  reg \$1816 ;
-  reg [14:0] \$1817 ;
-  reg [3:0] \$1818 ;
-  reg [3:0] \$1819 ;
+  reg [31:0] \$1810 ;
+  reg [31:0] \$1811 ;
+  reg \$1812 ;
+  reg [14:0] \$1813 ;
+  reg [3:0] \$1814 ;
+  reg [3:0] \$1815 ;
+  reg [3:0] \$1816 ;
+  reg [3:0] \$1817 ;
+  reg [8:0] \$1818 ;
+  reg [9:0] \$1819 ;
   wire [17:0] \$182 ;
-  reg [3:0] \$1820 ;
-  reg [3:0] \$1821 ;
-  reg [8:0] \$1822 ;
-  reg [9:0] \$1823 ;
-  reg \$1824 ;
+  reg \$1820 ;
+  reg \$1821 ;
+  reg [14:0] \$1822 ;
+  reg [1:0] \$1823 ;
+  reg [12:0] \$1824 ;
   reg \$1825 ;
-  reg [14:0] \$1826 ;
-  reg [1:0] \$1827 ;
-  reg [12:0] \$1828 ;
-  reg \$1829 ;
+  reg [31:0] \$1826 ;
+  reg [3:0] \$1827 ;
+  reg [31:0] \$1828 ;
+  reg [31:0] \$1829 ;
   wire \$183 ;
   reg [31:0] \$1830 ;
-  reg [3:0] \$1831 ;
-  reg [31:0] \$1832 ;
-  reg [31:0] \$1833 ;
-  reg [31:0] \$1834 ;
-  reg \$1835 ;
-  reg [1:0] \$1836 ;
-  reg [2:0] \$1837 ;
-  reg [2:0] \$1838 ;
-  reg [3:0] \$1839 ;
+  reg \$1831 ;
+  reg [1:0] \$1832 ;
+  reg [2:0] \$1833 ;
+  reg [2:0] \$1834 ;
+  reg [3:0] \$1835 ;
+  reg [31:0] \$1836 ;
+  reg [31:0] \$1837 ;
+  reg [31:0] \$1838 ;
+  reg [45:0] \$1839 ;
   wire \$184 ;
-  reg [31:0] \$1840 ;
-  reg [31:0] \$1841 ;
-  reg [31:0] \$1842 ;
-  reg [45:0] \$1843 ;
-  reg [3:0] \$1844 ;
-  reg [3:0] \$1845 ;
-  reg [3:0] \$1846 ;
+  reg [3:0] \$1840 ;
+  reg [3:0] \$1841 ;
+  reg [3:0] \$1842 ;
+  reg [3:0] \$1843 ;
+  reg [8:0] \$1844 ;
+  reg [9:0] \$1845 ;
+  reg \$1846 ;
   reg [3:0] \$1847 ;
-  reg [8:0] \$1848 ;
-  reg [9:0] \$1849 ;
+  reg [7:0] \$1848 ;
+  reg [7:0] \$1849 ;
   wire \$185 ;
-  reg \$1850 ;
-  reg [3:0] \$1851 ;
-  reg [7:0] \$1852 ;
-  reg [7:0] \$1853 ;
-  reg [15:0] \$1854 ;
+  reg [15:0] \$1850 ;
+  reg \$1851 ;
+  reg [31:0] \$1852 ;
+  reg \$1853 ;
+  reg [3:0] \$1854 ;
   reg \$1855 ;
-  reg [31:0] \$1856 ;
-  reg \$1857 ;
-  reg [3:0] \$1858 ;
+  reg \$1856 ;
+  reg [3:0] \$1857 ;
+  reg [31:0] \$1858 ;
   reg \$1859 ;
   wire \$186 ;
   reg \$1860 ;
-  reg [3:0] \$1861 ;
-  reg [31:0] \$1862 ;
+  reg \$1861 ;
+  reg \$1862 ;
   reg \$1863 ;
   reg \$1864 ;
   reg \$1865 ;
@@ -8330,16 +8330,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1873 ;
   reg \$1874 ;
   reg \$1875 ;
-  reg \$1876 ;
-  reg \$1877 ;
-  reg \$1878 ;
-  reg \$1879 ;
+  reg [4:0] \$1876 ;
+  reg [4:0] \$1877 ;
+  reg [16:0] \$1878 ;
+  reg [16:0] \$1879 ;
   wire \$188 ;
-  reg [4:0] \$1880 ;
-  reg [4:0] \$1881 ;
-  reg [16:0] \$1882 ;
-  reg [16:0] \$1883 ;
-  reg [16:0] \$1884 ;
+  reg [16:0] \$1880 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
@@ -9586,11 +9582,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   input [35:0] \port$4107$0 ;
   wire [35:0] \port$4107$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4277$0 ;
-  wire [4:0] \port$4277$0 ;
+  output [4:0] \port$4273$0 ;
+  wire [4:0] \port$4273$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4551$0 ;
-  wire [4:0] \port$4551$0 ;
+  output [4:0] \port$4547$0 ;
+  wire [4:0] \port$4547$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -11484,207 +11480,207 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     ready <= \$1735 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$1736 ;
+    e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$1737 ;
+    e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$1738 ;
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3978$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3978$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3978$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1739 ;
+    \$signal$28  <= \$1736 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1740 ;
+    e1_exhausted <= \$1737 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1741 ;
+    event_ev_grant <= \$1738 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1742 ;
+    event_ev_free <= \$1739 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1743 ;
+    event_ev_flush <= \$1740 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1744 ;
+    event_ev_fail <= \$1741 ;
   always @(posedge aclk_clk)
-    log_ev_grant <= \$1745 ;
+    log_ev_grant <= \$1742 ;
   always @(posedge aclk_clk)
-    log_ev_free <= \$1746 ;
+    log_ev_free <= \$1743 ;
   always @(posedge aclk_clk)
-    log_ev_flush <= \$1747 ;
+    log_ev_flush <= \$1744 ;
   always @(posedge aclk_clk)
-    log_ev_fail <= \$1748 ;
+    log_ev_fail <= \$1745 ;
   always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1749 ;
+    log_ev_overwrite <= \$1746 ;
   always @(posedge aclk_clk)
-    config_ev_grant <= \$1750 ;
+    config_ev_grant <= \$1747 ;
   always @(posedge aclk_clk)
-    config_ev_free <= \$1751 ;
+    config_ev_free <= \$1748 ;
   always @(posedge aclk_clk)
-    config_ev_flush <= \$1752 ;
+    config_ev_flush <= \$1749 ;
   always @(posedge aclk_clk)
-    config_ev_fail <= \$1753 ;
+    config_ev_fail <= \$1750 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$61 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$65 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1754 ;
+    log_bank0_wen <= \$1751 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$68 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$72 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1755 ;
+    log_bank1_wen <= \$1752 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$75 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$79 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1756 ;
+    log_bank2_wen <= \$1753 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$84 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1757 ;
+    log_bank3_wen <= \$1754 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1758 ;
+    space_ge1 <= \$1755 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1759 ;
+    space_ge2 <= \$1756 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1760 ;
+    space_ge3 <= \$1757 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1761 ;
+    space_ge4 <= \$1758 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1762 ;
+    space_ge5 <= \$1759 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1763 ;
+    space_ge6 <= \$1760 ;
   always @(posedge aclk_clk)
-    space <= \$1764 ;
+    space <= \$1761 ;
   always @(posedge aclk_clk)
-    tail <= \$1765 ;
+    tail <= \$1762 ;
   always @(posedge aclk_clk)
-    \$signal$90  <= \$1766 ;
+    \$signal$90  <= \$1763 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1767 ;
+    n_dropped <= \$1764 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1768 ;
+    err_dropped <= \$1765 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1769 ;
+    tail_row <= \$1766 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1770 ;
+    tail_next_row <= \$1767 ;
   always @(posedge aclk_clk)
-    head <= \$1771 ;
+    head <= \$1768 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1772 ;
+    \$signal$96  <= \$1769 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1773 ;
+    head_bank <= \$1770 ;
   always @(posedge aclk_clk)
-    head_entry <= \$1774 ;
+    head_entry <= \$111 ;
   always @(posedge aclk_clk)
-    \$signal$103  <= \$1775 ;
+    \$signal$103  <= \$1771 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1776 ;
+    event_lw_limit <= \$1772 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1777 ;
+    event_lw_short <= \$1773 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1778 ;
+    event_lw_granted_1 <= \$1774 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1779 ;
+    event_lw_granted_2 <= \$1775 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1780 ;
+    event_in_use <= \$1776 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1781 ;
+    event_in_use_was <= \$1777 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1782 ;
+    event_in_use_rose <= \$1778 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1783 ;
+    event_hw_grow <= \$1779 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1784 ;
+    event_high_water <= \$1780 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1785 ;
+    event_allocs <= \$1781 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1786 ;
+    event_fails <= \$1782 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1787 ;
+    event_frees <= \$1783 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1788 ;
+    event_flushes <= \$1784 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1789 ;
+    log_lw_limit <= \$1785 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1790 ;
+    log_lw_short <= \$1786 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1791 ;
+    log_lw_granted_1 <= \$1787 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1792 ;
+    log_lw_granted_2 <= \$1788 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1793 ;
+    log_in_use <= \$1789 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1794 ;
+    log_in_use_was <= \$1790 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1795 ;
+    log_in_use_rose <= \$1791 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1796 ;
+    log_hw_grow <= \$1792 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1797 ;
+    log_high_water <= \$1793 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1798 ;
+    log_allocs <= \$1794 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1799 ;
+    log_fails <= \$1795 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1800 ;
+    log_frees <= \$1796 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1801 ;
+    log_flushes <= \$1797 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1802 ;
+    log_overwrites <= \$1798 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$1803 ;
+    config_lw_limit <= \$1799 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$1804 ;
+    config_lw_short <= \$1800 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1805 ;
+    config_lw_granted_1 <= \$1801 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1806 ;
+    config_lw_granted_2 <= \$1802 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$1807 ;
+    config_in_use <= \$1803 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$1808 ;
+    config_in_use_was <= \$1804 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$1809 ;
+    config_in_use_rose <= \$1805 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$1810 ;
+    config_hw_grow <= \$1806 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$1811 ;
+    config_high_water <= \$1807 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$1812 ;
+    config_allocs <= \$1808 ;
   always @(posedge aclk_clk)
-    config_fails <= \$1813 ;
+    config_fails <= \$1809 ;
   always @(posedge aclk_clk)
-    config_frees <= \$1814 ;
+    config_frees <= \$1810 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$1815 ;
+    config_flushes <= \$1811 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1816 ;
+    r1_valid <= \$1812 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1817 ;
+    alloc_queue_head <= \$1813 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1818 ;
+    alloc_queue_rd <= \$1814 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1819 ;
+    alloc_queue_rd_next <= \$1815 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1820 ;
+    alloc_queue_wr <= \$1816 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1821 ;
+    alloc_queue_wr_next <= \$1817 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1822 ;
+    alloc_queue_held <= \$1818 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1823 ;
+    alloc_queue_count <= \$1819 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1824 ;
+    req_alloc <= \$1820 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1825 ;
+    staged_valid <= \$1821 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1826 ;
+    alloc_queue_w_data <= \$1822 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1827 ;
+    req_alloc_pool <= \$1823 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1828 ;
+    req_alloc_size <= \$1824 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$439 [12];
   always @(posedge aclk_clk)
@@ -11808,123 +11804,123 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$619 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1829 ;
+    r2_valid <= \$1825 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1830 ;
+    r2_block0 <= \$1826 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1831 ;
+    r2_found_in <= \$1827 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1832 ;
+    r2_block4 <= \$1828 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1833 ;
+    r2_block5 <= \$1829 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1834 ;
+    r2_block6 <= \$1830 ;
   always @(posedge aclk_clk)
     \$signal$237  <= \$815 ;
   always @(posedge aclk_clk)
     new_flush <= \$836 ;
   always @(posedge aclk_clk)
-    \$signal$246  <= \$1835 ;
+    \$signal$246  <= \$1831 ;
   always @(posedge aclk_clk)
     new_is_flush <= \$898 ;
   always @(posedge aclk_clk)
-    \$signal$248  <= \$1836 ;
+    \$signal$248  <= \$1832 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1837 ;
+    w1_pool_is <= \$1833 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1838 ;
+    w1_hit <= \$1834 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1839 ;
+    w1_tag <= \$1835 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1840 ;
+    w1_event_addr <= \$1836 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$1841 ;
+    w1_log_addr <= \$1837 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$1842 ;
+    w1_config_addr <= \$1838 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1843 ;
+    command_queue_head <= \$1839 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1844 ;
+    command_queue_rd <= \$1840 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1845 ;
+    command_queue_rd_next <= \$1841 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1846 ;
+    command_queue_wr <= \$1842 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1847 ;
+    command_queue_wr_next <= \$1843 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1848 ;
+    command_queue_held <= \$1844 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1849 ;
+    command_queue_count <= \$1845 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1850 ;
+    native_turn <= \$1846 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1851 ;
+    w1_a1_0 <= \$1847 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1852 ;
+    w1_a4_2 <= \$1848 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1853 ;
+    w1_a7_5 <= \$1849 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1854 ;
+    w1_a11_8 <= \$1850 ;
   always @(posedge aclk_clk)
-    \$signal$283  <= \$1855 ;
+    \$signal$283  <= \$1851 ;
   always @(posedge aclk_clk)
-    \$signal$284  <= \$1856 ;
+    \$signal$284  <= \$1852 ;
   always @(posedge aclk_clk)
-    \$signal$285  <= \$1857 ;
+    \$signal$285  <= \$1853 ;
   always @(posedge aclk_clk)
-    \$signal$286  <= \$1858 ;
+    \$signal$286  <= \$1854 ;
   always @(posedge aclk_clk)
-    \$signal$287  <= \$1859 ;
+    \$signal$287  <= \$1855 ;
   always @(posedge aclk_clk)
-    \$signal$288  <= \$1860 ;
+    \$signal$288  <= \$1856 ;
   always @(posedge aclk_clk)
-    \$signal$289  <= \$1861 ;
+    \$signal$289  <= \$1857 ;
   always @(posedge aclk_clk)
-    \$signal$290  <= \$1862 ;
+    \$signal$290  <= \$1858 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1863 ;
+    w2_is_ctrl <= \$1859 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1864 ;
+    w2_is_irq_status <= \$1860 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1865 ;
+    w2_is_irq_enable <= \$1861 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1866 ;
+    w2_is_err_pop <= \$1862 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1867 ;
+    w2_is_pool0_free <= \$1863 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1868 ;
+    w2_is_pool0_flush <= \$1864 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1869 ;
+    w2_is_pool0_low_water <= \$1865 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1870 ;
+    w2_is_pool1_free <= \$1866 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1871 ;
+    w2_is_pool1_flush <= \$1867 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1872 ;
+    w2_is_pool1_low_water <= \$1868 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1873 ;
+    w2_is_pool2_free <= \$1869 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1874 ;
+    w2_is_pool2_flush <= \$1870 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1875 ;
+    w2_is_pool2_low_water <= \$1871 ;
   always @(posedge aclk_clk)
-    \$signal$304  <= \$1876 ;
+    \$signal$304  <= \$1872 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1877 ;
+    w2_plain <= \$1873 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1878 ;
+    \$signal$95  <= \$1874 ;
   always @(posedge aclk_clk)
-    w1c <= \$1879 ;
+    w1c <= \$1875 ;
   always @(posedge aclk_clk)
-    \$signal$104  <= \$1880 ;
+    \$signal$104  <= \$1876 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1881 ;
+    irq_enable <= \$1877 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1882 ;
+    event_low_water <= \$1878 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$1883 ;
+    log_low_water <= \$1879 ;
   always @(posedge aclk_clk)
-    config_low_water <= \$1884 ;
+    config_low_water <= \$1880 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -12207,487 +12203,507 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1736  = \$7 ;
+    \$1736  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1736  = 121'h0000000000000000000000000000000;
+      \$1736  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1737  = \$11 ;
+    \$1737  = \$16 ;
     if (aclk_rst) begin
-      \$1737  = 121'h0000000000000000000000000000000;
+      \$1737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1738  = { \$12 [31:0], 24'h000000, \port$3978$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3978$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3978$0 [4:1] };
+    \$1738  = \$19 ;
     if (aclk_rst) begin
-      \$1738  = 121'h0000000000000000000000000000000;
+      \$1738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1739  = \$14 [1:0];
+    \$1739  = \$22 ;
     if (aclk_rst) begin
-      \$1739  = 2'h0;
+      \$1739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1740  = \$16 ;
+    \$1740  = \$25 ;
     if (aclk_rst) begin
       \$1740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1741  = \$19 ;
+    \$1741  = \$29 ;
     if (aclk_rst) begin
       \$1741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1742  = \$22 ;
+    \$1742  = \$32 ;
     if (aclk_rst) begin
       \$1742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1743  = \$25 ;
+    \$1743  = \$35 ;
     if (aclk_rst) begin
       \$1743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1744  = \$29 ;
+    \$1744  = \$38 ;
     if (aclk_rst) begin
       \$1744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1745  = \$32 ;
+    \$1745  = \$42 ;
     if (aclk_rst) begin
       \$1745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1746  = \$35 ;
+    \$1746  = \$46 ;
     if (aclk_rst) begin
       \$1746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1747  = \$38 ;
+    \$1747  = \$49 ;
     if (aclk_rst) begin
       \$1747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1748  = \$42 ;
+    \$1748  = \$52 ;
     if (aclk_rst) begin
       \$1748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1749  = \$46 ;
+    \$1749  = \$55 ;
     if (aclk_rst) begin
       \$1749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1750  = \$49 ;
+    \$1750  = \$59 ;
     if (aclk_rst) begin
       \$1750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1751  = \$52 ;
+    \$1751  = \$66 ;
     if (aclk_rst) begin
       \$1751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1752  = \$55 ;
+    \$1752  = \$73 ;
     if (aclk_rst) begin
       \$1752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1753  = \$59 ;
+    \$1753  = \$80 ;
     if (aclk_rst) begin
       \$1753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1754  = \$66 ;
+    \$1754  = \$85 ;
     if (aclk_rst) begin
       \$1754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1755  = \$73 ;
+    \$1755  = \$86 ;
     if (aclk_rst) begin
-      \$1755  = 1'h0;
+      \$1755  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1756  = \$80 ;
+    \$1756  = \$87 ;
     if (aclk_rst) begin
-      \$1756  = 1'h0;
+      \$1756  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1757  = \$85 ;
+    \$1757  = \$88 ;
     if (aclk_rst) begin
-      \$1757  = 1'h0;
+      \$1757  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1758  = \$86 ;
+    \$1758  = \$89 ;
     if (aclk_rst) begin
       \$1758  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1759  = \$87 ;
+    \$1759  = \$90 ;
     if (aclk_rst) begin
       \$1759  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1760  = \$88 ;
+    \$1760  = \$91 ;
     if (aclk_rst) begin
       \$1760  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1761  = \$89 ;
+    \$1761  = \$94 ;
     if (aclk_rst) begin
-      \$1761  = 1'h1;
+      \$1761  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1762  = \$90 ;
+    \$1762  = \$100 ;
     if (aclk_rst) begin
-      \$1762  = 1'h1;
+      \$1762  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1763  = \$91 ;
-    if (aclk_rst) begin
-      \$1763  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1764  = \$94 ;
-    if (aclk_rst) begin
-      \$1764  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1765  = \$100 ;
-    if (aclk_rst) begin
-      \$1765  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1766  = \$101 [31:0];
+    \$1763  = \$101 [31:0];
     if (\$signal$95 ) begin
-      \$1766  = 32'd0;
+      \$1763  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1766  = 32'd0;
+      \$1763  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1767  = \$102 [1:0];
+    \$1764  = \$102 [1:0];
     if (aclk_rst) begin
-      \$1767  = 2'h0;
+      \$1764  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1768  = \$103 [31:0];
+    \$1765  = \$103 [31:0];
     if (\$signal$95 ) begin
-      \$1768  = 32'd0;
+      \$1765  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1768  = 32'd0;
+      \$1765  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1769  = tail_row;
+    \$1766  = tail_row;
     if (\$104 ) begin
-      \$1769  = tail_next_row;
+      \$1766  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1769  = 2'h0;
+      \$1766  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1770  = tail_next_row;
+    \$1767  = tail_next_row;
     if (\$104 ) begin
-      \$1770  = \$105 [1:0];
+      \$1767  = \$105 [1:0];
     end
     if (aclk_rst) begin
-      \$1770  = 2'h1;
+      \$1767  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1771  = head;
+    \$1768  = head;
     if (popped) begin
-      \$1771  = \$106 [3:0];
+      \$1768  = \$106 [3:0];
     end
     if (aclk_rst) begin
-      \$1771  = 4'h0;
+      \$1768  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1772  = \$107 ;
+    \$1769  = \$107 ;
     if (aclk_rst) begin
-      \$1772  = 1'h0;
+      \$1769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1773  = head[1:0];
+    \$1770  = head[1:0];
     if (aclk_rst) begin
-      \$1773  = 2'h0;
+      \$1770  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1774  = \$111 ;
+    \$1771  = \$114 ;
     if (aclk_rst) begin
-      \$1774  = 121'h0000000000000000000000000000000;
+      \$1771  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1775  = \$114 ;
+    \$1772  = \$115 ;
     if (aclk_rst) begin
-      \$1775  = 5'h00;
+      \$1772  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1776  = \$115 ;
+    \$1773  = \$116 ;
     if (aclk_rst) begin
-      \$1776  = 18'h00000;
+      \$1773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1777  = \$116 ;
+    \$1774  = event_ev_grant;
     if (aclk_rst) begin
-      \$1777  = 1'h0;
+      \$1774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1778  = event_ev_grant;
+    \$1775  = event_lw_granted_1;
+    if (aclk_rst) begin
+      \$1775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1776  = \$127 [7:0];
+    if (aclk_rst) begin
+      \$1776  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1777  = event_in_use;
+    if (aclk_rst) begin
+      \$1777  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1778  = \$137 ;
     if (aclk_rst) begin
       \$1778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1779  = event_lw_granted_1;
+    \$1779  = \$143 ;
     if (aclk_rst) begin
       \$1779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1780  = \$127 [7:0];
+    \$1780  = event_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1780  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1780  = event_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1780  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1781  = event_in_use;
-    if (aclk_rst) begin
-      \$1781  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1782  = \$137 ;
-    if (aclk_rst) begin
-      \$1782  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1783  = \$143 ;
-    if (aclk_rst) begin
-      \$1783  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1784  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1784  = event_in_use;
+      \$1781  = 32'd0;
     end else begin
-      if (event_hw_grow) begin
-        \$1784  = event_in_use_was;
-      end
+      \$1781  = \$144 [31:0];
     end
     if (aclk_rst) begin
-      \$1784  = 8'h00;
+      \$1781  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1785  = 32'd0;
+      \$1782  = 32'd0;
     end else begin
-      \$1785  = \$144 [31:0];
+      \$1782  = \$145 [31:0];
     end
     if (aclk_rst) begin
-      \$1785  = 32'd0;
+      \$1782  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1786  = 32'd0;
+      \$1783  = 32'd0;
     end else begin
-      \$1786  = \$145 [31:0];
+      \$1783  = \$146 [31:0];
     end
     if (aclk_rst) begin
-      \$1786  = 32'd0;
+      \$1783  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1787  = 32'd0;
+      \$1784  = 32'd0;
     end else begin
-      \$1787  = \$146 [31:0];
+      \$1784  = \$147 [31:0];
     end
     if (aclk_rst) begin
-      \$1787  = 32'd0;
+      \$1784  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1788  = 32'd0;
-    end else begin
-      \$1788  = \$147 [31:0];
-    end
+    \$1785  = \$148 ;
     if (aclk_rst) begin
-      \$1788  = 32'd0;
+      \$1785  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1789  = \$148 ;
+    \$1786  = \$149 ;
     if (aclk_rst) begin
-      \$1789  = 18'h00000;
+      \$1786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1790  = \$149 ;
+    \$1787  = log_ev_grant;
     if (aclk_rst) begin
-      \$1790  = 1'h0;
+      \$1787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1791  = log_ev_grant;
+    \$1788  = log_lw_granted_1;
+    if (aclk_rst) begin
+      \$1788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1789  = \$160 [9:0];
+    if (aclk_rst) begin
+      \$1789  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1790  = log_in_use;
+    if (aclk_rst) begin
+      \$1790  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1791  = \$170 ;
     if (aclk_rst) begin
       \$1791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1792  = log_lw_granted_1;
+    \$1792  = \$176 ;
     if (aclk_rst) begin
       \$1792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1793  = \$160 [9:0];
+    \$1793  = log_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1793  = log_in_use;
+    end else begin
+      if (log_hw_grow) begin
+        \$1793  = log_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1793  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1794  = log_in_use;
-    if (aclk_rst) begin
-      \$1794  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1795  = \$170 ;
-    if (aclk_rst) begin
-      \$1795  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1796  = \$176 ;
-    if (aclk_rst) begin
-      \$1796  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1797  = log_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1797  = log_in_use;
+      \$1794  = 32'd0;
     end else begin
-      if (log_hw_grow) begin
-        \$1797  = log_in_use_was;
-      end
+      \$1794  = \$177 [31:0];
     end
     if (aclk_rst) begin
-      \$1797  = 10'h000;
+      \$1794  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1795  = 32'd0;
+    end else begin
+      \$1795  = \$178 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1795  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1796  = 32'd0;
+    end else begin
+      \$1796  = \$179 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1796  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1797  = 32'd0;
+    end else begin
+      \$1797  = \$180 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1797  = 32'd0;
     end
   end
   always @* begin
@@ -12696,7 +12712,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$95 ) begin
       \$1798  = 32'd0;
     end else begin
-      \$1798  = \$177 [31:0];
+      \$1798  = \$181 [31:0];
     end
     if (aclk_rst) begin
       \$1798  = 32'd0;
@@ -12704,749 +12720,701 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1799  = 32'd0;
-    end else begin
-      \$1799  = \$178 [31:0];
-    end
+    \$1799  = \$182 ;
     if (aclk_rst) begin
-      \$1799  = 32'd0;
+      \$1799  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1800  = 32'd0;
-    end else begin
-      \$1800  = \$179 [31:0];
-    end
+    \$1800  = \$183 ;
     if (aclk_rst) begin
-      \$1800  = 32'd0;
+      \$1800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1801  = 32'd0;
-    end else begin
-      \$1801  = \$180 [31:0];
-    end
+    \$1801  = config_ev_grant;
     if (aclk_rst) begin
-      \$1801  = 32'd0;
+      \$1801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1802  = 32'd0;
-    end else begin
-      \$1802  = \$181 [31:0];
-    end
+    \$1802  = config_lw_granted_1;
     if (aclk_rst) begin
-      \$1802  = 32'd0;
+      \$1802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1803  = \$182 ;
+    \$1803  = \$194 [4:0];
     if (aclk_rst) begin
-      \$1803  = 18'h00000;
+      \$1803  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1804  = \$183 ;
+    \$1804  = config_in_use;
     if (aclk_rst) begin
-      \$1804  = 1'h0;
+      \$1804  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1805  = config_ev_grant;
+    \$1805  = \$204 ;
     if (aclk_rst) begin
       \$1805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1806  = config_lw_granted_1;
+    \$1806  = \$210 ;
     if (aclk_rst) begin
       \$1806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1807  = \$194 [4:0];
+    \$1807  = config_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1807  = config_in_use;
+    end else begin
+      if (config_hw_grow) begin
+        \$1807  = config_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1807  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1808  = config_in_use;
-    if (aclk_rst) begin
-      \$1808  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1809  = \$204 ;
-    if (aclk_rst) begin
-      \$1809  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1810  = \$210 ;
-    if (aclk_rst) begin
-      \$1810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1811  = config_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1811  = config_in_use;
+      \$1808  = 32'd0;
     end else begin
-      if (config_hw_grow) begin
-        \$1811  = config_in_use_was;
-      end
+      \$1808  = \$211 [31:0];
     end
     if (aclk_rst) begin
-      \$1811  = 5'h00;
+      \$1808  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1812  = 32'd0;
+      \$1809  = 32'd0;
     end else begin
-      \$1812  = \$211 [31:0];
+      \$1809  = \$212 [31:0];
     end
     if (aclk_rst) begin
-      \$1812  = 32'd0;
+      \$1809  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1813  = 32'd0;
+      \$1810  = 32'd0;
     end else begin
-      \$1813  = \$212 [31:0];
+      \$1810  = \$213 [31:0];
     end
     if (aclk_rst) begin
-      \$1813  = 32'd0;
+      \$1810  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1814  = 32'd0;
+      \$1811  = 32'd0;
     end else begin
-      \$1814  = \$213 [31:0];
+      \$1811  = \$214 [31:0];
     end
     if (aclk_rst) begin
-      \$1814  = 32'd0;
+      \$1811  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1815  = 32'd0;
-    end else begin
-      \$1815  = \$214 [31:0];
-    end
+    \$1812  = \$221 ;
     if (aclk_rst) begin
-      \$1815  = 32'd0;
+      \$1812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1816  = \$221 ;
-    if (aclk_rst) begin
-      \$1816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1817  = alloc_queue_head;
+    \$1813  = alloc_queue_head;
     if (\$224 ) begin
-      \$1817  = \$225 ;
+      \$1813  = \$225 ;
     end
     if (aclk_rst) begin
-      \$1817  = 15'h0000;
+      \$1813  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1818  = alloc_queue_rd;
+    \$1814  = alloc_queue_rd;
     if (\$229 ) begin
-      \$1818  = alloc_queue_rd_next;
+      \$1814  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1818  = 4'h0;
+      \$1814  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1819  = alloc_queue_rd_next;
+    \$1815  = alloc_queue_rd_next;
     if (\$229 ) begin
-      \$1819  = \$230 [3:0];
+      \$1815  = \$230 [3:0];
     end
     if (aclk_rst) begin
-      \$1819  = 4'h1;
+      \$1815  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1820  = alloc_queue_wr;
+    \$1816  = alloc_queue_wr;
     if (\$234 ) begin
-      \$1820  = alloc_queue_wr_next;
+      \$1816  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1820  = 4'h0;
+      \$1816  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1821  = alloc_queue_wr_next;
+    \$1817  = alloc_queue_wr_next;
     if (\$234 ) begin
-      \$1821  = \$235 [3:0];
+      \$1817  = \$235 [3:0];
     end
     if (aclk_rst) begin
-      \$1821  = 4'h1;
+      \$1817  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1822 [0] = \$246 ;
-    \$1822 [1] = \$257 ;
-    \$1822 [2] = \$268 ;
-    \$1822 [3] = \$279 ;
-    \$1822 [4] = \$290 ;
-    \$1822 [5] = \$301 ;
-    \$1822 [6] = \$312 ;
-    \$1822 [7] = \$323 ;
-    \$1822 [8] = \$334 ;
+    \$1818 [0] = \$246 ;
+    \$1818 [1] = \$257 ;
+    \$1818 [2] = \$268 ;
+    \$1818 [3] = \$279 ;
+    \$1818 [4] = \$290 ;
+    \$1818 [5] = \$301 ;
+    \$1818 [6] = \$312 ;
+    \$1818 [7] = \$323 ;
+    \$1818 [8] = \$334 ;
     if (aclk_rst) begin
-      \$1822  = 9'h000;
+      \$1818  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1823 [0] = \$340 ;
-    \$1823 [1] = \$346 ;
-    \$1823 [2] = \$352 ;
-    \$1823 [3] = \$358 ;
-    \$1823 [4] = \$364 ;
-    \$1823 [5] = \$370 ;
-    \$1823 [6] = \$376 ;
-    \$1823 [7] = \$382 ;
-    \$1823 [8] = \$388 ;
-    \$1823 [9] = \$394 ;
+    \$1819 [0] = \$340 ;
+    \$1819 [1] = \$346 ;
+    \$1819 [2] = \$352 ;
+    \$1819 [3] = \$358 ;
+    \$1819 [4] = \$364 ;
+    \$1819 [5] = \$370 ;
+    \$1819 [6] = \$376 ;
+    \$1819 [7] = \$382 ;
+    \$1819 [8] = \$388 ;
+    \$1819 [9] = \$394 ;
     if (aclk_rst) begin
-      \$1823  = 10'h000;
+      \$1819  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1824  = \$405 ;
+    \$1820  = \$405 ;
     if (aclk_rst) begin
-      \$1824  = 1'h0;
+      \$1820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1825  = \$428 ;
+    \$1821  = \$428 ;
+    if (aclk_rst) begin
+      \$1821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1822  = { \$431 , \$429 [1:0] };
+    if (aclk_rst) begin
+      \$1822  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1823  = \$436 [1:0];
+    if (aclk_rst) begin
+      \$1823  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1824  = \$436 [14:2];
+    if (aclk_rst) begin
+      \$1824  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1825  = r1_valid;
     if (aclk_rst) begin
       \$1825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1826  = { \$431 , \$429 [1:0] };
+    \$1826  = \$650 ;
     if (aclk_rst) begin
-      \$1826  = 15'h0000;
+      \$1826  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1827  = \$436 [1:0];
+    \$1827 [0] = \$665 ;
+    \$1827 [1] = \$708 ;
+    \$1827 [2] = \$751 ;
+    \$1827 [3] = \$794 ;
     if (aclk_rst) begin
-      \$1827  = 2'h0;
+      \$1827  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1828  = \$436 [14:2];
+    \$1828  = \$694 ;
     if (aclk_rst) begin
-      \$1828  = 13'h0000;
+      \$1828  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1829  = r1_valid;
+    \$1829  = \$737 ;
     if (aclk_rst) begin
-      \$1829  = 1'h0;
+      \$1829  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1830  = \$650 ;
+    \$1830  = \$780 ;
     if (aclk_rst) begin
       \$1830  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1831 [0] = \$665 ;
-    \$1831 [1] = \$708 ;
-    \$1831 [2] = \$751 ;
-    \$1831 [3] = \$794 ;
+    \$1831  = \$878 ;
     if (aclk_rst) begin
-      \$1831  = 4'h0;
+      \$1831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1832  = \$694 ;
+    \$1832  = \$900 [1:0];
     if (aclk_rst) begin
-      \$1832  = 32'd0;
+      \$1832  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1833  = \$737 ;
+    \$1833  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
-      \$1833  = 32'd0;
+      \$1833  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1834  = \$780 ;
+    \$1834  = { \$903 , \$902 , \$901  };
     if (aclk_rst) begin
-      \$1834  = 32'd0;
+      \$1834  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1835  = \$878 ;
+    \$1835  = \$904 [22:19];
     if (aclk_rst) begin
-      \$1835  = 1'h0;
+      \$1835  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1836  = \$900 [1:0];
+    \$1836  = \$907 [31:0];
     if (aclk_rst) begin
-      \$1836  = 2'h0;
+      \$1836  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1837  = { w0_config_is, w0_log_is, w0_event_is };
+    \$1837  = \$910 [31:0];
     if (aclk_rst) begin
-      \$1837  = 3'h0;
+      \$1837  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1838  = { \$903 , \$902 , \$901  };
+    \$1838  = \$913 [31:0];
     if (aclk_rst) begin
-      \$1838  = 3'h0;
+      \$1838  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1839  = \$904 [22:19];
-    if (aclk_rst) begin
-      \$1839  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1840  = \$907 [31:0];
-    if (aclk_rst) begin
-      \$1840  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1841  = \$910 [31:0];
-    if (aclk_rst) begin
-      \$1841  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1842  = \$913 [31:0];
-    if (aclk_rst) begin
-      \$1842  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1843  = command_queue_head;
+    \$1839  = command_queue_head;
     if (\$916 ) begin
-      \$1843  = \$917 ;
+      \$1839  = \$917 ;
     end
     if (aclk_rst) begin
-      \$1843  = 46'h000000000000;
+      \$1839  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1844  = command_queue_rd;
+    \$1840  = command_queue_rd;
     if (\$921 ) begin
-      \$1844  = command_queue_rd_next;
+      \$1840  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1844  = 4'h0;
+      \$1840  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1845  = command_queue_rd_next;
+    \$1841  = command_queue_rd_next;
     if (\$921 ) begin
-      \$1845  = \$922 [3:0];
+      \$1841  = \$922 [3:0];
     end
     if (aclk_rst) begin
-      \$1845  = 4'h1;
+      \$1841  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1846  = command_queue_wr;
+    \$1842  = command_queue_wr;
     if (\$926 ) begin
-      \$1846  = command_queue_wr_next;
+      \$1842  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1846  = 4'h0;
+      \$1842  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1847  = command_queue_wr_next;
+    \$1843  = command_queue_wr_next;
     if (\$926 ) begin
-      \$1847  = \$927 [3:0];
+      \$1843  = \$927 [3:0];
     end
     if (aclk_rst) begin
-      \$1847  = 4'h1;
+      \$1843  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1848 [0] = \$938 ;
-    \$1848 [1] = \$949 ;
-    \$1848 [2] = \$960 ;
-    \$1848 [3] = \$971 ;
-    \$1848 [4] = \$982 ;
-    \$1848 [5] = \$993 ;
-    \$1848 [6] = \$1004 ;
-    \$1848 [7] = \$1015 ;
-    \$1848 [8] = \$1026 ;
+    \$1844 [0] = \$938 ;
+    \$1844 [1] = \$949 ;
+    \$1844 [2] = \$960 ;
+    \$1844 [3] = \$971 ;
+    \$1844 [4] = \$982 ;
+    \$1844 [5] = \$993 ;
+    \$1844 [6] = \$1004 ;
+    \$1844 [7] = \$1015 ;
+    \$1844 [8] = \$1026 ;
     if (aclk_rst) begin
-      \$1848  = 9'h000;
+      \$1844  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1849 [0] = \$1032 ;
-    \$1849 [1] = \$1038 ;
-    \$1849 [2] = \$1044 ;
-    \$1849 [3] = \$1050 ;
-    \$1849 [4] = \$1056 ;
-    \$1849 [5] = \$1062 ;
-    \$1849 [6] = \$1068 ;
-    \$1849 [7] = \$1074 ;
-    \$1849 [8] = \$1080 ;
-    \$1849 [9] = \$1086 ;
+    \$1845 [0] = \$1032 ;
+    \$1845 [1] = \$1038 ;
+    \$1845 [2] = \$1044 ;
+    \$1845 [3] = \$1050 ;
+    \$1845 [4] = \$1056 ;
+    \$1845 [5] = \$1062 ;
+    \$1845 [6] = \$1068 ;
+    \$1845 [7] = \$1074 ;
+    \$1845 [8] = \$1080 ;
+    \$1845 [9] = \$1086 ;
     if (aclk_rst) begin
-      \$1849  = 10'h000;
+      \$1845  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1850  = \$1089 ;
+    \$1846  = \$1089 ;
     if (aclk_rst) begin
-      \$1850  = 1'h0;
+      \$1846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1851  = \$1091 ;
+    \$1847  = \$1091 ;
     if (aclk_rst) begin
-      \$1851  = 4'h0;
+      \$1847  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1852  = \$1093 ;
+    \$1848  = \$1093 ;
     if (aclk_rst) begin
-      \$1852  = 8'h00;
+      \$1848  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1853  = \$1095 ;
+    \$1849  = \$1095 ;
     if (aclk_rst) begin
-      \$1853  = 8'h00;
+      \$1849  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1854  = \$1097 ;
+    \$1850  = \$1097 ;
     if (aclk_rst) begin
-      \$1854  = 16'h0000;
+      \$1850  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1855  = bus__w_req;
+    \$1851  = bus__w_req;
+    if (aclk_rst) begin
+      \$1851  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1852  = \$1098 ;
+    if (aclk_rst) begin
+      \$1852  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1853  = \$1100 ;
+    if (aclk_rst) begin
+      \$1853  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1854  = \$1101 ;
+    if (aclk_rst) begin
+      \$1854  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1855  = \$1105 ;
     if (aclk_rst) begin
       \$1855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1856  = \$1098 ;
+    \$1856  = \$signal$285 ;
     if (aclk_rst) begin
-      \$1856  = 32'd0;
+      \$1856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1857  = \$1100 ;
+    \$1857  = \$signal$286 ;
     if (aclk_rst) begin
-      \$1857  = 1'h0;
+      \$1857  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1858  = \$1101 ;
+    \$1858  = \$signal$284 ;
     if (aclk_rst) begin
-      \$1858  = 4'h0;
+      \$1858  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1859  = \$1105 ;
+    \$1859  = \$1113 ;
     if (aclk_rst) begin
       \$1859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1860  = \$signal$285 ;
+    \$1860  = \$1121 ;
     if (aclk_rst) begin
       \$1860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1861  = \$signal$286 ;
+    \$1861  = \$1129 ;
     if (aclk_rst) begin
-      \$1861  = 4'h0;
+      \$1861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1862  = \$signal$284 ;
+    \$1862  = \$1137 ;
     if (aclk_rst) begin
-      \$1862  = 32'd0;
+      \$1862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1863  = \$1113 ;
+    \$1863  = \$1145 ;
     if (aclk_rst) begin
       \$1863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1864  = \$1121 ;
+    \$1864  = \$1153 ;
     if (aclk_rst) begin
       \$1864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1865  = \$1129 ;
+    \$1865  = \$1161 ;
     if (aclk_rst) begin
       \$1865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1866  = \$1137 ;
+    \$1866  = \$1169 ;
     if (aclk_rst) begin
       \$1866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1867  = \$1145 ;
+    \$1867  = \$1177 ;
     if (aclk_rst) begin
       \$1867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1868  = \$1153 ;
+    \$1868  = \$1185 ;
     if (aclk_rst) begin
       \$1868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1869  = \$1161 ;
+    \$1869  = \$1193 ;
     if (aclk_rst) begin
       \$1869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1870  = \$1169 ;
+    \$1870  = \$1201 ;
     if (aclk_rst) begin
       \$1870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1871  = \$1177 ;
+    \$1871  = \$1209 ;
     if (aclk_rst) begin
       \$1871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1872  = \$1185 ;
+    \$1872  = \$1274 [8];
     if (aclk_rst) begin
       \$1872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1873  = \$1193 ;
+    \$1873  = \$1315 [5];
     if (aclk_rst) begin
       \$1873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1874  = \$1201 ;
+    \$1874  = \$1318 ;
     if (aclk_rst) begin
       \$1874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1875  = \$1209 ;
+    \$1875  = \$1320 ;
     if (aclk_rst) begin
       \$1875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1876  = \$1274 [8];
+    \$1876  = \$1323 ;
     if (aclk_rst) begin
-      \$1876  = 1'h0;
+      \$1876  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1877  = \$1315 [5];
-    if (aclk_rst) begin
-      \$1877  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1878  = \$1318 ;
-    if (aclk_rst) begin
-      \$1878  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1879  = \$1320 ;
-    if (aclk_rst) begin
-      \$1879  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1880  = \$1323 ;
-    if (aclk_rst) begin
-      \$1880  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1881  = irq_enable;
+    \$1877  = irq_enable;
     if (\$1325 ) begin
-      \$1881  = \$signal$290 [4:0];
+      \$1877  = \$signal$290 [4:0];
     end
     if (aclk_rst) begin
-      \$1881  = 5'h00;
+      \$1877  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1882  = event_low_water;
+    \$1878  = event_low_water;
     if (\$1327 ) begin
-      \$1882 [7:0] = \$signal$290 [7:0];
+      \$1878 [7:0] = \$signal$290 [7:0];
     end
     if (\$1329 ) begin
-      \$1882 [15:8] = \$signal$290 [15:8];
+      \$1878 [15:8] = \$signal$290 [15:8];
     end
     if (\$1331 ) begin
-      \$1882 [16] = \$signal$290 [16];
+      \$1878 [16] = \$signal$290 [16];
     end
     if (aclk_rst) begin
-      \$1882  = 17'h00000;
+      \$1878  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1883  = log_low_water;
+    \$1879  = log_low_water;
     if (\$1333 ) begin
-      \$1883 [7:0] = \$signal$290 [7:0];
+      \$1879 [7:0] = \$signal$290 [7:0];
     end
     if (\$1335 ) begin
-      \$1883 [15:8] = \$signal$290 [15:8];
+      \$1879 [15:8] = \$signal$290 [15:8];
     end
     if (\$1337 ) begin
-      \$1883 [16] = \$signal$290 [16];
+      \$1879 [16] = \$signal$290 [16];
     end
     if (aclk_rst) begin
-      \$1883  = 17'h00000;
+      \$1879  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1884  = config_low_water;
+    \$1880  = config_low_water;
     if (\$1339 ) begin
-      \$1884 [7:0] = \$signal$290 [7:0];
+      \$1880 [7:0] = \$signal$290 [7:0];
     end
     if (\$1341 ) begin
-      \$1884 [15:8] = \$signal$290 [15:8];
+      \$1880 [15:8] = \$signal$290 [15:8];
     end
     if (\$1343 ) begin
-      \$1884 [16] = \$signal$290 [16];
+      \$1880 [16] = \$signal$290 [16];
     end
     if (aclk_rst) begin
-      \$1884  = 17'h00000;
+      \$1880  = 17'h00000;
     end
   end
   assign rsp_grant_err = \port$3978$0 [4:1];
@@ -13524,9 +13492,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \port$3226$0  = \$1378 ;
   assign \port$3228$0  = \$1380 ;
   assign \port$3600$1  = \$1725 [45:1];
-  assign \port$4277$0  = \$signal$103 ;
+  assign \port$4273$0  = \$signal$103 ;
   assign bus__w_ack = \$signal$287 ;
-  assign \port$4551$0  = \$signal$104 ;
+  assign \port$4547$0  = \$signal$104 ;
   assign \$1379  = log_ev_overwrite;
   assign \$1380  = log_ev_overwrite;
   assign \$117  = 1'h1;

@@ -441,8 +441,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .\port$4398$0 (\$13 ),
     .\port$4430$0 (\$14 ),
     .\port$4519$0 (\$15 ),
-    .\port$4693$0 (\$signal ),
-    .\port$4965$0 (\$signal$58 ),
+    .\port$4689$0 (\$signal ),
+    .\port$4961$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -8239,7 +8239,7 @@ endmodule
 
 module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3524$0 , \port$3525$0 , \port$3527$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
 , req_free, req_flush, \port$3963$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4377$0 , \port$4377$55 , rsp_freed_valid, \port$4383$0 , rsp_flushed_valid, \port$4398$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4430$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4519$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$4693$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4965$0 , aclk_clk);
+, bus__w_beat_from_queue, e1_exhausted, \port$4689$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4961$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$166  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -9163,11 +9163,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [31:0] \$1826 ;
   reg \$1827 ;
   reg \$1828 ;
-  reg [120:0] \$1829 ;
+  reg [1:0] \$1829 ;
   wire \$183 ;
-  reg [120:0] \$1830 ;
-  reg [120:0] \$1831 ;
-  reg [1:0] \$1832 ;
+  reg \$1830 ;
+  reg \$1831 ;
+  reg \$1832 ;
   reg \$1833 ;
   reg \$1834 ;
   reg \$1835 ;
@@ -9190,118 +9190,118 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1850 ;
   reg \$1851 ;
   reg \$1852 ;
-  reg \$1853 ;
-  reg \$1854 ;
-  reg \$1855 ;
-  reg [4:0] \$1856 ;
-  reg [3:0] \$1857 ;
-  reg [31:0] \$1858 ;
+  reg [4:0] \$1853 ;
+  reg [3:0] \$1854 ;
+  reg [31:0] \$1855 ;
+  reg [1:0] \$1856 ;
+  reg [31:0] \$1857 ;
+  reg [1:0] \$1858 ;
   reg [1:0] \$1859 ;
   wire [5:0] \$186 ;
-  reg [31:0] \$1860 ;
-  reg [1:0] \$1861 ;
+  reg [3:0] \$1860 ;
+  reg \$1861 ;
   reg [1:0] \$1862 ;
-  reg [3:0] \$1863 ;
-  reg \$1864 ;
-  reg [1:0] \$1865 ;
-  reg [120:0] \$1866 ;
-  reg [4:0] \$1867 ;
-  reg [17:0] \$1868 ;
-  reg \$1869 ;
+  reg [4:0] \$1863 ;
+  reg [17:0] \$1864 ;
+  reg \$1865 ;
+  reg \$1866 ;
+  reg \$1867 ;
+  reg [8:0] \$1868 ;
+  reg [8:0] \$1869 ;
   wire [5:0] \$187 ;
   reg \$1870 ;
   reg \$1871 ;
   reg [8:0] \$1872 ;
-  reg [8:0] \$1873 ;
-  reg \$1874 ;
-  reg \$1875 ;
-  reg [8:0] \$1876 ;
-  reg [31:0] \$1877 ;
-  reg [31:0] \$1878 ;
-  reg [31:0] \$1879 ;
+  reg [31:0] \$1873 ;
+  reg [31:0] \$1874 ;
+  reg [31:0] \$1875 ;
+  reg [31:0] \$1876 ;
+  reg [17:0] \$1877 ;
+  reg \$1878 ;
+  reg \$1879 ;
   wire [7:0] \$188 ;
-  reg [31:0] \$1880 ;
-  reg [17:0] \$1881 ;
-  reg \$1882 ;
+  reg \$1880 ;
+  reg [7:0] \$1881 ;
+  reg [7:0] \$1882 ;
   reg \$1883 ;
   reg \$1884 ;
   reg [7:0] \$1885 ;
-  reg [7:0] \$1886 ;
-  reg \$1887 ;
-  reg \$1888 ;
-  reg [7:0] \$1889 ;
+  reg [31:0] \$1886 ;
+  reg [31:0] \$1887 ;
+  reg [31:0] \$1888 ;
+  reg [31:0] \$1889 ;
   wire [7:0] \$189 ;
-  reg [31:0] \$1890 ;
-  reg [31:0] \$1891 ;
-  reg [31:0] \$1892 ;
-  reg [31:0] \$1893 ;
-  reg [17:0] \$1894 ;
-  reg \$1895 ;
+  reg [17:0] \$1890 ;
+  reg \$1891 ;
+  reg \$1892 ;
+  reg \$1893 ;
+  reg [5:0] \$1894 ;
+  reg [5:0] \$1895 ;
   reg \$1896 ;
   reg \$1897 ;
   reg [5:0] \$1898 ;
-  reg [5:0] \$1899 ;
+  reg [31:0] \$1899 ;
   wire \$19 ;
   wire \$190 ;
-  reg \$1900 ;
-  reg \$1901 ;
-  reg [5:0] \$1902 ;
-  reg [31:0] \$1903 ;
-  reg [31:0] \$1904 ;
-  reg [31:0] \$1905 ;
-  reg [31:0] \$1906 ;
-  reg \$1907 ;
-  reg [15:0] \$1908 ;
-  reg [3:0] \$1909 ;
+  reg [31:0] \$1900 ;
+  reg [31:0] \$1901 ;
+  reg [31:0] \$1902 ;
+  reg \$1903 ;
+  reg [15:0] \$1904 ;
+  reg [3:0] \$1905 ;
+  reg [3:0] \$1906 ;
+  reg [3:0] \$1907 ;
+  reg [3:0] \$1908 ;
+  reg [9:0] \$1909 ;
   wire \$191 ;
-  reg [3:0] \$1910 ;
-  reg [3:0] \$1911 ;
-  reg [3:0] \$1912 ;
-  reg [9:0] \$1913 ;
-  reg [10:0] \$1914 ;
-  reg \$1915 ;
+  reg [10:0] \$1910 ;
+  reg \$1911 ;
+  reg \$1912 ;
+  reg [15:0] \$1913 ;
+  reg [1:0] \$1914 ;
+  reg [13:0] \$1915 ;
   reg \$1916 ;
-  reg [15:0] \$1917 ;
-  reg [1:0] \$1918 ;
-  reg [13:0] \$1919 ;
+  reg [31:0] \$1917 ;
+  reg [3:0] \$1918 ;
+  reg [31:0] \$1919 ;
   wire [6:0] \$192 ;
-  reg \$1920 ;
+  reg [31:0] \$1920 ;
   reg [31:0] \$1921 ;
-  reg [3:0] \$1922 ;
-  reg [31:0] \$1923 ;
-  reg [31:0] \$1924 ;
-  reg [31:0] \$1925 ;
-  reg \$1926 ;
-  reg [1:0] \$1927 ;
-  reg [2:0] \$1928 ;
-  reg [2:0] \$1929 ;
+  reg \$1922 ;
+  reg [1:0] \$1923 ;
+  reg [2:0] \$1924 ;
+  reg [2:0] \$1925 ;
+  reg [7:0] \$1926 ;
+  reg [39:0] \$1927 ;
+  reg [39:0] \$1928 ;
+  reg [39:0] \$1929 ;
   wire \$193 ;
-  reg [7:0] \$1930 ;
-  reg [39:0] \$1931 ;
-  reg [39:0] \$1932 ;
-  reg [39:0] \$1933 ;
-  reg [57:0] \$1934 ;
-  reg [3:0] \$1935 ;
-  reg [3:0] \$1936 ;
-  reg [3:0] \$1937 ;
+  reg [57:0] \$1930 ;
+  reg [3:0] \$1931 ;
+  reg [3:0] \$1932 ;
+  reg [3:0] \$1933 ;
+  reg [3:0] \$1934 ;
+  reg [9:0] \$1935 ;
+  reg [10:0] \$1936 ;
+  reg \$1937 ;
   reg [3:0] \$1938 ;
-  reg [9:0] \$1939 ;
+  reg [7:0] \$1939 ;
   wire \$194 ;
-  reg [10:0] \$1940 ;
-  reg \$1941 ;
-  reg [3:0] \$1942 ;
-  reg [7:0] \$1943 ;
-  reg [7:0] \$1944 ;
-  reg [15:0] \$1945 ;
+  reg [7:0] \$1940 ;
+  reg [15:0] \$1941 ;
+  reg \$1942 ;
+  reg [31:0] \$1943 ;
+  reg \$1944 ;
+  reg [3:0] \$1945 ;
   reg \$1946 ;
-  reg [31:0] \$1947 ;
-  reg \$1948 ;
-  reg [3:0] \$1949 ;
+  reg \$1947 ;
+  reg [3:0] \$1948 ;
+  reg [31:0] \$1949 ;
   wire \$195 ;
   reg \$1950 ;
   reg \$1951 ;
-  reg [3:0] \$1952 ;
-  reg [31:0] \$1953 ;
+  reg \$1952 ;
+  reg \$1953 ;
   reg \$1954 ;
   reg \$1955 ;
   reg \$1956 ;
@@ -9316,16 +9316,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1964 ;
   reg \$1965 ;
   reg \$1966 ;
-  reg \$1967 ;
-  reg \$1968 ;
-  reg \$1969 ;
+  reg [4:0] \$1967 ;
+  reg [4:0] \$1968 ;
+  reg [16:0] \$1969 ;
   wire \$197 ;
-  reg \$1970 ;
-  reg [4:0] \$1971 ;
-  reg [4:0] \$1972 ;
-  reg [16:0] \$1973 ;
-  reg [16:0] \$1974 ;
-  reg [16:0] \$1975 ;
+  reg [16:0] \$1970 ;
+  reg [16:0] \$1971 ;
   wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
@@ -10542,11 +10538,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   input [35:0] \port$4519$0 ;
   wire [35:0] \port$4519$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4693$0 ;
-  wire [4:0] \port$4693$0 ;
+  output [4:0] \port$4689$0 ;
+  wire [4:0] \port$4689$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4965$0 ;
-  wire [4:0] \port$4965$0 ;
+  output [4:0] \port$4961$0 ;
+  wire [4:0] \port$4961$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -12540,203 +12536,203 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     ready <= \$1828 ;
   always @(posedge aclk_clk)
-    e1_new0 <= \$1829 ;
+    e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
-    e1_new1 <= \$1830 ;
+    e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= \$1831 ;
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4377$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4377$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4377$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1832 ;
+    \$signal$28  <= \$1829 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1833 ;
+    e1_exhausted <= \$1830 ;
   always @(posedge aclk_clk)
-    small_ev_grant <= \$1834 ;
+    small_ev_grant <= \$1831 ;
   always @(posedge aclk_clk)
-    small_ev_free <= \$1835 ;
+    small_ev_free <= \$1832 ;
   always @(posedge aclk_clk)
-    small_ev_flush <= \$1836 ;
+    small_ev_flush <= \$1833 ;
   always @(posedge aclk_clk)
-    small_ev_fail <= \$1837 ;
+    small_ev_fail <= \$1834 ;
   always @(posedge aclk_clk)
-    medium_ev_grant <= \$1838 ;
+    medium_ev_grant <= \$1835 ;
   always @(posedge aclk_clk)
-    medium_ev_free <= \$1839 ;
+    medium_ev_free <= \$1836 ;
   always @(posedge aclk_clk)
-    medium_ev_flush <= \$1840 ;
+    medium_ev_flush <= \$1837 ;
   always @(posedge aclk_clk)
-    medium_ev_fail <= \$1841 ;
+    medium_ev_fail <= \$1838 ;
   always @(posedge aclk_clk)
-    large_ev_grant <= \$1842 ;
+    large_ev_grant <= \$1839 ;
   always @(posedge aclk_clk)
-    large_ev_free <= \$1843 ;
+    large_ev_free <= \$1840 ;
   always @(posedge aclk_clk)
-    large_ev_flush <= \$1844 ;
+    large_ev_flush <= \$1841 ;
   always @(posedge aclk_clk)
-    large_ev_fail <= \$1845 ;
+    large_ev_fail <= \$1842 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$57 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$61 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1846 ;
+    log_bank0_wen <= \$1843 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$64 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$68 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1847 ;
+    log_bank1_wen <= \$1844 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$71 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$75 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1848 ;
+    log_bank2_wen <= \$1845 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$80 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1849 ;
+    log_bank3_wen <= \$1846 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1850 ;
+    space_ge1 <= \$1847 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1851 ;
+    space_ge2 <= \$1848 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1852 ;
+    space_ge3 <= \$1849 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1853 ;
+    space_ge4 <= \$1850 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1854 ;
+    space_ge5 <= \$1851 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1855 ;
+    space_ge6 <= \$1852 ;
   always @(posedge aclk_clk)
-    space <= \$1856 ;
+    space <= \$1853 ;
   always @(posedge aclk_clk)
-    tail <= \$1857 ;
+    tail <= \$1854 ;
   always @(posedge aclk_clk)
-    \$signal$88  <= \$1858 ;
+    \$signal$88  <= \$1855 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1859 ;
+    n_dropped <= \$1856 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1860 ;
+    err_dropped <= \$1857 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1861 ;
+    tail_row <= \$1858 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1862 ;
+    tail_next_row <= \$1859 ;
   always @(posedge aclk_clk)
-    head <= \$1863 ;
+    head <= \$1860 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1864 ;
+    \$signal$94  <= \$1861 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1865 ;
+    head_bank <= \$1862 ;
   always @(posedge aclk_clk)
-    head_entry <= \$1866 ;
+    head_entry <= \$107 ;
   always @(posedge aclk_clk)
-    \$signal$101  <= \$1867 ;
+    \$signal$101  <= \$1863 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$1868 ;
+    small_lw_limit <= \$1864 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$1869 ;
+    small_lw_short <= \$1865 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1870 ;
+    small_lw_granted_1 <= \$1866 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1871 ;
+    small_lw_granted_2 <= \$1867 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$1872 ;
+    small_in_use <= \$1868 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$1873 ;
+    small_in_use_was <= \$1869 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$1874 ;
+    small_in_use_rose <= \$1870 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$1875 ;
+    small_hw_grow <= \$1871 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$1876 ;
+    small_high_water <= \$1872 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$1877 ;
+    small_allocs <= \$1873 ;
   always @(posedge aclk_clk)
-    small_fails <= \$1878 ;
+    small_fails <= \$1874 ;
   always @(posedge aclk_clk)
-    small_frees <= \$1879 ;
+    small_frees <= \$1875 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$1880 ;
+    small_flushes <= \$1876 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$1881 ;
+    medium_lw_limit <= \$1877 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$1882 ;
+    medium_lw_short <= \$1878 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1883 ;
+    medium_lw_granted_1 <= \$1879 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1884 ;
+    medium_lw_granted_2 <= \$1880 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$1885 ;
+    medium_in_use <= \$1881 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$1886 ;
+    medium_in_use_was <= \$1882 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1887 ;
+    medium_in_use_rose <= \$1883 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$1888 ;
+    medium_hw_grow <= \$1884 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$1889 ;
+    medium_high_water <= \$1885 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$1890 ;
+    medium_allocs <= \$1886 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$1891 ;
+    medium_fails <= \$1887 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$1892 ;
+    medium_frees <= \$1888 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$1893 ;
+    medium_flushes <= \$1889 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$1894 ;
+    large_lw_limit <= \$1890 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$1895 ;
+    large_lw_short <= \$1891 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1896 ;
+    large_lw_granted_1 <= \$1892 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1897 ;
+    large_lw_granted_2 <= \$1893 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$1898 ;
+    large_in_use <= \$1894 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$1899 ;
+    large_in_use_was <= \$1895 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$1900 ;
+    large_in_use_rose <= \$1896 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$1901 ;
+    large_hw_grow <= \$1897 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$1902 ;
+    large_high_water <= \$1898 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$1903 ;
+    large_allocs <= \$1899 ;
   always @(posedge aclk_clk)
-    large_fails <= \$1904 ;
+    large_fails <= \$1900 ;
   always @(posedge aclk_clk)
-    large_frees <= \$1905 ;
+    large_frees <= \$1901 ;
   always @(posedge aclk_clk)
-    large_flushes <= \$1906 ;
+    large_flushes <= \$1902 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1907 ;
+    r1_valid <= \$1903 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1908 ;
+    alloc_queue_head <= \$1904 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1909 ;
+    alloc_queue_rd <= \$1905 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1910 ;
+    alloc_queue_rd_next <= \$1906 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1911 ;
+    alloc_queue_wr <= \$1907 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1912 ;
+    alloc_queue_wr_next <= \$1908 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1913 ;
+    alloc_queue_held <= \$1909 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1914 ;
+    alloc_queue_count <= \$1910 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1915 ;
+    req_alloc <= \$1911 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1916 ;
+    staged_valid <= \$1912 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1917 ;
+    alloc_queue_w_data <= \$1913 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1918 ;
+    req_alloc_pool <= \$1914 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1919 ;
+    req_alloc_size <= \$1915 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$451 [12];
   always @(posedge aclk_clk)
@@ -12860,123 +12856,123 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$631 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1920 ;
+    r2_valid <= \$1916 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1921 ;
+    r2_block0 <= \$1917 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1922 ;
+    r2_found_in <= \$1918 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1923 ;
+    r2_block4 <= \$1919 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1924 ;
+    r2_block5 <= \$1920 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1925 ;
+    r2_block6 <= \$1921 ;
   always @(posedge aclk_clk)
     \$signal$234  <= \$827 ;
   always @(posedge aclk_clk)
     new_flush <= \$848 ;
   always @(posedge aclk_clk)
-    \$signal$243  <= \$1926 ;
+    \$signal$243  <= \$1922 ;
   always @(posedge aclk_clk)
     new_is_flush <= \$910 ;
   always @(posedge aclk_clk)
-    \$signal$245  <= \$1927 ;
+    \$signal$245  <= \$1923 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1928 ;
+    w1_pool_is <= \$1924 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1929 ;
+    w1_hit <= \$1925 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1930 ;
+    w1_tag <= \$1926 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1931 ;
+    w1_small_addr <= \$1927 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1932 ;
+    w1_medium_addr <= \$1928 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1933 ;
+    w1_large_addr <= \$1929 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1934 ;
+    command_queue_head <= \$1930 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1935 ;
+    command_queue_rd <= \$1931 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1936 ;
+    command_queue_rd_next <= \$1932 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1937 ;
+    command_queue_wr <= \$1933 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1938 ;
+    command_queue_wr_next <= \$1934 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1939 ;
+    command_queue_held <= \$1935 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1940 ;
+    command_queue_count <= \$1936 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1941 ;
+    native_turn <= \$1937 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1942 ;
+    w1_a1_0 <= \$1938 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1943 ;
+    w1_a4_2 <= \$1939 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1944 ;
+    w1_a7_5 <= \$1940 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1945 ;
+    w1_a11_8 <= \$1941 ;
   always @(posedge aclk_clk)
-    \$signal$280  <= \$1946 ;
+    \$signal$280  <= \$1942 ;
   always @(posedge aclk_clk)
-    \$signal$281  <= \$1947 ;
+    \$signal$281  <= \$1943 ;
   always @(posedge aclk_clk)
-    \$signal$282  <= \$1948 ;
+    \$signal$282  <= \$1944 ;
   always @(posedge aclk_clk)
-    \$signal$283  <= \$1949 ;
+    \$signal$283  <= \$1945 ;
   always @(posedge aclk_clk)
-    \$signal$284  <= \$1950 ;
+    \$signal$284  <= \$1946 ;
   always @(posedge aclk_clk)
-    \$signal$285  <= \$1951 ;
+    \$signal$285  <= \$1947 ;
   always @(posedge aclk_clk)
-    \$signal$286  <= \$1952 ;
+    \$signal$286  <= \$1948 ;
   always @(posedge aclk_clk)
-    \$signal$287  <= \$1953 ;
+    \$signal$287  <= \$1949 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1954 ;
+    w2_is_ctrl <= \$1950 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1955 ;
+    w2_is_irq_status <= \$1951 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1956 ;
+    w2_is_irq_enable <= \$1952 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1957 ;
+    w2_is_err_pop <= \$1953 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1958 ;
+    w2_is_pool0_free <= \$1954 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1959 ;
+    w2_is_pool0_flush <= \$1955 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1960 ;
+    w2_is_pool0_low_water <= \$1956 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1961 ;
+    w2_is_pool1_free <= \$1957 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1962 ;
+    w2_is_pool1_flush <= \$1958 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1963 ;
+    w2_is_pool1_low_water <= \$1959 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1964 ;
+    w2_is_pool2_free <= \$1960 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1965 ;
+    w2_is_pool2_flush <= \$1961 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1966 ;
+    w2_is_pool2_low_water <= \$1962 ;
   always @(posedge aclk_clk)
-    \$signal$301  <= \$1967 ;
+    \$signal$301  <= \$1963 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1968 ;
+    w2_plain <= \$1964 ;
   always @(posedge aclk_clk)
-    \$signal$93  <= \$1969 ;
+    \$signal$93  <= \$1965 ;
   always @(posedge aclk_clk)
-    w1c <= \$1970 ;
+    w1c <= \$1966 ;
   always @(posedge aclk_clk)
-    \$signal$102  <= \$1971 ;
+    \$signal$102  <= \$1967 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1972 ;
+    irq_enable <= \$1968 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$1973 ;
+    small_low_water <= \$1969 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$1974 ;
+    medium_low_water <= \$1970 ;
   always @(posedge aclk_clk)
-    large_low_water <= \$1975 ;
+    large_low_water <= \$1971 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13259,1231 +13255,1203 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1829  = \$7 ;
+    \$1829  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1829  = 121'h0000000000000000000000000000000;
+      \$1829  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1830  = \$11 ;
+    \$1830  = \$16 ;
     if (aclk_rst) begin
-      \$1830  = 121'h0000000000000000000000000000000;
+      \$1830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1831  = { \$12 [31:0], 16'h0000, \port$4377$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4377$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4377$0 [4:1] };
+    \$1831  = \$19 ;
     if (aclk_rst) begin
-      \$1831  = 121'h0000000000000000000000000000000;
+      \$1831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1832  = \$14 [1:0];
+    \$1832  = \$22 ;
     if (aclk_rst) begin
-      \$1832  = 2'h0;
+      \$1832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1833  = \$16 ;
+    \$1833  = \$25 ;
     if (aclk_rst) begin
       \$1833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1834  = \$19 ;
+    \$1834  = \$29 ;
     if (aclk_rst) begin
       \$1834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1835  = \$22 ;
+    \$1835  = \$32 ;
     if (aclk_rst) begin
       \$1835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1836  = \$25 ;
+    \$1836  = \$35 ;
     if (aclk_rst) begin
       \$1836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1837  = \$29 ;
+    \$1837  = \$38 ;
     if (aclk_rst) begin
       \$1837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1838  = \$32 ;
+    \$1838  = \$42 ;
     if (aclk_rst) begin
       \$1838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1839  = \$35 ;
+    \$1839  = \$45 ;
     if (aclk_rst) begin
       \$1839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1840  = \$38 ;
+    \$1840  = \$48 ;
     if (aclk_rst) begin
       \$1840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1841  = \$42 ;
+    \$1841  = \$51 ;
     if (aclk_rst) begin
       \$1841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1842  = \$45 ;
+    \$1842  = \$55 ;
     if (aclk_rst) begin
       \$1842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1843  = \$48 ;
+    \$1843  = \$62 ;
     if (aclk_rst) begin
       \$1843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1844  = \$51 ;
+    \$1844  = \$69 ;
     if (aclk_rst) begin
       \$1844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1845  = \$55 ;
+    \$1845  = \$76 ;
     if (aclk_rst) begin
       \$1845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1846  = \$62 ;
+    \$1846  = \$81 ;
     if (aclk_rst) begin
       \$1846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1847  = \$69 ;
+    \$1847  = \$82 ;
     if (aclk_rst) begin
-      \$1847  = 1'h0;
+      \$1847  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1848  = \$76 ;
+    \$1848  = \$83 ;
     if (aclk_rst) begin
-      \$1848  = 1'h0;
+      \$1848  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1849  = \$81 ;
+    \$1849  = \$84 ;
     if (aclk_rst) begin
-      \$1849  = 1'h0;
+      \$1849  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1850  = \$82 ;
+    \$1850  = \$85 ;
     if (aclk_rst) begin
       \$1850  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1851  = \$83 ;
+    \$1851  = \$86 ;
     if (aclk_rst) begin
       \$1851  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1852  = \$84 ;
+    \$1852  = \$87 ;
     if (aclk_rst) begin
       \$1852  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1853  = \$85 ;
+    \$1853  = \$90 ;
     if (aclk_rst) begin
-      \$1853  = 1'h1;
+      \$1853  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1854  = \$86 ;
+    \$1854  = \$96 ;
     if (aclk_rst) begin
-      \$1854  = 1'h1;
+      \$1854  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1855  = \$87 ;
-    if (aclk_rst) begin
-      \$1855  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1856  = \$90 ;
-    if (aclk_rst) begin
-      \$1856  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1857  = \$96 ;
-    if (aclk_rst) begin
-      \$1857  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1858  = \$97 [31:0];
+    \$1855  = \$97 [31:0];
     if (\$signal$93 ) begin
-      \$1858  = 32'd0;
+      \$1855  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1858  = 32'd0;
+      \$1855  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1859  = \$98 [1:0];
+    \$1856  = \$98 [1:0];
     if (aclk_rst) begin
-      \$1859  = 2'h0;
+      \$1856  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1860  = \$99 [31:0];
+    \$1857  = \$99 [31:0];
     if (\$signal$93 ) begin
-      \$1860  = 32'd0;
+      \$1857  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1860  = 32'd0;
+      \$1857  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1861  = tail_row;
+    \$1858  = tail_row;
     if (\$100 ) begin
-      \$1861  = tail_next_row;
+      \$1858  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1861  = 2'h0;
+      \$1858  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1862  = tail_next_row;
+    \$1859  = tail_next_row;
     if (\$100 ) begin
-      \$1862  = \$101 [1:0];
+      \$1859  = \$101 [1:0];
     end
     if (aclk_rst) begin
-      \$1862  = 2'h1;
+      \$1859  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1863  = head;
+    \$1860  = head;
     if (popped) begin
-      \$1863  = \$102 [3:0];
+      \$1860  = \$102 [3:0];
     end
     if (aclk_rst) begin
-      \$1863  = 4'h0;
+      \$1860  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1864  = \$103 ;
+    \$1861  = \$103 ;
     if (aclk_rst) begin
-      \$1864  = 1'h0;
+      \$1861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1865  = head[1:0];
+    \$1862  = head[1:0];
     if (aclk_rst) begin
-      \$1865  = 2'h0;
+      \$1862  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1866  = \$107 ;
+    \$1863  = \$110 ;
     if (aclk_rst) begin
-      \$1866  = 121'h0000000000000000000000000000000;
+      \$1863  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1867  = \$110 ;
+    \$1864  = \$111 ;
     if (aclk_rst) begin
-      \$1867  = 5'h00;
+      \$1864  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1868  = \$111 ;
+    \$1865  = \$112 ;
     if (aclk_rst) begin
-      \$1868  = 18'h00000;
+      \$1865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1869  = \$112 ;
+    \$1866  = small_ev_grant;
     if (aclk_rst) begin
-      \$1869  = 1'h0;
+      \$1866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1870  = small_ev_grant;
+    \$1867  = small_lw_granted_1;
+    if (aclk_rst) begin
+      \$1867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1868  = \$123 [8:0];
+    if (aclk_rst) begin
+      \$1868  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1869  = small_in_use;
+    if (aclk_rst) begin
+      \$1869  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1870  = \$133 ;
     if (aclk_rst) begin
       \$1870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1871  = small_lw_granted_1;
+    \$1871  = \$139 ;
     if (aclk_rst) begin
       \$1871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1872  = \$123 [8:0];
+    \$1872  = small_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1872  = small_in_use;
+    end else begin
+      if (small_hw_grow) begin
+        \$1872  = small_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1872  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1873  = small_in_use;
-    if (aclk_rst) begin
-      \$1873  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1874  = \$133 ;
-    if (aclk_rst) begin
-      \$1874  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1875  = \$139 ;
-    if (aclk_rst) begin
-      \$1875  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1876  = small_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1876  = small_in_use;
+      \$1873  = 32'd0;
     end else begin
-      if (small_hw_grow) begin
-        \$1876  = small_in_use_was;
-      end
+      \$1873  = \$140 [31:0];
     end
     if (aclk_rst) begin
-      \$1876  = 9'h000;
+      \$1873  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1877  = 32'd0;
+      \$1874  = 32'd0;
     end else begin
-      \$1877  = \$140 [31:0];
+      \$1874  = \$141 [31:0];
     end
     if (aclk_rst) begin
-      \$1877  = 32'd0;
+      \$1874  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1878  = 32'd0;
+      \$1875  = 32'd0;
     end else begin
-      \$1878  = \$141 [31:0];
+      \$1875  = \$142 [31:0];
     end
     if (aclk_rst) begin
-      \$1878  = 32'd0;
+      \$1875  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1879  = 32'd0;
+      \$1876  = 32'd0;
     end else begin
-      \$1879  = \$142 [31:0];
+      \$1876  = \$143 [31:0];
     end
     if (aclk_rst) begin
-      \$1879  = 32'd0;
+      \$1876  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1880  = 32'd0;
-    end else begin
-      \$1880  = \$143 [31:0];
-    end
+    \$1877  = \$144 ;
     if (aclk_rst) begin
-      \$1880  = 32'd0;
+      \$1877  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1881  = \$144 ;
+    \$1878  = \$145 ;
     if (aclk_rst) begin
-      \$1881  = 18'h00000;
+      \$1878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1882  = \$145 ;
+    \$1879  = medium_ev_grant;
     if (aclk_rst) begin
-      \$1882  = 1'h0;
+      \$1879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1883  = medium_ev_grant;
+    \$1880  = medium_lw_granted_1;
+    if (aclk_rst) begin
+      \$1880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1881  = \$156 [7:0];
+    if (aclk_rst) begin
+      \$1881  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1882  = medium_in_use;
+    if (aclk_rst) begin
+      \$1882  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1883  = \$166 ;
     if (aclk_rst) begin
       \$1883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1884  = medium_lw_granted_1;
+    \$1884  = \$172 ;
     if (aclk_rst) begin
       \$1884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1885  = \$156 [7:0];
+    \$1885  = medium_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1885  = medium_in_use;
+    end else begin
+      if (medium_hw_grow) begin
+        \$1885  = medium_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1885  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1886  = medium_in_use;
-    if (aclk_rst) begin
-      \$1886  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1887  = \$166 ;
-    if (aclk_rst) begin
-      \$1887  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1888  = \$172 ;
-    if (aclk_rst) begin
-      \$1888  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1889  = medium_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1889  = medium_in_use;
+      \$1886  = 32'd0;
     end else begin
-      if (medium_hw_grow) begin
-        \$1889  = medium_in_use_was;
-      end
+      \$1886  = \$173 [31:0];
     end
     if (aclk_rst) begin
-      \$1889  = 8'h00;
+      \$1886  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1890  = 32'd0;
+      \$1887  = 32'd0;
     end else begin
-      \$1890  = \$173 [31:0];
+      \$1887  = \$174 [31:0];
     end
     if (aclk_rst) begin
-      \$1890  = 32'd0;
+      \$1887  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1891  = 32'd0;
+      \$1888  = 32'd0;
     end else begin
-      \$1891  = \$174 [31:0];
+      \$1888  = \$175 [31:0];
     end
     if (aclk_rst) begin
-      \$1891  = 32'd0;
+      \$1888  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1892  = 32'd0;
+      \$1889  = 32'd0;
     end else begin
-      \$1892  = \$175 [31:0];
+      \$1889  = \$176 [31:0];
     end
     if (aclk_rst) begin
-      \$1892  = 32'd0;
+      \$1889  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1893  = 32'd0;
-    end else begin
-      \$1893  = \$176 [31:0];
-    end
+    \$1890  = \$177 ;
     if (aclk_rst) begin
-      \$1893  = 32'd0;
+      \$1890  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1894  = \$177 ;
+    \$1891  = \$178 ;
     if (aclk_rst) begin
-      \$1894  = 18'h00000;
+      \$1891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1895  = \$178 ;
+    \$1892  = large_ev_grant;
     if (aclk_rst) begin
-      \$1895  = 1'h0;
+      \$1892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1896  = large_ev_grant;
+    \$1893  = large_lw_granted_1;
+    if (aclk_rst) begin
+      \$1893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1894  = \$189 [5:0];
+    if (aclk_rst) begin
+      \$1894  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1895  = large_in_use;
+    if (aclk_rst) begin
+      \$1895  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1896  = \$199 ;
     if (aclk_rst) begin
       \$1896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1897  = large_lw_granted_1;
+    \$1897  = \$205 ;
     if (aclk_rst) begin
       \$1897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1898  = \$189 [5:0];
+    \$1898  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1898  = large_in_use;
+    end else begin
+      if (large_hw_grow) begin
+        \$1898  = large_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1898  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1899  = large_in_use;
-    if (aclk_rst) begin
-      \$1899  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1900  = \$199 ;
-    if (aclk_rst) begin
-      \$1900  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1901  = \$205 ;
-    if (aclk_rst) begin
-      \$1901  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1902  = large_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1902  = large_in_use;
+      \$1899  = 32'd0;
     end else begin
-      if (large_hw_grow) begin
-        \$1902  = large_in_use_was;
-      end
+      \$1899  = \$206 [31:0];
     end
     if (aclk_rst) begin
-      \$1902  = 6'h00;
+      \$1899  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1903  = 32'd0;
+      \$1900  = 32'd0;
     end else begin
-      \$1903  = \$206 [31:0];
+      \$1900  = \$207 [31:0];
     end
     if (aclk_rst) begin
-      \$1903  = 32'd0;
+      \$1900  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1904  = 32'd0;
+      \$1901  = 32'd0;
     end else begin
-      \$1904  = \$207 [31:0];
+      \$1901  = \$208 [31:0];
     end
     if (aclk_rst) begin
-      \$1904  = 32'd0;
+      \$1901  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1905  = 32'd0;
+      \$1902  = 32'd0;
     end else begin
-      \$1905  = \$208 [31:0];
+      \$1902  = \$209 [31:0];
     end
     if (aclk_rst) begin
-      \$1905  = 32'd0;
+      \$1902  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1906  = 32'd0;
-    end else begin
-      \$1906  = \$209 [31:0];
-    end
+    \$1903  = \$216 ;
     if (aclk_rst) begin
-      \$1906  = 32'd0;
+      \$1903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1907  = \$216 ;
-    if (aclk_rst) begin
-      \$1907  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1908  = alloc_queue_head;
+    \$1904  = alloc_queue_head;
     if (\$219 ) begin
-      \$1908  = \$220 ;
+      \$1904  = \$220 ;
     end
     if (aclk_rst) begin
-      \$1908  = 16'h0000;
+      \$1904  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1909  = alloc_queue_rd;
+    \$1905  = alloc_queue_rd;
     if (\$224 ) begin
-      \$1909  = alloc_queue_rd_next;
+      \$1905  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1909  = 4'h0;
+      \$1905  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1910  = alloc_queue_rd_next;
+    \$1906  = alloc_queue_rd_next;
     if (\$224 ) begin
-      \$1910  = \$225 [3:0];
+      \$1906  = \$225 [3:0];
     end
     if (aclk_rst) begin
-      \$1910  = 4'h1;
+      \$1906  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1911  = alloc_queue_wr;
+    \$1907  = alloc_queue_wr;
     if (\$229 ) begin
-      \$1911  = alloc_queue_wr_next;
+      \$1907  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1911  = 4'h0;
+      \$1907  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1912  = alloc_queue_wr_next;
+    \$1908  = alloc_queue_wr_next;
     if (\$229 ) begin
-      \$1912  = \$230 [3:0];
+      \$1908  = \$230 [3:0];
     end
     if (aclk_rst) begin
-      \$1912  = 4'h1;
+      \$1908  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1913 [0] = \$241 ;
-    \$1913 [1] = \$252 ;
-    \$1913 [2] = \$263 ;
-    \$1913 [3] = \$274 ;
-    \$1913 [4] = \$285 ;
-    \$1913 [5] = \$296 ;
-    \$1913 [6] = \$307 ;
-    \$1913 [7] = \$318 ;
-    \$1913 [8] = \$329 ;
-    \$1913 [9] = \$340 ;
+    \$1909 [0] = \$241 ;
+    \$1909 [1] = \$252 ;
+    \$1909 [2] = \$263 ;
+    \$1909 [3] = \$274 ;
+    \$1909 [4] = \$285 ;
+    \$1909 [5] = \$296 ;
+    \$1909 [6] = \$307 ;
+    \$1909 [7] = \$318 ;
+    \$1909 [8] = \$329 ;
+    \$1909 [9] = \$340 ;
     if (aclk_rst) begin
-      \$1913  = 10'h000;
+      \$1909  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1914 [0] = \$346 ;
-    \$1914 [1] = \$352 ;
-    \$1914 [2] = \$358 ;
-    \$1914 [3] = \$364 ;
-    \$1914 [4] = \$370 ;
-    \$1914 [5] = \$376 ;
-    \$1914 [6] = \$382 ;
-    \$1914 [7] = \$388 ;
-    \$1914 [8] = \$394 ;
-    \$1914 [9] = \$400 ;
-    \$1914 [10] = \$406 ;
+    \$1910 [0] = \$346 ;
+    \$1910 [1] = \$352 ;
+    \$1910 [2] = \$358 ;
+    \$1910 [3] = \$364 ;
+    \$1910 [4] = \$370 ;
+    \$1910 [5] = \$376 ;
+    \$1910 [6] = \$382 ;
+    \$1910 [7] = \$388 ;
+    \$1910 [8] = \$394 ;
+    \$1910 [9] = \$400 ;
+    \$1910 [10] = \$406 ;
     if (aclk_rst) begin
-      \$1914  = 11'h000;
+      \$1910  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1915  = \$417 ;
+    \$1911  = \$417 ;
     if (aclk_rst) begin
-      \$1915  = 1'h0;
+      \$1911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1916  = \$440 ;
+    \$1912  = \$440 ;
+    if (aclk_rst) begin
+      \$1912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1913  = { \$443 , \$441 [1:0] };
+    if (aclk_rst) begin
+      \$1913  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1914  = \$448 [1:0];
+    if (aclk_rst) begin
+      \$1914  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1915  = \$448 [15:2];
+    if (aclk_rst) begin
+      \$1915  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1916  = r1_valid;
     if (aclk_rst) begin
       \$1916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1917  = { \$443 , \$441 [1:0] };
+    \$1917  = \$662 ;
     if (aclk_rst) begin
-      \$1917  = 16'h0000;
+      \$1917  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1918  = \$448 [1:0];
+    \$1918 [0] = \$677 ;
+    \$1918 [1] = \$720 ;
+    \$1918 [2] = \$763 ;
+    \$1918 [3] = \$806 ;
     if (aclk_rst) begin
-      \$1918  = 2'h0;
+      \$1918  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1919  = \$448 [15:2];
+    \$1919  = \$706 ;
     if (aclk_rst) begin
-      \$1919  = 14'h0000;
+      \$1919  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1920  = r1_valid;
+    \$1920  = \$749 ;
     if (aclk_rst) begin
-      \$1920  = 1'h0;
+      \$1920  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1921  = \$662 ;
+    \$1921  = \$792 ;
     if (aclk_rst) begin
       \$1921  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1922 [0] = \$677 ;
-    \$1922 [1] = \$720 ;
-    \$1922 [2] = \$763 ;
-    \$1922 [3] = \$806 ;
+    \$1922  = \$890 ;
     if (aclk_rst) begin
-      \$1922  = 4'h0;
+      \$1922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1923  = \$706 ;
+    \$1923  = \$912 [1:0];
     if (aclk_rst) begin
-      \$1923  = 32'd0;
+      \$1923  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1924  = \$749 ;
+    \$1924  = { w0_large_is, w0_medium_is, w0_small_is };
     if (aclk_rst) begin
-      \$1924  = 32'd0;
+      \$1924  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1925  = \$792 ;
+    \$1925  = { \$915 , \$914 , \$913  };
     if (aclk_rst) begin
-      \$1925  = 32'd0;
+      \$1925  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1926  = \$890 ;
+    \$1926  = \$916 [26:19];
     if (aclk_rst) begin
-      \$1926  = 1'h0;
+      \$1926  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1927  = \$912 [1:0];
+    \$1927  = \$919 [39:0];
     if (aclk_rst) begin
-      \$1927  = 2'h0;
+      \$1927  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1928  = { w0_large_is, w0_medium_is, w0_small_is };
+    \$1928  = \$922 [39:0];
     if (aclk_rst) begin
-      \$1928  = 3'h0;
+      \$1928  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1929  = { \$915 , \$914 , \$913  };
+    \$1929  = \$925 [39:0];
     if (aclk_rst) begin
-      \$1929  = 3'h0;
+      \$1929  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1930  = \$916 [26:19];
-    if (aclk_rst) begin
-      \$1930  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1931  = \$919 [39:0];
-    if (aclk_rst) begin
-      \$1931  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1932  = \$922 [39:0];
-    if (aclk_rst) begin
-      \$1932  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1933  = \$925 [39:0];
-    if (aclk_rst) begin
-      \$1933  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1934  = command_queue_head;
+    \$1930  = command_queue_head;
     if (\$928 ) begin
-      \$1934  = \$929 ;
+      \$1930  = \$929 ;
     end
     if (aclk_rst) begin
-      \$1934  = 58'h000000000000000;
+      \$1930  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1935  = command_queue_rd;
+    \$1931  = command_queue_rd;
     if (\$933 ) begin
-      \$1935  = command_queue_rd_next;
+      \$1931  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1935  = 4'h0;
+      \$1931  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1936  = command_queue_rd_next;
+    \$1932  = command_queue_rd_next;
     if (\$933 ) begin
-      \$1936  = \$934 [3:0];
+      \$1932  = \$934 [3:0];
     end
     if (aclk_rst) begin
-      \$1936  = 4'h1;
+      \$1932  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1937  = command_queue_wr;
+    \$1933  = command_queue_wr;
     if (\$938 ) begin
-      \$1937  = command_queue_wr_next;
+      \$1933  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1937  = 4'h0;
+      \$1933  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1938  = command_queue_wr_next;
+    \$1934  = command_queue_wr_next;
     if (\$938 ) begin
-      \$1938  = \$939 [3:0];
+      \$1934  = \$939 [3:0];
     end
     if (aclk_rst) begin
-      \$1938  = 4'h1;
+      \$1934  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1939 [0] = \$950 ;
-    \$1939 [1] = \$961 ;
-    \$1939 [2] = \$972 ;
-    \$1939 [3] = \$983 ;
-    \$1939 [4] = \$994 ;
-    \$1939 [5] = \$1005 ;
-    \$1939 [6] = \$1016 ;
-    \$1939 [7] = \$1027 ;
-    \$1939 [8] = \$1038 ;
-    \$1939 [9] = \$1049 ;
+    \$1935 [0] = \$950 ;
+    \$1935 [1] = \$961 ;
+    \$1935 [2] = \$972 ;
+    \$1935 [3] = \$983 ;
+    \$1935 [4] = \$994 ;
+    \$1935 [5] = \$1005 ;
+    \$1935 [6] = \$1016 ;
+    \$1935 [7] = \$1027 ;
+    \$1935 [8] = \$1038 ;
+    \$1935 [9] = \$1049 ;
     if (aclk_rst) begin
-      \$1939  = 10'h000;
+      \$1935  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1940 [0] = \$1055 ;
-    \$1940 [1] = \$1061 ;
-    \$1940 [2] = \$1067 ;
-    \$1940 [3] = \$1073 ;
-    \$1940 [4] = \$1079 ;
-    \$1940 [5] = \$1085 ;
-    \$1940 [6] = \$1091 ;
-    \$1940 [7] = \$1097 ;
-    \$1940 [8] = \$1103 ;
-    \$1940 [9] = \$1109 ;
-    \$1940 [10] = \$1115 ;
+    \$1936 [0] = \$1055 ;
+    \$1936 [1] = \$1061 ;
+    \$1936 [2] = \$1067 ;
+    \$1936 [3] = \$1073 ;
+    \$1936 [4] = \$1079 ;
+    \$1936 [5] = \$1085 ;
+    \$1936 [6] = \$1091 ;
+    \$1936 [7] = \$1097 ;
+    \$1936 [8] = \$1103 ;
+    \$1936 [9] = \$1109 ;
+    \$1936 [10] = \$1115 ;
     if (aclk_rst) begin
-      \$1940  = 11'h000;
+      \$1936  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1941  = \$1118 ;
+    \$1937  = \$1118 ;
     if (aclk_rst) begin
-      \$1941  = 1'h0;
+      \$1937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1942  = \$1120 ;
+    \$1938  = \$1120 ;
     if (aclk_rst) begin
-      \$1942  = 4'h0;
+      \$1938  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1943  = \$1122 ;
+    \$1939  = \$1122 ;
     if (aclk_rst) begin
-      \$1943  = 8'h00;
+      \$1939  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1944  = \$1124 ;
+    \$1940  = \$1124 ;
     if (aclk_rst) begin
-      \$1944  = 8'h00;
+      \$1940  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1945  = \$1126 ;
+    \$1941  = \$1126 ;
     if (aclk_rst) begin
-      \$1945  = 16'h0000;
+      \$1941  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1946  = bus__w_req;
+    \$1942  = bus__w_req;
+    if (aclk_rst) begin
+      \$1942  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1943  = \$1127 ;
+    if (aclk_rst) begin
+      \$1943  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1944  = \$1129 ;
+    if (aclk_rst) begin
+      \$1944  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1945  = \$1130 ;
+    if (aclk_rst) begin
+      \$1945  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    \$1946  = \$1134 ;
     if (aclk_rst) begin
       \$1946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1947  = \$1127 ;
+    \$1947  = \$signal$282 ;
     if (aclk_rst) begin
-      \$1947  = 32'd0;
+      \$1947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1948  = \$1129 ;
+    \$1948  = \$signal$283 ;
     if (aclk_rst) begin
-      \$1948  = 1'h0;
+      \$1948  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1949  = \$1130 ;
+    \$1949  = \$signal$281 ;
     if (aclk_rst) begin
-      \$1949  = 4'h0;
+      \$1949  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1950  = \$1134 ;
+    \$1950  = \$1142 ;
     if (aclk_rst) begin
       \$1950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1951  = \$signal$282 ;
+    \$1951  = \$1150 ;
     if (aclk_rst) begin
       \$1951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1952  = \$signal$283 ;
+    \$1952  = \$1158 ;
     if (aclk_rst) begin
-      \$1952  = 4'h0;
+      \$1952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1953  = \$signal$281 ;
+    \$1953  = \$1166 ;
     if (aclk_rst) begin
-      \$1953  = 32'd0;
+      \$1953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1954  = \$1142 ;
+    \$1954  = \$1174 ;
     if (aclk_rst) begin
       \$1954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1955  = \$1150 ;
+    \$1955  = \$1182 ;
     if (aclk_rst) begin
       \$1955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1956  = \$1158 ;
+    \$1956  = \$1190 ;
     if (aclk_rst) begin
       \$1956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1957  = \$1166 ;
+    \$1957  = \$1198 ;
     if (aclk_rst) begin
       \$1957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1958  = \$1174 ;
+    \$1958  = \$1206 ;
     if (aclk_rst) begin
       \$1958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1959  = \$1182 ;
+    \$1959  = \$1214 ;
     if (aclk_rst) begin
       \$1959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1960  = \$1190 ;
+    \$1960  = \$1222 ;
     if (aclk_rst) begin
       \$1960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1961  = \$1198 ;
+    \$1961  = \$1230 ;
     if (aclk_rst) begin
       \$1961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1962  = \$1206 ;
+    \$1962  = \$1238 ;
     if (aclk_rst) begin
       \$1962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1963  = \$1214 ;
+    \$1963  = \$1303 [8];
     if (aclk_rst) begin
       \$1963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1964  = \$1222 ;
+    \$1964  = \$1344 [5];
     if (aclk_rst) begin
       \$1964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1965  = \$1230 ;
+    \$1965  = \$1347 ;
     if (aclk_rst) begin
       \$1965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1966  = \$1238 ;
+    \$1966  = \$1349 ;
     if (aclk_rst) begin
       \$1966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1967  = \$1303 [8];
+    \$1967  = \$1352 ;
     if (aclk_rst) begin
-      \$1967  = 1'h0;
+      \$1967  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1968  = \$1344 [5];
-    if (aclk_rst) begin
-      \$1968  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1969  = \$1347 ;
-    if (aclk_rst) begin
-      \$1969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1970  = \$1349 ;
-    if (aclk_rst) begin
-      \$1970  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1971  = \$1352 ;
-    if (aclk_rst) begin
-      \$1971  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1972  = irq_enable;
+    \$1968  = irq_enable;
     if (\$1354 ) begin
-      \$1972  = \$signal$287 [4:0];
+      \$1968  = \$signal$287 [4:0];
     end
     if (aclk_rst) begin
-      \$1972  = 5'h00;
+      \$1968  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1973  = small_low_water;
+    \$1969  = small_low_water;
     if (\$1356 ) begin
-      \$1973 [7:0] = \$signal$287 [7:0];
+      \$1969 [7:0] = \$signal$287 [7:0];
     end
     if (\$1358 ) begin
-      \$1973 [15:8] = \$signal$287 [15:8];
+      \$1969 [15:8] = \$signal$287 [15:8];
     end
     if (\$1360 ) begin
-      \$1973 [16] = \$signal$287 [16];
+      \$1969 [16] = \$signal$287 [16];
     end
     if (aclk_rst) begin
-      \$1973  = 17'h00000;
+      \$1969  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1974  = medium_low_water;
+    \$1970  = medium_low_water;
     if (\$1362 ) begin
-      \$1974 [7:0] = \$signal$287 [7:0];
+      \$1970 [7:0] = \$signal$287 [7:0];
     end
     if (\$1364 ) begin
-      \$1974 [15:8] = \$signal$287 [15:8];
+      \$1970 [15:8] = \$signal$287 [15:8];
     end
     if (\$1366 ) begin
-      \$1974 [16] = \$signal$287 [16];
+      \$1970 [16] = \$signal$287 [16];
     end
     if (aclk_rst) begin
-      \$1974  = 17'h00000;
+      \$1970  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1975  = large_low_water;
+    \$1971  = large_low_water;
     if (\$1368 ) begin
-      \$1975 [7:0] = \$signal$287 [7:0];
+      \$1971 [7:0] = \$signal$287 [7:0];
     end
     if (\$1370 ) begin
-      \$1975 [15:8] = \$signal$287 [15:8];
+      \$1971 [15:8] = \$signal$287 [15:8];
     end
     if (\$1372 ) begin
-      \$1975 [16] = \$signal$287 [16];
+      \$1971 [16] = \$signal$287 [16];
     end
     if (aclk_rst) begin
-      \$1975  = 17'h00000;
+      \$1971  = 17'h00000;
     end
   end
   assign rsp_grant_err = \port$4377$0 [4:1];
@@ -14560,9 +14528,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \port$3525$0  = \$1407 ;
   assign \port$3527$0  = \$1409 ;
   assign \port$3963$1  = \$1818 [57:1];
-  assign \port$4693$0  = \$signal$101 ;
+  assign \port$4689$0  = \$signal$101 ;
   assign bus__w_ack = \$signal$284 ;
-  assign \port$4965$0  = \$signal$102 ;
+  assign \port$4961$0  = \$signal$102 ;
   assign \$1408  = 1'h0;
   assign \$1409  = 1'h0;
   assign \$113  = 1'h1;
