@@ -431,13 +431,14 @@ class RegisterFile(wiring.Component):
         with m.If(clear):
             m.d.sync += [err_count.eq(0), err_dropped.eq(0)]
         # The head as shown: the state two edges ago, valid bit and data alike
-        # (the banks' read registers, then the one chosen, in a register of its
-        # own so that the read decode sees registers only).
+        # (the banks' read registers, or with a guard their read rows, then the
+        # one chosen, in a register of its own so that the read decode sees
+        # registers only).
         head_valid, head_bank = Signal(), Signal(nbb)
         m.d.sync += [head_valid.eq(~empty), head_bank.eq(head[:nbb])]
         # (not reset: it is loaded every cycle, with 0 while head_valid, which
-        # is, is low; a reset of its own ORed with that was a LUT in front of
-        # every bit's set/reset, on the guarded core's worst path)
+        # is reset, is low; a reset of its own ORed with that was a LUT in
+        # front of every bit's set/reset, on the guarded core's worst path)
         head_entry = Signal(entry_bits, reset_less=True)
         if guard:
             shown = Array(bank_data)[head_bank]
