@@ -127,7 +127,7 @@ class RegisterFile(wiring.Component):
         exhausted = self.rsp_grant_valid & (self.rsp_grant_err == Err.EXHAUSTED)
         entry_bits = 4 + 3 + 2 + 8 + 8 + 32 + 32 + 32
         # an entry in four parts of about a quarter each (see the banks' writes)
-        SLICES = [(entry_bits * c // 4, entry_bits * (c + 1) // 4) for c in range(4)]
+        quarters = [(entry_bits * c // 4, entry_bits * (c + 1) // 4) for c in range(4)]
 
         def entry(code, op, src, pool, tag, info, user, stamp):
             # code 4 | op 3 | source 2 | pool 8 | tag 8 | address or size 32 | user 32 | cycle 32
@@ -226,9 +226,9 @@ class RegisterFile(wiring.Component):
         if guard:
             # each bank in four memories, a quarter of the entry each, with
             # registers of their own (see below)
-            parts = [[Memory(shape=hi - lo, depth=max(rows, 2), init=[]) for lo, hi in SLICES]
+            parts = [[Memory(shape=hi - lo, depth=max(rows, 2), init=[]) for lo, hi in quarters]
                      for _ in range(nb)]
-            for b, c in product(range(nb), range(len(SLICES))):
+            for b, c in product(range(nb), range(len(quarters))):
                 m.submodules[f"log_bank{b}_{c}"] = parts[b][c]
         else:
             banks = [Memory(shape=entry_bits, depth=max(rows, 2), init=[]) for _ in range(nb)]
@@ -296,6 +296,11 @@ class RegisterFile(wiring.Component):
             # this cycle's entries a cycle later, as the banks' writes see them
             late_entries = [Signal(entry_bits, name=f"e2_entry{k}", reset_less=True) for k in range(most)]
             m.d.sync += [late.eq(e) for late, e in zip(late_entries, new + guard_new, strict=True)]
+            # what each of a bank's four copies of a register is gated or loaded
+            # by: flags that all hold whenever any entry is kept, yet differ, so
+            # that synthesis, which merges identical registers (keep or not),
+            # keeps the copies apart
+            copy_gates = [Const(1), room[1], n_at_least[0], kept[1]]
         for b in range(nb):
             if guard:
                 # the allocation pipeline's first, then the guard's: entry j lands
@@ -309,20 +314,18 @@ class RegisterFile(wiring.Component):
                 # then a choice among registers by registers (place and route
                 # showed a select formed from the tail, then fanned out to the
                 # entry's bits, as the guarded core's worst path)
-                # Four copies of each, a quarter of the entry's bits each (one
-                # register fanned out to all of them was the next worst path).
-                # Each copy is gated by a different flag that holds whenever any
-                # bank is written (the data of a bank not written is free), so that
-                # synthesis, which merges identical registers, keeps them apart.
+                # Four copies of each, one for each quarter of the entry (one
+                # register fanned out to all its bits was the next worst path),
+                # gated by the copy's flag (the data of a bank not written is free).
                 data = []
-                for c, (lo, hi) in enumerate(SLICES):
+                for (lo, hi), gate in zip(quarters, copy_gates, strict=True):
+                    c = len(data)
                     late_selects = [Signal(name=f"log_bank{b}_select{j}_{c}", reset_less=True)
                                     for j in range(most)]
-                    gate = [Const(1), room[1], n_at_least[0], kept[1]][c]      # all set if any is kept
                     m.d.sync += [late.eq(select & gate)
                                  for late, select in zip(late_selects, selects, strict=True)]
-                    parts = (entry[lo:hi] for entry in late_entries)
-                    data.append(choose_one_hot(zip(late_selects, parts, strict=True), hi - lo))
+                    quarter = (entry[lo:hi] for entry in late_entries)
+                    data.append(choose_one_hot(zip(late_selects, quarter, strict=True), hi - lo))
                 data = Cat(*data)
                 # the j-th entry is kept and lands here
                 enable = Signal(name=f"log_bank{b}_enable", attrs={"keep": 1})
@@ -343,20 +346,20 @@ class RegisterFile(wiring.Component):
             if guard:
                 w_en = Signal(name=f"log_bank{b}_wen")
                 m.d.sync += w_en.eq(enable)
-                # Each part's write row and read row are registers
-                # of its own, each loaded (or set) under a different condition
-                # that holds whenever it matters, so that synthesis, which merges
-                # identical registers, keeps the copies apart: the row written
-                # when the bank is, the row read when the head is in this bank.
+                # Each part's write row and read row are registers of its own,
+                # loaded under conditions that differ from part to part (for the
+                # same reason as the selects') and hold whenever it matters: the
+                # row written when the bank is, the row read when the head is in
+                # this bank.
                 for c, (w, r) in enumerate(zip(part_w[b], part_r[b], strict=True)):
-                    gate = [Const(1), room[1], n_at_least[0], kept[1]][c]
+                    gate = copy_gates[c]
                     w_row = Signal(len(w.addr), name=f"log_bank{b}_{c}_wrow", reset_less=True)
                     r_row = Signal(len(r.addr), name=f"log_bank{b}_{c}_rrow", reset_less=True)
                     with m.If(gate):
                         m.d.sync += w_row.eq(row(write_row))
                     with m.If((head[:nbb] == b) | (head[:nbb] == (b + c) % nb)):
                         m.d.sync += r_row.eq(row(head[nbb:]))
-                    lo, hi = SLICES[c]
+                    lo, hi = quarters[c]
                     m.d.comb += [w.addr.eq(w_row), w.data.eq(data[lo:hi]), w.en.eq(w_en), r.addr.eq(r_row)]
             else:
                 w_row = Signal(len(bank_w[b].addr), name=f"log_bank{b}_wrow", reset_less=True)
