@@ -318,8 +318,7 @@ class RegisterFile(wiring.Component):
                 # register fanned out to all its bits was the next worst path),
                 # gated by the copy's flag (the data of a bank not written is free).
                 data = []
-                for (lo, hi), gate in zip(quarters, copy_gates, strict=True):
-                    c = len(data)
+                for c, ((lo, hi), gate) in enumerate(zip(quarters, copy_gates, strict=True)):
                     late_selects = [Signal(name=f"log_bank{b}_select{j}_{c}", reset_less=True)
                                     for j in range(most)]
                     m.d.sync += [late.eq(select & gate)
@@ -351,15 +350,14 @@ class RegisterFile(wiring.Component):
                 # same reason as the selects') and hold whenever it matters: the
                 # row written when the bank is, the row read when the head is in
                 # this bank.
-                for c, (w, r) in enumerate(zip(part_w[b], part_r[b], strict=True)):
-                    gate = copy_gates[c]
+                for c, (w, r, gate, (lo, hi)) in enumerate(zip(part_w[b], part_r[b], copy_gates, quarters,
+                                                                strict=True)):
                     w_row = Signal(len(w.addr), name=f"log_bank{b}_{c}_wrow", reset_less=True)
                     r_row = Signal(len(r.addr), name=f"log_bank{b}_{c}_rrow", reset_less=True)
                     with m.If(gate):
                         m.d.sync += w_row.eq(row(write_row))
                     with m.If((head[:nbb] == b) | (head[:nbb] == (b + c) % nb)):
                         m.d.sync += r_row.eq(row(head[nbb:]))
-                    lo, hi = quarters[c]
                     m.d.comb += [w.addr.eq(w_row), w.data.eq(data[lo:hi]), w.en.eq(w_en), r.addr.eq(r_row)]
             else:
                 w_row = Signal(len(bank_w[b].addr), name=f"log_bank{b}_wrow", reset_less=True)
